@@ -1,0 +1,66 @@
+"""The `lwirst` command. Each subcommand lives in `lwirst/commands/<name>.py` and
+exposes `HELP`, `add_arguments(parser)` and `run(args) -> int`; they are imported
+lazily so `lwirst --help` stays fast and one broken optional backend cannot break
+the others."""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import logging
+import sys
+
+from lwirst.errors import LwirstError
+
+COMMANDS: dict[str, str] = {
+    "demo": "Run the shipped model on the embedded sample scenes and print the targets",
+    "complexity": "Parameters and FLOPs (paper convention) of presets, paper vs measured",
+    "export": "Export a checkpoint to ONNX (BN folded, dynamic batch and size)",
+    "synth": "Generate a synthetic IR dataset or video (deterministic by seed)",
+    "train": "Train LW-IRSTNet (resumable) on a dataset",
+    "evaluate": "Score a model on a dataset split (pixel, target and curve metrics)",
+    "segment": "Segment images: mask, overlay, heatmap and a targets table per image",
+    "video": "Segment and track a video or a folder of frames into an annotated MP4 + CSV",
+    "bench": "Side-by-side throughput benchmark of every backend and optimisation",
+    "sweep": "Ablation sweeps of the paper's Tables III-IX on Ray Tune",
+    "dashboard": "Start the Streamlit dashboard",
+}
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="lwirst",
+        description="LW-IRSTNet infrared small-target segmentation: train, measure, deploy, show.",
+    )
+    parser.add_argument("-v", "--verbose", action="store_true", help="log progress details")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    for name, help_text in COMMANDS.items():
+        sub.add_parser(name, help=help_text, add_help=False)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    parser = build_parser()
+    args, rest = parser.parse_known_args(argv)
+    if args.command is None:
+        parser.print_help()
+        return 0 if not rest else 2
+    logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING,
+                        format="%(levelname)s %(name)s: %(message)s")
+    module = importlib.import_module(f"lwirst.commands.{args.command}")
+    sub = argparse.ArgumentParser(prog=f"lwirst {args.command}", description=COMMANDS[args.command])
+    module.add_arguments(sub)
+    sub_args = sub.parse_args(rest)
+    try:
+        return int(module.run(sub_args) or 0)
+    except LwirstError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

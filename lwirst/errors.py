@@ -1,0 +1,5 @@
+"""The one exception type users see: a readable message naming the problem and the fix."""
+
+
+class LwirstError(Exception):
+    """A problem with user input (file, path, config, checkpoint) explained in one line."""

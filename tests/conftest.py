@@ -1,0 +1,36 @@
+"""Shared fixtures. Real-data tests use `sirst_root`: they skip when SIRST is absent,
+but fail when LWIRST_REQUIRE_DATA=1 (as in CI) so a missing dataset is never silent."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def _data_root() -> Path | None:
+    env = os.environ.get("LWIRST_DATA_DIR")
+    candidates = [Path(env)] if env else []
+    candidates.append(REPO.parent / "shared" / "data")
+    for root in candidates:
+        if (root / "sirst" / "images").is_dir():
+            return root
+    return None
+
+
+@pytest.fixture(scope="session")
+def data_root() -> Path:
+    root = _data_root()
+    if root is None:
+        if os.environ.get("LWIRST_REQUIRE_DATA") == "1":
+            pytest.fail("LWIRST_REQUIRE_DATA=1 but SIRST was not found under LWIRST_DATA_DIR")
+        pytest.skip("SIRST not found; set LWIRST_DATA_DIR")
+    return root
+
+
+@pytest.fixture(scope="session")
+def sirst_root(data_root: Path) -> Path:
+    return data_root / "sirst"
