@@ -3,11 +3,33 @@
 A dataset is a list of (name, image path, mask path) items plus a loader; it is
 validated when opened so a broken layout fails once, with every offending file
 listed, instead of deep inside a training loop.
+
+Layouts (``detect_layout`` names them):
+
+- ``sirst``: SIRST / NUAA-SIRST, ``images/Misc_N.png``, ``masks/Misc_N_pixels0.png``,
+  split lists ``idx_427/{train,val,trainval,test}.txt``.
+- ``basic``: BasicIRSTD, NUDT-SIRST, IRSTD-1k: ``images/``, ``masks/`` (same file
+  names), split lists ``img_idx/<split>_<NAME>.txt``, ``50_50/<split>.txt`` or
+  ``<split>.txt``.
+- ``mdfa``: MDFA, ``training/%06d_1.png`` image + ``%06d_2.png`` mask, test images
+  in ``test_org/`` with masks of the same name in ``test_gt/``.
+- ``sirst_aug``: SIRST-Aug, ``trainval/`` and ``test/`` each with ``images/`` and
+  ``masks/``.
+- ``folder``: ``images/`` and ``masks/`` matched by file stem (a ``_mask`` or
+  ``_pixels0`` suffix on the mask is allowed), optional ``<split>.txt`` lists.
+
+Split names: ``train`` and ``trainval`` stand in for each other where a dataset has
+only one of them (NUDT-SIRST has ``train``, SIRST-Aug ``trainval``), and ``all`` is
+every image of a dataset.
 """
 
 from __future__ import annotations
 
+import dataclasses
+import logging
 import os
+from collections import Counter
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -16,14 +38,49 @@ import numpy as np
 from lwirst.errors import LwirstError
 from lwirst.imageio import IMAGE_SUFFIXES, read_image, read_mask, to_gray
 
+log = logging.getLogger(__name__)
+
 DATA_DIR_ENV = "LWIRST_DATA_DIR"
+LAYOUTS = ("sirst", "basic", "mdfa", "sirst_aug", "folder")
+# The paper's fusion set (Sec. V-A-c): MDFA inverted to black-hot, the rest white-hot.
+PAPER_FUSION = ("mdfa@black", "sirst", "sirst_aug", "nudt")
+BLACK_HOT_TAG = "@black"
+
+# Folder names each dataset is found under inside a data root (else the root itself).
+_SUBDIRS: dict[str, tuple[str, ...]] = {
+    "sirst": ("sirst", "SIRST", "NUAA-SIRST", "nuaa_sirst"),
+    "nudt": ("NUDT-SIRST", "nudt", "nudt_sirst", "NUDT_SIRST"),
+    "irstd1k": ("IRSTD-1k", "IRSTD-1K", "irstd1k", "irstd_1k"),
+    "basic": (),
+    "mdfa": ("MDFA", "mdfa"),
+    "sirst_aug": ("sirst_aug", "SIRST-Aug", "sirst-aug", "SIRST_Aug"),
+    "folder": (),
+    "auto": (),
+}
+# Layouts each dataset name accepts (BasicIRSTD ships NUAA-SIRST in its own layout).
+_ACCEPTS: dict[str, tuple[str, ...]] = {
+    "sirst": ("sirst", "basic"),
+    "nudt": ("basic",),
+    "irstd1k": ("basic",),
+    "basic": ("basic",),
+    "mdfa": ("mdfa",),
+    "sirst_aug": ("sirst_aug",),
+}
+_LAYOUT_HELP = (
+    "SIRST (images/, masks/, idx_427/), BasicIRSTD/NUDT-SIRST/IRSTD-1k (images/, masks/, img_idx/ or 50_50/), "
+    "MDFA (training/, test_org/, test_gt/), SIRST-Aug (trainval/, test/) or a folder (images/, masks/)"
+)
 
 
 @dataclass(frozen=True)
 class Item:
+    """One image/mask pair; `source` names the dataset it came from inside a merged set."""
+
     name: str
     image: Path
     mask: Path
+    black_hot: bool = False
+    source: str = ""
 
 
 @dataclass
@@ -36,15 +93,24 @@ class Sample:
 
 
 class SegDataset:
-    """Image/mask pairs of one split; `black_hot` inverts grey levels (MDFA in the paper)."""
+    """Image/mask pairs of one split.
+
+    `black_hot` inverts the grey levels of every item (MDFA in the paper); items can
+    also carry their own flag, which is how a merged set inverts only its MDFA part.
+    `origin` (a split list or folder) is named in errors so users know what to fix.
+    """
 
     def __init__(self, items: list[Item], *, name: str, split: str, black_hot: bool = False,
-                 validate: bool = True) -> None:
-        if not items:
-            raise LwirstError(f"dataset {name!r}: split {split!r} is empty")
-        self.items = items
+                 validate: bool = True, origin: str = "") -> None:
         self.name = name
         self.split = split
+        self.origin = origin
+        if not items:
+            where = f" ({origin})" if origin else ""
+            raise LwirstError(f"dataset {name!r}: split {split!r} is empty{where}")
+        if black_hot:
+            items = [dataclasses.replace(item, black_hot=True) for item in items]
+        self.items = items
         self.black_hot = black_hot
         if validate:
             self.validate()
@@ -59,7 +125,7 @@ class SegDataset:
     def load(self, index: int) -> Sample:
         item = self.items[index]
         image = read_image(item.image)
-        if self.black_hot:
+        if item.black_hot:
             image = 255 - to_gray(image)
         return Sample(item.name, image, read_mask(item.mask))
 
@@ -67,10 +133,11 @@ class SegDataset:
         return self.load(index)
 
     def validate(self) -> None:
-        """Check every pair exists, decodes, is binary and has matching sizes."""
-        problems: list[str] = []
+        """Check every pair exists, decodes, is binary and has matching sizes, and names are unique."""
+        problems = [f"{name}: listed {count} times" for name, count in Counter(self.names).items() if count > 1]
         for item in self.items:
-            missing = [str(p) for p in (item.image, item.mask) if not p.is_file()]
+            missing = [f"{kind} {path}" for kind, path in (("image", item.image), ("mask", item.mask))
+                       if not path.is_file()]
             if missing:
                 problems.append(f"{item.name}: missing {', '.join(missing)}")
                 continue
@@ -87,8 +154,10 @@ class SegDataset:
         if problems:
             shown = "\n  ".join(problems[:20])
             more = f"\n  ... and {len(problems) - 20} more" if len(problems) > 20 else ""
+            where = f" ({self.origin})" if self.origin else ""
             raise LwirstError(
-                f"dataset {self.name!r} split {self.split!r}: {len(problems)} problem(s):\n  {shown}{more}"
+                f"dataset {self.name!r} split {self.split!r}{where}: {len(problems)} problem(s):\n"
+                f"  {shown}{more}"
             )
 
 
@@ -103,53 +172,372 @@ def resolve_data_dir(data_dir: str | Path | None) -> Path:
     return path
 
 
+# ---------------------------------------------------------------- helpers
+
+
 def _read_split(path: Path) -> list[str]:
+    """Names in a split list, one per line; a trailing image suffix is dropped."""
     if not path.is_file():
         raise LwirstError(f"split list {path} does not exist")
-    return [line.strip() for line in path.read_text().splitlines() if line.strip()]
+    names = []
+    for line in path.read_text().splitlines():
+        name = line.strip()
+        if name and not name.startswith("#"):
+            names.append(name[: -len(Path(name).suffix)] if Path(name).suffix.lower() in IMAGE_SUFFIXES
+                         else name)
+    return names
 
 
-def open_sirst(root: Path, split: str = "test", index: str = "idx_427") -> SegDataset:
+def _find_file(folder: Path, stem: str) -> Path:
+    """`folder/stem.<any image suffix>`; the .png path when none exists (reported by validate)."""
+    for suffix in IMAGE_SUFFIXES:
+        path = folder / f"{stem}{suffix}"
+        if path.is_file():
+            return path
+    return folder / f"{stem}.png"
+
+
+def _images(folder: Path) -> list[Path]:
+    return sorted(p for p in folder.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES and p.is_file())
+
+
+def _mask_stem(path: Path) -> str:
+    stem = path.stem
+    for tag in ("_pixels0", "_mask"):
+        stem = stem.removesuffix(tag)
+    return stem
+
+
+def _pair_folder(image_dir: Path, mask_dir: Path, prefix: str = "") -> list[Item]:
+    """Every image of `image_dir` with the mask of the same stem (missing masks are reported later)."""
+    for folder in (image_dir, mask_dir):
+        if not folder.is_dir():
+            raise LwirstError(f"{folder}: folder does not exist; expected {_LAYOUT_HELP}")
+    masks = {_mask_stem(p): p for p in _images(mask_dir)}
+    return [Item(prefix + p.stem, p, masks.get(p.stem, mask_dir / f"{p.stem}.png")) for p in _images(image_dir)]
+
+
+def _alias(split: str, available: Sequence[str]) -> str:
+    """`train` and `trainval` stand in for each other when a dataset has only one of them."""
+    if split not in available:
+        for a, b in (("train", "trainval"), ("trainval", "train")):
+            if split == a and b in available:
+                return b
+    return split
+
+
+def _unknown_split(root: Path, split: str, available: Sequence[str]) -> LwirstError:
+    return LwirstError(f"{root}: no split {split!r}; available: {', '.join(available) or 'none'}")
+
+
+def _require_dirs(root: Path, layout: str, *names: str) -> None:
+    if not root.is_dir():
+        raise LwirstError(f"dataset directory {root} does not exist")
+    absent = [n for n in names if not (root / n).is_dir()]
+    if absent:
+        raise LwirstError(f"{root}: not a {layout} layout (no {', '.join(a + '/' for a in absent)}); "
+                          f"expected {_LAYOUT_HELP}")
+
+
+# ---------------------------------------------------------------- readers
+
+
+def open_sirst(root: Path, split: str = "test", index: str = "idx_427", *, black_hot: bool = False,
+               validate: bool = True) -> SegDataset:
     """SIRST / NUAA-SIRST: images/Misc_N.png, masks/Misc_N_pixels0.png, idx_427/<split>.txt."""
-    if not (root / "images").is_dir() or not (root / "masks").is_dir():
-        raise LwirstError(f"{root}: not a SIRST layout (expected images/ and masks/ folders)")
-    names = _read_split(root / index / f"{split}.txt")
-    items = [Item(n, root / "images" / f"{n}.png", root / "masks" / f"{n}_pixels0.png") for n in names]
-    return SegDataset(items, name="sirst", split=split)
+    root = Path(root)
+    _require_dirs(root, "SIRST", "images", "masks")
+    if split == "all":
+        items, origin = _pair_folder(root / "images", root / "masks"), str(root)
+    else:
+        available = _split_lists(root / index)
+        split_file = root / index / f"{_alias(split, available)}.txt"
+        if not split_file.is_file():
+            raise _unknown_split(root, split, available)
+        names = _read_split(split_file)
+        items = [Item(n, _find_file(root / "images", n), root / "masks" / f"{n}_pixels0.png") for n in names]
+        origin = str(split_file)
+    return SegDataset(items, name="sirst", split=split, black_hot=black_hot, validate=validate, origin=origin)
 
 
-def open_folder(root: Path, split: str = "all") -> SegDataset:
-    """Plain folder: images/NAME.ext and masks/NAME.ext (or NAME_mask / NAME_pixels0) matched by name."""
-    image_dir, mask_dir = root / "images", root / "masks"
-    if not image_dir.is_dir() or not mask_dir.is_dir():
-        raise LwirstError(f"{root}: expected images/ and masks/ folders")
-    masks: dict[str, Path] = {}
-    for p in mask_dir.iterdir():
-        if p.suffix.lower() in IMAGE_SUFFIXES:
-            stem = p.stem
-            for tag in ("_pixels0", "_mask"):
-                stem = stem.removesuffix(tag)
-            masks[stem] = p
-    items, unmatched = [], []
-    for p in sorted(image_dir.iterdir()):
-        if p.suffix.lower() not in IMAGE_SUFFIXES:
-            continue
-        if p.stem in masks:
-            items.append(Item(p.stem, p, masks[p.stem]))
-        else:
-            unmatched.append(p.name)
-    if unmatched:
-        raise LwirstError(f"{root}: no mask for {len(unmatched)} image(s): {', '.join(unmatched[:10])}")
-    return SegDataset(items, name=root.name, split=split)
+def _split_lists(folder: Path) -> list[str]:
+    return sorted(p.stem for p in folder.glob("*.txt")) if folder.is_dir() else []
 
 
-DATASETS = {"sirst": open_sirst, "folder": open_folder}
+def _basic_splits(root: Path) -> dict[str, Path]:
+    """Split name -> list file, from img_idx/<split>_<NAME>.txt, 50_50/<split>.txt or <split>.txt."""
+    found: dict[str, Path] = {}
+    for path in sorted(root.glob("*.txt")) + sorted((root / "50_50").glob("*.txt")):
+        found[path.stem] = path
+    for path in sorted((root / "img_idx").glob("*_*.txt")):
+        split = path.stem.split("_", 1)[0]
+        if split in found and found[split].parent.name == "img_idx":
+            raise LwirstError(f"{root}/img_idx: several {split!r} lists ({found[split].name}, {path.name}); "
+                              "keep one per split")
+        found[split] = path
+    return found
 
 
-def open_dataset(data_dir: str | Path | None, dataset: str = "sirst", split: str = "test") -> SegDataset:
-    """Open `dataset` under the data root (`sirst` lives in DATA_DIR/sirst)."""
+def open_basic(root: Path, split: str = "test", *, name: str = "basic", black_hot: bool = False,
+               validate: bool = True) -> SegDataset:
+    """BasicIRSTD layout (NUDT-SIRST, IRSTD-1k, ...): images/, masks/ with the same names, split lists."""
+    root = Path(root)
+    _require_dirs(root, "BasicIRSTD", "images", "masks")
+    if split == "all":
+        items, origin = _pair_folder(root / "images", root / "masks"), str(root)
+    else:
+        lists = _basic_splits(root)
+        chosen = _alias(split, list(lists))
+        if chosen not in lists:
+            raise _unknown_split(root, split, sorted(lists))
+        names = _read_split(lists[chosen])
+        items = [Item(n, _find_file(root / "images", n), _find_file(root / "masks", n)) for n in names]
+        origin = str(lists[chosen])
+    return SegDataset(items, name=name, split=split, black_hot=black_hot, validate=validate, origin=origin)
+
+
+def _mdfa_items(root: Path, subset: str, prefix: str = "") -> list[Item]:
+    if subset == "train":
+        images = [p for p in _images(root / "training") if p.stem.endswith("_1")]
+        return [Item(prefix + p.stem[:-2], p, p.with_name(f"{p.stem[:-2]}_2{p.suffix}")) for p in images]
+    return _pair_folder(root / "test_org", root / "test_gt", prefix)
+
+
+def open_mdfa(root: Path, split: str = "test", *, black_hot: bool = False, validate: bool = True) -> SegDataset:
+    """MDFA: training/%06d_1.png + %06d_2.png (split ``train``), test_org/ + test_gt/ (split ``test``).
+
+    With `black_hot` the grey levels are inverted, as the paper does for its fusion set.
+    In split ``all`` names are prefixed ``train-`` / ``test-`` since the subsets reuse numbers.
+    """
+    root = Path(root)
+    if not (root / "training").is_dir() and not (root / "test_org").is_dir():
+        _require_dirs(root, "MDFA", "training", "test_org", "test_gt")
+    available = _mdfa_splits(root)
+    chosen = _alias(split, available)
+    if chosen not in available:
+        raise _unknown_split(root, split, available)
+    if chosen == "all":
+        items = _mdfa_items(root, "train", "train-") + _mdfa_items(root, "test", "test-")
+    else:
+        items = _mdfa_items(root, chosen)
+    return SegDataset(items, name="mdfa", split=split, black_hot=black_hot, validate=validate,
+                      origin=str(root / ("training" if chosen == "train" else "test_org")))
+
+
+def _mdfa_splits(root: Path) -> list[str]:
+    splits = [s for s, d in (("train", "training"), ("test", "test_org")) if (root / d).is_dir()]
+    return [*splits, "all"]
+
+
+def open_sirst_aug(root: Path, split: str = "test", *, black_hot: bool = False,
+                   validate: bool = True) -> SegDataset:
+    """SIRST-Aug: trainval/{images,masks} and test/{images,masks}; ``all`` prefixes names by subset."""
+    root = Path(root)
+    available = _sirst_aug_splits(root)
+    if available == ["all"]:
+        _require_dirs(root, "SIRST-Aug", "trainval", "test")
+    chosen = _alias(split, available)
+    if chosen not in available:
+        raise _unknown_split(root, split, available)
+    if chosen == "all":
+        items = [item for sub in available[:-1]
+                 for item in _pair_folder(root / sub / "images", root / sub / "masks", f"{sub}-")]
+    else:
+        items = _pair_folder(root / chosen / "images", root / chosen / "masks")
+    return SegDataset(items, name="sirst_aug", split=split, black_hot=black_hot, validate=validate,
+                      origin=str(root / chosen))
+
+
+def _sirst_aug_splits(root: Path) -> list[str]:
+    return [*(s for s in ("trainval", "test") if (root / s / "images").is_dir()), "all"]
+
+
+def open_folder(root: Path, split: str = "all", *, black_hot: bool = False, validate: bool = True) -> SegDataset:
+    """Plain folder: images/NAME.ext and masks/NAME.ext (or NAME_mask / NAME_pixels0) matched by name.
+
+    A ``<split>.txt`` at the root selects a split (``lwirst synth`` writes train.txt and
+    test.txt). A folder without any split list serves every image for any split, with a
+    warning, so a bare folder of examples still works for evaluation.
+    """
+    root = Path(root)
+    _require_dirs(root, "folder", "images", "masks")
+    lists = _split_lists(root)
+    chosen = _alias(split, lists)
+    if split == "all" or not lists:
+        if split != "all":
+            log.warning("%s has no split lists; using every image for split %r", root, split)
+        items, origin = _pair_folder(root / "images", root / "masks"), str(root / "images")
+    elif chosen in lists:
+        split_file = root / f"{chosen}.txt"
+        masks = {_mask_stem(p): p for p in _images(root / "masks")}
+        items = [Item(n, _find_file(root / "images", n), masks.get(n, root / "masks" / f"{n}.png"))
+                 for n in _read_split(split_file)]
+        origin = str(split_file)
+    else:
+        raise _unknown_split(root, split, [*lists, "all"])
+    return SegDataset(items, name=root.name, split=split, black_hot=black_hot, validate=validate, origin=origin)
+
+
+# ---------------------------------------------------------------- detection and dispatch
+
+
+def detect_layout(root: str | Path) -> str:
+    """Name the layout of a dataset folder (one of LAYOUTS) or raise saying what is expected."""
+    root = Path(root)
+    if not root.is_dir():
+        raise LwirstError(f"dataset directory {root} does not exist")
+    if (root / "training").is_dir() or (root / "test_org").is_dir():
+        return "mdfa"
+    if (root / "trainval" / "images").is_dir() or (root / "test" / "images").is_dir():
+        return "sirst_aug"
+    if (root / "images").is_dir() and (root / "masks").is_dir():
+        if any(p.is_dir() for p in root.glob("idx_*")):
+            return "sirst"
+        if (root / "img_idx").is_dir() or (root / "50_50").is_dir():
+            return "basic"
+        return "folder"
+    raise LwirstError(f"{root}: unrecognised dataset layout; expected {_LAYOUT_HELP}")
+
+
+def _open_layout(layout: str, root: Path, split: str, name: str, black_hot: bool, validate: bool) -> SegDataset:
+    if layout == "sirst":
+        return open_sirst(root, split, black_hot=black_hot, validate=validate)
+    if layout == "basic":
+        return open_basic(root, split, name=name, black_hot=black_hot, validate=validate)
+    if layout == "mdfa":
+        return open_mdfa(root, split, black_hot=black_hot, validate=validate)
+    if layout == "sirst_aug":
+        return open_sirst_aug(root, split, black_hot=black_hot, validate=validate)
+    return open_folder(root, split, black_hot=black_hot, validate=validate)
+
+
+def _parse_member(spec: str) -> tuple[str, bool]:
+    """``mdfa@black`` -> ("mdfa", True)."""
+    spec = spec.strip()
+    if spec.endswith(BLACK_HOT_TAG):
+        return spec[: -len(BLACK_HOT_TAG)], True
+    return spec, False
+
+
+def _locate(root: Path, dataset: str) -> tuple[Path, str]:
+    """Folder and canonical name of `dataset` under `root`: a known name, or a sub-folder read with `auto`."""
+    if dataset in _SUBDIRS:
+        for sub in _SUBDIRS[dataset]:
+            if (root / sub).is_dir():
+                return root / sub, dataset
+        return root, dataset
+    if dataset and (root / dataset).is_dir():
+        return root / dataset, "auto"
+    known = ", ".join([*_SUBDIRS, "fusion:a+b"])
+    raise LwirstError(f"unknown dataset {dataset!r}: choose one of {known} or a sub-folder of {root}")
+
+
+def _layout_for(folder: Path, dataset: str) -> str:
+    if dataset == "folder":
+        return "folder"
+    layout = detect_layout(folder)
+    accepted = _ACCEPTS.get(dataset, LAYOUTS)
+    if layout not in accepted:
+        raise LwirstError(f"{folder} is not a {dataset} dataset: it has the {layout} layout; expected "
+                          f"{' or '.join(accepted)} ({_LAYOUT_HELP})")
+    return layout
+
+
+def _members(dataset: str | Sequence[str]) -> list[str] | None:
+    """Member specs of a merged dataset, or None for a single one."""
+    if not isinstance(dataset, str):
+        return list(dataset)
+    if dataset == "fusion":
+        return list(PAPER_FUSION)
+    if dataset.startswith("fusion:"):
+        return [m for m in dataset.removeprefix("fusion:").split("+") if m.strip()]
+    return None
+
+
+def merge_datasets(datasets: Sequence[SegDataset], name: str = "fusion") -> SegDataset:
+    """One dataset of several; names become ``<source>-<name>`` so they stay unique."""
+    if not datasets:
+        raise LwirstError("a merged dataset needs at least one member")
+    sources = Counter(ds.name for ds in datasets)
+    repeated = [s for s, n in sources.items() if n > 1]
+    if repeated:
+        raise LwirstError(f"merged dataset lists {', '.join(repeated)} more than once")
+    items = [dataclasses.replace(item, name=f"{ds.name}-{item.name}", source=ds.name)
+             for ds in datasets for item in ds.items]
+    clashes = [n for n, count in Counter(item.name for item in items).items() if count > 1]
+    if clashes:
+        raise LwirstError(f"merged dataset {name!r}: names clash after prefixing: {', '.join(clashes[:10])}")
+    return SegDataset(items, name=name, split=datasets[0].split, validate=False,
+                      origin=" + ".join(ds.origin or ds.name for ds in datasets))
+
+
+def open_dataset(data_dir: str | Path | None, dataset: str | Sequence[str] = "sirst", split: str = "test",
+                 black_hot: bool = False, *, validate: bool = True) -> SegDataset:
+    """Open `dataset` under the data root (or given directly as the root).
+
+    `dataset`: ``sirst``; ``nudt``, ``irstd1k`` or ``basic`` (BasicIRSTD layout);
+    ``mdfa``; ``sirst_aug``; ``folder``; ``auto`` (detect the layout of the root);
+    a sub-folder name (read with ``auto``); or a merged set: ``fusion:a+b+c`` or a
+    list of names, where ``name@black`` inverts that member (``fusion`` alone is the
+    paper's set, ``mdfa@black+sirst+sirst_aug+nudt``). `black_hot` inverts every image.
+    """
     root = resolve_data_dir(data_dir)
-    if dataset not in DATASETS:
-        raise LwirstError(f"unknown dataset {dataset!r}; choose one of {', '.join(DATASETS)}")
-    sub = root / dataset
-    return DATASETS[dataset](sub if sub.is_dir() else root, split)
+    members = _members(dataset)
+    if members is None:
+        return _open_one(root, str(dataset), split, black_hot, validate)
+    parts = [_open_one(root, member, split, black_hot, validate) for member in members]
+    merged = merge_datasets(parts, name="fusion:" + "+".join(members))
+    log.info("opened %s split %s: %d images", merged.name, split, len(merged))
+    return merged
+
+
+def _open_one(root: Path, spec: str, split: str, black_hot: bool, validate: bool) -> SegDataset:
+    name, member_black = _parse_member(spec)
+    folder, canonical = _locate(root, name)
+    layout = _layout_for(folder, canonical)
+    generic = ("auto", "folder")
+    label = canonical if canonical not in generic else (name if name not in generic else folder.name)
+    ds = _open_layout(layout, folder, split, label, black_hot or member_black, validate)
+    ds.name = label
+    log.info("opened %s (%s layout) split %s: %d images", label, layout, split, len(ds))
+    return ds
+
+
+def list_splits(data_dir: str | Path, dataset: str | Sequence[str] = "auto") -> list[str]:
+    """Split names `open_dataset(data_dir, dataset, split)` accepts, for UIs to offer; ``all`` is last."""
+    root = Path(data_dir)
+    if not root.is_dir():
+        raise LwirstError(f"data directory {root} does not exist")
+    members = _members(dataset)
+    if members is not None:
+        per_member = [set(list_splits(root, m)) for m in members]
+        common = set.intersection(*per_member) if per_member else set()
+        return sorted(common - {"all"}) + ["all"]
+    folder, canonical = _locate(root, _parse_member(str(dataset))[0])
+    layout = _layout_for(folder, canonical)
+    if layout == "sirst":
+        splits = _split_lists(folder / "idx_427")
+    elif layout == "basic":
+        splits = sorted(_basic_splits(folder))
+    elif layout == "mdfa":
+        splits = _mdfa_splits(folder)[:-1]
+    elif layout == "sirst_aug":
+        splits = _sirst_aug_splits(folder)[:-1]
+    else:
+        splits = _split_lists(folder)
+    extra = [b for a, b in (("train", "trainval"), ("trainval", "train")) if a in splits and b not in splits]
+    return sorted(set(splits) | set(extra)) + ["all"]
+
+
+def find_datasets(data_dir: str | Path) -> dict[str, str]:
+    """Sub-folders of a data root that hold a dataset, with their layout (for UIs' dataset pickers)."""
+    root = Path(data_dir)
+    if not root.is_dir():
+        raise LwirstError(f"data directory {root} does not exist")
+    found = {}
+    for sub in sorted(p for p in root.iterdir() if p.is_dir()):
+        try:
+            found[sub.name] = detect_layout(sub)
+        except LwirstError:
+            continue
+    return found

@@ -94,10 +94,11 @@ def read_mask(path: str | Path) -> np.ndarray:
     """Read a binary ground-truth mask as bool; non-binary masks are an error."""
     mask = read_image(path)
     if mask.ndim == 3:
-        mask = mask[..., 0] if mask.shape[2] != 4 else mask[..., 0]
+        mask = mask[..., 0]
     values = np.unique(mask)
     if values.size > 2 or (values.size == 2 and values[0] != 0):
         raise LwirstError(
-            f"{path}: mask is not binary (values {values[:6].tolist()}...); expected 0 and one foreground value"
+            f"{path}: mask is not binary (values {values[:6].tolist()}...); "
+            "expected 0 and one foreground value"
         )
     return mask > 0

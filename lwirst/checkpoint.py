@@ -1,0 +1,125 @@
+"""Checkpoints that carry their own config and never unpickle arbitrary objects.
+
+Weights are stored as safetensors with the `NetConfig` JSON (and free-form
+metadata such as the recipe or metrics) in the safetensors header, so loading
+needs no flags. Legacy `.pt`/`.pth` files are read with `torch.load(weights_only=True)`.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+import torch
+from safetensors import SafetensorError
+from safetensors.torch import load_file, save_file
+
+from lwirst.config import NetConfig
+from lwirst.errors import LwirstError
+from lwirst.model import LWIRSTNet
+
+CONFIG_KEY = "lwirst_config"
+META_KEY = "lwirst_meta"
+
+
+def atomic_write(path: Path, writer) -> None:
+    """Write through a temporary sibling then rename, so a crash never leaves half a file."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
+    try:
+        writer(tmp)
+        os.replace(tmp, path)
+    finally:
+        if tmp.exists():
+            tmp.unlink()
+
+
+def save_checkpoint(path: str | Path, model: torch.nn.Module, config: NetConfig,
+                    meta: dict[str, Any] | None = None) -> None:
+    """Save weights + config (+ JSON-serialisable meta) atomically as safetensors."""
+    tensors = {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
+    header = {CONFIG_KEY: config.to_json(), META_KEY: json.dumps(meta or {}, sort_keys=True, default=str)}
+    atomic_write(Path(path), lambda tmp: save_file(tensors, str(tmp), metadata=header))
+
+
+def _read_safetensors(path: Path) -> tuple[dict[str, torch.Tensor], dict[str, str]]:
+    from safetensors import safe_open
+
+    try:
+        with safe_open(str(path), framework="pt") as handle:
+            header = handle.metadata() or {}
+        return load_file(str(path)), header
+    except (SafetensorError, OSError, ValueError) as exc:
+        raise LwirstError(f"{path}: not a readable safetensors checkpoint ({exc})") from exc
+
+
+def _read_torch(path: Path) -> tuple[dict[str, torch.Tensor], dict[str, str]]:
+    try:
+        payload = torch.load(str(path), map_location="cpu", weights_only=True)
+    except Exception as exc:  # torch raises many types for corrupt or unsafe files
+        raise LwirstError(
+            f"{path}: cannot be loaded safely as a weights-only checkpoint ({type(exc).__name__}); "
+            "re-save it with `lwirst export --checkpoint` or as safetensors"
+        ) from exc
+    if not isinstance(payload, dict) or "state_dict" not in payload or "config" not in payload:
+        raise LwirstError(f"{path}: expected a dict with 'config' and 'state_dict' (an lwirst checkpoint)")
+    header = {CONFIG_KEY: json.dumps(payload["config"]), META_KEY: json.dumps(payload.get("meta", {}))}
+    return payload["state_dict"], header
+
+
+def load_checkpoint(path: str | Path) -> tuple[NetConfig, dict[str, torch.Tensor], dict[str, Any]]:
+    """Read (config, state_dict, meta) and check the tensors fit the config."""
+    path = Path(path)
+    if not path.is_file():
+        raise LwirstError(f"checkpoint {path} does not exist")
+    if path.stat().st_size == 0:
+        raise LwirstError(f"checkpoint {path} is empty")
+    if path.suffix in (".pt", ".pth"):
+        state, header = _read_torch(path)
+    else:
+        state, header = _read_safetensors(path)
+    if CONFIG_KEY not in header:
+        raise LwirstError(f"{path}: checkpoint has no lwirst config in its header; was it saved by lwirst?")
+    config = NetConfig.from_json(header[CONFIG_KEY])
+    meta = json.loads(header.get(META_KEY, "{}"))
+    check_state_fits(LWIRSTNet(config), state, str(path))
+    return config, state, meta
+
+
+def check_state_fits(model: torch.nn.Module, state: dict[str, torch.Tensor], name: str) -> None:
+    """Raise a readable error when tensor names or shapes disagree with the model."""
+    expected = model.state_dict()
+    missing = sorted(set(expected) - set(state))
+    unexpected = sorted(set(state) - set(expected))
+    wrong = [f"{k} {tuple(state[k].shape)} != {tuple(v.shape)}" for k, v in expected.items()
+             if k in state and tuple(state[k].shape) != tuple(v.shape)]
+    if missing or unexpected or wrong:
+        parts = []
+        if missing:
+            parts.append(f"{len(missing)} missing (e.g. {missing[0]})")
+        if unexpected:
+            parts.append(f"{len(unexpected)} unexpected (e.g. {unexpected[0]})")
+        if wrong:
+            parts.append(f"{len(wrong)} with wrong shape (e.g. {wrong[0]})")
+        raise LwirstError(f"{name}: tensors do not fit its config: {'; '.join(parts)}")
+
+
+def load_model(path: str | Path) -> tuple[LWIRSTNet, dict[str, Any]]:
+    """Build the network a checkpoint describes, with its weights, in eval mode."""
+    config, state, meta = load_checkpoint(path)
+    model = LWIRSTNet(config)
+    model.load_state_dict(state)
+    return model.eval(), meta
+
+
+def file_hash(path: str | Path) -> str:
+    """Short content hash used to key cached results."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()[:16]

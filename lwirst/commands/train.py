@@ -1,0 +1,81 @@
+"""`lwirst train`: resumable training with the paper's or the default recipe."""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import os
+
+from tqdm import tqdm
+
+from lwirst.config import NetConfig, get_preset
+from lwirst.datasets import open_dataset
+from lwirst.errors import LwirstError
+from lwirst.train import RECIPES, Recipe, Trainer
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--run-dir", required=True, help="run directory (keep it outside the repository)")
+    parser.add_argument("--data-dir", help="dataset root (default: $LWIRST_DATA_DIR)")
+    parser.add_argument("--dataset", default="sirst", help="dataset name (sirst, folder, ...)")
+    parser.add_argument("--train-split", default="trainval")
+    parser.add_argument("--val-split", default="val", help="validation split; never the test split")
+    parser.add_argument("--preset", default="lw_irstnet", help="network preset (`lwirst complexity --list`)")
+    parser.add_argument("--config", help="network config JSON file (overrides --preset)")
+    parser.add_argument("--recipe", default="default", choices=sorted(RECIPES))
+    for field in dataclasses.fields(Recipe):
+        flag = "--" + field.name.replace("_", "-")
+        if field.type in ("bool", bool):
+            parser.add_argument(flag, type=lambda s: s.lower() in ("1", "true", "yes"), default=None,
+                                metavar="BOOL", help=f"override recipe {field.name}")
+        else:
+            kind = {"int": int, "float": float}.get(str(field.type), str)
+            parser.add_argument(flag, type=kind, default=None, help=f"override recipe {field.name}")
+    parser.add_argument("--resume", action="store_true", help="continue the run in --run-dir")
+    parser.add_argument("--force", action="store_true", help="overwrite a finished run in --run-dir")
+    parser.add_argument("--until", type=int, help="stop after this epoch (train in resumable chunks)")
+    parser.add_argument("--threads", type=int, default=os.cpu_count(), help="torch CPU threads")
+
+
+def run(args: argparse.Namespace) -> int:
+    if args.val_split == "test":
+        raise LwirstError("the test split must never be used for validation; choose another --val-split")
+    if args.config:
+        try:
+            with open(args.config) as handle:
+                config = NetConfig.from_json(handle.read())
+        except OSError as exc:
+            raise LwirstError(f"cannot read config {args.config}: {exc.strerror}") from exc
+    else:
+        config = get_preset(args.preset)
+    overrides = {f.name: getattr(args, f.name) for f in dataclasses.fields(Recipe)
+                 if getattr(args, f.name) is not None}
+    recipe = dataclasses.replace(RECIPES[args.recipe], **overrides)
+    train_set = open_dataset(args.data_dir, args.dataset, args.train_split)
+    val_set = open_dataset(args.data_dir, args.dataset, args.val_split) if args.val_split else None
+    data_info = {"dataset": args.dataset, "train_split": args.train_split, "val_split": args.val_split,
+                 "train_images": len(train_set), "val_images": len(val_set) if val_set else 0}
+    trainer = Trainer(args.run_dir, config, recipe, train_set, val_set, data_info=data_info,
+                      resume=args.resume, force=args.force, threads=args.threads)
+    if trainer.finished:
+        print(f"{args.run_dir}: already finished ({trainer.epoch} epochs); use --force to retrain")
+        return 0
+    bar = tqdm(total=None, unit="batch", leave=False, dynamic_ncols=True)
+
+    def progress(step: int, steps: int, loss: float) -> None:
+        bar.total = steps
+        bar.n = step
+        bar.set_description(f"epoch {trainer.epoch + 1}/{recipe.epochs} loss {loss:.4f}")
+        bar.refresh()
+
+    def on_epoch(record) -> None:
+        tqdm.write(f"epoch {record.epoch:3d}  lr {record.lr:.2e}  loss {record.train_loss:.4f}  "
+                   f"val IoU {record.val_iou:.4f}  {record.seconds:.1f}s")
+
+    try:
+        trainer.fit(until=args.until, on_epoch=on_epoch, progress=progress)
+    finally:
+        bar.close()
+    print(f"run directory: {args.run_dir} (epoch {trainer.epoch}/{recipe.epochs}, best val IoU "
+          f"{trainer.best_iou:.4f})")
+    return 0

@@ -1,0 +1,164 @@
+"""ONNX export: BatchNorm folded, dynamic batch and spatial axes, checked with onnx.checker.
+
+Folding is exact in eval mode: every conv -> BN pair becomes one biased conv, and
+the stage-1 BN (which follows a concat of a conv and a max-pool) is folded into
+the conv for its conv channels and kept as a per-channel scale and shift on the
+pool channels.
+"""
+
+from __future__ import annotations
+
+import copy
+import io
+import logging
+import warnings
+from pathlib import Path
+
+import onnx
+import torch
+from torch import nn
+from torch.nn.utils.fusion import fuse_conv_bn_eval
+
+from lwirst.checkpoint import atomic_write
+from lwirst.errors import LwirstError
+from lwirst.model import InitialBlock
+
+log = logging.getLogger(__name__)
+
+INPUT_NAME, OUTPUT_NAME = "input", "logits"
+OPSET = 17
+
+
+class FoldedInitialBlock(nn.Module):
+    """Stage 1 with its BN folded: biased conv beside an affine max-pool branch."""
+
+    def __init__(self, block: InitialBlock) -> None:
+        super().__init__()
+        bn = block.bn
+        scale = bn.weight / torch.sqrt(bn.running_var + bn.eps)
+        shift = bn.bias - bn.running_mean * scale
+        n = block.conv.out_channels
+        conv = nn.Conv2d(block.conv.in_channels, n, 3, stride=2, padding=1, bias=True)
+        conv.weight.data = block.conv.weight.data * scale[:n, None, None, None]
+        conv.bias.data = shift[:n].clone()
+        self.conv, self.pool, self.act = conv, block.pool, block.act
+        self.register_buffer("pool_scale", scale[n:].detach().clone().view(1, -1, 1, 1))
+        self.register_buffer("pool_shift", shift[n:].detach().clone().view(1, -1, 1, 1))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        pooled = self.pool(x) * self.pool_scale + self.pool_shift
+        return self.act(torch.cat((self.conv(x), pooled), 1))
+
+
+@torch.no_grad()
+def fold_batchnorm(model: nn.Module) -> nn.Module:
+    """Eval-mode copy of `model` with every BatchNorm2d folded away."""
+    model = copy.deepcopy(model).eval()
+
+    def visit(parent: nn.Module) -> None:
+        for name, child in list(parent.named_children()):
+            if isinstance(child, InitialBlock):
+                setattr(parent, name, FoldedInitialBlock(child))
+                continue
+            if isinstance(child, nn.Sequential):
+                layers = list(child)
+                i = 0
+                while i < len(layers) - 1:
+                    if isinstance(layers[i], nn.Conv2d) and isinstance(layers[i + 1], nn.BatchNorm2d):
+                        layers[i] = fuse_conv_bn_eval(layers[i], layers[i + 1])
+                        layers[i + 1] = nn.Identity()
+                    i += 1
+                for index, layer in enumerate(layers):
+                    child[index] = layer
+            visit(child)
+
+    visit(model)
+    return model
+
+
+def to_onnx_bytes(model: nn.Module, *, size: tuple[int, int] = (256, 256), in_channels: int = 3,
+                  dynamic: bool = True, fold: bool = True, opset: int = OPSET) -> bytes:
+    """Serialise a network to ONNX in memory (legacy TorchScript exporter: stable, no onnxscript)."""
+    net = fold_batchnorm(model) if fold else copy.deepcopy(model).eval()
+    dummy = torch.zeros(1, in_channels, *size)
+    axes = {0: "batch", 2: "height", 3: "width"}
+    buffer = io.BytesIO()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        torch.onnx.export(
+            net, (dummy,), buffer, input_names=[INPUT_NAME], output_names=[OUTPUT_NAME],
+            opset_version=opset, dynamo=False,
+            dynamic_axes={INPUT_NAME: axes, OUTPUT_NAME: axes} if dynamic else None,
+        )
+    data = buffer.getvalue()
+    onnx.checker.check_model(onnx.load_from_string(data))
+    return data
+
+
+def export_onnx(model: nn.Module, path: str | Path, **kwargs) -> Path:
+    """Write `model` as a checked ONNX file (atomically) and return its path."""
+    path = Path(path)
+    data = to_onnx_bytes(model, **kwargs)
+    try:
+        atomic_write(path, lambda tmp: tmp.write_bytes(data))
+    except OSError as exc:
+        raise LwirstError(f"cannot write {path}: {exc.strerror}") from exc
+    log.info("wrote %s (%d bytes)", path, len(data))
+    return path
+
+
+def check_segmentation_onnx(data: bytes, name: str = "model") -> onnx.ModelProto:
+    """Validate that an ONNX file is a one-input / one-output N x C x H x W -> N x 1 x H x W model."""
+    try:
+        proto = onnx.load_from_string(data)
+        onnx.checker.check_model(proto)
+    except Exception as exc:  # onnx raises DecodeError, ValidationError, ...
+        raise LwirstError(f"{name}: not a valid ONNX model ({type(exc).__name__})") from exc
+    initializers = {i.name for i in proto.graph.initializer}
+    inputs = [i for i in proto.graph.input if i.name not in initializers]
+    outputs = list(proto.graph.output)
+    if len(inputs) != 1 or len(outputs) != 1:
+        raise LwirstError(
+            f"{name}: expected one input and one output, found {len(inputs)} input(s) and "
+            f"{len(outputs)} output(s); export a single-image segmentation model"
+        )
+
+    def dims(value: onnx.ValueInfoProto) -> list[int | str]:
+        shape = value.type.tensor_type.shape
+        return [d.dim_value if d.HasField("dim_value") else (d.dim_param or "?") for d in shape.dim]
+
+    din, dout = dims(inputs[0]), dims(outputs[0])
+    if len(din) != 4 or len(dout) != 4:
+        raise LwirstError(f"{name}: input {din} and output {dout} must both be N x C x H x W")
+    if din[1] not in (1, 3):
+        raise LwirstError(f"{name}: input has {din[1]} channels; expected 3 (RGB) or 1 (grey)")
+    if dout[1] != 1:
+        raise LwirstError(f"{name}: output has {dout[1]} channels; expected a 1-channel saliency map")
+    return proto
+
+
+def pin_input_shape(proto: onnx.ModelProto, size: tuple[int, int], batch: int = 1) -> bytes:
+    """Copy of an ONNX model with fixed input/output shapes.
+
+    OpenCV's DNN importer aborts the whole process on symbolic dimensions, so the
+    OpenCV backend always receives a pinned copy (it still re-infers shapes for
+    other input sizes at run time).
+    """
+    proto = copy.deepcopy(proto)
+    initializers = {i.name for i in proto.graph.initializer}
+    graph_input = next(i for i in proto.graph.input if i.name not in initializers)
+    channels = onnx_input_channels(proto)
+    shapes = ((graph_input, (batch, channels, *size)), (proto.graph.output[0], (batch, 1, *size)))
+    for value, values in shapes:
+        for dim, v in zip(value.type.tensor_type.shape.dim, values, strict=True):
+            dim.ClearField("dim_param")
+            dim.dim_value = int(v)
+    del proto.graph.value_info[:]
+    return proto.SerializeToString()
+
+
+def onnx_input_channels(proto: onnx.ModelProto) -> int:
+    initializers = {i.name for i in proto.graph.initializer}
+    graph_input = next(i for i in proto.graph.input if i.name not in initializers)
+    return int(graph_input.type.tensor_type.shape.dim[1].dim_value or 3)
+

@@ -1,0 +1,43 @@
+"""Training losses for extremely imbalanced binary segmentation (logits in, scalar out)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import torch
+import torch.nn.functional as F
+
+
+def soft_iou_loss(logits: torch.Tensor, target: torch.Tensor, smooth: float = 1.0) -> torch.Tensor:
+    """AGPCNet's SoftIoU: 1 - mean over images of (sum pt + s) / (sum p + sum t - sum pt + s), p = sigmoid."""
+    prob = torch.sigmoid(logits)
+    dims = tuple(range(1, prob.ndim))
+    inter = (prob * target).sum(dims)
+    union = prob.sum(dims) + target.sum(dims) - inter
+    return 1.0 - ((inter + smooth) / (union + smooth)).mean()
+
+
+def bce_loss(logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+    return F.binary_cross_entropy_with_logits(logits, target)
+
+
+def soft_iou_bce_loss(logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+    """SoftIoU for overlap plus BCE, whose per-pixel gradient pulls the network off the
+    empty-or-full plateau where SoftIoU alone stalls."""
+    return soft_iou_loss(logits, target) + bce_loss(logits, target)
+
+
+def focal_soft_iou_loss(logits: torch.Tensor, target: torch.Tensor, gamma: float = 2.0) -> torch.Tensor:
+    """SoftIoU plus a focal BCE that down-weights the easy background majority."""
+    bce = F.binary_cross_entropy_with_logits(logits, target, reduction="none")
+    prob = torch.sigmoid(logits)
+    p_t = prob * target + (1 - prob) * (1 - target)
+    return soft_iou_loss(logits, target) + ((1 - p_t) ** gamma * bce).mean() * 10.0
+
+
+LOSSES: dict[str, Callable[[torch.Tensor, torch.Tensor], torch.Tensor]] = {
+    "softiou": soft_iou_loss,
+    "bce": bce_loss,
+    "softiou+bce": soft_iou_bce_loss,
+    "softiou+focal": focal_soft_iou_loss,
+}

@@ -1,0 +1,175 @@
+"""Frame-to-frame association of targets into tracks with persistent ids.
+
+Each track runs a constant-velocity alpha-beta filter on its centroid; detections
+are assigned to the tracks' predicted positions by an optimal (Hungarian)
+assignment on Euclidean distance, with pairs farther than `gate` pixels
+forbidden. A track that is not seen coasts on its velocity for up to
+`max_missed` frames, so a target that blinks out (dim frame, occlusion) keeps its
+id. A track only gets an id once it has been seen `min_hits` times, so one-frame
+false alarms never consume ids and the published ids stay contiguous.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections import deque
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+
+import numpy as np
+from scipy.optimize import linear_sum_assignment
+
+from lwirst.errors import LwirstError
+from lwirst.postprocess import Target
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Track:
+    """Snapshot of one track after a frame.
+
+    track_id is None while the track is tentative (fewer than `min_hits` hits).
+    target is the detection matched this frame, None while coasting. x, y is the
+    filtered position; trajectory holds (frame, x, y) of the filtered positions,
+    the most recent last.
+    """
+
+    track_id: int | None
+    x: float
+    y: float
+    vx: float
+    vy: float
+    hits: int
+    missed: int
+    target: Target | None
+    trajectory: tuple[tuple[int, float, float], ...]
+
+    @property
+    def confirmed(self) -> bool:
+        return self.track_id is not None
+
+
+@dataclass
+class _State:
+    position: np.ndarray
+    velocity: np.ndarray = field(default_factory=lambda: np.zeros(2))
+    hits: int = 1
+    missed: int = 0
+    track_id: int | None = None
+    target: Target | None = None
+    trajectory: deque[tuple[int, float, float]] = field(default_factory=deque)
+
+
+class Tracker:
+    """Online multi-target tracker (alpha-beta prediction + gated optimal assignment).
+
+    gate: largest distance in pixels between a prediction and a detection that may
+        be associated. max_missed: frames a confirmed track survives unseen.
+    min_hits: detections needed before a track is confirmed and gets an id.
+    alpha, beta: position and velocity gains of the alpha-beta filter.
+    max_trajectory: positions kept per track (bounds memory on long videos).
+    """
+
+    def __init__(self, gate: float = 20.0, max_missed: int = 3, min_hits: int = 2,
+                 alpha: float = 0.85, beta: float = 0.5, max_trajectory: int = 512) -> None:
+        if gate <= 0:
+            raise LwirstError(f"tracker gate must be positive, got {gate}")
+        if max_missed < 0 or min_hits < 1 or max_trajectory < 1:
+            raise LwirstError("tracker needs max_missed >= 0, min_hits >= 1 and max_trajectory >= 1")
+        if not (0.0 < alpha <= 1.0 and 0.0 <= beta <= 2.0):
+            raise LwirstError(f"alpha-beta gains out of range: alpha={alpha} (0, 1], beta={beta} [0, 2]")
+        self.gate = float(gate)
+        self.max_missed = int(max_missed)
+        self.min_hits = int(min_hits)
+        self.alpha = float(alpha)
+        self.beta = float(beta)
+        self.max_trajectory = int(max_trajectory)
+        self.reset()
+
+    def reset(self) -> None:
+        """Forget every track and restart ids at 1 (a new video)."""
+        self._tracks: list[_State] = []
+        self._next_id = 1
+        self.frame = -1
+
+    @property
+    def tracks_started(self) -> int:
+        """Number of ids handed out so far."""
+        return self._next_id - 1
+
+    def update(self, targets: Iterable[Target]) -> tuple[Track, ...]:
+        """Advance one frame with this frame's targets; returns the live tracks."""
+        self.frame += 1
+        targets = list(targets)
+        predicted = np.array([t.position + t.velocity for t in self._tracks]).reshape(-1, 2)
+        measured = np.array([(t.x, t.y) for t in targets], dtype=np.float64).reshape(-1, 2)
+        matches = self._associate(predicted, measured)
+
+        matched_tracks: set[int] = set()
+        matched_targets: set[int] = set()
+        for ti, di in matches:
+            self._correct(self._tracks[ti], predicted[ti], measured[di], targets[di])
+            matched_tracks.add(ti)
+            matched_targets.add(di)
+
+        survivors: list[_State] = []
+        for ti, state in enumerate(self._tracks):
+            if ti not in matched_tracks:
+                state.missed += 1
+                state.target = None
+                state.position = predicted[ti]
+                # A tentative track that misses is dropped: it is most likely a false alarm.
+                if state.track_id is None or state.missed > self.max_missed:
+                    continue
+                self._record(state)
+            survivors.append(state)
+        for di, target in enumerate(targets):
+            if di not in matched_targets:
+                state = _State(position=measured[di].copy(), target=target,
+                               trajectory=deque(maxlen=self.max_trajectory))
+                self._confirm(state)
+                self._record(state)
+                survivors.append(state)
+        self._tracks = survivors
+        return tuple(self._snapshot(s) for s in survivors)
+
+    def _associate(self, predicted: np.ndarray, measured: np.ndarray) -> list[tuple[int, int]]:
+        if predicted.size == 0 or measured.size == 0:
+            return []
+        distance = np.linalg.norm(predicted[:, None, :] - measured[None, :, :], axis=2)
+        allowed = distance <= self.gate
+        # Forbidden pairs get a cost no allowed assignment can beat, then are discarded.
+        cost = np.where(allowed, distance, self.gate * (1 + distance.size) + 1.0)
+        rows, cols = linear_sum_assignment(cost)
+        return [(int(r), int(c)) for r, c in zip(rows, cols, strict=True) if allowed[r, c]]
+
+    def _correct(self, state: _State, predicted: np.ndarray, measured: np.ndarray, target: Target) -> None:
+        if state.hits == 1:
+            # Second sighting: the displacement is the best velocity estimate there is.
+            state.velocity = measured - state.position
+            state.position = measured.copy()
+        else:
+            residual = measured - predicted
+            state.position = predicted + self.alpha * residual
+            state.velocity = state.velocity + self.beta * residual
+        state.hits += 1
+        state.missed = 0
+        state.target = target
+        self._confirm(state)
+        self._record(state)
+
+    def _confirm(self, state: _State) -> None:
+        if state.track_id is None and state.hits >= self.min_hits:
+            state.track_id = self._next_id
+            self._next_id += 1
+            log.debug("frame %d: track %d confirmed", self.frame, state.track_id)
+
+    def _record(self, state: _State) -> None:
+        state.trajectory.append((self.frame, float(state.position[0]), float(state.position[1])))
+
+    @staticmethod
+    def _snapshot(state: _State) -> Track:
+        return Track(track_id=state.track_id, x=float(state.position[0]), y=float(state.position[1]),
+                     vx=float(state.velocity[0]), vy=float(state.velocity[1]), hits=state.hits,
+                     missed=state.missed, target=state.target, trajectory=tuple(state.trajectory))

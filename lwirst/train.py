@@ -1,0 +1,351 @@
+"""Resumable training of LW-IRSTNet.
+
+A run directory holds everything: `run.json` (config, recipe, data), `metrics.csv`
+(one row per finished epoch), `last.safetensors` / `best.safetensors` (weights a
+user can load; EMA weights when EMA is on) and `state.pt` (optimizer, EMA, epoch;
+tensors only, loaded with `weights_only=True`). Everything is written atomically
+after each epoch, and every random draw of epoch e is seeded from (seed, e), so a
+run killed mid-epoch resumes from its last finished epoch and reproduces the
+uninterrupted run.
+"""
+
+from __future__ import annotations
+
+import csv
+import dataclasses
+import json
+import logging
+import math
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import cv2
+import numpy as np
+import torch
+
+from lwirst.checkpoint import atomic_write, save_checkpoint
+from lwirst.config import NetConfig
+from lwirst.datasets import SegDataset
+from lwirst.errors import LwirstError
+from lwirst.imageio import to_bgr
+from lwirst.losses import LOSSES
+from lwirst.model import LWIRSTNet
+from lwirst.preprocess import normalize
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Recipe:
+    """Every training setting; `RECIPES` holds the named ones."""
+
+    optimizer: str = "adam"
+    lr: float = 1e-3
+    momentum: float = 0.9
+    weight_decay: float = 1e-4
+    schedule: str = "poly"
+    poly_power: float = 0.9
+    warmup_epochs: int = 1
+    epochs: int = 100
+    batch_size: int = 16
+    loss: str = "softiou+bce"
+    size: int = 256
+    scale_min: float = 0.7
+    scale_max: float = 1.5
+    hflip: bool = True
+    vflip: bool = False
+    ema_decay: float = 0.0
+    seed: int = 0
+
+    def validate(self) -> None:
+        if self.optimizer not in ("adam", "adamw", "sgd", "adagrad"):
+            raise LwirstError(f"unknown optimizer {self.optimizer!r} (adam, adamw, sgd, adagrad)")
+        if self.loss not in LOSSES:
+            raise LwirstError(f"unknown loss {self.loss!r}; choose one of {', '.join(LOSSES)}")
+        if self.schedule not in ("poly", "cosine", "constant"):
+            raise LwirstError(f"unknown schedule {self.schedule!r} (poly, cosine, constant)")
+        if self.size % 8 or self.size <= 0:
+            raise LwirstError("training size must be a positive multiple of 8")
+        if self.epochs < 1 or self.batch_size < 1 or self.lr <= 0:
+            raise LwirstError("epochs, batch size and lr must be positive")
+        if not 0 < self.scale_min <= self.scale_max:
+            raise LwirstError("need 0 < scale_min <= scale_max")
+        if not 0.0 <= self.ema_decay < 1.0:
+            raise LwirstError("ema_decay must be in [0, 1)")
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+
+RECIPES: dict[str, Recipe] = {
+    # Sec. V-A-1-b of the paper, verbatim.
+    "paper": Recipe(optimizer="sgd", lr=0.05, momentum=0.9, weight_decay=1e-4, schedule="poly",
+                    warmup_epochs=0, epochs=100, batch_size=64, loss="softiou", scale_min=1.0,
+                    scale_max=1.0, hflip=False),
+    # What learns on SIRST on a CPU: Adam, SoftIoU + BCE, scale/flip augmentation and an
+    # EMA of the weights against the epoch-to-epoch noise of a 341-image training set.
+    "default": Recipe(ema_decay=0.995),
+}
+
+
+class TrainSet:
+    """Training images kept in memory as 8-bit BGR (SIRST is ~30 MB) with seeded augmentation."""
+
+    def __init__(self, dataset: SegDataset, recipe: Recipe) -> None:
+        self.recipe = recipe
+        self.images: list[np.ndarray] = []
+        self.masks: list[np.ndarray] = []
+        for i in range(len(dataset)):
+            sample = dataset.load(i)
+            self.images.append(to_bgr(sample.image))
+            self.masks.append(sample.mask.astype(np.uint8))
+
+    def __len__(self) -> int:
+        return len(self.images)
+
+    def sample(self, index: int, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+        """Resize to size x scale (squashing to square, as the resize protocol does), flip, crop/pad."""
+        r, size = self.recipe, self.recipe.size
+        side = max(8, round(size * rng.uniform(r.scale_min, r.scale_max)))
+        image = cv2.resize(self.images[index], (side, side), interpolation=cv2.INTER_LINEAR)
+        mask = cv2.resize(self.masks[index], (side, side), interpolation=cv2.INTER_NEAREST)
+        if r.hflip and rng.random() < 0.5:
+            image, mask = image[:, ::-1], mask[:, ::-1]
+        if r.vflip and rng.random() < 0.5:
+            image, mask = image[::-1], mask[::-1]
+        if side < size:
+            pad = size - side
+            top, left = int(rng.integers(0, pad + 1)), int(rng.integers(0, pad + 1))
+            border = (top, pad - top, left, pad - left)
+            image = cv2.copyMakeBorder(np.ascontiguousarray(image), *border, cv2.BORDER_CONSTANT, value=0)
+            mask = cv2.copyMakeBorder(np.ascontiguousarray(mask), *border, cv2.BORDER_CONSTANT, value=0)
+        else:
+            y, x = int(rng.integers(0, side - size + 1)), int(rng.integers(0, side - size + 1))
+            image, mask = image[y:y + size, x:x + size], mask[y:y + size, x:x + size]
+        return normalize(np.ascontiguousarray(image)), mask.astype(np.float32)[None]
+
+
+def _optimizer(model: torch.nn.Module, r: Recipe) -> torch.optim.Optimizer:
+    params = model.parameters()
+    if r.optimizer == "sgd":
+        return torch.optim.SGD(params, lr=r.lr, momentum=r.momentum, weight_decay=r.weight_decay)
+    if r.optimizer == "adagrad":
+        return torch.optim.Adagrad(params, lr=r.lr, weight_decay=r.weight_decay)
+    if r.optimizer == "adamw":
+        return torch.optim.AdamW(params, lr=r.lr, weight_decay=r.weight_decay)
+    return torch.optim.Adam(params, lr=r.lr, weight_decay=r.weight_decay)
+
+
+def learning_rate(r: Recipe, step: int, total: int, steps_per_epoch: int) -> float:
+    """Linear warm-up, then poly / cosine / constant decay over the whole schedule."""
+    warm = r.warmup_epochs * steps_per_epoch
+    if step < warm:
+        return r.lr * (step + 1) / warm
+    progress = (step - warm) / max(1, total - warm)
+    if r.schedule == "poly":
+        return r.lr * (1 - progress) ** r.poly_power
+    if r.schedule == "cosine":
+        return r.lr * 0.5 * (1 + math.cos(math.pi * progress))
+    return r.lr
+
+
+class EMA:
+    """Exponential moving average of every float tensor of the state dict (BN stats included)."""
+
+    def __init__(self, model: torch.nn.Module, decay: float) -> None:
+        self.decay = decay
+        self.shadow = {k: v.detach().clone() for k, v in model.state_dict().items()}
+
+    @torch.no_grad()
+    def update(self, model: torch.nn.Module) -> None:
+        for k, v in model.state_dict().items():
+            if v.dtype.is_floating_point:
+                self.shadow[k].mul_(self.decay).add_(v.detach(), alpha=1 - self.decay)
+            else:
+                self.shadow[k].copy_(v)
+
+
+@torch.no_grad()
+def validation_iou(model: torch.nn.Module, dataset: SegDataset, size: int) -> float:
+    """Dataset-level pixel IoU under the resize protocol, scored at each image's own size."""
+    model.eval()
+    tp = fp = fn = 0
+    for i in range(len(dataset)):
+        sample = dataset.load(i)
+        bgr = to_bgr(sample.image)
+        h, w = bgr.shape[:2]
+        x = torch.from_numpy(normalize(cv2.resize(bgr, (size, size), interpolation=cv2.INTER_LINEAR)))
+        logits = model(x[None])[0, 0].numpy()
+        pred = cv2.resize(logits, (w, h), interpolation=cv2.INTER_LINEAR) > 0
+        tp += int(np.count_nonzero(pred & sample.mask))
+        fp += int(np.count_nonzero(pred & ~sample.mask))
+        fn += int(np.count_nonzero(~pred & sample.mask))
+    return tp / max(1, tp + fp + fn)
+
+
+@dataclass
+class EpochRecord:
+    epoch: int
+    lr: float
+    train_loss: float
+    val_iou: float
+    seconds: float
+
+
+class Trainer:
+    """One run directory, resumable at epoch granularity."""
+
+    def __init__(self, run_dir: str | Path, config: NetConfig, recipe: Recipe, train_set: SegDataset,
+                 val_set: SegDataset | None, *, data_info: dict[str, Any] | None = None,
+                 resume: bool = False, force: bool = False, threads: int | None = None) -> None:
+        recipe.validate()
+        self.run_dir = Path(run_dir)
+        self.config, self.recipe = config, recipe
+        self.val_set = val_set
+        self.data_info = data_info or {}
+        if threads:
+            torch.set_num_threads(threads)
+        self._check_run_dir(resume, force)
+        self.train_set = TrainSet(train_set, recipe)
+        self.model = LWIRSTNet(config)
+        self.optimizer = _optimizer(self.model, recipe)
+        self.ema = EMA(self.model, recipe.ema_decay) if recipe.ema_decay > 0 else None
+        self.epoch = 0
+        self.best_iou = -1.0
+        self.wall_seconds = 0.0
+        if resume and (self.run_dir / "state.pt").exists():
+            self._load_state()
+
+    def _run_header(self) -> dict[str, Any]:
+        return {"config": self.config.to_dict(), "recipe": self.recipe.to_dict(), "data": self.data_info}
+
+    def _check_run_dir(self, resume: bool, force: bool) -> None:
+        run_json = self.run_dir / "run.json"
+        if not run_json.exists():
+            return
+        if force:
+            for name in ("state.pt", "last.safetensors", "best.safetensors", "metrics.csv", "run.json"):
+                (self.run_dir / name).unlink(missing_ok=True)
+            return
+        if not resume:
+            raise LwirstError(
+                f"{self.run_dir} already holds a run; pass --resume to continue it or --force to overwrite it"
+            )
+        saved = json.loads(run_json.read_text())
+        header = self._run_header()
+        for key in ("config", "recipe"):
+            if saved.get(key) != header[key]:
+                diff = sorted(k for k in set(saved.get(key, {})) | set(header[key])
+                              if saved.get(key, {}).get(k) != header[key].get(k))
+                raise LwirstError(
+                    f"cannot resume {self.run_dir}: its {key} differs in {', '.join(diff)}; "
+                    "use a new --run-dir or the same settings"
+                )
+
+    def _load_state(self) -> None:
+        state = torch.load(self.run_dir / "state.pt", map_location="cpu", weights_only=True)
+        self.model.load_state_dict(state["model"])
+        self.optimizer.load_state_dict(state["optimizer"])
+        if self.ema is not None:
+            self.ema.shadow = state["ema"]
+        self.epoch = int(state["epoch"])
+        self.best_iou = float(state["best_iou"])
+        self.wall_seconds = float(state.get("wall_seconds", 0.0))
+        log.info("resumed %s at epoch %d", self.run_dir, self.epoch)
+
+    @property
+    def finished(self) -> bool:
+        return self.epoch >= self.recipe.epochs
+
+    def eval_model(self) -> torch.nn.Module:
+        """The weights a user gets: the EMA when enabled, else the raw weights."""
+        if self.ema is None:
+            return self.model
+        model = LWIRSTNet(self.config)
+        model.load_state_dict(self.ema.shadow)
+        return model
+
+    def train_epoch(self, progress: Callable[[int, int, float], None] | None = None) -> EpochRecord:
+        r = self.recipe
+        epoch = self.epoch
+        start = time.perf_counter()
+        rng = np.random.default_rng([r.seed, epoch])
+        torch.manual_seed(r.seed * 100_003 + epoch)
+        order = rng.permutation(len(self.train_set))
+        steps = len(order) // r.batch_size or 1
+        total = steps * r.epochs
+        self.model.train()
+        losses = []
+        lr = r.lr
+        loss_fn = LOSSES[r.loss]
+        for step in range(steps):
+            batch = order[step * r.batch_size:(step + 1) * r.batch_size]
+            pairs = [self.train_set.sample(int(i), rng) for i in batch]
+            x = torch.from_numpy(np.stack([p[0] for p in pairs]))
+            y = torch.from_numpy(np.stack([p[1] for p in pairs]))
+            lr = learning_rate(r, epoch * steps + step, total, steps)
+            for group in self.optimizer.param_groups:
+                group["lr"] = lr
+            loss = loss_fn(self.model(x), y)
+            self.optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            self.optimizer.step()
+            if self.ema is not None:
+                self.ema.update(self.model)
+            losses.append(loss.item())
+            if progress:
+                progress(step + 1, steps, losses[-1])
+        val_iou = validation_iou(self.eval_model(), self.val_set, r.size) if self.val_set else float("nan")
+        seconds = time.perf_counter() - start
+        self.epoch += 1
+        self.wall_seconds += seconds
+        record = EpochRecord(self.epoch, lr, float(np.mean(losses)), val_iou, seconds)
+        self._save(record)
+        return record
+
+    def _save(self, record: EpochRecord) -> None:
+        self.run_dir.mkdir(parents=True, exist_ok=True)
+        header = self._run_header()
+        atomic_write(self.run_dir / "run.json", lambda p: p.write_text(json.dumps(header, indent=2)))
+        meta = {"epoch": record.epoch, "val_iou": record.val_iou, "recipe": self.recipe.to_dict(),
+                "data": self.data_info}
+        model = self.eval_model()
+        save_checkpoint(self.run_dir / "last.safetensors", model, self.config, meta)
+        improved = not math.isnan(record.val_iou) and record.val_iou > self.best_iou
+        if improved:
+            self.best_iou = record.val_iou
+            save_checkpoint(self.run_dir / "best.safetensors", model, self.config, meta)
+        state = {"model": self.model.state_dict(), "optimizer": self.optimizer.state_dict(),
+                 "ema": self.ema.shadow if self.ema else {}, "epoch": self.epoch,
+                 "best_iou": self.best_iou, "wall_seconds": self.wall_seconds}
+        atomic_write(self.run_dir / "state.pt", lambda p: torch.save(state, p))
+        metrics = self.run_dir / "metrics.csv"
+        rows = []
+        if metrics.exists():
+            with metrics.open() as handle:
+                rows = [row for row in csv.DictReader(handle) if int(row["epoch"]) < record.epoch]
+        fields = dataclasses.asdict(record).items()
+        rows.append({k: f"{v:.6g}" if isinstance(v, float) else v for k, v in fields})
+
+        def write(path: Path) -> None:
+            with path.open("w", newline="") as handle:
+                writer = csv.DictWriter(handle, fieldnames=list(rows[-1]))
+                writer.writeheader()
+                writer.writerows(rows)
+
+        atomic_write(metrics, write)
+
+    def fit(self, until: int | None = None,
+            on_epoch: Callable[[EpochRecord], None] | None = None,
+            progress: Callable[[int, int, float], None] | None = None) -> None:
+        """Train until the recipe's last epoch (or `until`, for chunked runs)."""
+        stop = min(self.recipe.epochs, until or self.recipe.epochs)
+        while self.epoch < stop:
+            record = self.train_epoch(progress)
+            log.info("epoch %d loss %.4f val IoU %.4f (%.1fs)", record.epoch, record.train_loss,
+                     record.val_iou, record.seconds)
+            if on_epoch:
+                on_epoch(record)

@@ -1,0 +1,186 @@
+"""Post-processing (paper Eqs. 2-4): properties against a naive per-label reference."""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from hypothesis.extra.numpy import arrays
+from scipy import ndimage
+
+from lwirst.errors import LwirstError
+from lwirst.postprocess import (
+    COLUMNS,
+    Detections,
+    TargetFilter,
+    detect,
+    logit_to_probability,
+    postprocess,
+    threshold_from_probability,
+    threshold_map,
+)
+
+EIGHT = np.ones((3, 3), dtype=bool)
+
+
+@st.composite
+def logit_maps(draw: st.DrawFn) -> np.ndarray:
+    """Sparse random maps: blobs of positive logits on a negative background, any shape."""
+    h = draw(st.integers(1, 24))
+    w = draw(st.integers(1, 24))
+    fg = draw(arrays(np.bool_, (h, w), elements=st.booleans()))
+    values = draw(arrays(np.float32, (h, w), elements=st.floats(0.125, 8.0, width=32)))
+    return np.where(fg, values, -values).astype(np.float32)
+
+
+filters = st.builds(
+    lambda a, b, c, d: TargetFilter(
+        min_size=a, max_size=None if a is None or b is None else a + b,
+        min_ratio=c, max_ratio=None if c is None or d is None else c + d),
+    st.none() | st.integers(0, 6), st.none() | st.integers(1, 12),
+    st.none() | st.floats(0.05, 2.0), st.none() | st.floats(0.05, 4.0),
+)
+
+
+def reference(logits: np.ndarray, threshold: float = 0.0) -> list[dict]:
+    """The published approach: one full-frame mask per label (slow, obviously right)."""
+    labels, n = ndimage.label(logits > threshold, structure=EIGHT)
+    out = []
+    for i in range(1, n + 1):
+        where = labels == i
+        ys, xs = np.nonzero(where)
+        vals = logits[where].astype(np.float64)
+        w, h = xs.max() - xs.min() + 1, ys.max() - ys.min() + 1
+        out.append({"pixels": where, "x": xs.mean(), "y": ys.mean(), "box_x": xs.min(), "box_y": ys.min(),
+                    "box_w": w, "box_h": h, "size": where.sum(), "ratio": w / h, "peak": vals.max(),
+                    "mean": vals.mean(), "mean_prob": np.mean(1 / (1 + np.exp(-vals)))})
+    return out
+
+
+@settings(max_examples=150, deadline=None)
+@given(logit_maps(), st.floats(-1.0, 1.0))
+def test_matches_naive_reference(logits: np.ndarray, threshold: float) -> None:
+    found = detect(logits, threshold)
+    ref = reference(logits, threshold)
+    assert len(found) == len(ref)
+    labels = found.labels
+    by_id = {t.id: t for t in found}
+    for r in ref:
+        (first_y, first_x) = np.argwhere(r["pixels"])[0]
+        target = by_id.pop(int(labels[first_y, first_x]))
+        np.testing.assert_array_equal(labels == target.id, r["pixels"])
+        for key in ("box_x", "box_y", "box_w", "box_h", "size"):
+            assert getattr(target, key) == r[key], key
+        for key in ("x", "y", "ratio", "peak", "mean", "mean_prob"):
+            assert math.isclose(getattr(target, key), r[key], rel_tol=1e-6, abs_tol=1e-6), key
+        assert math.isclose(target.peak_prob, 1 / (1 + math.exp(-r["peak"])), rel_tol=1e-9)
+    assert not by_id
+
+
+@settings(max_examples=150, deadline=None)
+@given(logit_maps(), filters)
+def test_structural_properties(logits: np.ndarray, target_filter: TargetFilter) -> None:
+    found, kept = postprocess(logits, 0.0, target_filter)
+    h, w = logits.shape
+    # Sizes sum to the foreground before filtering; the label image partitions it.
+    assert sum(t.size for t in found) == int((logits > 0).sum())
+    labels = found.labels
+    assert np.array_equal(labels > 0, logits > 0)
+    assert sorted(np.unique(labels[labels > 0]).tolist()) == sorted(t.id for t in found)
+    for t in found:
+        # Boxes stay inside the image, also for targets on the border; centroids inside boxes.
+        assert 0 <= t.box_x <= t.box_x + t.box_w <= w and 0 <= t.box_y <= t.box_y + t.box_h <= h
+        assert t.box_x <= t.x <= t.box_x + t.box_w - 1 and t.box_y <= t.y <= t.box_y + t.box_h - 1
+        assert int((labels == t.id).sum()) == t.size
+    # Every kept target satisfies Eq. 4; every dropped one violates it.
+    kept_ids = {t.id for t in kept}
+    for t in found:
+        inside = ((target_filter.min_size is None or t.size > target_filter.min_size)
+                  and (target_filter.max_size is None or t.size < target_filter.max_size)
+                  and (target_filter.min_ratio is None or t.ratio > target_filter.min_ratio)
+                  and (target_filter.max_ratio is None or t.ratio < target_filter.max_ratio))
+        assert inside == (t.id in kept_ids)
+    # Filtering is idempotent and its label image only holds kept targets.
+    again = kept.filter(target_filter)
+    assert [t.id for t in again] == [t.id for t in kept]
+    assert set(np.unique(kept.labels).tolist()) - {0} == kept_ids
+    assert np.array_equal(kept.mask, np.isin(labels, list(kept_ids)))
+
+
+def test_empty_map_gives_zero_targets() -> None:
+    for logits in (np.full((16, 20), -3.0, np.float32), np.zeros((5, 5), np.float32)):
+        found = detect(logits)
+        assert len(found) == 0 and list(found) == []
+        assert not found.mask.any()
+        frame = found.to_frame()
+        assert list(frame.columns) == list(COLUMNS) and len(frame) == 0
+        assert frame.dtypes.equals(detect(np.ones((3, 3), np.float32)).to_frame().dtypes)
+
+
+def test_eq2_is_strict_and_eq3_joins_diagonals() -> None:
+    logits = np.full((6, 6), -1.0, np.float32)
+    logits[1, 1] = logits[2, 2] = 2.0  # diagonal neighbours: one 8-connected target
+    logits[4, 4] = 0.0  # exactly at threshold: background (Eq. 2 uses >)
+    found = detect(logits)
+    assert len(found) == 1
+    (t,) = found
+    assert (t.size, t.box, t.centroid, t.ratio) == (2, (1, 1, 2, 2), (1.5, 1.5), 1.0)
+    assert not threshold_map(logits)[4, 4]
+
+
+def test_filter_bounds_are_exclusive() -> None:
+    logits = np.full((10, 30), -1.0, np.float32)
+    logits[1, 1] = 1.0  # size 1
+    logits[1, 5:8] = 1.0  # size 3, ratio 3
+    logits[5:9, 20:22] = 1.0  # size 8, ratio 0.5
+    found = detect(logits)
+    assert sorted(t.size for t in found) == [1, 3, 8]
+    assert sorted(t.size for t in found.filter(TargetFilter(min_size=1))) == [3, 8]
+    assert sorted(t.size for t in found.filter(TargetFilter(max_size=8))) == [1, 3]
+    assert sorted(t.size for t in found.filter(TargetFilter(min_ratio=0.5))) == [1, 3]
+    assert sorted(t.size for t in found.filter(TargetFilter(max_ratio=3))) == [1, 8]
+    assert found.filter(None) is found and found.filter(TargetFilter()) is found
+
+
+def test_ids_survive_filtering_and_frame_columns() -> None:
+    logits = np.full((8, 8), -2.0, np.float32)
+    logits[0, 0] = 3.0
+    logits[5:7, 5:7] = 1.0
+    found = detect(logits)
+    kept = found.filter(TargetFilter(min_size=1))
+    assert [t.id for t in kept] == [2]
+    frame = kept.to_frame()
+    assert list(frame.columns) == list(COLUMNS)
+    assert frame.loc[0, "id"] == 2 and frame.loc[0, "size"] == 4
+    assert isinstance(kept, Detections) and len(kept) == 1 and kept[0].id == 2
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        kept[0].x = 0.0  # type: ignore[misc]
+
+
+def test_probability_threshold_helper() -> None:
+    assert threshold_from_probability(0.5) == 0.0
+    for p in (0.01, 0.3, 0.9, 0.999):
+        assert math.isclose(logit_to_probability(threshold_from_probability(p)), p, rel_tol=1e-12)
+    for bad in (0.0, 1.0, -0.2, 2):
+        with pytest.raises(LwirstError):
+            threshold_from_probability(bad)
+    assert logit_to_probability(-1000.0) == 0.0
+    assert np.isfinite(logit_to_probability(np.array([-1e4, 1e4]))).all()
+
+
+def test_bad_inputs_are_readable_errors() -> None:
+    with pytest.raises(LwirstError, match="min_size"):
+        TargetFilter(min_size=5, max_size=5)
+    with pytest.raises(LwirstError, match="finite"):
+        TargetFilter(max_ratio=float("nan"))
+    with pytest.raises(LwirstError, match="float"):
+        detect(np.zeros((4, 4), np.uint8))
+    with pytest.raises(LwirstError, match="H x W"):
+        detect(np.zeros((2, 4, 4), np.float32))
+    with pytest.raises(LwirstError, match="finite"):
+        detect(np.zeros((4, 4), np.float32), float("nan"))
+    assert len(detect(np.ones((1, 1, 3, 3), np.float32)[0])) == 1
