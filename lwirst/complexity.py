@@ -9,7 +9,13 @@ multiply-accumulate as one "FLOP" and only for modules it knows:
 * PReLU: 1 per element
 * Linear: in_features per output element
 * AdaptiveAvgPool2d: (window size + 1) per output element
-* ReLU, Sigmoid, pooling, dropout, and functional ops (interpolate, add, cat): 0
+* Softmax: (3n - 1) per softmax over n values (n exps, n - 1 adds, n divides)
+* ReLU, Sigmoid, pooling, dropout, and functional ops (interpolate, add, cat, bmm,
+  adaptive max-pool): 0, so the attention products of a non-local block are free
+
+Params: every parameter of the model. THOP 0.1.1 sums only the parameters of the
+layers it has rules for, so it would skip the few held directly by a container
+module (the CPM's scalar gammas, six values, far below the printed 0.01 M).
 
 `count_complexity` reproduces those rules with forward hooks, so any variant can
 be compared with the printed tables without installing THOP.
@@ -24,6 +30,7 @@ import torch
 from torch import nn
 
 from lwirst.config import NetConfig
+from lwirst.errors import LwirstError
 from lwirst.model import LWIRSTNet
 
 CONVENTION = "THOP 0.1.1 convention (1 MAC = 1 FLOP; BN 4/elem, PReLU 1/elem, ReLU/pool/resize 0)"
@@ -78,12 +85,18 @@ def count_complexity(model: nn.Module, size: tuple[int, int] = (256, 256),
             key, flops = "linear", float(module.in_features * out.numel())
         elif isinstance(module, nn.AdaptiveAvgPool2d):
             key, flops = "adaptive_pool", _adaptive_pool_flops(inputs[0], out)
+        elif isinstance(module, nn.Softmax):
+            n = inputs[0].shape[module.dim]
+            key, flops = "softmax", float(inputs[0].numel() // n * (3 * n - 1))
         else:
             return
         by_type[key] = by_type.get(key, 0.0) + flops
 
     handles = [m.register_forward_hook(hook) for m in model.modules() if not list(m.children())]
     was_training = model.training
+    threads = torch.get_num_threads()
+    # One thread: a batch-1 pass spends longer syncing threads than computing (10x on a busy machine).
+    torch.set_num_threads(1)
     model.eval()
     try:
         with torch.no_grad():
@@ -92,11 +105,23 @@ def count_complexity(model: nn.Module, size: tuple[int, int] = (256, 256),
         for h in handles:
             h.remove()
         model.train(was_training)
+        torch.set_num_threads(threads)
     params = sum(p.numel() for p in model.parameters())
     macs = by_type.get("conv", 0.0) + by_type.get("deconv", 0.0)
     return Complexity(params=params, flops=sum(by_type.values()), by_type=by_type, conv_macs=macs)
 
 
+def check_input_size(size: tuple[int, int]) -> tuple[int, int]:
+    """(H, W) as ints, or `LwirstError`: three stride-2 stages need positive multiples of 8."""
+    if len(size) != 2:
+        raise LwirstError(f"input size needs two values (H W), got {len(size)}")
+    height, width = (int(s) for s in size)
+    if height <= 0 or width <= 0 or height % 8 or width % 8:
+        raise LwirstError(f"input size {height}x{width} is invalid: H and W must be positive multiples "
+                          "of 8 (the network halves the resolution three times)")
+    return height, width
+
+
 def config_complexity(config: NetConfig, size: tuple[int, int] = (256, 256)) -> Complexity:
     """Complexity of the network a config describes."""
-    return count_complexity(LWIRSTNet(config), size)
+    return count_complexity(LWIRSTNet(config), check_input_size(size))

@@ -69,20 +69,31 @@ class NetConfig:
 
     def validate(self) -> None:
         """Raise `LwirstError` naming the first field that cannot build a network."""
+        counts = (self.in_channels, self.num_classes, self.compression, self.down_compression,
+                  self.dw_expansion)
         checks = [
             (self.daaa_conv in DAAA_CONVS, f"daaa_conv must be one of {DAAA_CONVS}"),
             (self.upsampling in UPSAMPLINGS, f"upsampling must be one of {UPSAMPLINGS}"),
             (self.fusion in FUSIONS, f"fusion must be one of {FUSIONS}"),
             (self.context in CONTEXTS, f"context must be one of {CONTEXTS}"),
+            (all(v >= 1 for v in counts), "in_channels, num_classes and the channel ratios must be >= 1"),
             (len(self.channels) == 3, "channels needs three values (stages 1, 2, 3)"),
-            (self.channels[0] > self.in_channels, "stage-1 channels must exceed input channels"),
-            (all(c > 0 for c in self.channels), "channels must be positive"),
-            (len(self.dilations) == 4, "dilations needs four atrous rates"),
+            (len(self.dilations) == 4 and min(self.dilations, default=0) >= 1,
+             "dilations needs four atrous rates >= 1"),
             (len(self.asym_kernels) == 4, "asym_kernels needs one kernel per DAAA module"),
-            (all(k % 2 == 1 for k in self.asym_kernels), "asymmetric kernels must be odd"),
+            (all(k % 2 == 1 and k > 0 for k in self.asym_kernels), "asymmetric kernels must be odd and positive"),
             (1 <= self.num_daaa <= 4, "num_daaa must be between 1 and 4"),
-            (self.compression >= 1 and self.dw_expansion >= 1, "ratios must be >= 1"),
-            (self.channels[1] % self.compression == 0, "stage-2/3 channels must divide by compression"),
+            (min(self.stage2_blocks, self.stage4_blocks, self.stage5_blocks) >= 0, "block counts must be >= 0"),
+            (0.0 <= self.dropout_stage2 < 1.0 and 0.0 <= self.dropout_rest < 1.0, "dropout must be in [0, 1)"),
+        ]
+        for ok, message in checks:
+            if not ok:
+                raise LwirstError(f"invalid network config: {message}")
+        c1, c2, _ = self.channels
+        checks = [
+            (min(self.channels) > 0, "channels must be positive"),
+            (c1 > self.in_channels, "stage-1 channels must exceed input channels"),
+            (c2 % self.compression == 0, "stage-2/3 channels must divide by compression"),
         ]
         for ok, message in checks:
             if not ok:

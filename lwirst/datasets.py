@@ -30,9 +30,11 @@ import logging
 import os
 from collections import Counter
 from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
+import cv2
 import numpy as np
 
 from lwirst.errors import LwirstError
@@ -67,7 +69,8 @@ _ACCEPTS: dict[str, tuple[str, ...]] = {
     "sirst_aug": ("sirst_aug",),
 }
 _LAYOUT_HELP = (
-    "SIRST (images/, masks/, idx_427/), BasicIRSTD/NUDT-SIRST/IRSTD-1k (images/, masks/, img_idx/ or 50_50/), "
+    "SIRST (images/, masks/, idx_427/), "
+    "BasicIRSTD/NUDT-SIRST/IRSTD-1k (images/, masks/, img_idx/ or 50_50/), "
     "MDFA (training/, test_org/, test_gt/), SIRST-Aug (trainval/, test/) or a folder (images/, masks/)"
 )
 
@@ -127,30 +130,21 @@ class SegDataset:
         image = read_image(item.image)
         if item.black_hot:
             image = 255 - to_gray(image)
-        return Sample(item.name, image, read_mask(item.mask))
+        return Sample(item.name, image, fit_mask(read_mask(item.mask), image.shape[:2], item.name))
 
     def __getitem__(self, index: int) -> Sample:
         return self.load(index)
 
     def validate(self) -> None:
-        """Check every pair exists, decodes, is binary and has matching sizes, and names are unique."""
-        problems = [f"{name}: listed {count} times" for name, count in Counter(self.names).items() if count > 1]
-        for item in self.items:
-            missing = [f"{kind} {path}" for kind, path in (("image", item.image), ("mask", item.mask))
-                       if not path.is_file()]
-            if missing:
-                problems.append(f"{item.name}: missing {', '.join(missing)}")
-                continue
-            try:
-                image = read_image(item.image)
-                mask = read_mask(item.mask)
-            except LwirstError as exc:
-                problems.append(str(exc))
-                continue
-            if image.shape[:2] != mask.shape[:2]:
-                problems.append(
-                    f"{item.name}: image {image.shape[1]}x{image.shape[0]} but mask {mask.shape[1]}x{mask.shape[0]}"
-                )
+        """Check every pair exists, decodes, is binary and has matching sizes, and names are unique.
+
+        Files are decoded on a few threads (OpenCV releases the GIL), which keeps
+        opening a 10 000-image set to seconds.
+        """
+        repeated = Counter(self.names).items()
+        problems = [f"{name}: listed {count} times" for name, count in repeated if count > 1]
+        with ThreadPoolExecutor(max_workers=min(8, os.cpu_count() or 1)) as pool:
+            problems += [p for p in pool.map(_check_item, self.items) if p]
         if problems:
             shown = "\n  ".join(problems[:20])
             more = f"\n  ... and {len(problems) - 20} more" if len(problems) > 20 else ""
@@ -159,6 +153,42 @@ class SegDataset:
                 f"dataset {self.name!r} split {self.split!r}{where}: {len(problems)} problem(s):\n"
                 f"  {shown}{more}"
             )
+
+
+def _check_item(item: Item) -> str:
+    """The problem with one pair, or ''."""
+    missing = [f"{kind} {path}" for kind, path in (("image", item.image), ("mask", item.mask)) if not path.is_file()]
+    if missing:
+        return f"{item.name}: missing {', '.join(missing)}"
+    try:
+        image = read_image(item.image)
+        mask = read_mask(item.mask)
+        if image.shape[:2] != mask.shape[:2]:
+            fit_mask(mask, image.shape[:2], item.name)
+            log.warning("%s: mask %dx%d is resized to its %dx%d image (same aspect ratio)", item.name,
+                        mask.shape[1], mask.shape[0], image.shape[1], image.shape[0])
+    except LwirstError as exc:
+        return str(exc)
+    return ""
+
+
+def fit_mask(mask: np.ndarray, shape: tuple[int, ...], name: str = "mask") -> np.ndarray:
+    """`mask` at image size `shape` (H, W).
+
+    A mask annotated on a rescaled copy of its image (SIRST's Misc_111: 592x400 mask,
+    325x220 image) is resized when the aspect ratios agree within 2 %: area-resampled
+    and kept where it covers half a pixel, or anywhere it covers when that would erase
+    it. Any other size mismatch is an error.
+    """
+    h, w = int(shape[0]), int(shape[1])
+    mh, mw = mask.shape[:2]
+    if (mh, mw) == (h, w):
+        return mask
+    if abs((mw / mh) / (w / h) - 1.0) > 0.02:
+        raise LwirstError(f"{name}: image {w}x{h} but mask {mw}x{mh}")
+    cover = cv2.resize(mask.astype(np.float32), (w, h), interpolation=cv2.INTER_AREA)
+    fitted = cover >= 0.5
+    return fitted if fitted.any() or not mask.any() else cover > 0
 
 
 def resolve_data_dir(data_dir: str | Path | None) -> Path:
@@ -214,7 +244,8 @@ def _pair_folder(image_dir: Path, mask_dir: Path, prefix: str = "") -> list[Item
         if not folder.is_dir():
             raise LwirstError(f"{folder}: folder does not exist; expected {_LAYOUT_HELP}")
     masks = {_mask_stem(p): p for p in _images(mask_dir)}
-    return [Item(prefix + p.stem, p, masks.get(p.stem, mask_dir / f"{p.stem}.png")) for p in _images(image_dir)]
+    return [Item(prefix + p.stem, p, masks.get(p.stem, mask_dir / f"{p.stem}.png"))
+            for p in _images(image_dir)]
 
 
 def _alias(split: str, available: Sequence[str]) -> str:
@@ -303,7 +334,8 @@ def _mdfa_items(root: Path, subset: str, prefix: str = "") -> list[Item]:
     return _pair_folder(root / "test_org", root / "test_gt", prefix)
 
 
-def open_mdfa(root: Path, split: str = "test", *, black_hot: bool = False, validate: bool = True) -> SegDataset:
+def open_mdfa(root: Path, split: str = "test", *, black_hot: bool = False,
+              validate: bool = True) -> SegDataset:
     """MDFA: training/%06d_1.png + %06d_2.png (split ``train``), test_org/ + test_gt/ (split ``test``).
 
     With `black_hot` the grey levels are inverted, as the paper does for its fusion set.
@@ -352,7 +384,8 @@ def _sirst_aug_splits(root: Path) -> list[str]:
     return [*(s for s in ("trainval", "test") if (root / s / "images").is_dir()), "all"]
 
 
-def open_folder(root: Path, split: str = "all", *, black_hot: bool = False, validate: bool = True) -> SegDataset:
+def open_folder(root: Path, split: str = "all", *, black_hot: bool = False,
+                validate: bool = True) -> SegDataset:
     """Plain folder: images/NAME.ext and masks/NAME.ext (or NAME_mask / NAME_pixels0) matched by name.
 
     A ``<split>.txt`` at the root selects a split (``lwirst synth`` writes train.txt and
@@ -375,17 +408,14 @@ def open_folder(root: Path, split: str = "all", *, black_hot: bool = False, vali
         origin = str(split_file)
     else:
         raise _unknown_split(root, split, [*lists, "all"])
-    return SegDataset(items, name=root.name, split=split, black_hot=black_hot, validate=validate, origin=origin)
+    return SegDataset(items, name=root.name, split=split, black_hot=black_hot, validate=validate,
+                      origin=origin)
 
 
 # ---------------------------------------------------------------- detection and dispatch
 
 
-def detect_layout(root: str | Path) -> str:
-    """Name the layout of a dataset folder (one of LAYOUTS) or raise saying what is expected."""
-    root = Path(root)
-    if not root.is_dir():
-        raise LwirstError(f"dataset directory {root} does not exist")
+def _layout_of(root: Path) -> str | None:
     if (root / "training").is_dir() or (root / "test_org").is_dir():
         return "mdfa"
     if (root / "trainval" / "images").is_dir() or (root / "test" / "images").is_dir():
@@ -396,10 +426,24 @@ def detect_layout(root: str | Path) -> str:
         if (root / "img_idx").is_dir() or (root / "50_50").is_dir():
             return "basic"
         return "folder"
-    raise LwirstError(f"{root}: unrecognised dataset layout; expected {_LAYOUT_HELP}")
+    return None
 
 
-def _open_layout(layout: str, root: Path, split: str, name: str, black_hot: bool, validate: bool) -> SegDataset:
+def detect_layout(root: str | Path) -> str:
+    """Name the layout of a dataset folder (one of LAYOUTS) or raise saying what is expected."""
+    root = Path(root)
+    if not root.is_dir():
+        raise LwirstError(f"dataset directory {root} does not exist")
+    layout = _layout_of(root)
+    if layout is None:
+        inside = find_datasets(root)
+        hint = f"; it holds datasets {', '.join(inside)}: name one" if inside else ""
+        raise LwirstError(f"{root}: unrecognised dataset layout; expected {_LAYOUT_HELP}{hint}")
+    return layout
+
+
+def _open_layout(layout: str, root: Path, split: str, name: str, black_hot: bool,
+                 validate: bool) -> SegDataset:
     if layout == "sirst":
         return open_sirst(root, split, black_hot=black_hot, validate=validate)
     if layout == "basic":
@@ -512,7 +556,7 @@ def list_splits(data_dir: str | Path, dataset: str | Sequence[str] = "auto") -> 
     if members is not None:
         per_member = [set(list_splits(root, m)) for m in members]
         common = set.intersection(*per_member) if per_member else set()
-        return sorted(common - {"all"}) + ["all"]
+        return [*sorted(common - {"all"}), "all"]
     folder, canonical = _locate(root, _parse_member(str(dataset))[0])
     layout = _layout_for(folder, canonical)
     if layout == "sirst":
@@ -526,7 +570,7 @@ def list_splits(data_dir: str | Path, dataset: str | Sequence[str] = "auto") -> 
     else:
         splits = _split_lists(folder)
     extra = [b for a, b in (("train", "trainval"), ("trainval", "train")) if a in splits and b not in splits]
-    return sorted(set(splits) | set(extra)) + ["all"]
+    return [*sorted(set(splits) | set(extra)), "all"]
 
 
 def find_datasets(data_dir: str | Path) -> dict[str, str]:
@@ -534,10 +578,5 @@ def find_datasets(data_dir: str | Path) -> dict[str, str]:
     root = Path(data_dir)
     if not root.is_dir():
         raise LwirstError(f"data directory {root} does not exist")
-    found = {}
-    for sub in sorted(p for p in root.iterdir() if p.is_dir()):
-        try:
-            found[sub.name] = detect_layout(sub)
-        except LwirstError:
-            continue
-    return found
+    layouts = {sub.name: _layout_of(sub) for sub in sorted(p for p in root.iterdir() if p.is_dir())}
+    return {name: layout for name, layout in layouts.items() if layout}

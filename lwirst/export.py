@@ -80,7 +80,8 @@ def to_onnx_bytes(model: nn.Module, *, size: tuple[int, int] = (256, 256), in_ch
                   dynamic: bool = True, fold: bool = True, opset: int = OPSET) -> bytes:
     """Serialise a network to ONNX in memory (legacy TorchScript exporter: stable, no onnxscript)."""
     net = fold_batchnorm(model) if fold else copy.deepcopy(model).eval()
-    dummy = torch.zeros(1, in_channels, *size)
+    # Tracing runs the network once; with symbolic axes a small dummy gives the same graph, faster.
+    dummy = torch.zeros(1, in_channels, *((32, 32) if dynamic else size))
     axes = {0: "batch", 2: "height", 3: "width"}
     buffer = io.BytesIO()
     with warnings.catch_warnings():

@@ -5,26 +5,37 @@ returns the saliency map (logits) at the image's own resolution. Two input
 protocols: "resize" (the paper's deployment: resize to the model size, run, resize
 the map back) and "native" (pad to a multiple of 8, run at full resolution, crop);
 the protocol travels with the result so evaluations can state it.
+
+`Options` say how the network is built; the defaults are the fastest exact float
+path measured by `lwirst bench` (BN folded, exact graph rewrites, normalisation
+folded into stage 1 so frames go in as raw pixels, and grey IR frames through a
+one-channel copy of the network). Backend "auto" picks the fastest installed
+runtime and falls back to ONNX Runtime, then PyTorch.
 """
 
 from __future__ import annotations
 
+import dataclasses
+import hashlib
 import importlib.util
 import logging
 import os
-from collections.abc import Sequence
+from collections import OrderedDict
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
 
 import cv2
 import numpy as np
+import onnx
 import torch
 
 from lwirst.checkpoint import file_hash, load_model
 from lwirst.errors import LwirstError
-from lwirst.export import check_segmentation_onnx, onnx_input_channels, pin_input_shape, to_onnx_bytes
-from lwirst.imageio import check_image, to_bgr
+from lwirst.export import check_segmentation_onnx, fold_batchnorm, onnx_input_channels, pin_input_shape, to_onnx_bytes
+from lwirst.imageio import check_image, to_bgr, to_uint8
+from lwirst.optimize import RAW_BGR, RAW_GREY, RGB, fold_input, input_kind, optimize_onnx, quantize_onnx, set_input_kind
 from lwirst.preprocess import normalize, pad_to_multiple
 
 log = logging.getLogger(__name__)
@@ -34,16 +45,66 @@ MODELS_DIR = REPO_ROOT / "data" / "models"
 DEFAULT_MODEL = MODELS_DIR / "lwirst-sirst.safetensors"
 PROTOCOLS = ("resize", "native")
 BACKENDS = ("torch", "onnxruntime", "opencv", "openvino")
+# Fastest first, as measured by `lwirst bench` (batch 1, 2 threads); "auto" takes the first installed.
+PREFERENCE = ("openvino", "onnxruntime", "torch")
+INT8_MODES = ("s8", "u8")
+_MAX_STATIC_SHAPES = 4
+
+
+def _importable(module: str) -> bool:
+    try:
+        return importlib.util.find_spec(module) is not None
+    except (ImportError, ValueError):  # ValueError: a module blocked by sys.modules[name] = None
+        return False
 
 
 def available_backends() -> list[str]:
     """Backends whose runtime is importable here."""
     names = {"torch": "torch", "onnxruntime": "onnxruntime", "opencv": "cv2", "openvino": "openvino"}
-    return [b for b in BACKENDS if importlib.util.find_spec(names[b]) is not None]
+    return [b for b in BACKENDS if _importable(names[b])]
 
 
 def default_backend() -> str:
-    return "onnxruntime" if "onnxruntime" in available_backends() else "torch"
+    """The fastest installed backend (what backend "auto" means)."""
+    installed = available_backends()
+    return next(b for b in (*PREFERENCE, *BACKENDS) if b in installed)
+
+
+@dataclass(frozen=True)
+class Options:
+    """How the network is built and run; each flag is one optimisation `lwirst bench` measures.
+
+    fold_bn: BatchNorm folded into the convolutions (exact in eval mode).
+    rewrite: exact ONNX rewrites (`lwirst.optimize.optimize_onnx`: scalar PReLU -> LeakyRelu, ...).
+    fold_input: normalisation folded into stage 1; grey frames run a one-channel network
+        (`lwirst.optimize.fold_input`), colour frames a raw-BGR one. Needs a checkpoint.
+    static_shapes: OpenVINO compiles the model-size input shapes statically (faster than dynamic).
+    spin: ONNX Runtime's worker threads busy-wait between operators (its default). Off, a
+        loaded machine no longer loses whole time slices to spinning threads.
+    channels_last: PyTorch eager runs in channels-last memory format.
+    int8: "s8" or "u8" for a QDQ int8 network (ONNX backends), calibrated on the
+        `calibration` images given to the Segmenter; None for float.
+    """
+
+    fold_bn: bool = True
+    rewrite: bool = True
+    fold_input: bool = True
+    static_shapes: bool = True
+    spin: bool = False
+    channels_last: bool = False
+    int8: str | None = None
+
+    def __post_init__(self) -> None:
+        if self.int8 is not None and self.int8 not in INT8_MODES:
+            raise LwirstError(f"int8 mode {self.int8!r} must be one of {', '.join(INT8_MODES)}")
+
+    def replace(self, **changes: object) -> Options:
+        return dataclasses.replace(self, **changes)
+
+
+FAST = Options()
+# The network as trained, run as exported: the reference every optimisation is checked against.
+PLAIN = Options(fold_bn=False, rewrite=False, fold_input=False, static_shapes=False, spin=True)
 
 
 @dataclass
@@ -74,26 +135,36 @@ class Backend(Protocol):
 class TorchBackend:
     name = "torch"
 
-    def __init__(self, module: torch.nn.Module, threads: int | None = None) -> None:
+    def __init__(self, module: torch.nn.Module, threads: int | None = None, *,
+                 channels_last: bool = False) -> None:
         self.module = module.eval()
-        self.in_channels = getattr(getattr(module, "config", None), "in_channels", 3)
-        if threads:
-            torch.set_num_threads(threads)
+        first = next((m for m in module.modules() if isinstance(m, torch.nn.Conv2d)), None)
+        self.in_channels = first.in_channels if first is not None else 3
+        self.threads = threads
+        self.memory_format = torch.channels_last if channels_last else torch.contiguous_format
+        if channels_last:
+            self.module = self.module.to(memory_format=torch.channels_last)
 
     @torch.no_grad()
     def run(self, batch: np.ndarray) -> np.ndarray:
-        return self.module(torch.from_numpy(batch)).numpy()
+        # torch's thread count is process-wide: set it per call so several segmenters coexist.
+        if self.threads and torch.get_num_threads() != self.threads:
+            torch.set_num_threads(self.threads)
+        x = torch.from_numpy(batch).contiguous(memory_format=self.memory_format)
+        return self.module(x).contiguous().numpy()
 
 
 class OrtBackend:
     name = "onnxruntime"
 
-    def __init__(self, data: bytes, threads: int | None = None) -> None:
+    def __init__(self, data: bytes, threads: int | None = None, *, spin: bool = True) -> None:
         import onnxruntime as ort
 
         options = ort.SessionOptions()
         if threads:
             options.intra_op_num_threads = threads
+        if not spin:
+            options.add_session_config_entry("session.intra_op.allow_spinning", "0")
         options.log_severity_level = 3
         self.session = ort.InferenceSession(data, options, providers=["CPUExecutionProvider"])
         self.input = self.session.get_inputs()[0].name
@@ -104,42 +175,105 @@ class OrtBackend:
 
 
 class OpenCVBackend:
+    """OpenCV DNN on pinned shapes: its importer aborts on symbolic dimensions, and a net
+    pinned to batch 1 fails on fused residual adds at other batch sizes."""
+
     name = "opencv"
 
     def __init__(self, data: bytes, size: tuple[int, int], threads: int | None = None) -> None:
-        proto = check_segmentation_onnx(data)
-        self.in_channels = onnx_input_channels(proto)
-        pinned = pin_input_shape(proto, size)
-        if threads:
-            cv2.setNumThreads(threads)
-        try:
-            self.net = cv2.dnn.readNetFromONNX(np.frombuffer(pinned, dtype=np.uint8))
-        except cv2.error as exc:
-            reason = str(exc).strip().splitlines()[-1]
-            raise LwirstError(f"OpenCV DNN cannot load this model: {reason}") from exc
+        self.proto = check_segmentation_onnx(data)
+        self.in_channels = onnx_input_channels(self.proto)
+        self.threads = threads
+        self._nets: dict[tuple[int, ...], cv2.dnn.Net] = {}
+        self._load((1, self.in_channels, *size))
+
+    def _load(self, shape: tuple[int, ...]) -> cv2.dnn.Net:
+        if shape not in self._nets:
+            if len(self._nets) >= _MAX_STATIC_SHAPES:
+                self._nets.pop(next(iter(self._nets)))
+            pinned = pin_input_shape(self.proto, shape[2:], batch=shape[0])
+            try:
+                self._nets[shape] = cv2.dnn.readNetFromONNX(np.frombuffer(pinned, dtype=np.uint8))
+            except cv2.error as exc:
+                reason = str(exc).strip().splitlines()[-1]
+                raise LwirstError(f"OpenCV DNN cannot load this model: {reason}") from exc
+        return self._nets[shape]
 
     def run(self, batch: np.ndarray) -> np.ndarray:
-        self.net.setInput(np.ascontiguousarray(batch))
-        return self.net.forward()
+        if self.threads and cv2.getNumThreads() != self.threads:
+            cv2.setNumThreads(self.threads)
+        net = self._load(tuple(batch.shape))
+        net.setInput(np.ascontiguousarray(batch))
+        return net.forward()
 
 
 class OpenVinoBackend:
+    """OpenVINO CPU with the LATENCY hint; model-size shapes get their own static compilation."""
+
     name = "openvino"
 
-    def __init__(self, data: bytes, threads: int | None = None) -> None:
+    def __init__(self, data: bytes, threads: int | None = None, *,
+                 static_size: tuple[int, int] | None = None) -> None:
         import openvino as ov
 
-        core = ov.Core()
-        model = core.read_model(data, b"")
-        config = {"PERFORMANCE_HINT": "LATENCY", "INFERENCE_PRECISION_HINT": "f32"}
+        self.core = ov.Core()
+        self.model = self.core.read_model(data, b"")
+        self.config: dict[str, object] = {"PERFORMANCE_HINT": "LATENCY", "INFERENCE_PRECISION_HINT": "f32"}
         if threads:
-            config["INFERENCE_NUM_THREADS"] = int(threads)
-        self.compiled = core.compile_model(model, "CPU", config)
-        self.in_channels = check_channels(list(self.compiled.input(0).get_partial_shape().to_string()))
-        self.request = self.compiled.create_infer_request()
+            self.config["INFERENCE_NUM_THREADS"] = int(threads)
+        self.static_size = static_size
+        self.in_channels = check_channels([d.get_length() if d.is_static else -1
+                                           for d in self.model.input(0).get_partial_shape()])
+        self._requests: dict[tuple[int, ...] | None, Callable[[np.ndarray], np.ndarray]] = {}
+
+    def _compile(self, shape: tuple[int, ...] | None) -> Callable[[np.ndarray], np.ndarray]:
+        model = self.model
+        if shape is not None:
+            model = self.model.clone()
+            model.reshape(list(shape))
+        compiled = self.core.compile_model(model, "CPU", self.config)
+        request, output = compiled.create_infer_request(), compiled.output(0)
+        return lambda batch: np.asarray(request.infer({0: batch})[output])
 
     def run(self, batch: np.ndarray) -> np.ndarray:
-        return np.asarray(self.request.infer({0: batch})[self.compiled.output(0)])
+        static = (self.static_size is not None and tuple(batch.shape[2:]) == self.static_size
+                  and (batch.shape in self._requests or len(self._requests) < _MAX_STATIC_SHAPES))
+        key = tuple(batch.shape) if static else None
+        if key not in self._requests:
+            self._requests[key] = self._compile(key)
+        return self._requests[key](batch)
+
+
+_CACHE: OrderedDict[str, bytes] = OrderedDict()
+_CACHE_SIZE = 16
+
+
+def _digest(*parts: bytes | str) -> str:
+    digest = hashlib.sha256()
+    for part in parts:
+        digest.update(part.encode() if isinstance(part, str) else part)
+        digest.update(b"\0")
+    return digest.hexdigest()
+
+
+def module_digest(module: torch.nn.Module) -> str:
+    """Content hash of a network: its class, config and every tensor of its state."""
+    config = getattr(module, "config", None)
+    parts: list[bytes | str] = [type(module).__name__, config.to_json() if hasattr(config, "to_json") else ""]
+    for name, tensor in module.state_dict().items():
+        parts += [name, tensor.detach().cpu().contiguous().numpy().tobytes()]
+    return _digest(*parts)
+
+
+def _cached(key: str, build: Callable[[], bytes]) -> bytes:
+    """Content-keyed memo of ONNX builds: one export serves every thread count and segmenter."""
+    if key in _CACHE:
+        _CACHE.move_to_end(key)
+        return _CACHE[key]
+    data = _CACHE[key] = build()
+    if len(_CACHE) > _CACHE_SIZE:
+        _CACHE.popitem(last=False)
+    return data
 
 
 def check_channels(shape: Sequence) -> int:
@@ -158,12 +292,28 @@ def _read_model_file(path: Path) -> bytes:
     return data
 
 
+def grey_plane(image: np.ndarray) -> np.ndarray | None:
+    """The 8-bit grey plane of an image whose colour channels are all equal, else None."""
+    if image.ndim == 2:
+        return image
+    if image.shape[2] == 1:
+        return image[..., 0]
+    b, g, r = image[..., 0], image[..., 1], image[..., 2]
+    return b if np.array_equal(b, g) and np.array_equal(g, r) else None
+
+
 class Segmenter:
-    """Image in, `Saliency` out, on any backend; see the module docstring for protocols."""
+    """Image in, `Saliency` out, on any backend; see the module docstring for protocols.
+
+    With `options.fold_input` (the default for ONNX backends) a grey frame runs the
+    one-channel network and a colour frame the raw-BGR one (built on first use),
+    both exact against the trained network.
+    """
 
     def __init__(self, model: str | Path | torch.nn.Module | None = None, backend: str = "auto",
                  protocol: str = "resize", size: tuple[int, int] = (256, 256),
-                 threads: int | None = None) -> None:
+                 threads: int | None = None, *, options: Options | None = None,
+                 calibration: Sequence[np.ndarray] | None = None) -> None:
         if protocol not in PROTOCOLS:
             raise LwirstError(f"unknown protocol {protocol!r}; choose resize or native")
         size = (int(size[0]), int(size[1]))
@@ -173,13 +323,22 @@ class Segmenter:
         if backend not in BACKENDS:
             raise LwirstError(f"unknown backend {backend!r}; choose one of {', '.join(BACKENDS)} or auto")
         if backend not in available_backends():
-            raise LwirstError(f"backend {backend!r} is not installed here (pip install {backend})")
-        self.protocol, self.size, self.threads = protocol, size, threads
+            package = {"opencv": "opencv-python-headless"}.get(backend, backend)
+            raise LwirstError(f"backend {backend!r} is not installed here (pip install {package})")
+        options = options or (PLAIN if backend == "torch" else FAST)
+        if options.int8 and backend == "torch":
+            raise LwirstError("int8 runs on the ONNX backends (onnxruntime, openvino, opencv), not torch")
+        if options.int8 and not calibration:
+            raise LwirstError("an int8 network needs calibration images (training images, not test)")
+        self.protocol, self.size, self.threads, self.options = protocol, size, threads, options
+        self.backend_kind = backend
         self.module: torch.nn.Module | None = None
         self.meta: dict = {}
         self.model_name = "in-memory module"
         self.model_hash = ""
-        onnx_bytes: bytes | None = None
+        self._onnx: bytes | None = None
+        self._calibration = list(calibration or [])
+        self._warned_colour = False
         if isinstance(model, torch.nn.Module):
             self.module = model.eval()
         else:
@@ -188,8 +347,8 @@ class Segmenter:
                 raise LwirstError(f"the shipped model {path} is missing; reinstall or pass --model")
             self.model_name = path.name
             if path.suffix.lower() == ".onnx":
-                onnx_bytes = _read_model_file(path)
-                check_segmentation_onnx(onnx_bytes, str(path))
+                self._onnx = _read_model_file(path)
+                check_segmentation_onnx(self._onnx, str(path))
                 if backend == "torch":
                     raise LwirstError("the torch backend needs a checkpoint, not an ONNX file; "
                                       "choose onnxruntime, opencv or openvino")
@@ -197,46 +356,131 @@ class Segmenter:
                 _read_model_file(path)
                 self.module, self.meta = load_model(path)
             self.model_hash = file_hash(path)
-        if backend != "torch" and onnx_bytes is None:
-            onnx_bytes = to_onnx_bytes(self.module, size=size)
-        self.backend = self._make_backend(backend, onnx_bytes)
+        self._nets: dict[str, Backend] = {}
+        self.primary = self._primary_kind()
+        self.backend = self._net(self.primary)
 
-    def _make_backend(self, backend: str, onnx_bytes: bytes | None) -> Backend:
+    def _primary_kind(self) -> str:
+        if self._onnx is not None:
+            proto = onnx.load_from_string(self._onnx)
+            self.in_channels = onnx_input_channels(proto)
+            return input_kind(proto)
+        self.in_channels = getattr(getattr(self.module, "config", None), "in_channels", 3)
+        return RAW_GREY if self.options.fold_input and self.in_channels == 3 else RGB
+
+    def _net(self, kind: str) -> Backend:
+        """The backend for one input convention, built on first use."""
+        if kind not in self._nets:
+            log.info("building the %s network for %s input", self.backend_kind, kind)
+            self._nets[kind] = self._make_backend(kind)
+        return self._nets[kind]
+
+    def _module_for(self, kind: str) -> torch.nn.Module:
+        module = self.module
+        if self.options.fold_bn or kind != RGB:
+            module = fold_batchnorm(module)
+        if kind != RGB:
+            module = fold_input(module, grey=kind == RAW_GREY)
+        return module
+
+    def _onnx_for(self, kind: str) -> bytes:
+        if self._onnx is not None:
+            key, data = _digest(self._onnx), self._onnx
+        else:
+            key = _digest(module_digest(self.module), kind, str(self.options.fold_bn))
+            data = _cached(key, lambda: self._export(kind))
+        if self.options.rewrite:
+            key = _digest(key, "rewrite")
+            data = _cached(key, lambda: optimize_onnx(data))
+        if self.options.int8:
+            batches = [self._prepare(image, kind)[None] for image in self._calibration]
+            key = _digest(key, self.options.int8, *(b.tobytes() for b in batches))
+            data = _cached(key, lambda: quantize_onnx(data, batches, symmetric=self.options.int8 == "s8"))
+        return data
+
+    def _export(self, kind: str) -> bytes:
+        data = to_onnx_bytes(self._module_for(kind), size=self.size, in_channels=1 if kind == RAW_GREY else 3,
+                             fold=False)
+        proto = onnx.load_from_string(data)
+        set_input_kind(proto, kind)
+        return proto.SerializeToString()
+
+    def _make_backend(self, kind: str) -> Backend:
         try:
-            if backend == "torch":
-                return TorchBackend(self.module, self.threads)
-            if backend == "onnxruntime":
-                return OrtBackend(onnx_bytes, self.threads)
-            if backend == "opencv":
-                return OpenCVBackend(onnx_bytes, self.size, self.threads)
-            return OpenVinoBackend(onnx_bytes, self.threads)
+            if self.backend_kind == "torch":
+                return TorchBackend(self._module_for(kind), self.threads,
+                                    channels_last=self.options.channels_last)
+            data = self._onnx_for(kind)
+            if self.backend_kind == "onnxruntime":
+                return OrtBackend(data, self.threads, spin=self.options.spin)
+            if self.backend_kind == "opencv":
+                return OpenCVBackend(data, self.size, self.threads)
+            static = self.size if self.options.static_shapes and self.protocol == "resize" else None
+            return OpenVinoBackend(data, self.threads, static_size=static)
         except LwirstError:
             raise
         except Exception as exc:  # runtimes raise their own exception types on bad graphs
             reason = str(exc).splitlines()[0][:200] if str(exc) else type(exc).__name__
-            raise LwirstError(f"{backend} cannot load {self.model_name}: {reason}") from exc
+            raise LwirstError(f"{self.backend_kind} cannot load {self.model_name}: {reason}") from exc
 
     @classmethod
     def from_module(cls, module: torch.nn.Module, protocol: str = "resize",
-                    size: tuple[int, int] = (256, 256), backend: str = "torch") -> Segmenter:
-        return cls(module, backend=backend, protocol=protocol, size=size)
+                    size: tuple[int, int] = (256, 256), backend: str = "torch", *,
+                    options: Options | None = None) -> Segmenter:
+        return cls(module, backend=backend, protocol=protocol, size=size, options=options)
 
     @property
     def backend_name(self) -> str:
         return self.backend.name
 
-    def _input(self, image: np.ndarray) -> tuple[np.ndarray, tuple[int, int]]:
-        """Network input (C x H' x W') and the original (h, w)."""
-        bgr = to_bgr(check_image(image))
-        h, w = bgr.shape[:2]
-        if self.protocol == "resize":
-            bgr = cv2.resize(bgr, (self.size[1], self.size[0]), interpolation=cv2.INTER_LINEAR)
-            chw = normalize(bgr)
+    def _kind_of(self, image: np.ndarray) -> tuple[str, np.ndarray]:
+        """The input convention for one 8-bit image, and the image to feed it."""
+        if self.primary == RGB:
+            return RGB, image
+        grey = grey_plane(image)
+        if grey is not None:
+            return (RAW_GREY, grey) if self.primary == RAW_GREY else (RAW_BGR, image)
+        if self.primary == RAW_GREY and self._onnx is not None:
+            if not self._warned_colour:
+                log.warning("a one-channel ONNX model gets colour frames as grey; pass a checkpoint "
+                            "for exact colour results")
+                self._warned_colour = True
+            return RAW_GREY, cv2.cvtColor(to_bgr(image), cv2.COLOR_BGR2GRAY)
+        return RAW_BGR, image
+
+    def _prepare(self, image: np.ndarray, kind: str) -> np.ndarray:
+        """One 8-bit image -> the network input (C x H' x W') of convention `kind`."""
+        if kind == RAW_GREY:
+            plane = grey_plane(image)
+            if plane is None:
+                plane = cv2.cvtColor(to_bgr(image), cv2.COLOR_BGR2GRAY)
+            pixels = plane
         else:
-            chw, _ = pad_to_multiple(normalize(bgr), 8)
-        if self.backend.in_channels == 1:
-            chw = chw.mean(axis=0, keepdims=True)
-        return np.ascontiguousarray(chw, dtype=np.float32), (h, w)
+            pixels = to_bgr(image)
+        if self.protocol == "resize":
+            pixels = cv2.resize(pixels, (self.size[1], self.size[0]), interpolation=cv2.INTER_LINEAR)
+        if kind == RGB:
+            chw = normalize(pixels)
+            if self.in_channels == 1:  # a one-channel model trained on normalised grey
+                chw = chw.mean(axis=0, keepdims=True)
+        elif kind == RAW_GREY:
+            chw = pixels[None].astype(np.float32)
+        else:
+            chw = pixels.transpose(2, 0, 1).astype(np.float32)
+        if self.protocol == "native":
+            chw, _ = pad_to_multiple(chw, 8)
+        return np.ascontiguousarray(chw, dtype=np.float32)
+
+    def _input(self, image: np.ndarray) -> tuple[str, np.ndarray, tuple[int, int]]:
+        """(input convention, network input C x H' x W', original (h, w))."""
+        image = to_uint8(check_image(image))
+        kind, pixels = self._kind_of(image)
+        return kind, self._prepare(pixels, kind), image.shape[:2]
+
+    def prepare(self, image: np.ndarray) -> tuple[Backend, np.ndarray]:
+        """The backend one frame goes to and its network input (C x H' x W'), for benchmarks."""
+        kind, chw, _ = self._input(image)
+        return self._net(kind), chw
 
     def _output(self, logits: np.ndarray, hw: tuple[int, int]) -> Saliency:
         h, w = hw
@@ -248,25 +492,28 @@ class Segmenter:
         return Saliency(np.ascontiguousarray(logits, dtype=np.float32), self.protocol, self.backend.name)
 
     def predict(self, image: np.ndarray) -> Saliency:
-        chw, hw = self._input(image)
-        return self._output(self.backend.run(chw[None])[0, 0], hw)
+        kind, chw, hw = self._input(image)
+        return self._output(self._net(kind).run(chw[None])[0, 0], hw)
 
     def predict_batch(self, images: Sequence[np.ndarray], batch_size: int = 8) -> list[Saliency]:
         """Many frames at once; same-shaped inputs are stacked into batches of `batch_size`."""
         prepared = [self._input(image) for image in images]
         results: list[Saliency | None] = [None] * len(prepared)
-        by_shape: dict[tuple[int, ...], list[int]] = {}
-        for index, (chw, _) in enumerate(prepared):
-            by_shape.setdefault(chw.shape, []).append(index)
-        for indices in by_shape.values():
+        groups: dict[tuple, list[int]] = {}
+        for index, (kind, chw, _) in enumerate(prepared):
+            groups.setdefault((kind, chw.shape), []).append(index)
+        for (kind, _), indices in groups.items():
             for start in range(0, len(indices), batch_size):
                 chunk = indices[start:start + batch_size]
-                out = self.backend.run(np.stack([prepared[i][0] for i in chunk]))
+                out = self._net(kind).run(np.stack([prepared[i][1] for i in chunk]))
                 for j, i in enumerate(chunk):
-                    results[i] = self._output(out[j, 0], prepared[i][1])
+                    results[i] = self._output(out[j, 0], prepared[i][2])
         return [r for r in results if r is not None]
 
     def describe(self) -> dict[str, object]:
-        return {"model": self.model_name, "hash": self.model_hash, "backend": self.backend.name,
+        digest = f"{self.model_hash}:int8-{self.options.int8}" if self.model_hash and self.options.int8 \
+            else self.model_hash
+        return {"model": self.model_name, "hash": digest, "backend": self.backend.name,
                 "protocol": self.protocol, "size": list(self.size),
-                "threads": self.threads or os.cpu_count()}
+                "threads": self.threads or os.cpu_count(), "input": self.primary,
+                "options": dataclasses.asdict(self.options)}

@@ -11,6 +11,7 @@ misses the real-time budget on cluttered frames.
 
 from __future__ import annotations
 
+import functools
 import math
 from collections.abc import Iterator
 from dataclasses import asdict, dataclass, fields
@@ -162,7 +163,7 @@ class Detections:
     def __repr__(self) -> str:
         return f"Detections({len(self)} targets, threshold={self.threshold:g}, shape={self.shape})"
 
-    @property
+    @functools.cached_property
     def targets(self) -> tuple[Target, ...]:
         cols = [self._columns[name].tolist() for name in COLUMNS]
         return tuple(Target(*row) for row in zip(*cols, strict=True))
@@ -211,6 +212,8 @@ def detect(logits: np.ndarray, threshold: float = 0.0) -> Detections:
     if not math.isfinite(threshold):
         raise LwirstError(f"threshold {threshold} must be a finite logit")
     mask = logits > np.float32(threshold)
+    if not mask.any():  # frames without targets skip the labelling pass
+        return Detections(np.zeros(mask.shape, np.int32), 1, _empty_columns(), threshold)
     count, labels, stats, centroids = cv2.connectedComponentsWithStats(
         mask.view(np.uint8), connectivity=8, ltype=cv2.CV_32S)
     n = count - 1

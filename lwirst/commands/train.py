@@ -18,7 +18,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--run-dir", required=True, help="run directory (keep it outside the repository)")
     parser.add_argument("--data-dir", help="dataset root (default: $LWIRST_DATA_DIR)")
     parser.add_argument("--dataset", default="sirst", help="dataset name (sirst, folder, ...)")
-    parser.add_argument("--train-split", default="trainval")
+    parser.add_argument("--train-split", default="train")
     parser.add_argument("--val-split", default="val", help="validation split; never the test split")
     parser.add_argument("--preset", default="lw_irstnet", help="network preset (`lwirst complexity --list`)")
     parser.add_argument("--config", help="network config JSON file (overrides --preset)")
@@ -53,8 +53,13 @@ def run(args: argparse.Namespace) -> int:
     recipe = dataclasses.replace(RECIPES[args.recipe], **overrides)
     train_set = open_dataset(args.data_dir, args.dataset, args.train_split)
     val_set = open_dataset(args.data_dir, args.dataset, args.val_split) if args.val_split else None
+    overlap = len(set(train_set.names) & set(val_set.names)) if val_set else 0
+    if overlap:
+        print(f"warning: {overlap} validation image(s) are also training images; validation scores are "
+              "in-sample and the 'best' checkpoint is not an independent choice")
     data_info = {"dataset": args.dataset, "train_split": args.train_split, "val_split": args.val_split,
-                 "train_images": len(train_set), "val_images": len(val_set) if val_set else 0}
+                 "train_images": len(train_set), "val_images": len(val_set) if val_set else 0,
+                 "val_overlap": overlap}
     trainer = Trainer(args.run_dir, config, recipe, train_set, val_set, data_info=data_info,
                       resume=args.resume, force=args.force, threads=args.threads)
     if trainer.finished:

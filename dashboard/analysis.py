@@ -1,0 +1,321 @@
+"""UI helpers shared by the analysis pages (Evaluate, Compare, Ablations, Failures).
+
+Builds on `dashboard.common` (sidebar choosers, cached segmenters and datasets, error
+display); the computation itself is `lwirst.evaluate` and `lwirst.analysis`.
+
+- `Run`: one evaluation (model, data, threshold, result, cost). Runs of this session are
+  kept in `st.session_state` (`remember`, `session_runs`, `latest_run`), so the Failure
+  inspector picks up what the Evaluate page ran; `disk_runs` reopens those cached on disk.
+- `stored_run` loads a result from the disk cache without the network; `evaluate_run`
+  runs the network with a progress bar (and fills the disk cache).
+- `masks` and `rescored` re-score a run at another threshold / Eq. 4 filter without the
+  network (`st.cache_data`).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import streamlit as st
+from streamlit.delta_generator import DeltaGenerator
+
+from dashboard import common
+from lwirst import analysis
+from lwirst.dashboard_support import DEMO_MODEL
+from lwirst.errors import LwirstError
+from lwirst.evaluate import EvalResult, cache_key, cache_root, evaluate
+from lwirst.inference import Saliency, module_digest
+from lwirst.postprocess import TargetFilter
+
+log = logging.getLogger(__name__)
+
+RUNS_KEY = "analysis_runs"
+AUTO_EVALUATE_MAX_IMAGES = 16  # datasets this small are evaluated without asking (the embedded samples)
+
+
+@dataclass(eq=False)
+class Run:
+    """One evaluation: a model on a dataset split at a threshold, its result and the model's cost.
+
+    key: the disk-cache key of `lwirst.evaluate` (model hash, data, split, protocol,
+    threshold); it also keys every cached re-scoring of the run.
+    """
+
+    label: str
+    key: str
+    choice: common.DataChoice
+    threshold: float
+    result: EvalResult
+    params: int | None = None
+    flops: float | None = None
+
+    @property
+    def data_label(self) -> str:
+        return f"{self.result.protocol.get('dataset', self.choice.dataset)}/{self.choice.split}"
+
+
+class EvalSegmenter:
+    """A shared segmenter as `lwirst.evaluate.evaluate` drives it: each call takes the network lock,
+    and the demo network (no file) is named and content-hashed so its results are cached on disk too."""
+
+    def __init__(self, shared: common.SharedSegmenter) -> None:
+        self.shared = shared
+        info = shared.segmenter.describe()
+        module = shared.segmenter.module
+        if not info["hash"] and module is not None:
+            info = {**info, "model": DEMO_MODEL, "hash": module_digest(module)[:16]}
+        self.info = info
+
+    def describe(self) -> dict[str, object]:
+        return dict(self.info)
+
+    def predict(self, image: np.ndarray) -> Saliency:
+        return self.shared.predict(image)
+
+
+@st.cache_resource(max_entries=8, show_spinner="Loading the model...")
+def _eval_segmenter(path: str | None, version: str, backend: str, protocol: str) -> EvalSegmenter:
+    return EvalSegmenter(common.segmenter(common.Engine(path, version, backend, protocol)))
+
+
+def eval_segmenter(engine: common.Engine) -> EvalSegmenter:
+    """The cached segmenter of an engine, wrapped for `evaluate`."""
+    return _eval_segmenter(*engine.key)
+
+
+# ---------------------------------------------------------------- models
+
+
+def model_options() -> dict[str, Path | None]:
+    """Label -> model file the server offers (as in the sidebar); None is the untrained demo network."""
+    return common._model_options()
+
+
+def engine_for(path: Path | None, chosen: common.Engine) -> common.Engine:
+    """An engine for a model file with the sidebar's backend and protocol."""
+    version = str(path.stat().st_mtime_ns) if path is not None and path.exists() else "demo"
+    return common.Engine(str(path) if path is not None else None, version, chosen.backend, chosen.protocol)
+
+
+def uploaded_engine(name: str, data: bytes, chosen: common.Engine) -> common.Engine:
+    """A validated ONNX upload, stored in the server's cache, as an engine (errors are `LwirstError`)."""
+    upload = analysis.check_onnx_upload(data, name, common.settings().max_upload_bytes)
+    return engine_for(analysis.store_upload(data, upload), chosen)
+
+
+@st.cache_data(max_entries=32, show_spinner=False)
+def _cost(path: str | None, version: str) -> tuple[int | None, float | None]:
+    card = common.card(common.Engine(path, version, "", ""))
+    return card.params, card.flops
+
+
+def cost(engine: common.Engine) -> tuple[int | None, float | None]:
+    """Params and FLOPs (256×256) of an engine's model; None where unknown (ONNX files)."""
+    return _cost(engine.path, engine.version)
+
+
+def cost_by_name(model: str) -> tuple[int | None, float | None]:
+    """Params and FLOPs of a model known by file name only (a run cached on disk)."""
+    if model == DEMO_MODEL:
+        return _cost(None, "demo")
+    for path in model_options().values():
+        if path is not None and path.name == model:
+            return _cost(str(path), str(path.stat().st_mtime_ns))
+    return None, None
+
+
+# ---------------------------------------------------------------- runs
+
+
+def run_key(engine: common.Engine, choice: common.DataChoice, threshold: float) -> str:
+    """The disk-cache key of evaluating `engine` on `choice` (loads the model, not the images)."""
+    return cache_key(eval_segmenter(engine), common.open_data(choice), threshold)
+
+
+@st.cache_data(max_entries=8, show_spinner="Reading the cached evaluation...")
+def _load_result(path: str, mtime: float) -> EvalResult:
+    return EvalResult.load(path)
+
+
+def _cached_dir(key: str) -> Path | None:
+    folder = cache_root() / key
+    return folder if (folder / "metrics.json").is_file() else None
+
+
+def stored_run(label: str, engine: common.Engine, choice: common.DataChoice, threshold: float) -> Run | None:
+    """This session's run, else the one cached on disk, else None; never runs the network."""
+    key = run_key(engine, choice, threshold)
+    if key in session_runs():
+        return session_runs()[key]
+    folder = _cached_dir(key)
+    if folder is None:
+        return None
+    result = _load_result(str(folder), (folder / "metrics.json").stat().st_mtime)
+    return remember(Run(label, key, choice, threshold, result, *cost(engine)))
+
+
+def progress_bar(bar: DeltaGenerator, label: str) -> Callable[[int, int], None]:
+    """An `evaluate` progress callback that moves `bar`."""
+
+    def progress(done: int, total: int) -> None:
+        bar.progress(done / total if total else 1.0, text=f"{label}: image {done} of {total}")
+
+    return progress
+
+
+def evaluate_run(label: str, engine: common.Engine, choice: common.DataChoice, threshold: float,
+                 bar: DeltaGenerator) -> Run:
+    """Evaluate a model on a dataset split with a progress bar; the result is cached on disk and kept
+    in the session."""
+    segmenter = eval_segmenter(engine)
+    dataset = common.open_data(choice)
+    key = cache_key(segmenter, dataset, threshold)
+    result = evaluate(segmenter, dataset, threshold=threshold, progress=progress_bar(bar, label))  # type: ignore[arg-type]
+    return remember(Run(label, key, choice, threshold, result, *cost(engine)))
+
+
+def session_runs() -> dict[str, Run]:
+    """This session's runs by key, oldest first."""
+    return st.session_state.setdefault(RUNS_KEY, {})
+
+
+def remember(run: Run) -> Run:
+    """Keep a run in the session (moved to the end: the latest run)."""
+    runs = session_runs()
+    runs.pop(run.key, None)
+    runs[run.key] = run
+    return run
+
+
+def latest_run() -> Run | None:
+    """The run this session made or opened last."""
+    runs = session_runs()
+    return next(reversed(runs.values())) if runs else None
+
+
+def disk_runs(choice: common.DataChoice) -> pd.DataFrame:
+    """Evaluations cached on disk for the dataset and split of `choice` (same name, split, image count)."""
+    runs = analysis.cached_runs()
+    if runs.empty:
+        return runs
+    size = len(common.open_data(choice))
+    name = common.open_data(choice).name
+    keep = (runs["dataset"] == name) & (runs["split"] == choice.split) & (runs["images"] == size)
+    return runs[keep].reset_index(drop=True)
+
+
+def open_disk_run(row: pd.Series, choice: common.DataChoice) -> Run:
+    """A run cached on disk (a row of `disk_runs`) as a session run."""
+    if row["key"] in session_runs():
+        return remember(session_runs()[row["key"]])
+    result = _load_result(row["path"], row["mtime"])
+    label = f"{row['model']} · {row['backend']}/{row['protocol']}"
+    return remember(Run(label, row["key"], choice, float(row["threshold"]), result, *cost_by_name(row["model"])))
+
+
+def report_error(label: str, exc: Exception) -> None:
+    """One model's failure as a readable error naming the model; the page goes on with the others."""
+    if isinstance(exc, LwirstError):
+        st.error(f"{label}: {exc}", icon=":material/error:")
+        return
+    log.exception("analysis error")
+    st.error(f"{label}: unexpected error ({type(exc).__name__}: {exc}); this model was not evaluated.",
+             icon=":material/error:")
+
+
+# ---------------------------------------------------------------- live re-scoring
+
+
+@st.cache_data(max_entries=4, show_spinner="Reading the ground truth...")
+def _masks(root: str, dataset: str, split: str) -> dict[str, np.ndarray]:
+    data = common.open_data(common.DataChoice("", root, dataset, split))
+    return {sample.name: sample.mask for sample in (data.load(i) for i in range(len(data)))}
+
+
+def masks(choice: common.DataChoice) -> dict[str, np.ndarray]:
+    """Ground-truth masks of a dataset split by image name (read once)."""
+    return _masks(choice.root, choice.dataset, choice.split)
+
+
+def _bounds(target_filter: TargetFilter) -> tuple[float | None, ...]:
+    return tuple(target_filter.to_dict().values())
+
+
+@st.cache_data(max_entries=64, show_spinner="Re-scoring the run...")
+def _rescored(key: str, threshold: float, bounds: tuple[float | None, ...], margin: float,
+              _saliency: dict[str, np.ndarray], _masks: dict[str, np.ndarray]) -> tuple[dict[str, float], pd.DataFrame]:
+    target_filter = TargetFilter(*bounds)
+    metrics = analysis.rescore_run(_saliency, _masks, threshold, target_filter)
+    return metrics, analysis.rescore_images(_saliency, _masks, threshold, target_filter, margin)
+
+
+def rescored(run: Run, threshold: float, target_filter: TargetFilter,
+             margin: float) -> tuple[dict[str, float], pd.DataFrame]:
+    """Run metrics and per-image table at a threshold and Eq. 4 filter, from the stored maps (no network)."""
+    if not run.result.saliency:
+        raise LwirstError(f"{run.label}: this evaluation kept no saliency maps; run it again from the "
+                          "Evaluate page")
+    return _rescored(run.key, threshold, _bounds(target_filter), margin, run.result.saliency, masks(run.choice))
+
+
+# ---------------------------------------------------------------- sidebar widgets
+
+
+def keep_valid(key: str, options: list[str]) -> None:
+    """Before a selectbox is drawn: a stored choice no longer offered falls back to the first option."""
+    if st.session_state.get(key) not in options:
+        st.session_state[key] = options[0]
+
+
+def heat_scale() -> str:
+    """Sidebar: the heatmap's scale (shared with the Single frame page)."""
+    st.session_state.setdefault("heat_scale", "probability")
+    return st.sidebar.radio("Heatmap scale", ["probability", "logit"], key="heat_scale", horizontal=True)
+
+
+def hot_margin() -> float:
+    """Sidebar: how far under the threshold (in logits) a missed target's peak may be to count as hot."""
+    st.session_state.setdefault("hot_margin", 2.0)
+    return float(st.sidebar.slider("Hot margin (logit)", 0.0, 10.0, step=0.1, key="hot_margin",
+                                   help="A missed target whose peak logit is at most this far below the "
+                                        "threshold is flagged 'hot but below threshold' (the paper's Fig. 6)"))
+
+
+# ---------------------------------------------------------------- compare
+
+
+@st.cache_data(ttl=60, show_spinner=False)
+def ablation_results() -> tuple[pd.DataFrame, list[str]]:
+    """The sweep results under data/ablations and a message per unreadable file (re-read each minute)."""
+    return analysis.load_ablation_results()
+
+
+def _point_name(model: str, backend: str, protocol: str, threshold: float) -> str:
+    short = "untrained demo" if model == DEMO_MODEL else Path(model).stem
+    return f"{short} ({backend}/{protocol}{f', th {threshold:g}' if threshold else ''})"
+
+
+def measured_points(include_demo: bool, include_sweeps: bool) -> pd.DataFrame:
+    """Fig. 4 points measured here: this session's runs and those cached on disk (one per cache key),
+    and optionally the ablation sweeps' results."""
+    rows = {}
+    for row in analysis.cached_runs().itertuples(index=False):
+        if row.model != DEMO_MODEL or include_demo:
+            rows[row.key] = analysis.measured_point(
+                _point_name(row.model, row.backend, row.protocol, row.threshold), row._asdict(), row.dataset,
+                row.split, *cost_by_name(row.model))
+    for run in session_runs().values():
+        p = run.result.protocol
+        if run.key not in rows and (p["model"] != DEMO_MODEL or include_demo):
+            rows[run.key] = analysis.measured_point(
+                _point_name(p["model"], p["backend"], p["protocol"], run.threshold), run.result.metrics,
+                p["dataset"], p["split"], run.params, run.flops)
+    frames = [pd.DataFrame(list(rows.values()), columns=list(analysis.paper_points().columns))]
+    if include_sweeps:
+        frames.append(analysis.sweep_points(ablation_results()[0]))
+    return pd.concat([f for f in frames if not f.empty] or frames[:1], ignore_index=True)

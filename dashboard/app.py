@@ -1,0 +1,33 @@
+"""Entry point of the dashboard: `streamlit run dashboard/app.py` (or `lwirst dashboard`).
+
+Registers every page with `st.navigation` (pages 5-8 once their files exist) and
+draws the sidebar every page shares: model, backend and input protocol.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import streamlit as st
+
+# `streamlit run` puts only dashboard/ on sys.path; the pages import `dashboard.common`.
+REPO_ROOT = str(Path(__file__).resolve().parents[1])
+if REPO_ROOT not in sys.path:
+    sys.path.insert(0, REPO_ROOT)
+
+from dashboard import common  # noqa: E402
+
+
+def main() -> None:
+    st.set_page_config(page_title="lwirst: IR small-target segmentation", page_icon=":material/radar:",
+                       layout="wide")
+    common.keep_widget_state()
+    pages = [st.Page(spec.path, title=spec.title, icon=spec.icon, url_path=spec.url, default=i == 0)
+             for i, spec in enumerate(common.available_pages())]
+    page = st.navigation(pages)
+    common.run_page(common.engine_sidebar)
+    page.run()
+
+
+main()

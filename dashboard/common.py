@@ -1,0 +1,521 @@
+"""Shared UI pieces of the dashboard pages: sidebar choosers, cached loaders, widgets, errors.
+
+How pages use it:
+
+- `dashboard/app.py` calls `keep_widget_state()` and `engine_sidebar()` on every run,
+  so the model, backend and protocol choices are in the sidebar of every page.
+- `engine()` is the current choice; `segmenter(engine)` the cached model;
+  `saliency(engine, frame)` the one cached network call; `FramePipeline.rescore`
+  re-runs only the post-processing.
+- `data_source()` (sidebar: a configured data root, LWIRST_DATA_DIR first, or the
+  embedded samples; a dataset in it; a split), `open_data` / `load_item` read it.
+- `postprocess_controls()` renders the threshold and Eq. 4 filter widgets.
+- `run_page(main)` runs a page so that any error is a readable `st.error`, never a
+  traceback.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import importlib.util
+import logging
+import threading
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import streamlit as st
+from streamlit.delta_generator import DeltaGenerator
+
+from dashboard.config import SAMPLES_DIR, Settings, load_settings
+from lwirst.dashboard_support import (
+    DEMO_MODEL,
+    VIDEO_SUFFIXES,
+    FrameReport,
+    ModelCard,
+    VideoOutput,
+    check_upload_size,
+    decode_upload,
+    demo_network,
+    filter_from_ranges,
+    find_models,
+    frame_report,
+    image_key,
+    model_card,
+    segment_video,
+)
+from lwirst.datasets import Sample, SegDataset, detect_layout, find_datasets, list_splits, open_dataset
+from lwirst.errors import LwirstError
+from lwirst.inference import DEFAULT_MODEL, REPO_ROOT, Saliency, Segmenter, available_backends, default_backend
+from lwirst.live import BoundedTracker, CameraSource, LiveStream, LoopingVideo, Source, SyntheticSensor, local_cameras
+from lwirst.pipeline import FramePipeline, FrameResult
+from lwirst.postprocess import NO_FILTER, TargetFilter, logit_to_probability
+
+log = logging.getLogger(__name__)
+
+PAGES_DIR = REPO_ROOT / "pages"
+SAMPLES_LABEL = "Embedded samples"
+IMAGE_TYPES = ("png", "jpg", "jpeg", "bmp", "tif", "tiff")
+THRESHOLD_RANGE = (-15.0, 15.0)
+SIZE_CAP = 500
+RATIO_CAP = 10.0
+# Widget keys whose values survive page switches (see `keep_widget_state`).
+PERSISTENT = ("model", "backend", "protocol", "data_root", "data_dataset", "data_split", "threshold",
+              "size_range", "ratio_range", "heat_scale")
+_NETWORK_LOCK = threading.Lock()
+
+
+@dataclass(frozen=True)
+class PageSpec:
+    """One page of the app: its file under pages/, title, icon, URL path and a one-line description."""
+
+    file: str
+    title: str
+    icon: str
+    url: str
+    about: str
+
+    @property
+    def path(self) -> Path:
+        return PAGES_DIR / self.file
+
+
+PAGE_SPECS = (
+    PageSpec("1_home.py", "Home", ":material/home:", "home", "what the tool does, the model card, a demo"),
+    PageSpec("2_single_frame.py", "Single frame", ":material/image:", "single-frame",
+             "segment one image; tune the threshold and the Eq. 4 filter live"),
+    PageSpec("3_video.py", "Video", ":material/movie:", "video",
+             "segment and track a video into an annotated MP4 and a targets CSV"),
+    PageSpec("4_live.py", "Live", ":material/sensors:", "live",
+             "a stream segmented as it plays, with live controls, fps and tracks"),
+    PageSpec("5_evaluate.py", "Evaluate", ":material/analytics:", "evaluate",
+             "score a model on a dataset split"),
+    PageSpec("6_compare.py", "Compare", ":material/compare:", "compare", "compare models and backends"),
+    PageSpec("7_ablations.py", "Ablations", ":material/science:", "ablations", "the paper's ablation tables"),
+    PageSpec("8_failures.py", "Failures", ":material/report:", "failures", "where the model misses"),
+)
+
+
+def available_pages() -> list[PageSpec]:
+    """The pages whose file exists (pages 5-8 join when they land)."""
+    return [spec for spec in PAGE_SPECS if spec.path.is_file()]
+
+
+# ---------------------------------------------------------------- errors
+
+
+def show_error(exc: BaseException) -> None:
+    """A readable message for any error: ours verbatim, others named without a traceback."""
+    if isinstance(exc, LwirstError):
+        st.error(str(exc), icon=":material/error:")
+        return
+    log.exception("dashboard error")
+    st.error(f"Unexpected error ({type(exc).__name__}: {exc}). The input was not processed; "
+             "try another input or setting.", icon=":material/error:")
+
+
+def run_page(main: Callable[[], None]) -> None:
+    """Run a page's main(); an exception becomes `show_error` (Streamlit's rerun/stop pass through)."""
+    try:
+        main()
+    except Exception as exc:
+        show_error(exc)
+
+
+def keep_widget_state() -> None:
+    """Keep the values of shared widgets when a page that lacks them is shown (Streamlit
+    drops a widget's state when it is not rendered; re-assigning the key keeps it)."""
+    for key in PERSISTENT:
+        if key in st.session_state:
+            st.session_state[key] = st.session_state[key]
+
+
+def _select_default(key: str, options: Sequence[str], default: str | None = None) -> None:
+    """Before a selectbox is drawn: a stored value that is no longer offered falls back to the default."""
+    if st.session_state.get(key) not in options:
+        st.session_state[key] = default if default in options else options[0]
+
+
+# ---------------------------------------------------------------- model
+
+
+@dataclass(frozen=True)
+class Engine:
+    """What runs the network: a model file (None: the demo network), its version, backend, protocol."""
+
+    path: str | None
+    version: str
+    backend: str
+    protocol: str
+
+    @property
+    def key(self) -> tuple[str | None, str, str, str]:
+        return (self.path, self.version, self.backend, self.protocol)
+
+
+def settings() -> Settings:
+    """The server's settings (read from the environment on every call)."""
+    return load_settings()
+
+
+def _model_options() -> dict[str, Path | None]:
+    """Label -> model file under the configured roots, the shipped model first; the demo network last."""
+    options: dict[str, Path | None] = {}
+    for path in find_models(settings().model_roots, DEFAULT_MODEL):
+        label = path.name + (" (shipped)" if path == DEFAULT_MODEL.resolve() else f" ({path.parent.name})")
+        options[label] = path
+    options[DEMO_MODEL] = None
+    return options
+
+
+def engine_sidebar() -> None:
+    """Sidebar: model (from the configured model roots), backend and input protocol."""
+    models = _model_options()
+    backends = available_backends()
+    _select_default("model", list(models))
+    _select_default("backend", backends, default_backend())
+    _select_default("protocol", ["resize", "native"])
+    with st.sidebar:
+        st.subheader("Model")
+        st.selectbox("Model", list(models), key="model", help="Model files found under the server's "
+                     "configured model folders (data/models and LWIRST_DASHBOARD_MODEL_ROOTS)")
+        st.selectbox("Backend", backends, key="backend")
+        st.radio("Input protocol", ["resize", "native"], key="protocol", horizontal=True,
+                 help="resize: the paper's deployment (resize to 256x256, resize the map back); "
+                      "native: run at full resolution (padded to a multiple of 8)")
+    if models[st.session_state["model"]] is None:
+        st.warning("No trained model: the pages run an **untrained demo network** (random weights, seed 0), "
+                   f"so its detections are meaningless. Put the shipped model at "
+                   f"`{DEFAULT_MODEL.relative_to(REPO_ROOT)}` (or choose another model) to see real results.",
+                   icon=":material/warning:")
+
+
+def engine() -> Engine:
+    """The sidebar's current model, backend and protocol."""
+    models = _model_options()
+    label = st.session_state.get("model", next(iter(models)))
+    path = models.get(label)
+    version = str(path.stat().st_mtime_ns) if path is not None and path.exists() else "demo"
+    return Engine(str(path) if path is not None else None, version,
+                  st.session_state.get("backend", default_backend()), st.session_state.get("protocol", "resize"))
+
+
+class SharedSegmenter:
+    """A cached `Segmenter` shared by every session: network calls take turns (one lock)."""
+
+    def __init__(self, segmenter: Segmenter) -> None:
+        self.segmenter = segmenter
+
+    def predict(self, image: np.ndarray) -> Saliency:
+        with _NETWORK_LOCK:
+            return self.segmenter.predict(image)
+
+    def predict_batch(self, images: Sequence[np.ndarray]) -> list[Saliency]:
+        with _NETWORK_LOCK:
+            return self.segmenter.predict_batch(images)
+
+
+@st.cache_resource(max_entries=8, show_spinner="Loading the model...")
+def _load_segmenter(path: str | None, version: str, backend: str, protocol: str) -> SharedSegmenter:
+    model = demo_network() if path is None else path
+    return SharedSegmenter(Segmenter(model, backend=backend, protocol=protocol))
+
+
+def segmenter(chosen: Engine) -> SharedSegmenter:
+    """The cached segmenter of an engine choice (loaded once per server)."""
+    return _load_segmenter(*chosen.key)
+
+
+@st.cache_data(max_entries=16, ttl=3600, show_spinner="Running the network...")
+def _saliency(path: str | None, version: str, backend: str, protocol: str, key: str,
+              _image: np.ndarray) -> Saliency:
+    return _load_segmenter(path, version, backend, protocol).predict(_image)
+
+
+def saliency(chosen: Engine, image: np.ndarray, key: str) -> Saliency:
+    """The network's saliency map of an image; `key` (its content hash) caches it per engine."""
+    return _saliency(*chosen.key, key, image)
+
+
+def rescore(chosen: Engine, saliency_map: Saliency, post: Postprocess) -> FrameResult:
+    """Threshold + Eq. 4 filter on an existing saliency map, without the network."""
+    return FramePipeline(segmenter(chosen)).rescore(saliency_map, post.threshold, post.target_filter)
+
+
+def tracking_pipeline(chosen: Engine, post: Postprocess) -> FramePipeline:
+    """A fresh pipeline with a tracker (video, live stream) on the cached segmenter."""
+    return FramePipeline(segmenter(chosen), post.threshold, post.target_filter, BoundedTracker())
+
+
+def analyse(chosen: Engine, frame: Frame, post: Postprocess, scale: str = "probability") -> FrameReport:
+    """Everything the pages show for one frame; only the first call per image and engine runs the network."""
+    return frame_report(frame.image, rescore(chosen, saliency(chosen, frame.image, frame.key), post), scale,
+                        frame.mask)
+
+
+@st.cache_data(max_entries=8, show_spinner="Reading the model card...")
+def _model_card(path: str | None, version: str) -> ModelCard:
+    return model_card(Path(path) if path is not None else None)
+
+
+def card(chosen: Engine) -> ModelCard:
+    """The model card of the chosen model (cached per file version)."""
+    return _model_card(chosen.path, chosen.version)
+
+
+# ---------------------------------------------------------------- data
+
+
+@dataclass(frozen=True)
+class DataChoice:
+    """A dataset the sidebar points at: a configured root (or the samples), a dataset in it, a split."""
+
+    label: str
+    root: str
+    dataset: str
+    split: str
+
+
+def _data_roots() -> dict[str, str]:
+    """Label -> folder: the configured data roots (LWIRST_DATA_DIR first), then the embedded samples."""
+    roots: dict[str, str] = {}
+    for root in settings().data_roots:
+        label = root.name if root.name not in roots else f"{root.name} ({len(roots) + 1})"
+        roots[label] = str(root)
+    if SAMPLES_DIR.is_dir():
+        roots[SAMPLES_LABEL] = str(SAMPLES_DIR)
+    return roots
+
+
+@st.cache_data(ttl=120, show_spinner=False)
+def _datasets(root: str) -> list[str]:
+    """The datasets in a data root: the root itself ("auto") if it is one, and its dataset sub-folders."""
+    try:
+        detect_layout(root)
+        found = ["auto"]
+    except LwirstError:
+        found = []
+    return found + list(find_datasets(root))
+
+
+@st.cache_data(ttl=120, show_spinner=False)
+def _splits(root: str, dataset: str) -> list[str]:
+    return list_splits(root, dataset)
+
+
+def data_source() -> DataChoice | None:
+    """Sidebar: a data directory (configured roots or the embedded samples), a dataset in it and a split."""
+    roots = _data_roots()
+    if not roots:
+        st.sidebar.info("No data: the embedded samples are missing and no data root is configured "
+                        "(set LWIRST_DATA_DIR).")
+        return None
+    _select_default("data_root", list(roots))
+    st.sidebar.subheader("Data")
+    root_label = st.sidebar.selectbox("Data directory", list(roots), key="data_root",
+                                      help="Folders the server offers: LWIRST_DATA_DIR, "
+                                           "LWIRST_DASHBOARD_DATA_ROOTS and the embedded samples")
+    root = roots[root_label]
+    datasets = _datasets(root)
+    if not datasets:
+        st.sidebar.error(f"{root_label} holds no dataset in a supported layout.")
+        return None
+    _select_default("data_dataset", datasets)
+    dataset = st.sidebar.selectbox("Dataset", datasets, key="data_dataset",
+                                   format_func=lambda d: f"{root_label} itself" if d == "auto" else d)
+    splits = _splits(root, dataset)
+    _select_default("data_split", splits, "test" if "test" in splits else "all")
+    split = st.sidebar.selectbox("Split", splits, key="data_split")
+    label = root_label if dataset == "auto" else f"{root_label}/{dataset}"
+    return DataChoice(label, root, dataset, split)
+
+
+@st.cache_resource(max_entries=8, show_spinner="Opening the dataset...")
+def _open_data(root: str, dataset: str, split: str) -> SegDataset:
+    return open_dataset(root, dataset, split, validate=False)
+
+
+def open_data(choice: DataChoice) -> SegDataset:
+    """The dataset of a choice (opened once per server; images are read on demand)."""
+    return _open_data(choice.root, choice.dataset, choice.split)
+
+
+@st.cache_data(max_entries=64, show_spinner=False)
+def _load_item(root: str, dataset: str, split: str, index: int) -> Sample:
+    return _open_data(root, dataset, split).load(index)
+
+
+def load_item(choice: DataChoice, index: int) -> Sample:
+    """Image and mask of one dataset item (cached)."""
+    return _load_item(choice.root, choice.dataset, choice.split, index)
+
+
+def sample_frame(index: int = 0) -> Frame:
+    """An embedded sample scene with its mask (the Home page's demo frame)."""
+    sample = _load_item(str(SAMPLES_DIR), "auto", "all", index)
+    return make_frame(sample.name, sample.image, sample.mask)
+
+
+def decode(data: bytes, name: str) -> np.ndarray:
+    """An uploaded image, validated against this server's limits."""
+    limits = settings()
+    return decode_upload(data, name, limits.max_upload_bytes, limits.max_image_pixels, limits.min_image_side)
+
+
+@dataclass(frozen=True)
+class Frame:
+    """An image to segment: name, pixels as stored, ground-truth mask if known, content key."""
+
+    name: str
+    image: np.ndarray
+    mask: np.ndarray | None
+    key: str
+
+
+def make_frame(name: str, image: np.ndarray, mask: np.ndarray | None = None) -> Frame:
+    """A frame keyed by its content, so the same pixels never run the network twice."""
+    return Frame(name, image, mask, image_key(image))
+
+
+# ---------------------------------------------------------------- post-processing widgets
+
+
+@dataclass(frozen=True)
+class Postprocess:
+    """The threshold (a logit; 0 is the paper's Th) and the Eq. 4 filter."""
+
+    threshold: float
+    target_filter: TargetFilter
+
+
+def postprocess_controls() -> Postprocess:
+    """Sidebar: threshold and Eq. 4 filter widgets (changing them never re-runs the network)."""
+    st.session_state.setdefault("threshold", 0.0)
+    st.session_state.setdefault("size_range", (0, SIZE_CAP))
+    st.session_state.setdefault("ratio_range", (0.0, RATIO_CAP))
+    with st.sidebar:
+        st.subheader("Post-processing (Sec. III-C)")
+        threshold = st.slider("Threshold (logit)", *THRESHOLD_RANGE, step=0.1, key="threshold",
+                              help="Eq. 2: pixels whose logit is above it are target; 0 is the paper's "
+                                   "Th (probability 0.5)")
+        st.caption(f"= probability {logit_to_probability(threshold):.3f}")
+        size = st.slider("Pixel size (m, k)", 0, SIZE_CAP, key="size_range",
+                         help=f"Eq. 4: drop targets with size <= m or >= k; 0 and {SIZE_CAP} mean no bound")
+        ratio = st.slider("Aspect ratio w/h (l, n)", 0.0, RATIO_CAP, step=0.1, key="ratio_range",
+                          help=f"Eq. 4: drop targets with ratio <= l or >= n; 0 and {RATIO_CAP:g} mean no bound")
+        try:
+            target_filter = filter_from_ranges(size, ratio, SIZE_CAP, RATIO_CAP)
+        except LwirstError as exc:
+            st.error(f"{exc}; the filter is off until the range is widened.")
+            target_filter = NO_FILTER
+    return Postprocess(float(threshold), target_filter)
+
+
+# ---------------------------------------------------------------- video
+
+
+@dataclass(frozen=True)
+class VideoSource:
+    """A video to process: an embedded sample (path) or an upload (bytes); key identifies its content."""
+
+    name: str
+    key: str
+    path: Path | None = None
+    data: bytes | None = None
+
+
+def sample_videos() -> dict[str, Path]:
+    """The embedded sample videos, by file name."""
+    return {p.name: p for p in sorted(SAMPLES_DIR.glob("*")) if p.suffix.lower() in VIDEO_SUFFIXES}
+
+
+def video_from_sample(name: str, path: Path) -> VideoSource:
+    return VideoSource(name, f"{path}:{path.stat().st_mtime_ns}", path=path)
+
+
+def video_from_upload(name: str, data: bytes) -> VideoSource:
+    """An uploaded video, refused when over the server's upload limit."""
+    check_upload_size(len(data), name, settings().max_upload_bytes)
+    return VideoSource(name, hashlib.sha1(data, usedforsecurity=False).hexdigest(), data=data)
+
+
+def stored_video(source: VideoSource, chosen: Engine, post: Postprocess) -> VideoOutput | None:
+    """This session's processed video, if it was made from this video, engine and settings."""
+    signature, output = st.session_state.get("video_output", (None, None))
+    return output if signature == (source.key, chosen.key, post) else None
+
+
+def run_video(source: VideoSource, chosen: Engine, post: Postprocess, bar: DeltaGenerator) -> VideoOutput:
+    """Segment and track every frame, updating a progress bar; the result is kept in the session."""
+
+    def progress(done: int, total: int | None) -> None:
+        of = f" of {total}" if total else ""
+        bar.progress(min(done / total, 1.0) if total else 0.0, text=f"Frame {done}{of}")
+
+    media = source.data if source.data is not None else source.path
+    output = segment_video(media, source.name, tracking_pipeline(chosen, post), progress)
+    st.session_state["video_output"] = ((source.key, chosen.key, post), output)
+    return output
+
+
+# ---------------------------------------------------------------- live
+
+
+LIVE_PERIOD_S = 0.25
+SYNTHETIC_SENSOR = "Synthetic sensor"
+LOOP_PREFIX = "Looping video: "
+CAMERA_PREFIX = "Local camera "
+WEBCAM = "Browser webcam (streamlit-webrtc)"
+
+
+def webrtc_available() -> bool:
+    """Whether streamlit-webrtc is installed (the browser webcam source needs it)."""
+    return importlib.util.find_spec("streamlit_webrtc") is not None
+
+
+def live_sources() -> list[str]:
+    """The live sources this server offers: synthetic sensor, looping sample videos, local cameras, webcam."""
+    sources = [SYNTHETIC_SENSOR, *(LOOP_PREFIX + name for name in sample_videos())]
+    sources += [f"{CAMERA_PREFIX}{index}" for index in local_cameras()]
+    return [*sources, WEBCAM] if webrtc_available() else sources
+
+
+def _open_source(label: str) -> Source | None:
+    if label == SYNTHETIC_SENSOR:
+        return SyntheticSensor()
+    if label.startswith(LOOP_PREFIX):
+        return LoopingVideo(sample_videos()[label.removeprefix(LOOP_PREFIX)])
+    if label.startswith(CAMERA_PREFIX):
+        return CameraSource(int(label.removeprefix(CAMERA_PREFIX)))
+    return None
+
+
+def live_stream(label: str, chosen: Engine, post: Postprocess) -> LiveStream:
+    """This session's stream for a source and engine (restarted when either changes), set to `post`."""
+    signature, stream = st.session_state.get("live_stream", (None, None))
+    if stream is None or signature != (label, chosen.key):
+        if stream is not None:
+            stream.close()
+        stream = LiveStream(_open_source(label), tracking_pipeline(chosen, post), label)
+        st.session_state["live_stream"] = ((label, chosen.key), stream)
+    stream.configure(post.threshold, post.target_filter)
+    return stream
+
+
+def rtc_configuration() -> dict[str, list[dict[str, list[str]]]]:
+    """WebRTC ICE servers from the settings (none: direct connections only)."""
+    servers = list(settings().ice_servers)
+    return {"iceServers": [{"urls": servers}] if servers else []}
+
+
+def webcam_callback(stream: LiveStream) -> Callable[[Any], Any]:
+    """A streamlit-webrtc frame callback that segments each webcam frame and returns it annotated."""
+    import av
+
+    def callback(frame: av.VideoFrame) -> av.VideoFrame:
+        shown = stream.feed(frame.to_ndarray(format="bgr24")).annotated
+        return av.VideoFrame.from_ndarray(shown, format="bgr24")
+
+    return callback

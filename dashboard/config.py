@@ -1,0 +1,76 @@
+"""Server-side settings of the dashboard, read from the environment on every call.
+
+Visitors never type a path: data directories and model files are offered from the
+roots configured here (or uploaded), so a dashboard served to others is not a file
+browser of the server.
+
+- ``LWIRST_DATA_DIR``: the default data root (the CLI's dataset root).
+- ``LWIRST_DASHBOARD_DATA_ROOTS``: further data roots, separated by ``os.pathsep``.
+- ``LWIRST_DASHBOARD_MODEL_ROOTS``: further model folders besides ``data/models``.
+- ``LWIRST_DASHBOARD_MAX_UPLOAD_MB``: largest upload accepted (default 200, as the
+  ``server.maxUploadSize`` of ``.streamlit/config.toml``).
+- ``LWIRST_DASHBOARD_ICE_SERVERS``: STUN/TURN URLs, comma-separated, for the browser
+  webcam (streamlit-webrtc). Default none: direct connections only, which is what a
+  server on localhost or the visitor's LAN needs and never waits on an unreachable
+  STUN server; set e.g. ``stun:stun.l.google.com:19302`` for visitors behind NAT.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+from lwirst.datasets import DATA_DIR_ENV
+from lwirst.inference import MODELS_DIR, REPO_ROOT
+
+DATA_ROOTS_ENV = "LWIRST_DASHBOARD_DATA_ROOTS"
+MODEL_ROOTS_ENV = "LWIRST_DASHBOARD_MODEL_ROOTS"
+MAX_UPLOAD_ENV = "LWIRST_DASHBOARD_MAX_UPLOAD_MB"
+ICE_SERVERS_ENV = "LWIRST_DASHBOARD_ICE_SERVERS"
+DEFAULT_MAX_UPLOAD_MB = 200
+SAMPLES_DIR = REPO_ROOT / "data" / "samples"
+
+
+@dataclass(frozen=True)
+class Settings:
+    """What the server offers: data and model roots, and limits on what visitors send.
+
+    max_image_pixels: largest uploaded image (4096 x 4096); an 8K frame is refused
+    with a message rather than stalling a shared server. min_image_side: smallest
+    image side worth segmenting (the network downsamples by 8). ice_servers: WebRTC
+    STUN/TURN URLs for the browser webcam.
+    """
+
+    data_roots: tuple[Path, ...]
+    model_roots: tuple[Path, ...]
+    max_upload_mb: int = DEFAULT_MAX_UPLOAD_MB
+    max_image_pixels: int = 4096 * 4096
+    min_image_side: int = 8
+    ice_servers: tuple[str, ...] = ()
+
+    @property
+    def max_upload_bytes(self) -> int:
+        return self.max_upload_mb * 1024 * 1024
+
+
+def _paths(value: str | None) -> list[Path]:
+    return [Path(p).expanduser().resolve() for p in (value or "").split(os.pathsep) if p.strip()]
+
+
+def _unique_dirs(paths: list[Path]) -> tuple[Path, ...]:
+    return tuple(dict.fromkeys(p for p in paths if p.is_dir()))
+
+
+def _upload_limit() -> int:
+    raw = os.environ.get(MAX_UPLOAD_ENV, "").strip()
+    return int(raw) if raw.isdigit() and int(raw) > 0 else DEFAULT_MAX_UPLOAD_MB
+
+
+def load_settings() -> Settings:
+    """Settings from the environment; roots that do not exist are left out."""
+    data = _paths(os.environ.get(DATA_DIR_ENV)) + _paths(os.environ.get(DATA_ROOTS_ENV))
+    models = [MODELS_DIR.resolve(), *_paths(os.environ.get(MODEL_ROOTS_ENV))]
+    ice = tuple(url.strip() for url in os.environ.get(ICE_SERVERS_ENV, "").split(",") if url.strip())
+    return Settings(data_roots=_unique_dirs(data), model_roots=_unique_dirs(models),
+                    max_upload_mb=_upload_limit(), ice_servers=ice)

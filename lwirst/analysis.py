@@ -1,0 +1,538 @@
+"""The computation behind the dashboard's analysis pages, kept free of Streamlit.
+
+- Evaluate: metric cards, ROC / PR / Pd-Fa figures with models overlaid, the per-image
+  table and the downloads of `lwirst.evaluate` results; validation and storage of
+  uploaded ONNX models; the evaluation results cached on disk.
+- Compare: the paper's Fig. 4 (accuracy against FLOPs and Params) with Table II and
+  the models measured here on the same axes, and Pareto fronts.
+- Ablations: Tables III-IX beside Params/FLOPs computed from each preset and the
+  project's own sweep results (``data/ablations/*.csv``), rank agreement (Kendall tau).
+- Failures: live re-scoring of stored saliency maps at another threshold / Eq. 4
+  filter, and the paper's Fig. 6 case: ground-truth targets missed although their
+  peak saliency is high, yet under the threshold ("hot but below threshold").
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+import re
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import plotly.graph_objects as go
+from scipy import ndimage
+from scipy.stats import kendalltau
+
+from lwirst.config import presets_for_table
+from lwirst.dashboard_support import check_upload_size
+from lwirst.drawing import Match, draw_targets, evaluation_overlay, heatmap, mask_image
+from lwirst.errors import LwirstError
+from lwirst.evaluate import EvalResult, cache_root, rescore
+from lwirst.export import check_segmentation_onnx
+from lwirst.imageio import to_bgr
+from lwirst.inference import REPO_ROOT
+from lwirst.metrics import image_record, match_targets
+from lwirst.paper import compare_preset, load_table
+from lwirst.postprocess import TargetFilter, detect, logit_to_probability
+from lwirst.sweep import METRICS as SWEEP_METRICS
+
+ABLATIONS_DIR = REPO_ROOT / "data" / "ablations"
+HOT_COLOR = (255, 255, 0)  # BGR cyan: visible on the inferno heatmap, unlike Fig. 5's red/green/blue
+PAPER_SOURCE = "paper figure (fusion datasets)"
+MEASURED_PREFIX = "measured here"
+NOT_MEASURED = "not measured yet"
+HOT = "hot but below threshold"
+# Metric cards: metrics key -> (label, help). Fa is printed in units of 1e-6, as the literature does.
+CARDS = {
+    "precision": ("P", "pixel precision"),
+    "recall": ("R", "pixel recall"),
+    "f1": ("F1", "pixel F1"),
+    "miou": ("mIoU", "dataset IoU (the paper's mIoU)"),
+    "niou": ("nIoU", "mean of per-image IoU"),
+    "pd": ("Pd", "detected / ground-truth targets (centroid distance < 3 px)"),
+    "fa": ("Fa (×1e-6)", "false-alarm pixels / all pixels"),
+    "auc": ("AUC", "area under the pixel ROC curve"),
+}
+TABLE_TITLES = {
+    "III": "Convolution methods of DAAA modules",
+    "IV": "Channel expansion or compression ratio",
+    "V": "Atrous ratio",
+    "VI": "Kernel sizes of asymmetric convolution",
+    "VII": "Number of channels in different stages",
+    "VIII": "Upsampling methods",
+    "IX": "Feature fusion methods",
+}
+RANKINGS = {
+    "IoU (worst first)": ("iou", True),
+    "missed targets": ("missed", False),
+    "false alarms": ("false_alarms", False),
+    "hot but below threshold": ("hot_misses", False),
+}
+
+
+# ---------------------------------------------------------------- evaluate
+
+
+def format_metric(name: str, value: float | None) -> str:
+    """A metric as the cards print it: four decimals, Fa in units of 1e-6, NaN as "n/a"."""
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return "n/a"
+    if name == "fa":
+        return f"{value * 1e6:.2f}"
+    return f"{value:.4f}"
+
+
+def metric_cards(metrics: Mapping[str, float], params: int | None, flops: float | None) -> list[tuple[str, str, str]]:
+    """(label, value, help) of every card: the accuracy metrics, then the model's cost and speed."""
+    cards = [(label, format_metric(key, metrics.get(key)), help_) for key, (label, help_) in CARDS.items()]
+    cards.append(("Params", f"{params / 1e6:.4f} M" if params else "n/a", "trainable parameters"))
+    cards.append(("FLOPs", f"{flops / 1e6:.1f} M" if flops else "n/a",
+                  "at 256×256, THOP convention (not counted for ONNX files)"))
+    fps = metrics.get("fps")
+    cards.append(("fps", f"{fps:.1f}" if fps and math.isfinite(fps) else "n/a",
+                  "network calls per second measured on this machine while evaluating"))
+    return cards
+
+
+def curve_figures(results: Mapping[str, EvalResult]) -> dict[str, go.Figure]:
+    """ROC, PR and Pd-Fa curves with one trace per labelled result."""
+    roc, pr, pdfa = go.Figure(), go.Figure(), go.Figure()
+    for label, result in results.items():
+        c = result.curves
+        auc, ap = result.metrics.get("auc", math.nan), result.metrics.get("ap", math.nan)
+        roc.add_scatter(x=c["roc_fpr"], y=c["roc_tpr"], mode="lines", name=f"{label} (AUC {auc:.3f})")
+        pr.add_scatter(x=c["pr_recall"], y=c["pr_precision"], mode="lines", name=f"{label} (AP {ap:.3f})")
+        fa = [max(v, 1e-9) for v in c["pdfa_fa"]]
+        pdfa.add_scatter(x=fa, y=c["pdfa_pd"], mode="lines+markers", name=label,
+                         customdata=c["pdfa_threshold"],
+                         hovertemplate="threshold %{customdata}<br>Fa %{x:.3g}<br>Pd %{y:.3f}")
+    layout = {"height": 380, "margin": {"l": 10, "r": 10, "t": 40, "b": 10},
+              "legend": {"orientation": "h", "y": -0.25}}
+    roc.update_layout(title="ROC (pixels)", xaxis_title="false-positive rate", yaxis_title="true-positive rate",
+                      **layout)
+    pr.update_layout(title="Precision-recall (pixels)", xaxis_title="recall", yaxis_title="precision", **layout)
+    pdfa.update_layout(title="Pd-Fa (targets, thresholds -8..8)", xaxis_title="Fa (log)", yaxis_title="Pd",
+                       **layout)
+    pdfa.update_xaxes(type="log")
+    return {"roc": roc, "pr": pr, "pdfa": pdfa}
+
+
+def per_image_table(result: EvalResult) -> pd.DataFrame:
+    """The per-image table, worst IoU first."""
+    return result.per_image.sort_values("iou", kind="stable").reset_index(drop=True)
+
+
+def metrics_table(results: Mapping[str, EvalResult]) -> pd.DataFrame:
+    """One row per labelled result: its protocol and every metric."""
+    rows = []
+    for label, result in results.items():
+        p = result.protocol
+        rows.append({"model": label, "dataset": p.get("dataset"), "split": p.get("split"),
+                     "backend": p.get("backend"), "protocol": p.get("protocol"), "threshold": p.get("threshold"),
+                     **result.metrics})
+    return pd.DataFrame(rows)
+
+
+def per_image_csv(results: Mapping[str, EvalResult]) -> bytes:
+    """The per-image rows of every labelled result as one CSV (a `model` column first)."""
+    frames = [r.per_image.assign(model=label)[["model", *r.per_image.columns]] for label, r in results.items()]
+    return pd.concat(frames, ignore_index=True).to_csv(index=False).encode() if frames else b""
+
+
+def results_json(results: Mapping[str, EvalResult]) -> bytes:
+    """Metrics, protocol, curves and per-image rows of every labelled result, as JSON."""
+    payload = {label: {"metrics": r.metrics, "protocol": r.protocol, "curves": r.curves,
+                       "per_image": r.per_image.to_dict(orient="records")} for label, r in results.items()}
+    return json.dumps(payload, indent=2, default=str).encode()
+
+
+@dataclass(frozen=True)
+class OnnxUpload:
+    """A validated ONNX upload: file name, content hash and the graph's input/output shapes."""
+
+    name: str
+    digest: str
+    input_shape: tuple[int | str, ...]
+    output_shape: tuple[int | str, ...]
+
+
+def _dims(value: Any) -> tuple[int | str, ...]:
+    return tuple(d.dim_value if d.HasField("dim_value") else (d.dim_param or "?")
+                 for d in value.type.tensor_type.shape.dim)
+
+
+def check_onnx_upload(data: bytes, name: str, max_bytes: int) -> OnnxUpload:
+    """Refuse an upload that is too large or not a one-input N×C×H×W -> N×1×H×W segmentation model."""
+    check_upload_size(len(data), name, max_bytes)
+    if not data:
+        raise LwirstError(f"{name}: the file is empty")
+    proto = check_segmentation_onnx(data, name)
+    initializers = {i.name for i in proto.graph.initializer}
+    graph_input = next(i for i in proto.graph.input if i.name not in initializers)
+    return OnnxUpload(name, hashlib.sha256(data).hexdigest()[:16], _dims(graph_input), _dims(proto.graph.output[0]))
+
+
+def store_upload(data: bytes, upload: OnnxUpload, root: Path | None = None) -> Path:
+    """Save a validated upload under the server's cache (``<cache>/uploads/<hash>/<name>.onnx``)."""
+    stem = re.sub(r"[^A-Za-z0-9._-]+", "_", Path(upload.name).stem).strip("._") or "model"
+    folder = (root or cache_root().parent / "uploads") / upload.digest
+    path = folder / f"{stem[:80]}.onnx"
+    if not path.is_file():
+        folder.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(data)
+    return path
+
+
+def cached_runs(root: Path | None = None) -> pd.DataFrame:
+    """Every evaluation cached on disk: directory, model, data, protocol and metrics (newest first)."""
+    root = root or cache_root()
+    rows = []
+    for summary in root.glob("*/metrics.json") if root.is_dir() else []:
+        try:
+            data = json.loads(summary.read_text())
+            protocol, metrics = data["protocol"], data["metrics"]
+        except (OSError, ValueError, KeyError, TypeError):
+            continue
+        rows.append({"key": summary.parent.name, "path": str(summary.parent), "mtime": summary.stat().st_mtime,
+                     "model": protocol.get("model", "?"), "hash": protocol.get("hash", ""),
+                     "backend": protocol.get("backend", "?"), "protocol": protocol.get("protocol", "?"),
+                     "threshold": protocol.get("threshold", 0.0), "dataset": protocol.get("dataset", "?"),
+                     "split": protocol.get("split", "?"), **metrics})
+    if not rows:
+        return pd.DataFrame(columns=["key", "path", "mtime", "model", "hash", "backend", "protocol", "threshold",
+                                     "dataset", "split", "images"])
+    return pd.DataFrame(rows).sort_values("mtime", ascending=False).reset_index(drop=True)
+
+
+# ---------------------------------------------------------------- compare (Fig. 4)
+
+
+def pareto_front(x: Sequence[float], y: Sequence[float]) -> np.ndarray:
+    """True where no other point has x <= and y >= with one strict (low cost, high accuracy wins)."""
+    xs, ys = np.asarray(x, dtype=float), np.asarray(y, dtype=float)
+    front = np.ones(len(xs), dtype=bool)
+    for i in range(len(xs)):
+        dominated = (xs <= xs[i]) & (ys >= ys[i]) & ((xs < xs[i]) | (ys > ys[i]))
+        front[i] = not dominated.any()
+    return front
+
+
+def paper_points() -> pd.DataFrame:
+    """Table II's 15 algorithms as Fig. 4 points (figures as printed, fusion datasets)."""
+    table = load_table("II")
+    return pd.DataFrame({
+        "name": table["algorithm"], "source": PAPER_SOURCE, "group": table["group"], "year": table["year"],
+        "flops_m": table["flops_m"], "params_m": table["params_m"], "fps": table["fps"],
+        "precision": table["precision"], "recall": table["recall"], "miou": table["miou"], "f1": table["f1"],
+    })
+
+
+def measured_source(dataset: str, split: str) -> str:
+    """The legend entry of points measured here on one dataset split."""
+    return f"{MEASURED_PREFIX} ({dataset}, {split})"
+
+
+def measured_point(name: str, metrics: Mapping[str, float], dataset: str, split: str, params: int | None,
+                   flops: float | None) -> dict[str, Any]:
+    """A Fig. 4 point of a model evaluated here (cost in millions; NaN when unknown, e.g. ONNX FLOPs)."""
+    return {"name": name, "source": measured_source(dataset, split), "group": "measured here", "year": math.nan,
+            "flops_m": flops / 1e6 if flops else math.nan, "params_m": params / 1e6 if params else math.nan,
+            "fps": metrics.get("fps", math.nan), "precision": metrics.get("precision", math.nan),
+            "recall": metrics.get("recall", math.nan), "miou": metrics.get("miou", math.nan),
+            "f1": metrics.get("f1", math.nan)}
+
+
+def sweep_points(results: pd.DataFrame, when: str = "best") -> pd.DataFrame:
+    """Fig. 4 points of the ablation sweeps: per preset and schedule, test mIoU/F1 averaged over seeds."""
+    needed = {"params_m", "flops_m", "dataset", "test_split", f"{when}_miou", f"{when}_f1"}
+    if results.empty or not needed <= set(results.columns):
+        return pd.DataFrame(columns=list(paper_points().columns))
+    rows = []
+    for (preset, dataset, split, schedule), group in results.groupby(
+            ["preset", "dataset", "test_split", "schedule"], sort=False):
+        rows.append({"name": f"{preset} (sweep{', ' + schedule if schedule else ''}, {len(group)} seeds)",
+                     "source": measured_source(dataset, split), "group": "ablation sweep", "year": math.nan,
+                     "flops_m": group["flops_m"].mean(), "params_m": group["params_m"].mean(), "fps": math.nan,
+                     "precision": math.nan, "recall": math.nan, "miou": group[f"{when}_miou"].mean(),
+                     "f1": group[f"{when}_f1"].mean()})
+    return pd.DataFrame(rows)
+
+
+def fig4_points(measured: pd.DataFrame) -> pd.DataFrame:
+    """Paper points and measured points (columns of `paper_points`; `source` names each one's origin)."""
+    paper = paper_points()
+    return pd.concat([paper, measured], ignore_index=True) if not measured.empty else paper
+
+
+def fig4_figure(points: pd.DataFrame, metric: str, cost: str, pareto: bool = True) -> go.Figure:
+    """One panel of Fig. 4: accuracy (`miou` or `f1`) against cost (`flops_m` or `params_m`), log x axis.
+
+    Paper figures are grey circles, points measured here coloured stars, one trace per
+    source; each source gets its own dashed Pareto front.
+    """
+    names = {"miou": "mIoU", "f1": "F1", "flops_m": "FLOPs (M, log)", "params_m": "Params (M, log)"}
+    shown = points.dropna(subset=[metric, cost])
+    shown = shown[shown[cost] > 0]
+    figure = go.Figure()
+    hover = ("<b>%{text}</b><br>%{customdata[0]}<br>FLOPs %{customdata[1]:.2f} M<br>Params %{customdata[2]:.4f} M"
+             "<br>P %{customdata[3]:.4f} R %{customdata[4]:.4f}<br>mIoU %{customdata[5]:.4f} F1 %{customdata[6]:.4f}"
+             "<br>fps %{customdata[7]:.1f}<extra></extra>")
+    palette = ["#d62728", "#ff7f0e", "#2ca02c", "#9467bd", "#17becf", "#e377c2"]
+    measured_sources = [s for s in dict.fromkeys(shown["source"]) if s != PAPER_SOURCE]
+    for source in [PAPER_SOURCE, *measured_sources]:
+        group = shown[shown["source"] == source].sort_values(cost)
+        if group.empty:
+            continue
+        paper = source == PAPER_SOURCE
+        color = "#7f7f7f" if paper else palette[measured_sources.index(source) % len(palette)]
+        data = group[["source", "flops_m", "params_m", "precision", "recall", "miou", "f1", "fps"]]
+        figure.add_scatter(
+            x=group[cost], y=group[metric], mode="markers+text", name=source, text=group["name"],
+            textposition="top center", textfont={"size": 10, "color": color},
+            marker={"symbol": "circle" if paper else "star", "size": 10 if paper else 15, "color": color,
+                    "line": {"width": 1, "color": "white"}},
+            customdata=data.to_numpy(), hovertemplate=hover)
+        if pareto and len(group) > 1:
+            front = group[pareto_front(group[cost], group[metric])].sort_values(cost)
+            figure.add_scatter(x=front[cost], y=front[metric], mode="lines", line={"dash": "dash", "color": color,
+                               "shape": "hv"}, name=f"Pareto front: {source}", hoverinfo="skip")
+    figure.update_layout(title=f"{names[metric]} vs {names[cost].split(' ')[0]}", xaxis_title=names[cost],
+                         yaxis_title=names[metric], height=480, margin={"l": 10, "r": 10, "t": 40, "b": 10},
+                         legend={"orientation": "h", "y": -0.2})
+    figure.update_xaxes(type="log")
+    return figure
+
+
+# ---------------------------------------------------------------- ablations
+
+
+def load_ablation_results(directory: Path | None = None) -> tuple[pd.DataFrame, list[str]]:
+    """Every sweep results CSV in `directory` (default data/ablations) stacked, and one message per
+    file that could not be read or is not a sweep results file."""
+    directory = directory or ABLATIONS_DIR
+    frames, problems = [], []
+    for path in sorted(directory.glob("*.csv")) if directory.is_dir() else []:
+        try:
+            frame = pd.read_csv(path, dtype={"table": str, "preset": str, "schedule": str})
+        except (OSError, ValueError) as exc:
+            problems.append(f"{path.name}: not readable ({type(exc).__name__})")
+            continue
+        missing = {"table", "preset", "seed", *SWEEP_METRICS} - set(frame.columns)
+        if missing:
+            problems.append(f"{path.name}: not a sweep results file (no {', '.join(sorted(missing))} column)")
+            continue
+        frames.append(frame.assign(source_file=path.name))
+    if not frames:
+        return pd.DataFrame(columns=["table", "preset", "seed", "schedule", *SWEEP_METRICS]), problems
+    results = pd.concat(frames, ignore_index=True)
+    results["table"] = results["table"].str.strip().str.upper()
+    if "schedule" not in results:
+        results["schedule"] = ""
+    results["schedule"] = results["schedule"].fillna("")
+    return results, problems
+
+
+def ablation_view(table: str, results: pd.DataFrame, metric: str = "best_miou") -> pd.DataFrame:
+    """One row per preset of a paper table: the printed figures, Params/FLOPs computed from the preset
+    (with the match verdict), and the mean / sd / number of seeds measured here for `metric`."""
+    if metric not in SWEEP_METRICS:
+        raise LwirstError(f"unknown metric {metric!r}; choose one of {', '.join(SWEEP_METRICS)}")
+    paper = load_table(table).set_index("preset")
+    score = "f1" if metric.endswith("f1") else "miou"
+    mine = results[results["table"] == table] if len(results) else results
+    stats = mine.groupby("preset")[metric].agg(["mean", "std", "count"]) if len(mine) else None
+    rows = []
+    for preset in presets_for_table(table):
+        check = compare_preset(preset.name)
+        printed = paper.loc[preset.name] if preset.name in paper.index else None
+        measured = stats.loc[preset.name] if stats is not None and preset.name in stats.index else None
+        n = int(measured["count"]) if measured is not None else 0
+        rows.append({
+            "row": preset.row, "preset": preset.name,
+            "paper_flops_m": check.flops.paper, "flops_m": check.flops.measured, "flops_check": check.flops.status,
+            "paper_params_m": check.params.paper, "params_m": check.params.measured,
+            "params_check": check.params.status,
+            "paper": float(printed[score]) if printed is not None and pd.notna(printed[score]) else math.nan,
+            "here": float(measured["mean"]) if n else math.nan,
+            "here_sd": float(measured["std"]) if n > 1 else math.nan,
+            "seeds": n, "status": f"{n} seed{'s' if n != 1 else ''}" if n else NOT_MEASURED,
+        })
+    return pd.DataFrame(rows)
+
+
+@dataclass(frozen=True)
+class RankAgreement:
+    """Which row wins in the paper and here, and Kendall's tau between the two rankings."""
+
+    paper_winner: str | None
+    here_winner: str | None
+    tau: float
+    p_value: float
+    compared: int
+
+
+def rank_agreement(view: pd.DataFrame) -> RankAgreement:
+    """Winners (highest score) and Kendall tau over the rows that have both a paper and a measured value."""
+    both = view.dropna(subset=["paper", "here"])
+    paper_winner = view.loc[view["paper"].idxmax(), "row"] if view["paper"].notna().any() else None
+    here_winner = view.loc[view["here"].idxmax(), "row"] if view["here"].notna().any() else None
+    tau = p = math.nan
+    if len(both) >= 2 and both["paper"].nunique() > 1 and both["here"].nunique() > 1:
+        result = kendalltau(both["paper"], both["here"])
+        tau, p = float(result.statistic), float(result.pvalue)
+    return RankAgreement(paper_winner, here_winner, tau, p, len(both))
+
+
+def rank_table(view: pd.DataFrame) -> pd.DataFrame:
+    """Row, paper rank and value, measured rank and value (1 = best; '-' where missing)."""
+    ranks = view[["row", "paper", "here"]].copy()
+    ranks.insert(1, "paper rank", view["paper"].rank(ascending=False, method="min"))
+    ranks.insert(3, "rank here", view["here"].rank(ascending=False, method="min"))
+    return ranks.sort_values(["paper rank", "rank here"], na_position="last").reset_index(drop=True)
+
+
+def ablation_figure(view: pd.DataFrame, metric: str) -> go.Figure:
+    """Dot chart: each row's paper score beside its score here (mean ± sd); each side's winner starred."""
+    label = "F1" if metric.endswith("f1") else "mIoU"
+    figure = go.Figure()
+    agreement = rank_agreement(view)
+    for column, name, color, winner in (("paper", PAPER_SOURCE, "#7f7f7f", agreement.paper_winner),
+                                        ("here", f"{MEASURED_PREFIX} (mean ± sd over seeds)", "#d62728",
+                                         agreement.here_winner)):
+        values = view[column]
+        figure.add_scatter(
+            x=values, y=view["row"], mode="markers", name=name,
+            marker={"color": color, "size": [16 if r == winner else 10 for r in view["row"]],
+                    "symbol": ["star" if r == winner else "circle" for r in view["row"]]},
+            error_x={"type": "data", "array": view["here_sd"].fillna(0)} if column == "here" else None,
+            hovertemplate="%{y}: %{x:.4f}<extra>" + name + "</extra>")
+    missing = view[view["here"].isna()]
+    if not missing.empty:
+        figure.add_scatter(x=missing["paper"], y=missing["row"], mode="text",
+                           text=[f"   {NOT_MEASURED}"] * len(missing), textposition="middle right",
+                           textfont={"color": "#d62728", "size": 10}, showlegend=False, hoverinfo="skip")
+    figure.update_layout(xaxis_title=f"test {label}", height=110 + 40 * len(view),
+                         margin={"l": 10, "r": 10, "t": 30, "b": 10}, legend={"orientation": "h", "y": 1.12})
+    figure.update_yaxes(autorange="reversed", type="category")
+    return figure
+
+
+# ---------------------------------------------------------------- failures
+
+
+def rescore_images(saliency: Mapping[str, np.ndarray], masks: Mapping[str, np.ndarray], threshold: float,
+                   target_filter: TargetFilter | None = None, margin: float = 2.0) -> pd.DataFrame:
+    """Per-image scores of stored saliency maps at `threshold` and the Eq. 4 filter (no network):
+    IoU, targets, detected, missed, of those how many are hot but below the threshold, false alarms."""
+    rows = []
+    for name, logits in saliency.items():
+        mask = _mask_for(name, masks, logits)
+        kept = detect(logits, threshold).filter(target_filter)
+        record = image_record(kept.mask, mask)
+        match = match_targets(kept.mask, mask)
+        missed = np.flatnonzero(match.gt_match < 0) + 1
+        peaks = np.atleast_1d(ndimage.maximum(logits, match.gt_labels, missed)) if len(missed) else np.zeros(0)
+        hot = int(np.count_nonzero((peaks <= threshold) & (peaks >= threshold - margin)))
+        rows.append({"name": name, "iou": record.iou, "targets": record.targets, "detected": record.detected,
+                     "missed": record.missed, "hot_misses": hot, "false_alarms": record.false_alarms,
+                     "fa_pixels": record.fa_pixels, "peak": float(logits.max())})
+    return pd.DataFrame(rows, columns=["name", "iou", "targets", "detected", "missed", "hot_misses",
+                                       "false_alarms", "fa_pixels", "peak"])
+
+
+def rescore_run(saliency: Mapping[str, np.ndarray], masks: Mapping[str, np.ndarray], threshold: float,
+                target_filter: TargetFilter | None = None) -> dict[str, float]:
+    """Dataset metrics (P, R, F1, mIoU, nIoU, Pd, Fa) of stored maps at another threshold / filter."""
+    for name, logits in saliency.items():
+        _mask_for(name, masks, logits)
+    return rescore(dict(saliency), dict(masks), threshold, target_filter)
+
+
+def _mask_for(name: str, masks: Mapping[str, np.ndarray], logits: np.ndarray) -> np.ndarray:
+    if name not in masks:
+        raise LwirstError(f"{name}: this evaluation has an image the dataset lacks; re-run the evaluation")
+    mask = masks[name]
+    if mask.shape != logits.shape:
+        raise LwirstError(f"{name}: mask {mask.shape[1]}x{mask.shape[0]} but saliency map "
+                          f"{logits.shape[1]}x{logits.shape[0]}; re-run the evaluation on this dataset")
+    return mask
+
+
+def rank_images(per_image: pd.DataFrame, by: str) -> pd.DataFrame:
+    """Images ordered by one of `RANKINGS` (worst first); ties keep the dataset order."""
+    if by not in RANKINGS:
+        raise LwirstError(f"unknown ranking {by!r}; choose one of {', '.join(RANKINGS)}")
+    column, ascending = RANKINGS[by]
+    return per_image.sort_values(column, ascending=ascending, kind="stable").reset_index(drop=True)
+
+
+LIVE_METRICS = ("precision", "recall", "f1", "miou", "pd", "fa")
+
+
+def metric_moves(before: Mapping[str, float], after: Mapping[str, float],
+                 names: Sequence[str] = LIVE_METRICS) -> list[tuple[str, str, str]]:
+    """(label, value now, change since `before`) for the live re-scoring cards; Fa in 1e-6."""
+    moves = []
+    for name in names:
+        scale = 1e6 if name == "fa" else 1.0
+        delta = (after[name] - before[name]) * scale
+        label = CARDS[name][0]
+        moves.append((label, format_metric(name, after[name]), f"{delta:+.2f}" if name == "fa" else f"{delta:+.4f}"))
+    return moves
+
+
+def hot_targets(logits: np.ndarray, mask: np.ndarray, match: Match, threshold: float,
+                margin: float) -> pd.DataFrame:
+    """The missed ground-truth targets of a Fig. 5 match with the peak logit inside each: 'hot' when
+    the peak is under the threshold by at most `margin` (the paper's Fig. 6 case), with how far under."""
+    ids = [t.id for t in match.missed]
+    labels = detect(mask.astype(np.float32), 0.5).labels  # the numbering `evaluation_overlay` matched
+    peaks = np.atleast_1d(ndimage.maximum(logits, labels, ids)) if ids else []
+    rows = []
+    for target, peak in zip(match.missed, peaks, strict=True):
+        under = threshold - float(peak)
+        if under < 0:
+            status = "above threshold, removed by the Eq. 4 filter or off-centre"
+        elif under <= margin:
+            status = HOT
+        else:
+            status = "cold"
+        rows.append({"id": target.id, "x": round(target.x, 1), "y": round(target.y, 1), "size": target.size,
+                     "peak_logit": float(peak), "peak_prob": float(logit_to_probability(float(peak))),
+                     "under_by": under, "status": status})
+    return pd.DataFrame(rows, columns=["id", "x", "y", "size", "peak_logit", "peak_prob", "under_by", "status"])
+
+
+@dataclass
+class ImageView:
+    """The Failure inspector's pictures (8-bit BGR) and tables for one image."""
+
+    input: np.ndarray
+    truth: np.ndarray
+    heatmap: np.ndarray
+    overlay: np.ndarray
+    match: Match
+    hot: pd.DataFrame
+
+
+def image_view(image: np.ndarray, logits: np.ndarray, mask: np.ndarray, threshold: float,
+               target_filter: TargetFilter | None, scale: str = "probability", margin: float = 2.0) -> ImageView:
+    """Input, ground truth, heatmap (colour bar; hot-but-below targets boxed in cyan) and the Fig. 5
+    overlay (red correct, green missed, blue false alarm) at `threshold` and the Eq. 4 filter."""
+    if mask.shape != logits.shape or image.shape[:2] != logits.shape:
+        raise LwirstError(f"image {image.shape[1]}x{image.shape[0]}, mask {mask.shape[1]}x{mask.shape[0]} and "
+                          f"saliency {logits.shape[1]}x{logits.shape[0]} differ in size; re-run the evaluation")
+    kept = detect(logits, threshold).filter(target_filter)
+    overlay, match = evaluation_overlay(image, kept, mask)
+    hot = hot_targets(logits, mask, match, threshold, margin)
+    flagged = set(hot.loc[hot["status"] == HOT, "id"])
+    heat = heatmap(logits, scale)
+    h, w = logits.shape
+    heat[:h, :w] = draw_targets(heat[:h, :w], [t for t in match.missed if t.id in flagged], color=HOT_COLOR)
+    return ImageView(to_bgr(image), mask_image(mask), heat, overlay, match, hot)

@@ -1,0 +1,535 @@
+"""Side-by-side throughput of every backend and optimisation, measured in one run.
+
+Machine noise (other processes, frequency changes) easily moves one configuration
+by 2x between runs, so no figure here is compared across runs: every variant is
+timed in short slices, interleaved in a shuffled order over several rounds, and
+reported as a ratio to the baseline measured in the same run. The baseline is a
+plain `torch.onnx.export` of the same weights on ONNX Runtime with default session
+options and the same thread count.
+
+Per variant: model-only throughput and latency (the network call on a prepared
+input), end-to-end throughput and latency (frame in -> preprocessing -> network
+-> resize back -> threshold and 8-connected targets), SIRST-test mIoU (pixel IoU
+over the dataset, logits > 0 at each image's own resolution) and the largest logit
+difference from PyTorch eager. The arithmetic ceiling is conv MACs against the
+cores' fp32 FMA peak (`CpuPeak`).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import random
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import cv2
+import numpy as np
+import torch
+
+from lwirst.complexity import count_complexity
+from lwirst.errors import LwirstError
+from lwirst.imageio import to_gray
+from lwirst.inference import FAST, PLAIN, Options, Segmenter, available_backends
+from lwirst.metrics import PixelMetrics
+from lwirst.model import LWIRSTNet
+from lwirst.postprocess import detect
+
+log = logging.getLogger(__name__)
+
+BASELINE = "baseline"
+REFERENCE = "torch"
+MIOU_TOLERANCE = 0.002
+INT8_MAX_LOSS = 0.01
+
+
+@dataclass(frozen=True)
+class Variant:
+    """One way of running the network: a backend and the optimisations applied."""
+
+    name: str
+    backend: str
+    options: Options
+    note: str
+
+
+VARIANTS: tuple[Variant, ...] = (
+    Variant(BASELINE, "onnxruntime", PLAIN, "plain torch.onnx.export, ORT default session options"),
+    Variant(REFERENCE, "torch", PLAIN, "PyTorch eager, the network as trained (reference)"),
+    Variant("torch-fast", "torch", FAST.replace(channels_last=True),
+            "eager, BN + input folded, channels-last"),
+    Variant("ort-bnfold", "onnxruntime", PLAIN.replace(fold_bn=True), "BN folded (stage 1 included)"),
+    Variant("ort-leaky", "onnxruntime", PLAIN.replace(fold_bn=True, rewrite=True),
+            "+ scalar PReLU -> LeakyRelu, constants folded"),
+    Variant("ort-nospin", "onnxruntime", PLAIN.replace(fold_bn=True, rewrite=True, spin=False),
+            "+ worker threads do not busy-wait"),
+    Variant("ort-fast", "onnxruntime", FAST, "+ normalisation and grey channels folded into stage 1"),
+    Variant("opencv", "opencv", PLAIN, "OpenCV DNN, plain export"),
+    Variant("opencv-fast", "opencv", FAST, "OpenCV DNN, all exact rewrites"),
+    Variant("openvino", "openvino", PLAIN, "OpenVINO LATENCY hint, plain export, dynamic shapes"),
+    Variant("openvino-static", "openvino", PLAIN.replace(static_shapes=True),
+            "plain export compiled for the model input shape"),
+    Variant("openvino-fast", "openvino", FAST, "+ BN folded, rewrites, input folded"),
+    Variant("ort-int8-u8", "onnxruntime", FAST.replace(int8="u8"), "QDQ int8, u8 asymmetric activations"),
+    Variant("ort-int8-s8", "onnxruntime", FAST.replace(int8="s8"), "QDQ int8, s8 symmetric activations"),
+    Variant("openvino-int8-s8", "openvino", FAST.replace(int8="s8"), "the s8 QDQ network on OpenVINO"),
+)
+
+
+@dataclass(frozen=True)
+class CpuPeak:
+    """fp32 FMA peak of this CPU, read from /proc/cpuinfo; `assumption` says how."""
+
+    model: str
+    cores: int
+    ghz: float
+    isa: str
+    fma_units: int
+    lanes: int
+    flops_per_lane: int
+    assumption: str
+
+    @property
+    def flops_per_cycle(self) -> int:
+        return self.fma_units * self.lanes * self.flops_per_lane
+
+    def gflops(self, threads: int) -> float:
+        return min(threads, self.cores) * self.ghz * self.flops_per_cycle
+
+
+def detect_cpu(cpuinfo: str | None = None, cores: int | None = None) -> CpuPeak:
+    """Clock and FMA width from /proc/cpuinfo (flags, vendor, family, cpu MHz).
+
+    Assumes two FMA units per core. AVX-512 counts 16 fp32 lanes, except on AMD
+    family 0x19 (Zen 4) which executes 512-bit FMAs on 256-bit units (8 lanes);
+    AVX2 + FMA counts 8 lanes x 2 flops; without FMA a multiply and an add issue
+    separately (1 flop per lane per unit). The clock is the reported "cpu MHz"
+    (nominal for a VM; turbo may be higher, which would only raise the ceiling).
+    """
+    if cpuinfo is None:
+        try:
+            cpuinfo = Path("/proc/cpuinfo").read_text()
+        except OSError:
+            cpuinfo = ""
+    fields: dict[str, str] = {}
+    mhz: list[float] = []
+    for line in cpuinfo.splitlines():
+        key, _, value = line.partition(":")
+        key, value = key.strip(), value.strip()
+        if key == "cpu MHz":
+            mhz.append(float(value))
+        fields.setdefault(key, value)
+    flags = set(fields.get("flags", "").split())
+    amd_zen4 = fields.get("vendor_id") == "AuthenticAMD" and fields.get("cpu family") == "25"
+    if "avx512f" in flags and not amd_zen4:
+        isa, lanes, per = "AVX-512 + FMA", 16, 2
+    elif "avx512f" in flags:
+        isa, lanes, per = "AVX-512 on 256-bit units (AMD Zen 4) + FMA", 8, 2
+    elif "avx2" in flags and "fma" in flags:
+        isa, lanes, per = "AVX2 + FMA", 8, 2
+    elif "avx" in flags:
+        isa, lanes, per = "AVX (no FMA)", 8, 1
+    else:
+        isa, lanes, per = "SSE or unknown", 4, 1
+    ghz = max(mhz) / 1000.0 if mhz else 2.0
+    if cores is None:
+        cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+    clock = "cpu MHz from /proc/cpuinfo" if mhz else "clock unknown, assumed 2.0 GHz"
+    assumption = (f"{isa}: 2 FMA units x {lanes} fp32 lanes x {per} flops per cycle per core, "
+                  f"{ghz:.2f} GHz ({clock})")
+    return CpuPeak(fields.get("model name", "unknown CPU"), cores, ghz, isa, 2, lanes, per, assumption)
+
+
+@dataclass
+class Timing:
+    """Per-call latencies of one (variant, threads, batch, mode) cell."""
+
+    frames_per_call: int
+    latencies: list[float] = field(default_factory=list)
+
+    @property
+    def fps(self) -> float:
+        total = sum(self.latencies)
+        return self.frames_per_call * len(self.latencies) / total if total else 0.0
+
+    def percentile_ms(self, q: float) -> float:
+        return float(np.percentile(self.latencies, q) * 1e3) if self.latencies else 0.0
+
+
+@dataclass
+class Result:
+    """One row of the report (and of the JSON)."""
+
+    name: str
+    backend: str
+    batch: int
+    threads: int
+    fps: float
+    p50_ms: float
+    p95_ms: float
+    e2e_fps: float
+    e2e_p50_ms: float
+    e2e_p95_ms: float
+    mIoU: float | None  # the JSON key the issue names
+    max_abs_diff: float | None
+    targets_equal: float | None
+    precision: str
+    note: str
+    ratio: float = 0.0
+    ceiling_share: float = 0.0
+
+    @property
+    def pipeline_share(self) -> float:
+        return self.e2e_fps / self.fps if self.fps else 0.0
+
+
+@dataclass
+class BenchConfig:
+    model: Path | None = None
+    data_dir: Path | None = None
+    threads: Sequence[int] = (1, 2)
+    batches: Sequence[int] = (1, 8)
+    seconds: float = 1.0
+    rounds: int = 5
+    quick: bool = False
+    variants: Sequence[str] | None = None
+    size: tuple[int, int] = (256, 256)
+    calibration_images: int = 32
+    seed: int = 0
+
+
+@dataclass
+class BenchReport:
+    config: dict
+    cpu: CpuPeak
+    conv_macs: float
+    model: str
+    random_weights: bool
+    results: list[Result]
+    skipped: dict[str, str]
+    load: tuple[list[float], list[float]]
+    frames: str
+
+    def ceiling_fps(self, threads: int) -> float:
+        return self.cpu.gflops(threads) * 1e9 / (2.0 * self.conv_macs)
+
+    def best(self, batch: int, threads: int, precision: str = "fp32") -> Result | None:
+        rows = [r for r in self.results if r.batch == batch and r.threads == threads
+                and r.precision == precision and r.name != BASELINE]
+        return max(rows, key=lambda r: r.fps, default=None)
+
+    def row(self, name: str, batch: int, threads: int) -> Result | None:
+        return next((r for r in self.results if (r.name, r.batch, r.threads) == (name, batch, threads)), None)
+
+    def bars(self) -> dict[str, dict]:
+        """The issue's acceptance bars, evaluated on this run."""
+        threads = 2 if 2 in self.config["threads"] else max(self.config["threads"])
+        reference = self.row(REFERENCE, 1, threads)
+        ref_miou = reference.mIoU if reference else None
+        out: dict[str, dict] = {}
+        best = self.best(1, threads)
+        if best is not None:
+            miou_ok = (best.mIoU is not None and ref_miou is not None
+                       and abs(best.mIoU - ref_miou) <= MIOU_TOLERANCE)
+            out["fastest_float"] = {
+                "variant": best.name, "threads": threads, "ratio": best.ratio, "ratio_met": best.ratio >= 3.0,
+                "mIoU": best.mIoU, "torch_mIoU": ref_miou, "mIoU_met": miou_ok,
+                "ceiling_fps": self.ceiling_fps(threads), "ceiling_share": best.ceiling_share,
+                "ceiling_met": best.ceiling_share >= 0.7,
+                "pipeline_share": best.pipeline_share, "pipeline_met": best.pipeline_share >= 0.9,
+            }
+        batched = [b for b in self.config["batches"] if b > 1]
+        base1 = self.row(BASELINE, 1, threads)
+        for b in batched:
+            top = self.best(b, threads)
+            if top is not None and base1 is not None and base1.fps:
+                out[f"batch_{b}"] = {"variant": top.name, "fps": top.fps,
+                                     "ratio_to_batch1_baseline": top.fps / base1.fps,
+                                     "ratio_to_same_batch_baseline": top.ratio,
+                                     "met": top.fps / base1.fps >= 3.0}
+        int8 = [r for r in self.results if r.precision != "fp32" and r.batch == 1 and r.threads == threads]
+        if int8 and best is not None:
+            top8 = max(int8, key=lambda r: r.fps)
+            loss = (ref_miou - top8.mIoU) if ref_miou is not None and top8.mIoU is not None else None
+            out["int8"] = {"variant": top8.name, "speedup_vs_best_float": top8.fps / best.fps,
+                           "mIoU_loss": loss,
+                           "ship": top8.fps > best.fps and loss is not None and loss <= INT8_MAX_LOSS}
+        return out
+
+    def to_json(self) -> dict:
+        return {
+            "config": self.config, "model": self.model, "random_weights": self.random_weights,
+            "frames": self.frames, "cpu": {**asdict(self.cpu), "flops_per_cycle": self.cpu.flops_per_cycle},
+            "conv_macs": self.conv_macs,
+            "ceiling_fps": {str(t): self.ceiling_fps(t) for t in self.config["threads"]},
+            "load_average": {"start": self.load[0], "end": self.load[1]},
+            "results": [{**asdict(r), "pipeline_share": r.pipeline_share} for r in self.results],
+            "skipped": self.skipped, "bars": self.bars(),
+        }
+
+    def table(self) -> str:
+        """The side-by-side table and the bars, as plain text."""
+        head = (f"{'variant':<17}{'backend':<12}{'thr':>4}{'batch':>6}{'fps':>8}{'p50 ms':>8}{'p95 ms':>8}"
+                f"{'e2e fps':>9}{'e2e p50':>8}{'e2e p95':>8}{'e2e/mod':>8}{'mIoU':>8}{'max|dz|':>9}{'x base':>8}")
+        lines = [f"model: {self.model}" + ("  (random weights: mIoU is not meaningful)"
+                                           if self.random_weights else ""),
+                 f"cpu: {self.cpu.model}, {self.cpu.cores} cores; {self.cpu.assumption}",
+                 f"frames: {self.frames}",
+                 f"load average at start {self.load[0]}, at end {self.load[1]}", "", head, "-" * len(head)]
+        for r in self.results:
+            miou = f"{r.mIoU:.4f}" if r.mIoU is not None else "-"
+            diff = f"{r.max_abs_diff:.1e}" if r.max_abs_diff is not None else "-"
+            lines.append(f"{r.name:<17}{r.backend:<12}{r.threads:>4}{r.batch:>6}{r.fps:>8.1f}{r.p50_ms:>8.2f}"
+                         f"{r.p95_ms:>8.2f}{r.e2e_fps:>9.1f}{r.e2e_p50_ms:>8.2f}{r.e2e_p95_ms:>8.2f}"
+                         f"{r.pipeline_share:>8.2f}{miou:>8}{diff:>9}"
+                         f"{r.ratio:>8.2f}")
+        lines.append("")
+        lines.append("latencies are per call (one batch); fps counts frames; e2e = frame -> preprocessing -> "
+                     "network -> logits at frame size -> targets; max|dz| = largest logit difference from "
+                     "PyTorch over SIRST test; x base = fps / baseline fps at the same threads and batch")
+        notes = {r.name: r.note for r in self.results}
+        lines.extend(f"  {name:<17}{note}" for name, note in notes.items())
+        for t in self.config["threads"]:
+            lines.append(f"arithmetic ceiling, {t} thread(s): {self.conv_macs / 1e6:.1f} M conv MACs per frame "
+                         f"at {self.cpu.gflops(t):.0f} GFLOP/s -> {self.ceiling_fps(t):.0f} fps")
+        for name, reason in self.skipped.items():
+            lines.append(f"skipped {name}: {reason}")
+        lines.append("")
+        lines.extend(_format_bars(self.bars()))
+        return "\n".join(lines)
+
+
+def _format_bars(bars: dict[str, dict]) -> list[str]:
+    def mark(ok: bool) -> str:
+        return "met" if ok else "NOT met"
+
+    lines = []
+    if "fastest_float" in bars:
+        b = bars["fastest_float"]
+        miou = "n/a" if b["mIoU"] is None else f"{b['mIoU']:.4f} vs torch {b['torch_mIoU']:.4f}"
+        lines += [
+            f"fastest float path, batch 1, {b['threads']} threads: {b['variant']}",
+            f"  {b['ratio']:.2f}x baseline (bar 3x: {mark(b['ratio_met'])}); mIoU {miou} "
+            f"(bar within {MIOU_TOLERANCE}: {mark(b['mIoU_met'])})",
+            f"  {b['ceiling_share'] * 100:.0f}% of the {b['ceiling_fps']:.0f} fps ceiling "
+            f"(bar 70%: {mark(b['ceiling_met'])}); end-to-end keeps {b['pipeline_share'] * 100:.0f}% "
+            f"of model-only fps (bar 90%: {mark(b['pipeline_met'])})",
+        ]
+    for key, b in bars.items():
+        if key.startswith("batch_"):
+            lines.append(f"video mode {key.replace('_', ' ')}: {b['variant']} {b['fps']:.1f} fps = "
+                         f"{b['ratio_to_batch1_baseline']:.2f}x the batch-1 baseline "
+                         f"({b['ratio_to_same_batch_baseline']:.2f}x the same-batch one; bar 3x: {mark(b['met'])})")
+    if "int8" in bars:
+        b = bars["int8"]
+        loss = "n/a" if b["mIoU_loss"] is None else f"{b['mIoU_loss']:+.4f}"
+        lines.append(f"int8: {b['variant']} runs at {b['speedup_vs_best_float']:.2f}x the best float path, "
+                     f"mIoU loss {loss}; ship as an option: {'yes' if b['ship'] else 'no'}")
+    return lines
+
+
+def synthetic_frames(count: int, size: tuple[int, int] = (240, 320), seed: int = 0) -> list[np.ndarray]:
+    """Grey IR-like frames (noisy background, a few small bright blobs) for runs without data."""
+    rng = np.random.default_rng(seed)
+    frames = []
+    for _ in range(count):
+        frame = rng.normal(90, 12, size).astype(np.float32)
+        for _ in range(3):
+            y, x = rng.integers(8, size[0] - 8), rng.integers(8, size[1] - 8)
+            cv2.circle(frame, (int(x), int(y)), int(rng.integers(1, 4)), 230.0, -1)
+        frames.append(np.clip(frame, 0, 255).astype(np.uint8))
+    return frames
+
+
+def _load_split(data_dir: Path | None, split: str, limit: int | None = None) -> list:
+    from lwirst.datasets import open_dataset
+
+    dataset = open_dataset(data_dir, "sirst", split)
+    indices = range(len(dataset))
+    if limit is not None and limit < len(dataset):
+        indices = np.linspace(0, len(dataset) - 1, limit).round().astype(int)
+    return [dataset[int(i)] for i in indices]
+
+
+def _find_data(data_dir: Path | None) -> Path | None:
+    root = Path(data_dir or os.environ.get("LWIRST_DATA_DIR") or "/work/shared/data")
+    return root if (root / "sirst" / "images").is_dir() else None
+
+
+def _load_model(path: Path | None, seed: int) -> tuple[torch.nn.Module | None, str, bool]:
+    from lwirst.checkpoint import load_model
+    from lwirst.inference import DEFAULT_MODEL
+
+    if path is not None and path.suffix.lower() == ".onnx":
+        return None, str(path), False
+    if path is None and not DEFAULT_MODEL.exists():
+        torch.manual_seed(seed)
+        return LWIRSTNet().eval(), f"random LWIRSTNet (seed {seed})", True
+    path = path or DEFAULT_MODEL
+    module, _ = load_model(path)
+    return module, str(path), False
+
+
+def run_bench(config: BenchConfig, progress: Callable[[str], None] | None = None) -> BenchReport:
+    """Build every variant, time them interleaved, score them on SIRST test; see the module docstring."""
+    say = progress or log.info
+    load_start = [round(v, 2) for v in os.getloadavg()]
+    module, model_name, random_weights = _load_model(config.model, config.seed)
+    data_root = _find_data(config.data_dir)
+    installed = set(available_backends())
+    skipped: dict[str, str] = {}
+    variants = []
+    for v in VARIANTS:
+        if config.variants and v.name not in (*config.variants, BASELINE, REFERENCE):
+            continue
+        if v.backend not in installed:
+            skipped[v.name] = f"{v.backend} is not installed"
+        elif module is None and (v.backend == "torch" or v.options.fold_input):
+            skipped[v.name] = "needs a checkpoint, not an ONNX file"
+        elif v.options.int8 and data_root is None:
+            skipped[v.name] = "int8 calibration needs the SIRST training images"
+        else:
+            variants.append(v)
+
+    test = _load_split(data_root, "test", 4 if config.quick else None) if data_root else []
+    calibration = []
+    if data_root and any(v.options.int8 for v in variants):
+        limit = 4 if config.quick else config.calibration_images
+        calibration = [s.image for s in _load_split(data_root, "trainval", limit)]
+    if test:
+        frames = [to_gray(s.image) for s in test]
+        frames_note = f"{len(frames)} SIRST test images as 8-bit grey frames (IR sensors deliver grey)"
+    else:
+        frames = synthetic_frames(16)
+        frames_note = "16 synthetic 240x320 grey frames (no SIRST data found)"
+
+    source = module if module is not None else config.model
+    segmenters: dict[tuple[str, int], Segmenter] = {}
+    for v in variants:
+        for t in config.threads:
+            say(f"building {v.name} ({t} thread{'s' * (t > 1)})")
+            try:
+                segmenters[v.name, t] = Segmenter(source, backend=v.backend, size=config.size, threads=t,
+                                                  options=v.options, calibration=calibration or None)
+            except LwirstError as exc:
+                skipped[v.name] = str(exc)
+                break
+    variants = [v for v in variants if v.name not in skipped]
+
+    scores = _score(variants, segmenters, test, config, say)
+    timings = _time_cells(variants, segmenters, frames, config, say)
+
+    results = []
+    for v in variants:
+        for t in config.threads:
+            for b in config.batches:
+                model_t, e2e_t = timings[v.name, t, b, "model"], timings[v.name, t, b, "e2e"]
+                miou, diff, equal = scores.get(v.name, (None, None, None))
+                results.append(Result(
+                    v.name, v.backend, b, t, model_t.fps, model_t.percentile_ms(50), model_t.percentile_ms(95),
+                    e2e_t.fps, e2e_t.percentile_ms(50), e2e_t.percentile_ms(95), miou, diff, equal,
+                    f"int8-{v.options.int8}" if v.options.int8 else "fp32", v.note))
+    macs = count_complexity(module if module is not None else LWIRSTNet(), config.size).conv_macs
+    report = BenchReport(
+        config={"threads": list(config.threads), "batches": list(config.batches), "seconds": config.seconds,
+                "rounds": config.rounds, "size": list(config.size), "quick": config.quick},
+        cpu=detect_cpu(), conv_macs=macs, model=model_name, random_weights=random_weights,
+        results=results, skipped=skipped, load=(load_start, [round(v, 2) for v in os.getloadavg()]),
+        frames=frames_note)
+    for r in results:
+        base = report.row(BASELINE, r.batch, r.threads)
+        r.ratio = r.fps / base.fps if base and base.fps else 0.0
+        r.ceiling_share = r.fps / report.ceiling_fps(r.threads)
+    return report
+
+
+def _score(variants: Sequence[Variant], segmenters: dict[tuple[str, int], Segmenter], test: list,
+           config: BenchConfig, say: Callable[[str], None]) -> dict[str, tuple[float, float | None, float | None]]:
+    """mIoU on SIRST test per variant, with the max logit difference and mask agreement vs PyTorch."""
+    if not test:
+        return {}
+    reference: list[np.ndarray] | None = None
+    ordered = sorted(variants, key=lambda v: v.name != REFERENCE)
+    scores = {}
+    for v in ordered:
+        say(f"scoring {v.name} on {len(test)} SIRST test images")
+        segmenter = segmenters[v.name, min(config.threads)]  # logits do not depend on threads
+        metric = PixelMetrics()
+        logits = []
+        for sample in test:
+            out = segmenter.predict(sample.image).logits
+            metric.update(out, sample.mask)
+            logits.append(out)
+        if v.name == REFERENCE:
+            reference = logits
+        diff = equal = None
+        if reference is not None:
+            diff = max(float(np.abs(a - b).max()) for a, b in zip(logits, reference, strict=True))
+            equal = float(np.mean([np.array_equal(a > 0, b > 0) for a, b in zip(logits, reference, strict=True)]))
+        scores[v.name] = (metric.compute()["iou"], diff, equal)
+    return scores
+
+
+def _time_cells(variants: Sequence[Variant], segmenters: dict[tuple[str, int], Segmenter],
+                frames: list[np.ndarray], config: BenchConfig,
+                say: Callable[[str], None]) -> dict[tuple, Timing]:
+    """Interleaved timing: every round visits every cell in a fresh shuffled order."""
+    steps: dict[tuple, Callable[[], None]] = {}
+    timings: dict[tuple, Timing] = {}
+    for v in variants:
+        for t in config.threads:
+            seg = segmenters[v.name, t]
+            for b in config.batches:
+                net, x = seg.prepare(frames[0])
+                batch = np.ascontiguousarray(np.repeat(x[None], b, axis=0))
+                group = [frames[i % len(frames)] for i in range(b)]
+                steps[v.name, t, b, "model"] = lambda net=net, batch=batch: net.run(batch)
+                steps[v.name, t, b, "e2e"] = _e2e_step(seg, group)
+                timings[v.name, t, b, "model"] = Timing(b)
+                timings[v.name, t, b, "e2e"] = Timing(b)
+    say(f"warming up {len(steps)} cells")
+    for step in steps.values():
+        start = time.perf_counter()
+        for _ in range(1 if config.quick else 3):
+            step()
+            if time.perf_counter() - start > config.seconds / 2:
+                break
+    rounds = 1 if config.quick else max(1, config.rounds)
+    budget = config.seconds / rounds
+    rng = random.Random(config.seed)
+    keys = list(steps)
+    for index in range(rounds):
+        say(f"timing round {index + 1}/{rounds} ({len(keys)} cells x {budget:.2f} s)")
+        rng.shuffle(keys)
+        for key in keys:
+            step, record = steps[key], timings[key].latencies
+            if sum(record) >= config.seconds:
+                continue  # a call slower than a round's slice already used the whole budget
+            start = time.perf_counter()
+            while True:
+                t0 = time.perf_counter()
+                step()
+                t1 = time.perf_counter()
+                record.append(t1 - t0)
+                if t1 - start >= budget or (config.quick and len(record) >= 2):
+                    break
+    return timings
+
+
+def _e2e_step(segmenter: Segmenter, frames: list[np.ndarray]) -> Callable[[], None]:
+    """Frame(s) in, targets out: what a video pipeline pays per call."""
+    if len(frames) == 1:
+        frame = frames[0]
+
+        def single() -> None:
+            detect(segmenter.predict(frame).logits)
+
+        return single
+
+    def batched() -> None:
+        for saliency in segmenter.predict_batch(frames, batch_size=len(frames)):
+            detect(saliency.logits)
+
+    return batched

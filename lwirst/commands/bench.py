@@ -1,0 +1,69 @@
+"""`lwirst bench`: every backend and optimisation side by side, timed interleaved in one run."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from pathlib import Path
+
+from lwirst.errors import LwirstError
+
+HELP = "Side-by-side throughput benchmark of every backend and optimisation"
+
+
+def _default_threads() -> list[int]:
+    cores = os.cpu_count() or 1
+    return sorted({1, min(2, cores), cores})
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--model", type=Path, default=None,
+                        help="checkpoint or .onnx (default: the shipped model, else random weights)")
+    parser.add_argument("--data-dir", type=Path, default=None,
+                        help="dataset root holding sirst/ (default: $LWIRST_DATA_DIR)")
+    parser.add_argument("--threads", type=int, nargs="+", default=None,
+                        help="thread counts to measure (default: 1, 2 and all cores)")
+    parser.add_argument("--batch", type=int, nargs="+", default=[1, 8],
+                        help="batch sizes; >1 is video mode (default: 1 8)")
+    parser.add_argument("--seconds", type=float, default=1.0, help="timing budget per variant and mode")
+    parser.add_argument("--rounds", type=int, default=5, help="interleaved rounds the budget is split into")
+    parser.add_argument("--variants", nargs="+", default=None,
+                        help="only these variants (the baseline always runs)")
+    parser.add_argument("--quick", action="store_true",
+                        help="smoke run: one thread count, batches 1 and 2, a couple of calls per cell")
+    parser.add_argument("--json", type=Path, default=None, help="also write the results as JSON here")
+
+
+def run(args: argparse.Namespace) -> int:
+    from lwirst.bench import VARIANTS, BenchConfig, run_bench
+
+    threads = args.threads or ([1] if args.quick else _default_threads())
+    batches = [1, 2] if args.quick and args.batch == [1, 8] else args.batch
+    if min(threads) < 1 or min(batches) < 1:
+        raise LwirstError("--threads and --batch take positive integers")
+    if args.seconds <= 0 or args.rounds < 1:
+        raise LwirstError("--seconds must be positive and --rounds at least 1")
+    known = {v.name for v in VARIANTS}
+    unknown = sorted(set(args.variants or ()) - known)
+    if unknown:
+        raise LwirstError(f"unknown variant(s) {', '.join(unknown)}; choose from {', '.join(sorted(known))}")
+    if args.model is not None and not args.model.is_file():
+        raise LwirstError(f"model {args.model} does not exist")
+    cores = os.cpu_count() or 1
+    if max(threads) > cores:
+        print(f"note: {max(threads)} threads on {cores} cores oversubscribes the CPU", file=sys.stderr)
+    config = BenchConfig(model=args.model, data_dir=args.data_dir, threads=threads, batches=batches,
+                         seconds=0.05 if args.quick else args.seconds, rounds=args.rounds, quick=args.quick,
+                         variants=args.variants)
+    report = run_bench(config, progress=lambda message: print(message, file=sys.stderr, flush=True))
+    print(report.table())
+    if args.json:
+        try:
+            args.json.parent.mkdir(parents=True, exist_ok=True)
+            args.json.write_text(json.dumps(report.to_json(), indent=2))
+        except OSError as exc:
+            raise LwirstError(f"cannot write {args.json}: {exc.strerror}") from exc
+        print(f"wrote {args.json}")
+    return 0

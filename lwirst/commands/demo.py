@@ -1,0 +1,49 @@
+"""`lwirst demo`: the shipped model on the embedded sample scenes, no download needed."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+import cv2
+
+from lwirst.drawing import heatmap, overlay
+from lwirst.errors import LwirstError
+from lwirst.imageio import IMAGE_SUFFIXES, read_image
+from lwirst.inference import REPO_ROOT, Segmenter
+from lwirst.pipeline import FramePipeline
+
+SAMPLES = REPO_ROOT / "data" / "samples" / "images"
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--images", type=Path, default=SAMPLES, help="folder of images (default: embedded samples)")
+    parser.add_argument("--model", help="checkpoint or ONNX file (default: the shipped model)")
+    parser.add_argument("--backend", default="auto")
+    parser.add_argument("--out", type=Path, default=Path("lwirst-demo"), help="where overlays and heatmaps go")
+
+
+def run(args: argparse.Namespace) -> int:
+    if not args.images.is_dir():
+        raise LwirstError(f"{args.images} is not a folder of images")
+    paths = sorted(p for p in args.images.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
+    if not paths:
+        raise LwirstError(f"{args.images} holds no PNG/JPG/BMP/TIFF images")
+    segmenter = Segmenter(args.model, backend=args.backend)
+    pipeline = FramePipeline(segmenter)
+    try:
+        args.out.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise LwirstError(f"cannot create {args.out}: {exc.strerror}") from exc
+    info = segmenter.describe()
+    print(f"model {info['model']}  backend {info['backend']}  protocol {info['protocol']} {info['size']}")
+    print(f"{'image':<24}{'targets':>8}   centroids (x, y) / size px")
+    for path in paths:
+        image = read_image(path)
+        result = pipeline.process(image)
+        cv2.imwrite(str(args.out / f"{path.stem}_overlay.png"), overlay(image, result.kept))
+        cv2.imwrite(str(args.out / f"{path.stem}_heatmap.png"), heatmap(result.saliency))
+        where = ", ".join(f"({t.x:.0f},{t.y:.0f})/{t.size}" for t in result.kept)
+        print(f"{path.name:<24}{len(result.kept):>8}   {where}")
+    print(f"overlays and heatmaps written to {args.out}/")
+    return 0

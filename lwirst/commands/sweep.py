@@ -1,0 +1,137 @@
+"""`lwirst sweep`: the paper's ablation tables as Ray Tune trials, and their report.
+
+    lwirst sweep --tables III VII VIII --seeds 2 --epochs 30 --data-dir D [--address auto]
+    lwirst sweep --report [--csv data/ablations/FILE.csv | --run-dir R]
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import os
+import sys
+from pathlib import Path
+
+from lwirst.errors import LwirstError
+from lwirst.sweep import (
+    METRICS,
+    RESULTS_CSV,
+    TABLES,
+    Sweep,
+    SweepData,
+    collect_results,
+    load_results,
+    plan_trials,
+    prepare_sweep,
+    report,
+    run_sweep,
+    select_presets,
+    write_results,
+)
+from lwirst.train import RECIPES, Recipe
+
+HIDDEN_RECIPE_FIELDS = ("seed", "epochs")  # seeds come from --seeds; --epochs has its own flag
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    what = parser.add_argument_group("what to run")
+    what.add_argument("--tables", nargs="+", default=[], metavar="T", help=f"paper tables ({' '.join(TABLES)})")
+    what.add_argument("--presets", nargs="+", default=[], metavar="P", help="extra presets, by name")
+    what.add_argument("--seeds", type=int, default=2, help="seeds per preset: 0 .. N-1 (default 2)")
+    what.add_argument("--epochs", type=int, help="epochs per trial (default: the recipe's)")
+    what.add_argument("--recipe", default="default", choices=sorted(RECIPES))
+    for field in dataclasses.fields(Recipe):
+        if field.name in HIDDEN_RECIPE_FIELDS:
+            continue
+        flag = "--" + field.name.replace("_", "-")
+        if field.type in ("bool", bool):
+            what.add_argument(flag, type=lambda s: s.lower() in ("1", "true", "yes"), metavar="BOOL",
+                              help=f"override recipe {field.name}")
+        else:
+            kind = {"int": int, "float": float}.get(str(field.type), str)
+            what.add_argument(flag, type=kind, help=f"override recipe {field.name}")
+    data = parser.add_argument_group("data (train, validate for the best epoch, score on test)")
+    data.add_argument("--data-dir", help="dataset root (default: $LWIRST_DATA_DIR); same path on every node")
+    data.add_argument("--dataset", default="sirst", help="dataset name (sirst, folder, ...)")
+    data.add_argument("--train-split", default="trainval")
+    data.add_argument("--val-split", default="val", help="selects the best epoch; never the test split")
+    data.add_argument("--test-split", default="test", help="scored once per trial, for reporting only")
+    where = parser.add_argument_group("where")
+    where.add_argument("--run-dir", default="runs/sweep",
+                       help="sweep directory: trials/, tune/, results.csv (default runs/sweep)")
+    where.add_argument("--address", help="Ray cluster: auto, HOST:PORT or ray://HOST:PORT "
+                                         "(default: start a local Ray instance)")
+    where.add_argument("--num-cpus", type=int, help="CPUs of the local Ray instance (default: all)")
+    where.add_argument("--cpus-per-trial", type=int, default=1, help="CPUs (torch threads) per trial")
+    where.add_argument("--gpus-per-trial", type=float, default=0, help="GPUs per trial (default 0)")
+    out = parser.add_argument_group("results")
+    out.add_argument("--csv", help="also write the results CSV here (e.g. data/ablations/NAME.csv); "
+                                   "with --report, the CSV to read")
+    out.add_argument("--note", help="free text for the note column of every row (e.g. caveats of a short "
+                                    "schedule); kept in the sweep directory until replaced")
+    out.add_argument("--report", action="store_true",
+                     help="print the paper-vs-measured ranking of finished results; train nothing")
+    out.add_argument("--metric", default="best_miou", choices=METRICS, help="what --report ranks by")
+
+
+def _recipe(args: argparse.Namespace) -> Recipe:
+    overrides = {f.name: getattr(args, f.name) for f in dataclasses.fields(Recipe)
+                 if f.name not in HIDDEN_RECIPE_FIELDS and getattr(args, f.name) is not None}
+    if args.epochs is not None:
+        overrides["epochs"] = args.epochs
+    recipe = dataclasses.replace(RECIPES[args.recipe], **overrides, seed=0)
+    recipe.validate()
+    return recipe
+
+
+def _check_args(args: argparse.Namespace) -> None:
+    if args.seeds < 1:
+        raise LwirstError("--seeds must be at least 1")
+    if args.cpus_per_trial < 1 or args.gpus_per_trial < 0:
+        raise LwirstError("--cpus-per-trial must be >= 1 and --gpus-per-trial >= 0")
+    if args.num_cpus is not None and args.address:
+        raise LwirstError("--num-cpus sizes a local Ray instance; a cluster given by --address has its own")
+    if args.num_cpus is not None and args.num_cpus < args.cpus_per_trial:
+        raise LwirstError(f"--num-cpus {args.num_cpus} cannot fit one trial of --cpus-per-trial "
+                          f"{args.cpus_per_trial}")
+    if "test" in (args.val_split, args.train_split) or args.test_split in (args.val_split, args.train_split):
+        raise LwirstError("the test split is for reporting only: train and validate on other splits")
+
+
+def run(args: argparse.Namespace) -> int:
+    run_dir = Path(args.run_dir)
+    if args.report:
+        path = Path(args.csv) if args.csv else run_dir / RESULTS_CSV
+        print(report(load_results([path]), args.tables, args.metric))
+        return 0
+    _check_args(args)
+    if args.gpus_per_trial:
+        print("warning: lwirst.train.Trainer trains on the CPU; --gpus-per-trial reserves GPUs for the "
+              "trials but they stay unused until Trainer can use a device", file=sys.stderr)
+    presets = select_presets(args.tables, args.presets)
+    seeds = list(range(args.seeds))
+    data_dir = args.data_dir or os.environ.get("LWIRST_DATA_DIR") or ""
+    data = SweepData(str(Path(data_dir).resolve()) if data_dir else "", args.dataset, args.train_split,
+                     args.val_split, args.test_split)
+    sizes = [len(split) for split in data.open()]  # a missing or broken split fails here, before Ray
+    sweep = Sweep(run_dir.resolve(), _recipe(args), args.recipe, data)
+    prepare_sweep(sweep, presets, seeds, args.note)
+    plans = plan_trials(presets, seeds)
+    print(f"sweep {sweep.run_dir}: {len(presets)} presets x {len(seeds)} seed(s) = {len(plans)} trials "
+          f"(presets of the same architecture share one); schedule {sweep.schedule}; "
+          f"{args.dataset} {args.train_split} ({sizes[0]}) / {args.val_split} ({sizes[1]}) / "
+          f"{args.test_split} ({sizes[2]})", flush=True)
+    unfinished = run_sweep(sweep, plans, address=args.address, num_cpus=args.num_cpus,
+                           cpus_per_trial=args.cpus_per_trial, gpus_per_trial=args.gpus_per_trial)
+    frame = collect_results(sweep)
+    written = [write_results(frame, sweep.run_dir / RESULTS_CSV)]
+    if args.csv:
+        written.append(write_results(frame, args.csv))
+    print(f"{len(frame)} result row(s) in {', '.join(str(p) for p in written)}")
+    if unfinished:
+        shown = ", ".join(unfinished[:5]) + (" ..." if len(unfinished) > 5 else "")
+        print(f"{len(unfinished)} trial(s) unfinished ({shown}); run the same command again to resume them")
+        return 1
+    print()
+    print(report(frame, metric=args.metric))
+    return 0

@@ -1,0 +1,62 @@
+"""`lwirst video IN --out OUT.mp4`: segment and track a video or a folder of frames."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from lwirst.commands.segment import (
+    add_model_arguments,
+    add_postprocess_arguments,
+    filter_from_args,
+    make_segmenter,
+    threshold_from_args,
+)
+
+HELP = "Segment and track a video or a folder of frames into an annotated MP4 + CSV"
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("source", type=Path, metavar="IN", help="video file or folder of image frames")
+    parser.add_argument("--out", type=Path, required=True, help="annotated video, .mp4")
+    parser.add_argument("--csv", type=Path, default=None,
+                        help="per-frame target table (default: OUT with a .csv suffix)")
+    parser.add_argument("--batch", type=int, default=1, help="frames per network call")
+    parser.add_argument("--fps", type=float, default=None,
+                        help="frame rate (default: the video's own; 25 for a folder of frames)")
+    track = parser.add_argument_group("tracking")
+    track.add_argument("--gate", type=float, default=20.0, help="largest jump in pixels between frames")
+    track.add_argument("--max-missed", type=int, default=3, help="frames a track survives unseen")
+    track.add_argument("--min-hits", type=int, default=2, help="detections before a track gets an id")
+    add_model_arguments(parser)
+    add_postprocess_arguments(parser)
+
+
+def run(args: argparse.Namespace) -> int:
+    from tqdm import tqdm
+
+    from lwirst.pipeline import FramePipeline
+    from lwirst.tracking import Tracker
+    from lwirst.video import process_video
+
+    tracker = Tracker(gate=args.gate, max_missed=args.max_missed, min_hits=args.min_hits)
+    pipeline = FramePipeline(make_segmenter(args), threshold_from_args(args), filter_from_args(args), tracker)
+    csv_path = args.csv if args.csv is not None else args.out.with_suffix(".csv")
+    with tqdm(unit="frame", desc=args.source.name, dynamic_ncols=True) as bar:
+        def progress(done: int, total: int | None) -> None:
+            bar.total = total
+            bar.update(done - bar.n)
+
+        result = process_video(args.source, args.out, csv_path, pipeline, progress=progress,
+                               batch=args.batch, fps=args.fps)
+    note = ""
+    if result.codec == "mp4v":
+        note = " (MPEG-4 Part 2: browsers may not play it; put ffmpeg on PATH for H.264)"
+    print(f"video: {result.out_path} [{result.codec}]{note}")
+    print(f"targets: {result.csv_path} ({result.rows} rows, {tracker.tracks_started} tracks)")
+    total = f" of {result.frames_total}" if result.frames_total else ""
+    print(f"frames: {result.frames_done}{total} at {result.processing_fps:.1f} fps")
+    if result.interrupted:
+        print(f"interrupted: the video and CSV hold the first {result.frames_done} frames")
+        return 130
+    return 0

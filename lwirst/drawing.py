@@ -1,0 +1,213 @@
+"""Pictures of results, shared by the CLI, the video writer and the dashboard.
+
+All functions take images as users have them (8/16-bit, grey/BGR/BGRA; see
+`lwirst.imageio.to_bgr`) and return new 8-bit BGR arrays; inputs are never
+modified. Colours follow the paper's Fig. 5: red = correct detection,
+green = missed target, blue = false alarm.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+
+import cv2
+import numpy as np
+from scipy.optimize import linear_sum_assignment
+
+from lwirst.errors import LwirstError
+from lwirst.imageio import to_bgr
+from lwirst.inference import Saliency
+from lwirst.postprocess import Detections, Target, detect, logit_to_probability
+from lwirst.tracking import Track
+
+RED, GREEN, BLUE = (0, 0, 255), (0, 255, 0), (255, 0, 0)
+YELLOW, WHITE, BLACK = (0, 255, 255), (255, 255, 255), (0, 0, 0)
+FONT = cv2.FONT_HERSHEY_SIMPLEX
+
+
+def mask_image(mask: np.ndarray) -> np.ndarray:
+    """Boolean mask -> uint8 0/255, the paper's Output_mask convention (Eqs. 2, 4)."""
+    return np.where(np.asarray(mask, dtype=bool), np.uint8(255), np.uint8(0))
+
+
+def _scale(image: np.ndarray) -> tuple[float, int]:
+    """Font scale and line thickness that stay legible from 128 px to 4K frames."""
+    side = min(image.shape[:2])
+    return max(0.35, side / 700.0), max(1, round(side / 500.0))
+
+
+def _box(image: np.ndarray, box: tuple[int, int, int, int], color: tuple[int, int, int],
+         thickness: int, label: str | None = None) -> None:
+    # Small targets are 1-10 px: a 2 px margin keeps the box from hiding the target.
+    x, y, w, h = box
+    pad = 2 + thickness
+    x0, y0, x1, y1 = x - pad, y - pad, x + w - 1 + pad, y + h - 1 + pad
+    cv2.rectangle(image, (x0, y0), (x1, y1), color, thickness, cv2.LINE_8)
+    if label:
+        scale, _ = _scale(image)
+        (tw, th), _ = cv2.getTextSize(label, FONT, scale, 1)
+        ty = y0 - 3 if y0 - 3 - th >= 0 else y1 + th + 3
+        tx = min(max(x0, 0), max(0, image.shape[1] - tw))
+        cv2.putText(image, label, (tx, ty), FONT, scale, color, 1, cv2.LINE_AA)
+
+
+def draw_text_block(image: np.ndarray, lines: Sequence[str], origin: tuple[int, int] = (4, 4)) -> np.ndarray:
+    """Lines of text on a dark band at the top-left (in place); returns the image."""
+    if not lines:
+        return image
+    scale, _ = _scale(image)
+    sizes = [cv2.getTextSize(line, FONT, scale, 1)[0] for line in lines]
+    step = max(h for _, h in sizes) + 6
+    x, y = origin
+    width = max(w for w, _ in sizes) + 8
+    band = image[y:y + step * len(lines) + 4, x:x + width]
+    band[:] = (band * 0.4).astype(np.uint8)
+    for i, line in enumerate(lines):
+        cv2.putText(image, line, (x + 4, y + (i + 1) * step), FONT, scale, WHITE, 1, cv2.LINE_AA)
+    return image
+
+
+def draw_targets(image: np.ndarray, targets: Detections | Iterable[Target],
+                 tracks: Iterable[Track] | None = None, color: tuple[int, int, int] = RED,
+                 trails: bool = True) -> np.ndarray:
+    """Boxes around targets labelled "#id", or "T<track id>" when tracks are given.
+
+    With tracks, confirmed tracks also get their recent trajectory (yellow), and
+    targets of tentative tracks are boxed without a label.
+    """
+    canvas = to_bgr(image).copy()
+    _, thickness = _scale(canvas)
+    if tracks is None:
+        for t in targets:
+            _box(canvas, t.box, color, thickness, f"#{t.id}")
+        return canvas
+    track_of = {}
+    for track in tracks:
+        if trails and track.confirmed and len(track.trajectory) > 1:
+            points = np.round([(x, y) for _, x, y in track.trajectory]).astype(np.int32)
+            cv2.polylines(canvas, [points], False, YELLOW, 1, cv2.LINE_AA)
+        if track.target is not None:
+            track_of[track.target.id] = track
+    for t in targets:
+        track = track_of.get(t.id)
+        label = f"T{track.track_id}" if track is not None and track.confirmed else None
+        _box(canvas, t.box, color, thickness, label)
+    return canvas
+
+
+def overlay(image: np.ndarray, kept: Detections, tracks: Iterable[Track] | None = None,
+            fps: float | None = None, extra: Sequence[str] = ()) -> np.ndarray:
+    """The annotated frame of the video and of `lwirst segment`: boxes, ids, target count, fps."""
+    lines = [f"targets: {len(kept)}"]
+    if fps is not None:
+        lines.append(f"fps: {fps:.1f}")
+    # Text first, boxes on top: on small frames the text band may cover a target.
+    canvas = draw_text_block(to_bgr(image).copy(), [*lines, *extra])
+    return draw_targets(canvas, kept, tracks)
+
+
+def heatmap(saliency: Saliency | np.ndarray, scale: str = "probability", colorbar: bool = True,
+            colormap: int = cv2.COLORMAP_INFERNO) -> np.ndarray:
+    """Colour-mapped saliency with a labelled colour bar.
+
+    scale="probability" maps 0..1; scale="logit" maps a range symmetric about 0
+    (the paper's threshold) so the threshold always sits mid-bar.
+    """
+    logits = saliency.logits if isinstance(saliency, Saliency) else np.asarray(saliency, dtype=np.float32)
+    if logits.ndim != 2:
+        raise LwirstError(f"heatmap needs an H x W map, got shape {logits.shape}")
+    if scale == "probability":
+        data, lo, hi = logit_to_probability(logits.astype(np.float64)), 0.0, 1.0
+    elif scale == "logit":
+        finite = np.abs(logits[np.isfinite(logits)])
+        hi = float(finite.max()) if finite.size and finite.max() > 0 else 1.0
+        data, lo = logits.astype(np.float64), -hi
+    else:
+        raise LwirstError(f"heatmap scale {scale!r}: choose probability or logit")
+    levels = np.clip((data - lo) / (hi - lo) * 255.0 + 0.5, 0, 255).astype(np.uint8)
+    image = cv2.applyColorMap(levels, colormap)
+    if not colorbar:
+        return image
+    return _with_colorbar(image, lo, hi, colormap, "prob" if scale == "probability" else "logit")
+
+
+def _with_colorbar(image: np.ndarray, lo: float, hi: float, colormap: int, title: str) -> np.ndarray:
+    h, w = image.shape[:2]
+    font, _ = _scale(image)
+    font = min(font, 0.5)
+    labels = [f"{v:.3g}" for v in (hi, (lo + hi) / 2, lo)]
+    text_w = max(cv2.getTextSize(s, FONT, font, 1)[0][0] for s in [*labels, title])
+    text_h = cv2.getTextSize("0", FONT, font, 1)[0][1]
+    bar_w, gap = max(8, w // 25), 6
+    panel = np.full((max(h, 6 * text_h), bar_w + text_w + 3 * gap, 3), 255, np.uint8)
+    top, bottom = text_h + 8, panel.shape[0] - text_h // 2 - 4
+    ramp = np.linspace(255, 0, bottom - top).astype(np.uint8)[:, None].repeat(bar_w, axis=1)
+    panel[top:bottom, gap:gap + bar_w] = cv2.applyColorMap(ramp, colormap)
+    cv2.putText(panel, title, (gap, text_h + 2), FONT, font, BLACK, 1, cv2.LINE_AA)
+    for label, y in zip(labels, (top, (top + bottom) // 2, bottom - 1), strict=True):
+        cv2.line(panel, (gap + bar_w, y), (gap + bar_w + 3, y), BLACK, 1)
+        cv2.putText(panel, label, (gap * 2 + bar_w, min(y + text_h // 2, panel.shape[0] - 2)),
+                    FONT, font, BLACK, 1, cv2.LINE_AA)
+    canvas = np.full((panel.shape[0], w + panel.shape[1], 3), 255, np.uint8)
+    canvas[:h, :w] = image
+    canvas[:, w:] = panel
+    return canvas
+
+
+@dataclass(frozen=True)
+class Match:
+    """Target-level comparison with ground truth.
+
+    correct: predicted targets matched to a GT target; false_alarms: predicted
+    targets matching none; missed: GT targets no prediction matched.
+    """
+
+    correct: tuple[Target, ...]
+    false_alarms: tuple[Target, ...]
+    missed: tuple[Target, ...]
+
+
+def match_targets(predicted: Detections, gt_mask: np.ndarray, max_distance: float = 3.0) -> Match:
+    """One-to-one matching: a pair may match when they share a pixel or their centroids
+    are within `max_distance` px (the usual Pd/Fa rule); ties resolved by an optimal
+    assignment on centroid distance."""
+    gt_mask = np.asarray(gt_mask, dtype=bool)
+    if gt_mask.shape != predicted.shape:
+        raise LwirstError(f"ground truth is {gt_mask.shape[1]}x{gt_mask.shape[0]} but the prediction "
+                          f"is {predicted.shape[1]}x{predicted.shape[0]}")
+    truth = detect(gt_mask.astype(np.float32), 0.5)
+    pred, gt = predicted.targets, truth.targets
+    if not pred or not gt:
+        return Match((), pred, gt)
+    row = {t.id: i for i, t in enumerate(pred)}
+    col = {t.id: j for j, t in enumerate(gt)}
+    allowed = np.zeros((len(pred), len(gt)), dtype=bool)
+    p_labels, g_labels = predicted.labels, truth.labels
+    both = (p_labels > 0) & (g_labels > 0)
+    for p, g in set(zip(p_labels[both].tolist(), g_labels[both].tolist(), strict=True)):
+        allowed[row[p], col[g]] = True
+    pxy = np.array([t.centroid for t in pred])
+    gxy = np.array([t.centroid for t in gt])
+    distance = np.linalg.norm(pxy[:, None] - gxy[None], axis=2)
+    allowed |= distance <= max_distance
+    rows, cols = linear_sum_assignment(np.where(allowed, distance, 1e9))
+    pairs = [(r, c) for r, c in zip(rows, cols, strict=True) if allowed[r, c]]
+    hit_p = {r for r, _ in pairs}
+    hit_g = {c for _, c in pairs}
+    return Match(tuple(pred[i] for i in sorted(hit_p)),
+                 tuple(t for i, t in enumerate(pred) if i not in hit_p),
+                 tuple(t for j, t in enumerate(gt) if j not in hit_g))
+
+
+def evaluation_overlay(image: np.ndarray, predicted: Detections, gt_mask: np.ndarray,
+                       max_distance: float = 3.0) -> tuple[np.ndarray, Match]:
+    """Fig. 5 picture: red boxes = correct detections, green = missed, blue = false alarms."""
+    match = match_targets(predicted, gt_mask, max_distance)
+    summary = f"correct {len(match.correct)}  missed {len(match.missed)}  false {len(match.false_alarms)}"
+    canvas = draw_text_block(to_bgr(image).copy(), [summary])
+    _, thickness = _scale(canvas)
+    for targets, color in ((match.correct, RED), (match.missed, GREEN), (match.false_alarms, BLUE)):
+        for t in targets:
+            _box(canvas, t.box, color, thickness)
+    return canvas, match

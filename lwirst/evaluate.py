@@ -1,0 +1,182 @@
+"""Scoring a model on a dataset split, with results cached on disk.
+
+The protocol (input size, resize or native, threshold, backend) is part of every
+result. Scores are computed at each image's own resolution: the segmenter returns
+logits at the input size, whichever protocol ran the network.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import os
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from lwirst.checkpoint import atomic_write
+from lwirst.datasets import SegDataset
+from lwirst.errors import LwirstError
+from lwirst.inference import Segmenter
+from lwirst.metrics import CurveMetric, PdFa, PixelMetrics, image_record
+from lwirst.postprocess import TargetFilter, detect
+
+log = logging.getLogger(__name__)
+
+PDFA_THRESHOLDS = np.round(np.linspace(-8.0, 8.0, 17), 3)
+CACHE_ENV = "LWIRST_CACHE_DIR"
+
+
+def cache_root() -> Path:
+    return Path(os.environ.get(CACHE_ENV, Path.home() / ".cache" / "lwirst")) / "eval"
+
+
+@dataclass
+class EvalResult:
+    """Dataset metrics, per-image table, curves and the protocol that produced them."""
+
+    metrics: dict[str, float]
+    per_image: pd.DataFrame
+    curves: dict[str, list[float]]
+    protocol: dict[str, Any]
+    saliency: dict[str, np.ndarray] = field(default_factory=dict, repr=False)
+
+    def save(self, directory: str | Path) -> Path:
+        directory = Path(directory)
+        directory.mkdir(parents=True, exist_ok=True)
+        summary = {"metrics": self.metrics, "protocol": self.protocol}
+        atomic_write(directory / "metrics.json", lambda p: p.write_text(json.dumps(summary, indent=2)))
+        atomic_write(directory / "curves.json", lambda p: p.write_text(json.dumps(self.curves)))
+        atomic_write(directory / "per_image.csv", lambda p: self.per_image.to_csv(p, index=False))
+        if self.saliency:
+            arrays = {k: v.astype(np.float16) for k, v in self.saliency.items()}
+
+            def write_npz(path: Path) -> None:
+                with path.open("wb") as handle:
+                    np.savez_compressed(handle, **arrays)
+
+            atomic_write(directory / "saliency.npz", write_npz)
+        return directory
+
+    @classmethod
+    def load(cls, directory: str | Path) -> EvalResult:
+        directory = Path(directory)
+        try:
+            summary = json.loads((directory / "metrics.json").read_text())
+            curves = json.loads((directory / "curves.json").read_text())
+            per_image = pd.read_csv(directory / "per_image.csv", keep_default_na=False)
+        except (OSError, ValueError) as exc:
+            raise LwirstError(f"{directory}: not a readable evaluation result ({exc})") from exc
+        saliency: dict[str, np.ndarray] = {}
+        if (directory / "saliency.npz").exists():
+            with np.load(directory / "saliency.npz") as data:
+                saliency = {k: data[k].astype(np.float32) for k in data.files}
+        return cls(summary["metrics"], per_image, curves, summary["protocol"], saliency)
+
+
+def cache_key(segmenter: Segmenter, dataset: SegDataset, threshold: float) -> str:
+    """Key on model content, data, split, protocol and threshold."""
+    info = segmenter.describe()
+    if not info["hash"]:
+        return ""
+    parts = [info["hash"], dataset.name, dataset.split, str(getattr(dataset, "origin", "")),
+             ",".join(dataset.names), info["backend"], info["protocol"], str(info["size"]), f"{threshold:g}"]
+    return hashlib.sha256("|".join(parts).encode()).hexdigest()[:20]
+
+
+def evaluate(segmenter: Segmenter, dataset: SegDataset, *, threshold: float = 0.0,
+             progress: Callable[[int, int], None] | None = None, use_cache: bool = True,
+             keep_saliency: bool = True) -> EvalResult:
+    """Run `segmenter` over `dataset` and score it (cached by `cache_key`)."""
+    key = cache_key(segmenter, dataset, threshold) if use_cache else ""
+    cached = cache_root() / key if key else None
+    if cached is not None and (cached / "metrics.json").exists():
+        log.info("evaluation cache hit %s", cached)
+        return EvalResult.load(cached)
+
+    pixel, pdfa = PixelMetrics(threshold), PdFa(threshold)
+    curve = CurveMetric(bins=1000, logits=True)
+    sweep = [PdFa(float(t)) for t in PDFA_THRESHOLDS]
+    rows, saliency = [], {}
+    model_seconds = 0.0
+    for index in range(len(dataset)):
+        sample = dataset.load(index)
+        start = time.perf_counter()
+        logits = segmenter.predict(sample.image).logits
+        model_seconds += time.perf_counter() - start
+        mask = sample.mask
+        pixel.update(logits, mask)
+        pdfa.update(logits, mask)
+        curve.update(logits, mask)
+        for metric in sweep:
+            metric.update(logits, mask)
+        record = image_record(logits, mask, threshold)
+        rows.append({
+            "name": sample.name, "iou": record.iou, "targets": record.targets, "detected": record.detected,
+            "missed": record.missed, "false_alarms": record.false_alarms, "fa_pixels": record.fa_pixels,
+            "peak": float(logits.max()),
+            "missed_peaks": ";".join(f"{v:.3f}" for v in record.missed_saliency),
+            "height": int(mask.shape[0]), "width": int(mask.shape[1]),
+        })
+        if keep_saliency:
+            saliency[sample.name] = logits
+        if progress:
+            progress(index + 1, len(dataset))
+
+    px, tg, cv = pixel.compute(), pdfa.compute(), curve.compute()
+    metrics = {
+        "precision": px["precision"], "recall": px["recall"], "f1": px["f1"], "miou": px["iou"],
+        "niou": px["niou"], "pd": tg["pd"], "fa": tg["fa"], "auc": cv.auc, "ap": cv.ap,
+        "target_precision": tg["precision"], "target_f1": tg["f1"], "targets": tg["targets"],
+        "detected": tg["detected"], "false_alarms": tg["false_alarms"], "images": len(dataset),
+        "fps": len(dataset) / model_seconds if model_seconds else float("nan"),
+    }
+    points = [m.compute() for m in sweep]
+    step = max(1, len(cv.fpr) // 400)
+    curves = {
+        "roc_fpr": cv.fpr[::step].tolist(), "roc_tpr": cv.tpr[::step].tolist(),
+        "pr_recall": cv.recall[::step].tolist(), "pr_precision": cv.precision[::step].tolist(),
+        "pdfa_threshold": PDFA_THRESHOLDS.tolist(),
+        "pdfa_pd": [p["pd"] for p in points], "pdfa_fa": [p["fa"] for p in points],
+    }
+    protocol = {**segmenter.describe(), "threshold": threshold, "dataset": dataset.name,
+                "split": dataset.split, "scored_at": "each image's own resolution",
+                "pd_fa": "DNANet convention: 8-connected, centroid distance < 3 px"}
+    result = EvalResult(metrics, pd.DataFrame(rows), curves, protocol, saliency)
+    if cached is not None:
+        result.save(cached)
+    return result
+
+
+def rescore(saliency: dict[str, np.ndarray], masks: dict[str, np.ndarray], threshold: float,
+            target_filter: TargetFilter | None = None) -> dict[str, float]:
+    """Metrics of stored saliency maps at another threshold / Eq. 4 filter, without the network."""
+    pixel, pdfa = PixelMetrics(0.5), PdFa(0.5)
+    for name, logits in saliency.items():
+        kept = detect(logits, threshold).filter(target_filter)
+        pred = kept.mask
+        pixel.update(pred, masks[name])
+        pdfa.update(pred, masks[name])
+    px, tg = pixel.compute(), pdfa.compute()
+    return {"precision": px["precision"], "recall": px["recall"], "f1": px["f1"], "miou": px["iou"],
+            "niou": px["niou"], "pd": tg["pd"], "fa": tg["fa"]}
+
+
+def summary_lines(result: EvalResult, names: Sequence[str] = ("precision", "recall", "f1", "miou", "niou",
+                                                            "pd", "fa", "auc")) -> list[str]:
+    """Human-readable summary (Fa in units of 1e-6, as the IRSTD literature prints it)."""
+    p = result.protocol
+    lines = [f"model {p['model']}  backend {p['backend']}  protocol {p['protocol']} {p['size']}  "
+             f"threshold {p['threshold']:g}  {p['dataset']}/{p['split']} ({result.metrics['images']} images)"]
+    cells = []
+    for name in names:
+        value = result.metrics[name]
+        cells.append(f"{name} {value * 1e6:.1f}e-6" if name == "fa" else f"{name} {value:.4f}")
+    lines.append("  ".join(cells))
+    return lines

@@ -1,0 +1,232 @@
+"""Live streams: frame sources that never end, segmented and tracked frame by frame.
+
+Sources: `SyntheticSensor` (an endless synthetic IR sequence, a new scene every
+`length` frames), `LoopingVideo` (a video file restarted at its end) and
+`CameraSource` (a local camera through OpenCV). `LiveStream` runs a
+`FramePipeline` with a tracker on each frame and measures the frame rate; its
+threshold and Eq. 4 filter can be changed while it runs and apply from the next
+frame on. `LiveStream.feed` takes frames from elsewhere (a browser webcam).
+"""
+
+from __future__ import annotations
+
+import glob
+import math
+import sys
+import time
+from collections import deque
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Protocol
+
+import cv2
+import numpy as np
+import pandas as pd
+
+from lwirst.drawing import overlay
+from lwirst.errors import LwirstError
+from lwirst.pipeline import FramePipeline, FrameResult
+from lwirst.postprocess import Target, TargetFilter
+from lwirst.synth import PRESETS, SceneConfig, render_sequence
+from lwirst.tracking import Track, Tracker
+
+MAX_TRACKED = 256
+
+
+class BoundedTracker(Tracker):
+    """A `Tracker` that skips association on a frame with more than `max_targets` targets.
+
+    Association costs (tracks x targets); a frame of thousands of speckles (an
+    untrained network, a threshold dragged far down) would stall a live server, so
+    such a frame counts as empty and the tracks coast until targets are few again.
+    """
+
+    def __init__(self, max_targets: int = MAX_TRACKED, **kwargs: float) -> None:
+        super().__init__(**kwargs)
+        self.max_targets = max_targets
+
+    def update(self, targets: Iterable[Target]) -> tuple[Track, ...]:
+        targets = list(targets)
+        return super().update(targets if len(targets) <= self.max_targets else [])
+
+
+class Source(Protocol):
+    """An endless supply of frames."""
+
+    name: str
+
+    def read(self) -> np.ndarray: ...
+
+    def close(self) -> None: ...
+
+
+class SyntheticSensor:
+    """Moving targets over synthetic IR scenes; deterministic by seed, never ends."""
+
+    name = "synthetic sensor"
+
+    def __init__(self, config: SceneConfig | None = None, seed: int = 0, length: int = 250) -> None:
+        if length < 2:
+            raise LwirstError("a synthetic sequence needs at least 2 frames")
+        self.config = config or PRESETS["sky"]
+        self.seed, self.length = seed, length
+        self._frames: Iterator[np.ndarray] = self._sequence()
+
+    def _sequence(self) -> Iterator[np.ndarray]:
+        while True:
+            for frame in render_sequence(self.config, self.length, self.seed):
+                yield frame.image
+            self.seed += 1
+
+    def read(self) -> np.ndarray:
+        return next(self._frames)
+
+    def close(self) -> None:
+        """Nothing to release."""
+
+
+class LoopingVideo:
+    """A video file played in a loop (restarted when it ends)."""
+
+    def __init__(self, path: str | Path) -> None:
+        self.path = Path(path)
+        self.name = self.path.name
+        self._capture = cv2.VideoCapture(str(self.path))
+        if not self._capture.isOpened():
+            raise LwirstError(f"{self.name}: not a readable video (corrupt, truncated or unsupported format)")
+        ok, frame = self._capture.read()
+        if not ok:
+            self.close()
+            raise LwirstError(f"{self.name}: contains no readable frames")
+        self._first: np.ndarray | None = frame
+
+    def read(self) -> np.ndarray:
+        if self._first is not None:
+            frame, self._first = self._first, None
+            return frame
+        ok, frame = self._capture.read()
+        if not ok:
+            self._capture.set(cv2.CAP_PROP_POS_FRAMES, 0)
+            ok, frame = self._capture.read()
+            if not ok:
+                raise LwirstError(f"{self.name}: cannot restart the video")
+        return frame
+
+    def close(self) -> None:
+        self._capture.release()
+
+
+class CameraSource:
+    """A local camera opened by OpenCV index."""
+
+    def __init__(self, index: int = 0) -> None:
+        self.index = index
+        self.name = f"camera {index}"
+        self._capture = cv2.VideoCapture(index)
+        if not self._capture.isOpened():
+            raise LwirstError(f"{self.name}: cannot be opened (in use, unplugged or no permission)")
+
+    def read(self) -> np.ndarray:
+        ok, frame = self._capture.read()
+        if not ok:
+            raise LwirstError(f"{self.name}: stopped delivering frames")
+        return frame
+
+    def close(self) -> None:
+        self._capture.release()
+
+
+def local_cameras() -> list[int]:
+    """Indices of local cameras: /dev/video* on Linux (no probing), else the first that opens."""
+    if sys.platform.startswith("linux"):
+        return sorted(int(p.removeprefix("/dev/video")) for p in glob.glob("/dev/video[0-9]*"))
+    capture = cv2.VideoCapture(0)
+    try:
+        return [0] if capture.isOpened() else []
+    finally:
+        capture.release()
+
+
+class FpsMeter:
+    """Frames per second over the last `window` frames."""
+
+    def __init__(self, window: int = 30) -> None:
+        self._times: deque[float] = deque(maxlen=window + 1)
+
+    def tick(self) -> float:
+        """Record a frame now; return the current rate (0 until two frames were seen)."""
+        self._times.append(time.perf_counter())
+        if len(self._times) < 2:
+            return 0.0
+        span = self._times[-1] - self._times[0]
+        return (len(self._times) - 1) / span if span > 0 else math.inf
+
+
+@dataclass(frozen=True)
+class LiveFrame:
+    """One processed frame of a stream: the frame, its result, the rate and the annotated picture."""
+
+    index: int
+    image: np.ndarray
+    result: FrameResult
+    fps: float
+    annotated: np.ndarray
+
+    @property
+    def tracks(self) -> tuple[Track, ...]:
+        return self.result.tracks or ()
+
+    def targets(self, limit: int | None = None) -> pd.DataFrame:
+        """The kept targets of this frame, strongest (peak logit) first; at most `limit` rows."""
+        table = self.result.kept.to_frame().sort_values("peak", ascending=False)
+        return table.head(limit) if limit is not None else table
+
+    def track_table(self) -> pd.DataFrame:
+        """Confirmed tracks: id, position, velocity, hits and frames missed."""
+        rows = [{"track": t.track_id, "x": t.x, "y": t.y, "vx": t.vx, "vy": t.vy, "hits": t.hits,
+                 "missed": t.missed} for t in self.tracks if t.confirmed]
+        return pd.DataFrame(rows, columns=["track", "x", "y", "vx", "vy", "hits", "missed"])
+
+    def trajectories(self) -> pd.DataFrame:
+        """Recent positions of confirmed tracks (track, frame, x, y), for plotting."""
+        rows = [(t.track_id, f, x, y) for t in self.tracks if t.confirmed for f, x, y in t.trajectory]
+        return pd.DataFrame(rows, columns=["track", "frame", "x", "y"])
+
+
+class LiveStream:
+    """A source, segmented and tracked frame by frame, with settings that change on the fly."""
+
+    def __init__(self, source: Source | None, pipeline: FramePipeline, name: str | None = None) -> None:
+        if pipeline.tracker is None:
+            raise LwirstError("a live stream needs a pipeline with a tracker")
+        self.source = source
+        self.name = name or (source.name if source is not None else "external frames")
+        self.pipeline = pipeline
+        self.frames = 0
+        self._fps = FpsMeter()
+        self.last: LiveFrame | None = None
+
+    def configure(self, threshold: float, target_filter: TargetFilter) -> None:
+        """New threshold (logit) and Eq. 4 filter, used from the next frame on."""
+        self.pipeline.threshold = threshold
+        self.pipeline.target_filter = target_filter
+
+    def feed(self, image: np.ndarray) -> LiveFrame:
+        """Process one frame from anywhere; the tracker advances."""
+        result = self.pipeline.process(image)
+        fps = self._fps.tick()
+        shown = fps if math.isfinite(fps) and fps > 0 else None
+        self.last = LiveFrame(self.frames, image, result, fps, overlay(image, result.kept, result.tracks, shown))
+        self.frames += 1
+        return self.last
+
+    def step(self) -> LiveFrame:
+        """Read the source's next frame and process it."""
+        if self.source is None:
+            raise LwirstError("this stream has no source; feed it frames")
+        return self.feed(self.source.read())
+
+    def close(self) -> None:
+        if self.source is not None:
+            self.source.close()

@@ -1,0 +1,309 @@
+"""Pixel-, curve- and target-level metrics for IR small-target segmentation (pure numpy).
+
+Inputs, for every class and function here:
+
+- predictions: a boolean array is used as is; a float array holds scores and is
+  thresholded as ``score > threshold`` (logits with the default threshold 0, which
+  is probability 0.5; pass ``threshold=0.5`` for probabilities); an integer array
+  (e.g. a 0/255 PNG) means ``value != 0``.
+- masks: boolean, or integer with ``value != 0`` as target.
+- shapes: one image ``(H, W)``, a batch ``(N, H, W)`` or ``(N, 1, H, W)``.
+
+Ratios whose denominator is zero (no prediction, no target) are 1.0: nothing was
+there to get wrong. Training losses live in `lwirst.losses`, not here.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+from scipy import ndimage
+
+_EIGHT = np.ones((3, 3), dtype=bool)
+
+
+def _batch(x: np.ndarray) -> np.ndarray:
+    x = np.asarray(x)
+    if x.ndim == 4 and x.shape[1] == 1:
+        x = x[:, 0]
+    if x.ndim == 2:
+        x = x[None]
+    if x.ndim != 3:
+        raise ValueError(f"expected (H, W), (N, H, W) or (N, 1, H, W), got shape {x.shape}")
+    return x
+
+
+def binarize(pred: np.ndarray, threshold: float = 0.0) -> np.ndarray:
+    """Boolean prediction of a boolean, score (``> threshold``) or integer (``!= 0``) array."""
+    pred = np.asarray(pred)
+    if pred.dtype == bool:
+        return pred
+    if np.issubdtype(pred.dtype, np.floating):
+        return pred > threshold
+    return pred != 0
+
+
+def _pairs(pred: np.ndarray, mask: np.ndarray, threshold: float) -> tuple[np.ndarray, np.ndarray]:
+    p, m = _batch(binarize(pred, threshold)), _batch(np.asarray(mask) != 0)
+    if p.shape != m.shape:
+        raise ValueError(f"prediction shape {p.shape} differs from mask shape {m.shape}")
+    return p, m
+
+
+def _ratio(num: float, den: float) -> float:
+    return float(num) / float(den) if den else 1.0
+
+
+class PixelMetrics:
+    """Pixel-level precision, recall, F1 and IoU over a whole dataset, plus nIoU.
+
+    Counts are summed over every image first: precision = ΣTP/(ΣTP+ΣFP),
+    recall = ΣTP/(ΣTP+ΣFN), F1 = 2ΣTP/(2ΣTP+ΣFP+ΣFN), IoU = ΣTP/(ΣTP+ΣFP+ΣFN) (the
+    paper's "mIoU"). nIoU = mean over images of TP/(TP+FP+FN), an image with neither
+    target nor prediction scoring 1 (ACM's nIoU scores it 0 through its epsilon; SIRST
+    has a target in every image, so they agree there).
+    """
+
+    def __init__(self, threshold: float = 0.0) -> None:
+        self.threshold = threshold
+        self.reset()
+
+    def reset(self) -> None:
+        self.tp = self.fp = self.fn = 0
+        self.image_ious: list[float] = []
+
+    def update(self, pred: np.ndarray, mask: np.ndarray) -> None:
+        p, m = _pairs(pred, mask, self.threshold)
+        tp = np.count_nonzero(p & m, axis=(1, 2))
+        fp = np.count_nonzero(p & ~m, axis=(1, 2))
+        fn = np.count_nonzero(~p & m, axis=(1, 2))
+        self.tp += int(tp.sum())
+        self.fp += int(fp.sum())
+        self.fn += int(fn.sum())
+        union = tp + fp + fn
+        self.image_ious.extend(np.where(union > 0, tp / np.maximum(union, 1), 1.0).tolist())
+
+    def compute(self) -> dict[str, float]:
+        tp, fp, fn = self.tp, self.fp, self.fn
+        return {
+            "precision": _ratio(tp, tp + fp),
+            "recall": _ratio(tp, tp + fn),
+            "f1": _ratio(2 * tp, 2 * tp + fp + fn),
+            "iou": _ratio(tp, tp + fp + fn),
+            "niou": float(np.mean(self.image_ious)) if self.image_ious else 1.0,
+            "tp": tp,
+            "fp": fp,
+            "fn": fn,
+            "images": len(self.image_ious),
+        }
+
+
+@dataclass
+class Curves:
+    """ROC and PR curves at thresholds[k] (in input units: logits or probabilities), k ascending.
+
+    Point k predicts target where the score's bin is >= k; k = 0 is "everything", the
+    last point "nothing". auc is the ROC area, ap the average precision.
+    """
+
+    thresholds: np.ndarray
+    tpr: np.ndarray
+    fpr: np.ndarray
+    precision: np.ndarray
+    recall: np.ndarray
+    auc: float
+    ap: float
+
+
+class CurveMetric:
+    """ROC and precision-recall curves with ROC AUC and average precision, from fixed-bin histograms.
+
+    Scores are probabilities in [0, 1], or logits with ``logits=True`` (a sigmoid
+    maps them first). Each pixel's score falls in one of `bins` equal bins over
+    [0, 1]; the metric keeps two histograms (target and background pixels), so memory
+    and cost per update do not grow with the dataset and thresholds are exact bin
+    edges k/bins. AUC is the trapezoid area of the binned ROC, which equals the
+    Mann-Whitney statistic of the binned scores exactly (ties within a bin count
+    one half): exact for scores on a 1/bins grid, within one bin's mass otherwise.
+    AP = Σ_k (R_k − R_{k+1}) P_k, the step-wise area of the PR curve (sklearn's
+    definition on binned scores). Both are NaN when the data has no target pixel or
+    no background pixel.
+    """
+
+    def __init__(self, bins: int = 1000, logits: bool = False) -> None:
+        if bins < 1:
+            raise ValueError("bins must be >= 1")
+        self.bins = bins
+        self.logits = logits
+        self.reset()
+
+    def reset(self) -> None:
+        self.positives = np.zeros(self.bins, dtype=np.int64)
+        self.negatives = np.zeros(self.bins, dtype=np.int64)
+
+    def update(self, scores: np.ndarray, mask: np.ndarray) -> None:
+        s, m = _batch(np.asarray(scores, dtype=np.float64)), _batch(np.asarray(mask) != 0)
+        if s.shape != m.shape:
+            raise ValueError(f"score shape {s.shape} differs from mask shape {m.shape}")
+        if self.logits:
+            s = 0.5 * (1.0 + np.tanh(0.5 * s))  # sigmoid without overflow
+        index = np.clip((s * self.bins).astype(np.int64), 0, self.bins - 1)
+        self.positives += np.bincount(index[m], minlength=self.bins)
+        self.negatives += np.bincount(index[~m], minlength=self.bins)
+
+    def compute(self) -> Curves:
+        # counts at or above bin k, k = 0..bins (the last is the empty prediction)
+        tp = np.append(np.cumsum(self.positives[::-1])[::-1], 0).astype(np.float64)
+        fp = np.append(np.cumsum(self.negatives[::-1])[::-1], 0).astype(np.float64)
+        n_pos, n_neg = tp[0], fp[0]
+        tpr = tp / n_pos if n_pos else np.full_like(tp, np.nan)
+        fpr = fp / n_neg if n_neg else np.full_like(fp, np.nan)
+        predicted = tp + fp
+        precision = np.divide(tp, predicted, out=np.ones_like(tp), where=predicted > 0)
+        auc = ap = float("nan")
+        if n_pos and n_neg:
+            auc = float(np.sum((fpr[:-1] - fpr[1:]) * (tpr[:-1] + tpr[1:]) / 2))
+            ap = float(np.sum((tpr[:-1] - tpr[1:]) * precision[:-1]))
+        edges = np.arange(self.bins + 1) / self.bins
+        if self.logits:
+            with np.errstate(divide="ignore"):
+                edges = np.log(edges) - np.log1p(-edges)
+        return Curves(edges, tpr, fpr, precision, tpr.copy(), auc, ap)
+
+
+@dataclass
+class TargetMatch:
+    """Connected components of one prediction and one mask and how they pair up.
+
+    Labels are 8-connected, numbered 1.. in raster order of their first pixel;
+    centroids are (row, col) pixel means; gt_match[i] is the index of the predicted
+    component that detected GT target i, or -1.
+    """
+
+    pred_labels: np.ndarray = field(repr=False)
+    gt_labels: np.ndarray = field(repr=False)
+    pred_centroids: np.ndarray
+    gt_centroids: np.ndarray
+    pred_areas: np.ndarray
+    gt_areas: np.ndarray
+    gt_match: np.ndarray
+
+    @property
+    def pred_matched(self) -> np.ndarray:
+        matched = np.zeros(len(self.pred_areas), dtype=bool)
+        matched[self.gt_match[self.gt_match >= 0]] = True
+        return matched
+
+    @property
+    def false_alarm_pixels(self) -> int:
+        return int(self.pred_areas[~self.pred_matched].sum())
+
+
+def _components(binary: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    labels, count = ndimage.label(binary, structure=_EIGHT)
+    ys, xs = np.nonzero(labels)
+    ids = labels[ys, xs]
+    areas = np.bincount(ids, minlength=count + 1)[1:]
+    safe = np.maximum(areas, 1)
+    centroids = np.stack([np.bincount(ids, ys, count + 1)[1:] / safe,
+                          np.bincount(ids, xs, count + 1)[1:] / safe], axis=1)
+    return labels, centroids, areas
+
+
+def match_targets(pred: np.ndarray, mask: np.ndarray, distance: float = 3.0) -> TargetMatch:
+    """Pair GT targets with predicted components as DNANet's PD_FA does.
+
+    For each GT component in label order, the first still-unmatched predicted
+    component (label order) whose centroid lies at Euclidean distance < `distance`
+    from the GT centroid detects it. Both inputs are single boolean (H, W) images.
+    """
+    pred, mask = np.asarray(pred, dtype=bool), np.asarray(mask, dtype=bool)
+    if pred.shape != mask.shape or pred.ndim != 2:
+        raise ValueError(f"need two (H, W) images of one shape, got {pred.shape} and {mask.shape}")
+    p_labels, p_cent, p_area = _components(pred)
+    g_labels, g_cent, g_area = _components(mask)
+    gt_match = np.full(len(g_area), -1, dtype=np.int64)
+    free = np.ones(len(p_area), dtype=bool)
+    for i, centre in enumerate(g_cent):
+        close = free & (np.hypot(*(p_cent - centre).T) < distance) if len(p_area) else free
+        if close.any():
+            j = int(np.argmax(close))
+            gt_match[i] = j
+            free[j] = False
+    return TargetMatch(p_labels, g_labels, p_cent, g_cent, p_area, g_area, gt_match)
+
+
+class PdFa:
+    """Target-level probability of detection and false-alarm rate (DNANet convention).
+
+    Components are 8-connected; matching is `match_targets` (centroid distance < 3).
+    Pd = detected GT targets / GT targets; Fa = pixels of unmatched predicted
+    components / all pixels seen (each image's real size, where DNANet assumes
+    256x256). DNANet drops unmatched components whose area equals a matched one's;
+    here every unmatched component counts. Target-level precision = detections /
+    predicted components, recall = Pd, F1 = 2·detected / (targets + predicted).
+    """
+
+    def __init__(self, threshold: float = 0.0, distance: float = 3.0) -> None:
+        self.threshold = threshold
+        self.distance = distance
+        self.reset()
+
+    def reset(self) -> None:
+        self.targets = self.detected = self.predicted = self.fa_pixels = self.pixels = 0
+
+    def update(self, pred: np.ndarray, mask: np.ndarray) -> None:
+        p, m = _pairs(pred, mask, self.threshold)
+        for p_img, m_img in zip(p, m, strict=True):
+            match = match_targets(p_img, m_img, self.distance)
+            self.targets += len(match.gt_areas)
+            self.detected += int(np.count_nonzero(match.gt_match >= 0))
+            self.predicted += len(match.pred_areas)
+            self.fa_pixels += match.false_alarm_pixels
+            self.pixels += p_img.size
+
+    def compute(self) -> dict[str, float]:
+        return {
+            "pd": _ratio(self.detected, self.targets),
+            "fa": self.fa_pixels / self.pixels if self.pixels else 0.0,
+            "precision": _ratio(self.detected, self.predicted),
+            "recall": _ratio(self.detected, self.targets),
+            "f1": _ratio(2 * self.detected, self.targets + self.predicted),
+            "targets": self.targets,
+            "detected": self.detected,
+            "false_alarms": self.predicted - self.detected,
+            "fa_pixels": self.fa_pixels,
+        }
+
+
+@dataclass(frozen=True)
+class ImageRecord:
+    """One image's scores for evaluation tables; missed_saliency[i] is the highest score
+    inside the i-th missed GT target (NaN when the prediction was boolean)."""
+
+    iou: float
+    targets: int
+    detected: int
+    missed: int
+    false_alarms: int
+    fa_pixels: int
+    missed_saliency: tuple[float, ...]
+
+
+def image_record(pred: np.ndarray, mask: np.ndarray, threshold: float = 0.0,
+                 distance: float = 3.0) -> ImageRecord:
+    """Score one (H, W) image: pixel IoU (1 when target and prediction are both empty) and targets."""
+    scores = np.asarray(pred)
+    p, m = binarize(scores, threshold), np.asarray(mask) != 0
+    match = match_targets(p, m, distance)
+    tp, union = np.count_nonzero(p & m), np.count_nonzero(p | m)
+    missed = np.flatnonzero(match.gt_match < 0)
+    if np.issubdtype(scores.dtype, np.floating) and len(missed):
+        peaks = ndimage.maximum(scores, match.gt_labels, missed + 1)
+        saliency = tuple(float(v) for v in np.atleast_1d(peaks))
+    else:
+        saliency = (float("nan"),) * len(missed)
+    detected = len(match.gt_areas) - len(missed)
+    return ImageRecord(_ratio(tp, union), len(match.gt_areas), detected, len(missed),
+                       len(match.pred_areas) - detected, match.false_alarm_pixels, saliency)

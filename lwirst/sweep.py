@@ -1,0 +1,532 @@
+"""Ablation sweeps of the paper's Tables III-IX on Ray Tune.
+
+Every (variant, seed) is one Tune trial. It trains through `lwirst.train.Trainer`
+(the `lwirst train` code path) in its own run directory
+``<run_dir>/trials/<variant>-s<seed>``. Each epoch it reports metrics and a checkpoint
+to Tune. After the last epoch it scores the test split with the weights of the
+best-validation epoch and with the final weights, and writes ``result.json``.
+
+- A variant is the first preset (in `PRESETS` order) with a given config. Rows that
+  repeat the shipped network (``table3_daaa``, ``table7_ch_8_32_64``, ``table8_deconv``
+  ...) therefore share the trained ``lw_irstnet`` runs instead of training them again.
+- Resuming: a trial with ``result.json`` is never launched again. An unfinished one
+  continues from the last epoch its run directory saved (``resume=True``).
+- ``sweep.json`` pins the recipe, dataset and splits of a sweep directory. A later
+  call with other settings fails before any trial starts.
+- ``results.csv`` has one tidy row per (table, preset, seed). `report` sets the
+  measured ranking beside the paper's.
+
+Ray is imported only where a sweep runs, so `load_results` and `report` work without it.
+"""
+
+from __future__ import annotations
+
+import csv
+import dataclasses
+import json
+import math
+import platform
+import socket
+import subprocess
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+import torch
+
+from lwirst.checkpoint import atomic_write, load_model
+from lwirst.config import PRESETS, NetConfig, get_preset, presets_for_table
+from lwirst.datasets import SegDataset, open_dataset
+from lwirst.errors import LwirstError
+from lwirst.train import RECIPES, Recipe, Trainer
+
+TABLES = ("III", "IV", "V", "VI", "VII", "VIII", "IX")
+SWEEP_FILE = "sweep.json"
+RESULT_FILE = "result.json"
+RESULTS_CSV = "results.csv"
+SCORES = ("miou", "f1", "pd", "fa")
+CSV_COLUMNS = [
+    "table", "preset", "row", "variant", "seed", "epochs", "schedule", "dataset", "train_split",
+    "val_split", "test_split", "best_epoch", "best_val_iou",
+    *(f"best_{s}" for s in SCORES), *(f"final_{s}" for s in SCORES),
+    "params_m", "flops_m", "wall_s", "hardware", "commit", "note",
+]
+METRICS = tuple(f"{when}_{s}" for when in ("best", "final") for s in ("miou", "f1", "pd"))
+
+
+@dataclass(frozen=True)
+class SweepData:
+    """Where trials read their images; `data_dir` must be the same path on every Ray node."""
+
+    data_dir: str
+    dataset: str = "sirst"
+    train_split: str = "trainval"
+    val_split: str = "val"
+    test_split: str = "test"
+
+    def open(self) -> tuple[SegDataset, SegDataset, SegDataset]:
+        """Train, validation and test splits, validated (a missing split is a `LwirstError`)."""
+        train, val, test = (open_dataset(self.data_dir, self.dataset, split)
+                            for split in (self.train_split, self.val_split, self.test_split))
+        return train, val, test
+
+
+@dataclass(frozen=True)
+class Sweep:
+    """One sweep directory: a recipe (its seed varies per trial) and the data all trials use."""
+
+    run_dir: Path
+    recipe: Recipe
+    recipe_name: str
+    data: SweepData
+
+    @property
+    def schedule(self) -> str:
+        """The recipe as ``name`` plus the fields that differ from it, e.g. ``default+epochs=6,size=128``."""
+        base = RECIPES[self.recipe_name].to_dict()
+        changed = [f"{k}={v}" for k, v in self.recipe.to_dict().items() if k != "seed" and base[k] != v]
+        return self.recipe_name + ("+" + ",".join(changed) if changed else "")
+
+    def header(self) -> dict[str, Any]:
+        recipe = {k: v for k, v in self.recipe.to_dict().items() if k != "seed"}
+        data = {k: v for k, v in dataclasses.asdict(self.data).items() if k != "data_dir"}
+        return {"recipe_name": self.recipe_name, "recipe": recipe, "data": data}
+
+    def trial_dir(self, name: str) -> Path:
+        return self.run_dir / "trials" / name
+
+
+@dataclass(frozen=True)
+class TrialPlan:
+    """One Tune trial: a variant (canonical preset) trained with one seed."""
+
+    variant: str
+    seed: int
+
+    @property
+    def name(self) -> str:
+        return f"{self.variant}-s{self.seed}"
+
+
+def select_presets(tables: Sequence[str] = (), presets: Sequence[str] = ()) -> list[str]:
+    """Presets of the named tables followed by the named presets, without repeats."""
+    names: list[str] = []
+    for table in tables:
+        key = str(table).strip().upper()
+        if key not in TABLES:
+            raise LwirstError(f"unknown table {table!r}; the ablation tables are {', '.join(TABLES)}")
+        names += [p.name for p in presets_for_table(key)]
+    for name in presets:
+        get_preset(name)
+        if PRESETS[name].table not in TABLES:
+            raise LwirstError(f"preset {name!r} is not a row of an ablation table ({', '.join(TABLES)})")
+        names.append(name)
+    if not names:
+        raise LwirstError("nothing to sweep: pass --tables and/or --presets")
+    return list(dict.fromkeys(names))
+
+
+def variant_of(preset: str) -> str:
+    """The first preset with the same config: presets of one architecture share their trials."""
+    config = get_preset(preset)
+    return next(name for name, p in PRESETS.items() if p.config == config)
+
+
+def plan_trials(presets: Sequence[str], seeds: Sequence[int]) -> list[TrialPlan]:
+    variants = dict.fromkeys(variant_of(p) for p in presets)
+    return [TrialPlan(v, s) for v in variants for s in seeds]
+
+
+def chosen_variant(table: str) -> str:
+    """The row of `table` that the paper kept: the one whose config is the shipped network."""
+    return next(p.name for p in presets_for_table(table) if p.config == NetConfig())
+
+
+# ---------------------------------------------------------------- sweep directory
+
+
+def prepare_sweep(sweep: Sweep, presets: Sequence[str], seeds: Sequence[int], note: str | None = None) -> None:
+    """Create or check ``sweep.json`` and add the presets and seeds to the ones it lists.
+
+    A directory made with another recipe, dataset or split is refused before any trial runs.
+    `note` (free text for every CSV row) replaces the saved one when given.
+    """
+    path = sweep.run_dir / SWEEP_FILE
+    header = sweep.header()
+    listed: dict[str, Any] = {"presets": [], "seeds": [], "note": ""}
+    if path.exists():
+        try:
+            saved = json.loads(path.read_text())
+        except (OSError, json.JSONDecodeError) as exc:
+            raise LwirstError(f"cannot read {path}: {exc}") from exc
+        for key in ("recipe_name", "recipe", "data"):
+            if saved.get(key) != header[key]:
+                raise LwirstError(
+                    f"{sweep.run_dir} holds a sweep with another {key.replace('_', ' ')} "
+                    f"({_difference(saved.get(key), header[key])}); use a new --run-dir or the same settings"
+                )
+        listed = {"presets": saved.get("presets", []), "seeds": saved.get("seeds", []),
+                  "note": saved.get("note", "")}
+    listed["presets"] = list(dict.fromkeys([*listed["presets"], *presets]))
+    listed["seeds"] = sorted(set(listed["seeds"]) | set(seeds))
+    if note is not None:
+        listed["note"] = note
+    sweep.run_dir.mkdir(parents=True, exist_ok=True)
+    atomic_write(path, lambda p: p.write_text(json.dumps({**header, **listed}, indent=2)))
+
+
+def _difference(saved: Any, wanted: Any) -> str:
+    if isinstance(saved, dict) and isinstance(wanted, dict):
+        keys = sorted(k for k in set(saved) | set(wanted) if saved.get(k) != wanted.get(k))
+        return ", ".join(f"{k}: {saved.get(k)!r} there, {wanted.get(k)!r} now" for k in keys)
+    return f"{saved!r} there, {wanted!r} now"
+
+
+def finished(sweep: Sweep, plan: TrialPlan) -> bool:
+    return (sweep.trial_dir(plan.name) / RESULT_FILE).is_file()
+
+
+# ---------------------------------------------------------------- one trial (runs on a Ray worker)
+
+
+@torch.no_grad()
+def score(model: torch.nn.Module, dataset: SegDataset, size: int) -> dict[str, float]:
+    """Pixel mIoU and F1, target Pd and Fa of `model` on `dataset` under the validation protocol.
+
+    The protocol is the one `lwirst.train.validation_iou` uses: resize to size x size,
+    then resize the logits back to each image's own size.
+    """
+    import cv2
+
+    from lwirst.imageio import to_bgr
+    from lwirst.metrics import PdFa, PixelMetrics
+    from lwirst.preprocess import normalize
+
+    model.eval()
+    pixel, target = PixelMetrics(), PdFa()
+    for i in range(len(dataset)):
+        sample = dataset.load(i)
+        bgr = to_bgr(sample.image)
+        h, w = bgr.shape[:2]
+        x = torch.from_numpy(normalize(cv2.resize(bgr, (size, size), interpolation=cv2.INTER_LINEAR)))
+        logits = cv2.resize(model(x[None])[0, 0].numpy(), (w, h), interpolation=cv2.INTER_LINEAR)
+        pixel.update(logits, sample.mask)
+        target.update(logits, sample.mask)
+    p, t = pixel.compute(), target.compute()
+    return {"miou": p["iou"], "f1": p["f1"], "pd": t["pd"], "fa": t["fa"]}
+
+
+def hardware(threads: int) -> str:
+    """What one trial trained on, e.g. ``AMD EPYC 7B13, 1 thread``."""
+    name = platform.processor() or platform.machine()
+    try:
+        with open("/proc/cpuinfo") as handle:
+            name = next((line.split(":", 1)[1].strip() for line in handle if line.startswith("model name")),
+                        name)
+    except OSError:
+        pass
+    return f"{name}, {threads} thread{'s' if threads != 1 else ''}"
+
+
+def _finish(trainer: Trainer, test_set: SegDataset, threads: int, commit: str) -> dict[str, Any]:
+    """Score the best-validation and the final weights on the test split; write ``result.json``."""
+    from lwirst.complexity import config_complexity
+
+    best_path = trainer.run_dir / "best.safetensors"
+    best_model = load_model(best_path)[0] if best_path.exists() else trainer.eval_model()
+    best = score(best_model, test_set, trainer.recipe.size)
+    final = score(trainer.eval_model(), test_set, trainer.recipe.size)
+    with (trainer.run_dir / "metrics.csv").open() as handle:
+        rows = list(csv.DictReader(handle))
+    best_row = max(rows, key=lambda r: float(r["val_iou"]) if r["val_iou"] != "nan" else -1.0)
+    cost = config_complexity(trainer.config)
+    result = {
+        "epochs": trainer.epoch, "best_epoch": int(best_row["epoch"]), "best_val_iou": float(best_row["val_iou"]),
+        **{f"best_{k}": v for k, v in best.items()}, **{f"final_{k}": v for k, v in final.items()},
+        "params_m": cost.params / 1e6, "flops_m": cost.flops / 1e6, "wall_s": trainer.wall_seconds,
+        "hardware": hardware(threads), "commit": commit,
+    }
+    atomic_write(trainer.run_dir / RESULT_FILE, lambda p: p.write_text(json.dumps(result, indent=2)))
+    return result
+
+
+class SweepTrainer(Trainer):
+    """`Trainer` whose run header is compared as JSON.
+
+    ``run.json`` stores the config's tuples as lists, and `Trainer` compares them with
+    tuples, so it refuses to resume any run. Drop this class once `Trainer` compares
+    JSON-normalised headers.
+    """
+
+    def _run_header(self) -> dict[str, Any]:
+        return json.loads(json.dumps(super()._run_header()))
+
+
+def run_trial(config: dict[str, Any], *, sweep: Sweep, plans: dict[str, TrialPlan], threads: int,
+              commit: str) -> None:
+    """Tune function trainable: train the trial ``config["trial"]`` to the end, reporting every epoch."""
+    from ray import tune
+
+    plan = plans[config["trial"]]
+    variant, seed = plan.variant, plan.seed
+    run_dir = sweep.trial_dir(plan.name)
+    train_set, val_set, test_set = sweep.data.open()
+    data_info = {**dataclasses.asdict(sweep.data), "train_images": len(train_set),
+                 "val_images": len(val_set), "test_images": len(test_set)}
+    torch.manual_seed(seed)  # the initial weights; Trainer seeds every epoch itself
+    trainer = SweepTrainer(run_dir, get_preset(variant), dataclasses.replace(sweep.recipe, seed=seed), train_set,
+                      val_set, data_info=data_info, resume=True, threads=threads)
+
+    def report(metrics: dict[str, Any]) -> None:
+        tune.report(metrics, checkpoint=tune.Checkpoint.from_directory(str(run_dir)))
+
+    def on_epoch(record: Any) -> None:
+        metrics = {"epoch": record.epoch, "train_loss": record.train_loss, "val_iou": record.val_iou}
+        if trainer.finished:
+            metrics |= _finish(trainer, test_set, threads, commit)
+        report(metrics)
+
+    trainer.fit(on_epoch=on_epoch)
+    if not (run_dir / RESULT_FILE).exists():  # stopped between its last epoch and its scoring
+        report({"epoch": trainer.epoch, **_finish(trainer, test_set, threads, commit)})
+
+
+# ---------------------------------------------------------------- driver
+
+
+def connect(address: str | None, num_cpus: int | None) -> dict[str, float]:
+    """Start a local Ray instance (no address) or join a cluster; return its resources.
+
+    An unreachable address is a `LwirstError` within a few seconds, not a hang. A Ray
+    this process already joined (a notebook, a test session) is reused.
+    """
+    import ray
+
+    if address:
+        _check_reachable(address)
+    if not ray.is_initialized():
+        try:
+            if address:
+                ray.init(address=address, log_to_driver=False)
+            else:
+                ray.init(address="local", num_cpus=num_cpus, include_dashboard=False, log_to_driver=False)
+        except (ConnectionError, RuntimeError, ValueError) as exc:
+            target = address or "a local Ray instance"
+            hint = ("; a cluster with token authentication (Ray's default) also needs RAY_AUTH_MODE=token "
+                    "and its token in ~/.ray/auth_token or RAY_AUTH_TOKEN") if address else ""
+            raise LwirstError(f"cannot start or reach {target}: {str(exc).splitlines()[0]}{hint}") from exc
+    return dict(ray.cluster_resources())
+
+
+def _check_reachable(address: str) -> None:
+    if address == "auto":
+        return
+    hostport = address.removeprefix("ray://")
+    host, _, port = hostport.rpartition(":")
+    if not host or not port.isdigit():
+        raise LwirstError(f"--address must be auto, HOST:PORT or ray://HOST:PORT, got {address!r}")
+    try:
+        socket.create_connection((host.strip("[]"), int(port)), timeout=5).close()
+    except OSError as exc:
+        raise LwirstError(
+            f"cannot reach the Ray cluster at {address}: {exc.strerror or exc}; start it with "
+            "`ray start --head` (ray:// needs the client server port, 10001 by default)"
+        ) from exc
+
+
+def git_commit() -> str:
+    """Short commit of the lwirst checkout, with ``-dirty`` when its package files differ from it."""
+    root = Path(__file__).resolve().parents[1]
+
+    def git(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(["git", "-C", str(root), *args], capture_output=True, text=True, check=False)
+
+    try:
+        head = git("rev-parse", "--short", "HEAD")
+    except OSError:
+        return "unknown"
+    if head.returncode:
+        return "unknown"
+    dirty = git("diff", "--quiet", "HEAD", "--", "lwirst").returncode != 0
+    return head.stdout.strip() + ("-dirty" if dirty else "")
+
+
+def _progress_callback(total: int, already: int, epochs: int) -> Any:
+    """A Tune callback that prints one line per trial epoch and per finished or failed trial."""
+    from ray import tune
+
+    class Progress(tune.Callback):
+        def __init__(self) -> None:
+            self.done = already
+
+        def on_trial_result(self, iteration: int, trials: list, trial: Any, result: dict, **info: Any) -> None:
+            name = trial.config["trial"]
+            line = (f"[{self.done}/{total} done] {name:32s} epoch {result['epoch']:3d}/{epochs}  "
+                    f"loss {result.get('train_loss', float('nan')):.4f}  val IoU {result.get('val_iou', 0):.4f}")
+            if "best_miou" in result:
+                line += f"  -> test mIoU {result['best_miou']:.4f} (best epoch), {result['final_miou']:.4f} (final)"
+            print(line, flush=True)
+
+        def on_trial_complete(self, iteration: int, trials: list, trial: Any, **info: Any) -> None:
+            self.done += 1
+
+        def on_trial_error(self, iteration: int, trials: list, trial: Any, **info: Any) -> None:
+            print(f"[{self.done}/{total} done] {trial.config['trial']} FAILED (log: {trial.local_path})",
+                  flush=True)
+
+    return Progress()
+
+
+def run_sweep(sweep: Sweep, plans: Sequence[TrialPlan], *, address: str | None = None,
+              num_cpus: int | None = None, cpus_per_trial: int = 1, gpus_per_trial: float = 0) -> list[str]:
+    """Run the unfinished `plans` as Tune trials; return the names of trials still unfinished."""
+    pending = [p for p in plans if not finished(sweep, p)]
+    kept = len(plans) - len(pending)
+    if kept:
+        print(f"{kept} of {len(plans)} trials already finished in {sweep.run_dir}; kept")
+    if not pending:
+        return []
+    resources = connect(address, num_cpus)
+    for kind, need in (("CPU", cpus_per_trial), ("GPU", gpus_per_trial)):
+        if need > resources.get(kind, 0):
+            raise LwirstError(f"each trial asks for {need:g} {kind}(s) but the Ray cluster has "
+                              f"{resources.get(kind, 0):g}; lower --{kind.lower()}s-per-trial")
+    from ray import tune
+
+    by_name = {p.name: p for p in pending}
+    trainable = tune.with_parameters(
+        run_trial, sweep=sweep, plans=by_name, threads=cpus_per_trial, commit=git_commit())
+    tuner = tune.Tuner(
+        tune.with_resources(trainable, {"cpu": cpus_per_trial, "gpu": gpus_per_trial}),
+        param_space={"trial": tune.grid_search(list(by_name))},
+        run_config=tune.RunConfig(
+            name=time.strftime("sweep-%Y%m%d-%H%M%S"),
+            storage_path=str((sweep.run_dir / "tune").resolve()),
+            checkpoint_config=tune.CheckpointConfig(num_to_keep=1),
+            failure_config=tune.FailureConfig(max_failures=1),
+            callbacks=[_progress_callback(len(plans), kept, sweep.recipe.epochs)],
+            verbose=1,
+        ),
+    )
+    print(f"running {len(pending)} trial(s) at {cpus_per_trial} CPU / {gpus_per_trial:g} GPU each on "
+          f"Ray ({resources.get('CPU', 0):g} CPUs, {resources.get('GPU', 0):g} GPUs)", flush=True)
+    grid = tuner.fit()
+    for result in grid:
+        if result.error is not None:
+            name = result.config.get("trial", "?") if result.config else "?"
+            print(f"trial {name} failed: {str(result.error).strip().splitlines()[-1]}")
+    return [p.name for p in plans if not finished(sweep, p)]
+
+
+# ---------------------------------------------------------------- results
+
+
+def collect_results(sweep: Sweep) -> pd.DataFrame:
+    """One row per (table, preset, seed) of the presets ``sweep.json`` lists, for finished trials."""
+    listed = json.loads((sweep.run_dir / SWEEP_FILE).read_text())
+    rows = []
+    for preset in listed["presets"]:
+        for seed in listed["seeds"]:
+            variant = variant_of(preset)
+            path = sweep.trial_dir(TrialPlan(variant, seed).name) / RESULT_FILE
+            if not path.is_file():
+                continue
+            result = json.loads(path.read_text())
+            rows.append({"table": PRESETS[preset].table, "preset": preset, "row": PRESETS[preset].row,
+                         "variant": variant, "seed": seed, "schedule": sweep.schedule, "note": listed.get("note", ""),
+                         **{k: v for k, v in dataclasses.asdict(sweep.data).items() if k != "data_dir"},
+                         **result})
+    return pd.DataFrame(rows, columns=CSV_COLUMNS)
+
+
+def write_results(frame: pd.DataFrame, path: str | Path) -> Path:
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    atomic_write(path, lambda p: frame.to_csv(p, index=False, float_format="%.6g"))
+    return path
+
+
+def load_results(paths: Sequence[str | Path]) -> pd.DataFrame:
+    """Sweep CSVs stacked; a missing or foreign file is a `LwirstError`."""
+    frames = []
+    for path in paths:
+        try:
+            frame = pd.read_csv(path, dtype={"table": str, "preset": str, "schedule": str})
+        except (OSError, pd.errors.ParserError, pd.errors.EmptyDataError) as exc:
+            raise LwirstError(f"cannot read sweep results {path}: {exc}") from exc
+        missing = {"table", "preset", "seed", "schedule", *METRICS} - set(frame.columns)
+        if missing:
+            raise LwirstError(f"{path} is not a sweep results CSV (no {', '.join(sorted(missing))} column)")
+        frames.append(frame)
+    if not frames:
+        raise LwirstError("no sweep results to report")
+    return pd.concat(frames, ignore_index=True)
+
+
+def _paper_values(table: str, metric: str) -> pd.Series:
+    from lwirst.paper import load_table
+
+    paper = load_table(table)
+    column = "f1" if metric.endswith("f1") else "miou"
+    return paper.set_index("preset")[column].astype(float) if column in paper else pd.Series(dtype=float)
+
+
+def _tau(paper: pd.Series, measured: pd.Series) -> tuple[float, float, int]:
+    from scipy.stats import kendalltau
+
+    both = pd.concat([paper, measured], axis=1).dropna()
+    if len(both) < 2 or both.iloc[:, 0].nunique() < 2 or both.iloc[:, 1].nunique() < 2:
+        return math.nan, math.nan, len(both)
+    tau, p = kendalltau(both.iloc[:, 0], both.iloc[:, 1])
+    return float(tau), float(p), len(both)
+
+
+def report(frame: pd.DataFrame, tables: Sequence[str] = (), metric: str = "best_miou") -> str:
+    """Per table and schedule: paper vs measured ranking, Kendall tau, and whether the paper's choice wins."""
+    if metric not in METRICS:
+        raise LwirstError(f"unknown metric {metric!r}; choose one of {', '.join(METRICS)}")
+    wanted = [str(t).upper() for t in tables] or list(TABLES)
+    label = {"best": "at the best-validation epoch", "final": "after the last epoch"}[metric.split("_")[0]]
+    name = {"miou": "mIoU", "f1": "F1", "pd": "Pd"}[metric.split("_")[1]]
+    blocks = []
+    for (table, schedule), group in frame.groupby(["table", "schedule"], sort=False):
+        if table not in wanted:
+            continue
+        stats = group.groupby("preset")[metric].agg(["mean", "std", "count"])
+        paper = _paper_values(table, metric).reindex(stats.index) if name != "Pd" else None
+        measured_rank = stats["mean"].rank(ascending=False, method="min")
+        order = stats.index
+        if paper is not None:
+            paper_rank = paper.rank(ascending=False, method="min")
+            order = paper_rank.sort_values(na_position="last").index
+        seeds = sorted(group["seed"].unique().tolist())
+        lines = [f"Table {table}: test {name} {label}; {group['dataset'].iloc[0]} "
+                 f"{group['train_split'].iloc[0]} -> {group['test_split'].iloc[0]}; schedule {schedule}; "
+                 f"seeds {', '.join(str(s) for s in seeds)}",
+                 f"  {'paper':>5} {'here':>4}  {'preset':26s} {'paper':>7}  measured (mean ± sd, n)"]
+        for preset in order:
+            s = stats.loc[preset]
+            spread = f"{s['std']:.4f}" if s["count"] > 1 else "  -   "
+            p_rank = f"{paper_rank[preset]:.0f}" if paper is not None and not math.isnan(paper[preset]) else "-"
+            p_val = f"{paper[preset]:.4f}" if paper is not None and not math.isnan(paper[preset]) else "   -   "
+            lines.append(f"  {p_rank:>5} {measured_rank[preset]:4.0f}  {preset:26s} {p_val:>7}  "
+                         f"{s['mean']:.4f} ± {spread} ({s['count']:.0f})")
+        if paper is not None:
+            tau, p, n = _tau(paper, stats["mean"])
+            lines.append(f"  Kendall tau (paper vs measured, {n} preset{'s' if n != 1 else ''}): "
+                         + ("undefined" if math.isnan(tau) else f"{tau:+.2f} (p = {p:.2f})"))
+        chosen = chosen_variant(table)
+        if chosen in stats.index and len(stats) > 1:
+            top = stats["mean"].idxmax()
+            gap = stats.loc[chosen, "mean"] - stats["mean"].drop(chosen).max()
+            verdict = "wins here" if top == chosen else f"does not win here (best: {top})"
+            lines.append(f"  paper's choice {chosen}: rank {measured_rank[chosen]:.0f} of {len(stats)}, "
+                         f"{gap:+.4f} vs the best other row -> {verdict}")
+        blocks.append("\n".join(lines))
+    if not blocks:
+        raise LwirstError(f"no results for table(s) {', '.join(wanted)}")
+    return "\n\n".join(blocks)
+

@@ -1,0 +1,354 @@
+"""Segment and track a video (or a folder of frames) into an annotated MP4 and a target CSV.
+
+Streaming: frames are read, processed, drawn and written one small batch at a
+time, so memory does not grow with the video's length. The CSV is flushed after
+every frame and the video writer is released in `finally`, so an interruption
+(Ctrl-C) or a bad frame half-way leaves a playable partial video and the rows of
+every finished frame.
+
+Codec: H.264 ('avc1') when this OpenCV build can encode it, else MPEG-4 Part 2
+('mp4v'), which most desktop players but not all browsers play; when an `ffmpeg`
+binary is on PATH an 'mp4v' result is transcoded to H.264. `VideoResult.codec`
+says which one was written.
+
+A folder of frames must hold only images (hidden files aside): any other entry is
+an error naming it, because skipping files silently would shift frame numbers and
+timestamps and hide a mistyped folder.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import csv
+import functools
+import logging
+import math
+import os
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TextIO
+
+import cv2
+import numpy as np
+
+from lwirst.drawing import overlay
+from lwirst.errors import LwirstError
+from lwirst.imageio import IMAGE_SUFFIXES, read_image
+from lwirst.pipeline import FramePipeline, FrameResult
+
+log = logging.getLogger(__name__)
+
+CSV_COLUMNS = ("frame", "time_s", "track_id", "x", "y", "box_x", "box_y", "box_w", "box_h",
+               "size", "ratio", "peak", "peak_prob")
+DEFAULT_FPS = 25.0
+CODECS = ("avc1", "mp4v")
+Progress = Callable[[int, "int | None"], None]
+
+
+@dataclass(frozen=True)
+class VideoResult:
+    """What `process_video` wrote.
+
+    frames_done: frames written to both the video and the CSV; frames_total: the
+    count the source declares (None when unknown); interrupted: stopped by Ctrl-C.
+    """
+
+    out_path: Path
+    csv_path: Path | None
+    codec: str
+    frames_done: int
+    frames_total: int | None
+    fps: float
+    rows: int
+    elapsed_s: float
+    interrupted: bool
+
+    @property
+    def processing_fps(self) -> float:
+        return self.frames_done / self.elapsed_s if self.elapsed_s > 0 else 0.0
+
+
+@contextlib.contextmanager
+def _quiet_opencv() -> Iterator[None]:
+    """Silence OpenCV's log lines while probing codecs/containers; we report failures ourselves."""
+    previous = cv2.utils.logging.getLogLevel()
+    cv2.utils.logging.setLogLevel(cv2.utils.logging.LOG_LEVEL_SILENT)
+    try:
+        yield
+    finally:
+        cv2.utils.logging.setLogLevel(previous)
+
+
+class FrameSource:
+    """Frames of a video file or of a folder of images, one at a time, all of one size.
+
+    Opening reads the first frame, so an unreadable or empty source fails before
+    any output is created.
+    """
+
+    def __init__(self, source: str | Path, fps: float | None = None) -> None:
+        self.path = Path(source)
+        self._capture: cv2.VideoCapture | None = None
+        self._files: list[Path] = []
+        if not self.path.exists():
+            raise LwirstError(f"{self.path}: no such file or folder")
+        if self.path.is_dir():
+            self._files = _frame_files(self.path)
+            self.total: int | None = len(self._files)
+            self.fps = float(fps) if fps else DEFAULT_FPS
+        else:
+            with _quiet_opencv():
+                self._capture = cv2.VideoCapture(str(self.path))
+            if not self._capture.isOpened():
+                raise LwirstError(f"{self.path}: not a readable video "
+                                  "(corrupt, truncated or unsupported format)")
+            declared = self._capture.get(cv2.CAP_PROP_FRAME_COUNT)
+            self.total = int(declared) if math.isfinite(declared) and declared > 0 else None
+            native = self._capture.get(cv2.CAP_PROP_FPS)
+            self.fps = float(fps) if fps else (native if math.isfinite(native) and 0 < native <= 1000
+                                               else DEFAULT_FPS)
+        if self.fps <= 0:
+            raise LwirstError(f"frame rate must be positive, got {fps}")
+        self.index = 0
+        first = self._read()
+        if first is None:
+            self.close()
+            raise LwirstError(f"{self.path}: contains no readable frames")
+        self._pending: np.ndarray | None = first
+        self.size = (first.shape[1], first.shape[0])
+
+    def _read(self) -> np.ndarray | None:
+        if self._capture is not None:
+            ok, frame = self._capture.read()
+            return frame if ok else None
+        if self.index >= len(self._files):
+            return None
+        return read_image(self._files[self.index])
+
+    def frame_name(self, index: int) -> str:
+        return self._files[index].name if self._files else f"frame {index}"
+
+    def __iter__(self) -> Iterator[np.ndarray]:
+        while True:
+            frame = self._pending if self._pending is not None else self._read()
+            self._pending = None
+            if frame is None:
+                return
+            if (frame.shape[1], frame.shape[0]) != self.size:
+                w, h = self.size
+                raise LwirstError(f"{self.path}: {self.frame_name(self.index)} is {frame.shape[1]}x"
+                                  f"{frame.shape[0]} but the first frame is {w}x{h}; "
+                                  "every frame must have one size")
+            yield frame
+            self.index += 1
+
+    def truncated(self) -> bool:
+        """True when a video ended well before the frame count its header declares.
+
+        Containers without a frame index report an estimate, hence the tolerance.
+        """
+        if self._capture is None or self.total is None:
+            return False
+        return self.index < self.total - max(2, int(0.02 * self.total))
+
+    def close(self) -> None:
+        if self._capture is not None:
+            self._capture.release()
+
+
+def _natural_key(path: Path) -> tuple[list[object], str]:
+    """frame2 before frame10; the name itself breaks ties such as 01 / 1."""
+    parts = [int(part) if part.isdigit() else part.lower() for part in re.split(r"(\d+)", path.name)]
+    return parts, path.name
+
+
+def _frame_files(folder: Path) -> list[Path]:
+    entries = [p for p in folder.iterdir() if not p.name.startswith(".")]
+    others = sorted(p.name for p in entries if not (p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES))
+    if others:
+        shown = ", ".join(others[:5]) + (f" and {len(others) - 5} more" if len(others) > 5 else "")
+        raise LwirstError(f"{folder}: not image frames: {shown}; the folder must hold only "
+                          f"{'/'.join(s.lstrip('.') for s in IMAGE_SUFFIXES)} frames")
+    files = sorted(entries, key=_natural_key)
+    if not files:
+        raise LwirstError(f"{folder}: the folder holds no image frames")
+    return files
+
+
+@contextlib.contextmanager
+def _stderr_to_devnull() -> Iterator[None]:
+    """FFmpeg writes to file descriptor 2 directly once initialised, bypassing OpenCV's log level."""
+    sys.stderr.flush()
+    saved, devnull = os.dup(2), os.open(os.devnull, os.O_WRONLY)
+    try:
+        os.dup2(devnull, 2)
+        yield
+    finally:
+        os.dup2(saved, 2)
+        os.close(saved)
+        os.close(devnull)
+
+
+@functools.cache
+def available_codecs() -> tuple[str, ...]:
+    """Which of `CODECS` this OpenCV build can encode, probed once per process.
+
+    Probing a missing encoder makes FFmpeg print errors, hence once and silenced.
+    """
+    found = []
+    with tempfile.TemporaryDirectory() as tmp, _stderr_to_devnull(), _quiet_opencv():
+        for codec in CODECS:
+            fourcc = cv2.VideoWriter_fourcc(*codec)
+            writer = cv2.VideoWriter(str(Path(tmp) / "probe.mp4"), fourcc, 10, (64, 64))
+            if writer.isOpened():
+                found.append(codec)
+            writer.release()
+    log.debug("MP4 encoders available: %s", found)
+    return tuple(found)
+
+
+def _open_writer(path: Path, size: tuple[int, int], fps: float) -> tuple[cv2.VideoWriter, str]:
+    codecs = available_codecs()
+    if not codecs:
+        raise LwirstError("this OpenCV build cannot encode MP4 (neither avc1 nor mp4v); "
+                          "install opencv-python-headless from PyPI")
+    for codec in codecs:
+        with _quiet_opencv():
+            writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*codec), fps, size)
+        if writer.isOpened():
+            return writer, codec
+        writer.release()
+    raise LwirstError(f"{path}: cannot write a video there (a folder of that name, or no permission)")
+
+
+def _transcode_h264(path: Path) -> bool:
+    """Re-encode with an `ffmpeg` binary to H.264 (browser-playable); False when unavailable or failed."""
+    ffmpeg = shutil.which("ffmpeg")
+    if ffmpeg is None:
+        return False
+    tmp = path.with_name(f".{path.stem}.h264{path.suffix}")
+    cmd = [ffmpeg, "-y", "-v", "error", "-i", str(path), "-c:v", "libx264", "-pix_fmt", "yuv420p",
+           "-vf", "pad=ceil(iw/2)*2:ceil(ih/2)*2", "-movflags", "+faststart", str(tmp)]
+    done = subprocess.run(cmd, capture_output=True, text=True, check=False)
+    if done.returncode != 0 or not tmp.is_file() or tmp.stat().st_size == 0:
+        log.warning("ffmpeg could not transcode %s to H.264, keeping mp4v: %s",
+                    path, done.stderr.strip()[-300:])
+        tmp.unlink(missing_ok=True)
+        return False
+    tmp.replace(path)
+    return True
+
+
+def _open_csv(path: Path) -> TextIO:
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        return path.open("w", newline="", encoding="utf-8")
+    except OSError as exc:
+        raise LwirstError(f"{path}: cannot write the CSV ({exc.strerror})") from exc
+
+
+def _rows(frame: int, time_s: float, result: FrameResult) -> list[list[object]]:
+    track_ids: dict[int, int] = {}
+    for track in result.tracks or ():
+        if track.target is not None and track.track_id is not None:
+            track_ids[track.target.id] = track.track_id
+    return [[frame, f"{time_s:.4f}", track_ids.get(t.id, ""), f"{t.x:.2f}", f"{t.y:.2f}", t.box_x, t.box_y,
+             t.box_w, t.box_h, t.size, f"{t.ratio:.4f}", f"{t.peak:.4f}", f"{t.peak_prob:.4f}"]
+            for t in result.kept]
+
+
+def _batches(frames: Iterator[np.ndarray], size: int) -> Iterator[list[np.ndarray]]:
+    chunk: list[np.ndarray] = []
+    for frame in frames:
+        chunk.append(frame)
+        if len(chunk) == size:
+            yield chunk
+            chunk = []
+    if chunk:
+        yield chunk
+
+
+def process_video(source: str | Path, out_path: str | Path, csv_path: str | Path | None,
+                  pipeline: FramePipeline, progress: Progress | None = None, batch: int = 1,
+                  fps: float | None = None, transcode: bool = True) -> VideoResult:
+    """Run `pipeline` over every frame of `source`, writing the annotated MP4 and the target CSV.
+
+    source: a video file OpenCV can read, or a folder of image frames (natural
+    order: frame2 before frame10). progress(done, total) is called after each
+    frame is written; raising KeyboardInterrupt from it (or Ctrl-C) stops the run
+    cleanly and the result has interrupted=True. fps overrides the frame rate
+    (a folder defaults to 25). The pipeline's tracker, if any, is reset first.
+    Errors (bad source, unwritable output, a frame of another size, a corrupt
+    frame) raise `LwirstError`; whatever was written before stays usable.
+    """
+    if batch < 1:
+        raise LwirstError(f"batch must be at least 1, got {batch}")
+    out_path = Path(out_path)
+    csv_file = Path(csv_path) if csv_path is not None else None
+    if out_path.suffix.lower() != ".mp4":
+        raise LwirstError(f"{out_path}: the output video must be an .mp4 file")
+    if Path(source).resolve() == out_path.resolve():
+        raise LwirstError(f"{out_path}: the output would overwrite the input video")
+    frames = FrameSource(source, fps)
+    handle: TextIO | None = None
+    try:
+        if csv_file is not None:
+            handle = _open_csv(csv_file)
+        try:
+            out_path.parent.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise LwirstError(f"{out_path.parent}: cannot create the output folder ({exc.strerror})") from exc
+        writer, codec = _open_writer(out_path, frames.size, frames.fps)
+    except BaseException:
+        frames.close()
+        if handle is not None:
+            handle.close()
+        raise
+    done = rows = 0
+    interrupted = False
+    start = time.perf_counter()
+    try:
+        if handle is not None:
+            table = csv.writer(handle)
+            table.writerow(CSV_COLUMNS)
+            handle.flush()
+        pipeline.reset()
+        for chunk in _batches(iter(frames), batch):
+            results = [pipeline.process(chunk[0])] if len(chunk) == 1 else pipeline.process_batch(chunk)
+            for image, result in zip(chunk, results, strict=True):
+                speed = (done + 1) / max(time.perf_counter() - start, 1e-9)
+                writer.write(overlay(image, result.kept, result.tracks, fps=speed))
+                if handle is not None:
+                    new_rows = _rows(done, done / frames.fps, result)
+                    table.writerows(new_rows)
+                    handle.flush()
+                    rows += len(new_rows)
+                done += 1
+                if progress is not None:
+                    progress(done, frames.total)
+    except KeyboardInterrupt:
+        interrupted = True
+        log.warning("interrupted after %d frames; %s and the CSV hold them", done, out_path)
+    except LwirstError as exc:
+        raise LwirstError(f"{exc} (stopped after {done} frames; {out_path} and the CSV hold them)") from exc
+    finally:
+        writer.release()
+        if handle is not None:
+            handle.close()
+        frames.close()
+    elapsed = time.perf_counter() - start
+    if not interrupted and frames.truncated():
+        raise LwirstError(f"{frames.path}: the video ends after {done} of the {frames.total} frames "
+                          f"its header declares (truncated or corrupt); {out_path} and the CSV hold "
+                          f"the {done} frames read")
+    if not interrupted and codec != "avc1" and transcode and _transcode_h264(out_path):
+        codec = "h264 (ffmpeg)"
+    log.info("wrote %d frames to %s with codec %s", done, out_path, codec)
+    return VideoResult(out_path, csv_file, codec, done, frames.total, frames.fps, rows, elapsed, interrupted)

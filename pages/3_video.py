@@ -1,0 +1,107 @@
+"""Video: segment and track a video into an annotated MP4 and a per-frame targets CSV."""
+
+from __future__ import annotations
+
+import plotly.express as px
+import streamlit as st
+
+from dashboard import common
+from lwirst.dashboard_support import VideoOutput
+from lwirst.errors import LwirstError
+
+
+def main() -> None:
+    st.title("Video")
+    post = common.postprocess_controls()
+    source = choose_video()
+    if source is None:
+        return
+    output = process(source, post)
+    if output is None:
+        return
+    summary(output)
+    player_and_counts(output)
+    trajectories(output)
+    downloads(output)
+
+
+def choose_video() -> common.VideoSource | None:
+    """The video: the embedded synthetic sequence, or an upload (size-checked)."""
+    kind = st.radio("Video", ["Synthetic sample", "Upload"], horizontal=True, key="video_source")
+    if kind == "Synthetic sample":
+        samples = common.sample_videos()
+        if not samples:
+            st.error("The embedded sample video is missing from data/samples; upload a video instead.")
+            return None
+        name = st.selectbox("Sample video", list(samples), key="video_sample")
+        return common.video_from_sample(name, samples[name])
+    limit = common.settings().max_upload_mb
+    upload = st.file_uploader("Video file", type=[s.lstrip(".") for s in common.VIDEO_SUFFIXES],
+                              key="video_upload", max_upload_size=limit, help=f"At most {limit} MB")
+    if upload is None:
+        st.info("Upload a video, or use the synthetic sample.")
+        return None
+    try:
+        return common.video_from_upload(upload.name, upload.getvalue())
+    except LwirstError as exc:
+        common.show_error(exc)
+        return None
+
+
+def process(source: common.VideoSource, post: common.Postprocess) -> VideoOutput | None:
+    """The Process button with a progress bar; the result stays until the inputs change."""
+    chosen = common.engine()
+    output = common.stored_video(source, chosen, post)
+    if output is None and st.button("Process video", type="primary", key="video_process"):
+        bar = st.progress(0.0, text="Starting...")
+        try:
+            output = common.run_video(source, chosen, post, bar)
+        except LwirstError as exc:
+            common.show_error(exc)
+        bar.empty()
+    if output is None:
+        st.caption("Segments and tracks every frame with the model and settings in the sidebar; "
+                   "changing them asks for a new run.")
+    return output
+
+
+def summary(output: VideoOutput) -> None:
+    """Frames, frame rates, targets and codec of the processed video."""
+    result = output.result
+    frames, rate, speed, rows = st.columns(4)
+    frames.metric("Frames processed", result.frames_done)
+    rate.metric("Video fps", f"{result.fps:.1f}")
+    speed.metric("Processing fps", f"{result.processing_fps:.1f}")
+    rows.metric("Target rows", result.rows)
+    st.caption(f"Codec: {result.codec}")
+
+
+def player_and_counts(output: VideoOutput) -> None:
+    """The annotated video, played in the page, beside the number of targets per frame."""
+    video, count = st.columns(2)
+    video.video(output.web_video, format=output.web_format)
+    count.plotly_chart(px.line(output.per_frame, x="frame", y="targets", title="Targets per frame"),
+                       key="video_counts")
+
+
+def trajectories(output: VideoOutput) -> None:
+    """The trajectories of the confirmed tracks, in image coordinates."""
+    if output.trajectories.empty:
+        st.info("No confirmed tracks: no target was seen on two frames in a row.")
+        return
+    figure = px.line(output.trajectories, x="x", y="y", color="track_id", markers=True,
+                     title="Track trajectories (image coordinates)")
+    figure.update_yaxes(autorange="reversed", scaleanchor="x")
+    st.plotly_chart(figure, key="video_tracks")
+
+
+def downloads(output: VideoOutput) -> None:
+    """The annotated MP4 and the targets CSV."""
+    video, table = st.columns(2)
+    video.download_button("Download annotated video", output.video, file_name="annotated.mp4",
+                          mime="video/mp4", key="video_download")
+    table.download_button("Download targets CSV", output.csv, file_name="targets.csv", mime="text/csv",
+                          key="video_csv")
+
+
+common.run_page(main)

@@ -1,0 +1,139 @@
+"""Evaluate: score one or more models on a dataset split (metric cards, ROC / PR / Pd-Fa curves,
+per-image table, downloads); results are cached on disk, so reopening is instant."""
+
+from __future__ import annotations
+
+import streamlit as st
+
+from dashboard import analysis as dash
+from dashboard import common
+from lwirst import analysis
+from lwirst.evaluate import summary_lines
+
+
+def main() -> None:
+    st.title("Evaluate")
+    choice = common.data_source()
+    if choice is None:
+        return
+    models = choose_models()
+    threshold = choose_threshold()
+    runs = results(models, choice, threshold)
+    if not runs:
+        return
+    metric_cards(runs)
+    curves(runs)
+    per_image(runs)
+    downloads(runs)
+
+
+def choose_models() -> dict[str, common.Engine]:
+    """Models to score: any the server offers (the sidebar's first) and an optional ONNX upload."""
+    chosen = common.engine()
+    options = dash.model_options()
+    st.session_state.setdefault("eval_models", [st.session_state.get("model", next(iter(options)))])
+    st.session_state["eval_models"] = [m for m in st.session_state["eval_models"] if m in options]
+    labels = st.multiselect("Models", list(options), key="eval_models",
+                            help=f"Run with the sidebar's backend ({chosen.backend}) and input protocol "
+                                 f"({chosen.protocol})")
+    models = {f"{label} · {chosen.backend}/{chosen.protocol}": dash.engine_for(options[label], chosen)
+              for label in labels}
+    upload = st.file_uploader("Or add an ONNX segmentation model (N×C×H×W in, N×1×H×W logits out)", type=["onnx"],
+                              key="eval_onnx", max_upload_size=common.settings().max_upload_mb)
+    if upload is not None:
+        label = f"upload: {upload.name} · {chosen.backend}/{chosen.protocol}"
+        try:
+            models[label] = dash.uploaded_engine(upload.name, upload.getvalue(), chosen)
+        except Exception as exc:
+            dash.report_error(upload.name, exc)
+    if not models:
+        st.info("Choose at least one model (or upload an ONNX model).")
+    return models
+
+
+def choose_threshold() -> float:
+    """The threshold the metrics are computed at (a logit; 0 is the paper's Th, probability 0.5)."""
+    st.session_state.setdefault("eval_threshold", 0.0)
+    return float(st.number_input("Threshold (logit)", -15.0, 15.0, step=0.5, key="eval_threshold",
+                                 help="P, R, F1, mIoU, nIoU, Pd and Fa are computed at this threshold; AUC and the "
+                                      "curves sweep every threshold"))
+
+
+def results(models: dict[str, common.Engine], choice: common.DataChoice, threshold: float) -> list[dash.Run]:
+    """Results of every model: from this session or the disk cache at once; the Run button scores the rest."""
+    runs, missing = [], {}
+    for label, engine in models.items():
+        try:
+            run = dash.stored_run(label, engine, choice, threshold)
+        except Exception as exc:
+            dash.report_error(label, exc)
+            continue
+        if run is None:
+            missing[label] = engine
+        else:
+            runs.append(run)
+    if missing:
+        st.caption(f"Not evaluated yet on {choice.label} ({choice.split}): {', '.join(missing)}.")
+        if st.button(f"Run evaluation ({len(missing)} model{'s' if len(missing) > 1 else ''})", type="primary",
+                     key="eval_run"):
+            runs += run_models(missing, choice, threshold)
+    return runs
+
+
+def run_models(models: dict[str, common.Engine], choice: common.DataChoice, threshold: float) -> list[dash.Run]:
+    """Evaluate each model with a progress bar; a model that fails gets an error, the others go on."""
+    runs = []
+    for label, engine in models.items():
+        bar = st.progress(0.0, text=f"{label}: starting...")
+        try:
+            runs.append(dash.evaluate_run(label, engine, choice, threshold, bar))
+        except Exception as exc:
+            dash.report_error(label, exc)
+        bar.empty()
+    return runs
+
+
+def metric_cards(runs: list[dash.Run]) -> None:
+    """P, R, F1, mIoU, nIoU, Pd, Fa, AUC, Params, FLOPs and fps of each model, with its protocol."""
+    for run in runs:
+        with st.container(border=True):
+            st.markdown(f"**{run.label}** on {run.data_label}")
+            cards = analysis.metric_cards(run.result.metrics, run.params, run.flops)
+            for row in (cards[:6], cards[6:]):
+                for column, (label, value, help_) in zip(st.columns(6), row, strict=False):
+                    column.metric(label, value, help=help_)
+            st.caption(" · ".join(summary_lines(run.result)[:1]) + f" · {run.result.protocol['scored_at']}")
+
+
+def curves(runs: list[dash.Run]) -> None:
+    """ROC, precision-recall and Pd-Fa curves with the models overlaid."""
+    figures = analysis.curve_figures({run.label: run.result for run in runs})
+    for column, (name, figure) in zip(st.columns(3), figures.items(), strict=True):
+        column.plotly_chart(figure, key=f"eval_{name}")
+
+
+def per_image(runs: list[dash.Run]) -> None:
+    """One model's per-image table, worst IoU first (click a header to sort by another column)."""
+    st.subheader("Per image")
+    run = runs[0]
+    if len(runs) > 1:
+        labels = [r.label for r in runs]
+        run = runs[labels.index(st.selectbox("Model", labels, key="eval_table_model"))]
+    st.dataframe(analysis.per_image_table(run.result), hide_index=True, key="eval_per_image",
+                 column_config={"iou": st.column_config.NumberColumn("IoU", format="%.4f"),
+                                "peak": st.column_config.NumberColumn("peak logit", format="%.2f")})
+
+
+def downloads(runs: list[dash.Run]) -> None:
+    """Metrics as CSV, per-image rows as CSV and everything (curves and protocol too) as JSON."""
+    results = {run.label: run.result for run in runs}
+    metrics, images, everything = st.columns(3)
+    metrics.download_button("Metrics CSV", analysis.metrics_table(results).to_csv(index=False).encode(),
+                            file_name="metrics.csv", mime="text/csv", key="eval_metrics_csv")
+    images.download_button("Per-image CSV", analysis.per_image_csv(results), file_name="per_image.csv",
+                           mime="text/csv", key="eval_images_csv")
+    everything.download_button("Everything (JSON)", analysis.results_json(results), file_name="evaluation.json",
+                               mime="application/json", key="eval_json")
+
+
+common.run_page(main)

@@ -1,0 +1,67 @@
+"""Compare: the paper's Fig. 4 (accuracy against FLOPs and Params) with Table II's 15 algorithms
+and the models measured here on the same axes, with Pareto fronts."""
+
+from __future__ import annotations
+
+import pandas as pd
+import streamlit as st
+
+from dashboard import analysis as dash
+from dashboard import common
+from lwirst import analysis
+
+
+def main() -> None:
+    st.title("Compare")
+    metric, include_demo, include_sweeps, pareto = controls()
+    measured = dash.measured_points(include_demo, include_sweeps)
+    scatter(analysis.fig4_points(measured), metric, pareto)
+    measured_table(measured)
+    paper_table()
+
+
+def controls() -> tuple[str, bool, bool, bool]:
+    """Accuracy metric, which measured points to show, and the Pareto fronts."""
+    metric_col, demo_col, sweep_col, pareto_col = st.columns(4)
+    metric = metric_col.radio("Accuracy", ["mIoU", "F1"], key="compare_metric", horizontal=True)
+    include_demo = demo_col.checkbox("Untrained demo network", key="compare_demo",
+                                     help="Its random weights score near zero and squash the accuracy axis")
+    include_sweeps = sweep_col.checkbox("Ablation sweep results", value=True, key="compare_sweeps",
+                                        help="Presets trained by the sweep (data/ablations/*.csv), mean over seeds")
+    pareto = pareto_col.checkbox("Pareto fronts", value=True, key="compare_pareto",
+                                 help="Per source: the points no other point beats on both cost and accuracy")
+    return {"mIoU": "miou", "F1": "f1"}[metric], include_demo, include_sweeps, pareto
+
+
+def scatter(points: pd.DataFrame, metric: str, pareto: bool) -> None:
+    """Fig. 4: accuracy against FLOPs and against Params, log axes, paper and measured points apart."""
+    flops, params = st.columns(2)
+    flops.plotly_chart(analysis.fig4_figure(points, metric, "flops_m", pareto), key="compare_flops")
+    params.plotly_chart(analysis.fig4_figure(points, metric, "params_m", pareto), key="compare_params")
+    st.caption(f"Grey circles: **{analysis.PAPER_SOURCE}**, Table II as printed (the union of MDFA, SIRST, "
+               "SIRST-Aug and NUDT-SIRST, Sec. V-A). Coloured stars: **measured here**, on the dataset and split "
+               "named in the legend. Scores on different data are not directly comparable; FLOPs and Params "
+               "are at 256×256 input either way.")
+
+
+def measured_table(measured: pd.DataFrame) -> None:
+    """The measured models with their scores and cost (those without a known cost are not plotted)."""
+    st.subheader("Measured here")
+    if measured.empty:
+        st.info("Nothing measured yet: evaluate a model on the Evaluate page, or let the ablation sweep write "
+                "its results to data/ablations/.")
+        return
+    shown = measured.drop(columns=["group", "year"])
+    st.dataframe(shown, hide_index=True, key="compare_measured")
+    unplotted = shown[shown[["flops_m", "params_m"]].isna().any(axis=1)]
+    if not unplotted.empty:
+        st.caption(f"Not on the charts (cost unknown, e.g. an ONNX file): {', '.join(unplotted['name'])}")
+
+
+def paper_table() -> None:
+    """Table II as printed."""
+    with st.expander("Table II as printed (paper)"):
+        st.dataframe(analysis.paper_points().drop(columns=["source"]), hide_index=True)
+
+
+common.run_page(main)

@@ -1,0 +1,114 @@
+"""Ablations: the paper's Tables III-IX beside this project's figures for the same presets: Params and
+FLOPs computed from each preset, mIoU / F1 from the project's ablation sweeps (or plainly missing)."""
+
+from __future__ import annotations
+
+import pandas as pd
+import streamlit as st
+
+from dashboard import analysis as dash
+from dashboard import common
+from lwirst import analysis
+from lwirst.sweep import TABLES
+
+
+def main() -> None:
+    st.title("Ablations")
+    results = sweep_results()
+    table, metric = controls()
+    results = choose_schedule(results, table)
+    view = table_view(table, results, metric)
+    verdict(view, metric)
+    comparison_table(view, metric)
+    winner_chart(view, metric)
+    ranking(view)
+    provenance(results, table)
+
+
+def sweep_results() -> pd.DataFrame:
+    """The project's sweep results (data/ablations/*.csv); unreadable files are named, not fatal."""
+    results, problems = dash.ablation_results()
+    for problem in problems:
+        st.warning(f"Skipped {problem}", icon=":material/warning:")
+    if results.empty:
+        st.info(f"No ablation results yet in {analysis.ABLATIONS_DIR.name}/: every row below is "
+                f"{analysis.NOT_MEASURED}. Params and FLOPs are computed from the presets all the same.")
+    return results
+
+
+def controls() -> tuple[str, str]:
+    """The table, the score (mIoU or F1) and which weights scored it (best-validation or last epoch)."""
+    table_col, metric_col, when_col = st.columns([2, 1, 1])
+    table = table_col.selectbox("Table", TABLES, key="ablation_table",
+                                format_func=lambda t: f"Table {t}: {analysis.TABLE_TITLES[t]}")
+    metric = metric_col.radio("Score", ["mIoU", "F1"], key="ablation_metric", horizontal=True)
+    when = when_col.radio("Weights", ["best", "final"], key="ablation_when", horizontal=True,
+                          help="best: the epoch with the best validation IoU; final: after the last epoch")
+    return table, f"{when}_{'miou' if metric == 'mIoU' else 'f1'}"
+
+
+def choose_schedule(results: pd.DataFrame, table: str) -> pd.DataFrame:
+    """With results from several training schedules for this table, the one to show."""
+    schedules = sorted(results.loc[results["table"] == table, "schedule"].unique()) if not results.empty else []
+    if len(schedules) < 2:
+        return results
+    schedule = st.selectbox("Training schedule", schedules, key="ablation_schedule")
+    return results[results["schedule"] == schedule]
+
+
+@st.cache_data(max_entries=32, show_spinner="Computing Params and FLOPs of every preset...")
+def table_view(table: str, results: pd.DataFrame, metric: str) -> pd.DataFrame:
+    """Paper figures, computed Params/FLOPs and measured scores of every preset of the table."""
+    return analysis.ablation_view(table, results, metric)
+
+
+def verdict(view: pd.DataFrame, metric: str) -> None:
+    """Which variant wins in the paper and here, and how well the two rankings agree."""
+    agreement = analysis.rank_agreement(view)
+    paper, here, tau = st.columns(3)
+    paper.metric("Paper's winner", agreement.paper_winner or "-")
+    here.metric("Winner here", agreement.here_winner or analysis.NOT_MEASURED)
+    tau.metric("Kendall tau (paper vs here)", "n/a" if pd.isna(agreement.tau) else f"{agreement.tau:+.2f}",
+               help=f"Rank correlation over the {agreement.compared} row(s) measured here"
+                    + ("" if pd.isna(agreement.p_value) else f"; p = {agreement.p_value:.2f}"))
+
+
+def comparison_table(view: pd.DataFrame, metric: str) -> None:
+    """Each row: printed FLOPs/Params beside the computed ones (with the verdict), printed score beside ours."""
+    score = "F1" if metric.endswith("f1") else "mIoU"
+    shown = view.drop(columns=["here_sd"]).rename(columns={
+        "paper_flops_m": "FLOPs (M), paper", "flops_m": "FLOPs (M), computed", "flops_check": "FLOPs check",
+        "paper_params_m": "Params (M), paper", "params_m": "Params (M), computed", "params_check": "Params check",
+        "paper": f"{score}, paper", "here": f"{score}, here (mean)", "status": "measured here"})
+    st.dataframe(shown, hide_index=True, key="ablation_rows", column_config={
+        "FLOPs (M), computed": st.column_config.NumberColumn(format="%.2f"),
+        "Params (M), computed": st.column_config.NumberColumn(format="%.4f"),
+        f"{score}, here (mean)": st.column_config.NumberColumn(format="%.4f")})
+    st.caption("Paper scores are on the fusion datasets; scores here on the sweep's dataset (see below). A merged "
+               "cell of the printed table is checked against the row that prints it.")
+
+
+def winner_chart(view: pd.DataFrame, metric: str) -> None:
+    """Dot chart: paper vs here per variant, each side's winner starred."""
+    st.plotly_chart(analysis.ablation_figure(view, metric), key="ablation_chart")
+
+
+def ranking(view: pd.DataFrame) -> None:
+    """The two rankings side by side."""
+    with st.expander("Ranks (1 = best)"):
+        st.dataframe(analysis.rank_table(view), hide_index=True)
+
+
+def provenance(results: pd.DataFrame, table: str) -> None:
+    """Where the measured scores come from: data, splits, schedule, seeds, files."""
+    rows = results[results["table"] == table] if not results.empty else results
+    if rows.empty:
+        return
+    columns = [c for c in ("dataset", "train_split", "test_split", "schedule", "epochs", "source_file")
+               if c in rows.columns]
+    summary = rows.groupby(columns, dropna=False).agg(seeds=("seed", "nunique"), runs=("seed", "size"))
+    st.caption("Measured here on:")
+    st.dataframe(summary.reset_index(), hide_index=True)
+
+
+common.run_page(main)

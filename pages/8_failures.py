@@ -1,0 +1,130 @@
+"""Failure inspector: where a model misses. Images of an evaluation ranked by IoU, misses or false
+alarms; for one image the input, ground truth, heatmap and the Fig. 5 overlay, with the Fig. 6 case
+(targets hot but below the threshold) flagged; the threshold and Eq. 4 filter re-score live."""
+
+from __future__ import annotations
+
+import pandas as pd
+import streamlit as st
+
+from dashboard import analysis as dash
+from dashboard import common
+from lwirst import analysis
+from lwirst.postprocess import NO_FILTER
+
+
+def main() -> None:
+    st.title("Failure inspector")
+    post = common.postprocess_controls()
+    scale = dash.heat_scale()
+    margin = dash.hot_margin()
+    run = choose_run()
+    if run is None:
+        return
+    metrics, per_image = dash.rescored(run, post.threshold, post.target_filter, margin)
+    live_metrics(run, metrics)
+    ranked = ranked_images(per_image)
+    name = choose_image(ranked)
+    inspect(run, name, post, scale, margin)
+
+
+def choose_run() -> dash.Run | None:
+    """The evaluation to inspect: this session's (the latest first) or one cached on disk for the
+    sidebar's data; with neither, the sidebar's model is evaluated (at once on small datasets)."""
+    choice = common.data_source()
+    if choice is None:
+        return None
+    session = dash.session_runs()
+    runs: dict[str, dash.Run | pd.Series] = {f"{run.label} on {run.data_label}": run
+                                              for run in reversed(session.values())}
+    for _, row in dash.disk_runs(choice).iterrows():
+        if row["key"] not in session:
+            runs[f"{row['model']} · {row['backend']}/{row['protocol']} on {row['dataset']}/{row['split']} "
+                 f"(cached on disk)"] = row
+    if not runs:
+        return evaluate_now(choice)
+    dash.keep_valid("failure_run", list(runs))
+    label = st.selectbox("Evaluation run", list(runs), key="failure_run",
+                         help="Runs of this session (the Evaluate page's latest first) and runs cached on disk "
+                              "for the sidebar's dataset and split")
+    chosen = runs[label]
+    return chosen if isinstance(chosen, dash.Run) else dash.open_disk_run(chosen, choice)
+
+
+def evaluate_now(choice: common.DataChoice) -> dash.Run | None:
+    """No run yet: evaluate the sidebar's model on the sidebar's data (a button on large datasets)."""
+    engine = common.engine()
+    label = f"{st.session_state.get('model', 'model')} · {engine.backend}/{engine.protocol}"
+    size = len(common.open_data(choice))
+    if size > dash.AUTO_EVALUATE_MAX_IMAGES and not st.button(
+            f"Evaluate {label} on {choice.label} ({choice.split}, {size} images)", type="primary",
+            key="failure_evaluate"):
+        st.info("No evaluation of this dataset yet: run one here or on the Evaluate page.")
+        return None
+    bar = st.progress(0.0, text=f"{label}: starting...")
+    try:
+        return dash.evaluate_run(label, engine, choice, 0.0, bar)
+    finally:
+        bar.empty()
+
+
+def live_metrics(run: dash.Run, metrics: dict[str, float]) -> None:
+    """The whole run re-scored at the sidebar's threshold and filter, against the evaluation's own setting."""
+    baseline, _ = dash.rescored(run, run.threshold, NO_FILTER, 0.0)
+    st.caption(f"Whole run at the sidebar's threshold and Eq. 4 filter; the change is against the evaluation "
+               f"(threshold {run.threshold:g}, no filter). The network does not run again.")
+    for column, (label, value, delta) in zip(st.columns(6), analysis.metric_moves(baseline, metrics), strict=True):
+        column.metric(label, value, delta, delta_color="inverse" if label.startswith("Fa") else "normal")
+
+
+def ranked_images(per_image: pd.DataFrame) -> pd.DataFrame:
+    """The run's images ranked by IoU, missed targets, false alarms or hot-but-below targets."""
+    by = st.radio("Rank images by", list(analysis.RANKINGS), key="failure_rank", horizontal=True)
+    ranked = analysis.rank_images(per_image, by)
+    st.dataframe(ranked, hide_index=True, height=240, key="failure_table",
+                 column_config={"iou": st.column_config.NumberColumn("IoU", format="%.4f"),
+                                "hot_misses": st.column_config.NumberColumn("hot but below"),
+                                "peak": st.column_config.NumberColumn("peak logit", format="%.2f")})
+    return ranked
+
+
+def choose_image(ranked: pd.DataFrame) -> str:
+    """One image of the ranking (the worst first)."""
+    rows = {row.name: row for row in ranked.itertuples(index=False)}
+    dash.keep_valid("failure_image", list(rows))
+    return st.selectbox("Image", list(rows), key="failure_image", format_func=lambda n: (
+        f"{n}: IoU {rows[n].iou:.3f}, missed {rows[n].missed}, false alarms {rows[n].false_alarms}"
+        + (f", hot but below {rows[n].hot_misses}" if rows[n].hot_misses else "")))
+
+
+def inspect(run: dash.Run, name: str, post: common.Postprocess, scale: str, margin: float) -> None:
+    """Input, ground truth, heatmap and Fig. 5 overlay of one image, and its missed targets' peaks."""
+    names = common.open_data(run.choice).names
+    sample = common.load_item(run.choice, names.index(name))
+    view = analysis.image_view(sample.image, run.result.saliency[name], sample.mask, post.threshold,
+                               post.target_filter, scale, margin)
+    source, truth, heat, result = st.columns(4)
+    source.image(view.input, channels="BGR", caption="input")
+    truth.image(view.truth, caption="ground truth")
+    heat.image(view.heatmap, channels="BGR", caption=f"saliency ({scale}); cyan: hot but below threshold")
+    result.image(view.overlay, channels="BGR", caption="red: correct, green: missed, blue: false alarm")
+    hot_flags(view.hot, post.threshold)
+
+
+def hot_flags(hot: pd.DataFrame, threshold: float) -> None:
+    """Missed targets with their peak saliency: the Fig. 6 case (hot, yet under the threshold) flagged."""
+    flagged = hot[hot["status"] == analysis.HOT]
+    for row in flagged.itertuples(index=False):
+        st.warning(f"Target #{row.id} at ({row.x:.0f}, {row.y:.0f}) is hot but below the threshold: peak logit "
+                   f"{row.peak_logit:.2f} (probability {row.peak_prob:.3f}) is {row.under_by:.2f} under "
+                   f"{threshold:g}.", icon=":material/local_fire_department:")
+    if not hot.empty:
+        st.dataframe(hot, hide_index=True, key="failure_hot", column_config={
+            "peak_logit": st.column_config.NumberColumn("peak logit", format="%.2f"),
+            "peak_prob": st.column_config.NumberColumn("peak probability", format="%.3f"),
+            "under_by": st.column_config.NumberColumn("under the threshold by", format="%.2f")})
+    else:
+        st.caption("No missed targets in this image at this threshold and filter.")
+
+
+common.run_page(main)

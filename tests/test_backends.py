@@ -1,0 +1,204 @@
+"""Every optimised inference path gives PyTorch's logits and targets on real SIRST images,
+and backend selection falls back cleanly when a runtime is missing."""
+
+from __future__ import annotations
+
+import io
+import sys
+import warnings
+from pathlib import Path
+
+import numpy as np
+import onnx
+import onnxruntime as ort
+import pytest
+import torch
+from onnx import TensorProto, helper, numpy_helper
+
+from lwirst import inference
+from lwirst.datasets import open_dataset
+from lwirst.errors import LwirstError
+from lwirst.export import fold_batchnorm, to_onnx_bytes
+from lwirst.inference import FAST, PLAIN, Segmenter, available_backends, default_backend, grey_plane
+from lwirst.model import LWIRSTNet
+from lwirst.optimize import fold_input, optimize_onnx, prelu_to_leakyrelu
+from lwirst.postprocess import detect
+from lwirst.preprocess import normalize
+
+LOGIT_TOLERANCE = 1e-3
+
+
+@pytest.fixture(scope="module")
+def model() -> torch.nn.Module:
+    """The shipped model when present, else a fixed random network (agreement needs no training)."""
+    if inference.DEFAULT_MODEL.exists():
+        from lwirst.checkpoint import load_model
+
+        return load_model(inference.DEFAULT_MODEL)[0]
+    torch.manual_seed(0)
+    return LWIRSTNet().eval()
+
+
+@pytest.fixture(scope="module")
+def images(sirst_root: Path) -> list[np.ndarray]:
+    """Three grey and two colour-tinted SIRST test images (both kinds occur in SIRST)."""
+    dataset = open_dataset(sirst_root.parent, "sirst", "test")
+    grey, colour = [], []
+    for index in range(len(dataset)):
+        image = dataset[index].image
+        (grey if grey_plane(image) is not None else colour).append(image)
+        if len(grey) >= 3 and len(colour) >= 2:
+            break
+    return grey[:3] + colour[:2]
+
+
+@pytest.fixture(scope="module")
+def reference(model: torch.nn.Module, images: list[np.ndarray]) -> list[np.ndarray]:
+    segmenter = Segmenter(model, backend="torch", options=PLAIN, threads=1)
+    return [segmenter.predict(image).logits for image in images]
+
+
+def assert_same_targets(out: np.ndarray, ref: np.ndarray) -> None:
+    """Same thresholded mask and the same 8-connected targets, at 0 and at a high threshold."""
+    for threshold in (0.0, float(np.percentile(ref, 99.5))):
+        got, want = detect(out, threshold), detect(ref, threshold)
+        assert np.array_equal(got.mask, want.mask)
+        assert len(got) == len(want)
+        for column in ("size", "box_x", "box_y", "box_w", "box_h"):
+            assert np.array_equal(got.column(column), want.column(column))
+
+
+@pytest.mark.parametrize("backend", ["onnxruntime", "openvino", "opencv", "torch"])
+def test_fast_path_matches_torch(backend: str, model, images, reference) -> None:
+    if backend not in available_backends():
+        pytest.skip(f"{backend} is not installed")
+    options = FAST.replace(channels_last=True) if backend == "torch" else FAST
+    segmenter = Segmenter(model, backend=backend, options=options, threads=1)
+    for image, ref in zip(images, reference, strict=True):
+        out = segmenter.predict(image).logits
+        assert out.shape == ref.shape == image.shape[:2]
+        assert float(np.abs(out - ref).max()) <= LOGIT_TOLERANCE
+        assert_same_targets(out, ref)
+        net, x = segmenter.prepare(image)
+        assert net.in_channels == x.shape[0] == (1 if grey_plane(image) is not None else 3)
+
+
+def test_baseline_export_and_batches_match_torch(model, images, reference) -> None:
+    plain = Segmenter(model, backend="onnxruntime", options=PLAIN, threads=1)
+    fast = Segmenter(model, backend="onnxruntime", threads=1)
+    batched = fast.predict_batch(images + images[:1], batch_size=2)
+    for index, ref in enumerate(reference):
+        assert float(np.abs(plain.predict(images[index]).logits - ref).max()) <= LOGIT_TOLERANCE
+        assert float(np.abs(batched[index].logits - ref).max()) <= LOGIT_TOLERANCE
+        assert_same_targets(batched[index].logits, ref)
+    assert np.array_equal(batched[-1].logits, batched[0].logits)
+
+
+def test_native_protocol_matches_torch(model, images) -> None:
+    torch_native = Segmenter(model, backend="torch", protocol="native", options=PLAIN, threads=1)
+    fast_native = Segmenter(model, backend="onnxruntime", protocol="native", threads=1)
+    for image in (images[0], images[-1]):
+        ref, out = torch_native.predict(image).logits, fast_native.predict(image).logits
+        assert float(np.abs(out - ref).max()) <= LOGIT_TOLERANCE
+        assert_same_targets(out, ref)
+
+
+@pytest.mark.parametrize("size", [(64, 64), (40, 56)])
+def test_input_folding_is_exact_at_the_border(model, size: tuple[int, int]) -> None:
+    """A flat white frame is where dropping the border correction would show most."""
+    rng = np.random.default_rng(0)
+    folded = fold_batchnorm(model)
+    grey_net, bgr_net = fold_input(folded, grey=True), fold_input(folded, grey=False)
+    frames = [np.full(size, 255, np.uint8), rng.integers(0, 256, size, dtype=np.uint8)]
+    with torch.no_grad():
+        for grey in frames:
+            bgr = np.repeat(grey[..., None], 3, axis=2)
+            want = model(torch.from_numpy(normalize(bgr))[None])
+            got = grey_net(torch.from_numpy(grey.astype(np.float32))[None, None])
+            assert float((got - want).abs().max()) <= 1e-4
+        colour = rng.integers(0, 256, (*size, 3), dtype=np.uint8)
+        want = model(torch.from_numpy(normalize(colour))[None])
+        got = bgr_net(torch.from_numpy(colour.transpose(2, 0, 1).astype(np.float32))[None])
+        assert float((got - want).abs().max()) <= 1e-4
+
+
+def _run(data: bytes, x: np.ndarray) -> np.ndarray:
+    options = ort.SessionOptions()
+    options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_DISABLE_ALL
+    session = ort.InferenceSession(data, options, providers=["CPUExecutionProvider"])
+    return session.run(None, {session.get_inputs()[0].name: x})[0]
+
+
+def test_leakyrelu_rewrite_is_exact(model) -> None:
+    x = np.random.default_rng(1).normal(size=(2, 8, 5, 7)).astype(np.float32)
+    graph = helper.make_graph(
+        [helper.make_node("PRelu", ["x", "slope"], ["y"])], "prelu",
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, [None, 8, None, None])],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, [None, 8, None, None])],
+        [numpy_helper.from_array(np.full((1, 1, 1), 0.173, np.float32), "slope")])
+    proto = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+    before = _run(proto.SerializeToString(), x)
+    assert prelu_to_leakyrelu(proto) == 1
+    assert [n.op_type for n in proto.graph.node] == ["LeakyRelu"]
+    assert np.array_equal(_run(proto.SerializeToString(), x), before)
+
+    data = to_onnx_bytes(model, size=(64, 64))
+    optimized = optimize_onnx(data)
+    ops = {n.op_type for n in onnx.load_from_string(optimized).graph.node}
+    assert "PRelu" not in ops and "LeakyRelu" in ops and "BatchNormalization" not in ops
+    frame = np.random.default_rng(2).normal(size=(1, 3, 64, 64)).astype(np.float32)
+    assert float(np.abs(_run(optimized, frame) - _run(data, frame)).max()) <= 1e-5
+
+
+def test_channel_padding_concat_becomes_pad() -> None:
+    """A naive export concatenates an all-zero constant, pinning batch 1; the rewrite frees it."""
+
+    class Naive(torch.nn.Module):
+        def forward(self, x: torch.Tensor) -> torch.Tensor:
+            return torch.cat((torch.nn.functional.max_pool2d(x, 2), torch.zeros(1, 2, 4, 4)), 1)
+
+    buffer = io.BytesIO()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        torch.onnx.export(Naive(), (torch.ones(1, 3, 8, 8),), buffer, opset_version=17, dynamo=False,
+                          input_names=["input"], output_names=["out"])
+    before = onnx.load_from_string(buffer.getvalue())
+    assert "Pad" not in {n.op_type for n in before.graph.node}
+    proto = onnx.load_from_string(optimize_onnx(buffer.getvalue()))
+    assert "Pad" in {n.op_type for n in proto.graph.node}
+    x = np.random.default_rng(3).normal(size=(2, 3, 8, 8)).astype(np.float32)
+    out = _run(proto.SerializeToString(), x)
+    assert out.shape == (2, 5, 4, 4)
+    assert np.array_equal(out[:, 3:], np.zeros((2, 2, 4, 4), np.float32))
+
+
+def test_auto_picks_fastest_installed_and_falls_back(monkeypatch, model) -> None:
+    assert default_backend() == next(b for b in inference.PREFERENCE if b in available_backends())
+    monkeypatch.setattr(inference, "available_backends", lambda: ["torch", "onnxruntime", "opencv"])
+    assert default_backend() == "onnxruntime"
+    assert Segmenter(model, backend="auto", size=(64, 64)).backend_name == "onnxruntime"
+    with pytest.raises(LwirstError, match="not installed"):
+        Segmenter(model, backend="openvino", size=(64, 64))
+    monkeypatch.setattr(inference, "available_backends", lambda: ["torch"])
+    assert Segmenter(model, backend="auto", size=(64, 64)).backend_name == "torch"
+
+
+def test_failing_import_means_not_installed(monkeypatch) -> None:
+    monkeypatch.setitem(sys.modules, "openvino", None)  # `import openvino` now raises ImportError
+    assert "openvino" not in available_backends()
+    assert default_backend() == "onnxruntime"
+
+
+def test_int8_needs_calibration_and_stays_close(model, images) -> None:
+    with pytest.raises(LwirstError, match="calibration"):
+        Segmenter(model, backend="onnxruntime", options=FAST.replace(int8="s8"))
+    with pytest.raises(LwirstError, match="int8"):
+        Segmenter(model, backend="torch", options=FAST.replace(int8="s8"), calibration=images)
+    size = (64, 64)
+    float_net = Segmenter(model, backend="onnxruntime", size=size, threads=1)
+    int8_net = Segmenter(model, backend="onnxruntime", size=size, threads=1,
+                         options=FAST.replace(int8="s8"), calibration=images[:2])
+    assert int8_net.describe()["options"]["int8"] == "s8"
+    ref, out = float_net.predict(images[0]).logits, int8_net.predict(images[0]).logits
+    assert not np.array_equal(ref, out)  # quantised ...
+    assert np.corrcoef(ref.ravel(), out.ravel())[0, 1] > 0.9  # ... but still the same network

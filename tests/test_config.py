@@ -1,0 +1,112 @@
+"""NetConfig: JSON round-trips, validation, and every preset as a runnable network."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from lwirst.config import PRESETS, NetConfig, get_preset, presets_for_table
+from lwirst.errors import LwirstError
+from lwirst.model import LWIRSTNet
+
+
+@pytest.fixture(autouse=True, scope="module")
+def _one_thread():
+    """Tiny forward passes: thread sync costs 100x the compute on the shared 2-core machine."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
+@pytest.mark.parametrize("name", list(PRESETS))
+def test_preset_json_round_trip(name: str) -> None:
+    config = get_preset(name)
+    again = NetConfig.from_json(config.to_json())
+    assert again == config
+    assert again.to_json() == config.to_json()
+
+
+def test_presets_cover_tables_iii_to_ix() -> None:
+    counts = {table: len(presets_for_table(table)) for table in ("III", "IV", "V", "VI", "VII", "VIII", "IX")}
+    assert counts == {"III": 6, "IV": 3, "V": 6, "VI": 9, "VII": 3, "VIII": 3, "IX": 10}
+    assert presets_for_table("ix") == presets_for_table("IX")
+
+
+@pytest.mark.parametrize("changes", [
+    {"daaa_conv": "separable"},
+    {"upsampling": "nearest"},
+    {"fusion": "product"},
+    {"context": "transformer"},
+    {"channels": (8, 32)},
+    {"channels": (2, 32, 64)},
+    {"channels": (8, 32, -64)},
+    {"channels": (8, 30, 64)},
+    {"dilations": (2, 4, 8)},
+    {"asym_kernels": (7, 7, 7)},
+    {"asym_kernels": (6, 7, 7, 7)},
+    {"num_daaa": 0},
+    {"num_daaa": 5},
+    {"dw_expansion": 0},
+])
+def test_invalid_config_raises(changes: dict) -> None:
+    with pytest.raises(LwirstError, match="invalid network config"):
+        NetConfig(**changes)
+
+
+@pytest.mark.parametrize("changes", [
+    {"compression": 0},
+    {"down_compression": 0},
+    {"channels": ()},
+    {"in_channels": 0},
+    {"num_classes": 0},
+    {"dilations": (0, 4, 8, 16)},
+    {"dropout_rest": 1.5},
+    {"stage2_blocks": -1},
+])
+def test_invalid_config_values_raise(changes: dict) -> None:
+    with pytest.raises(LwirstError):
+        NetConfig(**changes)
+
+
+@pytest.mark.parametrize("text, message", [
+    ("{not json", "not valid JSON"),
+    ("[1, 2]", "must be an object"),
+    ('{"channels": [8, 32, 64], "width": 3}', "unknown network config field"),
+    ('{"fusion": "product"}', "invalid network config"),
+])
+def test_from_json_errors(text: str, message: str) -> None:
+    with pytest.raises(LwirstError, match=message):
+        NetConfig.from_json(text)
+
+
+def test_unknown_preset_suggests_names() -> None:
+    with pytest.raises(LwirstError, match="table9_acm"):
+        get_preset("table9_acn")
+
+
+# Every preset at the square and a non-square size; the decoder and context variants also at a
+# size whose 1/8 map is odd (5 x 9), where patch splits and deconvolution padding are tested hardest.
+_FORWARD_CASES = [(name, size) for name in PRESETS for size in ((64, 64), (64, 96))] + [
+    (p.name, (40, 72)) for p in [PRESETS["lw_irstnet"], *presets_for_table("VIII"), *presets_for_table("IX")]
+]
+
+
+@pytest.mark.parametrize("name, size", _FORWARD_CASES)
+def test_preset_forward_gives_logits_at_input_size(name: str, size: tuple[int, int]) -> None:
+    torch.manual_seed(0)
+    model = LWIRSTNet(get_preset(name)).eval()
+    with torch.no_grad():
+        out = model(torch.randn(1, 3, *size))
+    assert out.shape == (1, 1, *size)
+    assert torch.isfinite(out).all()
+
+
+@pytest.mark.parametrize("name", ["table9_aspp", "table9_cpm", "table9_acm", "table9_bilocal",
+                                  "table9_biglobal", "table9_cpm_afm"])
+def test_context_modules_train(name: str) -> None:
+    """Every context module sits on the gradient path (a batch of two: BN after global pooling)."""
+    model = LWIRSTNet(get_preset(name)).train()
+    model(torch.randn(2, 3, 32, 32)).sum().backward()
+    missing = [n for n, p in model.named_parameters() if p.grad is None and "gamma" not in n]
+    assert not missing

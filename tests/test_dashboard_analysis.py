@@ -1,0 +1,389 @@
+"""Dashboard pages 5-8 (Evaluate, Compare, Ablations, Failure inspector) driven by AppTest, and the
+computation behind them (`lwirst.analysis`).
+
+AppTests use the embedded samples (two test images) and the untrained demo network (seed 0,
+deterministic), with the evaluation cache in a temporary folder.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import cv2
+import numpy as np
+import onnx
+import pandas as pd
+import pytest
+import streamlit as st
+from onnx import TensorProto, helper
+from streamlit.testing.v1 import AppTest
+
+from lwirst import analysis
+from lwirst.dashboard_support import DEMO_MODEL, demo_network
+from lwirst.errors import LwirstError
+from lwirst.evaluate import EvalResult
+from lwirst.export import to_onnx_bytes
+from lwirst.inference import Segmenter
+from lwirst.postprocess import TargetFilter
+
+REPO = Path(__file__).resolve().parents[1]
+if str(REPO) not in sys.path:  # dashboard/ is not an installed package (app.py does the same)
+    sys.path.insert(0, str(REPO))
+
+from dashboard.common import SAMPLES_LABEL  # noqa: E402
+
+APP = REPO / "dashboard" / "app.py"
+PAGES = REPO / "pages"
+
+
+# ---------------------------------------------------------------- helpers
+
+
+@pytest.fixture(autouse=True)
+def fresh(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
+    """An empty evaluation cache, no ablation results and empty Streamlit data caches for each test."""
+    monkeypatch.setenv("LWIRST_CACHE_DIR", str(tmp_path / "cache"))
+    monkeypatch.setattr(analysis, "ABLATIONS_DIR", tmp_path / "ablations")
+    st.cache_data.clear()
+    yield tmp_path
+    st.cache_data.clear()
+
+
+@pytest.fixture
+def network_calls(monkeypatch: pytest.MonkeyPatch) -> list[int]:
+    """Counts `Segmenter.predict` calls."""
+    calls: list[int] = []
+    original = Segmenter.predict
+
+    def counted(self: Segmenter, image: np.ndarray) -> object:
+        calls.append(1)
+        return original(self, image)
+
+    monkeypatch.setattr(Segmenter, "predict", counted)
+    return calls
+
+
+def open_page(page: str, **state: object) -> AppTest:
+    """The app on `page` with the demo network and the embedded samples (plus `state`); no exception."""
+    at = AppTest.from_file(str(APP), default_timeout=180)
+    for key, value in {"model": DEMO_MODEL, "data_root": SAMPLES_LABEL, **state}.items():
+        at.session_state[key] = value
+    at.run()
+    at.switch_page(str(PAGES / page)).run()
+    assert not at.exception, [e.value for e in at.exception]
+    return at
+
+
+def metric(at: AppTest, label: str) -> str:
+    return next(m.value for m in at.metric if m.label == label)
+
+
+def errors(at: AppTest) -> list[str]:
+    return [e.value for e in at.error]
+
+
+def chart(at: AppTest, key: str) -> dict:
+    return json.loads(next(c.proto.spec for c in at.get("plotly_chart") if c.proto.id.endswith(key)))
+
+
+def wrong_shape_onnx() -> bytes:
+    """A valid ONNX graph whose output has 3 channels instead of one saliency map."""
+    x = helper.make_tensor_value_info("x", TensorProto.FLOAT, ["n", 3, "h", "w"])
+    y = helper.make_tensor_value_info("y", TensorProto.FLOAT, ["n", 3, "h", "w"])
+    graph = helper.make_graph([helper.make_node("Identity", ["x"], ["y"])], "identity", [x], [y])
+    return helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)]).SerializeToString()
+
+
+def sweep_csv(path: Path, rows: list[tuple[str, str, int, float]]) -> Path:
+    """A sweep results CSV with (table, preset, seed, best mIoU) rows."""
+    frame = pd.DataFrame([{"table": t, "preset": p, "seed": s, "schedule": "default+epochs=2", "epochs": 2,
+                           "dataset": "sirst", "train_split": "trainval", "test_split": "test",
+                           "best_miou": v, "best_f1": v + 0.1, "best_pd": 0.9, "final_miou": v - 0.01,
+                           "final_f1": v + 0.09, "final_pd": 0.9, "params_m": 0.16, "flops_m": 303.53}
+                          for t, p, s, v in rows])
+    path.parent.mkdir(parents=True, exist_ok=True)
+    frame.to_csv(path, index=False)
+    return path
+
+
+# ---------------------------------------------------------------- lwirst.analysis
+
+
+def test_pareto_front_keeps_points_no_other_beats_on_cost_and_accuracy() -> None:
+    cost = [1.0, 2.0, 3.0, 2.5, 10.0]
+    accuracy = [0.5, 0.7, 0.6, 0.7, 0.8]
+    assert analysis.pareto_front(cost, accuracy).tolist() == [True, True, False, False, True]
+
+
+def test_fig4_puts_paper_and_measured_points_apart_on_log_axes() -> None:
+    measured = pd.DataFrame([analysis.measured_point("mine", {"miou": 0.7, "f1": 0.8}, "sirst", "test",
+                                                     160_000, 303.5e6)])
+    points = analysis.fig4_points(measured)
+    assert len(points) == 16
+    figure = analysis.fig4_figure(points, "miou", "flops_m")
+    names = [trace.name for trace in figure.data]
+    assert analysis.PAPER_SOURCE in names and "measured here (sirst, test)" in names
+    assert f"Pareto front: {analysis.PAPER_SOURCE}" in names
+    assert figure.layout.xaxis.type == "log"
+    paper = next(t for t in figure.data if t.name == analysis.PAPER_SOURCE)
+    assert len(paper.x) == 15 and paper.marker.symbol == "circle"
+
+
+def test_ablation_view_sets_computed_cost_and_measured_scores_beside_the_paper(tmp_path: Path) -> None:
+    sweep_csv(tmp_path / "ablations" / "t7.csv", [("VII", "table7_ch_8_16_32", 0, 0.50),
+                                                 ("VII", "table7_ch_8_16_32", 1, 0.54),
+                                                 ("VII", "table7_ch_8_32_64", 0, 0.60)])
+    (tmp_path / "ablations" / "other.csv").write_text("a,b\n1,2\n")
+    results, problems = analysis.load_ablation_results(tmp_path / "ablations")
+    assert len(results) == 3 and problems == ["other.csv: not a sweep results file (no best_f1, best_miou, "
+                                              "best_pd, final_f1, final_miou, final_pd, preset, seed, table column)"]
+    view = analysis.ablation_view("VII", results, "best_miou").set_index("preset")
+    assert view.loc["table7_ch_8_16_32", "here"] == pytest.approx(0.52)
+    assert view.loc["table7_ch_8_16_32", "seeds"] == 2 and view.loc["table7_ch_8_16_32", "here_sd"] > 0
+    assert view.loc["table7_ch_16_64_128", "status"] == analysis.NOT_MEASURED
+    assert math.isnan(view.loc["table7_ch_16_64_128", "here"])
+    assert view.loc["table7_ch_8_32_64", "flops_check"] == "match"
+    assert view.loc["table7_ch_8_32_64", "params_m"] == pytest.approx(0.1632, abs=1e-4)
+    agreement = analysis.rank_agreement(view.reset_index())
+    assert agreement.paper_winner == "8 32 64" and agreement.here_winner == "8 32 64"
+    assert agreement.tau == pytest.approx(1.0) and agreement.compared == 2
+    figure = analysis.ablation_figure(view.reset_index(), "best_miou")
+    assert any(analysis.NOT_MEASURED in " ".join(t.text or ()) for t in figure.data if t.mode == "text")
+
+
+def test_rank_agreement_is_undefined_without_two_measured_rows() -> None:
+    view = pd.DataFrame({"row": ["a", "b"], "paper": [0.6, 0.7], "here": [0.5, math.nan]})
+    agreement = analysis.rank_agreement(view)
+    assert agreement.paper_winner == "b" and agreement.here_winner == "a"
+    assert math.isnan(agreement.tau) and agreement.compared == 1
+
+
+def _scene() -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Three 3×3 targets: one detected (peak 3), one hot but 0.5 under threshold 0, one cold (peak -6)."""
+    mask = np.zeros((64, 64), bool)
+    logits = np.full((64, 64), -8.0, np.float32)
+    for (y, x), peak in zip(((10, 10), (30, 40), (50, 20)), (3.0, -0.5, -6.0), strict=True):
+        mask[y - 1:y + 2, x - 1:x + 2] = True
+        logits[y - 1:y + 2, x - 1:x + 2] = peak - 1.0
+        logits[y, x] = peak
+    image = np.full((64, 64), 40, np.uint8)
+    return image, logits, mask
+
+
+def test_hot_but_below_threshold_targets_are_flagged_with_how_far_under() -> None:
+    image, logits, mask = _scene()
+    view = analysis.image_view(image, logits, mask, 0.0, None, "logit", margin=2.0)
+    assert len(view.match.correct) == 1 and len(view.match.missed) == 2
+    hot = view.hot.set_index("status")
+    assert hot.loc[analysis.HOT, "under_by"] == pytest.approx(0.5)
+    assert hot.loc[analysis.HOT, "peak_prob"] == pytest.approx(1 / (1 + math.exp(0.5)))
+    assert hot.loc["cold", "under_by"] == pytest.approx(6.0)
+    cyan = np.all(view.heatmap == analysis.HOT_COLOR, axis=2)
+    assert cyan[25:36, 35:46].any() and not cyan[45:56, 15:26].any()  # boxed: the hot one, not the cold one
+    # A wider margin makes the cold target hot too; a lower threshold detects the hot one.
+    assert (analysis.image_view(image, logits, mask, 0.0, None, margin=7.0).hot["status"] == analysis.HOT).all()
+    assert len(analysis.image_view(image, logits, mask, -1.0, None).match.missed) == 1
+
+
+def test_rescoring_counts_misses_and_hot_misses_per_image() -> None:
+    _, logits, mask = _scene()
+    saliency, masks = {"a": logits}, {"a": mask}
+    table = analysis.rescore_images(saliency, masks, 0.0, margin=2.0)
+    assert table.loc[0, ["targets", "detected", "missed", "hot_misses"]].tolist() == [3, 1, 2, 1]
+    assert analysis.rescore_images(saliency, masks, -1.0).loc[0, "detected"] == 2
+    assert analysis.rescore_run(saliency, masks, -1.0)["pd"] == pytest.approx(2 / 3)
+    assert analysis.rescore_run(saliency, masks, 0.0, TargetFilter(min_size=20))["pd"] == 0.0
+    with pytest.raises(LwirstError, match="mask 32x32"):
+        analysis.rescore_run(saliency, {"a": mask[:32, :32]}, 0.0)
+    ranked = analysis.rank_images(pd.DataFrame({"name": ["x", "y"], "iou": [0.9, 0.1], "missed": [0, 2],
+                                                "false_alarms": [3, 0], "hot_misses": [0, 1]}), "false alarms")
+    assert ranked["name"].tolist() == ["x", "y"]
+    moves = dict((label, delta) for label, _, delta in analysis.metric_moves(
+        {"precision": 0.5, "recall": 0.5, "f1": 0.5, "miou": 0.5, "pd": 0.5, "fa": 2e-6},
+        {"precision": 0.6, "recall": 0.4, "f1": 0.5, "miou": 0.5, "pd": 1.0, "fa": 1e-6}))
+    assert moves["P"] == "+0.1000" and moves["Pd"] == "+0.5000" and moves["Fa (×1e-6)"] == "-1.00"
+
+
+def test_onnx_uploads_are_validated_and_stored_under_a_safe_name(tmp_path: Path) -> None:
+    with pytest.raises(LwirstError, match="1-channel saliency map"):
+        analysis.check_onnx_upload(wrong_shape_onnx(), "rgb.onnx", 1 << 20)
+    with pytest.raises(LwirstError, match="not a valid ONNX model"):
+        analysis.check_onnx_upload(b"not onnx", "junk.onnx", 1 << 20)
+    with pytest.raises(LwirstError, match="upload limit"):
+        analysis.check_onnx_upload(b"x" * 2048, "big.onnx", 1024)
+    x = helper.make_tensor_value_info("x", TensorProto.FLOAT, ["n", 1, "h", "w"])
+    y = helper.make_tensor_value_info("y", TensorProto.FLOAT, ["n", 1, "h", "w"])
+    graph = helper.make_graph([helper.make_node("Identity", ["x"], ["y"])], "g", [x], [y])
+    data = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)]).SerializeToString()
+    upload = analysis.check_onnx_upload(data, "../../etc/my model.onnx", 1 << 20)
+    assert upload.input_shape == ("n", 1, "h", "w")
+    path = analysis.store_upload(data, upload, tmp_path)
+    assert path.parent.parent == tmp_path and path.name == "my_model.onnx"
+    assert onnx.load(str(path)).graph.node[0].op_type == "Identity"
+
+
+def test_cached_runs_lists_saved_results(tmp_path: Path) -> None:
+    result = EvalResult({"miou": 0.5, "images": 2}, pd.DataFrame({"name": ["a"], "iou": [0.5]}), {},
+                        {"model": "m.safetensors", "hash": "h", "backend": "torch", "protocol": "resize",
+                         "threshold": 0.0, "dataset": "samples", "split": "test"})
+    result.save(tmp_path / "abc")
+    (tmp_path / "broken").mkdir()
+    (tmp_path / "broken" / "metrics.json").write_text("{")
+    runs = analysis.cached_runs(tmp_path)
+    assert runs["key"].tolist() == ["abc"] and runs.loc[0, "miou"] == 0.5
+    assert analysis.cached_runs(tmp_path / "missing").empty
+
+
+# ---------------------------------------------------------------- Evaluate page
+
+
+def test_evaluate_runs_with_cards_curves_and_table_and_reopens_from_the_disk_cache(
+        network_calls: list[int]) -> None:
+    at = open_page("5_evaluate.py")
+    assert not at.metric
+    at.button(key="eval_run").click().run()
+    assert not at.exception and not errors(at)
+    assert len(network_calls) == 2  # the samples' test split
+    assert {m.label for m in at.metric} >= {"P", "R", "F1", "mIoU", "nIoU", "Pd", "Fa (×1e-6)", "AUC", "Params",
+                                             "FLOPs", "fps"}
+    assert metric(at, "Params") == "0.1632 M"
+    assert float(metric(at, "fps")) > 0
+    assert len(at.get("plotly_chart")) == 3
+    ious = at.dataframe[0].value["iou"].tolist()
+    assert ious == sorted(ious)
+    precision = metric(at, "P")
+
+    again = open_page("5_evaluate.py")  # a new session: straight from the disk cache
+    assert metric(again, "P") == precision
+    assert len(network_calls) == 2
+    again.number_input(key="eval_threshold").set_value(2.0).run()
+    assert not again.metric  # another protocol: not evaluated yet
+    again.button(key="eval_run").click().run()
+    assert metric(again, "P") != precision
+
+
+def test_evaluate_overlays_an_uploaded_onnx_model_and_refuses_a_wrong_one() -> None:
+    at = open_page("5_evaluate.py")
+    at.file_uploader(key="eval_onnx").set_value(("bad.onnx", wrong_shape_onnx(), "application/octet-stream")).run()
+    assert not at.exception
+    assert any("bad.onnx" in e and "1-channel saliency map" in e for e in errors(at))
+
+    onnx_bytes = to_onnx_bytes(demo_network())
+    at.file_uploader(key="eval_onnx").set_value(("demo.onnx", onnx_bytes, "application/octet-stream")).run()
+    at.button(key="eval_run").click().run()
+    assert not at.exception and not errors(at)
+    assert [m.value for m in at.metric if m.label == "Params"] == ["0.1632 M", "n/a"]
+    roc = chart(at, "eval_roc")
+    assert len(roc["data"]) == 2 and any("upload: demo.onnx" in t["name"] for t in roc["data"])
+
+
+def test_evaluate_reports_a_mask_size_mismatch(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    root = tmp_path / "baddata"
+    (root / "images").mkdir(parents=True)
+    (root / "masks").mkdir()
+    cv2.imwrite(str(root / "images" / "a.png"), np.full((64, 64), 30, np.uint8))
+    cv2.imwrite(str(root / "masks" / "a.png"), np.zeros((32, 64), np.uint8))
+    monkeypatch.setenv("LWIRST_DATA_DIR", str(root))
+    at = open_page("5_evaluate.py", data_root="baddata")
+    at.button(key="eval_run").click().run()
+    assert not at.exception
+    assert any("image 64x64 but mask 64x32" in e for e in errors(at)), errors(at)
+
+
+def test_a_data_directory_with_the_wrong_layout_is_a_readable_error(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    (tmp_path / "junk" / "pictures").mkdir(parents=True)
+    monkeypatch.setenv("LWIRST_DATA_DIR", str(tmp_path / "junk"))
+    for page in ("5_evaluate.py", "8_failures.py"):
+        at = open_page(page, data_root="junk")
+        assert any("no dataset" in e for e in errors(at)), errors(at)
+
+
+# ---------------------------------------------------------------- Compare page
+
+
+def test_compare_plots_table_ii_beside_the_models_measured_here(tmp_path: Path) -> None:
+    sweep_csv(tmp_path / "ablations" / "t7.csv", [("VII", "table7_ch_8_16_32", 0, 0.55)])
+    at = open_page("5_evaluate.py")
+    at.button(key="eval_run").click().run()
+    at.switch_page(str(PAGES / "6_compare.py")).run()
+    assert not at.exception and not errors(at)
+    flops = chart(at, "compare_flops")
+    names = {trace["name"] for trace in flops["data"]}
+    assert analysis.PAPER_SOURCE in names and "measured here (sirst, test)" in names
+    assert "measured here (samples, test)" not in names  # the demo network is hidden by default
+    assert flops["layout"]["xaxis"]["type"] == "log" and flops["layout"]["yaxis"]["title"]["text"] == "mIoU"
+    assert chart(at, "compare_params")["layout"]["xaxis"]["title"]["text"].startswith("Params")
+
+    at.checkbox(key="compare_demo").check().run()
+    at.radio(key="compare_metric").set_value("F1").run()
+    flops = chart(at, "compare_flops")
+    assert "measured here (samples, test)" in {trace["name"] for trace in flops["data"]}
+    assert flops["layout"]["yaxis"]["title"]["text"] == "F1"
+    assert any(name.startswith("untrained demo (") for name in at.dataframe[0].value["name"])
+
+
+# ---------------------------------------------------------------- Ablations page
+
+
+def test_ablations_show_paper_computed_and_measured_figures(tmp_path: Path) -> None:
+    at = open_page("7_ablations.py")
+    assert metric(at, "Winner here") == analysis.NOT_MEASURED
+    rows = at.dataframe[0].value
+    assert rows["preset"].tolist()[0] == "table3_regular" and set(rows["measured here"]) == {analysis.NOT_MEASURED}
+
+    sweep_csv(tmp_path / "ablations" / "t7.csv", [("VII", "table7_ch_8_16_32", 0, 0.70),
+                                                 ("VII", "table7_ch_8_32_64", 0, 0.60)])
+    (tmp_path / "ablations" / "notes.csv").write_text("x\n1\n")
+    st.cache_data.clear()
+    at.selectbox(key="ablation_table").set_value("VII").run()
+    assert not at.exception
+    assert any("notes.csv" in w.value for w in at.warning)
+    assert metric(at, "Paper's winner") == "8 32 64" and metric(at, "Winner here") == "8 16 32"
+    assert metric(at, "Kendall tau (paper vs here)") == "-1.00"
+    rows = at.dataframe[0].value.set_index("preset")
+    assert rows.loc["table7_ch_16_64_128", "measured here"] == analysis.NOT_MEASURED
+    assert rows.loc["table7_ch_8_16_32", "FLOPs check"] == "match"
+    at.radio(key="ablation_metric").set_value("F1").run()
+    assert at.dataframe[0].value.set_index("preset").loc["table7_ch_8_16_32", "F1, here (mean)"] == pytest.approx(0.8)
+    assert at.get("plotly_chart")
+
+
+# ---------------------------------------------------------------- Failure inspector
+
+
+def test_failure_inspector_rescores_live_without_the_network(network_calls: list[int]) -> None:
+    at = open_page("8_failures.py", threshold=1.0)
+    assert not errors(at)
+    assert len(network_calls) == 2  # the samples are evaluated on demand, once
+    assert len(at.get("image")) == 4
+    pd_before, fa_before = metric(at, "Pd"), metric(at, "Fa (×1e-6)")
+    first = at.selectbox(key="failure_image").value
+
+    at.slider(key="threshold").set_value(5.0).run()
+    assert metric(at, "Pd") != pd_before and metric(at, "Fa (×1e-6)") != fa_before
+    at.slider(key="size_range").set_value((3, 500)).run()
+    at.radio(key="failure_rank").set_value("false alarms").run()
+    assert not at.exception
+    assert len(network_calls) == 2
+    table = at.dataframe[0].value
+    assert table["false_alarms"].tolist() == sorted(table["false_alarms"], reverse=True)
+    assert at.selectbox(key="failure_image").value in (first, table["name"][0])
+
+    at.slider(key="hot_margin").set_value(10.0).run()
+    assert any("hot but below the threshold" in w.value for w in at.warning)
+    assert (at.dataframe[1].value["status"] == analysis.HOT).any()
+    assert len(network_calls) == 2
+
+
+def test_failure_inspector_picks_up_the_latest_evaluate_run() -> None:
+    at = open_page("5_evaluate.py", eval_threshold=0.5)
+    at.button(key="eval_run").click().run()
+    at.switch_page(str(PAGES / "8_failures.py")).run()
+    assert not at.exception and not errors(at)
+    assert at.selectbox(key="failure_run").value.startswith(DEMO_MODEL)
+    assert "threshold 0.5" in " ".join(c.value for c in at.caption)

@@ -1,0 +1,293 @@
+"""Dashboard pages 1-4 driven by Streamlit's AppTest: widgets change outputs, bad uploads are
+readable errors, and post-processing widgets never re-run the network.
+
+Tests that count targets pick the untrained demo network (seed 0): its saliency is
+deterministic, so the counts do not depend on which trained model is installed.
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+import streamlit as st
+from streamlit.testing.v1 import AppTest
+
+from lwirst.dashboard_support import DEMO_MODEL
+from lwirst.inference import Segmenter
+
+REPO = Path(__file__).resolve().parents[1]
+if str(REPO) not in sys.path:  # dashboard/ is not an installed package (app.py does the same)
+    sys.path.insert(0, str(REPO))
+
+from dashboard.common import SAMPLES_LABEL, SIZE_CAP, available_pages  # noqa: E402
+from dashboard.config import MAX_UPLOAD_ENV, SAMPLES_DIR  # noqa: E402
+
+APP = REPO / "dashboard" / "app.py"
+PAGES = REPO / "pages"
+SAMPLE = SAMPLES_DIR / "images" / "synth_00005.png"  # first image of the samples' test split
+VIDEO = SAMPLES_DIR / "sequence.mp4"
+
+
+def open_page(page: str | None = None, **state: object) -> AppTest:
+    """Run the app (session state preset) and switch to `page`; fails on any exception."""
+    at = AppTest.from_file(str(APP), default_timeout=120)
+    for key, value in state.items():
+        at.session_state[key] = value
+    at.run()
+    if page is not None:
+        at.switch_page(str(PAGES / page)).run()
+    assert not at.exception, [e.value for e in at.exception]
+    return at
+
+
+def metric(at: AppTest, label: str) -> str:
+    return next(m.value for m in at.metric if m.label == label)
+
+
+def count(at: AppTest, label: str) -> int:
+    return int(metric(at, label))
+
+
+def errors(at: AppTest) -> list[str]:
+    return [e.value for e in at.error]
+
+
+def png(image: np.ndarray, suffix: str = ".png") -> bytes:
+    ok, data = cv2.imencode(suffix, image)
+    assert ok
+    return data.tobytes()
+
+
+@pytest.fixture
+def network_calls(monkeypatch: pytest.MonkeyPatch) -> Iterator[list[int]]:
+    """Counts `Segmenter.predict` calls, starting from empty result caches."""
+    calls: list[int] = []
+    original = Segmenter.predict
+
+    def counted(self: Segmenter, image: np.ndarray) -> object:
+        calls.append(1)
+        return original(self, image)
+
+    st.cache_data.clear()
+    monkeypatch.setattr(Segmenter, "predict", counted)
+    yield calls
+    st.cache_data.clear()
+
+
+# ---------------------------------------------------------------- app and home
+
+
+def test_app_registers_every_page_and_home_links_them() -> None:
+    at = open_page()
+    assert at.title[0].value.startswith("LW-IRSTNet")
+    pages = available_pages()
+    assert {p.file for p in pages} >= {"1_home.py", "2_single_frame.py", "3_video.py", "4_live.py"}
+    assert len(at.get("page_link")) == len(pages)
+    assert metric(at, "Parameters") != "not available"
+
+
+def test_home_demo_runs_on_a_sample_and_warns_about_the_demo_network() -> None:
+    at = open_page(model=DEMO_MODEL)
+    assert any("untrained demo network" in w.value for w in at.warning)
+    assert metric(at, "Parameters") == "0.163 M"
+    at.button(key="home_demo").click().run()
+    assert not at.exception
+    assert count(at, "Targets found") > 0
+    assert len(at.get("image")) == 3
+
+
+@pytest.mark.parametrize("page", ["2_single_frame.py", "3_video.py", "4_live.py"])
+def test_pages_open_on_the_embedded_defaults(page: str) -> None:
+    at = open_page(page)
+    assert not errors(at)
+
+
+# ---------------------------------------------------------------- single frame
+
+
+def test_threshold_and_size_filter_change_the_targets() -> None:
+    at = open_page("2_single_frame.py", model=DEMO_MODEL, data_root=SAMPLES_LABEL, threshold=0.5)
+    low = count(at, "Targets kept")
+    assert low > 0
+    assert metric(at, "IoU")  # a sample has ground truth: per-image metrics are shown
+    at.slider(key="threshold").set_value(1.0).run()
+    high = count(at, "Targets kept")
+    assert high < low
+
+    at.slider(key="threshold").set_value(0.5).run()
+    sizes = at.dataframe[0].value["size"]
+    assert len(sizes) == low
+    at.slider(key="size_range").set_value((0, min(int(sizes.max()), SIZE_CAP - 1))).run()
+    assert count(at, "Targets kept") < low
+    assert count(at, "Removed by Eq. 4 filter") > 0
+    at.slider(key="size_range").set_value((0, SIZE_CAP))
+    at.slider(key="ratio_range").set_value((0.0, 1.0)).run()
+    assert count(at, "Targets kept") < low
+
+
+def test_post_processing_widgets_do_not_rerun_the_network(network_calls: list[int]) -> None:
+    at = open_page("2_single_frame.py", model=DEMO_MODEL, data_root=SAMPLES_LABEL, threshold=0.5)
+    assert len(network_calls) == 1
+    at.slider(key="threshold").set_value(1.0).run()
+    at.slider(key="size_range").set_value((1, 50)).run()
+    at.slider(key="ratio_range").set_value((0.2, 5.0)).run()
+    at.radio(key="heat_scale").set_value("logit").run()
+    assert not at.exception
+    assert len(network_calls) == 1
+    # The count is live: another input protocol needs a new saliency map.
+    at.radio(key="protocol").set_value("native").run()
+    assert len(network_calls) == 2
+
+
+def test_dataset_image_from_a_configured_root_shows_ground_truth(
+        sirst_root: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("LWIRST_DATA_DIR", str(sirst_root.parent))
+    at = open_page("2_single_frame.py", model=DEMO_MODEL, threshold=1.0)
+    assert at.selectbox(key="data_root").value == sirst_root.parent.name  # LWIRST_DATA_DIR is the default
+    at.selectbox(key="data_dataset").set_value(sirst_root.name).run()
+    assert not at.exception
+    assert at.selectbox(key="data_split").value == "test"
+    assert at.selectbox(key="dataset_image").options[0].startswith("Misc_")
+    assert metric(at, "Pd")
+    assert len(at.get("image")) == 4  # input, heatmap, overlay, ground-truth picture
+
+
+def _bad_images() -> dict[str, tuple[str, bytes]]:
+    sample = SAMPLE.read_bytes()
+    return {
+        "non-image": ("notes.png", b"this is not an image"),
+        "truncated": ("cut.png", sample[: len(sample) // 3]),
+        "empty": ("empty.png", b""),
+        "1x1": ("dot.png", png(np.zeros((1, 1), np.uint8))),
+        "8K": ("huge.png", png(np.zeros((4320, 7680), np.uint8))),
+    }
+
+
+@pytest.mark.parametrize("case", ["non-image", "truncated", "empty", "1x1", "8K"])
+def test_bad_image_uploads_are_readable_errors(case: str) -> None:
+    name, data = _bad_images()[case]
+    at = open_page("2_single_frame.py", model=DEMO_MODEL, frame_source="Upload", threshold=1.0)
+    at.file_uploader(key="image_upload").set_value((name, data, "image/png")).run()
+    assert not at.exception
+    assert any(name in message for message in errors(at))
+    at.radio(key="frame_source").set_value("Sample or dataset image").run()
+    assert not errors(at)
+    assert count(at, "Targets kept") >= 0
+
+
+def test_upload_over_the_configured_limit_is_refused(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv(MAX_UPLOAD_ENV, "1")
+    at = open_page("2_single_frame.py", model=DEMO_MODEL, frame_source="Upload")
+    at.file_uploader(key="image_upload").set_value(("big.png", b"\0" * (3 << 19), "image/png")).run()
+    assert not at.exception
+    assert any("upload limit of 1 MB" in message for message in errors(at))
+
+
+@pytest.mark.parametrize("kind", ["rgba-png", "16bit-tiff", "grey-bmp", "colour-jpg"])
+def test_supported_uploads_are_segmented(kind: str) -> None:
+    grey = cv2.imread(str(SAMPLE), cv2.IMREAD_GRAYSCALE)
+    name, data = {
+        "rgba-png": ("rgba.png", png(cv2.cvtColor(grey, cv2.COLOR_GRAY2BGRA))),
+        "16bit-tiff": ("deep.tiff", png(grey.astype(np.uint16) * 257, ".tiff")),
+        "grey-bmp": ("grey.bmp", png(grey, ".bmp")),
+        "colour-jpg": ("colour.jpg", png(cv2.cvtColor(grey, cv2.COLOR_GRAY2BGR), ".jpg")),
+    }[kind]
+    at = open_page("2_single_frame.py", model=DEMO_MODEL, frame_source="Upload", threshold=1.0)
+    at.file_uploader(key="image_upload").set_value((name, data, "application/octet-stream")).run()
+    assert not at.exception
+    assert not errors(at)
+    assert count(at, "Targets kept") >= 0
+    assert at.download_button(key="targets_csv")
+
+
+def test_settings_survive_a_page_switch() -> None:
+    at = open_page("2_single_frame.py", model=DEMO_MODEL, threshold=1.0)
+    at.slider(key="size_range").set_value((2, 40)).run()
+    at.switch_page(str(PAGES / "1_home.py")).run()
+    at.switch_page(str(PAGES / "3_video.py")).run()
+    assert at.slider(key="threshold").value == 1.0
+    assert at.slider(key="size_range").value == (2, 40)
+    assert at.selectbox(key="model").value == DEMO_MODEL
+
+
+# ---------------------------------------------------------------- video
+
+
+def test_video_sample_is_processed_and_a_higher_threshold_gives_fewer_targets() -> None:
+    at = open_page("3_video.py", model=DEMO_MODEL, threshold=0.3)
+    at.button(key="video_process").click().run()
+    assert not at.exception, [e.value for e in at.exception]
+    assert not errors(at)
+    assert count(at, "Frames processed") == 64
+    low = count(at, "Target rows")
+    assert low > 0
+    assert len(at.get("video")) == 1
+    assert at.get("plotly_chart")
+    assert at.download_button(key="video_download") and at.download_button(key="video_csv")
+
+    at.slider(key="threshold").set_value(0.5).run()
+    assert not at.get("video")  # the settings changed: the old result is not shown as theirs
+    at.button(key="video_process").click().run()
+    assert count(at, "Target rows") < low
+
+
+def _bad_videos() -> dict[str, tuple[str, bytes]]:
+    sample = VIDEO.read_bytes()
+    return {
+        "corrupt": ("noise.mp4", bytes(range(256)) * 64),
+        "truncated": ("cut.mp4", sample[: len(sample) // 3]),
+        "zero-frame": ("empty.mp4", _zero_frame_mp4()),
+    }
+
+
+def _zero_frame_mp4() -> bytes:
+    path = REPO / "tests" / "_artifacts" / "zero_frames.mp4"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"mp4v"), 25.0, (64, 64)).release()
+    return path.read_bytes()
+
+
+@pytest.mark.parametrize("case", ["corrupt", "truncated", "zero-frame"])
+def test_bad_video_uploads_are_readable_errors(case: str) -> None:
+    name, data = _bad_videos()[case]
+    at = open_page("3_video.py", model=DEMO_MODEL, video_source="Upload", threshold=0.5)
+    at.file_uploader(key="video_upload").set_value((name, data, "video/mp4")).run()
+    at.button(key="video_process").click().run()
+    assert not at.exception
+    assert any(name in message for message in errors(at)), errors(at)
+    assert not any("/tmp" in message for message in errors(at))
+
+
+def test_video_over_the_configured_limit_is_refused(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv(MAX_UPLOAD_ENV, "1")
+    at = open_page("3_video.py", model=DEMO_MODEL, video_source="Upload")
+    at.file_uploader(key="video_upload").set_value(("big.mp4", b"\0" * (3 << 19), "video/mp4")).run()
+    assert not at.exception
+    assert any("upload limit of 1 MB" in message for message in errors(at))
+
+
+# ---------------------------------------------------------------- live
+
+
+def test_live_stream_runs_and_controls_act_on_it() -> None:
+    at = open_page("4_live.py", model=DEMO_MODEL, threshold=-15.0)
+    assert "Synthetic sensor" in at.selectbox(key="live_source").options
+    at.toggle(key="live_running").set_value(True).run()
+    at.run()
+    assert not at.exception
+    assert float(metric(at, "fps")) > 0
+    low = count(at, "Targets")
+    assert low >= 1  # everything is above -15: one frame-wide blob
+    at.slider(key="threshold").set_value(15.0).run()
+    assert count(at, "Targets") < low
+    at.slider(key="threshold").set_value(-15.0)
+    at.slider(key="size_range").set_value((0, 100)).run()
+    assert count(at, "Targets") == 0  # the frame-wide blob is far above 100 pixels
+    at.selectbox(key="live_source").set_value("Looping video: sequence.mp4").run()
+    assert not at.exception
+    assert not errors(at)

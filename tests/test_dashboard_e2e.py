@@ -1,0 +1,216 @@
+"""The dashboard end to end: `streamlit run` on a free local port, driven by headless Chromium.
+
+Home (one-click demo) -> Single frame (upload a SIRST image, move the threshold, the
+target count changes) -> Video (process the synthetic sample) -> Live (run the
+synthetic sensor), saving a screenshot of each page into docs/screenshots/.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+playwright_api = pytest.importorskip("playwright.sync_api")
+expect = playwright_api.expect
+Page = playwright_api.Page
+
+REPO = Path(__file__).resolve().parents[1]
+SHOTS = REPO / "docs" / "screenshots"
+CHROMIUM = "/usr/bin/chromium"
+BROWSER_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+                "--disable-component-update"]
+SLOW_MS = 60_000
+expect.set_options(timeout=SLOW_MS)
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@pytest.fixture
+def server(tmp_path: Path, sirst_root: Path) -> Iterator[str]:
+    """A dashboard server on a free port, with SIRST's folder as its data root; yields its URL."""
+    port = free_port()
+    log = (tmp_path / "streamlit.log").open("w")
+    env = {**os.environ, "LWIRST_DATA_DIR": str(sirst_root.parent)}
+    process = subprocess.Popen(
+        [sys.executable, "-m", "streamlit", "run", str(REPO / "dashboard" / "app.py"), "--server.port",
+         str(port), "--server.address", "127.0.0.1", "--server.headless", "true",
+         "--browser.gatherUsageStats", "false"],
+        cwd=REPO, env=env, stdout=log, stderr=subprocess.STDOUT)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                with urllib.request.urlopen(f"{url}/_stcore/health", timeout=2) as reply:
+                    if reply.read() == b"ok":
+                        break
+            except OSError:
+                if process.poll() is not None or time.monotonic() > deadline:
+                    pytest.fail(f"streamlit did not start:\n{(tmp_path / 'streamlit.log').read_text()[-3000:]}")
+                time.sleep(0.5)
+        yield url
+    finally:
+        process.terminate()
+        process.wait(timeout=20)
+        log.close()
+
+
+@pytest.fixture
+def page(server: str) -> Iterator[Page]:
+    with playwright_api.sync_playwright() as driver:
+        browser = driver.chromium.launch(executable_path=CHROMIUM, args=BROWSER_ARGS, headless=True)
+        try:
+            tab = browser.new_page(viewport={"width": 1500, "height": 1400})
+            tab.set_default_timeout(SLOW_MS)
+            tab.goto(server)
+            yield tab
+        finally:
+            browser.close()
+
+
+def metric_value(page: Page, label: str) -> str:
+    box = page.get_by_test_id("stMetric").filter(has=page.get_by_text(label, exact=True))
+    return box.get_by_test_id("stMetricValue").inner_text()
+
+
+def settle(page: Page) -> None:
+    """Wait until the script run triggered last has finished."""
+    page.wait_for_timeout(300)
+    expect(page.get_by_test_id("stStatusWidget")).to_have_count(0, timeout=SLOW_MS)
+
+
+def open_page(page: Page, title: str) -> None:
+    page.get_by_test_id("stSidebarNav").get_by_text(title, exact=True).click()
+    expect(page.get_by_role("heading", name=title, exact=True)).to_be_visible()
+    settle(page)
+
+
+def shoot(page: Page, name: str) -> None:
+    SHOTS.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(SHOTS / f"{name}.png"))
+
+
+@pytest.mark.e2e
+def test_dashboard_in_a_browser(page: Page, server: str, sirst_root: Path) -> None:
+    # Home: model card and the one-click demo.
+    expect(page.get_by_role("heading", name="LW-IRSTNet: infrared small-target segmentation")).to_be_visible()
+    expect(page.get_by_text("Parameters", exact=True)).to_be_visible()
+    page.get_by_role("button", name="Run the demo on a sample frame").click()
+    expect(page.get_by_text("Targets found", exact=True)).to_be_visible()
+    settle(page)
+    assert int(metric_value(page, "Targets found")) >= 0
+    shoot(page, "home")
+
+    # Single frame: upload a SIRST image, then move the threshold.
+    open_page(page, "Single frame")
+    page.get_by_text("Upload", exact=True).click()
+    page.locator("input[type=file]").set_input_files(str(sirst_root / "images" / "Misc_1.png"))
+    expect(page.get_by_text("Targets kept", exact=True)).to_be_visible()
+    settle(page)
+    assert page.get_by_test_id("stAlert").filter(has_text="error").count() == 0
+    before = metric_value(page, "Targets kept")
+    shoot(page, "single_frame")
+    # The top of the range (logit 15) is above any target's peak; should a model's peak exceed
+    # it, the bottom of the range merges the background into targets instead.
+    for key, caption in (("End", "= probability 1.000"), ("Home", "= probability 0.000")):
+        page.get_by_test_id("stSidebar").get_by_role("slider").first.focus()
+        page.keyboard.press(key)
+        expect(page.get_by_test_id("stSidebar").get_by_text(caption)).to_be_visible()
+        settle(page)
+        if metric_value(page, "Targets kept") != before:
+            break
+    assert metric_value(page, "Targets kept") != before
+
+    # Video: process the synthetic sample (a fresh session: threshold back at 0), play it, chart it.
+    page.goto(f"{server}/video")
+    expect(page.get_by_role("heading", name="Video", exact=True)).to_be_visible()
+    settle(page)
+    page.get_by_role("button", name="Process video").click()
+    expect(page.get_by_text("Frames processed", exact=True)).to_be_visible()
+    settle(page)
+    assert metric_value(page, "Frames processed") == "64"
+    expect(page.locator("video")).to_have_count(1)
+    expect(page.get_by_role("button", name="Download targets CSV")).to_be_visible()
+    shoot(page, "video")
+
+    # Live: run the synthetic sensor for a few frames.
+    open_page(page, "Live")
+    page.get_by_text("Run the stream", exact=True).click()
+    expect(page.get_by_text("fps", exact=True)).to_be_visible()
+    page.wait_for_timeout(2000)
+    assert float(metric_value(page, "fps")) > 0
+    shoot(page, "live")
+
+
+EVAL_MS = 600_000  # scoring SIRST test (86 images) on a loaded machine
+
+
+@pytest.fixture
+def fresh_cache(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """An empty evaluation cache for the server (requested before `page`, so the server inherits it)."""
+    folder = tmp_path / "eval-cache"
+    monkeypatch.setenv("LWIRST_CACHE_DIR", str(folder))
+    return folder
+
+
+@pytest.mark.e2e
+def test_analysis_pages_in_a_browser(fresh_cache: Path, page: Page, sirst_root: Path) -> None:
+    # Evaluate: the default model (the shipped one when installed) on SIRST test, with a progress bar.
+    open_page(page, "Evaluate")
+    sidebar = page.get_by_test_id("stSidebar")
+    expect(page.get_by_text(f"Not evaluated yet on {sirst_root.parent.name}/{sirst_root.name} (test)")).to_be_visible()
+    page.get_by_role("button", name="Run evaluation (1 model)").click()
+    expect(page.get_by_test_id("stProgress")).to_be_visible()
+    expect(page.get_by_text("mIoU", exact=True)).to_be_visible(timeout=EVAL_MS)
+    expect(page.get_by_test_id("stStatusWidget")).to_have_count(0, timeout=EVAL_MS)
+    for label in ("P", "R", "F1", "nIoU", "Pd", "AUC", "Params", "FLOPs", "fps"):
+        assert metric_value(page, label)
+    assert float(metric_value(page, "fps")) > 0
+    assert 0.0 <= float(metric_value(page, "mIoU")) <= 1.0
+    expect(page.locator(".js-plotly-plot")).to_have_count(3)
+    expect(page.get_by_role("button", name="Everything (JSON)")).to_be_visible()
+    assert any(fresh_cache.glob("*/metrics.json"))  # cached on disk for the next visit
+    shoot(page, "evaluate")
+
+    # Compare: Fig. 4 with the measured model beside Table II (the demo network only when ticked).
+    open_page(page, "Compare")
+    if page.get_by_text("untrained demo network", exact=False).count():
+        page.get_by_text("Untrained demo network", exact=True).click()
+        settle(page)
+    expect(page.locator(".js-plotly-plot")).to_have_count(2)
+    expect(page.locator(".js-plotly-plot").first.get_by_text("measured here (sirst, test)")).to_be_visible()
+    shoot(page, "compare")
+
+    # Ablations: Table III with the Params/FLOPs computed from each preset beside the paper's.
+    open_page(page, "Ablations")
+    expect(page.get_by_text("Paper's winner", exact=True)).to_be_visible()
+    shoot(page, "ablations")
+
+    # Failure inspector: the run just made, re-scored live as the threshold moves.
+    sidebar.get_by_test_id("stSidebarNav").get_by_text("Failures", exact=True).click()
+    expect(page.get_by_role("heading", name="Failure inspector", exact=True)).to_be_visible()
+    settle(page)
+    expect(page.get_by_text("red: correct, green: missed, blue: false alarm")).to_be_visible()
+    expect(page.get_by_test_id("stImage")).to_have_count(4)
+    shoot(page, "failures")
+    before = metric_value(page, "Pd"), metric_value(page, "P")
+    for key in ("End", "Home"):
+        sidebar.get_by_role("slider").first.focus()
+        page.keyboard.press(key)
+        settle(page)
+        if (metric_value(page, "Pd"), metric_value(page, "P")) != before:
+            break
+    assert (metric_value(page, "Pd"), metric_value(page, "P")) != before
+    assert page.get_by_test_id("stAlert").filter(has_text="error").count() == 0

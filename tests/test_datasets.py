@@ -1,0 +1,316 @@
+"""Dataset readers: every layout on tiny fixtures, every validation error, merged sets, real SIRST."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+
+from lwirst.datasets import (
+    detect_layout,
+    find_datasets,
+    list_splits,
+    merge_datasets,
+    open_dataset,
+    open_folder,
+)
+from lwirst.errors import LwirstError
+
+
+def _png(path: Path, array: np.ndarray) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    assert cv2.imwrite(str(path), array)
+    return path
+
+
+def _image(seed: int, shape: tuple[int, int] = (8, 10)) -> np.ndarray:
+    return np.random.default_rng(seed).integers(0, 256, shape, dtype=np.uint8)
+
+
+def _mask(shape: tuple[int, int] = (8, 10)) -> np.ndarray:
+    mask = np.zeros(shape, dtype=np.uint8)
+    mask[2:4, 3:5] = 255
+    return mask
+
+
+def _lines(path: Path, names: list[str]) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text("".join(f"{n}\n" for n in names))
+
+
+def make_sirst(root: Path, n: int = 4) -> Path:
+    names = [f"Misc_{i}" for i in range(1, n + 1)]
+    for i, name in enumerate(names):
+        _png(root / "images" / f"{name}.png", _image(i))
+        _png(root / "masks" / f"{name}_pixels0.png", _mask())
+    _lines(root / "idx_427" / "trainval.txt", names[:-1])
+    _lines(root / "idx_427" / "test.txt", names[-1:])
+    return root
+
+
+def make_basic(root: Path, n: int = 4, tag: str | None = "NUDT-SIRST") -> Path:
+    names = [f"{i:06d}" for i in range(n)]
+    for i, name in enumerate(names):
+        _png(root / "images" / f"{name}.png", _image(10 + i))
+        _png(root / "masks" / f"{name}.png", _mask())
+    if tag:
+        _lines(root / "img_idx" / f"train_{tag}.txt", names[:-1])
+        _lines(root / "img_idx" / f"test_{tag}.txt", names[-1:])
+    else:
+        _lines(root / "50_50" / "train.txt", names[:-1])
+        _lines(root / "50_50" / "test.txt", names[-1:])
+    return root
+
+
+def make_mdfa(root: Path) -> Path:
+    for i in range(3):
+        _png(root / "training" / f"{i:06d}_1.png", _image(20 + i))
+        _png(root / "training" / f"{i:06d}_2.png", _mask())
+    for i in range(2):
+        _png(root / "test_org" / f"{i:05d}.png", _image(30 + i))
+        _png(root / "test_gt" / f"{i:05d}.png", _mask())
+    return root
+
+
+def make_sirst_aug(root: Path) -> Path:
+    for sub, n in (("trainval", 3), ("test", 2)):
+        for i in range(n):
+            _png(root / sub / "images" / f"{i:06d}.png", _image(40 + i))
+            _png(root / sub / "masks" / f"{i:06d}.png", _mask())
+    return root
+
+
+def make_folder(root: Path, splits: bool = True) -> Path:
+    names = ["a", "b", "c"]
+    for i, name in enumerate(names):
+        _png(root / "images" / f"{name}.png", _image(50 + i))
+        _png(root / "masks" / f"{name}_mask.png", _mask())
+    if splits:
+        _lines(root / "train.txt", names[:2])
+        _lines(root / "test.txt", names[2:])
+    return root
+
+
+# ---------------------------------------------------------------- layouts
+
+
+def test_sirst_layout(tmp_path: Path) -> None:
+    root = make_sirst(tmp_path / "sirst")
+    ds = open_dataset(tmp_path, "sirst", "trainval")
+    assert ds.names == ["Misc_1", "Misc_2", "Misc_3"]
+    sample = ds.load(0)
+    assert sample.image.shape == (8, 10) and sample.mask.dtype == bool and sample.mask.sum() == 4
+    assert len(open_dataset(root, "sirst", "test")) == 1
+    assert len(open_dataset(root, "sirst", "all")) == 4
+    assert list_splits(tmp_path, "sirst") == ["test", "train", "trainval", "all"]
+
+
+@pytest.mark.parametrize("tag, name, sub", [("NUDT-SIRST", "nudt", "NUDT-SIRST"), ("IRSTD-1k", "irstd1k", "IRSTD-1k"),
+                                            (None, "basic", "any")])
+def test_basic_layout(tmp_path: Path, tag: str | None, name: str, sub: str) -> None:
+    make_basic(tmp_path / sub, tag=tag)
+    data_dir = tmp_path if name != "basic" else tmp_path / sub
+    train = open_dataset(data_dir, name, "train")
+    assert train.names == ["000000", "000001", "000002"] and train.name == name
+    assert open_dataset(data_dir, name, "trainval").names == train.names  # alias: only train exists
+    assert open_dataset(data_dir, name, "test").names == ["000003"]
+    assert len(open_dataset(data_dir, name, "all")) == 4
+    assert list_splits(data_dir, name) == ["test", "train", "trainval", "all"]
+
+
+def test_mdfa_layout_and_black_hot(tmp_path: Path) -> None:
+    make_mdfa(tmp_path / "MDFA")
+    train = open_dataset(tmp_path, "mdfa", "train")
+    assert train.names == ["000000", "000001", "000002"]
+    assert train.items[0].mask.name == "000000_2.png"
+    assert open_dataset(tmp_path, "mdfa", "test").names == ["00000", "00001"]
+    assert len(open_dataset(tmp_path, "mdfa", "all")) == 5
+    inverted = open_dataset(tmp_path, "mdfa", "train", black_hot=True).load(1)
+    plain = train.load(1)
+    np.testing.assert_array_equal(inverted.image, 255 - plain.image)
+    np.testing.assert_array_equal(inverted.mask, plain.mask)
+    tagged = open_dataset(tmp_path, "mdfa@black", "train").load(1)
+    np.testing.assert_array_equal(tagged.image, inverted.image)
+
+
+def test_sirst_aug_layout(tmp_path: Path) -> None:
+    make_sirst_aug(tmp_path / "sirst_aug")
+    assert len(open_dataset(tmp_path, "sirst_aug", "trainval")) == 3
+    assert len(open_dataset(tmp_path, "sirst_aug", "train")) == 3
+    assert open_dataset(tmp_path, "sirst_aug", "test").names == ["000000", "000001"]
+    every = open_dataset(tmp_path, "sirst_aug", "all")
+    assert len(every) == 5 and len(set(every.names)) == 5
+
+
+def test_folder_layout(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    root = make_folder(tmp_path / "mine")
+    assert open_dataset(root, "folder", "train").names == ["a", "b"]
+    assert open_dataset(root, "folder", "test").names == ["c"]
+    assert open_folder(root).names == ["a", "b", "c"]
+    assert open_dataset(tmp_path, "mine", "test").names == ["c"]  # a sub-folder name, read with auto
+    bare = make_folder(tmp_path / "bare", splits=False)
+    with caplog.at_level("WARNING"):
+        assert len(open_dataset(bare, "folder", "test")) == 3
+    assert "no split lists" in caplog.text
+
+
+@pytest.mark.parametrize("maker, layout", [(make_sirst, "sirst"), (make_basic, "basic"), (make_mdfa, "mdfa"),
+                                           (make_sirst_aug, "sirst_aug"), (make_folder, "folder")])
+def test_auto_detection(tmp_path: Path, maker, layout: str) -> None:
+    root = maker(tmp_path / "data")
+    assert detect_layout(root) == layout
+    assert len(open_dataset(root, "auto", "test")) >= 1
+    assert find_datasets(tmp_path) == {"data": layout}
+
+
+def test_samples_open_as_folder() -> None:
+    samples = Path(__file__).resolve().parents[1] / "data" / "samples"
+    assert len(open_dataset(samples, "folder", "all")) == 8
+    assert len(open_dataset(samples, "folder", "train")) + len(open_dataset(samples, "folder", "test")) == 8
+
+
+# ---------------------------------------------------------------- merged
+
+
+def test_fusion_prefixes_names_and_inverts_only_marked_members(tmp_path: Path) -> None:
+    make_mdfa(tmp_path / "MDFA")
+    make_sirst(tmp_path / "sirst")
+    ds = open_dataset(tmp_path, "fusion:mdfa@black+sirst", "test")
+    assert ds.names == ["mdfa-00000", "mdfa-00001", "sirst-Misc_4"]
+    assert [item.source for item in ds.items] == ["mdfa", "mdfa", "sirst"]
+    assert [item.black_hot for item in ds.items] == [True, True, False]
+    plain = open_dataset(tmp_path, "mdfa", "test").load(0).image
+    np.testing.assert_array_equal(ds.load(0).image, 255 - plain)
+    as_list = open_dataset(tmp_path, ["mdfa@black", "sirst"], "test")
+    assert as_list.names == ds.names
+    assert list_splits(tmp_path, "fusion:mdfa+sirst") == ["test", "train", "trainval", "all"]
+
+
+def test_paper_fusion(tmp_path: Path) -> None:
+    make_mdfa(tmp_path / "MDFA")
+    make_sirst(tmp_path / "sirst")
+    make_sirst_aug(tmp_path / "SIRST-Aug")
+    make_basic(tmp_path / "NUDT-SIRST")
+    train = open_dataset(tmp_path, "fusion", "trainval")
+    assert len(train) == 3 + 3 + 3 + 3
+    assert {item.source for item in train.items} == {"mdfa", "sirst", "sirst_aug", "nudt"}
+    assert all(item.black_hot == (item.source == "mdfa") for item in train.items)
+    assert len(open_dataset(tmp_path, "fusion", "test")) == 2 + 1 + 2 + 1
+
+
+def test_merge_rejects_repeated_member(tmp_path: Path) -> None:
+    make_sirst(tmp_path / "sirst")
+    with pytest.raises(LwirstError, match="more than once"):
+        open_dataset(tmp_path, "fusion:sirst+sirst", "test")
+    with pytest.raises(LwirstError, match="at least one"):
+        merge_datasets([])
+
+
+# ---------------------------------------------------------------- validation errors
+
+
+def test_missing_masks_are_listed_in_one_error(tmp_path: Path) -> None:
+    root = make_folder(tmp_path / "f", splits=False)
+    (root / "masks" / "a_mask.png").unlink()
+    (root / "masks" / "c_mask.png").unlink()
+    with pytest.raises(LwirstError) as err:
+        open_dataset(root, "folder", "all")
+    message = str(err.value)
+    assert "2 problem(s)" in message and "a: missing mask" in message and "c: missing mask" in message
+
+
+def test_size_mismatch(tmp_path: Path) -> None:
+    root = make_folder(tmp_path / "f", splits=False)
+    _png(root / "masks" / "b_mask.png", _mask((12, 9)))
+    with pytest.raises(LwirstError, match="b: image 10x8 but mask 9x12"):
+        open_dataset(root, "folder", "all")
+
+
+def test_same_aspect_mask_is_resized(tmp_path: Path) -> None:
+    root = make_folder(tmp_path / "f", splits=False)
+    big = np.zeros((16, 20), np.uint8)
+    big[4:8, 6:10] = 255
+    _png(root / "masks" / "b_mask.png", big)
+    sample = open_dataset(root, "folder", "all").load(1)
+    assert sample.mask.shape == (8, 10)
+    assert sample.mask[2:4, 3:5].all() and sample.mask.sum() == 4
+
+
+def test_non_binary_mask(tmp_path: Path) -> None:
+    root = make_folder(tmp_path / "f", splits=False)
+    grey = _mask()
+    grey[0, 0] = 128
+    _png(root / "masks" / "a_mask.png", grey)
+    with pytest.raises(LwirstError, match="not binary"):
+        open_dataset(root, "folder", "all")
+
+
+def test_unreadable_file(tmp_path: Path) -> None:
+    root = make_folder(tmp_path / "f", splits=False)
+    (root / "images" / "b.png").write_bytes(b"not a png at all")
+    (root / "masks" / "c_mask.png").write_bytes(b"")
+    with pytest.raises(LwirstError) as err:
+        open_dataset(root, "folder", "all")
+    assert "not a readable image" in str(err.value) and "empty" in str(err.value)
+
+
+def test_empty_split(tmp_path: Path) -> None:
+    root = make_sirst(tmp_path / "sirst")
+    _lines(root / "idx_427" / "val.txt", [])
+    with pytest.raises(LwirstError, match="split 'val' is empty"):
+        open_dataset(root, "sirst", "val")
+    empty = tmp_path / "empty"
+    (empty / "images").mkdir(parents=True)
+    (empty / "masks").mkdir()
+    with pytest.raises(LwirstError, match="is empty"):
+        open_dataset(empty, "folder", "all")
+
+
+def test_split_naming_missing_files(tmp_path: Path) -> None:
+    root = make_sirst(tmp_path / "sirst")
+    _lines(root / "idx_427" / "test.txt", ["Misc_4", "Misc_99", "Misc_100"])
+    with pytest.raises(LwirstError) as err:
+        open_dataset(root, "sirst", "test")
+    message = str(err.value)
+    assert "idx_427/test.txt" in message and "Misc_99: missing image" in message and "Misc_100" in message
+
+
+def test_unknown_split_names_the_available_ones(tmp_path: Path) -> None:
+    root = make_sirst(tmp_path / "sirst")
+    with pytest.raises(LwirstError, match="available: test, trainval"):
+        open_dataset(root, "sirst", "holdout")
+
+
+def test_nonexistent_dir(tmp_path: Path) -> None:
+    with pytest.raises(LwirstError, match="does not exist"):
+        open_dataset(tmp_path / "nope", "sirst", "test")
+    with pytest.raises(LwirstError, match="no data directory"):
+        open_dataset("", "sirst", "test")
+
+
+def test_wrong_layout(tmp_path: Path) -> None:
+    make_sirst(tmp_path / "sirst")
+    with pytest.raises(LwirstError, match="is not a mdfa dataset: it has the sirst layout"):
+        open_dataset(tmp_path / "sirst", "mdfa", "test")
+    (tmp_path / "junk" / "stuff").mkdir(parents=True)
+    with pytest.raises(LwirstError, match="unrecognised dataset layout"):
+        open_dataset(tmp_path / "junk", "auto", "test")
+    with pytest.raises(LwirstError, match="it holds datasets sirst: name one"):
+        open_dataset(tmp_path, "auto", "test")
+    with pytest.raises(LwirstError, match="unknown dataset 'cifar'"):
+        open_dataset(tmp_path, "cifar", "test")
+
+
+# ---------------------------------------------------------------- real data
+
+
+@pytest.mark.data
+def test_real_sirst(data_root: Path, sirst_root: Path) -> None:
+    assert len(open_dataset(data_root, "sirst", "all")) == 427
+    assert len(open_dataset(data_root, "sirst", "trainval", validate=False)) == 341
+    test = open_dataset(sirst_root, "auto", "test", validate=False)
+    assert len(test) == 86
+    sample = test.load(test.names.index("Misc_111"))  # its mask is stored at 592x400
+    assert sample.mask.shape == sample.image.shape[:2] and sample.mask.any()

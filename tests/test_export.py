@@ -1,0 +1,110 @@
+"""`lwirst export` writes a checked, dynamic, BN-folded ONNX; wrong files are readable errors."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import onnx
+import onnxruntime as ort
+import pytest
+import torch
+from onnx import TensorProto, helper
+
+from lwirst.checkpoint import save_checkpoint
+from lwirst.cli import main
+from lwirst.config import NetConfig
+from lwirst.errors import LwirstError
+from lwirst.export import check_segmentation_onnx
+from lwirst.inference import Segmenter
+from lwirst.model import LWIRSTNet
+
+
+@pytest.fixture(scope="module")
+def network() -> LWIRSTNet:
+    torch.manual_seed(0)
+    return LWIRSTNet().eval()
+
+
+@pytest.fixture(scope="module")
+def checkpoint(network: LWIRSTNet, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    path = tmp_path_factory.mktemp("ckpt") / "model.safetensors"
+    save_checkpoint(path, network, NetConfig())
+    return path
+
+
+def _dims(value: onnx.ValueInfoProto) -> list[int | str]:
+    return [d.dim_value if d.HasField("dim_value") else d.dim_param for d in value.type.tensor_type.shape.dim]
+
+
+def test_export_is_checked_dynamic_and_folded(tmp_path: Path, checkpoint: Path, network: LWIRSTNet) -> None:
+    out = tmp_path / "model.onnx"
+    assert main(["export", "--checkpoint", str(checkpoint), "--out", str(out)]) == 0
+    proto = onnx.load(str(out))
+    onnx.checker.check_model(proto)
+    assert next(o.version for o in proto.opset_import if o.domain in ("", "ai.onnx")) >= 17
+    din, dout = _dims(proto.graph.input[0]), _dims(proto.graph.output[0])
+    assert din[1] == 3 and dout[1] == 1
+    assert all(isinstance(d, str) and d for d in din[:1] + din[2:] + dout[:1] + dout[2:])
+    ops = {n.op_type for n in proto.graph.node}
+    assert not ops & {"BatchNormalization", "PRelu"}
+    x = np.random.default_rng(0).normal(size=(2, 3, 240, 320)).astype(np.float32)
+    session = ort.InferenceSession(str(out), providers=["CPUExecutionProvider"])
+    logits = session.run(None, {session.get_inputs()[0].name: x})[0]
+    assert logits.shape == (2, 1, 240, 320)
+    with torch.no_grad():
+        want = network(torch.from_numpy(x)).numpy()
+    assert float(np.abs(logits - want).max()) <= 1e-4
+
+
+def test_export_options(tmp_path: Path, checkpoint: Path) -> None:
+    out = tmp_path / "plain.onnx"
+    assert main(["export", "--checkpoint", str(checkpoint), "--out", str(out), "--no-optimize",
+                 "--opset", "18", "--size", "128", "160"]) == 0
+    proto = onnx.load(str(out))
+    assert "PRelu" in {n.op_type for n in proto.graph.node}
+    assert next(o.version for o in proto.opset_import if o.domain in ("", "ai.onnx")) == 18
+    assert {p.key: p.value for p in proto.metadata_props}["lwirst.size"] == "128x160"
+
+
+@pytest.mark.parametrize("case", ["garbage", "missing", "old-opset", "bad-size"])
+def test_export_errors_are_one_readable_line(tmp_path: Path, checkpoint: Path, case: str,
+                                             capsys: pytest.CaptureFixture[str]) -> None:
+    source = checkpoint
+    extra: list[str] = []
+    if case == "garbage":
+        source = tmp_path / "bad.safetensors"
+        source.write_bytes(b"not a checkpoint at all")
+    elif case == "missing":
+        source = tmp_path / "nope.safetensors"
+    elif case == "old-opset":
+        extra = ["--opset", "13"]
+    else:
+        extra = ["--size", "250", "250"]
+    out = tmp_path / "model.onnx"
+    assert main(["export", "--checkpoint", str(source), "--out", str(out), *extra]) == 1
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("error:") and "\n" not in err and "Traceback" not in err
+    assert not out.exists()
+
+
+def _graph(outputs: list[tuple[str, list]], inputs: int = 3) -> bytes:
+    nodes = [helper.make_node("Identity", ["input"], [name]) for name, _ in outputs]
+    graph = helper.make_graph(
+        nodes, "wrong", [helper.make_tensor_value_info("input", TensorProto.FLOAT, ["n", inputs, "h", "w"])],
+        [helper.make_tensor_value_info(name, TensorProto.FLOAT, shape) for name, shape in outputs])
+    return helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)]).SerializeToString()
+
+
+@pytest.mark.parametrize("data, message", [
+    (_graph([("a", ["n", 3, "h", "w"]), ("b", ["n", 3, "h", "w"])]), "one input and one output"),
+    (_graph([("a", ["n", 3, "h", "w"])]), "output has 3 channels"),
+    (b"\x00\x01 definitely not protobuf", "not a valid ONNX model"),
+])
+def test_wrong_onnx_is_a_readable_error(tmp_path: Path, data: bytes, message: str) -> None:
+    with pytest.raises(LwirstError, match=message):
+        check_segmentation_onnx(data)
+    path = tmp_path / "wrong.onnx"
+    path.write_bytes(data)
+    with pytest.raises(LwirstError, match=message):
+        Segmenter(path, backend="onnxruntime")

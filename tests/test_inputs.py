@@ -1,0 +1,168 @@
+"""Bad input gets one readable error naming the problem: images, checkpoints, CLI."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+import torch
+from safetensors.torch import save_file
+
+from lwirst.checkpoint import load_checkpoint, load_model, save_checkpoint
+from lwirst.cli import COMMANDS, main
+from lwirst.config import NetConfig
+from lwirst.errors import LwirstError
+from lwirst.imageio import decode_image, read_image, read_mask, to_bgr
+from lwirst.inference import Segmenter
+from lwirst.model import LWIRSTNet
+
+
+@pytest.fixture(scope="module")
+def tiny_checkpoint(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    path = tmp_path_factory.mktemp("ckpt") / "tiny.safetensors"
+    torch.manual_seed(0)
+    save_checkpoint(path, LWIRSTNet(), NetConfig(), {"note": "test"})
+    return path
+
+
+def _png(image: np.ndarray) -> bytes:
+    ok, data = cv2.imencode(".png", image)
+    assert ok
+    return data.tobytes()
+
+
+@pytest.mark.parametrize("data, message", [
+    (b"", "empty"),
+    (b"this is a text file, not a picture", "not a readable image"),
+    (_png(np.full((32, 32), 128, np.uint8))[:40], "not a readable image"),  # truncated PNG
+])
+def test_undecodable_bytes_are_named(data: bytes, message: str) -> None:
+    with pytest.raises(LwirstError, match=message):
+        decode_image(data, "upload.png")
+
+
+def test_missing_path_and_directory_are_named(tmp_path: Path) -> None:
+    with pytest.raises(LwirstError, match="no such file"):
+        read_image(tmp_path / "nope.png")
+    with pytest.raises(LwirstError, match="is a directory"):
+        read_image(tmp_path)
+
+
+def test_zero_size_and_odd_channel_arrays_are_rejected() -> None:
+    with pytest.raises(LwirstError, match="zero size"):
+        to_bgr(np.zeros((0, 5), np.uint8))
+    with pytest.raises(LwirstError, match="channels"):
+        to_bgr(np.zeros((4, 4, 2), np.uint8))
+
+
+def test_non_binary_mask_is_an_error(tmp_path: Path) -> None:
+    path = tmp_path / "mask.png"
+    cv2.imwrite(str(path), np.arange(64, dtype=np.uint8).reshape(8, 8))
+    with pytest.raises(LwirstError, match="not binary"):
+        read_mask(path)
+
+
+@pytest.mark.parametrize("image", [
+    np.random.default_rng(0).integers(0, 65535, (40, 56), dtype=np.uint16),   # 16-bit grey
+    np.random.default_rng(1).integers(0, 255, (40, 56, 4), dtype=np.uint8),   # RGBA
+    np.random.default_rng(2).integers(0, 255, (1, 1), dtype=np.uint8),        # 1x1
+    np.random.default_rng(3).integers(0, 255, (37, 53, 3), dtype=np.uint8),   # odd size colour
+])
+@pytest.mark.parametrize("protocol", ["resize", "native"])
+def test_any_supported_image_gives_logits_at_its_own_size(tiny_checkpoint: Path, image: np.ndarray,
+                                                          protocol: str) -> None:
+    saliency = Segmenter(tiny_checkpoint, backend="torch", protocol=protocol).predict(image)
+    assert saliency.logits.shape == image.shape[:2]
+    assert saliency.protocol == protocol and np.isfinite(saliency.logits).all()
+
+
+def test_checkpoint_round_trip_carries_config_and_meta(tiny_checkpoint: Path) -> None:
+    config, _, meta = load_checkpoint(tiny_checkpoint)
+    assert config == NetConfig() and meta == {"note": "test"}
+    model, _ = load_model(tiny_checkpoint)
+    x = torch.randn(1, 3, 32, 32)
+    torch.manual_seed(0)
+    reference = LWIRSTNet().eval()
+    torch.testing.assert_close(model(x), reference(x))
+
+
+def test_checkpoint_whose_tensors_do_not_fit_its_config(tmp_path: Path) -> None:
+    state = {k: v.contiguous() for k, v in LWIRSTNet().state_dict().items()}
+    header = {"lwirst_config": NetConfig(channels=(8, 16, 32)).to_json(), "lwirst_meta": "{}"}
+    path = tmp_path / "mismatch.safetensors"
+    save_file(state, str(path), metadata=header)
+    with pytest.raises(LwirstError, match="do not fit its config"):
+        load_checkpoint(path)
+
+
+@pytest.mark.parametrize("content, message", [
+    (b"", "is empty"),
+    (b"\x00\x01 garbage that is not safetensors", "not a readable safetensors"),
+])
+def test_corrupt_checkpoints_are_named(tmp_path: Path, content: bytes, message: str) -> None:
+    path = tmp_path / "model.safetensors"
+    path.write_bytes(content)
+    with pytest.raises(LwirstError, match=message):
+        load_checkpoint(path)
+
+
+def test_safetensors_without_lwirst_config(tmp_path: Path) -> None:
+    path = tmp_path / "foreign.safetensors"
+    save_file({"w": torch.zeros(2)}, str(path))
+    with pytest.raises(LwirstError, match="no lwirst config"):
+        load_checkpoint(path)
+
+
+def test_pickled_checkpoints_are_never_unpickled(tmp_path: Path) -> None:
+    """A .pt holding an arbitrary object must be refused by weights_only loading."""
+    path = tmp_path / "evil.pt"
+    torch.save({"config": {}, "state_dict": {}, "obj": argparse.Namespace(run="rm -rf /")}, path)
+    with pytest.raises(LwirstError, match="cannot be loaded safely"):
+        load_checkpoint(path)
+
+
+def test_torch_checkpoint_with_config_loads(tmp_path: Path) -> None:
+    path = tmp_path / "model.pt"
+    torch.save({"config": NetConfig().to_dict(), "state_dict": LWIRSTNet().state_dict()}, path)
+    config, _, _ = load_checkpoint(path)
+    assert config == NetConfig()
+
+
+def test_help_lists_every_subcommand_and_each_has_its_own_help() -> None:
+    out = subprocess.run([sys.executable, "-m", "lwirst.cli", "--help"], capture_output=True, text=True,
+                         check=True).stdout
+    for name in COMMANDS:
+        assert name in out
+    for name in COMMANDS:
+        result = subprocess.run([sys.executable, "-m", "lwirst.cli", name, "--help"], capture_output=True,
+                                text=True)
+        assert result.returncode == 0, (name, result.stderr)
+        assert f"lwirst {name}" in result.stdout
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["segment", "/no/such/image.png", "--out", "OUT"], "no such file"),
+    (["evaluate", "--data-dir", "/no/such/dir"], "does not exist"),
+    (["evaluate", "--model", "/no/such/model.safetensors", "--data-dir", "."], ""),
+    (["complexity", "--preset", "lw_irstnett"], "unknown preset"),
+])
+def test_cli_bad_input_exits_1_with_one_line(argv: list[str], message: str, tmp_path: Path, capsys) -> None:
+    argv = [a.replace("OUT", str(tmp_path / "out")) for a in argv]
+    assert main(argv) == 1
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("error:") and message in err
+    assert "Traceback" not in err
+
+
+def test_saved_meta_is_json(tiny_checkpoint: Path) -> None:
+    from safetensors import safe_open
+
+    with safe_open(str(tiny_checkpoint), framework="pt") as handle:
+        header = handle.metadata()
+    assert json.loads(header["lwirst_config"])["channels"] == [8, 32, 64]

@@ -1,0 +1,272 @@
+"""Metrics against straightforward loop implementations, on random cases and on edge cases."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from hypothesis.extra.numpy import arrays
+
+from lwirst.metrics import CurveMetric, PdFa, PixelMetrics, binarize, image_record, match_targets
+
+# ---------------------------------------------------------------- reference implementations
+
+
+def ref_ratio(num: float, den: float) -> float:
+    return num / den if den else 1.0
+
+
+def ref_pixel(preds: list[np.ndarray], masks: list[np.ndarray]) -> dict[str, float]:
+    tp = fp = fn = 0
+    ious = []
+    for p, m in zip(preds, masks, strict=True):
+        a = b = c = 0
+        for y in range(p.shape[0]):
+            for x in range(p.shape[1]):
+                a += bool(p[y, x] and m[y, x])
+                b += bool(p[y, x] and not m[y, x])
+                c += bool(m[y, x] and not p[y, x])
+        tp, fp, fn = tp + a, fp + b, fn + c
+        ious.append(ref_ratio(a, a + b + c))
+    return {"precision": ref_ratio(tp, tp + fp), "recall": ref_ratio(tp, tp + fn),
+            "f1": ref_ratio(2 * tp, 2 * tp + fp + fn), "iou": ref_ratio(tp, tp + fp + fn),
+            "niou": sum(ious) / len(ious)}
+
+
+def ref_components(binary: np.ndarray) -> list[list[tuple[int, int]]]:
+    """8-connected components by flood fill, ordered by their first pixel in raster order."""
+    seen = np.zeros(binary.shape, dtype=bool)
+    components = []
+    for y in range(binary.shape[0]):
+        for x in range(binary.shape[1]):
+            if binary[y, x] and not seen[y, x]:
+                stack, pixels = [(y, x)], []
+                seen[y, x] = True
+                while stack:
+                    cy, cx = stack.pop()
+                    pixels.append((cy, cx))
+                    for dy in (-1, 0, 1):
+                        for dx in (-1, 0, 1):
+                            ny, nx = cy + dy, cx + dx
+                            if (0 <= ny < binary.shape[0] and 0 <= nx < binary.shape[1] and binary[ny, nx]
+                                    and not seen[ny, nx]):
+                                seen[ny, nx] = True
+                                stack.append((ny, nx))
+                components.append(pixels)
+    return components
+
+
+def ref_match(pred: np.ndarray, mask: np.ndarray) -> tuple[int, int, int, int, list[int]]:
+    """DNANet's loop: (targets, detected, predicted, false-alarm pixels, indices of missed GT)."""
+    preds = ref_components(pred)
+    centroid = [(sum(p[0] for p in c) / len(c), sum(p[1] for p in c) / len(c)) for c in preds]
+    free = list(range(len(preds)))
+    detected, missed = 0, []
+    gts = ref_components(mask)
+    for i, comp in enumerate(gts):
+        gy, gx = sum(p[0] for p in comp) / len(comp), sum(p[1] for p in comp) / len(comp)
+        for j in free:
+            if math.dist(centroid[j], (gy, gx)) < 3:
+                free.remove(j)
+                detected += 1
+                break
+        else:
+            missed.append(i)
+    return len(gts), detected, len(preds), sum(len(preds[j]) for j in free), missed
+
+
+def ref_auc_ap(scores: np.ndarray, mask: np.ndarray, bins: int) -> tuple[float, float]:
+    """Mann-Whitney AUC and step-wise AP of scores quantised to `bins` bins."""
+    q = [min(math.floor(s * bins), bins - 1) for s in scores.ravel()]
+    labels = list(mask.ravel())
+    pos = [v for v, t in zip(q, labels, strict=True) if t]
+    neg = [v for v, t in zip(q, labels, strict=True) if not t]
+    auc = sum(1.0 if a > b else 0.5 if a == b else 0.0 for a in pos for b in neg) / (len(pos) * len(neg))
+    ap, last_recall = 0.0, 0.0
+    for k in sorted(set(q), reverse=True):
+        tp = sum(1 for v in pos if v >= k)
+        fp = sum(1 for v in neg if v >= k)
+        ap += (tp / len(pos) - last_recall) * tp / (tp + fp)
+        last_recall = tp / len(pos)
+    return auc, ap
+
+
+# ---------------------------------------------------------------- strategies
+
+
+@st.composite
+def pairs(draw, max_images: int = 3, max_side: int = 14) -> tuple[np.ndarray, np.ndarray]:
+    shape = (draw(st.integers(1, max_images)), draw(st.integers(1, max_side)), draw(st.integers(1, max_side)))
+    sparse = st.booleans() if draw(st.booleans()) else st.sampled_from([False] * 5 + [True])
+    return draw(arrays(bool, shape, elements=sparse)), draw(arrays(bool, shape, elements=sparse))
+
+
+# ---------------------------------------------------------------- pixel metrics
+
+
+@settings(max_examples=60, deadline=None)
+@given(pairs())
+def test_pixel_metrics_match_reference(case: tuple[np.ndarray, np.ndarray]) -> None:
+    pred, mask = case
+    metric = PixelMetrics()
+    metric.update(pred[:1], mask[:1])
+    if len(pred) > 1:
+        metric.update(pred[1:], mask[1:])
+    got = metric.compute()
+    want = ref_pixel(list(pred), list(mask))
+    for key, value in want.items():
+        assert got[key] == pytest.approx(value), key
+    assert got["images"] == len(pred)
+
+
+def test_pixel_metrics_inputs_and_reset() -> None:
+    mask = np.zeros((2, 1, 6, 6), bool)
+    mask[:, 0, 2:4, 2:4] = True
+    logits = np.where(mask, 3.0, -3.0)
+    logits[0, 0, 0, 0] = 0.5
+    metric = PixelMetrics()
+    metric.update(logits, mask)
+    assert metric.compute()["fp"] == 1 and metric.compute()["iou"] == pytest.approx(8 / 9)
+    probs = PixelMetrics(threshold=0.5)
+    probs.update(1 / (1 + np.exp(-logits)), mask.astype(np.uint8) * 255)
+    assert probs.compute()["iou"] == pytest.approx(8 / 9)
+    metric.reset()
+    assert metric.compute()["images"] == 0
+    with pytest.raises(ValueError, match="differs"):
+        metric.update(np.zeros((4, 4), bool), np.zeros((4, 5), bool))
+
+
+def test_pixel_metrics_edge_cases() -> None:
+    empty = np.zeros((8, 8), bool)
+    target = empty.copy()
+    target[3:5, 3:5] = True
+    metric = PixelMetrics()
+    metric.update(empty, empty)  # no target, no prediction
+    assert metric.compute()["niou"] == 1.0 and metric.compute()["iou"] == 1.0
+    metric.update(empty, target)  # no prediction at all
+    got = metric.compute()
+    assert got["recall"] == 0.0 and got["iou"] == 0.0 and got["niou"] == 0.5 and got["precision"] == 1.0
+    everything = PixelMetrics()
+    everything.update(np.ones((8, 8), bool), target)  # all-ones prediction
+    assert everything.compute()["iou"] == pytest.approx(4 / 64)
+    assert everything.compute()["recall"] == 1.0
+
+
+# ---------------------------------------------------------------- curves
+
+
+@settings(max_examples=40, deadline=None)
+@given(st.integers(1, 60).flatmap(lambda n: st.tuples(
+    arrays(np.float64, n, elements=st.floats(0, 1)), arrays(bool, n))), st.sampled_from([1, 4, 10, 1000]))
+def test_curve_matches_mann_whitney(case: tuple[np.ndarray, np.ndarray], bins: int) -> None:
+    scores, mask = case
+    metric = CurveMetric(bins=bins)
+    half = len(scores) // 2
+    metric.update(scores[:half].reshape(1, -1), mask[:half].reshape(1, -1))
+    metric.update(scores[half:].reshape(1, -1), mask[half:].reshape(1, -1))
+    curves = metric.compute()
+    if mask.all() or not mask.any():
+        assert math.isnan(curves.auc) and math.isnan(curves.ap)
+        return
+    auc, ap = ref_auc_ap(scores, mask, bins)
+    assert curves.auc == pytest.approx(auc)
+    assert curves.ap == pytest.approx(ap)
+    assert curves.tpr[0] == 1.0 and curves.fpr[0] == 1.0 and curves.tpr[-1] == 0.0 and curves.fpr[-1] == 0.0
+    assert np.all(np.diff(curves.tpr) <= 0) and len(curves.thresholds) == bins + 1
+
+
+def test_curve_perfect_constant_and_logits() -> None:
+    mask = np.zeros((16, 16), bool)
+    mask[4:7, 9:12] = True
+    perfect = CurveMetric()
+    perfect.update(mask.astype(np.float64), mask)
+    assert perfect.compute().auc == 1.0 and perfect.compute().ap == 1.0
+    constant = CurveMetric()
+    constant.update(np.full(mask.shape, 0.37), mask)
+    assert constant.compute().auc == 0.5
+    assert constant.compute().ap == pytest.approx(mask.mean())
+    rng = np.random.default_rng(0)
+    logits = rng.normal(size=mask.shape) + 2.0 * mask
+    as_logits, as_probs = CurveMetric(bins=200, logits=True), CurveMetric(bins=200)
+    as_logits.update(logits, mask)
+    as_probs.update(1 / (1 + np.exp(-logits)), mask)
+    assert as_logits.compute().auc == pytest.approx(as_probs.compute().auc)
+    thresholds = as_logits.compute().thresholds
+    assert thresholds[0] == -np.inf and thresholds[100] == pytest.approx(0.0) and thresholds[-1] == np.inf
+
+
+# ---------------------------------------------------------------- targets
+
+
+@settings(max_examples=60, deadline=None)
+@given(pairs(max_images=2, max_side=16))
+def test_pdfa_matches_dnanet_loop(case: tuple[np.ndarray, np.ndarray]) -> None:
+    pred, mask = case
+    metric = PdFa()
+    metric.update(pred, mask)
+    got = metric.compute()
+    targets = detected = predicted = fa = 0
+    for p, m in zip(pred, mask, strict=True):
+        t, d, n, f, _ = ref_match(p, m)
+        targets, detected, predicted, fa = targets + t, detected + d, predicted + n, fa + f
+    assert (got["targets"], got["detected"], got["fa_pixels"]) == (targets, detected, fa)
+    assert got["pd"] == pytest.approx(ref_ratio(detected, targets))
+    assert got["fa"] == pytest.approx(fa / pred.size)
+    assert got["precision"] == pytest.approx(ref_ratio(detected, predicted))
+    assert got["f1"] == pytest.approx(ref_ratio(2 * detected, targets + predicted))
+    assert got["false_alarms"] == predicted - detected
+
+
+@settings(max_examples=40, deadline=None)
+@given(pairs(max_images=1, max_side=16), st.integers(0, 2**32 - 1))
+def test_image_record_matches_reference(case: tuple[np.ndarray, np.ndarray], seed: int) -> None:
+    pred, mask = case[0][0], case[1][0]
+    logits = np.where(pred, 1.0, -1.0) * np.random.default_rng(seed).uniform(0.1, 5.0, pred.shape)
+    record = image_record(logits, mask)
+    targets, detected, predicted, fa, missed = ref_match(pred, mask)
+    assert (record.targets, record.detected, record.missed) == (targets, detected, len(missed))
+    assert (record.false_alarms, record.fa_pixels) == (predicted - detected, fa)
+    assert record.iou == pytest.approx(ref_pixel([pred], [mask])["iou"])
+    components = ref_components(mask)
+    want = [max(logits[y, x] for y, x in components[i]) for i in missed]
+    assert record.missed_saliency == pytest.approx(tuple(want))
+
+
+def test_target_edge_cases() -> None:
+    empty = np.zeros((32, 32), bool)
+    nothing = PdFa()
+    nothing.update(empty, empty)  # an image with no target and no prediction
+    assert nothing.compute()["pd"] == 1.0 and nothing.compute()["fa"] == 0.0
+
+    touching = empty.copy()
+    touching[5:7, 5:7] = True
+    touching[7:9, 7:9] = True  # diagonal neighbours: one 8-connected target
+    assert len(match_targets(touching, touching).gt_areas) == 1
+
+    target = empty.copy()
+    target[20:22, 20:22] = True
+    giant = empty.copy()
+    giant[0:12, 0:16] = True  # one large false alarm away from the target
+    metric = PdFa()
+    metric.update(giant, target)
+    got = metric.compute()
+    assert got["pd"] == 0.0 and got["fa"] == pytest.approx(12 * 16 / 1024) and got["false_alarms"] == 1
+
+    corner = empty.copy()
+    corner[1:3, 1:3] = True
+    ones = PdFa()
+    ones.update(np.ones((32, 32), bool), corner)  # all-ones prediction: centroid at the image centre
+    assert ones.compute()["pd"] == 0.0 and ones.compute()["fa"] == 1.0
+
+    missed = image_record(np.zeros((32, 32), bool), target)
+    assert missed.missed == 1 and math.isnan(missed.missed_saliency[0]) and missed.iou == 0.0
+    assert image_record(empty, empty).iou == 1.0
+
+
+def test_binarize_conventions() -> None:
+    assert binarize(np.array([0.2, -0.1])).tolist() == [True, False]
+    assert binarize(np.array([0.2, 0.7]), 0.5).tolist() == [False, True]
+    assert binarize(np.array([0, 255], np.uint8)).tolist() == [False, True]

@@ -1,0 +1,147 @@
+"""`lwirst segment` outputs and the drawing functions behind them (shared with the dashboard)."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+
+from lwirst.checkpoint import save_checkpoint
+from lwirst.cli import main
+from lwirst.drawing import BLUE, GREEN, RED, evaluation_overlay, heatmap, mask_image, overlay
+from lwirst.errors import LwirstError
+from lwirst.model import LWIRSTNet
+from lwirst.postprocess import COLUMNS, detect
+from lwirst.tracking import Tracker
+
+
+@pytest.fixture(scope="module")
+def checkpoint(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+    # `--threads 1` in the commands sets torch's global thread count; put it back afterwards.
+    previous = torch.get_num_threads()
+    torch.manual_seed(0)
+    net = LWIRSTNet().eval()
+    path = tmp_path_factory.mktemp("model") / "net.safetensors"
+    save_checkpoint(path, net, net.config)
+    yield path
+    torch.set_num_threads(previous)
+
+
+def segment(checkpoint: Path, *args: str) -> int:
+    return main(["segment", *args, "--model", str(checkpoint), "--backend", "torch", "--threads", "1"])
+
+
+def scene(h: int = 60, w: int = 90) -> np.ndarray:
+    rng = np.random.default_rng(1)
+    image = rng.normal(60, 5, (h, w))
+    image[20:23, 30:33] = 250
+    return np.clip(image, 0, 255).astype(np.uint8)
+
+
+def test_segment_writes_every_output(tmp_path: Path, checkpoint: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    a, b = tmp_path / "a" / "scene.png", tmp_path / "b" / "scene.png"
+    a.parent.mkdir()
+    b.parent.mkdir()
+    cv2.imwrite(str(a), scene())
+    cv2.imwrite(str(b), cv2.cvtColor(scene(50, 70), cv2.COLOR_GRAY2BGR).astype(np.uint16) * 257)  # 16-bit
+    out = tmp_path / "out"
+    rc = segment(checkpoint, str(a), str(b), "--out", str(out), "--probability", "0.5", "--min-size", "1",
+                 "--protocol", "native", "--heatmap-scale", "logit")
+    assert rc == 0, capsys.readouterr().err
+    for stem, (h, w) in (("scene", (60, 90)), ("scene-2", (50, 70))):  # same name twice: no overwrite
+        mask = cv2.imread(str(out / f"{stem}_mask.png"), cv2.IMREAD_UNCHANGED)
+        assert mask.shape == (h, w) and set(np.unique(mask).tolist()) <= {0, 255}
+        assert cv2.imread(str(out / f"{stem}_overlay.png")).shape == (h, w, 3)
+        heat = cv2.imread(str(out / f"{stem}_heatmap.png"))
+        assert heat.shape[0] >= h and heat.shape[1] > w  # colour bar on the right (may be taller)
+        table = pd.read_csv(out / f"{stem}_targets.csv")
+        assert list(table.columns) == list(COLUMNS)
+        assert (table["size"] > 1).all() and int(table["size"].sum()) == int((mask == 255).sum())
+        record = json.loads((out / f"{stem}_targets.json").read_text())
+        assert (record["width"], record["height"]) == (w, h) and record["threshold"] == 0.0
+        assert record["filter"]["min_size"] == 1 and len(record["targets"]) == len(table)
+        assert record["found"] == len(table) + len(record["dropped_ids"])
+        assert record["model"]["protocol"] == "native"
+    assert capsys.readouterr().out.count("targets (") == 2
+
+
+def test_segment_reports_bad_inputs(tmp_path: Path, checkpoint: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    good = tmp_path / "good.png"
+    cv2.imwrite(str(good), scene())
+    rc = segment(checkpoint, str(tmp_path / "missing.png"), str(good), "--out", str(tmp_path / "o"))
+    err = capsys.readouterr().err
+    assert rc == 1 and "missing.png: no such file" in err and "1 of 2 images failed" in err
+    assert (tmp_path / "o" / "good_overlay.png").exists()  # the good image was still processed
+    rc = segment(checkpoint, str(good), "--out", str(tmp_path / "o"), "--min-size", "9", "--max-size", "3")
+    assert rc == 1 and "every target would be dropped" in capsys.readouterr().err
+    rc = segment(checkpoint, str(good), "--out", str(good / "sub"))
+    assert rc == 1 and "cannot create the output folder" in capsys.readouterr().err
+    with pytest.raises(SystemExit):
+        segment(checkpoint, str(good), "--out", str(tmp_path), "--threshold", "0", "--probability", "0.5")
+
+
+def box_colours(image: np.ndarray, box: tuple[int, int, int, int]) -> set[tuple[int, int, int]]:
+    """Colours on the ring just outside a target's box (where `_box` draws)."""
+    x, y, w, h = box
+    ring = [image[y - 3, x + w // 2], image[y + h + 2, x + w // 2], image[y + h // 2, x - 3]]
+    return {tuple(int(c) for c in px) for px in ring}
+
+
+def test_evaluation_overlay_uses_fig5_colours() -> None:
+    logits = np.full((80, 80), -5.0, np.float32)
+    logits[10:13, 10:13] = 2.0  # matches GT exactly -> red
+    logits[40:42, 60:62] = 2.0  # no GT here -> blue
+    gt = np.zeros((80, 80), bool)
+    gt[11:13, 11:14] = True
+    gt[60:63, 20:23] = True  # never predicted -> green
+    image, match = evaluation_overlay(np.full((80, 80), 30, np.uint8), detect(logits), gt)
+    assert (len(match.correct), len(match.false_alarms), len(match.missed)) == (1, 1, 1)
+    assert RED in box_colours(image, match.correct[0].box)
+    assert BLUE in box_colours(image, match.false_alarms[0].box)
+    assert GREEN in box_colours(image, match.missed[0].box)
+    with pytest.raises(LwirstError, match="ground truth"):
+        evaluation_overlay(np.zeros((80, 80), np.uint8), detect(logits), gt[:40])
+
+
+def test_match_is_one_to_one_and_uses_distance() -> None:
+    logits = np.full((40, 40), -5.0, np.float32)
+    logits[10, 10] = logits[10, 12] = 1.0  # two predictions near one GT pixel
+    gt = np.zeros((40, 40), bool)
+    gt[10, 11] = True
+    _, match = evaluation_overlay(np.zeros((40, 40), np.uint8), detect(logits), gt)
+    assert len(match.correct) == 1 and len(match.false_alarms) == 1 and not match.missed
+
+
+def test_heatmap_scales_and_mask() -> None:
+    logits = np.linspace(-4, 4, 64 * 64, dtype=np.float32).reshape(64, 64)
+    for scale in ("probability", "logit"):
+        bar = heatmap(logits, scale)
+        plain = heatmap(logits, scale, colorbar=False)
+        assert bar.dtype == np.uint8 and bar.shape[0] == 64 and bar.shape[1] > 64
+        np.testing.assert_array_equal(bar[:, :64], plain)
+    # Symmetric logit scale: logit 0 sits at the colormap's middle.
+    zero = heatmap(np.array([[-2.0, 0.0, 2.0]], np.float32), "logit", colorbar=False)[0, 1]
+    mid = cv2.applyColorMap(np.array([[128]], np.uint8), cv2.COLORMAP_INFERNO)[0, 0]
+    assert np.abs(zero.astype(int) - mid.astype(int)).max() <= 3
+    with pytest.raises(LwirstError, match="scale"):
+        heatmap(logits, "percent")
+    assert mask_image(np.array([[True, False]])).tolist() == [[255, 0]]
+
+
+def test_overlay_with_tracks_does_not_touch_input() -> None:
+    logits = np.full((64, 64), -3.0, np.float32)
+    logits[30:33, 30:33] = 1.0
+    kept = detect(logits)
+    tracks = Tracker(min_hits=1).update(kept)
+    image = np.full((64, 64), 20, np.uint16) * 100
+    before = image.copy()
+    drawn = overlay(image, kept, tracks, fps=30.0)
+    assert drawn.shape == (64, 64, 3) and drawn.dtype == np.uint8
+    np.testing.assert_array_equal(image, before)
+    assert RED in box_colours(drawn, kept[0].box)

@@ -1,0 +1,138 @@
+"""`lwirst sweep`: trials on a local Ray, its CSV and report, resuming, and bad input."""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from lwirst.cli import main
+from lwirst.sweep import CSV_COLUMNS, RESULT_FILE, Sweep, SweepData, plan_trials, prepare_sweep, report
+from lwirst.synth import SceneConfig, write_dataset
+from lwirst.train import RECIPES
+
+pytest.importorskip("ray.tune")
+
+TINY = ["--dataset", "folder", "--train-split", "train", "--size", "32", "--batch-size", "4"]
+
+
+@pytest.fixture(scope="module")
+def tiny_data(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """10 synthetic 48x48 scenes: train.txt and test.txt from `write_dataset`, val.txt two train images."""
+    root = write_dataset(tmp_path_factory.mktemp("synth"), 10, SceneConfig(size=(48, 48)), seed=3)
+    names = (root / "train.txt").read_text().split()
+    (root / "val.txt").write_text("".join(f"{n}\n" for n in names[:2]))
+    return root
+
+
+def _sweep(data: Path, run: Path, *extra: str) -> list[str]:
+    return ["sweep", "--data-dir", str(data), "--run-dir", str(run), *TINY, *extra]
+
+
+@pytest.mark.slow
+def test_two_trial_sweep_writes_csv_and_report(tiny_data: Path, tmp_path: Path,
+                                               capsys: pytest.CaptureFixture[str]) -> None:
+    out = tmp_path / "ablations" / "tiny.csv"
+    args = _sweep(tiny_data, tmp_path / "run", "--presets", "table8_bilinear", "table8_deconv", "--seeds", "1",
+                  "--epochs", "1", "--num-cpus", "2", "--csv", str(out), "--note", "smoke run")
+    assert main(args) == 0
+    frame = pd.read_csv(out)
+    assert list(frame.columns) == CSV_COLUMNS
+    assert sorted(frame["preset"]) == ["table8_bilinear", "table8_deconv"]
+    assert set(frame["table"]) == {"VIII"} and set(frame["epochs"]) == {1} and set(frame["seed"]) == {0}
+    assert frame["variant"].tolist() == ["table8_bilinear", "lw_irstnet"]
+    for column in ("best_miou", "final_miou", "best_f1", "best_pd", "final_pd"):
+        assert frame[column].between(0, 1).all(), column
+    assert (frame["params_m"] > 0.1).all() and (frame["wall_s"] > 0).all()
+    assert frame["schedule"].iloc[0] == "default+epochs=1,batch_size=4,size=32"
+    assert set(frame["note"]) == {"smoke run"}
+    assert pd.read_csv(tmp_path / "run" / "results.csv").equals(frame)
+    capsys.readouterr()
+
+    assert main(["sweep", "--report", "--csv", str(out)]) == 0
+    text = capsys.readouterr().out
+    assert "Table VIII: test mIoU at the best-validation epoch" in text
+    assert "Kendall tau (paper vs measured, 2 presets)" in text
+    assert "paper's choice table8_deconv: rank" in text
+
+
+@pytest.mark.slow
+def test_interrupted_sweep_resumes_without_retraining(tiny_data: Path, tmp_path: Path,
+                                                      capsys: pytest.CaptureFixture[str]) -> None:
+    run = tmp_path / "run"
+    args = _sweep(tiny_data, run, "--presets", "table8_deconv", "--seeds", "2", "--epochs", "6", "--num-cpus", "1")
+    env = {k: v for k, v in os.environ.items() if k != "RAY_ADDRESS"}
+    proc = subprocess.Popen([sys.executable, "-m", "lwirst.cli", *args], env=env, stdout=subprocess.PIPE,
+                            stderr=subprocess.STDOUT, text=True)
+    trials = [run / "trials" / f"lw_irstnet-s{seed}" for seed in (0, 1)]
+    deadline = time.monotonic() + 240
+    try:  # Ctrl-C once one trial has finished and the other has saved an epoch
+        while time.monotonic() < deadline and proc.poll() is None:
+            done = [t for t in trials if (t / RESULT_FILE).exists()]
+            if done and any((t / "metrics.csv").exists() for t in trials if t not in done):
+                proc.send_signal(signal.SIGINT)
+                break
+            time.sleep(0.05)
+        output = proc.communicate(timeout=120)[0]
+    finally:
+        proc.kill()
+    assert proc.returncode != 0, output
+    finished = [t for t in trials if (t / RESULT_FILE).exists()]
+    partial = [t for t in trials if t not in finished]
+    assert len(finished) == 1 and len(partial) == 1, output
+    kept = {p: p.read_bytes() for t in finished for p in (t / RESULT_FILE, t / "metrics.csv")}
+    saved_rows = (partial[0] / "metrics.csv").read_text().splitlines()
+    assert 2 <= len(saved_rows) <= 6  # header + at least one of six epochs
+
+    assert main(args) == 0
+    assert "1 of 2 trials already finished" in capsys.readouterr().out
+    assert all(p.read_bytes() == content for p, content in kept.items())  # never retrained
+    rows = (partial[0] / "metrics.csv").read_text().splitlines()
+    assert len(rows) == 7 and rows[:len(saved_rows)] == saved_rows  # continued from its last epoch
+    assert len(pd.read_csv(run / "results.csv")) == 2
+
+
+@pytest.mark.parametrize(("extra", "message"), [
+    (["--tables", "X"], "unknown table 'X'"),
+    (["--presets", "table8_bilnear"], "unknown preset 'table8_bilnear'"),
+    (["--presets", "lw_irstnet"], "not a row of an ablation table"),
+    (["--presets", "table8_deconv", "--val-split", "holdout"], "holdout"),
+    (["--presets", "table8_deconv", "--val-split", "test"], "test split is for reporting only"),
+    (["--presets", "table8_deconv", "--address", "127.0.0.1:1"], "cannot reach the Ray cluster at 127.0.0.1:1"),
+    (["--presets", "table8_deconv", "--lr", "0.5"], "another recipe (lr: 0.001 there, 0.5 now)"),
+])
+def test_bad_input_fails_before_any_trial(tiny_data: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str],
+                                          extra: list[str], message: str) -> None:
+    run = tmp_path / "run"
+    recipe = dataclasses.replace(RECIPES["default"], epochs=1, batch_size=4, size=32)
+    data = SweepData(str(tiny_data), "folder", "train", "val", "test")
+    prepare_sweep(Sweep(run, recipe, "default", data), ["table8_deconv"], [0])
+    assert main(_sweep(tiny_data, run, "--epochs", "1", *extra)) == 1
+    assert message in capsys.readouterr().err
+    assert not (run / "trials").exists()
+
+
+def test_presets_of_one_architecture_share_trials() -> None:
+    plans = plan_trials(["table3_daaa", "table7_ch_8_32_64", "table8_deconv", "table8_bilinear"], [0, 1])
+    assert [p.name for p in plans] == ["lw_irstnet-s0", "lw_irstnet-s1", "table8_bilinear-s0",
+                                       "table8_bilinear-s1"]
+
+
+def test_report_ranks_against_the_paper() -> None:
+    presets = {"table8_bilinear": 0.30, "table8_bilinear_deconv": 0.40, "table8_deconv": 0.50}
+    rows = [{"table": "VIII", "preset": p, "seed": s, "schedule": "s", "dataset": "d", "train_split": "train",
+             "test_split": "test", "best_miou": v + 0.01 * s} for p, v in presets.items() for s in (0, 1)]
+    text = report(pd.DataFrame(rows))
+    assert "Kendall tau (paper vs measured, 3 presets): +1.00" in text
+    assert "paper's choice table8_deconv: rank 1 of 3, +0.1000 vs the best other row -> wins here" in text
+    assert "0.5050 ± 0.0071 (2)" in text
+    flipped = pd.DataFrame([{**r, "best_miou": 1 - r["best_miou"]} for r in rows])
+    text = report(flipped)
+    assert "-1.00" in text and "does not win here (best: table8_bilinear)" in text

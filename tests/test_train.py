@@ -1,0 +1,151 @@
+"""Training: a short run learns and writes its run directory; a killed run resumes to
+the same weights; run directories are protected from mistakes."""
+
+from __future__ import annotations
+
+import csv
+import itertools
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import torch
+
+from lwirst.checkpoint import load_checkpoint, load_model
+from lwirst.cli import main
+from lwirst.config import NetConfig
+from lwirst.datasets import open_dataset
+from lwirst.errors import LwirstError
+from lwirst.synth import SceneConfig, write_dataset
+from lwirst.train import RECIPES, Recipe, Trainer, learning_rate
+
+SMALL = ["--size", "64", "--batch-size", "4", "--threads", "1", "--scale-min", "0.8", "--scale-max", "1.2"]
+
+
+@pytest.fixture(scope="module")
+def synth_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    root = tmp_path_factory.mktemp("synth")
+    write_dataset(root, 16, SceneConfig(size=(64, 64)), seed=3, test_fraction=0.25)
+    return root
+
+
+def _train_args(run_dir: Path, data: Path, epochs: int) -> list[str]:
+    return ["train", "--run-dir", str(run_dir), "--data-dir", str(data), "--dataset", "folder",
+            "--train-split", "train", "--val-split", "all", "--epochs", str(epochs), *SMALL]
+
+
+def _metric_rows(run_dir: Path) -> list[dict[str, str]]:
+    path = run_dir / "metrics.csv"
+    if not path.exists():
+        return []
+    with path.open() as handle:
+        return list(csv.DictReader(handle))
+
+
+def test_the_test_split_is_refused_for_validation(synth_dir: Path, tmp_path: Path, capsys) -> None:
+    args = _train_args(tmp_path / "run", synth_dir, 1)
+    args[args.index("--val-split") + 1] = "test"
+    assert main(args) == 1
+    assert "never be used for validation" in capsys.readouterr().err
+
+
+def test_two_epochs_on_synthetic_data_write_a_complete_run(synth_dir: Path, tmp_path: Path) -> None:
+    run_dir = tmp_path / "run"
+    train = open_dataset(synth_dir, "folder", "train")
+    val = open_dataset(synth_dir, "folder", "all")
+    trainer = Trainer(run_dir, NetConfig(), Recipe(epochs=2, batch_size=4, size=64), train, val, threads=1)
+    trainer.fit()
+    rows = _metric_rows(run_dir)
+    assert [int(r["epoch"]) for r in rows] == [1, 2]
+    assert all(float(r["train_loss"]) == float(r["train_loss"]) for r in rows)  # not NaN
+    assert float(rows[1]["train_loss"]) < float(rows[0]["train_loss"])
+    config, _, meta = load_checkpoint(run_dir / "last.safetensors")
+    assert config == NetConfig() and meta["epoch"] == 2
+    assert (run_dir / "best.safetensors").exists() and (run_dir / "run.json").exists()
+
+
+def test_same_seed_gives_the_same_weights(synth_dir: Path, tmp_path: Path) -> None:
+    train = open_dataset(synth_dir, "folder", "train")
+    weights = []
+    for name in ("a", "b"):
+        trainer = Trainer(tmp_path / name, NetConfig(), Recipe(epochs=1, batch_size=4, size=64), train, None,
+                          threads=1)
+        trainer.fit()
+        weights.append(trainer.model.state_dict())
+    for key, value in weights[0].items():
+        assert torch.equal(value, weights[1][key]), key
+
+
+def test_killed_run_resumes_to_the_uninterrupted_weights(synth_dir: Path, tmp_path: Path) -> None:
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    reference, resumed = tmp_path / "reference", tmp_path / "resumed"
+    cmd = [sys.executable, "-m", "lwirst.cli"]
+    subprocess.run([*cmd, *_train_args(reference, synth_dir, 3)], check=True, env=env, capture_output=True)
+
+    proc = subprocess.Popen([*cmd, *_train_args(resumed, synth_dir, 3)], env=env,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + 120
+    while len(_metric_rows(resumed)) < 1 and time.monotonic() < deadline:
+        time.sleep(0.05)
+    proc.send_signal(signal.SIGKILL)  # mid-way through epoch 2: no chance to clean up
+    proc.wait()
+    finished = len(_metric_rows(resumed))
+    assert 1 <= finished < 3, "the kill should land before the run finishes"
+
+    subprocess.run([*cmd, *_train_args(resumed, synth_dir, 3), "--resume"], check=True, env=env,
+                   capture_output=True)
+    assert [int(r["epoch"]) for r in _metric_rows(resumed)] == [1, 2, 3]
+    expected = torch.load(reference / "state.pt", weights_only=True)["model"]
+    got = torch.load(resumed / "state.pt", weights_only=True)["model"]
+    for key, value in expected.items():
+        torch.testing.assert_close(got[key], value, rtol=1e-5, atol=1e-6, msg=key)
+
+
+def test_existing_run_needs_resume_or_force(synth_dir: Path, tmp_path: Path, capsys) -> None:
+    run_dir = tmp_path / "run"
+    assert main(_train_args(run_dir, synth_dir, 1)) == 0
+    assert main(_train_args(run_dir, synth_dir, 1)) == 1
+    assert "--resume" in capsys.readouterr().err
+    assert main([*_train_args(run_dir, synth_dir, 1), "--resume"]) == 0
+    assert "already finished" in capsys.readouterr().out
+    assert main([*_train_args(run_dir, synth_dir, 1), "--force"]) == 0
+    model, meta = load_model(run_dir / "last.safetensors")
+    assert meta["epoch"] == 1 and not model.training
+
+
+def test_resume_with_a_different_config_is_refused(synth_dir: Path, tmp_path: Path, capsys) -> None:
+    run_dir = tmp_path / "run"
+    assert main([*_train_args(run_dir, synth_dir, 2), "--until", "1"]) == 0
+    assert main([*_train_args(run_dir, synth_dir, 2), "--resume", "--preset", "table7_ch_8_16_32"]) == 1
+    err = capsys.readouterr().err
+    assert "config differs" in err and "channels" in err
+    assert main([*_train_args(run_dir, synth_dir, 2), "--resume", "--lr", "0.01"]) == 1
+    assert "recipe differs in lr" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("changes, message", [
+    ({"optimizer": "rmsprop"}, "unknown optimizer"),
+    ({"loss": "dice"}, "unknown loss"),
+    ({"size": 60}, "multiple of 8"),
+    ({"scale_min": 2.0}, "scale_min"),
+])
+def test_invalid_recipes_are_rejected(changes: dict, message: str) -> None:
+    with pytest.raises(LwirstError, match=message):
+        Recipe(**changes).validate()
+
+
+def test_paper_recipe_is_the_published_one() -> None:
+    paper = RECIPES["paper"]
+    assert (paper.optimizer, paper.lr, paper.momentum, paper.weight_decay) == ("sgd", 0.05, 0.9, 1e-4)
+    assert (paper.schedule, paper.batch_size, paper.epochs, paper.loss) == ("poly", 64, 100, "softiou")
+
+
+def test_poly_schedule_decays_to_zero_after_warmup() -> None:
+    recipe = Recipe(lr=0.01, warmup_epochs=1, epochs=10)
+    lrs = [learning_rate(recipe, step, 100, 10) for step in range(100)]
+    assert lrs[0] == pytest.approx(0.001) and lrs[9] == pytest.approx(0.01)
+    assert all(a >= b for a, b in itertools.pairwise(lrs[9:])) and lrs[-1] < 0.001

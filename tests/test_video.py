@@ -1,0 +1,307 @@
+"""FramePipeline (re-scoring without the network) and process_video / `lwirst video` on synthetic inputs."""
+
+from __future__ import annotations
+
+import csv
+import os
+import stat
+from collections.abc import Iterator
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+import torch
+
+from lwirst import video as video_mod
+from lwirst.checkpoint import save_checkpoint
+from lwirst.cli import main
+from lwirst.errors import LwirstError
+from lwirst.inference import Saliency, Segmenter
+from lwirst.model import LWIRSTNet
+from lwirst.pipeline import FramePipeline
+from lwirst.postprocess import TargetFilter, postprocess
+from lwirst.tracking import Tracker
+from lwirst.video import CSV_COLUMNS, process_video
+
+SIZE = (64, 48)  # width, height
+
+
+@pytest.fixture(scope="module")
+def segmenter() -> Iterator[Segmenter]:
+    # One thread: the test machine's cores are shared, and oversubscribed threads are 10x slower.
+    previous = torch.get_num_threads()
+    torch.set_num_threads(1)
+    torch.manual_seed(0)
+    yield Segmenter.from_module(LWIRSTNet().eval(), size=(64, 64))
+    torch.set_num_threads(previous)
+
+
+class Counting:
+    """Wraps a segmenter and counts network calls."""
+
+    def __init__(self, inner: Segmenter) -> None:
+        self.inner, self.calls = inner, 0
+
+    def predict(self, image: np.ndarray) -> Saliency:
+        self.calls += 1
+        return self.inner.predict(image)
+
+    def predict_batch(self, images: list[np.ndarray]) -> list[Saliency]:
+        self.calls += 1
+        return self.inner.predict_batch(images)
+
+
+def frame(index: int, size: tuple[int, int] = SIZE) -> np.ndarray:
+    rng = np.random.default_rng(index)
+    w, h = size
+    yy, xx = np.mgrid[0:h, 0:w]
+    image = rng.normal(40, 6, (h, w)) + 200 * np.exp(-((xx - 8 - 3 * index) ** 2 + (yy - h / 2) ** 2) / 4)
+    return cv2.cvtColor(np.clip(image, 0, 255).astype(np.uint8), cv2.COLOR_GRAY2BGR)
+
+
+def write_video(path: Path, frames: int, codec: str = "mp4v") -> Path:
+    writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*codec), 10, SIZE)
+    for i in range(frames):
+        writer.write(frame(i))
+    writer.release()
+    return path
+
+
+def count_frames(path: Path) -> tuple[int, tuple[int, int]]:
+    capture = cv2.VideoCapture(str(path))
+    assert capture.isOpened()
+    n, size = 0, (0, 0)
+    while True:
+        ok, image = capture.read()
+        if not ok:
+            break
+        n, size = n + 1, (image.shape[1], image.shape[0])
+    capture.release()
+    return n, size
+
+
+def read_csv(path: Path) -> list[dict[str, str]]:
+    with path.open(newline="") as handle:
+        rows = list(csv.DictReader(handle))
+    assert path.read_text().splitlines()[0].split(",") == list(CSV_COLUMNS)
+    return rows
+
+
+def one_target_pipeline(segmenter: Segmenter) -> FramePipeline:
+    # A threshold far below every logit makes the whole frame one target: one CSV row per frame.
+    return FramePipeline(segmenter, threshold=-1e6, tracker=Tracker(min_hits=1))
+
+
+# FramePipeline
+
+
+def test_rescore_reuses_the_saliency_without_the_network(segmenter: Segmenter) -> None:
+    counting = Counting(segmenter)
+    tracker = Tracker(min_hits=1)
+    pipeline = FramePipeline(counting, tracker=tracker)
+    first = pipeline.process(frame(0))
+    assert counting.calls == 1 and first.tracks is not None and tracker.frame == 0
+    logits = first.saliency.logits
+    for th in (-0.5, 0.0, 0.3, float(np.median(logits))):
+        for flt in (TargetFilter(), TargetFilter(min_size=2), TargetFilter(max_ratio=1.5, min_size=1)):
+            again = pipeline.rescore(threshold=th, target_filter=flt)
+            found, kept = postprocess(logits, th, flt)
+            assert [t.id for t in again.kept] == [t.id for t in kept]
+            assert len(again.detections) == len(found) and again.tracks is None
+            assert again.saliency is first.saliency and again.threshold == th
+    assert pipeline.rescore(first).saliency is first.saliency
+    assert counting.calls == 1 and tracker.frame == 0  # neither the network nor the tracker ran
+
+    pipeline.threshold, pipeline.target_filter = 0.25, TargetFilter(min_size=3)
+    second = pipeline.process(frame(1))
+    assert counting.calls == 2 and second.threshold == 0.25
+    assert all(t.size > 3 for t in second.kept) and all(t.peak > 0.25 for t in second.detections)
+    assert pipeline.rescore().saliency is second.saliency
+
+
+def test_rescore_before_any_frame_and_bad_threshold(segmenter: Segmenter) -> None:
+    pipeline = FramePipeline(segmenter)
+    with pytest.raises(LwirstError, match="process a frame first"):
+        pipeline.rescore()
+    with pytest.raises(LwirstError, match="finite"):
+        pipeline.threshold = float("inf")
+
+
+def test_process_batch_tracks_in_order(segmenter: Segmenter) -> None:
+    single = one_target_pipeline(segmenter)
+    batched = one_target_pipeline(Counting(segmenter))
+    one = [single.process(frame(i)) for i in range(3)]
+    many = batched.process_batch([frame(i) for i in range(3)])
+    assert batched.segmenter.calls == 1 and batched.tracker.frame == 2
+    for a, b in zip(one, many, strict=True):
+        np.testing.assert_allclose(a.saliency.logits, b.saliency.logits, atol=1e-4)
+        assert [t.track_id for t in a.tracks] == [t.track_id for t in b.tracks] == [1]
+
+
+# process_video
+
+
+def test_video_to_annotated_mp4_and_csv(tmp_path: Path, segmenter: Segmenter) -> None:
+    src = write_video(tmp_path / "in.mp4", 12)
+    calls: list[tuple[int, int | None]] = []
+    result = process_video(src, tmp_path / "out" / "annotated.mp4", tmp_path / "t.csv",
+                           one_target_pipeline(segmenter), progress=lambda d, t: calls.append((d, t)))
+    assert calls == [(i, 12) for i in range(1, 13)]
+    assert (result.frames_done, result.frames_total, result.interrupted) == (12, 12, False)
+    assert result.codec in ("avc1", "mp4v", "h264 (ffmpeg)") and result.fps == pytest.approx(10)
+    assert count_frames(result.out_path) == (12, SIZE)
+    rows = read_csv(tmp_path / "t.csv")
+    assert result.rows == len(rows) == 12
+    assert [int(r["frame"]) for r in rows] == list(range(12))
+    assert [float(r["time_s"]) for r in rows] == pytest.approx([i / 10 for i in range(12)])
+    assert {r["track_id"] for r in rows} == {"1"} and rows[0]["box_w"] == str(SIZE[0])
+
+
+def test_batched_video_matches_frame_count(tmp_path: Path, segmenter: Segmenter) -> None:
+    src = write_video(tmp_path / "in.mp4", 7)
+    result = process_video(src, tmp_path / "b.mp4", None, one_target_pipeline(segmenter), batch=3)
+    assert result.frames_done == 7 and result.csv_path is None and count_frames(result.out_path)[0] == 7
+
+
+def test_interrupt_leaves_playable_partial_video_and_csv(tmp_path: Path, segmenter: Segmenter) -> None:
+    src = write_video(tmp_path / "in.mp4", 12)
+
+    def stop_at_five(done: int, total: int | None) -> None:
+        if done == 5:
+            raise KeyboardInterrupt
+
+    result = process_video(src, tmp_path / "part.mp4", tmp_path / "part.csv", one_target_pipeline(segmenter),
+                           progress=stop_at_five)
+    assert result.interrupted and result.frames_done == 5
+    assert count_frames(tmp_path / "part.mp4") == (5, SIZE)
+    assert [int(r["frame"]) for r in read_csv(tmp_path / "part.csv")] == [0, 1, 2, 3, 4]
+
+
+def test_folder_of_frames_in_natural_order(tmp_path: Path, segmenter: Segmenter) -> None:
+    folder = tmp_path / "frames"
+    folder.mkdir()
+    for i in range(11):  # f2 must come before f10; 16-bit frames are accepted
+        cv2.imwrite(str(folder / f"f{i}.png"), cv2.cvtColor(frame(i), cv2.COLOR_BGR2GRAY).astype(np.uint16) * 250)
+    (folder / ".DS_Store").write_bytes(b"ignored")
+    seen: list[float] = []
+    pipeline = FramePipeline(segmenter, threshold=0.0, tracker=Tracker())
+    original = pipeline.process
+    pipeline.process = lambda image: (seen.append(float(image.mean())), original(image))[1]  # type: ignore[method-assign]
+    result = process_video(folder, tmp_path / "f.mp4", tmp_path / "f.csv", pipeline, fps=5)
+    assert result.frames_done == result.frames_total == 11 and result.fps == 5
+    expected = [float((cv2.cvtColor(frame(i), cv2.COLOR_BGR2GRAY).astype(np.uint16) * 250).mean()) for i in range(11)]
+    assert seen == pytest.approx(expected)
+    assert count_frames(tmp_path / "f.mp4") == (11, SIZE)
+
+
+def test_folder_with_non_images_is_an_error_naming_them(tmp_path: Path, segmenter: Segmenter) -> None:
+    folder = tmp_path / "frames"
+    folder.mkdir()
+    cv2.imwrite(str(folder / "a.png"), frame(0))
+    (folder / "notes.txt").write_text("x")
+    with pytest.raises(LwirstError, match=r"notes\.txt"):
+        process_video(folder, tmp_path / "o.mp4", tmp_path / "o.csv", FramePipeline(segmenter))
+    assert not (tmp_path / "o.mp4").exists() and not (tmp_path / "o.csv").exists()
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    with pytest.raises(LwirstError, match="no image frames"):
+        process_video(empty, tmp_path / "o.mp4", None, FramePipeline(segmenter))
+
+
+def test_size_change_mid_stream_keeps_what_was_written(tmp_path: Path, segmenter: Segmenter) -> None:
+    folder = tmp_path / "frames"
+    folder.mkdir()
+    for i in range(4):
+        cv2.imwrite(str(folder / f"{i:03d}.png"), frame(i))
+    cv2.imwrite(str(folder / "004.png"), frame(4, (80, 48)))
+    with pytest.raises(LwirstError, match=r"004\.png is 80x48 but the first frame is 64x48.*after 4 frames"):
+        process_video(folder, tmp_path / "o.mp4", tmp_path / "o.csv", one_target_pipeline(segmenter))
+    assert count_frames(tmp_path / "o.mp4")[0] == 4 and len(read_csv(tmp_path / "o.csv")) == 4
+
+
+def test_corrupt_frame_in_folder(tmp_path: Path, segmenter: Segmenter) -> None:
+    folder = tmp_path / "frames"
+    folder.mkdir()
+    cv2.imwrite(str(folder / "0.png"), frame(0))
+    (folder / "1.png").write_bytes(b"\x89PNG broken")
+    with pytest.raises(LwirstError, match=r"1\.png.*after 1 frames"):
+        process_video(folder, tmp_path / "o.mp4", None, FramePipeline(segmenter))
+    assert count_frames(tmp_path / "o.mp4")[0] == 1
+
+
+def test_unreadable_zero_frame_and_truncated_videos(tmp_path: Path, segmenter: Segmenter) -> None:
+    pipeline = one_target_pipeline(segmenter)
+    junk = tmp_path / "junk.mp4"
+    junk.write_bytes(b"not a video" * 50)
+    with pytest.raises(LwirstError, match="not a readable video"):
+        process_video(junk, tmp_path / "o.mp4", None, pipeline)
+    with pytest.raises(LwirstError, match="no such file"):
+        process_video(tmp_path / "missing.mp4", tmp_path / "o.mp4", None, pipeline)
+    zero = write_video(tmp_path / "zero.avi", 0, codec="MJPG")
+    with pytest.raises(LwirstError, match="no readable frames"):
+        process_video(zero, tmp_path / "o.mp4", tmp_path / "o.csv", pipeline)
+    assert not (tmp_path / "o.mp4").exists()
+
+    full = write_video(tmp_path / "full.avi", 20, codec="MJPG").read_bytes()
+    cut = tmp_path / "cut.avi"
+    cut.write_bytes(full[: len(full) * 6 // 10])
+    with pytest.raises(LwirstError, match="truncated"):
+        process_video(cut, tmp_path / "cut.mp4", tmp_path / "cut.csv", pipeline)
+    done, _ = count_frames(tmp_path / "cut.mp4")
+    assert 0 < done < 20 and len(read_csv(tmp_path / "cut.csv")) == done
+
+
+def test_unwritable_outputs(tmp_path: Path, segmenter: Segmenter) -> None:
+    src = write_video(tmp_path / "in.mp4", 3)
+    pipeline = FramePipeline(segmenter)
+    (tmp_path / "dir.mp4").mkdir()
+    with pytest.raises(LwirstError, match="cannot write a video"):
+        process_video(src, tmp_path / "dir.mp4", None, pipeline)
+    (tmp_path / "file").write_text("x")
+    with pytest.raises(LwirstError, match="cannot create the output folder"):
+        process_video(src, tmp_path / "file" / "o.mp4", None, pipeline)
+    with pytest.raises(LwirstError, match="cannot write the CSV"):
+        process_video(src, tmp_path / "o.mp4", tmp_path / "file" / "t.csv", pipeline)
+    with pytest.raises(LwirstError, match=r"\.mp4 file"):
+        process_video(src, tmp_path / "o.avi", None, pipeline)
+    with pytest.raises(LwirstError, match="overwrite the input"):
+        process_video(src, src, None, pipeline)
+    with pytest.raises(LwirstError, match="batch"):
+        process_video(src, tmp_path / "o.mp4", None, pipeline, batch=0)
+
+
+@pytest.mark.parametrize("works", [True, False])
+def test_ffmpeg_transcode_when_available(tmp_path: Path, segmenter: Segmenter,
+                                         monkeypatch: pytest.MonkeyPatch, works: bool) -> None:
+    if "avc1" in video_mod.available_codecs():
+        pytest.skip("this OpenCV writes H.264 itself; no transcode happens")
+    fake = tmp_path / "bin" / "ffmpeg"
+    fake.parent.mkdir()
+    # Stands in for ffmpeg: copies the input (after -i) to the output (last argument).
+    body = 'cp "$(echo "$@" | sed "s/.* -i \\([^ ]*\\) .*/\\1/")" "${@: -1}"' if works else "exit 1"
+    fake.write_text(f"#!/bin/bash\n{body}\n")
+    fake.chmod(fake.stat().st_mode | stat.S_IEXEC)
+    monkeypatch.setenv("PATH", f"{fake.parent}{os.pathsep}{os.environ['PATH']}")
+    result = process_video(write_video(tmp_path / "in.mp4", 3), tmp_path / "o.mp4", None,
+                           FramePipeline(segmenter))
+    assert result.codec == ("h264 (ffmpeg)" if works else "mp4v")
+    assert count_frames(tmp_path / "o.mp4")[0] == 3
+    assert not list(tmp_path.glob(".o.h264*"))
+
+
+def test_video_command(tmp_path: Path, segmenter: Segmenter, capsys: pytest.CaptureFixture[str]) -> None:
+    ckpt = tmp_path / "net.safetensors"
+    net = LWIRSTNet().eval()
+    save_checkpoint(ckpt, net, net.config)
+    src = write_video(tmp_path / "in.mp4", 4)
+    rc = main(["video", str(src), "--out", str(tmp_path / "o.mp4"), "--model", str(ckpt), "--backend", "torch",
+               "--threads", "1", "--probability", "0.0001", "--min-size", "0", "--batch", "2"])
+    out = capsys.readouterr().out
+    assert rc == 0, out
+    assert "frames: 4 of 4" in out
+    assert any(f"[{codec}]" in out for codec in ("mp4v", "avc1", "h264 (ffmpeg)"))
+    assert count_frames(tmp_path / "o.mp4")[0] == 4 and len(read_csv(tmp_path / "o.csv")) >= 4
+    rc = main(["video", str(tmp_path / "nope.mp4"), "--out", str(tmp_path / "x.mp4"), "--model", str(ckpt),
+               "--backend", "torch", "--threads", "1"])
+    assert rc == 1 and "no such file" in capsys.readouterr().err
