@@ -253,18 +253,6 @@ def _finish(trainer: Trainer, test_set: SegDataset, threads: int, commit: str) -
     return result
 
 
-class SweepTrainer(Trainer):
-    """`Trainer` whose run header is compared as JSON.
-
-    ``run.json`` stores the config's tuples as lists, and `Trainer` compares them with
-    tuples, so it refuses to resume any run. Drop this class once `Trainer` compares
-    JSON-normalised headers.
-    """
-
-    def _run_header(self) -> dict[str, Any]:
-        return json.loads(json.dumps(super()._run_header()))
-
-
 def run_trial(config: dict[str, Any], *, sweep: Sweep, plans: dict[str, TrialPlan], threads: int,
               commit: str) -> None:
     """Tune function trainable: train the trial ``config["trial"]`` to the end, reporting every epoch."""
@@ -276,8 +264,7 @@ def run_trial(config: dict[str, Any], *, sweep: Sweep, plans: dict[str, TrialPla
     train_set, val_set, test_set = sweep.data.open()
     data_info = {**dataclasses.asdict(sweep.data), "train_images": len(train_set),
                  "val_images": len(val_set), "test_images": len(test_set)}
-    torch.manual_seed(seed)  # the initial weights; Trainer seeds every epoch itself
-    trainer = SweepTrainer(run_dir, get_preset(variant), dataclasses.replace(sweep.recipe, seed=seed), train_set,
+    trainer = Trainer(run_dir, get_preset(variant), dataclasses.replace(sweep.recipe, seed=seed), train_set,
                       val_set, data_info=data_info, resume=True, threads=threads)
 
     def report(metrics: dict[str, Any]) -> None:

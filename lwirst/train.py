@@ -181,9 +181,10 @@ def recalibrate_batchnorm(model: torch.nn.Module, train_set: TrainSet, *, seed: 
     model.train()
     rng = np.random.default_rng([seed, 7919])
     order = rng.permutation(len(train_set))
+    device = next(model.parameters()).device
     for start in range(0, min(len(order), batches * batch_size), batch_size):
         chunk = order[start:start + batch_size]
-        model(torch.from_numpy(np.stack([train_set.sample(int(i), rng)[0] for i in chunk])))
+        model(torch.from_numpy(np.stack([train_set.sample(int(i), rng)[0] for i in chunk])).to(device))
     for m in norms:
         m.momentum = 0.1
     model.eval()
@@ -199,7 +200,8 @@ def validation_iou(model: torch.nn.Module, dataset: SegDataset, size: int) -> fl
         bgr = to_bgr(sample.image)
         h, w = bgr.shape[:2]
         x = torch.from_numpy(normalize(cv2.resize(bgr, (size, size), interpolation=cv2.INTER_LINEAR)))
-        logits = model(x[None])[0, 0].numpy()
+        device = next(model.parameters()).device
+        logits = model(x[None].to(device))[0, 0].cpu().numpy()
         pred = cv2.resize(logits, (w, h), interpolation=cv2.INTER_LINEAR) > 0
         tp += int(np.count_nonzero(pred & sample.mask))
         fp += int(np.count_nonzero(pred & ~sample.mask))
@@ -221,8 +223,12 @@ class Trainer:
 
     def __init__(self, run_dir: str | Path, config: NetConfig, recipe: Recipe, train_set: SegDataset,
                  val_set: SegDataset | None, *, data_info: dict[str, Any] | None = None,
-                 resume: bool = False, force: bool = False, threads: int | None = None) -> None:
+                 resume: bool = False, force: bool = False, threads: int | None = None,
+                 device: str = "auto") -> None:
         recipe.validate()
+        if device == "auto":
+            device = "cuda" if torch.cuda.is_available() else "cpu"
+        self.device = torch.device(device)
         self.run_dir = Path(run_dir)
         self.config, self.recipe = config, recipe
         self.val_set = val_set
@@ -232,7 +238,7 @@ class Trainer:
         self._check_run_dir(resume, force)
         self.train_set = TrainSet(train_set, recipe)
         torch.manual_seed(recipe.seed)  # the initial weights are part of the run's determinism
-        self.model = LWIRSTNet(config)
+        self.model = LWIRSTNet(config).to(self.device)
         self.optimizer = _optimizer(self.model, recipe)
         self.ema = EMA(self.model, recipe.ema_decay) if recipe.ema_decay > 0 else None
         self.epoch = 0
@@ -242,7 +248,9 @@ class Trainer:
             self._load_state()
 
     def _run_header(self) -> dict[str, Any]:
-        return {"config": self.config.to_dict(), "recipe": self.recipe.to_dict(), "data": self.data_info}
+        """What run.json stores, JSON-normalised (tuples become lists) so it compares equal on resume."""
+        header = {"config": self.config.to_dict(), "recipe": self.recipe.to_dict(), "data": self.data_info}
+        return json.loads(json.dumps(header))
 
     def _check_run_dir(self, resume: bool, force: bool) -> None:
         run_json = self.run_dir / "run.json"
@@ -268,7 +276,7 @@ class Trainer:
                 )
 
     def _load_state(self) -> None:
-        state = torch.load(self.run_dir / "state.pt", map_location="cpu", weights_only=True)
+        state = torch.load(self.run_dir / "state.pt", map_location=self.device, weights_only=True)
         self.model.load_state_dict(state["model"])
         self.optimizer.load_state_dict(state["optimizer"])
         if self.ema is not None:
@@ -291,7 +299,7 @@ class Trainer:
         """
         if self.ema is None:
             return self.model
-        model = LWIRSTNet(self.config)
+        model = LWIRSTNet(self.config).to(self.device)
         model.load_state_dict(self.ema.shadow)
         recalibrate_batchnorm(model, self.train_set, seed=self.recipe.seed,
                               batch_size=self.recipe.batch_size)
@@ -313,8 +321,8 @@ class Trainer:
         for step in range(steps):
             batch = order[step * r.batch_size:(step + 1) * r.batch_size]
             pairs = [self.train_set.sample(int(i), rng) for i in batch]
-            x = torch.from_numpy(np.stack([p[0] for p in pairs]))
-            y = torch.from_numpy(np.stack([p[1] for p in pairs]))
+            x = torch.from_numpy(np.stack([p[0] for p in pairs])).to(self.device)
+            y = torch.from_numpy(np.stack([p[1] for p in pairs])).to(self.device)
             lr = learning_rate(r, epoch * steps + step, total, steps)
             for group in self.optimizer.param_groups:
                 group["lr"] = lr

@@ -181,7 +181,7 @@ def test_analysis_pages_in_a_browser(fresh_cache: Path, page: Page, sirst_root: 
     assert 0.0 <= float(metric_value(page, "mIoU")) <= 1.0
     expect(page.locator(".js-plotly-plot")).to_have_count(3)
     expect(page.get_by_role("button", name="Everything (JSON)")).to_be_visible()
-    assert any(fresh_cache.glob("*/metrics.json"))  # cached on disk for the next visit
+    assert any(fresh_cache.glob("eval/*/metrics.json"))  # cached on disk for the next visit
     shoot(page, "evaluate")
 
     # Compare: Fig. 4 with the measured model beside Table II (the demo network only when ticked).

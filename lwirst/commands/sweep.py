@@ -9,7 +9,6 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import os
-import sys
 from pathlib import Path
 
 from lwirst.errors import LwirstError
@@ -105,9 +104,6 @@ def run(args: argparse.Namespace) -> int:
         print(report(load_results([path]), args.tables, args.metric))
         return 0
     _check_args(args)
-    if args.gpus_per_trial:
-        print("warning: lwirst.train.Trainer trains on the CPU; --gpus-per-trial reserves GPUs for the "
-              "trials but they stay unused until Trainer can use a device", file=sys.stderr)
     presets = select_presets(args.tables, args.presets)
     seeds = list(range(args.seeds))
     data_dir = args.data_dir or os.environ.get("LWIRST_DATA_DIR") or ""

@@ -35,6 +35,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--force", action="store_true", help="overwrite a finished run in --run-dir")
     parser.add_argument("--until", type=int, help="stop after this epoch (train in resumable chunks)")
     parser.add_argument("--threads", type=int, default=os.cpu_count(), help="torch CPU threads")
+    parser.add_argument("--device", default="auto", help="auto (CUDA when present, else CPU), cpu or cuda")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -61,7 +62,7 @@ def run(args: argparse.Namespace) -> int:
                  "train_images": len(train_set), "val_images": len(val_set) if val_set else 0,
                  "val_overlap": overlap}
     trainer = Trainer(args.run_dir, config, recipe, train_set, val_set, data_info=data_info,
-                      resume=args.resume, force=args.force, threads=args.threads)
+                      resume=args.resume, force=args.force, threads=args.threads, device=args.device)
     if trainer.finished:
         print(f"{args.run_dir}: already finished ({trainer.epoch} epochs); use --force to retrain")
         return 0
