@@ -76,14 +76,14 @@ def main() -> None:
         "data": run["data"],
         "epochs": int(state["epoch"]),
         "wall_time_s": round(float(state["wall_seconds"]), 1),
-        "hardware": f"{cpu_name()}, {torch.get_num_threads()} threads, shared 2-core VM, CPU only",
+        "hardware": f"{cpu_name()}, shared 2-core VM, CPU only (threads: see the command)",
         "chosen_by": "the final weights (EMA of the last epochs) of a fixed schedule; no checkpoint or setting "
                      "was chosen on the test split, which was scored once for this card",
         "test_metrics": metrics,
         "test_protocol": "SIRST idx_427 test (86 images), threshold 0 (probability 0.5), scored at each image's "
                          "own resolution; resize = 256x256 network input, native = padded full resolution",
         "command": args.command,
-        "commit_trained_with": commit,
+        "card_commit": commit,
         "experiments": json.loads(args.experiments.read_text()) if args.experiments else [],
     }
     (MODELS_DIR / f"{NAME}.json").write_text(json.dumps(card, indent=2) + "\n")
@@ -104,13 +104,14 @@ def render_card(card: dict, log: pd.DataFrame) -> str:
 LW-IRSTNet ({card['params'] / 1e6:.4f} M parameters, {card['flops'] / 1e6:.2f} M FLOPs at 256x256,
 THOP convention) trained by this project's own pipeline on SIRST.
 
-* **Data:** {card['data']}
+* **Data:** `{json.dumps(card['data'])}` (SIRST idx_427; val is a subset of trainval, so validation
+  scores in the log are in-sample monitoring, never a selection criterion)
 * **Recipe:** `{json.dumps(card['recipe'])}`
 * **Config:** `{json.dumps(card['config'])}`
 * **Epochs / wall time:** {card['epochs']} epochs, {card['wall_time_s'] / 60:.1f} min on {card['hardware']}
 * **How the shipped weights were chosen:** {card['chosen_by']}.
 * **Command:** `{card['command']}`, then `python scripts/ship_model.py --run-dir RUN --data-dir ../shared/data`
-* **Trained with commit:** {card['commit_trained_with']}
+* **Card written at commit:** {card['card_commit']}
 
 ## Test metrics ({card['test_protocol']})
 
