@@ -4,12 +4,12 @@ Builds on `dashboard.common` (sidebar choosers, cached segmenters and datasets, 
 display); the computation itself is `lwirst.evaluate` and `lwirst.analysis`.
 
 - `Run`: one evaluation (model, data, threshold, result, cost). Runs of this session are
-  kept in `st.session_state` (`remember`, `session_runs`, `latest_run`), so the Failure
+  kept in `st.session_state` (`remember`, `session_runs`: the latest last), so the Failure
   inspector picks up what the Evaluate page ran; `disk_runs` reopens those cached on disk.
 - `stored_run` loads a result from the disk cache without the network; `evaluate_run`
   runs the network with a progress bar (and fills the disk cache).
 - `masks` and `rescored` re-score a run at another threshold / Eq. 4 filter without the
-  network (`st.cache_data`).
+  network (`st.cache_data`); `measured_points` gathers what the Compare page plots.
 """
 
 from __future__ import annotations
@@ -93,7 +93,7 @@ def eval_segmenter(engine: common.Engine) -> EvalSegmenter:
 
 def model_options() -> dict[str, Path | None]:
     """Label -> model file the server offers (as in the sidebar); None is the untrained demo network."""
-    return common._model_options()
+    return common.model_options()
 
 
 def engine_for(path: Path | None, chosen: common.Engine) -> common.Engine:
@@ -192,20 +192,13 @@ def remember(run: Run) -> Run:
     return run
 
 
-def latest_run() -> Run | None:
-    """The run this session made or opened last."""
-    runs = session_runs()
-    return next(reversed(runs.values())) if runs else None
-
-
 def disk_runs(choice: common.DataChoice) -> pd.DataFrame:
     """Evaluations cached on disk for the dataset and split of `choice` (same name, split, image count)."""
     runs = analysis.cached_runs()
     if runs.empty:
         return runs
-    size = len(common.open_data(choice))
-    name = common.open_data(choice).name
-    keep = (runs["dataset"] == name) & (runs["split"] == choice.split) & (runs["images"] == size)
+    data = common.open_data(choice)
+    keep = (runs["dataset"] == data.name) & (runs["split"] == choice.split) & (runs["images"] == len(data))
     return runs[keep].reset_index(drop=True)
 
 
@@ -280,7 +273,7 @@ def heat_scale() -> str:
 
 def hot_margin() -> float:
     """Sidebar: how far under the threshold (in logits) a missed target's peak may be to count as hot."""
-    st.session_state.setdefault("hot_margin", 2.0)
+    st.session_state.setdefault("hot_margin", analysis.HOT_MARGIN)
     return float(st.sidebar.slider("Hot margin (logit)", 0.0, 10.0, step=0.1, key="hot_margin",
                                    help="A missed target whose peak logit is at most this far below the "
                                         "threshold is flagged 'hot but below threshold' (the paper's Fig. 6)"))

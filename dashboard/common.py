@@ -49,16 +49,17 @@ from lwirst.dashboard_support import (
 from lwirst.datasets import Sample, SegDataset, detect_layout, find_datasets, list_splits, open_dataset
 from lwirst.errors import LwirstError
 from lwirst.inference import DEFAULT_MODEL, REPO_ROOT, Saliency, Segmenter, available_backends, default_backend
-from lwirst.live import BoundedTracker, CameraSource, LiveStream, LoopingVideo, Source, SyntheticSensor, local_cameras
+from lwirst.live import CameraSource, LiveStream, LoopingVideo, Source, SyntheticSensor, local_cameras
 from lwirst.pipeline import FramePipeline, FrameResult
 from lwirst.postprocess import NO_FILTER, TargetFilter, logit_to_probability
+from lwirst.tracking import Tracker
 
 log = logging.getLogger(__name__)
 
 PAGES_DIR = REPO_ROOT / "pages"
 SAMPLES_LABEL = "Embedded samples"
 IMAGE_TYPES = ("png", "jpg", "jpeg", "bmp", "tif", "tiff")
-THRESHOLD_RANGE = (-15.0, 15.0)
+THRESHOLD_RANGE = (-30.0, 30.0)  # trained models reach peak logits above 20
 SIZE_CAP = 500
 RATIO_CAP = 10.0
 # Widget keys whose values survive page switches (see `keep_widget_state`).
@@ -160,7 +161,7 @@ def settings() -> Settings:
     return load_settings()
 
 
-def _model_options() -> dict[str, Path | None]:
+def model_options() -> dict[str, Path | None]:
     """Label -> model file under the configured roots, the shipped model first; the demo network last."""
     options: dict[str, Path | None] = {}
     for path in find_models(settings().model_roots, DEFAULT_MODEL):
@@ -172,7 +173,7 @@ def _model_options() -> dict[str, Path | None]:
 
 def engine_sidebar() -> None:
     """Sidebar: model (from the configured model roots), backend and input protocol."""
-    models = _model_options()
+    models = model_options()
     backends = available_backends()
     _select_default("model", list(models))
     _select_default("backend", backends, default_backend())
@@ -194,7 +195,7 @@ def engine_sidebar() -> None:
 
 def engine() -> Engine:
     """The sidebar's current model, backend and protocol."""
-    models = _model_options()
+    models = model_options()
     label = st.session_state.get("model", next(iter(models)))
     path = models.get(label)
     version = str(path.stat().st_mtime_ns) if path is not None and path.exists() else "demo"
@@ -246,7 +247,7 @@ def rescore(chosen: Engine, saliency_map: Saliency, post: Postprocess) -> FrameR
 
 def tracking_pipeline(chosen: Engine, post: Postprocess) -> FramePipeline:
     """A fresh pipeline with a tracker (video, live stream) on the cached segmenter."""
-    return FramePipeline(segmenter(chosen), post.threshold, post.target_filter, BoundedTracker())
+    return FramePipeline(segmenter(chosen), post.threshold, post.target_filter, Tracker())
 
 
 def analyse(chosen: Engine, frame: Frame, post: Postprocess, scale: str = "probability") -> FrameReport:
@@ -352,10 +353,18 @@ def load_item(choice: DataChoice, index: int) -> Sample:
     return _load_item(choice.root, choice.dataset, choice.split, index)
 
 
-def sample_frame(index: int = 0) -> Frame:
-    """An embedded sample scene with its mask (the Home page's demo frame)."""
-    sample = _load_item(str(SAMPLES_DIR), "auto", "all", index)
-    return make_frame(sample.name, sample.image, sample.mask)
+def demo_frame() -> Frame:
+    """The Home page's demo frame: the first test image of the first dataset the server offers
+    (LWIRST_DATA_DIR's first), else of the embedded samples."""
+    for root in _data_roots().values():
+        for dataset in _datasets(root):
+            try:
+                splits = _splits(root, dataset)
+                sample = _load_item(root, dataset, "test" if "test" in splits else "all", 0)
+            except LwirstError:
+                continue
+            return make_frame(sample.name, sample.image, sample.mask)
+    raise LwirstError("no demo frame: the embedded samples are missing and no dataset is configured")
 
 
 def decode(data: bytes, name: str) -> np.ndarray:

@@ -48,6 +48,10 @@ PAPER_SOURCE = "paper figure (fusion datasets)"
 MEASURED_PREFIX = "measured here"
 NOT_MEASURED = "not measured yet"
 HOT = "hot but below threshold"
+SWEEP_GROUP = "ablation sweep"
+# Default of how far under the threshold (logits) a missed target's peak may be and still count as hot:
+# at threshold 0 that is probability >= 0.018, while SIRST backgrounds sit near logit -10 (probability 5e-5).
+HOT_MARGIN = 4.0
 # Metric cards: metrics key -> (label, help). Fa is printed in units of 1e-6, as the literature does.
 CARDS = {
     "precision": ("P", "pixel precision"),
@@ -114,8 +118,9 @@ def curve_figures(results: Mapping[str, EvalResult]) -> dict[str, go.Figure]:
                          hovertemplate="threshold %{customdata}<br>Fa %{x:.3g}<br>Pd %{y:.3f}")
     layout = {"height": 380, "margin": {"l": 10, "r": 10, "t": 40, "b": 10},
               "legend": {"orientation": "h", "y": -0.25}}
-    roc.update_layout(title="ROC (pixels)", xaxis_title="false-positive rate", yaxis_title="true-positive rate",
-                      **layout)
+    roc.update_layout(title="ROC (pixels)", xaxis_title="false-positive rate (log)",
+                      yaxis_title="true-positive rate", **layout)
+    roc.update_xaxes(type="log")
     pr.update_layout(title="Precision-recall (pixels)", xaxis_title="recall", yaxis_title="precision", **layout)
     pdfa.update_layout(title="Pd-Fa (targets, thresholds -8..8)", xaxis_title="Fa (log)", yaxis_title="Pd",
                        **layout)
@@ -249,15 +254,19 @@ def measured_point(name: str, metrics: Mapping[str, float], dataset: str, split:
 
 
 def sweep_points(results: pd.DataFrame, when: str = "best") -> pd.DataFrame:
-    """Fig. 4 points of the ablation sweeps: per preset and schedule, test mIoU/F1 averaged over seeds."""
+    """Fig. 4 points of the ablation sweeps: per trained variant (presets of one architecture share
+    their runs) and schedule, test mIoU/F1 averaged over seeds."""
     needed = {"params_m", "flops_m", "dataset", "test_split", f"{when}_miou", f"{when}_f1"}
     if results.empty or not needed <= set(results.columns):
         return pd.DataFrame(columns=list(paper_points().columns))
+    key = "variant" if "variant" in results.columns else "preset"
     rows = []
-    for (preset, dataset, split, schedule), group in results.groupby(
-            ["preset", "dataset", "test_split", "schedule"], sort=False):
-        rows.append({"name": f"{preset} (sweep{', ' + schedule if schedule else ''}, {len(group)} seeds)",
-                     "source": measured_source(dataset, split), "group": "ablation sweep", "year": math.nan,
+    for (preset, dataset, split, schedule), group in results.drop_duplicates([key, "seed", "schedule"]).groupby(
+            [key, "dataset", "test_split", "schedule"], sort=False):
+        seeds = f"{len(group)} seed{'s' if len(group) > 1 else ''}"
+        rows.append({"name": f"{preset} ({seeds}{', ' + schedule if schedule else ''})",
+                     "source": f"{measured_source(dataset, split)}, {SWEEP_GROUP}",
+                     "group": SWEEP_GROUP, "year": math.nan,
                      "flops_m": group["flops_m"].mean(), "params_m": group["params_m"].mean(), "fps": math.nan,
                      "precision": math.nan, "recall": math.nan, "miou": group[f"{when}_miou"].mean(),
                      "f1": group[f"{when}_f1"].mean()})
@@ -273,8 +282,8 @@ def fig4_points(measured: pd.DataFrame) -> pd.DataFrame:
 def fig4_figure(points: pd.DataFrame, metric: str, cost: str, pareto: bool = True) -> go.Figure:
     """One panel of Fig. 4: accuracy (`miou` or `f1`) against cost (`flops_m` or `params_m`), log x axis.
 
-    Paper figures are grey circles, points measured here coloured stars, one trace per
-    source; each source gets its own dashed Pareto front.
+    Paper figures are grey circles, models measured here coloured stars and ablation-sweep
+    presets coloured diamonds, one trace per source; each source gets its own dashed Pareto front.
     """
     names = {"miou": "mIoU", "f1": "F1", "flops_m": "FLOPs (M, log)", "params_m": "Params (M, log)"}
     shown = points.dropna(subset=[metric, cost])
@@ -292,10 +301,13 @@ def fig4_figure(points: pd.DataFrame, metric: str, cost: str, pareto: bool = Tru
         paper = source == PAPER_SOURCE
         color = "#7f7f7f" if paper else palette[measured_sources.index(source) % len(palette)]
         data = group[["source", "flops_m", "params_m", "precision", "recall", "miou", "f1", "fps"]]
+        labelled = not (group["group"] == SWEEP_GROUP).all()  # sweep points are many: names on hover only
         figure.add_scatter(
-            x=group[cost], y=group[metric], mode="markers+text", name=source, text=group["name"],
+            x=group[cost], y=group[metric], mode="markers+text" if labelled else "markers", name=source,
+            text=group["name"],
             textposition="top center", textfont={"size": 10, "color": color},
-            marker={"symbol": "circle" if paper else "star", "size": 10 if paper else 15, "color": color,
+            marker={"symbol": "circle" if paper else "star" if labelled else "diamond", "size": 10 if paper else 14,
+                    "color": color,
                     "line": {"width": 1, "color": "white"}},
             customdata=data.to_numpy(), hovertemplate=hover)
         if pareto and len(group) > 1:
@@ -427,7 +439,7 @@ def ablation_figure(view: pd.DataFrame, metric: str) -> go.Figure:
 
 
 def rescore_images(saliency: Mapping[str, np.ndarray], masks: Mapping[str, np.ndarray], threshold: float,
-                   target_filter: TargetFilter | None = None, margin: float = 2.0) -> pd.DataFrame:
+                   target_filter: TargetFilter | None = None, margin: float = HOT_MARGIN) -> pd.DataFrame:
     """Per-image scores of stored saliency maps at `threshold` and the Eq. 4 filter (no network):
     IoU, targets, detected, missed, of those how many are hot but below the threshold, false alarms."""
     rows = []
@@ -522,7 +534,7 @@ class ImageView:
 
 
 def image_view(image: np.ndarray, logits: np.ndarray, mask: np.ndarray, threshold: float,
-               target_filter: TargetFilter | None, scale: str = "probability", margin: float = 2.0) -> ImageView:
+               target_filter: TargetFilter | None, scale: str = "probability", margin: float = HOT_MARGIN) -> ImageView:
     """Input, ground truth, heatmap (colour bar; hot-but-below targets boxed in cyan) and the Fig. 5
     overlay (red correct, green missed, blue false alarm) at `threshold` and the Eq. 4 filter."""
     if mask.shape != logits.shape or image.shape[:2] != logits.shape:

@@ -61,23 +61,30 @@ def find_models(roots: Iterable[Path], preferred: Path | None = None) -> list[Pa
     return unique
 
 
+# Card JSON / checkpoint metadata fields that say how a model was trained, in display order.
+TRAINING_KEYS = ("data", "recipe", "epochs", "epoch", "val_iou", "wall_time_s", "hardware", "chosen_by",
+                 "command", "commit_trained_with")
+
+
 @dataclass
 class ModelCard:
     """What is known about a model: size, cost, how it was trained and how it scored.
 
-    params/flops are counted on the network the checkpoint describes (256 x 256 input,
-    the paper's THOP convention); None for ONNX files. test_metrics and training come
-    from the card JSON beside the model, else from the checkpoint's metadata; empty
-    when neither has them.
+    params/flops are counted on the network a checkpoint describes (256 x 256 input,
+    the paper's THOP convention), or read from the card for an ONNX file; None when
+    unknown. test_metrics (flat, or one dict per input protocol), test_protocol and
+    training come from the card JSON beside the model (same stem), else from the
+    checkpoint's metadata; empty when neither has them. markdown: the long card
+    (``<stem>.md``, or a ``MODEL_CARD.md`` beside it titled with the stem).
     """
 
     name: str
     params: int | None = None
     flops: float | None = None
     test_metrics: dict[str, Any] = field(default_factory=dict)
+    test_protocol: str = ""
     training: dict[str, Any] = field(default_factory=dict)
-    card: dict[str, Any] = field(default_factory=dict)
-    trained: bool = True
+    markdown: str = ""
 
 
 def _read_card(path: Path) -> dict[str, Any]:
@@ -91,22 +98,42 @@ def _read_card(path: Path) -> dict[str, Any]:
     return card if isinstance(card, dict) else {}
 
 
+def _read_markdown(path: Path) -> str:
+    own, shared = path.with_suffix(".md"), path.with_name("MODEL_CARD.md")
+    if own.is_file():
+        return own.read_text(encoding="utf-8")
+    if shared.is_file():
+        text = shared.read_text(encoding="utf-8")
+        first = text.lstrip().partition("\n")[0]
+        return text if first.startswith("#") and path.stem in first else ""
+    return ""
+
+
 def model_card(path: Path | None) -> ModelCard:
     """The card of a model file, or of the untrained demo network when `path` is None."""
     if path is None:
         cost = config_complexity(NetConfig())
-        return ModelCard(DEMO_MODEL, cost.params, cost.flops, trained=False,
+        return ModelCard(DEMO_MODEL, cost.params, cost.flops,
                          training={"weights": "random (seed 0); detections are meaningless"})
     card = _read_card(path)
     meta: dict[str, Any] = {}
-    params = flops = None
+    params, flops = card.get("params"), card.get("flops")
     if path.suffix.lower() != ".onnx":
         config, _, meta = load_checkpoint(path)
         cost = config_complexity(config)
         params, flops = cost.params, cost.flops
-    metrics = card.get("test_metrics") or card.get("metrics") or meta.get("test_metrics") or {}
-    training = card.get("training") or {k: meta[k] for k in ("data", "recipe", "epoch", "val_iou") if k in meta}
-    return ModelCard(path.name, params, flops, dict(metrics), dict(training), card)
+    metrics = card.get("test_metrics") or meta.get("test_metrics") or {}
+    source = card if any(k in card for k in TRAINING_KEYS) else meta
+    training = {k: source[k] for k in TRAINING_KEYS if k in source}
+    return ModelCard(path.name, params, flops, dict(metrics), str(card.get("test_protocol", "")), training,
+                     _read_markdown(path))
+
+
+def metrics_table(metrics: dict[str, Any]) -> pd.DataFrame:
+    """Test metrics for display: one column per input protocol when the card has several."""
+    if metrics and all(isinstance(v, dict) for v in metrics.values()):
+        return pd.DataFrame(metrics).rename_axis("metric").reset_index()
+    return card_table(metrics)
 
 
 def card_table(values: dict[str, Any], prefix: str = "") -> pd.DataFrame:

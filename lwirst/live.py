@@ -15,7 +15,7 @@ import math
 import sys
 import time
 from collections import deque
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
@@ -27,28 +27,13 @@ import pandas as pd
 from lwirst.drawing import overlay
 from lwirst.errors import LwirstError
 from lwirst.pipeline import FramePipeline, FrameResult
-from lwirst.postprocess import Target, TargetFilter
+from lwirst.postprocess import TargetFilter
 from lwirst.synth import PRESETS, SceneConfig, render_sequence
-from lwirst.tracking import Track, Tracker
+from lwirst.tracking import Track
 
-MAX_TRACKED = 256
-
-
-class BoundedTracker(Tracker):
-    """A `Tracker` that skips association on a frame with more than `max_targets` targets.
-
-    Association costs (tracks x targets); a frame of thousands of speckles (an
-    untrained network, a threshold dragged far down) would stall a live server, so
-    such a frame counts as empty and the tracks coast until targets are few again.
-    """
-
-    def __init__(self, max_targets: int = MAX_TRACKED, **kwargs: float) -> None:
-        super().__init__(**kwargs)
-        self.max_targets = max_targets
-
-    def update(self, targets: Iterable[Target]) -> tuple[Track, ...]:
-        targets = list(targets)
-        return super().update(targets if len(targets) <= self.max_targets else [])
+# The live demo's scene: the `sky` preset with targets of SCR 8-15, which a SIRST-trained model
+# sees on every frame (at the preset's SCR 3-8 it misses about half), so the stream shows tracks.
+LIVE_SCENE = PRESETS["sky"].replace(scr=(8.0, 15.0))
 
 
 class Source(Protocol):
@@ -69,7 +54,7 @@ class SyntheticSensor:
     def __init__(self, config: SceneConfig | None = None, seed: int = 0, length: int = 250) -> None:
         if length < 2:
             raise LwirstError("a synthetic sequence needs at least 2 frames")
-        self.config = config or PRESETS["sky"]
+        self.config = config or LIVE_SCENE
         self.seed, self.length = seed, length
         self._frames: Iterator[np.ndarray] = self._sequence()
 

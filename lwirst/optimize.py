@@ -307,8 +307,8 @@ def quantize_onnx(data: bytes, calibration: Iterable[np.ndarray], *, symmetric: 
             extra_options={"ActivationSymmetric": symmetric, "WeightSymmetric": True},
         )
         result = onnx.load(str(target))
-    for prop in proto.metadata_props:
-        result.metadata_props.append(prop)
+    present = {p.key for p in result.metadata_props}
+    result.metadata_props.extend(p for p in proto.metadata_props if p.key not in present)
     return result.SerializeToString()
 
 

@@ -69,10 +69,14 @@ class Tracker:
     min_hits: detections needed before a track is confirmed and gets an id.
     alpha, beta: position and velocity gains of the alpha-beta filter.
     max_trajectory: positions kept per track (bounds memory on long videos).
+    max_targets: a frame with more targets than this (thousands of speckles from an
+        untrained network or a threshold dragged far down) is treated as empty, so the
+        tracks x targets association can never stall a live server; tracks coast.
     """
 
     def __init__(self, gate: float = 20.0, max_missed: int = 3, min_hits: int = 2,
-                 alpha: float = 0.85, beta: float = 0.5, max_trajectory: int = 512) -> None:
+                 alpha: float = 0.85, beta: float = 0.5, max_trajectory: int = 512,
+                 max_targets: int = 256) -> None:
         if gate <= 0:
             raise LwirstError(f"tracker gate must be positive, got {gate}")
         if max_missed < 0 or min_hits < 1 or max_trajectory < 1:
@@ -85,6 +89,7 @@ class Tracker:
         self.alpha = float(alpha)
         self.beta = float(beta)
         self.max_trajectory = int(max_trajectory)
+        self.max_targets = int(max_targets)
         self.reset()
 
     def reset(self) -> None:
@@ -102,6 +107,8 @@ class Tracker:
         """Advance one frame with this frame's targets; returns the live tracks."""
         self.frame += 1
         targets = list(targets)
+        if len(targets) > self.max_targets:
+            targets = []
         predicted = np.array([t.position + t.velocity for t in self._tracks]).reshape(-1, 2)
         measured = np.array([(t.x, t.y) for t in targets], dtype=np.float64).reshape(-1, 2)
         matches = self._associate(predicted, measured)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import streamlit as st
 
 from dashboard import common
-from lwirst.dashboard_support import card_table
+from lwirst.dashboard_support import card_table, metrics_table
 from lwirst.postprocess import NO_FILTER
 
 
@@ -41,7 +41,8 @@ def model_card() -> None:
     with metrics:
         st.markdown("**Test metrics**")
         if card.test_metrics:
-            st.dataframe(card_table(card.test_metrics), hide_index=True)
+            st.dataframe(metrics_table(card.test_metrics), hide_index=True)
+            st.caption(card.test_protocol)
         else:
             st.caption("Not available: the model has no card JSON with test metrics.")
     with training:
@@ -50,6 +51,9 @@ def model_card() -> None:
             st.dataframe(card_table(card.training), hide_index=True)
         else:
             st.caption("Not available: the checkpoint carries no training metadata.")
+    if card.markdown:
+        with st.expander("Full model card"):
+            st.markdown(card.markdown)
 
 
 def demo() -> None:
@@ -58,9 +62,10 @@ def demo() -> None:
     if st.button("Run the demo on a sample frame", type="primary", key="home_demo"):
         st.session_state["home_demo_done"] = True
     if not st.session_state.get("home_demo_done"):
-        st.caption("Segments an embedded synthetic scene with the paper's threshold (0) and no filter.")
+        st.caption("Segments a test image of the server's first dataset (the embedded synthetic scenes when "
+                   "none is configured) with the paper's threshold (0) and no filter.")
         return
-    frame = common.sample_frame()
+    frame = common.demo_frame()
     report = common.analyse(common.engine(), frame, common.Postprocess(0.0, NO_FILTER))
     st.metric("Targets found", report.kept)
     picture, heat, truth = st.columns(3)

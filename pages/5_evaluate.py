@@ -73,9 +73,13 @@ def results(models: dict[str, common.Engine], choice: common.DataChoice, thresho
         else:
             runs.append(run)
     if missing:
-        st.caption(f"Not evaluated yet on {choice.label} ({choice.split}): {', '.join(missing)}.")
-        if st.button(f"Run evaluation ({len(missing)} model{'s' if len(missing) > 1 else ''})", type="primary",
-                     key="eval_run"):
+        prompt = st.empty()
+        with prompt.container():
+            st.caption(f"Not evaluated yet on {choice.label} ({choice.split}): {', '.join(missing)}.")
+            clicked = st.button(f"Run evaluation ({len(missing)} model{'s' if len(missing) > 1 else ''})",
+                                type="primary", key="eval_run")
+        if clicked:
+            prompt.empty()
             runs += run_models(missing, choice, threshold)
     return runs
 

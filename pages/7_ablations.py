@@ -76,7 +76,9 @@ def verdict(view: pd.DataFrame, metric: str) -> None:
 def comparison_table(view: pd.DataFrame, metric: str) -> None:
     """Each row: printed FLOPs/Params beside the computed ones (with the verdict), printed score beside ours."""
     score = "F1" if metric.endswith("f1") else "mIoU"
-    shown = view.drop(columns=["here_sd"]).rename(columns={
+    order = ["row", "paper", "here", "status", "paper_flops_m", "flops_m", "flops_check", "paper_params_m",
+             "params_m", "params_check", "preset"]
+    shown = view[order].rename(columns={
         "paper_flops_m": "FLOPs (M), paper", "flops_m": "FLOPs (M), computed", "flops_check": "FLOPs check",
         "paper_params_m": "Params (M), paper", "params_m": "Params (M), computed", "params_check": "Params check",
         "paper": f"{score}, paper", "here": f"{score}, here (mean)", "status": "measured here"})
@@ -109,6 +111,9 @@ def provenance(results: pd.DataFrame, table: str) -> None:
     summary = rows.groupby(columns, dropna=False).agg(seeds=("seed", "nunique"), runs=("seed", "size"))
     st.caption("Measured here on:")
     st.dataframe(summary.reset_index(), hide_index=True)
+    notes = rows["note"].dropna().unique() if "note" in rows.columns else []
+    for note in notes:
+        st.info(f"Note from the sweep: {note}", icon=":material/info:")
 
 
 common.run_page(main)

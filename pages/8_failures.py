@@ -30,19 +30,22 @@ def main() -> None:
 
 def choose_run() -> dash.Run | None:
     """The evaluation to inspect: this session's (the latest first) or one cached on disk for the
-    sidebar's data; with neither, the sidebar's model is evaluated (at once on small datasets)."""
+    sidebar's data; with neither for the sidebar's data, its model is evaluated there first."""
     choice = common.data_source()
     if choice is None:
         return None
     session = dash.session_runs()
+    on_disk = dash.disk_runs(choice)
+    if on_disk.empty and not any(run.choice == choice for run in session.values()):
+        evaluate_now(choice)
     runs: dict[str, dash.Run | pd.Series] = {f"{run.label} on {run.data_label}": run
                                               for run in reversed(session.values())}
-    for _, row in dash.disk_runs(choice).iterrows():
+    for _, row in on_disk.iterrows():
         if row["key"] not in session:
             runs[f"{row['model']} · {row['backend']}/{row['protocol']} on {row['dataset']}/{row['split']} "
                  f"(cached on disk)"] = row
     if not runs:
-        return evaluate_now(choice)
+        return None
     dash.keep_valid("failure_run", list(runs))
     label = st.selectbox("Evaluation run", list(runs), key="failure_run",
                          help="Runs of this session (the Evaluate page's latest first) and runs cached on disk "
@@ -51,19 +54,20 @@ def choose_run() -> dash.Run | None:
     return chosen if isinstance(chosen, dash.Run) else dash.open_disk_run(chosen, choice)
 
 
-def evaluate_now(choice: common.DataChoice) -> dash.Run | None:
-    """No run yet: evaluate the sidebar's model on the sidebar's data (a button on large datasets)."""
+def evaluate_now(choice: common.DataChoice) -> None:
+    """No run on the sidebar's data: evaluate the sidebar's model there (at once on small datasets,
+    else on a click); the run joins this session's."""
     engine = common.engine()
     label = f"{st.session_state.get('model', 'model')} · {engine.backend}/{engine.protocol}"
     size = len(common.open_data(choice))
     if size > dash.AUTO_EVALUATE_MAX_IMAGES and not st.button(
             f"Evaluate {label} on {choice.label} ({choice.split}, {size} images)", type="primary",
             key="failure_evaluate"):
-        st.info("No evaluation of this dataset yet: run one here or on the Evaluate page.")
-        return None
+        st.info(f"No evaluation of {choice.label} ({choice.split}) yet: run one here or on the Evaluate page.")
+        return
     bar = st.progress(0.0, text=f"{label}: starting...")
     try:
-        return dash.evaluate_run(label, engine, choice, 0.0, bar)
+        dash.evaluate_run(label, engine, choice, 0.0, bar)
     finally:
         bar.empty()
 

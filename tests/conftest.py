@@ -7,6 +7,7 @@ import os
 from pathlib import Path
 
 import pytest
+import torch
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -34,3 +35,12 @@ def data_root() -> Path:
 @pytest.fixture(scope="session")
 def sirst_root(data_root: Path) -> Path:
     return data_root / "sirst"
+
+
+@pytest.fixture(scope="module")
+def one_torch_thread():
+    """Batch-1 forward passes: on 2 shared cores thread sync costs far more than the compute."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)

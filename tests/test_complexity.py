@@ -10,7 +10,6 @@ from __future__ import annotations
 import json
 
 import pytest
-import torch
 
 from lwirst import paper
 from lwirst.cli import main
@@ -31,13 +30,7 @@ ALL_ROWS = paper.load_all()
 PRESET_ROWS = [str(p) for p in ALL_ROWS["preset"].dropna()]
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    """Batch-1 passes: thread sync costs far more than the compute on the shared 2-core machine."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 def _printed(value: float, decimals: int) -> str:

@@ -9,14 +9,7 @@ from lwirst.config import PRESETS, NetConfig, get_preset, presets_for_table
 from lwirst.errors import LwirstError
 from lwirst.model import LWIRSTNet
 
-
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    """Tiny forward passes: thread sync costs 100x the compute on the shared 2-core machine."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 @pytest.mark.parametrize("name", list(PRESETS))

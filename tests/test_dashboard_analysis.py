@@ -281,7 +281,7 @@ def test_evaluate_overlays_an_uploaded_onnx_model_and_refuses_a_wrong_one() -> N
     assert len(roc["data"]) == 2 and any("upload: demo.onnx" in t["name"] for t in roc["data"])
 
 
-def test_evaluate_reports_a_mask_size_mismatch(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_evaluate_and_failures_report_a_mask_size_mismatch(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     root = tmp_path / "baddata"
     (root / "images").mkdir(parents=True)
     (root / "masks").mkdir()
@@ -290,6 +290,9 @@ def test_evaluate_reports_a_mask_size_mismatch(tmp_path: Path, monkeypatch: pyte
     monkeypatch.setenv("LWIRST_DATA_DIR", str(root))
     at = open_page("5_evaluate.py", data_root="baddata")
     at.button(key="eval_run").click().run()
+    assert not at.exception
+    assert any("image 64x64 but mask 64x32" in e for e in errors(at)), errors(at)
+    at.switch_page(str(PAGES / "8_failures.py")).run()  # evaluates the one image on demand: same error
     assert not at.exception
     assert any("image 64x64 but mask 64x32" in e for e in errors(at)), errors(at)
 
@@ -314,7 +317,7 @@ def test_compare_plots_table_ii_beside_the_models_measured_here(tmp_path: Path) 
     assert not at.exception and not errors(at)
     flops = chart(at, "compare_flops")
     names = {trace["name"] for trace in flops["data"]}
-    assert analysis.PAPER_SOURCE in names and "measured here (sirst, test)" in names
+    assert analysis.PAPER_SOURCE in names and "measured here (sirst, test), ablation sweep" in names
     assert "measured here (samples, test)" not in names  # the demo network is hidden by default
     assert flops["layout"]["xaxis"]["type"] == "log" and flops["layout"]["yaxis"]["title"]["text"] == "mIoU"
     assert chart(at, "compare_params")["layout"]["xaxis"]["title"]["text"].startswith("Params")

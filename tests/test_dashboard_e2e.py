@@ -122,7 +122,7 @@ def test_dashboard_in_a_browser(page: Page, server: str, sirst_root: Path) -> No
     assert page.get_by_test_id("stAlert").filter(has_text="error").count() == 0
     before = metric_value(page, "Targets kept")
     shoot(page, "single_frame")
-    # The top of the range (logit 15) is above any target's peak; should a model's peak exceed
+    # The top of the range (logit 30) is above any target's peak; should a model's peak exceed
     # it, the bottom of the range merges the background into targets instead.
     for key, caption in (("End", "= probability 1.000"), ("Home", "= probability 0.000")):
         page.get_by_test_id("stSidebar").get_by_role("slider").first.focus()
@@ -186,16 +186,18 @@ def test_analysis_pages_in_a_browser(fresh_cache: Path, page: Page, sirst_root: 
 
     # Compare: Fig. 4 with the measured model beside Table II (the demo network only when ticked).
     open_page(page, "Compare")
-    if page.get_by_text("untrained demo network", exact=False).count():
+    if page.get_by_text("No trained model", exact=False).count():
         page.get_by_text("Untrained demo network", exact=True).click()
         settle(page)
     expect(page.locator(".js-plotly-plot")).to_have_count(2)
-    expect(page.locator(".js-plotly-plot").first.get_by_text("measured here (sirst, test)")).to_be_visible()
+    expect(page.locator(".js-plotly-plot").first.get_by_text("measured here (sirst, test)", exact=True)).to_be_visible()
+    settle(page)
     shoot(page, "compare")
 
     # Ablations: Table III with the Params/FLOPs computed from each preset beside the paper's.
     open_page(page, "Ablations")
     expect(page.get_by_text("Paper's winner", exact=True)).to_be_visible()
+    settle(page)
     shoot(page, "ablations")
 
     # Failure inspector: the run just made, re-scored live as the threshold moves.
@@ -204,6 +206,8 @@ def test_analysis_pages_in_a_browser(fresh_cache: Path, page: Page, sirst_root: 
     settle(page)
     expect(page.get_by_text("red: correct, green: missed, blue: false alarm")).to_be_visible()
     expect(page.get_by_test_id("stImage")).to_have_count(4)
+    page.get_by_test_id("stRadio").get_by_text("hot but below threshold", exact=True).click()
+    settle(page)
     shoot(page, "failures")
     before = metric_value(page, "Pd"), metric_value(page, "P")
     for key in ("End", "Home"):

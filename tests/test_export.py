@@ -108,3 +108,17 @@ def test_wrong_onnx_is_a_readable_error(tmp_path: Path, data: bytes, message: st
     path.write_bytes(data)
     with pytest.raises(LwirstError, match=message):
         Segmenter(path, backend="onnxruntime")
+
+
+def test_int8_export_is_calibrated_qdq_with_raw_input(tmp_path: Path, checkpoint: Path, sirst_root: Path,
+                                                      network: LWIRSTNet) -> None:
+    out = tmp_path / "int8.onnx"
+    assert main(["export", "--checkpoint", str(checkpoint), "--out", str(out), "--int8", "s8",
+                 "--data-dir", str(sirst_root.parent), "--calibration-images", "2", "--size", "64", "64"]) == 0
+    proto = onnx.load(str(out))
+    assert {"QuantizeLinear", "DequantizeLinear"} <= {n.op_type for n in proto.graph.node}
+    assert {p.key: p.value for p in proto.metadata_props}["lwirst.input"] == "raw_bgr"
+    frame = np.random.default_rng(4).integers(0, 256, (64, 64), dtype=np.uint8)
+    got = Segmenter(out, backend="onnxruntime", size=(64, 64)).predict(frame).logits
+    want = Segmenter(network, backend="torch", size=(64, 64)).predict(frame).logits
+    assert np.corrcoef(got.ravel(), want.ravel())[0, 1] > 0.9
