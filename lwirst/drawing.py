@@ -13,11 +13,11 @@ from dataclasses import dataclass
 
 import cv2
 import numpy as np
-from scipy.optimize import linear_sum_assignment
 
 from lwirst.errors import LwirstError
 from lwirst.imageio import to_bgr
 from lwirst.inference import Saliency
+from lwirst.metrics import match_targets as metric_match
 from lwirst.postprocess import Detections, Target, detect, logit_to_probability
 from lwirst.tracking import Track
 
@@ -168,36 +168,34 @@ class Match:
     missed: tuple[Target, ...]
 
 
+def _first_pixel_per_label(labels: np.ndarray) -> np.ndarray:
+    """Flat index of the first pixel of labels 1..n (raster order)."""
+    flat = labels.ravel()
+    values, first = np.unique(flat, return_index=True)
+    return first[values > 0]
+
+
 def match_targets(predicted: Detections, gt_mask: np.ndarray, max_distance: float = 3.0) -> Match:
-    """One-to-one matching: a pair may match when they share a pixel or their centroids
-    are within `max_distance` px (the usual Pd/Fa rule); ties resolved by an optimal
-    assignment on centroid distance."""
+    """Targets split into correct / false alarm / missed by the same rule as Pd and Fa.
+
+    Uses `lwirst.metrics.match_targets` (DNANet's centroid distance < `max_distance`),
+    so the Fig. 5 picture always agrees with the counts printed beside it.
+    """
     gt_mask = np.asarray(gt_mask, dtype=bool)
     if gt_mask.shape != predicted.shape:
         raise LwirstError(f"ground truth is {gt_mask.shape[1]}x{gt_mask.shape[0]} but the prediction "
                           f"is {predicted.shape[1]}x{predicted.shape[0]}")
+    result = metric_match(predicted.mask, gt_mask, max_distance)
     truth = detect(gt_mask.astype(np.float32), 0.5)
-    pred, gt = predicted.targets, truth.targets
-    if not pred or not gt:
-        return Match((), pred, gt)
-    row = {t.id: i for i, t in enumerate(pred)}
-    col = {t.id: j for j, t in enumerate(gt)}
-    allowed = np.zeros((len(pred), len(gt)), dtype=bool)
-    p_labels, g_labels = predicted.labels, truth.labels
-    both = (p_labels > 0) & (g_labels > 0)
-    for p, g in set(zip(p_labels[both].tolist(), g_labels[both].tolist(), strict=True)):
-        allowed[row[p], col[g]] = True
-    pxy = np.array([t.centroid for t in pred])
-    gxy = np.array([t.centroid for t in gt])
-    distance = np.linalg.norm(pxy[:, None] - gxy[None], axis=2)
-    allowed |= distance <= max_distance
-    rows, cols = linear_sum_assignment(np.where(allowed, distance, 1e9))
-    pairs = [(r, c) for r, c in zip(rows, cols, strict=True) if allowed[r, c]]
-    hit_p = {r for r, _ in pairs}
-    hit_g = {c for _, c in pairs}
-    return Match(tuple(pred[i] for i in sorted(hit_p)),
-                 tuple(t for i, t in enumerate(pred) if i not in hit_p),
-                 tuple(t for j, t in enumerate(gt) if j not in hit_g))
+    # the same pixels carry both labellings: map metric components to Detections ids
+    pred_ids = predicted.labels.ravel()[_first_pixel_per_label(result.pred_labels)]
+    gt_ids = truth.labels.ravel()[_first_pixel_per_label(result.gt_labels)]
+    pred_by_id = {t.id: t for t in predicted}
+    gt_by_id = {t.id: t for t in truth}
+    hit = result.pred_matched
+    return Match(tuple(pred_by_id[i] for i in pred_ids[hit]),
+                 tuple(pred_by_id[i] for i in pred_ids[~hit]),
+                 tuple(gt_by_id[i] for i in gt_ids[result.gt_match < 0]))
 
 
 def evaluation_overlay(image: np.ndarray, predicted: Detections, gt_mask: np.ndarray,
