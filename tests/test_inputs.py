@@ -166,3 +166,10 @@ def test_saved_meta_is_json(tiny_checkpoint: Path) -> None:
     with safe_open(str(tiny_checkpoint), framework="pt") as handle:
         header = handle.metadata()
     assert json.loads(header["lwirst_config"])["channels"] == [8, 32, 64]
+
+
+def test_demo_runs_on_the_embedded_samples(tmp_path: Path, capsys) -> None:
+    assert main(["demo", "--out", str(tmp_path)]) == 0
+    out = capsys.readouterr().out
+    assert "synth_00000.png" in out and "truth" in out
+    assert len(list(tmp_path.glob("*_overlay.png"))) == 8 and len(list(tmp_path.glob("*_heatmap.png"))) == 8
