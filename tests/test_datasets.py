@@ -283,9 +283,10 @@ def test_unknown_split_names_the_available_ones(tmp_path: Path) -> None:
         open_dataset(root, "sirst", "holdout")
 
 
-def test_nonexistent_dir(tmp_path: Path) -> None:
+def test_nonexistent_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     with pytest.raises(LwirstError, match="does not exist"):
         open_dataset(tmp_path / "nope", "sirst", "test")
+    monkeypatch.delenv("LWIRST_DATA_DIR", raising=False)
     with pytest.raises(LwirstError, match="no data directory"):
         open_dataset("", "sirst", "test")
 
