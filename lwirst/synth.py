@@ -38,11 +38,8 @@ from __future__ import annotations
 
 import csv
 import dataclasses
-import functools
 import logging
 import math
-import os
-import tempfile
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -51,6 +48,7 @@ import cv2
 import numpy as np
 
 from lwirst.errors import LwirstError
+from lwirst.videoio import open_writer
 
 log = logging.getLogger(__name__)
 
@@ -579,34 +577,6 @@ def write_dataset(out: str | Path, count: int, config: SceneConfig | Sequence[Sc
     return root
 
 
-@functools.cache
-def _h264_available() -> bool:
-    """Whether this OpenCV build can encode avc1; probed once, with the encoder's stderr noise muted."""
-    with tempfile.TemporaryDirectory() as tmp:
-        saved = os.dup(2)
-        try:
-            with open(os.devnull, "w") as null:
-                os.dup2(null.fileno(), 2)
-                writer = cv2.VideoWriter(str(Path(tmp) / "probe.mp4"), cv2.VideoWriter_fourcc(*"avc1"), 25.0,
-                                         (64, 64))
-                ok = writer.isOpened()
-                writer.release()
-        finally:
-            os.dup2(saved, 2)
-            os.close(saved)
-    return ok
-
-
-def _open_writer(path: Path, fps: float, size: tuple[int, int]) -> tuple[cv2.VideoWriter, str]:
-    """H.264 where the OpenCV build has an encoder, else MPEG-4 part 2."""
-    for codec in ("avc1", "mp4v") if _h264_available() else ("mp4v",):
-        writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*codec), fps, size)
-        if writer.isOpened():
-            return writer, codec
-        writer.release()
-    raise LwirstError(f"{path}: no MP4 encoder available (tried avc1, mp4v)")
-
-
 def write_video(path: str | Path, frames: Iterable[np.ndarray], fps: float = 25.0) -> str:
     """Stream grey or BGR uint8 frames into an MP4; returns the codec used ('avc1', else 'mp4v')."""
     path = Path(path)
@@ -618,7 +588,7 @@ def write_video(path: str | Path, frames: Iterable[np.ndarray], fps: float = 25.
             bgr = cv2.cvtColor(frame, cv2.COLOR_GRAY2BGR) if frame.ndim == 2 else frame
             if writer is None:
                 size = (bgr.shape[1], bgr.shape[0])
-                writer, codec = _open_writer(path, fps, size)
+                writer, codec = open_writer(path, size, fps)
             if (bgr.shape[1], bgr.shape[0]) != size:
                 raise LwirstError(f"{path}: frame size changed from {size[0]}x{size[1]} mid-video")
             writer.write(bgr)

@@ -18,17 +18,12 @@ timestamps and hide a mistyped folder.
 
 from __future__ import annotations
 
-import contextlib
 import csv
-import functools
 import logging
 import math
-import os
 import re
 import shutil
 import subprocess
-import sys
-import tempfile
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -42,13 +37,13 @@ from lwirst.drawing import overlay
 from lwirst.errors import LwirstError
 from lwirst.imageio import IMAGE_SUFFIXES, read_image
 from lwirst.pipeline import FramePipeline, FrameResult
+from lwirst.videoio import open_writer, quiet_opencv
 
 log = logging.getLogger(__name__)
 
 CSV_COLUMNS = ("frame", "time_s", "track_id", "x", "y", "box_x", "box_y", "box_w", "box_h",
                "size", "ratio", "peak", "peak_prob")
 DEFAULT_FPS = 25.0
-CODECS = ("avc1", "mp4v")
 Progress = Callable[[int, "int | None"], None]
 
 
@@ -75,17 +70,6 @@ class VideoResult:
         return self.frames_done / self.elapsed_s if self.elapsed_s > 0 else 0.0
 
 
-@contextlib.contextmanager
-def _quiet_opencv() -> Iterator[None]:
-    """Silence OpenCV's log lines while probing codecs/containers; we report failures ourselves."""
-    previous = cv2.utils.logging.getLogLevel()
-    cv2.utils.logging.setLogLevel(cv2.utils.logging.LOG_LEVEL_SILENT)
-    try:
-        yield
-    finally:
-        cv2.utils.logging.setLogLevel(previous)
-
-
 class FrameSource:
     """Frames of a video file or of a folder of images, one at a time, all of one size.
 
@@ -104,7 +88,7 @@ class FrameSource:
             self.total: int | None = len(self._files)
             self.fps = float(fps) if fps else DEFAULT_FPS
         else:
-            with _quiet_opencv():
+            with quiet_opencv():
                 self._capture = cv2.VideoCapture(str(self.path))
             if not self._capture.isOpened():
                 raise LwirstError(f"{self.path}: not a readable video "
@@ -180,52 +164,6 @@ def _frame_files(folder: Path) -> list[Path]:
     if not files:
         raise LwirstError(f"{folder}: the folder holds no image frames")
     return files
-
-
-@contextlib.contextmanager
-def _stderr_to_devnull() -> Iterator[None]:
-    """FFmpeg writes to file descriptor 2 directly once initialised, bypassing OpenCV's log level."""
-    sys.stderr.flush()
-    saved, devnull = os.dup(2), os.open(os.devnull, os.O_WRONLY)
-    try:
-        os.dup2(devnull, 2)
-        yield
-    finally:
-        os.dup2(saved, 2)
-        os.close(saved)
-        os.close(devnull)
-
-
-@functools.cache
-def available_codecs() -> tuple[str, ...]:
-    """Which of `CODECS` this OpenCV build can encode, probed once per process.
-
-    Probing a missing encoder makes FFmpeg print errors, hence once and silenced.
-    """
-    found = []
-    with tempfile.TemporaryDirectory() as tmp, _stderr_to_devnull(), _quiet_opencv():
-        for codec in CODECS:
-            fourcc = cv2.VideoWriter_fourcc(*codec)
-            writer = cv2.VideoWriter(str(Path(tmp) / "probe.mp4"), fourcc, 10, (64, 64))
-            if writer.isOpened():
-                found.append(codec)
-            writer.release()
-    log.debug("MP4 encoders available: %s", found)
-    return tuple(found)
-
-
-def _open_writer(path: Path, size: tuple[int, int], fps: float) -> tuple[cv2.VideoWriter, str]:
-    codecs = available_codecs()
-    if not codecs:
-        raise LwirstError("this OpenCV build cannot encode MP4 (neither avc1 nor mp4v); "
-                          "install opencv-python-headless from PyPI")
-    for codec in codecs:
-        with _quiet_opencv():
-            writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*codec), fps, size)
-        if writer.isOpened():
-            return writer, codec
-        writer.release()
-    raise LwirstError(f"{path}: cannot write a video there (a folder of that name, or no permission)")
 
 
 def _transcode_h264(path: Path) -> bool:
@@ -305,7 +243,7 @@ def process_video(source: str | Path, out_path: str | Path, csv_path: str | Path
             out_path.parent.mkdir(parents=True, exist_ok=True)
         except OSError as exc:
             raise LwirstError(f"{out_path.parent}: cannot create the output folder ({exc.strerror})") from exc
-        writer, codec = _open_writer(out_path, frames.size, frames.fps)
+        writer, codec = open_writer(out_path, frames.size, frames.fps)
     except BaseException:
         frames.close()
         if handle is not None:

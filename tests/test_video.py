@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 import torch
 
-from lwirst import video as video_mod
+from lwirst import videoio
 from lwirst.checkpoint import save_checkpoint
 from lwirst.cli import main
 from lwirst.errors import LwirstError
@@ -274,7 +274,7 @@ def test_unwritable_outputs(tmp_path: Path, segmenter: Segmenter) -> None:
 @pytest.mark.parametrize("works", [True, False])
 def test_ffmpeg_transcode_when_available(tmp_path: Path, segmenter: Segmenter,
                                          monkeypatch: pytest.MonkeyPatch, works: bool) -> None:
-    if "avc1" in video_mod.available_codecs():
+    if "avc1" in videoio.available_codecs():
         pytest.skip("this OpenCV writes H.264 itself; no transcode happens")
     fake = tmp_path / "bin" / "ffmpeg"
     fake.parent.mkdir()
