@@ -151,8 +151,9 @@ class TorchBackend:
         # torch's thread count is process-wide: set it per call so several segmenters coexist.
         if self.threads and torch.get_num_threads() != self.threads:
             torch.set_num_threads(self.threads)
-        x = torch.from_numpy(batch).contiguous(memory_format=self.memory_format)
-        return self.module(x).contiguous().numpy()
+        device = next(self.module.parameters()).device  # a model still on the GPU after training
+        x = torch.from_numpy(batch).to(device).contiguous(memory_format=self.memory_format)
+        return self.module(x).contiguous().cpu().numpy()
 
 
 class OrtBackend:

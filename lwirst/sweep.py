@@ -35,13 +35,12 @@ from pathlib import Path
 from typing import Any
 
 import pandas as pd
-import torch
 
 from lwirst.checkpoint import atomic_write, load_model
 from lwirst.config import PRESETS, NetConfig, get_preset, presets_for_table
 from lwirst.datasets import SegDataset, open_dataset
 from lwirst.errors import LwirstError
-from lwirst.train import RECIPES, Recipe, Trainer
+from lwirst.train import RECIPES, Recipe, Trainer, score_resized
 
 TABLES = ("III", "IV", "V", "VI", "VII", "VIII", "IX")
 SWEEP_FILE = "sweep.json"
@@ -192,33 +191,6 @@ def finished(sweep: Sweep, plan: TrialPlan) -> bool:
 # ---------------------------------------------------------------- one trial (runs on a Ray worker)
 
 
-@torch.no_grad()
-def score(model: torch.nn.Module, dataset: SegDataset, size: int) -> dict[str, float]:
-    """Pixel mIoU and F1, target Pd and Fa of `model` on `dataset` under the validation protocol.
-
-    The protocol is the one `lwirst.train.validation_iou` uses: resize to size x size,
-    then resize the logits back to each image's own size.
-    """
-    import cv2
-
-    from lwirst.imageio import to_bgr
-    from lwirst.metrics import PdFa, PixelMetrics
-    from lwirst.preprocess import normalize
-
-    model.eval()
-    pixel, target = PixelMetrics(), PdFa()
-    for i in range(len(dataset)):
-        sample = dataset.load(i)
-        bgr = to_bgr(sample.image)
-        h, w = bgr.shape[:2]
-        x = torch.from_numpy(normalize(cv2.resize(bgr, (size, size), interpolation=cv2.INTER_LINEAR)))
-        logits = cv2.resize(model(x[None])[0, 0].numpy(), (w, h), interpolation=cv2.INTER_LINEAR)
-        pixel.update(logits, sample.mask)
-        target.update(logits, sample.mask)
-    p, t = pixel.compute(), target.compute()
-    return {"miou": p["iou"], "f1": p["f1"], "pd": t["pd"], "fa": t["fa"]}
-
-
 def hardware(threads: int) -> str:
     """What one trial trained on, e.g. ``AMD EPYC 7B13, 1 thread``."""
     name = platform.processor() or platform.machine()
@@ -237,8 +209,8 @@ def _finish(trainer: Trainer, test_set: SegDataset, threads: int, commit: str) -
 
     best_path = trainer.run_dir / "best.safetensors"
     best_model = load_model(best_path)[0] if best_path.exists() else trainer.eval_model()
-    best = score(best_model, test_set, trainer.recipe.size)
-    final = score(trainer.eval_model(), test_set, trainer.recipe.size)
+    best = score_resized(best_model, test_set, trainer.recipe.size)
+    final = score_resized(trainer.eval_model(), test_set, trainer.recipe.size)
     with (trainer.run_dir / "metrics.csv").open() as handle:
         rows = list(csv.DictReader(handle))
     best_row = max(rows, key=lambda r: float(r["val_iou"]) if r["val_iou"] != "nan" else -1.0)

@@ -31,7 +31,9 @@ from lwirst.config import NetConfig
 from lwirst.datasets import SegDataset
 from lwirst.errors import LwirstError
 from lwirst.imageio import to_bgr
+from lwirst.inference import PLAIN, Segmenter
 from lwirst.losses import LOSSES
+from lwirst.metrics import PdFa, PixelMetrics
 from lwirst.model import LWIRSTNet
 from lwirst.preprocess import normalize
 
@@ -190,23 +192,28 @@ def recalibrate_batchnorm(model: torch.nn.Module, train_set: TrainSet, *, seed: 
     model.eval()
 
 
-@torch.no_grad()
-def validation_iou(model: torch.nn.Module, dataset: SegDataset, size: int) -> float:
-    """Dataset-level pixel IoU under the resize protocol, scored at each image's own size."""
-    model.eval()
-    tp = fp = fn = 0
+def score_resized(model: torch.nn.Module, dataset: SegDataset, size: int, *,
+                  targets: bool = True) -> dict[str, float]:
+    """Pixel mIoU and F1 (and target Pd, Fa) of `model` under the resize protocol.
+
+    The exact network (no folding) through `Segmenter`, so training, sweeps and
+    `lwirst evaluate` share one protocol: resize to size x size, logits back to each
+    image's own size, threshold 0.
+    """
+    segmenter = Segmenter.from_module(model, size=(size, size), options=PLAIN)
+    pixel, target = PixelMetrics(), PdFa()
     for i in range(len(dataset)):
         sample = dataset.load(i)
-        bgr = to_bgr(sample.image)
-        h, w = bgr.shape[:2]
-        x = torch.from_numpy(normalize(cv2.resize(bgr, (size, size), interpolation=cv2.INTER_LINEAR)))
-        device = next(model.parameters()).device
-        logits = model(x[None].to(device))[0, 0].cpu().numpy()
-        pred = cv2.resize(logits, (w, h), interpolation=cv2.INTER_LINEAR) > 0
-        tp += int(np.count_nonzero(pred & sample.mask))
-        fp += int(np.count_nonzero(pred & ~sample.mask))
-        fn += int(np.count_nonzero(~pred & sample.mask))
-    return tp / max(1, tp + fp + fn)
+        logits = segmenter.predict(sample.image).logits
+        pixel.update(logits, sample.mask)
+        if targets:
+            target.update(logits, sample.mask)
+    p = pixel.compute()
+    scores = {"miou": p["iou"], "f1": p["f1"]}
+    if targets:
+        t = target.compute()
+        scores |= {"pd": t["pd"], "fa": t["fa"]}
+    return scores
 
 
 @dataclass
@@ -335,7 +342,8 @@ class Trainer:
             losses.append(loss.item())
             if progress:
                 progress(step + 1, steps, losses[-1])
-        val_iou = validation_iou(self.eval_model(), self.val_set, r.size) if self.val_set else float("nan")
+        val_iou = (score_resized(self.eval_model(), self.val_set, r.size, targets=False)["miou"]
+                   if self.val_set else float("nan"))
         seconds = time.perf_counter() - start
         self.epoch += 1
         self.wall_seconds += seconds
