@@ -25,7 +25,6 @@ import csv
 import dataclasses
 import json
 import math
-import platform
 import socket
 import subprocess
 import time
@@ -193,14 +192,9 @@ def finished(sweep: Sweep, plan: TrialPlan) -> bool:
 
 def hardware(threads: int) -> str:
     """What one trial trained on, e.g. ``AMD EPYC 7B13, 1 thread``."""
-    name = platform.processor() or platform.machine()
-    try:
-        with open("/proc/cpuinfo") as handle:
-            name = next((line.split(":", 1)[1].strip() for line in handle if line.startswith("model name")),
-                        name)
-    except OSError:
-        pass
-    return f"{name}, {threads} thread{'s' if threads != 1 else ''}"
+    from lwirst.bench import detect_cpu
+
+    return f"{detect_cpu().model}, {threads} thread{'s' if threads != 1 else ''}"
 
 
 def _finish(trainer: Trainer, test_set: SegDataset, threads: int, commit: str) -> dict[str, Any]:

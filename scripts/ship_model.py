@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import platform
 import shutil
 import subprocess
 from pathlib import Path
@@ -20,6 +19,7 @@ from pathlib import Path
 import pandas as pd
 import torch
 
+from lwirst.bench import detect_cpu
 from lwirst.checkpoint import load_model
 from lwirst.complexity import count_complexity
 from lwirst.datasets import open_dataset
@@ -29,13 +29,6 @@ from lwirst.inference import MODELS_DIR, Segmenter
 
 NAME = "lwirst-sirst"
 REPORTED = ("precision", "recall", "f1", "miou", "niou", "pd", "fa", "auc")
-
-
-def cpu_name() -> str:
-    for line in Path("/proc/cpuinfo").read_text().splitlines():
-        if line.startswith("model name"):
-            return line.split(":", 1)[1].strip()
-    return platform.processor() or "unknown CPU"
 
 
 def score(model_path: Path, data_dir: str, protocol: str) -> dict[str, float]:
@@ -76,7 +69,7 @@ def main() -> None:
         "data": run["data"],
         "epochs": int(state["epoch"]),
         "wall_time_s": round(float(state["wall_seconds"]), 1),
-        "hardware": f"{cpu_name()}, shared 2-core VM, CPU only (threads: see the command)",
+        "hardware": f"{detect_cpu().model}, shared 2-core VM, CPU only (threads: see the command)",
         "chosen_by": "the final weights (EMA of the last epochs) of a fixed schedule; no checkpoint or setting "
                      "was chosen on the test split, which was scored once for this card",
         "test_metrics": metrics,
