@@ -73,6 +73,8 @@ VARIANTS: tuple[Variant, ...] = (
     Variant("openvino-static", "openvino", PLAIN.replace(static_shapes=True),
             "plain export compiled for the model input shape"),
     Variant("openvino-fast", "openvino", FAST, "+ BN folded, rewrites, input folded"),
+    Variant("openvino-bf16", "openvino", FAST.replace(bf16=True),
+            "openvino-fast computing in bfloat16 (native AVX512_BF16/AMX only)"),
     Variant("ort-int8-u8", "onnxruntime", FAST.replace(int8="u8"), "QDQ int8, u8 asymmetric activations"),
     Variant("ort-int8-s8", "onnxruntime", FAST.replace(int8="s8"), "QDQ int8, s8 symmetric activations"),
     Variant("openvino-int8-s8", "openvino", FAST.replace(int8="s8"), "the s8 QDQ network on OpenVINO"),
@@ -213,8 +215,9 @@ class BenchReport:
     load: tuple[list[float], list[float]]
     frames: str
 
-    def ceiling_fps(self, threads: int) -> float:
-        return self.cpu.gflops(threads) * 1e9 / (2.0 * self.conv_macs)
+    def ceiling_fps(self, threads: int, precision: str = "fp32") -> float:
+        """Conv MACs against the FMA peak; native bfloat16 dot products do two MACs per fp32 lane."""
+        return self.cpu.gflops(threads) * 1e9 / (2.0 * self.conv_macs) * (2.0 if precision == "bf16" else 1.0)
 
     def best(self, batch: int, threads: int, precision: str = "fp32") -> Result | None:
         rows = [r for r in self.results if r.batch == batch and r.threads == threads
@@ -233,32 +236,39 @@ class BenchReport:
 
         def path_bar(row: Result) -> dict:
             miou_ok = row.mIoU is not None and ref_miou is not None and abs(row.mIoU - ref_miou) <= MIOU_TOLERANCE
-            return {"variant": row.name, "threads": threads, "fps": row.fps, "ratio": row.ratio,
-                    "ratio_met": row.ratio >= 3.0, "mIoU": row.mIoU, "torch_mIoU": ref_miou, "mIoU_met": miou_ok,
-                    "ceiling_fps": self.ceiling_fps(threads), "ceiling_share": row.ceiling_share,
+            return {"variant": row.name, "precision": row.precision, "threads": threads, "fps": row.fps,
+                    "ratio": row.ratio, "ratio_met": row.ratio >= 3.0, "mIoU": row.mIoU, "torch_mIoU": ref_miou,
+                    "mIoU_met": miou_ok, "ceiling_fps": self.ceiling_fps(threads, row.precision),
+                    "ceiling_share": row.ceiling_share,
                     "ceiling_met": row.ceiling_share >= 0.7,
                     "pipeline_share": row.pipeline_share, "pipeline_met": row.pipeline_share >= 0.9}
 
         best = self.best(1, threads)
         if best is not None:
             out["fastest_float"] = path_bar(best)
+        best_bf16 = self.best(1, threads, "bf16")
+        if best_bf16 is not None:
+            out["fastest_bf16"] = path_bar(best_bf16)
         default = self.row(default_variant(), 1, threads)
         if default is not None:
             out["default_path"] = path_bar(default)
         batched = [b for b in self.config["batches"] if b > 1]
         base1 = self.row(BASELINE, 1, threads)
-        for b in batched:
-            top = self.best(b, threads)
+        for b, precision in itertools.product(batched, ("fp32", "bf16")):
+            top = self.best(b, threads, precision)
             if top is not None and base1 is not None and base1.fps:
-                out[f"batch_{b}"] = {"variant": top.name, "fps": top.fps,
+                key = f"batch_{b}" + ("" if precision == "fp32" else f"_{precision}")
+                out[key] = {"variant": top.name, "precision": precision, "fps": top.fps,
                                      "ratio_to_batch1_baseline": top.fps / base1.fps,
                                      "ratio_to_same_batch_baseline": top.ratio,
                                      "met": top.fps / base1.fps >= 3.0}
         for b in self.config["batches"]:
-            int8 = [r for r in self.results if r.precision != "fp32" and r.batch == b and r.threads == threads]
-            top_float = self.best(b, threads)
-            if not int8 or top_float is None:
+            int8 = [r for r in self.results if r.precision.startswith("int8") and r.batch == b
+                    and r.threads == threads]
+            floats = [r for r in (self.best(b, threads), self.best(b, threads, "bf16")) if r is not None]
+            if not int8 or not floats:
                 continue
+            top_float = max(floats, key=lambda r: r.fps)
             top8 = max(int8, key=lambda r: r.fps)
             loss = (ref_miou - top8.mIoU) if ref_miou is not None and top8.mIoU is not None else None
             out[f"int8_batch_{b}"] = {
@@ -302,7 +312,9 @@ class BenchReport:
         lines.extend(f"  {name:<17}{note}" for name, note in notes.items())
         for t in self.config["threads"]:
             lines.append(f"arithmetic ceiling, {t} thread(s): {self.conv_macs / 1e6:.1f} M conv MACs per frame "
-                         f"at {self.cpu.gflops(t):.0f} GFLOP/s -> {self.ceiling_fps(t):.0f} fps")
+                         f"at {self.cpu.gflops(t):.0f} GFLOP/s -> {self.ceiling_fps(t):.0f} fps"
+                         + (f" (bfloat16: {self.ceiling_fps(t, 'bf16'):.0f} fps)"
+                            if any(r.precision == "bf16" for r in self.results) else ""))
         for name, reason in self.skipped.items():
             lines.append(f"skipped {name}: {reason}")
         lines.append("")
@@ -315,7 +327,8 @@ def _format_bars(bars: dict[str, dict]) -> list[str]:
         return "met" if ok else "NOT met"
 
     lines = []
-    for key, title in (("fastest_float", "fastest float path"), ("default_path", "default path (backend auto)")):
+    for key, title in (("fastest_float", "fastest fp32 path"), ("fastest_bf16", "fastest bfloat16 path"),
+                       ("default_path", "default path (backend auto)")):
         if key not in bars:
             continue
         b = bars[key]
@@ -450,7 +463,7 @@ def run_bench(config: BenchConfig, progress: Callable[[str], None] | None = None
                 results.append(Result(
                     v.name, v.backend, b, t, model_t.fps, model_t.percentile_ms(50), model_t.percentile_ms(95),
                     e2e_t.fps, e2e_t.percentile_ms(50), e2e_t.percentile_ms(95), miou, diff, equal,
-                    f"int8-{v.options.int8}" if v.options.int8 else "fp32", v.note))
+                    v.options.precision, v.note))
     macs = count_complexity(module if module is not None else LWIRSTNet(), config.size).conv_macs
     report = BenchReport(
         config={"threads": list(config.threads), "batches": list(config.batches), "seconds": config.seconds,
@@ -461,7 +474,7 @@ def run_bench(config: BenchConfig, progress: Callable[[str], None] | None = None
     for r in results:
         base = report.row(BASELINE, r.batch, r.threads)
         r.ratio = r.fps / base.fps if base and base.fps else 0.0
-        r.ceiling_share = r.fps / report.ceiling_fps(r.threads)
+        r.ceiling_share = r.fps / report.ceiling_fps(r.threads, r.precision)
     return report
 
 

@@ -85,6 +85,9 @@ class Options:
     channels_last: PyTorch eager runs in channels-last memory format.
     int8: "s8" or "u8" for a QDQ int8 network (ONNX backends), calibrated on the
         `calibration` images given to the Segmenter; None for float.
+    bf16: OpenVINO computes in bfloat16 (8-bit mantissa, fp32 range). Only on CPUs with
+        native bfloat16 arithmetic (AVX512_BF16 or AMX), where it doubles the FMA peak;
+        elsewhere OpenVINO would emulate it, slower than fp32, so it is refused.
     """
 
     fold_bn: bool = True
@@ -94,13 +97,23 @@ class Options:
     spin: bool = False
     channels_last: bool = False
     int8: str | None = None
+    bf16: bool = False
 
     def __post_init__(self) -> None:
         if self.int8 is not None and self.int8 not in INT8_MODES:
             raise LwirstError(f"int8 mode {self.int8!r} must be one of {', '.join(INT8_MODES)}")
+        if self.int8 and self.bf16:
+            raise LwirstError("choose int8 or bf16, not both")
 
     def replace(self, **changes: object) -> Options:
         return dataclasses.replace(self, **changes)
+
+    @property
+    def precision(self) -> str:
+        """The arithmetic the network runs in: "fp32", "bf16" or "int8-s8" / "int8-u8"."""
+        if self.int8:
+            return f"int8-{self.int8}"
+        return "bf16" if self.bf16 else "fp32"
 
 
 FAST = Options()
@@ -209,18 +222,32 @@ class OpenCVBackend:
         return net.forward()
 
 
+def cpu_has_bf16() -> bool:
+    """Whether OpenVINO's CPU plugin computes bfloat16 natively here."""
+    if not _importable("openvino"):
+        return False
+    import openvino as ov
+
+    return "BF16" in ov.Core().get_property("CPU", "OPTIMIZATION_CAPABILITIES")
+
+
 class OpenVinoBackend:
-    """OpenVINO CPU with the LATENCY hint; model-size shapes get their own static compilation."""
+    """OpenVINO CPU with the LATENCY hint; model-size shapes get their own static compilation.
+
+    Precision is pinned: OpenVINO silently computes in bfloat16 on CPUs that support it
+    unless told otherwise, and fp32 is the reference every path is checked against.
+    """
 
     name = "openvino"
 
     def __init__(self, data: bytes, threads: int | None = None, *,
-                 static_size: tuple[int, int] | None = None) -> None:
+                 static_size: tuple[int, int] | None = None, bf16: bool = False) -> None:
         import openvino as ov
 
         self.core = ov.Core()
         self.model = self.core.read_model(data, b"")
-        self.config: dict[str, object] = {"PERFORMANCE_HINT": "LATENCY", "INFERENCE_PRECISION_HINT": "f32"}
+        self.config: dict[str, object] = {"PERFORMANCE_HINT": "LATENCY",
+                                          "INFERENCE_PRECISION_HINT": "bf16" if bf16 else "f32"}
         if threads:
             self.config["INFERENCE_NUM_THREADS"] = int(threads)
         self.static_size = static_size
@@ -340,6 +367,11 @@ class Segmenter:
             raise LwirstError("int8 runs on the ONNX backends (onnxruntime, openvino, opencv), not torch")
         if options.int8 and not calibration:
             raise LwirstError("an int8 network needs calibration images (training images, not test)")
+        if options.bf16 and backend != "openvino":
+            raise LwirstError("bfloat16 inference runs on the openvino backend only")
+        if options.bf16 and not cpu_has_bf16():
+            raise LwirstError("this CPU has no native bfloat16 arithmetic (AVX512_BF16 or AMX); "
+                              "OpenVINO would emulate it, slower than fp32: use fp32")
         self.protocol, self.size, self.threads, self.options = protocol, size, threads, options
         self.backend_kind = backend
         self.module: torch.nn.Module | None = None
@@ -426,7 +458,7 @@ class Segmenter:
             if self.backend_kind == "opencv":
                 return OpenCVBackend(data, self.size, self.threads)
             static = self.size if self.options.static_shapes and self.protocol == "resize" else None
-            return OpenVinoBackend(data, self.threads, static_size=static)
+            return OpenVinoBackend(data, self.threads, static_size=static, bf16=self.options.bf16)
         except LwirstError:
             raise
         except Exception as exc:  # runtimes raise their own exception types on bad graphs
@@ -521,8 +553,8 @@ class Segmenter:
         return [r for r in results if r is not None]
 
     def describe(self) -> dict[str, object]:
-        digest = f"{self.model_hash}:int8-{self.options.int8}" if self.model_hash and self.options.int8 \
-            else self.model_hash
+        precision = self.options.precision
+        digest = f"{self.model_hash}:{precision}" if self.model_hash and precision != "fp32" else self.model_hash
         return {"model": self.model_name, "hash": digest, "backend": self.backend.name,
                 "protocol": self.protocol, "size": list(self.size),
                 "threads": self.threads or os.cpu_count(), "input": self.primary,

@@ -202,3 +202,30 @@ def test_int8_needs_calibration_and_stays_close(model, images) -> None:
     ref, out = float_net.predict(images[0]).logits, int8_net.predict(images[0]).logits
     assert not np.array_equal(ref, out)  # quantised ...
     assert np.corrcoef(ref.ravel(), out.ravel())[0, 1] > 0.9  # ... but still the same network
+
+
+def test_bf16_is_openvino_only_and_refused_without_native_support(monkeypatch, model) -> None:
+    with pytest.raises(LwirstError, match="int8 or bf16"):
+        FAST.replace(int8="s8", bf16=True)
+    with pytest.raises(LwirstError, match="openvino"):
+        Segmenter(model, backend="onnxruntime", options=FAST.replace(bf16=True))
+    if "openvino" not in available_backends():
+        pytest.skip("openvino is not installed")
+    monkeypatch.setattr(inference, "cpu_has_bf16", lambda: False)
+    with pytest.raises(LwirstError, match="no native bfloat16"):
+        Segmenter(model, backend="openvino", options=FAST.replace(bf16=True))
+
+
+def test_bf16_path_finds_the_same_targets(model, images, reference) -> None:
+    """bfloat16 keeps 8 mantissa bits: logits move, but masks and targets barely do."""
+    if "openvino" not in available_backends() or not inference.cpu_has_bf16():
+        pytest.skip("needs OpenVINO on a CPU with native bfloat16")
+    fp32 = Segmenter(model, backend="openvino", threads=1)
+    bf16 = Segmenter(model, backend="openvino", threads=1, options=FAST.replace(bf16=True))
+    shipped_bf16 = Segmenter(None, backend="openvino", options=FAST.replace(bf16=True)).describe()["hash"]
+    assert shipped_bf16 != Segmenter(None, backend="openvino").describe()["hash"]  # caches keep them apart
+    for image, ref in zip(images, reference, strict=True):
+        exact, out = fp32.predict(image).logits, bf16.predict(image).logits
+        assert not np.array_equal(exact, out)  # really computed in bfloat16 ...
+        assert np.mean((out > 0) != (ref > 0)) < 1e-3  # ... with the same mask but for a few pixels
+        assert abs(len(detect(out, 0.0)) - len(detect(ref, 0.0))) <= 1

@@ -47,7 +47,7 @@ def test_quick_bench_writes_table_and_json(tmp_path: Path, sirst_root: Path,
     assert main(["bench", "--quick", "--variants", "ort-fast", "--data-dir", str(sirst_root.parent),
                  "--json", str(out)]) == 0
     table = capsys.readouterr().out
-    assert "variant" in table and "arithmetic ceiling" in table and "fastest float path" in table
+    assert "variant" in table and "arithmetic ceiling" in table and "fastest fp32 path" in table
     data = json.loads(out.read_text())
     rows = data["results"]
     assert {r["name"] for r in rows} == {"baseline", "torch", "ort-fast"}

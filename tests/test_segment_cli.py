@@ -84,6 +84,8 @@ def test_segment_reports_bad_inputs(tmp_path: Path, checkpoint: Path, capsys: py
     assert rc == 1 and "cannot create the output folder" in capsys.readouterr().err
     with pytest.raises(SystemExit):
         segment(checkpoint, str(good), "--out", str(tmp_path), "--threshold", "0", "--probability", "0.5")
+    rc = segment(checkpoint, str(good), "--out", str(tmp_path / "o"), "--bf16")  # --backend torch
+    assert rc == 1 and "bfloat16 inference runs on the openvino backend only" in capsys.readouterr().err
 
 
 def box_colours(image: np.ndarray, box: tuple[int, int, int, int]) -> set[tuple[int, int, int]]:

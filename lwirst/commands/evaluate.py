@@ -8,6 +8,7 @@ from pathlib import Path
 
 from tqdm import tqdm
 
+from lwirst.commands.segment import add_bf16_argument, engine_from_args
 from lwirst.datasets import open_dataset
 from lwirst.evaluate import evaluate, summary_lines
 from lwirst.inference import Segmenter
@@ -19,6 +20,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--dataset", default="sirst")
     parser.add_argument("--split", default="test")
     parser.add_argument("--backend", default="auto")
+    add_bf16_argument(parser)
     parser.add_argument("--protocol", default="resize", choices=["resize", "native"])
     parser.add_argument("--size", type=int, nargs=2, default=[256, 256], metavar=("H", "W"))
     parser.add_argument("--threshold", type=float, default=0.0, help="logit threshold (0 = probability 0.5)")
@@ -28,7 +30,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     dataset = open_dataset(args.data_dir, args.dataset, args.split)
-    segmenter = Segmenter(args.model, backend=args.backend, protocol=args.protocol, size=tuple(args.size))
+    segmenter = Segmenter(args.model, protocol=args.protocol, size=tuple(args.size), **engine_from_args(args))
     with tqdm(total=len(dataset), unit="img", leave=False) as bar:
         result = evaluate(segmenter, dataset, threshold=args.threshold, use_cache=not args.no_cache,
                           progress=lambda done, total: bar.update(done - bar.n))

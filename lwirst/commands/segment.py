@@ -34,6 +34,22 @@ def add_model_arguments(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--protocol", default="resize", choices=("resize", "native"),
                        help="resize to the model size (the paper's deployment) or run at native size")
     group.add_argument("--threads", type=int, default=None, help="CPU threads for inference")
+    add_bf16_argument(group)
+
+
+def add_bf16_argument(parser: argparse.ArgumentParser | argparse._ArgumentGroup) -> None:
+    parser.add_argument("--bf16", action="store_true",
+                        help="compute in bfloat16 on OpenVINO (CPUs with native AVX512_BF16/AMX; "
+                             "`lwirst bench` measures its speed and mIoU)")
+
+
+def engine_from_args(args: argparse.Namespace) -> dict:
+    """Backend and options for `Segmenter`: --bf16 means the OpenVINO fast path in bfloat16."""
+    from lwirst.inference import FAST
+
+    if not args.bf16:
+        return {"backend": args.backend}
+    return {"backend": "openvino" if args.backend == "auto" else args.backend, "options": FAST.replace(bf16=True)}
 
 
 def add_postprocess_arguments(parser: argparse.ArgumentParser) -> None:
@@ -67,7 +83,7 @@ def make_segmenter(args: argparse.Namespace) -> Segmenter:
     # Imported here, not at the top, so `lwirst segment --help` does not load torch.
     from lwirst.inference import Segmenter
 
-    return Segmenter(args.model, backend=args.backend, protocol=args.protocol, threads=args.threads)
+    return Segmenter(args.model, protocol=args.protocol, threads=args.threads, **engine_from_args(args))
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
