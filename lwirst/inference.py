@@ -85,6 +85,8 @@ class Options:
     channels_last: PyTorch eager runs in channels-last memory format.
     int8: "s8" or "u8" for a QDQ int8 network (ONNX backends), calibrated on the
         `calibration` images given to the Segmenter; None for float.
+    streams: OpenVINO runs a batch as parallel single-frame requests, one per thread
+        (video throughput); off, the whole batch is one request.
     bf16: OpenVINO computes in bfloat16 (8-bit mantissa, fp32 range). Only on CPUs with
         native bfloat16 arithmetic (AVX512_BF16 or AMX), where it doubles the FMA peak;
         elsewhere OpenVINO would emulate it, slower than fp32, so it is refused.
@@ -97,6 +99,7 @@ class Options:
     spin: bool = False
     channels_last: bool = False
     int8: str | None = None
+    streams: bool = True
     bf16: bool = False
 
     def __post_init__(self) -> None:
@@ -118,7 +121,7 @@ class Options:
 
 FAST = Options()
 # The network as trained, run as exported: the reference every optimisation is checked against.
-PLAIN = Options(fold_bn=False, rewrite=False, fold_input=False, static_shapes=False, spin=True)
+PLAIN = Options(fold_bn=False, rewrite=False, fold_input=False, static_shapes=False, spin=True, streams=False)
 
 
 @dataclass
@@ -232,8 +235,12 @@ def cpu_has_bf16() -> bool:
 
 
 class OpenVinoBackend:
-    """OpenVINO CPU with the LATENCY hint; model-size shapes get their own static compilation.
+    """OpenVINO CPU; model-size shapes get their own static compilation.
 
+    A single frame runs one request with the LATENCY hint, all threads on it. With
+    `streams`, a batch (video) runs as parallel single-frame requests, one stream of
+    one thread per core: small layers parallelise poorly across threads, so frames in
+    flight side by side beat one batched request (`lwirst bench` measures both).
     Precision is pinned: OpenVINO silently computes in bfloat16 on CPUs that support it
     unless told otherwise, and fp32 is the reference every path is checked against.
     """
@@ -241,28 +248,37 @@ class OpenVinoBackend:
     name = "openvino"
 
     def __init__(self, data: bytes, threads: int | None = None, *,
-                 static_size: tuple[int, int] | None = None, bf16: bool = False) -> None:
+                 static_size: tuple[int, int] | None = None, bf16: bool = False, streams: bool = False) -> None:
         import openvino as ov
 
         self.core = ov.Core()
         self.model = self.core.read_model(data, b"")
-        self.config: dict[str, object] = {"PERFORMANCE_HINT": "LATENCY",
-                                          "INFERENCE_PRECISION_HINT": "bf16" if bf16 else "f32"}
-        if threads:
-            self.config["INFERENCE_NUM_THREADS"] = int(threads)
+        self.precision = "bf16" if bf16 else "f32"
+        self.threads = int(threads) if threads else None
+        self.streams = (self.threads or os.cpu_count() or 1) if streams else 1
         self.static_size = static_size
         self.in_channels = check_channels([d.get_length() if d.is_static else -1
                                            for d in self.model.input(0).get_partial_shape()])
-        self._requests: dict[tuple[int, ...] | None, Callable[[np.ndarray], np.ndarray]] = {}
+        self._requests: dict[tuple, Callable[[np.ndarray], np.ndarray]] = {}
 
-    def _compile(self, shape: tuple[int, ...] | None) -> Callable[[np.ndarray], np.ndarray]:
+    def _compiled(self, shape: tuple[int, ...] | None, streams: int):
         model = self.model
         if shape is not None:
             model = self.model.clone()
             model.reshape(list(shape))
+        config: dict[str, object] = {"INFERENCE_PRECISION_HINT": self.precision}
+        if streams > 1:
+            config.update(PERFORMANCE_HINT="THROUGHPUT", NUM_STREAMS=streams, INFERENCE_NUM_THREADS=streams)
+        else:
+            config["PERFORMANCE_HINT"] = "LATENCY"
+            if self.threads:
+                config["INFERENCE_NUM_THREADS"] = self.threads
+        return self.core.compile_model(model, "CPU", config)
+
+    def _single(self, shape: tuple[int, ...] | None) -> Callable[[np.ndarray], np.ndarray]:
         import openvino as ov
 
-        request = self.core.compile_model(model, "CPU", self.config).create_infer_request()
+        request = self._compiled(shape, 1).create_infer_request()
 
         def infer(batch: np.ndarray) -> np.ndarray:
             # Zero-copy input; the output buffer is reused by the next call, so copy it out.
@@ -272,12 +288,31 @@ class OpenVinoBackend:
 
         return infer
 
+    def _parallel(self, shape: tuple[int, ...] | None) -> Callable[[np.ndarray], np.ndarray]:
+        import openvino as ov
+
+        queue = ov.AsyncInferQueue(self._compiled(shape, self.streams), self.streams)
+        outputs: dict[int, np.ndarray] = {}
+        queue.set_callback(lambda request, index: outputs.__setitem__(index, request.get_output_tensor().data.copy()))
+
+        def infer(batch: np.ndarray) -> np.ndarray:
+            batch = np.ascontiguousarray(batch)  # stays alive until wait_all: zero-copy is safe
+            outputs.clear()
+            for index in range(len(batch)):
+                queue.start_async(ov.Tensor(batch[index:index + 1], shared_memory=True), index)
+            queue.wait_all()
+            return np.concatenate([outputs[index] for index in range(len(batch))])
+
+        return infer
+
     def run(self, batch: np.ndarray) -> np.ndarray:
+        parallel = self.streams > 1 and len(batch) > 1
+        shape = (1, *batch.shape[1:]) if parallel else tuple(batch.shape)
         static = (self.static_size is not None and tuple(batch.shape[2:]) == self.static_size
-                  and (batch.shape in self._requests or len(self._requests) < _MAX_STATIC_SHAPES))
-        key = tuple(batch.shape) if static else None
+                  and ((parallel, shape) in self._requests or len(self._requests) < _MAX_STATIC_SHAPES))
+        key = (parallel, shape if static else None)
         if key not in self._requests:
-            self._requests[key] = self._compile(key)
+            self._requests[key] = (self._parallel if parallel else self._single)(key[1])
         return self._requests[key](batch)
 
 
@@ -458,7 +493,8 @@ class Segmenter:
             if self.backend_kind == "opencv":
                 return OpenCVBackend(data, self.size, self.threads)
             static = self.size if self.options.static_shapes and self.protocol == "resize" else None
-            return OpenVinoBackend(data, self.threads, static_size=static, bf16=self.options.bf16)
+            return OpenVinoBackend(data, self.threads, static_size=static, bf16=self.options.bf16,
+                                   streams=self.options.streams)
         except LwirstError:
             raise
         except Exception as exc:  # runtimes raise their own exception types on bad graphs

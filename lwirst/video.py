@@ -203,18 +203,29 @@ def _rows(frame: int, time_s: float, result: FrameResult) -> list[list[object]]:
 
 
 def _batches(frames: Iterator[np.ndarray], size: int) -> Iterator[list[np.ndarray]]:
+    """Chunks of `size` frames; a bad frame first lets the good ones read before it through."""
     chunk: list[np.ndarray] = []
-    for frame in frames:
-        chunk.append(frame)
-        if len(chunk) == size:
+    try:
+        for frame in frames:
+            chunk.append(frame)
+            if len(chunk) == size:
+                yield chunk
+                chunk = []
+    except LwirstError:
+        if chunk:
             yield chunk
-            chunk = []
+        raise
     if chunk:
         yield chunk
 
 
+# Frames per network call: on OpenVINO a batch runs as frames in flight on parallel
+# streams (`lwirst bench`'s video mode), and a file has no live latency to keep low.
+VIDEO_BATCH = 8
+
+
 def process_video(source: str | Path, out_path: str | Path, csv_path: str | Path | None,
-                  pipeline: FramePipeline, progress: Progress | None = None, batch: int = 1,
+                  pipeline: FramePipeline, progress: Progress | None = None, batch: int = VIDEO_BATCH,
                   fps: float | None = None, transcode: bool = True) -> VideoResult:
     """Run `pipeline` over every frame of `source`, writing the annotated MP4 and the target CSV.
 

@@ -84,6 +84,16 @@ def main() -> None:
     print(json.dumps(metrics, indent=2))
 
 
+def data_note(data: dict) -> str:
+    """What the run's validation scores mean for SIRST's split lists (val is a subset of trainval)."""
+    if not data.get("val_split"):
+        return "SIRST idx_427; no validation during training: a fixed schedule whose final weights ship"
+    if data.get("train_split") == "trainval":
+        return ("SIRST idx_427; val is a subset of trainval, so validation scores in the log are "
+                "in-sample monitoring, never a selection criterion")
+    return "SIRST idx_427; train and val are disjoint"
+
+
 def render_card(card: dict, log: pd.DataFrame) -> str:
     rows = "\n".join(
         f"| {p} | " + " | ".join(f"{m[k] * 1e6:.1f}e-6" if k == "fa" else f"{m[k]:.4f}" for k in REPORTED) + " |"
@@ -97,8 +107,7 @@ def render_card(card: dict, log: pd.DataFrame) -> str:
 LW-IRSTNet ({card['params'] / 1e6:.4f} M parameters, {card['flops'] / 1e6:.2f} M FLOPs at 256x256,
 THOP convention) trained by this project's own pipeline on SIRST.
 
-* **Data:** `{json.dumps(card['data'])}` (SIRST idx_427; val is a subset of trainval, so validation
-  scores in the log are in-sample monitoring, never a selection criterion)
+* **Data:** `{json.dumps(card['data'])}` ({data_note(card['data'])})
 * **Recipe:** `{json.dumps(card['recipe'])}`
 * **Config:** `{json.dumps(card['config'])}`
 * **Epochs / wall time:** {card['epochs']} epochs, {card['wall_time_s'] / 60:.1f} min on {card['hardware']}

@@ -94,6 +94,18 @@ def test_baseline_export_and_batches_match_torch(model, images, reference) -> No
     assert np.array_equal(batched[-1].logits, batched[0].logits)
 
 
+def test_openvino_parallel_frames_match_torch(model, images, reference) -> None:
+    """A batch on OpenVINO runs as frames in flight on parallel streams, in order."""
+    if "openvino" not in available_backends():
+        pytest.skip("openvino is not installed")
+    segmenter = Segmenter(model, backend="openvino", threads=2)
+    frames = [images[0], images[1], images[0], images[2]]  # same-shape frames share one call
+    expected = [reference[0], reference[1], reference[0], reference[2]]
+    for out, ref in zip(segmenter.predict_batch(frames, batch_size=4), expected, strict=True):
+        assert float(np.abs(out.logits - ref).max()) <= LOGIT_TOLERANCE
+        assert_same_targets(out.logits, ref)
+
+
 def test_native_protocol_matches_torch(model, images) -> None:
     torch_native = Segmenter(model, backend="torch", protocol="native", options=PLAIN, threads=1)
     fast_native = Segmenter(model, backend="onnxruntime", protocol="native", threads=1)

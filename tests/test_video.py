@@ -188,7 +188,7 @@ def test_folder_of_frames_in_natural_order(tmp_path: Path, segmenter: Segmenter)
     pipeline = FramePipeline(segmenter, threshold=0.0, tracker=Tracker())
     original = pipeline.process
     pipeline.process = lambda image: (seen.append(float(image.mean())), original(image))[1]  # type: ignore[method-assign]
-    result = process_video(folder, tmp_path / "f.mp4", tmp_path / "f.csv", pipeline, fps=5)
+    result = process_video(folder, tmp_path / "f.mp4", tmp_path / "f.csv", pipeline, fps=5, batch=1)
     assert result.frames_done == result.frames_total == 11 and result.fps == 5
     expected = [float((cv2.cvtColor(frame(i), cv2.COLOR_BGR2GRAY).astype(np.uint16) * 250).mean()) for i in range(11)]
     assert seen == pytest.approx(expected)
