@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from lwirst.bench import BenchReport, detect_cpu
+from lwirst.bench import BenchReport, Result, detect_cpu
 from lwirst.cli import main
 
 REQUIRED = {"name", "backend", "batch", "threads", "fps", "p50_ms", "p95_ms", "mIoU", "ratio"}
@@ -58,3 +58,25 @@ def test_quick_bench_writes_table_and_json(tmp_path: Path, sirst_root: Path,
     assert all(r["ratio"] == pytest.approx(1.0) for r in rows if r["name"] == "baseline")
     assert {r["batch"] for r in rows} == {1, 2} and data["ceiling_fps"]["1"] > 0
     assert "fastest_float" in data["bars"]
+
+
+def _row(name: str, fps: float, miou: float, precision: str = "fp32", batch: int = 1) -> Result:
+    return Result(name, "openvino", batch, 2, fps, 1.0, 1.0, fps * 0.95, 1.0, 1.0, miou, 0.0, 1.0, precision, "",
+                  ratio=fps / 100.0)
+
+
+def test_bars_keep_fp32_bf16_and_int8_apart() -> None:
+    """The fp32 bar is never won by a reduced-precision row; bf16 is judged against its own peak."""
+    rows = [_row("baseline", 100, 0.60), _row("torch", 50, 0.60), _row("fast", 250, 0.60),
+            _row("bf16", 320, 0.601, "bf16"), _row("int8", 300, 0.595, "int8-s8")]
+    report = BenchReport(config={"threads": [2], "batches": [1]}, cpu=detect_cpu(_cpuinfo("X", 6, "avx2 fma"), 2),
+                         conv_macs=281.4e6, model="m", random_weights=False, results=rows, skipped={},
+                         load=([], []), frames="")
+    bars = report.bars()
+    assert bars["fastest_float"]["variant"] == "fast" and not bars["fastest_float"]["ratio_met"]
+    bf16 = bars["fastest_bf16"]
+    assert bf16["variant"] == "bf16" and bf16["ratio_met"] and bf16["mIoU_met"]
+    assert bf16["ceiling_fps"] == pytest.approx(2 * report.ceiling_fps(2))
+    assert bf16["fp32_ceiling_share"] == pytest.approx(320 / report.ceiling_fps(2))
+    int8 = bars["int8_batch_1"]  # slower than the bf16 path, so not worth shipping
+    assert int8["float_variant"] == "bf16" and not int8["ship"]
