@@ -48,7 +48,16 @@ from lwirst.dashboard_support import (
 )
 from lwirst.datasets import Sample, SegDataset, detect_layout, find_datasets, list_splits, open_dataset
 from lwirst.errors import LwirstError
-from lwirst.inference import DEFAULT_MODEL, REPO_ROOT, Saliency, Segmenter, available_backends, default_backend
+from lwirst.inference import (
+    DEFAULT_MODEL,
+    FAST,
+    REPO_ROOT,
+    Saliency,
+    Segmenter,
+    available_backends,
+    cpu_has_bf16,
+    default_backend,
+)
 from lwirst.live import CameraSource, LiveStream, LoopingVideo, Source, SyntheticSensor, local_cameras
 from lwirst.pipeline import FramePipeline, FrameResult
 from lwirst.postprocess import NO_FILTER, TargetFilter, logit_to_probability
@@ -171,10 +180,20 @@ def model_options() -> dict[str, Path | None]:
     return options
 
 
+# The OpenVINO fast path computing in bfloat16, offered where the CPU has it natively.
+OPENVINO_BF16 = "openvino-bf16"
+
+
+def backend_options() -> list[str]:
+    """Installed backends, plus OpenVINO in bfloat16 on CPUs with native bfloat16."""
+    backends = available_backends()
+    return [*backends, OPENVINO_BF16] if "openvino" in backends and cpu_has_bf16() else backends
+
+
 def engine_sidebar() -> None:
     """Sidebar: model (from the configured model roots), backend and input protocol."""
     models = model_options()
-    backends = available_backends()
+    backends = backend_options()
     _select_default("model", list(models))
     _select_default("backend", backends, default_backend())
     _select_default("protocol", ["resize", "native"])
@@ -182,7 +201,9 @@ def engine_sidebar() -> None:
         st.subheader("Model")
         st.selectbox("Model", list(models), key="model", help="Model files found under the server's "
                      "configured model folders (data/models and LWIRST_DASHBOARD_MODEL_ROOTS)")
-        st.selectbox("Backend", backends, key="backend")
+        st.selectbox("Backend", backends, key="backend",
+                     help=f"{default_backend()} (fp32) is the fastest exact path here; {OPENVINO_BF16} is faster "
+                          "but rounds to bfloat16 (see `lwirst bench`)" if OPENVINO_BF16 in backends else None)
         st.radio("Input protocol", ["resize", "native"], key="protocol", horizontal=True,
                  help="resize: the paper's deployment (resize to 256x256, resize the map back); "
                       "native: run at full resolution (padded to a multiple of 8)")
@@ -221,6 +242,8 @@ class SharedSegmenter:
 @st.cache_resource(max_entries=8, show_spinner="Loading the model...")
 def _load_segmenter(path: str | None, version: str, backend: str, protocol: str) -> SharedSegmenter:
     model = demo_network() if path is None else path
+    if backend == OPENVINO_BF16:
+        return SharedSegmenter(Segmenter(model, backend="openvino", protocol=protocol, options=FAST.replace(bf16=True)))
     return SharedSegmenter(Segmenter(model, backend=backend, protocol=protocol))
 
 

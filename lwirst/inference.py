@@ -16,6 +16,7 @@ runtime and falls back to ONNX Runtime, then PyTorch.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import hashlib
 import importlib.util
 import logging
@@ -225,6 +226,7 @@ class OpenCVBackend:
         return net.forward()
 
 
+@functools.cache
 def cpu_has_bf16() -> bool:
     """Whether OpenVINO's CPU plugin computes bfloat16 natively here."""
     if not _importable("openvino"):

@@ -18,7 +18,7 @@ import streamlit as st
 from streamlit.testing.v1 import AppTest
 
 from lwirst.dashboard_support import DEMO_MODEL
-from lwirst.inference import Segmenter
+from lwirst.inference import Segmenter, cpu_has_bf16
 
 REPO = Path(__file__).resolve().parents[1]
 if str(REPO) not in sys.path:  # dashboard/ is not an installed package (app.py does the same)
@@ -203,6 +203,18 @@ def test_supported_uploads_are_segmented(kind: str) -> None:
     assert not errors(at)
     assert count(at, "Targets kept") >= 0
     assert at.download_button(key="targets_csv")
+
+
+def test_bf16_backend_is_offered_only_with_native_bfloat16_and_runs() -> None:
+    at = open_page("2_single_frame.py", threshold=0.0)
+    offered = at.selectbox(key="backend").options
+    assert ("openvino-bf16" in offered) == ("openvino" in offered and cpu_has_bf16())
+    if "openvino-bf16" not in offered:
+        pytest.skip("no OpenVINO with native bfloat16 here")
+    fp32 = count(at, "Targets kept")
+    at.selectbox(key="backend").set_value("openvino-bf16").run()
+    assert not at.exception and not errors(at)
+    assert abs(count(at, "Targets kept") - fp32) <= 1  # bfloat16 rounding moves pixels, not targets
 
 
 def test_settings_survive_a_page_switch() -> None:
