@@ -115,7 +115,7 @@ def _cost(path: str | None, version: str) -> tuple[int | None, float | None]:
 
 
 def cost(engine: common.Engine) -> tuple[int | None, float | None]:
-    """Params and FLOPs (256×256) of an engine's model; None where unknown (ONNX files)."""
+    """Params and FLOPs (256×256) of an engine's model; None where unknown (an ONNX graph that cannot run)."""
     return _cost(engine.path, engine.version)
 
 

@@ -97,7 +97,7 @@ def metric_cards(metrics: Mapping[str, float], params: int | None, flops: float 
     cards = [(label, format_metric(key, metrics.get(key)), help_) for key, (label, help_) in CARDS.items()]
     cards.append(("Params", f"{params / 1e6:.4f} M" if params else "n/a", "trainable parameters"))
     cards.append(("FLOPs", f"{flops / 1e6:.1f} M" if flops else "n/a",
-                  "at 256×256, THOP convention (not counted for ONNX files)"))
+                  "at 256×256, THOP convention (ONNX files: counted on the graph, BN folded away)"))
     fps = metrics.get("fps")
     cards.append(("fps", f"{fps:.1f}" if fps and math.isfinite(fps) else "n/a",
                   "network calls per second measured on this machine while evaluating"))

@@ -26,6 +26,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, field
 
+import numpy as np
 import torch
 from torch import nn
 
@@ -125,3 +126,69 @@ def check_input_size(size: tuple[int, int]) -> tuple[int, int]:
 def config_complexity(config: NetConfig, size: tuple[int, int] = (256, 256)) -> Complexity:
     """Complexity of the network a config describes."""
     return count_complexity(LWIRSTNet(config), check_input_size(size))
+
+
+def onnx_complexity(data: bytes, size: tuple[int, int] = (256, 256)) -> Complexity:
+    """THOP's rules applied to an ONNX graph at 1 x C x H x W, for models known only as ONNX.
+
+    Params: every float initializer. FLOPs: Conv, ConvTranspose, BatchNormalization,
+    PRelu, Gemm (Linear) and Softmax nodes counted as the module rules above (MatMul is
+    free, as THOP counts torch.matmul and bmm), on tensor
+    shapes taken from one ONNX Runtime pass over a zero image (static shape inference
+    loses dimensions through computed paddings). An export with BatchNorm folded into
+    its convolutions (as `lwirst export` writes) has no BN nodes, so it counts the BN
+    share (17 M of LW-IRSTNet's 304 M) as free.
+    """
+    import onnx
+    import onnxruntime as ort
+    from onnx import numpy_helper
+
+    from lwirst.export import onnx_input_channels, pin_input_shape
+
+    proto = onnx.load_from_string(data)
+    channels = onnx_input_channels(proto)
+    proto = onnx.load_from_string(pin_input_shape(proto, check_input_size(size)))
+    weights = {init.name: numpy_helper.to_array(init) for init in proto.graph.initializer}
+    counted = [n for n in proto.graph.node if n.op_type in _ONNX_COUNTED]
+    wanted = {name for n in counted for name in (*n.input[:2], n.output[0]) if name and name not in weights}
+    known = {v.name for v in (*proto.graph.input, *proto.graph.output)}
+    proto.graph.output.extend(onnx.ValueInfoProto(name=name) for name in sorted(wanted - known))
+    options = ort.SessionOptions()
+    options.intra_op_num_threads = 1
+    options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_DISABLE_ALL  # keep every node's output
+    try:
+        session = ort.InferenceSession(proto.SerializeToString(), options, providers=["CPUExecutionProvider"])
+        names = [o.name for o in session.get_outputs()]
+        feed = {session.get_inputs()[0].name: np.zeros((1, channels, *size), np.float32)}
+        shapes = {name: tuple(out.shape) for name, out in zip(names, session.run(names, feed), strict=True)}
+    except Exception as exc:  # ORT raises its own exception types on graphs it cannot run
+        raise LwirstError(f"cannot run the ONNX graph to count its FLOPs ({type(exc).__name__})") from exc
+    shapes.update({name: w.shape for name, w in weights.items()})
+
+    def attribute(node: onnx.NodeProto, name: str, default: int) -> int:
+        return next((a.i for a in node.attribute if a.name == name), default)
+
+    by_type: dict[str, float] = {}
+    for node in counted:
+        op, out = node.op_type, math.prod(shapes[node.output[0]])
+        if op in ("Conv", "ConvTranspose"):
+            kernel = shapes[node.input[1]]  # Conv: Cout x Cin/g x kh x kw; ConvTranspose: Cin x Cout/g x kh x kw
+            cin = kernel[1] if op == "Conv" else kernel[0] // attribute(node, "group", 1)
+            key, flops = ("conv" if op == "Conv" else "deconv"), out * cin * math.prod(kernel[2:])
+        elif op == "BatchNormalization":
+            key, flops = "bn", 4 * out
+        elif op == "PRelu":
+            key, flops = "prelu", out
+        elif op == "Gemm":
+            key, flops = "linear", out * shapes[node.input[0]][-1]
+        else:  # Softmax
+            values = shapes[node.input[0]]
+            n = values[attribute(node, "axis", -1)]
+            key, flops = "softmax", math.prod(values) // n * (3 * n - 1)
+        by_type[key] = by_type.get(key, 0.0) + float(flops)
+    params = sum(int(w.size) for w in weights.values() if w.dtype.kind == "f")
+    macs = by_type.get("conv", 0.0) + by_type.get("deconv", 0.0)
+    return Complexity(params=params, flops=sum(by_type.values()), by_type=by_type, conv_macs=macs)
+
+
+_ONNX_COUNTED = ("Conv", "ConvTranspose", "BatchNormalization", "PRelu", "Gemm", "Softmax")

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 import math
 import tempfile
 from collections.abc import Iterable
@@ -23,7 +24,7 @@ import pandas as pd
 import torch
 
 from lwirst.checkpoint import load_checkpoint
-from lwirst.complexity import config_complexity
+from lwirst.complexity import config_complexity, onnx_complexity
 from lwirst.config import NetConfig
 from lwirst.drawing import Match, evaluation_overlay, heatmap, overlay
 from lwirst.errors import LwirstError
@@ -33,6 +34,8 @@ from lwirst.model import LWIRSTNet
 from lwirst.pipeline import FramePipeline, FrameResult
 from lwirst.postprocess import TargetFilter
 from lwirst.video import Progress, VideoResult, process_video
+
+log = logging.getLogger(__name__)
 
 MODEL_SUFFIXES = (".safetensors", ".pt", ".pth", ".onnx")
 TRAINER_STATE = "state.pt"  # a run directory's resume file (optimizer state), not a model
@@ -71,9 +74,10 @@ class ModelCard:
     """What is known about a model: size, cost, how it was trained and how it scored.
 
     params/flops are counted on the network a checkpoint describes (256 x 256 input,
-    the paper's THOP convention), or read from the card for an ONNX file; None when
-    unknown. test_metrics (flat, or one dict per input protocol), test_protocol and
-    training come from the card JSON beside the model (same stem), else from the
+    the paper's THOP convention); for an ONNX file they come from its card, else are
+    counted on the graph (`onnx_complexity`: BatchNorm folded into convolutions is
+    free there); None when the graph cannot be run. test_metrics (flat, or one dict
+    per input protocol), test_protocol and training come from the card JSON beside the model (same stem), else from the
     checkpoint's metadata; empty when neither has them. markdown: the long card
     (``<stem>.md``, or a ``MODEL_CARD.md`` beside it titled with the stem).
     """
@@ -122,6 +126,12 @@ def model_card(path: Path | None) -> ModelCard:
         config, _, meta = load_checkpoint(path)
         cost = config_complexity(config)
         params, flops = cost.params, cost.flops
+    elif params is None or flops is None:
+        try:
+            cost = onnx_complexity(path.read_bytes())
+            params, flops = cost.params, cost.flops
+        except LwirstError as exc:
+            log.warning("%s: FLOPs unknown: %s", path.name, exc)
     metrics = card.get("test_metrics") or meta.get("test_metrics") or {}
     source = card if any(k in card for k in TRAINING_KEYS) else meta
     training = {k: source[k] for k in TRAINING_KEYS if k in source}

@@ -86,11 +86,16 @@ def to_onnx_bytes(model: nn.Module, *, size: tuple[int, int] = (256, 256), in_ch
     buffer = io.BytesIO()
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        torch.onnx.export(
-            net, (dummy,), buffer, input_names=[INPUT_NAME], output_names=[OUTPUT_NAME],
-            opset_version=opset, dynamo=False,
-            dynamic_axes={INPUT_NAME: axes, OUTPUT_NAME: axes} if dynamic else None,
-        )
+        try:
+            torch.onnx.export(
+                net, (dummy,), buffer, input_names=[INPUT_NAME], output_names=[OUTPUT_NAME],
+                opset_version=opset, dynamo=False,
+                dynamic_axes={INPUT_NAME: axes, OUTPUT_NAME: axes} if dynamic else None,
+            )
+        except torch.onnx.errors.OnnxExporterError as exc:  # e.g. Table IX's CPM: adaptive max-pooling
+            reason = str(exc).splitlines()[0][:200]
+            raise LwirstError(f"this network has an operation ONNX cannot express, so it runs on the torch "
+                              f"backend only ({reason})") from exc
     data = buffer.getvalue()
     onnx.checker.check_model(onnx.load_from_string(data))
     return data

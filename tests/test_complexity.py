@@ -200,3 +200,37 @@ def test_cli_user_errors_exit_1(capsys: pytest.CaptureFixture[str], argv: list[s
     assert code == 1
     assert out == ""
     assert err.startswith("error: ") and message in err and err.count("\n") == 1
+
+
+@pytest.mark.parametrize("preset", ["lw_irstnet", "table9_afm"])  # AFM: adaptive pooling, not counted
+def test_onnx_graph_count_matches_the_module_count(preset: str) -> None:
+    """An ONNX-only model gets the same conv, deconv and PReLU FLOPs; folded BN costs nothing."""
+    import torch
+
+    from lwirst.complexity import count_complexity, onnx_complexity
+    from lwirst.export import to_onnx_bytes
+    from lwirst.model import LWIRSTNet
+
+    torch.manual_seed(0)
+    model = LWIRSTNet(PRESETS[preset].config).eval()
+    module = count_complexity(model, (128, 160))
+    graph = onnx_complexity(to_onnx_bytes(model, size=(128, 160), dynamic=False), (128, 160))
+    for kind in ("conv", "deconv", "prelu", "softmax", "linear"):
+        assert graph.by_type.get(kind, 0.0) == module.by_type.get(kind, 0.0), kind
+    assert "bn" not in graph.by_type and graph.conv_macs == module.conv_macs
+    assert graph.flops == pytest.approx(module.flops - module.by_type["bn"] - module.by_type.get("adaptive_pool", 0))
+    assert 0.9 * module.params < graph.params < module.params  # BN's scale and shift are folded away
+
+
+def test_onnx_count_refuses_a_graph_that_cannot_run() -> None:
+    from onnx import TensorProto, helper
+
+    from lwirst.complexity import onnx_complexity
+
+    # a Reshape to 7 elements cannot hold a 1x3xHxW image: ONNX Runtime fails at run time
+    shape = helper.make_tensor("shape", TensorProto.INT64, [1], [7])
+    graph = helper.make_graph([helper.make_node("Reshape", ["x", "shape"], ["y"])], "g",
+                              [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["n", 3, "h", "w"])],
+                              [helper.make_tensor_value_info("y", TensorProto.FLOAT, ["n", 1, "h", "w"])], [shape])
+    with pytest.raises(LwirstError, match="cannot run the ONNX graph"):
+        onnx_complexity(helper.make_model(graph).SerializeToString(), (32, 32))

@@ -13,7 +13,7 @@ from onnx import TensorProto, helper
 
 from lwirst.checkpoint import save_checkpoint
 from lwirst.cli import main
-from lwirst.config import NetConfig
+from lwirst.config import PRESETS, NetConfig
 from lwirst.errors import LwirstError
 from lwirst.export import check_segmentation_onnx
 from lwirst.inference import Segmenter
@@ -67,7 +67,7 @@ def test_export_options(tmp_path: Path, checkpoint: Path) -> None:
     assert {p.key: p.value for p in proto.metadata_props}["lwirst.size"] == "128x160"
 
 
-@pytest.mark.parametrize("case", ["garbage", "missing", "old-opset", "bad-size"])
+@pytest.mark.parametrize("case", ["garbage", "missing", "old-opset", "bad-size", "no-onnx-op"])
 def test_export_errors_are_one_readable_line(tmp_path: Path, checkpoint: Path, case: str,
                                              capsys: pytest.CaptureFixture[str]) -> None:
     source = checkpoint
@@ -79,6 +79,10 @@ def test_export_errors_are_one_readable_line(tmp_path: Path, checkpoint: Path, c
         source = tmp_path / "nope.safetensors"
     elif case == "old-opset":
         extra = ["--opset", "13"]
+    elif case == "no-onnx-op":  # Table IX's CPM pools to a computed size, which ONNX cannot express
+        net = LWIRSTNet(PRESETS["table9_cpm"].config).eval()
+        source = tmp_path / "cpm.safetensors"
+        save_checkpoint(source, net, net.config)
     else:
         extra = ["--size", "250", "250"]
     out = tmp_path / "model.onnx"
