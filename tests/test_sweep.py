@@ -20,7 +20,7 @@ from lwirst.train import RECIPES
 
 pytest.importorskip("ray.tune")
 
-TINY = ["--dataset", "folder", "--train-split", "train", "--size", "32", "--batch-size", "4"]
+TINY = ["--dataset", "folder", "--train-split", "train", "--size", "32", "--batch-size", "2"]
 
 
 @pytest.fixture(scope="module")
@@ -51,7 +51,7 @@ def test_two_trial_sweep_writes_csv_and_report(tiny_data: Path, tmp_path: Path,
     for column in ("best_miou", "final_miou", "best_f1", "best_pd", "final_pd"):
         assert frame[column].between(0, 1).all(), column
     assert (frame["params_m"] > 0.1).all() and (frame["wall_s"] > 0).all()
-    assert frame["schedule"].iloc[0] == "default+epochs=1,batch_size=4,size=32"
+    assert frame["schedule"].iloc[0] == "default+epochs=1,batch_size=2,size=32"
     assert set(frame["note"]) == {"smoke run"}
     assert pd.read_csv(tmp_path / "run" / "results.csv").equals(frame)
     capsys.readouterr()
@@ -111,7 +111,7 @@ def test_interrupted_sweep_resumes_without_retraining(tiny_data: Path, tmp_path:
 def test_bad_input_fails_before_any_trial(tiny_data: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str],
                                           extra: list[str], message: str) -> None:
     run = tmp_path / "run"
-    recipe = dataclasses.replace(RECIPES["default"], epochs=1, batch_size=4, size=32)
+    recipe = dataclasses.replace(RECIPES["default"], epochs=1, batch_size=2, size=32)
     data = SweepData(str(tiny_data), "folder", "train", "val", "test")
     prepare_sweep(Sweep(run, recipe, "default", data), ["table8_deconv"], [0])
     assert main(_sweep(tiny_data, run, "--epochs", "1", *extra)) == 1
