@@ -59,6 +59,8 @@ class Recipe:
     scale_max: float = 1.5
     hflip: bool = True
     vflip: bool = False
+    transpose: bool = False  # with both flips: all eight 90-degree rotations and mirrorings
+    gain: float = 0.0  # grey levels scaled by a factor drawn from [1 - gain, 1 + gain]
     ema_decay: float = 0.0
     seed: int = 0
 
@@ -75,6 +77,8 @@ class Recipe:
             raise LwirstError("epochs, batch size and lr must be positive")
         if not 0 < self.scale_min <= self.scale_max:
             raise LwirstError("need 0 < scale_min <= scale_max")
+        if not 0.0 <= self.gain < 1.0:
+            raise LwirstError("gain must be in [0, 1)")
         if not 0.0 <= self.ema_decay < 1.0:
             raise LwirstError("ema_decay must be in [0, 1)")
 
@@ -113,7 +117,8 @@ class TrainSet:
         return len(self.images)
 
     def sample(self, index: int, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
-        """Resize to size x scale (squashing to square, as the resize protocol does), flip, crop/pad."""
+        """Resize to size x scale (squashing to square, as the resize protocol does), flip,
+        transpose, scale the grey levels, crop/pad."""
         r, size = self.recipe, self.recipe.size
         side = max(8, round(size * rng.uniform(r.scale_min, r.scale_max)))
         image = cv2.resize(self.images[index], (side, side), interpolation=cv2.INTER_LINEAR)
@@ -122,6 +127,11 @@ class TrainSet:
             image, mask = image[:, ::-1], mask[:, ::-1]
         if r.vflip and rng.random() < 0.5:
             image, mask = image[::-1], mask[::-1]
+        if r.transpose and rng.random() < 0.5:
+            image, mask = image.transpose(1, 0, 2), mask.T
+        if r.gain:
+            factor = rng.uniform(1 - r.gain, 1 + r.gain)
+            image = np.clip(image.astype(np.float32) * factor, 0, 255).astype(np.uint8)
         if side < size:
             pad = size - side
             top, left = int(rng.integers(0, pad + 1)), int(rng.integers(0, pad + 1))

