@@ -2,15 +2,19 @@
 
 Home (one-click demo) -> Single frame (upload a SIRST image, move the threshold, the
 target count changes) -> Video (process the synthetic sample) -> Live (run the
-synthetic sensor), saving a screenshot of each page into docs/screenshots/.
+synthetic sensor), taking a screenshot of each page. The screenshots go to the folder
+named by LWIRST_SCREENSHOTS (`LWIRST_SCREENSHOTS=docs/screenshots` refreshes the README's),
+else to a temporary folder, so a test run never rewrites tracked files.
 """
 
 from __future__ import annotations
 
+import functools
 import os
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 import urllib.request
 from collections.abc import Iterator
@@ -23,7 +27,6 @@ expect = playwright_api.expect
 Page = playwright_api.Page
 
 REPO = Path(__file__).resolve().parents[1]
-SHOTS = REPO / "docs" / "screenshots"
 CHROMIUM = "/usr/bin/chromium"
 BROWSER_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
                 "--disable-component-update"]
@@ -97,9 +100,15 @@ def open_page(page: Page, title: str) -> None:
     settle(page)
 
 
+@functools.cache
+def shots_dir() -> Path:
+    folder = Path(os.environ.get("LWIRST_SCREENSHOTS") or tempfile.mkdtemp(prefix="lwirst-shots-"))
+    folder.mkdir(parents=True, exist_ok=True)
+    return folder
+
+
 def shoot(page: Page, name: str) -> None:
-    SHOTS.mkdir(parents=True, exist_ok=True)
-    page.screenshot(path=str(SHOTS / f"{name}.png"))
+    page.screenshot(path=str(shots_dir() / f"{name}.png"))
 
 
 @pytest.mark.e2e
