@@ -82,6 +82,6 @@ def run(args: argparse.Namespace) -> int:
         trainer.fit(until=args.until, on_epoch=on_epoch, progress=progress)
     finally:
         bar.close()
-    print(f"run directory: {args.run_dir} (epoch {trainer.epoch}/{recipe.epochs}, best val IoU "
-          f"{trainer.best_iou:.4f})")
+    best = f"best val IoU {trainer.best_iou:.4f}" if val_set is not None else "no validation split"
+    print(f"run directory: {args.run_dir} (epoch {trainer.epoch}/{recipe.epochs}, {best})")
     return 0
