@@ -70,8 +70,9 @@ def main() -> None:
         "epochs": int(state["epoch"]),
         "wall_time_s": round(float(state["wall_seconds"]), 1),
         "hardware": f"{detect_cpu().model}, shared 2-core VM, CPU only (threads: see the command)",
-        "chosen_by": "the final weights (EMA of the last epochs) of a fixed schedule; no checkpoint or setting "
-                     "was chosen on the test split, which was scored once for this card",
+        "chosen_by": "the final weights (EMA of the last epochs) of a fixed schedule, with a recipe chosen on the "
+                     "validation split (see Experiments); no checkpoint or setting was chosen on the test split, "
+                     "which was scored once for this card",
         "test_metrics": metrics,
         "test_protocol": "SIRST idx_427 test (86 images), threshold 0 (probability 0.5), scored at each image's "
                          "own resolution; resize = 256x256 network input, native = padded full resolution",

@@ -2,8 +2,9 @@
 
 The card's figures come from `scripts/ship_model.py`; this test re-measures them with
 `lwirst evaluate`'s code path, so a changed model, metric or protocol cannot pass
-silently. (The issue's target bar, mIoU 0.63 / F1 0.77 / Pd 0.95 / Fa 40e-6, is not met
-by this model; the card says so and lists what was tried.)
+silently. Of the issue's bar (mIoU 0.63, F1 0.77, Pd 0.95, Fa 40e-6) this model meets mIoU and F1
+and misses Pd (103 of 109 targets, 0.945) and Fa (44e-6); the card says so and lists
+what was tried.
 """
 
 from __future__ import annotations
@@ -35,7 +36,7 @@ def test_shipped_model_reproduces_its_card_on_sirst_test(data_root: Path) -> Non
     for name, expected in CARD["test_metrics"]["resize"].items():
         tolerance = 2e-6 if name == "fa" else 2e-3
         assert result.metrics[name] == pytest.approx(expected, abs=tolerance), name
-    # against the published weights on the same protocol (mIoU 0.611, F1 0.759, Fa 86e-6):
-    # within 0.01 on mIoU and F1, fewer false-alarm pixels
-    assert result.metrics["miou"] >= 0.601 and result.metrics["f1"] >= 0.749
+    # the bar's mIoU and F1, and above the published weights on the same protocol
+    # (mIoU 0.611, F1 0.759, Fa 86e-6)
+    assert result.metrics["miou"] >= 0.63 and result.metrics["f1"] >= 0.77
     assert result.metrics["fa"] < 86e-6
