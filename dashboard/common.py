@@ -50,13 +50,13 @@ from lwirst.datasets import Sample, SegDataset, detect_layout, find_datasets, li
 from lwirst.errors import LwirstError
 from lwirst.inference import (
     DEFAULT_MODEL,
-    FAST,
     REPO_ROOT,
     Saliency,
     Segmenter,
     available_backends,
     cpu_has_bf16,
     default_backend,
+    engine_choice,
 )
 from lwirst.live import CameraSource, LiveStream, LoopingVideo, Source, SyntheticSensor, local_cameras
 from lwirst.pipeline import FramePipeline, FrameResult
@@ -242,9 +242,8 @@ class SharedSegmenter:
 @st.cache_resource(max_entries=8, show_spinner="Loading the model...")
 def _load_segmenter(path: str | None, version: str, backend: str, protocol: str) -> SharedSegmenter:
     model = demo_network() if path is None else path
-    if backend == OPENVINO_BF16:
-        return SharedSegmenter(Segmenter(model, backend="openvino", protocol=protocol, options=FAST.replace(bf16=True)))
-    return SharedSegmenter(Segmenter(model, backend=backend, protocol=protocol))
+    engine = engine_choice("openvino", bf16=True) if backend == OPENVINO_BF16 else engine_choice(backend)
+    return SharedSegmenter(Segmenter(model, protocol=protocol, **engine))
 
 
 def segmenter(chosen: Engine) -> SharedSegmenter:

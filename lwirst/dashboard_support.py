@@ -77,8 +77,8 @@ class ModelCard:
     the paper's THOP convention); for an ONNX file they come from its card, else are
     counted on the graph (`onnx_complexity`: BatchNorm folded into convolutions is
     free there); None when the graph cannot be run. test_metrics (flat, or one dict
-    per input protocol), test_protocol and training come from the card JSON beside the model (same stem), else from the
-    checkpoint's metadata; empty when neither has them. markdown: the long card
+    per input protocol), test_protocol and training come from the card JSON beside the
+    model (same stem), else from the checkpoint's metadata; empty when neither has them. markdown: the long card
     (``<stem>.md``, or a ``MODEL_CARD.md`` beside it titled with the stem).
     """
 

@@ -172,10 +172,9 @@ def summary_lines(result: EvalResult, names: Sequence[str] = ("precision", "reca
                                                             "pd", "fa", "auc")) -> list[str]:
     """Human-readable summary (Fa in units of 1e-6, as the IRSTD literature prints it)."""
     p = result.protocol
-    options = p.get("options", {})
-    precision = "int8 " + options["int8"] if options.get("int8") else "bf16" if options.get("bf16") else "fp32"
-    lines = [f"model {p['model']}  backend {p['backend']} {precision}  protocol {p['protocol']} {p['size']}  "
-             f"threshold {p['threshold']:g}  {p['dataset']}/{p['split']} ({result.metrics['images']} images)"]
+    lines = [f"model {p['model']}  backend {p['backend']} {p.get('precision', 'fp32')}  "
+             f"protocol {p['protocol']} {p['size']}  threshold {p['threshold']:g}  "
+             f"{p['dataset']}/{p['split']} ({result.metrics['images']} images)"]
     cells = []
     for name in names:
         value = result.metrics[name]

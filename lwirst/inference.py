@@ -226,6 +226,13 @@ class OpenCVBackend:
         return net.forward()
 
 
+def engine_choice(backend: str, bf16: bool = False) -> dict[str, object]:
+    """`Segmenter` keyword arguments for a backend choice; bf16 means OpenVINO's fast path in bfloat16."""
+    if not bf16:
+        return {"backend": backend}
+    return {"backend": "openvino" if backend == "auto" else backend, "options": FAST.replace(bf16=True)}
+
+
 @functools.cache
 def cpu_has_bf16() -> bool:
     """Whether OpenVINO's CPU plugin computes bfloat16 natively here."""
@@ -593,7 +600,7 @@ class Segmenter:
     def describe(self) -> dict[str, object]:
         precision = self.options.precision
         digest = f"{self.model_hash}:{precision}" if self.model_hash and precision != "fp32" else self.model_hash
-        return {"model": self.model_name, "hash": digest, "backend": self.backend.name,
+        return {"model": self.model_name, "hash": digest, "backend": self.backend.name, "precision": precision,
                 "protocol": self.protocol, "size": list(self.size),
                 "threads": self.threads or os.cpu_count(), "input": self.primary,
                 "options": dataclasses.asdict(self.options)}

@@ -356,22 +356,22 @@ class Trainer:
             losses.append(loss.item())
             if progress:
                 progress(step + 1, steps, losses[-1])
-        val_iou = (score_resized(self.eval_model(), self.val_set, r.size, targets=False)["miou"]
+        model = self.eval_model()  # validated and saved alike (EMA weights: BN re-estimated once)
+        val_iou = (score_resized(model, self.val_set, r.size, targets=False)["miou"]
                    if self.val_set else float("nan"))
         seconds = time.perf_counter() - start
         self.epoch += 1
         self.wall_seconds += seconds
         record = EpochRecord(self.epoch, lr, float(np.mean(losses)), val_iou, seconds)
-        self._save(record)
+        self._save(record, model)
         return record
 
-    def _save(self, record: EpochRecord) -> None:
+    def _save(self, record: EpochRecord, model: torch.nn.Module) -> None:
         self.run_dir.mkdir(parents=True, exist_ok=True)
         header = self._run_header()
         atomic_write(self.run_dir / "run.json", lambda p: p.write_text(json.dumps(header, indent=2)))
         meta = {"epoch": record.epoch, "val_iou": record.val_iou, "recipe": self.recipe.to_dict(),
                 "data": self.data_info}
-        model = self.eval_model()
         save_checkpoint(self.run_dir / "last.safetensors", model, self.config, meta)
         improved = not math.isnan(record.val_iou) and record.val_iou > self.best_iou
         if improved:

@@ -180,10 +180,15 @@ def test_bad_image_uploads_are_readable_errors(case: str) -> None:
     assert count(at, "Targets kept") >= 0
 
 
-def test_upload_over_the_configured_limit_is_refused(monkeypatch: pytest.MonkeyPatch) -> None:
+@pytest.mark.parametrize(("page", "source", "uploader", "name", "mime"), [
+    ("2_single_frame.py", {"frame_source": "Upload"}, "image_upload", "big.png", "image/png"),
+    ("3_video.py", {"video_source": "Upload"}, "video_upload", "big.mp4", "video/mp4"),
+])
+def test_upload_over_the_configured_limit_is_refused(monkeypatch: pytest.MonkeyPatch, page: str, source: dict,
+                                                     uploader: str, name: str, mime: str) -> None:
     monkeypatch.setenv(MAX_UPLOAD_ENV, "1")
-    at = open_page("2_single_frame.py", model=DEMO_MODEL, frame_source="Upload")
-    at.file_uploader(key="image_upload").set_value(("big.png", b"\0" * (3 << 19), "image/png")).run()
+    at = open_page(page, model=DEMO_MODEL, **source)
+    at.file_uploader(key=uploader).set_value((name, b"\0" * (3 << 19), mime)).run()
     assert not at.exception
     assert any("upload limit of 1 MB" in message for message in errors(at))
 
@@ -273,14 +278,6 @@ def test_bad_video_uploads_are_readable_errors(case: str) -> None:
     assert not at.exception
     assert any(name in message for message in errors(at)), errors(at)
     assert not any("/tmp" in message for message in errors(at))
-
-
-def test_video_over_the_configured_limit_is_refused(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv(MAX_UPLOAD_ENV, "1")
-    at = open_page("3_video.py", model=DEMO_MODEL, video_source="Upload")
-    at.file_uploader(key="video_upload").set_value(("big.mp4", b"\0" * (3 << 19), "video/mp4")).run()
-    assert not at.exception
-    assert any("upload limit of 1 MB" in message for message in errors(at))
 
 
 # ---------------------------------------------------------------- live

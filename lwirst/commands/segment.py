@@ -43,13 +43,11 @@ def add_bf16_argument(parser: argparse.ArgumentParser | argparse._ArgumentGroup)
                              "`lwirst bench` measures its speed and mIoU)")
 
 
-def engine_from_args(args: argparse.Namespace) -> dict:
-    """Backend and options for `Segmenter`: --bf16 means the OpenVINO fast path in bfloat16."""
-    from lwirst.inference import FAST
+def engine_from_args(args: argparse.Namespace) -> dict[str, object]:
+    """`Segmenter` keyword arguments of --backend and --bf16."""
+    from lwirst.inference import engine_choice
 
-    if not args.bf16:
-        return {"backend": args.backend}
-    return {"backend": "openvino" if args.backend == "auto" else args.backend, "options": FAST.replace(bf16=True)}
+    return engine_choice(args.backend, args.bf16)
 
 
 def add_postprocess_arguments(parser: argparse.ArgumentParser) -> None:
