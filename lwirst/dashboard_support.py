@@ -139,11 +139,24 @@ def model_card(path: Path | None) -> ModelCard:
                      _read_markdown(path))
 
 
+# How the card's metric keys read on screen; Fa is shown per million pixels, as papers quote it.
+METRIC_LABELS = {"precision": "precision", "recall": "recall", "f1": "F1", "miou": "mIoU", "niou": "nIoU",
+                 "pd": "Pd", "fa": "Fa (×10⁻⁶)", "auc": "ROC AUC"}
+
+
+def _metric_cell(key: str, value: Any) -> str:
+    if not isinstance(value, (int, float)):
+        return str(value)
+    return f"{value * 1e6:.1f}" if key == "fa" else f"{value:.3f}"
+
+
 def metrics_table(metrics: dict[str, Any]) -> pd.DataFrame:
     """Test metrics for display: one column per input protocol when the card has several."""
-    if metrics and all(isinstance(v, dict) for v in metrics.values()):
-        return pd.DataFrame(metrics).rename_axis("metric").reset_index()
-    return card_table(metrics)
+    columns = metrics if metrics and all(isinstance(v, dict) for v in metrics.values()) else {"value": metrics}
+    keys = list(dict.fromkeys(k for values in columns.values() for k in values))
+    return pd.DataFrame({"metric": [METRIC_LABELS.get(k, k) for k in keys],
+                         **{name: [_metric_cell(k, values.get(k, "")) for k in keys]
+                            for name, values in columns.items()}})
 
 
 def card_table(values: dict[str, Any], prefix: str = "") -> pd.DataFrame:

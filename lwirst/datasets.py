@@ -29,7 +29,7 @@ import dataclasses
 import logging
 import os
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -278,21 +278,26 @@ def open_sirst(root: Path, split: str = "test", index: str = "idx_427", *, black
     """SIRST / NUAA-SIRST: images/Misc_N.png, masks/Misc_N_pixels0.png, idx_427/<split>.txt."""
     root = Path(root)
     _require_dirs(root, "SIRST", "images", "masks")
-    if split == "all":
-        items, origin = _pair_folder(root / "images", root / "masks"), str(root)
-    else:
-        available = _split_lists(root / index)
-        split_file = root / index / f"{_alias(split, available)}.txt"
-        if not split_file.is_file():
-            raise _unknown_split(root, split, available)
-        names = _read_split(split_file)
-        items = [Item(n, _find_file(root / "images", n), root / "masks" / f"{n}_pixels0.png") for n in names]
-        origin = str(split_file)
+    items, origin = _listed_items(root, split, lambda: _split_lists(root / index),
+                                  lambda n: root / "masks" / f"{n}_pixels0.png")
     return SegDataset(items, name="sirst", split=split, black_hot=black_hot, validate=validate, origin=origin)
 
 
-def _split_lists(folder: Path) -> list[str]:
-    return sorted(p.stem for p in folder.glob("*.txt")) if folder.is_dir() else []
+def _listed_items(root: Path, split: str, lists: Callable[[], dict[str, Path]],
+                  mask_of: Callable[[str], Path]) -> tuple[list[Item], str]:
+    """The items a split list names (images/<name>.*, mask_of(name)), or every pair for split "all"."""
+    if split == "all":
+        return _pair_folder(root / "images", root / "masks"), str(root)
+    found = lists()
+    chosen = _alias(split, list(found))
+    if chosen not in found:
+        raise _unknown_split(root, split, sorted(found))
+    names = _read_split(found[chosen])
+    return [Item(n, _find_file(root / "images", n), mask_of(n)) for n in names], str(found[chosen])
+
+
+def _split_lists(folder: Path) -> dict[str, Path]:
+    return {p.stem: p for p in sorted(folder.glob("*.txt"))} if folder.is_dir() else {}
 
 
 def _basic_splits(root: Path) -> dict[str, Path]:
@@ -314,16 +319,8 @@ def open_basic(root: Path, split: str = "test", *, name: str = "basic", black_ho
     """BasicIRSTD layout (NUDT-SIRST, IRSTD-1k, ...): images/, masks/ with the same names, split lists."""
     root = Path(root)
     _require_dirs(root, "BasicIRSTD", "images", "masks")
-    if split == "all":
-        items, origin = _pair_folder(root / "images", root / "masks"), str(root)
-    else:
-        lists = _basic_splits(root)
-        chosen = _alias(split, list(lists))
-        if chosen not in lists:
-            raise _unknown_split(root, split, sorted(lists))
-        names = _read_split(lists[chosen])
-        items = [Item(n, _find_file(root / "images", n), _find_file(root / "masks", n)) for n in names]
-        origin = str(lists[chosen])
+    items, origin = _listed_items(root, split, lambda: _basic_splits(root),
+                                  lambda n: _find_file(root / "masks", n))
     return SegDataset(items, name=name, split=split, black_hot=black_hot, validate=validate, origin=origin)
 
 
@@ -394,7 +391,7 @@ def open_folder(root: Path, split: str = "all", *, black_hot: bool = False,
     """
     root = Path(root)
     _require_dirs(root, "folder", "images", "masks")
-    lists = _split_lists(root)
+    lists = sorted(_split_lists(root))
     chosen = _alias(split, lists)
     if split == "all" or not lists:
         if split != "all":
@@ -560,7 +557,7 @@ def list_splits(data_dir: str | Path, dataset: str | Sequence[str] = "auto") -> 
     folder, canonical = _locate(root, _parse_member(str(dataset))[0])
     layout = _layout_for(folder, canonical)
     if layout == "sirst":
-        splits = _split_lists(folder / "idx_427")
+        splits = sorted(_split_lists(folder / "idx_427"))
     elif layout == "basic":
         splits = sorted(_basic_splits(folder))
     elif layout == "mdfa":
@@ -568,7 +565,7 @@ def list_splits(data_dir: str | Path, dataset: str | Sequence[str] = "auto") -> 
     elif layout == "sirst_aug":
         splits = _sirst_aug_splits(folder)[:-1]
     else:
-        splits = _split_lists(folder)
+        splits = sorted(_split_lists(folder))
     extra = [b for a, b in (("train", "trainval"), ("trainval", "train")) if a in splits and b not in splits]
     return [*sorted(set(splits) | set(extra)), "all"]
 

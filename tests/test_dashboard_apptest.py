@@ -7,6 +7,7 @@ deterministic, so the counts do not depend on which trained model is installed.
 
 from __future__ import annotations
 
+import json
 import sys
 from collections.abc import Iterator
 from pathlib import Path
@@ -89,6 +90,9 @@ def test_app_registers_every_page_and_home_links_them() -> None:
     assert {p.file for p in pages} >= {"1_home.py", "2_single_frame.py", "3_video.py", "4_live.py"}
     assert len(at.get("page_link")) == len(pages)
     assert metric(at, "Parameters") != "not available"
+    card = at.dataframe[0].value  # the shipped model's test metrics, Fa per million pixels
+    card_fa = json.loads((REPO / "data" / "models" / "lwirst-sirst.json").read_text())["test_metrics"]["resize"]["fa"]
+    assert card.loc[card["metric"] == "Fa (×10⁻⁶)", "resize"].item() == f"{card_fa * 1e6:.1f}"
 
 
 def test_home_demo_runs_on_a_sample_and_warns_about_the_demo_network() -> None:

@@ -69,7 +69,8 @@ def run(args: argparse.Namespace) -> int:
     bar = tqdm(total=None, unit="batch", leave=False, dynamic_ncols=True)
 
     def progress(step: int, steps: int, loss: float) -> None:
-        bar.total = steps
+        if step == 1:  # a new epoch: restart the bar's clock so its rate and ETA are per epoch
+            bar.reset(total=steps)
         bar.n = step
         bar.set_description(f"epoch {trainer.epoch + 1}/{recipe.epochs} loss {loss:.4f}")
         bar.refresh()
