@@ -216,6 +216,7 @@ class BenchReport:
     skipped: dict[str, str]
     load: tuple[list[float], list[float]]
     frames: str
+    dense_macs: float = 0.0  # conv MACs without a strided deconvolution's zero taps (information only)
 
     def ceiling_fps(self, threads: int, precision: str = "fp32") -> float:
         """Conv MACs against the FMA peak; native bfloat16 dot products do two MACs per fp32 lane."""
@@ -283,7 +284,7 @@ class BenchReport:
         return {
             "config": self.config, "model": self.model, "random_weights": self.random_weights,
             "frames": self.frames, "cpu": {**asdict(self.cpu), "flops_per_cycle": self.cpu.flops_per_cycle},
-            "conv_macs": self.conv_macs,
+            "conv_macs": self.conv_macs, "dense_macs": self.dense_macs,
             "ceiling_fps": {str(t): self.ceiling_fps(t) for t in self.config["threads"]},
             "load_average": {"start": self.load[0], "end": self.load[1]},
             "results": [{**asdict(r), "pipeline_share": r.pipeline_share} for r in self.results],
@@ -317,6 +318,10 @@ class BenchReport:
                          f"at {self.cpu.gflops(t):.0f} GFLOP/s -> {self.ceiling_fps(t):.0f} fps"
                          + (f" (bfloat16: {self.ceiling_fps(t, 'bf16'):.0f} fps)"
                             if any(r.precision == "bf16" for r in self.results) else ""))
+        if 0 < self.dense_macs < self.conv_macs:
+            lines.append(f"  (the paper's count: transposed convs per output pixel; without their zero taps a frame "
+                         f"is {self.dense_macs / 1e6:.1f} M MACs, a {self.conv_macs / self.dense_macs:.2f}x higher "
+                         "ceiling; the bars use the paper's count)")
         for name, reason in self.skipped.items():
             lines.append(f"skipped {name}: {reason}")
         lines.append("")
@@ -468,13 +473,13 @@ def run_bench(config: BenchConfig, progress: Callable[[str], None] | None = None
                     v.name, v.backend, b, t, model_t.fps, model_t.percentile_ms(50), model_t.percentile_ms(95),
                     e2e_t.fps, e2e_t.percentile_ms(50), e2e_t.percentile_ms(95), miou, diff, equal,
                     v.options.precision, v.note))
-    macs = count_complexity(module if module is not None else LWIRSTNet(), config.size).conv_macs
+    complexity = count_complexity(module if module is not None else LWIRSTNet(), config.size)
     report = BenchReport(
         config={"threads": list(config.threads), "batches": list(config.batches), "seconds": config.seconds,
                 "rounds": config.rounds, "size": list(config.size), "quick": config.quick},
-        cpu=detect_cpu(), conv_macs=macs, model=model_name, random_weights=random_weights,
+        cpu=detect_cpu(), conv_macs=complexity.conv_macs, model=model_name, random_weights=random_weights,
         results=results, skipped=skipped, load=(load_start, [round(v, 2) for v in os.getloadavg()]),
-        frames=frames_note)
+        frames=frames_note, dense_macs=complexity.dense_macs)
     for r in results:
         base = report.row(BASELINE, r.batch, r.threads)
         r.ratio = r.fps / base.fps if base and base.fps else 0.0

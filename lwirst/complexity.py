@@ -45,6 +45,9 @@ class Complexity:
     flops: float
     by_type: dict[str, float] = field(default_factory=dict)
     conv_macs: float = 0.0
+    # conv MACs with each transposed conv counted per *input* element: the arithmetic left once
+    # the zero taps of a strided deconvolution are skipped, as CPU runtimes do
+    dense_macs: float = 0.0
 
     @property
     def params_m(self) -> float:
@@ -72,12 +75,16 @@ def count_complexity(model: nn.Module, size: tuple[int, int] = (256, 256),
     if in_channels is None:
         in_channels = getattr(getattr(model, "config", None), "in_channels", 3)
     by_type: dict[str, float] = {}
+    dense = [0.0]
 
     def hook(module: nn.Module, inputs: tuple[torch.Tensor, ...], out: torch.Tensor) -> None:
         if isinstance(module, nn.ConvTranspose2d):
             key, flops = "deconv", _conv_flops(module, out)
+            kh, kw = module.kernel_size
+            dense[0] += float(inputs[0].numel() * module.out_channels // module.groups * kh * kw)
         elif isinstance(module, nn.Conv2d):
             key, flops = "conv", _conv_flops(module, out)
+            dense[0] += flops
         elif isinstance(module, nn.BatchNorm2d):
             key, flops = "bn", 4.0 * out.numel() if module.affine else 2.0 * out.numel()
         elif isinstance(module, nn.PReLU):
@@ -109,7 +116,8 @@ def count_complexity(model: nn.Module, size: tuple[int, int] = (256, 256),
         torch.set_num_threads(threads)
     params = sum(p.numel() for p in model.parameters())
     macs = by_type.get("conv", 0.0) + by_type.get("deconv", 0.0)
-    return Complexity(params=params, flops=sum(by_type.values()), by_type=by_type, conv_macs=macs)
+    return Complexity(params=params, flops=sum(by_type.values()), by_type=by_type, conv_macs=macs,
+                      dense_macs=dense[0])
 
 
 def check_input_size(size: tuple[int, int]) -> tuple[int, int]:
@@ -169,12 +177,14 @@ def onnx_complexity(data: bytes, size: tuple[int, int] = (256, 256)) -> Complexi
         return next((a.i for a in node.attribute if a.name == name), default)
 
     by_type: dict[str, float] = {}
+    dense = 0.0
     for node in counted:
         op, out = node.op_type, math.prod(shapes[node.output[0]])
         if op in ("Conv", "ConvTranspose"):
             kernel = shapes[node.input[1]]  # Conv: Cout x Cin/g x kh x kw; ConvTranspose: Cin x Cout/g x kh x kw
             cin = kernel[1] if op == "Conv" else kernel[0] // attribute(node, "group", 1)
             key, flops = ("conv" if op == "Conv" else "deconv"), out * cin * math.prod(kernel[2:])
+            dense += flops if op == "Conv" else math.prod(shapes[node.input[0]]) * math.prod(kernel[1:])
         elif op == "BatchNormalization":
             key, flops = "bn", 4 * out
         elif op == "PRelu":
@@ -188,7 +198,8 @@ def onnx_complexity(data: bytes, size: tuple[int, int] = (256, 256)) -> Complexi
         by_type[key] = by_type.get(key, 0.0) + float(flops)
     params = sum(int(w.size) for w in weights.values() if w.dtype.kind == "f")
     macs = by_type.get("conv", 0.0) + by_type.get("deconv", 0.0)
-    return Complexity(params=params, flops=sum(by_type.values()), by_type=by_type, conv_macs=macs)
+    return Complexity(params=params, flops=sum(by_type.values()), by_type=by_type, conv_macs=macs,
+                      dense_macs=float(dense))
 
 
 _ONNX_COUNTED = ("Conv", "ConvTranspose", "BatchNormalization", "PRelu", "Gemm", "Softmax")

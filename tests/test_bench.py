@@ -57,6 +57,7 @@ def test_quick_bench_writes_table_and_json(tmp_path: Path, sirst_root: Path,
         assert row["mIoU"] is not None and row["max_abs_diff"] <= 1e-3
     assert all(r["ratio"] == pytest.approx(1.0) for r in rows if r["name"] == "baseline")
     assert {r["batch"] for r in rows} == {1, 2} and data["ceiling_fps"]["1"] > 0
+    assert 0 < data["dense_macs"] < data["conv_macs"] and "without their zero taps" in table
     assert "fastest_float" in data["bars"]
 
 

@@ -10,10 +10,11 @@ from __future__ import annotations
 import json
 
 import pytest
+import torch
 
 from lwirst import paper
 from lwirst.cli import main
-from lwirst.complexity import CONVENTION, config_complexity
+from lwirst.complexity import CONVENTION, config_complexity, count_complexity
 from lwirst.config import PRESETS, NetConfig
 from lwirst.errors import LwirstError
 
@@ -45,6 +46,16 @@ def test_default_network_matches_paper_and_breakdown() -> None:
     breakdown = {kind: round(value / 1e6, 2) for kind, value in c.by_type.items()}
     assert breakdown == {"conv": 163.45, "deconv": 117.96, "bn": 17.17, "prelu": 4.95}
     assert c.conv_macs == c.by_type["conv"] + c.by_type["deconv"]
+
+
+def test_dense_macs_count_a_strided_deconvolution_per_input_pixel() -> None:
+    # THOP counts a 3x3/2 transposed conv per output pixel, 4x what its non-zero taps cost.
+    deconv = torch.nn.ConvTranspose2d(6, 4, 3, stride=2, padding=1, output_padding=1, bias=False)
+    net = torch.nn.Sequential(torch.nn.Conv2d(1, 6, 3, padding=1, bias=False), deconv)
+    c = count_complexity(net, (8, 8), in_channels=1)
+    conv = 8 * 8 * 6 * 1 * 9
+    assert c.conv_macs == conv + 16 * 16 * 4 * 6 * 9
+    assert c.dense_macs == conv + 8 * 8 * 6 * 4 * 9
 
 
 def test_csv_rows_are_the_presets() -> None:
@@ -218,6 +229,7 @@ def test_onnx_graph_count_matches_the_module_count(preset: str) -> None:
     for kind in ("conv", "deconv", "prelu", "softmax", "linear"):
         assert graph.by_type.get(kind, 0.0) == module.by_type.get(kind, 0.0), kind
     assert "bn" not in graph.by_type and graph.conv_macs == module.conv_macs
+    assert graph.dense_macs == module.dense_macs < module.conv_macs
     assert graph.flops == pytest.approx(module.flops - module.by_type["bn"] - module.by_type.get("adaptive_pool", 0))
     assert 0.9 * module.params < graph.params < module.params  # BN's scale and shift are folded away
 
