@@ -53,6 +53,16 @@ def test_the_test_split_is_refused_for_validation(synth_dir: Path, tmp_path: Pat
     assert "never be used for validation" in capsys.readouterr().err
 
 
+def test_a_missing_validation_split_says_how_to_train_without_one(synth_dir: Path, tmp_path: Path,
+                                                                 capsys) -> None:
+    args = _train_args(tmp_path / "run", synth_dir, 1)
+    args[args.index("--val-split") + 1] = "val"  # synth writes train and test lists only
+    assert main(args) == 1
+    err = capsys.readouterr().err
+    assert "no split 'val'" in err and "--val-split ''" in err
+    assert not (tmp_path / "run").exists()
+
+
 def test_two_epochs_on_synthetic_data_write_a_complete_run(synth_dir: Path, tmp_path: Path) -> None:
     run_dir = tmp_path / "run"
     train = open_dataset(synth_dir, "folder", "train")

@@ -53,7 +53,13 @@ def run(args: argparse.Namespace) -> int:
                  if getattr(args, f.name) is not None}
     recipe = dataclasses.replace(RECIPES[args.recipe], **overrides)
     train_set = open_dataset(args.data_dir, args.dataset, args.train_split)
-    val_set = open_dataset(args.data_dir, args.dataset, args.val_split) if args.val_split else None
+    try:
+        val_set = open_dataset(args.data_dir, args.dataset, args.val_split) if args.val_split else None
+    except LwirstError as exc:
+        if "no split" not in str(exc):
+            raise
+        raise LwirstError(f"{exc}. Name a validation split with --val-split (never test), or pass "
+                          "--val-split '' to train a fixed schedule without validation") from exc
     overlap = len(set(train_set.names) & set(val_set.names)) if val_set else 0
     if overlap:
         print(f"warning: {overlap} validation image(s) are also training images; validation scores are "
@@ -69,15 +75,16 @@ def run(args: argparse.Namespace) -> int:
     bar = tqdm(total=None, unit="batch", leave=False, dynamic_ncols=True)
 
     def progress(step: int, steps: int, loss: float) -> None:
-        if step == 1:  # a new epoch: restart the bar's clock so its rate and ETA are per epoch
-            bar.reset(total=steps)
+        bar.total = steps
         bar.n = step
         bar.set_description(f"epoch {trainer.epoch + 1}/{recipe.epochs} loss {loss:.4f}")
         bar.refresh()
 
     def on_epoch(record) -> None:
+        val = f"val IoU {record.val_iou:.4f}  " if val_set is not None else ""
         tqdm.write(f"epoch {record.epoch:3d}  lr {record.lr:.2e}  loss {record.train_loss:.4f}  "
-                   f"val IoU {record.val_iou:.4f}  {record.seconds:.1f}s")
+                   f"{val}{record.seconds:.1f}s")
+        bar.reset()  # the next epoch starts now: its rate and ETA count from here
 
     try:
         trainer.fit(until=args.until, on_epoch=on_epoch, progress=progress)
