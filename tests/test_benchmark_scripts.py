@@ -1,0 +1,42 @@
+"""The scripts under benchmarks/ still run: a smoke test with tiny budgets, never a timing."""
+
+from __future__ import annotations
+
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+BENCHMARKS = Path(__file__).resolve().parents[1] / "benchmarks"
+
+
+def run_script(name: str, *args: str) -> str:
+    done = subprocess.run([sys.executable, str(BENCHMARKS / name), *args], capture_output=True, text=True,
+                          timeout=600)
+    assert done.returncode == 0, done.stderr[-2000:]
+    return done.stdout
+
+
+def table_fps(out: str, variant: str) -> float:
+    match = re.search(rf"^{re.escape(variant)}\s+([0-9.]+)", out, re.MULTILINE)
+    assert match, f"no row for {variant!r} in:\n{out}"
+    return float(match.group(1))
+
+
+def test_openvino_settings_script_prints_every_variant() -> None:
+    pytest.importorskip("openvino")
+    out = run_script("bench_openvino_settings.py", "--rounds", "1", "--seconds", "0.05", "--batch", "2")
+    for variant in ("default", "default (again)", "cpu pinning", "denormals flushed", "snippets disabled",
+                    "streams (default)", "one request"):
+        assert table_fps(out, variant) > 0
+
+
+def test_postprocess_script_prints_its_figures() -> None:
+    out = run_script("bench_postprocess.py", "--runs", "20", "--frames", "4", "--threads", "1")
+    # 50 synthetic targets, of which the size/ratio filter keeps some; both timings and the fps printed
+    kept = re.search(r"50 targets \((\d+) kept\)", out)
+    assert kept and 0 < int(kept.group(1)) <= 50
+    assert float(re.search(r"([0-9.]+) ms median", out).group(1)) > 0
+    assert float(re.search(r"([0-9.]+) fps over 4 frames", out).group(1)) > 0
