@@ -257,8 +257,12 @@ def _alias(split: str, available: Sequence[str]) -> str:
     return split
 
 
-def _unknown_split(root: Path, split: str, available: Sequence[str]) -> LwirstError:
-    return LwirstError(f"{root}: no split {split!r}; available: {', '.join(available) or 'none'}")
+class UnknownSplitError(LwirstError):
+    """A dataset has no list for the requested split (callers may add advice)."""
+
+
+def _unknown_split(root: Path, split: str, available: Sequence[str]) -> UnknownSplitError:
+    return UnknownSplitError(f"{root}: no split {split!r}; available: {', '.join(available) or 'none'}")
 
 
 def _require_dirs(root: Path, layout: str, *names: str) -> None:

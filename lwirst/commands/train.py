@@ -9,7 +9,7 @@ import os
 from tqdm import tqdm
 
 from lwirst.config import NetConfig, get_preset
-from lwirst.datasets import open_dataset
+from lwirst.datasets import UnknownSplitError, open_dataset
 from lwirst.errors import LwirstError
 from lwirst.train import RECIPES, Recipe, Trainer
 
@@ -55,9 +55,7 @@ def run(args: argparse.Namespace) -> int:
     train_set = open_dataset(args.data_dir, args.dataset, args.train_split)
     try:
         val_set = open_dataset(args.data_dir, args.dataset, args.val_split) if args.val_split else None
-    except LwirstError as exc:
-        if "no split" not in str(exc):
-            raise
+    except UnknownSplitError as exc:
         raise LwirstError(f"{exc}. Name a validation split with --val-split (never test), or pass "
                           "--val-split '' to train a fixed schedule without validation") from exc
     overlap = len(set(train_set.names) & set(val_set.names)) if val_set else 0
