@@ -30,7 +30,7 @@ from scipy import ndimage
 from scipy.stats import kendalltau
 
 from lwirst.config import presets_for_table
-from lwirst.dashboard_support import check_upload_size
+from lwirst.dashboard_support import CARDS, check_upload_size, format_metric
 from lwirst.drawing import Match, draw_targets, evaluation_overlay, heatmap, mask_image
 from lwirst.errors import LwirstError
 from lwirst.evaluate import EvalResult, cache_root, rescore
@@ -52,17 +52,6 @@ SWEEP_GROUP = "ablation sweep"
 # Default of how far under the threshold (logits) a missed target's peak may be and still count as hot:
 # at threshold 0 that is probability >= 0.018, while SIRST backgrounds sit near logit -10 (probability 5e-5).
 HOT_MARGIN = 4.0
-# Metric cards: metrics key -> (label, help). Fa is printed in units of 1e-6, as the literature does.
-CARDS = {
-    "precision": ("P", "pixel precision"),
-    "recall": ("R", "pixel recall"),
-    "f1": ("F1", "pixel F1"),
-    "miou": ("mIoU", "dataset IoU (the paper's mIoU)"),
-    "niou": ("nIoU", "mean of per-image IoU"),
-    "pd": ("Pd", "detected / ground-truth targets (centroid distance < 3 px)"),
-    "fa": ("Fa (×1e-6)", "false-alarm pixels / all pixels"),
-    "auc": ("AUC", "area under the pixel ROC curve"),
-}
 TABLE_TITLES = {
     "III": "Convolution methods of DAAA modules",
     "IV": "Channel expansion or compression ratio",
@@ -81,15 +70,6 @@ RANKINGS = {
 
 
 # ---------------------------------------------------------------- evaluate
-
-
-def format_metric(name: str, value: float | None) -> str:
-    """A metric as the cards print it: four decimals, Fa in units of 1e-6, NaN as "n/a"."""
-    if value is None or (isinstance(value, float) and math.isnan(value)):
-        return "n/a"
-    if name == "fa":
-        return f"{value * 1e6:.2f}"
-    return f"{value:.4f}"
 
 
 def metric_cards(metrics: Mapping[str, float], params: int | None, flops: float | None) -> list[tuple[str, str, str]]:

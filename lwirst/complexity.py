@@ -75,16 +75,17 @@ def count_complexity(model: nn.Module, size: tuple[int, int] = (256, 256),
     if in_channels is None:
         in_channels = getattr(getattr(model, "config", None), "in_channels", 3)
     by_type: dict[str, float] = {}
-    dense = [0.0]
+    dense = 0.0
 
     def hook(module: nn.Module, inputs: tuple[torch.Tensor, ...], out: torch.Tensor) -> None:
+        nonlocal dense
         if isinstance(module, nn.ConvTranspose2d):
             key, flops = "deconv", _conv_flops(module, out)
             kh, kw = module.kernel_size
-            dense[0] += float(inputs[0].numel() * module.out_channels // module.groups * kh * kw)
+            dense += float(inputs[0].numel() * (module.out_channels // module.groups) * kh * kw)
         elif isinstance(module, nn.Conv2d):
             key, flops = "conv", _conv_flops(module, out)
-            dense[0] += flops
+            dense += flops
         elif isinstance(module, nn.BatchNorm2d):
             key, flops = "bn", 4.0 * out.numel() if module.affine else 2.0 * out.numel()
         elif isinstance(module, nn.PReLU):
@@ -117,7 +118,7 @@ def count_complexity(model: nn.Module, size: tuple[int, int] = (256, 256),
     params = sum(p.numel() for p in model.parameters())
     macs = by_type.get("conv", 0.0) + by_type.get("deconv", 0.0)
     return Complexity(params=params, flops=sum(by_type.values()), by_type=by_type, conv_macs=macs,
-                      dense_macs=dense[0])
+                      dense_macs=dense)
 
 
 def check_input_size(size: tuple[int, int]) -> tuple[int, int]:

@@ -139,23 +139,35 @@ def model_card(path: Path | None) -> ModelCard:
                      _read_markdown(path))
 
 
-# How the card's metric keys read on screen; Fa is shown per million pixels, as papers quote it.
-METRIC_LABELS = {"precision": "precision", "recall": "recall", "f1": "F1", "miou": "mIoU", "niou": "nIoU",
-                 "pd": "Pd", "fa": "Fa (×10⁻⁶)", "auc": "ROC AUC"}
+# Metric cards: metrics key -> (label, help). Fa is printed in units of 1e-6, as the literature does.
+CARDS = {
+    "precision": ("P", "pixel precision"),
+    "recall": ("R", "pixel recall"),
+    "f1": ("F1", "pixel F1"),
+    "miou": ("mIoU", "dataset IoU (the paper's mIoU)"),
+    "niou": ("nIoU", "mean of per-image IoU"),
+    "pd": ("Pd", "detected / ground-truth targets (centroid distance < 3 px)"),
+    "fa": ("Fa (×1e-6)", "false-alarm pixels / all pixels"),
+    "auc": ("AUC", "area under the pixel ROC curve"),
+}
 
 
-def _metric_cell(key: str, value: Any) -> str:
-    if not isinstance(value, (int, float)):
-        return str(value)
-    return f"{value * 1e6:.1f}" if key == "fa" else f"{value:.3f}"
+def format_metric(name: str, value: float | None) -> str:
+    """A metric as the cards print it: four decimals, Fa in units of 1e-6, NaN as "n/a"."""
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return "n/a"
+    if name == "fa":
+        return f"{value * 1e6:.2f}"
+    return f"{value:.4f}"
 
 
 def metrics_table(metrics: dict[str, Any]) -> pd.DataFrame:
-    """Test metrics for display: one column per input protocol when the card has several."""
+    """A card's test metrics as the metric cards print them: one column per input protocol."""
     columns = metrics if metrics and all(isinstance(v, dict) for v in metrics.values()) else {"value": metrics}
     keys = list(dict.fromkeys(k for values in columns.values() for k in values))
-    return pd.DataFrame({"metric": [METRIC_LABELS.get(k, k) for k in keys],
-                         **{name: [_metric_cell(k, values.get(k, "")) for k in keys]
+    return pd.DataFrame({"metric": [CARDS.get(k, (k,))[0] for k in keys],
+                         **{name: [format_metric(k, values[k]) if isinstance(values.get(k), (int, float))
+                                   else str(values.get(k, "")) for k in keys]
                             for name, values in columns.items()}})
 
 

@@ -295,7 +295,7 @@ def _listed_items(root: Path, split: str, lists: Callable[[], dict[str, Path]],
     found = lists()
     chosen = _alias(split, list(found))
     if chosen not in found:
-        raise _unknown_split(root, split, sorted(found))
+        raise _unknown_split(root, split, [*sorted(found), "all"])
     names = _read_split(found[chosen])
     return [Item(n, _find_file(root / "images", n), mask_of(n)) for n in names], str(found[chosen])
 
@@ -395,20 +395,15 @@ def open_folder(root: Path, split: str = "all", *, black_hot: bool = False,
     """
     root = Path(root)
     _require_dirs(root, "folder", "images", "masks")
-    lists = sorted(_split_lists(root))
-    chosen = _alias(split, lists)
+    lists = _split_lists(root)
     if split == "all" or not lists:
         if split != "all":
             log.warning("%s has no split lists; using every image for split %r", root, split)
         items, origin = _pair_folder(root / "images", root / "masks"), str(root / "images")
-    elif chosen in lists:
-        split_file = root / f"{chosen}.txt"
-        masks = {_mask_stem(p): p for p in _images(root / "masks")}
-        items = [Item(n, _find_file(root / "images", n), masks.get(n, root / "masks" / f"{n}.png"))
-                 for n in _read_split(split_file)]
-        origin = str(split_file)
     else:
-        raise _unknown_split(root, split, [*lists, "all"])
+        masks = {_mask_stem(p): p for p in _images(root / "masks")}
+        items, origin = _listed_items(root, split, lambda: lists,
+                                      lambda n: masks.get(n, root / "masks" / f"{n}.png"))
     return SegDataset(items, name=root.name, split=split, black_hot=black_hot, validate=validate,
                       origin=origin)
 

@@ -92,7 +92,7 @@ def test_app_registers_every_page_and_home_links_them() -> None:
     assert metric(at, "Parameters") != "not available"
     card = at.dataframe[0].value  # the shipped model's test metrics, Fa per million pixels
     card_fa = json.loads((REPO / "data" / "models" / "lwirst-sirst.json").read_text())["test_metrics"]["resize"]["fa"]
-    assert card.loc[card["metric"] == "Fa (×10⁻⁶)", "resize"].item() == f"{card_fa * 1e6:.1f}"
+    assert card.loc[card["metric"] == "Fa (×1e-6)", "resize"].item() == f"{card_fa * 1e6:.2f}"
 
 
 def test_home_demo_runs_on_a_sample_and_warns_about_the_demo_network() -> None:
