@@ -71,7 +71,16 @@ class SyntheticSensor:
         """Nothing to release."""
 
 
-class LoopingVideo:
+class _Capture:
+    """An OpenCV capture owned by a frame source; `close` releases the device or file."""
+
+    _capture: cv2.VideoCapture
+
+    def close(self) -> None:
+        self._capture.release()
+
+
+class LoopingVideo(_Capture):
     """A video file played in a loop (restarted when it ends)."""
 
     def __init__(self, path: str | Path) -> None:
@@ -98,11 +107,8 @@ class LoopingVideo:
                 raise LwirstError(f"{self.name}: cannot restart the video")
         return frame
 
-    def close(self) -> None:
-        self._capture.release()
 
-
-class CameraSource:
+class CameraSource(_Capture):
     """A local camera opened by OpenCV index."""
 
     def __init__(self, index: int = 0) -> None:
@@ -117,9 +123,6 @@ class CameraSource:
         if not ok:
             raise LwirstError(f"{self.name}: stopped delivering frames")
         return frame
-
-    def close(self) -> None:
-        self._capture.release()
 
 
 def local_cameras() -> list[int]:
