@@ -15,7 +15,7 @@ from lwirst.errors import LwirstError
 COMMANDS: dict[str, str] = {
     "demo": "Run the shipped model on the embedded sample scenes and print the targets",
     "complexity": "Parameters and FLOPs (paper convention) of presets, paper vs measured",
-    "export": "Export a checkpoint to ONNX (BN folded, dynamic batch and size)",
+    "export": "Export a checkpoint to ONNX (BN folded, dynamic batch and size; Table IX's CPM: fixed size)",
     "synth": "Generate a synthetic IR dataset or video (deterministic by seed)",
     "train": "Train LW-IRSTNet (resumable) on a dataset",
     "evaluate": "Score a model on a dataset split (pixel, target and curve metrics)",

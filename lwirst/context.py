@@ -105,6 +105,23 @@ class NonLocal(nn.Module):
         return self.gamma * out + x
 
 
+def _adaptive_bounds(size: int, bins: int) -> list[tuple[int, int]]:
+    """PyTorch's adaptive-pooling bins: [floor(i size / bins), ceil((i + 1) size / bins))."""
+    return [(i * size // bins, -(-(i + 1) * size // bins)) for i in range(bins)]
+
+
+def adaptive_max_pool(x: torch.Tensor, rows: int, cols: int) -> torch.Tensor:
+    """`F.adaptive_max_pool2d(x, (rows, cols))` as slices and max-reductions.
+
+    ONNX has no adaptive max-pooling for bins that do not divide the map; a max over a
+    rectangle is a max over its rows then its columns, so the same bins taken one axis
+    at a time export, and give identical values.
+    """
+    h, w = x.shape[2:]
+    x = torch.cat([x[:, :, r0:r1].amax(2, keepdim=True) for r0, r1 in _adaptive_bounds(h, rows)], 2)
+    return torch.cat([x[:, :, :, c0:c1].amax(3, keepdim=True) for c0, c1 in _adaptive_bounds(w, cols)], 3)
+
+
 def _patch_bounds(size: int, parts: int) -> list[tuple[int, int]]:
     """AGPCNet's split: `parts` strips of size // parts, the last one taking the rest."""
     step = size // parts
@@ -118,7 +135,11 @@ class AttentionGuidedContextBlock(nn.Module):
 
     A map smaller than `scale` is split into one-pixel patches (AGPCNet would produce
     empty ones); on the paper's 32x32 map every scale <= 32 is split as in AGPCNet.
+    The patch grid is computed from the map size, so an ONNX export of it holds for
+    the exported input size only (`size_dependent`).
     """
+
+    size_dependent = True
 
     def __init__(self, channels: int, scale: int, nl_reduction: int) -> None:
         super().__init__()
@@ -133,7 +154,7 @@ class AttentionGuidedContextBlock(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         h, w = x.shape[2:]
         rows, cols = min(self.scale, h), min(self.scale, w)
-        gca = self.sigmoid(self.global_attention(F.adaptive_max_pool2d(x, (rows, cols))))
+        gca = self.sigmoid(self.global_attention(adaptive_max_pool(x, rows, cols)))
         context = torch.cat([
             torch.cat([
                 self.local(x[:, :, r0:r1, c0:c1]) * gca[:, :, i, j, None, None]

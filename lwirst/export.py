@@ -76,13 +76,24 @@ def fold_batchnorm(model: nn.Module) -> nn.Module:
     return model
 
 
+def size_dependent(model: nn.Module) -> bool:
+    """Whether the network's graph changes with the input size (see `to_onnx_bytes`)."""
+    return any(getattr(m, "size_dependent", False) for m in model.modules())
+
+
 def to_onnx_bytes(model: nn.Module, *, size: tuple[int, int] = (256, 256), in_channels: int = 3,
                   dynamic: bool = True, fold: bool = True, opset: int = OPSET) -> bytes:
-    """Serialise a network to ONNX in memory (legacy TorchScript exporter: stable, no onnxscript)."""
+    """Serialise a network to ONNX in memory (legacy TorchScript exporter: stable, no onnxscript).
+
+    `dynamic` leaves batch, height and width symbolic; a network whose graph depends on
+    the map size (Table IX's CPM splits its map into a size-dependent patch grid) keeps
+    only the batch symbolic and is traced at `size`, the one size its graph is right for.
+    """
     net = fold_batchnorm(model) if fold else copy.deepcopy(model).eval()
+    spatial = dynamic and not size_dependent(net)
     # Tracing runs the network once; with symbolic axes a small dummy gives the same graph, faster.
-    dummy = torch.zeros(1, in_channels, *((32, 32) if dynamic else size))
-    axes = {0: "batch", 2: "height", 3: "width"}
+    dummy = torch.zeros(1, in_channels, *((32, 32) if spatial else size))
+    axes = {0: "batch", 2: "height", 3: "width"} if spatial else {0: "batch"}
     buffer = io.BytesIO()
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
@@ -92,7 +103,7 @@ def to_onnx_bytes(model: nn.Module, *, size: tuple[int, int] = (256, 256), in_ch
                 opset_version=opset, dynamo=False,
                 dynamic_axes={INPUT_NAME: axes, OUTPUT_NAME: axes} if dynamic else None,
             )
-        except torch.onnx.errors.OnnxExporterError as exc:  # e.g. Table IX's CPM: adaptive max-pooling
+        except torch.onnx.errors.OnnxExporterError as exc:  # an operation with no ONNX counterpart
             reason = str(exc).splitlines()[0][:200]
             raise LwirstError(f"this network has an operation ONNX cannot express, so it runs on the torch "
                               f"backend only ({reason})") from exc
@@ -161,6 +172,16 @@ def pin_input_shape(proto: onnx.ModelProto, size: tuple[int, int], batch: int = 
             dim.dim_value = int(v)
     del proto.graph.value_info[:]
     return proto.SerializeToString()
+
+
+def onnx_fixed_size(proto: onnx.ModelProto) -> tuple[int, int] | None:
+    """The (height, width) an ONNX model is fixed to, or None when they are symbolic."""
+    initializers = {i.name for i in proto.graph.initializer}
+    graph_input = next(i for i in proto.graph.input if i.name not in initializers)
+    dims = graph_input.type.tensor_type.shape.dim[2:]
+    if all(d.HasField("dim_value") for d in dims):
+        return int(dims[0].dim_value), int(dims[1].dim_value)
+    return None
 
 
 def onnx_input_channels(proto: onnx.ModelProto) -> int:

@@ -34,7 +34,15 @@ import torch
 
 from lwirst.checkpoint import file_hash, load_model
 from lwirst.errors import LwirstError
-from lwirst.export import check_segmentation_onnx, fold_batchnorm, onnx_input_channels, pin_input_shape, to_onnx_bytes
+from lwirst.export import (
+    check_segmentation_onnx,
+    fold_batchnorm,
+    onnx_fixed_size,
+    onnx_input_channels,
+    pin_input_shape,
+    size_dependent,
+    to_onnx_bytes,
+)
 from lwirst.imageio import check_image, to_bgr, to_uint8
 from lwirst.optimize import RAW_BGR, RAW_GREY, RGB, fold_input, input_kind, optimize_onnx, quantize_onnx, set_input_kind
 from lwirst.preprocess import normalize, pad_to_multiple
@@ -442,9 +450,32 @@ class Segmenter:
                 _read_model_file(path)
                 self.module, self.meta = load_model(path)
             self.model_hash = file_hash(path)
+        self._check_fixed_size()
         self._nets: dict[str, Backend] = {}
         self.primary = self._primary_kind()
         self.backend = self._net(self.primary)
+
+    def _check_fixed_size(self) -> None:
+        """Refuse, up front, an ONNX graph built for one input size at another size or native.
+
+        A size-dependent network (`lwirst.export.size_dependent`) is exported at the model
+        size, so only the torch backend runs it natively. A fixed-size ONNX file stops ONNX
+        Runtime and OpenVINO with a shape error; OpenCV re-infers its shapes and runs it.
+        """
+        if self._onnx is not None:
+            fixed = onnx_fixed_size(onnx.load_from_string(self._onnx))
+            if self.backend_kind not in ("onnxruntime", "openvino"):
+                fixed = None
+            advice = "use the resize protocol at that size, or the opencv backend"
+        else:
+            fixed = self.size if self.backend_kind != "torch" and size_dependent(self.module) else None
+            advice = "use the resize protocol, or the torch backend"
+        if fixed is None or (self.protocol == "resize" and tuple(fixed) == self.size):
+            return
+        wanted = ("on each image at its own size (native protocol)" if self.protocol == "native"
+                  else f"at {self.size[0]}x{self.size[1]}")
+        raise LwirstError(f"{self.model_name}: its ONNX graph holds for {fixed[0]}x{fixed[1]} inputs only, "
+                          f"so {self.backend_kind} cannot run it {wanted}; {advice}")
 
     def _primary_kind(self) -> str:
         if self._onnx is not None:

@@ -4,8 +4,12 @@ from __future__ import annotations
 
 import pytest
 import torch
+import torch.nn.functional as F
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from lwirst.config import PRESETS, NetConfig, get_preset, presets_for_table
+from lwirst.context import adaptive_max_pool
 from lwirst.errors import LwirstError
 from lwirst.model import LWIRSTNet
 
@@ -103,3 +107,13 @@ def test_context_modules_train(name: str) -> None:
     model(torch.randn(2, 3, 32, 32)).sum().backward()
     missing = [n for n, p in model.named_parameters() if p.grad is None and "gamma" not in n]
     assert not missing
+
+
+@settings(max_examples=60, deadline=None)
+@given(h=st.integers(1, 40), w=st.integers(1, 40), rows=st.integers(1, 12), cols=st.integers(1, 12),
+       seed=st.integers(0, 2**16))
+def test_exportable_adaptive_max_pool_equals_torchs(h: int, w: int, rows: int, cols: int, seed: int) -> None:
+    """CPM's pooling, rewritten as per-axis slices so ONNX can express it, loses nothing."""
+    rows, cols = min(rows, h), min(cols, w)
+    x = torch.randn(2, 3, h, w, generator=torch.Generator().manual_seed(seed))
+    assert torch.equal(adaptive_max_pool(x, rows, cols), F.adaptive_max_pool2d(x, (rows, cols)))

@@ -15,7 +15,7 @@ from lwirst.checkpoint import save_checkpoint
 from lwirst.cli import main
 from lwirst.config import PRESETS, NetConfig
 from lwirst.errors import LwirstError
-from lwirst.export import check_segmentation_onnx
+from lwirst.export import check_segmentation_onnx, pin_input_shape, size_dependent, to_onnx_bytes
 from lwirst.inference import Segmenter
 from lwirst.model import LWIRSTNet
 
@@ -67,7 +67,7 @@ def test_export_options(tmp_path: Path, checkpoint: Path) -> None:
     assert {p.key: p.value for p in proto.metadata_props}["lwirst.size"] == "128x160"
 
 
-@pytest.mark.parametrize("case", ["garbage", "missing", "old-opset", "bad-size", "no-onnx-op"])
+@pytest.mark.parametrize("case", ["garbage", "missing", "old-opset", "bad-size"])
 def test_export_errors_are_one_readable_line(tmp_path: Path, checkpoint: Path, case: str,
                                              capsys: pytest.CaptureFixture[str]) -> None:
     source = checkpoint
@@ -79,10 +79,6 @@ def test_export_errors_are_one_readable_line(tmp_path: Path, checkpoint: Path, c
         source = tmp_path / "nope.safetensors"
     elif case == "old-opset":
         extra = ["--opset", "13"]
-    elif case == "no-onnx-op":  # Table IX's CPM pools to a computed size, which ONNX cannot express
-        net = LWIRSTNet(PRESETS["table9_cpm"].config).eval()
-        source = tmp_path / "cpm.safetensors"
-        save_checkpoint(source, net, net.config)
     else:
         extra = ["--size", "250", "250"]
     out = tmp_path / "model.onnx"
@@ -90,6 +86,57 @@ def test_export_errors_are_one_readable_line(tmp_path: Path, checkpoint: Path, c
     err = capsys.readouterr().err.strip()
     assert err.startswith("error:") and "\n" not in err and "Traceback" not in err
     assert not out.exists()
+
+
+def test_an_operation_onnx_lacks_is_one_readable_error() -> None:
+    class Spectral(torch.nn.Module):
+        def forward(self, x: torch.Tensor) -> torch.Tensor:
+            return torch.fft.fft2(x).real[:, :1]
+
+    with pytest.raises(LwirstError, match="runs on the torch backend only"):
+        to_onnx_bytes(Spectral(), size=(32, 32))
+
+
+@pytest.mark.parametrize("preset", ["table9_cpm", "table9_cpm_afm"])
+def test_size_dependent_cpm_exports_at_its_size_with_a_free_batch(tmp_path: Path, preset: str) -> None:
+    """CPM splits its map into a patch grid computed from the map size: the export holds for
+    the exported size, so only the batch stays symbolic, and it matches torch there."""
+    torch.manual_seed(1)
+    net = LWIRSTNet(PRESETS[preset].config).eval()
+    assert size_dependent(net) and not size_dependent(LWIRSTNet())
+    source, out = tmp_path / "cpm.safetensors", tmp_path / "cpm.onnx"
+    save_checkpoint(source, net, net.config)
+    assert main(["export", "--checkpoint", str(source), "--out", str(out), "--size", "256", "256"]) == 0
+    proto = onnx.load(str(out))
+    din = _dims(proto.graph.input[0])
+    assert isinstance(din[0], str) and din[2:] == [256, 256]
+    x = np.random.default_rng(0).normal(size=(2, 3, 256, 256)).astype(np.float32)
+    session = ort.InferenceSession(str(out), providers=["CPUExecutionProvider"])
+    logits = session.run(None, {session.get_inputs()[0].name: x})[0]
+    with torch.no_grad():
+        want = net(torch.from_numpy(x)).numpy()
+    assert float(np.abs(logits - want).max()) <= 1e-4
+
+
+def test_a_size_dependent_network_refuses_native_resolution_on_onnx_backends() -> None:
+    net = LWIRSTNet(PRESETS["table9_cpm"].config).eval()
+    image = np.random.default_rng(0).integers(0, 256, (120, 200), dtype=np.uint8)
+    assert Segmenter(net, backend="onnxruntime").predict(image).logits.shape == (120, 200)
+    with pytest.raises(LwirstError, match="resize protocol, or the torch backend"):
+        Segmenter(net, backend="onnxruntime", protocol="native")
+    assert Segmenter(net, backend="torch", protocol="native").predict(image).logits.shape == (120, 200)
+
+
+def test_a_fixed_size_onnx_file_refuses_another_size_where_the_runtime_would(tmp_path: Path,
+                                                                            network: LWIRSTNet) -> None:
+    path = tmp_path / "fixed.onnx"
+    path.write_bytes(pin_input_shape(onnx.load_from_string(to_onnx_bytes(network)), (256, 256)))
+    image = np.random.default_rng(0).integers(0, 256, (120, 200), dtype=np.uint8)
+    with pytest.raises(LwirstError, match=r"holds for 256x256 inputs only.*opencv backend"):
+        Segmenter(path, backend="onnxruntime", protocol="native")
+    with pytest.raises(LwirstError, match="at 128x128"):
+        Segmenter(path, backend="onnxruntime", size=(128, 128))
+    assert Segmenter(path, backend="opencv", protocol="native").predict(image).logits.shape == (120, 200)
 
 
 def _graph(outputs: list[tuple[str, list]], inputs: int = 3) -> bytes:

@@ -7,7 +7,7 @@ from pathlib import Path
 
 from lwirst.errors import LwirstError
 
-HELP = "Export a checkpoint to ONNX (BN folded, dynamic batch and size)"
+HELP = "Export a checkpoint to ONNX (BN folded, dynamic batch and size; Table IX's CPM: fixed size)"
 MIN_OPSET = 17
 
 
@@ -19,7 +19,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="apply the exact graph rewrites (scalar PReLU -> LeakyRelu, constant folding); "
                              "the input stays normalised RGB, so any runtime can use the file")
     parser.add_argument("--size", type=int, nargs=2, default=(256, 256), metavar=("H", "W"),
-                        help="nominal input size recorded in the file; the axes stay dynamic")
+                        help="nominal input size recorded in the file; the axes stay dynamic, except for "
+                             "size-dependent networks (Table IX's CPM), exported for this size only")
     int8 = parser.add_argument_group("int8 (experimental: check its accuracy with `lwirst bench`; the shipped "
                                      "model loses 0.043 SIRST mIoU in s8)")
     int8.add_argument("--int8", choices=("s8", "u8"), default=None,
