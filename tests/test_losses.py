@@ -1,0 +1,101 @@
+"""Training losses: each formula against a direct computation, and the properties training relies on."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+import torch
+import torch.nn.functional as F
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from lwirst.losses import FOCAL_WEIGHT, LOSSES, bce_loss, focal_soft_iou_loss, soft_iou_loss
+
+BIG = 40.0  # a logit whose sigmoid is 1 (or 0) in float32
+
+
+def _batch(seed: int, size: int = 16) -> tuple[torch.Tensor, torch.Tensor]:
+    g = torch.Generator().manual_seed(seed)
+    target = (torch.rand(3, 1, size, size, generator=g) > 0.9).float()
+    return torch.randn(3, 1, size, size, generator=g) * 3, target
+
+
+def test_soft_iou_is_zero_for_a_perfect_and_one_for_a_disjoint_prediction() -> None:
+    target = torch.zeros(2, 1, 8, 8)
+    target[0, 0, 2:4, 2:4] = 1
+    target[1, 0, 5:8, 0:3] = 1
+    perfect = (target * 2 - 1) * BIG
+    assert soft_iou_loss(perfect, target, smooth=0.0).item() == pytest.approx(0.0, abs=1e-6)
+    disjoint = (1 - target * 2) * BIG
+    assert soft_iou_loss(disjoint, target, smooth=0.0).item() == pytest.approx(1.0, abs=1e-6)
+
+
+def test_soft_iou_averages_per_image_so_a_small_target_counts_as_much_as_a_large_one() -> None:
+    target = torch.zeros(2, 1, 16, 16)
+    target[0, 0, 0:1, 0:1] = 1  # one pixel
+    target[1, 0, 0:12, 0:12] = 1  # 144 pixels
+    logits = (target * 2 - 1) * BIG
+    logits[0, 0, 0, 0] = -BIG  # miss the small target entirely, get the large one right
+    assert soft_iou_loss(logits, target, smooth=0.0).item() == pytest.approx(0.5, abs=1e-6)
+
+
+@pytest.mark.parametrize("seed", range(3))
+def test_soft_iou_matches_its_formula(seed: int) -> None:
+    logits, target = _batch(seed)
+    p = torch.sigmoid(logits)
+    per_image = [((p[i] * target[i]).sum() + 1) / (p[i].sum() + target[i].sum() - (p[i] * target[i]).sum() + 1)
+                 for i in range(len(p))]
+    assert soft_iou_loss(logits, target).item() == pytest.approx(1 - float(sum(per_image)) / len(p), rel=1e-5)
+
+
+@pytest.mark.parametrize("seed", range(3))
+def test_focal_term_matches_its_formula(seed: int) -> None:
+    logits, target = _batch(seed)
+    total = 0.0
+    for x, t in zip(logits.flatten().tolist(), target.flatten().tolist(), strict=True):
+        p = 1 / (1 + math.exp(-x))
+        p_t = p if t else 1 - p
+        total += (1 - p_t) ** 2 * -math.log(max(p_t, 1e-30))
+    want = soft_iou_loss(logits, target).item() + FOCAL_WEIGHT * total / logits.numel()
+    assert focal_soft_iou_loss(logits, target).item() == pytest.approx(want, rel=1e-4)
+
+
+def test_focal_with_gamma_zero_is_weighted_bce() -> None:
+    logits, target = _batch(7)
+    want = soft_iou_loss(logits, target) + FOCAL_WEIGHT * bce_loss(logits, target)
+    assert focal_soft_iou_loss(logits, target, gamma=0.0).item() == pytest.approx(want.item(), rel=1e-5)
+
+
+@settings(max_examples=50, deadline=None)
+@given(logit=st.floats(-20, 20), positive=st.booleans())
+def test_focal_weighs_an_easy_pixel_less_than_a_hard_one(logit: float, positive: bool) -> None:
+    """The focal factor (1 - p_t)^2 only grows as the pixel gets harder (p_t falls)."""
+    x = torch.tensor([logit, logit + (-1.0 if positive else 1.0)])  # the second pixel is harder
+    t = torch.full((2,), float(positive))
+    bce = F.binary_cross_entropy_with_logits(x, t, reduction="none")
+    p = torch.sigmoid(x)
+    p_t = p * t + (1 - p) * (1 - t)
+    focal = (1 - p_t) ** 2 * bce
+    assert focal[1] >= focal[0] and (focal <= bce + 1e-7).all()
+
+
+@pytest.mark.parametrize("name", sorted(LOSSES))
+def test_every_loss_is_a_finite_scalar_with_a_gradient(name: str) -> None:
+    logits, target = _batch(3)
+    logits.requires_grad_(True)
+    loss = LOSSES[name](logits, target)
+    loss.backward()
+    assert loss.ndim == 0 and torch.isfinite(loss)
+    assert torch.isfinite(logits.grad).all() and logits.grad.abs().sum() > 0
+
+
+@pytest.mark.parametrize("name", ["bce", "softiou+bce", "softiou+focal"])
+def test_pixel_terms_push_background_down_from_an_undecided_start(name: str) -> None:
+    """At logits 0 (the empty-or-full plateau) every background pixel gets a positive gradient,
+    so a descent step lowers it: the per-pixel term is what leaves the plateau."""
+    target = torch.zeros(2, 1, 16, 16)
+    target[:, :, 7:9, 7:9] = 1
+    logits = torch.zeros_like(target, requires_grad=True)
+    LOSSES[name](logits, target).backward()
+    assert (logits.grad[target == 0] > 0).all() and (logits.grad[target == 1] < 0).all()
