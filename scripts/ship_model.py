@@ -1,11 +1,14 @@
 """Turn a finished training run into the shipped default model and its model card.
 
     python scripts/ship_model.py --run-dir RUN --data-dir ../shared/data [--command "..."]
+    python scripts/ship_model.py --experiments-only data/models/experiments.json
 
 Copies RUN/last.safetensors (the fixed schedule's final weights: the test split never
 chooses anything) to data/models/lwirst-sirst.safetensors, exports the ONNX beside it,
 copies the per-epoch log, scores SIRST test once in both input protocols and writes
 data/models/lwirst-sirst.json (read by the dashboard) and data/models/MODEL_CARD.md.
+`--experiments-only` rewrites only the card's table of experiments (a round whose rule
+kept the shipped model adds rows, and scores nothing).
 """
 
 from __future__ import annotations
@@ -40,11 +43,23 @@ def score(model_path: Path, data_dir: str, protocol: str) -> dict[str, float]:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--run-dir", type=Path, required=True)
-    parser.add_argument("--data-dir", required=True)
+    parser.add_argument("--run-dir", type=Path)
+    parser.add_argument("--data-dir")
     parser.add_argument("--command", default="", help="the exact `lwirst train` command of the run")
     parser.add_argument("--experiments", type=Path, help="JSON list of other recipes tried, with their scores")
+    parser.add_argument("--experiments-only", type=Path, metavar="EXPERIMENTS",
+                        help="only replace the shipped card's experiments with this JSON list")
     args = parser.parse_args()
+    if args.experiments_only:
+        card_path = MODELS_DIR / f"{NAME}.json"
+        card = json.loads(card_path.read_text())
+        card["experiments"] = json.loads(args.experiments_only.read_text())
+        card_path.write_text(json.dumps(card, indent=2) + "\n")
+        log = pd.read_csv(MODELS_DIR / f"{NAME}.train_log.csv")
+        (MODELS_DIR / "MODEL_CARD.md").write_text(render_card(card, log))
+        return
+    if args.run_dir is None or args.data_dir is None:
+        parser.error("--run-dir and --data-dir are required (or --experiments-only)")
     torch.set_num_threads(2)
 
     run = json.loads((args.run_dir / "run.json").read_text())
