@@ -24,11 +24,12 @@ from __future__ import annotations
 import csv
 import dataclasses
 import json
+import logging
 import math
 import socket
 import subprocess
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -40,6 +41,8 @@ from lwirst.config import PRESETS, NetConfig, get_preset, presets_for_table
 from lwirst.datasets import SegDataset, open_dataset
 from lwirst.errors import LwirstError
 from lwirst.train import RECIPES, Recipe, Trainer, score_resized
+
+log = logging.getLogger(__name__)
 
 TABLES = ("III", "IV", "V", "VI", "VII", "VIII", "IX")
 SWEEP_FILE = "sweep.json"
@@ -307,8 +310,8 @@ def git_commit() -> str:
     return head.stdout.strip() + ("-dirty" if dirty else "")
 
 
-def _progress_callback(total: int, already: int, epochs: int) -> Any:
-    """A Tune callback that prints one line per trial epoch and per finished or failed trial."""
+def _progress_callback(total: int, already: int, epochs: int, say: Callable[[str], None]) -> Any:
+    """A Tune callback that says one line per trial epoch and per failed trial."""
     from ray import tune
 
     class Progress(tune.Callback):
@@ -321,25 +324,28 @@ def _progress_callback(total: int, already: int, epochs: int) -> Any:
                     f"loss {result.get('train_loss', float('nan')):.4f}  val IoU {result.get('val_iou', 0):.4f}")
             if "best_miou" in result:
                 line += f"  -> test mIoU {result['best_miou']:.4f} (best epoch), {result['final_miou']:.4f} (final)"
-            print(line, flush=True)
+            say(line)
 
         def on_trial_complete(self, iteration: int, trials: list, trial: Any, **info: Any) -> None:
             self.done += 1
 
         def on_trial_error(self, iteration: int, trials: list, trial: Any, **info: Any) -> None:
-            print(f"[{self.done}/{total} done] {trial.config['trial']} FAILED (log: {trial.local_path})",
-                  flush=True)
+            say(f"[{self.done}/{total} done] {trial.config['trial']} FAILED (log: {trial.local_path})")
 
     return Progress()
 
 
 def run_sweep(sweep: Sweep, plans: Sequence[TrialPlan], *, address: str | None = None,
-              num_cpus: int | None = None, cpus_per_trial: int = 1, gpus_per_trial: float = 0) -> list[str]:
-    """Run the unfinished `plans` as Tune trials; return the names of trials still unfinished."""
+              num_cpus: int | None = None, cpus_per_trial: int = 1, gpus_per_trial: float = 0,
+              say: Callable[[str], None] = log.info) -> list[str]:
+    """Run the unfinished `plans` as Tune trials; return the names of trials still unfinished.
+
+    Progress lines go to `say` (the log by default; the CLI prints them).
+    """
     pending = [p for p in plans if not finished(sweep, p)]
     kept = len(plans) - len(pending)
     if kept:
-        print(f"{kept} of {len(plans)} trials already finished in {sweep.run_dir}; kept")
+        say(f"{kept} of {len(plans)} trials already finished in {sweep.run_dir}; kept")
     if not pending:
         return []
     resources = connect(address, num_cpus)
@@ -360,17 +366,17 @@ def run_sweep(sweep: Sweep, plans: Sequence[TrialPlan], *, address: str | None =
             storage_path=str((sweep.run_dir / "tune").resolve()),
             checkpoint_config=tune.CheckpointConfig(num_to_keep=1),
             failure_config=tune.FailureConfig(max_failures=1),
-            callbacks=[_progress_callback(len(plans), kept, sweep.recipe.epochs)],
+            callbacks=[_progress_callback(len(plans), kept, sweep.recipe.epochs, say)],
             verbose=1,
         ),
     )
-    print(f"running {len(pending)} trial(s) at {cpus_per_trial} CPU / {gpus_per_trial:g} GPU each on "
-          f"Ray ({resources.get('CPU', 0):g} CPUs, {resources.get('GPU', 0):g} GPUs)", flush=True)
+    say(f"running {len(pending)} trial(s) at {cpus_per_trial} CPU / {gpus_per_trial:g} GPU each on "
+        f"Ray ({resources.get('CPU', 0):g} CPUs, {resources.get('GPU', 0):g} GPUs)")
     grid = tuner.fit()
     for result in grid:
         if result.error is not None:
             name = result.config.get("trial", "?") if result.config else "?"
-            print(f"trial {name} failed: {str(result.error).strip().splitlines()[-1]}")
+            say(f"trial {name} failed: {str(result.error).strip().splitlines()[-1]}")
     return [p.name for p in plans if not finished(sweep, p)]
 
 

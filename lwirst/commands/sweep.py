@@ -118,7 +118,8 @@ def run(args: argparse.Namespace) -> int:
           f"{args.dataset} {args.train_split} ({sizes[0]}) / {args.val_split} ({sizes[1]}) / "
           f"{args.test_split} ({sizes[2]})", flush=True)
     unfinished = run_sweep(sweep, plans, address=args.address, num_cpus=args.num_cpus,
-                           cpus_per_trial=args.cpus_per_trial, gpus_per_trial=args.gpus_per_trial)
+                           cpus_per_trial=args.cpus_per_trial, gpus_per_trial=args.gpus_per_trial,
+                           say=lambda line: print(line, flush=True))
     frame = collect_results(sweep)
     written = [write_results(frame, sweep.run_dir / RESULTS_CSV)]
     if args.csv:
