@@ -32,14 +32,26 @@ def soft_iou_bce_loss(logits: torch.Tensor, target: torch.Tensor) -> torch.Tenso
     return soft_iou_loss(logits, target) + bce_loss(logits, target)
 
 
-def focal_soft_iou_loss(logits: torch.Tensor, target: torch.Tensor, gamma: float = FOCAL_GAMMA) -> torch.Tensor:
-    """SoftIoU plus FOCAL_WEIGHT x focal BCE, mean over pixels of (1 - p_t)^gamma BCE: the
+def focal_loss(logits: torch.Tensor, target: torch.Tensor, gamma: float = FOCAL_GAMMA) -> torch.Tensor:
+    """Mean over pixels of (1 - p_t)^gamma BCE, p_t the probability of the true class: the
     per-pixel gradient goes to hard pixels (bright clutter, target borders), not to the
     easy background majority that dominates plain BCE."""
     bce = F.binary_cross_entropy_with_logits(logits, target, reduction="none")
     prob = torch.sigmoid(logits)
     p_t = prob * target + (1 - prob) * (1 - target)
-    return soft_iou_loss(logits, target) + FOCAL_WEIGHT * ((1 - p_t) ** gamma * bce).mean()
+    return ((1 - p_t) ** gamma * bce).mean()
+
+
+def focal_soft_iou_loss(logits: torch.Tensor, target: torch.Tensor, gamma: float = FOCAL_GAMMA) -> torch.Tensor:
+    """SoftIoU plus FOCAL_WEIGHT x focal BCE."""
+    return soft_iou_loss(logits, target) + FOCAL_WEIGHT * focal_loss(logits, target, gamma)
+
+
+def soft_iou_bce_focal_loss(logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+    """SoftIoU + BCE + FOCAL_WEIGHT x focal BCE: focal's weight on hard pixels, with plain
+    BCE keeping probability 0.5 a calibrated decision point (focal alone leaves dim targets'
+    logits just below it)."""
+    return soft_iou_bce_loss(logits, target) + FOCAL_WEIGHT * focal_loss(logits, target)
 
 
 LOSSES: dict[str, Callable[[torch.Tensor, torch.Tensor], torch.Tensor]] = {
@@ -47,4 +59,5 @@ LOSSES: dict[str, Callable[[torch.Tensor, torch.Tensor], torch.Tensor]] = {
     "bce": bce_loss,
     "softiou+bce": soft_iou_bce_loss,
     "softiou+focal": focal_soft_iou_loss,
+    "softiou+bce+focal": soft_iou_bce_focal_loss,
 }

@@ -10,7 +10,7 @@ import torch.nn.functional as F
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from lwirst.losses import FOCAL_WEIGHT, LOSSES, bce_loss, focal_soft_iou_loss, soft_iou_loss
+from lwirst.losses import FOCAL_WEIGHT, LOSSES, bce_loss, focal_loss, focal_soft_iou_loss, soft_iou_loss
 
 BIG = 40.0  # a logit whose sigmoid is 1 (or 0) in float32
 
@@ -67,6 +67,12 @@ def test_focal_with_gamma_zero_is_weighted_bce() -> None:
     assert focal_soft_iou_loss(logits, target, gamma=0.0).item() == pytest.approx(want.item(), rel=1e-5)
 
 
+def test_combined_loss_is_the_sum_of_its_terms() -> None:
+    logits, target = _batch(11)
+    want = soft_iou_loss(logits, target) + bce_loss(logits, target) + FOCAL_WEIGHT * focal_loss(logits, target)
+    assert LOSSES["softiou+bce+focal"](logits, target).item() == pytest.approx(want.item(), rel=1e-6)
+
+
 @settings(max_examples=50, deadline=None)
 @given(logit=st.floats(-20, 20), positive=st.booleans())
 def test_focal_weighs_an_easy_pixel_less_than_a_hard_one(logit: float, positive: bool) -> None:
@@ -90,7 +96,7 @@ def test_every_loss_is_a_finite_scalar_with_a_gradient(name: str) -> None:
     assert torch.isfinite(logits.grad).all() and logits.grad.abs().sum() > 0
 
 
-@pytest.mark.parametrize("name", ["bce", "softiou+bce", "softiou+focal"])
+@pytest.mark.parametrize("name", ["bce", "softiou+bce", "softiou+focal", "softiou+bce+focal"])
 def test_pixel_terms_push_background_down_from_an_undecided_start(name: str) -> None:
     """At logits 0 (the empty-or-full plateau) every background pixel gets a positive gradient,
     so a descent step lowers it: the per-pixel term is what leaves the plateau."""
