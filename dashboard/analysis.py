@@ -26,10 +26,10 @@ from streamlit.delta_generator import DeltaGenerator
 
 from dashboard import common
 from lwirst import analysis
-from lwirst.dashboard_support import DEMO_MODEL
 from lwirst.errors import LwirstError
 from lwirst.evaluate import EvalResult, cache_key, cache_root, evaluate
 from lwirst.inference import Saliency, module_digest
+from lwirst.modelcard import DEMO_MODEL
 from lwirst.postprocess import TargetFilter
 
 log = logging.getLogger(__name__)

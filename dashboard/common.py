@@ -30,24 +30,9 @@ import streamlit as st
 from streamlit.delta_generator import DeltaGenerator
 
 from dashboard.config import SAMPLES_DIR, Settings, load_settings
-from lwirst.dashboard_support import (
-    DEMO_MODEL,
-    VIDEO_SUFFIXES,
-    FrameReport,
-    ModelCard,
-    VideoOutput,
-    check_upload_size,
-    decode_upload,
-    demo_network,
-    filter_from_ranges,
-    find_models,
-    frame_report,
-    image_key,
-    model_card,
-    segment_video,
-)
 from lwirst.datasets import Sample, SegDataset, detect_layout, find_datasets, list_splits, open_dataset
 from lwirst.errors import LwirstError
+from lwirst.frame_report import FrameReport, filter_from_ranges, frame_report
 from lwirst.inference import (
     DEFAULT_MODEL,
     REPO_ROOT,
@@ -59,9 +44,12 @@ from lwirst.inference import (
     engine_choice,
 )
 from lwirst.live import CameraSource, LiveStream, LoopingVideo, Source, SyntheticSensor, local_cameras
+from lwirst.modelcard import DEMO_MODEL, ModelCard, demo_network, find_models, model_card
 from lwirst.pipeline import FramePipeline, FrameResult
 from lwirst.postprocess import NO_FILTER, TargetFilter, logit_to_probability
 from lwirst.tracking import Tracker
+from lwirst.uploads import check_upload_size, decode_upload, image_key
+from lwirst.web_video import VIDEO_SUFFIXES, VideoOutput, segment_video
 
 log = logging.getLogger(__name__)
 

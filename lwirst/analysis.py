@@ -30,7 +30,6 @@ from scipy import ndimage
 from scipy.stats import kendalltau
 
 from lwirst.config import presets_for_table
-from lwirst.dashboard_support import CARDS, check_upload_size, format_metric
 from lwirst.drawing import Match, draw_targets, evaluation_overlay, heatmap, mask_image
 from lwirst.errors import LwirstError
 from lwirst.evaluate import EvalResult, cache_root, rescore
@@ -38,9 +37,11 @@ from lwirst.export import check_segmentation_onnx
 from lwirst.imageio import to_bgr
 from lwirst.inference import REPO_ROOT
 from lwirst.metrics import image_record, match_targets
+from lwirst.modelcard import CARDS, format_metric
 from lwirst.paper import compare_preset, load_table
 from lwirst.postprocess import TargetFilter, detect, logit_to_probability
 from lwirst.sweep import METRICS as SWEEP_METRICS
+from lwirst.uploads import check_upload_size
 
 ABLATIONS_DIR = REPO_ROOT / "data" / "ablations"
 HOT_COLOR = (255, 255, 0)  # BGR cyan: visible on the inferno heatmap, unlike Fig. 5's red/green/blue

@@ -5,7 +5,7 @@ from __future__ import annotations
 import streamlit as st
 
 from dashboard import common
-from lwirst.dashboard_support import card_table, metrics_table
+from lwirst.modelcard import card_table, metrics_table
 from lwirst.postprocess import NO_FILTER
 
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 import streamlit as st
 
 from dashboard import common
-from lwirst.dashboard_support import FrameReport
 from lwirst.errors import LwirstError
+from lwirst.frame_report import FrameReport
 
 
 def main() -> None:

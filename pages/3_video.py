@@ -6,8 +6,8 @@ import plotly.express as px
 import streamlit as st
 
 from dashboard import common
-from lwirst.dashboard_support import VideoOutput
 from lwirst.errors import LwirstError
+from lwirst.web_video import VideoOutput
 
 
 def main() -> None:

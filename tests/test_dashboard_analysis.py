@@ -23,11 +23,11 @@ from onnx import TensorProto, helper
 from streamlit.testing.v1 import AppTest
 
 from lwirst import analysis
-from lwirst.dashboard_support import DEMO_MODEL, demo_network
 from lwirst.errors import LwirstError
 from lwirst.evaluate import EvalResult
 from lwirst.export import to_onnx_bytes
 from lwirst.inference import Segmenter
+from lwirst.modelcard import DEMO_MODEL, demo_network
 from lwirst.postprocess import TargetFilter
 
 REPO = Path(__file__).resolve().parents[1]

@@ -18,8 +18,8 @@ import pytest
 import streamlit as st
 from streamlit.testing.v1 import AppTest
 
-from lwirst.dashboard_support import DEMO_MODEL
 from lwirst.inference import Segmenter, cpu_has_bf16
+from lwirst.modelcard import DEMO_MODEL
 
 REPO = Path(__file__).resolve().parents[1]
 if str(REPO) not in sys.path:  # dashboard/ is not an installed package (app.py does the same)

@@ -1,0 +1,62 @@
+"""What a page shows for one segmented frame: pictures, target table and, with a mask, scores."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+
+from lwirst.drawing import Match, evaluation_overlay, heatmap, overlay
+from lwirst.imageio import to_bgr
+from lwirst.metrics import image_record
+from lwirst.pipeline import FrameResult
+from lwirst.postprocess import TargetFilter
+
+TABLE_COLUMNS = ("id", "x", "y", "box_x", "box_y", "box_w", "box_h", "size", "ratio", "peak", "peak_prob")
+
+
+def filter_from_ranges(size: tuple[float, float], ratio: tuple[float, float], size_cap: float,
+                       ratio_cap: float) -> TargetFilter:
+    """Eq. 4 bounds from two range sliders: a bound at the slider's end (0 or the cap) is off."""
+    return TargetFilter(min_size=size[0] or None, max_size=None if size[1] >= size_cap else size[1],
+                        min_ratio=ratio[0] or None, max_ratio=None if ratio[1] >= ratio_cap else ratio[1])
+
+
+@dataclass
+class FrameReport:
+    """The pictures (8-bit BGR) and numbers one page shows for one segmented frame.
+
+    found: targets above the threshold; kept: after the Eq. 4 filter. With ground
+    truth, truth is the Fig. 5 picture (red correct, green missed, blue false alarm)
+    and metrics the per-image scores.
+    """
+
+    input: np.ndarray
+    heatmap: np.ndarray
+    overlay: np.ndarray
+    found: int
+    kept: int
+    targets: pd.DataFrame
+    truth: np.ndarray | None = None
+    match: Match | None = None
+    metrics: dict[str, float] = field(default_factory=dict)
+
+    def csv(self) -> bytes:
+        """The target table as CSV."""
+        return self.targets.to_csv(index=False).encode()
+
+
+def frame_report(image: np.ndarray, result: FrameResult, scale: str = "probability",
+                 mask: np.ndarray | None = None) -> FrameReport:
+    """Input, heatmap (with colour bar), overlay of kept targets, target table and, with a mask, scores."""
+    table = result.kept.to_frame().loc[:, list(TABLE_COLUMNS)]
+    report = FrameReport(to_bgr(image), heatmap(result.saliency, scale), overlay(image, result.kept),
+                         len(result.detections), len(result.kept), table)
+    if mask is not None:
+        report.truth, report.match = evaluation_overlay(image, result.kept, mask)
+        record = image_record(result.kept.mask, mask)
+        report.metrics = {"IoU": record.iou, "Pd": record.detected / record.targets if record.targets else 1.0,
+                          "targets": record.targets, "detected": record.detected,
+                          "false alarms": record.false_alarms, "false-alarm pixels": record.fa_pixels}
+    return report

@@ -1,0 +1,172 @@
+"""The model files a dashboard offers and what their cards say, kept free of Streamlit.
+
+A model is offered from the server's configured roots (never from a visitor's path);
+its card joins the counted cost of the network with what the card JSON or checkpoint
+metadata say about its training and test scores, and formats those scores the way
+every page prints them.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+import torch
+
+from lwirst.checkpoint import load_checkpoint
+from lwirst.complexity import config_complexity, onnx_complexity
+from lwirst.config import NetConfig
+from lwirst.errors import LwirstError
+from lwirst.model import LWIRSTNet
+
+log = logging.getLogger(__name__)
+
+MODEL_SUFFIXES = (".safetensors", ".pt", ".pth", ".onnx")
+TRAINER_STATE = "state.pt"  # a run directory's resume file (optimizer state), not a model
+DEMO_MODEL = "untrained demo network (random init, seed 0)"
+
+
+def demo_network() -> LWIRSTNet:
+    """LW-IRSTNet with seed-0 random weights: lets every page work before a trained model exists."""
+    with torch.random.fork_rng():
+        torch.manual_seed(0)
+        return LWIRSTNet(NetConfig()).eval()
+
+
+def find_models(roots: Iterable[Path], preferred: Path | None = None) -> list[Path]:
+    """Model files directly in each root or one folder below, `preferred` first when present."""
+    found: list[Path] = []
+    for root in roots:
+        for pattern in ("*", "*/*"):
+            found += sorted(p for p in root.glob(pattern) if p.suffix.lower() in MODEL_SUFFIXES
+                            and p.name != TRAINER_STATE and p.is_file())
+    unique = list(dict.fromkeys(p.resolve() for p in found))
+    if preferred is not None and preferred.resolve() in unique:
+        unique.remove(preferred.resolve())
+        unique.insert(0, preferred.resolve())
+    return unique
+
+
+# Card JSON / checkpoint metadata fields that say how a model was trained, in display order.
+TRAINING_KEYS = ("data", "recipe", "epochs", "epoch", "val_iou", "wall_time_s", "hardware", "chosen_by",
+                 "command", "commit_trained_with")
+
+
+@dataclass
+class ModelCard:
+    """What is known about a model: size, cost, how it was trained and how it scored.
+
+    params/flops are counted on the network a checkpoint describes (256 x 256 input,
+    the paper's THOP convention); for an ONNX file they come from its card, else are
+    counted on the graph (`onnx_complexity`: BatchNorm folded into convolutions is
+    free there); None when the graph cannot be run. test_metrics (flat, or one dict
+    per input protocol), test_protocol and training come from the card JSON beside the
+    model (same stem), else from the checkpoint's metadata; empty when neither has them. markdown: the long card
+    (``<stem>.md``, or a ``MODEL_CARD.md`` beside it titled with the stem).
+    """
+
+    name: str
+    params: int | None = None
+    flops: float | None = None
+    test_metrics: dict[str, Any] = field(default_factory=dict)
+    test_protocol: str = ""
+    training: dict[str, Any] = field(default_factory=dict)
+    markdown: str = ""
+
+
+def _read_card(path: Path) -> dict[str, Any]:
+    card_path = path.with_suffix(".json")
+    if not card_path.is_file():
+        return {}
+    try:
+        card = json.loads(card_path.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:
+        raise LwirstError(f"model card {card_path.name} is not readable JSON ({exc})") from exc
+    return card if isinstance(card, dict) else {}
+
+
+def _read_markdown(path: Path) -> str:
+    own, shared = path.with_suffix(".md"), path.with_name("MODEL_CARD.md")
+    if own.is_file():
+        return own.read_text(encoding="utf-8")
+    if shared.is_file():
+        text = shared.read_text(encoding="utf-8")
+        first = text.lstrip().partition("\n")[0]
+        return text if first.startswith("#") and path.stem in first else ""
+    return ""
+
+
+def model_card(path: Path | None) -> ModelCard:
+    """The card of a model file, or of the untrained demo network when `path` is None."""
+    if path is None:
+        cost = config_complexity(NetConfig())
+        return ModelCard(DEMO_MODEL, cost.params, cost.flops,
+                         training={"weights": "random (seed 0); detections are meaningless"})
+    card = _read_card(path)
+    meta: dict[str, Any] = {}
+    params, flops = card.get("params"), card.get("flops")
+    if path.suffix.lower() != ".onnx":
+        config, _, meta = load_checkpoint(path)
+        cost = config_complexity(config)
+        params, flops = cost.params, cost.flops
+    elif params is None or flops is None:
+        try:
+            cost = onnx_complexity(path.read_bytes())
+            params, flops = cost.params, cost.flops
+        except LwirstError as exc:
+            log.warning("%s: FLOPs unknown: %s", path.name, exc)
+    metrics = card.get("test_metrics") or meta.get("test_metrics") or {}
+    source = card if any(k in card for k in TRAINING_KEYS) else meta
+    training = {k: source[k] for k in TRAINING_KEYS if k in source}
+    return ModelCard(path.name, params, flops, dict(metrics), str(card.get("test_protocol", "")), training,
+                     _read_markdown(path))
+
+
+# Metric cards: metrics key -> (label, help). Fa is printed in units of 1e-6, as the literature does.
+CARDS = {
+    "precision": ("P", "pixel precision"),
+    "recall": ("R", "pixel recall"),
+    "f1": ("F1", "pixel F1"),
+    "miou": ("mIoU", "dataset IoU (the paper's mIoU)"),
+    "niou": ("nIoU", "mean of per-image IoU"),
+    "pd": ("Pd", "detected / ground-truth targets (centroid distance < 3 px)"),
+    "fa": ("Fa (×1e-6)", "false-alarm pixels / all pixels"),
+    "auc": ("AUC", "area under the pixel ROC curve"),
+}
+
+
+def format_metric(name: str, value: float | None) -> str:
+    """A metric as the cards print it: four decimals, Fa in units of 1e-6, NaN as "n/a"."""
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return "n/a"
+    if name == "fa":
+        return f"{value * 1e6:.2f}"
+    return f"{value:.4f}"
+
+
+def metrics_table(metrics: dict[str, Any]) -> pd.DataFrame:
+    """A card's test metrics as the metric cards print them: one column per input protocol."""
+    columns = metrics if metrics and all(isinstance(v, dict) for v in metrics.values()) else {"value": metrics}
+    keys = list(dict.fromkeys(k for values in columns.values() for k in values))
+    return pd.DataFrame({"metric": [CARDS.get(k, (k,))[0] for k in keys],
+                         **{name: [format_metric(k, values[k]) if isinstance(values.get(k), (int, float))
+                                   else str(values.get(k, "")) for k in keys]
+                            for name, values in columns.items()}})
+
+
+def card_table(values: dict[str, Any], prefix: str = "") -> pd.DataFrame:
+    """A nested card dict as a two-column table (dotted keys), for display."""
+    rows: list[tuple[str, str]] = []
+    for key, value in values.items():
+        name = f"{prefix}{key}"
+        if isinstance(value, dict):
+            rows += card_table(value, f"{name}.").itertuples(index=False, name=None)
+        else:
+            rows.append((name, f"{value:.4g}" if isinstance(value, float) else str(value)))
+    return pd.DataFrame(rows, columns=["field", "value"])

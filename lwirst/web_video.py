@@ -1,0 +1,92 @@
+"""A video segmented for a web page: the annotated MP4, a copy browsers play, and chart tables."""
+
+from __future__ import annotations
+
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+import cv2
+import pandas as pd
+
+from lwirst.errors import LwirstError
+from lwirst.pipeline import FramePipeline
+from lwirst.video import Progress, VideoResult, process_video
+
+VIDEO_SUFFIXES = (".mp4", ".avi", ".mov", ".mkv", ".m4v", ".mpg", ".mpeg", ".webm")
+
+
+BROWSER_CODECS = ("avc1", "h264 (ffmpeg)")
+
+
+@dataclass
+class VideoOutput:
+    """A processed video, held in memory: the annotated MP4, a copy browsers play (the MP4 itself
+    when it is H.264, else VP8 WebM), the targets CSV and what the charts plot."""
+
+    video: bytes
+    web_video: bytes
+    web_format: str
+    csv: bytes
+    per_frame: pd.DataFrame
+    trajectories: pd.DataFrame
+    result: VideoResult
+
+
+def to_webm(source: Path, target: Path, fps: float) -> None:
+    """Re-encode a video as VP8 WebM, which every browser plays (OpenCV builds without H.264 have VP8)."""
+    capture = cv2.VideoCapture(str(source))
+    writer: cv2.VideoWriter | None = None
+    try:
+        while True:
+            ok, frame = capture.read()
+            if not ok:
+                break
+            if writer is None:
+                size = (frame.shape[1], frame.shape[0])
+                writer = cv2.VideoWriter(str(target), cv2.VideoWriter_fourcc(*"VP80"), fps, size)
+                if not writer.isOpened():
+                    raise LwirstError("this OpenCV build can encode neither H.264 nor VP8: download the "
+                                      "video to watch it")
+            writer.write(frame)
+    finally:
+        capture.release()
+        if writer is not None:
+            writer.release()
+
+
+def segment_video(source: bytes | Path, name: str, pipeline: FramePipeline,
+                  progress: Progress | None = None) -> VideoOutput:
+    """`lwirst.video.process_video` on an uploaded (bytes) or server-side video, in a scratch folder."""
+    with tempfile.TemporaryDirectory(prefix="lwirst-video-") as tmp:
+        folder = Path(tmp)
+        if isinstance(source, bytes):
+            suffix = Path(name).suffix.lower()
+            path = folder / f"upload{suffix if suffix in VIDEO_SUFFIXES else '.mp4'}"
+            path.write_bytes(source)
+        else:
+            path = source
+        out, table, web = folder / "annotated.mp4", folder / "targets.csv", folder / "annotated.webm"
+        try:
+            result = process_video(path, out, table, pipeline, progress)
+        except LwirstError as exc:
+            # Name the video as the visitor knows it, not by the server's scratch paths.
+            raise LwirstError(str(exc).replace(str(path), name).replace(f"{folder}/", "")) from exc
+        if result.codec in BROWSER_CODECS:
+            web, web_format = out, "video/mp4"
+        else:
+            to_webm(out, web, result.fps)
+            web_format = "video/webm"
+        per_frame, trajectories = video_tables(table, result.frames_done)
+        return VideoOutput(out.read_bytes(), web.read_bytes(), web_format, table.read_bytes(), per_frame,
+                           trajectories, result)
+
+
+def video_tables(csv_path: Path, frames: int) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """From a `process_video` CSV: targets per frame (every frame, zeros included) and the
+    trajectories of confirmed tracks (track_id, frame, x, y)."""
+    rows = pd.read_csv(csv_path)
+    counts = rows.groupby("frame").size().reindex(range(frames), fill_value=0)
+    per_frame = pd.DataFrame({"frame": counts.index, "targets": counts.to_numpy()})
+    tracked = rows.dropna(subset=["track_id"]).astype({"track_id": int})
+    return per_frame, tracked.loc[:, ["track_id", "frame", "x", "y"]].reset_index(drop=True)
