@@ -219,11 +219,18 @@ def test_analysis_pages_in_a_browser(fresh_cache: Path, page: Page, sirst_root: 
     settle(page)
     shoot(page, "failures")
     before = metric_value(page, "Pd"), metric_value(page, "P")
+    changed = False
     for key in ("End", "Home"):
         sidebar.get_by_role("slider").first.focus()
         page.keyboard.press(key)
         settle(page)
-        if (metric_value(page, "Pd"), metric_value(page, "P")) != before:
+        # On a loaded machine the rerun can start after `settle` looked: poll for its result.
+        deadline = time.monotonic() + 20
+        while not (changed := (metric_value(page, "Pd"), metric_value(page, "P")) != before):
+            if time.monotonic() > deadline:
+                break
+            page.wait_for_timeout(250)
+        if changed:
             break
-    assert (metric_value(page, "Pd"), metric_value(page, "P")) != before
+    assert changed, f"Pd and P stayed at {before} with the threshold at both ends"
     assert page.get_by_test_id("stAlert").filter(has_text="error").count() == 0

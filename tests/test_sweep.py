@@ -72,17 +72,22 @@ def test_interrupted_sweep_resumes_without_retraining(tiny_data: Path, tmp_path:
     proc = subprocess.Popen([sys.executable, "-m", "lwirst.cli", *args], env=env, stdout=subprocess.PIPE,
                             stderr=subprocess.STDOUT, text=True)
     trials = [run / "trials" / f"lw_irstnet-s{seed}" for seed in (0, 1)]
-    deadline = time.monotonic() + 240
+    deadline = time.monotonic() + 480  # about 30 s on an idle 2-core machine
+    interrupted = False
     try:  # Ctrl-C once one trial has finished and the other has saved an epoch
         while time.monotonic() < deadline and proc.poll() is None:
             done = [t for t in trials if (t / RESULT_FILE).exists()]
             if done and any((t / "metrics.csv").exists() for t in trials if t not in done):
                 proc.send_signal(signal.SIGINT)
+                interrupted = True
                 break
             time.sleep(0.05)
+        if not interrupted:
+            proc.kill()
         output = proc.communicate(timeout=120)[0]
     finally:
         proc.kill()
+    assert interrupted, f"no moment with one trial finished and the other mid-run:\n{output}"
     assert proc.returncode != 0, output
     finished = [t for t in trials if (t / RESULT_FILE).exists()]
     partial = [t for t in trials if t not in finished]
