@@ -228,6 +228,10 @@ def detect(logits: np.ndarray, threshold: float = 0.0) -> Detections:
     fg_labels = crop_labels[ys - y0, xs - x0] - 1
     fg_logits = logits.ravel()[fg].astype(np.float64)
     sizes = np.bincount(fg_labels, minlength=n)
+
+    def target_mean(values: np.ndarray) -> np.ndarray:
+        return np.bincount(fg_labels, weights=values, minlength=n) / sizes
+
     left, top = np.full(n, mask.shape[1]), np.full(n, mask.shape[0])
     right, bottom = np.full(n, -1), np.full(n, -1)
     np.minimum.at(left, fg_labels, xs)
@@ -236,23 +240,21 @@ def detect(logits: np.ndarray, threshold: float = 0.0) -> Detections:
     np.maximum.at(bottom, fg_labels, ys)
     peak = np.full(n, -np.inf)
     np.maximum.at(peak, fg_labels, fg_logits)
-    mean = np.bincount(fg_labels, weights=fg_logits, minlength=n) / sizes
-    mean_prob = np.bincount(fg_labels, weights=logit_to_probability(fg_logits), minlength=n) / sizes
-    box_w, box_h = (right - left + 1).astype(np.int64), (bottom - top + 1).astype(np.int64)
+    box_w, box_h = right - left + 1, bottom - top + 1
     columns = {
         "id": np.arange(1, count, dtype=np.int64),
-        "x": np.bincount(fg_labels, weights=xs, minlength=n) / sizes,
-        "y": np.bincount(fg_labels, weights=ys, minlength=n) / sizes,
-        "box_x": left.astype(np.int64),
-        "box_y": top.astype(np.int64),
+        "x": target_mean(xs),
+        "y": target_mean(ys),
+        "box_x": left,
+        "box_y": top,
         "box_w": box_w,
         "box_h": box_h,
-        "size": sizes.astype(np.int64),
+        "size": sizes,
         "ratio": box_w / box_h,
         "peak": peak,
-        "mean": mean,
+        "mean": target_mean(fg_logits),
         "peak_prob": logit_to_probability(peak),
-        "mean_prob": mean_prob,
+        "mean_prob": target_mean(logit_to_probability(fg_logits)),
     }
     return Detections(labels, count, columns, threshold)
 

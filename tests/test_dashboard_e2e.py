@@ -88,6 +88,16 @@ def metric_value(page: Page, label: str) -> str:
     return box.get_by_test_id("stMetricValue").inner_text()
 
 
+def metrics_change(page: Page, labels: tuple[str, ...], before: tuple[str, ...], seconds: float) -> bool:
+    """Poll the metrics: on a loaded machine a rerun can start after `settle` looked."""
+    deadline = time.monotonic() + seconds
+    while tuple(metric_value(page, label) for label in labels) == before:
+        if time.monotonic() > deadline:
+            return False
+        page.wait_for_timeout(250)
+    return True
+
+
 def settle(page: Page) -> None:
     """Wait until the script run triggered last has finished."""
     page.wait_for_timeout(300)
@@ -224,13 +234,7 @@ def test_analysis_pages_in_a_browser(fresh_cache: Path, page: Page, sirst_root: 
         sidebar.get_by_role("slider").first.focus()
         page.keyboard.press(key)
         settle(page)
-        # On a loaded machine the rerun can start after `settle` looked: poll for its result.
-        deadline = time.monotonic() + 20
-        while not (changed := (metric_value(page, "Pd"), metric_value(page, "P")) != before):
-            if time.monotonic() > deadline:
-                break
-            page.wait_for_timeout(250)
-        if changed:
+        if changed := metrics_change(page, ("Pd", "P"), before, seconds=20):
             break
     assert changed, f"Pd and P stayed at {before} with the threshold at both ends"
     assert page.get_by_test_id("stAlert").filter(has_text="error").count() == 0
