@@ -13,8 +13,6 @@ from __future__ import annotations
 import glob
 import math
 import sys
-import time
-from collections import deque
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -26,7 +24,7 @@ import pandas as pd
 
 from lwirst.drawing import overlay
 from lwirst.errors import LwirstError
-from lwirst.pipeline import FramePipeline, FrameResult
+from lwirst.pipeline import FpsMeter, FramePipeline, FrameResult
 from lwirst.postprocess import TargetFilter
 from lwirst.synth import PRESETS, SceneConfig, render_sequence
 from lwirst.tracking import Track
@@ -134,21 +132,6 @@ def local_cameras() -> list[int]:
         return [0] if capture.isOpened() else []
     finally:
         capture.release()
-
-
-class FpsMeter:
-    """Frames per second over the last `window` frames."""
-
-    def __init__(self, window: int = 30) -> None:
-        self._times: deque[float] = deque(maxlen=window + 1)
-
-    def tick(self) -> float:
-        """Record a frame now; return the current rate (0 until two frames were seen)."""
-        self._times.append(time.perf_counter())
-        if len(self._times) < 2:
-            return 0.0
-        span = self._times[-1] - self._times[0]
-        return (len(self._times) - 1) / span if span > 0 else math.inf
 
 
 @dataclass(frozen=True)

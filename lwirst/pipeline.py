@@ -8,7 +8,9 @@ the dashboard's live threshold and size/ratio controls call on every slider move
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+import time
+from collections import deque
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -18,6 +20,29 @@ from lwirst.errors import LwirstError
 from lwirst.inference import Saliency
 from lwirst.postprocess import NO_FILTER, Detections, TargetFilter, detect
 from lwirst.tracking import Track, Tracker
+
+
+class FpsMeter:
+    """Frames per second over the last `window` ticks.
+
+    A recent window, not the average since the start, so a slow first call
+    (session warm-up, a new batch shape) fades out of the figure instead of
+    dragging it down for the whole run.
+    """
+
+    def __init__(self, window: int = 30, clock: Callable[[], float] = time.perf_counter) -> None:
+        self._marks: deque[tuple[float, int]] = deque(maxlen=window + 1)
+        self._frames = 0
+        self._clock = clock
+
+    def tick(self, frames: int = 1) -> float:
+        """Record `frames` more frames done now; return the rate (0 until two ticks were seen)."""
+        self._frames += frames
+        self._marks.append((self._clock(), self._frames))
+        if len(self._marks) < 2:
+            return 0.0
+        (t0, n0), (t1, n1) = self._marks[0], self._marks[-1]
+        return (n1 - n0) / (t1 - t0) if t1 > t0 else math.inf
 
 
 class SegmenterLike(Protocol):

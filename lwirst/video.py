@@ -19,6 +19,7 @@ timestamps and hide a mistyped folder.
 from __future__ import annotations
 
 import csv
+import itertools
 import logging
 import math
 import re
@@ -36,7 +37,7 @@ import numpy as np
 from lwirst.drawing import overlay
 from lwirst.errors import LwirstError
 from lwirst.imageio import IMAGE_SUFFIXES, read_image
-from lwirst.pipeline import FramePipeline, FrameResult
+from lwirst.pipeline import FpsMeter, FramePipeline, FrameResult
 from lwirst.videoio import open_writer, quiet_opencv
 
 log = logging.getLogger(__name__)
@@ -222,6 +223,8 @@ def _batches(frames: Iterator[np.ndarray], size: int) -> Iterator[list[np.ndarra
 # Frames per network call: on OpenVINO a batch runs as frames in flight on parallel
 # streams (`lwirst bench`'s video mode), and a file has no live latency to keep low.
 VIDEO_BATCH = 8
+# The rate stamped on each frame is measured over about this many recent frames.
+RATE_WINDOW = 32
 
 
 def process_video(source: str | Path, out_path: str | Path, csv_path: str | Path | None,
@@ -234,6 +237,8 @@ def process_video(source: str | Path, out_path: str | Path, csv_path: str | Path
     frame is written; raising KeyboardInterrupt from it (or Ctrl-C) stops the run
     cleanly and the result has interrupted=True. fps overrides the frame rate
     (a folder defaults to 25). The pipeline's tracker, if any, is reset first.
+    The network sees the first chunk once untimed (warm-up), so the rate stamped
+    on the frames is the steady one, over the last RATE_WINDOW frames.
     Errors (bad source, unwritable output, a frame of another size, a corrupt
     frame) raise `LwirstError`; whatever was written before stays usable.
     """
@@ -268,11 +273,17 @@ def process_video(source: str | Path, out_path: str | Path, csv_path: str | Path
             table = csv.writer(handle)
             table.writerow(CSV_COLUMNS)
             handle.flush()
+        chunks = _batches(iter(frames), batch)
+        first = next(chunks, None)
+        if first is not None:  # warm the network up so the stamped rate is the steady one
+            pipeline.segmenter.predict_batch(first)
         pipeline.reset()
-        for chunk in _batches(iter(frames), batch):
+        meter = FpsMeter(window=max(1, RATE_WINDOW // batch))
+        meter.tick(0)
+        for chunk in itertools.chain([first] if first is not None else [], chunks):
             results = [pipeline.process(chunk[0])] if len(chunk) == 1 else pipeline.process_batch(chunk)
+            speed = meter.tick(len(chunk))
             for image, result in zip(chunk, results, strict=True):
-                speed = (done + 1) / max(time.perf_counter() - start, 1e-9)
                 writer.write(overlay(image, result.kept, result.tracks, fps=speed))
                 if handle is not None:
                     new_rows = _rows(done, done / frames.fps, result)

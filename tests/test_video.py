@@ -19,7 +19,7 @@ from lwirst.cli import main
 from lwirst.errors import LwirstError
 from lwirst.inference import Saliency, Segmenter
 from lwirst.model import LWIRSTNet
-from lwirst.pipeline import FramePipeline
+from lwirst.pipeline import FpsMeter, FramePipeline
 from lwirst.postprocess import TargetFilter, postprocess
 from lwirst.tracking import Tracker
 from lwirst.video import CSV_COLUMNS, process_video
@@ -156,6 +156,28 @@ def test_video_to_annotated_mp4_and_csv(tmp_path: Path, segmenter: Segmenter) ->
     assert [int(r["frame"]) for r in rows] == list(range(12))
     assert [float(r["time_s"]) for r in rows] == pytest.approx([i / 10 for i in range(12)])
     assert {r["track_id"] for r in rows} == {"1"} and rows[0]["box_w"] == str(SIZE[0])
+
+
+def test_video_warms_the_network_up_once_and_leaves_no_trace(tmp_path: Path, segmenter: Segmenter) -> None:
+    src = write_video(tmp_path / "in.mp4", 12)
+    counting = Counting(segmenter)
+    pipeline = FramePipeline(counting, threshold=-1e6, tracker=Tracker(min_hits=1))
+    process_video(src, tmp_path / "w.mp4", tmp_path / "w.csv", pipeline, batch=8)
+    assert counting.calls == 1 + 2  # the untimed warm-up chunk, then 8 + 4 frames
+    fresh = one_target_pipeline(segmenter)
+    fresh.process_batch([frame(i) for i in range(12)])
+    assert pipeline.tracker is not None and fresh.tracker is not None
+    assert pipeline.tracker.frame == fresh.tracker.frame  # the warm-up frames left no trace
+
+
+def test_fps_meter_lets_a_slow_first_call_fade_out() -> None:
+    times = iter([0.0, 2.0, 2.1, 2.2, 2.3])  # the first batch of 8 takes 2 s, the next ones 0.1 s
+    meter = FpsMeter(window=2, clock=lambda: next(times))
+    assert meter.tick(0) == 0.0
+    assert meter.tick(8) == pytest.approx(4.0)
+    assert meter.tick(8) == pytest.approx(16 / 2.1)
+    assert meter.tick(8) == pytest.approx(80.0)  # the slow batch has left the window
+    assert meter.tick(8) == pytest.approx(80.0)
 
 
 def test_batched_video_matches_frame_count(tmp_path: Path, segmenter: Segmenter) -> None:
