@@ -4,7 +4,7 @@ The card's figures come from `scripts/ship_model.py`; this test re-measures them
 `lwirst evaluate`'s code path, so a changed model, metric or protocol cannot pass
 silently. Of the issue's bar (mIoU 0.63, F1 0.77, Pd 0.95, Fa 40e-6) this model meets mIoU
 (0.725), F1 (0.840) and Pd (106 of 109 targets, 0.972) and misses Fa (78e-6, over half of it
-two touching targets found as one blob and one cloud fragment); the card says so and lists
+two adjacent targets found as one blob and one cloud fragment); the card says so and lists
 what was tried.
 """
 
