@@ -277,10 +277,11 @@ def process_video(source: str | Path, out_path: str | Path, csv_path: str | Path
         first = next(chunks, None)
         if first is not None:  # warm the network up so the stamped rate is the steady one
             pipeline.segmenter.predict_batch(first)
+            chunks = itertools.chain([first], chunks)
         pipeline.reset()
         meter = FpsMeter(window=max(1, RATE_WINDOW // batch))
         meter.tick(0)
-        for chunk in itertools.chain([first] if first is not None else [], chunks):
+        for chunk in chunks:
             results = [pipeline.process(chunk[0])] if len(chunk) == 1 else pipeline.process_batch(chunk)
             speed = meter.tick(len(chunk))
             for image, result in zip(chunk, results, strict=True):
