@@ -11,6 +11,11 @@ FOCAL_GAMMA = 2.0  # Lin et al. (ICCV 2017): their best setting
 # (1 - p_t)^gamma shrinks the mean over all pixels by orders of magnitude once the background is easy;
 # this weight keeps the focal term's pull on hard pixels from vanishing next to SoftIoU.
 FOCAL_WEIGHT = 10.0
+# Tversky weights on false-positive and false-negative mass; they sum to 2 so that (1, 1), SoftIoU,
+# and this precision-leaning pair put the same total weight on errors. Leaning on false positives
+# shrinks masks that spill over extended or adjacent targets, whose centroids then miss by > 3 px.
+TVERSKY_FP_WEIGHT = 1.4
+TVERSKY_FN_WEIGHT = 0.6
 
 
 def soft_iou_loss(logits: torch.Tensor, target: torch.Tensor, smooth: float = 1.0) -> torch.Tensor:
@@ -20,6 +25,18 @@ def soft_iou_loss(logits: torch.Tensor, target: torch.Tensor, smooth: float = 1.
     inter = (prob * target).sum(dims)
     union = prob.sum(dims) + target.sum(dims) - inter
     return 1.0 - ((inter + smooth) / (union + smooth)).mean()
+
+
+def soft_tversky_loss(logits: torch.Tensor, target: torch.Tensor, fp_weight: float = TVERSKY_FP_WEIGHT,
+                      fn_weight: float = TVERSKY_FN_WEIGHT, smooth: float = 1.0) -> torch.Tensor:
+    """Tversky (Salehi et al., 2017) with soft counts: 1 - mean over images of
+    (sum pt + s) / (sum pt + a sum p(1-t) + b sum (1-p)t + s); a = b = 1 is SoftIoU."""
+    prob = torch.sigmoid(logits)
+    dims = tuple(range(1, prob.ndim))
+    inter = (prob * target).sum(dims)
+    false_pos = prob.sum(dims) - inter
+    false_neg = target.sum(dims) - inter
+    return 1.0 - ((inter + smooth) / (inter + fp_weight * false_pos + fn_weight * false_neg + smooth)).mean()
 
 
 def bce_loss(logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
@@ -54,10 +71,16 @@ def soft_iou_bce_focal_loss(logits: torch.Tensor, target: torch.Tensor) -> torch
     return soft_iou_bce_loss(logits, target) + FOCAL_WEIGHT * focal_loss(logits, target)
 
 
+def tversky_bce_focal_loss(logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+    """softiou+bce+focal with SoftIoU replaced by the precision-leaning soft Tversky term."""
+    return soft_tversky_loss(logits, target) + bce_loss(logits, target) + FOCAL_WEIGHT * focal_loss(logits, target)
+
+
 LOSSES: dict[str, Callable[[torch.Tensor, torch.Tensor], torch.Tensor]] = {
     "softiou": soft_iou_loss,
     "bce": bce_loss,
     "softiou+bce": soft_iou_bce_loss,
     "softiou+focal": focal_soft_iou_loss,
     "softiou+bce+focal": soft_iou_bce_focal_loss,
+    "tversky+bce+focal": tversky_bce_focal_loss,
 }

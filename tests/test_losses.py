@@ -10,7 +10,15 @@ import torch.nn.functional as F
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from lwirst.losses import FOCAL_WEIGHT, LOSSES, bce_loss, focal_loss, focal_soft_iou_loss, soft_iou_loss
+from lwirst.losses import (
+    FOCAL_WEIGHT,
+    LOSSES,
+    bce_loss,
+    focal_loss,
+    focal_soft_iou_loss,
+    soft_iou_loss,
+    soft_tversky_loss,
+)
 
 BIG = 40.0  # a logit whose sigmoid is 1 (or 0) in float32
 
@@ -73,6 +81,46 @@ def test_combined_loss_is_the_sum_of_its_terms() -> None:
     assert LOSSES["softiou+bce+focal"](logits, target).item() == pytest.approx(want.item(), rel=1e-6)
 
 
+@pytest.mark.parametrize("seed", range(3))
+def test_tversky_with_unit_weights_is_soft_iou(seed: int) -> None:
+    logits, target = _batch(seed)
+    got = soft_tversky_loss(logits, target, fp_weight=1.0, fn_weight=1.0)
+    assert got.item() == pytest.approx(soft_iou_loss(logits, target).item(), rel=1e-6)
+
+
+@pytest.mark.parametrize("seed", range(3))
+def test_tversky_matches_its_formula(seed: int) -> None:
+    logits, target = _batch(seed)
+    p = torch.sigmoid(logits)
+    per_image = []
+    for i in range(len(p)):
+        tp = (p[i] * target[i]).sum()
+        fp = (p[i] * (1 - target[i])).sum()
+        fn = ((1 - p[i]) * target[i]).sum()
+        per_image.append((tp + 1) / (tp + 1.4 * fp + 0.6 * fn + 1))
+    got = soft_tversky_loss(logits, target, fp_weight=1.4, fn_weight=0.6)
+    assert got.item() == pytest.approx(1 - float(sum(per_image)) / len(p), rel=1e-5)
+
+
+def test_default_tversky_costs_a_spilled_mask_more_than_an_equally_short_one() -> None:
+    """Precision-leaning: 4 background pixels switched on cost more than 4 target pixels switched off."""
+    target = torch.zeros(1, 1, 8, 8)
+    target[0, 0, 2:6, 2:6] = 1
+    spilled = target.clone()
+    spilled[0, 0, 6, 2:6] = 1
+    short = target.clone()
+    short[0, 0, 5, 2:6] = 0
+    cost = {name: soft_tversky_loss((m * 2 - 1) * BIG, target, smooth=0.0).item()
+            for name, m in (("spilled", spilled), ("short", short))}
+    assert cost["spilled"] > cost["short"] > 0
+
+
+def test_tversky_combination_is_the_sum_of_its_terms() -> None:
+    logits, target = _batch(13)
+    want = soft_tversky_loss(logits, target) + bce_loss(logits, target) + FOCAL_WEIGHT * focal_loss(logits, target)
+    assert LOSSES["tversky+bce+focal"](logits, target).item() == pytest.approx(want.item(), rel=1e-6)
+
+
 @settings(max_examples=50, deadline=None)
 @given(logit=st.floats(-20, 20), positive=st.booleans())
 def test_focal_weighs_an_easy_pixel_less_than_a_hard_one(logit: float, positive: bool) -> None:
@@ -96,7 +144,7 @@ def test_every_loss_is_a_finite_scalar_with_a_gradient(name: str) -> None:
     assert torch.isfinite(logits.grad).all() and logits.grad.abs().sum() > 0
 
 
-@pytest.mark.parametrize("name", ["bce", "softiou+bce", "softiou+focal", "softiou+bce+focal"])
+@pytest.mark.parametrize("name", ["bce", "softiou+bce", "softiou+focal", "softiou+bce+focal", "tversky+bce+focal"])
 def test_pixel_terms_push_background_down_from_an_undecided_start(name: str) -> None:
     """At logits 0 (the empty-or-full plateau) every background pixel gets a positive gradient,
     so a descent step lowers it: the per-pixel term is what leaves the plateau."""
