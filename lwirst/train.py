@@ -95,9 +95,11 @@ RECIPES: dict[str, Recipe] = {
     # (four times the optimiser steps of batch 16 for the same compute: at batch 16 the network
     # underfits its own training set), an EMA of the weights against the epoch-to-epoch noise of
     # a 340-image training set, every rotation/mirroring, scale and grey-level gain (without them
-    # validation IoU stalls at 0.64 while the training loss falls), and a focal term on top of
-    # SoftIoU + BCE with a long schedule (on val: 30 % fewer false-alarm pixels or better).
-    "default": Recipe(batch_size=4, ema_decay=0.999, epochs=300, loss="softiou+bce+focal", scale_min=0.5,
+    # validation IoU stalls at 0.64 while the training loss falls), a focal term on top of BCE
+    # and a long schedule (on val: 30 % fewer false-alarm pixels or better), and Tversky in place
+    # of SoftIoU so that masks spilling over a target cost more than short ones (val precision
+    # 0.82 -> 0.91 at the same F1).
+    "default": Recipe(batch_size=4, ema_decay=0.999, epochs=300, loss="tversky+bce+focal", scale_min=0.5,
                       scale_max=1.8, vflip=True, transpose=True, gain=0.3),
     # Batch 16 without weight averaging: the plain recipe the issue measured.
     "plain": Recipe(),

@@ -2,10 +2,9 @@
 
 The card's figures come from `scripts/ship_model.py`; this test re-measures them with
 `lwirst evaluate`'s code path, so a changed model, metric or protocol cannot pass
-silently. Of the issue's bar (mIoU 0.63, F1 0.77, Pd 0.95, Fa 40e-6) this model meets mIoU
-(0.725), F1 (0.840) and Pd (106 of 109 targets, 0.972) and misses Fa (78e-6, over half of it
-two adjacent targets found as one blob and one cloud fragment); the card says so and lists
-what was tried.
+silently, and it holds the model to the issue's bar (mIoU 0.63, F1 0.77, Pd 0.95, Fa 40e-6),
+which it meets: mIoU 0.703, F1 0.825, Pd 0.982 (107 of 109 targets), Fa 36e-6 (212 false-alarm
+pixels where the bar allows 234).
 """
 
 from __future__ import annotations
@@ -42,7 +41,7 @@ def test_shipped_model_reproduces_its_card_on_sirst_test(data_root: Path) -> Non
     for name, expected in CARD["test_metrics"]["resize"].items():
         tolerance = 2e-6 if name == "fa" else 2e-3
         assert result.metrics[name] == pytest.approx(expected, abs=tolerance), name
-    # the bar's mIoU, F1 and Pd, and fewer false-alarm pixels than the published weights on the
-    # same protocol (mIoU 0.611, F1 0.759, Pd 0.982, Fa 86e-6)
+    # the issue's bar, on the protocol where the published weights reach mIoU 0.611, F1 0.759,
+    # Pd 0.982, Fa 86e-6
     assert result.metrics["miou"] >= 0.63 and result.metrics["f1"] >= 0.77 and result.metrics["pd"] >= 0.95
-    assert result.metrics["fa"] < 86e-6
+    assert result.metrics["fa"] <= 40e-6
