@@ -38,7 +38,7 @@ def score(model_path: Path, data_dir: str, protocol: str) -> dict[str, float]:
     segmenter = Segmenter(model_path, backend="torch", protocol=protocol)
     dataset = open_dataset(data_dir, "sirst", "test")
     result = evaluate(segmenter, dataset, use_cache=False, keep_saliency=False)
-    return {k: round(float(result.metrics[k]), 6) for k in REPORTED}
+    return {k: float(f"{result.metrics[k]:.6g}") for k in REPORTED}  # significant digits: Fa is ~1e-5
 
 
 def main() -> None:

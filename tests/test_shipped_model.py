@@ -39,7 +39,7 @@ def test_shipped_model_reproduces_its_card_on_sirst_test(data_root: Path) -> Non
     assert len(dataset) == 86
     result = evaluate(Segmenter(None, backend="torch"), dataset, use_cache=False, keep_saliency=False)
     for name, expected in CARD["test_metrics"]["resize"].items():
-        tolerance = 2e-6 if name == "fa" else 2e-3
+        tolerance = 5e-7 if name == "fa" else 2e-3
         assert result.metrics[name] == pytest.approx(expected, abs=tolerance), name
     # the bar, on the protocol where the published weights reach mIoU 0.611, F1 0.759,
     # Pd 0.982, Fa 86e-6
