@@ -363,17 +363,17 @@ def load_item(choice: DataChoice, index: int) -> Sample:
     return _load_item(choice.root, choice.dataset, choice.split, index)
 
 
-def demo_frame() -> Frame:
-    """The Home page's demo frame: the first test image of the first dataset the server offers
-    (LWIRST_DATA_DIR's first), else of the embedded samples."""
-    for root in _data_roots().values():
+def demo_frame() -> tuple[Frame, str]:
+    """The Home page's demo frame and the label of its data root: the first test image of the
+    first dataset the server offers (LWIRST_DATA_DIR's first), else of the embedded samples."""
+    for label, root in _data_roots().items():
         for dataset in _datasets(root):
             try:
                 splits = _splits(root, dataset)
                 sample = _load_item(root, dataset, "test" if "test" in splits else "all", 0)
             except LwirstError:
                 continue
-            return make_frame(sample.name, sample.image, sample.mask)
+            return make_frame(sample.name, sample.image, sample.mask), label
     raise LwirstError("no demo frame: the embedded samples are missing and no dataset is configured")
 
 

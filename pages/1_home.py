@@ -65,7 +65,7 @@ def demo() -> None:
         st.caption("Segments a test image of the server's first dataset (the embedded synthetic scenes when "
                    "none is configured) with the paper's threshold (0) and no filter.")
         return
-    frame = common.demo_frame()
+    frame, source = common.demo_frame()
     report = common.analyse(common.engine(), frame, common.Postprocess(0.0, NO_FILTER))
     st.metric("Targets found", report.kept)
     picture, heat, truth = st.columns(3)
@@ -74,6 +74,11 @@ def demo() -> None:
     if report.truth is not None:
         truth.image(report.truth, channels="BGR",
                     caption="red: correct, green: missed, blue: false alarm")
+    if source == common.SAMPLES_LABEL:
+        st.info("This frame is synthetic. The shipped model learnt from real SIRST frames only, and "
+                "the synthetic scenes' targets and clutter are outside what it has seen, so expect "
+                "misses and false alarms here. A server configured with a dataset such as SIRST "
+                "(LWIRST_DATA_DIR) demos on its real frames instead.")
 
 
 def page_links() -> None:

@@ -25,6 +25,7 @@ REPO = Path(__file__).resolve().parents[1]
 if str(REPO) not in sys.path:  # dashboard/ is not an installed package (app.py does the same)
     sys.path.insert(0, str(REPO))
 
+from dashboard import common  # noqa: E402
 from dashboard.common import SAMPLES_LABEL, SIZE_CAP, available_pages  # noqa: E402
 from dashboard.config import MAX_UPLOAD_ENV, SAMPLES_DIR  # noqa: E402
 
@@ -103,6 +104,22 @@ def test_home_demo_runs_on_a_sample_and_warns_about_the_demo_network() -> None:
     assert not at.exception
     assert count(at, "Targets found") > 0
     assert len(at.get("image")) == 3
+
+
+def test_home_demo_says_when_its_frame_is_synthetic(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Offline (no dataset configured) the demo frame is an embedded synthetic scene, outside the
+    shipped model's training data: the page says so, and says so only then."""
+    def demo_caveats(at: AppTest) -> list[str]:
+        return [i.value for i in at.info if "synthetic" in i.value]
+
+    at = open_page()
+    at.button(key="home_demo").click().run()
+    configured = any(label != SAMPLES_LABEL for label in common._data_roots())
+    assert bool(demo_caveats(at)) is not configured
+    monkeypatch.setattr(common, "_data_roots", lambda: {SAMPLES_LABEL: str(SAMPLES_DIR)})
+    at = open_page()
+    at.button(key="home_demo").click().run()
+    assert not at.exception and len(demo_caveats(at)) == 1 and len(at.get("image")) == 3
 
 
 @pytest.mark.parametrize("page", ["2_single_frame.py", "3_video.py", "4_live.py"])
