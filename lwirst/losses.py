@@ -18,15 +18,6 @@ TVERSKY_FP_WEIGHT = 1.4
 TVERSKY_FN_WEIGHT = 0.6
 
 
-def soft_iou_loss(logits: torch.Tensor, target: torch.Tensor, smooth: float = 1.0) -> torch.Tensor:
-    """AGPCNet's SoftIoU: 1 - mean over images of (sum pt + s) / (sum p + sum t - sum pt + s), p = sigmoid."""
-    prob = torch.sigmoid(logits)
-    dims = tuple(range(1, prob.ndim))
-    inter = (prob * target).sum(dims)
-    union = prob.sum(dims) + target.sum(dims) - inter
-    return 1.0 - ((inter + smooth) / (union + smooth)).mean()
-
-
 def soft_tversky_loss(logits: torch.Tensor, target: torch.Tensor, fp_weight: float = TVERSKY_FP_WEIGHT,
                       fn_weight: float = TVERSKY_FN_WEIGHT, smooth: float = 1.0) -> torch.Tensor:
     """Tversky (Salehi et al., 2017) with soft counts: 1 - mean over images of
@@ -37,6 +28,12 @@ def soft_tversky_loss(logits: torch.Tensor, target: torch.Tensor, fp_weight: flo
     false_pos = prob.sum(dims) - inter
     false_neg = target.sum(dims) - inter
     return 1.0 - ((inter + smooth) / (inter + fp_weight * false_pos + fn_weight * false_neg + smooth)).mean()
+
+
+def soft_iou_loss(logits: torch.Tensor, target: torch.Tensor, smooth: float = 1.0) -> torch.Tensor:
+    """AGPCNet's SoftIoU: 1 - mean over images of (sum pt + s) / (sum p + sum t - sum pt + s), p = sigmoid:
+    soft Tversky with unit weights."""
+    return soft_tversky_loss(logits, target, fp_weight=1.0, fn_weight=1.0, smooth=smooth)
 
 
 def bce_loss(logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
