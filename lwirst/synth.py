@@ -142,6 +142,15 @@ PRESETS: dict[str, SceneConfig] = {
                              scr=(2.5, 6.0), clutter=(5, 10), clutter_scr=(3.0, 8.0)),
     "dim": SceneConfig(cloud_cover=0.5, scr=(1.5, 3.0), noise_std=3.0, point_fraction=0.9,
                        point_sigma=(0.5, 1.0), clutter=(0, 2), clutter_scr=(1.5, 3.5)),
+    # Calibrated on SIRST train (`lwirst synth --calibrate`): its targets measure 7-116 px
+    # (5th-95th percentile, median 20) at SCR 4-83 (median 23); no target-shaped clutter,
+    # since a blob identical to a target cannot be told from one.
+    "sirst": SceneConfig(sky_level=90.0, sky_gradient=30.0, cloud_cover=0.5, cloud_contrast=50.0,
+                         point_fraction=0.5, point_sigma=(1.0, 1.8), extended_axes=(2.5, 6.0),
+                         scr=(5.0, 40.0), clutter=(0, 0)),
+    "sirst_terrain": SceneConfig(background="terrain", sky_level=90.0, cloud_cover=0.4, cloud_contrast=40.0,
+                                 point_fraction=0.5, point_sigma=(1.0, 1.8), extended_axes=(2.5, 6.0),
+                                 scr=(5.0, 40.0), clutter=(0, 0)),
 }
 
 

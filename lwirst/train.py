@@ -36,6 +36,7 @@ from lwirst.losses import LOSSES
 from lwirst.metrics import PdFa, PixelMetrics
 from lwirst.model import LWIRSTNet
 from lwirst.preprocess import normalize
+from lwirst.trainmix import FrameBank, Geometry, epoch_kinds
 
 log = logging.getLogger(__name__)
 
@@ -62,6 +63,12 @@ class Recipe:
     transpose: bool = False  # with both flips: all eight 90-degree rotations and mirrorings
     gain: float = 0.0  # grey levels scaled by a factor drawn from [1 - gain, 1 + gain]
     ema_decay: float = 0.0
+    # Generated frames per real frame per epoch, and the chance of a 2-4x native-scale crop
+    # (`lwirst.trainmix`): what teaches the network other sensors' scenes and empty frames.
+    implant: float = 0.0
+    synthetic: float = 0.0
+    negatives: float = 0.0
+    upscale: float = 0.0
     seed: int = 0
 
     def validate(self) -> None:
@@ -81,6 +88,11 @@ class Recipe:
             raise LwirstError("gain must be in [0, 1)")
         if not 0.0 <= self.ema_decay < 1.0:
             raise LwirstError("ema_decay must be in [0, 1)")
+        shares = (self.implant, self.synthetic, self.negatives)
+        if not all(math.isfinite(v) and 0.0 <= v <= 10.0 for v in shares):
+            raise LwirstError("implant, synthetic and negatives must be shares in [0, 10]")
+        if not 0.0 <= self.upscale <= 1.0:
+            raise LwirstError("upscale must be a probability in [0, 1]")
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
@@ -107,27 +119,31 @@ RECIPES: dict[str, Recipe] = {
 
 
 class TrainSet:
-    """Training images kept in memory as 8-bit BGR (SIRST is ~30 MB) with seeded augmentation."""
+    """Training images kept in memory as 8-bit BGR (SIRST is ~30 MB), plus the recipe's generated
+    frames (`lwirst.trainmix`), with seeded augmentation.
+
+    Index i < the real count is real frame i; the indices after it are generated frames.
+    """
 
     def __init__(self, dataset: SegDataset, recipe: Recipe) -> None:
         self.recipe = recipe
-        self.images: list[np.ndarray] = []
-        self.masks: list[np.ndarray] = []
+        images, masks = [], []
         for i in range(len(dataset)):
             sample = dataset.load(i)
-            self.images.append(to_bgr(sample.image))
-            self.masks.append(sample.mask.astype(np.uint8))
+            images.append(to_bgr(sample.image))
+            masks.append(sample.mask.astype(np.uint8))
+        geometry = Geometry(recipe.size, recipe.scale_min, recipe.scale_max, recipe.upscale)
+        self.bank = FrameBank(images, masks, geometry)
+        self.items = epoch_kinds(len(images), recipe.implant, recipe.synthetic, recipe.negatives)
 
     def __len__(self) -> int:
-        return len(self.images)
+        return len(self.items)
 
     def sample(self, index: int, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
-        """Resize to size x scale (squashing to square, as the resize protocol does), flip,
-        transpose, scale the grey levels, crop/pad."""
-        r, size = self.recipe, self.recipe.size
-        side = max(8, round(size * rng.uniform(r.scale_min, r.scale_max)))
-        image = cv2.resize(self.images[index], (side, side), interpolation=cv2.INTER_LINEAR)
-        mask = cv2.resize(self.masks[index], (side, side), interpolation=cv2.INTER_NEAREST)
+        """The frame at `index` cropped to the training size, flipped, transposed and grey-scaled."""
+        r = self.recipe
+        kind, real = self.items[index]
+        image, mask = self.bank.make(kind, rng, real)
         if r.hflip and rng.random() < 0.5:
             image, mask = image[:, ::-1], mask[:, ::-1]
         if r.vflip and rng.random() < 0.5:
@@ -137,15 +153,6 @@ class TrainSet:
         if r.gain:
             factor = rng.uniform(1 - r.gain, 1 + r.gain)
             image = np.clip(image.astype(np.float32) * factor, 0, 255).astype(np.uint8)
-        if side < size:
-            pad = size - side
-            top, left = int(rng.integers(0, pad + 1)), int(rng.integers(0, pad + 1))
-            border = (top, pad - top, left, pad - left)
-            image = cv2.copyMakeBorder(np.ascontiguousarray(image), *border, cv2.BORDER_CONSTANT, value=0)
-            mask = cv2.copyMakeBorder(np.ascontiguousarray(mask), *border, cv2.BORDER_CONSTANT, value=0)
-        else:
-            y, x = int(rng.integers(0, side - size + 1)), int(rng.integers(0, side - size + 1))
-            image, mask = image[y:y + size, x:x + size], mask[y:y + size, x:x + size]
         return normalize(np.ascontiguousarray(image)), mask.astype(np.float32)[None]
 
 

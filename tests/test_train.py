@@ -158,7 +158,7 @@ def test_augmentation_keeps_image_and_mask_aligned(synth_dir: Path) -> None:
     image = np.full((48, 80, 3), 40, np.uint8)
     mask = np.zeros((48, 80), np.uint8)
     image[10:14, 60:66], mask[10:14, 60:66] = 150, 1  # an off-centre, non-square target (no clipping)
-    train_set.images, train_set.masks = [image], [mask]
+    train_set.bank.images, train_set.bank.masks = [image], [mask]
     rng = np.random.default_rng(0)
     orientations = set()
     for _ in range(60):
