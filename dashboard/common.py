@@ -35,6 +35,7 @@ from lwirst.errors import LwirstError
 from lwirst.frame_report import FrameReport, filter_from_ranges, frame_report
 from lwirst.inference import (
     DEFAULT_MODEL,
+    PROTOCOLS,
     REPO_ROOT,
     Saliency,
     Segmenter,
@@ -184,7 +185,7 @@ def engine_sidebar() -> None:
     backends = backend_options()
     _select_default("model", list(models))
     _select_default("backend", backends, default_backend())
-    _select_default("protocol", ["resize", "native"])
+    _select_default("protocol", list(PROTOCOLS))
     with st.sidebar:
         st.subheader("Model")
         st.selectbox("Model", list(models), key="model", help="Model files found under the server's "
@@ -192,8 +193,9 @@ def engine_sidebar() -> None:
         st.selectbox("Backend", backends, key="backend",
                      help=f"{default_backend()} (fp32) is the fastest exact path here; {OPENVINO_BF16} is faster "
                           "but rounds to bfloat16 (see `lwirst bench`)" if OPENVINO_BF16 in backends else None)
-        st.radio("Input protocol", ["resize", "native"], key="protocol", horizontal=True,
-                 help="resize: the paper's deployment (resize to 256x256, resize the map back); "
+        st.radio("Input protocol", list(PROTOCOLS), key="protocol", horizontal=True,
+                 help="auto: resize small frames, run large ones (over 2x 256x256 pixels) at full resolution; "
+                      "resize: the paper's deployment (resize to 256x256, resize the map back); "
                       "native: run at full resolution (padded to a multiple of 8)")
     if models[st.session_state["model"]] is None:
         st.warning("No trained model: the pages run an **untrained demo network** (random weights, seed 0), "
@@ -209,7 +211,7 @@ def engine() -> Engine:
     path = models.get(label)
     version = str(path.stat().st_mtime_ns) if path is not None and path.exists() else "demo"
     return Engine(str(path) if path is not None else None, version,
-                  st.session_state.get("backend", default_backend()), st.session_state.get("protocol", "resize"))
+                  st.session_state.get("backend", default_backend()), st.session_state.get("protocol", "auto"))
 
 
 class SharedSegmenter:

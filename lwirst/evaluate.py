@@ -24,12 +24,15 @@ from lwirst.checkpoint import atomic_write
 from lwirst.datasets import SegDataset
 from lwirst.errors import LwirstError
 from lwirst.inference import Segmenter
-from lwirst.metrics import CurveMetric, PdFa, PixelMetrics, image_record
+from lwirst.metrics import CurveMetric, FrameAlarms, PdFa, PixelMetrics, image_record, pd_at_false_alarm_rate
 from lwirst.postprocess import TargetFilter, detect
 
 log = logging.getLogger(__name__)
 
 PDFA_THRESHOLDS = np.round(np.linspace(-8.0, 8.0, 17), 3)
+PD_AT_FA_BUDGET = 0.1  # false-alarm blobs per frame: one alarm in ten frames
+# Bumped when EvalResult gains or changes a metric, so older cached results are not served.
+CACHE_SCHEMA = 2
 CACHE_ENV = "LWIRST_CACHE_DIR"
 
 
@@ -85,7 +88,7 @@ def cache_key(segmenter: Segmenter, dataset: SegDataset, threshold: float) -> st
     info = segmenter.describe()
     if not info["hash"]:
         return ""
-    parts = [info["hash"], dataset.name, dataset.split, str(getattr(dataset, "origin", "")),
+    parts = [f"schema{CACHE_SCHEMA}", info["hash"], dataset.name, dataset.split, str(getattr(dataset, "origin", "")),
              ",".join(dataset.names), info["backend"], info["protocol"], str(info["size"]), f"{threshold:g}"]
     return hashlib.sha256("|".join(parts).encode()).hexdigest()[:20]
 
@@ -100,7 +103,7 @@ def evaluate(segmenter: Segmenter, dataset: SegDataset, *, threshold: float = 0.
         log.info("evaluation cache hit %s", cached)
         return EvalResult.load(cached)
 
-    pixel, pdfa = PixelMetrics(threshold), PdFa(threshold)
+    pixel, pdfa, alarms = PixelMetrics(threshold), PdFa(threshold), FrameAlarms(threshold)
     curve = CurveMetric(bins=1000, logits=True)
     sweep = [PdFa(float(t)) for t in PDFA_THRESHOLDS]
     rows, saliency = [], {}
@@ -108,11 +111,13 @@ def evaluate(segmenter: Segmenter, dataset: SegDataset, *, threshold: float = 0.
     for index in range(len(dataset)):
         sample = dataset.load(index)
         start = time.perf_counter()
-        logits = segmenter.predict(sample.image).logits
+        predicted = segmenter.predict(sample.image)
         model_seconds += time.perf_counter() - start
+        logits = predicted.logits
         mask = sample.mask
         pixel.update(logits, mask)
         pdfa.update(logits, mask)
+        alarms.update(logits, mask)
         curve.update(logits, mask)
         for metric in sweep:
             metric.update(logits, mask)
@@ -122,22 +127,25 @@ def evaluate(segmenter: Segmenter, dataset: SegDataset, *, threshold: float = 0.
             "missed": record.missed, "false_alarms": record.false_alarms, "fa_pixels": record.fa_pixels,
             "peak": float(logits.max()),
             "missed_peaks": ";".join(f"{v:.3f}" for v in record.missed_saliency),
-            "height": int(mask.shape[0]), "width": int(mask.shape[1]),
+            "height": int(mask.shape[0]), "width": int(mask.shape[1]), "protocol": predicted.protocol,
         })
         if keep_saliency:
             saliency[sample.name] = logits
         if progress:
             progress(index + 1, len(dataset))
 
-    px, tg, cv = pixel.compute(), pdfa.compute(), curve.compute()
+    px, tg, cv, op = pixel.compute(), pdfa.compute(), curve.compute(), alarms.compute()
+    points = [m.compute() for m in sweep]
     metrics = {
         "precision": px["precision"], "recall": px["recall"], "f1": px["f1"], "miou": px["iou"],
         "niou": px["niou"], "pd": tg["pd"], "fa": tg["fa"], "auc": cv.auc, "ap": cv.ap,
         "target_precision": tg["precision"], "target_f1": tg["f1"], "targets": tg["targets"],
         "detected": tg["detected"], "false_alarms": tg["false_alarms"], "images": len(dataset),
         "fps": len(dataset) / model_seconds if model_seconds else float("nan"),
+        "blobs_per_frame": op["blobs_per_frame"], "blobs_per_empty_frame": op["blobs_per_empty_frame"],
+        "empty_alarm_rate": op["empty_alarm_rate"], "empty_frames": op["empty_frames"],
+        "pd_at_fa": pd_at_false_alarm_rate(points, len(dataset), PD_AT_FA_BUDGET),
     }
-    points = [m.compute() for m in sweep]
     step = max(1, len(cv.fpr) // 400)
     curves = {
         "roc_fpr": cv.fpr[::step].tolist(), "roc_tpr": cv.tpr[::step].tolist(),
@@ -147,7 +155,9 @@ def evaluate(segmenter: Segmenter, dataset: SegDataset, *, threshold: float = 0.
     }
     protocol = {**segmenter.describe(), "threshold": threshold, "dataset": dataset.name,
                 "split": dataset.split, "scored_at": "each image's own resolution",
-                "pd_fa": "DNANet convention: 8-connected, centroid distance < 3 px"}
+                "pd_fa": "DNANet convention: 8-connected, centroid distance < 3 px",
+                "pd_at_fa": f"best Pd over logit thresholds {PDFA_THRESHOLDS[0]:g}..{PDFA_THRESHOLDS[-1]:g} with at "
+                            f"most {PD_AT_FA_BUDGET:g} false-alarm blobs per frame"}
     result = EvalResult(metrics, pd.DataFrame(rows), curves, protocol, saliency)
     if cached is not None:
         result.save(cached)
@@ -180,4 +190,10 @@ def summary_lines(result: EvalResult, names: Sequence[str] = ("precision", "reca
         value = result.metrics[name]
         cells.append(f"{name} {value * 1e6:.1f}e-6" if name == "fa" else f"{name} {value:.4f}")
     lines.append("  ".join(cells))
+    m = result.metrics
+    if "blobs_per_frame" in m:
+        empty = (f"  empty frames alarmed {m['empty_alarm_rate']:.1%} ({m['empty_frames']} empty)"
+                 if m["empty_frames"] else "")
+        lines.append(f"false-alarm blobs/frame {m['blobs_per_frame']:.3f}{empty}  "
+                     f"Pd at <={PD_AT_FA_BUDGET:g} false blobs/frame {m['pd_at_fa']:.4f}")
     return lines

@@ -3,8 +3,12 @@
 A segmenter takes an image as users have it (8/16-bit, grey/BGR/BGRA, any size) and
 returns the saliency map (logits) at the image's own resolution. Two input
 protocols: "resize" (the paper's deployment: resize to the model size, run, resize
-the map back) and "native" (pad to a multiple of 8, run at full resolution, crop);
-the protocol travels with the result so evaluations can state it.
+the map back), "native" (pad to a multiple of 8, run at full resolution, crop) and
+"auto", the default: resize for frames of at most twice the model size's area (SIRST's
+~320x240 frames), native above. Resizing a 1280x1024 frame to 256x256 shrinks a 3-pixel
+target below a pixel; the network is fully convolutional and trained on 2-4x native-scale
+crops, so large frames run at their own resolution. The protocol a frame actually ran
+with travels with its result so evaluations can state it.
 
 `Options` say how the network is built; the defaults are the fastest exact float
 path measured by `lwirst bench` (BN folded, exact graph rewrites, normalisation
@@ -52,7 +56,9 @@ log = logging.getLogger(__name__)
 REPO_ROOT = Path(__file__).resolve().parents[1]
 MODELS_DIR = REPO_ROOT / "data" / "models"
 DEFAULT_MODEL = MODELS_DIR / "lwirst-sirst.safetensors"
-PROTOCOLS = ("resize", "native")
+PROTOCOLS = ("auto", "resize", "native")
+# "auto" resizes frames of at most this many times the model size's area, runs larger ones natively.
+AUTO_AREA_FACTOR = 2
 BACKENDS = ("torch", "onnxruntime", "opencv", "openvino")
 # Fastest first, as measured by `lwirst bench` (batch 1, 2 threads, quiet machine: OpenVINO ~2x ONNX
 # Runtime with the same rewrites); "auto" takes the first installed.
@@ -400,11 +406,11 @@ class Segmenter:
     """
 
     def __init__(self, model: str | Path | torch.nn.Module | None = None, backend: str = "auto",
-                 protocol: str = "resize", size: tuple[int, int] = (256, 256),
+                 protocol: str = "auto", size: tuple[int, int] = (256, 256),
                  threads: int | None = None, *, options: Options | None = None,
                  calibration: Sequence[np.ndarray] | None = None) -> None:
         if protocol not in PROTOCOLS:
-            raise LwirstError(f"unknown protocol {protocol!r}; choose resize or native")
+            raise LwirstError(f"unknown protocol {protocol!r}; choose {', '.join(PROTOCOLS)}")
         size = (int(size[0]), int(size[1]))
         if size[0] % 8 or size[1] % 8 or min(size) <= 0:
             raise LwirstError(f"model size {size} must be positive multiples of 8")
@@ -470,6 +476,9 @@ class Segmenter:
         else:
             fixed = self.size if self.backend_kind != "torch" and size_dependent(self.module) else None
             advice = "use the resize protocol, or the torch backend"
+        if fixed is not None and self.protocol == "auto" and tuple(fixed) == self.size:
+            log.info("%s holds for %dx%d inputs only: every frame is resized", self.model_name, *fixed)
+            self.protocol = "resize"
         if fixed is None or (self.protocol == "resize" and tuple(fixed) == self.size):
             return
         wanted = ("on each image at its own size (native protocol)" if self.protocol == "native"
@@ -532,7 +541,7 @@ class Segmenter:
                 return OrtBackend(data, self.threads, spin=self.options.spin)
             if self.backend_kind == "opencv":
                 return OpenCVBackend(data, self.size, self.threads)
-            static = self.size if self.options.static_shapes and self.protocol == "resize" else None
+            static = self.size if self.options.static_shapes and self.protocol != "native" else None
             return OpenVinoBackend(data, self.threads, static_size=static, bf16=self.options.bf16,
                                    streams=self.options.streams)
         except LwirstError:
@@ -566,8 +575,16 @@ class Segmenter:
             return RAW_GREY, cv2.cvtColor(to_bgr(image), cv2.COLOR_BGR2GRAY)
         return RAW_BGR, image
 
+    def frame_protocol(self, hw: tuple[int, int]) -> str:
+        """The protocol a frame of size `hw` runs with (resolves "auto")."""
+        if self.protocol != "auto":
+            return self.protocol
+        small = hw[0] * hw[1] <= AUTO_AREA_FACTOR * self.size[0] * self.size[1]
+        return "resize" if small else "native"
+
     def _prepare(self, image: np.ndarray, kind: str) -> np.ndarray:
         """One 8-bit image -> the network input (C x H' x W') of convention `kind`."""
+        protocol = self.frame_protocol(image.shape[:2])
         if kind == RAW_GREY:
             plane = grey_plane(image)
             if plane is None:
@@ -575,7 +592,7 @@ class Segmenter:
             pixels = plane
         else:
             pixels = to_bgr(image)
-        if self.protocol == "resize":
+        if protocol == "resize":
             pixels = cv2.resize(pixels, (self.size[1], self.size[0]), interpolation=cv2.INTER_LINEAR)
         if kind == RGB:
             chw = normalize(pixels)
@@ -585,7 +602,7 @@ class Segmenter:
             chw = pixels[None].astype(np.float32)
         else:
             chw = pixels.transpose(2, 0, 1).astype(np.float32)
-        if self.protocol == "native":
+        if protocol == "native":
             chw, _ = pad_to_multiple(chw, 8)
         return np.ascontiguousarray(chw, dtype=np.float32)
 
@@ -602,12 +619,13 @@ class Segmenter:
 
     def _output(self, logits: np.ndarray, hw: tuple[int, int]) -> Saliency:
         h, w = hw
-        if self.protocol == "resize":
+        protocol = self.frame_protocol(hw)
+        if protocol == "resize":
             if logits.shape != (h, w):
                 logits = cv2.resize(logits, (w, h), interpolation=cv2.INTER_LINEAR)
         else:
             logits = logits[:h, :w]
-        return Saliency(np.ascontiguousarray(logits, dtype=np.float32), self.protocol, self.backend.name)
+        return Saliency(np.ascontiguousarray(logits, dtype=np.float32), protocol, self.backend.name)
 
     def predict(self, image: np.ndarray) -> Saliency:
         kind, chw, hw = self._input(image)

@@ -277,6 +277,59 @@ class PdFa:
         }
 
 
+class FrameAlarms:
+    """What an operator watching the alarms sees: false-alarm blobs per frame, and how
+    often a frame with no target raises any alarm.
+
+    A false-alarm blob is a predicted 8-connected component that detects no GT target
+    (`match_targets`); an empty frame is one whose mask holds no target, and it alarms
+    when any component is predicted in it. `blobs_per_frame` = false blobs / frames;
+    `blobs_per_empty_frame` = false blobs in empty frames / empty frames;
+    `empty_alarm_rate` = alarmed empty frames / empty frames. With no empty frame the
+    last two are NaN: there was nothing to stay quiet on.
+    """
+
+    def __init__(self, threshold: float = 0.0, distance: float = 3.0) -> None:
+        self.threshold = threshold
+        self.distance = distance
+        self.reset()
+
+    def reset(self) -> None:
+        self.frames = self.false_blobs = self.empty_frames = self.empty_blobs = self.alarmed_empty = 0
+
+    def update(self, pred: np.ndarray, mask: np.ndarray) -> None:
+        p, m = _pairs(pred, mask, self.threshold)
+        for p_img, m_img in zip(p, m, strict=True):
+            match = match_targets(p_img, m_img, self.distance)
+            false = int(np.count_nonzero(~match.pred_matched))
+            self.frames += 1
+            self.false_blobs += false
+            if not m_img.any():
+                self.empty_frames += 1
+                self.empty_blobs += false
+                self.alarmed_empty += int(false > 0)
+
+    def compute(self) -> dict[str, float]:
+        per_empty = self.empty_blobs / self.empty_frames if self.empty_frames else float("nan")
+        rate = self.alarmed_empty / self.empty_frames if self.empty_frames else float("nan")
+        return {
+            "blobs_per_frame": self.false_blobs / self.frames if self.frames else float("nan"),
+            "blobs_per_empty_frame": per_empty,
+            "empty_alarm_rate": rate,
+            "empty_frames": self.empty_frames,
+            "alarmed_empty_frames": self.alarmed_empty,
+        }
+
+
+def pd_at_false_alarm_rate(points: list[dict[str, float]], frames: int, budget: float = 0.1) -> float:
+    """Pd at a fixed false-alarm rate: the highest Pd among operating points (PdFa results at
+    several thresholds) with at most `budget` false-alarm blobs per frame; 0 when none is quiet enough."""
+    if frames <= 0:
+        raise ValueError("need at least one frame")
+    quiet = [p["pd"] for p in points if p["false_alarms"] / frames <= budget]
+    return max(quiet, default=0.0)
+
+
 @dataclass(frozen=True)
 class ImageRecord:
     """One image's scores for evaluation tables; missed_saliency[i] is the highest score

@@ -25,8 +25,16 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
-from lwirst.implant import (Cutout, add_bait, add_cutout, add_hot_pixels, add_psf, cut_targets, remove_targets,
-                            transform_cutout)
+from lwirst.implant import (
+    Cutout,
+    add_bait,
+    add_cutout,
+    add_hot_pixels,
+    add_psf,
+    cut_targets,
+    remove_targets,
+    transform_cutout,
+)
 from lwirst.synth import PRESETS, render_scene
 
 KINDS = ("real", "implant", "synthetic", "negative")

@@ -31,8 +31,9 @@ def add_model_arguments(parser: argparse.ArgumentParser) -> None:
                        help="checkpoint (.safetensors/.pt) or .onnx file (default: the shipped model)")
     group.add_argument("--backend", default="auto",
                        help="auto (default), torch, onnxruntime, opencv or openvino")
-    group.add_argument("--protocol", default="resize", choices=("resize", "native"),
-                       help="resize to the model size (the paper's deployment) or run at native size")
+    group.add_argument("--protocol", default="auto", choices=("auto", "resize", "native"),
+                       help="auto (default): resize frames of up to 2x the model area to the model size "
+                            "(the paper's deployment), run larger frames at native size; or force one")
     group.add_argument("--threads", type=int, default=None, help="CPU threads for inference")
     add_bf16_argument(group)
 

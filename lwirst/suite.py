@@ -1,0 +1,196 @@
+"""The cross-domain validation suite: how a model will fare on frames it has never seen,
+measured without spending SIRST's test split.
+
+Every part is built deterministically from SIRST *val* (disjoint from the training split)
+and from generator seeds that training never draws, so a recipe can be chosen on it:
+
+* ``sirst-val``: SIRST val as it is (in-domain);
+* ``implant-1x`` / ``implant-3x``: val backgrounds with their targets inpainted away and
+  val targets (cut out by their masks) and PSF targets implanted, at the frame's own
+  size and enlarged 3x: a large sensor's frame with small targets;
+* ``synth-256`` / ``synth-640``: the SIRST-calibrated generator's scenes;
+* ``empty-1x`` / ``empty-2x`` / ``empty-4x`` / ``empty-synth-640``: target-free frames
+  (inpainted val backgrounds enlarged up to 1280x960, target-free synthetic scenes),
+  where every alarm is false.
+
+Parts are in-memory datasets with the `SegDataset` reading interface, so `evaluate`
+scores them like any split; `lwirst evaluate --suite xdomain` prints the table.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+from lwirst.datasets import Sample, open_dataset
+from lwirst.evaluate import EvalResult, evaluate
+from lwirst.imageio import to_bgr
+from lwirst.implant import add_cutout, add_psf, cut_targets, grey, remove_targets, transform_cutout
+from lwirst.inference import Segmenter
+from lwirst.synth import render_scene
+from lwirst.trainmix import random_scene_config
+
+SUITES = ("xdomain",)
+SEED = 20261201  # never drawn by training, whose generated frames take seeds from (recipe seed, epoch)
+
+
+@dataclass(frozen=True)
+class SuitePart:
+    """One part of the suite: frames built on demand, with the reading interface of `SegDataset`."""
+
+    name: str
+    description: str
+    count: int
+    make: Callable[[int], Sample]
+    split: str = "xdomain"
+
+    def __len__(self) -> int:
+        return self.count
+
+    @property
+    def names(self) -> list[str]:
+        return [f"{self.name}/{i:03d}" for i in range(self.count)]
+
+    def load(self, index: int) -> Sample:
+        return self.make(index)
+
+
+class _ValFrames:
+    """SIRST val as BGR frames, their inpainted backgrounds and their targets' cut-outs."""
+
+    def __init__(self, data_dir: str | Path | None) -> None:
+        self.dataset = open_dataset(data_dir, "sirst", "val")
+        samples = [self.dataset.load(i) for i in range(len(self.dataset))]
+        self.names = [s.name for s in samples]
+        self.images = [to_bgr(s.image) for s in samples]
+        self.masks = [s.mask.astype(bool) for s in samples]
+        self.backgrounds = [grey(remove_targets(i, m)) for i, m in zip(self.images, self.masks, strict=True)]
+        self.cutouts = [cut_targets(i, m) for i, m in zip(self.images, self.masks, strict=True)]
+
+    def implanted(self, index: int, scale: float, rng: np.random.Generator) -> Sample:
+        """Background `index` enlarged by `scale`, with 1-3 targets from the *other* val frames or PSFs."""
+        canvas = self.backgrounds[index]
+        if scale != 1:
+            h, w = canvas.shape
+            canvas = cv2.resize(canvas, (round(w * scale), round(h * scale)), interpolation=cv2.INTER_LINEAR)
+        canvas = canvas.copy()
+        taken = np.zeros(canvas.shape, dtype=bool)
+        mask = np.zeros(canvas.shape, dtype=bool)
+        donors = [c for j, cs in enumerate(self.cutouts) if j != index for c in cs]
+        for _ in range(int(rng.integers(1, 4))):
+            if rng.random() < 0.6:
+                placed = add_cutout(canvas, taken, transform_cutout(donors[int(rng.integers(0, len(donors)))], rng),
+                                    rng)
+            else:
+                placed = add_psf(canvas, taken, rng)
+            if placed is not None:
+                mask |= placed
+        image = np.clip(np.rint(canvas), 0, 255).astype(np.uint8)
+        return Sample(f"{self.names[index]}@{scale:g}x", image, mask)
+
+    def empty(self, index: int, scale: float) -> Sample:
+        canvas = self.backgrounds[index]
+        h, w = canvas.shape
+        if scale != 1:
+            canvas = cv2.resize(canvas, (round(w * scale), round(h * scale)), interpolation=cv2.INTER_LINEAR)
+        image = np.clip(np.rint(canvas), 0, 255).astype(np.uint8)
+        return Sample(f"{self.names[index]}@{scale:g}x-empty", image, np.zeros(image.shape, dtype=bool))
+
+
+def _synthetic(part: int, index: int, size: tuple[int, int], targets: tuple[int, int]) -> Sample:
+    rng = np.random.default_rng((SEED, part, index))
+    config = random_scene_config(rng, 256, targets).replace(size=size)
+    scene = render_scene(config, (SEED, part, index, 1))
+    return Sample(f"synth{part}-{index:03d}", scene.image, scene.mask)
+
+
+def build_suite(name: str, data_dir: str | Path | None = None, synthetic_frames: int = 40) -> list[SuitePart]:
+    """The parts of suite `name` (only "xdomain" so far), in reporting order."""
+    if name not in SUITES:
+        raise ValueError(f"unknown suite {name!r}")
+    val = _ValFrames(data_dir)
+    n = len(val.names)
+
+    def seeded(part: int, index: int) -> np.random.Generator:
+        return np.random.default_rng((SEED, part, index))
+
+    def real(i: int) -> Sample:
+        sample = val.dataset.load(i)
+        return Sample(sample.name, sample.image, sample.mask.astype(bool))
+
+    return [
+        SuitePart("sirst-val", "SIRST val as it is", n, real),
+        SuitePart("implant-1x", "val backgrounds, val cut-outs and PSF targets implanted", n,
+                  lambda i: val.implanted(i, 1.0, seeded(1, i))),
+        SuitePart("implant-3x", "the same on backgrounds enlarged 3x (targets at native size)", n,
+                  lambda i: val.implanted(i, 3.0, seeded(2, i))),
+        SuitePart("synth-256", "calibrated synthetic scenes, 256x256", synthetic_frames,
+                  lambda i: _synthetic(3, i, (256, 256), (1, 3))),
+        SuitePart("synth-640", "calibrated synthetic scenes, 640x512", synthetic_frames,
+                  lambda i: _synthetic(4, i, (512, 640), (1, 3))),
+        SuitePart("empty-1x", "val backgrounds, targets inpainted: no target", n, lambda i: val.empty(i, 1.0)),
+        SuitePart("empty-2x", "the same enlarged 2x", n, lambda i: val.empty(i, 2.0)),
+        SuitePart("empty-4x", "the same enlarged 4x (up to 1280x960)", n, lambda i: val.empty(i, 4.0)),
+        SuitePart("empty-synth-640", "target-free synthetic scenes, 640x512", synthetic_frames,
+                  lambda i: _synthetic(5, i, (512, 640), (0, 0))),
+    ]
+
+
+@dataclass(frozen=True)
+class SuiteResult:
+    """Per-part results and the pooled figures a recipe is judged by."""
+
+    parts: list[tuple[SuitePart, EvalResult]]
+
+    def _sum(self, key: str, empty: bool) -> float:
+        return sum(r.metrics[key] for p, r in self.parts if p.name.startswith("empty") == empty)
+
+    @property
+    def pd(self) -> float:
+        """Detected / GT targets over every target-bearing part."""
+        targets = self._sum("targets", False)
+        return self._sum("detected", False) / targets if targets else float("nan")
+
+    @property
+    def blobs_per_empty_frame(self) -> float:
+        """False-alarm blobs per frame over every target-free part."""
+        frames = self._sum("images", True)
+        return self._sum("false_alarms", True) / frames if frames else float("nan")
+
+    @property
+    def empty_alarm_rate(self) -> float:
+        """Share of target-free frames with any alarm, over every target-free part."""
+        frames = self._sum("images", True)
+        alarmed = sum(r.metrics["empty_alarm_rate"] * r.metrics["images"]
+                      for p, r in self.parts if p.name.startswith("empty"))
+        return alarmed / frames if frames else float("nan")
+
+    def rows(self) -> list[dict[str, object]]:
+        """One row per part: frames, targets, Pd, mIoU, F1, false blobs per frame, empty-frame alarm share."""
+        out = []
+        for part, result in self.parts:
+            m = result.metrics
+            empty = part.name.startswith("empty")
+            out.append({"part": part.name, "frames": int(m["images"]), "targets": int(m["targets"]),
+                        "pd": None if empty else m["pd"], "miou": None if empty else m["miou"],
+                        "f1": None if empty else m["f1"], "blobs_per_frame": m["blobs_per_frame"],
+                        "empty_alarm_rate": m["empty_alarm_rate"] if empty else None,
+                        "protocols": "/".join(sorted(set(result.per_image["protocol"])))})
+        return out
+
+
+def evaluate_suite(segmenter: Segmenter, parts: list[SuitePart], *, threshold: float = 0.0,
+                   progress: Callable[[str, int, int], None] | None = None) -> SuiteResult:
+    """Score `segmenter` on every part (no cache: parts are built in memory)."""
+    results = []
+    for part in parts:
+        def step(done: int, total: int, name: str = part.name) -> None:
+            if progress:
+                progress(name, done, total)
+        results.append((part, evaluate(segmenter, part, threshold=threshold, use_cache=False,
+                                       keep_saliency=False, progress=step)))
+    return SuiteResult(results)
