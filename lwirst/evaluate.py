@@ -21,7 +21,7 @@ import numpy as np
 import pandas as pd
 
 from lwirst.checkpoint import atomic_write
-from lwirst.datasets import SegDataset
+from lwirst.datasets import SegDataset, fingerprint
 from lwirst.errors import LwirstError
 from lwirst.inference import Segmenter
 from lwirst.metrics import CurveMetric, PdFa, PixelMetrics, image_record
@@ -31,6 +31,7 @@ log = logging.getLogger(__name__)
 
 PDFA_THRESHOLDS = np.round(np.linspace(-8.0, 8.0, 17), 3)
 CACHE_ENV = "LWIRST_CACHE_DIR"
+CACHE_SCHEMA = 2  # bump when the key or the stored result changes meaning
 
 
 def cache_root() -> Path:
@@ -81,11 +82,13 @@ class EvalResult:
 
 
 def cache_key(segmenter: Segmenter, dataset: SegDataset, threshold: float) -> str:
-    """Key on model content, data, split, protocol and threshold."""
+    """Key on model content, the data's content fingerprint (resolved paths, sizes, mtimes, split
+    list), split, protocol, threshold and the cache schema."""
     info = segmenter.describe()
     if not info["hash"]:
         return ""
-    parts = [info["hash"], dataset.name, dataset.split, str(getattr(dataset, "origin", "")),
+    parts = [f"schema{CACHE_SCHEMA}", fingerprint(dataset),
+             info["hash"], dataset.name, dataset.split, str(getattr(dataset, "origin", "")),
              ",".join(dataset.names), info["backend"], info["protocol"], str(info["size"]), f"{threshold:g}"]
     return hashlib.sha256("|".join(parts).encode()).hexdigest()[:20]
 

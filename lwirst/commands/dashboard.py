@@ -8,13 +8,15 @@ import sys
 
 from lwirst.errors import LwirstError
 from lwirst.inference import REPO_ROOT
+from lwirst.validate import number
 
 HELP = "Start the Streamlit dashboard"
 APP = REPO_ROOT / "dashboard" / "app.py"
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--port", type=int, default=8501, help="port to serve on (default 8501)")
+    parser.add_argument("--port", type=number(int, lo=1, hi=65535), default=8501,
+                        help="port to serve on (default 8501)")
     parser.add_argument("--address", default="localhost",
                         help="address to bind (default localhost; 0.0.0.0 serves other machines)")
 
