@@ -153,15 +153,15 @@ def check_outputs(files: Mapping[str, str | Path | Iterable[str | Path] | None],
             raise LwirstError(f"{flag} {raw} lies inside the dataset folder {root}; write outputs outside "
                               "datasets")
         if is_folder:
-            if path.exists() and not path.is_dir():
+            if os.path.exists(path) and not os.path.isdir(path):
                 raise LwirstError(f"{flag} {raw} is a file; give a folder")
             continue
         if path in seen:
             raise LwirstError(f"{flag} {raw} is also the {seen[path]} output; give each output its own path")
         seen[path] = flag
-        if path.is_dir():
+        if os.path.isdir(path):
             raise LwirstError(f"{flag} {raw} is a directory; give a file name")
-        if path.exists() and not force:
+        if os.path.lexists(path) and not force:
             raise LwirstError(f"{flag} {raw} already exists; pass --force to overwrite it")
 
 

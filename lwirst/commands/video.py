@@ -25,8 +25,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="per-frame target table (default: OUT with a .csv suffix)")
     parser.add_argument("--batch", type=number(int, lo=1, hi=1024), default=None,
                         help="frames per network call (default 8; OpenVINO runs them on parallel streams)")
-    parser.add_argument("--fps", type=number(float, lo=0, hi=1000, lo_open=True), default=None,
-                        help="frame rate in (0, 1000] (default: the video's own; 25 for a folder of frames)")
+    parser.add_argument("--fps", type=number(float, lo=0.1, hi=1000), default=None,
+                        help="frame rate, 0.1 to 1000 (default: the video's own; 25 for a folder of frames)")
     parser.add_argument("--force", action="store_true", help="overwrite an existing OUT / CSV")
     track = parser.add_argument_group("tracking")
     track.add_argument("--gate", type=number(float, lo=0, hi=1e6), default=20.0,
