@@ -35,8 +35,8 @@ def run(args: argparse.Namespace) -> int:
     names = [n.strip() for n in args.preset.split(",") if n.strip()]
     if not names:
         raise LwirstError("--preset needs at least one preset name")
-    _check_targets(args)
     configs = [SceneConfig.preset(n, size=tuple(args.size), black_hot=args.black_hot) for n in names]
+    _check_targets(args)
     if args.out:
         count = 100 if args.count is None else args.count
         root = write_dataset(args.out, count, configs, args.seed, test_fraction=args.test_fraction)

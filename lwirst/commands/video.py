@@ -52,13 +52,20 @@ def run(args: argparse.Namespace) -> int:
     check_outputs({"--out": args.out, "--csv": csv_path}, [args.source, args.model], force=args.force)
     tracker = Tracker(gate=args.gate, max_missed=args.max_missed, min_hits=args.min_hits)
     pipeline = FramePipeline(make_segmenter(args), threshold_from_args(args), filter_from_args(args), tracker)
-    with tqdm(unit="frame", desc=args.source.name, dynamic_ncols=True) as bar:
-        def progress(done: int, total: int | None) -> None:
-            bar.total = total
-            bar.update(done - bar.n)
+    bars: list[tqdm] = []  # opened at the first frame, so a refused source prints only its error
 
-        batch = {} if args.batch is None else {"batch": args.batch}
+    def progress(done: int, total: int | None) -> None:
+        if not bars:
+            bars.append(tqdm(unit="frame", desc=args.source.name, dynamic_ncols=True))
+        bars[0].total = total
+        bars[0].update(done - bars[0].n)
+
+    batch = {} if args.batch is None else {"batch": args.batch}
+    try:
         result = process_video(args.source, args.out, csv_path, pipeline, progress=progress, fps=args.fps, **batch)
+    finally:
+        for bar in bars:
+            bar.close()
     note = ""
     if result.codec == "mp4v":
         note = " (MPEG-4 Part 2: browsers may not play it; put ffmpeg on PATH for H.264)"
