@@ -19,6 +19,7 @@ from lwirst.sweep import (
     TABLES,
     Sweep,
     SweepData,
+    check_address,
     collect_results,
     load_results,
     plan_trials,
@@ -106,6 +107,8 @@ def run(args: argparse.Namespace) -> int:
         print(report(load_results([path]), args.tables, args.metric))
         return 0
     _check_args(args)
+    if args.address:
+        check_address(args.address)  # before the run directory is created or locked to this recipe
     presets = select_presets(args.tables, args.presets)
     seeds = list(range(args.seeds))
     data_dir = args.data_dir or os.environ.get("LWIRST_DATA_DIR") or ""
