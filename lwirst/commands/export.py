@@ -17,7 +17,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--checkpoint", type=Path, required=True, help="checkpoint (.safetensors or .pt)")
     parser.add_argument("--out", type=Path, required=True, help="ONNX file to write")
     parser.add_argument("--force", action="store_true", help="overwrite an existing --out file")
-    parser.add_argument("--opset", type=number(int, lo=MIN_OPSET, hi=MAX_OPSET), default=MIN_OPSET,
+    parser.add_argument("--opset", type=number(int, lo=1, hi=MAX_OPSET), default=MIN_OPSET,
                         help=f"ONNX opset, {MIN_OPSET} to {MAX_OPSET}")
     parser.add_argument("--optimize", action=argparse.BooleanOptionalAction, default=True,
                         help="apply the exact graph rewrites (scalar PReLU -> LeakyRelu, constant folding); "
