@@ -166,19 +166,23 @@ def check_outputs(files: Mapping[str, str | Path | Iterable[str | Path] | None],
 
 
 def check_writable_folder(folder: str | Path, flag: str = "--out") -> None:
-    """Create `folder` and write/remove a probe file in it, so an unwritable or full target
-    fails now, not after the work."""
-    path = Path(folder)
+    """Write and remove a probe file in `folder`, or in its nearest existing ancestor when it does
+    not exist yet (nothing is created), so an unwritable or full target fails now, not after the work."""
+    path = Path(os.path.abspath(Path(folder).expanduser()))
+    existing = next((p for p in (path, *path.parents) if os.path.lexists(p)), Path("/"))
+    if not existing.is_dir():
+        raise LwirstError(f"{flag} {folder}: {existing} is a file, not a folder")
+    probe = existing / f".lwirst-probe-{os.getpid()}"
     try:
-        path.mkdir(parents=True, exist_ok=True)
-        probe = path / f".lwirst-probe-{os.getpid()}"
         with probe.open("wb") as handle:
             handle.write(b"\0" * 4096)
             handle.flush()
             os.fsync(handle.fileno())
-        probe.unlink()
     except OSError as exc:
         raise LwirstError(f"{flag} {folder}: cannot write there ({exc.strerror})") from exc
+    finally:
+        if os.path.lexists(probe):
+            probe.unlink()
 
 
 def atomic_write_bytes(path: str | Path, data: bytes) -> None:
