@@ -19,6 +19,7 @@ from __future__ import annotations
 import hashlib
 import importlib.util
 import logging
+import os
 import threading
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -496,10 +497,17 @@ def webrtc_available() -> bool:
     return importlib.util.find_spec("streamlit_webrtc") is not None
 
 
+def server_cameras_allowed() -> bool:
+    """Local cameras are off on a served dashboard (`lwirst dashboard --address` beyond loopback)
+    unless it was started with --allow-cameras."""
+    return os.environ.get("LWIRST_SERVED") != "1" or os.environ.get("LWIRST_SERVER_CAMERAS") == "1"
+
+
 def live_sources() -> list[str]:
     """The live sources this server offers: synthetic sensor, looping sample videos, local cameras, webcam."""
     sources = [SYNTHETIC_SENSOR, *(LOOP_PREFIX + name for name in sample_videos())]
-    sources += [f"{CAMERA_PREFIX}{index}" for index in local_cameras()]
+    if server_cameras_allowed():
+        sources += [f"{CAMERA_PREFIX}{index}" for index in local_cameras()]
     return [*sources, WEBCAM] if webrtc_available() else sources
 
 
@@ -508,7 +516,7 @@ def _open_source(label: str) -> Source | None:
         return SyntheticSensor()
     if label.startswith(LOOP_PREFIX):
         return LoopingVideo(sample_videos()[label.removeprefix(LOOP_PREFIX)])
-    if label.startswith(CAMERA_PREFIX):
+    if label.startswith(CAMERA_PREFIX) and server_cameras_allowed():
         return CameraSource(int(label.removeprefix(CAMERA_PREFIX)))
     return None
 

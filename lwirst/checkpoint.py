@@ -21,6 +21,7 @@ from lwirst.config import NetConfig
 from lwirst.errors import LwirstError
 from lwirst.model import LWIRSTNet
 
+MAX_PARAMETERS = 250_000_000  # 1 GB of float32: far above any LW-IRSTNet variant (0.16 M)
 CONFIG_KEY = "lwirst_config"
 META_KEY = "lwirst_meta"
 
@@ -63,7 +64,8 @@ def _read_torch(path: Path) -> tuple[dict[str, torch.Tensor], dict[str, str]]:
     except Exception as exc:  # torch raises many types for corrupt or unsafe files
         raise LwirstError(
             f"{path}: cannot be loaded safely as a weights-only checkpoint ({type(exc).__name__}); "
-            "re-save it with `lwirst export --checkpoint` or as safetensors"
+            "if you trust it, load it in Python and re-save it with lwirst.checkpoint.save_checkpoint "
+            "as .safetensors"
         ) from exc
     if not isinstance(payload, dict) or "state_dict" not in payload or "config" not in payload:
         raise LwirstError(f"{path}: expected a dict with 'config' and 'state_dict' (an lwirst checkpoint)")
@@ -78,15 +80,38 @@ def load_checkpoint(path: str | Path) -> tuple[NetConfig, dict[str, torch.Tensor
         raise LwirstError(f"checkpoint {path} does not exist")
     if path.stat().st_size == 0:
         raise LwirstError(f"checkpoint {path} is empty")
+    if path.suffix.lower() == ".onnx":
+        raise LwirstError(f"{path} is an ONNX model, not a checkpoint; give a .safetensors or .pt file")
     if path.suffix in (".pt", ".pth"):
         state, header = _read_torch(path)
     else:
         state, header = _read_safetensors(path)
     if CONFIG_KEY not in header:
         raise LwirstError(f"{path}: checkpoint has no lwirst config in its header; was it saved by lwirst?")
-    config = NetConfig.from_json(header[CONFIG_KEY])
-    meta = json.loads(header.get(META_KEY, "{}"))
-    check_state_fits(LWIRSTNet(config), state, str(path))
+    try:
+        config = NetConfig.from_json(header[CONFIG_KEY])
+    except LwirstError as exc:
+        raise LwirstError(f"{path}: invalid network config in the checkpoint: {exc}") from exc
+    except (TypeError, ValueError, KeyError) as exc:  # a field of the wrong type
+        raise LwirstError(f"{path}: invalid network config in the checkpoint ({type(exc).__name__}: {exc})") from exc
+    try:
+        meta = json.loads(header.get(META_KEY, "{}"))
+    except json.JSONDecodeError as exc:
+        raise LwirstError(f"{path}: the checkpoint's metadata is not valid JSON ({exc.msg})") from exc
+    if not isinstance(meta, dict):
+        raise LwirstError(f"{path}: the checkpoint's metadata must be a JSON object")
+    if not isinstance(state, dict) or not all(isinstance(v, torch.Tensor) for v in state.values()):
+        raise LwirstError(f"{path}: the weights must be a dict of tensors")
+    with torch.device("meta"):  # shapes and types only: a config asking for gigabytes allocates nothing
+        try:
+            skeleton = LWIRSTNet(config)
+        except (RuntimeError, ValueError) as exc:
+            raise LwirstError(f"{path}: its network config cannot be built ({exc})") from exc
+    size = sum(t.numel() for t in skeleton.state_dict().values())
+    if size > MAX_PARAMETERS:
+        raise LwirstError(f"{path}: its config asks for {size / 1e6:.0f} M parameters (limit "
+                          f"{MAX_PARAMETERS / 1e6:.0f} M); not an LW-IRSTNet checkpoint")
+    check_state_fits(skeleton, state, str(path))
     return config, state, meta
 
 
@@ -97,6 +122,14 @@ def check_state_fits(model: torch.nn.Module, state: dict[str, torch.Tensor], nam
     unexpected = sorted(set(state) - set(expected))
     wrong = [f"{k} {tuple(state[k].shape)} != {tuple(v.shape)}" for k, v in expected.items()
              if k in state and tuple(state[k].shape) != tuple(v.shape)]
+    if not (missing or unexpected or wrong):
+        for key, value in expected.items():
+            tensor = state[key]
+            if tensor.is_floating_point() != value.is_floating_point():
+                raise LwirstError(f"{name}: tensor {key} is stored as {tensor.dtype}, expected {value.dtype}")
+            if tensor.is_floating_point() and not bool(torch.isfinite(tensor).all()):
+                raise LwirstError(f"{name}: tensor {key} holds NaN or infinite values; the weights are broken "
+                                  "(a diverged training run?)")
     if missing or unexpected or wrong:
         parts = []
         if missing:

@@ -8,7 +8,10 @@ from __future__ import annotations
 import argparse
 import importlib
 import logging
+import signal
 import sys
+import threading
+from typing import NoReturn
 
 from lwirst.errors import LwirstError
 
@@ -25,6 +28,19 @@ COMMANDS: dict[str, str] = {
     "sweep": "Ablation sweeps of the paper's Tables III-IX on Ray Tune",
     "dashboard": "Start the Streamlit dashboard",
 }
+
+
+class _OneLineParser(argparse.ArgumentParser):
+    """Usage errors as one line on stderr (exit 2, argparse's convention), no usage dump."""
+
+    def error(self, message: str) -> NoReturn:
+        print(f"error: {self.prog}: {message} (see {self.prog} --help)", file=sys.stderr)
+        raise SystemExit(2)
+
+
+def _terminate(signum: int, frame: object) -> None:
+    """SIGTERM stops a command the way Ctrl-C does, so its outputs are closed properly."""
+    raise KeyboardInterrupt
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -49,9 +65,12 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING,
                         format="%(levelname)s %(name)s: %(message)s")
     module = importlib.import_module(f"lwirst.commands.{args.command}")
-    sub = argparse.ArgumentParser(prog=f"lwirst {args.command}", description=COMMANDS[args.command])
+    sub = _OneLineParser(prog=f"lwirst {args.command}", description=COMMANDS[args.command])
     module.add_arguments(sub)
     sub_args = sub.parse_args(rest)
+    if threading.current_thread() is threading.main_thread() and \
+            signal.getsignal(signal.SIGTERM) is signal.SIG_DFL:
+        signal.signal(signal.SIGTERM, _terminate)
     try:
         return int(module.run(sub_args) or 0)
     except LwirstError as exc:

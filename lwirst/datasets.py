@@ -26,6 +26,7 @@ every image of a dataset.
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import logging
 import os
 from collections import Counter
@@ -172,6 +173,42 @@ def _check_item(item: Item) -> str:
     return ""
 
 
+FINGERPRINT_VERSION = 1
+
+
+def names_digest(dataset: SegDataset) -> str:
+    """Hash of the ordered image names and the resolved image paths of a split (not of file contents)."""
+    digest = hashlib.sha256()
+    for item in dataset.items:
+        digest.update(f"{item.name}\0{item.image.resolve()}\0{item.mask.resolve()}\n".encode())
+    return digest.hexdigest()[:20]
+
+
+def fingerprint(dataset: SegDataset) -> str:
+    """Content fingerprint of a split: the resolved absolute path, size and modification time of
+    every image and mask, the names in order, the split list's bytes and the inversion flags.
+
+    Editing, replacing or moving any file, or reaching another dataset through the same relative
+    path, changes it; it costs one stat per file, no decoding.
+    """
+    digest = hashlib.sha256(f"v{FINGERPRINT_VERSION}|{dataset.name}|{dataset.split}".encode())
+    for item in dataset.items:
+        digest.update(f"{item.name}|{int(item.black_hot)}".encode())
+        for path in (item.image, item.mask):
+            resolved = path.resolve()
+            try:
+                stat = resolved.stat()
+                digest.update(f"|{resolved}|{stat.st_size}|{stat.st_mtime_ns}".encode())
+            except OSError:
+                digest.update(f"|{resolved}|missing".encode())
+        digest.update(b"\n")
+    for part in str(dataset.origin).split(" + "):
+        origin = Path(part)
+        if part and origin.is_file():
+            digest.update(origin.read_bytes())
+    return digest.hexdigest()[:24]
+
+
 def fit_mask(mask: np.ndarray, shape: tuple[int, ...], name: str = "mask") -> np.ndarray:
     """`mask` at image size `shape` (H, W).
 
@@ -210,7 +247,14 @@ def _read_split(path: Path) -> list[str]:
     if not path.is_file():
         raise LwirstError(f"split list {path} does not exist")
     names = []
-    for line in path.read_text().splitlines():
+    try:
+        text = path.read_text(encoding="utf-8")
+    except UnicodeDecodeError as exc:
+        raise LwirstError(f"split list {path} is not UTF-8 text (byte {exc.start}); save it as plain UTF-8, "
+                          "one image name per line") from exc
+    except OSError as exc:
+        raise LwirstError(f"split list {path} cannot be read ({exc.strerror})") from exc
+    for line in text.splitlines():
         name = line.strip()
         if name and not name.startswith("#"):
             names.append(name[: -len(Path(name).suffix)] if Path(name).suffix.lower() in IMAGE_SUFFIXES

@@ -21,7 +21,7 @@ import numpy as np
 import pandas as pd
 
 from lwirst.checkpoint import atomic_write
-from lwirst.datasets import SegDataset
+from lwirst.datasets import SegDataset, fingerprint
 from lwirst.errors import LwirstError
 from lwirst.inference import Segmenter
 from lwirst.metrics import CurveMetric, FrameAlarms, PdFa, PixelMetrics, image_record, pd_at_false_alarm_rate
@@ -31,9 +31,8 @@ log = logging.getLogger(__name__)
 
 PDFA_THRESHOLDS = np.round(np.linspace(-8.0, 8.0, 17), 3)
 PD_AT_FA_BUDGET = 0.1  # false-alarm blobs per frame: one alarm in ten frames
-# Bumped when EvalResult gains or changes a metric, so older cached results are not served.
-CACHE_SCHEMA = 2
 CACHE_ENV = "LWIRST_CACHE_DIR"
+CACHE_SCHEMA = 3  # bump when the key or the stored result changes meaning (3: operator metrics)
 
 
 def cache_root() -> Path:
@@ -84,11 +83,13 @@ class EvalResult:
 
 
 def cache_key(segmenter: Segmenter, dataset: SegDataset, threshold: float) -> str:
-    """Key on model content, data, split, protocol and threshold."""
+    """Key on model content, the data's content fingerprint (resolved paths, sizes, mtimes, split
+    list), split, protocol, threshold and the cache schema."""
     info = segmenter.describe()
     if not info["hash"]:
         return ""
-    parts = [f"schema{CACHE_SCHEMA}", info["hash"], dataset.name, dataset.split, str(getattr(dataset, "origin", "")),
+    parts = [f"schema{CACHE_SCHEMA}", fingerprint(dataset),
+             info["hash"], dataset.name, dataset.split, str(getattr(dataset, "origin", "")),
              ",".join(dataset.names), info["backend"], info["protocol"], str(info["size"]), f"{threshold:g}"]
     return hashlib.sha256("|".join(parts).encode()).hexdigest()[:20]
 

@@ -22,6 +22,7 @@ from torch.nn.utils.fusion import fuse_conv_bn_eval
 from lwirst.checkpoint import atomic_write
 from lwirst.errors import LwirstError
 from lwirst.model import InitialBlock
+from lwirst.onnxguard import check_graph_bounds
 
 log = logging.getLogger(__name__)
 
@@ -144,6 +145,13 @@ def check_segmentation_onnx(data: bytes, name: str = "model") -> onnx.ModelProto
         shape = value.type.tensor_type.shape
         return [d.dim_value if d.HasField("dim_value") else (d.dim_param or "?") for d in shape.dim]
 
+    for role, value in (("input", inputs[0]), ("output", outputs[0])):
+        elem = value.type.tensor_type.elem_type
+        if elem != onnx.TensorProto.FLOAT:
+            kind = onnx.TensorProto.DataType.Name(elem) if elem in onnx.TensorProto.DataType.values() else elem
+            raise LwirstError(f"{name}: the {role} is {kind}; expected FLOAT (float32) for a segmentation "
+                              "model's image input and logit output")
+    check_graph_bounds(proto, name)
     din, dout = dims(inputs[0]), dims(outputs[0])
     if len(din) != 4 or len(dout) != 4:
         raise LwirstError(f"{name}: input {din} and output {dout} must both be N x C x H x W")

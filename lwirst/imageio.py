@@ -7,26 +7,109 @@ traceback.
 
 from __future__ import annotations
 
+import struct
 from pathlib import Path
 
 import cv2
 import numpy as np
 
 from lwirst.errors import LwirstError
+from lwirst.limits import limit, side_text
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff")
 MAX_PIXELS = 8192 * 8192
+_JPEG_SOF = {0xC0, 0xC1, 0xC2, 0xC3, 0xC5, 0xC6, 0xC7, 0xC9, 0xCA, 0xCB, 0xCD, 0xCE, 0xCF}
 
 
-def decode_image(data: bytes, name: str = "image") -> np.ndarray:
-    """Decode encoded image bytes keeping bit depth and channels (IMREAD_UNCHANGED)."""
+def header_size(data: bytes) -> tuple[int, int] | None:
+    """(width, height) from a PNG, JPEG, BMP or TIFF header without decoding; None when
+    the bytes are none of those or the header is cut short."""
+    try:
+        if data[:8] == b"\x89PNG\r\n\x1a\n" and data[12:16] == b"IHDR":
+            width, height = struct.unpack(">II", data[16:24])
+            return width, height
+        if data[:2] == b"\xff\xd8":
+            return _jpeg_size(data)
+        if data[:2] == b"BM":
+            (dib,) = struct.unpack("<I", data[14:18])
+            if dib == 12:
+                width, height = struct.unpack("<HH", data[18:22])
+            else:
+                width, height = struct.unpack("<ii", data[18:26])
+            return abs(width), abs(height)
+        if data[:4] in (b"II*\x00", b"MM\x00*"):
+            return _tiff_size(data)
+    except struct.error:
+        return None
+    return None
+
+
+def _jpeg_size(data: bytes) -> tuple[int, int] | None:
+    pos = 2
+    while pos + 4 <= len(data):
+        if data[pos] != 0xFF:
+            return None
+        marker = data[pos + 1]
+        if marker == 0xFF:  # fill byte
+            pos += 1
+            continue
+        if marker in (0xD8, 0x01) or 0xD0 <= marker <= 0xD7:  # markers without a length
+            pos += 2
+            continue
+        (length,) = struct.unpack(">H", data[pos + 2:pos + 4])
+        if marker in _JPEG_SOF:
+            height, width = struct.unpack(">HH", data[pos + 5:pos + 9])
+            return width, height
+        if marker == 0xD9 or length < 2:
+            return None
+        pos += 2 + length
+    return None
+
+
+def _tiff_size(data: bytes) -> tuple[int, int] | None:
+    order = "<" if data[:2] == b"II" else ">"
+    (offset,) = struct.unpack(order + "I", data[4:8])
+    (count,) = struct.unpack(order + "H", data[offset:offset + 2])
+    found: dict[int, int] = {}
+    for i in range(min(count, 4096)):
+        entry = data[offset + 2 + 12 * i:offset + 14 + 12 * i]
+        tag, kind = struct.unpack(order + "HH", entry[:4])
+        if tag in (256, 257):
+            value = struct.unpack(order + ("H" if kind == 3 else "I"), entry[8:10] if kind == 3 else entry[8:12])
+            found[tag] = value[0]
+    if 256 in found and 257 in found:
+        return found[256], found[257]
+    return None
+
+
+def check_header(data: bytes, name: str, max_pixels: int | None = None) -> tuple[int, int]:
+    """Refuse, before decoding, bytes that are not PNG/JPEG/BMP/TIFF or declare more than
+    `max_pixels` (default: the LWIRST_MAX_IMAGE_PIXELS setting) pixels. Returns (width, height)."""
+    size = header_size(data)
+    if size is None:
+        raise LwirstError(f"{name}: not a readable image (truncated, corrupt or not PNG/JPG/BMP/TIFF)")
+    width, height = size
+    budget = limit("LWIRST_MAX_IMAGE_PIXELS") if max_pixels is None else max_pixels
+    if width * height > budget:
+        raise LwirstError(f"{name}: {width}x{height} is larger than the limit of {side_text(budget)} "
+                          "pixels; downscale it")
+    return width, height
+
+
+def decode_image(data: bytes, name: str = "image", max_pixels: int | None = None) -> np.ndarray:
+    """Decode encoded image bytes keeping bit depth and channels (IMREAD_UNCHANGED).
+
+    The header is checked first: a size over `max_pixels` is refused before any pixel
+    memory is allocated.
+    """
     if not data:
         raise LwirstError(f"{name}: the file is empty; choose a PNG, JPG, BMP or TIFF image")
+    check_header(data, name, max_pixels)
     buffer = np.frombuffer(data, dtype=np.uint8)
     image = cv2.imdecode(buffer, cv2.IMREAD_UNCHANGED)
     if image is None:
         raise LwirstError(f"{name}: not a readable image (truncated, corrupt or not PNG/JPG/BMP/TIFF)")
-    return check_image(image, name)
+    return check_image(image, name, max_pixels)
 
 
 def read_image(path: str | Path) -> np.ndarray:
@@ -43,7 +126,7 @@ def read_image(path: str | Path) -> np.ndarray:
     return decode_image(data, str(path))
 
 
-def check_image(image: np.ndarray, name: str = "image") -> np.ndarray:
+def check_image(image: np.ndarray, name: str = "image", max_pixels: int | None = None) -> np.ndarray:
     """Validate an in-memory image array; return it unchanged."""
     if not isinstance(image, np.ndarray) or image.ndim not in (2, 3):
         raise LwirstError(f"{name}: expected an H x W or H x W x C image array")
@@ -51,8 +134,10 @@ def check_image(image: np.ndarray, name: str = "image") -> np.ndarray:
         raise LwirstError(f"{name}: the image has zero size")
     if image.ndim == 3 and image.shape[2] not in (1, 3, 4):
         raise LwirstError(f"{name}: {image.shape[2]} channels; expected 1 (grey), 3 (colour) or 4 (RGBA)")
-    if image.shape[0] * image.shape[1] > MAX_PIXELS:
-        raise LwirstError(f"{name}: {image.shape[1]}x{image.shape[0]} is larger than 8192x8192; downscale it")
+    budget = limit("LWIRST_MAX_IMAGE_PIXELS") if max_pixels is None else max_pixels
+    if image.shape[0] * image.shape[1] > budget:
+        raise LwirstError(f"{name}: {image.shape[1]}x{image.shape[0]} is larger than the limit of "
+                          f"{side_text(budget)} pixels; downscale it")
     if image.dtype not in (np.uint8, np.uint16, np.float32, np.float64):
         raise LwirstError(f"{name}: pixel type {image.dtype} is not supported (use 8- or 16-bit)")
     return image
@@ -94,6 +179,13 @@ def read_mask(path: str | Path) -> np.ndarray:
     """Read a binary ground-truth mask as bool; non-binary masks are an error."""
     mask = read_image(path)
     if mask.ndim == 3:
+        colour = mask[..., :3] if mask.shape[2] >= 3 else mask
+        if mask.shape[2] >= 3 and not (np.array_equal(colour[..., 0], colour[..., 1])
+                                       and np.array_equal(colour[..., 0], colour[..., 2])):
+            raise LwirstError(
+                f"{path}: mask is coloured (its colour channels differ, e.g. a red mask); expected a "
+                "single-channel binary mask (0 and one foreground value): convert it to grey first"
+            )
         mask = mask[..., 0]
     values = np.unique(mask)
     if values.size > 2 or (values.size == 2 and values[0] != 0):

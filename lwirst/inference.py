@@ -409,6 +409,8 @@ class Segmenter:
                  protocol: str = "auto", size: tuple[int, int] = (256, 256),
                  threads: int | None = None, *, options: Options | None = None,
                  calibration: Sequence[np.ndarray] | None = None) -> None:
+        if threads is not None and not 1 <= int(threads) <= 1024:
+            raise LwirstError(f"threads must be between 1 and 1024, got {threads}")
         if protocol not in PROTOCOLS:
             raise LwirstError(f"unknown protocol {protocol!r}; choose {', '.join(PROTOCOLS)}")
         size = (int(size[0]), int(size[1]))
@@ -618,6 +620,9 @@ class Segmenter:
         return self._net(kind), chw
 
     def _output(self, logits: np.ndarray, hw: tuple[int, int]) -> Saliency:
+        if not np.isfinite(logits).all():
+            raise LwirstError(f"{self.model_name}: the model output holds NaN or infinite values; its weights "
+                              "or graph are broken (retrain or re-export it)")
         h, w = hw
         protocol = self.frame_protocol(hw)
         if protocol == "resize":

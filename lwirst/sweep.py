@@ -262,7 +262,7 @@ def connect(address: str | None, num_cpus: int | None) -> dict[str, float]:
     import ray
 
     if address:
-        _check_reachable(address)
+        check_address(address)
     if not ray.is_initialized():
         try:
             if address:
@@ -277,20 +277,42 @@ def connect(address: str | None, num_cpus: int | None) -> dict[str, float]:
     return dict(ray.cluster_resources())
 
 
-def _check_reachable(address: str) -> None:
+# The HTTP/2 client preface and an empty SETTINGS frame (length 0, type 4, no flags, stream 0).
+HTTP2_PREFACE = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n" + b"\x00\x00\x00\x04\x00\x00\x00\x00\x00"
+PROBE_TIMEOUT_S = 3.0
+
+
+def check_address(address: str, timeout: float = PROBE_TIMEOUT_S) -> None:
+    """Fail within seconds unless `address` answers as a gRPC (HTTP/2) server, as Ray's GCS and
+    client server do: a closed port, a wrong host or another protocol is a `LwirstError`."""
     if address == "auto":
         return
     hostport = address.removeprefix("ray://")
     host, _, port = hostport.rpartition(":")
     if not host or not port.isdigit():
         raise LwirstError(f"--address must be auto, HOST:PORT or ray://HOST:PORT, got {address!r}")
+    if not 0 < int(port) < 65536:
+        raise LwirstError(f"--address {address}: port {port} is not between 1 and 65535")
     try:
-        socket.create_connection((host.strip("[]"), int(port)), timeout=5).close()
+        with socket.create_connection((host.strip("[]"), int(port)), timeout=timeout) as conn:
+            conn.settimeout(timeout)
+            conn.sendall(HTTP2_PREFACE)
+            frame = b""
+            while len(frame) < 9:
+                chunk = conn.recv(9 - len(frame))
+                if not chunk:
+                    break
+                frame += chunk
+    except TimeoutError:
+        frame = b""
     except OSError as exc:
         raise LwirstError(
             f"cannot reach the Ray cluster at {address}: {exc.strerror or exc}; start it with "
             "`ray start --head` (ray:// needs the client server port, 10001 by default)"
         ) from exc
+    if len(frame) < 9 or frame[3] != 0x04:  # an HTTP/2 server opens with a SETTINGS frame
+        raise LwirstError(f"{address} is open but does not answer as a Ray cluster (no gRPC handshake within "
+                          f"{timeout:g} s); check the host and port (`ray status` on the head node)")
 
 
 def git_commit() -> str:

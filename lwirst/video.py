@@ -37,6 +37,7 @@ import numpy as np
 from lwirst.drawing import overlay
 from lwirst.errors import LwirstError
 from lwirst.imageio import IMAGE_SUFFIXES, read_image
+from lwirst.limits import limit, side_text
 from lwirst.pipeline import FpsMeter, FramePipeline, FrameResult
 from lwirst.videoio import open_writer, quiet_opencv
 
@@ -45,6 +46,7 @@ log = logging.getLogger(__name__)
 CSV_COLUMNS = ("frame", "time_s", "track_id", "x", "y", "box_x", "box_y", "box_w", "box_h",
                "size", "ratio", "peak", "peak_prob")
 DEFAULT_FPS = 25.0
+MAX_FPS = 1000.0
 Progress = Callable[[int, "int | None"], None]
 
 
@@ -94,13 +96,20 @@ class FrameSource:
             if not self._capture.isOpened():
                 raise LwirstError(f"{self.path}: not a readable video "
                                   "(corrupt, truncated or unsupported format)")
+            self._check_declared_size()
             declared = self._capture.get(cv2.CAP_PROP_FRAME_COUNT)
             self.total = int(declared) if math.isfinite(declared) and declared > 0 else None
+            most = limit("LWIRST_MAX_VIDEO_FRAMES")
+            if self.total is not None and self.total > most:
+                self.close()
+                raise LwirstError(f"{self.path}: {self.total} frames is more than the limit of {most} "
+                                  "(LWIRST_MAX_VIDEO_FRAMES); cut the video")
             native = self._capture.get(cv2.CAP_PROP_FPS)
             self.fps = float(fps) if fps else (native if math.isfinite(native) and 0 < native <= 1000
                                                else DEFAULT_FPS)
-        if self.fps <= 0:
-            raise LwirstError(f"frame rate must be positive, got {fps}")
+        if not (math.isfinite(self.fps) and 0 < self.fps <= MAX_FPS):
+            self.close()
+            raise LwirstError(f"frame rate must be a number in (0, {MAX_FPS:g}], got {fps}")
         self.index = 0
         first = self._read()
         if first is None:
@@ -108,6 +117,17 @@ class FrameSource:
             raise LwirstError(f"{self.path}: contains no readable frames")
         self._pending: np.ndarray | None = first
         self.size = (first.shape[1], first.shape[0])
+
+    def _check_declared_size(self) -> None:
+        """Refuse frames over LWIRST_MAX_VIDEO_PIXELS from the container, before one is decoded."""
+        assert self._capture is not None
+        width = self._capture.get(cv2.CAP_PROP_FRAME_WIDTH)
+        height = self._capture.get(cv2.CAP_PROP_FRAME_HEIGHT)
+        budget = limit("LWIRST_MAX_VIDEO_PIXELS")
+        if math.isfinite(width) and math.isfinite(height) and width * height > budget:
+            self.close()
+            raise LwirstError(f"{self.path}: {int(width)}x{int(height)} frames are larger than the limit of "
+                              f"{side_text(budget)} pixels (LWIRST_MAX_VIDEO_PIXELS); downscale the video")
 
     def _read(self) -> np.ndarray | None:
         if self._capture is not None:
@@ -198,9 +218,12 @@ def _rows(frame: int, time_s: float, result: FrameResult) -> list[list[object]]:
     for track in result.tracks or ():
         if track.target is not None and track.track_id is not None:
             track_ids[track.target.id] = track.track_id
-    return [[frame, f"{time_s:.4f}", track_ids.get(t.id, ""), f"{t.x:.2f}", f"{t.y:.2f}", t.box_x, t.box_y,
-             t.box_w, t.box_h, t.size, f"{t.ratio:.4f}", f"{t.peak:.4f}", f"{t.peak_prob:.4f}"]
-            for t in result.kept]
+    rows: list[list[object]] = [
+        [frame, f"{time_s:.4f}", track_ids.get(t.id, ""), f"{t.x:.2f}", f"{t.y:.2f}", t.box_x, t.box_y,
+         t.box_w, t.box_h, t.size, f"{t.ratio:.4f}", f"{t.peak:.4f}", f"{t.peak_prob:.4f}"]
+        for t in result.kept]
+    # A frame without targets still gets a row (empty target fields), so every frame is accounted for.
+    return rows or [[frame, f"{time_s:.4f}"] + [""] * (len(CSV_COLUMNS) - 2)]
 
 
 def _batches(frames: Iterator[np.ndarray], size: int) -> Iterator[list[np.ndarray]]:
@@ -250,6 +273,9 @@ def process_video(source: str | Path, out_path: str | Path, csv_path: str | Path
         raise LwirstError(f"{out_path}: the output video must be an .mp4 file")
     if Path(source).resolve() == out_path.resolve():
         raise LwirstError(f"{out_path}: the output would overwrite the input video")
+    if csv_file is not None and csv_file.resolve() in (out_path.resolve(), Path(source).resolve()):
+        raise LwirstError(f"{csv_file}: the CSV would overwrite the "
+                          f"{'output video' if csv_file.resolve() == out_path.resolve() else 'input video'}")
     frames = FrameSource(source, fps)
     handle: TextIO | None = None
     try:

@@ -85,7 +85,7 @@ def segment_video(source: bytes | Path, name: str, pipeline: FramePipeline,
 def video_tables(csv_path: Path, frames: int) -> tuple[pd.DataFrame, pd.DataFrame]:
     """From a `process_video` CSV: targets per frame (every frame, zeros included) and the
     trajectories of confirmed tracks (track_id, frame, x, y)."""
-    rows = pd.read_csv(csv_path)
+    rows = pd.read_csv(csv_path).dropna(subset=["x"])  # frames without targets have one empty row
     counts = rows.groupby("frame").size().reindex(range(frames), fill_value=0)
     per_frame = pd.DataFrame({"frame": counts.index, "targets": counts.to_numpy()})
     tracked = rows.dropna(subset=["track_id"]).astype({"track_id": int})

@@ -9,6 +9,7 @@ import sys
 from pathlib import Path
 
 from lwirst.errors import LwirstError
+from lwirst.validate import THREADS, check_outputs, number
 
 HELP = "Side-by-side throughput benchmark of every backend and optimisation"
 
@@ -23,12 +24,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="checkpoint or .onnx (default: the shipped model, else random weights)")
     parser.add_argument("--data-dir", type=Path, default=None,
                         help="dataset root holding sirst/ (default: $LWIRST_DATA_DIR)")
-    parser.add_argument("--threads", type=int, nargs="+", default=None,
+    parser.add_argument("--threads", type=THREADS, nargs="+", default=None,
                         help="thread counts to measure (default: 1, 2 and all cores)")
-    parser.add_argument("--batch", type=int, nargs="+", default=[1, 8],
+    parser.add_argument("--batch", type=number(int, lo=1, hi=256), nargs="+", default=[1, 8],
                         help="batch sizes; >1 is video mode (default: 1 8)")
-    parser.add_argument("--seconds", type=float, default=1.0, help="timing budget per variant and mode")
-    parser.add_argument("--rounds", type=int, default=5, help="interleaved rounds the budget is split into")
+    parser.add_argument("--seconds", type=number(float, lo=0, hi=3600, lo_open=True), default=1.0,
+                        help="timing budget per variant and mode")
+    parser.add_argument("--rounds", type=number(int, lo=1, hi=1000), default=5,
+                        help="interleaved rounds the budget is split into")
     parser.add_argument("--variants", nargs="+", default=None,
                         help="only these variants (the baseline always runs)")
     parser.add_argument("--quick", action="store_true",
@@ -51,6 +54,15 @@ def run(args: argparse.Namespace) -> int:
         raise LwirstError(f"unknown variant(s) {', '.join(unknown)}; choose from {', '.join(sorted(known))}")
     if args.model is not None and not args.model.is_file():
         raise LwirstError(f"model {args.model} does not exist")
+    if args.model is not None and args.model.suffix.lower() == ".onnx":
+        from lwirst.export import check_segmentation_onnx
+
+        check_segmentation_onnx(args.model.read_bytes(), str(args.model))  # garbage fails here, not silently
+    if args.data_dir is not None and not (args.data_dir / "sirst" / "images").is_dir():
+        raise LwirstError(f"--data-dir {args.data_dir}: no sirst/images folder there; give the dataset root "
+                          "that holds sirst/")
+    if args.json is not None:
+        check_outputs({"--json": args.json}, [args.model, args.data_dir], force=True)
     cores = os.cpu_count() or 1
     if max(threads) > cores:
         print(f"note: {max(threads)} threads on {cores} cores oversubscribes the CPU", file=sys.stderr)
@@ -58,6 +70,9 @@ def run(args: argparse.Namespace) -> int:
                          seconds=0.05 if args.quick else args.seconds, rounds=args.rounds, quick=args.quick,
                          variants=args.variants)
     report = run_bench(config, progress=lambda message: print(message, file=sys.stderr, flush=True))
+    if not report.results:
+        reasons = "; ".join(f"{name}: {why}" for name, why in list(report.skipped.items())[:3])
+        raise LwirstError(f"no variant could run ({reasons})")
     print(report.table())
     if args.json:
         try:

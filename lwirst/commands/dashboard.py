@@ -3,20 +3,30 @@
 from __future__ import annotations
 
 import argparse
+import ipaddress
+import os
 import subprocess
 import sys
 
 from lwirst.errors import LwirstError
 from lwirst.inference import REPO_ROOT
+from lwirst.validate import number
 
 HELP = "Start the Streamlit dashboard"
+SERVED_ENV = "LWIRST_SERVED"  # set for the Streamlit process when it listens beyond loopback
+CAMERAS_ENV = "LWIRST_SERVER_CAMERAS"  # "1": offer the server's local cameras even when served
 APP = REPO_ROOT / "dashboard" / "app.py"
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--port", type=int, default=8501, help="port to serve on (default 8501)")
+    parser.add_argument("--port", type=number(int, lo=1, hi=65535), default=8501,
+                        help="port to serve on (default 8501)")
     parser.add_argument("--address", default="localhost",
-                        help="address to bind (default localhost; 0.0.0.0 serves other machines)")
+                        help="address to bind (default localhost; 0.0.0.0 serves other machines: "
+                             "see the warning it prints)")
+    parser.add_argument("--allow-cameras", action="store_true",
+                        help="offer the server's local cameras to visitors of a served (non-loopback) "
+                             "dashboard; off by default there")
 
 
 def command(port: int, address: str) -> list[str]:
@@ -25,11 +35,39 @@ def command(port: int, address: str) -> list[str]:
             "--server.address", address]
 
 
+def is_loopback(address: str) -> bool:
+    if address.strip("[]").lower() in ("localhost", "localhost.localdomain"):
+        return True
+    try:
+        return ipaddress.ip_address(address.strip("[]")).is_loopback
+    except ValueError:
+        return False
+
+
+def served_warning(address: str, cameras: bool = False) -> str:
+    """What a dashboard bound to `address` exposes and how to protect it; '' for loopback."""
+    if is_loopback(address):
+        return ""
+    camera_line = ("the server's local cameras are offered to every visitor (--allow-cameras)" if cameras
+                   else "the server's local cameras are disabled (pass --allow-cameras to offer them)")
+    return (f"warning: serving on {address} exposes the dashboard to the network with no login: every "
+            "visitor can run models, upload images, videos and ONNX files (within the limits in README) and "
+            f"read the configured datasets; {camera_line}. Protect it with Streamlit's authentication "
+            "(st.login, [auth] in .streamlit/secrets.toml) or a reverse proxy with authentication and TLS "
+            "(nginx, Caddy) and bind to localhost behind it.")
+
+
 def run(args: argparse.Namespace) -> int:
     if not 0 < args.port < 65536:
         raise LwirstError(f"port {args.port} is not between 1 and 65535")
     if not APP.is_file():
         raise LwirstError(f"{APP} is missing: the dashboard ships with a source checkout of lwirst")
+    env = dict(os.environ)
+    warning = served_warning(args.address, args.allow_cameras)
+    if warning:
+        print(warning, file=sys.stderr)
+        env[SERVED_ENV] = "1"
+        env[CAMERAS_ENV] = "1" if args.allow_cameras else "0"
     print(f"dashboard: http://{args.address}:{args.port}  (Ctrl-C stops it)")
     # The repository root is the working directory so Streamlit reads .streamlit/config.toml.
-    return subprocess.run(command(args.port, args.address), cwd=REPO_ROOT, check=False).returncode
+    return subprocess.run(command(args.port, args.address), cwd=REPO_ROOT, env=env, check=False).returncode

@@ -4,15 +4,20 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 from pathlib import Path
 
 from tqdm import tqdm
 
 from lwirst.commands.segment import add_bf16_argument, engine_from_args
 from lwirst.datasets import open_dataset
+from lwirst.errors import LwirstError
 from lwirst.evaluate import evaluate, summary_lines
 from lwirst.inference import PROTOCOLS, Segmenter
 from lwirst.suite import SUITES, build_suite, evaluate_suite
+from lwirst.validate import check_outputs, check_writable_folder, number
+
+OUTPUTS = ("metrics.json", "per_image.csv", "curves.json")
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -24,9 +29,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     add_bf16_argument(parser)
     parser.add_argument("--protocol", default="auto", choices=PROTOCOLS,
                         help="auto (default): resize frames of up to 2x the model area, native above")
-    parser.add_argument("--size", type=int, nargs=2, default=[256, 256], metavar=("H", "W"))
-    parser.add_argument("--threshold", type=float, default=0.0, help="logit threshold (0 = probability 0.5)")
+    parser.add_argument("--size", type=number(int, lo=8, hi=4096), nargs=2, default=[256, 256], metavar=("H", "W"))
+    parser.add_argument("--threshold", type=number(float, lo=-1e4, hi=1e4), default=0.0,
+                        help="logit threshold (0 = probability 0.5)")
     parser.add_argument("--out", type=Path, help="write metrics.json, per_image.csv, curves.json here")
+    parser.add_argument("--force", action="store_true", help="overwrite results already in --out")
     parser.add_argument("--no-cache", action="store_true", help="recompute even if a cached result exists")
     parser.add_argument("--suite", choices=SUITES,
                         help="score the cross-domain validation suite (built from SIRST val and generator "
@@ -34,6 +41,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    if args.size[0] % 8 or args.size[1] % 8:
+        raise LwirstError(f"--size {args.size[0]} {args.size[1]} must be multiples of 8")
+    if args.out:
+        data_root = args.data_dir or os.environ.get("LWIRST_DATA_DIR")
+        names = ("suite.json",) if args.suite else OUTPUTS
+        check_outputs({"--out": [args.out / name for name in names]}, [args.model, data_root],
+                      force=args.force, folders={"--out": args.out})
+        check_writable_folder(args.out)  # an unwritable --out fails now, not after the scoring
     if args.suite:
         return _run_suite(args)
     dataset = open_dataset(args.data_dir, args.dataset, args.split)

@@ -6,19 +6,23 @@ import argparse
 from pathlib import Path
 
 from lwirst.errors import LwirstError
+from lwirst.validate import check_outputs, number
 
 HELP = "Export a checkpoint to ONNX (BN folded, dynamic batch and size; Table IX's CPM: fixed size)"
 MIN_OPSET = 17
+MAX_OPSET = 20  # the newest opset torch.onnx's TorchScript exporter writes
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--checkpoint", type=Path, required=True, help="checkpoint (.safetensors or .pt)")
     parser.add_argument("--out", type=Path, required=True, help="ONNX file to write")
-    parser.add_argument("--opset", type=int, default=MIN_OPSET, help=f"ONNX opset, at least {MIN_OPSET}")
+    parser.add_argument("--force", action="store_true", help="overwrite an existing --out file")
+    parser.add_argument("--opset", type=number(int, lo=1, hi=MAX_OPSET), default=MIN_OPSET,
+                        help=f"ONNX opset, {MIN_OPSET} to {MAX_OPSET}")
     parser.add_argument("--optimize", action=argparse.BooleanOptionalAction, default=True,
                         help="apply the exact graph rewrites (scalar PReLU -> LeakyRelu, constant folding); "
                              "the input stays normalised RGB, so any runtime can use the file")
-    parser.add_argument("--size", type=int, nargs=2, default=(256, 256), metavar=("H", "W"),
+    parser.add_argument("--size", type=number(int, lo=8, hi=8192), nargs=2, default=(256, 256), metavar=("H", "W"),
                         help="nominal input size recorded in the file; the axes stay dynamic, except for "
                              "size-dependent networks (Table IX's CPM), exported for this size only")
     int8 = parser.add_argument_group("int8 (experimental: check its accuracy with `lwirst bench`; the shipped "
@@ -29,7 +33,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                            "which lwirst's Segmenter feeds automatically")
     int8.add_argument("--data-dir", type=Path, default=None,
                       help="dataset root holding sirst/ for calibration (default: $LWIRST_DATA_DIR)")
-    int8.add_argument("--calibration-images", type=int, default=32,
+    int8.add_argument("--calibration-images", type=number(int, lo=1, hi=100_000), default=32,
                       help="training images (SIRST trainval, never test) used for calibration")
 
 
@@ -47,6 +51,10 @@ def run(args: argparse.Namespace) -> int:
         raise LwirstError(f"--size {height} {width} must be positive multiples of 8")
     if args.out.is_dir():
         raise LwirstError(f"--out {args.out} is a directory; give a file name such as model.onnx")
+    if args.checkpoint.suffix.lower() == ".onnx":
+        raise LwirstError(f"--checkpoint {args.checkpoint} is already an ONNX model; export reads a "
+                          ".safetensors or .pt checkpoint (use the .onnx file directly)")
+    check_outputs({"--out": args.out}, [args.checkpoint, args.data_dir], force=args.force)
     if args.int8 and args.calibration_images < 1:
         raise LwirstError("--calibration-images must be at least 1")
     module, _ = load_model(args.checkpoint)

@@ -15,12 +15,15 @@ import cv2
 import numpy as np
 
 from lwirst.errors import LwirstError
+from lwirst.validate import THREADS, atomic_write_bytes, check_outputs, number
 
 if TYPE_CHECKING:
     from lwirst.inference import Segmenter
     from lwirst.postprocess import TargetFilter
 
 HELP = "Segment images: mask, overlay, heatmap and a targets table per image"
+SIZE = number(float, lo=0)
+OUTPUTS = ("_mask.png", "_overlay.png", "_heatmap.png", "_targets.csv", "_targets.json")
 
 
 def add_model_arguments(parser: argparse.ArgumentParser) -> None:
@@ -34,7 +37,7 @@ def add_model_arguments(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--protocol", default="auto", choices=("auto", "resize", "native"),
                        help="auto (default): resize frames of up to 2x the model area to the model size "
                             "(the paper's deployment), run larger frames at native size; or force one")
-    group.add_argument("--threads", type=int, default=None, help="CPU threads for inference")
+    group.add_argument("--threads", type=THREADS, default=None, help="CPU threads for inference (1-1024)")
     add_bf16_argument(group)
 
 
@@ -54,14 +57,14 @@ def engine_from_args(args: argparse.Namespace) -> dict[str, object]:
 def add_postprocess_arguments(parser: argparse.ArgumentParser) -> None:
     group = parser.add_argument_group("post-processing (paper Eqs. 2 and 4)")
     which = group.add_mutually_exclusive_group()
-    which.add_argument("--threshold", type=float, default=None,
+    which.add_argument("--threshold", type=number(float, lo=-1e4, hi=1e4), default=None,
                        help="logit threshold Th (default 0, i.e. probability 0.5)")
-    which.add_argument("--probability", type=float, default=None,
+    which.add_argument("--probability", type=number(float, lo=0, hi=1, lo_open=True, hi_open=True), default=None,
                        help="threshold given as a probability in (0, 1) instead")
-    group.add_argument("--min-size", type=float, default=None, help="drop targets of size <= m pixels")
-    group.add_argument("--max-size", type=float, default=None, help="drop targets of size >= k pixels")
-    group.add_argument("--min-ratio", type=float, default=None, help="drop targets of width/height <= l")
-    group.add_argument("--max-ratio", type=float, default=None, help="drop targets of width/height >= n")
+    group.add_argument("--min-size", type=SIZE, default=None, help="drop targets of size <= m pixels")
+    group.add_argument("--max-size", type=SIZE, default=None, help="drop targets of size >= k pixels")
+    group.add_argument("--min-ratio", type=SIZE, default=None, help="drop targets of width/height <= l")
+    group.add_argument("--max-ratio", type=SIZE, default=None, help="drop targets of width/height >= n")
 
 
 def threshold_from_args(args: argparse.Namespace) -> float:
@@ -90,6 +93,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--out", type=Path, required=True, help="output folder (created if missing)")
     parser.add_argument("--heatmap-scale", default="probability", choices=("probability", "logit"),
                         help="colour scale of the heatmap")
+    parser.add_argument("--force", action="store_true", help="overwrite outputs that already exist")
     add_model_arguments(parser)
     add_postprocess_arguments(parser)
 
@@ -106,8 +110,10 @@ def _output_stems(images: list[Path]) -> list[str]:
 
 
 def _write_png(path: Path, image: np.ndarray) -> None:
-    if not cv2.imwrite(str(path), image):
-        raise LwirstError(f"{path}: could not be written")
+    ok, encoded = cv2.imencode(".png", image)
+    if not ok:
+        raise LwirstError(f"{path}: the image could not be encoded as PNG")
+    atomic_write_bytes(path, encoded.tobytes())
 
 
 def run(args: argparse.Namespace) -> int:
@@ -116,13 +122,16 @@ def run(args: argparse.Namespace) -> int:
     from lwirst.pipeline import FramePipeline
 
     pipeline = FramePipeline(make_segmenter(args), threshold_from_args(args), filter_from_args(args))
+    stems = _output_stems(args.images)
+    planned = [args.out / f"{stem}{suffix}" for stem in stems for suffix in OUTPUTS]
+    check_outputs({"--out": planned}, [*args.images, args.model], force=args.force, folders={"--out": args.out})
     try:
         args.out.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
         raise LwirstError(f"{args.out}: cannot create the output folder ({exc.strerror})") from exc
     describe = getattr(pipeline.segmenter, "describe", dict)()
     failed = 0
-    for path, stem in zip(args.images, _output_stems(args.images), strict=True):
+    for path, stem in zip(args.images, stems, strict=True):
         try:
             image = read_image(path)
             result = pipeline.process(image)
@@ -139,14 +148,22 @@ def run(args: argparse.Namespace) -> int:
             "dropped_ids": [t.id for t in result.detections if t.id not in kept_ids],
             "targets": [t.to_dict() for t in result.kept],
         }
+        target = args.out / f"{stem}_mask.png"
         try:
-            _write_png(args.out / f"{stem}_mask.png", mask_image(result.kept.mask))
-            _write_png(args.out / f"{stem}_overlay.png", overlay(image, result.kept))
-            _write_png(args.out / f"{stem}_heatmap.png", heatmap(result.saliency, args.heatmap_scale))
-            result.kept.to_frame().to_csv(args.out / f"{stem}_targets.csv", index=False)
-            (args.out / f"{stem}_targets.json").write_text(json.dumps(record, indent=2), encoding="utf-8")
-        except OSError as exc:
-            raise LwirstError(f"{args.out}: cannot write the results ({exc.strerror})") from exc
+            _write_png(target, mask_image(result.kept.mask))
+            target = args.out / f"{stem}_overlay.png"
+            _write_png(target, overlay(image, result.kept))
+            target = args.out / f"{stem}_heatmap.png"
+            _write_png(target, heatmap(result.saliency, args.heatmap_scale))
+            target = args.out / f"{stem}_targets.csv"
+            atomic_write_bytes(target, result.kept.to_frame().to_csv(index=False).encode("utf-8"))
+            target = args.out / f"{stem}_targets.json"
+            atomic_write_bytes(target, json.dumps(record, indent=2).encode("utf-8"))
+        except (OSError, LwirstError) as exc:  # report, and go on with the other images
+            reason = exc.strerror if isinstance(exc, OSError) else str(exc)
+            print(f"error: {path}: cannot write {target} ({reason})", file=sys.stderr)
+            failed += 1
+            continue
         print(f"{path}: {len(result.kept)} targets ({len(result.detections)} found) -> {base}_*")
     if failed:
         print(f"{failed} of {len(args.images)} images failed", file=sys.stderr)

@@ -11,6 +11,7 @@ import dataclasses
 import os
 from pathlib import Path
 
+from lwirst.commands.recipe_args import field_type
 from lwirst.errors import LwirstError
 from lwirst.sweep import (
     METRICS,
@@ -18,6 +19,7 @@ from lwirst.sweep import (
     TABLES,
     Sweep,
     SweepData,
+    check_address,
     collect_results,
     load_results,
     plan_trials,
@@ -28,6 +30,7 @@ from lwirst.sweep import (
     write_results,
 )
 from lwirst.train import RECIPES, Recipe
+from lwirst.validate import number
 
 HIDDEN_RECIPE_FIELDS = ("seed", "epochs")  # seeds come from --seeds; --epochs has its own flag
 
@@ -36,19 +39,16 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     what = parser.add_argument_group("what to run")
     what.add_argument("--tables", nargs="+", default=[], metavar="T", help=f"paper tables ({' '.join(TABLES)})")
     what.add_argument("--presets", nargs="+", default=[], metavar="P", help="extra presets, by name")
-    what.add_argument("--seeds", type=int, default=2, help="seeds per preset: 0 .. N-1 (default 2)")
-    what.add_argument("--epochs", type=int, help="epochs per trial (default: the recipe's)")
+    what.add_argument("--seeds", type=number(int, lo=1, hi=1000), default=2,
+                      help="seeds per preset: 0 .. N-1 (default 2)")
+    what.add_argument("--epochs", type=number(int, lo=1, hi=100_000), help="epochs per trial (default: the recipe's)")
     what.add_argument("--recipe", default="default", choices=sorted(RECIPES))
     for field in dataclasses.fields(Recipe):
         if field.name in HIDDEN_RECIPE_FIELDS:
             continue
         flag = "--" + field.name.replace("_", "-")
-        if field.type in ("bool", bool):
-            what.add_argument(flag, type=lambda s: s.lower() in ("1", "true", "yes"), metavar="BOOL",
-                              help=f"override recipe {field.name}")
-        else:
-            kind = {"int": int, "float": float}.get(str(field.type), str)
-            what.add_argument(flag, type=kind, help=f"override recipe {field.name}")
+        kind, metavar = field_type(field)
+        what.add_argument(flag, type=kind, metavar=metavar, help=f"override recipe {field.name}")
     data = parser.add_argument_group("data (train, validate for the best epoch, score on test)")
     data.add_argument("--data-dir", help="dataset root (default: $LWIRST_DATA_DIR); same path on every node")
     data.add_argument("--dataset", default="sirst", help="dataset name (sirst, folder, ...)")
@@ -60,9 +60,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                        help="sweep directory: trials/, tune/, results.csv (default runs/sweep)")
     where.add_argument("--address", help="Ray cluster: auto, HOST:PORT or ray://HOST:PORT "
                                          "(default: start a local Ray instance)")
-    where.add_argument("--num-cpus", type=int, help="CPUs of the local Ray instance (default: all)")
-    where.add_argument("--cpus-per-trial", type=int, default=1, help="CPUs (torch threads) per trial")
-    where.add_argument("--gpus-per-trial", type=float, default=0, help="GPUs per trial (default 0)")
+    where.add_argument("--num-cpus", type=number(int, lo=1, hi=100_000),
+                       help="CPUs of the local Ray instance (default: all)")
+    where.add_argument("--cpus-per-trial", type=number(int, lo=1, hi=1024), default=1,
+                       help="CPUs (torch threads) per trial")
+    where.add_argument("--gpus-per-trial", type=number(float, lo=0, hi=64), default=0,
+                       help="GPUs per trial (default 0)")
     out = parser.add_argument_group("results")
     out.add_argument("--csv", help="also write the results CSV here (e.g. data/ablations/NAME.csv); "
                                    "with --report, the CSV to read")
@@ -104,6 +107,8 @@ def run(args: argparse.Namespace) -> int:
         print(report(load_results([path]), args.tables, args.metric))
         return 0
     _check_args(args)
+    if args.address:
+        check_address(args.address)  # before the run directory is created or locked to this recipe
     presets = select_presets(args.tables, args.presets)
     seeds = list(range(args.seeds))
     data_dir = args.data_dir or os.environ.get("LWIRST_DATA_DIR") or ""

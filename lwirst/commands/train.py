@@ -4,14 +4,18 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import json
 import os
+from pathlib import Path
 
 from tqdm import tqdm
 
+from lwirst.commands.recipe_args import field_type
 from lwirst.config import NetConfig, get_preset
-from lwirst.datasets import UnknownSplitError, open_dataset
+from lwirst.datasets import UnknownSplitError, names_digest, open_dataset, resolve_data_dir
 from lwirst.errors import LwirstError
 from lwirst.train import RECIPES, Recipe, Trainer
+from lwirst.validate import THREADS, check_writable_folder, number
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -25,16 +29,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--recipe", default="default", choices=sorted(RECIPES))
     for field in dataclasses.fields(Recipe):
         flag = "--" + field.name.replace("_", "-")
-        if field.type in ("bool", bool):
-            parser.add_argument(flag, type=lambda s: s.lower() in ("1", "true", "yes"), default=None,
-                                metavar="BOOL", help=f"override recipe {field.name}")
-        else:
-            kind = {"int": int, "float": float}.get(str(field.type), str)
-            parser.add_argument(flag, type=kind, default=None, help=f"override recipe {field.name}")
+        kind, metavar = field_type(field)
+        parser.add_argument(flag, type=kind, default=None, metavar=metavar, help=f"override recipe {field.name}")
     parser.add_argument("--resume", action="store_true", help="continue the run in --run-dir")
     parser.add_argument("--force", action="store_true", help="overwrite a finished run in --run-dir")
-    parser.add_argument("--until", type=int, help="stop after this epoch (train in resumable chunks)")
-    parser.add_argument("--threads", type=int, default=os.cpu_count(), help="torch CPU threads")
+    parser.add_argument("--until", type=number(int, lo=1, hi=100_000),
+                        help="stop after this epoch (train in resumable chunks)")
+    parser.add_argument("--threads", type=THREADS, default=os.cpu_count(), help="torch CPU threads")
     parser.add_argument("--device", default="auto", help="auto (CUDA when present, else CPU), cpu or cuda")
 
 
@@ -52,6 +53,7 @@ def run(args: argparse.Namespace) -> int:
     overrides = {f.name: getattr(args, f.name) for f in dataclasses.fields(Recipe)
                  if getattr(args, f.name) is not None}
     recipe = dataclasses.replace(RECIPES[args.recipe], **overrides)
+    check_writable_folder(args.run_dir, "--run-dir")  # an unwritable or full run dir fails now
     train_set = open_dataset(args.data_dir, args.dataset, args.train_split)
     try:
         val_set = open_dataset(args.data_dir, args.dataset, args.val_split) if args.val_split else None
@@ -64,7 +66,11 @@ def run(args: argparse.Namespace) -> int:
               "in-sample and the 'best' checkpoint is not an independent choice")
     data_info = {"dataset": args.dataset, "train_split": args.train_split, "val_split": args.val_split,
                  "train_images": len(train_set), "val_images": len(val_set) if val_set else 0,
-                 "val_overlap": overlap}
+                 "val_overlap": overlap, "data_dir": str(resolve_data_dir(args.data_dir).resolve()),
+                 "train_names": names_digest(train_set),
+                 "val_names": names_digest(val_set) if val_set else ""}
+    if args.resume:
+        _check_same_data(Path(args.run_dir), data_info)
     trainer = Trainer(args.run_dir, config, recipe, train_set, val_set, data_info=data_info,
                       resume=args.resume, force=args.force, threads=args.threads, device=args.device)
     if trainer.finished:
@@ -91,3 +97,19 @@ def run(args: argparse.Namespace) -> int:
     best = f"best val IoU {trainer.best_iou:.4f}" if val_set is not None else "no validation split"
     print(f"run directory: {args.run_dir} (epoch {trainer.epoch}/{recipe.epochs}, {best})")
     return 0
+
+
+def _check_same_data(run_dir: Path, data_info: dict[str, object]) -> None:
+    """`--resume` refuses another dataset, split or data folder than the run was started on
+    (fields an older run.json lacks are not compared)."""
+    try:
+        saved = json.loads((run_dir / "run.json").read_text(encoding="utf-8")).get("data", {})
+    except FileNotFoundError:
+        return
+    except (OSError, ValueError) as exc:
+        raise LwirstError(f"cannot resume {run_dir}: run.json is unreadable ({exc})") from exc
+    differ = sorted(key for key, value in data_info.items() if key in saved and saved[key] != value)
+    if differ:
+        shown = ", ".join(f"{key} {saved[key]!r} -> {data_info[key]!r}" for key in differ[:3])
+        raise LwirstError(f"cannot resume {run_dir}: its data differs ({shown}); resume with the run's "
+                          "--data-dir/--dataset/splits or start a new --run-dir")

@@ -12,6 +12,8 @@ from lwirst.commands.segment import (
     make_segmenter,
     threshold_from_args,
 )
+from lwirst.errors import LwirstError
+from lwirst.validate import check_outputs, number
 
 HELP = "Segment and track a video or a folder of frames into an annotated MP4 + CSV"
 
@@ -21,14 +23,18 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--out", type=Path, required=True, help="annotated video, .mp4")
     parser.add_argument("--csv", type=Path, default=None,
                         help="per-frame target table (default: OUT with a .csv suffix)")
-    parser.add_argument("--batch", type=int, default=None,
+    parser.add_argument("--batch", type=number(int, lo=1, hi=1024), default=None,
                         help="frames per network call (default 8; OpenVINO runs them on parallel streams)")
-    parser.add_argument("--fps", type=float, default=None,
-                        help="frame rate (default: the video's own; 25 for a folder of frames)")
+    parser.add_argument("--fps", type=number(float, lo=0.1, hi=1000), default=None,
+                        help="frame rate, 0.1 to 1000 (default: the video's own; 25 for a folder of frames)")
+    parser.add_argument("--force", action="store_true", help="overwrite an existing OUT / CSV")
     track = parser.add_argument_group("tracking")
-    track.add_argument("--gate", type=float, default=20.0, help="largest jump in pixels between frames")
-    track.add_argument("--max-missed", type=int, default=3, help="frames a track survives unseen")
-    track.add_argument("--min-hits", type=int, default=2, help="detections before a track gets an id")
+    track.add_argument("--gate", type=number(float, lo=0, hi=1e6), default=20.0,
+                       help="largest jump in pixels between frames")
+    track.add_argument("--max-missed", type=number(int, lo=0, hi=1_000_000), default=3,
+                       help="frames a track survives unseen")
+    track.add_argument("--min-hits", type=number(int, lo=1, hi=1_000_000), default=2,
+                       help="detections before a track gets an id")
     add_model_arguments(parser)
     add_postprocess_arguments(parser)
 
@@ -40,16 +46,26 @@ def run(args: argparse.Namespace) -> int:
     from lwirst.tracking import Tracker
     from lwirst.video import process_video
 
+    csv_path = args.csv if args.csv is not None else args.out.with_suffix(".csv")
+    if args.out.suffix.lower() != ".mp4":
+        raise LwirstError(f"--out {args.out}: the output video must be an .mp4 file")
+    check_outputs({"--out": args.out, "--csv": csv_path}, [args.source, args.model], force=args.force)
     tracker = Tracker(gate=args.gate, max_missed=args.max_missed, min_hits=args.min_hits)
     pipeline = FramePipeline(make_segmenter(args), threshold_from_args(args), filter_from_args(args), tracker)
-    csv_path = args.csv if args.csv is not None else args.out.with_suffix(".csv")
-    with tqdm(unit="frame", desc=args.source.name, dynamic_ncols=True) as bar:
-        def progress(done: int, total: int | None) -> None:
-            bar.total = total
-            bar.update(done - bar.n)
+    bars: list[tqdm] = []  # opened at the first frame, so a refused source prints only its error
 
-        batch = {} if args.batch is None else {"batch": args.batch}
+    def progress(done: int, total: int | None) -> None:
+        if not bars:
+            bars.append(tqdm(unit="frame", desc=args.source.name, dynamic_ncols=True))
+        bars[0].total = total
+        bars[0].update(done - bars[0].n)
+
+    batch = {} if args.batch is None else {"batch": args.batch}
+    try:
         result = process_video(args.source, args.out, csv_path, pipeline, progress=progress, fps=args.fps, **batch)
+    finally:
+        for bar in bars:
+            bar.close()
     note = ""
     if result.codec == "mp4v":
         note = " (MPEG-4 Part 2: browsers may not play it; put ffmpeg on PATH for H.264)"

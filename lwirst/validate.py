@@ -1,0 +1,202 @@
+"""Validation shared by every command: strict argparse value types and output-path guards.
+
+Numbers: `number(kind, lo=..., hi=...)` is an argparse ``type`` that refuses NaN,
+infinities and values outside a range, naming the range, so `--lr inf` or
+`--threshold nan` never reach the work. Booleans: `strict_bool` accepts
+true/false, yes/no, on/off and 1/0 and refuses anything else (`--hflip ture`).
+
+Outputs: `check_outputs` resolves every output path a command will write and
+refuses, before any work starts, when one equals an input, sits inside an input
+folder or a dataset folder, contains an input, equals another output, lies under
+a regular file, or already exists (unless ``force``). Refusals raise `LwirstError`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+import os
+from collections.abc import Callable, Iterable, Mapping
+from pathlib import Path
+
+from lwirst.errors import LwirstError
+
+TRUE_WORDS = ("1", "true", "yes", "on")
+FALSE_WORDS = ("0", "false", "no", "off")
+DATA_DIR_ENV = "LWIRST_DATA_DIR"
+
+
+def strict_bool(text: str) -> bool:
+    """argparse type: true/false, yes/no, on/off, 1/0 (any case); anything else is an error."""
+    word = text.strip().lower()
+    if word in TRUE_WORDS:
+        return True
+    if word in FALSE_WORDS:
+        return False
+    raise argparse.ArgumentTypeError(f"expected true or false (or yes/no, on/off, 1/0), got {text!r}")
+
+
+def _describe(lo: float | None, hi: float | None, lo_open: bool, hi_open: bool) -> str:
+    if lo is not None and hi is not None:
+        return f"in {'(' if lo_open else '['}{lo:g}, {hi:g}{')' if hi_open else ']'}"
+    if lo is not None:
+        return f"{'>' if lo_open else '>='} {lo:g}"
+    if hi is not None:
+        return f"{'<' if hi_open else '<='} {hi:g}"
+    return "a finite number"
+
+
+def number(kind: type = float, *, lo: float | None = None, hi: float | None = None,
+           lo_open: bool = False, hi_open: bool = False) -> Callable[[str], float | int]:
+    """argparse type: a finite `kind` (int or float) within [lo, hi] (open ends when asked)."""
+    what = "an integer" if kind is int else "a number"
+    bounds = _describe(lo, hi, lo_open, hi_open)
+
+    def parse(text: str) -> float | int:
+        try:
+            value = kind(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected {what} {bounds}, got {text!r}") from None
+        if isinstance(value, float) and not math.isfinite(value):
+            raise argparse.ArgumentTypeError(f"must be a finite number {bounds}, got {text!r}")
+        if (lo is not None and (value <= lo if lo_open else value < lo)) or \
+                (hi is not None and (value >= hi if hi_open else value > hi)):
+            raise argparse.ArgumentTypeError(f"must be {bounds}, got {text}")
+        return value
+
+    parse.__name__ = kind.__name__  # argparse names the type in its messages
+    return parse
+
+
+def check_finite(name: str, value: float, lo: float | None = None, hi: float | None = None) -> float:
+    """Library-side twin of `number`: raise `LwirstError` for NaN/Inf or a value out of range."""
+    if not isinstance(value, int | float) or not math.isfinite(value):
+        raise LwirstError(f"{name} must be a finite number, got {value!r}")
+    if (lo is not None and value < lo) or (hi is not None and value > hi):
+        raise LwirstError(f"{name} must be {_describe(lo, hi, False, False)}, got {value:g}")
+    return value
+
+
+# Positive integers for the usual options.
+THREADS = number(int, lo=1, hi=1024)
+
+
+def _resolved(path: str | Path) -> Path:
+    return Path(os.path.abspath(Path(path).expanduser())).resolve()
+
+
+def _inside(child: Path, parent: Path) -> bool:
+    return child != parent and child.is_relative_to(parent)
+
+
+def dataset_root(path: Path) -> Path | None:
+    """The dataset folder `path` lies in (or is): under $LWIRST_DATA_DIR, or a folder holding
+    both images/ and masks/ among `path` and its ancestors; None when neither."""
+    env = os.environ.get(DATA_DIR_ENV)
+    if env:
+        root = _resolved(env)
+        if path == root or _inside(path, root):
+            return root
+    for folder in (path, *path.parents):
+        if (folder / "images").is_dir() and (folder / "masks").is_dir():
+            return folder
+    return None
+
+
+def _file_above(path: Path) -> Path | None:
+    """The first ancestor of `path` that exists as a non-directory, if any."""
+    for folder in reversed(path.parents):
+        if folder.exists() and not folder.is_dir():
+            return folder
+    return None
+
+
+def check_outputs(files: Mapping[str, str | Path | Iterable[str | Path] | None],
+                  inputs: Iterable[str | Path | None] = (), *, force: bool = False,
+                  folders: Mapping[str, str | Path | None] | None = None,
+                  dataset_parent_only: bool = False) -> None:
+    """Refuse output paths that would destroy an input, a dataset or an existing file.
+
+    files: flag name -> file path (or the several files written for that flag).
+    inputs: the files and folders the command reads. folders: flag name -> a folder
+    the command creates and fills (checked for containing an input; the files it will
+    hold are given in `files`). force: allow overwriting existing output files, never
+    inputs or datasets. dataset_parent_only: a folder output may itself be a dataset
+    (synth writes one) but must not lie inside another.
+    """
+    sources = [_resolved(p) for p in inputs if p not in (None, "")]
+    seen: dict[Path, str] = {}
+    entries: list[tuple[str, str | Path, bool]] = [
+        (flag, raw, True) for flag, raw in (folders or {}).items() if raw not in (None, "")]
+    for flag, value in files.items():
+        if value in (None, ""):
+            continue
+        for raw in [value] if isinstance(value, str | Path) else list(value):
+            entries.append((flag, raw, False))
+    for flag, raw, is_folder in entries:
+        path = _resolved(raw)
+        blocker = _file_above(path)
+        if blocker is not None:
+            raise LwirstError(f"{flag} {raw}: cannot create the output folder ({blocker} is a file, "
+                              "not a folder)")
+        for source in sources:
+            if path == source:
+                raise LwirstError(f"{flag} {raw} is an input of this command; writing it would destroy "
+                                  "the input (choose another path)")
+            if source.is_dir() and _inside(path, source):
+                raise LwirstError(f"{flag} {raw} lies inside the input folder {source}; write outputs elsewhere")
+            if is_folder and _inside(source, path):
+                raise LwirstError(f"{flag} {raw} contains the input {source}; write outputs to a folder "
+                                  "that holds no inputs")
+        root = dataset_root(path.parent if dataset_parent_only or not is_folder else path)
+        if root is not None:
+            raise LwirstError(f"{flag} {raw} lies inside the dataset folder {root}; write outputs outside "
+                              "datasets")
+        if is_folder:
+            if os.path.exists(path) and not os.path.isdir(path):
+                raise LwirstError(f"{flag} {raw} is a file; give a folder")
+            continue
+        if path in seen:
+            raise LwirstError(f"{flag} {raw} is also the {seen[path]} output; give each output its own path")
+        seen[path] = flag
+        if os.path.isdir(path):
+            raise LwirstError(f"{flag} {raw} is a directory; give a file name")
+        if os.path.lexists(path) and not force:
+            raise LwirstError(f"{flag} {raw} already exists; pass --force to overwrite it")
+
+
+def check_writable_folder(folder: str | Path, flag: str = "--out") -> None:
+    """Write and remove a probe file in `folder`, or in its nearest existing ancestor when it does
+    not exist yet (nothing is created), so an unwritable or full target fails now, not after the work."""
+    path = Path(os.path.abspath(Path(folder).expanduser()))
+    existing = next((p for p in (path, *path.parents) if os.path.lexists(p)), Path("/"))
+    if not existing.is_dir():
+        raise LwirstError(f"{flag} {folder}: {existing} is a file, not a folder")
+    probe = existing / f".lwirst-probe-{os.getpid()}"
+    try:
+        with probe.open("wb") as handle:
+            handle.write(b"\0" * 4096)
+            handle.flush()
+            os.fsync(handle.fileno())
+    except OSError as exc:
+        raise LwirstError(f"{flag} {folder}: cannot write there ({exc.strerror})") from exc
+    finally:
+        if os.path.lexists(probe):
+            probe.unlink()
+
+
+def atomic_write_bytes(path: str | Path, data: bytes) -> None:
+    """Write `data` to a temporary sibling, then rename: a failure leaves no partial file."""
+    atomic_write(path, lambda tmp: tmp.write_bytes(data))
+
+
+def atomic_write(path: str | Path, writer: Callable[[Path], object]) -> None:
+    """Call `writer(tmp)` on a hidden sibling that keeps the suffix, then rename it to `path`."""
+    path = Path(path)
+    tmp = path.with_name(f".{path.stem}.tmp{os.getpid()}{path.suffix}")
+    try:
+        writer(tmp)
+        os.replace(tmp, path)
+    finally:
+        if tmp.exists():
+            tmp.unlink()

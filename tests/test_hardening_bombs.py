@@ -1,0 +1,237 @@
+"""Issue #21 items 1-3: inputs whose cost hides behind a small file are refused from their headers
+or declarations, before anything is decoded or run, with the true limit in the message and the
+process's peak memory asserted. The bombs are built here, in the tests."""
+
+from __future__ import annotations
+
+import os
+import struct
+import subprocess
+import sys
+import zlib
+from pathlib import Path
+
+import cv2
+import numpy as np
+import onnx
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from onnx import TensorProto, helper
+
+from lwirst.errors import LwirstError
+from lwirst.export import check_segmentation_onnx
+from lwirst.imageio import decode_image, header_size
+from lwirst.uploads import decode_upload
+
+REPO = Path(__file__).resolve().parents[1]
+PEAK_LIMIT_KB = 1_300_000  # torch and the CLI take ~0.5 GB; a decoded bomb alone would pass 1.1 GB
+
+
+def _chunk(kind: bytes, data: bytes) -> bytes:
+    return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+
+
+def png_bomb(width: int, height: int, full: bool = True) -> bytes:
+    """A valid RGBA 16-bit PNG of zeros: about 1 MB for 12000 x 12000, 1.15 GB once decoded."""
+    header = struct.pack(">IIBBBBB", width, height, 16, 6, 0, 0, 0)
+    row = b"\0" * (1 + width * 8)
+    packer = zlib.compressobj(9)
+    parts = [packer.compress(row) for _ in range(height if full else 1)]
+    parts.append(packer.flush())
+    return b"\x89PNG\r\n\x1a\n" + _chunk(b"IHDR", header) + _chunk(b"IDAT", b"".join(parts)) + _chunk(b"IEND", b"")
+
+
+@pytest.fixture(scope="module")
+def bomb_png(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    path = tmp_path_factory.mktemp("bomb") / "bomb.png"
+    path.write_bytes(png_bomb(12000, 12000))
+    return path
+
+
+def run_measured(*args: str | Path, cwd: Path) -> tuple[subprocess.CompletedProcess[str], int]:
+    """`python -m lwirst ARGS` and its peak resident memory in kB (read by the child itself at exit)."""
+    report = cwd / "peak.txt"
+    code = ("import resource, sys\nfrom lwirst.cli import main\ntry:\n    rc = main(sys.argv[1:])\nfinally:\n"
+            f"    open({str(report)!r}, 'w').write(str(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss))\n"
+            "sys.exit(rc)")
+    done = subprocess.run([sys.executable, "-c", code, *map(str, args)], capture_output=True, text=True, cwd=cwd,
+                          env={**os.environ, "PYTHONPATH": str(REPO)}, timeout=300, check=False)
+    return done, int(report.read_text())
+
+
+def error_line(done: subprocess.CompletedProcess[str]) -> str:
+    """The one error line (`segment` adds its per-run count of failed images)."""
+    lines = [line for line in done.stderr.splitlines() if line.strip() and not line.endswith("images failed")]
+    assert "Traceback" not in done.stderr and len(lines) == 1, done.stderr
+    return lines[0]
+
+
+# 3. images: header first
+
+
+def test_png_bomb_is_refused_from_its_header_with_little_memory(bomb_png: Path, tmp_path: Path) -> None:
+    assert bomb_png.stat().st_size < 2 * 2**20
+    done, peak_kb = run_measured("segment", bomb_png, "--out", tmp_path / "o", cwd=tmp_path)
+    assert done.returncode == 1
+    line = error_line(done)
+    assert "12000x12000 is larger than the limit of 8192x8192" in line
+    assert peak_kb < PEAK_LIMIT_KB, f"peak {peak_kb / 1024:.0f} MB"
+    assert not (tmp_path / "o").exists() or not any((tmp_path / "o").iterdir())
+
+
+def test_upload_limit_message_states_the_dashboard_limit(bomb_png: Path) -> None:
+    data = bomb_png.read_bytes()
+    with pytest.raises(LwirstError, match=r"12000x12000 is larger than this dashboard accepts \(4096x4096"):
+        decode_upload(data, "bomb.png", max_bytes=50 * 2**20, max_pixels=4096 * 4096, min_side=16)
+    small = png_bomb(5000, 5000, full=False)  # header says 5000x5000: over 4096^2, under 8192^2
+    with pytest.raises(LwirstError, match=r"4096x4096"):
+        decode_upload(small, "mid.png", max_bytes=50 * 2**20, max_pixels=4096 * 4096, min_side=16)
+
+
+@pytest.mark.parametrize("suffix", [".png", ".jpg", ".bmp", ".tif"])
+def test_header_size_of_every_format(suffix: str) -> None:
+    image = np.zeros((37, 53, 3), np.uint8)
+    ok, encoded = cv2.imencode(suffix, image)
+    assert ok and header_size(encoded.tobytes()) == (53, 37)
+    with pytest.raises(LwirstError, match="larger than the limit of 30x30"):
+        decode_image(encoded.tobytes(), "x", max_pixels=900)
+
+
+def test_unknown_formats_are_refused_before_decoding() -> None:
+    ok, encoded = cv2.imencode(".ppm", np.zeros((8, 8, 3), np.uint8))  # OpenCV decodes it, we do not
+    assert ok
+    with pytest.raises(LwirstError, match="not PNG/JPG/BMP/TIFF"):
+        decode_image(encoded.tobytes(), "x.ppm")
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.binary(max_size=256), st.sampled_from([b"", b"\x89PNG\r\n\x1a\n", b"\xff\xd8", b"BM", b"II*\x00",
+                                                 b"MM\x00*"]))
+def test_fuzz_image_reader_raises_only_lwirst_errors(data: bytes, prefix: bytes) -> None:
+    try:
+        image = decode_image(prefix + data, "fuzz")
+    except LwirstError:
+        return
+    assert image.size > 0  # a decode that succeeds yields a real image
+
+
+# 2. videos: frame size and count from the container
+
+
+@pytest.fixture(scope="module")
+def huge_video(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    path = tmp_path_factory.mktemp("vbomb") / "huge.avi"
+    writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"MJPG"), 10, (8000, 8000))
+    assert writer.isOpened()
+    frame = np.zeros((8000, 8000, 3), np.uint8)
+    for _ in range(2):
+        writer.write(frame)
+    writer.release()
+    return path
+
+
+def test_video_of_huge_frames_is_refused_from_the_container(huge_video: Path, tmp_path: Path) -> None:
+    done, peak_kb = run_measured("video", huge_video, "--out", tmp_path / "o.mp4", "--backend", "torch",
+                                 cwd=tmp_path)
+    assert done.returncode == 1
+    assert "8000x8000 frames are larger than the limit of 4096x4096" in error_line(done)
+    assert peak_kb < PEAK_LIMIT_KB, f"peak {peak_kb / 1024:.0f} MB"
+    assert not (tmp_path / "o.mp4").exists()
+
+
+def test_video_frame_count_limit(tmp_path: Path) -> None:
+    src = tmp_path / "v.avi"
+    writer = cv2.VideoWriter(str(src), cv2.VideoWriter_fourcc(*"MJPG"), 10, (32, 32))
+    for _ in range(5):
+        writer.write(np.zeros((32, 32, 3), np.uint8))
+    writer.release()
+    from lwirst.video import FrameSource
+
+    os.environ["LWIRST_MAX_VIDEO_FRAMES"] = "3"
+    try:
+        with pytest.raises(LwirstError, match="5 frames is more than the limit of 3"):
+            FrameSource(src)
+    finally:
+        del os.environ["LWIRST_MAX_VIDEO_FRAMES"]
+    assert FrameSource(src).total == 5
+
+
+# 1. ONNX graphs that declare or create huge tensors
+
+
+def _model(nodes: list[onnx.NodeProto], initializers: list[onnx.TensorProto] | None = None) -> bytes:
+    """A one-input N x 3 x H x W -> N x 1 x H x W float graph around `nodes` (which end in 'y')."""
+    graph = helper.make_graph(
+        nodes, "bomb", [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["N", 3, "H", "W"])],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, ["N", 1, "H", "W"])], initializer=initializers or [])
+    return helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)]).SerializeToString()
+
+
+def _mean() -> onnx.NodeProto:
+    return helper.make_node("ReduceMean", ["x"], ["m"], axes=[1], keepdims=1)
+
+
+BOMBS = {
+    "constant-of-shape": lambda: _model([
+        _mean(), helper.make_node("Constant", [], ["s"], value=helper.make_tensor("v", TensorProto.INT64, [4],
+                                                                                  [1, 1, 60000, 60000])),
+        helper.make_node("ConstantOfShape", ["s"], ["big"]),
+        helper.make_node("Add", ["m", "big"], ["y"])]),
+    "expand": lambda: _model([
+        _mean(), helper.make_node("Expand", ["m", "s"], ["y"])],
+        [helper.make_tensor("s", TensorProto.INT64, [4], [1, 1, 50000, 50000])]),
+    "tile-of-input": lambda: _model([
+        _mean(), helper.make_node("Tile", ["m", "r"], ["y"])],
+        [helper.make_tensor("r", TensorProto.INT64, [4], [1, 1, 1000, 1000])]),
+    "resize-by-100": lambda: _model([
+        _mean(), helper.make_node("Resize", ["m", "", "k"], ["y"], mode="nearest")],
+        [helper.make_tensor("k", TensorProto.FLOAT, [4], [1, 1, 100, 100])]),
+    "random-shape": lambda: _model([
+        _mean(), helper.make_node("RandomNormal", [], ["r"], shape=[1, 1, 40000, 40000]),
+        helper.make_node("Add", ["m", "r"], ["y"])]),
+}
+
+
+@pytest.mark.parametrize("kind", sorted(BOMBS))
+def test_onnx_bombs_are_refused_before_a_session(kind: str) -> None:
+    data = BOMBS[kind]()
+    assert len(data) < 1024
+    with pytest.raises(LwirstError, match="over the limit of"):
+        check_segmentation_onnx(data, "bomb.onnx")
+
+
+def test_onnx_bomb_costs_no_memory_on_the_command_line(tmp_path: Path) -> None:
+    model = tmp_path / "bomb.onnx"
+    model.write_bytes(BOMBS["constant-of-shape"]())
+    image = tmp_path / "a.png"
+    cv2.imwrite(str(image), np.zeros((32, 32), np.uint8))
+    done, peak_kb = run_measured("segment", image, "--out", tmp_path / "o", "--model", model, "--backend",
+                                 "onnxruntime", cwd=tmp_path)
+    assert done.returncode == 1 and "over the limit of" in error_line(done)
+    assert peak_kb < PEAK_LIMIT_KB, f"peak {peak_kb / 1024:.0f} MB"
+
+
+def test_a_real_model_passes_the_bounds() -> None:
+    import torch
+
+    from lwirst.export import to_onnx_bytes
+    from lwirst.model import LWIRSTNet
+
+    torch.manual_seed(0)
+    check_segmentation_onnx(to_onnx_bytes(LWIRSTNet().eval(), size=(256, 256)), "real.onnx")
+    check_segmentation_onnx(_model([_mean(), helper.make_node("Identity", ["m"], ["y"])]), "tiny.onnx")
+
+
+@pytest.mark.parametrize(("where", "elem"), [("output", TensorProto.INT64), ("input", TensorProto.UINT8)])
+def test_onnx_with_non_float_input_or_output_is_explained(where: str, elem: int) -> None:
+    x_type = elem if where == "input" else TensorProto.FLOAT
+    y_type = elem if where == "output" else TensorProto.FLOAT
+    nodes = [helper.make_node("Cast", ["x"], ["c"], to=TensorProto.FLOAT),
+             helper.make_node("ReduceMean", ["c"], ["m"], axes=[1], keepdims=1),
+             helper.make_node("Cast", ["m"], ["y"], to=y_type)]
+    graph = helper.make_graph(nodes, "typed", [helper.make_tensor_value_info("x", x_type, ["N", 3, "H", "W"])],
+                              [helper.make_tensor_value_info("y", y_type, ["N", 1, "H", "W"])])
+    data = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)]).SerializeToString()
+    with pytest.raises(LwirstError, match=f"the {where} is {TensorProto.DataType.Name(elem)}; expected FLOAT"):
+        check_segmentation_onnx(data, "typed.onnx")

@@ -1,0 +1,243 @@
+"""Issue #21 fault suite: every bad value or path is refused by `python -m lwirst` with one line on
+stderr and the documented exit code (1: LwirstError, 2: a usage error), and no input file changes.
+
+Each case runs the real command in a subprocess; nothing is mocked.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import subprocess
+import sys
+from collections.abc import Callable
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+import torch
+
+from lwirst.checkpoint import save_checkpoint
+from lwirst.model import LWIRSTNet
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def run_cli(*args: str | Path, cwd: Path | None = None, env: dict[str, str] | None = None,
+            timeout: float = 300) -> subprocess.CompletedProcess[str]:
+    """`python -m lwirst ARGS` with this checkout's lwirst first on the path."""
+    full_env = {**os.environ, "PYTHONPATH": str(REPO), "LWIRST_CACHE_DIR": str(cwd or REPO / ".no-cache"),
+                **(env or {})}
+    return subprocess.run([sys.executable, "-m", "lwirst", *map(str, args)], capture_output=True, text=True,
+                          cwd=cwd, env=full_env, timeout=timeout, check=False)
+
+
+def one_line_error(done: subprocess.CompletedProcess[str]) -> str:
+    """The single non-empty stderr line of a failed command (no traceback, no usage dump).
+
+    A dataset's problem list follows its error line as indented lines; those are part of it."""
+    lines = [line for line in done.stderr.splitlines() if line.strip() and not line.startswith("  ")]
+    assert "Traceback" not in done.stderr, done.stderr
+    assert len(lines) == 1, done.stderr
+    assert lines[0].startswith("error: "), lines[0]
+    return lines[0]
+
+
+def digest(paths: list[Path]) -> dict[str, str]:
+    """Content hash of every file under `paths` (files or folders), to prove inputs unchanged."""
+    files = [f for p in paths for f in ([p] if p.is_file() else sorted(p.rglob("*")) if p.is_dir() else [])
+             if f.is_file()]
+    return {str(f): hashlib.sha256(f.read_bytes()).hexdigest() for f in files}
+
+
+class World:
+    """Small real inputs: a checkpoint, a video, a folder dataset, an image, a plain file."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+        torch.manual_seed(0)
+        net = LWIRSTNet().eval()
+        self.model = root / "m.safetensors"
+        save_checkpoint(self.model, net, net.config)
+        self.video = root / "in.mp4"
+        writer = cv2.VideoWriter(str(self.video), cv2.VideoWriter_fourcc(*"mp4v"), 10, (64, 48))
+        for i in range(4):
+            frame = np.full((48, 64, 3), 40, np.uint8)
+            frame[20:23, 10 + i:13 + i] = 250
+            writer.write(frame)
+        writer.release()
+        self.data = root / "data" / "set"
+        (self.data / "images").mkdir(parents=True)
+        (self.data / "masks").mkdir()
+        for i in range(2):
+            image = np.full((32, 32), 50, np.uint8)
+            image[10:13, 10:13] = 250
+            mask = np.zeros((32, 32), np.uint8)
+            mask[10:13, 10:13] = 255
+            cv2.imwrite(str(self.data / "images" / f"s{i}.png"), image)
+            cv2.imwrite(str(self.data / "masks" / f"s{i}.png"), mask)
+        (self.data / "test.txt").write_text("s0\ns1\n")
+        (self.data / "train.txt").write_text("s0\ns1\n")
+        self.image = root / "scene.png"
+        cv2.imwrite(str(self.image), np.full((32, 32), 60, np.uint8))
+        self.plain = root / "plain.txt"
+        self.plain.write_text("a regular file")
+        self.existing = root / "existing.mp4"
+        self.existing.write_bytes(b"someone's video")
+
+
+@pytest.fixture(scope="module")
+def world(tmp_path_factory: pytest.TempPathFactory) -> World:
+    return World(tmp_path_factory.mktemp("world"))
+
+
+Case = tuple[Callable[[World], list[str | Path]], int, str]
+
+# id -> (arguments, exit code, expected text in the error line). Numbers in the ids are the issue's items.
+CASES: dict[str, Case] = {
+    # 4. outputs that destroy inputs
+    "4-video-csv-is-input": (lambda w: ["video", w.video, "--out", w.root / "o.mp4", "--csv", w.video,
+                                        "--model", w.model], 1, "is an input of this command"),
+    "4-export-out-is-checkpoint": (lambda w: ["export", "--checkpoint", w.model, "--out", w.model], 1,
+                                   "is an input of this command"),
+    "4-video-csv-equals-out": (lambda w: ["video", w.video, "--out", w.root / "o.mp4", "--csv",
+                                          w.root / "o.mp4", "--model", w.model], 1, "is also the --out output"),
+    "4-segment-into-dataset-masks": (lambda w: ["segment", w.image, "--out", w.data / "masks", "--model",
+                                                w.model], 1, "inside the dataset folder"),
+    "4-synth-into-existing-dataset": (lambda w: ["synth", "--out", w.data, "--count", "2", "--size", "32",
+                                                 "32"], 1, "is not empty"),
+    "4-video-out-exists": (lambda w: ["video", w.video, "--out", w.existing, "--model", w.model], 1,
+                           "already exists; pass --force"),
+    "4-segment-out-contains-input": (lambda w: ["segment", w.image, "--out", w.root, "--model", w.model], 1,
+                                     "contains the input"),
+    # 9. coloured masks
+    "9-red-mask": (lambda w: ["evaluate", "--data-dir", w.root / "red", "--dataset", "folder", "--split",
+                              "test", "--model", w.model, "--backend", "torch"], 1, "mask is coloured"),
+    # 10. NaN / Inf values
+    "10-train-lr-inf": (lambda w: ["train", "--run-dir", w.root / "r", "--lr", "inf"], 2, "--lr"),
+    "10-evaluate-threshold-nan": (lambda w: ["evaluate", "--threshold", "nan"], 2, "finite"),
+    # 11. silently ignored values
+    "11-bench-garbage-onnx": (lambda w: ["bench", "--model", w.root / "garbage.onnx", "--quick"], 1,
+                              "not a valid ONNX model"),
+    "11-bench-missing-data-dir": (lambda w: ["bench", "--data-dir", w.root / "nonexistent", "--quick"], 1,
+                                  "no sirst/images folder"),
+    "11-train-until-0": (lambda w: ["train", "--run-dir", w.root / "r", "--until", "0"], 2, "--until"),
+    "11-train-hflip-ture": (lambda w: ["train", "--run-dir", w.root / "r", "--hflip", "ture"], 2,
+                            "expected true or false"),
+    # 13. values that hang
+    "13-video-fps-inf": (lambda w: ["video", w.video, "--out", w.root / "o.mp4", "--fps", "inf"], 2, "--fps"),
+    "13-bench-seconds-inf": (lambda w: ["bench", "--seconds", "inf"], 2, "--seconds"),
+    "13-bench-seconds-nan": (lambda w: ["bench", "--seconds", "nan"], 2, "--seconds"),
+    # 14. tracebacks
+    "14-segment-threads-negative": (lambda w: ["segment", w.image, "--out", w.root / "o", "--threads", "-2"], 2,
+                                    "--threads"),
+    "14-video-threads-negative": (lambda w: ["video", w.video, "--out", w.root / "o.mp4", "--threads", "-1",
+                                             "--backend", "torch"], 2, "--threads"),
+    "14-train-threads-negative": (lambda w: ["train", "--run-dir", w.root / "r", "--threads", "-1"], 2,
+                                  "--threads"),
+    "14-split-list-not-utf8": (lambda w: ["evaluate", "--data-dir", w.root / "latin", "--dataset", "folder",
+                                          "--split", "test", "--model", w.model, "--backend", "torch"], 1,
+                               "not UTF-8"),
+    "14-train-lr-nan": (lambda w: ["train", "--run-dir", w.root / "r", "--lr", "nan"], 2, "--lr"),
+    "14-train-weight-decay-negative": (lambda w: ["train", "--run-dir", w.root / "r", "--weight-decay", "-1"],
+                                       2, "--weight-decay"),
+    "14-train-momentum-negative": (lambda w: ["train", "--run-dir", w.root / "r", "--momentum", "-1"], 2,
+                                   "--momentum"),
+    "14-export-opset-99": (lambda w: ["export", "--checkpoint", w.model, "--out", w.root / "x.onnx",
+                                      "--opset", "99"], 2, "--opset"),
+    "14-bench-batch-100000": (lambda w: ["bench", "--batch", "100000"], 2, "--batch"),
+    # 15. failures found late
+    "15-run-dir-unwritable": (lambda w: ["train", "--run-dir", w.plain / "run", "--data-dir", w.data.parent,
+                                         "--dataset", "set"], 1, "--run-dir"),
+    "15-evaluate-out-unwritable": (lambda w: ["evaluate", "--data-dir", w.data.parent, "--dataset", "set",
+                                              "--model", w.model, "--out", w.plain / "res"], 1, "is a file"),
+    "15-evaluate-size-huge": (lambda w: ["evaluate", "--size", "100000", "100000"], 2, "--size"),
+    # 16. unclear errors
+    "16-video-fps-nan": (lambda w: ["video", w.video, "--out", w.root / "o.mp4", "--fps", "nan"], 2, "finite"),
+    "16-video-fps-1e9": (lambda w: ["video", w.video, "--out", w.root / "o.mp4", "--fps", "1e9"], 2,
+                         "[0.1, 1000]"),
+    "16-video-fps-1e-6": (lambda w: ["video", w.video, "--out", w.root / "o.mp4", "--fps", "1e-6"], 2,
+                          "[0.1, 1000]"),
+    "16-export-onnx-checkpoint": (lambda w: ["export", "--checkpoint", w.root / "x.onnx", "--out",
+                                             w.root / "y.onnx"], 1, "already an ONNX model"),
+    "16-dashboard-port-99999": (lambda w: ["dashboard", "--port", "99999"], 2, "[1, 65535]"),
+    "16-out-under-a-file": (lambda w: ["segment", w.image, "--out", w.plain / "sub", "--model", w.model], 1,
+                            "is a file, not a folder"),
+}
+
+
+def _prepare(world: World, case: str) -> None:
+    """Inputs some cases need beyond the shared world."""
+    if case == "9-red-mask":
+        red = world.root / "red"
+        if not red.exists():
+            (red / "images").mkdir(parents=True)
+            (red / "masks").mkdir()
+            image = np.full((32, 32), 50, np.uint8)
+            cv2.imwrite(str(red / "images" / "a.png"), image)
+            mask = np.zeros((32, 32, 3), np.uint8)
+            mask[10:13, 10:13] = (0, 0, 255)  # red in BGR
+            cv2.imwrite(str(red / "masks" / "a.png"), mask)
+            (red / "test.txt").write_text("a\n")
+    if case == "14-split-list-not-utf8":
+        latin = world.root / "latin"
+        if not latin.exists():
+            (latin / "images").mkdir(parents=True)
+            (latin / "masks").mkdir()
+            cv2.imwrite(str(latin / "images" / "caf\u00e9.png"), np.full((32, 32), 50, np.uint8))
+            cv2.imwrite(str(latin / "masks" / "caf\u00e9.png"), np.zeros((32, 32), np.uint8))
+            (latin / "test.txt").write_bytes("caf\u00e9\n".encode("latin-1"))
+    if case == "11-bench-garbage-onnx":
+        (world.root / "garbage.onnx").write_bytes(b"\x08\x07garbage" * 30)
+    if case == "16-export-onnx-checkpoint":
+        (world.root / "x.onnx").write_bytes(b"\x08\x07")
+
+
+@pytest.mark.parametrize("case", sorted(CASES))
+def test_refused_with_one_line_and_inputs_unchanged(world: World, case: str) -> None:
+    _prepare(world, case)
+    build, code, expected = CASES[case]
+    before = digest([world.root])
+    done = run_cli(*build(world), cwd=world.root, env={"LWIRST_DATA_DIR": ""}, timeout=120)
+    line = one_line_error(done)
+    assert done.returncode == code, (done.returncode, line)
+    assert expected in done.stderr, line
+    assert digest([world.root]) == before  # no input changed, no output appeared
+
+
+def test_force_allows_overwriting_an_output_but_never_an_input(world: World, tmp_path: Path) -> None:
+    out = tmp_path / "o.mp4"
+    out.write_bytes(b"old output")
+    done = run_cli("video", world.video, "--out", out, "--model", world.model, "--backend", "torch",
+                   "--threads", "1", "--force", cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    assert out.read_bytes() != b"old output" and (tmp_path / "o.csv").is_file()
+    before = digest([world.video])
+    done = run_cli("video", world.video, "--out", out, "--csv", world.video, "--model", world.model, "--force",
+                   cwd=tmp_path)
+    assert done.returncode == 1 and "is an input" in one_line_error(done)
+    assert digest([world.video]) == before
+
+
+def test_video_csv_has_a_row_for_frames_without_targets(world: World, tmp_path: Path) -> None:
+    out = tmp_path / "o.mp4"
+    done = run_cli("video", world.video, "--out", out, "--model", world.model, "--backend", "torch",
+                   "--threads", "1", "--threshold", "10000", cwd=tmp_path)  # nothing passes this threshold
+    assert done.returncode == 0, done.stderr
+    rows = (tmp_path / "o.csv").read_text().splitlines()
+    assert [row.split(",")[0] for row in rows[1:]] == ["0", "1", "2", "3"]
+
+
+def test_segment_write_failure_names_the_file_and_goes_on(world: World, tmp_path: Path) -> None:
+    second = tmp_path / "second.png"
+    cv2.imwrite(str(second), np.full((32, 32), 70, np.uint8))
+    long = tmp_path / f"{'x' * 244}.png"  # its outputs' names exceed the 255-byte limit: writing them fails
+    cv2.imwrite(str(long), np.full((32, 32), 70, np.uint8))
+    out = tmp_path / "out"
+    done = run_cli("segment", long, second, "--out", out, "--model", world.model, "--backend", "torch",
+                   "--threads", "1", cwd=tmp_path)
+    assert done.returncode == 1
+    assert "cannot write" in done.stderr and "_mask.png" in done.stderr and "1 of 2 images failed" in done.stderr
+    assert (out / "second_targets.json").is_file()  # the other image was still written
+    assert not [p for p in out.iterdir() if ".tmp" in p.name]  # no partial temporary file left

@@ -1,0 +1,234 @@
+"""Issue #21 items 7, 8, 10, 14 (checkpoints): results tied to their data, broken models refused.
+
+Real files throughout: checkpoints written with safetensors / torch.save, datasets on disk, the
+evaluation cache in a temporary folder, the CLI in a subprocess.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+import torch
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from onnx import TensorProto, helper
+from safetensors.torch import save_file
+
+from lwirst.checkpoint import CONFIG_KEY, META_KEY, load_checkpoint, save_checkpoint
+from lwirst.config import NetConfig
+from lwirst.datasets import open_dataset
+from lwirst.errors import LwirstError
+from lwirst.evaluate import cache_key, evaluate
+from lwirst.inference import Segmenter
+from lwirst.model import LWIRSTNet
+from lwirst.synth import SceneConfig, write_dataset
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def run_cli(*args: str | Path, cwd: Path) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "lwirst", *map(str, args)], capture_output=True, text=True,
+                          cwd=cwd, env={**os.environ, "PYTHONPATH": str(REPO), "LWIRST_CACHE_DIR": str(cwd)},
+                          timeout=600, check=False)
+
+
+def error_line(done: subprocess.CompletedProcess[str]) -> str:
+    lines = [line for line in done.stderr.splitlines() if line.strip() and not line.endswith("images failed")]
+    assert "Traceback" not in done.stderr and len(lines) == 1, done.stderr
+    return lines[0]
+
+
+def folder_dataset(root: Path, targets: int = 1) -> Path:
+    (root / "images").mkdir(parents=True)
+    (root / "masks").mkdir()
+    for i in range(2):
+        image = np.full((32, 32), 40, np.uint8)
+        mask = np.zeros((32, 32), np.uint8)
+        for t in range(targets):
+            image[4 + 10 * t:7 + 10 * t, 8:11] = 250
+            mask[4 + 10 * t:7 + 10 * t, 8:11] = 255
+        cv2.imwrite(str(root / "images" / f"s{i}.png"), image)
+        cv2.imwrite(str(root / "masks" / f"s{i}.png"), mask)
+    (root / "test.txt").write_text("s0\ns1\n")
+    return root
+
+
+@pytest.fixture(scope="module")
+def model(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    torch.manual_seed(0)
+    net = LWIRSTNet().eval()
+    path = tmp_path_factory.mktemp("model") / "m.safetensors"
+    save_checkpoint(path, net, net.config)
+    return path
+
+
+# 7. the evaluation cache keys on the data's content
+
+
+def test_edited_masks_are_rescored_not_served_from_cache(model: Path, tmp_path: Path,
+                                                        monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("LWIRST_CACHE_DIR", str(tmp_path / "cache"))
+    data = folder_dataset(tmp_path / "d")
+    segmenter = Segmenter(model, backend="torch", threads=1, size=(32, 32))
+    first = evaluate(segmenter, open_dataset(data, "folder", "test"), keep_saliency=False)
+    assert first.metrics["targets"] == 2
+    mask = np.zeros((32, 32), np.uint8)
+    mask[4:7, 8:11] = mask[20:23, 20:23] = 255  # a second target annotated in each mask
+    for i in range(2):
+        cv2.imwrite(str(data / "masks" / f"s{i}.png"), mask)
+    second = evaluate(segmenter, open_dataset(data, "folder", "test"), keep_saliency=False)
+    assert second.metrics["targets"] == 4
+
+
+def test_two_datasets_reached_by_one_relative_path_do_not_share_results(model: Path, tmp_path: Path,
+                                                                        monkeypatch: pytest.MonkeyPatch) -> None:
+    folder_dataset(tmp_path / "a" / "data", targets=1)
+    folder_dataset(tmp_path / "b" / "data", targets=2)
+    segmenter = Segmenter(model, backend="torch", threads=1, size=(32, 32))
+    keys = []
+    for where in ("a", "b"):
+        monkeypatch.chdir(tmp_path / where)
+        keys.append(cache_key(segmenter, open_dataset("data", "folder", "test"), 0.0))
+    assert keys[0] and keys[1] and keys[0] != keys[1]
+
+
+# 8. --resume refuses other data
+
+
+def test_resume_refuses_another_split_or_dataset(tmp_path: Path) -> None:
+    data = tmp_path / "synth"
+    write_dataset(data, 8, SceneConfig(size=(32, 32)), seed=1, test_fraction=0.25)
+    (data / "other.txt").write_text((data / "test.txt").read_text())
+    other_root = tmp_path / "copy"
+    write_dataset(other_root, 8, SceneConfig(size=(32, 32)), seed=2, test_fraction=0.25)
+    run = tmp_path / "run"
+    base = ["train", "--run-dir", run, "--dataset", "folder", "--val-split", "", "--epochs", "2",
+            "--size", "32", "--batch-size", "2", "--threads", "1"]
+    done = run_cli(*base, "--data-dir", data, "--train-split", "train", "--until", "1", cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    record = (run / "run.json").read_bytes()
+    for change in (["--data-dir", data, "--train-split", "other"], ["--data-dir", other_root, "--train-split",
+                                                                     "train"]):
+        done = run_cli(*base, *change, "--resume", cwd=tmp_path)
+        assert done.returncode == 1 and "its data differs" in error_line(done)
+        assert (run / "run.json").read_bytes() == record  # the run's data record is untouched
+    done = run_cli(*base, "--data-dir", data, "--train-split", "train", "--resume", cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+
+
+# 10 and 14: broken models
+
+
+def _save_raw(path: Path, tensors: dict[str, torch.Tensor], config: str, meta: str = "{}") -> Path:
+    save_file(tensors, str(path), metadata={CONFIG_KEY: config, META_KEY: meta})
+    return path
+
+
+def _state() -> dict[str, torch.Tensor]:
+    torch.manual_seed(0)
+    return {k: v.clone().contiguous() for k, v in LWIRSTNet().state_dict().items()}
+
+
+def _first_float(state: dict[str, torch.Tensor]) -> str:
+    return next(k for k, v in state.items() if v.is_floating_point())
+
+
+def bad_checkpoint(kind: str, root: Path) -> Path:
+    config = NetConfig().to_json()
+    state = _state()
+    key = _first_float(state)
+    if kind == "nan-weights":
+        state[key] = torch.full_like(state[key], float("nan"))
+    elif kind == "inf-weights":
+        state[key] = torch.full_like(state[key], float("inf"))
+    elif kind == "int32-weights":
+        state[key] = state[key].to(torch.int32)
+    elif kind == "config-wrong-type":
+        config = json.dumps({**json.loads(config), "channels": "abc"})
+    elif kind == "meta-not-json":
+        return _save_raw(root / f"{kind}.safetensors", state, config, meta="{not json")
+    elif kind == "huge-config":
+        config = json.dumps({**json.loads(config), "channels": [100000, 100000, 100000]})
+    elif kind == "pt-non-tensor":
+        path = root / f"{kind}.pt"
+        torch.save({"config": NetConfig().to_dict(), "state_dict": {key: 1.5}}, path)
+        return path
+    return _save_raw(root / f"{kind}.safetensors", state, config)
+
+
+CHECKPOINT_CASES = {
+    "nan-weights": "NaN or infinite",
+    "inf-weights": "NaN or infinite",
+    "int32-weights": "stored as torch.int32",
+    "config-wrong-type": "invalid network config",
+    "meta-not-json": "metadata is not valid JSON",
+    "huge-config": "M parameters",
+    "pt-non-tensor": "dict of tensors",
+}
+
+
+@pytest.mark.parametrize("kind", sorted(CHECKPOINT_CASES))
+def test_broken_checkpoints_are_refused_by_name(kind: str, tmp_path: Path) -> None:
+    path = bad_checkpoint(kind, tmp_path)
+    with pytest.raises(LwirstError, match=CHECKPOINT_CASES[kind]) as caught:
+        load_checkpoint(path)
+    assert str(path) in str(caught.value)
+
+
+@pytest.mark.parametrize("command", ["segment", "export", "evaluate"])
+def test_commands_refuse_a_nan_model(command: str, tmp_path: Path) -> None:
+    path = bad_checkpoint("nan-weights", tmp_path)
+    image = tmp_path / "a.png"
+    cv2.imwrite(str(image), np.full((32, 32), 40, np.uint8))
+    data = folder_dataset(tmp_path / "d")
+    args = {"segment": ["segment", image, "--out", tmp_path / "o", "--model", path, "--backend", "torch"],
+            "export": ["export", "--checkpoint", path, "--out", tmp_path / "m.onnx"],
+            "evaluate": ["evaluate", "--model", path, "--data-dir", data, "--dataset", "folder", "--split",
+                         "test", "--backend", "torch"]}[command]
+    done = run_cli(*args, cwd=tmp_path)
+    assert done.returncode == 1 and "NaN or infinite" in error_line(done)
+    assert not (tmp_path / "m.onnx").exists()
+
+
+def test_nan_model_output_is_refused(tmp_path: Path) -> None:
+    nodes = [helper.make_node("ReduceMean", ["x"], ["m"], axes=[1], keepdims=1),
+             helper.make_node("Log", ["m"], ["l"]),  # log of a negative mean: NaN
+             helper.make_node("Neg", ["l"], ["y"])]
+    graph = helper.make_graph(nodes, "nan", [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["N", 3, "H", "W"])],
+                              [helper.make_tensor_value_info("y", TensorProto.FLOAT, ["N", 1, "H", "W"])])
+    path = tmp_path / "nan.onnx"
+    path.write_bytes(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)]).SerializeToString())
+    segmenter = Segmenter(path, backend="onnxruntime", threads=1, size=(32, 32))
+    with pytest.raises(LwirstError, match="output holds NaN or infinite"):
+        segmenter.predict(np.full((32, 32), 40, np.uint8))
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow,
+                                                                   HealthCheck.function_scoped_fixture])
+@given(st.binary(min_size=1, max_size=512), st.sampled_from([".safetensors", ".pt"]))
+def test_fuzz_checkpoint_reader_raises_only_lwirst_errors(tmp_path: Path, data: bytes, suffix: str) -> None:
+    path = tmp_path / f"fuzz{suffix}"
+    path.write_bytes(data)
+    with pytest.raises(LwirstError):
+        load_checkpoint(path)
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow,
+                                                                  HealthCheck.function_scoped_fixture])
+@given(st.dictionaries(st.sampled_from(["channels", "num_daaa", "in_channels", "dilations", "context",
+                                        "dropout_rest"]),
+                       st.one_of(st.integers(-5, 10**6), st.text(max_size=5), st.lists(st.integers(-3, 99999)),
+                                 st.floats(allow_nan=True), st.none()), min_size=1, max_size=3))
+def test_fuzz_checkpoint_config_fields(tmp_path: Path, fields: dict[str, object]) -> None:
+    config = json.dumps({**json.loads(NetConfig().to_json()), **fields})
+    path = _save_raw(tmp_path / "fuzz.safetensors", _state(), config)
+    with contextlib.suppress(LwirstError):  # any other exception type fails the test
+        load_checkpoint(path)

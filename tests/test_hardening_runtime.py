@@ -1,0 +1,174 @@
+"""Issue #21 items 5, 6, 12: SIGTERM leaves a playable video, cluster addresses fail fast, a served
+dashboard says what it exposes. Real processes, sockets and signals; nothing mocked."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+import torch
+
+from lwirst.checkpoint import save_checkpoint
+from lwirst.commands.dashboard import served_warning
+from lwirst.errors import LwirstError
+from lwirst.model import LWIRSTNet
+from lwirst.sweep import check_address
+
+REPO = Path(__file__).resolve().parents[1]
+ENV = {**os.environ, "PYTHONPATH": str(REPO)}
+
+
+def error_line(done: subprocess.CompletedProcess[str]) -> str:
+    lines = [line for line in done.stderr.splitlines() if line.strip()]
+    assert "Traceback" not in done.stderr and len(lines) == 1, done.stderr
+    return lines[0]
+
+
+# 6. SIGTERM during `lwirst video`
+
+
+def test_sigterm_during_video_leaves_a_playable_mp4(tmp_path: Path) -> None:
+    torch.manual_seed(0)
+    net = LWIRSTNet().eval()
+    model = tmp_path / "m.safetensors"
+    save_checkpoint(model, net, net.config)
+    src = tmp_path / "long.avi"
+    writer = cv2.VideoWriter(str(src), cv2.VideoWriter_fourcc(*"MJPG"), 25, (64, 48))
+    for i in range(3000):
+        frame = np.full((48, 64, 3), 40, np.uint8)
+        frame[20:23, (i % 50) + 5:(i % 50) + 8] = 250
+        writer.write(frame)
+    writer.release()
+    out, table = tmp_path / "o.mp4", tmp_path / "o.csv"
+    proc = subprocess.Popen([sys.executable, "-m", "lwirst", "video", str(src), "--out", str(out), "--model",
+                             str(model), "--backend", "torch", "--threads", "1", "--batch", "1"],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=ENV, cwd=tmp_path)
+    deadline = time.monotonic() + 240
+    while time.monotonic() < deadline and (not table.exists() or table.read_text().count("\n") < 20):
+        assert proc.poll() is None, proc.communicate()
+        time.sleep(0.2)
+    proc.send_signal(signal.SIGTERM)
+    stdout, stderr = proc.communicate(timeout=120)
+    assert proc.returncode == 130, stderr
+    assert "interrupted" in stdout
+    capture = cv2.VideoCapture(str(out))
+    frames = 0
+    while capture.read()[0]:
+        frames += 1
+    capture.release()
+    assert 5 <= frames < 3000  # the container was finalised: a playable partial video
+
+
+# 12. --address probes
+
+
+@pytest.fixture()
+def silent_port() -> Iterator[int]:
+    """A TCP port that accepts connections and never answers (not Ray)."""
+    server = socket.socket()
+    server.bind(("127.0.0.1", 0))
+    server.listen(8)
+    held: list[socket.socket] = []
+    stop = threading.Event()
+
+    def accept() -> None:
+        server.settimeout(0.2)
+        while not stop.is_set():
+            try:
+                held.append(server.accept()[0])
+            except OSError:
+                continue
+
+    thread = threading.Thread(target=accept, daemon=True)
+    thread.start()
+    yield server.getsockname()[1]
+    stop.set()
+    thread.join()
+    for conn in held:
+        conn.close()
+    server.close()
+
+
+@pytest.fixture()
+def http1_port() -> Iterator[int]:
+    """An HTTP/1.1 server: answers, but not with HTTP/2."""
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), BaseHTTPRequestHandler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield server.server_address[1]
+    server.shutdown()
+    server.server_close()
+
+
+def test_sweep_at_a_port_that_is_not_ray_fails_in_seconds(silent_port: int, tmp_path: Path) -> None:
+    start = time.monotonic()
+    done = subprocess.run([sys.executable, "-m", "lwirst", "sweep", "--presets", "lw_irstnet", "--run-dir",
+                           str(tmp_path / "sweep"), "--address", f"127.0.0.1:{silent_port}", "--data-dir",
+                           str(tmp_path)], capture_output=True, text=True, env=ENV, cwd=tmp_path, timeout=60,
+                          check=False)
+    assert time.monotonic() - start < 10
+    assert done.returncode == 1 and "does not answer as a Ray cluster" in error_line(done)
+    assert not (tmp_path / "sweep").exists()  # the run directory was never locked to this recipe
+
+
+def test_probe_refuses_other_protocols_closed_ports_and_bad_ports(http1_port: int) -> None:
+    with pytest.raises(LwirstError, match="does not answer as a Ray cluster"):
+        check_address(f"127.0.0.1:{http1_port}", timeout=2)
+    closed = socket.socket()
+    closed.bind(("127.0.0.1", 0))
+    port = closed.getsockname()[1]
+    closed.close()
+    with pytest.raises(LwirstError, match="cannot reach the Ray cluster"):
+        check_address(f"127.0.0.1:{port}")
+    with pytest.raises(LwirstError, match="port 99999 is not between 1 and 65535"):
+        check_address("127.0.0.1:99999")
+
+
+def test_probe_accepts_an_http2_server() -> None:
+    """Ray's GCS and client server speak gRPC, i.e. HTTP/2: it opens with a SETTINGS frame."""
+    server = socket.socket()
+    server.bind(("127.0.0.1", 0))
+    server.listen(4)
+    port = server.getsockname()[1]
+
+    def answer() -> None:
+        for _ in range(2):
+            conn = server.accept()[0]
+            conn.recv(64)
+            conn.sendall(b"\x00\x00\x00\x04\x00\x00\x00\x00\x00")  # empty SETTINGS, stream 0
+            conn.close()
+
+    thread = threading.Thread(target=answer, daemon=True)
+    thread.start()
+    try:
+        check_address(f"127.0.0.1:{port}")
+        check_address(f"ray://127.0.0.1:{port}")
+    finally:
+        thread.join(5)
+        server.close()
+
+
+# 5. served mode
+
+
+@pytest.mark.parametrize("address", ["localhost", "127.0.0.1", "::1"])
+def test_loopback_needs_no_warning(address: str) -> None:
+    assert served_warning(address) == ""
+
+
+@pytest.mark.parametrize("address", ["0.0.0.0", "192.168.1.4", "myhost.example"])
+def test_a_served_dashboard_says_what_it_exposes(address: str) -> None:
+    text = served_warning(address)
+    assert "no login" in text and "reverse proxy" in text and "cameras are disabled" in text
