@@ -99,6 +99,10 @@ class Options:
     bf16: OpenVINO computes in bfloat16 (8-bit mantissa, fp32 range). Only on CPUs with
         native bfloat16 arithmetic (AVX512_BF16 or AMX), where it doubles the FMA peak;
         elsewhere OpenVINO would emulate it, slower than fp32, so it is refused.
+    subpixel: with `rewrite`, each strided transposed convolution becomes stride-1
+        convolutions per output phase and a DepthToSpace, skipping the kernel's zero taps
+        (`lwirst.optimize.subpixel_deconvolutions`; exact). Off by default until measured
+        faster on a host kind (`lwirst bench` variants ort-subpixel, openvino-subpixel).
     """
 
     fold_bn: bool = True
@@ -110,6 +114,7 @@ class Options:
     int8: str | None = None
     streams: bool = True
     bf16: bool = False
+    subpixel: bool = False
 
     def __post_init__(self) -> None:
         if self.int8 is not None and self.int8 not in INT8_MODES:
@@ -507,8 +512,9 @@ class Segmenter:
             key = _digest(module_digest(self.module), kind, str(self.options.fold_bn))
             data = _cached(key, lambda: self._export(kind))
         if self.options.rewrite:
-            key = _digest(key, "rewrite")
-            data = _cached(key, lambda: optimize_onnx(data))
+            subpixel = self.options.subpixel
+            key = _digest(key, "rewrite", "subpixel" if subpixel else "")
+            data = _cached(key, lambda: optimize_onnx(data, subpixel=subpixel))
         if self.options.int8:
             batches = [self._prepare(image, kind)[None] for image in self._calibration]
             key = _digest(key, self.options.int8, *(b.tobytes() for b in batches))
