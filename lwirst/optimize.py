@@ -30,6 +30,7 @@ import logging
 import tempfile
 from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import onnx
@@ -250,7 +251,7 @@ def _relax_batch(proto: onnx.ModelProto) -> None:
     del proto.graph.value_info[:]
 
 
-def _attribute(node: onnx.NodeProto, name: str, default: object) -> object:
+def _attribute(node: onnx.NodeProto, name: str, default: Any) -> Any:
     attr = next((a for a in node.attribute if a.name == name), None)
     return default if attr is None else helper.get_attribute_value(attr)
 

@@ -342,3 +342,24 @@ def test_subpixel_fast_path_finds_torch_targets_at_256_and_640x512(backend: str,
         assert out.shape == ref.shape == (512, 640)
         assert float(np.abs(out - ref).max()) <= LOGIT_TOLERANCE
         assert_same_targets(out, ref)
+
+
+def test_openvino_compiles_each_frame_size_once_statically(monkeypatch, model, images) -> None:
+    """Native frames: one static compilation per frame size, reused for every later frame of
+    that size; past the cap, further sizes share one dynamic compilation."""
+    if "openvino" not in available_backends():
+        pytest.skip("openvino is not installed")
+    monkeypatch.setattr(inference, "_MAX_STATIC_SHAPES", 2)
+    segmenter = Segmenter(model, backend="openvino", protocol="native", threads=1)
+    reference = Segmenter(model, backend="torch", protocol="native", options=PLAIN, threads=1)
+    backend = segmenter.backend
+    compiled: list[tuple | None] = []
+    real = backend._compiled
+    monkeypatch.setattr(backend, "_compiled", lambda shape, streams: compiled.append(shape) or real(shape, streams))
+    grey = images[0] if images[0].ndim == 2 else images[0][..., 0]
+    for h, w in [(64, 80), (64, 80), (72, 96), (64, 80), (40, 48), (48, 40), (72, 96)]:
+        frame = cv2.resize(grey, (w, h), interpolation=cv2.INTER_LINEAR)
+        out, ref = segmenter.predict(frame).logits, reference.predict(frame).logits
+        assert out.shape == (h, w)
+        assert float(np.abs(out - ref).max()) <= LOGIT_TOLERANCE
+    assert compiled == [(1, 1, 64, 80), (1, 1, 72, 96), None]
