@@ -13,6 +13,16 @@ input), end-to-end throughput and latency (frame in -> preprocessing -> network
 over the dataset, logits > 0 at each image's own resolution) and the largest logit
 difference from PyTorch eager. The arithmetic ceiling is conv MACs against the
 cores' fp32 FMA peak (`CpuPeak`).
+
+The report names the host kind (AVX2 / AVX-512 / AVX-512+bf16, `lwirst.hostcpu`). int8
+variants are refused on CPUs without VNNI (their int8 dot products saturate in 16 bits)
+unless named in `variants`, and any int8 variant is reported "not usable" unless the
+CPU has VNNI, it loses at most INT8_MAX_LOSS mIoU and it beats the best float path.
+
+`frame_sizes` adds sensor-size frames (the test images upscaled): batch 1, a few fast
+variants and the baseline, each under the default large-frame protocol (native size
+above twice the model's area), with model-only and end-to-end fps against the ceiling
+scaled to the network input's area, timed interleaved per size after the main run.
 """
 
 from __future__ import annotations
