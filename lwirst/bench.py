@@ -13,6 +13,16 @@ input), end-to-end throughput and latency (frame in -> preprocessing -> network
 over the dataset, logits > 0 at each image's own resolution) and the largest logit
 difference from PyTorch eager. The arithmetic ceiling is conv MACs against the
 cores' fp32 FMA peak (`CpuPeak`).
+
+The report names the host kind (AVX2 / AVX-512 / AVX-512+bf16, `lwirst.hostcpu`). int8
+variants are refused on CPUs without VNNI (their int8 dot products saturate in 16 bits)
+unless named in `variants`, and any int8 variant is reported "not usable" unless the
+CPU has VNNI, it loses at most INT8_MAX_LOSS mIoU and it beats the best float path.
+
+`frame_sizes` adds sensor-size frames (the test images upscaled): batch 1, a few fast
+variants and the baseline, each under the default large-frame protocol (native size
+above twice the model's area), with model-only and end-to-end fps against the ceiling
+scaled to the network input's area, timed interleaved per size after the main run.
 """
 
 from __future__ import annotations
@@ -32,8 +42,9 @@ import torch
 
 from lwirst.complexity import count_complexity
 from lwirst.errors import LwirstError
+from lwirst.hostcpu import cpu_flags, host_kind, int8_hazard
 from lwirst.imageio import to_gray
-from lwirst.inference import FAST, PLAIN, Options, Segmenter, available_backends, default_backend
+from lwirst.inference import FAST, PLAIN, PROTOCOLS, Options, Segmenter, available_backends, default_backend
 from lwirst.metrics import PixelMetrics
 from lwirst.model import LWIRSTNet
 from lwirst.postprocess import detect
@@ -44,6 +55,13 @@ BASELINE = "baseline"
 REFERENCE = "torch"
 MIOU_TOLERANCE = 0.002
 INT8_MAX_LOSS = 0.01
+# Sensor-size bar (issue #22): 640x512 frames, 2 threads, default large-frame protocol.
+SENSOR_SIZE = (512, 640)
+SENSOR_E2E_FPS = 25.0
+SENSOR_CEILING_SHARE = 0.6
+# Variants timed at the --size frame sizes (a full sweep at 1280x1024 would take minutes).
+FRAME_VARIANTS = ("ort-fast", "ort-subpixel", "openvino-fast", "openvino-subpixel")
+FRAME_SAMPLES = 8
 
 
 @dataclass(frozen=True)
@@ -67,6 +85,8 @@ VARIANTS: tuple[Variant, ...] = (
     Variant("ort-nospin", "onnxruntime", PLAIN.replace(fold_bn=True, rewrite=True, spin=False),
             "+ worker threads do not busy-wait"),
     Variant("ort-fast", "onnxruntime", FAST, "+ normalisation and grey channels folded into stage 1"),
+    Variant("ort-subpixel", "onnxruntime", FAST.replace(subpixel=True),
+            "ort-fast with each stride-2 deconv as 4 phase convs + DepthToSpace (no zero taps)"),
     Variant("opencv", "opencv", PLAIN, "OpenCV DNN, plain export"),
     Variant("opencv-fast", "opencv", FAST, "OpenCV DNN, all exact rewrites"),
     Variant("openvino", "openvino", PLAIN, "OpenVINO LATENCY hint, plain export, dynamic shapes"),
@@ -75,6 +95,8 @@ VARIANTS: tuple[Variant, ...] = (
     Variant("openvino-onerequest", "openvino", FAST.replace(streams=False),
             "+ BN folded, rewrites, input folded; a batch is one request"),
     Variant("openvino-fast", "openvino", FAST, "the same; a batch runs as parallel frames, one stream per thread"),
+    Variant("openvino-subpixel", "openvino", FAST.replace(subpixel=True),
+            "openvino-fast with each stride-2 deconv as 4 phase convs + DepthToSpace (no zero taps)"),
     Variant("openvino-bf16", "openvino", FAST.replace(bf16=True),
             "openvino-fast computing in bfloat16 (native AVX512_BF16/AMX only)"),
     Variant("ort-int8-u8", "onnxruntime", FAST.replace(int8="u8"), "QDQ int8, u8 asymmetric activations"),
@@ -95,6 +117,8 @@ class CpuPeak:
     lanes: int
     flops_per_lane: int
     assumption: str
+    kind: str = "other"  # lwirst.hostcpu.HOST_KINDS
+    int8_hazard: str | None = None  # why int8 is inaccurate here (no VNNI), None when it has VNNI
 
     @property
     def flops_per_cycle(self) -> int:
@@ -144,7 +168,9 @@ def detect_cpu(cpuinfo: str | None = None, cores: int | None = None) -> CpuPeak:
     clock = "cpu MHz from /proc/cpuinfo" if mhz else "clock unknown, assumed 2.0 GHz"
     assumption = (f"{isa}: 2 FMA units x {lanes} fp32 lanes x {per} flops per cycle per core, "
                   f"{ghz:.2f} GHz ({clock})")
-    return CpuPeak(fields.get("model name", "unknown CPU"), cores, ghz, isa, 2, lanes, per, assumption)
+    flags_seen = cpu_flags(cpuinfo)
+    return CpuPeak(fields.get("model name", "unknown CPU"), cores, ghz, isa, 2, lanes, per, assumption,
+                   host_kind(flags_seen), int8_hazard(flags_seen))
 
 
 @dataclass
@@ -184,6 +210,9 @@ class Result:
     note: str
     ratio: float = 0.0
     ceiling_share: float = 0.0
+    frame: tuple[int, int] | None = None  # frame size (H, W) for --size rows; None: the model-size run
+    protocol: str = "resize"
+    net_size: tuple[int, int] | None = None  # the network's input (H, W) for --size rows
 
     @property
     def pipeline_share(self) -> float:
@@ -201,6 +230,7 @@ class BenchConfig:
     quick: bool = False
     variants: Sequence[str] | None = None
     size: tuple[int, int] = (256, 256)
+    frame_sizes: Sequence[tuple[int, int]] = ()
     calibration_images: int = 32
     seed: int = 0
 
@@ -217,6 +247,37 @@ class BenchReport:
     load: tuple[list[float], list[float]]
     frames: str
     dense_macs: float = 0.0  # conv MACs without a strided deconvolution's zero taps (information only)
+    frame_results: list[Result] = field(default_factory=list)  # the --size rows
+
+    def frame_ceiling_fps(self, threads: int, net_size: tuple[int, int], precision: str = "fp32") -> float:
+        """The ceiling at another network input size: conv MACs scale with the input area."""
+        model_area = self.config["size"][0] * self.config["size"][1]
+        return self.ceiling_fps(threads, precision) * model_area / (net_size[0] * net_size[1])
+
+    def int8_usability(self) -> dict[str, dict]:
+        """Per int8 variant: usable only with VNNI, <= INT8_MAX_LOSS mIoU loss and faster than floats.
+
+        Judged at batch 1 and the bar's thread count, as the bars are.
+        """
+        threads = _bar_threads(self.config)
+        reference = self.row(REFERENCE, 1, threads)
+        floats = [r for r in (self.best(1, threads), self.best(1, threads, "bf16")) if r is not None]
+        top_float = max(floats, key=lambda r: r.fps, default=None)
+        out: dict[str, dict] = {}
+        for r in self.results:
+            if not r.precision.startswith("int8") or (r.batch, r.threads) != (1, threads):
+                continue
+            loss = (reference.mIoU - r.mIoU if reference is not None and reference.mIoU is not None
+                    and r.mIoU is not None else None)
+            reasons = [self.cpu.int8_hazard] if self.cpu.int8_hazard else []
+            if loss is None:
+                reasons.append("mIoU loss unknown (no SIRST test data)")
+            elif loss > INT8_MAX_LOSS:
+                reasons.append(f"loses {loss:.3f} mIoU (> {INT8_MAX_LOSS})")
+            if top_float is not None and r.fps <= top_float.fps:
+                reasons.append(f"not faster than {top_float.name} ({r.fps:.0f} vs {top_float.fps:.0f} fps)")
+            out[r.name] = {"usable": not reasons, "mIoU_loss": loss, "reasons": reasons}
+        return out
 
     def ceiling_fps(self, threads: int, precision: str = "fp32") -> float:
         """Conv MACs against the FMA peak; native bfloat16 dot products do two MACs per fp32 lane."""
@@ -232,7 +293,7 @@ class BenchReport:
 
     def bars(self) -> dict[str, dict]:
         """The issue's acceptance bars, evaluated on this run."""
-        threads = 2 if 2 in self.config["threads"] else max(self.config["threads"])
+        threads = _bar_threads(self.config)
         reference = self.row(REFERENCE, 1, threads)
         ref_miou = reference.mIoU if reference else None
         out: dict[str, dict] = {}
@@ -277,17 +338,34 @@ class BenchReport:
             out[f"int8_batch_{b}"] = {
                 "variant": top8.name, "float_variant": top_float.name,
                 "speedup_vs_best_float": top8.fps / top_float.fps, "mIoU_loss": loss,
-                "ship": top8.fps > top_float.fps and loss is not None and loss <= INT8_MAX_LOSS}
+                "ship": (top8.fps > top_float.fps and loss is not None and loss <= INT8_MAX_LOSS
+                         and self.cpu.int8_hazard is None)}
+        for frame in sorted({r.frame for r in self.frame_results if r.frame is not None}):
+            rows = [r for r in self.frame_results if r.frame == frame and r.threads == threads
+                    and r.precision == "fp32" and r.name != BASELINE]
+            top = max(rows, key=lambda r: r.e2e_fps, default=None)
+            if top is None or top.net_size is None:
+                continue
+            ceiling = self.frame_ceiling_fps(threads, top.net_size)
+            bar = {"variant": top.name, "frame": list(frame), "protocol": top.protocol,
+                   "net_size": list(top.net_size), "threads": threads, "fps": top.fps, "e2e_fps": top.e2e_fps,
+                   "ratio": top.ratio, "ceiling_fps": ceiling, "ceiling_share": top.fps / ceiling}
+            if tuple(frame) == SENSOR_SIZE:
+                bar.update(e2e_met=top.e2e_fps >= SENSOR_E2E_FPS, ceiling_met=top.fps / ceiling >= SENSOR_CEILING_SHARE)
+            out[f"frame_{frame[0]}x{frame[1]}"] = bar
         return out
 
     def to_json(self) -> dict:
         return {
             "config": self.config, "model": self.model, "random_weights": self.random_weights,
+            "host_kind": self.cpu.kind, "int8_hazard": self.cpu.int8_hazard,
             "frames": self.frames, "cpu": {**asdict(self.cpu), "flops_per_cycle": self.cpu.flops_per_cycle},
             "conv_macs": self.conv_macs, "dense_macs": self.dense_macs,
             "ceiling_fps": {str(t): self.ceiling_fps(t) for t in self.config["threads"]},
             "load_average": {"start": self.load[0], "end": self.load[1]},
             "results": [{**asdict(r), "pipeline_share": r.pipeline_share} for r in self.results],
+            "frame_results": [{**asdict(r), "pipeline_share": r.pipeline_share} for r in self.frame_results],
+            "int8": self.int8_usability(),
             "skipped": self.skipped, "bars": self.bars(),
         }
 
@@ -298,6 +376,9 @@ class BenchReport:
         lines = [f"model: {self.model}" + ("  (random weights: mIoU is not meaningful)"
                                            if self.random_weights else ""),
                  f"cpu: {self.cpu.model}, {self.cpu.cores} cores; {self.cpu.assumption}",
+                 f"host kind: {self.cpu.kind}; int8: "
+                 + (f"not usable here: {self.cpu.int8_hazard}" if self.cpu.int8_hazard
+                    else "VNNI present (32-bit int8 accumulation)"),
                  f"frames: {self.frames}",
                  f"load average at start {self.load[0]}, at end {self.load[1]}", "", head, "-" * len(head)]
         for r in self.results:
@@ -324,9 +405,31 @@ class BenchReport:
                          "ceiling; the bars use the paper's count)")
         for name, reason in self.skipped.items():
             lines.append(f"skipped {name}: {reason}")
+        lines.extend(self._frame_table())
+        for name, verdict in self.int8_usability().items():
+            lines.append(f"int8 {name}: " + ("usable" if verdict["usable"]
+                                             else "not usable: " + "; ".join(verdict["reasons"])))
         lines.append("")
         lines.extend(_format_bars(self.bars()))
         return "\n".join(lines)
+
+    def _frame_table(self) -> list[str]:
+        if not self.frame_results:
+            return []
+        head = (f"{'frame':<11}{'variant':<19}{'protocol':<9}{'net in':>10}{'thr':>4}{'fps':>8}{'p50 ms':>8}"
+                f"{'e2e fps':>9}{'e2e p50':>8}{'e2e/mod':>8}{'x base':>8}{'ceiling':>9}{'share':>7}")
+        lines = ["", "sensor-size frames (batch 1; model-only and end-to-end with targets on the full frame):",
+                 head, "-" * len(head)]
+        for r in self.frame_results:
+            if r.frame is None or r.net_size is None:
+                continue
+            ceiling = self.frame_ceiling_fps(r.threads, r.net_size, r.precision)
+            lines.append(f"{r.frame[1]}x{r.frame[0]:<7}{r.name:<19}{r.protocol:<9}"
+                         f"{f'{r.net_size[1]}x{r.net_size[0]}':>10}{r.threads:>4}{r.fps:>8.1f}{r.p50_ms:>8.2f}"
+                         f"{r.e2e_fps:>9.1f}{r.e2e_p50_ms:>8.2f}{r.pipeline_share:>8.2f}{r.ratio:>8.2f}"
+                         f"{ceiling:>9.0f}{r.fps / ceiling * 100:>6.0f}%")
+        lines.append("frame = W x H; ceiling = the model-size ceiling scaled by the network input's area")
+        return lines
 
 
 def _format_bars(bars: dict[str, dict]) -> list[str]:
@@ -339,7 +442,8 @@ def _format_bars(bars: dict[str, dict]) -> list[str]:
         if key not in bars:
             continue
         b = bars[key]
-        miou = "n/a" if b["mIoU"] is None else f"{b['mIoU']:.4f} vs torch {b['torch_mIoU']:.4f}"
+        miou = ("n/a" if b["mIoU"] is None else f"{b['mIoU']:.4f} vs torch "
+                + ("n/a" if b["torch_mIoU"] is None else f"{b['torch_mIoU']:.4f}"))
         lines += [
             f"{title}, batch 1, {b['threads']} threads: {b['variant']} at {b['fps']:.1f} fps",
             f"  {b['ratio']:.2f}x baseline (bar 3x: {mark(b['ratio_met'])}); mIoU {miou} "
@@ -356,6 +460,16 @@ def _format_bars(bars: dict[str, dict]) -> list[str]:
                          f"{b['ratio_to_batch1_baseline']:.2f}x the batch-1 baseline "
                          f"({b['ratio_to_same_batch_baseline']:.2f}x the same-batch one; bar 3x: {mark(b['met'])})")
     for key, b in bars.items():
+        if key.startswith("frame_"):
+            frame = f"{b['frame'][1]}x{b['frame'][0]}"
+            line = (f"{frame} frames, batch 1, {b['threads']} threads ({b['protocol']} protocol): {b['variant']} "
+                    f"{b['e2e_fps']:.1f} fps end-to-end, {b['fps']:.1f} fps model-only = "
+                    f"{b['ceiling_share'] * 100:.0f}% of the {b['ceiling_fps']:.0f} fps ceiling for that size")
+            if "e2e_met" in b:
+                line += (f" (bars: >= {SENSOR_E2E_FPS:.0f} fps end-to-end: {mark(b['e2e_met'])}; "
+                         f">= {SENSOR_CEILING_SHARE * 100:.0f}% of the ceiling: {mark(b['ceiling_met'])})")
+            lines.append(line)
+    for key, b in bars.items():
         if key.startswith("int8_"):
             loss = "n/a" if b["mIoU_loss"] is None else f"{b['mIoU_loss']:+.4f}"
             lines.append(f"int8, {key[5:].replace('_', ' ')}: {b['variant']} runs at "
@@ -363,6 +477,26 @@ def _format_bars(bars: dict[str, dict]) -> list[str]:
                          f"mIoU loss {loss} (bar: faster and <= {INT8_MAX_LOSS}): "
                          f"{'worth shipping' if b['ship'] else 'not worth shipping'}")
     return lines
+
+
+def int8_refusal(variant: Variant, cpu: CpuPeak, requested: Sequence[str]) -> str | None:
+    """Why the bench refuses to time an int8 variant here (no VNNI), unless it was asked for by name."""
+    if not variant.options.int8 or cpu.int8_hazard is None or variant.name in requested:
+        return None
+    return f"not usable: {cpu.int8_hazard} (name it in --variants to time it anyway)"
+
+
+def _bar_threads(config: dict) -> int:
+    """The thread count the bars are judged at: 2 when measured, else the most measured."""
+    return 2 if 2 in config["threads"] else max(config["threads"])
+
+
+def large_frame_protocol(frame: tuple[int, int], size: tuple[int, int]) -> str:
+    """The default protocol for a frame: "auto" where the Segmenter has it, else what it does
+    (frames over twice the model's area at native size, smaller ones resized)."""
+    if "auto" in PROTOCOLS:
+        return "auto"
+    return "native" if frame[0] * frame[1] > 2 * size[0] * size[1] else "resize"
 
 
 def default_variant() -> str:
@@ -421,12 +555,16 @@ def run_bench(config: BenchConfig, progress: Callable[[str], None] | None = None
     module, model_name, random_weights = _load_model(config.model, config.seed)
     data_root = _find_data(config.data_dir)
     installed = set(available_backends())
+    cpu = detect_cpu()
     skipped: dict[str, str] = {}
     variants = []
     for v in VARIANTS:
         if config.variants and v.name not in (*config.variants, BASELINE, REFERENCE):
             continue
-        if v.backend not in installed:
+        refusal = int8_refusal(v, cpu, config.variants or ())
+        if refusal:
+            skipped[v.name] = refusal
+        elif v.backend not in installed:
             skipped[v.name] = f"{v.backend} is not installed"
         elif module is None and (v.backend == "torch" or v.options.fold_input):
             skipped[v.name] = "needs a checkpoint, not an ONNX file"
@@ -476,15 +614,65 @@ def run_bench(config: BenchConfig, progress: Callable[[str], None] | None = None
     complexity = count_complexity(module if module is not None else LWIRSTNet(), config.size)
     report = BenchReport(
         config={"threads": list(config.threads), "batches": list(config.batches), "seconds": config.seconds,
-                "rounds": config.rounds, "size": list(config.size), "quick": config.quick},
-        cpu=detect_cpu(), conv_macs=complexity.conv_macs, model=model_name, random_weights=random_weights,
+                "rounds": config.rounds, "size": list(config.size), "quick": config.quick,
+                "frame_sizes": [list(f) for f in config.frame_sizes]},
+        cpu=cpu, conv_macs=complexity.conv_macs, model=model_name, random_weights=random_weights,
         results=results, skipped=skipped, load=(load_start, [round(v, 2) for v in os.getloadavg()]),
         frames=frames_note, dense_macs=complexity.dense_macs)
     for r in results:
         base = report.row(BASELINE, r.batch, r.threads)
         r.ratio = r.fps / base.fps if base and base.fps else 0.0
         r.ceiling_share = r.fps / report.ceiling_fps(r.threads, r.precision)
+    if config.frame_sizes:
+        report.frame_results = _time_frame_sizes(source, variants, frames, config, say)
+        for r in report.frame_results:
+            base = next((b for b in report.frame_results if (b.name, b.frame, b.threads) ==
+                         (BASELINE, r.frame, r.threads)), None)
+            r.ratio = r.fps / base.fps if base and base.fps else 0.0
+            if r.net_size is not None:
+                r.ceiling_share = r.fps / report.frame_ceiling_fps(r.threads, r.net_size, r.precision)
     return report
+
+
+def _time_frame_sizes(source: torch.nn.Module | Path | None, variants: Sequence[Variant],
+                      frames: list[np.ndarray], config: BenchConfig,
+                      say: Callable[[str], None]) -> list[Result]:
+    """Batch-1 model-only and end-to-end fps at each sensor frame size, interleaved per size.
+
+    Frames are the benchmark frames upscaled to the size (a sensor delivers them whole);
+    each variant runs the default large-frame protocol, so a big frame goes through the
+    network at its own resolution and its targets are found on the full-size map.
+    """
+    chosen = [v for v in variants if v.name == BASELINE or v.name in FRAME_VARIANTS]
+    one = BenchConfig(threads=config.threads, batches=(1,), seconds=config.seconds, rounds=config.rounds,
+                      quick=config.quick, seed=config.seed)
+    rows: list[Result] = []
+    for frame in config.frame_sizes:
+        h, w = frame
+        protocol = large_frame_protocol(frame, config.size)
+        sized = [cv2.resize(f, (w, h), interpolation=cv2.INTER_LINEAR) for f in frames[:FRAME_SAMPLES]]
+        segmenters: dict[tuple[str, int], Segmenter] = {}
+        kept = []
+        for v in chosen:
+            try:
+                for t in config.threads:
+                    segmenters[v.name, t] = Segmenter(source, backend=v.backend, size=config.size, threads=t,
+                                                      protocol=protocol, options=v.options)
+                kept.append(v)
+            except LwirstError as exc:
+                say(f"skipping {v.name} at {w}x{h}: {exc}")
+        say(f"{w}x{h} frames ({protocol} protocol): {', '.join(v.name for v in kept)}")
+        timings = _time_cells(kept, segmenters, sized, one, say)
+        for v in kept:
+            for t in config.threads:
+                net_hw = tuple(segmenters[v.name, t].prepare(sized[0])[1].shape[1:])
+                model_t, e2e_t = timings[v.name, t, 1, "model"], timings[v.name, t, 1, "e2e"]
+                rows.append(Result(
+                    v.name, v.backend, 1, t, model_t.fps, model_t.percentile_ms(50), model_t.percentile_ms(95),
+                    e2e_t.fps, e2e_t.percentile_ms(50), e2e_t.percentile_ms(95), None, None, None,
+                    v.options.precision, v.note, frame=(h, w), protocol=protocol,
+                    net_size=(int(net_hw[0]), int(net_hw[1]))))
+    return rows
 
 
 def _score(variants: Sequence[Variant], segmenters: dict[tuple[str, int], Segmenter], test: list,

@@ -105,6 +105,10 @@ class Options:
     bf16: OpenVINO computes in bfloat16 (8-bit mantissa, fp32 range). Only on CPUs with
         native bfloat16 arithmetic (AVX512_BF16 or AMX), where it doubles the FMA peak;
         elsewhere OpenVINO would emulate it, slower than fp32, so it is refused.
+    subpixel: with `rewrite`, each strided transposed convolution becomes stride-1
+        convolutions per output phase and a DepthToSpace, skipping the kernel's zero taps
+        (`lwirst.optimize.subpixel_deconvolutions`; exact). Off by default until measured
+        faster on a host kind (`lwirst bench` variants ort-subpixel, openvino-subpixel).
     """
 
     fold_bn: bool = True
@@ -116,6 +120,7 @@ class Options:
     int8: str | None = None
     streams: bool = True
     bf16: bool = False
+    subpixel: bool = False
 
     def __post_init__(self) -> None:
         if self.int8 is not None and self.int8 not in INT8_MODES:
@@ -258,7 +263,11 @@ def cpu_has_bf16() -> bool:
 
 
 class OpenVinoBackend:
-    """OpenVINO CPU; model-size shapes get their own static compilation.
+    """OpenVINO CPU; model-size shapes get their own static compilation, and with
+    `static_frames` so does every other input size (a sensor's frames, run natively),
+    up to `_MAX_STATIC_SHAPES` compilations; shapes beyond that share one dynamic one.
+    Each compilation keeps its infer request, so a stream of same-size frames reuses
+    the request's buffers instead of reallocating per frame.
 
     A single frame runs one request with the LATENCY hint, all threads on it. With
     `streams`, a batch (video) runs as parallel single-frame requests, one stream of
@@ -271,7 +280,8 @@ class OpenVinoBackend:
     name = "openvino"
 
     def __init__(self, data: bytes, threads: int | None = None, *,
-                 static_size: tuple[int, int] | None = None, bf16: bool = False, streams: bool = False) -> None:
+                 static_size: tuple[int, int] | None = None, bf16: bool = False, streams: bool = False,
+                 static_frames: bool = False) -> None:
         import openvino as ov
 
         self.core = ov.Core()
@@ -280,6 +290,7 @@ class OpenVinoBackend:
         self.threads = int(threads) if threads else None
         self.streams = (self.threads or os.cpu_count() or 1) if streams else 1
         self.static_size = static_size
+        self.static_frames = static_frames
         self.in_channels = check_channels([d.get_length() if d.is_static else -1
                                            for d in self.model.input(0).get_partial_shape()])
         self._requests: dict[tuple, Callable[[np.ndarray], np.ndarray]] = {}
@@ -331,8 +342,9 @@ class OpenVinoBackend:
     def run(self, batch: np.ndarray) -> np.ndarray:
         parallel = self.streams > 1 and len(batch) > 1
         shape = (1, *batch.shape[1:]) if parallel else tuple(batch.shape)
-        static = (self.static_size is not None and tuple(batch.shape[2:]) == self.static_size
-                  and ((parallel, shape) in self._requests or len(self._requests) < _MAX_STATIC_SHAPES))
+        wanted = self.static_frames or (self.static_size is not None and tuple(batch.shape[2:]) == self.static_size)
+        compiled = sum(key[1] is not None for key in self._requests)
+        static = wanted and ((parallel, shape) in self._requests or compiled < _MAX_STATIC_SHAPES)
         key = (parallel, shape if static else None)
         if key not in self._requests:
             self._requests[key] = (self._parallel if parallel else self._single)(key[1])
@@ -518,8 +530,9 @@ class Segmenter:
             key = _digest(module_digest(self.module), kind, str(self.options.fold_bn))
             data = _cached(key, lambda: self._export(kind))
         if self.options.rewrite:
-            key = _digest(key, "rewrite")
-            data = _cached(key, lambda: optimize_onnx(data))
+            subpixel = self.options.subpixel
+            key = _digest(key, "rewrite", "subpixel" if subpixel else "")
+            data = _cached(key, lambda: optimize_onnx(data, subpixel=subpixel))
         if self.options.int8:
             batches = [self._prepare(image, kind)[None] for image in self._calibration]
             key = _digest(key, self.options.int8, *(b.tobytes() for b in batches))
@@ -545,7 +558,7 @@ class Segmenter:
                 return OpenCVBackend(data, self.size, self.threads)
             static = self.size if self.options.static_shapes and self.protocol != "native" else None
             return OpenVinoBackend(data, self.threads, static_size=static, bf16=self.options.bf16,
-                                   streams=self.options.streams)
+                                   streams=self.options.streams, static_frames=self.options.static_shapes)
         except LwirstError:
             raise
         except Exception as exc:  # runtimes raise their own exception types on bad graphs

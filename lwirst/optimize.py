@@ -9,6 +9,9 @@ Graph rewrites on ONNX (`optimize_onnx`), each exact:
   channel Pad's `pads` with a dozen small nodes) and removal of initializer aliases.
 * a channel concat with an all-zero constant (how naive exports pad the
   downsampling shortcut; it pins the batch to the constant's) becomes a Pad.
+* optionally (`subpixel`), each stride-2 transposed convolution becomes four stride-1
+  convolutions (one per output phase, only the taps that land there) and a
+  DepthToSpace: the zero taps of the dilated kernel are never multiplied.
 
 Module rewrite (`fold_input`): the ImageNet normalisation, the RGB/BGR channel
 swap and, for infrared frames, the three replicated grey channels are folded into
@@ -22,10 +25,12 @@ from __future__ import annotations
 
 import contextlib
 import copy
+import itertools
 import logging
 import tempfile
 from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import onnx
@@ -246,6 +251,119 @@ def _relax_batch(proto: onnx.ModelProto) -> None:
     del proto.graph.value_info[:]
 
 
+def _attribute(node: onnx.NodeProto, name: str, default: Any) -> Any:
+    attr = next((a for a in node.attribute if a.name == name), None)
+    return default if attr is None else helper.get_attribute_value(attr)
+
+
+def _phase_taps(kernel: int, stride: int, pad_begin: int, phase: int) -> list[tuple[int, int]]:
+    """(input offset d, kernel tap k) pairs that feed output positions o = stride * m + phase.
+
+    A transposed convolution computes y[o] = sum over o = stride * i - pad_begin + k of x[i] w[k],
+    so output phase r reads x[m + d] through tap k exactly when k = r + pad_begin - stride * d.
+    """
+    return [((phase + pad_begin - k) // stride, k) for k in range(kernel)
+            if (phase + pad_begin - k) % stride == 0]
+
+
+def subpixel_deconvolutions(proto: onnx.ModelProto) -> int:
+    """Rewrite every strided ConvTranspose as stride-1 Convs and DepthToSpace; returns count.
+
+    A stride-s transposed convolution spreads each input pixel over an s x s output
+    block through a kernel dilated with zero taps. Output phase (ry, rx) (the pixels
+    with o_y = s m_y + ry, o_x = s m_x + rx) is an ordinary stride-1 convolution of the
+    input with the taps that land on that phase, so the layer is s^2 small convolutions,
+    each producing the layer's channels, concatenated phase-major and interleaved by
+    DepthToSpace (DCR). Every kernel tap is used by exactly one phase: no zero taps are
+    multiplied. Exact up to float summation order.
+
+    Rewritten: 2-D, group 1, dilation 1, equal strides > 1, explicit pads, no
+    output_shape, and output size exactly stride x input size (the kernel 3 / pad 1 /
+    output_padding 1 deconvolution of LW-IRSTNet, kernel 2 / pad 0, kernel 4 / pad 1 ...).
+    Anything else is left as it is.
+    """
+    inits = _initializers(proto)
+    count = 0
+    nodes: list[onnx.NodeProto] = []
+    new_inits: list[onnx.TensorProto] = []
+    for node in proto.graph.node:
+        replacement = _subpixel_nodes(node, inits)
+        if replacement is None:
+            nodes.append(node)
+            continue
+        convs, tensors = replacement
+        nodes.extend(convs)
+        new_inits.extend(tensors)
+        count += 1
+    if count:
+        del proto.graph.node[:]
+        proto.graph.node.extend(nodes)
+        proto.graph.initializer.extend(new_inits)
+        prune_initializers(proto)
+        del proto.graph.value_info[:]
+    return count
+
+
+def _subpixel_nodes(node: onnx.NodeProto, inits: dict[str, onnx.TensorProto]
+                    ) -> tuple[list[onnx.NodeProto], list[onnx.TensorProto]] | None:
+    """The sub-pixel form of one ConvTranspose node, or None when it does not apply."""
+    if node.op_type != "ConvTranspose" or node.domain not in ("", "ai.onnx") or node.input[1] not in inits:
+        return None
+    weight = numpy_helper.to_array(inits[node.input[1]])  # Cin x Cout x kh x kw
+    if weight.ndim != 4:
+        return None
+    bias = None
+    if len(node.input) > 2 and node.input[2]:
+        if node.input[2] not in inits:
+            return None
+        bias = numpy_helper.to_array(inits[node.input[2]])
+    kernel = list(weight.shape[2:])
+    strides = list(_attribute(node, "strides", [1, 1]))
+    pads = list(_attribute(node, "pads", [0, 0, 0, 0]))
+    extra = list(_attribute(node, "output_padding", [0, 0]))
+    auto_pad = _attribute(node, "auto_pad", b"NOTSET")
+    auto_pad = auto_pad.decode() if isinstance(auto_pad, bytes) else auto_pad
+    if (_attribute(node, "group", 1) != 1 or list(_attribute(node, "dilations", [1, 1])) != [1, 1]
+            or auto_pad != "NOTSET" or _attribute(node, "output_shape", None) is not None
+            or list(_attribute(node, "kernel_shape", kernel)) != kernel
+            or len(strides) != 2 or strides[0] != strides[1] or strides[0] < 2):
+        return None
+    stride = strides[0]
+    # Output size = stride * (input - 1) + kernel - pads + output_padding must be stride * input.
+    if any(kernel[a] - pads[a] - pads[a + 2] + extra[a] != stride for a in (0, 1)):
+        return None
+    phases = [[_phase_taps(kernel[a], stride, pads[a], r) for r in range(stride)] for a in (0, 1)]
+    if any(not taps or min(d for d, _ in taps) > 0 or max(d for d, _ in taps) < 0
+           for axis in phases for taps in axis):
+        return None  # a phase without taps, or one that would need negative padding (cropping)
+    name = node.name or node.output[0]
+    convs: list[onnx.NodeProto] = []
+    tensors: list[onnx.TensorProto] = []
+    outputs = []
+    for ry, rx in itertools.product(range(stride), repeat=2):
+        rows, cols = phases[0][ry], phases[1][rx]
+        y0, x0 = min(d for d, _ in rows), min(d for d, _ in cols)
+        kh, kw = max(d for d, _ in rows) - y0 + 1, max(d for d, _ in cols) - x0 + 1
+        phase_weight = np.zeros((weight.shape[1], weight.shape[0], kh, kw), weight.dtype)
+        for (dy, ky), (dx, kx) in itertools.product(rows, cols):
+            phase_weight[:, :, dy - y0, dx - x0] = weight[:, :, ky, kx].T
+        # kh * kw == len(rows) * len(cols): the offsets of one phase are consecutive, so no zero taps
+        w_name, out = f"{name}_subpixel{ry}{rx}_w", f"{name}_subpixel{ry}{rx}"
+        tensors.append(numpy_helper.from_array(phase_weight, w_name))
+        inputs = [node.input[0], w_name]
+        if bias is not None:
+            inputs.append(node.input[2])
+        convs.append(helper.make_node(
+            "Conv", inputs, [out], name=out, kernel_shape=[kh, kw],
+            pads=[-y0, -x0, kh - 1 + y0, kw - 1 + x0]))
+        outputs.append(out)
+    concat = f"{name}_subpixel_phases"
+    convs.append(helper.make_node("Concat", outputs, [concat], name=concat, axis=1))
+    convs.append(helper.make_node("DepthToSpace", [concat], list(node.output), name=f"{name}_subpixel",
+                                  blocksize=stride, mode="DCR"))
+    return convs, tensors
+
+
 def input_kind(proto: onnx.ModelProto) -> str:
     """The input convention recorded in an ONNX file (see INPUT_KINDS)."""
     value = next((p.value for p in proto.metadata_props if p.key == INPUT_KEY), RGB)
@@ -263,11 +381,17 @@ def set_input_kind(proto: onnx.ModelProto, kind: str) -> None:
         proto.metadata_props.append(onnx.StringStringEntryProto(key=INPUT_KEY, value=kind))
 
 
-def optimize_onnx(data: bytes) -> bytes:
-    """All exact graph rewrites; the result is checked with onnx.checker."""
+def optimize_onnx(data: bytes, *, subpixel: bool = False) -> bytes:
+    """All exact graph rewrites; the result is checked with onnx.checker.
+
+    `subpixel` also turns strided transposed convolutions into sub-pixel convolutions
+    (`subpixel_deconvolutions`); whether that is faster depends on the runtime and CPU.
+    """
     proto = onnx.load_from_string(data)
     counts = {"identities": drop_identities(proto), "constants": fold_constants(proto),
               "zero concats": zero_concat_to_pad(proto), "PReLU -> LeakyRelu": prelu_to_leakyrelu(proto)}
+    if subpixel:
+        counts["deconv -> sub-pixel conv"] = subpixel_deconvolutions(proto)
     prune_initializers(proto)
     log.info("graph rewrites: %s", ", ".join(f"{k} {v}" for k, v in counts.items()))
     onnx.checker.check_model(proto)

@@ -8,6 +8,7 @@ import sys
 import warnings
 from pathlib import Path
 
+import cv2
 import numpy as np
 import onnx
 import onnxruntime as ort
@@ -21,7 +22,7 @@ from lwirst.errors import LwirstError
 from lwirst.export import fold_batchnorm, to_onnx_bytes
 from lwirst.inference import FAST, PLAIN, Segmenter, available_backends, default_backend, grey_plane
 from lwirst.model import LWIRSTNet
-from lwirst.optimize import fold_input, optimize_onnx, prelu_to_leakyrelu
+from lwirst.optimize import fold_input, optimize_onnx, prelu_to_leakyrelu, subpixel_deconvolutions
 from lwirst.postprocess import detect
 from lwirst.preprocess import normalize
 
@@ -58,19 +59,21 @@ def reference(model: torch.nn.Module, images: list[np.ndarray]) -> list[np.ndarr
     return [segmenter.predict(image).logits for image in images]
 
 
-def clear_threshold(ref: np.ndarray, near: float) -> float:
-    """The threshold nearest `near` with no reference logit within LOGIT_TOLERANCE of it: logits
+def clear_threshold(ref: np.ndarray, near: float, tolerance: float = LOGIT_TOLERANCE) -> float:
+    """The threshold nearest `near` with no reference logit within `tolerance` of it: logits
     may differ by that much between backends, so only there must their masks agree exactly."""
     values = np.unique(ref)
-    gaps = np.flatnonzero(np.diff(values) > 2 * LOGIT_TOLERANCE)
+    if not np.any(np.abs(values - near) <= tolerance):
+        return near
+    gaps = np.flatnonzero(np.diff(values) > 2 * tolerance)
     middles = (values[gaps] + values[gaps + 1]) / 2
     return float(middles[np.argmin(np.abs(middles - near))])
 
 
-def assert_same_targets(out: np.ndarray, ref: np.ndarray) -> None:
+def assert_same_targets(out: np.ndarray, ref: np.ndarray, tolerance: float = LOGIT_TOLERANCE) -> None:
     """Same thresholded mask and the same 8-connected targets, near 0 and at a high threshold."""
     for near in (0.0, float(np.percentile(ref, 99.5))):
-        threshold = clear_threshold(ref, near)
+        threshold = clear_threshold(ref, near, tolerance)
         assert abs(threshold - near) < 0.5
         got, want = detect(out, threshold), detect(ref, threshold)
         assert np.array_equal(got.mask, want.mask)
@@ -252,3 +255,111 @@ def test_bf16_path_finds_the_same_targets(model, images, reference) -> None:
         assert not np.array_equal(exact, out)  # really computed in bfloat16 ...
         assert np.mean((out > 0) != (ref > 0)) < 1e-3  # ... with the same mask but for a few pixels
         assert abs(len(detect(out, 0.0)) - len(detect(ref, 0.0))) <= 1
+
+
+@pytest.mark.parametrize("kernel, padding, output_padding", [(3, 1, 1), (2, 0, 0), (4, 1, 0)])
+def test_subpixel_rewrite_is_exact_for_strided_deconvolutions(kernel: int, padding: int,
+                                                              output_padding: int) -> None:
+    torch.manual_seed(kernel)
+    deconv = torch.nn.ConvTranspose2d(5, 3, kernel, stride=2, padding=padding, output_padding=output_padding,
+                                      bias=True).eval()
+    proto = onnx.load_from_string(to_onnx_bytes(deconv, in_channels=5, fold=False))
+    assert subpixel_deconvolutions(proto) == 1
+    onnx.checker.check_model(proto)
+    ops = [n.op_type for n in proto.graph.node]
+    assert "ConvTranspose" not in ops and ops.count("Conv") == 4 and "DepthToSpace" in ops
+    # No zero taps: the four phase kernels hold the deconvolution's kh x kw taps exactly once.
+    weights = {t.name: numpy_helper.to_array(t) for t in proto.graph.initializer}
+    taps = sum(weights[n.input[1]].shape[2] * weights[n.input[1]].shape[3] for n in proto.graph.node
+               if n.op_type == "Conv")
+    assert taps == kernel * kernel
+    x = np.random.default_rng(kernel).normal(size=(2, 5, 7, 9)).astype(np.float32)
+    with torch.no_grad():
+        want = deconv(torch.from_numpy(x)).numpy()
+    got = _run(proto.SerializeToString(), x)
+    assert got.shape == want.shape == (2, 3, 14, 18)
+    assert float(np.abs(got - want).max()) <= 1e-5
+
+
+def test_subpixel_rewrite_leaves_other_deconvolutions_alone() -> None:
+    for deconv in (torch.nn.ConvTranspose2d(4, 2, 3, stride=1, padding=1),           # not strided
+                   torch.nn.ConvTranspose2d(4, 2, 3, stride=2, padding=1, groups=2),  # grouped
+                   torch.nn.ConvTranspose2d(4, 2, 3, stride=2)):                      # 2H + 1 outputs
+        proto = onnx.load_from_string(to_onnx_bytes(deconv.eval(), in_channels=4, fold=False))
+        assert subpixel_deconvolutions(proto) == 0
+        assert "ConvTranspose" in {n.op_type for n in proto.graph.node}
+
+
+def _network_run(backend: str, data: bytes, x: np.ndarray) -> np.ndarray:
+    if backend == "onnxruntime":
+        return inference.OrtBackend(data, 1).run(x)
+    return inference.OpenVinoBackend(data, 1).run(x)
+
+
+@pytest.mark.parametrize("size", [(256, 256), (512, 640)])
+@pytest.mark.parametrize("backend", ["onnxruntime", "openvino"])
+def test_subpixel_network_matches_torch_on_sirst(backend: str, size: tuple[int, int], model, images) -> None:
+    """The rewritten decoder on SIRST frames at 256x256 and at a 640x512 sensor size (upscaled):
+    logits within 1e-4 of PyTorch relative to the frame's largest logit (the shipped model's reach
+    +-42, where float32 spacing is 4e-6), within 1e-4 absolute of the same graph without the
+    rewrite, and the same targets."""
+    if backend not in available_backends():
+        pytest.skip(f"{backend} is not installed")
+    plain = optimize_onnx(to_onnx_bytes(model, fold=False))
+    rewritten = optimize_onnx(to_onnx_bytes(model, fold=False), subpixel=True)
+    ops = [n.op_type for n in onnx.load_from_string(rewritten).graph.node]
+    assert "ConvTranspose" not in ops and ops.count("DepthToSpace") == 3
+    for image in images[:3]:
+        frame = cv2.resize(image, (size[1], size[0]), interpolation=cv2.INTER_LINEAR)
+        x = normalize(frame)[None]
+        with torch.no_grad():
+            ref = model(torch.from_numpy(x)).numpy()
+        got, before = _network_run(backend, rewritten, x), _network_run(backend, plain, x)
+        assert got.shape == ref.shape == (1, 1, *size)
+        assert float(np.abs(got - ref).max()) <= 1e-4 * max(1.0, float(np.abs(ref).max()))
+        assert float(np.abs(got - before).max()) <= 1e-4
+        # Masks must agree at thresholds no reference logit lies within the actual difference of.
+        assert_same_targets(got[0, 0], ref[0, 0], tolerance=float(np.abs(got - ref).max()))
+
+
+@pytest.mark.parametrize("backend", ["onnxruntime", "openvino"])
+def test_subpixel_fast_path_finds_torch_targets_at_256_and_640x512(backend: str, model, images,
+                                                                   reference) -> None:
+    """The full fast path with the rewrite: resize protocol at 256x256, native at 640x512."""
+    if backend not in available_backends():
+        pytest.skip(f"{backend} is not installed")
+    options = FAST.replace(subpixel=True)
+    resized = Segmenter(model, backend=backend, options=options, threads=1)
+    for image, ref in zip(images, reference, strict=True):
+        out = resized.predict(image).logits
+        assert float(np.abs(out - ref).max()) <= LOGIT_TOLERANCE
+        assert_same_targets(out, ref)
+    torch_native = Segmenter(model, backend="torch", protocol="native", options=PLAIN, threads=1)
+    native = Segmenter(model, backend=backend, protocol="native", options=options, threads=1)
+    for image in (images[0], images[-1]):  # a grey and a colour frame
+        frame = cv2.resize(image, (640, 512), interpolation=cv2.INTER_LINEAR)
+        ref, out = torch_native.predict(frame).logits, native.predict(frame).logits
+        assert out.shape == ref.shape == (512, 640)
+        assert float(np.abs(out - ref).max()) <= LOGIT_TOLERANCE
+        assert_same_targets(out, ref)
+
+
+def test_openvino_compiles_each_frame_size_once_statically(monkeypatch, model, images) -> None:
+    """Native frames: one static compilation per frame size, reused for every later frame of
+    that size; past the cap, further sizes share one dynamic compilation."""
+    if "openvino" not in available_backends():
+        pytest.skip("openvino is not installed")
+    monkeypatch.setattr(inference, "_MAX_STATIC_SHAPES", 2)
+    segmenter = Segmenter(model, backend="openvino", protocol="native", threads=1)
+    reference = Segmenter(model, backend="torch", protocol="native", options=PLAIN, threads=1)
+    backend = segmenter.backend
+    compiled: list[tuple | None] = []
+    real = backend._compiled
+    monkeypatch.setattr(backend, "_compiled", lambda shape, streams: compiled.append(shape) or real(shape, streams))
+    grey = images[0] if images[0].ndim == 2 else images[0][..., 0]
+    for h, w in [(64, 80), (64, 80), (72, 96), (64, 80), (40, 48), (48, 40), (72, 96)]:
+        frame = cv2.resize(grey, (w, h), interpolation=cv2.INTER_LINEAR)
+        out, ref = segmenter.predict(frame).logits, reference.predict(frame).logits
+        assert out.shape == (h, w)
+        assert float(np.abs(out - ref).max()) <= LOGIT_TOLERANCE
+    assert compiled == [(1, 1, 64, 80), (1, 1, 72, 96), None]

@@ -7,8 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from lwirst.bench import BenchReport, Result, detect_cpu
+from lwirst.bench import VARIANTS, BenchReport, Result, detect_cpu, int8_refusal
 from lwirst.cli import main
+from lwirst.hostcpu import NO_VNNI, cpu_flags, has_vnni, host_kind, int8_hazard
 
 REQUIRED = {"name", "backend", "batch", "threads", "fps", "p50_ms", "p95_ms", "mIoU", "ratio"}
 
@@ -45,7 +46,7 @@ def test_quick_bench_writes_table_and_json(tmp_path: Path, sirst_root: Path,
                                            capsys: pytest.CaptureFixture[str]) -> None:
     out = tmp_path / "bench.json"
     assert main(["bench", "--quick", "--variants", "ort-fast", "--data-dir", str(sirst_root.parent),
-                 "--json", str(out)]) == 0
+                 "--size", "512", "640", "--json", str(out)]) == 0
     table = capsys.readouterr().out
     assert "variant" in table and "arithmetic ceiling" in table and "fastest fp32 path" in table
     data = json.loads(out.read_text())
@@ -59,6 +60,16 @@ def test_quick_bench_writes_table_and_json(tmp_path: Path, sirst_root: Path,
     assert {r["batch"] for r in rows} == {1, 2} and data["ceiling_fps"]["1"] > 0
     assert 0 < data["dense_macs"] < data["conv_macs"] and "without their zero taps" in table
     assert "fastest_float" in data["bars"]
+    assert data["host_kind"] == detect_cpu().kind and "host kind: " + data["host_kind"] in table
+    frames = data["frame_results"]
+    assert {(r["name"], tuple(r["frame"])) for r in frames} == {("baseline", (512, 640)), ("ort-fast", (512, 640))}
+    for row in frames:
+        assert row["fps"] > 0 and row["e2e_fps"] > 0 and row["net_size"] == [512, 640]  # native, unpadded
+        assert row["protocol"] in ("native", "auto")
+    bar = data["bars"]["frame_512x640"]
+    assert bar["variant"] == "ort-fast" and {"e2e_met", "ceiling_met"} <= set(bar)
+    assert bar["ceiling_fps"] == pytest.approx(data["ceiling_fps"]["1"] * 256 * 256 / (512 * 640))
+    assert "640x512 frames, batch 1" in table and ">= 25 fps end-to-end" in table
 
 
 def _row(name: str, fps: float, miou: float, precision: str = "fp32", batch: int = 1) -> Result:
@@ -81,3 +92,80 @@ def test_bars_keep_fp32_bf16_and_int8_apart() -> None:
     assert bf16["fp32_ceiling_share"] == pytest.approx(320 / report.ceiling_fps(2))
     int8 = bars["int8_batch_1"]  # slower than the bf16 path, so not worth shipping
     assert int8["float_variant"] == "bf16" and not int8["ship"]
+
+
+@pytest.mark.parametrize("flags, kind, vnni", [
+    ("avx avx2 fma", "AVX2", False),                                               # Zen 3 (the issue's host)
+    ("avx avx2 fma avx_vnni", "AVX2", True),                                       # Alder Lake
+    ("avx avx2 fma avx512f avx512bw", "AVX-512", False),                           # Skylake-SP
+    ("avx avx2 fma avx512f avx512bw avx512_vnni", "AVX-512", True),                # Cascade Lake
+    ("avx avx2 fma avx512f avx512_vnni avx512_bf16 avx_vnni", "AVX-512+bf16", True),  # Zen 4 / Zen 5
+    ("avx avx2 fma avx512f amx_bf16 amx_int8 amx_tile", "AVX-512+bf16", True),     # AMX, flags as listed
+    ("avx512_vnnix avx2", "AVX2", False),                                          # whole flags only
+    ("", "other", False),
+])
+def test_host_kind_and_int8_safety_from_cpuinfo_flags(flags: str, kind: str, vnni: bool) -> None:
+    cpuinfo = _cpuinfo("AuthenticAMD", 25, flags)
+    parsed = cpu_flags(cpuinfo)
+    assert host_kind(parsed) == kind
+    assert has_vnni(parsed) is vnni
+    hazard = int8_hazard(parsed)
+    assert (hazard is None) is vnni
+    if not vnni:
+        assert NO_VNNI in hazard and "saturating" in hazard
+    peak = detect_cpu(cpuinfo, cores=2)
+    assert (peak.kind, peak.int8_hazard) == (kind, hazard)
+    int8 = next(v for v in VARIANTS if v.options.int8)
+    refusal = int8_refusal(int8, peak, requested=())
+    assert (refusal is None) is vnni
+    assert int8_refusal(int8, peak, requested=(int8.name,)) is None  # asked for by name: timed, marked
+    assert int8_refusal(next(v for v in VARIANTS if v.name == "ort-fast"), peak, requested=()) is None
+
+
+def test_no_cpu_flags_means_int8_hazard_assumed() -> None:
+    assert cpu_flags("processor\t: 0\n") == frozenset()
+    assert "unknown" in int8_hazard(frozenset())
+
+
+def _report(cpu_flags_line: str, rows: list[Result]) -> BenchReport:
+    return BenchReport(config={"threads": [2], "batches": [1], "size": [256, 256]},
+                       cpu=detect_cpu(_cpuinfo("AuthenticAMD", 26, cpu_flags_line), 2), conv_macs=281.4e6,
+                       model="m", random_weights=False, results=rows, skipped={}, load=([], []), frames="")
+
+
+@pytest.mark.parametrize("flags, int8_fps, int8_miou, usable, reason", [
+    ("avx2 fma", 400, 0.600, False, "no VNNI"),                 # accurate and fast, but no VNNI
+    ("avx2 fma avx_vnni", 400, 0.575, False, "loses 0.025"),    # VNNI, too inaccurate
+    ("avx2 fma avx_vnni", 200, 0.600, False, "not faster"),     # VNNI, accurate, slower
+    ("avx2 fma avx_vnni", 400, 0.595, True, ""),
+])
+def test_int8_is_usable_only_with_vnni_accurate_and_faster(flags: str, int8_fps: float, int8_miou: float,
+                                                           usable: bool, reason: str) -> None:
+    rows = [_row("baseline", 100, 0.60), _row("torch", 50, 0.60), _row("fast", 250, 0.60),
+            _row("ort-int8-s8", int8_fps, int8_miou, "int8-s8")]
+    report = _report(flags, rows)
+    verdict = report.int8_usability()["ort-int8-s8"]
+    assert verdict["usable"] is usable
+    assert reason in "; ".join(verdict["reasons"])
+    assert report.bars()["int8_batch_1"]["ship"] is usable
+    assert ("int8 ort-int8-s8: usable" in report.table()) is usable
+
+
+@pytest.mark.parametrize("fps, e2e, met", [(60.0, 40.0, (True, True)), (30.0, 24.0, (False, False)),
+                                           (50.0, 24.0, (True, False))])
+def test_sensor_size_bar(fps: float, e2e: float, met: tuple[bool, bool]) -> None:
+    """640x512 at native size: >= 25 fps end-to-end and >= 60 % of the area-scaled ceiling."""
+    rows = [_row("baseline", 100, 0.60), _row("fast", 250, 0.60)]
+    report = _report("avx2 fma", rows)
+    report.frame_results = [
+        Result("fast", "openvino", 1, 2, fps, 1.0, 1.0, e2e, 1.0, 1.0, None, None, None, "fp32", "",
+               frame=(512, 640), protocol="native", net_size=(512, 640)),
+        Result("big", "openvino", 1, 2, 10.0, 1.0, 1.0, 9.0, 1.0, 1.0, None, None, None, "fp32", "",
+               frame=(1024, 1280), protocol="native", net_size=(1024, 1280))]
+    ceiling = report.ceiling_fps(2) / 5  # 640x512 is 5x the 256x256 area
+    assert ceiling == pytest.approx(59.1, abs=0.1)  # 2 AVX2 cores at 2.6 GHz
+    bar = report.bars()["frame_512x640"]
+    assert bar["ceiling_fps"] == pytest.approx(ceiling)
+    assert (bar["ceiling_met"], bar["e2e_met"]) == met
+    assert "e2e_met" not in report.bars()["frame_1024x1280"]  # the issue sets the bar at 640x512 only
+    assert "640x512 frames, batch 1, 2 threads" in report.table()

@@ -11,11 +11,13 @@ import pytest
 import torch
 from onnx import TensorProto, helper
 
+from lwirst import hostcpu
 from lwirst.checkpoint import save_checkpoint
 from lwirst.cli import main
 from lwirst.config import PRESETS, NetConfig
 from lwirst.errors import LwirstError
 from lwirst.export import check_segmentation_onnx, pin_input_shape, size_dependent, to_onnx_bytes
+from lwirst.hostcpu import NO_VNNI
 from lwirst.inference import Segmenter
 from lwirst.model import LWIRSTNet
 
@@ -173,3 +175,16 @@ def test_int8_export_is_calibrated_qdq_with_raw_input(tmp_path: Path, checkpoint
     got = Segmenter(out, backend="onnxruntime", size=(64, 64)).predict(frame).logits
     want = Segmenter(network, backend="torch", size=(64, 64)).predict(frame).logits
     assert np.corrcoef(got.ravel(), want.ravel())[0, 1] > 0.9
+
+
+@pytest.mark.parametrize("hazard", [NO_VNNI, None])
+def test_int8_export_warns_on_a_cpu_without_vnni(monkeypatch: pytest.MonkeyPatch, tmp_path: Path,
+                                                 checkpoint: Path, sirst_root: Path, hazard: str | None,
+                                                 capsys: pytest.CaptureFixture[str]) -> None:
+    monkeypatch.setattr(hostcpu, "int8_hazard", lambda flags=None: hazard)
+    out = tmp_path / "int8.onnx"
+    assert main(["export", "--checkpoint", str(checkpoint), "--out", str(out), "--int8", "s8",
+                 "--data-dir", str(sirst_root.parent), "--calibration-images", "1", "--size", "32", "32"]) == 0
+    err = capsys.readouterr().err
+    assert ("warning: int8 is not usable on this CPU: " + NO_VNNI in err) is (hazard is not None)
+    assert out.exists()  # still written: the file is for VNNI hosts

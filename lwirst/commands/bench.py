@@ -32,6 +32,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="timing budget per variant and mode")
     parser.add_argument("--rounds", type=number(int, lo=1, hi=1000), default=5,
                         help="interleaved rounds the budget is split into")
+    parser.add_argument("--size", type=number(int, lo=8, hi=4096), nargs=2, action="append", default=None, metavar=("H", "W"),
+                        help="also time sensor-size frames of H x W (repeatable, e.g. --size 512 640 "
+                             "--size 1024 1280): batch 1, model-only and end-to-end fps per size under the "
+                             "default large-frame protocol, against that size's ceiling")
     parser.add_argument("--variants", nargs="+", default=None,
                         help="only these variants (the baseline always runs)")
     parser.add_argument("--quick", action="store_true",
@@ -46,6 +50,9 @@ def run(args: argparse.Namespace) -> int:
     batches = [1, 2] if args.quick and args.batch == [1, 8] else args.batch
     if min(threads) < 1 or min(batches) < 1:
         raise LwirstError("--threads and --batch take positive integers")
+    frame_sizes = [(int(h), int(w)) for h, w in args.size or ()]
+    if any(min(size) <= 0 for size in frame_sizes):
+        raise LwirstError("--size takes positive H W")
     if args.seconds <= 0 or args.rounds < 1:
         raise LwirstError("--seconds must be positive and --rounds at least 1")
     known = {v.name for v in VARIANTS}
@@ -68,7 +75,7 @@ def run(args: argparse.Namespace) -> int:
         print(f"note: {max(threads)} threads on {cores} cores oversubscribes the CPU", file=sys.stderr)
     config = BenchConfig(model=args.model, data_dir=args.data_dir, threads=threads, batches=batches,
                          seconds=0.05 if args.quick else args.seconds, rounds=args.rounds, quick=args.quick,
-                         variants=args.variants)
+                         variants=args.variants, frame_sizes=frame_sizes)
     report = run_bench(config, progress=lambda message: print(message, file=sys.stderr, flush=True))
     if not report.results:
         reasons = "; ".join(f"{name}: {why}" for name, why in list(report.skipped.items())[:3])
