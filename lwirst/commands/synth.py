@@ -1,13 +1,20 @@
-"""`lwirst synth`: write a synthetic IR dataset (plain-folder layout) and/or a video with tracks."""
+"""`lwirst synth`: write a synthetic IR dataset (plain-folder layout) and/or a video with tracks, or
+(--calibrate) measure the generator against a real dataset's training split."""
 
 from __future__ import annotations
 
 import argparse
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+import numpy as np
 
 from lwirst.errors import LwirstError
 from lwirst.synth import PRESETS, SceneConfig, write_dataset, write_sequence
 from lwirst.validate import check_outputs, number
+
+if TYPE_CHECKING:
+    from lwirst import calibration
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -27,9 +34,19 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     add("--force", action="store_true", help="write into a non-empty --out / --frames-dir, overwrite --video")
     add("--crossing", action="store_true", help="make the first two targets cross mid-sequence")
     add("--blink", type=number(float, lo=0, hi=1), default=0.0, help="per-frame probability a target is not visible")
+    add("--calibrate", action="store_true",
+        help="measure the training split of --dataset and --count generated scenes (as training draws them, "
+             "plus the sirst and sirst_terrain presets) and print their statistics side by side")
+    add("--data-dir", help="with --calibrate: data root (default $LWIRST_DATA_DIR)")
+    add("--dataset", default="sirst", help="with --calibrate: the reference dataset (its train split only)")
+    add("--plot", help="with --calibrate: write the comparison figure to this PNG")
 
 
 def run(args: argparse.Namespace) -> int:
+    if args.calibrate:
+        return _calibrate(args)
+    if args.plot:
+        raise LwirstError("--plot needs --calibrate")
     if not (args.out or args.video or args.frames_dir):
         raise LwirstError("nothing to write: pass --out DIR and/or --video OUT.mp4 / --frames-dir DIR")
     names = [n.strip() for n in args.preset.split(",") if n.strip()]
@@ -63,3 +80,66 @@ def _check_targets(args: argparse.Namespace) -> None:
         if folder and Path(folder).is_dir() and any(Path(folder).iterdir()) and not args.force:
             raise LwirstError(f"{flag} {folder} is not empty; choose a new folder or pass --force to write "
                               "into it (its files and split lists are replaced)")
+
+
+CALIBRATION_PRESETS = ("sirst", "sirst_terrain")
+
+
+def _calibrate(args: argparse.Namespace) -> int:
+    """Reference train split vs the training draw and the plain presets: a table, optionally a PNG."""
+    from lwirst import calibration
+    from lwirst.datasets import open_dataset
+    from lwirst.trainmix import random_scene_config
+
+    if args.out or args.video or args.frames_dir:
+        raise LwirstError("--calibrate writes no dataset or video: drop --out, --video and --frames-dir")
+    if args.black_hot:
+        raise LwirstError("--calibrate measures white-hot scenes: drop --black-hot")
+    if args.plot:
+        if Path(args.plot).suffix.lower() != ".png":
+            raise LwirstError(f"--plot {args.plot}: the figure is a PNG; name it *.png")
+        check_outputs({"--plot": args.plot}, [], force=args.force)
+    count = 200 if args.count is None else args.count
+    h, w = args.size
+    dataset = open_dataset(args.data_dir, args.dataset, "train")  # never the test split
+    reference = calibration.measure(calibration.dataset_frames(dataset), f"{dataset.name} {dataset.split}")
+    rng = np.random.default_rng(args.seed)
+    draws = []
+    for _ in range(count):
+        cfg = random_scene_config(rng, h, (1, 3)).replace(size=(h, w))
+        draws.append((cfg, rng.integers(0, 2**31, 2)))
+    sources = [calibration.measure(calibration.config_frames([c for c, _ in draws], [s for _, s in draws]),
+                                   "training draw")]
+    for name in CALIBRATION_PRESETS:
+        cfg = SceneConfig.preset(name, size=(h, w))
+        sources.append(calibration.measure(
+            calibration.config_frames([cfg] * count, [(args.seed, i) for i in range(count)]), name))
+    print(f"reference: {reference.label}, {len(reference.frames)} frames, {reference.targets} targets; "
+          f"generator: {count} scenes {h}x{w} each (seed {args.seed}) from " + ", ".join(
+              f"{m.label} ({m.targets} targets)" for m in sources))
+    print(_table(reference, sources))
+    if args.plot:
+        print(f"wrote {calibration.plot(reference, sources, args.plot)}")
+    return 0
+
+
+def _table(reference: calibration.Measurement, sources: list[calibration.Measurement]) -> str:
+    from lwirst.calibration import STATISTICS, compare
+
+    def g(v: float) -> str:
+        return f"{v:.3g}"
+
+    header = ["statistic", "generator", "ref p5", "ref p50", "ref p95", "gen p5", "gen p50", "gen p95",
+              "p50 ratio", "KS"]
+    rows = []
+    comparisons = {m.label: {c.statistic: c for c in compare(reference, m)} for m in sources}
+    for statistic in STATISTICS:
+        for m in sources:
+            c = comparisons[m.label][statistic]
+            r, s = c.reference, c.candidate
+            rows.append([statistic, m.label, g(r.p5), g(r.p50), g(r.p95), g(s.p5), g(s.p50), g(s.p95),
+                         f"{c.median_ratio:.2f}", f"{c.ks:.2f}"])
+    widths = [max(len(row[i]) for row in [header, *rows]) for i in range(len(header))]
+    lines = ["  ".join(cell.ljust(wd) if i < 2 else cell.rjust(wd) for i, (cell, wd) in
+                       enumerate(zip(row, widths, strict=True))) for row in [header, *rows]]
+    return "\n".join(lines)
