@@ -1,0 +1,95 @@
+"""Score several models in one run, one protocol, on the same data: the figures the model card,
+the README and the dashboard compare.
+
+    python scripts/compare_models.py --data-dir ../shared/data --out data/models/comparison.json \\
+        --model shipped=data/models/lwirst-sirst.safetensors --model published=/path/LW_IRST.onnx \\
+        --split test --suite xdomain --samples
+
+Each model runs through `lwirst evaluate`'s code path (protocol auto, threshold 0, torch for
+checkpoints and onnxruntime for ONNX files) on the SIRST splits named, the cross-domain suite
+and the embedded samples; the JSON keeps the command, host and commit beside the figures.
+The published ONNX may be measured locally; it is never committed or needed by CI.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shlex
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import torch
+
+from lwirst.bench import detect_cpu
+from lwirst.datasets import open_dataset
+from lwirst.evaluate import evaluate
+from lwirst.inference import REPO_ROOT, Segmenter
+from lwirst.suite import SUITES, build_suite, evaluate_suite
+
+SAMPLES = REPO_ROOT / "data" / "samples"
+KEPT = ("precision", "recall", "f1", "miou", "niou", "pd", "fa", "auc", "targets", "detected", "false_alarms",
+        "images", "blobs_per_frame", "blobs_per_empty_frame", "empty_alarm_rate", "pd_at_fa")
+
+
+def _figures(metrics: dict[str, float]) -> dict[str, float]:
+    return {k: float(f"{metrics[k]:.6g}") for k in KEPT if k in metrics}
+
+
+def _segmenter(path: str) -> Segmenter:
+    backend = "onnxruntime" if path.lower().endswith(".onnx") else "torch"
+    return Segmenter(path, backend=backend)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--model", action="append", required=True, metavar="NAME=PATH")
+    parser.add_argument("--data-dir", required=True)
+    parser.add_argument("--split", action="append", default=[], help="SIRST splits to score (val, test)")
+    parser.add_argument("--suite", choices=SUITES)
+    parser.add_argument("--samples", action="store_true", help="also score the embedded samples (data/samples)")
+    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--out", type=Path, required=True)
+    args = parser.parse_args()
+    torch.set_num_threads(args.threads)
+    models = dict(spec.split("=", 1) for spec in args.model)
+    parts = build_suite(args.suite, args.data_dir) if args.suite else []
+    report: dict[str, object] = {
+        "command": "python scripts/compare_models.py " + shlex.join(sys.argv[1:]),
+        "host": detect_cpu().model,
+        "commit": subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True,
+                                 cwd=REPO_ROOT).stdout.strip(),
+        "protocol": "auto (resize to 256x256 up to 2x its area, native above; fixed-size ONNX graphs: resize), "
+                    "threshold 0 (probability 0.5), scored at each image's own resolution",
+        "models": {},
+    }
+    for name, path in models.items():
+        start = time.perf_counter()
+        segmenter = _segmenter(path)
+        entry: dict[str, object] = {"path": Path(path).name, "backend": segmenter.backend_name}
+        for split in args.split:
+            result = evaluate(segmenter, open_dataset(args.data_dir, "sirst", split), use_cache=False,
+                              keep_saliency=False)
+            entry[f"sirst_{split}"] = _figures(result.metrics)
+        if args.samples:
+            result = evaluate(segmenter, open_dataset(SAMPLES, "folder", "all"), use_cache=False,
+                              keep_saliency=False)
+            entry["samples"] = _figures(result.metrics)
+        if parts:
+            suite = evaluate_suite(segmenter, parts)
+            entry["suite"] = {"pooled": {"pd": suite.pd, "blobs_per_empty_frame": suite.blobs_per_empty_frame,
+                                         "empty_alarm_rate": suite.empty_alarm_rate},
+                              "parts": suite.rows()}
+        entry["seconds"] = round(time.perf_counter() - start, 1)
+        report["models"][name] = entry  # type: ignore[index]
+        print(name, json.dumps({k: v for k, v in entry.items() if k != "suite"}), flush=True)
+        if parts:
+            print(name, "suite", json.dumps(entry["suite"]["pooled"]), flush=True)  # type: ignore[index]
+        args.out.write_text(json.dumps(report, indent=2) + "\n")
+    print(f"wrote {args.out}")
+
+
+if __name__ == "__main__":
+    main()

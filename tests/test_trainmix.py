@@ -1,0 +1,156 @@
+"""Target implantation, hard negatives and the training mix: exact masks, target-free negatives,
+determinism by seed; and the cross-domain suite built from them."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from lwirst.errors import LwirstError
+from lwirst.implant import add_cutout, add_psf, cut_targets, grey, remove_targets, transform_cutout
+from lwirst.synth import measure_scr
+from lwirst.train import Recipe
+from lwirst.trainmix import KINDS, FrameBank, Geometry, epoch_kinds
+
+
+def _frame_with_target(value: int = 200) -> tuple[np.ndarray, np.ndarray]:
+    rng = np.random.default_rng(3)
+    image = np.clip(rng.normal(80, 3, (64, 96)), 0, 255).astype(np.uint8)
+    mask = np.zeros((64, 96), bool)
+    mask[20:24, 40:43] = True
+    image[mask] = value
+    return np.repeat(image[..., None], 3, axis=2), mask
+
+
+def test_cut_out_target_carries_its_contrast_and_shape() -> None:
+    image, mask = _frame_with_target()
+    (cutout,) = cut_targets(image, mask)
+    assert cutout.mask.sum() == mask.sum()
+    assert cutout.peak == pytest.approx(200 - 80, abs=6)  # signal above the local background
+    assert abs(float(np.median(cutout.signal[~cutout.mask]))) < 10  # background subtracted around it
+
+
+def test_dark_targets_are_not_cut_out() -> None:
+    image, mask = _frame_with_target(value=10)
+    assert cut_targets(image, mask) == []
+
+
+def test_remove_targets_leaves_background_only() -> None:
+    image, mask = _frame_with_target()
+    clean = grey(remove_targets(image, mask))
+    assert clean[mask].max() < 100  # the 200-level target is gone
+    assert np.array_equal(clean[:10], grey(image)[:10])  # far pixels untouched
+
+
+def test_implanted_cutout_mask_is_where_the_signal_went() -> None:
+    image, mask = _frame_with_target()
+    (cutout,) = cut_targets(image, mask)
+    rng = np.random.default_rng(0)
+    canvas = np.full((80, 80), 50.0, np.float32)
+    taken = np.zeros(canvas.shape, bool)
+    placed = add_cutout(canvas, taken, cutout, rng, contrast=(1.0, 1.0))
+    assert placed is not None and placed.sum() == cutout.mask.sum()
+    assert canvas[placed].min() > 50 + 0.5 * cutout.peak  # the whole mask is bright
+    assert taken[placed].all()  # the spot is claimed so nothing lands on it
+
+
+def test_psf_reaches_its_requested_scr() -> None:
+    rng = np.random.default_rng(1)
+    canvas = rng.normal(100, 4, (64, 64)).astype(np.float32)
+    background = canvas.copy()
+    taken = np.zeros(canvas.shape, bool)
+    placed = add_psf(canvas, taken, rng, sigma=(1.5, 1.5), scr=(10.0, 10.0))
+    assert placed is not None and 3 <= placed.sum() <= 40
+    scr = measure_scr(canvas, placed)
+    assert 7 < scr < 14, scr  # SCR 10 of the window's std (floored), measured on the ring
+    ys, xs = np.nonzero(canvas != background)
+    cy, cx = np.argwhere(placed).mean(axis=0)
+    assert np.abs(ys - cy).max() <= 7 and np.abs(xs - cx).max() <= 7  # painted within the PSF's 3-sigma patch
+
+
+def test_transformed_cutout_keeps_a_nonempty_mask() -> None:
+    image, mask = _frame_with_target()
+    (cutout,) = cut_targets(image, mask)
+    rng = np.random.default_rng(5)
+    for _ in range(20):
+        moved = transform_cutout(cutout, rng, scale=(0.3, 2.0))
+        assert moved.mask.any() and moved.mask.shape == moved.signal.shape
+
+
+@pytest.fixture(scope="module")
+def bank() -> FrameBank:
+    frames = [_frame_with_target(v) for v in (160, 200, 240)]
+    return FrameBank([f[0] for f in frames], [f[1].astype(np.uint8) for f in frames], Geometry(64, 0.8, 1.2, 0.5))
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_every_kind_is_a_training_crop_with_a_binary_mask(bank: FrameBank, kind: str) -> None:
+    image, mask = bank.make(kind, np.random.default_rng(0), 1)
+    assert image.shape == (64, 64, 3) and image.dtype == np.uint8
+    assert mask.shape == (64, 64) and set(np.unique(mask)) <= {0, 1}
+    if kind == "negative":
+        assert not mask.any()
+    if kind in ("implant", "synthetic"):
+        assert mask.any()
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_generated_frames_are_deterministic_by_seed(bank: FrameBank, kind: str) -> None:
+    a = bank.make(kind, np.random.default_rng(42), 2)
+    b = bank.make(kind, np.random.default_rng(42), 2)
+    assert np.array_equal(a[0], b[0]) and np.array_equal(a[1], b[1])
+
+
+def test_epoch_holds_every_real_frame_and_the_shares() -> None:
+    items = epoch_kinds(10, implant=0.4, synthetic=0.2, negatives=0.8)
+    kinds = [k for k, _ in items]
+    assert [i for k, i in items if k == "real"] == list(range(10))
+    assert (kinds.count("implant"), kinds.count("synthetic"), kinds.count("negative")) == (4, 2, 8)
+
+
+@pytest.mark.parametrize("changes", [{"negatives": -0.1}, {"implant": float("nan")}, {"upscale": 1.5}])
+def test_invalid_shares_are_rejected(changes: dict) -> None:
+    with pytest.raises(LwirstError):
+        Recipe(**changes).validate()
+
+
+def test_suite_parts_are_deterministic_and_labelled(data_root) -> None:
+    from lwirst.suite import build_suite
+
+    parts = {p.name: p for p in build_suite("xdomain", data_root, synthetic_frames=3)}
+    assert set(parts) == {"sirst-val", "implant-1x", "implant-3x", "synth-256", "synth-640", "empty-1x",
+                          "empty-2x", "empty-4x", "empty-synth-640"}
+    again = {p.name: p for p in build_suite("xdomain", data_root, synthetic_frames=3)}
+    for name in ("implant-3x", "synth-640", "empty-4x"):
+        a, b = parts[name].load(1), again[name].load(1)
+        assert np.array_equal(a.image, b.image) and np.array_equal(a.mask, b.mask)
+    small, large = parts["implant-1x"].load(0), parts["implant-3x"].load(0)
+    assert large.image.shape[0] == pytest.approx(3 * small.image.shape[0], abs=1)
+    assert small.mask.any() and large.mask.any()
+    for name in ("empty-1x", "empty-4x", "empty-synth-640"):
+        assert not parts[name].load(0).mask.any()
+    assert parts["synth-640"].load(0).image.shape[:2] == (512, 640)
+
+
+def test_suite_pools_targets_and_empty_frames(data_root) -> None:
+    """Pooled Pd and empty-frame figures are the sums over the parts, on a real (untrained) network run."""
+    import dataclasses
+
+    import torch
+
+    from lwirst.inference import Segmenter
+    from lwirst.model import LWIRSTNet
+    from lwirst.suite import build_suite, evaluate_suite
+
+    torch.manual_seed(0)
+    parts = [dataclasses.replace(p, count=2) for p in build_suite("xdomain", data_root, synthetic_frames=2)
+             if p.name in ("implant-1x", "synth-256", "empty-1x", "empty-synth-640")]
+    result = evaluate_suite(Segmenter.from_module(LWIRSTNet()), parts, threshold=2.0)
+    targets = sum(r.metrics["targets"] for p, r in result.parts if not p.name.startswith("empty"))
+    detected = sum(r.metrics["detected"] for p, r in result.parts if not p.name.startswith("empty"))
+    assert result.pd == pytest.approx(detected / targets)
+    false = sum(r.metrics["false_alarms"] for p, r in result.parts if p.name.startswith("empty"))
+    assert result.blobs_per_empty_frame == pytest.approx(false / 4)
+    rows = {row["part"]: row for row in result.rows()}
+    assert rows["empty-1x"]["pd"] is None and rows["implant-1x"]["empty_alarm_rate"] is None
+    assert 0.0 <= result.empty_alarm_rate <= 1.0
