@@ -29,13 +29,13 @@ import plotly.graph_objects as go
 from scipy import ndimage
 from scipy.stats import kendalltau
 
+from lwirst import paths
 from lwirst.config import presets_for_table
 from lwirst.drawing import Match, draw_targets, evaluation_overlay, heatmap, mask_image
 from lwirst.errors import LwirstError
 from lwirst.evaluate import EvalResult, cache_root, rescore
 from lwirst.export import check_segmentation_onnx
 from lwirst.imageio import to_bgr
-from lwirst.inference import REPO_ROOT
 from lwirst.metrics import image_record, match_targets
 from lwirst.modelcard import CARDS, format_metric
 from lwirst.paper import compare_preset, load_table
@@ -43,7 +43,7 @@ from lwirst.postprocess import TargetFilter, detect, logit_to_probability
 from lwirst.sweep import METRICS as SWEEP_METRICS
 from lwirst.uploads import check_upload_size
 
-ABLATIONS_DIR = REPO_ROOT / "data" / "ablations"
+ABLATIONS_DIR = paths.ABLATIONS_DIR
 HOT_COLOR = (255, 255, 0)  # BGR cyan: visible on the inferno heatmap, unlike Fig. 5's red/green/blue
 PAPER_SOURCE = "paper figure (fusion datasets)"
 MEASURED_PREFIX = "measured here"

@@ -536,7 +536,7 @@ def _find_data(data_dir: Path | None) -> Path | None:
 
 def _load_model(path: Path | None, seed: int) -> tuple[torch.nn.Module | None, str, bool]:
     from lwirst.checkpoint import load_model
-    from lwirst.inference import DEFAULT_MODEL
+    from lwirst.paths import DEFAULT_MODEL
 
     if path is not None and path.suffix.lower() == ".onnx":
         return None, str(path), False

@@ -40,6 +40,7 @@ from lwirst.checkpoint import atomic_write, load_model
 from lwirst.config import PRESETS, NetConfig, get_preset, presets_for_table
 from lwirst.datasets import SegDataset, open_dataset
 from lwirst.errors import LwirstError
+from lwirst.paths import REPO_ROOT
 from lwirst.train import RECIPES, Recipe, Trainer, score_resized
 
 log = logging.getLogger(__name__)
@@ -317,7 +318,7 @@ def check_address(address: str, timeout: float = PROBE_TIMEOUT_S) -> None:
 
 def git_commit() -> str:
     """Short commit of the lwirst checkout, with ``-dirty`` when its package files differ from it."""
-    root = Path(__file__).resolve().parents[1]
+    root = REPO_ROOT
 
     def git(*args: str) -> subprocess.CompletedProcess[str]:
         return subprocess.run(["git", "-C", str(root), *args], capture_output=True, text=True, check=False)

@@ -9,13 +9,13 @@ import subprocess
 import sys
 
 from lwirst.errors import LwirstError
-from lwirst.inference import REPO_ROOT
+from lwirst.paths import DASHBOARD_APP, STREAMLIT_ROOT
 from lwirst.validate import number
 
 HELP = "Start the Streamlit dashboard"
 SERVED_ENV = "LWIRST_SERVED"  # set for the Streamlit process when it listens beyond loopback
 CAMERAS_ENV = "LWIRST_SERVER_CAMERAS"  # "1": offer the server's local cameras even when served
-APP = REPO_ROOT / "dashboard" / "app.py"
+APP = DASHBOARD_APP
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -70,4 +70,4 @@ def run(args: argparse.Namespace) -> int:
         env[CAMERAS_ENV] = "1" if args.allow_cameras else "0"
     print(f"dashboard: http://{args.address}:{args.port}  (Ctrl-C stops it)")
     # The repository root is the working directory so Streamlit reads .streamlit/config.toml.
-    return subprocess.run(command(args.port, args.address), cwd=REPO_ROOT, env=env, check=False).returncode
+    return subprocess.run(command(args.port, args.address), cwd=STREAMLIT_ROOT, env=env, check=False).returncode

@@ -10,11 +10,12 @@ import cv2
 from lwirst.drawing import heatmap, overlay
 from lwirst.errors import LwirstError
 from lwirst.imageio import IMAGE_SUFFIXES, read_image, read_mask
-from lwirst.inference import REPO_ROOT, Segmenter
+from lwirst.inference import Segmenter
 from lwirst.metrics import match_targets
+from lwirst.paths import SAMPLES_DIR
 from lwirst.pipeline import FramePipeline
 
-SAMPLES = REPO_ROOT / "data" / "samples" / "images"
+SAMPLES = SAMPLES_DIR / "images"
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
