@@ -48,7 +48,17 @@ from lwirst.export import (
     to_onnx_bytes,
 )
 from lwirst.imageio import check_image, to_bgr, to_uint8
-from lwirst.optimize import RAW_BGR, RAW_GREY, RGB, fold_input, input_kind, optimize_onnx, quantize_onnx, set_input_kind
+from lwirst.optimize import (
+    RAW_BGR,
+    RAW_GREY,
+    RGB,
+    can_fold_input,
+    fold_input,
+    input_kind,
+    optimize_onnx,
+    quantize_onnx,
+    set_input_kind,
+)
 from lwirst.paths import DEFAULT_MODEL as DEFAULT_MODEL
 from lwirst.paths import MODELS_DIR as MODELS_DIR
 from lwirst.paths import REPO_ROOT as REPO_ROOT
@@ -492,6 +502,10 @@ class Segmenter:
             self.in_channels = onnx_input_channels(proto)
             return input_kind(proto)
         self.in_channels = getattr(getattr(self.module, "config", None), "in_channels", 3)
+        if self.options.fold_input and self.in_channels == 3 and not can_fold_input(self.module):
+            log.info("%s: input folding does not apply to this network; it runs on normalised RGB",
+                     self.model_name)
+            return RGB
         return RAW_GREY if self.options.fold_input and self.in_channels == 3 else RGB
 
     def _net(self, kind: str) -> Backend:

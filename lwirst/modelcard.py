@@ -23,7 +23,7 @@ from lwirst.checkpoint import load_checkpoint
 from lwirst.complexity import config_complexity, onnx_complexity
 from lwirst.config import NetConfig
 from lwirst.errors import LwirstError
-from lwirst.model import LWIRSTNet
+from lwirst.models import build_model
 
 log = logging.getLogger(__name__)
 
@@ -32,11 +32,11 @@ TRAINER_STATE = "state.pt"  # a run directory's resume file (optimizer state), n
 DEMO_MODEL = "untrained demo network (random init, seed 0)"
 
 
-def demo_network() -> LWIRSTNet:
+def demo_network() -> torch.nn.Module:
     """LW-IRSTNet with seed-0 random weights: lets every page work before a trained model exists."""
     with torch.random.fork_rng():
         torch.manual_seed(0)
-        return LWIRSTNet(NetConfig()).eval()
+        return build_model(config=NetConfig()).eval()
 
 
 def find_models(roots: Iterable[Path], preferred: Path | None = None) -> list[Path]:
