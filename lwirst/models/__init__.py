@@ -23,6 +23,7 @@ from lwirst.models.base import Architecture, NetworkConfig
 # Registry name -> module defining ARCHITECTURE. The first is the default (old checkpoints name none).
 _MODULES: dict[str, str] = {
     "lwirstnet": "lwirst.models.lwirstnet",
+    "acm": "lwirst.models.acm",
 }
 DEFAULT_ARCHITECTURE = "lwirstnet"
 _LOADED: dict[str, Architecture] = {}
