@@ -41,6 +41,7 @@ from lwirst.config import PRESETS, NetConfig, get_preset, presets_for_table
 from lwirst.datasets import SegDataset, open_dataset
 from lwirst.errors import LwirstError
 from lwirst.paths import REPO_ROOT
+from lwirst.scoring import SWEEP, view_keys
 from lwirst.train import RECIPES, Recipe, Trainer, score_resized
 
 log = logging.getLogger(__name__)
@@ -49,7 +50,7 @@ TABLES = ("III", "IV", "V", "VI", "VII", "VIII", "IX")
 SWEEP_FILE = "sweep.json"
 RESULT_FILE = "result.json"
 RESULTS_CSV = "results.csv"
-SCORES = ("miou", "f1", "pd", "fa")
+SCORES = view_keys(SWEEP)  # ("miou", "f1", "pd", "fa"): what `score_resized` measures
 CSV_COLUMNS = [
     "table", "preset", "row", "variant", "seed", "epochs", "schedule", "dataset", "train_split",
     "val_split", "test_split", "best_epoch", "best_val_iou",

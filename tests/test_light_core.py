@@ -10,7 +10,7 @@ from tests.conftest import REPO
 
 HEAVY = ("torch", "onnx", "onnxruntime", "openvino")
 LIGHT = ("lwirst.pipeline", "lwirst.drawing", "dashboard.config", "lwirst.live", "lwirst.video",
-         "lwirst.paths", "lwirst.saliency")
+         "lwirst.paths", "lwirst.saliency", "lwirst.scoring")
 
 
 def test_light_modules_import_no_runtime() -> None:
