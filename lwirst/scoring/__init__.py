@@ -25,6 +25,7 @@ R_co = TypeVar("R_co", covariant=True)
 
 # Modules adding metrics computed during evaluation (each defines SPECS and METRIC).
 _PLUGINS: tuple[str, ...] = (
+    "lwirst.scoring.hiou",
 )
 
 # Views a metric can appear in.
