@@ -31,6 +31,7 @@ import streamlit as st
 from streamlit.delta_generator import DeltaGenerator
 
 from dashboard.config import SAMPLES_DIR, Settings, load_settings
+from lwirst import paths
 from lwirst.datasets import Sample, SegDataset, detect_layout, find_datasets, list_splits, open_dataset
 from lwirst.errors import LwirstError
 from lwirst.frame_report import FrameReport, filter_from_ranges, frame_report
@@ -55,7 +56,7 @@ from lwirst.web_video import VIDEO_SUFFIXES, VideoOutput, segment_video
 
 log = logging.getLogger(__name__)
 
-PAGES_DIR = REPO_ROOT / "pages"
+PAGES_DIR = paths.PAGES_DIR
 SAMPLES_LABEL = "Embedded samples"
 IMAGE_TYPES = ("png", "jpg", "jpeg", "bmp", "tif", "tiff")
 THRESHOLD_RANGE = (-30.0, 30.0)  # trained models reach peak logits above 20

@@ -22,14 +22,14 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from lwirst.datasets import DATA_DIR_ENV
-from lwirst.inference import MODELS_DIR, REPO_ROOT
+from lwirst.paths import MODELS_DIR
+from lwirst.paths import SAMPLES_DIR as SAMPLES_DIR
 
 DATA_ROOTS_ENV = "LWIRST_DASHBOARD_DATA_ROOTS"
 MODEL_ROOTS_ENV = "LWIRST_DASHBOARD_MODEL_ROOTS"
 MAX_UPLOAD_ENV = "LWIRST_DASHBOARD_MAX_UPLOAD_MB"
 ICE_SERVERS_ENV = "LWIRST_DASHBOARD_ICE_SERVERS"
 DEFAULT_MAX_UPLOAD_MB = 200
-SAMPLES_DIR = REPO_ROOT / "data" / "samples"
 
 
 @dataclass(frozen=True)

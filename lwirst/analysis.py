@@ -29,21 +29,22 @@ import plotly.graph_objects as go
 from scipy import ndimage
 from scipy.stats import kendalltau
 
+from lwirst import paths
 from lwirst.config import presets_for_table
 from lwirst.drawing import Match, draw_targets, evaluation_overlay, heatmap, mask_image
 from lwirst.errors import LwirstError
 from lwirst.evaluate import EvalResult, cache_root, rescore
 from lwirst.export import check_segmentation_onnx
 from lwirst.imageio import to_bgr
-from lwirst.inference import REPO_ROOT
 from lwirst.metrics import image_record, match_targets
 from lwirst.modelcard import CARDS, format_metric
 from lwirst.paper import compare_preset, load_table
 from lwirst.postprocess import TargetFilter, detect, logit_to_probability
+from lwirst.scoring import LIVE, metric_spec, view_keys
 from lwirst.sweep import METRICS as SWEEP_METRICS
 from lwirst.uploads import check_upload_size
 
-ABLATIONS_DIR = REPO_ROOT / "data" / "ablations"
+ABLATIONS_DIR = paths.ABLATIONS_DIR
 HOT_COLOR = (255, 255, 0)  # BGR cyan: visible on the inferno heatmap, unlike Fig. 5's red/green/blue
 PAPER_SOURCE = "paper figure (fusion datasets)"
 MEASURED_PREFIX = "measured here"
@@ -465,7 +466,7 @@ def rank_images(per_image: pd.DataFrame, by: str) -> pd.DataFrame:
     return per_image.sort_values(column, ascending=ascending, kind="stable").reset_index(drop=True)
 
 
-LIVE_METRICS = ("precision", "recall", "f1", "miou", "pd", "fa")
+LIVE_METRICS = view_keys(LIVE)
 
 
 def metric_moves(before: Mapping[str, float], after: Mapping[str, float],
@@ -473,10 +474,8 @@ def metric_moves(before: Mapping[str, float], after: Mapping[str, float],
     """(label, value now, change since `before`) for the live re-scoring cards; Fa in 1e-6."""
     moves = []
     for name in names:
-        scale = 1e6 if name == "fa" else 1.0
-        delta = (after[name] - before[name]) * scale
-        label = CARDS[name][0]
-        moves.append((label, format_metric(name, after[name]), f"{delta:+.2f}" if name == "fa" else f"{delta:+.4f}"))
+        spec = metric_spec(name)
+        moves.append((spec.label, spec.format(after[name]), spec.delta(before[name], after[name])))
     return moves
 
 

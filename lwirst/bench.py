@@ -46,7 +46,7 @@ from lwirst.hostcpu import cpu_flags, host_kind, int8_hazard
 from lwirst.imageio import to_gray
 from lwirst.inference import FAST, PLAIN, PROTOCOLS, Options, Segmenter, available_backends, default_backend
 from lwirst.metrics import PixelMetrics
-from lwirst.model import LWIRSTNet
+from lwirst.models import build_model
 from lwirst.postprocess import detect
 
 log = logging.getLogger(__name__)
@@ -536,13 +536,13 @@ def _find_data(data_dir: Path | None) -> Path | None:
 
 def _load_model(path: Path | None, seed: int) -> tuple[torch.nn.Module | None, str, bool]:
     from lwirst.checkpoint import load_model
-    from lwirst.inference import DEFAULT_MODEL
+    from lwirst.paths import DEFAULT_MODEL
 
     if path is not None and path.suffix.lower() == ".onnx":
         return None, str(path), False
     if path is None and not DEFAULT_MODEL.exists():
         torch.manual_seed(seed)
-        return LWIRSTNet().eval(), f"random LWIRSTNet (seed {seed})", True
+        return build_model().eval(), f"random LWIRSTNet (seed {seed})", True
     path = path or DEFAULT_MODEL
     module, _ = load_model(path)
     return module, str(path), False
@@ -611,7 +611,7 @@ def run_bench(config: BenchConfig, progress: Callable[[str], None] | None = None
                     v.name, v.backend, b, t, model_t.fps, model_t.percentile_ms(50), model_t.percentile_ms(95),
                     e2e_t.fps, e2e_t.percentile_ms(50), e2e_t.percentile_ms(95), miou, diff, equal,
                     v.options.precision, v.note))
-    complexity = count_complexity(module if module is not None else LWIRSTNet(), config.size)
+    complexity = count_complexity(module if module is not None else build_model(), config.size)
     report = BenchReport(
         config={"threads": list(config.threads), "batches": list(config.batches), "seconds": config.seconds,
                 "rounds": config.rounds, "size": list(config.size), "quick": config.quick,

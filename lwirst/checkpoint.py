@@ -1,8 +1,9 @@
 """Checkpoints that carry their own config and never unpickle arbitrary objects.
 
-Weights are stored as safetensors with the `NetConfig` JSON (and free-form
-metadata such as the recipe or metrics) in the safetensors header, so loading
-needs no flags. Legacy `.pt`/`.pth` files are read with `torch.load(weights_only=True)`.
+Weights are stored as safetensors with the architecture's registry name, its
+config JSON (and free-form metadata such as the recipe or metrics) in the
+safetensors header, so loading needs no flags. Files written before the registry
+name no architecture and load as LW-IRSTNet. Legacy `.pt`/`.pth` files are read with `torch.load(weights_only=True)`.
 """
 
 from __future__ import annotations
@@ -17,13 +18,13 @@ import torch
 from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 
-from lwirst.config import NetConfig
 from lwirst.errors import LwirstError
-from lwirst.model import LWIRSTNet
+from lwirst.models import DEFAULT_ARCHITECTURE, NetworkConfig, architecture_of, build_model, get_architecture
 
-MAX_PARAMETERS = 250_000_000  # 1 GB of float32: far above any LW-IRSTNet variant (0.16 M)
+MAX_PARAMETERS = 250_000_000  # 1 GB of float32: far above any registered network (LW-IRSTNet 0.16 M)
 CONFIG_KEY = "lwirst_config"
 META_KEY = "lwirst_meta"
+ARCH_KEY = "lwirst_architecture"
 
 
 def atomic_write(path: Path, writer) -> None:
@@ -39,11 +40,12 @@ def atomic_write(path: Path, writer) -> None:
             tmp.unlink()
 
 
-def save_checkpoint(path: str | Path, model: torch.nn.Module, config: NetConfig,
+def save_checkpoint(path: str | Path, model: torch.nn.Module, config: NetworkConfig,
                     meta: dict[str, Any] | None = None) -> None:
-    """Save weights + config (+ JSON-serialisable meta) atomically as safetensors."""
+    """Save weights + architecture + config (+ JSON-serialisable meta) atomically as safetensors."""
     tensors = {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
-    header = {CONFIG_KEY: config.to_json(), META_KEY: json.dumps(meta or {}, sort_keys=True, default=str)}
+    header = {ARCH_KEY: architecture_of(config), CONFIG_KEY: config.to_json(),
+              META_KEY: json.dumps(meta or {}, sort_keys=True, default=str)}
     atomic_write(Path(path), lambda tmp: save_file(tensors, str(tmp), metadata=header))
 
 
@@ -70,11 +72,14 @@ def _read_torch(path: Path) -> tuple[dict[str, torch.Tensor], dict[str, str]]:
     if not isinstance(payload, dict) or "state_dict" not in payload or "config" not in payload:
         raise LwirstError(f"{path}: expected a dict with 'config' and 'state_dict' (an lwirst checkpoint)")
     header = {CONFIG_KEY: json.dumps(payload["config"]), META_KEY: json.dumps(payload.get("meta", {}))}
+    if isinstance(payload.get("architecture"), str):
+        header[ARCH_KEY] = payload["architecture"]
     return payload["state_dict"], header
 
 
-def load_checkpoint(path: str | Path) -> tuple[NetConfig, dict[str, torch.Tensor], dict[str, Any]]:
-    """Read (config, state_dict, meta) and check the tensors fit the config."""
+def load_checkpoint(path: str | Path) -> tuple[NetworkConfig, dict[str, torch.Tensor], dict[str, Any]]:
+    """Read (config, state_dict, meta) and check the tensors fit the config; the config's type
+    says the architecture (`lwirst.models.architecture_of`)."""
     path = Path(path)
     if not path.is_file():
         raise LwirstError(f"checkpoint {path} does not exist")
@@ -89,7 +94,11 @@ def load_checkpoint(path: str | Path) -> tuple[NetConfig, dict[str, torch.Tensor
     if CONFIG_KEY not in header:
         raise LwirstError(f"{path}: checkpoint has no lwirst config in its header; was it saved by lwirst?")
     try:
-        config = NetConfig.from_json(header[CONFIG_KEY])
+        architecture = get_architecture(header.get(ARCH_KEY) or DEFAULT_ARCHITECTURE)
+    except LwirstError as exc:
+        raise LwirstError(f"{path}: {exc}") from exc
+    try:
+        config = architecture.config.from_json(header[CONFIG_KEY])
     except LwirstError as exc:
         raise LwirstError(f"{path}: invalid network config in the checkpoint: {exc}") from exc
     except (TypeError, ValueError, KeyError) as exc:  # a field of the wrong type
@@ -104,13 +113,13 @@ def load_checkpoint(path: str | Path) -> tuple[NetConfig, dict[str, torch.Tensor
         raise LwirstError(f"{path}: the weights must be a dict of tensors")
     with torch.device("meta"):  # shapes and types only: a config asking for gigabytes allocates nothing
         try:
-            skeleton = LWIRSTNet(config)
+            skeleton = build_model(architecture.name, config)
         except (RuntimeError, ValueError) as exc:
             raise LwirstError(f"{path}: its network config cannot be built ({exc})") from exc
     size = sum(t.numel() for t in skeleton.state_dict().values())
     if size > MAX_PARAMETERS:
         raise LwirstError(f"{path}: its config asks for {size / 1e6:.0f} M parameters (limit "
-                          f"{MAX_PARAMETERS / 1e6:.0f} M); not an LW-IRSTNet checkpoint")
+                          f"{MAX_PARAMETERS / 1e6:.0f} M); not a {architecture.label} checkpoint")
     check_state_fits(skeleton, state, str(path))
     return config, state, meta
 
@@ -141,10 +150,10 @@ def check_state_fits(model: torch.nn.Module, state: dict[str, torch.Tensor], nam
         raise LwirstError(f"{name}: tensors do not fit its config: {'; '.join(parts)}")
 
 
-def load_model(path: str | Path) -> tuple[LWIRSTNet, dict[str, Any]]:
+def load_model(path: str | Path) -> tuple[torch.nn.Module, dict[str, Any]]:
     """Build the network a checkpoint describes, with its weights, in eval mode."""
     config, state, meta = load_checkpoint(path)
-    model = LWIRSTNet(config)
+    model = build_model(config=config)
     model.load_state_dict(state)
     return model.eval(), meta
 

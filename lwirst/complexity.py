@@ -30,9 +30,8 @@ import numpy as np
 import torch
 from torch import nn
 
-from lwirst.config import NetConfig
 from lwirst.errors import LwirstError
-from lwirst.model import LWIRSTNet
+from lwirst.models import NetworkConfig, build_model
 
 CONVENTION = "THOP 0.1.1 convention (1 MAC = 1 FLOP; BN 4/elem, PReLU 1/elem, ReLU/pool/resize 0)"
 
@@ -132,9 +131,9 @@ def check_input_size(size: tuple[int, int]) -> tuple[int, int]:
     return height, width
 
 
-def config_complexity(config: NetConfig, size: tuple[int, int] = (256, 256)) -> Complexity:
-    """Complexity of the network a config describes."""
-    return count_complexity(LWIRSTNet(config), check_input_size(size))
+def config_complexity(config: NetworkConfig, size: tuple[int, int] = (256, 256)) -> Complexity:
+    """Complexity of the network a config describes (any registered architecture)."""
+    return count_complexity(build_model(config=config), check_input_size(size))
 
 
 def onnx_complexity(data: bytes, size: tuple[int, int] = (256, 256)) -> Complexity:

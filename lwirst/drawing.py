@@ -16,9 +16,9 @@ import numpy as np
 
 from lwirst.errors import LwirstError
 from lwirst.imageio import to_bgr
-from lwirst.inference import Saliency
 from lwirst.metrics import match_targets as metric_match
 from lwirst.postprocess import Detections, Target, detect, logit_to_probability
+from lwirst.saliency import Saliency
 from lwirst.tracking import Track
 
 RED, GREEN, BLUE = (0, 0, 255), (0, 255, 0), (255, 0, 0)

@@ -26,13 +26,14 @@ from lwirst.errors import LwirstError
 from lwirst.inference import Segmenter
 from lwirst.metrics import CurveMetric, FrameAlarms, PdFa, PixelMetrics, image_record, pd_at_false_alarm_rate
 from lwirst.postprocess import TargetFilter, detect
+from lwirst.scoring import OPERATOR, SUMMARY, metric_spec, metric_specs, plugin_metrics, plugin_results, view_keys
 
 log = logging.getLogger(__name__)
 
 PDFA_THRESHOLDS = np.round(np.linspace(-8.0, 8.0, 17), 3)
 PD_AT_FA_BUDGET = 0.1  # false-alarm blobs per frame: one alarm in ten frames
 CACHE_ENV = "LWIRST_CACHE_DIR"
-CACHE_SCHEMA = 3  # bump when the key or the stored result changes meaning (3: operator metrics)
+CACHE_SCHEMA = 4  # bump when the key or the stored result changes meaning (3: operator metrics, 4: plugin metrics)
 
 
 def cache_root() -> Path:
@@ -107,6 +108,7 @@ def evaluate(segmenter: Segmenter, dataset: SegDataset, *, threshold: float = 0.
     pixel, pdfa, alarms = PixelMetrics(threshold), PdFa(threshold), FrameAlarms(threshold)
     curve = CurveMetric(bins=1000, logits=True)
     sweep = [PdFa(float(t)) for t in PDFA_THRESHOLDS]
+    plugins = plugin_metrics(threshold)
     rows, saliency = [], {}
     model_seconds = 0.0
     for index in range(len(dataset)):
@@ -120,7 +122,7 @@ def evaluate(segmenter: Segmenter, dataset: SegDataset, *, threshold: float = 0.
         pdfa.update(logits, mask)
         alarms.update(logits, mask)
         curve.update(logits, mask)
-        for metric in sweep:
+        for metric in (*sweep, *plugins):
             metric.update(logits, mask)
         record = image_record(logits, mask, threshold)
         rows.append({
@@ -146,6 +148,7 @@ def evaluate(segmenter: Segmenter, dataset: SegDataset, *, threshold: float = 0.
         "blobs_per_frame": op["blobs_per_frame"], "blobs_per_empty_frame": op["blobs_per_empty_frame"],
         "empty_alarm_rate": op["empty_alarm_rate"], "empty_frames": op["empty_frames"],
         "pd_at_fa": pd_at_false_alarm_rate(points, len(dataset), PD_AT_FA_BUDGET),
+        **plugin_results(plugins),
     }
     step = max(1, len(cv.fpr) // 400)
     curves = {
@@ -168,33 +171,35 @@ def evaluate(segmenter: Segmenter, dataset: SegDataset, *, threshold: float = 0.
 def rescore(saliency: dict[str, np.ndarray], masks: dict[str, np.ndarray], threshold: float,
             target_filter: TargetFilter | None = None) -> dict[str, float]:
     """Metrics of stored saliency maps at another threshold / Eq. 4 filter, without the network."""
-    pixel, pdfa = PixelMetrics(0.5), PdFa(0.5)
+    pixel, pdfa, plugins = PixelMetrics(0.5), PdFa(0.5), plugin_metrics(0.5)
     for name, logits in saliency.items():
         kept = detect(logits, threshold).filter(target_filter)
         pred = kept.mask
-        pixel.update(pred, masks[name])
-        pdfa.update(pred, masks[name])
+        for metric in (pixel, pdfa, *plugins):
+            metric.update(pred, masks[name])
     px, tg = pixel.compute(), pdfa.compute()
     return {"precision": px["precision"], "recall": px["recall"], "f1": px["f1"], "miou": px["iou"],
-            "niou": px["niou"], "pd": tg["pd"], "fa": tg["fa"]}
+            "niou": px["niou"], "pd": tg["pd"], "fa": tg["fa"], **plugin_results(plugins)}
 
 
-def summary_lines(result: EvalResult, names: Sequence[str] = ("precision", "recall", "f1", "miou", "niou",
-                                                            "pd", "fa", "auc")) -> list[str]:
-    """Human-readable summary (Fa in units of 1e-6, as the IRSTD literature prints it)."""
+def summary_lines(result: EvalResult, names: Sequence[str] | None = None) -> list[str]:
+    """Human-readable summary: the protocol, the metrics of the table's summary view (`lwirst.scoring`;
+    Fa in units of 1e-6, as the IRSTD literature prints it), then the operator view."""
     p = result.protocol
     lines = [f"model {p['model']}  backend {p['backend']} {p.get('precision', 'fp32')}  "
              f"protocol {p['protocol']} {p['size']}  threshold {p['threshold']:g}  "
              f"{p['dataset']}/{p['split']} ({result.metrics['images']} images)"]
-    cells = []
-    for name in names:
-        value = result.metrics[name]
-        cells.append(f"{name} {value * 1e6:.1f}e-6" if name == "fa" else f"{name} {value:.4f}")
-    lines.append("  ".join(cells))
     m = result.metrics
+    cells = []
+    for name in names if names is not None else view_keys(SUMMARY):
+        if name in m:
+            spec = metric_spec(name)
+            cells.append(f"{name} {spec.format(m[name])}{spec.unit}")
+    lines.append("  ".join(cells))
     if "blobs_per_frame" in m:
-        empty = (f"  empty frames alarmed {m['empty_alarm_rate']:.1%} ({m['empty_frames']} empty)"
-                 if m["empty_frames"] else "")
-        lines.append(f"false-alarm blobs/frame {m['blobs_per_frame']:.3f}{empty}  "
-                     f"Pd at <={PD_AT_FA_BUDGET:g} false blobs/frame {m['pd_at_fa']:.4f}")
+        operator = [f"{s.label} {s.format(m[s.key])}" for s in metric_specs(OPERATOR)
+                    if s.key in m and (s.key != "empty_alarm_rate" or m.get("empty_frames"))]
+        if m.get("empty_frames"):
+            operator.append(f"({m['empty_frames']} empty frames)")
+        lines.append("  ".join(operator))
     return lines

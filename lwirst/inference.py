@@ -48,14 +48,27 @@ from lwirst.export import (
     to_onnx_bytes,
 )
 from lwirst.imageio import check_image, to_bgr, to_uint8
-from lwirst.optimize import RAW_BGR, RAW_GREY, RGB, fold_input, input_kind, optimize_onnx, quantize_onnx, set_input_kind
+from lwirst.optimize import (
+    RAW_BGR,
+    RAW_GREY,
+    RGB,
+    can_fold_input,
+    fold_input,
+    input_kind,
+    optimize_onnx,
+    quantize_onnx,
+    set_input_kind,
+)
+from lwirst.paths import DEFAULT_MODEL as DEFAULT_MODEL
+from lwirst.paths import MODELS_DIR as MODELS_DIR
+from lwirst.paths import REPO_ROOT as REPO_ROOT
 from lwirst.preprocess import normalize, pad_to_multiple
+from lwirst.saliency import Saliency as Saliency
 
+# DEFAULT_MODEL, MODELS_DIR, REPO_ROOT and Saliency are re-exported from their light homes,
+# lwirst.paths and lwirst.saliency, for code that imported them from here.
 log = logging.getLogger(__name__)
 
-REPO_ROOT = Path(__file__).resolve().parents[1]
-MODELS_DIR = REPO_ROOT / "data" / "models"
-DEFAULT_MODEL = MODELS_DIR / "lwirst-sirst.safetensors"
 PROTOCOLS = ("auto", "resize", "native")
 # "auto" resizes frames of at most this many times the model size's area, runs larger ones natively.
 AUTO_AREA_FACTOR = 2
@@ -142,23 +155,6 @@ class Options:
 FAST = Options()
 # The network as trained, run as exported: the reference every optimisation is checked against.
 PLAIN = Options(fold_bn=False, rewrite=False, fold_input=False, static_shapes=False, spin=True, streams=False)
-
-
-@dataclass
-class Saliency:
-    """Logits at the input image's resolution (threshold 0 is probability 0.5)."""
-
-    logits: np.ndarray
-    protocol: str
-    backend: str
-
-    @property
-    def probability(self) -> np.ndarray:
-        return 1.0 / (1.0 + np.exp(-np.clip(self.logits, -60, 60)))
-
-    @property
-    def shape(self) -> tuple[int, int]:
-        return self.logits.shape
 
 
 class Backend(Protocol):
@@ -506,6 +502,10 @@ class Segmenter:
             self.in_channels = onnx_input_channels(proto)
             return input_kind(proto)
         self.in_channels = getattr(getattr(self.module, "config", None), "in_channels", 3)
+        if self.options.fold_input and self.in_channels == 3 and not can_fold_input(self.module):
+            log.info("%s: input folding does not apply to this network; it runs on normalised RGB",
+                     self.model_name)
+            return RGB
         return RAW_GREY if self.options.fold_input and self.in_channels == 3 else RGB
 
     def _net(self, kind: str) -> Backend:

@@ -218,6 +218,3 @@ class LWIRSTNet(nn.Module):
         x5 = self.stage5(self.fuse5(self.up5(x4), x1))
         return self.up6(x5)
 
-
-def build_model(config: NetConfig | None = None) -> LWIRSTNet:
-    return LWIRSTNet(config)

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import json
 import logging
-import math
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -23,7 +22,8 @@ from lwirst.checkpoint import load_checkpoint
 from lwirst.complexity import config_complexity, onnx_complexity
 from lwirst.config import NetConfig
 from lwirst.errors import LwirstError
-from lwirst.model import LWIRSTNet
+from lwirst.models import build_model
+from lwirst.scoring import CARD, metric_spec, metric_specs
 
 log = logging.getLogger(__name__)
 
@@ -32,11 +32,11 @@ TRAINER_STATE = "state.pt"  # a run directory's resume file (optimizer state), n
 DEMO_MODEL = "untrained demo network (random init, seed 0)"
 
 
-def demo_network() -> LWIRSTNet:
+def demo_network() -> torch.nn.Module:
     """LW-IRSTNet with seed-0 random weights: lets every page work before a trained model exists."""
     with torch.random.fork_rng():
         torch.manual_seed(0)
-        return LWIRSTNet(NetConfig()).eval()
+        return build_model(config=NetConfig()).eval()
 
 
 def find_models(roots: Iterable[Path], preferred: Path | None = None) -> list[Path]:
@@ -128,26 +128,13 @@ def model_card(path: Path | None) -> ModelCard:
                      _read_markdown(path))
 
 
-# Metric cards: metrics key -> (label, help). Fa is printed in units of 1e-6, as the literature does.
-CARDS = {
-    "precision": ("P", "pixel precision"),
-    "recall": ("R", "pixel recall"),
-    "f1": ("F1", "pixel F1"),
-    "miou": ("mIoU", "dataset IoU (the paper's mIoU)"),
-    "niou": ("nIoU", "mean of per-image IoU"),
-    "pd": ("Pd", "detected / ground-truth targets (centroid distance < 3 px)"),
-    "fa": ("Fa (×1e-6)", "false-alarm pixels / all pixels"),
-    "auc": ("AUC", "area under the pixel ROC curve"),
-}
+# Metric cards: metrics key -> (label, help), the card view of `lwirst.scoring`'s table.
+CARDS = {spec.key: (spec.label, spec.help) for spec in metric_specs(CARD)}
 
 
 def format_metric(name: str, value: float | None) -> str:
-    """A metric as the cards print it: four decimals, Fa in units of 1e-6, NaN as "n/a"."""
-    if value is None or (isinstance(value, float) and math.isnan(value)):
-        return "n/a"
-    if name == "fa":
-        return f"{value * 1e6:.2f}"
-    return f"{value:.4f}"
+    """A metric as the cards print it (`lwirst.scoring`: Fa in units of 1e-6, NaN as "n/a")."""
+    return metric_spec(name).format(value)
 
 
 def metrics_table(metrics: dict[str, Any]) -> pd.DataFrame:

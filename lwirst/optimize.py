@@ -104,6 +104,16 @@ class RawInputBlock(nn.Module):
         return self.act(torch.cat((self.conv(raw) + offset, pooled * self.pool_scale + self.pool_shift), 1))
 
 
+def can_fold_input(model: nn.Module) -> bool:
+    """Whether `fold_input` applies: the network starts with LW-IRSTNet's stage-1 block on 3 channels.
+
+    Other architectures (`lwirst.models`) run with normalised RGB input instead: callers skip
+    the rewrite for them rather than fail.
+    """
+    stage1 = getattr(model, "stage1", None)
+    return isinstance(stage1, (InitialBlock, FoldedInitialBlock)) and stage1.conv.in_channels == 3
+
+
 @torch.no_grad()
 def fold_input(model: nn.Module, grey: bool) -> nn.Module:
     """Copy of `model` that takes raw pixel values: BGR 0..255, or grey 0..255 when `grey`.

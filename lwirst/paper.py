@@ -23,20 +23,20 @@ import logging
 import math
 from dataclasses import dataclass, field
 from functools import cache
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 
 from lwirst.config import PRESETS, get_preset
 from lwirst.errors import LwirstError
+from lwirst.paths import PAPER_DIR
 
 if TYPE_CHECKING:
     from lwirst.complexity import Complexity
 
 log = logging.getLogger(__name__)
 
-DATA_DIR = Path(__file__).resolve().parents[1] / "data" / "paper"
+DATA_DIR = PAPER_DIR
 TABLES = ("II", "III", "IV", "V", "VI", "VII", "VIII", "IX")
 PAPER_SIZE = (256, 256)
 """Input size of every FLOPs figure in the paper (Sec. III-B: x is 3 x 256 x 256)."""

@@ -17,8 +17,8 @@ from typing import Protocol
 import numpy as np
 
 from lwirst.errors import LwirstError
-from lwirst.inference import Saliency
 from lwirst.postprocess import NO_FILTER, Detections, TargetFilter, detect
+from lwirst.saliency import Saliency
 from lwirst.tracking import Track, Tracker
 
 

@@ -40,6 +40,8 @@ from lwirst.checkpoint import atomic_write, load_model
 from lwirst.config import PRESETS, NetConfig, get_preset, presets_for_table
 from lwirst.datasets import SegDataset, open_dataset
 from lwirst.errors import LwirstError
+from lwirst.paths import REPO_ROOT
+from lwirst.scoring import SWEEP, view_keys
 from lwirst.train import RECIPES, Recipe, Trainer, score_resized
 
 log = logging.getLogger(__name__)
@@ -48,7 +50,7 @@ TABLES = ("III", "IV", "V", "VI", "VII", "VIII", "IX")
 SWEEP_FILE = "sweep.json"
 RESULT_FILE = "result.json"
 RESULTS_CSV = "results.csv"
-SCORES = ("miou", "f1", "pd", "fa")
+SCORES = view_keys(SWEEP)  # ("miou", "f1", "pd", "fa"): what `score_resized` measures
 CSV_COLUMNS = [
     "table", "preset", "row", "variant", "seed", "epochs", "schedule", "dataset", "train_split",
     "val_split", "test_split", "best_epoch", "best_val_iou",
@@ -317,7 +319,7 @@ def check_address(address: str, timeout: float = PROBE_TIMEOUT_S) -> None:
 
 def git_commit() -> str:
     """Short commit of the lwirst checkout, with ``-dirty`` when its package files differ from it."""
-    root = Path(__file__).resolve().parents[1]
+    root = REPO_ROOT
 
     def git(*args: str) -> subprocess.CompletedProcess[str]:
         return subprocess.run(["git", "-C", str(root), *args], capture_output=True, text=True, check=False)

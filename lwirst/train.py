@@ -1,4 +1,4 @@
-"""Resumable training of LW-IRSTNet.
+"""Resumable training of any registered network (`lwirst.models`; LW-IRSTNet by default).
 
 A run directory holds everything: `run.json` (config, recipe, data), `metrics.csv`
 (one row per finished epoch), `last.safetensors` / `best.safetensors` (weights a
@@ -26,14 +26,13 @@ import numpy as np
 import torch
 
 from lwirst.checkpoint import atomic_write, save_checkpoint
-from lwirst.config import NetConfig
 from lwirst.datasets import SegDataset
 from lwirst.errors import LwirstError
 from lwirst.imageio import to_bgr
 from lwirst.inference import PLAIN, Segmenter
 from lwirst.losses import LOSSES
 from lwirst.metrics import PdFa, PixelMetrics
-from lwirst.model import LWIRSTNet
+from lwirst.models import DEFAULT_ARCHITECTURE, NetworkConfig, architecture_of, build_model
 from lwirst.preprocess import normalize
 from lwirst.trainmix import FrameBank, Geometry, epoch_kinds
 
@@ -251,7 +250,7 @@ class EpochRecord:
 class Trainer:
     """One run directory, resumable at epoch granularity."""
 
-    def __init__(self, run_dir: str | Path, config: NetConfig, recipe: Recipe, train_set: SegDataset,
+    def __init__(self, run_dir: str | Path, config: NetworkConfig, recipe: Recipe, train_set: SegDataset,
                  val_set: SegDataset | None, *, data_info: dict[str, Any] | None = None,
                  resume: bool = False, force: bool = False, threads: int | None = None,
                  device: str = "auto") -> None:
@@ -268,7 +267,7 @@ class Trainer:
         self._check_run_dir(resume, force)
         self.train_set = TrainSet(train_set, recipe)
         torch.manual_seed(recipe.seed)  # the initial weights are part of the run's determinism
-        self.model = LWIRSTNet(config).to(self.device)
+        self.model = build_model(config=config).to(self.device)
         self.optimizer = _optimizer(self.model, recipe)
         self.ema = EMA(self.model, recipe.ema_decay) if recipe.ema_decay > 0 else None
         self.epoch = 0
@@ -279,7 +278,8 @@ class Trainer:
 
     def _run_header(self) -> dict[str, Any]:
         """What run.json stores, JSON-normalised (tuples become lists) so it compares equal on resume."""
-        header = {"config": self.config.to_dict(), "recipe": self.recipe.to_dict(), "data": self.data_info}
+        header = {"architecture": architecture_of(self.config), "config": self.config.to_dict(),
+                  "recipe": self.recipe.to_dict(), "data": self.data_info}
         return json.loads(json.dumps(header))
 
     def _check_run_dir(self, resume: bool, force: bool) -> None:
@@ -296,6 +296,10 @@ class Trainer:
             )
         saved = json.loads(run_json.read_text())
         header = self._run_header()
+        saved_arch = saved.get("architecture", DEFAULT_ARCHITECTURE)  # runs from before the registry
+        if saved_arch != header["architecture"]:
+            raise LwirstError(f"cannot resume {self.run_dir}: it trains {saved_arch}, not {header['architecture']}; "
+                              "use a new --run-dir or the same architecture")
         for key in ("config", "recipe"):
             if saved.get(key) != header[key]:
                 diff = sorted(k for k in set(saved.get(key, {})) | set(header[key])
@@ -329,7 +333,7 @@ class Trainer:
         """
         if self.ema is None:
             return self.model
-        model = LWIRSTNet(self.config).to(self.device)
+        model = build_model(config=self.config).to(self.device)
         model.load_state_dict(self.ema.shadow)
         recalibrate_batchnorm(model, self.train_set, seed=self.recipe.seed,
                               batch_size=self.recipe.batch_size)

@@ -9,13 +9,13 @@ import subprocess
 import sys
 
 from lwirst.errors import LwirstError
-from lwirst.inference import REPO_ROOT
+from lwirst.paths import DASHBOARD_APP, STREAMLIT_ROOT
 from lwirst.validate import number
 
 HELP = "Start the Streamlit dashboard"
 SERVED_ENV = "LWIRST_SERVED"  # set for the Streamlit process when it listens beyond loopback
 CAMERAS_ENV = "LWIRST_SERVER_CAMERAS"  # "1": offer the server's local cameras even when served
-APP = REPO_ROOT / "dashboard" / "app.py"
+APP = DASHBOARD_APP
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -30,7 +30,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def command(port: int, address: str) -> list[str]:
-    """The `streamlit run` command line; server settings come from the repository's .streamlit/config.toml."""
+    """The `streamlit run` command line; server settings come from .streamlit/config.toml in `STREAMLIT_ROOT`
+    (the checkout's root, or its copy inside an installed wheel)."""
     return [sys.executable, "-m", "streamlit", "run", str(APP), "--server.port", str(port),
             "--server.address", address]
 
@@ -61,7 +62,7 @@ def run(args: argparse.Namespace) -> int:
     if not 0 < args.port < 65536:
         raise LwirstError(f"port {args.port} is not between 1 and 65535")
     if not APP.is_file():
-        raise LwirstError(f"{APP} is missing: the dashboard ships with a source checkout of lwirst")
+        raise LwirstError(f"{APP} is missing: this lwirst installation is incomplete; reinstall it")
     env = dict(os.environ)
     warning = served_warning(args.address, args.allow_cameras)
     if warning:
@@ -69,5 +70,5 @@ def run(args: argparse.Namespace) -> int:
         env[SERVED_ENV] = "1"
         env[CAMERAS_ENV] = "1" if args.allow_cameras else "0"
     print(f"dashboard: http://{args.address}:{args.port}  (Ctrl-C stops it)")
-    # The repository root is the working directory so Streamlit reads .streamlit/config.toml.
-    return subprocess.run(command(args.port, args.address), cwd=REPO_ROOT, env=env, check=False).returncode
+    # STREAMLIT_ROOT is the working directory so Streamlit reads its .streamlit/config.toml.
+    return subprocess.run(command(args.port, args.address), cwd=STREAMLIT_ROOT, env=env, check=False).returncode

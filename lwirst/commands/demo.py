@@ -8,20 +8,23 @@ from pathlib import Path
 
 import cv2
 
+from lwirst.commands.segment import add_threads_argument
 from lwirst.drawing import heatmap, overlay
 from lwirst.errors import LwirstError
 from lwirst.imageio import IMAGE_SUFFIXES, read_image, read_mask
-from lwirst.inference import REPO_ROOT, Segmenter
+from lwirst.inference import Segmenter
 from lwirst.metrics import TargetMatch, match_targets
+from lwirst.paths import SAMPLES_DIR
 from lwirst.pipeline import FramePipeline
 
-SAMPLES = REPO_ROOT / "data" / "samples" / "images"
+SAMPLES = SAMPLES_DIR / "images"
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--images", type=Path, default=SAMPLES, help="folder of images (default: embedded samples)")
     parser.add_argument("--model", help="checkpoint or ONNX file (default: the shipped model)")
     parser.add_argument("--backend", default="auto")
+    add_threads_argument(parser)
     parser.add_argument("--out", type=Path, default=Path("lwirst-demo"), help="where overlays and heatmaps go")
 
 
@@ -31,7 +34,7 @@ def run(args: argparse.Namespace) -> int:
     paths = sorted(p for p in args.images.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
     if not paths:
         raise LwirstError(f"{args.images} holds no PNG/JPG/BMP/TIFF images")
-    segmenter = Segmenter(args.model, backend=args.backend)
+    segmenter = Segmenter(args.model, backend=args.backend, threads=args.threads)
     pipeline = FramePipeline(segmenter)
     try:
         args.out.mkdir(parents=True, exist_ok=True)

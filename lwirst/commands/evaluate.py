@@ -9,7 +9,7 @@ from pathlib import Path
 
 from tqdm import tqdm
 
-from lwirst.commands.segment import add_bf16_argument, engine_from_args
+from lwirst.commands.segment import add_bf16_argument, add_threads_argument, engine_from_args
 from lwirst.datasets import open_dataset
 from lwirst.errors import LwirstError
 from lwirst.evaluate import evaluate, summary_lines
@@ -27,6 +27,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--split", default="test")
     parser.add_argument("--backend", default="auto")
     add_bf16_argument(parser)
+    add_threads_argument(parser)
     parser.add_argument("--protocol", default="auto", choices=PROTOCOLS,
                         help="auto (default): resize frames of up to 2x the model area, native above")
     parser.add_argument("--size", type=number(int, lo=8, hi=4096), nargs=2, default=[256, 256], metavar=("H", "W"))
@@ -52,7 +53,8 @@ def run(args: argparse.Namespace) -> int:
     if args.suite:
         return _run_suite(args)
     dataset = open_dataset(args.data_dir, args.dataset, args.split)
-    segmenter = Segmenter(args.model, protocol=args.protocol, size=tuple(args.size), **engine_from_args(args))
+    segmenter = Segmenter(args.model, protocol=args.protocol, size=tuple(args.size), threads=args.threads,
+                          **engine_from_args(args))
     with tqdm(total=len(dataset), unit="img", leave=False) as bar:
         result = evaluate(segmenter, dataset, threshold=args.threshold, use_cache=not args.no_cache,
                           progress=lambda done, total: bar.update(done - bar.n))
@@ -77,7 +79,8 @@ def _cell(value: object, percent: bool = False) -> str:
 
 def _run_suite(args: argparse.Namespace) -> int:
     parts = build_suite(args.suite, args.data_dir)
-    segmenter = Segmenter(args.model, protocol=args.protocol, size=tuple(args.size), **engine_from_args(args))
+    segmenter = Segmenter(args.model, protocol=args.protocol, size=tuple(args.size), threads=args.threads,
+                          **engine_from_args(args))
     with tqdm(total=sum(len(p) for p in parts), unit="img", leave=False) as bar:
         result = evaluate_suite(segmenter, parts, threshold=args.threshold,
                                 progress=lambda name, done, total: bar.update(1))

@@ -31,8 +31,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                                      "without VNNI, where int8 is not usable)")
     int8.add_argument("--int8", choices=("s8", "u8"), default=None,
                       help="write a QDQ int8 network (s8: symmetric activations, the accurate one). Its "
-                           "input is raw BGR pixels 0..255 (normalisation folded in, marked in the file), "
-                           "which lwirst's Segmenter feeds automatically")
+                           "input is raw BGR pixels 0..255 (normalisation folded in, marked in the file; other "
+                           "architectures than LW-IRSTNet keep normalised RGB), which lwirst's Segmenter feeds "
+                           "automatically")
     int8.add_argument("--data-dir", type=Path, default=None,
                       help="dataset root holding sirst/ for calibration (default: $LWIRST_DATA_DIR)")
     int8.add_argument("--calibration-images", type=number(int, lo=1, hi=100_000), default=32,
@@ -44,7 +45,7 @@ def run(args: argparse.Namespace) -> int:
 
     from lwirst.checkpoint import atomic_write, load_model
     from lwirst.export import check_segmentation_onnx, fold_batchnorm, to_onnx_bytes
-    from lwirst.optimize import fold_input, optimize_onnx
+    from lwirst.optimize import can_fold_input, fold_input, optimize_onnx
 
     if args.opset < MIN_OPSET:
         raise LwirstError(f"--opset {args.opset} is too old; use {MIN_OPSET} or newer")
@@ -62,7 +63,8 @@ def run(args: argparse.Namespace) -> int:
     if args.int8:
         _warn_without_vnni()
     module, _ = load_model(args.checkpoint)
-    if args.int8:
+    raw_input = bool(args.int8) and can_fold_input(module)  # other architectures keep normalised RGB input
+    if raw_input:
         module = fold_input(fold_batchnorm(module), grey=False)
     try:
         data = to_onnx_bytes(module, size=(height, width), opset=args.opset,
@@ -72,7 +74,7 @@ def run(args: argparse.Namespace) -> int:
     if args.optimize or args.int8:
         data = optimize_onnx(data)
     if args.int8:
-        data = _quantize(data, args, (height, width))
+        data = _quantize(data, args, (height, width), raw_input)
     proto = check_segmentation_onnx(data, str(args.out))
     proto.metadata_props.append(onnx.StringStringEntryProto(key="lwirst.size", value=f"{height}x{width}"))
     data = proto.SerializeToString()
@@ -81,7 +83,8 @@ def run(args: argparse.Namespace) -> int:
     except OSError as exc:
         raise LwirstError(f"cannot write {args.out}: {exc.strerror}") from exc
     ops = sorted({node.op_type for node in proto.graph.node})
-    extra = f", int8 {args.int8} QDQ, raw BGR input" if args.int8 else ", rewrites applied" if args.optimize else ""
+    kind = "raw BGR" if raw_input else "normalised RGB"
+    extra = f", int8 {args.int8} QDQ, {kind} input" if args.int8 else ", rewrites applied" if args.optimize else ""
     print(f"wrote {args.out} ({len(data) / 1024:.0f} KiB, opset {args.opset}, dynamic batch/height/width, "
           f"BN folded{extra})")
     print(f"operators: {', '.join(ops)}")
@@ -100,20 +103,23 @@ def _warn_without_vnni() -> None:
               "(AVX512_VNNI or AVX_VNNI); here, use the float export.", file=sys.stderr)
 
 
-def _quantize(data: bytes, args: argparse.Namespace, size: tuple[int, int]) -> bytes:
-    """Calibrate on SIRST training images fed exactly as the Segmenter feeds raw BGR."""
+def _quantize(data: bytes, args: argparse.Namespace, size: tuple[int, int], raw_input: bool) -> bytes:
+    """Calibrate on SIRST training images fed exactly as the Segmenter feeds them (raw BGR when the
+    normalisation is folded in, else normalised RGB)."""
     import cv2
     import numpy as np
     import onnx
 
     from lwirst.datasets import open_dataset
     from lwirst.imageio import to_bgr
-    from lwirst.optimize import RAW_BGR, quantize_onnx, set_input_kind
+    from lwirst.optimize import RAW_BGR, RGB, quantize_onnx, set_input_kind
+    from lwirst.preprocess import normalize
 
     train = open_dataset(args.data_dir, "sirst", "trainval")
     picks = np.linspace(0, len(train) - 1, min(args.calibration_images, len(train))).round().astype(int)
-    batches = [cv2.resize(to_bgr(train[int(i)].image), (size[1], size[0]), interpolation=cv2.INTER_LINEAR)
-               .transpose(2, 0, 1)[None].astype(np.float32) for i in picks]
+    frames = [cv2.resize(to_bgr(train[int(i)].image), (size[1], size[0]), interpolation=cv2.INTER_LINEAR)
+              for i in picks]
+    batches = [(f.transpose(2, 0, 1).astype(np.float32) if raw_input else normalize(f))[None] for f in frames]
     proto = onnx.load_from_string(data)
-    set_input_kind(proto, RAW_BGR)
+    set_input_kind(proto, RAW_BGR if raw_input else RGB)
     return quantize_onnx(proto.SerializeToString(), batches, symmetric=args.int8 == "s8")

@@ -37,8 +37,14 @@ def add_model_arguments(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--protocol", default="auto", choices=("auto", "resize", "native"),
                        help="auto (default): resize frames of up to 2x the model area to the model size "
                             "(the paper's deployment), run larger frames at native size; or force one")
-    group.add_argument("--threads", type=THREADS, default=None, help="CPU threads for inference (1-1024)")
+    add_threads_argument(group)
     add_bf16_argument(group)
+
+
+def add_threads_argument(parser: argparse.ArgumentParser | argparse._ArgumentGroup) -> None:
+    """--threads of every command that runs the network (default: the backend's own choice)."""
+    parser.add_argument("--threads", type=THREADS, default=None,
+                        help="CPU threads for inference (1-1024; default: the runtime's choice)")
 
 
 def add_bf16_argument(parser: argparse.ArgumentParser | argparse._ArgumentGroup) -> None:

@@ -11,9 +11,16 @@ from pathlib import Path
 from tqdm import tqdm
 
 from lwirst.commands.recipe_args import field_type
-from lwirst.config import NetConfig, get_preset
+from lwirst.config import get_preset
 from lwirst.datasets import UnknownSplitError, names_digest, open_dataset, resolve_data_dir
 from lwirst.errors import LwirstError
+from lwirst.models import (
+    DEFAULT_ARCHITECTURE,
+    NetworkConfig,
+    architecture_names,
+    config_from_json,
+    get_architecture,
+)
 from lwirst.train import RECIPES, Recipe, Trainer
 from lwirst.validate import THREADS, check_writable_folder, number
 
@@ -24,8 +31,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--dataset", default="sirst", help="dataset name (sirst, folder, ...)")
     parser.add_argument("--train-split", default="train")
     parser.add_argument("--val-split", default="val", help="validation split; never the test split")
-    parser.add_argument("--preset", default="lw_irstnet", help="network preset (`lwirst complexity --list`)")
-    parser.add_argument("--config", help="network config JSON file (overrides --preset)")
+    parser.add_argument("--arch", choices=architecture_names(), default=None,
+                        help=f"network architecture (default {DEFAULT_ARCHITECTURE}, or the config file's "
+                             "'architecture' field)")
+    parser.add_argument("--preset", default=None,
+                        help="LW-IRSTNet preset (`lwirst complexity --list`; default lw_irstnet)")
+    parser.add_argument("--config", help="network config JSON file (overrides --preset); an 'architecture' "
+                                         "field names the network")
     parser.add_argument("--recipe", default="default", choices=sorted(RECIPES))
     for field in dataclasses.fields(Recipe):
         flag = "--" + field.name.replace("_", "-")
@@ -42,14 +54,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     if args.val_split == "test":
         raise LwirstError("the test split must never be used for validation; choose another --val-split")
-    if args.config:
-        try:
-            with open(args.config) as handle:
-                config = NetConfig.from_json(handle.read())
-        except OSError as exc:
-            raise LwirstError(f"cannot read config {args.config}: {exc.strerror}") from exc
-    else:
-        config = get_preset(args.preset)
+    config = _network_config(args)
     overrides = {f.name: getattr(args, f.name) for f in dataclasses.fields(Recipe)
                  if getattr(args, f.name) is not None}
     recipe = dataclasses.replace(RECIPES[args.recipe], **overrides)
@@ -97,6 +102,21 @@ def run(args: argparse.Namespace) -> int:
     best = f"best val IoU {trainer.best_iou:.4f}" if val_set is not None else "no validation split"
     print(f"run directory: {args.run_dir} (epoch {trainer.epoch}/{recipe.epochs}, {best})")
     return 0
+
+
+def _network_config(args: argparse.Namespace) -> NetworkConfig:
+    """The network to train: a config file, else an LW-IRSTNet preset, else `--arch`'s default config."""
+    if args.config:
+        try:
+            with open(args.config) as handle:
+                return config_from_json(handle.read(), args.arch)
+        except OSError as exc:
+            raise LwirstError(f"cannot read config {args.config}: {exc.strerror}") from exc
+    if args.arch in (None, DEFAULT_ARCHITECTURE):
+        return get_preset(args.preset or "lw_irstnet")
+    if args.preset:
+        raise LwirstError(f"--preset names LW-IRSTNet variants; {args.arch} takes its settings from --config")
+    return get_architecture(args.arch).config()
 
 
 def _check_same_data(run_dir: Path, data_info: dict[str, object]) -> None:

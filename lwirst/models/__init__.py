@@ -1,0 +1,91 @@
+"""The network registry: one door (`build_model`) for every architecture lwirst can train and run.
+
+An architecture is one module file defining ``ARCHITECTURE`` (see `Architecture`) and
+one line in `_MODULES` below. Training, checkpoints, complexity counts, export, the
+benchmark, model cards and sweeps build networks through `build_model` only, and
+checkpoints store the registry name, so a new network is trainable, exportable,
+evaluable and selectable in the dashboard without touching those modules.
+
+Names are listed without importing the model files (no torch until a network is
+built), so command-line choices and settings stay light.
+"""
+
+from __future__ import annotations
+
+import difflib
+import importlib
+import json
+from typing import Any
+
+from lwirst.errors import LwirstError
+from lwirst.models.base import Architecture, NetworkConfig
+
+# Registry name -> module defining ARCHITECTURE. The first is the default (old checkpoints name none).
+_MODULES: dict[str, str] = {
+    "lwirstnet": "lwirst.models.lwirstnet",
+    "acm": "lwirst.models.acm",
+}
+DEFAULT_ARCHITECTURE = "lwirstnet"
+_LOADED: dict[str, Architecture] = {}
+
+__all__ = ["DEFAULT_ARCHITECTURE", "Architecture", "NetworkConfig", "architecture_names", "architecture_of",
+           "build_model", "config_from_dict", "config_from_json", "get_architecture"]
+
+
+def architecture_names() -> tuple[str, ...]:
+    """Registered names, the default first."""
+    return tuple(_MODULES)
+
+
+def get_architecture(name: str) -> Architecture:
+    """The registered architecture `name`; an unknown name lists the known ones."""
+    if name not in _MODULES:
+        close = difflib.get_close_matches(name, _MODULES, n=1)
+        hint = f" (did you mean {close[0]}?)" if close else ""
+        raise LwirstError(f"unknown architecture {name!r}{hint}; registered: {', '.join(_MODULES)}")
+    if name not in _LOADED:
+        spec = importlib.import_module(_MODULES[name]).ARCHITECTURE
+        if spec.name != name:
+            raise LwirstError(f"{_MODULES[name]} registers {spec.name!r}, not {name!r}")
+        _LOADED[name] = spec
+    return _LOADED[name]
+
+
+def architecture_of(config: Any) -> str:
+    """Registry name of the architecture a config object describes (by its type)."""
+    for name in _MODULES:
+        if type(config) is get_architecture(name).config:
+            return name
+    raise LwirstError(f"{type(config).__name__} is not the config of a registered architecture")
+
+
+def config_from_dict(data: dict[str, Any], architecture: str | None = None) -> NetworkConfig:
+    """A config from JSON-like fields; an ``architecture`` field (else the argument, else the
+    default) names the network. Unknown fields are refused by the config class."""
+    fields = dict(data)
+    name = str(fields.pop("architecture", None) or architecture or DEFAULT_ARCHITECTURE)
+    return get_architecture(name).config.from_dict(fields)
+
+
+def config_from_json(text: str, architecture: str | None = None) -> NetworkConfig:
+    """`config_from_dict` of a JSON object (a config file, a run's saved config)."""
+    try:
+        data = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise LwirstError(f"network config is not valid JSON: {exc}") from exc
+    if not isinstance(data, dict):
+        raise LwirstError("network config JSON must be an object")
+    return config_from_dict(data, architecture)
+
+
+def build_model(name: str | None = None, config: NetworkConfig | None = None) -> Any:
+    """A freshly initialised network: architecture `name` (default: the one `config` describes,
+    else LW-IRSTNet) built from `config` (default: that architecture's default config)."""
+    if name is None:
+        name = architecture_of(config) if config is not None else DEFAULT_ARCHITECTURE
+    spec = get_architecture(name)
+    if config is None:
+        config = spec.config()
+    elif type(config) is not spec.config:
+        raise LwirstError(f"architecture {name!r} needs a {spec.config.__name__}, got {type(config).__name__}")
+    return spec.module(config)

@@ -1,0 +1,33 @@
+"""Where lwirst's own files live, computed once for the whole package.
+
+In a source checkout they sit beside the package (``data/``, ``pages/``,
+``.streamlit/``); an installed wheel carries the same tree as package data under
+``lwirst/_app`` (see pyproject.toml), so the shipped model, samples, paper tables and
+the dashboard are found either way. The `dashboard` package itself is installed
+beside `lwirst` in both cases.
+
+Imports nothing heavy (no torch, ONNX or OpenCV), so light modules and the dashboard's
+settings can name the shipped model, samples and tables without loading a runtime.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+PACKAGE_DIR = Path(__file__).resolve().parent
+_CHECKOUT = PACKAGE_DIR.parent
+# A checkout has its data and pages beside the package; an installed wheel has them in lwirst/_app.
+IN_CHECKOUT = (_CHECKOUT / "pyproject.toml").is_file() and (_CHECKOUT / "data").is_dir()
+# The folder laid out like the checkout's root: data/, pages/, .streamlit/.
+REPO_ROOT = _CHECKOUT if IN_CHECKOUT else PACKAGE_DIR / "_app"
+DATA_DIR = REPO_ROOT / "data"
+MODELS_DIR = DATA_DIR / "models"
+DEFAULT_MODEL = MODELS_DIR / "lwirst-sirst.safetensors"
+SAMPLES_DIR = DATA_DIR / "samples"
+PAPER_DIR = DATA_DIR / "paper"
+ABLATIONS_DIR = DATA_DIR / "ablations"
+PAGES_DIR = REPO_ROOT / "pages"
+# The folder whose `.streamlit/config.toml` holds the dashboard's server settings (its working directory).
+STREAMLIT_ROOT = REPO_ROOT
+# The dashboard package sits beside lwirst (the checkout, or site-packages).
+DASHBOARD_APP = _CHECKOUT / "dashboard" / "app.py"

@@ -1,0 +1,28 @@
+"""The network's output as every consumer sees it, free of any inference runtime.
+
+Kept apart from `lwirst.inference` so post-processing, drawing and the dashboard's
+light modules can type and read saliency maps without importing torch or ONNX.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+
+@dataclass
+class Saliency:
+    """Logits at the input image's resolution (threshold 0 is probability 0.5)."""
+
+    logits: np.ndarray
+    protocol: str
+    backend: str
+
+    @property
+    def probability(self) -> np.ndarray:
+        return 1.0 / (1.0 + np.exp(-np.clip(self.logits, -60, 60)))
+
+    @property
+    def shape(self) -> tuple[int, int]:
+        return self.logits.shape

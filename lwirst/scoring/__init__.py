@@ -1,0 +1,172 @@
+"""One table of the metrics lwirst reports, and the protocol a metric implements.
+
+Every place that names, labels, formats or ranks a metric (the CLI summary of
+`lwirst evaluate`, the Evaluate and model cards, live re-scoring, Compare, sweep
+columns) iterates over `metric_specs()` instead of keeping its own list, so a metric
+is added in one place. A new metric computed during evaluation is one module
+defining ``SPECS`` (its rows of the table) and ``METRIC`` (a factory taking the
+logit threshold and returning a `Metric`) plus one line in `_PLUGINS`; `evaluate`
+and `rescore` run every plugin over every image.
+
+Light: imports numpy only until a plugin is loaded (plugins use numpy and scipy, never torch).
+"""
+
+from __future__ import annotations
+
+import importlib
+import math
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass
+from typing import Any, Protocol, TypeVar
+
+import numpy as np
+
+R_co = TypeVar("R_co", covariant=True)
+
+# Modules adding metrics computed during evaluation (each defines SPECS and METRIC).
+_PLUGINS: tuple[str, ...] = (
+    "lwirst.scoring.hiou",
+)
+
+# Views a metric can appear in.
+CARD = "card"          # the Evaluate page's and model cards' metric cards
+SUMMARY = "summary"    # the first metric line of `lwirst evaluate`
+OPERATOR = "operator"  # the operator line of `lwirst evaluate` (false alarms per frame)
+LIVE = "live"          # the dashboard's live re-scoring cards
+SWEEP = "sweep"        # the scores a sweep records per trial (best_* / final_* columns)
+VIEWS = (CARD, SUMMARY, OPERATOR, LIVE, SWEEP)
+
+
+class Metric(Protocol[R_co]):
+    """Accumulates over images: `update` with one prediction (scores, logits or booleans; see
+    `lwirst.metrics`) and its mask, `compute` the dataset result, `reset` to start again."""
+
+    def reset(self) -> None: ...
+
+    def update(self, pred: np.ndarray, mask: np.ndarray) -> None: ...
+
+    def compute(self) -> R_co: ...
+
+
+class MetricResult(Protocol):
+    """A plugin metric's typed result, flattened into an evaluation's metrics dict."""
+
+    def as_metrics(self) -> dict[str, float]: ...
+
+
+@dataclass(frozen=True)
+class MetricSpec:
+    """How one key of an evaluation's metrics is shown.
+
+    label: short name on cards and tables; help: one line saying what it measures;
+    scale and fmt: the number printed is ``format(value * scale, fmt)`` (Fa is printed in
+    units of 1e-6, as the literature does, with `unit` "e-6" in plain text); better:
+    "higher" or "lower" is better, None when neither (counts, speed); views: where it appears.
+    """
+
+    key: str
+    label: str
+    help: str
+    fmt: str = ".4f"
+    scale: float = 1.0
+    unit: str = ""
+    better: str | None = "higher"
+    views: tuple[str, ...] = ()
+
+    def __post_init__(self) -> None:
+        if self.better not in ("higher", "lower", None):
+            raise ValueError(f"{self.key}: better must be 'higher', 'lower' or None")
+        unknown = set(self.views) - set(VIEWS)
+        if unknown:
+            raise ValueError(f"{self.key}: unknown view(s) {sorted(unknown)}")
+
+    def format(self, value: Any) -> str:
+        """The value as cards print it; missing or NaN as "n/a"."""
+        if value is None or (isinstance(value, float) and math.isnan(value)):
+            return "n/a"
+        if isinstance(value, (int, float, np.integer, np.floating)):
+            scaled = float(value) * self.scale
+            return format(round(scaled), self.fmt) if self.fmt.endswith("d") else format(scaled, self.fmt)
+        return str(value)
+
+    def delta(self, before: float, after: float) -> str:
+        """Signed change in display units (live re-scoring)."""
+        return format((after - before) * self.scale, "+" + self.fmt.lstrip("+"))
+
+    def improved(self, before: float, after: float) -> bool | None:
+        """Whether `after` is better than `before`; None when the metric has no better direction."""
+        if self.better is None or after == before:
+            return None
+        return (after > before) == (self.better == "higher")
+
+
+_BUILTIN: tuple[MetricSpec, ...] = (
+    MetricSpec("precision", "P", "pixel precision", views=(CARD, SUMMARY, LIVE)),
+    MetricSpec("recall", "R", "pixel recall", views=(CARD, SUMMARY, LIVE)),
+    MetricSpec("f1", "F1", "pixel F1", views=(CARD, SUMMARY, LIVE, SWEEP)),
+    MetricSpec("miou", "mIoU", "dataset IoU (the paper's mIoU)", views=(CARD, SUMMARY, LIVE, SWEEP)),
+    MetricSpec("niou", "nIoU", "mean of per-image IoU", views=(CARD, SUMMARY)),
+    MetricSpec("pd", "Pd", "detected / ground-truth targets (centroid distance < 3 px)",
+               views=(CARD, SUMMARY, LIVE, SWEEP)),
+    MetricSpec("fa", "Fa (×1e-6)", "false-alarm pixels / all pixels", fmt=".2f", scale=1e6, unit="e-6",
+               better="lower", views=(CARD, SUMMARY, LIVE, SWEEP)),
+    MetricSpec("auc", "AUC", "area under the pixel ROC curve", views=(CARD, SUMMARY)),
+    MetricSpec("ap", "AP", "area under the pixel precision-recall curve"),
+    MetricSpec("target_precision", "target P", "detections / predicted components"),
+    MetricSpec("target_f1", "target F1", "2 · detected / (targets + predicted components)"),
+    MetricSpec("targets", "targets", "ground-truth targets", fmt="d", better=None),
+    MetricSpec("detected", "detected", "ground-truth targets detected", fmt="d", better=None),
+    MetricSpec("false_alarms", "false alarms", "predicted components that detect no target", fmt="d",
+               better="lower"),
+    MetricSpec("images", "images", "images scored", fmt="d", better=None),
+    MetricSpec("fps", "fps", "network calls per second measured while evaluating", fmt=".1f", better=None),
+    MetricSpec("blobs_per_frame", "false-alarm blobs/frame", "false-alarm components per frame", fmt=".3f",
+               better="lower", views=(OPERATOR,)),
+    MetricSpec("blobs_per_empty_frame", "false blobs/empty frame",
+               "false-alarm components per frame holding no target", fmt=".3f", better="lower"),
+    MetricSpec("empty_alarm_rate", "empty frames alarmed", "share of target-free frames raising any alarm",
+               fmt=".1%", better="lower", views=(OPERATOR,)),
+    MetricSpec("empty_frames", "empty frames", "frames holding no target", fmt="d", better=None),
+    MetricSpec("pd_at_fa", "Pd at <=0.1 false blobs/frame",
+               "best Pd over thresholds with at most 0.1 false-alarm components per frame", views=(OPERATOR,)),
+)
+
+
+def _plugins() -> list[Any]:
+    return [importlib.import_module(name) for name in _PLUGINS]
+
+
+def metric_specs(view: str | None = None) -> tuple[MetricSpec, ...]:
+    """The table (built-in rows, then each plugin's), or the rows shown in one view, in display order."""
+    if view is not None and view not in VIEWS:
+        raise ValueError(f"unknown view {view!r}; choose one of {', '.join(VIEWS)}")
+    rows = [*_BUILTIN, *(spec for module in _plugins() for spec in module.SPECS)]
+    return tuple(s for s in rows if view is None or view in s.views)
+
+
+def metric_spec(key: str) -> MetricSpec:
+    """The row of `key`; an unknown key gets a plain row (label = key, four decimals)."""
+    return next((s for s in metric_specs() if s.key == key), MetricSpec(key, key, "", better=None))
+
+
+def view_keys(view: str) -> tuple[str, ...]:
+    return tuple(s.key for s in metric_specs(view))
+
+
+def plugin_metrics(threshold: float) -> list[Metric[MetricResult]]:
+    """A fresh instance of every plugin metric at a logit threshold (0 = probability 0.5)."""
+    factories: list[Callable[[float], Metric[MetricResult]]] = [m.METRIC for m in _plugins()]
+    return [factory(threshold) for factory in factories]
+
+
+def plugin_results(metrics: Iterable[Metric[MetricResult]]) -> dict[str, float]:
+    """Every plugin's result flattened into one metrics dict."""
+    merged: dict[str, float] = {}
+    for metric in metrics:
+        merged |= metric.compute().as_metrics()
+    return merged
+
+
+def format_metrics(values: Mapping[str, Any], view: str) -> list[tuple[str, str]]:
+    """(label, formatted value) of the rows of `view` present in `values`."""
+    return [(s.label, s.format(values[s.key])) for s in metric_specs(view) if s.key in values]

@@ -1,0 +1,142 @@
+"""The model registry, and ACM-U-Net taken end to end through it: built, trained, saved, exported,
+evaluated, with checkpoints that name their architecture and old checkpoints read as LW-IRSTNet."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import onnxruntime as ort
+import pytest
+import torch
+from safetensors.torch import save_file
+
+from lwirst.checkpoint import ARCH_KEY, CONFIG_KEY, META_KEY, load_checkpoint, load_model, save_checkpoint
+from lwirst.cli import main
+from lwirst.config import NetConfig
+from lwirst.errors import LwirstError
+from lwirst.inference import Segmenter
+from lwirst.model import LWIRSTNet
+from lwirst.models import (
+    DEFAULT_ARCHITECTURE,
+    architecture_names,
+    architecture_of,
+    build_model,
+    config_from_dict,
+    get_architecture,
+)
+from lwirst.models.acm import ACMConfig, ACMUNet
+from lwirst.synth import SceneConfig, write_dataset
+
+ACM_PAPER_PARAMS = 0.52e6  # Dai et al., WACV 2021, ACM-U-Net
+
+
+@pytest.fixture(scope="module")
+def synth_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    root = tmp_path_factory.mktemp("synth")
+    write_dataset(root, 16, SceneConfig(size=(64, 64)), seed=3, test_fraction=0.25)
+    return root
+
+
+def test_registry_names_lwirstnet_first_and_builds_it_by_default() -> None:
+    assert architecture_names()[0] == DEFAULT_ARCHITECTURE == "lwirstnet"
+    assert "acm" in architecture_names()
+    assert isinstance(build_model(), LWIRSTNet)
+    assert isinstance(build_model(config=ACMConfig()), ACMUNet)
+    assert architecture_of(NetConfig()) == "lwirstnet" and architecture_of(ACMConfig()) == "acm"
+
+
+def test_registry_refuses_unknown_names_fields_and_mismatched_configs() -> None:
+    with pytest.raises(LwirstError, match="did you mean acm"):
+        get_architecture("acmm")
+    with pytest.raises(LwirstError, match="needs a ACMConfig"):
+        build_model("acm", NetConfig())
+    with pytest.raises(LwirstError, match="unknown network config field"):
+        config_from_dict({"architecture": "acm", "daaa_conv": "daaa"})
+    config = config_from_dict({"architecture": "acm", "channels": [8, 16, 32, 64], "blocks": [2, 2, 2]})
+    assert config == ACMConfig(blocks=(2, 2, 2))
+    assert config_from_dict({"channels": [8, 16, 32]}) == NetConfig(channels=(8, 16, 32))
+
+
+def test_acm_has_the_papers_parameter_count() -> None:
+    params = sum(p.numel() for p in build_model("acm").parameters())
+    assert abs(params - ACM_PAPER_PARAMS) / ACM_PAPER_PARAMS < 0.10, params
+
+
+@pytest.mark.parametrize("size", [(32, 32), (40, 56), (72, 64), (256, 256)])
+def test_acm_maps_any_multiple_of_8_to_logits_of_the_same_size(size: tuple[int, int], one_torch_thread) -> None:
+    out = build_model("acm").eval()(torch.randn(2, 3, *size))
+    assert out.shape == (2, 1, *size) and torch.isfinite(out).all()
+
+
+def test_checkpoints_name_their_architecture_and_round_trip(tmp_path: Path, one_torch_thread) -> None:
+    torch.manual_seed(0)
+    net = build_model("acm", ACMConfig(blocks=(1, 1, 1))).eval()
+    path = tmp_path / "acm.safetensors"
+    save_checkpoint(path, net, net.config, {"note": "round trip"})
+    from safetensors import safe_open
+
+    with safe_open(str(path), framework="pt") as handle:
+        assert handle.metadata()[ARCH_KEY] == "acm"
+    loaded, meta = load_model(path)
+    assert isinstance(loaded, ACMUNet) and loaded.config == net.config and meta == {"note": "round trip"}
+    x = torch.randn(1, 3, 48, 64)
+    assert torch.equal(loaded(x), net(x))
+
+
+def test_a_checkpoint_without_an_architecture_loads_as_lwirstnet(tmp_path: Path) -> None:
+    path = tmp_path / "old.safetensors"
+    state = {k: v.contiguous() for k, v in LWIRSTNet().state_dict().items()}
+    save_file(state, str(path), metadata={CONFIG_KEY: NetConfig().to_json(), META_KEY: "{}"})
+    config, _, _ = load_checkpoint(path)
+    assert isinstance(config, NetConfig)
+    assert isinstance(load_model(path)[0], LWIRSTNet)
+
+
+def test_a_checkpoint_naming_an_unknown_architecture_is_refused(tmp_path: Path) -> None:
+    path = tmp_path / "alien.safetensors"
+    save_file({"w": torch.zeros(1)}, str(path),
+              metadata={ARCH_KEY: "alien", CONFIG_KEY: "{}", META_KEY: "{}"})
+    with pytest.raises(LwirstError, match="unknown architecture 'alien'"):
+        load_checkpoint(path)
+
+
+def test_acm_runs_on_every_backend_without_input_folding(one_torch_thread) -> None:
+    net = build_model("acm").eval()
+    image = (np.random.default_rng(0).random((72, 88)) * 255).astype(np.uint8)
+    reference = Segmenter(net, backend="torch", protocol="native", size=(64, 64)).predict(image).logits
+    for backend in ("onnxruntime", "openvino"):
+        segmenter = Segmenter(net, backend=backend, protocol="native", size=(64, 64))  # FAST options: folding on
+        assert segmenter.primary == "rgb"
+        np.testing.assert_allclose(segmenter.predict(image).logits, reference, atol=1e-4)
+
+
+def test_acm_trains_exports_and_evaluates_from_the_cli(synth_dir: Path, tmp_path: Path, capsys) -> None:
+    run_dir = tmp_path / "run"
+    assert main(["train", "--arch", "acm", "--run-dir", str(run_dir), "--data-dir", str(synth_dir),
+                 "--dataset", "folder", "--train-split", "train", "--val-split", "all", "--epochs", "1",
+                 "--size", "64", "--batch-size", "4", "--threads", "1"]) == 0
+    assert json.loads((run_dir / "run.json").read_text())["architecture"] == "acm"
+    checkpoint = run_dir / "last.safetensors"
+    net, _ = load_model(checkpoint)
+    assert isinstance(net, ACMUNet)
+    # Resuming with another architecture is refused.
+    assert main(["train", "--run-dir", str(run_dir), "--data-dir", str(synth_dir), "--dataset", "folder",
+                 "--train-split", "train", "--val-split", "all", "--epochs", "2", "--size", "64",
+                 "--batch-size", "4", "--threads", "1", "--resume"]) == 1
+
+    onnx_path = tmp_path / "acm.onnx"
+    assert main(["export", "--checkpoint", str(checkpoint), "--out", str(onnx_path), "--size", "64", "64"]) == 0
+    session = ort.InferenceSession(str(onnx_path), providers=["CPUExecutionProvider"])
+    x = torch.randn(2, 3, 40, 56)
+    with torch.no_grad():
+        expected = net(x).numpy()
+    np.testing.assert_allclose(session.run(None, {"input": x.numpy()})[0], expected, atol=1e-4, rtol=1e-4)
+
+    capsys.readouterr()
+    for model in (checkpoint, onnx_path):
+        assert main(["evaluate", "--model", str(model), "--data-dir", str(synth_dir), "--dataset", "folder",
+                     "--split", "all", "--size", "64", "64", "--no-cache", "--backend", "onnxruntime"]) == 0
+    printed = [json.loads(line) for line in capsys.readouterr().out.splitlines() if line.startswith("{")]
+    assert len(printed) == 2 and printed[0]["miou"] == pytest.approx(printed[1]["miou"], abs=1e-3)
