@@ -26,10 +26,11 @@ import torch
 from lwirst.bench import detect_cpu
 from lwirst.datasets import open_dataset
 from lwirst.evaluate import evaluate
-from lwirst.inference import REPO_ROOT, Segmenter
+from lwirst.inference import Segmenter
+from lwirst.paths import REPO_ROOT, SAMPLES_DIR
 from lwirst.suite import SUITES, build_suite, evaluate_suite
 
-SAMPLES = REPO_ROOT / "data" / "samples"
+SAMPLES = SAMPLES_DIR
 KEPT = ("precision", "recall", "f1", "miou", "niou", "pd", "fa", "auc", "targets", "detected", "false_alarms",
         "images", "blobs_per_frame", "blobs_per_empty_frame", "empty_alarm_rate", "pd_at_fa")
 

@@ -47,6 +47,9 @@ def main() -> None:
     parser.add_argument("--data-dir")
     parser.add_argument("--command", default="", help="the exact `lwirst train` command of the run")
     parser.add_argument("--experiments", type=Path, help="JSON list of other recipes tried, with their scores")
+    parser.add_argument("--chosen-by", default="", help="how the shipped run was chosen (the round's rule)")
+    parser.add_argument("--comparison", type=Path,
+                        help="scripts/compare_models.py JSON: the shipped model beside others in one run")
     parser.add_argument("--experiments-only", type=Path, metavar="EXPERIMENTS",
                         help="only replace the shipped card's experiments with this JSON list")
     args = parser.parse_args()
@@ -54,6 +57,8 @@ def main() -> None:
         card_path = MODELS_DIR / f"{NAME}.json"
         card = json.loads(card_path.read_text())
         card["experiments"] = json.loads(args.experiments_only.read_text())
+        if args.comparison:
+            card["comparison"] = json.loads(args.comparison.read_text())
         card_path.write_text(json.dumps(card, indent=2) + "\n")
         log = pd.read_csv(MODELS_DIR / f"{NAME}.train_log.csv")
         (MODELS_DIR / "MODEL_CARD.md").write_text(render_card(card, log))
@@ -85,9 +90,10 @@ def main() -> None:
         "epochs": int(state["epoch"]),
         "wall_time_s": round(float(state["wall_seconds"]), 1),
         "hardware": f"{detect_cpu().model}, shared 2-core VM, CPU only (threads: see the command)",
-        "chosen_by": "the final weights (EMA of the last epochs) of a fixed schedule, with a recipe chosen on the "
-                     "validation split (see Experiments); no checkpoint or setting was chosen on the test split, "
-                     "which was scored once for this card",
+        "chosen_by": args.chosen_by or (
+            "the final weights (EMA of the last epochs) of a fixed schedule, with a recipe chosen on the "
+            "validation split (see Experiments); no checkpoint or setting was chosen on the test split, "
+            "which was scored once for this card"),
         "test_metrics": metrics,
         "test_protocol": "SIRST idx_427 test (86 images), threshold 0 (probability 0.5), scored at each image's "
                          "own resolution; resize = 256x256 network input, native = padded full resolution",
@@ -95,6 +101,8 @@ def main() -> None:
         "card_commit": commit,
         "experiments": json.loads(args.experiments.read_text()) if args.experiments else [],
     }
+    if args.comparison:
+        card["comparison"] = json.loads(args.comparison.read_text())
     (MODELS_DIR / f"{NAME}.json").write_text(json.dumps(card, indent=2) + "\n")
     (MODELS_DIR / "MODEL_CARD.md").write_text(render_card(card, log))
     print(json.dumps(metrics, indent=2))
@@ -108,6 +116,57 @@ def data_note(data: dict) -> str:
         return ("SIRST idx_427; val is a subset of trainval, so validation scores in the log are "
                 "in-sample monitoring, never a selection criterion")
     return "SIRST idx_427; train and val are disjoint"
+
+
+def _cell(value: object, percent: bool = False) -> str:
+    if value is None or (isinstance(value, float) and value != value):
+        return "-"
+    return f"{value:.1%}" if percent else f"{value:.3f}" if isinstance(value, float) else str(value)
+
+
+def render_comparison(comparison: dict | None) -> str:
+    """Markdown tables of a compare_models.py run: SIRST test, the suite and the samples, one row per model."""
+    if not comparison:
+        return ""
+    models = comparison["models"]
+    out = [f"## Beside other models, one run (`{comparison['command']}`, commit {comparison['commit']}, "
+           f"{comparison['host']}; {comparison['protocol']})", ""]
+    if any("sirst_test" in m for m in models.values()):
+        out += ["SIRST test:", "", "| model | P | R | F1 | mIoU | nIoU | Pd | Fa | false blobs/frame |",
+                "|---|---|---|---|---|---|---|---|---|"]
+        for name, m in models.items():
+            t = m["sirst_test"]
+            out.append(f"| {name} | " + " | ".join(f"{t[k]:.4f}" for k in ("precision", "recall", "f1", "miou",
+                                                                             "niou", "pd"))
+                       + f" | {t['fa'] * 1e6:.1f}e-6 | {t['blobs_per_frame']:.3f} |")
+        out.append("")
+    if any("suite" in m for m in models.values()):
+        out += ["Cross-domain validation suite (`lwirst evaluate --suite xdomain`), pooled:", "",
+                "| model | Pd (target parts) | false blobs per empty frame | empty frames alarmed |",
+                "|---|---|---|---|"]
+        for name, m in models.items():
+            pooled = m["suite"]["pooled"]
+            out.append(f"| {name} | {pooled['pd']:.3f} | {pooled['blobs_per_empty_frame']:.3f} | "
+                       f"{pooled['empty_alarm_rate']:.1%} |")
+        out += ["", "Per part:", "", "| part | " + " | ".join(f"{n} Pd / mIoU / blobs per frame" for n in models)
+                + " |", "|---|" + "---|" * len(models)]
+        names = [row["part"] for row in next(iter(models.values()))["suite"]["parts"]]
+        for i, part in enumerate(names):
+            cells = []
+            for m in models.values():
+                row = m["suite"]["parts"][i]
+                cells.append(f"{_cell(row['pd'])} / {_cell(row['miou'])} / {row['blobs_per_frame']:.3f}")
+            out.append(f"| {part} | " + " | ".join(cells) + " |")
+        out.append("")
+    if any("samples" in m for m in models.values()):
+        out += ["Embedded samples (`data/samples`):", "", "| model | targets found | false alarms per frame | mIoU |",
+                "|---|---|---|---|"]
+        for name, m in models.items():
+            t = m["samples"]
+            out.append(f"| {name} | {int(t['detected'])} of {int(t['targets'])} | "
+                       f"{t['false_alarms'] / t['images']:.3f} | {t['miou']:.3f} |")
+        out.append("")
+    return "\n".join(out)
 
 
 def render_card(card: dict, log: pd.DataFrame) -> str:
@@ -137,9 +196,7 @@ THOP convention) trained by this project's own pipeline on SIRST.
 |---|---|---|---|---|---|---|---|---|
 {rows}
 
-Reference (the issue tracker's measurement of the published LW-IRSTNet weights, resize protocol):
-mIoU 0.611, F1 0.759, Pd 0.982, Fa 86e-6.
-
+{render_comparison(card.get("comparison"))}
 ## Experiments tried
 
 | name | recipe | epochs | result |
