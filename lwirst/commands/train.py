@@ -10,6 +10,7 @@ from pathlib import Path
 
 from tqdm import tqdm
 
+from lwirst.checkpoint import file_hash
 from lwirst.commands.recipe_args import field_type
 from lwirst.config import get_preset
 from lwirst.datasets import UnknownSplitError, names_digest, open_dataset, resolve_data_dir
@@ -43,6 +44,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         flag = "--" + field.name.replace("_", "-")
         kind, metavar = field_type(field)
         parser.add_argument(flag, type=kind, default=None, metavar=metavar, help=f"override recipe {field.name}")
+    parser.add_argument("--init", help="start from this checkpoint's weights (fine-tuning; same network) instead of "
+                        "seeded random weights")
     parser.add_argument("--resume", action="store_true", help="continue the run in --run-dir")
     parser.add_argument("--force", action="store_true", help="overwrite a finished run in --run-dir")
     parser.add_argument("--until", type=number(int, lo=1, hi=100_000),
@@ -74,10 +77,13 @@ def run(args: argparse.Namespace) -> int:
                  "val_overlap": overlap, "data_dir": str(resolve_data_dir(args.data_dir).resolve()),
                  "train_names": names_digest(train_set),
                  "val_names": names_digest(val_set) if val_set else ""}
+    if args.init:
+        data_info["init"] = {"file": Path(args.init).name, "sha256": file_hash(args.init)}
     if args.resume:
         _check_same_data(Path(args.run_dir), data_info)
     trainer = Trainer(args.run_dir, config, recipe, train_set, val_set, data_info=data_info,
-                      resume=args.resume, force=args.force, threads=args.threads, device=args.device)
+                      resume=args.resume, force=args.force, threads=args.threads, device=args.device,
+                      init=args.init)
     if trainer.finished:
         print(f"{args.run_dir}: already finished ({trainer.epoch} epochs); use --force to retrain")
         return 0
