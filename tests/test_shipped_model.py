@@ -1,10 +1,11 @@
-"""The shipped model: loads on every backend and reproduces its model card on SIRST test.
+"""The shipped model: reproduces its model card on SIRST test and finds the embedded samples' targets.
 
 The card's figures come from `scripts/ship_model.py`; this test re-measures them with
 `lwirst evaluate`'s code path, so a changed model, metric or protocol cannot pass
-silently, and it holds the model to the issue's bar (mIoU 0.63, F1 0.77, Pd 0.95, Fa 40e-6),
-which it meets: mIoU 0.703, F1 0.825, Pd 0.982 (107 of 109 targets), Fa 36e-6 (212 false-alarm
-pixels where the bar allows 234).
+silently. It holds the model to the project's SIRST bar (mIoU 0.63, F1 0.77, Pd 0.95,
+Fa 40e-6), to the card's same-run comparison (no figure below the published weights'),
+and to the demo's bar on the embedded samples (at least 90 % of the targets found, at most
+one false alarm per ten frames).
 """
 
 from __future__ import annotations
@@ -29,8 +30,21 @@ def test_card_describes_the_shipped_weights() -> None:
                                                                   CARD["data"]["val_split"])
 
 
-def test_default_recipe_is_the_one_that_trained_the_shipped_model() -> None:
-    assert Recipe(**CARD["recipe"]) == RECIPES["default"]
+def test_finetune_recipe_is_the_one_that_trained_the_shipped_model() -> None:
+    assert Recipe(**CARD["recipe"]) == RECIPES["finetune"]
+    assert CARD["data"]["init"]["file"]  # a fine-tune names the weights it started from
+
+
+def test_card_comparison_is_one_run_and_the_shipped_model_is_not_below_the_published() -> None:
+    """The README and card compare figures of one compare_models.py run; the published ONNX is
+    measured locally (never committed), so CI checks the recorded run's own consistency."""
+    comparison = CARD["comparison"]
+    assert comparison["command"].startswith("python scripts/compare_models.py")
+    shipped, published = comparison["models"]["shipped"], comparison["models"]["published"]
+    assert shipped["sirst_test"]["miou"] == pytest.approx(CARD["test_metrics"]["auto"]["miou"], abs=2e-3)
+    for key in ("miou", "f1", "pd"):
+        assert shipped["sirst_test"][key] >= published["sirst_test"][key], key
+    assert shipped["sirst_test"]["fa"] <= published["sirst_test"]["fa"]
 
 
 @pytest.mark.data
@@ -38,10 +52,26 @@ def test_shipped_model_reproduces_its_card_on_sirst_test(data_root: Path) -> Non
     dataset = open_dataset(data_root, "sirst", "test")
     assert len(dataset) == 86
     result = evaluate(Segmenter(None, backend="torch"), dataset, use_cache=False, keep_saliency=False)
-    for name, expected in CARD["test_metrics"]["resize"].items():
+    for name, expected in CARD["test_metrics"]["auto"].items():
         tolerance = 5e-7 if name == "fa" else 2e-3
         assert result.metrics[name] == pytest.approx(expected, abs=tolerance), name
-    # the issue's bar, on the protocol where the published weights reach mIoU 0.611, F1 0.759,
-    # Pd 0.982, Fa 86e-6
+    # the project's SIRST bar (the published weights, same run and protocol: see the card's comparison)
     assert result.metrics["miou"] >= 0.63 and result.metrics["f1"] >= 0.77 and result.metrics["pd"] >= 0.95
     assert result.metrics["fa"] <= 40e-6
+
+
+def test_shipped_model_finds_the_embedded_samples_targets() -> None:
+    """`lwirst demo`'s bar, measured by its own code path on the embedded samples."""
+    from lwirst.commands.demo import DemoTotals
+    from lwirst.imageio import read_image, read_mask
+    from lwirst.metrics import match_targets
+    from lwirst.paths import SAMPLES_DIR
+    from lwirst.pipeline import FramePipeline
+
+    pipeline = FramePipeline(Segmenter(None, backend="torch"))
+    totals = DemoTotals()
+    for path in sorted((SAMPLES_DIR / "images").glob("*.png")):
+        kept = pipeline.process(read_image(path)).kept
+        totals.add(match_targets(kept.mask, read_mask(SAMPLES_DIR / "masks" / path.name)))
+    assert totals.frames == 8 and totals.targets >= 8
+    assert totals.met, totals.line()
