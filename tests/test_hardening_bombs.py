@@ -50,10 +50,16 @@ def bomb_png(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 def run_measured(*args: str | Path, cwd: Path) -> tuple[subprocess.CompletedProcess[str], int]:
-    """`python -m lwirst ARGS` and its peak resident memory in kB (read by the child itself at exit)."""
+    """`python -m lwirst ARGS` and its peak resident memory in kB (read by the child itself at exit).
+
+    The peak is VmHWM, the high-water mark of the child's own address space. `ru_maxrss` is not
+    used: Linux carries it across fork and exec, so a child of a large pytest process would report
+    the parent's size.
+    """
     report = cwd / "peak.txt"
-    code = ("import resource, sys\nfrom lwirst.cli import main\ntry:\n    rc = main(sys.argv[1:])\nfinally:\n"
-            f"    open({str(report)!r}, 'w').write(str(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss))\n"
+    code = ("import re, sys\nfrom lwirst.cli import main\ntry:\n    rc = main(sys.argv[1:])\nfinally:\n"
+            "    peak = re.search(r'VmHWM:\\s+(\\d+)', open('/proc/self/status').read()).group(1)\n"
+            f"    open({str(report)!r}, 'w').write(peak)\n"
             "sys.exit(rc)")
     done = subprocess.run([sys.executable, "-c", code, *map(str, args)], capture_output=True, text=True, cwd=cwd,
                           env={**os.environ, "PYTHONPATH": str(REPO)}, timeout=300, check=False)
