@@ -29,6 +29,7 @@ import plotly.graph_objects as go
 from scipy import ndimage
 from scipy.stats import kendalltau
 
+from lwirst import palette
 from lwirst.config import presets_for_table
 from lwirst.drawing import Match, draw_targets, evaluation_overlay, heatmap, mask_image
 from lwirst.errors import LwirstError
@@ -44,11 +45,11 @@ from lwirst.sweep import METRICS as SWEEP_METRICS
 from lwirst.uploads import check_upload_size
 
 ABLATIONS_DIR = REPO_ROOT / "data" / "ablations"
-HOT_COLOR = (255, 255, 0)  # BGR cyan: visible on the inferno heatmap, unlike Fig. 5's red/green/blue
+HOT_COLOR = palette.outcome(palette.HOT).bgr  # yellow, as in every panel and table
 PAPER_SOURCE = "paper figure (fusion datasets)"
 MEASURED_PREFIX = "measured here"
 NOT_MEASURED = "not measured yet"
-HOT = "hot but below threshold"
+HOT = palette.HOT
 SWEEP_GROUP = "ablation sweep"
 # Default of how far under the threshold (logits) a missed target's peak may be and still count as hot:
 # at threshold 0 that is probability >= 0.018, while SIRST backgrounds sit near logit -10 (probability 5e-5).
