@@ -59,6 +59,17 @@ def errors(at: AppTest) -> list[str]:
     return [e.value for e in at.error]
 
 
+def panel_titles(at: AppTest) -> list[str]:
+    """Titles of the zoomable picture panels (Plotly figures holding one image)."""
+    specs = [json.loads(chart.proto.spec) for chart in at.get("plotly_chart")]
+    return [s["layout"]["title"]["text"] for s in specs if s["data"] and s["data"][0].get("type") == "image"]
+
+
+def chip_captions(at: AppTest) -> list[str]:
+    """Captions of the target chips (one image element holding the strip)."""
+    return [img.caption for image in at.get("image") for img in image.proto.imgs if " at (" in img.caption]
+
+
 def png(image: np.ndarray, suffix: str = ".png") -> bytes:
     ok, data = cv2.imencode(suffix, image)
     assert ok
@@ -175,7 +186,23 @@ def test_dataset_image_from_a_configured_root_shows_ground_truth(
     assert at.selectbox(key="data_split").value == "test"
     assert at.selectbox(key="dataset_image").options[0].startswith("Misc_")
     assert metric(at, "Pd")
-    assert len(at.get("image")) == 4  # input, heatmap, overlay, ground-truth picture
+    assert len(panel_titles(at)) == 4  # overlay, heatmap, input, ground-truth picture
+    assert chip_captions(at)  # a chip per detection / ground-truth target
+
+
+def test_chips_show_every_ground_truth_target_where_it_is() -> None:
+    """Threshold at the top of the range: nothing is detected, so every GT target is a missed chip,
+    and each chip names the place of a ground-truth target of the sample."""
+    at = open_page("2_single_frame.py", model=DEMO_MODEL, data_root=SAMPLES_LABEL, threshold=30.0)
+    assert count(at, "Targets kept") == 0
+    mask = cv2.imread(str(SAMPLES_DIR / "masks" / SAMPLE.name), cv2.IMREAD_GRAYSCALE) > 0
+    _, labels, _, centroids = cv2.connectedComponentsWithStats(mask.astype(np.uint8), connectivity=8)
+    expected = {(round(x), round(y)) for x, y in centroids[1:]}
+    captions = chip_captions(at)
+    assert len(captions) == len(expected)
+    places = {tuple(int(v) for v in c.split(" at (")[1].split(")")[0].split(", ")) for c in captions}
+    assert all(min(abs(px - ex) + abs(py - ey) for ex, ey in expected) <= 1 for px, py in places)
+    assert all(c.startswith(("miss", "hot")) for c in captions)
 
 
 def _bad_images() -> dict[str, tuple[str, bytes]]:
