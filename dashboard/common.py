@@ -63,7 +63,8 @@ SIZE_CAP = 500
 RATIO_CAP = 10.0
 # Widget keys whose values survive page switches (see `keep_widget_state`).
 PERSISTENT = ("model", "backend", "protocol", "data_root", "data_dataset", "data_split", "threshold",
-              "size_range", "ratio_range", "heat_scale")
+              "size_range", "ratio_range", "heat_scale", "dev_demo")
+DEV_DEMO = "dev_demo"  # developer option: offer the untrained demo network in the Model list
 _NETWORK_LOCK = threading.Lock()
 
 
@@ -160,14 +161,31 @@ def settings() -> Settings:
     return load_settings()
 
 
-def model_options() -> dict[str, Path | None]:
-    """Label -> model file under the configured roots, the shipped model first; the demo network last."""
-    options: dict[str, Path | None] = {}
+def trained_models() -> dict[str, Path]:
+    """Label -> model file under the configured roots, the shipped model first."""
+    options: dict[str, Path] = {}
     for path in find_models(settings().model_roots, DEFAULT_MODEL):
         label = path.name + (" (shipped)" if path == DEFAULT_MODEL.resolve() else f" ({path.parent.name})")
         options[label] = path
-    options[DEMO_MODEL] = None
     return options
+
+
+def model_options(include_demo: bool | None = None) -> dict[str, Path | None]:
+    """The trained models, and the untrained demo network last: only when asked for (the developer
+    option, by default the session's) or when no trained model is installed."""
+    options: dict[str, Path | None] = dict(trained_models())
+    if include_demo is None:
+        include_demo = bool(st.session_state.get(DEV_DEMO, False))
+    if include_demo or not options:
+        options[DEMO_MODEL] = None
+    return options
+
+
+def backends_for(path: Path | None, backends: Sequence[str]) -> list[str]:
+    """The backends that can run a model: an ONNX file needs an ONNX runtime (not torch)."""
+    if path is not None and path.suffix.lower() == ".onnx":
+        return [b for b in backends if b != "torch"]
+    return list(backends)
 
 
 # The OpenVINO fast path computing in bfloat16, offered where the CPU has it natively.
@@ -181,10 +199,11 @@ def backend_options() -> list[str]:
 
 
 def engine_sidebar() -> None:
-    """Sidebar: model (from the configured model roots), backend and input protocol."""
+    """Sidebar: model (from the configured model roots), the backends that can run it, input protocol,
+    and the developer option that offers the untrained demo network."""
     models = model_options()
-    backends = backend_options()
     _select_default("model", list(models))
+    backends = backends_for(models[st.session_state["model"]], backend_options())
     _select_default("backend", backends, default_backend())
     _select_default("protocol", list(PROTOCOLS))
     with st.sidebar:
@@ -198,11 +217,20 @@ def engine_sidebar() -> None:
                  help="auto: resize small frames, run large ones (over 2x 256x256 pixels) at full resolution; "
                       "resize: the paper's deployment (resize to 256x256, resize the map back); "
                       "native: run at full resolution (padded to a multiple of 8)")
-    if models[st.session_state["model"]] is None:
-        st.warning("No trained model: the pages run an **untrained demo network** (random weights, seed 0), "
-                   f"so its detections are meaningless. Put the shipped model at "
-                   f"`{DEFAULT_MODEL.relative_to(REPO_ROOT)}` (or choose another model) to see real results.",
+        with st.expander("Developer options"):
+            st.toggle("Offer the untrained demo network", key=DEV_DEMO,
+                      help="A network with random weights (seed 0), for testing the pipeline: its "
+                           "detections are meaningless")
+    if models[st.session_state["model"]] is not None:
+        return
+    if trained_models():
+        st.warning("Developer option: the pages run the **untrained demo network** (random weights, seed 0), "
+                   "so its detections are meaningless. Choose a trained model in the sidebar for real results.",
                    icon=":material/warning:")
+    else:
+        st.warning("No trained model is installed: the pages run an **untrained demo network** (random weights, "
+                   f"seed 0), so its detections are meaningless. Put the shipped model at "
+                   f"`{DEFAULT_MODEL.relative_to(REPO_ROOT)}` to see real results.", icon=":material/warning:")
 
 
 def engine() -> Engine:
@@ -423,16 +451,42 @@ def postprocess_controls() -> Postprocess:
                               help="Eq. 2: pixels whose logit is above it are target; 0 is the paper's "
                                    "Th (probability 0.5)")
         st.caption(f"= probability {logit_to_probability(threshold):.3f}")
-        size = st.slider("Pixel size (m, k)", 0, SIZE_CAP, key="size_range",
+        size = st.slider("Pixel size (m, k)", 0, SIZE_CAP, key="size_range", on_change=_keep_open,
+                         args=("size_range", 1, SIZE_CAP),
                          help=f"Eq. 4: drop targets with size <= m or >= k; 0 and {SIZE_CAP} mean no bound")
+        _range_note("size_range")
         ratio = st.slider("Aspect ratio w/h (l, n)", 0.0, RATIO_CAP, step=0.1, key="ratio_range",
+                          on_change=_keep_open, args=("ratio_range", 0.1, RATIO_CAP),
                           help=f"Eq. 4: drop targets with ratio <= l or >= n; 0 and {RATIO_CAP:g} mean no bound")
+        _range_note("ratio_range")
         try:
             target_filter = filter_from_ranges(size, ratio, SIZE_CAP, RATIO_CAP)
         except LwirstError as exc:
             st.error(f"{exc}; the filter is off until the range is widened.")
             target_filter = NO_FILTER
     return Postprocess(float(threshold), target_filter)
+
+
+def _keep_open(key: str, step: float, cap: float) -> None:
+    """A range slider's callback: a collapsed range (low end at or above the high end, which would drop
+    every target) is opened by one step, and a note under the slider says so."""
+    low, high = st.session_state[key]
+    if low < high:
+        st.session_state.pop(f"{key}_note", None)
+        return
+    opened = (low, low + step) if low + step <= cap else (high - step, high)
+    if isinstance(step, float):
+        opened = (round(opened[0], 1), round(opened[1], 1))
+    st.session_state[key] = opened
+    st.session_state[f"{key}_note"] = (f"An empty range drops every target: opened to {opened[0]:g}–{opened[1]:g}, "
+                                      "the narrowest range Eq. 4 allows.")
+
+
+def _range_note(key: str) -> None:
+    """The note of `_keep_open`, right under its slider."""
+    note = st.session_state.get(f"{key}_note")
+    if note:
+        st.caption(f":orange[{note}]")
 
 
 # ---------------------------------------------------------------- video

@@ -30,6 +30,7 @@ from scipy import ndimage
 from scipy.stats import kendalltau
 
 from lwirst import palette
+from lwirst.chips import Chip, target_chips
 from lwirst.config import presets_for_table
 from lwirst.drawing import Match, draw_targets, evaluation_overlay, heatmap, mask_image
 from lwirst.errors import LwirstError
@@ -513,12 +514,14 @@ class ImageView:
     overlay: np.ndarray
     match: Match
     hot: pd.DataFrame
+    chips: list[Chip]
+    targets_total: int
 
 
 def image_view(image: np.ndarray, logits: np.ndarray, mask: np.ndarray, threshold: float,
                target_filter: TargetFilter | None, scale: str = "probability", margin: float = HOT_MARGIN) -> ImageView:
     """Input, ground truth, heatmap (colour bar; hot-but-below targets boxed in cyan) and the Fig. 5
-    overlay (red correct, green missed, blue false alarm) at `threshold` and the Eq. 4 filter."""
+    overlay (`lwirst.palette` outcome colours) at `threshold` and the Eq. 4 filter, and the target chips."""
     if mask.shape != logits.shape or image.shape[:2] != logits.shape:
         raise LwirstError(f"image {image.shape[1]}x{image.shape[0]}, mask {mask.shape[1]}x{mask.shape[0]} and "
                           f"saliency {logits.shape[1]}x{logits.shape[0]} differ in size; re-run the evaluation")
@@ -529,4 +532,5 @@ def image_view(image: np.ndarray, logits: np.ndarray, mask: np.ndarray, threshol
     heat = heatmap(logits, scale)
     h, w = logits.shape
     heat[:h, :w] = draw_targets(heat[:h, :w], [t for t in match.missed if t.id in flagged], color=HOT_COLOR)
-    return ImageView(to_bgr(image), mask_image(mask), heat, overlay, match, hot)
+    chips, total = target_chips(image, logits, kept, mask, threshold, margin, scale)
+    return ImageView(to_bgr(image), mask_image(mask), heat, overlay, match, hot, chips, total)

@@ -8,7 +8,7 @@ import pandas as pd
 import streamlit as st
 
 from dashboard import analysis as dash
-from dashboard import common
+from dashboard import common, views
 from lwirst import analysis
 from lwirst.postprocess import NO_FILTER
 
@@ -23,6 +23,7 @@ def main() -> None:
         return
     metrics, per_image = dash.rescored(run, post.threshold, post.target_filter, margin)
     live_metrics(run, metrics)
+    views.legend()
     ranked = ranked_images(per_image)
     name = choose_image(ranked)
     inspect(run, name, post, scale, margin)
@@ -77,8 +78,9 @@ def live_metrics(run: dash.Run, metrics: dict[str, float]) -> None:
     baseline, _ = dash.rescored(run, run.threshold, NO_FILTER, 0.0)
     st.caption(f"Whole run at the sidebar's threshold and Eq. 4 filter; the change is against the evaluation "
                f"(threshold {run.threshold:g}, no filter). The network does not run again.")
-    for column, (label, value, delta) in zip(st.columns(6), analysis.metric_moves(baseline, metrics), strict=True):
-        column.metric(label, value, delta, delta_color="inverse" if label.startswith("Fa") else "normal")
+    moves = analysis.metric_moves(baseline, metrics)
+    for column, name, (label, value, delta) in zip(st.columns(6), analysis.LIVE_METRICS, moves, strict=True):
+        views.metric_change(column, label, value, name, metrics[name] - baseline[name], delta)
 
 
 def ranked_images(per_image: pd.DataFrame) -> pd.DataFrame:
@@ -107,11 +109,11 @@ def inspect(run: dash.Run, name: str, post: common.Postprocess, scale: str, marg
     sample = common.load_item(run.choice, names.index(name))
     view = analysis.image_view(sample.image, run.result.saliency[name], sample.mask, post.threshold,
                                post.target_filter, scale, margin)
-    source, truth, heat, result = st.columns(4)
-    source.image(view.input, channels="BGR", caption="input")
-    truth.image(view.truth, caption="ground truth")
-    heat.image(view.heatmap, channels="BGR", caption=f"saliency ({scale}); cyan: hot but below threshold")
-    result.image(view.overlay, channels="BGR", caption="red: correct, green: missed, blue: false alarm")
+    views.chip_strip(view.chips, view.targets_total)
+    views.panels([(view.overlay, f"{name}: correct, missed, false alarm"),
+                  (view.heatmap, f"saliency ({scale}); hot but below threshold boxed"),
+                  (view.input, "input"), (view.truth[:, :, None].repeat(3, axis=2), "ground truth")],
+                 "failure_panel")
     hot_flags(view.hot, post.threshold)
 
 

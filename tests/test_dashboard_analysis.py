@@ -68,9 +68,10 @@ def network_calls(monkeypatch: pytest.MonkeyPatch) -> list[int]:
 
 
 def open_page(page: str, **state: object) -> AppTest:
-    """The app on `page` with the demo network and the embedded samples (plus `state`); no exception."""
+    """The app on `page` with the demo network (the developer option on) and the embedded samples (plus
+    `state`); no exception."""
     at = AppTest.from_file(str(APP), default_timeout=180)
-    for key, value in {"model": DEMO_MODEL, "data_root": SAMPLES_LABEL, **state}.items():
+    for key, value in {"model": DEMO_MODEL, "dev_demo": True, "data_root": SAMPLES_LABEL, **state}.items():
         at.session_state[key] = value
     at.run()
     at.switch_page(str(PAGES / page)).run()
@@ -365,7 +366,9 @@ def test_failure_inspector_rescores_live_without_the_network(network_calls: list
     at = open_page("8_failures.py", threshold=1.0)
     assert not errors(at)
     assert len(network_calls) == 2  # the samples are evaluated on demand, once
-    assert len(at.get("image")) == 4
+    panels = [json.loads(c.proto.spec) for c in at.get("plotly_chart")]
+    assert sum(p["data"][0].get("type") == "image" for p in panels) == 4  # overlay, heatmap, input, truth
+    assert any(" at (" in img.caption for image in at.get("image") for img in image.proto.imgs)  # chips
     pd_before, fa_before = metric(at, "Pd"), metric(at, "Fa (×1e-6)")
     first = at.selectbox(key="failure_image").value
 
@@ -383,6 +386,9 @@ def test_failure_inspector_rescores_live_without_the_network(network_calls: list
     assert any("hot but below the threshold" in w.value for w in at.warning)
     assert (at.dataframe[1].value["status"] == analysis.HOT).any()
     assert len(network_calls) == 2
+    at.slider(key="size_range").set_value((0, 500)).run()
+    at.slider(key="threshold").set_value(0.0).run()  # the evaluation's own setting: nothing changed
+    assert {m.delta for m in at.metric if m.label in ("P", "R", "F1", "mIoU", "Pd", "Fa (×1e-6)")} == {"no change"}
 
 
 def test_failure_inspector_picks_up_the_latest_evaluate_run() -> None:

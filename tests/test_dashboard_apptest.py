@@ -36,8 +36,11 @@ VIDEO = SAMPLES_DIR / "sequence.mp4"
 
 
 def open_page(page: str | None = None, **state: object) -> AppTest:
-    """Run the app (session state preset) and switch to `page`; fails on any exception."""
+    """Run the app (session state preset) and switch to `page`; fails on any exception. Asking for the
+    demo network switches on the developer option that offers it."""
     at = AppTest.from_file(str(APP), default_timeout=120)
+    if state.get("model") == DEMO_MODEL:
+        state.setdefault("dev_demo", True)
     for key, value in state.items():
         at.session_state[key] = value
     at.run()
@@ -105,6 +108,37 @@ def test_app_registers_every_page_and_home_links_them() -> None:
     card = at.dataframe[0].value  # the shipped model's test metrics, Fa per million pixels
     card_fa = json.loads((REPO / "data" / "models" / "lwirst-sirst.json").read_text())["test_metrics"]["resize"]["fa"]
     assert card.loc[card["metric"] == "Fa (×1e-6)", "resize"].item() == f"{card_fa * 1e6:.2f}"
+
+
+def test_demo_network_is_a_developer_option_only() -> None:
+    at = open_page()
+    assert DEMO_MODEL not in at.selectbox(key="model").options
+    assert not at.warning
+    at.toggle(key="dev_demo").set_value(True).run()
+    assert at.selectbox(key="model").options[-1] == DEMO_MODEL
+    at.selectbox(key="model").set_value(DEMO_MODEL).run()
+    warning = " ".join(w.value for w in at.warning)
+    assert "Developer option" in warning and "missing" not in warning and "No trained model" not in warning
+
+
+def test_backends_offered_are_those_that_can_run_the_model() -> None:
+    at = open_page("2_single_frame.py")
+    onnx = next(label for label in at.selectbox(key="model").options if ".onnx" in label)
+    assert "torch" in at.selectbox(key="backend").options
+    at.selectbox(key="model").set_value(onnx).run()
+    assert "torch" not in at.selectbox(key="backend").options
+    assert not errors(at)
+
+
+def test_a_collapsed_filter_range_is_opened_at_the_slider() -> None:
+    at = open_page("2_single_frame.py", model=DEMO_MODEL, data_root=SAMPLES_LABEL, threshold=0.5)
+    at.slider(key="size_range").set_value((40, 40)).run()
+    assert at.slider(key="size_range").value == (40, 41)
+    assert any("opened to 40–41" in c.value for c in at.caption)
+    assert count(at, "Targets kept") == 0  # the filter still acts: nothing has 40 < size < 41 pixels
+    at.slider(key="ratio_range").set_value((10.0, 10.0)).run()
+    assert at.slider(key="ratio_range").value == (9.9, 10.0)
+    assert not errors(at)
 
 
 def test_home_demo_runs_on_a_sample_and_warns_about_the_demo_network() -> None:
@@ -196,7 +230,7 @@ def test_chips_show_every_ground_truth_target_where_it_is() -> None:
     at = open_page("2_single_frame.py", model=DEMO_MODEL, data_root=SAMPLES_LABEL, threshold=30.0)
     assert count(at, "Targets kept") == 0
     mask = cv2.imread(str(SAMPLES_DIR / "masks" / SAMPLE.name), cv2.IMREAD_GRAYSCALE) > 0
-    _, labels, _, centroids = cv2.connectedComponentsWithStats(mask.astype(np.uint8), connectivity=8)
+    _, _labels, _, centroids = cv2.connectedComponentsWithStats(mask.astype(np.uint8), connectivity=8)
     expected = {(round(x), round(y)) for x, y in centroids[1:]}
     captions = chip_captions(at)
     assert len(captions) == len(expected)
