@@ -243,6 +243,11 @@ def engine() -> Engine:
                   st.session_state.get("backend", default_backend()), st.session_state.get("protocol", "auto"))
 
 
+def model_path(chosen: Engine) -> Path | None:
+    """The model file of an engine (None: the demo network)."""
+    return Path(chosen.path) if chosen.path is not None else None
+
+
 class SharedSegmenter:
     """A cached `Segmenter` shared by every session: network calls take turns (one lock)."""
 
@@ -394,14 +399,16 @@ def load_item(choice: DataChoice, index: int) -> Sample:
     return _load_item(choice.root, choice.dataset, choice.split, index)
 
 
-def demo_frame() -> tuple[Frame, str]:
-    """The Home page's demo frame and the label of its data root: the first test image of the
-    first dataset the server offers (LWIRST_DATA_DIR's first), else of the embedded samples."""
+def demo_frame(index: int = 0) -> tuple[Frame, str]:
+    """The Home page's demo frame and the label of its data root: test image `index` (wrapping round)
+    of the first dataset the server offers (LWIRST_DATA_DIR's first), else of the embedded samples."""
     for label, root in _data_roots().items():
         for dataset in _datasets(root):
             try:
                 splits = _splits(root, dataset)
-                sample = _load_item(root, dataset, "test" if "test" in splits else "all", 0)
+                split = "test" if "test" in splits else "all"
+                size = len(_open_data(root, dataset, split))
+                sample = _load_item(root, dataset, split, index % size if size else 0)
             except LwirstError:
                 continue
             return make_frame(sample.name, sample.image, sample.mask), label

@@ -99,7 +99,8 @@ def legend_html(names: tuple[str, ...] = (CORRECT, MISSED, FALSE_ALARM, HOT)) ->
         o = OUTCOMES[name]
         items.append(f'<span title="{o.meaning}" style="white-space:nowrap;margin-right:1.2em">'
                      f'<span style="display:inline-block;width:0.9em;height:0.9em;border:3px solid {o.hex};'
-                     f'vertical-align:middle;margin-right:0.3em"></span><b>{o.tag}</b> {o.name}</span>')
+                     f'vertical-align:middle;margin-right:0.3em"></span>{o.name}'
+                     + ("" if o.name.startswith(o.tag) else f' <b>({o.tag})</b>') + "</span>")
     return "".join(items)
 
 
