@@ -170,6 +170,11 @@ def trained_models() -> dict[str, Path]:
     return options
 
 
+def trained_label() -> str:
+    """The label of the first trained model (the shipped one when installed); '' when there is none."""
+    return next(iter(trained_models()), "")
+
+
 def model_options(include_demo: bool | None = None) -> dict[str, Path | None]:
     """The trained models, and the untrained demo network last: only when asked for (the developer
     option, by default the session's) or when no trained model is installed."""
@@ -350,6 +355,21 @@ def _datasets(root: str) -> list[str]:
 @st.cache_data(ttl=120, show_spinner=False)
 def _splits(root: str, dataset: str) -> list[str]:
     return list_splits(root, dataset)
+
+
+def data_roots() -> dict[str, str]:
+    """Label -> folder of every data root the server offers (see `_data_roots`)."""
+    return _data_roots()
+
+
+def datasets_in(root: str) -> list[str]:
+    """The datasets of a data root (cached)."""
+    return _datasets(root)
+
+
+def splits_of(root: str, dataset: str) -> list[str]:
+    """The splits of a dataset (cached)."""
+    return _splits(root, dataset)
 
 
 def data_source() -> DataChoice | None:

@@ -47,7 +47,8 @@ from lwirst.uploads import check_upload_size
 
 ABLATIONS_DIR = REPO_ROOT / "data" / "ablations"
 HOT_COLOR = palette.outcome(palette.HOT).bgr  # yellow, as in every panel and table
-PAPER_SOURCE = "paper figure (fusion datasets)"
+PAPER_SOURCE = "paper, fusion set (Table II as printed)"
+CARD_PREFIX = "model card"
 MEASURED_PREFIX = "measured here"
 NOT_MEASURED = "not measured yet"
 HOT = palette.HOT
@@ -191,10 +192,11 @@ def cached_runs(root: Path | None = None) -> pd.DataFrame:
                      "model": protocol.get("model", "?"), "hash": protocol.get("hash", ""),
                      "backend": protocol.get("backend", "?"), "protocol": protocol.get("protocol", "?"),
                      "threshold": protocol.get("threshold", 0.0), "dataset": protocol.get("dataset", "?"),
-                     "split": protocol.get("split", "?"), **metrics})
+                     "split": protocol.get("split", "?"), "data": protocol.get("data_fingerprint", ""),
+                     **metrics})
     if not rows:
         return pd.DataFrame(columns=["key", "path", "mtime", "model", "hash", "backend", "protocol", "threshold",
-                                     "dataset", "split", "images"])
+                                     "dataset", "split", "data", "images"])
     return pd.DataFrame(rows).sort_values("mtime", ascending=False).reset_index(drop=True)
 
 
@@ -221,15 +223,18 @@ def paper_points() -> pd.DataFrame:
     })
 
 
-def measured_source(dataset: str, split: str) -> str:
-    """The legend entry of points measured here on one dataset split."""
-    return f"{MEASURED_PREFIX} ({dataset}, {split})"
+def measured_source(dataset: str, split: str, protocol: str | None = None, origin: str = MEASURED_PREFIX) -> str:
+    """The legend entry of points measured on one dataset split (and input protocol), by `origin`:
+    measured here, or a model's card."""
+    return f"{origin} ({dataset}, {split}{f', {protocol}' if protocol else ''})"
 
 
 def measured_point(name: str, metrics: Mapping[str, float], dataset: str, split: str, params: int | None,
-                   flops: float | None) -> dict[str, Any]:
-    """A Fig. 4 point of a model evaluated here (cost in millions; NaN when unknown, e.g. ONNX FLOPs)."""
-    return {"name": name, "source": measured_source(dataset, split), "group": "measured here", "year": math.nan,
+                   flops: float | None, protocol: str | None = None, origin: str = MEASURED_PREFIX) -> dict[str, Any]:
+    """A Fig. 4 point of a model evaluated here or scored in its card (cost in millions; NaN when unknown,
+    e.g. ONNX FLOPs); `source` names its origin, dataset, split and protocol."""
+    return {"name": name, "source": measured_source(dataset, split, protocol, origin), "group": origin,
+            "year": math.nan,
             "flops_m": flops / 1e6 if flops else math.nan, "params_m": params / 1e6 if params else math.nan,
             "fps": metrics.get("fps", math.nan), "precision": metrics.get("precision", math.nan),
             "recall": metrics.get("recall", math.nan), "miou": metrics.get("miou", math.nan),
@@ -256,6 +261,34 @@ def sweep_points(results: pd.DataFrame, when: str = "best") -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
+def card_points(cards: Mapping[str, tuple[Mapping[str, Any], str, str, int | None, float | None]]) -> pd.DataFrame:
+    """Fig. 4 points from model cards: name -> (test metrics, flat or per protocol; dataset; split;
+    params; FLOPs); one point per input protocol the card scored."""
+    rows = []
+    for name, (metrics, dataset, split, params, flops) in cards.items():
+        per_protocol = metrics if metrics and all(isinstance(v, Mapping) for v in metrics.values()) \
+            else {"": metrics}
+        for protocol, values in per_protocol.items():
+            if values:
+                rows.append(measured_point(name, values, dataset, split, params, flops, protocol or None,
+                                           CARD_PREFIX))
+    return pd.DataFrame(rows, columns=list(paper_points().columns))
+
+
+def merge_points(points: pd.DataFrame) -> pd.DataFrame:
+    """One point per name and source (the last wins: a fresh measurement replaces a cached one); a
+    card's point is dropped where the same model was measured here on the same data and protocol."""
+    if points.empty:
+        return points
+    merged = points.drop_duplicates(["name", "source"], keep="last")
+    measured = set(zip(merged.loc[merged["group"] == MEASURED_PREFIX, "name"],
+                       merged.loc[merged["group"] == MEASURED_PREFIX, "source"].str.replace(MEASURED_PREFIX, ""),
+                       strict=True))
+    duplicate = [(g == CARD_PREFIX and (n, s.replace(CARD_PREFIX, "")) in measured)
+                 for n, s, g in zip(merged["name"], merged["source"], merged["group"], strict=True)]
+    return merged[~pd.Series(duplicate, index=merged.index)].reset_index(drop=True)
+
+
 def fig4_points(measured: pd.DataFrame) -> pd.DataFrame:
     """Paper points and measured points (columns of `paper_points`; `source` names each one's origin)."""
     paper = paper_points()
@@ -275,21 +308,23 @@ def fig4_figure(points: pd.DataFrame, metric: str, cost: str, pareto: bool = Tru
     hover = ("<b>%{text}</b><br>%{customdata[0]}<br>FLOPs %{customdata[1]:.2f} M<br>Params %{customdata[2]:.4f} M"
              "<br>P %{customdata[3]:.4f} R %{customdata[4]:.4f}<br>mIoU %{customdata[5]:.4f} F1 %{customdata[6]:.4f}"
              "<br>fps %{customdata[7]:.1f}<extra></extra>")
-    palette = ["#d62728", "#ff7f0e", "#2ca02c", "#9467bd", "#17becf", "#e377c2"]
-    measured_sources = [s for s in dict.fromkeys(shown["source"]) if s != PAPER_SOURCE]
+    measured_sources = sorted(s for s in dict.fromkeys(shown["source"]) if s != PAPER_SOURCE)
+    colours = palette.series_colors(measured_sources)  # by sorted name: the same on every load
     for source in [PAPER_SOURCE, *measured_sources]:
         group = shown[shown["source"] == source].sort_values(cost)
         if group.empty:
             continue
         paper = source == PAPER_SOURCE
-        color = "#7f7f7f" if paper else palette[measured_sources.index(source) % len(palette)]
+        color = palette.PAPER_GREY if paper else colours[source]
         data = group[["source", "flops_m", "params_m", "precision", "recall", "miou", "f1", "fps"]]
         labelled = not (group["group"] == SWEEP_GROUP).all()  # sweep points are many: names on hover only
         figure.add_scatter(
             x=group[cost], y=group[metric], mode="markers+text" if labelled else "markers", name=source,
             text=group["name"],
-            textposition="top center", textfont={"size": 10, "color": color},
-            marker={"symbol": "circle" if paper else "star" if labelled else "diamond", "size": 10 if paper else 14,
+            textposition=["top center" if i % 2 else "bottom center" for i in range(len(group))],
+            textfont={"size": 10, "color": color},
+            marker={"symbol": "circle" if paper else "star" if labelled else "diamond",
+                    "size": 10 if paper else 14,
                     "color": color,
                     "line": {"width": 1, "color": "white"}},
             customdata=data.to_numpy(), hovertemplate=hover)
@@ -299,7 +334,7 @@ def fig4_figure(points: pd.DataFrame, metric: str, cost: str, pareto: bool = Tru
                                "shape": "hv"}, name=f"Pareto front: {source}", hoverinfo="skip")
     figure.update_layout(title=f"{names[metric]} vs {names[cost].split(' ')[0]}", xaxis_title=names[cost],
                          yaxis_title=names[metric], height=480, margin={"l": 10, "r": 10, "t": 40, "b": 10},
-                         legend={"orientation": "h", "y": -0.2})
+                         legend={"orientation": "h", "y": -0.2, "font": {"size": 11}})
     figure.update_xaxes(type="log")
     return figure
 

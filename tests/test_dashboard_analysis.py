@@ -7,6 +7,7 @@ deterministic), with the evaluation cache in a temporary folder.
 
 from __future__ import annotations
 
+import base64
 import json
 import math
 import sys
@@ -34,6 +35,7 @@ REPO = Path(__file__).resolve().parents[1]
 if str(REPO) not in sys.path:  # dashboard/ is not an installed package (app.py does the same)
     sys.path.insert(0, str(REPO))
 
+from dashboard import common  # noqa: E402
 from dashboard.common import SAMPLES_LABEL  # noqa: E402
 
 APP = REPO / "dashboard" / "app.py"
@@ -111,6 +113,13 @@ def sweep_csv(path: Path, rows: list[tuple[str, str, int, float]]) -> Path:
     return path
 
 
+def plotted(values: object) -> list[float]:
+    """A Plotly JSON array (a list, or a typed array: dtype + base64 bytes) as a list."""
+    if isinstance(values, dict):
+        return np.frombuffer(base64.b64decode(values["bdata"]), dtype=values["dtype"]).tolist()
+    return list(values)  # type: ignore[call-overload]
+
+
 # ---------------------------------------------------------------- lwirst.analysis
 
 
@@ -122,12 +131,12 @@ def test_pareto_front_keeps_points_no_other_beats_on_cost_and_accuracy() -> None
 
 def test_fig4_puts_paper_and_measured_points_apart_on_log_axes() -> None:
     measured = pd.DataFrame([analysis.measured_point("mine", {"miou": 0.7, "f1": 0.8}, "sirst", "test",
-                                                     160_000, 303.5e6)])
+                                                     160_000, 303.5e6, protocol="resize")])
     points = analysis.fig4_points(measured)
     assert len(points) == 16
     figure = analysis.fig4_figure(points, "miou", "flops_m")
     names = [trace.name for trace in figure.data]
-    assert analysis.PAPER_SOURCE in names and "measured here (sirst, test)" in names
+    assert analysis.PAPER_SOURCE in names and "measured here (sirst, test, resize)" in names
     assert f"Pareto front: {analysis.PAPER_SOURCE}" in names
     assert figure.layout.xaxis.type == "log"
     paper = next(t for t in figure.data if t.name == analysis.PAPER_SOURCE)
@@ -312,6 +321,41 @@ def test_a_data_directory_with_the_wrong_layout_is_a_readable_error(
 # ---------------------------------------------------------------- Compare page
 
 
+def test_compare_shows_the_shipped_model_from_its_card_on_first_load() -> None:
+    at = open_page("6_compare.py", model=common.trained_label())
+    flops = chart(at, "compare_flops")
+    card = json.loads((REPO / "data" / "models" / "lwirst-sirst.json").read_text())
+    for protocol, scores in card["test_metrics"].items():
+        trace = next(t for t in flops["data"] if t["name"] == f"model card (sirst, test, {protocol})")
+        assert list(trace["text"]) == ["lwirst-sirst"] and plotted(trace["y"])[0] == pytest.approx(scores["miou"])
+    assert analysis.PAPER_SOURCE in {t["name"] for t in flops["data"]}
+
+
+def test_compare_points_merge_and_keep_their_colours() -> None:
+    point = analysis.measured_point("m", {"miou": 0.5}, "sirst", "test", 1, 1e6, protocol="auto")
+    later = analysis.measured_point("m", {"miou": 0.6}, "sirst", "test", 1, 1e6, protocol="auto")
+    card = analysis.measured_point("m", {"miou": 0.7}, "sirst", "test", 1, 1e6, protocol="auto",
+                                   origin=analysis.CARD_PREFIX)
+    merged = analysis.merge_points(pd.DataFrame([card, point, later]))
+    assert merged["miou"].tolist() == [0.6]  # one point: the latest measurement, not the card's
+    other = analysis.measured_point("n", {"miou": 0.4}, "samples", "test", 1, 1e6, protocol="auto")
+    colours = [{t.name: t.marker.color for t in analysis.fig4_figure(analysis.fig4_points(pd.DataFrame(rows)),
+                                                                    "miou", "flops_m").data}
+               for rows in ([point, other], [other, point])]
+    assert colours[0] == colours[1]
+
+
+def test_compare_hides_cached_runs_of_data_this_server_does_not_offer(tmp_path: Path) -> None:
+    at = open_page("5_evaluate.py")
+    at.button(key="eval_run").click().run()
+    for summary in (tmp_path / "cache").rglob("metrics.json"):  # as if computed on another server's data
+        data = json.loads(summary.read_text())
+        data["protocol"]["data_fingerprint"] = "elsewhere"
+        summary.write_text(json.dumps(data))
+    at = open_page("6_compare.py", compare_demo=True)
+    assert not any(t["name"].startswith("measured here") for t in chart(at, "compare_flops")["data"])
+
+
 def test_compare_plots_table_ii_beside_the_models_measured_here(tmp_path: Path) -> None:
     sweep_csv(tmp_path / "ablations" / "t7.csv", [("VII", "table7_ch_8_16_32", 0, 0.55)])
     at = open_page("5_evaluate.py")
@@ -321,16 +365,17 @@ def test_compare_plots_table_ii_beside_the_models_measured_here(tmp_path: Path) 
     flops = chart(at, "compare_flops")
     names = {trace["name"] for trace in flops["data"]}
     assert analysis.PAPER_SOURCE in names and "measured here (sirst, test), ablation sweep" in names
-    assert "measured here (samples, test)" not in names  # the demo network is hidden by default
+    assert "measured here (samples, test, auto)" not in names  # the demo network is hidden by default
     assert flops["layout"]["xaxis"]["type"] == "log" and flops["layout"]["yaxis"]["title"]["text"] == "mIoU"
     assert chart(at, "compare_params")["layout"]["xaxis"]["title"]["text"].startswith("Params")
 
     at.checkbox(key="compare_demo").check().run()
     at.radio(key="compare_metric").set_value("F1").run()
     flops = chart(at, "compare_flops")
-    assert "measured here (samples, test)" in {trace["name"] for trace in flops["data"]}
+    assert "measured here (samples, test, auto)" in {trace["name"] for trace in flops["data"]}
     assert flops["layout"]["yaxis"]["title"]["text"] == "F1"
-    assert any(name.startswith("untrained demo (") for name in at.dataframe[0].value["name"])
+    table = at.dataframe[0].value
+    assert "untrained demo" in set(table["name"]) and "model card (sirst, test, resize)" in set(table["source"])
 
 
 # ---------------------------------------------------------------- Ablations page
