@@ -31,6 +31,7 @@ import streamlit as st
 from streamlit.delta_generator import DeltaGenerator
 
 from dashboard.config import SAMPLES_DIR, Settings, load_settings
+from lwirst.card_view import help_for
 from lwirst.datasets import Sample, SegDataset, detect_layout, find_datasets, list_splits, open_dataset
 from lwirst.errors import LwirstError
 from lwirst.frame_report import FrameReport, filter_from_ranges, frame_report
@@ -219,9 +220,7 @@ def engine_sidebar() -> None:
                      help=f"{default_backend()} (fp32) is the fastest exact path here; {OPENVINO_BF16} is faster "
                           "but rounds to bfloat16 (see `lwirst bench`)" if OPENVINO_BF16 in backends else None)
         st.radio("Input protocol", list(PROTOCOLS), key="protocol", horizontal=True,
-                 help="auto: resize small frames, run large ones (over 2x 256x256 pixels) at full resolution; "
-                      "resize: the paper's deployment (resize to 256x256, resize the map back); "
-                      "native: run at full resolution (padded to a multiple of 8)")
+                 help=help_for("auto", "resize", "native"))
         with st.expander("Developer options"):
             st.toggle("Offer the untrained demo network", key=DEV_DEMO,
                       help="A network with random weights (seed 0), for testing the pipeline: its "
@@ -475,16 +474,15 @@ def postprocess_controls() -> Postprocess:
     with st.sidebar:
         st.subheader("Post-processing (Sec. III-C)")
         threshold = st.slider("Threshold (logit)", *THRESHOLD_RANGE, step=0.1, key="threshold",
-                              help="Eq. 2: pixels whose logit is above it are target; 0 is the paper's "
-                                   "Th (probability 0.5)")
+                              help=help_for("threshold", "logit"))
         st.caption(f"= probability {logit_to_probability(threshold):.3f}")
         size = st.slider("Pixel size (m, k)", 0, SIZE_CAP, key="size_range", on_change=_keep_open,
                          args=("size_range", 1, SIZE_CAP),
-                         help=f"Eq. 4: drop targets with size <= m or >= k; 0 and {SIZE_CAP} mean no bound")
+                         help=f"{help_for('Eq. 4')}\n\n0 and {SIZE_CAP} mean no bound")
         _range_note("size_range")
         ratio = st.slider("Aspect ratio w/h (l, n)", 0.0, RATIO_CAP, step=0.1, key="ratio_range",
                           on_change=_keep_open, args=("ratio_range", 0.1, RATIO_CAP),
-                          help=f"Eq. 4: drop targets with ratio <= l or >= n; 0 and {RATIO_CAP:g} mean no bound")
+                          help=f"{help_for('Eq. 4')}\n\n0 and {RATIO_CAP:g} mean no bound")
         _range_note("ratio_range")
         try:
             target_filter = filter_from_ranges(size, ratio, SIZE_CAP, RATIO_CAP)

@@ -295,6 +295,13 @@ def fig4_points(measured: pd.DataFrame) -> pd.DataFrame:
     return pd.concat([paper, measured], ignore_index=True) if not measured.empty else paper
 
 
+def _once(name: str, seen: set[str]) -> str:
+    if name in seen:
+        return ""
+    seen.add(name)
+    return name
+
+
 def fig4_figure(points: pd.DataFrame, metric: str, cost: str, pareto: bool = True) -> go.Figure:
     """One panel of Fig. 4: accuracy (`miou` or `f1`) against cost (`flops_m` or `params_m`), log x axis.
 
@@ -305,11 +312,12 @@ def fig4_figure(points: pd.DataFrame, metric: str, cost: str, pareto: bool = Tru
     shown = points.dropna(subset=[metric, cost])
     shown = shown[shown[cost] > 0]
     figure = go.Figure()
-    hover = ("<b>%{text}</b><br>%{customdata[0]}<br>FLOPs %{customdata[1]:.2f} M<br>Params %{customdata[2]:.4f} M"
+    hover = ("<b>%{hovertext}</b><br>%{customdata[0]}<br>FLOPs %{customdata[1]:.2f} M<br>Params %{customdata[2]:.4f} M"
              "<br>P %{customdata[3]:.4f} R %{customdata[4]:.4f}<br>mIoU %{customdata[5]:.4f} F1 %{customdata[6]:.4f}"
              "<br>fps %{customdata[7]:.1f}<extra></extra>")
     measured_sources = sorted(s for s in dict.fromkeys(shown["source"]) if s != PAPER_SOURCE)
     colours = palette.series_colors(measured_sources)  # by sorted name: the same on every load
+    named: set[str] = set()  # each measured name is written once; its other points name it on hover
     for source in [PAPER_SOURCE, *measured_sources]:
         group = shown[shown["source"] == source].sort_values(cost)
         if group.empty:
@@ -320,14 +328,14 @@ def fig4_figure(points: pd.DataFrame, metric: str, cost: str, pareto: bool = Tru
         labelled = not (group["group"] == SWEEP_GROUP).all()  # sweep points are many: names on hover only
         figure.add_scatter(
             x=group[cost], y=group[metric], mode="markers+text" if labelled else "markers", name=source,
-            text=group["name"],
+            text=group["name"] if paper else [_once(n, named) for n in group["name"]],
             textposition=["top center" if i % 2 else "bottom center" for i in range(len(group))],
             textfont={"size": 10, "color": color},
             marker={"symbol": "circle" if paper else "star" if labelled else "diamond",
                     "size": 10 if paper else 14,
                     "color": color,
                     "line": {"width": 1, "color": "white"}},
-            customdata=data.to_numpy(), hovertemplate=hover)
+            customdata=data.to_numpy(), hovertemplate=hover, hovertext=group["name"])
         if pareto and len(group) > 1:
             front = group[pareto_front(group[cost], group[metric])].sort_values(cost)
             figure.add_scatter(x=front[cost], y=front[metric], mode="lines", line={"dash": "dash", "color": color,

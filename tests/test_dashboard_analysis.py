@@ -327,7 +327,7 @@ def test_compare_shows_the_shipped_model_from_its_card_on_first_load() -> None:
     card = json.loads((REPO / "data" / "models" / "lwirst-sirst.json").read_text())
     for protocol, scores in card["test_metrics"].items():
         trace = next(t for t in flops["data"] if t["name"] == f"model card (sirst, test, {protocol})")
-        assert list(trace["text"]) == ["lwirst-sirst"] and plotted(trace["y"])[0] == pytest.approx(scores["miou"])
+        assert list(trace["hovertext"]) == ["lwirst-sirst"] and plotted(trace["y"])[0] == pytest.approx(scores["miou"])
     assert analysis.PAPER_SOURCE in {t["name"] for t in flops["data"]}
 
 

@@ -300,6 +300,39 @@ def test_settings_survive_a_page_switch() -> None:
     assert at.selectbox(key="model").value == DEMO_MODEL
 
 
+def test_a_shared_url_restores_the_view() -> None:
+    at = open_page("2_single_frame.py", model=DEMO_MODEL, data_root=SAMPLES_LABEL, threshold=1.0)
+    at.slider(key="size_range").set_value((2, 40)).run()
+    at.selectbox(key="dataset_image").set_value(1).run()
+    url = {k: at.query_params[k] for k in at.query_params}
+    assert url["threshold"] == "1" and url["size"] == "2~40" and url["image"] == "1" and url["dev"] == "1"
+
+    shared = AppTest.from_file(str(APP), default_timeout=120)  # a new session opening the shared URL
+    for key, value in url.items():
+        shared.query_params[key] = value
+    shared.run()
+    shared.switch_page(str(PAGES / "2_single_frame.py")).run()
+    assert not shared.exception
+    assert shared.selectbox(key="model").value == DEMO_MODEL
+    assert shared.slider(key="threshold").value == 1.0 and shared.slider(key="size_range").value == (2, 40)
+    assert shared.selectbox(key="dataset_image").value == 1
+    assert count(shared, "Targets kept") == count(at, "Targets kept")
+
+
+def test_a_url_with_bad_values_falls_back_to_the_defaults() -> None:
+    at = AppTest.from_file(str(APP), default_timeout=120)
+    for key, value in {"threshold": "nan", "size": "x~y", "model": "nope.onnx", "backend": "gpu"}.items():
+        at.query_params[key] = value
+    at.run()
+    assert not at.exception and not errors(at)
+    assert at.selectbox(key="model").value != "nope.onnx" and at.selectbox(key="backend").value != "gpu"
+
+
+def test_the_favicon_is_a_local_file() -> None:
+    source = (REPO / "dashboard" / "app.py").read_text()
+    assert 'page_icon=str(FAVICON)' in source and (REPO / "dashboard" / "favicon.png").is_file()
+
+
 # ---------------------------------------------------------------- video
 
 
