@@ -49,6 +49,7 @@ from lwirst.inference import (
 from lwirst.live import CameraSource, LiveStream, LoopingVideo, Source, SyntheticSensor, local_cameras
 from lwirst.modelcard import DEMO_MODEL, ModelCard, demo_network, find_models, model_card
 from lwirst.pipeline import FramePipeline, FrameResult
+from lwirst.plots import video_frame_size as frame_size_of
 from lwirst.postprocess import NO_FILTER, TargetFilter, logit_to_probability
 from lwirst.tracking import Tracker
 from lwirst.uploads import check_upload_size, decode_upload, image_key
@@ -559,6 +560,16 @@ def run_video(source: VideoSource, chosen: Engine, post: Postprocess, bar: Delta
     output = segment_video(media, source.name, tracking_pipeline(chosen, post), progress)
     st.session_state["video_output"] = ((source.key, chosen.key, post), output)
     return output
+
+
+def video_size(output: VideoOutput) -> tuple[int, int]:
+    """Width and height of a processed video's frames (read once per video)."""
+    sizes = st.session_state.setdefault("video_sizes", {})
+    key = id(output)
+    if key not in sizes:
+        sizes.clear()
+        sizes[key] = frame_size_of(output.video)
+    return sizes[key]
 
 
 # ---------------------------------------------------------------- live

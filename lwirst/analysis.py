@@ -91,17 +91,21 @@ def metric_cards(metrics: Mapping[str, float], params: int | None, flops: float 
 def curve_figures(results: Mapping[str, EvalResult]) -> dict[str, go.Figure]:
     """ROC, PR and Pd-Fa curves with one trace per labelled result."""
     roc, pr, pdfa = go.Figure(), go.Figure(), go.Figure()
+    colours = palette.series_colors(list(results))  # one distinct colour per model, the same on every load
     for label, result in results.items():
-        c = result.curves
+        c, line = result.curves, {"color": colours[label]}
         auc, ap = result.metrics.get("auc", math.nan), result.metrics.get("ap", math.nan)
-        roc.add_scatter(x=c["roc_fpr"], y=c["roc_tpr"], mode="lines", name=f"{label} (AUC {auc:.3f})")
-        pr.add_scatter(x=c["pr_recall"], y=c["pr_precision"], mode="lines", name=f"{label} (AP {ap:.3f})")
-        fa = [max(v, 1e-9) for v in c["pdfa_fa"]]
-        pdfa.add_scatter(x=fa, y=c["pdfa_pd"], mode="lines+markers", name=label,
-                         customdata=c["pdfa_threshold"],
+        roc.add_scatter(x=c["roc_fpr"], y=c["roc_tpr"], mode="lines", name=f"{label} (AUC {auc:.3f})", line=line)
+        pr.add_scatter(x=c["pr_recall"], y=c["pr_precision"], mode="lines", name=f"{label} (AP {ap:.3f})",
+                       line=line)
+        # A Pd-Fa curve runs along Fa: points in threshold order would zig-zag back where Fa is not monotone.
+        order = sorted(range(len(c["pdfa_fa"])), key=lambda i: (c["pdfa_fa"][i], c["pdfa_pd"][i]))
+        fa = [max(c["pdfa_fa"][i], 1e-9) for i in order]
+        pdfa.add_scatter(x=fa, y=[c["pdfa_pd"][i] for i in order], mode="lines+markers", name=label, line=line,
+                         customdata=[c["pdfa_threshold"][i] for i in order],
                          hovertemplate="threshold %{customdata}<br>Fa %{x:.3g}<br>Pd %{y:.3f}")
-    layout = {"height": 380, "margin": {"l": 10, "r": 10, "t": 40, "b": 10},
-              "legend": {"orientation": "h", "y": -0.25}}
+    layout = {"height": 420, "margin": {"l": 10, "r": 10, "t": 40, "b": 10},
+              "legend": {"orientation": "h", "yanchor": "top", "y": -0.22, "font": {"size": 11}}}
     roc.update_layout(title="ROC (pixels)", xaxis_title="false-positive rate (log)",
                       yaxis_title="true-positive rate", **layout)
     roc.update_xaxes(type="log")

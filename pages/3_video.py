@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-import plotly.express as px
 import streamlit as st
 
 from dashboard import common
+from lwirst import plots
 from lwirst.errors import LwirstError
 from lwirst.web_video import VideoOutput
 
@@ -80,8 +80,7 @@ def player_and_counts(output: VideoOutput) -> None:
     """The annotated video, played in the page, beside the number of targets per frame."""
     video, count = st.columns(2)
     video.video(output.web_video, format=output.web_format)
-    count.plotly_chart(px.line(output.per_frame, x="frame", y="targets", title="Targets per frame"),
-                       key="video_counts")
+    count.plotly_chart(plots.count_figure(output.per_frame), key="video_counts")
 
 
 def trajectories(output: VideoOutput) -> None:
@@ -89,10 +88,8 @@ def trajectories(output: VideoOutput) -> None:
     if output.trajectories.empty:
         st.info("No confirmed tracks: no target was seen on two frames in a row.")
         return
-    figure = px.line(output.trajectories, x="x", y="y", color="track_id", markers=True,
-                     title="Track trajectories (image coordinates)")
-    figure.update_yaxes(autorange="reversed", scaleanchor="x")
-    st.plotly_chart(figure, key="video_tracks")
+    width, height = common.video_size(output)
+    st.plotly_chart(plots.trajectory_figure(output.trajectories, width, height), key="video_tracks")
 
 
 def downloads(output: VideoOutput) -> None:

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-import plotly.express as px
 import streamlit as st
 
 from dashboard import common
+from lwirst import plots
 from lwirst.live import LiveFrame, LiveStream
 
 TABLE_ROWS = 50
@@ -61,9 +61,9 @@ def tracks(frame: LiveFrame) -> None:
     if trajectories.empty:
         st.caption("No confirmed track yet (a target must be seen on two frames in a row).")
         return
-    figure = px.line(trajectories, x="x", y="y", color="track", title="Track trajectories")
-    figure.update_yaxes(autorange="reversed", scaleanchor="x")
-    st.plotly_chart(figure, key="live_tracks")
+    height, width = frame.annotated.shape[:2]
+    st.plotly_chart(plots.trajectory_figure(trajectories, width, height, track="track", title="Track trajectories"),
+                    key="live_tracks")
     st.dataframe(frame.track_table(), hide_index=True)
 
 

@@ -4,11 +4,13 @@
 from __future__ import annotations
 
 import numpy as np
+import pandas as pd
 import pytest
 
-from lwirst import palette
+from lwirst import analysis, palette, plots
 from lwirst.chips import target_chips
 from lwirst.drawing import FALSE_ALARM_BGR, evaluation_overlay, heatmap
+from lwirst.evaluate import EvalResult
 from lwirst.frame_report import frame_report
 from lwirst.inference import Saliency
 from lwirst.pipeline import FrameResult
@@ -91,3 +93,23 @@ def test_overlays_scale_with_the_frame(shape: tuple[int, int]) -> None:
     bar = heatmap(logits)
     # the colour bar grows with the frame: its labels stay readable when the map is shown small
     assert bar.shape[1] - shape[1] >= max(shape) // 20
+
+
+def test_trajectories_sit_on_the_frame_and_counts_have_integer_ticks() -> None:
+    tracks = pd.DataFrame({"track_id": [1, 1, 2], "x": [-100.0, 40.0, 150.0], "y": [10.0, 20.0, 300.0]})
+    figure = plots.trajectory_figure(tracks, 256, 256)
+    assert tuple(figure.layout.xaxis.range) == (0, 256) and tuple(figure.layout.yaxis.range) == (256, 0)
+    assert min(min(t.x) for t in figure.data) >= 0 and max(max(t.y) for t in figure.data) <= 256
+    assert len({t.line.color for t in figure.data}) == 2
+    counts = plots.count_figure(pd.DataFrame({"frame": range(5), "targets": [0, 1, 3, 2, 1]}))
+    assert counts.layout.yaxis.dtick == 1 and counts.layout.yaxis.tickformat == "d"
+
+
+def test_pd_fa_is_drawn_along_fa_and_models_get_distinct_colours() -> None:
+    curves = {"roc_fpr": [0, 1], "roc_tpr": [0, 1], "pr_recall": [0, 1], "pr_precision": [1, 0],
+              "pdfa_threshold": [-1.0, 0.0, 1.0], "pdfa_fa": [3e-5, 1e-5, 2e-5], "pdfa_pd": [0.9, 0.7, 0.8]}
+    results = {name: EvalResult({"auc": 0.9}, pd.DataFrame(), curves, {}, {}) for name in ("a", "b")}
+    figures = analysis.curve_figures(results)
+    trace = figures["pdfa"].data[0]
+    assert list(trace.x) == sorted(trace.x) and list(trace.y) == [0.7, 0.8, 0.9]
+    assert figures["pdfa"].data[0].line.color != figures["pdfa"].data[1].line.color
