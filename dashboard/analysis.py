@@ -257,6 +257,21 @@ def rescored(run: Run, threshold: float, target_filter: TargetFilter,
     return _rescored(run.key, threshold, _bounds(target_filter), margin, run.result.saliency, masks(run.choice))
 
 
+@st.cache_data(max_entries=256, show_spinner=False)
+def _thumbnail(key: str, name: str, threshold: float, bounds: tuple[float | None, ...], root: str, dataset: str,
+               split: str, _logits: np.ndarray) -> np.ndarray:
+    choice = common.DataChoice("", root, dataset, split)
+    sample = common.load_item(choice, common.open_data(choice).names.index(name))
+    return analysis.thumbnail(sample.image, _logits, sample.mask, threshold, TargetFilter(*bounds))
+
+
+def thumbnail(run: Run, name: str, threshold: float, target_filter: TargetFilter) -> np.ndarray:
+    """The gallery thumbnail of one image of a run at a threshold and filter (cached)."""
+    c = run.choice
+    return _thumbnail(run.key, name, threshold, _bounds(target_filter), c.root, c.dataset, c.split,
+                      run.result.saliency[name])
+
+
 # ---------------------------------------------------------------- sidebar widgets
 
 

@@ -23,6 +23,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import cv2
 import numpy as np
 import pandas as pd
 import plotly.graph_objects as go
@@ -68,9 +69,12 @@ TABLE_TITLES = {
 RANKINGS = {
     "IoU (worst first)": ("iou", True),
     "missed targets": ("missed", False),
-    "false alarms": ("false_alarms", False),
+    "false alarms (count)": ("false_alarms", False),
+    "false-alarm pixels": ("fa_pixels", False),
     "hot but below threshold": ("hot_misses", False),
 }
+# Gallery filters: outcome -> the per-image column that must be non-zero.
+OUTCOME_COLUMNS = {palette.MISSED: "missed", palette.FALSE_ALARM: "false_alarms", palette.HOT: "hot_misses"}
 
 
 # ---------------------------------------------------------------- evaluate
@@ -512,6 +516,26 @@ def rank_images(per_image: pd.DataFrame, by: str) -> pd.DataFrame:
         raise LwirstError(f"unknown ranking {by!r}; choose one of {', '.join(RANKINGS)}")
     column, ascending = RANKINGS[by]
     return per_image.sort_values(column, ascending=ascending, kind="stable").reset_index(drop=True)
+
+
+def filter_images(per_image: pd.DataFrame, outcomes: Sequence[str] = (),
+                  iou: tuple[float, float] = (0.0, 1.0)) -> pd.DataFrame:
+    """The images with at least one target of any of `outcomes` (none: every image) and IoU in `iou`."""
+    keep = per_image["iou"].between(*iou)
+    if outcomes:
+        keep &= per_image[[OUTCOME_COLUMNS[o] for o in outcomes]].gt(0).any(axis=1)
+    return per_image[keep].reset_index(drop=True)
+
+
+def thumbnail(image: np.ndarray, logits: np.ndarray, mask: np.ndarray, threshold: float,
+              target_filter: TargetFilter | None, width: int = 320) -> np.ndarray:
+    """The Fig. 5 overlay of one image at `threshold` and the Eq. 4 filter, `width` pixels wide."""
+    overlay, _ = evaluation_overlay(image, detect(logits, threshold).filter(target_filter), mask)
+    h, w = overlay.shape[:2]
+    if w == width:
+        return overlay
+    size = (width, max(1, round(h * width / w)))
+    return cv2.resize(overlay, size, interpolation=cv2.INTER_AREA if w > width else cv2.INTER_NEAREST)
 
 
 LIVE_METRICS = ("precision", "recall", "f1", "miou", "pd", "fa")

@@ -40,6 +40,7 @@ from dashboard.common import SAMPLES_LABEL  # noqa: E402
 
 APP = REPO / "dashboard" / "app.py"
 PAGES = REPO / "pages"
+HOME_CALLS: list[int] = []  # the `network_calls` counter; `open_page` empties it once Home has run
 
 
 # ---------------------------------------------------------------- helpers
@@ -57,8 +58,9 @@ def fresh(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
 
 @pytest.fixture
 def network_calls(monkeypatch: pytest.MonkeyPatch) -> list[int]:
-    """Counts `Segmenter.predict` calls."""
-    calls: list[int] = []
+    """Counts `Segmenter.predict` calls (those of the page `open_page` opens, not of Home's demo)."""
+    calls = HOME_CALLS
+    calls.clear()
     original = Segmenter.predict
 
     def counted(self: Segmenter, image: np.ndarray) -> object:
@@ -76,6 +78,7 @@ def open_page(page: str, **state: object) -> AppTest:
     for key, value in {"model": DEMO_MODEL, "dev_demo": True, "data_root": SAMPLES_LABEL, **state}.items():
         at.session_state[key] = value
     at.run()
+    HOME_CALLS.clear()  # the Home page's demo frame is not the page's doing
     at.switch_page(str(PAGES / page)).run()
     assert not at.exception, [e.value for e in at.exception]
     return at
@@ -209,9 +212,12 @@ def test_rescoring_counts_misses_and_hot_misses_per_image() -> None:
     assert analysis.rescore_run(saliency, masks, 0.0, TargetFilter(min_size=20))["pd"] == 0.0
     with pytest.raises(LwirstError, match="mask 32x32"):
         analysis.rescore_run(saliency, {"a": mask[:32, :32]}, 0.0)
-    ranked = analysis.rank_images(pd.DataFrame({"name": ["x", "y"], "iou": [0.9, 0.1], "missed": [0, 2],
-                                                "false_alarms": [3, 0], "hot_misses": [0, 1]}), "false alarms")
-    assert ranked["name"].tolist() == ["x", "y"]
+    images = pd.DataFrame({"name": ["x", "y", "z"], "iou": [0.9, 0.1, 0.5], "missed": [0, 2, 0],
+                           "false_alarms": [3, 0, 1], "fa_pixels": [3, 0, 40], "hot_misses": [0, 1, 0]})
+    assert analysis.rank_images(images, "false alarms (count)")["name"].tolist() == ["x", "z", "y"]
+    assert analysis.rank_images(images, "false-alarm pixels")["name"].tolist() == ["z", "x", "y"]
+    assert analysis.filter_images(images, ["hot but below threshold"])["name"].tolist() == ["y"]
+    assert analysis.filter_images(images, ["missed", "false alarm"], (0.4, 1.0))["name"].tolist() == ["x", "z"]
     moves = dict((label, delta) for label, _, delta in analysis.metric_moves(
         {"precision": 0.5, "recall": 0.5, "f1": 0.5, "miou": 0.5, "pd": 0.5, "fa": 2e-6},
         {"precision": 0.6, "recall": 0.4, "f1": 0.5, "miou": 0.5, "pd": 1.0, "fa": 1e-6}))
@@ -420,7 +426,7 @@ def test_failure_inspector_rescores_live_without_the_network(network_calls: list
     at.slider(key="threshold").set_value(5.0).run()
     assert metric(at, "Pd") != pd_before and metric(at, "Fa (×1e-6)") != fa_before
     at.slider(key="size_range").set_value((3, 500)).run()
-    at.radio(key="failure_rank").set_value("false alarms").run()
+    at.radio(key="failure_rank").set_value("false alarms (count)").run()
     assert not at.exception
     assert len(network_calls) == 2
     table = at.dataframe[0].value
@@ -434,6 +440,20 @@ def test_failure_inspector_rescores_live_without_the_network(network_calls: list
     at.slider(key="size_range").set_value((0, 500)).run()
     at.slider(key="threshold").set_value(0.0).run()  # the evaluation's own setting: nothing changed
     assert {m.delta for m in at.metric if m.label in ("P", "R", "F1", "mIoU", "Pd", "Fa (×1e-6)")} == {"no change"}
+
+
+def test_failure_gallery_filters_ranks_and_drives_the_inspected_image() -> None:
+    at = open_page("8_failures.py", threshold=1.0)
+    thumbnails = [i for i in at.get("image") if i.proto.imgs and ": IoU " in i.proto.imgs[0].caption]
+    assert len(thumbnails) == 2  # both samples
+    at.radio(key="failure_rank").set_value("false-alarm pixels").run()
+    table = at.dataframe[0].value
+    assert table["fa_pixels"].tolist() == sorted(table["fa_pixels"], reverse=True)
+    assert at.selectbox(key="failure_image").value == table["name"][0]  # the new ranking's top is inspected
+    at.button(key="failure_pick_1").click().run()
+    assert at.selectbox(key="failure_image").value == table["name"][1]  # a thumbnail's Inspect opens it
+    at.slider(key="failure_iou").set_value((0.99, 1.0)).run()
+    assert any("No image of this run matches" in i.value for i in at.info)  # the demo network scores ~0 IoU
 
 
 def test_failure_inspector_picks_up_the_latest_evaluate_run() -> None:
