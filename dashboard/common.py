@@ -575,7 +575,10 @@ def video_size(output: VideoOutput) -> tuple[int, int]:
 # ---------------------------------------------------------------- live
 
 
-LIVE_PERIOD_S = 0.25
+# Live streams at the pipeline's speed: each fragment run processes and shows frames back to back for
+# LIVE_BURST_S, then the fragment is re-run (LIVE_RESTART_S) so widget changes are picked up in between.
+LIVE_BURST_S = 2.0
+LIVE_RESTART_S = 0.05
 SYNTHETIC_SENSOR = "Synthetic sensor"
 LOOP_PREFIX = "Looping video: "
 CAMERA_PREFIX = "Local camera "
@@ -621,6 +624,27 @@ def live_stream(label: str, chosen: Engine, post: Postprocess) -> LiveStream:
         st.session_state["live_stream"] = ((label, chosen.key), stream)
     stream.configure(post.threshold, post.target_filter)
     return stream
+
+
+@dataclass(frozen=True)
+class SpeedInfo:
+    """What runs the network: backend, input protocol and CPU threads (for the speed captions)."""
+
+    backend: str
+    protocol: str
+    threads: int
+
+    def __str__(self) -> str:
+        return f"backend {self.backend}, {self.threads} CPU thread{'s' if self.threads != 1 else ''}, " \
+               f"protocol {self.protocol}"
+
+
+def speed_info(chosen: Engine) -> SpeedInfo:
+    """Backend, protocol and threads of an engine's cached segmenter."""
+    info = segmenter(chosen).segmenter.describe()
+    threads = info.get("threads")
+    return SpeedInfo(str(info.get("backend", chosen.backend)), chosen.protocol,
+                     int(threads) if isinstance(threads, int) else os.cpu_count() or 1)
 
 
 def rtc_configuration() -> dict[str, list[dict[str, list[str]]]]:

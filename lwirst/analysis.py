@@ -87,8 +87,9 @@ def metric_cards(metrics: Mapping[str, float], params: int | None, flops: float 
     cards.append(("FLOPs", f"{flops / 1e6:.1f} M" if flops else "n/a",
                   "at 256×256, THOP convention (ONNX files: counted on the graph, BN folded away)"))
     fps = metrics.get("fps")
-    cards.append(("fps", f"{fps:.1f}" if fps and math.isfinite(fps) else "n/a",
-                  "network calls per second measured on this machine while evaluating"))
+    cards.append(("Model-only fps", f"{fps:.1f}" if fps and math.isfinite(fps) else "n/a",
+                  "network calls per second measured on this machine while evaluating (the network alone: "
+                  "no reading, scoring or drawing); it varies with the machine's load and the backend"))
     return cards
 
 

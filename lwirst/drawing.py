@@ -111,11 +111,12 @@ def draw_targets(image: np.ndarray, targets: Detections | Iterable[Target],
 
 
 def overlay(image: np.ndarray, kept: Detections, tracks: Iterable[Track] | None = None,
-            fps: float | None = None, extra: Sequence[str] = ()) -> np.ndarray:
-    """The annotated frame of the video and of `lwirst segment`: boxes, ids, target count, fps."""
+            fps: float | None = None, extra: Sequence[str] = (), fps_label: str = "fps") -> np.ndarray:
+    """The annotated frame of the video and of `lwirst segment`: boxes, ids, target count, and a rate
+    stamped as "<fps_label>: <fps>" (say which rate it is: pipeline, end to end)."""
     lines = [f"targets: {len(kept)}"]
     if fps is not None:
-        lines.append(f"fps: {fps:.1f}")
+        lines.append(f"{fps_label}: {fps:.1f}")
     # Text first, boxes on top: on small frames the text band may cover a target.
     canvas = draw_text_block(to_bgr(image).copy(), [*lines, *extra])
     return draw_targets(canvas, kept, tracks)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import streamlit as st
 
 from dashboard import common
-from lwirst import plots
+from lwirst import card_view, plots
 from lwirst.errors import LwirstError
 from lwirst.web_video import VideoOutput
 
@@ -70,10 +70,13 @@ def summary(output: VideoOutput) -> None:
     result = output.result
     frames, rate, speed, rows = st.columns(4)
     frames.metric("Frames processed", result.frames_done)
-    rate.metric("Video fps", f"{result.fps:.1f}")
-    speed.metric("Processing fps", f"{result.processing_fps:.1f}")
+    rate.metric("Video fps", f"{result.fps:.1f}", help="The file's own frame rate (playback speed)")
+    speed.metric("End-to-end fps", f"{result.processing_fps:.1f}", help=card_view.help_for("end-to-end fps"))
     rows.metric("Target rows", result.rows)
-    st.caption(f"Codec: {result.codec}")
+    st.caption(f"Runs on {common.speed_info(common.engine())}; codec {result.codec}. **End-to-end fps** counts "
+               "everything: decoding, network, post-processing, tracking, drawing and encoding the annotated "
+               "video. The overlay stamps the **pipeline fps** (network, post-processing and tracking only, over "
+               "recent frames), which is why it is higher.")
 
 
 def player_and_counts(output: VideoOutput) -> None:

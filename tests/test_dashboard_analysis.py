@@ -265,9 +265,9 @@ def test_evaluate_runs_with_cards_curves_and_table_and_reopens_from_the_disk_cac
     assert not at.exception and not errors(at)
     assert len(network_calls) == 2  # the samples' test split
     assert {m.label for m in at.metric} >= {"P", "R", "F1", "mIoU", "nIoU", "Pd", "Fa (×1e-6)", "AUC", "Params",
-                                             "FLOPs", "fps"}
+                                             "FLOPs", "Model-only fps"}
     assert metric(at, "Params") == "0.1632 M"
-    assert float(metric(at, "fps")) > 0
+    assert float(metric(at, "Model-only fps")) > 0
     assert len(at.get("plotly_chart")) == 3
     ious = at.dataframe[0].value["iou"].tolist()
     assert ious == sorted(ious)

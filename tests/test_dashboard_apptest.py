@@ -395,7 +395,9 @@ def test_live_stream_runs_and_controls_act_on_it() -> None:
     at.toggle(key="live_running").set_value(True).run()
     at.run()
     assert not at.exception
-    assert float(metric(at, "fps")) > 0
+    assert float(metric(at, "End-to-end fps")) > 0 and float(metric(at, "Pipeline fps")) > 0
+    caption = at.get("image")[0].proto.imgs[0].caption
+    assert int(caption.rsplit("frame ", 1)[1]) > 2  # frames back to back in each run, not one per refresh
     low = count(at, "Targets")
     assert low >= 1  # everything is above -15: one frame-wide blob
     at.slider(key="threshold").set_value(15.0).run()
