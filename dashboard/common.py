@@ -51,6 +51,7 @@ from lwirst.modelcard import DEMO_MODEL, ModelCard, demo_network, find_models, m
 from lwirst.pipeline import FramePipeline, FrameResult
 from lwirst.plots import video_frame_size as frame_size_of
 from lwirst.postprocess import NO_FILTER, TargetFilter, logit_to_probability
+from lwirst.streams import DatasetStream
 from lwirst.tracking import Tracker
 from lwirst.uploads import check_upload_size, decode_upload, image_key
 from lwirst.web_video import VIDEO_SUFFIXES, VideoOutput, segment_video
@@ -582,6 +583,7 @@ LIVE_RESTART_S = 0.05
 SYNTHETIC_SENSOR = "Synthetic sensor"
 LOOP_PREFIX = "Looping video: "
 CAMERA_PREFIX = "Local camera "
+DATASET_PREFIX = "Dataset split: "
 WEBCAM = "Browser webcam (streamlit-webrtc)"
 
 
@@ -596,9 +598,24 @@ def server_cameras_allowed() -> bool:
     return os.environ.get("LWIRST_SERVED") != "1" or os.environ.get("LWIRST_SERVER_CAMERAS") == "1"
 
 
+def dataset_streams() -> dict[str, DataChoice]:
+    """Label -> dataset split of every configured data root (the embedded samples last), to play as a stream."""
+    streams = {}
+    for root_label, root in _data_roots().items():
+        for dataset in _datasets(root):
+            label = root_label if dataset == "auto" else f"{root_label}/{dataset}"
+            for split in _splits(root, dataset):
+                streams[f"{DATASET_PREFIX}{label} ({split})"] = DataChoice(label, root, dataset, split)
+    return streams
+
+
 def live_sources() -> list[str]:
-    """The live sources this server offers: synthetic sensor, looping sample videos, local cameras, webcam."""
-    sources = [SYNTHETIC_SENSOR, *(LOOP_PREFIX + name for name in sample_videos())]
+    """The live sources this server offers: its dataset splits first when one is configured, the synthetic
+    sensor, looping sample videos, local cameras and the webcam."""
+    streams = list(dataset_streams())
+    configured = [s for s in streams if not s.startswith(f"{DATASET_PREFIX}{SAMPLES_LABEL}")]
+    sources = [*configured, SYNTHETIC_SENSOR, *(LOOP_PREFIX + name for name in sample_videos()),
+               *(s for s in streams if s not in configured)]
     if server_cameras_allowed():
         sources += [f"{CAMERA_PREFIX}{index}" for index in local_cameras()]
     return [*sources, WEBCAM] if webrtc_available() else sources
@@ -611,6 +628,9 @@ def _open_source(label: str) -> Source | None:
         return LoopingVideo(sample_videos()[label.removeprefix(LOOP_PREFIX)])
     if label.startswith(CAMERA_PREFIX) and server_cameras_allowed():
         return CameraSource(int(label.removeprefix(CAMERA_PREFIX)))
+    if label.startswith(DATASET_PREFIX):
+        choice = dataset_streams()[label]
+        return DatasetStream(open_data(choice), f"{choice.label} ({choice.split})")
     return None
 
 

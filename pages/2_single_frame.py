@@ -60,6 +60,8 @@ def dataset_frame() -> common.Frame | None:
     if choice is None:
         return None
     dataset = common.open_data(choice)
+    if st.session_state.get("dataset_image") not in range(len(dataset)):  # e.g. from a URL of other data
+        st.session_state.pop("dataset_image", None)
     index = st.selectbox(f"Image of {choice.label} ({choice.split}, {len(dataset)} images)",
                          range(len(dataset)), format_func=lambda i: dataset.names[i], key="dataset_image")
     sample = common.load_item(choice, index)

@@ -389,8 +389,20 @@ def test_bad_video_uploads_are_readable_errors(case: str) -> None:
 # ---------------------------------------------------------------- live
 
 
+def test_live_plays_a_configured_dataset_split_as_a_stream(sirst_root: Path,
+                                                           monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("LWIRST_DATA_DIR", str(sirst_root.parent))
+    at = open_page("4_live.py", model=DEMO_MODEL, threshold=1.0)
+    source = at.selectbox(key="live_source").value
+    assert source == f"Dataset split: {sirst_root.parent.name}/{sirst_root.name} (test)"  # offered first
+    at.toggle(key="live_running").set_value(True).run()
+    assert not at.exception and not errors(at)
+    caption = at.get("image")[0].proto.imgs[0].caption
+    assert caption.startswith(f"{sirst_root.parent.name}/{sirst_root.name} (test), frame ")
+
+
 def test_live_stream_runs_and_controls_act_on_it() -> None:
-    at = open_page("4_live.py", model=DEMO_MODEL, threshold=-15.0)
+    at = open_page("4_live.py", model=DEMO_MODEL, threshold=-15.0, live_source="Synthetic sensor")
     assert "Synthetic sensor" in at.selectbox(key="live_source").options
     at.toggle(key="live_running").set_value(True).run()
     at.run()
