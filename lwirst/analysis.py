@@ -436,6 +436,28 @@ def rank_agreement(view: pd.DataFrame) -> RankAgreement:
     return RankAgreement(paper_winner, here_winner, tau, p, len(both))
 
 
+UNCONVERGED_EPOCHS = 50  # sweep runs shorter than this are flagged as unconverged
+
+
+def best_here(view: pd.DataFrame) -> tuple[str, str]:
+    """(headline, why) of the best row measured here, said only when the seeds separate it:
+    its mean minus its seed sd must clear the runner-up's mean plus sd, with two seeds or more each."""
+    measured = view.dropna(subset=["here"]).sort_values("here", ascending=False)
+    if measured.empty:
+        return NOT_MEASURED, "no sweep results for this table"
+    top = measured.iloc[0]
+    if len(measured) == 1:
+        return "no clear best", "one row measured"
+    second = measured.iloc[1]
+    if min(top["seeds"], second["seeds"]) < 2:
+        return "no clear best", "a single seed cannot tell noise from a difference"
+    gap = (top["here"] - top["here_sd"]) - (second["here"] + second["here_sd"])
+    if not gap > 0:
+        return "no clear best", (f"{top['row']} ({top['here']:.3f} ± {top['here_sd']:.3f}) and {second['row']} "
+                                 f"({second['here']:.3f} ± {second['here_sd']:.3f}) overlap within the seed spread")
+    return str(top["row"]), f"ahead of {second['row']} beyond the seed spread"
+
+
 def rank_table(view: pd.DataFrame) -> pd.DataFrame:
     """Row, paper rank and value, measured rank and value (1 = best; '-' where missing)."""
     ranks = view[["row", "paper", "here"]].copy()

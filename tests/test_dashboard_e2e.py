@@ -277,7 +277,8 @@ def test_analysis_pages_in_a_browser(fresh_cache: Path, page: Page, sirst_root: 
 
     # Ablations: Table III with the Params/FLOPs computed from each preset beside the paper's.
     open_page(page, "Ablations")
-    expect(page.get_by_text("Paper's winner", exact=True)).to_be_visible()
+    expect(page.get_by_text("Paper's best", exact=True)).to_be_visible()
+    expect(page.get_by_text("Best here", exact=True)).to_be_visible()
     settle(page)
     shoot(page, "ablations")
 
