@@ -191,7 +191,7 @@ def test_dashboard_in_a_browser(page: Page, server: str, sirst_root: Path) -> No
     assert "threshold=" in shared
 
     # A shared URL restores the view in a new tab.
-    other = page.context.new_page()
+    other = page.context.browser.new_page()  # a new session (the test page has no shareable context)
     other.goto(shared)
     expect(other.get_by_role("heading", name="Single frame", exact=True)).to_be_visible()
     expect(other.get_by_test_id("stSidebar").get_by_text(caption)).to_be_visible()
