@@ -471,9 +471,11 @@ def ablation_figure(view: pd.DataFrame, metric: str) -> go.Figure:
     label = "F1" if metric.endswith("f1") else "mIoU"
     figure = go.Figure()
     agreement = rank_agreement(view)
-    for column, name, color, winner in (("paper", PAPER_SOURCE, "#7f7f7f", agreement.paper_winner),
-                                        ("here", f"{MEASURED_PREFIX} (mean ± sd over seeds)", "#d62728",
-                                         agreement.here_winner)):
+    best = best_here(view)[0]  # starred only when the seed spread separates it
+    here_best = best if best in set(view["row"]) else None
+    for column, name, color, winner in (("paper", PAPER_SOURCE, palette.PAPER_GREY, agreement.paper_winner),
+                                        ("here", f"{MEASURED_PREFIX} (mean ± sd over seeds)", palette.SERIES[0],
+                                         here_best)):
         values = view[column]
         figure.add_scatter(
             x=values, y=view["row"], mode="markers", name=name,
