@@ -26,6 +26,7 @@ from streamlit.delta_generator import DeltaGenerator
 
 from dashboard import common
 from lwirst import analysis
+from lwirst.datasets import fingerprint
 from lwirst.errors import LwirstError
 from lwirst.evaluate import EvalResult, cache_key, cache_root, evaluate
 from lwirst.inference import Saliency, module_digest
@@ -256,6 +257,21 @@ def rescored(run: Run, threshold: float, target_filter: TargetFilter,
     return _rescored(run.key, threshold, _bounds(target_filter), margin, run.result.saliency, masks(run.choice))
 
 
+@st.cache_data(max_entries=256, show_spinner=False)
+def _thumbnail(key: str, name: str, threshold: float, bounds: tuple[float | None, ...], root: str, dataset: str,
+               split: str, _logits: np.ndarray) -> np.ndarray:
+    choice = common.DataChoice("", root, dataset, split)
+    sample = common.load_item(choice, common.open_data(choice).names.index(name))
+    return analysis.thumbnail(sample.image, _logits, sample.mask, threshold, TargetFilter(*bounds))
+
+
+def thumbnail(run: Run, name: str, threshold: float, target_filter: TargetFilter) -> np.ndarray:
+    """The gallery thumbnail of one image of a run at a threshold and filter (cached)."""
+    c = run.choice
+    return _thumbnail(run.key, name, threshold, _bounds(target_filter), c.root, c.dataset, c.split,
+                      run.result.saliency[name])
+
+
 # ---------------------------------------------------------------- sidebar widgets
 
 
@@ -288,27 +304,61 @@ def ablation_results() -> tuple[pd.DataFrame, list[str]]:
     return analysis.load_ablation_results()
 
 
-def _point_name(model: str, backend: str, protocol: str, threshold: float) -> str:
+def _point_name(model: str, threshold: float) -> str:
     short = "untrained demo" if model == DEMO_MODEL else Path(model).stem
-    return f"{short} ({backend}/{protocol}{f', th {threshold:g}' if threshold else ''})"
+    return f"{short}{f', th {threshold:g}' if threshold else ''}"
+
+
+@st.cache_data(ttl=120, show_spinner=False)
+def offered_data() -> set[str]:
+    """Content fingerprints of every dataset split this server offers (what its cached runs may show)."""
+    found = set()
+    for root in common.data_roots().values():
+        for dataset in common.datasets_in(root):
+            for split in common.splits_of(root, dataset):
+                try:
+                    found.add(fingerprint(common.open_data(common.DataChoice("", root, dataset, split)))[:16])
+                except LwirstError:
+                    continue
+    return found
+
+
+@st.cache_data(max_entries=8, show_spinner=False)
+def _card_point(path: str, version: str) -> pd.DataFrame:
+    card = common.card(common.Engine(path, version, "", ""))
+    data = card.training.get("data") if isinstance(card.training.get("data"), dict) else {}
+    dataset = str(data.get("dataset", "?"))
+    return analysis.card_points({Path(path).stem: (card.test_metrics, dataset, "test", card.params, card.flops)})
+
+
+def card_points() -> pd.DataFrame:
+    """Fig. 4 points of the trained models' cards (the shipped model's first), one per scored protocol:
+    present on first load, before anything is evaluated here."""
+    frames = [_card_point(str(path), str(path.stat().st_mtime_ns)) for path in common.trained_models().values()
+              if path.suffix.lower() != ".onnx"]  # an ONNX export shares its checkpoint's card
+    return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(columns=list(analysis.paper_points()))
 
 
 def measured_points(include_demo: bool, include_sweeps: bool) -> pd.DataFrame:
-    """Fig. 4 points measured here: this session's runs and those cached on disk (one per cache key),
-    and optionally the ablation sweeps' results."""
-    rows = {}
-    for row in analysis.cached_runs().itertuples(index=False):
-        if row.model != DEMO_MODEL or include_demo:
-            rows[row.key] = analysis.measured_point(
-                _point_name(row.model, row.backend, row.protocol, row.threshold), row._asdict(), row.dataset,
-                row.split, *cost_by_name(row.model))
+    """Fig. 4 points: the model cards', then runs cached on disk for data this server offers (same content
+    fingerprint) and this session's runs, merged (one per model, data, split and protocol: the latest);
+    optionally the ablation sweeps' results."""
+    rows = []
+    offered = offered_data()
+    for row in analysis.cached_runs().iloc[::-1].itertuples(index=False):  # oldest first: the latest wins
+        if (row.model != DEMO_MODEL or include_demo) and row.data in offered:
+            rows.append(analysis.measured_point(
+                _point_name(row.model, row.threshold), row._asdict(), row.dataset, row.split,
+                *cost_by_name(row.model), protocol=row.protocol))
     for run in session_runs().values():
         p = run.result.protocol
-        if run.key not in rows and (p["model"] != DEMO_MODEL or include_demo):
-            rows[run.key] = analysis.measured_point(
-                _point_name(p["model"], p["backend"], p["protocol"], run.threshold), run.result.metrics,
-                p["dataset"], p["split"], run.params, run.flops)
-    frames = [pd.DataFrame(list(rows.values()), columns=list(analysis.paper_points().columns))]
+        if p["model"] != DEMO_MODEL or include_demo:
+            rows.append(analysis.measured_point(
+                _point_name(p["model"], run.threshold), run.result.metrics, p["dataset"], p["split"], run.params,
+                run.flops, protocol=p["protocol"]))
+    measured = pd.DataFrame(rows, columns=list(analysis.paper_points().columns))
+    frames = [card_points(), measured]
     if include_sweeps:
         frames.append(analysis.sweep_points(ablation_results()[0]))
-    return pd.concat([f for f in frames if not f.empty] or frames[:1], ignore_index=True)
+    frames = [f for f in frames if not f.empty]
+    return analysis.merge_points(pd.concat(frames, ignore_index=True)) if frames else measured

@@ -1,7 +1,8 @@
 """Entry point of the dashboard: `streamlit run dashboard/app.py` (or `lwirst dashboard`).
 
-Registers every page with `st.navigation` (pages 5-8 once their files exist) and
-draws the sidebar every page shares: model, backend and input protocol.
+Registers every page with `st.navigation` (pages 5-8 once their files exist), draws the
+sidebar every page shares (model, backend and input protocol), and keeps the view in the
+URL (`dashboard.urlstate`): a shared or reloaded URL restores it.
 """
 
 from __future__ import annotations
@@ -16,18 +17,21 @@ REPO_ROOT = str(Path(__file__).resolve().parents[1])
 if REPO_ROOT not in sys.path:
     sys.path.insert(0, REPO_ROOT)
 
-from dashboard import common  # noqa: E402
+from dashboard import common, urlstate  # noqa: E402
+
+FAVICON = Path(__file__).with_name("favicon.png")  # a local file: the page requests nothing from the internet
 
 
 def main() -> None:
-    st.set_page_config(page_title="lwirst: IR small-target segmentation", page_icon=":material/radar:",
-                       layout="wide")
+    st.set_page_config(page_title="lwirst: IR small-target segmentation", page_icon=str(FAVICON), layout="wide")
+    urlstate.restore()
     common.keep_widget_state()
     pages = [st.Page(spec.path, title=spec.title, icon=spec.icon, url_path=spec.url, default=i == 0)
              for i, spec in enumerate(common.available_pages())]
     page = st.navigation(pages)
     common.run_page(common.engine_sidebar)
     page.run()
+    urlstate.publish()
 
 
 main()

@@ -32,6 +32,7 @@ from streamlit.delta_generator import DeltaGenerator
 
 from dashboard.config import SAMPLES_DIR, Settings, load_settings
 from lwirst import paths
+from lwirst.card_view import help_for
 from lwirst.datasets import Sample, SegDataset, detect_layout, find_datasets, list_splits, open_dataset
 from lwirst.errors import LwirstError
 from lwirst.frame_report import FrameReport, filter_from_ranges, frame_report
@@ -49,7 +50,9 @@ from lwirst.inference import (
 from lwirst.live import CameraSource, LiveStream, LoopingVideo, Source, SyntheticSensor, local_cameras
 from lwirst.modelcard import DEMO_MODEL, ModelCard, demo_network, find_models, model_card
 from lwirst.pipeline import FramePipeline, FrameResult
+from lwirst.plots import video_frame_size as frame_size_of
 from lwirst.postprocess import NO_FILTER, TargetFilter, logit_to_probability
+from lwirst.streams import DatasetStream
 from lwirst.tracking import Tracker
 from lwirst.uploads import check_upload_size, decode_upload, image_key
 from lwirst.web_video import VIDEO_SUFFIXES, VideoOutput, segment_video
@@ -64,7 +67,8 @@ SIZE_CAP = 500
 RATIO_CAP = 10.0
 # Widget keys whose values survive page switches (see `keep_widget_state`).
 PERSISTENT = ("model", "backend", "protocol", "data_root", "data_dataset", "data_split", "threshold",
-              "size_range", "ratio_range", "heat_scale")
+              "size_range", "ratio_range", "heat_scale", "dev_demo")
+DEV_DEMO = "dev_demo"  # developer option: offer the untrained demo network in the Model list
 _NETWORK_LOCK = threading.Lock()
 
 
@@ -161,14 +165,36 @@ def settings() -> Settings:
     return load_settings()
 
 
-def model_options() -> dict[str, Path | None]:
-    """Label -> model file under the configured roots, the shipped model first; the demo network last."""
-    options: dict[str, Path | None] = {}
+def trained_models() -> dict[str, Path]:
+    """Label -> model file under the configured roots, the shipped model first."""
+    options: dict[str, Path] = {}
     for path in find_models(settings().model_roots, DEFAULT_MODEL):
         label = path.name + (" (shipped)" if path == DEFAULT_MODEL.resolve() else f" ({path.parent.name})")
         options[label] = path
-    options[DEMO_MODEL] = None
     return options
+
+
+def trained_label() -> str:
+    """The label of the first trained model (the shipped one when installed); '' when there is none."""
+    return next(iter(trained_models()), "")
+
+
+def model_options(include_demo: bool | None = None) -> dict[str, Path | None]:
+    """The trained models, and the untrained demo network last: only when asked for (the developer
+    option, by default the session's) or when no trained model is installed."""
+    options: dict[str, Path | None] = dict(trained_models())
+    if include_demo is None:
+        include_demo = bool(st.session_state.get(DEV_DEMO, False))
+    if include_demo or not options:
+        options[DEMO_MODEL] = None
+    return options
+
+
+def backends_for(path: Path | None, backends: Sequence[str]) -> list[str]:
+    """The backends that can run a model: an ONNX file needs an ONNX runtime (not torch)."""
+    if path is not None and path.suffix.lower() == ".onnx":
+        return [b for b in backends if b != "torch"]
+    return list(backends)
 
 
 # The OpenVINO fast path computing in bfloat16, offered where the CPU has it natively.
@@ -182,10 +208,11 @@ def backend_options() -> list[str]:
 
 
 def engine_sidebar() -> None:
-    """Sidebar: model (from the configured model roots), backend and input protocol."""
+    """Sidebar: model (from the configured model roots), the backends that can run it, input protocol,
+    and the developer option that offers the untrained demo network."""
     models = model_options()
-    backends = backend_options()
     _select_default("model", list(models))
+    backends = backends_for(models[st.session_state["model"]], backend_options())
     _select_default("backend", backends, default_backend())
     _select_default("protocol", list(PROTOCOLS))
     with st.sidebar:
@@ -196,14 +223,21 @@ def engine_sidebar() -> None:
                      help=f"{default_backend()} (fp32) is the fastest exact path here; {OPENVINO_BF16} is faster "
                           "but rounds to bfloat16 (see `lwirst bench`)" if OPENVINO_BF16 in backends else None)
         st.radio("Input protocol", list(PROTOCOLS), key="protocol", horizontal=True,
-                 help="auto: resize small frames, run large ones (over 2x 256x256 pixels) at full resolution; "
-                      "resize: the paper's deployment (resize to 256x256, resize the map back); "
-                      "native: run at full resolution (padded to a multiple of 8)")
-    if models[st.session_state["model"]] is None:
-        st.warning("No trained model: the pages run an **untrained demo network** (random weights, seed 0), "
-                   f"so its detections are meaningless. Put the shipped model at "
-                   f"`{DEFAULT_MODEL.relative_to(REPO_ROOT)}` (or choose another model) to see real results.",
+                 help=help_for("auto", "resize", "native"))
+        with st.expander("Developer options"):
+            st.toggle("Offer the untrained demo network", key=DEV_DEMO,
+                      help="A network with random weights (seed 0), for testing the pipeline: its "
+                           "detections are meaningless")
+    if models[st.session_state["model"]] is not None:
+        return
+    if trained_models():
+        st.warning("Developer option: the pages run the **untrained demo network** (random weights, seed 0), "
+                   "so its detections are meaningless. Choose a trained model in the sidebar for real results.",
                    icon=":material/warning:")
+    else:
+        st.warning("No trained model is installed: the pages run an **untrained demo network** (random weights, "
+                   f"seed 0), so its detections are meaningless. Put the shipped model at "
+                   f"`{DEFAULT_MODEL.relative_to(REPO_ROOT)}` to see real results.", icon=":material/warning:")
 
 
 def engine() -> Engine:
@@ -214,6 +248,11 @@ def engine() -> Engine:
     version = str(path.stat().st_mtime_ns) if path is not None and path.exists() else "demo"
     return Engine(str(path) if path is not None else None, version,
                   st.session_state.get("backend", default_backend()), st.session_state.get("protocol", "auto"))
+
+
+def model_path(chosen: Engine) -> Path | None:
+    """The model file of an engine (None: the demo network)."""
+    return Path(chosen.path) if chosen.path is not None else None
 
 
 class SharedSegmenter:
@@ -320,6 +359,21 @@ def _splits(root: str, dataset: str) -> list[str]:
     return list_splits(root, dataset)
 
 
+def data_roots() -> dict[str, str]:
+    """Label -> folder of every data root the server offers (see `_data_roots`)."""
+    return _data_roots()
+
+
+def datasets_in(root: str) -> list[str]:
+    """The datasets of a data root (cached)."""
+    return _datasets(root)
+
+
+def splits_of(root: str, dataset: str) -> list[str]:
+    """The splits of a dataset (cached)."""
+    return _splits(root, dataset)
+
+
 def data_source() -> DataChoice | None:
     """Sidebar: a data directory (configured roots or the embedded samples), a dataset in it and a split."""
     roots = _data_roots()
@@ -367,14 +421,16 @@ def load_item(choice: DataChoice, index: int) -> Sample:
     return _load_item(choice.root, choice.dataset, choice.split, index)
 
 
-def demo_frame() -> tuple[Frame, str]:
-    """The Home page's demo frame and the label of its data root: the first test image of the
-    first dataset the server offers (LWIRST_DATA_DIR's first), else of the embedded samples."""
+def demo_frame(index: int = 0) -> tuple[Frame, str]:
+    """The Home page's demo frame and the label of its data root: test image `index` (wrapping round)
+    of the first dataset the server offers (LWIRST_DATA_DIR's first), else of the embedded samples."""
     for label, root in _data_roots().items():
         for dataset in _datasets(root):
             try:
                 splits = _splits(root, dataset)
-                sample = _load_item(root, dataset, "test" if "test" in splits else "all", 0)
+                split = "test" if "test" in splits else "all"
+                size = len(_open_data(root, dataset, split))
+                sample = _load_item(root, dataset, split, index % size if size else 0)
             except LwirstError:
                 continue
             return make_frame(sample.name, sample.image, sample.mask), label
@@ -421,19 +477,44 @@ def postprocess_controls() -> Postprocess:
     with st.sidebar:
         st.subheader("Post-processing (Sec. III-C)")
         threshold = st.slider("Threshold (logit)", *THRESHOLD_RANGE, step=0.1, key="threshold",
-                              help="Eq. 2: pixels whose logit is above it are target; 0 is the paper's "
-                                   "Th (probability 0.5)")
+                              help=help_for("threshold", "logit"))
         st.caption(f"= probability {logit_to_probability(threshold):.3f}")
-        size = st.slider("Pixel size (m, k)", 0, SIZE_CAP, key="size_range",
-                         help=f"Eq. 4: drop targets with size <= m or >= k; 0 and {SIZE_CAP} mean no bound")
+        size = st.slider("Pixel size (m, k)", 0, SIZE_CAP, key="size_range", on_change=_keep_open,
+                         args=("size_range", 1, SIZE_CAP),
+                         help=f"{help_for('Eq. 4')}\n\n0 and {SIZE_CAP} mean no bound")
+        _range_note("size_range")
         ratio = st.slider("Aspect ratio w/h (l, n)", 0.0, RATIO_CAP, step=0.1, key="ratio_range",
-                          help=f"Eq. 4: drop targets with ratio <= l or >= n; 0 and {RATIO_CAP:g} mean no bound")
+                          on_change=_keep_open, args=("ratio_range", 0.1, RATIO_CAP),
+                          help=f"{help_for('Eq. 4')}\n\n0 and {RATIO_CAP:g} mean no bound")
+        _range_note("ratio_range")
         try:
             target_filter = filter_from_ranges(size, ratio, SIZE_CAP, RATIO_CAP)
         except LwirstError as exc:
             st.error(f"{exc}; the filter is off until the range is widened.")
             target_filter = NO_FILTER
     return Postprocess(float(threshold), target_filter)
+
+
+def _keep_open(key: str, step: float, cap: float) -> None:
+    """A range slider's callback: a collapsed range (low end at or above the high end, which would drop
+    every target) is opened by one step, and a note under the slider says so."""
+    low, high = st.session_state[key]
+    if low < high:
+        st.session_state.pop(f"{key}_note", None)
+        return
+    opened = (low, low + step) if low + step <= cap else (high - step, high)
+    if isinstance(step, float):
+        opened = (round(opened[0], 1), round(opened[1], 1))
+    st.session_state[key] = opened
+    st.session_state[f"{key}_note"] = (f"An empty range drops every target: opened to {opened[0]:g}–{opened[1]:g}, "
+                                      "the narrowest range Eq. 4 allows.")
+
+
+def _range_note(key: str) -> None:
+    """The note of `_keep_open`, right under its slider."""
+    note = st.session_state.get(f"{key}_note")
+    if note:
+        st.caption(f":orange[{note}]")
 
 
 # ---------------------------------------------------------------- video
@@ -483,13 +564,27 @@ def run_video(source: VideoSource, chosen: Engine, post: Postprocess, bar: Delta
     return output
 
 
+def video_size(output: VideoOutput) -> tuple[int, int]:
+    """Width and height of a processed video's frames (read once per video)."""
+    sizes = st.session_state.setdefault("video_sizes", {})
+    key = id(output)
+    if key not in sizes:
+        sizes.clear()
+        sizes[key] = frame_size_of(output.video)
+    return sizes[key]
+
+
 # ---------------------------------------------------------------- live
 
 
-LIVE_PERIOD_S = 0.25
+# Live streams at the pipeline's speed: each fragment run processes and shows frames back to back for
+# LIVE_BURST_S, then the fragment is re-run (LIVE_RESTART_S) so widget changes are picked up in between.
+LIVE_BURST_S = 2.0
+LIVE_RESTART_S = 0.05
 SYNTHETIC_SENSOR = "Synthetic sensor"
 LOOP_PREFIX = "Looping video: "
 CAMERA_PREFIX = "Local camera "
+DATASET_PREFIX = "Dataset split: "
 WEBCAM = "Browser webcam (streamlit-webrtc)"
 
 
@@ -504,9 +599,24 @@ def server_cameras_allowed() -> bool:
     return os.environ.get("LWIRST_SERVED") != "1" or os.environ.get("LWIRST_SERVER_CAMERAS") == "1"
 
 
+def dataset_streams() -> dict[str, DataChoice]:
+    """Label -> dataset split of every configured data root (the embedded samples last), to play as a stream."""
+    streams = {}
+    for root_label, root in _data_roots().items():
+        for dataset in _datasets(root):
+            label = root_label if dataset == "auto" else f"{root_label}/{dataset}"
+            for split in _splits(root, dataset):
+                streams[f"{DATASET_PREFIX}{label} ({split})"] = DataChoice(label, root, dataset, split)
+    return streams
+
+
 def live_sources() -> list[str]:
-    """The live sources this server offers: synthetic sensor, looping sample videos, local cameras, webcam."""
-    sources = [SYNTHETIC_SENSOR, *(LOOP_PREFIX + name for name in sample_videos())]
+    """The live sources this server offers: its dataset splits first when one is configured, the synthetic
+    sensor, looping sample videos, local cameras and the webcam."""
+    streams = list(dataset_streams())
+    configured = [s for s in streams if not s.startswith(f"{DATASET_PREFIX}{SAMPLES_LABEL}")]
+    sources = [*configured, SYNTHETIC_SENSOR, *(LOOP_PREFIX + name for name in sample_videos()),
+               *(s for s in streams if s not in configured)]
     if server_cameras_allowed():
         sources += [f"{CAMERA_PREFIX}{index}" for index in local_cameras()]
     return [*sources, WEBCAM] if webrtc_available() else sources
@@ -519,6 +629,9 @@ def _open_source(label: str) -> Source | None:
         return LoopingVideo(sample_videos()[label.removeprefix(LOOP_PREFIX)])
     if label.startswith(CAMERA_PREFIX) and server_cameras_allowed():
         return CameraSource(int(label.removeprefix(CAMERA_PREFIX)))
+    if label.startswith(DATASET_PREFIX):
+        choice = dataset_streams()[label]
+        return DatasetStream(open_data(choice), f"{choice.label} ({choice.split})")
     return None
 
 
@@ -532,6 +645,27 @@ def live_stream(label: str, chosen: Engine, post: Postprocess) -> LiveStream:
         st.session_state["live_stream"] = ((label, chosen.key), stream)
     stream.configure(post.threshold, post.target_filter)
     return stream
+
+
+@dataclass(frozen=True)
+class SpeedInfo:
+    """What runs the network: backend, input protocol and CPU threads (for the speed captions)."""
+
+    backend: str
+    protocol: str
+    threads: int
+
+    def __str__(self) -> str:
+        return f"backend {self.backend}, {self.threads} CPU thread{'s' if self.threads != 1 else ''}, " \
+               f"protocol {self.protocol}"
+
+
+def speed_info(chosen: Engine) -> SpeedInfo:
+    """Backend, protocol and threads of an engine's cached segmenter."""
+    info = segmenter(chosen).segmenter.describe()
+    threads = info.get("threads")
+    return SpeedInfo(str(info.get("backend", chosen.backend)), chosen.protocol,
+                     int(threads) if isinstance(threads, int) else os.cpu_count() or 1)
 
 
 def rtc_configuration() -> dict[str, list[dict[str, list[str]]]]:

@@ -23,13 +23,15 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import cv2
 import numpy as np
 import pandas as pd
 import plotly.graph_objects as go
 from scipy import ndimage
 from scipy.stats import kendalltau
 
-from lwirst import paths
+from lwirst import palette, paths
+from lwirst.chips import Chip, target_chips
 from lwirst.config import presets_for_table
 from lwirst.drawing import Match, draw_targets, evaluation_overlay, heatmap, mask_image
 from lwirst.errors import LwirstError
@@ -45,11 +47,12 @@ from lwirst.sweep import METRICS as SWEEP_METRICS
 from lwirst.uploads import check_upload_size
 
 ABLATIONS_DIR = paths.ABLATIONS_DIR
-HOT_COLOR = (255, 255, 0)  # BGR cyan: visible on the inferno heatmap, unlike Fig. 5's red/green/blue
-PAPER_SOURCE = "paper figure (fusion datasets)"
+HOT_COLOR = palette.outcome(palette.HOT).bgr  # yellow, as in every panel and table
+PAPER_SOURCE = "paper, fusion set (Table II as printed)"
+CARD_PREFIX = "model card"
 MEASURED_PREFIX = "measured here"
 NOT_MEASURED = "not measured yet"
-HOT = "hot but below threshold"
+HOT = palette.HOT
 SWEEP_GROUP = "ablation sweep"
 # Default of how far under the threshold (logits) a missed target's peak may be and still count as hot:
 # at threshold 0 that is probability >= 0.018, while SIRST backgrounds sit near logit -10 (probability 5e-5).
@@ -66,9 +69,12 @@ TABLE_TITLES = {
 RANKINGS = {
     "IoU (worst first)": ("iou", True),
     "missed targets": ("missed", False),
-    "false alarms": ("false_alarms", False),
+    "false alarms (count)": ("false_alarms", False),
+    "false-alarm pixels": ("fa_pixels", False),
     "hot but below threshold": ("hot_misses", False),
 }
+# Gallery filters: outcome -> the per-image column that must be non-zero.
+OUTCOME_COLUMNS = {palette.MISSED: "missed", palette.FALSE_ALARM: "false_alarms", palette.HOT: "hot_misses"}
 
 
 # ---------------------------------------------------------------- evaluate
@@ -81,25 +87,30 @@ def metric_cards(metrics: Mapping[str, float], params: int | None, flops: float 
     cards.append(("FLOPs", f"{flops / 1e6:.1f} M" if flops else "n/a",
                   "at 256×256, THOP convention (ONNX files: counted on the graph, BN folded away)"))
     fps = metrics.get("fps")
-    cards.append(("fps", f"{fps:.1f}" if fps and math.isfinite(fps) else "n/a",
-                  "network calls per second measured on this machine while evaluating"))
+    cards.append(("Model-only fps", f"{fps:.1f}" if fps and math.isfinite(fps) else "n/a",
+                  "network calls per second measured on this machine while evaluating (the network alone: "
+                  "no reading, scoring or drawing); it varies with the machine's load and the backend"))
     return cards
 
 
 def curve_figures(results: Mapping[str, EvalResult]) -> dict[str, go.Figure]:
     """ROC, PR and Pd-Fa curves with one trace per labelled result."""
     roc, pr, pdfa = go.Figure(), go.Figure(), go.Figure()
+    colours = palette.series_colors(list(results))  # one distinct colour per model, the same on every load
     for label, result in results.items():
-        c = result.curves
+        c, line = result.curves, {"color": colours[label]}
         auc, ap = result.metrics.get("auc", math.nan), result.metrics.get("ap", math.nan)
-        roc.add_scatter(x=c["roc_fpr"], y=c["roc_tpr"], mode="lines", name=f"{label} (AUC {auc:.3f})")
-        pr.add_scatter(x=c["pr_recall"], y=c["pr_precision"], mode="lines", name=f"{label} (AP {ap:.3f})")
-        fa = [max(v, 1e-9) for v in c["pdfa_fa"]]
-        pdfa.add_scatter(x=fa, y=c["pdfa_pd"], mode="lines+markers", name=label,
-                         customdata=c["pdfa_threshold"],
+        roc.add_scatter(x=c["roc_fpr"], y=c["roc_tpr"], mode="lines", name=f"{label} (AUC {auc:.3f})", line=line)
+        pr.add_scatter(x=c["pr_recall"], y=c["pr_precision"], mode="lines", name=f"{label} (AP {ap:.3f})",
+                       line=line)
+        # A Pd-Fa curve runs along Fa: points in threshold order would zig-zag back where Fa is not monotone.
+        order = sorted(range(len(c["pdfa_fa"])), key=lambda i: (c["pdfa_fa"][i], c["pdfa_pd"][i]))
+        fa = [max(c["pdfa_fa"][i], 1e-9) for i in order]
+        pdfa.add_scatter(x=fa, y=[c["pdfa_pd"][i] for i in order], mode="lines+markers", name=label, line=line,
+                         customdata=[c["pdfa_threshold"][i] for i in order],
                          hovertemplate="threshold %{customdata}<br>Fa %{x:.3g}<br>Pd %{y:.3f}")
-    layout = {"height": 380, "margin": {"l": 10, "r": 10, "t": 40, "b": 10},
-              "legend": {"orientation": "h", "y": -0.25}}
+    layout = {"height": 420, "margin": {"l": 10, "r": 10, "t": 40, "b": 10},
+              "legend": {"orientation": "h", "yanchor": "top", "y": -0.22, "font": {"size": 11}}}
     roc.update_layout(title="ROC (pixels)", xaxis_title="false-positive rate (log)",
                       yaxis_title="true-positive rate", **layout)
     roc.update_xaxes(type="log")
@@ -190,10 +201,11 @@ def cached_runs(root: Path | None = None) -> pd.DataFrame:
                      "model": protocol.get("model", "?"), "hash": protocol.get("hash", ""),
                      "backend": protocol.get("backend", "?"), "protocol": protocol.get("protocol", "?"),
                      "threshold": protocol.get("threshold", 0.0), "dataset": protocol.get("dataset", "?"),
-                     "split": protocol.get("split", "?"), **metrics})
+                     "split": protocol.get("split", "?"), "data": protocol.get("data_fingerprint", ""),
+                     **metrics})
     if not rows:
         return pd.DataFrame(columns=["key", "path", "mtime", "model", "hash", "backend", "protocol", "threshold",
-                                     "dataset", "split", "images"])
+                                     "dataset", "split", "data", "images"])
     return pd.DataFrame(rows).sort_values("mtime", ascending=False).reset_index(drop=True)
 
 
@@ -220,15 +232,18 @@ def paper_points() -> pd.DataFrame:
     })
 
 
-def measured_source(dataset: str, split: str) -> str:
-    """The legend entry of points measured here on one dataset split."""
-    return f"{MEASURED_PREFIX} ({dataset}, {split})"
+def measured_source(dataset: str, split: str, protocol: str | None = None, origin: str = MEASURED_PREFIX) -> str:
+    """The legend entry of points measured on one dataset split (and input protocol), by `origin`:
+    measured here, or a model's card."""
+    return f"{origin} ({dataset}, {split}{f', {protocol}' if protocol else ''})"
 
 
 def measured_point(name: str, metrics: Mapping[str, float], dataset: str, split: str, params: int | None,
-                   flops: float | None) -> dict[str, Any]:
-    """A Fig. 4 point of a model evaluated here (cost in millions; NaN when unknown, e.g. ONNX FLOPs)."""
-    return {"name": name, "source": measured_source(dataset, split), "group": "measured here", "year": math.nan,
+                   flops: float | None, protocol: str | None = None, origin: str = MEASURED_PREFIX) -> dict[str, Any]:
+    """A Fig. 4 point of a model evaluated here or scored in its card (cost in millions; NaN when unknown,
+    e.g. ONNX FLOPs); `source` names its origin, dataset, split and protocol."""
+    return {"name": name, "source": measured_source(dataset, split, protocol, origin), "group": origin,
+            "year": math.nan,
             "flops_m": flops / 1e6 if flops else math.nan, "params_m": params / 1e6 if params else math.nan,
             "fps": metrics.get("fps", math.nan), "precision": metrics.get("precision", math.nan),
             "recall": metrics.get("recall", math.nan), "miou": metrics.get("miou", math.nan),
@@ -255,10 +270,45 @@ def sweep_points(results: pd.DataFrame, when: str = "best") -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
+def card_points(cards: Mapping[str, tuple[Mapping[str, Any], str, str, int | None, float | None]]) -> pd.DataFrame:
+    """Fig. 4 points from model cards: name -> (test metrics, flat or per protocol; dataset; split;
+    params; FLOPs); one point per input protocol the card scored."""
+    rows = []
+    for name, (metrics, dataset, split, params, flops) in cards.items():
+        per_protocol = metrics if metrics and all(isinstance(v, Mapping) for v in metrics.values()) \
+            else {"": metrics}
+        for protocol, values in per_protocol.items():
+            if values:
+                rows.append(measured_point(name, values, dataset, split, params, flops, protocol or None,
+                                           CARD_PREFIX))
+    return pd.DataFrame(rows, columns=list(paper_points().columns))
+
+
+def merge_points(points: pd.DataFrame) -> pd.DataFrame:
+    """One point per name and source (the last wins: a fresh measurement replaces a cached one); a
+    card's point is dropped where the same model was measured here on the same data and protocol."""
+    if points.empty:
+        return points
+    merged = points.drop_duplicates(["name", "source"], keep="last")
+    measured = set(zip(merged.loc[merged["group"] == MEASURED_PREFIX, "name"],
+                       merged.loc[merged["group"] == MEASURED_PREFIX, "source"].str.replace(MEASURED_PREFIX, ""),
+                       strict=True))
+    duplicate = [(g == CARD_PREFIX and (n, s.replace(CARD_PREFIX, "")) in measured)
+                 for n, s, g in zip(merged["name"], merged["source"], merged["group"], strict=True)]
+    return merged[~pd.Series(duplicate, index=merged.index)].reset_index(drop=True)
+
+
 def fig4_points(measured: pd.DataFrame) -> pd.DataFrame:
     """Paper points and measured points (columns of `paper_points`; `source` names each one's origin)."""
     paper = paper_points()
     return pd.concat([paper, measured], ignore_index=True) if not measured.empty else paper
+
+
+def _once(name: str, seen: set[str]) -> str:
+    if name in seen:
+        return ""
+    seen.add(name)
+    return name
 
 
 def fig4_figure(points: pd.DataFrame, metric: str, cost: str, pareto: bool = True) -> go.Figure:
@@ -271,34 +321,37 @@ def fig4_figure(points: pd.DataFrame, metric: str, cost: str, pareto: bool = Tru
     shown = points.dropna(subset=[metric, cost])
     shown = shown[shown[cost] > 0]
     figure = go.Figure()
-    hover = ("<b>%{text}</b><br>%{customdata[0]}<br>FLOPs %{customdata[1]:.2f} M<br>Params %{customdata[2]:.4f} M"
+    hover = ("<b>%{hovertext}</b><br>%{customdata[0]}<br>FLOPs %{customdata[1]:.2f} M<br>Params %{customdata[2]:.4f} M"
              "<br>P %{customdata[3]:.4f} R %{customdata[4]:.4f}<br>mIoU %{customdata[5]:.4f} F1 %{customdata[6]:.4f}"
              "<br>fps %{customdata[7]:.1f}<extra></extra>")
-    palette = ["#d62728", "#ff7f0e", "#2ca02c", "#9467bd", "#17becf", "#e377c2"]
-    measured_sources = [s for s in dict.fromkeys(shown["source"]) if s != PAPER_SOURCE]
+    measured_sources = sorted(s for s in dict.fromkeys(shown["source"]) if s != PAPER_SOURCE)
+    colours = palette.series_colors(measured_sources)  # by sorted name: the same on every load
+    named: set[str] = set()  # each measured name is written once; its other points name it on hover
     for source in [PAPER_SOURCE, *measured_sources]:
         group = shown[shown["source"] == source].sort_values(cost)
         if group.empty:
             continue
         paper = source == PAPER_SOURCE
-        color = "#7f7f7f" if paper else palette[measured_sources.index(source) % len(palette)]
+        color = palette.PAPER_GREY if paper else colours[source]
         data = group[["source", "flops_m", "params_m", "precision", "recall", "miou", "f1", "fps"]]
         labelled = not (group["group"] == SWEEP_GROUP).all()  # sweep points are many: names on hover only
         figure.add_scatter(
             x=group[cost], y=group[metric], mode="markers+text" if labelled else "markers", name=source,
-            text=group["name"],
-            textposition="top center", textfont={"size": 10, "color": color},
-            marker={"symbol": "circle" if paper else "star" if labelled else "diamond", "size": 10 if paper else 14,
+            text=group["name"] if paper else [_once(n, named) for n in group["name"]],
+            textposition=["top center" if i % 2 else "bottom center" for i in range(len(group))],
+            textfont={"size": 10, "color": color},
+            marker={"symbol": "circle" if paper else "star" if labelled else "diamond",
+                    "size": 10 if paper else 14,
                     "color": color,
                     "line": {"width": 1, "color": "white"}},
-            customdata=data.to_numpy(), hovertemplate=hover)
+            customdata=data.to_numpy(), hovertemplate=hover, hovertext=group["name"])
         if pareto and len(group) > 1:
             front = group[pareto_front(group[cost], group[metric])].sort_values(cost)
             figure.add_scatter(x=front[cost], y=front[metric], mode="lines", line={"dash": "dash", "color": color,
                                "shape": "hv"}, name=f"Pareto front: {source}", hoverinfo="skip")
     figure.update_layout(title=f"{names[metric]} vs {names[cost].split(' ')[0]}", xaxis_title=names[cost],
                          yaxis_title=names[metric], height=480, margin={"l": 10, "r": 10, "t": 40, "b": 10},
-                         legend={"orientation": "h", "y": -0.2})
+                         legend={"orientation": "h", "y": -0.2, "font": {"size": 11}})
     figure.update_xaxes(type="log")
     return figure
 
@@ -383,6 +436,28 @@ def rank_agreement(view: pd.DataFrame) -> RankAgreement:
     return RankAgreement(paper_winner, here_winner, tau, p, len(both))
 
 
+UNCONVERGED_EPOCHS = 50  # sweep runs shorter than this are flagged as unconverged
+
+
+def best_here(view: pd.DataFrame) -> tuple[str, str]:
+    """(headline, why) of the best row measured here, said only when the seeds separate it:
+    its mean minus its seed sd must clear the runner-up's mean plus sd, with two seeds or more each."""
+    measured = view.dropna(subset=["here"]).sort_values("here", ascending=False)
+    if measured.empty:
+        return NOT_MEASURED, "no sweep results for this table"
+    top = measured.iloc[0]
+    if len(measured) == 1:
+        return "no clear best", "one row measured"
+    second = measured.iloc[1]
+    if min(top["seeds"], second["seeds"]) < 2:
+        return "no clear best", "a single seed cannot tell noise from a difference"
+    gap = (top["here"] - top["here_sd"]) - (second["here"] + second["here_sd"])
+    if not gap > 0:
+        return "no clear best", (f"{top['row']} ({top['here']:.3f} ± {top['here_sd']:.3f}) and {second['row']} "
+                                 f"({second['here']:.3f} ± {second['here_sd']:.3f}) overlap within the seed spread")
+    return str(top["row"]), f"ahead of {second['row']} beyond the seed spread"
+
+
 def rank_table(view: pd.DataFrame) -> pd.DataFrame:
     """Row, paper rank and value, measured rank and value (1 = best; '-' where missing)."""
     ranks = view[["row", "paper", "here"]].copy()
@@ -396,9 +471,11 @@ def ablation_figure(view: pd.DataFrame, metric: str) -> go.Figure:
     label = "F1" if metric.endswith("f1") else "mIoU"
     figure = go.Figure()
     agreement = rank_agreement(view)
-    for column, name, color, winner in (("paper", PAPER_SOURCE, "#7f7f7f", agreement.paper_winner),
-                                        ("here", f"{MEASURED_PREFIX} (mean ± sd over seeds)", "#d62728",
-                                         agreement.here_winner)):
+    best = best_here(view)[0]  # starred only when the seed spread separates it
+    here_best = best if best in set(view["row"]) else None
+    for column, name, color, winner in (("paper", PAPER_SOURCE, palette.PAPER_GREY, agreement.paper_winner),
+                                        ("here", f"{MEASURED_PREFIX} (mean ± sd over seeds)", palette.SERIES[0],
+                                         here_best)):
         values = view[column]
         figure.add_scatter(
             x=values, y=view["row"], mode="markers", name=name,
@@ -466,6 +543,26 @@ def rank_images(per_image: pd.DataFrame, by: str) -> pd.DataFrame:
     return per_image.sort_values(column, ascending=ascending, kind="stable").reset_index(drop=True)
 
 
+def filter_images(per_image: pd.DataFrame, outcomes: Sequence[str] = (),
+                  iou: tuple[float, float] = (0.0, 1.0)) -> pd.DataFrame:
+    """The images with at least one target of any of `outcomes` (none: every image) and IoU in `iou`."""
+    keep = per_image["iou"].between(*iou)
+    if outcomes:
+        keep &= per_image[[OUTCOME_COLUMNS[o] for o in outcomes]].gt(0).any(axis=1)
+    return per_image[keep].reset_index(drop=True)
+
+
+def thumbnail(image: np.ndarray, logits: np.ndarray, mask: np.ndarray, threshold: float,
+              target_filter: TargetFilter | None, width: int = 320) -> np.ndarray:
+    """The Fig. 5 overlay of one image at `threshold` and the Eq. 4 filter, `width` pixels wide."""
+    overlay, _ = evaluation_overlay(image, detect(logits, threshold).filter(target_filter), mask)
+    h, w = overlay.shape[:2]
+    if w == width:
+        return overlay
+    size = (width, max(1, round(h * width / w)))
+    return cv2.resize(overlay, size, interpolation=cv2.INTER_AREA if w > width else cv2.INTER_NEAREST)
+
+
 LIVE_METRICS = view_keys(LIVE)
 
 
@@ -511,12 +608,14 @@ class ImageView:
     overlay: np.ndarray
     match: Match
     hot: pd.DataFrame
+    chips: list[Chip]
+    targets_total: int
 
 
 def image_view(image: np.ndarray, logits: np.ndarray, mask: np.ndarray, threshold: float,
                target_filter: TargetFilter | None, scale: str = "probability", margin: float = HOT_MARGIN) -> ImageView:
     """Input, ground truth, heatmap (colour bar; hot-but-below targets boxed in cyan) and the Fig. 5
-    overlay (red correct, green missed, blue false alarm) at `threshold` and the Eq. 4 filter."""
+    overlay (`lwirst.palette` outcome colours) at `threshold` and the Eq. 4 filter, and the target chips."""
     if mask.shape != logits.shape or image.shape[:2] != logits.shape:
         raise LwirstError(f"image {image.shape[1]}x{image.shape[0]}, mask {mask.shape[1]}x{mask.shape[0]} and "
                           f"saliency {logits.shape[1]}x{logits.shape[0]} differ in size; re-run the evaluation")
@@ -527,4 +626,5 @@ def image_view(image: np.ndarray, logits: np.ndarray, mask: np.ndarray, threshol
     heat = heatmap(logits, scale)
     h, w = logits.shape
     heat[:h, :w] = draw_targets(heat[:h, :w], [t for t in match.missed if t.id in flagged], color=HOT_COLOR)
-    return ImageView(to_bgr(image), mask_image(mask), heat, overlay, match, hot)
+    chips, total = target_chips(image, logits, kept, mask, threshold, margin, scale)
+    return ImageView(to_bgr(image), mask_image(mask), heat, overlay, match, hot, chips, total)

@@ -2,8 +2,11 @@
 
 All functions take images as users have them (8/16-bit, grey/BGR/BGRA; see
 `lwirst.imageio.to_bgr`) and return new 8-bit BGR arrays; inputs are never
-modified. Colours follow the paper's Fig. 5: red = correct detection,
-green = missed target, blue = false alarm.
+modified. Colours follow `lwirst.palette` (Okabe-Ito, colour-blind safe), the same in
+every panel, table and chart: bluish green = correct detection, sky blue = missed
+target, vermillion = false alarm, yellow = hot but below threshold, reddish purple =
+a detection with no ground truth to judge it. Line widths and text grow with the
+frame, so a 4000x3000 frame shown 800 px wide keeps its boxes, labels and colour bar.
 """
 
 from __future__ import annotations
@@ -17,12 +20,15 @@ import numpy as np
 from lwirst.errors import LwirstError
 from lwirst.imageio import to_bgr
 from lwirst.metrics import match_targets as metric_match
+from lwirst.palette import CORRECT, DETECTION, FALSE_ALARM, MISSED, outcome
 from lwirst.postprocess import Detections, Target, detect, logit_to_probability
 from lwirst.saliency import Saliency
 from lwirst.tracking import Track
 
-RED, GREEN, BLUE = (0, 0, 255), (0, 255, 0), (255, 0, 0)
-YELLOW, WHITE, BLACK = (0, 255, 255), (255, 255, 255), (0, 0, 0)
+CORRECT_BGR, MISSED_BGR, FALSE_ALARM_BGR = outcome(CORRECT).bgr, outcome(MISSED).bgr, outcome(FALSE_ALARM).bgr
+DETECTION_BGR = outcome(DETECTION).bgr
+WHITE, BLACK = (255, 255, 255), (0, 0, 0)
+TRAIL = WHITE  # track trajectories: no outcome colour
 FONT = cv2.FONT_HERSHEY_SIMPLEX
 
 
@@ -32,9 +38,14 @@ def mask_image(mask: np.ndarray) -> np.ndarray:
 
 
 def _scale(image: np.ndarray) -> tuple[float, int]:
-    """Font scale and line thickness that stay legible from 128 px to 4K frames."""
-    side = min(image.shape[:2])
-    return max(0.35, side / 700.0), max(1, round(side / 500.0))
+    """Font scale and line thickness that stay legible from 128 px to 4000x3000 frames, for a
+    frame shown about 800 px wide (the dashboard's panels): both grow with the longer side."""
+    side = max(image.shape[:2])
+    return max(0.35, side / 1100.0), max(1, round(side / 450.0))
+
+
+def _text_thickness(scale: float) -> int:
+    return max(1, round(scale * 1.2))
 
 
 def _box(image: np.ndarray, box: tuple[int, int, int, int], color: tuple[int, int, int],
@@ -46,10 +57,12 @@ def _box(image: np.ndarray, box: tuple[int, int, int, int], color: tuple[int, in
     cv2.rectangle(image, (x0, y0), (x1, y1), color, thickness, cv2.LINE_8)
     if label:
         scale, _ = _scale(image)
-        (tw, th), _ = cv2.getTextSize(label, FONT, scale, 1)
-        ty = y0 - 3 if y0 - 3 - th >= 0 else y1 + th + 3
+        weight = _text_thickness(scale)
+        (tw, th), _ = cv2.getTextSize(label, FONT, scale, weight)
+        ty = y0 - 3 - thickness if y0 - 3 - thickness - th >= 0 else y1 + th + 3 + thickness
         tx = min(max(x0, 0), max(0, image.shape[1] - tw))
-        cv2.putText(image, label, (tx, ty), FONT, scale, color, 1, cv2.LINE_AA)
+        cv2.putText(image, label, (tx, ty), FONT, scale, BLACK, weight + 2, cv2.LINE_AA)  # outline
+        cv2.putText(image, label, (tx, ty), FONT, scale, color, weight, cv2.LINE_AA)
 
 
 def draw_text_block(image: np.ndarray, lines: Sequence[str], origin: tuple[int, int] = (4, 4)) -> np.ndarray:
@@ -57,23 +70,24 @@ def draw_text_block(image: np.ndarray, lines: Sequence[str], origin: tuple[int, 
     if not lines:
         return image
     scale, _ = _scale(image)
-    sizes = [cv2.getTextSize(line, FONT, scale, 1)[0] for line in lines]
+    weight = _text_thickness(scale)
+    sizes = [cv2.getTextSize(line, FONT, scale, weight)[0] for line in lines]
     step = max(h for _, h in sizes) + 6
     x, y = origin
     width = max(w for w, _ in sizes) + 8
     band = image[y:y + step * len(lines) + 4, x:x + width]
     band[:] = (band * 0.4).astype(np.uint8)
     for i, line in enumerate(lines):
-        cv2.putText(image, line, (x + 4, y + (i + 1) * step), FONT, scale, WHITE, 1, cv2.LINE_AA)
+        cv2.putText(image, line, (x + 4, y + (i + 1) * step), FONT, scale, WHITE, weight, cv2.LINE_AA)
     return image
 
 
 def draw_targets(image: np.ndarray, targets: Detections | Iterable[Target],
-                 tracks: Iterable[Track] | None = None, color: tuple[int, int, int] = RED,
+                 tracks: Iterable[Track] | None = None, color: tuple[int, int, int] = DETECTION_BGR,
                  trails: bool = True) -> np.ndarray:
     """Boxes around targets labelled "#id", or "T<track id>" when tracks are given.
 
-    With tracks, confirmed tracks also get their recent trajectory (yellow), and
+    With tracks, confirmed tracks also get their recent trajectory (white), and
     targets of tentative tracks are boxed without a label.
     """
     canvas = to_bgr(image).copy()
@@ -86,7 +100,7 @@ def draw_targets(image: np.ndarray, targets: Detections | Iterable[Target],
     for track in tracks:
         if trails and track.confirmed and len(track.trajectory) > 1:
             points = np.round([(x, y) for _, x, y in track.trajectory]).astype(np.int32)
-            cv2.polylines(canvas, [points], False, YELLOW, 1, cv2.LINE_AA)
+            cv2.polylines(canvas, [points], False, TRAIL, thickness, cv2.LINE_AA)
         if track.target is not None:
             track_of[track.target.id] = track
     for t in targets:
@@ -97,11 +111,12 @@ def draw_targets(image: np.ndarray, targets: Detections | Iterable[Target],
 
 
 def overlay(image: np.ndarray, kept: Detections, tracks: Iterable[Track] | None = None,
-            fps: float | None = None, extra: Sequence[str] = ()) -> np.ndarray:
-    """The annotated frame of the video and of `lwirst segment`: boxes, ids, target count, fps."""
+            fps: float | None = None, extra: Sequence[str] = (), fps_label: str = "fps") -> np.ndarray:
+    """The annotated frame of the video and of `lwirst segment`: boxes, ids, target count, and a rate
+    stamped as "<fps_label>: <fps>" (say which rate it is: pipeline, end to end)."""
     lines = [f"targets: {len(kept)}"]
     if fps is not None:
-        lines.append(f"fps: {fps:.1f}")
+        lines.append(f"{fps_label}: {fps:.1f}")
     # Text first, boxes on top: on small frames the text band may cover a target.
     canvas = draw_text_block(to_bgr(image).copy(), [*lines, *extra])
     return draw_targets(canvas, kept, tracks)
@@ -134,21 +149,21 @@ def heatmap(saliency: Saliency | np.ndarray, scale: str = "probability", colorba
 
 def _with_colorbar(image: np.ndarray, lo: float, hi: float, colormap: int, title: str) -> np.ndarray:
     h, w = image.shape[:2]
-    font, _ = _scale(image)
-    font = min(font, 0.5)
+    font, line = _scale(image)
+    weight = _text_thickness(font)
     labels = [f"{v:.3g}" for v in (hi, (lo + hi) / 2, lo)]
-    text_w = max(cv2.getTextSize(s, FONT, font, 1)[0][0] for s in [*labels, title])
-    text_h = cv2.getTextSize("0", FONT, font, 1)[0][1]
-    bar_w, gap = max(8, w // 25), 6
+    text_w = max(cv2.getTextSize(s, FONT, font, weight)[0][0] for s in [*labels, title])
+    text_h = cv2.getTextSize("0", FONT, font, weight)[0][1]
+    bar_w, gap = max(8, w // 25), max(6, round(6 * font))
     panel = np.full((max(h, 6 * text_h), bar_w + text_w + 3 * gap, 3), 255, np.uint8)
     top, bottom = text_h + 8, panel.shape[0] - text_h // 2 - 4
     ramp = np.linspace(255, 0, bottom - top).astype(np.uint8)[:, None].repeat(bar_w, axis=1)
     panel[top:bottom, gap:gap + bar_w] = cv2.applyColorMap(ramp, colormap)
-    cv2.putText(panel, title, (gap, text_h + 2), FONT, font, BLACK, 1, cv2.LINE_AA)
+    cv2.putText(panel, title, (gap, text_h + 2), FONT, font, BLACK, weight, cv2.LINE_AA)
     for label, y in zip(labels, (top, (top + bottom) // 2, bottom - 1), strict=True):
-        cv2.line(panel, (gap + bar_w, y), (gap + bar_w + 3, y), BLACK, 1)
+        cv2.line(panel, (gap + bar_w, y), (gap + bar_w + gap // 2, y), BLACK, line)
         cv2.putText(panel, label, (gap * 2 + bar_w, min(y + text_h // 2, panel.shape[0] - 2)),
-                    FONT, font, BLACK, 1, cv2.LINE_AA)
+                    FONT, font, BLACK, weight, cv2.LINE_AA)
     canvas = np.full((panel.shape[0], w + panel.shape[1], 3), 255, np.uint8)
     canvas[:h, :w] = image
     canvas[:, w:] = panel
@@ -198,14 +213,30 @@ def match_targets(predicted: Detections, gt_mask: np.ndarray, max_distance: floa
                  tuple(gt_by_id[i] for i in gt_ids[result.gt_match < 0]))
 
 
+TAGGED_MAX = 40  # above this many boxes, tags would hide the frame: colour only
+
+
+def outcome_boxes(image: np.ndarray, match: Match, missed: bool = True, ids: bool = False) -> np.ndarray:
+    """Boxes coloured by outcome (correct, false alarm and, if `missed`, missed), each tagged "ok",
+    "FA" or "miss" (with "#id" of detections when `ids`), on a copy of `image`."""
+    canvas = to_bgr(image).copy()
+    _, thickness = _scale(canvas)
+    groups = [(match.correct, CORRECT), (match.false_alarms, FALSE_ALARM)]
+    if missed:
+        groups.append((match.missed, MISSED))
+    tagged = sum(len(g) for g, _ in groups) <= TAGGED_MAX
+    for targets, name in groups:
+        o = outcome(name)
+        for t in targets:
+            label = (f"#{t.id} {o.tag}" if ids and name != MISSED else o.tag) if tagged else None
+            _box(canvas, t.box, o.bgr, thickness, label)
+    return canvas
+
+
 def evaluation_overlay(image: np.ndarray, predicted: Detections, gt_mask: np.ndarray,
                        max_distance: float = 3.0) -> tuple[np.ndarray, Match]:
-    """Fig. 5 picture: red boxes = correct detections, green = missed, blue = false alarms."""
+    """Fig. 5 picture in `lwirst.palette`'s colours: correct, missed and false-alarm boxes, tagged."""
     match = match_targets(predicted, gt_mask, max_distance)
-    summary = f"correct {len(match.correct)}  missed {len(match.missed)}  false {len(match.false_alarms)}"
+    summary = f"ok {len(match.correct)}  miss {len(match.missed)}  FA {len(match.false_alarms)}"
     canvas = draw_text_block(to_bgr(image).copy(), [summary])
-    _, thickness = _scale(canvas)
-    for targets, color in ((match.correct, RED), (match.missed, GREEN), (match.false_alarms, BLUE)):
-        for t in targets:
-            _box(canvas, t.box, color, thickness)
-    return canvas, match
+    return outcome_boxes(canvas, match), match

@@ -157,8 +157,8 @@ def evaluate(segmenter: Segmenter, dataset: SegDataset, *, threshold: float = 0.
         "pdfa_threshold": PDFA_THRESHOLDS.tolist(),
         "pdfa_pd": [p["pd"] for p in points], "pdfa_fa": [p["fa"] for p in points],
     }
-    protocol = {**segmenter.describe(), "threshold": threshold, "dataset": dataset.name,
-                "split": dataset.split, "scored_at": "each image's own resolution",
+    protocol = {**segmenter.describe(), "threshold": threshold, "dataset": dataset.name, "split": dataset.split,
+                "data_fingerprint": fingerprint(dataset)[:16], "scored_at": "each image's own resolution",
                 "pd_fa": "DNANet convention: 8-connected, centroid distance < 3 px",
                 "pd_at_fa": f"best Pd over logit thresholds {PDFA_THRESHOLDS[0]:g}..{PDFA_THRESHOLDS[-1]:g} with at "
                             f"most {PD_AT_FA_BUDGET:g} false-alarm blobs per frame"}

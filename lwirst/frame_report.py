@@ -7,9 +7,11 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
-from lwirst.drawing import Match, evaluation_overlay, heatmap, overlay
+from lwirst.chips import Chip, target_chips
+from lwirst.drawing import Match, draw_text_block, evaluation_overlay, heatmap, outcome_boxes, overlay
 from lwirst.imageio import to_bgr
 from lwirst.metrics import image_record
+from lwirst.palette import CORRECT, FALSE_ALARM
 from lwirst.pipeline import FrameResult
 from lwirst.postprocess import TargetFilter
 
@@ -29,7 +31,8 @@ class FrameReport:
 
     found: targets above the threshold; kept: after the Eq. 4 filter. With ground
     truth, truth is the Fig. 5 picture (red correct, green missed, blue false alarm)
-    and metrics the per-image scores.
+    and metrics the per-image scores; the kept-targets overlay then colours each kept
+    target by its outcome (correct or false alarm) in the same colours as truth.
     """
 
     input: np.ndarray
@@ -41,6 +44,8 @@ class FrameReport:
     truth: np.ndarray | None = None
     match: Match | None = None
     metrics: dict[str, float] = field(default_factory=dict)
+    chips: list[Chip] = field(default_factory=list)
+    targets_total: int = 0
 
     def csv(self) -> bytes:
         """The target table as CSV."""
@@ -48,13 +53,21 @@ class FrameReport:
 
 
 def frame_report(image: np.ndarray, result: FrameResult, scale: str = "probability",
-                 mask: np.ndarray | None = None) -> FrameReport:
-    """Input, heatmap (with colour bar), overlay of kept targets, target table and, with a mask, scores."""
+                 mask: np.ndarray | None = None, margin: float = 4.0, chip_limit: int | None = 24) -> FrameReport:
+    """Input, heatmap (with colour bar), overlay of kept targets, target table, the target chips
+    (`lwirst.chips`: every detection and, with a mask, every missed target, worst first; `margin`
+    says how far under the threshold a missed target's peak counts as hot) and, with a mask, scores."""
     table = result.kept.to_frame().loc[:, list(TABLE_COLUMNS)]
     report = FrameReport(to_bgr(image), heatmap(result.saliency, scale), overlay(image, result.kept),
                          len(result.detections), len(result.kept), table)
+    report.chips, report.targets_total = target_chips(image, result.saliency.logits, result.kept, mask,
+                                                      result.threshold, margin, scale, limit=chip_limit)
     if mask is not None:
         report.truth, report.match = evaluation_overlay(image, result.kept, mask)
+        shown = draw_text_block(to_bgr(image).copy(), [f"targets: {len(result.kept)}"])
+        report.overlay = outcome_boxes(shown, report.match, missed=False, ids=True)
+        correct = {t.id for t in report.match.correct}
+        report.targets["outcome"] = [CORRECT if i in correct else FALSE_ALARM for i in report.targets["id"]]
         record = image_record(result.kept.mask, mask)
         report.metrics = {"IoU": record.iou, "Pd": record.detected / record.targets if record.targets else 1.0,
                           "targets": record.targets, "detected": record.detected,

@@ -13,6 +13,7 @@ from __future__ import annotations
 import glob
 import math
 import sys
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -143,6 +144,7 @@ class LiveFrame:
     result: FrameResult
     fps: float
     annotated: np.ndarray
+    pipeline_s: float = 0.0  # seconds of network, post-processing and tracking for this frame
 
     @property
     def tracks(self) -> tuple[Track, ...]:
@@ -185,10 +187,13 @@ class LiveStream:
 
     def feed(self, image: np.ndarray) -> LiveFrame:
         """Process one frame from anywhere; the tracker advances."""
+        start = time.perf_counter()
         result = self.pipeline.process(image)
+        seconds = time.perf_counter() - start
         fps = self._fps.tick()
         shown = fps if math.isfinite(fps) and fps > 0 else None
-        self.last = LiveFrame(self.frames, image, result, fps, overlay(image, result.kept, result.tracks, shown))
+        self.last = LiveFrame(self.frames, image, result, fps,
+                              overlay(image, result.kept, result.tracks, shown, fps_label="end-to-end fps"), seconds)
         self.frames += 1
         return self.last
 

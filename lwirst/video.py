@@ -311,7 +311,7 @@ def process_video(source: str | Path, out_path: str | Path, csv_path: str | Path
             results = [pipeline.process(chunk[0])] if len(chunk) == 1 else pipeline.process_batch(chunk)
             speed = meter.tick(len(chunk))
             for image, result in zip(chunk, results, strict=True):
-                writer.write(overlay(image, result.kept, result.tracks, fps=speed))
+                writer.write(overlay(image, result.kept, result.tracks, fps=speed, fps_label="pipeline fps"))
                 if handle is not None:
                     new_rows = _rows(done, done / frames.fps, result)
                     table.writerows(new_rows)

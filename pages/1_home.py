@@ -1,84 +1,134 @@
-"""Home: what the tool does, the chosen model's card, a one-click demo and links to every page."""
+"""Home: what the tool does in one sentence, the demo's picture and result above the fold, then the
+chosen model's card as tables and prose, a glossary of the field's terms and links to every page."""
 
 from __future__ import annotations
 
 import streamlit as st
 
-from dashboard import common
-from lwirst.modelcard import card_table, metrics_table
+from dashboard import common, views
+from lwirst import card_view
+from lwirst.frame_report import FrameReport
+from lwirst.modelcard import ModelCard
 from lwirst.postprocess import NO_FILTER
 
 
 def main() -> None:
     st.title("LW-IRSTNet: infrared small-target segmentation")
     intro()
-    model_card()
     demo()
+    model_card()
+    glossary()
     page_links()
 
 
 def intro() -> None:
-    """What the tool does, in two sentences."""
-    st.markdown(
-        "This dashboard runs **LW-IRSTNet** (Kou et al., TGRS 2023), a 0.16 M-parameter network that "
-        "segments small infrared targets, then turns its saliency map into targets with the paper's "
-        "post-processing: a threshold, 8-connected clustering and the size/aspect-ratio filter of Eq. 4. "
-        "Try it on single images, videos and live streams, with the embedded synthetic samples or a "
-        "dataset such as SIRST on the server."
-    )
-
-
-def model_card() -> None:
-    """The chosen model's card: size, cost, test metrics and how it was trained."""
-    chosen = common.engine()
-    card = common.card(chosen)
-    st.subheader(f"Model: {card.name}")
-    left, middle, right = st.columns(3)
-    left.metric("Parameters", f"{card.params / 1e6:.3f} M" if card.params else "not available")
-    middle.metric("FLOPs (256×256)", f"{card.flops / 1e6:.1f} M" if card.flops else "not available")
-    right.metric("Runs on", f"{chosen.backend} / {chosen.protocol}")
-    metrics, training = st.columns(2)
-    with metrics:
-        st.markdown("**Test metrics**")
-        if card.test_metrics:
-            st.dataframe(metrics_table(card.test_metrics), hide_index=True)
-            st.caption(card.test_protocol)
-        else:
-            st.caption("Not available: the model has no card JSON with test metrics.")
-    with training:
-        st.markdown("**How it was trained**")
-        if card.training:
-            st.dataframe(card_table(card.training), hide_index=True)
-        else:
-            st.caption("Not available: the checkpoint carries no training metadata.")
-    if card.markdown:
-        with st.expander("Full model card"):
-            st.markdown(card.markdown)
+    """What the tool does, in one sentence."""
+    st.markdown("Finds small infrared targets (a few pixels wide) with **LW-IRSTNet** (Kou et al., TGRS 2023), "
+                "a 0.16 M-parameter network, and shows where it is right, where it misses and where it raises "
+                "false alarms.")
 
 
 def demo() -> None:
-    """One click: the chosen model on an embedded sample frame."""
-    st.subheader("Try it")
-    if st.button("Run the demo on a sample frame", type="primary", key="home_demo"):
-        st.session_state["home_demo_done"] = True
-    if not st.session_state.get("home_demo_done"):
-        st.caption("Segments a test image of the server's first dataset (the embedded synthetic scenes when "
-                   "none is configured) with the paper's threshold (0) and no filter.")
-        return
-    frame, source = common.demo_frame()
+    """The chosen model on a test frame, run on arrival: the picture beside its result and target chips."""
+    st.session_state.setdefault("home_demo_index", 0)
+    frame, source = common.demo_frame(st.session_state["home_demo_index"])
     report = common.analyse(common.engine(), frame, common.Postprocess(0.0, NO_FILTER))
-    st.metric("Targets found", report.kept)
-    picture, heat, truth = st.columns(3)
-    picture.image(report.overlay, channels="BGR", caption=f"{frame.name}: kept targets")
-    heat.image(report.heatmap, channels="BGR", caption="saliency (probability)")
-    if report.truth is not None:
-        truth.image(report.truth, channels="BGR",
-                    caption="red: correct, green: missed, blue: false alarm")
+    picture, result = st.columns([3, 2])
+    shown = report.truth if report.truth is not None else report.overlay
+    picture.image(shown, channels="BGR", width="stretch",
+                  caption=f"{frame.name} ({source}): boxes coloured by outcome against the ground truth")
+    with result:
+        demo_result(report)
+        demo_actions()
     if source == common.SAMPLES_LABEL:
-        st.info("This frame is synthetic. The shipped model learnt from real SIRST frames only, and "
-                "the synthetic scenes' targets and clutter are outside what it has seen, so expect "
-                "misses and false alarms here. A server configured with a dataset such as SIRST "
-                "(LWIRST_DATA_DIR) demos on its real frames instead.")
+        st.info("This frame is synthetic: a scene of the SIRST-calibrated generator that the shipped model "
+                "never saw (it trained on real SIRST frames and on other scenes of the same generator). "
+                "A server configured with a dataset such as SIRST (LWIRST_DATA_DIR) demos on its real "
+                "frames instead.")
+
+
+def demo_result(report: FrameReport) -> None:
+    """Targets found, Pd and IoU of the demo frame, the legend and the magnified targets."""
+    found, pd_, iou = st.columns(3)
+    found.metric("Targets found", report.kept, help=card_view.help_for("threshold"))
+    if report.metrics:
+        pd_.metric("Pd", f"{report.metrics['Pd']:.2f}", help=card_view.help_for("Pd"))
+        iou.metric("IoU", f"{report.metrics['IoU']:.2f}", help=card_view.help_for("mIoU"))
+    views.legend()
+    views.chip_strip(report.chips[:4], min(report.targets_total, len(report.chips[:4])) or report.targets_total,
+                     width=200)
+
+
+def demo_actions() -> None:
+    """Another demo frame, or the frame in the Single frame page."""
+    again, more = st.columns(2)
+    if again.button("Next demo frame", type="primary", key="home_demo"):
+        st.session_state["home_demo_index"] += 1
+        st.rerun()
+    more.page_link(common.PAGES_DIR / "2_single_frame.py", label="Inspect frames in Single frame",
+                   icon=":material/zoom_in:")
+
+
+def model_card() -> None:
+    """The chosen model's card: a summary, test scores, training data and recipe, experiments."""
+    chosen = common.engine()
+    card = common.card(chosen)
+    st.subheader(f"Model card: {card.name}")
+    st.markdown(card_view.summary(card))
+    size, cost, runs = st.columns(3)
+    size.metric("Parameters", f"{card.params / 1e6:.3f} M" if card.params else "not available")
+    cost.metric("FLOPs (256×256)", f"{card.flops / 1e6:.1f} M" if card.flops else "not available",
+                help=card_view.help_for("FLOPs"))
+    runs.metric("Runs here on", f"{chosen.backend} / {chosen.protocol}",
+                help=card_view.help_for(chosen.protocol))
+    test_scores(card)
+    training(card)
+    experiments(chosen)
+
+
+def test_scores(card: ModelCard) -> None:
+    """Test metrics per input protocol, with what they were measured on."""
+    st.markdown("**Test scores**")
+    table = card_view.test_table(card)
+    if table.empty:
+        st.caption("Not available: the model has no card with test metrics.")
+        return
+    st.dataframe(table, hide_index=True, key="home_card_metrics")
+    st.caption(f"{card.test_protocol}. " + " ".join(f"{t}: {card_view.GLOSSARY[t]}" for t in ("Pd", "Fa")))
+
+
+def training(card: ModelCard) -> None:
+    """Training data and recipe, as readable settings."""
+    data, recipe = st.columns(2)
+    with data:
+        st.markdown("**Training data**")
+        table = card_view.data_table(card)
+        if table.empty:
+            st.caption(card.training.get("weights", "Not available: no training metadata."))
+        else:
+            st.dataframe(table, hide_index=True, key="home_card_data")
+    with recipe:
+        st.markdown("**Recipe**")
+        table = card_view.recipe_table(card)
+        if table.empty:
+            st.caption("Not available: no training metadata.")
+        else:
+            st.dataframe(table, hide_index=True, key="home_card_recipe")
+
+
+def experiments(chosen: common.Engine) -> None:
+    """How the shipped recipe was arrived at: the card's experiments."""
+    table = card_view.experiments_table(common.model_path(chosen))
+    if table.empty:
+        return
+    with st.expander(f"How the recipe was found ({len(table)} training runs)"):
+        st.dataframe(table, hide_index=True, key="home_card_experiments")
+
+
+def glossary() -> None:
+    """The field's terms, in one place (each page shows them on hover too)."""
+    with st.expander("Glossary"):
+        st.markdown("\n".join(f"- **{term}**: {text}" for term, text in card_view.GLOSSARY.items()))
 
 
 def page_links() -> None:

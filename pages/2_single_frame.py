@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import streamlit as st
 
-from dashboard import common
+from dashboard import common, views
 from lwirst.errors import LwirstError
 from lwirst.frame_report import FrameReport
 
@@ -18,6 +18,8 @@ def main() -> None:
         return
     report = common.analyse(common.engine(), frame, post, scale)
     counts(report)
+    views.legend()
+    chips(report)
     pictures(report, scale)
     ground_truth(report)
     target_table(report, frame.name)
@@ -58,6 +60,8 @@ def dataset_frame() -> common.Frame | None:
     if choice is None:
         return None
     dataset = common.open_data(choice)
+    if st.session_state.get("dataset_image") not in range(len(dataset)):  # e.g. from a URL of other data
+        st.session_state.pop("dataset_image", None)
     index = st.selectbox(f"Image of {choice.label} ({choice.split}, {len(dataset)} images)",
                          range(len(dataset)), format_func=lambda i: dataset.names[i], key="dataset_image")
     sample = common.load_item(choice, index)
@@ -72,30 +76,42 @@ def counts(report: FrameReport) -> None:
     removed.metric("Removed by Eq. 4 filter", report.found - report.kept)
 
 
+def chips(report: FrameReport) -> None:
+    """Every detection and ground-truth target magnified, with its heatmap crop, worst first."""
+    views.chip_strip(report.chips, report.targets_total)
+
+
 def pictures(report: FrameReport, scale: str) -> None:
-    """Input, saliency heatmap with colour bar, and the kept targets side by side."""
-    source, heat, kept = st.columns(3)
-    source.image(report.input, channels="BGR", caption="input")
-    heat.image(report.heatmap, channels="BGR", caption=f"saliency ({scale})")
-    kept.image(report.overlay, channels="BGR", caption="kept targets (boxes + ids)")
+    """Kept targets and saliency heatmap, then input and ground truth: large, zoomable, two per row."""
+    kept = ("kept targets, coloured by outcome" if report.truth is not None
+            else "kept targets (no ground truth: every box is a detection)")
+    shown = [(report.overlay, kept), (report.heatmap, f"saliency ({scale})"), (report.input, "input")]
+    if report.truth is not None:
+        shown.append((report.truth, "against the ground truth: correct, missed, false alarm"))
+    views.panels(shown, "frame_panel")
+    st.caption("Drag a box to zoom, scroll to zoom, double-click to reset.")
 
 
 def ground_truth(report: FrameReport) -> None:
-    """With a mask: correct detections, misses and false alarms, and the per-image metrics."""
+    """With a mask: the per-image metrics."""
     if report.truth is None:
         return
     st.subheader("Against the ground truth")
-    picture, numbers = st.columns([1, 2])
-    picture.image(report.truth, channels="BGR", caption="red: correct, green: missed, blue: false alarm")
-    columns = numbers.columns(3)
+    columns = st.columns(6)
     for i, (name, value) in enumerate(report.metrics.items()):
-        columns[i % 3].metric(name, f"{value:.3f}" if isinstance(value, float) else value)
+        columns[i % 6].metric(name, f"{value:.3f}" if isinstance(value, float) else value)
 
 
 def target_table(report: FrameReport, name: str) -> None:
-    """The kept targets (id, centroid, box, size, ratio, peak) with a CSV download."""
+    """The kept targets (id, outcome, centroid, box, size, ratio, peak) with a CSV download."""
     st.subheader("Targets")
-    st.dataframe(report.targets, hide_index=True)
+    number = st.column_config.NumberColumn
+    st.dataframe(views.outcome_table(report.targets), hide_index=True, key="targets_table", column_config={
+        "id": number("id", format="#%d"), "x": number("x (px)", format="%.1f"),
+        "y": number("y (px)", format="%.1f"), "box_x": number("box left"), "box_y": number("box top"),
+        "box_w": number("box width"), "box_h": number("box height"), "size": number("size (px)"),
+        "ratio": number("aspect w/h", format="%.2f"), "peak": number("peak logit", format="%.2f"),
+        "peak_prob": number("peak probability", format="%.3f"), "outcome": "outcome"})
     st.download_button("Download CSV", report.csv(), file_name=f"{name}_targets.csv", mime="text/csv",
                        key="targets_csv")
 

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-import plotly.express as px
 import streamlit as st
 
 from dashboard import common
+from lwirst import card_view, plots
 from lwirst.errors import LwirstError
 from lwirst.web_video import VideoOutput
 
@@ -70,18 +70,20 @@ def summary(output: VideoOutput) -> None:
     result = output.result
     frames, rate, speed, rows = st.columns(4)
     frames.metric("Frames processed", result.frames_done)
-    rate.metric("Video fps", f"{result.fps:.1f}")
-    speed.metric("Processing fps", f"{result.processing_fps:.1f}")
+    rate.metric("Video fps", f"{result.fps:.1f}", help="The file's own frame rate (playback speed)")
+    speed.metric("End-to-end fps", f"{result.processing_fps:.1f}", help=card_view.help_for("end-to-end fps"))
     rows.metric("Target rows", result.rows)
-    st.caption(f"Codec: {result.codec}")
+    st.caption(f"Runs on {common.speed_info(common.engine())}; codec {result.codec}. **End-to-end fps** counts "
+               "everything: decoding, network, post-processing, tracking, drawing and encoding the annotated "
+               "video. The overlay stamps the **pipeline fps** (network, post-processing and tracking only, over "
+               "recent frames), which is why it is higher.")
 
 
 def player_and_counts(output: VideoOutput) -> None:
     """The annotated video, played in the page, beside the number of targets per frame."""
     video, count = st.columns(2)
     video.video(output.web_video, format=output.web_format)
-    count.plotly_chart(px.line(output.per_frame, x="frame", y="targets", title="Targets per frame"),
-                       key="video_counts")
+    count.plotly_chart(plots.count_figure(output.per_frame), key="video_counts")
 
 
 def trajectories(output: VideoOutput) -> None:
@@ -89,10 +91,8 @@ def trajectories(output: VideoOutput) -> None:
     if output.trajectories.empty:
         st.info("No confirmed tracks: no target was seen on two frames in a row.")
         return
-    figure = px.line(output.trajectories, x="x", y="y", color="track_id", markers=True,
-                     title="Track trajectories (image coordinates)")
-    figure.update_yaxes(autorange="reversed", scaleanchor="x")
-    st.plotly_chart(figure, key="video_tracks")
+    width, height = common.video_size(output)
+    st.plotly_chart(plots.trajectory_figure(output.trajectories, width, height), key="video_tracks")
 
 
 def downloads(output: VideoOutput) -> None:

@@ -1,11 +1,15 @@
-"""Live: a stream segmented and tracked as it plays; the threshold and filters act on the running stream."""
+"""Live: a stream segmented and tracked as it plays, at the pipeline's speed (frames are processed and
+shown back to back, not on a fixed refresh); the threshold and filters act on the running stream."""
 
 from __future__ import annotations
 
-import plotly.express as px
+import time
+
 import streamlit as st
+from streamlit.delta_generator import DeltaGenerator
 
 from dashboard import common
+from lwirst import card_view, plots
 from lwirst.live import LiveFrame, LiveStream
 
 TABLE_ROWS = 50
@@ -20,8 +24,16 @@ def main() -> None:
         return
     stream = common.live_stream(source, common.engine(), post)
     running = st.toggle("Run the stream", key="live_running")
-    st.fragment(run_every=common.LIVE_PERIOD_S if running else None)(view)(stream, running,
-                                                                        "Switch on 'Run the stream' to start.")
+    speed_note()
+    st.fragment(run_every=common.LIVE_RESTART_S if running else None)(view)(stream, running,
+                                                                         "Switch on 'Run the stream' to start.")
+
+
+def speed_note() -> None:
+    """What the two rates measure, and what runs the network."""
+    st.caption(f"Runs on {common.speed_info(common.engine())}. **Pipeline fps**: network, post-processing and "
+               "tracking of one frame. **End-to-end fps**: frames shown per second, also reading the source, "
+               "drawing and sending each frame to the browser, so it is lower; the overlay stamps end-to-end fps.")
 
 
 def choose_source() -> str:
@@ -34,23 +46,48 @@ def choose_source() -> str:
 
 
 def view(stream: LiveStream, running: bool, idle_hint: str) -> None:
-    """One update: the next frame when running, else the last one processed."""
-    frame = stream.step() if running else stream.last
-    if frame is None:
+    """One fragment run: when running, frames back to back for a burst, else the last one processed;
+    then its tracks and targets."""
+    frame = stream.last
+    if frame is None and not running:
         st.info(idle_hint)
         return
     picture, numbers = st.columns([3, 2])
-    picture.image(frame.annotated, channels="BGR", caption=f"{stream.name}, frame {frame.index}", width="stretch")
+    shown, counts = picture.empty(), numbers.empty()
+    if running:
+        frame = burst(stream, shown, counts)
+    elif frame is not None:
+        show(stream, frame, shown, counts)
+    if frame is None:
+        return
     with numbers:
-        status(frame)
         tracks(frame)
     targets(frame)
 
 
+def burst(stream: LiveStream, shown: DeltaGenerator, counts: DeltaGenerator) -> LiveFrame:
+    """Process and show frames as fast as the pipeline goes, for `common.LIVE_BURST_S` seconds."""
+    deadline = time.monotonic() + common.LIVE_BURST_S
+    while True:
+        frame = stream.step()
+        show(stream, frame, shown, counts)
+        if time.monotonic() >= deadline:
+            return frame
+
+
+def show(stream: LiveStream, frame: LiveFrame, shown: DeltaGenerator, counts: DeltaGenerator) -> None:
+    """The annotated frame and its numbers, in place."""
+    shown.image(frame.annotated, channels="BGR", caption=f"{stream.name}, frame {frame.index}", width="stretch")
+    with counts.container():
+        status(frame)
+
+
 def status(frame: LiveFrame) -> None:
-    """Frame rate, targets and confirmed tracks of the current frame."""
-    rate, kept, confirmed = st.columns(3)
-    rate.metric("fps", f"{frame.fps:.1f}")
+    """End-to-end and pipeline rates, targets and confirmed tracks of the current frame."""
+    rate, pipeline, kept, confirmed = st.columns(4)
+    rate.metric("End-to-end fps", f"{frame.fps:.1f}", help=card_view.help_for("end-to-end fps"))
+    pipeline.metric("Pipeline fps", f"{1 / frame.pipeline_s:.1f}" if frame.pipeline_s > 0 else "n/a",
+                    help="Network, post-processing and tracking of this frame")
     kept.metric("Targets", len(frame.result.kept))
     confirmed.metric("Tracks", len(frame.track_table()))
 
@@ -61,9 +98,9 @@ def tracks(frame: LiveFrame) -> None:
     if trajectories.empty:
         st.caption("No confirmed track yet (a target must be seen on two frames in a row).")
         return
-    figure = px.line(trajectories, x="x", y="y", color="track", title="Track trajectories")
-    figure.update_yaxes(autorange="reversed", scaleanchor="x")
-    st.plotly_chart(figure, key="live_tracks")
+    height, width = frame.annotated.shape[:2]
+    st.plotly_chart(plots.trajectory_figure(trajectories, width, height, track="track", title="Track trajectories"),
+                    key="live_tracks")
     st.dataframe(frame.track_table(), hide_index=True)
 
 

@@ -106,7 +106,10 @@ def metric_cards(runs: list[dash.Run]) -> None:
             for row in (cards[:6], cards[6:]):
                 for column, (label, value, help_) in zip(st.columns(6), row, strict=False):
                     column.metric(label, value, help=help_)
-            st.caption(" · ".join(summary_lines(run.result)[:1]) + f" · {run.result.protocol['scored_at']}")
+            threads = run.result.protocol.get("threads")
+            st.caption(" · ".join(summary_lines(run.result)[:1]) + f" · {run.result.protocol['scored_at']}"
+                       + (f" · {threads} CPU threads" if threads else "")
+                       + " · model-only fps depends on the machine's load when it was measured")
 
 
 def curves(runs: list[dash.Run]) -> None:

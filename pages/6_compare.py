@@ -38,27 +38,29 @@ def scatter(points: pd.DataFrame, metric: str, pareto: bool) -> None:
     flops, params = st.columns(2)
     flops.plotly_chart(analysis.fig4_figure(points, metric, "flops_m", pareto), key="compare_flops")
     params.plotly_chart(analysis.fig4_figure(points, metric, "params_m", pareto), key="compare_params")
-    st.caption(f"Grey circles: **{analysis.PAPER_SOURCE}**, Table II as printed (the union of MDFA, SIRST, "
-               "SIRST-Aug and NUDT-SIRST, Sec. V-A). Coloured stars: models **measured here**; diamonds: presets "
-               "of the ablation sweep (mean over seeds), each on the dataset and split named in the legend. "
-               "Scores on different data are not directly comparable; FLOPs and Params are at 256×256 input "
-               "either way.")
+    st.caption(f"Grey circles: **{analysis.PAPER_SOURCE}**: the paper's scores on the union of MDFA, SIRST, "
+               "SIRST-Aug and NUDT-SIRST (Sec. V-A). Coloured stars: this project's models, from their **model "
+               "card** or **measured here**; diamonds: presets of the ablation sweep (mean over seeds). Each "
+               "legend entry names the dataset, split and input protocol its points were scored on. Scores on "
+               "different data are not directly comparable; FLOPs and Params are at 256×256 input either way.")
 
 
 def measured_table(measured: pd.DataFrame) -> None:
     """The measured models with their scores and cost (those without a known cost are not plotted)."""
-    st.subheader("Measured here")
+    st.subheader("This project's models")
     if measured.empty:
-        st.info("No measured model to show: evaluate a model on the Evaluate page (runs of the untrained demo "
-                "network show when its box is ticked), or let the ablation sweep write data/ablations/*.csv.")
+        st.info("No model to show: no trained model has a card, nothing was evaluated on this server's data "
+                "(Evaluate page) and no ablation sweep wrote data/ablations/*.csv.")
         return
-    shown = measured[["name", "miou", "f1", "precision", "recall", "flops_m", "params_m", "fps", "source"]]
+    shown = measured[["name", "source", "miou", "f1", "precision", "recall", "flops_m", "params_m", "fps"]]
     number = st.column_config.NumberColumn
     st.dataframe(shown, hide_index=True, key="compare_measured", column_config={
         "miou": number("mIoU", format="%.4f"), "f1": number("F1", format="%.4f"),
         "precision": number("P", format="%.4f"), "recall": number("R", format="%.4f"),
         "flops_m": number("FLOPs (M)", format="%.1f"), "params_m": number("Params (M)", format="%.4f"),
-        "fps": number("fps", format="%.1f")})
+        "source": st.column_config.TextColumn("scored by, on (dataset, split, protocol)"),
+        "fps": number("model-only fps", format="%.1f",
+                      help="Network calls per second on the machine that measured it")})
     unplotted = shown[shown[["flops_m", "params_m"]].isna().any(axis=1)]
     if not unplotted.empty:
         st.caption(f"Not on the charts (cost unknown, e.g. an ONNX file): {', '.join(unplotted['name'])}")

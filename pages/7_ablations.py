@@ -17,12 +17,12 @@ def main() -> None:
     results = sweep_results()
     table, metric = controls()
     results = choose_schedule(results, table)
+    provenance(results, table)
     view = table_view(table, results, metric)
     verdict(view, metric)
     comparison_table(view, metric)
     winner_chart(view, metric)
     ranking(view)
-    provenance(results, table)
 
 
 def sweep_results() -> pd.DataFrame:
@@ -65,12 +65,16 @@ def table_view(table: str, results: pd.DataFrame, metric: str) -> pd.DataFrame:
 def verdict(view: pd.DataFrame, metric: str) -> None:
     """Which variant wins in the paper and here, and how well the two rankings agree."""
     agreement = analysis.rank_agreement(view)
+    best, why = analysis.best_here(view)
     paper, here, tau = st.columns(3)
-    paper.metric("Paper's winner", agreement.paper_winner or "-")
-    here.metric("Winner here", agreement.here_winner or analysis.NOT_MEASURED)
+    paper.metric("Paper's best", agreement.paper_winner or "-", help="On the paper's fusion set, 100+ epochs")
+    here.metric("Best here", best, help=why)
+    st.caption(f"Best here: {why}.")
+    noisy = pd.isna(agreement.p_value) or agreement.p_value > 0.05
     tau.metric("Kendall tau (paper vs here)", "n/a" if pd.isna(agreement.tau) else f"{agreement.tau:+.2f}",
                help=f"Rank correlation over the {agreement.compared} row(s) measured here"
-                    + ("" if pd.isna(agreement.p_value) else f"; p = {agreement.p_value:.2f}"))
+                    + ("" if pd.isna(agreement.p_value) else f"; p = {agreement.p_value:.2f}")
+                    + ("; not significant: no evidence either way" if noisy else ""))
 
 
 def comparison_table(view: pd.DataFrame, metric: str) -> None:
@@ -102,10 +106,16 @@ def ranking(view: pd.DataFrame) -> None:
 
 
 def provenance(results: pd.DataFrame, table: str) -> None:
-    """Where the measured scores come from: data, splits, schedule, seeds, files."""
+    """First: what the measured scores are (schedule, its limits, data, seeds, files)."""
     rows = results[results["table"] == table] if not results.empty else results
     if rows.empty:
         return
+    epochs = int(rows["epochs"].max()) if "epochs" in rows.columns and rows["epochs"].notna().any() else None
+    if epochs is not None and epochs < analysis.UNCONVERGED_EPOCHS:
+        st.warning(f"**What this is:** a short screening schedule ({epochs} epochs, "
+                   f"{rows['seed'].nunique()} seed(s) per row), far from the paper's training: the scores here "
+                   "are unconverged and noisy, so they rank variants only where the seed spread separates them. "
+                   "It is not a reproduction of the paper's tables.", icon=":material/science:")
     columns = [c for c in ("dataset", "train_split", "test_split", "schedule", "epochs", "source_file")
                if c in rows.columns]
     summary = rows.groupby(columns, dropna=False).agg(seeds=("seed", "nunique"), runs=("seed", "size"))

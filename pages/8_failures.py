@@ -1,6 +1,8 @@
-"""Failure inspector: where a model misses. Images of an evaluation ranked by IoU, misses or false
-alarms; for one image the input, ground truth, heatmap and the Fig. 5 overlay, with the Fig. 6 case
-(targets hot but below the threshold) flagged; the threshold and Eq. 4 filter re-score live."""
+"""Failure inspector: where a model misses. The images of an evaluation filtered by outcome (missed,
+false alarm, hot but below threshold) and IoU, ranked (IoU, misses, false alarms by count or pixels),
+shown as a gallery of thumbnails; the top of the ranking, or the thumbnail clicked, is inspected:
+target chips, zoomable overlay, heatmap, input and ground truth, with the Fig. 6 case flagged. The
+threshold and Eq. 4 filter re-score everything live, without the network."""
 
 from __future__ import annotations
 
@@ -8,7 +10,7 @@ import pandas as pd
 import streamlit as st
 
 from dashboard import analysis as dash
-from dashboard import common
+from dashboard import common, views
 from lwirst import analysis
 from lwirst.postprocess import NO_FILTER
 
@@ -23,7 +25,13 @@ def main() -> None:
         return
     metrics, per_image = dash.rescored(run, post.threshold, post.target_filter, margin)
     live_metrics(run, metrics)
-    ranked = ranked_images(per_image)
+    views.legend()
+    shown = filtered_images(per_image)
+    ranked = ranked_images(shown)
+    if ranked.empty:
+        st.info("No image of this run matches the filters above.")
+        return
+    gallery(run, ranked, post)
     name = choose_image(ranked)
     inspect(run, name, post, scale, margin)
 
@@ -77,23 +85,59 @@ def live_metrics(run: dash.Run, metrics: dict[str, float]) -> None:
     baseline, _ = dash.rescored(run, run.threshold, NO_FILTER, 0.0)
     st.caption(f"Whole run at the sidebar's threshold and Eq. 4 filter; the change is against the evaluation "
                f"(threshold {run.threshold:g}, no filter). The network does not run again.")
-    for column, (label, value, delta) in zip(st.columns(6), analysis.metric_moves(baseline, metrics), strict=True):
-        column.metric(label, value, delta, delta_color="inverse" if label.startswith("Fa") else "normal")
+    moves = analysis.metric_moves(baseline, metrics)
+    for column, name, (label, value, delta) in zip(st.columns(6), analysis.LIVE_METRICS, moves, strict=True):
+        views.metric_change(column, label, value, name, metrics[name] - baseline[name], delta)
+
+
+def filtered_images(per_image: pd.DataFrame) -> pd.DataFrame:
+    """Filters: images with a target of the chosen outcomes, and an IoU range."""
+    outcomes, iou = st.columns([2, 1])
+    chosen = outcomes.pills("Show images with", list(analysis.OUTCOME_COLUMNS), selection_mode="multi",
+                            key="failure_outcomes", help="None chosen: every image")
+    low, high = iou.slider("IoU range", 0.0, 1.0, (0.0, 1.0), step=0.01, key="failure_iou")
+    shown = analysis.filter_images(per_image, chosen or [], (low, high))
+    st.caption(f"{len(shown)} of {len(per_image)} images match.")
+    return shown
+
+
+def _new_ranking() -> None:
+    """A new ranking inspects its top image."""
+    st.session_state.pop("failure_image", None)
 
 
 def ranked_images(per_image: pd.DataFrame) -> pd.DataFrame:
-    """The run's images ranked by IoU, missed targets, false alarms or hot-but-below targets."""
-    by = st.radio("Rank images by", list(analysis.RANKINGS), key="failure_rank", horizontal=True)
+    """The images ranked by IoU, missed targets, false alarms (count or pixels) or hot-but-below targets."""
+    by = st.radio("Rank images by", list(analysis.RANKINGS), key="failure_rank", horizontal=True,
+                  on_change=_new_ranking)
     ranked = analysis.rank_images(per_image, by)
     st.dataframe(ranked, hide_index=True, height=240, key="failure_table",
-                 column_config={"iou": st.column_config.NumberColumn("IoU", format="%.4f"),
+                 column_config={"name": "image", "iou": st.column_config.NumberColumn("IoU", format="%.4f"),
+                                "targets": "targets", "detected": "detected", "missed": "missed",
                                 "hot_misses": st.column_config.NumberColumn("hot but below"),
+                                "false_alarms": "false alarms", "fa_pixels": "false-alarm pixels",
                                 "peak": st.column_config.NumberColumn("peak logit", format="%.2f")})
     return ranked
 
 
+GALLERY = 8  # thumbnails in the gallery (the top of the ranking)
+
+
+def gallery(run: dash.Run, ranked: pd.DataFrame, post: common.Postprocess) -> None:
+    """The top of the ranking as thumbnails (Fig. 5 overlays, re-scored live); a click inspects one."""
+    st.markdown(f"**Gallery**: the first {min(GALLERY, len(ranked))} of the ranking; *Inspect* opens one below.")
+    columns = st.columns(4)
+    for i, row in enumerate(ranked.head(GALLERY).itertuples(index=False)):
+        cell = columns[i % 4]
+        cell.image(dash.thumbnail(run, row.name, post.threshold, post.target_filter), channels="BGR",
+                   caption=f"{i + 1}. {row.name}: IoU {row.iou:.2f}, miss {row.missed}, FA {row.false_alarms}",
+                   width="stretch")
+        if cell.button("Inspect", key=f"failure_pick_{i}"):
+            st.session_state["failure_image"] = row.name
+
+
 def choose_image(ranked: pd.DataFrame) -> str:
-    """One image of the ranking (the worst first)."""
+    """One image of the ranking (the top one unless another was picked)."""
     rows = {row.name: row for row in ranked.itertuples(index=False)}
     dash.keep_valid("failure_image", list(rows))
     return st.selectbox("Image", list(rows), key="failure_image", format_func=lambda n: (
@@ -107,11 +151,11 @@ def inspect(run: dash.Run, name: str, post: common.Postprocess, scale: str, marg
     sample = common.load_item(run.choice, names.index(name))
     view = analysis.image_view(sample.image, run.result.saliency[name], sample.mask, post.threshold,
                                post.target_filter, scale, margin)
-    source, truth, heat, result = st.columns(4)
-    source.image(view.input, channels="BGR", caption="input")
-    truth.image(view.truth, caption="ground truth")
-    heat.image(view.heatmap, channels="BGR", caption=f"saliency ({scale}); cyan: hot but below threshold")
-    result.image(view.overlay, channels="BGR", caption="red: correct, green: missed, blue: false alarm")
+    views.chip_strip(view.chips, view.targets_total)
+    views.panels([(view.overlay, f"{name}: correct, missed, false alarm"),
+                  (view.heatmap, f"saliency ({scale}); hot but below threshold boxed"),
+                  (view.input, "input"), (view.truth[:, :, None].repeat(3, axis=2), "ground truth")],
+                 "failure_panel")
     hot_flags(view.hot, post.threshold)
 
 

@@ -7,6 +7,7 @@ deterministic), with the evaluation cache in a temporary folder.
 
 from __future__ import annotations
 
+import base64
 import json
 import math
 import sys
@@ -34,10 +35,12 @@ REPO = Path(__file__).resolve().parents[1]
 if str(REPO) not in sys.path:  # dashboard/ is not an installed package (app.py does the same)
     sys.path.insert(0, str(REPO))
 
+from dashboard import common  # noqa: E402
 from dashboard.common import SAMPLES_LABEL  # noqa: E402
 
 APP = REPO / "dashboard" / "app.py"
 PAGES = REPO / "pages"
+HOME_CALLS: list[int] = []  # the `network_calls` counter; `open_page` empties it once Home has run
 
 
 # ---------------------------------------------------------------- helpers
@@ -55,8 +58,9 @@ def fresh(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
 
 @pytest.fixture
 def network_calls(monkeypatch: pytest.MonkeyPatch) -> list[int]:
-    """Counts `Segmenter.predict` calls."""
-    calls: list[int] = []
+    """Counts `Segmenter.predict` calls (those of the page `open_page` opens, not of Home's demo)."""
+    calls = HOME_CALLS
+    calls.clear()
     original = Segmenter.predict
 
     def counted(self: Segmenter, image: np.ndarray) -> object:
@@ -68,11 +72,13 @@ def network_calls(monkeypatch: pytest.MonkeyPatch) -> list[int]:
 
 
 def open_page(page: str, **state: object) -> AppTest:
-    """The app on `page` with the demo network and the embedded samples (plus `state`); no exception."""
+    """The app on `page` with the demo network (the developer option on) and the embedded samples (plus
+    `state`); no exception."""
     at = AppTest.from_file(str(APP), default_timeout=180)
-    for key, value in {"model": DEMO_MODEL, "data_root": SAMPLES_LABEL, **state}.items():
+    for key, value in {"model": DEMO_MODEL, "dev_demo": True, "data_root": SAMPLES_LABEL, **state}.items():
         at.session_state[key] = value
     at.run()
+    HOME_CALLS.clear()  # the Home page's demo frame is not the page's doing
     at.switch_page(str(PAGES / page)).run()
     assert not at.exception, [e.value for e in at.exception]
     return at
@@ -110,6 +116,13 @@ def sweep_csv(path: Path, rows: list[tuple[str, str, int, float]]) -> Path:
     return path
 
 
+def plotted(values: object) -> list[float]:
+    """A Plotly JSON array (a list, or a typed array: dtype + base64 bytes) as a list."""
+    if isinstance(values, dict):
+        return np.frombuffer(base64.b64decode(values["bdata"]), dtype=values["dtype"]).tolist()
+    return list(values)  # type: ignore[call-overload]
+
+
 # ---------------------------------------------------------------- lwirst.analysis
 
 
@@ -121,12 +134,12 @@ def test_pareto_front_keeps_points_no_other_beats_on_cost_and_accuracy() -> None
 
 def test_fig4_puts_paper_and_measured_points_apart_on_log_axes() -> None:
     measured = pd.DataFrame([analysis.measured_point("mine", {"miou": 0.7, "f1": 0.8}, "sirst", "test",
-                                                     160_000, 303.5e6)])
+                                                     160_000, 303.5e6, protocol="resize")])
     points = analysis.fig4_points(measured)
     assert len(points) == 16
     figure = analysis.fig4_figure(points, "miou", "flops_m")
     names = [trace.name for trace in figure.data]
-    assert analysis.PAPER_SOURCE in names and "measured here (sirst, test)" in names
+    assert analysis.PAPER_SOURCE in names and "measured here (sirst, test, resize)" in names
     assert f"Pareto front: {analysis.PAPER_SOURCE}" in names
     assert figure.layout.xaxis.type == "log"
     paper = next(t for t in figure.data if t.name == analysis.PAPER_SOURCE)
@@ -199,9 +212,12 @@ def test_rescoring_counts_misses_and_hot_misses_per_image() -> None:
     assert analysis.rescore_run(saliency, masks, 0.0, TargetFilter(min_size=20))["pd"] == 0.0
     with pytest.raises(LwirstError, match="mask 32x32"):
         analysis.rescore_run(saliency, {"a": mask[:32, :32]}, 0.0)
-    ranked = analysis.rank_images(pd.DataFrame({"name": ["x", "y"], "iou": [0.9, 0.1], "missed": [0, 2],
-                                                "false_alarms": [3, 0], "hot_misses": [0, 1]}), "false alarms")
-    assert ranked["name"].tolist() == ["x", "y"]
+    images = pd.DataFrame({"name": ["x", "y", "z"], "iou": [0.9, 0.1, 0.5], "missed": [0, 2, 0],
+                           "false_alarms": [3, 0, 1], "fa_pixels": [3, 0, 40], "hot_misses": [0, 1, 0]})
+    assert analysis.rank_images(images, "false alarms (count)")["name"].tolist() == ["x", "z", "y"]
+    assert analysis.rank_images(images, "false-alarm pixels")["name"].tolist() == ["z", "x", "y"]
+    assert analysis.filter_images(images, ["hot but below threshold"])["name"].tolist() == ["y"]
+    assert analysis.filter_images(images, ["missed", "false alarm"], (0.4, 1.0))["name"].tolist() == ["x", "z"]
     moves = dict((label, delta) for label, _, delta in analysis.metric_moves(
         {"precision": 0.5, "recall": 0.5, "f1": 0.5, "miou": 0.5, "pd": 0.5, "fa": 2e-6},
         {"precision": 0.6, "recall": 0.4, "f1": 0.5, "miou": 0.5, "pd": 1.0, "fa": 1e-6}))
@@ -249,9 +265,9 @@ def test_evaluate_runs_with_cards_curves_and_table_and_reopens_from_the_disk_cac
     assert not at.exception and not errors(at)
     assert len(network_calls) == 2  # the samples' test split
     assert {m.label for m in at.metric} >= {"P", "R", "F1", "mIoU", "nIoU", "Pd", "Fa (×1e-6)", "AUC", "Params",
-                                             "FLOPs", "fps"}
+                                             "FLOPs", "Model-only fps"}
     assert metric(at, "Params") == "0.1632 M"
-    assert float(metric(at, "fps")) > 0
+    assert float(metric(at, "Model-only fps")) > 0
     assert len(at.get("plotly_chart")) == 3
     ious = at.dataframe[0].value["iou"].tolist()
     assert ious == sorted(ious)
@@ -259,7 +275,7 @@ def test_evaluate_runs_with_cards_curves_and_table_and_reopens_from_the_disk_cac
 
     again = open_page("5_evaluate.py")  # a new session: straight from the disk cache
     assert metric(again, "P") == precision
-    assert len(network_calls) == 2
+    assert not network_calls  # the page of the new session made no network call
     again.number_input(key="eval_threshold").set_value(2.0).run()
     assert not again.metric  # another protocol: not evaluated yet
     again.button(key="eval_run").click().run()
@@ -311,6 +327,41 @@ def test_a_data_directory_with_the_wrong_layout_is_a_readable_error(
 # ---------------------------------------------------------------- Compare page
 
 
+def test_compare_shows_the_shipped_model_from_its_card_on_first_load() -> None:
+    at = open_page("6_compare.py", model=common.trained_label())
+    flops = chart(at, "compare_flops")
+    card = json.loads((REPO / "data" / "models" / "lwirst-sirst.json").read_text())
+    for protocol, scores in card["test_metrics"].items():
+        trace = next(t for t in flops["data"] if t["name"] == f"model card (sirst, test, {protocol})")
+        assert list(trace["hovertext"]) == ["lwirst-sirst"] and plotted(trace["y"])[0] == pytest.approx(scores["miou"])
+    assert analysis.PAPER_SOURCE in {t["name"] for t in flops["data"]}
+
+
+def test_compare_points_merge_and_keep_their_colours() -> None:
+    point = analysis.measured_point("m", {"miou": 0.5}, "sirst", "test", 1, 1e6, protocol="auto")
+    later = analysis.measured_point("m", {"miou": 0.6}, "sirst", "test", 1, 1e6, protocol="auto")
+    card = analysis.measured_point("m", {"miou": 0.7}, "sirst", "test", 1, 1e6, protocol="auto",
+                                   origin=analysis.CARD_PREFIX)
+    merged = analysis.merge_points(pd.DataFrame([card, point, later]))
+    assert merged["miou"].tolist() == [0.6]  # one point: the latest measurement, not the card's
+    other = analysis.measured_point("n", {"miou": 0.4}, "samples", "test", 1, 1e6, protocol="auto")
+    colours = [{t.name: t.marker.color for t in analysis.fig4_figure(analysis.fig4_points(pd.DataFrame(rows)),
+                                                                    "miou", "flops_m").data}
+               for rows in ([point, other], [other, point])]
+    assert colours[0] == colours[1]
+
+
+def test_compare_hides_cached_runs_of_data_this_server_does_not_offer(tmp_path: Path) -> None:
+    at = open_page("5_evaluate.py")
+    at.button(key="eval_run").click().run()
+    for summary in (tmp_path / "cache").rglob("metrics.json"):  # as if computed on another server's data
+        data = json.loads(summary.read_text())
+        data["protocol"]["data_fingerprint"] = "elsewhere"
+        summary.write_text(json.dumps(data))
+    at = open_page("6_compare.py", compare_demo=True)
+    assert not any(t["name"].startswith("measured here") for t in chart(at, "compare_flops")["data"])
+
+
 def test_compare_plots_table_ii_beside_the_models_measured_here(tmp_path: Path) -> None:
     sweep_csv(tmp_path / "ablations" / "t7.csv", [("VII", "table7_ch_8_16_32", 0, 0.55)])
     at = open_page("5_evaluate.py")
@@ -320,25 +371,29 @@ def test_compare_plots_table_ii_beside_the_models_measured_here(tmp_path: Path) 
     flops = chart(at, "compare_flops")
     names = {trace["name"] for trace in flops["data"]}
     assert analysis.PAPER_SOURCE in names and "measured here (sirst, test), ablation sweep" in names
-    assert "measured here (samples, test)" not in names  # the demo network is hidden by default
+    assert "measured here (samples, test, auto)" not in names  # the demo network is hidden by default
     assert flops["layout"]["xaxis"]["type"] == "log" and flops["layout"]["yaxis"]["title"]["text"] == "mIoU"
     assert chart(at, "compare_params")["layout"]["xaxis"]["title"]["text"].startswith("Params")
 
     at.checkbox(key="compare_demo").check().run()
     at.radio(key="compare_metric").set_value("F1").run()
     flops = chart(at, "compare_flops")
-    assert "measured here (samples, test)" in {trace["name"] for trace in flops["data"]}
+    assert "measured here (samples, test, auto)" in {trace["name"] for trace in flops["data"]}
     assert flops["layout"]["yaxis"]["title"]["text"] == "F1"
-    assert any(name.startswith("untrained demo (") for name in at.dataframe[0].value["name"])
+    table = at.dataframe[0].value
+    assert "untrained demo" in set(table["name"]) and "model card (sirst, test, resize)" in set(table["source"])
 
 
 # ---------------------------------------------------------------- Ablations page
 
 
 def test_ablations_show_paper_computed_and_measured_figures(tmp_path: Path) -> None:
+    def comparison(at: AppTest) -> pd.DataFrame:
+        return next(d.value for d in at.dataframe if "preset" in d.value.columns)
+
     at = open_page("7_ablations.py")
-    assert metric(at, "Winner here") == analysis.NOT_MEASURED
-    rows = at.dataframe[0].value
+    assert metric(at, "Best here") == analysis.NOT_MEASURED
+    rows = comparison(at)
     assert rows["preset"].tolist()[0] == "table3_regular" and set(rows["measured here"]) == {analysis.NOT_MEASURED}
 
     sweep_csv(tmp_path / "ablations" / "t7.csv", [("VII", "table7_ch_8_16_32", 0, 0.70),
@@ -348,14 +403,25 @@ def test_ablations_show_paper_computed_and_measured_figures(tmp_path: Path) -> N
     at.selectbox(key="ablation_table").set_value("VII").run()
     assert not at.exception
     assert any("notes.csv" in w.value for w in at.warning)
-    assert metric(at, "Paper's winner") == "8 32 64" and metric(at, "Winner here") == "8 16 32"
+    # one seed each: a higher mean is not called a winner, and the short schedule is said first
+    assert metric(at, "Paper's best") == "8 32 64" and metric(at, "Best here") == "no clear best"
+    assert any("short screening schedule (2 epochs" in w.value for w in at.warning)
     assert metric(at, "Kendall tau (paper vs here)") == "-1.00"
-    rows = at.dataframe[0].value.set_index("preset")
+    rows = comparison(at).set_index("preset")
     assert rows.loc["table7_ch_16_64_128", "measured here"] == analysis.NOT_MEASURED
     assert rows.loc["table7_ch_8_16_32", "FLOPs check"] == "match"
     at.radio(key="ablation_metric").set_value("F1").run()
-    assert at.dataframe[0].value.set_index("preset").loc["table7_ch_8_16_32", "F1, here (mean)"] == pytest.approx(0.8)
+    assert comparison(at).set_index("preset").loc["table7_ch_8_16_32", "F1, here (mean)"] == pytest.approx(0.8)
     assert at.get("plotly_chart")
+
+
+def test_best_here_is_named_only_beyond_the_seed_spread() -> None:
+    def view(here: list[float], sd: list[float], seeds: list[int]) -> pd.DataFrame:
+        return pd.DataFrame({"row": ["a", "b"], "here": here, "here_sd": sd, "seeds": seeds})
+
+    assert analysis.best_here(view([0.7, 0.5], [0.02, 0.03], [3, 3]))[0] == "a"
+    assert analysis.best_here(view([0.7, 0.65], [0.05, 0.05], [3, 3]))[0] == "no clear best"
+    assert analysis.best_here(view([0.7, 0.5], [math.nan, math.nan], [1, 1]))[0] == "no clear best"
 
 
 # ---------------------------------------------------------------- Failure inspector
@@ -365,14 +431,16 @@ def test_failure_inspector_rescores_live_without_the_network(network_calls: list
     at = open_page("8_failures.py", threshold=1.0)
     assert not errors(at)
     assert len(network_calls) == 2  # the samples are evaluated on demand, once
-    assert len(at.get("image")) == 4
+    panels = [json.loads(c.proto.spec) for c in at.get("plotly_chart")]
+    assert sum(p["data"][0].get("type") == "image" for p in panels) == 4  # overlay, heatmap, input, truth
+    assert any(" at (" in img.caption for image in at.get("image") for img in image.proto.imgs)  # chips
     pd_before, fa_before = metric(at, "Pd"), metric(at, "Fa (×1e-6)")
     first = at.selectbox(key="failure_image").value
 
     at.slider(key="threshold").set_value(5.0).run()
     assert metric(at, "Pd") != pd_before and metric(at, "Fa (×1e-6)") != fa_before
     at.slider(key="size_range").set_value((3, 500)).run()
-    at.radio(key="failure_rank").set_value("false alarms").run()
+    at.radio(key="failure_rank").set_value("false alarms (count)").run()
     assert not at.exception
     assert len(network_calls) == 2
     table = at.dataframe[0].value
@@ -383,6 +451,23 @@ def test_failure_inspector_rescores_live_without_the_network(network_calls: list
     assert any("hot but below the threshold" in w.value for w in at.warning)
     assert (at.dataframe[1].value["status"] == analysis.HOT).any()
     assert len(network_calls) == 2
+    at.slider(key="size_range").set_value((0, 500)).run()
+    at.slider(key="threshold").set_value(0.0).run()  # the evaluation's own setting: nothing changed
+    assert {m.delta for m in at.metric if m.label in ("P", "R", "F1", "mIoU", "Pd", "Fa (×1e-6)")} == {"no change"}
+
+
+def test_failure_gallery_filters_ranks_and_drives_the_inspected_image() -> None:
+    at = open_page("8_failures.py", threshold=1.0)
+    thumbnails = [i for i in at.get("image") if i.proto.imgs and ": IoU " in i.proto.imgs[0].caption]
+    assert len(thumbnails) == 2  # both samples
+    at.radio(key="failure_rank").set_value("false-alarm pixels").run()
+    table = at.dataframe[0].value
+    assert table["fa_pixels"].tolist() == sorted(table["fa_pixels"], reverse=True)
+    assert at.selectbox(key="failure_image").value == table["name"][0]  # the new ranking's top is inspected
+    at.button(key="failure_pick_1").click().run()
+    assert at.selectbox(key="failure_image").value == table["name"][1]  # a thumbnail's Inspect opens it
+    at.slider(key="failure_iou").set_value((0.99, 1.0)).run()
+    assert any("No image of this run matches" in i.value for i in at.info)  # the demo network scores ~0 IoU
 
 
 def test_failure_inspector_picks_up_the_latest_evaluate_run() -> None:

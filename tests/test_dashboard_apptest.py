@@ -33,15 +33,20 @@ APP = REPO / "dashboard" / "app.py"
 PAGES = REPO / "pages"
 SAMPLE = SAMPLES_DIR / "images" / "synth_00005.png"  # first image of the samples' test split
 VIDEO = SAMPLES_DIR / "sequence.mp4"
+HOME_CALLS: list[int] = []  # the `network_calls` counter; `open_page` empties it once Home has run
 
 
 def open_page(page: str | None = None, **state: object) -> AppTest:
-    """Run the app (session state preset) and switch to `page`; fails on any exception."""
+    """Run the app (session state preset) and switch to `page`; fails on any exception. Asking for the
+    demo network switches on the developer option that offers it."""
     at = AppTest.from_file(str(APP), default_timeout=120)
+    if state.get("model") == DEMO_MODEL:
+        state.setdefault("dev_demo", True)
     for key, value in state.items():
         at.session_state[key] = value
     at.run()
     if page is not None:
+        HOME_CALLS.clear()  # the Home page's demo frame is not the page's doing
         at.switch_page(str(PAGES / page)).run()
     assert not at.exception, [e.value for e in at.exception]
     return at
@@ -59,6 +64,17 @@ def errors(at: AppTest) -> list[str]:
     return [e.value for e in at.error]
 
 
+def panel_titles(at: AppTest) -> list[str]:
+    """Titles of the zoomable picture panels (Plotly figures holding one image)."""
+    specs = [json.loads(chart.proto.spec) for chart in at.get("plotly_chart")]
+    return [s["layout"]["title"]["text"] for s in specs if s["data"] and s["data"][0].get("type") == "image"]
+
+
+def chip_captions(at: AppTest) -> list[str]:
+    """Captions of the target chips (one image element holding the strip)."""
+    return [img.caption for image in at.get("image") for img in image.proto.imgs if " at (" in img.caption]
+
+
 def png(image: np.ndarray, suffix: str = ".png") -> bytes:
     ok, data = cv2.imencode(suffix, image)
     assert ok
@@ -67,8 +83,10 @@ def png(image: np.ndarray, suffix: str = ".png") -> bytes:
 
 @pytest.fixture
 def network_calls(monkeypatch: pytest.MonkeyPatch) -> Iterator[list[int]]:
-    """Counts `Segmenter.predict` calls, starting from empty result caches."""
-    calls: list[int] = []
+    """Counts `Segmenter.predict` calls (those of the page `open_page` opens, not of Home's demo),
+    starting from empty result caches."""
+    calls = HOME_CALLS
+    calls.clear()
     original = Segmenter.predict
 
     def counted(self: Segmenter, image: np.ndarray) -> object:
@@ -89,37 +107,54 @@ def test_app_registers_every_page_and_home_links_them() -> None:
     assert at.title[0].value.startswith("LW-IRSTNet")
     pages = available_pages()
     assert {p.file for p in pages} >= {"1_home.py", "2_single_frame.py", "3_video.py", "4_live.py"}
-    assert len(at.get("page_link")) == len(pages)
+    assert len(at.get("page_link")) == len(pages) + 1  # every page, and the demo's "Inspect" link
     assert metric(at, "Parameters") != "not available"
-    card = at.dataframe[0].value  # the shipped model's test metrics, Fa per million pixels
+    card = next(d.value for d in at.dataframe if "input protocol" in d.value.columns)  # test scores
     card_fa = json.loads((REPO / "data" / "models" / "lwirst-sirst.json").read_text())["test_metrics"]["resize"]["fa"]
-    assert card.loc[card["metric"] == "Fa (×1e-6)", "resize"].item() == f"{card_fa * 1e6:.2f}"
+    assert card.set_index("input protocol").loc["resize", "Fa (×1e-6)"] == pytest.approx(card_fa * 1e6, abs=0.01)
+
+
+def test_home_model_card_is_readable_tables_and_prose() -> None:
+    at = open_page()
+    shown = " ".join(m.value for m in at.markdown)
+    assert "0.163 M parameters" in shown and "trained on SIRST" in shown
+    tables = [d.value for d in at.dataframe]
+    recipe = next(t for t in tables if "setting" in t.columns and "learning rate" in set(t["setting"]))
+    assert "recipe.lr" not in " ".join(recipe["setting"]) and "data.val_overlap" not in shown
+    assert not any(c.value.lstrip().startswith("{") for c in at.get("code"))  # no JSON on the page
+    glossary = next(e for e in at.expander if e.label == "Glossary")
+    assert all(term in glossary.markdown[0].value for term in ("logit", "Eq. 4", "nIoU", "Fa", "resize", "native"))
+
+
+def test_home_shows_the_demo_result_on_arrival() -> None:
+    at = open_page()
+    assert count(at, "Targets found") >= 0
+    assert len(at.get("image")) == 2  # the demo picture and its target chips
+    assert at.get("image")[0].proto.imgs[0].caption.endswith("boxes coloured by outcome against the ground truth")
+    first = at.get("image")[0].proto.imgs[0].caption
+    at.button(key="home_demo").click().run()
+    assert not at.exception and at.get("image")[0].proto.imgs[0].caption != first  # the next demo frame
 
 
 def test_home_demo_runs_on_a_sample_and_warns_about_the_demo_network() -> None:
     at = open_page(model=DEMO_MODEL)
     assert any("untrained demo network" in w.value for w in at.warning)
     assert metric(at, "Parameters") == "0.163 M"
-    at.button(key="home_demo").click().run()
-    assert not at.exception
     assert count(at, "Targets found") > 0
-    assert len(at.get("image")) == 3
 
 
 def test_home_demo_says_when_its_frame_is_synthetic(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Offline (no dataset configured) the demo frame is an embedded synthetic scene, outside the
-    shipped model's training data: the page says so, and says so only then."""
+    """Offline (no dataset configured) the demo frame is an embedded synthetic scene the shipped model
+    never saw: the page says so, and says so only then."""
     def demo_caveats(at: AppTest) -> list[str]:
         return [i.value for i in at.info if "synthetic" in i.value]
 
     at = open_page()
-    at.button(key="home_demo").click().run()
     configured = any(label != SAMPLES_LABEL for label in common._data_roots())
     assert bool(demo_caveats(at)) is not configured
     monkeypatch.setattr(common, "_data_roots", lambda: {SAMPLES_LABEL: str(SAMPLES_DIR)})
     at = open_page()
-    at.button(key="home_demo").click().run()
-    assert not at.exception and len(demo_caveats(at)) == 1 and len(at.get("image")) == 3
+    assert not at.exception and len(demo_caveats(at)) == 1
 
 
 @pytest.mark.parametrize("page", ["2_single_frame.py", "3_video.py", "4_live.py"])
@@ -152,7 +187,8 @@ def test_threshold_and_size_filter_change_the_targets() -> None:
 
 
 def test_post_processing_widgets_do_not_rerun_the_network(network_calls: list[int]) -> None:
-    at = open_page("2_single_frame.py", model=DEMO_MODEL, data_root=SAMPLES_LABEL, threshold=0.5)
+    # the second sample: Home's demo frame is the first, and its saliency map is cached
+    at = open_page("2_single_frame.py", model=DEMO_MODEL, data_root=SAMPLES_LABEL, threshold=0.5, dataset_image=1)
     assert len(network_calls) == 1
     at.slider(key="threshold").set_value(1.0).run()
     at.slider(key="size_range").set_value((1, 50)).run()
@@ -175,7 +211,23 @@ def test_dataset_image_from_a_configured_root_shows_ground_truth(
     assert at.selectbox(key="data_split").value == "test"
     assert at.selectbox(key="dataset_image").options[0].startswith("Misc_")
     assert metric(at, "Pd")
-    assert len(at.get("image")) == 4  # input, heatmap, overlay, ground-truth picture
+    assert len(panel_titles(at)) == 4  # overlay, heatmap, input, ground-truth picture
+    assert chip_captions(at)  # a chip per detection / ground-truth target
+
+
+def test_chips_show_every_ground_truth_target_where_it_is() -> None:
+    """Threshold at the top of the range: nothing is detected, so every GT target is a missed chip,
+    and each chip names the place of a ground-truth target of the sample."""
+    at = open_page("2_single_frame.py", model=DEMO_MODEL, data_root=SAMPLES_LABEL, threshold=30.0)
+    assert count(at, "Targets kept") == 0
+    mask = cv2.imread(str(SAMPLES_DIR / "masks" / SAMPLE.name), cv2.IMREAD_GRAYSCALE) > 0
+    _, _labels, _, centroids = cv2.connectedComponentsWithStats(mask.astype(np.uint8), connectivity=8)
+    expected = {(round(x), round(y)) for x, y in centroids[1:]}
+    captions = chip_captions(at)
+    assert len(captions) == len(expected)
+    places = {tuple(int(v) for v in c.split(" at (")[1].split(")")[0].split(", ")) for c in captions}
+    assert all(min(abs(px - ex) + abs(py - ey) for ex, ey in expected) <= 1 for px, py in places)
+    assert all(c.startswith(("miss", "hot")) for c in captions)
 
 
 def _bad_images() -> dict[str, tuple[str, bytes]]:
@@ -253,6 +305,39 @@ def test_settings_survive_a_page_switch() -> None:
     assert at.selectbox(key="model").value == DEMO_MODEL
 
 
+def test_a_shared_url_restores_the_view() -> None:
+    at = open_page("2_single_frame.py", model=DEMO_MODEL, data_root=SAMPLES_LABEL, threshold=1.0)
+    at.slider(key="size_range").set_value((2, 40)).run()
+    at.selectbox(key="dataset_image").set_value(1).run()
+    url = {k: at.query_params[k] for k in at.query_params}
+    assert url["threshold"] == "1" and url["size"] == "2~40" and url["image"] == "1" and url["dev"] == "1"
+
+    shared = AppTest.from_file(str(APP), default_timeout=120)  # a new session opening the shared URL
+    for key, value in url.items():
+        shared.query_params[key] = value
+    shared.run()
+    shared.switch_page(str(PAGES / "2_single_frame.py")).run()
+    assert not shared.exception
+    assert shared.selectbox(key="model").value == DEMO_MODEL
+    assert shared.slider(key="threshold").value == 1.0 and shared.slider(key="size_range").value == (2, 40)
+    assert shared.selectbox(key="dataset_image").value == 1
+    assert count(shared, "Targets kept") == count(at, "Targets kept")
+
+
+def test_a_url_with_bad_values_falls_back_to_the_defaults() -> None:
+    at = AppTest.from_file(str(APP), default_timeout=120)
+    for key, value in {"threshold": "nan", "size": "x~y", "model": "nope.onnx", "backend": "gpu"}.items():
+        at.query_params[key] = value
+    at.run()
+    assert not at.exception and not errors(at)
+    assert at.selectbox(key="model").value != "nope.onnx" and at.selectbox(key="backend").value != "gpu"
+
+
+def test_the_favicon_is_a_local_file() -> None:
+    source = (REPO / "dashboard" / "app.py").read_text()
+    assert 'page_icon=str(FAVICON)' in source and (REPO / "dashboard" / "favicon.png").is_file()
+
+
 # ---------------------------------------------------------------- video
 
 
@@ -304,13 +389,27 @@ def test_bad_video_uploads_are_readable_errors(case: str) -> None:
 # ---------------------------------------------------------------- live
 
 
+def test_live_plays_a_configured_dataset_split_as_a_stream(sirst_root: Path,
+                                                           monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("LWIRST_DATA_DIR", str(sirst_root.parent))
+    at = open_page("4_live.py", model=DEMO_MODEL, threshold=1.0)
+    source = at.selectbox(key="live_source").value
+    assert source == f"Dataset split: {sirst_root.parent.name}/{sirst_root.name} (test)"  # offered first
+    at.toggle(key="live_running").set_value(True).run()
+    assert not at.exception and not errors(at)
+    caption = at.get("image")[0].proto.imgs[0].caption
+    assert caption.startswith(f"{source}, frame ") and int(caption.rsplit(" ", 1)[1]) > 2
+
+
 def test_live_stream_runs_and_controls_act_on_it() -> None:
-    at = open_page("4_live.py", model=DEMO_MODEL, threshold=-15.0)
+    at = open_page("4_live.py", model=DEMO_MODEL, threshold=-15.0, live_source="Synthetic sensor")
     assert "Synthetic sensor" in at.selectbox(key="live_source").options
     at.toggle(key="live_running").set_value(True).run()
     at.run()
     assert not at.exception
-    assert float(metric(at, "fps")) > 0
+    assert float(metric(at, "End-to-end fps")) > 0 and float(metric(at, "Pipeline fps")) > 0
+    caption = at.get("image")[0].proto.imgs[0].caption
+    assert int(caption.rsplit("frame ", 1)[1]) > 2  # frames back to back in each run, not one per refresh
     low = count(at, "Targets")
     assert low >= 1  # everything is above -15: one frame-wide blob
     at.slider(key="threshold").set_value(15.0).run()

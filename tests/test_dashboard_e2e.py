@@ -1,8 +1,10 @@
 """The dashboard end to end: `streamlit run` on a free local port, driven by headless Chromium.
 
-Home (one-click demo) -> Single frame (upload a SIRST image, move the threshold, the
-target count changes) -> Video (process the synthetic sample) -> Live (run the
-synthetic sensor), taking a screenshot of each page. The screenshots go to the folder
+Home (the demo's result above the fold) -> Single frame (a chip at every ground-truth
+target of a SIRST image; upload an image, move the threshold, the count changes; the URL
+restores the view in a new tab) -> Video (process the synthetic sample) -> Live (the
+SIRST test split as a stream, faster than 4 frames per second), with no request to the
+internet, then the analysis pages; a screenshot of each page. The screenshots go to the folder
 named by LWIRST_SCREENSHOTS (`LWIRST_SCREENSHOTS=docs/screenshots` refreshes the README's),
 else to a temporary folder, so a test run never rewrites tracked files.
 """
@@ -20,7 +22,11 @@ import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 
+import cv2
+import numpy as np
 import pytest
+
+from lwirst.datasets import open_dataset
 
 playwright_api = pytest.importorskip("playwright.sync_api")
 expect = playwright_api.expect
@@ -121,28 +127,58 @@ def shoot(page: Page, name: str) -> None:
     page.screenshot(path=str(shots_dir() / f"{name}.png"))
 
 
+def chip_places(page: Page) -> list[tuple[int, int]]:
+    """Centroids named by the target chips' captions ("ok at (163, 108) ×6")."""
+    places = []
+    for caption in page.get_by_test_id("stImageCaption").all_inner_texts():
+        if " at (" in caption:
+            x, y = caption.split(" at (")[1].split(")")[0].split(", ")
+            places.append((int(x), int(y)))
+    return places
+
+
+def frame_number(page: Page) -> int:
+    caption = page.get_by_test_id("stImageCaption").filter(has_text=", frame ").first.inner_text()
+    return int(caption.rsplit("frame ", 1)[1])
+
+
 @pytest.mark.e2e
 def test_dashboard_in_a_browser(page: Page, server: str, sirst_root: Path) -> None:
-    # Home: model card and the one-click demo.
+    outside: list[str] = []
+    page.on("request", lambda request: outside.append(request.url)
+            if not request.url.startswith(("http://127.0.0.1", "ws://127.0.0.1", "data:", "blob:")) else None)
+
+    # Home: the demo's picture and result above the fold, no click needed.
     expect(page.get_by_role("heading", name="LW-IRSTNet: infrared small-target segmentation")).to_be_visible()
-    expect(page.get_by_text("Parameters", exact=True)).to_be_visible()
-    page.get_by_role("button", name="Run the demo on a sample frame").click()
     expect(page.get_by_text("Targets found", exact=True)).to_be_visible()
     settle(page)
     assert int(metric_value(page, "Targets found")) >= 0
+    picture = page.get_by_test_id("stImage").first.bounding_box()
+    assert picture is not None and picture["y"] + picture["height"] / 2 < 1000  # above the fold at 1600x1000
+    assert page.get_by_test_id("outcome-legend").count() == 1  # the legend once per page
     shoot(page, "home")
+    page.get_by_role("button", name="Next demo frame").click()
+    settle(page)
 
-    # Single frame: upload a SIRST image, then move the threshold.
+    # Single frame: a SIRST test image; a chip sits at every ground-truth target.
     open_page(page, "Single frame")
+    expect(page.get_by_text("Targets kept", exact=True)).to_be_visible()
+    settle(page)
+    mask = open_dataset(sirst_root.parent, "sirst", "test").load(0).mask  # the page's first image
+    _, _, _, centroids = cv2.connectedComponentsWithStats(mask.astype(np.uint8), connectivity=8)
+    places = chip_places(page)
+    for cx, cy in centroids[1:]:
+        assert any(abs(x - cx) <= 2 and abs(y - cy) <= 2 for x, y in places), (places, centroids)
+    expect(page.locator(".js-plotly-plot")).to_have_count(4)  # zoomable panels, two per row
+    assert page.get_by_test_id("outcome-legend").count() == 1
+    shoot(page, "single_frame")
+
+    # ... upload a SIRST image, then move the threshold: the count changes and the URL holds the view.
     page.get_by_text("Upload", exact=True).click()
     page.locator("input[type=file]").set_input_files(str(sirst_root / "images" / "Misc_1.png"))
-    expect(page.get_by_text("Targets kept", exact=True)).to_be_visible()
     settle(page)
     assert page.get_by_test_id("stAlert").filter(has_text="error").count() == 0
     before = metric_value(page, "Targets kept")
-    shoot(page, "single_frame")
-    # The top of the range (logit 30) is above any target's peak; should a model's peak exceed
-    # it, the bottom of the range merges the background into targets instead.
     for key, caption in (("End", "= probability 1.000"), ("Home", "= probability 0.000")):
         page.get_by_test_id("stSidebar").get_by_role("slider").first.focus()
         page.keyboard.press(key)
@@ -151,6 +187,15 @@ def test_dashboard_in_a_browser(page: Page, server: str, sirst_root: Path) -> No
         if metric_value(page, "Targets kept") != before:
             break
     assert metric_value(page, "Targets kept") != before
+    shared = page.url
+    assert "threshold=" in shared
+
+    # A shared URL restores the view in a new tab.
+    other = page.context.browser.new_page()  # a new session (the test page has no shareable context)
+    other.goto(shared)
+    expect(other.get_by_role("heading", name="Single frame", exact=True)).to_be_visible()
+    expect(other.get_by_test_id("stSidebar").get_by_text(caption)).to_be_visible()
+    other.close()
 
     # Video: process the synthetic sample (a fresh session: threshold back at 0), play it, chart it.
     page.goto(f"{server}/video")
@@ -160,17 +205,25 @@ def test_dashboard_in_a_browser(page: Page, server: str, sirst_root: Path) -> No
     expect(page.get_by_text("Frames processed", exact=True)).to_be_visible()
     settle(page)
     assert metric_value(page, "Frames processed") == "64"
+    assert float(metric_value(page, "End-to-end fps")) > 0
     expect(page.locator("video")).to_have_count(1)
     expect(page.get_by_role("button", name="Download targets CSV")).to_be_visible()
     shoot(page, "video")
 
-    # Live: run the synthetic sensor for a few frames.
+    # Live: the SIRST test split as a stream, faster than a fixed 4-frames-per-second refresh.
     open_page(page, "Live")
+    expect(page.get_by_test_id("stSelectbox").filter(has_text="Source")).to_contain_text("Dataset split:")
     page.get_by_text("Run the stream", exact=True).click()
-    expect(page.get_by_text("fps", exact=True)).to_be_visible()
-    page.wait_for_timeout(2000)
-    assert float(metric_value(page, "fps")) > 0
+    expect(page.get_by_text("End-to-end fps", exact=True)).to_be_visible()
+    page.wait_for_timeout(1500)
+    first, start = frame_number(page), time.monotonic()
+    page.wait_for_timeout(3000)
+    rate = (frame_number(page) - first) / (time.monotonic() - start)
+    assert rate > 4, f"{rate:.1f} frames per second"
+    assert float(metric_value(page, "End-to-end fps")) > 0
     shoot(page, "live")
+    page.get_by_text("Run the stream", exact=True).click()
+    assert not outside, outside[:5]  # nothing fetched from the internet (favicon included)
 
 
 EVAL_MS = 600_000  # scoring SIRST test (86 images) on a loaded machine
@@ -186,6 +239,14 @@ def fresh_cache(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 
 @pytest.mark.e2e
 def test_analysis_pages_in_a_browser(fresh_cache: Path, page: Page, sirst_root: Path) -> None:
+    # Compare on first load, nothing evaluated yet: the shipped model's point from its card, data named.
+    open_page(page, "Compare")
+    expect(page.locator(".js-plotly-plot")).to_have_count(2)
+    expect(page.locator(".js-plotly-plot").first.get_by_text("model card (sirst, test, resize)", exact=True)) \
+        .to_be_visible()
+    expect(page.locator(".js-plotly-plot").first.get_by_text("paper, fusion set (Table II as printed)",
+                                                              exact=True)).to_be_visible()
+
     # Evaluate: the default model (the shipped one when installed) on SIRST test, with a progress bar.
     open_page(page, "Evaluate")
     sidebar = page.get_by_test_id("stSidebar")
@@ -194,9 +255,9 @@ def test_analysis_pages_in_a_browser(fresh_cache: Path, page: Page, sirst_root: 
     expect(page.get_by_test_id("stProgress")).to_be_visible()
     expect(page.get_by_text("mIoU", exact=True)).to_be_visible(timeout=EVAL_MS)
     expect(page.get_by_test_id("stStatusWidget")).to_have_count(0, timeout=EVAL_MS)
-    for label in ("P", "R", "F1", "nIoU", "Pd", "AUC", "Params", "FLOPs", "fps"):
+    for label in ("P", "R", "F1", "nIoU", "Pd", "AUC", "Params", "FLOPs", "Model-only fps"):
         assert metric_value(page, label)
-    assert float(metric_value(page, "fps")) > 0
+    assert float(metric_value(page, "Model-only fps")) > 0
     assert 0.0 <= float(metric_value(page, "mIoU")) <= 1.0
     expect(page.locator(".js-plotly-plot")).to_have_count(3)
     expect(page.get_by_role("button", name="Everything (JSON)")).to_be_visible()
@@ -209,13 +270,15 @@ def test_analysis_pages_in_a_browser(fresh_cache: Path, page: Page, sirst_root: 
         page.get_by_text("Untrained demo network", exact=True).click()
         settle(page)
     expect(page.locator(".js-plotly-plot")).to_have_count(2)
-    expect(page.locator(".js-plotly-plot").first.get_by_text("measured here (sirst, test)", exact=True)).to_be_visible()
+    expect(page.locator(".js-plotly-plot").first.get_by_text("measured here (sirst, test, auto)", exact=True)) \
+        .to_be_visible()
     settle(page)
     shoot(page, "compare")
 
     # Ablations: Table III with the Params/FLOPs computed from each preset beside the paper's.
     open_page(page, "Ablations")
-    expect(page.get_by_text("Paper's winner", exact=True)).to_be_visible()
+    expect(page.get_by_text("Paper's best", exact=True)).to_be_visible()
+    expect(page.get_by_text("Best here", exact=True)).to_be_visible()
     settle(page)
     shoot(page, "ablations")
 
@@ -223,8 +286,13 @@ def test_analysis_pages_in_a_browser(fresh_cache: Path, page: Page, sirst_root: 
     sidebar.get_by_test_id("stSidebarNav").get_by_text("Failures", exact=True).click()
     expect(page.get_by_role("heading", name="Failure inspector", exact=True)).to_be_visible()
     settle(page)
-    expect(page.get_by_text("red: correct, green: missed, blue: false alarm")).to_be_visible()
-    expect(page.get_by_test_id("stImage")).to_have_count(4)
+    expect(page.get_by_test_id("outcome-legend")).to_have_count(1)
+    expect(page.get_by_text("Gallery", exact=False).first).to_be_visible()
+    expect(page.locator(".js-plotly-plot")).to_have_count(4)  # overlay, heatmap, input, ground truth
+    page.get_by_test_id("stRadio").get_by_text("false-alarm pixels", exact=True).click()
+    settle(page)
+    page.get_by_role("button", name="Inspect").nth(1).click()  # the gallery's second image is inspected
+    settle(page)
     page.get_by_test_id("stRadio").get_by_text("hot but below threshold", exact=True).click()
     settle(page)
     shoot(page, "failures")

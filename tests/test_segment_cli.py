@@ -14,7 +14,16 @@ import torch
 
 from lwirst.checkpoint import save_checkpoint
 from lwirst.cli import main
-from lwirst.drawing import BLUE, GREEN, RED, evaluation_overlay, heatmap, mask_image, overlay
+from lwirst.drawing import (
+    CORRECT_BGR,
+    DETECTION_BGR,
+    FALSE_ALARM_BGR,
+    MISSED_BGR,
+    evaluation_overlay,
+    heatmap,
+    mask_image,
+    overlay,
+)
 from lwirst.errors import LwirstError
 from lwirst.model import LWIRSTNet
 from lwirst.postprocess import COLUMNS, detect
@@ -95,18 +104,18 @@ def box_colours(image: np.ndarray, box: tuple[int, int, int, int]) -> set[tuple[
     return {tuple(int(c) for c in px) for px in ring}
 
 
-def test_evaluation_overlay_uses_fig5_colours() -> None:
+def test_evaluation_overlay_uses_the_outcome_palette() -> None:
     logits = np.full((80, 80), -5.0, np.float32)
-    logits[10:13, 10:13] = 2.0  # matches GT exactly -> red
-    logits[40:42, 60:62] = 2.0  # no GT here -> blue
+    logits[10:13, 10:13] = 2.0  # matches GT exactly -> correct
+    logits[40:42, 60:62] = 2.0  # no GT here -> false alarm
     gt = np.zeros((80, 80), bool)
     gt[11:13, 11:14] = True
-    gt[60:63, 20:23] = True  # never predicted -> green
+    gt[60:63, 20:23] = True  # never predicted -> missed
     image, match = evaluation_overlay(np.full((80, 80), 30, np.uint8), detect(logits), gt)
     assert (len(match.correct), len(match.false_alarms), len(match.missed)) == (1, 1, 1)
-    assert RED in box_colours(image, match.correct[0].box)
-    assert BLUE in box_colours(image, match.false_alarms[0].box)
-    assert GREEN in box_colours(image, match.missed[0].box)
+    assert CORRECT_BGR in box_colours(image, match.correct[0].box)
+    assert FALSE_ALARM_BGR in box_colours(image, match.false_alarms[0].box)
+    assert MISSED_BGR in box_colours(image, match.missed[0].box)
     with pytest.raises(LwirstError, match="ground truth"):
         evaluation_overlay(np.zeros((80, 80), np.uint8), detect(logits), gt[:40])
 
@@ -146,4 +155,4 @@ def test_overlay_with_tracks_does_not_touch_input() -> None:
     drawn = overlay(image, kept, tracks, fps=30.0)
     assert drawn.shape == (64, 64, 3) and drawn.dtype == np.uint8
     np.testing.assert_array_equal(image, before)
-    assert RED in box_colours(drawn, kept[0].box)
+    assert DETECTION_BGR in box_colours(drawn, kept[0].box)

@@ -1,0 +1,98 @@
+"""Share and resume: the view's settings in the URL (`st.query_params`).
+
+The page is the URL's path (`st.navigation`); the model, backend, input protocol, data
+(root, dataset, split, image), threshold, Eq. 4 ranges and heatmap scale are query
+parameters. `restore` seeds a new session from the URL (a reload or a shared link);
+`publish` writes the current settings back after every run, so the address bar always
+holds the view. Values the server does not offer fall back to the defaults where the
+widgets are drawn.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import streamlit as st
+
+RESTORED = "_url_restored"
+
+
+def _number(text: str) -> float:
+    value = float(text)
+    if value != value or value in (float("inf"), float("-inf")):
+        raise ValueError(text)
+    return value
+
+
+def _pair(kind: Callable[[str], Any]) -> Callable[[str], tuple[Any, Any]]:
+    def parse(text: str) -> tuple[Any, Any]:
+        low, high = (kind(part) for part in text.split("~", 1))
+        return (low, high) if low <= high else (high, low)
+
+    return parse
+
+
+def _show_pair(value: tuple[Any, Any]) -> str:
+    return f"{value[0]:g}~{value[1]:g}"
+
+
+@dataclass(frozen=True)
+class Param:
+    """A query parameter: its name in the URL, the session-state key it sets, parse and show."""
+
+    name: str
+    key: str
+    parse: Callable[[str], Any]
+    show: Callable[[Any], str] = str
+
+
+PARAMS = (
+    Param("model", "model", str),
+    Param("backend", "backend", str),
+    Param("protocol", "protocol", str),
+    Param("data", "data_root", str),
+    Param("dataset", "data_dataset", str),
+    Param("split", "data_split", str),
+    Param("image", "dataset_image", int),
+    Param("threshold", "threshold", lambda t: max(-30.0, min(30.0, _number(t))), lambda v: f"{v:g}"),
+    Param("size", "size_range", _pair(lambda t: max(0, min(500, int(t)))), _show_pair),
+    Param("ratio", "ratio_range", _pair(lambda t: round(max(0.0, min(10.0, _number(t))), 1)), _show_pair),
+    Param("heat", "heat_scale", str),
+    Param("dev", "dev_demo", lambda t: t == "1", lambda v: "1" if v else "0"),
+)
+
+
+def restore() -> None:
+    """Once per session: the settings in the URL become the widgets' starting values (bad values
+    are ignored)."""
+    if st.session_state.get(RESTORED):
+        return
+    st.session_state[RESTORED] = True
+    for param in PARAMS:
+        text = st.query_params.get(param.name)
+        if text is None:
+            continue
+        try:
+            st.session_state[param.key] = param.parse(text)
+        except (TypeError, ValueError):
+            continue
+
+
+def current() -> dict[str, str]:
+    """The query parameters of the current view (settings this session holds)."""
+    shown = {}
+    for param in PARAMS:
+        value = st.session_state.get(param.key)
+        if value is None or (param.key == "dev_demo" and not value):
+            continue
+        shown[param.name] = param.show(value)
+    return shown
+
+
+def publish() -> None:
+    """Write the current view into the URL (only when it changed: no needless browser history)."""
+    wanted = current()
+    if {k: st.query_params.get(k) for k in st.query_params} != wanted:
+        st.query_params.from_dict(wanted)

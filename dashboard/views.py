@@ -1,0 +1,100 @@
+"""Presentation pieces the pages share: the outcome legend, zoomable picture panels, the target-chip
+strip, metric cards whose change is coloured by better/worse, and outcome-coloured tables.
+
+Colours and outcome names come from `lwirst.palette`, so a false alarm is the same vermillion
+in every picture, table, chart and legend of every page.
+"""
+
+from __future__ import annotations
+
+import base64
+from collections.abc import Sequence
+
+import cv2
+import numpy as np
+import pandas as pd
+import plotly.graph_objects as go
+import streamlit as st
+from pandas.io.formats.style import Styler
+from streamlit.delta_generator import DeltaGenerator
+
+from lwirst import palette
+from lwirst.chips import Chip
+from lwirst.errors import LwirstError
+
+PANEL_WIDTH = 580  # a half-width column of the wide layout at 1600 px: two panels per row
+PLOT_CONFIG = {"scrollZoom": True, "displaylogo": False, "modeBarButtonsToRemove": ["select2d", "lasso2d"]}
+
+
+def legend(names: Sequence[str] = (palette.CORRECT, palette.MISSED, palette.FALSE_ALARM, palette.HOT)) -> None:
+    """The outcome colours, once per page (hover a name for its meaning)."""
+    st.markdown(f'<div data-testid="outcome-legend">{palette.legend_html(tuple(names))}</div>',
+                unsafe_allow_html=True)
+
+
+def png_uri(picture: np.ndarray) -> str:
+    """An 8-bit BGR picture as a PNG data URI (lossless: a 2-pixel target keeps its pixels)."""
+    ok, data = cv2.imencode(".png", picture)
+    if not ok:
+        raise LwirstError("could not encode a picture for the page")
+    return "data:image/png;base64," + base64.b64encode(data.tobytes()).decode()
+
+
+def zoom_figure(picture: np.ndarray, title: str) -> go.Figure:
+    """A picture as a Plotly figure: drag a box to zoom, scroll to zoom, double-click to reset; the
+    axes are the frame's pixel coordinates."""
+    h, w = picture.shape[:2]
+    figure = go.Figure(go.Image(source=png_uri(picture), hoverinfo="x+y"))
+    height = int(min(720, max(260, PANEL_WIDTH * h / max(w, 1)))) + 50
+    figure.update_layout(title={"text": title, "font": {"size": 14}}, height=height,
+                         margin={"l": 40, "r": 10, "t": 36, "b": 10}, dragmode="zoom")
+    figure.update_xaxes(showgrid=False, range=[-0.5, w - 0.5], constrain="domain")
+    figure.update_yaxes(showgrid=False, range=[h - 0.5, -0.5], scaleanchor="x", constrain="domain")
+    return figure
+
+
+def zoomable(where: DeltaGenerator, picture: np.ndarray, title: str, key: str) -> None:
+    """A zoomable, pannable panel (see `zoom_figure`)."""
+    where.plotly_chart(zoom_figure(picture, title), key=key, config=PLOT_CONFIG)
+
+
+def panels(pictures: Sequence[tuple[np.ndarray, str]], key: str) -> None:
+    """Large zoomable panels, two per row."""
+    for start in range(0, len(pictures), 2):
+        columns = st.columns(2)
+        for column, (picture, title), index in zip(columns, pictures[start:start + 2],
+                                                   range(start, start + 2), strict=False):
+            zoomable(column, picture, title, f"{key}_{index}")
+
+
+def chip_strip(chips: Sequence[Chip], total: int, width: int = 264) -> None:
+    """The target chips in a strip: each target magnified, its heatmap crop beside it."""
+    if not chips:
+        st.caption("No target to show: nothing above the threshold and no ground-truth target.")
+        return
+    shown = "" if len(chips) == total else f" ({len(chips)} of {total}, worst first)"
+    st.markdown(f"**Target chips**{shown}: each target magnified (nearest neighbour, contrast stretched) "
+                "with its saliency beside it; the border is its outcome.")
+    st.image([c.picture[:, :, ::-1] for c in chips], caption=[c.caption for c in chips], width=width,
+             output_format="PNG")
+
+
+def metric_change(where: DeltaGenerator, label: str, value: str, metric: str, change: float,
+                  shown: str, help_: str | None = None) -> None:
+    """A metric card whose change is coloured by whether it is better for `metric` (never by sign);
+    a change of zero (as printed) is grey and says so."""
+    same = float(shown.replace("+", "").replace("−", "-")) == 0 if shown else True
+    where.metric(label, value, "no change" if same else shown,
+                 delta_color=palette.SAME if same else palette.delta_color(metric, change),
+                 delta_arrow="off" if same else "auto", help=help_)
+
+
+def outcome_table(frame: pd.DataFrame, column: str = "outcome") -> Styler | pd.DataFrame:
+    """A table whose outcome cells carry their outcome's colour."""
+    if column not in frame.columns or frame.empty:
+        return frame
+
+    def colour(value: object) -> str:
+        return palette.cell_style(str(value)) if value in palette.OUTCOMES else ""
+
+    return frame.style.map(colour, subset=[column])

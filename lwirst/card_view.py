@@ -1,0 +1,162 @@
+"""A model card as people read it: a summary sentence, readable tables and prose, no JSON or keys.
+
+`lwirst.modelcard.model_card` gathers what is known about a model (size, cost, test
+metrics, training); this module turns it into the Home page's text and tables, and
+holds the glossary of the field's terms the pages show on hover (`GLOSSARY`).
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from lwirst.modelcard import ModelCard
+
+GLOSSARY: dict[str, str] = {
+    "logit": "The network's raw score of a pixel, before the sigmoid: 0 is probability 0.5, +4 about 0.98, "
+             "-4 about 0.02. Thresholds here are logits.",
+    "threshold": "Pixels whose logit is above it are target (Eq. 2); 0 is the paper's Th (probability 0.5).",
+    "Eq. 4": "The paper's post-processing filter: targets with pixel size <= m or >= k, or aspect ratio "
+             "(box width / height) <= l or >= n, are dropped.",
+    "mIoU": "Dataset IoU: target pixels found in common with the ground truth over the union, summed over "
+            "every image.",
+    "nIoU": "Normalised IoU: the IoU of each image, averaged over images (small images count as much as large).",
+    "Pd": "Probability of detection: the share of ground-truth targets matched by a detection whose centroid "
+          "lies within 3 pixels.",
+    "Fa": "False-alarm rate: false-alarm pixels over all pixels, in units of 1e-6 (Fa 10 = 10 per million pixels).",
+    "P / R / F1": "Pixel precision, recall and their harmonic mean.",
+    "AUC": "Area under the pixel ROC curve (true- against false-positive rate over every threshold).",
+    "hot but below threshold": "A missed target whose peak logit is just under the threshold (within the "
+                               "hot margin): a lower threshold would find it (the paper's Fig. 6 case).",
+    "auto": "Input protocol: small frames are resized to the model's 256x256 input, frames over twice its "
+            "area run at full resolution.",
+    "resize": "Input protocol of the paper's deployment: every frame is resized to 256x256 and the map "
+              "resized back.",
+    "native": "Input protocol: every frame runs at its own resolution (padded to a multiple of 8).",
+    "FLOPs": "Multiply-adds of one 256x256 frame, counted as the paper does (THOP).",
+    "model-only fps": "Network calls per second: the network alone, no reading, drawing or tracking.",
+    "end-to-end fps": "Frames per second of the whole page pipeline: read, network, post-processing, "
+                      "tracking and drawing.",
+}
+
+_RECIPE = {
+    "optimizer": "optimiser", "lr": "learning rate", "momentum": "momentum", "weight_decay": "weight decay",
+    "schedule": "learning-rate schedule", "poly_power": "poly power", "warmup_epochs": "warm-up epochs",
+    "epochs": "epochs", "batch_size": "batch size", "loss": "loss", "size": "training crop (pixels)",
+    "scale_min": "random scale, smallest", "scale_max": "random scale, largest", "hflip": "horizontal flips",
+    "vflip": "vertical flips", "transpose": "transposes (with flips: all 8 rotations/mirrorings)",
+    "gain": "random grey-level gain", "ema_decay": "weight averaging (EMA) decay", "seed": "random seed",
+}
+_DATA = {
+    "dataset": "dataset", "train_split": "trained on split", "train_images": "training images",
+    "val_split": "validation split", "val_images": "validation images",
+    "val_overlap": "images shared by training and validation",
+}
+_LOSSES = {"tversky": "soft Tversky", "bce": "binary cross-entropy", "focal": "focal", "softiou": "soft IoU"}
+
+
+def _value(key: str, value: Any) -> str:
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    if key == "loss" and isinstance(value, str):
+        return " + ".join(_LOSSES.get(part, part) for part in value.split("+"))
+    if key == "val_split" and not value:
+        return "none (a fixed schedule; its final weights ship)"
+    if key == "optimizer" and isinstance(value, str):
+        return {"adam": "Adam", "sgd": "SGD", "adamw": "AdamW"}.get(value, value)
+    return f"{value:g}" if isinstance(value, float) else str(value)
+
+
+def _table(values: Mapping[str, Any], names: Mapping[str, str]) -> pd.DataFrame:
+    rows = [(names[k], _value(k, values[k])) for k in names if k in values]
+    rows += [(k.replace("_", " "), _value(k, v)) for k, v in values.items()
+             if k not in names and not isinstance(v, (dict, list))]
+    return pd.DataFrame(rows, columns=["setting", "value"])
+
+
+def recipe_table(card: ModelCard) -> pd.DataFrame:
+    """How the model was trained: optimiser, schedule, loss, augmentation, in words."""
+    recipe = card.training.get("recipe")
+    return _table(recipe, _RECIPE) if isinstance(recipe, dict) else pd.DataFrame(columns=["setting", "value"])
+
+
+def data_table(card: ModelCard) -> pd.DataFrame:
+    """What the model was trained on."""
+    data = card.training.get("data")
+    return _table(data, _DATA) if isinstance(data, dict) else pd.DataFrame(columns=["setting", "value"])
+
+
+def summary(card: ModelCard) -> str:
+    """One paragraph: size, cost, data, length of training and how the weights were chosen."""
+    parts = [f"**{card.name}**"]
+    if card.params:
+        parts.append(f"has {card.params / 1e6:.3f} M parameters")
+    if card.flops:
+        parts.append(f"and costs {card.flops / 1e6:.0f} M FLOPs per 256×256 frame")
+    text = " ".join(parts) + "."
+    training = card.training
+    data = training.get("data") if isinstance(training.get("data"), dict) else {}
+    if data:
+        text += (f" It was trained on {str(data.get('dataset', '?')).upper()} ({data.get('train_split', '?')}, "
+                 f"{data.get('train_images', '?')} images)")
+        if training.get("epochs"):
+            text += f" for {training['epochs']} epochs"
+        if training.get("wall_time_s"):
+            hardware = _plain(str(training.get("hardware", "a CPU")))
+            text += f" ({float(training['wall_time_s']) / 60:.0f} min on {hardware})"
+        text += "."
+    elif training.get("weights"):
+        text += f" Weights: {training['weights']}."
+    chosen = training.get("chosen_by")
+    if isinstance(chosen, str) and chosen:
+        text += f" The shipped weights are {_plain(chosen.split(';')[0])}."
+    return text
+
+
+def _plain(text: str) -> str:
+    """A card phrase without its parenthetical pointers (\"(see Experiments)\")."""
+    return re.sub(r"\s*\([^()]*\)", "", text).strip()
+
+
+def test_table(card: ModelCard) -> pd.DataFrame:
+    """Test metrics, one row per input protocol, Fa in 1e-6."""
+    metrics = card.test_metrics
+    if not metrics:
+        return pd.DataFrame()
+    columns = metrics if all(isinstance(v, dict) for v in metrics.values()) else {"score": metrics}
+    names = {"precision": "P", "recall": "R", "f1": "F1", "miou": "mIoU", "niou": "nIoU", "pd": "Pd",
+             "fa": "Fa (×1e-6)", "auc": "AUC"}
+    rows = []
+    for protocol, values in columns.items():
+        row: dict[str, Any] = {"input protocol": protocol}
+        for key, label in names.items():
+            value = values.get(key)
+            if isinstance(value, (int, float)):
+                row[label] = round(value * 1e6, 2) if key == "fa" else round(float(value), 4)
+        rows.append(row)
+    return pd.DataFrame(rows)
+
+
+def experiments_table(model: Path | None) -> pd.DataFrame:
+    """The experiments listed in a model's card JSON (run, recipe, epochs, result); empty without them."""
+    experiments: list[Any] = []
+    card = model.with_suffix(".json") if model is not None else None
+    if card is not None and card.is_file():
+        try:
+            loaded = json.loads(card.read_text(encoding="utf-8"))
+            experiments = loaded.get("experiments", []) if isinstance(loaded, dict) else []
+        except (OSError, ValueError):
+            experiments = []
+    rows = [{"run": e.get("name", ""), "recipe": e.get("recipe", ""), "epochs": str(e.get("epochs", "")),
+             "result": e.get("result", "")} for e in experiments if isinstance(e, Mapping)]
+    return pd.DataFrame(rows, columns=["run", "recipe", "epochs", "result"])
+
+
+def help_for(*terms: str) -> str:
+    """Glossary lines for a widget's help (hover)."""
+    return "\n\n".join(f"**{t}**: {GLOSSARY[t]}" for t in terms if t in GLOSSARY)

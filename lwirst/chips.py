@@ -1,0 +1,146 @@
+"""Target chips: magnified crops around every detection and ground-truth target.
+
+Small infrared targets are 1-10 pixels: in a whole frame shown a few hundred pixels
+wide they vanish. A chip is a crop around one target, contrast-stretched and
+magnified with nearest-neighbour upscaling (every pixel stays a sharp square), with
+the saliency heatmap's crop beside it, a box and a border in the target's outcome
+colour (`lwirst.palette`). The chips of a frame come worst first: missed targets
+(hot-but-below-threshold ones first), false alarms, then correct detections.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import cv2
+import numpy as np
+from scipy import ndimage
+
+from lwirst.drawing import Match, heatmap, match_targets
+from lwirst.imageio import to_bgr
+from lwirst.palette import CORRECT, DETECTION, FALSE_ALARM, HOT, MISSED, outcome
+from lwirst.postprocess import Detections, Target, detect
+
+CHIP_SIZE = 128  # side of each magnified half of a chip, pixels
+CONTEXT = 6  # pixels of background kept around a target's box
+MIN_SIDE = 15  # smallest crop side (pixels of the frame)
+ORDER = (HOT, MISSED, FALSE_ALARM, CORRECT, DETECTION)
+
+
+@dataclass(frozen=True)
+class Chip:
+    """One target's chip: outcome (a `lwirst.palette` name), centroid and box in frame pixels, the
+    crop's window (x, y, w, h) in frame pixels, the magnification, and the picture (8-bit BGR:
+    crop | heatmap crop)."""
+
+    outcome: str
+    x: float
+    y: float
+    box: tuple[int, int, int, int]
+    window: tuple[int, int, int, int]
+    zoom: float
+    peak: float
+    picture: np.ndarray
+
+    @property
+    def caption(self) -> str:
+        """Tag, centroid and magnification, e.g. "FA at (120, 48) ×8"."""
+        return f"{outcome(self.outcome).tag} at ({self.x:.0f}, {self.y:.0f}) ×{self.zoom:g}"
+
+
+def _window(target: Target, shape: tuple[int, int], context: int) -> tuple[int, int, int, int]:
+    """A square crop window around a target, inside the frame."""
+    h, w = shape
+    side = min(max(target.box_w, target.box_h) + 2 * context, max(h, w))
+    side = max(side, min(MIN_SIDE, h, w))
+    x0 = round(target.x - side / 2)
+    y0 = round(target.y - side / 2)
+    x0, y0 = min(max(x0, 0), max(w - side, 0)), min(max(y0, 0), max(h - side, 0))
+    return x0, y0, min(side, w - x0), min(side, h - y0)
+
+
+def _stretch(crop: np.ndarray) -> np.ndarray:
+    """Contrast stretch a BGR crop (1st..99.5th percentile to 0..255) so a faint target shows."""
+    lo, hi = np.percentile(crop, (1.0, 99.5))
+    if hi <= lo:
+        return crop
+    return np.clip((crop.astype(np.float32) - lo) * (255.0 / (hi - lo)), 0, 255).astype(np.uint8)
+
+
+def _magnify(crop: np.ndarray, size: int) -> tuple[np.ndarray, float]:
+    h, w = crop.shape[:2]
+    factor = size / max(h, w)
+    if factor >= 1:
+        factor = float(max(1, int(factor)))  # whole pixels: nearest-neighbour squares
+        return cv2.resize(crop, (w * int(factor), h * int(factor)), interpolation=cv2.INTER_NEAREST), factor
+    return cv2.resize(crop, (max(1, round(w * factor)), max(1, round(h * factor))),
+                      interpolation=cv2.INTER_AREA), factor
+
+
+def _chip_picture(frame: np.ndarray, heat: np.ndarray, target: Target, window: tuple[int, int, int, int],
+                  name: str, size: int) -> tuple[np.ndarray, float]:
+    x0, y0, w, h = window
+    colour = outcome(name).bgr
+    halves = []
+    for source, stretch in ((frame, True), (heat, False)):
+        crop = source[y0:y0 + h, x0:x0 + w]
+        big, factor = _magnify(_stretch(crop) if stretch else crop, size)
+        bx, by = (target.box_x - x0) * factor, (target.box_y - y0) * factor
+        pad = max(2.0, factor)
+        cv2.rectangle(big, (int(bx - pad), int(by - pad)),
+                      (int(bx + target.box_w * factor + pad - 1), int(by + target.box_h * factor + pad - 1)),
+                      colour, 2, cv2.LINE_8)
+        halves.append(big)
+    height = max(p.shape[0] for p in halves)
+    gap = np.full((height, 4, 3), 255, np.uint8)
+    halves = [cv2.copyMakeBorder(p, 0, height - p.shape[0], 0, 0, cv2.BORDER_CONSTANT, value=(255, 255, 255))
+              for p in halves]
+    picture = np.hstack([halves[0], gap, halves[1]])
+    picture = cv2.copyMakeBorder(picture, 4, 4, 4, 4, cv2.BORDER_CONSTANT, value=colour)
+    return picture, factor
+
+
+def _missed_status(logits: np.ndarray, truth: Detections, missed: tuple[Target, ...], threshold: float,
+                   margin: float) -> dict[int, tuple[str, float]]:
+    """Missed GT target id -> (MISSED or HOT, peak logit inside it)."""
+    if not missed:
+        return {}
+    ids = [t.id for t in missed]
+    peaks = np.atleast_1d(ndimage.maximum(logits, truth.labels, ids))
+    return {i: (HOT if threshold - margin <= float(p) <= threshold else MISSED, float(p))
+            for i, p in zip(ids, peaks, strict=True)}
+
+
+def classify(kept: Detections, logits: np.ndarray, mask: np.ndarray | None, threshold: float,
+             margin: float) -> list[tuple[str, Target, float]]:
+    """(outcome, target, peak logit) of every kept detection and, with a mask, every missed GT target."""
+    if mask is None:
+        return [(DETECTION, t, t.peak) for t in kept]
+    match: Match = match_targets(kept, mask)
+    truth = detect(np.asarray(mask, dtype=bool).astype(np.float32), 0.5)
+    status = _missed_status(logits, truth, match.missed, threshold, margin)
+    rows = [(CORRECT, t, t.peak) for t in match.correct] + [(FALSE_ALARM, t, t.peak) for t in match.false_alarms]
+    rows += [(status[t.id][0], t, status[t.id][1]) for t in match.missed]
+    return rows
+
+
+def target_chips(image: np.ndarray, logits: np.ndarray, kept: Detections, mask: np.ndarray | None = None,
+                 threshold: float = 0.0, margin: float = 4.0, scale: str = "probability",
+                 size: int = CHIP_SIZE, context: int = CONTEXT, limit: int | None = 24) -> tuple[list[Chip], int]:
+    """The chips of a frame, worst first (hot, missed, false alarm, correct; strongest first within),
+    at most `limit` of them, and how many targets there were in all.
+
+    `margin`: a missed target whose peak logit is at most this far under the threshold is
+    "hot but below threshold".
+    """
+    logits = np.asarray(logits, dtype=np.float32)
+    rows = classify(kept, logits, mask, threshold, margin)
+    rows.sort(key=lambda r: (ORDER.index(r[0]), -r[2]))
+    frame = to_bgr(image)
+    heat = heatmap(logits, scale, colorbar=False)
+    chips = []
+    for name, target, peak in rows[:limit] if limit is not None else rows:
+        window = _window(target, logits.shape, context)
+        picture, zoom = _chip_picture(frame, heat, target, window, name, size)
+        chips.append(Chip(name, target.x, target.y, target.box, window, zoom, peak, picture))
+    return chips, len(rows)

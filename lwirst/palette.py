@@ -1,0 +1,109 @@
+"""One colour language for every picture, table, chart and delta of lwirst.
+
+Outcomes of a target against ground truth use the Okabe-Ito palette, which stays
+distinguishable under the common colour-vision deficiencies, and every picture also
+writes a short tag ("ok", "miss", "FA", "hot") so colour is never the only cue:
+
+- correct detection: bluish green
+- missed target: sky blue
+- false alarm: vermillion
+- hot but below threshold (a missed target whose peak is just under the threshold,
+  the paper's Fig. 6 case): yellow
+- detection without ground truth: reddish purple
+
+A change of a metric is "better" or "worse" by the metric's direction (`better_when`),
+never by its sign; `delta_color` names the Streamlit colour of a change (the
+dashboard's theme sets Streamlit's green and red to the Okabe-Ito ones).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+CORRECT, MISSED, FALSE_ALARM, HOT, DETECTION = "correct", "missed", "false alarm", "hot but below threshold", \
+    "detection"
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """A target outcome: its name, hex colour, short tag drawn on pictures and a one-line meaning."""
+
+    name: str
+    hex: str
+    tag: str
+    meaning: str
+
+    @property
+    def bgr(self) -> tuple[int, int, int]:
+        """The colour as OpenCV draws it."""
+        return hex_to_bgr(self.hex)
+
+
+OUTCOMES: dict[str, Outcome] = {
+    CORRECT: Outcome(CORRECT, "#009E73", "ok", "a detection that matches a ground-truth target"),
+    MISSED: Outcome(MISSED, "#56B4E9", "miss", "a ground-truth target no detection matches"),
+    FALSE_ALARM: Outcome(FALSE_ALARM, "#D55E00", "FA", "a detection that matches no ground-truth target"),
+    HOT: Outcome(HOT, "#F0E442", "hot", "a missed target whose peak is just under the threshold (Fig. 6)"),
+    DETECTION: Outcome(DETECTION, "#CC79A7", "det", "a detection, with no ground truth to judge it"),
+}
+# Series of charts (models, tracks): the Okabe-Ito colours in their order, black and grey last.
+SERIES = ("#0072B2", "#E69F00", "#009E73", "#CC79A7", "#56B4E9", "#D55E00", "#F0E442", "#000000")
+PAPER_GREY = "#8C8C8C"  # the paper's printed figures on charts
+BETTER, WORSE, SAME = "green", "red", "gray"  # Streamlit delta colours (themed to #009E73 / #D55E00)
+# Metrics whose smaller values are better; every other metric is better when larger.
+LOWER_IS_BETTER = frozenset({"fa", "fa_pixels", "false_alarms", "missed", "hot_misses", "false_blobs",
+                             "alarmed_empty", "fa_blobs_per_frame", "Fa (×1e-6)", "false alarms",
+                             "false-alarm pixels", "missed targets"})
+
+
+def hex_to_bgr(value: str) -> tuple[int, int, int]:
+    """'#RRGGBB' -> (B, G, R)."""
+    value = value.lstrip("#")
+    r, g, b = (int(value[i:i + 2], 16) for i in (0, 2, 4))
+    return b, g, r
+
+
+def outcome(name: str) -> Outcome:
+    """The outcome called `name` (one of `OUTCOMES`)."""
+    return OUTCOMES[name]
+
+
+def better_when(metric: str) -> str:
+    """'lower' or 'higher': which direction of `metric` is an improvement."""
+    return "lower" if metric in LOWER_IS_BETTER else "higher"
+
+
+def judge(metric: str, delta: float, tolerance: float = 0.0) -> str:
+    """'better', 'worse' or 'same' for a change of `metric` (|delta| <= tolerance is the same)."""
+    if delta is None or math.isnan(delta) or abs(delta) <= tolerance:
+        return "same"
+    improved = delta < 0 if better_when(metric) == "lower" else delta > 0
+    return "better" if improved else "worse"
+
+
+def delta_color(metric: str, delta: float, tolerance: float = 0.0) -> str:
+    """The Streamlit `delta_color` of a change: green when better, red when worse, grey when none."""
+    return {"better": BETTER, "worse": WORSE, "same": SAME}[judge(metric, delta, tolerance)]
+
+
+def series_colors(names: list[str] | tuple[str, ...]) -> dict[str, str]:
+    """A colour per series name, assigned in sorted name order so a chart looks the same on every load."""
+    return {name: SERIES[i % len(SERIES)] for i, name in enumerate(sorted(dict.fromkeys(names)))}
+
+
+def legend_html(names: tuple[str, ...] = (CORRECT, MISSED, FALSE_ALARM, HOT)) -> str:
+    """The legend of the outcomes as inline HTML (coloured swatches, tag and name)."""
+    items = []
+    for name in names:
+        o = OUTCOMES[name]
+        items.append(f'<span title="{o.meaning}" style="white-space:nowrap;margin-right:1.2em">'
+                     f'<span style="display:inline-block;width:0.9em;height:0.9em;border:3px solid {o.hex};'
+                     f'vertical-align:middle;margin-right:0.3em"></span>{o.name}'
+                     + ("" if o.name.startswith(o.tag) else f' <b>({o.tag})</b>') + "</span>")
+    return "".join(items)
+
+
+def cell_style(name: str) -> str:
+    """A CSS style for a table cell that shows an outcome (pandas Styler)."""
+    return f"background-color: {OUTCOMES[name].hex}33; border-left: 4px solid {OUTCOMES[name].hex}"

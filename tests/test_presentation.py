@@ -1,0 +1,115 @@
+"""Presentation logic behind the dashboard: the one colour language (`lwirst.palette`), target chips
+(`lwirst.chips`) and overlays that stay readable on 4000x3000 frames (`lwirst.drawing`)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from lwirst import analysis, palette, plots
+from lwirst.chips import target_chips
+from lwirst.drawing import FALSE_ALARM_BGR, evaluation_overlay, heatmap
+from lwirst.evaluate import EvalResult
+from lwirst.frame_report import frame_report
+from lwirst.inference import Saliency
+from lwirst.pipeline import FrameResult
+from lwirst.postprocess import NO_FILTER, detect
+
+
+def scene(shape: tuple[int, int] = (96, 128)) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """A dark frame with a correct detection, a false alarm, a hot miss and a cold miss."""
+    image = np.full(shape, 20, np.uint8)
+    logits = np.full(shape, -9.0, np.float32)
+    mask = np.zeros(shape, bool)
+    image[20:23, 30:33] = 200
+    logits[20:23, 30:33] = 3.0
+    mask[20:23, 30:33] = True  # correct
+    logits[60:62, 100:102] = 2.0  # false alarm
+    image[70:72, 20:22] = 60
+    logits[70:72, 20:22] = -1.5
+    mask[70:72, 20:22] = True  # missed, hot (peak -1.5 within 4 of 0)
+    mask[40:42, 60:62] = True  # missed, cold (peak -9)
+    return image, logits, mask
+
+
+def test_palette_is_one_language_with_directional_deltas() -> None:
+    colours = [o.hex for o in palette.OUTCOMES.values()]
+    assert len(set(colours)) == len(colours)  # every outcome its own colour
+    assert palette.outcome(palette.FALSE_ALARM).bgr == (0x00, 0x5E, 0xD5)
+    assert palette.delta_color("fa", -1e-6) == "green"  # fewer false alarms is better
+    assert palette.delta_color("miou", -0.01) == "red"
+    assert palette.delta_color("pd", 0.0) == "gray"  # no change is not an improvement
+    assert palette.series_colors(["b", "a"]) == palette.series_colors(["a", "b", "a"])
+
+
+def test_chips_cover_every_detection_and_ground_truth_target_worst_first() -> None:
+    image, logits, mask = scene()
+    kept = detect(logits, 0.0)
+    chips, total = target_chips(image, logits, kept, mask, threshold=0.0, margin=4.0)
+    assert total == 4
+    assert [c.outcome for c in chips] == [palette.HOT, palette.MISSED, palette.FALSE_ALARM, palette.CORRECT]
+    hot = chips[0]
+    assert (round(hot.x), round(hot.y)) == (20, 70)  # the chip is where the target is
+    x, y, w, h = hot.window
+    assert x <= 20 < x + w and y <= 70 < y + h
+    assert hot.zoom >= 4 and hot.picture.shape[1] > 2 * 15 * 4  # magnified, input and heatmap side by side
+    assert tuple(hot.picture[0, 0]) == palette.outcome(palette.HOT).bgr  # border in the outcome's colour
+    assert hot.caption.startswith("hot at (20, 70)")
+    # Without ground truth every detection is a plain detection chip.
+    plain, total = target_chips(image, logits, kept, None)
+    assert total == 2 and {c.outcome for c in plain} == {palette.DETECTION}
+
+
+def test_chip_limit_keeps_the_worst() -> None:
+    image, logits, mask = scene()
+    chips, total = target_chips(image, logits, detect(logits, 0.0), mask, limit=2)
+    assert total == 4 and [c.outcome for c in chips] == [palette.HOT, palette.MISSED]
+
+
+def test_false_alarm_has_the_same_colour_in_every_panel() -> None:
+    image, logits, mask = scene()
+    kept = detect(logits, 0.0)
+    result = FrameResult(Saliency(logits, "resize", "torch"), kept, kept, None, 0.0, NO_FILTER)
+    report = frame_report(image, result, mask=mask)
+    assert report.match is not None
+    box = report.match.false_alarms[0].box
+    for picture in (report.overlay, report.truth):
+        assert picture is not None
+        x, y, w, _h = box
+        assert tuple(int(c) for c in picture[y - 3, x + w // 2]) == FALSE_ALARM_BGR
+
+
+@pytest.mark.parametrize("shape", [(3000, 4000), (256, 256)])
+def test_overlays_scale_with_the_frame(shape: tuple[int, int]) -> None:
+    image = np.full(shape, 30, np.uint8)
+    logits = np.full(shape, -9.0, np.float32)
+    logits[100:104, 100:104] = 2.0
+    mask = np.zeros(shape, bool)
+    drawn, _ = evaluation_overlay(image, detect(logits), mask)
+    # the false-alarm box is drawn thicker on a 4000x3000 frame (about 1 px once shown 800 px wide)
+    width = int(np.all(drawn[90:115, 80:100] == FALSE_ALARM_BGR, axis=-1).sum(axis=1).max())
+    assert width >= (max(shape) // 450 if max(shape) > 1000 else 1)
+    bar = heatmap(logits)
+    # the colour bar grows with the frame: its labels stay readable when the map is shown small
+    assert bar.shape[1] - shape[1] >= max(shape) // 20
+
+
+def test_trajectories_sit_on_the_frame_and_counts_have_integer_ticks() -> None:
+    tracks = pd.DataFrame({"track_id": [1, 1, 2], "x": [-100.0, 40.0, 150.0], "y": [10.0, 20.0, 300.0]})
+    figure = plots.trajectory_figure(tracks, 256, 256)
+    assert tuple(figure.layout.xaxis.range) == (0, 256) and tuple(figure.layout.yaxis.range) == (256, 0)
+    assert min(min(t.x) for t in figure.data) >= 0 and max(max(t.y) for t in figure.data) <= 256
+    assert len({t.line.color for t in figure.data}) == 2
+    counts = plots.count_figure(pd.DataFrame({"frame": range(5), "targets": [0, 1, 3, 2, 1]}))
+    assert counts.layout.yaxis.dtick == 1 and counts.layout.yaxis.tickformat == "d"
+
+
+def test_pd_fa_is_drawn_along_fa_and_models_get_distinct_colours() -> None:
+    curves = {"roc_fpr": [0, 1], "roc_tpr": [0, 1], "pr_recall": [0, 1], "pr_precision": [1, 0],
+              "pdfa_threshold": [-1.0, 0.0, 1.0], "pdfa_fa": [3e-5, 1e-5, 2e-5], "pdfa_pd": [0.9, 0.7, 0.8]}
+    results = {name: EvalResult({"auc": 0.9}, pd.DataFrame(), curves, {}, {}) for name in ("a", "b")}
+    figures = analysis.curve_figures(results)
+    trace = figures["pdfa"].data[0]
+    assert list(trace.x) == sorted(trace.x) and list(trace.y) == [0.7, 0.8, 0.9]
+    assert figures["pdfa"].data[0].line.color != figures["pdfa"].data[1].line.color
