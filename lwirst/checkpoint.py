@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -20,6 +20,7 @@ from safetensors.torch import load_file, save_file
 
 from lwirst.errors import LwirstError
 from lwirst.models import DEFAULT_ARCHITECTURE, NetworkConfig, architecture_of, build_model, get_architecture
+from lwirst.validate import atomic_write as write_atomically
 
 MAX_PARAMETERS = 250_000_000  # 1 GB of float32: far above any registered network (LW-IRSTNet 0.16 M)
 CONFIG_KEY = "lwirst_config"
@@ -27,17 +28,11 @@ META_KEY = "lwirst_meta"
 ARCH_KEY = "lwirst_architecture"
 
 
-def atomic_write(path: Path, writer) -> None:
-    """Write through a temporary sibling then rename, so a crash never leaves half a file."""
+def atomic_write(path: Path, writer: Callable[[Path], object]) -> None:
+    """`lwirst.validate.atomic_write` into a folder created first (run directories, model folders)."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
-    try:
-        writer(tmp)
-        os.replace(tmp, path)
-    finally:
-        if tmp.exists():
-            tmp.unlink()
+    write_atomically(path, writer)
 
 
 def save_checkpoint(path: str | Path, model: torch.nn.Module, config: NetworkConfig,

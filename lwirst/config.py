@@ -10,7 +10,7 @@ from __future__ import annotations
 import dataclasses
 import json
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, ClassVar
 
 from lwirst.errors import LwirstError
 
@@ -20,8 +20,48 @@ FUSIONS = ("sum", "concat", "none")
 CONTEXTS = ("none", "aspp", "cpm", "afm", "acm", "bilocal", "biglobal", "cpm_afm")
 
 
+def json_object(text: str) -> dict[str, Any]:
+    """A network config's JSON text as a dict, or one clear error."""
+    try:
+        data = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise LwirstError(f"network config is not valid JSON: {exc}") from exc
+    if not isinstance(data, dict):
+        raise LwirstError("network config JSON must be an object")
+    return data
+
+
+class ConfigFields:
+    """JSON round trip for a frozen config dataclass; unknown fields are refused so a typo in a
+    config file or a checkpoint from another architecture fails loudly instead of being ignored."""
+
+    TUPLES: ClassVar[tuple[str, ...]] = ()  # fields JSON turns into lists
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)  # type: ignore[call-overload]
+
+    def to_json(self) -> str:
+        return json.dumps(self.to_dict(), sort_keys=True)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Any:
+        known = {f.name for f in dataclasses.fields(cls)}  # type: ignore[arg-type]
+        unknown = sorted(set(data) - known)
+        if unknown:
+            raise LwirstError(f"unknown network config field(s): {', '.join(unknown)}")
+        values = {k: tuple(v) if k in cls.TUPLES and isinstance(v, list) else v for k, v in data.items()}
+        return cls(**values)
+
+    @classmethod
+    def from_json(cls, text: str) -> Any:
+        return cls.from_dict(json_object(text))
+
+    def replace(self, **changes: Any) -> Any:
+        return dataclasses.replace(self, **changes)  # type: ignore[type-var]
+
+
 @dataclass(frozen=True)
-class NetConfig:
+class NetConfig(ConfigFields):
     """Architecture of LW-IRSTNet (paper Sec. III, Table I).
 
     channels: output channels of stages 1, 2 and 3 (Table VII).
@@ -98,33 +138,6 @@ class NetConfig:
         for ok, message in checks:
             if not ok:
                 raise LwirstError(f"invalid network config: {message}")
-
-    def to_dict(self) -> dict[str, Any]:
-        return dataclasses.asdict(self)
-
-    def to_json(self) -> str:
-        return json.dumps(self.to_dict(), sort_keys=True)
-
-    @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> NetConfig:
-        known = {f.name for f in dataclasses.fields(cls)}
-        unknown = sorted(set(data) - known)
-        if unknown:
-            raise LwirstError(f"unknown network config field(s): {', '.join(unknown)}")
-        return cls(**data)
-
-    @classmethod
-    def from_json(cls, text: str) -> NetConfig:
-        try:
-            data = json.loads(text)
-        except json.JSONDecodeError as exc:
-            raise LwirstError(f"network config is not valid JSON: {exc}") from exc
-        if not isinstance(data, dict):
-            raise LwirstError("network config JSON must be an object")
-        return cls.from_dict(data)
-
-    def replace(self, **changes: Any) -> NetConfig:
-        return dataclasses.replace(self, **changes)
 
 
 @dataclass(frozen=True)

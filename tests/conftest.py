@@ -44,3 +44,17 @@ def one_torch_thread():
     torch.set_num_threads(1)
     yield
     torch.set_num_threads(threads)
+
+
+@pytest.fixture(scope="module")
+def random_checkpoint(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """An untrained LW-IRSTNet (torch seed 0) saved as a safetensors checkpoint: a real model file
+    for command-line tests that check plumbing, not accuracy."""
+    from lwirst.checkpoint import save_checkpoint
+    from lwirst.models import build_model
+
+    torch.manual_seed(0)
+    net = build_model().eval()
+    path = tmp_path_factory.mktemp("model") / "net.safetensors"
+    save_checkpoint(path, net, net.config)
+    return path

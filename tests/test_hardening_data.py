@@ -22,7 +22,7 @@ from hypothesis import strategies as st
 from onnx import TensorProto, helper
 from safetensors.torch import save_file
 
-from lwirst.checkpoint import CONFIG_KEY, META_KEY, load_checkpoint, save_checkpoint
+from lwirst.checkpoint import CONFIG_KEY, META_KEY, load_checkpoint
 from lwirst.config import NetConfig
 from lwirst.datasets import open_dataset
 from lwirst.errors import LwirstError
@@ -62,12 +62,8 @@ def folder_dataset(root: Path, targets: int = 1) -> Path:
 
 
 @pytest.fixture(scope="module")
-def model(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    torch.manual_seed(0)
-    net = LWIRSTNet().eval()
-    path = tmp_path_factory.mktemp("model") / "m.safetensors"
-    save_checkpoint(path, net, net.config)
-    return path
+def model(random_checkpoint: Path) -> Path:
+    return random_checkpoint
 
 
 # 7. the evaluation cache keys on the data's content

@@ -6,11 +6,8 @@ import json
 from pathlib import Path
 
 import pytest
-import torch
 
-from lwirst.checkpoint import save_checkpoint
 from lwirst.cli import main
-from lwirst.models import build_model
 from lwirst.synth import SceneConfig, write_dataset
 
 
@@ -22,12 +19,8 @@ def synth_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 @pytest.fixture(scope="module")
-def checkpoint(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    torch.manual_seed(0)
-    net = build_model().eval()
-    path = tmp_path_factory.mktemp("model") / "net.safetensors"
-    save_checkpoint(path, net, net.config)
-    return path
+def checkpoint(random_checkpoint: Path) -> Path:
+    return random_checkpoint
 
 
 def test_evaluate_runs_with_the_threads_it_is_given(synth_dir: Path, checkpoint: Path, tmp_path: Path) -> None:

@@ -14,9 +14,9 @@ from __future__ import annotations
 
 import difflib
 import importlib
-import json
 from typing import Any
 
+from lwirst.config import json_object
 from lwirst.errors import LwirstError
 from lwirst.models.base import Architecture, NetworkConfig
 
@@ -69,13 +69,7 @@ def config_from_dict(data: dict[str, Any], architecture: str | None = None) -> N
 
 def config_from_json(text: str, architecture: str | None = None) -> NetworkConfig:
     """`config_from_dict` of a JSON object (a config file, a run's saved config)."""
-    try:
-        data = json.loads(text)
-    except json.JSONDecodeError as exc:
-        raise LwirstError(f"network config is not valid JSON: {exc}") from exc
-    if not isinstance(data, dict):
-        raise LwirstError("network config JSON must be an object")
-    return config_from_dict(data, architecture)
+    return config_from_dict(json_object(text), architecture)
 
 
 def build_model(name: str | None = None, config: NetworkConfig | None = None) -> Any:
