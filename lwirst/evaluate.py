@@ -83,13 +83,19 @@ class EvalResult:
         return cls(summary["metrics"], per_image, curves, summary["protocol"], saliency)
 
 
+def _fingerprint(dataset: SegDataset) -> str:
+    """The content fingerprint of a file-backed split, or of an in-memory one (a suite part) by its own rule."""
+    own = getattr(dataset, "fingerprint", None)
+    return own() if callable(own) else fingerprint(dataset)
+
+
 def cache_key(segmenter: Segmenter, dataset: SegDataset, threshold: float) -> str:
     """Key on model content, the data's content fingerprint (resolved paths, sizes, mtimes, split
     list), split, protocol, threshold and the cache schema."""
     info = segmenter.describe()
     if not info["hash"]:
         return ""
-    parts = [f"schema{CACHE_SCHEMA}", fingerprint(dataset),
+    parts = [f"schema{CACHE_SCHEMA}", _fingerprint(dataset),
              info["hash"], dataset.name, dataset.split, str(getattr(dataset, "origin", "")),
              ",".join(dataset.names), info["backend"], info["protocol"], str(info["size"]), f"{threshold:g}"]
     return hashlib.sha256("|".join(parts).encode()).hexdigest()[:20]
@@ -158,7 +164,7 @@ def evaluate(segmenter: Segmenter, dataset: SegDataset, *, threshold: float = 0.
         "pdfa_pd": [p["pd"] for p in points], "pdfa_fa": [p["fa"] for p in points],
     }
     protocol = {**segmenter.describe(), "threshold": threshold, "dataset": dataset.name, "split": dataset.split,
-                "data_fingerprint": fingerprint(dataset)[:16], "scored_at": "each image's own resolution",
+                "data_fingerprint": _fingerprint(dataset)[:16], "scored_at": "each image's own resolution",
                 "pd_fa": "DNANet convention: 8-connected, centroid distance < 3 px",
                 "pd_at_fa": f"best Pd over logit thresholds {PDFA_THRESHOLDS[0]:g}..{PDFA_THRESHOLDS[-1]:g} with at "
                             f"most {PD_AT_FA_BUDGET:g} false-alarm blobs per frame"}

@@ -19,6 +19,8 @@ scores them like any split; `lwirst evaluate --suite xdomain` prints the table.
 
 from __future__ import annotations
 
+import dataclasses
+import hashlib
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -26,7 +28,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from lwirst.datasets import Sample, open_dataset
+from lwirst.datasets import Sample, fingerprint, open_dataset
 from lwirst.evaluate import EvalResult, evaluate
 from lwirst.imageio import to_bgr
 from lwirst.implant import add_cutout, add_psf, cut_targets, grey, remove_targets, transform_cutout
@@ -47,6 +49,11 @@ class SuitePart:
     count: int
     make: Callable[[int], Sample]
     split: str = "xdomain"
+    source: str = ""  # content fingerprint of the SIRST val split the part is built from
+
+    def fingerprint(self) -> str:
+        """What the part's frames are a function of: its name, size, the suite seed and its source data."""
+        return hashlib.sha256(f"{self.split}|{self.name}|{self.count}|{SEED}|{self.source}".encode()).hexdigest()
 
     def __len__(self) -> int:
         return self.count
@@ -122,7 +129,7 @@ def build_suite(name: str, data_dir: str | Path | None = None, synthetic_frames:
         sample = val.dataset.load(i)
         return Sample(sample.name, sample.image, sample.mask.astype(bool))
 
-    return [
+    parts = [
         SuitePart("sirst-val", "SIRST val as it is", n, real),
         SuitePart("implant-1x", "val backgrounds, val cut-outs and PSF targets implanted", n,
                   lambda i: val.implanted(i, 1.0, seeded(1, i))),
@@ -138,6 +145,8 @@ def build_suite(name: str, data_dir: str | Path | None = None, synthetic_frames:
         SuitePart("empty-synth-640", "target-free synthetic scenes, 640x512", synthetic_frames,
                   lambda i: _synthetic(5, i, (512, 640), (0, 0))),
     ]
+    source = fingerprint(val.dataset)
+    return [dataclasses.replace(part, source=source) for part in parts]
 
 
 @dataclass(frozen=True)
