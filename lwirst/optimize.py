@@ -135,6 +135,14 @@ def _initializers(proto: onnx.ModelProto) -> dict[str, onnx.TensorProto]:
     return {t.name: t for t in proto.graph.initializer}
 
 
+def _rebuild_graph(proto: onnx.ModelProto, nodes: list, new_inits: list) -> None:
+    """Replace the graph's nodes, add the new initializers and drop the ones nothing reads any more."""
+    del proto.graph.node[:]
+    proto.graph.node.extend(nodes)
+    proto.graph.initializer.extend(new_inits)
+    prune_initializers(proto)
+
+
 def prune_initializers(proto: onnx.ModelProto) -> None:
     """Drop initializers no node reads (and their graph-input entries, in old-style files)."""
     used = {i for n in proto.graph.node for i in n.input} | {o.name for o in proto.graph.output}
@@ -194,10 +202,7 @@ def fold_constants(proto: onnx.ModelProto) -> int:
             new_inits.append(numpy_helper.from_array(values[name], name))
         folded += 1
     if folded:
-        del proto.graph.node[:]
-        proto.graph.node.extend(kept)
-        proto.graph.initializer.extend(new_inits)
-        prune_initializers(proto)
+        _rebuild_graph(proto, kept, new_inits)
     return folded
 
 
@@ -306,10 +311,7 @@ def subpixel_deconvolutions(proto: onnx.ModelProto) -> int:
         new_inits.extend(tensors)
         count += 1
     if count:
-        del proto.graph.node[:]
-        proto.graph.node.extend(nodes)
-        proto.graph.initializer.extend(new_inits)
-        prune_initializers(proto)
+        _rebuild_graph(proto, nodes, new_inits)
         del proto.graph.value_info[:]
     return count
 
