@@ -126,11 +126,11 @@ def evaluate(segmenter: Segmenter, dataset: SegDataset, *, threshold: float = 0.
         mask = sample.mask
         pixel.update(logits, mask)
         pdfa.update(logits, mask)
-        alarms.update(logits, mask)
         curve.update(logits, mask)
         for metric in (*sweep, *plugins):
             metric.update(logits, mask)
         record = image_record(logits, mask, threshold)
+        alarms.add_frame(record.false_alarms, record.targets)  # the record's matching, not a second one
         rows.append({
             "name": sample.name, "iou": record.iou, "targets": record.targets, "detected": record.detected,
             "missed": record.missed, "false_alarms": record.false_alarms, "fa_pixels": record.fa_pixels,

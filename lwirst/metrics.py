@@ -301,13 +301,16 @@ class FrameAlarms:
         p, m = _pairs(pred, mask, self.threshold)
         for p_img, m_img in zip(p, m, strict=True):
             match = match_targets(p_img, m_img, self.distance)
-            false = int(np.count_nonzero(~match.pred_matched))
-            self.frames += 1
-            self.false_blobs += false
-            if not m_img.any():
-                self.empty_frames += 1
-                self.empty_blobs += false
-                self.alarmed_empty += int(false > 0)
+            self.add_frame(int(np.count_nonzero(~match.pred_matched)), len(match.gt_areas))
+
+    def add_frame(self, false_blobs: int, targets: int) -> None:
+        """Count one frame already matched elsewhere (e.g. an `ImageRecord`): no second labelling."""
+        self.frames += 1
+        self.false_blobs += false_blobs
+        if targets == 0:
+            self.empty_frames += 1
+            self.empty_blobs += false_blobs
+            self.alarmed_empty += int(false_blobs > 0)
 
     def compute(self) -> dict[str, float]:
         per_empty = self.empty_blobs / self.empty_frames if self.empty_frames else float("nan")
