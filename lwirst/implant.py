@@ -12,7 +12,11 @@ exactly labelled frames from the same data:
   canvas and return its exact mask (the cut-out's own mask; for a PSF the pixels at
   or above half its peak, the synthetic generator's rule);
 * `add_bait` / `add_hot_pixels` add things that are *not* targets: wide blobs and
-  single-pixel defects, so the network learns to keep them out of its masks.
+  single-pixel defects, so the network learns to keep them out of its masks;
+* `mosaic` quilts pieces of several backgrounds, *reduced* 1-2.5x, into one canvas: the
+  dense, fine-grained clutter a large sensor resolves (buildings, cloud fringes, tree
+  lines a few pixels wide) at the pixel scale it delivers, where SIRST frames enlarged to
+  the same size would only be smoother.
 
 Grey levels are white-hot floats; callers clip and quantise.
 """
@@ -20,6 +24,7 @@ Grey levels are white-hot floats; callers clip and quantise.
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import cv2
@@ -188,6 +193,45 @@ def add_hot_pixels(canvas: np.ndarray, taken: np.ndarray, rng: np.random.Generat
         y, x = int(rng.integers(1, h - 1)), int(rng.integers(1, w - 1))
         if not taken[y, x]:
             canvas[y, x] += float(rng.uniform(*scr)) * local_std(canvas, y, x, half=3)
+
+
+def _feather(tile: int, overlap: int) -> np.ndarray:
+    ramp = np.minimum(1.0, (np.arange(tile) + 1.0) / overlap)
+    ramp = np.minimum(ramp, ramp[::-1])
+    return np.outer(ramp, ramp).astype(np.float32)
+
+
+def mosaic(backgrounds: Sequence[np.ndarray], shape: tuple[int, int], rng: np.random.Generator,
+           scale: tuple[float, float] = (0.4, 1.0), tile: int = 128, overlap: int = 32) -> np.ndarray:
+    """A float32 grey canvas of `shape` quilted from `tile`-pixel pieces of random `backgrounds`.
+
+    Each piece is a background reduced by a factor drawn from `scale` (never so far that it
+    gets smaller than a tile), maybe mirrored, cropped at random; neighbours overlap by
+    `overlap` pixels and are blended with linear ramps, so seams are soft edges, not steps.
+    """
+    if not backgrounds:
+        raise ValueError("mosaic needs at least one background")
+    if not 0 < overlap < tile:
+        raise ValueError(f"overlap {overlap} must lie in (0, tile={tile})")
+    height, width = shape
+    acc = np.zeros((height + tile, width + tile), np.float32)
+    weight = np.zeros_like(acc)
+    ramp = _feather(tile, overlap)
+    step = tile - overlap
+    for y in range(0, height, step):
+        for x in range(0, width, step):
+            piece = grey(backgrounds[int(rng.integers(0, len(backgrounds)))])
+            h, w = piece.shape
+            least = tile / min(h, w)
+            factor = max(least, float(rng.uniform(*scale)))
+            size = (max(tile, round(w * factor)), max(tile, round(h * factor)))
+            piece = cv2.resize(piece, size, interpolation=cv2.INTER_AREA if factor < 1 else cv2.INTER_LINEAR)
+            if rng.random() < 0.5:
+                piece = piece[:, ::-1]
+            top, left = int(rng.integers(0, piece.shape[0] - tile + 1)), int(rng.integers(0, piece.shape[1] - tile + 1))
+            acc[y:y + tile, x:x + tile] += piece[top:top + tile, left:left + tile] * ramp
+            weight[y:y + tile, x:x + tile] += ramp
+    return acc[:height, :width] / np.maximum(weight[:height, :width], 1e-6)
 
 
 def _claim(taken: np.ndarray, y: int, x: int, mask: np.ndarray) -> np.ndarray:

@@ -9,9 +9,14 @@ and from generator seeds that training never draws, so a recipe can be chosen on
   val targets (cut out by their masks) and PSF targets implanted, at the frame's own
   size and enlarged 3x: a large sensor's frame with small targets;
 * ``synth-256`` / ``synth-640``: the SIRST-calibrated generator's scenes;
+* ``mosaic-640``: val backgrounds reduced 1-2.5x and quilted into 640x512 frames
+  (`lwirst.implant.mosaic`) with val cut-outs and PSF targets: a large sensor's dense clutter;
 * ``empty-1x`` / ``empty-2x`` / ``empty-4x`` / ``empty-synth-640``: target-free frames
   (inpainted val backgrounds enlarged up to 1280x960, target-free synthetic scenes),
-  where every alarm is false.
+  where every alarm is false;
+* ``empty-mosaic-640`` / ``empty-mosaic-1280``: target-free val mosaics at 640x512 and
+  1280x1024, the hardest empty frames the suite has (enlarged backgrounds are smoother than
+  a large sensor's frames; mosaics are denser).
 
 Parts are in-memory datasets with the `SegDataset` reading interface, so `evaluate`
 scores them like any split; `lwirst evaluate --suite xdomain` prints the table.
@@ -31,7 +36,7 @@ import numpy as np
 from lwirst.datasets import Sample, fingerprint, open_dataset
 from lwirst.evaluate import EvalResult, evaluate
 from lwirst.imageio import to_bgr
-from lwirst.implant import add_cutout, add_psf, cut_targets, grey, remove_targets, transform_cutout
+from lwirst.implant import add_cutout, add_psf, cut_targets, grey, mosaic, remove_targets, transform_cutout
 from lwirst.inference import Segmenter
 from lwirst.synth import render_scene
 from lwirst.trainmix import random_scene_config
@@ -84,11 +89,25 @@ class _ValFrames:
         if scale != 1:
             h, w = canvas.shape
             canvas = cv2.resize(canvas, (round(w * scale), round(h * scale)), interpolation=cv2.INTER_LINEAR)
-        canvas = canvas.copy()
+        donors = [c for j, cs in enumerate(self.cutouts) if j != index for c in cs]
+        return self._with_targets(f"{self.names[index]}@{scale:g}x", canvas.copy(), donors, rng, (1, 4))
+
+    def mosaic(self, index: int, shape: tuple[int, int], rng: np.random.Generator, targets: bool) -> Sample:
+        """A val mosaic of `shape` (height, width), with 2-6 val cut-outs or PSFs, or none."""
+        canvas = mosaic(self.backgrounds, shape, rng)
+        name = f"mosaic{shape[1]}x{shape[0]}-{index:03d}"
+        if targets:
+            donors = [c for cs in self.cutouts for c in cs]
+            return self._with_targets(name, canvas, donors, rng, (2, 7))
+        image = np.clip(np.rint(canvas), 0, 255).astype(np.uint8)
+        return Sample(f"{name}-empty", image, np.zeros(image.shape, dtype=bool))
+
+    @staticmethod
+    def _with_targets(name: str, canvas: np.ndarray, donors: list, rng: np.random.Generator,
+                      count: tuple[int, int]) -> Sample:
         taken = np.zeros(canvas.shape, dtype=bool)
         mask = np.zeros(canvas.shape, dtype=bool)
-        donors = [c for j, cs in enumerate(self.cutouts) if j != index for c in cs]
-        for _ in range(int(rng.integers(1, 4))):
+        for _ in range(int(rng.integers(*count))):
             if rng.random() < 0.6:
                 placed = add_cutout(canvas, taken, transform_cutout(donors[int(rng.integers(0, len(donors)))], rng),
                                     rng)
@@ -97,7 +116,7 @@ class _ValFrames:
             if placed is not None:
                 mask |= placed
         image = np.clip(np.rint(canvas), 0, 255).astype(np.uint8)
-        return Sample(f"{self.names[index]}@{scale:g}x", image, mask)
+        return Sample(name, image, mask)
 
     def empty(self, index: int, scale: float) -> Sample:
         canvas = self.backgrounds[index]
@@ -139,11 +158,17 @@ def build_suite(name: str, data_dir: str | Path | None = None, synthetic_frames:
                   lambda i: _synthetic(3, i, (256, 256), (1, 3))),
         SuitePart("synth-640", "calibrated synthetic scenes, 640x512", synthetic_frames,
                   lambda i: _synthetic(4, i, (512, 640), (1, 3))),
+        SuitePart("mosaic-640", "val backgrounds reduced 1-2.5x, quilted into 640x512, with 2-6 targets",
+                  synthetic_frames, lambda i: val.mosaic(i, (512, 640), seeded(6, i), True)),
         SuitePart("empty-1x", "val backgrounds, targets inpainted: no target", n, lambda i: val.empty(i, 1.0)),
         SuitePart("empty-2x", "the same enlarged 2x", n, lambda i: val.empty(i, 2.0)),
         SuitePart("empty-4x", "the same enlarged 4x (up to 1280x960)", n, lambda i: val.empty(i, 4.0)),
         SuitePart("empty-synth-640", "target-free synthetic scenes, 640x512", synthetic_frames,
                   lambda i: _synthetic(5, i, (512, 640), (0, 0))),
+        SuitePart("empty-mosaic-640", "target-free val mosaics, 640x512", synthetic_frames,
+                  lambda i: val.mosaic(i, (512, 640), seeded(7, i), False)),
+        SuitePart("empty-mosaic-1280", "target-free val mosaics, 1280x1024", synthetic_frames // 2,
+                  lambda i: val.mosaic(i, (1024, 1280), seeded(8, i), False)),
     ]
     source = fingerprint(val.dataset)
     return [dataclasses.replace(part, source=source) for part in parts]

@@ -67,6 +67,7 @@ class Recipe:
     synthetic: float = 0.0
     negatives: float = 0.0
     upscale: float = 0.0
+    mosaic: float = 0.0
     seed: int = 0
 
     def validate(self) -> None:
@@ -86,9 +87,9 @@ class Recipe:
             raise LwirstError("gain must be in [0, 1)")
         if not 0.0 <= self.ema_decay < 1.0:
             raise LwirstError("ema_decay must be in [0, 1)")
-        shares = (self.implant, self.synthetic, self.negatives)
+        shares = (self.implant, self.synthetic, self.negatives, self.mosaic)
         if not all(math.isfinite(v) and 0.0 <= v <= 10.0 for v in shares):
-            raise LwirstError("implant, synthetic and negatives must be shares in [0, 10]")
+            raise LwirstError("implant, synthetic, negatives and mosaic must be shares in [0, 10]")
         if not 0.0 <= self.upscale <= 1.0:
             raise LwirstError("upscale must be a probability in [0, 1]")
 
@@ -141,7 +142,7 @@ class TrainSet:
             masks.append(sample.mask.astype(np.uint8))
         geometry = Geometry(recipe.size, recipe.scale_min, recipe.scale_max, recipe.upscale)
         self.bank = FrameBank(images, masks, geometry)
-        self.items = epoch_kinds(len(images), recipe.implant, recipe.synthetic, recipe.negatives)
+        self.items = epoch_kinds(len(images), recipe.implant, recipe.synthetic, recipe.negatives, recipe.mosaic)
 
     def __len__(self) -> int:
         return len(self.items)

@@ -10,7 +10,10 @@ sensors' frames it misses targets and raises alarms on empty sky. The recipe's s
 * **synthetic**: a scene of the SIRST-calibrated generator presets (`lwirst.synth`,
   ``sirst`` / ``sirst_terrain``) with grey level, clouds and noise varied per scene;
 * **negative**: a frame with no target at all: an inpainted real background or a
-  target-free synthetic scene, with wide bright blobs, dark blobs and hot pixels as bait.
+  target-free synthetic scene, with wide bright blobs, dark blobs and hot pixels as bait;
+* **mosaic**: pieces of several real backgrounds reduced 1-2.5x and quilted into one frame
+  (`lwirst.implant.mosaic`): the dense small-scale clutter of a large sensor's frame, half
+  of them with 1-3 targets implanted at their own size, half target-free.
 
 `upscale` is the probability that a real or background frame is enlarged 2-4x at its own
 aspect ratio and cropped at full resolution instead of squashed to the training size:
@@ -32,12 +35,13 @@ from lwirst.implant import (
     add_hot_pixels,
     add_psf,
     cut_targets,
+    mosaic,
     remove_targets,
     transform_cutout,
 )
 from lwirst.synth import PRESETS, render_scene
 
-KINDS = ("real", "implant", "synthetic", "negative")
+KINDS = ("real", "implant", "synthetic", "negative", "mosaic")
 SYNTH_PRESETS = ("sirst", "sirst_terrain")
 
 
@@ -119,6 +123,8 @@ class FrameBank:
             return cv2.cvtColor(scene.image, cv2.COLOR_GRAY2BGR), scene.mask.astype(np.uint8)
         if kind == "negative":
             return self._negative(rng)
+        if kind == "mosaic":
+            return self._mosaic(rng)
         raise ValueError(f"unknown frame kind {kind!r}")
 
     def _background(self, rng: np.random.Generator) -> np.ndarray:
@@ -126,8 +132,8 @@ class FrameBank:
         image, _ = self.geometry.apply(self.backgrounds[i], np.zeros(self.masks[i].shape, np.uint8), rng)
         return cv2.cvtColor(np.ascontiguousarray(image), cv2.COLOR_BGR2GRAY).astype(np.float32)
 
-    def _implanted(self, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
-        canvas = self._background(rng)
+    def _implanted(self, rng: np.random.Generator, canvas: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+        canvas = self._background(rng) if canvas is None else canvas
         taken = np.zeros(canvas.shape, dtype=bool)
         mask = np.zeros(canvas.shape, dtype=bool)
         for _ in range(int(rng.integers(1, 4))):
@@ -153,9 +159,21 @@ class FrameBank:
         return _to_bgr(canvas), np.zeros((size, size), np.uint8)
 
 
-def epoch_kinds(real: int, implant: float, synthetic: float, negatives: float) -> list[tuple[str, int]]:
+    def _mosaic(self, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+        size = self.geometry.size
+        canvas = mosaic(self.backgrounds, (size, size), rng, tile=max(16, size // 2), overlap=max(4, size // 8))
+        if rng.random() < 0.5:
+            return self._implanted(rng, canvas)
+        if rng.random() < 0.3:
+            _distractors(canvas, np.zeros(canvas.shape, dtype=bool), rng, int(rng.integers(0, 3)))
+        return _to_bgr(canvas), np.zeros((size, size), np.uint8)
+
+
+def epoch_kinds(real: int, implant: float, synthetic: float, negatives: float,
+                mosaics: float = 0.0) -> list[tuple[str, int]]:
     """The (kind, real index) list one epoch draws from: every real frame once plus the shares."""
     items = [("real", i) for i in range(real)]
-    for kind, share in (("implant", implant), ("synthetic", synthetic), ("negative", negatives)):
+    for kind, share in (("implant", implant), ("synthetic", synthetic), ("negative", negatives),
+                        ("mosaic", mosaics)):
         items += [(kind, 0)] * round(share * real)
     return items

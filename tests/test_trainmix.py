@@ -119,17 +119,20 @@ def test_suite_parts_are_deterministic_and_labelled(data_root) -> None:
 
     parts = {p.name: p for p in build_suite("xdomain", data_root, synthetic_frames=3)}
     assert set(parts) == {"sirst-val", "implant-1x", "implant-3x", "synth-256", "synth-640", "empty-1x",
-                          "empty-2x", "empty-4x", "empty-synth-640"}
+                          "empty-2x", "empty-4x", "empty-synth-640", "mosaic-640", "empty-mosaic-640",
+                          "empty-mosaic-1280"}
     again = {p.name: p for p in build_suite("xdomain", data_root, synthetic_frames=3)}
-    for name in ("implant-3x", "synth-640", "empty-4x"):
+    for name in ("implant-3x", "synth-640", "empty-4x", "mosaic-640", "empty-mosaic-1280"):
         a, b = parts[name].load(1), again[name].load(1)
         assert np.array_equal(a.image, b.image) and np.array_equal(a.mask, b.mask)
     small, large = parts["implant-1x"].load(0), parts["implant-3x"].load(0)
     assert large.image.shape[0] == pytest.approx(3 * small.image.shape[0], abs=1)
     assert small.mask.any() and large.mask.any()
-    for name in ("empty-1x", "empty-4x", "empty-synth-640"):
+    for name in ("empty-1x", "empty-4x", "empty-synth-640", "empty-mosaic-640", "empty-mosaic-1280"):
         assert not parts[name].load(0).mask.any()
     assert parts["synth-640"].load(0).image.shape[:2] == (512, 640)
+    assert parts["mosaic-640"].load(0).image.shape[:2] == (512, 640) and parts["mosaic-640"].load(0).mask.any()
+    assert parts["empty-mosaic-1280"].load(0).image.shape[:2] == (1024, 1280)
 
 
 def test_suite_pools_targets_and_empty_frames(data_root) -> None:
@@ -154,3 +157,19 @@ def test_suite_pools_targets_and_empty_frames(data_root) -> None:
     rows = {row["part"]: row for row in result.rows()}
     assert rows["empty-1x"]["pd"] is None and rows["implant-1x"]["empty_alarm_rate"] is None
     assert 0.0 <= result.empty_alarm_rate <= 1.0
+
+
+def test_mosaic_quilts_reduced_backgrounds_without_steps() -> None:
+    """A mosaic covers its canvas, stays within the backgrounds' grey range, and blends seams: two flat
+    backgrounds of 50 and 150 meet through intermediate grey levels, not a one-pixel step."""
+    from lwirst.implant import mosaic
+
+    flats = [np.full((200, 300), 50, np.uint8), np.full((200, 300), 150, np.uint8)]
+    for seed in range(5):
+        canvas = mosaic(flats, (300, 420), np.random.default_rng(seed), tile=64, overlap=16)
+        assert canvas.shape == (300, 420) and canvas.dtype == np.float32
+        assert canvas.min() >= 50 - 1e-3 and canvas.max() <= 150 + 1e-3
+        steps = max(np.abs(np.diff(canvas, axis=0)).max(), np.abs(np.diff(canvas, axis=1)).max())
+        assert steps < 100 / 4  # a 100-level jump spread over the 16-px ramp
+    with pytest.raises(ValueError):
+        mosaic([], (64, 64), np.random.default_rng(0))

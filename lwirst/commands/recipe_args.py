@@ -26,6 +26,7 @@ RANGES: dict[str, tuple[float, float, bool]] = {
     "synthetic": (0.0, 100.0, False),
     "negatives": (0.0, 100.0, False),
     "upscale": (0.0, 1.0, False),
+    "mosaic": (0.0, 100.0, False),
     "seed": (0, 2**32 - 1, False),
 }
 
