@@ -9,7 +9,7 @@ from pathlib import Path
 
 from tqdm import tqdm
 
-from lwirst.commands.segment import add_bf16_argument, add_threads_argument, engine_from_args
+from lwirst.commands.segment import add_backend_argument, add_bf16_argument, add_threads_argument, engine_from_args
 from lwirst.datasets import open_dataset
 from lwirst.errors import LwirstError
 from lwirst.evaluate import evaluate, summary_lines
@@ -25,7 +25,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--data-dir", help="dataset root (default: $LWIRST_DATA_DIR)")
     parser.add_argument("--dataset", default="sirst")
     parser.add_argument("--split", default="test")
-    parser.add_argument("--backend", default="auto")
+    add_backend_argument(parser)
     add_bf16_argument(parser)
     add_threads_argument(parser)
     parser.add_argument("--protocol", default="auto", choices=PROTOCOLS,

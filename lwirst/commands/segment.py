@@ -27,18 +27,24 @@ OUTPUTS = ("_mask.png", "_overlay.png", "_heatmap.png", "_targets.csv", "_target
 
 
 def add_model_arguments(parser: argparse.ArgumentParser) -> None:
-    # Backend names are checked by Segmenter: importing lwirst.inference here would load
-    # torch and make `--help` take seconds.
     group = parser.add_argument_group("model")
     group.add_argument("--model", type=Path, default=None,
                        help="checkpoint (.safetensors/.pt) or .onnx file (default: the shipped model)")
-    group.add_argument("--backend", default="auto",
-                       help="auto (default), torch, onnxruntime, opencv or openvino")
+    add_backend_argument(group)
     group.add_argument("--protocol", default="auto", choices=("auto", "resize", "native"),
                        help="auto (default): resize frames of up to 2x the model area to the model size "
                             "(the paper's deployment), run larger frames at native size; or force one")
     add_threads_argument(group)
     add_bf16_argument(group)
+
+
+def add_backend_argument(parser: argparse.ArgumentParser | argparse._ArgumentGroup) -> None:
+    """--backend, its choices read from the backend registry (light: lists names without loading torch)."""
+    from lwirst.backends import backend_names
+
+    names = backend_names()
+    parser.add_argument("--backend", default="auto", choices=("auto", *names),
+                        help=f"auto (default: the fastest installed) or one of {', '.join(names)}")
 
 
 def add_threads_argument(parser: argparse.ArgumentParser | argparse._ArgumentGroup) -> None:
@@ -55,7 +61,7 @@ def add_bf16_argument(parser: argparse.ArgumentParser | argparse._ArgumentGroup)
 
 def engine_from_args(args: argparse.Namespace) -> dict[str, object]:
     """`Segmenter` keyword arguments of --backend and --bf16."""
-    from lwirst.inference import engine_choice
+    from lwirst.backends import engine_choice
 
     return engine_choice(args.backend, args.bf16)
 
