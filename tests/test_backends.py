@@ -353,7 +353,7 @@ def test_openvino_compiles_each_frame_size_once_statically(monkeypatch, model, i
     that size; past the cap, further sizes share one dynamic compilation."""
     if "openvino" not in available_backends():
         pytest.skip("openvino is not installed")
-    monkeypatch.setattr(inference, "_MAX_STATIC_SHAPES", 2)
+    monkeypatch.setattr(openvino_cpu, "MAX_STATIC_SHAPES", 2)
     segmenter = Segmenter(model, backend="openvino", protocol="native", threads=1)
     reference = Segmenter(model, backend="torch", protocol="native", options=PLAIN, threads=1)
     backend = segmenter.backend
