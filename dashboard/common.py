@@ -32,21 +32,12 @@ from streamlit.delta_generator import DeltaGenerator
 
 from dashboard.config import SAMPLES_DIR, Settings, load_settings
 from lwirst import paths
+from lwirst.backends import available_backends, default_backend, engine_choice, get_backend
 from lwirst.card_view import help_for
 from lwirst.datasets import Sample, SegDataset, detect_layout, find_datasets, list_splits, open_dataset
 from lwirst.errors import LwirstError
 from lwirst.frame_report import FrameReport, filter_from_ranges, frame_report
-from lwirst.inference import (
-    DEFAULT_MODEL,
-    PROTOCOLS,
-    REPO_ROOT,
-    Saliency,
-    Segmenter,
-    available_backends,
-    cpu_has_bf16,
-    default_backend,
-    engine_choice,
-)
+from lwirst.inference import DEFAULT_MODEL, PROTOCOLS, REPO_ROOT, Saliency, Segmenter
 from lwirst.live import CameraSource, LiveStream, LoopingVideo, Source, SyntheticSensor, local_cameras
 from lwirst.modelcard import DEMO_MODEL, ModelCard, demo_network, find_models, model_card
 from lwirst.pipeline import FramePipeline, FrameResult
@@ -191,20 +182,22 @@ def model_options(include_demo: bool | None = None) -> dict[str, Path | None]:
 
 
 def backends_for(path: Path | None, backends: Sequence[str]) -> list[str]:
-    """The backends that can run a model: an ONNX file needs an ONNX runtime (not torch)."""
+    """The backends that can run a model: an ONNX file needs one that runs ONNX graphs."""
     if path is not None and path.suffix.lower() == ".onnx":
-        return [b for b in backends if b != "torch"]
+        return [b for b in backends if get_backend(b.removesuffix(BF16_SUFFIX)).runs_onnx]
     return list(backends)
 
 
-# The OpenVINO fast path computing in bfloat16, offered where the CPU has it natively.
-OPENVINO_BF16 = "openvino-bf16"
+# A backend's fast path computing in bfloat16 ("openvino-bf16"), offered where the CPU has it natively.
+BF16_SUFFIX = "-bf16"
 
 
 def backend_options() -> list[str]:
-    """Installed backends, plus OpenVINO in bfloat16 on CPUs with native bfloat16."""
-    backends = available_backends()
-    return [*backends, OPENVINO_BF16] if "openvino" in backends and cpu_has_bf16() else backends
+    """Installed backends (the registry's engine table), plus each one's bfloat16 path where this
+    CPU computes bfloat16 natively."""
+    installed = available_backends()
+    bf16 = [name + BF16_SUFFIX for name in installed if (probe := get_backend(name).bf16) is not None and probe()]
+    return [*installed, *bf16]
 
 
 def engine_sidebar() -> None:
@@ -219,9 +212,10 @@ def engine_sidebar() -> None:
         st.subheader("Model")
         st.selectbox("Model", list(models), key="model", help="Model files found under the server's "
                      "configured model folders (data/models and LWIRST_DASHBOARD_MODEL_ROOTS)")
+        bf16 = [b for b in backends if b.endswith(BF16_SUFFIX)]
         st.selectbox("Backend", backends, key="backend",
-                     help=f"{default_backend()} (fp32) is the fastest exact path here; {OPENVINO_BF16} is faster "
-                          "but rounds to bfloat16 (see `lwirst bench`)" if OPENVINO_BF16 in backends else None)
+                     help=f"{default_backend()} (fp32) is the fastest exact path here; {', '.join(bf16)} is faster "
+                          "but rounds to bfloat16 (see `lwirst bench`)" if bf16 else None)
         st.radio("Input protocol", list(PROTOCOLS), key="protocol", horizontal=True,
                  help=help_for("auto", "resize", "native"))
         with st.expander("Developer options"):
@@ -273,7 +267,8 @@ class SharedSegmenter:
 @st.cache_resource(max_entries=8, show_spinner="Loading the model...")
 def _load_segmenter(path: str | None, version: str, backend: str, protocol: str) -> SharedSegmenter:
     model = demo_network() if path is None else path
-    engine = engine_choice("openvino", bf16=True) if backend == OPENVINO_BF16 else engine_choice(backend)
+    name = backend.removesuffix(BF16_SUFFIX)
+    engine = engine_choice(name, bf16=name != backend)
     return SharedSegmenter(Segmenter(model, protocol=protocol, **engine))
 
 

@@ -40,11 +40,12 @@ import cv2
 import numpy as np
 import torch
 
+from lwirst.backends import FAST, PLAIN, Options, available_backends, backend_names, default_backend, get_backend
 from lwirst.complexity import count_complexity
 from lwirst.errors import LwirstError
 from lwirst.hostcpu import cpu_flags, host_kind, int8_hazard
 from lwirst.imageio import to_gray
-from lwirst.inference import FAST, PLAIN, PROTOCOLS, Options, Segmenter, available_backends, default_backend
+from lwirst.inference import PROTOCOLS, Segmenter
 from lwirst.metrics import PixelMetrics
 from lwirst.models import build_model
 from lwirst.postprocess import detect
@@ -366,7 +367,7 @@ class BenchReport:
             "results": [{**asdict(r), "pipeline_share": r.pipeline_share} for r in self.results],
             "frame_results": [{**asdict(r), "pipeline_share": r.pipeline_share} for r in self.frame_results],
             "int8": self.int8_usability(),
-            "skipped": self.skipped, "bars": self.bars(),
+            "skipped": self.skipped, "bars": self.bars(), "engines": engine_table(),
         }
 
     def table(self) -> str:
@@ -380,7 +381,11 @@ class BenchReport:
                  + (f"not usable here: {self.cpu.int8_hazard}" if self.cpu.int8_hazard
                     else "VNNI present (32-bit int8 accumulation)"),
                  f"frames: {self.frames}",
-                 f"load average at start {self.load[0]}, at end {self.load[1]}", "", head, "-" * len(head)]
+                 f"load average at start {self.load[0]}, at end {self.load[1]}", "engines (lwirst.backends):"]
+        for name, row in engine_table().items():
+            where = "installed" if row["installed"] else f"not installed (pip install {row['package']})"
+            lines.append(f"  {name:<12}{where}; {', '.join(row['capabilities'])}; threads: {row['threads']}")
+        lines += ["", head, "-" * len(head)]
         for r in self.results:
             miou = f"{r.mIoU:.4f}" if r.mIoU is not None else "-"
             diff = f"{r.max_abs_diff:.1e}" if r.max_abs_diff is not None else "-"
@@ -499,10 +504,20 @@ def large_frame_protocol(frame: tuple[int, int], size: tuple[int, int]) -> str:
     return "native" if frame[0] * frame[1] > 2 * size[0] * size[1] else "resize"
 
 
+def engine_table() -> dict[str, dict]:
+    """The registered backends as the report states them: package, installed here, capabilities, threads."""
+    table = {}
+    for name in backend_names():
+        spec = get_backend(name)
+        table[name] = {"package": spec.package, "installed": spec.installed,
+                       "capabilities": list(spec.capabilities()), "threads": spec.threads}
+    return table
+
+
 def default_variant() -> str:
     """The variant that `Segmenter(backend="auto")` runs here."""
     backend = default_backend()
-    options = PLAIN if backend == "torch" else FAST
+    options = FAST if get_backend(backend).runs_onnx else PLAIN
     return next(v.name for v in VARIANTS if (v.backend, v.options) == (backend, options))
 
 
@@ -566,7 +581,7 @@ def run_bench(config: BenchConfig, progress: Callable[[str], None] | None = None
             skipped[v.name] = refusal
         elif v.backend not in installed:
             skipped[v.name] = f"{v.backend} is not installed"
-        elif module is None and (v.backend == "torch" or v.options.fold_input):
+        elif module is None and (not get_backend(v.backend).runs_onnx or v.options.fold_input):
             skipped[v.name] = "needs a checkpoint, not an ONNX file"
         elif v.options.int8 and data_root is None:
             skipped[v.name] = "int8 calibration needs the SIRST training images"

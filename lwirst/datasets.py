@@ -85,6 +85,7 @@ class Item:
     mask: Path
     black_hot: bool = False
     source: str = ""
+    mask_threshold: float | None = None  # binarise a non-binary mask at this share of full scale
 
 
 @dataclass
@@ -122,6 +123,14 @@ class SegDataset:
     def __len__(self) -> int:
         return len(self.items)
 
+    def binarised(self, threshold: float, *, validate: bool = True) -> SegDataset:
+        """This split with non-binary masks binarised at `threshold` x full scale (see `read_mask`)."""
+        if not 0.0 <= threshold < 1.0:
+            raise LwirstError(f"mask threshold {threshold:g} must lie in [0, 1) (a share of the mask's full scale)")
+        items = [dataclasses.replace(item, mask_threshold=threshold) for item in self.items]
+        return SegDataset(items, name=self.name, split=self.split, black_hot=self.black_hot, validate=validate,
+                          origin=self.origin)
+
     @property
     def names(self) -> list[str]:
         return [item.name for item in self.items]
@@ -131,7 +140,7 @@ class SegDataset:
         image = read_image(item.image)
         if item.black_hot:
             image = 255 - to_gray(image)
-        return Sample(item.name, image, fit_mask(read_mask(item.mask), image.shape[:2], item.name))
+        return Sample(item.name, image, fit_mask(read_mask(item.mask, item.mask_threshold), image.shape[:2], item.name))
 
     def __getitem__(self, index: int) -> Sample:
         return self.load(index)
@@ -163,7 +172,7 @@ def _check_item(item: Item) -> str:
         return f"{item.name}: missing {', '.join(missing)}"
     try:
         image = read_image(item.image)
-        mask = read_mask(item.mask)
+        mask = read_mask(item.mask, item.mask_threshold)
         if image.shape[:2] != mask.shape[:2]:
             fit_mask(mask, image.shape[:2], item.name)
             log.warning("%s: mask %dx%d is resized to its %dx%d image (same aspect ratio)", item.name,
@@ -194,6 +203,8 @@ def fingerprint(dataset: SegDataset) -> str:
     digest = hashlib.sha256(f"v{FINGERPRINT_VERSION}|{dataset.name}|{dataset.split}".encode())
     for item in dataset.items:
         digest.update(f"{item.name}|{int(item.black_hot)}".encode())
+        if item.mask_threshold is not None:  # other ground truth than the binary masks
+            digest.update(f"|mask>{item.mask_threshold:g}".encode())
         for path in (item.image, item.mask):
             resolved = path.resolve()
             try:
@@ -556,7 +567,7 @@ def merge_datasets(datasets: Sequence[SegDataset], name: str = "fusion") -> SegD
 
 
 def open_dataset(data_dir: str | Path | None, dataset: str | Sequence[str] = "sirst", split: str = "test",
-                 black_hot: bool = False, *, validate: bool = True) -> SegDataset:
+                 black_hot: bool = False, *, validate: bool = True, mask_threshold: float | None = None) -> SegDataset:
     """Open `dataset` under the data root (or given directly as the root).
 
     `dataset`: ``sirst``; ``nudt``, ``irstd1k`` or ``basic`` (BasicIRSTD layout);
@@ -564,7 +575,11 @@ def open_dataset(data_dir: str | Path | None, dataset: str | Sequence[str] = "si
     a sub-folder name (read with ``auto``); or a merged set: ``fusion:a+b+c`` or a
     list of names, where ``name@black`` inverts that member (``fusion`` alone is the
     paper's set, ``mdfa@black+sirst+sirst_aug+nudt``). `black_hot` inverts every image.
+    `mask_threshold` binarises non-binary masks (`SegDataset.binarised`); without it they are refused.
     """
+    if mask_threshold is not None:
+        return open_dataset(data_dir, dataset, split, black_hot, validate=False).binarised(
+            mask_threshold, validate=validate)
     root = resolve_data_dir(data_dir)
     members = _members(dataset)
     if members is None:

@@ -21,11 +21,14 @@ import numpy as np
 import pandas as pd
 
 from lwirst.checkpoint import atomic_write
-from lwirst.datasets import SegDataset, fingerprint
+from lwirst.datasets import Sample, SegDataset, fingerprint
 from lwirst.errors import LwirstError
 from lwirst.inference import Segmenter
 from lwirst.metrics import CurveMetric, FrameAlarms, PdFa, PixelMetrics, image_record, pd_at_false_alarm_rate
 from lwirst.postprocess import TargetFilter, detect
+from lwirst.predictions import PredictionFolder
+from lwirst.rounding import round_floats
+from lwirst.saliency import Saliency
 from lwirst.scoring import OPERATOR, SUMMARY, metric_spec, metric_specs, plugin_metrics, plugin_results, view_keys
 
 log = logging.getLogger(__name__)
@@ -54,7 +57,8 @@ class EvalResult:
         directory = Path(directory)
         directory.mkdir(parents=True, exist_ok=True)
         summary = {"metrics": self.metrics, "protocol": self.protocol}
-        atomic_write(directory / "metrics.json", lambda p: p.write_text(json.dumps(summary, indent=2)))
+        text = json.dumps(round_floats(summary), indent=2)
+        atomic_write(directory / "metrics.json", lambda p: p.write_text(text))
         atomic_write(directory / "curves.json", lambda p: p.write_text(json.dumps(self.curves)))
         atomic_write(directory / "per_image.csv", lambda p: self.per_image.to_csv(p, index=False))
         if self.saliency:
@@ -111,6 +115,26 @@ def evaluate(segmenter: Segmenter, dataset: SegDataset, *, threshold: float = 0.
         log.info("evaluation cache hit %s", cached)
         return EvalResult.load(cached)
 
+    result = _score(dataset, lambda sample: segmenter.predict(sample.image), segmenter.describe(), threshold,
+                    progress=progress, keep_saliency=keep_saliency)
+    if cached is not None:
+        result.save(cached)
+    return result
+
+
+def evaluate_predictions(predictions: str | Path, dataset: SegDataset, *, threshold: float = 0.0,
+                         progress: Callable[[int, int], None] | None = None) -> EvalResult:
+    """Score another method's saved masks or maps (`lwirst.predictions`) with the same metrics as a model.
+
+    Not cached: the files are read, not computed."""
+    folder = PredictionFolder(predictions, dataset.names)
+    return _score(dataset, lambda sample: folder.saliency(sample.name, sample.mask.shape[:2]), folder.describe(),
+                  threshold, progress=progress, keep_saliency=False, timed=False)
+
+
+def _score(dataset: SegDataset, predict: Callable[[Sample], Saliency], describe: dict[str, Any], threshold: float,
+           *, progress: Callable[[int, int], None] | None, keep_saliency: bool, timed: bool = True) -> EvalResult:
+    """Every metric over `dataset` of the maps `predict` gives (fps only when `timed`: a model ran)."""
     pixel, pdfa, alarms = PixelMetrics(threshold), PdFa(threshold), FrameAlarms(threshold)
     curve = CurveMetric(bins=1000, logits=True)
     sweep = [PdFa(float(t)) for t in PDFA_THRESHOLDS]
@@ -120,7 +144,7 @@ def evaluate(segmenter: Segmenter, dataset: SegDataset, *, threshold: float = 0.
     for index in range(len(dataset)):
         sample = dataset.load(index)
         start = time.perf_counter()
-        predicted = segmenter.predict(sample.image)
+        predicted = predict(sample)
         model_seconds += time.perf_counter() - start
         logits = predicted.logits
         mask = sample.mask
@@ -150,7 +174,7 @@ def evaluate(segmenter: Segmenter, dataset: SegDataset, *, threshold: float = 0.
         "niou": px["niou"], "pd": tg["pd"], "fa": tg["fa"], "auc": cv.auc, "ap": cv.ap,
         "target_precision": tg["precision"], "target_f1": tg["f1"], "targets": tg["targets"],
         "detected": tg["detected"], "false_alarms": tg["false_alarms"], "images": len(dataset),
-        "fps": len(dataset) / model_seconds if model_seconds else float("nan"),
+        "fps": len(dataset) / model_seconds if model_seconds and timed else float("nan"),
         "blobs_per_frame": op["blobs_per_frame"], "blobs_per_empty_frame": op["blobs_per_empty_frame"],
         "empty_alarm_rate": op["empty_alarm_rate"], "empty_frames": op["empty_frames"],
         "pd_at_fa": pd_at_false_alarm_rate(points, len(dataset), PD_AT_FA_BUDGET),
@@ -163,15 +187,12 @@ def evaluate(segmenter: Segmenter, dataset: SegDataset, *, threshold: float = 0.
         "pdfa_threshold": PDFA_THRESHOLDS.tolist(),
         "pdfa_pd": [p["pd"] for p in points], "pdfa_fa": [p["fa"] for p in points],
     }
-    protocol = {**segmenter.describe(), "threshold": threshold, "dataset": dataset.name, "split": dataset.split,
+    protocol = {**describe, "threshold": threshold, "dataset": dataset.name, "split": dataset.split,
                 "data_fingerprint": _fingerprint(dataset)[:16], "scored_at": "each image's own resolution",
                 "pd_fa": "DNANet convention: 8-connected, centroid distance < 3 px",
                 "pd_at_fa": f"best Pd over logit thresholds {PDFA_THRESHOLDS[0]:g}..{PDFA_THRESHOLDS[-1]:g} with at "
                             f"most {PD_AT_FA_BUDGET:g} false-alarm blobs per frame"}
-    result = EvalResult(metrics, pd.DataFrame(rows), curves, protocol, saliency)
-    if cached is not None:
-        result.save(cached)
-    return result
+    return EvalResult(metrics, pd.DataFrame(rows), curves, protocol, saliency)
 
 
 def rescore(saliency: dict[str, np.ndarray], masks: dict[str, np.ndarray], threshold: float,

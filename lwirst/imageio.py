@@ -175,8 +175,14 @@ def to_gray(image: np.ndarray) -> np.ndarray:
     return cv2.cvtColor(bgr, cv2.COLOR_BGR2GRAY)
 
 
-def read_mask(path: str | Path) -> np.ndarray:
-    """Read a binary ground-truth mask as bool; non-binary masks are an error."""
+def read_mask(path: str | Path, threshold: float | None = None) -> np.ndarray:
+    """Read a ground-truth mask as bool.
+
+    A mask must be binary (0 and one foreground value) unless `threshold` is given: then a
+    pixel is target where its value exceeds `threshold` times the format's full scale (255
+    for 8-bit), which is how masks saved with interpolation or lossy compression (some of
+    IRSTD-1K's) are binarised on request rather than silently.
+    """
     mask = read_image(path)
     if mask.ndim == 3:
         colour = mask[..., :3] if mask.shape[2] >= 3 else mask
@@ -189,8 +195,15 @@ def read_mask(path: str | Path) -> np.ndarray:
         mask = mask[..., 0]
     values = np.unique(mask)
     if values.size > 2 or (values.size == 2 and values[0] != 0):
-        raise LwirstError(
-            f"{path}: mask is not binary (values {values[:6].tolist()}...); "
-            "expected 0 and one foreground value"
-        )
+        if threshold is None:
+            raise LwirstError(
+                f"{path}: mask is not binary (values {values[:6].tolist()}...); expected 0 and one foreground "
+                "value, or pass --mask-threshold T to binarise it (target where value > T x full scale, e.g. 0.5)"
+            )
+        return mask > threshold * full_scale(mask)
     return mask > 0
+
+
+def full_scale(image: np.ndarray) -> float:
+    """The largest value an image's integer format holds (255 for 8-bit); 1 for float images."""
+    return float(np.iinfo(image.dtype).max) if np.issubdtype(image.dtype, np.integer) else 1.0

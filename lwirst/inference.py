@@ -20,22 +20,32 @@ runtime and falls back to ONNX Runtime, then PyTorch.
 from __future__ import annotations
 
 import dataclasses
-import functools
 import hashlib
-import importlib.util
 import logging
 import os
 from collections import OrderedDict
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Protocol
 
 import cv2
 import numpy as np
 import onnx
 import torch
 
+from lwirst import backends
+from lwirst.backends import FAST as FAST
+from lwirst.backends import PLAIN as PLAIN
+from lwirst.backends import Backend as Backend
+from lwirst.backends import NetworkSource
+from lwirst.backends import Options as Options
+from lwirst.backends import available_backends as available_backends
+from lwirst.backends import default_backend as default_backend
+from lwirst.backends import engine_choice as engine_choice
+from lwirst.backends.opencv_dnn import OpenCVBackend as OpenCVBackend
+from lwirst.backends.openvino_cpu import OpenVinoBackend as OpenVinoBackend
+from lwirst.backends.openvino_cpu import cpu_has_bf16 as cpu_has_bf16
+from lwirst.backends.ort import OrtBackend as OrtBackend
+from lwirst.backends.torch_eager import TorchBackend as TorchBackend
 from lwirst.checkpoint import file_hash, load_model
 from lwirst.errors import LwirstError
 from lwirst.export import (
@@ -43,7 +53,6 @@ from lwirst.export import (
     fold_batchnorm,
     onnx_fixed_size,
     onnx_input_channels,
-    pin_input_shape,
     size_dependent,
     to_onnx_bytes,
 )
@@ -66,285 +75,13 @@ from lwirst.preprocess import normalize, pad_to_multiple
 from lwirst.saliency import Saliency as Saliency
 
 # DEFAULT_MODEL, MODELS_DIR, REPO_ROOT and Saliency are re-exported from their light homes,
-# lwirst.paths and lwirst.saliency, for code that imported them from here.
+# lwirst.paths and lwirst.saliency, and the backend classes, Options and engine choice from
+# lwirst.backends, for code that imported them from here.
 log = logging.getLogger(__name__)
 
 PROTOCOLS = ("auto", "resize", "native")
 # "auto" resizes frames of at most this many times the model size's area, runs larger ones natively.
 AUTO_AREA_FACTOR = 2
-BACKENDS = ("torch", "onnxruntime", "opencv", "openvino")
-# Fastest first, as measured by `lwirst bench` (batch 1, 2 threads, quiet machine: OpenVINO ~2x ONNX
-# Runtime with the same rewrites); "auto" takes the first installed.
-PREFERENCE = ("openvino", "onnxruntime", "torch")
-INT8_MODES = ("s8", "u8")
-_MAX_STATIC_SHAPES = 4
-
-
-def _importable(module: str) -> bool:
-    try:
-        return importlib.util.find_spec(module) is not None
-    except (ImportError, ValueError):  # ValueError: a module blocked by sys.modules[name] = None
-        return False
-
-
-def available_backends() -> list[str]:
-    """Backends whose runtime is importable here."""
-    names = {"torch": "torch", "onnxruntime": "onnxruntime", "opencv": "cv2", "openvino": "openvino"}
-    return [b for b in BACKENDS if _importable(names[b])]
-
-
-def default_backend() -> str:
-    """The fastest installed backend (what backend "auto" means)."""
-    installed = available_backends()
-    return next(b for b in (*PREFERENCE, *BACKENDS) if b in installed)
-
-
-@dataclass(frozen=True)
-class Options:
-    """How the network is built and run; each flag is one optimisation `lwirst bench` measures.
-
-    fold_bn: BatchNorm folded into the convolutions (exact in eval mode).
-    rewrite: exact ONNX rewrites (`lwirst.optimize.optimize_onnx`: scalar PReLU -> LeakyRelu, ...).
-    fold_input: normalisation folded into stage 1; grey frames run a one-channel network
-        (`lwirst.optimize.fold_input`), colour frames a raw-BGR one. Needs a checkpoint.
-    static_shapes: OpenVINO compiles the model-size input shapes statically (faster than dynamic).
-    spin: ONNX Runtime's worker threads busy-wait between operators (its default). Off, a
-        loaded machine no longer loses whole time slices to spinning threads.
-    channels_last: PyTorch eager runs in channels-last memory format.
-    int8: "s8" or "u8" for a QDQ int8 network (ONNX backends), calibrated on the
-        `calibration` images given to the Segmenter; None for float.
-    streams: OpenVINO runs a batch as parallel single-frame requests, one per thread
-        (video throughput); off, the whole batch is one request.
-    bf16: OpenVINO computes in bfloat16 (8-bit mantissa, fp32 range). Only on CPUs with
-        native bfloat16 arithmetic (AVX512_BF16 or AMX), where it doubles the FMA peak;
-        elsewhere OpenVINO would emulate it, slower than fp32, so it is refused.
-    subpixel: with `rewrite`, each strided transposed convolution becomes stride-1
-        convolutions per output phase and a DepthToSpace, skipping the kernel's zero taps
-        (`lwirst.optimize.subpixel_deconvolutions`; exact). Off by default until measured
-        faster on a host kind (`lwirst bench` variants ort-subpixel, openvino-subpixel).
-    """
-
-    fold_bn: bool = True
-    rewrite: bool = True
-    fold_input: bool = True
-    static_shapes: bool = True
-    spin: bool = False
-    channels_last: bool = False
-    int8: str | None = None
-    streams: bool = True
-    bf16: bool = False
-    subpixel: bool = False
-
-    def __post_init__(self) -> None:
-        if self.int8 is not None and self.int8 not in INT8_MODES:
-            raise LwirstError(f"int8 mode {self.int8!r} must be one of {', '.join(INT8_MODES)}")
-        if self.int8 and self.bf16:
-            raise LwirstError("choose int8 or bf16, not both")
-
-    def replace(self, **changes: object) -> Options:
-        return dataclasses.replace(self, **changes)
-
-    @property
-    def precision(self) -> str:
-        """The arithmetic the network runs in: "fp32", "bf16" or "int8-s8" / "int8-u8"."""
-        if self.int8:
-            return f"int8-{self.int8}"
-        return "bf16" if self.bf16 else "fp32"
-
-
-FAST = Options()
-# The network as trained, run as exported: the reference every optimisation is checked against.
-PLAIN = Options(fold_bn=False, rewrite=False, fold_input=False, static_shapes=False, spin=True, streams=False)
-
-
-class Backend(Protocol):
-    name: str
-    in_channels: int
-
-    def run(self, batch: np.ndarray) -> np.ndarray:
-        """float32 N x C x H x W -> float32 N x 1 x H x W logits."""
-
-
-class TorchBackend:
-    name = "torch"
-
-    def __init__(self, module: torch.nn.Module, threads: int | None = None, *,
-                 channels_last: bool = False) -> None:
-        self.module = module.eval()
-        first = next((m for m in module.modules() if isinstance(m, torch.nn.Conv2d)), None)
-        self.in_channels = first.in_channels if first is not None else 3
-        self.threads = threads
-        self.memory_format = torch.channels_last if channels_last else torch.contiguous_format
-        if channels_last:
-            self.module = self.module.to(memory_format=torch.channels_last)
-
-    @torch.no_grad()
-    def run(self, batch: np.ndarray) -> np.ndarray:
-        # torch's thread count is process-wide: set it per call so several segmenters coexist.
-        if self.threads and torch.get_num_threads() != self.threads:
-            torch.set_num_threads(self.threads)
-        device = next(self.module.parameters()).device  # a model still on the GPU after training
-        x = torch.from_numpy(batch).to(device).contiguous(memory_format=self.memory_format)
-        return self.module(x).contiguous().cpu().numpy()
-
-
-class OrtBackend:
-    name = "onnxruntime"
-
-    def __init__(self, data: bytes, threads: int | None = None, *, spin: bool = True) -> None:
-        import onnxruntime as ort
-
-        options = ort.SessionOptions()
-        if threads:
-            options.intra_op_num_threads = threads
-        if not spin:
-            options.add_session_config_entry("session.intra_op.allow_spinning", "0")
-        options.log_severity_level = 3
-        self.session = ort.InferenceSession(data, options, providers=["CPUExecutionProvider"])
-        self.input = self.session.get_inputs()[0].name
-        self.in_channels = check_channels(self.session.get_inputs()[0].shape)
-
-    def run(self, batch: np.ndarray) -> np.ndarray:
-        return self.session.run(None, {self.input: batch})[0]
-
-
-class OpenCVBackend:
-    """OpenCV DNN on pinned shapes: its importer aborts on symbolic dimensions, and a net
-    pinned to batch 1 fails on fused residual adds at other batch sizes."""
-
-    name = "opencv"
-
-    def __init__(self, data: bytes, size: tuple[int, int], threads: int | None = None) -> None:
-        self.proto = check_segmentation_onnx(data)
-        self.in_channels = onnx_input_channels(self.proto)
-        self.threads = threads
-        self._nets: dict[tuple[int, ...], cv2.dnn.Net] = {}
-        self._load((1, self.in_channels, *size))
-
-    def _load(self, shape: tuple[int, ...]) -> cv2.dnn.Net:
-        if shape not in self._nets:
-            if len(self._nets) >= _MAX_STATIC_SHAPES:
-                self._nets.pop(next(iter(self._nets)))
-            pinned = pin_input_shape(self.proto, shape[2:], batch=shape[0])
-            try:
-                self._nets[shape] = cv2.dnn.readNetFromONNX(np.frombuffer(pinned, dtype=np.uint8))
-            except cv2.error as exc:
-                reason = str(exc).strip().splitlines()[-1]
-                raise LwirstError(f"OpenCV DNN cannot load this model: {reason}") from exc
-        return self._nets[shape]
-
-    def run(self, batch: np.ndarray) -> np.ndarray:
-        if self.threads and cv2.getNumThreads() != self.threads:
-            cv2.setNumThreads(self.threads)
-        net = self._load(tuple(batch.shape))
-        net.setInput(np.ascontiguousarray(batch))
-        return net.forward()
-
-
-def engine_choice(backend: str, bf16: bool = False) -> dict[str, object]:
-    """`Segmenter` keyword arguments for a backend choice; bf16 means OpenVINO's fast path in bfloat16."""
-    if not bf16:
-        return {"backend": backend}
-    return {"backend": "openvino" if backend == "auto" else backend, "options": FAST.replace(bf16=True)}
-
-
-@functools.cache
-def cpu_has_bf16() -> bool:
-    """Whether OpenVINO's CPU plugin computes bfloat16 natively here."""
-    if not _importable("openvino"):
-        return False
-    import openvino as ov
-
-    return "BF16" in ov.Core().get_property("CPU", "OPTIMIZATION_CAPABILITIES")
-
-
-class OpenVinoBackend:
-    """OpenVINO CPU; model-size shapes get their own static compilation, and with
-    `static_frames` so does every other input size (a sensor's frames, run natively),
-    up to `_MAX_STATIC_SHAPES` compilations; shapes beyond that share one dynamic one.
-    Each compilation keeps its infer request, so a stream of same-size frames reuses
-    the request's buffers instead of reallocating per frame.
-
-    A single frame runs one request with the LATENCY hint, all threads on it. With
-    `streams`, a batch (video) runs as parallel single-frame requests, one stream of
-    one thread per core: small layers parallelise poorly across threads, so frames in
-    flight side by side beat one batched request (`lwirst bench` measures both).
-    Precision is pinned: OpenVINO silently computes in bfloat16 on CPUs that support it
-    unless told otherwise, and fp32 is the reference every path is checked against.
-    """
-
-    name = "openvino"
-
-    def __init__(self, data: bytes, threads: int | None = None, *,
-                 static_size: tuple[int, int] | None = None, bf16: bool = False, streams: bool = False,
-                 static_frames: bool = False) -> None:
-        import openvino as ov
-
-        self.core = ov.Core()
-        self.model = self.core.read_model(data, b"")
-        self.precision = "bf16" if bf16 else "f32"
-        self.threads = int(threads) if threads else None
-        self.streams = (self.threads or os.cpu_count() or 1) if streams else 1
-        self.static_size = static_size
-        self.static_frames = static_frames
-        self.in_channels = check_channels([d.get_length() if d.is_static else -1
-                                           for d in self.model.input(0).get_partial_shape()])
-        self._requests: dict[tuple, Callable[[np.ndarray], np.ndarray]] = {}
-
-    def _compiled(self, shape: tuple[int, ...] | None, streams: int):
-        model = self.model
-        if shape is not None:
-            model = self.model.clone()
-            model.reshape(list(shape))
-        config: dict[str, object] = {"INFERENCE_PRECISION_HINT": self.precision}
-        if streams > 1:
-            config.update(PERFORMANCE_HINT="THROUGHPUT", NUM_STREAMS=streams, INFERENCE_NUM_THREADS=streams)
-        else:
-            config["PERFORMANCE_HINT"] = "LATENCY"
-            if self.threads:
-                config["INFERENCE_NUM_THREADS"] = self.threads
-        return self.core.compile_model(model, "CPU", config)
-
-    def _single(self, shape: tuple[int, ...] | None) -> Callable[[np.ndarray], np.ndarray]:
-        import openvino as ov
-
-        request = self._compiled(shape, 1).create_infer_request()
-
-        def infer(batch: np.ndarray) -> np.ndarray:
-            # Zero-copy input; the output buffer is reused by the next call, so copy it out.
-            request.set_input_tensor(ov.Tensor(np.ascontiguousarray(batch), shared_memory=True))
-            request.infer()
-            return request.get_output_tensor().data.copy()
-
-        return infer
-
-    def _parallel(self, shape: tuple[int, ...] | None) -> Callable[[np.ndarray], np.ndarray]:
-        import openvino as ov
-
-        queue = ov.AsyncInferQueue(self._compiled(shape, self.streams), self.streams)
-        outputs: dict[int, np.ndarray] = {}
-        queue.set_callback(lambda request, index: outputs.__setitem__(index, request.get_output_tensor().data.copy()))
-
-        def infer(batch: np.ndarray) -> np.ndarray:
-            batch = np.ascontiguousarray(batch)  # stays alive until wait_all: zero-copy is safe
-            outputs.clear()
-            for index in range(len(batch)):
-                queue.start_async(ov.Tensor(batch[index:index + 1], shared_memory=True), index)
-            queue.wait_all()
-            return np.concatenate([outputs[index] for index in range(len(batch))])
-
-        return infer
-
-    def run(self, batch: np.ndarray) -> np.ndarray:
-        parallel = self.streams > 1 and len(batch) > 1
-        shape = (1, *batch.shape[1:]) if parallel else tuple(batch.shape)
-        wanted = self.static_frames or (self.static_size is not None and tuple(batch.shape[2:]) == self.static_size)
-        compiled = sum(key[1] is not None for key in self._requests)
-        static = wanted and ((parallel, shape) in self._requests or compiled < _MAX_STATIC_SHAPES)
-        key = (parallel, shape if static else None)
-        if key not in self._requests:
-            self._requests[key] = (self._parallel if parallel else self._single)(key[1])
-        return self._requests[key](batch)
 
 
 _CACHE: OrderedDict[str, bytes] = OrderedDict()
@@ -379,9 +116,10 @@ def _cached(key: str, build: Callable[[], bytes]) -> bytes:
     return data
 
 
-def check_channels(shape: Sequence) -> int:
-    value = shape[1] if len(shape) > 1 else None
-    return value if isinstance(value, int) and value in (1, 3) else 3
+def _names(wanted: Callable[[backends.BackendSpec], bool]) -> str:
+    """The registered backends with a capability, for error messages ("onnxruntime, opencv or openvino")."""
+    names = [name for name in backends.backend_names() if wanted(backends.get_backend(name))]
+    return ", ".join(names[:-1]) + f" or {names[-1]}" if len(names) > 1 else "".join(names)
 
 
 def _read_model_file(path: Path) -> bytes:
@@ -425,23 +163,21 @@ class Segmenter:
         if size[0] % 8 or size[1] % 8 or min(size) <= 0:
             raise LwirstError(f"model size {size} must be positive multiples of 8")
         backend = default_backend() if backend == "auto" else backend
-        if backend not in BACKENDS:
-            raise LwirstError(f"unknown backend {backend!r}; choose one of {', '.join(BACKENDS)} or auto")
-        if backend not in available_backends():
-            package = {"opencv": "opencv-python-headless"}.get(backend, backend)
-            raise LwirstError(f"backend {backend!r} is not installed here (pip install {package})")
-        options = options or (PLAIN if backend == "torch" else FAST)
-        if options.int8 and backend == "torch":
-            raise LwirstError("int8 runs on the ONNX backends (onnxruntime, openvino, opencv), not torch")
+        spec = backends.get_backend(backend)
+        if not spec.installed:
+            raise LwirstError(f"backend {backend!r} is not installed here (pip install {spec.package})")
+        options = options or (FAST if spec.runs_onnx else PLAIN)
+        if options.int8 and not spec.int8:
+            raise LwirstError(f"int8 runs on the {_names(lambda s: s.int8)} backends, not {backend}")
         if options.int8 and not calibration:
             raise LwirstError("an int8 network needs calibration images (training images, not test)")
-        if options.bf16 and backend != "openvino":
-            raise LwirstError("bfloat16 inference runs on the openvino backend only")
-        if options.bf16 and not cpu_has_bf16():
+        if options.bf16 and spec.bf16 is None:
+            raise LwirstError(f"bfloat16 inference runs on the {_names(lambda s: s.bf16 is not None)} backend only")
+        if options.bf16 and not spec.bf16():
             raise LwirstError("this CPU has no native bfloat16 arithmetic (AVX512_BF16 or AMX); "
-                              "OpenVINO would emulate it, slower than fp32: use fp32")
+                              f"{backend} would emulate it, slower than fp32: use fp32")
         self.protocol, self.size, self.threads, self.options = protocol, size, threads, options
-        self.backend_kind = backend
+        self.backend_kind, self.spec = backend, spec
         self.module: torch.nn.Module | None = None
         self.meta: dict = {}
         self.model_name = "in-memory module"
@@ -459,9 +195,9 @@ class Segmenter:
             if path.suffix.lower() == ".onnx":
                 self._onnx = _read_model_file(path)
                 check_segmentation_onnx(self._onnx, str(path))
-                if backend == "torch":
-                    raise LwirstError("the torch backend needs a checkpoint, not an ONNX file; "
-                                      "choose onnxruntime, opencv or openvino")
+                if not spec.runs_onnx:
+                    raise LwirstError(f"the {backend} backend needs a checkpoint, not an ONNX file; "
+                                      f"choose {_names(lambda s: s.runs_onnx)}")
             else:
                 _read_model_file(path)
                 self.module, self.meta = load_model(path)
@@ -480,12 +216,12 @@ class Segmenter:
         """
         if self._onnx is not None:
             fixed = onnx_fixed_size(onnx.load_from_string(self._onnx))
-            if self.backend_kind not in ("onnxruntime", "openvino"):
+            if self.spec.reshapes_fixed_graphs:
                 fixed = None
-            advice = "use the resize protocol at that size, or the opencv backend"
+            advice = f"use the resize protocol at that size, or the {_names(lambda s: s.reshapes_fixed_graphs)} backend"
         else:
-            fixed = self.size if self.backend_kind != "torch" and size_dependent(self.module) else None
-            advice = "use the resize protocol, or the torch backend"
+            fixed = self.size if self.spec.runs_onnx and size_dependent(self.module) else None
+            advice = f"use the resize protocol, or the {_names(lambda s: not s.runs_onnx)} backend"
         if fixed is not None and self.protocol == "auto" and tuple(fixed) == self.size:
             log.info("%s holds for %dx%d inputs only: every frame is resized", self.model_name, *fixed)
             self.protocol = "resize"
@@ -547,18 +283,11 @@ class Segmenter:
         return proto.SerializeToString()
 
     def _make_backend(self, kind: str) -> Backend:
+        source = NetworkSource(module=lambda: self._module_for(kind), onnx=lambda: self._onnx_for(kind),
+                               size=self.size, threads=self.threads, options=self.options,
+                               native=self.protocol == "native")
         try:
-            if self.backend_kind == "torch":
-                return TorchBackend(self._module_for(kind), self.threads,
-                                    channels_last=self.options.channels_last)
-            data = self._onnx_for(kind)
-            if self.backend_kind == "onnxruntime":
-                return OrtBackend(data, self.threads, spin=self.options.spin)
-            if self.backend_kind == "opencv":
-                return OpenCVBackend(data, self.size, self.threads)
-            static = self.size if self.options.static_shapes and self.protocol != "native" else None
-            return OpenVinoBackend(data, self.threads, static_size=static, bf16=self.options.bf16,
-                                   streams=self.options.streams, static_frames=self.options.static_shapes)
+            return self.spec.build(source)
         except LwirstError:
             raise
         except Exception as exc:  # runtimes raise their own exception types on bad graphs

@@ -12,6 +12,7 @@ misses the real-time budget on cluttered frames.
 from __future__ import annotations
 
 import functools
+import logging
 import math
 from collections.abc import Iterator
 from dataclasses import asdict, dataclass, fields
@@ -21,6 +22,8 @@ import numpy as np
 import pandas as pd
 
 from lwirst.errors import LwirstError
+
+log = logging.getLogger(__name__)
 
 COLUMNS = ("id", "x", "y", "box_x", "box_y", "box_w", "box_h", "size", "ratio",
            "peak", "mean", "peak_prob", "mean_prob")
@@ -40,6 +43,23 @@ def threshold_from_probability(probability: float) -> float:
     if not 0.0 < p < 1.0:
         raise LwirstError(f"probability threshold {probability} must lie strictly between 0 and 1")
     return math.log(p / (1.0 - p))
+
+
+def threshold_from_user(value: float) -> float:
+    """The logit threshold meant by a `--threshold` value.
+
+    A value strictly between 0 and 1 is a probability, as BasicIRSTD and most IRSTD code take
+    it (0.5 -> logit 0). Any other value cannot be a useful probability and is read as a logit,
+    as `--threshold` was before it took probabilities; that reading is logged as ambiguous,
+    since `--logit-threshold` says it without doubt.
+    """
+    value = float(value)
+    if 0.0 < value < 1.0:
+        return threshold_from_probability(value)
+    log.warning("threshold %g is not a probability in (0, 1): read as a logit (probability %.4g); "
+                "pass --logit-threshold %g to say so, or a probability such as 0.5", value,
+                logit_to_probability(value), value)
+    return value
 
 
 def threshold_map(logits: np.ndarray, threshold: float = 0.0) -> np.ndarray:

@@ -16,7 +16,8 @@ import pytest
 import torch
 from onnx import TensorProto, helper, numpy_helper
 
-from lwirst import inference
+from lwirst import backends, inference
+from lwirst.backends import openvino_cpu
 from lwirst.datasets import open_dataset
 from lwirst.errors import LwirstError
 from lwirst.export import fold_batchnorm, to_onnx_bytes
@@ -199,13 +200,16 @@ def test_channel_padding_concat_becomes_pad() -> None:
 
 
 def test_auto_picks_fastest_installed_and_falls_back(monkeypatch, model) -> None:
-    assert default_backend() == next(b for b in inference.PREFERENCE if b in available_backends())
-    monkeypatch.setattr(inference, "available_backends", lambda: ["torch", "onnxruntime", "opencv"])
+    assert default_backend() == next(b for b in backends.preference() if b in available_backends())
+    # A runtime blocked in sys.modules cannot be imported: the registry treats it as not installed.
+    monkeypatch.setitem(sys.modules, "openvino", None)
     assert default_backend() == "onnxruntime"
     assert Segmenter(model, backend="auto", size=(64, 64)).backend_name == "onnxruntime"
     with pytest.raises(LwirstError, match="not installed"):
         Segmenter(model, backend="openvino", size=(64, 64))
-    monkeypatch.setattr(inference, "available_backends", lambda: ["torch"])
+    monkeypatch.setitem(sys.modules, "onnxruntime", None)
+    monkeypatch.setitem(sys.modules, "cv2", None)
+    assert available_backends() == ["torch"]
     assert Segmenter(model, backend="auto", size=(64, 64)).backend_name == "torch"
 
 
@@ -237,7 +241,7 @@ def test_bf16_is_openvino_only_and_refused_without_native_support(monkeypatch, m
         Segmenter(model, backend="onnxruntime", options=FAST.replace(bf16=True))
     if "openvino" not in available_backends():
         pytest.skip("openvino is not installed")
-    monkeypatch.setattr(inference, "cpu_has_bf16", lambda: False)
+    monkeypatch.setattr(openvino_cpu, "cpu_has_bf16", lambda: False)  # a host without native bfloat16
     with pytest.raises(LwirstError, match="no native bfloat16"):
         Segmenter(model, backend="openvino", options=FAST.replace(bf16=True))
 
@@ -349,7 +353,7 @@ def test_openvino_compiles_each_frame_size_once_statically(monkeypatch, model, i
     that size; past the cap, further sizes share one dynamic compilation."""
     if "openvino" not in available_backends():
         pytest.skip("openvino is not installed")
-    monkeypatch.setattr(inference, "_MAX_STATIC_SHAPES", 2)
+    monkeypatch.setattr(openvino_cpu, "MAX_STATIC_SHAPES", 2)
     segmenter = Segmenter(model, backend="openvino", protocol="native", threads=1)
     reference = Segmenter(model, backend="torch", protocol="native", options=PLAIN, threads=1)
     backend = segmenter.backend

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import cv2
 
-from lwirst.commands.segment import add_threads_argument
+from lwirst.commands.segment import add_backend_argument, add_threads_argument
 from lwirst.drawing import heatmap, overlay
 from lwirst.errors import LwirstError
 from lwirst.imageio import IMAGE_SUFFIXES, read_image, read_mask
@@ -23,7 +23,7 @@ SAMPLES = SAMPLES_DIR / "images"
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--images", type=Path, default=SAMPLES, help="folder of images (default: embedded samples)")
     parser.add_argument("--model", help="checkpoint or ONNX file (default: the shipped model)")
-    parser.add_argument("--backend", default="auto")
+    add_backend_argument(parser)
     add_threads_argument(parser)
     parser.add_argument("--out", type=Path, default=Path("lwirst-demo"), help="where overlays and heatmaps go")
 

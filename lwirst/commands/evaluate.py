@@ -9,11 +9,19 @@ from pathlib import Path
 
 from tqdm import tqdm
 
-from lwirst.commands.segment import add_bf16_argument, add_threads_argument, engine_from_args
+from lwirst.commands.segment import (
+    add_backend_argument,
+    add_bf16_argument,
+    add_threads_argument,
+    add_threshold_arguments,
+    engine_from_args,
+    threshold_from_args,
+)
 from lwirst.datasets import open_dataset
 from lwirst.errors import LwirstError
-from lwirst.evaluate import evaluate, summary_lines
+from lwirst.evaluate import evaluate, evaluate_predictions, summary_lines
 from lwirst.inference import PROTOCOLS, Segmenter
+from lwirst.rounding import round_floats
 from lwirst.suite import SUITES, build_suite, evaluate_suite
 from lwirst.validate import check_outputs, check_writable_folder, number
 
@@ -25,23 +33,31 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--data-dir", help="dataset root (default: $LWIRST_DATA_DIR)")
     parser.add_argument("--dataset", default="sirst")
     parser.add_argument("--split", default="test")
-    parser.add_argument("--backend", default="auto")
+    add_backend_argument(parser)
     add_bf16_argument(parser)
     add_threads_argument(parser)
     parser.add_argument("--protocol", default="auto", choices=PROTOCOLS,
                         help="auto (default): resize frames of up to 2x the model area, native above")
     parser.add_argument("--size", type=number(int, lo=8, hi=4096), nargs=2, default=[256, 256], metavar=("H", "W"))
-    parser.add_argument("--threshold", type=number(float, lo=-1e4, hi=1e4), default=0.0,
-                        help="logit threshold (0 = probability 0.5)")
+    add_threshold_arguments(parser)
     parser.add_argument("--out", type=Path, help="write metrics.json, per_image.csv, curves.json here")
     parser.add_argument("--force", action="store_true", help="overwrite results already in --out")
     parser.add_argument("--no-cache", action="store_true", help="recompute even if a cached result exists")
+    parser.add_argument("--predictions", type=Path, default=None, metavar="DIR",
+                        help="score another method's saved outputs instead of a model: one file per image of the "
+                             "split, named by the image (PNG masks 0/255, 8/16-bit probability maps, or .npy "
+                             "logits/probabilities), at each image's own size")
+    parser.add_argument("--mask-threshold", type=number(float, lo=0, hi=1, hi_open=True), default=None,
+                        metavar="T", help="binarise ground-truth masks that are not strictly binary: target where "
+                                          "value > T x full scale (e.g. 0.5); without it such masks are refused")
     parser.add_argument("--suite", choices=SUITES,
                         help="score the cross-domain validation suite (built from SIRST val and generator "
                              "seeds training never draws) instead of --dataset/--split")
 
 
 def run(args: argparse.Namespace) -> int:
+    if args.predictions is not None and (args.model or args.suite):
+        raise LwirstError("--predictions scores saved outputs: it takes no --model or --suite")
     if args.size[0] % 8 or args.size[1] % 8:
         raise LwirstError(f"--size {args.size[0]} {args.size[1]} must be multiples of 8")
     if args.out:
@@ -50,14 +66,20 @@ def run(args: argparse.Namespace) -> int:
         check_outputs({"--out": [args.out / name for name in names]}, [args.model, data_root],
                       force=args.force, folders={"--out": args.out})
         check_writable_folder(args.out)  # an unwritable --out fails now, not after the scoring
+    threshold = threshold_from_args(args)
     if args.suite:
-        return _run_suite(args)
-    dataset = open_dataset(args.data_dir, args.dataset, args.split)
-    segmenter = Segmenter(args.model, protocol=args.protocol, size=tuple(args.size), threads=args.threads,
-                          **engine_from_args(args))
+        return _run_suite(args, threshold)
+    dataset = open_dataset(args.data_dir, args.dataset, args.split, mask_threshold=args.mask_threshold)
+    segmenter = None if args.predictions is not None else Segmenter(
+        args.model, protocol=args.protocol, size=tuple(args.size), threads=args.threads, **engine_from_args(args))
     with tqdm(total=len(dataset), unit="img", leave=False) as bar:
-        result = evaluate(segmenter, dataset, threshold=args.threshold, use_cache=not args.no_cache,
-                          progress=lambda done, total: bar.update(done - bar.n))
+        def progress(done: int, total: int) -> None:
+            bar.update(done - bar.n)
+
+        if segmenter is None:
+            result = evaluate_predictions(args.predictions, dataset, threshold=threshold, progress=progress)
+        else:
+            result = evaluate(segmenter, dataset, threshold=threshold, use_cache=not args.no_cache, progress=progress)
     for line in summary_lines(result):
         print(line)
     if args.out:
@@ -65,7 +87,7 @@ def run(args: argparse.Namespace) -> int:
         result.save(args.out)
         print(f"wrote {args.out}/metrics.json, per_image.csv, curves.json")
     else:
-        print(json.dumps({k: round(v, 6) for k, v in result.metrics.items()}))
+        print(json.dumps(round_floats(result.metrics)))
     return 0
 
 
@@ -77,16 +99,16 @@ def _cell(value: object, percent: bool = False) -> str:
     return str(value)
 
 
-def _run_suite(args: argparse.Namespace) -> int:
+def _run_suite(args: argparse.Namespace, threshold: float) -> int:
     parts = build_suite(args.suite, args.data_dir)
     segmenter = Segmenter(args.model, protocol=args.protocol, size=tuple(args.size), threads=args.threads,
                           **engine_from_args(args))
     with tqdm(total=sum(len(p) for p in parts), unit="img", leave=False) as bar:
-        result = evaluate_suite(segmenter, parts, threshold=args.threshold,
+        result = evaluate_suite(segmenter, parts, threshold=threshold,
                                 progress=lambda name, done, total: bar.update(1))
     info = segmenter.describe()
     print(f"suite {args.suite}  model {info['model']}  backend {info['backend']}  protocol {info['protocol']}  "
-          f"threshold {args.threshold:g}")
+          f"logit threshold {threshold:g}")
     header = ("part", "frames", "targets", "pd", "miou", "f1", "blobs_per_frame", "empty_alarm_rate", "protocols")
     rows = result.rows()
     print("  ".join(f"{h:>16}" for h in header))
@@ -96,9 +118,9 @@ def _run_suite(args: argparse.Namespace) -> int:
           f"{result.blobs_per_empty_frame:.3f}  empty frames alarmed {result.empty_alarm_rate:.1%}")
     if args.out:
         args.out.mkdir(parents=True, exist_ok=True)
-        summary = {"suite": args.suite, "model": info, "threshold": args.threshold, "parts": rows,
+        summary = {"suite": args.suite, "model": info, "threshold": threshold, "parts": rows,
                    "pooled": {"pd": result.pd, "blobs_per_empty_frame": result.blobs_per_empty_frame,
                               "empty_alarm_rate": result.empty_alarm_rate}}
-        (args.out / "suite.json").write_text(json.dumps(summary, indent=2))
+        (args.out / "suite.json").write_text(json.dumps(round_floats(summary), indent=2))
         print(f"wrote {args.out}/suite.json")
     return 0

@@ -27,18 +27,24 @@ OUTPUTS = ("_mask.png", "_overlay.png", "_heatmap.png", "_targets.csv", "_target
 
 
 def add_model_arguments(parser: argparse.ArgumentParser) -> None:
-    # Backend names are checked by Segmenter: importing lwirst.inference here would load
-    # torch and make `--help` take seconds.
     group = parser.add_argument_group("model")
     group.add_argument("--model", type=Path, default=None,
                        help="checkpoint (.safetensors/.pt) or .onnx file (default: the shipped model)")
-    group.add_argument("--backend", default="auto",
-                       help="auto (default), torch, onnxruntime, opencv or openvino")
+    add_backend_argument(group)
     group.add_argument("--protocol", default="auto", choices=("auto", "resize", "native"),
                        help="auto (default): resize frames of up to 2x the model area to the model size "
                             "(the paper's deployment), run larger frames at native size; or force one")
     add_threads_argument(group)
     add_bf16_argument(group)
+
+
+def add_backend_argument(parser: argparse.ArgumentParser | argparse._ArgumentGroup) -> None:
+    """--backend, its choices read from the backend registry (light: lists names without loading torch)."""
+    from lwirst.backends import backend_names
+
+    names = backend_names()
+    parser.add_argument("--backend", default="auto", choices=("auto", *names),
+                        help=f"auto (default: the fastest installed) or one of {', '.join(names)}")
 
 
 def add_threads_argument(parser: argparse.ArgumentParser | argparse._ArgumentGroup) -> None:
@@ -55,30 +61,44 @@ def add_bf16_argument(parser: argparse.ArgumentParser | argparse._ArgumentGroup)
 
 def engine_from_args(args: argparse.Namespace) -> dict[str, object]:
     """`Segmenter` keyword arguments of --backend and --bf16."""
-    from lwirst.inference import engine_choice
+    from lwirst.backends import engine_choice
 
     return engine_choice(args.backend, args.bf16)
 
 
 def add_postprocess_arguments(parser: argparse.ArgumentParser) -> None:
     group = parser.add_argument_group("post-processing (paper Eqs. 2 and 4)")
-    which = group.add_mutually_exclusive_group()
-    which.add_argument("--threshold", type=number(float, lo=-1e4, hi=1e4), default=None,
-                       help="logit threshold Th (default 0, i.e. probability 0.5)")
-    which.add_argument("--probability", type=number(float, lo=0, hi=1, lo_open=True, hi_open=True), default=None,
-                       help="threshold given as a probability in (0, 1) instead")
+    add_threshold_arguments(group)
     group.add_argument("--min-size", type=SIZE, default=None, help="drop targets of size <= m pixels")
     group.add_argument("--max-size", type=SIZE, default=None, help="drop targets of size >= k pixels")
     group.add_argument("--min-ratio", type=SIZE, default=None, help="drop targets of width/height <= l")
     group.add_argument("--max-ratio", type=SIZE, default=None, help="drop targets of width/height >= n")
 
 
-def threshold_from_args(args: argparse.Namespace) -> float:
-    from lwirst.postprocess import threshold_from_probability
+THRESHOLD_HELP = ("probability threshold in (0, 1), as BasicIRSTD takes it (default 0.5 = logit 0, the paper's "
+                  "Th); a value of 0, 1 or outside [0, 1] is read as a logit, as earlier releases did, with a "
+                  "warning")
 
+
+def add_threshold_arguments(parser: argparse.ArgumentParser | argparse._ArgumentGroup) -> None:
+    """--threshold (a probability), --logit-threshold and --probability (an older spelling of --threshold)."""
+    which = parser.add_mutually_exclusive_group()
+    which.add_argument("--threshold", type=number(float, lo=-1e4, hi=1e4), default=None, help=THRESHOLD_HELP)
+    which.add_argument("--logit-threshold", type=number(float, lo=-1e4, hi=1e4), default=None,
+                       help="the threshold as a logit instead (0 = probability 0.5)")
+    which.add_argument("--probability", type=number(float, lo=0, hi=1, lo_open=True, hi_open=True), default=None,
+                       help="same as --threshold, strictly a probability")
+
+
+def threshold_from_args(args: argparse.Namespace) -> float:
+    """The logit threshold of --threshold / --logit-threshold / --probability (default 0)."""
+    from lwirst.postprocess import threshold_from_probability, threshold_from_user
+
+    if args.logit_threshold is not None:
+        return args.logit_threshold
     if args.probability is not None:
         return threshold_from_probability(args.probability)
-    return 0.0 if args.threshold is None else args.threshold
+    return 0.0 if args.threshold is None else threshold_from_user(args.threshold)
 
 
 def filter_from_args(args: argparse.Namespace) -> TargetFilter:

@@ -1,0 +1,90 @@
+"""The backend registry: one engine table for `Segmenter`, the CLI's `--backend`, the dashboard and `lwirst bench`.
+
+A backend is one module defining ``SPEC`` (a `BackendSpec`: name, PyPI package, capabilities,
+how it sets threads, and `build`) plus one line in `_MODULES` below. Backend modules import
+their runtime only when building, so listing names and capabilities loads no torch.
+`register` adds a backend defined elsewhere (a plugin, a test) at run time.
+"""
+
+from __future__ import annotations
+
+import difflib
+import importlib
+
+from lwirst.backends.base import Backend, BackendSpec, NetworkSource, check_channels, importable
+from lwirst.backends.options import FAST, INT8_MODES, PLAIN, Options
+from lwirst.errors import LwirstError
+
+# Registry name -> module defining SPEC.
+_MODULES: dict[str, str] = {
+    "torch": "lwirst.backends.torch_eager",
+    "onnxruntime": "lwirst.backends.ort",
+    "opencv": "lwirst.backends.opencv_dnn",
+    "openvino": "lwirst.backends.openvino_cpu",
+}
+_SPECS: dict[str, BackendSpec] = {}
+
+__all__ = ["FAST", "INT8_MODES", "PLAIN", "Backend", "BackendSpec", "NetworkSource", "Options",
+           "available_backends", "backend_names", "check_channels", "default_backend", "engine_choice",
+           "get_backend", "importable", "preference", "register", "unregister"]
+
+
+def backend_names() -> tuple[str, ...]:
+    """Every registered backend name, installed or not (the CLI's `--backend` choices besides auto)."""
+    return (*_MODULES, *(name for name in _SPECS if name not in _MODULES))
+
+
+def get_backend(name: str) -> BackendSpec:
+    """The registered backend `name`; an unknown name lists the known ones."""
+    if name not in _SPECS:
+        if name not in _MODULES:
+            close = difflib.get_close_matches(name, backend_names(), n=1)
+            hint = f" (did you mean {close[0]}?)" if close else ""
+            raise LwirstError(f"unknown backend {name!r}{hint}; choose one of {', '.join(backend_names())} or auto")
+        spec = importlib.import_module(_MODULES[name]).SPEC
+        if spec.name != name:
+            raise LwirstError(f"{_MODULES[name]} registers {spec.name!r}, not {name!r}")
+        _SPECS[name] = spec
+    return _SPECS[name]
+
+
+def register(spec: BackendSpec) -> None:
+    """Add a backend at run time; it then appears in every engine list (CLI, dashboard, bench)."""
+    if spec.name == "auto" or spec.name in backend_names():
+        raise LwirstError(f"a backend named {spec.name!r} is already registered")
+    _SPECS[spec.name] = spec
+
+
+def unregister(name: str) -> None:
+    """Remove a backend added by `register` (the built-in ones stay)."""
+    if name in _MODULES:
+        raise LwirstError(f"{name!r} is built in and cannot be unregistered")
+    _SPECS.pop(name, None)
+
+
+def preference() -> tuple[str, ...]:
+    """Every backend name, the one "auto" prefers first."""
+    return tuple(sorted(backend_names(), key=lambda name: get_backend(name).preference))
+
+
+def available_backends() -> list[str]:
+    """Backends whose runtime is importable here, in registry order."""
+    return [name for name in backend_names() if get_backend(name).installed]
+
+
+def default_backend() -> str:
+    """The fastest installed backend (what backend "auto" means)."""
+    installed = available_backends()
+    return next(name for name in preference() if name in installed)
+
+
+def engine_choice(backend: str, bf16: bool = False) -> dict[str, object]:
+    """`Segmenter` keyword arguments for a backend choice; bf16 means the fast path in bfloat16
+    (with "auto": on the preferred installed backend that has a bfloat16 path)."""
+    if not bf16:
+        return {"backend": backend}
+    if backend == "auto":
+        installed = available_backends()
+        backend = next((name for name in preference() if name in installed and get_backend(name).bf16),
+                       next(name for name in preference() if get_backend(name).bf16))
+    return {"backend": backend, "options": FAST.replace(bf16=True)}

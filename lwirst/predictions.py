@@ -1,0 +1,139 @@
+"""Another method's saved outputs, read as saliency maps so `lwirst evaluate` scores them like a model.
+
+A folder holds one file per image of the split, named by the image (``Misc_1.png``; a
+``_mask`` or ``_pred`` suffix is allowed, as `lwirst segment` and BasicIRSTD write them):
+
+- an image (PNG, BMP, TIFF, JPEG): a binary mask (0 and one foreground value, e.g. 0/255 or 0/1)
+  or a probability map (8- or 16-bit grey: value / full scale);
+- ``.npy``: float logits, or probabilities when every value lies in [0, 1].
+
+Probabilities become logits (clipped just inside 0 and 1), so one threshold, the Pd/Fa sweep
+and the ROC work unchanged. Every image must have exactly one file of its own size, and
+every file an image: a missing, extra or mis-sized file is an error naming it.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from lwirst.errors import LwirstError
+from lwirst.imageio import IMAGE_SUFFIXES, full_scale, read_image
+from lwirst.saliency import Saliency
+
+log = logging.getLogger(__name__)
+
+SUFFIXES = (*IMAGE_SUFFIXES, ".npy")
+NAME_TAGS = ("_mask", "_pred")
+# Probabilities are clipped to [EPS, 1 - EPS] before the logit: a saved 0 or 1 stays finite.
+EPS = 1e-6
+SHOWN = 8
+
+
+@dataclass(frozen=True)
+class SavedPrediction:
+    """One saved output and the image name it belongs to."""
+
+    name: str
+    path: Path
+
+    def logits(self) -> np.ndarray:
+        """The file as float32 logits at its own size."""
+        if self.path.suffix.lower() == ".npy":
+            return _array_logits(self.path)
+        return _image_logits(self.path)
+
+
+class PredictionFolder:
+    """The saved outputs of one folder, matched to a split's image names."""
+
+    def __init__(self, folder: str | Path, names: list[str]) -> None:
+        self.folder = Path(folder)
+        if not self.folder.is_dir():
+            raise LwirstError(f"--predictions {self.folder}: not a folder")
+        found: dict[str, list[Path]] = {}
+        for path in sorted(self.folder.iterdir()):
+            if path.is_file() and path.suffix.lower() in SUFFIXES:
+                found.setdefault(_image_name(path.stem, names), []).append(path)
+        wanted = set(names)
+        missing = [name for name in names if name not in found]
+        extra = sorted(str(p.name) for name, paths in found.items() if name not in wanted for p in paths)
+        doubled = sorted(name for name, paths in found.items() if name in wanted and len(paths) > 1)
+        problems = []
+        if missing:
+            problems.append(f"{len(missing)} image(s) have no prediction: {_listed(missing)}")
+        if extra:
+            problems.append(f"{len(extra)} file(s) match no image of the split: {_listed(extra)}")
+        if doubled:
+            problems.append(f"{len(doubled)} image(s) have several files: {_listed(doubled)}")
+        if problems:
+            raise LwirstError(f"--predictions {self.folder}: " + "; ".join(problems)
+                              + " (one file per image, named by the image)")
+        self.files = {name: SavedPrediction(name, found[name][0]) for name in names}
+
+    def saliency(self, name: str, shape: tuple[int, int]) -> Saliency:
+        """The saved map of image `name`, which must be `shape` (H, W) like its ground truth."""
+        saved = self.files[name]
+        logits = saved.logits()
+        if logits.shape != tuple(shape):
+            raise LwirstError(f"{saved.path}: prediction is {logits.shape[1]}x{logits.shape[0]} but image {name} "
+                              f"is {shape[1]}x{shape[0]}; save predictions at each image's own size")
+        return Saliency(logits, "saved", "saved")
+
+    def describe(self) -> dict[str, object]:
+        """What evaluate records in place of a model."""
+        kinds = sorted({p.path.suffix.lower() for p in self.files.values()})
+        return {"model": str(self.folder), "hash": "", "backend": "saved predictions", "precision": "/".join(kinds),
+                "protocol": "as saved", "size": "each image's own", "threads": None, "input": "files",
+                "options": {}}
+
+
+def _image_name(stem: str, names: list[str]) -> str:
+    """The image a file stem belongs to: the stem itself, else the stem without a known tag."""
+    if stem in names:
+        return stem
+    for tag in NAME_TAGS:
+        if stem.endswith(tag) and stem.removesuffix(tag) in names:
+            return stem.removesuffix(tag)
+    return stem
+
+
+def _listed(items: list[str]) -> str:
+    more = f", ... and {len(items) - SHOWN} more" if len(items) > SHOWN else ""
+    return ", ".join(items[:SHOWN]) + more
+
+
+def _to_logits(probability: np.ndarray) -> np.ndarray:
+    p = np.clip(probability.astype(np.float64), EPS, 1 - EPS)
+    return np.log(p / (1 - p)).astype(np.float32)
+
+
+def _image_logits(path: Path) -> np.ndarray:
+    image = read_image(path)
+    if image.ndim == 3:
+        if image.shape[2] >= 3 and not (np.array_equal(image[..., 0], image[..., 1])
+                                        and np.array_equal(image[..., 0], image[..., 2])):
+            raise LwirstError(f"{path}: prediction is coloured; save masks or probability maps as grey images")
+        image = image[..., 0]
+    values = np.unique(image)
+    if values.size <= 2 and values[0] == 0:  # a mask, whatever its foreground value
+        return _to_logits((image > 0).astype(np.float64))
+    return _to_logits(image / full_scale(image))
+
+
+def _array_logits(path: Path) -> np.ndarray:
+    try:
+        array = np.load(path, allow_pickle=False)
+    except (OSError, ValueError) as exc:
+        raise LwirstError(f"{path}: not a readable .npy array ({exc})") from exc
+    array = np.squeeze(array)
+    if array.ndim != 2 or not np.issubdtype(array.dtype, np.number):
+        raise LwirstError(f"{path}: expected one H x W map of numbers, got shape {array.shape} ({array.dtype})")
+    if not np.isfinite(array).all():
+        raise LwirstError(f"{path}: the map holds NaN or infinite values")
+    if array.min() >= 0 and array.max() <= 1:
+        return _to_logits(array)
+    return array.astype(np.float32)

@@ -1,0 +1,34 @@
+"""Floats rounded to significant digits for the JSON files results are shared in.
+
+Rounding to decimal places (`round(v, 6)`) turns a false-alarm rate of 3.6123e-05 into
+3.6e-05; significant digits keep every metric's precision whatever its scale.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+DIGITS = 6
+
+
+def significant(value: float, digits: int = DIGITS) -> float:
+    """`value` rounded to `digits` significant digits (0, inf and NaN unchanged)."""
+    value = float(value)
+    if value == 0 or not math.isfinite(value):
+        return value
+    return float(f"{value:.{digits}g}")
+
+
+def round_floats(data: object, digits: int = DIGITS) -> object:
+    """A copy of JSON-like `data` (dicts, lists, tuples, numbers) with every float at `digits` significant digits."""
+    if isinstance(data, bool | int | np.integer):
+        return data
+    if isinstance(data, float | np.floating):
+        return significant(data, digits)
+    if isinstance(data, dict):
+        return {key: round_floats(value, digits) for key, value in data.items()}
+    if isinstance(data, list | tuple):
+        return [round_floats(value, digits) for value in data]
+    return data
