@@ -29,6 +29,7 @@ from typing import Any
 import numpy as np
 import streamlit as st
 from streamlit.delta_generator import DeltaGenerator
+from streamlit.runtime.scriptrunner import get_script_run_ctx
 
 from dashboard.config import SAMPLES_DIR, Settings, load_settings
 from lwirst import paths
@@ -158,6 +159,12 @@ class Engine:
     @property
     def key(self) -> tuple[str | None, str, str, str]:
         return (self.path, self.version, self.backend, self.protocol)
+
+
+def session_id() -> str:
+    """This browser session's id, under which its uploads are stored and bounded."""
+    ctx = get_script_run_ctx()
+    return ctx.session_id if ctx is not None else "local"
 
 
 def settings() -> Settings:
