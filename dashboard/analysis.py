@@ -31,6 +31,7 @@ from lwirst.errors import LwirstError
 from lwirst.evaluate import EvalResult, cache_key, cache_root, evaluate
 from lwirst.inference import Saliency, module_digest
 from lwirst.modelcard import DEMO_MODEL
+from lwirst.onnxtrial import trial_run
 from lwirst.postprocess import TargetFilter
 
 log = logging.getLogger(__name__)
@@ -103,10 +104,27 @@ def engine_for(path: Path | None, chosen: common.Engine) -> common.Engine:
     return common.Engine(str(path) if path is not None else None, version, chosen.backend, chosen.protocol)
 
 
+@st.cache_data(max_entries=64, show_spinner="Test-running the uploaded model in a capped worker process...")
+def _trial_refusal(digest: str, name: str, channels: int, size: tuple[int, int] | None, _data: bytes) -> str | None:
+    """Why a test run refuses the upload `digest`, or None; the outcome is cached, so a refused
+    upload is not run again on every rerun of the page."""
+    try:
+        trial_run(_data, name, channels, size)
+    except LwirstError as exc:
+        return str(exc)
+    return None
+
+
 def uploaded_engine(name: str, data: bytes, chosen: common.Engine) -> common.Engine:
-    """A validated ONNX upload, stored in the server's cache, as an engine (errors are `LwirstError`)."""
+    """A validated ONNX upload, run once in a capped worker process, then stored in the server's cache
+    for this session (where it expires) as an engine (errors are `LwirstError`)."""
     upload = analysis.check_onnx_upload(data, name, common.settings().max_upload_bytes)
-    return engine_for(analysis.store_upload(data, upload), chosen)
+    channels, height, width = upload.input_shape[1:4]
+    size = (height, width) if isinstance(height, int) and isinstance(width, int) and height and width else None
+    refusal = _trial_refusal(upload.digest, name, channels if isinstance(channels, int) else 3, size, data)
+    if refusal is not None:
+        raise LwirstError(refusal)
+    return engine_for(analysis.store_upload(data, upload, session=common.session_id()), chosen)
 
 
 @st.cache_data(max_entries=32, show_spinner=False)

@@ -29,6 +29,7 @@ from typing import Any
 import numpy as np
 import streamlit as st
 from streamlit.delta_generator import DeltaGenerator
+from streamlit.runtime.scriptrunner import get_script_run_ctx
 
 from dashboard.config import SAMPLES_DIR, Settings, load_settings
 from lwirst import paths
@@ -46,7 +47,7 @@ from lwirst.postprocess import NO_FILTER, TargetFilter, logit_to_probability
 from lwirst.streams import DatasetStream
 from lwirst.tracking import Tracker
 from lwirst.uploads import check_upload_size, decode_upload, image_key
-from lwirst.web_video import VIDEO_SUFFIXES, VideoOutput, segment_video
+from lwirst.web_video import VIDEO_SUFFIXES, VideoOutput, check_video_upload, segment_video
 
 log = logging.getLogger(__name__)
 
@@ -149,6 +150,12 @@ class Engine:
     @property
     def key(self) -> tuple[str | None, str, str, str]:
         return (self.path, self.version, self.backend, self.protocol)
+
+
+def session_id() -> str:
+    """This browser session's id, under which its uploads are stored and bounded."""
+    ctx = get_script_run_ctx()
+    return ctx.session_id if ctx is not None else "local"
 
 
 def settings() -> Settings:
@@ -535,9 +542,24 @@ def video_from_sample(name: str, path: Path) -> VideoSource:
 
 
 def video_from_upload(name: str, data: bytes) -> VideoSource:
-    """An uploaded video, refused when over the server's upload limit."""
+    """An uploaded video, refused when over the server's upload limit or when its container declares
+    frames or a frame count over `lwirst.limits`."""
     check_upload_size(len(data), name, settings().max_upload_bytes)
-    return VideoSource(name, hashlib.sha1(data, usedforsecurity=False).hexdigest(), data=data)
+    key = hashlib.sha1(data, usedforsecurity=False).hexdigest()
+    refusal = _video_refusal(key, name, data)
+    if refusal is not None:
+        raise LwirstError(refusal)
+    return VideoSource(name, key, data=data)
+
+
+@st.cache_data(max_entries=32, show_spinner="Checking the video...")
+def _video_refusal(key: str, name: str, _data: bytes) -> str | None:
+    """Why the container of upload `key` is refused, or None (cached: not probed again on each rerun)."""
+    try:
+        check_video_upload(_data, name)
+    except LwirstError as exc:
+        return str(exc)
+    return None
 
 
 def stored_video(source: VideoSource, chosen: Engine, post: Postprocess) -> VideoOutput | None:

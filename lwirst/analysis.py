@@ -17,7 +17,6 @@ from __future__ import annotations
 import hashlib
 import json
 import math
-import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -30,7 +29,7 @@ import plotly.graph_objects as go
 from scipy import ndimage
 from scipy.stats import kendalltau
 
-from lwirst import palette, paths
+from lwirst import palette, paths, uploads
 from lwirst.chips import Chip, target_chips
 from lwirst.config import presets_for_table
 from lwirst.drawing import Match, draw_targets, evaluation_overlay, heatmap, mask_image
@@ -176,15 +175,11 @@ def check_onnx_upload(data: bytes, name: str, max_bytes: int) -> OnnxUpload:
     return OnnxUpload(name, hashlib.sha256(data).hexdigest()[:16], _dims(graph_input), _dims(proto.graph.output[0]))
 
 
-def store_upload(data: bytes, upload: OnnxUpload, root: Path | None = None) -> Path:
-    """Save a validated upload under the server's cache (``<cache>/uploads/<hash>/<name>.onnx``)."""
-    stem = re.sub(r"[^A-Za-z0-9._-]+", "_", Path(upload.name).stem).strip("._") or "model"
-    folder = (root or cache_root().parent / "uploads") / upload.digest
-    path = folder / f"{stem[:80]}.onnx"
-    if not path.is_file():
-        folder.mkdir(parents=True, exist_ok=True)
-        path.write_bytes(data)
-    return path
+def store_upload(data: bytes, upload: OnnxUpload, root: Path | None = None, session: str = "local") -> Path:
+    """Save a validated upload under the server's cache (``<cache>/uploads/<session>/<hash>/<name>.onnx``),
+    where it expires (`lwirst.uploads.store_upload`)."""
+    return uploads.store_upload(root or cache_root().parent / "uploads", session, upload.digest,
+                                f"{Path(upload.name).stem}.onnx", data)
 
 
 def cached_runs(root: Path | None = None) -> pd.DataFrame:

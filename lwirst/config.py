@@ -50,7 +50,10 @@ class ConfigFields:
         if unknown:
             raise LwirstError(f"unknown network config field(s): {', '.join(unknown)}")
         values = {k: tuple(v) if k in cls.TUPLES and isinstance(v, list) else v for k, v in data.items()}
-        return cls(**values)
+        try:
+            return cls(**values)
+        except (TypeError, ValueError) as exc:  # a wrong-typed field fails inside the checks of __post_init__
+            raise LwirstError(f"invalid network config: a field has the wrong type ({exc})") from exc
 
     @classmethod
     def from_json(cls, text: str) -> Any:

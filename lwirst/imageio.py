@@ -15,6 +15,7 @@ import numpy as np
 
 from lwirst.errors import LwirstError
 from lwirst.limits import limit, side_text
+from lwirst.stderr_capture import captured_stderr, reason
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff")
 MAX_PIXELS = 8192 * 8192
@@ -106,9 +107,11 @@ def decode_image(data: bytes, name: str = "image", max_pixels: int | None = None
         raise LwirstError(f"{name}: the file is empty; choose a PNG, JPG, BMP or TIFF image")
     check_header(data, name, max_pixels)
     buffer = np.frombuffer(data, dtype=np.uint8)
-    image = cv2.imdecode(buffer, cv2.IMREAD_UNCHANGED)
+    with captured_stderr() as chatter:  # libpng and libtiff write warnings to descriptor 2
+        image = cv2.imdecode(buffer, cv2.IMREAD_UNCHANGED)
     if image is None:
-        raise LwirstError(f"{name}: not a readable image (truncated, corrupt or not PNG/JPG/BMP/TIFF)")
+        raise LwirstError(f"{name}: not a readable image (truncated, corrupt or not PNG/JPG/BMP/TIFF)"
+                          f"{reason(chatter)}")
     return check_image(image, name, max_pixels)
 
 

@@ -9,6 +9,13 @@ server can tighten or loosen them without code changes:
 - ``LWIRST_MAX_VIDEO_FRAMES``: most frames a video may declare (default 1 000 000).
 - ``LWIRST_MAX_ONNX_ELEMENTS``: most elements any one tensor of an ONNX graph may declare
   or create (default 2**27, 512 MB of float32).
+- ``LWIRST_ONNX_TRIAL_MB``: address space of the worker process that runs an uploaded ONNX
+  model once before the server loads it (default 1024 MB; Python and ONNX Runtime take ~300).
+- ``LWIRST_ONNX_TRIAL_SECONDS``: wall-clock limit of that run (default 60 s).
+- ``LWIRST_UPLOAD_TTL_SECONDS``: a served dashboard drops an upload stored on disk this long
+  after its last use (default 3600 s).
+- ``LWIRST_UPLOAD_MAX_FILES`` and ``LWIRST_UPLOAD_MAX_MB``: most uploads, and most megabytes of
+  them, kept on disk per session; the least recently used go first (defaults 8 and 1024).
 """
 
 from __future__ import annotations
@@ -22,6 +29,11 @@ DEFAULTS = {
     "LWIRST_MAX_VIDEO_PIXELS": 4096 * 4096,
     "LWIRST_MAX_VIDEO_FRAMES": 1_000_000,
     "LWIRST_MAX_ONNX_ELEMENTS": 2**27,
+    "LWIRST_ONNX_TRIAL_MB": 1024,
+    "LWIRST_ONNX_TRIAL_SECONDS": 60,
+    "LWIRST_UPLOAD_TTL_SECONDS": 3600,
+    "LWIRST_UPLOAD_MAX_FILES": 8,
+    "LWIRST_UPLOAD_MAX_MB": 1024,
 }
 
 

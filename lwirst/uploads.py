@@ -1,14 +1,24 @@
-"""Uploaded images checked against a server's limits before anything decodes or runs them."""
+"""Uploads on a server: images checked against its limits before anything decodes them, and the
+upload store, where files kept on disk expire and are bounded per session (`lwirst.limits`)."""
 
 from __future__ import annotations
 
 import hashlib
+import logging
 import math
+import os
+import re
+import shutil
+import time
+from pathlib import Path
 
 import numpy as np
 
 from lwirst.errors import LwirstError
 from lwirst.imageio import decode_image, header_size
+from lwirst.limits import limit
+
+log = logging.getLogger(__name__)
 
 
 def image_key(image: np.ndarray) -> str:
@@ -45,3 +55,55 @@ def _too_large(name: str, w: int, h: int, max_pixels: int) -> None:
     side = math.isqrt(max_pixels)
     raise LwirstError(f"{name}: {w}x{h} is larger than this dashboard accepts ({side}x{side} pixels); "
                       "downscale it or use `lwirst segment` on the command line")
+
+
+def _safe(text: str, fallback: str) -> str:
+    return re.sub(r"[^A-Za-z0-9._-]+", "_", text).strip("._")[:80] or fallback
+
+
+def store_upload(root: Path, session: str, digest: str, name: str, data: bytes) -> Path:
+    """Keep `data` as ``<root>/<session>/<digest>/<name>`` (a safe name), marked as used now, then
+    drop what `prune_uploads` says has expired or is over the session's bounds. Storing the same
+    upload again refreshes it, so an upload in use never expires."""
+    most = limit("LWIRST_UPLOAD_MAX_MB") * 2**20
+    if len(data) > most:
+        raise LwirstError(f"{name}: {len(data) / 2**20:.1f} MB is over this server's stored-upload limit of "
+                          f"{most / 2**20:.0f} MB (LWIRST_UPLOAD_MAX_MB)")
+    path = Path(name)
+    folder = root / _safe(session, "session") / _safe(digest, "upload")
+    target = folder / (_safe(path.stem, "upload") + re.sub(r"[^a-z0-9.]+", "", path.suffix.lower())[:10])
+    if not target.is_file():
+        folder.mkdir(parents=True, exist_ok=True)
+        target.write_bytes(data)
+    os.utime(folder)
+    prune_uploads(root)
+    return target
+
+
+def _bytes(folder: Path) -> int:
+    return sum(p.stat().st_size for p in folder.rglob("*") if p.is_file())
+
+
+def prune_uploads(root: Path, now: float | None = None) -> list[Path]:
+    """Remove stored uploads unused for LWIRST_UPLOAD_TTL_SECONDS and, per session, the least recently
+    used beyond LWIRST_UPLOAD_MAX_FILES or LWIRST_UPLOAD_MAX_MB; the removed folders."""
+    now = time.time() if now is None else now
+    ttl, files = limit("LWIRST_UPLOAD_TTL_SECONDS"), limit("LWIRST_UPLOAD_MAX_FILES")
+    budget = limit("LWIRST_UPLOAD_MAX_MB") * 2**20
+    removed: list[Path] = []
+    for session in [p for p in root.iterdir() if p.is_dir()] if root.is_dir() else []:
+        kept, used, full = 0, 0, False
+        for upload in sorted((p for p in session.iterdir() if p.is_dir()), key=lambda p: p.stat().st_mtime,
+                             reverse=True):
+            size = _bytes(upload)
+            full = full or now - upload.stat().st_mtime > ttl or kept >= files or used + size > budget
+            if full:  # this one and every older one go
+                shutil.rmtree(upload, ignore_errors=True)
+                removed.append(upload)
+                continue
+            kept, used = kept + 1, used + size
+        if not kept:
+            shutil.rmtree(session, ignore_errors=True)
+    if removed:
+        log.info("dropped %d expired or surplus upload(s) from %s", len(removed), root)
+    return removed

@@ -39,6 +39,7 @@ from lwirst.errors import LwirstError
 from lwirst.imageio import IMAGE_SUFFIXES, read_image
 from lwirst.limits import limit, side_text
 from lwirst.pipeline import FpsMeter, FramePipeline, FrameResult
+from lwirst.stderr_capture import captured_stderr, reason
 from lwirst.videoio import open_writer, quiet_opencv
 
 log = logging.getLogger(__name__)
@@ -91,11 +92,11 @@ class FrameSource:
             self.total: int | None = len(self._files)
             self.fps = float(fps) if fps else DEFAULT_FPS
         else:
-            with quiet_opencv():
+            with quiet_opencv(), captured_stderr() as chatter:  # FFmpeg writes to descriptor 2 itself
                 self._capture = cv2.VideoCapture(str(self.path))
             if not self._capture.isOpened():
                 raise LwirstError(f"{self.path}: not a readable video "
-                                  "(corrupt, truncated or unsupported format)")
+                                  f"(corrupt, truncated or unsupported format){reason(chatter)}")
             self._check_declared_size()
             declared = self._capture.get(cv2.CAP_PROP_FRAME_COUNT)
             self.total = int(declared) if math.isfinite(declared) and declared > 0 else None
@@ -131,7 +132,8 @@ class FrameSource:
 
     def _read(self) -> np.ndarray | None:
         if self._capture is not None:
-            ok, frame = self._capture.read()
+            with captured_stderr():  # a damaged frame's decoder warnings are logged, not printed
+                ok, frame = self._capture.read()
             return frame if ok else None
         if self.index >= len(self._files):
             return None

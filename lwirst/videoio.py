@@ -9,8 +9,6 @@ from __future__ import annotations
 import contextlib
 import functools
 import logging
-import os
-import sys
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
@@ -18,6 +16,7 @@ from pathlib import Path
 import cv2
 
 from lwirst.errors import LwirstError
+from lwirst.stderr_capture import captured_stderr
 
 log = logging.getLogger(__name__)
 
@@ -35,20 +34,6 @@ def quiet_opencv() -> Iterator[None]:
         cv2.utils.logging.setLogLevel(previous)
 
 
-@contextlib.contextmanager
-def _stderr_to_devnull() -> Iterator[None]:
-    """FFmpeg writes to file descriptor 2 directly once initialised, bypassing OpenCV's log level."""
-    sys.stderr.flush()
-    saved, devnull = os.dup(2), os.open(os.devnull, os.O_WRONLY)
-    try:
-        os.dup2(devnull, 2)
-        yield
-    finally:
-        os.dup2(saved, 2)
-        os.close(saved)
-        os.close(devnull)
-
-
 @functools.cache
 def available_codecs() -> tuple[str, ...]:
     """Which of `CODECS` this OpenCV build can encode, probed once per process.
@@ -56,7 +41,7 @@ def available_codecs() -> tuple[str, ...]:
     Probing a missing encoder makes FFmpeg print errors, hence once and silenced.
     """
     found = []
-    with tempfile.TemporaryDirectory() as tmp, _stderr_to_devnull(), quiet_opencv():
+    with tempfile.TemporaryDirectory() as tmp, captured_stderr(), quiet_opencv():
         for codec in CODECS:
             fourcc = cv2.VideoWriter_fourcc(*codec)
             writer = cv2.VideoWriter(str(Path(tmp) / "probe.mp4"), fourcc, 10, (64, 64))

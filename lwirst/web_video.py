@@ -11,7 +11,7 @@ import pandas as pd
 
 from lwirst.errors import LwirstError
 from lwirst.pipeline import FramePipeline
-from lwirst.video import Progress, VideoResult, process_video
+from lwirst.video import FrameSource, Progress, VideoResult, process_video
 
 VIDEO_SUFFIXES = (".mp4", ".avi", ".mov", ".mkv", ".m4v", ".mpg", ".mpeg", ".webm")
 
@@ -55,14 +55,30 @@ def to_webm(source: Path, target: Path, fps: float) -> None:
             writer.release()
 
 
+def _upload_path(folder: Path, name: str) -> Path:
+    suffix = Path(name).suffix.lower()
+    return folder / f"upload{suffix if suffix in VIDEO_SUFFIXES else '.mp4'}"
+
+
+def check_video_upload(data: bytes, name: str) -> None:
+    """Refuse an uploaded video from its container (frame size and count over `lwirst.limits`, or
+    unreadable) when it arrives, before any visitor asks to process it; at most one frame is decoded."""
+    with tempfile.TemporaryDirectory(prefix="lwirst-probe-") as tmp:
+        path = _upload_path(Path(tmp), name)
+        path.write_bytes(data)
+        try:
+            FrameSource(path).close()
+        except LwirstError as exc:
+            raise LwirstError(str(exc).replace(str(path), name)) from exc
+
+
 def segment_video(source: bytes | Path, name: str, pipeline: FramePipeline,
                   progress: Progress | None = None) -> VideoOutput:
     """`lwirst.video.process_video` on an uploaded (bytes) or server-side video, in a scratch folder."""
     with tempfile.TemporaryDirectory(prefix="lwirst-video-") as tmp:
         folder = Path(tmp)
         if isinstance(source, bytes):
-            suffix = Path(name).suffix.lower()
-            path = folder / f"upload{suffix if suffix in VIDEO_SUFFIXES else '.mp4'}"
+            path = _upload_path(folder, name)
             path.write_bytes(source)
         else:
             path = source

@@ -237,8 +237,8 @@ def test_onnx_uploads_are_validated_and_stored_under_a_safe_name(tmp_path: Path)
     data = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)]).SerializeToString()
     upload = analysis.check_onnx_upload(data, "../../etc/my model.onnx", 1 << 20)
     assert upload.input_shape == ("n", 1, "h", "w")
-    path = analysis.store_upload(data, upload, tmp_path)
-    assert path.parent.parent == tmp_path and path.name == "my_model.onnx"
+    path = analysis.store_upload(data, upload, tmp_path, session="s1")
+    assert path.parent.parent == tmp_path / "s1" and path.name == "my_model.onnx"
     assert onnx.load(str(path)).graph.node[0].op_type == "Identity"
 
 

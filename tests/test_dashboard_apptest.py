@@ -380,7 +380,8 @@ def test_bad_video_uploads_are_readable_errors(case: str) -> None:
     name, data = _bad_videos()[case]
     at = open_page("3_video.py", model=DEMO_MODEL, video_source="Upload", threshold=0.5)
     at.file_uploader(key="video_upload").set_value((name, data, "video/mp4")).run()
-    at.button(key="video_process").click().run()
+    if not errors(at):  # a container that opens is refused when its frames are read
+        at.button(key="video_process").click().run()
     assert not at.exception
     assert any(name in message for message in errors(at)), errors(at)
     assert not any("/tmp" in message for message in errors(at))

@@ -241,3 +241,58 @@ def test_segment_write_failure_names_the_file_and_goes_on(world: World, tmp_path
     assert "cannot write" in done.stderr and "_mask.png" in done.stderr and "1 of 2 images failed" in done.stderr
     assert (out / "second_targets.json").is_file()  # the other image was still written
     assert not [p for p in out.iterdir() if ".tmp" in p.name]  # no partial temporary file left
+
+
+# Native libraries' stderr chatter (libpng, FFmpeg) never reaches the terminal: the one line says it.
+
+
+def corrupt_png() -> bytes:
+    ok, encoded = cv2.imencode(".png", np.zeros((64, 64), np.uint8))
+    assert ok
+    data = bytearray(encoded.tobytes())
+    data[60:70] = b"\xff" * 10  # inside IDAT: libpng warns, then fails its checksum
+    return bytes(data)
+
+
+def test_corrupt_png_gives_one_line_without_libpng_chatter(tmp_path: Path) -> None:
+    (tmp_path / "bad.png").write_bytes(corrupt_png())
+    done = run_cli("segment", "bad.png", "--out", "o", "--backend", "onnxruntime", cwd=tmp_path)
+    assert done.returncode == 1
+    errors = [line for line in done.stderr.splitlines() if line.strip()]
+    assert errors == ["error: bad.png: not a readable image (truncated, corrupt or not PNG/JPG/BMP/TIFF): "
+                      "libpng error: IDAT: CRC error", "1 of 1 images failed"], done.stderr
+
+
+@pytest.mark.parametrize(("data", "why"), [
+    (b"\x00\x00\x00\x18ftypmp42" + b"\x00" * 2000, "moov atom not found"),
+    (b"RIFF\x00\x10\x00\x00AVI LIST" + b"\xff" * 600, "not a readable video"),
+], ids=["mp4-without-moov", "avi-garbage"])
+def test_corrupt_video_gives_one_line_without_ffmpeg_chatter(tmp_path: Path, data: bytes, why: str) -> None:
+    (tmp_path / "bad.mp4").write_bytes(data)
+    done = run_cli("video", "bad.mp4", "--out", "o.mp4", cwd=tmp_path)
+    assert done.returncode == 1
+    line = one_line_error(done)  # exactly one stderr line: no "[mov,mp4 @ 0x...]" chatter
+    assert line.startswith("error: bad.mp4: not a readable video") and why in line and "@ 0x" not in line
+
+
+# `train --config FILE`: every problem with the file names it.
+
+
+@pytest.mark.parametrize(("content", "expected"), [
+    (None, "cannot read it (No such file or directory)"),
+    (b'{"num_daaa": 2', "network config is not valid JSON"),
+    (b"\xff\xfe\x00", "not a UTF-8 text file"),
+    (b'{"bogus": 1}', "unknown network config field(s): bogus"),
+    (b'{"num_daaa": 9}', "invalid network config: num_daaa must be between 1 and 4"),
+    (b'{"dropout_stage2": "x"}', "invalid network config: a field has the wrong type"),
+    (b"[1, 2]", "network config JSON must be an object"),
+], ids=["missing", "bad-json", "not-utf8", "unknown-key", "out-of-range", "wrong-type", "not-an-object"])
+def test_train_config_errors_name_the_file(tmp_path: Path, content: bytes | None, expected: str) -> None:
+    config = tmp_path / "net.json"
+    if content is not None:
+        config.write_bytes(content)
+    done = run_cli("train", "--config", config.name, "--run-dir", "run", "--epochs", "1", cwd=tmp_path)
+    assert done.returncode == 1
+    line = one_line_error(done)
+    assert line.startswith("error: --config net.json: ") and expected in line, line
+    assert not (tmp_path / "run").exists()

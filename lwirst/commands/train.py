@@ -114,10 +114,15 @@ def _network_config(args: argparse.Namespace) -> NetworkConfig:
     """The network to train: a config file, else an LW-IRSTNet preset, else `--arch`'s default config."""
     if args.config:
         try:
-            with open(args.config) as handle:
-                return config_from_json(handle.read(), args.arch)
+            text = Path(args.config).read_text(encoding="utf-8")
         except OSError as exc:
-            raise LwirstError(f"cannot read config {args.config}: {exc.strerror}") from exc
+            raise LwirstError(f"--config {args.config}: cannot read it ({exc.strerror})") from exc
+        except UnicodeDecodeError as exc:
+            raise LwirstError(f"--config {args.config}: not a UTF-8 text file; give a JSON network config") from exc
+        try:
+            return config_from_json(text, args.arch)
+        except LwirstError as exc:
+            raise LwirstError(f"--config {args.config}: {exc}") from exc
     if args.arch in (None, DEFAULT_ARCHITECTURE):
         return get_preset(args.preset or "lw_irstnet")
     if args.preset:
