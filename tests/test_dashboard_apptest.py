@@ -333,6 +333,16 @@ def test_a_url_with_bad_values_falls_back_to_the_defaults() -> None:
     assert at.selectbox(key="model").value != "nope.onnx" and at.selectbox(key="backend").value != "gpu"
 
 
+def test_a_collapsed_range_in_the_url_is_opened_at_its_slider() -> None:
+    at = AppTest.from_file(str(APP), default_timeout=120)
+    at.query_params["size"], at.query_params["ratio"] = "7~7", "10~10"
+    at.run()
+    assert not at.exception and not errors(at)
+    assert at.slider(key="size_range").value == (7, 8) and at.slider(key="ratio_range").value == (9.9, 10.0)
+    notes = [c.value for c in at.sidebar.caption if "is empty and would drop every target" in c.value]
+    assert len(notes) == 2 and "opened to 7–8" in notes[0]
+
+
 def test_the_favicon_is_a_local_file() -> None:
     source = (REPO / "dashboard" / "app.py").read_text()
     assert 'page_icon=str(FAVICON)' in source and (REPO / "dashboard" / "favicon.png").is_file()
