@@ -337,6 +337,7 @@ def test_a_collapsed_range_in_the_url_is_opened_at_its_slider() -> None:
     at = AppTest.from_file(str(APP), default_timeout=120)
     at.query_params["size"], at.query_params["ratio"] = "7~7", "10~10"
     at.run()
+    at.switch_page(str(PAGES / "2_single_frame.py")).run()
     assert not at.exception and not errors(at)
     assert at.slider(key="size_range").value == (7, 8) and at.slider(key="ratio_range").value == (9.9, 10.0)
     notes = [c.value for c in at.sidebar.caption if "is empty and would drop every target" in c.value]
