@@ -344,6 +344,16 @@ def test_a_collapsed_range_in_the_url_is_opened_at_its_slider() -> None:
     assert len(notes) == 2 and "opened to 7–8" in notes[0]
 
 
+def test_compare_shows_unknown_values_as_a_dash_not_none() -> None:
+    pyarrow = pytest.importorskip("pyarrow")
+    at = open_page("6_compare.py")
+    table = at.dataframe[0]  # this project's models (Table II follows, in an expander)
+    shown = pyarrow.ipc.open_stream(table.proto.arrow_data.styler.display_values).read_all().to_pandas()
+    cells = shown.astype(str).to_numpy().ravel().tolist()
+    assert "None" not in cells and "nan" not in cells
+    assert table.value["fps"].isna().any() == ("—" in cells)
+
+
 def test_the_favicon_is_a_local_file() -> None:
     source = (REPO / "dashboard" / "app.py").read_text()
     assert 'page_icon=str(FAVICON)' in source and (REPO / "dashboard" / "favicon.png").is_file()
