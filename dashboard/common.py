@@ -43,7 +43,7 @@ from lwirst.live import CameraSource, LiveStream, LoopingVideo, Source, Syntheti
 from lwirst.modelcard import DEMO_MODEL, ModelCard, demo_network, find_models, model_card
 from lwirst.pipeline import FramePipeline, FrameResult
 from lwirst.plots import video_frame_size as frame_size_of
-from lwirst.postprocess import NO_FILTER, TargetFilter, logit_to_probability
+from lwirst.postprocess import TargetFilter, logit_to_probability
 from lwirst.streams import DatasetStream
 from lwirst.tracking import Tracker
 from lwirst.uploads import check_upload_size, decode_upload, image_key
@@ -481,35 +481,43 @@ def postprocess_controls() -> Postprocess:
         threshold = st.slider("Threshold (logit)", *THRESHOLD_RANGE, step=0.1, key="threshold",
                               help=help_for("threshold", "logit"))
         st.caption(f"= probability {logit_to_probability(threshold):.3f}")
+        _open_collapsed("size_range", 1, SIZE_CAP)
         size = st.slider("Pixel size (m, k)", 0, SIZE_CAP, key="size_range", on_change=_keep_open,
                          args=("size_range", 1, SIZE_CAP),
                          help=f"{help_for('Eq. 4')}\n\n0 and {SIZE_CAP} mean no bound")
         _range_note("size_range")
+        _open_collapsed("ratio_range", 0.1, RATIO_CAP)
         ratio = st.slider("Aspect ratio w/h (l, n)", 0.0, RATIO_CAP, step=0.1, key="ratio_range",
                           on_change=_keep_open, args=("ratio_range", 0.1, RATIO_CAP),
                           help=f"{help_for('Eq. 4')}\n\n0 and {RATIO_CAP:g} mean no bound")
         _range_note("ratio_range")
-        try:
-            target_filter = filter_from_ranges(size, ratio, SIZE_CAP, RATIO_CAP)
-        except LwirstError as exc:
-            st.error(f"{exc}; the filter is off until the range is widened.")
-            target_filter = NO_FILTER
+        target_filter = filter_from_ranges(size, ratio, SIZE_CAP, RATIO_CAP)
     return Postprocess(float(threshold), target_filter)
 
 
 def _keep_open(key: str, step: float, cap: float) -> None:
-    """A range slider's callback: a collapsed range (low end at or above the high end, which would drop
-    every target) is opened by one step, and a note under the slider says so."""
+    """A range slider's callback: a valid range clears the note of `_open_collapsed`, a collapsed one
+    is opened."""
     low, high = st.session_state[key]
     if low < high:
         st.session_state.pop(f"{key}_note", None)
+    else:
+        _open_collapsed(key, step, cap)
+
+
+def _open_collapsed(key: str, step: float, cap: float) -> None:
+    """A collapsed range (low end at or above the high end, which would drop every target), whether
+    dragged there or from a shared URL, is opened by one step before its slider is drawn, and a note
+    under the slider says so."""
+    low, high = st.session_state[key]
+    if low < high:
         return
     opened = (low, low + step) if low + step <= cap else (high - step, high)
     if isinstance(step, float):
         opened = (round(opened[0], 1), round(opened[1], 1))
     st.session_state[key] = opened
-    st.session_state[f"{key}_note"] = (f"An empty range drops every target: opened to {opened[0]:g}–{opened[1]:g}, "
-                                      "the narrowest range Eq. 4 allows.")
+    st.session_state[f"{key}_note"] = (f"The range {low:g}–{high:g} is empty and would drop every target: "
+                                      f"opened to {opened[0]:g}–{opened[1]:g}, the narrowest range Eq. 4 allows.")
 
 
 def _range_note(key: str) -> None:

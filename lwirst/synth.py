@@ -48,7 +48,7 @@ import cv2
 import numpy as np
 
 from lwirst.errors import LwirstError
-from lwirst.videoio import open_writer
+from lwirst.videoio import FrameWriter, open_writer
 
 log = logging.getLogger(__name__)
 
@@ -587,10 +587,10 @@ def write_dataset(out: str | Path, count: int, config: SceneConfig | Sequence[Sc
 
 
 def write_video(path: str | Path, frames: Iterable[np.ndarray], fps: float = 25.0) -> str:
-    """Stream grey or BGR uint8 frames into an MP4; returns the codec used ('avc1', else 'mp4v')."""
+    """Stream grey or BGR uint8 frames into an MP4; returns the codec used (`lwirst.videoio.open_writer`'s)."""
     path = Path(path)
     _make_dir(path.parent)
-    writer: cv2.VideoWriter | None = None
+    writer: FrameWriter | None = None
     codec, size = "", (0, 0)
     try:
         for frame in frames:

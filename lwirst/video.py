@@ -6,10 +6,11 @@ every frame and the video writer is released in `finally`, so an interruption
 (Ctrl-C) or a bad frame half-way leaves a playable partial video and the rows of
 every finished frame.
 
-Codec: H.264 ('avc1') when this OpenCV build can encode it, else MPEG-4 Part 2
-('mp4v'), which most desktop players but not all browsers play; when an `ffmpeg`
-binary is on PATH an 'mp4v' result is transcoded to H.264. `VideoResult.codec`
-says which one was written.
+Codec (`lwirst.videoio`): H.264 through PyAV ('h264') when it is installed, else
+OpenCV's H.264 ('avc1') when its build can encode it, else MPEG-4 Part 2 ('mp4v'),
+which most desktop players but not all browsers play; when an `ffmpeg` binary is on
+PATH an 'mp4v' result is transcoded to H.264. `VideoResult.codec` says which one
+was written.
 
 A folder of frames must hold only images (hidden files aside): any other entry is
 an error naming it, because skipping files silently would shift frame numbers and
@@ -40,7 +41,7 @@ from lwirst.imageio import IMAGE_SUFFIXES, read_image
 from lwirst.limits import limit, side_text
 from lwirst.pipeline import FpsMeter, FramePipeline, FrameResult
 from lwirst.stderr_capture import captured_stderr, reason
-from lwirst.videoio import open_writer, quiet_opencv
+from lwirst.videoio import BROWSER_CODECS, open_writer, quiet_opencv
 
 log = logging.getLogger(__name__)
 
@@ -337,7 +338,7 @@ def process_video(source: str | Path, out_path: str | Path, csv_path: str | Path
         raise LwirstError(f"{frames.path}: the video ends after {done} of the {frames.total} frames "
                           f"its header declares (truncated or corrupt); {out_path} and the CSV hold "
                           f"the {done} frames read")
-    if not interrupted and codec != "avc1" and transcode and _transcode_h264(out_path):
+    if not interrupted and codec not in BROWSER_CODECS and transcode and _transcode_h264(out_path):
         codec = "h264 (ffmpeg)"
     log.info("wrote %d frames to %s with codec %s", done, out_path, codec)
     return VideoResult(out_path, csv_file, codec, done, frames.total, frames.fps, rows, elapsed, interrupted)

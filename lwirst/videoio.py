@@ -1,7 +1,9 @@
 """MP4 writing shared by the video pipeline and the synthetic sequence writer.
 
-H.264 ('avc1') when this OpenCV build can encode it, else MPEG-4 Part 2 ('mp4v').
-Kept free of the inference stack so `lwirst.synth` can use it without importing torch.
+H.264 through PyAV (`av` from PyPI, whose wheels ship libx264) when it is installed:
+'h264', which browsers play directly. Else OpenCV: H.264 ('avc1') when its build can
+encode it, else MPEG-4 Part 2 ('mp4v'). Kept free of the inference stack so
+`lwirst.synth` can use it without importing torch.
 """
 
 from __future__ import annotations
@@ -11,9 +13,12 @@ import functools
 import logging
 import tempfile
 from collections.abc import Iterator
+from fractions import Fraction
 from pathlib import Path
+from typing import Protocol
 
 import cv2
+import numpy as np
 
 from lwirst.errors import LwirstError
 from lwirst.stderr_capture import captured_stderr
@@ -21,6 +26,18 @@ from lwirst.stderr_capture import captured_stderr
 log = logging.getLogger(__name__)
 
 CODECS = ("avc1", "mp4v")
+PYAV_ENCODER = "libx264"
+PYAV_CODEC = "h264"
+# Codecs of written MP4s that browsers play as they are.
+BROWSER_CODECS = (PYAV_CODEC, "avc1", "h264 (ffmpeg)")
+
+
+class FrameWriter(Protocol):
+    """What `open_writer` returns: BGR uint8 frames of the opened size in, `release` to finish."""
+
+    def write(self, image: np.ndarray) -> None: ...
+
+    def release(self) -> None: ...
 
 
 @contextlib.contextmanager
@@ -52,7 +69,80 @@ def available_codecs() -> tuple[str, ...]:
     return tuple(found)
 
 
-def open_writer(path: Path, size: tuple[int, int], fps: float) -> tuple[cv2.VideoWriter, str]:
+@functools.cache
+def pyav_h264() -> bool:
+    """Whether PyAV is installed with an H.264 encoder (`PYAV_ENCODER`), checked once per process."""
+    try:
+        import av
+    except ImportError:
+        log.debug("PyAV is not installed; MP4s are written by OpenCV")
+        return False
+    try:
+        av.codec.Codec(PYAV_ENCODER, "w")
+    except (ValueError, av.error.FFmpegError):
+        log.debug("this PyAV has no %s encoder; MP4s are written by OpenCV", PYAV_ENCODER)
+        return False
+    return True
+
+
+class PyAVWriter:
+    """H.264 (yuv420p, the profile browsers play) in an MP4 with its index first (+faststart).
+
+    4:2:0 needs even sides: a frame with an odd side gets its last row or column repeated.
+    """
+
+    def __init__(self, path: Path, size: tuple[int, int], fps: float) -> None:
+        import av
+
+        self._pad = (size[0] % 2, size[1] % 2)
+        path.open("wb").close()  # FFmpeg opens the file only at the first frame: fail here instead
+        self._container = av.open(str(path), "w", format="mp4", container_options={"movflags": "+faststart"})
+        try:
+            self._stream = self._container.add_stream(PYAV_ENCODER, rate=Fraction(fps).limit_denominator(1001))
+            self._stream.width, self._stream.height = size[0] + self._pad[0], size[1] + self._pad[1]
+            self._stream.pix_fmt = "yuv420p"
+            self._stream.options = {"preset": "veryfast", "crf": "20"}
+        except BaseException:
+            self._container.close()
+            raise
+        self._open = True
+
+    def write(self, image: np.ndarray) -> None:
+        import av
+
+        if any(self._pad):
+            image = cv2.copyMakeBorder(image, 0, self._pad[1], 0, self._pad[0], cv2.BORDER_REPLICATE)
+        frame = av.VideoFrame.from_ndarray(np.ascontiguousarray(image), format="bgr24")
+        self._container.mux(self._stream.encode(frame))
+
+    def release(self) -> None:
+        """Flush the encoder and close the file (once; later calls do nothing)."""
+        if not self._open:
+            return
+        self._open = False
+        try:
+            self._container.mux(self._stream.encode(None))
+        finally:
+            self._container.close()
+
+
+def _open_pyav(path: Path, size: tuple[int, int], fps: float) -> PyAVWriter | None:
+    """A PyAV H.264 writer, or None (logged) when it cannot open: OpenCV's writers are tried next."""
+    import av
+
+    try:
+        return PyAVWriter(path, size, fps)
+    except (OSError, ValueError, av.error.FFmpegError) as exc:
+        log.debug("PyAV cannot write %s (%s); trying OpenCV", path, exc)
+        return None
+
+
+def open_writer(path: Path, size: tuple[int, int], fps: float) -> tuple[FrameWriter, str]:
+    """A writer for an MP4 at `path` and the codec it writes (`PYAV_CODEC`, else one of `CODECS`)."""
+    if pyav_h264():
+        writer = _open_pyav(path, size, fps)
+        if writer is not None:
+            return writer, PYAV_CODEC
     codecs = available_codecs()
     if not codecs:
         raise LwirstError("this OpenCV build cannot encode MP4 (neither avc1 nor mp4v); "

@@ -12,11 +12,9 @@ import pandas as pd
 from lwirst.errors import LwirstError
 from lwirst.pipeline import FramePipeline
 from lwirst.video import FrameSource, Progress, VideoResult, process_video
+from lwirst.videoio import BROWSER_CODECS
 
 VIDEO_SUFFIXES = (".mp4", ".avi", ".mov", ".mkv", ".m4v", ".mpg", ".mpeg", ".webm")
-
-
-BROWSER_CODECS = ("avc1", "h264 (ffmpeg)")
 
 
 @dataclass

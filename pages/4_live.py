@@ -119,7 +119,7 @@ def webcam(post: common.Postprocess) -> None:
     context = webrtc_streamer(key="webcam", video_frame_callback=common.webcam_callback(stream),
                               media_stream_constraints={"video": True, "audio": False},
                               rtc_configuration=common.rtc_configuration())
-    # Timed reruns break streamlit-webrtc's signalling, so the numbers below refresh on demand.
+    # Reruns break streamlit-webrtc's signalling, so the numbers below refresh on demand, once it plays.
     st.button("Refresh the numbers", key="webcam_refresh", disabled=not context.state.playing)
     view(stream, False, "Press START and allow the camera; the annotated stream plays above.")
 

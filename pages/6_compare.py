@@ -53,14 +53,15 @@ def measured_table(measured: pd.DataFrame) -> None:
                 "(Evaluate page) and no ablation sweep wrote data/ablations/*.csv.")
         return
     shown = measured[["name", "source", "miou", "f1", "precision", "recall", "flops_m", "params_m", "fps"]]
-    number = st.column_config.NumberColumn
-    st.dataframe(shown, hide_index=True, key="compare_measured", column_config={
-        "miou": number("mIoU", format="%.4f"), "f1": number("F1", format="%.4f"),
-        "precision": number("P", format="%.4f"), "recall": number("R", format="%.4f"),
-        "flops_m": number("FLOPs (M)", format="%.1f"), "params_m": number("Params (M)", format="%.4f"),
-        "source": st.column_config.TextColumn("scored by, on (dataset, split, protocol)"),
-        "fps": number("model-only fps", format="%.1f",
-                      help="Network calls per second on the machine that measured it")})
+    digits = {"miou": 4, "f1": 4, "precision": 4, "recall": 4, "flops_m": 1, "params_m": 4, "fps": 1}
+    # Unknown values (an ONNX file's cost, a card without a speed) read "—", not "None".
+    table = shown.style.format({column: f"{{:.{n}f}}" for column, n in digits.items()}, na_rep="—")
+    text = st.column_config.TextColumn
+    st.dataframe(table, hide_index=True, key="compare_measured", column_config={
+        "miou": text("mIoU"), "f1": text("F1"), "precision": text("P"), "recall": text("R"),
+        "flops_m": text("FLOPs (M)"), "params_m": text("Params (M)"),
+        "source": text("scored by, on (dataset, split, protocol)"),
+        "fps": text("model-only fps", help="Network calls per second on the machine that measured it")})
     unplotted = shown[shown[["flops_m", "params_m"]].isna().any(axis=1)]
     if not unplotted.empty:
         st.caption(f"Not on the charts (cost unknown, e.g. an ONNX file): {', '.join(unplotted['name'])}")

@@ -333,6 +333,27 @@ def test_a_url_with_bad_values_falls_back_to_the_defaults() -> None:
     assert at.selectbox(key="model").value != "nope.onnx" and at.selectbox(key="backend").value != "gpu"
 
 
+def test_a_collapsed_range_in_the_url_is_opened_at_its_slider() -> None:
+    at = AppTest.from_file(str(APP), default_timeout=120)
+    at.query_params["size"], at.query_params["ratio"] = "7~7", "10~10"
+    at.run()
+    at.switch_page(str(PAGES / "2_single_frame.py")).run()
+    assert not at.exception and not errors(at)
+    assert at.slider(key="size_range").value == (7, 8) and at.slider(key="ratio_range").value == (9.9, 10.0)
+    notes = [c.value for c in at.sidebar.caption if "is empty and would drop every target" in c.value]
+    assert len(notes) == 2 and "opened to 7–8" in notes[0]
+
+
+def test_compare_shows_unknown_values_as_a_dash_not_none() -> None:
+    pyarrow = pytest.importorskip("pyarrow")
+    at = open_page("6_compare.py")
+    table = at.dataframe[0]  # this project's models (Table II follows, in an expander)
+    shown = pyarrow.ipc.open_stream(table.proto.arrow_data.styler.display_values).read_all().to_pandas()
+    cells = shown.astype(str).to_numpy().ravel().tolist()
+    assert "None" not in cells and "nan" not in cells
+    assert table.value["fps"].isna().any() == ("—" in cells)
+
+
 def test_the_favicon_is_a_local_file() -> None:
     source = (REPO / "dashboard" / "app.py").read_text()
     assert 'page_icon=str(FAVICON)' in source and (REPO / "dashboard" / "favicon.png").is_file()

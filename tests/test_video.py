@@ -149,7 +149,7 @@ def test_video_to_annotated_mp4_and_csv(tmp_path: Path, segmenter: Segmenter) ->
                            one_target_pipeline(segmenter), progress=lambda d, t: calls.append((d, t)))
     assert calls == [(i, 12) for i in range(1, 13)]
     assert (result.frames_done, result.frames_total, result.interrupted) == (12, 12, False)
-    assert result.codec in ("avc1", "mp4v", "h264 (ffmpeg)") and result.fps == pytest.approx(10)
+    assert result.codec in ("h264", "avc1", "mp4v", "h264 (ffmpeg)") and result.fps == pytest.approx(10)
     assert count_frames(result.out_path) == (12, SIZE)
     rows = read_csv(tmp_path / "t.csv")
     assert result.rows == len(rows) == 12
@@ -296,6 +296,7 @@ def test_unwritable_outputs(tmp_path: Path, segmenter: Segmenter) -> None:
 @pytest.mark.parametrize("works", [True, False])
 def test_ffmpeg_transcode_when_available(tmp_path: Path, segmenter: Segmenter,
                                          monkeypatch: pytest.MonkeyPatch, works: bool) -> None:
+    monkeypatch.setattr(videoio, "pyav_h264", lambda: False)  # as without PyAV
     if "avc1" in videoio.available_codecs():
         pytest.skip("this OpenCV writes H.264 itself; no transcode happens")
     fake = tmp_path / "bin" / "ffmpeg"
@@ -312,6 +313,45 @@ def test_ffmpeg_transcode_when_available(tmp_path: Path, segmenter: Segmenter,
     assert not list(tmp_path.glob(".o.h264*"))
 
 
+def decoded(path: Path) -> tuple[str, int, tuple[int, int]]:
+    """Codec, frame count and frame size of an MP4, decoded by PyAV."""
+    av = pytest.importorskip("av")
+    with av.open(str(path)) as container:
+        stream = container.streams.video[0]
+        frames = [f.to_ndarray(format="bgr24") for f in container.decode(stream)]
+        return stream.codec_context.name, len(frames), (frames[0].shape[1], frames[0].shape[0])
+
+
+@pytest.mark.skipif(not videoio.pyav_h264(), reason="PyAV with an H.264 encoder is not installed")
+def test_video_written_as_h264_through_pyav(tmp_path: Path, segmenter: Segmenter) -> None:
+    result = process_video(write_video(tmp_path / "in.mp4", 6), tmp_path / "o.mp4", None, FramePipeline(segmenter))
+    assert result.codec == "h264"
+    assert decoded(tmp_path / "o.mp4") == ("h264", 6, SIZE)
+    assert count_frames(tmp_path / "o.mp4") == (6, SIZE)  # OpenCV reads it too
+    with (tmp_path / "o.mp4").open("rb") as head:  # +faststart: the index before the media data
+        start = head.read(4096)
+    assert start.find(b"moov") != -1 and (start.find(b"mdat") == -1 or start.find(b"moov") < start.find(b"mdat"))
+
+
+@pytest.mark.skipif(not videoio.pyav_h264(), reason="PyAV with an H.264 encoder is not installed")
+def test_h264_pads_odd_sides_by_one_pixel(tmp_path: Path) -> None:
+    writer, codec = videoio.open_writer(tmp_path / "odd.mp4", (45, 33), 25.0)
+    for i in range(5):
+        writer.write(frame(i, (45, 33)))
+    writer.release()
+    writer.release()  # a second release does nothing
+    assert codec == "h264" and decoded(tmp_path / "odd.mp4") == ("h264", 5, (46, 34))
+
+
+def test_without_pyav_opencv_writes_the_video(tmp_path: Path, segmenter: Segmenter,
+                                              monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(videoio, "pyav_h264", lambda: False)
+    result = process_video(write_video(tmp_path / "in.mp4", 4), tmp_path / "o.mp4", None, FramePipeline(segmenter),
+                           transcode=False)
+    assert result.codec in videoio.available_codecs()
+    assert count_frames(tmp_path / "o.mp4") == (4, SIZE)
+
+
 def test_video_command(tmp_path: Path, segmenter: Segmenter, capsys: pytest.CaptureFixture[str]) -> None:
     ckpt = tmp_path / "net.safetensors"
     net = LWIRSTNet().eval()
@@ -322,7 +362,7 @@ def test_video_command(tmp_path: Path, segmenter: Segmenter, capsys: pytest.Capt
     out = capsys.readouterr().out
     assert rc == 0, out
     assert "frames: 4 of 4" in out
-    assert any(f"[{codec}]" in out for codec in ("mp4v", "avc1", "h264 (ffmpeg)"))
+    assert any(f"[{codec}]" in out for codec in ("h264", "mp4v", "avc1", "h264 (ffmpeg)"))
     assert count_frames(tmp_path / "o.mp4")[0] == 4 and len(read_csv(tmp_path / "o.csv")) >= 4
     rc = main(["video", str(tmp_path / "nope.mp4"), "--out", str(tmp_path / "x.mp4"), "--model", str(ckpt),
                "--backend", "torch", "--threads", "1"])

@@ -68,7 +68,8 @@ def run(args: argparse.Namespace) -> int:
             bar.close()
     note = ""
     if result.codec == "mp4v":
-        note = " (MPEG-4 Part 2: browsers may not play it; put ffmpeg on PATH for H.264)"
+        note = (" (MPEG-4 Part 2: browsers may not play it; install PyAV (`pip install av`) or put ffmpeg on "
+                "PATH for H.264)")
     print(f"video: {result.out_path} [{result.codec}]{note}")
     print(f"targets: {result.csv_path} ({result.rows} rows, {tracker.tracks_started} tracks)")
     total = f" of {result.frames_total}" if result.frames_total else ""
