@@ -453,10 +453,10 @@ def _format_bars(bars: dict[str, dict]) -> list[str]:
             f"{title}, batch 1, {b['threads']} threads: {b['variant']} at {b['fps']:.1f} fps",
             f"  {b['ratio']:.2f}x baseline (bar 3x: {mark(b['ratio_met'])}); mIoU {miou} "
             f"(bar within {MIOU_TOLERANCE}: {mark(b['mIoU_met'])})",
-            f"  {b['ceiling_share'] * 100:.0f}% of the {b['ceiling_fps']:.0f} fps {b['precision']} ceiling "
+            f"  {b['ceiling_share'] * 100:.1f}% of the {b['ceiling_fps']:.0f} fps {b['precision']} ceiling "
             f"(bar 70%: {mark(b['ceiling_met'])})"
             + (f", {b['fp32_ceiling_share'] * 100:.0f}% of the fp32 one" if b["precision"] != "fp32" else "")
-            + f"; end-to-end keeps {b['pipeline_share'] * 100:.0f}% "
+            + f"; end-to-end keeps {b['pipeline_share'] * 100:.1f}% "
             f"of model-only fps (bar 90%: {mark(b['pipeline_met'])})",
         ]
     for key, b in bars.items():
