@@ -8,12 +8,10 @@ their runtime only when building, so listing names and capabilities loads no tor
 
 from __future__ import annotations
 
-import difflib
-import importlib
-
 from lwirst.backends.base import Backend, BackendSpec, NetworkSource, check_channels, importable
 from lwirst.backends.options import FAST, INT8_MODES, PLAIN, Options
 from lwirst.errors import LwirstError
+from lwirst.registry import load_entry, unknown
 
 # Registry name -> module defining SPEC.
 _MODULES: dict[str, str] = {
@@ -38,13 +36,8 @@ def get_backend(name: str) -> BackendSpec:
     """The registered backend `name`; an unknown name lists the known ones."""
     if name not in _SPECS:
         if name not in _MODULES:
-            close = difflib.get_close_matches(name, backend_names(), n=1)
-            hint = f" (did you mean {close[0]}?)" if close else ""
-            raise LwirstError(f"unknown backend {name!r}{hint}; choose one of {', '.join(backend_names())} or auto")
-        spec = importlib.import_module(_MODULES[name]).SPEC
-        if spec.name != name:
-            raise LwirstError(f"{_MODULES[name]} registers {spec.name!r}, not {name!r}")
-        _SPECS[name] = spec
+            raise unknown("backend", name, backend_names(), f"choose one of {', '.join(backend_names())} or auto")
+        _SPECS[name] = load_entry(_MODULES[name], "SPEC", name)
     return _SPECS[name]
 
 

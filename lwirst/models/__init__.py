@@ -12,13 +12,12 @@ built), so command-line choices and settings stay light.
 
 from __future__ import annotations
 
-import difflib
-import importlib
 from typing import Any
 
 from lwirst.config import json_object
 from lwirst.errors import LwirstError
 from lwirst.models.base import Architecture, NetworkConfig
+from lwirst.registry import load_entry, unknown
 
 # Registry name -> module defining ARCHITECTURE. The first is the default (old checkpoints name none).
 _MODULES: dict[str, str] = {
@@ -40,14 +39,9 @@ def architecture_names() -> tuple[str, ...]:
 def get_architecture(name: str) -> Architecture:
     """The registered architecture `name`; an unknown name lists the known ones."""
     if name not in _MODULES:
-        close = difflib.get_close_matches(name, _MODULES, n=1)
-        hint = f" (did you mean {close[0]}?)" if close else ""
-        raise LwirstError(f"unknown architecture {name!r}{hint}; registered: {', '.join(_MODULES)}")
+        raise unknown("architecture", name, tuple(_MODULES), f"registered: {', '.join(_MODULES)}")
     if name not in _LOADED:
-        spec = importlib.import_module(_MODULES[name]).ARCHITECTURE
-        if spec.name != name:
-            raise LwirstError(f"{_MODULES[name]} registers {spec.name!r}, not {name!r}")
-        _LOADED[name] = spec
+        _LOADED[name] = load_entry(_MODULES[name], "ARCHITECTURE", name)
     return _LOADED[name]
 
 
