@@ -146,6 +146,15 @@ def test_video_of_huge_frames_is_refused_from_the_container(huge_video: Path, tm
     assert not (tmp_path / "o.mp4").exists()
 
 
+def test_uploaded_video_of_huge_frames_is_refused_by_its_name(huge_video: Path) -> None:
+    """The dashboard's check on an uploaded video (item 2): refused from the container when it arrives,
+    named as the visitor knows it, not by the server's scratch path."""
+    from lwirst.web_video import check_video_upload
+
+    with pytest.raises(LwirstError, match=r"^huge\.avi: 8000x8000 frames are larger than the limit of 4096x4096"):
+        check_video_upload(huge_video.read_bytes(), "huge.avi")
+
+
 def test_video_frame_count_limit(tmp_path: Path) -> None:
     src = tmp_path / "v.avi"
     writer = cv2.VideoWriter(str(src), cv2.VideoWriter_fourcc(*"MJPG"), 10, (32, 32))

@@ -6,18 +6,22 @@ Each case runs the real command in a subprocess; nothing is mocked.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import os
 import subprocess
 import sys
-from collections.abc import Callable
+import time
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import cv2
 import numpy as np
 import pytest
 import torch
+from onnx import TensorProto, helper
 
+from lwirst.backends import backend_names, get_backend
 from lwirst.checkpoint import save_checkpoint
 from lwirst.model import LWIRSTNet
 
@@ -134,6 +138,8 @@ CASES: dict[str, Case] = {
                                     "--threads"),
     "14-video-threads-negative": (lambda w: ["video", w.video, "--out", w.root / "o.mp4", "--threads", "-1",
                                              "--backend", "torch"], 2, "--threads"),
+    "14-video-threads-negative-openvino": (lambda w: ["video", w.video, "--out", w.root / "o.mp4", "--threads",
+                                                      "-1", "--backend", "openvino"], 2, "--threads"),
     "14-train-threads-negative": (lambda w: ["train", "--run-dir", w.root / "r", "--threads", "-1"], 2,
                                   "--threads"),
     "14-split-list-not-utf8": (lambda w: ["evaluate", "--data-dir", w.root / "latin", "--dataset", "folder",
@@ -162,6 +168,9 @@ CASES: dict[str, Case] = {
     "16-export-onnx-checkpoint": (lambda w: ["export", "--checkpoint", w.root / "x.onnx", "--out",
                                              w.root / "y.onnx"], 1, "already an ONNX model"),
     "16-dashboard-port-99999": (lambda w: ["dashboard", "--port", "99999"], 2, "[1, 65535]"),
+    "16-sweep-port-99999": (lambda w: ["sweep", "--presets", "lw_irstnet", "--run-dir", w.root / "sw", "--address",
+                                       "127.0.0.1:99999", "--data-dir", w.root], 1,
+                            "port 99999 is not between 1 and 65535"),
     "16-out-under-a-file": (lambda w: ["segment", w.image, "--out", w.plain / "sub", "--model", w.model], 1,
                             "is a file, not a folder"),
 }
@@ -204,6 +213,74 @@ def test_refused_with_one_line_and_inputs_unchanged(world: World, case: str) -> 
     assert done.returncode == code, (done.returncode, line)
     assert expected in done.stderr, line
     assert digest([world.root]) == before  # no input changed, no output appeared
+
+
+def typed_onnx(where: str, elem: int) -> bytes:
+    """A float-in, float-out graph except that its input or its output has type `elem`."""
+    x_type = elem if where == "input" else TensorProto.FLOAT
+    y_type = elem if where == "output" else TensorProto.FLOAT
+    nodes = [helper.make_node("Cast", ["x"], ["c"], to=TensorProto.FLOAT),
+             helper.make_node("ReduceMean", ["c"], ["m"], axes=[1], keepdims=1),
+             helper.make_node("Cast", ["m"], ["y"], to=y_type)]
+    graph = helper.make_graph(nodes, "typed", [helper.make_tensor_value_info("x", x_type, ["N", 3, "H", "W"])],
+                              [helper.make_tensor_value_info("y", y_type, ["N", 1, "H", "W"])])
+    return helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)]).SerializeToString()
+
+
+@pytest.mark.parametrize("backend", [name for name in backend_names() if get_backend(name).runs_onnx])
+@pytest.mark.parametrize(("where", "elem"), [("output", TensorProto.INT64), ("input", TensorProto.UINT8)],
+                         ids=["int64-output", "uint8-input"])
+def test_onnx_of_another_type_is_one_line_on_every_backend(world: World, tmp_path: Path, backend: str, where: str,
+                                                           elem: int) -> None:
+    """Item 14: these models raised a traceback from inside each runtime."""
+    if not get_backend(backend).installed:
+        pytest.skip(f"{backend} is not installed")
+    model = tmp_path / f"{where}.onnx"
+    model.write_bytes(typed_onnx(where, elem))
+    before = digest([world.image, model])
+    done = run_cli("segment", world.image, "--out", tmp_path / "o", "--model", model, "--backend", backend,
+                   cwd=tmp_path)
+    assert done.returncode == 1
+    assert f"the {where} is {TensorProto.DataType.Name(elem)}; expected FLOAT" in one_line_error(done)
+    assert digest([world.image, model]) == before and not (tmp_path / "o").exists()
+
+
+@pytest.fixture()
+def small_mount(tmp_path: Path, request: pytest.FixtureRequest) -> Iterator[Path]:
+    """A 64 kB tmpfs, read-only or filled to the last byte (needs root; skipped elsewhere)."""
+    kind = request.param
+    where = tmp_path / kind
+    where.mkdir()
+    options = "size=64k" + (",ro" if kind == "read-only" else "")
+    if os.geteuid() != 0 or subprocess.run(["mount", "-t", "tmpfs", "-o", options, "tmpfs", str(where)],
+                                           capture_output=True, check=False).returncode:
+        pytest.skip("mounting a tmpfs needs root")
+    try:
+        if kind == "full":
+            with contextlib.suppress(OSError), (where / "filler").open("wb") as handle:
+                handle.write(b"\0" * 2**20)
+        yield where
+    finally:
+        subprocess.run(["umount", str(where)], check=True)
+
+
+@pytest.mark.parametrize("small_mount", ["read-only", "full"], indirect=True)
+@pytest.mark.parametrize("command", ["train", "evaluate"])
+def test_unwritable_or_full_output_fails_before_the_work(world: World, small_mount: Path, command: str) -> None:
+    """Item 15: a read-only or full --run-dir / --out once failed after a whole epoch or all the scoring."""
+    why = {"read-only": "Read-only file system", "full": "No space left on device"}[small_mount.name]
+    args = {"train": ["train", "--run-dir", small_mount / "run", "--data-dir", world.data.parent, "--dataset",
+                      "set", "--epochs", "1", "--threads", "1"],
+            "evaluate": ["evaluate", "--data-dir", world.data.parent, "--dataset", "set", "--model", world.model,
+                         "--backend", "torch", "--threads", "1", "--out", small_mount / "res"]}[command]
+    before = digest([world.root])
+    start = time.monotonic()
+    done = run_cli(*args, cwd=small_mount.parent)
+    assert done.returncode == 1
+    line = one_line_error(done)
+    assert "cannot write there" in line and why in line, line
+    assert time.monotonic() - start < 60  # refused at start-up, not after an epoch or the scoring
+    assert digest([world.root]) == before
 
 
 def test_force_allows_overwriting_an_output_but_never_an_input(world: World, tmp_path: Path) -> None:

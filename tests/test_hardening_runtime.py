@@ -3,6 +3,7 @@ dashboard says what it exposes. Real processes, sockets and signals; nothing moc
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import socket
@@ -172,3 +173,53 @@ def test_loopback_needs_no_warning(address: str) -> None:
 def test_a_served_dashboard_says_what_it_exposes(address: str) -> None:
     text = served_warning(address)
     assert "no login" in text and "reverse proxy" in text and "cameras are disabled" in text
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+@pytest.mark.parametrize(("address", "served"), [("0.0.0.0", True), ("127.0.0.1", False)])
+def test_dashboard_command_warns_and_turns_cameras_off_when_served(address: str, served: bool) -> None:
+    """The real `lwirst dashboard`: its stderr warning, and the environment its Streamlit process gets
+    (read from /proc once that process has exec'd), which `server_cameras_allowed` reads."""
+    env = {k: v for k, v in ENV.items() if k not in ("LWIRST_SERVED", "LWIRST_SERVER_CAMERAS")}
+    proc = subprocess.Popen([sys.executable, "-m", "lwirst", "dashboard", "--address", address, "--port",
+                             str(_free_port())], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env,
+                            start_new_session=True)
+    child_env: dict[str, str] | None = None
+    try:
+        deadline = time.monotonic() + 120
+        while child_env is None and time.monotonic() < deadline and proc.poll() is None:
+            for task in Path(f"/proc/{proc.pid}/task").glob("*/children"):
+                for child in task.read_text().split():
+                    with contextlib.suppress(OSError):
+                        if b"streamlit" in Path(f"/proc/{child}/cmdline").read_bytes():
+                            raw = Path(f"/proc/{child}/environ").read_bytes()
+                            child_env = dict(item.split("=", 1) for item in raw.decode().split("\0") if "=" in item)
+            time.sleep(0.1)
+    finally:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(proc.pid, signal.SIGTERM)
+        _, stderr = proc.communicate(timeout=60)
+    assert child_env is not None, stderr
+    if served:
+        assert stderr.startswith(f"warning: serving on {address} exposes the dashboard to the network with no login")
+        assert child_env.get("LWIRST_SERVED") == "1" and child_env.get("LWIRST_SERVER_CAMERAS") == "0"
+    else:
+        assert "warning" not in stderr and "LWIRST_SERVED" not in child_env
+
+
+@pytest.mark.parametrize(("served", "cameras", "allowed"), [(None, None, True), ("1", "0", False), ("1", "1", True)])
+def test_server_cameras_follow_the_served_setting(monkeypatch: pytest.MonkeyPatch, served: str | None,
+                                                  cameras: str | None, allowed: bool) -> None:
+    from dashboard.common import server_cameras_allowed
+
+    for name, value in (("LWIRST_SERVED", served), ("LWIRST_SERVER_CAMERAS", cameras)):
+        if value is None:
+            monkeypatch.delenv(name, raising=False)
+        else:
+            monkeypatch.setenv(name, value)
+    assert server_cameras_allowed() is allowed

@@ -127,6 +127,25 @@ def test_pickled_checkpoints_are_never_unpickled(tmp_path: Path) -> None:
         load_checkpoint(path)
 
 
+def test_unsafe_pt_message_recommends_a_way_that_loads_it(tmp_path: Path) -> None:
+    """Issue #21 item 16: the advice once named `lwirst export --checkpoint`, which refuses the same
+    file; the advice now given (load in Python, re-save with save_checkpoint) is followed here."""
+    path = tmp_path / "old.pt"
+    torch.manual_seed(0)
+    net = LWIRSTNet().eval()
+    torch.save({"config": net.config.to_dict(), "state_dict": net.state_dict(), "obj": argparse.Namespace()}, path)
+    with pytest.raises(LwirstError) as caught:
+        load_checkpoint(path)
+    message = str(caught.value)
+    assert "lwirst export" not in message and "lwirst.checkpoint.save_checkpoint" in message
+    payload = torch.load(path, weights_only=False)  # the user trusts the file
+    again = LWIRSTNet(NetConfig.from_dict(payload["config"]))
+    again.load_state_dict(payload["state_dict"])
+    save_checkpoint(tmp_path / "new.safetensors", again, again.config)
+    config, state, _ = load_checkpoint(tmp_path / "new.safetensors")
+    assert config == net.config and torch.equal(state[next(iter(state))], net.state_dict()[next(iter(state))])
+
+
 def test_torch_checkpoint_with_config_loads(tmp_path: Path) -> None:
     path = tmp_path / "model.pt"
     torch.save({"config": NetConfig().to_dict(), "state_dict": LWIRSTNet().state_dict()}, path)
