@@ -270,9 +270,9 @@ def test_unwritable_or_full_output_fails_before_the_work(world: World, small_mou
     """Item 15: a read-only or full --run-dir / --out once failed after a whole epoch or all the scoring."""
     why = {"read-only": "Read-only file system", "full": "No space left on device"}[small_mount.name]
     args = {"train": ["train", "--run-dir", small_mount / "run", "--data-dir", world.data.parent, "--dataset",
-                      "set", "--epochs", "1", "--threads", "1"],
+                      "set", "--val-split", "", "--epochs", "1", "--threads", "1"],
             "evaluate": ["evaluate", "--data-dir", world.data.parent, "--dataset", "set", "--model", world.model,
-                         "--backend", "torch", "--threads", "1", "--out", small_mount / "res"]}[command]
+                         "--backend", "torch", "--out", small_mount / "res"]}[command]
     before = digest([world.root])
     start = time.monotonic()
     done = run_cli(*args, cwd=small_mount.parent)
