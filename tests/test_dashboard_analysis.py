@@ -146,6 +146,29 @@ def test_fig4_puts_paper_and_measured_points_apart_on_log_axes() -> None:
     assert len(paper.x) == 15 and paper.marker.symbol == "circle"
 
 
+def test_fig4_writes_only_names_that_do_not_overlap() -> None:
+    rows = [analysis.measured_point("lwirst-sirst", {"miou": 0.699}, "sirst", "test", 163_200, 303.5e6,
+                                    protocol="auto")]
+    for i, (params, flops, miou) in enumerate([(20_000, 100e6, 0.0), (60_000, 230e6, 0.004),
+                                               (300_000, 500e6, 0.11), (400_000, 1200e6, 0.22)]):
+        sweep = analysis.measured_point(f"preset{i}", {"miou": miou}, "sirst", "test", params, flops, protocol="auto")
+        rows.append({**sweep, "group": analysis.SWEEP_GROUP})
+    points = analysis.fig4_points(pd.DataFrame(rows))
+    for cost in ("flops_m", "params_m"):
+        traces = [t for t in analysis.fig4_figure(points, "miou", cost).data if t.mode != "lines"]
+        xs = [x for t in traces for x in t.x]
+        pixels = analysis.to_pixels(xs, [y for t in traces for y in t.y])
+        texts = [s for t in traces for s in t.text or [""] * len(t.x)]
+        places = [s for t in traces for s in t.textposition or [""] * len(t.x)]
+        written = [(p, text, place) for p, text, place in zip(pixels, texts, places, strict=True) if text]
+        boxes = [analysis.label_box(p, text, place) for p, text, place in written]
+        assert not any(a.overlaps(b) for i, a in enumerate(boxes) for b in boxes[i + 1:])
+        names = {text for _, text, _ in written}
+        assert {"lwirst-sirst", "LW-IRSTNet"} <= names  # this project's model and the paper's always named
+        assert len(names) < 16  # the paper's dense cluster is left to the hover text
+        assert all(len(t.hovertext) == len(t.x) for t in traces)  # every point still named on hover
+
+
 def test_ablation_view_sets_computed_cost_and_measured_scores_beside_the_paper(tmp_path: Path) -> None:
     sweep_csv(tmp_path / "ablations" / "t7.csv", [("VII", "table7_ch_8_16_32", 0, 0.50),
                                                  ("VII", "table7_ch_8_16_32", 1, 0.54),
