@@ -328,7 +328,8 @@ def to_pixels(x: Sequence[float], y: Sequence[float], log_x: bool = True) -> lis
     return [((a - min(xs)) / span_x * width, (b - min(y)) / span_y * height) for a, b in zip(xs, y, strict=True)]
 
 
-POSITIONS = ("top center", "bottom center", "middle right", "middle left")
+# Left before right: a Pareto front (drawn 'hv') leaves each of its points to the right.
+POSITIONS = ("top center", "bottom center", "middle left", "middle right")
 
 
 def label_box(point: tuple[float, float], text: str, position: str) -> Box:
@@ -346,19 +347,22 @@ def label_box(point: tuple[float, float], text: str, position: str) -> Box:
 
 def place_labels(points: Sequence[tuple[float, float]], texts: Sequence[str]) -> list[str | None]:
     """A `POSITIONS` entry per label, or None (hover only), in priority order (first texts first), so
-    that no label covers another label or another point's marker, or leaves the plot sideways."""
+    that no label covers another label or another point's marker, or leaves the plot sideways; a name
+    is written once, at the first of its points where it fits."""
     markers = [Box(x - MARKER_PX, y - MARKER_PX, x + MARKER_PX, y + MARKER_PX) for x, y in points]
     placed: list[Box] = []
+    written: set[str] = set()
     positions: list[str | None] = []
     for i, (point, text) in enumerate(zip(points, texts, strict=True)):
         position = None
-        for candidate in POSITIONS if text else ():
+        for candidate in POSITIONS if text and text not in written else ():
             box = label_box(point, text, candidate)
             inside = box.left >= -MARKER_PX and box.right <= PLOT_PX[0] + MARKER_PX
             others = (m for j, m in enumerate(markers) if j != i)
             if inside and not any(box.overlaps(b) for b in placed) and not any(box.overlaps(m) for m in others):
                 position = candidate
                 placed.append(box)
+                written.add(text)
                 break
         positions.append(position)
     return positions
@@ -372,7 +376,6 @@ def _point_labels(shown: pd.DataFrame, metric: str, cost: str) -> dict[int, str]
     by_rank = shown[paper].assign(_own=shown["name"] != PAPER_MODEL).sort_values(["_own", metric],
                                                                                 ascending=[True, False])
     candidates = pd.concat([shown[~paper & (shown["group"] != SWEEP_GROUP)], by_rank.drop(columns="_own")])
-    candidates = candidates[~candidates.duplicated(subset=["name"]) | (candidates["source"] == PAPER_SOURCE)]
     pixels = dict(zip(shown.index, to_pixels(shown[cost].tolist(), shown[metric].tolist()), strict=True))
     # Every shown point is an obstacle; the candidates come first, in priority order.
     order = [*candidates.index, *(i for i in shown.index if i not in candidates.index)]
