@@ -15,6 +15,7 @@
 from __future__ import annotations
 
 import hashlib
+import itertools
 import json
 import math
 from collections.abc import Mapping, Sequence
@@ -303,7 +304,7 @@ def fig4_points(measured: pd.DataFrame) -> pd.DataFrame:
 # Point labels are placed on an estimate of a Compare panel's plot area (two panels side by side at
 # 1600 px): a label goes above its point, else below, else it is left to the hover text.
 PLOT_PX = (420.0, 210.0)
-LABEL_CHAR_PX, LABEL_HEIGHT_PX, MARKER_PX = 5.6, 12.0, 6.0
+LABEL_CHAR_PX, LABEL_HEIGHT_PX, MARKER_PX = 5.6, 12.0, 7.0
 
 
 @dataclass(frozen=True)
@@ -345,12 +346,13 @@ def label_box(point: tuple[float, float], text: str, position: str) -> Box:
     return Box(x - MARKER_PX - width, y - half_height, x - MARKER_PX, y + half_height)
 
 
-def place_labels(points: Sequence[tuple[float, float]], texts: Sequence[str]) -> list[str | None]:
+def place_labels(points: Sequence[tuple[float, float]], texts: Sequence[str],
+                 lines: Sequence[Box] = ()) -> list[str | None]:
     """A `POSITIONS` entry per label, or None (hover only), in priority order (first texts first), so
-    that no label covers another label or another point's marker, or leaves the plot sideways; a name
-    is written once, at the first of its points where it fits."""
+    that no label covers another label, another point's marker or one of `lines` (thin boxes), or leaves
+    the plot sideways; a name is written once, at the first of its points where it fits."""
     markers = [Box(x - MARKER_PX, y - MARKER_PX, x + MARKER_PX, y + MARKER_PX) for x, y in points]
-    placed: list[Box] = []
+    placed: list[Box] = list(lines)
     written: set[str] = set()
     positions: list[str | None] = []
     for i, (point, text) in enumerate(zip(points, texts, strict=True)):
@@ -368,7 +370,18 @@ def place_labels(points: Sequence[tuple[float, float]], texts: Sequence[str]) ->
     return positions
 
 
-def _point_labels(shown: pd.DataFrame, metric: str, cost: str) -> dict[int, str]:
+def _front_lines(shown: pd.DataFrame, metric: str, cost: str, pixels: Mapping[int, tuple[float, float]]) -> list[Box]:
+    """The segments of each source's Pareto front as drawn ('hv': right, then up), as thin boxes."""
+    boxes = []
+    for _, group in shown.groupby("source"):
+        front = group[pareto_front(group[cost], group[metric])].sort_values(cost)
+        ends = [pixels[i] for i in front.index]
+        for (x1, y1), (x2, y2) in itertools.pairwise(ends):
+            boxes += [Box(x1, y1 - 1, x2, y1 + 1), Box(x2 - 1, min(y1, y2), x2 + 1, max(y1, y2))]
+    return boxes
+
+
+def _point_labels(shown: pd.DataFrame, metric: str, cost: str, pareto: bool) -> dict[int, str]:
     """Row index -> label position of the points that get a written name: this project's models first
     (each name once), then the paper's LW-IRSTNet, then its others by accuracy; sweep presets are many
     and are named on hover only."""
@@ -380,7 +393,8 @@ def _point_labels(shown: pd.DataFrame, metric: str, cost: str) -> dict[int, str]
     # Every shown point is an obstacle; the candidates come first, in priority order.
     order = [*candidates.index, *(i for i in shown.index if i not in candidates.index)]
     texts = [str(shown.at[i, "name"]) if i in candidates.index else "" for i in order]
-    positions = place_labels([pixels[i] for i in order], texts)
+    lines = _front_lines(shown, metric, cost, pixels) if pareto else []
+    positions = place_labels([pixels[i] for i in order], texts, lines)
     return {i: p for i, p in zip(order, positions, strict=True) if p is not None}
 
 
@@ -399,7 +413,7 @@ def fig4_figure(points: pd.DataFrame, metric: str, cost: str, pareto: bool = Tru
              "<br>fps %{customdata[7]:.1f}<extra></extra>")
     measured_sources = sorted(s for s in dict.fromkeys(shown["source"]) if s != PAPER_SOURCE)
     colours = palette.series_colors(measured_sources)  # by sorted name: the same on every load
-    labels = _point_labels(shown, metric, cost)  # names that fit; the others show on hover
+    labels = _point_labels(shown, metric, cost, pareto)  # names that fit; the others show on hover
     for source in [PAPER_SOURCE, *measured_sources]:
         group = shown[shown["source"] == source].sort_values(cost)
         if group.empty:
