@@ -39,6 +39,7 @@ from lwirst.datasets import Sample, SegDataset, detect_layout, find_datasets, li
 from lwirst.errors import LwirstError
 from lwirst.frame_report import FrameReport, filter_from_ranges, frame_report
 from lwirst.inference import DEFAULT_MODEL, PROTOCOLS, REPO_ROOT, Saliency, Segmenter
+from lwirst.limits import limit
 from lwirst.live import CameraSource, LiveStream, LoopingVideo, Source, SyntheticSensor, local_cameras
 from lwirst.modelcard import DEMO_MODEL, ModelCard, demo_network, find_models, model_card
 from lwirst.pipeline import FramePipeline, FrameResult
@@ -47,7 +48,7 @@ from lwirst.postprocess import TargetFilter, logit_to_probability
 from lwirst.streams import DatasetStream
 from lwirst.tracking import Tracker
 from lwirst.uploads import check_upload_size, decode_upload, image_key
-from lwirst.web_video import VIDEO_SUFFIXES, VideoOutput, check_video_upload, segment_video
+from lwirst.web_video import VIDEO_SUFFIXES, VideoOutput, check_video_upload, segment_split, segment_video
 
 log = logging.getLogger(__name__)
 
@@ -532,12 +533,14 @@ def _range_note(key: str) -> None:
 
 @dataclass(frozen=True)
 class VideoSource:
-    """A video to process: an embedded sample (path) or an upload (bytes); key identifies its content."""
+    """A video to process: an embedded sample (path), an upload (bytes) or a dataset split (its images
+    as frames); key identifies its content."""
 
     name: str
     key: str
     path: Path | None = None
     data: bytes | None = None
+    split: DataChoice | None = None
 
 
 def sample_videos() -> dict[str, Path]:
@@ -547,6 +550,20 @@ def sample_videos() -> dict[str, Path]:
 
 def video_from_sample(name: str, path: Path) -> VideoSource:
     return VideoSource(name, f"{path}:{path.stat().st_mtime_ns}", path=path)
+
+
+def video_splits() -> list[str]:
+    """The dataset splits the Video page can play, configured roots first (labels as on Live)."""
+    streams = list(dataset_streams())
+    return sorted(streams, key=lambda label: label.startswith(f"{DATASET_PREFIX}{SAMPLES_LABEL}"))
+
+
+def video_from_split(label: str) -> VideoSource:
+    """A dataset split (a `dataset_streams` label) played as a video, bounded by LWIRST_MAX_SPLIT_FRAMES."""
+    choice = dataset_streams()[label]
+    most = limit("LWIRST_MAX_SPLIT_FRAMES")
+    name = f"{choice.label} ({choice.split})"
+    return VideoSource(name, f"{choice.root}:{choice.dataset}:{choice.split}:{most}", split=choice)
 
 
 def video_from_upload(name: str, data: bytes) -> VideoSource:
@@ -583,8 +600,12 @@ def run_video(source: VideoSource, chosen: Engine, post: Postprocess, bar: Delta
         of = f" of {total}" if total else ""
         bar.progress(min(done / total, 1.0) if total else 0.0, text=f"Frame {done}{of}")
 
-    media = source.data if source.data is not None else source.path
-    output = segment_video(media, source.name, tracking_pipeline(chosen, post), progress)
+    pipeline = tracking_pipeline(chosen, post)
+    if source.split is not None:
+        output = segment_split(open_data(source.split), source.name, pipeline, progress)
+    else:
+        media = source.data if source.data is not None else source.path
+        output = segment_video(media, source.name, pipeline, progress)
     st.session_state["video_output"] = ((source.key, chosen.key, post), output)
     return output
 

@@ -15,6 +15,7 @@
 from __future__ import annotations
 
 import hashlib
+import itertools
 import json
 import math
 from collections.abc import Mapping, Sequence
@@ -48,6 +49,7 @@ from lwirst.uploads import check_upload_size
 ABLATIONS_DIR = paths.ABLATIONS_DIR
 HOT_COLOR = palette.outcome(palette.HOT).bgr  # yellow, as in every panel and table
 PAPER_SOURCE = "paper, fusion set (Table II as printed)"
+PAPER_MODEL = "LW-IRSTNet"  # the paper's network, which this project reproduces
 CARD_PREFIX = "model card"
 MEASURED_PREFIX = "measured here"
 NOT_MEASURED = "not measured yet"
@@ -299,11 +301,101 @@ def fig4_points(measured: pd.DataFrame) -> pd.DataFrame:
     return pd.concat([paper, measured], ignore_index=True) if not measured.empty else paper
 
 
-def _once(name: str, seen: set[str]) -> str:
-    if name in seen:
-        return ""
-    seen.add(name)
-    return name
+# Point labels are placed on an estimate of a Compare panel's plot area (two panels side by side at
+# 1600 px): a label goes above its point, else below, else it is left to the hover text.
+PLOT_PX = (420.0, 210.0)
+LABEL_CHAR_PX, LABEL_HEIGHT_PX, MARKER_PX = 5.6, 12.0, 7.0
+
+
+@dataclass(frozen=True)
+class Box:
+    """A rectangle on the plot area, in pixels (y upwards)."""
+
+    left: float
+    bottom: float
+    right: float
+    top: float
+
+    def overlaps(self, other: Box) -> bool:
+        return (self.left < other.right and other.left < self.right
+                and self.bottom < other.top and other.bottom < self.top)
+
+
+def to_pixels(x: Sequence[float], y: Sequence[float], log_x: bool = True) -> list[tuple[float, float]]:
+    """Points on the `PLOT_PX` area, axes spanning the points (log x)."""
+    xs = [math.log10(v) if log_x else v for v in x]
+    span_x, span_y = (max(xs) - min(xs)) or 1.0, (max(y) - min(y)) or 1.0
+    width, height = PLOT_PX
+    return [((a - min(xs)) / span_x * width, (b - min(y)) / span_y * height) for a, b in zip(xs, y, strict=True)]
+
+
+# Left before right: a Pareto front (drawn 'hv') leaves each of its points to the right.
+POSITIONS = ("top center", "bottom center", "middle left", "middle right")
+
+
+def label_box(point: tuple[float, float], text: str, position: str) -> Box:
+    """Where a 10-px label sits beside its point at a Plotly `textposition` of `POSITIONS`."""
+    x, y = point
+    width, half_height = len(text) * LABEL_CHAR_PX, LABEL_HEIGHT_PX / 2
+    if position == "top center":
+        return Box(x - width / 2, y + MARKER_PX, x + width / 2, y + MARKER_PX + LABEL_HEIGHT_PX)
+    if position == "bottom center":
+        return Box(x - width / 2, y - MARKER_PX - LABEL_HEIGHT_PX, x + width / 2, y - MARKER_PX)
+    if position == "middle right":
+        return Box(x + MARKER_PX, y - half_height, x + MARKER_PX + width, y + half_height)
+    return Box(x - MARKER_PX - width, y - half_height, x - MARKER_PX, y + half_height)
+
+
+def place_labels(points: Sequence[tuple[float, float]], texts: Sequence[str],
+                 lines: Sequence[Box] = ()) -> list[str | None]:
+    """A `POSITIONS` entry per label, or None (hover only), in priority order (first texts first), so
+    that no label covers another label, another point's marker or one of `lines` (thin boxes), or leaves
+    the plot sideways; a name is written once, at the first of its points where it fits."""
+    markers = [Box(x - MARKER_PX, y - MARKER_PX, x + MARKER_PX, y + MARKER_PX) for x, y in points]
+    placed: list[Box] = list(lines)
+    written: set[str] = set()
+    positions: list[str | None] = []
+    for i, (point, text) in enumerate(zip(points, texts, strict=True)):
+        position = None
+        for candidate in POSITIONS if text and text not in written else ():
+            box = label_box(point, text, candidate)
+            inside = box.left >= -MARKER_PX and box.right <= PLOT_PX[0] + MARKER_PX
+            others = (m for j, m in enumerate(markers) if j != i)
+            if inside and not any(box.overlaps(b) for b in placed) and not any(box.overlaps(m) for m in others):
+                position = candidate
+                placed.append(box)
+                written.add(text)
+                break
+        positions.append(position)
+    return positions
+
+
+def _front_lines(shown: pd.DataFrame, metric: str, cost: str, pixels: Mapping[int, tuple[float, float]]) -> list[Box]:
+    """The segments of each source's Pareto front as drawn ('hv': right, then up), as thin boxes."""
+    boxes = []
+    for _, group in shown.groupby("source"):
+        front = group[pareto_front(group[cost], group[metric])].sort_values(cost)
+        ends = [pixels[i] for i in front.index]
+        for (x1, y1), (x2, y2) in itertools.pairwise(ends):
+            boxes += [Box(x1, y1 - 1, x2, y1 + 1), Box(x2 - 1, min(y1, y2), x2 + 1, max(y1, y2))]
+    return boxes
+
+
+def _point_labels(shown: pd.DataFrame, metric: str, cost: str, pareto: bool) -> dict[int, str]:
+    """Row index -> label position of the points that get a written name: this project's models first
+    (each name once), then the paper's LW-IRSTNet, then its others by accuracy; sweep presets are many
+    and are named on hover only."""
+    paper = shown["source"] == PAPER_SOURCE
+    by_rank = shown[paper].assign(_own=shown["name"] != PAPER_MODEL).sort_values(["_own", metric],
+                                                                                ascending=[True, False])
+    candidates = pd.concat([shown[~paper & (shown["group"] != SWEEP_GROUP)], by_rank.drop(columns="_own")])
+    pixels = dict(zip(shown.index, to_pixels(shown[cost].tolist(), shown[metric].tolist()), strict=True))
+    # Every shown point is an obstacle; the candidates come first, in priority order.
+    order = [*candidates.index, *(i for i in shown.index if i not in candidates.index)]
+    texts = [str(shown.at[i, "name"]) if i in candidates.index else "" for i in order]
+    lines = _front_lines(shown, metric, cost, pixels) if pareto else []
+    positions = place_labels([pixels[i] for i in order], texts, lines)
+    return {i: p for i, p in zip(order, positions, strict=True) if p is not None}
 
 
 def fig4_figure(points: pd.DataFrame, metric: str, cost: str, pareto: bool = True) -> go.Figure:
@@ -321,7 +413,7 @@ def fig4_figure(points: pd.DataFrame, metric: str, cost: str, pareto: bool = Tru
              "<br>fps %{customdata[7]:.1f}<extra></extra>")
     measured_sources = sorted(s for s in dict.fromkeys(shown["source"]) if s != PAPER_SOURCE)
     colours = palette.series_colors(measured_sources)  # by sorted name: the same on every load
-    named: set[str] = set()  # each measured name is written once; its other points name it on hover
+    labels = _point_labels(shown, metric, cost, pareto)  # names that fit; the others show on hover
     for source in [PAPER_SOURCE, *measured_sources]:
         group = shown[shown["source"] == source].sort_values(cost)
         if group.empty:
@@ -332,8 +424,8 @@ def fig4_figure(points: pd.DataFrame, metric: str, cost: str, pareto: bool = Tru
         labelled = not (group["group"] == SWEEP_GROUP).all()  # sweep points are many: names on hover only
         figure.add_scatter(
             x=group[cost], y=group[metric], mode="markers+text" if labelled else "markers", name=source,
-            text=group["name"] if paper else [_once(n, named) for n in group["name"]],
-            textposition=["top center" if i % 2 else "bottom center" for i in range(len(group))],
+            text=[name if i in labels else "" for i, name in zip(group.index, group["name"], strict=True)],
+            textposition=[labels.get(i, "top center") for i in group.index],
             textfont={"size": 10, "color": color},
             marker={"symbol": "circle" if paper else "star" if labelled else "diamond",
                     "size": 10 if paper else 14,

@@ -7,6 +7,8 @@ server can tighten or loosen them without code changes:
   the command line; the dashboard has its own, smaller, upload limit).
 - ``LWIRST_MAX_VIDEO_PIXELS``: largest video frame, from the container (default 4096 x 4096).
 - ``LWIRST_MAX_VIDEO_FRAMES``: most frames a video may declare (default 1 000 000).
+- ``LWIRST_MAX_SPLIT_FRAMES``: most images of a dataset split the dashboard's Video page plays
+  as one video (default 100: the first ones, in order).
 - ``LWIRST_MAX_ONNX_ELEMENTS``: most elements any one tensor of an ONNX graph may declare
   or create (default 2**27, 512 MB of float32).
 - ``LWIRST_ONNX_TRIAL_MB``: address space of the worker process that runs an uploaded ONNX
@@ -28,6 +30,7 @@ DEFAULTS = {
     "LWIRST_MAX_IMAGE_PIXELS": 8192 * 8192,
     "LWIRST_MAX_VIDEO_PIXELS": 4096 * 4096,
     "LWIRST_MAX_VIDEO_FRAMES": 1_000_000,
+    "LWIRST_MAX_SPLIT_FRAMES": 100,
     "LWIRST_MAX_ONNX_ELEMENTS": 2**27,
     "LWIRST_ONNX_TRIAL_MB": 1024,
     "LWIRST_ONNX_TRIAL_SECONDS": 60,

@@ -9,11 +9,15 @@ from pathlib import Path
 import cv2
 import pandas as pd
 
+from lwirst.datasets import SegDataset
 from lwirst.errors import LwirstError
+from lwirst.limits import limit
 from lwirst.pipeline import FramePipeline
+from lwirst.streams import split_frames
 from lwirst.video import FrameSource, Progress, VideoResult, process_video
 from lwirst.videoio import BROWSER_CODECS
 
+SPLIT_FPS = 4.0  # a dataset split's images are separate scenes: a few per second
 VIDEO_SUFFIXES = (".mp4", ".avi", ".mov", ".mkv", ".m4v", ".mpg", ".mpeg", ".webm")
 
 
@@ -71,8 +75,9 @@ def check_video_upload(data: bytes, name: str) -> None:
 
 
 def segment_video(source: bytes | Path, name: str, pipeline: FramePipeline,
-                  progress: Progress | None = None) -> VideoOutput:
-    """`lwirst.video.process_video` on an uploaded (bytes) or server-side video, in a scratch folder."""
+                  progress: Progress | None = None, fps: float | None = None) -> VideoOutput:
+    """`lwirst.video.process_video` on an uploaded (bytes) or server-side video (or frame folder), in a
+    scratch folder; fps overrides the source's frame rate."""
     with tempfile.TemporaryDirectory(prefix="lwirst-video-") as tmp:
         folder = Path(tmp)
         if isinstance(source, bytes):
@@ -82,7 +87,7 @@ def segment_video(source: bytes | Path, name: str, pipeline: FramePipeline,
             path = source
         out, table, web = folder / "annotated.mp4", folder / "targets.csv", folder / "annotated.webm"
         try:
-            result = process_video(path, out, table, pipeline, progress)
+            result = process_video(path, out, table, pipeline, progress, fps=fps)
         except LwirstError as exc:
             # Name the video as the visitor knows it, not by the server's scratch paths.
             raise LwirstError(str(exc).replace(str(path), name).replace(f"{folder}/", "")) from exc
@@ -94,6 +99,16 @@ def segment_video(source: bytes | Path, name: str, pipeline: FramePipeline,
         per_frame, trajectories = video_tables(table, result.frames_done)
         return VideoOutput(out.read_bytes(), web.read_bytes(), web_format, table.read_bytes(), per_frame,
                            trajectories, result)
+
+
+def segment_split(dataset: SegDataset, name: str, pipeline: FramePipeline, progress: Progress | None = None,
+                  fps: float = SPLIT_FPS) -> VideoOutput:
+    """The first `LWIRST_MAX_SPLIT_FRAMES` images of a dataset split, segmented and tracked as a video
+    (`lwirst.streams.split_frames`) at `fps`: slow enough to see each scene, which changes every frame."""
+    with tempfile.TemporaryDirectory(prefix="lwirst-split-") as tmp:
+        folder = Path(tmp) / "frames"
+        split_frames(dataset, name, folder, limit("LWIRST_MAX_SPLIT_FRAMES"))
+        return segment_video(folder, name, pipeline, progress, fps)
 
 
 def video_tables(csv_path: Path, frames: int) -> tuple[pd.DataFrame, pd.DataFrame]:

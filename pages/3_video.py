@@ -7,7 +7,8 @@ import streamlit as st
 from dashboard import common
 from lwirst import card_view, plots
 from lwirst.errors import LwirstError
-from lwirst.web_video import VideoOutput
+from lwirst.limits import limit
+from lwirst.web_video import SPLIT_FPS, VideoOutput
 
 
 def main() -> None:
@@ -26,8 +27,9 @@ def main() -> None:
 
 
 def choose_video() -> common.VideoSource | None:
-    """The video: the embedded synthetic sequence, or an upload (size-checked)."""
-    kind = st.radio("Video", ["Synthetic sample", "Upload"], horizontal=True, key="video_source")
+    """The video: the embedded synthetic sequence, a dataset split played as frames, or an upload
+    (size-checked)."""
+    kind = st.radio("Video", ["Synthetic sample", "Dataset split", "Upload"], horizontal=True, key="video_source")
     if kind == "Synthetic sample":
         samples = common.sample_videos()
         if not samples:
@@ -35,9 +37,11 @@ def choose_video() -> common.VideoSource | None:
             return None
         name = st.selectbox("Sample video", list(samples), key="video_sample")
         return common.video_from_sample(name, samples[name])
-    limit = common.settings().max_upload_mb
+    if kind == "Dataset split":
+        return choose_split()
+    most_mb = common.settings().max_upload_mb
     upload = st.file_uploader("Video file", type=[s.lstrip(".") for s in common.VIDEO_SUFFIXES],
-                              key="video_upload", max_upload_size=limit, help=f"At most {limit} MB")
+                              key="video_upload", max_upload_size=most_mb, help=f"At most {most_mb} MB")
     if upload is None:
         st.info("Upload a video, or use the synthetic sample.")
         return None
@@ -46,6 +50,15 @@ def choose_video() -> common.VideoSource | None:
     except LwirstError as exc:
         common.show_error(exc)
         return None
+
+
+def choose_split() -> common.VideoSource:
+    """A dataset split's first images, in order, as the frames of one video."""
+    label = st.selectbox("Split", common.video_splits(), key="video_split")
+    st.caption(f"Plays up to the first {limit('LWIRST_MAX_SPLIT_FRAMES')} images (LWIRST_MAX_SPLIT_FRAMES) at "
+               f"{SPLIT_FPS:g} frames per second, each centred on one frame size. Each image is its own "
+               "scene, so tracks form only where targets stay in place.")
+    return common.video_from_split(label)
 
 
 def process(source: common.VideoSource, post: common.Postprocess) -> VideoOutput | None:

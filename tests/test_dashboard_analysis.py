@@ -8,6 +8,7 @@ deterministic), with the evaluation cache in a temporary folder.
 from __future__ import annotations
 
 import base64
+import itertools
 import json
 import math
 import sys
@@ -144,6 +145,37 @@ def test_fig4_puts_paper_and_measured_points_apart_on_log_axes() -> None:
     assert figure.layout.xaxis.type == "log"
     paper = next(t for t in figure.data if t.name == analysis.PAPER_SOURCE)
     assert len(paper.x) == 15 and paper.marker.symbol == "circle"
+
+
+def test_fig4_writes_only_names_that_do_not_overlap() -> None:
+    rows = [analysis.measured_point("lwirst-sirst", {"miou": miou}, "sirst", "test", 163_200, 303.5e6,
+                                    protocol=protocol, origin=origin)
+            for miou, protocol, origin in [(0.6892, "native", analysis.CARD_PREFIX),
+                                           (0.6987, "resize", analysis.CARD_PREFIX),
+                                           (0.699, "auto", analysis.MEASURED_PREFIX)]]  # stars on one spot
+    for i, (params, flops, miou) in enumerate([(20_000, 100e6, 0.0), (60_000, 230e6, 0.004),
+                                               (300_000, 500e6, 0.11), (400_000, 1200e6, 0.22)]):
+        sweep = analysis.measured_point(f"preset{i}", {"miou": miou}, "sirst", "test", params, flops, protocol="auto")
+        rows.append({**sweep, "group": analysis.SWEEP_GROUP})
+    points = analysis.fig4_points(pd.DataFrame(rows))
+    for cost in ("flops_m", "params_m"):
+        figure = analysis.fig4_figure(points, "miou", cost)
+        traces = [t for t in figure.data if t.mode != "lines"]
+        xs, ys = [x for t in traces for x in t.x], [y for t in traces for y in t.y]
+        pixels = analysis.to_pixels(xs, ys)
+        texts = [s for t in traces for s in t.text or [""] * len(t.x)]
+        places = [s for t in traces for s in t.textposition or [""] * len(t.x)]
+        written = [(p, text, place) for p, text, place in zip(pixels, texts, places, strict=True) if text]
+        boxes = [analysis.label_box(p, text, place) for p, text, place in written]
+        assert not any(a.overlaps(b) for i, a in enumerate(boxes) for b in boxes[i + 1:])
+        for front in (t for t in figure.data if t.mode == "lines"):  # nor a Pareto front's horizontal runs
+            ends = [pixels[xs.index(x)] for x in front.x]
+            runs = [analysis.Box(a[0], a[1] - 1, b[0], a[1] + 1) for a, b in itertools.pairwise(ends)]
+            assert not any(run.overlaps(box) for run in runs for box in boxes)
+        names = [text for _, text, _ in written]
+        assert names.count("lwirst-sirst") == 1  # this project's model: named once, always
+        assert len(names) < 16  # the paper's dense cluster is left to the hover text
+        assert all(len(t.hovertext) == len(t.x) for t in traces)  # every point still named on hover
 
 
 def test_ablation_view_sets_computed_cost_and_measured_scores_beside_the_paper(tmp_path: Path) -> None:

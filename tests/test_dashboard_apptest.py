@@ -380,6 +380,21 @@ def test_video_sample_is_processed_and_a_higher_threshold_gives_fewer_targets() 
     assert count(at, "Target rows") < low
 
 
+def test_video_plays_a_configured_dataset_split(sirst_root: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("LWIRST_DATA_DIR", str(sirst_root.parent))
+    monkeypatch.setenv("LWIRST_MAX_SPLIT_FRAMES", "12")
+    at = open_page("3_video.py", model=DEMO_MODEL, threshold=0.3, video_source="Dataset split")
+    split = f"Dataset split: {sirst_root.parent.name}/{sirst_root.name} (test)"
+    assert at.selectbox(key="video_split").value == split  # the configured dataset first
+    assert split.replace("(test)", "(trainval)") in at.selectbox(key="video_split").options
+    at.button(key="video_process").click().run()
+    assert not at.exception and not errors(at), errors(at)
+    assert count(at, "Frames processed") == 12  # bounded by LWIRST_MAX_SPLIT_FRAMES (test has 86)
+    assert metric(at, "Video fps") == "4.0"
+    assert count(at, "Target rows") > 0
+    assert len(at.get("video")) == 1
+
+
 def _bad_videos() -> dict[str, tuple[str, bytes]]:
     sample = VIDEO.read_bytes()
     return {

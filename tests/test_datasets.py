@@ -17,6 +17,7 @@ from lwirst.datasets import (
     open_folder,
 )
 from lwirst.errors import LwirstError
+from lwirst.streams import pad_to, split_frames
 
 
 def _png(path: Path, array: np.ndarray) -> Path:
@@ -315,3 +316,22 @@ def test_real_sirst(data_root: Path, sirst_root: Path) -> None:
     assert len(test) == 86
     sample = test.load(test.names.index("Misc_111"))  # its mask is stored at 592x400
     assert sample.mask.shape == sample.image.shape[:2] and sample.mask.any()
+
+
+def test_a_split_becomes_frames_of_one_size(sirst_root: Path, tmp_path: Path) -> None:
+    test = open_dataset(sirst_root, "auto", "test", validate=False)
+    assert split_frames(test, "SIRST test", tmp_path, 5) == 5
+    frames = [cv2.imread(str(p)) for p in sorted(tmp_path.glob("*.png"))]
+    assert len(frames) == 5 and len({f.shape for f in frames}) == 1
+    height, width = frames[0].shape[:2]
+    assert width % 2 == 0 and height % 2 == 0
+    first = test.load(0).image
+    top, left = (height - first.shape[0]) // 2, (width - first.shape[1]) // 2
+    assert np.array_equal(frames[0][top:top + first.shape[0], left:left + first.shape[1]], first)  # not resized
+
+
+def test_padding_is_the_image_median() -> None:
+    image = np.array([[0, 1, 2, 9], [3, 4, 9, 9]], np.uint8)  # median 3.5
+    padded = pad_to(image, 6, 4)
+    assert padded.shape == (4, 6) and np.array_equal(padded[1:3, 1:5], image)
+    assert (padded[0] == 3).all() and (padded[:, 0] == 3).all()
