@@ -94,6 +94,16 @@ def metric_cards(metrics: Mapping[str, float], params: int | None, flops: float 
     return cards
 
 
+def operating_envelope(pd_in_fa_order: Sequence[float]) -> list[float]:
+    """The best Pd reachable at each Fa or below: a running maximum along Fa (NaN points skipped)."""
+    best, out = -math.inf, []
+    for value in pd_in_fa_order:
+        if value == value:  # not NaN
+            best = max(best, value)
+        out.append(best if best > -math.inf else math.nan)
+    return out
+
+
 def curve_figures(results: Mapping[str, EvalResult]) -> dict[str, go.Figure]:
     """ROC, PR and Pd-Fa curves with one trace per labelled result."""
     roc, pr, pdfa = go.Figure(), go.Figure(), go.Figure()
@@ -104,12 +114,17 @@ def curve_figures(results: Mapping[str, EvalResult]) -> dict[str, go.Figure]:
         roc.add_scatter(x=c["roc_fpr"], y=c["roc_tpr"], mode="lines", name=f"{label} (AUC {auc:.3f})", line=line)
         pr.add_scatter(x=c["pr_recall"], y=c["pr_precision"], mode="lines", name=f"{label} (AP {ap:.3f})",
                        line=line)
-        # A Pd-Fa curve runs along Fa: points in threshold order would zig-zag back where Fa is not monotone.
+        # Pd is not monotone in Fa (at a lower threshold blobs merge and a centroid can drift off its
+        # target), so a line through the thresholds' points zig-zags. Each threshold is a marker; the
+        # line is the operating envelope: the best Pd reachable at that Fa or less.
         order = sorted(range(len(c["pdfa_fa"])), key=lambda i: (c["pdfa_fa"][i], c["pdfa_pd"][i]))
         fa = [max(c["pdfa_fa"][i], 1e-9) for i in order]
-        pdfa.add_scatter(x=fa, y=[c["pdfa_pd"][i] for i in order], mode="lines+markers", name=label, line=line,
+        pd_ = [c["pdfa_pd"][i] for i in order]
+        pdfa.add_scatter(x=fa, y=pd_, mode="markers", name=label, legendgroup=label, marker=line,
                          customdata=[c["pdfa_threshold"][i] for i in order],
                          hovertemplate="threshold %{customdata}<br>Fa %{x:.3g}<br>Pd %{y:.3f}")
+        pdfa.add_scatter(x=fa, y=operating_envelope(pd_), mode="lines", line={**line, "shape": "hv"},
+                         legendgroup=label, showlegend=False, hoverinfo="skip")
     layout = {"height": 420, "margin": {"l": 10, "r": 10, "t": 40, "b": 10},
               "legend": {"orientation": "h", "yanchor": "top", "y": -0.22, "font": {"size": 11}}}
     roc.update_layout(title="ROC (pixels)", xaxis_title="false-positive rate (log)",

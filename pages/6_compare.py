@@ -54,8 +54,11 @@ def measured_table(measured: pd.DataFrame) -> None:
         return
     shown = measured[["name", "source", "miou", "f1", "precision", "recall", "flops_m", "params_m", "fps"]]
     digits = {"miou": 4, "f1": 4, "precision": 4, "recall": 4, "flops_m": 1, "params_m": 4, "fps": 1}
-    # Unknown values (an ONNX file's cost, a card without a speed) read "—", not "None".
-    table = shown.style.format({column: f"{{:.{n}f}}" for column, n in digits.items()}, na_rep="—")
+    # Unknown values (an ONNX file's cost, a card without a speed) read "—", not "None": the grid
+    # shows a null cell as "None" whatever a Styler says, so the cells are written as text here.
+    table = shown.copy()
+    for column, n in digits.items():
+        table[column] = [f"{v:.{n}f}" if pd.notna(v) else "—" for v in shown[column]]
     text = st.column_config.TextColumn
     st.dataframe(table, hide_index=True, key="compare_measured", column_config={
         "miou": text("mIoU"), "f1": text("F1"), "precision": text("P"), "recall": text("R"),

@@ -106,10 +106,16 @@ def test_trajectories_sit_on_the_frame_and_counts_have_integer_ticks() -> None:
 
 
 def test_pd_fa_is_drawn_along_fa_and_models_get_distinct_colours() -> None:
+    """Every threshold is a marker in Fa order; the line is the running best Pd, never zig-zagging
+    back down where Pd is not monotone in Fa (the screenshot's spike to 0.87 at Fa 12e-6)."""
     curves = {"roc_fpr": [0, 1], "roc_tpr": [0, 1], "pr_recall": [0, 1], "pr_precision": [1, 0],
-              "pdfa_threshold": [-1.0, 0.0, 1.0], "pdfa_fa": [3e-5, 1e-5, 2e-5], "pdfa_pd": [0.9, 0.7, 0.8]}
+              "pdfa_threshold": [-1.0, 0.0, 1.0, 2.0], "pdfa_fa": [3e-5, 1e-5, 2e-5, 1.5e-5],
+              "pdfa_pd": [0.9, 0.7, 0.8, 0.6]}
     results = {name: EvalResult({"auc": 0.9}, pd.DataFrame(), curves, {}, {}) for name in ("a", "b")}
     figures = analysis.curve_figures(results)
-    trace = figures["pdfa"].data[0]
-    assert list(trace.x) == sorted(trace.x) and list(trace.y) == [0.7, 0.8, 0.9]
-    assert figures["pdfa"].data[0].line.color != figures["pdfa"].data[1].line.color
+    points, envelope = figures["pdfa"].data[0], figures["pdfa"].data[1]
+    assert points.mode == "markers" and list(points.x) == sorted(points.x)
+    assert list(points.y) == [0.7, 0.6, 0.8, 0.9] and list(points.customdata) == [0.0, 2.0, 1.0, -1.0]
+    assert envelope.mode == "lines" and list(envelope.y) == [0.7, 0.7, 0.8, 0.9]
+    assert all(b >= a for a, b in zip(envelope.y, envelope.y[1:], strict=False))
+    assert figures["pdfa"].data[0].marker.color != figures["pdfa"].data[2].marker.color
