@@ -84,7 +84,8 @@ def show(stream: LiveStream, frame: LiveFrame, shown: DeltaGenerator, counts: De
 
 def status(frame: LiveFrame) -> None:
     """End-to-end and pipeline rates, targets and confirmed tracks of the current frame."""
-    rate, pipeline, kept, confirmed = st.columns(4)
+    rate, pipeline = st.columns(2)  # two per row: four cards in the frame's side column truncate their labels
+    kept, confirmed = st.columns(2)
     rate.metric("End-to-end fps", f"{frame.fps:.1f}", help=card_view.help_for("end-to-end fps"))
     pipeline.metric("Pipeline fps", f"{1 / frame.pipeline_s:.1f}" if frame.pipeline_s > 0 else "n/a",
                     help="Network, post-processing and tracking of this frame")
