@@ -23,6 +23,7 @@ log = logging.getLogger(__name__)
 _FFMPEG_PREFIX = re.compile(r"^\[[^\]]* @ 0x[0-9a-f]+\]\s*")  # "[mov,mp4,... @ 0x55d1...] "
 _lock = threading.RLock()  # descriptor 2 is process-wide: one capture at a time, nested ones inside it
 _depth = 0
+_sink = None  # one temporary file, reused under the lock: a video captures around every frame it reads
 
 
 @dataclass
@@ -40,26 +41,29 @@ class Captured:
 @contextlib.contextmanager
 def captured_stderr() -> Iterator[Captured]:
     """Redirect descriptor 2 to a temporary file for the block; the text is logged at debug level."""
-    global _depth
+    global _depth, _sink
     captured = Captured()
     with _lock:
         if _depth:  # an outer capture already holds descriptor 2
             yield captured
             return
+        if _sink is None:
+            _sink = tempfile.TemporaryFile()  # noqa: SIM115 (kept open for the process, reused by every capture)
+        _sink.seek(0)
+        _sink.truncate()
         sys.stderr.flush()
         saved = os.dup(2)
-        with tempfile.TemporaryFile() as sink:
-            os.dup2(sink.fileno(), 2)
-            _depth += 1
-            try:
-                yield captured
-            finally:
-                _depth -= 1
-                sys.stderr.flush()
-                os.dup2(saved, 2)
-                os.close(saved)
-                sink.seek(0)
-                captured.text = sink.read(64 * 1024).decode(errors="replace")
+        os.dup2(_sink.fileno(), 2)
+        _depth += 1
+        try:
+            yield captured
+        finally:
+            _depth -= 1
+            sys.stderr.flush()
+            os.dup2(saved, 2)
+            os.close(saved)
+            _sink.seek(0)
+            captured.text = _sink.read(64 * 1024).decode(errors="replace")
         if captured.text:
             log.debug("native stderr: %s", captured.text.strip())
 

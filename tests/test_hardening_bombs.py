@@ -238,8 +238,8 @@ def test_a_real_model_passes_the_bounds() -> None:
     check_segmentation_onnx(_model([_mean(), helper.make_node("Identity", ["m"], ["y"])]), "tiny.onnx")
 
 
-@pytest.mark.parametrize(("where", "elem"), [("output", TensorProto.INT64), ("input", TensorProto.UINT8)])
-def test_onnx_with_non_float_input_or_output_is_explained(where: str, elem: int) -> None:
+def typed_onnx(where: str, elem: int) -> bytes:
+    """A float-in, float-out graph except that its input or its output has type `elem`."""
     x_type = elem if where == "input" else TensorProto.FLOAT
     y_type = elem if where == "output" else TensorProto.FLOAT
     nodes = [helper.make_node("Cast", ["x"], ["c"], to=TensorProto.FLOAT),
@@ -247,6 +247,11 @@ def test_onnx_with_non_float_input_or_output_is_explained(where: str, elem: int)
              helper.make_node("Cast", ["m"], ["y"], to=y_type)]
     graph = helper.make_graph(nodes, "typed", [helper.make_tensor_value_info("x", x_type, ["N", 3, "H", "W"])],
                               [helper.make_tensor_value_info("y", y_type, ["N", 1, "H", "W"])])
-    data = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)]).SerializeToString()
+    return helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)]).SerializeToString()
+
+
+@pytest.mark.parametrize(("where", "elem"), [("output", TensorProto.INT64), ("input", TensorProto.UINT8)])
+def test_onnx_with_non_float_input_or_output_is_explained(where: str, elem: int) -> None:
+    data = typed_onnx(where, elem)
     with pytest.raises(LwirstError, match=f"the {where} is {TensorProto.DataType.Name(elem)}; expected FLOAT"):
         check_segmentation_onnx(data, "typed.onnx")

@@ -19,11 +19,12 @@ import cv2
 import numpy as np
 import pytest
 import torch
-from onnx import TensorProto, helper
+from onnx import TensorProto
 
 from lwirst.backends import backend_names, get_backend
 from lwirst.checkpoint import save_checkpoint
 from lwirst.model import LWIRSTNet
+from tests.test_hardening_bombs import typed_onnx
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -213,18 +214,6 @@ def test_refused_with_one_line_and_inputs_unchanged(world: World, case: str) -> 
     assert done.returncode == code, (done.returncode, line)
     assert expected in done.stderr, line
     assert digest([world.root]) == before  # no input changed, no output appeared
-
-
-def typed_onnx(where: str, elem: int) -> bytes:
-    """A float-in, float-out graph except that its input or its output has type `elem`."""
-    x_type = elem if where == "input" else TensorProto.FLOAT
-    y_type = elem if where == "output" else TensorProto.FLOAT
-    nodes = [helper.make_node("Cast", ["x"], ["c"], to=TensorProto.FLOAT),
-             helper.make_node("ReduceMean", ["c"], ["m"], axes=[1], keepdims=1),
-             helper.make_node("Cast", ["m"], ["y"], to=y_type)]
-    graph = helper.make_graph(nodes, "typed", [helper.make_tensor_value_info("x", x_type, ["N", 3, "H", "W"])],
-                              [helper.make_tensor_value_info("y", y_type, ["N", 1, "H", "W"])])
-    return helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)]).SerializeToString()
 
 
 @pytest.mark.parametrize("backend", [name for name in backend_names() if get_backend(name).runs_onnx])
