@@ -9,6 +9,7 @@ from dashboard import analysis as dash
 from dashboard import common
 from lwirst import analysis
 from lwirst.evaluate import summary_lines
+from lwirst.postprocess import logit_to_probability
 
 
 def main() -> None:
@@ -54,9 +55,13 @@ def choose_models() -> dict[str, common.Engine]:
 def choose_threshold() -> float:
     """The threshold the metrics are computed at (a logit; 0 is the paper's Th, probability 0.5)."""
     st.session_state.setdefault("eval_threshold", 0.0)
-    return float(st.number_input("Threshold (logit)", -15.0, 15.0, step=0.5, key="eval_threshold",
-                                 help="P, R, F1, mIoU, nIoU, Pd and Fa are computed at this threshold; AUC and the "
-                                      "curves sweep every threshold"))
+    threshold = float(st.number_input("Threshold (logit)", -15.0, 15.0, step=0.5, key="eval_threshold",
+                                      help="P, R, F1, mIoU, nIoU, Pd and Fa are computed at this threshold; AUC "
+                                           "and the curves sweep every threshold"))
+    # the CLI's --threshold takes a probability: show both so that a page and a command can be matched
+    st.caption(f"= probability {logit_to_probability(threshold):.3f} (`lwirst evaluate --threshold` takes the "
+               f"probability, `--logit-threshold` this value)")
+    return threshold
 
 
 def results(models: dict[str, common.Engine], choice: common.DataChoice, threshold: float) -> list[dash.Run]:
