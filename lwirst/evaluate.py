@@ -36,7 +36,8 @@ log = logging.getLogger(__name__)
 PDFA_THRESHOLDS = np.round(np.linspace(-8.0, 8.0, 17), 3)
 PD_AT_FA_BUDGET = 0.1  # false-alarm blobs per frame: one alarm in ten frames
 CACHE_ENV = "LWIRST_CACHE_DIR"
-CACHE_SCHEMA = 4  # bump when the key or the stored result changes meaning (3: operator metrics, 4: plugin metrics)
+CACHE_SCHEMA = 5  # bump when the key or the stored result changes meaning (3: operator metrics, 4: plugin metrics,
+# 5: palette frames decoded)
 
 
 def cache_root() -> Path:
@@ -101,7 +102,8 @@ def cache_key(segmenter: Segmenter, dataset: SegDataset, threshold: float) -> st
         return ""
     parts = [f"schema{CACHE_SCHEMA}", _fingerprint(dataset),
              info["hash"], dataset.name, dataset.split, str(getattr(dataset, "origin", "")),
-             ",".join(dataset.names), info["backend"], info["protocol"], str(info["size"]), f"{threshold:g}"]
+             ",".join(dataset.names), info["backend"], info["protocol"], str(info["size"]), f"{threshold:g}",
+             f"palettes={info['palettes']}"]
     return hashlib.sha256("|".join(parts).encode()).hexdigest()[:20]
 
 

@@ -46,6 +46,7 @@ class FrameReport:
     metrics: dict[str, float] = field(default_factory=dict)
     chips: list[Chip] = field(default_factory=list)
     targets_total: int = 0
+    palette: str = ""  # the pseudo-colour palette the frame was decoded from before the network, if any
 
     def csv(self) -> bytes:
         """The target table as CSV."""
@@ -59,7 +60,7 @@ def frame_report(image: np.ndarray, result: FrameResult, scale: str = "probabili
     says how far under the threshold a missed target's peak counts as hot) and, with a mask, scores."""
     table = result.kept.to_frame().loc[:, list(TABLE_COLUMNS)]
     report = FrameReport(to_bgr(image), heatmap(result.saliency, scale), overlay(image, result.kept),
-                         len(result.detections), len(result.kept), table)
+                         len(result.detections), len(result.kept), table, palette=result.saliency.palette)
     report.chips, report.targets_total = target_chips(image, result.saliency.logits, result.kept, mask,
                                                       result.threshold, margin, scale, limit=chip_limit)
     if mask is not None:

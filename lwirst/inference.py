@@ -68,6 +68,7 @@ from lwirst.optimize import (
     quantize_onnx,
     set_input_kind,
 )
+from lwirst.palettes import as_intensity
 from lwirst.paths import DEFAULT_MODEL as DEFAULT_MODEL
 from lwirst.paths import MODELS_DIR as MODELS_DIR
 from lwirst.paths import REPO_ROOT as REPO_ROOT
@@ -154,7 +155,7 @@ class Segmenter:
     def __init__(self, model: str | Path | torch.nn.Module | None = None, backend: str = "auto",
                  protocol: str = "auto", size: tuple[int, int] = (256, 256),
                  threads: int | None = None, *, options: Options | None = None,
-                 calibration: Sequence[np.ndarray] | None = None) -> None:
+                 calibration: Sequence[np.ndarray] | None = None, palettes: bool = True) -> None:
         if threads is not None and not 1 <= int(threads) <= 1024:
             raise LwirstError(f"threads must be between 1 and 1024, got {threads}")
         if protocol not in PROTOCOLS:
@@ -185,6 +186,8 @@ class Segmenter:
         self._onnx: bytes | None = None
         self._calibration = list(calibration or [])
         self._warned_colour = False
+        self.palettes = palettes  # decode pseudo-colour frames to the intensity they encode
+        self._palettes_seen: set[str] = set()
         if isinstance(model, torch.nn.Module):
             self.module = model.eval()
         else:
@@ -350,18 +353,25 @@ class Segmenter:
             chw, _ = pad_to_multiple(chw, 8)
         return np.ascontiguousarray(chw, dtype=np.float32)
 
-    def _input(self, image: np.ndarray) -> tuple[str, np.ndarray, tuple[int, int]]:
-        """(input convention, network input C x H' x W', original (h, w))."""
+    def _input(self, image: np.ndarray) -> tuple[str, np.ndarray, tuple[int, int], str]:
+        """(input convention, network input C x H' x W', original (h, w), palette decoded or "")."""
         image = to_uint8(check_image(image))
+        palette = ""
+        if self.palettes and image.ndim == 3 and image.shape[2] == 3:
+            image, palette = as_intensity(image)
+            if palette and palette not in self._palettes_seen:
+                self._palettes_seen.add(palette)
+                log.info("%s: frames drawn with the %r palette run as the intensity they encode", self.model_name,
+                         palette)
         kind, pixels = self._kind_of(image)
-        return kind, self._prepare(pixels, kind), image.shape[:2]
+        return kind, self._prepare(pixels, kind), image.shape[:2], palette
 
     def prepare(self, image: np.ndarray) -> tuple[Backend, np.ndarray]:
         """The backend one frame goes to and its network input (C x H' x W'), for benchmarks."""
-        kind, chw, _ = self._input(image)
+        kind, chw, _, _ = self._input(image)
         return self._net(kind), chw
 
-    def _output(self, logits: np.ndarray, hw: tuple[int, int]) -> Saliency:
+    def _output(self, logits: np.ndarray, hw: tuple[int, int], palette: str) -> Saliency:
         if not np.isfinite(logits).all():
             raise LwirstError(f"{self.model_name}: the model output holds NaN or infinite values; its weights "
                               "or graph are broken (retrain or re-export it)")
@@ -372,25 +382,25 @@ class Segmenter:
                 logits = cv2.resize(logits, (w, h), interpolation=cv2.INTER_LINEAR)
         else:
             logits = logits[:h, :w]
-        return Saliency(np.ascontiguousarray(logits, dtype=np.float32), protocol, self.backend.name)
+        return Saliency(np.ascontiguousarray(logits, dtype=np.float32), protocol, self.backend.name, palette)
 
     def predict(self, image: np.ndarray) -> Saliency:
-        kind, chw, hw = self._input(image)
-        return self._output(self._net(kind).run(chw[None])[0, 0], hw)
+        kind, chw, hw, palette = self._input(image)
+        return self._output(self._net(kind).run(chw[None])[0, 0], hw, palette)
 
     def predict_batch(self, images: Sequence[np.ndarray], batch_size: int = 8) -> list[Saliency]:
         """Many frames at once; same-shaped inputs are stacked into batches of `batch_size`."""
         prepared = [self._input(image) for image in images]
         results: list[Saliency | None] = [None] * len(prepared)
         groups: dict[tuple, list[int]] = {}
-        for index, (kind, chw, _) in enumerate(prepared):
+        for index, (kind, chw, _, _) in enumerate(prepared):
             groups.setdefault((kind, chw.shape), []).append(index)
         for (kind, _), indices in groups.items():
             for start in range(0, len(indices), batch_size):
                 chunk = indices[start:start + batch_size]
                 out = self._net(kind).run(np.stack([prepared[i][1] for i in chunk]))
                 for j, i in enumerate(chunk):
-                    results[i] = self._output(out[j, 0], prepared[i][2])
+                    results[i] = self._output(out[j, 0], prepared[i][2], prepared[i][3])
         return [r for r in results if r is not None]
 
     def describe(self) -> dict[str, object]:
@@ -398,5 +408,5 @@ class Segmenter:
         digest = f"{self.model_hash}:{precision}" if self.model_hash and precision != "fp32" else self.model_hash
         return {"model": self.model_name, "hash": digest, "backend": self.backend.name, "precision": precision,
                 "protocol": self.protocol, "size": list(self.size),
-                "threads": self.threads or os.cpu_count(), "input": self.primary,
+                "threads": self.threads or os.cpu_count(), "input": self.primary, "palettes": self.palettes,
                 "options": dataclasses.asdict(self.options)}

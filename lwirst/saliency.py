@@ -18,6 +18,7 @@ class Saliency:
     logits: np.ndarray
     protocol: str
     backend: str
+    palette: str = ""  # the pseudo-colour palette the frame was decoded from (`lwirst.palettes`), if any
 
     @property
     def probability(self) -> np.ndarray:

@@ -18,8 +18,12 @@ and from generator seeds that training never draws, so a recipe can be chosen on
   1280x1024, the hardest empty frames the suite has (enlarged backgrounds are smoother than
   a large sensor's frames; mosaics are denser).
 
+Suite ``colour`` asks how a network trained on grey frames fares on colour ones: SIRST val, its
+mosaics and its inpainted backgrounds drawn with the pseudo-colour palettes thermal cameras use
+(`THERMAL_PALETTES`, JPEG-coded), and val with colour casts.
+
 Parts are in-memory datasets with the `SegDataset` reading interface, so `evaluate`
-scores them like any split; `lwirst evaluate --suite xdomain` prints the table.
+scores them like any split; `lwirst evaluate --suite NAME` prints the table.
 """
 
 from __future__ import annotations
@@ -38,10 +42,11 @@ from lwirst.evaluate import EvalResult, evaluate
 from lwirst.imageio import to_bgr
 from lwirst.implant import add_cutout, add_psf, cut_targets, grey, mosaic, remove_targets, transform_cutout
 from lwirst.inference import Segmenter
+from lwirst.palettes import palettes
 from lwirst.synth import render_scene
 from lwirst.trainmix import random_scene_config
 
-SUITES = ("xdomain",)
+THERMAL_PALETTES = ("ironbow", "hot", "inferno", "jet", "turbo", "plasma", "rainbow", "viridis")
 SEED = 20261201  # never drawn by training, whose generated frames take seeds from (recipe seed, epoch)
 
 
@@ -134,15 +139,23 @@ def _synthetic(part: int, index: int, size: tuple[int, int], targets: tuple[int,
     return Sample(f"synth{part}-{index:03d}", scene.image, scene.mask)
 
 
-def build_suite(name: str, data_dir: str | Path | None = None, synthetic_frames: int = 40) -> list[SuitePart]:
-    """The parts of suite `name` (only "xdomain" so far), in reporting order."""
-    if name not in SUITES:
-        raise ValueError(f"unknown suite {name!r}")
-    val = _ValFrames(data_dir)
-    n = len(val.names)
+def _seeded(part: int, index: int) -> np.random.Generator:
+    return np.random.default_rng((SEED, part, index))
 
-    def seeded(part: int, index: int) -> np.random.Generator:
-        return np.random.default_rng((SEED, part, index))
+
+def build_suite(name: str, data_dir: str | Path | None = None, synthetic_frames: int = 40) -> list[SuitePart]:
+    """The parts of suite `name` (a key of SUITES), in reporting order."""
+    if name not in SUITES:
+        raise ValueError(f"unknown suite {name!r}; choose one of {', '.join(SUITES)}")
+    val = _ValFrames(data_dir)
+    parts = SUITES[name](val, synthetic_frames)
+    source = fingerprint(val.dataset)
+    return [dataclasses.replace(part, split=name, source=source) for part in parts]
+
+
+def _xdomain(val: _ValFrames, synthetic_frames: int) -> list[SuitePart]:
+    """Other scenes, sizes and clutter than SIRST's test split: see the module docstring."""
+    n = len(val.names)
 
     def real(i: int) -> Sample:
         sample = val.dataset.load(i)
@@ -151,27 +164,64 @@ def build_suite(name: str, data_dir: str | Path | None = None, synthetic_frames:
     parts = [
         SuitePart("sirst-val", "SIRST val as it is", n, real),
         SuitePart("implant-1x", "val backgrounds, val cut-outs and PSF targets implanted", n,
-                  lambda i: val.implanted(i, 1.0, seeded(1, i))),
+                  lambda i: val.implanted(i, 1.0, _seeded(1, i))),
         SuitePart("implant-3x", "the same on backgrounds enlarged 3x (targets at native size)", n,
-                  lambda i: val.implanted(i, 3.0, seeded(2, i))),
+                  lambda i: val.implanted(i, 3.0, _seeded(2, i))),
         SuitePart("synth-256", "calibrated synthetic scenes, 256x256", synthetic_frames,
                   lambda i: _synthetic(3, i, (256, 256), (1, 3))),
         SuitePart("synth-640", "calibrated synthetic scenes, 640x512", synthetic_frames,
                   lambda i: _synthetic(4, i, (512, 640), (1, 3))),
         SuitePart("mosaic-640", "val backgrounds reduced 1-2.5x, quilted into 640x512, with 2-6 targets",
-                  synthetic_frames, lambda i: val.mosaic(i, (512, 640), seeded(6, i), True)),
+                  synthetic_frames, lambda i: val.mosaic(i, (512, 640), _seeded(6, i), True)),
         SuitePart("empty-1x", "val backgrounds, targets inpainted: no target", n, lambda i: val.empty(i, 1.0)),
         SuitePart("empty-2x", "the same enlarged 2x", n, lambda i: val.empty(i, 2.0)),
         SuitePart("empty-4x", "the same enlarged 4x (up to 1280x960)", n, lambda i: val.empty(i, 4.0)),
         SuitePart("empty-synth-640", "target-free synthetic scenes, 640x512", synthetic_frames,
                   lambda i: _synthetic(5, i, (512, 640), (0, 0))),
         SuitePart("empty-mosaic-640", "target-free val mosaics, 640x512", synthetic_frames,
-                  lambda i: val.mosaic(i, (512, 640), seeded(7, i), False)),
+                  lambda i: val.mosaic(i, (512, 640), _seeded(7, i), False)),
         SuitePart("empty-mosaic-1280", "target-free val mosaics, 1280x1024", synthetic_frames // 2,
-                  lambda i: val.mosaic(i, (1024, 1280), seeded(8, i), False)),
+                  lambda i: val.mosaic(i, (1024, 1280), _seeded(8, i), False)),
     ]
-    source = fingerprint(val.dataset)
-    return [dataclasses.replace(part, source=source) for part in parts]
+    return parts
+
+
+def _in_palette(sample: Sample, index: int) -> Sample:
+    """`sample` drawn with thermal palette number `index` (cycled) and JPEG-coded as a camera would."""
+    name = THERMAL_PALETTES[index % len(THERMAL_PALETTES)]
+    plane = sample.image if sample.image.ndim == 2 else cv2.cvtColor(to_bgr(sample.image), cv2.COLOR_BGR2GRAY)
+    ok, encoded = cv2.imencode(".jpg", palettes()[name][plane], [cv2.IMWRITE_JPEG_QUALITY, 85])
+    if not ok:
+        raise ValueError(f"could not JPEG-code {sample.name}")
+    return Sample(f"{sample.name}@{name}", cv2.imdecode(encoded, cv2.IMREAD_COLOR), sample.mask)
+
+
+def _tinted(sample: Sample, rng: np.random.Generator) -> Sample:
+    """`sample` with a colour cast: per-channel gain 0.7-1.3 and offset -25..25 (grey levels kept in order)."""
+    gain, offset = rng.uniform(0.7, 1.3, 3), rng.uniform(-25, 25, 3)
+    image = np.clip(to_bgr(sample.image).astype(np.float32) * gain + offset, 0, 255).astype(np.uint8)
+    return Sample(f"{sample.name}@tint", image, sample.mask)
+
+
+def _colour(val: _ValFrames, synthetic_frames: int) -> list[SuitePart]:
+    """Colour frames: the same val content drawn with the palettes thermal cameras and their tools use,
+    and with colour casts, where a network trained on grey frames meets colours it never saw."""
+    n = len(val.names)
+    return [
+        SuitePart("palette-val", f"SIRST val drawn with {', '.join(THERMAL_PALETTES)} in turn, JPEG q85", n,
+                  lambda i: _in_palette(val.dataset.load(i), i)),
+        SuitePart("tint-val", "SIRST val with a colour cast", n,
+                  lambda i: _tinted(val.dataset.load(i), _seeded(11, i))),
+        SuitePart("palette-mosaic-640", "val mosaics, 640x512, with 2-6 targets, in the palettes",
+                  synthetic_frames, lambda i: _in_palette(val.mosaic(i, (512, 640), _seeded(12, i), True), i)),
+        SuitePart("empty-palette-1x", "val backgrounds, targets inpainted, in the palettes", n,
+                  lambda i: _in_palette(val.empty(i, 1.0), i)),
+        SuitePart("empty-palette-mosaic-640", "target-free val mosaics, 640x512, in the palettes",
+                  synthetic_frames, lambda i: _in_palette(val.mosaic(i, (512, 640), _seeded(13, i), False), i)),
+    ]
+
+
+SUITES: dict[str, Callable[[_ValFrames, int], list[SuitePart]]] = {"xdomain": _xdomain, "colour": _colour}
 
 
 @dataclass(frozen=True)

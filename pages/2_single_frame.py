@@ -90,6 +90,9 @@ def pictures(report: FrameReport, scale: str) -> None:
         shown.append((report.truth, "against the ground truth: correct, missed, false alarm"))
     views.panels(shown, "frame_panel")
     st.caption("Drag a box to zoom, scroll to zoom, double-click to reset.")
+    if report.palette:
+        st.caption(f"The input is drawn with the {report.palette!r} pseudo-colour palette: the network ran on the "
+                   "intensity it encodes (`lwirst.palettes`).")
 
 
 def ground_truth(report: FrameReport) -> None:

@@ -39,9 +39,9 @@ def _figures(metrics: dict[str, float]) -> dict[str, float]:
     return {k: float(f"{metrics[k]:.6g}") for k in KEPT if k in metrics}
 
 
-def _segmenter(path: str) -> Segmenter:
+def _segmenter(path: str, palettes: bool) -> Segmenter:
     backend = "onnxruntime" if path.lower().endswith(".onnx") else "torch"
-    return Segmenter(path, backend=backend)
+    return Segmenter(path, backend=backend, palettes=palettes)
 
 
 def main() -> None:
@@ -51,11 +51,15 @@ def main() -> None:
     parser.add_argument("--split", action="append", default=[], help="SIRST splits to score (val, test)")
     parser.add_argument("--suite", choices=SUITES)
     parser.add_argument("--samples", action="store_true", help="also score the embedded samples (data/samples)")
+    parser.add_argument("--palettes-off", action="append", default=[], metavar="NAME",
+                        help="run model NAME with palette decoding off (colour frames as BGR)")
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--out", type=Path, required=True)
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     models = dict(spec.split("=", 1) for spec in args.model)
+    if set(args.palettes_off) - set(models):
+        parser.error(f"--palettes-off names no --model: {', '.join(sorted(set(args.palettes_off) - set(models)))}")
     parts = build_suite(args.suite, args.data_dir) if args.suite else []
     report: dict[str, object] = {
         "command": "python scripts/compare_models.py " + shlex.join(sys.argv[1:]),
@@ -68,8 +72,9 @@ def main() -> None:
     }
     for name, path in models.items():
         start = time.perf_counter()
-        segmenter = _segmenter(path)
-        entry: dict[str, object] = {"path": Path(path).name, "backend": segmenter.backend_name}
+        segmenter = _segmenter(path, name not in args.palettes_off)
+        entry: dict[str, object] = {"path": Path(path).name, "backend": segmenter.backend_name,
+                                    "palettes": segmenter.palettes}
         for split in args.split:
             result = evaluate(segmenter, open_dataset(args.data_dir, "sirst", split), use_cache=False,
                               keep_saliency=False)

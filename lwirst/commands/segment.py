@@ -54,16 +54,20 @@ def add_threads_argument(parser: argparse.ArgumentParser | argparse._ArgumentGro
 
 
 def add_bf16_argument(parser: argparse.ArgumentParser | argparse._ArgumentGroup) -> None:
+    """--bf16, and --palettes: how a network is run on the frames it gets."""
     parser.add_argument("--bf16", action="store_true",
                         help="compute in bfloat16 on OpenVINO (CPUs with native AVX512_BF16/AMX; "
                              "`lwirst bench` measures its speed and mIoU)")
+    parser.add_argument("--palettes", default="decode", choices=("decode", "off"),
+                        help="decode (default): frames drawn with a known pseudo-colour palette (ironbow, hot, "
+                             "inferno, jet, ...) run as the intensity they encode; off: as BGR")
 
 
 def engine_from_args(args: argparse.Namespace) -> dict[str, object]:
-    """`Segmenter` keyword arguments of --backend and --bf16."""
+    """`Segmenter` keyword arguments of --backend, --bf16 and --palettes."""
     from lwirst.backends import engine_choice
 
-    return engine_choice(args.backend, args.bf16)
+    return {**engine_choice(args.backend, args.bf16), "palettes": args.palettes == "decode"}
 
 
 def add_postprocess_arguments(parser: argparse.ArgumentParser) -> None:
