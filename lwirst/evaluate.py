@@ -103,7 +103,7 @@ def cache_key(segmenter: Segmenter, dataset: SegDataset, threshold: float) -> st
     parts = [f"schema{CACHE_SCHEMA}", _fingerprint(dataset),
              info["hash"], dataset.name, dataset.split, str(getattr(dataset, "origin", "")),
              ",".join(dataset.names), info["backend"], info["protocol"], str(info["size"]), f"{threshold:g}",
-             f"palettes={info['palettes']}", f"tta={info['tta']}"]
+             f"palettes={info['palettes']}"]
     return hashlib.sha256("|".join(parts).encode()).hexdigest()[:20]
 
 

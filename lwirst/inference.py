@@ -81,9 +81,6 @@ from lwirst.saliency import Saliency as Saliency
 log = logging.getLogger(__name__)
 
 PROTOCOLS = ("auto", "resize", "native")
-# Test-time flips: the mirrored copies of a frame whose logits are averaged (axes of an N x C x H x W batch).
-TTA_FLIPS: dict[str, tuple[tuple[int, ...], ...]] = {
-    "none": ((),), "hflip": ((), (3,)), "flip4": ((), (3,), (2,), (2, 3))}
 # "auto" resizes frames of at most this many times the model size's area, runs larger ones natively.
 AUTO_AREA_FACTOR = 2
 
@@ -158,15 +155,11 @@ class Segmenter:
     def __init__(self, model: str | Path | torch.nn.Module | None = None, backend: str = "auto",
                  protocol: str = "auto", size: tuple[int, int] = (256, 256),
                  threads: int | None = None, *, options: Options | None = None,
-                 calibration: Sequence[np.ndarray] | None = None, palettes: bool = True,
-                 tta: str = "none") -> None:
+                 calibration: Sequence[np.ndarray] | None = None, palettes: bool = True) -> None:
         if threads is not None and not 1 <= int(threads) <= 1024:
             raise LwirstError(f"threads must be between 1 and 1024, got {threads}")
         if protocol not in PROTOCOLS:
             raise LwirstError(f"unknown protocol {protocol!r}; choose {', '.join(PROTOCOLS)}")
-        if tta not in TTA_FLIPS:
-            raise LwirstError(f"unknown test-time flips {tta!r}; choose {', '.join(TTA_FLIPS)}")
-        self.tta = tta
         size = (int(size[0]), int(size[1]))
         if size[0] % 8 or size[1] % 8 or min(size) <= 0:
             raise LwirstError(f"model size {size} must be positive multiples of 8")
@@ -391,17 +384,9 @@ class Segmenter:
             logits = logits[:h, :w]
         return Saliency(np.ascontiguousarray(logits, dtype=np.float32), protocol, self.backend.name, palette)
 
-    def _run(self, kind: str, batch: np.ndarray) -> np.ndarray:
-        """The network on an N x C x H x W batch, its logits averaged over the test-time flips."""
-        net, flips = self._net(kind), TTA_FLIPS[self.tta]
-        if len(flips) == 1:
-            return net.run(batch)
-        outs = [np.flip(net.run(np.ascontiguousarray(np.flip(batch, axes))), axes) for axes in flips]
-        return np.mean(outs, axis=0)
-
     def predict(self, image: np.ndarray) -> Saliency:
         kind, chw, hw, palette = self._input(image)
-        return self._output(self._run(kind, chw[None])[0, 0], hw, palette)
+        return self._output(self._net(kind).run(chw[None])[0, 0], hw, palette)
 
     def predict_batch(self, images: Sequence[np.ndarray], batch_size: int = 8) -> list[Saliency]:
         """Many frames at once; same-shaped inputs are stacked into batches of `batch_size`."""
@@ -413,7 +398,7 @@ class Segmenter:
         for (kind, _), indices in groups.items():
             for start in range(0, len(indices), batch_size):
                 chunk = indices[start:start + batch_size]
-                out = self._run(kind, np.stack([prepared[i][1] for i in chunk]))
+                out = self._net(kind).run(np.stack([prepared[i][1] for i in chunk]))
                 for j, i in enumerate(chunk):
                     results[i] = self._output(out[j, 0], prepared[i][2], prepared[i][3])
         return [r for r in results if r is not None]
@@ -424,5 +409,4 @@ class Segmenter:
         return {"model": self.model_name, "hash": digest, "backend": self.backend.name, "precision": precision,
                 "protocol": self.protocol, "size": list(self.size),
                 "threads": self.threads or os.cpu_count(), "input": self.primary, "palettes": self.palettes,
-                "tta": self.tta,
                 "options": dataclasses.asdict(self.options)}
