@@ -18,6 +18,7 @@ import pytest
 import streamlit as st
 from streamlit.testing.v1 import AppTest
 
+from lwirst.frame_report import TABLE_COLUMNS
 from lwirst.inference import Segmenter, cpu_has_bf16
 from lwirst.modelcard import DEMO_MODEL
 
@@ -73,6 +74,12 @@ def panel_titles(at: AppTest) -> list[str]:
 def chip_captions(at: AppTest) -> list[str]:
     """Captions of the target chips (one image element holding the strip)."""
     return [img.caption for image in at.get("image") for img in image.proto.imgs if " at (" in img.caption]
+
+
+def headers(table: object) -> dict[str, str]:
+    """Column -> the header a dataframe element shows (its column_config label, else the name)."""
+    config = json.loads(table.proto.columns)  # type: ignore[attr-defined]
+    return {c: config.get(c, {}).get("label", c) for c in table.value.columns}  # type: ignore[attr-defined]
 
 
 def png(image: np.ndarray, suffix: str = ".png") -> bytes:
@@ -362,6 +369,16 @@ def test_the_favicon_is_a_local_file() -> None:
     assert 'page_icon=str(FAVICON)' in source and (REPO / "dashboard" / "favicon.png").is_file()
 
 
+def test_target_tables_have_human_headers_with_units() -> None:
+    at = open_page("2_single_frame.py", model=DEMO_MODEL, data_root=SAMPLES_LABEL, threshold=0.5)
+    shown = headers(at.dataframe[0])
+    assert list(shown) == [*TABLE_COLUMNS, "outcome"]
+    assert shown == {"id": "id", "x": "x (px)", "y": "y (px)", "box_x": "box left (px)", "box_y": "box top (px)",
+                     "box_w": "box width (px)", "box_h": "box height (px)", "size": "size (px)",
+                     "ratio": "aspect w/h", "peak": "peak logit", "peak_prob": "peak probability",
+                     "outcome": "outcome"}
+
+
 # ---------------------------------------------------------------- video
 
 
@@ -460,3 +477,4 @@ def test_live_stream_runs_and_controls_act_on_it() -> None:
     at.selectbox(key="live_source").set_value("Looping video: sequence.mp4").run()
     assert not at.exception
     assert not errors(at)
+
