@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import base64
 from collections.abc import Sequence
+from typing import Any
 
 import cv2
 import numpy as np
@@ -87,6 +88,26 @@ def metric_change(where: DeltaGenerator, label: str, value: str, metric: str, ch
     where.metric(label, value, "no change" if same else shown,
                  delta_color=palette.SAME if same else palette.delta_color(metric, change),
                  delta_arrow="off" if same else "auto", help=help_)
+
+
+def target_columns() -> dict[str, Any]:
+    """Headers with units (and number formats) of the tables of targets and tracks, for `st.dataframe`'s
+    column_config on every page that shows one (Single frame, Live, Failures): one wording everywhere,
+    while the CSV downloads keep the raw column names."""
+    number = st.column_config.NumberColumn
+    return {
+        "id": number("id", format="#%d"), "track": number("track", format="T%d"),
+        "x": number("x (px)", format="%.1f"), "y": number("y (px)", format="%.1f"),
+        "box_x": number("box left (px)"), "box_y": number("box top (px)"),
+        "box_w": number("box width (px)"), "box_h": number("box height (px)"), "size": number("size (px)"),
+        "ratio": number("aspect w/h", format="%.2f"),
+        "peak": number("peak logit", format="%.2f"), "peak_logit": number("peak logit", format="%.2f"),
+        "mean": number("mean logit", format="%.2f"),
+        "peak_prob": number("peak probability", format="%.3f"), "mean_prob": number("mean probability", format="%.3f"),
+        "under_by": number("under the threshold by (logit)", format="%.2f"),
+        "vx": number("vx (px/frame)", format="%.2f"), "vy": number("vy (px/frame)", format="%.2f"),
+        "hits": number("hits (frames)"), "missed": number("missed (frames in a row)"),
+        "outcome": "outcome", "status": "status"}
 
 
 def outcome_table(frame: pd.DataFrame, column: str = "outcome") -> Styler | pd.DataFrame:

@@ -50,6 +50,7 @@ ABLATIONS_DIR = paths.ABLATIONS_DIR
 HOT_COLOR = palette.outcome(palette.HOT).bgr  # yellow, as in every panel and table
 PAPER_SOURCE = "paper, fusion set (Table II as printed)"
 PAPER_MODEL = "LW-IRSTNet"  # the paper's network, which this project reproduces
+SHIPPED_NAME = paths.DEFAULT_MODEL.stem  # the name of the shipped model's Fig. 4 points (card or measured)
 CARD_PREFIX = "model card"
 MEASURED_PREFIX = "measured here"
 NOT_MEASURED = "not measured yet"
@@ -310,6 +311,12 @@ def merge_points(points: pd.DataFrame) -> pd.DataFrame:
     return merged[~pd.Series(duplicate, index=merged.index)].reset_index(drop=True)
 
 
+def is_shipped(name: str) -> bool:
+    """Whether a Fig. 4 point is the shipped model's: named by its file's stem (a point measured at
+    another threshold adds ", th <threshold>")."""
+    return name == SHIPPED_NAME or name.startswith(f"{SHIPPED_NAME}, ")
+
+
 def fig4_points(measured: pd.DataFrame) -> pd.DataFrame:
     """Paper points and measured points (columns of `paper_points`; `source` names each one's origin)."""
     paper = paper_points()
@@ -417,7 +424,9 @@ def fig4_figure(points: pd.DataFrame, metric: str, cost: str, pareto: bool = Tru
     """One panel of Fig. 4: accuracy (`miou` or `f1`) against cost (`flops_m` or `params_m`), log x axis.
 
     Paper figures are grey circles, models measured here coloured stars and ablation-sweep
-    presets coloured diamonds, one trace per source; each source gets its own dashed Pareto front.
+    presets coloured diamonds, one colour per source; each source gets its own dashed Pareto front.
+    The shipped model's points and label are `palette.SHIPPED` whatever their source, and colours
+    are assigned from all of `points`, so every panel gives a point the same colour.
     """
     names = {"miou": "mIoU", "f1": "F1", "flops_m": "FLOPs (M, log)", "params_m": "Params (M, log)"}
     shown = points.dropna(subset=[metric, cost])
@@ -427,35 +436,46 @@ def fig4_figure(points: pd.DataFrame, metric: str, cost: str, pareto: bool = Tru
              "<br>P %{customdata[3]:.4f} R %{customdata[4]:.4f}<br>mIoU %{customdata[5]:.4f} F1 %{customdata[6]:.4f}"
              "<br>fps %{customdata[7]:.1f}<extra></extra>")
     measured_sources = sorted(s for s in dict.fromkeys(shown["source"]) if s != PAPER_SOURCE)
-    colours = palette.series_colors(measured_sources)  # by sorted name: the same on every load
+    others = points[(points["source"] != PAPER_SOURCE) & ~points["name"].map(is_shipped)]
+    colours = {PAPER_SOURCE: palette.PAPER_GREY,  # by sorted name: the same on every load and panel
+               **palette.series_colors(list(others["source"]), reserved=(palette.SHIPPED,))}
     labels = _point_labels(shown, metric, cost, pareto)  # names that fit; the others show on hover
     for source in [PAPER_SOURCE, *measured_sources]:
         group = shown[shown["source"] == source].sort_values(cost)
         if group.empty:
             continue
-        paper = source == PAPER_SOURCE
-        color = palette.PAPER_GREY if paper else colours[source]
-        data = group[["source", "flops_m", "params_m", "precision", "recall", "miou", "f1", "fps"]]
-        labelled = not (group["group"] == SWEEP_GROUP).all()  # sweep points are many: names on hover only
-        figure.add_scatter(
-            x=group[cost], y=group[metric], mode="markers+text" if labelled else "markers", name=source,
-            text=[name if i in labels else "" for i, name in zip(group.index, group["name"], strict=True)],
-            textposition=[labels.get(i, "top center") for i in group.index],
-            textfont={"size": 10, "color": color},
-            marker={"symbol": "circle" if paper else "star" if labelled else "diamond",
-                    "size": 10 if paper else 14,
-                    "color": color,
-                    "line": {"width": 1, "color": "white"}},
-            customdata=data.to_numpy(), hovertemplate=hover, hovertext=group["name"])
+        shipped = group["name"].map(is_shipped)
+        if not shipped.all():
+            _fig4_trace(figure, group[~shipped], metric, cost, source, colours[source], labels, hover)
+        if shipped.any():
+            _fig4_trace(figure, group[shipped], metric, cost, source, palette.SHIPPED, labels, hover)
         if pareto and len(group) > 1:
             front = group[pareto_front(group[cost], group[metric])].sort_values(cost)
-            figure.add_scatter(x=front[cost], y=front[metric], mode="lines", line={"dash": "dash", "color": color,
-                               "shape": "hv"}, name=f"Pareto front: {source}", hoverinfo="skip")
+            figure.add_scatter(x=front[cost], y=front[metric], mode="lines", line={
+                "dash": "dash", "color": colours.get(source, palette.SHIPPED), "shape": "hv"},
+                name=f"Pareto front: {source}", hoverinfo="skip")
     figure.update_layout(title=f"{names[metric]} vs {names[cost].split(' ')[0]}", xaxis_title=names[cost],
                          yaxis_title=names[metric], height=480, margin={"l": 10, "r": 10, "t": 40, "b": 10},
                          legend={"orientation": "h", "y": -0.2, "font": {"size": 11}})
     figure.update_xaxes(type="log")
     return figure
+
+
+def _fig4_trace(figure: go.Figure, points: pd.DataFrame, metric: str, cost: str, source: str, color: str,
+                labels: Mapping[int, str], hover: str) -> None:
+    """One colour's points of a Fig. 4 source: markers, and the names `labels` placed, in that colour."""
+    paper = source == PAPER_SOURCE
+    data = points[["source", "flops_m", "params_m", "precision", "recall", "miou", "f1", "fps"]]
+    labelled = not (points["group"] == SWEEP_GROUP).all()  # sweep points are many: names on hover only
+    figure.add_scatter(
+        x=points[cost], y=points[metric], mode="markers+text" if labelled else "markers", name=source,
+        legendgroup=source,
+        text=[name if i in labels else "" for i, name in zip(points.index, points["name"], strict=True)],
+        textposition=[labels.get(i, "top center") for i in points.index],
+        textfont={"size": 10, "color": color},
+        marker={"symbol": "circle" if paper else "star" if labelled else "diamond", "size": 10 if paper else 14,
+                "color": color, "line": {"width": 1, "color": "white"}},
+        customdata=data.to_numpy(), hovertemplate=hover, hovertext=points["name"])
 
 
 # ---------------------------------------------------------------- ablations

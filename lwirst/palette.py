@@ -49,6 +49,9 @@ OUTCOMES: dict[str, Outcome] = {
 }
 # Series of charts (models, tracks): the Okabe-Ito colours in their order, black and grey last.
 SERIES = ("#0072B2", "#E69F00", "#009E73", "#CC79A7", "#56B4E9", "#D55E00", "#F0E442", "#000000")
+# The shipped model's markers, labels and fronts on Compare's charts: one colour on every panel, kept
+# out of the other series there (a colour by source moved with whichever of its points got the label).
+SHIPPED = SERIES[0]
 PAPER_GREY = "#8C8C8C"  # the paper's printed figures on charts
 BETTER, WORSE, SAME = "green", "red", "gray"  # Streamlit delta colours (themed to #009E73 / #D55E00)
 # Metrics whose smaller values are better; every other metric is better when larger.
@@ -87,9 +90,11 @@ def delta_color(metric: str, delta: float, tolerance: float = 0.0) -> str:
     return {"better": BETTER, "worse": WORSE, "same": SAME}[judge(metric, delta, tolerance)]
 
 
-def series_colors(names: list[str] | tuple[str, ...]) -> dict[str, str]:
-    """A colour per series name, assigned in sorted name order so a chart looks the same on every load."""
-    return {name: SERIES[i % len(SERIES)] for i, name in enumerate(sorted(dict.fromkeys(names)))}
+def series_colors(names: list[str] | tuple[str, ...], reserved: tuple[str, ...] = ()) -> dict[str, str]:
+    """A colour per series name, assigned in sorted name order so a chart looks the same on every load;
+    the colours in `reserved` (e.g. `SHIPPED`) are left to the series that own them."""
+    cycle = [colour for colour in SERIES if colour not in reserved]
+    return {name: cycle[i % len(cycle)] for i, name in enumerate(sorted(dict.fromkeys(names)))}
 
 
 def legend_html(names: tuple[str, ...] = (CORRECT, MISSED, FALSE_ALARM, HOT)) -> str:

@@ -108,13 +108,8 @@ def ground_truth(report: FrameReport) -> None:
 def target_table(report: FrameReport, name: str) -> None:
     """The kept targets (id, outcome, centroid, box, size, ratio, peak) with a CSV download."""
     st.subheader("Targets")
-    number = st.column_config.NumberColumn
-    st.dataframe(views.outcome_table(report.targets), hide_index=True, key="targets_table", column_config={
-        "id": number("id", format="#%d"), "x": number("x (px)", format="%.1f"),
-        "y": number("y (px)", format="%.1f"), "box_x": number("box left"), "box_y": number("box top"),
-        "box_w": number("box width"), "box_h": number("box height"), "size": number("size (px)"),
-        "ratio": number("aspect w/h", format="%.2f"), "peak": number("peak logit", format="%.2f"),
-        "peak_prob": number("peak probability", format="%.3f"), "outcome": "outcome"})
+    st.dataframe(views.outcome_table(report.targets), hide_index=True, key="targets_table",
+                 column_config=views.target_columns())
     st.download_button("Download CSV", report.csv(), file_name=f"{name}_targets.csv", mime="text/csv",
                        key="targets_csv")
 

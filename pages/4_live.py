@@ -4,13 +4,15 @@ shown back to back, not on a fixed refresh); the threshold and filters act on th
 from __future__ import annotations
 
 import time
+from typing import NamedTuple
 
 import streamlit as st
 from streamlit.delta_generator import DeltaGenerator
 
-from dashboard import common
-from lwirst import card_view, plots
-from lwirst.live import LiveFrame, LiveStream
+from dashboard import common, views
+from dashboard.live_view import LiveView, live_view
+from lwirst import plots
+from lwirst.live import LiveStream
 
 TABLE_ROWS = 50
 
@@ -45,71 +47,78 @@ def choose_source() -> str:
     return source
 
 
+class Blocks(NamedTuple):
+    """Where a frame goes: the picture, the numbers beside it (cards, tracks) and the targets below."""
+
+    picture: DeltaGenerator
+    numbers: DeltaGenerator
+    below: DeltaGenerator
+
+
 def view(stream: LiveStream, running: bool, idle_hint: str) -> None:
-    """One fragment run: when running, frames back to back for a burst, else the last one processed;
-    then its tracks and targets."""
+    """One fragment run: when running, frames back to back for a burst, else the last one processed.
+    Each frame shown redraws every block from its own `LiveView`, so no block shows another frame."""
     frame = stream.last
     if frame is None and not running:
         st.info(idle_hint)
         return
     picture, numbers = st.columns([3, 2])
-    shown, counts = picture.empty(), numbers.empty()
+    blocks = Blocks(picture.empty(), numbers.empty(), st.empty())
     if running:
-        frame = burst(stream, shown, counts)
+        burst(stream, blocks)
     elif frame is not None:
-        show(stream, frame, shown, counts)
-    if frame is None:
-        return
-    with numbers:
-        tracks(frame)
-    targets(frame)
+        show(live_view(stream.name, frame, TABLE_ROWS), blocks, chart=True)
 
 
-def burst(stream: LiveStream, shown: DeltaGenerator, counts: DeltaGenerator) -> LiveFrame:
+def burst(stream: LiveStream, blocks: Blocks) -> None:
     """Process and show frames as fast as the pipeline goes, for `common.LIVE_BURST_S` seconds."""
     deadline = time.monotonic() + common.LIVE_BURST_S
     while True:
-        frame = stream.step()
-        show(stream, frame, shown, counts)
+        show(live_view(stream.name, stream.step(), TABLE_ROWS), blocks, chart=False)
         if time.monotonic() >= deadline:
-            return frame
+            return
 
 
-def show(stream: LiveStream, frame: LiveFrame, shown: DeltaGenerator, counts: DeltaGenerator) -> None:
-    """The annotated frame and its numbers, in place."""
-    shown.image(frame.annotated, channels="BGR", caption=f"{stream.name}, frame {frame.index}", width="stretch")
-    with counts.container():
-        status(frame)
+def show(frame: LiveView, blocks: Blocks, chart: bool) -> None:
+    """Every block of one frame, in place."""
+    blocks.picture.image(frame.picture, caption=frame.caption, width="stretch")
+    with blocks.numbers.container():
+        cards(frame)
+        tracks(frame, chart)
+    with blocks.below.container():
+        targets(frame)
 
 
-def status(frame: LiveFrame) -> None:
-    """End-to-end and pipeline rates, targets and confirmed tracks of the current frame."""
-    rate, pipeline = st.columns(2)  # two per row: four cards in the frame's side column truncate their labels
-    kept, confirmed = st.columns(2)
-    rate.metric("End-to-end fps", f"{frame.fps:.1f}", help=card_view.help_for("end-to-end fps"))
-    pipeline.metric("Pipeline fps", f"{1 / frame.pipeline_s:.1f}" if frame.pipeline_s > 0 else "n/a",
-                    help="Network, post-processing and tracking of this frame")
-    kept.metric("Targets", len(frame.result.kept))
-    confirmed.metric("Tracks", len(frame.track_table()))
+def cards(frame: LiveView) -> None:
+    """End-to-end and pipeline rates, targets and confirmed tracks, two per row (four in the frame's side
+    column truncate their labels)."""
+    for row in (frame.cards[:2], frame.cards[2:]):
+        for column, card in zip(st.columns(2), row, strict=True):
+            column.metric(card.label, card.value, help=card.help)
 
 
-def tracks(frame: LiveFrame) -> None:
-    """The confirmed tracks and their recent trajectories."""
-    trajectories = frame.trajectories()
-    if trajectories.empty:
-        st.caption("No confirmed track yet (a target must be seen on two frames in a row).")
+def tracks(frame: LiveView, chart: bool) -> None:
+    """The confirmed tracks; with the stream paused, their trajectories as a chart too (a chart costs as
+    much as a network call, so while the stream runs the white trails on the frame show them). Every
+    frame fills the same three places, empty when it has no track: a place left out of a redraw would
+    keep the previous frame's table until the burst ends."""
+    st.caption(frame.tracks_caption)
+    trajectories, table = st.empty(), st.empty()
+    if frame.tracks.empty:
         return
-    height, width = frame.annotated.shape[:2]
-    st.plotly_chart(plots.trajectory_figure(trajectories, width, height, track="track", title="Track trajectories"),
-                    key="live_tracks")
-    st.dataframe(frame.track_table(), hide_index=True)
+    if chart:
+        trajectories.plotly_chart(plots.trajectory_figure(frame.trajectories, frame.width, frame.height,
+                                                          track="track", title="Track trajectories"),
+                                  key="live_tracks")
+    else:
+        trajectories.caption("Trajectories: the white trails on the frame; pause the stream for a chart of them.")
+    table.dataframe(frame.tracks, hide_index=True, column_config=views.target_columns())
 
 
-def targets(frame: LiveFrame) -> None:
-    """The current frame's targets, strongest first."""
-    table = frame.targets(TABLE_ROWS)
-    st.caption(f"Targets of this frame ({len(table)} of {len(frame.result.kept)} shown, strongest first)")
-    st.dataframe(table, hide_index=True)
+def targets(frame: LiveView) -> None:
+    """The frame's targets, strongest first."""
+    st.caption(frame.targets_caption)
+    st.dataframe(frame.targets, hide_index=True, column_config=views.target_columns())
 
 
 def webcam(post: common.Postprocess) -> None:

@@ -39,10 +39,11 @@ def scatter(points: pd.DataFrame, metric: str, pareto: bool) -> None:
     flops.plotly_chart(analysis.fig4_figure(points, metric, "flops_m", pareto), key="compare_flops")
     params.plotly_chart(analysis.fig4_figure(points, metric, "params_m", pareto), key="compare_params")
     st.caption(f"Grey circles: **{analysis.PAPER_SOURCE}**: the paper's scores on the union of MDFA, SIRST, "
-               "SIRST-Aug and NUDT-SIRST (Sec. V-A). Coloured stars: this project's models, from their **model "
-               "card** or **measured here**; diamonds: presets of the ablation sweep (mean over seeds). Each "
-               "legend entry names the dataset, split and input protocol its points were scored on. Scores on "
-               "different data are not directly comparable; FLOPs and Params are at 256×256 input either way.")
+               "SIRST-Aug and NUDT-SIRST (Sec. V-A). Coloured stars: this project's models (the shipped one always "
+               "blue), from their **model card** or **measured here**; diamonds: presets of the ablation sweep (mean "
+               "over seeds). Each legend entry names the dataset, split and input protocol its points were scored "
+               "on. Scores on different data are not directly comparable; FLOPs and Params are at 256×256 input "
+               "either way.")
 
 
 def measured_table(measured: pd.DataFrame) -> None:

@@ -167,10 +167,7 @@ def hot_flags(hot: pd.DataFrame, threshold: float) -> None:
                    f"{row.peak_logit:.2f} (probability {row.peak_prob:.3f}) is {row.under_by:.2f} under "
                    f"{threshold:g}.", icon=":material/local_fire_department:")
     if not hot.empty:
-        st.dataframe(hot, hide_index=True, key="failure_hot", column_config={
-            "peak_logit": st.column_config.NumberColumn("peak logit", format="%.2f"),
-            "peak_prob": st.column_config.NumberColumn("peak probability", format="%.3f"),
-            "under_by": st.column_config.NumberColumn("under the threshold by", format="%.2f")})
+        st.dataframe(hot, hide_index=True, key="failure_hot", column_config=views.target_columns())
     else:
         st.caption("No missed targets in this image at this threshold and filter.")
 

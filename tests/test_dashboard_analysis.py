@@ -24,7 +24,7 @@ import streamlit as st
 from onnx import TensorProto, helper
 from streamlit.testing.v1 import AppTest
 
-from lwirst import analysis
+from lwirst import analysis, palette
 from lwirst.errors import LwirstError
 from lwirst.evaluate import EvalResult
 from lwirst.export import to_onnx_bytes
@@ -367,6 +367,47 @@ def test_compare_shows_the_shipped_model_from_its_card_on_first_load() -> None:
         trace = next(t for t in flops["data"] if t["name"] == f"model card (sirst, test, {protocol})")
         assert list(trace["hovertext"]) == ["lwirst-sirst"] and plotted(trace["y"])[0] == pytest.approx(scores["miou"])
     assert analysis.PAPER_SOURCE in {t["name"] for t in flops["data"]}
+    for key in ("compare_flops", "compare_params"):  # the star and its name: one colour on both panels
+        stars = [t for t in chart(at, key)["data"] if "lwirst-sirst" in list(t.get("hovertext", []))]
+        assert len(stars) == len(card["test_metrics"])
+        assert {(t["marker"]["color"], t["textfont"]["color"]) for t in stars} == {(palette.SHIPPED, palette.SHIPPED)}
+        assert sum(list(t["text"]).count("lwirst-sirst") for t in stars) == 1
+
+
+def test_compare_draws_the_shipped_model_in_one_colour_on_every_panel() -> None:
+    """The shipped model's stars and its written name are `palette.SHIPPED` in both panels of both
+    metrics, whichever of its points the label lands on, and no other source takes that colour; a
+    source missing from one panel (no FLOPs) does not shift the others' colours."""
+    shipped = analysis.SHIPPED_NAME
+    rows = [analysis.measured_point(shipped, {"miou": miou, "f1": miou + 0.1}, "sirst", "test", 163_200, 303.5e6,
+                                    protocol=protocol, origin=origin)
+            for miou, protocol, origin in [(0.689, "native", analysis.CARD_PREFIX),
+                                           (0.699, "resize", analysis.CARD_PREFIX),
+                                           (0.70, "auto", analysis.MEASURED_PREFIX)]]
+    rows.append(analysis.measured_point("other", {"miou": 0.5, "f1": 0.6}, "sirst", "test", 90_000, 120e6,
+                                        protocol="auto"))  # beside the shipped model in one source
+    rows.append(analysis.measured_point("export", {"miou": 0.6, "f1": 0.7}, "samples", "test", 163_200, None,
+                                        protocol="auto"))  # an ONNX file: no FLOPs, on the Params panel only
+    points = analysis.fig4_points(pd.DataFrame(rows))
+    panels = [analysis.fig4_figure(points, metric, cost)
+              for metric in ("miou", "f1") for cost in ("flops_m", "params_m")]
+    seen: list[dict[tuple[str, bool], str]] = []
+    for figure in panels:
+        traces = [t for t in figure.data if t.mode != "lines" and t.name != analysis.PAPER_SOURCE]
+        colours = {}
+        for trace in traces:
+            owners = {analysis.is_shipped(name) for name in trace.hovertext}
+            assert len(owners) == 1, trace.name  # a trace holds the shipped model's points or none of them
+            mine = owners.pop()
+            assert trace.textfont.color == trace.marker.color  # a label has its marker's colour
+            assert (trace.marker.color == palette.SHIPPED) == mine, trace.name
+            colours[trace.name, mine] = trace.marker.color
+        written = [t for t in traces if shipped in (t.text or ())]
+        assert len(written) == 1 and written[0].textfont.color == palette.SHIPPED
+        seen.append(colours)
+    assert [len(colours) for colours in seen] == [4, 5, 4, 5]  # the export is on the Params panels only
+    merged = {key: colour for colours in seen for key, colour in colours.items()}
+    assert all(colours == {k: merged[k] for k in colours} for colours in seen)  # one colour per series everywhere
 
 
 def test_compare_points_merge_and_keep_their_colours() -> None:

@@ -7,6 +7,7 @@ deterministic, so the counts do not depend on which trained model is installed.
 
 from __future__ import annotations
 
+import base64
 import json
 import sys
 from collections.abc import Iterator
@@ -18,8 +19,12 @@ import pytest
 import streamlit as st
 from streamlit.testing.v1 import AppTest
 
+from lwirst.frame_report import TABLE_COLUMNS
 from lwirst.inference import Segmenter, cpu_has_bf16
+from lwirst.live import LiveStream, SyntheticSensor
 from lwirst.modelcard import DEMO_MODEL
+from lwirst.pipeline import FramePipeline
+from lwirst.tracking import Tracker
 
 REPO = Path(__file__).resolve().parents[1]
 if str(REPO) not in sys.path:  # dashboard/ is not an installed package (app.py does the same)
@@ -28,6 +33,7 @@ if str(REPO) not in sys.path:  # dashboard/ is not an installed package (app.py 
 from dashboard import common  # noqa: E402
 from dashboard.common import SAMPLES_LABEL, SIZE_CAP, available_pages  # noqa: E402
 from dashboard.config import MAX_UPLOAD_ENV, SAMPLES_DIR  # noqa: E402
+from dashboard.live_view import live_view  # noqa: E402
 
 APP = REPO / "dashboard" / "app.py"
 PAGES = REPO / "pages"
@@ -73,6 +79,12 @@ def panel_titles(at: AppTest) -> list[str]:
 def chip_captions(at: AppTest) -> list[str]:
     """Captions of the target chips (one image element holding the strip)."""
     return [img.caption for image in at.get("image") for img in image.proto.imgs if " at (" in img.caption]
+
+
+def headers(table: object) -> dict[str, str]:
+    """Column -> the header a dataframe element shows (its column_config label, else the name)."""
+    config = json.loads(table.proto.columns)  # type: ignore[attr-defined]
+    return {c: config.get(c, {}).get("label", c) for c in table.value.columns}  # type: ignore[attr-defined]
 
 
 def png(image: np.ndarray, suffix: str = ".png") -> bytes:
@@ -362,6 +374,16 @@ def test_the_favicon_is_a_local_file() -> None:
     assert 'page_icon=str(FAVICON)' in source and (REPO / "dashboard" / "favicon.png").is_file()
 
 
+def test_target_tables_have_human_headers_with_units() -> None:
+    at = open_page("2_single_frame.py", model=DEMO_MODEL, data_root=SAMPLES_LABEL, threshold=0.5)
+    shown = headers(at.dataframe[0])
+    assert list(shown) == [*TABLE_COLUMNS, "outcome"]
+    assert shown == {"id": "id", "x": "x (px)", "y": "y (px)", "box_x": "box left (px)", "box_y": "box top (px)",
+                     "box_w": "box width (px)", "box_h": "box height (px)", "size": "size (px)",
+                     "ratio": "aspect w/h", "peak": "peak logit", "peak_prob": "peak probability",
+                     "outcome": "outcome"}
+
+
 # ---------------------------------------------------------------- video
 
 
@@ -460,3 +482,46 @@ def test_live_stream_runs_and_controls_act_on_it() -> None:
     at.selectbox(key="live_source").set_value("Looping video: sequence.mp4").run()
     assert not at.exception
     assert not errors(at)
+
+
+def test_live_view_is_built_from_one_frame(one_torch_thread: None) -> None:
+    """Every block of a Live refresh comes from the frame it was built from: the picture is that frame's
+    annotated picture, the captions name its number, the cards count its targets and tracks."""
+    stream = LiveStream(SyntheticSensor(), FramePipeline(Segmenter(threads=1), 0.0, None, Tracker()), "sensor")
+    frames = [stream.step() for _ in range(6)]
+    views = [live_view(stream.name, frame, 1) for frame in frames]  # built before the next frames arrive
+    assert [v.index for v in views] == list(range(6))
+    for frame, view in zip(frames, views, strict=True):
+        picture = cv2.imdecode(np.frombuffer(base64.b64decode(view.picture.split(",", 1)[1]), np.uint8),
+                               cv2.IMREAD_COLOR)
+        assert np.array_equal(picture, frame.annotated)
+        assert view.caption == f"sensor, frame {frame.index}"
+        kept, confirmed = len(frame.result.kept), sum(t.confirmed for t in frame.tracks)
+        cards = {card.label: card.value for card in view.cards}
+        assert cards["Targets"] == str(kept) and cards["Tracks"] == str(confirmed) == str(len(view.tracks))
+        assert view.targets_caption == (f"Targets of frame {frame.index} ({min(kept, 1)} of {kept} shown, "
+                                        "strongest first)")
+        assert len(view.targets) == min(kept, 1) and f"at frame {frame.index}" in view.tracks_caption
+    assert int(views[-1].cards[3].value) >= 1  # the shipped model tracks the sensor's targets by now
+
+
+def test_live_shows_one_frame_in_every_block_with_labelled_tables() -> None:
+    """While the stream runs, the picture's caption, the cards and both tables show the same frame, and the
+    tables have the same human headers as Single frame's."""
+    at = open_page("4_live.py", live_source="Synthetic sensor", threshold=0.0)  # the shipped model: tracks form
+    at.toggle(key="live_running").set_value(True).run()
+    at.run()
+    assert not at.exception and not errors(at)
+    index = int(at.get("image")[0].proto.imgs[0].caption.rsplit("frame ", 1)[1])
+    captions = [c.value for c in at.caption]
+    kept, confirmed = count(at, "Targets"), count(at, "Tracks")
+    assert f"Targets of frame {index} ({min(kept, 50)} of {kept} shown, strongest first)" in captions
+    assert f"Confirmed tracks at frame {index}" in captions
+    tracks = next(t for t in at.dataframe if "track" in t.value.columns)
+    targets = next(t for t in at.dataframe if "peak_prob" in t.value.columns)
+    assert len(tracks.value) == confirmed >= 1 and len(targets.value) == min(kept, 50)
+    shown = headers(targets)
+    assert shown["box_x"] == "box left (px)" and shown["peak_prob"] == "peak probability"
+    assert shown["mean_prob"] == "mean probability" and not any("_" in header for header in shown.values())
+    assert headers(tracks) == {"track": "track", "x": "x (px)", "y": "y (px)", "vx": "vx (px/frame)",
+                               "vy": "vy (px/frame)", "hits": "hits (frames)", "missed": "missed (frames in a row)"}

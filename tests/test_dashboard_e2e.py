@@ -2,9 +2,11 @@
 
 Home (the demo's result above the fold) -> Single frame (a chip at every ground-truth
 target of a SIRST image; upload an image, move the threshold, the count changes; the URL
-restores the view in a new tab) -> Video (process the synthetic sample) -> Live (the
-SIRST test split as a stream, faster than 4 frames per second), with no request to the
-internet, then the analysis pages; a screenshot of each page. The screenshots go to the folder
+restores the view in a new tab) -> Video (process the synthetic sample, then SIRST test
+played as a video) -> Live (the SIRST test split as a stream, faster than 4 frames per
+second), with no request to the internet, then the analysis pages; a screenshot of each
+page. A second tour visits every page with no dataset configured (the embedded samples,
+video and synthetic sensor) and clicks each page's main action. The screenshots go to the folder
 named by LWIRST_SCREENSHOTS (`LWIRST_SCREENSHOTS=docs/screenshots` refreshes the README's),
 else to a temporary folder, so a test run never rewrites tracked files.
 """
@@ -20,14 +22,18 @@ import tempfile
 import time
 import urllib.request
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
 import cv2
 import numpy as np
 import pytest
 
+from dashboard.config import DATA_ROOTS_ENV, SAMPLES_DIR
 from lwirst import palette
-from lwirst.datasets import open_dataset
+from lwirst.datasets import DATA_DIR_ENV, open_dataset
+from lwirst.evaluate import CACHE_ENV
+from lwirst.web_video import SPLIT_FPS
 
 playwright_api = pytest.importorskip("playwright.sync_api")
 expect = playwright_api.expect
@@ -47,12 +53,10 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
-@pytest.fixture
-def server(tmp_path: Path, sirst_root: Path) -> Iterator[str]:
-    """A dashboard server on a free port, with SIRST's folder as its data root; yields its URL."""
+def serve(tmp_path: Path, env: dict[str, str]) -> Iterator[str]:
+    """A dashboard server on a free port with environment `env`; yields its URL."""
     port = free_port()
     log = (tmp_path / "streamlit.log").open("w")
-    env = {**os.environ, "LWIRST_DATA_DIR": str(sirst_root.parent)}
     process = subprocess.Popen(
         [sys.executable, "-m", "streamlit", "run", str(REPO / "dashboard" / "app.py"), "--server.port",
          str(port), "--server.address", "127.0.0.1", "--server.headless", "true",
@@ -77,6 +81,25 @@ def server(tmp_path: Path, sirst_root: Path) -> Iterator[str]:
         log.close()
 
 
+SPLIT_FRAMES = 24  # the Video page plays this many images of a dataset split (SIRST test has 86)
+
+
+@pytest.fixture
+def server(tmp_path: Path, sirst_root: Path) -> Iterator[str]:
+    """A dashboard server with SIRST's folder as its data root (Video plays SPLIT_FRAMES images of a split);
+    yields its URL."""
+    yield from serve(tmp_path, {**os.environ, DATA_DIR_ENV: str(sirst_root.parent),
+                                "LWIRST_MAX_SPLIT_FRAMES": str(SPLIT_FRAMES)})
+
+
+@pytest.fixture
+def offline_server(tmp_path: Path) -> Iterator[str]:
+    """A dashboard server with no data root and an empty evaluation cache: the embedded defaults alone (the
+    dashboard finds data only through these two variables); yields its URL."""
+    env = {key: value for key, value in os.environ.items() if key not in (DATA_DIR_ENV, DATA_ROOTS_ENV)}
+    yield from serve(tmp_path, {**env, CACHE_ENV: str(tmp_path / "eval-cache")})
+
+
 def browser_page(server: str, args: list[str]) -> Iterator[Page]:
     """Headless Chromium with `args`, one tab on the dashboard."""
     with playwright_api.sync_playwright() as driver:
@@ -93,6 +116,11 @@ def browser_page(server: str, args: list[str]) -> Iterator[Page]:
 @pytest.fixture
 def page(server: str) -> Iterator[Page]:
     yield from browser_page(server, BROWSER_ARGS)
+
+
+@pytest.fixture
+def offline_page(offline_server: str) -> Iterator[Page]:
+    yield from browser_page(offline_server, BROWSER_ARGS)
 
 
 @pytest.fixture
@@ -123,10 +151,30 @@ def settle(page: Page) -> None:
     expect(page.get_by_test_id("stStatusWidget")).to_have_count(0, timeout=SLOW_MS)
 
 
-def open_page(page: Page, title: str) -> None:
+def clean(page: Page, where: str) -> None:
+    """Once the run that drew what the caller waited for has finished: no error message and no traceback."""
+    expect(page.get_by_test_id("stApp")).to_have_attribute("data-test-script-state", "notRunning")
+    assert not page.get_by_test_id("stAlertContentError").all_inner_texts(), where
+    assert page.get_by_test_id("stException").count() == 0, f"{where}: a traceback"
+
+
+def metric_after(page: Page, label: str, before: str, seconds: float = 60) -> str:
+    """The value of metric `label` once a rerun shows one other than `before` (while it runs, the new card
+    and the stale one can both be on the page)."""
+    deadline = time.monotonic() + seconds
+    while True:
+        values = page.get_by_test_id("stMetric").filter(has=page.get_by_text(label, exact=True)) \
+            .get_by_test_id("stMetricValue").all_inner_texts()
+        if len(values) == 1 and values != [before]:
+            return values[0]
+        assert time.monotonic() < deadline, f"{label} still {values}"
+        page.wait_for_timeout(250)
+
+
+def open_page(page: Page, title: str, heading_text: str | None = None) -> None:
     """Click `title` in the sidebar; a click that lands while a rerun is still starting is dropped by
-    the app on a loaded machine, so it is repeated until the page's heading shows."""
-    heading = page.get_by_role("heading", name=title, exact=True)
+    the app on a loaded machine, so it is repeated until the page's heading (`title` unless named) shows."""
+    heading = page.get_by_role("heading", name=heading_text or title, exact=True)
     for _ in range(3):
         page.get_by_test_id("stSidebarNav").get_by_text(title, exact=True).click()
         try:
@@ -182,6 +230,62 @@ def coloured_pixels(png: bytes, bgr: tuple[int, int, int], tolerance: int = 30) 
 def frame_number(page: Page) -> int:
     caption = page.get_by_test_id("stImageCaption").filter(has_text=", frame ").first.inner_text()
     return int(caption.rsplit("frame ", 1)[1])
+
+
+LIVE_BLOCKS = """() => ({
+    captions: [...document.querySelectorAll('[data-testid="stImageCaption"], [data-testid="stCaptionContainer"]')]
+        .map(e => e.innerText),
+    cards: [...document.querySelectorAll('[data-testid="stMetric"]')].map(e => e.innerText),
+    tables: document.querySelectorAll('[data-testid="stDataFrame"]').length})"""
+
+
+@dataclass(frozen=True)
+class LiveShown:
+    """What the Live page shows at one instant: the frame numbers its picture's, tracks' and targets'
+    captions name, its Tracks card, whether the note on trails shows, and how many tables it has."""
+
+    frames: tuple[int, int, int]
+    tracks: int
+    note: bool
+    tables: int
+
+    def consistent(self) -> bool:
+        """One frame everywhere: the three captions agree, and the tracks table and note show exactly when
+        the Tracks card counts a track (a table of the frame before must not linger)."""
+        return len(set(self.frames)) == 1 and (self.tables == 2) == (self.tracks > 0) == self.note
+
+
+def live_shown(page: Page) -> LiveShown | None:
+    """The Live page's blocks read at one instant (None while one of them is being replaced)."""
+    shown = page.evaluate(LIVE_BLOCKS)
+    texts = shown["captions"]
+    picture = next((t for t in texts if ", frame " in t), None)
+    tracks = next((t for t in texts if " at frame " in t), None)
+    targets = next((t for t in texts if t.startswith("Targets of frame ")), None)
+    card = next((c for c in shown["cards"] if c.startswith("Tracks")), None)
+    if picture is None or tracks is None or targets is None or card is None:
+        return None
+    frames = (int(picture.rsplit("frame ", 1)[1]), int(tracks.split(" at frame ")[1].split()[0]),
+              int(targets.split()[3]))
+    return LiveShown(frames, int(card.split()[-1]), any(t.startswith("Trajectories: ") for t in texts),
+                     shown["tables"])
+
+
+def watch_live(page: Page, seconds: float) -> list[LiveShown]:
+    """The Live page's blocks, read every 150 ms for `seconds`."""
+    seen, start = [], time.monotonic()
+    while time.monotonic() - start < seconds:
+        if (shown := live_shown(page)) is not None:
+            seen.append(shown)
+        page.wait_for_timeout(150)
+    return seen
+
+
+def one_frame_everywhere(seen: list[LiveShown]) -> None:
+    """Every reading shows one frame in every block, except that a block redrawn a moment after the
+    picture may trail it by one frame (the browser applies a frame's updates in batches)."""
+    assert len(seen) >= 5, seen
+    assert all(s.consistent() or max(s.frames) - min(s.frames) == 1 for s in seen), seen
 
 
 @pytest.mark.e2e
@@ -273,6 +377,17 @@ def test_dashboard_in_a_browser(page: Page, server: str, sirst_root: Path) -> No
     expect(page.get_by_role("button", name="Download targets CSV")).to_be_visible()
     shoot(page, "video")
 
+    # ... and SIRST test played as a video: the configured split is offered first, its first images processed.
+    page.get_by_test_id("stRadio").get_by_text("Dataset split", exact=True).click()
+    settle(page)
+    split = f"Dataset split: {sirst_root.parent.name}/{sirst_root.name} (test)"
+    expect(page.get_by_role("combobox", name="Split")).to_match_aria_snapshot(f'- combobox "Split": "{split}"')
+    page.get_by_role("button", name="Process video").click()
+    assert metric_after(page, "Frames processed", "64") == str(SPLIT_FRAMES)  # the sample's count went with it
+    clean(page, "Video, SIRST test")
+    assert metric_value(page, "Video fps") == f"{SPLIT_FPS:.1f}"
+    expect(page.locator("video")).to_have_count(1)
+
     # Live: the SIRST test split as a stream, faster than a fixed 4-frames-per-second refresh.
     open_page(page, "Live")
     # the selected option is the combobox's value, not its text
@@ -282,7 +397,7 @@ def test_dashboard_in_a_browser(page: Page, server: str, sirst_root: Path) -> No
     expect(page.get_by_text("End-to-end fps", exact=True)).to_be_visible()
     page.wait_for_timeout(1500)
     first, start = frame_number(page), time.monotonic()
-    page.wait_for_timeout(3000)
+    one_frame_everywhere(watch_live(page, 3))  # SIRST images are scenes of their own: tracks come and go
     rate = (frame_number(page) - first) / (time.monotonic() - start)
     assert rate > 4, f"{rate:.1f} frames per second"
     assert float(metric_value(page, "End-to-end fps")) > 0
@@ -420,3 +535,111 @@ def test_analysis_pages_in_a_browser(fresh_cache: Path, page: Page, sirst_root: 
             break
     assert changed, f"Pd and P stayed at {before} with the threshold at both ends"
     assert page.get_by_test_id("stAlert").filter(has_text="error").count() == 0
+
+
+# ---------------------------------------------------------------- no dataset configured
+
+
+@pytest.mark.e2e
+def test_every_page_on_the_embedded_defaults(offline_page: Page, offline_server: str) -> None:
+    """No dataset configured: every page works on the embedded samples, video and synthetic sensor; each
+    page's main action is clicked and what it then shows is checked."""
+    page = offline_page
+    samples = open_dataset(SAMPLES_DIR, "auto", "test")
+
+    # Home: the demo runs on the first sample at once and says the frame is synthetic; the next one follows.
+    demo = page.get_by_test_id("stImageCaption").first
+    expect(demo).to_contain_text(f"{samples.names[0]} (Embedded samples)")
+    clean(page, "Home")
+    expect(page.get_by_text("This frame is synthetic", exact=False)).to_be_visible()
+    assert int(metric_value(page, "Targets found")) >= 1
+    page.get_by_role("button", name="Next demo frame").click()
+    expect(demo).to_contain_text(f"{samples.names[1]} (Embedded samples)")
+    clean(page, "Home, next demo frame")
+    assert int(metric_value(page, "Targets found")) >= 1
+
+    # Single frame: the samples are the only data offered; a chip at every ground-truth target of the first
+    # test image; the threshold at its top keeps no target.
+    open_page(page, "Single frame")
+    clean(page, "Single frame")
+    page.get_by_test_id("stSidebar").get_by_role("combobox", name="Data directory").click()
+    assert page.get_by_role("option").all_inner_texts() == ["Embedded samples"]
+    page.keyboard.press("Escape")
+    _, _, _, centroids = cv2.connectedComponentsWithStats(samples.load(0).mask.astype(np.uint8), connectivity=8)
+    places = chip_places(page)
+    assert len(centroids) > 1
+    for cx, cy in centroids[1:]:
+        assert any(abs(x - cx) <= 2 and abs(y - cy) <= 2 for x, y in places), (places, centroids)
+    before = metric_value(page, "Targets kept")
+    assert int(before) >= 1
+    page.get_by_test_id("stSidebar").get_by_role("slider").first.focus()
+    page.keyboard.press("End")
+    assert metric_after(page, "Targets kept", before) == "0"
+    clean(page, "Single frame, threshold at its top")
+
+    # Video: the synthetic sample (a fresh session: threshold back at 0), processed and played.
+    page.goto(f"{offline_server}/video")
+    expect(page.get_by_role("heading", name="Video", exact=True)).to_be_visible()
+    settle(page)
+    page.get_by_role("button", name="Process video").click()
+    expect(page.get_by_text("Frames processed", exact=True)).to_be_visible()
+    clean(page, "Video")
+    assert metric_value(page, "Frames processed") == "64"
+    expect(page.locator("video")).to_have_count(1)
+
+    # Live: the synthetic sensor, faster than 4 frames per second; while it runs the picture, the tracks and
+    # the targets show the same frame (a block redrawn a moment after the picture may trail it by one).
+    open_page(page, "Live")
+    expect(page.get_by_role("combobox", name="Source")).to_match_aria_snapshot('- combobox "Source": Synthetic sensor')
+    page.get_by_text("Run the stream", exact=True).click()
+    expect(page.get_by_text("End-to-end fps", exact=True)).to_be_visible()
+    page.wait_for_timeout(1500)
+    first, start = frame_number(page), time.monotonic()
+    one_frame_everywhere(watch_live(page, 3))
+    rate = (frame_number(page) - first) / (time.monotonic() - start)
+    assert rate > 4, f"{rate:.1f} frames per second"
+    # Paused: the last frame in every block, and the trajectory chart (drawn only then) of its tracks.
+    page.get_by_text("Run the stream", exact=True).click()
+    expect(page.locator(".js-plotly-plot").get_by_text("Track trajectories", exact=True)).to_be_visible()
+    clean(page, "Live, paused")
+    paused = live_shown(page)
+    assert paused is not None and len(set(paused.frames)) == 1 and paused.frames[0] > first, paused
+    assert paused.tracks >= 1 and paused.tables == 2 and not paused.note
+
+    # Evaluate: the shipped model scores the two sample test images, offline.
+    open_page(page, "Evaluate")
+    expect(page.get_by_text("Not evaluated yet on Embedded samples (test)", exact=False)).to_be_visible()
+    page.get_by_role("button", name="Run evaluation (1 model)").click()
+    expect(page.get_by_text("mIoU", exact=True)).to_be_visible()
+    clean(page, "Evaluate")
+    assert float(metric_value(page, "Pd")) > 0 and float(metric_value(page, "mIoU")) > 0
+    expect(page.locator(".js-plotly-plot")).to_have_count(3)
+
+    # Compare: the shipped model's points from its card, their data named, beside the run just made.
+    open_page(page, "Compare")
+    clean(page, "Compare")
+    flops = page.locator(".js-plotly-plot").first
+    expect(flops.get_by_text("model card (sirst, test, resize)", exact=True)).to_be_visible()
+    expect(flops.get_by_text("measured here (samples, test, auto)", exact=True)).to_be_visible()
+
+    # Ablations: the tables render; another table names another paper winner.
+    open_page(page, "Ablations")
+    clean(page, "Ablations")
+    expect(page.get_by_test_id("stDataFrame").first).to_be_visible()
+    expect(page.locator(".js-plotly-plot")).to_have_count(1)
+    winner = metric_value(page, "Paper's best")
+    page.get_by_role("combobox", name="Table").click()
+    page.get_by_role("option", name="Table IV:", exact=False).click()
+    assert metric_after(page, "Paper's best", winner)
+    clean(page, "Ablations, Table IV")
+
+    # Failures: the evaluation just made, as a gallery; Inspect opens the second image below it.
+    open_page(page, "Failures", "Failure inspector")
+    clean(page, "Failures")
+    thumbnails = page.get_by_test_id("stImageCaption").filter(has_text=": IoU ")
+    expect(thumbnails).to_have_count(len(samples))
+    second = thumbnails.nth(1).inner_text().split(" ", 1)[1].split(":")[0]
+    page.get_by_role("button", name="Inspect").nth(1).click()
+    expect(page.locator(".js-plotly-plot").first.get_by_text(f"{second}: correct, missed, false alarm",
+                                                              exact=True)).to_be_visible()
+    clean(page, "Failures, second image inspected")

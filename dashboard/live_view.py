@@ -1,0 +1,62 @@
+"""What the Live page shows of one processed frame, built from that frame alone.
+
+During a burst the page redraws every block for each frame from one `LiveView`, so the picture, its
+caption, the cards and the tables always name the same frame (the tables used to keep the previous
+burst's last frame while the picture moved on). The picture is a data URI sent with its caption: an
+image served as a file is fetched after the caption arrives, so it showed an older frame than the
+numbers beside it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import pandas as pd
+
+from dashboard.views import png_uri
+from lwirst.card_view import help_for
+from lwirst.live import LiveFrame
+
+
+@dataclass(frozen=True)
+class Card:
+    """A metric card: label, value and hover help."""
+
+    label: str
+    value: str
+    help: str | None = None
+
+
+@dataclass(frozen=True)
+class LiveView:
+    """One frame's blocks: the annotated picture (a PNG data URI) and its caption, the rate and count
+    cards, the confirmed tracks with their trajectories, and the strongest targets; `width` and `height`
+    are the frame's, the trajectory chart's axes."""
+
+    index: int
+    picture: str
+    caption: str
+    cards: tuple[Card, ...]
+    tracks: pd.DataFrame
+    trajectories: pd.DataFrame
+    tracks_caption: str
+    targets: pd.DataFrame
+    targets_caption: str
+    width: int
+    height: int
+
+
+def live_view(name: str, frame: LiveFrame, rows: int) -> LiveView:
+    """Every block of the Live page for `frame` of the stream called `name`, listing at most `rows` targets."""
+    tracks, targets, kept = frame.track_table(), frame.targets(rows), len(frame.result.kept)
+    height, width = frame.annotated.shape[:2]
+    cards = (Card("End-to-end fps", f"{frame.fps:.1f}", help_for("end-to-end fps")),
+             Card("Pipeline fps", f"{1 / frame.pipeline_s:.1f}" if frame.pipeline_s > 0 else "n/a",
+                  "Network, post-processing and tracking of this frame"),
+             Card("Targets", str(kept)), Card("Tracks", str(len(tracks))))
+    tracks_caption = (f"Confirmed tracks at frame {frame.index}" if len(tracks) else
+                      f"No confirmed track at frame {frame.index} (a target must be seen on two frames in a row).")
+    return LiveView(frame.index, png_uri(frame.annotated), f"{name}, frame {frame.index}", cards, tracks,
+                    frame.trajectories(), tracks_caption, targets,
+                    f"Targets of frame {frame.index} ({len(targets)} of {kept} shown, strongest first)",
+                    width, height)
