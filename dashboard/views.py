@@ -110,6 +110,17 @@ def target_columns() -> dict[str, Any]:
         "outcome": "outcome", "status": "status"}
 
 
+def image_columns() -> dict[str, Any]:
+    """Headers of the per-image tables (Evaluate, Failures), one wording on both pages; the CSV downloads
+    keep the raw column names."""
+    number = st.column_config.NumberColumn
+    return {"name": "image", "iou": number("IoU", format="%.4f"), "targets": "targets", "detected": "detected",
+            "missed": "missed", "hot_misses": number("hot but below"), "false_alarms": "false alarms",
+            "fa_pixels": "false-alarm pixels", "peak": number("peak logit", format="%.2f"),
+            "missed_peaks": st.column_config.TextColumn("missed targets' peak logits"),
+            "height": number("height (px)"), "width": number("width (px)"), "protocol": "input protocol"}
+
+
 def outcome_table(frame: pd.DataFrame, column: str = "outcome") -> Styler | pd.DataFrame:
     """A table whose outcome cells carry their outcome's colour."""
     if column not in frame.columns or frame.empty:

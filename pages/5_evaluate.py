@@ -6,7 +6,7 @@ from __future__ import annotations
 import streamlit as st
 
 from dashboard import analysis as dash
-from dashboard import common
+from dashboard import common, views
 from lwirst import analysis
 from lwirst.evaluate import summary_lines
 from lwirst.postprocess import logit_to_probability
@@ -132,8 +132,7 @@ def per_image(runs: list[dash.Run]) -> None:
         labels = [r.label for r in runs]
         run = runs[labels.index(st.selectbox("Model", labels, key="eval_table_model"))]
     st.dataframe(analysis.per_image_table(run.result), hide_index=True, key="eval_per_image",
-                 column_config={"iou": st.column_config.NumberColumn("IoU", format="%.4f"),
-                                "peak": st.column_config.NumberColumn("peak logit", format="%.2f")})
+                 column_config=views.image_columns())
 
 
 def downloads(runs: list[dash.Run]) -> None:

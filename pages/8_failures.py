@@ -111,12 +111,7 @@ def ranked_images(per_image: pd.DataFrame) -> pd.DataFrame:
     by = st.radio("Rank images by", list(analysis.RANKINGS), key="failure_rank", horizontal=True,
                   on_change=_new_ranking)
     ranked = analysis.rank_images(per_image, by)
-    st.dataframe(ranked, hide_index=True, height=240, key="failure_table",
-                 column_config={"name": "image", "iou": st.column_config.NumberColumn("IoU", format="%.4f"),
-                                "targets": "targets", "detected": "detected", "missed": "missed",
-                                "hot_misses": st.column_config.NumberColumn("hot but below"),
-                                "false_alarms": "false alarms", "fa_pixels": "false-alarm pixels",
-                                "peak": st.column_config.NumberColumn("peak logit", format="%.2f")})
+    st.dataframe(ranked, hide_index=True, height=240, key="failure_table", column_config=views.image_columns())
     return ranked
 
 

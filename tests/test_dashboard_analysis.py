@@ -303,6 +303,10 @@ def test_evaluate_runs_with_cards_curves_and_table_and_reopens_from_the_disk_cac
     assert len(at.get("plotly_chart")) == 3
     ious = at.dataframe[0].value["iou"].tolist()
     assert ious == sorted(ious)
+    shown = json.loads(at.dataframe[0].proto.columns)  # the headers: human words, no raw column names
+    assert {c: shown[c]["label"] for c in ("fa_pixels", "missed_peaks", "false_alarms", "name")} == {
+        "fa_pixels": "false-alarm pixels", "missed_peaks": "missed targets' peak logits",
+        "false_alarms": "false alarms", "name": "image"}
     precision = metric(at, "P")
 
     again = open_page("5_evaluate.py")  # a new session: straight from the disk cache
