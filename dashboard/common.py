@@ -164,11 +164,14 @@ def settings() -> Settings:
     return load_settings()
 
 
+SHIPPED_LABEL = f"{DEFAULT_MODEL.name} (shipped)"
+
+
 def trained_models() -> dict[str, Path]:
     """Label -> model file under the configured roots, the shipped model first."""
     options: dict[str, Path] = {}
     for path in find_models(settings().model_roots, DEFAULT_MODEL):
-        label = path.name + (" (shipped)" if path == DEFAULT_MODEL.resolve() else f" ({path.parent.name})")
+        label = SHIPPED_LABEL if path == DEFAULT_MODEL.resolve() else f"{path.name} ({path.parent.name})"
         options[label] = path
     return options
 

@@ -18,7 +18,7 @@ import hashlib
 import itertools
 import json
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -105,10 +105,14 @@ def operating_envelope(pd_in_fa_order: Sequence[float]) -> list[float]:
     return out
 
 
-def curve_figures(results: Mapping[str, EvalResult]) -> dict[str, go.Figure]:
-    """ROC, PR and Pd-Fa curves with one trace per labelled result."""
+def curve_figures(results: Mapping[str, EvalResult], shipped: Collection[str] = ()) -> dict[str, go.Figure]:
+    """ROC, PR and Pd-Fa curves with one trace per labelled result; the labels in `shipped` (the shipped
+    model's runs) are drawn in `palette.SHIPPED`, as on every other chart."""
     roc, pr, pdfa = go.Figure(), go.Figure(), go.Figure()
-    colours = palette.series_colors(list(results))  # one distinct colour per model, the same on every load
+    # one distinct colour per model, the same on every load
+    colours = {**palette.series_colors([label for label in results if label not in shipped],
+                                       reserved=(palette.SHIPPED,)),
+               **{label: palette.SHIPPED for label in results if label in shipped}}
     for label, result in results.items():
         c, line = result.curves, {"color": colours[label]}
         auc, ap = result.metrics.get("auc", math.nan), result.metrics.get("ap", math.nan)

@@ -119,7 +119,8 @@ def metric_cards(runs: list[dash.Run]) -> None:
 
 def curves(runs: list[dash.Run]) -> None:
     """ROC, precision-recall and Pd-Fa curves with the models overlaid."""
-    figures = analysis.curve_figures({run.label: run.result for run in runs})
+    shipped = [run.label for run in runs if run.label.startswith(f"{common.SHIPPED_LABEL} · ")]
+    figures = analysis.curve_figures({run.label: run.result for run in runs}, shipped)
     for column, (name, figure) in zip(st.columns(3), figures.items(), strict=True):
         column.plotly_chart(figure, key=f"eval_{name}")
 

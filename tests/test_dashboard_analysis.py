@@ -335,6 +335,20 @@ def test_evaluate_overlays_an_uploaded_onnx_model_and_refuses_a_wrong_one() -> N
     assert len(roc["data"]) == 2 and any("upload: demo.onnx" in t["name"] for t in roc["data"])
 
 
+def test_evaluate_draws_the_shipped_model_in_its_colour() -> None:
+    """The shipped model's curves are `palette.SHIPPED` beside another model, as on Compare."""
+    at = open_page("5_evaluate.py", model=common.SHIPPED_LABEL)
+    at.file_uploader(key="eval_onnx").set_value(("demo.onnx", to_onnx_bytes(demo_network()),
+                                                 "application/octet-stream")).run()
+    at.button(key="eval_run").click().run()
+    assert not at.exception and not errors(at)
+    colours = {t["name"]: t["line"]["color"] for t in chart(at, "eval_roc")["data"]}
+    assert len(colours) == 2
+    shipped = [c for name, c in colours.items() if name.startswith(common.SHIPPED_LABEL)]
+    others = [c for name, c in colours.items() if not name.startswith(common.SHIPPED_LABEL)]
+    assert shipped == [palette.SHIPPED] and others and palette.SHIPPED not in others
+
+
 def test_evaluate_and_failures_report_a_mask_size_mismatch(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     root = tmp_path / "baddata"
     (root / "images").mkdir(parents=True)

@@ -119,3 +119,17 @@ def test_pd_fa_is_drawn_along_fa_and_models_get_distinct_colours() -> None:
     assert envelope.mode == "lines" and list(envelope.y) == [0.7, 0.7, 0.8, 0.9]
     assert all(b >= a for a, b in zip(envelope.y, envelope.y[1:], strict=False))
     assert figures["pdfa"].data[0].marker.color != figures["pdfa"].data[2].marker.color
+
+
+def test_the_shipped_models_curves_are_its_colour_and_no_one_elses() -> None:
+    """On Evaluate's curves the shipped model is `palette.SHIPPED`, as on Compare, whatever its label sorts
+    as; the other models keep distinct colours that are not it."""
+    curves = {"roc_fpr": [0, 1], "roc_tpr": [0, 1], "pr_recall": [0, 1], "pr_precision": [1, 0],
+              "pdfa_threshold": [0.0], "pdfa_fa": [1e-5], "pdfa_pd": [0.9]}
+    names = ("a-model", "shipped run", "z-model")
+    results = {name: EvalResult({"auc": 0.9}, pd.DataFrame(), curves, {}, {}) for name in names}
+    roc = analysis.curve_figures(results, shipped=["shipped run"])["roc"]
+    colours = {trace.name.split(" (AUC")[0]: trace.line.color for trace in roc.data}
+    assert colours["shipped run"] == palette.SHIPPED
+    assert palette.SHIPPED not in (colours["a-model"], colours["z-model"])
+    assert colours["a-model"] != colours["z-model"]
