@@ -128,3 +128,16 @@ def as_intensity(image: np.ndarray) -> tuple[np.ndarray, str]:
     if match is None:
         return image, ""
     return decode_palette(image, match.name), match.name
+
+
+def random_palette(rng: np.random.Generator) -> np.ndarray:
+    """A (256, 3) uint8 BGR palette for training: half the time a known one, else a random colour curve
+    through five colours of rising luminance, so that a network also meets palettes no decoder knows."""
+    if rng.random() < 0.5:
+        tables = palettes()
+        return tables[sorted(tables)[int(rng.integers(len(tables)))]]
+    colours = rng.integers(0, 256, (5, 3)).astype(np.float64)
+    colours = colours[np.argsort(colours @ np.array([0.114, 0.587, 0.299]))]  # BGR luminance, dark to bright
+    positions = np.concatenate([[0.0], np.sort(rng.uniform(0, 255, 3)), [255.0]])
+    levels = np.arange(256)
+    return np.rint(np.stack([np.interp(levels, positions, colours[:, c]) for c in range(3)], axis=1)).astype(np.uint8)

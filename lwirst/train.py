@@ -22,6 +22,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import cv2
 import numpy as np
 import torch
 
@@ -33,6 +34,7 @@ from lwirst.inference import PLAIN, Segmenter
 from lwirst.losses import LOSSES
 from lwirst.metrics import PdFa, PixelMetrics
 from lwirst.models import DEFAULT_ARCHITECTURE, NetworkConfig, architecture_of, build_model
+from lwirst.palettes import random_palette
 from lwirst.preprocess import normalize
 from lwirst.trainmix import FrameBank, Geometry, epoch_kinds
 
@@ -68,6 +70,7 @@ class Recipe:
     negatives: float = 0.0
     upscale: float = 0.0
     mosaic: float = 0.0
+    colour: float = 0.0  # chance that a frame is drawn through a pseudo-colour palette (`random_palette`)
     seed: int = 0
 
     def validate(self) -> None:
@@ -92,6 +95,8 @@ class Recipe:
             raise LwirstError("implant, synthetic, negatives and mosaic must be shares in [0, 10]")
         if not 0.0 <= self.upscale <= 1.0:
             raise LwirstError("upscale must be a probability in [0, 1]")
+        if not 0.0 <= self.colour <= 1.0:
+            raise LwirstError("colour must be a probability in [0, 1]")
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
@@ -164,6 +169,8 @@ class TrainSet:
         if r.gain:
             factor = rng.uniform(1 - r.gain, 1 + r.gain)
             image = np.clip(image.astype(np.float32) * factor, 0, 255).astype(np.uint8)
+        if r.colour and rng.random() < r.colour:  # no draw at all without it: older runs resume unchanged
+            image = random_palette(rng)[cv2.cvtColor(np.ascontiguousarray(image), cv2.COLOR_BGR2GRAY)]
         return normalize(np.ascontiguousarray(image)), mask.astype(np.float32)[None]
 
 
@@ -320,6 +327,10 @@ class Trainer:
         if saved_arch != header["architecture"]:
             raise LwirstError(f"cannot resume {self.run_dir}: it trains {saved_arch}, not {header['architecture']}; "
                               "use a new --run-dir or the same architecture")
+        # a recipe field added after the run started is the run's as long as it keeps its default
+        defaults = {f.name: f.default for f in dataclasses.fields(Recipe)}
+        saved["recipe"] = {**{k: v for k, v in defaults.items() if k not in saved.get("recipe", {})},
+                           **saved.get("recipe", {})}
         for key in ("config", "recipe"):
             if saved.get(key) != header[key]:
                 diff = sorted(k for k in set(saved.get(key, {})) | set(header[key])

@@ -128,3 +128,17 @@ def test_colour_suite_draws_val_in_thermal_palettes(data_root) -> None:
     assert parts["palette-mosaic-640"].load(0).mask.any()
     assert not parts["empty-palette-mosaic-640"].load(0).mask.any()
     assert parts["palette-mosaic-640"].split == "colour"
+
+
+def test_training_palettes_are_known_ones_or_curves_of_rising_luminance() -> None:
+    from lwirst.palettes import random_palette
+
+    known = {table.tobytes() for table in palettes().values()}
+    drawn = [random_palette(np.random.default_rng(seed)) for seed in range(40)]
+    assert any(t.tobytes() in known for t in drawn) and any(t.tobytes() not in known for t in drawn)
+    for table in drawn:
+        assert table.shape == (256, 3) and table.dtype == np.uint8
+        if table.tobytes() not in known:
+            luminance = table.astype(float) @ np.array([0.114, 0.587, 0.299])
+            assert (np.diff(luminance) >= -1.0).all()  # brighter colour, higher intensity (up to rounding)
+    assert np.array_equal(random_palette(np.random.default_rng(5)), random_palette(np.random.default_rng(5)))

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import csv
 import itertools
+import json
 import os
 import signal
 import subprocess
@@ -12,6 +13,7 @@ import sys
 import time
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
 
@@ -20,6 +22,7 @@ from lwirst.cli import main
 from lwirst.config import NetConfig
 from lwirst.datasets import open_dataset
 from lwirst.errors import LwirstError
+from lwirst.preprocess import MEAN, STD
 from lwirst.synth import SceneConfig, write_dataset
 from lwirst.train import RECIPES, Recipe, Trainer, TrainSet, learning_rate
 
@@ -137,12 +140,42 @@ def test_resume_with_a_different_config_is_refused(synth_dir: Path, tmp_path: Pa
     assert "recipe differs in lr" in capsys.readouterr().err
 
 
+def test_a_run_from_before_a_recipe_field_resumes_while_the_field_keeps_its_default(
+        synth_dir: Path, tmp_path: Path, capsys) -> None:
+    """A run whose run.json predates a recipe field (here `colour`) resumes; setting the field is a change."""
+    run_dir = tmp_path / "run"
+    assert main([*_train_args(run_dir, synth_dir, 2), "--until", "1"]) == 0
+    header = json.loads((run_dir / "run.json").read_text())
+    del header["recipe"]["colour"]
+    (run_dir / "run.json").write_text(json.dumps(header))
+    assert main([*_train_args(run_dir, synth_dir, 2), "--resume", "--colour", "0.5"]) == 1
+    assert "recipe differs in colour" in capsys.readouterr().err
+    assert main([*_train_args(run_dir, synth_dir, 2), "--resume"]) == 0
+    assert [int(r["epoch"]) for r in _metric_rows(run_dir)] == [1, 2]
+
+
+def test_colour_draws_frames_through_palettes_and_keeps_masks(synth_dir: Path) -> None:
+    """With `colour` 1 every training frame is a palette frame over the same mask; with 0 frames stay grey."""
+    train = open_dataset(synth_dir, "folder", "train")
+    grey, coloured = TrainSet(train, Recipe(size=64)), TrainSet(train, Recipe(size=64, colour=1.0))
+    for index in range(4):
+        plain, plain_mask = grey.sample(index, np.random.default_rng(index))
+        drawn, drawn_mask = coloured.sample(index, np.random.default_rng(index))
+        plain_rgb, drawn_rgb = (np.rint((x * STD[:, None, None] + MEAN[:, None, None]) * 255) for x in (plain, drawn))
+        assert (plain_rgb[0] == plain_rgb[1]).all() and (plain_rgb[1] == plain_rgb[2]).all()  # grey
+        assert (drawn_rgb[0] != drawn_rgb[1]).mean() > 0.5 or (drawn_rgb[1] != drawn_rgb[2]).mean() > 0.5
+        assert np.array_equal(plain_mask, drawn_mask)  # the palette draw comes after every geometric one
+        again, _ = coloured.sample(index, np.random.default_rng(index))
+        assert np.array_equal(drawn, again)
+
+
 @pytest.mark.parametrize("changes, message", [
     ({"optimizer": "rmsprop"}, "unknown optimizer"),
     ({"loss": "dice"}, "unknown loss"),
     ({"size": 60}, "multiple of 8"),
     ({"scale_min": 2.0}, "scale_min"),
     ({"gain": 1.0}, "gain"),
+    ({"colour": 1.5}, "colour"),
 ])
 def test_invalid_recipes_are_rejected(changes: dict, message: str) -> None:
     with pytest.raises(LwirstError, match=message):
