@@ -281,6 +281,15 @@ def watch_live(page: Page, seconds: float) -> list[LiveShown]:
     return seen
 
 
+def settled_live(page: Page, seconds: float = 30) -> LiveShown | None:
+    """The Live page's blocks once a reading finds all of them (a loaded machine may still be redrawing
+    them after the script reports it has stopped); None if none does within `seconds`."""
+    deadline = time.monotonic() + seconds
+    while (shown := live_shown(page)) is None and time.monotonic() < deadline:
+        page.wait_for_timeout(250)
+    return shown
+
+
 def one_frame_everywhere(seen: list[LiveShown]) -> None:
     """Every reading shows one frame in every block, except that a block redrawn a moment after the
     picture may trail it by one frame (the browser applies a frame's updates in batches)."""
@@ -602,7 +611,7 @@ def test_every_page_on_the_embedded_defaults(offline_page: Page, offline_server:
     page.get_by_text("Run the stream", exact=True).click()
     expect(page.locator(".js-plotly-plot").get_by_text("Track trajectories", exact=True)).to_be_visible()
     clean(page, "Live, paused")
-    paused = live_shown(page)
+    paused = settled_live(page)
     assert paused is not None and len(set(paused.frames)) == 1 and paused.frames[0] > first, paused
     assert paused.tracks >= 1 and paused.tables == 2 and not paused.note
 
