@@ -29,6 +29,7 @@ from lwirst.datasets import open_dataset
 from lwirst.evaluate import evaluate
 from lwirst.export import export_onnx
 from lwirst.inference import MODELS_DIR, Segmenter
+from lwirst.postprocess import GROW_TO, describe_growth
 
 NAME = "lwirst-sirst"
 REPORTED = ("precision", "recall", "f1", "miou", "niou", "pd", "fa", "auc")
@@ -95,10 +96,10 @@ def main() -> None:
             "validation split (see Experiments); no checkpoint or setting was chosen on the test split, "
             "which was scored once for this card"),
         "test_metrics": metrics,
-        "test_protocol": "SIRST idx_427 test (86 images), threshold 0 (probability 0.5), scored at each image's "
-                         "own resolution; auto (the default) = resize up to 2 x 256^2 pixels, native above (2 of "
-                         "the 86 test images run natively); resize = 256x256 network input; native = padded "
-                         "full resolution",
+        "test_protocol": f"SIRST idx_427 test (86 images), threshold 0 (probability 0.5), "
+                         f"{describe_growth(GROW_TO)}, scored at each image's own resolution; auto (the default) = "
+                         "resize up to 2 x 256^2 pixels, native above (2 of the 86 test images run natively); "
+                         "resize = 256x256 network input; native = padded full resolution",
         "command": args.command,
         "card_commit": commit,
         "experiments": json.loads(args.experiments.read_text()) if args.experiments else [],
