@@ -73,7 +73,7 @@ def threshold_from_user(value: float) -> float:
 # The default mask threshold (a logit; probability GROW_TO_PROBABILITY); None turns growth off.
 GROW_TO_PROBABILITY = 0.2
 GROW_TO: float | None = threshold_from_probability(GROW_TO_PROBABILITY)
-GROW_RADIUS = 2  # the most 8-connected steps a mask grows from the pixels above the threshold
+GROW_RADIUS = 1  # the most 8-connected steps a mask grows from the pixels above the threshold
 _EIGHT = np.ones((3, 3), np.uint8)
 
 

@@ -145,8 +145,7 @@ def test_growth_reaches_connected_pixels_only() -> None:
     logits[6, 9] = -1.0  # as confident, but detached: stays background
     logits[5, 0] = -1.0
     grown = detect(logits, 0.0, threshold_from_probability(0.2))
-    assert GROW_RADIUS == 2
-    assert len(grown) == 1 and grown[0].size == 3 and grown[0].box == (2, 2, 3, 1)
+    assert len(grown) == 1 and grown[0].size == 1 + GROW_RADIUS and grown[0].box == (2, 2, 1 + GROW_RADIUS, 1)
     assert not grown.mask[6, 9] and not grown.mask[5, 0]
     assert detect(logits, 0.0, threshold_from_probability(0.3))[0].size == 1  # -1.0 is under 0.3
     assert detect(logits, 0.0, None)[0].size == 1
