@@ -44,7 +44,7 @@ from lwirst.live import CameraSource, LiveStream, LoopingVideo, Source, Syntheti
 from lwirst.modelcard import DEMO_MODEL, ModelCard, demo_network, find_models, model_card
 from lwirst.pipeline import FramePipeline, FrameResult
 from lwirst.plots import video_frame_size as frame_size_of
-from lwirst.postprocess import TargetFilter, logit_to_probability
+from lwirst.postprocess import GROW_TO, TargetFilter, describe_growth, logit_to_probability
 from lwirst.streams import DatasetStream
 from lwirst.tracking import Tracker
 from lwirst.uploads import check_upload_size, decode_upload, image_key
@@ -484,7 +484,7 @@ def postprocess_controls() -> Postprocess:
         st.subheader("Post-processing (Sec. III-C)")
         threshold = st.slider("Threshold (logit)", *THRESHOLD_RANGE, step=0.1, key="threshold",
                               help=help_for("threshold", "logit"))
-        st.caption(f"= probability {logit_to_probability(threshold):.3f}")
+        st.caption(f"= probability {logit_to_probability(threshold):.3f}; {describe_growth(GROW_TO)}")
         _open_collapsed("size_range", 1, SIZE_CAP)
         size = st.slider("Pixel size (m, k)", 0, SIZE_CAP, key="size_range", on_change=_keep_open,
                          args=("size_range", 1, SIZE_CAP),

@@ -41,7 +41,7 @@ from lwirst.imageio import to_bgr
 from lwirst.metrics import image_record, match_targets
 from lwirst.modelcard import CARDS, format_metric
 from lwirst.paper import compare_preset, load_table
-from lwirst.postprocess import TargetFilter, detect, logit_to_probability
+from lwirst.postprocess import TargetFilter, detect, logit_to_probability, mask_targets
 from lwirst.scoring import LIVE, metric_spec, view_keys
 from lwirst.sweep import METRICS as SWEEP_METRICS
 from lwirst.uploads import check_upload_size
@@ -707,7 +707,7 @@ def hot_targets(logits: np.ndarray, mask: np.ndarray, match: Match, threshold: f
     """The missed ground-truth targets of a Fig. 5 match with the peak logit inside each: 'hot' when
     the peak is under the threshold by at most `margin` (the paper's Fig. 6 case), with how far under."""
     ids = [t.id for t in match.missed]
-    labels = detect(mask.astype(np.float32), 0.5).labels  # the numbering `evaluation_overlay` matched
+    labels = mask_targets(mask).labels  # the numbering `evaluation_overlay` matched
     peaks = np.atleast_1d(ndimage.maximum(logits, labels, ids)) if ids else []
     rows = []
     for target, peak in zip(match.missed, peaks, strict=True):

@@ -19,7 +19,7 @@ from scipy import ndimage
 from lwirst.drawing import Match, heatmap, match_targets
 from lwirst.imageio import to_bgr
 from lwirst.palette import CORRECT, DETECTION, FALSE_ALARM, HOT, MISSED, outcome
-from lwirst.postprocess import Detections, Target, detect
+from lwirst.postprocess import Detections, Target, mask_targets
 
 CHIP_SIZE = 128  # side of each magnified half of a chip, pixels
 CONTEXT = 6  # pixels of background kept around a target's box
@@ -117,7 +117,7 @@ def classify(kept: Detections, logits: np.ndarray, mask: np.ndarray | None, thre
     if mask is None:
         return [(DETECTION, t, t.peak) for t in kept]
     match: Match = match_targets(kept, mask)
-    truth = detect(np.asarray(mask, dtype=bool).astype(np.float32), 0.5)
+    truth = mask_targets(mask)
     status = _missed_status(logits, truth, match.missed, threshold, margin)
     rows = [(CORRECT, t, t.peak) for t in match.correct] + [(FALSE_ALARM, t, t.peak) for t in match.false_alarms]
     rows += [(status[t.id][0], t, status[t.id][1]) for t in match.missed]

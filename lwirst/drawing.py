@@ -21,7 +21,7 @@ from lwirst.errors import LwirstError
 from lwirst.imageio import to_bgr
 from lwirst.metrics import match_targets as metric_match
 from lwirst.palette import CORRECT, DETECTION, FALSE_ALARM, MISSED, outcome
-from lwirst.postprocess import Detections, Target, detect, logit_to_probability
+from lwirst.postprocess import Detections, Target, logit_to_probability, mask_targets
 from lwirst.saliency import Saliency
 from lwirst.tracking import Track
 
@@ -201,7 +201,7 @@ def match_targets(predicted: Detections, gt_mask: np.ndarray, max_distance: floa
         raise LwirstError(f"ground truth is {gt_mask.shape[1]}x{gt_mask.shape[0]} but the prediction "
                           f"is {predicted.shape[1]}x{predicted.shape[0]}")
     result = metric_match(predicted.mask, gt_mask, max_distance)
-    truth = detect(gt_mask.astype(np.float32), 0.5)
+    truth = mask_targets(gt_mask)
     # the same pixels carry both labellings: map metric components to Detections ids
     pred_ids = predicted.labels.ravel()[_first_pixel_per_label(result.pred_labels)]
     gt_ids = truth.labels.ravel()[_first_pixel_per_label(result.gt_labels)]

@@ -25,7 +25,7 @@ from lwirst.datasets import Sample, SegDataset, fingerprint
 from lwirst.errors import LwirstError
 from lwirst.inference import Segmenter
 from lwirst.metrics import CurveMetric, FrameAlarms, PdFa, PixelMetrics, image_record, pd_at_false_alarm_rate
-from lwirst.postprocess import TargetFilter, detect
+from lwirst.postprocess import GROW_TO, TargetFilter, describe_growth, detect
 from lwirst.predictions import PredictionFolder
 from lwirst.rounding import round_floats
 from lwirst.saliency import Saliency
@@ -36,8 +36,8 @@ log = logging.getLogger(__name__)
 PDFA_THRESHOLDS = np.round(np.linspace(-8.0, 8.0, 17), 3)
 PD_AT_FA_BUDGET = 0.1  # false-alarm blobs per frame: one alarm in ten frames
 CACHE_ENV = "LWIRST_CACHE_DIR"
-CACHE_SCHEMA = 5  # bump when the key or the stored result changes meaning (3: operator metrics, 4: plugin metrics,
-# 5: palette frames decoded)
+CACHE_SCHEMA = 6  # bump when the key or the stored result changes meaning (3: operator metrics, 4: plugin metrics,
+# 5: palette frames decoded, 6: mask growth)
 
 
 def cache_root() -> Path:
@@ -94,53 +94,58 @@ def _fingerprint(dataset: SegDataset) -> str:
     return own() if callable(own) else fingerprint(dataset)
 
 
-def cache_key(segmenter: Segmenter, dataset: SegDataset, threshold: float) -> str:
+def cache_key(segmenter: Segmenter, dataset: SegDataset, threshold: float, grow_to: float | None = GROW_TO) -> str:
     """Key on model content, the data's content fingerprint (resolved paths, sizes, mtimes, split
-    list), split, protocol, threshold and the cache schema."""
+    list), split, protocol, threshold, mask growth and the cache schema."""
     info = segmenter.describe()
     if not info["hash"]:
         return ""
     parts = [f"schema{CACHE_SCHEMA}", _fingerprint(dataset),
              info["hash"], dataset.name, dataset.split, str(getattr(dataset, "origin", "")),
              ",".join(dataset.names), info["backend"], info["protocol"], str(info["size"]), f"{threshold:g}",
-             f"palettes={info['palettes']}"]
+             f"palettes={info['palettes']}", f"grow={grow_to}"]
     return hashlib.sha256("|".join(parts).encode()).hexdigest()[:20]
 
 
 def evaluate(segmenter: Segmenter, dataset: SegDataset, *, threshold: float = 0.0,
              progress: Callable[[int, int], None] | None = None, use_cache: bool = True,
-             keep_saliency: bool = True) -> EvalResult:
+             keep_saliency: bool = True, grow_to: float | None = GROW_TO) -> EvalResult:
     """Run `segmenter` over `dataset` and score it (cached by `cache_key`)."""
-    key = cache_key(segmenter, dataset, threshold) if use_cache else ""
+    key = cache_key(segmenter, dataset, threshold, grow_to) if use_cache else ""
     cached = cache_root() / key if key else None
     if cached is not None and (cached / "metrics.json").exists():
         log.info("evaluation cache hit %s", cached)
         return EvalResult.load(cached)
 
     result = _score(dataset, lambda sample: segmenter.predict(sample.image), segmenter.describe(), threshold,
-                    progress=progress, keep_saliency=keep_saliency)
+                    grow_to, progress=progress, keep_saliency=keep_saliency)
     if cached is not None:
         result.save(cached)
     return result
 
 
 def evaluate_predictions(predictions: str | Path, dataset: SegDataset, *, threshold: float = 0.0,
-                         progress: Callable[[int, int], None] | None = None) -> EvalResult:
+                         progress: Callable[[int, int], None] | None = None,
+                         grow_to: float | None = GROW_TO) -> EvalResult:
     """Score another method's saved masks or maps (`lwirst.predictions`) with the same metrics as a model.
 
     Not cached: the files are read, not computed."""
     folder = PredictionFolder(predictions, dataset.names)
     return _score(dataset, lambda sample: folder.saliency(sample.name, sample.mask.shape[:2]), folder.describe(),
-                  threshold, progress=progress, keep_saliency=False, timed=False)
+                  threshold, grow_to, progress=progress, keep_saliency=False, timed=False)
 
 
 def _score(dataset: SegDataset, predict: Callable[[Sample], Saliency], describe: dict[str, Any], threshold: float,
-           *, progress: Callable[[int, int], None] | None, keep_saliency: bool, timed: bool = True) -> EvalResult:
-    """Every metric over `dataset` of the maps `predict` gives (fps only when `timed`: a model ran)."""
-    pixel, pdfa, alarms = PixelMetrics(threshold), PdFa(threshold), FrameAlarms(threshold)
+           grow_to: float | None, *, progress: Callable[[int, int], None] | None, keep_saliency: bool,
+           timed: bool = True) -> EvalResult:
+    """Every metric over `dataset` of the maps `predict` gives (fps only when `timed`: a model ran).
+
+    Threshold metrics score the detected targets' masks (`detect`: grown to `grow_to`); the curves
+    and the Pd-Fa sweep score the logits at each of their thresholds, without growth."""
+    pixel, pdfa, alarms = PixelMetrics(), PdFa(), FrameAlarms()
     curve = CurveMetric(bins=1000, logits=True)
     sweep = [PdFa(float(t)) for t in PDFA_THRESHOLDS]
-    plugins = plugin_metrics(threshold)
+    plugins = plugin_metrics(0.5)
     rows, saliency = [], {}
     model_seconds = 0.0
     for index in range(len(dataset)):
@@ -150,12 +155,13 @@ def _score(dataset: SegDataset, predict: Callable[[Sample], Saliency], describe:
         model_seconds += time.perf_counter() - start
         logits = predicted.logits
         mask = sample.mask
-        pixel.update(logits, mask)
-        pdfa.update(logits, mask)
+        found = detect(logits, threshold, grow_to).mask
+        for metric in (pixel, pdfa, *plugins):
+            metric.update(found, mask)
         curve.update(logits, mask)
-        for metric in (*sweep, *plugins):
+        for metric in sweep:
             metric.update(logits, mask)
-        record = image_record(logits, mask, threshold)
+        record = image_record(found, mask, saliency=logits)
         alarms.add_frame(record.false_alarms, record.targets)  # the record's matching, not a second one
         rows.append({
             "name": sample.name, "iou": record.iou, "targets": record.targets, "detected": record.detected,
@@ -189,7 +195,8 @@ def _score(dataset: SegDataset, predict: Callable[[Sample], Saliency], describe:
         "pdfa_threshold": PDFA_THRESHOLDS.tolist(),
         "pdfa_pd": [p["pd"] for p in points], "pdfa_fa": [p["fa"] for p in points],
     }
-    protocol = {**describe, "threshold": threshold, "dataset": dataset.name, "split": dataset.split,
+    protocol = {**describe, "threshold": threshold, "masks": describe_growth(grow_to),
+                "dataset": dataset.name, "split": dataset.split,
                 "data_fingerprint": _fingerprint(dataset)[:16], "scored_at": "each image's own resolution",
                 "pd_fa": "DNANet convention: 8-connected, centroid distance < 3 px",
                 "pd_at_fa": f"best Pd over logit thresholds {PDFA_THRESHOLDS[0]:g}..{PDFA_THRESHOLDS[-1]:g} with at "
@@ -198,11 +205,11 @@ def _score(dataset: SegDataset, predict: Callable[[Sample], Saliency], describe:
 
 
 def rescore(saliency: dict[str, np.ndarray], masks: dict[str, np.ndarray], threshold: float,
-            target_filter: TargetFilter | None = None) -> dict[str, float]:
+            target_filter: TargetFilter | None = None, grow_to: float | None = GROW_TO) -> dict[str, float]:
     """Metrics of stored saliency maps at another threshold / Eq. 4 filter, without the network."""
     pixel, pdfa, plugins = PixelMetrics(0.5), PdFa(0.5), plugin_metrics(0.5)
     for name, logits in saliency.items():
-        kept = detect(logits, threshold).filter(target_filter)
+        kept = detect(logits, threshold, grow_to).filter(target_filter)
         pred = kept.mask
         for metric in (pixel, pdfa, *plugins):
             metric.update(pred, masks[name])

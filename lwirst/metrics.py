@@ -348,10 +348,12 @@ class ImageRecord:
 
 
 def image_record(pred: np.ndarray, mask: np.ndarray, threshold: float = 0.0,
-                 distance: float = 3.0) -> ImageRecord:
-    """Score one (H, W) image: pixel IoU (1 when target and prediction are both empty) and targets."""
-    scores = np.asarray(pred)
-    p, m = binarize(scores, threshold), np.asarray(mask) != 0
+                 distance: float = 3.0, saliency: np.ndarray | None = None) -> ImageRecord:
+    """Score one (H, W) image: pixel IoU (1 when target and prediction are both empty) and targets.
+
+    A missed target's peak is read from `saliency` (default: `pred` when it holds scores)."""
+    scores = np.asarray(pred if saliency is None else saliency)
+    p, m = binarize(np.asarray(pred), threshold), np.asarray(mask) != 0
     match = match_targets(p, m, distance)
     tp, union = np.count_nonzero(p & m), np.count_nonzero(p | m)
     missed = np.flatnonzero(match.gt_match < 0)

@@ -17,7 +17,7 @@ from typing import Protocol
 import numpy as np
 
 from lwirst.errors import LwirstError
-from lwirst.postprocess import NO_FILTER, Detections, TargetFilter, detect
+from lwirst.postprocess import GROW_TO, NO_FILTER, Detections, TargetFilter, detect
 from lwirst.saliency import Saliency
 from lwirst.tracking import Track, Tracker
 
@@ -73,15 +73,17 @@ class FrameResult:
 class FramePipeline:
     """Segmenter + post-processing + filter + optional tracker.
 
-    `threshold` (a logit; see `lwirst.postprocess.threshold_from_probability`) and
-    `target_filter` are plain attributes: change them between frames and the next
-    `process` uses them.
+    `threshold` (a logit; see `lwirst.postprocess.threshold_from_probability`),
+    `target_filter` and `grow_to` (the mask threshold, None for no growth) are plain
+    attributes: change them between frames and the next `process` uses them.
     """
 
     def __init__(self, segmenter: SegmenterLike, threshold: float = 0.0,
-                 target_filter: TargetFilter | None = None, tracker: Tracker | None = None) -> None:
+                 target_filter: TargetFilter | None = None, tracker: Tracker | None = None,
+                 grow_to: float | None = GROW_TO) -> None:
         self.segmenter = segmenter
         self.threshold = threshold
+        self.grow_to = grow_to
         self.target_filter = target_filter or NO_FILTER
         self.tracker = tracker
         self.last_saliency: Saliency | None = None
@@ -119,7 +121,7 @@ class FramePipeline:
             raise LwirstError("nothing to re-score yet: process a frame first")
         th = self.threshold if threshold is None else threshold
         flt = self.target_filter if target_filter is None else target_filter
-        detections = detect(saliency.logits, th)
+        detections = detect(saliency.logits, th, self.grow_to)
         return FrameResult(saliency, detections, detections.filter(flt), None, float(th), flt)
 
     def reset(self) -> None:
@@ -130,7 +132,7 @@ class FramePipeline:
 
     def _finish(self, saliency: Saliency) -> FrameResult:
         self.last_saliency = saliency
-        detections = detect(saliency.logits, self.threshold)
+        detections = detect(saliency.logits, self.threshold, self.grow_to)
         kept = detections.filter(self.target_filter)
         tracks = self.tracker.update(kept) if self.tracker is not None else None
         return FrameResult(saliency, detections, kept, tracks, self.threshold, self.target_filter)

@@ -43,6 +43,7 @@ from lwirst.imageio import to_bgr
 from lwirst.implant import add_cutout, add_psf, cut_targets, grey, mosaic, remove_targets, transform_cutout
 from lwirst.inference import Segmenter
 from lwirst.palettes import palettes
+from lwirst.postprocess import GROW_TO
 from lwirst.synth import render_scene
 from lwirst.trainmix import random_scene_config
 
@@ -268,13 +269,14 @@ class SuiteResult:
 
 
 def evaluate_suite(segmenter: Segmenter, parts: list[SuitePart], *, threshold: float = 0.0,
-                   progress: Callable[[str, int, int], None] | None = None) -> SuiteResult:
+                   progress: Callable[[str, int, int], None] | None = None,
+                   grow_to: float | None = GROW_TO) -> SuiteResult:
     """Score `segmenter` on every part (no cache: parts are built in memory)."""
     results = []
     for part in parts:
         def step(done: int, total: int, name: str = part.name) -> None:
             if progress:
                 progress(name, done, total)
-        results.append((part, evaluate(segmenter, part, threshold=threshold, use_cache=False,
+        results.append((part, evaluate(segmenter, part, threshold=threshold, grow_to=grow_to, use_cache=False,
                                        keep_saliency=False, progress=step)))
     return SuiteResult(results)

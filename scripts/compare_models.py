@@ -28,6 +28,7 @@ from lwirst.datasets import open_dataset
 from lwirst.evaluate import evaluate
 from lwirst.inference import Segmenter
 from lwirst.paths import REPO_ROOT, SAMPLES_DIR
+from lwirst.postprocess import GROW_TO, describe_growth
 from lwirst.suite import SUITES, build_suite, evaluate_suite
 
 SAMPLES = SAMPLES_DIR
@@ -67,7 +68,8 @@ def main() -> None:
         "commit": subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True,
                                  cwd=REPO_ROOT).stdout.strip(),
         "protocol": "auto (resize to 256x256 up to 2x its area, native above; fixed-size ONNX graphs: resize), "
-                    "threshold 0 (probability 0.5), scored at each image's own resolution",
+                    f"threshold 0 (probability 0.5), {describe_growth(GROW_TO)}, scored at each image's own "
+                    "resolution",
         "models": {},
     }
     for name, path in models.items():

@@ -8,7 +8,8 @@ chooses anything) to data/models/lwirst-sirst.safetensors, exports the ONNX besi
 copies the per-epoch log, scores SIRST test once in both input protocols and writes
 data/models/lwirst-sirst.json (read by the dashboard) and data/models/MODEL_CARD.md.
 `--experiments-only` rewrites only the card's table of experiments (a round whose rule
-kept the shipped model adds rows, and scores nothing).
+kept the shipped model adds rows, and scores nothing); with `--rescore` it also scores the
+same weights on SIRST test again, for a round that changed the post-processing protocol.
 """
 
 from __future__ import annotations
@@ -29,9 +30,19 @@ from lwirst.datasets import open_dataset
 from lwirst.evaluate import evaluate
 from lwirst.export import export_onnx
 from lwirst.inference import MODELS_DIR, Segmenter
+from lwirst.postprocess import GROW_TO, describe_growth
 
 NAME = "lwirst-sirst"
 REPORTED = ("precision", "recall", "f1", "miou", "niou", "pd", "fa", "auc")
+PROTOCOLS = ("auto", "resize", "native")
+TEST_PROTOCOL = (f"SIRST idx_427 test (86 images), threshold 0 (probability 0.5), {describe_growth(GROW_TO)}, "
+                 "scored at each image's own resolution; auto (the default) = resize up to 2 x 256^2 pixels, "
+                 "native above (2 of the 86 test images run natively); resize = 256x256 network input; "
+                 "native = padded full resolution")
+
+
+def _commit() -> str:
+    return subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True).stdout.strip()
 
 
 def score(model_path: Path, data_dir: str, protocol: str) -> dict[str, float]:
@@ -50,6 +61,9 @@ def main() -> None:
     parser.add_argument("--chosen-by", default="", help="how the shipped run was chosen (the round's rule)")
     parser.add_argument("--comparison", type=Path,
                         help="scripts/compare_models.py JSON: the shipped model beside others in one run")
+    parser.add_argument("--rescore", action="store_true",
+                        help="with --experiments-only: score the shipped weights on SIRST test again (the "
+                             "post-processing protocol changed; the weights did not)")
     parser.add_argument("--experiments-only", type=Path, metavar="EXPERIMENTS",
                         help="only replace the shipped card's experiments with this JSON list")
     args = parser.parse_args()
@@ -59,6 +73,15 @@ def main() -> None:
         card["experiments"] = json.loads(args.experiments_only.read_text())
         if args.comparison:
             card["comparison"] = json.loads(args.comparison.read_text())
+        if args.rescore:
+            if args.data_dir is None:
+                parser.error("--rescore needs --data-dir")
+            torch.set_num_threads(2)
+            card["test_metrics"] = {p: score(MODELS_DIR / f"{NAME}.safetensors", args.data_dir, p)
+                                    for p in PROTOCOLS}
+            card["test_protocol"] = TEST_PROTOCOL
+            card["card_commit"] = _commit()
+            print(json.dumps(card["test_metrics"], indent=2))
         card_path.write_text(json.dumps(card, indent=2) + "\n")
         log = pd.read_csv(MODELS_DIR / f"{NAME}.train_log.csv")
         (MODELS_DIR / "MODEL_CARD.md").write_text(render_card(card, log))
@@ -78,8 +101,8 @@ def main() -> None:
     log.to_csv(MODELS_DIR / f"{NAME}.train_log.csv", index=False)
     complexity = count_complexity(model)
 
-    metrics = {protocol: score(weights, args.data_dir, protocol) for protocol in ("auto", "resize", "native")}
-    commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True).stdout.strip()
+    metrics = {protocol: score(weights, args.data_dir, protocol) for protocol in PROTOCOLS}
+    commit = _commit()
     card = {
         "name": NAME,
         "params": complexity.params,
@@ -95,10 +118,7 @@ def main() -> None:
             "validation split (see Experiments); no checkpoint or setting was chosen on the test split, "
             "which was scored once for this card"),
         "test_metrics": metrics,
-        "test_protocol": "SIRST idx_427 test (86 images), threshold 0 (probability 0.5), scored at each image's "
-                         "own resolution; auto (the default) = resize up to 2 x 256^2 pixels, native above (2 of "
-                         "the 86 test images run natively); resize = 256x256 network input; native = padded "
-                         "full resolution",
+        "test_protocol": TEST_PROTOCOL,
         "command": args.command,
         "card_commit": commit,
         "experiments": json.loads(args.experiments.read_text()) if args.experiments else [],

@@ -15,10 +15,14 @@ from scipy import ndimage
 from lwirst.errors import LwirstError
 from lwirst.postprocess import (
     COLUMNS,
+    GROW_RADIUS,
+    GROW_TO,
+    GROW_TO_PROBABILITY,
     Detections,
     TargetFilter,
     detect,
     logit_to_probability,
+    mask_targets,
     postprocess,
     threshold_from_probability,
     threshold_map,
@@ -46,9 +50,13 @@ filters = st.builds(
 )
 
 
-def reference(logits: np.ndarray, threshold: float = 0.0) -> list[dict]:
-    """The published approach: one full-frame mask per label (slow, obviously right)."""
-    labels, n = ndimage.label(logits > threshold, structure=EIGHT)
+def reference(logits: np.ndarray, threshold: float = 0.0, grow_to: float | None = None) -> list[dict]:
+    """The published approach: one full-frame mask per label (slow, obviously right); with
+    `grow_to`, the mask first dilated GROW_RADIUS times within the pixels above it (scipy's)."""
+    mask = logits > threshold
+    if grow_to is not None and grow_to < threshold and mask.any():
+        mask = ndimage.binary_dilation(mask, EIGHT, iterations=GROW_RADIUS, mask=logits > grow_to)
+    labels, n = ndimage.label(mask, structure=EIGHT)
     out = []
     for i in range(1, n + 1):
         where = labels == i
@@ -61,11 +69,11 @@ def reference(logits: np.ndarray, threshold: float = 0.0) -> list[dict]:
     return out
 
 
-@settings(max_examples=150, deadline=None)
-@given(logit_maps(), st.floats(-1.0, 1.0))
-def test_matches_naive_reference(logits: np.ndarray, threshold: float) -> None:
-    found = detect(logits, threshold)
-    ref = reference(logits, threshold)
+@settings(max_examples=200, deadline=None)
+@given(logit_maps(), st.floats(-1.0, 1.0), st.none() | st.floats(-4.0, 1.5))
+def test_matches_naive_reference(logits: np.ndarray, threshold: float, grow_to: float | None) -> None:
+    found = detect(logits, threshold, grow_to)
+    ref = reference(logits, threshold, grow_to)
     assert len(found) == len(ref)
     labels = found.labels
     by_id = {t.id: t for t in found}
@@ -84,7 +92,7 @@ def test_matches_naive_reference(logits: np.ndarray, threshold: float) -> None:
 @settings(max_examples=150, deadline=None)
 @given(logit_maps(), filters)
 def test_structural_properties(logits: np.ndarray, target_filter: TargetFilter) -> None:
-    found, kept = postprocess(logits, 0.0, target_filter)
+    found, kept = postprocess(logits, 0.0, target_filter, grow_to=None)
     h, w = logits.shape
     # Sizes sum to the foreground before filtering; the label image partitions it.
     assert sum(t.size for t in found) == int((logits > 0).sum())
@@ -111,6 +119,62 @@ def test_structural_properties(logits: np.ndarray, target_filter: TargetFilter) 
     assert np.array_equal(kept.mask, np.isin(labels, list(kept_ids)))
 
 
+@settings(max_examples=150, deadline=None)
+@given(logit_maps(), st.floats(-4.0, -0.01))
+def test_growth_only_widens_masks_and_never_adds_a_target(logits: np.ndarray, grow_to: float) -> None:
+    plain, grown = detect(logits, 0.0, None), detect(logits, 0.0, grow_to)
+    assert len(grown) <= len(plain)  # grown regions can merge targets, never create one
+    assert not (plain.mask & ~grown.mask).any()  # every plain mask pixel stays
+    assert not (grown.mask & ~(logits > np.float32(grow_to))).any()  # nothing at or under the mask threshold
+    for target in grown:  # each target still holds a pixel above the threshold: its peak is a plain target's
+        assert target.peak > 0 and target.peak in {t.peak for t in plain}
+    # bounded: no grown pixel lies more than GROW_RADIUS steps (chessboard distance) from a plain pixel
+    if plain.mask.any():
+        steps = ndimage.distance_transform_cdt(~plain.mask, metric="chessboard")
+        assert steps[grown.mask].max() <= GROW_RADIUS
+    plain_labels = plain.labels
+    for target in grown:  # and every plain target lies inside exactly one grown target
+        inside = np.unique(plain_labels[grown.labels == target.id])
+        assert len(inside[inside > 0]) >= 1
+
+
+def test_growth_reaches_connected_pixels_only() -> None:
+    logits = np.full((8, 12), -6.0, np.float32)
+    logits[2, 2] = 3.0
+    logits[2, 3:8] = -1.0  # probability 0.27: joined to the target, as far as the radius reaches
+    logits[6, 9] = -1.0  # as confident, but detached: stays background
+    logits[5, 0] = -1.0
+    grown = detect(logits, 0.0, threshold_from_probability(0.2))
+    assert len(grown) == 1 and grown[0].size == 1 + GROW_RADIUS and grown[0].box == (2, 2, 1 + GROW_RADIUS, 1)
+    assert not grown.mask[6, 9] and not grown.mask[5, 0]
+    assert detect(logits, 0.0, threshold_from_probability(0.3))[0].size == 1  # -1.0 is under 0.3
+    assert detect(logits, 0.0, None)[0].size == 1
+    assert detect(logits, 0.0, 0.5)[0].size == 1  # a mask threshold above the threshold grows nothing
+    assert len(detect(np.where(logits > 0, -0.5, logits), 0.0, -2.0)) == 0  # no seed, no target
+
+
+def test_growth_cannot_flood_a_map_near_the_mask_threshold() -> None:
+    logits = np.full((64, 64), threshold_from_probability(0.3), np.float32)  # an uncalibrated background
+    logits[30, 30] = 1.0
+    (target,) = detect(logits, 0.0, threshold_from_probability(0.2))
+    assert target.size == (2 * GROW_RADIUS + 1) ** 2
+
+
+def test_default_growth_is_the_protocol_constant() -> None:
+    logits = np.full((5, 5), -6.0, np.float32)
+    logits[2, 2], logits[2, 3] = 2.0, threshold_from_probability(GROW_TO_PROBABILITY) + 0.01
+    assert pytest.approx(threshold_from_probability(GROW_TO_PROBABILITY)) == GROW_TO
+    assert detect(logits)[0].size == 2 and detect(logits, grow_to=None)[0].size == 1
+    with pytest.raises(LwirstError, match="mask threshold"):
+        detect(logits, 0.0, float("nan"))
+
+
+def test_ground_truth_targets_ignore_growth() -> None:
+    mask = np.zeros((6, 6), bool)
+    mask[1, 1] = mask[4, 4] = True
+    assert len(mask_targets(mask)) == 2 and np.array_equal(mask_targets(mask).mask, mask)
+
+
 def test_empty_map_gives_zero_targets() -> None:
     for logits in (np.full((16, 20), -3.0, np.float32), np.zeros((5, 5), np.float32)):
         found = detect(logits)
@@ -122,7 +186,7 @@ def test_empty_map_gives_zero_targets() -> None:
 
 
 def test_eq2_is_strict_and_eq3_joins_diagonals() -> None:
-    logits = np.full((6, 6), -1.0, np.float32)
+    logits = np.full((6, 6), -6.0, np.float32)
     logits[1, 1] = logits[2, 2] = 2.0  # diagonal neighbours: one 8-connected target
     logits[4, 4] = 0.0  # exactly at threshold: background (Eq. 2 uses >)
     found = detect(logits)
@@ -133,7 +197,7 @@ def test_eq2_is_strict_and_eq3_joins_diagonals() -> None:
 
 
 def test_filter_bounds_are_exclusive() -> None:
-    logits = np.full((10, 30), -1.0, np.float32)
+    logits = np.full((10, 30), -6.0, np.float32)
     logits[1, 1] = 1.0  # size 1
     logits[1, 5:8] = 1.0  # size 3, ratio 3
     logits[5:9, 20:22] = 1.0  # size 8, ratio 0.5

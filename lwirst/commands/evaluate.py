@@ -15,12 +15,14 @@ from lwirst.commands.segment import (
     add_threads_argument,
     add_threshold_arguments,
     engine_from_args,
+    growth_from_args,
     threshold_from_args,
 )
 from lwirst.datasets import open_dataset
 from lwirst.errors import LwirstError
 from lwirst.evaluate import evaluate, evaluate_predictions, summary_lines
 from lwirst.inference import PROTOCOLS, Segmenter
+from lwirst.postprocess import describe_growth
 from lwirst.rounding import round_floats
 from lwirst.suite import SUITES, build_suite, evaluate_suite
 from lwirst.validate import check_outputs, check_writable_folder, number
@@ -77,9 +79,11 @@ def run(args: argparse.Namespace) -> int:
             bar.update(done - bar.n)
 
         if segmenter is None:
-            result = evaluate_predictions(args.predictions, dataset, threshold=threshold, progress=progress)
+            result = evaluate_predictions(args.predictions, dataset, threshold=threshold, progress=progress,
+                                              grow_to=growth_from_args(args))
         else:
-            result = evaluate(segmenter, dataset, threshold=threshold, use_cache=not args.no_cache, progress=progress)
+            result = evaluate(segmenter, dataset, threshold=threshold, use_cache=not args.no_cache, progress=progress,
+                              grow_to=growth_from_args(args))
     for line in summary_lines(result):
         print(line)
     if args.out:
@@ -104,11 +108,11 @@ def _run_suite(args: argparse.Namespace, threshold: float) -> int:
     segmenter = Segmenter(args.model, protocol=args.protocol, size=tuple(args.size), threads=args.threads,
                           **engine_from_args(args))
     with tqdm(total=sum(len(p) for p in parts), unit="img", leave=False) as bar:
-        result = evaluate_suite(segmenter, parts, threshold=threshold,
+        result = evaluate_suite(segmenter, parts, threshold=threshold, grow_to=growth_from_args(args),
                                 progress=lambda name, done, total: bar.update(1))
     info = segmenter.describe()
     print(f"suite {args.suite}  model {info['model']}  backend {info['backend']}  protocol {info['protocol']}  "
-          f"logit threshold {threshold:g}")
+          f"logit threshold {threshold:g}  {describe_growth(growth_from_args(args))}")
     header = ("part", "frames", "targets", "pd", "miou", "f1", "blobs_per_frame", "empty_alarm_rate", "protocols")
     rows = result.rows()
     print("  ".join(f"{h:>16}" for h in header))

@@ -92,6 +92,20 @@ def add_threshold_arguments(parser: argparse.ArgumentParser | argparse._Argument
                        help="the threshold as a logit instead (0 = probability 0.5)")
     which.add_argument("--probability", type=number(float, lo=0, hi=1, lo_open=True, hi_open=True), default=None,
                        help="same as --threshold, strictly a probability")
+    from lwirst.postprocess import GROW_TO_PROBABILITY
+
+    parser.add_argument("--grow-to", type=_growth, default=None, metavar="P|off",
+                        help="grow each detected target's mask to the 8-connected pixels above probability P "
+                             f"(default {GROW_TO_PROBABILITY:g}; detection still needs a pixel above the threshold); "
+                             "off: a mask is only the pixels above the threshold (the paper's Eq. 2)")
+
+
+_PROBABILITY = number(float, lo=0, hi=1, lo_open=True, hi_open=True)
+
+
+def _growth(text: str) -> float | str:
+    """argparse type of --grow-to: a probability in (0, 1) or 'off'."""
+    return "off" if text.strip().lower() == "off" else _PROBABILITY(text)
 
 
 def threshold_from_args(args: argparse.Namespace) -> float:
@@ -103,6 +117,15 @@ def threshold_from_args(args: argparse.Namespace) -> float:
     if args.probability is not None:
         return threshold_from_probability(args.probability)
     return 0.0 if args.threshold is None else threshold_from_user(args.threshold)
+
+
+def growth_from_args(args: argparse.Namespace) -> float | None:
+    """The mask threshold (a logit) of --grow-to; None when growth is off."""
+    from lwirst.postprocess import GROW_TO, threshold_from_probability
+
+    if args.grow_to is None:
+        return GROW_TO
+    return None if args.grow_to == "off" else threshold_from_probability(args.grow_to)
 
 
 def filter_from_args(args: argparse.Namespace) -> TargetFilter:
@@ -151,7 +174,8 @@ def run(args: argparse.Namespace) -> int:
     from lwirst.imageio import read_image
     from lwirst.pipeline import FramePipeline
 
-    pipeline = FramePipeline(make_segmenter(args), threshold_from_args(args), filter_from_args(args))
+    pipeline = FramePipeline(make_segmenter(args), threshold_from_args(args), filter_from_args(args),
+                             grow_to=growth_from_args(args))
     stems = _output_stems(args.images)
     planned = [args.out / f"{stem}{suffix}" for stem in stems for suffix in OUTPUTS]
     check_outputs({"--out": planned}, [*args.images, args.model], force=args.force, folders={"--out": args.out})
@@ -173,7 +197,7 @@ def run(args: argparse.Namespace) -> int:
         kept_ids = {t.id for t in result.kept}
         record = {
             "image": str(path), "width": int(image.shape[1]), "height": int(image.shape[0]),
-            "threshold": result.threshold, "filter": result.target_filter.to_dict(),
+            "threshold": result.threshold, "grow_to": pipeline.grow_to, "filter": result.target_filter.to_dict(),
             "model": describe, "found": len(result.detections),
             "dropped_ids": [t.id for t in result.detections if t.id not in kept_ids],
             "targets": [t.to_dict() for t in result.kept],

@@ -9,6 +9,7 @@ from lwirst.commands.segment import (
     add_model_arguments,
     add_postprocess_arguments,
     filter_from_args,
+    growth_from_args,
     make_segmenter,
     threshold_from_args,
 )
@@ -51,7 +52,8 @@ def run(args: argparse.Namespace) -> int:
         raise LwirstError(f"--out {args.out}: the output video must be an .mp4 file")
     check_outputs({"--out": args.out, "--csv": csv_path}, [args.source, args.model], force=args.force)
     tracker = Tracker(gate=args.gate, max_missed=args.max_missed, min_hits=args.min_hits)
-    pipeline = FramePipeline(make_segmenter(args), threshold_from_args(args), filter_from_args(args), tracker)
+    pipeline = FramePipeline(make_segmenter(args), threshold_from_args(args), filter_from_args(args), tracker,
+                             grow_to=growth_from_args(args))
     bars: list[tqdm] = []  # opened at the first frame, so a refused source prints only its error
 
     def progress(done: int, total: int | None) -> None:

@@ -1,0 +1,125 @@
+"""Round 16's judge (data/models/PREREGISTRATION.md): does growing each detected target's mask into
+neighbouring lower-confidence pixels (hysteresis) bring masks closer to the truth on the suite?
+
+    python scripts/growth_probe.py --model data/models/lwirst-sirst.safetensors --data-dir ../shared/data \\
+        --out /work/runs/growth16.json
+
+One inference per frame; every candidate is scored from the same logits: detection threshold
+probability 0.5 kept, mask grown by up to r 8-connected steps through pixels above probability p.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shlex
+import sys
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from lwirst.datasets import open_dataset
+from lwirst.inference import Segmenter
+from lwirst.metrics import FrameAlarms, PdFa, PixelMetrics, image_record
+from lwirst.paths import SAMPLES_DIR
+from lwirst.postprocess import grow_mask, threshold_from_probability
+from lwirst.suite import build_suite
+
+NONE = "none"
+SAMPLE_FRAMES = 8
+CANDIDATES = (NONE, *(f"p{p:g}-r{r}" for p in (0.4, 0.3, 0.2, 0.1) for r in (1, 2, 4)))
+
+
+def predicted(logits: np.ndarray, candidate: str) -> np.ndarray:
+    """The detected mask (threshold probability 0.5) grown as `candidate` says."""
+    seeds = logits > 0.0
+    if candidate == NONE:
+        return seeds
+    p, r = candidate[1:].split("-r")
+    return grow_mask(logits, seeds, threshold_from_probability(float(p)), int(r))
+
+
+class Scores:
+    """Pixel, target and alarm metrics of one candidate over one part."""
+
+    def __init__(self) -> None:
+        self.pixel, self.pdfa, self.alarms = PixelMetrics(), PdFa(), FrameAlarms()
+
+    def update(self, pred: np.ndarray, mask: np.ndarray) -> None:
+        self.pixel.update(pred, mask)
+        self.pdfa.update(pred, mask)
+        record = image_record(pred, mask)
+        self.alarms.add_frame(record.false_alarms, record.targets)
+
+    def row(self) -> dict[str, float]:
+        px, tg, al = self.pixel.compute(), self.pdfa.compute(), self.alarms.compute()
+        return {"miou": px["iou"], "niou": px["niou"], "precision": px["precision"], "recall": px["recall"],
+                "targets": tg["targets"], "detected": tg["detected"], "false_alarms": tg["false_alarms"],
+                "frames": self.alarms.frames, "empty_frames": self.alarms.empty_frames,
+                "empty_blobs": self.alarms.empty_blobs, "blobs_per_frame": al["blobs_per_frame"]}
+
+
+def score_part(segmenter: Segmenter, dataset) -> dict[str, dict[str, float]]:
+    scores = {c: Scores() for c in CANDIDATES}
+    for index in range(len(dataset)):
+        sample = dataset.load(index)
+        logits = segmenter.predict(sample.image).logits
+        for candidate, score in scores.items():
+            score.update(predicted(logits, candidate), sample.mask)
+    return {c: s.row() for c, s in scores.items()}
+
+
+def decide(summary: dict[str, dict[str, float]]) -> str:
+    """Round 16's rule, as pre-registered: best mean part mIoU among candidates keeping Pd (>= none's - 0.005)
+    and the demo bar; ties within 0.002 go to less growth; adopted only when >= 0.01 above none."""
+    base = summary[NONE]
+    order = [NONE, *sorted(CANDIDATES[1:], key=lambda c: (-float(c[1:].split("-r")[0]), int(c.split("-r")[1])))]
+    eligible = [c for c in order if summary[c]["pooled_pd"] >= base["pooled_pd"] - 0.005
+                and summary[c]["samples_found"] >= 0.9 * summary[c]["samples_targets"]
+                and summary[c]["samples_false_alarms"] <= 0.1 * SAMPLE_FRAMES]
+    best = max(summary[c]["score_mean_part_miou"] for c in eligible)
+    chosen = next(c for c in eligible if summary[c]["score_mean_part_miou"] >= best - 0.002)
+    if chosen == NONE or summary[chosen]["score_mean_part_miou"] < base["score_mean_part_miou"] + 0.01:
+        return NONE
+    return chosen
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--model", required=True)
+    parser.add_argument("--data-dir", required=True)
+    parser.add_argument("--out", type=Path, required=True)
+    args = parser.parse_args()
+    torch.set_num_threads(1)
+    segmenter = Segmenter(args.model, backend="torch")
+    parts = {part.name: part for part in build_suite("xdomain", args.data_dir)}
+    parts["samples"] = open_dataset(SAMPLES_DIR, "folder", "all")
+    report = {"command": "python scripts/growth_probe.py " + shlex.join(sys.argv[1:]), "parts": {}}
+    for name, part in parts.items():
+        report["parts"][name] = score_part(segmenter, part)
+        print(name, {p: round(r["miou"], 4) for p, r in report["parts"][name].items()}, flush=True)
+    summary = {}
+    for p in CANDIDATES:
+        rows = [r[p] for n, r in report["parts"].items() if n != "samples"]
+        target_rows = [r for r in rows if r["targets"]]
+        empty = sum(r["empty_frames"] for r in rows)
+        summary[p] = {
+            "score_mean_part_miou": float(np.mean([r["miou"] for r in target_rows])),
+            "mean_part_niou": float(np.mean([r["niou"] for r in target_rows])),
+            "pooled_pd": sum(r["detected"] for r in target_rows) / sum(r["targets"] for r in target_rows),
+            "blobs_per_empty_frame": sum(r["empty_blobs"] for r in rows) / empty,
+            "samples_found": report["parts"]["samples"][p]["detected"],
+            "samples_targets": report["parts"]["samples"][p]["targets"],
+            "samples_false_alarms": report["parts"]["samples"][p]["false_alarms"],
+        }
+        print(p, json.dumps({k: round(v, 4) for k, v in summary[p].items()}), flush=True)
+    report["summary"] = summary
+    report["decision"] = decide(summary)
+    print("decision:", report["decision"], flush=True)
+    args.out.write_text(json.dumps(report, indent=2) + "\n")
+    print(f"wrote {args.out}")
+
+
+if __name__ == "__main__":
+    main()
