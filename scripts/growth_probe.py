@@ -1,8 +1,9 @@
-"""Round 16's judge (data/models/PREREGISTRATION.md): does growing each detected target's mask into
-neighbouring lower-confidence pixels (hysteresis) bring masks closer to the truth on the suite?
+"""Rounds 16 and 17's judge (data/models/PREREGISTRATION.md): does growing each detected target's mask
+into neighbouring lower-confidence pixels (hysteresis) bring masks closer to the truth on the suite
+(16), and does growth that never joins two targets keep that (17)?
 
-    python scripts/growth_probe.py --model data/models/lwirst-sirst.safetensors --data-dir ../shared/data \\
-        --out /work/runs/growth16.json
+    python scripts/growth_probe.py --round 17 --model data/models/lwirst-sirst.safetensors \\
+        --data-dir ../shared/data --out /work/runs/growth17.json
 
 One inference per frame; every candidate is scored from the same logits: detection threshold
 probability 0.5 kept, mask grown by up to r 8-connected steps through pixels above probability p.
@@ -16,6 +17,7 @@ import shlex
 import sys
 from pathlib import Path
 
+import cv2
 import numpy as np
 import torch
 
@@ -28,16 +30,31 @@ from lwirst.suite import build_suite
 
 NONE = "none"
 SAMPLE_FRAMES = 8
-CANDIDATES = (NONE, *(f"p{p:g}-r{r}" for p in (0.4, 0.3, 0.2, 0.1) for r in (1, 2, 4)))
+ROUND16 = (NONE, *(f"p{p:g}-r{r}" for p in (0.4, 0.3, 0.2, 0.1) for r in (1, 2, 4)))
+SEPARATE = "separate-"
+ROUND17 = (NONE, "p0.2-r1", SEPARATE + "p0.2-r1")
+
+
+def merging_growth(logits: np.ndarray, seeds: np.ndarray, grow_to: float, radius: int) -> np.ndarray:
+    """Round 16's growth, kept here to reproduce it: `seeds` dilated `radius` times within the pixels
+    above `grow_to`, which can join two targets (round 17 replaced it by `grow_mask`)."""
+    allowed = (logits > np.float32(grow_to)).view(np.uint8)
+    region = seeds.view(np.uint8)
+    for _ in range(radius):
+        region = cv2.dilate(region, np.ones((3, 3), np.uint8)) & allowed
+    return region.view(bool)
 
 
 def predicted(logits: np.ndarray, candidate: str) -> np.ndarray:
-    """The detected mask (threshold probability 0.5) grown as `candidate` says."""
+    """The detected mask (threshold probability 0.5) grown as `candidate` says: "pP-rR" is round 16's
+    growth to probability P by R steps, "separate-pP-rR" round 17's (`grow_mask`, never joining targets)."""
     seeds = logits > 0.0
     if candidate == NONE:
         return seeds
-    p, r = candidate[1:].split("-r")
-    return grow_mask(logits, seeds, threshold_from_probability(float(p)), int(r))
+    separate = candidate.startswith(SEPARATE)
+    p, r = candidate.removeprefix(SEPARATE)[1:].split("-r")
+    grow = grow_mask if separate else merging_growth
+    return grow(logits, seeds, threshold_from_probability(float(p)), int(r))
 
 
 class Scores:
@@ -60,8 +77,8 @@ class Scores:
                 "empty_blobs": self.alarms.empty_blobs, "blobs_per_frame": al["blobs_per_frame"]}
 
 
-def score_part(segmenter: Segmenter, dataset) -> dict[str, dict[str, float]]:
-    scores = {c: Scores() for c in CANDIDATES}
+def score_part(segmenter: Segmenter, dataset, candidates: tuple[str, ...]) -> dict[str, dict[str, float]]:
+    scores = {c: Scores() for c in candidates}
     for index in range(len(dataset)):
         sample = dataset.load(index)
         logits = segmenter.predict(sample.image).logits
@@ -70,11 +87,11 @@ def score_part(segmenter: Segmenter, dataset) -> dict[str, dict[str, float]]:
     return {c: s.row() for c, s in scores.items()}
 
 
-def decide(summary: dict[str, dict[str, float]]) -> str:
+def decide16(summary: dict[str, dict[str, float]]) -> str:
     """Round 16's rule, as pre-registered: best mean part mIoU among candidates keeping Pd (>= none's - 0.005)
     and the demo bar; ties within 0.002 go to less growth; adopted only when >= 0.01 above none."""
     base = summary[NONE]
-    order = [NONE, *sorted(CANDIDATES[1:], key=lambda c: (-float(c[1:].split("-r")[0]), int(c.split("-r")[1])))]
+    order = [NONE, *sorted(ROUND16[1:], key=lambda c: (-float(c[1:].split("-r")[0]), int(c.split("-r")[1])))]
     eligible = [c for c in order if summary[c]["pooled_pd"] >= base["pooled_pd"] - 0.005
                 and summary[c]["samples_found"] >= 0.9 * summary[c]["samples_targets"]
                 and summary[c]["samples_false_alarms"] <= 0.1 * SAMPLE_FRAMES]
@@ -85,22 +102,39 @@ def decide(summary: dict[str, dict[str, float]]) -> str:
     return chosen
 
 
+def decide17(summary: dict[str, dict[str, float]]) -> str:
+    """Round 17's rule, as pre-registered: the separate growth replaces round 16's if it keeps mean part mIoU
+    and Pd (each >= round 16's - 0.002), its false blobs per empty frame (<=) and the demo bar."""
+    old, new = summary["p0.2-r1"], summary[SEPARATE + "p0.2-r1"]
+    keeps = (new["score_mean_part_miou"] >= old["score_mean_part_miou"] - 0.002
+             and new["pooled_pd"] >= old["pooled_pd"] - 0.002
+             and new["blobs_per_empty_frame"] <= old["blobs_per_empty_frame"]
+             and new["samples_found"] >= 0.9 * new["samples_targets"]
+             and new["samples_false_alarms"] <= 0.1 * SAMPLE_FRAMES)
+    return SEPARATE + "p0.2-r1" if keeps else "p0.2-r1"
+
+
+ROUNDS = {16: (ROUND16, decide16), 17: (ROUND17, decide17)}
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--model", required=True)
     parser.add_argument("--data-dir", required=True)
     parser.add_argument("--out", type=Path, required=True)
+    parser.add_argument("--round", type=int, choices=sorted(ROUNDS), default=17)
     args = parser.parse_args()
+    candidates, decide = ROUNDS[args.round]
     torch.set_num_threads(1)
     segmenter = Segmenter(args.model, backend="torch")
     parts = {part.name: part for part in build_suite("xdomain", args.data_dir)}
     parts["samples"] = open_dataset(SAMPLES_DIR, "folder", "all")
     report = {"command": "python scripts/growth_probe.py " + shlex.join(sys.argv[1:]), "parts": {}}
     for name, part in parts.items():
-        report["parts"][name] = score_part(segmenter, part)
+        report["parts"][name] = score_part(segmenter, part, candidates)
         print(name, {p: round(r["miou"], 4) for p, r in report["parts"][name].items()}, flush=True)
     summary = {}
-    for p in CANDIDATES:
+    for p in candidates:
         rows = [r[p] for n, r in report["parts"].items() if n != "samples"]
         target_rows = [r for r in rows if r["targets"]]
         empty = sum(r["empty_frames"] for r in rows)

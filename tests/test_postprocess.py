@@ -52,10 +52,10 @@ filters = st.builds(
 
 def reference(logits: np.ndarray, threshold: float = 0.0, grow_to: float | None = None) -> list[dict]:
     """The published approach: one full-frame mask per label (slow, obviously right); with
-    `grow_to`, the mask first dilated GROW_RADIUS times within the pixels above it (scipy's)."""
+    `grow_to`, the mask first grown by `naive_growth`."""
     mask = logits > threshold
-    if grow_to is not None and grow_to < threshold and mask.any():
-        mask = ndimage.binary_dilation(mask, EIGHT, iterations=GROW_RADIUS, mask=logits > grow_to)
+    if grow_to is not None and grow_to < threshold:
+        mask = naive_growth(logits, mask, grow_to)
     labels, n = ndimage.label(mask, structure=EIGHT)
     out = []
     for i in range(1, n + 1):
@@ -67,6 +67,31 @@ def reference(logits: np.ndarray, threshold: float = 0.0, grow_to: float | None 
                     "box_w": w, "box_h": h, "size": where.sum(), "ratio": w / h, "peak": vals.max(),
                     "mean": vals.mean(), "mean_prob": np.mean(1 / (1 + np.exp(-vals)))})
     return out
+
+
+def naive_growth(logits: np.ndarray, seeds: np.ndarray, grow_to: float) -> np.ndarray:
+    """Growth as the docstring of `grow_mask` says it, pixel by pixel: per step, a pixel above `grow_to`
+    joins the one target labelled around it, unless another target (old or joining in this step) is
+    around it too."""
+    labels, _ = ndimage.label(seeds, structure=EIGHT)
+    h, w = labels.shape
+
+    def around(image: np.ndarray, y: int, x: int) -> set[int]:
+        window = image[max(y - 1, 0):y + 2, max(x - 1, 0):x + 2]
+        return set(window[window > 0].tolist())
+
+    for _ in range(GROW_RADIUS):
+        tentative = labels.copy()
+        for y in range(h):
+            for x in range(w):
+                if labels[y, x] == 0 and logits[y, x] > grow_to and len(near := around(labels, y, x)) == 1:
+                    tentative[y, x] = near.pop()
+        joined = labels.copy()
+        for y, x in zip(*np.nonzero(tentative != labels), strict=True):
+            if len(around(tentative, y, x)) == 1:
+                joined[y, x] = tentative[y, x]
+        labels = joined
+    return labels > 0
 
 
 @settings(max_examples=200, deadline=None)
@@ -123,7 +148,7 @@ def test_structural_properties(logits: np.ndarray, target_filter: TargetFilter) 
 @given(logit_maps(), st.floats(-4.0, -0.01))
 def test_growth_only_widens_masks_and_never_adds_a_target(logits: np.ndarray, grow_to: float) -> None:
     plain, grown = detect(logits, 0.0, None), detect(logits, 0.0, grow_to)
-    assert len(grown) <= len(plain)  # grown regions can merge targets, never create one
+    assert len(grown) == len(plain)  # growth neither creates nor joins targets
     assert not (plain.mask & ~grown.mask).any()  # every plain mask pixel stays
     assert not (grown.mask & ~(logits > np.float32(grow_to))).any()  # nothing at or under the mask threshold
     for target in grown:  # each target still holds a pixel above the threshold: its peak is a plain target's
@@ -133,9 +158,10 @@ def test_growth_only_widens_masks_and_never_adds_a_target(logits: np.ndarray, gr
         steps = ndimage.distance_transform_cdt(~plain.mask, metric="chessboard")
         assert steps[grown.mask].max() <= GROW_RADIUS
     plain_labels = plain.labels
-    for target in grown:  # and every plain target lies inside exactly one grown target
+    for target in grown:  # each grown target holds exactly one plain target, whole
         inside = np.unique(plain_labels[grown.labels == target.id])
-        assert len(inside[inside > 0]) >= 1
+        (plain_id,) = inside[inside > 0]
+        assert not ((plain_labels == plain_id) & (grown.labels != target.id)).any()
 
 
 def test_growth_reaches_connected_pixels_only() -> None:
@@ -151,6 +177,19 @@ def test_growth_reaches_connected_pixels_only() -> None:
     assert detect(logits, 0.0, None)[0].size == 1
     assert detect(logits, 0.0, 0.5)[0].size == 1  # a mask threshold above the threshold grows nothing
     assert len(detect(np.where(logits > 0, -0.5, logits), 0.0, -2.0)) == 0  # no seed, no target
+
+
+def test_growth_never_joins_two_targets() -> None:
+    logits = np.full((7, 9), -6.0, np.float32)
+    logits[3, 1], logits[3, 4], logits[3, 7] = 2.0, 2.0, 2.0  # three targets, gaps of two pixels
+    logits[3, 2:4] = logits[3, 5:7] = -1.0  # confident enough to grow into, on both sides of each gap
+    logits[2, 1:8] = -1.0  # and a confident row above, touching all three
+    grown = detect(logits, 0.0, threshold_from_probability(0.2))
+    assert len(grown) == 3 and sorted(t.x for t in grown) == pytest.approx([1.0, 4.0, 7.0], abs=0.6)
+    labels = grown.labels
+    for a in range(1, 4):  # no pixel of one target touches another (8-connected)
+        near = ndimage.binary_dilation(labels == a, EIGHT)
+        assert set(np.unique(labels[near]).tolist()) <= {0, a}
 
 
 def test_growth_cannot_flood_a_map_near_the_mask_threshold() -> None:
