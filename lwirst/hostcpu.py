@@ -107,6 +107,8 @@ ISA_CAPS: dict[str, IsaCap] = {
          ("OPENCV_CPU_DISABLE", "AVX512F,AVX512-SKX")),  # OpenCV's dispatched AVX-512 code paths
         ("avx512", "amx")),
 }
+# Set in a capped child process: it must run capped, never start another child.
+CHILD = "LWIRST_EMULATION_CHILD"
 # Runtimes that read a cap when they load; a cap set after one of them is imported does not reach it.
 CAPPED_RUNTIMES = ("openvino", "torch", "cv2")
 
@@ -130,9 +132,14 @@ def emulation_refusal(cap: IsaCap, flags: Iterable[str] | None = None) -> str | 
     return None
 
 
-def capped_environ(cap: IsaCap, environ: Mapping[str, str]) -> dict[str, str]:
-    """`environ` with the cap's variables set (for a child process)."""
-    return {**environ, **dict(cap.env)}
+def capped_environ(cap: IsaCap, environ: Mapping[str, str] | None = None) -> dict[str, str]:
+    """The environment for a capped child process: `environ` (this process's by default) with the
+    cap's variables set, `CHILD` naming the cap, and this package first on PYTHONPATH (so the child
+    runs this code, not another installed copy)."""
+    environ = os.environ if environ is None else environ
+    root = str(Path(__file__).resolve().parents[1])
+    path = os.pathsep.join(p for p in (root, environ.get("PYTHONPATH")) if p)
+    return {**environ, **dict(cap.env), CHILD: cap.name, "PYTHONPATH": path}
 
 
 def cap_in_environ(cap: IsaCap, environ: Mapping[str, str] | None = None) -> bool:

@@ -10,9 +10,9 @@ import subprocess
 import sys
 from pathlib import Path
 
-import lwirst
 from lwirst.errors import LwirstError
 from lwirst.hostcpu import (
+    CHILD,
     ISA_CAPS,
     IsaCap,
     cap_in_environ,
@@ -25,7 +25,6 @@ from lwirst.hostcpu import (
 from lwirst.validate import THREADS, check_outputs, number
 
 HELP = "Side-by-side throughput benchmark of every backend and optimisation"
-CHILD = "LWIRST_EMULATION_CHILD"  # set in the capped child: it runs the bench, never starts another
 
 
 def _default_threads() -> list[int]:
@@ -88,17 +87,14 @@ def _run_capped(args: argparse.Namespace, cap: IsaCap) -> int:
     """Run this bench again in a child process whose runtimes load capped to `cap`; its exit code.
 
     The cap must be in the environment before OpenVINO, PyTorch and OpenCV load, so it cannot
-    be applied to this process once any of them is imported. The child imports this very
-    package (PYTHONPATH), prints the table and writes the JSON itself.
+    be applied to this process once any of them is imported. The child prints the table and
+    writes the JSON itself.
     """
-    env = {**capped_environ(cap, os.environ), CHILD: cap.name}
-    root = str(Path(lwirst.__file__).resolve().parents[1])
-    env["PYTHONPATH"] = os.pathsep.join(p for p in (root, os.environ.get("PYTHONPATH")) if p)
     verbose = ["-v"] if logging.getLogger().isEnabledFor(logging.INFO) else []
     command = [sys.executable, "-m", "lwirst", *verbose, "bench", *forwarded_argv(args)]
     print(f"emulating {cap.label}: timing in a child process with {' '.join(f'{k}={v}' for k, v in cap.env)}",
           file=sys.stderr, flush=True)
-    return subprocess.run(command, env=env, check=False).returncode
+    return subprocess.run(command, env=capped_environ(cap), check=False).returncode
 
 
 def run(args: argparse.Namespace) -> int:
