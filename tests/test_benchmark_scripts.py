@@ -53,3 +53,12 @@ def test_postprocess_script_prints_its_figures() -> None:
     assert kept and 0 < int(kept.group(1)) <= 50
     assert float(re.search(r"([0-9.]+) ms median", out).group(1)) > 0
     assert float(re.search(r"([0-9.]+) fps over 4 frames", out).group(1)) > 0
+
+
+def test_isolation_script_times_each_variant_alone_and_together() -> None:
+    pytest.importorskip("openvino")
+    out = run_script("bench_isolation.py", "--threads", "1", "--rounds", "1", "--seconds", "0.02", "--repeats", "1")
+    for variant in ("baseline", "torch", "openvino-fast"):
+        row = re.search(rf"^{re.escape(variant)}\s+([0-9.]+)\s+([0-9.]+)\s+([0-9.]+)$", out, re.MULTILINE)
+        assert row, out
+        assert all(float(value) > 0 for value in row.groups())  # alone, together, their ratio
