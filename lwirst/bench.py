@@ -19,6 +19,13 @@ variants are refused on CPUs without VNNI (their int8 dot products saturate in 1
 unless named in `variants`, and any int8 variant is reported "not usable" unless the
 CPU has VNNI, it loses at most INT8_MAX_LOSS mIoU and it beats the best float path.
 
+`emulate` (`lwirst bench --emulate-isa avx2`) times another host kind's kernels on this one:
+the run must be in a process whose environment caps the runtimes (`lwirst.hostcpu.ISA_CAPS`;
+the CLI starts one), the ceiling counts that ISA's FMA width at this host's clock, every row
+says whether its runtime really ran capped (OpenVINO's chosen primitives, PyTorch's and
+OpenCV's dispatch; ONNX Runtime cannot be capped) and the report and bars are labelled
+emulated: the cores, caches and clock are still this host's.
+
 `frame_sizes` adds sensor-size frames (the test images upscaled): batch 1, a few fast
 variants and the baseline, each under the default large-frame protocol (native size
 above twice the model's area), with model-only and end-to-end fps against the ceiling
@@ -32,6 +39,7 @@ import logging
 import os
 import random
 import time
+from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -43,7 +51,7 @@ import torch
 from lwirst.backends import FAST, PLAIN, Options, available_backends, backend_names, default_backend, get_backend
 from lwirst.complexity import count_complexity
 from lwirst.errors import LwirstError
-from lwirst.hostcpu import cpu_flags, host_kind, int8_hazard
+from lwirst.hostcpu import NO_VNNI, IsaCap, cap_in_environ, cpu_flags, host_kind, int8_hazard, isa_cap
 from lwirst.imageio import to_gray
 from lwirst.inference import PROTOCOLS, Segmenter
 from lwirst.metrics import PixelMetrics
@@ -63,6 +71,9 @@ SENSOR_CEILING_SHARE = 0.6
 # Variants timed at the --size frame sizes (a full sweep at 1280x1024 would take minutes).
 FRAME_VARIANTS = ("ort-fast", "ort-subpixel", "openvino-fast", "openvino-subpixel")
 FRAME_SAMPLES = 8
+# Under emulation, what each row's runtime ran (JSON "kernels", the table's last column).
+CAPPED, NOT_CAPPED, ABOVE_CAP = "capped", "not capped", "above the cap"
+CV_CPU_AVX_512F = 13  # cv::CPU_AVX_512F, for cv2.checkHardwareSupport
 
 
 @dataclass(frozen=True)
@@ -120,6 +131,8 @@ class CpuPeak:
     assumption: str
     kind: str = "other"  # lwirst.hostcpu.HOST_KINDS
     int8_hazard: str | None = None  # why int8 is inaccurate here (no VNNI), None when it has VNNI
+    emulated: str | None = None  # the IsaCap name when the kernels are capped below this host's ISA
+    emulation: str = ""  # the label every emulated result carries
 
     @property
     def flops_per_cycle(self) -> int:
@@ -129,7 +142,7 @@ class CpuPeak:
         return min(threads, self.cores) * self.ghz * self.flops_per_cycle
 
 
-def detect_cpu(cpuinfo: str | None = None, cores: int | None = None) -> CpuPeak:
+def detect_cpu(cpuinfo: str | None = None, cores: int | None = None, emulate: IsaCap | None = None) -> CpuPeak:
     """Clock and FMA width from /proc/cpuinfo (flags, vendor, family, cpu MHz).
 
     Assumes two FMA units per core. AVX-512 counts 16 fp32 lanes, except on AMD
@@ -137,6 +150,8 @@ def detect_cpu(cpuinfo: str | None = None, cores: int | None = None) -> CpuPeak:
     AVX2 + FMA counts 8 lanes x 2 flops; without FMA a multiply and an add issue
     separately (1 flop per lane per unit). The clock is the reported "cpu MHz"
     (nominal for a VM; turbo may be higher, which would only raise the ceiling).
+    With `emulate`, the peak is that ISA's (its lanes x 2 FMA units x 2 flops) at this
+    host's clock, and the peak carries the label of an emulated run.
     """
     if cpuinfo is None:
         try:
@@ -170,8 +185,17 @@ def detect_cpu(cpuinfo: str | None = None, cores: int | None = None) -> CpuPeak:
     assumption = (f"{isa}: 2 FMA units x {lanes} fp32 lanes x {per} flops per cycle per core, "
                   f"{ghz:.2f} GHz ({clock})")
     flags_seen = cpu_flags(cpuinfo)
-    return CpuPeak(fields.get("model name", "unknown CPU"), cores, ghz, isa, 2, lanes, per, assumption,
-                   host_kind(flags_seen), int8_hazard(flags_seen))
+    model = fields.get("model name", "unknown CPU")
+    if emulate is None:
+        return CpuPeak(model, cores, ghz, isa, 2, lanes, per, assumption, host_kind(flags_seen),
+                       int8_hazard(flags_seen))
+    kind = host_kind(flags_seen)
+    label = (f"{emulate.label} kernels emulated on {model} ({kind}): not a measurement of an {emulate.label} "
+             f"host (this host's cores, caches and clock); ONNX Runtime's MLAS is not capped, so its rows, the "
+             "baseline included, run faster than on such a host and ratios to the baseline are pessimistic")
+    return CpuPeak(model, cores, ghz, f"{emulate.label} + FMA (emulated)", 2, emulate.lanes, 2,
+                   f"{emulate.label} + FMA, emulated: 2 FMA units x {emulate.lanes} fp32 lanes x 2 flops per cycle "
+                   f"per core, {ghz:.2f} GHz (this host's {clock})", kind, NO_VNNI, emulate.name, label)
 
 
 @dataclass
@@ -234,6 +258,7 @@ class BenchConfig:
     frame_sizes: Sequence[tuple[int, int]] = ()
     calibration_images: int = 32
     seed: int = 0
+    emulate: str | None = None  # an ISA_CAPS name: time that ISA's kernels (in a capped process)
 
 
 @dataclass
@@ -249,6 +274,18 @@ class BenchReport:
     frames: str
     dense_macs: float = 0.0  # conv MACs without a strided deconvolution's zero taps (information only)
     frame_results: list[Result] = field(default_factory=list)  # the --size rows
+    # Under emulation: per variant, what its runtime ran ("kernels": CAPPED, NOT_CAPPED or ABOVE_CAP, and for
+    # OpenVINO the primitives it chose and those above the cap); None for a native run.
+    emulation: dict[str, dict] | None = None
+
+    @property
+    def cap(self) -> IsaCap | None:
+        """The ISA cap the kernels ran under; None for a native run."""
+        return isa_cap(self.cpu.emulated) if self.cpu.emulated else None
+
+    def kernels(self, name: str) -> str | None:
+        """Whether variant `name` ran on capped kernels (None for a native run)."""
+        return None if self.emulation is None else self.emulation[name]["kernels"]
 
     def frame_ceiling_fps(self, threads: int, net_size: tuple[int, int], precision: str = "fp32") -> float:
         """The ceiling at another network input size: conv MACs scale with the input area."""
@@ -286,8 +323,13 @@ class BenchReport:
 
     def best(self, batch: int, threads: int, precision: str = "fp32") -> Result | None:
         rows = [r for r in self.results if r.batch == batch and r.threads == threads
-                and r.precision == precision and r.name != BASELINE]
+                and r.precision == precision and self.contender(r)]
         return max(rows, key=lambda r: r.fps, default=None)
+
+    def contender(self, row: Result) -> bool:
+        """Whether a row can be the fastest path: not the baseline, and under emulation only rows whose
+        runtime really ran capped (an uncapped ONNX Runtime row measures this host's ISA, not the emulated one)."""
+        return row.name != BASELINE and self.kernels(row.name) in (None, CAPPED)
 
     def row(self, name: str, batch: int, threads: int) -> Result | None:
         return next((r for r in self.results if (r.name, r.batch, r.threads) == (name, batch, threads)), None)
@@ -343,7 +385,7 @@ class BenchReport:
                          and self.cpu.int8_hazard is None)}
         for frame in sorted({r.frame for r in self.frame_results if r.frame is not None}):
             rows = [r for r in self.frame_results if r.frame == frame and r.threads == threads
-                    and r.precision == "fp32" and r.name != BASELINE]
+                    and r.precision == "fp32" and self.contender(r)]
             top = max(rows, key=lambda r: r.e2e_fps, default=None)
             if top is None or top.net_size is None:
                 continue
@@ -354,6 +396,9 @@ class BenchReport:
             if tuple(frame) == SENSOR_SIZE:
                 bar.update(e2e_met=top.e2e_fps >= SENSOR_E2E_FPS, ceiling_met=top.fps / ceiling >= SENSOR_CEILING_SHARE)
             out[f"frame_{frame[0]}x{frame[1]}"] = bar
+        if self.cpu.emulated:
+            for bar in out.values():
+                bar["emulated"] = self.cpu.emulation
         return out
 
     def to_json(self) -> dict:
@@ -364,24 +409,38 @@ class BenchReport:
             "conv_macs": self.conv_macs, "dense_macs": self.dense_macs,
             "ceiling_fps": {str(t): self.ceiling_fps(t) for t in self.config["threads"]},
             "load_average": {"start": self.load[0], "end": self.load[1]},
-            "results": [{**asdict(r), "pipeline_share": r.pipeline_share} for r in self.results],
-            "frame_results": [{**asdict(r), "pipeline_share": r.pipeline_share} for r in self.frame_results],
+            "emulation": None if self.emulation is None else {
+                "isa": self.cpu.emulated, "label": self.cpu.emulation, "variants": self.emulation},
+            "results": [self._row_json(r) for r in self.results],
+            "frame_results": [self._row_json(r) for r in self.frame_results],
             "int8": self.int8_usability(),
             "skipped": self.skipped, "bars": self.bars(), "engines": engine_table(),
         }
+
+    def _row_json(self, r: Result) -> dict:
+        row = {**asdict(r), "pipeline_share": r.pipeline_share}
+        if self.cpu.emulated:
+            row.update(emulated=self.cpu.emulated, kernels=self.kernels(r.name))
+        return row
 
     def table(self) -> str:
         """The side-by-side table and the bars, as plain text."""
         head = (f"{'variant':<21}{'backend':<12}{'thr':>4}{'batch':>6}{'fps':>8}{'p50 ms':>8}{'p95 ms':>8}"
                 f"{'e2e fps':>9}{'e2e p50':>8}{'e2e p95':>8}{'e2e/mod':>8}{'mIoU':>8}{'max|dz|':>9}{'x base':>8}")
-        lines = [f"model: {self.model}" + ("  (random weights: mIoU is not meaningful)"
-                                           if self.random_weights else ""),
-                 f"cpu: {self.cpu.model}, {self.cpu.cores} cores; {self.cpu.assumption}",
-                 f"host kind: {self.cpu.kind}; int8: "
-                 + (f"not usable here: {self.cpu.int8_hazard}" if self.cpu.int8_hazard
-                    else "VNNI present (32-bit int8 accumulation)"),
-                 f"frames: {self.frames}",
-                 f"load average at start {self.load[0]}, at end {self.load[1]}", "engines (lwirst.backends):"]
+        cap = self.cap
+        emulated = cap is not None
+        if emulated:
+            head += f"  {'kernels':<13}"
+        kind = self.cpu.kind + (f" (kernels capped to {cap.label}: emulated)" if cap else "")
+        lines = [f"EMULATED: {self.cpu.emulation}"] if emulated else []
+        lines += [f"model: {self.model}" + ("  (random weights: mIoU is not meaningful)"
+                                            if self.random_weights else ""),
+                  f"cpu: {self.cpu.model}, {self.cpu.cores} cores; {self.cpu.assumption}",
+                  f"host kind: {kind}; int8: "
+                  + (f"not usable here: {self.cpu.int8_hazard}" if self.cpu.int8_hazard
+                     else "VNNI present (32-bit int8 accumulation)"),
+                  f"frames: {self.frames}",
+                  f"load average at start {self.load[0]}, at end {self.load[1]}", "engines (lwirst.backends):"]
         for name, row in engine_table().items():
             where = "installed" if row["installed"] else f"not installed (pip install {row['package']})"
             lines.append(f"  {name:<12}{where}; {', '.join(row['capabilities'])}; threads: {row['threads']}")
@@ -392,13 +451,14 @@ class BenchReport:
             lines.append(f"{r.name:<21}{r.backend:<12}{r.threads:>4}{r.batch:>6}{r.fps:>8.1f}{r.p50_ms:>8.2f}"
                          f"{r.p95_ms:>8.2f}{r.e2e_fps:>9.1f}{r.e2e_p50_ms:>8.2f}{r.e2e_p95_ms:>8.2f}"
                          f"{r.pipeline_share:>8.2f}{miou:>8}{diff:>9}"
-                         f"{r.ratio:>8.2f}")
+                         f"{r.ratio:>8.2f}" + (f"  {self.kernels(r.name)}" if emulated else ""))
         lines.append("")
         lines.append("latencies are per call (one batch); fps counts frames; e2e = frame -> preprocessing -> "
                      "network -> logits at frame size -> targets; max|dz| = largest logit difference from "
                      "PyTorch over SIRST test; x base = fps / baseline fps at the same threads and batch")
         notes = {r.name: r.note for r in self.results}
         lines.extend(f"  {name:<21}{note}" for name, note in notes.items())
+        lines.extend(self._emulation_notes())
         for t in self.config["threads"]:
             lines.append(f"arithmetic ceiling, {t} thread(s): {self.conv_macs / 1e6:.1f} M conv MACs per frame "
                          f"at {self.cpu.gflops(t):.0f} GFLOP/s -> {self.ceiling_fps(t):.0f} fps"
@@ -415,14 +475,28 @@ class BenchReport:
             lines.append(f"int8 {name}: " + ("usable" if verdict["usable"]
                                              else "not usable: " + "; ".join(verdict["reasons"])))
         lines.append("")
-        lines.extend(_format_bars(self.bars()))
+        lines.extend(_format_bars(self.bars(), self.cpu))
         return "\n".join(lines)
+
+    def _emulation_notes(self) -> list[str]:
+        """What the kernels column means, and every OpenVINO primitive that escaped the cap."""
+        if self.emulation is None or self.cap is None:
+            return []
+        label = self.cap.label
+        lines = [f"kernels (emulation): {CAPPED} = the runtime ran {label} kernels (OpenVINO's primitives, PyTorch's "
+                 f"and OpenCV's dispatch, read back from them); {NOT_CAPPED} = ONNX Runtime, which has no ISA cap; "
+                 f"{ABOVE_CAP} = some kernels used wider instructions than {label}"]
+        for name, seen in self.emulation.items():
+            if seen.get("above_cap"):
+                lines.append(f"  {name}: {ABOVE_CAP}: {', '.join(seen['above_cap'])}")
+        return lines
 
     def _frame_table(self) -> list[str]:
         if not self.frame_results:
             return []
         head = (f"{'frame':<11}{'variant':<19}{'protocol':<9}{'net in':>10}{'thr':>4}{'fps':>8}{'p50 ms':>8}"
-                f"{'e2e fps':>9}{'e2e p50':>8}{'e2e/mod':>8}{'x base':>8}{'ceiling':>9}{'share':>7}")
+                f"{'e2e fps':>9}{'e2e p50':>8}{'e2e/mod':>8}{'x base':>8}{'ceiling':>9}{'share':>7}"
+                + (f"  {'kernels':<13}" if self.emulation is not None else ""))
         lines = ["", "sensor-size frames (batch 1; model-only and end-to-end with targets on the full frame):",
                  head, "-" * len(head)]
         for r in self.frame_results:
@@ -432,16 +506,24 @@ class BenchReport:
             lines.append(f"{r.frame[1]}x{r.frame[0]:<7}{r.name:<19}{r.protocol:<9}"
                          f"{f'{r.net_size[1]}x{r.net_size[0]}':>10}{r.threads:>4}{r.fps:>8.1f}{r.p50_ms:>8.2f}"
                          f"{r.e2e_fps:>9.1f}{r.e2e_p50_ms:>8.2f}{r.pipeline_share:>8.2f}{r.ratio:>8.2f}"
-                         f"{ceiling:>9.0f}{r.fps / ceiling * 100:>6.0f}%")
+                         f"{ceiling:>9.0f}{r.fps / ceiling * 100:>6.0f}%"
+                         + (f"  {self.kernels(r.name)}" if self.emulation is not None else ""))
         lines.append("frame = W x H; ceiling = the model-size ceiling scaled by the network input's area")
         return lines
 
 
-def _format_bars(bars: dict[str, dict]) -> list[str]:
+def _format_bars(bars: dict[str, dict], cpu: CpuPeak) -> list[str]:
+    """The bars as text; under emulation each verdict says so, never "met" alone."""
+    suffix = " under emulation" if cpu.emulated else ""
+
     def mark(ok: bool) -> str:
-        return "met" if ok else "NOT met"
+        return ("met" if ok else "NOT met") + suffix
 
     lines = []
+    if cpu.emulated and bars:
+        label = isa_cap(cpu.emulated).label
+        lines.append(f"bars judged on {label} kernels emulated on this {cpu.kind} host, not on an {label} host "
+                     f"(fastest paths chosen among rows that ran capped):")
     for key, title in (("fastest_float", "fastest fp32 path"), ("fastest_bf16", "fastest bfloat16 path"),
                        ("default_path", "default path (backend auto)")):
         if key not in bars:
@@ -570,7 +652,11 @@ def run_bench(config: BenchConfig, progress: Callable[[str], None] | None = None
     module, model_name, random_weights = _load_model(config.model, config.seed)
     data_root = _find_data(config.data_dir)
     installed = set(available_backends())
-    cpu = detect_cpu()
+    cap = isa_cap(config.emulate) if config.emulate else None
+    if cap is not None and not cap_in_environ(cap):
+        raise LwirstError(f"emulating {cap.label} needs a process started with the runtimes capped "
+                          f"({', '.join(f'{k}={v}' for k, v in cap.env)}); lwirst bench --emulate-isa starts one")
+    cpu = detect_cpu(emulate=cap)
     skipped: dict[str, str] = {}
     variants = []
     for v in VARIANTS:
@@ -579,6 +665,8 @@ def run_bench(config: BenchConfig, progress: Callable[[str], None] | None = None
         refusal = int8_refusal(v, cpu, config.variants or ())
         if refusal:
             skipped[v.name] = refusal
+        elif cap is not None and v.options.bf16:
+            skipped[v.name] = f"no native bfloat16 on an {cap.label} host"
         elif v.backend not in installed:
             skipped[v.name] = f"{v.backend} is not installed"
         elif module is None and (not get_backend(v.backend).runs_onnx or v.options.fold_input):
@@ -638,25 +726,54 @@ def run_bench(config: BenchConfig, progress: Callable[[str], None] | None = None
         base = report.row(BASELINE, r.batch, r.threads)
         r.ratio = r.fps / base.fps if base and base.fps else 0.0
         r.ceiling_share = r.fps / report.ceiling_fps(r.threads, r.precision)
+    used = {v.name: [segmenters[v.name, t] for t in config.threads] for v in variants}
     if config.frame_sizes:
-        report.frame_results = _time_frame_sizes(source, variants, frames, config, say)
+        report.frame_results = _time_frame_sizes(source, variants, frames, config, say, used)
         for r in report.frame_results:
             base = next((b for b in report.frame_results if (b.name, b.frame, b.threads) ==
                          (BASELINE, r.frame, r.threads)), None)
             r.ratio = r.fps / base.fps if base and base.fps else 0.0
             if r.net_size is not None:
                 r.ceiling_share = r.fps / report.frame_ceiling_fps(r.threads, r.net_size, r.precision)
+    if cap is not None:
+        report.emulation = {name: kernel_evidence(next(v for v in variants if v.name == name), segs, cap)
+                            for name, segs in used.items()}
     return report
+
+
+def kernel_evidence(variant: Variant, segmenters: Sequence[Segmenter], cap: IsaCap) -> dict:
+    """What one variant's runtime really ran under a cap, read from the runtime itself.
+
+    OpenVINO: the primitive of every node it compiled (any name holding one of `cap.above`
+    is beyond the cap); PyTorch: the ATen dispatch level; OpenCV: whether its AVX-512 paths
+    are still enabled. ONNX Runtime cannot be capped.
+    """
+    if variant.backend == "openvino":
+        from lwirst.backends.openvino_cpu import OpenVinoBackend
+
+        counts = sum((s.backend.kernels() for s in segmenters if isinstance(s.backend, OpenVinoBackend)),
+                     Counter())
+        above = sorted(k for k in counts if any(mark in k.lower() for mark in cap.above))
+        return {"kernels": ABOVE_CAP if above else CAPPED, "primitives": dict(sorted(counts.items())),
+                "above_cap": above}
+    if variant.backend == "torch":
+        level = torch.backends.cpu.get_cpu_capability()
+        return {"kernels": CAPPED if level.lower() == cap.name else ABOVE_CAP, "aten": level}
+    if variant.backend == "opencv":
+        avx512 = bool(cv2.checkHardwareSupport(CV_CPU_AVX_512F))
+        return {"kernels": ABOVE_CAP if avx512 else CAPPED, "avx512_enabled": avx512}
+    return {"kernels": NOT_CAPPED}
 
 
 def _time_frame_sizes(source: torch.nn.Module | Path | None, variants: Sequence[Variant],
                       frames: list[np.ndarray], config: BenchConfig,
-                      say: Callable[[str], None]) -> list[Result]:
+                      say: Callable[[str], None], used: dict[str, list[Segmenter]]) -> list[Result]:
     """Batch-1 model-only and end-to-end fps at each sensor frame size, interleaved per size.
 
     Frames are the benchmark frames upscaled to the size (a sensor delivers them whole);
     each variant runs the default large-frame protocol, so a big frame goes through the
-    network at its own resolution and its targets are found on the full-size map.
+    network at its own resolution and its targets are found on the full-size map. The
+    segmenters built are added to `used` (variant name -> segmenters).
     """
     chosen = [v for v in variants if v.name == BASELINE or v.name in FRAME_VARIANTS]
     one = BenchConfig(threads=config.threads, batches=(1,), seconds=config.seconds, rounds=config.rounds,
@@ -673,6 +790,7 @@ def _time_frame_sizes(source: torch.nn.Module | Path | None, variants: Sequence[
                 for t in config.threads:
                     segmenters[v.name, t] = Segmenter(source, backend=v.backend, size=config.size, threads=t,
                                                       protocol=protocol, options=v.options)
+                    used[v.name].append(segmenters[v.name, t])
                 kept.append(v)
             except LwirstError as exc:
                 say(f"skipping {v.name} at {w}x{h}: {exc}")

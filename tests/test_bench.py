@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
+import argparse
 import json
+import re
 from pathlib import Path
 
 import pytest
 
+from lwirst import hostcpu
 from lwirst.bench import VARIANTS, BenchReport, Result, detect_cpu, int8_refusal
 from lwirst.cli import main
-from lwirst.hostcpu import NO_VNNI, cpu_flags, has_vnni, host_kind, int8_hazard
+from lwirst.commands import bench as bench_command
+from lwirst.hostcpu import NO_VNNI, cpu_flags, emulation_refusal, has_vnni, host_kind, int8_hazard, isa_cap
 
 REQUIRED = {"name", "backend", "batch", "threads", "fps", "p50_ms", "p95_ms", "mIoU", "ratio"}
 
@@ -169,3 +173,92 @@ def test_sensor_size_bar(fps: float, e2e: float, met: tuple[bool, bool]) -> None
     assert (bar["ceiling_met"], bar["e2e_met"]) == met
     assert "e2e_met" not in report.bars()["frame_1024x1280"]  # the issue sets the bar at 640x512 only
     assert "640x512 frames, batch 1, 2 threads" in report.table()
+
+
+ZEN5 = "avx avx2 fma avx512f avx512bw avx512_vnni avx512_bf16 avx_vnni"
+
+
+def test_emulated_ceiling_counts_the_capped_isa_at_this_clock() -> None:
+    """AVX2 + FMA on a 2.6 GHz AVX-512 host: 8 lanes x 2 FMA units x 2 flops, so half the native ceiling."""
+    cpuinfo = _cpuinfo("AuthenticAMD", 26, ZEN5)
+    native = detect_cpu(cpuinfo, cores=2)
+    emulated = detect_cpu(cpuinfo, cores=2, emulate=isa_cap("avx2"))
+    assert (native.flops_per_cycle, emulated.flops_per_cycle) == (64, 32)
+    assert emulated.gflops(2) == pytest.approx(2 * 2.6 * 32)
+    rows = [_row("baseline", 100, 0.6), _row("torch", 50, 0.6), _row("fast", 200, 0.6), _row("ort", 250, 0.6)]
+    report = BenchReport(config={"threads": [2], "batches": [1], "size": [256, 256]}, cpu=emulated,
+                         conv_macs=281.4e6, model="m", random_weights=False, results=rows, skipped={},
+                         load=([], []), frames="")
+    assert report.ceiling_fps(2) == pytest.approx(295.7, abs=0.5)  # the issue's AVX2 ceiling at this clock
+    assert emulated.kind == "AVX-512+bf16" and emulated.emulated == "avx2"  # the host stays what it is
+    assert emulated.int8_hazard == NO_VNNI  # capped oneDNN has no VNNI
+    assert "not a measurement of an AVX2 host" in emulated.emulation and "not capped" in emulated.emulation
+    report.emulation = {name: {"kernels": "capped"} for name in ("baseline", "torch", "fast")}
+    report.emulation["ort"] = {"kernels": "not capped"}
+    assert report.bars()["fastest_float"]["variant"] == "fast"  # the faster uncapped row emulates nothing
+    text = report.table()
+    assert text.startswith("EMULATED: AVX2 kernels emulated on Test CPU")
+    verdicts = re.findall(r"(?:NOT )?met[^:;,)]*", text.split("bars judged on")[1])
+    assert verdicts and all(v.endswith("under emulation") for v in verdicts)
+    assert all(bar["emulated"] == emulated.emulation for bar in report.bars().values())
+
+
+@pytest.mark.parametrize("flags, refusal", [
+    (ZEN5, None),
+    ("avx avx2 fma", "this host is an AVX2 host"),
+    ("avx avx2", "lacks fma"),
+    ("sse2", "lacks avx2, fma"),
+])
+def test_emulation_needs_a_wider_host(flags: str, refusal: str | None) -> None:
+    found = emulation_refusal(isa_cap("avx2"), set(flags.split()))
+    assert found is None if refusal is None else refusal in found
+
+
+def test_emulate_isa_option_is_validated(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+    assert isa_cap(" AVX2 ").name == "avx2"
+    with pytest.raises(SystemExit) as exit_info:
+        main(["bench", "--emulate-isa", "avx3"])
+    assert exit_info.value.code == 2
+    assert "unknown ISA 'avx3' (did you mean avx2?)" in capsys.readouterr().err
+    monkeypatch.setattr(hostcpu, "cpu_flags", lambda cpuinfo=None: frozenset({"sse2", "avx"}))
+    assert main(["bench", "--quick", "--emulate-isa", "avx2"]) == 1  # refused before any work
+    assert "cannot emulate AVX2: this CPU lacks avx2, fma" in capsys.readouterr().err
+
+
+def test_child_gets_every_bench_option() -> None:
+    """The capped child re-parses the forwarded command line into the same options."""
+    parser = argparse.ArgumentParser()
+    bench_command.add_arguments(parser)
+    argv = ["--model", "m.safetensors", "--data-dir", "d", "--threads", "1", "2", "--batch", "1", "4",
+            "--seconds", "0.3", "--rounds", "3", "--size", "512", "640", "--size", "64", "80",
+            "--variants", "openvino-fast", "ort-fast", "--quick", "--json", "out.json", "--emulate-isa", "AVX2"]
+    args = parser.parse_args(argv)
+    defaults = parser.parse_args([])
+    assert all(getattr(args, key) != value for key, value in vars(defaults).items())  # every option exercised
+    assert parser.parse_args(bench_command.forwarded_argv(args)) == args
+
+
+def test_emulated_bench_runs_openvino_on_avx2_kernels(tmp_path: Path, sirst_root: Path,
+                                                      capfd: pytest.CaptureFixture[str]) -> None:
+    """The child's compiled OpenVINO graph is read back: AVX2 primitives, none wider; every result labelled."""
+    refusal = emulation_refusal(isa_cap("avx2"))
+    if refusal:
+        pytest.skip(refusal)
+    out = tmp_path / "bench.json"
+    assert main(["bench", "--quick", "--threads", "1", "--variants", "openvino-fast", "--emulate-isa", "avx2",
+                 "--data-dir", str(sirst_root.parent), "--json", str(out)]) == 0
+    table = capfd.readouterr().out
+    data = json.loads(out.read_text())
+    seen = data["emulation"]["variants"]
+    primitives = seen["openvino-fast"]["primitives"]
+    convolutions = [k for k in primitives if k.startswith("Convolution:")]
+    assert convolutions and all("avx2" in k for k in convolutions)
+    assert not any("avx512" in k or "amx" in k for k in primitives)
+    assert seen["openvino-fast"]["kernels"] == "capped" and seen["torch"]["aten"] == "AVX2"
+    assert seen["baseline"]["kernels"] == "not capped"  # ONNX Runtime has no cap
+    assert all(r["emulated"] == "avx2" for r in data["results"])
+    assert data["cpu"]["lanes"] == 8 and data["cpu"]["kind"] == detect_cpu().kind
+    assert data["ceiling_fps"]["1"] == pytest.approx(data["cpu"]["ghz"] * 32e9 / (2 * data["conv_macs"]))
+    assert all("emulated" in bar for bar in data["bars"].values())
+    assert table.startswith("EMULATED: AVX2 kernels emulated on") and "under emulation" in table
+    assert " met" not in table.replace("met under emulation", "")

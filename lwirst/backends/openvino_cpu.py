@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import functools
 import os
+from collections import Counter
 from collections.abc import Callable
 
 import numpy as np
@@ -53,6 +54,7 @@ class OpenVinoBackend:
         self.in_channels = check_channels([d.get_length() if d.is_static else -1
                                            for d in self.model.input(0).get_partial_shape()])
         self._requests: dict[tuple, Callable[[np.ndarray], np.ndarray]] = {}
+        self._compilations: list = []  # every compiled model, for `kernels`
 
     def _compiled(self, shape: tuple[int, ...] | None, streams: int):
         model = self.model
@@ -66,7 +68,21 @@ class OpenVinoBackend:
             config["PERFORMANCE_HINT"] = "LATENCY"
             if self.threads:
                 config["INFERENCE_NUM_THREADS"] = self.threads
-        return self.core.compile_model(model, "CPU", config)
+        compiled = self.core.compile_model(model, "CPU", config)
+        self._compilations.append(compiled)
+        return compiled
+
+    def kernels(self) -> Counter[str]:
+        """Nodes per "layer type: primitive" over every model compiled so far ("Convolution:
+        brgconv_avx2_f32"): which instruction set the CPU plugin really chose, e.g. under a cap."""
+        counts: Counter[str] = Counter()
+        for compiled in self._compilations:
+            for op in compiled.get_runtime_model().get_ordered_ops():
+                info = op.get_rt_info()
+                primitive = info["primitiveType"].astype(str) if "primitiveType" in info else "unknown"
+                if not primitive.startswith("unknown"):  # constants, inputs, reshapes: no kernel
+                    counts[f"{info['layerType'].astype(str)}: {primitive}"] += 1
+        return counts
 
     def _single(self, shape: tuple[int, ...] | None) -> Callable[[np.ndarray], np.ndarray]:
         import openvino as ov

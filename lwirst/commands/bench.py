@@ -4,11 +4,24 @@ from __future__ import annotations
 
 import argparse
 import json
+import logging
 import os
+import subprocess
 import sys
 from pathlib import Path
 
 from lwirst.errors import LwirstError
+from lwirst.hostcpu import (
+    CHILD,
+    ISA_CAPS,
+    IsaCap,
+    cap_in_environ,
+    cap_variables,
+    capped_environ,
+    check_emulation,
+    isa_cap,
+    loaded_runtimes,
+)
 from lwirst.validate import THREADS, check_outputs, number
 
 HELP = "Side-by-side throughput benchmark of every backend and optimisation"
@@ -42,9 +55,57 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--quick", action="store_true",
                         help="smoke run: one thread count, batches 1 and 2, a couple of calls per cell")
     parser.add_argument("--json", type=Path, default=None, help="also write the results as JSON here")
+    parser.add_argument("--emulate-isa", type=_isa, default=None, metavar="ISA",
+                        help=f"time the kernels of a narrower host kind on this one ({', '.join(ISA_CAPS)}): the "
+                             "run moves to a child process whose runtimes are capped to that ISA, the ceiling "
+                             "counts its FMA width at this host's clock, and every result is labelled emulated "
+                             "(ONNX Runtime cannot be capped)")
+
+
+def _isa(text: str) -> str:
+    """argparse type: a known ISA cap name (usage error otherwise)."""
+    try:
+        return isa_cap(text).name
+    except LwirstError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
+def forwarded_argv(args: argparse.Namespace) -> list[str]:
+    """The bench options of `args` as a command line, for the capped child process."""
+    argv = [*(["--model", str(args.model)] if args.model else []),
+            *(["--data-dir", str(args.data_dir)] if args.data_dir else []),
+            *(["--threads", *map(str, args.threads)] if args.threads else []),
+            "--batch", *map(str, args.batch), "--seconds", repr(args.seconds), "--rounds", str(args.rounds)]
+    for h, w in args.size or ():
+        argv += ["--size", str(h), str(w)]
+    argv += [*(["--variants", *args.variants] if args.variants else []), *(["--quick"] if args.quick else []),
+             *(["--json", str(args.json)] if args.json else [])]
+    return argv + (["--emulate-isa", args.emulate_isa] if args.emulate_isa else [])
+
+
+def _run_capped(args: argparse.Namespace, cap: IsaCap) -> int:
+    """Run this bench again in a child process whose runtimes load capped to `cap`; its exit code.
+
+    The cap must be in the environment before OpenVINO, PyTorch and OpenCV load, so it cannot
+    be applied to this process once any of them is imported. The child prints the table and
+    writes the JSON itself.
+    """
+    verbose = ["-v"] if logging.getLogger().isEnabledFor(logging.INFO) else []
+    command = [sys.executable, "-m", "lwirst", *verbose, "bench", *forwarded_argv(args)]
+    print(f"emulating {cap.label}: timing in a child process with {' '.join(f'{k}={v}' for k, v in cap.env)}",
+          file=sys.stderr, flush=True)
+    return subprocess.run(command, env=capped_environ(cap), check=False).returncode
 
 
 def run(args: argparse.Namespace) -> int:
+    cap = isa_cap(args.emulate_isa) if args.emulate_isa else None
+    if cap is not None:
+        check_emulation(cap)
+    # Decided before lwirst.bench loads the runtimes: here they can still be capped.
+    capped_here = cap is not None and cap_in_environ(cap) and not loaded_runtimes()
+    if cap is not None and not capped_here and os.environ.get(CHILD) == cap.name:
+        raise LwirstError(f"the {cap.label}-capped child process could not load its runtimes capped")
+
     from lwirst.bench import VARIANTS, BenchConfig, run_bench
 
     threads = args.threads or ([1] if args.quick else _default_threads())
@@ -71,12 +132,17 @@ def run(args: argparse.Namespace) -> int:
                           "that holds sirst/")
     if args.json is not None:
         check_outputs({"--json": args.json}, [args.model, args.data_dir], force=True)
+    if cap is not None and not capped_here:
+        return _run_capped(args, cap)
+    if cap is None and cap_variables():
+        print(f"note: {', '.join(cap_variables())} set: kernels may be capped, but nothing is labelled "
+              "emulated (use --emulate-isa)", file=sys.stderr)
     cores = os.cpu_count() or 1
     if max(threads) > cores:
         print(f"note: {max(threads)} threads on {cores} cores oversubscribes the CPU", file=sys.stderr)
     config = BenchConfig(model=args.model, data_dir=args.data_dir, threads=threads, batches=batches,
                          seconds=0.05 if args.quick else args.seconds, rounds=args.rounds, quick=args.quick,
-                         variants=args.variants, frame_sizes=frame_sizes)
+                         variants=args.variants, frame_sizes=frame_sizes, emulate=args.emulate_isa)
     report = run_bench(config, progress=lambda message: print(message, file=sys.stderr, flush=True))
     if not report.results:
         reasons = "; ".join(f"{name}: {why}" for name, why in list(report.skipped.items())[:3])
