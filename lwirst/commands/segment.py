@@ -92,12 +92,13 @@ def add_threshold_arguments(parser: argparse.ArgumentParser | argparse._Argument
                        help="the threshold as a logit instead (0 = probability 0.5)")
     which.add_argument("--probability", type=number(float, lo=0, hi=1, lo_open=True, hi_open=True), default=None,
                        help="same as --threshold, strictly a probability")
-    from lwirst.postprocess import GROW_TO_PROBABILITY
+    from lwirst.postprocess import GROW_RADIUS, GROW_TO_PROBABILITY
 
     parser.add_argument("--grow-to", type=_growth, default=None, metavar="P|off",
-                        help="grow each detected target's mask to the 8-connected pixels above probability P "
-                             f"(default {GROW_TO_PROBABILITY:g}; detection still needs a pixel above the threshold); "
-                             "off: a mask is only the pixels above the threshold (the paper's Eq. 2)")
+                        help=f"grow each detected target's mask by up to {GROW_RADIUS} px into pixels above "
+                             f"probability P, never joining two targets (default {GROW_TO_PROBABILITY:g}; detection "
+                             "still needs a pixel above the threshold); off: a mask is only the pixels above the "
+                             "threshold (the paper's Eq. 2)")
 
 
 _PROBABILITY = number(float, lo=0, hi=1, lo_open=True, hi_open=True)
