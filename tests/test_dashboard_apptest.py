@@ -510,12 +510,16 @@ def test_live_shows_one_frame_in_every_block_with_labelled_tables() -> None:
     tables have the same human headers as Single frame's."""
     at = open_page("4_live.py", live_source="Synthetic sensor", threshold=0.0)  # the shipped model: tracks form
     at.toggle(key="live_running").set_value(True).run()
-    at.run()
-    assert not at.exception and not errors(at)
-    index = int(at.get("image")[0].proto.imgs[0].caption.rsplit("frame ", 1)[1])
-    captions = [c.value for c in at.caption]
-    kept, confirmed = count(at, "Targets"), count(at, "Tracks")
-    assert f"Targets of frame {index} ({min(kept, 50)} of {kept} shown, strongest first)" in captions
+    for _ in range(8):  # read refreshes until one lands on a frame with a confirmed track (on a loaded
+        at.run()  # machine the stream may be read where a track was just lost); every read must agree
+        assert not at.exception and not errors(at)
+        index = int(at.get("image")[0].proto.imgs[0].caption.rsplit("frame ", 1)[1])
+        captions = [c.value for c in at.caption]
+        kept, confirmed = count(at, "Targets"), count(at, "Tracks")
+        assert f"Targets of frame {index} ({min(kept, 50)} of {kept} shown, strongest first)" in captions
+        if confirmed:
+            break
+        assert any(c.startswith(f"No confirmed track at frame {index} ") for c in captions)
     assert f"Confirmed tracks at frame {index}" in captions
     tracks = next(t for t in at.dataframe if "track" in t.value.columns)
     targets = next(t for t in at.dataframe if "peak_prob" in t.value.columns)
