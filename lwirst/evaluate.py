@@ -223,8 +223,9 @@ def summary_lines(result: EvalResult, names: Sequence[str] | None = None) -> lis
     Fa in units of 1e-6, as the IRSTD literature prints it), then the operator view."""
     p = result.protocol
     lines = [f"model {p['model']}  backend {p['backend']} {p.get('precision', 'fp32')}  "
-             f"protocol {p['protocol']} {p['size']}  threshold {p['threshold']:g}  "
-             f"{p['dataset']}/{p['split']} ({result.metrics['images']} images)"]
+             f"protocol {p['protocol']} {p['size']}  threshold {p['threshold']:g}"
+             + (f" ({p['masks']})" if p.get("masks") else "")
+             + f"  {p['dataset']}/{p['split']} ({result.metrics['images']} images)"]
     m = result.metrics
     cells = []
     for name in names if names is not None else view_keys(SUMMARY):

@@ -11,6 +11,7 @@ import pytest
 from lwirst.analysis import LIVE_METRICS, metric_moves
 from lwirst.evaluate import EvalResult, rescore, summary_lines
 from lwirst.modelcard import CARDS, format_metric
+from lwirst.postprocess import GROW_TO, describe_growth
 from lwirst.scoring import CARD, LIVE, SUMMARY, SWEEP, VIEWS, MetricSpec, metric_spec, metric_specs, view_keys
 from lwirst.sweep import SCORES
 
@@ -52,6 +53,9 @@ def test_live_moves_and_summary_follow_the_table() -> None:
     lines = summary_lines(EvalResult(metrics, pd.DataFrame(), {}, protocol))
     assert all(f"{key} " in lines[1] for key in view_keys(SUMMARY)) and "fa 36.00e-6" in lines[1]
     assert "empty frames alarmed 50.0%" in lines[2] and "(2 empty frames)" in lines[2]
+    assert "masks" not in lines[0]  # a result stored before mask growth says nothing about it
+    grown = summary_lines(EvalResult(metrics, pd.DataFrame(), {}, protocol | {"masks": describe_growth(GROW_TO)}))
+    assert f"threshold 0 ({describe_growth(GROW_TO)})  d/test" in grown[0]
 
 
 def test_rescore_returns_every_live_metric() -> None:
