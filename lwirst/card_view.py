@@ -16,13 +16,14 @@ from typing import Any
 import pandas as pd
 
 from lwirst.modelcard import ModelCard
+from lwirst.postprocess import GROW_RADIUS, GROW_TO_PROBABILITY
 
 GLOSSARY: dict[str, str] = {
     "logit": "The network's raw score of a pixel, before the sigmoid: 0 is probability 0.5, +4 about 0.98, "
              "-4 about 0.02. Thresholds here are logits.",
     "threshold": "Pixels whose logit is above it are target (Eq. 2); 0 is the paper's Th (probability 0.5). "
-                 "Each target's mask then grows to its 8-connected pixels above the mask threshold "
-                 "(see `lwirst.postprocess`).",
+                 f"Each target's mask then grows by up to {GROW_RADIUS} px into neighbours above probability "
+                 f"{GROW_TO_PROBABILITY:g}, never joining two targets (`--grow-to`; see `lwirst.postprocess`).",
     "Eq. 4": "The paper's post-processing filter: targets with pixel size <= m or >= k, or aspect ratio "
              "(box width / height) <= l or >= n, are dropped.",
     "mIoU": "Dataset IoU: target pixels found in common with the ground truth over the union, summed over "
