@@ -1,0 +1,121 @@
+"""Weight averaging ("model soups", Wortsman et al. 2022): one network from several fine-tunes.
+
+Fine-tunes that start from one set of weights stay in one basin of the loss, so their
+element-wise mean is a network too, and it cancels part of the run-to-run (seed) noise
+that a single fine-tune carries. Averaged weights do not fit averaged BatchNorm
+statistics (see `lwirst.train.Trainer.eval_model`), so the soup's statistics are
+re-estimated on augmented training frames, drawn the way the first ingredient was trained.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from lwirst.checkpoint import file_hash, load_checkpoint
+from lwirst.datasets import SegDataset
+from lwirst.errors import LwirstError
+from lwirst.models import NetworkConfig, build_model
+from lwirst.train import RECIPES, Recipe, TrainSet, recalibrate_batchnorm
+
+log = logging.getLogger(__name__)
+
+MAX_INGREDIENTS = 64
+
+
+@dataclass(frozen=True)
+class BatchNormRefit:
+    """How the soup's BatchNorm statistics are re-estimated."""
+
+    batches: int = 32
+    batch_size: int = 4
+    seed: int = 0
+
+
+@dataclass
+class Soup:
+    """The averaged network (eval mode), its config, and what it was made from."""
+
+    model: torch.nn.Module
+    config: NetworkConfig
+    ingredients: list[dict[str, str]]
+    recipe: Recipe
+
+    def meta(self, refit: BatchNormRefit, data: dict[str, Any]) -> dict[str, Any]:
+        """Checkpoint metadata: the ingredients by name and hash, the recipe the BN frames were
+        drawn with, and the refit's settings and data."""
+        return {"averaged": self.ingredients, "recipe": self.recipe.to_dict(),
+                "bn_refit": dataclasses.asdict(refit), "data": data}
+
+
+def recipe_of(meta: dict[str, Any]) -> Recipe:
+    """The recipe a checkpoint was trained with (fields it lacks keep their defaults); the
+    default recipe for a checkpoint that records none."""
+    saved = meta.get("recipe")
+    if not isinstance(saved, dict):
+        return RECIPES["default"]
+    known = {f.name for f in dataclasses.fields(Recipe)}
+    try:
+        recipe = dataclasses.replace(RECIPES["default"], **{k: v for k, v in saved.items() if k in known})
+        recipe.validate()
+    except (TypeError, ValueError, LwirstError) as exc:
+        raise LwirstError(f"the checkpoint's recorded recipe is not usable ({exc})") from exc
+    return recipe
+
+
+def average_states(paths: Sequence[str | Path]) -> tuple[NetworkConfig, dict[str, torch.Tensor],
+                                                          list[dict[str, str]], dict[str, Any]]:
+    """(config, mean state, ingredients, first checkpoint's meta) of checkpoints of one network.
+
+    Float tensors are averaged in float64; integer ones (BN batch counters) come from the
+    first checkpoint. Refuses fewer than two files, a file given twice, or differing configs.
+    """
+    if len(paths) < 2:
+        raise LwirstError("averaging needs at least two checkpoints")
+    if len(paths) > MAX_INGREDIENTS:
+        raise LwirstError(f"{len(paths)} checkpoints given; at most {MAX_INGREDIENTS} can be averaged")
+    hashes = [file_hash(p) if Path(p).is_file() else "" for p in paths]
+    for i, digest in enumerate(hashes):
+        if digest and digest in hashes[:i]:
+            raise LwirstError(f"{paths[i]} is the same file as {paths[hashes.index(digest)]}; give each "
+                              "checkpoint once")
+    config, first, first_meta = load_checkpoint(paths[0])
+    sums = {k: v.double() if v.is_floating_point() else v.clone() for k, v in first.items()}
+    for path in paths[1:]:
+        other_config, state, _ = load_checkpoint(path)
+        if other_config != config:
+            raise LwirstError(f"{path}: its network differs from {paths[0]}'s; only checkpoints of one "
+                              "network (one config) can be averaged")
+        for key, value in state.items():
+            if value.is_floating_point():
+                sums[key] += value.double()
+    state = {k: (v / len(paths)).to(first[k].dtype) if v.is_floating_point() else v for k, v in sums.items()}
+    ingredients = [{"file": _short_name(Path(p)), "sha256": h} for p, h in zip(paths, hashes, strict=True)]
+    return config, state, ingredients, first_meta
+
+
+def _short_name(path: Path) -> str:
+    """The file name with its folder (fine-tunes are all `last.safetensors` in their run folders)."""
+    return f"{path.parent.name}/{path.name}" if path.parent.name else path.name
+
+
+def make_soup(paths: Sequence[str | Path], train_set: SegDataset, refit: BatchNormRefit = BatchNormRefit(), *,
+              recipe: Recipe | None = None) -> Soup:
+    """Average `paths` and re-estimate BN statistics on `train_set` frames drawn with `recipe`
+    (default: the first checkpoint's recorded recipe)."""
+    config, state, ingredients, first_meta = average_states(paths)
+    recipe = recipe or recipe_of(first_meta)
+    model = build_model(config=config)
+    model.load_state_dict(state)
+    log.info("averaged %d checkpoints; re-estimating BatchNorm on %d batches of %d", len(paths),
+             refit.batches, refit.batch_size)
+    torch.manual_seed(refit.seed)  # dropout runs during the refit, as in training's
+    recalibrate_batchnorm(model, TrainSet(train_set, recipe), seed=refit.seed, batch_size=refit.batch_size,
+                          batches=refit.batches)
+    return Soup(model.eval(), config, ingredients, recipe)
