@@ -255,14 +255,16 @@ class SuiteResult:
         return alarmed / frames if frames else float("nan")
 
     def rows(self) -> list[dict[str, object]]:
-        """One row per part: frames, targets, Pd, mIoU, F1, false blobs per frame, empty-frame alarm share."""
+        """One row per part: frames, targets, Pd, mIoU, nIoU, F1, pixel recall, false blobs per frame,
+        empty-frame alarm share."""
         out = []
         for part, result in self.parts:
             m = result.metrics
             empty = part.name.startswith("empty")
             out.append({"part": part.name, "frames": int(m["images"]), "targets": int(m["targets"]),
                         "pd": None if empty else m["pd"], "miou": None if empty else m["miou"],
-                        "f1": None if empty else m["f1"], "blobs_per_frame": m["blobs_per_frame"],
+                        "niou": None if empty else m["niou"], "f1": None if empty else m["f1"],
+                        "recall": None if empty else m["recall"], "blobs_per_frame": m["blobs_per_frame"],
                         "empty_alarm_rate": m["empty_alarm_rate"] if empty else None,
                         "protocols": "/".join(sorted(set(result.per_image["protocol"])))})
         return out

@@ -156,6 +156,10 @@ def test_suite_pools_targets_and_empty_frames(data_root) -> None:
     assert result.blobs_per_empty_frame == pytest.approx(false / 4)
     rows = {row["part"]: row for row in result.rows()}
     assert rows["empty-1x"]["pd"] is None and rows["implant-1x"]["empty_alarm_rate"] is None
+    assert rows["empty-1x"]["niou"] is None and rows["empty-1x"]["recall"] is None
+    metrics = {p.name: r.metrics for p, r in result.parts}
+    for name in ("implant-1x", "synth-256"):
+        assert (rows[name]["niou"], rows[name]["recall"]) == (metrics[name]["niou"], metrics[name]["recall"])
     assert 0.0 <= result.empty_alarm_rate <= 1.0
 
 

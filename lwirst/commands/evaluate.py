@@ -113,7 +113,8 @@ def _run_suite(args: argparse.Namespace, threshold: float) -> int:
     info = segmenter.describe()
     print(f"suite {args.suite}  model {info['model']}  backend {info['backend']}  protocol {info['protocol']}  "
           f"logit threshold {threshold:g}  {describe_growth(growth_from_args(args))}")
-    header = ("part", "frames", "targets", "pd", "miou", "f1", "blobs_per_frame", "empty_alarm_rate", "protocols")
+    header = ("part", "frames", "targets", "pd", "miou", "niou", "f1", "recall", "blobs_per_frame",
+              "empty_alarm_rate", "protocols")
     rows = result.rows()
     print("  ".join(f"{h:>16}" for h in header))
     for row in rows:
