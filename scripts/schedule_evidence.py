@@ -1,0 +1,61 @@
+"""Collect the ablation-schedule runs' validation curves into data/ablations/schedule/curves.csv and
+apply the pre-registered rule (data/ablations/README.md, issue #20):
+
+    python scripts/schedule_evidence.py --reference 125=/work/runs/xd_a \\
+        --run 20,0=/work/runs/abl_e20_s0 --run 20,1=/work/runs/abl_e20_s1 --run 20,2=/work/runs/abl_e20_s2 \\
+        --out data/ablations/schedule/curves.csv
+"""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from lwirst.errors import LwirstError
+from lwirst.schedule import REFERENCE, collect_curves, verdict
+
+
+def _run(text: str) -> tuple[int, int, Path]:
+    try:
+        key, path = text.split("=", 1)
+        epochs, seed = (int(v) for v in key.split(","))
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(f"{text!r}: give EPOCHS,SEED=RUN_DIR") from exc
+    return epochs, seed, Path(path)
+
+
+def _reference(text: str) -> tuple[int, Path]:
+    try:
+        epochs, path = text.split("=", 1)
+        return int(epochs), Path(path)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(f"{text!r}: give EPOCHS=RUN_DIR") from exc
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--reference", type=_reference, required=True, help="EPOCHS=RUN_DIR of the full recipe")
+    parser.add_argument("--run", type=_run, action="append", required=True, help="EPOCHS,SEED=RUN_DIR")
+    parser.add_argument("--out", type=Path, required=True)
+    args = parser.parse_args()
+    ref_epochs, ref_dir = args.reference
+    runs = {(REFERENCE, ref_epochs, 0): ref_dir}
+    runs |= {("default", epochs, seed): path for epochs, seed, path in args.run}
+    try:
+        curves = collect_curves(runs)
+    except LwirstError as exc:
+        print(f"error: {exc}")
+        return 1
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    curves.to_csv(args.out, index=False, float_format="%.6g")
+    result = verdict(curves)
+    print(f"reference best val IoU {result.reference_best:.4f}; bar {result.bar:.4f}")
+    print(result.runs.to_string(index=False, float_format=lambda v: f"{v:.4f}"))
+    print(f"chosen schedule: {result.chosen_epochs} epochs" if result.chosen_epochs
+          else "no candidate meets the rule")
+    print(f"wrote {args.out}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
