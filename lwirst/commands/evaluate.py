@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import os
 from pathlib import Path
@@ -55,11 +56,16 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--suite", choices=SUITES,
                         help="score the cross-domain validation suite (built from SIRST val and generator "
                              "seeds training never draws) instead of --dataset/--split")
+    parser.add_argument("--suite-frames", type=number(int, lo=1, hi=100_000), default=None, metavar="N",
+                        help="score only the first N frames of each suite part (a quick look; the pooled "
+                             "figures are then not the suite's)")
 
 
 def run(args: argparse.Namespace) -> int:
     if args.predictions is not None and (args.model or args.suite):
         raise LwirstError("--predictions scores saved outputs: it takes no --model or --suite")
+    if args.suite_frames is not None and not args.suite:
+        raise LwirstError("--suite-frames limits the parts of a --suite; name the suite too")
     if args.size[0] % 8 or args.size[1] % 8:
         raise LwirstError(f"--size {args.size[0]} {args.size[1]} must be multiples of 8")
     if args.out:
@@ -105,6 +111,8 @@ def _cell(value: object, percent: bool = False) -> str:
 
 def _run_suite(args: argparse.Namespace, threshold: float) -> int:
     parts = build_suite(args.suite, args.data_dir)
+    if args.suite_frames:
+        parts = [dataclasses.replace(part, count=min(part.count, args.suite_frames)) for part in parts]
     segmenter = Segmenter(args.model, protocol=args.protocol, size=tuple(args.size), threads=args.threads,
                           **engine_from_args(args))
     with tqdm(total=sum(len(p) for p in parts), unit="img", leave=False) as bar:
@@ -119,11 +127,14 @@ def _run_suite(args: argparse.Namespace, threshold: float) -> int:
     print("  ".join(f"{h:>16}" for h in header))
     for row in rows:
         print("  ".join(f"{_cell(row[h], h == 'empty_alarm_rate'):>16}" for h in header))
+    if args.suite_frames:
+        print(f"first {args.suite_frames} frame(s) of each part only: a quick look, not the suite's figures")
     print(f"pooled: Pd {result.pd:.4f} (target parts)  false-alarm blobs per empty frame "
           f"{result.blobs_per_empty_frame:.3f}  empty frames alarmed {result.empty_alarm_rate:.1%}")
     if args.out:
         args.out.mkdir(parents=True, exist_ok=True)
-        summary = {"suite": args.suite, "model": info, "threshold": threshold, "parts": rows,
+        summary = {"suite": args.suite, "frames_per_part": args.suite_frames, "model": info, "threshold": threshold,
+                   "parts": rows,
                    "pooled": {"pd": result.pd, "blobs_per_empty_frame": result.blobs_per_empty_frame,
                               "empty_alarm_rate": result.empty_alarm_rate}}
         (args.out / "suite.json").write_text(json.dumps(round_floats(summary), indent=2))
