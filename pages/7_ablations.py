@@ -8,12 +8,13 @@ import streamlit as st
 
 from dashboard import analysis as dash
 from dashboard import common
-from lwirst import analysis
+from lwirst import analysis, schedule
 from lwirst.sweep import TABLES
 
 
 def main() -> None:
     st.title("Ablations")
+    schedule_evidence()
     results = sweep_results()
     table, metric = controls()
     results = choose_schedule(results, table)
@@ -23,6 +24,36 @@ def main() -> None:
     comparison_table(view, metric)
     winner_chart(view, metric)
     ranking(view)
+
+
+@st.cache_data(max_entries=1)
+def schedule_curves() -> pd.DataFrame | None:
+    """The ablation schedule's validation curves (data/ablations/schedule/curves.csv), if measured."""
+    return schedule.load_curves()
+
+
+def schedule_evidence() -> None:
+    """First: which schedule the converged rows train with, and the curves that chose it."""
+    curves = schedule_curves()
+    if curves is None:
+        return
+    result = schedule.verdict(curves)
+    reference = int(curves.loc[curves["schedule"] == schedule.REFERENCE, "epochs"].max())
+    if result.chosen_epochs is None:
+        st.warning("No measured schedule has reached the convergence bar yet: every score below comes from "
+                   "a schedule that may not have converged.", icon=":material/science:")
+    else:
+        seeds = int((result.runs["epochs"] == result.chosen_epochs).sum())
+        st.markdown(f"**Schedule:** `--recipe ablation`, the default recipe cut to {result.chosen_epochs} "
+                    f"epochs at 256×256 on SIRST train, best epoch chosen on val: the shortest schedule whose "
+                    f"{seeds} seeds all reached {schedule.SHARE:.0%} of the full {reference}-epoch recipe's "
+                    f"best val IoU ({result.bar:.3f} of {result.reference_best:.3f}).")
+    with st.expander("Why this schedule: validation IoU per epoch"):
+        st.plotly_chart(schedule.curves_figure(curves, result), key="schedule_curves")
+        st.dataframe(result.runs, hide_index=True, column_config={
+            "best_val_iou": st.column_config.NumberColumn("best val IoU", format="%.4f"),
+            "final_val_iou": st.column_config.NumberColumn("final val IoU", format="%.4f"),
+            "best_epoch": "best epoch", "passes": "reaches the bar"})
 
 
 def sweep_results() -> pd.DataFrame:
