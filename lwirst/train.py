@@ -121,14 +121,16 @@ RECIPES: dict[str, Recipe] = {
     "default": Recipe(batch_size=4, ema_decay=0.999, epochs=125, loss="tversky+bce+focal", scale_min=0.5,
                       scale_max=1.8, vflip=True, transpose=True, gain=0.3, implant=0.4, synthetic=0.2,
                       negatives=0.4, upscale=0.25),
-    # The shipped model (round 13): the previous shipped weights fine-tuned with this mix at a
-    # lower learning rate (`lwirst train --init`), half a mosaic frame per real frame (the dense
-    # few-pixel clutter of large sensors) and 72 epochs: on the suite, 0.6x the false-alarm blobs
-    # per empty frame of the round-10 fine-tune (36 epochs, no mosaics) at the same Pd. Seed 2 is
-    # the shipped run's.
-    "finetune": Recipe(batch_size=4, ema_decay=0.999, epochs=72, lr=3e-4, loss="tversky+bce+focal", scale_min=0.5,
+    # The shipped model's last step (round 20): the previous shipped weights fine-tuned with this mix
+    # at a lower learning rate (`lwirst train --init`), half a mosaic frame per real frame (the dense
+    # few-pixel clutter of large sensors; round 13, 72 epochs, with the Tversky loss: 0.6x the
+    # false-alarm blobs per empty frame of a fine-tune without mosaics at the same Pd), then 36
+    # epochs with the symmetric SoftIoU term, whose masks reach the annotated extent (SIRST val part
+    # of the suite: pixel recall 0.78 -> 0.85, nIoU 0.70 -> 0.73, at the same Pd and false blobs).
+    # Seed 6 is the shipped run's.
+    "finetune": Recipe(batch_size=4, ema_decay=0.999, epochs=36, lr=3e-4, loss="softiou+bce+focal", scale_min=0.5,
                        scale_max=1.8, vflip=True, transpose=True, gain=0.3, implant=0.4, synthetic=0.2,
-                       negatives=0.4, upscale=0.25, mosaic=0.5, seed=2),
+                       negatives=0.4, upscale=0.25, mosaic=0.5, seed=6),
     # Batch 16 without weight averaging: the plain recipe the issue measured.
     "plain": Recipe(),
 }
