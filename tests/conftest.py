@@ -37,6 +37,17 @@ def sirst_root(data_root: Path) -> Path:
     return data_root / "sirst"
 
 
+@pytest.fixture(scope="session")
+def synth_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """16 synthetic 64x64 scenes with exact masks (seed 3; a quarter in the test split): a small real
+    dataset folder for training and checkpoint tests. Read-only: tests write elsewhere."""
+    from lwirst.synth import SceneConfig, write_dataset
+
+    root = tmp_path_factory.mktemp("synth")
+    write_dataset(root, 16, SceneConfig(size=(64, 64)), seed=3, test_fraction=0.25)
+    return root
+
+
 @pytest.fixture(scope="module")
 def one_torch_thread():
     """Batch-1 forward passes: on 2 shared cores thread sync costs far more than the compute."""

@@ -27,16 +27,8 @@ from lwirst.models import (
     get_architecture,
 )
 from lwirst.models.acm import ACMConfig, ACMUNet
-from lwirst.synth import SceneConfig, write_dataset
 
 ACM_PAPER_PARAMS = 0.52e6  # Dai et al., WACV 2021, ACM-U-Net
-
-
-@pytest.fixture(scope="module")
-def synth_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    root = tmp_path_factory.mktemp("synth")
-    write_dataset(root, 16, SceneConfig(size=(64, 64)), seed=3, test_fraction=0.25)
-    return root
 
 
 def test_registry_names_lwirstnet_first_and_builds_it_by_default() -> None:

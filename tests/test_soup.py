@@ -15,18 +15,10 @@ from lwirst.config import get_preset
 from lwirst.errors import LwirstError
 from lwirst.models import build_model
 from lwirst.soup import average_states, recipe_of
-from lwirst.synth import SceneConfig, write_dataset
 from lwirst.train import RECIPES
 
 SMALL_RECIPE = dataclasses.replace(RECIPES["finetune"], size=64, batch_size=2, implant=0.0, synthetic=0.0,
                                    negatives=0.0, mosaic=0.0, upscale=0.0)
-
-
-@pytest.fixture(scope="module")
-def synth_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    root = tmp_path_factory.mktemp("synth")
-    write_dataset(root, 8, SceneConfig(size=(64, 64)), seed=5, test_fraction=0.25)
-    return root
 
 
 @pytest.fixture(scope="module")

@@ -23,17 +23,9 @@ from lwirst.config import NetConfig
 from lwirst.datasets import open_dataset
 from lwirst.errors import LwirstError
 from lwirst.preprocess import MEAN, STD
-from lwirst.synth import SceneConfig, write_dataset
 from lwirst.train import RECIPES, Recipe, Trainer, TrainSet, learning_rate
 
 SMALL = ["--size", "64", "--batch-size", "4", "--threads", "1", "--scale-min", "0.8", "--scale-max", "1.2"]
-
-
-@pytest.fixture(scope="module")
-def synth_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    root = tmp_path_factory.mktemp("synth")
-    write_dataset(root, 16, SceneConfig(size=(64, 64)), seed=3, test_fraction=0.25)
-    return root
 
 
 def _train_args(run_dir: Path, data: Path, epochs: int) -> list[str]:
