@@ -105,7 +105,9 @@ def summary(card: ModelCard) -> str:
     training = card.training
     data = training.get("data") if isinstance(training.get("data"), dict) else {}
     if data:
-        text += (f" It was trained on {str(data.get('dataset', '?')).upper()} ({data.get('train_split', '?')}, "
+        # a fine-tune's epochs and wall time are its own step's, not the whole lineage's
+        verb = "fine-tuned from earlier weights" if data.get("init") else "trained"
+        text += (f" It was {verb} on {str(data.get('dataset', '?')).upper()} ({data.get('train_split', '?')}, "
                  f"{data.get('train_images', '?')} images)")
         if training.get("epochs"):
             text += f" for {training['epochs']} epochs"

@@ -75,3 +75,18 @@ def test_shipped_model_finds_the_embedded_samples_targets() -> None:
         totals.add(match_targets(kept.mask, read_mask(SAMPLES_DIR / "masks" / path.name)))
     assert totals.frames == 8 and totals.targets >= 8
     assert totals.met, totals.line()
+
+
+def test_card_summary_says_a_fine_tune_is_one() -> None:
+    """The summary's epochs and wall time are the last step's, so a fine-tune says it is one."""
+    import dataclasses
+
+    from lwirst.card_view import summary
+    from lwirst.modelcard import model_card
+
+    card = model_card(DEFAULT_MODEL)
+    text = summary(card)
+    assert f"fine-tuned from earlier weights on SIRST (trainval, 341 images) for {CARD['epochs']} epochs" in text
+    scratch = dataclasses.replace(card, training={**card.training, "data": {
+        k: v for k, v in card.training["data"].items() if k != "init"}})
+    assert "It was trained on SIRST" in summary(scratch) and "fine-tuned" not in summary(scratch)
