@@ -49,10 +49,11 @@ def collect_curves(runs: Mapping[tuple[str, int, int], str | Path]) -> pd.DataFr
     return pd.DataFrame(rows, columns=list(COLUMNS))
 
 
-def load_curves(path: Path = CURVES_CSV) -> pd.DataFrame | None:
-    """The committed curves, or None when there are none yet (or the file is not a curves file)."""
+def load_curves(path: Path | None = None) -> pd.DataFrame | None:
+    """The curves at `path` (default: the committed ones), or None when there are none yet (or the
+    file is not a curves file)."""
     try:
-        curves = pd.read_csv(path, dtype={"schedule": str})
+        curves = pd.read_csv(path or CURVES_CSV, dtype={"schedule": str})
     except (OSError, ValueError):
         return None
     return curves if set(COLUMNS) <= set(curves.columns) and not curves.empty else None

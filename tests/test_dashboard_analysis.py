@@ -24,7 +24,7 @@ import streamlit as st
 from onnx import TensorProto, helper
 from streamlit.testing.v1 import AppTest
 
-from lwirst import analysis, palette
+from lwirst import analysis, palette, schedule
 from lwirst.errors import LwirstError
 from lwirst.evaluate import EvalResult
 from lwirst.export import to_onnx_bytes
@@ -52,6 +52,7 @@ def fresh(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
     """An empty evaluation cache, no ablation results and empty Streamlit data caches for each test."""
     monkeypatch.setenv("LWIRST_CACHE_DIR", str(tmp_path / "cache"))
     monkeypatch.setattr(analysis, "ABLATIONS_DIR", tmp_path / "ablations")
+    monkeypatch.setattr(schedule, "CURVES_CSV", tmp_path / "ablations" / "schedule" / "curves.csv")
     st.cache_data.clear()
     yield tmp_path
     st.cache_data.clear()
@@ -504,6 +505,27 @@ def test_ablations_show_paper_computed_and_measured_figures(tmp_path: Path) -> N
     at.radio(key="ablation_metric").set_value("F1").run()
     assert comparison(at).set_index("preset").loc["table7_ch_8_16_32", "F1, here (mean)"] == pytest.approx(0.8)
     assert at.get("plotly_chart")
+
+
+def test_ablations_open_with_the_schedule_and_its_curves(tmp_path: Path) -> None:
+    at = open_page("7_ablations.py")
+    assert not any("Why this schedule" in e.label for e in at.expander)  # nothing measured: nothing said
+    curves = [("reference", 4, 0, e + 1, v) for e, v in enumerate([0.2, 0.6, 0.8, 0.7])]
+    curves += [("default", 2, s, e + 1, v) for s in range(3) for e, v in enumerate([0.5, 0.7])]
+    path = tmp_path / "ablations" / "schedule" / "curves.csv"
+    path.parent.mkdir(parents=True)
+    pd.DataFrame(curves, columns=["schedule", "epochs", "seed", "epoch", "val_iou"]).to_csv(path, index=False)
+    st.cache_data.clear()
+    at.run()
+    assert not at.exception
+    assert any("No measured schedule has reached the convergence bar" in w.value for w in at.warning)
+    expander = next(e for e in at.expander if "Why this schedule" in e.label)
+    assert expander.get("plotly_chart") and expander.dataframe[0].value["passes"].tolist() == [False] * 3
+    curves += [("default", 3, s, e + 1, v) for s in range(3) for e, v in enumerate([0.5, 0.7, 0.78])]
+    pd.DataFrame(curves, columns=["schedule", "epochs", "seed", "epoch", "val_iou"]).to_csv(path, index=False)
+    st.cache_data.clear()
+    at.run()
+    assert any("cut to 3 epochs" in m.value and "3 seeds" in m.value for m in at.markdown)
 
 
 def test_best_here_is_named_only_beyond_the_seed_spread() -> None:

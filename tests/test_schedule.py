@@ -70,3 +70,17 @@ def test_a_run_without_validation_is_refused(tmp_path: Path) -> None:
         collect_curves({("default", 1, 0): folder})
     with pytest.raises(LwirstError, match="not a readable training log"):
         collect_curves({("default", 1, 0): tmp_path / "absent"})
+
+
+def test_the_ablation_recipe_is_the_schedule_the_committed_curves_chose() -> None:
+    """`--recipe ablation` exists exactly when the committed evidence chose a schedule, and is it."""
+    import dataclasses
+
+    from lwirst.train import RECIPES
+
+    curves = load_curves()
+    chosen = verdict(curves).chosen_epochs if curves is not None else None
+    if chosen is None:
+        assert "ablation" not in RECIPES
+    else:
+        assert RECIPES["ablation"] == dataclasses.replace(RECIPES["default"], epochs=chosen)
