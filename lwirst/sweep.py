@@ -36,6 +36,7 @@ from typing import Any
 
 import pandas as pd
 
+from lwirst.ablation_stats import ALPHA, paired_comparisons, table_verdict
 from lwirst.checkpoint import atomic_write, load_model
 from lwirst.config import PRESETS, NetConfig, get_preset, presets_for_table
 from lwirst.datasets import SegDataset, open_dataset
@@ -508,6 +509,10 @@ def report(frame: pd.DataFrame, tables: Sequence[str] = (), metric: str = "best_
             verdict = "wins here" if top == chosen else f"does not win here (best: {top})"
             lines.append(f"  paper's choice {chosen}: rank {measured_rank[chosen]:.0f} of {len(stats)}, "
                          f"{gap:+.4f} vs the best other row -> {verdict}")
+            comparisons = paired_comparisons(group, chosen, metric)
+            lines += ["    " + c.sentence(chosen) for c in comparisons]
+            lines.append(f"  verdict on the paper's choice (paired by seed, one-sided t-test at {ALPHA:g}): "
+                         f"{table_verdict(comparisons)}")
         blocks.append("\n".join(lines))
     if not blocks:
         raise LwirstError(f"no results for table(s) {', '.join(wanted)}")

@@ -8,8 +8,8 @@ import streamlit as st
 
 from dashboard import analysis as dash
 from dashboard import common
-from lwirst import analysis, schedule
-from lwirst.sweep import TABLES
+from lwirst import ablation_stats, analysis, schedule
+from lwirst.sweep import TABLES, chosen_variant
 
 
 def main() -> None:
@@ -21,6 +21,7 @@ def main() -> None:
     provenance(results, table)
     view = table_view(table, results, metric)
     verdict(view, metric)
+    paper_choice(table, results, metric)
     comparison_table(view, metric)
     winner_chart(view, metric)
     ranking(view)
@@ -106,6 +107,18 @@ def verdict(view: pd.DataFrame, metric: str) -> None:
                help=f"Rank correlation over the {agreement.compared} row(s) measured here"
                     + ("" if pd.isna(agreement.p_value) else f"; p = {agreement.p_value:.2f}")
                     + ("; not significant: no evidence either way" if noisy else ""))
+
+
+def paper_choice(table: str, results: pd.DataFrame, metric: str) -> None:
+    """In words: does the paper's chosen row beat each alternative here beyond the seed noise?"""
+    rows = results[results["table"] == table] if not results.empty else results
+    chosen = chosen_variant(table)
+    comparisons = ablation_stats.paired_comparisons(rows, chosen, metric) if not rows.empty else []
+    if not comparisons:
+        return
+    st.markdown(f"**The paper's choice ({chosen}) here: {ablation_stats.table_verdict(comparisons)}** "
+                f"(paired by seed, one-sided t-test at {ablation_stats.ALPHA:g})")
+    st.caption(" · ".join(c.sentence(chosen) for c in comparisons))
 
 
 def comparison_table(view: pd.DataFrame, metric: str) -> None:

@@ -499,12 +499,21 @@ def test_ablations_show_paper_computed_and_measured_figures(tmp_path: Path) -> N
     assert metric(at, "Paper's best") == "8 32 64" and metric(at, "Best here") == "no clear best"
     assert any("short screening schedule (2 epochs" in w.value for w in at.warning)
     assert metric(at, "Kendall tau (paper vs here)") == "-1.00"
+    assert any("The paper's choice (table7_ch_8_32_64) here: too few seeds" in m.value for m in at.markdown)
     rows = comparison(at).set_index("preset")
     assert rows.loc["table7_ch_16_64_128", "measured here"] == analysis.NOT_MEASURED
     assert rows.loc["table7_ch_8_16_32", "FLOPs check"] == "match"
     at.radio(key="ablation_metric").set_value("F1").run()
     assert comparison(at).set_index("preset").loc["table7_ch_8_16_32", "F1, here (mean)"] == pytest.approx(0.8)
     assert at.get("plotly_chart")
+    # three seeds, the paper's row ahead of each alternative in every seed pair: said in words
+    sweep_csv(tmp_path / "ablations" / "t8.csv",
+              [("VIII", p, s, v + 0.01 * s + 0.003 * (s == 1) * (p == "table8_bilinear"))
+               for p, v in (("table8_deconv", 0.6), ("table8_bilinear", 0.5), ("table8_bilinear_deconv", 0.55))
+               for s in range(3)])
+    st.cache_data.clear()
+    at.selectbox(key="ablation_table").set_value("VIII").run()
+    assert any("The paper's choice (table8_deconv) here: reproduced" in m.value for m in at.markdown)
 
 
 def test_ablations_open_with_the_schedule_and_its_curves(tmp_path: Path) -> None:

@@ -138,6 +138,10 @@ def test_report_ranks_against_the_paper() -> None:
     assert "Kendall tau (paper vs measured, 3 presets): +1.00" in text
     assert "paper's choice table8_deconv: rank 1 of 3, +0.1000 vs the best other row -> wins here" in text
     assert "0.5050 ± 0.0071 (2)" in text
+    # every seed pair differs by the same 0.1 / 0.2: beyond the (zero) seed spread
+    assert "table8_deconv vs table8_bilinear: +0.2000 (sd 0.0000, 2 paired seeds" in text
+    assert text.endswith("one-sided t-test at 0.05): reproduced")
     flipped = pd.DataFrame([{**r, "best_miou": 1 - r["best_miou"]} for r in rows])
     text = report(flipped)
     assert "-1.00" in text and "does not win here (best: table8_bilinear)" in text
+    assert text.endswith("not reproduced")

@@ -1,0 +1,88 @@
+"""What an ablation table's seeds allow one to say about the paper's choice.
+
+The paper keeps one row per table (its network); the question a reader has is whether that row
+beats each alternative here by more than run-to-run noise. Rows trained with the same seed share
+their data order and augmentation draws, so the comparison is paired by seed: a one-sided paired
+t-test on the per-seed differences (chosen - alternative), at `ALPHA`. With three seeds that asks
+for a mean difference of about 1.7 standard deviations of the differences.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import pandas as pd
+
+ALPHA = 0.05
+REPRODUCED = "reproduced"
+NOT_REPRODUCED = "not reproduced"
+WITHIN_NOISE = "within noise"
+TOO_FEW_SEEDS = "too few seeds"
+
+
+@dataclass(frozen=True)
+class PairedComparison:
+    """The paper's chosen row against one alternative, over the seeds both were trained with."""
+
+    alternative: str
+    seeds: int
+    mean_difference: float  # chosen - alternative
+    sd_difference: float
+    p_better: float  # one-sided p that the chosen row is not better
+    p_worse: float  # one-sided p that the chosen row is not worse
+    verdict: str
+
+    def sentence(self, chosen: str) -> str:
+        """The comparison in words, with its numbers."""
+        if self.verdict == TOO_FEW_SEEDS:
+            return f"{chosen} vs {self.alternative}: {self.seeds} paired seed(s), too few to tell"
+        sd = "-" if math.isnan(self.sd_difference) else f"{self.sd_difference:.4f}"
+        return (f"{chosen} vs {self.alternative}: {self.mean_difference:+.4f} (sd {sd}, {self.seeds} paired "
+                f"seeds, one-sided p {min(self.p_better, self.p_worse):.3f}) -> {self.verdict}")
+
+
+def _one_sided_p(differences: pd.Series) -> tuple[float, float]:
+    """(p that the mean difference is <= 0, p that it is >= 0) by a paired t-test; a zero spread
+    decides by the sign alone."""
+    from scipy.stats import ttest_1samp
+
+    if differences.std(ddof=1) == 0:
+        mean = differences.mean()
+        return (0.0 if mean > 0 else 1.0), (0.0 if mean < 0 else 1.0)
+    greater = ttest_1samp(differences, 0.0, alternative="greater").pvalue
+    less = ttest_1samp(differences, 0.0, alternative="less").pvalue
+    return float(greater), float(less)
+
+
+def paired_comparisons(results: pd.DataFrame, chosen: str, metric: str, alpha: float = ALPHA
+                       ) -> list[PairedComparison]:
+    """`chosen` against every other preset of `results` (columns preset, seed, `metric`; one table,
+    one schedule), paired by seed."""
+    scores = results.pivot_table(index="seed", columns="preset", values=metric, aggfunc="mean")
+    if chosen not in scores.columns:
+        return []
+    out = []
+    for alternative in (c for c in scores.columns if c != chosen):
+        differences = (scores[chosen] - scores[alternative]).dropna()
+        if len(differences) < 2:
+            out.append(PairedComparison(alternative, len(differences), math.nan, math.nan, math.nan, math.nan,
+                                        TOO_FEW_SEEDS))
+            continue
+        p_better, p_worse = _one_sided_p(differences)
+        verdict = REPRODUCED if p_better < alpha else NOT_REPRODUCED if p_worse < alpha else WITHIN_NOISE
+        out.append(PairedComparison(alternative, len(differences), float(differences.mean()),
+                                    float(differences.std(ddof=1)), p_better, p_worse, verdict))
+    return out
+
+
+def table_verdict(comparisons: list[PairedComparison]) -> str:
+    """Reproduced: the chosen row beats every alternative beyond the noise; not reproduced: some
+    alternative beats it beyond the noise; otherwise within noise (or too few seeds to say)."""
+    if not comparisons or any(c.verdict == TOO_FEW_SEEDS for c in comparisons):
+        return TOO_FEW_SEEDS
+    if any(c.verdict == NOT_REPRODUCED for c in comparisons):
+        return NOT_REPRODUCED
+    if all(c.verdict == REPRODUCED for c in comparisons):
+        return REPRODUCED
+    return WITHIN_NOISE
