@@ -1,5 +1,6 @@
 """The model registry, and ACM-U-Net taken end to end through it: built, trained, saved, exported,
-evaluated, with checkpoints that name their architecture and old checkpoints read as LW-IRSTNet."""
+evaluated, with checkpoints that name their architecture and old checkpoints read as LW-IRSTNet;
+ENet checked against Table II's printed complexity, saved and exported."""
 
 from __future__ import annotations
 
@@ -14,6 +15,7 @@ from safetensors.torch import save_file
 
 from lwirst.checkpoint import ARCH_KEY, CONFIG_KEY, META_KEY, load_checkpoint, load_model, save_checkpoint
 from lwirst.cli import main
+from lwirst.complexity import config_complexity
 from lwirst.config import NetConfig
 from lwirst.errors import LwirstError
 from lwirst.inference import Segmenter
@@ -27,16 +29,20 @@ from lwirst.models import (
     get_architecture,
 )
 from lwirst.models.acm import ACMConfig, ACMUNet
+from lwirst.models.enet import ENet, ENetConfig
+from lwirst.paper import load_table
 
 ACM_PAPER_PARAMS = 0.52e6  # Dai et al., WACV 2021, ACM-U-Net
 
 
 def test_registry_names_lwirstnet_first_and_builds_it_by_default() -> None:
     assert architecture_names()[0] == DEFAULT_ARCHITECTURE == "lwirstnet"
-    assert "acm" in architecture_names()
+    assert {"acm", "enet"} <= set(architecture_names())
     assert isinstance(build_model(), LWIRSTNet)
     assert isinstance(build_model(config=ACMConfig()), ACMUNet)
+    assert isinstance(build_model("enet"), ENet)
     assert architecture_of(NetConfig()) == "lwirstnet" and architecture_of(ACMConfig()) == "acm"
+    assert architecture_of(ENetConfig()) == "enet"
 
 
 def test_registry_refuses_unknown_names_fields_and_mismatched_configs() -> None:
@@ -62,17 +68,20 @@ def test_acm_maps_any_multiple_of_8_to_logits_of_the_same_size(size: tuple[int, 
     assert out.shape == (2, 1, *size) and torch.isfinite(out).all()
 
 
-def test_checkpoints_name_their_architecture_and_round_trip(tmp_path: Path, one_torch_thread) -> None:
+@pytest.mark.parametrize(("name", "config", "module"), [("acm", ACMConfig(blocks=(1, 1, 1)), ACMUNet),
+                                                     ("enet", ENetConfig(), ENet)])
+def test_checkpoints_name_their_architecture_and_round_trip(name: str, config, module: type, tmp_path: Path,
+                                                             one_torch_thread) -> None:
     torch.manual_seed(0)
-    net = build_model("acm", ACMConfig(blocks=(1, 1, 1))).eval()
-    path = tmp_path / "acm.safetensors"
+    net = build_model(name, config).eval()
+    path = tmp_path / f"{name}.safetensors"
     save_checkpoint(path, net, net.config, {"note": "round trip"})
     from safetensors import safe_open
 
     with safe_open(str(path), framework="pt") as handle:
-        assert handle.metadata()[ARCH_KEY] == "acm"
+        assert handle.metadata()[ARCH_KEY] == name
     loaded, meta = load_model(path)
-    assert isinstance(loaded, ACMUNet) and loaded.config == net.config and meta == {"note": "round trip"}
+    assert isinstance(loaded, module) and loaded.config == net.config and meta == {"note": "round trip"}
     x = torch.randn(1, 3, 48, 64)
     assert torch.equal(loaded(x), net(x))
 
@@ -132,3 +141,45 @@ def test_acm_trains_exports_and_evaluates_from_the_cli(synth_dir: Path, tmp_path
                      "--split", "all", "--size", "64", "64", "--no-cache", "--backend", "onnxruntime"]) == 0
     printed = [json.loads(line) for line in capsys.readouterr().out.splitlines() if line.startswith("{")]
     assert len(printed) == 2 and printed[0]["miou"] == pytest.approx(printed[1]["miou"], abs=1e-3)
+
+
+def test_enet_has_table2s_complexity() -> None:
+    printed = load_table("II").set_index("algorithm").loc["ENet"]
+    measured = config_complexity(ENetConfig(), (256, 256))
+    assert abs(measured.params_m - printed["params_m"]) / printed["params_m"] < 0.10, measured.params
+    assert abs(measured.flops_m - printed["flops_m"]) / printed["flops_m"] < 0.10, measured.flops
+    # The chosen details (module docstring) land on the print: params to its 4 decimals, FLOPs within 1e-3 M.
+    assert f"{measured.params_m:.4f}" == f"{printed['params_m']:.4f}"
+    assert measured.flops_m == pytest.approx(printed["flops_m"], abs=1e-3)
+
+
+def test_enet_config_is_validated_and_round_trips() -> None:
+    config = config_from_dict({"architecture": "enet", "channels": [8, 32, 64], "dropout": [0.0, 0.05]})
+    assert config == ENetConfig(channels=(8, 32, 64), dropout=(0.0, 0.05))
+    assert ENetConfig.from_json(config.to_json()) == config
+    for bad in ({"channels": [16, 8, 128]}, {"channels": [3, 64, 128]}, {"dropout": [0.01, 1.0]},
+                {"projection_ratio": 32}, {"num_classes": 0}, {"channels": [16, 64]}):
+        with pytest.raises(LwirstError, match="invalid ENet config"):
+            config_from_dict({"architecture": "enet", **bad})
+
+
+@pytest.mark.parametrize("size", [(32, 32), (40, 56), (72, 64), (256, 256)])
+def test_enet_maps_any_multiple_of_8_to_logits_of_the_same_size(size: tuple[int, int], one_torch_thread) -> None:
+    out = build_model("enet").eval()(torch.randn(2, 3, *size))
+    assert out.shape == (2, 1, *size) and torch.isfinite(out).all()
+
+
+def test_enet_exports_from_the_cli_and_onnxruntime_agrees(tmp_path: Path, one_torch_thread) -> None:
+    torch.manual_seed(0)
+    net = build_model("enet").eval()
+    for bn in (m for m in net.modules() if isinstance(m, torch.nn.BatchNorm2d)):  # statistics worth folding
+        bn.running_mean.uniform_(-0.1, 0.1)
+        bn.running_var.uniform_(0.5, 1.5)
+    checkpoint, onnx_path = tmp_path / "enet.safetensors", tmp_path / "enet.onnx"
+    save_checkpoint(checkpoint, net, net.config)
+    assert main(["export", "--checkpoint", str(checkpoint), "--out", str(onnx_path), "--size", "64", "64"]) == 0
+    session = ort.InferenceSession(str(onnx_path), providers=["CPUExecutionProvider"])
+    x = torch.randn(1, 3, 64, 64)
+    with torch.no_grad():
+        expected = net(x).numpy()
+    np.testing.assert_allclose(session.run(None, {"input": x.numpy()})[0], expected, atol=1e-4, rtol=1e-4)

@@ -23,6 +23,7 @@ from lwirst.registry import load_entry, unknown
 _MODULES: dict[str, str] = {
     "lwirstnet": "lwirst.models.lwirstnet",
     "acm": "lwirst.models.acm",
+    "enet": "lwirst.models.enet",
 }
 DEFAULT_ARCHITECTURE = "lwirstnet"
 _LOADED: dict[str, Architecture] = {}
