@@ -129,7 +129,7 @@ def test_app_registers_every_page_and_home_links_them() -> None:
 def test_home_model_card_is_readable_tables_and_prose() -> None:
     at = open_page()
     shown = " ".join(m.value for m in at.markdown)
-    assert "0.163 M parameters" in shown and "trained on SIRST" in shown
+    assert "0.163 M parameters" in shown and "fine-tuned from earlier weights on SIRST" in shown
     tables = [d.value for d in at.dataframe]
     recipe = next(t for t in tables if "setting" in t.columns and "learning rate" in set(t["setting"]))
     assert "recipe.lr" not in " ".join(recipe["setting"]) and "data.val_overlap" not in shown

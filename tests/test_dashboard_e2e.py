@@ -638,8 +638,9 @@ def test_every_page_on_the_embedded_defaults(offline_page: Page, offline_server:
     # Ablations: the tables render; another table names another paper winner.
     open_page(page, "Ablations")
     clean(page, "Ablations")
-    expect(page.get_by_test_id("stDataFrame").first).to_be_visible()
-    expect(page.locator(".js-plotly-plot")).to_have_count(1)
+    expect(page.get_by_text("Why this schedule", exact=False)).to_be_visible()  # the schedule is said first
+    expect(page.get_by_test_id("stDataFrame").filter(visible=True).first).to_be_visible()
+    expect(page.locator(".js-plotly-plot").filter(visible=True)).to_have_count(1)  # the curves are folded
     winner = metric_value(page, "Paper's best")
     page.get_by_role("combobox", name="Table").click()
     page.get_by_role("option", name="Table IV:", exact=False).click()
