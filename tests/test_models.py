@@ -128,12 +128,7 @@ def test_acm_trains_exports_and_evaluates_from_the_cli(synth_dir: Path, tmp_path
                  "--batch-size", "4", "--threads", "1", "--resume"]) == 1
 
     onnx_path = tmp_path / "acm.onnx"
-    assert main(["export", "--checkpoint", str(checkpoint), "--out", str(onnx_path), "--size", "64", "64"]) == 0
-    session = ort.InferenceSession(str(onnx_path), providers=["CPUExecutionProvider"])
-    x = torch.randn(2, 3, 40, 56)
-    with torch.no_grad():
-        expected = net(x).numpy()
-    np.testing.assert_allclose(session.run(None, {"input": x.numpy()})[0], expected, atol=1e-4, rtol=1e-4)
+    _assert_export_matches_torch(net, checkpoint, onnx_path, torch.randn(2, 3, 40, 56))
 
     capsys.readouterr()
     for model in (checkpoint, onnx_path):
@@ -177,9 +172,13 @@ def test_enet_exports_from_the_cli_and_onnxruntime_agrees(tmp_path: Path, one_to
         bn.running_var.uniform_(0.5, 1.5)
     checkpoint, onnx_path = tmp_path / "enet.safetensors", tmp_path / "enet.onnx"
     save_checkpoint(checkpoint, net, net.config)
+    _assert_export_matches_torch(net, checkpoint, onnx_path, torch.randn(1, 3, 64, 64))
+
+
+def _assert_export_matches_torch(net: torch.nn.Module, checkpoint: Path, onnx_path: Path, x: torch.Tensor) -> None:
+    """`lwirst export` of `checkpoint` run by ONNX Runtime gives `net`'s logits on `x`."""
     assert main(["export", "--checkpoint", str(checkpoint), "--out", str(onnx_path), "--size", "64", "64"]) == 0
     session = ort.InferenceSession(str(onnx_path), providers=["CPUExecutionProvider"])
-    x = torch.randn(1, 3, 64, 64)
     with torch.no_grad():
         expected = net(x).numpy()
     np.testing.assert_allclose(session.run(None, {"input": x.numpy()})[0], expected, atol=1e-4, rtol=1e-4)
