@@ -33,6 +33,7 @@ from lwirst.imageio import to_bgr
 from lwirst.inference import PLAIN, Segmenter
 from lwirst.losses import LOSSES
 from lwirst.metrics import PdFa, PixelMetrics
+from lwirst.mining import mine_hard_negatives
 from lwirst.models import DEFAULT_ARCHITECTURE, NetworkConfig, architecture_of, build_model
 from lwirst.palettes import random_palette
 from lwirst.preprocess import normalize
@@ -70,6 +71,7 @@ class Recipe:
     negatives: float = 0.0
     upscale: float = 0.0
     mosaic: float = 0.0
+    hard: float = 0.0  # mined hard negatives per real frame (`lwirst.mining`; needs `--init`)
     colour: float = 0.0  # chance that a frame is drawn through a pseudo-colour palette (`random_palette`)
     seed: int = 0
 
@@ -90,9 +92,9 @@ class Recipe:
             raise LwirstError("gain must be in [0, 1)")
         if not 0.0 <= self.ema_decay < 1.0:
             raise LwirstError("ema_decay must be in [0, 1)")
-        shares = (self.implant, self.synthetic, self.negatives, self.mosaic)
+        shares = (self.implant, self.synthetic, self.negatives, self.mosaic, self.hard)
         if not all(math.isfinite(v) and 0.0 <= v <= 10.0 for v in shares):
-            raise LwirstError("implant, synthetic, negatives and mosaic must be shares in [0, 10]")
+            raise LwirstError("implant, synthetic, negatives, mosaic and hard must be shares in [0, 10]")
         if not 0.0 <= self.upscale <= 1.0:
             raise LwirstError("upscale must be a probability in [0, 1]")
         if not 0.0 <= self.colour <= 1.0:
@@ -152,7 +154,8 @@ class TrainSet:
             masks.append(sample.mask.astype(np.uint8))
         geometry = Geometry(recipe.size, recipe.scale_min, recipe.scale_max, recipe.upscale)
         self.bank = FrameBank(images, masks, geometry)
-        self.items = epoch_kinds(len(images), recipe.implant, recipe.synthetic, recipe.negatives, recipe.mosaic)
+        self.items = epoch_kinds(len(images), recipe.implant, recipe.synthetic, recipe.negatives, recipe.mosaic,
+                                 recipe.hard)
 
     def __len__(self) -> int:
         return len(self.items)
@@ -279,6 +282,9 @@ class Trainer:
         """`init`: a checkpoint of the same network to start from (fine-tuning) instead of seeded
         random weights; its file name and hash go into run.json."""
         recipe.validate()
+        if recipe.hard and init is None:
+            raise LwirstError("hard negatives are the false alarms of the weights a run starts from: pass --init "
+                              "with --hard")
         if device == "auto":
             device = "cuda" if torch.cuda.is_available() else "cpu"
         self.device = torch.device(device)
@@ -297,6 +303,9 @@ class Trainer:
             if init_config != config:
                 raise LwirstError(f"--init {init}: its network config differs from this run's")
             self.model.load_state_dict(state)
+        if recipe.hard:  # mined from the init weights on every start, so a resumed run draws the same crops
+            self.train_set.bank.hard = mine_hard_negatives(self.model, self.train_set.bank.backgrounds, recipe.size,
+                                                           np.random.default_rng([recipe.seed, 4099]))
         self.optimizer = _optimizer(self.model, recipe)
         self.ema = EMA(self.model, recipe.ema_decay) if recipe.ema_decay > 0 else None
         self.epoch = 0

@@ -13,7 +13,9 @@ sensors' frames it misses targets and raises alarms on empty sky. The recipe's s
   target-free synthetic scene, with wide bright blobs, dark blobs and hot pixels as bait;
 * **mosaic**: pieces of several real backgrounds reduced 1-2.5x and quilted into one frame
   (`lwirst.implant.mosaic`): the dense small-scale clutter of a large sensor's frame, half
-  of them with 1-3 targets implanted at their own size, half target-free.
+  of them with 1-3 targets implanted at their own size, half target-free;
+* **hard**: a crop around a false alarm the init weights raise on a large target-free frame
+  (`lwirst.mining`), mask empty: negatives where the network errs.
 
 `upscale` is the probability that a real or background frame is enlarged 2-4x at its own
 aspect ratio and cropped at full resolution instead of squashed to the training size:
@@ -41,7 +43,7 @@ from lwirst.implant import (
 )
 from lwirst.synth import PRESETS, render_scene
 
-KINDS = ("real", "implant", "synthetic", "negative", "mosaic")
+KINDS = ("real", "implant", "synthetic", "negative", "mosaic", "hard")
 SYNTH_PRESETS = ("sirst", "sirst_terrain")
 
 
@@ -111,6 +113,7 @@ class FrameBank:
         self.backgrounds = [remove_targets(i, m > 0) for i, m in zip(self.images, self.masks, strict=True)]
         self.cutouts: list[Cutout] = [c for i, m in zip(self.images, self.masks, strict=True)
                                       for c in cut_targets(i, m > 0)]
+        self.hard: list[np.ndarray] = []  # mined crops (`lwirst.mining`); empty until a trainer mines them
 
     def make(self, kind: str, rng: np.random.Generator, index: int = 0) -> tuple[np.ndarray, np.ndarray]:
         """One BGR uint8 size x size frame of `kind` and its 0/1 mask (`index` picks the real frame)."""
@@ -125,6 +128,11 @@ class FrameBank:
             return self._negative(rng)
         if kind == "mosaic":
             return self._mosaic(rng)
+        if kind == "hard":  # without mined crops (e.g. a BN refit outside training), an ordinary negative
+            if not self.hard:
+                return self._negative(rng)
+            size = self.geometry.size
+            return self.hard[int(rng.integers(0, len(self.hard)))], np.zeros((size, size), np.uint8)
         raise ValueError(f"unknown frame kind {kind!r}")
 
     def _background(self, rng: np.random.Generator) -> np.ndarray:
@@ -170,10 +178,10 @@ class FrameBank:
 
 
 def epoch_kinds(real: int, implant: float, synthetic: float, negatives: float,
-                mosaics: float = 0.0) -> list[tuple[str, int]]:
+                mosaics: float = 0.0, hard: float = 0.0) -> list[tuple[str, int]]:
     """The (kind, real index) list one epoch draws from: every real frame once plus the shares."""
     items = [("real", i) for i in range(real)]
     for kind, share in (("implant", implant), ("synthetic", synthetic), ("negative", negatives),
-                        ("mosaic", mosaics)):
+                        ("mosaic", mosaics), ("hard", hard)):
         items += [(kind, 0)] * round(share * real)
     return items
