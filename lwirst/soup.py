@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -44,7 +45,7 @@ class Soup:
 
     model: torch.nn.Module
     config: NetworkConfig
-    ingredients: list[dict[str, str]]
+    ingredients: list[dict[str, Any]]
     recipe: Recipe
 
     def meta(self, refit: BatchNormRefit, data: dict[str, Any]) -> dict[str, Any]:
@@ -69,10 +70,12 @@ def recipe_of(meta: dict[str, Any]) -> Recipe:
     return recipe
 
 
-def average_states(paths: Sequence[str | Path]) -> tuple[NetworkConfig, dict[str, torch.Tensor],
-                                                          list[dict[str, str]], dict[str, Any]]:
+def average_states(paths: Sequence[str | Path], weights: Sequence[float] | None = None) -> tuple[
+        NetworkConfig, dict[str, torch.Tensor], list[dict[str, Any]], dict[str, Any]]:
     """(config, mean state, ingredients, first checkpoint's meta) of checkpoints of one network.
 
+    `weights` (one per checkpoint, non-negative, normalised to sum 1; default uniform) make the
+    mean a weighted one: a point on the line between two fine-tunes rather than its middle.
     Float tensors are averaged in float64; integer ones (BN batch counters) come from the
     first checkpoint. Refuses fewer than two files, a file given twice, or differing configs.
     """
@@ -80,24 +83,37 @@ def average_states(paths: Sequence[str | Path]) -> tuple[NetworkConfig, dict[str
         raise LwirstError("averaging needs at least two checkpoints")
     if len(paths) > MAX_INGREDIENTS:
         raise LwirstError(f"{len(paths)} checkpoints given; at most {MAX_INGREDIENTS} can be averaged")
+    shares = _normalised(weights, len(paths))
     hashes = [file_hash(p) if Path(p).is_file() else "" for p in paths]
     for i, digest in enumerate(hashes):
         if digest and digest in hashes[:i]:
             raise LwirstError(f"{paths[i]} is the same file as {paths[hashes.index(digest)]}; give each "
                               "checkpoint once")
     config, first, first_meta = load_checkpoint(paths[0])
-    sums = {k: v.double() if v.is_floating_point() else v.clone() for k, v in first.items()}
-    for path in paths[1:]:
+    sums = {k: v.double() * shares[0] if v.is_floating_point() else v.clone() for k, v in first.items()}
+    for path, share in zip(paths[1:], shares[1:], strict=True):
         other_config, state, _ = load_checkpoint(path)
         if other_config != config:
             raise LwirstError(f"{path}: its network differs from {paths[0]}'s; only checkpoints of one "
                               "network (one config) can be averaged")
         for key, value in state.items():
             if value.is_floating_point():
-                sums[key] += value.double()
-    state = {k: (v / len(paths)).to(first[k].dtype) if v.is_floating_point() else v for k, v in sums.items()}
-    ingredients = [{"file": _short_name(Path(p)), "sha256": h} for p, h in zip(paths, hashes, strict=True)]
+                sums[key] += value.double() * share
+    state = {k: v.to(first[k].dtype) if v.is_floating_point() else v for k, v in sums.items()}
+    ingredients = [{"file": _short_name(Path(p)), "sha256": h, "weight": w}
+                   for p, h, w in zip(paths, hashes, shares, strict=True)]
     return config, state, ingredients, first_meta
+
+
+def _normalised(weights: Sequence[float] | None, count: int) -> list[float]:
+    if weights is None:
+        return [1.0 / count] * count
+    if len(weights) != count:
+        raise LwirstError(f"{len(weights)} weights given for {count} checkpoints; give one per checkpoint")
+    if not all(math.isfinite(w) and w >= 0 for w in weights) or sum(weights) <= 0:
+        raise LwirstError("weights must be finite, non-negative and not all zero")
+    total = math.fsum(weights)
+    return [w / total for w in weights]
 
 
 def _short_name(path: Path) -> str:
@@ -106,10 +122,10 @@ def _short_name(path: Path) -> str:
 
 
 def make_soup(paths: Sequence[str | Path], train_set: SegDataset, refit: BatchNormRefit = BatchNormRefit(), *,
-              recipe: Recipe | None = None) -> Soup:
-    """Average `paths` and re-estimate BN statistics on `train_set` frames drawn with `recipe`
-    (default: the first checkpoint's recorded recipe)."""
-    config, state, ingredients, first_meta = average_states(paths)
+              recipe: Recipe | None = None, weights: Sequence[float] | None = None) -> Soup:
+    """Average `paths` (`weights`: see `average_states`) and re-estimate BN statistics on `train_set`
+    frames drawn with `recipe` (default: the first checkpoint's recorded recipe)."""
+    config, state, ingredients, first_meta = average_states(paths, weights)
     recipe = recipe or recipe_of(first_meta)
     model = build_model(config=config)
     model.load_state_dict(state)

@@ -60,6 +60,31 @@ def test_the_mean_of_the_states_is_taken_element_by_element(fine_tunes: list[Pat
     assert len({i["sha256"] for i in ingredients}) == 3
 
 
+def test_weights_move_the_mean_along_the_line_between_ingredients(fine_tunes: list[Path]) -> None:
+    """Weights 3 and 1 give 0.75 a + 0.25 b for every float tensor, whatever their scale; the ingredients
+    record the normalised weights."""
+    _, mean, ingredients, _ = average_states(fine_tunes[:2], [3.0, 1.0])
+    a, b = (load_checkpoint(p)[1] for p in fine_tunes[:2])
+    for key, value in mean.items():
+        if value.is_floating_point():
+            torch.testing.assert_close(value.double(), 0.75 * a[key].double() + 0.25 * b[key].double(),
+                                       rtol=0, atol=1e-6)
+    assert [i["weight"] for i in ingredients] == [0.75, 0.25]
+    _, same, _, _ = average_states(fine_tunes[:2], [30.0, 10.0])
+    assert all(torch.equal(same[k], mean[k]) for k in mean)
+
+
+@pytest.mark.parametrize("weights, message", [
+    ([1.0], "one per checkpoint"),
+    ([1.0, -1.0], "non-negative"),
+    ([0.0, 0.0], "not all zero"),
+    ([1.0, float("nan")], "finite"),
+])
+def test_bad_weights_are_refused(fine_tunes: list[Path], weights: list[float], message: str) -> None:
+    with pytest.raises(LwirstError, match=message):
+        average_states(fine_tunes[:2], weights)
+
+
 def test_a_soup_of_identical_weights_is_those_weights(fine_tunes: list[Path], tmp_path: Path) -> None:
     copy = tmp_path / "copy.safetensors"
     config, state, meta = load_checkpoint(fine_tunes[0])
@@ -78,6 +103,7 @@ def test_the_command_writes_the_mean_with_refitted_batchnorm(fine_tunes: list[Pa
             "--dataset", "folder", "--split", "train", "--bn-batches", "2", "--batch-size", "2", "--threads", "1"]
     assert main(args) == 0
     assert "mean of 3 checkpoints" in capsys.readouterr().out
+    assert [i["weight"] for i in load_checkpoint(out)[2]["averaged"]] == pytest.approx([1 / 3] * 3)
     _, soup, meta = load_checkpoint(out)
     _, mean, _, _ = average_states(fine_tunes)
     refitted = 0
@@ -118,6 +144,7 @@ def test_checkpoints_of_different_networks_are_refused(fine_tunes: list[Path], t
     (["--out", "{first}"], "is an input of this command"),
     (["--out", "{existing}"], "already exists"),
     (["--out", "{tmp}/soup.onnx"], "give a .safetensors file name"),
+    (["--weights", "1"], "give one per checkpoint"),
 ])
 def test_bad_options_are_refused_before_any_work(change: list[str], message: str, fine_tunes: list[Path],
                                                  synth_dir: Path, tmp_path: Path, capsys) -> None:
@@ -127,7 +154,10 @@ def test_bad_options_are_refused_before_any_work(change: list[str], message: str
     args = ["average", *map(str, fine_tunes), "--out", str(tmp_path / "soup.safetensors"),
             "--data-dir", str(synth_dir), "--dataset", "folder", "--split", "train"]
     for flag, value in zip(change[::2], change[1::2], strict=True):
-        args[args.index(flag) + 1] = value.format(**values)
+        if flag in args:
+            args[args.index(flag) + 1] = value.format(**values)
+        else:
+            args += [flag, value.format(**values)]
     before = fine_tunes[0].read_bytes()
     assert main(args) == 1
     assert message in capsys.readouterr().err

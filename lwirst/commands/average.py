@@ -14,6 +14,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("checkpoints", nargs="+", type=Path,
                         help="two or more checkpoints of one network, e.g. fine-tunes from one start")
     parser.add_argument("--out", type=Path, required=True, help="the averaged checkpoint to write (.safetensors)")
+    parser.add_argument("--weights", nargs="+", type=number(float, lo=0.0, hi=1e6), metavar="W",
+                        help="one weight per checkpoint (normalised to sum 1; default: all equal)")
     parser.add_argument("--force", action="store_true", help="overwrite an existing --out file")
     parser.add_argument("--data-dir", help="dataset root for the BatchNorm refit (default: $LWIRST_DATA_DIR)")
     parser.add_argument("--dataset", default="sirst", help="dataset of the BatchNorm refit frames")
@@ -35,17 +37,20 @@ def run(args: argparse.Namespace) -> int:
     if args.split == "test":
         raise LwirstError("--split test: BatchNorm statistics are part of the model; refit them on a "
                           "training split, never on test")
+    if args.weights is not None and len(args.weights) != len(args.checkpoints):
+        raise LwirstError(f"{len(args.weights)} --weights for {len(args.checkpoints)} checkpoints; give one per "
+                          "checkpoint")
     if args.out.suffix.lower() != ".safetensors":
         raise LwirstError(f"--out {args.out}: give a .safetensors file name")
     check_outputs({"--out": args.out}, [*args.checkpoints, args.data_dir], force=args.force)
     torch.set_num_threads(args.threads)
     dataset = open_dataset(args.data_dir, args.dataset, args.split)
     refit = BatchNormRefit(batches=args.bn_batches, batch_size=args.batch_size, seed=args.seed)
-    soup = make_soup(args.checkpoints, dataset, refit)
+    soup = make_soup(args.checkpoints, dataset, refit, weights=args.weights)
     data = {"dataset": args.dataset, "split": args.split, "images": len(dataset),
             "names": names_digest(dataset), "data_dir": str(resolve_data_dir(args.data_dir).resolve())}
     save_checkpoint(args.out, soup.model, soup.config, soup.meta(refit, data))
-    names = ", ".join(item["file"] for item in soup.ingredients)
-    print(f"wrote {args.out}: mean of {len(soup.ingredients)} checkpoints ({names}); BatchNorm refit on "
+    names = ", ".join(f"{item['file']} x {item['weight']:.3g}" for item in soup.ingredients)
+    print(f"wrote {args.out}: weighted mean of {len(soup.ingredients)} checkpoints ({names}); BatchNorm refit on "
           f"{refit.batches} x {refit.batch_size} {args.dataset} {args.split} frames, seed {refit.seed}")
     return 0
