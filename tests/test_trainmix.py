@@ -135,6 +135,24 @@ def test_suite_parts_are_deterministic_and_labelled(data_root) -> None:
     assert parts["empty-mosaic-1280"].load(0).image.shape[:2] == (1024, 1280)
 
 
+def test_large_suite_draws_fresh_1280_mosaics(data_root) -> None:
+    """The held-out proxy: 1280x1024 mosaics with targets and twice as many without, deterministic, and other
+    frames than xdomain's target-free 1280x1024 mosaics."""
+    from lwirst.suite import build_suite
+
+    parts = {p.name: p for p in build_suite("large", data_root, synthetic_frames=2)}
+    assert set(parts) == {"large-mosaic-1280", "large-empty-1280"}
+    assert len(parts["large-mosaic-1280"]) == 2 and len(parts["large-empty-1280"]) == 4
+    with_targets, empty = parts["large-mosaic-1280"].load(1), parts["large-empty-1280"].load(1)
+    assert with_targets.image.shape[:2] == empty.image.shape[:2] == (1024, 1280)
+    assert with_targets.mask.any() and not empty.mask.any()
+    again = {p.name: p for p in build_suite("large", data_root, synthetic_frames=2)}
+    assert np.array_equal(again["large-empty-1280"].load(1).image, empty.image)
+    xdomain = next(p for p in build_suite("xdomain", data_root, synthetic_frames=2) if p.name == "empty-mosaic-1280")
+    assert not np.array_equal(xdomain.load(1).image, empty.image)
+    assert xdomain.load(1).name != empty.name
+
+
 def test_suite_pools_targets_and_empty_frames(data_root) -> None:
     """Pooled Pd and empty-frame figures are the sums over the parts, on a real (untrained) network run."""
     import dataclasses
