@@ -60,7 +60,10 @@ SEED = 20261201  # never drawn by training, whose generated frames take seeds fr
 
 @dataclass(frozen=True)
 class SuitePart:
-    """One part of the suite: frames built on demand, with the reading interface of `SegDataset`."""
+    """One part of the suite: frames built on demand, with the reading interface of `SegDataset`.
+
+    A name starting with "empty" marks a target-free part: its frames are pooled into the false-alarm
+    figures, the others into Pd."""
 
     name: str
     description: str
@@ -235,7 +238,7 @@ def _large(val: _ValFrames, synthetic_frames: int) -> list[SuitePart]:
     return [
         SuitePart("large-mosaic-1280", "val mosaics, 1280x1024, with 2-6 targets", synthetic_frames,
                   lambda i: val.mosaic(i, (1024, 1280), _seeded(14, i), True, "large-mosaic")),
-        SuitePart("large-empty-1280", "target-free val mosaics, 1280x1024", 2 * synthetic_frames,
+        SuitePart("empty-large-1280", "target-free val mosaics, 1280x1024", 2 * synthetic_frames,
                   lambda i: val.mosaic(i, (1024, 1280), _seeded(15, i), False, "large-mosaic")),
     ]
 

@@ -141,16 +141,25 @@ def test_large_suite_draws_fresh_1280_mosaics(data_root) -> None:
     from lwirst.suite import build_suite
 
     parts = {p.name: p for p in build_suite("large", data_root, synthetic_frames=2)}
-    assert set(parts) == {"large-mosaic-1280", "large-empty-1280"}
-    assert len(parts["large-mosaic-1280"]) == 2 and len(parts["large-empty-1280"]) == 4
-    with_targets, empty = parts["large-mosaic-1280"].load(1), parts["large-empty-1280"].load(1)
+    assert set(parts) == {"large-mosaic-1280", "empty-large-1280"}
+    assert len(parts["large-mosaic-1280"]) == 2 and len(parts["empty-large-1280"]) == 4
+    with_targets, empty = parts["large-mosaic-1280"].load(1), parts["empty-large-1280"].load(1)
     assert with_targets.image.shape[:2] == empty.image.shape[:2] == (1024, 1280)
     assert with_targets.mask.any() and not empty.mask.any()
     again = {p.name: p for p in build_suite("large", data_root, synthetic_frames=2)}
-    assert np.array_equal(again["large-empty-1280"].load(1).image, empty.image)
+    assert np.array_equal(again["empty-large-1280"].load(1).image, empty.image)
     xdomain = next(p for p in build_suite("xdomain", data_root, synthetic_frames=2) if p.name == "empty-mosaic-1280")
     assert not np.array_equal(xdomain.load(1).image, empty.image)
     assert xdomain.load(1).name != empty.name
+
+
+@pytest.mark.parametrize("suite", ["xdomain", "colour", "large"])
+def test_target_free_parts_and_only_they_are_named_empty(data_root, suite: str) -> None:
+    """Pooling reads a part as target-free by its name: every suite's names must say what its frames hold."""
+    from lwirst.suite import build_suite
+
+    for part in build_suite(suite, data_root, synthetic_frames=1):
+        assert part.name.startswith("empty") == (not part.load(0).mask.any()), part.name
 
 
 def test_suite_pools_targets_and_empty_frames(data_root) -> None:
