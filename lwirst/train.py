@@ -72,6 +72,7 @@ class Recipe:
     upscale: float = 0.0
     mosaic: float = 0.0
     hard: float = 0.0  # mined hard negatives per real frame (`lwirst.mining`; needs `--init`)
+    hard_implant: float = 0.0  # chance that a drawn hard negative gets 1-3 implanted targets
     colour: float = 0.0  # chance that a frame is drawn through a pseudo-colour palette (`random_palette`)
     seed: int = 0
 
@@ -97,6 +98,8 @@ class Recipe:
             raise LwirstError("implant, synthetic, negatives, mosaic and hard must be shares in [0, 10]")
         if not 0.0 <= self.upscale <= 1.0:
             raise LwirstError("upscale must be a probability in [0, 1]")
+        if not 0.0 <= self.hard_implant <= 1.0:
+            raise LwirstError("hard_implant must be a probability in [0, 1]")
         if not 0.0 <= self.colour <= 1.0:
             raise LwirstError("colour must be a probability in [0, 1]")
 
@@ -153,7 +156,7 @@ class TrainSet:
             images.append(to_bgr(sample.image))
             masks.append(sample.mask.astype(np.uint8))
         geometry = Geometry(recipe.size, recipe.scale_min, recipe.scale_max, recipe.upscale)
-        self.bank = FrameBank(images, masks, geometry)
+        self.bank = FrameBank(images, masks, geometry, recipe.hard_implant)
         self.items = epoch_kinds(len(images), recipe.implant, recipe.synthetic, recipe.negatives, recipe.mosaic,
                                  recipe.hard)
 

@@ -15,7 +15,9 @@ sensors' frames it misses targets and raises alarms on empty sky. The recipe's s
   (`lwirst.implant.mosaic`): the dense small-scale clutter of a large sensor's frame, half
   of them with 1-3 targets implanted at their own size, half target-free;
 * **hard**: a crop around a false alarm the init weights raise on a large target-free frame
-  (`lwirst.mining`), mask empty: negatives where the network errs.
+  (`lwirst.mining`), mask empty: negatives where the network errs; with `hard_implant` p, a drawn
+  crop gets 1-3 implanted targets with chance p, so the network must tell a target from the
+  clutter on that texture rather than go quiet there.
 
 `upscale` is the probability that a real or background frame is enlarged 2-4x at its own
 aspect ratio and cropped at full resolution instead of squashed to the training size:
@@ -37,6 +39,7 @@ from lwirst.implant import (
     add_hot_pixels,
     add_psf,
     cut_targets,
+    grey,
     mosaic,
     remove_targets,
     transform_cutout,
@@ -108,8 +111,10 @@ def _distractors(canvas: np.ndarray, taken: np.ndarray, rng: np.random.Generator
 class FrameBank:
     """Real frames, their inpainted backgrounds and their targets' cut-outs, kept in memory."""
 
-    def __init__(self, images: Sequence[np.ndarray], masks: Sequence[np.ndarray], geometry: Geometry) -> None:
+    def __init__(self, images: Sequence[np.ndarray], masks: Sequence[np.ndarray], geometry: Geometry,
+                 hard_implant: float = 0.0) -> None:
         self.images, self.masks, self.geometry = list(images), list(masks), geometry
+        self.hard_implant = hard_implant
         self.backgrounds = [remove_targets(i, m > 0) for i, m in zip(self.images, self.masks, strict=True)]
         self.cutouts: list[Cutout] = [c for i, m in zip(self.images, self.masks, strict=True)
                                       for c in cut_targets(i, m > 0)]
@@ -131,8 +136,10 @@ class FrameBank:
         if kind == "hard":  # without mined crops (e.g. a BN refit outside training), an ordinary negative
             if not self.hard:
                 return self._negative(rng)
-            size = self.geometry.size
-            return self.hard[int(rng.integers(0, len(self.hard)))], np.zeros((size, size), np.uint8)
+            crop = self.hard[int(rng.integers(0, len(self.hard)))]
+            if self.hard_implant and rng.random() < self.hard_implant:  # no draw at 0: older runs resume unchanged
+                return self._implanted(rng, grey(crop))
+            return crop, np.zeros(crop.shape[:2], np.uint8)
         raise ValueError(f"unknown frame kind {kind!r}")
 
     def _background(self, rng: np.random.Generator) -> np.ndarray:

@@ -104,6 +104,26 @@ def test_the_bank_draws_mined_crops_with_empty_masks() -> None:
     assert not mask.any() and any(np.array_equal(image, crop) for crop in bank.hard)
 
 
+def test_hard_implant_puts_targets_on_the_mined_texture() -> None:
+    """With hard_implant 1 a drawn crop carries implanted targets over the crop's own background (most pixels
+    untouched); with 0 it stays an empty-mask crop."""
+    frames = _backgrounds()
+    crops = mine_hard_negatives(spot_detector(margin=1.0), frames, SIZE, np.random.default_rng(0), PLAN)
+    masks = [np.zeros(f.shape[:2], np.uint8) for f in frames]
+    plain, implanted = (FrameBank(frames, masks, Geometry(SIZE, 0.8, 1.2), hard_implant=p) for p in (0.0, 1.0))
+    plain.hard = implanted.hard = crops
+    found = 0
+    for seed in range(8):
+        image, mask = plain.make("hard", np.random.default_rng(seed))
+        assert not mask.any() and any(np.array_equal(image, crop) for crop in crops)
+        image, mask = implanted.make("hard", np.random.default_rng(seed))
+        assert image.shape == (SIZE, SIZE, 3) and set(np.unique(mask)) <= {0, 1}
+        closest = min(crops, key=lambda crop: int(np.abs(crop.astype(int) - image.astype(int)).sum()))
+        assert np.mean(np.abs(closest.astype(int) - image.astype(int)).max(axis=2) <= 2) > 0.8
+        found += bool(mask.any())
+    assert found >= 6  # a target can fail to find room; most draws carry one
+
+
 def test_hard_negatives_need_weights_to_start_from(synth_dir: Path, tmp_path: Path) -> None:
     train = open_dataset(synth_dir, "folder", "train")
     with pytest.raises(LwirstError, match="--init"):
@@ -111,3 +131,5 @@ def test_hard_negatives_need_weights_to_start_from(synth_dir: Path, tmp_path: Pa
                 threads=1)
     with pytest.raises(LwirstError, match="hard must be shares"):
         Recipe(hard=-1.0).validate()
+    with pytest.raises(LwirstError, match="hard_implant must be a probability"):
+        Recipe(hard_implant=1.5).validate()
