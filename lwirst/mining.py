@@ -23,6 +23,7 @@ import torch
 from lwirst.implant import grey, mosaic
 from lwirst.inference import PLAIN, Segmenter
 from lwirst.postprocess import Target, detect
+from lwirst.trainmix import grey_to_bgr
 
 log = logging.getLogger(__name__)
 
@@ -63,13 +64,13 @@ def _target_free_frames(backgrounds: Sequence[np.ndarray], rng: np.random.Genera
                         plan: MiningPlan) -> Iterator[np.ndarray]:
     for _ in range(plan.mosaics):
         canvas = mosaic(backgrounds, plan.shape, rng)
-        yield cv2.cvtColor(np.clip(np.rint(canvas), 0, 255).astype(np.uint8), cv2.COLOR_GRAY2BGR)
+        yield grey_to_bgr(canvas)
     for _ in range(plan.enlarged):
         image = grey(backgrounds[int(rng.integers(0, len(backgrounds)))])
         factor = float(rng.uniform(2.0, 4.0))
         h, w = image.shape
         image = cv2.resize(image, (round(w * factor), round(h * factor)), interpolation=cv2.INTER_LINEAR)
-        yield cv2.cvtColor(np.clip(np.rint(image), 0, 255).astype(np.uint8), cv2.COLOR_GRAY2BGR)
+        yield grey_to_bgr(image)
 
 
 def crop_around(frame: np.ndarray, target: Target, size: int, rng: np.random.Generator) -> np.ndarray:

@@ -83,7 +83,7 @@ def average_states(paths: Sequence[str | Path], weights: Sequence[float] | None 
         raise LwirstError("averaging needs at least two checkpoints")
     if len(paths) > MAX_INGREDIENTS:
         raise LwirstError(f"{len(paths)} checkpoints given; at most {MAX_INGREDIENTS} can be averaged")
-    shares = _normalised(weights, len(paths))
+    shares = normalise_weights(weights, len(paths))
     hashes = [file_hash(p) if Path(p).is_file() else "" for p in paths]
     for i, digest in enumerate(hashes):
         if digest and digest in hashes[:i]:
@@ -105,14 +105,16 @@ def average_states(paths: Sequence[str | Path], weights: Sequence[float] | None 
     return config, state, ingredients, first_meta
 
 
-def _normalised(weights: Sequence[float] | None, count: int) -> list[float]:
+def normalise_weights(weights: Sequence[float] | None, count: int) -> list[float]:
+    """`count` ingredient weights summing to 1 (uniform for None); refuses a wrong count, a negative or
+    non-finite weight, or all zeros."""
     if weights is None:
         return [1.0 / count] * count
     if len(weights) != count:
         raise LwirstError(f"{len(weights)} weights given for {count} checkpoints; give one per checkpoint")
-    if not all(math.isfinite(w) and w >= 0 for w in weights) or sum(weights) <= 0:
-        raise LwirstError("weights must be finite, non-negative and not all zero")
     total = math.fsum(weights)
+    if not all(math.isfinite(w) and w >= 0 for w in weights) or total <= 0:
+        raise LwirstError("weights must be finite, non-negative and not all zero")
     return [w / total for w in weights]
 
 

@@ -97,7 +97,8 @@ def random_scene_config(rng: np.random.Generator, size: int, targets: tuple[int,
                           ground_level=float(rng.uniform(60, 190)))
 
 
-def _to_bgr(canvas: np.ndarray) -> np.ndarray:
+def grey_to_bgr(canvas: np.ndarray) -> np.ndarray:
+    """A float grey canvas as the 8-bit BGR frame training and inference take."""
     return cv2.cvtColor(np.clip(np.rint(canvas), 0, 255).astype(np.uint8), cv2.COLOR_GRAY2BGR)
 
 
@@ -161,7 +162,7 @@ class FrameBank:
                 mask |= placed
         if rng.random() < 0.3:
             _distractors(canvas, taken, rng, int(rng.integers(0, 3)))
-        return _to_bgr(canvas), mask.astype(np.uint8)
+        return grey_to_bgr(canvas), mask.astype(np.uint8)
 
     def _negative(self, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
         size = self.geometry.size
@@ -171,7 +172,7 @@ class FrameBank:
             scene = render_scene(random_scene_config(rng, size, (0, 0)), rng.integers(0, 2**31, 2))
             canvas = scene.image.astype(np.float32)
         _distractors(canvas, np.zeros(canvas.shape, dtype=bool), rng, int(rng.integers(0, 4)))
-        return _to_bgr(canvas), np.zeros((size, size), np.uint8)
+        return grey_to_bgr(canvas), np.zeros((size, size), np.uint8)
 
 
     def _mosaic(self, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
@@ -181,7 +182,7 @@ class FrameBank:
             return self._implanted(rng, canvas)
         if rng.random() < 0.3:
             _distractors(canvas, np.zeros(canvas.shape, dtype=bool), rng, int(rng.integers(0, 3)))
-        return _to_bgr(canvas), np.zeros((size, size), np.uint8)
+        return grey_to_bgr(canvas), np.zeros((size, size), np.uint8)
 
 
 def epoch_kinds(real: int, implant: float, synthetic: float, negatives: float,

@@ -32,14 +32,12 @@ def run(args: argparse.Namespace) -> int:
 
     from lwirst.checkpoint import save_checkpoint
     from lwirst.datasets import names_digest, open_dataset, resolve_data_dir
-    from lwirst.soup import BatchNormRefit, make_soup
+    from lwirst.soup import BatchNormRefit, make_soup, normalise_weights
 
     if args.split == "test":
         raise LwirstError("--split test: BatchNorm statistics are part of the model; refit them on a "
                           "training split, never on test")
-    if args.weights is not None and len(args.weights) != len(args.checkpoints):
-        raise LwirstError(f"{len(args.weights)} --weights for {len(args.checkpoints)} checkpoints; give one per "
-                          "checkpoint")
+    normalise_weights(args.weights, len(args.checkpoints))  # a bad --weights list fails before any work
     if args.out.suffix.lower() != ".safetensors":
         raise LwirstError(f"--out {args.out}: give a .safetensors file name")
     check_outputs({"--out": args.out}, [*args.checkpoints, args.data_dir], force=args.force)
