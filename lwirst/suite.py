@@ -62,13 +62,14 @@ SEED = 20261201  # never drawn by training, whose generated frames take seeds fr
 class SuitePart:
     """One part of the suite: frames built on demand, with the reading interface of `SegDataset`.
 
-    A name starting with "empty" marks a target-free part: its frames are pooled into the false-alarm
-    figures, the others into Pd."""
+    A `target_free` part's frames are pooled into the false-alarm figures, the others' into Pd (by
+    convention such parts are also named "empty...", so tables read at a glance)."""
 
     name: str
     description: str
     count: int
     make: Callable[[int], Sample]
+    target_free: bool = False
     split: str = "xdomain"
     source: str = ""  # content fingerprint of the SIRST val split the part is built from
 
@@ -185,15 +186,17 @@ def _xdomain(val: _ValFrames, synthetic_frames: int) -> list[SuitePart]:
                   lambda i: _synthetic(4, i, (512, 640), (1, 3))),
         SuitePart("mosaic-640", "val backgrounds reduced 1-2.5x, quilted into 640x512, with 2-6 targets",
                   synthetic_frames, lambda i: val.mosaic(i, (512, 640), _seeded(6, i), True)),
-        SuitePart("empty-1x", "val backgrounds, targets inpainted: no target", n, lambda i: val.empty(i, 1.0)),
-        SuitePart("empty-2x", "the same enlarged 2x", n, lambda i: val.empty(i, 2.0)),
-        SuitePart("empty-4x", "the same enlarged 4x (up to 1280x960)", n, lambda i: val.empty(i, 4.0)),
+        SuitePart("empty-1x", "val backgrounds, targets inpainted: no target", n, lambda i: val.empty(i, 1.0),
+                  target_free=True),
+        SuitePart("empty-2x", "the same enlarged 2x", n, lambda i: val.empty(i, 2.0), target_free=True),
+        SuitePart("empty-4x", "the same enlarged 4x (up to 1280x960)", n, lambda i: val.empty(i, 4.0),
+                  target_free=True),
         SuitePart("empty-synth-640", "target-free synthetic scenes, 640x512", synthetic_frames,
-                  lambda i: _synthetic(5, i, (512, 640), (0, 0))),
+                  lambda i: _synthetic(5, i, (512, 640), (0, 0)), target_free=True),
         SuitePart("empty-mosaic-640", "target-free val mosaics, 640x512", synthetic_frames,
-                  lambda i: val.mosaic(i, (512, 640), _seeded(7, i), False)),
+                  lambda i: val.mosaic(i, (512, 640), _seeded(7, i), False), target_free=True),
         SuitePart("empty-mosaic-1280", "target-free val mosaics, 1280x1024", synthetic_frames // 2,
-                  lambda i: val.mosaic(i, (1024, 1280), _seeded(8, i), False)),
+                  lambda i: val.mosaic(i, (1024, 1280), _seeded(8, i), False), target_free=True),
     ]
     return parts
 
@@ -227,9 +230,10 @@ def _colour(val: _ValFrames, synthetic_frames: int) -> list[SuitePart]:
         SuitePart("palette-mosaic-640", "val mosaics, 640x512, with 2-6 targets, in the palettes",
                   synthetic_frames, lambda i: _in_palette(val.mosaic(i, (512, 640), _seeded(12, i), True), i)),
         SuitePart("empty-palette-1x", "val backgrounds, targets inpainted, in the palettes", n,
-                  lambda i: _in_palette(val.empty(i, 1.0), i)),
+                  lambda i: _in_palette(val.empty(i, 1.0), i), target_free=True),
         SuitePart("empty-palette-mosaic-640", "target-free val mosaics, 640x512, in the palettes",
-                  synthetic_frames, lambda i: _in_palette(val.mosaic(i, (512, 640), _seeded(13, i), False), i)),
+                  synthetic_frames, lambda i: _in_palette(val.mosaic(i, (512, 640), _seeded(13, i), False), i),
+                  target_free=True),
     ]
 
 
@@ -239,7 +243,7 @@ def _large(val: _ValFrames, synthetic_frames: int) -> list[SuitePart]:
         SuitePart("large-mosaic-1280", "val mosaics, 1280x1024, with 2-6 targets", synthetic_frames,
                   lambda i: val.mosaic(i, (1024, 1280), _seeded(14, i), True, "large-mosaic")),
         SuitePart("empty-large-1280", "target-free val mosaics, 1280x1024", 2 * synthetic_frames,
-                  lambda i: val.mosaic(i, (1024, 1280), _seeded(15, i), False, "large-mosaic")),
+                  lambda i: val.mosaic(i, (1024, 1280), _seeded(15, i), False, "large-mosaic"), target_free=True),
     ]
 
 
@@ -254,7 +258,7 @@ class SuiteResult:
     parts: list[tuple[SuitePart, EvalResult]]
 
     def _sum(self, key: str, empty: bool) -> float:
-        return sum(r.metrics[key] for p, r in self.parts if p.name.startswith("empty") == empty)
+        return sum(r.metrics[key] for p, r in self.parts if p.target_free == empty)
 
     @property
     def pd(self) -> float:
@@ -273,7 +277,7 @@ class SuiteResult:
         """Share of target-free frames with any alarm, over every target-free part."""
         frames = self._sum("images", True)
         alarmed = sum(r.metrics["empty_alarm_rate"] * r.metrics["images"]
-                      for p, r in self.parts if p.name.startswith("empty"))
+                      for p, r in self.parts if p.target_free)
         return alarmed / frames if frames else float("nan")
 
     def rows(self) -> list[dict[str, object]]:
@@ -282,7 +286,7 @@ class SuiteResult:
         out = []
         for part, result in self.parts:
             m = result.metrics
-            empty = part.name.startswith("empty")
+            empty = part.target_free
             out.append({"part": part.name, "frames": int(m["images"]), "targets": int(m["targets"]),
                         "pd": None if empty else m["pd"], "miou": None if empty else m["miou"],
                         "niou": None if empty else m["niou"], "f1": None if empty else m["f1"],

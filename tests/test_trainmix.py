@@ -154,12 +154,15 @@ def test_large_suite_draws_fresh_1280_mosaics(data_root) -> None:
 
 
 @pytest.mark.parametrize("suite", ["xdomain", "colour", "large"])
-def test_target_free_parts_and_only_they_are_named_empty(data_root, suite: str) -> None:
-    """Pooling reads a part as target-free by its name: every suite's names must say what its frames hold."""
+def test_target_free_flag_says_what_the_frames_hold(data_root, suite: str) -> None:
+    """Pooling reads `target_free`: a flag that lies would pool targets as alarms (or hide alarms), so
+    it must match the frames (first and last), and the "empty..." names tables are read by."""
     from lwirst.suite import build_suite
 
-    for part in build_suite(suite, data_root, synthetic_frames=1):
-        assert part.name.startswith("empty") == (not part.load(0).mask.any()), part.name
+    for part in build_suite(suite, data_root, synthetic_frames=2):
+        for index in (0, len(part) - 1):
+            assert part.target_free == (not part.load(index).mask.any()), (part.name, index)
+        assert part.name.startswith("empty") == part.target_free, part.name
 
 
 def test_suite_pools_targets_and_empty_frames(data_root) -> None:
@@ -176,10 +179,10 @@ def test_suite_pools_targets_and_empty_frames(data_root) -> None:
     parts = [dataclasses.replace(p, count=2) for p in build_suite("xdomain", data_root, synthetic_frames=2)
              if p.name in ("implant-1x", "synth-256", "empty-1x", "empty-synth-640")]
     result = evaluate_suite(Segmenter.from_module(LWIRSTNet()), parts, threshold=2.0)
-    targets = sum(r.metrics["targets"] for p, r in result.parts if not p.name.startswith("empty"))
-    detected = sum(r.metrics["detected"] for p, r in result.parts if not p.name.startswith("empty"))
+    targets = sum(r.metrics["targets"] for p, r in result.parts if not p.target_free)
+    detected = sum(r.metrics["detected"] for p, r in result.parts if not p.target_free)
     assert result.pd == pytest.approx(detected / targets)
-    false = sum(r.metrics["false_alarms"] for p, r in result.parts if p.name.startswith("empty"))
+    false = sum(r.metrics["false_alarms"] for p, r in result.parts if p.target_free)
     assert result.blobs_per_empty_frame == pytest.approx(false / 4)
     rows = {row["part"]: row for row in result.rows()}
     assert rows["empty-1x"]["pd"] is None and rows["implant-1x"]["empty_alarm_rate"] is None
