@@ -100,6 +100,8 @@ class Recipe:
             raise LwirstError("upscale must be a probability in [0, 1]")
         if not 0.0 <= self.hard_implant <= 1.0:
             raise LwirstError("hard_implant must be a probability in [0, 1]")
+        if self.hard_implant and not self.hard:
+            raise LwirstError("hard_implant acts on mined hard negatives: give hard > 0 as well")
         if not 0.0 <= self.colour <= 1.0:
             raise LwirstError("colour must be a probability in [0, 1]")
 

@@ -132,4 +132,6 @@ def test_hard_negatives_need_weights_to_start_from(synth_dir: Path, tmp_path: Pa
     with pytest.raises(LwirstError, match="hard must be shares"):
         Recipe(hard=-1.0).validate()
     with pytest.raises(LwirstError, match="hard_implant must be a probability"):
-        Recipe(hard_implant=1.5).validate()
+        Recipe(hard=0.25, hard_implant=1.5).validate()
+    with pytest.raises(LwirstError, match="give hard > 0"):
+        Recipe(hard_implant=0.5).validate()

@@ -79,6 +79,7 @@ def test_weights_move_the_mean_along_the_line_between_ingredients(fine_tunes: li
     ([1.0, -1.0], "non-negative"),
     ([0.0, 0.0], "not all zero"),
     ([1.0, float("nan")], "finite"),
+    ([float("inf"), float("-inf")], "finite"),
 ])
 def test_bad_weights_are_refused(fine_tunes: list[Path], weights: list[float], message: str) -> None:
     with pytest.raises(LwirstError, match=message):
