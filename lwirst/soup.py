@@ -112,8 +112,8 @@ def normalise_weights(weights: Sequence[float] | None, count: int) -> list[float
         return [1.0 / count] * count
     if len(weights) != count:
         raise LwirstError(f"{len(weights)} weights given for {count} checkpoints; give one per checkpoint")
-    total = math.fsum(weights) if all(math.isfinite(w) and w >= 0 for w in weights) else 0.0
-    if total <= 0:  # checked before summing: fsum itself raises on inf + -inf
+    # validity first: fsum itself raises on inf + -inf
+    if not all(math.isfinite(w) and w >= 0 for w in weights) or (total := math.fsum(weights)) <= 0:
         raise LwirstError("weights must be finite, non-negative and not all zero")
     return [w / total for w in weights]
 
