@@ -110,9 +110,10 @@ class _ValFrames:
         return self._with_targets(f"{self.names[index]}@{scale:g}x", canvas.copy(), donors, rng, (1, 4))
 
     def mosaic(self, index: int, shape: tuple[int, int], rng: np.random.Generator, targets: bool,
-               prefix: str = "mosaic") -> Sample:
-        """A val mosaic of `shape` (height, width), with 2-6 val cut-outs or PSFs, or none."""
-        canvas = mosaic(self.backgrounds, shape, rng)
+               prefix: str = "mosaic", scale: tuple[float, float] = (0.4, 1.0)) -> Sample:
+        """A val mosaic of `shape` (height, width), with 2-6 val cut-outs or PSFs, or none; its pieces are
+        backgrounds reduced by a factor drawn from `scale`."""
+        canvas = mosaic(self.backgrounds, shape, rng, scale)
         name = f"{prefix}{shape[1]}x{shape[0]}-{index:03d}"
         if targets:
             donors = [c for cs in self.cutouts for c in cs]
