@@ -243,9 +243,30 @@ def _large(val: _ValFrames, synthetic_frames: int) -> list[SuitePart]:
     return [
         SuitePart("large-mosaic-1280", "val mosaics, 1280x1024, with 2-6 targets", synthetic_frames,
                   lambda i: val.mosaic(i, (1024, 1280), _seeded(14, i), True, "large-mosaic")),
-        SuitePart("empty-large-1280", "target-free val mosaics, 1280x1024", 2 * synthetic_frames,
-                  lambda i: val.mosaic(i, (1024, 1280), _seeded(15, i), False, "large-mosaic"), target_free=True),
+        _empty_large(val, 2 * synthetic_frames, "empty-large-1280", "target-free val mosaics, 1280x1024"),
     ]
+
+
+def _empty_large(val: _ValFrames, frames: int, name: str, description: str, seed_part: int = 15,
+                 scale: tuple[float, float] = (0.4, 1.0)) -> SuitePart:
+    return SuitePart(name, description, frames, lambda i: val.mosaic(i, (1024, 1280), _seeded(seed_part, i), False,
+                                                                     "large-mosaic", scale), target_free=True)
+
+
+# (reduction range, seed part) of `reduction_probe`: the first is suite large's own empty part, the
+# others use seeds no suite draws
+PROBE_RANGES: tuple[tuple[tuple[float, float], int], ...] = (((0.4, 1.0), 15), ((0.85, 1.0), 16), ((0.4, 0.6), 17))
+
+
+def reduction_probe(data_dir: str | Path | None = None, frames: int = 80) -> list[SuitePart]:
+    """Suite large's target-free mosaics re-quilted from pieces reduced by each range of PROBE_RANGES
+    (`scripts/proxy_scale_probe.py`): how the held-out alarm bar's proxy depends on that design choice."""
+    val = _ValFrames(data_dir)
+    source = fingerprint(val.dataset)
+    return [dataclasses.replace(_empty_large(val, frames, f"empty-reduced-{lo:g}-{hi:g}",
+                                             f"target-free val mosaics, 1280x1024, pieces reduced by {lo:g}-{hi:g}",
+                                             seed_part, (lo, hi)), split="reduction-probe", source=source)
+            for (lo, hi), seed_part in PROBE_RANGES]
 
 
 SUITES: dict[str, Callable[[_ValFrames, int], list[SuitePart]]] = {"xdomain": _xdomain, "colour": _colour,

@@ -21,21 +21,8 @@ from pathlib import Path
 import torch
 
 from lwirst.bench import detect_cpu
-from lwirst.datasets import Sample
 from lwirst.inference import Segmenter
-from lwirst.suite import SuitePart, _seeded, _ValFrames, evaluate_suite
-
-# (reduction range, suite seed part): part 15 is suite large's own empty part
-RANGES = (((0.4, 1.0), 15), ((0.85, 1.0), 16), ((0.4, 0.6), 17))
-FRAMES = 80
-
-
-def _part(val: _ValFrames, scale: tuple[float, float], seed_part: int) -> SuitePart:
-    def make(index: int) -> Sample:
-        return val.mosaic(index, (1024, 1280), _seeded(seed_part, index), False, f"reduced{scale[0]:g}-{scale[1]:g}-",
-                          scale=scale)
-    return SuitePart(f"empty-reduced-{scale[0]:g}-{scale[1]:g}", f"target-free val mosaics, pieces reduced by "
-                     f"{scale[0]:g}-{scale[1]:g}", FRAMES, make, target_free=True)
+from lwirst.suite import evaluate_suite, reduction_probe
 
 
 def main() -> None:
@@ -46,8 +33,7 @@ def main() -> None:
     parser.add_argument("--out", type=Path, required=True)
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
-    val = _ValFrames(args.data_dir)
-    parts = [_part(val, scale, seed_part) for scale, seed_part in RANGES]
+    parts = reduction_probe(args.data_dir)
     report: dict[str, object] = {"command": "python scripts/proxy_scale_probe.py " + shlex.join(sys.argv[1:]),
                                  "host": detect_cpu().model, "models": {}}
     for spec in args.model:

@@ -153,6 +153,22 @@ def test_large_suite_draws_fresh_1280_mosaics(data_root) -> None:
     assert xdomain.load(1).name != empty.name
 
 
+def test_reduction_probe_first_range_is_suite_large_own_empty_part(data_root) -> None:
+    """The README reads the probe's first row as suite large's empty part: the same frames; the other ranges
+    quilt other, target-free frames."""
+    from lwirst.suite import build_suite, reduction_probe
+
+    suite = next(p for p in build_suite("large", data_root, synthetic_frames=2) if p.name == "empty-large-1280")
+    probe = reduction_probe(data_root, frames=2)
+    assert [p.name for p in probe] == ["empty-reduced-0.4-1", "empty-reduced-0.85-1", "empty-reduced-0.4-0.6"]
+    assert all(p.target_free and len(p) == 2 for p in probe)
+    assert np.array_equal(probe[0].load(1).image, suite.load(1).image)
+    for other in probe[1:]:
+        frame = other.load(1)
+        assert frame.image.shape[:2] == (1024, 1280) and not frame.mask.any()
+        assert not np.array_equal(frame.image, suite.load(1).image)
+
+
 @pytest.mark.parametrize("suite", ["xdomain", "colour", "large"])
 def test_target_free_flag_says_what_the_frames_hold(data_root, suite: str) -> None:
     """Pooling reads `target_free`: a flag that lies would pool targets as alarms (or hide alarms), so
