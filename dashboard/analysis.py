@@ -322,8 +322,11 @@ def ablation_results() -> tuple[pd.DataFrame, list[str]]:
     return analysis.load_ablation_results()
 
 
+DEMO_POINT = "untrained demo"
+
+
 def _point_name(model: str, threshold: float) -> str:
-    short = "untrained demo" if model == DEMO_MODEL else Path(model).stem
+    short = DEMO_POINT if model == DEMO_MODEL else Path(model).stem
     return f"{short}{f', th {threshold:g}' if threshold else ''}"
 
 

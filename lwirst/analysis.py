@@ -427,8 +427,9 @@ def _point_labels(shown: pd.DataFrame, metric: str, cost: str, pareto: bool) -> 
 def fig4_figure(points: pd.DataFrame, metric: str, cost: str, pareto: bool = True) -> go.Figure:
     """One panel of Fig. 4: accuracy (`miou` or `f1`) against cost (`flops_m` or `params_m`), log x axis.
 
-    Paper figures are grey circles, models measured here coloured stars and ablation-sweep
-    presets coloured diamonds, one colour per source; each source gets its own dashed Pareto front.
+    Paper figures are grey circles, models measured here coloured stars (one star shape per source) and
+    ablation-sweep presets coloured diamonds, one colour per source; each source gets its own dashed
+    Pareto front.
     The shipped model's points and label are `palette.SHIPPED` whatever their source, and colours
     are assigned from all of `points`, so every panel gives a point the same colour.
     """
@@ -444,15 +445,18 @@ def fig4_figure(points: pd.DataFrame, metric: str, cost: str, pareto: bool = Tru
     colours = {PAPER_SOURCE: palette.PAPER_GREY,  # by sorted name: the same on every load and panel
                **palette.series_colors(list(others["source"]), reserved=(palette.SHIPPED,))}
     labels = _point_labels(shown, metric, cost, pareto)  # names that fit; the others show on hover
+    symbols = _symbols(points)
     for source in [PAPER_SOURCE, *measured_sources]:
         group = shown[shown["source"] == source].sort_values(cost)
         if group.empty:
             continue
         shipped = group["name"].map(is_shipped)
         if not shipped.all():
-            _fig4_trace(figure, group[~shipped], metric, cost, source, colours[source], labels, hover)
+            _fig4_trace(figure, group[~shipped], metric, cost, source, colours[source], symbols[source], labels,
+                        hover)
         if shipped.any():
-            _fig4_trace(figure, group[shipped], metric, cost, source, palette.SHIPPED, labels, hover)
+            _fig4_trace(figure, group[shipped], metric, cost, source, palette.SHIPPED, symbols[source], labels,
+                        hover)
         if pareto and len(group) > 1:
             front = group[pareto_front(group[cost], group[metric])].sort_values(cost)
             figure.add_scatter(x=front[cost], y=front[metric], mode="lines", line={
@@ -465,9 +469,25 @@ def fig4_figure(points: pd.DataFrame, metric: str, cost: str, pareto: bool = Tru
     return figure
 
 
+# One marker per source of this project's models: the shipped model is one colour on every source, so
+# its card's and each measurement's points are told apart by shape (legend and chart alike).
+MODEL_SYMBOLS = ("star", "star-square", "star-diamond", "star-triangle-up", "hexagram", "star-triangle-down")
+
+
+def _symbols(points: pd.DataFrame) -> dict[str, str]:
+    """Source -> marker: paper circles, sweep diamonds, and `MODEL_SYMBOLS` in turn for the others (by
+    sorted source, from all of `points`, so every panel gives a source the same shape)."""
+    sources = sorted(dict.fromkeys(points["source"]))
+    sweeps = {s for s in sources if (points.loc[points["source"] == s, "group"] == SWEEP_GROUP).all()}
+    models = [s for s in sources if s != PAPER_SOURCE and s not in sweeps]
+    return {PAPER_SOURCE: "circle", **dict.fromkeys(sweeps, "diamond"),
+            **{s: MODEL_SYMBOLS[i % len(MODEL_SYMBOLS)] for i, s in enumerate(models)}}
+
+
 def _fig4_trace(figure: go.Figure, points: pd.DataFrame, metric: str, cost: str, source: str, color: str,
-                labels: Mapping[int, str], hover: str) -> None:
-    """One colour's points of a Fig. 4 source: markers, and the names `labels` placed, in that colour."""
+                symbol: str, labels: Mapping[int, str], hover: str) -> None:
+    """One colour's points of a Fig. 4 source: markers of the source's shape, and the names `labels`
+    placed, in that colour."""
     paper = source == PAPER_SOURCE
     data = points[["source", "flops_m", "params_m", "precision", "recall", "miou", "f1", "fps"]]
     labelled = not (points["group"] == SWEEP_GROUP).all()  # sweep points are many: names on hover only
@@ -477,7 +497,7 @@ def _fig4_trace(figure: go.Figure, points: pd.DataFrame, metric: str, cost: str,
         text=[name if i in labels else "" for i, name in zip(points.index, points["name"], strict=True)],
         textposition=[labels.get(i, "top center") for i in points.index],
         textfont={"size": 10, "color": color},
-        marker={"symbol": "circle" if paper else "star" if labelled else "diamond", "size": 10 if paper else 14,
+        marker={"symbol": symbol, "size": 10 if paper else 14,
                 "color": color, "line": {"width": 1, "color": "white"}},
         customdata=data.to_numpy(), hovertemplate=hover, hovertext=points["name"])
 

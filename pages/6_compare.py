@@ -15,6 +15,10 @@ def main() -> None:
     st.title("Compare")
     metric, include_demo, include_sweeps, pareto = controls()
     measured = dash.measured_points(include_demo, include_sweeps)
+    if include_demo and not measured["name"].str.startswith(dash.DEMO_POINT).any():
+        st.caption("The untrained demo network has no evaluation on this server's data yet: switch on 'Offer "
+                   "the untrained demo network' (sidebar, Developer options), pick it as the model and run "
+                   "Evaluate, and its points join the charts.")
     scatter(analysis.fig4_points(measured), metric, pareto)
     measured_table(measured)
     paper_table()
@@ -40,10 +44,10 @@ def scatter(points: pd.DataFrame, metric: str, pareto: bool) -> None:
     params.plotly_chart(analysis.fig4_figure(points, metric, "params_m", pareto), key="compare_params")
     st.caption(f"Grey circles: **{analysis.PAPER_SOURCE}**: the paper's scores on the union of MDFA, SIRST, "
                "SIRST-Aug and NUDT-SIRST (Sec. V-A). Coloured stars: this project's models (the shipped one always "
-               "blue), from their **model card** or **measured here**; diamonds: presets of the ablation sweep (mean "
-               "over seeds). Each legend entry names the dataset, split and input protocol its points were scored "
-               "on. Scores on different data are not directly comparable; FLOPs and Params are at 256×256 input "
-               "either way.")
+               "blue, one star shape per source), from their **model card** or **measured here**; diamonds: "
+               "presets of the ablation sweep (mean over seeds). Each legend entry names the dataset, split and "
+               "input protocol its points were scored on. Scores on different data are not directly comparable; "
+               "FLOPs and Params are at 256×256 input either way.")
 
 
 def measured_table(measured: pd.DataFrame) -> None:

@@ -427,6 +427,11 @@ def test_compare_draws_the_shipped_model_in_one_colour_on_every_panel() -> None:
     assert [len(colours) for colours in seen] == [4, 5, 4, 5]  # the export is on the Params panels only
     merged = {key: colour for colours in seen for key, colour in colours.items()}
     assert all(colours == {k: merged[k] for k in colours} for colours in seen)  # one colour per series everywhere
+    # The shipped model is blue on every source, so its sources differ in shape, the same on every panel.
+    shapes = [{t.name: t.marker.symbol for t in figure.data if t.mode != "lines" and t.name != analysis.PAPER_SOURCE}
+              for figure in panels]
+    assert len(set(shapes[1].values())) == len(shapes[1]) == 4  # four sources, four shapes
+    assert all(shape.items() <= shapes[1].items() for shape in shapes)
 
 
 def test_compare_points_merge_and_keep_their_colours() -> None:
@@ -452,6 +457,8 @@ def test_compare_hides_cached_runs_of_data_this_server_does_not_offer(tmp_path: 
         summary.write_text(json.dumps(data))
     at = open_page("6_compare.py", compare_demo=True)
     assert not any(t["name"].startswith("measured here") for t in chart(at, "compare_flops")["data"])
+    # the box ticked with nothing to show says how to get the demo network's points
+    assert any("has no evaluation on this server's data yet" in c.value for c in at.caption)
 
 
 def test_compare_plots_table_ii_beside_the_models_measured_here(tmp_path: Path) -> None:
@@ -471,6 +478,7 @@ def test_compare_plots_table_ii_beside_the_models_measured_here(tmp_path: Path) 
     at.radio(key="compare_metric").set_value("F1").run()
     flops = chart(at, "compare_flops")
     assert "measured here (samples, test, auto)" in {trace["name"] for trace in flops["data"]}
+    assert not any("has no evaluation on this server's data yet" in c.value for c in at.caption)
     assert flops["layout"]["yaxis"]["title"]["text"] == "F1"
     table = at.dataframe[0].value
     assert "untrained demo" in set(table["name"]) and "model card (sirst, test, resize)" in set(table["source"])
