@@ -55,25 +55,34 @@ def _one_sided_p(differences: pd.Series) -> tuple[float, float]:
     return float(greater), float(less)
 
 
+def paired(chosen: pd.Series, alternative_name: str, alternative: pd.Series, alpha: float = ALPHA
+           ) -> PairedComparison:
+    """One row's per-seed scores against another's (both indexed by seed), paired over their common seeds:
+    the one test every ablation verdict uses, so that two statements on one page never disagree."""
+    differences = (chosen - alternative).dropna()
+    if len(differences) < 2:
+        return PairedComparison(alternative_name, len(differences), math.nan, math.nan, math.nan, math.nan,
+                                TOO_FEW_SEEDS)
+    p_better, p_worse = _one_sided_p(differences)
+    verdict = REPRODUCED if p_better < alpha else NOT_REPRODUCED if p_worse < alpha else WITHIN_NOISE
+    return PairedComparison(alternative_name, len(differences), float(differences.mean()),
+                            float(differences.std(ddof=1)), p_better, p_worse, verdict)
+
+
+def seed_scores(results: pd.DataFrame, metric: str) -> pd.DataFrame:
+    """Seed x preset table of `metric` (a preset run twice with one seed: the mean)."""
+    return results.pivot_table(index="seed", columns="preset", values=metric, aggfunc="mean")
+
+
 def paired_comparisons(results: pd.DataFrame, chosen: str, metric: str, alpha: float = ALPHA
                        ) -> list[PairedComparison]:
     """`chosen` against every other preset of `results` (columns preset, seed, `metric`; one table,
     one schedule), paired by seed."""
-    scores = results.pivot_table(index="seed", columns="preset", values=metric, aggfunc="mean")
+    scores = seed_scores(results, metric)
     if chosen not in scores.columns:
         return []
-    out = []
-    for alternative in (c for c in scores.columns if c != chosen):
-        differences = (scores[chosen] - scores[alternative]).dropna()
-        if len(differences) < 2:
-            out.append(PairedComparison(alternative, len(differences), math.nan, math.nan, math.nan, math.nan,
-                                        TOO_FEW_SEEDS))
-            continue
-        p_better, p_worse = _one_sided_p(differences)
-        verdict = REPRODUCED if p_better < alpha else NOT_REPRODUCED if p_worse < alpha else WITHIN_NOISE
-        out.append(PairedComparison(alternative, len(differences), float(differences.mean()),
-                                    float(differences.std(ddof=1)), p_better, p_worse, verdict))
-    return out
+    return [paired(scores[chosen], alternative, scores[alternative], alpha)
+            for alternative in scores.columns if alternative != chosen]
 
 
 def table_verdict(comparisons: list[PairedComparison]) -> str:

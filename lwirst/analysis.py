@@ -30,7 +30,7 @@ import plotly.graph_objects as go
 from scipy import ndimage
 from scipy.stats import kendalltau
 
-from lwirst import palette, paths, uploads
+from lwirst import ablation_stats, palette, paths, uploads
 from lwirst.chips import Chip, target_chips
 from lwirst.config import presets_for_table
 from lwirst.drawing import Match, draw_targets, evaluation_overlay, heatmap, mask_image
@@ -533,13 +533,15 @@ def load_ablation_results(directory: Path | None = None) -> tuple[pd.DataFrame, 
 
 def ablation_view(table: str, results: pd.DataFrame, metric: str = "best_miou") -> pd.DataFrame:
     """One row per preset of a paper table: the printed figures, Params/FLOPs computed from the preset
-    (with the match verdict), and the mean / sd / number of seeds measured here for `metric`."""
+    (with the match verdict), and the mean / sd / number of seeds measured here for `metric`, with the
+    per-seed scores (`here_by_seed`, seed -> score) the verdicts pair."""
     if metric not in SWEEP_METRICS:
         raise LwirstError(f"unknown metric {metric!r}; choose one of {', '.join(SWEEP_METRICS)}")
     paper = load_table(table).set_index("preset")
     score = "f1" if metric.endswith("f1") else "miou"
     mine = results[results["table"] == table] if len(results) else results
     stats = mine.groupby("preset")[metric].agg(["mean", "std", "count"]) if len(mine) else None
+    by_seed = ablation_stats.seed_scores(mine, metric) if len(mine) else pd.DataFrame()
     rows = []
     for preset in presets_for_table(table):
         check = compare_preset(preset.name)
@@ -555,6 +557,7 @@ def ablation_view(table: str, results: pd.DataFrame, metric: str = "best_miou") 
             "here": float(measured["mean"]) if n else math.nan,
             "here_sd": float(measured["std"]) if n > 1 else math.nan,
             "seeds": n, "status": f"{n} seed{'s' if n != 1 else ''}" if n else NOT_MEASURED,
+            "here_by_seed": by_seed[preset.name].dropna().to_dict() if preset.name in by_seed.columns else {},
         })
     return pd.DataFrame(rows)
 
@@ -586,8 +589,9 @@ UNCONVERGED_EPOCHS = 50  # sweep runs shorter than this are flagged as unconverg
 
 
 def best_here(view: pd.DataFrame) -> tuple[str, str]:
-    """(headline, why) of the best row measured here, said only when the seeds separate it:
-    its mean minus its seed sd must clear the runner-up's mean plus sd, with two seeds or more each."""
+    """(headline, why) of the best row measured here, said only when the seeds separate it from the
+    runner-up by the test the paper's choice gets (`ablation_stats.paired`: paired by seed, one-sided
+    t-test): a looser rule here once named a best row the paired test on the same page called noise."""
     measured = view.dropna(subset=["here"]).sort_values("here", ascending=False)
     if measured.empty:
         return NOT_MEASURED, "no sweep results for this table"
@@ -595,13 +599,15 @@ def best_here(view: pd.DataFrame) -> tuple[str, str]:
     if len(measured) == 1:
         return "no clear best", "one row measured"
     second = measured.iloc[1]
-    if min(top["seeds"], second["seeds"]) < 2:
-        return "no clear best", "a single seed cannot tell noise from a difference"
-    gap = (top["here"] - top["here_sd"]) - (second["here"] + second["here_sd"])
-    if not gap > 0:
-        return "no clear best", (f"{top['row']} ({top['here']:.3f} ± {top['here_sd']:.3f}) and {second['row']} "
-                                 f"({second['here']:.3f} ± {second['here_sd']:.3f}) overlap within the seed spread")
-    return str(top["row"]), f"ahead of {second['row']} beyond the seed spread"
+    test = ablation_stats.paired(pd.Series(top["here_by_seed"], dtype=float), str(second["row"]),
+                                 pd.Series(second["here_by_seed"], dtype=float))
+    if test.verdict == ablation_stats.TOO_FEW_SEEDS:
+        return "no clear best", "fewer than two common seeds cannot tell noise from a difference"
+    said = f"paired by seed, one-sided p {test.p_better:.3f}"
+    if test.verdict != ablation_stats.REPRODUCED:
+        return "no clear best", (f"{top['row']} ({top['here']:.3f}) and {second['row']} ({second['here']:.3f}) "
+                                 f"differ within the seed noise ({said})")
+    return str(top["row"]), f"ahead of {second['row']} beyond the seed noise ({said} < {ablation_stats.ALPHA:g})"
 
 
 def rank_table(view: pd.DataFrame) -> pd.DataFrame:
@@ -612,30 +618,39 @@ def rank_table(view: pd.DataFrame) -> pd.DataFrame:
     return ranks.sort_values(["paper rank", "rank here"], na_position="last").reset_index(drop=True)
 
 
-def ablation_figure(view: pd.DataFrame, metric: str) -> go.Figure:
-    """Dot chart: each row's paper score beside its score here (mean ± sd); each side's winner starred."""
+def ablation_figure(view: pd.DataFrame, metric: str, table: str) -> go.Figure:
+    """Dot chart: each row's paper score (Table `table` as printed) beside its score here (mean ± sd, the
+    bar cut at 0 where sd exceeds the mean: no score is negative); each side's winner starred."""
     label = "F1" if metric.endswith("f1") else "mIoU"
     figure = go.Figure()
     agreement = rank_agreement(view)
-    best = best_here(view)[0]  # starred only when the seed spread separates it
+    best = best_here(view)[0]  # starred only when the seeds separate it
     here_best = best if best in set(view["row"]) else None
-    for column, name, color, winner in (("paper", PAPER_SOURCE, palette.PAPER_GREY, agreement.paper_winner),
-                                        ("here", f"{MEASURED_PREFIX} (mean ± sd over seeds)", palette.SERIES[0],
-                                         here_best)):
+    sd = view["here_sd"].fillna(0)
+    for column, name, color, winner in ((("paper", f"paper (Table {table} as printed)", palette.PAPER_GREY,
+                                          agreement.paper_winner),
+                                         ("here", f"{MEASURED_PREFIX} (mean ± sd over seeds)", palette.SERIES[0],
+                                          here_best))):
         values = view[column]
         figure.add_scatter(
             x=values, y=view["row"], mode="markers", name=name,
             marker={"color": color, "size": [16 if r == winner else 10 for r in view["row"]],
                     "symbol": ["star" if r == winner else "circle" for r in view["row"]]},
-            error_x={"type": "data", "array": view["here_sd"].fillna(0)} if column == "here" else None,
+            error_x={"type": "data", "array": sd, "arrayminus": np.minimum(sd, values.fillna(0))}
+            if column == "here" else None,
             hovertemplate="%{y}: %{x:.4f}<extra>" + name + "</extra>")
     missing = view[view["here"].isna()]
     if not missing.empty:
         figure.add_scatter(x=missing["paper"], y=missing["row"], mode="text",
                            text=[f"   {NOT_MEASURED}"] * len(missing), textposition="middle right",
                            textfont={"color": "#d62728", "size": 10}, showlegend=False, hoverinfo="skip")
-    figure.update_layout(xaxis_title=f"test {label}", height=110 + 40 * len(view),
-                         margin={"l": 10, "r": 10, "t": 30, "b": 10}, legend={"orientation": "h", "y": 1.12})
+        # room on the right for the note beside the rightmost paper score
+        right = max(view["paper"].max(), (view["here"] + sd).max(skipna=True))
+        left = min(0.0, view["paper"].min(), view["here"].min(skipna=True))
+        figure.update_xaxes(range=[left, right + 0.45 * ((right - left) or 1.0)])
+    figure.update_layout(xaxis_title=f"test {label}", height=130 + 40 * len(view),
+                         margin={"l": 10, "r": 10, "t": 50, "b": 10}, legend={"orientation": "h", "y": 1.0,
+                                                                             "yanchor": "bottom"})
     figure.update_yaxes(autorange="reversed", type="category")
     return figure
 

@@ -23,7 +23,7 @@ def main() -> None:
     verdict(view, metric)
     paper_choice(table, results, metric)
     comparison_table(view, metric)
-    winner_chart(view, metric)
+    winner_chart(view, metric, table)
     ranking(view)
 
 
@@ -138,9 +138,9 @@ def comparison_table(view: pd.DataFrame, metric: str) -> None:
                "cell of the printed table is checked against the row that prints it.")
 
 
-def winner_chart(view: pd.DataFrame, metric: str) -> None:
+def winner_chart(view: pd.DataFrame, metric: str, table: str) -> None:
     """Dot chart: paper vs here per variant, each side's winner starred."""
-    st.plotly_chart(analysis.ablation_figure(view, metric), key="ablation_chart")
+    st.plotly_chart(analysis.ablation_figure(view, metric, table), key="ablation_chart")
 
 
 def ranking(view: pd.DataFrame) -> None:

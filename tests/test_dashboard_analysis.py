@@ -24,7 +24,7 @@ import streamlit as st
 from onnx import TensorProto, helper
 from streamlit.testing.v1 import AppTest
 
-from lwirst import analysis, palette, schedule
+from lwirst import ablation_stats, analysis, palette, schedule
 from lwirst.errors import LwirstError
 from lwirst.evaluate import EvalResult
 from lwirst.export import to_onnx_bytes
@@ -197,8 +197,14 @@ def test_ablation_view_sets_computed_cost_and_measured_scores_beside_the_paper(t
     agreement = analysis.rank_agreement(view.reset_index())
     assert agreement.paper_winner == "8 32 64" and agreement.here_winner == "8 32 64"
     assert agreement.tau == pytest.approx(1.0) and agreement.compared == 2
-    figure = analysis.ablation_figure(view.reset_index(), "best_miou")
+    figure = analysis.ablation_figure(view.reset_index(), "best_miou", "VII")
     assert any(analysis.NOT_MEASURED in " ".join(t.text or ()) for t in figure.data if t.mode == "text")
+    assert {t.name for t in figure.data} >= {"paper (Table VII as printed)"}  # not Table II's fusion-set legend
+    bars = next(t for t in figure.data if t.name.startswith(analysis.MEASURED_PREFIX)).error_x
+    measured = view.reset_index().dropna(subset=["here"])
+    assert all(0 <= minus <= mean for minus, mean in zip(np.asarray(bars.arrayminus)[measured.index],
+                                                         measured["here"], strict=True))
+    assert figure.layout.xaxis.range[1] > view["paper"].max() * 1.2  # room for "not measured yet" beside it
 
 
 def test_rank_agreement_is_undefined_without_two_measured_rows() -> None:
@@ -545,13 +551,22 @@ def test_ablations_open_with_the_schedule_and_its_curves(tmp_path: Path) -> None
     assert any("cut to 3 epochs" in m.value and "3 seeds" in m.value for m in at.markdown)
 
 
-def test_best_here_is_named_only_beyond_the_seed_spread() -> None:
-    def view(here: list[float], sd: list[float], seeds: list[int]) -> pd.DataFrame:
-        return pd.DataFrame({"row": ["a", "b"], "here": here, "here_sd": sd, "seeds": seeds})
+def test_best_here_is_named_only_when_the_paired_test_separates_it() -> None:
+    def view(a: list[float], b: list[float]) -> pd.DataFrame:
+        rows = {"a": dict(enumerate(a)), "b": dict(enumerate(b))}
+        return pd.DataFrame({"row": list(rows), "here": [np.mean(a), np.mean(b)],
+                             "here_sd": [np.std(a, ddof=1) if len(a) > 1 else math.nan for a in (a, b)],
+                             "seeds": [len(a), len(b)], "here_by_seed": list(rows.values())})
 
-    assert analysis.best_here(view([0.7, 0.5], [0.02, 0.03], [3, 3]))[0] == "a"
-    assert analysis.best_here(view([0.7, 0.65], [0.05, 0.05], [3, 3]))[0] == "no clear best"
-    assert analysis.best_here(view([0.7, 0.5], [math.nan, math.nan], [1, 1]))[0] == "no clear best"
+    assert analysis.best_here(view([0.70, 0.72, 0.69], [0.50, 0.53, 0.49]))[0] == "a"
+    assert analysis.best_here(view([0.70, 0.62, 0.74], [0.65, 0.66, 0.64]))[0] == "no clear best"
+    assert analysis.best_here(view([0.7], [0.5]))[0] == "no clear best"  # one seed
+    # Clear of each other's seed spread (0.32 - 0.03 > 0.17 + 0.11), yet the paired test says noise (differences
+    # 0.05 and 0.25, p 0.19): the rule that starred "a" here contradicted the paper's-choice verdict beside it.
+    headline, why = analysis.best_here(view([0.30, 0.34], [0.25, 0.09]))
+    assert headline == "no clear best" and "within the seed noise" in why
+    results = pd.DataFrame({"preset": ["a", "a", "b", "b"], "seed": [0, 1, 0, 1], "m": [0.30, 0.34, 0.25, 0.09]})
+    assert ablation_stats.paired_comparisons(results, "a", "m")[0].verdict == ablation_stats.WITHIN_NOISE
 
 
 # ---------------------------------------------------------------- Failure inspector
