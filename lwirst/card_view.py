@@ -55,6 +55,15 @@ _RECIPE = {
     "vflip": "vertical flips", "transpose": "transposes (with flips: all 8 rotations/mirrorings)",
     "gain": "random grey-level gain", "ema_decay": "weight averaging (EMA) decay", "seed": "random seed",
 }
+# The training mix (`lwirst.trainmix`): recipe fields, shown with the data because they are data.
+_MIX = {
+    "implant": "implanted frames per real frame", "synthetic": "synthetic scenes per real frame",
+    "negatives": "target-free frames per real frame", "mosaic": "mosaics per real frame",
+    "hard": "hard negatives per real frame", "hard_implant": "hard negatives with targets (chance)",
+    "upscale": "2-4x native-scale crops (chance)", "colour": "pseudo-colour frames (chance)",
+}
+# Internal bookkeeping of the training run: a server path and list fingerprints, not for visitors.
+_HIDDEN_DATA = ("data_dir", "train_names", "val_names")
 _DATA = {
     "dataset": "dataset", "train_split": "trained on split", "train_images": "training images",
     "val_split": "validation split", "val_images": "validation images",
@@ -85,13 +94,24 @@ def _table(values: Mapping[str, Any], names: Mapping[str, str]) -> pd.DataFrame:
 def recipe_table(card: ModelCard) -> pd.DataFrame:
     """How the model was trained: optimiser, schedule, loss, augmentation, in words."""
     recipe = card.training.get("recipe")
-    return _table(recipe, _RECIPE) if isinstance(recipe, dict) else pd.DataFrame(columns=["setting", "value"])
+    if not isinstance(recipe, dict):
+        return pd.DataFrame(columns=["setting", "value"])
+    return _table({k: v for k, v in recipe.items() if k not in _MIX}, _RECIPE)
+
+
+def _mix(card: ModelCard) -> dict[str, Any]:
+    """The recipe's training-mix shares that are in use (non-zero)."""
+    recipe = card.training.get("recipe")
+    return {k: recipe[k] for k in _MIX if recipe.get(k)} if isinstance(recipe, dict) else {}
 
 
 def data_table(card: ModelCard) -> pd.DataFrame:
-    """What the model was trained on."""
+    """What the model was trained on: the dataset, and the frames generated from it each epoch."""
     data = card.training.get("data")
-    return _table(data, _DATA) if isinstance(data, dict) else pd.DataFrame(columns=["setting", "value"])
+    if not isinstance(data, dict):
+        return pd.DataFrame(columns=["setting", "value"])
+    shown = {k: v for k, v in data.items() if k not in _HIDDEN_DATA}
+    return pd.concat([_table(shown, _DATA), _table(_mix(card), _MIX)], ignore_index=True)
 
 
 def summary(card: ModelCard) -> str:
@@ -109,6 +129,8 @@ def summary(card: ModelCard) -> str:
         verb = "fine-tuned from earlier weights" if data.get("init") else "trained"
         text += (f" It was {verb} on {str(data.get('dataset', '?')).upper()} ({data.get('train_split', '?')}, "
                  f"{data.get('train_images', '?')} images)")
+        if _mix(card):
+            text += " and frames generated from them (Training data below)"
         if training.get("epochs"):
             text += f" for {training['epochs']} epochs"
         if training.get("wall_time_s"):

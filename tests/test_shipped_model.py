@@ -86,7 +86,25 @@ def test_card_summary_says_a_fine_tune_is_one() -> None:
 
     card = model_card(DEFAULT_MODEL)
     text = summary(card)
-    assert f"fine-tuned from earlier weights on SIRST (trainval, 341 images) for {CARD['epochs']} epochs" in text
+    assert (f"fine-tuned from earlier weights on SIRST (trainval, 341 images) and frames generated from them "
+            f"(Training data below) for {CARD['epochs']} epochs") in text
     scratch = dataclasses.replace(card, training={**card.training, "data": {
         k: v for k, v in card.training["data"].items() if k != "init"}})
     assert "It was trained on SIRST" in summary(scratch) and "fine-tuned" not in summary(scratch)
+
+
+def test_card_tables_show_the_generated_frames_with_the_data_and_no_server_path() -> None:
+    """The Home page said the model trained on SIRST and generated scenes while its Training data table
+    listed SIRST alone (the mix sat in the recipe under field names), beside the training server's path."""
+    from lwirst.card_view import data_table, recipe_table
+    from lwirst.modelcard import model_card
+
+    card = model_card(DEFAULT_MODEL)
+    data, recipe = data_table(card), recipe_table(card)
+    rows = dict(zip(data["setting"], data["value"], strict=True))
+    assert rows["synthetic scenes per real frame"] == f"{CARD['recipe']['synthetic']:g}"
+    assert rows["target-free frames per real frame"] == f"{CARD['recipe']['negatives']:g}"
+    assert not {"data dir", "train names", "val names"} & set(rows)
+    assert CARD["data"]["data_dir"] not in set(data["value"])
+    assert not {"implant", "synthetic", "negatives", "mosaic", "upscale"} & set(recipe["setting"])
+    assert "learning rate" in set(recipe["setting"])
