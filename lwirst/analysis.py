@@ -113,6 +113,10 @@ def curve_figures(results: Mapping[str, EvalResult], shipped: Collection[str] = 
     colours = {**palette.series_colors([label for label in results if label not in shipped],
                                        reserved=(palette.SHIPPED,)),
                **{label: palette.SHIPPED for label in results if label in shipped}}
+    # Fa in the cards' unit (1e-6) on a log axis: a threshold with no false-alarm pixel (Fa 0) is drawn at
+    # the axis' left edge, a decade under the smallest Fa measured, and its hover says 0.
+    positive = [fa * 1e6 for r in results.values() for fa in r.curves["pdfa_fa"] if fa > 0]
+    edge = 10 ** (math.floor(math.log10(min(positive))) - 1) if positive else 1e-3
     for label, result in results.items():
         c, line = result.curves, {"color": colours[label]}
         auc, ap = result.metrics.get("auc", math.nan), result.metrics.get("ap", math.nan)
@@ -123,11 +127,11 @@ def curve_figures(results: Mapping[str, EvalResult], shipped: Collection[str] = 
         # target), so a line through the thresholds' points zig-zags. Each threshold is a marker; the
         # line is the operating envelope: the best Pd reachable at that Fa or less.
         order = sorted(range(len(c["pdfa_fa"])), key=lambda i: (c["pdfa_fa"][i], c["pdfa_pd"][i]))
-        fa = [max(c["pdfa_fa"][i], 1e-9) for i in order]
+        fa = [max(c["pdfa_fa"][i] * 1e6, edge) for i in order]
         pd_ = [c["pdfa_pd"][i] for i in order]
         pdfa.add_scatter(x=fa, y=pd_, mode="markers", name=label, legendgroup=label, marker=line,
-                         customdata=[c["pdfa_threshold"][i] for i in order],
-                         hovertemplate="threshold %{customdata}<br>Fa %{x:.3g}<br>Pd %{y:.3f}")
+                         customdata=[[c["pdfa_threshold"][i], c["pdfa_fa"][i] * 1e6] for i in order],
+                         hovertemplate="threshold %{customdata[0]}<br>Fa %{customdata[1]:.3g} ×1e-6<br>Pd %{y:.3f}")
         pdfa.add_scatter(x=fa, y=operating_envelope(pd_), mode="lines", line={**line, "shape": "hv"},
                          legendgroup=label, showlegend=False, hoverinfo="skip")
     layout = {"height": 420, "margin": {"l": 10, "r": 10, "t": 40, "b": 10},
@@ -136,9 +140,11 @@ def curve_figures(results: Mapping[str, EvalResult], shipped: Collection[str] = 
                       yaxis_title="true-positive rate", **layout)
     roc.update_xaxes(type="log")
     pr.update_layout(title="Precision-recall (pixels)", xaxis_title="recall", yaxis_title="precision", **layout)
-    pdfa.update_layout(title="Pd-Fa (targets, thresholds -8..8)", xaxis_title="Fa (log)", yaxis_title="Pd",
-                       **layout)
+    zero = any(fa == 0 for r in results.values() for fa in r.curves["pdfa_fa"])
+    pdfa.update_layout(title="Pd-Fa (targets, thresholds -8..8)", yaxis_title="Pd", **layout,
+                       xaxis_title="Fa (×1e-6, log" + ("; Fa 0 at the left edge)" if zero else ")"))
     pdfa.update_xaxes(type="log")
+    pdfa.update_yaxes(range=[0, 1.05])  # Pd is a share
     return {"roc": roc, "pr": pr, "pdfa": pdfa}
 
 

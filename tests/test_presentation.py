@@ -115,10 +115,28 @@ def test_pd_fa_is_drawn_along_fa_and_models_get_distinct_colours() -> None:
     figures = analysis.curve_figures(results)
     points, envelope = figures["pdfa"].data[0], figures["pdfa"].data[1]
     assert points.mode == "markers" and list(points.x) == sorted(points.x)
-    assert list(points.y) == [0.7, 0.6, 0.8, 0.9] and list(points.customdata) == [0.0, 2.0, 1.0, -1.0]
+    assert list(points.y) == [0.7, 0.6, 0.8, 0.9] and [t for t, _ in points.customdata] == [0.0, 2.0, 1.0, -1.0]
+    assert list(points.x) == pytest.approx([10, 15, 20, 30])  # in the cards' unit, 1e-6
     assert envelope.mode == "lines" and list(envelope.y) == [0.7, 0.7, 0.8, 0.9]
     assert all(b >= a for a, b in zip(envelope.y, envelope.y[1:], strict=False))
     assert figures["pdfa"].data[0].marker.color != figures["pdfa"].data[2].marker.color
+
+
+def test_pd_fa_with_no_false_alarm_is_at_the_left_edge_and_pd_stays_a_share() -> None:
+    """A model with no false-alarm pixel at some thresholds (the embedded samples): Fa 0 cannot sit on a log
+    axis, so those points are drawn a decade under the smallest Fa measured, the axis says so, their hover
+    says 0, and the Pd axis ends at 1 (a lone point at Pd 1 was drawn on an axis running to 2)."""
+    curves = {"roc_fpr": [0, 1], "roc_tpr": [0, 1], "pr_recall": [0, 1], "pr_precision": [1, 0],
+              "pdfa_threshold": [-1.0, 0.0, 1.0], "pdfa_fa": [4e-6, 0.0, 0.0], "pdfa_pd": [1.0, 1.0, 0.5]}
+    figure = analysis.curve_figures({"m": EvalResult({"auc": 0.9}, pd.DataFrame(), curves, {}, {})})["pdfa"]
+    points = figure.data[0]
+    assert list(points.x) == pytest.approx([0.1, 0.1, 4.0])
+    assert [fa for _, fa in points.customdata] == pytest.approx([0.0, 0.0, 4.0])
+    assert "Fa 0 at the left edge" in figure.layout.xaxis.title.text
+    assert tuple(figure.layout.yaxis.range) == (0, 1.05)
+    quiet = dict(curves, pdfa_fa=[0.0, 0.0, 0.0])
+    alone = analysis.curve_figures({"m": EvalResult({}, pd.DataFrame(), quiet, {}, {})})["pdfa"]
+    assert list(alone.data[0].x) == pytest.approx([1e-3] * 3)
 
 
 def test_the_shipped_models_curves_are_its_colour_and_no_one_elses() -> None:
