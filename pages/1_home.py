@@ -3,6 +3,7 @@ chosen model's card as tables and prose, a glossary of the field's terms and lin
 
 from __future__ import annotations
 
+import pandas as pd
 import streamlit as st
 
 from dashboard import common, views
@@ -61,12 +62,12 @@ def demo_result(report: FrameReport) -> None:
 
 def demo_actions() -> None:
     """Another demo frame, or the frame in the Single frame page."""
-    again, more = st.columns(2)
-    if again.button("Next demo frame", type="primary", key="home_demo"):
+    # one above the other: side by side, the narrow result column cut the link's label short
+    if st.button("Next demo frame", type="primary", key="home_demo"):
         st.session_state["home_demo_index"] += 1
         st.rerun()
-    more.page_link(common.PAGES_DIR / "2_single_frame.py", label="Inspect frames in Single frame",
-                   icon=":material/zoom_in:")
+    st.page_link(common.PAGES_DIR / "2_single_frame.py", label="Inspect frames in Single frame",
+                 icon=":material/zoom_in:")
 
 
 def model_card() -> None:
@@ -106,14 +107,20 @@ def training(card: ModelCard) -> None:
         if table.empty:
             st.caption(card.training.get("weights", "Not available: no training metadata."))
         else:
-            st.dataframe(table, hide_index=True, key="home_card_data")
+            settings(table)
     with recipe:
         st.markdown("**Recipe**")
         table = card_view.recipe_table(card)
         if table.empty:
             st.caption("Not available: no training metadata.")
         else:
-            st.dataframe(table, hide_index=True, key="home_card_recipe")
+            settings(table)
+
+
+def settings(table: pd.DataFrame) -> None:
+    """A settings list as a static table: its text wraps (a grid in a half-width column cut names and
+    values short) and every row shows."""
+    st.table(table.set_index("setting"))
 
 
 def experiments(chosen: common.Engine) -> None:
