@@ -556,9 +556,10 @@ def ablation_view(table: str, results: pd.DataFrame, metric: str = "best_miou") 
         n = int(measured["count"]) if measured is not None else 0
         rows.append({
             "row": preset.row, "preset": preset.name,
-            "paper_flops_m": check.flops.paper, "flops_m": check.flops.measured, "flops_check": check.flops.status,
+            "paper_flops_m": check.flops.paper, "flops_m": check.flops.measured,
+            "flops_check": check.flops.status_words,
             "paper_params_m": check.params.paper, "params_m": check.params.measured,
-            "params_check": check.params.status,
+            "params_check": check.params.status_words,
             "paper": float(printed[score]) if printed is not None and pd.notna(printed[score]) else math.nan,
             "here": float(measured["mean"]) if n else math.nan,
             "here_sd": float(measured["std"]) if n > 1 else math.nan,

@@ -50,6 +50,9 @@ MISMATCH = "mismatch"
 MERGED_MATCH = "merged_match"
 MERGED_DIFFERS = "merged_differs"
 NOT_COMPARED = "not_compared"
+# The statuses in words, for readers of a table (a merged cell prints one figure for several rows).
+STATUS_WORDS = {MATCH: "match", MISMATCH: "differs", MERGED_MATCH: "match (merged cell)",
+                MERGED_DIFFERS: "differs (merged cell)", NOT_COMPARED: "not compared"}
 
 
 def normalize_table(table: str) -> str:
@@ -116,6 +119,10 @@ class FigureCheck:
     @property
     def matches(self) -> bool:
         return self.status in (MATCH, MERGED_MATCH)
+
+    @property
+    def status_words(self) -> str:
+        return STATUS_WORDS[self.status]
 
 
 @dataclass

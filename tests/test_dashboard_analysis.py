@@ -193,6 +193,9 @@ def test_ablation_view_sets_computed_cost_and_measured_scores_beside_the_paper(t
     assert view.loc["table7_ch_16_64_128", "status"] == analysis.NOT_MEASURED
     assert math.isnan(view.loc["table7_ch_16_64_128", "here"])
     assert view.loc["table7_ch_8_32_64", "flops_check"] == "match"
+    checks = analysis.ablation_view("III", results, "best_miou").set_index("row")
+    assert checks.loc["At-Conv.", "flops_check"] == "match (merged cell)"  # words, not "merged_match"
+    assert not any("_" in c for c in [*checks["flops_check"], *checks["params_check"]])
     assert view.loc["table7_ch_8_32_64", "params_m"] == pytest.approx(0.1632, abs=1e-4)
     agreement = analysis.rank_agreement(view.reset_index())
     assert agreement.paper_winner == "8 32 64" and agreement.here_winner == "8 32 64"
