@@ -33,6 +33,12 @@ def legend(names: Sequence[str] = (palette.CORRECT, palette.MISSED, palette.FALS
                 unsafe_allow_html=True)
 
 
+def stream_legend() -> None:
+    """What the boxes and lines on a video or live frame mean (no ground truth there to colour outcomes)."""
+    legend((palette.DETECTION,))
+    st.caption("T<n> names a box's track; a white line is a confirmed track's recent path.")
+
+
 def png_uri(picture: np.ndarray) -> str:
     """An 8-bit BGR picture as a PNG data URI (lossless: a 2-pixel target keeps its pixels)."""
     ok, data = cv2.imencode(".png", picture)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import streamlit as st
 
-from dashboard import common
+from dashboard import common, views
 from lwirst import card_view, plots
 from lwirst.errors import LwirstError
 from lwirst.limits import limit
@@ -96,6 +96,8 @@ def player_and_counts(output: VideoOutput) -> None:
     """The annotated video, played in the page, beside the number of targets per frame."""
     video, count = st.columns(2)
     video.video(output.web_video, format=output.web_format)
+    with video:
+        views.stream_legend()
     count.plotly_chart(plots.count_figure(output.per_frame), key="video_counts")
 
 

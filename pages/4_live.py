@@ -27,6 +27,7 @@ def main() -> None:
     stream = common.live_stream(source, common.engine(), post)
     running = st.toggle("Run the stream", key="live_running")
     speed_note()
+    views.stream_legend()
     st.fragment(run_every=common.LIVE_RESTART_S if running else None)(view)(stream, running,
                                                                          "Switch on 'Run the stream' to start.")
 

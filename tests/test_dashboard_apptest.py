@@ -19,6 +19,7 @@ import pytest
 import streamlit as st
 from streamlit.testing.v1 import AppTest
 
+from lwirst import palette
 from lwirst.frame_report import TABLE_COLUMNS
 from lwirst.inference import Segmenter, cpu_has_bf16
 from lwirst.live import LiveStream, SyntheticSensor
@@ -389,6 +390,13 @@ def test_target_tables_have_human_headers_with_units() -> None:
 # ---------------------------------------------------------------- video
 
 
+def detection_legend(at: AppTest) -> bool:
+    """The page's legend names the colour of a detection without ground truth (video and live frames)."""
+    detection = palette.OUTCOMES[palette.DETECTION]
+    return any("outcome-legend" in m.value and detection.hex in m.value and detection.name in m.value
+               for m in at.markdown)
+
+
 def test_video_sample_is_processed_and_a_higher_threshold_gives_fewer_targets() -> None:
     at = open_page("3_video.py", model=DEMO_MODEL, threshold=0.3)
     at.button(key="video_process").click().run()
@@ -400,6 +408,7 @@ def test_video_sample_is_processed_and_a_higher_threshold_gives_fewer_targets() 
     assert len(at.get("video")) == 1
     assert at.get("plotly_chart")
     assert at.download_button(key="video_download") and at.download_button(key="video_csv")
+    assert detection_legend(at)  # the frames' boxes have no ground truth: their colour is explained
 
     at.slider(key="threshold").set_value(0.5).run()
     assert not at.get("video")  # the settings changed: the old result is not shown as theirs
@@ -472,6 +481,7 @@ def test_live_stream_runs_and_controls_act_on_it() -> None:
     at.run()
     assert not at.exception
     assert float(metric(at, "End-to-end fps")) > 0 and float(metric(at, "Pipeline fps")) > 0
+    assert detection_legend(at)
     caption = at.get("image")[0].proto.imgs[0].caption
     assert int(caption.rsplit("frame ", 1)[1]) > 2  # frames back to back in each run, not one per refresh
     low = count(at, "Targets")
