@@ -51,8 +51,8 @@ def live_view(name: str, frame: LiveFrame, rows: int) -> LiveView:
     tracks, targets, kept = frame.track_table(), frame.targets(rows), len(frame.result.kept)
     height, width = frame.annotated.shape[:2]
     cards = (Card("End-to-end fps", f"{frame.fps:.1f}", help_for("end-to-end fps")),
-             Card("Pipeline fps", f"{1 / frame.pipeline_s:.1f}" if frame.pipeline_s > 0 else "n/a",
-                  "Network, post-processing and tracking of this frame"),
+             Card("Pipeline fps", f"{frame.pipeline_fps:.1f}" if frame.pipeline_fps > 0 else "n/a",
+                  "Network, post-processing and tracking alone, over the same recent frames as end-to-end fps"),
              Card("Targets", str(kept)), Card("Tracks", str(len(tracks))))
     tracks_caption = (f"Confirmed tracks at frame {frame.index}" if len(tracks) else
                       f"No confirmed track at frame {frame.index} (a target must be seen on two frames in a row).")

@@ -14,6 +14,7 @@ import glob
 import math
 import sys
 import time
+from collections import deque
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -30,6 +31,8 @@ from lwirst.pipeline import FpsMeter, FramePipeline, FrameResult, SegmenterLike
 from lwirst.postprocess import TargetFilter
 from lwirst.synth import PRESETS, SceneConfig, render_sequence
 from lwirst.tracking import Track, Tracker
+
+FPS_WINDOW = 30  # frames over which both of a stream's rates are measured
 
 # The live demo's scene: the SIRST-calibrated preset the embedded samples are drawn from, the content
 # the shipped model is trained for. README (The dashboard, page by page) has its measured Pd and false
@@ -147,6 +150,9 @@ class LiveFrame:
     fps: float
     annotated: np.ndarray
     pipeline_s: float = 0.0  # seconds of network, post-processing and tracking for this frame
+    # frames per second of network, post-processing and tracking alone, over the frames `fps` covers (a
+    # single frame's figure could read below the end-to-end rate that includes it)
+    pipeline_fps: float = 0.0
 
     @property
     def tracks(self) -> tuple[Track, ...]:
@@ -179,7 +185,8 @@ class LiveStream:
         self.name = name or (source.name if source is not None else "external frames")
         self.pipeline = pipeline
         self.frames = 0
-        self._fps = FpsMeter()
+        self._fps = FpsMeter(FPS_WINDOW)
+        self._pipeline_s: deque[float] = deque(maxlen=FPS_WINDOW)
         self.last: LiveFrame | None = None
 
     def configure(self, threshold: float, target_filter: TargetFilter) -> None:
@@ -192,10 +199,16 @@ class LiveStream:
         start = time.perf_counter()
         result = self.pipeline.process(image)
         seconds = time.perf_counter() - start
+        self._pipeline_s.append(seconds)
         fps = self._fps.tick()
         shown = fps if math.isfinite(fps) and fps > 0 else None
+        # the frames the end-to-end rate spans: each tick interval holds one frame's pipeline, and the
+        # first frame has no interval (it alone then)
+        covered = min(self.frames, FPS_WINDOW) or 1
+        busy = sum(list(self._pipeline_s)[-covered:])
         self.last = LiveFrame(self.frames, image, result, fps,
-                              overlay(image, result.kept, result.tracks, shown, fps_label="end-to-end fps"), seconds)
+                              overlay(image, result.kept, result.tracks, shown, fps_label="end-to-end fps"), seconds,
+                              covered / busy if busy > 0 else 0.0)
         self.frames += 1
         return self.last
 

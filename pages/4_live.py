@@ -12,7 +12,7 @@ from streamlit.delta_generator import DeltaGenerator
 from dashboard import common, views
 from dashboard.live_view import LiveView, live_view
 from lwirst import plots
-from lwirst.live import LiveStream
+from lwirst.live import FPS_WINDOW, LiveStream
 
 TABLE_ROWS = 50
 
@@ -35,8 +35,9 @@ def main() -> None:
 def speed_note() -> None:
     """What the two rates measure, and what runs the network."""
     st.caption(f"Runs on {common.speed_info(common.engine())}. **Pipeline fps**: network, post-processing and "
-               "tracking of one frame. **End-to-end fps**: frames shown per second, also reading the source, "
-               "drawing and sending each frame to the browser, so it is lower; the overlay stamps end-to-end fps.")
+               "tracking alone. **End-to-end fps**: frames shown per second, also reading the source, drawing "
+               f"and sending each frame to the browser, so it is lower (both over the last {FPS_WINDOW} frames); the "
+               "overlay stamps end-to-end fps.")
 
 
 def choose_source() -> str:
