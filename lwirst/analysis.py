@@ -652,9 +652,10 @@ def ablation_figure(view: pd.DataFrame, metric: str, table: str) -> go.Figure:
                            text=[f"   {NOT_MEASURED}"] * len(missing), textposition="middle right",
                            textfont={"color": "#d62728", "size": 10}, showlegend=False, hoverinfo="skip")
         # room on the right for the note beside the rightmost paper score
-        right = max(view["paper"].max(), (view["here"] + sd).max(skipna=True))
-        left = min(0.0, view["paper"].min(), view["here"].min(skipna=True))
-        figure.update_xaxes(range=[left, right + 0.45 * ((right - left) or 1.0)])
+        drawn = pd.concat([view["paper"], view["here"] + sd]).dropna()
+        if not drawn.empty:
+            left, right = min(0.0, float(drawn.min())), float(drawn.max())
+            figure.update_xaxes(range=[left, right + 0.45 * ((right - left) or 1.0)])
     figure.update_layout(xaxis_title=f"test {label}", height=130 + 40 * len(view),
                          margin={"l": 10, "r": 10, "t": 50, "b": 10}, legend={"orientation": "h", "y": 1.0,
                                                                              "yanchor": "bottom"})
