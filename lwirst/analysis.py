@@ -115,7 +115,8 @@ def curve_figures(results: Mapping[str, EvalResult], shipped: Collection[str] = 
                **{label: palette.SHIPPED for label in results if label in shipped}}
     # Fa in the cards' unit (1e-6) on a log axis: a threshold with no false-alarm pixel (Fa 0) is drawn at
     # the axis' left edge, a decade under the smallest Fa measured, and its hover says 0.
-    positive = [fa * 1e6 for r in results.values() for fa in r.curves["pdfa_fa"] if fa > 0]
+    measured = [fa * 1e6 for r in results.values() for fa in r.curves["pdfa_fa"]]
+    positive = [fa for fa in measured if fa > 0]
     edge = 10 ** (math.floor(math.log10(min(positive))) - 1) if positive else 1e-3
     for label, result in results.items():
         c, line = result.curves, {"color": colours[label]}
@@ -140,7 +141,7 @@ def curve_figures(results: Mapping[str, EvalResult], shipped: Collection[str] = 
                       yaxis_title="true-positive rate", **layout)
     roc.update_xaxes(type="log")
     pr.update_layout(title="Precision-recall (pixels)", xaxis_title="recall", yaxis_title="precision", **layout)
-    zero = any(fa == 0 for r in results.values() for fa in r.curves["pdfa_fa"])
+    zero = len(positive) < len(measured)
     pdfa.update_layout(title="Pd-Fa (targets, thresholds -8..8)", yaxis_title="Pd", **layout,
                        xaxis_title="Fa (×1e-6, log" + ("; Fa 0 at the left edge)" if zero else ")"))
     pdfa.update_xaxes(type="log")

@@ -26,7 +26,7 @@ import pandas as pd
 
 from lwirst.drawing import overlay
 from lwirst.errors import LwirstError
-from lwirst.metrics import FrameAlarms, PdFa
+from lwirst.metrics import image_record
 from lwirst.pipeline import FpsMeter, FramePipeline, FrameResult, SegmenterLike
 from lwirst.postprocess import TargetFilter
 from lwirst.synth import PRESETS, SceneConfig, render_sequence
@@ -149,7 +149,6 @@ class LiveFrame:
     result: FrameResult
     fps: float
     annotated: np.ndarray
-    pipeline_s: float = 0.0  # seconds of network, post-processing and tracking for this frame
     # frames per second of network, post-processing and tracking alone, over the frames `fps` covers (a
     # single frame's figure could read below the end-to-end rate that includes it)
     pipeline_fps: float = 0.0
@@ -207,7 +206,7 @@ class LiveStream:
         covered = min(self.frames, FPS_WINDOW) or 1
         busy = sum(list(self._pipeline_s)[-covered:])
         self.last = LiveFrame(self.frames, image, result, fps,
-                              overlay(image, result.kept, result.tracks, shown, fps_label="end-to-end fps"), seconds,
+                              overlay(image, result.kept, result.tracks, shown, fps_label="end-to-end fps"),
                               covered / busy if busy > 0 else 0.0)
         self.frames += 1
         return self.last
@@ -225,10 +224,10 @@ class LiveStream:
 
 @dataclass(frozen=True)
 class SceneCoverage:
-    """How a model does on one synthetic sequence as the Live page streams it: targets detected among the
-    kept targets (`PdFa`: centroid distance < 3), false-alarm blobs (`FrameAlarms`), and the frames after
-    the first that show no confirmed track (the page then draws no trajectory). Counts, so that several
-    sequences pool."""
+    """How a model does on one synthetic sequence as the Live page streams it: targets detected by the kept
+    targets and false-alarm blobs (`image_record`: centroid distance < 3, as Pd and false blobs are scored
+    everywhere), and the frames after the first that show no confirmed track (the page then draws no
+    trajectory). Counts, so that several sequences pool."""
 
     seed: int
     frames: int
@@ -247,11 +246,11 @@ def scene_coverage(segmenter: SegmenterLike, config: SceneConfig = LIVE_SCENE, s
     """Stream `frames` frames of the sequence `seed` of `config` through a fresh tracking pipeline, scored
     against the generator's masks: what a viewer of the Live page sees the model do on that scene."""
     pipeline = FramePipeline(segmenter, threshold, None, Tracker())
-    pdfa, alarms, untracked = PdFa(), FrameAlarms(), 0
+    targets = detected = false_blobs = untracked = 0
     for frame in render_sequence(config, frames, seed):
         result = pipeline.process(frame.image)
-        kept, truth = result.kept.mask, frame.mask > 0
-        pdfa.update(kept, truth)
-        alarms.update(kept, truth)
+        record = image_record(result.kept.mask, frame.mask)  # one labelling of each frame
+        targets, detected = targets + record.targets, detected + record.detected
+        false_blobs += record.false_alarms
         untracked += frame.index > 0 and not any(track.confirmed for track in result.tracks or ())
-    return SceneCoverage(seed, frames, pdfa.targets, pdfa.detected, alarms.false_blobs, untracked)
+    return SceneCoverage(seed, frames, targets, detected, false_blobs, untracked)
