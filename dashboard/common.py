@@ -399,7 +399,7 @@ def data_source() -> DataChoice | None:
         return None
     _select_default("data_dataset", datasets)
     dataset = st.sidebar.selectbox("Dataset", datasets, key="data_dataset",
-                                   format_func=lambda d: f"{root_label} (the folder itself)" if d == "auto" else d)
+                                   format_func=lambda d: f"all of {root_label}" if d == "auto" else d)
     splits = _splits(root, dataset)
     _select_default("data_split", splits, "test" if "test" in splits else "all")
     split = st.sidebar.selectbox("Split", splits, key="data_split")
