@@ -69,7 +69,8 @@ _DATA = {
     "val_split": "validation split", "val_images": "validation images",
     "val_overlap": "images shared by training and validation",
 }
-_LOSSES = {"tversky": "soft Tversky", "bce": "binary cross-entropy", "focal": "focal", "softiou": "soft IoU"}
+_LOSSES = {"tversky": "soft Tversky", "bce": "binary cross-entropy", "focal": "focal", "softiou": "soft IoU",
+           "peak": "peak margin (each target's peak, each frame's hardest background)"}
 
 
 def _value(key: str, value: Any) -> str:

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+import cv2
+import numpy as np
 import torch
 import torch.nn.functional as F
 
@@ -16,6 +18,12 @@ FOCAL_WEIGHT = 10.0
 # shrinks masks that spill over extended or adjacent targets, whose centroids then miss by > 3 px.
 TVERSKY_FP_WEIGHT = 1.4
 TVERSKY_FN_WEIGHT = 0.6
+# The detection-level term (`peak_margin_loss`): each target's peak logit must clear +margin and the
+# hardest background logits of each frame must stay below -margin (logit 2 is probability 0.88).
+PEAK_MARGIN = 2.0
+PEAK_TOP_K = 16  # background pixels per frame: the cores of its one to three hardest false blobs
+PEAK_GUARD = 3  # pixels around a target that count as neither target nor background (annotation slack)
+PEAK_WEIGHT = 1.0
 
 
 def soft_tversky_loss(logits: torch.Tensor, target: torch.Tensor, fp_weight: float = TVERSKY_FP_WEIGHT,
@@ -73,6 +81,47 @@ def tversky_bce_focal_loss(logits: torch.Tensor, target: torch.Tensor) -> torch.
     return soft_tversky_loss(logits, target) + bce_loss(logits, target) + FOCAL_WEIGHT * focal_loss(logits, target)
 
 
+def _target_peaks(logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+    """The highest logit inside each 8-connected target of each image (one value per target)."""
+    masks = target.detach().to("cpu").numpy()[:, 0] > 0.5
+    labels, offset = [], 0
+    for mask in masks:
+        count, label = cv2.connectedComponents(mask.astype(np.uint8), connectivity=8)
+        labels.append(np.where(label > 0, label - 1 + offset, -1))
+        offset += count - 1
+    if offset == 0:
+        return logits.new_zeros(0)
+    flat = torch.from_numpy(np.stack(labels).reshape(-1)).to(logits.device)
+    inside = flat >= 0
+    peaks = logits.new_full((offset,), float("-inf"))
+    return peaks.scatter_reduce(0, flat[inside], logits.reshape(-1)[inside], reduce="amax")
+
+
+def peak_margin_loss(logits: torch.Tensor, target: torch.Tensor, margin: float = PEAK_MARGIN,
+                     top_k: int = PEAK_TOP_K, guard: int = PEAK_GUARD) -> torch.Tensor:
+    """mean over targets of softplus(margin - peak logit) + mean over images of the mean of
+    softplus(z + margin) over the image's `top_k` highest background logits z.
+
+    Why: a target is detected, and an empty frame alarms, by a maximum (one blob above the
+    threshold), while the pixel terms are means that dilute one false blob in a 256x256 crop by
+    1/10 000 and can trade a dim target's few pixels against many background ones. Background
+    excludes a `guard`-pixel ring around each target, whose extent the overlap term sets."""
+    near = F.max_pool2d(target, 2 * guard + 1, stride=1, padding=guard) > 0.5
+    background = logits.masked_fill(near, -1e4).flatten(1)
+    k = min(top_k, background.shape[1])
+    hardest = background.topk(k, dim=1).values
+    loss = F.softplus(hardest + margin).mean()
+    peaks = _target_peaks(logits, target)
+    if peaks.numel():
+        loss = loss + F.softplus(margin - peaks).mean()
+    return loss
+
+
+def soft_iou_bce_focal_peak_loss(logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+    """softiou+bce+focal plus PEAK_WEIGHT x the detection-level peak margin term."""
+    return soft_iou_bce_focal_loss(logits, target) + PEAK_WEIGHT * peak_margin_loss(logits, target)
+
+
 LOSSES: dict[str, Callable[[torch.Tensor, torch.Tensor], torch.Tensor]] = {
     "softiou": soft_iou_loss,
     "bce": bce_loss,
@@ -80,4 +129,5 @@ LOSSES: dict[str, Callable[[torch.Tensor, torch.Tensor], torch.Tensor]] = {
     "softiou+focal": focal_soft_iou_loss,
     "softiou+bce+focal": soft_iou_bce_focal_loss,
     "tversky+bce+focal": tversky_bce_focal_loss,
+    "softiou+bce+focal+peak": soft_iou_bce_focal_peak_loss,
 }

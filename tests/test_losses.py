@@ -4,18 +4,26 @@ from __future__ import annotations
 
 import math
 
+import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from scipy import ndimage
 
 from lwirst.losses import (
     FOCAL_WEIGHT,
     LOSSES,
+    PEAK_GUARD,
+    PEAK_MARGIN,
+    PEAK_TOP_K,
+    PEAK_WEIGHT,
     bce_loss,
     focal_loss,
     focal_soft_iou_loss,
+    peak_margin_loss,
+    soft_iou_bce_focal_loss,
     soft_iou_loss,
     soft_tversky_loss,
 )
@@ -153,3 +161,62 @@ def test_pixel_terms_push_background_down_from_an_undecided_start(name: str) -> 
     logits = torch.zeros_like(target, requires_grad=True)
     LOSSES[name](logits, target).backward()
     assert (logits.grad[target == 0] > 0).all() and (logits.grad[target == 1] < 0).all()
+
+
+def _peak_margin_by_hand(logits: torch.Tensor, target: torch.Tensor) -> float:
+    """The detection-level term written out per image and per target with scipy's labelling."""
+    z, t = logits.detach().numpy()[:, 0].astype(np.float64), target.numpy()[:, 0] > 0.5
+    softplus = lambda v: np.log1p(np.exp(v))  # noqa: E731
+    peaks, backgrounds = [], []
+    for zi, ti in zip(z, t, strict=True):
+        labels, count = ndimage.label(ti, structure=np.ones((3, 3)))
+        peaks += [zi[labels == k].max() for k in range(1, count + 1)]
+        near = ndimage.binary_dilation(ti, structure=np.ones((3, 3)), iterations=PEAK_GUARD)
+        hardest = np.sort(zi[~near])[::-1][:PEAK_TOP_K]
+        backgrounds.append(softplus(hardest + PEAK_MARGIN).mean())
+    target_term = softplus(PEAK_MARGIN - np.array(peaks)).mean() if peaks else 0.0
+    return float(np.mean(backgrounds) + target_term)
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_peak_margin_matches_a_per_target_loop(seed: int) -> None:
+    g = torch.Generator().manual_seed(seed)
+    target = torch.zeros(3, 1, 32, 32)
+    for _ in range(5):  # a few blobs, some touching diagonally (one 8-connected target)
+        b, y, x = (int(v) for v in torch.randint(0, 30, (3,), generator=g))
+        target[b % 3, 0, y:y + 2, x:x + 2] = 1
+    target[2] = 0  # one image without targets
+    logits = torch.randn(3, 1, 32, 32, generator=g) * 4
+    assert peak_margin_loss(logits, target).item() == pytest.approx(_peak_margin_by_hand(logits, target), rel=1e-5)
+    want = soft_iou_bce_focal_loss(logits, target) + PEAK_WEIGHT * peak_margin_loss(logits, target)
+    assert LOSSES["softiou+bce+focal+peak"](logits, target).item() == pytest.approx(want.item(), rel=1e-6)
+
+
+def test_peak_margin_pulls_only_on_each_target_peak_and_the_hardest_background() -> None:
+    """One gradient per target (its peak pixel), none in the guard ring or on easy background:
+    the term acts where detection is decided, whatever the target's size."""
+    target = torch.zeros(1, 1, 40, 40)
+    target[0, 0, 5:9, 5:9] = 1  # a 16-pixel target
+    target[0, 0, 30, 30] = 1  # a 1-pixel target
+    logits = torch.full_like(target, -BIG)
+    logits[target > 0] = -1.0
+    logits[0, 0, 6, 7] = 0.5  # the big target's peak
+    logits[0, 0, 20, 20] = 3.0  # a false blob far from both
+    logits[0, 0, 10, 10] = 5.0  # inside the big target's guard ring: neither target nor background
+    logits.requires_grad_(True)
+    peak_margin_loss(logits, target).backward()
+    grad = logits.grad[0, 0]
+    pulled = {tuple(int(v) for v in ij) for ij in torch.nonzero(grad < 0)}
+    assert pulled == {(6, 7), (30, 30)}
+    assert grad[20, 20] > 0 and grad[10, 10] == 0
+    assert (grad[5:9, 5:9] != 0).sum() == 1  # the big target's other 15 pixels are left to the overlap term
+
+
+def test_peak_margin_is_small_once_every_margin_holds() -> None:
+    target = torch.zeros(2, 1, 24, 24)
+    target[0, 0, 3:5, 3:5] = 1
+    logits = torch.where(target > 0, torch.tensor(BIG), torch.tensor(-BIG))
+    assert peak_margin_loss(logits, target).item() < 1e-6
+    logits[1, 0, 12, 12] = 0.0  # one undecided background pixel in the empty image
+    assert peak_margin_loss(logits, target).item() == pytest.approx(math.log1p(math.exp(PEAK_MARGIN)) / PEAK_TOP_K / 2,
+                                                                    rel=1e-5)
