@@ -70,7 +70,8 @@ _DATA = {
     "val_overlap": "images shared by training and validation",
 }
 _LOSSES = {"tversky": "soft Tversky", "bce": "binary cross-entropy", "focal": "focal", "softiou": "soft IoU",
-           "peak": "peak margin (each target's peak, each frame's hardest background)"}
+           "peak": "peak margin (each target's peak, each frame's hardest background)",
+           "bgpeak": "background peak margin (each frame's hardest background)"}
 
 
 def _value(key: str, value: Any) -> str:

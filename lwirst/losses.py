@@ -97,29 +97,42 @@ def _target_peaks(logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
     return peaks.scatter_reduce(0, flat[inside], logits.reshape(-1)[inside], reduce="amax")
 
 
-def peak_margin_loss(logits: torch.Tensor, target: torch.Tensor, margin: float = PEAK_MARGIN,
-                     top_k: int = PEAK_TOP_K, guard: int = PEAK_GUARD) -> torch.Tensor:
-    """mean over targets of softplus(margin - peak logit) + mean over images of the mean of
-    softplus(z + margin) over the image's `top_k` highest background logits z.
+def background_peak_loss(logits: torch.Tensor, target: torch.Tensor, margin: float = PEAK_MARGIN,
+                         top_k: int = PEAK_TOP_K, guard: int = PEAK_GUARD) -> torch.Tensor:
+    """Mean over images of the mean of softplus(z + margin) over the image's `top_k` highest
+    background logits z, background being the pixels farther than `guard` from any target.
 
-    Why: a target is detected, and an empty frame alarms, by a maximum (one blob above the
-    threshold), while the pixel terms are means that dilute one false blob in a 256x256 crop by
-    1/10 000 and can trade a dim target's few pixels against many background ones. Background
-    excludes a `guard`-pixel ring around each target, whose extent the overlap term sets."""
+    Why: an empty frame alarms by a maximum (one blob above the threshold), while BCE and focal
+    are means that dilute one false blob in a 256x256 crop by about 1/10 000. The guard ring is
+    left to the overlap term, which sets a target's extent."""
     near = F.max_pool2d(target, 2 * guard + 1, stride=1, padding=guard) > 0.5
     background = logits.masked_fill(near, -1e4).flatten(1)
-    k = min(top_k, background.shape[1])
-    hardest = background.topk(k, dim=1).values
-    loss = F.softplus(hardest + margin).mean()
+    hardest = background.topk(min(top_k, background.shape[1]), dim=1).values
+    return F.softplus(hardest + margin).mean()
+
+
+def target_peak_loss(logits: torch.Tensor, target: torch.Tensor, margin: float = PEAK_MARGIN) -> torch.Tensor:
+    """Mean over targets (8-connected mask components) of softplus(margin - the target's peak logit):
+    a target is detected by its peak, which the overlap term can trade against many background
+    pixels. Zero for a batch without targets."""
     peaks = _target_peaks(logits, target)
-    if peaks.numel():
-        loss = loss + F.softplus(margin - peaks).mean()
-    return loss
+    return F.softplus(margin - peaks).mean() if peaks.numel() else logits.new_zeros(())
+
+
+def peak_margin_loss(logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+    """The detection-level term: each target's peak above +margin, each frame's hardest background below -margin."""
+    return background_peak_loss(logits, target) + target_peak_loss(logits, target)
 
 
 def soft_iou_bce_focal_peak_loss(logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
     """softiou+bce+focal plus PEAK_WEIGHT x the detection-level peak margin term."""
     return soft_iou_bce_focal_loss(logits, target) + PEAK_WEIGHT * peak_margin_loss(logits, target)
+
+
+def soft_iou_bce_focal_bgpeak_loss(logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+    """softiou+bce+focal plus PEAK_WEIGHT x the background half of the peak term (round 34): the
+    frame-level alarm penalty without the push on every missed target."""
+    return soft_iou_bce_focal_loss(logits, target) + PEAK_WEIGHT * background_peak_loss(logits, target)
 
 
 LOSSES: dict[str, Callable[[torch.Tensor, torch.Tensor], torch.Tensor]] = {
@@ -130,4 +143,5 @@ LOSSES: dict[str, Callable[[torch.Tensor, torch.Tensor], torch.Tensor]] = {
     "softiou+bce+focal": soft_iou_bce_focal_loss,
     "tversky+bce+focal": tversky_bce_focal_loss,
     "softiou+bce+focal+peak": soft_iou_bce_focal_peak_loss,
+    "softiou+bce+focal+bgpeak": soft_iou_bce_focal_bgpeak_loss,
 }

@@ -19,6 +19,7 @@ from lwirst.losses import (
     PEAK_MARGIN,
     PEAK_TOP_K,
     PEAK_WEIGHT,
+    background_peak_loss,
     bce_loss,
     focal_loss,
     focal_soft_iou_loss,
@@ -26,6 +27,7 @@ from lwirst.losses import (
     soft_iou_bce_focal_loss,
     soft_iou_loss,
     soft_tversky_loss,
+    target_peak_loss,
 )
 
 BIG = 40.0  # a logit whose sigmoid is 1 (or 0) in float32
@@ -163,8 +165,9 @@ def test_pixel_terms_push_background_down_from_an_undecided_start(name: str) -> 
     assert (logits.grad[target == 0] > 0).all() and (logits.grad[target == 1] < 0).all()
 
 
-def _peak_margin_by_hand(logits: torch.Tensor, target: torch.Tensor) -> float:
-    """The detection-level term written out per image and per target with scipy's labelling."""
+def _peak_margin_by_hand(logits: torch.Tensor, target: torch.Tensor) -> tuple[float, float]:
+    """The detection-level term's background and target halves, written out per image and per target
+    with scipy's labelling."""
     z, t = logits.detach().numpy()[:, 0].astype(np.float64), target.numpy()[:, 0] > 0.5
     softplus = lambda v: np.log1p(np.exp(v))  # noqa: E731
     peaks, backgrounds = [], []
@@ -175,7 +178,7 @@ def _peak_margin_by_hand(logits: torch.Tensor, target: torch.Tensor) -> float:
         hardest = np.sort(zi[~near])[::-1][:PEAK_TOP_K]
         backgrounds.append(softplus(hardest + PEAK_MARGIN).mean())
     target_term = softplus(PEAK_MARGIN - np.array(peaks)).mean() if peaks else 0.0
-    return float(np.mean(backgrounds) + target_term)
+    return float(np.mean(backgrounds)), float(target_term)
 
 
 @pytest.mark.parametrize("seed", range(4))
@@ -187,9 +190,15 @@ def test_peak_margin_matches_a_per_target_loop(seed: int) -> None:
         target[b % 3, 0, y:y + 2, x:x + 2] = 1
     target[2] = 0  # one image without targets
     logits = torch.randn(3, 1, 32, 32, generator=g) * 4
-    assert peak_margin_loss(logits, target).item() == pytest.approx(_peak_margin_by_hand(logits, target), rel=1e-5)
-    want = soft_iou_bce_focal_loss(logits, target) + PEAK_WEIGHT * peak_margin_loss(logits, target)
-    assert LOSSES["softiou+bce+focal+peak"](logits, target).item() == pytest.approx(want.item(), rel=1e-6)
+    background, targets = _peak_margin_by_hand(logits, target)
+    assert background_peak_loss(logits, target).item() == pytest.approx(background, rel=1e-5)
+    assert target_peak_loss(logits, target).item() == pytest.approx(targets, rel=1e-5)
+    assert peak_margin_loss(logits, target).item() == pytest.approx(background + targets, rel=1e-5)
+    pixel_terms = soft_iou_bce_focal_loss(logits, target)
+    assert LOSSES["softiou+bce+focal+peak"](logits, target).item() == pytest.approx(
+        (pixel_terms + PEAK_WEIGHT * (background + targets)).item(), rel=1e-5)
+    assert LOSSES["softiou+bce+focal+bgpeak"](logits, target).item() == pytest.approx(
+        (pixel_terms + PEAK_WEIGHT * background).item(), rel=1e-5)
 
 
 def test_peak_margin_pulls_only_on_each_target_peak_and_the_hardest_background() -> None:
@@ -220,3 +229,11 @@ def test_peak_margin_is_small_once_every_margin_holds() -> None:
     logits[1, 0, 12, 12] = 0.0  # one undecided background pixel in the empty image
     assert peak_margin_loss(logits, target).item() == pytest.approx(math.log1p(math.exp(PEAK_MARGIN)) / PEAK_TOP_K / 2,
                                                                     rel=1e-5)
+
+
+def test_a_batch_without_targets_has_no_target_half() -> None:
+    logits = torch.randn(2, 1, 16, 16, requires_grad=True)
+    empty = torch.zeros_like(logits)
+    assert target_peak_loss(logits, empty).item() == 0.0
+    background_peak_loss(logits, empty).backward()
+    assert (logits.grad != 0).sum() == 2 * PEAK_TOP_K  # the hardest pixels of each frame, nothing else
