@@ -71,7 +71,8 @@ _DATA = {
 }
 _LOSSES = {"tversky": "soft Tversky", "bce": "binary cross-entropy", "focal": "focal", "softiou": "soft IoU",
            "peak": "peak margin (each target's peak, each frame's hardest background)",
-           "bgpeak": "background peak margin (each frame's hardest background)"}
+           "bgpeak": "background peak margin (each frame's hardest background)",
+           "keep": "found-target peak margin (each target already above 0 held above the margin)"}
 
 
 def _value(key: str, value: Any) -> str:

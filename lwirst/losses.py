@@ -111,11 +111,16 @@ def background_peak_loss(logits: torch.Tensor, target: torch.Tensor, margin: flo
     return F.softplus(hardest + margin).mean()
 
 
-def target_peak_loss(logits: torch.Tensor, target: torch.Tensor, margin: float = PEAK_MARGIN) -> torch.Tensor:
+def target_peak_loss(logits: torch.Tensor, target: torch.Tensor, margin: float = PEAK_MARGIN,
+                     floor: float | None = None) -> torch.Tensor:
     """Mean over targets (8-connected mask components) of softplus(margin - the target's peak logit):
     a target is detected by its peak, which the overlap term can trade against many background
-    pixels. Zero for a batch without targets."""
+    pixels. With `floor`, peaks are clamped from below at it, so a target peaking under the floor
+    adds a constant and no gradient: the term then keeps found targets found without pulling on
+    hopeless ones (round 32's term was dominated by those). Zero for a batch without targets."""
     peaks = _target_peaks(logits, target)
+    if floor is not None:
+        peaks = peaks.clamp(min=floor)
     return F.softplus(margin - peaks).mean() if peaks.numel() else logits.new_zeros(())
 
 
@@ -135,6 +140,13 @@ def soft_iou_bce_focal_bgpeak_loss(logits: torch.Tensor, target: torch.Tensor) -
     return soft_iou_bce_focal_loss(logits, target) + PEAK_WEIGHT * background_peak_loss(logits, target)
 
 
+def soft_iou_bce_focal_bgpeak_keep_loss(logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+    """Round 34's loss plus PEAK_WEIGHT x the target half floored at 0 (round 37): the hardest
+    background pushed below -margin while every target the network already finds (peak above 0) is
+    held above +margin, so the alarm penalty cannot buy quiet with found dim targets."""
+    return soft_iou_bce_focal_bgpeak_loss(logits, target) + PEAK_WEIGHT * target_peak_loss(logits, target, floor=0.0)
+
+
 LOSSES: dict[str, Callable[[torch.Tensor, torch.Tensor], torch.Tensor]] = {
     "softiou": soft_iou_loss,
     "bce": bce_loss,
@@ -144,4 +156,5 @@ LOSSES: dict[str, Callable[[torch.Tensor, torch.Tensor], torch.Tensor]] = {
     "tversky+bce+focal": tversky_bce_focal_loss,
     "softiou+bce+focal+peak": soft_iou_bce_focal_peak_loss,
     "softiou+bce+focal+bgpeak": soft_iou_bce_focal_bgpeak_loss,
+    "softiou+bce+focal+bgpeak+keep": soft_iou_bce_focal_bgpeak_keep_loss,
 }

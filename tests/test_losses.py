@@ -165,15 +165,16 @@ def test_pixel_terms_push_background_down_from_an_undecided_start(name: str) -> 
     assert (logits.grad[target == 0] > 0).all() and (logits.grad[target == 1] < 0).all()
 
 
-def _peak_margin_by_hand(logits: torch.Tensor, target: torch.Tensor) -> tuple[float, float]:
+def _peak_margin_by_hand(logits: torch.Tensor, target: torch.Tensor,
+                         floor: float = -np.inf) -> tuple[float, float]:
     """The detection-level term's background and target halves, written out per image and per target
-    with scipy's labelling."""
+    with scipy's labelling; target peaks under `floor` count as the floor."""
     z, t = logits.detach().numpy()[:, 0].astype(np.float64), target.numpy()[:, 0] > 0.5
     softplus = lambda v: np.log1p(np.exp(v))  # noqa: E731
     peaks, backgrounds = [], []
     for zi, ti in zip(z, t, strict=True):
         labels, count = ndimage.label(ti, structure=np.ones((3, 3)))
-        peaks += [zi[labels == k].max() for k in range(1, count + 1)]
+        peaks += [max(zi[labels == k].max(), floor) for k in range(1, count + 1)]
         near = ndimage.binary_dilation(ti, structure=np.ones((3, 3)), iterations=PEAK_GUARD)
         hardest = np.sort(zi[~near])[::-1][:PEAK_TOP_K]
         backgrounds.append(softplus(hardest + PEAK_MARGIN).mean())
@@ -199,6 +200,10 @@ def test_peak_margin_matches_a_per_target_loop(seed: int) -> None:
         (pixel_terms + PEAK_WEIGHT * (background + targets)).item(), rel=1e-5)
     assert LOSSES["softiou+bce+focal+bgpeak"](logits, target).item() == pytest.approx(
         (pixel_terms + PEAK_WEIGHT * background).item(), rel=1e-5)
+    _, kept = _peak_margin_by_hand(logits, target, floor=0.0)
+    assert target_peak_loss(logits, target, floor=0.0).item() == pytest.approx(kept, rel=1e-5)
+    assert LOSSES["softiou+bce+focal+bgpeak+keep"](logits, target).item() == pytest.approx(
+        (pixel_terms + PEAK_WEIGHT * (background + kept)).item(), rel=1e-5)
 
 
 def test_peak_margin_pulls_only_on_each_target_peak_and_the_hardest_background() -> None:
@@ -229,6 +234,22 @@ def test_peak_margin_is_small_once_every_margin_holds() -> None:
     logits[1, 0, 12, 12] = 0.0  # one undecided background pixel in the empty image
     assert peak_margin_loss(logits, target).item() == pytest.approx(math.log1p(math.exp(PEAK_MARGIN)) / PEAK_TOP_K / 2,
                                                                     rel=1e-5)
+
+
+def test_floored_target_half_leaves_missed_targets_alone() -> None:
+    """With a floor at 0, a found target (peak above 0) is pulled towards the margin and a missed one
+    (peak below 0) gets no gradient at all: the term guards detections, it does not chase misses."""
+    target = torch.zeros(1, 1, 24, 24)
+    target[0, 0, 3:5, 3:5] = 1  # found: peak 1.0
+    target[0, 0, 15:17, 15:17] = 1  # missed: peak -6.0
+    logits = torch.full_like(target, -BIG)
+    logits[0, 0, 3:5, 3:5] = 0.5
+    logits[0, 0, 4, 4] = 1.0
+    logits[0, 0, 15:17, 15:17] = -6.0
+    logits.requires_grad_(True)
+    target_peak_loss(logits, target, floor=0.0).backward()
+    pulled = {tuple(int(v) for v in ij) for ij in torch.nonzero(logits.grad[0, 0])}
+    assert pulled == {(4, 4)} and logits.grad[0, 0, 4, 4] < 0
 
 
 def test_a_batch_without_targets_has_no_target_half() -> None:
