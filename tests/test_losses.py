@@ -12,6 +12,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from scipy import ndimage
 
+from lwirst.card_view import _LOSSES
 from lwirst.losses import (
     FOCAL_WEIGHT,
     LOSSES,
@@ -258,3 +259,10 @@ def test_a_batch_without_targets_has_no_target_half() -> None:
     assert target_peak_loss(logits, empty).item() == 0.0
     background_peak_loss(logits, empty).backward()
     assert (logits.grad != 0).sum() == 2 * PEAK_TOP_K  # the hardest pixels of each frame, nothing else
+
+
+def test_every_registered_loss_term_reads_in_words_on_the_model_card() -> None:
+    """The card names a recipe's loss term by term; a term added to the registry without its words
+    would reach visitors as a bare token."""
+    terms = {term for name in LOSSES for term in name.split("+")}
+    assert terms <= set(_LOSSES), sorted(terms - set(_LOSSES))
