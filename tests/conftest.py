@@ -11,6 +11,19 @@ import torch
 
 REPO = Path(__file__).resolve().parents[1]
 
+if os.environ.get("PYTEST_XDIST_WORKER"):
+    # The suite runs on two pytest-xdist workers (pyproject's addopts), one per core of the CI machine: a
+    # worker's own forward passes take one thread, so the two never oversubscribe the cores.
+    torch.set_num_threads(1)
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Browser tours (`e2e`) and Ray sweeps (`slow`) run one after another on one worker: two Streamlit
+    servers with two Chromiums, or two Ray clusters, at once would starve each other on two cores."""
+    for item in items:
+        if item.get_closest_marker("e2e") or item.get_closest_marker("slow"):
+            item.add_marker(pytest.mark.xdist_group("heavy"))
+
 
 def _data_root() -> Path | None:
     env = os.environ.get("LWIRST_DATA_DIR")

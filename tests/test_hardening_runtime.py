@@ -113,6 +113,7 @@ def http1_port() -> Iterator[int]:
     server.server_close()
 
 
+@pytest.mark.slow  # Ray's start-up: one at a time with the sweeps and browser tours (tests/conftest.py)
 def test_sweep_at_a_port_that_is_not_ray_fails_in_seconds(silent_port: int, tmp_path: Path) -> None:
     start = time.monotonic()
     done = subprocess.run([sys.executable, "-m", "lwirst", "sweep", "--presets", "lw_irstnet", "--run-dir",
