@@ -94,12 +94,32 @@ def _table(values: Mapping[str, Any], names: Mapping[str, str]) -> pd.DataFrame:
     return pd.DataFrame(rows, columns=["setting", "value"])
 
 
+# Recipe fields that differ between the members of a weight mean: shown per member (`soup_table`).
+_PER_MEMBER = ("loss", "seed")
+
+
+def _soup(card: ModelCard) -> list[Mapping[str, Any]]:
+    """The members of a weight mean (`lwirst average`), or [] for one run's weights."""
+    soup = card.training.get("soup")
+    members = soup.get("members") if isinstance(soup, Mapping) else None
+    return [m for m in members if isinstance(m, Mapping)] if isinstance(members, list) else []
+
+
 def recipe_table(card: ModelCard) -> pd.DataFrame:
-    """How the model was trained: optimiser, schedule, loss, augmentation, in words."""
+    """How the model was trained: optimiser, schedule, loss, augmentation, in words (a weight mean's
+    loss and seed are its members', in `soup_table`)."""
     recipe = card.training.get("recipe")
     if not isinstance(recipe, dict):
         return pd.DataFrame(columns=["setting", "value"])
-    return _table({k: v for k, v in recipe.items() if k not in _MIX}, _RECIPE)
+    hidden = set(_MIX) | (set(_PER_MEMBER) if _soup(card) else set())
+    return _table({k: v for k, v in recipe.items() if k not in hidden}, _RECIPE)
+
+
+def soup_table(card: ModelCard) -> pd.DataFrame:
+    """The members of a weight mean: run, weight, loss in words, seed; empty for one run's weights."""
+    rows = [{"member run": str(m.get("run", "")), "weight": f"{float(m.get('weight', 0)):g}",
+             "loss": _value("loss", m.get("loss", "")), "seed": str(m.get("seed", ""))} for m in _soup(card)]
+    return pd.DataFrame(rows, columns=["member run", "weight", "loss", "seed"])
 
 
 def _mix(card: ModelCard) -> dict[str, Any]:
@@ -130,7 +150,14 @@ def summary(card: ModelCard) -> str:
     if data:
         # a fine-tune's epochs and wall time are its own step's, not the whole lineage's
         verb = "fine-tuned from earlier weights" if data.get("init") else "trained"
-        text += (f" It was {verb} on {str(data.get('dataset', '?')).upper()} ({data.get('train_split', '?')}, "
+        members = _soup(card)
+        if members:
+            weights = " / ".join(f"{float(m.get('weight', 0)):g}" for m in members)
+            text += (f" Its weights are a weighted mean ({weights}) of {len(members)} runs (Members below), each "
+                     f"{verb}")
+        else:
+            text += f" It was {verb}"
+        text += (f" on {str(data.get('dataset', '?')).upper()} ({data.get('train_split', '?')}, "
                  f"{data.get('train_images', '?')} images)")
         if _mix(card):
             text += " and frames generated from them (Training data below)"
@@ -138,7 +165,8 @@ def summary(card: ModelCard) -> str:
             text += f" for {training['epochs']} epochs"
         if training.get("wall_time_s"):
             hardware = _plain(str(training.get("hardware", "a CPU")))
-            text += f" ({float(training['wall_time_s']) / 60:.0f} min on {hardware})"
+            runs = " in all" if members else ""
+            text += f" ({float(training['wall_time_s']) / 60:.0f} min{runs} on {hardware})"
         text += "."
     elif training.get("weights"):
         text += f" Weights: {training['weights']}."

@@ -115,6 +115,10 @@ def training(card: ModelCard) -> None:
             st.caption("Not available: no training metadata.")
         else:
             settings(table)
+    members = card_view.soup_table(card)
+    if not members.empty:
+        st.markdown("**Members** (the shipped weights are their weighted mean)")
+        st.table(members.set_index("member run"))
 
 
 def settings(table: pd.DataFrame) -> None:

@@ -1,13 +1,16 @@
 """Turn a finished training run into the shipped default model and its model card.
 
     python scripts/ship_model.py --run-dir RUN --data-dir ../shared/data [--command "..."]
+    python scripts/ship_model.py --soup SOUP.safetensors --member-runs RUN... --data-dir ../shared/data
     python scripts/ship_model.py --experiments-only data/models/experiments.json
 
 Copies RUN/last.safetensors (the fixed schedule's final weights: the test split never
 chooses anything) to data/models/lwirst-sirst.safetensors, exports the ONNX beside it,
 copies the per-epoch log, scores SIRST test once in both input protocols and writes
 data/models/lwirst-sirst.json (read by the dashboard) and data/models/MODEL_CARD.md.
-`--experiments-only` rewrites only the card's table of experiments (a round whose rule
+`--soup` ships a weight mean written by `lwirst average` instead: every member must be one of
+`--member-runs` (matched by content hash), whose recipes, commands and per-epoch logs the card
+records member by member. `--experiments-only` rewrites only the card's table of experiments (a round whose rule
 kept the shipped model adds rows, and scores nothing); with `--rescore` it also scores the
 same weights on SIRST test again, for a round that changed the post-processing protocol.
 """
@@ -24,7 +27,7 @@ import pandas as pd
 import torch
 
 from lwirst.bench import detect_cpu
-from lwirst.checkpoint import load_model
+from lwirst.checkpoint import file_hash, load_checkpoint, load_model
 from lwirst.complexity import count_complexity
 from lwirst.datasets import open_dataset
 from lwirst.evaluate import evaluate
@@ -55,6 +58,9 @@ def score(model_path: Path, data_dir: str, protocol: str) -> dict[str, float]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--run-dir", type=Path)
+    parser.add_argument("--soup", type=Path, help="ship this `lwirst average` checkpoint instead of a run's weights")
+    parser.add_argument("--member-runs", type=Path, nargs="+", default=[],
+                        help="with --soup: the training runs of every member of the mean")
     parser.add_argument("--data-dir")
     parser.add_argument("--command", default="", help="the exact `lwirst train` command of the run")
     parser.add_argument("--experiments", type=Path, help="JSON list of other recipes tried, with their scores")
@@ -86,16 +92,18 @@ def main() -> None:
         log = pd.read_csv(MODELS_DIR / f"{NAME}.train_log.csv")
         (MODELS_DIR / "MODEL_CARD.md").write_text(render_card(card, log))
         return
-    if args.run_dir is None or args.data_dir is None:
-        parser.error("--run-dir and --data-dir are required (or --experiments-only)")
+    if (args.run_dir is None) == (args.soup is None) or args.data_dir is None:
+        parser.error("--data-dir and one of --run-dir or --soup are required (or --experiments-only)")
     torch.set_num_threads(2)
 
-    run = json.loads((args.run_dir / "run.json").read_text())
-    log = pd.read_csv(args.run_dir / "metrics.csv")
-    state = torch.load(args.run_dir / "state.pt", map_location="cpu", weights_only=True)
+    if args.soup is not None:
+        source, training, log = args.soup, soup_training(args.soup, args.member_runs), member_logs(args.member_runs)
+    else:
+        source, training = args.run_dir / "last.safetensors", run_training(args.run_dir)
+        log = pd.read_csv(args.run_dir / "metrics.csv")
     MODELS_DIR.mkdir(parents=True, exist_ok=True)
     weights = MODELS_DIR / f"{NAME}.safetensors"
-    shutil.copyfile(args.run_dir / "last.safetensors", weights)
+    shutil.copyfile(source, weights)
     model, _ = load_model(weights)
     export_onnx(model, MODELS_DIR / f"{NAME}.onnx")
     log.to_csv(MODELS_DIR / f"{NAME}.train_log.csv", index=False)
@@ -107,11 +115,7 @@ def main() -> None:
         "name": NAME,
         "params": complexity.params,
         "flops": complexity.flops,
-        "config": run["config"],
-        "recipe": run["recipe"],
-        "data": run["data"],
-        "epochs": int(state["epoch"]),
-        "wall_time_s": round(float(state["wall_seconds"]), 1),
+        **training,
         "hardware": f"{detect_cpu().model}, shared 2-core VM, CPU only (threads: see the command)",
         "chosen_by": args.chosen_by or (
             "the final weights (EMA of the last epochs) of a fixed schedule, with a recipe chosen on the "
@@ -128,6 +132,49 @@ def main() -> None:
     (MODELS_DIR / f"{NAME}.json").write_text(json.dumps(card, indent=2) + "\n")
     (MODELS_DIR / "MODEL_CARD.md").write_text(render_card(card, log))
     print(json.dumps(metrics, indent=2))
+
+
+def run_training(run_dir: Path) -> dict:
+    """The card's training fields of one run: its config, recipe, data, length and wall time."""
+    run = json.loads((run_dir / "run.json").read_text())
+    state = torch.load(run_dir / "state.pt", map_location="cpu", weights_only=True)
+    return {"config": run["config"], "recipe": run["recipe"], "data": run["data"], "epochs": int(state["epoch"]),
+            "wall_time_s": round(float(state["wall_seconds"]), 1)}
+
+
+def soup_training(soup: Path, member_runs: list[Path]) -> dict:
+    """The card's training fields of a weight mean: each member's run (matched to the mean's
+    ingredients by content hash) with its weight, loss and seed; the members' shared config, data and
+    length; their wall times summed. Refuses a member without a run, or runs that differ in data."""
+    _, _, meta = load_checkpoint(soup)
+    ingredients = meta.get("averaged")
+    if not ingredients:
+        raise SystemExit(f"{soup}: not a weight mean written by `lwirst average`")
+    runs = {file_hash(run / "last.safetensors"): run for run in member_runs}
+    members = []
+    for ingredient in ingredients:
+        run_dir = runs.get(ingredient["sha256"])
+        if run_dir is None:
+            raise SystemExit(f"{soup}: member {ingredient['file']} is none of --member-runs' last.safetensors")
+        members.append((ingredient, run_dir, run_training(run_dir)))
+    first = members[0][2]
+    for _, run_dir, training in members[1:]:
+        if training["data"] != first["data"] or training["config"] != first["config"]:
+            raise SystemExit(f"{run_dir}: trained on other data or another network than {members[0][1]}")
+    return {
+        "config": first["config"], "recipe": first["recipe"], "data": first["data"], "epochs": first["epochs"],
+        "wall_time_s": round(sum(t["wall_time_s"] for _, _, t in members), 1),
+        "soup": {"members": [{"run": run_dir.name, "weight": round(float(i["weight"]), 4),
+                              "loss": t["recipe"]["loss"], "seed": t["recipe"]["seed"], "sha256": i["sha256"]}
+                             for i, run_dir, t in members],
+                 "bn_refit": meta.get("bn_refit", {})},
+    }
+
+
+def member_logs(member_runs: list[Path]) -> pd.DataFrame:
+    """The members' per-epoch logs, one block per run (`member` names it)."""
+    return pd.concat([pd.read_csv(run / "metrics.csv").assign(member=run.name) for run in member_runs],
+                     ignore_index=True)
 
 
 def data_note(data: dict) -> str:
@@ -191,6 +238,24 @@ def render_comparison(comparison: dict | None) -> str:
     return "\n".join(out)
 
 
+def render_soup(soup: dict | None) -> str:
+    """The members of a weight mean, as a table (empty for one run's weights)."""
+    if not soup:
+        return ""
+    refit = soup.get("bn_refit", {})
+    rows = "\n".join(f"| {m['run']} | {m['weight']:g} | `{m['loss']}` | {m['seed']} | {m['sha256']} |"
+                      for m in soup["members"])
+    return f"""
+The shipped weights are a weighted mean of {len(soup['members'])} fine-tunes of one start (`lwirst average`;
+BatchNorm statistics re-estimated on {refit.get('batches', '?')} x {refit.get('batch_size', '?')} training frames,
+seed {refit.get('seed', '?')}); each member trained with the recipe below but for its loss and seed:
+
+| member run | weight | loss | seed | sha256 (16) |
+|---|---|---|---|---|
+{rows}
+"""
+
+
 def render_card(card: dict, log: pd.DataFrame) -> str:
     rows = "\n".join(
         f"| {p} | " + " | ".join(f"{m[k] * 1e6:.1f}e-6" if k == "fa" else f"{m[k]:.4f}" for k in REPORTED) + " |"
@@ -199,6 +264,14 @@ def render_card(card: dict, log: pd.DataFrame) -> str:
     experiments = "\n".join(
         f"| {e['name']} | {e['recipe']} | {e['epochs']} | {e['result']} |" for e in card["experiments"]
     ) or "| (none) | | | |"
+    if card.get("soup"):
+        ship_args = "--soup SOUP --member-runs RUN... --data-dir ../shared/data"
+        finals = log.groupby("member", sort=False).tail(1).set_index("member")
+        log_note = ", and the member's run (one block per member). Final epochs: " + "; ".join(
+            f"{member}: {row.to_dict()}" for member, row in finals.iterrows())
+    else:
+        ship_args = "--run-dir RUN --data-dir ../shared/data"
+        log_note = f". Final epoch: {log.iloc[-1].to_dict()}"
     return f"""# Model card: {card['name']}
 
 LW-IRSTNet ({card['params'] / 1e6:.4f} M parameters, {card['flops'] / 1e6:.2f} M FLOPs at 256x256,
@@ -209,9 +282,9 @@ THOP convention) trained by this project's own pipeline on SIRST.
 * **Config:** `{json.dumps(card['config'])}`
 * **Epochs / wall time:** {card['epochs']} epochs, {card['wall_time_s'] / 60:.1f} min on {card['hardware']}
 * **How the shipped weights were chosen:** {card['chosen_by']}.
-* **Command:** `{card['command']}`, then `python scripts/ship_model.py --run-dir RUN --data-dir ../shared/data`
+* **Command:** `{card['command']}`, then `python scripts/ship_model.py {ship_args}`
 * **Card written at commit:** {card['card_commit']}
-
+{render_soup(card.get("soup"))}
 ## Test metrics ({card['test_protocol']})
 
 | protocol | P | R | F1 | mIoU | nIoU | Pd | Fa | AUC |
@@ -227,8 +300,7 @@ THOP convention) trained by this project's own pipeline on SIRST.
 
 ## Per-epoch log
 
-`{card['name']}.train_log.csv`: epoch, lr, train loss, validation IoU (resize protocol), seconds.
-Final epoch: {log.iloc[-1].to_dict()}
+`{card['name']}.train_log.csv`: epoch, lr, train loss, validation IoU (resize protocol), seconds{log_note}.
 """
 
 

@@ -1,0 +1,92 @@
+"""A shipped weight mean (`lwirst average`) says so on its card: `scripts/ship_model.py --soup` finds each
+member's training run by content hash, and the card's summary and tables name the members, their
+weights, losses and seeds instead of one run's loss and seed."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from pathlib import Path
+
+import pytest
+import torch
+
+from lwirst.card_view import recipe_table, soup_table, summary
+from lwirst.checkpoint import file_hash, save_checkpoint
+from lwirst.modelcard import ModelCard
+from lwirst.models import build_model
+from lwirst.train import RECIPES
+from scripts.ship_model import member_logs, render_soup, soup_training
+
+DATA = {"dataset": "sirst", "train_split": "trainval", "val_split": "", "train_images": 341,
+        "init": {"file": "last.safetensors", "sha256": "0123456789abcdef"}}
+LOSSES = ("softiou+bce+focal+bgpeak+keep", "softiou+bce+focal+bgpeak")
+
+
+def _run(folder: Path, seed: int, loss: str) -> Path:
+    """A finished training run's files: final weights, run.json, state.pt and the per-epoch log."""
+    torch.manual_seed(seed)
+    net = build_model().eval()
+    recipe = dataclasses.replace(RECIPES["finetune"], loss=loss, seed=seed).to_dict()
+    folder.mkdir()
+    save_checkpoint(folder / "last.safetensors", net, net.config, {"recipe": recipe})
+    (folder / "run.json").write_text(json.dumps({"config": dataclasses.asdict(net.config), "recipe": recipe,
+                                                 "data": DATA}))
+    torch.save({"epoch": 36, "wall_seconds": 600.0 * seed}, folder / "state.pt")
+    (folder / "metrics.csv").write_text("epoch,lr,train_loss,val_iou,seconds\n1,0.0003,0.9,,80\n2,0.0002,0.7,,81\n")
+    return folder
+
+
+@pytest.fixture
+def runs(tmp_path: Path) -> list[Path]:
+    return [_run(tmp_path / f"run{seed}", seed, loss) for seed, loss in zip((1, 2), LOSSES, strict=True)]
+
+
+def _soup(path: Path, members: list[Path], weights: list[float]) -> Path:
+    """A weight mean's checkpoint as `lwirst average` writes it: ingredients by content hash and weight."""
+    net = build_model().eval()
+    meta = {"averaged": [{"file": f"{m.name}/last.safetensors", "sha256": file_hash(m / "last.safetensors"),
+                          "weight": w} for m, w in zip(members, weights, strict=True)],
+            "bn_refit": {"batches": 32, "batch_size": 4, "seed": 0}}
+    save_checkpoint(path, net, net.config, meta)
+    return path
+
+
+def test_ship_finds_each_member_by_hash_and_records_its_loss_seed_and_weight(runs: list[Path],
+                                                                           tmp_path: Path) -> None:
+    # the runs are given in the other order: matching is by content, not position
+    training = soup_training(_soup(tmp_path / "mean.safetensors", runs, [0.75, 0.25]), runs[::-1])
+    members = training["soup"]["members"]
+    assert [(m["run"], m["weight"], m["loss"], m["seed"]) for m in members] == [
+        ("run1", 0.75, LOSSES[0], 1), ("run2", 0.25, LOSSES[1], 2)]
+    assert training["wall_time_s"] == 1800.0 and training["epochs"] == 36 and training["data"] == DATA
+    assert training["soup"]["bn_refit"]["batches"] == 32
+    log = member_logs(runs)
+    assert list(log["member"]) == ["run1", "run1", "run2", "run2"]
+    table = render_soup(training["soup"])
+    assert "| run1 | 0.75 | `softiou+bce+focal+bgpeak+keep` | 1 |" in table
+
+
+def test_ship_refuses_a_member_without_its_run_and_a_file_that_is_no_mean(runs: list[Path], tmp_path: Path) -> None:
+    soup = _soup(tmp_path / "mean.safetensors", runs, [0.5, 0.5])
+    with pytest.raises(SystemExit, match=r"run2/last\.safetensors is none of"):
+        soup_training(soup, runs[:1])
+    with pytest.raises(SystemExit, match="not a weight mean"):
+        soup_training(runs[0] / "last.safetensors", runs)
+
+
+def test_card_names_the_members_instead_of_one_runs_loss_and_seed(runs: list[Path], tmp_path: Path) -> None:
+    training = soup_training(_soup(tmp_path / "mean.safetensors", runs, [0.75, 0.25]), runs)
+    card = ModelCard("mean", 163232, 303.5e6, training={**training, "hardware": "a CPU"})
+    text = summary(card)
+    assert "Its weights are a weighted mean (0.75 / 0.25) of 2 runs (Members below), each fine-tuned" in text
+    assert "for 36 epochs (30 min in all on a CPU)" in text
+    settings = set(recipe_table(card)["setting"])
+    assert "learning rate" in settings and not {"loss", "random seed"} & settings
+    members = soup_table(card)
+    assert list(members["member run"]) == ["run1", "run2"] and list(members["weight"]) == ["0.75", "0.25"]
+    assert "background peak margin" in members["loss"].iloc[1] and list(members["seed"]) == ["1", "2"]
+    # one run's weights: no members, the loss and seed are the recipe's
+    single = dataclasses.replace(card, training={k: v for k, v in card.training.items() if k != "soup"})
+    assert soup_table(single).empty and {"loss", "random seed"} <= set(recipe_table(single)["setting"])
+    assert "It was fine-tuned" in summary(single)
