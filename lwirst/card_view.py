@@ -152,9 +152,10 @@ def summary(card: ModelCard) -> str:
         verb = "fine-tuned from earlier weights" if data.get("init") else "trained"
         members = _soup(card)
         if members:
-            weights = " / ".join(f"{float(m.get('weight', 0)):g}" for m in members)
-            text += (f" Its weights are a weighted mean ({weights}) of {len(members)} runs (Members below), each "
-                     f"{verb}")
+            weights = [float(m.get("weight", 0)) for m in members]
+            mean = "the equal mean" if max(weights) - min(weights) < 1e-3 else \
+                "a weighted mean (" + " / ".join(f"{w:g}" for w in weights) + ")"
+            text += f" Its weights are {mean} of {len(members)} runs (Members below), each {verb}"
         else:
             text += f" It was {verb}"
         text += (f" on {str(data.get('dataset', '?')).upper()} ({data.get('train_split', '?')}, "

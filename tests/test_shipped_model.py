@@ -10,6 +10,7 @@ one false alarm per ten frames).
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from pathlib import Path
 
@@ -18,6 +19,7 @@ import pytest
 from lwirst.datasets import open_dataset
 from lwirst.evaluate import evaluate
 from lwirst.inference import DEFAULT_MODEL, MODELS_DIR, Segmenter
+from lwirst.losses import LOSSES
 from lwirst.train import RECIPES, Recipe
 
 CARD = json.loads((MODELS_DIR / "lwirst-sirst.json").read_text())
@@ -30,9 +32,19 @@ def test_card_describes_the_shipped_weights() -> None:
                                                                   CARD["data"]["val_split"])
 
 
-def test_finetune_recipe_is_the_one_that_trained_the_shipped_model() -> None:
-    assert Recipe(**CARD["recipe"]) == RECIPES["finetune"]
+def test_shipped_members_are_finetunes_with_their_own_loss_and_seed() -> None:
+    """The shipped weights are a mean of fine-tunes: the card's recipe is its first member's, and every
+    member ran the finetune recipe but for the loss and seed the card lists for it."""
+    recipe = Recipe(**CARD["recipe"])
+    finetune = RECIPES["finetune"]
+    assert dataclasses.replace(recipe, loss=finetune.loss, seed=finetune.seed) == finetune
     assert CARD["data"]["init"]["file"]  # a fine-tune names the weights it started from
+    members = CARD["soup"]["members"]
+    assert len(members) == 6 and sum(m["weight"] for m in members) == pytest.approx(1, abs=1e-3)
+    assert (members[0]["loss"], members[0]["seed"]) == (recipe.loss, recipe.seed)
+    assert len({(m["loss"], m["seed"]) for m in members}) == len(members)
+    for member in members:
+        assert member["loss"] in LOSSES  # a loss this code can train
 
 
 def test_card_comparison_is_one_run_and_the_shipped_model_is_not_below_the_published() -> None:
@@ -77,18 +89,20 @@ def test_shipped_model_finds_the_embedded_samples_targets() -> None:
     assert totals.met, totals.line()
 
 
-def test_card_summary_says_a_fine_tune_is_one() -> None:
-    """The summary's epochs and wall time are the last step's, so a fine-tune says it is one."""
-    import dataclasses
-
+def test_card_summary_says_a_mean_of_fine_tunes_is_one() -> None:
+    """The summary's epochs and wall time are the last step's, so a fine-tune says it is one, and a
+    weight mean says so and how many runs it averages."""
     from lwirst.card_view import summary
     from lwirst.modelcard import model_card
 
     card = model_card(DEFAULT_MODEL)
     text = summary(card)
-    assert (f"fine-tuned from earlier weights on SIRST (trainval, 341 images) and frames generated from them "
-            f"(Training data below) for {CARD['epochs']} epochs") in text
-    scratch = dataclasses.replace(card, training={**card.training, "data": {
+    assert (f"Its weights are the equal mean of 6 runs (Members below), each fine-tuned from earlier weights "
+            f"on SIRST (trainval, 341 images) and frames generated from them (Training data below) for "
+            f"{CARD['epochs']} epochs") in text
+    single = dataclasses.replace(card, training={k: v for k, v in card.training.items() if k != "soup"})
+    assert "It was fine-tuned from earlier weights on SIRST" in summary(single)
+    scratch = dataclasses.replace(single, training={**single.training, "data": {
         k: v for k, v in card.training["data"].items() if k != "init"}})
     assert "It was trained on SIRST" in summary(scratch) and "fine-tuned" not in summary(scratch)
 
