@@ -15,6 +15,7 @@ from typing import Any
 
 import pandas as pd
 
+from lwirst.losses import LOSS_TERMS
 from lwirst.modelcard import ModelCard
 from lwirst.postprocess import GROW_RADIUS, GROW_TO_PROBABILITY
 
@@ -69,17 +70,13 @@ _DATA = {
     "val_split": "validation split", "val_images": "validation images",
     "val_overlap": "images shared by training and validation",
 }
-_LOSSES = {"tversky": "soft Tversky", "bce": "binary cross-entropy", "focal": "focal", "softiou": "soft IoU",
-           "peak": "peak margin (each target's peak, each frame's hardest background)",
-           "bgpeak": "background peak margin (each frame's hardest background)",
-           "keep": "found-target peak margin (each target already above 0 held above the margin)"}
 
 
 def _value(key: str, value: Any) -> str:
     if isinstance(value, bool):
         return "yes" if value else "no"
     if key == "loss" and isinstance(value, str):
-        return " + ".join(_LOSSES.get(part, part) for part in value.split("+"))
+        return " + ".join(LOSS_TERMS.get(part, part) for part in value.split("+"))
     if key == "val_split" and not value:
         return "none (a fixed schedule; its final weights ship)"
     if key == "optimizer" and isinstance(value, str):

@@ -158,3 +158,11 @@ LOSSES: dict[str, Callable[[torch.Tensor, torch.Tensor], torch.Tensor]] = {
     "softiou+bce+focal+bgpeak": soft_iou_bce_focal_bgpeak_loss,
     "softiou+bce+focal+bgpeak+keep": soft_iou_bce_focal_bgpeak_keep_loss,
 }
+
+# Each term of a loss name in words, for the model card (a term added to LOSSES needs its words here).
+LOSS_TERMS: dict[str, str] = {
+    "tversky": "soft Tversky", "bce": "binary cross-entropy", "focal": "focal", "softiou": "soft IoU",
+    "peak": "peak margin (each target's peak, each frame's hardest background)",
+    "bgpeak": "background peak margin (each frame's hardest background)",
+    "keep": "found-target peak margin (each target already above 0 held above the margin)",
+}

@@ -197,7 +197,25 @@ def shots_dir() -> Path:
     return folder
 
 
+# True once every table in the viewport has a canvas with dark pixels (its text): the grid paints a moment after
+# the script run ends, and a screenshot taken before shows empty boxes.
+TABLES_PAINTED = """() => Array.from(document.querySelectorAll('[data-testid=stDataFrame]')).every(frame => {
+    const box = frame.getBoundingClientRect();
+    if (!box.height || box.bottom < 0 || box.top > window.innerHeight) return true;
+    return Array.from(frame.querySelectorAll('canvas')).some(c => {
+        const ctx = c.width && c.height ? c.getContext('2d') : null;
+        if (!ctx) return false;
+        const d = ctx.getImageData(0, 0, c.width, Math.min(c.height, 60)).data;
+        for (let i = 0; i < d.length; i += 4) if (d[i + 3] > 0 && d[i] < 128) return true;
+        return false;
+    });
+})"""
+
+
 def shoot(page: Page, name: str) -> None:
+    """A screenshot for the README, once the tables in view have painted (at most 10 s later)."""
+    with contextlib.suppress(PlaywrightTimeoutError):
+        page.wait_for_function(TABLES_PAINTED, timeout=10_000)
     page.screenshot(path=str(shots_dir() / f"{name}.png"))
 
 

@@ -12,9 +12,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from scipy import ndimage
 
-from lwirst.card_view import _LOSSES
 from lwirst.losses import (
     FOCAL_WEIGHT,
+    LOSS_TERMS,
     LOSSES,
     PEAK_GUARD,
     PEAK_MARGIN,
@@ -265,4 +265,4 @@ def test_every_registered_loss_term_reads_in_words_on_the_model_card() -> None:
     """The card names a recipe's loss term by term; a term added to the registry without its words
     would reach visitors as a bare token."""
     terms = {term for name in LOSSES for term in name.split("+")}
-    assert terms <= set(_LOSSES), sorted(terms - set(_LOSSES))
+    assert terms <= set(LOSS_TERMS), sorted(terms - set(LOSS_TERMS))
