@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import hashlib
 import importlib.util
+import io
 import logging
 import os
 import threading
@@ -27,6 +28,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import pandas as pd
 import streamlit as st
 from streamlit.delta_generator import DeltaGenerator
 from streamlit.runtime.scriptrunner import get_script_run_ctx
@@ -45,6 +47,7 @@ from lwirst.modelcard import DEMO_MODEL, ModelCard, demo_network, find_models, m
 from lwirst.pipeline import FramePipeline, FrameResult
 from lwirst.plots import video_frame_size as frame_size_of
 from lwirst.postprocess import GROW_TO, TargetFilter, describe_growth, logit_to_probability
+from lwirst.sequence_truth import TruthScore, score_video
 from lwirst.streams import DatasetStream
 from lwirst.tracking import Tracker
 from lwirst.uploads import check_upload_size, decode_upload, image_key
@@ -553,6 +556,17 @@ def sample_videos() -> dict[str, Path]:
 
 def video_from_sample(name: str, path: Path) -> VideoSource:
     return VideoSource(name, f"{path}:{path.stat().st_mtime_ns}", path=path)
+
+
+def video_truth(source: VideoSource, output: VideoOutput) -> TruthScore | None:
+    """An embedded sample's detections against the truth beside it (None for uploads and splits)."""
+    if source.path is None:
+        return None
+    try:
+        return score_video(source.path, pd.read_csv(io.BytesIO(output.csv)), output.result.frames_done)
+    except LwirstError as exc:
+        log.warning("no truth for %s: %s", source.name, exc)
+        return None
 
 
 def video_splits() -> list[str]:

@@ -21,6 +21,7 @@ def main() -> None:
     if output is None:
         return
     summary(output)
+    against_truth(source, output)
     player_and_counts(output)
     trajectories(output)
     downloads(output)
@@ -90,6 +91,21 @@ def summary(output: VideoOutput) -> None:
                "everything: decoding, network, post-processing, tracking, drawing and encoding the annotated "
                "video. The overlay stamps the **pipeline fps** (network, post-processing and tracking only, over "
                "recent frames), which is why it is higher.")
+
+
+def against_truth(source: common.VideoSource, output: VideoOutput) -> None:
+    """For a generated video (the embedded sample), what the boxes found and missed against its truth."""
+    score = common.video_truth(source, output)
+    if score is None:
+        return
+    found, detection, false = st.columns(3)
+    found.metric("Target-frames found", f"{score.found} of {score.visible}")
+    detection.metric("Pd", f"{score.pd:.2f}", help=card_view.help_for("Pd"))
+    false.metric("False alarms", score.false_alarms)
+    each = "; ".join(f"target {t.id} on {t.found} of the {t.visible} frames it is visible in" for t in score.targets)
+    st.caption(f"Against the generator's truth ({source.name.rsplit('.', 1)[0]}_tracks.csv): {each}. A target is "
+               "found on a frame when a box's centre lies within 3 px of it; one box finds one target, so "
+               "targets that cross count once where their blobs merge.")
 
 
 def player_and_counts(output: VideoOutput) -> None:

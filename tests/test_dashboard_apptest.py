@@ -25,6 +25,7 @@ from lwirst.inference import Segmenter, cpu_has_bf16
 from lwirst.live import LiveStream, SyntheticSensor
 from lwirst.modelcard import DEMO_MODEL
 from lwirst.pipeline import FramePipeline
+from lwirst.sequence_truth import read_truth, truth_path
 from lwirst.tracking import Tracker
 
 REPO = Path(__file__).resolve().parents[1]
@@ -409,6 +410,11 @@ def test_video_sample_is_processed_and_a_higher_threshold_gives_fewer_targets() 
     assert at.get("plotly_chart")
     assert at.download_button(key="video_download") and at.download_button(key="video_csv")
     assert detection_legend(at)  # the frames' boxes have no ground truth: their colour is explained
+    # ... but the generated sample has its truth beside it: what the boxes found and missed, counted
+    truth = read_truth(truth_path(VIDEO))
+    found, visible = metric(at, "Target-frames found").split(" of ")
+    assert int(visible) == (truth["visible"] == 1).sum() and 0 < int(found) <= int(visible)
+    assert any("sequence_tracks.csv" in c.value for c in at.caption)
 
     at.slider(key="threshold").set_value(0.5).run()
     assert not at.get("video")  # the settings changed: the old result is not shown as theirs
@@ -429,6 +435,7 @@ def test_video_plays_a_configured_dataset_split(sirst_root: Path, monkeypatch: p
     assert metric(at, "Video fps") == "4.0"
     assert count(at, "Target rows") > 0
     assert len(at.get("video")) == 1
+    assert not [m for m in at.metric if m.label == "Target-frames found"]  # a split has no track truth
 
 
 def _bad_videos() -> dict[str, tuple[str, bytes]]:

@@ -1,0 +1,112 @@
+"""A synthetic video's detections scored against the generator's truth (`<stem>_tracks.csv` beside it).
+
+The Video page plays the embedded sample without masks, so without this its boxes could not say what they
+missed. A target is found on a frame when a detection's centroid lies within `MATCH_PX` of it (the
+centroid rule Pd uses everywhere); each detection finds at most one target, so two targets merged into
+one blob count once; a detection that finds none is a false alarm. Hidden targets (`visible` 0) are not
+counted.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from lwirst.errors import LwirstError
+
+MATCH_PX = 3.0
+TRUTH_COLUMNS = ("frame", "id", "x", "y", "visible")
+
+
+@dataclass(frozen=True)
+class TargetScore:
+    """One true target over the sequence: frames where it is visible and where it was found."""
+
+    id: int
+    visible: int
+    found: int
+
+    @property
+    def share(self) -> float:
+        return self.found / self.visible if self.visible else 1.0
+
+
+@dataclass(frozen=True)
+class TruthScore:
+    """Target-frames found, per target and pooled, and the detections that found no target."""
+
+    targets: tuple[TargetScore, ...]
+    false_alarms: int
+    frames: int
+
+    @property
+    def visible(self) -> int:
+        return sum(t.visible for t in self.targets)
+
+    @property
+    def found(self) -> int:
+        return sum(t.found for t in self.targets)
+
+    @property
+    def pd(self) -> float:
+        return self.found / self.visible if self.visible else 1.0
+
+
+def truth_path(video: Path) -> Path:
+    """Where `lwirst synth --video` writes a video's truth."""
+    return video.with_name(video.stem + "_tracks.csv")
+
+
+def read_truth(path: Path) -> pd.DataFrame:
+    """A truth CSV, checked for the columns scoring needs."""
+    try:
+        truth = pd.read_csv(path)
+    except (OSError, ValueError) as exc:
+        raise LwirstError(f"{path.name}: not a readable truth table ({exc})") from exc
+    missing = [c for c in TRUTH_COLUMNS if c not in truth.columns]
+    if missing:
+        raise LwirstError(f"{path.name}: truth table lacks the columns {', '.join(missing)}")
+    return truth
+
+
+def score_detections(truth: pd.DataFrame, found: pd.DataFrame, frames: int) -> TruthScore:
+    """Match each frame's visible targets to its detections (`frame`, `x`, `y` rows), one to one, nearest
+    first within MATCH_PX."""
+    visible = truth[truth["visible"] == 1]
+    ids = sorted(int(i) for i in truth["id"].unique())
+    hits = dict.fromkeys(ids, 0)
+    matched = 0
+    detections = {int(f): g[["x", "y"]].to_numpy(float) for f, g in found.groupby("frame")}
+    for frame, targets in visible.groupby("frame"):
+        boxes = detections.get(int(frame), np.zeros((0, 2)))
+        if not len(boxes):
+            continue
+        points = targets[["x", "y"]].to_numpy(float)
+        distance = np.hypot(points[:, None, 0] - boxes[None, :, 0], points[:, None, 1] - boxes[None, :, 1])
+        # greedy on the globally nearest pairs: a merged blob goes to the target it sits closest to
+        paired_targets, paired_boxes = set(), set()
+        for flat in np.argsort(distance, axis=None):
+            t, b = (int(i) for i in np.unravel_index(flat, distance.shape))
+            if distance[t, b] >= MATCH_PX:
+                break
+            if t in paired_targets or b in paired_boxes:
+                continue
+            paired_targets.add(t)
+            paired_boxes.add(b)
+            hits[int(targets["id"].iloc[t])] += 1
+            matched += 1
+    counts = visible.groupby("id").size()
+    scores = tuple(TargetScore(i, int(counts.get(i, 0)), hits[i]) for i in ids)
+    return TruthScore(scores, len(found) - matched, frames)
+
+
+def score_video(video: Path, detections: pd.DataFrame, frames: int) -> TruthScore | None:
+    """A video's detections against the truth written beside it; None when it has none (a visitor's own
+    video)."""
+    path = truth_path(video)
+    if not path.is_file():
+        return None
+    return score_detections(read_truth(path), detections, frames)

@@ -1,0 +1,79 @@
+"""A video's detections against the generator's truth: one-to-one centroid matching, hidden targets left
+out, and the embedded sample's truth file readable."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from lwirst.errors import LwirstError
+from lwirst.paths import SAMPLES_DIR
+from lwirst.sequence_truth import MATCH_PX, read_truth, score_detections, score_video, truth_path
+
+
+def truth(rows: list[tuple[int, int, float, float, int]]) -> pd.DataFrame:
+    return pd.DataFrame(rows, columns=["frame", "id", "x", "y", "visible"])
+
+
+def found(rows: list[tuple[int, float, float]]) -> pd.DataFrame:
+    return pd.DataFrame(rows, columns=["frame", "x", "y"])
+
+
+def test_a_near_box_finds_its_target_and_a_far_one_is_a_false_alarm() -> None:
+    score = score_detections(truth([(0, 0, 10, 10, 1), (1, 0, 12, 10, 1)]),
+                             found([(0, 11, 11), (1, 12 + MATCH_PX, 10), (1, 40, 40)]), frames=2)
+    assert [(t.id, t.visible, t.found) for t in score.targets] == [(0, 2, 1)]
+    assert score.false_alarms == 2  # 3 px away is not within 3 px; the far box finds nothing
+    assert score.pd == 0.5
+
+
+def test_one_box_over_two_crossing_targets_finds_one_of_them() -> None:
+    score = score_detections(truth([(0, 0, 20, 20, 1), (0, 1, 21, 20, 1)]), found([(0, 20.8, 20)]), frames=1)
+    assert [t.found for t in score.targets] == [0, 1]  # the box sits nearer target 1
+    assert score.found == 1 and score.false_alarms == 0
+
+
+def test_hidden_targets_count_neither_as_found_nor_as_missed() -> None:
+    score = score_detections(truth([(0, 0, 5, 5, 0), (1, 0, 5, 5, 1)]), found([(0, 5, 5), (1, 5, 5)]), frames=2)
+    assert (score.targets[0].visible, score.targets[0].found) == (1, 1)
+    assert score.false_alarms == 1  # a box on a hidden target finds nothing there
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.lists(st.tuples(st.integers(0, 3), st.integers(0, 2), st.floats(0, 30), st.floats(0, 30),
+                          st.integers(0, 1)), max_size=12, unique_by=lambda r: (r[0], r[1])),
+       st.lists(st.tuples(st.integers(0, 3), st.floats(0, 30), st.floats(0, 30)), max_size=12))
+def test_found_and_false_alarms_account_for_every_box(targets: list, boxes: list) -> None:
+    """Each box either finds one visible target or is a false alarm; no target is found more often than it
+    is visible, and no frame finds more targets than it has boxes."""
+    score = score_detections(truth(targets), found(boxes), frames=4)
+    assert score.found + score.false_alarms == len(boxes)
+    assert all(0 <= t.found <= t.visible for t in score.targets)
+    per_frame_boxes = pd.Series([b[0] for b in boxes]).value_counts() if boxes else pd.Series(dtype=int)
+    per_frame_visible = pd.Series([t[0] for t in targets if t[4]]).value_counts() if targets else pd.Series(dtype=int)
+    bound = sum(min(per_frame_boxes.get(f, 0), per_frame_visible.get(f, 0)) for f in range(4))
+    assert score.found <= bound
+    assert 0.0 <= score.pd <= 1.0 and np.isfinite(score.pd)
+
+
+def test_the_sample_video_has_a_readable_truth_and_a_visitors_video_none(tmp_path: Path) -> None:
+    video = SAMPLES_DIR / "sequence.mp4"
+    table = read_truth(truth_path(video))
+    assert set(table["id"]) == {0, 1} and table["frame"].max() == 63
+    exact = table[["frame", "x", "y"]]
+    perfect = score_video(video, exact, frames=64)
+    assert perfect is not None and perfect.false_alarms == (table["visible"] == 0).sum()
+    assert perfect.found == perfect.visible == (table["visible"] == 1).sum()
+    assert score_video(tmp_path / "mine.mp4", exact, frames=64) is None
+
+
+def test_a_truth_table_without_positions_is_refused(tmp_path: Path) -> None:
+    path = tmp_path / "v_tracks.csv"
+    path.write_text("frame,id\n0,0\n")
+    with pytest.raises(LwirstError, match="lacks the columns x, y, visible"):
+        read_truth(path)
