@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import streamlit as st
 
 from dashboard import common, views
 from lwirst import card_view, plots
 from lwirst.errors import LwirstError
 from lwirst.limits import limit
+from lwirst.sequence_truth import truth_path
 from lwirst.web_video import SPLIT_FPS, VideoOutput
 
 
@@ -103,7 +106,7 @@ def against_truth(source: common.VideoSource, output: VideoOutput) -> None:
     detection.metric("Pd", f"{score.pd:.2f}", help=card_view.help_for("Pd"))
     false.metric("False alarms", score.false_alarms)
     each = "; ".join(f"target {t.id} on {t.found} of the {t.visible} frames it is visible in" for t in score.targets)
-    st.caption(f"Against the generator's truth ({source.name.rsplit('.', 1)[0]}_tracks.csv): {each}. A target is "
+    st.caption(f"Against the generator's truth ({truth_path(Path(source.name)).name}): {each}. A target is "
                "found on a frame when a box's centre lies within 3 px of it; one box finds one target, so "
                "targets that cross count once where their blobs merge.")
 
