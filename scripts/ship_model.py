@@ -159,7 +159,7 @@ def soup_training(soup: Path, member_runs: list[Path]) -> dict:
         members.append((ingredient, run_dir, run_training(run_dir)))
     first = members[0][2]
     for _, run_dir, training in members[1:]:
-        if training["data"] != first["data"] or training["config"] != first["config"]:
+        if _same_start(training["data"]) != _same_start(first["data"]) or training["config"] != first["config"]:
             raise SystemExit(f"{run_dir}: trained on other data or another network than {members[0][1]}")
     return {
         "config": first["config"], "recipe": first["recipe"], "data": first["data"], "epochs": first["epochs"],
@@ -169,6 +169,13 @@ def soup_training(soup: Path, member_runs: list[Path]) -> dict:
                              for i, run_dir, t in members],
                  "bn_refit": meta.get("bn_refit", {})},
     }
+
+
+def _same_start(data: dict) -> dict:
+    """A run's data record with its start weights named by content alone: the same weights under another
+    file name are the same start."""
+    init = data.get("init")
+    return {**data, "init": init.get("sha256") if isinstance(init, dict) else init}
 
 
 def member_logs(member_runs: list[Path]) -> pd.DataFrame:

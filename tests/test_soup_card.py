@@ -23,7 +23,7 @@ DATA = {"dataset": "sirst", "train_split": "trainval", "val_split": "", "train_i
 LOSSES = ("softiou+bce+focal+bgpeak+keep", "softiou+bce+focal+bgpeak")
 
 
-def _run(folder: Path, seed: int, loss: str) -> Path:
+def _run(folder: Path, seed: int, loss: str, data: dict = DATA) -> Path:
     """A finished training run's files: final weights, run.json, state.pt and the per-epoch log."""
     torch.manual_seed(seed)
     net = build_model().eval()
@@ -31,7 +31,7 @@ def _run(folder: Path, seed: int, loss: str) -> Path:
     folder.mkdir()
     save_checkpoint(folder / "last.safetensors", net, net.config, {"recipe": recipe})
     (folder / "run.json").write_text(json.dumps({"config": dataclasses.asdict(net.config), "recipe": recipe,
-                                                 "data": DATA}))
+                                                 "data": data}))
     torch.save({"epoch": 36, "wall_seconds": 600.0 * seed}, folder / "state.pt")
     (folder / "metrics.csv").write_text("epoch,lr,train_loss,val_iou,seconds\n1,0.0003,0.9,,80\n2,0.0002,0.7,,81\n")
     return folder
@@ -90,3 +90,15 @@ def test_card_names_the_members_instead_of_one_runs_loss_and_seed(runs: list[Pat
     single = dataclasses.replace(card, training={k: v for k, v in card.training.items() if k != "soup"})
     assert soup_table(single).empty and {"loss", "random seed"} <= set(recipe_table(single)["setting"])
     assert "It was fine-tuned" in summary(single)
+
+
+def test_members_started_from_the_same_weights_under_another_name_match_but_other_data_is_refused(
+        runs: list[Path], tmp_path: Path) -> None:
+    renamed = _run(tmp_path / "run3", 3, LOSSES[0], {**DATA, "init": {**DATA["init"], "file": "round20.safetensors"}})
+    members = [*runs, renamed]
+    training = soup_training(_soup(tmp_path / "mean.safetensors", members, [0.4, 0.3, 0.3]), members)
+    assert [m["run"] for m in training["soup"]["members"]] == ["run1", "run2", "run3"]
+    other = _run(tmp_path / "run4", 4, LOSSES[0], {**DATA, "init": {"file": "last.safetensors", "sha256": "f" * 16}})
+    with pytest.raises(SystemExit, match="run4: trained on other data"):
+        soup_training(_soup(tmp_path / "other.safetensors", [*runs, other], [0.4, 0.3, 0.3]), [*runs, other])
+
