@@ -478,6 +478,10 @@ class Webcam:
         return self.component.get_by_role("button", name="START")
 
     @property
+    def stop_button(self) -> Locator:
+        return self.component.get_by_role("button", name="STOP")
+
+    @property
     def refresh(self) -> Locator:
         return self.page.get_by_role("button", name="Refresh the numbers")
 
@@ -492,7 +496,7 @@ class Webcam:
 
     def press_start(self) -> None:
         self.start_button.click()
-        expect(self.component.get_by_role("button", name="STOP")).to_be_visible()
+        expect(self.stop_button).to_be_visible()
 
     def plays(self) -> bool:
         """Whether the stream plays (True) or stopped first (False: START shows again); signalling and ICE
@@ -531,7 +535,7 @@ class Webcam:
     def stop(self) -> None:
         """Press STOP (unless the stream has already stopped by itself) and see it stopped."""
         with contextlib.suppress(PlaywrightTimeoutError):
-            self.component.get_by_role("button", name="STOP").click(timeout=10_000)
+            self.stop_button.click(timeout=10_000)
         expect(self.start_button).to_be_visible()
 
     def frame_after(self, above: int, seconds: float) -> int:
