@@ -21,6 +21,7 @@ import argparse
 import json
 import shutil
 import subprocess
+from collections.abc import Sequence
 from pathlib import Path
 
 import pandas as pd
@@ -61,6 +62,9 @@ def main() -> None:
     parser.add_argument("--soup", type=Path, help="ship this `lwirst average` checkpoint instead of a run's weights")
     parser.add_argument("--member-runs", type=Path, nargs="+", default=[],
                         help="with --soup: the training runs of every member of the mean")
+    parser.add_argument("--member-soups", type=Path, nargs="+", default=[],
+                        help="with --soup: earlier weight means among its ingredients, each with its card "
+                             "(<stem>.json) and log (<stem>.train_log.csv) beside it")
     parser.add_argument("--data-dir")
     parser.add_argument("--command", default="", help="the exact `lwirst train` command of the run")
     parser.add_argument("--experiments", type=Path, help="JSON list of other recipes tried, with their scores")
@@ -97,7 +101,9 @@ def main() -> None:
     torch.set_num_threads(2)
 
     if args.soup is not None:
-        source, training, log = args.soup, soup_training(args.soup, args.member_runs), member_logs(args.member_runs)
+        source = args.soup
+        training = soup_training(args.soup, args.member_runs, args.member_soups)
+        log = member_logs(args.member_runs, args.member_soups)
     else:
         source, training = args.run_dir / "last.safetensors", run_training(args.run_dir)
         log = pd.read_csv(args.run_dir / "metrics.csv")
@@ -142,33 +148,58 @@ def run_training(run_dir: Path) -> dict:
             "wall_time_s": round(float(state["wall_seconds"]), 1)}
 
 
-def soup_training(soup: Path, member_runs: list[Path]) -> dict:
+def soup_training(soup: Path, member_runs: list[Path], member_soups: Sequence[Path] = ()) -> dict:
     """The card's training fields of a weight mean: each member's run (matched to the mean's
     ingredients by content hash) with its weight, loss and seed; the members' shared config, data and
-    length; their wall times summed. Refuses a member without a run, or runs that differ in data."""
+    length; their wall times summed. An ingredient may itself be an earlier weight mean (`member_soups`,
+    each with its card `<stem>.json` beside it): a mean of means is the mean of their members, so its
+    members join this one's, each weighted by its share times the ingredient's. Refuses an ingredient
+    that is neither, or members that differ in data or network."""
     _, _, meta = load_checkpoint(soup)
     ingredients = meta.get("averaged")
     if not ingredients:
         raise SystemExit(f"{soup}: not a weight mean written by `lwirst average`")
     runs = {file_hash(run / "last.safetensors"): run for run in member_runs}
-    members = []
+    soups = {file_hash(path): path for path in member_soups}
+    parts = []  # (source, training fields, member rows) per ingredient
     for ingredient in ingredients:
-        run_dir = runs.get(ingredient["sha256"])
-        if run_dir is None:
-            raise SystemExit(f"{soup}: member {ingredient['file']} is none of --member-runs' last.safetensors")
-        members.append((ingredient, run_dir, run_training(run_dir)))
-    first = members[0][2]
-    for _, run_dir, training in members[1:]:
+        weight, digest = float(ingredient["weight"]), ingredient["sha256"]
+        if (run_dir := runs.get(digest)) is not None:
+            training = run_training(run_dir)
+            rows = [{"run": run_dir.name, "weight": weight, "loss": training["recipe"]["loss"],
+                     "seed": training["recipe"]["seed"], "sha256": digest}]
+            parts.append((run_dir, training, rows))
+        elif (path := soups.get(digest)) is not None:
+            training, inner = soup_card(path)
+            parts.append((path, training, [{**m, "weight": weight * float(m["weight"])} for m in inner]))
+        else:
+            raise SystemExit(f"{soup}: member {ingredient['file']} is none of --member-runs' last.safetensors "
+                             "or --member-soups")
+    first = parts[0][1]
+    for source, training, _ in parts[1:]:
         if _same_start(training["data"]) != _same_start(first["data"]) or training["config"] != first["config"]:
-            raise SystemExit(f"{run_dir}: trained on other data or another network than {members[0][1]}")
+            raise SystemExit(f"{source}: trained on other data or another network than {parts[0][0]}")
+    record: dict = {"members": [{**row, "weight": round(row["weight"], 4)} for _, _, rows in parts for row in rows],
+                    "bn_refit": meta.get("bn_refit", {})}
+    if soups:
+        record["built_from"] = [{"file": i["file"], "sha256": i["sha256"], "weight": round(float(i["weight"]), 4)}
+                                for i in ingredients]
     return {
         "config": first["config"], "recipe": first["recipe"], "data": first["data"], "epochs": first["epochs"],
-        "wall_time_s": round(sum(t["wall_time_s"] for _, _, t in members), 1),
-        "soup": {"members": [{"run": run_dir.name, "weight": round(float(i["weight"]), 4),
-                              "loss": t["recipe"]["loss"], "seed": t["recipe"]["seed"], "sha256": i["sha256"]}
-                             for i, run_dir, t in members],
-                 "bn_refit": meta.get("bn_refit", {})},
+        "wall_time_s": round(sum(t["wall_time_s"] for _, t, _ in parts), 1), "soup": record,
     }
+
+
+def soup_card(mean: Path) -> tuple[dict, list[dict]]:
+    """(training fields, members) of an earlier weight mean, read from the card beside its checkpoint."""
+    card_path = mean.with_suffix(".json")
+    try:
+        card = json.loads(card_path.read_text())
+        members = card["soup"]["members"]
+        training = {k: card[k] for k in ("config", "recipe", "data", "epochs", "wall_time_s")}
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        raise SystemExit(f"{mean}: no weight mean's card beside it ({card_path}: {exc})") from exc
+    return training, members
 
 
 def _same_start(data: dict) -> dict:
@@ -178,10 +209,12 @@ def _same_start(data: dict) -> dict:
     return {**data, "init": init.get("sha256") if isinstance(init, dict) else init}
 
 
-def member_logs(member_runs: list[Path]) -> pd.DataFrame:
-    """The members' per-epoch logs, one block per run (`member` names it)."""
-    return pd.concat([pd.read_csv(run / "metrics.csv").assign(member=run.name) for run in member_runs],
-                     ignore_index=True)
+def member_logs(member_runs: list[Path], member_soups: Sequence[Path] = ()) -> pd.DataFrame:
+    """The members' per-epoch logs, one block per run (`member` names it): an earlier mean's blocks come
+    from its log (`<stem>.train_log.csv`), which names its members already."""
+    blocks = [pd.read_csv(mean.with_suffix(".train_log.csv")) for mean in member_soups]
+    blocks += [pd.read_csv(run / "metrics.csv").assign(member=run.name) for run in member_runs]
+    return pd.concat(blocks, ignore_index=True)
 
 
 def data_note(data: dict) -> str:
@@ -252,10 +285,13 @@ def render_soup(soup: dict | None) -> str:
     refit = soup.get("bn_refit", {})
     rows = "\n".join(f"| {m['run']} | {m['weight']:g} | `{m['loss']}` | {m['seed']} | {m['sha256']} |"
                       for m in soup["members"])
+    built = ", ".join(f"`{i['file']}` ({i['sha256']}, weight {i['weight']:g})" for i in soup.get("built_from", []))
+    if built:
+        built = f"\nIt was written as the mean of {built}: a mean of means is the mean of their members, listed here."
     return f"""
 The shipped weights are a weighted mean of {len(soup['members'])} fine-tunes of one start (`lwirst average`;
 BatchNorm statistics re-estimated on {refit.get('batches', '?')} x {refit.get('batch_size', '?')} training frames,
-seed {refit.get('seed', '?')}); each member trained with the recipe below but for its loss and seed:
+seed {refit.get('seed', '?')}); each member trained with the recipe below but for its loss and seed.{built}
 
 | member run | weight | loss | seed | sha256 (16) |
 |---|---|---|---|---|
@@ -272,7 +308,7 @@ def render_card(card: dict, log: pd.DataFrame) -> str:
         f"| {e['name']} | {e['recipe']} | {e['epochs']} | {e['result']} |" for e in card["experiments"]
     ) or "| (none) | | | |"
     if card.get("soup"):
-        ship_args = "--soup SOUP --member-runs RUN... --data-dir ../shared/data"
+        ship_args = "--soup SOUP --member-runs RUN... [--member-soups MEAN...] --data-dir ../shared/data"
         finals = log.groupby("member", sort=False).tail(1).set_index("member")
         log_note = ", and the member's run (one block per member). Final epochs: " + "; ".join(
             f"{member}: {row.to_dict()}" for member, row in finals.iterrows())

@@ -102,3 +102,35 @@ def test_members_started_from_the_same_weights_under_another_name_match_but_othe
     with pytest.raises(SystemExit, match="run4: trained on other data"):
         soup_training(_soup(tmp_path / "other.safetensors", [*runs, other], [0.4, 0.3, 0.3]), [*runs, other])
 
+
+
+def test_a_mean_of_a_shipped_mean_and_runs_lists_every_member_with_its_share(runs: list[Path],
+                                                                           tmp_path: Path) -> None:
+    # an earlier mean of run1 and run2, shipped with its card and log beside its weights
+    earlier = _soup(tmp_path / "earlier.safetensors", runs, [0.5, 0.5])
+    card = {**soup_training(earlier, runs), "name": "earlier"}
+    earlier.with_suffix(".json").write_text(json.dumps(card))
+    member_logs(runs).to_csv(earlier.with_suffix(".train_log.csv"), index=False)
+    third = _run(tmp_path / "run3", 3, LOSSES[1])
+    net = build_model().eval()
+    mean = tmp_path / "mean.safetensors"
+    save_checkpoint(mean, net, net.config, {"averaged": [
+        {"file": "earlier.safetensors", "sha256": file_hash(earlier), "weight": 2 / 3},
+        {"file": "run3/last.safetensors", "sha256": file_hash(third / "last.safetensors"), "weight": 1 / 3}]})
+    training = soup_training(mean, [third], [earlier])
+    members = training["soup"]["members"]
+    assert [(m["run"], m["weight"], m["seed"]) for m in members] == [("run1", 0.3333, 1), ("run2", 0.3333, 2),
+                                                                      ("run3", 0.3333, 3)]
+    assert training["wall_time_s"] == 600.0 + 1200.0 + 1800.0
+    assert [b["weight"] for b in training["soup"]["built_from"]] == [0.6667, 0.3333]
+    assert "the equal mean of 3 runs" in summary(ModelCard("mean", 163232, 303.5e6,
+                                                           training={**training, "hardware": "a CPU"}))
+    assert list(member_logs([third], [earlier])["member"]) == ["run1", "run1", "run2", "run2", "run3", "run3"]
+    assert "It was written as the mean of `earlier.safetensors`" in render_soup(training["soup"])
+    # without its card beside it, an earlier mean is refused; so is a mean of another start
+    earlier.with_suffix(".json").unlink()
+    with pytest.raises(SystemExit, match="no weight mean's card beside it"):
+        soup_training(mean, [third], [earlier])
+    earlier.with_suffix(".json").write_text(json.dumps({**card, "data": {**DATA, "init": {"sha256": "e" * 16}}}))
+    with pytest.raises(SystemExit, match="run3: trained on other data"):
+        soup_training(mean, [third], [earlier])
