@@ -133,7 +133,17 @@ def webcam(post: common.Postprocess) -> None:
                               rtc_configuration=common.rtc_configuration())
     # Reruns break streamlit-webrtc's signalling, so the numbers below refresh on demand, once it plays.
     st.button("Refresh the numbers", key="webcam_refresh", disabled=not context.state.playing)
+    stopped_note(stream, context.state.playing)
     view(stream, False, "Press START and allow the camera; the annotated stream plays above.")
+
+
+
+def stopped_note(stream: LiveStream, playing: bool) -> None:
+    """Why a stream that played stands still: STOP, or a connection the browser gave up on."""
+    if not playing and stream.frames:
+        st.info(f"The stream stopped after {stream.frames} frames. If you did not press STOP, the browser lost its "
+                "connection to the server (a busy server can cause that): press START to go on. The numbers "
+                "below are from its last frame.")
 
 
 common.run_page(main)

@@ -573,6 +573,8 @@ def test_webcam_in_a_browser(camera_page: Page, server: str) -> None:
     assert float(metric_value(page, "End-to-end fps")) > 0
     shoot(page, "webcam")
     webcam.stop()
+    # a stream that stood still says why and how to go on (a dropped connection looks like STOP)
+    expect(page.get_by_text("The stream stopped after")).to_be_visible()
     assert not outside, outside[:5]  # no STUN or TURN server asked, nothing fetched from the internet
 
 
