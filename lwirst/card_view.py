@@ -170,7 +170,7 @@ def summary(card: ModelCard) -> str:
         text += f" Weights: {training['weights']}."
     chosen = training.get("chosen_by")
     if isinstance(chosen, str) and chosen:
-        text += f" The shipped weights are {_plain(chosen.split(';')[0])}."
+        text += f" The shipped weights are {_plain(chosen).split(';')[0].strip()}."  # a ';' inside (...) too
     return text
 
 

@@ -81,6 +81,9 @@ def test_card_names_the_members_instead_of_one_runs_loss_and_seed(runs: list[Pat
     text = summary(card)
     assert "Its weights are a weighted mean (0.75 / 0.25) of 2 runs (Members below), each fine-tuned" in text
     assert "for 36 epochs (30 min in all on a CPU)" in text
+    chosen = "the mean M of two runs (one quiet; one holding), shipped by its rule; test scored once"
+    assert summary(dataclasses.replace(card, training={**card.training, "chosen_by": chosen})).endswith(
+        "The shipped weights are the mean M of two runs, shipped by its rule.")
     settings = set(recipe_table(card)["setting"])
     assert "learning rate" in settings and not {"loss", "random seed"} & settings
     members = soup_table(card)
