@@ -40,7 +40,7 @@ def test_shipped_members_are_finetunes_with_their_own_loss_and_seed() -> None:
     assert dataclasses.replace(recipe, loss=finetune.loss, seed=finetune.seed) == finetune
     assert CARD["data"]["init"]["file"]  # a fine-tune names the weights it started from
     members = CARD["soup"]["members"]
-    assert len(members) == 6 and sum(m["weight"] for m in members) == pytest.approx(1, abs=1e-3)
+    assert len(members) == 8 and sum(m["weight"] for m in members) == pytest.approx(1, abs=1e-3)
     assert (members[0]["loss"], members[0]["seed"]) == (recipe.loss, recipe.seed)
     assert len({(m["loss"], m["seed"]) for m in members}) == len(members)
     for member in members:
@@ -97,7 +97,7 @@ def test_card_summary_says_a_mean_of_fine_tunes_is_one() -> None:
 
     card = model_card(DEFAULT_MODEL)
     text = summary(card)
-    assert (f"Its weights are the equal mean of 6 runs (Members below), each fine-tuned from earlier weights "
+    assert (f"Its weights are the equal mean of 8 runs (Members below), each fine-tuned from earlier weights "
             f"on SIRST (trainval, 341 images) and frames generated from them (Training data below) for "
             f"{CARD['epochs']} epochs") in text
     single = dataclasses.replace(card, training={k: v for k, v in card.training.items() if k != "soup"})
