@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import streamlit as st
 
 from dashboard import common, views
@@ -99,14 +97,14 @@ def summary(output: VideoOutput) -> None:
 def against_truth(source: common.VideoSource, output: VideoOutput) -> None:
     """For a generated video (the embedded sample), what the boxes found and missed against its truth."""
     score = common.video_truth(source, output)
-    if score is None:
+    if score is None or source.path is None:  # only a file beside its truth has a score
         return
     found, detection, false = st.columns(3)
     found.metric("Target-frames found", f"{score.found} of {score.visible}")
     detection.metric("Pd", f"{score.pd:.2f}", help=card_view.help_for("Pd"))
     false.metric("False alarms", score.false_alarms)
     each = "; ".join(f"target {t.id} on {t.found} of the {t.visible} frames it is visible in" for t in score.targets)
-    st.caption(f"Against the generator's truth ({truth_path(Path(source.name)).name}): {each}. A target is "
+    st.caption(f"Against the generator's truth ({truth_path(source.path).name}): {each}. A target is "
                "found on a frame when a box's centre lies within 3 px of it; one box finds one target, so "
                "targets that cross count once where their blobs merge.")
 

@@ -137,7 +137,6 @@ def webcam(post: common.Postprocess) -> None:
     view(stream, False, "Press START and allow the camera; the annotated stream plays above.")
 
 
-
 def stopped_note(stream: LiveStream, playing: bool) -> None:
     """Why a stream that played stands still: STOP, or a connection the browser gave up on."""
     if not playing and stream.frames:
