@@ -175,18 +175,27 @@ def metric_after(page: Page, label: str, before: str, seconds: float = 60) -> st
         page.wait_for_timeout(250)
 
 
-def open_page(page: Page, title: str, heading_text: str | None = None) -> None:
-    """Click `title` in the sidebar; a click that lands while a rerun is still starting is dropped by
-    the app on a loaded machine, so it is repeated until the page's heading (`title` unless named) shows."""
-    heading = page.get_by_role("heading", name=heading_text or title, exact=True)
-    for _ in range(3):
-        page.get_by_test_id("stSidebarNav").get_by_text(title, exact=True).click()
+def click_until(page: Page, target: Locator, shown: Locator, tries: int = 3) -> None:
+    """Click `target` until `shown` shows; a click that lands while a rerun is still starting is dropped by
+    the app on a loaded machine, so it is repeated (after the run in flight ends) while `shown` is absent."""
+    for attempt in range(tries):
+        if attempt:
+            settle(page)
+            if shown.is_visible():
+                break
+        target.click()
         try:
-            expect(heading).to_be_visible(timeout=20_000)
+            expect(shown).to_be_visible(timeout=20_000)
             break
         except AssertionError:
-            settle(page)
-    expect(heading).to_be_visible()
+            continue
+    expect(shown).to_be_visible()
+
+
+def open_page(page: Page, title: str, heading_text: str | None = None) -> None:
+    """Click `title` in the sidebar until the page's heading (`title` unless named) shows."""
+    click_until(page, page.get_by_test_id("stSidebarNav").get_by_text(title, exact=True),
+                page.get_by_role("heading", name=heading_text or title, exact=True))
     settle(page)
 
 
@@ -605,8 +614,7 @@ def test_analysis_pages_in_a_browser(fresh_cache: Path, page: Page, sirst_root: 
     open_page(page, "Evaluate")
     sidebar = page.get_by_test_id("stSidebar")
     expect(page.get_by_text(f"Not evaluated yet on {sirst_root.parent.name}/{sirst_root.name} (test)")).to_be_visible()
-    page.get_by_role("button", name="Run evaluation (1 model)").click()
-    expect(page.get_by_test_id("stProgress")).to_be_visible()
+    click_until(page, page.get_by_role("button", name="Run evaluation (1 model)"), page.get_by_test_id("stProgress"))
     expect(page.get_by_text("mIoU", exact=True)).to_be_visible(timeout=EVAL_MS)
     expect(page.get_by_test_id("stStatusWidget")).to_have_count(0, timeout=EVAL_MS)
     for label in ("P", "R", "F1", "nIoU", "Pd", "AUC", "Params", "FLOPs", "Model-only fps"):
@@ -735,8 +743,8 @@ def test_every_page_on_the_embedded_defaults(offline_page: Page, offline_server:
     # Evaluate: the shipped model scores the two sample test images, offline.
     open_page(page, "Evaluate")
     expect(page.get_by_text("Not evaluated yet on Embedded samples (test)", exact=False)).to_be_visible()
-    page.get_by_role("button", name="Run evaluation (1 model)").click()
-    expect(page.get_by_text("mIoU", exact=True)).to_be_visible()
+    click_until(page, page.get_by_role("button", name="Run evaluation (1 model)"),
+                page.get_by_text("mIoU", exact=True))
     clean(page, "Evaluate")
     assert float(metric_value(page, "Pd")) > 0 and float(metric_value(page, "mIoU")) > 0
     expect(page.locator(".js-plotly-plot")).to_have_count(3)
