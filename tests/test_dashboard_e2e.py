@@ -778,3 +778,27 @@ def test_every_page_on_the_embedded_defaults(offline_page: Page, offline_server:
     expect(page.locator(".js-plotly-plot").first.get_by_text(f"{second}: correct, missed, false alarm",
                                                               exact=True)).to_be_visible()
     clean(page, "Failures, second image inspected")
+
+
+def test_live_keeps_to_a_slow_browser(offline_page: Page) -> None:
+    """A browser slower than the pipeline (its CPU throttled 8x: a busy laptop, a weak client): the stream
+    plays at the rate the browser takes frames, and switching it off stops it, twice. Streamlit drops a
+    session whose browser falls 500 messages behind without closing its connection; frames sent back to
+    back froze the page on its last frame, its script shown running for ever and its toggle ignored."""
+    page = offline_page
+    open_page(page, "Live")
+    page.context.new_cdp_session(page).send("Emulation.setCPUThrottlingRate", {"rate": 8})
+    toggle = page.get_by_text("Run the stream", exact=True)
+    for seconds in (4, 2):
+        toggle.click()
+        expect(page.get_by_test_id("stImageCaption").filter(has_text=", frame ")).to_be_visible()
+        page.wait_for_timeout(seconds * 1000)
+        first = frame_number(page)
+        page.wait_for_timeout(2000)
+        assert frame_number(page) > first, "the stream stood still while on"
+        toggle.click()
+        settle(page)  # a frozen page shows its script running until the timeout
+        paused = frame_number(page)
+        page.wait_for_timeout(1500)
+        assert frame_number(page) == paused, "the stream went on after it was switched off"
+    clean(page, "Live, slow browser")
