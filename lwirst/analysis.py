@@ -276,16 +276,21 @@ def measured_point(name: str, metrics: Mapping[str, float], dataset: str, split:
 
 def sweep_points(results: pd.DataFrame, when: str = "best") -> pd.DataFrame:
     """Fig. 4 points of the ablation sweeps: per trained variant (presets of one architecture share
-    their runs) and schedule, test mIoU/F1 averaged over seeds."""
+    their runs) and schedule, test mIoU/F1 averaged over seeds. The schedule has a column of its own
+    (a long string that cut every name short in a table); a name repeats it only where the same
+    variant was swept on the same data with more than one schedule, so names stay unique."""
     needed = {"params_m", "flops_m", "dataset", "test_split", f"{when}_miou", f"{when}_f1"}
     if results.empty or not needed <= set(results.columns):
-        return pd.DataFrame(columns=list(paper_points().columns))
+        return pd.DataFrame(columns=[*paper_points().columns, "schedule"])
     key = "variant" if "variant" in results.columns else "preset"
+    runs = results.drop_duplicates([key, "seed", "schedule"])
+    schedules = runs.groupby([key, "dataset", "test_split"], sort=False)["schedule"].nunique()
     rows = []
-    for (preset, dataset, split, schedule), group in results.drop_duplicates([key, "seed", "schedule"]).groupby(
-            [key, "dataset", "test_split", "schedule"], sort=False):
+    for (preset, dataset, split, schedule), group in runs.groupby([key, "dataset", "test_split", "schedule"],
+                                                                  sort=False):
         seeds = f"{len(group)} seed{'s' if len(group) > 1 else ''}"
-        rows.append({"name": f"{preset} ({seeds}{', ' + schedule if schedule else ''})",
+        tag = f", {schedule}" if schedule and schedules[(preset, dataset, split)] > 1 else ""
+        rows.append({"name": f"{preset} ({seeds}{tag})", "schedule": schedule or math.nan,
                      "source": f"{measured_source(dataset, split)}, {SWEEP_GROUP}",
                      "group": SWEEP_GROUP, "year": math.nan,
                      "flops_m": group["flops_m"].mean(), "params_m": group["params_m"].mean(), "fps": math.nan,

@@ -57,18 +57,22 @@ def measured_table(measured: pd.DataFrame) -> None:
         st.info("No model to show: no trained model has a card, nothing was evaluated on this server's data "
                 "(Evaluate page) and no ablation sweep wrote data/ablations/*.csv.")
         return
-    shown = measured[["name", "source", "miou", "f1", "precision", "recall", "flops_m", "params_m", "fps"]]
+    columns = ["name", "source", "miou", "f1", "precision", "recall", "flops_m", "params_m", "fps"]
+    shown = measured[columns + (["schedule"] if "schedule" in measured.columns else [])]
     digits = {"miou": 4, "f1": 4, "precision": 4, "recall": 4, "flops_m": 1, "params_m": 4, "fps": 1}
     # Unknown values (an ONNX file's cost, a card without a speed) read "—", not "None": the grid
     # shows a null cell as "None" whatever a Styler says, so the cells are written as text here.
     table = shown.copy()
     for column, n in digits.items():
         table[column] = [f"{v:.{n}f}" if pd.notna(v) else "—" for v in shown[column]]
+    if "schedule" in table.columns:
+        table["schedule"] = table["schedule"].fillna("—")
     text = st.column_config.TextColumn
     st.dataframe(table, hide_index=True, key="compare_measured", column_config={
         "miou": text("mIoU"), "f1": text("F1"), "precision": text("P"), "recall": text("R"),
         "flops_m": text("FLOPs (M)"), "params_m": text("Params (M)"),
         "source": text("scored by, on (dataset, split, protocol)"),
+        "schedule": text("sweep schedule", help="The ablation sweep's training schedule (its rows only)"),
         "fps": text("model-only fps", help="Network calls per second on the machine that measured it")})
     unplotted = shown[shown[["flops_m", "params_m"]].isna().any(axis=1)]
     if not unplotted.empty:

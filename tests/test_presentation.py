@@ -151,3 +151,17 @@ def test_the_shipped_models_curves_are_its_colour_and_no_one_elses() -> None:
     assert colours["shipped run"] == palette.SHIPPED
     assert palette.SHIPPED not in (colours["a-model"], colours["z-model"])
     assert colours["a-model"] != colours["z-model"]
+
+
+def test_sweep_points_keep_the_schedule_out_of_the_name_unless_it_tells_rows_apart() -> None:
+    """A sweep's long schedule string cut every name short in the Compare table: it has a column of its own,
+    and a name repeats it only where one variant was swept on the same data with two schedules."""
+    short, long = "default+epochs=8", "default+epochs=30"
+    rows = [{"preset": preset, "seed": seed, "schedule": schedule, "dataset": "sirst", "test_split": "test",
+             "params_m": 0.16, "flops_m": 303.5, "best_miou": 0.5 + seed / 10, "best_f1": 0.6}
+            for preset, schedule in (("a", short), ("b", short), ("b", long)) for seed in (0, 1)]
+    points = analysis.sweep_points(pd.DataFrame(rows)).set_index("name")
+    assert list(points.index) == ["a (2 seeds)", f"b (2 seeds, {short})", f"b (2 seeds, {long})"]
+    assert list(points["schedule"]) == [short, short, long]
+    assert points.loc["a (2 seeds)", "miou"] == pytest.approx(0.55)
+    assert len(analysis.merge_points(points.reset_index())) == 3  # unique names: none merged away
