@@ -32,11 +32,12 @@ def backlog() -> int | None:
     return int(size()) if callable(size) else None
 
 
-def wait_for_browser(previous_frame_at: float) -> None:
-    """Return once the browser can take another frame: its backlog is at most `MAX_BACKLOG` messages,
-    or, where the server does not say, `1 / FALLBACK_FPS` after the previous frame (`time.monotonic()`).
-    A session whose browser left returns at once: Streamlit stops its run at the next frame sent."""
-    while (waiting := backlog()) is not None and waiting > MAX_BACKLOG:
+def wait_for_browser(previous_frame_at: float, deadline: float) -> None:
+    """Return once the browser can take another frame, or at `deadline` (`time.monotonic()`) at the
+    latest: its backlog is at most `MAX_BACKLOG` messages, or, where the server does not say,
+    `1 / FALLBACK_FPS` after the previous frame. A session whose browser left returns at once (Streamlit
+    stops its run at the next frame sent)."""
+    while (waiting := backlog()) is not None and waiting > MAX_BACKLOG and time.monotonic() < deadline:
         time.sleep(POLL_S)
     if waiting is None:
-        time.sleep(max(0.0, previous_frame_at + 1 / FALLBACK_FPS - time.monotonic()))
+        time.sleep(max(0.0, min(previous_frame_at + 1 / FALLBACK_FPS, deadline) - time.monotonic()))

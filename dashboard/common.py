@@ -640,6 +640,10 @@ def video_size(output: VideoOutput) -> tuple[int, int]:
 # ---------------------------------------------------------------- live
 
 
+# Live streams at the pipeline's speed: each fragment run processes and shows frames back to back for
+# LIVE_BURST_S, then the fragment is re-run (LIVE_RESTART_S) so widget changes are picked up in between.
+LIVE_BURST_S = 2.0
+LIVE_RESTART_S = 0.05
 SYNTHETIC_SENSOR = "Synthetic sensor"
 LOOP_PREFIX = "Looping video: "
 CAMERA_PREFIX = "Local camera "

@@ -1,8 +1,8 @@
 """What the Live page shows of one processed frame, built from that frame alone.
 
-While the stream runs the page redraws every block for each frame from one `LiveView`, so the
-picture, its caption, the cards and the tables always name the same frame (the tables used to keep an
-older frame while the picture moved on). The picture is a data URI sent with its caption: an
+During a burst the page redraws every block for each frame from one `LiveView`, so the picture, its
+caption, the cards and the tables always name the same frame (the tables used to keep the previous
+burst's last frame while the picture moved on). The picture is a data URI sent with its caption: an
 image served as a file is fetched after the caption arrives, so it showed an older frame than the
 numbers beside it.
 """

@@ -1,11 +1,7 @@
 """Live: a stream segmented and tracked as it plays, at the pipeline's speed (frames are processed and
 shown back to back, not on a fixed refresh) but never faster than the browser takes them
-(`dashboard.browser_pace`: a browser left behind freezes the page); the threshold and filters act on
-the running stream.
-
-While the stream runs, this page's script does not finish: it shows frame after frame until a widget
-changes (Streamlit then stops the run and starts the next one with the new settings, the stream going on
-where it was) or the visitor leaves (the server stops a disconnected session's run)."""
+(`dashboard.browser_pace`: a browser left behind froze the page); the threshold and filters act on the
+running stream."""
 
 from __future__ import annotations
 
@@ -15,7 +11,7 @@ from typing import NamedTuple
 import streamlit as st
 from streamlit.delta_generator import DeltaGenerator
 
-from dashboard import common, urlstate, views
+from dashboard import common, views
 from dashboard.browser_pace import wait_for_browser
 from dashboard.live_view import LiveView, live_view
 from lwirst import plots
@@ -35,7 +31,8 @@ def main() -> None:
     running = st.toggle("Run the stream", key="live_running")
     speed_note()
     views.stream_legend()
-    view(stream, running, "Switch on 'Run the stream' to start.")
+    st.fragment(run_every=common.LIVE_RESTART_S if running else None)(view)(stream, running,
+                                                                         "Switch on 'Run the stream' to start.")
 
 
 def speed_note() -> None:
@@ -64,8 +61,8 @@ class Blocks(NamedTuple):
 
 
 def view(stream: LiveStream, running: bool, idle_hint: str) -> None:
-    """When running, frames back to back (`play`), else the last one processed. Each frame shown redraws
-    every block from its own `LiveView`, so no block shows another frame."""
+    """One fragment run: when running, frames back to back for a burst, else the last one processed.
+    Each frame shown redraws every block from its own `LiveView`, so no block shows another frame."""
     frame = stream.last
     if frame is None and not running:
         st.info(idle_hint)
@@ -73,20 +70,21 @@ def view(stream: LiveStream, running: bool, idle_hint: str) -> None:
     picture, numbers = st.columns([3, 2])
     blocks = Blocks(picture.empty(), numbers.empty(), st.empty())
     if running:
-        play(stream, blocks)
+        burst(stream, blocks)
     elif frame is not None:
         show(live_view(stream.name, frame, TABLE_ROWS), blocks, chart=True)
 
 
-def play(stream: LiveStream, blocks: Blocks) -> None:
-    """Process and show frames as fast as the pipeline and the browser go, until Streamlit stops this run
-    (a widget changed, or the visitor left). The app publishes the view's URL after the page, which a run
-    that never ends would not reach, so it is published first."""
-    urlstate.publish()
+def burst(stream: LiveStream, blocks: Blocks) -> None:
+    """Process and show frames as fast as the pipeline and the browser go, for `common.LIVE_BURST_S`
+    seconds."""
+    deadline = time.monotonic() + common.LIVE_BURST_S
     while True:
         shown_at = time.monotonic()
         show(live_view(stream.name, stream.step(), TABLE_ROWS), blocks, chart=False)
-        wait_for_browser(shown_at)
+        if shown_at >= deadline:
+            return
+        wait_for_browser(shown_at, deadline)
 
 
 def show(frame: LiveView, blocks: Blocks, chart: bool) -> None:
@@ -111,7 +109,7 @@ def tracks(frame: LiveView, chart: bool) -> None:
     """The confirmed tracks; with the stream paused, their trajectories as a chart too (a chart costs as
     much as a network call, so while the stream runs the white trails on the frame show them). Every
     frame fills the same three places, empty when it has no track: a place left out of a redraw would
-    keep an older frame's table while the stream runs."""
+    keep the previous frame's table until the burst ends."""
     st.caption(frame.tracks_caption)
     trajectories, table = st.empty(), st.empty()
     if frame.tracks.empty:
