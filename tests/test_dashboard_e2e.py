@@ -781,13 +781,13 @@ def test_every_page_on_the_embedded_defaults(offline_page: Page, offline_server:
 
 
 def test_live_keeps_to_a_slow_browser(offline_page: Page) -> None:
-    """A browser slower than the pipeline (its CPU throttled 8x: a busy laptop, a weak client): the stream
+    """A browser slower than the pipeline (its CPU throttled 4x: a busy laptop, a weak client): the stream
     plays at the rate the browser takes frames, and switching it off stops it, twice. Streamlit drops a
     session whose browser falls 500 messages behind without closing its connection; frames sent back to
     back froze the page on its last frame, its script shown running for ever and its toggle ignored."""
     page = offline_page
     open_page(page, "Live")
-    page.context.new_cdp_session(page).send("Emulation.setCPUThrottlingRate", {"rate": 8})
+    page.context.new_cdp_session(page).send("Emulation.setCPUThrottlingRate", {"rate": 4})
     toggle = page.get_by_text("Run the stream", exact=True)
     for seconds in (4, 2):
         toggle.click()
