@@ -4,9 +4,11 @@ Streamlit's server (1.67, on Starlette) queues every message for a browser, and 
 wait it drops the session without closing the connection: the page stays on its last frame, shows a
 running script for ever and ignores every widget until it is reloaded. A slow browser, a busy
 machine or a remote visitor on a slow link fills that queue in seconds when a page sends frames back
-to back, so the Live page waits for the browser before each frame. The server says how many
-messages wait for this session's browser; where it does not (another server), frames are paced to a
-fixed rate instead.
+to back. So the Live page sends a frame only when the browser can take it and skips the others on
+screen (every frame is still processed and tracked): a live view shows the newest frame; it neither
+lags behind the source nor slows the stream to the browser's pace. The server says how many messages
+wait for this session's browser; where it does not (another server), frames are shown at a fixed
+rate instead.
 """
 
 from __future__ import annotations
@@ -17,8 +19,7 @@ from streamlit.runtime import Runtime
 from streamlit.runtime.scriptrunner import get_script_run_ctx
 
 MAX_BACKLOG = 40  # messages waiting for the browser before the next frame waits (a frame is about a dozen)
-FALLBACK_FPS = 25.0  # frames per second where the server does not say what waits
-POLL_S = 0.02
+FALLBACK_FPS = 25.0  # frames shown per second where the server does not say what waits
 
 
 def backlog() -> int | None:
@@ -32,12 +33,12 @@ def backlog() -> int | None:
     return int(size()) if callable(size) else None
 
 
-def wait_for_browser(previous_frame_at: float, deadline: float) -> None:
-    """Return once the browser can take another frame, or at `deadline` (`time.monotonic()`) at the
-    latest: its backlog is at most `MAX_BACKLOG` messages, or, where the server does not say,
-    `1 / FALLBACK_FPS` after the previous frame. A session whose browser left returns at once (Streamlit
-    stops its run at the next frame sent)."""
-    while (waiting := backlog()) is not None and waiting > MAX_BACKLOG and time.monotonic() < deadline:
-        time.sleep(POLL_S)
-    if waiting is None:
-        time.sleep(max(0.0, min(previous_frame_at + 1 / FALLBACK_FPS, deadline) - time.monotonic()))
+def browser_ready(last_shown_at: float) -> bool:
+    """Whether the browser can take another frame now: at most `MAX_BACKLOG` messages wait for it, or,
+    where the server does not say, `1 / FALLBACK_FPS` has passed since the last frame shown
+    (`time.monotonic()`). A session whose browser left reads as ready: Streamlit stops its run at the
+    next frame sent."""
+    waiting = backlog()
+    if waiting is not None:
+        return waiting <= MAX_BACKLOG
+    return time.monotonic() - last_shown_at >= 1 / FALLBACK_FPS

@@ -1,10 +1,11 @@
 """Live: a stream segmented and tracked as it plays, at the pipeline's speed (frames are processed and
-shown back to back, not on a fixed refresh) but never faster than the browser takes them
-(`dashboard.browser_pace`: a browser left behind froze the page); the threshold and filters act on the
-running stream."""
+shown back to back, not on a fixed refresh); a frame the browser cannot take yet is processed but not
+shown (`dashboard.browser_pace`: a browser left behind froze the page); the threshold and filters act on
+the running stream."""
 
 from __future__ import annotations
 
+import math
 import time
 from typing import NamedTuple
 
@@ -12,7 +13,7 @@ import streamlit as st
 from streamlit.delta_generator import DeltaGenerator
 
 from dashboard import common, views
-from dashboard.browser_pace import wait_for_browser
+from dashboard.browser_pace import browser_ready
 from dashboard.live_view import LiveView, live_view
 from lwirst import plots
 from lwirst.live import FPS_WINDOW, LiveStream
@@ -38,9 +39,9 @@ def main() -> None:
 def speed_note() -> None:
     """What the two rates measure, and what runs the network."""
     st.caption(f"Runs on {common.speed_info(common.engine())}. **Pipeline fps**: network, post-processing and "
-               "tracking alone. **End-to-end fps**: frames shown per second, also reading the source, drawing "
-               f"and sending each frame to the browser, so it is lower (both over the last {FPS_WINDOW} frames); the "
-               "overlay stamps end-to-end fps.")
+               "tracking alone. **End-to-end fps**: frames per second, also reading the source, drawing "
+               f"and sending frames to the browser, so it is lower (both over the last {FPS_WINDOW} frames); the "
+               "overlay stamps end-to-end fps. A frame the browser cannot take yet is tracked but not shown.")
 
 
 def choose_source() -> str:
@@ -76,15 +77,16 @@ def view(stream: LiveStream, running: bool, idle_hint: str) -> None:
 
 
 def burst(stream: LiveStream, blocks: Blocks) -> None:
-    """Process and show frames as fast as the pipeline and the browser go, for `common.LIVE_BURST_S`
-    seconds."""
-    deadline = time.monotonic() + common.LIVE_BURST_S
+    """Process frames as fast as the pipeline goes for `common.LIVE_BURST_S` seconds, showing each one the
+    browser can take (the others are tracked, not shown)."""
+    deadline, shown_at = time.monotonic() + common.LIVE_BURST_S, -math.inf
     while True:
-        shown_at = time.monotonic()
-        show(live_view(stream.name, stream.step(), TABLE_ROWS), blocks, chart=False)
-        if shown_at >= deadline:
+        frame = stream.step()
+        if browser_ready(shown_at):
+            show(live_view(stream.name, frame, TABLE_ROWS), blocks, chart=False)
+            shown_at = time.monotonic()
+        if time.monotonic() >= deadline:
             return
-        wait_for_browser(shown_at, deadline)
 
 
 def show(frame: LiveView, blocks: Blocks, chart: bool) -> None:
