@@ -18,7 +18,7 @@ import time
 from streamlit.runtime import Runtime
 from streamlit.runtime.scriptrunner import get_script_run_ctx
 
-MAX_BACKLOG = 40  # messages waiting for the browser before the next frame waits (a frame is about a dozen)
+MAX_BACKLOG = 40  # messages waiting for the browser above which a frame is not shown (a frame is about a dozen)
 FALLBACK_FPS = 25.0  # frames shown per second where the server does not say what waits
 
 
