@@ -62,6 +62,7 @@ _MIX = {
     "negatives": "target-free frames per real frame", "mosaic": "mosaics per real frame",
     "hard": "hard negatives per real frame", "hard_implant": "hard negatives with targets (chance)",
     "upscale": "2-4x native-scale crops (chance)", "colour": "pseudo-colour frames (chance)",
+    "noise": "sensor-noise frames (chance)",
 }
 # Internal bookkeeping of the training run: a server path and list fingerprints, not for visitors.
 _HIDDEN_DATA = ("data_dir", "train_names", "val_names")

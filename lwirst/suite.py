@@ -29,6 +29,11 @@ the share of frames with any alarm tracked what the held-out benchmark measured 
 target-free frames (round 8: 80 % there, 73 % held-out; the published weights 80 % and 72 %),
 but 20 frames move that share in steps of 5 %; this suite has more, never scored before round 25.
 
+Suite ``noisy`` asks whether the network keeps working in another sensor's temporal noise, which
+SIRST's nearly noise-free frames lack: SIRST val, implanted val backgrounds (1x and 2x), val mosaics
+and their target-free counterparts, each frame with Gaussian noise of 1-5 grey levels (log-uniform,
+`lwirst.sensor`), all from seeds no other suite draws.
+
 Parts are in-memory datasets with the `SegDataset` reading interface, so `evaluate`
 scores them like any split; `lwirst evaluate --suite NAME` prints the table.
 """
@@ -51,6 +56,7 @@ from lwirst.implant import add_cutout, add_psf, cut_targets, grey, mosaic, remov
 from lwirst.inference import Segmenter
 from lwirst.palettes import palettes
 from lwirst.postprocess import GROW_TO
+from lwirst.sensor import add_sensor_noise, draw_noise_std
 from lwirst.synth import render_scene
 from lwirst.trainmix import random_scene_config
 
@@ -247,6 +253,42 @@ def _large(val: _ValFrames, synthetic_frames: int) -> list[SuitePart]:
     ]
 
 
+SUITE_NOISE_STD = (1.0, 5.0)  # grey levels, log-uniform per frame: other sensors' noise, unknown, bracketed
+
+
+def _noisy(sample: Sample, rng: np.random.Generator) -> Sample:
+    """`sample` with Gaussian sensor noise of a level drawn from SUITE_NOISE_STD (`lwirst.sensor`)."""
+    std = draw_noise_std(rng, SUITE_NOISE_STD)
+    return Sample(f"{sample.name}@noise{std:.1f}", add_sensor_noise(sample.image, std, rng), sample.mask)
+
+
+def _noisy_parts(val: _ValFrames, synthetic_frames: int) -> list[SuitePart]:
+    """SIRST val content with the temporal noise of other sensors, which SIRST's frames nearly lack:
+    does the network still find dim targets, and keep empty frames empty, in noise?"""
+    n = len(val.names)
+
+    def real(i: int) -> Sample:
+        sample = val.dataset.load(i)
+        return _noisy(Sample(sample.name, sample.image, sample.mask.astype(bool)), _seeded(21, i))
+
+    return [
+        SuitePart("noisy-val", "SIRST val with sensor noise", n, real),
+        SuitePart("noisy-implant-1x", "val backgrounds with val cut-outs and PSF targets implanted, noise added", n,
+                  lambda i: _noisy(val.implanted(i, 1.0, _seeded(22, i)), _seeded(31, i))),
+        SuitePart("noisy-implant-2x", "the same on backgrounds enlarged 2x, noise added at the large size", n,
+                  lambda i: _noisy(val.implanted(i, 2.0, _seeded(23, i)), _seeded(32, i))),
+        SuitePart("noisy-mosaic-640", "val mosaics, 640x512, with 2-6 targets, noise added", synthetic_frames,
+                  lambda i: _noisy(val.mosaic(i, (512, 640), _seeded(24, i), True), _seeded(33, i))),
+        SuitePart("empty-noisy-1x", "val backgrounds, targets inpainted, noise added", n,
+                  lambda i: _noisy(val.empty(i, 1.0), _seeded(34, i)), target_free=True),
+        SuitePart("empty-noisy-2x", "the same enlarged 2x, noise added at the large size", n,
+                  lambda i: _noisy(val.empty(i, 2.0), _seeded(35, i)), target_free=True),
+        SuitePart("empty-noisy-mosaic-640", "target-free val mosaics, 640x512, noise added", synthetic_frames,
+                  lambda i: _noisy(val.mosaic(i, (512, 640), _seeded(25, i), False), _seeded(36, i)),
+                  target_free=True),
+    ]
+
+
 def _empty_large(val: _ValFrames, frames: int, name: str, description: str, seed_part: int = 15,
                  scale: tuple[float, float] = (0.4, 1.0)) -> SuitePart:
     return SuitePart(name, description, frames, lambda i: val.mosaic(i, (1024, 1280), _seeded(seed_part, i), False,
@@ -270,7 +312,7 @@ def reduction_probe(data_dir: str | Path | None = None, frames: int = 80) -> lis
 
 
 SUITES: dict[str, Callable[[_ValFrames, int], list[SuitePart]]] = {"xdomain": _xdomain, "colour": _colour,
-                                                                   "large": _large}
+                                                                   "large": _large, "noisy": _noisy_parts}
 
 
 @dataclass(frozen=True)

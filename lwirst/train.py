@@ -37,6 +37,7 @@ from lwirst.mining import mine_hard_negatives
 from lwirst.models import DEFAULT_ARCHITECTURE, NetworkConfig, architecture_of, build_model
 from lwirst.palettes import random_palette
 from lwirst.preprocess import normalize
+from lwirst.sensor import add_sensor_noise, draw_noise_std
 from lwirst.trainmix import FrameBank, Geometry, epoch_kinds
 
 log = logging.getLogger(__name__)
@@ -74,6 +75,7 @@ class Recipe:
     hard: float = 0.0  # mined hard negatives per real frame (`lwirst.mining`; needs `--init`)
     hard_implant: float = 0.0  # chance that a drawn hard negative gets 1-3 implanted targets
     colour: float = 0.0  # chance that a frame is drawn through a pseudo-colour palette (`random_palette`)
+    noise: float = 0.0  # chance that a frame gets Gaussian sensor noise (`lwirst.sensor`)
     seed: int = 0
 
     def validate(self) -> None:
@@ -104,6 +106,8 @@ class Recipe:
             raise LwirstError("hard_implant acts on mined hard negatives: give hard > 0 as well")
         if not 0.0 <= self.colour <= 1.0:
             raise LwirstError("colour must be a probability in [0, 1]")
+        if not 0.0 <= self.noise <= 1.0:
+            raise LwirstError("noise must be a probability in [0, 1]")
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
@@ -179,6 +183,8 @@ class TrainSet:
         if r.gain:
             factor = rng.uniform(1 - r.gain, 1 + r.gain)
             image = np.clip(image.astype(np.float32) * factor, 0, 255).astype(np.uint8)
+        if r.noise and rng.random() < r.noise:  # no draw at all without it: older runs resume unchanged
+            image = add_sensor_noise(image, draw_noise_std(rng), rng)
         if r.colour and rng.random() < r.colour:  # no draw at all without it: older runs resume unchanged
             image = random_palette(rng)[cv2.cvtColor(np.ascontiguousarray(image), cv2.COLOR_BGR2GRAY)]
         return normalize(np.ascontiguousarray(image)), mask.astype(np.float32)[None]
