@@ -153,6 +153,32 @@ def test_large_suite_draws_fresh_1280_mosaics(data_root) -> None:
     assert xdomain.load(1).name != empty.name
 
 
+def test_noisy_suite_is_the_clean_content_with_noise_added(data_root) -> None:
+    """Suite noisy: deterministic frames whose difference from the same content without noise is zero-mean
+    noise at a level inside SUITE_NOISE_STD (rounding and clipping aside), on masks left as they were."""
+    from lwirst.suite import SUITE_NOISE_STD, build_suite
+
+    parts = {p.name: p for p in build_suite("noisy", data_root, synthetic_frames=2)}
+    assert set(parts) == {"noisy-val", "noisy-implant-1x", "noisy-implant-2x", "noisy-mosaic-640",
+                          "empty-noisy-1x", "empty-noisy-2x", "empty-noisy-mosaic-640"}
+    again = {p.name: p for p in build_suite("noisy", data_root, synthetic_frames=2)}
+    for name in ("noisy-val", "noisy-implant-2x", "empty-noisy-mosaic-640"):
+        a, b = parts[name].load(1), again[name].load(1)
+        assert np.array_equal(a.image, b.image) and np.array_equal(a.mask, b.mask)
+    xdomain = {p.name: p for p in build_suite("xdomain", data_root, synthetic_frames=2)}
+    noisy, clean = parts["noisy-val"].load(0), xdomain["sirst-val"].load(0)
+    assert np.array_equal(noisy.mask, clean.mask)
+    diff = noisy.image.astype(np.float32) - clean.image.astype(np.float32)
+    inside = (clean.image > 20) & (clean.image < 235)  # away from clipping
+    std = float(diff[inside].std())
+    assert SUITE_NOISE_STD[0] * 0.9 <= std <= SUITE_NOISE_STD[1] * 1.1
+    assert abs(float(diff[inside].mean())) < 0.1 * std
+    named = float(noisy.name.rsplit("@noise", 1)[1])  # the frame's name records its noise level
+    assert noisy.name.startswith(clean.name) and named == pytest.approx(std, rel=0.15)
+    assert parts["noisy-implant-2x"].load(0).image.shape[0] == pytest.approx(
+        2 * parts["noisy-implant-1x"].load(0).image.shape[0], abs=1)
+
+
 def test_reduction_probe_first_range_is_suite_large_own_empty_part(data_root) -> None:
     """The README reads the probe's first row as suite large's empty part: the same frames; the other ranges
     quilt other, target-free frames."""
@@ -169,7 +195,7 @@ def test_reduction_probe_first_range_is_suite_large_own_empty_part(data_root) ->
         assert not np.array_equal(frame.image, suite.load(1).image)
 
 
-@pytest.mark.parametrize("suite", ["xdomain", "colour", "large"])
+@pytest.mark.parametrize("suite", ["xdomain", "colour", "large", "noisy"])
 def test_target_free_flag_says_what_the_frames_hold(data_root, suite: str) -> None:
     """Pooling reads `target_free`: a flag that lies would pool targets as alarms (or hide alarms), so
     it must match the frames (first and last), and the "empty..." names tables are read by."""
