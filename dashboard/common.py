@@ -640,8 +640,9 @@ def video_size(output: VideoOutput) -> tuple[int, int]:
 # ---------------------------------------------------------------- live
 
 
-# Live streams at the pipeline's speed: each fragment run processes and shows frames back to back for
-# LIVE_BURST_S, then the fragment is re-run (LIVE_RESTART_S) so widget changes are picked up in between.
+# Live streams at the pipeline's speed: each fragment run processes frames back to back for LIVE_BURST_S,
+# showing those the browser can take (`dashboard.browser_pace`), then the fragment is re-run
+# (LIVE_RESTART_S) so widget changes are picked up in between.
 LIVE_BURST_S = 2.0
 LIVE_RESTART_S = 0.05
 SYNTHETIC_SENSOR = "Synthetic sensor"

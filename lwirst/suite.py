@@ -106,6 +106,11 @@ class _ValFrames:
         self.backgrounds = [grey(remove_targets(i, m)) for i, m in zip(self.images, self.masks, strict=True)]
         self.cutouts = [cut_targets(i, m) for i, m in zip(self.images, self.masks, strict=True)]
 
+    def real(self, index: int) -> Sample:
+        """Val frame `index` as it is, its mask boolean."""
+        sample = self.dataset.load(index)
+        return Sample(sample.name, sample.image, sample.mask.astype(bool))
+
     def implanted(self, index: int, scale: float, rng: np.random.Generator) -> Sample:
         """Background `index` enlarged by `scale`, with 1-3 targets from the *other* val frames or PSFs."""
         canvas = self.backgrounds[index]
@@ -176,13 +181,8 @@ def build_suite(name: str, data_dir: str | Path | None = None, synthetic_frames:
 def _xdomain(val: _ValFrames, synthetic_frames: int) -> list[SuitePart]:
     """Other scenes, sizes and clutter than SIRST's test split: see the module docstring."""
     n = len(val.names)
-
-    def real(i: int) -> Sample:
-        sample = val.dataset.load(i)
-        return Sample(sample.name, sample.image, sample.mask.astype(bool))
-
     parts = [
-        SuitePart("sirst-val", "SIRST val as it is", n, real),
+        SuitePart("sirst-val", "SIRST val as it is", n, val.real),
         SuitePart("implant-1x", "val backgrounds, val cut-outs and PSF targets implanted", n,
                   lambda i: val.implanted(i, 1.0, _seeded(1, i))),
         SuitePart("implant-3x", "the same on backgrounds enlarged 3x (targets at native size)", n,
@@ -266,13 +266,8 @@ def _noisy_parts(val: _ValFrames, synthetic_frames: int) -> list[SuitePart]:
     """SIRST val content with the temporal noise of other sensors, which SIRST's frames nearly lack:
     does the network still find dim targets, and keep empty frames empty, in noise?"""
     n = len(val.names)
-
-    def real(i: int) -> Sample:
-        sample = val.dataset.load(i)
-        return _noisy(Sample(sample.name, sample.image, sample.mask.astype(bool)), _seeded(21, i))
-
     return [
-        SuitePart("noisy-val", "SIRST val with sensor noise", n, real),
+        SuitePart("noisy-val", "SIRST val with sensor noise", n, lambda i: _noisy(val.real(i), _seeded(21, i))),
         SuitePart("noisy-implant-1x", "val backgrounds with val cut-outs and PSF targets implanted, noise added", n,
                   lambda i: _noisy(val.implanted(i, 1.0, _seeded(22, i)), _seeded(31, i))),
         SuitePart("noisy-implant-2x", "the same on backgrounds enlarged 2x, noise added at the large size", n,

@@ -782,7 +782,7 @@ def test_every_page_on_the_embedded_defaults(offline_page: Page, offline_server:
 
 def test_live_keeps_to_a_slow_browser(offline_page: Page) -> None:
     """A browser slower than the pipeline (its CPU throttled 4x: a busy laptop, a weak client): the stream
-    plays at the rate the browser takes frames, and switching it off stops it, twice. Streamlit drops a
+    goes on, showing the frames the browser can take, and switching it off stops it, twice. Streamlit drops a
     session whose browser falls 500 messages behind without closing its connection; frames sent back to
     back froze the page on its last frame, its script shown running for ever and its toggle ignored."""
     page = offline_page
