@@ -32,7 +32,7 @@ from lwirst.evaluate import EvalResult, cache_key, cache_root, evaluate
 from lwirst.inference import Saliency, module_digest
 from lwirst.modelcard import DEMO_MODEL
 from lwirst.onnxtrial import trial_run
-from lwirst.postprocess import TargetFilter
+from lwirst.postprocess import TargetFilter, logit_to_probability
 
 log = logging.getLogger(__name__)
 
@@ -219,6 +219,38 @@ def disk_runs(choice: common.DataChoice) -> pd.DataFrame:
     data = common.open_data(choice)
     keep = (runs["dataset"] == data.name) & (runs["split"] == choice.split) & (runs["images"] == len(data))
     return runs[keep].reset_index(drop=True)
+
+
+def run_choices(session: dict[str, Run], on_disk: pd.DataFrame, engine: common.Engine,
+                threshold: float) -> dict[str, Run | pd.Series]:
+    """A run picker's options, by label: this session's runs (latest first), then those cached on disk,
+    the sidebar engine's (model file, backend, protocol) nearest `threshold` first, then the others
+    (newest first): a fresh session opens on its own model at its own threshold, not on whatever another
+    visitor evaluated last. Labels name the threshold and never collide, so two evaluations of one
+    model at two thresholds (or of two files of one name) stay two options."""
+    model = Path(engine.path).name if engine.path else DEMO_MODEL
+    entries: list[tuple[str, str, str, float, str, str, Run | pd.Series]] = []
+    for run in reversed(session.values()):
+        protocol = run.result.protocol
+        entries.append((protocol.get("model", ""), protocol.get("backend", ""), protocol.get("protocol", ""),
+                        run.threshold, f"{run.label} on {run.data_label}", run.key, run))
+    for _, row in on_disk.iterrows():
+        if row["key"] not in session:
+            entries.append((row["model"], row["backend"], row["protocol"], float(row["threshold"]),
+                            f"{row['model']} · {row['backend']}/{row['protocol']} on {row['dataset']}/{row['split']}"
+                            " (cached on disk)", row["key"], row))
+
+    def rank(entry: tuple) -> tuple[bool, bool, float]:
+        if isinstance(entry[-1], Run):
+            return (False, False, 0.0)
+        sidebar = entry[:3] == (model, engine.backend, engine.protocol)
+        return (True, not sidebar, abs(entry[3] - threshold) if sidebar else 0.0)
+
+    choices: dict[str, Run | pd.Series] = {}
+    for _, _, _, th, label, key, item in sorted(entries, key=rank):
+        label = f"{label} · threshold {th:g} (p {logit_to_probability(th):.2f})"
+        choices[label if label not in choices else f"{label} [{key[:8]}]"] = item
+    return choices
 
 
 def open_disk_run(row: pd.Series, choice: common.DataChoice) -> Run:

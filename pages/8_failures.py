@@ -37,8 +37,9 @@ def main() -> None:
 
 
 def choose_run() -> dash.Run | None:
-    """The evaluation to inspect: this session's (the latest first) or one cached on disk for the
-    sidebar's data; with neither for the sidebar's data, its model is evaluated there first."""
+    """The evaluation to inspect: this session's runs and those cached on disk for the sidebar's data,
+    the sidebar model's run nearest the sidebar threshold first; with none for the sidebar's data,
+    its model is evaluated there first."""
     choice = common.data_source()
     if choice is None:
         return None
@@ -46,18 +47,13 @@ def choose_run() -> dash.Run | None:
     on_disk = dash.disk_runs(choice)
     if on_disk.empty and not any(run.choice == choice for run in session.values()):
         evaluate_now(choice)
-    runs: dict[str, dash.Run | pd.Series] = {f"{run.label} on {run.data_label}": run
-                                              for run in reversed(session.values())}
-    for _, row in on_disk.iterrows():
-        if row["key"] not in session:
-            runs[f"{row['model']} · {row['backend']}/{row['protocol']} on {row['dataset']}/{row['split']} "
-                 f"(cached on disk)"] = row
+    runs = dash.run_choices(session, on_disk, common.engine(), float(st.session_state.get("threshold", 0.0)))
     if not runs:
         return None
     dash.keep_valid("failure_run", list(runs))
     label = st.selectbox("Evaluation run", list(runs), key="failure_run",
-                         help="Runs of this session (the Evaluate page's latest first) and runs cached on disk "
-                              "for the sidebar's dataset and split")
+                         help="Runs of this session and runs cached on disk for the sidebar's dataset and "
+                              "split; the sidebar model's run nearest the sidebar threshold comes first")
     chosen = runs[label]
     return chosen if isinstance(chosen, dash.Run) else dash.open_disk_run(chosen, choice)
 

@@ -625,3 +625,25 @@ def test_failure_inspector_picks_up_the_latest_evaluate_run() -> None:
     assert not at.exception and not errors(at)
     assert at.selectbox(key="failure_run").value.startswith(DEMO_MODEL)
     assert "threshold 0.5" in " ".join(c.value for c in at.caption)
+
+
+def test_run_picker_opens_on_the_sidebar_model_at_the_sidebar_threshold_and_keeps_every_run_apart() -> None:
+    """Another visitor's later runs (another file of the same name, another threshold) must not become a
+    fresh session's baseline, and runs differing only by threshold must stay two options."""
+    from dashboard.analysis import run_choices
+
+    def row(key: str, model: str, threshold: float, mtime: float) -> dict:
+        return {"key": key, "model": model, "backend": "openvino", "protocol": "auto", "threshold": threshold,
+                "dataset": "sirst", "split": "test", "mtime": mtime}
+
+    on_disk = pd.DataFrame([row("k-onnx", "lwirst-sirst.onnx", 0.0, 3.0),
+                            row("k-th2", "lwirst-sirst.safetensors", 2.0, 2.0),
+                            row("k-th0", "lwirst-sirst.safetensors", 0.0, 1.0)])
+    sidebar = common.Engine("/models/lwirst-sirst.safetensors", "v", "openvino", "auto")
+    choices = run_choices({}, on_disk, sidebar, 0.0)
+    assert [item["key"] for item in choices.values()] == ["k-th0", "k-th2", "k-onnx"]
+    assert len(choices) == 3 and "threshold 2 (p 0.88)" in list(choices)[1]
+    at_two = run_choices({}, on_disk, sidebar, 1.9)
+    assert next(iter(at_two.values()))["key"] == "k-th2"
+    twin = pd.concat([on_disk, pd.DataFrame([row("k-th0-copy", "lwirst-sirst.safetensors", 0.0, 0.5)])])
+    assert len(run_choices({}, twin, sidebar, 0.0)) == 4  # same label, another file: still its own option
