@@ -358,8 +358,20 @@ DEMO_POINT = "untrained demo"
 
 
 def _point_name(model: str, threshold: float) -> str:
-    short = DEMO_POINT if model == DEMO_MODEL else Path(model).stem
+    """A model's Fig. 4 name: its file's stem, with the file type for anything but a checkpoint (an ONNX
+    export of the shipped weights is measured on its own backend and speed, so it is a point of its own)."""
+    path = Path(model)
+    short = DEMO_POINT if model == DEMO_MODEL else (
+        path.stem if path.suffix.lower() in ("", ".safetensors", ".pt") else f"{path.stem} ({path.suffix[1:]})")
     return f"{short}{f', th {threshold:g}' if threshold else ''}"
+
+
+FIG4_MIN_IMAGES = 20  # runs on fewer images (e.g. the two embedded test samples) are listed, not plotted
+
+
+def plotted(points: pd.DataFrame) -> pd.Series:
+    """Which of `measured_points` go on the Fig. 4 charts (cards and sweeps always; runs on enough images)."""
+    return points["plotted"].ne(False) if "plotted" in points.columns else pd.Series(True, index=points.index)
 
 
 @st.cache_data(ttl=120, show_spinner=False)
@@ -395,21 +407,23 @@ def card_points() -> pd.DataFrame:
 def measured_points(include_demo: bool, include_sweeps: bool) -> pd.DataFrame:
     """Fig. 4 points: the model cards', then runs cached on disk for data this server offers (same content
     fingerprint) and this session's runs, merged (one per model, data, split and protocol: the latest);
-    optionally the ablation sweeps' results."""
+    optionally the ablation sweeps' results. `plotted` is False for a run on fewer than FIG4_MIN_IMAGES
+    images: too few frames to stand on one chart with benchmark scores."""
     rows = []
     offered = offered_data()
     for row in analysis.cached_runs().iloc[::-1].itertuples(index=False):  # oldest first: the latest wins
         if (row.model != DEMO_MODEL or include_demo) and row.data in offered:
             rows.append(analysis.measured_point(
                 _point_name(row.model, row.threshold), row._asdict(), row.dataset, row.split,
-                *cost_by_name(row.model), protocol=row.protocol))
+                *cost_by_name(row.model), protocol=row.protocol) | {"plotted": row.images >= FIG4_MIN_IMAGES})
     for run in session_runs().values():
         p = run.result.protocol
         if p["model"] != DEMO_MODEL or include_demo:
             rows.append(analysis.measured_point(
                 _point_name(p["model"], run.threshold), run.result.metrics, p["dataset"], p["split"], run.params,
-                run.flops, protocol=p["protocol"]))
-    measured = pd.DataFrame(rows, columns=list(analysis.paper_points().columns))
+                run.flops, protocol=p["protocol"]) | {"plotted": run.result.metrics.get("images", 0) >= FIG4_MIN_IMAGES}
+            )
+    measured = pd.DataFrame(rows, columns=[*analysis.paper_points().columns, "plotted"])
     frames = [card_points(), measured]
     if include_sweeps:
         frames.append(analysis.sweep_points(ablation_results()[0]))

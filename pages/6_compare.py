@@ -19,7 +19,7 @@ def main() -> None:
         st.caption("The untrained demo network has no evaluation on this server's data yet: switch on 'Offer "
                    "the untrained demo network' (sidebar, Developer options), pick it as the model and run "
                    "Evaluate, and its points join the charts.")
-    scatter(analysis.fig4_points(measured), metric, pareto)
+    scatter(analysis.fig4_points(measured[dash.plotted(measured)]), metric, pareto)
     measured_table(measured)
     paper_table()
 
@@ -30,8 +30,9 @@ def controls() -> tuple[str, bool, bool, bool]:
     metric = metric_col.radio("Accuracy", ["mIoU", "F1"], key="compare_metric", horizontal=True)
     include_demo = demo_col.checkbox("Untrained demo network", key="compare_demo",
                                      help="Its random weights score near zero and squash the accuracy axis")
-    include_sweeps = sweep_col.checkbox("Ablation sweep results", value=True, key="compare_sweeps",
-                                        help="Presets trained by the sweep (data/ablations/*.csv), mean over seeds")
+    include_sweeps = sweep_col.checkbox("Ablation sweep results", key="compare_sweeps",
+                                        help="Presets trained by the sweep (data/ablations/*.csv), mean over "
+                                             "seeds: short schedules, far below trained models (see Ablations)")
     pareto = pareto_col.checkbox("Pareto fronts", value=True, key="compare_pareto",
                                  help="Per source: the points no other point beats on both cost and accuracy")
     return {"mIoU": "miou", "F1": "f1"}[metric], include_demo, include_sweeps, pareto
@@ -77,6 +78,10 @@ def measured_table(measured: pd.DataFrame) -> None:
     unplotted = shown[shown[["flops_m", "params_m"]].isna().any(axis=1)]
     if not unplotted.empty:
         st.caption(f"Not on the charts (cost unknown, e.g. an ONNX file): {', '.join(unplotted['name'])}")
+    few = measured[~dash.plotted(measured)]
+    if not few.empty:
+        st.caption(f"Not on the charts (scored on fewer than {dash.FIG4_MIN_IMAGES} images, too few to stand "
+                   f"beside benchmark scores): {', '.join(few['name'] + ' (' + few['source'] + ')')}")
 
 
 def paper_table() -> None:
