@@ -430,20 +430,29 @@ def load_item(choice: DataChoice, index: int) -> Sample:
     return _load_item(choice.root, choice.dataset, choice.split, index)
 
 
-def demo_frame(index: int = 0) -> tuple[Frame, str]:
-    """The Home page's demo frame and the label of its data root: test image `index` (wrapping round)
-    of the first dataset the server offers (LWIRST_DATA_DIR's first), else of the embedded samples."""
+def demo_frame(index: int = 0) -> tuple[Frame, DataChoice, int]:
+    """The Home page's demo frame, where it lives (a data root's label, its dataset and split) and its index
+    there: test image `index` (wrapping round) of the first dataset the server offers (LWIRST_DATA_DIR's
+    first), else of the embedded samples."""
     for label, root in _data_roots().items():
         for dataset in _datasets(root):
             try:
                 splits = _splits(root, dataset)
                 split = "test" if "test" in splits else "all"
                 size = len(_open_data(root, dataset, split))
-                sample = _load_item(root, dataset, split, index % size if size else 0)
+                position = index % size if size else 0
+                sample = _load_item(root, dataset, split, position)
             except LwirstError:
                 continue
-            return make_frame(sample.name, sample.image, sample.mask), label
+            return make_frame(sample.name, sample.image, sample.mask), DataChoice(label, root, dataset, split), position
     raise LwirstError("no demo frame: the embedded samples are missing and no dataset is configured")
+
+
+def show_in_single_frame(choice: DataChoice, index: int) -> None:
+    """Point the Single frame page at image `index` of `choice` (sidebar data and image picker) and open it."""
+    st.session_state.update({"data_root": choice.label, "data_dataset": choice.dataset, "data_split": choice.split,
+                             "dataset_image": index, "frame_source": "Sample or dataset image"})
+    st.switch_page(PAGES_DIR / "2_single_frame.py")
 
 
 def decode(data: bytes, name: str) -> np.ndarray:

@@ -32,7 +32,8 @@ def intro() -> None:
 def demo() -> None:
     """The chosen model on a test frame, run on arrival: the picture beside its result and target chips."""
     st.session_state.setdefault("home_demo_index", 0)
-    frame, source = common.demo_frame(st.session_state["home_demo_index"])
+    frame, where, index = common.demo_frame(st.session_state["home_demo_index"])
+    source = where.label
     report = common.analyse(common.engine(), frame, common.Postprocess(0.0, NO_FILTER))
     picture, result = st.columns([3, 2])
     shown = report.truth if report.truth is not None else report.overlay
@@ -40,7 +41,7 @@ def demo() -> None:
                   caption=f"{frame.name} ({source}): boxes coloured by outcome against the ground truth")
     with result:
         demo_result(report)
-        demo_actions()
+        demo_actions(where, index)
     if source == common.SAMPLES_LABEL:
         st.info("This frame is synthetic: a scene of the SIRST-calibrated generator that the shipped model "
                 "never saw (it trained on real SIRST frames and on other scenes of the same generator). "
@@ -60,14 +61,14 @@ def demo_result(report: FrameReport) -> None:
                      width=200)
 
 
-def demo_actions() -> None:
-    """Another demo frame, or the frame in the Single frame page."""
-    # one above the other: side by side, the narrow result column cut the link's label short
+def demo_actions(where: common.DataChoice, index: int) -> None:
+    """Another demo frame, or this frame in the Single frame page."""
+    # one above the other: side by side, the narrow result column cut the labels short
     if st.button("Next demo frame", type="primary", key="home_demo"):
         st.session_state["home_demo_index"] += 1
         st.rerun()
-    st.page_link(common.PAGES_DIR / "2_single_frame.py", label="Inspect frames in Single frame",
-                 icon=":material/zoom_in:")
+    if st.button("Inspect this frame in Single frame", icon=":material/zoom_in:", key="home_inspect"):
+        common.show_in_single_frame(where, index)
 
 
 def model_card() -> None:

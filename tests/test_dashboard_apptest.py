@@ -121,7 +121,7 @@ def test_app_registers_every_page_and_home_links_them() -> None:
     assert at.title[0].value.startswith("LW-IRSTNet")
     pages = available_pages()
     assert {p.file for p in pages} >= {"1_home.py", "2_single_frame.py", "3_video.py", "4_live.py"}
-    assert len(at.get("page_link")) == len(pages) + 1  # every page, and the demo's "Inspect" link
+    assert len(at.get("page_link")) == len(pages)  # every page
     assert metric(at, "Parameters") != "not available"
     card = next(d.value for d in at.dataframe if "input protocol" in d.value.columns)  # test scores
     card_fa = json.loads((REPO / "data" / "models" / "lwirst-sirst.json").read_text())["test_metrics"]["resize"]["fa"]
@@ -150,6 +150,17 @@ def test_home_shows_the_demo_result_on_arrival() -> None:
     first = at.get("image")[0].proto.imgs[0].caption
     at.button(key="home_demo").click().run()
     assert not at.exception and at.get("image")[0].proto.imgs[0].caption != first  # the next demo frame
+
+
+def test_home_inspect_opens_the_demo_frame_shown_in_single_frame() -> None:
+    """After "Next demo frame", Inspect must open that frame, not the data's first image."""
+    at = open_page()
+    at.button(key="home_demo").click().run()
+    shown = at.get("image")[0].proto.imgs[0].caption.split(" (")[0]
+    at.button(key="home_inspect").click().run()
+    assert not at.exception and at.title[0].value == "Single frame"
+    picker = at.selectbox(key="dataset_image")
+    assert picker.value == 1 and picker.format_func(picker.value) == shown
 
 
 def test_home_demo_runs_on_a_sample_and_warns_about_the_demo_network() -> None:
