@@ -21,6 +21,7 @@ from streamlit.delta_generator import DeltaGenerator
 
 from lwirst import palette
 from lwirst.chips import Chip
+from lwirst.drawing import HeatScale
 from lwirst.errors import LwirstError
 
 PANEL_WIDTH = 580  # a half-width column of the wide layout at 1600 px: two panels per row
@@ -47,11 +48,17 @@ def png_uri(picture: np.ndarray) -> str:
     return "data:image/png;base64," + base64.b64encode(data.tobytes()).decode()
 
 
-def zoom_figure(picture: np.ndarray, title: str) -> go.Figure:
+def zoom_figure(picture: np.ndarray, title: str, heat: HeatScale | None = None) -> go.Figure:
     """A picture as a Plotly figure: drag a box to zoom, scroll to zoom, double-click to reset; the
-    axes are the frame's pixel coordinates."""
+    axes are the frame's pixel coordinates. A heatmap's colour bar (`heat`) is Plotly's, beside the
+    plot, so it never adds to the picture's coordinates."""
     h, w = picture.shape[:2]
     figure = go.Figure(go.Image(source=png_uri(picture), hoverinfo="x+y"))
+    if heat is not None:
+        figure.add_trace(go.Scatter(x=[None], y=[None], mode="markers", hoverinfo="skip", showlegend=False,
+                                    marker={"colorscale": heat.colorscale(), "cmin": heat.lo, "cmax": heat.hi,
+                                            "color": [heat.lo], "showscale": True,
+                                            "colorbar": {"title": {"text": heat.title}, "thickness": 12}}))
     height = int(min(720, max(260, PANEL_WIDTH * h / max(w, 1)))) + 50
     figure.update_layout(title={"text": title, "font": {"size": 14}}, height=height,
                          margin={"l": 40, "r": 10, "t": 36, "b": 10}, dragmode="zoom")
@@ -60,18 +67,18 @@ def zoom_figure(picture: np.ndarray, title: str) -> go.Figure:
     return figure
 
 
-def zoomable(where: DeltaGenerator, picture: np.ndarray, title: str, key: str) -> None:
+def zoomable(where: DeltaGenerator, picture: np.ndarray, title: str, key: str, heat: HeatScale | None = None) -> None:
     """A zoomable, pannable panel (see `zoom_figure`)."""
-    where.plotly_chart(zoom_figure(picture, title), key=key, config=PLOT_CONFIG)
+    where.plotly_chart(zoom_figure(picture, title, heat), key=key, config=PLOT_CONFIG)
 
 
-def panels(pictures: Sequence[tuple[np.ndarray, str]], key: str) -> None:
-    """Large zoomable panels, two per row."""
+def panels(pictures: Sequence[tuple[np.ndarray, str] | tuple[np.ndarray, str, HeatScale | None]], key: str) -> None:
+    """Large zoomable panels, two per row; a third item is a heatmap's colour range."""
     for start in range(0, len(pictures), 2):
         columns = st.columns(2)
-        for column, (picture, title), index in zip(columns, pictures[start:start + 2],
-                                                   range(start, start + 2), strict=False):
-            zoomable(column, picture, title, f"{key}_{index}")
+        for column, (picture, title, *heat), index in zip(columns, pictures[start:start + 2],
+                                                          range(start, start + 2), strict=False):
+            zoomable(column, picture, title, f"{key}_{index}", heat[0] if heat else None)
 
 
 def chip_strip(chips: Sequence[Chip], total: int, width: int = 264) -> None:

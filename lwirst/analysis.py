@@ -33,7 +33,7 @@ from scipy.stats import kendalltau
 from lwirst import ablation_stats, palette, paths, uploads
 from lwirst.chips import Chip, target_chips
 from lwirst.config import presets_for_table
-from lwirst.drawing import Match, draw_targets, evaluation_overlay, heatmap, mask_image
+from lwirst.drawing import HeatScale, Match, draw_targets, evaluation_overlay, heat_scale, heatmap, mask_image
 from lwirst.errors import LwirstError
 from lwirst.evaluate import EvalResult, cache_root, rescore
 from lwirst.export import check_segmentation_onnx
@@ -785,11 +785,12 @@ class ImageView:
     hot: pd.DataFrame
     chips: list[Chip]
     targets_total: int
+    heat: HeatScale | None = None  # what the heatmap's colours mean (it carries no colour bar of its own)
 
 
 def image_view(image: np.ndarray, logits: np.ndarray, mask: np.ndarray, threshold: float,
                target_filter: TargetFilter | None, scale: str = "probability", margin: float = HOT_MARGIN) -> ImageView:
-    """Input, ground truth, heatmap (colour bar; hot-but-below targets boxed in cyan) and the Fig. 5
+    """Input, ground truth, heatmap (its colour range in `heat`; hot-but-below targets boxed in cyan) and the Fig. 5
     overlay (`lwirst.palette` outcome colours) at `threshold` and the Eq. 4 filter, and the target chips."""
     if mask.shape != logits.shape or image.shape[:2] != logits.shape:
         raise LwirstError(f"image {image.shape[1]}x{image.shape[0]}, mask {mask.shape[1]}x{mask.shape[0]} and "
@@ -798,8 +799,8 @@ def image_view(image: np.ndarray, logits: np.ndarray, mask: np.ndarray, threshol
     overlay, match = evaluation_overlay(image, kept, mask)
     hot = hot_targets(logits, mask, match, threshold, margin)
     flagged = set(hot.loc[hot["status"] == HOT, "id"])
-    heat = heatmap(logits, scale)
-    h, w = logits.shape
-    heat[:h, :w] = draw_targets(heat[:h, :w], [t for t in match.missed if t.id in flagged], color=HOT_COLOR)
+    heat = draw_targets(heatmap(logits, scale, colorbar=False), [t for t in match.missed if t.id in flagged],
+                        color=HOT_COLOR)
     chips, total = target_chips(image, logits, kept, mask, threshold, margin, scale)
-    return ImageView(to_bgr(image), mask_image(mask), heat, overlay, match, hot, chips, total)
+    return ImageView(to_bgr(image), mask_image(mask), heat, overlay, match, hot, chips, total,
+                     heat_scale(logits, scale))

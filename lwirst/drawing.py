@@ -122,29 +122,51 @@ def overlay(image: np.ndarray, kept: Detections, tracks: Iterable[Track] | None 
     return draw_targets(canvas, kept, tracks)
 
 
+@dataclass(frozen=True)
+class HeatScale:
+    """What a heatmap's colours mean: `lo` and `hi` at the colormap's ends, in `title` units."""
+
+    lo: float
+    hi: float
+    title: str
+    colormap: int = cv2.COLORMAP_INFERNO
+
+    def colorscale(self, stops: int = 11) -> list[tuple[float, str]]:
+        """The colormap as Plotly colour stops, sampled from OpenCV's own table (the bar matches the map)."""
+        levels = np.linspace(0, 255, stops).round().astype(np.uint8)[:, None]
+        bgr = cv2.applyColorMap(levels, self.colormap)[:, 0]
+        return [(i / (stops - 1), f"rgb({r},{g},{b})") for i, (b, g, r) in enumerate(bgr.tolist())]
+
+
+def heat_scale(saliency: Saliency | np.ndarray, scale: str = "probability",
+               colormap: int = cv2.COLORMAP_INFERNO) -> HeatScale:
+    """The colour range of `heatmap`: probability 0..1, or logits symmetric about 0 (the paper's threshold)
+    so the threshold always sits mid-bar."""
+    logits = saliency.logits if isinstance(saliency, Saliency) else np.asarray(saliency, dtype=np.float32)
+    if scale == "probability":
+        return HeatScale(0.0, 1.0, "prob", colormap)
+    if scale == "logit":
+        finite = np.abs(logits[np.isfinite(logits)])
+        hi = float(finite.max()) if finite.size and finite.max() > 0 else 1.0
+        return HeatScale(-hi, hi, "logit", colormap)
+    raise LwirstError(f"heatmap scale {scale!r}: choose probability or logit")
+
+
 def heatmap(saliency: Saliency | np.ndarray, scale: str = "probability", colorbar: bool = True,
             colormap: int = cv2.COLORMAP_INFERNO) -> np.ndarray:
-    """Colour-mapped saliency with a labelled colour bar.
-
-    scale="probability" maps 0..1; scale="logit" maps a range symmetric about 0
-    (the paper's threshold) so the threshold always sits mid-bar.
-    """
+    """Colour-mapped saliency (range: `heat_scale`), with a labelled colour bar drawn beside it for files;
+    views that draw their own bar (the dashboard's zoomable panels) take it without, so that pixel
+    coordinates stay the frame's."""
     logits = saliency.logits if isinstance(saliency, Saliency) else np.asarray(saliency, dtype=np.float32)
     if logits.ndim != 2:
         raise LwirstError(f"heatmap needs an H x W map, got shape {logits.shape}")
-    if scale == "probability":
-        data, lo, hi = logit_to_probability(logits.astype(np.float64)), 0.0, 1.0
-    elif scale == "logit":
-        finite = np.abs(logits[np.isfinite(logits)])
-        hi = float(finite.max()) if finite.size and finite.max() > 0 else 1.0
-        data, lo = logits.astype(np.float64), -hi
-    else:
-        raise LwirstError(f"heatmap scale {scale!r}: choose probability or logit")
-    levels = np.clip((data - lo) / (hi - lo) * 255.0 + 0.5, 0, 255).astype(np.uint8)
+    bar = heat_scale(logits, scale, colormap)
+    data = logit_to_probability(logits.astype(np.float64)) if scale == "probability" else logits.astype(np.float64)
+    levels = np.clip((data - bar.lo) / (bar.hi - bar.lo) * 255.0 + 0.5, 0, 255).astype(np.uint8)
     image = cv2.applyColorMap(levels, colormap)
     if not colorbar:
         return image
-    return _with_colorbar(image, lo, hi, colormap, "prob" if scale == "probability" else "logit")
+    return _with_colorbar(image, bar.lo, bar.hi, colormap, bar.title)
 
 
 def _with_colorbar(image: np.ndarray, lo: float, hi: float, colormap: int, title: str) -> np.ndarray:

@@ -8,7 +8,16 @@ import numpy as np
 import pandas as pd
 
 from lwirst.chips import Chip, target_chips
-from lwirst.drawing import Match, draw_text_block, evaluation_overlay, heatmap, outcome_boxes, overlay
+from lwirst.drawing import (
+    HeatScale,
+    Match,
+    draw_text_block,
+    evaluation_overlay,
+    heat_scale,
+    heatmap,
+    outcome_boxes,
+    overlay,
+)
 from lwirst.imageio import to_bgr
 from lwirst.metrics import image_record
 from lwirst.palette import CORRECT, FALSE_ALARM
@@ -47,6 +56,7 @@ class FrameReport:
     chips: list[Chip] = field(default_factory=list)
     targets_total: int = 0
     palette: str = ""  # the pseudo-colour palette the frame was decoded from before the network, if any
+    heat: HeatScale | None = None  # what the heatmap's colours mean (it carries no colour bar of its own)
 
     def csv(self) -> bytes:
         """The target table as CSV."""
@@ -55,12 +65,13 @@ class FrameReport:
 
 def frame_report(image: np.ndarray, result: FrameResult, scale: str = "probability",
                  mask: np.ndarray | None = None, margin: float = 4.0, chip_limit: int | None = 24) -> FrameReport:
-    """Input, heatmap (with colour bar), overlay of kept targets, target table, the target chips
+    """Input, heatmap (its colour range in `heat`), overlay of kept targets, target table, the target chips
     (`lwirst.chips`: every detection and, with a mask, every missed target, worst first; `margin`
     says how far under the threshold a missed target's peak counts as hot) and, with a mask, scores."""
     table = result.kept.to_frame().loc[:, list(TABLE_COLUMNS)]
-    report = FrameReport(to_bgr(image), heatmap(result.saliency, scale), overlay(image, result.kept),
-                         len(result.detections), len(result.kept), table, palette=result.saliency.palette)
+    report = FrameReport(to_bgr(image), heatmap(result.saliency, scale, colorbar=False), overlay(image, result.kept),
+                         len(result.detections), len(result.kept), table, palette=result.saliency.palette,
+                         heat=heat_scale(result.saliency, scale))
     report.chips, report.targets_total = target_chips(image, result.saliency.logits, result.kept, mask,
                                                       result.threshold, margin, scale, limit=chip_limit)
     if mask is not None:

@@ -85,7 +85,7 @@ def pictures(report: FrameReport, scale: str) -> None:
     """Kept targets and saliency heatmap, then input and ground truth: large, zoomable, two per row."""
     kept = ("kept targets, coloured by outcome" if report.truth is not None
             else "kept targets (no ground truth: every box is a detection)")
-    shown = [(report.overlay, kept), (report.heatmap, f"saliency ({scale})"), (report.input, "input")]
+    shown = [(report.overlay, kept), (report.heatmap, f"saliency ({scale})", report.heat), (report.input, "input")]
     if report.truth is not None:
         shown.append((report.truth, "against the ground truth: correct, missed, false alarm"))
     views.panels(shown, "frame_panel")

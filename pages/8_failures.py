@@ -144,7 +144,7 @@ def inspect(run: dash.Run, name: str, post: common.Postprocess, scale: str, marg
                                post.target_filter, scale, margin)
     views.chip_strip(view.chips, view.targets_total)
     views.panels([(view.overlay, f"{name}: correct, missed, false alarm"),
-                  (view.heatmap, f"saliency ({scale}); hot but below threshold boxed"),
+                  (view.heatmap, f"saliency ({scale}); hot but below threshold boxed", view.heat),
                   (view.input, "input"), (view.truth[:, :, None].repeat(3, axis=2), "ground truth")],
                  "failure_panel")
     hot_flags(view.hot, post.threshold)

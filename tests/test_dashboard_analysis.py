@@ -660,3 +660,21 @@ def test_run_picker_opens_on_the_sidebar_model_at_the_sidebar_threshold_and_keep
     assert next(iter(at_two.values()))["key"] == "k-th2"
     twin = pd.concat([on_disk, pd.DataFrame([row("k-th0-copy", "lwirst-sirst.safetensors", 0.0, 0.5)])])
     assert len(run_choices({}, twin, sidebar, 0.0)) == 4  # same label, another file: still its own option
+
+
+def test_heatmap_panels_keep_the_frames_pixel_coordinates_and_draw_their_colour_bar_beside() -> None:
+    """The colour bar used to be painted into the picture, so the panel's x axis ran past the frame and
+    hover coordinates covered the bar; now the picture is the frame and the bar is Plotly's."""
+    from dashboard import views
+    from lwirst.drawing import heat_scale, heatmap
+
+    logits = np.linspace(-6.0, 3.0, 40 * 64, dtype=np.float32).reshape(40, 64)
+    picture = heatmap(logits, "logit", colorbar=False)
+    assert picture.shape == (40, 64, 3)
+    figure = views.zoom_figure(picture, "saliency", heat_scale(logits, "logit"))
+    assert list(figure.layout.xaxis.range) == [-0.5, 63.5] and list(figure.layout.yaxis.range) == [39.5, -0.5]
+    bar = figure.data[1].marker
+    assert bar.showscale and (bar.cmin, bar.cmax) == (-6.0, 6.0)  # symmetric about the threshold 0
+    first_bgr = cv2.applyColorMap(np.zeros((1, 1), np.uint8), cv2.COLORMAP_INFERNO)[0, 0]
+    assert bar.colorscale[0][1] == "rgb({},{},{})".format(*first_bgr[::-1])  # the bar is the map's own colours
+    assert views.zoom_figure(picture, "input").data[1:] == ()  # other pictures get no bar
