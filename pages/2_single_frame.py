@@ -5,6 +5,7 @@ from __future__ import annotations
 import streamlit as st
 
 from dashboard import common, views
+from lwirst import palette
 from lwirst.errors import LwirstError
 from lwirst.frame_report import FrameReport
 
@@ -18,11 +19,14 @@ def main() -> None:
         return
     report = common.analyse(common.engine(), frame, post, scale)
     counts(report)
-    views.legend()
+    views.legend(OUTCOMES if report.truth is not None else (palette.DETECTION,))  # no truth: detections only
     chips(report)
     pictures(report, scale)
     ground_truth(report)
     target_table(report, frame.name)
+
+
+OUTCOMES = (palette.CORRECT, palette.MISSED, palette.FALSE_ALARM, palette.HOT)
 
 
 def heatmap_scale() -> str:

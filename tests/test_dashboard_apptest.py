@@ -268,6 +268,22 @@ def _bad_images() -> dict[str, tuple[str, bytes]]:
     }
 
 
+def test_an_uploaded_frame_without_truth_is_legended_as_detections_only() -> None:
+    """Without a mask every box is a detection: the legend must not list outcomes no box can have."""
+    frame = cv2.imread(str(SAMPLES_DIR / "images" / "synth_00003.png"), cv2.IMREAD_UNCHANGED)
+    at = open_page("2_single_frame.py", frame_source="Upload")
+    at.file_uploader(key="image_upload").set_value(("mine.png", cv2.imencode(".png", frame)[1].tobytes(),
+                                                     "image/png")).run()
+    assert not at.exception and count(at, "Targets kept") > 0
+    def named(at: AppTest) -> set[str]:
+        legend = next(m.value for m in at.markdown if "outcome-legend" in m.value)
+        return {name for name in palette.OUTCOMES if f"</span>{name}" in legend}
+
+    assert named(at) == {palette.DETECTION}
+    at.radio(key="frame_source").set_value("Sample or dataset image").run()
+    assert named(at) == {palette.CORRECT, palette.MISSED, palette.FALSE_ALARM, palette.HOT}
+
+
 @pytest.mark.parametrize("case", ["non-image", "truncated", "empty", "1x1", "8K"])
 def test_bad_image_uploads_are_readable_errors(case: str) -> None:
     name, data = _bad_images()[case]
