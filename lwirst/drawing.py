@@ -58,11 +58,19 @@ def _box(image: np.ndarray, box: tuple[int, int, int, int], color: tuple[int, in
     if label:
         scale, _ = _scale(image)
         weight = _text_thickness(scale)
-        (tw, th), _ = cv2.getTextSize(label, FONT, scale, weight)
-        ty = y0 - 3 - thickness if y0 - 3 - thickness - th >= 0 else y1 + th + 3 + thickness
-        tx = min(max(x0, 0), max(0, image.shape[1] - tw))
-        cv2.putText(image, label, (tx, ty), FONT, scale, BLACK, weight + 2, cv2.LINE_AA)  # outline
-        cv2.putText(image, label, (tx, ty), FONT, scale, color, weight, cv2.LINE_AA)
+        (tw, th), base = cv2.getTextSize(label, FONT, scale, weight)
+        ty = y0 - 3 - thickness - base if y0 - 3 - thickness - base - th - 2 >= 0 else y1 + th + 4 + thickness
+        tx = min(max(x0, 0), max(0, image.shape[1] - tw - 4))
+        # A plate in the outcome's colour behind dark or light text: legible on any background, where
+        # coloured text on a dark frame of the same hue was not.
+        cv2.rectangle(image, (tx, ty - th - 2), (tx + tw + 3, ty + base), color, cv2.FILLED)
+        cv2.putText(image, label, (tx + 2, ty), FONT, scale, _ink(color), weight, cv2.LINE_AA)
+
+
+def _ink(color: tuple[int, int, int]) -> tuple[int, int, int]:
+    """Black or white, whichever contrasts more with a BGR plate (Rec. 601 luma)."""
+    b, g, r = color
+    return BLACK if 0.299 * r + 0.587 * g + 0.114 * b >= 140 else WHITE
 
 
 def draw_text_block(image: np.ndarray, lines: Sequence[str], origin: tuple[int, int] = (4, 4)) -> np.ndarray:

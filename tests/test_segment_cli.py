@@ -156,3 +156,18 @@ def test_overlay_with_tracks_does_not_touch_input() -> None:
     assert drawn.shape == (64, 64, 3) and drawn.dtype == np.uint8
     np.testing.assert_array_equal(image, before)
     assert DETECTION_BGR in box_colours(drawn, kept[0].box)
+
+
+@pytest.mark.parametrize("colour", [CORRECT_BGR, MISSED_BGR, FALSE_ALARM_BGR, DETECTION_BGR])
+def test_box_labels_sit_on_a_plate_with_contrasting_ink_on_a_frame_of_their_own_colour(colour) -> None:
+    """Coloured text on a dark frame of the same hue was unreadable: the label is ink on a plate now."""
+    from lwirst.drawing import _box
+
+    frame = np.empty((128, 128, 3), np.uint8)
+    frame[:] = np.asarray(colour, np.uint8) // 2  # a dark frame of the outcome's hue
+    before = frame.copy()
+    _box(frame, (60, 60, 3, 3), colour, 1, "#1 ok")
+    label = frame[:60][(frame[:60] != before[:60]).any(axis=2)]  # the pixels the label changed, above the box
+    luma = label.astype(float) @ [0.114, 0.587, 0.299]
+    assert (label == colour).all(axis=1).mean() > 0.4  # mostly plate
+    assert luma.max() - luma.min() >= 100  # and ink that stands out on it
