@@ -135,8 +135,9 @@ def curve_figures(results: Mapping[str, EvalResult], shipped: Collection[str] = 
                          hovertemplate="threshold %{customdata[0]}<br>Fa %{customdata[1]:.3g} ×1e-6<br>Pd %{y:.3f}")
         pdfa.add_scatter(x=fa, y=operating_envelope(pd_), mode="lines", line={**line, "shape": "hv"},
                          legendgroup=label, showlegend=False, hoverinfo="skip")
-    layout = {"height": 420, "margin": {"l": 10, "r": 10, "t": 40, "b": 10},
-              "legend": {"orientation": "h", "yanchor": "top", "y": -0.22, "font": {"size": 11}}}
+    # the legend goes under the plot, one entry per line: long model labels wrap there instead of being cut
+    layout = {"height": 420 + 22 * len(results), "margin": {"l": 10, "r": 10, "t": 40, "b": 10},
+              "legend": {"orientation": "v", "yanchor": "top", "y": -0.18, "x": 0, "font": {"size": 11}}}
     roc.update_layout(title="ROC (pixels)", xaxis_title="false-positive rate (log)",
                       yaxis_title="true-positive rate", **layout)
     roc.update_xaxes(type="log")

@@ -123,6 +123,9 @@ def curves(runs: list[dash.Run]) -> None:
     figures = analysis.curve_figures({run.label: run.result for run in runs}, shipped)
     for column, (name, figure) in zip(st.columns(3), figures.items(), strict=True):
         column.plotly_chart(figure, key=f"eval_{name}")
+    st.caption("Pd-Fa: each dot is one threshold; the line is the best Pd reachable at that Fa or lower (Pd is "
+               "not monotone in Fa: at a lower threshold blobs merge and a centroid can drift off its target). "
+               "Models with the same scores draw on top of each other; hover for each one's values.")
 
 
 def per_image(runs: list[dash.Run]) -> None:
