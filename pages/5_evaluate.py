@@ -55,7 +55,7 @@ def choose_models() -> dict[str, common.Engine]:
 def choose_threshold() -> float:
     """The threshold the metrics are computed at (a logit; 0 is the paper's Th, probability 0.5)."""
     st.session_state.setdefault("eval_threshold", 0.0)
-    threshold = float(st.number_input("Threshold (logit)", -15.0, 15.0, step=0.5, key="eval_threshold",
+    threshold = float(st.number_input("Threshold (logit)", *common.THRESHOLD_RANGE, step=0.5, key="eval_threshold",
                                       help="P, R, F1, mIoU, nIoU, Pd and Fa are computed at this threshold; AUC "
                                            "and the curves sweep every threshold"))
     # the CLI's --threshold takes a probability: show both so that a page and a command can be matched
