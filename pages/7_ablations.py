@@ -3,6 +3,8 @@ FLOPs computed from each preset, mIoU / F1 from the project's ablation sweeps (o
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import pandas as pd
 import streamlit as st
 
@@ -21,7 +23,7 @@ def main() -> None:
     provenance(results, table)
     view = table_view(table, results, metric)
     verdict(view, metric)
-    paper_choice(table, results, metric)
+    paper_choice(table, results, metric, view)
     comparison_table(view, metric)
     winner_chart(view, metric, table)
     ranking(view)
@@ -109,16 +111,20 @@ def verdict(view: pd.DataFrame, metric: str) -> None:
                     + ("; not significant: no evidence either way" if noisy else ""))
 
 
-def paper_choice(table: str, results: pd.DataFrame, metric: str) -> None:
-    """In words: does the paper's chosen row beat each alternative here beyond the seed noise?"""
+def paper_choice(table: str, results: pd.DataFrame, metric: str, view: pd.DataFrame) -> None:
+    """In words: does the paper's chosen row beat each alternative here beyond the seed noise? (rows named
+    as the table names them)"""
     rows = results[results["table"] == table] if not results.empty else results
     chosen = chosen_variant(table)
     comparisons = ablation_stats.paired_comparisons(rows, chosen, metric) if not rows.empty else []
     if not comparisons:
         return
-    st.markdown(f"**The paper's choice ({chosen}) here: {ablation_stats.table_verdict(comparisons)}** "
+    names = dict(zip(view["preset"], view["row"], strict=True))
+    shown = names.get(chosen, chosen)
+    st.markdown(f"**The paper's choice ({shown}) here: {ablation_stats.table_verdict(comparisons)}** "
                 f"(paired by seed, one-sided t-test at {ablation_stats.ALPHA:g})")
-    st.caption(" · ".join(c.sentence(chosen) for c in comparisons))
+    st.caption(" · ".join(replace(c, alternative=names.get(c.alternative, c.alternative)).sentence(shown)
+                          for c in comparisons))
 
 
 def comparison_table(view: pd.DataFrame, metric: str) -> None:
@@ -155,19 +161,22 @@ def provenance(results: pd.DataFrame, table: str) -> None:
     if rows.empty:
         return
     epochs = int(rows["epochs"].max()) if "epochs" in rows.columns and rows["epochs"].notna().any() else None
-    if epochs is not None and epochs < analysis.UNCONVERGED_EPOCHS:
-        st.warning(f"**What this is:** a short screening schedule ({epochs} epochs, "
-                   f"{rows['seed'].nunique()} seed(s) per row), far from the paper's training: the scores here "
-                   "are unconverged and noisy, so they rank variants only where the seed spread separates them. "
-                   "It is not a reproduction of the paper's tables.", icon=":material/science:")
+    notes = [f"Note from the sweep: {note}" for note in (rows["note"].dropna().unique() if "note" in rows.columns
+                                                           else [])]
+    if epochs is not None and epochs < analysis.UNCONVERGED_EPOCHS:  # one box: what this is, and the sweep's notes
+        st.warning("\n\n".join([f"**What this is:** a short screening schedule ({epochs} epochs, "
+                                 f"{rows['seed'].nunique()} seed(s) per row), far from the paper's training: the "
+                                 "scores here are unconverged and noisy, so they rank variants only where the seed "
+                                 "spread separates them. It is not a reproduction of the paper's tables.", *notes]),
+                   icon=":material/science:")
+    else:
+        for note in notes:
+            st.info(note, icon=":material/info:")
     columns = [c for c in ("dataset", "train_split", "test_split", "schedule", "epochs", "source_file")
                if c in rows.columns]
     summary = rows.groupby(columns, dropna=False).agg(seeds=("seed", "nunique"), runs=("seed", "size"))
     st.caption("Measured here on:")
     st.dataframe(summary.reset_index(), hide_index=True)
-    notes = rows["note"].dropna().unique() if "note" in rows.columns else []
-    for note in notes:
-        st.info(f"Note from the sweep: {note}", icon=":material/info:")
 
 
 common.run_page(main)

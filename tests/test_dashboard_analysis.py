@@ -521,7 +521,7 @@ def test_ablations_show_paper_computed_and_measured_figures(tmp_path: Path) -> N
     assert metric(at, "Paper's best") == "8 32 64" and metric(at, "Best here") == "no clear best"
     assert any("short screening schedule (2 epochs" in w.value for w in at.warning)
     assert metric(at, "Kendall tau (paper vs here)") == "-1.00"
-    assert any("The paper's choice (table7_ch_8_32_64) here: too few seeds" in m.value for m in at.markdown)
+    assert any("The paper's choice (8 32 64) here: too few seeds" in m.value for m in at.markdown)  # rows by name
     rows = comparison(at).set_index("preset")
     assert rows.loc["table7_ch_16_64_128", "measured here"] == analysis.NOT_MEASURED
     assert rows.loc["table7_ch_8_16_32", "FLOPs check"] == "match"
@@ -535,7 +535,8 @@ def test_ablations_show_paper_computed_and_measured_figures(tmp_path: Path) -> N
                for s in range(3)])
     st.cache_data.clear()
     at.selectbox(key="ablation_table").set_value("VIII").run()
-    assert any("The paper's choice (table8_deconv) here: reproduced" in m.value for m in at.markdown)
+    assert any("The paper's choice (Deconvolution) here: reproduced" in m.value for m in at.markdown)
+    assert any("Deconvolution vs Bilinear:" in c.value and "table8_" not in c.value for c in at.caption)
 
 
 def test_ablations_open_with_the_schedule_and_its_curves(tmp_path: Path) -> None:
