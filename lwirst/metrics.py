@@ -63,6 +63,10 @@ class PixelMetrics:
     paper's "mIoU"). nIoU = mean over images of TP/(TP+FP+FN), an image with neither
     target nor prediction scoring 1 (ACM's nIoU scores it 0 through its epsilon; SIRST
     has a target in every image, so they agree there).
+
+    Zero denominators follow this module's convention (1.0), not torchmetrics' zero_division=0:
+    with no predicted pixel, precision is 1.0 (recall and IoU are 0 when there is a target, so F1
+    = 2ΣTP/(2ΣTP+ΣFP+ΣFN) is 0 too); with neither target nor prediction, every ratio is 1.0.
     """
 
     def __init__(self, threshold: float = 0.0) -> None:
@@ -243,6 +247,8 @@ class PdFa:
     256x256). DNANet drops unmatched components whose area equals a matched one's;
     here every unmatched component counts. Target-level precision = detections /
     predicted components, recall = Pd, F1 = 2·detected / (targets + predicted).
+    Zero denominators are 1.0 (this module's convention): no predicted component gives
+    target precision 1.0 (and F1 0 when there are targets); no target gives Pd 1.0.
     """
 
     def __init__(self, threshold: float = 0.0, distance: float = 3.0) -> None:
