@@ -20,6 +20,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from lwirst import jsonio
 from lwirst.checkpoint import atomic_write
 from lwirst.datasets import Sample, SegDataset, fingerprint
 from lwirst.errors import LwirstError
@@ -58,9 +59,9 @@ class EvalResult:
         directory = Path(directory)
         directory.mkdir(parents=True, exist_ok=True)
         summary = {"metrics": self.metrics, "protocol": self.protocol}
-        text = json.dumps(round_floats(summary), indent=2)
+        text = jsonio.dumps(round_floats(summary), indent=2)
         atomic_write(directory / "metrics.json", lambda p: p.write_text(text))
-        atomic_write(directory / "curves.json", lambda p: p.write_text(json.dumps(self.curves)))
+        atomic_write(directory / "curves.json", lambda p: p.write_text(jsonio.dumps(self.curves)))
         atomic_write(directory / "per_image.csv", lambda p: self.per_image.to_csv(p, index=False))
         if self.saliency:
             arrays = {k: v.astype(np.float16) for k, v in self.saliency.items()}
@@ -85,7 +86,9 @@ class EvalResult:
         if (directory / "saliency.npz").exists():
             with np.load(directory / "saliency.npz") as data:
                 saliency = {k: data[k].astype(np.float32) for k in data.files}
-        return cls(summary["metrics"], per_image, curves, summary["protocol"], saliency)
+        metrics = {k: jsonio.nan_for_null(v) for k, v in summary["metrics"].items()}  # null: an undefined metric
+        curves = {k: jsonio.nan_for_null(v) for k, v in curves.items()}
+        return cls(metrics, per_image, curves, summary["protocol"], saliency)
 
 
 def _fingerprint(dataset: SegDataset) -> str:

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
-import json
 import os
 from pathlib import Path
 
 from tqdm import tqdm
 
+from lwirst import jsonio
 from lwirst.commands.segment import (
     add_backend_argument,
     add_bf16_argument,
@@ -97,7 +97,7 @@ def run(args: argparse.Namespace) -> int:
         result.save(args.out)
         print(f"wrote {args.out}/metrics.json, per_image.csv, curves.json")
     else:
-        print(json.dumps(round_floats(result.metrics)))
+        print(jsonio.dumps(round_floats(result.metrics)))
     return 0
 
 
@@ -137,6 +137,6 @@ def _run_suite(args: argparse.Namespace, threshold: float) -> int:
                    "parts": rows,
                    "pooled": {"pd": result.pd, "blobs_per_empty_frame": result.blobs_per_empty_frame,
                               "empty_alarm_rate": result.empty_alarm_rate}}
-        (args.out / "suite.json").write_text(json.dumps(round_floats(summary), indent=2))
+        (args.out / "suite.json").write_text(jsonio.dumps(round_floats(summary), indent=2))
         print(f"wrote {args.out}/suite.json")
     return 0

@@ -6,7 +6,6 @@ Also holds the model / threshold / filter options that `lwirst video` shares.
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -14,6 +13,7 @@ from typing import TYPE_CHECKING
 import cv2
 import numpy as np
 
+from lwirst import jsonio
 from lwirst.errors import LwirstError
 from lwirst.validate import THREADS, atomic_write_bytes, check_outputs, number
 
@@ -213,7 +213,7 @@ def run(args: argparse.Namespace) -> int:
             target = args.out / f"{stem}_targets.csv"
             atomic_write_bytes(target, result.kept.to_frame().to_csv(index=False).encode("utf-8"))
             target = args.out / f"{stem}_targets.json"
-            atomic_write_bytes(target, json.dumps(record, indent=2).encode("utf-8"))
+            atomic_write_bytes(target, jsonio.dumps(record, indent=2).encode("utf-8"))
         except (OSError, LwirstError) as exc:  # report, and go on with the other images
             reason = exc.strerror if isinstance(exc, OSError) else str(exc)
             print(f"error: {path}: cannot write {target} ({reason})", file=sys.stderr)
