@@ -26,7 +26,7 @@ from lwirst.datasets import Sample, SegDataset, fingerprint
 from lwirst.errors import LwirstError
 from lwirst.inference import Segmenter
 from lwirst.metrics import CurveMetric, FrameAlarms, PdFa, PixelMetrics, image_record, pd_at_false_alarm_rate
-from lwirst.postprocess import GROW_TO, TargetFilter, describe_growth, detect
+from lwirst.postprocess import GROW_TO, TargetFilter, describe_growth, describe_threshold, detect, probability_of
 from lwirst.predictions import PredictionFolder
 from lwirst.rounding import round_floats
 from lwirst.saliency import Saliency
@@ -198,7 +198,8 @@ def _score(dataset: SegDataset, predict: Callable[[Sample], Saliency], describe:
         "pdfa_threshold": PDFA_THRESHOLDS.tolist(),
         "pdfa_pd": [p["pd"] for p in points], "pdfa_fa": [p["fa"] for p in points],
     }
-    protocol = {**describe, "threshold": threshold, "masks": describe_growth(grow_to),
+    protocol = {**describe, "threshold": threshold, "threshold_probability": probability_of(threshold),
+                "masks": describe_growth(grow_to),
                 "dataset": dataset.name, "split": dataset.split,
                 "data_fingerprint": _fingerprint(dataset)[:16], "scored_at": "each image's own resolution",
                 "pd_fa": "DNANet convention: 8-connected, centroid distance < 3 px",
@@ -226,7 +227,7 @@ def summary_lines(result: EvalResult, names: Sequence[str] | None = None) -> lis
     Fa in units of 1e-6, as the IRSTD literature prints it), then the operator view."""
     p = result.protocol
     lines = [f"model {p['model']}  backend {p['backend']} {p.get('precision', 'fp32')}  "
-             f"protocol {p['protocol']} {p['size']}  threshold {p['threshold']:g}"
+             f"protocol {p['protocol']} {p['size']}  threshold {describe_threshold(p['threshold'])}"
              + (f" ({p['masks']})" if p.get("masks") else "")
              + f"  {p['dataset']}/{p['split']} ({result.metrics['images']} images)"]
     m = result.metrics
@@ -234,7 +235,7 @@ def summary_lines(result: EvalResult, names: Sequence[str] | None = None) -> lis
     for name in names if names is not None else view_keys(SUMMARY):
         if name in m:
             spec = metric_spec(name)
-            cells.append(f"{name} {spec.format(m[name])}{spec.unit}")
+            cells.append(f"{name} {spec.text(m[name])}")
     lines.append("  ".join(cells))
     if "blobs_per_frame" in m:
         operator = [f"{s.label} {s.format(m[s.key])}" for s in metric_specs(OPERATOR)

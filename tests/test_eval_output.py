@@ -80,3 +80,29 @@ def test_eval_result_round_trip_keeps_nan_curves(tmp_path: Path, folder: Path) -
     result.save(tmp_path / "r")
     _strict((tmp_path / "r" / "curves.json").read_text())
     assert math.isnan(EvalResult.load(tmp_path / "r").curves["roc_tpr"][0])
+
+
+def test_dataset_split_and_size_options_explain_themselves() -> None:
+    import argparse
+
+    from lwirst.commands import evaluate as evaluate_command
+    from lwirst.commands import train as train_command
+
+    helps = {}
+    for module in (evaluate_command, train_command):
+        parser = argparse.ArgumentParser()
+        module.add_arguments(parser)
+        helps |= {(module.__name__, a.dest): a.help or "" for a in parser._actions}
+    dataset = helps[("lwirst.commands.evaluate", "dataset")]
+    for layout in ("sirst", "basic", "nudt", "irstd1k", "mdfa", "sirst_aug", "folder", "auto", "fusion:a+b"):
+        assert layout in dataset
+    assert helps[("lwirst.commands.train", "dataset")] == dataset
+    split = helps[("lwirst.commands.evaluate", "split")]
+    assert "all" in split and "without" in split  # what --split means for a folder with no split lists
+    assert "resize" in helps[("lwirst.commands.evaluate", "size")]
+
+
+def test_a_plain_folder_read_as_sirst_names_the_option(folder: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["evaluate", "--data-dir", str(folder), "--predictions", str(folder / "masks")]) == 1
+    err = capsys.readouterr().err
+    assert "it has the folder layout; pass --dataset folder" in err and len(err.strip().splitlines()) == 1

@@ -26,7 +26,7 @@ from lwirst.drawing import (
 )
 from lwirst.errors import LwirstError
 from lwirst.model import LWIRSTNet
-from lwirst.postprocess import COLUMNS, detect
+from lwirst.postprocess import COLUMNS, detect, logit_to_probability
 from lwirst.tracking import Tracker
 
 
@@ -74,6 +74,9 @@ def test_segment_writes_every_output(tmp_path: Path, checkpoint: Path, capsys: p
         assert (table["size"] > 1).all() and int(table["size"].sum()) == int((mask == 255).sum())
         record = json.loads((out / f"{stem}_targets.json").read_text())
         assert (record["width"], record["height"]) == (w, h) and record["threshold"] == 0.0
+        assert record["threshold_probability"] == 0.5  # the logit keeps its key; the probability is beside it
+        assert record["grow_to_probability"] == pytest.approx(logit_to_probability(record["grow_to"]))
+        assert 0 < record["grow_to_probability"] < 0.5
         assert record["filter"]["min_size"] == 1 and len(record["targets"]) == len(table)
         assert record["found"] == len(table) + len(record["dropped_ids"])
         assert record["model"]["protocol"] == "native"

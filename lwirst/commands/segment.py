@@ -174,6 +174,7 @@ def run(args: argparse.Namespace) -> int:
     from lwirst.drawing import heatmap, mask_image, overlay
     from lwirst.imageio import read_image
     from lwirst.pipeline import FramePipeline
+    from lwirst.postprocess import probability_of
 
     pipeline = FramePipeline(make_segmenter(args), threshold_from_args(args), filter_from_args(args),
                              grow_to=growth_from_args(args))
@@ -198,7 +199,9 @@ def run(args: argparse.Namespace) -> int:
         kept_ids = {t.id for t in result.kept}
         record = {
             "image": str(path), "width": int(image.shape[1]), "height": int(image.shape[0]),
-            "threshold": result.threshold, "grow_to": pipeline.grow_to, "filter": result.target_filter.to_dict(),
+            "threshold": result.threshold, "threshold_probability": probability_of(result.threshold),
+            "grow_to": pipeline.grow_to, "grow_to_probability": probability_of(pipeline.grow_to),
+            "filter": result.target_filter.to_dict(),
             "model": describe, "found": len(result.detections),
             "dropped_ids": [t.id for t in result.detections if t.id not in kept_ids],
             "targets": [t.to_dict() for t in result.kept],
