@@ -51,7 +51,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--predictions", type=Path, default=None, metavar="DIR",
                         help="score another method's saved outputs instead of a model: one file per image of the "
                              "split, named by the image (PNG masks 0/255, 8/16-bit probability maps, or .npy "
-                             "logits/probabilities), at each image's own size")
+                             "logits/probabilities), at each image's own size; or an `lwirst segment` output "
+                             "folder (its _logits.npy from --save-logits, else its _mask.png)")
     parser.add_argument("--mask-threshold", type=number(float, lo=0, hi=1, hi_open=True), default=None,
                         metavar="T", help="binarise ground-truth masks that are not strictly binary: target where "
                                           "value > T x full scale (e.g. 0.5); without it such masks are refused")
@@ -94,6 +95,8 @@ def run(args: argparse.Namespace) -> int:
                               grow_to=growth_from_args(args))
     for line in summary_lines(result):
         print(line)
+    if args.predictions is not None and result.protocol.get("input", "files") != "files":
+        print(f"--predictions {args.predictions}: {result.protocol['input']}")
     if args.out:
         result.saliency = {}
         result.save(args.out)

@@ -1,4 +1,6 @@
-"""`lwirst segment IMAGE... --out DIR`: mask, overlay, heatmap and target tables per image.
+"""`lwirst segment IMAGE|DIR... --out DIR`: mask, overlay, heatmap and target tables per image.
+
+A folder given as input stands for its image files (sorted by name, not recursive).
 
 Also holds the model / threshold / filter options that `lwirst video` shares.
 """
@@ -24,6 +26,7 @@ if TYPE_CHECKING:
 HELP = "Segment images: mask, overlay, heatmap and a targets table per image"
 SIZE = number(float, lo=0)
 OUTPUTS = ("_mask.png", "_overlay.png", "_heatmap.png", "_targets.csv", "_targets.json")
+LOGITS = "_logits.npy"  # with --save-logits: the network's float32 logits at the image's size
 
 
 def add_model_arguments(parser: argparse.ArgumentParser) -> None:
@@ -143,11 +146,15 @@ def make_segmenter(args: argparse.Namespace) -> Segmenter:
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("images", nargs="+", type=Path, metavar="IMAGE", help="images to segment")
+    parser.add_argument("images", nargs="+", type=Path, metavar="IMAGE",
+                        help="images to segment, or folders: each folder's image files, sorted, not recursive")
     parser.add_argument("--out", type=Path, required=True, help="output folder (created if missing)")
     parser.add_argument("--heatmap-scale", default="probability", choices=("probability", "logit"),
                         help="colour scale of the heatmap")
     parser.add_argument("--force", action="store_true", help="overwrite outputs that already exist")
+    parser.add_argument("--save-logits", action="store_true",
+                        help=f"also write <name>{LOGITS}: the float32 logits at the image's size, so `lwirst "
+                             "evaluate --predictions OUT` reproduces AUC and the ROC/PR curves from saved outputs")
     add_model_arguments(parser)
     add_postprocess_arguments(parser)
 
@@ -161,6 +168,30 @@ def _output_stems(images: list[Path]) -> list[str]:
         seen[image.stem] = count
         stems.append(image.stem if count == 1 else f"{image.stem}-{count}")
     return stems
+
+
+def _expand_folders(inputs: list[Path]) -> list[Path]:
+    """Each input image, with a folder replaced by its image files (sorted by name, not recursive)."""
+    from lwirst.imageio import IMAGE_SUFFIXES
+
+    images: list[Path] = []
+    for path in inputs:
+        if not path.is_dir():
+            images.append(path)
+            continue
+        inside = sorted(p for p in path.iterdir() if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES)
+        if not inside:
+            raise LwirstError(f"{path}: the folder holds no {'/'.join(s[1:] for s in IMAGE_SUFFIXES)} images")
+        images.extend(inside)
+    return images
+
+
+def _npy_bytes(array: np.ndarray) -> bytes:
+    import io
+
+    buffer = io.BytesIO()
+    np.save(buffer, array, allow_pickle=False)
+    return buffer.getvalue()
 
 
 def _write_png(path: Path, image: np.ndarray) -> None:
@@ -178,16 +209,19 @@ def run(args: argparse.Namespace) -> int:
 
     pipeline = FramePipeline(make_segmenter(args), threshold_from_args(args), filter_from_args(args),
                              grow_to=growth_from_args(args))
-    stems = _output_stems(args.images)
-    planned = [args.out / f"{stem}{suffix}" for stem in stems for suffix in OUTPUTS]
-    check_outputs({"--out": planned}, [*args.images, args.model], force=args.force, folders={"--out": args.out})
+    images = _expand_folders(args.images)
+    stems = _output_stems(images)
+    outputs = (*OUTPUTS, LOGITS) if args.save_logits else OUTPUTS
+    planned = [args.out / f"{stem}{suffix}" for stem in stems for suffix in outputs]
+    check_outputs({"--out": planned}, [*args.images, *images, args.model], force=args.force,
+                  folders={"--out": args.out})
     try:
         args.out.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
         raise LwirstError(f"{args.out}: cannot create the output folder ({exc.strerror})") from exc
     describe = getattr(pipeline.segmenter, "describe", dict)()
     failed = 0
-    for path, stem in zip(args.images, stems, strict=True):
+    for path, stem in zip(images, stems, strict=True):
         try:
             image = read_image(path)
             result = pipeline.process(image)
@@ -217,6 +251,9 @@ def run(args: argparse.Namespace) -> int:
             atomic_write_bytes(target, result.kept.to_frame().to_csv(index=False).encode("utf-8"))
             target = args.out / f"{stem}_targets.json"
             atomic_write_bytes(target, jsonio.dumps(record, indent=2).encode("utf-8"))
+            if args.save_logits:
+                target = args.out / f"{stem}{LOGITS}"
+                atomic_write_bytes(target, _npy_bytes(result.saliency.logits.astype(np.float32)))
         except (OSError, LwirstError) as exc:  # report, and go on with the other images
             reason = exc.strerror if isinstance(exc, OSError) else str(exc)
             print(f"error: {path}: cannot write {target} ({reason})", file=sys.stderr)
@@ -224,6 +261,6 @@ def run(args: argparse.Namespace) -> int:
             continue
         print(f"{path}: {len(result.kept)} targets ({len(result.detections)} found) -> {base}_*")
     if failed:
-        print(f"{failed} of {len(args.images)} images failed", file=sys.stderr)
+        print(f"{failed} of {len(images)} images failed", file=sys.stderr)
         return 1
     return 0
