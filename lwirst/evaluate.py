@@ -37,8 +37,8 @@ log = logging.getLogger(__name__)
 PDFA_THRESHOLDS = np.round(np.linspace(-8.0, 8.0, 17), 3)
 PD_AT_FA_BUDGET = 0.1  # false-alarm blobs per frame: one alarm in ten frames
 CACHE_ENV = "LWIRST_CACHE_DIR"
-CACHE_SCHEMA = 7  # bump when the key or the stored result changes meaning (3: operator metrics, 4: plugin metrics,
-# 5: palette frames decoded, 6: mask growth, 7: growth never joins targets)
+CACHE_SCHEMA = 8  # bump when the key or the stored result changes meaning (3: operator metrics, 4: plugin metrics,
+# 5: palette frames decoded, 6: mask growth, 7: growth never joins targets, 8: AUC/AP with split end bins)
 
 
 def cache_root() -> Path:
