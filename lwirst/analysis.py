@@ -30,7 +30,7 @@ import plotly.graph_objects as go
 from scipy import ndimage
 from scipy.stats import kendalltau
 
-from lwirst import ablation_stats, palette, paths, uploads
+from lwirst import ablation_stats, jsonio, palette, paths, uploads
 from lwirst.chips import Chip, target_chips
 from lwirst.config import presets_for_table
 from lwirst.drawing import HeatScale, Match, draw_targets, evaluation_overlay, heat_scale, heatmap, mask_image
@@ -176,7 +176,7 @@ def results_json(results: Mapping[str, EvalResult]) -> bytes:
     """Metrics, protocol, curves and per-image rows of every labelled result, as JSON."""
     payload = {label: {"metrics": r.metrics, "protocol": r.protocol, "curves": r.curves,
                        "per_image": r.per_image.to_dict(orient="records")} for label, r in results.items()}
-    return json.dumps(payload, indent=2, default=str).encode()
+    return jsonio.dumps(payload, indent=2, default=str).encode()
 
 
 @dataclass(frozen=True)
@@ -219,7 +219,7 @@ def cached_runs(root: Path | None = None) -> pd.DataFrame:
     for summary in root.glob("*/metrics.json") if root.is_dir() else []:
         try:
             data = json.loads(summary.read_text())
-            protocol, metrics = data["protocol"], data["metrics"]
+            protocol, metrics = data["protocol"], jsonio.nan_for_null(data["metrics"])
         except (OSError, ValueError, KeyError, TypeError):
             continue
         rows.append({"key": summary.parent.name, "path": str(summary.parent), "mtime": summary.stat().st_mtime,

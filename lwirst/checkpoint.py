@@ -18,6 +18,7 @@ import torch
 from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 
+from lwirst import jsonio
 from lwirst.errors import LwirstError
 from lwirst.models import DEFAULT_ARCHITECTURE, NetworkConfig, architecture_of, build_model, get_architecture
 from lwirst.validate import atomic_write as write_atomically
@@ -40,7 +41,7 @@ def save_checkpoint(path: str | Path, model: torch.nn.Module, config: NetworkCon
     """Save weights + architecture + config (+ JSON-serialisable meta) atomically as safetensors."""
     tensors = {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
     header = {ARCH_KEY: architecture_of(config), CONFIG_KEY: config.to_json(),
-              META_KEY: json.dumps(meta or {}, sort_keys=True, default=str)}
+              META_KEY: jsonio.dumps(meta or {}, sort_keys=True, default=str)}
     atomic_write(Path(path), lambda tmp: save_file(tensors, str(tmp), metadata=header))
 
 

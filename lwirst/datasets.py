@@ -465,6 +465,14 @@ def open_folder(root: Path, split: str = "all", *, black_hot: bool = False,
 
 # ---------------------------------------------------------------- detection and dispatch
 
+# Help texts of the commands' --dataset and --split options (evaluate, train, sweep).
+DATASET_HELP = ("layout of --data-dir (default sirst): sirst (images/, masks/, idx_427/); basic, nudt or irstd1k "
+                "(BasicIRSTD: img_idx/ or 50_50/); mdfa; sirst_aug (trainval/, test/); folder (any images/ + "
+                "masks/ folder, matched by name); auto (detect it); a sub-folder name; or fusion:a+b (several "
+                "merged, name@black inverts one)")
+SPLIT_HELP = ("split to use (default %(default)s): a split list of the dataset (e.g. test, trainval, train, val); "
+              "all = every image. A folder dataset without <split>.txt lists serves every image for any split")
+
 
 def _layout_of(root: Path) -> str | None:
     if (root / "training").is_dir() or (root / "test_org").is_dir():
@@ -488,7 +496,8 @@ def detect_layout(root: str | Path) -> str:
     layout = _layout_of(root)
     if layout is None:
         inside = find_datasets(root)
-        hint = f"; it holds datasets {', '.join(inside)}: name one" if inside else ""
+        first = next(iter(inside), "")
+        hint = f"; it holds datasets {', '.join(inside)}: name one with --dataset {first}" if inside else ""
         raise LwirstError(f"{root}: unrecognised dataset layout; expected {_LAYOUT_HELP}{hint}")
     return layout
 
@@ -524,7 +533,7 @@ def _locate(root: Path, dataset: str) -> tuple[Path, str]:
     if dataset and (root / dataset).is_dir():
         return root / dataset, "auto"
     known = ", ".join([*_SUBDIRS, "fusion:a+b"])
-    raise LwirstError(f"unknown dataset {dataset!r}: choose one of {known} or a sub-folder of {root}")
+    raise LwirstError(f"unknown dataset {dataset!r}: pass --dataset with one of {known} or a sub-folder of {root}")
 
 
 def _layout_for(folder: Path, dataset: str) -> str:
@@ -533,8 +542,10 @@ def _layout_for(folder: Path, dataset: str) -> str:
     layout = detect_layout(folder)
     accepted = _ACCEPTS.get(dataset, LAYOUTS)
     if layout not in accepted:
-        raise LwirstError(f"{folder} is not a {dataset} dataset: it has the {layout} layout; expected "
-                          f"{' or '.join(accepted)} ({_LAYOUT_HELP})")
+        raise LwirstError(f"{folder} is not a {dataset} dataset: it has the {layout} layout; pass --dataset "
+                          f"{layout} (or --dataset auto) to read it as that, or point --data-dir at a {dataset} "
+                          f"dataset (--dataset {dataset} expects the {' or '.join(accepted)} layout: "
+                          f"{_LAYOUT_HELP})")
     return layout
 
 

@@ -20,12 +20,13 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from lwirst import jsonio
 from lwirst.checkpoint import atomic_write
 from lwirst.datasets import Sample, SegDataset, fingerprint
 from lwirst.errors import LwirstError
 from lwirst.inference import Segmenter
 from lwirst.metrics import CurveMetric, FrameAlarms, PdFa, PixelMetrics, image_record, pd_at_false_alarm_rate
-from lwirst.postprocess import GROW_TO, TargetFilter, describe_growth, detect
+from lwirst.postprocess import GROW_TO, TargetFilter, describe_growth, describe_threshold, detect, probability_of
 from lwirst.predictions import PredictionFolder
 from lwirst.rounding import round_floats
 from lwirst.saliency import Saliency
@@ -36,8 +37,8 @@ log = logging.getLogger(__name__)
 PDFA_THRESHOLDS = np.round(np.linspace(-8.0, 8.0, 17), 3)
 PD_AT_FA_BUDGET = 0.1  # false-alarm blobs per frame: one alarm in ten frames
 CACHE_ENV = "LWIRST_CACHE_DIR"
-CACHE_SCHEMA = 7  # bump when the key or the stored result changes meaning (3: operator metrics, 4: plugin metrics,
-# 5: palette frames decoded, 6: mask growth, 7: growth never joins targets)
+CACHE_SCHEMA = 8  # bump when the key or the stored result changes meaning (3: operator metrics, 4: plugin metrics,
+# 5: palette frames decoded, 6: mask growth, 7: growth never joins targets, 8: AUC/AP with split end bins)
 
 
 def cache_root() -> Path:
@@ -58,9 +59,9 @@ class EvalResult:
         directory = Path(directory)
         directory.mkdir(parents=True, exist_ok=True)
         summary = {"metrics": self.metrics, "protocol": self.protocol}
-        text = json.dumps(round_floats(summary), indent=2)
+        text = jsonio.dumps(round_floats(summary), indent=2)
         atomic_write(directory / "metrics.json", lambda p: p.write_text(text))
-        atomic_write(directory / "curves.json", lambda p: p.write_text(json.dumps(self.curves)))
+        atomic_write(directory / "curves.json", lambda p: p.write_text(jsonio.dumps(self.curves)))
         atomic_write(directory / "per_image.csv", lambda p: self.per_image.to_csv(p, index=False))
         if self.saliency:
             arrays = {k: v.astype(np.float16) for k, v in self.saliency.items()}
@@ -85,7 +86,9 @@ class EvalResult:
         if (directory / "saliency.npz").exists():
             with np.load(directory / "saliency.npz") as data:
                 saliency = {k: data[k].astype(np.float32) for k in data.files}
-        return cls(summary["metrics"], per_image, curves, summary["protocol"], saliency)
+        metrics = {k: jsonio.nan_for_null(v) for k, v in summary["metrics"].items()}  # null: an undefined metric
+        curves = {k: jsonio.nan_for_null(v) for k, v in curves.items()}
+        return cls(metrics, per_image, curves, summary["protocol"], saliency)
 
 
 def _fingerprint(dataset: SegDataset) -> str:
@@ -195,7 +198,8 @@ def _score(dataset: SegDataset, predict: Callable[[Sample], Saliency], describe:
         "pdfa_threshold": PDFA_THRESHOLDS.tolist(),
         "pdfa_pd": [p["pd"] for p in points], "pdfa_fa": [p["fa"] for p in points],
     }
-    protocol = {**describe, "threshold": threshold, "masks": describe_growth(grow_to),
+    protocol = {**describe, "threshold": threshold, "threshold_probability": probability_of(threshold),
+                "masks": describe_growth(grow_to),
                 "dataset": dataset.name, "split": dataset.split,
                 "data_fingerprint": _fingerprint(dataset)[:16], "scored_at": "each image's own resolution",
                 "pd_fa": "DNANet convention: 8-connected, centroid distance < 3 px",
@@ -223,7 +227,7 @@ def summary_lines(result: EvalResult, names: Sequence[str] | None = None) -> lis
     Fa in units of 1e-6, as the IRSTD literature prints it), then the operator view."""
     p = result.protocol
     lines = [f"model {p['model']}  backend {p['backend']} {p.get('precision', 'fp32')}  "
-             f"protocol {p['protocol']} {p['size']}  threshold {p['threshold']:g}"
+             f"protocol {p['protocol']} {p['size']}  threshold {describe_threshold(p['threshold'])}"
              + (f" ({p['masks']})" if p.get("masks") else "")
              + f"  {p['dataset']}/{p['split']} ({result.metrics['images']} images)"]
     m = result.metrics
@@ -231,7 +235,7 @@ def summary_lines(result: EvalResult, names: Sequence[str] | None = None) -> lis
     for name in names if names is not None else view_keys(SUMMARY):
         if name in m:
             spec = metric_spec(name)
-            cells.append(f"{name} {spec.format(m[name])}{spec.unit}")
+            cells.append(f"{name} {spec.text(m[name])}")
     lines.append("  ".join(cells))
     if "blobs_per_frame" in m:
         operator = [f"{s.label} {s.format(m[s.key])}" for s in metric_specs(OPERATOR)

@@ -63,6 +63,10 @@ class PixelMetrics:
     paper's "mIoU"). nIoU = mean over images of TP/(TP+FP+FN), an image with neither
     target nor prediction scoring 1 (ACM's nIoU scores it 0 through its epsilon; SIRST
     has a target in every image, so they agree there).
+
+    Zero denominators follow this module's convention (1.0), not torchmetrics' zero_division=0:
+    with no predicted pixel, precision is 1.0 (recall and IoU are 0 when there is a target, so F1
+    = 2ΣTP/(2ΣTP+ΣFP+ΣFN) is 0 too); with neither target nor prediction, every ratio is 1.0.
     """
 
     def __init__(self, threshold: float = 0.0) -> None:
@@ -129,7 +133,17 @@ class CurveMetric:
     AP = Σ_k (R_k − R_{k+1}) P_k, the step-wise area of the PR curve (sklearn's
     definition on binned scores). Both are NaN when the data has no target pixel or
     no background pixel.
+
+    With ``logits=True`` the two end bins are open-ended: every logit below
+    logit(1/bins) (about −6.9 for 1000 bins) or at/above logit(1 − 1/bins) would tie
+    there, so a model whose logits all lie beyond them would score AUC 0.5 whatever
+    its ranking. Those two bins are therefore split again by the logit itself rounded
+    to float16 (three significant digits, any magnitude up to ±65504); their points
+    join the curve at the float16 values that occur (thresholds in logits). With no
+    logit in an end bin the curve is exactly the `bins`-bin one.
     """
+
+    _KEYS = 1 << 16  # float16 bit patterns, ordered
 
     def __init__(self, bins: int = 1000, logits: bool = False) -> None:
         if bins < 1:
@@ -141,21 +155,61 @@ class CurveMetric:
     def reset(self) -> None:
         self.positives = np.zeros(self.bins, dtype=np.int64)
         self.negatives = np.zeros(self.bins, dtype=np.int64)
+        # logits only: the lowest and highest bin split by float16 logit (ordered keys), [target, background]
+        tails = 2 if self.logits else 0
+        self.tails = np.zeros((tails, 2, self._KEYS), dtype=np.int64)
 
     def update(self, scores: np.ndarray, mask: np.ndarray) -> None:
         s, m = _batch(np.asarray(scores, dtype=np.float64)), _batch(np.asarray(mask) != 0)
         if s.shape != m.shape:
             raise ValueError(f"score shape {s.shape} differs from mask shape {m.shape}")
+        logits = s
         if self.logits:
             s = 0.5 * (1.0 + np.tanh(0.5 * s))  # sigmoid without overflow
         index = np.clip((s * self.bins).astype(np.int64), 0, self.bins - 1)
         self.positives += np.bincount(index[m], minlength=self.bins)
         self.negatives += np.bincount(index[~m], minlength=self.bins)
+        if self.logits:
+            for tail, end in enumerate((0, self.bins - 1)[: 2 if self.bins > 1 else 1]):
+                inside = index == end
+                if inside.any():
+                    keys = _float16_keys(logits[inside])
+                    self.tails[tail, 0] += np.bincount(keys[m[inside]], minlength=self._KEYS)
+                    self.tails[tail, 1] += np.bincount(keys[~m[inside]], minlength=self._KEYS)
+
+    def _cells(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """(lower threshold, target count, background count) of each histogram cell, ascending."""
+        edges = np.arange(self.bins + 1) / self.bins
+        if self.logits:
+            with np.errstate(divide="ignore"):
+                edges = np.log(edges) - np.log1p(-edges)
+        if not self.logits:
+            return edges[:-1], self.positives, self.negatives
+        low, pos, neg = [], [], []
+
+        def end_bin(bin_index: int, tail: int) -> None:
+            counts = self.tails[tail]
+            keys = np.flatnonzero(counts.sum(axis=0))
+            if len(keys) == 0:  # an empty end bin stays one cell
+                low.append(edges[bin_index:bin_index + 1]), pos.append([0]), neg.append([0])
+                return
+            values = _float16_values(keys)
+            values[0] = edges[bin_index]  # the bin's first cell starts where the bin does
+            low.append(values), pos.append(counts[0, keys]), neg.append(counts[1, keys])
+
+        end_bin(0, 0)
+        middle = slice(1, max(self.bins - 1, 1))
+        low.append(edges[middle]), pos.append(self.positives[middle]), neg.append(self.negatives[middle])
+        if self.bins > 1:
+            end_bin(self.bins - 1, 1)
+        return (np.concatenate(low).astype(np.float64), np.concatenate(pos).astype(np.int64),
+                np.concatenate(neg).astype(np.int64))
 
     def compute(self) -> Curves:
-        # counts at or above bin k, k = 0..bins (the last is the empty prediction)
-        tp = np.append(np.cumsum(self.positives[::-1])[::-1], 0).astype(np.float64)
-        fp = np.append(np.cumsum(self.negatives[::-1])[::-1], 0).astype(np.float64)
+        lower, positives, negatives = self._cells()
+        # counts at or above cell k, k = 0..cells (the last is the empty prediction)
+        tp = np.append(np.cumsum(positives[::-1])[::-1], 0).astype(np.float64)
+        fp = np.append(np.cumsum(negatives[::-1])[::-1], 0).astype(np.float64)
         n_pos, n_neg = tp[0], fp[0]
         tpr = tp / n_pos if n_pos else np.full_like(tp, np.nan)
         fpr = fp / n_neg if n_neg else np.full_like(fp, np.nan)
@@ -165,11 +219,22 @@ class CurveMetric:
         if n_pos and n_neg:
             auc = float(np.sum((fpr[:-1] - fpr[1:]) * (tpr[:-1] + tpr[1:]) / 2))
             ap = float(np.sum((tpr[:-1] - tpr[1:]) * precision[:-1]))
-        edges = np.arange(self.bins + 1) / self.bins
-        if self.logits:
-            with np.errstate(divide="ignore"):
-                edges = np.log(edges) - np.log1p(-edges)
-        return Curves(edges, tpr, fpr, precision, tpr.copy(), auc, ap)
+        top = np.inf if self.logits else 1.0
+        return Curves(np.append(lower, top), tpr, fpr, precision, tpr.copy(), auc, ap)
+
+
+def _float16_keys(values: np.ndarray) -> np.ndarray:
+    """Indices 0..65535 ordered as the values rounded to float16 (−inf first, +inf last; NaN not expected)."""
+    rounded = np.asarray(values, dtype=np.float16) + np.float16(0)  # -0 + 0 is +0: one key for zero
+    bits = rounded.view(np.uint16).astype(np.int64)
+    return np.where(bits & 0x8000, 0xFFFF - bits, bits | 0x8000)
+
+
+def _float16_values(keys: np.ndarray) -> np.ndarray:
+    """The float16 value of each `_float16_keys` index, as float64."""
+    keys = np.asarray(keys, dtype=np.int64)
+    bits = np.where(keys & 0x8000, keys & 0x7FFF, 0xFFFF - keys).astype(np.uint16)
+    return bits.view(np.float16).astype(np.float64)
 
 
 @dataclass
@@ -243,6 +308,8 @@ class PdFa:
     256x256). DNANet drops unmatched components whose area equals a matched one's;
     here every unmatched component counts. Target-level precision = detections /
     predicted components, recall = Pd, F1 = 2·detected / (targets + predicted).
+    Zero denominators are 1.0 (this module's convention): no predicted component gives
+    target precision 1.0 (and F1 0 when there are targets); no target gives Pd 1.0.
     """
 
     def __init__(self, threshold: float = 0.0, distance: float = 3.0) -> None:

@@ -21,6 +21,7 @@ import sys
 import tempfile
 from pathlib import Path
 
+from lwirst import jsonio
 from lwirst.errors import LwirstError
 from lwirst.limits import limit
 
@@ -106,4 +107,4 @@ def _child(model: str, megabytes: int, channels: int, height: int, width: int) -
 
 if __name__ == "__main__":
     path, mb, c, h, w = sys.argv[1:6]
-    print(json.dumps(_child(path, int(mb), int(c), int(h), int(w))), flush=True)
+    print(jsonio.dumps(_child(path, int(mb), int(c), int(h), int(w))), flush=True)

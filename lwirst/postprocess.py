@@ -87,6 +87,16 @@ def describe_growth(grow_to: float | None) -> str:
             f"{float(logit_to_probability(grow_to)):.2g}, targets never joined")
 
 
+def describe_threshold(logit: float) -> str:
+    """A logit threshold as users give it: the probability, then the logit ("0.9 (logit 2.197)")."""
+    return f"{float(logit_to_probability(logit)):.6g} (logit {float(logit):.4g})"
+
+
+def probability_of(logit: float | None) -> float | None:
+    """The probability of a logit threshold, rounded to 6 significant digits (None stays None), for JSON."""
+    return None if logit is None else float(f"{float(logit_to_probability(logit)):.6g}")
+
+
 def threshold_map(logits: np.ndarray, threshold: float = 0.0) -> np.ndarray:
     """Eq. 2: boolean mask of pixels whose logit is strictly above the threshold."""
     return _check_logits(logits) > np.float32(threshold)

@@ -1,7 +1,7 @@
 """Another method's saved outputs, read as saliency maps so `lwirst evaluate` scores them like a model.
 
 A folder holds one file per image of the split, named by the image (``Misc_1.png``; a
-``_mask`` or ``_pred`` suffix is allowed, as `lwirst segment` and BasicIRSTD write them):
+``_mask``, ``_pred`` or ``_logits`` suffix is allowed, as `lwirst segment` and BasicIRSTD write them):
 
 - an image (PNG, BMP, TIFF, JPEG): a binary mask (0 and one foreground value, e.g. 0/255 or 0/1)
   or a probability map (8- or 16-bit grey: value / full scale);
@@ -10,6 +10,11 @@ A folder holds one file per image of the split, named by the image (``Misc_1.png
 Probabilities become logits (clipped just inside 0 and 1), so one threshold, the Pd/Fa sweep
 and the ROC work unchanged. Every image must have exactly one file of its own size, and
 every file an image: a missing, extra or mis-sized file is an error naming it.
+
+An `lwirst segment` output folder (it holds ``*_targets.json``) is read as it is: for an
+image of the split, segment's other outputs (``_overlay.png``, ``_heatmap.png``, the targets
+CSV/JSON) are ignored, and its ``_logits.npy`` (``segment --save-logits``) is preferred to its
+``_mask.png``, so AUC and the curves are the model's; any other file stays an error.
 """
 
 from __future__ import annotations
@@ -27,7 +32,10 @@ from lwirst.saliency import Saliency
 log = logging.getLogger(__name__)
 
 SUFFIXES = (*IMAGE_SUFFIXES, ".npy")
-NAME_TAGS = ("_mask", "_pred")
+NAME_TAGS = ("_mask", "_pred", "_logits")
+# `lwirst segment`'s outputs besides the mask and the logits (ignored in a segment output folder).
+SEGMENT_EXTRAS = ("_overlay.png", "_heatmap.png", "_targets.csv", "_targets.json")
+SEGMENT_MARK = "_targets.json"
 # Probabilities are clipped to [EPS, 1 - EPS] before the logit: a saved 0 or 1 stays finite.
 EPS = 1e-6
 SHOWN = 8
@@ -55,10 +63,27 @@ class PredictionFolder:
         if not self.folder.is_dir():
             raise LwirstError(f"--predictions {self.folder}: not a folder")
         found: dict[str, list[Path]] = {}
-        for path in sorted(self.folder.iterdir()):
-            if path.is_file() and path.suffix.lower() in SUFFIXES:
-                found.setdefault(_image_name(path.stem, names), []).append(path)
+        files = sorted(p for p in self.folder.iterdir() if p.is_file())
         wanted = set(names)
+        segment = any(p.name.endswith(SEGMENT_MARK) for p in files)
+        ignored = 0
+        for path in files:
+            if segment and _segment_extra(path.name, wanted):
+                ignored += 1
+                continue
+            if path.suffix.lower() in SUFFIXES:
+                found.setdefault(_image_name(path.stem, names), []).append(path)
+        self.read_as = "files"
+        if segment:
+            preferred = 0
+            for name, paths in found.items():
+                logits = [p for p in paths if p.name == f"{name}_logits.npy"]
+                if logits and len(paths) == 2 and any(p.name == f"{name}_mask.png" for p in paths):
+                    found[name] = logits
+                    preferred += 1
+            used = "logits (_logits.npy)" if preferred else "masks (_mask.png)"
+            self.read_as = f"an lwirst segment output: {used}; {ignored} overlay/heatmap/targets file(s) ignored"
+            log.info("--predictions %s: %s", self.folder, self.read_as)
         missing = [name for name in names if name not in found]
         extra = sorted(str(p.name) for name, paths in found.items() if name not in wanted for p in paths)
         doubled = sorted(name for name, paths in found.items() if name in wanted and len(paths) > 1)
@@ -87,8 +112,13 @@ class PredictionFolder:
         """What evaluate records in place of a model."""
         kinds = sorted({p.path.suffix.lower() for p in self.files.values()})
         return {"model": str(self.folder), "hash": "", "backend": "saved predictions", "precision": "/".join(kinds),
-                "protocol": "as saved", "size": "each image's own", "threads": None, "input": "files",
+                "protocol": "as saved", "size": "each image's own", "threads": None, "input": self.read_as,
                 "options": {}}
+
+
+def _segment_extra(filename: str, names: set[str]) -> bool:
+    """Whether a file is one of `lwirst segment`'s outputs other than mask and logits, of an image in `names`."""
+    return any(filename.endswith(tail) and filename.removesuffix(tail) in names for tail in SEGMENT_EXTRAS)
 
 
 def _image_name(stem: str, names: list[str]) -> str:

@@ -36,6 +36,7 @@ from typing import Any
 
 import pandas as pd
 
+from lwirst import jsonio
 from lwirst.ablation_stats import ALPHA, paired_comparisons, table_verdict
 from lwirst.checkpoint import atomic_write, load_model
 from lwirst.config import PRESETS, NetConfig, get_preset, presets_for_table
@@ -179,7 +180,7 @@ def prepare_sweep(sweep: Sweep, presets: Sequence[str], seeds: Sequence[int], no
     if note is not None:
         listed["note"] = note
     sweep.run_dir.mkdir(parents=True, exist_ok=True)
-    atomic_write(path, lambda p: p.write_text(json.dumps({**header, **listed}, indent=2)))
+    atomic_write(path, lambda p: p.write_text(jsonio.dumps({**header, **listed}, indent=2)))
 
 
 def _difference(saved: Any, wanted: Any) -> str:
@@ -221,7 +222,7 @@ def _finish(trainer: Trainer, test_set: SegDataset, threads: int, commit: str) -
         "params_m": cost.params / 1e6, "flops_m": cost.flops / 1e6, "wall_s": trainer.wall_seconds,
         "hardware": hardware(threads), "commit": commit,
     }
-    atomic_write(trainer.run_dir / RESULT_FILE, lambda p: p.write_text(json.dumps(result, indent=2)))
+    atomic_write(trainer.run_dir / RESULT_FILE, lambda p: p.write_text(jsonio.dumps(result, indent=2)))
     return result
 
 

@@ -26,6 +26,7 @@ import cv2
 import numpy as np
 import torch
 
+from lwirst import jsonio
 from lwirst.checkpoint import atomic_write, load_checkpoint, save_checkpoint
 from lwirst.datasets import SegDataset
 from lwirst.errors import LwirstError
@@ -329,7 +330,7 @@ class Trainer:
         """What run.json stores, JSON-normalised (tuples become lists) so it compares equal on resume."""
         header = {"architecture": architecture_of(self.config), "config": self.config.to_dict(),
                   "recipe": self.recipe.to_dict(), "data": self.data_info}
-        return json.loads(json.dumps(header))
+        return json.loads(jsonio.dumps(header))
 
     def _check_run_dir(self, resume: bool, force: bool) -> None:
         run_json = self.run_dir / "run.json"
@@ -435,7 +436,7 @@ class Trainer:
     def _save(self, record: EpochRecord, model: torch.nn.Module) -> None:
         self.run_dir.mkdir(parents=True, exist_ok=True)
         header = self._run_header()
-        atomic_write(self.run_dir / "run.json", lambda p: p.write_text(json.dumps(header, indent=2)))
+        atomic_write(self.run_dir / "run.json", lambda p: p.write_text(jsonio.dumps(header, indent=2)))
         meta = {"epoch": record.epoch, "val_iou": record.val_iou, "recipe": self.recipe.to_dict(),
                 "data": self.data_info}
         save_checkpoint(self.run_dir / "last.safetensors", model, self.config, meta)

@@ -14,7 +14,6 @@ The published ONNX may be measured locally; it is never committed or needed by C
 from __future__ import annotations
 
 import argparse
-import json
 import shlex
 import subprocess
 import sys
@@ -23,6 +22,7 @@ from pathlib import Path
 
 import torch
 
+from lwirst import jsonio
 from lwirst.bench import detect_cpu
 from lwirst.datasets import open_dataset
 from lwirst.evaluate import evaluate
@@ -92,10 +92,10 @@ def main() -> None:
                               "parts": suite.rows()}
         entry["seconds"] = round(time.perf_counter() - start, 1)
         report["models"][name] = entry  # type: ignore[index]
-        print(name, json.dumps({k: v for k, v in entry.items() if k != "suite"}), flush=True)
+        print(name, jsonio.dumps({k: v for k, v in entry.items() if k != "suite"}), flush=True)
         if parts:
-            print(name, "suite", json.dumps(entry["suite"]["pooled"]), flush=True)  # type: ignore[index]
-        args.out.write_text(json.dumps(report, indent=2) + "\n")
+            print(name, "suite", jsonio.dumps(entry["suite"]["pooled"]), flush=True)  # type: ignore[index]
+        args.out.write_text(jsonio.dumps(report, indent=2) + "\n")
     print(f"wrote {args.out}")
 
 

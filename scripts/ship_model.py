@@ -27,6 +27,7 @@ from pathlib import Path
 import pandas as pd
 import torch
 
+from lwirst import jsonio
 from lwirst.bench import detect_cpu
 from lwirst.checkpoint import file_hash, load_checkpoint, load_model
 from lwirst.complexity import count_complexity
@@ -91,8 +92,8 @@ def main() -> None:
                                     for p in PROTOCOLS}
             card["test_protocol"] = TEST_PROTOCOL
             card["card_commit"] = _commit()
-            print(json.dumps(card["test_metrics"], indent=2))
-        card_path.write_text(json.dumps(card, indent=2) + "\n")
+            print(jsonio.dumps(card["test_metrics"], indent=2))
+        card_path.write_text(jsonio.dumps(card, indent=2) + "\n")
         log = pd.read_csv(MODELS_DIR / f"{NAME}.train_log.csv")
         (MODELS_DIR / "MODEL_CARD.md").write_text(render_card(card, log))
         return
@@ -135,9 +136,9 @@ def main() -> None:
     }
     if args.comparison:
         card["comparison"] = json.loads(args.comparison.read_text())
-    (MODELS_DIR / f"{NAME}.json").write_text(json.dumps(card, indent=2) + "\n")
+    (MODELS_DIR / f"{NAME}.json").write_text(jsonio.dumps(card, indent=2) + "\n")
     (MODELS_DIR / "MODEL_CARD.md").write_text(render_card(card, log))
-    print(json.dumps(metrics, indent=2))
+    print(jsonio.dumps(metrics, indent=2))
 
 
 def run_training(run_dir: Path) -> dict:

@@ -294,12 +294,17 @@ def test_nonexistent_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Non
 
 def test_wrong_layout(tmp_path: Path) -> None:
     make_sirst(tmp_path / "sirst")
-    with pytest.raises(LwirstError, match="is not a mdfa dataset: it has the sirst layout"):
+    with pytest.raises(LwirstError, match="is not a mdfa dataset: it has the sirst layout; pass --dataset sirst "):
         open_dataset(tmp_path / "sirst", "mdfa", "test")
+    plain = tmp_path.parent / f"{tmp_path.name}-plain"
+    for sub in ("images", "masks"):
+        (plain / sub).mkdir(parents=True)
+    with pytest.raises(LwirstError, match="it has the folder layout; pass --dataset folder "):
+        open_dataset(plain, "sirst", "test")  # the auditor's case: the message names the option to pass
     (tmp_path / "junk" / "stuff").mkdir(parents=True)
     with pytest.raises(LwirstError, match="unrecognised dataset layout"):
         open_dataset(tmp_path / "junk", "auto", "test")
-    with pytest.raises(LwirstError, match="it holds datasets sirst: name one"):
+    with pytest.raises(LwirstError, match="it holds datasets sirst: name one with --dataset sirst"):
         open_dataset(tmp_path, "auto", "test")
     with pytest.raises(LwirstError, match="unknown dataset 'cifar'"):
         open_dataset(tmp_path, "cifar", "test")

@@ -198,6 +198,42 @@ def test_curve_perfect_constant_and_logits() -> None:
     assert thresholds[0] == -np.inf and thresholds[100] == pytest.approx(0.0) and thresholds[-1] == np.inf
 
 
+@settings(max_examples=30, deadline=None)
+@given(st.integers(2, 80).flatmap(lambda n: st.tuples(
+    arrays(np.float64, n, elements=st.floats(-5000, 5000)), arrays(bool, n))), st.sampled_from([1, 2, 10, 1000]),
+    st.sampled_from([-9000.0, -30.0, 0.0, 30.0, 9000.0]))
+def test_curve_logits_beyond_the_end_bins_keep_their_ranking(case: tuple[np.ndarray, np.ndarray], bins: int,
+                                                            shift: float) -> None:
+    """Logits far outside logit(1/bins)..logit(1-1/bins) used to tie in the end bins (AUC 0.5 when every
+    logit was below -6.9); the end bins are split by float16 logit, so AUC is Mann-Whitney's of the
+    float16 logits wherever they lie."""
+    raw, mask = case
+    logits = (raw + shift).astype(np.float16).astype(np.float64)
+    if mask.all() or not mask.any():
+        return
+    metric = CurveMetric(bins=bins, logits=True)
+    metric.update(logits.reshape(1, -1), mask.reshape(1, -1))
+    curves = metric.compute()
+    pos, neg = logits[mask], logits[~mask]
+    edge = math.log(1 / bins) - math.log1p(-1 / bins) if bins > 1 else math.inf
+    if np.all(np.abs(logits) >= abs(edge)) or bins <= 2:  # every logit in an end bin: exact
+        want = np.mean((pos[:, None] > neg[None]) + 0.5 * (pos[:, None] == neg[None]))
+        assert curves.auc == pytest.approx(want)
+    assert curves.tpr[0] == 1.0 and curves.fpr[0] == 1.0 and curves.tpr[-1] == 0.0 and curves.fpr[-1] == 0.0
+    assert np.all(np.diff(curves.thresholds) > 0) and curves.thresholds[0] == -np.inf
+    assert len(curves.thresholds) == len(curves.tpr)
+
+
+def test_curve_logits_all_below_the_sweep_are_not_a_coin_flip() -> None:
+    """The auditor's case: every logit below -8, targets above the background: AUC 1, not 0.5."""
+    mask = np.zeros((32, 32), bool)
+    mask[5:8, 20:23] = True
+    logits = np.where(mask, -9.0, -14.0) + np.random.default_rng(1).uniform(-0.5, 0.5, mask.shape)
+    metric = CurveMetric(bins=1000, logits=True)
+    metric.update(logits, mask)
+    assert metric.compute().auc == 1.0 and metric.compute().ap == 1.0
+
+
 # ---------------------------------------------------------------- targets
 
 

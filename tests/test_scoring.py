@@ -55,7 +55,14 @@ def test_live_moves_and_summary_follow_the_table() -> None:
     assert "empty frames alarmed 50.0%" in lines[2] and "(2 empty frames)" in lines[2]
     assert "masks" not in lines[0]  # a result stored before mask growth says nothing about it
     grown = summary_lines(EvalResult(metrics, pd.DataFrame(), {}, protocol | {"masks": describe_growth(GROW_TO)}))
-    assert f"threshold 0 ({describe_growth(GROW_TO)})  d/test" in grown[0]
+    assert f"threshold 0.5 (logit 0) ({describe_growth(GROW_TO)})  d/test" in grown[0]
+    bad = summary_lines(EvalResult(metrics | {"fa": 0.309001163}, pd.DataFrame(), {}, protocol))
+    assert "fa 3.09e-01 " in bad[1] and "e-6" not in bad[1]  # not "fa 309001.16e-6"
+    assert metric_spec("fa").text(999e-6) == "999.00e-6" and metric_spec("fa").text(1e-3) == "1.00e-03"
+    assert metric_spec("fa").text(float("nan")) == "n/a" and metric_spec("miou").text(0.5) == "0.5000"
+    # a threshold the user gave as a probability is printed as one, its logit labelled beside it
+    strict = summary_lines(EvalResult(metrics, pd.DataFrame(), {}, protocol | {"threshold": math.log(9)}))
+    assert "threshold 0.9 (logit 2.197)" in strict[0]
 
 
 def test_rescore_returns_every_live_metric() -> None:

@@ -26,7 +26,7 @@ from lwirst.drawing import (
 )
 from lwirst.errors import LwirstError
 from lwirst.model import LWIRSTNet
-from lwirst.postprocess import COLUMNS, detect
+from lwirst.postprocess import COLUMNS, detect, logit_to_probability
 from lwirst.tracking import Tracker
 
 
@@ -74,6 +74,9 @@ def test_segment_writes_every_output(tmp_path: Path, checkpoint: Path, capsys: p
         assert (table["size"] > 1).all() and int(table["size"].sum()) == int((mask == 255).sum())
         record = json.loads((out / f"{stem}_targets.json").read_text())
         assert (record["width"], record["height"]) == (w, h) and record["threshold"] == 0.0
+        assert record["threshold_probability"] == 0.5  # the logit keeps its key; the probability is beside it
+        assert record["grow_to_probability"] == pytest.approx(logit_to_probability(record["grow_to"]))
+        assert 0 < record["grow_to_probability"] < 0.5
         assert record["filter"]["min_size"] == 1 and len(record["targets"]) == len(table)
         assert record["found"] == len(table) + len(record["dropped_ids"])
         assert record["model"]["protocol"] == "native"
@@ -171,3 +174,56 @@ def test_box_labels_sit_on_a_plate_with_contrasting_ink_on_a_frame_of_their_own_
     luma = label.astype(float) @ [0.114, 0.587, 0.299]
     assert (label == colour).all(axis=1).mean() > 0.4  # mostly plate
     assert luma.max() - luma.min() >= 100  # and ink that stands out on it
+
+
+def test_segment_reads_folders_and_its_output_scores_with_evaluate(
+        tmp_path: Path, checkpoint: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """A folder input is its images (sorted, not recursive); the output folder, with --save-logits,
+    feeds `evaluate --predictions` directly: logits preferred to masks, the other outputs ignored."""
+    from lwirst.datasets import open_dataset
+    from lwirst.evaluate import evaluate_predictions
+
+    data = tmp_path / "data"
+    (data / "images" / "nested").mkdir(parents=True)
+    (data / "masks").mkdir()
+    for i in range(3):
+        cv2.imwrite(str(data / "images" / f"f{i}.png"), scene())
+        mask = np.zeros((60, 90), np.uint8)
+        mask[20:23, 30:33] = 255
+        cv2.imwrite(str(data / "masks" / f"f{i}.png"), mask)
+    cv2.imwrite(str(data / "images" / "nested" / "deeper.png"), scene())  # not recursive
+    (data / "images" / "notes.txt").write_text("not an image")
+    out = tmp_path / "out"
+    assert segment(checkpoint, str(data / "images"), "--out", str(out), "--save-logits") == 0, capsys.readouterr().err
+    assert sorted(p.name for p in out.glob("*_mask.png")) == ["f0_mask.png", "f1_mask.png", "f2_mask.png"]
+    logits = np.load(out / "f1_logits.npy")
+    assert logits.shape == (60, 90) and logits.dtype == np.float32
+    capsys.readouterr()
+    dataset = open_dataset(data, "folder", "all")
+    result = evaluate_predictions(out, dataset)
+    read_as = result.protocol["input"]
+    assert "logits (_logits.npy)" in read_as and "12 overlay/heatmap/targets" in read_as
+    assert 0.0 <= result.metrics["auc"] <= 1.0 and result.metrics["images"] == 3
+    for name in ("f0", "f1", "f2"):
+        (out / f"{name}_logits.npy").unlink()
+    masks_only = evaluate_predictions(out, dataset)  # without --save-logits: segment's masks
+    assert "masks (_mask.png)" in masks_only.protocol["input"]
+    assert main(["evaluate", "--data-dir", str(data), "--dataset", "folder", "--split", "all",
+                 "--predictions", str(out)]) == 0
+    assert "an lwirst segment output: masks" in capsys.readouterr().out
+    (out / "f0_other.png").write_bytes((out / "f0_mask.png").read_bytes())  # an unknown file stays an error
+    with pytest.raises(LwirstError, match=r"match no image of the split: f0_other\.png"):
+        evaluate_predictions(out, dataset)
+
+
+def test_segment_folder_input_keeps_the_output_checks(tmp_path: Path, checkpoint: Path,
+                                                      capsys: pytest.CaptureFixture[str]) -> None:
+    folder = tmp_path / "frames"
+    folder.mkdir()
+    cv2.imwrite(str(folder / "a.png"), scene())
+    assert segment(checkpoint, str(folder), "--out", str(folder / "out")) == 1
+    assert "lies inside the input folder" in capsys.readouterr().err
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    assert segment(checkpoint, str(empty), "--out", str(tmp_path / "o")) == 1
+    assert "holds no" in capsys.readouterr().err

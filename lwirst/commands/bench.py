@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import argparse
-import json
 import logging
 import os
 import subprocess
 import sys
 from pathlib import Path
 
+from lwirst import jsonio
 from lwirst.errors import LwirstError
 from lwirst.hostcpu import (
     CHILD,
@@ -151,7 +151,7 @@ def run(args: argparse.Namespace) -> int:
     if args.json:
         try:
             args.json.parent.mkdir(parents=True, exist_ok=True)
-            args.json.write_text(json.dumps(report.to_json(), indent=2))
+            args.json.write_text(jsonio.dumps(report.to_json(), indent=2))
         except OSError as exc:
             raise LwirstError(f"cannot write {args.json}: {exc.strerror}") from exc
         print(f"wrote {args.json}")

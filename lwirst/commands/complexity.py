@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import argparse
-import json
 import textwrap
 import unicodedata
 
+from lwirst import jsonio
 from lwirst.complexity import CONVENTION
 from lwirst.config import PRESETS
 from lwirst.errors import LwirstError
@@ -58,7 +58,7 @@ def run(args: argparse.Namespace) -> int:
 
 def _print_list(names: list[str], as_json: bool) -> None:
     if as_json:
-        print(json.dumps([{"preset": n, "table": PRESETS[n].table, "row": PRESETS[n].row} for n in names],
+        print(jsonio.dumps([{"preset": n, "table": PRESETS[n].table, "row": PRESETS[n].row} for n in names],
                          indent=2, ensure_ascii=False))
         return
     for name in names:
@@ -78,7 +78,7 @@ def _verdict(check: FigureCheck) -> str:
 
 def _print_single(c: PresetComparison, as_json: bool) -> None:
     if as_json:
-        print(json.dumps({"convention": CONVENTION, **c.to_dict()}, indent=2, ensure_ascii=False))
+        print(jsonio.dumps({"convention": CONVENTION, **c.to_dict()}, indent=2, ensure_ascii=False))
         return
     flops = c.complexity.flops
     print(f"{c.preset}: Table {c.table}, {c.row!r}")
@@ -111,7 +111,7 @@ def _clip(text: str, width: int) -> str:
 
 def _print_table(rows: list[PresetComparison], size: tuple[int, int], as_json: bool) -> None:
     if as_json:
-        print(json.dumps({"convention": CONVENTION, "size": list(size),
+        print(jsonio.dumps({"convention": CONVENTION, "size": list(size),
                           "presets": [c.to_dict() for c in rows]}, indent=2, ensure_ascii=False))
         return
     print(f"{CONVENTION}; input {size[0]}x{size[1]}; paper figures as printed "

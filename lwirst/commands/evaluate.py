@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
-import json
 import os
 from pathlib import Path
 
 from tqdm import tqdm
 
+from lwirst import jsonio
 from lwirst.commands.segment import (
     add_backend_argument,
     add_bf16_argument,
@@ -19,11 +19,11 @@ from lwirst.commands.segment import (
     growth_from_args,
     threshold_from_args,
 )
-from lwirst.datasets import open_dataset
+from lwirst.datasets import DATASET_HELP, SPLIT_HELP, open_dataset
 from lwirst.errors import LwirstError
 from lwirst.evaluate import evaluate, evaluate_predictions, summary_lines
 from lwirst.inference import PROTOCOLS, Segmenter
-from lwirst.postprocess import describe_growth
+from lwirst.postprocess import describe_growth, describe_threshold, probability_of
 from lwirst.rounding import round_floats
 from lwirst.suite import SUITES, build_suite, evaluate_suite
 from lwirst.validate import check_outputs, check_writable_folder, number
@@ -34,14 +34,16 @@ OUTPUTS = ("metrics.json", "per_image.csv", "curves.json")
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--model", help="checkpoint (.safetensors/.pt) or ONNX file (default: the shipped model)")
     parser.add_argument("--data-dir", help="dataset root (default: $LWIRST_DATA_DIR)")
-    parser.add_argument("--dataset", default="sirst")
-    parser.add_argument("--split", default="test")
+    parser.add_argument("--dataset", default="sirst", help=DATASET_HELP)
+    parser.add_argument("--split", default="test", help=SPLIT_HELP)
     add_backend_argument(parser)
     add_bf16_argument(parser)
     add_threads_argument(parser)
     parser.add_argument("--protocol", default="auto", choices=PROTOCOLS,
                         help="auto (default): resize frames of up to 2x the model area, native above")
-    parser.add_argument("--size", type=number(int, lo=8, hi=4096), nargs=2, default=[256, 256], metavar=("H", "W"))
+    parser.add_argument("--size", type=number(int, lo=8, hi=4096), nargs=2, default=[256, 256], metavar=("H", "W"),
+                        help="model input size H W for the resize protocol (multiples of 8; default 256 256); "
+                             "metrics are always scored at each image's own size")
     add_threshold_arguments(parser)
     parser.add_argument("--out", type=Path, help="write metrics.json, per_image.csv, curves.json here")
     parser.add_argument("--force", action="store_true", help="overwrite results already in --out")
@@ -49,7 +51,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--predictions", type=Path, default=None, metavar="DIR",
                         help="score another method's saved outputs instead of a model: one file per image of the "
                              "split, named by the image (PNG masks 0/255, 8/16-bit probability maps, or .npy "
-                             "logits/probabilities), at each image's own size")
+                             "logits/probabilities), at each image's own size; or an `lwirst segment` output "
+                             "folder (its _logits.npy from --save-logits, else its _mask.png)")
     parser.add_argument("--mask-threshold", type=number(float, lo=0, hi=1, hi_open=True), default=None,
                         metavar="T", help="binarise ground-truth masks that are not strictly binary: target where "
                                           "value > T x full scale (e.g. 0.5); without it such masks are refused")
@@ -92,12 +95,14 @@ def run(args: argparse.Namespace) -> int:
                               grow_to=growth_from_args(args))
     for line in summary_lines(result):
         print(line)
+    if args.predictions is not None and result.protocol.get("input", "files") != "files":
+        print(f"--predictions {args.predictions}: {result.protocol['input']}")
     if args.out:
         result.saliency = {}
         result.save(args.out)
         print(f"wrote {args.out}/metrics.json, per_image.csv, curves.json")
     else:
-        print(json.dumps(round_floats(result.metrics)))
+        print(jsonio.dumps(round_floats(result.metrics)))
     return 0
 
 
@@ -120,7 +125,7 @@ def _run_suite(args: argparse.Namespace, threshold: float) -> int:
                                 progress=lambda name, done, total: bar.update(1))
     info = segmenter.describe()
     print(f"suite {args.suite}  model {info['model']}  backend {info['backend']}  protocol {info['protocol']}  "
-          f"logit threshold {threshold:g}  {describe_growth(growth_from_args(args))}")
+          f"threshold {describe_threshold(threshold)}  {describe_growth(growth_from_args(args))}")
     header = ("part", "frames", "targets", "pd", "miou", "niou", "f1", "recall", "blobs_per_frame",
               "empty_alarm_rate", "protocols")
     rows = result.rows()
@@ -134,9 +139,10 @@ def _run_suite(args: argparse.Namespace, threshold: float) -> int:
     if args.out:
         args.out.mkdir(parents=True, exist_ok=True)
         summary = {"suite": args.suite, "frames_per_part": args.suite_frames, "model": info, "threshold": threshold,
+                   "threshold_probability": probability_of(threshold),
                    "parts": rows,
                    "pooled": {"pd": result.pd, "blobs_per_empty_frame": result.blobs_per_empty_frame,
                               "empty_alarm_rate": result.empty_alarm_rate}}
-        (args.out / "suite.json").write_text(json.dumps(round_floats(summary), indent=2))
+        (args.out / "suite.json").write_text(jsonio.dumps(round_floats(summary), indent=2))
         print(f"wrote {args.out}/suite.json")
     return 0

@@ -1,4 +1,6 @@
-"""`lwirst segment IMAGE... --out DIR`: mask, overlay, heatmap and target tables per image.
+"""`lwirst segment IMAGE|DIR... --out DIR`: mask, overlay, heatmap and target tables per image.
+
+A folder given as input stands for its image files (sorted by name, not recursive).
 
 Also holds the model / threshold / filter options that `lwirst video` shares.
 """
@@ -6,7 +8,6 @@ Also holds the model / threshold / filter options that `lwirst video` shares.
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -14,6 +15,7 @@ from typing import TYPE_CHECKING
 import cv2
 import numpy as np
 
+from lwirst import jsonio
 from lwirst.errors import LwirstError
 from lwirst.validate import THREADS, atomic_write_bytes, check_outputs, number
 
@@ -24,6 +26,7 @@ if TYPE_CHECKING:
 HELP = "Segment images: mask, overlay, heatmap and a targets table per image"
 SIZE = number(float, lo=0)
 OUTPUTS = ("_mask.png", "_overlay.png", "_heatmap.png", "_targets.csv", "_targets.json")
+LOGITS = "_logits.npy"  # with --save-logits: the network's float32 logits at the image's size
 
 
 def add_model_arguments(parser: argparse.ArgumentParser) -> None:
@@ -143,11 +146,15 @@ def make_segmenter(args: argparse.Namespace) -> Segmenter:
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("images", nargs="+", type=Path, metavar="IMAGE", help="images to segment")
+    parser.add_argument("images", nargs="+", type=Path, metavar="IMAGE",
+                        help="images to segment, or folders: each folder's image files, sorted, not recursive")
     parser.add_argument("--out", type=Path, required=True, help="output folder (created if missing)")
     parser.add_argument("--heatmap-scale", default="probability", choices=("probability", "logit"),
                         help="colour scale of the heatmap")
     parser.add_argument("--force", action="store_true", help="overwrite outputs that already exist")
+    parser.add_argument("--save-logits", action="store_true",
+                        help=f"also write <name>{LOGITS}: the float32 logits at the image's size, so `lwirst "
+                             "evaluate --predictions OUT` reproduces AUC and the ROC/PR curves from saved outputs")
     add_model_arguments(parser)
     add_postprocess_arguments(parser)
 
@@ -163,6 +170,30 @@ def _output_stems(images: list[Path]) -> list[str]:
     return stems
 
 
+def _expand_folders(inputs: list[Path]) -> list[Path]:
+    """Each input image, with a folder replaced by its image files (sorted by name, not recursive)."""
+    from lwirst.imageio import IMAGE_SUFFIXES
+
+    images: list[Path] = []
+    for path in inputs:
+        if not path.is_dir():
+            images.append(path)
+            continue
+        inside = sorted(p for p in path.iterdir() if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES)
+        if not inside:
+            raise LwirstError(f"{path}: the folder holds no {'/'.join(s[1:] for s in IMAGE_SUFFIXES)} images")
+        images.extend(inside)
+    return images
+
+
+def _npy_bytes(array: np.ndarray) -> bytes:
+    import io
+
+    buffer = io.BytesIO()
+    np.save(buffer, array, allow_pickle=False)
+    return buffer.getvalue()
+
+
 def _write_png(path: Path, image: np.ndarray) -> None:
     ok, encoded = cv2.imencode(".png", image)
     if not ok:
@@ -174,19 +205,23 @@ def run(args: argparse.Namespace) -> int:
     from lwirst.drawing import heatmap, mask_image, overlay
     from lwirst.imageio import read_image
     from lwirst.pipeline import FramePipeline
+    from lwirst.postprocess import probability_of
 
     pipeline = FramePipeline(make_segmenter(args), threshold_from_args(args), filter_from_args(args),
                              grow_to=growth_from_args(args))
-    stems = _output_stems(args.images)
-    planned = [args.out / f"{stem}{suffix}" for stem in stems for suffix in OUTPUTS]
-    check_outputs({"--out": planned}, [*args.images, args.model], force=args.force, folders={"--out": args.out})
+    images = _expand_folders(args.images)
+    stems = _output_stems(images)
+    outputs = (*OUTPUTS, LOGITS) if args.save_logits else OUTPUTS
+    planned = [args.out / f"{stem}{suffix}" for stem in stems for suffix in outputs]
+    check_outputs({"--out": planned}, [*args.images, *images, args.model], force=args.force,
+                  folders={"--out": args.out})
     try:
         args.out.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
         raise LwirstError(f"{args.out}: cannot create the output folder ({exc.strerror})") from exc
     describe = getattr(pipeline.segmenter, "describe", dict)()
     failed = 0
-    for path, stem in zip(args.images, stems, strict=True):
+    for path, stem in zip(images, stems, strict=True):
         try:
             image = read_image(path)
             result = pipeline.process(image)
@@ -198,7 +233,9 @@ def run(args: argparse.Namespace) -> int:
         kept_ids = {t.id for t in result.kept}
         record = {
             "image": str(path), "width": int(image.shape[1]), "height": int(image.shape[0]),
-            "threshold": result.threshold, "grow_to": pipeline.grow_to, "filter": result.target_filter.to_dict(),
+            "threshold": result.threshold, "threshold_probability": probability_of(result.threshold),
+            "grow_to": pipeline.grow_to, "grow_to_probability": probability_of(pipeline.grow_to),
+            "filter": result.target_filter.to_dict(),
             "model": describe, "found": len(result.detections),
             "dropped_ids": [t.id for t in result.detections if t.id not in kept_ids],
             "targets": [t.to_dict() for t in result.kept],
@@ -213,7 +250,10 @@ def run(args: argparse.Namespace) -> int:
             target = args.out / f"{stem}_targets.csv"
             atomic_write_bytes(target, result.kept.to_frame().to_csv(index=False).encode("utf-8"))
             target = args.out / f"{stem}_targets.json"
-            atomic_write_bytes(target, json.dumps(record, indent=2).encode("utf-8"))
+            atomic_write_bytes(target, jsonio.dumps(record, indent=2).encode("utf-8"))
+            if args.save_logits:
+                target = args.out / f"{stem}{LOGITS}"
+                atomic_write_bytes(target, _npy_bytes(result.saliency.logits.astype(np.float32)))
         except (OSError, LwirstError) as exc:  # report, and go on with the other images
             reason = exc.strerror if isinstance(exc, OSError) else str(exc)
             print(f"error: {path}: cannot write {target} ({reason})", file=sys.stderr)
@@ -221,6 +261,6 @@ def run(args: argparse.Namespace) -> int:
             continue
         print(f"{path}: {len(result.kept)} targets ({len(result.detections)} found) -> {base}_*")
     if failed:
-        print(f"{failed} of {len(args.images)} images failed", file=sys.stderr)
+        print(f"{failed} of {len(images)} images failed", file=sys.stderr)
         return 1
     return 0

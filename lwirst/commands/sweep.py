@@ -12,6 +12,7 @@ import os
 from pathlib import Path
 
 from lwirst.commands.recipe_args import field_type
+from lwirst.datasets import DATASET_HELP
 from lwirst.errors import LwirstError
 from lwirst.sweep import (
     METRICS,
@@ -51,7 +52,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         what.add_argument(flag, type=kind, metavar=metavar, help=f"override recipe {field.name}")
     data = parser.add_argument_group("data (train, validate for the best epoch, score on test)")
     data.add_argument("--data-dir", help="dataset root (default: $LWIRST_DATA_DIR); same path on every node")
-    data.add_argument("--dataset", default="sirst", help="dataset name (sirst, folder, ...)")
+    data.add_argument("--dataset", default="sirst", help=DATASET_HELP)
     data.add_argument("--train-split", default="trainval")
     data.add_argument("--val-split", default="val", help="selects the best epoch; never the test split")
     data.add_argument("--test-split", default="test", help="scored once per trial, for reporting only")

@@ -13,7 +13,7 @@ from tqdm import tqdm
 from lwirst.checkpoint import file_hash
 from lwirst.commands.recipe_args import field_type
 from lwirst.config import get_preset
-from lwirst.datasets import UnknownSplitError, names_digest, open_dataset, resolve_data_dir
+from lwirst.datasets import DATASET_HELP, UnknownSplitError, names_digest, open_dataset, resolve_data_dir
 from lwirst.errors import LwirstError
 from lwirst.models import (
     DEFAULT_ARCHITECTURE,
@@ -29,8 +29,9 @@ from lwirst.validate import THREADS, check_writable_folder, number
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--run-dir", required=True, help="run directory (keep it outside the repository)")
     parser.add_argument("--data-dir", help="dataset root (default: $LWIRST_DATA_DIR)")
-    parser.add_argument("--dataset", default="sirst", help="dataset name (sirst, folder, ...)")
-    parser.add_argument("--train-split", default="train")
+    parser.add_argument("--dataset", default="sirst", help=DATASET_HELP)
+    parser.add_argument("--train-split", default="train", help="training split (a split list of the dataset; "
+                        "a folder without <split>.txt lists serves every image)")
     parser.add_argument("--val-split", default="val", help="validation split; never the test split")
     parser.add_argument("--arch", choices=architecture_names(), default=None,
                         help=f"network architecture (default {DEFAULT_ARCHITECTURE}, or the config file's "

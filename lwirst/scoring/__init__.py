@@ -35,6 +35,8 @@ OPERATOR = "operator"  # the operator line of `lwirst evaluate` (false alarms pe
 LIVE = "live"          # the dashboard's live re-scoring cards
 SWEEP = "sweep"        # the scores a sweep records per trial (best_* / final_* columns)
 VIEWS = (CARD, SUMMARY, OPERATOR, LIVE, SWEEP)
+# A unit-scaled value (Fa in 1e-6) at or above this many units is printed without the unit, in e-notation.
+UNIT_LIMIT = 1000.0
 
 
 class Metric(Protocol[R_co]):
@@ -88,6 +90,17 @@ class MetricSpec:
             scaled = float(value) * self.scale
             return format(round(scaled), self.fmt) if self.fmt.endswith("d") else format(scaled, self.fmt)
         return str(value)
+
+    def text(self, value: Any) -> str:
+        """The value with its unit, as plain-text summaries print it ("8.19e-6"). A value of a
+        unit-scaled metric that would need four or more digits before the point (Fa >= 1e-3 in units
+        of 1e-6) is printed in plain scientific notation instead ("3.09e-01", not "309001.16e-6")."""
+        text = self.format(value)
+        if not self.unit or text == "n/a" or not isinstance(value, (int, float, np.integer, np.floating)):
+            return text
+        if abs(float(value) * self.scale) >= UNIT_LIMIT:
+            return format(float(value), ".2e")
+        return text + self.unit
 
     def delta(self, before: float, after: float) -> str:
         """Signed change in display units (live re-scoring)."""

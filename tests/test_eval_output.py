@@ -1,0 +1,108 @@
+"""What `lwirst evaluate` writes and prints: strict JSON (null, never NaN), labelled thresholds,
+a readable Fa at any magnitude, and error messages naming the option to pass. Small synthetic
+folders only: no model, no SIRST."""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+
+from lwirst import jsonio
+from lwirst.cli import main
+from lwirst.datasets import open_dataset
+from lwirst.evaluate import EvalResult, evaluate_predictions
+
+
+def _strict(text: str) -> object:
+    def refuse(token: str) -> None:
+        raise ValueError(f"non-standard JSON token {token}")
+
+    return json.loads(text, parse_constant=refuse)
+
+
+@pytest.fixture
+def folder(tmp_path: Path) -> Path:
+    """Three 32x40 frames with one target each, as a plain images/ + masks/ folder."""
+    root = tmp_path / "plain"
+    (root / "images").mkdir(parents=True)
+    (root / "masks").mkdir()
+    for i in range(3):
+        image = np.full((32, 40), 40, np.uint8)
+        mask = np.zeros((32, 40), np.uint8)
+        mask[10 + i:13 + i, 20:23] = 255
+        image[mask > 0] = 220
+        cv2.imwrite(str(root / "images" / f"f{i}.png"), image)
+        cv2.imwrite(str(root / "masks" / f"f{i}.png"), mask)
+    return root
+
+
+def _logits(folder: Path, out: Path, fn=lambda mask: np.where(mask > 0, 3.0, -3.0)) -> Path:
+    out.mkdir()
+    for path in sorted((folder / "masks").iterdir()):
+        mask = cv2.imread(str(path), cv2.IMREAD_GRAYSCALE)
+        np.save(out / f"{path.stem}.npy", fn(mask).astype(np.float32))
+    return out
+
+
+def test_jsonio_writes_null_and_reads_nan() -> None:
+    data = {"a": float("nan"), "b": [1.5, float("inf"), np.float32("nan")], "c": None, "d": 3, "e": "NaN"}
+    text = jsonio.dumps(data)
+    assert _strict(text) == {"a": None, "b": [1.5, None, None], "c": None, "d": 3, "e": "NaN"}
+    back = jsonio.nan_for_null(_strict(text))
+    assert math.isnan(back["a"]) and back["b"][0] == 1.5 and math.isnan(back["b"][1]) and back["e"] == "NaN"
+
+
+def test_evaluate_outputs_are_strict_json(folder: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    preds = _logits(folder, tmp_path / "preds")
+    out = tmp_path / "out"
+    assert main(["evaluate", "--data-dir", str(folder), "--dataset", "folder", "--split", "all",
+                 "--predictions", str(preds)]) == 0
+    printed = _strict(capsys.readouterr().out.strip().splitlines()[-1])
+    assert printed["fps"] is None and printed["empty_alarm_rate"] is None  # undefined here: null, not NaN
+    assert main(["evaluate", "--data-dir", str(folder), "--dataset", "folder", "--split", "all",
+                 "--predictions", str(preds), "--out", str(out)]) == 0
+    saved = _strict((out / "metrics.json").read_text())
+    assert saved["metrics"]["blobs_per_empty_frame"] is None and saved["metrics"]["pd"] == 1.0
+    _strict((out / "curves.json").read_text())
+    loaded = EvalResult.load(out)  # null back to NaN where a number is expected
+    assert math.isnan(loaded.metrics["fps"]) and math.isnan(loaded.metrics["empty_alarm_rate"])
+    assert loaded.metrics["pd"] == 1.0
+
+
+def test_eval_result_round_trip_keeps_nan_curves(tmp_path: Path, folder: Path) -> None:
+    result = evaluate_predictions(_logits(folder, tmp_path / "p"), open_dataset(folder, "folder", "all"))
+    result.curves["roc_tpr"][0] = float("nan")
+    result.save(tmp_path / "r")
+    _strict((tmp_path / "r" / "curves.json").read_text())
+    assert math.isnan(EvalResult.load(tmp_path / "r").curves["roc_tpr"][0])
+
+
+def test_dataset_split_and_size_options_explain_themselves() -> None:
+    import argparse
+
+    from lwirst.commands import evaluate as evaluate_command
+    from lwirst.commands import train as train_command
+
+    helps = {}
+    for module in (evaluate_command, train_command):
+        parser = argparse.ArgumentParser()
+        module.add_arguments(parser)
+        helps |= {(module.__name__, a.dest): a.help or "" for a in parser._actions}
+    dataset = helps[("lwirst.commands.evaluate", "dataset")]
+    for layout in ("sirst", "basic", "nudt", "irstd1k", "mdfa", "sirst_aug", "folder", "auto", "fusion:a+b"):
+        assert layout in dataset
+    assert helps[("lwirst.commands.train", "dataset")] == dataset
+    split = helps[("lwirst.commands.evaluate", "split")]
+    assert "all" in split and "without" in split  # what --split means for a folder with no split lists
+    assert "resize" in helps[("lwirst.commands.evaluate", "size")]
+
+
+def test_a_plain_folder_read_as_sirst_names_the_option(folder: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["evaluate", "--data-dir", str(folder), "--predictions", str(folder / "masks")]) == 1
+    err = capsys.readouterr().err
+    assert "it has the folder layout; pass --dataset folder" in err and len(err.strip().splitlines()) == 1
