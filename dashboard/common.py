@@ -493,17 +493,18 @@ def postprocess_controls() -> Postprocess:
     st.session_state.setdefault("size_range", (0, SIZE_CAP))
     st.session_state.setdefault("ratio_range", (0.0, RATIO_CAP))
     with st.sidebar:
-        st.subheader("Post-processing (Sec. III-C)")
+        st.subheader("Post-processing", help="The paper's Sec. III-C: threshold the saliency map, group pixels "
+                     "into 8-connected targets, keep targets whose size and aspect ratio pass the filter (Eq. 4)")
         threshold = st.slider("Threshold (logit)", *THRESHOLD_RANGE, step=0.1, key="threshold",
                               help=help_for("threshold", "logit"))
         st.caption(f"= probability {logit_to_probability(threshold):.3f}; {describe_growth(GROW_TO)}")
         _open_collapsed("size_range", 1, SIZE_CAP)
-        size = st.slider("Pixel size (m, k)", 0, SIZE_CAP, key="size_range", on_change=_keep_open,
+        size = st.slider("Target size (pixels)", 0, SIZE_CAP, key="size_range", on_change=_keep_open,
                          args=("size_range", 1, SIZE_CAP),
                          help=f"{help_for('Eq. 4')}\n\n0 and {SIZE_CAP} mean no bound")
         _range_note("size_range")
         _open_collapsed("ratio_range", 0.1, RATIO_CAP)
-        ratio = st.slider("Aspect ratio w/h (l, n)", 0.0, RATIO_CAP, step=0.1, key="ratio_range",
+        ratio = st.slider("Target aspect ratio (width / height)", 0.0, RATIO_CAP, step=0.1, key="ratio_range",
                           on_change=_keep_open, args=("ratio_range", 0.1, RATIO_CAP),
                           help=f"{help_for('Eq. 4')}\n\n0 and {RATIO_CAP:g} mean no bound")
         _range_note("ratio_range")

@@ -89,7 +89,7 @@ def describe_growth(grow_to: float | None) -> str:
 
 def describe_threshold(logit: float) -> str:
     """A logit threshold as users give it: the probability, then the logit ("0.9 (logit 2.197)")."""
-    return f"{float(logit_to_probability(logit)):.6g} (logit {float(logit):.4g})"
+    return f"{float(logit_to_probability(logit)):.4g} (logit {float(logit):.4g})"
 
 
 def probability_of(logit: float | None) -> float | None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import streamlit as st
 
 from dashboard import common, views
-from lwirst import palette
+from lwirst import card_view, palette
 from lwirst.errors import LwirstError
 from lwirst.frame_report import FrameReport
 
@@ -77,7 +77,7 @@ def counts(report: FrameReport) -> None:
     kept, found, removed = st.columns(3)
     kept.metric("Targets kept", report.kept)
     found.metric("Above threshold", report.found)
-    removed.metric("Removed by Eq. 4 filter", report.found - report.kept)
+    removed.metric("Removed by the size / ratio filter", report.found - report.kept, help=card_view.help_for("Eq. 4"))
 
 
 def chips(report: FrameReport) -> None:

@@ -79,8 +79,9 @@ def evaluate_now(choice: common.DataChoice) -> None:
 def live_metrics(run: dash.Run, metrics: dict[str, float]) -> None:
     """The whole run re-scored at the sidebar's threshold and filter, against the evaluation's own setting."""
     baseline, _ = dash.rescored(run, run.threshold, NO_FILTER, 0.0)
-    st.caption(f"Whole run at the sidebar's threshold and Eq. 4 filter; the change is against the evaluation "
-               f"(threshold {describe_threshold(run.threshold)}, no filter). The network does not run again.")
+    st.caption(f"Whole run at the sidebar's threshold and size / ratio filter (Eq. 4); the change is against the "
+               f"evaluation (threshold {describe_threshold(run.threshold)}, no filter). The network does not run "
+               "again.")
     moves = analysis.metric_moves(baseline, metrics)
     for column, name, (label, value, delta) in zip(st.columns(6), analysis.LIVE_METRICS, moves, strict=True):
         views.metric_change(column, label, value, name, metrics[name] - baseline[name], delta)

@@ -630,7 +630,7 @@ def test_failure_inspector_picks_up_the_latest_evaluate_run() -> None:
     at.switch_page(str(PAGES / "8_failures.py")).run()
     assert not at.exception and not errors(at)
     assert at.selectbox(key="failure_run").value.startswith(DEMO_MODEL)
-    assert "threshold 0.5" in " ".join(c.value for c in at.caption)
+    assert "(logit 0.5)" in " ".join(c.value for c in at.caption)  # the run Evaluate made, at logit 0.5
 
 
 def test_fig4_names_an_onnx_file_apart_from_its_checkpoint() -> None:

@@ -207,7 +207,7 @@ def test_threshold_and_size_filter_change_the_targets() -> None:
     assert len(sizes) == low
     at.slider(key="size_range").set_value((0, min(int(sizes.max()), SIZE_CAP - 1))).run()
     assert count(at, "Targets kept") < low
-    assert count(at, "Removed by Eq. 4 filter") > 0
+    assert count(at, "Removed by the size / ratio filter") > 0
     at.slider(key="size_range").set_value((0, SIZE_CAP))
     at.slider(key="ratio_range").set_value((0.0, 1.0)).run()
     assert count(at, "Targets kept") < low
