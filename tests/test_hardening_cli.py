@@ -120,6 +120,9 @@ CASES: dict[str, Case] = {
                                         "--model", w.model], 1, "is an input of this command"),
     "4-demo-into-dataset": (lambda w: ["demo", "--images", w.data / "images", "--out", w.data / "demo",
                                        "--model", w.model], 1, "inside the dataset folder"),
+    "4-train-run-dir-in-dataset-images": (lambda w: ["train", "--run-dir", w.data / "images" / "run", "--data-dir",
+                                                     w.data.parent, "--dataset", "set", "--val-split", ""], 1,
+                                          "lies inside the input folder"),
     # 9. coloured masks
     "9-red-mask": (lambda w: ["evaluate", "--data-dir", w.root / "red", "--dataset", "folder", "--split",
                               "test", "--model", w.model, "--backend", "torch"], 1, "mask is coloured"),

@@ -23,7 +23,7 @@ from lwirst.models import (
     get_architecture,
 )
 from lwirst.train import RECIPES, Recipe, Trainer
-from lwirst.validate import THREADS, check_writable_folder, number
+from lwirst.validate import THREADS, check_outputs, check_writable_folder, number
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -61,6 +61,8 @@ def run(args: argparse.Namespace) -> int:
     overrides = {f.name: getattr(args, f.name) for f in dataclasses.fields(Recipe)
                  if getattr(args, f.name) is not None}
     recipe = dataclasses.replace(RECIPES[args.recipe], **overrides)
+    data_root = args.data_dir or os.environ.get("LWIRST_DATA_DIR")
+    check_outputs({}, [data_root, args.init, args.config], folders={"--run-dir": args.run_dir})
     check_writable_folder(args.run_dir, "--run-dir")  # an unwritable or full run dir fails now
     train_set = open_dataset(args.data_dir, args.dataset, args.train_split)
     try:
