@@ -18,14 +18,22 @@ if TYPE_CHECKING:
     from lwirst import calibration
 
 
+# The SIRST-calibrated preset: on `sky` scenes the shipped model misses most targets, and a newcomer generating
+# data with the defaults would conclude the model is broken.
+DEFAULT_PRESET = "sirst"
+
+
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     add = parser.add_argument
     add("--out", help="dataset folder to write (images/, masks/, train.txt, test.txt, targets.csv)")
     add("--count", type=number(int, lo=1, hi=1_000_000), help="number of scenes (default 100 with --out)")
     add("--size", type=number(int, lo=8, hi=8192), nargs=2, metavar=("H", "W"), default=(256, 256), help="frame size")
     add("--seed", type=int, default=0, help="same seed, same bytes")
-    add("--preset", default="sky",
-        help=f"scene preset, or several comma-separated to cycle over scenes ({', '.join(PRESETS)})")
+    add("--preset", default=DEFAULT_PRESET,
+        help=f"scene preset, or several comma-separated to cycle over scenes ({', '.join(PRESETS)}; default "
+             f"{DEFAULT_PRESET}: calibrated to SIRST, the scenes the shipped model is made for). sky scenes are "
+             "harder: the shipped model finds 21%% of their targets against 94%% on sirst (100 scenes of "
+             "256x256, seed 0; see the README)")
     add("--black-hot", action="store_true", help="hot targets dark (grey levels inverted)")
     add("--test-fraction", type=number(float, lo=0, hi=1), default=0.25, help="share of scenes listed in test.txt")
     add("--video", help="also write a sequence as this MP4 (+ <stem>_tracks.csv)")
