@@ -19,6 +19,7 @@ from lwirst.stderr_capture import captured_stderr, reason
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff")
 MAX_PIXELS = 8192 * 8192
+HEADER_BYTES = 1 << 16  # enough for a PNG/BMP header and a JPEG's SOF after typical EXIF blocks
 _JPEG_SOF = {0xC0, 0xC1, 0xC2, 0xC3, 0xC5, 0xC6, 0xC7, 0xC9, 0xCA, 0xCB, 0xCD, 0xCE, 0xCF}
 
 
@@ -95,6 +96,22 @@ def check_header(data: bytes, name: str, max_pixels: int | None = None) -> tuple
         raise LwirstError(f"{name}: {width}x{height} is larger than the limit of {side_text(budget)} "
                           "pixels; downscale it")
     return width, height
+
+
+def read_header_size(path: str | Path) -> tuple[int, int]:
+    """(width, height) of an image file from its header, undecoded (checked as `check_header` does); the
+    whole file is read only when the first HEADER_BYTES do not hold the header (a TIFF directory at the end)."""
+    path = Path(path)
+    try:
+        with path.open("rb") as handle:
+            data = handle.read(HEADER_BYTES)
+            if header_size(data) is None and len(data) == HEADER_BYTES:
+                data += handle.read()
+    except OSError as exc:
+        raise LwirstError(f"{path}: cannot be read ({exc.strerror})") from exc
+    if not data:
+        raise LwirstError(f"{path}: the file is empty; choose a PNG, JPG, BMP or TIFF image")
+    return check_header(data, str(path))
 
 
 def decode_image(data: bytes, name: str = "image", max_pixels: int | None = None) -> np.ndarray:

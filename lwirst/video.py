@@ -37,7 +37,7 @@ import numpy as np
 
 from lwirst.drawing import overlay
 from lwirst.errors import LwirstError
-from lwirst.imageio import IMAGE_SUFFIXES, read_image
+from lwirst.imageio import IMAGE_SUFFIXES, read_header_size, read_image
 from lwirst.limits import limit, side_text
 from lwirst.pipeline import FpsMeter, FramePipeline, FrameResult
 from lwirst.stderr_capture import captured_stderr, reason
@@ -90,6 +90,7 @@ class FrameSource:
             raise LwirstError(f"{self.path}: no such file or folder")
         if self.path.is_dir():
             self._files = _frame_files(self.path)
+            _check_frame_sizes(self.path, self._files)
             self.total: int | None = len(self._files)
             self.fps = float(fps) if fps else DEFAULT_FPS
         else:
@@ -190,6 +191,23 @@ def _frame_files(folder: Path) -> list[Path]:
     return files
 
 
+def _check_frame_sizes(folder: Path, files: list[Path]) -> None:
+    """Every frame's size from its header, before anything is written: an odd frame is refused up front
+    instead of stopping the run after the frames before it are out."""
+    first = read_header_size(files[0])
+    for path in files[1:]:
+        size = read_header_size(path)
+        if size != first:
+            raise LwirstError(f"{folder}: {path.name} is {size[0]}x{size[1]} but the first frame, {files[0].name}, "
+                              f"is {first[0]}x{first[1]}; every frame must have one size")
+
+
+def _remove_empty_outputs(paths: list[Path]) -> None:
+    """Delete outputs that hold no frame (an MP4 without frames does not play; a CSV header alone says nothing)."""
+    for path in paths:
+        path.unlink(missing_ok=True)
+
+
 def _transcode_h264(path: Path) -> bool:
     """Re-encode with an `ffmpeg` binary to H.264 (browser-playable); False when unavailable or failed."""
     ffmpeg = shutil.which("ffmpeg")
@@ -266,7 +284,8 @@ def process_video(source: str | Path, out_path: str | Path, csv_path: str | Path
     The network sees the first chunk once untimed (warm-up), so the rate stamped
     on the frames is the steady one, over the last RATE_WINDOW frames.
     Errors (bad source, unwritable output, a frame of another size, a corrupt
-    frame) raise `LwirstError`; whatever was written before stays usable.
+    frame) raise `LwirstError`; whatever was written before stays usable. Stopped (either way) before
+    the first frame is written, the empty MP4 and CSV are removed: frames_done 0 means no output.
     """
     if batch < 1:
         raise LwirstError(f"batch must be at least 1, got {batch}")
@@ -327,12 +346,15 @@ def process_video(source: str | Path, out_path: str | Path, csv_path: str | Path
         interrupted = True
         log.warning("interrupted after %d frames; %s and the CSV hold them", done, out_path)
     except LwirstError as exc:
-        raise LwirstError(f"{exc} (stopped after {done} frames; {out_path} and the CSV hold them)") from exc
+        held = f"{out_path} and the CSV hold them" if done else "no video or CSV was kept"
+        raise LwirstError(f"{exc} (stopped after {done} frames; {held})") from exc
     finally:
         writer.release()
         if handle is not None:
             handle.close()
         frames.close()
+        if done == 0:  # stopped before the first frame: nothing playable to keep
+            _remove_empty_outputs([out_path, *([csv_file] if csv_file is not None else [])])
     elapsed = time.perf_counter() - start
     if not interrupted and frames.truncated():
         raise LwirstError(f"{frames.path}: the video ends after {done} of the {frames.total} frames "

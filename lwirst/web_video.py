@@ -91,6 +91,8 @@ def segment_video(source: bytes | Path, name: str, pipeline: FramePipeline,
         except LwirstError as exc:
             # Name the video as the visitor knows it, not by the server's scratch paths.
             raise LwirstError(str(exc).replace(str(path), name).replace(f"{folder}/", "")) from exc
+        if result.frames_done == 0:  # stopped before the first frame: process_video kept no output
+            raise LwirstError(f"{name}: stopped before the first frame was segmented; nothing to show")
         if result.codec in BROWSER_CODECS:
             web, web_format = out, "video/mp4"
         else:

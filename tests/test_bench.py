@@ -5,12 +5,24 @@ from __future__ import annotations
 import argparse
 import json
 import re
+import time
 from pathlib import Path
 
 import pytest
 
 from lwirst import hostcpu
-from lwirst.bench import VARIANTS, BenchReport, Result, detect_cpu, int8_refusal
+from lwirst.bench import (
+    QUICK_PAIRS,
+    VARIANTS,
+    BenchConfig,
+    BenchReport,
+    Result,
+    Timing,
+    detect_cpu,
+    int8_refusal,
+    paired_share,
+    time_pairs,
+)
 from lwirst.cli import main
 from lwirst.commands import bench as bench_command
 from lwirst.hostcpu import NO_VNNI, cpu_flags, emulation_refusal, has_vnni, host_kind, int8_hazard, isa_cap
@@ -49,8 +61,9 @@ def test_ceiling_of_the_issue_machine() -> None:
 def test_quick_bench_writes_table_and_json(tmp_path: Path, sirst_root: Path,
                                            capsys: pytest.CaptureFixture[str]) -> None:
     out = tmp_path / "bench.json"
+    out.write_text("an earlier run")
     assert main(["bench", "--quick", "--variants", "ort-fast", "--data-dir", str(sirst_root.parent),
-                 "--size", "512", "640", "--json", str(out)]) == 0
+                 "--size", "512", "640", "--json", str(out), "--force"]) == 0
     table = capsys.readouterr().out
     assert "variant" in table and "arithmetic ceiling" in table and "fastest fp32 path" in table
     data = json.loads(out.read_text())
@@ -58,6 +71,7 @@ def test_quick_bench_writes_table_and_json(tmp_path: Path, sirst_root: Path,
     assert {r["name"] for r in rows} == {"baseline", "torch", "ort-fast"}
     for row in rows:
         assert set(row) >= REQUIRED
+        assert 0 < row["pipeline_share"] <= 1.0  # end-to-end contains the network call
         assert row["fps"] > 0 and row["p95_ms"] >= row["p50_ms"] > 0
         assert row["mIoU"] is not None and row["max_abs_diff"] <= 1e-3
     assert all(r["ratio"] == pytest.approx(1.0) for r in rows if r["name"] == "baseline")
@@ -79,6 +93,47 @@ def test_quick_bench_writes_table_and_json(tmp_path: Path, sirst_root: Path,
 def _row(name: str, fps: float, miou: float, precision: str = "fp32", batch: int = 1) -> Result:
     return Result(name, "openvino", batch, 2, fps, 1.0, 1.0, fps * 0.95, 1.0, 1.0, miou, 0.0, 1.0, precision, "",
                   ratio=fps / 100.0)
+
+
+def test_bench_refuses_an_existing_json_unless_force(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """The README's rule: an existing output is refused unless --force (bench once overwrote it)."""
+    out = tmp_path / "bench.json"
+    out.write_text("an earlier run")
+    assert main(["bench", "--quick", "--json", str(out)]) == 1
+    assert "already exists; pass --force" in capsys.readouterr().err
+    assert out.read_text() == "an earlier run"
+
+
+def test_time_pairs_keeps_the_cell_switch_off_the_timed_calls() -> None:
+    """A call that follows another cell pays a switch cost (cold caches, sleeping thread pools). Model-only
+    was always that call, so a quick run of two pairs once reported end-to-end at 180 % of model-only."""
+    last: list[str] = [""]
+
+    def step(cell: str, seconds: float):
+        def call() -> None:
+            time.sleep(seconds + (0.03 if last[0] != cell else 0.0))
+            last[0] = cell
+        return call
+
+    cells = {(name, 1, 1): (step(name, 0.002), step(name, 0.004)) for name in ("a", "b", "c")}
+    timings = time_pairs(cells, BenchConfig(seconds=0.01, quick=True), lambda message: None)
+    for name in ("a", "b", "c"):
+        model, e2e = timings[name, 1, 1, "model"], timings[name, 1, 1, "e2e"]
+        assert len(model.latencies) == len(e2e.latencies) >= QUICK_PAIRS
+        assert max(model.latencies) < 0.02  # the switch fell on the untimed pair
+        assert paired_share(model, e2e) == pytest.approx(0.5, abs=0.2)
+
+
+def test_pipeline_share_is_a_paired_median_and_never_above_one() -> None:
+    model, e2e = Timing(1, [0.05, 0.01, 0.01, 0.01, 0.01]), Timing(1, [0.015] * 5)
+    assert e2e.fps / model.fps > 1  # the ratio of means: one slow model call makes the pipeline look faster
+    assert paired_share(model, e2e) == pytest.approx(0.01 / 0.015)
+    row = _row("fast", 100, 0.6)
+    row.measured_share = 1.8  # end-to-end timed faster than model-only: noise
+    report = _report("avx2 fma", [_row("baseline", 100, 0.60), row])
+    bar = report.bars()["fastest_float"]
+    assert bar["pipeline_share"] == 1.0 and bar["pipeline_capped"] and bar["pipeline_measured"] == 1.8
+    assert "keeps 100.0% of model-only fps (capped: measured 180.0%" in report.table()
 
 
 def test_bars_keep_fp32_bf16_and_int8_apart() -> None:
@@ -231,7 +286,8 @@ def test_child_gets_every_bench_option() -> None:
     bench_command.add_arguments(parser)
     argv = ["--model", "m.safetensors", "--data-dir", "d", "--threads", "1", "2", "--batch", "1", "4",
             "--seconds", "0.3", "--rounds", "3", "--size", "512", "640", "--size", "64", "80",
-            "--variants", "openvino-fast", "ort-fast", "--quick", "--json", "out.json", "--emulate-isa", "AVX2"]
+            "--variants", "openvino-fast", "ort-fast", "--quick", "--json", "out.json", "--force",
+            "--emulate-isa", "AVX2"]
     args = parser.parse_args(argv)
     defaults = parser.parse_args([])
     assert all(getattr(args, key) != value for key, value in vars(defaults).items())  # every option exercised

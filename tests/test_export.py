@@ -69,7 +69,7 @@ def test_export_options(tmp_path: Path, checkpoint: Path) -> None:
     assert {p.key: p.value for p in proto.metadata_props}["lwirst.size"] == "128x160"
 
 
-@pytest.mark.parametrize("case", ["garbage", "missing", "old-opset", "bad-size"])
+@pytest.mark.parametrize("case", ["garbage", "missing", "bad-size", "txt-suffix", "trailing-slash", "folder"])
 def test_export_errors_are_one_readable_line(tmp_path: Path, checkpoint: Path, case: str,
                                              capsys: pytest.CaptureFixture[str]) -> None:
     source = checkpoint
@@ -79,15 +79,30 @@ def test_export_errors_are_one_readable_line(tmp_path: Path, checkpoint: Path, c
         source.write_bytes(b"not a checkpoint at all")
     elif case == "missing":
         source = tmp_path / "nope.safetensors"
-    elif case == "old-opset":
-        extra = ["--opset", "13"]
-    else:
+    elif case == "bad-size":
         extra = ["--size", "250", "250"]
-    out = tmp_path / "model.onnx"
-    assert main(["export", "--checkpoint", str(source), "--out", str(out), *extra]) == 1
+    out = str(tmp_path / "model.onnx")
+    if case == "txt-suffix":  # once written, and then no runtime could load it
+        out = str(tmp_path / "m.txt")
+    elif case == "trailing-slash":  # once written as a file named outdir
+        out = str(tmp_path / "outdir") + "/"
+    elif case == "folder":
+        out = str(tmp_path)
+    assert main(["export", "--checkpoint", str(source), "--out", out, *extra]) == 1
     err = capsys.readouterr().err.strip()
     assert err.startswith("error:") and "\n" not in err and "Traceback" not in err
-    assert not out.exists()
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted({source.name} & {"bad.safetensors"})
+    if case in ("txt-suffix", "trailing-slash", "folder"):
+        assert ("must end in .onnx" if case == "txt-suffix" else "is a directory") in err
+
+
+@pytest.mark.parametrize("opset", ["5", "13", "21", "99"])
+def test_opset_outside_the_range_is_one_usage_error(opset: str, capsys: pytest.CaptureFixture[str]) -> None:
+    """--opset 5 and --opset 99 once gave two messages, two ranges and two exit codes."""
+    with pytest.raises(SystemExit) as exit_info:
+        main(["export", "--checkpoint", "m.safetensors", "--out", "m.onnx", "--opset", opset])
+    assert exit_info.value.code == 2
+    assert f"--opset: must be in [17, 20], got {opset}" in capsys.readouterr().err
 
 
 def test_an_operation_onnx_lacks_is_one_readable_error() -> None:

@@ -116,6 +116,13 @@ CASES: dict[str, Case] = {
                            "already exists; pass --force"),
     "4-segment-out-contains-input": (lambda w: ["segment", w.image, "--out", w.root, "--model", w.model], 1,
                                      "contains the input"),
+    "4-demo-out-is-images": (lambda w: ["demo", "--images", w.data / "images", "--out", w.data / "images",
+                                        "--model", w.model], 1, "is an input of this command"),
+    "4-demo-into-dataset": (lambda w: ["demo", "--images", w.data / "images", "--out", w.data / "demo",
+                                       "--model", w.model], 1, "inside the dataset folder"),
+    "4-train-run-dir-in-dataset-images": (lambda w: ["train", "--run-dir", w.data / "images" / "run", "--data-dir",
+                                                     w.data.parent, "--dataset", "set", "--val-split", ""], 1,
+                                          "lies inside the input folder"),
     # 9. coloured masks
     "9-red-mask": (lambda w: ["evaluate", "--data-dir", w.root / "red", "--dataset", "folder", "--split",
                               "test", "--model", w.model, "--backend", "torch"], 1, "mask is coloured"),
@@ -362,3 +369,26 @@ def test_train_config_errors_name_the_file(tmp_path: Path, content: bytes | None
     line = one_line_error(done)
     assert line.startswith("error: --config net.json: ") and expected in line, line
     assert not (tmp_path / "run").exists()
+
+
+def test_demo_follows_the_output_rules_of_segment(world: World, tmp_path: Path) -> None:
+    """`demo --images DIR --out DIR` once overwrote an input named a_overlay.png with a.png's overlay, and a
+    second run silently replaced the first one's outputs."""
+    shots = tmp_path / "shots"
+    shots.mkdir()
+    cv2.imwrite(str(shots / "a.png"), np.full((32, 32), 60, np.uint8))
+    cv2.imwrite(str(shots / "a_overlay.png"), np.full((32, 32), 90, np.uint8))
+    before = digest([shots])
+    done = run_cli("demo", "--images", shots, "--out", shots, "--model", world.model, "--threads", "1", cwd=tmp_path)
+    assert done.returncode == 1 and "is an input of this command" in one_line_error(done)
+    assert digest([shots]) == before
+    out = tmp_path / "out"
+    args = ("demo", "--images", shots, "--out", out, "--model", world.model, "--backend", "torch", "--threads", "1")
+    assert run_cli(*args, cwd=tmp_path).returncode == 0
+    first = digest([out])
+    assert len(first) == 4  # an overlay and a heatmap per image
+    done = run_cli(*args, cwd=tmp_path)
+    assert done.returncode == 1 and "already exists; pass --force" in one_line_error(done)
+    assert digest([out]) == first
+    assert run_cli(*args, "--force", cwd=tmp_path).returncode == 0
+    assert "default: ./lwirst-demo" in " ".join(run_cli("demo", "--help", cwd=tmp_path).stdout.split())

@@ -110,6 +110,34 @@ def test_killed_run_resumes_to_the_uninterrupted_weights(synth_dir: Path, tmp_pa
         torch.testing.assert_close(got[key], value, rtol=1e-5, atol=1e-6, msg=key)
 
 
+def test_resume_needs_only_the_run_dir_and_ctrl_c_says_so(synth_dir: Path, tmp_path: Path, capsys,
+                                                          monkeypatch: pytest.MonkeyPatch) -> None:
+    """`--resume` once failed unless every recipe option of the start was repeated, and Ctrl-C printed only
+    "interrupted"; now the run's run.json supplies them and Ctrl-C prints the command that continues it."""
+    monkeypatch.delenv("LWIRST_DATA_DIR", raising=False)
+    run_dir = tmp_path / "run"
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    proc = subprocess.Popen([sys.executable, "-m", "lwirst.cli", *_train_args(run_dir, synth_dir, 3)], env=env,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 120
+    while len(_metric_rows(run_dir)) < 1 and time.monotonic() < deadline:
+        time.sleep(0.05)
+    proc.send_signal(signal.SIGINT)
+    _, err = proc.communicate(timeout=120)
+    assert proc.returncode == 130 and 1 <= len(_metric_rows(run_dir)) < 3, err
+    assert f"continue with: lwirst train --run-dir {run_dir} --resume" in err
+    assert main(["train", "--run-dir", str(run_dir), "--resume", "--threads", "1"]) == 0
+    assert [int(r["epoch"]) for r in _metric_rows(run_dir)] == [1, 2, 3]
+    assert json.loads((run_dir / "run.json").read_text())["recipe"]["size"] == 64  # the run's, not 256
+    capsys.readouterr()
+    assert main(["train", "--run-dir", str(run_dir), "--resume", "--size", "32"]) == 1
+    assert "recipe differs in size (size: 64 in run.json, 32 given)" in capsys.readouterr().err
+    assert main(["train", "--run-dir", str(run_dir), "--resume", "--epochs", "5"]) == 1
+    assert "a run cannot be lengthened" in capsys.readouterr().err
+    assert main(["train", "--run-dir", str(run_dir), "--resume", "--size", "64", "--threads", "1"]) == 0
+    assert "already finished (3 epochs)" in capsys.readouterr().out
+
+
 def test_existing_run_needs_resume_or_force(synth_dir: Path, tmp_path: Path, capsys) -> None:
     run_dir = tmp_path / "run"
     assert main(_train_args(run_dir, synth_dir, 1)) == 0

@@ -231,25 +231,52 @@ def test_folder_with_non_images_is_an_error_naming_them(tmp_path: Path, segmente
         process_video(empty, tmp_path / "o.mp4", None, FramePipeline(segmenter))
 
 
-def test_size_change_mid_stream_keeps_what_was_written(tmp_path: Path, segmenter: Segmenter) -> None:
+def test_frames_of_mixed_sizes_are_refused_before_anything_is_written(tmp_path: Path, segmenter: Segmenter) -> None:
+    """Every frame's header is read first: the odd frame once stopped the run after the first frame was out,
+    leaving a one-frame MP4 and CSV."""
     folder = tmp_path / "frames"
     folder.mkdir()
     for i in range(4):
         cv2.imwrite(str(folder / f"{i:03d}.png"), frame(i))
-    cv2.imwrite(str(folder / "004.png"), frame(4, (80, 48)))
-    with pytest.raises(LwirstError, match=r"004\.png is 80x48 but the first frame is 64x48.*after 4 frames"):
-        process_video(folder, tmp_path / "o.mp4", tmp_path / "o.csv", one_target_pipeline(segmenter))
-    assert count_frames(tmp_path / "o.mp4")[0] == 4 and len(read_csv(tmp_path / "o.csv")) == 4
+    cv2.imwrite(str(folder / "004.jpg"), frame(4, (80, 48)))
+    cv2.imwrite(str(folder / "005.png"), frame(5, (96, 48)))
+    for batch in (1, 8):
+        with pytest.raises(LwirstError, match=r"004\.jpg is 80x48 but the first frame, 000\.png, is 64x48"):
+            process_video(folder, tmp_path / "o.mp4", tmp_path / "o.csv", one_target_pipeline(segmenter),
+                          batch=batch)
+        assert not (tmp_path / "o.mp4").exists() and not (tmp_path / "o.csv").exists()
 
 
 def test_corrupt_frame_in_folder(tmp_path: Path, segmenter: Segmenter) -> None:
     folder = tmp_path / "frames"
     folder.mkdir()
     cv2.imwrite(str(folder / "0.png"), frame(0))
-    (folder / "1.png").write_bytes(b"\x89PNG broken")
-    with pytest.raises(LwirstError, match=r"1\.png.*after 1 frames"):
+    (folder / "1.png").write_bytes(b"\x89PNG broken")  # no readable header: refused before any output
+    with pytest.raises(LwirstError, match=r"1\.png: not a readable image"):
         process_video(folder, tmp_path / "o.mp4", None, FramePipeline(segmenter))
+    assert not (tmp_path / "o.mp4").exists()
+    data = bytearray(cv2.imencode(".png", frame(1))[1].tobytes())
+    data[60:70] = b"\xff" * 10  # a sound header over corrupt pixel data: found when decoded
+    (folder / "1.png").write_bytes(bytes(data))
+    with pytest.raises(LwirstError, match=r"1\.png.*after 1 frames"):
+        process_video(folder, tmp_path / "o.mp4", None, FramePipeline(segmenter), batch=1)
     assert count_frames(tmp_path / "o.mp4")[0] == 1
+
+
+class Interrupted(Counting):
+    """Ctrl-C while the network warms up, before the first frame is written."""
+
+    def predict_batch(self, images: list[np.ndarray]) -> list[Saliency]:
+        raise KeyboardInterrupt
+
+
+def test_interrupt_before_the_first_frame_leaves_no_empty_outputs(tmp_path: Path, segmenter: Segmenter) -> None:
+    """An MP4 without a frame does not play; it was once left behind as a 0-byte file."""
+    src = write_video(tmp_path / "in.mp4", 4)
+    pipeline = FramePipeline(Interrupted(segmenter), threshold=0.0, tracker=Tracker())  # type: ignore[arg-type]
+    result = process_video(src, tmp_path / "o.mp4", tmp_path / "o.csv", pipeline)
+    assert result.interrupted and result.frames_done == 0
+    assert not (tmp_path / "o.mp4").exists() and not (tmp_path / "o.csv").exists()
 
 
 def test_unreadable_zero_frame_and_truncated_videos(tmp_path: Path, segmenter: Segmenter) -> None:

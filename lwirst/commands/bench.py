@@ -55,6 +55,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--quick", action="store_true",
                         help="smoke run: one thread count, batches 1 and 2, a couple of calls per cell")
     parser.add_argument("--json", type=Path, default=None, help="also write the results as JSON here")
+    parser.add_argument("--force", action="store_true", help="overwrite an existing --json file")
     parser.add_argument("--emulate-isa", type=_isa, default=None, metavar="ISA",
                         help=f"time the kernels of a narrower host kind on this one ({', '.join(ISA_CAPS)}): the "
                              "run moves to a child process whose runtimes are capped to that ISA, the ceiling "
@@ -79,7 +80,7 @@ def forwarded_argv(args: argparse.Namespace) -> list[str]:
     for h, w in args.size or ():
         argv += ["--size", str(h), str(w)]
     argv += [*(["--variants", *args.variants] if args.variants else []), *(["--quick"] if args.quick else []),
-             *(["--json", str(args.json)] if args.json else [])]
+             *(["--json", str(args.json)] if args.json else []), *(["--force"] if args.force else [])]
     return argv + (["--emulate-isa", args.emulate_isa] if args.emulate_isa else [])
 
 
@@ -131,7 +132,7 @@ def run(args: argparse.Namespace) -> int:
         raise LwirstError(f"--data-dir {args.data_dir}: no sirst/images folder there; give the dataset root "
                           "that holds sirst/")
     if args.json is not None:
-        check_outputs({"--json": args.json}, [args.model, args.data_dir], force=True)
+        check_outputs({"--json": args.json}, [args.model, args.data_dir], force=args.force)
     if cap is not None and not capped_here:
         return _run_capped(args, cap)
     if cap is None and cap_variables():

@@ -6,9 +6,7 @@ import argparse
 from dataclasses import dataclass
 from pathlib import Path
 
-import cv2
-
-from lwirst.commands.segment import add_backend_argument, add_threads_argument
+from lwirst.commands.segment import add_backend_argument, add_threads_argument, output_stems, write_png
 from lwirst.drawing import heatmap, overlay
 from lwirst.errors import LwirstError
 from lwirst.imageio import IMAGE_SUFFIXES, read_image, read_mask
@@ -16,8 +14,10 @@ from lwirst.inference import Segmenter
 from lwirst.metrics import TargetMatch, match_targets
 from lwirst.paths import SAMPLES_DIR
 from lwirst.pipeline import FramePipeline
+from lwirst.validate import check_outputs
 
 SAMPLES = SAMPLES_DIR / "images"
+OUTPUTS = ("_overlay.png", "_heatmap.png")
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -25,7 +25,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--model", help="checkpoint or ONNX file (default: the shipped model)")
     add_backend_argument(parser)
     add_threads_argument(parser)
-    parser.add_argument("--out", type=Path, default=Path("lwirst-demo"), help="where overlays and heatmaps go")
+    parser.add_argument("--out", type=Path, default=Path("lwirst-demo"),
+                        help="folder for the overlays and heatmaps (default: ./lwirst-demo, created if missing)")
+    parser.add_argument("--force", action="store_true", help="overwrite outputs that already exist")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -34,6 +36,9 @@ def run(args: argparse.Namespace) -> int:
     paths = sorted(p for p in args.images.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
     if not paths:
         raise LwirstError(f"{args.images} holds no PNG/JPG/BMP/TIFF images")
+    stems = output_stems(paths)
+    planned = [args.out / f"{stem}{suffix}" for stem in stems for suffix in OUTPUTS]
+    check_outputs({"--out": planned}, [args.images, args.model], force=args.force, folders={"--out": args.out})
     segmenter = Segmenter(args.model, backend=args.backend, threads=args.threads)
     pipeline = FramePipeline(segmenter)
     try:
@@ -45,7 +50,7 @@ def run(args: argparse.Namespace) -> int:
     masks = args.images.parent / "masks"
     print(f"{'image':<24}{'targets':>8}{'truth':>7}{'found':>7}   centroids (x, y) / size px")
     totals = DemoTotals()
-    for path in paths:
+    for path, stem in zip(paths, stems, strict=True):
         image = read_image(path)
         result = pipeline.process(image)
         truth = found = "-"
@@ -53,8 +58,8 @@ def run(args: argparse.Namespace) -> int:
             match = match_targets(result.kept.mask, read_mask(masks / path.name))
             totals.add(match)
             truth, found = str(len(match.gt_areas)), str(int((match.gt_match >= 0).sum()))
-        cv2.imwrite(str(args.out / f"{path.stem}_overlay.png"), overlay(image, result.kept))
-        cv2.imwrite(str(args.out / f"{path.stem}_heatmap.png"), heatmap(result.saliency))
+        write_png(args.out / f"{stem}_overlay.png", overlay(image, result.kept))
+        write_png(args.out / f"{stem}_heatmap.png", heatmap(result.saliency))
         where = ", ".join(f"({t.x:.0f},{t.y:.0f})/{t.size}" for t in result.kept)
         print(f"{path.name:<24}{len(result.kept):>8}{truth:>7}{found:>7}   {where}")
     if totals.frames:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from pathlib import Path
 
@@ -16,10 +17,10 @@ MAX_OPSET = 20  # the newest opset torch.onnx's TorchScript exporter writes
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--checkpoint", type=Path, required=True, help="checkpoint (.safetensors or .pt)")
-    parser.add_argument("--out", type=Path, required=True, help="ONNX file to write")
+    parser.add_argument("--out", required=True, help="ONNX file to write (its name ends in .onnx)")
     parser.add_argument("--force", action="store_true", help="overwrite an existing --out file")
-    parser.add_argument("--opset", type=number(int, lo=1, hi=MAX_OPSET), default=MIN_OPSET,
-                        help=f"ONNX opset, {MIN_OPSET} to {MAX_OPSET}")
+    parser.add_argument("--opset", type=number(int, lo=MIN_OPSET, hi=MAX_OPSET), default=MIN_OPSET,
+                        help=f"ONNX opset, {MIN_OPSET} to {MAX_OPSET} (default {MIN_OPSET})")
     parser.add_argument("--optimize", action=argparse.BooleanOptionalAction, default=True,
                         help="apply the exact graph rewrites (scalar PReLU -> LeakyRelu, constant folding); "
                              "the input stays normalised RGB, so any runtime can use the file")
@@ -47,17 +48,17 @@ def run(args: argparse.Namespace) -> int:
     from lwirst.export import check_segmentation_onnx, fold_batchnorm, to_onnx_bytes
     from lwirst.optimize import can_fold_input, fold_input, optimize_onnx
 
-    if args.opset < MIN_OPSET:
-        raise LwirstError(f"--opset {args.opset} is too old; use {MIN_OPSET} or newer")
+    args.out = _out_path(args.out)
     height, width = args.size
     if height <= 0 or width <= 0 or height % 8 or width % 8:
         raise LwirstError(f"--size {height} {width} must be positive multiples of 8")
-    if args.out.is_dir():
-        raise LwirstError(f"--out {args.out} is a directory; give a file name such as model.onnx")
     if args.checkpoint.suffix.lower() == ".onnx":
         raise LwirstError(f"--checkpoint {args.checkpoint} is already an ONNX model; export reads a "
                           ".safetensors or .pt checkpoint (use the .onnx file directly)")
     check_outputs({"--out": args.out}, [args.checkpoint, args.data_dir], force=args.force)
+    if args.out.suffix.lower() != ".onnx":
+        raise LwirstError(f"--out {args.out}: an ONNX file's name must end in .onnx (e.g. model.onnx), "
+                          "or runtimes will not load it")
     if args.int8 and args.calibration_images < 1:
         raise LwirstError("--calibration-images must be at least 1")
     if args.int8:
@@ -89,6 +90,13 @@ def run(args: argparse.Namespace) -> int:
           f"BN folded{extra})")
     print(f"operators: {', '.join(ops)}")
     return 0
+
+
+def _out_path(text: str) -> Path:
+    """--out as a Path, refused when it names a folder (Path() drops a trailing separator, so check it here)."""
+    if text.endswith(("/", os.sep)) or Path(text).is_dir():
+        raise LwirstError(f"--out {text} is a directory; give a file name such as model.onnx")
+    return Path(text)
 
 
 def _warn_without_vnni() -> None:

@@ -159,7 +159,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     add_postprocess_arguments(parser)
 
 
-def _output_stems(images: list[Path]) -> list[str]:
+def output_stems(images: list[Path]) -> list[str]:
     """File stems, made unique (a/x.png and b/x.png -> x, x-2) so no output overwrites another."""
     seen: dict[str, int] = {}
     stems = []
@@ -194,7 +194,7 @@ def _npy_bytes(array: np.ndarray) -> bytes:
     return buffer.getvalue()
 
 
-def _write_png(path: Path, image: np.ndarray) -> None:
+def write_png(path: Path, image: np.ndarray) -> None:
     ok, encoded = cv2.imencode(".png", image)
     if not ok:
         raise LwirstError(f"{path}: the image could not be encoded as PNG")
@@ -210,7 +210,7 @@ def run(args: argparse.Namespace) -> int:
     pipeline = FramePipeline(make_segmenter(args), threshold_from_args(args), filter_from_args(args),
                              grow_to=growth_from_args(args))
     images = _expand_folders(args.images)
-    stems = _output_stems(images)
+    stems = output_stems(images)
     outputs = (*OUTPUTS, LOGITS) if args.save_logits else OUTPUTS
     planned = [args.out / f"{stem}{suffix}" for stem in stems for suffix in outputs]
     check_outputs({"--out": planned}, [*args.images, *images, args.model], force=args.force,
@@ -242,11 +242,11 @@ def run(args: argparse.Namespace) -> int:
         }
         target = args.out / f"{stem}_mask.png"
         try:
-            _write_png(target, mask_image(result.kept.mask))
+            write_png(target, mask_image(result.kept.mask))
             target = args.out / f"{stem}_overlay.png"
-            _write_png(target, overlay(image, result.kept))
+            write_png(target, overlay(image, result.kept))
             target = args.out / f"{stem}_heatmap.png"
-            _write_png(target, heatmap(result.saliency, args.heatmap_scale))
+            write_png(target, heatmap(result.saliency, args.heatmap_scale))
             target = args.out / f"{stem}_targets.csv"
             atomic_write_bytes(target, result.kept.to_frame().to_csv(index=False).encode("utf-8"))
             target = args.out / f"{stem}_targets.json"

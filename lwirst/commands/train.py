@@ -6,7 +6,10 @@ import argparse
 import dataclasses
 import json
 import os
+import shlex
+import sys
 from pathlib import Path
+from typing import Any
 
 from tqdm import tqdm
 
@@ -23,16 +26,16 @@ from lwirst.models import (
     get_architecture,
 )
 from lwirst.train import RECIPES, Recipe, Trainer
-from lwirst.validate import THREADS, check_writable_folder, number
+from lwirst.validate import THREADS, check_outputs, check_writable_folder, number
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--run-dir", required=True, help="run directory (keep it outside the repository)")
     parser.add_argument("--data-dir", help="dataset root (default: $LWIRST_DATA_DIR)")
-    parser.add_argument("--dataset", default="sirst", help=DATASET_HELP)
-    parser.add_argument("--train-split", default="train", help="training split (a split list of the dataset; "
-                        "a folder without <split>.txt lists serves every image)")
-    parser.add_argument("--val-split", default="val", help="validation split; never the test split")
+    parser.add_argument("--dataset", default=None, help=f"{DATASET_HELP} (default sirst)")
+    parser.add_argument("--train-split", default=None, help="training split (default train; a split list of the "
+                        "dataset; a folder without <split>.txt lists serves every image)")
+    parser.add_argument("--val-split", default=None, help="validation split (default val); never the test split")
     parser.add_argument("--arch", choices=architecture_names(), default=None,
                         help=f"network architecture (default {DEFAULT_ARCHITECTURE}, or the config file's "
                              "'architecture' field)")
@@ -40,14 +43,16 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="LW-IRSTNet preset (`lwirst complexity --list`; default lw_irstnet)")
     parser.add_argument("--config", help="network config JSON file (overrides --preset); an 'architecture' "
                                          "field names the network")
-    parser.add_argument("--recipe", default="default", choices=sorted(RECIPES))
+    parser.add_argument("--recipe", default=None, choices=sorted(RECIPES), help="named recipe (default: default)")
     for field in dataclasses.fields(Recipe):
         flag = "--" + field.name.replace("_", "-")
         kind, metavar = field_type(field)
         parser.add_argument(flag, type=kind, default=None, metavar=metavar, help=f"override recipe {field.name}")
     parser.add_argument("--init", help="start from this checkpoint's weights (fine-tuning; same network) instead of "
                         "seeded random weights")
-    parser.add_argument("--resume", action="store_true", help="continue the run in --run-dir")
+    parser.add_argument("--resume", action="store_true",
+                        help="continue the run in --run-dir with the network, recipe and data its run.json records "
+                             "(options given here must match them)")
     parser.add_argument("--force", action="store_true", help="overwrite a finished run in --run-dir")
     parser.add_argument("--until", type=number(int, lo=1, hi=100_000),
                         help="stop after this epoch (train in resumable chunks)")
@@ -55,13 +60,18 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--device", default="auto", help="auto (CUDA when present, else CPU), cpu or cuda")
 
 
+DATA_DEFAULTS = {"dataset": "sirst", "train_split": "train", "val_split": "val"}
+
+
 def run(args: argparse.Namespace) -> int:
+    saved = _saved_run(Path(args.run_dir)) if args.resume else None
+    _fill_data_options(args, saved)
     if args.val_split == "test":
         raise LwirstError("the test split must never be used for validation; choose another --val-split")
-    config = _network_config(args)
-    overrides = {f.name: getattr(args, f.name) for f in dataclasses.fields(Recipe)
-                 if getattr(args, f.name) is not None}
-    recipe = dataclasses.replace(RECIPES[args.recipe], **overrides)
+    config = _network_config(args, saved)
+    recipe = _recipe(args, saved)
+    data_root = args.data_dir or os.environ.get("LWIRST_DATA_DIR")
+    check_outputs({}, [data_root, args.init, args.config], folders={"--run-dir": args.run_dir})
     check_writable_folder(args.run_dir, "--run-dir")  # an unwritable or full run dir fails now
     train_set = open_dataset(args.data_dir, args.dataset, args.train_split)
     try:
@@ -104,6 +114,10 @@ def run(args: argparse.Namespace) -> int:
 
     try:
         trainer.fit(until=args.until, on_epoch=on_epoch, progress=progress)
+    except KeyboardInterrupt:
+        bar.close()
+        print(_interrupted(args.run_dir, trainer.epoch, recipe.epochs), file=sys.stderr)
+        return 130
     finally:
         bar.close()
     best = f"best val IoU {trainer.best_iou:.4f}" if val_set is not None else "no validation split"
@@ -111,8 +125,71 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
-def _network_config(args: argparse.Namespace) -> NetworkConfig:
-    """The network to train: a config file, else an LW-IRSTNet preset, else `--arch`'s default config."""
+def _interrupted(run_dir: str, epoch: int, epochs: int) -> str:
+    """What Ctrl-C leaves and how to go on: finished epochs are saved, the one under way is lost."""
+    if epoch == 0:
+        return "interrupted before the first epoch finished; nothing was saved (run the same command again)"
+    return (f"interrupted: epochs 1-{epoch} of {epochs} are saved in {run_dir}; continue with: "
+            f"lwirst train --run-dir {shlex.quote(str(run_dir))} --resume")
+
+
+def _saved_run(run_dir: Path) -> dict[str, Any] | None:
+    """run.json of the run `--resume` continues; None when the run has not saved an epoch yet."""
+    try:
+        saved = json.loads((run_dir / "run.json").read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        return None
+    except (OSError, ValueError) as exc:
+        raise LwirstError(f"cannot resume {run_dir}: run.json is unreadable ({exc})") from exc
+    if not isinstance(saved, dict):
+        raise LwirstError(f"cannot resume {run_dir}: run.json is not a JSON object")
+    return saved
+
+
+def _fill_data_options(args: argparse.Namespace, saved: dict[str, Any] | None) -> None:
+    """Data options not given: on --resume the run's (run.json), else the defaults."""
+    data = saved.get("data", {}) if saved else {}
+    for key, default in DATA_DEFAULTS.items():
+        if getattr(args, key) is None:
+            setattr(args, key, data.get(key, default))
+    if args.data_dir is None and data.get("data_dir") and not os.environ.get("LWIRST_DATA_DIR"):
+        args.data_dir = data["data_dir"]
+
+
+def _recipe(args: argparse.Namespace, saved: dict[str, Any] | None) -> Recipe:
+    """The recipe to train: on --resume the one run.json records, refusing any option given here that
+    differs from it; else --recipe with the options given here on top."""
+    overrides = {f.name: getattr(args, f.name) for f in dataclasses.fields(Recipe)
+                 if getattr(args, f.name) is not None}
+    if saved is None or "recipe" not in saved or args.recipe is not None:
+        return dataclasses.replace(RECIPES[args.recipe or "default"], **overrides)  # the Trainer compares it
+    fields = {f.name: f.default for f in dataclasses.fields(Recipe)}  # a field added later keeps its default
+    recorded = {**fields, **{k: v for k, v in saved["recipe"].items() if k in fields}}
+    differ = sorted(k for k, v in overrides.items() if recorded[k] != v)
+    if "epochs" in differ:
+        raise LwirstError(f"cannot resume {args.run_dir}: it trains {recorded['epochs']} epochs, not "
+                          f"{args.epochs}; its learning-rate schedule spans those epochs, so a run cannot be "
+                          f"lengthened (to train further, start a new --run-dir with --init "
+                          f"{Path(args.run_dir) / 'last.safetensors'})")
+    if differ:
+        shown = "; ".join(f"{k}: {recorded[k]!r} in run.json, {overrides[k]!r} given" for k in differ[:3])
+        raise LwirstError(f"cannot resume {args.run_dir}: its recipe differs in {', '.join(differ)} ({shown}); "
+                          "--resume takes the run's recipe from its run.json: drop those options or start a new "
+                          "--run-dir")
+    try:
+        return Recipe(**recorded)
+    except TypeError as exc:
+        raise LwirstError(f"cannot resume {args.run_dir}: run.json's recipe is malformed ({exc})") from exc
+
+
+def _network_config(args: argparse.Namespace, saved: dict[str, Any] | None = None) -> NetworkConfig:
+    """The network to train: a config file, else an LW-IRSTNet preset, else `--arch`'s default config;
+    on --resume without any of them, the network run.json records."""
+    if saved is not None and "config" in saved and not (args.config or args.preset or args.arch):
+        try:
+            return config_from_json(json.dumps(saved["config"]), saved.get("architecture", DEFAULT_ARCHITECTURE))
+        except LwirstError as exc:
+            raise LwirstError(f"cannot resume {args.run_dir}: run.json's network config: {exc}") from exc
     if args.config:
         try:
             text = Path(args.config).read_text(encoding="utf-8")
@@ -134,12 +211,7 @@ def _network_config(args: argparse.Namespace) -> NetworkConfig:
 def _check_same_data(run_dir: Path, data_info: dict[str, object]) -> None:
     """`--resume` refuses another dataset, split or data folder than the run was started on
     (fields an older run.json lacks are not compared)."""
-    try:
-        saved = json.loads((run_dir / "run.json").read_text(encoding="utf-8")).get("data", {})
-    except FileNotFoundError:
-        return
-    except (OSError, ValueError) as exc:
-        raise LwirstError(f"cannot resume {run_dir}: run.json is unreadable ({exc})") from exc
+    saved = (_saved_run(run_dir) or {}).get("data", {})
     differ = sorted(key for key, value in data_info.items() if key in saved and saved[key] != value)
     if differ:
         shown = ", ".join(f"{key} {saved[key]!r} -> {data_info[key]!r}" for key in differ[:3])

@@ -68,6 +68,10 @@ def run(args: argparse.Namespace) -> int:
     finally:
         for bar in bars:
             bar.close()
+    if result.interrupted and result.frames_done == 0:
+        print(f"interrupted before the first frame was written: no video or CSV kept ({result.out_path} and "
+              f"{result.csv_path} were removed)")
+        return 130
     note = ""
     if result.codec == "mp4v":
         note = (" (MPEG-4 Part 2: browsers may not play it; install PyAV (`pip install av`) or put ffmpeg on "
