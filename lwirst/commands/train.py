@@ -32,7 +32,7 @@ from lwirst.validate import THREADS, check_outputs, check_writable_folder, numbe
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--run-dir", required=True, help="run directory (keep it outside the repository)")
     parser.add_argument("--data-dir", help="dataset root (default: $LWIRST_DATA_DIR)")
-    parser.add_argument("--dataset", default=None, help=f"{DATASET_HELP} (default sirst)")
+    parser.add_argument("--dataset", default=None, help=DATASET_HELP)
     parser.add_argument("--train-split", default=None, help="training split (default train; a split list of the "
                         "dataset; a folder without <split>.txt lists serves every image)")
     parser.add_argument("--val-split", default=None, help="validation split (default val); never the test split")
