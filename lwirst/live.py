@@ -215,6 +215,8 @@ class LiveStream:
         """Read the source's next frame and process it."""
         if self.source is None:
             raise LwirstError("this stream has no source; feed it frames")
+        if getattr(self.source, "independent_frames", False):  # a new scene each frame: nothing to track
+            self.pipeline.reset()
         return self.feed(self.source.read())
 
     def close(self) -> None:

@@ -16,8 +16,11 @@ class DatasetStream:
     """The images of a dataset split, one per frame, in order, starting over at the end.
 
     Frames keep their own size (SIRST's differ): each is segmented as it is, like a
-    camera that switches scenes.
+    camera that switches scenes; `independent_frames` tells a stream to restart tracking on
+    every frame, so no track links targets of two unrelated images.
     """
+
+    independent_frames = True
 
     def __init__(self, dataset: SegDataset, name: str) -> None:
         if len(dataset) == 0:

@@ -47,6 +47,9 @@ def speed_note() -> None:
 def choose_source() -> str:
     """The stream: synthetic sensor, a looping sample video, a local camera or the browser webcam."""
     source = st.selectbox("Source", common.live_sources(), key="live_source")
+    if source.startswith(common.DATASET_PREFIX):
+        st.caption("Each image of a split is its own scene: tracking restarts on every frame, so no track "
+                   "links targets of two images (the Video or synthetic sources show tracking).")
     if not common.webrtc_available():
         st.caption("Browser webcam: install streamlit-webrtc (`pip install streamlit-webrtc`) and restart "
                    "the dashboard to stream your own camera.")

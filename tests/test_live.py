@@ -8,9 +8,12 @@ import time
 import numpy as np
 from scipy import ndimage
 
+from lwirst.datasets import open_dataset
 from lwirst.inference import Segmenter
 from lwirst.live import FPS_WINDOW, LIVE_SCENE, LiveStream, SyntheticSensor, scene_coverage
+from lwirst.paths import SAMPLES_DIR
 from lwirst.pipeline import FramePipeline
+from lwirst.streams import DatasetStream
 from lwirst.synth import render_sequence
 from lwirst.tracking import Tracker
 
@@ -50,3 +53,36 @@ def test_pipeline_fps_is_never_below_the_end_to_end_rate_that_includes_it() -> N
         if k:
             assert frame.pipeline_fps >= frame.fps > 0, (k, frame.pipeline_fps, frame.fps)
         time.sleep(float(rng.uniform(0, 0.004)) if k != FPS_WINDOW else 0.2)
+
+
+def test_a_dataset_split_streams_without_linking_targets_of_two_images(tmp_path) -> None:
+    """A split's images are separate scenes: a track across them would invent a velocity. A split of one
+    image stored twice, streamed as a split, never confirms a track; the same frames from a camera do."""
+    import shutil
+
+    class Camera:  # the same image, frame after frame
+        name = "camera"
+
+        def __init__(self, image: np.ndarray) -> None:
+            self.image = image
+
+        def read(self) -> np.ndarray:
+            return self.image
+
+        def close(self) -> None:
+            pass
+
+    for folder in ("images", "masks"):
+        (tmp_path / folder).mkdir()
+        for copy in ("a", "b"):
+            shutil.copy(SAMPLES_DIR / folder / "synth_00005.png", tmp_path / folder / f"{copy}.png")
+    twice = open_dataset(tmp_path, "folder", "all")
+    segmenter = Segmenter(None, backend="torch", threads=1)
+    split = LiveStream(DatasetStream(twice, "split"), FramePipeline(segmenter, 0.0, None, Tracker()))
+    camera = LiveStream(Camera(twice.load(0).image), FramePipeline(segmenter, 0.0, None, Tracker()))
+    for _ in range(6):
+        from_split, from_camera = split.step(), camera.step()
+    assert len(from_split.result.kept) > 0
+    assert not any(t.confirmed for t in from_split.result.tracks)
+    assert split.pipeline.tracker.tracks_started <= len(from_split.result.kept)  # ids restart every frame
+    assert any(t.confirmed for t in from_camera.result.tracks)
