@@ -48,6 +48,9 @@ def png_uri(picture: np.ndarray) -> str:
     return "data:image/png;base64," + base64.b64encode(data.tobytes()).decode()
 
 
+PLOT_DOMAIN = 0.86  # the share of a panel's width its picture may take; the colour bar uses the rest
+
+
 def zoom_figure(picture: np.ndarray, title: str, heat: HeatScale | None = None) -> go.Figure:
     """A picture as a Plotly figure: drag a box to zoom, scroll to zoom, double-click to reset; the
     axes are the frame's pixel coordinates. A heatmap's colour bar (`heat`) is Plotly's, beside the
@@ -58,11 +61,14 @@ def zoom_figure(picture: np.ndarray, title: str, heat: HeatScale | None = None) 
         figure.add_trace(go.Scatter(x=[None], y=[None], mode="markers", hoverinfo="skip", showlegend=False,
                                     marker={"colorscale": heat.colorscale(), "cmin": heat.lo, "cmax": heat.hi,
                                             "color": [heat.lo], "showscale": True,
-                                            "colorbar": {"title": {"text": heat.title}, "thickness": 12}}))
+                                            "colorbar": {"title": {"text": heat.title}, "thickness": 12, "len": 0.6,
+                                                         "x": PLOT_DOMAIN + 0.02, "xanchor": "left"}}))
     height = int(min(720, max(260, PANEL_WIDTH * h / max(w, 1)))) + 50
     figure.update_layout(title={"text": title, "font": {"size": 14}}, height=height,
                          margin={"l": 40, "r": 10, "t": 36, "b": 10}, dragmode="zoom")
-    figure.update_xaxes(showgrid=False, range=[-0.5, w - 0.5], constrain="domain")
+    # every panel keeps the same plot area, colour bar or not (it sits in the strip right of the domain),
+    # so a heatmap and the overlay beside it share their size and ticks
+    figure.update_xaxes(showgrid=False, range=[-0.5, w - 0.5], constrain="domain", domain=[0.0, PLOT_DOMAIN])
     figure.update_yaxes(showgrid=False, range=[h - 0.5, -0.5], scaleanchor="x", constrain="domain")
     return figure
 

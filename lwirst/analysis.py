@@ -121,8 +121,9 @@ def curve_figures(results: Mapping[str, EvalResult], shipped: Collection[str] = 
     for label, result in results.items():
         c, line = result.curves, {"color": colours[label]}
         auc, ap = result.metrics.get("auc", math.nan), result.metrics.get("ap", math.nan)
-        roc.add_scatter(x=c["roc_fpr"], y=c["roc_tpr"], mode="lines", name=f"{label} (AUC {auc:.3f})", line=line)
-        pr.add_scatter(x=c["pr_recall"], y=c["pr_precision"], mode="lines", name=f"{label} (AP {ap:.3f})",
+        shown = label.replace(" · ", "<br>")  # model, then backend/protocol: a legend line fits a third of the page
+        roc.add_scatter(x=c["roc_fpr"], y=c["roc_tpr"], mode="lines", name=f"{shown} (AUC {auc:.3f})", line=line)
+        pr.add_scatter(x=c["pr_recall"], y=c["pr_precision"], mode="lines", name=f"{shown} (AP {ap:.3f})",
                        line=line)
         # Pd is not monotone in Fa (at a lower threshold blobs merge and a centroid can drift off its
         # target), so a line through the thresholds' points zig-zags. Each threshold is a marker; the
@@ -130,13 +131,13 @@ def curve_figures(results: Mapping[str, EvalResult], shipped: Collection[str] = 
         order = sorted(range(len(c["pdfa_fa"])), key=lambda i: (c["pdfa_fa"][i], c["pdfa_pd"][i]))
         fa = [max(c["pdfa_fa"][i] * 1e6, edge) for i in order]
         pd_ = [c["pdfa_pd"][i] for i in order]
-        pdfa.add_scatter(x=fa, y=pd_, mode="markers", name=label, legendgroup=label, marker=line,
+        pdfa.add_scatter(x=fa, y=pd_, mode="markers", name=shown, legendgroup=label, marker=line,
                          customdata=[[c["pdfa_threshold"][i], c["pdfa_fa"][i] * 1e6] for i in order],
                          hovertemplate="threshold %{customdata[0]}<br>Fa %{customdata[1]:.3g} ×1e-6<br>Pd %{y:.3f}")
         pdfa.add_scatter(x=fa, y=operating_envelope(pd_), mode="lines", line={**line, "shape": "hv"},
                          legendgroup=label, showlegend=False, hoverinfo="skip")
     # the legend goes under the plot, one entry per line: long model labels wrap there instead of being cut
-    layout = {"height": 420 + 22 * len(results), "margin": {"l": 10, "r": 10, "t": 40, "b": 10},
+    layout = {"height": 420 + 36 * len(results), "margin": {"l": 10, "r": 10, "t": 40, "b": 10},
               "legend": {"orientation": "v", "yanchor": "top", "y": -0.18, "x": 0, "font": {"size": 11}}}
     roc.update_layout(title="ROC (pixels)", xaxis_title="false-positive rate (log)",
                       yaxis_title="true-positive rate", **layout)
