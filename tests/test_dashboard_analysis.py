@@ -678,4 +678,7 @@ def test_heatmap_panels_keep_the_frames_pixel_coordinates_and_draw_their_colour_
     assert bar.showscale and (bar.cmin, bar.cmax) == (-6.0, 6.0)  # symmetric about the threshold 0
     first_bgr = cv2.applyColorMap(np.zeros((1, 1), np.uint8), cv2.COLORMAP_INFERNO)[0, 0]
     assert bar.colorscale[0][1] == "rgb({},{},{})".format(*first_bgr[::-1])  # the bar is the map's own colours
-    assert views.zoom_figure(picture, "input").data[1:] == ()  # other pictures get no bar
+    plain = views.zoom_figure(picture, "input")
+    assert plain.data[1:] == ()  # other pictures get no bar
+    assert plain.layout.xaxis.domain == figure.layout.xaxis.domain  # and the same plot area: same size, same ticks
+    assert bar.colorbar.x >= figure.layout.xaxis.domain[1]  # the bar beside the picture, not over it
