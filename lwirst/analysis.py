@@ -465,12 +465,14 @@ def fig4_figure(points: pd.DataFrame, metric: str, cost: str, pareto: bool = Tru
         if group.empty:
             continue
         shipped = group["name"].map(is_shipped)
+        # a source holding the shipped model and others is two legend entries: each says whose points it has
+        both = bool(shipped.any() and not shipped.all())
         if not shipped.all():
             _fig4_trace(figure, group[~shipped], metric, cost, source, colours[source], symbols[source], labels,
-                        hover)
+                        hover, f"{source}: {', '.join(dict.fromkeys(group.loc[~shipped, 'name']))}" if both else source)
         if shipped.any():
             _fig4_trace(figure, group[shipped], metric, cost, source, palette.SHIPPED, symbols[source], labels,
-                        hover)
+                        hover, f"{source}: shipped model" if both else source)
         if pareto and len(group) > 1:
             front = group[pareto_front(group[cost], group[metric])].sort_values(cost)
             figure.add_scatter(x=front[cost], y=front[metric], mode="lines", line={
@@ -499,14 +501,14 @@ def _symbols(points: pd.DataFrame) -> dict[str, str]:
 
 
 def _fig4_trace(figure: go.Figure, points: pd.DataFrame, metric: str, cost: str, source: str, color: str,
-                symbol: str, labels: Mapping[int, str], hover: str) -> None:
+                symbol: str, labels: Mapping[int, str], hover: str, name: str) -> None:
     """One colour's points of a Fig. 4 source: markers of the source's shape, and the names `labels`
-    placed, in that colour."""
+    placed, in that colour; `name` is its legend entry."""
     paper = source == PAPER_SOURCE
     data = points[["source", "flops_m", "params_m", "precision", "recall", "miou", "f1", "fps"]]
     labelled = not (points["group"] == SWEEP_GROUP).all()  # sweep points are many: names on hover only
     figure.add_scatter(
-        x=points[cost], y=points[metric], mode="markers+text" if labelled else "markers", name=source,
+        x=points[cost], y=points[metric], mode="markers+text" if labelled else "markers", name=name,
         legendgroup=source,
         text=[name if i in labels else "" for i, name in zip(points.index, points["name"], strict=True)],
         textposition=[labels.get(i, "top center") for i in points.index],

@@ -437,10 +437,13 @@ def test_compare_draws_the_shipped_model_in_one_colour_on_every_panel() -> None:
     merged = {key: colour for colours in seen for key, colour in colours.items()}
     assert all(colours == {k: merged[k] for k in colours} for colours in seen)  # one colour per series everywhere
     # The shipped model is blue on every source, so its sources differ in shape, the same on every panel.
-    shapes = [{t.name: t.marker.symbol for t in figure.data if t.mode != "lines" and t.name != analysis.PAPER_SOURCE}
-              for figure in panels]
+    shapes = [{t.legendgroup: t.marker.symbol for t in figure.data
+               if t.mode != "lines" and t.name != analysis.PAPER_SOURCE} for figure in panels]
     assert len(set(shapes[1].values())) == len(shapes[1]) == 4  # four sources, four shapes
     assert all(shape.items() <= shapes[1].items() for shape in shapes)
+    # the source holding the shipped model and "other" is two legend entries, each naming whose points it has
+    names = {t.name for t in panels[0].data if t.legendgroup == "measured here (sirst, test, auto)"}
+    assert names == {"measured here (sirst, test, auto): shipped model", "measured here (sirst, test, auto): other"}
 
 
 def test_compare_points_merge_and_keep_their_colours() -> None:
