@@ -392,3 +392,7 @@ def test_demo_follows_the_output_rules_of_segment(world: World, tmp_path: Path) 
     assert digest([out]) == first
     assert run_cli(*args, "--force", cwd=tmp_path).returncode == 0
     assert "default: ./lwirst-demo" in " ".join(run_cli("demo", "--help", cwd=tmp_path).stdout.split())
+    # the newcomer's first command, run twice: its own default folder is refreshed, not refused
+    default = ("demo", "--model", world.model, "--backend", "torch", "--threads", "1")
+    assert run_cli(*default, cwd=tmp_path).returncode == 0
+    assert run_cli(*default, cwd=tmp_path).returncode == 0 and (tmp_path / "lwirst-demo").is_dir()

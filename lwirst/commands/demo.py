@@ -18,6 +18,7 @@ from lwirst.validate import check_outputs
 
 SAMPLES = SAMPLES_DIR / "images"
 OUTPUTS = ("_overlay.png", "_heatmap.png")
+DEFAULT_OUT = Path("lwirst-demo")
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -25,9 +26,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--model", help="checkpoint or ONNX file (default: the shipped model)")
     add_backend_argument(parser)
     add_threads_argument(parser)
-    parser.add_argument("--out", type=Path, default=Path("lwirst-demo"),
-                        help="folder for the overlays and heatmaps (default: ./lwirst-demo, created if missing)")
-    parser.add_argument("--force", action="store_true", help="overwrite outputs that already exist")
+    parser.add_argument("--out", type=Path, default=None,
+                        help="folder for the overlays and heatmaps (default: ./lwirst-demo, created if missing and "
+                             "refreshed by each run)")
+    parser.add_argument("--force", action="store_true", help="overwrite outputs that already exist in --out")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -36,9 +38,12 @@ def run(args: argparse.Namespace) -> int:
     paths = sorted(p for p in args.images.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
     if not paths:
         raise LwirstError(f"{args.images} holds no PNG/JPG/BMP/TIFF images")
+    # the default folder is the demo's own, so a second `lwirst demo` refreshes it; inputs stay protected either way
+    force = args.force or args.out is None
+    args.out = args.out or DEFAULT_OUT
     stems = output_stems(paths)
     planned = [args.out / f"{stem}{suffix}" for stem in stems for suffix in OUTPUTS]
-    check_outputs({"--out": planned}, [args.images, args.model], force=args.force, folders={"--out": args.out})
+    check_outputs({"--out": planned}, [args.images, args.model], force=force, folders={"--out": args.out})
     segmenter = Segmenter(args.model, backend=args.backend, threads=args.threads)
     pipeline = FramePipeline(segmenter)
     try:
