@@ -39,7 +39,7 @@ import cv2
 import numpy as np
 
 from lwirst.errors import LwirstError
-from lwirst.imageio import IMAGE_SUFFIXES, read_image, read_mask, to_gray
+from lwirst.imageio import IMAGE_SUFFIXES, image_files, read_image, read_mask, to_gray
 
 log = logging.getLogger(__name__)
 
@@ -282,8 +282,6 @@ def _find_file(folder: Path, stem: str) -> Path:
     return folder / f"{stem}.png"
 
 
-def _images(folder: Path) -> list[Path]:
-    return sorted(p for p in folder.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES and p.is_file())
 
 
 def _mask_stem(path: Path) -> str:
@@ -298,9 +296,9 @@ def _pair_folder(image_dir: Path, mask_dir: Path, prefix: str = "") -> list[Item
     for folder in (image_dir, mask_dir):
         if not folder.is_dir():
             raise LwirstError(f"{folder}: folder does not exist; expected {_LAYOUT_HELP}")
-    masks = {_mask_stem(p): p for p in _images(mask_dir)}
+    masks = {_mask_stem(p): p for p in image_files(mask_dir)}
     return [Item(prefix + p.stem, p, masks.get(p.stem, mask_dir / f"{p.stem}.png"))
-            for p in _images(image_dir)]
+            for p in image_files(image_dir)]
 
 
 def _alias(split: str, available: Sequence[str]) -> str:
@@ -385,7 +383,7 @@ def open_basic(root: Path, split: str = "test", *, name: str = "basic", black_ho
 
 def _mdfa_items(root: Path, subset: str, prefix: str = "") -> list[Item]:
     if subset == "train":
-        images = [p for p in _images(root / "training") if p.stem.endswith("_1")]
+        images = [p for p in image_files(root / "training") if p.stem.endswith("_1")]
         return [Item(prefix + p.stem[:-2], p, p.with_name(f"{p.stem[:-2]}_2{p.suffix}")) for p in images]
     return _pair_folder(root / "test_org", root / "test_gt", prefix)
 
@@ -456,7 +454,7 @@ def open_folder(root: Path, split: str = "all", *, black_hot: bool = False,
             log.warning("%s has no split lists; using every image for split %r", root, split)
         items, origin = _pair_folder(root / "images", root / "masks"), str(root / "images")
     else:
-        masks = {_mask_stem(p): p for p in _images(root / "masks")}
+        masks = {_mask_stem(p): p for p in image_files(root / "masks")}
         items, origin = _listed_items(root, split, lambda: lists,
                                       lambda n: masks.get(n, root / "masks" / f"{n}.png"))
     return SegDataset(items, name=root.name, split=split, black_hot=black_hot, validate=validate,

@@ -114,6 +114,29 @@ def read_header_size(path: str | Path) -> tuple[int, int]:
     return check_header(data, str(path))
 
 
+def write_png(path: Path, image: np.ndarray) -> None:
+    """An image as a PNG, written atomically (a failed write leaves no partial file; OSError propagates)."""
+    from lwirst.validate import atomic_write_bytes
+
+    ok, encoded = cv2.imencode(".png", image)
+    if not ok:
+        raise LwirstError(f"{path}: the image could not be encoded as PNG")
+    atomic_write_bytes(path, encoded.tobytes())
+
+
+def image_files(folder: Path) -> list[Path]:
+    """The image files of a folder (IMAGE_SUFFIXES), sorted by name, not recursive."""
+    return sorted(p for p in folder.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES and p.is_file())
+
+
+def require_image_files(folder: Path) -> list[Path]:
+    """`image_files`, refusing a folder that holds none."""
+    files = image_files(folder)
+    if not files:
+        raise LwirstError(f"{folder} holds no {'/'.join(s[1:].upper() for s in IMAGE_SUFFIXES)} images")
+    return files
+
+
 def decode_image(data: bytes, name: str = "image", max_pixels: int | None = None) -> np.ndarray:
     """Decode encoded image bytes keeping bit depth and channels (IMREAD_UNCHANGED).
 

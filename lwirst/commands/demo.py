@@ -6,10 +6,10 @@ import argparse
 from dataclasses import dataclass
 from pathlib import Path
 
-from lwirst.commands.segment import add_backend_argument, add_threads_argument, output_stems, write_png
+from lwirst.commands.segment import add_backend_argument, add_threads_argument, output_stems
 from lwirst.drawing import heatmap, overlay
 from lwirst.errors import LwirstError
-from lwirst.imageio import IMAGE_SUFFIXES, read_image, read_mask
+from lwirst.imageio import read_image, read_mask, require_image_files, write_png
 from lwirst.inference import Segmenter
 from lwirst.metrics import TargetMatch, match_targets
 from lwirst.paths import SAMPLES_DIR
@@ -35,9 +35,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     if not args.images.is_dir():
         raise LwirstError(f"{args.images} is not a folder of images")
-    paths = sorted(p for p in args.images.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
-    if not paths:
-        raise LwirstError(f"{args.images} holds no PNG/JPG/BMP/TIFF images")
+    paths = require_image_files(args.images)
     # the default folder is the demo's own, so a second `lwirst demo` refreshes it; inputs stay protected either way
     force = args.force or args.out is None
     args.out = args.out or DEFAULT_OUT
@@ -63,8 +61,11 @@ def run(args: argparse.Namespace) -> int:
             match = match_targets(result.kept.mask, read_mask(masks / path.name))
             totals.add(match)
             truth, found = str(len(match.gt_areas)), str(int((match.gt_match >= 0).sum()))
-        write_png(args.out / f"{stem}_overlay.png", overlay(image, result.kept))
-        write_png(args.out / f"{stem}_heatmap.png", heatmap(result.saliency))
+        try:
+            write_png(args.out / f"{stem}_overlay.png", overlay(image, result.kept))
+            write_png(args.out / f"{stem}_heatmap.png", heatmap(result.saliency))
+        except OSError as exc:
+            raise LwirstError(f"cannot write into {args.out}: {exc.strerror}") from exc
         where = ", ".join(f"({t.x:.0f},{t.y:.0f})/{t.size}" for t in result.kept)
         print(f"{path.name:<24}{len(result.kept):>8}{truth:>7}{found:>7}   {where}")
     if totals.frames:

@@ -8,11 +8,11 @@ Also holds the model / threshold / filter options that `lwirst video` shares.
 from __future__ import annotations
 
 import argparse
+import io
 import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-import cv2
 import numpy as np
 
 from lwirst import jsonio
@@ -172,38 +172,22 @@ def output_stems(images: list[Path]) -> list[str]:
 
 def _expand_folders(inputs: list[Path]) -> list[Path]:
     """Each input image, with a folder replaced by its image files (sorted by name, not recursive)."""
-    from lwirst.imageio import IMAGE_SUFFIXES
+    from lwirst.imageio import require_image_files
 
-    images: list[Path] = []
-    for path in inputs:
-        if not path.is_dir():
-            images.append(path)
-            continue
-        inside = sorted(p for p in path.iterdir() if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES)
-        if not inside:
-            raise LwirstError(f"{path}: the folder holds no {'/'.join(s[1:] for s in IMAGE_SUFFIXES)} images")
-        images.extend(inside)
-    return images
+    return [image for path in inputs for image in (require_image_files(path) if path.is_dir() else [path])]
 
 
 def _npy_bytes(array: np.ndarray) -> bytes:
-    import io
-
     buffer = io.BytesIO()
     np.save(buffer, array, allow_pickle=False)
     return buffer.getvalue()
 
 
-def write_png(path: Path, image: np.ndarray) -> None:
-    ok, encoded = cv2.imencode(".png", image)
-    if not ok:
-        raise LwirstError(f"{path}: the image could not be encoded as PNG")
-    atomic_write_bytes(path, encoded.tobytes())
 
 
 def run(args: argparse.Namespace) -> int:
     from lwirst.drawing import heatmap, mask_image, overlay
-    from lwirst.imageio import read_image
+    from lwirst.imageio import read_image, write_png
     from lwirst.pipeline import FramePipeline
     from lwirst.postprocess import probability_of
 
