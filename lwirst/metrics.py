@@ -180,28 +180,28 @@ class CurveMetric:
     def _cells(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """(lower threshold, target count, background count) of each histogram cell, ascending."""
         edges = np.arange(self.bins + 1) / self.bins
-        if self.logits:
-            with np.errstate(divide="ignore"):
-                edges = np.log(edges) - np.log1p(-edges)
         if not self.logits:
             return edges[:-1], self.positives, self.negatives
-        low, pos, neg = [], [], []
+        with np.errstate(divide="ignore"):
+            edges = np.log(edges) - np.log1p(-edges)
+        cells: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = []  # (lower thresholds, targets, background)
 
         def end_bin(bin_index: int, tail: int) -> None:
             counts = self.tails[tail]
             keys = np.flatnonzero(counts.sum(axis=0))
             if len(keys) == 0:  # an empty end bin stays one cell
-                low.append(edges[bin_index:bin_index + 1]), pos.append([0]), neg.append([0])
+                cells.append((edges[bin_index:bin_index + 1], np.zeros(1), np.zeros(1)))
                 return
             values = _float16_values(keys)
             values[0] = edges[bin_index]  # the bin's first cell starts where the bin does
-            low.append(values), pos.append(counts[0, keys]), neg.append(counts[1, keys])
+            cells.append((values, counts[0, keys], counts[1, keys]))
 
         end_bin(0, 0)
         middle = slice(1, max(self.bins - 1, 1))
-        low.append(edges[middle]), pos.append(self.positives[middle]), neg.append(self.negatives[middle])
+        cells.append((edges[middle], self.positives[middle], self.negatives[middle]))
         if self.bins > 1:
             end_bin(self.bins - 1, 1)
+        low, pos, neg = zip(*cells, strict=True)
         return (np.concatenate(low).astype(np.float64), np.concatenate(pos).astype(np.int64),
                 np.concatenate(neg).astype(np.int64))
 
