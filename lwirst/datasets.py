@@ -39,7 +39,7 @@ import cv2
 import numpy as np
 
 from lwirst.errors import LwirstError
-from lwirst.imageio import IMAGE_SUFFIXES, image_files, read_image, read_mask, to_gray
+from lwirst.imageio import IMAGE_SUFFIXES, flat_pairs, image_files, mask_stem, read_image, read_mask, to_gray
 
 log = logging.getLogger(__name__)
 
@@ -72,7 +72,8 @@ _ACCEPTS: dict[str, tuple[str, ...]] = {
 _LAYOUT_HELP = (
     "SIRST (images/, masks/, idx_427/), "
     "BasicIRSTD/NUDT-SIRST/IRSTD-1k (images/, masks/, img_idx/ or 50_50/), "
-    "MDFA (training/, test_org/, test_gt/), SIRST-Aug (trainval/, test/) or a folder (images/, masks/)"
+    "MDFA (training/, test_org/, test_gt/), SIRST-Aug (trainval/, test/) "
+    "or a folder (images/ + masks/, or NAME.png beside NAME_mask.png)"
 )
 
 
@@ -284,19 +285,12 @@ def _find_file(folder: Path, stem: str) -> Path:
 
 
 
-def _mask_stem(path: Path) -> str:
-    stem = path.stem
-    for tag in ("_pixels0", "_mask"):
-        stem = stem.removesuffix(tag)
-    return stem
-
-
 def _pair_folder(image_dir: Path, mask_dir: Path, prefix: str = "") -> list[Item]:
     """Every image of `image_dir` with the mask of the same stem (missing masks are reported later)."""
     for folder in (image_dir, mask_dir):
         if not folder.is_dir():
             raise LwirstError(f"{folder}: folder does not exist; expected {_LAYOUT_HELP}")
-    masks = {_mask_stem(p): p for p in image_files(mask_dir)}
+    masks = {mask_stem(p): p for p in image_files(mask_dir)}
     return [Item(prefix + p.stem, p, masks.get(p.stem, mask_dir / f"{p.stem}.png"))
             for p in image_files(image_dir)]
 
@@ -341,8 +335,9 @@ def open_sirst(root: Path, split: str = "test", index: str = "idx_427", *, black
 
 
 def _listed_items(root: Path, split: str, lists: Callable[[], dict[str, Path]],
-                  mask_of: Callable[[str], Path]) -> tuple[list[Item], str]:
-    """The items a split list names (images/<name>.*, mask_of(name)), or every pair for split "all"."""
+                  mask_of: Callable[[str], Path], image_dir: Path | None = None) -> tuple[list[Item], str]:
+    """The items a split list names (<image_dir, default images/>/<name>.*, mask_of(name)), or every
+    pair for split "all"."""
     if split == "all":
         return _pair_folder(root / "images", root / "masks"), str(root)
     found = lists()
@@ -350,7 +345,8 @@ def _listed_items(root: Path, split: str, lists: Callable[[], dict[str, Path]],
     if chosen not in found:
         raise _unknown_split(root, split, [*sorted(found), "all"])
     names = _read_split(found[chosen])
-    return [Item(n, _find_file(root / "images", n), mask_of(n)) for n in names], str(found[chosen])
+    folder = root / "images" if image_dir is None else image_dir
+    return [Item(n, _find_file(folder, n), mask_of(n)) for n in names], str(found[chosen])
 
 
 def _split_lists(folder: Path) -> dict[str, Path]:
@@ -440,21 +436,31 @@ def _sirst_aug_splits(root: Path) -> list[str]:
 
 def open_folder(root: Path, split: str = "all", *, black_hot: bool = False,
                 validate: bool = True) -> SegDataset:
-    """Plain folder: images/NAME.ext and masks/NAME.ext (or NAME_mask / NAME_pixels0) matched by name.
+    """Plain folder: images/NAME.ext and masks/NAME.ext (or NAME_mask / NAME_pixels0) matched by name,
+    or flat: NAME.ext beside NAME_mask.ext in the folder itself (`imageio.flat_pairs`).
 
     A ``<split>.txt`` at the root selects a split (``lwirst synth`` writes train.txt and
     test.txt). A folder without any split list serves every image for any split, with a
     warning, so a bare folder of examples still works for evaluation.
     """
     root = Path(root)
-    _require_dirs(root, "folder", "images", "masks")
+    pairs = flat_pairs(root) if root.is_dir() and not (root / "images").is_dir() else None
+    if pairs is None:
+        _require_dirs(root, "folder", "images", "masks")
     lists = _split_lists(root)
     if split == "all" or not lists:
         if split != "all":
             log.warning("%s has no split lists; using every image for split %r", root, split)
-        items, origin = _pair_folder(root / "images", root / "masks"), str(root / "images")
+        if pairs is not None:
+            items, origin = [Item(frame.stem, frame, mask) for frame, mask in pairs], str(root)
+        else:
+            items, origin = _pair_folder(root / "images", root / "masks"), str(root / "images")
+    elif pairs is not None:
+        masks = {frame.stem: mask for frame, mask in pairs}
+        items, origin = _listed_items(root, split, lambda: lists,
+                                      lambda n: masks.get(n, root / f"{n}_mask.png"), image_dir=root)
     else:
-        masks = {_mask_stem(p): p for p in image_files(root / "masks")}
+        masks = {mask_stem(p): p for p in image_files(root / "masks")}
         items, origin = _listed_items(root, split, lambda: lists,
                                       lambda n: masks.get(n, root / "masks" / f"{n}.png"))
     return SegDataset(items, name=root.name, split=split, black_hot=black_hot, validate=validate,
@@ -466,8 +472,8 @@ def open_folder(root: Path, split: str = "all", *, black_hot: bool = False,
 # Help texts of the commands' --dataset and --split options (evaluate, train, sweep).
 DATASET_HELP = ("layout of --data-dir (default sirst): sirst (images/, masks/, idx_427/); basic, nudt or irstd1k "
                 "(BasicIRSTD: img_idx/ or 50_50/); mdfa; sirst_aug (trainval/, test/); folder (any images/ + "
-                "masks/ folder, matched by name); auto (detect it); a sub-folder name; or fusion:a+b (several "
-                "merged, name@black inverts one)")
+                "masks/ folder matched by name, or one folder of NAME.png beside NAME_mask.png); auto (detect "
+                "it); a sub-folder name; or fusion:a+b (several merged, name@black inverts one)")
 SPLIT_HELP = ("split to use (default %(default)s): a split list of the dataset (e.g. test, trainval, train, val); "
               "all = every image. A folder dataset without <split>.txt lists serves every image for any split")
 
@@ -482,6 +488,8 @@ def _layout_of(root: Path) -> str | None:
             return "sirst"
         if (root / "img_idx").is_dir() or (root / "50_50").is_dir():
             return "basic"
+        return "folder"
+    if not (root / "images").is_dir() and flat_pairs(root) is not None:
         return "folder"
     return None
 

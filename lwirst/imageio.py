@@ -18,6 +18,7 @@ from lwirst.limits import limit, side_text
 from lwirst.stderr_capture import captured_stderr, reason
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff")
+MASK_TAGS = ("_pixels0", "_mask")  # NAME_mask.png / NAME_pixels0.png: the mask of NAME.png
 MAX_PIXELS = 8192 * 8192
 HEADER_BYTES = 1 << 16  # enough for a PNG/BMP header and a JPEG's SOF after typical EXIF blocks
 _JPEG_SOF = {0xC0, 0xC1, 0xC2, 0xC3, 0xC5, 0xC6, 0xC7, 0xC9, 0xCA, 0xCB, 0xCD, 0xCE, 0xCF}
@@ -129,9 +130,35 @@ def image_files(folder: Path) -> list[Path]:
     return sorted(p for p in folder.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES and p.is_file())
 
 
-def require_image_files(folder: Path) -> list[Path]:
-    """`image_files`, refusing a folder that holds none."""
+def mask_stem(path: Path) -> str:
+    """The stem of the image a mask file belongs to: NAME for NAME_mask.png or NAME_pixels0.png (SIRST's)."""
+    stem = path.stem
+    for tag in MASK_TAGS:
+        stem = stem.removesuffix(tag)
+    return stem
+
+
+def flat_pairs(folder: Path) -> list[tuple[Path, Path]] | None:
+    """A flat dataset: frames NAME.ext beside their masks NAME_mask.ext in one folder.
+
+    Returns (frame, mask) for every file not tagged as a mask, in name order; a frame without its
+    mask gets the path its mask should have, so validation names it. None when no frame of the
+    folder has its mask there: then it is not a dataset (a `segment` output holds NAME_mask.png
+    beside NAME_overlay.png but no NAME.png).
+    """
     files = image_files(folder)
+    masks = {mask_stem(p): p for p in files if p.stem != mask_stem(p)}
+    frames = [p for p in files if p.stem == mask_stem(p)]
+    if not any(p.stem in masks for p in frames):
+        return None
+    return [(p, masks.get(p.stem, folder / f"{p.stem}_mask.png")) for p in frames]
+
+
+def require_image_files(folder: Path) -> list[Path]:
+    """`image_files`, refusing a folder that holds none; of a flat dataset (`flat_pairs`) only its
+    frames, so a folder of frames and their masks is segmented frame by frame."""
+    pairs = flat_pairs(folder)
+    files = [frame for frame, _ in pairs] if pairs else image_files(folder)
     if not files:
         raise LwirstError(f"{folder} holds no {'/'.join(s[1:].upper() for s in IMAGE_SUFFIXES)} images")
     return files

@@ -91,7 +91,10 @@ def _inside(child: Path, parent: Path) -> bool:
 
 def dataset_root(path: Path) -> Path | None:
     """The dataset folder `path` lies in (or is): under $LWIRST_DATA_DIR, or a folder holding
-    both images/ and masks/ among `path` and its ancestors; None when neither."""
+    both images/ and masks/, or frames beside their masks (`imageio.flat_pairs`), among `path`
+    and its ancestors; None when neither."""
+    from lwirst.imageio import flat_pairs
+
     env = os.environ.get(DATA_DIR_ENV)
     if env:
         root = _resolved(env)
@@ -100,7 +103,13 @@ def dataset_root(path: Path) -> Path | None:
     for folder in (path, *path.parents):
         if (folder / "images").is_dir() and (folder / "masks").is_dir():
             return folder
+        if folder.is_dir() and _listable(folder) and flat_pairs(folder) is not None:
+            return folder
     return None
+
+
+def _listable(folder: Path) -> bool:
+    return os.access(folder, os.R_OK | os.X_OK)
 
 
 def _file_above(path: Path) -> Path | None:

@@ -17,7 +17,9 @@ from lwirst.datasets import (
     open_folder,
 )
 from lwirst.errors import LwirstError
+from lwirst.imageio import flat_pairs, require_image_files
 from lwirst.streams import pad_to, split_frames
+from lwirst.validate import check_outputs, dataset_root
 
 
 def _png(path: Path, array: np.ndarray) -> Path:
@@ -155,6 +157,48 @@ def test_folder_layout(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None
     with caplog.at_level("WARNING"):
         assert len(open_dataset(bare, "folder", "test")) == 3
     assert "no split lists" in caplog.text
+
+
+def make_flat(root: Path) -> Path:
+    """Frames beside their masks in one folder, as users export them; `d` has no mask yet."""
+    for seed, name in enumerate("abc"):
+        _png(root / f"{name}.png", _image(seed))
+        _png(root / f"{name}_mask.png", _mask())
+    _png(root / "d.png", _image(9))
+    return root
+
+
+def test_flat_folder_of_frames_beside_masks(tmp_path: Path) -> None:
+    root = make_flat(tmp_path / "flat")
+    assert detect_layout(root) == "folder" and find_datasets(tmp_path) == {"flat": "folder"}
+    with pytest.raises(LwirstError, match=r"d_mask\.png"):  # the missing mask is named
+        open_dataset(root, "auto", "all")
+    (root / "d.png").unlink()
+    every = open_dataset(root, "auto", "all")
+    assert every.names == ["a", "b", "c"]
+    sample = every.load(1)
+    assert sample.mask.sum() == 4 and sample.image.shape[:2] == (8, 10)
+    _lines(root / "test.txt", ["c"])
+    assert open_dataset(root, "folder", "test").names == ["c"]
+    assert open_dataset(root, "folder", "all").names == ["a", "b", "c"]
+
+
+def test_a_segment_output_is_not_a_flat_dataset(tmp_path: Path) -> None:
+    """NAME_mask.png beside NAME_overlay.png but no NAME.png: predictions, not a dataset."""
+    out = tmp_path / "out"
+    for suffix in ("_mask", "_overlay", "_heatmap"):
+        _png(out / f"a{suffix}.png", _mask())
+    with pytest.raises(LwirstError, match="unrecognised dataset layout"):
+        detect_layout(out)
+    assert flat_pairs(out) is None and require_image_files(out) == sorted(out.iterdir())
+
+
+def test_outputs_into_a_flat_dataset_are_refused_and_its_masks_not_segmented(tmp_path: Path) -> None:
+    root = make_flat(tmp_path / "flat")
+    assert require_image_files(root) == [root / f"{n}.png" for n in "abcd"]
+    assert dataset_root((root / "sub" / "x.png").resolve()) == root.resolve()
+    with pytest.raises(LwirstError, match="inside the dataset folder"):
+        check_outputs({"--out": root / "a_mask.png"}, force=True)
 
 
 @pytest.mark.parametrize("maker, layout", [(make_sirst, "sirst"), (make_basic, "basic"), (make_mdfa, "mdfa"),
