@@ -116,13 +116,17 @@ def read_header_size(path: str | Path) -> tuple[int, int]:
 
 
 def write_png(path: Path, image: np.ndarray) -> None:
-    """An image as a PNG, written atomically (a failed write leaves no partial file; OSError propagates)."""
+    """An image as a PNG, written atomically: a failed write leaves no partial file and raises
+    LwirstError naming the file and the reason (disk full, no permission)."""
     from lwirst.validate import atomic_write_bytes
 
     ok, encoded = cv2.imencode(".png", image)
     if not ok:
         raise LwirstError(f"{path}: the image could not be encoded as PNG")
-    atomic_write_bytes(path, encoded.tobytes())
+    try:
+        atomic_write_bytes(path, encoded.tobytes())
+    except OSError as exc:
+        raise LwirstError(f"cannot write {path}: {exc.strerror}") from exc
 
 
 def image_files(folder: Path) -> list[Path]:

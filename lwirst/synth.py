@@ -48,6 +48,7 @@ import cv2
 import numpy as np
 
 from lwirst.errors import LwirstError
+from lwirst.imageio import write_png
 from lwirst.videoio import FrameWriter, open_writer
 
 log = logging.getLogger(__name__)
@@ -535,16 +536,6 @@ def _target_row(t: TargetInfo) -> list[object]:
             int(t.visible)]
 
 
-def _write_png(path: Path, image: np.ndarray) -> None:
-    ok, data = cv2.imencode(".png", image)
-    if not ok:
-        raise LwirstError(f"{path}: PNG encoding failed")
-    try:
-        path.write_bytes(data.tobytes())
-    except OSError as exc:
-        raise LwirstError(f"cannot write {path}: {exc.strerror}") from exc
-
-
 def _make_dir(path: Path) -> Path:
     try:
         path.mkdir(parents=True, exist_ok=True)
@@ -575,8 +566,8 @@ def write_dataset(out: str | Path, count: int, config: SceneConfig | Sequence[Sc
         writer.writerow(["name", *_TARGET_FIELDS])
         for i, name in enumerate(names):
             scene = render_scene(configs[i % len(configs)], (seed, i))
-            _write_png(images / f"{name}.png", scene.image)
-            _write_png(masks / f"{name}.png", scene.mask.astype(np.uint8) * 255)
+            write_png(images / f"{name}.png", scene.image)
+            write_png(masks / f"{name}.png", scene.mask.astype(np.uint8) * 255)
             writer.writerows([name, *_target_row(t)] for t in scene.targets)
     n_test = round(count * test_fraction)
     test = set(np.random.default_rng((seed, count)).permutation(count)[:n_test].tolist())
@@ -640,8 +631,8 @@ def write_sequence(config: SceneConfig, frames: int, seed: int = 0, *, video: st
                 for w in writers:
                     w.writerows([frame.index, *_target_row(t)] for t in frame.targets)
                 if frames_dir is not None:
-                    _write_png(Path(frames_dir) / "images" / f"{frame.index:06d}.png", frame.image)
-                    _write_png(Path(frames_dir) / "masks" / f"{frame.index:06d}.png",
+                    write_png(Path(frames_dir) / "images" / f"{frame.index:06d}.png", frame.image)
+                    write_png(Path(frames_dir) / "masks" / f"{frame.index:06d}.png",
                                frame.mask.astype(np.uint8) * 255)
                 yield frame.image
 

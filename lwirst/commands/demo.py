@@ -61,11 +61,8 @@ def run(args: argparse.Namespace) -> int:
             match = match_targets(result.kept.mask, read_mask(masks / path.name))
             totals.add(match)
             truth, found = str(len(match.gt_areas)), str(int((match.gt_match >= 0).sum()))
-        try:
-            write_png(args.out / f"{stem}_overlay.png", overlay(image, result.kept))
-            write_png(args.out / f"{stem}_heatmap.png", heatmap(result.saliency))
-        except OSError as exc:
-            raise LwirstError(f"cannot write into {args.out}: {exc.strerror}") from exc
+        write_png(args.out / f"{stem}_overlay.png", overlay(image, result.kept))
+        write_png(args.out / f"{stem}_heatmap.png", heatmap(result.saliency))
         where = ", ".join(f"({t.x:.0f},{t.y:.0f})/{t.size}" for t in result.kept)
         print(f"{path.name:<24}{len(result.kept):>8}{truth:>7}{found:>7}   {where}")
     if totals.frames:

@@ -239,8 +239,8 @@ def run(args: argparse.Namespace) -> int:
                 target = args.out / f"{stem}{LOGITS}"
                 atomic_write_bytes(target, _npy_bytes(result.saliency.logits.astype(np.float32)))
         except (OSError, LwirstError) as exc:  # report, and go on with the other images
-            reason = exc.strerror if isinstance(exc, OSError) else str(exc)
-            print(f"error: {path}: cannot write {target} ({reason})", file=sys.stderr)
+            reason = f"cannot write {target}: {exc.strerror}" if isinstance(exc, OSError) else str(exc)
+            print(f"error: {path}: {reason}", file=sys.stderr)
             failed += 1
             continue
         print(f"{path}: {len(result.kept)} targets ({len(result.detections)} found) -> {base}_*")
