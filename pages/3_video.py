@@ -67,13 +67,14 @@ def process(source: common.VideoSource, post: common.Postprocess) -> VideoOutput
     """The Process button with a progress bar; the result stays until the inputs change."""
     chosen = common.engine()
     output = common.stored_video(source, chosen, post)
-    if output is None and st.button("Process video", type="primary", key="video_process"):
-        bar = st.progress(0.0, text="Starting...")
+    slot = st.empty()  # the button, replaced by the progress bar, then by nothing
+    if output is None and slot.button("Process video", type="primary", key="video_process"):
+        bar = slot.progress(0.0, text="Starting...")
         try:
             output = common.run_video(source, chosen, post, bar)
         except LwirstError as exc:
             common.show_error(exc)
-        bar.empty()
+        slot.empty()
     if output is None:
         st.caption("Segments and tracks every frame with the model and settings in the sidebar; "
                    "changing them asks for a new run.")
