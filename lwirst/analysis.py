@@ -731,15 +731,30 @@ def filter_images(per_image: pd.DataFrame, outcomes: Sequence[str] = (),
     return per_image[keep].reset_index(drop=True)
 
 
+THUMBNAIL_BACKDROP = (40, 40, 40)  # BGR grey around a thumbnail of another aspect ratio
+
+
 def thumbnail(image: np.ndarray, logits: np.ndarray, mask: np.ndarray, threshold: float,
-              target_filter: TargetFilter | None, width: int = 320) -> np.ndarray:
-    """The Fig. 5 overlay of one image at `threshold` and the Eq. 4 filter, `width` pixels wide."""
+              target_filter: TargetFilter | None, size: tuple[int, int] = (320, 240)) -> np.ndarray:
+    """The Fig. 5 overlay of one image at `threshold` and the Eq. 4 filter, fitted whole into a
+    `size` (width, height) frame on a grey backdrop: every thumbnail of a gallery has one shape,
+    so a grid of frames of mixed sizes stays aligned."""
     overlay, _ = evaluation_overlay(image, detect(logits, threshold).filter(target_filter), mask)
-    h, w = overlay.shape[:2]
-    if w == width:
-        return overlay
-    size = (width, max(1, round(h * width / w)))
-    return cv2.resize(overlay, size, interpolation=cv2.INTER_AREA if w > width else cv2.INTER_NEAREST)
+    return letterbox(overlay, size)
+
+
+def letterbox(picture: np.ndarray, size: tuple[int, int]) -> np.ndarray:
+    """`picture` (H x W x 3) scaled to fit (width, height) whole and centred on THUMBNAIL_BACKDROP."""
+    width, height = size
+    h, w = picture.shape[:2]
+    scale = min(width / w, height / h)
+    fit = (max(1, min(width, round(w * scale))), max(1, min(height, round(h * scale))))
+    scaled = cv2.resize(picture, fit, interpolation=cv2.INTER_AREA if scale < 1 else cv2.INTER_NEAREST)
+    canvas = np.empty((height, width, 3), dtype=picture.dtype)
+    canvas[:] = THUMBNAIL_BACKDROP
+    top, left = (height - fit[1]) // 2, (width - fit[0]) // 2
+    canvas[top:top + fit[1], left:left + fit[0]] = scaled
+    return canvas
 
 
 LIVE_METRICS = view_keys(LIVE)

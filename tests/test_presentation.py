@@ -6,6 +6,8 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from lwirst import analysis, palette, plots
 from lwirst.chips import target_chips
@@ -165,3 +167,19 @@ def test_sweep_points_keep_the_schedule_out_of_the_name_unless_it_tells_rows_apa
     assert list(points["schedule"]) == [short, short, long]
     assert points.loc["a (2 seeds)", "miou"] == pytest.approx(0.55)
     assert len(analysis.merge_points(points.reset_index())) == 3  # unique names: none merged away
+
+
+@given(st.integers(1, 900), st.integers(1, 900))
+@settings(max_examples=60, deadline=None)
+def test_thumbnails_of_any_shape_share_one_size_and_show_the_whole_frame(height: int, width: int) -> None:
+    """Gallery cells stay aligned: every frame fits whole, centred on the backdrop, none cropped."""
+    picture = np.full((height, width, 3), 255, np.uint8)
+    boxed = analysis.letterbox(picture, (320, 240))
+    assert boxed.shape == (240, 320, 3)
+    inside = np.argwhere((boxed == 255).all(axis=2))
+    (top, left), (bottom, right) = inside.min(axis=0), inside.max(axis=0)
+    assert bottom - top + 1 == 240 or right - left + 1 == 320  # fills one side
+    scale = min(320 / width, 240 / height)  # the aspect ratio kept: sides within a pixel of the scaled frame's
+    assert abs(bottom - top + 1 - height * scale) <= 1 and abs(right - left + 1 - width * scale) <= 1
+    assert abs(top - (239 - bottom)) <= 1 and abs(left - (319 - right)) <= 1  # centred
+    assert len(inside) == (bottom - top + 1) * (right - left + 1)  # the frame is one rectangle
