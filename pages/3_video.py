@@ -111,9 +111,10 @@ def against_truth(source: common.VideoSource, output: VideoOutput) -> None:
 
 
 def player_and_counts(output: VideoOutput) -> None:
-    """The annotated video, played in the page, beside the number of targets per frame."""
+    """The annotated video, played in the page on a loop (the sample lasts under three seconds), beside the
+    number of targets per frame."""
     video, count = st.columns(2)
-    video.video(output.web_video, format=output.web_format)
+    video.video(output.web_video, format=output.web_format, loop=True)
     with video:
         views.stream_legend()
     count.plotly_chart(plots.count_figure(output.per_frame), key="video_counts")
