@@ -21,7 +21,7 @@ import math
 from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import cv2
 import numpy as np
@@ -39,7 +39,7 @@ from lwirst.evaluate import EvalResult, cache_root, rescore
 from lwirst.export import check_segmentation_onnx
 from lwirst.imageio import to_bgr
 from lwirst.metrics import image_record, match_targets
-from lwirst.modelcard import CARDS, format_metric
+from lwirst.modelcard import card_metrics, format_metric
 from lwirst.paper import compare_preset, load_table
 from lwirst.postprocess import TargetFilter, detect, logit_to_probability, mask_targets
 from lwirst.scoring import LIVE, metric_spec, view_keys
@@ -84,7 +84,7 @@ OUTCOME_COLUMNS = {palette.MISSED: "missed", palette.FALSE_ALARM: "false_alarms"
 
 def metric_cards(metrics: Mapping[str, float], params: int | None, flops: float | None) -> list[tuple[str, str, str]]:
     """(label, value, help) of every card: the accuracy metrics, then the model's cost and speed."""
-    cards = [(label, format_metric(key, metrics.get(key)), help_) for key, (label, help_) in CARDS.items()]
+    cards = [(label, format_metric(key, metrics.get(key)), help_) for key, (label, help_) in card_metrics().items()]
     cards.append(("Params", f"{params / 1e6:.4f} M" if params else "n/a", "trainable parameters"))
     cards.append(("FLOPs", f"{flops / 1e6:.1f} M" if flops else "n/a",
                   "at 256×256, THOP convention (ONNX files: counted on the graph, BN folded away)"))
@@ -757,16 +757,26 @@ def letterbox(picture: np.ndarray, size: tuple[int, int]) -> np.ndarray:
     return canvas
 
 
-LIVE_METRICS = view_keys(LIVE)
+class MetricMove(NamedTuple):
+    """One live re-scoring card: the metric's key, label, value now and change since before (as printed,
+    Fa in 1e-6), and the raw change (its sign and the metric's direction colour the card)."""
+
+    key: str
+    label: str
+    value: str
+    delta: str
+    change: float
 
 
 def metric_moves(before: Mapping[str, float], after: Mapping[str, float],
-                 names: Sequence[str] = LIVE_METRICS) -> list[tuple[str, str, str]]:
-    """(label, value now, change since `before`) for the live re-scoring cards; Fa in 1e-6."""
+                 names: Sequence[str] | None = None) -> list[MetricMove]:
+    """The live re-scoring cards of `names` (default: the table's live view) that both results hold."""
     moves = []
-    for name in names:
-        spec = metric_spec(name)
-        moves.append((spec.label, spec.format(after[name]), spec.delta(before[name], after[name])))
+    for name in view_keys(LIVE) if names is None else names:
+        if name in before and name in after:
+            spec = metric_spec(name)
+            moves.append(MetricMove(name, spec.label, spec.format(after[name]), spec.delta(before[name], after[name]),
+                                    after[name] - before[name]))
     return moves
 
 

@@ -48,7 +48,16 @@ import cv2
 import numpy as np
 import torch
 
-from lwirst.backends import FAST, PLAIN, Options, available_backends, backend_names, default_backend, get_backend
+from lwirst.backends import (
+    FAST,
+    PLAIN,
+    Options,
+    available_backends,
+    backend_names,
+    default_backend,
+    get_backend,
+    preference,
+)
 from lwirst.complexity import count_complexity
 from lwirst.errors import LwirstError
 from lwirst.hostcpu import NO_VNNI, IsaCap, cap_in_environ, cpu_flags, host_kind, int8_hazard, isa_cap
@@ -116,6 +125,16 @@ VARIANTS: tuple[Variant, ...] = (
     Variant("ort-int8-s8", "onnxruntime", FAST.replace(int8="s8"), "QDQ int8, s8 symmetric activations"),
     Variant("openvino-int8-s8", "openvino", FAST.replace(int8="s8"), "the s8 QDQ network on OpenVINO"),
 )
+
+
+def all_variants() -> tuple[Variant, ...]:
+    """VARIANTS, then one row per registered backend that has none (named after it, with the options
+    `Segmenter` gives it by default), so a backend added to the registry is timed with no edit here."""
+    covered = {v.backend for v in VARIANTS}
+    extra = tuple(Variant(name, name, FAST if get_backend(name).runs_onnx else PLAIN,
+                          f"registered backend {name}, the options backend auto would give it")
+                  for name in preference() if name not in covered)
+    return VARIANTS + extra
 
 
 @dataclass(frozen=True)
@@ -614,7 +633,7 @@ def default_variant() -> str:
     """The variant that `Segmenter(backend="auto")` runs here."""
     backend = default_backend()
     options = FAST if get_backend(backend).runs_onnx else PLAIN
-    return next(v.name for v in VARIANTS if (v.backend, v.options) == (backend, options))
+    return next(v.name for v in all_variants() if (v.backend, v.options) == (backend, options))
 
 
 def synthetic_frames(count: int, size: tuple[int, int] = (240, 320), seed: int = 0) -> list[np.ndarray]:
@@ -673,7 +692,7 @@ def run_bench(config: BenchConfig, progress: Callable[[str], None] | None = None
     cpu = detect_cpu(emulate=cap)
     skipped: dict[str, str] = {}
     variants = []
-    for v in VARIANTS:
+    for v in all_variants():
         if config.variants and v.name not in (*config.variants, BASELINE, REFERENCE):
             continue
         refusal = int8_refusal(v, cpu, config.variants or ())

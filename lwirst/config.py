@@ -8,6 +8,7 @@ and the dashboard all speak the same names.
 from __future__ import annotations
 
 import dataclasses
+import difflib
 import json
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
@@ -31,6 +32,39 @@ def json_object(text: str) -> dict[str, Any]:
     return data
 
 
+def _kind_of(default: Any) -> str:
+    """What a field whose default is `default` takes, in words; "" when not checked (no default, None)."""
+    if isinstance(default, bool):
+        return "true or false"
+    if isinstance(default, int):
+        return "an integer"
+    if isinstance(default, float):
+        return "a number"
+    if isinstance(default, str):
+        return "a string"
+    if isinstance(default, tuple):
+        return f"a list like {list(default)}"
+    return ""
+
+
+def _is_kind(value: Any, default: Any) -> bool:
+    """Whether `value` (from JSON) has the type of a field's default: the generic check every config gets
+    before its own __post_init__ checks ranges and choices."""
+    if isinstance(default, bool):
+        return isinstance(value, bool)
+    if isinstance(default, int):
+        return isinstance(value, int) and not isinstance(value, bool)
+    if isinstance(default, float):
+        return isinstance(value, (int, float)) and not isinstance(value, bool)
+    if isinstance(default, str):
+        return isinstance(value, str)
+    if isinstance(default, tuple):
+        return isinstance(value, (list, tuple)) and all(
+            _is_kind(v, default[min(i, len(default) - 1)]) for i, v in enumerate(value)) if default \
+            else isinstance(value, (list, tuple))
+    return True
+
+
 class ConfigFields:
     """JSON round trip for a frozen config dataclass; unknown fields are refused so a typo in a
     config file or a checkpoint from another architecture fails loudly instead of being ignored."""
@@ -45,11 +79,19 @@ class ConfigFields:
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> Any:
-        known = {f.name for f in dataclasses.fields(cls)}  # type: ignore[arg-type]
-        unknown = sorted(set(data) - known)
+        fields = {f.name: f for f in dataclasses.fields(cls)}  # type: ignore[arg-type]
+        unknown = sorted(set(data) - set(fields))
         if unknown:
-            raise LwirstError(f"unknown network config field(s): {', '.join(unknown)}")
-        values = {k: tuple(v) if k in cls.TUPLES and isinstance(v, list) else v for k, v in data.items()}
+            close = [difflib.get_close_matches(name, list(fields), n=1) for name in unknown]
+            hints = "".join(f"; did you mean {c[0]} for {name}?" for name, c in zip(unknown, close, strict=True) if c)
+            raise LwirstError(f"unknown network config field(s): {', '.join(unknown)}{hints} (fields: "
+                              f"{', '.join(fields)})")
+        for name, value in data.items():
+            expected = _kind_of(fields[name].default)
+            if expected and not _is_kind(value, fields[name].default):
+                raise LwirstError(f"network config field {name} takes {expected}, not {value!r}")
+        values = {k: tuple(v) if isinstance(v, list) and (k in cls.TUPLES or isinstance(fields[k].default, tuple))
+                  else v for k, v in data.items()}
         try:
             return cls(**values)
         except (TypeError, ValueError) as exc:  # a wrong-typed field fails inside the checks of __post_init__

@@ -7,6 +7,7 @@ logits at the input size, whichever protocol ran the network.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import logging
@@ -97,13 +98,29 @@ def _fingerprint(dataset: SegDataset) -> str:
     return own() if callable(own) else fingerprint(dataset)
 
 
+def tree_digest(folder: Path) -> str:
+    """A digest of the names and contents of every .py file under `folder`."""
+    digest = hashlib.sha256()
+    for path in sorted(folder.rglob("*.py")):
+        digest.update(path.relative_to(folder).as_posix().encode() + b"\0" + path.read_bytes() + b"\0")
+    return digest.hexdigest()[:16]
+
+
+@functools.cache
+def code_signature() -> str:
+    """The `tree_digest` of the lwirst package (models, metrics and their plugins, post-processing,
+    backends): a result computed by other code, such as a model or metric being edited, is never
+    served from the cache."""
+    return tree_digest(Path(__file__).resolve().parent)
+
+
 def cache_key(segmenter: Segmenter, dataset: SegDataset, threshold: float, grow_to: float | None = GROW_TO) -> str:
     """Key on model content, the data's content fingerprint (resolved paths, sizes, mtimes, split
-    list), split, protocol, threshold, mask growth and the cache schema."""
+    list), split, protocol, threshold, mask growth, the cache schema and the code (`code_signature`)."""
     info = segmenter.describe()
     if not info["hash"]:
         return ""
-    parts = [f"schema{CACHE_SCHEMA}", _fingerprint(dataset),
+    parts = [f"schema{CACHE_SCHEMA}", f"code{code_signature()}", _fingerprint(dataset),
              info["hash"], dataset.name, dataset.split, str(getattr(dataset, "origin", "")),
              ",".join(dataset.names), info["backend"], info["protocol"], str(info["size"]), f"{threshold:g}",
              f"palettes={info['palettes']}", f"grow={grow_to}"]

@@ -128,8 +128,10 @@ def model_card(path: Path | None) -> ModelCard:
                      _read_markdown(path))
 
 
-# Metric cards: metrics key -> (label, help), the card view of `lwirst.scoring`'s table.
-CARDS = {spec.key: (spec.label, spec.help) for spec in metric_specs(CARD)}
+def card_metrics() -> dict[str, tuple[str, str]]:
+    """Metric cards: metrics key -> (label, help), the card view of `lwirst.scoring`'s table (read when
+    asked, so a metric plugin is loaded, and its errors reported, where a card is drawn)."""
+    return {spec.key: (spec.label, spec.help) for spec in metric_specs(CARD)}
 
 
 def format_metric(name: str, value: float | None) -> str:
@@ -141,7 +143,8 @@ def metrics_table(metrics: dict[str, Any]) -> pd.DataFrame:
     """A card's test metrics as the metric cards print them: one column per input protocol."""
     columns = metrics if metrics and all(isinstance(v, dict) for v in metrics.values()) else {"value": metrics}
     keys = list(dict.fromkeys(k for values in columns.values() for k in values))
-    return pd.DataFrame({"metric": [CARDS.get(k, (k,))[0] for k in keys],
+    cards = card_metrics()
+    return pd.DataFrame({"metric": [cards.get(k, (k,))[0] for k in keys],
                          **{name: [format_metric(k, values[k]) if isinstance(values.get(k), (int, float))
                                    else str(values.get(k, "")) for k in keys]
                             for name, values in columns.items()}})

@@ -19,8 +19,16 @@ def unknown(kind: str, name: str, known: Sequence[str], choose: str) -> LwirstEr
 
 
 def load_entry(module: str, attribute: str, name: str) -> Any:
-    """`module.attribute`, checked to register itself under `name`."""
-    entry = getattr(importlib.import_module(module), attribute)
+    """`module.attribute`, checked to register itself under `name`; a module that fails to import or
+    lacks the attribute is named in a one-line error."""
+    try:
+        loaded = importlib.import_module(module)
+    except Exception as exc:
+        raise LwirstError(f"{module} (registered as {name!r}) failed to import ({type(exc).__name__}: {exc}); "
+                          "a registry module must import its runtime inside functions") from exc
+    entry = getattr(loaded, attribute, None)
+    if entry is None:
+        raise LwirstError(f"{module} (registered as {name!r}) defines no {attribute}")
     if entry.name != name:
         raise LwirstError(f"{module} registers {entry.name!r}, not {name!r}")
     return entry

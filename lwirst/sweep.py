@@ -52,13 +52,16 @@ TABLES = ("III", "IV", "V", "VI", "VII", "VIII", "IX")
 SWEEP_FILE = "sweep.json"
 RESULT_FILE = "result.json"
 RESULTS_CSV = "results.csv"
-SCORES = view_keys(SWEEP)  # ("miou", "f1", "pd", "fa"): what `score_resized` measures
-CSV_COLUMNS = [
-    "table", "preset", "row", "variant", "seed", "epochs", "schedule", "dataset", "train_split",
-    "val_split", "test_split", "best_epoch", "best_val_iou",
-    *(f"best_{s}" for s in SCORES), *(f"final_{s}" for s in SCORES),
-    "params_m", "flops_m", "wall_s", "hardware", "commit", "note",
-]
+
+
+def csv_columns() -> list[str]:
+    """The columns of results.csv: the trial, then the best and final weights' scores of the metric
+    table's sweep view (what `score_resized` measures, plugins included), then cost and provenance."""
+    scores = view_keys(SWEEP)
+    return ["table", "preset", "row", "variant", "seed", "epochs", "schedule", "dataset", "train_split",
+            "val_split", "test_split", "best_epoch", "best_val_iou",
+            *(f"best_{s}" for s in scores), *(f"final_{s}" for s in scores),
+            "params_m", "flops_m", "wall_s", "hardware", "commit", "note"]
 METRICS = tuple(f"{when}_{s}" for when in ("best", "final") for s in ("miou", "f1", "pd"))
 
 
@@ -424,7 +427,7 @@ def collect_results(sweep: Sweep) -> pd.DataFrame:
                          "variant": variant, "seed": seed, "schedule": sweep.schedule, "note": listed.get("note", ""),
                          **{k: v for k, v in dataclasses.asdict(sweep.data).items() if k != "data_dir"},
                          **result})
-    return pd.DataFrame(rows, columns=CSV_COLUMNS)
+    return pd.DataFrame(rows, columns=csv_columns())
 
 
 def write_results(frame: pd.DataFrame, path: str | Path) -> Path:

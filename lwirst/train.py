@@ -38,6 +38,7 @@ from lwirst.mining import mine_hard_negatives
 from lwirst.models import DEFAULT_ARCHITECTURE, NetworkConfig, architecture_of, build_model
 from lwirst.palettes import random_palette
 from lwirst.preprocess import normalize
+from lwirst.scoring import SWEEP, plugin_metrics, plugin_results, view_keys
 from lwirst.sensor import add_sensor_noise, draw_noise_std
 from lwirst.trainmix import FrameBank, Geometry, epoch_kinds
 
@@ -253,25 +254,31 @@ def recalibrate_batchnorm(model: torch.nn.Module, train_set: TrainSet, *, seed: 
 
 def score_resized(model: torch.nn.Module, dataset: SegDataset, size: int, *,
                   targets: bool = True) -> dict[str, float]:
-    """Pixel mIoU and F1 (and target Pd, Fa) of `model` under the resize protocol.
+    """Pixel mIoU and F1 (and target Pd, Fa, and the sweep view's plugin metrics) of `model` under
+    the resize protocol.
 
     The exact network (no folding) through `Segmenter`, so training, sweeps and
     `lwirst evaluate` share one protocol: resize to size x size, logits back to each
-    image's own size, threshold 0.
+    image's own size, threshold 0 (plugins score the thresholded mask, as in `evaluate`).
     """
     segmenter = Segmenter.from_module(model, size=(size, size), options=PLAIN)
     pixel, target = PixelMetrics(), PdFa()
+    plugins = plugin_metrics(0.5) if targets else []
     for i in range(len(dataset)):
         sample = dataset.load(i)
         logits = segmenter.predict(sample.image).logits
         pixel.update(logits, sample.mask)
         if targets:
             target.update(logits, sample.mask)
+            for metric in plugins:
+                metric.update(logits > 0, sample.mask)
     p = pixel.compute()
     scores = {"miou": p["iou"], "f1": p["f1"]}
     if targets:
         t = target.compute()
+        sweep = set(view_keys(SWEEP))
         scores |= {"pd": t["pd"], "fa": t["fa"]}
+        scores |= {k: v for k, v in plugin_results(plugins).items() if k in sweep}
     return scores
 
 

@@ -83,8 +83,8 @@ def live_metrics(run: dash.Run, metrics: dict[str, float]) -> None:
                f"evaluation (threshold {describe_threshold(run.threshold)}, no filter). The network does not run "
                "again.")
     moves = analysis.metric_moves(baseline, metrics)
-    for column, name, (label, value, delta) in zip(st.columns(6), analysis.LIVE_METRICS, moves, strict=True):
-        views.metric_change(column, label, value, name, metrics[name] - baseline[name], delta)
+    for column, move in zip(st.columns(len(moves)), moves, strict=True):
+        views.metric_change(column, move.label, move.value, move.key, move.change, move.delta)
 
 
 def filtered_images(per_image: pd.DataFrame) -> pd.DataFrame:

@@ -112,3 +112,33 @@ def test_unregistered_backend_is_gone(registered: BackendSpec) -> None:
         backends.get_backend("brightest")
     with pytest.raises(LwirstError, match="built in"):
         backends.unregister("torch")
+
+
+def test_bench_times_a_registered_backend_even_when_auto_prefers_it() -> None:
+    """A backend with no hand-written bench variant gets one row; `auto` preferring it breaks nothing."""
+    from lwirst.bench import all_variants, default_variant
+
+    first = BackendSpec(name="brightest-first", package="numpy", runtime="numpy", build=_build, runs_onnx=False,
+                        preference=-1, threads="single-threaded numpy")
+    backends.register(first)
+    try:
+        row = next(v for v in all_variants() if v.backend == "brightest-first")
+        assert row.name == "brightest-first" and row.options == backends.PLAIN
+        assert backends.default_backend() == "brightest-first" and default_variant() == "brightest-first"
+    finally:
+        backends.unregister(first.name)
+    assert not [v for v in all_variants() if v.backend == "brightest-first"]
+
+
+def test_a_backend_module_that_fails_to_import_is_left_out_and_named(tmp_path: Path,
+                                                                      monkeypatch: pytest.MonkeyPatch) -> None:
+    """Its runtime imported at module level and missing: every other backend still works."""
+    (tmp_path / "fancy_backend.py").write_text("import fancyrt_that_is_not_installed\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    monkeypatch.setitem(backends._MODULES, "fancy", "fancy_backend")
+    assert "fancy" in backends.backend_names()  # offered, so asking for it explains itself
+    assert "fancy" not in backends.available_backends() and "fancy" not in backends.preference()
+    assert backends.default_backend() == backends.preference()[0]
+    with pytest.raises(LwirstError, match=r"fancy_backend \(registered as 'fancy'\) failed to import "
+                                          r"\(ModuleNotFoundError"):
+        backends.get_backend("fancy")

@@ -117,3 +117,46 @@ def test_exportable_adaptive_max_pool_equals_torchs(h: int, w: int, rows: int, c
     rows, cols = min(rows, h), min(cols, w)
     x = torch.randn(2, 3, h, w, generator=torch.Generator().manual_seed(seed))
     assert torch.equal(adaptive_max_pool(x, rows, cols), F.adaptive_max_pool2d(x, (rows, cols)))
+
+
+@pytest.mark.parametrize("fields, message", [
+    ({"chanels": [8, 32, 64]}, "did you mean channels for chanels?"),
+    ({"channels": "wide"}, "field channels takes a list like [8, 32, 64], not 'wide'"),
+    ({"channels": [8, 32, True]}, "field channels takes a list like [8, 32, 64]"),
+    ({"num_daaa": 2.5}, "field num_daaa takes an integer, not 2.5"),
+    ({"daaa_conv": 3}, "field daaa_conv takes a string, not 3"),
+    ({"dropout_rest": "0.1"}, "field dropout_rest takes a number"),
+])
+def test_a_wrong_config_field_is_one_clear_error(fields: dict, message: str) -> None:
+    """Checked from the defaults' types for every architecture's config, before any torch code runs."""
+    from lwirst.models import config_from_dict
+
+    with pytest.raises(LwirstError) as caught:
+        config_from_dict(fields)
+    assert message in str(caught.value)
+
+
+def test_a_network_that_fails_to_build_or_keeps_no_config_is_named(tmp_path, monkeypatch) -> None:
+    from lwirst import models
+
+    (tmp_path / "plain_net.py").write_text(
+        "from dataclasses import dataclass\n"
+        "import torch\n"
+        "from lwirst.models.base import Architecture, ConfigFields\n"
+        "@dataclass(frozen=True)\n"
+        "class Config(ConfigFields):\n"
+        "    in_channels: int = 3\n"
+        "    width: int = 4\n"
+        "class Net(torch.nn.Module):\n"
+        "    def __init__(self, config):\n"
+        "        super().__init__()\n"
+        "        self.conv = torch.nn.Conv2d(config.in_channels, config.width, 3)\n"
+        "ARCHITECTURE = Architecture('plain', 'Plain net', Net, Config)\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    monkeypatch.setitem(models._MODULES, "plain", "plain_net")
+    monkeypatch.setattr(models, "_LOADED", {})
+    with pytest.raises(LwirstError, match=r"Net keeps no \.config"):
+        models.build_model("plain")
+    config = models.get_architecture("plain").config(width=-1)
+    with pytest.raises(LwirstError, match=r"Plain net cannot be built from its config \(RuntimeError"):
+        models.build_model("plain", config)

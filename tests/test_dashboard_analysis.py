@@ -260,7 +260,7 @@ def test_rescoring_counts_misses_and_hot_misses_per_image() -> None:
     assert analysis.rank_images(images, "false-alarm pixels")["name"].tolist() == ["z", "x", "y"]
     assert analysis.filter_images(images, ["hot but below threshold"])["name"].tolist() == ["y"]
     assert analysis.filter_images(images, ["missed", "false alarm"], (0.4, 1.0))["name"].tolist() == ["x", "z"]
-    moves = dict((label, delta) for label, _, delta in analysis.metric_moves(
+    moves = dict((move.label, move.delta) for move in analysis.metric_moves(
         {"precision": 0.5, "recall": 0.5, "f1": 0.5, "miou": 0.5, "pd": 0.5, "fa": 2e-6},
         {"precision": 0.6, "recall": 0.4, "f1": 0.5, "miou": 0.5, "pd": 1.0, "fa": 1e-6}))
     assert moves["P"] == "+0.1000" and moves["Pd"] == "+0.5000" and moves["Fa (×1e-6)"] == "-1.00"

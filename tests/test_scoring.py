@@ -3,25 +3,30 @@
 from __future__ import annotations
 
 import math
+import re
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
 
-from lwirst.analysis import LIVE_METRICS, metric_moves
-from lwirst.evaluate import EvalResult, rescore, summary_lines
-from lwirst.modelcard import CARDS, format_metric
+from lwirst import evaluate as evaluate_module
+from lwirst import scoring
+from lwirst.analysis import metric_moves
+from lwirst.errors import LwirstError
+from lwirst.evaluate import EvalResult, code_signature, rescore, summary_lines, tree_digest
+from lwirst.modelcard import card_metrics, format_metric
 from lwirst.postprocess import GROW_TO, describe_growth
 from lwirst.scoring import CARD, LIVE, SUMMARY, SWEEP, VIEWS, MetricSpec, metric_spec, metric_specs, view_keys
-from lwirst.sweep import SCORES
+from lwirst.sweep import csv_columns
 
 
 def test_keys_are_unique_and_the_views_are_the_ones_the_layers_use() -> None:
     keys = [s.key for s in metric_specs()]
     assert len(keys) == len(set(keys))
-    assert list(CARDS) == list(view_keys(CARD))
-    assert view_keys(LIVE) == LIVE_METRICS
-    assert set(SCORES) == {"miou", "f1", "pd", "fa"} == set(view_keys(SWEEP))
+    assert list(card_metrics()) == list(view_keys(CARD))
+    assert {"miou", "f1", "pd", "fa"} <= set(view_keys(SWEEP))
+    assert all(f"best_{k}" in csv_columns() and f"final_{k}" in csv_columns() for k in view_keys(SWEEP))
     for view in VIEWS:
         assert all(view in s.views for s in metric_specs(view))
 
@@ -43,7 +48,7 @@ def test_formats_directions_and_missing_values() -> None:
 
 
 def test_live_moves_and_summary_follow_the_table() -> None:
-    moves = {label: delta for label, _, delta in metric_moves(
+    moves = {move.label: move.delta for move in metric_moves(
         {"precision": 0.5, "recall": 0.5, "f1": 0.5, "miou": 0.5, "pd": 0.5, "fa": 2e-6},
         {"precision": 0.6, "recall": 0.4, "f1": 0.5, "miou": 0.5, "pd": 1.0, "fa": 1e-6})}
     assert moves["P"] == "+0.1000" and moves["Fa (×1e-6)"] == "-1.00"
@@ -70,4 +75,106 @@ def test_rescore_returns_every_live_metric() -> None:
     mask[4:7, 4:7] = True
     logits = np.where(mask, 5.0, -5.0).astype(np.float32)
     scores = rescore({"a": logits}, {"a": mask}, 0.0)
-    assert set(LIVE_METRICS) <= set(scores) and math.isclose(scores["miou"], 1.0)
+    assert set(view_keys(LIVE)) <= set(scores) and math.isclose(scores["miou"], 1.0)
+
+
+# ---------------------------------------------------------------- plugins as a researcher adds them
+
+AREA_PLUGIN = '''
+from dataclasses import dataclass
+import numpy as np
+from lwirst.scoring import CARD, LIVE, SWEEP, MetricSpec
+
+@dataclass(frozen=True)
+class AreaResult:
+    ratio: float
+    def as_metrics(self):
+        return {"area_ratio": self.ratio}
+
+class AreaRatio:
+    """Predicted pixels / ground-truth pixels over the dataset."""
+    def __init__(self, threshold):
+        self.threshold = threshold
+        self.reset()
+    def reset(self):
+        self.pred = self.truth = 0
+    def update(self, pred, mask):
+        self.pred += int(np.count_nonzero(np.asarray(pred) > self.threshold))
+        self.truth += int(np.count_nonzero(mask))
+    def compute(self):
+        return AreaResult(self.pred / self.truth if self.truth else float("nan"))
+
+METRIC = AreaRatio
+SPECS = (MetricSpec("area_ratio", "area ratio", "predicted / true pixels", better=None, views=(CARD, LIVE, SWEEP)),)
+'''
+
+
+def add_plugin(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, name: str, source: str) -> None:
+    """A plugin module written where Python finds it, added to the table as the README says (one line)."""
+    (tmp_path / f"{name}.py").write_text(source)
+    monkeypatch.syspath_prepend(str(tmp_path))
+    monkeypatch.setattr(scoring, "_PLUGINS", (*scoring._PLUGINS, name))
+
+
+def test_a_plugin_metric_reaches_cards_live_rescoring_and_sweep_columns(tmp_path: Path,
+                                                                        monkeypatch: pytest.MonkeyPatch) -> None:
+    add_plugin(tmp_path, monkeypatch, "area_plugin", AREA_PLUGIN)
+    mask = np.zeros((16, 16), dtype=bool)
+    mask[4:7, 4:7] = True
+    logits = np.where(mask, 5.0, -5.0).astype(np.float32)
+    logits[4, 8] = 5.0  # one false pixel: 10 predicted for 9 true
+    scores = rescore({"a": logits}, {"a": mask}, 0.0, grow_to=None)
+    assert math.isclose(scores["area_ratio"], 10 / 9)
+    assert "area_ratio" in card_metrics() and "best_area_ratio" in csv_columns()
+    before = scores | {"area_ratio": 1.0}
+    move = next(m for m in metric_moves(before, scores) if m.key == "area_ratio")
+    assert move.label == "area ratio" and math.isclose(move.change, 1 / 9)
+
+
+def test_live_moves_skip_a_metric_one_side_lacks() -> None:
+    """A run cached before a metric existed has no value for it: its card is left out, not a KeyError."""
+    old = {"precision": 0.5, "recall": 0.5, "f1": 0.5, "miou": 0.5, "pd": 0.5}
+    new = old | {"fa": 1e-6}
+    assert [m.key for m in metric_moves(old, new)] == ["precision", "recall", "f1", "miou", "pd"]
+
+
+@pytest.mark.parametrize("name, source, where", [
+    ("syntax_plugin", "def broken(:\n", "failed to import (SyntaxError"),
+    ("half_plugin", "SPECS = ()\n", "defines no METRIC"),
+    ("raising_plugin", AREA_PLUGIN.replace("self.pred += int(", "self.pred += 1 / 0 + int("),
+     "failed in update (ZeroDivisionError"),
+], ids=["syntax", "no-metric", "raises"])
+def test_a_broken_plugin_is_named_in_one_line(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, name: str,
+                                              source: str, where: str) -> None:
+    add_plugin(tmp_path, monkeypatch, name, source)
+    mask = np.zeros((8, 8), dtype=bool)
+    with pytest.raises(LwirstError, match=rf"metric plugin {name} {re.escape(where)}") as caught:
+        rescore({"a": np.zeros((8, 8), np.float32)}, {"a": mask}, 0.0)
+    assert "\n" not in str(caught.value)
+
+
+def test_the_cache_key_follows_the_code(tmp_path: Path) -> None:
+    """An edited model or metric, or a new plugin file, gives another digest, so no stale result is served."""
+    tree = tmp_path / "pkg"
+    (tree / "models").mkdir(parents=True)
+    (tree / "models" / "net.py").write_text("x = 1\n")
+    first = tree_digest(tree)
+    assert tree_digest(tree) == first
+    (tree / "models" / "net.py").write_text("x = 2\n")
+    edited = tree_digest(tree)
+    (tree / "area.py").write_text("")
+    assert len({first, edited, tree_digest(tree)}) == 3
+    assert code_signature() == tree_digest(Path(evaluate_module.__file__).resolve().parent)
+
+
+def test_trainings_and_sweeps_score_the_sweep_views_plugins(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    add_plugin(tmp_path, monkeypatch, "area_sweep_plugin", AREA_PLUGIN)
+    from lwirst.datasets import open_dataset
+    from lwirst.models import build_model
+    from lwirst.synth import SceneConfig, write_dataset
+    from lwirst.train import score_resized
+
+    data = open_dataset(write_dataset(tmp_path / "synth", 3, SceneConfig(size=(32, 32)), seed=1), "folder", "all")
+    scores = score_resized(build_model().eval(), data, 32)
+    assert set(view_keys(SWEEP)) == set(scores) and "area_ratio" in scores
+    assert score_resized(build_model().eval(), data, 32, targets=False).keys() == {"miou", "f1"}

@@ -8,6 +8,8 @@ their runtime only when building, so listing names and capabilities loads no tor
 
 from __future__ import annotations
 
+import logging
+
 from lwirst.backends.base import Backend, BackendSpec, NetworkSource, check_channels, importable
 from lwirst.backends.options import FAST, INT8_MODES, PLAIN, Options
 from lwirst.errors import LwirstError
@@ -21,6 +23,8 @@ _MODULES: dict[str, str] = {
     "openvino": "lwirst.backends.openvino_cpu",
 }
 _SPECS: dict[str, BackendSpec] = {}
+_LEFT_OUT: set[str] = set()  # backends whose module failed to load, warned about once
+log = logging.getLogger(__name__)
 
 __all__ = ["FAST", "INT8_MODES", "PLAIN", "Backend", "BackendSpec", "NetworkSource", "Options",
            "available_backends", "backend_names", "check_channels", "default_backend", "engine_choice",
@@ -55,14 +59,30 @@ def unregister(name: str) -> None:
     _SPECS.pop(name, None)
 
 
+def _loadable() -> list[str]:
+    """The backends whose module loads; one that does not is logged and left out of "auto" and the
+    engine lists (so one broken backend module does not stop every command), and named when asked for."""
+    names = []
+    for name in backend_names():
+        try:
+            get_backend(name)
+        except LwirstError as exc:
+            if name not in _LEFT_OUT:
+                _LEFT_OUT.add(name)
+                log.warning("backend %s left out: %s", name, exc)
+            continue
+        names.append(name)
+    return names
+
+
 def preference() -> tuple[str, ...]:
-    """Every backend name, the one "auto" prefers first."""
-    return tuple(sorted(backend_names(), key=lambda name: get_backend(name).preference))
+    """Every backend that loads, the one "auto" prefers first."""
+    return tuple(sorted(_loadable(), key=lambda name: get_backend(name).preference))
 
 
 def available_backends() -> list[str]:
     """Backends whose runtime is importable here, in registry order."""
-    return [name for name in backend_names() if get_backend(name).installed]
+    return [name for name in _loadable() if get_backend(name).installed]
 
 
 def default_backend() -> str:

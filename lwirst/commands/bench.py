@@ -107,7 +107,7 @@ def run(args: argparse.Namespace) -> int:
     if cap is not None and not capped_here and os.environ.get(CHILD) == cap.name:
         raise LwirstError(f"the {cap.label}-capped child process could not load its runtimes capped")
 
-    from lwirst.bench import VARIANTS, BenchConfig, run_bench
+    from lwirst.bench import BenchConfig, all_variants, run_bench
 
     threads = args.threads or ([1] if args.quick else _default_threads())
     batches = [1, 2] if args.quick and args.batch == [1, 8] else args.batch
@@ -118,7 +118,7 @@ def run(args: argparse.Namespace) -> int:
         raise LwirstError("--size takes positive H W")
     if args.seconds <= 0 or args.rounds < 1:
         raise LwirstError("--seconds must be positive and --rounds at least 1")
-    known = {v.name for v in VARIANTS}
+    known = {v.name for v in all_variants()}
     unknown = sorted(set(args.variants or ()) - known)
     if unknown:
         raise LwirstError(f"unknown variant(s) {', '.join(unknown)}; choose from {', '.join(sorted(known))}")

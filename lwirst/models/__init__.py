@@ -77,4 +77,12 @@ def build_model(name: str | None = None, config: NetworkConfig | None = None) ->
         config = spec.config()
     elif type(config) is not spec.config:
         raise LwirstError(f"architecture {name!r} needs a {spec.config.__name__}, got {type(config).__name__}")
-    return spec.module(config)
+    try:
+        module = spec.module(config)
+    except (ValueError, TypeError, RuntimeError, ZeroDivisionError) as exc:  # e.g. a width of 0 reaching torch
+        raise LwirstError(f"{spec.label} cannot be built from its config ({type(exc).__name__}: {exc}); "
+                          "check the config's values") from exc
+    if not hasattr(module, "config"):
+        raise LwirstError(f"{spec.module.__name__} keeps no .config; checkpoints and export need it "
+                          "(set self.config = config in __init__)")
+    return module

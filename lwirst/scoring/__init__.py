@@ -1,12 +1,14 @@
 """One table of the metrics lwirst reports, and the protocol a metric implements.
 
 Every place that names, labels, formats or ranks a metric (the CLI summary of
-`lwirst evaluate`, the Evaluate and model cards, live re-scoring, Compare, sweep
-columns) iterates over `metric_specs()` instead of keeping its own list, so a metric
-is added in one place. A new metric computed during evaluation is one module
-defining ``SPECS`` (its rows of the table) and ``METRIC`` (a factory taking the
-logit threshold and returning a `Metric`) plus one line in `_PLUGINS`; `evaluate`
-and `rescore` run every plugin over every image.
+`lwirst evaluate`, the Evaluate and model cards, live re-scoring, Compare's table, sweep
+columns) iterates over `metric_specs()` instead of keeping its own list. A row says how
+a key is *shown*; the value comes from the code that scores. So a new metric is one
+module defining ``SPECS`` (its rows) and ``METRIC`` (a factory taking a threshold and
+returning a `Metric`, see `plugin_metrics`) plus one line in `_PLUGINS`: `evaluate`,
+`rescore` (the dashboard's live re-scoring) and the scoring of trainings and sweeps run
+every plugin over every image. A plain row in `_BUILTIN` only labels a key that
+`lwirst.evaluate` already computes.
 
 Light: imports numpy only until a plugin is loaded (plugins use numpy and scipy, never torch).
 """
@@ -20,6 +22,8 @@ from dataclasses import dataclass
 from typing import Any, Protocol, TypeVar
 
 import numpy as np
+
+from lwirst.errors import LwirstError
 
 R_co = TypeVar("R_co", covariant=True)
 
@@ -146,7 +150,20 @@ _BUILTIN: tuple[MetricSpec, ...] = (
 
 
 def _plugins() -> list[Any]:
-    return [importlib.import_module(name) for name in _PLUGINS]
+    """The plugin modules; one that fails to import, or lacks SPECS or METRIC, is named in a one-line error
+    (a metric missing from the results would be a wrong result, so it is not skipped)."""
+    modules = []
+    for name in _PLUGINS:
+        try:
+            module = importlib.import_module(name)
+        except Exception as exc:
+            raise LwirstError(f"metric plugin {name} failed to import ({type(exc).__name__}: {exc}); fix it or "
+                              "remove its line from _PLUGINS in lwirst/scoring/__init__.py") from exc
+        absent = [attr for attr in ("SPECS", "METRIC") if not hasattr(module, attr)]
+        if absent:
+            raise LwirstError(f"metric plugin {name} defines no {' or '.join(absent)}")
+        modules.append(module)
+    return modules
 
 
 def metric_specs(view: str | None = None) -> tuple[MetricSpec, ...]:
@@ -166,10 +183,34 @@ def view_keys(view: str) -> tuple[str, ...]:
     return tuple(s.key for s in metric_specs(view))
 
 
+class _Named:
+    """A plugin metric whose failures name the plugin in a one-line error instead of a traceback."""
+
+    def __init__(self, name: str, factory: Callable[[float], Metric[MetricResult]], threshold: float) -> None:
+        self.name = name
+        self.metric = self._call("build", lambda: factory(threshold))
+
+    def _call(self, what: str, action: Callable[[], Any]) -> Any:
+        try:
+            return action()
+        except Exception as exc:
+            raise LwirstError(f"metric plugin {self.name} failed in {what} ({type(exc).__name__}: {exc})") from exc
+
+    def reset(self) -> None:
+        self._call("reset", self.metric.reset)
+
+    def update(self, pred: np.ndarray, mask: np.ndarray) -> None:
+        self._call("update", lambda: self.metric.update(pred, mask))
+
+    def compute(self) -> MetricResult:
+        return self._call("compute", self.metric.compute)
+
+
 def plugin_metrics(threshold: float) -> list[Metric[MetricResult]]:
-    """A fresh instance of every plugin metric at a logit threshold (0 = probability 0.5)."""
-    factories: list[Callable[[float], Metric[MetricResult]]] = [m.METRIC for m in _plugins()]
-    return [factory(threshold) for factory in factories]
+    """A fresh instance of every plugin metric. Evaluation hands each `update` the boolean mask of the
+    targets kept (after the user's threshold, mask growth and filter), the same pixels the built-in
+    pixel metrics score, so `threshold` is the one that binarises those: 0.5."""
+    return [_Named(m.__name__, m.METRIC, threshold) for m in _plugins()]
 
 
 def plugin_results(metrics: Iterable[Metric[MetricResult]]) -> dict[str, float]:
