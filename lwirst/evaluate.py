@@ -135,7 +135,9 @@ def evaluate(segmenter: Segmenter, dataset: SegDataset, *, threshold: float = 0.
     cached = cache_root() / key if key else None
     if cached is not None and (cached / "metrics.json").exists():
         log.info("evaluation cache hit %s", cached)
-        return EvalResult.load(cached)
+        result = EvalResult.load(cached)
+        result.protocol["model"] = segmenter.describe()["model"]  # same content, maybe another file name
+        return result
 
     result = _score(dataset, lambda sample: segmenter.predict(sample.image), segmenter.describe(), threshold,
                     grow_to, progress=progress, keep_saliency=keep_saliency)

@@ -9,6 +9,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -82,6 +83,20 @@ def test_edited_masks_are_rescored_not_served_from_cache(model: Path, tmp_path: 
         cv2.imwrite(str(data / "masks" / f"s{i}.png"), mask)
     second = evaluate(segmenter, open_dataset(data, "folder", "test"), keep_saliency=False)
     assert second.metrics["targets"] == 4
+
+
+def test_a_cached_result_names_the_model_file_asked_for(model: Path, tmp_path: Path,
+                                                       monkeypatch: pytest.MonkeyPatch) -> None:
+    """The cache keys on content: a copy of the model is a cache hit, reported under the copy's name."""
+    monkeypatch.setenv("LWIRST_CACHE_DIR", str(tmp_path / "cache"))
+    data = folder_dataset(tmp_path / "d")
+    copy = tmp_path / "renamed.safetensors"
+    shutil.copyfile(model, copy)
+    first = evaluate(Segmenter(model, backend="torch", threads=1, size=(32, 32)), open_dataset(data, "folder", "test"))
+    again = evaluate(Segmenter(copy, backend="torch", threads=1, size=(32, 32)), open_dataset(data, "folder", "test"))
+    assert first.protocol["model"] == model.name and again.protocol["model"] == "renamed.safetensors"
+    assert again.metrics == pytest.approx(first.metrics, rel=1e-5, nan_ok=True)  # stored rounded
+    assert len(list((tmp_path / "cache").iterdir())) == 1
 
 
 def test_two_datasets_reached_by_one_relative_path_do_not_share_results(model: Path, tmp_path: Path,
