@@ -246,3 +246,22 @@ def test_onnx_count_refuses_a_graph_that_cannot_run() -> None:
                               [helper.make_tensor_value_info("y", TensorProto.FLOAT, ["n", 1, "h", "w"])], [shape])
     with pytest.raises(LwirstError, match="cannot run the ONNX graph"):
         onnx_complexity(helper.make_model(graph).SerializeToString(), (32, 32))
+
+
+def test_cli_measures_any_architecture_or_model_file(tmp_path, capsys: pytest.CaptureFixture[str]) -> None:
+    """--arch and --model reach networks the presets do not: ENet's Table II figures, a trained file."""
+    from lwirst.checkpoint import save_checkpoint
+    from lwirst.models import build_model
+
+    assert main(["complexity", "--arch", "enet"]) == 0
+    out = capsys.readouterr().out
+    assert "ENet (enet, default config)" in out and "(0.3491 M)" in out and "535.15 M" in out
+    net = build_model("acm")
+    save_checkpoint(tmp_path / "acm.safetensors", net, net.config)
+    assert main(["complexity", "--model", str(tmp_path / "acm.safetensors"), "--json"]) == 0
+    measured = json.loads(capsys.readouterr().out)
+    expected = config_complexity(net.config)
+    assert measured["params"] == expected.params and measured["flops"] == pytest.approx(expected.flops)
+    assert "ACM" in measured["network"]
+    assert main(["complexity", "--model", str(tmp_path / "absent.onnx")]) == 1
+    assert "no such file" in capsys.readouterr().err

@@ -1,13 +1,15 @@
-"""`lwirst complexity`: parameters and FLOPs of presets, beside the paper's printed figures."""
+"""`lwirst complexity`: parameters and FLOPs of presets, beside the paper's printed figures, or of any
+registered architecture (--arch) or model file (--model)."""
 
 from __future__ import annotations
 
 import argparse
 import textwrap
 import unicodedata
+from pathlib import Path
 
 from lwirst import jsonio
-from lwirst.complexity import CONVENTION
+from lwirst.complexity import CONVENTION, Complexity
 from lwirst.config import PRESETS
 from lwirst.errors import LwirstError
 from lwirst.paper import (
@@ -35,6 +37,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     what.add_argument("--all-presets", action="store_true",
                       help="one line per preset of Tables II-IX, paper vs measured")
     what.add_argument("--list", action="store_true", help="list preset names and their paper rows")
+    what.add_argument("--arch", help="a registered architecture at its default config (e.g. enet, acm); "
+                                     "no paper comparison")
+    what.add_argument("--model", type=Path, help="a checkpoint (.safetensors, .pt) or ONNX file: the network "
+                                                 "it holds, whatever its architecture")
     parser.add_argument("--table", help="only the presets of one paper table (II ... IX)")
     parser.add_argument("--size", nargs=2, type=int, metavar=("H", "W"), default=list(PAPER_SIZE),
                         help="input height and width, multiples of 8 (default: the paper's 256 256)")
@@ -47,13 +53,61 @@ def run(args: argparse.Namespace) -> int:
     table = normalize_table(args.table) if args.table else None
     names = [name for name, p in PRESETS.items() if table in (None, p.table)]
     size = (args.size[0], args.size[1])
-    if args.list:
+    if (args.arch or args.model) and table:
+        raise LwirstError("--table selects presets; --arch and --model measure one network")
+    if args.arch or args.model:
+        _print_network(*_network(args, size), size, args.json)
+    elif args.list:
         _print_list(names, args.json)
     elif args.all_presets or table:
         _print_table(compare_presets(names, size), size, args.json)
     else:
         _print_single(compare_preset(args.preset or "lw_irstnet", size), args.json)
     return 0
+
+
+def _network(args: argparse.Namespace, size: tuple[int, int]) -> tuple[str, int, Complexity]:
+    """(what was measured, its input channels, its complexity) for --arch or --model."""
+    from lwirst.complexity import config_complexity, onnx_complexity
+
+    if args.arch:
+        from lwirst.models import get_architecture
+
+        spec = get_architecture(args.arch)
+        config = spec.config()
+        return f"{spec.label} ({spec.name}, default config)", config.in_channels, config_complexity(config, size)
+    path: Path = args.model
+    if not path.is_file():
+        raise LwirstError(f"--model {path}: no such file")
+    if path.suffix.lower() == ".onnx":
+        from lwirst.export import check_segmentation_onnx, onnx_input_channels
+
+        data = path.read_bytes()
+        check_segmentation_onnx(data, str(path))
+        import onnx
+
+        name = f"{path.name} (ONNX graph: BatchNorm folded into convolutions counts as free)"
+        return name, onnx_input_channels(onnx.load_from_string(data)), onnx_complexity(data, size)
+    from lwirst.checkpoint import load_checkpoint
+    from lwirst.models import architecture_of, get_architecture
+
+    config, _, _ = load_checkpoint(path)
+    label = get_architecture(architecture_of(config)).label
+    return f"{path.name} ({label})", config.in_channels, config_complexity(config, size)
+
+
+def _print_network(name: str, channels: int, cost: Complexity, size: tuple[int, int], as_json: bool) -> None:
+    if as_json:
+        print(jsonio.dumps({"convention": CONVENTION, "network": name, "size": list(size), "params": cost.params,
+                            "flops": cost.flops, "by_type": cost.by_type}, indent=2, ensure_ascii=False))
+        return
+    print(f"{name}; input 1x{channels}x{size[0]}x{size[1]}; {CONVENTION}")
+    print(f"Params  {cost.params:,} ({cost.params_m:.4f} M)")
+    print(f"FLOPs   {cost.flops / 1e6:.2f} M")
+    if cost.by_type:
+        print("FLOPs by layer type:")
+        for kind, value in sorted(cost.by_type.items(), key=lambda kv: -kv[1]):
+            print(f"  {kind:14s} {value / 1e6:10.2f} M  {100 * value / cost.flops:5.1f} %")
 
 
 def _print_list(names: list[str], as_json: bool) -> None:
