@@ -1,6 +1,6 @@
 """Entry point of the dashboard: `streamlit run dashboard/app.py` (or `lwirst dashboard`).
 
-Registers every page with `st.navigation` (pages 5-8 once their files exist), draws the
+Registers every page of `common.PAGE_SPECS` with `st.navigation`, draws the
 sidebar every page shares (model, backend and input protocol), and keeps the view in the
 URL (`dashboard.urlstate`): a shared or reloaded URL restores it.
 """

@@ -100,8 +100,17 @@ PAGE_SPECS = (
 
 
 def available_pages() -> list[PageSpec]:
-    """The pages whose file exists (pages 5-8 join when they land)."""
-    return [spec for spec in PAGE_SPECS if spec.path.is_file()]
+    """The registered pages. A spec whose file is missing (a typo in its name) is left out of the navigation
+    and logged as an error in the server's terminal; so is a pages/*.py file no spec names."""
+    missing = [spec.file for spec in PAGE_SPECS if not spec.path.is_file()]
+    if missing:
+        log.error("page file(s) %s not found in %s: left out of the navigation", ", ".join(missing), PAGES_DIR)
+    named = {spec.file for spec in PAGE_SPECS}
+    unlisted = sorted(p.name for p in PAGES_DIR.glob("*.py") if p.name not in named)
+    if unlisted:
+        log.warning("page file(s) %s have no PageSpec in dashboard/common.py: not in the navigation",
+                    ", ".join(unlisted))
+    return [spec for spec in PAGE_SPECS if spec.file not in missing]
 
 
 # ---------------------------------------------------------------- errors

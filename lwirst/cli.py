@@ -20,7 +20,7 @@ COMMANDS: dict[str, str] = {
     "complexity": "Parameters and FLOPs (paper convention) of presets, paper vs measured",
     "export": "Export a checkpoint to ONNX (BN folded, dynamic batch and size; Table IX's CPM: fixed size)",
     "synth": "Generate a synthetic IR dataset or video (deterministic by seed)",
-    "train": "Train LW-IRSTNet (resumable) on a dataset",
+    "train": "Train a network (LW-IRSTNet unless --arch) on a dataset, resumably",
     "average": "Average several fine-tuned checkpoints into one (a weight soup; BatchNorm refit)",
     "evaluate": "Score a model on a dataset split (pixel, target and curve metrics)",
     "segment": "Segment images: mask, overlay, heatmap and a targets table per image",

@@ -128,6 +128,18 @@ def test_app_registers_every_page_and_home_links_them() -> None:
     assert card.set_index("input protocol").loc["resize", "Fa (×1e-6)"] == pytest.approx(card_fa * 1e6, abs=0.01)
 
 
+def test_every_page_file_is_registered_and_a_misnamed_one_is_reported(monkeypatch: pytest.MonkeyPatch,
+                                                                      caplog: pytest.LogCaptureFixture) -> None:
+    from dashboard import common
+
+    assert {p.file for p in available_pages()} == {p.name for p in common.PAGES_DIR.glob("*.py")}
+    typo = common.PageSpec("9_notess.py", "Notes", ":material/note:", "notes", "a page whose file name is mistyped")
+    monkeypatch.setattr(common, "PAGE_SPECS", (*common.PAGE_SPECS, typo))
+    with caplog.at_level("WARNING"):
+        assert typo not in available_pages()
+    assert "9_notess.py not found" in caplog.text
+
+
 def test_home_model_card_is_readable_tables_and_prose() -> None:
     at = open_page()
     shown = " ".join(m.value for m in at.markdown)

@@ -59,8 +59,8 @@ def add_threads_argument(parser: argparse.ArgumentParser | argparse._ArgumentGro
 def add_bf16_argument(parser: argparse.ArgumentParser | argparse._ArgumentGroup) -> None:
     """--bf16, and --palettes: how a network is run on the frames it gets."""
     parser.add_argument("--bf16", action="store_true",
-                        help="compute in bfloat16 on OpenVINO (CPUs with native AVX512_BF16/AMX; "
-                             "`lwirst bench` measures its speed and mIoU)")
+                        help="compute in bfloat16 on a backend with a bfloat16 path (OpenVINO here; CPUs with "
+                             "native AVX512_BF16/AMX; `lwirst bench` measures its speed and mIoU)")
     parser.add_argument("--palettes", default="decode", choices=("decode", "off"),
                         help="decode (default): frames drawn with a known pseudo-colour palette (ironbow, hot, "
                              "inferno, jet, ...) run as the intensity they encode; off: as BGR")
