@@ -42,6 +42,7 @@ from lwirst.metrics import image_record, match_targets
 from lwirst.modelcard import card_metrics, format_metric
 from lwirst.paper import compare_preset, load_table
 from lwirst.postprocess import TargetFilter, detect, logit_to_probability, mask_targets
+from lwirst.rounding import params_text
 from lwirst.scoring import LIVE, metric_spec, view_keys
 from lwirst.sweep import METRICS as SWEEP_METRICS
 from lwirst.uploads import check_upload_size
@@ -85,7 +86,7 @@ OUTCOME_COLUMNS = {palette.MISSED: "missed", palette.FALSE_ALARM: "false_alarms"
 def metric_cards(metrics: Mapping[str, float], params: int | None, flops: float | None) -> list[tuple[str, str, str]]:
     """(label, value, help) of every card: the accuracy metrics, then the model's cost and speed."""
     cards = [(label, format_metric(key, metrics.get(key)), help_) for key, (label, help_) in card_metrics().items()]
-    cards.append(("Params", f"{params / 1e6:.4f} M" if params else "n/a", "trainable parameters"))
+    cards.append(("Params", params_text(params, 4) if params else "n/a", "trainable parameters"))
     cards.append(("FLOPs", f"{flops / 1e6:.1f} M" if flops else "n/a",
                   "at 256×256, THOP convention (ONNX files: counted on the graph, BN folded away)"))
     fps = metrics.get("fps")

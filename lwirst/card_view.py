@@ -18,6 +18,7 @@ import pandas as pd
 from lwirst.losses import LOSS_TERMS
 from lwirst.modelcard import ModelCard
 from lwirst.postprocess import GROW_RADIUS, GROW_TO_PROBABILITY
+from lwirst.rounding import params_text
 
 GLOSSARY: dict[str, str] = {
     "logit": "The network's raw score of a pixel, before the sigmoid: 0 is probability 0.5, +4 about 0.98, "
@@ -139,7 +140,7 @@ def summary(card: ModelCard) -> str:
     """One paragraph: size, cost, data, length of training and how the weights were chosen."""
     parts = [f"**{card.name}**"]
     if card.params:
-        parts.append(f"has {card.params / 1e6:.3f} M parameters")
+        parts.append(f"has {params_text(card.params)} parameters")
     if card.flops:
         parts.append(f"and costs {card.flops / 1e6:.0f} M FLOPs per 256×256 frame")
     text = " ".join(parts) + "."

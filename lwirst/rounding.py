@@ -32,3 +32,11 @@ def round_floats(data: object, digits: int = DIGITS) -> object:
     if isinstance(data, list | tuple):
         return [round_floats(value, digits) for value in data]
     return data
+
+
+def params_text(count: int, decimals: int = 3) -> str:
+    """A parameter count as cards print it: millions ("0.163 M"), or the exact count for a network
+    too small to show in millions at `decimals` (a 297-parameter test network is "297", not "0.000 M")."""
+    if count >= 10 ** (6 - decimals) * 10:
+        return f"{count / 1e6:.{decimals}f} M"
+    return f"{count:,}"

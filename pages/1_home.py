@@ -11,6 +11,7 @@ from lwirst import card_view
 from lwirst.frame_report import FrameReport
 from lwirst.modelcard import ModelCard
 from lwirst.postprocess import NO_FILTER
+from lwirst.rounding import params_text
 
 
 def main() -> None:
@@ -78,7 +79,7 @@ def model_card() -> None:
     st.subheader(f"Model card: {card.name}")
     st.markdown(card_view.summary(card))
     size, cost, runs = st.columns(3)
-    size.metric("Parameters", f"{card.params / 1e6:.3f} M" if card.params else "not available")
+    size.metric("Parameters", params_text(card.params) if card.params else "not available")
     cost.metric("FLOPs (256×256)", f"{card.flops / 1e6:.1f} M" if card.flops else "not available",
                 help=card_view.help_for("FLOPs"))
     runs.metric("Runs here on", f"{chosen.backend} / {chosen.protocol}",

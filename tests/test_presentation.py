@@ -183,3 +183,11 @@ def test_thumbnails_of_any_shape_share_one_size_and_show_the_whole_frame(height:
     assert abs(bottom - top + 1 - height * scale) <= 1 and abs(right - left + 1 - width * scale) <= 1
     assert abs(top - (239 - bottom)) <= 1 and abs(left - (319 - right)) <= 1  # centred
     assert len(inside) == (bottom - top + 1) * (right - left + 1)  # the frame is one rectangle
+
+
+def test_parameter_counts_stay_readable_at_any_size() -> None:
+    from lwirst.rounding import params_text
+
+    assert params_text(163_232) == "0.163 M" and params_text(163_232, 4) == "0.1632 M"
+    assert params_text(297) == "297" and params_text(297, 4) == "297"  # not "0.000 M"
+    assert params_text(9_999) == "9,999" and params_text(12_000) == "0.012 M"
