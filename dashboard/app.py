@@ -29,6 +29,7 @@ def main() -> None:
     pages = [st.Page(spec.path, title=spec.title, icon=spec.icon, url_path=spec.url, default=i == 0)
              for i, spec in enumerate(common.available_pages())]
     page = st.navigation(pages)
+    common.missing_roots_warning()
     common.run_page(common.engine_sidebar)
     page.run()
     urlstate.publish()

@@ -33,7 +33,8 @@ import streamlit as st
 from streamlit.delta_generator import DeltaGenerator
 from streamlit.runtime.scriptrunner import get_script_run_ctx
 
-from dashboard.config import SAMPLES_DIR, Settings, load_settings
+from dashboard import urlstate
+from dashboard.config import SAMPLES_DIR, MissingRoot, Settings, load_settings
 from lwirst import paths
 from lwirst.backends import available_backends, default_backend, engine_choice, get_backend
 from lwirst.card_view import help_for
@@ -143,9 +144,13 @@ def keep_widget_state() -> None:
 
 
 def _select_default(key: str, options: Sequence[str], default: str | None = None) -> None:
-    """Before a selectbox is drawn: a stored value that is no longer offered falls back to the default."""
+    """Before a sidebar selectbox is drawn: a stored value that is no longer offered falls back to the
+    default; when that value came from the URL, the sidebar says so (`urlstate.unavailable`)."""
     if st.session_state.get(key) not in options:
         st.session_state[key] = default if default in options else options[0]
+    notice = urlstate.unavailable(key, options)
+    if notice:
+        st.sidebar.warning(notice, icon=":material/link_off:")
 
 
 # ---------------------------------------------------------------- model
@@ -174,6 +179,23 @@ def session_id() -> str:
 def settings() -> Settings:
     """The server's settings (read from the environment on every call)."""
     return load_settings()
+
+
+_LOGGED_MISSING: set[MissingRoot] = set()
+
+
+def missing_roots_warning() -> None:
+    """Sidebar: a configured data or model root that is not a folder (a typo in LWIRST_DATA_DIR would
+    otherwise pass for "no dataset configured"); the server's terminal gets the full path, once."""
+    missing = settings().missing
+    for root in missing:
+        if root not in _LOGGED_MISSING:
+            _LOGGED_MISSING.add(root)
+            log.warning("%s=%s is not a folder: the dashboard leaves it out", root.variable, root.path)
+    if missing:
+        names = "; ".join(f"{root.variable} names a folder that does not exist ({root.path.name})" for root in missing)
+        st.sidebar.warning(f"{names}. This server offers only the folders that exist, and the embedded samples.",
+                           icon=":material/folder_off:")
 
 
 SHIPPED_LABEL = f"{DEFAULT_MODEL.name} (shipped)"

@@ -20,6 +20,7 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 from pathlib import Path
+from typing import NamedTuple
 
 from lwirst.datasets import DATA_DIR_ENV
 from lwirst.paths import MODELS_DIR
@@ -30,6 +31,13 @@ MODEL_ROOTS_ENV = "LWIRST_DASHBOARD_MODEL_ROOTS"
 MAX_UPLOAD_ENV = "LWIRST_DASHBOARD_MAX_UPLOAD_MB"
 ICE_SERVERS_ENV = "LWIRST_DASHBOARD_ICE_SERVERS"
 DEFAULT_MAX_UPLOAD_MB = 200
+
+
+class MissingRoot(NamedTuple):
+    """A configured root that is not a folder: the variable that names it, and the path."""
+
+    variable: str
+    path: Path
 
 
 @dataclass(frozen=True)
@@ -48,6 +56,7 @@ class Settings:
     max_image_pixels: int = 4096 * 4096
     min_image_side: int = 8
     ice_servers: tuple[str, ...] = ()
+    missing: tuple[MissingRoot, ...] = ()  # configured roots that are not folders
 
     @property
     def max_upload_bytes(self) -> int:
@@ -67,10 +76,16 @@ def _upload_limit() -> int:
     return int(raw) if raw.isdigit() and int(raw) > 0 else DEFAULT_MAX_UPLOAD_MB
 
 
+def _missing() -> tuple[MissingRoot, ...]:
+    """Each configured root that is not a folder (a typo must not pass for "nothing configured")."""
+    return tuple(MissingRoot(env, path) for env in (DATA_DIR_ENV, DATA_ROOTS_ENV, MODEL_ROOTS_ENV)
+                 for path in _paths(os.environ.get(env)) if not path.is_dir())
+
+
 def load_settings() -> Settings:
-    """Settings from the environment; roots that do not exist are left out."""
+    """Settings from the environment; roots that do not exist are left out and listed in `missing`."""
     data = _paths(os.environ.get(DATA_DIR_ENV)) + _paths(os.environ.get(DATA_ROOTS_ENV))
     models = [MODELS_DIR.resolve(), *_paths(os.environ.get(MODEL_ROOTS_ENV))]
     ice = tuple(url.strip() for url in os.environ.get(ICE_SERVERS_ENV, "").split(",") if url.strip())
     return Settings(data_roots=_unique_dirs(data), model_roots=_unique_dirs(models),
-                    max_upload_mb=_upload_limit(), ice_servers=ice)
+                    max_upload_mb=_upload_limit(), ice_servers=ice, missing=_missing())

@@ -10,13 +10,15 @@ widgets are drawn.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 import streamlit as st
 
 RESTORED = "_url_restored"
+ASKED = "_url_asked"  # session-state key -> the value the URL asked for (checked where its widget is drawn)
+FALLBACK = "_url_fallback"  # session-state key -> what was shown instead of an unavailable asked value
 
 
 def _number(text: str) -> float:
@@ -70,14 +72,31 @@ def restore() -> None:
     if st.session_state.get(RESTORED):
         return
     st.session_state[RESTORED] = True
+    asked = {}
     for param in PARAMS:
         text = st.query_params.get(param.name)
         if text is None:
             continue
         try:
-            st.session_state[param.key] = param.parse(text)
+            st.session_state[param.key] = asked[param.key] = param.parse(text)
         except (TypeError, ValueError):
             continue
+    st.session_state[ASKED] = asked
+
+
+def unavailable(key: str, options: Sequence[Any]) -> str:
+    """A notice when the URL asked `key` for a value the server does not offer (a shared link opened on
+    another server, a renamed dataset), naming the fallback the widget shows; "" otherwise. It lasts
+    until the visitor picks another value."""
+    asked = st.session_state.get(ASKED, {})
+    if key not in asked or asked[key] in options:
+        return ""
+    value, shown = asked[key], st.session_state.get(key)
+    fallback = st.session_state.setdefault(FALLBACK, {}).setdefault(key, shown)
+    if shown != fallback:
+        del asked[key]
+        return ""
+    return f"The link asked for {value!r}, which this server does not offer; showing {shown!r}."
 
 
 def current() -> dict[str, str]:

@@ -388,6 +388,34 @@ def test_a_url_with_bad_values_falls_back_to_the_defaults() -> None:
     assert at.selectbox(key="model").value != "nope.onnx" and at.selectbox(key="backend").value != "gpu"
 
 
+def test_a_link_to_data_this_server_lacks_says_what_it_shows_instead() -> None:
+    """A shared link opened on a server without its dataset: the sidebar names what was asked for and
+    what is shown, until the visitor picks something else."""
+    at = AppTest.from_file(str(APP), default_timeout=120)
+    at.query_params["data"], at.query_params["model"] = "data", "nope.onnx"
+    at.run()
+    at.switch_page(str(PAGES / "2_single_frame.py")).run()
+    assert not at.exception and not errors(at)
+    notes = [w.value for w in at.sidebar.warning if "The link asked for" in w.value]
+    assert any("'data'" in n and f"showing {SAMPLES_LABEL!r}" in n for n in notes), notes
+    assert any("'nope.onnx'" in n for n in notes), notes
+    model = at.selectbox(key="model")
+    model.set_value(next(o for o in model.options if o != model.value)).run()
+    still = [w.value for w in at.sidebar.warning if "The link asked for" in w.value]
+    assert len(still) == 1 and "'data'" in still[0]  # the visitor chose a model: its notice is gone
+
+
+def test_a_mistyped_data_directory_is_reported_not_taken_for_none(monkeypatch: pytest.MonkeyPatch,
+                                                                  tmp_path: Path) -> None:
+    monkeypatch.setenv("LWIRST_DATA_DIR", str(tmp_path / "dta"))
+    at = open_page("5_evaluate.py", model=DEMO_MODEL)
+    warnings = [w.value for w in at.sidebar.warning]
+    assert any("LWIRST_DATA_DIR names a folder that does not exist (dta)" in w for w in warnings), warnings
+    monkeypatch.setenv("LWIRST_DATA_DIR", str(tmp_path))
+    at.run()
+    assert not [w for w in at.sidebar.warning if "does not exist" in w.value]
+
+
 def test_a_collapsed_range_in_the_url_is_opened_at_its_slider() -> None:
     at = AppTest.from_file(str(APP), default_timeout=120)
     at.query_params["size"], at.query_params["ratio"] = "7~7", "10~10"
