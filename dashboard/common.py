@@ -38,7 +38,15 @@ from dashboard.config import SAMPLES_DIR, MissingRoot, Settings, load_settings
 from lwirst import paths
 from lwirst.backends import available_backends, default_backend, engine_choice, get_backend
 from lwirst.card_view import help_for
-from lwirst.datasets import Sample, SegDataset, detect_layout, find_datasets, list_splits, open_dataset
+from lwirst.datasets import (
+    Sample,
+    SegDataset,
+    detect_layout,
+    find_datasets,
+    list_splits,
+    listing_stamp,
+    open_dataset,
+)
 from lwirst.errors import LwirstError
 from lwirst.frame_report import FrameReport, filter_from_ranges, frame_report
 from lwirst.inference import DEFAULT_MODEL, PROTOCOLS, REPO_ROOT, Saliency, Segmenter
@@ -442,23 +450,49 @@ def data_source() -> DataChoice | None:
 
 
 @st.cache_resource(max_entries=8, show_spinner="Opening the dataset...")
-def _open_data(root: str, dataset: str, split: str) -> SegDataset:
+def _opened(root: str, dataset: str, split: str, stamp: tuple[tuple[str, int], ...]) -> SegDataset:
     return open_dataset(root, dataset, split, validate=False)
 
 
+def _open_data(root: str, dataset: str, split: str) -> SegDataset:
+    """Opened once per server and listing: a dataset whose folders or split lists changed since
+    (`listing_stamp`) is opened again, so a server left running sees images added or removed."""
+    try:
+        stamp = listing_stamp(root, dataset)
+    except LwirstError:
+        stamp = ()
+    return _opened(root, dataset, split, stamp)
+
+
 def open_data(choice: DataChoice) -> SegDataset:
-    """The dataset of a choice (opened once per server; images are read on demand)."""
+    """The dataset of a choice (images are read on demand)."""
     return _open_data(choice.root, choice.dataset, choice.split)
 
 
 @st.cache_data(max_entries=64, show_spinner=False)
-def _load_item(root: str, dataset: str, split: str, index: int) -> Sample:
+def _load_item(root: str, dataset: str, split: str, index: int, files: tuple[tuple[str, int], ...]) -> Sample:
     return _open_data(root, dataset, split).load(index)
 
 
+def _files_stamp(data: SegDataset, index: int) -> tuple[tuple[str, int], ...]:
+    """Each file of an item with its modification time: an image or mask rewritten in place is read again."""
+    item = data.items[index]
+    stamp = []
+    for path in (item.image, item.mask):
+        try:
+            stamp.append((str(path), Path(path).stat().st_mtime_ns))
+        except OSError:
+            stamp.append((str(path), -1))
+    return tuple(stamp)
+
+
+def _item(root: str, dataset: str, split: str, index: int) -> Sample:
+    return _load_item(root, dataset, split, index, _files_stamp(_open_data(root, dataset, split), index))
+
+
 def load_item(choice: DataChoice, index: int) -> Sample:
-    """Image and mask of one dataset item (cached)."""
-    return _load_item(choice.root, choice.dataset, choice.split, index)
+    """Image and mask of one dataset item (cached by its files' times)."""
+    return _item(choice.root, choice.dataset, choice.split, index)
 
 
 def demo_frame(index: int = 0) -> tuple[Frame, DataChoice, int]:
@@ -472,7 +506,7 @@ def demo_frame(index: int = 0) -> tuple[Frame, DataChoice, int]:
                 split = "test" if "test" in splits else "all"
                 size = len(_open_data(root, dataset, split))
                 position = index % size if size else 0
-                sample = _load_item(root, dataset, split, position)
+                sample = _item(root, dataset, split, position)
             except LwirstError:
                 continue
             return make_frame(sample.name, sample.image, sample.mask), DataChoice(label, root, dataset, split), position

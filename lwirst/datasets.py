@@ -555,6 +555,26 @@ def _layout_for(folder: Path, dataset: str) -> str:
     return layout
 
 
+def listing_stamp(data_dir: str | Path, dataset: str | Sequence[str] = "auto") -> tuple[tuple[str, int], ...]:
+    """A cheap stamp of what a dataset lists: the modification times of its folder, the folders two
+    levels below and the split lists there. Adding, removing or renaming an image, or editing a split
+    list, changes it (an image rewritten in place does not: compare the file's own time for that), so a
+    long-running server can tell that a dataset it opened has changed without reading every file."""
+    root = Path(data_dir)
+    folders = []
+    for spec in _members(dataset) or [dataset if isinstance(dataset, str) else "auto"]:
+        name = _parse_member(spec)[0]
+        folders.append(root if name in ("auto", "folder") else _locate(root, name)[0])
+    stamp = []
+    for folder in folders:
+        for path in [folder, *folder.glob("*/"), *folder.glob("*/*/"), *folder.glob("*.txt"), *folder.glob("*/*.txt")]:
+            try:
+                stamp.append((str(path), path.stat().st_mtime_ns))
+            except OSError:
+                continue
+    return tuple(sorted(stamp))
+
+
 def _members(dataset: str | Sequence[str]) -> list[str] | None:
     """Member specs of a merged dataset, or None for a single one."""
     if not isinstance(dataset, str):

@@ -9,7 +9,9 @@ from __future__ import annotations
 
 import base64
 import json
+import os
 import sys
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -414,6 +416,32 @@ def test_a_mistyped_data_directory_is_reported_not_taken_for_none(monkeypatch: p
     monkeypatch.setenv("LWIRST_DATA_DIR", str(tmp_path))
     at.run()
     assert not [w for w in at.sidebar.warning if "does not exist" in w.value]
+
+
+def test_a_dataset_changed_while_the_server_runs_is_read_again(monkeypatch: pytest.MonkeyPatch,
+                                                               tmp_path: Path) -> None:
+    """Images added to a split, or a mask rewritten in place, show without a restart."""
+    from lwirst.synth import SceneConfig, write_dataset
+
+    root = write_dataset(tmp_path / "mine", 6, SceneConfig(size=(64, 64)), seed=2)
+    test = (root / "test.txt").read_text().split()
+    monkeypatch.setenv("LWIRST_DATA_DIR", str(root))
+    at = open_page("2_single_frame.py", model=DEMO_MODEL, data_split="test")
+    assert f"(test, {len(test)} images)" in at.selectbox(key="dataset_image").label
+    train = (root / "train.txt").read_text().split()
+    (root / "test.txt").write_text("".join(f"{n}\n" for n in [*test, train[0]]))
+    at.run()
+    assert f"(test, {len(test) + 1} images)" in at.selectbox(key="dataset_image").label
+    def truth_chips() -> list[str]:  # chips of ground-truth targets: found ("ok") or missed
+        return [c for c in chip_captions(at) if c.startswith(("ok ", "miss "))]
+
+    assert truth_chips()
+    mask = root / "masks" / f"{test[0]}.png"
+    assert cv2.imwrite(str(mask), np.zeros((64, 64), np.uint8))
+    later = time.time_ns() + 10**9
+    os.utime(mask, ns=(later, later))
+    at.run()
+    assert not truth_chips()
 
 
 def test_a_collapsed_range_in_the_url_is_opened_at_its_slider() -> None:

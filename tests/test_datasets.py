@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 
 import cv2
@@ -12,6 +13,7 @@ from lwirst.datasets import (
     detect_layout,
     find_datasets,
     list_splits,
+    listing_stamp,
     merge_datasets,
     open_dataset,
     open_folder,
@@ -384,3 +386,17 @@ def test_padding_is_the_image_median() -> None:
     padded = pad_to(image, 6, 4)
     assert padded.shape == (4, 6) and np.array_equal(padded[1:3, 1:5], image)
     assert (padded[0] == 3).all() and (padded[:, 0] == 3).all()
+
+
+def test_the_listing_stamp_changes_with_what_a_dataset_lists(tmp_path: Path) -> None:
+    """A running server compares it to reopen a dataset that gained, lost or re-split images."""
+    root = make_folder(tmp_path / "mine")
+    first = listing_stamp(tmp_path, "mine")
+    assert listing_stamp(tmp_path, "mine") == first
+    time.sleep(0.01)
+    _lines(root / "test.txt", ["b", "c"])
+    resplit = listing_stamp(tmp_path, "mine")
+    time.sleep(0.01)
+    _png(root / "images" / "d.png", _image(9))
+    assert len({first, resplit, listing_stamp(tmp_path, "mine")}) == 3
+    assert listing_stamp(root, "auto") == listing_stamp(root, "folder")
