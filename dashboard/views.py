@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import base64
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import cv2
@@ -24,7 +25,7 @@ from lwirst.chips import Chip
 from lwirst.drawing import HeatScale
 from lwirst.errors import LwirstError
 
-PANEL_WIDTH = 580  # a half-width column of the wide layout at 1600 px: two panels per row
+PANEL_WIDTH = 500  # about a half-width column of the wide layout beside the sidebar: two panels per row
 PLOT_CONFIG = {"scrollZoom": True, "displaylogo": False, "modeBarButtonsToRemove": ["select2d", "lasso2d"]}
 
 
@@ -49,14 +50,39 @@ def png_uri(picture: np.ndarray) -> str:
 
 
 PLOT_DOMAIN = 0.86  # the share of a panel's width its picture may take; the colour bar uses the rest
+RING_PX = 18  # screen size of the rings that mark targets on a frame shown below its own size
 
 
-def zoom_figure(picture: np.ndarray, title: str, heat: HeatScale | None = None) -> go.Figure:
+@dataclass(frozen=True)
+class Panel:
+    """One zoomable picture: its title, a heatmap's colour range, and the targets to ring (`zoom_figure`)."""
+
+    picture: np.ndarray
+    title: str
+    heat: HeatScale | None = None
+    marks: Sequence[Chip] = ()
+
+
+def shrunk(picture: np.ndarray) -> bool:
+    """Whether a panel shows `picture` below its own size, where a 2-pixel target falls between screen pixels."""
+    return picture.shape[1] > PANEL_WIDTH
+
+
+def zoom_figure(picture: np.ndarray, title: str, heat: HeatScale | None = None,
+                marks: Sequence[Chip] = ()) -> go.Figure:
     """A picture as a Plotly figure: drag a box to zoom, scroll to zoom, double-click to reset; the
     axes are the frame's pixel coordinates. A heatmap's colour bar (`heat`) is Plotly's, beside the
-    plot, so it never adds to the picture's coordinates."""
+    plot, so it never adds to the picture's coordinates. `marks` are ringed in their outcome's colour
+    at a fixed screen size when the frame is shown shrunk, so a target of a few pixels stays visible
+    at any zoom (hover a ring for its chip's caption); the pixels themselves are untouched."""
     h, w = picture.shape[:2]
     figure = go.Figure(go.Image(source=png_uri(picture), hoverinfo="x+y"))
+    if marks and shrunk(picture):
+        figure.add_trace(go.Scatter(
+            x=[m.x for m in marks], y=[m.y for m in marks], mode="markers", showlegend=False,
+            hovertext=[m.caption for m in marks], hoverinfo="text",
+            marker={"symbol": "circle-open", "size": RING_PX, "line": {"width": 2},
+                    "color": [palette.OUTCOMES[m.outcome].hex for m in marks]}))
     if heat is not None:
         figure.add_trace(go.Scatter(x=[None], y=[None], mode="markers", hoverinfo="skip", showlegend=False,
                                     marker={"colorscale": heat.colorscale(), "cmin": heat.lo, "cmax": heat.hi,
@@ -73,18 +99,17 @@ def zoom_figure(picture: np.ndarray, title: str, heat: HeatScale | None = None) 
     return figure
 
 
-def zoomable(where: DeltaGenerator, picture: np.ndarray, title: str, key: str, heat: HeatScale | None = None) -> None:
-    """A zoomable, pannable panel (see `zoom_figure`)."""
-    where.plotly_chart(zoom_figure(picture, title, heat), key=key, config=PLOT_CONFIG)
-
-
-def panels(pictures: Sequence[tuple[np.ndarray, str] | tuple[np.ndarray, str, HeatScale | None]], key: str) -> None:
-    """Large zoomable panels, two per row; a third item is a heatmap's colour range."""
-    for start in range(0, len(pictures), 2):
+def panels(shown: Sequence[Panel], key: str) -> None:
+    """Large zoomable panels (`zoom_figure`), two per row; when a frame is shown shrunk, a caption says
+    that its targets are ringed."""
+    for start in range(0, len(shown), 2):
         columns = st.columns(2)
-        for column, (picture, title, *heat), index in zip(columns, pictures[start:start + 2],
-                                                          range(start, start + 2), strict=False):
-            zoomable(column, picture, title, f"{key}_{index}", heat[0] if heat else None)
+        for column, panel, index in zip(columns, shown[start:start + 2], range(start, start + 2), strict=False):
+            column.plotly_chart(zoom_figure(panel.picture, panel.title, panel.heat, panel.marks),
+                                key=f"{key}_{index}", config=PLOT_CONFIG)
+    if any(panel.marks and shrunk(panel.picture) for panel in shown):
+        st.caption("The frame is shown smaller than its pixels, where a target of a few pixels can vanish: each "
+                   "target of the chips is ringed in its outcome's colour (the rings keep their size as you zoom).")
 
 
 def chip_strip(chips: Sequence[Chip], total: int, width: int = 264) -> None:

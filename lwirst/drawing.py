@@ -39,9 +39,10 @@ def mask_image(mask: np.ndarray) -> np.ndarray:
 
 def _scale(image: np.ndarray) -> tuple[float, int]:
     """Font scale and line thickness that stay legible from 128 px to 4000x3000 frames, for a
-    frame shown about 800 px wide (the dashboard's panels): both grow with the longer side."""
+    frame shown about 450 px wide (the dashboard's panels, two per row; a video beside its chart):
+    both grow with the longer side."""
     side = max(image.shape[:2])
-    return max(0.35, side / 1100.0), max(1, round(side / 450.0))
+    return max(0.35, side / 700.0), max(1, round(side / 300.0))
 
 
 def _text_thickness(scale: float) -> int:

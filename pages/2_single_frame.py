@@ -89,9 +89,11 @@ def pictures(report: FrameReport, scale: str) -> None:
     """Kept targets and saliency heatmap, then input and ground truth: large, zoomable, two per row."""
     kept = ("kept targets, coloured by outcome" if report.truth is not None
             else "kept targets (no ground truth: every box is a detection)")
-    shown = [(report.overlay, kept), (report.heatmap, f"saliency ({scale})", report.heat), (report.input, "input")]
+    marks = report.chips
+    shown = [views.Panel(report.overlay, kept, marks=marks),
+             views.Panel(report.heatmap, f"saliency ({scale})", report.heat, marks), views.Panel(report.input, "input")]
     if report.truth is not None:
-        shown.append((report.truth, "against the ground truth: correct, missed, false alarm"))
+        shown.append(views.Panel(report.truth, "against the ground truth: correct, missed, false alarm", marks=marks))
     views.panels(shown, "frame_panel")
     st.caption("Drag a box to zoom, scroll to zoom, double-click to reset.")
     if report.palette:

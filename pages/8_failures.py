@@ -144,9 +144,10 @@ def inspect(run: dash.Run, name: str, post: common.Postprocess, scale: str, marg
     view = analysis.image_view(sample.image, run.result.saliency[name], sample.mask, post.threshold,
                                post.target_filter, scale, margin)
     views.chip_strip(view.chips, view.targets_total)
-    views.panels([(view.overlay, f"{name}: correct, missed, false alarm"),
-                  (view.heatmap, f"saliency ({scale}); hot but below threshold boxed", view.heat),
-                  (view.input, "input"), (view.truth[:, :, None].repeat(3, axis=2), "ground truth")],
+    heat_title = f"saliency ({scale}); hot but below threshold boxed"
+    views.panels([views.Panel(view.overlay, f"{name}: correct, missed, false alarm", marks=view.chips),
+                  views.Panel(view.heatmap, heat_title, view.heat, view.chips), views.Panel(view.input, "input"),
+                  views.Panel(view.truth[:, :, None].repeat(3, axis=2), "ground truth", marks=view.chips)],
                  "failure_panel")
     hot_flags(view.hot, post.threshold)
 

@@ -685,3 +685,23 @@ def test_heatmap_panels_keep_the_frames_pixel_coordinates_and_draw_their_colour_
     assert plain.data[1:] == ()  # other pictures get no bar
     assert plain.layout.xaxis.domain == figure.layout.xaxis.domain  # and the same plot area: same size, same ticks
     assert bar.colorbar.x >= figure.layout.xaxis.domain[1]  # the bar beside the picture, not over it
+
+
+def test_targets_of_a_frame_shown_shrunk_are_ringed_and_the_pixels_untouched() -> None:
+    """A 2-pixel target of a 1280-pixel frame falls between screen pixels in a half-width panel: its chip's
+    centroid gets a ring of fixed screen size in its outcome's colour; a frame shown at full size gets none."""
+    from dashboard import views
+    from lwirst import palette
+    from lwirst.chips import Chip
+
+    tiny = np.zeros((8, 8, 3), np.uint8)
+    marks = [Chip(palette.MISSED, 1000.0, 500.0, (999, 499, 2, 2), (990, 490, 20, 20), 8.0, 0.1, tiny),
+             Chip(palette.CORRECT, 20.0, 30.0, (19, 29, 3, 3), (10, 20, 20, 20), 8.0, 0.9, tiny)]
+    large = np.zeros((1024, 1280, 3), np.uint8)
+    figure = views.zoom_figure(large, "overlay", marks=marks)
+    rings = figure.data[1]
+    assert list(rings.x) == [1000.0, 20.0] and list(rings.y) == [500.0, 30.0]
+    assert list(rings.marker.color) == [palette.OUTCOMES[palette.MISSED].hex, palette.OUTCOMES[palette.CORRECT].hex]
+    assert rings.marker.symbol == "circle-open" and rings.hovertext[0] == marks[0].caption
+    assert figure.data[0].source == views.zoom_figure(large, "overlay").data[0].source  # same pixels
+    assert views.zoom_figure(np.zeros((256, 256, 3), np.uint8), "overlay", marks=marks).data[1:] == ()
