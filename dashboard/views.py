@@ -159,7 +159,8 @@ def image_columns() -> dict[str, Any]:
     keep the raw column names."""
     number = st.column_config.NumberColumn
     return {"name": "image", "iou": number("IoU", format="%.4f"), "targets": "targets", "detected": "detected",
-            "missed": "missed", "hot_misses": number("hot but below"), "false_alarms": "false alarms",
+            "missed": "missed", "smallest_missed": number("smallest missed (px)", format="%d"),
+            "hot_misses": number("hot but below"), "false_alarms": "false alarms",
             "fa_pixels": "false-alarm pixels", "peak": number("peak logit", format="%.2f"),
             "missed_peaks": st.column_config.TextColumn("missed targets' peak logits"),
             "height": number("height (px)"), "width": number("width (px)"), "protocol": "input protocol"}

@@ -72,10 +72,13 @@ TABLE_TITLES = {
 RANKINGS = {
     "IoU (worst first)": ("iou", True),
     "missed targets": ("missed", False),
+    "smallest missed target": ("smallest_missed", True),
     "false alarms (count)": ("false_alarms", False),
     "false-alarm pixels": ("fa_pixels", False),
     "hot but below threshold": ("hot_misses", False),
 }
+# Ties of any ranking are broken by these, in order (worst first), then by the dataset's order.
+TIE_BREAKS = (("missed", False), ("false_alarms", False), ("iou", True))
 # Gallery filters: outcome -> the per-image column that must be non-zero.
 OUTCOME_COLUMNS = {palette.MISSED: "missed", palette.FALSE_ALARM: "false_alarms", palette.HOT: "hot_misses"}
 
@@ -680,7 +683,8 @@ def ablation_figure(view: pd.DataFrame, metric: str, table: str) -> go.Figure:
 def rescore_images(saliency: Mapping[str, np.ndarray], masks: Mapping[str, np.ndarray], threshold: float,
                    target_filter: TargetFilter | None = None, margin: float = HOT_MARGIN) -> pd.DataFrame:
     """Per-image scores of stored saliency maps at `threshold` and the Eq. 4 filter (no network):
-    IoU, targets, detected, missed, of those how many are hot but below the threshold, false alarms."""
+    IoU, targets, detected, missed, the smallest missed target's pixels (NaN when none is missed),
+    of the missed how many are hot but below the threshold, false alarms."""
     rows = []
     for name, logits in saliency.items():
         mask = _mask_for(name, masks, logits)
@@ -690,10 +694,11 @@ def rescore_images(saliency: Mapping[str, np.ndarray], masks: Mapping[str, np.nd
         missed = np.flatnonzero(match.gt_match < 0) + 1
         peaks = np.atleast_1d(ndimage.maximum(logits, match.gt_labels, missed)) if len(missed) else np.zeros(0)
         hot = int(np.count_nonzero((peaks <= threshold) & (peaks >= threshold - margin)))
+        smallest = float(match.gt_areas[missed - 1].min()) if len(missed) else math.nan
         rows.append({"name": name, "iou": record.iou, "targets": record.targets, "detected": record.detected,
-                     "missed": record.missed, "hot_misses": hot, "false_alarms": record.false_alarms,
-                     "fa_pixels": record.fa_pixels, "peak": float(logits.max())})
-    return pd.DataFrame(rows, columns=["name", "iou", "targets", "detected", "missed", "hot_misses",
+                     "missed": record.missed, "smallest_missed": smallest, "hot_misses": hot,
+                     "false_alarms": record.false_alarms, "fa_pixels": record.fa_pixels, "peak": float(logits.max())})
+    return pd.DataFrame(rows, columns=["name", "iou", "targets", "detected", "missed", "smallest_missed", "hot_misses",
                                        "false_alarms", "fa_pixels", "peak"])
 
 
@@ -716,11 +721,15 @@ def _mask_for(name: str, masks: Mapping[str, np.ndarray], logits: np.ndarray) ->
 
 
 def rank_images(per_image: pd.DataFrame, by: str) -> pd.DataFrame:
-    """Images ordered by one of `RANKINGS` (worst first); ties keep the dataset order."""
+    """Images ordered by one of `RANKINGS` (worst first; images without a value, such as no missed
+    target, last), ties broken by `TIE_BREAKS` and then the dataset order: when thirty images share
+    IoU 0, those missing more targets and raising more false alarms come first, not the first names."""
     if by not in RANKINGS:
         raise LwirstError(f"unknown ranking {by!r}; choose one of {', '.join(RANKINGS)}")
-    column, ascending = RANKINGS[by]
-    return per_image.sort_values(column, ascending=ascending, kind="stable").reset_index(drop=True)
+    keys = [RANKINGS[by], *(key for key in TIE_BREAKS if key[0] != RANKINGS[by][0])]
+    keys = [key for key in keys if key[0] in per_image.columns]
+    return per_image.sort_values([c for c, _ in keys], ascending=[a for _, a in keys], kind="stable",
+                                 na_position="last").reset_index(drop=True)
 
 
 def filter_images(per_image: pd.DataFrame, outcomes: Sequence[str] = (),

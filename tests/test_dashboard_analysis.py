@@ -705,3 +705,26 @@ def test_targets_of_a_frame_shown_shrunk_are_ringed_and_the_pixels_untouched() -
     assert rings.marker.symbol == "circle-open" and rings.hovertext[0] == marks[0].caption
     assert figure.data[0].source == views.zoom_figure(large, "overlay").data[0].source  # same pixels
     assert views.zoom_figure(np.zeros((256, 256, 3), np.uint8), "overlay", marks=marks).data[1:] == ()
+
+
+def test_rankings_break_ties_by_misses_then_false_alarms_and_rank_the_smallest_miss() -> None:
+    """Thirty images at IoU 0 used to come in name order; the worst of them now lead."""
+    images = pd.DataFrame({"name": ["a", "b", "c", "d"], "iou": [0.0, 0.0, 0.0, 0.6], "missed": [1, 2, 2, 0],
+                           "smallest_missed": [9.0, 2.0, 4.0, float("nan")], "false_alarms": [0, 1, 3, 0],
+                           "fa_pixels": [0, 4, 9, 0], "hot_misses": [0, 0, 0, 0]})
+    assert analysis.rank_images(images, "IoU (worst first)")["name"].tolist() == ["c", "b", "a", "d"]
+    assert analysis.rank_images(images, "smallest missed target")["name"].tolist() == ["b", "c", "a", "d"]
+    assert analysis.rank_images(images, "missed targets")["name"].tolist() == ["c", "b", "a", "d"]
+
+
+def test_the_smallest_missed_target_is_measured_per_image() -> None:
+    mask = np.zeros((32, 32), bool)
+    mask[2:4, 2:4] = True  # 4 px, missed
+    mask[10:13, 10:13] = True  # 9 px, missed
+    mask[20:25, 20:25] = True  # 25 px, found
+    logits = np.full((32, 32), -5.0, np.float32)
+    logits[20:25, 20:25] = 5.0
+    rows = analysis.rescore_images({"x": logits, "y": np.where(mask, 5.0, -5.0).astype(np.float32)},
+                                   {"x": mask, "y": mask}, 0.0)
+    assert rows.set_index("name").loc["x", "smallest_missed"] == 4.0
+    assert np.isnan(rows.set_index("name").loc["y", "smallest_missed"])  # nothing missed

@@ -21,7 +21,7 @@ import pytest
 import streamlit as st
 from streamlit.testing.v1 import AppTest
 
-from lwirst import palette
+from lwirst import analysis, palette
 from lwirst.frame_report import TABLE_COLUMNS
 from lwirst.inference import Segmenter, cpu_has_bf16
 from lwirst.live import LiveStream, SyntheticSensor
@@ -381,13 +381,38 @@ def test_a_shared_url_restores_the_view() -> None:
     assert count(shared, "Targets kept") == count(at, "Targets kept")
 
 
+def test_a_link_to_the_failure_inspector_opens_its_ranking_and_image() -> None:
+    at = open_page("8_failures.py", threshold=1.0)
+    at.radio(key="failure_rank").set_value("false-alarm pixels").run()
+    picker = at.selectbox(key="failure_image")
+    picker.select_index(len(picker.options) - 1).run()
+    last = at.selectbox(key="failure_image").value
+    assert last != at.dataframe[0].value["name"][0]  # not the ranking's top, which any link would open
+    url = {k: at.query_params[k] for k in at.query_params}
+    assert url["rank"] == "false-alarm pixels" and url["inspect"] == last
+
+    shared = AppTest.from_file(str(APP), default_timeout=120)
+    for key, value in url.items():
+        shared.query_params[key] = value
+    shared.run()
+    shared.switch_page(str(PAGES / "8_failures.py")).run()
+    assert not shared.exception and not errors(shared)
+    assert shared.radio(key="failure_rank").value == "false-alarm pixels"
+    assert shared.selectbox(key="failure_image").value == last
+
+
 def test_a_url_with_bad_values_falls_back_to_the_defaults() -> None:
     at = AppTest.from_file(str(APP), default_timeout=120)
-    for key, value in {"threshold": "nan", "size": "x~y", "model": "nope.onnx", "backend": "gpu"}.items():
+    for key, value in {"threshold": "nan", "size": "x~y", "model": "nope.onnx", "backend": "gpu",
+                       "rank": "alphabetical", "inspect": "no_such_image"}.items():
         at.query_params[key] = value
     at.run()
     assert not at.exception and not errors(at)
     assert at.selectbox(key="model").value != "nope.onnx" and at.selectbox(key="backend").value != "gpu"
+    at.switch_page(str(PAGES / "8_failures.py")).run()
+    assert not at.exception and not errors(at)
+    assert at.radio(key="failure_rank").value == next(iter(analysis.RANKINGS))
+    assert at.selectbox(key="failure_image").value != "no_such_image"
 
 
 def test_a_link_to_data_this_server_lacks_says_what_it_shows_instead() -> None:
