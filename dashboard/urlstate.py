@@ -1,11 +1,12 @@
 """Share and resume: the view's settings in the URL (`st.query_params`).
 
 The page is the URL's path (`st.navigation`); the model, backend, input protocol, data
-(root, dataset, split, image), threshold, Eq. 4 ranges, heatmap scale and the Failures
-page's ranking and inspected image are query parameters. `restore` seeds a new session from the URL (a reload or a shared link);
-`publish` writes the current settings back after every run, so the address bar always
-holds the view. Values the server does not offer fall back to the defaults where the
-widgets are drawn.
+(root, dataset, split, image), threshold, Eq. 4 ranges, heatmap scale, Home's demo frame
+and the Failures page's ranking and inspected image are query parameters. `restore` seeds
+a new session from the URL (a reload or a shared link); `publish` writes the current
+settings back after every run, so the address bar always holds the view. Values the server
+does not offer fall back to the defaults where the widgets are drawn, and the sidebar says
+so for a link's data and model (`unavailable`).
 """
 
 from __future__ import annotations
@@ -42,12 +43,14 @@ def _show_pair(value: tuple[Any, Any]) -> str:
 
 @dataclass(frozen=True)
 class Param:
-    """A query parameter: its name in the URL, the session-state key it sets, parse and show."""
+    """A query parameter: its name in the URL, the session-state key it sets, parse and show, and a
+    value left out of the URL (a default that need not be spelled out)."""
 
     name: str
     key: str
     parse: Callable[[str], Any]
     show: Callable[[Any], str] = str
+    omit: Any = None
 
 
 PARAMS = (
@@ -64,7 +67,8 @@ PARAMS = (
     Param("heat", "heat_scale", str),
     Param("rank", "failure_rank", str),
     Param("inspect", "failure_image", str),
-    Param("dev", "dev_demo", lambda t: t == "1", lambda v: "1" if v else "0"),
+    Param("dev", "dev_demo", lambda t: t == "1", lambda v: "1" if v else "0", omit=False),
+    Param("demo", "home_demo_index", lambda t: max(0, int(t)), omit=0),
 )
 
 
@@ -106,7 +110,7 @@ def current() -> dict[str, str]:
     shown = {}
     for param in PARAMS:
         value = st.session_state.get(param.key)
-        if value is None or (param.key == "dev_demo" and not value):
+        if value is None or value == param.omit:
             continue
         shown[param.name] = param.show(value)
     return shown

@@ -39,7 +39,8 @@ def demo() -> None:
     picture, result = st.columns([3, 2])
     shown = report.truth if report.truth is not None else report.overlay
     picture.image(shown, channels="BGR", width="stretch",
-                  caption=f"{frame.name} ({source}): boxes coloured by outcome against the ground truth")
+                  caption=f"{frame.name} ({source}, {where.split} split): boxes coloured by outcome against the "
+                          "ground truth. The link to this page opens this frame.")
     with result:
         demo_result(report)
         demo_actions(where, index)
@@ -91,7 +92,7 @@ def model_card() -> None:
 
 def test_scores(card: ModelCard) -> None:
     """Test metrics per input protocol, with what they were measured on."""
-    st.markdown("**Test scores**")
+    st.markdown("**Test scores of the model card** (on the card's test data, named below; not the demo frame)")
     table = card_view.test_table(card)
     if table.empty:
         st.caption("Not available: the model has no card with test metrics.")

@@ -160,10 +160,17 @@ def test_home_shows_the_demo_result_on_arrival() -> None:
     at = open_page()
     assert count(at, "Targets found") >= 0
     assert len(at.get("image")) == 2  # the demo picture and its target chips
-    assert at.get("image")[0].proto.imgs[0].caption.endswith("boxes coloured by outcome against the ground truth")
     first = at.get("image")[0].proto.imgs[0].caption
+    assert f"({SAMPLES_LABEL}, test split): boxes coloured by outcome against the ground truth" in first
+    assert "demo" not in at.query_params  # the first frame needs no parameter
     at.button(key="home_demo").click().run()
-    assert not at.exception and at.get("image")[0].proto.imgs[0].caption != first  # the next demo frame
+    second = at.get("image")[0].proto.imgs[0].caption
+    assert not at.exception and second != first  # the next demo frame
+    assert at.query_params["demo"] == "1"
+    shared = AppTest.from_file(str(APP), default_timeout=120)  # the presenter's link opens that frame
+    shared.query_params["demo"] = "1"
+    shared.run()
+    assert shared.get("image")[0].proto.imgs[0].caption == second
 
 
 def test_home_inspect_opens_the_demo_frame_shown_in_single_frame() -> None:
