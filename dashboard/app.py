@@ -26,11 +26,16 @@ def main() -> None:
     st.set_page_config(page_title="lwirst: IR small-target segmentation", page_icon=str(FAVICON), layout="wide")
     urlstate.restore()
     common.keep_widget_state()
+    specs = common.available_pages()
     pages = [st.Page(spec.path, title=spec.title, icon=spec.icon, url_path=spec.url, default=i == 0)
-             for i, spec in enumerate(common.available_pages())]
+             for i, spec in enumerate(specs)]
     page = st.navigation(pages)
     common.missing_roots_warning()
-    common.run_page(common.engine_sidebar)
+    if next((spec.uses_model for spec, shown in zip(specs, pages, strict=True) if shown == page), True):
+        common.run_page(common.engine_sidebar)
+    else:
+        st.sidebar.caption("This page shows every model side by side; the sidebar's model, backend and input "
+                           "protocol apply on the other pages (and are kept for them).")
     page.run()
     urlstate.publish()
 

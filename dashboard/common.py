@@ -86,7 +86,7 @@ class PageSpec:
     icon: str
     url: str
     about: str
-
+    uses_model: bool = True  # False: the page shows every model, so the sidebar offers no model choice there
     @property
     def path(self) -> Path:
         return PAGES_DIR / self.file
@@ -102,8 +102,10 @@ PAGE_SPECS = (
              "a stream segmented as it plays, with live controls, fps and tracks"),
     PageSpec("5_evaluate.py", "Evaluate", ":material/analytics:", "evaluate",
              "score a model on a dataset split"),
-    PageSpec("6_compare.py", "Compare", ":material/compare:", "compare", "compare models and backends"),
-    PageSpec("7_ablations.py", "Ablations", ":material/science:", "ablations", "the paper's ablation tables"),
+    PageSpec("6_compare.py", "Compare", ":material/compare:", "compare", "compare models and backends",
+             uses_model=False),
+    PageSpec("7_ablations.py", "Ablations", ":material/science:", "ablations", "the paper's ablation tables",
+             uses_model=False),
     PageSpec("8_failures.py", "Failures", ":material/report:", "failures", "where the model misses"),
 )
 

@@ -487,6 +487,17 @@ def test_a_collapsed_range_in_the_url_is_opened_at_its_slider() -> None:
     assert len(notes) == 2 and "opened to 7–8" in notes[0]
 
 
+def test_pages_that_show_every_model_offer_no_model_choice_and_keep_it_for_the_others() -> None:
+    at = open_page("2_single_frame.py", model=DEMO_MODEL, protocol="native")
+    for page in ("6_compare.py", "7_ablations.py"):
+        at.switch_page(str(PAGES / page)).run()
+        assert not at.exception
+        assert not [w for w in [*at.sidebar.selectbox, *at.sidebar.radio] if w.key in ("model", "backend", "protocol")]
+        assert any("shows every model side by side" in c.value for c in at.sidebar.caption)
+    at.switch_page(str(PAGES / "2_single_frame.py")).run()
+    assert at.selectbox(key="model").value == DEMO_MODEL and at.radio(key="protocol").value == "native"
+
+
 def test_compare_shows_unknown_values_as_a_dash_not_none() -> None:
     """The grid renders a null cell as "None" whatever a Styler says: the page must send text."""
     at = open_page("6_compare.py")
