@@ -105,7 +105,10 @@ def verdict(view: pd.DataFrame, metric: str) -> None:
     here.metric("Best here", best, help=why)
     st.caption(f"Best here: {why}.")
     noisy = pd.isna(agreement.p_value) or agreement.p_value > 0.05
+    # the card itself says when the agreement is noise: a headline number alone invites a reading it cannot bear
     tau.metric("Kendall tau (paper vs here)", "n/a" if pd.isna(agreement.tau) else f"{agreement.tau:+.2f}",
+               delta=None if pd.isna(agreement.tau) or not noisy else "not significant",
+               delta_color="off", delta_arrow="off",
                help=f"Rank correlation over the {agreement.compared} row(s) measured here"
                     + ("" if pd.isna(agreement.p_value) else f"; p = {agreement.p_value:.2f}")
                     + ("; not significant: no evidence either way" if noisy else ""))

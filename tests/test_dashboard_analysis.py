@@ -524,6 +524,8 @@ def test_ablations_show_paper_computed_and_measured_figures(tmp_path: Path) -> N
     assert metric(at, "Paper's best") == "8 32 64" and metric(at, "Best here") == "no clear best"
     assert any("short screening schedule (2 epochs" in w.value for w in at.warning)
     assert metric(at, "Kendall tau (paper vs here)") == "-1.00"
+    tau = next(m for m in at.metric if m.label == "Kendall tau (paper vs here)")
+    assert tau.delta == "not significant"  # two rows: the card says so itself
     assert any("The paper's choice (8 32 64) here: too few seeds" in m.value for m in at.markdown)  # rows by name
     rows = comparison(at).set_index("preset")
     assert rows.loc["table7_ch_16_64_128", "measured here"] == analysis.NOT_MEASURED
