@@ -476,6 +476,21 @@ def test_a_dataset_changed_while_the_server_runs_is_read_again(monkeypatch: pyte
     assert not truth_chips()
 
 
+def test_a_folder_of_frames_beside_their_masks_is_offered_as_a_dataset(monkeypatch: pytest.MonkeyPatch,
+                                                                       tmp_path: Path) -> None:
+    """The layout users export (NAME.png beside NAME_mask.png): its frames, never its masks, are the images."""
+    for i in range(3):
+        image = np.full((48, 64), 30, np.uint8)
+        image[10 + i:13 + i, 20:23] = 220
+        assert cv2.imwrite(str(tmp_path / f"frame{i}.png"), image)
+        assert cv2.imwrite(str(tmp_path / f"frame{i}_mask.png"), np.where(image > 100, 255, 0).astype(np.uint8))
+    monkeypatch.setenv("LWIRST_DATA_DIR", str(tmp_path))
+    at = open_page("2_single_frame.py", model=DEMO_MODEL)
+    picker = at.selectbox(key="dataset_image")
+    assert "3 images" in picker.label and picker.options == ["frame0", "frame1", "frame2"]  # shown names
+    assert not errors(at)
+
+
 def test_a_collapsed_range_in_the_url_is_opened_at_its_slider() -> None:
     at = AppTest.from_file(str(APP), default_timeout=120)
     at.query_params["size"], at.query_params["ratio"] = "7~7", "10~10"
