@@ -28,7 +28,7 @@ from dashboard import common
 from lwirst import analysis
 from lwirst.datasets import fingerprint
 from lwirst.errors import LwirstError
-from lwirst.evaluate import EvalResult, cache_key, cache_root, evaluate
+from lwirst.evaluate import AppliedProtocol, EvalResult, cache_key, cache_root, evaluate
 from lwirst.inference import Saliency, module_digest
 from lwirst.modelcard import DEMO_MODEL
 from lwirst.onnxtrial import trial_run
@@ -366,7 +366,7 @@ def _point_name(model: str, threshold: float) -> str:
     return f"{short}{f', th {threshold:g}' if threshold else ''}"
 
 
-FIG4_MIN_IMAGES = 20  # runs on fewer images (e.g. the two embedded test samples) are listed, not plotted
+FIG4_MIN_IMAGES = analysis.FEW_IMAGES  # runs on fewer images (e.g. the two embedded samples) are listed, not plotted
 
 
 def plotted(points: pd.DataFrame) -> pd.Series:
@@ -415,14 +415,15 @@ def measured_points(include_demo: bool, include_sweeps: bool) -> pd.DataFrame:
         if (row.model != DEMO_MODEL or include_demo) and row.data in offered:
             rows.append(analysis.measured_point(
                 _point_name(row.model, row.threshold), row._asdict(), row.dataset, row.split,
-                *cost_by_name(row.model), protocol=row.protocol) | {"plotted": row.images >= FIG4_MIN_IMAGES})
+                *cost_by_name(row.model), protocol=row.protocol, applied=row.applied)
+                | {"plotted": row.images >= FIG4_MIN_IMAGES})
     for run in session_runs().values():
         p = run.result.protocol
         if p["model"] != DEMO_MODEL or include_demo:
             rows.append(analysis.measured_point(
                 _point_name(p["model"], run.threshold), run.result.metrics, p["dataset"], p["split"], run.params,
-                run.flops, protocol=p["protocol"]) | {"plotted": run.result.metrics.get("images", 0) >= FIG4_MIN_IMAGES}
-            )
+                run.flops, protocol=p["protocol"], applied=AppliedProtocol.of(p))
+                | {"plotted": run.result.metrics.get("images", 0) >= FIG4_MIN_IMAGES})
     measured = pd.DataFrame(rows, columns=[*analysis.paper_points().columns, "plotted"])
     frames = [card_points(), measured]
     if include_sweeps:

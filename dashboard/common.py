@@ -49,10 +49,19 @@ from lwirst.datasets import (
 )
 from lwirst.errors import LwirstError
 from lwirst.frame_report import FrameReport, filter_from_ranges, frame_report
-from lwirst.inference import DEFAULT_MODEL, PROTOCOLS, REPO_ROOT, Saliency, Segmenter
+from lwirst.inference import (
+    AUTO_AREA_FACTOR,
+    DEFAULT_MODEL,
+    PROTOCOLS,
+    REPO_ROOT,
+    Saliency,
+    Segmenter,
+    describe_frame_run,
+)
 from lwirst.limits import limit
 from lwirst.live import CameraSource, LiveStream, LoopingVideo, Source, SyntheticSensor, local_cameras
 from lwirst.modelcard import DEMO_MODEL, ModelCard, demo_network, find_models, model_card
+from lwirst.paper import PAPER_SIZE
 from lwirst.pipeline import FramePipeline, FrameResult
 from lwirst.plots import video_frame_size as frame_size_of
 from lwirst.postprocess import GROW_TO, TargetFilter, describe_growth, logit_to_probability
@@ -790,23 +799,35 @@ def live_stream(label: str, chosen: Engine, post: Postprocess) -> LiveStream:
 
 @dataclass(frozen=True)
 class SpeedInfo:
-    """What runs the network: backend, input protocol and CPU threads (for the speed captions)."""
+    """What runs the network: backend, input protocol (as asked for), CPU threads and the model size
+    (for the speed captions and `frame_run`)."""
 
     backend: str
     protocol: str
     threads: int
+    size: tuple[int, int]
+
+    @property
+    def runner(self) -> str:
+        return f"backend {self.backend}, {self.threads} CPU thread{'s' if self.threads != 1 else ''}"
 
     def __str__(self) -> str:
-        return f"backend {self.backend}, {self.threads} CPU thread{'s' if self.threads != 1 else ''}, " \
-               f"protocol {self.protocol}"
+        return f"{self.runner}, protocol {self.protocol}"
+
+    def frame_run(self, hw: tuple[int, int], applied: str) -> str:
+        """How one frame of size `hw` ran under protocol `applied` (what "auto" chose for it), and on what."""
+        rule = (f" (protocol auto: frames up to {AUTO_AREA_FACTOR} × {self.size[1]}×{self.size[0]} pixels are "
+                "resized, larger ones run natively)") if self.protocol == "auto" else ""
+        return f"This {hw[1]}×{hw[0]} frame ran {describe_frame_run(hw, applied, self.size)}{rule}, on {self.runner}."
 
 
 def speed_info(chosen: Engine) -> SpeedInfo:
-    """Backend, protocol and threads of an engine's cached segmenter."""
+    """Backend, protocol, model size and threads of an engine's cached segmenter."""
     info = segmenter(chosen).segmenter.describe()
-    threads = info.get("threads")
+    threads, size = info.get("threads"), info.get("size")
     return SpeedInfo(str(info.get("backend", chosen.backend)), chosen.protocol,
-                     int(threads) if isinstance(threads, int) else os.cpu_count() or 1)
+                     int(threads) if isinstance(threads, int) else os.cpu_count() or 1,
+                     (int(size[0]), int(size[1])) if isinstance(size, (list, tuple)) and len(size) == 2 else PAPER_SIZE)
 
 
 def rtc_configuration() -> dict[str, list[dict[str, list[str]]]]:

@@ -35,7 +35,7 @@ from lwirst.chips import Chip, target_chips
 from lwirst.config import presets_for_table
 from lwirst.drawing import HeatScale, Match, draw_targets, evaluation_overlay, heat_scale, heatmap, mask_image
 from lwirst.errors import LwirstError
-from lwirst.evaluate import EvalResult, cache_root, rescore
+from lwirst.evaluate import AppliedProtocol, EvalResult, cache_root, frame_flops, rescore
 from lwirst.export import check_segmentation_onnx
 from lwirst.imageio import to_bgr
 from lwirst.metrics import image_record, match_targets
@@ -43,13 +43,14 @@ from lwirst.modelcard import card_metrics, format_metric
 from lwirst.paper import compare_preset, load_table
 from lwirst.postprocess import TargetFilter, detect, logit_to_probability, mask_targets
 from lwirst.rounding import params_text
-from lwirst.scoring import LIVE, metric_spec, view_keys
+from lwirst.scoring import LIVE, OPERATOR, metric_spec, metric_specs, view_keys
 from lwirst.sweep import METRICS as SWEEP_METRICS
 from lwirst.uploads import check_upload_size
 
 ABLATIONS_DIR = paths.ABLATIONS_DIR
 HOT_COLOR = palette.outcome(palette.HOT).bgr  # yellow, as in every panel and table
-PAPER_SOURCE = "paper, fusion set (Table II as printed)"
+PAPER_DATA = "fusion set"  # the paper's data: the union of MDFA, SIRST, SIRST-Aug and NUDT-SIRST (Sec. V-A)
+PAPER_SOURCE = f"paper, {PAPER_DATA} (Table II)"
 PAPER_MODEL = "LW-IRSTNet"  # the paper's network, which this project reproduces
 SHIPPED_NAME = paths.DEFAULT_MODEL.stem  # the name of the shipped model's Fig. 4 points (card or measured)
 CARD_PREFIX = "model card"
@@ -86,17 +87,74 @@ OUTCOME_COLUMNS = {palette.MISSED: "missed", palette.FALSE_ALARM: "false_alarms"
 # ---------------------------------------------------------------- evaluate
 
 
-def metric_cards(metrics: Mapping[str, float], params: int | None, flops: float | None) -> list[tuple[str, str, str]]:
-    """(label, value, help) of every card: the accuracy metrics, then the model's cost and speed."""
-    cards = [(label, format_metric(key, metrics.get(key)), help_) for key, (label, help_) in card_metrics().items()]
-    cards.append(("Params", params_text(params, 4) if params else "n/a", "trainable parameters"))
-    cards.append(("FLOPs", f"{flops / 1e6:.1f} M" if flops else "n/a",
-                  "at 256×256, THOP convention (ONNX files: counted on the graph, BN folded away)"))
-    fps = metrics.get("fps")
+def metric_cards(metrics: Mapping[str, float]) -> list[tuple[str, str, str]]:
+    """(label, value, help) of the accuracy cards (the table's card view)."""
+    return [(label, format_metric(key, metrics.get(key)), help_) for key, (label, help_) in card_metrics().items()]
+
+
+def cost_cards(result: EvalResult, params: int | None, flops: float | None) -> list[tuple[str, str, str]]:
+    """(label, value, help) of the model's cost and speed. FLOPs are per 256×256 frame (the paper's
+    convention); where the run's frames ran at other sizes, a card beside the fps gives the FLOPs per
+    frame the run fed the network (`frame_flops`), the cost that fps measures."""
+    cards = [("Params", params_text(params, 4) if params else "n/a", "trainable parameters"),
+             (FLOPS_LABEL, flops_text(flops), "per 256×256 input frame (the paper's convention), THOP convention "
+                                              "(ONNX files: counted on the graph, BN folded away)")]
+    ran = frame_flops(result, flops)
+    if ran is not None and not ran.at_paper_size:
+        sizes = "; ".join(f"{n} at {w}×{h}: {flops_text(cost)}" for (h, w), (n, cost) in ran.by_input.items())
+        cards.append(("FLOPs per frame run", f"≈ {flops_text(ran.mean)}",
+                      f"mean over this run's frames at the size the network ran them ({sizes}): the network is "
+                      "fully convolutional, so FLOPs scale with the input's pixel count"))
+    fps = result.metrics.get("fps")
     cards.append(("Model-only fps", f"{fps:.1f}" if fps and math.isfinite(fps) else "n/a",
                   "network calls per second measured on this machine while evaluating (the network alone: "
                   "no reading, scoring or drawing); it varies with the machine's load and the backend"))
     return cards
+
+
+FLOPS_LABEL = "FLOPs per 256×256 frame"
+
+
+def flops_text(flops: float | None) -> str:
+    """FLOPs in M below 1e9, else in G ("303.5 M", "6.07 G"); "n/a" when unknown."""
+    if not flops:
+        return "n/a"
+    return f"{flops / 1e9:.2f} G" if flops >= 1e9 else f"{flops / 1e6:.1f} M"
+
+
+@dataclass(frozen=True)
+class OperatorRow:
+    """The operator view (`lwirst.scoring`) as cards, counts read "n of N"; a count out of nothing (no
+    target-free frame in the split) is a "—" card and a note saying why, too long for a card."""
+
+    cards: list[tuple[str, str, str]]
+    notes: list[str]
+
+
+def operator_row(metrics: Mapping[str, float]) -> OperatorRow:
+    """The operator cards of a run's metrics, with the notes of those that have no value."""
+    cards, notes = [], []
+    for spec in metric_specs(OPERATOR):
+        if spec.key in metrics:
+            value = spec.out_of(metrics)
+            if spec.of and not metrics.get(spec.of, 1):  # out of nothing: `none` says why
+                notes.append(f"{spec.label}: {value}")
+                value = "—"
+            cards.append((spec.label, value, spec.help))
+    return OperatorRow(cards, notes)
+
+
+FEW_IMAGES = 20  # a run on fewer images is flagged beside its scores (and not plotted on Compare)
+
+
+def sample_note(metrics: Mapping[str, float]) -> str:
+    """How many images and targets a run's scores stand on, flagged when too few to carry four decimals."""
+    images, targets = int(metrics.get("images", 0)), metrics.get("targets")
+    text = f"{images} image{'s' if images != 1 else ''}" + (
+        f", {int(targets)} target{'s' if targets != 1 else ''}" if targets is not None else "")
+    if images < FEW_IMAGES:
+        text += f": too few (under {FEW_IMAGES}) for these scores to say much"
+    return text
 
 
 def operating_envelope(pd_in_fa_order: Sequence[float]) -> list[float]:
@@ -218,7 +276,8 @@ def store_upload(data: bytes, upload: OnnxUpload, root: Path | None = None, sess
 
 
 def cached_runs(root: Path | None = None) -> pd.DataFrame:
-    """Every evaluation cached on disk: directory, model, data, protocol and metrics (newest first)."""
+    """Every evaluation cached on disk: directory, model, data, protocol (`applied`: as it ran, None for a
+    result stored before that was recorded) and metrics (newest first)."""
     root = root or cache_root()
     rows = []
     for summary in root.glob("*/metrics.json") if root.is_dir() else []:
@@ -232,10 +291,10 @@ def cached_runs(root: Path | None = None) -> pd.DataFrame:
                      "backend": protocol.get("backend", "?"), "protocol": protocol.get("protocol", "?"),
                      "threshold": protocol.get("threshold", 0.0), "dataset": protocol.get("dataset", "?"),
                      "split": protocol.get("split", "?"), "data": protocol.get("data_fingerprint", ""),
-                     **metrics})
+                     "applied": AppliedProtocol.of(protocol), **metrics})
     if not rows:
         return pd.DataFrame(columns=["key", "path", "mtime", "model", "hash", "backend", "protocol", "threshold",
-                                     "dataset", "split", "data", "images"])
+                                     "dataset", "split", "data", "applied", "images"])
     return pd.DataFrame(rows).sort_values("mtime", ascending=False).reset_index(drop=True)
 
 
@@ -253,27 +312,33 @@ def pareto_front(x: Sequence[float], y: Sequence[float]) -> np.ndarray:
 
 
 def paper_points() -> pd.DataFrame:
-    """Table II's 15 algorithms as Fig. 4 points (figures as printed, fusion datasets)."""
+    """Table II's 15 algorithms as Fig. 4 points (figures as printed, fusion datasets). The columns of every
+    Fig. 4 point: `source` is its legend entry, `data` the dataset and split it was scored on, `protocol`
+    the input protocol asked for (empty where none applies)."""
     table = load_table("II")
     return pd.DataFrame({
-        "name": table["algorithm"], "source": PAPER_SOURCE, "group": table["group"], "year": table["year"],
+        "name": table["algorithm"], "source": PAPER_SOURCE, "data": PAPER_DATA, "protocol": "",
+        "group": table["group"], "year": table["year"],
         "flops_m": table["flops_m"], "params_m": table["params_m"], "fps": table["fps"],
         "precision": table["precision"], "recall": table["recall"], "miou": table["miou"], "f1": table["f1"],
     })
 
 
 def measured_source(dataset: str, split: str, protocol: str | None = None, origin: str = MEASURED_PREFIX) -> str:
-    """The legend entry of points measured on one dataset split (and input protocol), by `origin`:
-    measured here, or a model's card."""
-    return f"{origin} ({dataset}, {split}{f', {protocol}' if protocol else ''})"
+    """The legend entry of points scored on one dataset split (and input protocol), by `origin`: measured
+    here, a model's card or the ablation sweep; the dataset comes right after the origin, where it is read."""
+    return f"{origin}, {dataset} {split}{f' ({protocol})' if protocol else ''}"
 
 
 def measured_point(name: str, metrics: Mapping[str, float], dataset: str, split: str, params: int | None,
-                   flops: float | None, protocol: str | None = None, origin: str = MEASURED_PREFIX) -> dict[str, Any]:
+                   flops: float | None, protocol: str | None = None, origin: str = MEASURED_PREFIX,
+                   applied: AppliedProtocol | None = None) -> dict[str, Any]:
     """A Fig. 4 point of a model evaluated here or scored in its card (cost in millions; NaN when unknown,
-    e.g. ONNX FLOPs); `source` names its origin, dataset, split and protocol."""
-    return {"name": name, "source": measured_source(dataset, split, protocol, origin), "group": origin,
-            "year": math.nan,
+    e.g. ONNX FLOPs); `source` names its origin, dataset, split and protocol: as applied where known
+    (a run of "auto" on large frames ran them all natively, which a card's "auto" on SIRST did not)."""
+    shown = applied.short if applied is not None else protocol
+    return {"name": name, "source": measured_source(dataset, split, shown, origin), "data": f"{dataset} {split}",
+            "protocol": protocol or "", "group": origin, "year": math.nan,
             "flops_m": flops / 1e6 if flops else math.nan, "params_m": params / 1e6 if params else math.nan,
             "fps": metrics.get("fps", math.nan), "precision": metrics.get("precision", math.nan),
             "recall": metrics.get("recall", math.nan), "miou": metrics.get("miou", math.nan),
@@ -297,8 +362,8 @@ def sweep_points(results: pd.DataFrame, when: str = "best") -> pd.DataFrame:
         seeds = f"{len(group)} seed{'s' if len(group) > 1 else ''}"
         tag = f", {schedule}" if schedule and schedules[(preset, dataset, split)] > 1 else ""
         rows.append({"name": f"{preset} ({seeds}{tag})", "schedule": schedule or math.nan,
-                     "source": f"{measured_source(dataset, split)}, {SWEEP_GROUP}",
-                     "group": SWEEP_GROUP, "year": math.nan,
+                     "source": measured_source(dataset, split, origin=SWEEP_GROUP), "data": f"{dataset} {split}",
+                     "protocol": "", "group": SWEEP_GROUP, "year": math.nan,
                      "flops_m": group["flops_m"].mean(), "params_m": group["params_m"].mean(), "fps": math.nan,
                      "precision": math.nan, "recall": math.nan, "miou": group[f"{when}_miou"].mean(),
                      "f1": group[f"{when}_f1"].mean()})
@@ -320,16 +385,15 @@ def card_points(cards: Mapping[str, tuple[Mapping[str, Any], str, str, int | Non
 
 
 def merge_points(points: pd.DataFrame) -> pd.DataFrame:
-    """One point per name and source (the last wins: a fresh measurement replaces a cached one); a
-    card's point is dropped where the same model was measured here on the same data and protocol."""
+    """One point per name, origin, data and protocol (the last wins: a fresh measurement replaces a cached
+    one); a card's point is dropped where the same model was measured here on the same data and protocol."""
     if points.empty:
         return points
-    merged = points.drop_duplicates(["name", "source"], keep="last")
-    measured = set(zip(merged.loc[merged["group"] == MEASURED_PREFIX, "name"],
-                       merged.loc[merged["group"] == MEASURED_PREFIX, "source"].str.replace(MEASURED_PREFIX, ""),
-                       strict=True))
-    duplicate = [(g == CARD_PREFIX and (n, s.replace(CARD_PREFIX, "")) in measured)
-                 for n, s, g in zip(merged["name"], merged["source"], merged["group"], strict=True)]
+    merged = points.drop_duplicates(["name", "group", "data", "protocol"], keep="last")
+    same = ["name", "data", "protocol"]
+    measured = set(merged.loc[merged["group"] == MEASURED_PREFIX, same].itertuples(index=False, name=None))
+    duplicate = [g == CARD_PREFIX and key in measured
+                 for g, key in zip(merged["group"], merged[same].itertuples(index=False, name=None), strict=True)]
     return merged[~pd.Series(duplicate, index=merged.index)].reset_index(drop=True)
 
 
@@ -445,13 +509,15 @@ def _point_labels(shown: pd.DataFrame, metric: str, cost: str, pareto: bool) -> 
 def fig4_figure(points: pd.DataFrame, metric: str, cost: str, pareto: bool = True) -> go.Figure:
     """One panel of Fig. 4: accuracy (`miou` or `f1`) against cost (`flops_m` or `params_m`), log x axis.
 
-    Paper figures are grey circles, models measured here coloured stars (one star shape per source) and
-    ablation-sweep presets coloured diamonds, one colour per source; each source gets its own dashed
-    Pareto front.
-    The shipped model's points and label are `palette.SHIPPED` whatever their source, and colours
-    are assigned from all of `points`, so every panel gives a point the same colour.
+    Markers say the kind of source, the same whatever else is shown (`_symbol`): paper grey circles,
+    model cards stars, models measured here squares, ablation-sweep presets diamonds; one colour per
+    source; each source gets its own dashed Pareto front. The shipped model's points and label are
+    `palette.SHIPPED` whatever their source, and colours are assigned from all of `points`, so every
+    panel gives a point the same colour. Where any source was scored on other data than the paper's, the
+    title says the scores are not comparable and its subtitle names each one's data (`data_note`). FLOPs
+    are per 256×256 frame, the paper's convention.
     """
-    names = {"miou": "mIoU", "f1": "F1", "flops_m": "FLOPs (M, log)", "params_m": "Params (M, log)"}
+    names = {"miou": "mIoU", "f1": "F1", "flops_m": "FLOPs per 256×256 frame (M, log)", "params_m": "Params (M, log)"}
     shown = points.dropna(subset=[metric, cost])
     shown = shown[shown[cost] > 0]
     figure = go.Figure()
@@ -463,7 +529,7 @@ def fig4_figure(points: pd.DataFrame, metric: str, cost: str, pareto: bool = Tru
     colours = {PAPER_SOURCE: palette.PAPER_GREY,  # by sorted name: the same on every load and panel
                **palette.series_colors(list(others["source"]), reserved=(palette.SHIPPED,))}
     labels = _point_labels(shown, metric, cost, pareto)  # names that fit; the others show on hover
-    symbols = _symbols(points)
+    symbols = {source: _symbol(group) for source, group in points.groupby("source")}
     for source in [PAPER_SOURCE, *measured_sources]:
         group = shown[shown["source"] == source].sort_values(cost)
         if group.empty:
@@ -482,26 +548,40 @@ def fig4_figure(points: pd.DataFrame, metric: str, cost: str, pareto: bool = Tru
             figure.add_scatter(x=front[cost], y=front[metric], mode="lines", line={
                 "dash": "dash", "color": colours.get(source, palette.SHIPPED), "shape": "hv"},
                 name=f"Pareto front: {source}", hoverinfo="skip")
-    figure.update_layout(title=f"{names[metric]} vs {names[cost].split(' ')[0]}", xaxis_title=names[cost],
-                         yaxis_title=names[metric], height=480, margin={"l": 10, "r": 10, "t": 40, "b": 10},
+    note = data_note(shown)
+    figure.update_layout(title={"text": f"{names[metric]} vs {names[cost].split(' ')[0]}"
+                                        + (": different data, not comparable" if note else ""),
+                                "subtitle": {"text": note}},
+                         xaxis_title=names[cost], yaxis_title=names[metric], height=500,
+                         margin={"l": 10, "r": 10, "t": 60, "b": 10},
                          legend={"orientation": "h", "y": -0.2, "font": {"size": 11}})
     figure.update_xaxes(type="log")
     return figure
 
 
-# One marker per source of this project's models: the shipped model is one colour on every source, so
-# its card's and each measurement's points are told apart by shape (legend and chart alike).
-MODEL_SYMBOLS = ("star", "star-square", "star-diamond", "star-triangle-up", "hexagram", "star-triangle-down")
+def data_note(points: pd.DataFrame) -> str:
+    """The data each kind of source was scored on ("paper: fusion set · model card: sirst test"), or ""
+    when all is the paper's."""
+    kinds = {data: list(dict.fromkeys(group["group"])) for data, group in points.groupby("data", sort=False)
+             if data != PAPER_DATA}
+    if not kinds:
+        return ""
+    return " · ".join([f"paper: {PAPER_DATA}", *(f"{', '.join(k)}: {data}" for data, k in kinds.items())])
 
 
-def _symbols(points: pd.DataFrame) -> dict[str, str]:
-    """Source -> marker: paper circles, sweep diamonds, and `MODEL_SYMBOLS` in turn for the others (by
-    sorted source, from all of `points`, so every panel gives a source the same shape)."""
-    sources = sorted(dict.fromkeys(points["source"]))
-    sweeps = {s for s in sources if (points.loc[points["source"] == s, "group"] == SWEEP_GROUP).all()}
-    models = [s for s in sources if s != PAPER_SOURCE and s not in sweeps]
-    return {PAPER_SOURCE: "circle", **dict.fromkeys(sweeps, "diamond"),
-            **{s: MODEL_SYMBOLS[i % len(MODEL_SYMBOLS)] for i, s in enumerate(models)}}
+# The marker of a source follows from what the source is, never from what else is shown: its kind gives
+# the shape, its input protocol the fill, so the shipped model (one colour on every source) is told apart.
+KIND_SYMBOLS = {CARD_PREFIX: "star", MEASURED_PREFIX: "square", SWEEP_GROUP: "diamond"}
+PROTOCOL_FILLS = {"resize": "-open", "native": "-open-dot"}  # "auto" (and none): filled
+
+
+def _symbol(points: pd.DataFrame) -> str:
+    """The marker of one source's points: paper circles; a card's stars, a measurement's squares and a
+    sweep's diamonds, filled for protocol auto, open for resize, open with a dot for native."""
+    kind, protocol = points["group"].iloc[0], points["protocol"].iloc[0]
+    if kind not in KIND_SYMBOLS:
+        return "circle"
+    return KIND_SYMBOLS[kind] + PROTOCOL_FILLS.get(str(protocol), "")
 
 
 def _fig4_trace(figure: go.Figure, points: pd.DataFrame, metric: str, cost: str, source: str, color: str,

@@ -1,8 +1,9 @@
 """Scoring a model on a dataset split, with results cached on disk.
 
 The protocol (input size, resize or native, threshold, backend) is part of every
-result. Scores are computed at each image's own resolution: the segmenter returns
-logits at the input size, whichever protocol ran the network.
+result, with the protocol each image actually ran with ("auto" decides per image:
+`AppliedProtocol`). Scores are computed at each image's own resolution: the segmenter
+returns logits at the input size, whichever protocol ran the network.
 """
 
 from __future__ import annotations
@@ -13,7 +14,8 @@ import json
 import logging
 import os
 import time
-from collections.abc import Callable, Sequence
+from collections import Counter
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -25,8 +27,9 @@ from lwirst import jsonio
 from lwirst.checkpoint import atomic_write
 from lwirst.datasets import Sample, SegDataset, fingerprint
 from lwirst.errors import LwirstError
-from lwirst.inference import Segmenter
+from lwirst.inference import Segmenter, network_input
 from lwirst.metrics import CurveMetric, FrameAlarms, PdFa, PixelMetrics, image_record, pd_at_false_alarm_rate
+from lwirst.paper import PAPER_SIZE
 from lwirst.postprocess import GROW_TO, TargetFilter, describe_growth, describe_threshold, detect, probability_of
 from lwirst.predictions import PredictionFolder
 from lwirst.rounding import round_floats
@@ -38,8 +41,9 @@ log = logging.getLogger(__name__)
 PDFA_THRESHOLDS = np.round(np.linspace(-8.0, 8.0, 17), 3)
 PD_AT_FA_BUDGET = 0.1  # false-alarm blobs per frame: one alarm in ten frames
 CACHE_ENV = "LWIRST_CACHE_DIR"
-CACHE_SCHEMA = 8  # bump when the key or the stored result changes meaning (3: operator metrics, 4: plugin metrics,
-# 5: palette frames decoded, 6: mask growth, 7: growth never joins targets, 8: AUC/AP with split end bins)
+CACHE_SCHEMA = 9  # bump when the key or the stored result changes meaning (3: operator metrics, 4: plugin metrics,
+# 5: palette frames decoded, 6: mask growth, 7: growth never joins targets, 8: AUC/AP with split end bins,
+# 9: the protocol records the protocols applied)
 
 
 def cache_root() -> Path:
@@ -90,6 +94,91 @@ class EvalResult:
         metrics = {k: jsonio.nan_for_null(v) for k, v in summary["metrics"].items()}  # null: an undefined metric
         curves = {k: jsonio.nan_for_null(v) for k, v in curves.items()}
         return cls(metrics, per_image, curves, summary["protocol"], saliency)
+
+
+@dataclass(frozen=True)
+class AppliedProtocol:
+    """The input protocol as it ran: how many images the network saw resized to the model size and how
+    many natively ("auto" decides per image), so that a result states what ran, not only what was asked.
+
+    configured: the protocol asked for ("auto", "resize", "native"; "as saved" for saved predictions);
+    ran: applied protocol ("resize", "native", "saved") -> images.
+    """
+
+    configured: str
+    size: tuple[int, int]
+    ran: dict[str, int]
+
+    @classmethod
+    def of(cls, protocol: Mapping[str, Any]) -> AppliedProtocol | None:
+        """From an evaluation's protocol; None for a result stored before it recorded what ran."""
+        ran, size = protocol.get("applied"), protocol.get("size")
+        if not isinstance(ran, dict):
+            return None
+        shape = (int(size[0]), int(size[1])) if isinstance(size, (list, tuple)) and len(size) == 2 else PAPER_SIZE
+        return cls(str(protocol.get("protocol", "?")), shape, {str(k): int(v) for k, v in ran.items()})
+
+    def __str__(self) -> str:
+        """"auto: 37 of 39 images native, 2 resized to 256×256"; a fixed protocol: "resize to 256×256 (39 images)"."""
+        images, native, resized = sum(self.ran.values()), self.ran.get("native", 0), self.ran.get("resize", 0)
+        to = f"{self.size[1]}×{self.size[0]}"
+        if self.configured == "auto":
+            return f"auto: {native} of {images} images native, {resized} resized" + (f" to {to}" if resized else "")
+        if self.configured == "resize":
+            return f"resize to {to} ({images} images)"
+        if self.configured == "native":
+            return f"native ({images} images at their own size)"
+        return self.configured
+
+    @property
+    def short(self) -> str:
+        """For a chart legend: "auto: all native", "auto: 2 native, 84 resized", or the fixed protocol."""
+        native, resized = self.ran.get("native", 0), self.ran.get("resize", 0)
+        if self.configured != "auto":
+            return self.configured
+        if not resized or not native:
+            return f"auto: all {'native' if native else 'resized'}"
+        return f"auto: {native} native, {resized} resized"
+
+
+def protocol_text(protocol: Mapping[str, Any]) -> str:
+    """The protocol of an evaluation as applied (`AppliedProtocol`), or as configured for a result stored
+    before it recorded what ran."""
+    applied = AppliedProtocol.of(protocol)
+    return str(applied) if applied is not None else f"{protocol.get('protocol')} {protocol.get('size')}"
+
+
+@dataclass(frozen=True)
+class FrameFlops:
+    """FLOPs per frame as a run fed its frames to the network. The network is fully convolutional, so a
+    frame costs the FLOPs counted at `PAPER_SIZE` (256×256) scaled by its network input's pixel count.
+
+    mean: per frame over the run; by_input: network input (height, width) -> (images, FLOPs per frame),
+    most images first.
+    """
+
+    mean: float
+    by_input: dict[tuple[int, int], tuple[int, float]]
+
+    @property
+    def at_paper_size(self) -> bool:
+        """Whether every frame ran at the size the FLOPs are counted at."""
+        return set(self.by_input) == {PAPER_SIZE}
+
+
+def frame_flops(result: EvalResult, flops: float | None) -> FrameFlops | None:
+    """The FLOPs per frame `result`'s images ran at, from each image's size and applied protocol, given
+    the model's FLOPs at `PAPER_SIZE`; None without FLOPs or without a network (saved predictions)."""
+    applied = AppliedProtocol.of(result.protocol)
+    table = result.per_image
+    if not flops or applied is None or table.empty or not set(table["protocol"]) <= {"resize", "native"}:
+        return None
+    inputs = Counter(network_input((int(h), int(w)), str(p), applied.size)
+                     for h, w, p in zip(table["height"], table["width"], table["protocol"], strict=True))
+    scale = flops / (PAPER_SIZE[0] * PAPER_SIZE[1])
+    by_input = {hw: (n, hw[0] * hw[1] * scale) for hw, n in inputs.most_common()}
+    mean = sum(n * cost for n, cost in by_input.values()) / sum(inputs.values())
+    return FrameFlops(mean, by_input)
 
 
 def _fingerprint(dataset: SegDataset) -> str:
@@ -217,7 +306,8 @@ def _score(dataset: SegDataset, predict: Callable[[Sample], Saliency], describe:
         "pdfa_threshold": PDFA_THRESHOLDS.tolist(),
         "pdfa_pd": [p["pd"] for p in points], "pdfa_fa": [p["fa"] for p in points],
     }
-    protocol = {**describe, "threshold": threshold, "threshold_probability": probability_of(threshold),
+    protocol = {**describe, "applied": dict(sorted(Counter(row["protocol"] for row in rows).items())),
+                "threshold": threshold, "threshold_probability": probability_of(threshold),
                 "masks": describe_growth(grow_to),
                 "dataset": dataset.name, "split": dataset.split,
                 "data_fingerprint": _fingerprint(dataset)[:16], "scored_at": "each image's own resolution",
@@ -242,11 +332,11 @@ def rescore(saliency: dict[str, np.ndarray], masks: dict[str, np.ndarray], thres
 
 
 def summary_lines(result: EvalResult, names: Sequence[str] | None = None) -> list[str]:
-    """Human-readable summary: the protocol, the metrics of the table's summary view (`lwirst.scoring`;
-    Fa in units of 1e-6, as the IRSTD literature prints it), then the operator view."""
+    """Human-readable summary: the protocol (as applied), the metrics of the table's summary view
+    (`lwirst.scoring`; Fa in units of 1e-6, as the IRSTD literature prints it), then the operator view."""
     p = result.protocol
     lines = [f"model {p['model']}  backend {p['backend']} {p.get('precision', 'fp32')}  "
-             f"protocol {p['protocol']} {p['size']}  threshold {describe_threshold(p['threshold'])}"
+             f"protocol {protocol_text(p)}  threshold {describe_threshold(p['threshold'])}"
              + (f" ({p['masks']})" if p.get("masks") else "")
              + f"  {p['dataset']}/{p['split']} ({result.metrics['images']} images)"]
     m = result.metrics
@@ -257,9 +347,5 @@ def summary_lines(result: EvalResult, names: Sequence[str] | None = None) -> lis
             cells.append(f"{name} {spec.text(m[name])}")
     lines.append("  ".join(cells))
     if "blobs_per_frame" in m:
-        operator = [f"{s.label} {s.format(m[s.key])}" for s in metric_specs(OPERATOR)
-                    if s.key in m and (s.key != "empty_alarm_rate" or m.get("empty_frames"))]
-        if m.get("empty_frames"):
-            operator.append(f"({m['empty_frames']} empty frames)")
-        lines.append("  ".join(operator))
+        lines.append("  ".join(f"{s.label} {s.out_of(m)}" for s in metric_specs(OPERATOR) if s.key in m))
     return lines

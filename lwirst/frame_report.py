@@ -57,6 +57,7 @@ class FrameReport:
     targets_total: int = 0
     palette: str = ""  # the pseudo-colour palette the frame was decoded from before the network, if any
     heat: HeatScale | None = None  # what the heatmap's colours mean (it carries no colour bar of its own)
+    protocol: str = ""  # the input protocol this frame ran with ("resize" or "native": "auto" resolved)
 
     def csv(self) -> bytes:
         """The target table as CSV."""
@@ -71,7 +72,7 @@ def frame_report(image: np.ndarray, result: FrameResult, scale: str = "probabili
     table = result.kept.to_frame().loc[:, list(TABLE_COLUMNS)]
     report = FrameReport(to_bgr(image), heatmap(result.saliency, scale, colorbar=False), overlay(image, result.kept),
                          len(result.detections), len(result.kept), table, palette=result.saliency.palette,
-                         heat=heat_scale(result.saliency, scale))
+                         heat=heat_scale(result.saliency, scale), protocol=result.saliency.protocol)
     report.chips, report.targets_total = target_chips(image, result.saliency.logits, result.kept, mask,
                                                       result.threshold, margin, scale, limit=chip_limit)
     if mask is not None:

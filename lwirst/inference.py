@@ -83,6 +83,25 @@ log = logging.getLogger(__name__)
 PROTOCOLS = ("auto", "resize", "native")
 # "auto" resizes frames of at most this many times the model size's area, runs larger ones natively.
 AUTO_AREA_FACTOR = 2
+NATIVE_MULTIPLE = 8  # the native protocol pads a frame to a multiple of this (the network's total stride)
+
+
+def network_input(hw: tuple[int, int], protocol: str, size: tuple[int, int]) -> tuple[int, int]:
+    """The (height, width) a frame of size `hw` is fed to the network at under an applied protocol
+    ("resize" or "native"): what its FLOPs scale with."""
+    if protocol == "resize":
+        return size[0], size[1]
+    return tuple(-(-side // NATIVE_MULTIPLE) * NATIVE_MULTIPLE for side in hw)  # type: ignore[return-value]
+
+
+def describe_frame_run(hw: tuple[int, int], protocol: str, size: tuple[int, int]) -> str:
+    """How one frame of size `hw` ran, in words: resized to the model size, or natively (and padded)."""
+    if protocol == "resize":
+        return f"resized to {size[1]}×{size[0]} (its map scaled back to {hw[1]}×{hw[0]})"
+    if protocol != "native":
+        return protocol
+    padded = network_input(hw, protocol, size)
+    return "natively at its own size" + (f" (padded to {padded[1]}×{padded[0]})" if padded != tuple(hw) else "")
 
 
 _CACHE: OrderedDict[str, bytes] = OrderedDict()
@@ -350,7 +369,7 @@ class Segmenter:
         else:
             chw = pixels.transpose(2, 0, 1).astype(np.float32)
         if protocol == "native":
-            chw, _ = pad_to_multiple(chw, 8)
+            chw, _ = pad_to_multiple(chw, NATIVE_MULTIPLE)
         return np.ascontiguousarray(chw, dtype=np.float32)
 
     def _input(self, image: np.ndarray) -> tuple[str, np.ndarray, tuple[int, int], str]:

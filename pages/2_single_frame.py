@@ -19,6 +19,7 @@ def main() -> None:
         return
     report = common.analyse(common.engine(), frame, post, scale)
     counts(report)
+    how_it_ran(report)
     views.legend(OUTCOMES if report.truth is not None else (palette.DETECTION,))  # no truth: detections only
     chips(report)
     pictures(report, scale)
@@ -78,6 +79,11 @@ def counts(report: FrameReport) -> None:
     kept.metric("Targets kept", report.kept)
     found.metric("Above threshold", report.found)
     removed.metric("Removed by the size / ratio filter", report.found - report.kept, help=card_view.help_for("Eq. 4"))
+
+
+def how_it_ran(report: FrameReport) -> None:
+    """The protocol this frame actually ran with (resized to the model size or native) and on what."""
+    st.caption(common.speed_info(common.engine()).frame_run(report.input.shape[:2], report.protocol))
 
 
 def chips(report: FrameReport) -> None:

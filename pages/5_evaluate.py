@@ -103,18 +103,39 @@ def run_models(models: dict[str, common.Engine], choice: common.DataChoice, thre
 
 
 def metric_cards(runs: list[dash.Run]) -> None:
-    """P, R, F1, mIoU, nIoU, Pd, Fa, AUC, Params, FLOPs and fps of each model, with its protocol."""
+    """Each model's cards (accuracy; cost and speed; the operator row), with what they stand on and the
+    protocol as it ran."""
     for run in runs:
         with st.container(border=True):
-            st.markdown(f"**{run.label}** on {run.data_label}")
-            cards = analysis.metric_cards(run.result.metrics, run.params, run.flops)
-            for row in (cards[:6], cards[6:]):
-                for column, (label, value, help_) in zip(st.columns(6), row, strict=False):
-                    column.metric(label, value, help=help_)
+            st.markdown(f"**{run.label}** on {run.data_label}: {analysis.sample_note(run.result.metrics)}")
+            cards = analysis.metric_cards(run.result.metrics)
+            for start in range(0, len(cards), CARDS_PER_ROW):
+                card_row(cards[start:start + CARDS_PER_ROW], CARDS_PER_ROW)
+            cost = analysis.cost_cards(run.result, run.params, run.flops)
+            card_row(cost, len(cost))
+            operator_row(run)
             threads = run.result.protocol.get("threads")
             st.caption(" · ".join(summary_lines(run.result)[:1]) + f" · {run.result.protocol['scored_at']}"
                        + (f" · {threads} CPU threads" if threads else "")
                        + " · model-only fps depends on the machine's load when it was measured")
+
+
+CARDS_PER_ROW = 6  # wider rows cut four-decimal values short
+
+
+def card_row(cards: list[tuple[str, str, str]], width: int) -> None:
+    """One row of metric cards, `width` columns wide."""
+    for column, (label, value, help_) in zip(st.columns(width), cards, strict=False):
+        column.metric(label, value, help=help_)
+
+
+def operator_row(run: dash.Run) -> None:
+    """What an operator asks first: targets found, false alarms, per frame and on target-free frames."""
+    st.markdown("**Operator view** (at this threshold)")
+    row = analysis.operator_row(run.result.metrics)
+    card_row(row.cards, len(row.cards))
+    if row.notes:
+        st.caption(" · ".join(row.notes))
 
 
 def curves(runs: list[dash.Run]) -> None:

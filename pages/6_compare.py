@@ -43,12 +43,14 @@ def scatter(points: pd.DataFrame, metric: str, pareto: bool) -> None:
     flops, params = st.columns(2)
     flops.plotly_chart(analysis.fig4_figure(points, metric, "flops_m", pareto), key="compare_flops")
     params.plotly_chart(analysis.fig4_figure(points, metric, "params_m", pareto), key="compare_params")
-    st.caption(f"Grey circles: **{analysis.PAPER_SOURCE}**: the paper's scores on the union of MDFA, SIRST, "
-               "SIRST-Aug and NUDT-SIRST (Sec. V-A). Coloured stars: this project's models (the shipped one always "
-               "blue, one star shape per source), from their **model card** or **measured here**; diamonds: "
-               "presets of the ablation sweep (mean over seeds). Each legend entry names the dataset, split and "
-               "input protocol its points were scored on. Scores on different data are not directly comparable; "
-               "FLOPs and Params are at 256×256 input either way.")
+    st.caption(f"Markers show the kind of source, the same whatever else is shown: grey circles "
+               f"**{analysis.PAPER_SOURCE}**, the paper's scores on the union of MDFA, SIRST, SIRST-Aug and "
+               "NUDT-SIRST (Sec. V-A); stars this project's **model cards**, squares models **measured here**, "
+               "diamonds presets of the ablation sweep (mean over seeds); filled for input protocol auto, open for "
+               "resize, open with a dot for native. The shipped model is always blue. Each legend entry names "
+               "the dataset and split its points were scored on, and a run's protocol as it ran. Scores on "
+               "different data are not comparable. FLOPs are per 256×256 frame (the paper's convention) "
+               "whatever size a run's frames were; Params do not depend on the size.")
 
 
 def measured_table(measured: pd.DataFrame) -> None:

@@ -79,9 +79,9 @@ def evaluate_now(choice: common.DataChoice) -> None:
 def live_metrics(run: dash.Run, metrics: dict[str, float]) -> None:
     """The whole run re-scored at the sidebar's threshold and filter, against the evaluation's own setting."""
     baseline, _ = dash.rescored(run, run.threshold, NO_FILTER, 0.0)
-    st.caption(f"Whole run at the sidebar's threshold and size / ratio filter (Eq. 4); the change is against the "
-               f"evaluation (threshold {describe_threshold(run.threshold)}, no filter). The network does not run "
-               "again.")
+    st.caption(f"Whole run ({analysis.sample_note(run.result.metrics)}) at the sidebar's threshold and size / "
+               f"ratio filter (Eq. 4); the change is against the evaluation (threshold "
+               f"{describe_threshold(run.threshold)}, no filter). The network does not run again.")
     moves = analysis.metric_moves(baseline, metrics)
     for column, move in zip(st.columns(len(moves)), moves, strict=True):
         views.metric_change(column, move.label, move.value, move.key, move.change, move.delta)

@@ -26,16 +26,18 @@ from streamlit.testing.v1 import AppTest
 
 from lwirst import ablation_stats, analysis, palette, schedule
 from lwirst.errors import LwirstError
-from lwirst.evaluate import EvalResult
+from lwirst.evaluate import AppliedProtocol, EvalResult
 from lwirst.export import to_onnx_bytes
 from lwirst.inference import Segmenter
 from lwirst.modelcard import DEMO_MODEL, demo_network
 from lwirst.postprocess import TargetFilter
+from lwirst.scoring import OPERATOR, metric_specs
 
 REPO = Path(__file__).resolve().parents[1]
 if str(REPO) not in sys.path:  # dashboard/ is not an installed package (app.py does the same)
     sys.path.insert(0, str(REPO))
 
+from dashboard import analysis as dash  # noqa: E402
 from dashboard import common  # noqa: E402
 from dashboard.common import SAMPLES_LABEL  # noqa: E402
 
@@ -141,7 +143,7 @@ def test_fig4_puts_paper_and_measured_points_apart_on_log_axes() -> None:
     assert len(points) == 16
     figure = analysis.fig4_figure(points, "miou", "flops_m")
     names = [trace.name for trace in figure.data]
-    assert analysis.PAPER_SOURCE in names and "measured here (sirst, test, resize)" in names
+    assert analysis.PAPER_SOURCE in names and "measured here, sirst test (resize)" in names
     assert f"Pareto front: {analysis.PAPER_SOURCE}" in names
     assert figure.layout.xaxis.type == "log"
     paper = next(t for t in figure.data if t.name == analysis.PAPER_SOURCE)
@@ -307,7 +309,7 @@ def test_evaluate_runs_with_cards_curves_and_table_and_reopens_from_the_disk_cac
     assert not at.exception and not errors(at)
     assert len(network_calls) == 2  # the samples' test split
     assert {m.label for m in at.metric} >= {"P", "R", "F1", "mIoU", "nIoU", "Pd", "Fa (×1e-6)", "AUC", "Params",
-                                             "FLOPs", "Model-only fps"}
+                                             analysis.FLOPS_LABEL, "Model-only fps"}
     assert metric(at, "Params") == "0.1632 M"
     assert float(metric(at, "Model-only fps")) > 0
     assert len(at.get("plotly_chart")) == 3
@@ -328,6 +330,41 @@ def test_evaluate_runs_with_cards_curves_and_table_and_reopens_from_the_disk_cac
     assert metric(again, "P") != precision
 
 
+def test_evaluate_shows_the_operator_row_the_protocol_as_run_and_how_few_images() -> None:
+    """The operator numbers the result holds are on the page, read from the metric table's operator view;
+    the caption states the protocol each image ran with; a two-image run says it stands on two images."""
+    at = open_page("5_evaluate.py")
+    at.button(key="eval_run").click().run()
+    assert not at.exception and not errors(at)
+    run = next(iter(at.session_state[dash.RUNS_KEY].values()))
+    m = run.result.metrics
+    assert m["empty_frames"] == 0  # the samples' test split: every frame holds a target
+    assert [metric(at, s.label) for s in metric_specs(OPERATOR)] == [
+        f"{m['detected']} of {m['targets']}", str(m["false_alarms"]), f"{m['blobs_per_frame']:.3f}", "—",
+        f"{m['pd_at_fa']:.4f}"]
+    captions = " ".join(c.value for c in at.caption)
+    assert "empty frames alarmed: no target-free frame in this split" in captions  # why that card has no value
+    assert "protocol auto: 0 of 2 images native, 2 resized to 256×256" in captions and "[256, 256]" not in captions
+    header = " ".join(md.value for md in at.markdown)
+    assert f"2 images, {m['targets']} targets: too few (under {analysis.FEW_IMAGES})" in header
+    assert "FLOPs per frame run" not in {c.label for c in at.metric}  # the samples ran at 256×256: one figure
+
+
+def test_the_flops_card_gives_the_cost_of_the_frames_a_run_fed_the_network() -> None:
+    """FLOPs are labelled per 256×256 frame; a run whose frames ran natively at 640×512 and 1280×1024 also
+    gives the FLOPs per frame it actually ran, the cost behind the fps beside it."""
+    per_image = pd.DataFrame({"height": [512, 512, 1024], "width": [640, 640, 1280], "protocol": ["native"] * 3})
+    result = EvalResult({"fps": 10.0}, per_image, {}, {"protocol": "auto", "size": [256, 256],
+                                                       "applied": {"native": 3}})
+    cards = {label: (value, help_) for label, value, help_ in analysis.cost_cards(result, 163_232, 303.53e6)}
+    assert cards[analysis.FLOPS_LABEL][0] == "303.5 M"
+    value, help_ = cards["FLOPs per frame run"]
+    assert value == f"≈ {(2 * 1517.65 + 6070.6) / 3 / 1000:.2f} G"  # 303.53 M × 5 and × 20, by pixel count
+    assert "2 at 640×512: 1.52 G; 1 at 1280×1024: 6.07 G" in help_
+    labels = list(cards)
+    assert labels.index("FLOPs per frame run") + 1 == labels.index("Model-only fps")
+
+
 def test_evaluate_overlays_an_uploaded_onnx_model_and_refuses_a_wrong_one() -> None:
     at = open_page("5_evaluate.py")
     at.file_uploader(key="eval_onnx").set_value(("bad.onnx", wrong_shape_onnx(), "application/octet-stream")).run()
@@ -340,7 +377,7 @@ def test_evaluate_overlays_an_uploaded_onnx_model_and_refuses_a_wrong_one() -> N
     assert not at.exception and not errors(at)
     # the upload's cost is counted on its graph, where the export folded BatchNorm away
     assert [m.value for m in at.metric if m.label == "Params"] == ["0.1632 M", "0.1576 M"]
-    assert [m.value for m in at.metric if m.label == "FLOPs"] == ["303.5 M", "286.4 M"]
+    assert [m.value for m in at.metric if m.label == analysis.FLOPS_LABEL] == ["303.5 M", "286.4 M"]
     roc = chart(at, "eval_roc")
     assert len(roc["data"]) == 2 and any("upload: demo.onnx" in t["name"] for t in roc["data"])
 
@@ -392,7 +429,7 @@ def test_compare_shows_the_shipped_model_from_its_card_on_first_load() -> None:
     flops = chart(at, "compare_flops")
     card = json.loads((REPO / "data" / "models" / "lwirst-sirst.json").read_text())
     for protocol, scores in card["test_metrics"].items():
-        trace = next(t for t in flops["data"] if t["name"] == f"model card (sirst, test, {protocol})")
+        trace = next(t for t in flops["data"] if t["name"] == f"model card, sirst test ({protocol})")
         assert list(trace["hovertext"]) == ["lwirst-sirst"] and plotted(trace["y"])[0] == pytest.approx(scores["miou"])
     assert analysis.PAPER_SOURCE in {t["name"] for t in flops["data"]}
     for key in ("compare_flops", "compare_params"):  # the star and its name: one colour on both panels
@@ -436,19 +473,49 @@ def test_compare_draws_the_shipped_model_in_one_colour_on_every_panel() -> None:
     assert [len(colours) for colours in seen] == [4, 5, 4, 5]  # the export is on the Params panels only
     merged = {key: colour for colours in seen for key, colour in colours.items()}
     assert all(colours == {k: merged[k] for k in colours} for colours in seen)  # one colour per series everywhere
-    # The shipped model is blue on every source, so its sources differ in shape, the same on every panel.
+    # The shipped model is blue on every source, so its sources differ in shape (kind and protocol), the
+    # same on every panel.
     shapes = [{t.legendgroup: t.marker.symbol for t in figure.data
                if t.mode != "lines" and t.name != analysis.PAPER_SOURCE} for figure in panels]
-    assert len(set(shapes[1].values())) == len(shapes[1]) == 4  # four sources, four shapes
+    assert shapes[1] == {"model card, sirst test (native)": "star-open-dot",
+                         "model card, sirst test (resize)": "star-open", "measured here, sirst test (auto)": "square",
+                         "measured here, samples test (auto)": "square"}
+    blue = {t.marker.symbol for t in panels[1].data if t.mode != "lines" and t.marker.color == palette.SHIPPED}
+    assert len(blue) == 3
     assert all(shape.items() <= shapes[1].items() for shape in shapes)
     # the source holding the shipped model and "other" is two legend entries, each naming whose points it has
-    names = {t.name for t in panels[0].data if t.legendgroup == "measured here (sirst, test, auto)"}
-    assert names == {"measured here (sirst, test, auto): shipped model", "measured here (sirst, test, auto): other"}
+    names = {t.name for t in panels[0].data if t.legendgroup == "measured here, sirst test (auto)"}
+    assert names == {"measured here, sirst test (auto): shipped model", "measured here, sirst test (auto): other"}
+
+
+def test_compare_markers_follow_the_kind_of_source_whatever_else_is_shown() -> None:
+    """A model card's point keeps its star when a measurement joins the chart (it used to become a square),
+    and the chart names the data each kind of source was scored on, beside the paper's fusion set."""
+    card = analysis.measured_point(analysis.SHIPPED_NAME, {"miou": 0.75}, "sirst", "test", 163_200, 303.5e6,
+                                   protocol="auto", origin=analysis.CARD_PREFIX)
+    mine = analysis.measured_point(analysis.SHIPPED_NAME, {"miou": 0.04}, "mysensor", "test", 163_200, 303.5e6,
+                                   protocol="auto", applied=AppliedProtocol("auto", (256, 256), {"native": 39}))
+
+    def symbols(rows: list[dict]) -> dict[str, str]:
+        figure = analysis.fig4_figure(analysis.fig4_points(pd.DataFrame(rows)), "miou", "flops_m")
+        return {t.name: t.marker.symbol for t in figure.data if t.mode != "lines"}
+
+    alone, both = symbols([card]), symbols([card, mine])
+    assert alone["model card, sirst test (auto)"] == both["model card, sirst test (auto)"] == "star"
+    assert both["measured here, mysensor test (auto: all native)"] == "square"
+    assert alone[analysis.PAPER_SOURCE] == both[analysis.PAPER_SOURCE] == "circle"
+    figure = analysis.fig4_figure(analysis.fig4_points(pd.DataFrame([card, mine])), "miou", "flops_m")
+    assert figure.layout.title.text == "mIoU vs FLOPs: different data, not comparable"
+    assert figure.layout.title.subtitle.text == ("paper: fusion set · model card: sirst test · "
+                                                 "measured here: mysensor test")
+    assert figure.layout.xaxis.title.text == "FLOPs per 256×256 frame (M, log)"
+    assert analysis.PAPER_SOURCE == "paper, fusion set (Table II)"
 
 
 def test_compare_points_merge_and_keep_their_colours() -> None:
     point = analysis.measured_point("m", {"miou": 0.5}, "sirst", "test", 1, 1e6, protocol="auto")
-    later = analysis.measured_point("m", {"miou": 0.6}, "sirst", "test", 1, 1e6, protocol="auto")
+    later = analysis.measured_point("m", {"miou": 0.6}, "sirst", "test", 1, 1e6, protocol="auto",
+                                    applied=AppliedProtocol("auto", (256, 256), {"resize": 84, "native": 2}))
     card = analysis.measured_point("m", {"miou": 0.7}, "sirst", "test", 1, 1e6, protocol="auto",
                                    origin=analysis.CARD_PREFIX)
     merged = analysis.merge_points(pd.DataFrame([card, point, later]))
@@ -482,23 +549,25 @@ def test_compare_plots_table_ii_beside_the_models_measured_here(tmp_path: Path) 
     flops = chart(at, "compare_flops")
     names = {trace["name"] for trace in flops["data"]}
     assert analysis.PAPER_SOURCE in names
-    assert "measured here (sirst, test), ablation sweep" not in names  # short sweep runs: opt-in
-    assert "measured here (samples, test, auto)" not in names  # the demo network is hidden by default
+    assert "ablation sweep, sirst test" not in names  # short sweep runs: opt-in
+    assert not any(n.startswith("measured here, samples test") for n in names)  # the demo network: hidden
     assert flops["layout"]["xaxis"]["type"] == "log" and flops["layout"]["yaxis"]["title"]["text"] == "mIoU"
     assert chart(at, "compare_params")["layout"]["xaxis"]["title"]["text"].startswith("Params")
     at.checkbox(key="compare_sweeps").check().run()
-    assert "measured here (sirst, test), ablation sweep" in {t["name"] for t in chart(at, "compare_flops")["data"]}
+    assert "ablation sweep, sirst test" in {t["name"] for t in chart(at, "compare_flops")["data"]}
 
     at.checkbox(key="compare_demo").check().run()
     at.radio(key="compare_metric").set_value("F1").run()
     flops = chart(at, "compare_flops")
     # two sample images are too few to plot beside benchmark scores: listed in the table, said in a caption
-    assert "measured here (samples, test, auto)" not in {trace["name"] for trace in flops["data"]}
+    assert not any(trace["name"].startswith("measured here, samples test") for trace in flops["data"])
     assert any("fewer than 20 images" in c.value and "untrained demo" in c.value for c in at.caption)
     assert not any("has no evaluation on this server's data yet" in c.value for c in at.caption)
     assert flops["layout"]["yaxis"]["title"]["text"] == "F1"
     table = at.dataframe[0].value
-    assert "untrained demo" in set(table["name"]) and "model card (sirst, test, resize)" in set(table["source"])
+    assert "untrained demo" in set(table["name"]) and "model card, sirst test (resize)" in set(table["source"])
+    # the demo's run is labelled with the protocol as it ran: the samples are small, so "auto" resized them all
+    assert "measured here, samples test (auto: all resized)" in set(table["source"])
 
 
 # ---------------------------------------------------------------- Ablations page
@@ -613,6 +682,13 @@ def test_failure_inspector_rescores_live_without_the_network(network_calls: list
     at.slider(key="size_range").set_value((0, 500)).run()
     at.slider(key="threshold").set_value(0.0).run()  # the evaluation's own setting: nothing changed
     assert {m.delta for m in at.metric if m.label in ("P", "R", "F1", "mIoU", "Pd", "Fa (×1e-6)")} == {"no change"}
+
+
+def test_failure_inspector_says_how_many_images_its_scores_stand_on() -> None:
+    at = open_page("8_failures.py")
+    run = next(iter(at.session_state[dash.RUNS_KEY].values()))
+    note = f"2 images, {run.result.metrics['targets']} targets: too few"
+    assert any(note in c.value for c in at.caption), [c.value for c in at.caption]
 
 
 def test_failure_gallery_filters_ranks_and_drives_the_inspected_image() -> None:

@@ -249,6 +249,23 @@ def test_post_processing_widgets_do_not_rerun_the_network(network_calls: list[in
     assert len(network_calls) == 2
 
 
+def test_single_frame_says_whether_the_frame_ran_resized_or_natively() -> None:
+    """Protocol auto decides per frame: a 256×256 sample runs resized, a 700×600 upload natively (padded to a
+    multiple of 8); the page says which, not only "auto"."""
+    at = open_page("2_single_frame.py", model=DEMO_MODEL, data_root=SAMPLES_LABEL)
+    captions = [c.value for c in at.caption]
+    assert any(c.startswith("This 256×256 frame ran resized to 256×256") and "protocol auto: frames up to 2 × "
+               "256×256 pixels are resized, larger ones run natively" in c for c in captions), captions
+    at.radio(key="frame_source").set_value("Upload").run()
+    big = np.full((600, 700), 40, np.uint8)
+    big[300:303, 350:353] = 220
+    at.file_uploader(key="image_upload").set_value(("big.png", png(big), "image/png")).run()
+    assert not at.exception
+    captions = [c.value for c in at.caption]
+    assert any(c.startswith("This 700×600 frame ran natively at its own size (padded to 704×600)")
+               for c in captions), captions
+
+
 def test_dataset_image_from_a_configured_root_shows_ground_truth(
         sirst_root: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("LWIRST_DATA_DIR", str(sirst_root.parent))

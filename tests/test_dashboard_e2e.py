@@ -605,9 +605,9 @@ def test_analysis_pages_in_a_browser(fresh_cache: Path, page: Page, sirst_root: 
     # Compare on first load, nothing evaluated yet: the shipped model's point from its card, data named.
     open_page(page, "Compare")
     expect(page.locator(".js-plotly-plot")).to_have_count(2)
-    expect(page.locator(".js-plotly-plot").first.get_by_text("model card (sirst, test, resize)", exact=True)) \
+    expect(page.locator(".js-plotly-plot").first.get_by_text("model card, sirst test (resize)", exact=True)) \
         .to_be_visible()
-    expect(page.locator(".js-plotly-plot").first.get_by_text("paper, fusion set (Table II as printed)",
+    expect(page.locator(".js-plotly-plot").first.get_by_text("paper, fusion set (Table II)",
                                                               exact=True)).to_be_visible()
 
     # Evaluate: the default model (the shipped one when installed) on SIRST test, with a progress bar.
@@ -617,7 +617,8 @@ def test_analysis_pages_in_a_browser(fresh_cache: Path, page: Page, sirst_root: 
     click_until(page, page.get_by_role("button", name="Run evaluation (1 model)"), page.get_by_test_id("stProgress"))
     expect(page.get_by_text("mIoU", exact=True)).to_be_visible(timeout=EVAL_MS)
     expect(page.get_by_test_id("stStatusWidget")).to_have_count(0, timeout=EVAL_MS)
-    for label in ("P", "R", "F1", "nIoU", "Pd", "AUC", "Params", "FLOPs", "Model-only fps"):
+    for label in ("P", "R", "F1", "nIoU", "Pd", "AUC", "Params", "FLOPs per 256×256 frame", "Model-only fps",
+                  "targets found", "false alarms"):
         assert metric_value(page, label)
     assert float(metric_value(page, "Model-only fps")) > 0
     assert 0.0 <= float(metric_value(page, "mIoU")) <= 1.0
@@ -632,8 +633,8 @@ def test_analysis_pages_in_a_browser(fresh_cache: Path, page: Page, sirst_root: 
         page.get_by_text("Untrained demo network", exact=True).click()
         settle(page)
     expect(page.locator(".js-plotly-plot")).to_have_count(2)
-    expect(page.locator(".js-plotly-plot").first.get_by_text("measured here (sirst, test, auto)", exact=True)) \
-        .to_be_visible()
+    measured = "measured here, sirst test (auto: 2 native, 84 resized)"  # the protocol as it ran on SIRST test
+    expect(page.locator(".js-plotly-plot").first.get_by_text(measured, exact=True)).to_be_visible()
     settle(page)
     shoot(page, "compare")
 
@@ -754,8 +755,8 @@ def test_every_page_on_the_embedded_defaults(offline_page: Page, offline_server:
     open_page(page, "Compare")
     clean(page, "Compare")
     flops = page.locator(".js-plotly-plot").first
-    expect(flops.get_by_text("model card (sirst, test, resize)", exact=True)).to_be_visible()
-    expect(flops.get_by_text("measured here (samples, test, auto)", exact=True)).to_have_count(0)
+    expect(flops.get_by_text("model card, sirst test (resize)", exact=True)).to_be_visible()
+    expect(flops.get_by_text("measured here, samples test (auto: all resized)", exact=True)).to_have_count(0)
     expect(page.get_by_text("scored on fewer than 20 images", exact=False)).to_be_visible()
 
     # Ablations: the tables render; another table names another paper winner.

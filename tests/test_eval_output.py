@@ -106,3 +106,33 @@ def test_a_plain_folder_read_as_sirst_names_the_option(folder: Path, capsys: pyt
     assert main(["evaluate", "--data-dir", str(folder), "--predictions", str(folder / "masks")]) == 1
     err = capsys.readouterr().err
     assert "it has the folder layout; pass --dataset folder" in err and len(err.strip().splitlines()) == 1
+
+
+def test_evaluate_states_the_protocol_each_image_ran_and_the_flops_it_cost(tmp_path: Path,
+                                                                           capsys: pytest.CaptureFixture[str]) -> None:
+    """Under "auto" two small frames run resized and a large one natively: the summary line says so (not
+    "auto [256, 256]"), and the FLOPs per frame run are THOP's count at each network input actually fed."""
+    from lwirst.complexity import count_complexity
+    from lwirst.evaluate import evaluate, frame_flops, summary_lines
+    from lwirst.inference import Segmenter
+    from lwirst.modelcard import demo_network
+
+    root = tmp_path / "mixed"
+    (root / "images").mkdir(parents=True)
+    (root / "masks").mkdir()
+    for name, (h, w) in {"small0": (240, 320), "small1": (200, 256), "large": (420, 500)}.items():
+        mask = np.zeros((h, w), np.uint8)
+        mask[50:53, 60:63] = 255
+        cv2.imwrite(str(root / "images" / f"{name}.png"), np.where(mask > 0, 220, 40).astype(np.uint8))
+        cv2.imwrite(str(root / "masks" / f"{name}.png"), mask)
+    network = demo_network()
+    result = evaluate(Segmenter.from_module(network, protocol="auto"), open_dataset(root, "folder", "all"),
+                      use_cache=False, keep_saliency=False)
+    assert result.protocol["applied"] == {"native": 1, "resize": 2}
+    assert "protocol auto: 1 of 3 images native, 2 resized to 256×256  " in summary_lines(result)[0]
+    ran = frame_flops(result, count_complexity(network).flops)
+    assert ran is not None and not ran.at_paper_size
+    exact = {hw: count_complexity(network, hw).flops for hw in ((256, 256), (424, 504))}  # native: padded to 8
+    assert {hw: n for hw, (n, _) in ran.by_input.items()} == {(256, 256): 2, (424, 504): 1}
+    assert all(math.isclose(cost, exact[hw], rel_tol=1e-9) for hw, (_, cost) in ran.by_input.items())
+    assert math.isclose(ran.mean, (2 * exact[256, 256] + exact[424, 504]) / 3, rel_tol=1e-9)

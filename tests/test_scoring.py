@@ -17,7 +17,7 @@ from lwirst.errors import LwirstError
 from lwirst.evaluate import EvalResult, code_signature, rescore, summary_lines, tree_digest
 from lwirst.modelcard import card_metrics, format_metric
 from lwirst.postprocess import GROW_TO, describe_growth
-from lwirst.scoring import CARD, LIVE, SUMMARY, SWEEP, VIEWS, MetricSpec, metric_spec, metric_specs, view_keys
+from lwirst.scoring import CARD, LIVE, OPERATOR, SUMMARY, SWEEP, VIEWS, MetricSpec, metric_spec, metric_specs, view_keys
 from lwirst.sweep import csv_columns
 
 
@@ -57,7 +57,8 @@ def test_live_moves_and_summary_follow_the_table() -> None:
                 "dataset": "d", "split": "test"}
     lines = summary_lines(EvalResult(metrics, pd.DataFrame(), {}, protocol))
     assert all(f"{key} " in lines[1] for key in view_keys(SUMMARY)) and "fa 36.00e-6" in lines[1]
-    assert "empty frames alarmed 50.0%" in lines[2] and "(2 empty frames)" in lines[2]
+    assert "empty frames alarmed 1 of 2" in lines[2]
+    assert "protocol resize [256, 256]" in lines[0]  # a result stored before it recorded what ran: as asked
     assert "masks" not in lines[0]  # a result stored before mask growth says nothing about it
     grown = summary_lines(EvalResult(metrics, pd.DataFrame(), {}, protocol | {"masks": describe_growth(GROW_TO)}))
     assert f"threshold 0.5 (logit 0) ({describe_growth(GROW_TO)})  d/test" in grown[0]
@@ -68,6 +69,23 @@ def test_live_moves_and_summary_follow_the_table() -> None:
     # a threshold the user gave as a probability is printed as one, its logit labelled beside it
     strict = summary_lines(EvalResult(metrics, pd.DataFrame(), {}, protocol | {"threshold": math.log(9)}))
     assert "threshold 0.9 (logit 2.197)" in strict[0]
+
+
+def test_the_operator_view_reads_counts_out_of_their_totals() -> None:
+    """Targets found and alarmed empty frames read "n of N"; with no target-free frame the share is not a
+    number but says so; the CLI's operator line and the Evaluate page's operator row read the same rows."""
+    metrics = {"targets": 68, "detected": 6, "false_alarms": 31, "blobs_per_frame": 0.795, "empty_frames": 5,
+               "empty_alarm_rate": 0.4, "pd_at_fa": 0.0, "images": 39}
+    shown = {s.label: s.out_of(metrics) for s in metric_specs(OPERATOR)}
+    assert shown == {"targets found": "6 of 68", "false alarms": "31", "false-alarm blobs/frame": "0.795",
+                     "empty frames alarmed": "2 of 5", "Pd at ≤0.1 FA/frame": "0.0000"}
+    none = metrics | {"empty_frames": 0, "empty_alarm_rate": float("nan")}
+    assert metric_spec("empty_alarm_rate").out_of(none) == "no target-free frame in this split"
+    protocol = {"model": "m", "backend": "torch", "protocol": "auto", "size": [256, 256], "threshold": 0.0,
+                "dataset": "d", "split": "test", "applied": {"native": 39}}
+    operator = summary_lines(EvalResult(none, pd.DataFrame(), {}, protocol))[2]
+    assert "targets found 6 of 68  false alarms 31" in operator
+    assert "empty frames alarmed no target-free frame in this split" in operator
 
 
 def test_rescore_returns_every_live_metric() -> None:

@@ -35,7 +35,7 @@ _PLUGINS: tuple[str, ...] = (
 # Views a metric can appear in.
 CARD = "card"          # the Evaluate page's and model cards' metric cards
 SUMMARY = "summary"    # the first metric line of `lwirst evaluate`
-OPERATOR = "operator"  # the operator line of `lwirst evaluate` (false alarms per frame)
+OPERATOR = "operator"  # the operator numbers: `lwirst evaluate`'s operator line, the Evaluate page's operator row
 LIVE = "live"          # the dashboard's live re-scoring cards
 SWEEP = "sweep"        # the scores a sweep records per trial (best_* / final_* columns)
 VIEWS = (CARD, SUMMARY, OPERATOR, LIVE, SWEEP)
@@ -67,7 +67,9 @@ class MetricSpec:
     label: short name on cards and tables; help: one line saying what it measures;
     scale and fmt: the number printed is ``format(value * scale, fmt)`` (Fa is printed in
     units of 1e-6, as the literature does, with `unit` "e-6" in plain text); better:
-    "higher" or "lower" is better, None when neither (counts, speed); views: where it appears.
+    "higher" or "lower" is better, None when neither (counts, speed); views: where it appears;
+    of: the key of the count this value is out of, so that `out_of` says "6 of 68" (a share, fmt "%",
+    as its count: "1 of 5"); `none` says why there is no value when that count is zero.
     """
 
     key: str
@@ -78,6 +80,8 @@ class MetricSpec:
     unit: str = ""
     better: str | None = "higher"
     views: tuple[str, ...] = ()
+    of: str = ""
+    none: str = "n/a"
 
     def __post_init__(self) -> None:
         if self.better not in ("higher", "lower", None):
@@ -106,6 +110,18 @@ class MetricSpec:
             return format(float(value), ".2e")
         return text + self.unit
 
+    def out_of(self, values: Mapping[str, Any]) -> str:
+        """The value as an operator reads it from a whole metrics dict: "n of N" against its `of` count (a
+        share as its count: "1 of 5"), `none` when that count is zero; else `format`."""
+        value, total = values.get(self.key), values.get(self.of) if self.of else None
+        if total is not None and not total:
+            return self.none
+        if total is None or value is None or (isinstance(value, float) and math.isnan(value)):
+            return self.format(value)
+        if self.fmt.endswith("%"):
+            return f"{round(float(value) * total)} of {total:.0f}"
+        return f"{self.format(value)} of {total:.0f}"
+
     def delta(self, before: float, after: float) -> str:
         """Signed change in display units (live re-scoring)."""
         return format((after - before) * self.scale, "+" + self.fmt.lstrip("+"))
@@ -132,20 +148,23 @@ _BUILTIN: tuple[MetricSpec, ...] = (
     MetricSpec("target_precision", "target P", "detections / predicted components"),
     MetricSpec("target_f1", "target F1", "2 · detected / (targets + predicted components)"),
     MetricSpec("targets", "targets", "ground-truth targets", fmt="d", better=None),
-    MetricSpec("detected", "detected", "ground-truth targets detected", fmt="d", better=None),
-    MetricSpec("false_alarms", "false alarms", "predicted components that detect no target", fmt="d",
-               better="lower"),
+    MetricSpec("detected", "targets found", "ground-truth targets detected", fmt="d", better=None,
+               views=(OPERATOR,), of="targets", none="no target in this split"),
+    MetricSpec("false_alarms", "false alarms", "predicted components that detect no target, over all images",
+               fmt="d", better="lower", views=(OPERATOR,)),
     MetricSpec("images", "images", "images scored", fmt="d", better=None),
     MetricSpec("fps", "fps", "network calls per second measured while evaluating", fmt=".1f", better=None),
     MetricSpec("blobs_per_frame", "false-alarm blobs/frame", "false-alarm components per frame", fmt=".3f",
                better="lower", views=(OPERATOR,)),
     MetricSpec("blobs_per_empty_frame", "false blobs/empty frame",
                "false-alarm components per frame holding no target", fmt=".3f", better="lower"),
-    MetricSpec("empty_alarm_rate", "empty frames alarmed", "share of target-free frames raising any alarm",
-               fmt=".1%", better="lower", views=(OPERATOR,)),
+    MetricSpec("empty_alarm_rate", "empty frames alarmed", "target-free frames raising any alarm",
+               fmt=".1%", better="lower", views=(OPERATOR,), of="empty_frames",
+               none="no target-free frame in this split"),
     MetricSpec("empty_frames", "empty frames", "frames holding no target", fmt="d", better=None),
-    MetricSpec("pd_at_fa", "Pd at <=0.1 false blobs/frame",
-               "best Pd over thresholds with at most 0.1 false-alarm components per frame", views=(OPERATOR,)),
+    MetricSpec("pd_at_fa", "Pd at ≤0.1 FA/frame",
+               "best Pd over thresholds with at most 0.1 false-alarm blobs (components) per frame",
+               views=(OPERATOR,)),
 )
 
 
