@@ -347,5 +347,8 @@ def summary_lines(result: EvalResult, names: Sequence[str] | None = None) -> lis
             cells.append(f"{name} {spec.text(m[name])}")
     lines.append("  ".join(cells))
     if "blobs_per_frame" in m:
-        lines.append("  ".join(f"{s.label} {s.out_of(m)}" for s in metric_specs(OPERATOR) if s.key in m))
+        shown = [(s.label, s.out_of(m), s.none) for s in metric_specs(OPERATOR) if s.key in m]
+        absent = "; ".join(why for _, text, why in shown if text == why)  # e.g. no target-free frame
+        lines.append("  ".join(f"{label} {text}" for label, text, why in shown if text != why)
+                     + (f"  ({absent})" if absent else ""))
     return lines
