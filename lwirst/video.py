@@ -97,8 +97,9 @@ class FrameSource:
             with quiet_opencv(), captured_stderr() as chatter:  # FFmpeg writes to descriptor 2 itself
                 self._capture = cv2.VideoCapture(str(self.path))
             if not self._capture.isOpened():
-                raise LwirstError(f"{self.path}: not a readable video "
-                                  f"(corrupt, truncated or unsupported format){reason(chatter)}")
+                # FFmpeg's own words ("moov atom not found") help a developer, not a visitor: logged
+                log.info("%s: FFmpeg cannot open it%s", self.path, reason(chatter))
+                raise LwirstError(f"{self.path}: not a readable video (corrupt, truncated or unsupported format)")
             self._check_declared_size()
             declared = self._capture.get(cv2.CAP_PROP_FRAME_COUNT)
             self.total = int(declared) if math.isfinite(declared) and declared > 0 else None

@@ -506,6 +506,18 @@ def test_bad_video_uploads_are_readable_errors(case: str) -> None:
     assert not any("/tmp" in message for message in errors(at))
 
 
+NOT_A_VIDEO = "not a readable video (corrupt, truncated or unsupported format)"
+NO_MOOV = b"\x00\x00\x00\x18ftypmp42" + b"\x00" * 2000  # an MP4 without its index: FFmpeg says "moov atom not found"
+
+
+def test_a_corrupt_video_upload_is_refused_in_plain_words() -> None:
+    """FFmpeg's own words ("moov atom not found") are for the server's log, not for a visitor."""
+    at = open_page("3_video.py", model=DEMO_MODEL, video_source="Upload")
+    at.file_uploader(key="video_upload").set_value(("corrupt.mp4", NO_MOOV, "video/mp4")).run()
+    assert not at.exception
+    assert errors(at) == [f"corrupt.mp4: {NOT_A_VIDEO}"]
+
+
 # ---------------------------------------------------------------- live
 
 
