@@ -58,8 +58,10 @@ def choose_split() -> common.VideoSource:
     """A dataset split's first images, in order, as the frames of one video."""
     label = st.selectbox("Split", common.video_splits(), key="video_split")
     st.caption(f"Plays up to the first {limit('LWIRST_MAX_SPLIT_FRAMES')} images (LWIRST_MAX_SPLIT_FRAMES) at "
-               f"{SPLIT_FPS:g} frames per second, each centred on one frame size. Each image is its own "
-               "scene, so tracks form only where targets stay in place.")
+               f"{SPLIT_FPS:g} frames per second. Each image is segmented at its own size, as on Single frame "
+               "and Evaluate, then drawn at the top left of a frame as large as the largest image; positions "
+               "are each image's own pixels. Each image is its own scene, so tracks form only where targets "
+               "stay in place.")
     return common.video_from_split(label)
 
 
