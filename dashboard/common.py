@@ -31,7 +31,7 @@ import numpy as np
 import pandas as pd
 import streamlit as st
 from streamlit.delta_generator import DeltaGenerator
-from streamlit.runtime.scriptrunner import get_script_run_ctx
+from streamlit.runtime.scriptrunner import RerunException, StopException, get_script_run_ctx
 
 from dashboard.config import SAMPLES_DIR, Settings, load_settings
 from lwirst import paths
@@ -623,26 +623,80 @@ def _video_refusal(key: str, name: str, _data: bytes) -> str | None:
     return None
 
 
+@dataclass
+class VideoRun:
+    """This session's last video run: the video (`VideoSource.key`), engine and settings it runs with, the
+    video's name, the frames done so far of how many, and its output once it ends (None while it runs, or
+    when it was stopped before any output could be kept; only the frames done when it was stopped)."""
+
+    signature: tuple[str, tuple[str | None, str, str, str], Postprocess]
+    name: str
+    done: int = 0
+    total: int | None = None
+    output: VideoOutput | None = None
+
+
+def _last_run() -> VideoRun | None:
+    """This session's last video run, if any."""
+    return st.session_state.get("video_output")
+
+
 def stored_video(source: VideoSource, chosen: Engine, post: Postprocess) -> VideoOutput | None:
-    """This session's processed video, if it was made from this video, engine and settings."""
-    signature, output = st.session_state.get("video_output", (None, None))
-    return output if signature == (source.key, chosen.key, post) else None
+    """This session's processed video, if it was made from this video, engine and settings (complete, or
+    the frames done before its run was stopped)."""
+    run = _last_run()
+    return run.output if run is not None and run.signature == (source.key, chosen.key, post) else None
+
+
+def stopped_run(source: VideoSource) -> str | None:
+    """'The last run on NAME was stopped after N of M frames.' when this session's last run on this video
+    was stopped (the header's Stop, or a widget changed while it ran); else None. A page runs one script
+    at a time per session, so a run without a complete output, seen from a later run, was stopped."""
+    run = _last_run()
+    if run is None or run.signature[0] != source.key or (run.output is not None and
+                                                          not run.output.result.interrupted):
+        return None
+    of = f" of {run.total}" if run.total else ""
+    return f"The last run on {run.name} was stopped after {run.done}{of} frames."
 
 
 def run_video(source: VideoSource, chosen: Engine, post: Postprocess, bar: DeltaGenerator) -> VideoOutput:
-    """Segment and track every frame, updating a progress bar; the result is kept in the session."""
+    """Segment and track every frame, updating a progress bar; the run and its result are kept in the session.
+
+    Streamlit stops a script (the header's Stop, or a rerun when a widget changes) by raising from its next
+    element call, here the progress bar's; after a Stop it refuses session-state access too. So the run's
+    record goes into the session before the first frame and is only updated in place: a stopped run ends
+    as if interrupted (`process_frames` keeps a playable video of the frames done), its partial output is
+    put in the record for the next run of the page to show, and Streamlit's exception goes on. At most one
+    output per session, as for a full run."""
+    run = VideoRun((source.key, chosen.key, post), source.name)
+    st.session_state["video_output"] = run
+    halted: list[StopException | RerunException] = []
 
     def progress(done: int, total: int | None) -> None:
+        run.done, run.total = done, total
         of = f" of {total}" if total else ""
-        bar.progress(min(done / total, 1.0) if total else 0.0, text=f"Frame {done}{of}")
+        try:
+            bar.progress(min(done / total, 1.0) if total else 0.0, text=f"Frame {done}{of}")
+        except (StopException, RerunException) as exc:
+            halted.append(exc)
+            raise KeyboardInterrupt from exc
 
     pipeline = tracking_pipeline(chosen, post)
-    if source.split is not None:
-        output = segment_split(open_data(source.split), source.name, pipeline, progress)
+    try:
+        if source.split is not None:
+            output = segment_split(open_data(source.split), source.name, pipeline, progress)
+        else:
+            media = source.data if source.data is not None else source.path
+            output = segment_video(media, source.name, pipeline, progress)
+    except LwirstError:
+        if not halted:  # an error, shown where it happened: not a stopped run
+            del st.session_state["video_output"]
+            raise
     else:
-        media = source.data if source.data is not None else source.path
-        output = segment_video(media, source.name, pipeline, progress)
-    st.session_state["video_output"] = ((source.key, chosen.key, post), output)
+        run.output = output
+    if halted:  # Streamlit's stop or rerun goes on
+        raise halted[0]
     return output
 
 

@@ -66,21 +66,40 @@ def choose_split() -> common.VideoSource:
 
 
 def process(source: common.VideoSource, post: common.Postprocess) -> VideoOutput | None:
-    """The Process button with a progress bar; the result stays until the inputs change."""
+    """The Process button with a progress bar; the result stays until the inputs change. A stopped run
+    (the header's Stop) is named, and its frames are shown until the whole video is processed."""
     chosen = common.engine()
     output = common.stored_video(source, chosen, post)
+    note = st.empty()  # filled once this run's outcome is known
     slot = st.empty()  # the button, replaced by the progress bar, then by nothing
-    if output is None and slot.button("Process video", type="primary", key="video_process"):
+    if (output is None or output.result.interrupted) and slot.button("Process video", type="primary",
+                                                                     key="video_process"):
         bar = slot.progress(0.0, text="Starting...")
         try:
             output = common.run_video(source, chosen, post, bar)
         except LwirstError as exc:
             common.show_error(exc)
+            output = None  # not the frames of an earlier, stopped run
         slot.empty()
+    with note.container():
+        stopped(source, output)
     if output is None:
         st.caption("Segments and tracks every frame with the model and settings in the sidebar; "
                    "changing them asks for a new run.")
     return output
+
+
+def stopped(source: common.VideoSource, output: VideoOutput | None) -> None:
+    """That the last run on this video was stopped, and whether what it did is shown below."""
+    note = common.stopped_run(source)
+    if note is None:
+        return
+    if output is not None and output.result.interrupted:
+        st.warning(f"{note} The video, counts and targets CSV below hold those frames; **Process video** runs "
+                   "the whole video.", icon=":material/stop_circle:")
+    else:  # it ran with other settings, or was stopped before its frames could be kept
+        st.info(f"{note} **Process video** runs the whole video with the settings in the sidebar.",
+                icon=":material/stop_circle:")
 
 
 def summary(output: VideoOutput) -> None:

@@ -8,6 +8,7 @@ deterministic, so the counts do not depend on which trained model is installed.
 from __future__ import annotations
 
 import base64
+import io
 import json
 import sys
 from collections.abc import Iterator
@@ -15,8 +16,11 @@ from pathlib import Path
 
 import cv2
 import numpy as np
+import pandas as pd
 import pytest
 import streamlit as st
+from streamlit.delta_generator import DeltaGenerator
+from streamlit.runtime.scriptrunner import RerunData, get_script_run_ctx
 from streamlit.testing.v1 import AppTest
 
 from lwirst import palette
@@ -516,6 +520,37 @@ def test_a_corrupt_video_upload_is_refused_in_plain_words() -> None:
     at.file_uploader(key="video_upload").set_value(("corrupt.mp4", NO_MOOV, "video/mp4")).run()
     assert not at.exception
     assert errors(at) == [f"corrupt.mp4: {NOT_A_VIDEO}"]
+
+
+@pytest.mark.parametrize("halt", ["stop", "rerun"])
+def test_a_stopped_video_run_says_so_and_keeps_the_frames_done(monkeypatch: pytest.MonkeyPatch, halt: str) -> None:
+    """The header's Stop (or a widget changed mid-run) asks Streamlit to stop the script, which it does by
+    raising from the next element call, here the progress bar's at frame 5; after a Stop it refuses
+    session-state access as well. The next run of the page names the stopped run and shows its 5 frames,
+    with the button to process the whole video."""
+    original = DeltaGenerator.progress
+
+    def progress(self: DeltaGenerator, value: float, text: str | None = None) -> DeltaGenerator:
+        if text == "Frame 5 of 64":  # the visitor's request reaches the server while frame 5 is drawn
+            requests = get_script_run_ctx().script_requests
+            requests.request_stop() if halt == "stop" else requests.request_rerun(RerunData())
+        return original(self, value, text=text)
+
+    monkeypatch.setattr(DeltaGenerator, "progress", progress)
+    at = open_page("3_video.py", model=DEMO_MODEL, threshold=0.3)
+    at.button(key="video_process").click().run()
+    monkeypatch.setattr(DeltaGenerator, "progress", original)
+    at.run()
+    assert not at.exception and not errors(at)
+    assert [w.value for w in at.warning if w.value.startswith("The last run")] == [
+        "The last run on sequence.mp4 was stopped after 5 of 64 frames. The video, counts and targets CSV below "
+        "hold those frames; **Process video** runs the whole video."]
+    assert count(at, "Frames processed") == 5 and len(at.get("video")) == 1
+    table = pd.read_csv(io.BytesIO(at.session_state["video_output"].output.csv))
+    assert sorted(set(table["frame"])) == [0, 1, 2, 3, 4]
+    at.button(key="video_process").click().run()
+    assert count(at, "Frames processed") == 64
+    assert not [w for w in at.warning if w.value.startswith("The last run")]
 
 
 # ---------------------------------------------------------------- live
