@@ -51,7 +51,14 @@ from lwirst.sequence_truth import TruthScore, score_video
 from lwirst.streams import DatasetStream
 from lwirst.tracking import Tracker
 from lwirst.uploads import check_upload_size, decode_upload, image_key
-from lwirst.web_video import VIDEO_SUFFIXES, VideoOutput, check_video_upload, segment_split, segment_video
+from lwirst.web_video import (
+    VIDEO_SUFFIXES,
+    LoopingUpload,
+    VideoOutput,
+    check_video_upload,
+    segment_split,
+    segment_video,
+)
 
 log = logging.getLogger(__name__)
 
@@ -602,6 +609,22 @@ def video_from_split(label: str) -> VideoSource:
     return VideoSource(name, f"{choice.root}:{choice.dataset}:{choice.split}:{most}", split=choice)
 
 
+def video_upload(key: str) -> VideoSource | None:
+    """An uploader for a video file (at most the server's upload limit), validated by `video_from_upload`;
+    None (with a hint or the readable refusal shown) until a valid video is uploaded."""
+    most_mb = settings().max_upload_mb
+    upload = st.file_uploader("Video file", type=[s.lstrip(".") for s in VIDEO_SUFFIXES], key=key,
+                              max_upload_size=most_mb, help=f"At most {most_mb} MB")
+    if upload is None:
+        st.info("Upload a video (MP4, AVI, MOV, MKV, MPEG or WebM).")
+        return None
+    try:
+        return video_from_upload(upload.name, upload.getvalue())
+    except LwirstError as exc:
+        show_error(exc)
+        return None
+
+
 def video_from_upload(name: str, data: bytes) -> VideoSource:
     """An uploaded video, refused when over the server's upload limit or when its container declares
     frames or a frame count over `lwirst.limits`."""
@@ -722,6 +745,7 @@ SYNTHETIC_SENSOR = "Synthetic sensor"
 LOOP_PREFIX = "Looping video: "
 CAMERA_PREFIX = "Local camera "
 DATASET_PREFIX = "Dataset split: "
+UPLOADED_LOOP = "Uploaded video (looped)"
 WEBCAM = "Browser webcam (streamlit-webrtc)"
 
 
@@ -749,17 +773,19 @@ def dataset_streams() -> dict[str, DataChoice]:
 
 def live_sources() -> list[str]:
     """The live sources this server offers: its dataset splits first when one is configured, the synthetic
-    sensor, looping sample videos, local cameras and the webcam."""
+    sensor, looping sample videos, the visitor's uploaded video, local cameras and the webcam."""
     streams = list(dataset_streams())
     configured = [s for s in streams if not s.startswith(f"{DATASET_PREFIX}{SAMPLES_LABEL}")]
-    sources = [*configured, SYNTHETIC_SENSOR, *(LOOP_PREFIX + name for name in sample_videos()),
+    sources = [*configured, SYNTHETIC_SENSOR, *(LOOP_PREFIX + name for name in sample_videos()), UPLOADED_LOOP,
                *(s for s in streams if s not in configured)]
     if server_cameras_allowed():
         sources += [f"{CAMERA_PREFIX}{index}" for index in local_cameras()]
     return [*sources, WEBCAM] if webrtc_available() else sources
 
 
-def _open_source(label: str) -> Source | None:
+def _open_source(label: str, upload: VideoSource | None) -> Source | None:
+    if label == UPLOADED_LOOP and upload is not None and upload.data is not None:
+        return LoopingUpload(upload.data, upload.name)
     if label == SYNTHETIC_SENSOR:
         return SyntheticSensor()
     if label.startswith(LOOP_PREFIX):
@@ -772,14 +798,17 @@ def _open_source(label: str) -> Source | None:
     return None
 
 
-def live_stream(label: str, chosen: Engine, post: Postprocess) -> LiveStream:
-    """This session's stream for a source and engine (restarted when either changes), set to `post`."""
+def live_stream(label: str, chosen: Engine, post: Postprocess, upload: VideoSource | None = None) -> LiveStream:
+    """This session's stream for a source (`upload`: the video of `UPLOADED_LOOP`, from `video_upload`) and
+    engine, restarted when either changes, set to `post`."""
     signature, stream = st.session_state.get("live_stream", (None, None))
-    if stream is None or signature != (label, chosen.key):
+    upload_key = upload.key if upload is not None else None
+    if stream is None or signature != (label, upload_key, chosen.key):
         if stream is not None:
             stream.close()
-        stream = LiveStream(_open_source(label), tracking_pipeline(chosen, post), label)
-        st.session_state["live_stream"] = ((label, chosen.key), stream)
+        name = f"{LOOP_PREFIX}{upload.name}" if label == UPLOADED_LOOP and upload is not None else label
+        stream = LiveStream(_open_source(label, upload), tracking_pipeline(chosen, post), name)
+        st.session_state["live_stream"] = ((label, upload_key, chosen.key), stream)
     stream.configure(post.threshold, post.target_filter)
     return stream
 

@@ -22,7 +22,8 @@ class DatasetStream:
 
     Frames keep their own size (SIRST's differ): each is segmented as it is, like a
     camera that switches scenes; `independent_frames` tells a stream to restart tracking on
-    every frame, so no track links targets of two unrelated images.
+    every frame, so no track links targets of two unrelated images. `frame_label` names the
+    image last read, since a looping stream's frame number says nothing about which it is.
     """
 
     independent_frames = True
@@ -32,10 +33,13 @@ class DatasetStream:
             raise LwirstError(f"{name}: the split has no image to stream")
         self.dataset, self.name = dataset, name
         self.position = 0
+        self.frame_label: str | None = None
 
     def read(self) -> np.ndarray:
-        sample = self.dataset.load(self.position % len(self.dataset))
+        index = self.position % len(self.dataset)
+        sample = self.dataset.load(index)
         self.position += 1
+        self.frame_label = f"{sample.name} (image {index + 1} of {len(self.dataset)})"
         return sample.image
 
     def close(self) -> None:

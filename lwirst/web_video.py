@@ -1,4 +1,5 @@
-"""A video segmented for a web page: the annotated MP4, a copy browsers play, and chart tables."""
+"""A video segmented for a web page (the annotated MP4, a copy browsers play, chart tables), and an
+uploaded video looped as a live source."""
 
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ import pandas as pd
 from lwirst.datasets import SegDataset
 from lwirst.errors import LwirstError
 from lwirst.limits import limit
+from lwirst.live import LoopingVideo
 from lwirst.pipeline import FramePipeline
 from lwirst.streams import SplitFrames
 from lwirst.video import FrameSource, Progress, VideoResult, process_frames, process_video
@@ -123,6 +125,25 @@ def _segmented(folder: Path, name: str, run: Callable[[Path, Path], VideoResult]
     per_frame, trajectories = video_tables(table, result.frames_done)
     return VideoOutput(out.read_bytes(), web.read_bytes(), web_format, table.read_bytes(), per_frame,
                        trajectories, result)
+
+
+class LoopingUpload(LoopingVideo):
+    """An uploaded video played in a loop (a live source) from a scratch copy, removed on `close` or,
+    for a session that just ends, when the source is garbage-collected."""
+
+    def __init__(self, data: bytes, name: str) -> None:
+        self._scratch = tempfile.TemporaryDirectory(prefix="lwirst-loop-")
+        path = _upload_path(Path(self._scratch.name), name)
+        path.write_bytes(data)
+        try:
+            super().__init__(path, name)
+        except BaseException:
+            self._scratch.cleanup()
+            raise
+
+    def close(self) -> None:
+        super().close()
+        self._scratch.cleanup()
 
 
 def video_tables(csv_path: Path, frames: int) -> tuple[pd.DataFrame, pd.DataFrame]:

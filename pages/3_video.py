@@ -41,17 +41,7 @@ def choose_video() -> common.VideoSource | None:
         return common.video_from_sample(name, samples[name])
     if kind == "Dataset split":
         return choose_split()
-    most_mb = common.settings().max_upload_mb
-    upload = st.file_uploader("Video file", type=[s.lstrip(".") for s in common.VIDEO_SUFFIXES],
-                              key="video_upload", max_upload_size=most_mb, help=f"At most {most_mb} MB")
-    if upload is None:
-        st.info("Upload a video, or use the synthetic sample.")
-        return None
-    try:
-        return common.video_from_upload(upload.name, upload.getvalue())
-    except LwirstError as exc:
-        common.show_error(exc)
-        return None
+    return common.video_upload("video_upload")
 
 
 def choose_split() -> common.VideoSource:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import base64
 import io
 import json
+import re
 import sys
 from collections.abc import Iterator
 from pathlib import Path
@@ -24,6 +25,7 @@ from streamlit.runtime.scriptrunner import RerunData, get_script_run_ctx
 from streamlit.testing.v1 import AppTest
 
 from lwirst import palette
+from lwirst.datasets import open_dataset
 from lwirst.frame_report import TABLE_COLUMNS
 from lwirst.inference import Segmenter, cpu_has_bf16
 from lwirst.live import LiveStream, SyntheticSensor
@@ -315,6 +317,7 @@ def test_bad_image_uploads_are_readable_errors(case: str) -> None:
 @pytest.mark.parametrize(("page", "source", "uploader", "name", "mime"), [
     ("2_single_frame.py", {"frame_source": "Upload"}, "image_upload", "big.png", "image/png"),
     ("3_video.py", {"video_source": "Upload"}, "video_upload", "big.mp4", "video/mp4"),
+    ("4_live.py", {"live_source": common.UPLOADED_LOOP}, "live_upload", "big.mp4", "video/mp4"),
 ])
 def test_upload_over_the_configured_limit_is_refused(monkeypatch: pytest.MonkeyPatch, page: str, source: dict,
                                                      uploader: str, name: str, mime: str) -> None:
@@ -565,7 +568,11 @@ def test_live_plays_a_configured_dataset_split_as_a_stream(sirst_root: Path,
     at.toggle(key="live_running").set_value(True).run()
     assert not at.exception and not errors(at)
     caption = at.get("image")[0].proto.imgs[0].caption
-    assert caption.startswith(f"{source}, frame ") and int(caption.rsplit(" ", 1)[1]) > 2
+    shown = re.fullmatch(rf"{re.escape(source)}, frame (\d+): (\S+) \(image (\d+) of (\d+)\)", caption)
+    assert shown, caption  # the split loops: the caption names the image, not only the frame number
+    index, name, position, images = int(shown[1]), shown[2], int(shown[3]), int(shown[4])
+    names = open_dataset(sirst_root, "auto", "test", validate=False).names
+    assert index > 2 and images == len(names) and position == index % images + 1 and name == names[position - 1]
 
 
 def test_live_stream_runs_and_controls_act_on_it() -> None:
@@ -588,6 +595,18 @@ def test_live_stream_runs_and_controls_act_on_it() -> None:
     at.selectbox(key="live_source").set_value("Looping video: sequence.mp4").run()
     assert not at.exception
     assert not errors(at)
+
+
+def test_live_streams_a_video_the_visitor_uploads() -> None:
+    at = open_page("4_live.py", model=DEMO_MODEL, threshold=1.0, live_source=common.UPLOADED_LOOP)
+    assert common.UPLOADED_LOOP in at.selectbox(key="live_source").options
+    at.file_uploader(key="live_upload").set_value(("corrupt.mp4", NO_MOOV, "video/mp4")).run()
+    assert not at.exception and errors(at) == [f"corrupt.mp4: {NOT_A_VIDEO}"]  # checked as on the Video page
+    at.file_uploader(key="live_upload").set_value(("my clip.mp4", VIDEO.read_bytes(), "video/mp4")).run()
+    at.toggle(key="live_running").set_value(True).run()
+    assert not at.exception and not errors(at)
+    caption = at.get("image")[0].proto.imgs[0].caption
+    assert caption.startswith("Looping video: my clip.mp4, frame ") and int(caption.rsplit(" ", 1)[1]) > 2
 
 
 def test_live_view_is_built_from_one_frame(one_torch_thread: None) -> None:
