@@ -31,7 +31,7 @@ import numpy as np
 import pandas as pd
 import streamlit as st
 from streamlit.delta_generator import DeltaGenerator
-from streamlit.runtime.scriptrunner import get_script_run_ctx
+from streamlit.runtime.scriptrunner import RerunException, StopException, get_script_run_ctx
 
 from dashboard import urlstate
 from dashboard.config import SAMPLES_DIR, MissingRoot, Settings, load_settings
@@ -69,7 +69,14 @@ from lwirst.sequence_truth import TruthScore, score_video
 from lwirst.streams import DatasetStream
 from lwirst.tracking import Tracker
 from lwirst.uploads import check_upload_size, decode_upload, image_key
-from lwirst.web_video import VIDEO_SUFFIXES, VideoOutput, check_video_upload, segment_split, segment_video
+from lwirst.web_video import (
+    VIDEO_SUFFIXES,
+    LoopingUpload,
+    VideoOutput,
+    check_video_upload,
+    segment_split,
+    segment_video,
+)
 
 log = logging.getLogger(__name__)
 
@@ -669,6 +676,22 @@ def video_from_split(label: str) -> VideoSource:
     return VideoSource(name, f"{choice.root}:{choice.dataset}:{choice.split}:{most}", split=choice)
 
 
+def video_upload(key: str) -> VideoSource | None:
+    """An uploader for a video file (at most the server's upload limit), validated by `video_from_upload`;
+    None (with a hint or the readable refusal shown) until a valid video is uploaded."""
+    most_mb = settings().max_upload_mb
+    upload = st.file_uploader("Video file", type=[s.lstrip(".") for s in VIDEO_SUFFIXES], key=key,
+                              max_upload_size=most_mb, help=f"At most {most_mb} MB")
+    if upload is None:
+        st.info("Upload a video (MP4, AVI, MOV, MKV, MPEG or WebM).")
+        return None
+    try:
+        return video_from_upload(upload.name, upload.getvalue())
+    except LwirstError as exc:
+        show_error(exc)
+        return None
+
+
 def video_from_upload(name: str, data: bytes) -> VideoSource:
     """An uploaded video, refused when over the server's upload limit or when its container declares
     frames or a frame count over `lwirst.limits`."""
@@ -690,26 +713,80 @@ def _video_refusal(key: str, name: str, _data: bytes) -> str | None:
     return None
 
 
+@dataclass
+class VideoRun:
+    """This session's last video run: the video (`VideoSource.key`), engine and settings it runs with, the
+    video's name, the frames done so far of how many, and its output once it ends (None while it runs, or
+    when it was stopped before any output could be kept; only the frames done when it was stopped)."""
+
+    signature: tuple[str, tuple[str | None, str, str, str], Postprocess]
+    name: str
+    done: int = 0
+    total: int | None = None
+    output: VideoOutput | None = None
+
+
+def _last_run() -> VideoRun | None:
+    """This session's last video run, if any."""
+    return st.session_state.get("video_output")
+
+
 def stored_video(source: VideoSource, chosen: Engine, post: Postprocess) -> VideoOutput | None:
-    """This session's processed video, if it was made from this video, engine and settings."""
-    signature, output = st.session_state.get("video_output", (None, None))
-    return output if signature == (source.key, chosen.key, post) else None
+    """This session's processed video, if it was made from this video, engine and settings (complete, or
+    the frames done before its run was stopped)."""
+    run = _last_run()
+    return run.output if run is not None and run.signature == (source.key, chosen.key, post) else None
+
+
+def stopped_run(source: VideoSource) -> str | None:
+    """'The last run on NAME was stopped after N of M frames.' when this session's last run on this video
+    was stopped (the header's Stop, or a widget changed while it ran); else None. A page runs one script
+    at a time per session, so a run without a complete output, seen from a later run, was stopped."""
+    run = _last_run()
+    if run is None or run.signature[0] != source.key or (run.output is not None and
+                                                          not run.output.result.interrupted):
+        return None
+    of = f" of {run.total}" if run.total else ""
+    return f"The last run on {run.name} was stopped after {run.done}{of} frames."
 
 
 def run_video(source: VideoSource, chosen: Engine, post: Postprocess, bar: DeltaGenerator) -> VideoOutput:
-    """Segment and track every frame, updating a progress bar; the result is kept in the session."""
+    """Segment and track every frame, updating a progress bar; the run and its result are kept in the session.
+
+    Streamlit stops a script (the header's Stop, or a rerun when a widget changes) by raising from its next
+    element call, here the progress bar's; after a Stop it refuses session-state access too. So the run's
+    record goes into the session before the first frame and is only updated in place: a stopped run ends
+    as if interrupted (`process_frames` keeps a playable video of the frames done), its partial output is
+    put in the record for the next run of the page to show, and Streamlit's exception goes on. At most one
+    output per session, as for a full run."""
+    run = VideoRun((source.key, chosen.key, post), source.name)
+    st.session_state["video_output"] = run
+    halted: list[StopException | RerunException] = []
 
     def progress(done: int, total: int | None) -> None:
+        run.done, run.total = done, total
         of = f" of {total}" if total else ""
-        bar.progress(min(done / total, 1.0) if total else 0.0, text=f"Frame {done}{of}")
+        try:
+            bar.progress(min(done / total, 1.0) if total else 0.0, text=f"Frame {done}{of}")
+        except (StopException, RerunException) as exc:
+            halted.append(exc)
+            raise KeyboardInterrupt from exc
 
     pipeline = tracking_pipeline(chosen, post)
-    if source.split is not None:
-        output = segment_split(open_data(source.split), source.name, pipeline, progress)
+    try:
+        if source.split is not None:
+            output = segment_split(open_data(source.split), source.name, pipeline, progress)
+        else:
+            media = source.data if source.data is not None else source.path
+            output = segment_video(media, source.name, pipeline, progress)
+    except LwirstError:
+        if not halted:  # an error, shown where it happened: not a stopped run
+            del st.session_state["video_output"]
+            raise
     else:
-        media = source.data if source.data is not None else source.path
-        output = segment_video(media, source.name, pipeline, progress)
-    st.session_state["video_output"] = ((source.key, chosen.key, post), output)
+        run.output = output
+    if halted:  # Streamlit's stop or rerun goes on
+        raise halted[0]
     return output
 
 
@@ -735,6 +812,7 @@ SYNTHETIC_SENSOR = "Synthetic sensor"
 LOOP_PREFIX = "Looping video: "
 CAMERA_PREFIX = "Local camera "
 DATASET_PREFIX = "Dataset split: "
+UPLOADED_LOOP = "Uploaded video (looped)"
 WEBCAM = "Browser webcam (streamlit-webrtc)"
 
 
@@ -762,17 +840,19 @@ def dataset_streams() -> dict[str, DataChoice]:
 
 def live_sources() -> list[str]:
     """The live sources this server offers: its dataset splits first when one is configured, the synthetic
-    sensor, looping sample videos, local cameras and the webcam."""
+    sensor, looping sample videos, the visitor's uploaded video, local cameras and the webcam."""
     streams = list(dataset_streams())
     configured = [s for s in streams if not s.startswith(f"{DATASET_PREFIX}{SAMPLES_LABEL}")]
-    sources = [*configured, SYNTHETIC_SENSOR, *(LOOP_PREFIX + name for name in sample_videos()),
+    sources = [*configured, SYNTHETIC_SENSOR, *(LOOP_PREFIX + name for name in sample_videos()), UPLOADED_LOOP,
                *(s for s in streams if s not in configured)]
     if server_cameras_allowed():
         sources += [f"{CAMERA_PREFIX}{index}" for index in local_cameras()]
     return [*sources, WEBCAM] if webrtc_available() else sources
 
 
-def _open_source(label: str) -> Source | None:
+def _open_source(label: str, upload: VideoSource | None) -> Source | None:
+    if label == UPLOADED_LOOP and upload is not None and upload.data is not None:
+        return LoopingUpload(upload.data, upload.name)
     if label == SYNTHETIC_SENSOR:
         return SyntheticSensor()
     if label.startswith(LOOP_PREFIX):
@@ -785,14 +865,17 @@ def _open_source(label: str) -> Source | None:
     return None
 
 
-def live_stream(label: str, chosen: Engine, post: Postprocess) -> LiveStream:
-    """This session's stream for a source and engine (restarted when either changes), set to `post`."""
+def live_stream(label: str, chosen: Engine, post: Postprocess, upload: VideoSource | None = None) -> LiveStream:
+    """This session's stream for a source (`upload`: the video of `UPLOADED_LOOP`, from `video_upload`) and
+    engine, restarted when either changes, set to `post`."""
     signature, stream = st.session_state.get("live_stream", (None, None))
-    if stream is None or signature != (label, chosen.key):
+    upload_key = upload.key if upload is not None else None
+    if stream is None or signature != (label, upload_key, chosen.key):
         if stream is not None:
             stream.close()
-        stream = LiveStream(_open_source(label), tracking_pipeline(chosen, post), label)
-        st.session_state["live_stream"] = ((label, chosen.key), stream)
+        name = f"{LOOP_PREFIX}{upload.name}" if label == UPLOADED_LOOP and upload is not None else label
+        stream = LiveStream(_open_source(label, upload), tracking_pipeline(chosen, post), name)
+        st.session_state["live_stream"] = ((label, upload_key, chosen.key), stream)
     stream.configure(post.threshold, post.target_filter)
     return stream
 

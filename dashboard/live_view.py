@@ -56,7 +56,8 @@ def live_view(name: str, frame: LiveFrame, rows: int) -> LiveView:
              Card("Targets", str(kept)), Card("Tracks", str(len(tracks))))
     tracks_caption = (f"Confirmed tracks at frame {frame.index}" if len(tracks) else
                       f"No confirmed track at frame {frame.index} (a target must be seen on two frames in a row).")
-    return LiveView(frame.index, png_uri(frame.annotated), f"{name}, frame {frame.index}", cards, tracks,
+    caption = f"{name}, frame {frame.index}" + (f": {frame.label}" if frame.label else "")
+    return LiveView(frame.index, png_uri(frame.annotated), caption, cards, tracks,
                     frame.trajectories(), tracks_caption, targets,
                     f"Targets of frame {frame.index} ({len(targets)} of {kept} shown, strongest first)",
                     width, height)

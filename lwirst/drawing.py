@@ -147,6 +147,20 @@ class HeatScale:
         return [(i / (stops - 1), f"rgb({r},{g},{b})") for i, (b, g, r) in enumerate(bgr.tolist())]
 
 
+def pad_to(image: np.ndarray, width: int, height: int) -> np.ndarray:
+    """`image` at the top left of a `width` x `height` canvas filled with its own median grey (the border
+    reads as background, not as a cold edge); its pixels keep their coordinates, so a target's position
+    is the same in the image and on the canvas. An image of that size is returned as it is."""
+    if image.shape[:2] == (height, width):
+        return image
+    if image.shape[0] > height or image.shape[1] > width:
+        raise LwirstError(f"a {image.shape[1]}x{image.shape[0]} frame does not fit a {width}x{height} video")
+    canvas = np.empty((height, width, *image.shape[2:]), image.dtype)
+    canvas[...] = np.median(image.reshape(-1, *image.shape[2:]), axis=0).astype(image.dtype)
+    canvas[:image.shape[0], :image.shape[1]] = image
+    return canvas
+
+
 def heat_scale(saliency: Saliency | np.ndarray, scale: str = "probability",
                colormap: int = cv2.COLORMAP_INFERNO) -> HeatScale:
     """The colour range of `heatmap`: probability 0..1, or logits symmetric about 0 (the paper's threshold)

@@ -41,7 +41,8 @@ LIVE_SCENE = PRESETS["sirst"]
 
 
 class Source(Protocol):
-    """An endless supply of frames."""
+    """An endless supply of frames. A source may also say that its frames are unrelated scenes
+    (`independent_frames`: tracking restarts on each) and name the frame it read last (`frame_label`)."""
 
     name: str
 
@@ -85,11 +86,11 @@ class _Capture:
 
 
 class LoopingVideo(_Capture):
-    """A video file played in a loop (restarted when it ends)."""
+    """A video file played in a loop (restarted when it ends); `name` (default: the file's) names it."""
 
-    def __init__(self, path: str | Path) -> None:
+    def __init__(self, path: str | Path, name: str | None = None) -> None:
         self.path = Path(path)
-        self.name = self.path.name
+        self.name = name or self.path.name
         self._capture = cv2.VideoCapture(str(self.path))
         if not self._capture.isOpened():
             raise LwirstError(f"{self.name}: not a readable video (corrupt, truncated or unsupported format)")
@@ -152,6 +153,8 @@ class LiveFrame:
     # frames per second of network, post-processing and tracking alone, over the frames `fps` covers (a
     # single frame's figure could read below the end-to-end rate that includes it)
     pipeline_fps: float = 0.0
+    # what the source calls this frame when its number does not say (a dataset image's name), else None
+    label: str | None = None
 
     @property
     def tracks(self) -> tuple[Track, ...]:
@@ -193,8 +196,8 @@ class LiveStream:
         self.pipeline.threshold = threshold
         self.pipeline.target_filter = target_filter
 
-    def feed(self, image: np.ndarray) -> LiveFrame:
-        """Process one frame from anywhere; the tracker advances."""
+    def feed(self, image: np.ndarray, label: str | None = None) -> LiveFrame:
+        """Process one frame from anywhere (`label`: what its source calls it); the tracker advances."""
         start = time.perf_counter()
         result = self.pipeline.process(image)
         seconds = time.perf_counter() - start
@@ -207,7 +210,7 @@ class LiveStream:
         busy = sum(list(self._pipeline_s)[-covered:])
         self.last = LiveFrame(self.frames, image, result, fps,
                               overlay(image, result.kept, result.tracks, shown, fps_label="end-to-end fps"),
-                              covered / busy if busy > 0 else 0.0)
+                              covered / busy if busy > 0 else 0.0, label)
         self.frames += 1
         return self.last
 
@@ -217,7 +220,8 @@ class LiveStream:
             raise LwirstError("this stream has no source; feed it frames")
         if getattr(self.source, "independent_frames", False):  # a new scene each frame: nothing to track
             self.pipeline.reset()
-        return self.feed(self.source.read())
+        image = self.source.read()
+        return self.feed(image, getattr(self.source, "frame_label", None))
 
     def close(self) -> None:
         if self.source is not None:

@@ -1,15 +1,20 @@
 """A dataset split played as a stream: live (its images in order, looping, as a `lwirst.live` source)
-or as a video (its first images as frames of one size, for `lwirst.video.process_video`)."""
+or as a video (its first images as the frames of one video, for `lwirst.video.process_frames`).
+
+Either way each image is segmented at its own size, as Single frame and Evaluate segment it: padding
+an image onto a larger canvas changes what the network outputs (a 640x512 frame on a 1280x1024 canvas
+showed a target that the image alone does not).
+"""
 
 from __future__ import annotations
 
-from pathlib import Path
+from collections.abc import Iterator
 
-import cv2
 import numpy as np
 
 from lwirst.datasets import SegDataset
 from lwirst.errors import LwirstError
+from lwirst.imageio import read_header_size
 
 
 class DatasetStream:
@@ -17,7 +22,8 @@ class DatasetStream:
 
     Frames keep their own size (SIRST's differ): each is segmented as it is, like a
     camera that switches scenes; `independent_frames` tells a stream to restart tracking on
-    every frame, so no track links targets of two unrelated images.
+    every frame, so no track links targets of two unrelated images. `frame_label` names the
+    image last read, since a looping stream's frame number says nothing about which it is.
     """
 
     independent_frames = True
@@ -27,39 +33,43 @@ class DatasetStream:
             raise LwirstError(f"{name}: the split has no image to stream")
         self.dataset, self.name = dataset, name
         self.position = 0
+        self.frame_label: str | None = None
 
     def read(self) -> np.ndarray:
-        sample = self.dataset.load(self.position % len(self.dataset))
+        index = self.position % len(self.dataset)
+        sample = self.dataset.load(index)
         self.position += 1
+        self.frame_label = f"{sample.name} (image {index + 1} of {len(self.dataset)})"
         return sample.image
 
     def close(self) -> None:
         """Nothing to release: images are read one at a time."""
 
 
-def pad_to(image: np.ndarray, width: int, height: int) -> np.ndarray:
-    """`image` centred on a `width` x `height` canvas filled with its own median grey, so the border
-    reads as background rather than as a cold edge."""
-    top, left = (height - image.shape[0]) // 2, (width - image.shape[1]) // 2
-    canvas = np.empty((height, width, *image.shape[2:]), image.dtype)
-    canvas[...] = np.median(image.reshape(-1, *image.shape[2:]), axis=0).astype(image.dtype)
-    canvas[top:top + image.shape[0], left:left + image.shape[1]] = image
-    return canvas
+class SplitFrames:
+    """The first `most` images of a split as the frames of one video (`lwirst.video.Frames`), read one at
+    a time, each at its own size.
 
+    `size` is the largest width and height among them (from their headers), rounded up to even as H.264
+    needs: the video's frame size, onto which `process_frames` pads each annotated image.
+    """
 
-def split_frames(dataset: SegDataset, name: str, folder: Path, most: int) -> int:
-    """Write the first `most` images of a split to `folder` as numbered PNG frames, each padded to the
-    largest width and height among them (rounded up to even, as H.264 needs), so a frame folder of one
-    size plays them as a video; returns how many were written."""
-    count = min(len(dataset), most)
-    if count == 0:
-        raise LwirstError(f"{name}: the split has no image to play")
-    images = [dataset.load(index).image for index in range(count)]
-    width = max(image.shape[1] for image in images)
-    height = max(image.shape[0] for image in images)
-    width, height = width + width % 2, height + height % 2
-    folder.mkdir(parents=True, exist_ok=True)
-    for index, image in enumerate(images):
-        if not cv2.imwrite(str(folder / f"frame{index:05d}.png"), pad_to(image, width, height)):
-            raise LwirstError(f"{folder}: cannot write frame {index}")
-    return count
+    def __init__(self, dataset: SegDataset, name: str, most: int, fps: float) -> None:
+        self.total = min(len(dataset), most)
+        if self.total == 0:
+            raise LwirstError(f"{name}: the split has no image to play")
+        self.dataset, self.name, self.fps = dataset, name, fps
+        sizes = [read_header_size(item.image) for item in dataset.items[:self.total]]
+        width, height = max(w for w, _ in sizes), max(h for _, h in sizes)
+        self.size = (width + width % 2, height + height % 2)
+
+    def __iter__(self) -> Iterator[np.ndarray]:
+        for index in range(self.total):
+            yield self.dataset.load(index).image
+
+    def truncated(self) -> bool:
+        """A split is read to its end or stops on an error: never short without one."""
+        return False
+
+    def close(self) -> None:
+        """Nothing to release: images are read one at a time."""

@@ -30,12 +30,12 @@ import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TextIO
+from typing import Protocol, TextIO
 
 import cv2
 import numpy as np
 
-from lwirst.drawing import overlay
+from lwirst.drawing import overlay, pad_to
 from lwirst.errors import LwirstError
 from lwirst.imageio import IMAGE_SUFFIXES, read_header_size, read_image
 from lwirst.limits import limit, side_text
@@ -84,6 +84,7 @@ class FrameSource:
 
     def __init__(self, source: str | Path, fps: float | None = None) -> None:
         self.path = Path(source)
+        self.name = str(self.path)
         self._capture: cv2.VideoCapture | None = None
         self._files: list[Path] = []
         if not self.path.exists():
@@ -97,8 +98,9 @@ class FrameSource:
             with quiet_opencv(), captured_stderr() as chatter:  # FFmpeg writes to descriptor 2 itself
                 self._capture = cv2.VideoCapture(str(self.path))
             if not self._capture.isOpened():
-                raise LwirstError(f"{self.path}: not a readable video "
-                                  f"(corrupt, truncated or unsupported format){reason(chatter)}")
+                # FFmpeg's own words ("moov atom not found") help a developer, not a visitor: logged
+                log.info("%s: FFmpeg cannot open it%s", self.path, reason(chatter))
+                raise LwirstError(f"{self.path}: not a readable video (corrupt, truncated or unsupported format)")
             self._check_declared_size()
             declared = self._capture.get(cv2.CAP_PROP_FRAME_COUNT)
             self.total = int(declared) if math.isfinite(declared) and declared > 0 else None
@@ -271,21 +273,30 @@ VIDEO_BATCH = 8
 RATE_WINDOW = 32
 
 
+class Frames(Protocol):
+    """What `process_frames` reads: frames in order (`FrameSource`, `lwirst.streams.SplitFrames`), the
+    size of the video they make, its frame rate and frame count (None when unknown)."""
+
+    name: str
+    size: tuple[int, int]
+    fps: float
+    total: int | None
+
+    def __iter__(self) -> Iterator[np.ndarray]: ...
+
+    def truncated(self) -> bool: ...
+
+    def close(self) -> None: ...
+
+
 def process_video(source: str | Path, out_path: str | Path, csv_path: str | Path | None,
                   pipeline: FramePipeline, progress: Progress | None = None, batch: int = VIDEO_BATCH,
                   fps: float | None = None, transcode: bool = True) -> VideoResult:
     """Run `pipeline` over every frame of `source`, writing the annotated MP4 and the target CSV.
 
     source: a video file OpenCV can read, or a folder of image frames (natural
-    order: frame2 before frame10). progress(done, total) is called after each
-    frame is written; raising KeyboardInterrupt from it (or Ctrl-C) stops the run
-    cleanly and the result has interrupted=True. fps overrides the frame rate
-    (a folder defaults to 25). The pipeline's tracker, if any, is reset first.
-    The network sees the first chunk once untimed (warm-up), so the rate stamped
-    on the frames is the steady one, over the last RATE_WINDOW frames.
-    Errors (bad source, unwritable output, a frame of another size, a corrupt
-    frame) raise `LwirstError`; whatever was written before stays usable. Stopped (either way) before
-    the first frame is written, the empty MP4 and CSV are removed: frames_done 0 means no output.
+    order: frame2 before frame10). fps overrides the frame rate (a folder
+    defaults to 25). The rest is `process_frames`.
     """
     if batch < 1:
         raise LwirstError(f"batch must be at least 1, got {batch}")
@@ -298,7 +309,25 @@ def process_video(source: str | Path, out_path: str | Path, csv_path: str | Path
     if csv_file is not None and csv_file.resolve() in (out_path.resolve(), Path(source).resolve()):
         raise LwirstError(f"{csv_file}: the CSV would overwrite the "
                           f"{'output video' if csv_file.resolve() == out_path.resolve() else 'input video'}")
-    frames = FrameSource(source, fps)
+    return process_frames(FrameSource(source, fps), out_path, csv_file, pipeline, progress, batch, transcode)
+
+
+def process_frames(frames: Frames, out_path: Path, csv_file: Path | None, pipeline: FramePipeline,
+                   progress: Progress | None = None, batch: int = VIDEO_BATCH,
+                   transcode: bool = True) -> VideoResult:
+    """Run `pipeline` over `frames` (closed at the end), `batch` (at least 1) frames per network call,
+    writing the annotated MP4 and the target CSV.
+
+    Each frame runs through the network at its own size; an annotated frame smaller than `frames.size`
+    is padded at its right and bottom (`lwirst.drawing.pad_to`), so a target's CSV coordinates are both
+    its frame's own and the video's pixels. progress(done, total) is called after each frame is written;
+    raising KeyboardInterrupt from it (or Ctrl-C) stops the run cleanly and the result has
+    interrupted=True. The pipeline's tracker, if any, is reset first. The network sees the first chunk
+    once untimed (warm-up), so the rate stamped on the frames is the steady one, over the last
+    RATE_WINDOW frames. Errors (bad source, unwritable output, a frame of another size, a corrupt frame)
+    raise `LwirstError`; whatever was written before stays usable. Stopped (either way) before the first
+    frame is written, the empty MP4 and CSV are removed: frames_done 0 means no output.
+    """
     handle: TextIO | None = None
     try:
         if csv_file is not None:
@@ -333,7 +362,8 @@ def process_video(source: str | Path, out_path: str | Path, csv_path: str | Path
             results = [pipeline.process(chunk[0])] if len(chunk) == 1 else pipeline.process_batch(chunk)
             speed = meter.tick(len(chunk))
             for image, result in zip(chunk, results, strict=True):
-                writer.write(overlay(image, result.kept, result.tracks, fps=speed, fps_label="pipeline fps"))
+                drawn = overlay(image, result.kept, result.tracks, fps=speed, fps_label="pipeline fps")
+                writer.write(pad_to(drawn, *frames.size))
                 if handle is not None:
                     new_rows = _rows(done, done / frames.fps, result)
                     table.writerows(new_rows)
@@ -357,7 +387,7 @@ def process_video(source: str | Path, out_path: str | Path, csv_path: str | Path
             _remove_empty_outputs([out_path, *([csv_file] if csv_file is not None else [])])
     elapsed = time.perf_counter() - start
     if not interrupted and frames.truncated():
-        raise LwirstError(f"{frames.path}: the video ends after {done} of the {frames.total} frames "
+        raise LwirstError(f"{frames.name}: the video ends after {done} of the {frames.total} frames "
                           f"its header declares (truncated or corrupt); {out_path} and the CSV hold "
                           f"the {done} frames read")
     if not interrupted and codec not in BROWSER_CODECS and transcode and _transcode_h264(out_path):

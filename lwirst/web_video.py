@@ -1,8 +1,10 @@
-"""A video segmented for a web page: the annotated MP4, a copy browsers play, and chart tables."""
+"""A video segmented for a web page (the annotated MP4, a copy browsers play, chart tables), and an
+uploaded video looped as a live source."""
 
 from __future__ import annotations
 
 import tempfile
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -12,9 +14,10 @@ import pandas as pd
 from lwirst.datasets import SegDataset
 from lwirst.errors import LwirstError
 from lwirst.limits import limit
+from lwirst.live import LoopingVideo
 from lwirst.pipeline import FramePipeline
-from lwirst.streams import split_frames
-from lwirst.video import FrameSource, Progress, VideoResult, process_video
+from lwirst.streams import SplitFrames
+from lwirst.video import FrameSource, Progress, VideoResult, process_frames, process_video
 from lwirst.videoio import BROWSER_CODECS
 
 SPLIT_FPS = 4.0  # a dataset split's images are separate scenes: a few per second
@@ -77,7 +80,8 @@ def check_video_upload(data: bytes, name: str) -> None:
 def segment_video(source: bytes | Path, name: str, pipeline: FramePipeline,
                   progress: Progress | None = None, fps: float | None = None) -> VideoOutput:
     """`lwirst.video.process_video` on an uploaded (bytes) or server-side video (or frame folder), in a
-    scratch folder; fps overrides the source's frame rate."""
+    scratch folder; fps overrides the source's frame rate. Stopped by `progress` (KeyboardInterrupt), the
+    output holds the frames done (`result.interrupted`)."""
     with tempfile.TemporaryDirectory(prefix="lwirst-video-") as tmp:
         folder = Path(tmp)
         if isinstance(source, bytes):
@@ -85,32 +89,61 @@ def segment_video(source: bytes | Path, name: str, pipeline: FramePipeline,
             path.write_bytes(source)
         else:
             path = source
-        out, table, web = folder / "annotated.mp4", folder / "targets.csv", folder / "annotated.webm"
-        try:
-            result = process_video(path, out, table, pipeline, progress, fps=fps)
-        except LwirstError as exc:
-            # Name the video as the visitor knows it, not by the server's scratch paths.
-            raise LwirstError(str(exc).replace(str(path), name).replace(f"{folder}/", "")) from exc
-        if result.frames_done == 0:  # stopped before the first frame: process_video kept no output
-            raise LwirstError(f"{name}: stopped before the first frame was segmented; nothing to show")
-        if result.codec in BROWSER_CODECS:
-            web, web_format = out, "video/mp4"
-        else:
-            to_webm(out, web, result.fps)
-            web_format = "video/webm"
-        per_frame, trajectories = video_tables(table, result.frames_done)
-        return VideoOutput(out.read_bytes(), web.read_bytes(), web_format, table.read_bytes(), per_frame,
-                           trajectories, result)
+        return _segmented(folder, name, lambda out, table: process_video(path, out, table, pipeline, progress,
+                                                                           fps=fps), path)
 
 
 def segment_split(dataset: SegDataset, name: str, pipeline: FramePipeline, progress: Progress | None = None,
                   fps: float = SPLIT_FPS) -> VideoOutput:
     """The first `LWIRST_MAX_SPLIT_FRAMES` images of a dataset split, segmented and tracked as a video
-    (`lwirst.streams.split_frames`) at `fps`: slow enough to see each scene, which changes every frame."""
+    (`lwirst.streams.SplitFrames`) at `fps`: slow enough to see each scene, which changes every frame.
+    One image per network call, at its own size, as Single frame and Evaluate run it, so every page
+    finds the same targets in it."""
+    frames = SplitFrames(dataset, name, limit("LWIRST_MAX_SPLIT_FRAMES"), fps)
     with tempfile.TemporaryDirectory(prefix="lwirst-split-") as tmp:
-        folder = Path(tmp) / "frames"
-        split_frames(dataset, name, folder, limit("LWIRST_MAX_SPLIT_FRAMES"))
-        return segment_video(folder, name, pipeline, progress, fps)
+        return _segmented(Path(tmp), name, lambda out, table: process_frames(frames, out, table, pipeline,
+                                                                               progress, batch=1))
+
+
+def _segmented(folder: Path, name: str, run: Callable[[Path, Path], VideoResult],
+               source: Path | None = None) -> VideoOutput:
+    """`run(video, table)` writing into the scratch `folder`, read back as a `VideoOutput`; errors name
+    the video as the visitor knows it (`name`), not by the server's paths (`source`, `folder`)."""
+    out, table, web = folder / "annotated.mp4", folder / "targets.csv", folder / "annotated.webm"
+    try:
+        result = run(out, table)
+    except LwirstError as exc:
+        message = str(exc).replace(str(source), name) if source is not None else str(exc)
+        raise LwirstError(message.replace(f"{folder}/", "")) from exc
+    if result.frames_done == 0:  # stopped before the first frame: process_video kept no output
+        raise LwirstError(f"{name}: stopped before the first frame was segmented; nothing to show")
+    if result.codec in BROWSER_CODECS:
+        web, web_format = out, "video/mp4"
+    else:
+        to_webm(out, web, result.fps)
+        web_format = "video/webm"
+    per_frame, trajectories = video_tables(table, result.frames_done)
+    return VideoOutput(out.read_bytes(), web.read_bytes(), web_format, table.read_bytes(), per_frame,
+                       trajectories, result)
+
+
+class LoopingUpload(LoopingVideo):
+    """An uploaded video played in a loop (a live source) from a scratch copy, removed on `close` or,
+    for a session that just ends, when the source is garbage-collected."""
+
+    def __init__(self, data: bytes, name: str) -> None:
+        self._scratch = tempfile.TemporaryDirectory(prefix="lwirst-loop-")
+        path = _upload_path(Path(self._scratch.name), name)
+        path.write_bytes(data)
+        try:
+            super().__init__(path, name)
+        except BaseException:
+            self._scratch.cleanup()
+            raise
+
+    def close(self) -> None:
+        super().close()
+        self._scratch.cleanup()
 
 
 def video_tables(csv_path: Path, frames: int) -> tuple[pd.DataFrame, pd.DataFrame]:

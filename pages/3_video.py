@@ -41,44 +41,55 @@ def choose_video() -> common.VideoSource | None:
         return common.video_from_sample(name, samples[name])
     if kind == "Dataset split":
         return choose_split()
-    most_mb = common.settings().max_upload_mb
-    upload = st.file_uploader("Video file", type=[s.lstrip(".") for s in common.VIDEO_SUFFIXES],
-                              key="video_upload", max_upload_size=most_mb, help=f"At most {most_mb} MB")
-    if upload is None:
-        st.info("Upload a video, or use the synthetic sample.")
-        return None
-    try:
-        return common.video_from_upload(upload.name, upload.getvalue())
-    except LwirstError as exc:
-        common.show_error(exc)
-        return None
+    return common.video_upload("video_upload")
 
 
 def choose_split() -> common.VideoSource:
     """A dataset split's first images, in order, as the frames of one video."""
     label = st.selectbox("Split", common.video_splits(), key="video_split")
     st.caption(f"Plays up to the first {limit('LWIRST_MAX_SPLIT_FRAMES')} images (LWIRST_MAX_SPLIT_FRAMES) at "
-               f"{SPLIT_FPS:g} frames per second, each centred on one frame size. Each image is its own "
-               "scene, so tracks form only where targets stay in place.")
+               f"{SPLIT_FPS:g} frames per second. Each image is segmented at its own size, as on Single frame "
+               "and Evaluate, then drawn at the top left of a frame as large as the largest image; positions "
+               "are each image's own pixels. Each image is its own scene, so tracks form only where targets "
+               "stay in place.")
     return common.video_from_split(label)
 
 
 def process(source: common.VideoSource, post: common.Postprocess) -> VideoOutput | None:
-    """The Process button with a progress bar; the result stays until the inputs change."""
+    """The Process button with a progress bar; the result stays until the inputs change. A stopped run
+    (the header's Stop) is named, and its frames are shown until the whole video is processed."""
     chosen = common.engine()
     output = common.stored_video(source, chosen, post)
+    note = st.empty()  # filled once this run's outcome is known
     slot = st.empty()  # the button, replaced by the progress bar, then by nothing
-    if output is None and slot.button("Process video", type="primary", key="video_process"):
+    if (output is None or output.result.interrupted) and slot.button("Process video", type="primary",
+                                                                     key="video_process"):
         bar = slot.progress(0.0, text="Starting...")
         try:
             output = common.run_video(source, chosen, post, bar)
         except LwirstError as exc:
             common.show_error(exc)
+            output = None  # not the frames of an earlier, stopped run
         slot.empty()
+    with note.container():
+        stopped(source, output)
     if output is None:
         st.caption("Segments and tracks every frame with the model and settings in the sidebar; "
                    "changing them asks for a new run.")
     return output
+
+
+def stopped(source: common.VideoSource, output: VideoOutput | None) -> None:
+    """That the last run on this video was stopped, and whether what it did is shown below."""
+    note = common.stopped_run(source)
+    if note is None:
+        return
+    if output is not None and output.result.interrupted:
+        st.warning(f"{note} The video, counts and targets CSV below hold those frames; **Process video** runs "
+                   "the whole video.", icon=":material/stop_circle:")
+    else:  # it ran with other settings, or was stopped before its frames could be kept
+        st.info(f"{note} **Process video** runs the whole video with the settings in the sidebar.",
+                icon=":material/stop_circle:")
 
 
 def summary(output: VideoOutput) -> None:

@@ -24,11 +24,13 @@ TABLE_ROWS = 50
 def main() -> None:
     st.title("Live")
     post = common.postprocess_controls()
-    source = choose_source()
+    source, upload = choose_source()
     if source == common.WEBCAM:
         webcam(post)
         return
-    stream = common.live_stream(source, common.engine(), post)
+    if source == common.UPLOADED_LOOP and upload is None:
+        return
+    stream = common.live_stream(source, common.engine(), post, upload)
     running = st.toggle("Run the stream", key="live_running")
     speed_note()
     views.stream_legend()
@@ -44,16 +46,18 @@ def speed_note() -> None:
                "overlay stamps end-to-end fps. A frame the browser cannot take yet is tracked but not shown.")
 
 
-def choose_source() -> str:
-    """The stream: synthetic sensor, a looping sample video, a local camera or the browser webcam."""
+def choose_source() -> tuple[str, common.VideoSource | None]:
+    """The stream: a dataset split, the synthetic sensor, a looping sample video, the visitor's own video
+    (uploaded here, checked as on the Video page), a local camera or the browser webcam; with the upload."""
     source = st.selectbox("Source", common.live_sources(), key="live_source")
     if source.startswith(common.DATASET_PREFIX):
-        st.caption("Each image of a split is its own scene: tracking restarts on every frame, so no track "
-                   "links targets of two images (the Video or synthetic sources show tracking).")
+        st.caption("Each image of a split is its own scene, segmented at its own size: tracking restarts on "
+                   "every frame, so no track links targets of two images (the Video or synthetic sources show "
+                   "tracking). The caption names the image shown.")
     if not common.webrtc_available():
         st.caption("Browser webcam: install streamlit-webrtc (`pip install streamlit-webrtc`) and restart "
                    "the dashboard to stream your own camera.")
-    return source
+    return source, common.video_upload("live_upload") if source == common.UPLOADED_LOOP else None
 
 
 class Blocks(NamedTuple):

@@ -8,8 +8,10 @@ deterministic, so the counts do not depend on which trained model is installed.
 from __future__ import annotations
 
 import base64
+import io
 import json
 import os
+import re
 import sys
 import time
 from collections.abc import Iterator
@@ -17,11 +19,15 @@ from pathlib import Path
 
 import cv2
 import numpy as np
+import pandas as pd
 import pytest
 import streamlit as st
+from streamlit.delta_generator import DeltaGenerator
+from streamlit.runtime.scriptrunner import RerunData, get_script_run_ctx
 from streamlit.testing.v1 import AppTest
 
 from lwirst import analysis, palette
+from lwirst.datasets import open_dataset
 from lwirst.frame_report import TABLE_COLUMNS
 from lwirst.inference import Segmenter, cpu_has_bf16
 from lwirst.live import LiveStream, SyntheticSensor
@@ -337,6 +343,7 @@ def test_bad_image_uploads_are_readable_errors(case: str) -> None:
 @pytest.mark.parametrize(("page", "source", "uploader", "name", "mime"), [
     ("2_single_frame.py", {"frame_source": "Upload"}, "image_upload", "big.png", "image/png"),
     ("3_video.py", {"video_source": "Upload"}, "video_upload", "big.mp4", "video/mp4"),
+    ("4_live.py", {"live_source": common.UPLOADED_LOOP}, "live_upload", "big.mp4", "video/mp4"),
 ])
 def test_upload_over_the_configured_limit_is_refused(monkeypatch: pytest.MonkeyPatch, page: str, source: dict,
                                                      uploader: str, name: str, mime: str) -> None:
@@ -637,6 +644,49 @@ def test_bad_video_uploads_are_readable_errors(case: str) -> None:
     assert not any("/tmp" in message for message in errors(at))
 
 
+NOT_A_VIDEO = "not a readable video (corrupt, truncated or unsupported format)"
+NO_MOOV = b"\x00\x00\x00\x18ftypmp42" + b"\x00" * 2000  # an MP4 without its index: FFmpeg says "moov atom not found"
+
+
+def test_a_corrupt_video_upload_is_refused_in_plain_words() -> None:
+    """FFmpeg's own words ("moov atom not found") are for the server's log, not for a visitor."""
+    at = open_page("3_video.py", model=DEMO_MODEL, video_source="Upload")
+    at.file_uploader(key="video_upload").set_value(("corrupt.mp4", NO_MOOV, "video/mp4")).run()
+    assert not at.exception
+    assert errors(at) == [f"corrupt.mp4: {NOT_A_VIDEO}"]
+
+
+@pytest.mark.parametrize("halt", ["stop", "rerun"])
+def test_a_stopped_video_run_says_so_and_keeps_the_frames_done(monkeypatch: pytest.MonkeyPatch, halt: str) -> None:
+    """The header's Stop (or a widget changed mid-run) asks Streamlit to stop the script, which it does by
+    raising from the next element call, here the progress bar's at frame 5; after a Stop it refuses
+    session-state access as well. The next run of the page names the stopped run and shows its 5 frames,
+    with the button to process the whole video."""
+    original = DeltaGenerator.progress
+
+    def progress(self: DeltaGenerator, value: float, text: str | None = None) -> DeltaGenerator:
+        if text == "Frame 5 of 64":  # the visitor's request reaches the server while frame 5 is drawn
+            requests = get_script_run_ctx().script_requests
+            requests.request_stop() if halt == "stop" else requests.request_rerun(RerunData())
+        return original(self, value, text=text)
+
+    monkeypatch.setattr(DeltaGenerator, "progress", progress)
+    at = open_page("3_video.py", model=DEMO_MODEL, threshold=0.3)
+    at.button(key="video_process").click().run()
+    monkeypatch.setattr(DeltaGenerator, "progress", original)
+    at.run()
+    assert not at.exception and not errors(at)
+    assert [w.value for w in at.warning if w.value.startswith("The last run")] == [
+        "The last run on sequence.mp4 was stopped after 5 of 64 frames. The video, counts and targets CSV below "
+        "hold those frames; **Process video** runs the whole video."]
+    assert count(at, "Frames processed") == 5 and len(at.get("video")) == 1
+    table = pd.read_csv(io.BytesIO(at.session_state["video_output"].output.csv))
+    assert sorted(set(table["frame"])) == [0, 1, 2, 3, 4]
+    at.button(key="video_process").click().run()
+    assert count(at, "Frames processed") == 64
+    assert not [w for w in at.warning if w.value.startswith("The last run")]
+
+
 # ---------------------------------------------------------------- live
 
 
@@ -649,7 +699,11 @@ def test_live_plays_a_configured_dataset_split_as_a_stream(sirst_root: Path,
     at.toggle(key="live_running").set_value(True).run()
     assert not at.exception and not errors(at)
     caption = at.get("image")[0].proto.imgs[0].caption
-    assert caption.startswith(f"{source}, frame ") and int(caption.rsplit(" ", 1)[1]) > 2
+    shown = re.fullmatch(rf"{re.escape(source)}, frame (\d+): (\S+) \(image (\d+) of (\d+)\)", caption)
+    assert shown, caption  # the split loops: the caption names the image, not only the frame number
+    index, name, position, images = int(shown[1]), shown[2], int(shown[3]), int(shown[4])
+    names = open_dataset(sirst_root, "auto", "test", validate=False).names
+    assert index > 2 and images == len(names) and position == index % images + 1 and name == names[position - 1]
 
 
 def test_live_stream_runs_and_controls_act_on_it() -> None:
@@ -672,6 +726,18 @@ def test_live_stream_runs_and_controls_act_on_it() -> None:
     at.selectbox(key="live_source").set_value("Looping video: sequence.mp4").run()
     assert not at.exception
     assert not errors(at)
+
+
+def test_live_streams_a_video_the_visitor_uploads() -> None:
+    at = open_page("4_live.py", model=DEMO_MODEL, threshold=1.0, live_source=common.UPLOADED_LOOP)
+    assert common.UPLOADED_LOOP in at.selectbox(key="live_source").options
+    at.file_uploader(key="live_upload").set_value(("corrupt.mp4", NO_MOOV, "video/mp4")).run()
+    assert not at.exception and errors(at) == [f"corrupt.mp4: {NOT_A_VIDEO}"]  # checked as on the Video page
+    at.file_uploader(key="live_upload").set_value(("my clip.mp4", VIDEO.read_bytes(), "video/mp4")).run()
+    at.toggle(key="live_running").set_value(True).run()
+    assert not at.exception and not errors(at)
+    caption = at.get("image")[0].proto.imgs[0].caption
+    assert caption.startswith("Looping video: my clip.mp4, frame ") and int(caption.rsplit(" ", 1)[1]) > 2
 
 
 def test_live_view_is_built_from_one_frame(one_torch_thread: None) -> None:

@@ -16,6 +16,7 @@ from __future__ import annotations
 import contextlib
 import functools
 import os
+import re
 import socket
 import subprocess
 import sys
@@ -260,9 +261,15 @@ def coloured_pixels(png: bytes, bgr: tuple[int, int, int], tolerance: int = 30) 
     return int(np.count_nonzero((np.abs(image.astype(int) - np.array(bgr)) <= tolerance).all(axis=2)))
 
 
+def picture_frame(caption: str) -> int:
+    """The frame number a Live picture's caption names ('NAME, frame N', then a split's image name)."""
+    shown = re.search(r", frame (\d+)", caption)
+    assert shown, caption
+    return int(shown[1])
+
+
 def frame_number(page: Page) -> int:
-    caption = page.get_by_test_id("stImageCaption").filter(has_text=", frame ").first.inner_text()
-    return int(caption.rsplit("frame ", 1)[1])
+    return picture_frame(page.get_by_test_id("stImageCaption").filter(has_text=", frame ").first.inner_text())
 
 
 LIVE_BLOCKS = """() => ({
@@ -298,7 +305,7 @@ def live_shown(page: Page) -> LiveShown | None:
     card = next((c for c in shown["cards"] if c.startswith("Tracks")), None)
     if picture is None or tracks is None or targets is None or card is None:
         return None
-    frames = (int(picture.rsplit("frame ", 1)[1]), int(tracks.split(" at frame ")[1].split()[0]),
+    frames = (picture_frame(picture), int(tracks.split(" at frame ")[1].split()[0]),
               int(targets.split()[3]))
     return LiveShown(frames, int(card.split()[-1]), any(t.startswith("Trajectories: ") for t in texts),
                      shown["tables"])

@@ -18,9 +18,10 @@ from lwirst.datasets import (
     open_dataset,
     open_folder,
 )
+from lwirst.drawing import pad_to
 from lwirst.errors import LwirstError
 from lwirst.imageio import flat_pairs, require_image_files
-from lwirst.streams import pad_to, split_frames
+from lwirst.streams import SplitFrames
 from lwirst.validate import check_outputs, dataset_root
 
 
@@ -369,23 +370,25 @@ def test_real_sirst(data_root: Path, sirst_root: Path) -> None:
     assert sample.mask.shape == sample.image.shape[:2] and sample.mask.any()
 
 
-def test_a_split_becomes_frames_of_one_size(sirst_root: Path, tmp_path: Path) -> None:
+def test_a_split_plays_as_frames_of_their_own_size_in_a_video_of_the_largest(sirst_root: Path) -> None:
     test = open_dataset(sirst_root, "auto", "test", validate=False)
-    assert split_frames(test, "SIRST test", tmp_path, 5) == 5
-    frames = [cv2.imread(str(p)) for p in sorted(tmp_path.glob("*.png"))]
-    assert len(frames) == 5 and len({f.shape for f in frames}) == 1
-    height, width = frames[0].shape[:2]
+    frames = SplitFrames(test, "SIRST test", 5, 4.0)
+    images = list(frames)
+    assert frames.total == len(images) == 5 and len({image.shape for image in images}) > 1  # SIRST's sizes differ
+    width, height = frames.size
     assert width % 2 == 0 and height % 2 == 0
-    first = test.load(0).image
-    top, left = (height - first.shape[0]) // 2, (width - first.shape[1]) // 2
-    assert np.array_equal(frames[0][top:top + first.shape[0], left:left + first.shape[1]], first)  # not resized
+    assert width - max(i.shape[1] for i in images) in (0, 1) and height - max(i.shape[0] for i in images) in (0, 1)
+    assert all(np.array_equal(image, test.load(index).image) for index, image in enumerate(images))  # not resized
 
 
-def test_padding_is_the_image_median() -> None:
+def test_padding_is_the_image_median_right_and_below() -> None:
     image = np.array([[0, 1, 2, 9], [3, 4, 9, 9]], np.uint8)  # median 3.5
     padded = pad_to(image, 6, 4)
-    assert padded.shape == (4, 6) and np.array_equal(padded[1:3, 1:5], image)
-    assert (padded[0] == 3).all() and (padded[:, 0] == 3).all()
+    assert padded.shape == (4, 6) and np.array_equal(padded[:2, :4], image)  # pixels keep their coordinates
+    assert (padded[2:] == 3).all() and (padded[:, 4:] == 3).all()
+    assert pad_to(image, 4, 2) is image
+    with pytest.raises(LwirstError, match="4x2 frame does not fit a 3x2 video"):
+        pad_to(image, 3, 2)
 
 
 def test_the_listing_stamp_changes_with_what_a_dataset_lists(tmp_path: Path) -> None:

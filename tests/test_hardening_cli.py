@@ -338,14 +338,19 @@ def test_corrupt_png_gives_one_line_without_libpng_chatter(tmp_path: Path) -> No
 
 @pytest.mark.parametrize(("data", "why"), [
     (b"\x00\x00\x00\x18ftypmp42" + b"\x00" * 2000, "moov atom not found"),
-    (b"RIFF\x00\x10\x00\x00AVI LIST" + b"\xff" * 600, "not a readable video"),
+    (b"RIFF\x00\x10\x00\x00AVI LIST" + b"\xff" * 600, "FFmpeg cannot open it"),
 ], ids=["mp4-without-moov", "avi-garbage"])
-def test_corrupt_video_gives_one_line_without_ffmpeg_chatter(tmp_path: Path, data: bytes, why: str) -> None:
+def test_corrupt_video_gives_one_plain_line_and_logs_ffmpeg_s_words(tmp_path: Path, data: bytes, why: str) -> None:
+    """The error is plain (a dashboard shows it to visitors); FFmpeg's words are a log line (-v), never its
+    "[mov,mp4 @ 0x...]" chatter."""
     (tmp_path / "bad.mp4").write_bytes(data)
     done = run_cli("video", "bad.mp4", "--out", "o.mp4", cwd=tmp_path)
     assert done.returncode == 1
-    line = one_line_error(done)  # exactly one stderr line: no "[mov,mp4 @ 0x...]" chatter
-    assert line.startswith("error: bad.mp4: not a readable video") and why in line and "@ 0x" not in line
+    line = one_line_error(done)  # exactly one stderr line
+    assert line == "error: bad.mp4: not a readable video (corrupt, truncated or unsupported format)"
+    verbose = run_cli("-v", "video", "bad.mp4", "--out", "o.mp4", cwd=tmp_path)
+    logged = next(line for line in verbose.stderr.splitlines() if line.startswith("INFO lwirst.video: bad.mp4: "))
+    assert "FFmpeg cannot open it" in logged and why in logged and "@ 0x" not in verbose.stderr
 
 
 # `train --config FILE`: every problem with the file names it.

@@ -16,6 +16,7 @@ from lwirst.pipeline import FramePipeline
 from lwirst.streams import DatasetStream
 from lwirst.synth import render_sequence
 from lwirst.tracking import Tracker
+from lwirst.web_video import LoopingUpload
 
 FRAMES = 20
 
@@ -86,3 +87,14 @@ def test_a_dataset_split_streams_without_linking_targets_of_two_images(tmp_path)
     assert not any(t.confirmed for t in from_split.result.tracks)
     assert split.pipeline.tracker.tracks_started <= len(from_split.result.kept)  # ids restart every frame
     assert any(t.confirmed for t in from_camera.result.tracks)
+
+
+def test_an_uploaded_video_loops_from_a_scratch_copy_removed_on_close() -> None:
+    data = (SAMPLES_DIR / "sequence.mp4").read_bytes()
+    source = LoopingUpload(data, "my clip.mp4")
+    scratch = source.path.parent
+    assert source.name == "my clip.mp4" and source.path.read_bytes() == data
+    frames = [source.read() for _ in range(66)]
+    assert np.array_equal(frames[64], frames[0]) and np.array_equal(frames[65], frames[1])  # 64 frames, looped
+    source.close()
+    assert not scratch.exists()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import io
 import os
 import stat
 from collections.abc import Iterator
@@ -10,19 +11,24 @@ from pathlib import Path
 
 import cv2
 import numpy as np
+import pandas as pd
 import pytest
 import torch
 
 from lwirst import videoio
 from lwirst.checkpoint import save_checkpoint
 from lwirst.cli import main
+from lwirst.datasets import SegDataset, open_dataset
 from lwirst.errors import LwirstError
 from lwirst.inference import Saliency, Segmenter
+from lwirst.live import LiveStream
 from lwirst.model import LWIRSTNet
 from lwirst.pipeline import FpsMeter, FramePipeline
 from lwirst.postprocess import TargetFilter, postprocess
+from lwirst.streams import DatasetStream
 from lwirst.tracking import Tracker
 from lwirst.video import CSV_COLUMNS, process_video
+from lwirst.web_video import segment_split
 
 SIZE = (64, 48)  # width, height
 
@@ -394,3 +400,42 @@ def test_video_command(tmp_path: Path, segmenter: Segmenter, capsys: pytest.Capt
     rc = main(["video", str(tmp_path / "nope.mp4"), "--out", str(tmp_path / "x.mp4"), "--model", str(ckpt),
                "--backend", "torch", "--threads", "1"])
     assert rc == 1 and "no such file" in capsys.readouterr().err
+
+
+# A dataset split played as a video (the dashboard's Video page) or a live stream
+
+
+def two_size_split(root: Path) -> SegDataset:
+    """A folder dataset whose first image is 96x64 and whose second, 64x48, is smaller: the video is 96x64."""
+    for folder in ("images", "masks"):
+        (root / folder).mkdir(parents=True)
+    for name, size in (("a", (96, 64)), ("b", SIZE)):
+        cv2.imwrite(str(root / "images" / f"{name}.png"), frame(3, size))
+        cv2.imwrite(str(root / "masks" / f"{name}.png"), np.zeros(size[::-1], np.uint8))
+    return open_dataset(root, "folder", "all")
+
+
+def test_a_split_of_two_sizes_finds_in_each_frame_what_the_image_alone_gives(tmp_path: Path,
+                                                                             segmenter: Segmenter) -> None:
+    """Each image runs through the network at its own size, as on Single frame and Evaluate: padded onto the
+    video's larger canvas, a 640x512 image once showed a target that the image alone does not have. Only the
+    drawn frame is padded, at its right and bottom, so CSV positions are the image's own pixels."""
+    split = two_size_split(tmp_path / "split")
+    small = split.load(1).image
+    threshold = float(np.quantile(segmenter.predict(small).logits, 0.995))  # a few blobs in the small image
+    alone = [FramePipeline(segmenter, threshold).process(split.load(i).image).kept for i in range(2)]
+    assert len(alone[1]) > 0
+    output = segment_split(split, "two sizes", FramePipeline(segmenter, threshold, None, Tracker()))
+    rows = pd.read_csv(io.BytesIO(output.csv)).dropna(subset=["x"])
+    columns = ["x", "y", "box_x", "box_y", "box_w", "box_h", "size"]
+    for index, kept in enumerate(alone):
+        found = rows[rows["frame"] == index].sort_values(["y", "x"])[columns].to_numpy().tolist()
+        expected = sorted(([round(t.x, 2), round(t.y, 2), t.box_x, t.box_y, t.box_w, t.box_h, t.size]
+                           for t in kept), key=lambda r: (r[1], r[0]))
+        assert found == expected, index
+    (tmp_path / "annotated.mp4").write_bytes(output.video)
+    assert count_frames(tmp_path / "annotated.mp4") == (2, (96, 64))
+    live = LiveStream(DatasetStream(split, "split"), FramePipeline(segmenter, threshold, None, Tracker()))
+    for kept in alone:  # Live's split source runs each image at its own size too
+        shown = live.step().result.kept
+        assert [(t.x, t.y, t.size) for t in shown] == [(t.x, t.y, t.size) for t in kept]
