@@ -362,7 +362,7 @@ def test_corrupt_video_gives_one_plain_line_and_logs_ffmpeg_s_words(tmp_path: Pa
     (b"\xff\xfe\x00", "not a UTF-8 text file"),
     (b'{"bogus": 1}', "unknown network config field(s): bogus"),
     (b'{"num_daaa": 9}', "invalid network config: num_daaa must be between 1 and 4"),
-    (b'{"dropout_stage2": "x"}', "invalid network config: a field has the wrong type"),
+    (b'{"dropout_stage2": "x"}', "network config field dropout_stage2 takes a number, not 'x'"),
     (b"[1, 2]", "network config JSON must be an object"),
 ], ids=["missing", "bad-json", "not-utf8", "unknown-key", "out-of-range", "wrong-type", "not-an-object"])
 def test_train_config_errors_name_the_file(tmp_path: Path, content: bytes | None, expected: str) -> None:
