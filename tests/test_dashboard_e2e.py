@@ -690,12 +690,12 @@ def test_every_page_on_the_embedded_defaults(offline_page: Page, offline_server:
 
     # Home: the demo runs on the first sample at once and says the frame is synthetic; the next one follows.
     demo = page.get_by_test_id("stImageCaption").first
-    expect(demo).to_contain_text(f"{samples.names[0]} (Embedded samples)")
+    expect(demo).to_contain_text(f"{samples.names[0]} (Embedded samples, test split)")
     clean(page, "Home")
     expect(page.get_by_text("This frame is synthetic", exact=False)).to_be_visible()
     assert int(metric_value(page, "Targets found")) >= 1
     page.get_by_role("button", name="Next demo frame").click()
-    expect(demo).to_contain_text(f"{samples.names[1]} (Embedded samples)")
+    expect(demo).to_contain_text(f"{samples.names[1]} (Embedded samples, test split)")
     clean(page, "Home, next demo frame")
     assert int(metric_value(page, "Targets found")) >= 1
 

@@ -107,5 +107,5 @@ def test_a_worked_example_and_the_empty_conventions() -> None:
 
 
 def test_hiou_is_registered_as_a_plugin_with_its_rows() -> None:
-    assert any(isinstance(m, HIoU) for m in plugin_metrics(0.0))
+    assert any(isinstance(m.metric, HIoU) and m.name == "lwirst.scoring.hiou" for m in plugin_metrics(0.0))
     assert metric_spec("hiou").label == "hIoU" and metric_spec("hiou").better == "higher"
