@@ -154,12 +154,18 @@ def target_columns() -> dict[str, Any]:
         "outcome": "outcome", "status": "status"}
 
 
+def as_text(values: Sequence[Any], decimals: int) -> list[str]:
+    """Numbers as the grid should show them, an unknown one as "—": `st.dataframe` shows a null cell as
+    "None" whatever a Styler or column format says, so such columns are sent as text."""
+    return [f"{v:.{decimals}f}" if pd.notna(v) else "—" for v in values]
+
+
 def image_columns() -> dict[str, Any]:
     """Headers of the per-image tables (Evaluate, Failures), one wording on both pages; the CSV downloads
     keep the raw column names."""
     number = st.column_config.NumberColumn
     return {"name": "image", "iou": number("IoU", format="%.4f"), "targets": "targets", "detected": "detected",
-            "missed": "missed", "smallest_missed": number("smallest missed (px)", format="%d"),
+            "missed": "missed", "smallest_missed": st.column_config.TextColumn("smallest missed (px)"),
             "hot_misses": number("hot but below"), "false_alarms": "false alarms",
             "fa_pixels": "false-alarm pixels", "peak": number("peak logit", format="%.2f"),
             "missed_peaks": st.column_config.TextColumn("missed targets' peak logits"),

@@ -7,7 +7,7 @@ import pandas as pd
 import streamlit as st
 
 from dashboard import analysis as dash
-from dashboard import common
+from dashboard import common, views
 from lwirst import analysis
 
 
@@ -63,11 +63,10 @@ def measured_table(measured: pd.DataFrame) -> None:
     columns = ["name", "source", "miou", "f1", "precision", "recall", "flops_m", "params_m", "fps"]
     shown = measured[columns + (["schedule"] if "schedule" in measured.columns else [])]
     digits = {"miou": 4, "f1": 4, "precision": 4, "recall": 4, "flops_m": 1, "params_m": 4, "fps": 1}
-    # Unknown values (an ONNX file's cost, a card without a speed) read "—", not "None": the grid
-    # shows a null cell as "None" whatever a Styler says, so the cells are written as text here.
+    # Unknown values (an ONNX file's cost, a card without a speed) read "—", not "None" (`views.as_text`)
     table = shown.copy()
     for column, n in digits.items():
-        table[column] = [f"{v:.{n}f}" if pd.notna(v) else "—" for v in shown[column]]
+        table[column] = views.as_text(shown[column], n)
     if "schedule" in table.columns:
         table["schedule"] = table["schedule"].fillna("—")
     text = st.column_config.TextColumn

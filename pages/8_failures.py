@@ -110,7 +110,8 @@ def ranked_images(per_image: pd.DataFrame) -> pd.DataFrame:
     by = st.radio("Rank images by", list(analysis.RANKINGS), key="failure_rank", horizontal=True,
                   on_change=_new_ranking)
     ranked = analysis.rank_images(per_image, by)
-    st.dataframe(ranked, hide_index=True, height=240, key="failure_table", column_config=views.image_columns())
+    shown = ranked.assign(smallest_missed=views.as_text(ranked["smallest_missed"], 0))  # "—": none missed
+    st.dataframe(shown, hide_index=True, height=240, key="failure_table", column_config=views.image_columns())
     return ranked
 
 

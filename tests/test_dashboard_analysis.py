@@ -698,6 +698,7 @@ def test_failure_gallery_filters_ranks_and_drives_the_inspected_image() -> None:
     at.radio(key="failure_rank").set_value("false-alarm pixels").run()
     table = at.dataframe[0].value
     assert table["fa_pixels"].tolist() == sorted(table["fa_pixels"], reverse=True)
+    assert all(isinstance(v, str) and v != "None" for v in table["smallest_missed"])  # "—", never "None"
     assert at.selectbox(key="failure_image").value == table["name"][0]  # the new ranking's top is inspected
     at.button(key="failure_pick_1").click().run()
     assert at.selectbox(key="failure_image").value == table["name"][1]  # a thumbnail's Inspect opens it
