@@ -7,6 +7,7 @@ traceback.
 
 from __future__ import annotations
 
+import logging
 import struct
 from pathlib import Path
 
@@ -16,6 +17,8 @@ import numpy as np
 from lwirst.errors import LwirstError
 from lwirst.limits import limit, side_text
 from lwirst.stderr_capture import captured_stderr, reason
+
+log = logging.getLogger(__name__)
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff")
 MASK_TAGS = ("_pixels0", "_mask")  # NAME_mask.png / NAME_pixels0.png: the mask of NAME.png
@@ -180,9 +183,9 @@ def decode_image(data: bytes, name: str = "image", max_pixels: int | None = None
     buffer = np.frombuffer(data, dtype=np.uint8)
     with captured_stderr() as chatter:  # libpng and libtiff write warnings to descriptor 2
         image = cv2.imdecode(buffer, cv2.IMREAD_UNCHANGED)
-    if image is None:
-        raise LwirstError(f"{name}: not a readable image (truncated, corrupt or not PNG/JPG/BMP/TIFF)"
-                          f"{reason(chatter)}")
+    if image is None:  # the decoder's own words are a log line (-v): the error may reach a dashboard visitor
+        log.info("%s: the decoder refused it%s", name, reason(chatter))
+        raise LwirstError(f"{name}: not a readable image (truncated, corrupt or not PNG/JPG/BMP/TIFF)")
     return check_image(image, name, max_pixels)
 
 

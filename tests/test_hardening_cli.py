@@ -327,13 +327,17 @@ def corrupt_png() -> bytes:
     return bytes(data)
 
 
-def test_corrupt_png_gives_one_line_without_libpng_chatter(tmp_path: Path) -> None:
+def test_corrupt_png_gives_one_plain_line_and_logs_libpng_s_words(tmp_path: Path) -> None:
+    """Plain, as for videos (a dashboard shows it to visitors); libpng's words are a log line (-v)."""
     (tmp_path / "bad.png").write_bytes(corrupt_png())
     done = run_cli("segment", "bad.png", "--out", "o", "--backend", "onnxruntime", cwd=tmp_path)
     assert done.returncode == 1
     errors = [line for line in done.stderr.splitlines() if line.strip()]
-    assert errors == ["error: bad.png: not a readable image (truncated, corrupt or not PNG/JPG/BMP/TIFF): "
-                      "libpng error: IDAT: CRC error", "1 of 1 images failed"], done.stderr
+    assert errors == ["error: bad.png: not a readable image (truncated, corrupt or not PNG/JPG/BMP/TIFF)",
+                      "1 of 1 images failed"], done.stderr
+    verbose = run_cli("-v", "segment", "bad.png", "--out", "o", "--backend", "onnxruntime", cwd=tmp_path)
+    logged = next(line for line in verbose.stderr.splitlines() if line.startswith("INFO lwirst.imageio: bad.png"))
+    assert "libpng error: IDAT: CRC error" in logged
 
 
 @pytest.mark.parametrize(("data", "why"), [
