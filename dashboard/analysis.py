@@ -28,7 +28,15 @@ from dashboard import common
 from lwirst import analysis
 from lwirst.datasets import fingerprint
 from lwirst.errors import LwirstError
-from lwirst.evaluate import AppliedProtocol, EvalResult, cache_key, cache_root, evaluate
+from lwirst.evaluate import (
+    AppliedProtocol,
+    EvalResult,
+    cache_key,
+    cache_root,
+    data_fingerprint,
+    evaluate,
+    rescore_result,
+)
 from lwirst.inference import Saliency, module_digest
 from lwirst.modelcard import DEMO_MODEL
 from lwirst.onnxtrial import trial_run
@@ -167,15 +175,45 @@ def _cached_dir(key: str) -> Path | None:
 
 
 def stored_run(label: str, engine: common.Engine, choice: common.DataChoice, threshold: float) -> Run | None:
-    """This session's run, else the one cached on disk, else None; never runs the network."""
+    """This session's run, else the one cached on disk, else the same model's run on the same data at
+    another threshold scored again at this one from its maps (`lwirst.evaluate.rescore_result`: seconds,
+    no network, kept in the session only), else None; never runs the network."""
     key = run_key(engine, choice, threshold)
     if key in session_runs():
         return session_runs()[key]
     folder = _cached_dir(key)
-    if folder is None:
+    if folder is not None:
+        result = _load_result(str(folder), (folder / "metrics.json").stat().st_mtime)
+        return remember(Run(label, key, choice, threshold, result, *cost(engine)))
+    source = _sibling(engine, choice, threshold)
+    if source is None:
         return None
-    result = _load_result(str(folder), (folder / "metrics.json").stat().st_mtime)
+    with st.spinner(f"Scoring the run at threshold {source.protocol['threshold']:g} again at {threshold:g} "
+                    "(its stored maps, no network)..."):
+        result = rescore_result(source, common.open_data(choice), threshold)
     return remember(Run(label, key, choice, threshold, result, *cost(engine)))
+
+
+def _sibling(engine: common.Engine, choice: common.DataChoice, threshold: float) -> EvalResult | None:
+    """The result of the same model content, backend and protocol on the same data (fingerprint) at the
+    nearest other threshold that kept its maps: this session's runs first, then the disk cache."""
+    info = eval_segmenter(engine).describe()
+    data = data_fingerprint(common.open_data(choice))
+
+    def same(protocol: dict) -> bool:
+        return (protocol.get("hash"), protocol.get("backend"), protocol.get("protocol"),
+                protocol.get("data_fingerprint")) == (info["hash"], info["backend"], info["protocol"], data)
+
+    found = [(abs(run.threshold - threshold), run.result) for run in session_runs().values()
+             if run.choice == choice and same(run.result.protocol) and run.result.saliency]
+    if not found:
+        rows = disk_runs(choice)
+        rows = rows[(rows["hash"] == info["hash"]) & (rows["backend"] == info["backend"])
+                    & (rows["protocol"] == info["protocol"]) & (rows["data"] == data)] if not rows.empty else rows
+        for _, row in rows.iterrows():
+            if (Path(row["path"]) / "saliency.npz").is_file():
+                found.append((abs(float(row["threshold"]) - threshold), _load_result(row["path"], row["mtime"])))
+    return min(found, key=lambda pair: pair[0])[1] if found else None
 
 
 def progress_bar(bar: DeltaGenerator, label: str) -> Callable[[int, int], None]:

@@ -187,6 +187,11 @@ def _fingerprint(dataset: SegDataset) -> str:
     return own() if callable(own) else fingerprint(dataset)
 
 
+def data_fingerprint(dataset: SegDataset) -> str:
+    """The short content fingerprint an evaluation records for its data (`protocol["data_fingerprint"]`)."""
+    return _fingerprint(dataset)[:16]
+
+
 def tree_digest(folder: Path) -> str:
     """A digest of the names and contents of every .py file under `folder`."""
     digest = hashlib.sha256()
@@ -310,11 +315,28 @@ def _score(dataset: SegDataset, predict: Callable[[Sample], Saliency], describe:
                 "threshold": threshold, "threshold_probability": probability_of(threshold),
                 "masks": describe_growth(grow_to),
                 "dataset": dataset.name, "split": dataset.split,
-                "data_fingerprint": _fingerprint(dataset)[:16], "scored_at": "each image's own resolution",
+                "data_fingerprint": data_fingerprint(dataset), "scored_at": "each image's own resolution",
                 "pd_fa": "DNANet convention: 8-connected, centroid distance < 3 px",
                 "pd_at_fa": f"best Pd over logit thresholds {PDFA_THRESHOLDS[0]:g}..{PDFA_THRESHOLDS[-1]:g} with at "
                             f"most {PD_AT_FA_BUDGET:g} false-alarm blobs per frame"}
     return EvalResult(metrics, pd.DataFrame(rows), curves, protocol, saliency)
+
+
+def rescore_result(result: EvalResult, dataset: SegDataset, threshold: float, grow_to: float | None = GROW_TO,
+                   progress: Callable[[int, int], None] | None = None) -> EvalResult:
+    """`result` scored at another threshold from the maps it kept, without the network: every metric, the
+    curves, the operator view and the per-image table, as `evaluate` scores them. The maps are stored in
+    float16, so a logit within float16 rounding of the threshold can fall the other way; the protocol says
+    which run the maps came from (`rescored_from`), and model-only fps is that run's (the same network)."""
+    if not result.saliency or set(result.saliency) != set(dataset.names):
+        raise LwirstError("this evaluation kept no saliency map for every image of the split; run it again")
+    ran = dict(zip(result.per_image["name"], result.per_image["protocol"], strict=True))
+    backend = str(result.protocol.get("backend", ""))
+    rescored = _score(dataset, lambda sample: Saliency(result.saliency[sample.name], ran[sample.name], backend),
+                      result.protocol, threshold, grow_to, progress=progress, keep_saliency=True, timed=False)
+    rescored.metrics["fps"] = result.metrics.get("fps", float("nan"))
+    rescored.protocol["rescored_from"] = {"threshold": result.protocol.get("threshold")}
+    return rescored
 
 
 def rescore(saliency: dict[str, np.ndarray], masks: dict[str, np.ndarray], threshold: float,

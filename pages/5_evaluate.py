@@ -115,9 +115,12 @@ def metric_cards(runs: list[dash.Run]) -> None:
             card_row(cost, len(cost))
             operator_row(run)
             threads = run.result.protocol.get("threads")
+            source = run.result.protocol.get("rescored_from")
             st.caption(" · ".join(summary_lines(run.result)[:1]) + f" · {run.result.protocol['scored_at']}"
                        + (f" · {threads} CPU threads" if threads else "")
-                       + " · model-only fps depends on the machine's load when it was measured")
+                       + " · model-only fps depends on the machine's load when it was measured"
+                       + (f" · scored again from the maps of its run at threshold {source['threshold']:g} (no "
+                          "network; maps stored in float16)" if source else ""))
 
 
 CARDS_PER_ROW = 6  # wider rows cut four-decimal values short

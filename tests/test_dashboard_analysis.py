@@ -26,7 +26,7 @@ from streamlit.testing.v1 import AppTest
 
 from lwirst import ablation_stats, analysis, palette, schedule
 from lwirst.errors import LwirstError
-from lwirst.evaluate import AppliedProtocol, EvalResult
+from lwirst.evaluate import AppliedProtocol, EvalResult, cache_root
 from lwirst.export import to_onnx_bytes
 from lwirst.inference import Segmenter
 from lwirst.modelcard import DEMO_MODEL, demo_network
@@ -324,10 +324,20 @@ def test_evaluate_runs_with_cards_curves_and_table_and_reopens_from_the_disk_cac
     again = open_page("5_evaluate.py")  # a new session: straight from the disk cache
     assert metric(again, "P") == precision
     assert not network_calls  # the page of the new session made no network call
-    again.number_input(key="eval_threshold").set_value(2.0).run()
-    assert not again.metric  # another protocol: not evaluated yet
-    again.button(key="eval_run").click().run()
+    again.number_input(key="eval_threshold").set_value(2.0).run()  # scored again from the stored maps
+    assert not network_calls and not errors(again)
     assert metric(again, "P") != precision
+    assert any("scored again from the maps of its run at threshold 0" in c.value for c in again.caption)
+    rescored = next(r for r in again.session_state[dash.RUNS_KEY].values() if r.threshold == 2.0).result
+    assert not list(cache_root().glob("*/metrics.json"))[1:]  # a re-scoring is not written to the disk cache
+    for maps in cache_root().glob("*/saliency.npz"):  # without stored maps, the network runs at 2.0 ...
+        maps.unlink()
+    direct = open_page("5_evaluate.py", eval_threshold=2.0)
+    direct.button(key="eval_run").click().run()
+    assert network_calls
+    run = next(r for r in direct.session_state[dash.RUNS_KEY].values() if r.threshold == 2.0).result
+    for key in ("precision", "recall", "f1", "miou", "niou", "pd", "fa", "targets", "false_alarms"):  # ... alike
+        assert rescored.metrics[key] == pytest.approx(run.metrics[key], rel=1e-3, abs=1e-6), key
 
 
 def test_evaluate_shows_the_operator_row_the_protocol_as_run_and_how_few_images() -> None:
