@@ -1,8 +1,9 @@
 """Share and resume: the view's settings in the URL (`st.query_params`).
 
 The page is the URL's path (`st.navigation`); the model, backend, input protocol, data
-(root, dataset, split, image), threshold, Eq. 4 ranges, heatmap scale, Home's demo frame
-and the Failures page's ranking and inspected image are query parameters. `restore` seeds
+(root, dataset, split, image), threshold, Eq. 4 ranges, heatmap scale, Home's demo frame,
+Evaluate's models and threshold and the Failures page's ranking and inspected image are
+query parameters. `restore` seeds
 a new session from the URL (a reload or a shared link); `publish` writes the current
 settings back after every run, so the address bar always holds the view. Values the server
 does not offer fall back to the defaults where the widgets are drawn, and the sidebar says
@@ -66,6 +67,8 @@ PARAMS = (
     Param("ratio", "ratio_range", _pair(lambda t: round(max(0.0, min(10.0, _number(t))), 1)), _show_pair),
     Param("heat", "heat_scale", str),
     Param("rank", "failure_rank", str),
+    Param("models", "eval_models", lambda t: [m for m in t.split("|") if m], "|".join, omit=[]),
+    Param("evalth", "eval_threshold", lambda t: max(-30.0, min(30.0, _number(t))), lambda v: f"{v:g}"),
     Param("inspect", "failure_image", str),
     Param("dev", "dev_demo", lambda t: t == "1", lambda v: "1" if v else "0", omit=False),
     Param("demo", "home_demo_index", lambda t: max(0, int(t)), omit=0),

@@ -432,10 +432,27 @@ def test_a_link_to_the_failure_inspector_opens_its_ranking_and_image() -> None:
     assert shared.selectbox(key="failure_image").value == last
 
 
+def test_a_link_to_evaluate_opens_its_models_and_threshold() -> None:
+    at = open_page("5_evaluate.py", model=DEMO_MODEL)
+    at.number_input(key="eval_threshold").set_value(1.5).run()
+    url = {k: at.query_params[k] for k in at.query_params}
+    assert url["evalth"] == "1.5" and url["models"] == DEMO_MODEL
+
+    shared = AppTest.from_file(str(APP), default_timeout=120)
+    for key, value in url.items():
+        shared.query_params[key] = value
+    shared.run()
+    shared.switch_page(str(PAGES / "5_evaluate.py")).run()
+    assert not shared.exception and not errors(shared)
+    assert shared.number_input(key="eval_threshold").value == 1.5
+    assert shared.multiselect(key="eval_models").value == [DEMO_MODEL]
+
+
 def test_a_url_with_bad_values_falls_back_to_the_defaults() -> None:
     at = AppTest.from_file(str(APP), default_timeout=120)
     for key, value in {"threshold": "nan", "size": "x~y", "model": "nope.onnx", "backend": "gpu",
-                       "rank": "alphabetical", "inspect": "no_such_image"}.items():
+                       "rank": "alphabetical", "inspect": "no_such_image", "evalth": "nan",
+                       "models": "nope.onnx|"}.items():
         at.query_params[key] = value
     at.run()
     assert not at.exception and not errors(at)
@@ -444,6 +461,10 @@ def test_a_url_with_bad_values_falls_back_to_the_defaults() -> None:
     assert not at.exception and not errors(at)
     assert at.radio(key="failure_rank").value == next(iter(analysis.RANKINGS))
     assert at.selectbox(key="failure_image").value != "no_such_image"
+    at.switch_page(str(PAGES / "5_evaluate.py")).run()
+    assert not at.exception and not errors(at)
+    assert at.number_input(key="eval_threshold").value == 0.0
+    assert "nope.onnx" not in at.multiselect(key="eval_models").value
 
 
 def test_a_link_to_data_this_server_lacks_says_what_it_shows_instead() -> None:
