@@ -393,6 +393,17 @@ def test_settings_survive_a_page_switch() -> None:
     assert at.selectbox(key="model").value == DEMO_MODEL
 
 
+def open_link(at: AppTest, page: str) -> AppTest:
+    """A new session opening the URL `at` shows (a shared link or a reload) on `page`; no exception."""
+    shared = AppTest.from_file(str(APP), default_timeout=120)
+    for key in at.query_params:
+        shared.query_params[key] = at.query_params[key]
+    shared.run()
+    shared.switch_page(str(PAGES / page)).run()
+    assert not shared.exception and not errors(shared)
+    return shared
+
+
 def test_a_shared_url_restores_the_view() -> None:
     at = open_page("2_single_frame.py", model=DEMO_MODEL, data_root=SAMPLES_LABEL, threshold=1.0)
     at.slider(key="size_range").set_value((2, 40)).run()
@@ -400,12 +411,7 @@ def test_a_shared_url_restores_the_view() -> None:
     url = {k: at.query_params[k] for k in at.query_params}
     assert url["threshold"] == "1" and url["size"] == "2~40" and url["image"] == "1" and url["dev"] == "1"
 
-    shared = AppTest.from_file(str(APP), default_timeout=120)  # a new session opening the shared URL
-    for key, value in url.items():
-        shared.query_params[key] = value
-    shared.run()
-    shared.switch_page(str(PAGES / "2_single_frame.py")).run()
-    assert not shared.exception
+    shared = open_link(at, "2_single_frame.py")
     assert shared.selectbox(key="model").value == DEMO_MODEL
     assert shared.slider(key="threshold").value == 1.0 and shared.slider(key="size_range").value == (2, 40)
     assert shared.selectbox(key="dataset_image").value == 1
@@ -422,12 +428,7 @@ def test_a_link_to_the_failure_inspector_opens_its_ranking_and_image() -> None:
     url = {k: at.query_params[k] for k in at.query_params}
     assert url["rank"] == "false-alarm pixels" and url["inspect"] == last
 
-    shared = AppTest.from_file(str(APP), default_timeout=120)
-    for key, value in url.items():
-        shared.query_params[key] = value
-    shared.run()
-    shared.switch_page(str(PAGES / "8_failures.py")).run()
-    assert not shared.exception and not errors(shared)
+    shared = open_link(at, "8_failures.py")
     assert shared.radio(key="failure_rank").value == "false-alarm pixels"
     assert shared.selectbox(key="failure_image").value == last
 
@@ -438,12 +439,7 @@ def test_a_link_to_evaluate_opens_its_models_and_threshold() -> None:
     url = {k: at.query_params[k] for k in at.query_params}
     assert url["evalth"] == "1.5" and url["models"] == DEMO_MODEL
 
-    shared = AppTest.from_file(str(APP), default_timeout=120)
-    for key, value in url.items():
-        shared.query_params[key] = value
-    shared.run()
-    shared.switch_page(str(PAGES / "5_evaluate.py")).run()
-    assert not shared.exception and not errors(shared)
+    shared = open_link(at, "5_evaluate.py")
     assert shared.number_input(key="eval_threshold").value == 1.5
     assert shared.multiselect(key="eval_models").value == [DEMO_MODEL]
 
