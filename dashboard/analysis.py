@@ -26,7 +26,6 @@ from streamlit.delta_generator import DeltaGenerator
 
 from dashboard import common
 from lwirst import analysis
-from lwirst.datasets import fingerprint
 from lwirst.errors import LwirstError
 from lwirst.evaluate import (
     AppliedProtocol,
@@ -206,14 +205,18 @@ def _sibling(engine: common.Engine, choice: common.DataChoice, threshold: float)
 
     found = [(abs(run.threshold - threshold), run.result) for run in session_runs().values()
              if run.choice == choice and same(run.result.protocol) and run.result.saliency]
-    if not found:
-        rows = disk_runs(choice)
-        rows = rows[(rows["hash"] == info["hash"]) & (rows["backend"] == info["backend"])
-                    & (rows["protocol"] == info["protocol"]) & (rows["data"] == data)] if not rows.empty else rows
-        for _, row in rows.iterrows():
-            if (Path(row["path"]) / "saliency.npz").is_file():
-                found.append((abs(float(row["threshold"]) - threshold), _load_result(row["path"], row["mtime"])))
-    return min(found, key=lambda pair: pair[0])[1] if found else None
+    if found:
+        return min(found, key=lambda pair: pair[0])[1]
+    rows = disk_runs(choice)
+    if rows.empty:
+        return None
+    rows = rows[(rows["hash"] == info["hash"]) & (rows["backend"] == info["backend"])
+                & (rows["protocol"] == info["protocol"]) & (rows["data"] == data)
+                & rows["path"].map(lambda path: (Path(path) / "saliency.npz").is_file())]
+    if rows.empty:
+        return None
+    nearest = rows.loc[(rows["threshold"].astype(float) - threshold).abs().idxmin()]
+    return _load_result(nearest["path"], nearest["mtime"])  # only the one used is read
 
 
 def progress_bar(bar: DeltaGenerator, label: str) -> Callable[[int, int], None]:
@@ -420,7 +423,7 @@ def offered_data() -> set[str]:
         for dataset in common.datasets_in(root):
             for split in common.splits_of(root, dataset):
                 try:
-                    found.add(fingerprint(common.open_data(common.DataChoice("", root, dataset, split)))[:16])
+                    found.add(data_fingerprint(common.open_data(common.DataChoice("", root, dataset, split))))
                 except LwirstError:
                     continue
     return found

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -21,6 +22,7 @@ from lwirst.errors import LwirstError
 from lwirst.imageio import decode_image, read_image, read_mask, to_bgr
 from lwirst.inference import Segmenter
 from lwirst.model import LWIRSTNet
+from lwirst.paths import SAMPLES_DIR
 
 
 @pytest.fixture(scope="module")
@@ -194,3 +196,18 @@ def test_demo_runs_on_the_embedded_samples(tmp_path: Path, capsys) -> None:
     out = capsys.readouterr().out
     assert "synth_00000.png" in out and "truth" in out
     assert len(list(tmp_path.glob("*_overlay.png"))) == 8 and len(list(tmp_path.glob("*_heatmap.png"))) == 8
+
+
+def test_demo_scores_a_flat_folder_of_frames_beside_their_masks(tmp_path: Path, capsys) -> None:
+    """The user's own export (NAME.png beside NAME_mask.png): the masks are truth, not frames to segment,
+    and the protocol each frame ran with is stated."""
+    frames = tmp_path / "mine"
+    frames.mkdir()
+    samples = SAMPLES_DIR / "images"
+    for name in ("synth_00000", "synth_00001"):
+        shutil.copyfile(samples / f"{name}.png", frames / f"{name}.png")
+        shutil.copyfile(SAMPLES_DIR / "masks" / f"{name}.png", frames / f"{name}_mask.png")
+    assert main(["demo", "--images", str(frames), "--out", str(tmp_path / "out")]) == 0
+    out = capsys.readouterr().out
+    assert "synth_00000_mask.png" not in out and "in 2 frames" in out
+    assert "protocol as applied: auto: 0 of 2 images native, 2 resized to 256×256" in out

@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import argparse
+from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
 
 from lwirst.commands.segment import add_backend_argument, add_threads_argument, output_stems
 from lwirst.drawing import heatmap, overlay
 from lwirst.errors import LwirstError
-from lwirst.imageio import read_image, read_mask, require_image_files, write_png
+from lwirst.evaluate import AppliedProtocol
+from lwirst.imageio import flat_pairs, image_files, mask_stem, read_image, read_mask, require_image_files, write_png
 from lwirst.inference import Segmenter
 from lwirst.metrics import TargetMatch, match_targets
 from lwirst.paths import SAMPLES_DIR
@@ -50,26 +52,40 @@ def run(args: argparse.Namespace) -> int:
         raise LwirstError(f"cannot create {args.out}: {exc.strerror}") from exc
     info = segmenter.describe()
     print(f"model {info['model']}  backend {info['backend']}  protocol {info['protocol']} {info['size']}")
-    masks = args.images.parent / "masks"
+    masks = truth_files(args.images)
+    ran: Counter[str] = Counter()
     print(f"{'image':<24}{'targets':>8}{'truth':>7}{'found':>7}   centroids (x, y) / size px")
     totals = DemoTotals()
     for path, stem in zip(paths, stems, strict=True):
         image = read_image(path)
         result = pipeline.process(image)
+        ran[result.saliency.protocol] += 1
         truth = found = "-"
-        if (masks / path.name).is_file():
-            match = match_targets(result.kept.mask, read_mask(masks / path.name))
+        if path in masks:
+            match = match_targets(result.kept.mask, read_mask(masks[path]))
             totals.add(match)
             truth, found = str(len(match.gt_areas)), str(int((match.gt_match >= 0).sum()))
         write_png(args.out / f"{stem}_overlay.png", overlay(image, result.kept))
         write_png(args.out / f"{stem}_heatmap.png", heatmap(result.saliency))
         where = ", ".join(f"({t.x:.0f},{t.y:.0f})/{t.size}" for t in result.kept)
         print(f"{path.name:<24}{len(result.kept):>8}{truth:>7}{found:>7}   {where}")
+    print(f"protocol as applied: {AppliedProtocol(info['protocol'], tuple(info['size']), dict(ran))}")
     if totals.frames:
         print(totals.line())
     print(f"overlays and heatmaps written to {args.out}/ (truth/found: ground-truth targets and those "
           "detected, DNANet rule: a blob whose centroid lies within 3 px of the target's)")
     return 0
+
+
+def truth_files(images: Path) -> dict[Path, Path]:
+    """Image -> its ground-truth mask, where there is one: in a sibling masks/ folder (NAME.png, NAME_mask.png
+    or NAME_pixels0.png, as datasets match them), or beside it in a flat folder (`imageio.flat_pairs`)."""
+    pairs = flat_pairs(images)
+    if pairs is not None:
+        return {frame: mask for frame, mask in pairs if mask.is_file()}
+    folder = images.parent / "masks"
+    by_stem = {mask_stem(p): p for p in image_files(folder)} if folder.is_dir() else {}
+    return {frame: by_stem[frame.stem] for frame in image_files(images) if frame.stem in by_stem}
 
 
 @dataclass
