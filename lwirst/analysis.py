@@ -42,7 +42,7 @@ from lwirst.metrics import image_record, match_targets
 from lwirst.modelcard import card_metrics, format_metric
 from lwirst.paper import compare_preset, load_table
 from lwirst.postprocess import TargetFilter, detect, logit_to_probability, mask_targets
-from lwirst.rounding import params_text
+from lwirst.rounding import flops_text, params_text
 from lwirst.scoring import LIVE, OPERATOR, metric_spec, metric_specs, view_keys
 from lwirst.sweep import METRICS as SWEEP_METRICS
 from lwirst.uploads import check_upload_size
@@ -113,13 +113,6 @@ def cost_cards(result: EvalResult, params: int | None, flops: float | None) -> l
 
 
 FLOPS_LABEL = "FLOPs per 256×256 frame"
-
-
-def flops_text(flops: float | None) -> str:
-    """FLOPs in M below 1e9, else in G ("303.5 M", "6.07 G"); "n/a" when unknown."""
-    if not flops:
-        return "n/a"
-    return f"{flops / 1e9:.2f} G" if flops >= 1e9 else f"{flops / 1e6:.1f} M"
 
 
 @dataclass(frozen=True)

@@ -1,4 +1,5 @@
-"""Floats rounded to significant digits for the JSON files results are shared in.
+"""Numbers as results show them: floats rounded to significant digits for the JSON files results are
+shared in, and parameter and FLOP counts as cards print them.
 
 Rounding to decimal places (`round(v, 6)`) turns a false-alarm rate of 3.6123e-05 into
 3.6e-05; significant digits keep every metric's precision whatever its scale.
@@ -40,3 +41,10 @@ def params_text(count: int, decimals: int = 3) -> str:
     if count >= 10 ** (6 - decimals) * 10:
         return f"{count / 1e6:.{decimals}f} M"
     return f"{count:,}"
+
+
+def flops_text(flops: float | None) -> str:
+    """FLOPs in M below 1e9, else in G ("303.5 M", "6.07 G"); "n/a" when unknown."""
+    if not flops:
+        return "n/a"
+    return f"{flops / 1e9:.2f} G" if flops >= 1e9 else f"{flops / 1e6:.1f} M"

@@ -11,7 +11,7 @@ from lwirst import card_view
 from lwirst.frame_report import FrameReport
 from lwirst.modelcard import ModelCard
 from lwirst.postprocess import NO_FILTER
-from lwirst.rounding import params_text
+from lwirst.rounding import flops_text, params_text
 
 
 def main() -> None:
@@ -81,7 +81,7 @@ def model_card() -> None:
     st.markdown(card_view.summary(card))
     size, cost, runs = st.columns(3)
     size.metric("Parameters", params_text(card.params) if card.params else "not available")
-    cost.metric("FLOPs (256×256)", f"{card.flops / 1e6:.1f} M" if card.flops else "not available",
+    cost.metric("FLOPs (256×256)", flops_text(card.flops) if card.flops else "not available",
                 help=card_view.help_for("FLOPs"))
     runs.metric("Runs here on", f"{chosen.backend} / {chosen.protocol}",
                 help=card_view.help_for(chosen.protocol))
