@@ -47,6 +47,7 @@ from lwirst.backends.openvino_cpu import cpu_has_bf16 as cpu_has_bf16
 from lwirst.backends.ort import OrtBackend as OrtBackend
 from lwirst.backends.torch_eager import TorchBackend as TorchBackend
 from lwirst.checkpoint import file_hash, load_model
+from lwirst.consensus import check_scale, consensus
 from lwirst.errors import LwirstError
 from lwirst.export import (
     check_segmentation_onnx,
@@ -174,7 +175,8 @@ class Segmenter:
     def __init__(self, model: str | Path | torch.nn.Module | None = None, backend: str = "auto",
                  protocol: str = "auto", size: tuple[int, int] = (256, 256),
                  threads: int | None = None, *, options: Options | None = None,
-                 calibration: Sequence[np.ndarray] | None = None, palettes: bool = True) -> None:
+                 calibration: Sequence[np.ndarray] | None = None, palettes: bool = True,
+                 confirm: float | None = None) -> None:
         if threads is not None and not 1 <= int(threads) <= 1024:
             raise LwirstError(f"threads must be between 1 and 1024, got {threads}")
         if protocol not in PROTOCOLS:
@@ -206,6 +208,7 @@ class Segmenter:
         self._calibration = list(calibration or [])
         self._warned_colour = False
         self.palettes = palettes  # decode pseudo-colour frames to the intensity they encode
+        self.confirm = check_scale(confirm)  # enlargement of the consensus run (`lwirst.consensus`), or None
         self._palettes_seen: set[str] = set()
         if isinstance(model, torch.nn.Module):
             self.module = model.eval()
@@ -348,8 +351,10 @@ class Segmenter:
         small = hw[0] * hw[1] <= AUTO_AREA_FACTOR * self.size[0] * self.size[1]
         return "resize" if small else "native"
 
-    def _prepare(self, image: np.ndarray, kind: str) -> np.ndarray:
-        """One 8-bit image -> the network input (C x H' x W') of convention `kind`."""
+    def _prepare(self, image: np.ndarray, kind: str, scale: float = 1.0) -> np.ndarray:
+        """One 8-bit image -> the network input (C x H' x W') of convention `kind`.
+
+        `scale` enlarges the input the protocol gives (the consensus run), which then runs natively."""
         protocol = self.frame_protocol(image.shape[:2])
         if kind == RAW_GREY:
             plane = grey_plane(image)
@@ -360,6 +365,9 @@ class Segmenter:
             pixels = to_bgr(image)
         if protocol == "resize":
             pixels = cv2.resize(pixels, (self.size[1], self.size[0]), interpolation=cv2.INTER_LINEAR)
+        if scale != 1.0:
+            h, w = pixels.shape[:2]
+            pixels = cv2.resize(pixels, (round(w * scale), round(h * scale)), interpolation=cv2.INTER_LINEAR)
         if kind == RGB:
             chw = normalize(pixels)
             if self.in_channels == 1:  # a one-channel model trained on normalised grey
@@ -368,12 +376,12 @@ class Segmenter:
             chw = pixels[None].astype(np.float32)
         else:
             chw = pixels.transpose(2, 0, 1).astype(np.float32)
-        if protocol == "native":
+        if protocol == "native" or scale != 1.0:
             chw, _ = pad_to_multiple(chw, NATIVE_MULTIPLE)
         return np.ascontiguousarray(chw, dtype=np.float32)
 
-    def _input(self, image: np.ndarray) -> tuple[str, np.ndarray, tuple[int, int], str]:
-        """(input convention, network input C x H' x W', original (h, w), palette decoded or "")."""
+    def _decoded(self, image: np.ndarray) -> tuple[str, np.ndarray, str]:
+        """(input convention, the 8-bit pixels it takes, palette decoded or "")."""
         image = to_uint8(check_image(image))
         palette = ""
         if self.palettes and image.ndim == 3 and image.shape[2] == 3:
@@ -383,7 +391,12 @@ class Segmenter:
                 log.info("%s: frames drawn with the %r palette run as the intensity they encode", self.model_name,
                          palette)
         kind, pixels = self._kind_of(image)
-        return kind, self._prepare(pixels, kind), image.shape[:2], palette
+        return kind, pixels, palette
+
+    def _input(self, image: np.ndarray) -> tuple[str, np.ndarray, tuple[int, int], str]:
+        """(input convention, network input C x H' x W', original (h, w), palette decoded or "")."""
+        kind, pixels, palette = self._decoded(image)
+        return kind, self._prepare(pixels, kind), pixels.shape[:2], palette
 
     def prepare(self, image: np.ndarray) -> tuple[Backend, np.ndarray]:
         """The backend one frame goes to and its network input (C x H' x W'), for benchmarks."""
@@ -403,29 +416,53 @@ class Segmenter:
             logits = logits[:h, :w]
         return Saliency(np.ascontiguousarray(logits, dtype=np.float32), protocol, self.backend.name, palette)
 
-    def predict(self, image: np.ndarray) -> Saliency:
-        kind, chw, hw, palette = self._input(image)
-        return self._output(self._net(kind).run(chw[None])[0, 0], hw, palette)
+    def _second_map(self, logits: np.ndarray, hw: tuple[int, int]) -> np.ndarray:
+        """The consensus run's output (cropped from its padding) resized back to the frame's (h, w)."""
+        h, w = hw
+        base = self.size if self.frame_protocol(hw) == "resize" else hw
+        assert self.confirm is not None
+        sh, sw = round(base[0] * self.confirm), round(base[1] * self.confirm)
+        return cv2.resize(np.ascontiguousarray(logits[:sh, :sw]), (w, h), interpolation=cv2.INTER_LINEAR)
 
-    def predict_batch(self, images: Sequence[np.ndarray], batch_size: int = 8) -> list[Saliency]:
-        """Many frames at once; same-shaped inputs are stacked into batches of `batch_size`."""
-        prepared = [self._input(image) for image in images]
-        results: list[Saliency | None] = [None] * len(prepared)
+    def _run_all(self, inputs: Sequence[tuple[str, np.ndarray]], batch_size: int) -> list[np.ndarray]:
+        """The network's (H' x W') output for each (convention, C x H' x W' input); same shapes batched."""
+        outputs: list[np.ndarray | None] = [None] * len(inputs)
         groups: dict[tuple, list[int]] = {}
-        for index, (kind, chw, _, _) in enumerate(prepared):
+        for index, (kind, chw) in enumerate(inputs):
             groups.setdefault((kind, chw.shape), []).append(index)
         for (kind, _), indices in groups.items():
             for start in range(0, len(indices), batch_size):
                 chunk = indices[start:start + batch_size]
-                out = self._net(kind).run(np.stack([prepared[i][1] for i in chunk]))
+                out = self._net(kind).run(np.stack([inputs[i][1] for i in chunk]))
                 for j, i in enumerate(chunk):
-                    results[i] = self._output(out[j, 0], prepared[i][2], prepared[i][3])
-        return [r for r in results if r is not None]
+                    outputs[i] = out[j, 0]
+        return [o for o in outputs if o is not None]
+
+    def predict(self, image: np.ndarray) -> Saliency:
+        return self.predict_batch([image], batch_size=1)[0]
+
+    def predict_batch(self, images: Sequence[np.ndarray], batch_size: int = 8) -> list[Saliency]:
+        """Many frames at once; same-shaped inputs are stacked into batches of `batch_size`.
+
+        With `confirm` each frame runs a second time, enlarged, and its map is the scale consensus."""
+        decoded = [self._decoded(image) for image in images]
+        first = self._run_all([(kind, self._prepare(pixels, kind)) for kind, pixels, _ in decoded], batch_size)
+        results = [self._output(out, pixels.shape[:2], palette)
+                   for out, (_, pixels, palette) in zip(first, decoded, strict=True)]
+        if self.confirm is None:
+            return results
+        second = self._run_all([(kind, self._prepare(pixels, kind, self.confirm)) for kind, pixels, _ in decoded],
+                               batch_size)
+        for result, out, (_, pixels, _) in zip(results, second, decoded, strict=True):
+            result.logits = consensus(result.logits, self._second_map(out, pixels.shape[:2]))
+            result.confirm = self.confirm
+        return results
 
     def describe(self) -> dict[str, object]:
         precision = self.options.precision
         digest = f"{self.model_hash}:{precision}" if self.model_hash and precision != "fp32" else self.model_hash
+        consensus_run = {"confirm": self.confirm} if self.confirm else {}  # absent: older cache keys still hold
         return {"model": self.model_name, "hash": digest, "backend": self.backend.name, "precision": precision,
-                "protocol": self.protocol, "size": list(self.size),
+                "protocol": self.protocol, "size": list(self.size), **consensus_run,
                 "threads": self.threads or os.cpu_count(), "input": self.primary, "palettes": self.palettes,
                 "options": dataclasses.asdict(self.options)}

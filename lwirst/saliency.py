@@ -19,6 +19,7 @@ class Saliency:
     protocol: str
     backend: str
     palette: str = ""  # the pseudo-colour palette the frame was decoded from (`lwirst.palettes`), if any
+    confirm: float | None = None  # enlargement of the scale-consensus run (`lwirst.consensus`), if one ran
 
     @property
     def probability(self) -> np.ndarray:

@@ -40,9 +40,9 @@ def _figures(metrics: dict[str, float]) -> dict[str, float]:
     return {k: float(f"{metrics[k]:.6g}") for k in KEPT if k in metrics}
 
 
-def _segmenter(path: str, palettes: bool) -> Segmenter:
+def _segmenter(path: str, palettes: bool, confirm: float | None) -> Segmenter:
     backend = "onnxruntime" if path.lower().endswith(".onnx") else "torch"
-    return Segmenter(path, backend=backend, palettes=palettes)
+    return Segmenter(path, backend=backend, palettes=palettes, confirm=confirm)
 
 
 def main() -> None:
@@ -54,6 +54,8 @@ def main() -> None:
     parser.add_argument("--samples", action="store_true", help="also score the embedded samples (data/samples)")
     parser.add_argument("--palettes-off", action="append", default=[], metavar="NAME",
                         help="run model NAME with palette decoding off (colour frames as BGR)")
+    parser.add_argument("--confirm", action="append", default=[], metavar="NAME=SCALE",
+                        help="run model NAME with scale consensus at SCALE (`lwirst.consensus`)")
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--out", type=Path, required=True)
     args = parser.parse_args()
@@ -61,6 +63,9 @@ def main() -> None:
     models = dict(spec.split("=", 1) for spec in args.model)
     if set(args.palettes_off) - set(models):
         parser.error(f"--palettes-off names no --model: {', '.join(sorted(set(args.palettes_off) - set(models)))}")
+    confirm = {name: float(scale) for name, scale in (spec.split("=", 1) for spec in args.confirm)}
+    if set(confirm) - set(models):
+        parser.error(f"--confirm names no --model: {', '.join(sorted(set(confirm) - set(models)))}")
     parts = build_suite(args.suite, args.data_dir) if args.suite else []
     report: dict[str, object] = {
         "command": "python scripts/compare_models.py " + shlex.join(sys.argv[1:]),
@@ -74,9 +79,9 @@ def main() -> None:
     }
     for name, path in models.items():
         start = time.perf_counter()
-        segmenter = _segmenter(path, name not in args.palettes_off)
+        segmenter = _segmenter(path, name not in args.palettes_off, confirm.get(name))
         entry: dict[str, object] = {"path": Path(path).name, "backend": segmenter.backend_name,
-                                    "palettes": segmenter.palettes}
+                                    "palettes": segmenter.palettes, "confirm": segmenter.confirm}
         for split in args.split:
             result = evaluate(segmenter, open_dataset(args.data_dir, "sirst", split), use_cache=False,
                               keep_saliency=False)

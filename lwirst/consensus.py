@@ -1,0 +1,43 @@
+"""Scale consensus: a target counts only if a second run at another scale also sees it.
+
+Why: the network's false blobs on large, cluttered frames (cloud edges, horizon strips,
+bright patches) are as confident as its targets, so no threshold, peak bound or local
+contrast test separates them (docs/model_rounds.md). A point target stays a point target
+when the frame is enlarged 1.5x and keeps the network's response; much of the clutter that
+mimics one at one scale does not (round 43 measures how much on the cross-domain suite).
+
+`consensus(primary, second)` is the pixel-wise minimum of the primary map and the second
+map's maximum over a (2r+1)-square window: at any threshold t a pixel is above t only where
+the primary map is and the second map is within r pixels. Masks therefore keep the primary
+run's shape, and every consumer (heatmaps, curves, the threshold slider) reads one map.
+"""
+
+from __future__ import annotations
+
+import cv2
+import numpy as np
+
+from lwirst.errors import LwirstError
+
+RADIUS = 2  # pixels of the frame: the two runs' maps may disagree on a tiny target's centre by this much
+SCALES = (1.25, 4.0)  # the enlargements accepted: below 1.25 the second run repeats the first
+
+
+def check_scale(scale: float | None) -> float | None:
+    """None (no consensus) or an enlargement within `SCALES`; anything else is a clear error."""
+    if scale is None:
+        return None
+    value = float(scale)
+    if not SCALES[0] <= value <= SCALES[1]:
+        raise LwirstError(f"confirm scale {scale!r} must be between {SCALES[0]:g} and {SCALES[1]:g} "
+                          "(the second run enlarges the frame by it)")
+    return value
+
+
+def consensus(primary: np.ndarray, second: np.ndarray, radius: int = RADIUS) -> np.ndarray:
+    """min(primary, max of `second` over a (2 radius + 1)-square window), both (H, W) logits of one frame."""
+    if primary.shape != second.shape or primary.ndim != 2:
+        raise ValueError(f"need two (H, W) maps of one shape, got {primary.shape} and {second.shape}")
+    window = np.ones((2 * radius + 1, 2 * radius + 1), np.uint8)
+    reach = cv2.dilate(np.ascontiguousarray(second, dtype=np.float32), window, borderType=cv2.BORDER_REPLICATE)
+    return np.minimum(primary.astype(np.float32, copy=False), reach)
