@@ -70,6 +70,7 @@ from lwirst.streams import DatasetStream
 from lwirst.tracking import Tracker
 from lwirst.uploads import check_upload_size, decode_upload, image_key
 from lwirst.web_video import (
+    UPLOAD_FRAMES,
     VIDEO_SUFFIXES,
     LoopingUpload,
     VideoOutput,
@@ -679,11 +680,12 @@ def video_from_split(label: str) -> VideoSource:
 def video_upload(key: str) -> VideoSource | None:
     """An uploader for a video file (at most the server's upload limit), validated by `video_from_upload`;
     None (with a hint or the readable refusal shown) until a valid video is uploaded."""
-    most_mb = settings().max_upload_mb
+    most_mb, frames = settings().max_upload_mb, limit(UPLOAD_FRAMES)
     upload = st.file_uploader("Video file", type=[s.lstrip(".") for s in VIDEO_SUFFIXES], key=key,
-                              max_upload_size=most_mb, help=f"At most {most_mb} MB")
+                              max_upload_size=most_mb, help=f"At most {most_mb} MB and {frames} frames")
     if upload is None:
-        st.info("Upload a video (MP4, AVI, MOV, MKV, MPEG or WebM).")
+        st.info(f"Upload a video (MP4, AVI, MOV, MKV, MPEG or WebM) of at most {frames} frames ({UPLOAD_FRAMES} "
+                "on this server); `lwirst video` on the command line takes longer ones.")
         return None
     try:
         return video_from_upload(upload.name, upload.getvalue())
@@ -694,7 +696,7 @@ def video_upload(key: str) -> VideoSource | None:
 
 def video_from_upload(name: str, data: bytes) -> VideoSource:
     """An uploaded video, refused when over the server's upload limit or when its container declares
-    frames or a frame count over `lwirst.limits`."""
+    frames or a frame count over `lwirst.limits` (for frames, `UPLOAD_FRAMES`)."""
     check_upload_size(len(data), name, settings().max_upload_bytes)
     key = hashlib.sha1(data, usedforsecurity=False).hexdigest()
     refusal = _video_refusal(key, name, data)

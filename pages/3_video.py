@@ -80,7 +80,11 @@ def process(source: common.VideoSource, post: common.Postprocess) -> VideoOutput
 
 
 def stopped(source: common.VideoSource, output: VideoOutput | None) -> None:
-    """That the last run on this video was stopped, and whether what it did is shown below."""
+    """That the last run on this video was stopped (by the visitor, or by an error such as a truncated
+    video), and whether what it did is shown below."""
+    if output is not None and output.stopped is not None:
+        st.warning(f"{output.stopped}. The video, counts and targets CSV below hold the "
+                   f"{output.result.frames_done} frames processed before that.", icon=":material/warning:")
     note = common.stopped_run(source)
     if note is None:
         return
