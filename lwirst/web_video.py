@@ -40,6 +40,16 @@ class VideoOutput:
     result: VideoResult
     stopped: str | None = None
 
+    @property
+    def detections(self) -> int:
+        """Targets found, summed over frames: the CSV's target rows (a frame without any has an empty row)."""
+        return int(self.per_frame["targets"].sum())
+
+    @property
+    def tracks(self) -> int:
+        """Confirmed tracks (ids handed out)."""
+        return int(self.trajectories["track_id"].nunique())
+
 
 def to_webm(source: Path, target: Path, fps: float) -> None:
     """Re-encode a video as VP8 WebM, which every browser plays (OpenCV builds without H.264 have VP8)."""

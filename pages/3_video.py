@@ -99,11 +99,14 @@ def stopped(source: common.VideoSource, output: VideoOutput | None) -> None:
 def summary(output: VideoOutput) -> None:
     """Frames, frame rates, targets and codec of the processed video."""
     result = output.result
-    frames, rate, speed, rows = st.columns(4)
+    frames, rate, speed, found, tracks = st.columns(5)
     frames.metric("Frames processed", result.frames_done)
     rate.metric("Video fps", f"{result.fps:.1f}", help="The file's own frame rate (playback speed)")
     speed.metric("End-to-end fps", f"{result.processing_fps:.1f}", help=card_view.help_for("end-to-end fps"))
-    rows.metric("Target rows", result.rows)
+    found.metric("Detections", output.detections, help="Targets found, summed over frames (a target seen on 10 "
+                 "frames counts 10): the targets CSV's rows, besides one empty row per frame without any")
+    tracks.metric("Confirmed tracks", output.tracks, help="Targets seen on at least two frames in a row, "
+                  "given an id (T<n> on the video)")
     st.caption(f"Runs on {common.speed_info(common.engine())}; codec {result.codec}. **End-to-end fps** counts "
                "everything: decoding, network, post-processing, tracking, drawing and encoding the annotated "
                "video. The overlay stamps the **pipeline fps** (network, post-processing and tracking only, over "

@@ -599,7 +599,7 @@ def test_video_sample_is_processed_and_a_higher_threshold_gives_fewer_targets() 
     assert not errors(at)
     assert count(at, "Frames processed") == 64
     assert not [b for b in at.button if b.key == "video_process"]  # the button does not stay above its result
-    low = count(at, "Target rows")
+    low = count(at, "Detections")
     assert low > 0
     assert len(at.get("video")) == 1
     assert at.get("plotly_chart")
@@ -614,7 +614,16 @@ def test_video_sample_is_processed_and_a_higher_threshold_gives_fewer_targets() 
     at.slider(key="threshold").set_value(0.5).run()
     assert not at.get("video")  # the settings changed: the old result is not shown as theirs
     at.button(key="video_process").click().run()
-    assert count(at, "Target rows") < low
+    assert count(at, "Detections") < low
+
+
+def test_video_without_targets_counts_no_detections() -> None:
+    """The card read 'Target rows: 64' for a video with no target: the CSV's empty row of each frame."""
+    at = open_page("3_video.py", model=DEMO_MODEL, threshold=30.0)
+    at.button(key="video_process").click().run()
+    assert count(at, "Frames processed") == 64
+    assert count(at, "Detections") == 0 and count(at, "Confirmed tracks") == 0
+    assert len(pd.read_csv(io.BytesIO(at.session_state["video_output"].output.csv))) == 64
 
 
 def test_video_plays_a_configured_dataset_split(sirst_root: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -628,7 +637,7 @@ def test_video_plays_a_configured_dataset_split(sirst_root: Path, monkeypatch: p
     assert not at.exception and not errors(at), errors(at)
     assert count(at, "Frames processed") == 12  # bounded by LWIRST_MAX_SPLIT_FRAMES (test has 86)
     assert metric(at, "Video fps") == "4.0"
-    assert count(at, "Target rows") > 0
+    assert count(at, "Detections") > 0
     assert len(at.get("video")) == 1
     assert not [m for m in at.metric if m.label == "Target-frames found"]  # a split has no track truth
 
