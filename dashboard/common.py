@@ -899,11 +899,18 @@ class SpeedInfo:
     def __str__(self) -> str:
         return f"{self.runner}, protocol {self.protocol}"
 
-    def frame_run(self, hw: tuple[int, int], applied: str) -> str:
-        """How one frame of size `hw` ran under protocol `applied` (what "auto" chose for it), and on what."""
+    def frame_run(self, hw: tuple[int, int], applied: str, which: str = "This") -> str:
+        """How one frame of size `hw` (`which`: "Each" for a video's frames) ran under protocol `applied` (what
+        "auto" chose for it), and on what."""
         rule = (f" (protocol auto: frames up to {AUTO_AREA_FACTOR} × {self.size[1]}×{self.size[0]} pixels are "
                 "resized, larger ones run natively)") if self.protocol == "auto" else ""
-        return f"This {hw[1]}×{hw[0]} frame ran {describe_frame_run(hw, applied, self.size)}{rule}, on {self.runner}."
+        return (f"{which} {hw[1]}×{hw[0]} frame ran {describe_frame_run(hw, applied, self.size)}{rule}, "
+                f"on {self.runner}.")
+
+
+def applied_protocol(chosen: Engine, hw: tuple[int, int]) -> str:
+    """The protocol a frame of size `hw` runs with on an engine ("auto" resolved)."""
+    return segmenter(chosen).segmenter.frame_protocol(hw)
 
 
 def speed_info(chosen: Engine) -> SpeedInfo:

@@ -21,7 +21,7 @@ def main() -> None:
     output = process(source, post)
     if output is None:
         return
-    summary(output)
+    summary(source, output)
     against_truth(source, output)
     player_and_counts(output)
     trajectories(output)
@@ -96,8 +96,9 @@ def stopped(source: common.VideoSource, output: VideoOutput | None) -> None:
                 icon=":material/stop_circle:")
 
 
-def summary(output: VideoOutput) -> None:
-    """Frames, frame rates, targets and codec of the processed video."""
+def summary(source: common.VideoSource, output: VideoOutput) -> None:
+    """Frames, frame rates, targets and codec of the processed video, and how its frames ran (a split's
+    images each ran at their own size, as its caption says)."""
     result = output.result
     frames, rate, speed, found, tracks = st.columns(5)
     frames.metric("Frames processed", result.frames_done)
@@ -107,7 +108,14 @@ def summary(output: VideoOutput) -> None:
                  "frames counts 10): the targets CSV's rows, besides one empty row per frame without any")
     tracks.metric("Confirmed tracks", output.tracks, help="Targets seen on at least two frames in a row, "
                   "given an id (T<n> on the video)")
-    st.caption(f"Runs on {common.speed_info(common.engine())}; codec {result.codec}. **End-to-end fps** counts "
+    chosen = common.engine()
+    info = common.speed_info(chosen)
+    if source.split is None:
+        width, height = common.video_size(output)
+        ran = info.frame_run((height, width), common.applied_protocol(chosen, (height, width)), which="Each")
+    else:
+        ran = f"Runs on {info}."
+    st.caption(f"{ran} Codec {result.codec}. **End-to-end fps** counts "
                "everything: decoding, network, post-processing, tracking, drawing and encoding the annotated "
                "video. The overlay stamps the **pipeline fps** (network, post-processing and tracking only, over "
                "recent frames), which is why it is higher.")

@@ -626,6 +626,19 @@ def test_video_without_targets_counts_no_detections() -> None:
     assert len(pd.read_csv(io.BytesIO(at.session_state["video_output"].output.csv))) == 64
 
 
+def test_video_says_whether_its_frames_ran_resized_or_natively() -> None:
+    """The caption said only 'protocol auto', not what auto chose for the video's frame size."""
+    at = open_page("3_video.py", model=DEMO_MODEL, threshold=0.3, video_source="Upload")
+    at.file_uploader(key="video_upload").set_value(("dot.avi", _avi(4), "video/x-msvideo")).run()
+    at.button(key="video_process").click().run()
+    assert any(c.value.startswith("Each 96×64 frame ran resized to 256×256 (its map scaled back to 96×64) "
+                                  "(protocol auto: ") for c in at.caption), [c.value for c in at.caption]
+    at.radio(key="protocol").set_value("native").run()
+    at.button(key="video_process").click().run()
+    assert any(c.value.startswith("Each 96×64 frame ran natively at its own size, on backend ")
+               for c in at.caption), [c.value for c in at.caption]
+
+
 def test_video_plays_a_configured_dataset_split(sirst_root: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("LWIRST_DATA_DIR", str(sirst_root.parent))
     monkeypatch.setenv("LWIRST_MAX_SPLIT_FRAMES", "12")
