@@ -70,6 +70,7 @@ from lwirst.streams import DatasetStream
 from lwirst.tracking import Tracker
 from lwirst.uploads import check_upload_size, decode_upload, image_key
 from lwirst.web_video import (
+    UPLOAD_FRAMES,
     VIDEO_SUFFIXES,
     LoopingUpload,
     VideoOutput,
@@ -679,11 +680,12 @@ def video_from_split(label: str) -> VideoSource:
 def video_upload(key: str) -> VideoSource | None:
     """An uploader for a video file (at most the server's upload limit), validated by `video_from_upload`;
     None (with a hint or the readable refusal shown) until a valid video is uploaded."""
-    most_mb = settings().max_upload_mb
+    most_mb, frames = settings().max_upload_mb, limit(UPLOAD_FRAMES)
     upload = st.file_uploader("Video file", type=[s.lstrip(".") for s in VIDEO_SUFFIXES], key=key,
-                              max_upload_size=most_mb, help=f"At most {most_mb} MB")
+                              max_upload_size=most_mb, help=f"At most {most_mb} MB and {frames} frames")
     if upload is None:
-        st.info("Upload a video (MP4, AVI, MOV, MKV, MPEG or WebM).")
+        st.info(f"Upload a video (MP4, AVI, MOV, MKV, MPEG or WebM) of at most {frames} frames ({UPLOAD_FRAMES} "
+                "on this server); `lwirst video` on the command line takes longer ones.")
         return None
     try:
         return video_from_upload(upload.name, upload.getvalue())
@@ -694,7 +696,7 @@ def video_upload(key: str) -> VideoSource | None:
 
 def video_from_upload(name: str, data: bytes) -> VideoSource:
     """An uploaded video, refused when over the server's upload limit or when its container declares
-    frames or a frame count over `lwirst.limits`."""
+    frames or a frame count over `lwirst.limits` (for frames, `UPLOAD_FRAMES`)."""
     check_upload_size(len(data), name, settings().max_upload_bytes)
     key = hashlib.sha1(data, usedforsecurity=False).hexdigest()
     refusal = _video_refusal(key, name, data)
@@ -897,11 +899,18 @@ class SpeedInfo:
     def __str__(self) -> str:
         return f"{self.runner}, protocol {self.protocol}"
 
-    def frame_run(self, hw: tuple[int, int], applied: str) -> str:
-        """How one frame of size `hw` ran under protocol `applied` (what "auto" chose for it), and on what."""
+    def frame_run(self, hw: tuple[int, int], applied: str, which: str = "This") -> str:
+        """How one frame of size `hw` (`which`: "Each" for a video's frames) ran under protocol `applied` (what
+        "auto" chose for it), and on what."""
         rule = (f" (protocol auto: frames up to {AUTO_AREA_FACTOR} × {self.size[1]}×{self.size[0]} pixels are "
                 "resized, larger ones run natively)") if self.protocol == "auto" else ""
-        return f"This {hw[1]}×{hw[0]} frame ran {describe_frame_run(hw, applied, self.size)}{rule}, on {self.runner}."
+        return (f"{which} {hw[1]}×{hw[0]} frame ran {describe_frame_run(hw, applied, self.size)}{rule}, "
+                f"on {self.runner}.")
+
+
+def applied_protocol(chosen: Engine, hw: tuple[int, int]) -> str:
+    """The protocol a frame of size `hw` runs with on an engine ("auto" resolved)."""
+    return segmenter(chosen).segmenter.frame_protocol(hw)
 
 
 def speed_info(chosen: Engine) -> SpeedInfo:

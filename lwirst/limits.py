@@ -6,7 +6,10 @@ server can tighten or loosen them without code changes:
 - ``LWIRST_MAX_IMAGE_PIXELS``: largest image, from its header (default 8192 x 8192 on
   the command line; the dashboard has its own, smaller, upload limit).
 - ``LWIRST_MAX_VIDEO_PIXELS``: largest video frame, from the container (default 4096 x 4096).
-- ``LWIRST_MAX_VIDEO_FRAMES``: most frames a video may declare (default 1 000 000).
+- ``LWIRST_MAX_VIDEO_FRAMES``: most frames a video may declare, or hold when read (default 1 000 000).
+- ``LWIRST_MAX_UPLOAD_VIDEO_FRAMES``: most frames of a video a dashboard visitor uploads (default 3000,
+  two minutes at 25 fps): each is processed on the server's shared CPU, and the Video page keeps its
+  annotated copy in memory; `lwirst video` on the command line takes longer ones.
 - ``LWIRST_MAX_SPLIT_FRAMES``: most images of a dataset split the dashboard's Video page plays
   as one video (default 100: the first ones, in order).
 - ``LWIRST_MAX_ONNX_ELEMENTS``: most elements any one tensor of an ONNX graph may declare
@@ -30,6 +33,7 @@ DEFAULTS = {
     "LWIRST_MAX_IMAGE_PIXELS": 8192 * 8192,
     "LWIRST_MAX_VIDEO_PIXELS": 4096 * 4096,
     "LWIRST_MAX_VIDEO_FRAMES": 1_000_000,
+    "LWIRST_MAX_UPLOAD_VIDEO_FRAMES": 3000,
     "LWIRST_MAX_SPLIT_FRAMES": 100,
     "LWIRST_MAX_ONNX_ELEMENTS": 2**27,
     "LWIRST_ONNX_TRIAL_MB": 1024,

@@ -20,6 +20,7 @@ timestamps and hide a mistyped folder.
 from __future__ import annotations
 
 import csv
+import dataclasses
 import itertools
 import logging
 import math
@@ -75,24 +76,39 @@ class VideoResult:
         return self.frames_done / self.elapsed_s if self.elapsed_s > 0 else 0.0
 
 
+class VideoStopped(LwirstError):
+    """An error that stopped a run after `result.frames_done` frames were written (a corrupt frame, a
+    video that ends early or runs past its frame limit): `reason` is the cause alone, the message adds
+    where the frames done are, so a caller that shows them (the dashboard) need not lose them."""
+
+    def __init__(self, message: str, reason: str, result: VideoResult) -> None:
+        super().__init__(message)
+        self.reason, self.result = reason, result
+
+
 class FrameSource:
-    """Frames of a video file or of a folder of images, one at a time, all of one size.
+    """Frames of a video file or of a folder of images, one at a time, all of one size, at most
+    `frames_limit` (a `lwirst.limits` name) of them.
 
     Opening reads the first frame, so an unreadable or empty source fails before
-    any output is created.
+    any output is created. The limit is checked against the count a video declares, and again while
+    reading, since a container may declare none (a raw H.264 stream) or a wrong one.
     """
 
-    def __init__(self, source: str | Path, fps: float | None = None) -> None:
+    def __init__(self, source: str | Path, fps: float | None = None,
+                 frames_limit: str = "LWIRST_MAX_VIDEO_FRAMES") -> None:
         self.path = Path(source)
         self.name = str(self.path)
         self._capture: cv2.VideoCapture | None = None
         self._files: list[Path] = []
+        self._limit_name, self._most = frames_limit, limit(frames_limit)
         if not self.path.exists():
             raise LwirstError(f"{self.path}: no such file or folder")
         if self.path.is_dir():
             self._files = _frame_files(self.path)
-            _check_frame_sizes(self.path, self._files)
             self.total: int | None = len(self._files)
+            self._check_count()
+            _check_frame_sizes(self.path, self._files)
             self.fps = float(fps) if fps else DEFAULT_FPS
         else:
             with quiet_opencv(), captured_stderr() as chatter:  # FFmpeg writes to descriptor 2 itself
@@ -104,11 +120,7 @@ class FrameSource:
             self._check_declared_size()
             declared = self._capture.get(cv2.CAP_PROP_FRAME_COUNT)
             self.total = int(declared) if math.isfinite(declared) and declared > 0 else None
-            most = limit("LWIRST_MAX_VIDEO_FRAMES")
-            if self.total is not None and self.total > most:
-                self.close()
-                raise LwirstError(f"{self.path}: {self.total} frames is more than the limit of {most} "
-                                  "(LWIRST_MAX_VIDEO_FRAMES); cut the video")
+            self._check_count()
             native = self._capture.get(cv2.CAP_PROP_FPS)
             self.fps = float(fps) if fps else (native if math.isfinite(native) and 0 < native <= 1000
                                                else DEFAULT_FPS)
@@ -122,6 +134,13 @@ class FrameSource:
             raise LwirstError(f"{self.path}: contains no readable frames")
         self._pending: np.ndarray | None = first
         self.size = (first.shape[1], first.shape[0])
+
+    def _check_count(self) -> None:
+        """Refuse a source whose declared frame count is over the limit, before a frame is decoded."""
+        if self.total is not None and self.total > self._most:
+            self.close()
+            raise LwirstError(f"{self.path}: {self.total} frames is more than the limit of {self._most} "
+                              f"({self._limit_name}); cut the video")
 
     def _check_declared_size(self) -> None:
         """Refuse frames over LWIRST_MAX_VIDEO_PIXELS from the container, before one is decoded."""
@@ -152,6 +171,9 @@ class FrameSource:
             self._pending = None
             if frame is None:
                 return
+            if self.index >= self._most:
+                raise LwirstError(f"{self.path}: more than the limit of {self._most} frames ({self._limit_name}); "
+                                  "cut the video")
             if (frame.shape[1], frame.shape[0]) != self.size:
                 w, h = self.size
                 raise LwirstError(f"{self.path}: {self.frame_name(self.index)} is {frame.shape[1]}x"
@@ -291,12 +313,14 @@ class Frames(Protocol):
 
 def process_video(source: str | Path, out_path: str | Path, csv_path: str | Path | None,
                   pipeline: FramePipeline, progress: Progress | None = None, batch: int = VIDEO_BATCH,
-                  fps: float | None = None, transcode: bool = True) -> VideoResult:
+                  fps: float | None = None, transcode: bool = True,
+                  frames_limit: str = "LWIRST_MAX_VIDEO_FRAMES") -> VideoResult:
     """Run `pipeline` over every frame of `source`, writing the annotated MP4 and the target CSV.
 
     source: a video file OpenCV can read, or a folder of image frames (natural
     order: frame2 before frame10). fps overrides the frame rate (a folder
-    defaults to 25). The rest is `process_frames`.
+    defaults to 25); frames_limit names the `lwirst.limits` setting bounding its frames. The rest is
+    `process_frames`.
     """
     if batch < 1:
         raise LwirstError(f"batch must be at least 1, got {batch}")
@@ -309,7 +333,8 @@ def process_video(source: str | Path, out_path: str | Path, csv_path: str | Path
     if csv_file is not None and csv_file.resolve() in (out_path.resolve(), Path(source).resolve()):
         raise LwirstError(f"{csv_file}: the CSV would overwrite the "
                           f"{'output video' if csv_file.resolve() == out_path.resolve() else 'input video'}")
-    return process_frames(FrameSource(source, fps), out_path, csv_file, pipeline, progress, batch, transcode)
+    frames = FrameSource(source, fps, frames_limit)
+    return process_frames(frames, out_path, csv_file, pipeline, progress, batch, transcode)
 
 
 def process_frames(frames: Frames, out_path: Path, csv_file: Path | None, pipeline: FramePipeline,
@@ -324,9 +349,10 @@ def process_frames(frames: Frames, out_path: Path, csv_file: Path | None, pipeli
     raising KeyboardInterrupt from it (or Ctrl-C) stops the run cleanly and the result has
     interrupted=True. The pipeline's tracker, if any, is reset first. The network sees the first chunk
     once untimed (warm-up), so the rate stamped on the frames is the steady one, over the last
-    RATE_WINDOW frames. Errors (bad source, unwritable output, a frame of another size, a corrupt frame)
-    raise `LwirstError`; whatever was written before stays usable. Stopped (either way) before the first
-    frame is written, the empty MP4 and CSV are removed: frames_done 0 means no output.
+    RATE_WINDOW frames. Errors (bad source, unwritable output) raise `LwirstError`; one met after the
+    first frame (a frame of another size, a corrupt frame, a video that ends early or runs past its limit)
+    raises `VideoStopped`, and whatever was written before stays usable. Stopped (either way) before the
+    first frame is written, the empty MP4 and CSV are removed: frames_done 0 means no output.
     """
     handle: TextIO | None = None
     try:
@@ -344,6 +370,7 @@ def process_frames(frames: Frames, out_path: Path, csv_file: Path | None, pipeli
         raise
     done = rows = 0
     interrupted = False
+    stop: str | None = None  # why an error ended the run
     start = time.perf_counter()
     try:
         if handle is not None:
@@ -376,8 +403,7 @@ def process_frames(frames: Frames, out_path: Path, csv_file: Path | None, pipeli
         interrupted = True
         log.warning("interrupted after %d frames; %s and the CSV hold them", done, out_path)
     except LwirstError as exc:
-        held = f"{out_path} and the CSV hold them" if done else "no video or CSV was kept"
-        raise LwirstError(f"{exc} (stopped after {done} frames; {held})") from exc
+        stop = str(exc)
     finally:
         writer.release()
         if handle is not None:
@@ -385,12 +411,16 @@ def process_frames(frames: Frames, out_path: Path, csv_file: Path | None, pipeli
         frames.close()
         if done == 0:  # stopped before the first frame: nothing playable to keep
             _remove_empty_outputs([out_path, *([csv_file] if csv_file is not None else [])])
-    elapsed = time.perf_counter() - start
+    result = VideoResult(out_path, csv_file, codec, done, frames.total, frames.fps, rows,
+                         time.perf_counter() - start, interrupted)
+    if stop is not None:
+        held = f"{out_path} and the CSV hold them" if done else "no video or CSV was kept"
+        raise VideoStopped(f"{stop} (stopped after {done} frames; {held})", stop, result)
     if not interrupted and frames.truncated():
-        raise LwirstError(f"{frames.name}: the video ends after {done} of the {frames.total} frames "
-                          f"its header declares (truncated or corrupt); {out_path} and the CSV hold "
-                          f"the {done} frames read")
+        stop = (f"{frames.name}: the video ends after {done} of the {frames.total} frames its header declares "
+                "(truncated or corrupt)")
+        raise VideoStopped(f"{stop}; {out_path} and the CSV hold the {done} frames read", stop, result)
     if not interrupted and codec not in BROWSER_CODECS and transcode and _transcode_h264(out_path):
-        codec = "h264 (ffmpeg)"
-    log.info("wrote %d frames to %s with codec %s", done, out_path, codec)
-    return VideoResult(out_path, csv_file, codec, done, frames.total, frames.fps, rows, elapsed, interrupted)
+        result = dataclasses.replace(result, codec="h264 (ffmpeg)")
+    log.info("wrote %d frames to %s with codec %s", done, out_path, result.codec)
+    return result

@@ -17,17 +17,19 @@ from lwirst.limits import limit
 from lwirst.live import LoopingVideo
 from lwirst.pipeline import FramePipeline
 from lwirst.streams import SplitFrames
-from lwirst.video import FrameSource, Progress, VideoResult, process_frames, process_video
+from lwirst.video import FrameSource, Progress, VideoResult, VideoStopped, process_frames, process_video
 from lwirst.videoio import BROWSER_CODECS
 
 SPLIT_FPS = 4.0  # a dataset split's images are separate scenes: a few per second
+UPLOAD_FRAMES = "LWIRST_MAX_UPLOAD_VIDEO_FRAMES"  # the `lwirst.limits` setting bounding an uploaded video
 VIDEO_SUFFIXES = (".mp4", ".avi", ".mov", ".mkv", ".m4v", ".mpg", ".mpeg", ".webm")
 
 
 @dataclass
 class VideoOutput:
     """A processed video, held in memory: the annotated MP4, a copy browsers play (the MP4 itself
-    when it is H.264, else VP8 WebM), the targets CSV and what the charts plot."""
+    when it is H.264, else VP8 WebM), the targets CSV and what the charts plot; `stopped`: why an error
+    ended the run early (a corrupt or truncated video), else None: the output holds the frames before it."""
 
     video: bytes
     web_video: bytes
@@ -36,6 +38,17 @@ class VideoOutput:
     per_frame: pd.DataFrame
     trajectories: pd.DataFrame
     result: VideoResult
+    stopped: str | None = None
+
+    @property
+    def detections(self) -> int:
+        """Targets found, summed over frames: the CSV's target rows (a frame without any has an empty row)."""
+        return int(self.per_frame["targets"].sum())
+
+    @property
+    def tracks(self) -> int:
+        """Confirmed tracks (ids handed out)."""
+        return int(self.trajectories["track_id"].nunique())
 
 
 def to_webm(source: Path, target: Path, fps: float) -> None:
@@ -66,31 +79,32 @@ def _upload_path(folder: Path, name: str) -> Path:
 
 
 def check_video_upload(data: bytes, name: str) -> None:
-    """Refuse an uploaded video from its container (frame size and count over `lwirst.limits`, or
+    """Refuse an uploaded video from its container (frame size or count over `lwirst.limits`, or
     unreadable) when it arrives, before any visitor asks to process it; at most one frame is decoded."""
     with tempfile.TemporaryDirectory(prefix="lwirst-probe-") as tmp:
         path = _upload_path(Path(tmp), name)
         path.write_bytes(data)
         try:
-            FrameSource(path).close()
+            FrameSource(path, frames_limit=UPLOAD_FRAMES).close()
         except LwirstError as exc:
             raise LwirstError(str(exc).replace(str(path), name)) from exc
 
 
 def segment_video(source: bytes | Path, name: str, pipeline: FramePipeline,
                   progress: Progress | None = None, fps: float | None = None) -> VideoOutput:
-    """`lwirst.video.process_video` on an uploaded (bytes) or server-side video (or frame folder), in a
-    scratch folder; fps overrides the source's frame rate. Stopped by `progress` (KeyboardInterrupt), the
-    output holds the frames done (`result.interrupted`)."""
+    """`lwirst.video.process_video` on an uploaded (bytes, at most `UPLOAD_FRAMES` frames) or server-side
+    video (or frame folder), in a scratch folder; fps overrides the source's frame rate. Stopped by
+    `progress` (KeyboardInterrupt), the output holds the frames done (`result.interrupted`)."""
     with tempfile.TemporaryDirectory(prefix="lwirst-video-") as tmp:
         folder = Path(tmp)
+        most = UPLOAD_FRAMES if isinstance(source, bytes) else "LWIRST_MAX_VIDEO_FRAMES"
         if isinstance(source, bytes):
             path = _upload_path(folder, name)
             path.write_bytes(source)
         else:
             path = source
         return _segmented(folder, name, lambda out, table: process_video(path, out, table, pipeline, progress,
-                                                                           fps=fps), path)
+                                                                           fps=fps, frames_limit=most), path)
 
 
 def segment_split(dataset: SegDataset, name: str, pipeline: FramePipeline, progress: Progress | None = None,
@@ -110,11 +124,19 @@ def _segmented(folder: Path, name: str, run: Callable[[Path, Path], VideoResult]
     """`run(video, table)` writing into the scratch `folder`, read back as a `VideoOutput`; errors name
     the video as the visitor knows it (`name`), not by the server's paths (`source`, `folder`)."""
     out, table, web = folder / "annotated.mp4", folder / "targets.csv", folder / "annotated.webm"
+
+    def visible(message: str) -> str:
+        return (message.replace(str(source), name) if source is not None else message).replace(f"{folder}/", "")
+
+    stopped = None
     try:
         result = run(out, table)
+    except VideoStopped as exc:  # the frames before the error are kept and shown
+        if exc.result.frames_done == 0:
+            raise LwirstError(visible(str(exc))) from exc
+        result, stopped = exc.result, visible(exc.reason)
     except LwirstError as exc:
-        message = str(exc).replace(str(source), name) if source is not None else str(exc)
-        raise LwirstError(message.replace(f"{folder}/", "")) from exc
+        raise LwirstError(visible(str(exc))) from exc
     if result.frames_done == 0:  # stopped before the first frame: process_video kept no output
         raise LwirstError(f"{name}: stopped before the first frame was segmented; nothing to show")
     if result.codec in BROWSER_CODECS:
@@ -124,7 +146,7 @@ def _segmented(folder: Path, name: str, run: Callable[[Path, Path], VideoResult]
         web_format = "video/webm"
     per_frame, trajectories = video_tables(table, result.frames_done)
     return VideoOutput(out.read_bytes(), web.read_bytes(), web_format, table.read_bytes(), per_frame,
-                       trajectories, result)
+                       trajectories, result, stopped)
 
 
 class LoopingUpload(LoopingVideo):

@@ -21,7 +21,7 @@ def main() -> None:
     output = process(source, post)
     if output is None:
         return
-    summary(output)
+    summary(source, output)
     against_truth(source, output)
     player_and_counts(output)
     trajectories(output)
@@ -80,7 +80,11 @@ def process(source: common.VideoSource, post: common.Postprocess) -> VideoOutput
 
 
 def stopped(source: common.VideoSource, output: VideoOutput | None) -> None:
-    """That the last run on this video was stopped, and whether what it did is shown below."""
+    """That the last run on this video was stopped (by the visitor, or by an error such as a truncated
+    video), and whether what it did is shown below."""
+    if output is not None and output.stopped is not None:
+        st.warning(f"{output.stopped}. The video, counts and targets CSV below hold the "
+                   f"{output.result.frames_done} frames processed before that.", icon=":material/warning:")
     note = common.stopped_run(source)
     if note is None:
         return
@@ -92,15 +96,26 @@ def stopped(source: common.VideoSource, output: VideoOutput | None) -> None:
                 icon=":material/stop_circle:")
 
 
-def summary(output: VideoOutput) -> None:
-    """Frames, frame rates, targets and codec of the processed video."""
+def summary(source: common.VideoSource, output: VideoOutput) -> None:
+    """Frames, frame rates, targets and codec of the processed video, and how its frames ran (a split's
+    images each ran at their own size, as its caption says)."""
     result = output.result
-    frames, rate, speed, rows = st.columns(4)
+    frames, rate, speed, found, tracks = st.columns(5)
     frames.metric("Frames processed", result.frames_done)
     rate.metric("Video fps", f"{result.fps:.1f}", help="The file's own frame rate (playback speed)")
     speed.metric("End-to-end fps", f"{result.processing_fps:.1f}", help=card_view.help_for("end-to-end fps"))
-    rows.metric("Target rows", result.rows)
-    st.caption(f"Runs on {common.speed_info(common.engine())}; codec {result.codec}. **End-to-end fps** counts "
+    found.metric("Detections", output.detections, help="Targets found, summed over frames (a target seen on 10 "
+                 "frames counts 10): the targets CSV's rows, besides one empty row per frame without any")
+    tracks.metric("Confirmed tracks", output.tracks, help="Targets seen on at least two frames in a row, "
+                  "given an id (T<n> on the video)")
+    chosen = common.engine()
+    info = common.speed_info(chosen)
+    if source.split is None:
+        width, height = common.video_size(output)
+        ran = info.frame_run((height, width), common.applied_protocol(chosen, (height, width)), which="Each")
+    else:
+        ran = f"Runs on {info}."
+    st.caption(f"{ran} Codec {result.codec}. **End-to-end fps** counts "
                "everything: decoding, network, post-processing, tracking, drawing and encoding the annotated "
                "video. The overlay stamps the **pipeline fps** (network, post-processing and tracking only, over "
                "recent frames), which is why it is higher.")

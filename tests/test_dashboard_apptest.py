@@ -599,7 +599,7 @@ def test_video_sample_is_processed_and_a_higher_threshold_gives_fewer_targets() 
     assert not errors(at)
     assert count(at, "Frames processed") == 64
     assert not [b for b in at.button if b.key == "video_process"]  # the button does not stay above its result
-    low = count(at, "Target rows")
+    low = count(at, "Detections")
     assert low > 0
     assert len(at.get("video")) == 1
     assert at.get("plotly_chart")
@@ -614,7 +614,29 @@ def test_video_sample_is_processed_and_a_higher_threshold_gives_fewer_targets() 
     at.slider(key="threshold").set_value(0.5).run()
     assert not at.get("video")  # the settings changed: the old result is not shown as theirs
     at.button(key="video_process").click().run()
-    assert count(at, "Target rows") < low
+    assert count(at, "Detections") < low
+
+
+def test_video_without_targets_counts_no_detections() -> None:
+    """The card read 'Target rows: 64' for a video with no target: the CSV's empty row of each frame."""
+    at = open_page("3_video.py", model=DEMO_MODEL, threshold=30.0)
+    at.button(key="video_process").click().run()
+    assert count(at, "Frames processed") == 64
+    assert count(at, "Detections") == 0 and count(at, "Confirmed tracks") == 0
+    assert len(pd.read_csv(io.BytesIO(at.session_state["video_output"].output.csv))) == 64
+
+
+def test_video_says_whether_its_frames_ran_resized_or_natively() -> None:
+    """The caption said only 'protocol auto', not what auto chose for the video's frame size."""
+    at = open_page("3_video.py", model=DEMO_MODEL, threshold=0.3, video_source="Upload")
+    at.file_uploader(key="video_upload").set_value(("dot.avi", _avi(4), "video/x-msvideo")).run()
+    at.button(key="video_process").click().run()
+    assert any(c.value.startswith("Each 96×64 frame ran resized to 256×256 (its map scaled back to 96×64) "
+                                  "(protocol auto: ") for c in at.caption), [c.value for c in at.caption]
+    at.radio(key="protocol").set_value("native").run()
+    at.button(key="video_process").click().run()
+    assert any(c.value.startswith("Each 96×64 frame ran natively at its own size, on backend ")
+               for c in at.caption), [c.value for c in at.caption]
 
 
 def test_video_plays_a_configured_dataset_split(sirst_root: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -628,7 +650,7 @@ def test_video_plays_a_configured_dataset_split(sirst_root: Path, monkeypatch: p
     assert not at.exception and not errors(at), errors(at)
     assert count(at, "Frames processed") == 12  # bounded by LWIRST_MAX_SPLIT_FRAMES (test has 86)
     assert metric(at, "Video fps") == "4.0"
-    assert count(at, "Target rows") > 0
+    assert count(at, "Detections") > 0
     assert len(at.get("video")) == 1
     assert not [m for m in at.metric if m.label == "Target-frames found"]  # a split has no track truth
 
@@ -657,8 +679,10 @@ def test_bad_video_uploads_are_readable_errors(case: str) -> None:
     if not errors(at):  # a container that opens is refused when its frames are read
         at.button(key="video_process").click().run()
     assert not at.exception
-    assert any(name in message for message in errors(at)), errors(at)
-    assert not any("/tmp" in message for message in errors(at))
+    # a video cut after its first frames shows them, under a warning that it ends early
+    said = errors(at) + [w.value for w in at.warning]
+    assert any(name in message for message in said), said
+    assert not any("/tmp" in message for message in said)
 
 
 NOT_A_VIDEO = "not a readable video (corrupt, truncated or unsupported format)"
@@ -671,6 +695,73 @@ def test_a_corrupt_video_upload_is_refused_in_plain_words() -> None:
     at.file_uploader(key="video_upload").set_value(("corrupt.mp4", NO_MOOV, "video/mp4")).run()
     assert not at.exception
     assert errors(at) == [f"corrupt.mp4: {NOT_A_VIDEO}"]
+
+
+def _avi(frames: int) -> bytes:
+    """An MJPG AVI of `frames` frames with a bright dot moving on a dark field, as bytes."""
+    path = REPO / "tests" / "_artifacts" / f"dot_{frames}.avi"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"MJPG"), 25.0, (96, 64))
+    for i in range(frames):
+        image = np.full((64, 96, 3), 30, np.uint8)
+        cv2.circle(image, (10 + 3 * i, 32), 1, (220, 220, 220), -1)
+        writer.write(image)
+    writer.release()
+    return path.read_bytes()
+
+
+def _raw_h264(frames: int) -> bytes:
+    """A raw H.264 stream of `frames` frames: its container declares no frame count."""
+    av = pytest.importorskip("av")
+    path = REPO / "tests" / "_artifacts" / f"raw_{frames}.h264"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with av.open(str(path), "w", format="h264") as container:
+        stream = container.add_stream("libx264", rate=25)
+        stream.width, stream.height, stream.pix_fmt = 96, 64, "yuv420p"
+        for i in range(frames):
+            stream_frame = av.VideoFrame.from_ndarray(np.full((64, 96, 3), 20 + i, np.uint8), format="bgr24")
+            container.mux(stream.encode(stream_frame))
+        container.mux(stream.encode(None))
+    return path.read_bytes()
+
+
+def _processed_upload(name: str, data: bytes) -> AppTest:
+    at = open_page("3_video.py", model=DEMO_MODEL, video_source="Upload", threshold=0.3)
+    at.file_uploader(key="video_upload").set_value((name, data, "video/mp4")).run()
+    if not errors(at):
+        at.button(key="video_process").click().run()
+    assert not at.exception, [e.value for e in at.exception]
+    return at
+
+
+def test_a_truncated_video_upload_shows_the_frames_read_before_its_end() -> None:
+    """The error used to say 'annotated.mp4 and the CSV hold the 12 frames read' and show none of them."""
+    full = _avi(20)
+    at = _processed_upload("cut.avi", full[: len(full) * 6 // 10])
+    assert not errors(at), errors(at)
+    done = count(at, "Frames processed")
+    assert 0 < done < 20 and len(at.get("video")) == 1 and at.download_button(key="video_csv")
+    assert [w.value for w in at.warning if "cut.avi" in w.value] == [
+        f"cut.avi: the video ends after {done} of the 20 frames its header declares (truncated or corrupt). The "
+        f"video, counts and targets CSV below hold the {done} frames processed before that."]
+
+
+def test_an_uploaded_video_is_bounded_in_frames(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A visitor's video runs on the server's shared CPU and its annotated copy stays in memory: at most
+    LWIRST_MAX_UPLOAD_VIDEO_FRAMES frames, from the count its container declares or, when it declares
+    none, while it is read. The server's own sample is not an upload."""
+    monkeypatch.setenv("LWIRST_MAX_UPLOAD_VIDEO_FRAMES", "6")
+    at = _processed_upload("long.avi", _avi(9))
+    assert errors(at) == ["long.avi: 9 frames is more than the limit of 6 (LWIRST_MAX_UPLOAD_VIDEO_FRAMES); "
+                          "cut the video"]
+    at = _processed_upload("raw.mp4", _raw_h264(9))
+    assert not errors(at), errors(at)
+    assert count(at, "Frames processed") == 6
+    assert any(w.value.startswith("raw.mp4: more than the limit of 6 frames (LWIRST_MAX_UPLOAD_VIDEO_FRAMES)")
+               for w in at.warning), [w.value for w in at.warning]
+    at.radio(key="video_source").set_value("Synthetic sample").run()
+    at.button(key="video_process").click().run()
+    assert count(at, "Frames processed") == 64
 
 
 @pytest.mark.parametrize("halt", ["stop", "rerun"])

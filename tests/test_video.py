@@ -27,7 +27,7 @@ from lwirst.pipeline import FpsMeter, FramePipeline
 from lwirst.postprocess import TargetFilter, postprocess
 from lwirst.streams import DatasetStream
 from lwirst.tracking import Tracker
-from lwirst.video import CSV_COLUMNS, process_video
+from lwirst.video import CSV_COLUMNS, FrameSource, VideoStopped, process_video
 from lwirst.web_video import segment_split
 
 SIZE = (64, 48)  # width, height
@@ -439,3 +439,27 @@ def test_a_split_of_two_sizes_finds_in_each_frame_what_the_image_alone_gives(tmp
     for kept in alone:  # Live's split source runs each image at its own size too
         shown = live.step().result.kept
         assert [(t.x, t.y, t.size) for t in shown] == [(t.x, t.y, t.size) for t in kept]
+
+
+def write_raw_h264(path: Path, frames: int) -> Path:
+    """A raw H.264 stream (named .mp4, as a visitor may name it): its container declares no frame count."""
+    av = pytest.importorskip("av")
+    with av.open(str(path), "w", format="h264") as container:
+        stream = container.add_stream("libx264", rate=10)
+        stream.width, stream.height, stream.pix_fmt = SIZE[0], SIZE[1], "yuv420p"
+        for i in range(frames):
+            container.mux(stream.encode(av.VideoFrame.from_ndarray(frame(i), format="bgr24")))
+        container.mux(stream.encode(None))
+    return path
+
+
+def test_frame_limit_holds_for_a_video_that_declares_no_frame_count(tmp_path: Path, segmenter: Segmenter,
+                                                                    monkeypatch: pytest.MonkeyPatch) -> None:
+    """The limit was checked only against the declared count, so a raw stream of any length ran to its end."""
+    src = write_raw_h264(tmp_path / "raw.mp4", 9)
+    assert FrameSource(src).total is None
+    monkeypatch.setenv("LWIRST_MAX_VIDEO_FRAMES", "4")
+    with pytest.raises(VideoStopped, match="more than the limit of 4 frames") as stopped:
+        process_video(src, tmp_path / "o.mp4", tmp_path / "o.csv", one_target_pipeline(segmenter), batch=2)
+    assert stopped.value.result.frames_done == 4 and count_frames(tmp_path / "o.mp4")[0] == 4
+    assert len(read_csv(tmp_path / "o.csv")) == 4
