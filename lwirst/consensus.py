@@ -17,21 +17,26 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
-from lwirst.errors import LwirstError
+from lwirst.validate import check_finite
 
 RADIUS = 2  # pixels of the frame: the two runs' maps may disagree on a tiny target's centre by this much
 SCALES = (1.25, 4.0)  # the enlargements accepted: below 1.25 the second run repeats the first
+DEFAULT_SCALE: float | None = None  # what the command line and the dashboard run unless told (round 43 decides)
+OFF = ("off", "none")
 
 
 def check_scale(scale: float | None) -> float | None:
     """None (no consensus) or an enlargement within `SCALES`; anything else is a clear error."""
     if scale is None:
         return None
-    value = float(scale)
-    if not SCALES[0] <= value <= SCALES[1]:
-        raise LwirstError(f"confirm scale {scale!r} must be between {SCALES[0]:g} and {SCALES[1]:g} "
-                          "(the second run enlarges the frame by it)")
-    return value
+    return float(check_finite("confirm scale (the second run's enlargement)", scale, *SCALES))
+
+
+def describe(scale: float | None) -> str:
+    """How a result's frames were confirmed, for captions and printed headers."""
+    if scale is None:
+        return "no scale consensus"
+    return f"scale consensus at {scale:g}x (a target must also show in a second run {scale:g}x larger)"
 
 
 def consensus(primary: np.ndarray, second: np.ndarray, radius: int = RADIUS) -> np.ndarray:

@@ -25,9 +25,10 @@ import pandas as pd
 
 from lwirst import jsonio
 from lwirst.checkpoint import atomic_write
+from lwirst.consensus import describe as describe_consensus
 from lwirst.datasets import Sample, SegDataset, fingerprint
 from lwirst.errors import LwirstError
-from lwirst.inference import Segmenter, network_input
+from lwirst.inference import Segmenter, consensus_input, network_input
 from lwirst.metrics import CurveMetric, FrameAlarms, PdFa, PixelMetrics, image_record, pd_at_false_alarm_rate
 from lwirst.paper import PAPER_SIZE
 from lwirst.postprocess import GROW_TO, TargetFilter, describe_growth, describe_threshold, detect, probability_of
@@ -102,12 +103,14 @@ class AppliedProtocol:
     many natively ("auto" decides per image), so that a result states what ran, not only what was asked.
 
     configured: the protocol asked for ("auto", "resize", "native"; "as saved" for saved predictions);
-    ran: applied protocol ("resize", "native", "saved") -> images.
+    ran: applied protocol ("resize", "native", "saved") -> images; confirm: the enlargement of the
+    scale-consensus run (`lwirst.consensus`), or None.
     """
 
     configured: str
     size: tuple[int, int]
     ran: dict[str, int]
+    confirm: float | None = None
 
     @classmethod
     def of(cls, protocol: Mapping[str, Any]) -> AppliedProtocol | None:
@@ -116,10 +119,16 @@ class AppliedProtocol:
         if not isinstance(ran, dict):
             return None
         shape = (int(size[0]), int(size[1])) if isinstance(size, (list, tuple)) and len(size) == 2 else PAPER_SIZE
-        return cls(str(protocol.get("protocol", "?")), shape, {str(k): int(v) for k, v in ran.items()})
+        confirm = protocol.get("confirm")
+        return cls(str(protocol.get("protocol", "?")), shape, {str(k): int(v) for k, v in ran.items()},
+                   float(confirm) if isinstance(confirm, int | float) else None)
 
     def __str__(self) -> str:
-        """"auto: 37 of 39 images native, 2 resized to 256×256"; a fixed protocol: "resize to 256×256 (39 images)"."""
+        """"auto: 37 of 39 images native, 2 resized to 256×256"; a fixed protocol: "resize to 256×256 (39 images)";
+        then "; scale consensus at 1.5x ..." when one ran."""
+        return self._inputs() + (f"; {describe_consensus(self.confirm)}" if self.confirm else "")
+
+    def _inputs(self) -> str:
         images, native, resized = sum(self.ran.values()), self.ran.get("native", 0), self.ran.get("resize", 0)
         to = f"{self.size[1]}×{self.size[0]}"
         if self.configured == "auto":
@@ -134,11 +143,12 @@ class AppliedProtocol:
     def short(self) -> str:
         """For a chart legend: "auto: all native", "auto: 2 native, 84 resized", or the fixed protocol."""
         native, resized = self.ran.get("native", 0), self.ran.get("resize", 0)
+        confirmed = f", confirmed at {self.confirm:g}x" if self.confirm else ""
         if self.configured != "auto":
-            return self.configured
+            return self.configured + confirmed
         if not resized or not native:
-            return f"auto: all {'native' if native else 'resized'}"
-        return f"auto: {native} native, {resized} resized"
+            return f"auto: all {'native' if native else 'resized'}{confirmed}"
+        return f"auto: {native} native, {resized} resized{confirmed}"
 
 
 def protocol_text(protocol: Mapping[str, Any]) -> str:
@@ -173,11 +183,14 @@ def frame_flops(result: EvalResult, flops: float | None) -> FrameFlops | None:
     table = result.per_image
     if not flops or applied is None or table.empty or not set(table["protocol"]) <= {"resize", "native"}:
         return None
-    inputs = Counter(network_input((int(h), int(w)), str(p), applied.size)
-                     for h, w, p in zip(table["height"], table["width"], table["protocol"], strict=True))
+    frames = list(zip(table["height"], table["width"], table["protocol"], strict=True))
+    inputs = Counter(network_input((int(h), int(w)), str(p), applied.size) for h, w, p in frames)
+    if applied.confirm:  # each frame also ran enlarged, natively (padded)
+        inputs.update(network_input(consensus_input((int(h), int(w)), str(p), applied.size, applied.confirm),
+                                    "native", applied.size) for h, w, p in frames)
     scale = flops / (PAPER_SIZE[0] * PAPER_SIZE[1])
     by_input = {hw: (n, hw[0] * hw[1] * scale) for hw, n in inputs.most_common()}
-    mean = sum(n * cost for n, cost in by_input.values()) / sum(inputs.values())
+    mean = sum(n * cost for n, cost in by_input.values()) / len(frames)
     return FrameFlops(mean, by_input)
 
 

@@ -95,6 +95,13 @@ def network_input(hw: tuple[int, int], protocol: str, size: tuple[int, int]) -> 
     return tuple(-(-side // NATIVE_MULTIPLE) * NATIVE_MULTIPLE for side in hw)  # type: ignore[return-value]
 
 
+def consensus_input(hw: tuple[int, int], protocol: str, size: tuple[int, int], scale: float) -> tuple[int, int]:
+    """The (height, width) of a frame's scale-consensus run (`lwirst.consensus`) before padding: what the
+    protocol fed the network, enlarged `scale` times."""
+    base = size if protocol == "resize" else hw
+    return round(base[0] * scale), round(base[1] * scale)
+
+
 def describe_frame_run(hw: tuple[int, int], protocol: str, size: tuple[int, int]) -> str:
     """How one frame of size `hw` ran, in words: resized to the model size, or natively (and padded)."""
     if protocol == "resize":
@@ -366,8 +373,8 @@ class Segmenter:
         if protocol == "resize":
             pixels = cv2.resize(pixels, (self.size[1], self.size[0]), interpolation=cv2.INTER_LINEAR)
         if scale != 1.0:
-            h, w = pixels.shape[:2]
-            pixels = cv2.resize(pixels, (round(w * scale), round(h * scale)), interpolation=cv2.INTER_LINEAR)
+            h, w = consensus_input(pixels.shape[:2], "native", self.size, scale)
+            pixels = cv2.resize(pixels, (w, h), interpolation=cv2.INTER_LINEAR)
         if kind == RGB:
             chw = normalize(pixels)
             if self.in_channels == 1:  # a one-channel model trained on normalised grey
@@ -418,11 +425,9 @@ class Segmenter:
 
     def _second_map(self, logits: np.ndarray, hw: tuple[int, int]) -> np.ndarray:
         """The consensus run's output (cropped from its padding) resized back to the frame's (h, w)."""
-        h, w = hw
-        base = self.size if self.frame_protocol(hw) == "resize" else hw
         assert self.confirm is not None
-        sh, sw = round(base[0] * self.confirm), round(base[1] * self.confirm)
-        return cv2.resize(np.ascontiguousarray(logits[:sh, :sw]), (w, h), interpolation=cv2.INTER_LINEAR)
+        sh, sw = consensus_input(hw, self.frame_protocol(hw), self.size, self.confirm)
+        return cv2.resize(np.ascontiguousarray(logits[:sh, :sw]), (hw[1], hw[0]), interpolation=cv2.INTER_LINEAR)
 
     def _run_all(self, inputs: Sequence[tuple[str, np.ndarray]], batch_size: int) -> list[np.ndarray]:
         """The network's (H' x W') output for each (convention, C x H' x W' input); same shapes batched."""

@@ -7,7 +7,7 @@ from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
 
-from lwirst.commands.segment import add_backend_argument, add_threads_argument, output_stems
+from lwirst.commands.segment import add_backend_argument, add_confirm_argument, add_threads_argument, output_stems
 from lwirst.drawing import heatmap, overlay
 from lwirst.errors import LwirstError
 from lwirst.evaluate import AppliedProtocol
@@ -28,6 +28,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--model", help="checkpoint or ONNX file (default: the shipped model)")
     add_backend_argument(parser)
     add_threads_argument(parser)
+    add_confirm_argument(parser)
     parser.add_argument("--out", type=Path, default=None,
                         help="folder for the overlays and heatmaps (default: ./lwirst-demo, created if missing and "
                              "refreshed by each run)")
@@ -44,7 +45,7 @@ def run(args: argparse.Namespace) -> int:
     stems = output_stems(paths)
     planned = [args.out / f"{stem}{suffix}" for stem in stems for suffix in OUTPUTS]
     check_outputs({"--out": planned}, [args.images, args.model], force=force, folders={"--out": args.out})
-    segmenter = Segmenter(args.model, backend=args.backend, threads=args.threads)
+    segmenter = Segmenter(args.model, backend=args.backend, threads=args.threads, confirm=args.confirm)
     pipeline = FramePipeline(segmenter)
     try:
         args.out.mkdir(parents=True, exist_ok=True)
@@ -69,7 +70,8 @@ def run(args: argparse.Namespace) -> int:
         write_png(args.out / f"{stem}_heatmap.png", heatmap(result.saliency))
         where = ", ".join(f"({t.x:.0f},{t.y:.0f})/{t.size}" for t in result.kept)
         print(f"{path.name:<24}{len(result.kept):>8}{truth:>7}{found:>7}   {where}")
-    print(f"protocol as applied: {AppliedProtocol(info['protocol'], tuple(info['size']), dict(ran))}")
+    applied = AppliedProtocol(info["protocol"], tuple(info["size"]), dict(ran), segmenter.confirm)
+    print(f"protocol as applied: {applied}")
     if totals.frames:
         print(totals.line())
     print(f"overlays and heatmaps written to {args.out}/ (truth/found: ground-truth targets and those "

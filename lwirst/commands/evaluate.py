@@ -19,6 +19,7 @@ from lwirst.commands.segment import (
     growth_from_args,
     threshold_from_args,
 )
+from lwirst.consensus import describe as describe_consensus
 from lwirst.datasets import DATASET_HELP, SPLIT_HELP, open_dataset
 from lwirst.errors import LwirstError
 from lwirst.evaluate import evaluate, evaluate_predictions, summary_lines
@@ -124,8 +125,10 @@ def _run_suite(args: argparse.Namespace, threshold: float) -> int:
         result = evaluate_suite(segmenter, parts, threshold=threshold, grow_to=growth_from_args(args),
                                 progress=lambda name, done, total: bar.update(1))
     info = segmenter.describe()
-    print(f"suite {args.suite}  model {info['model']}  backend {info['backend']}  protocol {info['protocol']}  "
-          f"threshold {describe_threshold(threshold)}  {describe_growth(growth_from_args(args))}")
+    confirmed = f" ({describe_consensus(segmenter.confirm)})" if segmenter.confirm else ""
+    print(f"suite {args.suite}  model {info['model']}  backend {info['backend']}  "
+          f"protocol {info['protocol']}{confirmed}  threshold {describe_threshold(threshold)}  "
+          f"{describe_growth(growth_from_args(args))}")
     header = ("part", "frames", "targets", "pd", "miou", "niou", "f1", "recall", "blobs_per_frame",
               "empty_alarm_rate", "protocols")
     rows = result.rows()

@@ -66,11 +66,35 @@ def add_bf16_argument(parser: argparse.ArgumentParser | argparse._ArgumentGroup)
                              "inferno, jet, ...) run as the intensity they encode; off: as BGR")
 
 
+    add_confirm_argument(parser)
+
+
+def confirm_value(text: str) -> float | None:
+    """argparse type of --confirm: "off" (or "none"), or an enlargement within `lwirst.consensus.SCALES`."""
+    from lwirst.consensus import OFF, SCALES
+
+    if text.strip().lower() in OFF:
+        return None
+    return float(number(float, lo=SCALES[0], hi=SCALES[1])(text))
+
+
+def add_confirm_argument(parser: argparse.ArgumentParser | argparse._ArgumentGroup) -> None:
+    """--confirm: scale consensus (`lwirst.consensus`), default the project's."""
+    from lwirst.consensus import DEFAULT_SCALE, SCALES
+
+    default = "off" if DEFAULT_SCALE is None else f"{DEFAULT_SCALE:g}"
+    parser.add_argument("--confirm", type=confirm_value, default=DEFAULT_SCALE, metavar="SCALE|off",
+                        help=f"scale consensus: keep a target only where a second run of the frame enlarged SCALE "
+                             f"times ({SCALES[0]:g}-{SCALES[1]:g}) also finds it within 2 px; fewer false alarms on "
+                             f"cluttered frames, some dim targets lost, 1 + SCALE^2 times the compute (default "
+                             f"{default})")
+
+
 def engine_from_args(args: argparse.Namespace) -> dict[str, object]:
-    """`Segmenter` keyword arguments of --backend, --bf16 and --palettes."""
+    """`Segmenter` keyword arguments of --backend, --bf16, --palettes and --confirm."""
     from lwirst.backends import engine_choice
 
-    return {**engine_choice(args.backend, args.bf16), "palettes": args.palettes == "decode"}
+    return {**engine_choice(args.backend, args.bf16), "palettes": args.palettes == "decode", "confirm": args.confirm}
 
 
 def add_postprocess_arguments(parser: argparse.ArgumentParser) -> None:

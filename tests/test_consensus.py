@@ -1,0 +1,130 @@
+"""Scale consensus (`lwirst.consensus`): the map rule, the Segmenter's second run, and how results say so."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import cv2
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from hypothesis.extra.numpy import arrays
+
+from lwirst.consensus import RADIUS, check_scale, consensus
+from lwirst.errors import LwirstError
+from lwirst.evaluate import AppliedProtocol, EvalResult, frame_flops
+from lwirst.inference import Segmenter
+from lwirst.postprocess import detect
+
+MAPS = arrays(np.float32, st.tuples(st.integers(1, 12), st.integers(1, 12)),
+              elements=st.floats(-8, 8, width=32, allow_nan=False))
+
+
+def _near(second: np.ndarray, y: int, x: int, t: float) -> bool:
+    """Whether `second` exceeds t within RADIUS pixels (Chebyshev) of (y, x), by looking."""
+    h, w = second.shape
+    window = second[max(0, y - RADIUS):min(h, y + RADIUS + 1), max(0, x - RADIUS):min(w, x + RADIUS + 1)]
+    return bool((window > t).any())
+
+
+@settings(max_examples=60, deadline=None)
+@given(MAPS, st.data(), st.floats(-4, 4, width=32))
+def test_a_pixel_is_on_where_both_runs_agree_within_the_radius(primary, data, t):
+    second = data.draw(arrays(np.float32, primary.shape, elements=st.floats(-8, 8, width=32, allow_nan=False)))
+    fused = consensus(primary, second)
+    assert fused.shape == primary.shape and (fused <= primary).all()
+    for y, x in np.ndindex(primary.shape):
+        assert (fused[y, x] > t) == (primary[y, x] > t and _near(second, y, x, t)), (y, x)
+
+
+def test_maps_of_different_shapes_are_refused():
+    with pytest.raises(ValueError, match="one shape"):
+        consensus(np.zeros((4, 4), np.float32), np.zeros((4, 5), np.float32))
+
+
+@pytest.mark.parametrize("scale", [1.0, 1.1, 5, float("nan"), float("inf")])
+def test_scales_outside_the_range_are_refused(scale):
+    with pytest.raises(LwirstError, match="confirm scale"):
+        check_scale(scale)
+    with pytest.raises(LwirstError, match="confirm scale"):
+        Segmenter(threads=1, confirm=scale)
+
+
+def _frame(hw: tuple[int, int], points: list[tuple[int, int]], seed: int = 0) -> np.ndarray:
+    """A smooth grey frame with bright 3x3 targets at `points` and one long bright edge (clutter)."""
+    rng = np.random.default_rng(seed)
+    frame = cv2.GaussianBlur(rng.normal(90, 25, hw).astype(np.float32), (0, 0), 6)
+    frame[:, hw[1] // 2:] += 60
+    for y, x in points:
+        frame[y - 1:y + 2, x - 1:x + 2] = 255
+    return np.clip(frame, 0, 255).astype(np.uint8)
+
+
+@pytest.mark.parametrize("hw", [(256, 256), (240, 320), (600, 800)])
+def test_the_segmenter_confirms_with_a_run_of_the_frame_enlarged(hw):
+    """The map equals the consensus of the plain map and an independent native run of the frame as the
+    protocol fed it (resized for SIRST-sized frames), enlarged 1.5x by OpenCV and its map resized back."""
+    image = _frame(hw, [(hw[0] // 3, hw[1] // 4), (2 * hw[0] // 3, 3 * hw[1] // 4)])
+    plain, confirmed = Segmenter(threads=1, backend="torch"), Segmenter(threads=1, backend="torch", confirm=1.5)
+    native = Segmenter(threads=1, backend="torch", protocol="native")
+    fed = image if plain.frame_protocol(hw) == "native" else cv2.resize(image, (256, 256))
+    big = cv2.resize(fed, (round(fed.shape[1] * 1.5), round(fed.shape[0] * 1.5)), interpolation=cv2.INTER_LINEAR)
+    second = cv2.resize(native.predict(big).logits, (hw[1], hw[0]), interpolation=cv2.INTER_LINEAR)
+    got = confirmed.predict(image)
+    expected = consensus(plain.predict(image).logits, second)
+    np.testing.assert_allclose(got.logits, expected, atol=1e-4)
+    assert got.confirm == 1.5 and plain.predict(image).confirm is None
+    batch = confirmed.predict_batch([image, image[: hw[0] // 2 * 2, : hw[1] // 2 * 2]], batch_size=2)
+    np.testing.assert_allclose(batch[0].logits, got.logits, atol=1e-4)
+    assert confirmed.describe()["confirm"] == 1.5 and "confirm" not in plain.describe()
+
+
+def test_consensus_keeps_the_sample_targets_the_plain_run_finds():
+    """On the embedded samples every target found by both runs keeps its mask: consensus only removes."""
+    from lwirst.datasets import open_dataset
+    from lwirst.paths import SAMPLES_DIR
+
+    data = open_dataset(SAMPLES_DIR, "folder", "all")
+    plain, confirmed = Segmenter(threads=1), Segmenter(threads=1, confirm=1.5)
+    for index in range(len(data)):
+        image = data.load(index).image
+        a, b = detect(plain.predict(image).logits), detect(confirmed.predict(image).logits)
+        assert len(b) <= len(a)
+        assert (b.mask <= a.mask).all()
+
+
+def test_results_state_the_consensus_and_count_its_flops():
+    applied = AppliedProtocol.of({"protocol": "auto", "size": [256, 256], "applied": {"resize": 2}, "confirm": 1.5})
+    assert applied is not None and applied.confirm == 1.5
+    assert str(applied).startswith("auto: 0 of 2 images native, 2 resized to 256×256; scale consensus at 1.5x")
+    assert applied.short == "auto: all resized, confirmed at 1.5x"
+    assert AppliedProtocol.of({"protocol": "auto", "size": [256, 256], "applied": {"resize": 2}}).confirm is None
+    import pandas as pd
+
+    table = pd.DataFrame({"height": [240, 1024], "width": [320, 1280], "protocol": ["resize", "native"]})
+    protocol = {"protocol": "auto", "size": [256, 256], "applied": {"resize": 1, "native": 1}}
+    flops = 1000.0
+    plain = frame_flops(EvalResult({}, table, {}, protocol), flops)
+    both = frame_flops(EvalResult({}, table, {}, {**protocol, "confirm": 1.5}), flops)
+    assert plain is not None and both is not None
+    unit = flops / (256 * 256)
+    assert plain.mean == pytest.approx((256 * 256 + 1024 * 1280) * unit / 2)
+    # the second runs: 384x384 for the resized frame, 1536x1920 for the native one
+    assert both.mean == pytest.approx((256 * 256 + 1024 * 1280 + 384 * 384 + 1536 * 1920) * unit / 2)
+    assert both.by_input[(384, 384)] == (1, pytest.approx(384 * 384 * unit))
+
+
+def _lwirst(*args: str) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "lwirst", *args], capture_output=True, text=True, check=False)
+
+
+def test_the_command_line_takes_off_or_a_scale_and_says_what_ran(tmp_path):
+    bad = _lwirst("demo", "--confirm", "9", "--out", str(tmp_path / "a"))
+    assert bad.returncode == 2 and "--confirm" in bad.stderr and "Traceback" not in bad.stderr
+    off = _lwirst("demo", "--confirm", "off", "--out", str(tmp_path / "b"), "--threads", "1")
+    assert off.returncode == 0 and "scale consensus" not in off.stdout
+    on = _lwirst("demo", "--confirm", "1.5", "--out", str(tmp_path / "c"), "--threads", "1")
+    assert on.returncode == 0, on.stderr
+    assert "; scale consensus at 1.5x" in on.stdout
