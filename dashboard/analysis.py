@@ -26,6 +26,7 @@ from streamlit.delta_generator import DeltaGenerator
 
 from dashboard import common
 from lwirst import analysis
+from lwirst.checkpoint import file_hash
 from lwirst.errors import LwirstError
 from lwirst.evaluate import (
     AppliedProtocol,
@@ -145,14 +146,29 @@ def cost(engine: common.Engine) -> tuple[int | None, float | None]:
     return _cost(engine.path, engine.version)
 
 
-def cost_by_name(model: str) -> tuple[int | None, float | None]:
-    """Params and FLOPs of a model known by file name only (a run cached on disk)."""
+def cost_by_name(model: str, digest: str = "") -> tuple[int | None, float | None]:
+    """Params and FLOPs of a model known by file name and content hash only (a run cached on disk): the
+    offered file of that content, else the first of that name."""
     if model == DEMO_MODEL:
         return _cost(None, "demo")
-    for path in model_options().values():
-        if path is not None and path.name == model:
-            return _cost(str(path), str(path.stat().st_mtime_ns))
-    return None, None
+    path = offered_model(digest) or next((p for p in model_options().values() if p is not None and p.name == model),
+                                         None)
+    return _cost(str(path), str(path.stat().st_mtime_ns)) if path is not None else (None, None)
+
+
+@st.cache_data(max_entries=256, show_spinner=False)
+def _content_hash(path: str, version: str) -> str:
+    return file_hash(path)
+
+
+def offered_model(digest: str) -> Path | None:
+    """The offered model file whose content hash is `digest` (a run's recorded hash, ":precision" and all):
+    a run records only its model's file name, which every training run's best.safetensors shares."""
+    wanted = digest.split(":")[0]
+    if not wanted:
+        return None
+    return next((p for p in model_options().values()
+                 if p is not None and _content_hash(str(p), str(p.stat().st_mtime_ns)) == wanted), None)
 
 
 # ---------------------------------------------------------------- runs
@@ -300,7 +316,8 @@ def open_disk_run(row: pd.Series, choice: common.DataChoice) -> Run:
         return remember(session_runs()[row["key"]])
     result = _load_result(row["path"], row["mtime"])
     label = f"{row['model']} · {row['backend']}/{row['protocol']}"
-    return remember(Run(label, row["key"], choice, float(row["threshold"]), result, *cost_by_name(row["model"])))
+    cost = cost_by_name(row["model"], row["hash"])
+    return remember(Run(label, row["key"], choice, float(row["threshold"]), result, *cost))
 
 
 def report_error(label: str, exc: Exception) -> None:
@@ -398,13 +415,21 @@ def ablation_results() -> tuple[pd.DataFrame, list[str]]:
 DEMO_POINT = "untrained demo"
 
 
-def _point_name(model: str, threshold: float) -> str:
+def _point_name(model: str, threshold: float, path: Path | None = None) -> str:
     """A model's Fig. 4 name: its file's stem, with the file type for anything but a checkpoint (an ONNX
-    export of the shipped weights is measured on its own backend and speed, so it is a point of its own)."""
-    path = Path(model)
-    short = DEMO_POINT if model == DEMO_MODEL else (
-        path.stem if path.suffix.lower() in ("", ".safetensors", ".pt") else f"{path.stem} ({path.suffix[1:]})")
+    export of the shipped weights is measured on its own backend and speed, so it is a point of its own),
+    after its folder when other offered files share its name (run-dir/best and another-run/best are two
+    models: points are merged by name)."""
+    short = DEMO_POINT if model == DEMO_MODEL else model_point_name(path or Path(model))
     return f"{short}{f', th {threshold:g}' if threshold else ''}"
+
+
+def model_point_name(path: Path) -> str:
+    """The Fig. 4 name of a model file (see `_point_name`)."""
+    short = path.stem if path.suffix.lower() in ("", ".safetensors", ".pt") else f"{path.stem} ({path.suffix[1:]})"
+    shared = sum(p is not None and p.name == path.name for p in model_options().values()) > 1
+    shipped = path.resolve() == common.DEFAULT_MODEL.resolve()
+    return f"{path.parent.name}/{short}" if shared and path.is_absolute() and not shipped else short
 
 
 FIG4_MIN_IMAGES = analysis.FEW_IMAGES  # runs on fewer images (e.g. the two embedded samples) are listed, not plotted
@@ -430,18 +455,19 @@ def offered_data() -> set[str]:
 
 
 @st.cache_data(max_entries=8, show_spinner=False)
-def _card_point(path: str, version: str) -> pd.DataFrame:
+def _card_point(path: str, version: str, name: str) -> pd.DataFrame:
     card = common.card(common.Engine(path, version, "", ""))
     data = card.training.get("data") if isinstance(card.training.get("data"), dict) else {}
     dataset = str(data.get("dataset", "?"))
-    return analysis.card_points({Path(path).stem: (card.test_metrics, dataset, "test", card.params, card.flops)})
+    return analysis.card_points({name: (card.test_metrics, dataset, "test", card.params, card.flops)})
 
 
 def card_points() -> pd.DataFrame:
     """Fig. 4 points of the trained models' cards (the shipped model's first), one per scored protocol:
     present on first load, before anything is evaluated here."""
-    frames = [_card_point(str(path), str(path.stat().st_mtime_ns)) for path in common.trained_models().values()
-              if path.suffix.lower() != ".onnx"]  # an ONNX export shares its checkpoint's card
+    checkpoints = [path for path in common.trained_models().values()
+                   if path.suffix.lower() != ".onnx"]  # an ONNX export shares its checkpoint's card
+    frames = [_card_point(str(path), str(path.stat().st_mtime_ns), model_point_name(path)) for path in checkpoints]
     return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(columns=list(analysis.paper_points()))
 
 
@@ -455,14 +481,15 @@ def measured_points(include_demo: bool, include_sweeps: bool) -> pd.DataFrame:
     for row in analysis.cached_runs().iloc[::-1].itertuples(index=False):  # oldest first: the latest wins
         if (row.model != DEMO_MODEL or include_demo) and row.data in offered:
             rows.append(analysis.measured_point(
-                _point_name(row.model, row.threshold), row._asdict(), row.dataset, row.split,
-                *cost_by_name(row.model), protocol=row.protocol, applied=row.applied)
+                _point_name(row.model, row.threshold, offered_model(row.hash)), row._asdict(), row.dataset,
+                row.split, *cost_by_name(row.model, row.hash), protocol=row.protocol, applied=row.applied)
                 | {"plotted": row.images >= FIG4_MIN_IMAGES})
     for run in session_runs().values():
         p = run.result.protocol
         if p["model"] != DEMO_MODEL or include_demo:
             rows.append(analysis.measured_point(
-                _point_name(p["model"], run.threshold), run.result.metrics, p["dataset"], p["split"], run.params,
+                _point_name(p["model"], run.threshold, offered_model(str(p.get("hash", "")))),
+                run.result.metrics, p["dataset"], p["split"], run.params,
                 run.flops, protocol=p["protocol"], applied=AppliedProtocol.of(p))
                 | {"plotted": run.result.metrics.get("images", 0) >= FIG4_MIN_IMAGES})
     measured = pd.DataFrame(rows, columns=[*analysis.paper_points().columns, "plotted"])
