@@ -13,7 +13,7 @@ from typing import Any
 
 from tqdm import tqdm
 
-from lwirst.checkpoint import file_hash
+from lwirst.checkpoint import file_hash, load_checkpoint
 from lwirst.commands.recipe_args import field_type
 from lwirst.config import get_preset
 from lwirst.datasets import DATASET_HELP, UnknownSplitError, names_digest, open_dataset, resolve_data_dir
@@ -22,6 +22,7 @@ from lwirst.models import (
     DEFAULT_ARCHITECTURE,
     NetworkConfig,
     architecture_names,
+    architecture_of,
     config_from_json,
     get_architecture,
 )
@@ -70,6 +71,9 @@ def run(args: argparse.Namespace) -> int:
         raise LwirstError("the test split must never be used for validation; choose another --val-split")
     config = _network_config(args, saved)
     recipe = _recipe(args, saved)
+    _fill_init(args, saved, recipe)
+    if args.init:
+        _check_init(args.init, config)
     data_root = args.data_dir or os.environ.get("LWIRST_DATA_DIR")
     check_outputs({}, [data_root, args.init, args.config], folders={"--run-dir": args.run_dir})
     check_writable_folder(args.run_dir, "--run-dir")  # an unwritable or full run dir fails now
@@ -90,6 +94,7 @@ def run(args: argparse.Namespace) -> int:
                  "val_names": names_digest(val_set) if val_set else ""}
     if args.init:
         data_info["init"] = {"file": Path(args.init).name, "sha256": file_hash(args.init)}
+        data_info["init_path"] = str(Path(args.init).resolve())
     if args.resume:
         _check_same_data(Path(args.run_dir), data_info)
     trainer = Trainer(args.run_dir, config, recipe, train_set, val_set, data_info=data_info,
@@ -154,6 +159,33 @@ def _fill_data_options(args: argparse.Namespace, saved: dict[str, Any] | None) -
             setattr(args, key, data.get(key, default))
     if args.data_dir is None and data.get("data_dir") and not os.environ.get("LWIRST_DATA_DIR"):
         args.data_dir = data["data_dir"]
+
+
+def _fill_init(args: argparse.Namespace, saved: dict[str, Any] | None, recipe: Recipe) -> None:
+    """On --resume of a run with hard negatives (mined from its --init weights on every start), --init
+    from run.json: the printed `--resume` command must continue such a run too."""
+    if args.init or saved is None or not recipe.hard:
+        return
+    data = saved.get("data", {})
+    if not data.get("init_path"):
+        init = data.get("init", {})
+        raise LwirstError(f"cannot resume {args.run_dir}: its hard negatives are mined from the weights it started "
+                          f"from; pass --init with that checkpoint ({init.get('file', '?')}, sha256 "
+                          f"{init.get('sha256', '?')})")
+    args.init = data["init_path"]
+
+
+def _check_init(init: str, config: NetworkConfig) -> None:
+    """`--init` is read before the data: a missing file or another network fails at once, naming the fields."""
+    init_config, _, _ = load_checkpoint(init)
+    if init_config == config:
+        return
+    theirs, ours = init_config.to_dict(), config.to_dict()
+    fields = sorted(k for k in set(theirs) | set(ours) if theirs.get(k) != ours.get(k))
+    if architecture_of(init_config) != architecture_of(config):
+        fields = ["architecture"]
+    raise LwirstError(f"--init {init}: its network differs from this run's in {', '.join(fields)}; give the "
+                      "network it was trained with (--preset, --config or --arch)")
 
 
 def _recipe(args: argparse.Namespace, saved: dict[str, Any] | None) -> Recipe:
