@@ -168,6 +168,21 @@ def test_a_hard_negative_run_resumes_with_only_its_run_dir(synth_dir: Path, tmp_
     assert "pass --init with that checkpoint (init.safetensors, sha256" in capsys.readouterr().err
 
 
+def test_the_end_of_a_run_says_which_checkpoint_holds_what(synth_dir: Path, tmp_path: Path, capsys) -> None:
+    """The last line said only "best val IoU": not which file, which epoch, or by what rule it was chosen."""
+    run_dir = tmp_path / "run"
+    assert main(_train_args(run_dir, synth_dir, 2)) == 0
+    rows = _metric_rows(run_dir)
+    best = max(rows, key=lambda row: (float(row["val_iou"]), -int(row["epoch"])))
+    out = capsys.readouterr().out
+    assert f"best.safetensors: epoch {best['epoch']}, the highest val IoU" in out
+    assert "--protocol resize --size 64 64 --grow-to off" in out
+    assert "last.safetensors: the EMA weights after epoch 2" in out  # the default recipe averages them
+    assert load_checkpoint(run_dir / "best.safetensors")[2]["epoch"] == int(best["epoch"])
+    assert main([*_train_args(tmp_path / "fixed", synth_dir, 1), "--val-split", ""]) == 0
+    assert "no validation split: no best.safetensors; use last.safetensors" in capsys.readouterr().out
+
+
 def test_existing_run_needs_resume_or_force(synth_dir: Path, tmp_path: Path, capsys) -> None:
     run_dir = tmp_path / "run"
     assert main(_train_args(run_dir, synth_dir, 1)) == 0

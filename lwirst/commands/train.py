@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import argparse
+import csv
 import dataclasses
 import json
+import math
 import os
 import shlex
 import sys
@@ -102,6 +104,7 @@ def run(args: argparse.Namespace) -> int:
                       init=args.init)
     if trainer.finished:
         print(f"{args.run_dir}: already finished ({trainer.epoch} epochs); use --force to retrain")
+        print(_summary(Path(args.run_dir), trainer.epoch, recipe, val_set is not None))
         return 0
     bar = tqdm(total=None, unit="batch", leave=False, dynamic_ncols=True)
 
@@ -125,9 +128,31 @@ def run(args: argparse.Namespace) -> int:
         return 130
     finally:
         bar.close()
-    best = f"best val IoU {trainer.best_iou:.4f}" if val_set is not None else "no validation split"
-    print(f"run directory: {args.run_dir} (epoch {trainer.epoch}/{recipe.epochs}, {best})")
+    print(_summary(Path(args.run_dir), trainer.epoch, recipe, val_set is not None))
     return 0
+
+
+def _summary(run_dir: Path, epoch: int, recipe: Recipe, validated: bool) -> str:
+    """Where the run stands and which checkpoint holds what, by which rule: a user picks one to evaluate."""
+    weights = "EMA weights" if recipe.ema_decay else "weights"
+    lines = [f"run directory: {run_dir} (epoch {epoch}/{recipe.epochs}; per-epoch log: metrics.csv)",
+             f"  last.safetensors: the {weights} after epoch {epoch}"]
+    if not validated:
+        lines.append("  no validation split: no best.safetensors; use last.safetensors")
+        return "\n".join(lines)
+    best_epoch, best_iou = _best_epoch(run_dir / "metrics.csv")
+    lines.append(f"  best.safetensors: epoch {best_epoch}, the highest val IoU ({best_iou:.4f}): pixel IoU at "
+                 f"probability 0.5 with every val frame resized to {recipe.size}x{recipe.size}, as `lwirst evaluate "
+                 f"--protocol resize --size {recipe.size} {recipe.size} --grow-to off` scores it")
+    return "\n".join(lines)
+
+
+def _best_epoch(metrics: Path) -> tuple[int, float]:
+    """The epoch best.safetensors holds: the first with the highest val IoU (a later tie does not replace it)."""
+    with metrics.open(newline="") as handle:
+        rows = [(int(row["epoch"]), float(row["val_iou"])) for row in csv.DictReader(handle)]
+    scored = [row for row in rows if not math.isnan(row[1])]
+    return max(scored, key=lambda row: (row[1], -row[0])) if scored else (0, math.nan)
 
 
 def _interrupted(run_dir: str, epoch: int, epochs: int) -> str:
