@@ -286,28 +286,38 @@ def run_choices(session: dict[str, Run], on_disk: pd.DataFrame, engine: common.E
     visitor evaluated last. Labels name the threshold and never collide, so two evaluations of one
     model at two thresholds (or of two files of one name) stay two options."""
     model = Path(engine.path).name if engine.path else DEMO_MODEL
-    entries: list[tuple[str, str, str, float, str, str, Run | pd.Series]] = []
+    digest = _content_hash(engine.path, engine.version) if engine.path and Path(engine.path).is_file() else ""
+    entries: list[tuple[str, str, str, str, float, str, str, Run | pd.Series]] = []
     for run in reversed(session.values()):
         protocol = run.result.protocol
-        entries.append((protocol.get("model", ""), protocol.get("backend", ""), protocol.get("protocol", ""),
-                        run.threshold, f"{run.label} on {run.data_label}", run.key, run))
+        entries.append((protocol.get("model", ""), str(protocol.get("hash", "")), protocol.get("backend", ""),
+                        protocol.get("protocol", ""), run.threshold, f"{run.label} on {run.data_label}", run.key, run))
     for _, row in on_disk.iterrows():
         if row["key"] not in session:
-            entries.append((row["model"], row["backend"], row["protocol"], float(row["threshold"]),
-                            f"{row['model']} · {row['backend']}/{row['protocol']} on {row['dataset']}/{row['split']}"
-                            " (cached on disk)", row["key"], row))
+            name = model_label(row["model"], str(row.get("hash", "")))
+            entries.append((row["model"], str(row.get("hash", "")), row["backend"], row["protocol"],
+                            float(row["threshold"]), f"{name} · {row['backend']}/{row['protocol']} on "
+                            f"{row['dataset']}/{row['split']} (cached on disk)", row["key"], row))
 
     def rank(entry: tuple) -> tuple[bool, bool, float]:
         if isinstance(entry[-1], Run):
             return (False, False, 0.0)
-        sidebar = entry[:3] == (model, engine.backend, engine.protocol)
-        return (True, not sidebar, abs(entry[3] - threshold) if sidebar else 0.0)
+        same_file = entry[0] == model and (not digest or not entry[1] or entry[1].split(":")[0] == digest)
+        sidebar = same_file and entry[2:4] == (engine.backend, engine.protocol)
+        return (True, not sidebar, abs(entry[4] - threshold) if sidebar else 0.0)
 
     choices: dict[str, Run | pd.Series] = {}
-    for _, _, _, th, label, key, item in sorted(entries, key=rank):
+    for *_, th, label, key, item in sorted(entries, key=rank):
         label = f"{label} · threshold {th:g} (p {logit_to_probability(th):.2f})"
         choices[label if label not in choices else f"{label} [{key[:8]}]"] = item
     return choices
+
+
+def model_label(name: str, digest: str) -> str:
+    """A run's model as the sidebar lists it ("best.safetensors (run)") when this server offers that file
+    (by content: every run directory's best.safetensors shares the name), else its file name."""
+    path = offered_model(digest) if digest else None
+    return next((label for label, option in model_options().items() if path is not None and option == path), name)
 
 
 def open_disk_run(row: pd.Series, choice: common.DataChoice) -> Run:
@@ -315,7 +325,7 @@ def open_disk_run(row: pd.Series, choice: common.DataChoice) -> Run:
     if row["key"] in session_runs():
         return remember(session_runs()[row["key"]])
     result = _load_result(row["path"], row["mtime"])
-    label = f"{row['model']} · {row['backend']}/{row['protocol']}"
+    label = f"{model_label(row['model'], str(row['hash']))} · {row['backend']}/{row['protocol']}"
     cost = cost_by_name(row["model"], row["hash"])
     return remember(Run(label, row["key"], choice, float(row["threshold"]), result, *cost))
 
