@@ -26,6 +26,7 @@ from streamlit.delta_generator import DeltaGenerator
 
 from dashboard import common
 from lwirst import analysis
+from lwirst.checkpoint import file_hash
 from lwirst.errors import LwirstError
 from lwirst.evaluate import (
     AppliedProtocol,
@@ -145,14 +146,29 @@ def cost(engine: common.Engine) -> tuple[int | None, float | None]:
     return _cost(engine.path, engine.version)
 
 
-def cost_by_name(model: str) -> tuple[int | None, float | None]:
-    """Params and FLOPs of a model known by file name only (a run cached on disk)."""
+def cost_by_name(model: str, digest: str = "") -> tuple[int | None, float | None]:
+    """Params and FLOPs of a model known by file name and content hash only (a run cached on disk): the
+    offered file of that content, else the first of that name."""
     if model == DEMO_MODEL:
         return _cost(None, "demo")
-    for path in model_options().values():
-        if path is not None and path.name == model:
-            return _cost(str(path), str(path.stat().st_mtime_ns))
-    return None, None
+    path = offered_model(digest) or next((p for p in model_options().values() if p is not None and p.name == model),
+                                         None)
+    return _cost(str(path), str(path.stat().st_mtime_ns)) if path is not None else (None, None)
+
+
+@st.cache_data(max_entries=256, show_spinner=False)
+def _content_hash(path: str, version: str) -> str:
+    return file_hash(path)
+
+
+def offered_model(digest: str) -> Path | None:
+    """The offered model file whose content hash is `digest` (a run's recorded hash, ":precision" and all):
+    a run records only its model's file name, which every training run's best.safetensors shares."""
+    wanted = digest.split(":")[0]
+    if not wanted:
+        return None
+    return next((p for p in model_options().values()
+                 if p is not None and _content_hash(str(p), str(p.stat().st_mtime_ns)) == wanted), None)
 
 
 # ---------------------------------------------------------------- runs
@@ -270,28 +286,38 @@ def run_choices(session: dict[str, Run], on_disk: pd.DataFrame, engine: common.E
     visitor evaluated last. Labels name the threshold and never collide, so two evaluations of one
     model at two thresholds (or of two files of one name) stay two options."""
     model = Path(engine.path).name if engine.path else DEMO_MODEL
-    entries: list[tuple[str, str, str, float, str, str, Run | pd.Series]] = []
+    digest = _content_hash(engine.path, engine.version) if engine.path and Path(engine.path).is_file() else ""
+    entries: list[tuple[str, str, str, str, float, str, str, Run | pd.Series]] = []
     for run in reversed(session.values()):
         protocol = run.result.protocol
-        entries.append((protocol.get("model", ""), protocol.get("backend", ""), protocol.get("protocol", ""),
-                        run.threshold, f"{run.label} on {run.data_label}", run.key, run))
+        entries.append((protocol.get("model", ""), str(protocol.get("hash", "")), protocol.get("backend", ""),
+                        protocol.get("protocol", ""), run.threshold, f"{run.label} on {run.data_label}", run.key, run))
     for _, row in on_disk.iterrows():
         if row["key"] not in session:
-            entries.append((row["model"], row["backend"], row["protocol"], float(row["threshold"]),
-                            f"{row['model']} · {row['backend']}/{row['protocol']} on {row['dataset']}/{row['split']}"
-                            " (cached on disk)", row["key"], row))
+            name = model_label(row["model"], str(row.get("hash", "")))
+            entries.append((row["model"], str(row.get("hash", "")), row["backend"], row["protocol"],
+                            float(row["threshold"]), f"{name} · {row['backend']}/{row['protocol']} on "
+                            f"{row['dataset']}/{row['split']} (cached on disk)", row["key"], row))
 
     def rank(entry: tuple) -> tuple[bool, bool, float]:
         if isinstance(entry[-1], Run):
             return (False, False, 0.0)
-        sidebar = entry[:3] == (model, engine.backend, engine.protocol)
-        return (True, not sidebar, abs(entry[3] - threshold) if sidebar else 0.0)
+        same_file = entry[0] == model and (not digest or not entry[1] or entry[1].split(":")[0] == digest)
+        sidebar = same_file and entry[2:4] == (engine.backend, engine.protocol)
+        return (True, not sidebar, abs(entry[4] - threshold) if sidebar else 0.0)
 
     choices: dict[str, Run | pd.Series] = {}
-    for _, _, _, th, label, key, item in sorted(entries, key=rank):
+    for *_, th, label, key, item in sorted(entries, key=rank):
         label = f"{label} · threshold {th:g} (p {logit_to_probability(th):.2f})"
         choices[label if label not in choices else f"{label} [{key[:8]}]"] = item
     return choices
+
+
+def model_label(name: str, digest: str) -> str:
+    """A run's model as the sidebar lists it ("best.safetensors (run)") when this server offers that file
+    (by content: every run directory's best.safetensors shares the name), else its file name."""
+    path = offered_model(digest) if digest else None
+    return next((label for label, option in model_options().items() if path is not None and option == path), name)
 
 
 def open_disk_run(row: pd.Series, choice: common.DataChoice) -> Run:
@@ -299,8 +325,9 @@ def open_disk_run(row: pd.Series, choice: common.DataChoice) -> Run:
     if row["key"] in session_runs():
         return remember(session_runs()[row["key"]])
     result = _load_result(row["path"], row["mtime"])
-    label = f"{row['model']} · {row['backend']}/{row['protocol']}"
-    return remember(Run(label, row["key"], choice, float(row["threshold"]), result, *cost_by_name(row["model"])))
+    label = f"{model_label(row['model'], str(row['hash']))} · {row['backend']}/{row['protocol']}"
+    cost = cost_by_name(row["model"], row["hash"])
+    return remember(Run(label, row["key"], choice, float(row["threshold"]), result, *cost))
 
 
 def report_error(label: str, exc: Exception) -> None:
@@ -398,13 +425,21 @@ def ablation_results() -> tuple[pd.DataFrame, list[str]]:
 DEMO_POINT = "untrained demo"
 
 
-def _point_name(model: str, threshold: float) -> str:
+def _point_name(model: str, threshold: float, path: Path | None = None) -> str:
     """A model's Fig. 4 name: its file's stem, with the file type for anything but a checkpoint (an ONNX
-    export of the shipped weights is measured on its own backend and speed, so it is a point of its own)."""
-    path = Path(model)
-    short = DEMO_POINT if model == DEMO_MODEL else (
-        path.stem if path.suffix.lower() in ("", ".safetensors", ".pt") else f"{path.stem} ({path.suffix[1:]})")
+    export of the shipped weights is measured on its own backend and speed, so it is a point of its own),
+    after its folder when other offered files share its name (run-dir/best and another-run/best are two
+    models: points are merged by name)."""
+    short = DEMO_POINT if model == DEMO_MODEL else model_point_name(path or Path(model))
     return f"{short}{f', th {threshold:g}' if threshold else ''}"
+
+
+def model_point_name(path: Path) -> str:
+    """The Fig. 4 name of a model file (see `_point_name`)."""
+    short = path.stem if path.suffix.lower() in ("", ".safetensors", ".pt") else f"{path.stem} ({path.suffix[1:]})"
+    shared = sum(p is not None and p.name == path.name for p in model_options().values()) > 1
+    shipped = path.resolve() == common.DEFAULT_MODEL.resolve()
+    return f"{path.parent.name}/{short}" if shared and path.is_absolute() and not shipped else short
 
 
 FIG4_MIN_IMAGES = analysis.FEW_IMAGES  # runs on fewer images (e.g. the two embedded samples) are listed, not plotted
@@ -430,18 +465,19 @@ def offered_data() -> set[str]:
 
 
 @st.cache_data(max_entries=8, show_spinner=False)
-def _card_point(path: str, version: str) -> pd.DataFrame:
+def _card_point(path: str, version: str, name: str) -> pd.DataFrame:
     card = common.card(common.Engine(path, version, "", ""))
     data = card.training.get("data") if isinstance(card.training.get("data"), dict) else {}
     dataset = str(data.get("dataset", "?"))
-    return analysis.card_points({Path(path).stem: (card.test_metrics, dataset, "test", card.params, card.flops)})
+    return analysis.card_points({name: (card.test_metrics, dataset, "test", card.params, card.flops)})
 
 
 def card_points() -> pd.DataFrame:
     """Fig. 4 points of the trained models' cards (the shipped model's first), one per scored protocol:
     present on first load, before anything is evaluated here."""
-    frames = [_card_point(str(path), str(path.stat().st_mtime_ns)) for path in common.trained_models().values()
-              if path.suffix.lower() != ".onnx"]  # an ONNX export shares its checkpoint's card
+    checkpoints = [path for path in common.trained_models().values()
+                   if path.suffix.lower() != ".onnx"]  # an ONNX export shares its checkpoint's card
+    frames = [_card_point(str(path), str(path.stat().st_mtime_ns), model_point_name(path)) for path in checkpoints]
     return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(columns=list(analysis.paper_points()))
 
 
@@ -455,14 +491,15 @@ def measured_points(include_demo: bool, include_sweeps: bool) -> pd.DataFrame:
     for row in analysis.cached_runs().iloc[::-1].itertuples(index=False):  # oldest first: the latest wins
         if (row.model != DEMO_MODEL or include_demo) and row.data in offered:
             rows.append(analysis.measured_point(
-                _point_name(row.model, row.threshold), row._asdict(), row.dataset, row.split,
-                *cost_by_name(row.model), protocol=row.protocol, applied=row.applied)
+                _point_name(row.model, row.threshold, offered_model(row.hash)), row._asdict(), row.dataset,
+                row.split, *cost_by_name(row.model, row.hash), protocol=row.protocol, applied=row.applied)
                 | {"plotted": row.images >= FIG4_MIN_IMAGES})
     for run in session_runs().values():
         p = run.result.protocol
         if p["model"] != DEMO_MODEL or include_demo:
             rows.append(analysis.measured_point(
-                _point_name(p["model"], run.threshold), run.result.metrics, p["dataset"], p["split"], run.params,
+                _point_name(p["model"], run.threshold, offered_model(str(p.get("hash", "")))),
+                run.result.metrics, p["dataset"], p["split"], run.params,
                 run.flops, protocol=p["protocol"], applied=AppliedProtocol.of(p))
                 | {"plotted": run.result.metrics.get("images", 0) >= FIG4_MIN_IMAGES})
     measured = pd.DataFrame(rows, columns=[*analysis.paper_points().columns, "plotted"])

@@ -537,6 +537,47 @@ def test_compare_points_merge_and_keep_their_colours() -> None:
     assert colours[0] == colours[1]
 
 
+def two_runs_of_one_file_name(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> dict[str, Path]:
+    """Two training runs' best.safetensors (two networks), offered by the model root and evaluated on the
+    samples (run_b last); run name -> checkpoint."""
+    from lwirst.checkpoint import save_checkpoint
+    from lwirst.config import get_preset
+    from lwirst.models import build_model
+
+    files = {}
+    for run, preset in (("run_a", "lw_irstnet"), ("run_b", "table7_ch_8_16_32")):
+        (tmp_path / "runs" / run).mkdir(parents=True)
+        config, files[run] = get_preset(preset), tmp_path / "runs" / run / "best.safetensors"
+        save_checkpoint(files[run], build_model(config=config), config)
+    monkeypatch.setenv("LWIRST_DASHBOARD_MODEL_ROOTS", str(tmp_path / "runs"))
+    at = open_page("5_evaluate.py", eval_models=["best.safetensors (run_a)", "best.safetensors (run_b)"])
+    at.button(key="eval_run").click().run()
+    return files
+
+
+def test_compare_keeps_training_runs_of_one_file_name_apart(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Every run directory holds a best.safetensors: two runs evaluated on one split are two points, each
+    with its own network's cost (they were merged into one "best", costed as whichever file came first)."""
+    two_runs_of_one_file_name(tmp_path, monkeypatch)
+    at = open_page("6_compare.py")  # a new session: the runs come from the disk cache
+    table = at.dataframe[0].value.set_index("name")
+    assert {"run_a/best", "run_b/best"} <= set(table.index)
+    assert table.loc["run_a/best", "params_m"] != table.loc["run_b/best", "params_m"]
+
+
+def test_failures_opens_the_sidebar_runs_own_evaluation_not_another_file_of_its_name(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The run picker matched the sidebar model by file name, so run_a opened run_b's (later) evaluation."""
+    from lwirst.checkpoint import file_hash
+
+    files = two_runs_of_one_file_name(tmp_path, monkeypatch)
+    runs = analysis.cached_runs()
+    precision = runs.loc[runs["hash"] == file_hash(files["run_a"]), "precision"].item()
+    at = open_page("8_failures.py", model="best.safetensors (run_a)")
+    assert at.selectbox(key="failure_run").value.startswith("best.safetensors (run_a) · ")
+    assert metric(at, "P") == f"{precision:.4f}"
+
+
 def test_compare_hides_cached_runs_of_data_this_server_does_not_offer(tmp_path: Path) -> None:
     at = open_page("5_evaluate.py")
     at.button(key="eval_run").click().run()

@@ -20,6 +20,7 @@ import pytest
 import torch
 
 from lwirst.checkpoint import save_checkpoint
+from lwirst.cli import main
 from lwirst.commands.dashboard import served_warning
 from lwirst.errors import LwirstError
 from lwirst.model import LWIRSTNet
@@ -174,6 +175,14 @@ def test_loopback_needs_no_warning(address: str) -> None:
 def test_a_served_dashboard_says_what_it_exposes(address: str) -> None:
     text = served_warning(address)
     assert "no login" in text and "reverse proxy" in text and "cameras are disabled" in text
+
+
+def test_dashboard_help_says_how_to_offer_ones_own_models_and_data(capsys: pytest.CaptureFixture[str]) -> None:
+    """The only way to get a trained run into the dashboard is an environment variable `--help` never named."""
+    with pytest.raises(SystemExit):
+        main(["dashboard", "--help"])
+    out = " ".join(capsys.readouterr().out.split())
+    assert "$LWIRST_DASHBOARD_MODEL_ROOTS" in out and "$LWIRST_DASHBOARD_DATA_ROOTS" in out
 
 
 def _free_port() -> int:

@@ -17,11 +17,12 @@ import numpy as np
 import pytest
 import torch
 
-from lwirst.checkpoint import load_checkpoint, load_model
+from lwirst.checkpoint import load_checkpoint, load_model, save_checkpoint
 from lwirst.cli import main
 from lwirst.config import NetConfig
 from lwirst.datasets import open_dataset
 from lwirst.errors import LwirstError
+from lwirst.models import build_model
 from lwirst.preprocess import MEAN, STD
 from lwirst.train import RECIPES, Recipe, Trainer, TrainSet, learning_rate
 
@@ -136,6 +137,50 @@ def test_resume_needs_only_the_run_dir_and_ctrl_c_says_so(synth_dir: Path, tmp_p
     assert "a run cannot be lengthened" in capsys.readouterr().err
     assert main(["train", "--run-dir", str(run_dir), "--resume", "--size", "64", "--threads", "1"]) == 0
     assert "already finished (3 epochs)" in capsys.readouterr().out
+
+
+def test_init_is_checked_before_the_data_is_read(synth_dir: Path, tmp_path: Path, capsys) -> None:
+    """A missing --init file was a FileNotFoundError traceback after every frame was loaded."""
+    run_dir = tmp_path / "run"
+    assert main([*_train_args(run_dir, synth_dir, 1), "--init", str(tmp_path / "missing.safetensors")]) == 1
+    assert "missing.safetensors does not exist" in capsys.readouterr().err and not run_dir.exists()
+    init = tmp_path / "init.safetensors"
+    save_checkpoint(init, build_model(config=NetConfig()), NetConfig())
+    assert main([*_train_args(run_dir, synth_dir, 1), "--init", str(init), "--preset", "table7_ch_8_16_32"]) == 1
+    assert "its network differs from this run's in channels" in capsys.readouterr().err
+
+
+def test_a_hard_negative_run_resumes_with_only_its_run_dir(synth_dir: Path, tmp_path: Path, capsys,
+                                                           monkeypatch: pytest.MonkeyPatch) -> None:
+    """Hard negatives are mined from the --init weights on every start, so `--resume` (the command Ctrl-C
+    prints) failed with "pass --init with --hard"; run.json now records the --init file."""
+    monkeypatch.setattr("lwirst.train.mine_hard_negatives", lambda *args: [np.zeros((64, 64, 3), np.uint8)])
+    run_dir, init = tmp_path / "run", tmp_path / "init.safetensors"
+    save_checkpoint(init, build_model(config=NetConfig()), NetConfig())
+    assert main([*_train_args(run_dir, synth_dir, 2), "--init", str(init), "--hard", "0.25", "--until", "1"]) == 0
+    assert main(["train", "--run-dir", str(run_dir), "--resume", "--threads", "1"]) == 0
+    assert [int(r["epoch"]) for r in _metric_rows(run_dir)] == [1, 2]
+    header = json.loads((run_dir / "run.json").read_text())
+    del header["data"]["init_path"]  # a run started before run.json recorded it: the message names the file
+    (run_dir / "run.json").write_text(json.dumps(header))
+    capsys.readouterr()
+    assert main(["train", "--run-dir", str(run_dir), "--resume", "--threads", "1"]) == 1
+    assert "pass --init with that checkpoint (init.safetensors, sha256" in capsys.readouterr().err
+
+
+def test_the_end_of_a_run_says_which_checkpoint_holds_what(synth_dir: Path, tmp_path: Path, capsys) -> None:
+    """The last line said only "best val IoU": not which file, which epoch, or by what rule it was chosen."""
+    run_dir = tmp_path / "run"
+    assert main(_train_args(run_dir, synth_dir, 2)) == 0
+    rows = _metric_rows(run_dir)
+    best = max(rows, key=lambda row: (float(row["val_iou"]), -int(row["epoch"])))
+    out = capsys.readouterr().out
+    assert f"best.safetensors: epoch {best['epoch']}, the highest val IoU" in out
+    assert "--protocol resize --size 64 64 --grow-to off" in out
+    assert "last.safetensors: the EMA weights after epoch 2" in out  # the default recipe averages them
+    assert load_checkpoint(run_dir / "best.safetensors")[2]["epoch"] == int(best["epoch"])
+    assert main([*_train_args(tmp_path / "fixed", synth_dir, 1), "--val-split", ""]) == 0
+    assert "no validation split: no best.safetensors; use last.safetensors" in capsys.readouterr().out
 
 
 def test_existing_run_needs_resume_or_force(synth_dir: Path, tmp_path: Path, capsys) -> None:

@@ -18,8 +18,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="one weight per checkpoint (normalised to sum 1; default: all equal)")
     parser.add_argument("--force", action="store_true", help="overwrite an existing --out file")
     parser.add_argument("--data-dir", help="dataset root for the BatchNorm refit (default: $LWIRST_DATA_DIR)")
-    parser.add_argument("--dataset", default="sirst", help="dataset of the BatchNorm refit frames")
-    parser.add_argument("--split", default="trainval", help="training split of the refit frames; never test")
+    parser.add_argument("--dataset", default="sirst",
+                        help="layout of --data-dir for the BatchNorm refit frames (default sirst; folder or auto "
+                             "for your own data)")
+    parser.add_argument("--split", default="trainval",
+                        help="training split of the refit frames (default trainval); never test")
     parser.add_argument("--bn-batches", type=number(int, lo=1, hi=10_000), default=32,
                         help="augmented batches the BatchNorm statistics are re-estimated on")
     parser.add_argument("--batch-size", type=number(int, lo=1, hi=256), default=4)

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import argparse
+import csv
 import dataclasses
 import json
+import math
 import os
 import shlex
 import sys
@@ -13,7 +15,7 @@ from typing import Any
 
 from tqdm import tqdm
 
-from lwirst.checkpoint import file_hash
+from lwirst.checkpoint import file_hash, load_checkpoint
 from lwirst.commands.recipe_args import field_type
 from lwirst.config import get_preset
 from lwirst.datasets import DATASET_HELP, UnknownSplitError, names_digest, open_dataset, resolve_data_dir
@@ -22,6 +24,7 @@ from lwirst.models import (
     DEFAULT_ARCHITECTURE,
     NetworkConfig,
     architecture_names,
+    architecture_of,
     config_from_json,
     get_architecture,
 )
@@ -70,6 +73,9 @@ def run(args: argparse.Namespace) -> int:
         raise LwirstError("the test split must never be used for validation; choose another --val-split")
     config = _network_config(args, saved)
     recipe = _recipe(args, saved)
+    _fill_init(args, saved, recipe)
+    if args.init:
+        _check_init(args.init, config)
     data_root = args.data_dir or os.environ.get("LWIRST_DATA_DIR")
     check_outputs({}, [data_root, args.init, args.config], folders={"--run-dir": args.run_dir})
     check_writable_folder(args.run_dir, "--run-dir")  # an unwritable or full run dir fails now
@@ -90,6 +96,7 @@ def run(args: argparse.Namespace) -> int:
                  "val_names": names_digest(val_set) if val_set else ""}
     if args.init:
         data_info["init"] = {"file": Path(args.init).name, "sha256": file_hash(args.init)}
+        data_info["init_path"] = str(Path(args.init).resolve())
     if args.resume:
         _check_same_data(Path(args.run_dir), data_info)
     trainer = Trainer(args.run_dir, config, recipe, train_set, val_set, data_info=data_info,
@@ -97,6 +104,7 @@ def run(args: argparse.Namespace) -> int:
                       init=args.init)
     if trainer.finished:
         print(f"{args.run_dir}: already finished ({trainer.epoch} epochs); use --force to retrain")
+        print(_summary(Path(args.run_dir), trainer.epoch, recipe, val_set is not None))
         return 0
     bar = tqdm(total=None, unit="batch", leave=False, dynamic_ncols=True)
 
@@ -120,9 +128,31 @@ def run(args: argparse.Namespace) -> int:
         return 130
     finally:
         bar.close()
-    best = f"best val IoU {trainer.best_iou:.4f}" if val_set is not None else "no validation split"
-    print(f"run directory: {args.run_dir} (epoch {trainer.epoch}/{recipe.epochs}, {best})")
+    print(_summary(Path(args.run_dir), trainer.epoch, recipe, val_set is not None))
     return 0
+
+
+def _summary(run_dir: Path, epoch: int, recipe: Recipe, validated: bool) -> str:
+    """Where the run stands and which checkpoint holds what, by which rule: a user picks one to evaluate."""
+    weights = "EMA weights" if recipe.ema_decay else "weights"
+    lines = [f"run directory: {run_dir} (epoch {epoch}/{recipe.epochs}; per-epoch log: metrics.csv)",
+             f"  last.safetensors: the {weights} after epoch {epoch}"]
+    if not validated:
+        lines.append("  no validation split: no best.safetensors; use last.safetensors")
+        return "\n".join(lines)
+    best_epoch, best_iou = _best_epoch(run_dir / "metrics.csv")
+    lines.append(f"  best.safetensors: epoch {best_epoch}, the highest val IoU ({best_iou:.4f}): pixel IoU at "
+                 f"probability 0.5 with every val frame resized to {recipe.size}x{recipe.size}, as `lwirst evaluate "
+                 f"--protocol resize --size {recipe.size} {recipe.size} --grow-to off` scores it")
+    return "\n".join(lines)
+
+
+def _best_epoch(metrics: Path) -> tuple[int, float]:
+    """The epoch best.safetensors holds: the first with the highest val IoU (a later tie does not replace it)."""
+    with metrics.open(newline="") as handle:
+        rows = [(int(row["epoch"]), float(row["val_iou"])) for row in csv.DictReader(handle)]
+    scored = [row for row in rows if not math.isnan(row[1])]
+    return max(scored, key=lambda row: (row[1], -row[0])) if scored else (0, math.nan)
 
 
 def _interrupted(run_dir: str, epoch: int, epochs: int) -> str:
@@ -154,6 +184,33 @@ def _fill_data_options(args: argparse.Namespace, saved: dict[str, Any] | None) -
             setattr(args, key, data.get(key, default))
     if args.data_dir is None and data.get("data_dir") and not os.environ.get("LWIRST_DATA_DIR"):
         args.data_dir = data["data_dir"]
+
+
+def _fill_init(args: argparse.Namespace, saved: dict[str, Any] | None, recipe: Recipe) -> None:
+    """On --resume of a run with hard negatives (mined from its --init weights on every start), --init
+    from run.json: the printed `--resume` command must continue such a run too."""
+    if args.init or saved is None or not recipe.hard:
+        return
+    data = saved.get("data", {})
+    if not data.get("init_path"):
+        init = data.get("init", {})
+        raise LwirstError(f"cannot resume {args.run_dir}: its hard negatives are mined from the weights it started "
+                          f"from; pass --init with that checkpoint ({init.get('file', '?')}, sha256 "
+                          f"{init.get('sha256', '?')})")
+    args.init = data["init_path"]
+
+
+def _check_init(init: str, config: NetworkConfig) -> None:
+    """`--init` is read before the data: a missing file or another network fails at once, naming the fields."""
+    init_config, _, _ = load_checkpoint(init)
+    if init_config == config:
+        return
+    theirs, ours = init_config.to_dict(), config.to_dict()
+    fields = sorted(k for k in set(theirs) | set(ours) if theirs.get(k) != ours.get(k))
+    if architecture_of(init_config) != architecture_of(config):
+        fields = ["architecture"]
+    raise LwirstError(f"--init {init}: its network differs from this run's in {', '.join(fields)}; give the "
+                      "network it was trained with (--preset, --config or --arch)")
 
 
 def _recipe(args: argparse.Namespace, saved: dict[str, Any] | None) -> Recipe:
