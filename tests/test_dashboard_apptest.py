@@ -683,6 +683,16 @@ def test_video_says_whether_its_frames_ran_resized_or_natively() -> None:
                for c in at.caption), [c.value for c in at.caption]
 
 
+def test_video_and_live_captions_say_when_scale_consensus_ran() -> None:
+    """Video's caption (`frame_run`, "Each" frame) and Live's and a split's ("Runs on ...") name the consensus."""
+    info = common.SpeedInfo("openvino", "auto", 2, (256, 256), DASHBOARD_SCALE)
+    each = info.frame_run((1024, 1280), "native", which="Each")
+    assert each.startswith("Each 1280×1024 frame ran natively at its own size") and CONSENSUS_NOTE in each
+    assert str(info).startswith("backend openvino, 2 CPU threads, protocol auto" + CONSENSUS_NOTE)
+    plain = common.SpeedInfo("openvino", "auto", 2, (256, 256), None)
+    assert "consensus" not in plain.frame_run((1024, 1280), "native") + str(plain)
+
+
 def test_video_plays_a_configured_dataset_split(sirst_root: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("LWIRST_DATA_DIR", str(sirst_root.parent))
     monkeypatch.setenv("LWIRST_MAX_SPLIT_FRAMES", "12")
