@@ -27,6 +27,7 @@ from streamlit.delta_generator import DeltaGenerator
 from dashboard import common
 from lwirst import analysis
 from lwirst.checkpoint import file_hash
+from lwirst.consensus import recorded
 from lwirst.errors import LwirstError
 from lwirst.evaluate import (
     AppliedProtocol,
@@ -52,8 +53,8 @@ AUTO_EVALUATE_MAX_IMAGES = 16  # datasets this small are evaluated without askin
 class Run:
     """One evaluation: a model on a dataset split at a threshold, its result and the model's cost.
 
-    key: the disk-cache key of `lwirst.evaluate` (model hash, data, split, protocol,
-    threshold); it also keys every cached re-scoring of the run.
+    key: the disk-cache key of `lwirst.evaluate` (model hash, data, split, protocol, scale
+    consensus, threshold); it also keys every cached re-scoring of the run.
     """
 
     label: str
@@ -89,8 +90,9 @@ class EvalSegmenter:
 
 
 @st.cache_resource(max_entries=8, show_spinner="Loading the model...")
-def _eval_segmenter(path: str | None, version: str, backend: str, protocol: str) -> EvalSegmenter:
-    return EvalSegmenter(common.segmenter(common.Engine(path, version, backend, protocol)))
+def _eval_segmenter(path: str | None, version: str, backend: str, protocol: str,
+                    confirm: float | None) -> EvalSegmenter:
+    return EvalSegmenter(common.segmenter(common.Engine(path, version, backend, protocol, confirm)))
 
 
 def eval_segmenter(engine: common.Engine) -> EvalSegmenter:
@@ -107,9 +109,10 @@ def model_options() -> dict[str, Path | None]:
 
 
 def engine_for(path: Path | None, chosen: common.Engine) -> common.Engine:
-    """An engine for a model file with the sidebar's backend and protocol."""
+    """An engine for a model file with the sidebar's backend, protocol and scale consensus."""
     version = str(path.stat().st_mtime_ns) if path is not None and path.exists() else "demo"
-    return common.Engine(str(path) if path is not None else None, version, chosen.backend, chosen.protocol)
+    return common.Engine(str(path) if path is not None else None, version, chosen.backend, chosen.protocol,
+                         chosen.confirm)
 
 
 @st.cache_data(max_entries=64, show_spinner="Test-running the uploaded model in a capped worker process...")
@@ -137,7 +140,7 @@ def uploaded_engine(name: str, data: bytes, chosen: common.Engine) -> common.Eng
 
 @st.cache_data(max_entries=32, show_spinner=False)
 def _cost(path: str | None, version: str) -> tuple[int | None, float | None]:
-    card = common.card(common.Engine(path, version, "", ""))
+    card = common.card(common.Engine(path, version, "", "", None))
     return card.params, card.flops
 
 
@@ -210,14 +213,17 @@ def stored_run(label: str, engine: common.Engine, choice: common.DataChoice, thr
 
 
 def _sibling(engine: common.Engine, choice: common.DataChoice, threshold: float) -> EvalResult | None:
-    """The result of the same model content, backend and protocol on the same data (fingerprint) at the
-    nearest other threshold that kept its maps: this session's runs first, then the disk cache."""
+    """The result of the same model content, backend, protocol and scale consensus on the same data
+    (fingerprint) at the nearest other threshold that kept its maps: this session's runs first, then the
+    disk cache. A consensus run never answers for a plain one, nor the other way round."""
     info = eval_segmenter(engine).describe()
     data = data_fingerprint(common.open_data(choice))
+    confirm = recorded(info.get("confirm"))
 
     def same(protocol: dict) -> bool:
         return (protocol.get("hash"), protocol.get("backend"), protocol.get("protocol"),
-                protocol.get("data_fingerprint")) == (info["hash"], info["backend"], info["protocol"], data)
+                recorded(protocol.get("confirm")), protocol.get("data_fingerprint")) == (
+                    info["hash"], info["backend"], info["protocol"], confirm, data)
 
     found = [(abs(run.threshold - threshold), run.result) for run in session_runs().values()
              if run.choice == choice and same(run.result.protocol) and run.result.saliency]
@@ -228,6 +234,7 @@ def _sibling(engine: common.Engine, choice: common.DataChoice, threshold: float)
         return None
     rows = rows[(rows["hash"] == info["hash"]) & (rows["backend"] == info["backend"])
                 & (rows["protocol"] == info["protocol"]) & (rows["data"] == data)
+                & rows["confirm"].map(lambda scale: recorded(scale) == confirm)
                 & rows["path"].map(lambda path: (Path(path) / "saliency.npz").is_file())]
     if rows.empty:
         return None
@@ -281,30 +288,30 @@ def disk_runs(choice: common.DataChoice) -> pd.DataFrame:
 def run_choices(session: dict[str, Run], on_disk: pd.DataFrame, engine: common.Engine,
                 threshold: float) -> dict[str, Run | pd.Series]:
     """A run picker's options, by label: this session's runs (latest first), then those cached on disk,
-    the sidebar engine's (model file, backend, protocol) nearest `threshold` first, then the others
+    the sidebar engine's (model file, backend, protocol, scale consensus) nearest `threshold` first, then the others
     (newest first): a fresh session opens on its own model at its own threshold, not on whatever another
     visitor evaluated last. Labels name the threshold and never collide, so two evaluations of one
     model at two thresholds (or of two files of one name) stay two options."""
     model = Path(engine.path).name if engine.path else DEMO_MODEL
     digest = _content_hash(engine.path, engine.version) if engine.path and Path(engine.path).is_file() else ""
-    entries: list[tuple[str, str, str, str, float, str, str, Run | pd.Series]] = []
+    entries: list[tuple[str, str, str, str, float | None, float, str, str, Run | pd.Series]] = []
     for run in reversed(session.values()):
         protocol = run.result.protocol
         entries.append((protocol.get("model", ""), str(protocol.get("hash", "")), protocol.get("backend", ""),
-                        protocol.get("protocol", ""), run.threshold, f"{run.label} on {run.data_label}", run.key, run))
+                        protocol.get("protocol", ""), recorded(protocol.get("confirm")), run.threshold,
+                        f"{run.label} on {run.data_label}", run.key, run))
     for _, row in on_disk.iterrows():
         if row["key"] not in session:
-            name = model_label(row["model"], str(row.get("hash", "")))
             entries.append((row["model"], str(row.get("hash", "")), row["backend"], row["protocol"],
-                            float(row["threshold"]), f"{name} · {row['backend']}/{row['protocol']} on "
-                            f"{row['dataset']}/{row['split']} (cached on disk)", row["key"], row))
+                            recorded(row.get("confirm")), float(row["threshold"]),
+                            f"{disk_label(row)} on {row['dataset']}/{row['split']} (cached on disk)", row["key"], row))
 
     def rank(entry: tuple) -> tuple[bool, bool, float]:
         if isinstance(entry[-1], Run):
             return (False, False, 0.0)
         same_file = entry[0] == model and (not digest or not entry[1] or entry[1].split(":")[0] == digest)
-        sidebar = same_file and entry[2:4] == (engine.backend, engine.protocol)
-        return (True, not sidebar, abs(entry[4] - threshold) if sidebar else 0.0)
+        sidebar = same_file and entry[2:5] == (engine.backend, engine.protocol, engine.confirm)
+        return (True, not sidebar, abs(entry[5] - threshold) if sidebar else 0.0)
 
     choices: dict[str, Run | pd.Series] = {}
     for *_, th, label, key, item in sorted(entries, key=rank):
@@ -325,9 +332,15 @@ def open_disk_run(row: pd.Series, choice: common.DataChoice) -> Run:
     if row["key"] in session_runs():
         return remember(session_runs()[row["key"]])
     result = _load_result(row["path"], row["mtime"])
-    label = f"{model_label(row['model'], str(row['hash']))} · {row['backend']}/{row['protocol']}"
     cost = cost_by_name(row["model"], row["hash"])
-    return remember(Run(label, row["key"], choice, float(row["threshold"]), result, *cost))
+    return remember(Run(disk_label(row), row["key"], choice, float(row["threshold"]), result, *cost))
+
+
+def disk_label(row: pd.Series) -> str:
+    """A cached run's model (as the sidebar lists it), backend, protocol and scale consensus:
+    "m.safetensors · openvino/auto"."""
+    name = model_label(row["model"], str(row.get("hash", "")))
+    return f"{name} · {common.runs_on(row['backend'], row['protocol'], recorded(row.get('confirm')))}"
 
 
 def report_error(label: str, exc: Exception) -> None:
@@ -466,7 +479,7 @@ def offered_data() -> set[str]:
 
 @st.cache_data(max_entries=8, show_spinner=False)
 def _card_point(path: str, version: str, name: str) -> pd.DataFrame:
-    card = common.card(common.Engine(path, version, "", ""))
+    card = common.card(common.Engine(path, version, "", "", None))
     data = card.training.get("data") if isinstance(card.training.get("data"), dict) else {}
     dataset = str(data.get("dataset", "?"))
     return analysis.card_points({name: (card.test_metrics, dataset, "test", card.params, card.flops)})

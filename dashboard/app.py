@@ -1,7 +1,7 @@
 """Entry point of the dashboard: `streamlit run dashboard/app.py` (or `lwirst dashboard`).
 
 Registers every page of `common.PAGE_SPECS` with `st.navigation`, draws the
-sidebar every page shares (model, backend and input protocol), and keeps the view in the
+sidebar every page shares (model, backend, input protocol and scale consensus), and keeps the view in the
 URL (`dashboard.urlstate`): a shared or reloaded URL restores it.
 """
 
@@ -34,8 +34,8 @@ def main() -> None:
     if next((spec.uses_model for spec, shown in zip(specs, pages, strict=True) if shown == page), True):
         common.run_page(common.engine_sidebar)
     else:
-        st.sidebar.caption("This page shows every model side by side; the sidebar's model, backend and input "
-                           "protocol apply on the other pages (and are kept for them).")
+        st.sidebar.caption("This page shows every model side by side; the sidebar's model, backend, input "
+                           "protocol and scale consensus apply on the other pages (and are kept for them).")
     page.run()
     urlstate.publish()
 

@@ -3,7 +3,7 @@
 How pages use it:
 
 - `dashboard/app.py` calls `keep_widget_state()` and `engine_sidebar()` on every run,
-  so the model, backend and protocol choices are in the sidebar of every page.
+  so the model, backend, protocol and scale-consensus choices are in the sidebar of every page.
 - `engine()` is the current choice; `segmenter(engine)` the cached model;
   `saliency(engine, frame)` the one cached network call; `FramePipeline.rescore`
   re-runs only the post-processing.
@@ -38,6 +38,8 @@ from dashboard.config import SAMPLES_DIR, MissingRoot, Settings, load_settings
 from lwirst import paths
 from lwirst.backends import available_backends, default_backend, engine_choice, get_backend
 from lwirst.card_view import help_for
+from lwirst.consensus import DASHBOARD_SCALE, DEFAULT_SCALE, RADIUS
+from lwirst.consensus import describe as describe_consensus
 from lwirst.datasets import (
     Sample,
     SegDataset,
@@ -88,9 +90,14 @@ THRESHOLD_RANGE = (-30.0, 30.0)  # trained models reach peak logits above 20
 SIZE_CAP = 500
 RATIO_CAP = 10.0
 # Widget keys whose values survive page switches (see `keep_widget_state`).
-PERSISTENT = ("model", "backend", "protocol", "data_root", "data_dataset", "data_split", "threshold",
+PERSISTENT = ("model", "backend", "protocol", "consensus", "data_root", "data_dataset", "data_split", "threshold",
               "size_range", "ratio_range", "heat_scale", "dev_demo")
 DEV_DEMO = "dev_demo"  # developer option: offer the untrained demo network in the Model list
+CONSENSUS_ON = DEFAULT_SCALE is not None  # the scale-consensus toggle's starting value: the project's default
+# The toggle's help; the second run's input has DASHBOARD_SCALE² the pixels, hence the compute.
+CONSENSUS_HELP = (f"Keeps a target only where a second run of the frame, enlarged {DASHBOARD_SCALE:g}×, also finds "
+                  f"it within {RADIUS} pixels: fewer false alarms on cluttered frames, some dim targets lost, about "
+                  f"{1 + DASHBOARD_SCALE ** 2:g}× the compute")
 _NETWORK_LOCK = threading.Lock()
 
 
@@ -183,18 +190,32 @@ def _select_default(key: str, options: Sequence[str], default: str | None = None
 # ---------------------------------------------------------------- model
 
 
+EngineKey = tuple[str | None, str, str, str, float | None]
+
+
+def runs_on(backend: str, protocol: str, confirm: float | None) -> str:
+    """A run's backend, protocol and scale consensus for labels: "openvino/auto · consensus 1.5×"."""
+    return f"{backend}/{protocol}" + (f" · consensus {confirm:g}×" if confirm else "")
+
+
 @dataclass(frozen=True)
 class Engine:
-    """What runs the network: a model file (None: the demo network), its version, backend, protocol."""
+    """What runs the network: a model file (None: the demo network), its version, backend, protocol, and
+    the enlargement of the scale-consensus run (`lwirst.consensus`; None: none)."""
 
     path: str | None
     version: str
     backend: str
     protocol: str
+    confirm: float | None
 
     @property
-    def key(self) -> tuple[str | None, str, str, str]:
-        return (self.path, self.version, self.backend, self.protocol)
+    def key(self) -> EngineKey:
+        return (self.path, self.version, self.backend, self.protocol, self.confirm)
+
+    @property
+    def runs_on(self) -> str:
+        return runs_on(self.backend, self.protocol, self.confirm)
 
 
 def session_id() -> str:
@@ -274,12 +295,13 @@ def backend_options() -> list[str]:
 
 def engine_sidebar() -> None:
     """Sidebar: model (from the configured model roots), the backends that can run it, input protocol,
-    and the developer option that offers the untrained demo network."""
+    scale consensus, and the developer option that offers the untrained demo network."""
     models = model_options()
     _select_default("model", list(models))
     backends = backends_for(models[st.session_state["model"]], backend_options())
     _select_default("backend", backends, default_backend())
     _select_default("protocol", list(PROTOCOLS))
+    st.session_state.setdefault("consensus", CONSENSUS_ON)
     with st.sidebar:
         st.subheader("Model")
         st.selectbox("Model", list(models), key="model", help="Model files found under the server's "
@@ -290,6 +312,7 @@ def engine_sidebar() -> None:
                           "but rounds to bfloat16 (see `lwirst bench`)" if bf16 else None)
         st.radio("Input protocol", list(PROTOCOLS), key="protocol", horizontal=True,
                  help=help_for("auto", "resize", "native"))
+        st.toggle(f"Scale consensus ({DASHBOARD_SCALE:g}×)", key="consensus", help=CONSENSUS_HELP)
         with st.expander("Developer options"):
             st.toggle("Offer the untrained demo network", key=DEV_DEMO,
                       help="A network with random weights (seed 0), for testing the pipeline: its "
@@ -307,13 +330,14 @@ def engine_sidebar() -> None:
 
 
 def engine() -> Engine:
-    """The sidebar's current model, backend and protocol."""
+    """The sidebar's current model, backend, protocol and scale consensus."""
     models = model_options()
     label = st.session_state.get("model", next(iter(models)))
     path = models.get(label)
     version = str(path.stat().st_mtime_ns) if path is not None and path.exists() else "demo"
     return Engine(str(path) if path is not None else None, version,
-                  st.session_state.get("backend", default_backend()), st.session_state.get("protocol", "auto"))
+                  st.session_state.get("backend", default_backend()), st.session_state.get("protocol", "auto"),
+                  DASHBOARD_SCALE if st.session_state.get("consensus", CONSENSUS_ON) else None)
 
 
 def model_path(chosen: Engine) -> Path | None:
@@ -337,11 +361,12 @@ class SharedSegmenter:
 
 
 @st.cache_resource(max_entries=8, show_spinner="Loading the model...")
-def _load_segmenter(path: str | None, version: str, backend: str, protocol: str) -> SharedSegmenter:
+def _load_segmenter(path: str | None, version: str, backend: str, protocol: str,
+                    confirm: float | None) -> SharedSegmenter:
     model = demo_network() if path is None else path
     name = backend.removesuffix(BF16_SUFFIX)
     engine = engine_choice(name, bf16=name != backend)
-    return SharedSegmenter(Segmenter(model, protocol=protocol, **engine))
+    return SharedSegmenter(Segmenter(model, protocol=protocol, confirm=confirm, **engine))
 
 
 def segmenter(chosen: Engine) -> SharedSegmenter:
@@ -350,9 +375,9 @@ def segmenter(chosen: Engine) -> SharedSegmenter:
 
 
 @st.cache_data(max_entries=16, ttl=3600, show_spinner="Running the network...")
-def _saliency(path: str | None, version: str, backend: str, protocol: str, key: str,
+def _saliency(path: str | None, version: str, backend: str, protocol: str, confirm: float | None, key: str,
               _image: np.ndarray) -> Saliency:
-    return _load_segmenter(path, version, backend, protocol).predict(_image)
+    return _load_segmenter(path, version, backend, protocol, confirm).predict(_image)
 
 
 def saliency(chosen: Engine, image: np.ndarray, key: str) -> Saliency:
@@ -721,7 +746,7 @@ class VideoRun:
     video's name, the frames done so far of how many, and its output once it ends (None while it runs, or
     when it was stopped before any output could be kept; only the frames done when it was stopped)."""
 
-    signature: tuple[str, tuple[str | None, str, str, str], Postprocess]
+    signature: tuple[str, EngineKey, Postprocess]
     name: str
     done: int = 0
     total: int | None = None
@@ -884,20 +909,26 @@ def live_stream(label: str, chosen: Engine, post: Postprocess, upload: VideoSour
 
 @dataclass(frozen=True)
 class SpeedInfo:
-    """What runs the network: backend, input protocol (as asked for), CPU threads and the model size
-    (for the speed captions and `frame_run`)."""
+    """What runs the network: backend, input protocol (as asked for), CPU threads, the model size and the
+    scale consensus's enlargement (None: none), for the speed captions and `frame_run`."""
 
     backend: str
     protocol: str
     threads: int
     size: tuple[int, int]
+    confirm: float | None
 
     @property
     def runner(self) -> str:
         return f"backend {self.backend}, {self.threads} CPU thread{'s' if self.threads != 1 else ''}"
 
+    @property
+    def consensus(self) -> str:
+        """", with scale consensus at 1.5x (...)" when a second run confirms each frame; else ""."""
+        return f", with {describe_consensus(self.confirm)}" if self.confirm else ""
+
     def __str__(self) -> str:
-        return f"{self.runner}, protocol {self.protocol}"
+        return f"{self.runner}, protocol {self.protocol}{self.consensus}"
 
     def frame_run(self, hw: tuple[int, int], applied: str, which: str = "This") -> str:
         """How one frame of size `hw` (`which`: "Each" for a video's frames) ran under protocol `applied` (what
@@ -905,7 +936,7 @@ class SpeedInfo:
         rule = (f" (protocol auto: frames up to {AUTO_AREA_FACTOR} × {self.size[1]}×{self.size[0]} pixels are "
                 "resized, larger ones run natively)") if self.protocol == "auto" else ""
         return (f"{which} {hw[1]}×{hw[0]} frame ran {describe_frame_run(hw, applied, self.size)}{rule}, "
-                f"on {self.runner}.")
+                f"on {self.runner}{self.consensus}.")
 
 
 def applied_protocol(chosen: Engine, hw: tuple[int, int]) -> str:
@@ -914,12 +945,14 @@ def applied_protocol(chosen: Engine, hw: tuple[int, int]) -> str:
 
 
 def speed_info(chosen: Engine) -> SpeedInfo:
-    """Backend, protocol, model size and threads of an engine's cached segmenter."""
-    info = segmenter(chosen).segmenter.describe()
+    """Backend, protocol, model size, threads and scale consensus of an engine's cached segmenter."""
+    running = segmenter(chosen).segmenter
+    info = running.describe()
     threads, size = info.get("threads"), info.get("size")
     return SpeedInfo(str(info.get("backend", chosen.backend)), chosen.protocol,
                      int(threads) if isinstance(threads, int) else os.cpu_count() or 1,
-                     (int(size[0]), int(size[1])) if isinstance(size, (list, tuple)) and len(size) == 2 else PAPER_SIZE)
+                     (int(size[0]), int(size[1])) if isinstance(size, (list, tuple)) and len(size) == 2 else PAPER_SIZE,
+                     running.confirm)
 
 
 def rtc_configuration() -> dict[str, list[dict[str, list[str]]]]:

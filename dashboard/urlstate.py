@@ -1,6 +1,6 @@
 """Share and resume: the view's settings in the URL (`st.query_params`).
 
-The page is the URL's path (`st.navigation`); the model, backend, input protocol, data
+The page is the URL's path (`st.navigation`); the model, backend, input protocol, scale consensus, data
 (root, dataset, split, image), threshold, Eq. 4 ranges, heatmap scale, Home's demo frame,
 Evaluate's models and threshold and the Failures page's ranking and inspected image are
 query parameters. `restore` seeds
@@ -58,6 +58,7 @@ PARAMS = (
     Param("model", "model", str),
     Param("backend", "backend", str),
     Param("protocol", "protocol", str),
+    Param("consensus", "consensus", lambda t: t == "1", lambda v: "1" if v else "0"),
     Param("data", "data_root", str),
     Param("dataset", "data_dataset", str),
     Param("split", "data_split", str),

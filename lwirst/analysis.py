@@ -33,6 +33,7 @@ from scipy.stats import kendalltau
 from lwirst import ablation_stats, jsonio, palette, paths, uploads
 from lwirst.chips import Chip, target_chips
 from lwirst.config import presets_for_table
+from lwirst.consensus import recorded
 from lwirst.drawing import HeatScale, Match, draw_targets, evaluation_overlay, heat_scale, heatmap, mask_image
 from lwirst.errors import LwirstError
 from lwirst.evaluate import AppliedProtocol, EvalResult, cache_root, frame_flops, rescore
@@ -269,8 +270,9 @@ def store_upload(data: bytes, upload: OnnxUpload, root: Path | None = None, sess
 
 
 def cached_runs(root: Path | None = None) -> pd.DataFrame:
-    """Every evaluation cached on disk: directory, model, data, protocol (`applied`: as it ran, None for a
-    result stored before that was recorded) and metrics (newest first)."""
+    """Every evaluation cached on disk: directory, model, data, protocol (`confirm`: the scale consensus's
+    enlargement, None or NaN for none; `applied`: as it ran, None for a result stored before that was
+    recorded) and metrics (newest first)."""
     root = root or cache_root()
     rows = []
     for summary in root.glob("*/metrics.json") if root.is_dir() else []:
@@ -284,10 +286,11 @@ def cached_runs(root: Path | None = None) -> pd.DataFrame:
                      "backend": protocol.get("backend", "?"), "protocol": protocol.get("protocol", "?"),
                      "threshold": protocol.get("threshold", 0.0), "dataset": protocol.get("dataset", "?"),
                      "split": protocol.get("split", "?"), "data": protocol.get("data_fingerprint", ""),
-                     "applied": AppliedProtocol.of(protocol), **metrics})
+                     "confirm": recorded(protocol.get("confirm")), "applied": AppliedProtocol.of(protocol),
+                     **metrics})
     if not rows:
         return pd.DataFrame(columns=["key", "path", "mtime", "model", "hash", "backend", "protocol", "threshold",
-                                     "dataset", "split", "data", "applied", "images"])
+                                     "dataset", "split", "data", "confirm", "applied", "images"])
     return pd.DataFrame(rows).sort_values("mtime", ascending=False).reset_index(drop=True)
 
 

@@ -22,6 +22,7 @@ from lwirst.validate import check_finite
 RADIUS = 2  # pixels of the frame: the two runs' maps may disagree on a tiny target's centre by this much
 SCALES = (1.25, 4.0)  # the enlargements accepted: below 1.25 the second run repeats the first
 DEFAULT_SCALE: float | None = None  # what the command line and the dashboard run unless told (round 43 decides)
+DASHBOARD_SCALE: float = DEFAULT_SCALE or 1.5  # the enlargement the dashboard's consensus toggle runs
 OFF = ("off", "none")
 
 
@@ -30,6 +31,11 @@ def check_scale(scale: float | None) -> float | None:
     if scale is None:
         return None
     return float(check_finite("confirm scale (the second run's enlargement)", scale, *SCALES))
+
+
+def recorded(value: object) -> float | None:
+    """The enlargement a result's protocol records, or None for a plain run (absent, null, or NaN in a table)."""
+    return float(value) if isinstance(value, int | float) and value == value and value else None
 
 
 def describe(scale: float | None) -> str:

@@ -26,6 +26,7 @@ import pandas as pd
 from lwirst import jsonio
 from lwirst.checkpoint import atomic_write
 from lwirst.consensus import describe as describe_consensus
+from lwirst.consensus import recorded
 from lwirst.datasets import Sample, SegDataset, fingerprint
 from lwirst.errors import LwirstError
 from lwirst.inference import Segmenter, consensus_input, network_input
@@ -119,9 +120,8 @@ class AppliedProtocol:
         if not isinstance(ran, dict):
             return None
         shape = (int(size[0]), int(size[1])) if isinstance(size, (list, tuple)) and len(size) == 2 else PAPER_SIZE
-        confirm = protocol.get("confirm")
         return cls(str(protocol.get("protocol", "?")), shape, {str(k): int(v) for k, v in ran.items()},
-                   float(confirm) if isinstance(confirm, int | float) else None)
+                   recorded(protocol.get("confirm")))
 
     def __str__(self) -> str:
         """"auto: 37 of 39 images native, 2 resized to 256×256"; a fixed protocol: "resize to 256×256 (39 images)";
@@ -223,7 +223,8 @@ def code_signature() -> str:
 
 def cache_key(segmenter: Segmenter, dataset: SegDataset, threshold: float, grow_to: float | None = GROW_TO) -> str:
     """Key on model content, the data's content fingerprint (resolved paths, sizes, mtimes, split
-    list), split, protocol, threshold, mask growth, the cache schema and the code (`code_signature`)."""
+    list), split, protocol, scale consensus, threshold, mask growth, the cache schema and the code
+    (`code_signature`)."""
     info = segmenter.describe()
     if not info["hash"]:
         return ""
@@ -231,6 +232,8 @@ def cache_key(segmenter: Segmenter, dataset: SegDataset, threshold: float, grow_
              info["hash"], dataset.name, dataset.split, str(getattr(dataset, "origin", "")),
              ",".join(dataset.names), info["backend"], info["protocol"], str(info["size"]), f"{threshold:g}",
              f"palettes={info['palettes']}", f"grow={grow_to}"]
+    if info.get("confirm"):  # a consensus run is its own result; a plain run keeps its key
+        parts.append(f"confirm={info['confirm']:g}")
     return hashlib.sha256("|".join(parts).encode()).hexdigest()[:20]
 
 

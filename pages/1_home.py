@@ -8,6 +8,7 @@ import streamlit as st
 
 from dashboard import common, views
 from lwirst import card_view
+from lwirst.consensus import describe as describe_consensus
 from lwirst.frame_report import FrameReport
 from lwirst.modelcard import ModelCard
 from lwirst.postprocess import NO_FILTER
@@ -83,8 +84,8 @@ def model_card() -> None:
     size.metric("Parameters", params_text(card.params) if card.params else "not available")
     cost.metric("FLOPs (256×256)", flops_text(card.flops) if card.flops else "not available",
                 help=card_view.help_for("FLOPs"))
-    runs.metric("Runs here on", f"{chosen.backend} / {chosen.protocol}",
-                help=card_view.help_for(chosen.protocol))
+    runs.metric("Runs here on", chosen.runs_on, help=f"{card_view.help_for(chosen.protocol)}\n\n"
+                f"Each frame runs with {describe_consensus(chosen.confirm)}.")
     test_scores(card)
     training(card)
     experiments(chosen)

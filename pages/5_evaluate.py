@@ -35,14 +35,14 @@ def choose_models() -> dict[str, common.Engine]:
     st.session_state.setdefault("eval_models", [st.session_state.get("model", next(iter(options)))])
     st.session_state["eval_models"] = [m for m in st.session_state["eval_models"] if m in options]
     labels = st.multiselect("Models", list(options), key="eval_models",
-                            help=f"Run with the sidebar's backend ({chosen.backend}) and input protocol "
-                                 f"({chosen.protocol})")
-    models = {f"{label} · {chosen.backend}/{chosen.protocol}": dash.engine_for(options[label], chosen)
+                            help=f"Run with the sidebar's backend, input protocol and scale consensus "
+                                 f"({chosen.runs_on})")
+    models = {f"{label} · {chosen.runs_on}": dash.engine_for(options[label], chosen)
               for label in labels}
     upload = st.file_uploader("Or add an ONNX segmentation model (N×C×H×W in, N×1×H×W logits out)", type=["onnx"],
                               key="eval_onnx", max_upload_size=common.settings().max_upload_mb)
     if upload is not None:
-        label = f"upload: {upload.name} · {chosen.backend}/{chosen.protocol}"
+        label = f"upload: {upload.name} · {chosen.runs_on}"
         try:
             models[label] = dash.uploaded_engine(upload.name, upload.getvalue(), chosen)
         except Exception as exc:

@@ -62,7 +62,7 @@ def evaluate_now(choice: common.DataChoice) -> None:
     """No run on the sidebar's data: evaluate the sidebar's model there (at once on small datasets,
     else on a click); the run joins this session's."""
     engine = common.engine()
-    label = f"{st.session_state.get('model', 'model')} · {engine.backend}/{engine.protocol}"
+    label = f"{st.session_state.get('model', 'model')} · {engine.runs_on}"
     size = len(common.open_data(choice))
     if size > dash.AUTO_EVALUATE_MAX_IMAGES and not st.button(
             f"Evaluate {label} on {choice.label} ({choice.split}, {size} images)", type="primary",

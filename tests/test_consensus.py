@@ -12,9 +12,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
 
-from lwirst.consensus import RADIUS, check_scale, consensus
+from lwirst.consensus import RADIUS, check_scale, consensus, recorded
 from lwirst.errors import LwirstError
-from lwirst.evaluate import AppliedProtocol, EvalResult, frame_flops
+from lwirst.evaluate import AppliedProtocol, EvalResult, cache_key, frame_flops
 from lwirst.inference import Segmenter
 from lwirst.postprocess import detect
 
@@ -114,6 +114,24 @@ def test_results_state_the_consensus_and_count_its_flops():
     # the second runs: 384x384 for the resized frame, 1536x1920 for the native one
     assert both.mean == pytest.approx((256 * 256 + 1024 * 1280 + 384 * 384 + 1536 * 1920) * unit / 2)
     assert both.by_input[(384, 384)] == (1, pytest.approx(384 * 384 * unit))
+
+
+def test_a_consensus_evaluation_is_cached_apart_from_a_plain_one():
+    """The evaluation cache keyed a consensus run like the plain one, so either answered for the other."""
+    from lwirst.datasets import open_dataset
+    from lwirst.paths import SAMPLES_DIR
+
+    data = open_dataset(SAMPLES_DIR, "folder", "test")
+    plain = cache_key(Segmenter(threads=1), data, 0.0)
+    assert plain == cache_key(Segmenter(threads=1), data, 0.0)
+    assert cache_key(Segmenter(threads=1, confirm=1.5), data, 0.0) not in (plain, cache_key(
+        Segmenter(threads=1, confirm=2.0), data, 0.0))
+
+
+@pytest.mark.parametrize(("value", "scale"), [(1.5, 1.5), (2, 2.0), (None, None), (float("nan"), None),
+                                              ("1.5", None), (0.0, None)])
+def test_the_recorded_scale_reads_a_protocol_or_a_table_cell(value, scale):
+    assert recorded(value) == scale
 
 
 def _lwirst(*args: str) -> subprocess.CompletedProcess:

@@ -25,6 +25,7 @@ from onnx import TensorProto, helper
 from streamlit.testing.v1 import AppTest
 
 from lwirst import ablation_stats, analysis, palette, schedule
+from lwirst.consensus import DASHBOARD_SCALE
 from lwirst.errors import LwirstError
 from lwirst.evaluate import AppliedProtocol, EvalResult, cache_root
 from lwirst.export import to_onnx_bytes
@@ -358,6 +359,27 @@ def test_evaluate_shows_the_operator_row_the_protocol_as_run_and_how_few_images(
     header = " ".join(md.value for md in at.markdown)
     assert f"2 images, {m['targets']} targets: too few (under {analysis.FEW_IMAGES})" in header
     assert "FLOPs per frame run" not in {c.label for c in at.metric}  # the samples ran at 256×256: one figure
+
+
+def test_an_evaluation_with_scale_consensus_never_answers_for_one_without(network_calls: list[int]) -> None:
+    """A consensus run's result and maps are its own: a plain request, at its threshold or at another (the
+    re-scoring lookup), from this session or the disk cache, is not served from them; a consensus request is."""
+    at = open_page("5_evaluate.py", consensus=True)
+    at.button(key="eval_run").click().run()
+    assert not at.exception and not errors(at) and len(network_calls) == 2
+    assert f"· consensus {DASHBOARD_SCALE:g}×" in " ".join(md.value for md in at.markdown)  # the run's label
+    assert f"scale consensus at {DASHBOARD_SCALE:g}x" in " ".join(c.value for c in at.caption)  # as it ran
+    for threshold in (0.0, 2.0):  # the same key but for consensus; a sibling of the run's maps
+        at.number_input(key="eval_threshold").set_value(threshold).run()
+        at.toggle(key="consensus").set_value(False).run()
+        assert not at.metric and at.button(key="eval_run"), threshold
+        at.toggle(key="consensus").set_value(True).run()
+        assert at.metric, threshold
+    assert len(network_calls) == 2
+    assert not open_page("5_evaluate.py", eval_threshold=2.0).metric  # a new session: the disk cache's sibling
+    rescored = open_page("5_evaluate.py", consensus=True, eval_threshold=2.0)
+    assert any("scored again from the maps of its run at threshold 0" in c.value for c in rescored.caption)
+    assert not network_calls  # the page of the new session made no network call
 
 
 def test_the_flops_card_gives_the_cost_of_the_frames_a_run_fed_the_network() -> None:
@@ -786,7 +808,7 @@ def test_run_picker_opens_on_the_sidebar_model_at_the_sidebar_threshold_and_keep
     on_disk = pd.DataFrame([row("k-onnx", "lwirst-sirst.onnx", 0.0, 3.0),
                             row("k-th2", "lwirst-sirst.safetensors", 2.0, 2.0),
                             row("k-th0", "lwirst-sirst.safetensors", 0.0, 1.0)])
-    sidebar = common.Engine("/models/lwirst-sirst.safetensors", "v", "openvino", "auto")
+    sidebar = common.Engine("/models/lwirst-sirst.safetensors", "v", "openvino", "auto", None)
     choices = run_choices({}, on_disk, sidebar, 0.0)
     assert [item["key"] for item in choices.values()] == ["k-th0", "k-th2", "k-onnx"]
     assert len(choices) == 3 and "threshold 2 (p 0.88)" in list(choices)[1]
@@ -794,6 +816,12 @@ def test_run_picker_opens_on_the_sidebar_model_at_the_sidebar_threshold_and_keep
     assert next(iter(at_two.values()))["key"] == "k-th2"
     twin = pd.concat([on_disk, pd.DataFrame([row("k-th0-copy", "lwirst-sirst.safetensors", 0.0, 0.5)])])
     assert len(run_choices({}, twin, sidebar, 0.0)) == 4  # same label, another file: still its own option
+    consensus_row = row("k-c", "lwirst-sirst.safetensors", 0.0, 0.2) | {"confirm": 1.5}
+    confirmed = pd.concat([on_disk, pd.DataFrame([consensus_row])])  # the plain rows' confirm: NaN
+    assert next(iter(run_choices({}, confirmed, sidebar, 0.0).values()))["key"] == "k-th0"  # a plain sidebar
+    consensus = common.Engine(sidebar.path, "v", "openvino", "auto", 1.5)
+    label, first = next(iter(run_choices({}, confirmed, consensus, 0.0).items()))
+    assert first["key"] == "k-c" and label.startswith("lwirst-sirst.safetensors · openvino/auto · consensus 1.5×")
 
 
 def test_heatmap_panels_keep_the_frames_pixel_coordinates_and_draw_their_colour_bar_beside() -> None:

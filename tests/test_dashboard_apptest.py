@@ -27,12 +27,14 @@ from streamlit.runtime.scriptrunner import RerunData, get_script_run_ctx
 from streamlit.testing.v1 import AppTest
 
 from lwirst import analysis, palette
+from lwirst.consensus import DASHBOARD_SCALE
 from lwirst.datasets import open_dataset
 from lwirst.frame_report import TABLE_COLUMNS
 from lwirst.inference import Segmenter, cpu_has_bf16
 from lwirst.live import LiveStream, SyntheticSensor
-from lwirst.modelcard import DEMO_MODEL
+from lwirst.modelcard import DEMO_MODEL, demo_network
 from lwirst.pipeline import FramePipeline
+from lwirst.postprocess import NO_FILTER
 from lwirst.sequence_truth import read_truth, truth_path
 from lwirst.tracking import Tracker
 
@@ -270,6 +272,48 @@ def test_single_frame_says_whether_the_frame_ran_resized_or_natively() -> None:
     captions = [c.value for c in at.caption]
     assert any(c.startswith("This 700×600 frame ran natively at its own size (padded to 704×600)")
                for c in captions), captions
+
+
+CONSENSUS_NOTE = f", with scale consensus at {DASHBOARD_SCALE:g}x (a target must also show in a second run"
+
+
+def test_the_consensus_toggle_runs_single_frame_on_the_consensus_map(network_calls: list[int]) -> None:
+    """Switched on, the frame runs again (a cache of its own), the caption says consensus ran and the counts
+    are those of `Segmenter(confirm=DASHBOARD_SCALE)`'s map; switched off, the plain map is back from its cache."""
+    at = open_page("2_single_frame.py", model=DEMO_MODEL, data_root=SAMPLES_LABEL, dataset_image=1)
+    assert at.toggle(key="consensus").value is False and len(network_calls) == 1
+    plain = count(at, "Above threshold")
+    assert not any("scale consensus" in c.value for c in at.caption)
+    at.toggle(key="consensus").set_value(True).run()
+    assert not at.exception and len(network_calls) == 2
+    assert any(c.value.startswith("This 256×256 frame ran resized") and CONSENSUS_NOTE in c.value
+               for c in at.caption), [c.value for c in at.caption]
+    sample = open_dataset(SAMPLES_DIR, "auto", "test").load(1)
+    expected = {}
+    for confirm in (None, DASHBOARD_SCALE):
+        segmenter = Segmenter(demo_network(), confirm=confirm)
+        result = FramePipeline(segmenter).rescore(segmenter.predict(sample.image), 0.0, NO_FILTER)
+        expected[confirm] = len(result.detections)
+    assert expected[None] == plain and expected[None] != expected[DASHBOARD_SCALE]  # consensus removes blobs here
+    assert count(at, "Above threshold") == expected[DASHBOARD_SCALE]
+    calls = len(network_calls)
+    at.toggle(key="consensus").set_value(False).run()
+    assert count(at, "Above threshold") == plain and len(network_calls) == calls  # the plain map, cached
+
+
+def test_the_consensus_toggle_travels_in_a_shared_link_and_survives_a_page_switch() -> None:
+    at = open_page("2_single_frame.py", model=DEMO_MODEL, data_root=SAMPLES_LABEL)
+    assert at.query_params["consensus"] == "0"
+    at.toggle(key="consensus").set_value(True).run()
+    assert at.query_params["consensus"] == "1"
+    shared = open_link(at, "2_single_frame.py")
+    assert shared.toggle(key="consensus").value is True
+    assert any(CONSENSUS_NOTE in c.value for c in shared.caption)
+    assert count(shared, "Above threshold") == count(at, "Above threshold")
+    at.switch_page(str(PAGES / "6_compare.py")).run()  # a page without the sidebar's engine choice
+    at.switch_page(str(PAGES / "1_home.py")).run()
+    assert at.toggle(key="consensus").value is True
+    assert metric(at, "Runs here on").endswith(f" · consensus {DASHBOARD_SCALE:g}×")
 
 
 def test_dataset_image_from_a_configured_root_shows_ground_truth(
@@ -637,6 +681,16 @@ def test_video_says_whether_its_frames_ran_resized_or_natively() -> None:
     at.button(key="video_process").click().run()
     assert any(c.value.startswith("Each 96×64 frame ran natively at its own size, on backend ")
                for c in at.caption), [c.value for c in at.caption]
+
+
+def test_video_and_live_captions_say_when_scale_consensus_ran() -> None:
+    """Video's caption (`frame_run`, "Each" frame) and Live's and a split's ("Runs on ...") name the consensus."""
+    info = common.SpeedInfo("openvino", "auto", 2, (256, 256), DASHBOARD_SCALE)
+    each = info.frame_run((1024, 1280), "native", which="Each")
+    assert each.startswith("Each 1280×1024 frame ran natively at its own size") and CONSENSUS_NOTE in each
+    assert str(info).startswith("backend openvino, 2 CPU threads, protocol auto" + CONSENSUS_NOTE)
+    plain = common.SpeedInfo("openvino", "auto", 2, (256, 256), None)
+    assert "consensus" not in plain.frame_run((1024, 1280), "native") + str(plain)
 
 
 def test_video_plays_a_configured_dataset_split(sirst_root: Path, monkeypatch: pytest.MonkeyPatch) -> None:
