@@ -331,8 +331,14 @@ def measured_point(name: str, metrics: Mapping[str, float], dataset: str, split:
                    applied: AppliedProtocol | None = None) -> dict[str, Any]:
     """A Fig. 4 point of a model evaluated here or scored in its card (cost in millions; NaN when unknown,
     e.g. ONNX FLOPs); `source` names its origin, dataset, split and protocol: as applied where known
-    (a run of "auto" on large frames ran them all natively, which a card's "auto" on SIRST did not)."""
+    (a run of "auto" on large frames ran them all natively, which a card's "auto" on SIRST did not).
+    A run with scale consensus (`lwirst.consensus`) is a detector of its own: named and keyed apart from
+    the plain run, and costed with its second run (a 256×256 frame also runs at 256·s × 256·s)."""
     shown = applied.short if applied is not None else protocol
+    confirm = applied.confirm if applied is not None else None
+    if confirm:
+        name, protocol = f"{name}, consensus {confirm:g}×", f"{protocol or ''} + consensus {confirm:g}×"
+        flops = flops * (1 + confirm**2) if flops else flops
     return {"name": name, "source": measured_source(dataset, split, shown, origin), "data": f"{dataset} {split}",
             "protocol": protocol or "", "group": origin, "year": math.nan,
             "flops_m": flops / 1e6 if flops else math.nan, "params_m": params / 1e6 if params else math.nan,

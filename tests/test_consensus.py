@@ -7,6 +7,7 @@ import sys
 
 import cv2
 import numpy as np
+import pandas as pd
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -101,7 +102,6 @@ def test_results_state_the_consensus_and_count_its_flops():
     assert str(applied).startswith("auto: 0 of 2 images native, 2 resized to 256×256; scale consensus at 1.5x")
     assert applied.short == "auto: all resized, confirmed at 1.5x"
     assert AppliedProtocol.of({"protocol": "auto", "size": [256, 256], "applied": {"resize": 2}}).confirm is None
-    import pandas as pd
 
     table = pd.DataFrame({"height": [240, 1024], "width": [320, 1280], "protocol": ["resize", "native"]})
     protocol = {"protocol": "auto", "size": [256, 256], "applied": {"resize": 1, "native": 1}}
@@ -146,3 +146,19 @@ def test_the_command_line_takes_off_or_a_scale_and_says_what_ran(tmp_path):
     on = _lwirst("demo", "--confirm", "1.5", "--out", str(tmp_path / "c"), "--threads", "1")
     assert on.returncode == 0, on.stderr
     assert "; scale consensus at 1.5x" in on.stdout
+
+
+def test_a_consensus_run_is_its_own_point_on_the_accuracy_flops_chart():
+    """Compare keys points by name, data and protocol: a plain and a consensus run of one model must stay two
+    points, and the consensus one costs its second run too (a 256x256 frame also runs at 384x384)."""
+    from lwirst import analysis
+
+    applied = AppliedProtocol("auto", (256, 256), {"resize": 86})
+    plain = analysis.measured_point("m", {"miou": 0.7}, "sirst", "test", 163_200, 300e6, protocol="auto",
+                                    applied=applied)
+    confirmed = analysis.measured_point("m", {"miou": 0.6}, "sirst", "test", 163_200, 300e6, protocol="auto",
+                                        applied=AppliedProtocol("auto", (256, 256), {"resize": 86}, 1.5))
+    merged = analysis.merge_points(pd.DataFrame([plain, confirmed]))
+    assert len(merged) == 2
+    assert confirmed["name"] == "m, consensus 1.5×" and confirmed["flops_m"] == pytest.approx(300 * 3.25)
+    assert plain["flops_m"] == pytest.approx(300)
