@@ -74,7 +74,8 @@ def main() -> None:
                                  cwd=REPO_ROOT).stdout.strip(),
         "protocol": "auto (resize to 256x256 up to 2x its area, native above; fixed-size ONNX graphs: resize), "
                     f"threshold 0 (probability 0.5), {describe_growth(GROW_TO)}, scored at each image's own "
-                    "resolution",
+                    "resolution" + (f"; scale consensus at {', '.join(f'{s:g}x for {n}' for n, s in confirm.items())}"
+                                    if confirm else ""),
         "models": {},
     }
     for name, path in models.items():

@@ -31,6 +31,8 @@ from lwirst import jsonio
 from lwirst.bench import detect_cpu
 from lwirst.checkpoint import file_hash, load_checkpoint, load_model
 from lwirst.complexity import count_complexity
+from lwirst.consensus import DEFAULT_SCALE
+from lwirst.consensus import describe as describe_consensus
 from lwirst.datasets import open_dataset
 from lwirst.evaluate import evaluate
 from lwirst.export import export_onnx
@@ -43,7 +45,8 @@ PROTOCOLS = ("auto", "resize", "native")
 TEST_PROTOCOL = (f"SIRST idx_427 test (86 images), threshold 0 (probability 0.5), {describe_growth(GROW_TO)}, "
                  "scored at each image's own resolution; auto (the default) = resize up to 2 x 256^2 pixels, "
                  "native above (2 of the 86 test images run natively); resize = 256x256 network input; "
-                 "native = padded full resolution")
+                 "native = padded full resolution"
+                 + (f"; every protocol with {describe_consensus(DEFAULT_SCALE)}, the default" if DEFAULT_SCALE else ""))
 
 
 def _commit() -> str:
@@ -51,7 +54,7 @@ def _commit() -> str:
 
 
 def score(model_path: Path, data_dir: str, protocol: str) -> dict[str, float]:
-    segmenter = Segmenter(model_path, backend="torch", protocol=protocol)
+    segmenter = Segmenter(model_path, backend="torch", protocol=protocol, confirm=DEFAULT_SCALE)
     dataset = open_dataset(data_dir, "sirst", "test")
     result = evaluate(segmenter, dataset, use_cache=False, keep_saliency=False)
     return {k: float(f"{result.metrics[k]:.6g}") for k in REPORTED}  # significant digits: Fa is ~1e-5
@@ -130,6 +133,7 @@ def main() -> None:
             "which was scored once for this card"),
         "test_metrics": metrics,
         "test_protocol": TEST_PROTOCOL,
+        "confirm": DEFAULT_SCALE,
         "command": args.command,
         "card_commit": commit,
         "experiments": json.loads(args.experiments.read_text()) if args.experiments else [],
