@@ -115,10 +115,15 @@ def recipe_table(card: ModelCard) -> pd.DataFrame:
 
 
 def soup_table(card: ModelCard) -> pd.DataFrame:
-    """The members of a weight mean: run, weight, loss in words, seed; empty for one run's weights."""
+    """The members of a weight mean: run, weight, loss in words, seed, the weights it started from and the
+    recipe fields in which it differs from the card's (cards before round 43 record neither: "");
+    empty for one run's weights."""
     rows = [{"member run": str(m.get("run", "")), "weight": f"{float(m.get('weight', 0)):g}",
-             "loss": _value("loss", m.get("loss", "")), "seed": str(m.get("seed", ""))} for m in _soup(card)]
-    return pd.DataFrame(rows, columns=["member run", "weight", "loss", "seed"])
+             "loss": _value("loss", m.get("loss", "")), "seed": str(m.get("seed", "")),
+             "start": str(m.get("start", "")),
+             "recipe otherwise": ", ".join(f"{k} {v}" for k, v in (m.get("recipe_changes") or {}).items())}
+            for m in _soup(card)]
+    return pd.DataFrame(rows, columns=["member run", "weight", "loss", "seed", "start", "recipe otherwise"])
 
 
 def _mix(card: ModelCard) -> dict[str, Any]:

@@ -158,8 +158,10 @@ def soup_training(soup: Path, member_runs: list[Path], member_soups: Sequence[Pa
     ingredients by content hash) with its weight, loss and seed; the members' shared config, data and
     length; their wall times summed. An ingredient may itself be an earlier weight mean (`member_soups`,
     each with its card `<stem>.json` beside it): a mean of means is the mean of their members, so its
-    members join this one's, each weighted by its share times the ingredient's. Refuses an ingredient
-    that is neither, or members that differ in data or network."""
+    members join this one's, each weighted by its share times the ingredient's. Members may start from
+    different weights (a fine-tune of an earlier mean averaged with it): each row names its start and the
+    recipe fields, beyond loss and seed, in which it differs from the card's. Refuses an ingredient that
+    is neither, or members that differ in training data or network."""
     _, _, meta = load_checkpoint(soup)
     ingredients = meta.get("averaged")
     if not ingredients:
@@ -181,9 +183,14 @@ def soup_training(soup: Path, member_runs: list[Path], member_soups: Sequence[Pa
             raise SystemExit(f"{soup}: member {ingredient['file']} is none of --member-runs' last.safetensors "
                              "or --member-soups")
     first = parts[0][1]
-    for source, training, _ in parts[1:]:
-        if _same_start(training["data"]) != _same_start(first["data"]) or training["config"] != first["config"]:
+    for source, training, rows in parts:
+        if _trained_on(training["data"]) != _trained_on(first["data"]) or training["config"] != first["config"]:
             raise SystemExit(f"{source}: trained on other data or another network than {parts[0][0]}")
+        changes = {k: v for k, v in training["recipe"].items()
+                   if k not in ("loss", "seed") and first["recipe"].get(k) != v}
+        for row in rows:
+            row.setdefault("start", _start(training["data"]))
+            row.setdefault("recipe_changes", changes)
     record: dict = {"members": [{**row, "weight": round(row["weight"], 4)} for _, _, rows in parts for row in rows],
                     "bn_refit": meta.get("bn_refit", {})}
     if soups:
@@ -207,11 +214,16 @@ def soup_card(mean: Path) -> tuple[dict, list[dict]]:
     return training, members
 
 
-def _same_start(data: dict) -> dict:
-    """A run's data record with its start weights named by content alone: the same weights under another
-    file name are the same start."""
+def _trained_on(data: dict) -> dict:
+    """A run's data record without its start weights: what members of one mean must share."""
+    return {k: v for k, v in data.items() if k != "init"}
+
+
+def _start(data: dict) -> str:
+    """The weights a run started from, by content hash (the same weights under another file name are the
+    same start); "scratch" for none."""
     init = data.get("init")
-    return {**data, "init": init.get("sha256") if isinstance(init, dict) else init}
+    return str(init.get("sha256") if isinstance(init, dict) else init or "scratch")
 
 
 def member_logs(member_runs: list[Path], member_soups: Sequence[Path] = ()) -> pd.DataFrame:
@@ -283,23 +295,29 @@ def render_comparison(comparison: dict | None) -> str:
     return "\n".join(out)
 
 
+def _changes(changes: dict | None) -> str:
+    """A member's recipe fields that differ from the card's, as `field=value`; "as below" for none."""
+    return ", ".join(f"`{k}={json.dumps(v)}`" for k, v in changes.items()) if changes else "as below"
+
+
 def render_soup(soup: dict | None) -> str:
     """The members of a weight mean, as a table (empty for one run's weights)."""
     if not soup:
         return ""
     refit = soup.get("bn_refit", {})
-    rows = "\n".join(f"| {m['run']} | {m['weight']:g} | `{m['loss']}` | {m['seed']} | {m['sha256']} |"
-                      for m in soup["members"])
+    rows = "\n".join(f"| {m['run']} | {m['weight']:g} | `{m['loss']}` | {m['seed']} | {m.get('start', '?')} | "
+                      f"{_changes(m.get('recipe_changes'))} | {m['sha256']} |" for m in soup["members"])
     built = ", ".join(f"`{i['file']}` ({i['sha256']}, weight {i['weight']:g})" for i in soup.get("built_from", []))
     if built:
         built = f"\nIt was written as the mean of {built}: a mean of means is the mean of their members, listed here."
     return f"""
 The shipped weights are a weighted mean of {len(soup['members'])} fine-tunes of one start (`lwirst average`;
 BatchNorm statistics re-estimated on {refit.get('batches', '?')} x {refit.get('batch_size', '?')} training frames,
-seed {refit.get('seed', '?')}); each member trained with the recipe below but for its loss and seed.{built}
+seed {refit.get('seed', '?')}); each member trained with the recipe below but for its loss, seed and the fields
+listed, from the start weights named (sha256, 16 hex digits).{built}
 
-| member run | weight | loss | seed | sha256 (16) |
-|---|---|---|---|---|
+| member run | weight | loss | seed | start | recipe otherwise | sha256 (16) |
+|---|---|---|---|---|---|---|
 {rows}
 """
 

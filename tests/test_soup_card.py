@@ -101,8 +101,15 @@ def test_members_started_from_the_same_weights_under_another_name_match_but_othe
     members = [*runs, renamed]
     training = soup_training(_soup(tmp_path / "mean.safetensors", members, [0.4, 0.3, 0.3]), members)
     assert [m["run"] for m in training["soup"]["members"]] == ["run1", "run2", "run3"]
-    other = _run(tmp_path / "run4", 4, LOSSES[0], {**DATA, "init": {"file": "last.safetensors", "sha256": "f" * 16}})
-    with pytest.raises(SystemExit, match="run4: trained on other data"):
+    assert {m["start"] for m in training["soup"]["members"]} == {"0123456789abcdef"}
+    # a member fine-tuned from other weights (e.g. from an earlier mean) joins, its start named
+    chained = _run(tmp_path / "run4", 4, LOSSES[0], {**DATA, "init": {"file": "last.safetensors", "sha256": "f" * 16}})
+    mixed = soup_training(_soup(tmp_path / "mixed.safetensors", [*runs, chained], [0.4, 0.3, 0.3]), [*runs, chained])
+    assert [m["start"] for m in mixed["soup"]["members"]] == ["0123456789abcdef"] * 2 + ["f" * 16]
+    assert "| run4 | 0.3 | `softiou+bce+focal+bgpeak+keep` | 4 | ffffffffffffffff | as below |" in render_soup(
+        mixed["soup"])
+    other = _run(tmp_path / "run5", 5, LOSSES[0], {**DATA, "train_split": "train", "train_images": 256})
+    with pytest.raises(SystemExit, match="run5: trained on other data"):
         soup_training(_soup(tmp_path / "other.safetensors", [*runs, other], [0.4, 0.3, 0.3]), [*runs, other])
 
 
@@ -130,10 +137,35 @@ def test_a_mean_of_a_shipped_mean_and_runs_lists_every_member_with_its_share(run
                                                            training={**training, "hardware": "a CPU"}))
     assert list(member_logs([third], [earlier])["member"]) == ["run1", "run1", "run2", "run2", "run3", "run3"]
     assert "It was written as the mean of `earlier.safetensors`" in render_soup(training["soup"])
-    # without its card beside it, an earlier mean is refused; so is a mean of another start
+    # without its card beside it, an earlier mean is refused; so is a mean trained on other data
     earlier.with_suffix(".json").unlink()
     with pytest.raises(SystemExit, match="no weight mean's card beside it"):
         soup_training(mean, [third], [earlier])
-    earlier.with_suffix(".json").write_text(json.dumps({**card, "data": {**DATA, "init": {"sha256": "e" * 16}}}))
+    earlier.with_suffix(".json").write_text(json.dumps({**card, "data": {**DATA, "train_images": 300}}))
     with pytest.raises(SystemExit, match="run3: trained on other data"):
         soup_training(mean, [third], [earlier])
+
+
+def test_a_fine_tune_of_a_mean_averaged_with_it_names_its_start_and_recipe_change(runs: list[Path],
+                                                                                tmp_path: Path) -> None:
+    """Round 43's shape: the mean of an earlier mean and a run fine-tuned from that mean with another recipe."""
+    earlier = _soup(tmp_path / "earlier.safetensors", runs, [0.5, 0.5])
+    earlier.with_suffix(".json").write_text(json.dumps({**soup_training(earlier, runs), "name": "earlier"}))
+    torch.manual_seed(9)
+    net = build_model().eval()
+    recipe = dataclasses.replace(RECIPES["finetune"], loss=LOSSES[0], seed=14, noise=0.5).to_dict()
+    tuned = tmp_path / "tuned"
+    tuned.mkdir()
+    save_checkpoint(tuned / "last.safetensors", net, net.config, {"recipe": recipe})
+    (tuned / "run.json").write_text(json.dumps({"config": dataclasses.asdict(net.config), "recipe": recipe,
+                                                "data": {**DATA, "init": {"file": "earlier.safetensors",
+                                                                          "sha256": file_hash(earlier)}}}))
+    torch.save({"epoch": 36, "wall_seconds": 900.0}, tuned / "state.pt")
+    mean = tmp_path / "mean.safetensors"
+    save_checkpoint(mean, net, net.config, {"averaged": [
+        {"file": "earlier.safetensors", "sha256": file_hash(earlier), "weight": 0.5},
+        {"file": "tuned/last.safetensors", "sha256": file_hash(tuned / "last.safetensors"), "weight": 0.5}]})
+    members = soup_training(mean, [tuned], [earlier])["soup"]["members"]
+    assert [(m["run"], m["start"], m["recipe_changes"]) for m in members] == [
+        ("run1", "0123456789abcdef", {}), ("run2", "0123456789abcdef", {}),
+        ("tuned", file_hash(earlier), {"noise": 0.5})]
