@@ -148,6 +148,10 @@ def summary(card: ModelCard) -> str:
         parts.append(f"has {params_text(card.params)} parameters")
     if card.flops:
         parts.append(f"and costs {card.flops / 1e6:.0f} M FLOPs per 256×256 frame")
+        scale = card.training.get("confirm")
+        if isinstance(scale, int | float) and scale:
+            parts.append(f"({card.flops * (1 + scale**2) / 1e6:.0f} M with the scale consensus at {scale:g}× it was "
+                         "chosen with and runs with by default)")
     text = " ".join(parts) + "."
     training = card.training
     data = training.get("data") if isinstance(training.get("data"), dict) else {}

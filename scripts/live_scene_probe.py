@@ -16,6 +16,7 @@ import shlex
 import sys
 from pathlib import Path
 
+from lwirst.consensus import DEFAULT_SCALE
 from lwirst.inference import Segmenter
 from lwirst.live import SceneCoverage, scene_coverage
 from lwirst.synth import PRESETS, SceneConfig
@@ -39,9 +40,11 @@ def main() -> None:
     parser.add_argument("--preset", action="append", choices=sorted(SCENES), required=True)
     parser.add_argument("--seeds", type=int, default=24)
     parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--confirm", type=float, default=DEFAULT_SCALE,
+                        help="scale consensus (lwirst.consensus) as the Video page runs it (default: the project's)")
     parser.add_argument("--out", type=Path, required=True)
     args = parser.parse_args()
-    segmenter = Segmenter(args.model, protocol="auto", threads=args.threads)
+    segmenter = Segmenter(args.model, protocol="auto", threads=args.threads, confirm=args.confirm)
     results = {}
     for name in args.preset:
         runs = [scene_coverage(segmenter, SCENES[name], seed) for seed in range(args.seeds)]

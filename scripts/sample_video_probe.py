@@ -22,6 +22,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from lwirst.consensus import DEFAULT_SCALE
 from lwirst.inference import Segmenter
 from lwirst.pipeline import FramePipeline
 from lwirst.sequence_truth import TruthScore, read_truth, score_detections, truth_path
@@ -52,9 +53,11 @@ def main() -> None:
     parser.add_argument("--model", required=True)
     parser.add_argument("--seeds", type=int, default=24)
     parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--confirm", type=float, default=DEFAULT_SCALE,
+                        help="scale consensus (lwirst.consensus) as the Video page runs it (default: the project's)")
     parser.add_argument("--out", type=Path, required=True)
     args = parser.parse_args()
-    segmenter = Segmenter(args.model, protocol="auto", threads=args.threads)
+    segmenter = Segmenter(args.model, protocol="auto", threads=args.threads, confirm=args.confirm)
     scores: dict[int, TruthScore] = {}
     with tempfile.TemporaryDirectory() as folder:
         for seed in range(args.seeds):

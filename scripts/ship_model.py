@@ -310,8 +310,10 @@ def render_soup(soup: dict | None) -> str:
     built = ", ".join(f"`{i['file']}` ({i['sha256']}, weight {i['weight']:g})" for i in soup.get("built_from", []))
     if built:
         built = f"\nIt was written as the mean of {built}: a mean of means is the mean of their members, listed here."
+    starts = {m.get("start") for m in soup["members"]}
+    of = "one start" if len(starts) == 1 else f"{len(starts)} starts"
     return f"""
-The shipped weights are a weighted mean of {len(soup['members'])} fine-tunes of one start (`lwirst average`;
+The shipped weights are a weighted mean of {len(soup['members'])} fine-tunes of {of} (`lwirst average`;
 BatchNorm statistics re-estimated on {refit.get('batches', '?')} x {refit.get('batch_size', '?')} training frames,
 seed {refit.get('seed', '?')}); each member trained with the recipe below but for its loss, seed and the fields
 listed, from the start weights named (sha256, 16 hex digits).{built}

@@ -16,6 +16,7 @@ from pathlib import Path
 
 import pytest
 
+from lwirst.consensus import DEFAULT_SCALE
 from lwirst.datasets import open_dataset
 from lwirst.evaluate import evaluate
 from lwirst.inference import DEFAULT_MODEL, MODELS_DIR, Segmenter
@@ -34,17 +35,21 @@ def test_card_describes_the_shipped_weights() -> None:
 
 def test_shipped_members_are_finetunes_with_their_own_loss_and_seed() -> None:
     """The shipped weights are a mean of fine-tunes: the card's recipe is its first member's, and every
-    member ran the finetune recipe but for the loss and seed the card lists for it."""
+    member ran the finetune recipe but for the loss, seed and recipe fields the card lists for it, from
+    the start weights it names."""
     recipe = Recipe(**CARD["recipe"])
     finetune = RECIPES["finetune"]
     assert dataclasses.replace(recipe, loss=finetune.loss, seed=finetune.seed) == finetune
     assert CARD["data"]["init"]["file"]  # a fine-tune names the weights it started from
     members = CARD["soup"]["members"]
-    assert len(members) == 8 and sum(m["weight"] for m in members) == pytest.approx(1, abs=1e-3)
+    assert len(members) == 9 and sum(m["weight"] for m in members) == pytest.approx(1, abs=1e-3)
     assert (members[0]["loss"], members[0]["seed"]) == (recipe.loss, recipe.seed)
     assert len({(m["loss"], m["seed"]) for m in members}) == len(members)
     for member in members:
         assert member["loss"] in LOSSES  # a loss this code can train
+        assert len(member["start"]) == 16  # the start weights' content hash
+        own = Recipe(**{**CARD["recipe"], "loss": member["loss"], "seed": member["seed"], **member["recipe_changes"]})
+        assert dataclasses.replace(own, loss=finetune.loss, seed=finetune.seed, noise=finetune.noise) == finetune
 
 
 def test_card_comparison_is_one_run_and_the_shipped_model_is_not_below_the_published() -> None:
@@ -63,7 +68,8 @@ def test_card_comparison_is_one_run_and_the_shipped_model_is_not_below_the_publi
 def test_shipped_model_reproduces_its_card_on_sirst_test(data_root: Path) -> None:
     dataset = open_dataset(data_root, "sirst", "test")
     assert len(dataset) == 86
-    result = evaluate(Segmenter(None, backend="torch"), dataset, use_cache=False, keep_saliency=False)
+    result = evaluate(Segmenter(None, backend="torch", confirm=CARD["confirm"]), dataset, use_cache=False,
+                      keep_saliency=False)
     for name, expected in CARD["test_metrics"]["auto"].items():
         tolerance = 5e-7 if name == "fa" else 2e-3
         assert result.metrics[name] == pytest.approx(expected, abs=tolerance), name
@@ -80,7 +86,7 @@ def test_shipped_model_finds_the_embedded_samples_targets() -> None:
     from lwirst.paths import SAMPLES_DIR
     from lwirst.pipeline import FramePipeline
 
-    pipeline = FramePipeline(Segmenter(None, backend="torch"))
+    pipeline = FramePipeline(Segmenter(None, backend="torch", confirm=DEFAULT_SCALE))  # as `lwirst demo` runs
     totals = DemoTotals()
     for path in sorted((SAMPLES_DIR / "images").glob("*.png")):
         kept = pipeline.process(read_image(path)).kept
@@ -97,9 +103,11 @@ def test_card_summary_says_a_mean_of_fine_tunes_is_one() -> None:
 
     card = model_card(DEFAULT_MODEL)
     text = summary(card)
-    assert (f"Its weights are the equal mean of 8 runs (Members below), each fine-tuned from earlier weights "
+    assert ("Its weights are a weighted mean (0.0625 / 0.0625 / 0.0625 / 0.0625 / 0.0625 / 0.0625 / 0.0625 / "
+            "0.0625 / 0.5) of 9 runs (Members below), each fine-tuned from earlier weights "
             f"on SIRST (trainval, 341 images) and frames generated from them (Training data below) for "
             f"{CARD['epochs']} epochs") in text
+    assert "304 M FLOPs per 256×256 frame (986 M with the scale consensus at 1.5×" in text
     single = dataclasses.replace(card, training={k: v for k, v in card.training.items() if k != "soup"})
     assert "It was fine-tuned from earlier weights on SIRST" in summary(single)
     scratch = dataclasses.replace(single, training={**single.training, "data": {
