@@ -257,6 +257,10 @@ class Segmenter:
         if fixed is not None and self.protocol == "auto" and tuple(fixed) == self.size:
             log.info("%s holds for %dx%d inputs only: every frame is resized", self.model_name, *fixed)
             self.protocol = "resize"
+        if fixed is not None and self.confirm is not None:  # its enlarged second run cannot feed such a graph
+            log.warning("%s holds for %dx%d inputs only, so scale consensus cannot run its %gx second pass: "
+                        "frames run once (results say so)", self.model_name, *fixed, self.confirm)
+            self.confirm = None
         if fixed is None or (self.protocol == "resize" and tuple(fixed) == self.size):
             return
         wanted = ("on each image at its own size (native protocol)" if self.protocol == "native"

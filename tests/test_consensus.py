@@ -162,3 +162,26 @@ def test_a_consensus_run_is_its_own_point_on_the_accuracy_flops_chart():
     assert len(merged) == 2
     assert confirmed["name"] == "m, consensus 1.5×" and confirmed["flops_m"] == pytest.approx(300 * 3.25)
     assert plain["flops_m"] == pytest.approx(300)
+
+
+def test_a_fixed_size_onnx_graph_runs_once_and_says_so(tmp_path, caplog):
+    """The published LW-IRSTNet ONNX holds for 256x256 inputs only; consensus's 384x384 second run stopped
+    ONNX Runtime with a shape error mid-evaluation. Such a graph now runs once, with a warning."""
+    import onnx
+
+    from lwirst.export import export_onnx
+    from lwirst.models import build_model
+
+    path = tmp_path / "fixed.onnx"
+    export_onnx(build_model().eval(), path)
+    graph = onnx.load(path)
+    for tensor in (*graph.graph.input, *graph.graph.output):
+        for axis, size in ((2, 256), (3, 256)):
+            tensor.type.tensor_type.shape.dim[axis].ClearField("dim_param")
+            tensor.type.tensor_type.shape.dim[axis].dim_value = size
+    onnx.save(graph, path)
+    with caplog.at_level("WARNING", logger="lwirst.inference"):
+        segmenter = Segmenter(path, backend="onnxruntime", threads=1, confirm=1.5)
+    assert segmenter.confirm is None and "scale consensus cannot run" in caplog.text
+    saliency = segmenter.predict(_frame((240, 320), [(100, 100)]))
+    assert saliency.confirm is None and "confirm" not in segmenter.describe()
