@@ -158,6 +158,9 @@ def test_a_hard_negative_run_resumes_with_only_its_run_dir(synth_dir: Path, tmp_
     run_dir, init = tmp_path / "run", tmp_path / "init.safetensors"
     save_checkpoint(init, build_model(config=NetConfig()), NetConfig())
     assert main([*_train_args(run_dir, synth_dir, 2), "--init", str(init), "--hard", "0.25", "--until", "1"]) == 0
+    # one's usual dataset in $LWIRST_DATA_DIR does not override the run's own data folder on --resume
+    (tmp_path / "usual").mkdir()
+    monkeypatch.setenv("LWIRST_DATA_DIR", str(tmp_path / "usual"))
     assert main(["train", "--run-dir", str(run_dir), "--resume", "--threads", "1"]) == 0
     assert [int(r["epoch"]) for r in _metric_rows(run_dir)] == [1, 2]
     header = json.loads((run_dir / "run.json").read_text())

@@ -177,13 +177,16 @@ def _saved_run(run_dir: Path) -> dict[str, Any] | None:
 
 
 def _fill_data_options(args: argparse.Namespace, saved: dict[str, Any] | None) -> None:
-    """Data options not given: on --resume the run's (run.json), else the defaults."""
+    """Data options not given: on --resume the run's (run.json), else the defaults. The run's data folder
+    wins over $LWIRST_DATA_DIR (set for one's usual dataset, it broke resuming a run on other data); the
+    variable serves where that folder is gone (the data moved to another path or machine)."""
     data = saved.get("data", {}) if saved else {}
     for key, default in DATA_DEFAULTS.items():
         if getattr(args, key) is None:
             setattr(args, key, data.get(key, default))
-    if args.data_dir is None and data.get("data_dir") and not os.environ.get("LWIRST_DATA_DIR"):
-        args.data_dir = data["data_dir"]
+    recorded = data.get("data_dir")
+    if args.data_dir is None and recorded and (Path(recorded).is_dir() or not os.environ.get("LWIRST_DATA_DIR")):
+        args.data_dir = recorded
 
 
 def _fill_init(args: argparse.Namespace, saved: dict[str, Any] | None, recipe: Recipe) -> None:
