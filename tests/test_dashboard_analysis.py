@@ -32,6 +32,7 @@ from lwirst.export import to_onnx_bytes
 from lwirst.inference import Segmenter
 from lwirst.modelcard import DEMO_MODEL, demo_network
 from lwirst.postprocess import TargetFilter
+from lwirst.rounding import flops_text
 from lwirst.scoring import OPERATOR, metric_specs
 
 REPO = Path(__file__).resolve().parents[1]
@@ -77,10 +78,11 @@ def network_calls(monkeypatch: pytest.MonkeyPatch) -> list[int]:
 
 
 def open_page(page: str, **state: object) -> AppTest:
-    """The app on `page` with the demo network (the developer option on) and the embedded samples (plus
-    `state`); no exception."""
+    """The app on `page` with the demo network (the developer option on), scale consensus off (the untrained
+    network's blobs rarely survive its second run) and the embedded samples (plus `state`); no exception."""
     at = AppTest.from_file(str(APP), default_timeout=180)
-    for key, value in {"model": DEMO_MODEL, "dev_demo": True, "data_root": SAMPLES_LABEL, **state}.items():
+    for key, value in {"model": DEMO_MODEL, "dev_demo": True, "consensus": False, "data_root": SAMPLES_LABEL,
+                       **state}.items():
         at.session_state[key] = value
     at.run()
     HOME_CALLS.clear()  # the Home page's demo frame is not the page's doing
@@ -359,6 +361,11 @@ def test_evaluate_shows_the_operator_row_the_protocol_as_run_and_how_few_images(
     header = " ".join(md.value for md in at.markdown)
     assert f"2 images, {m['targets']} targets: too few (under {analysis.FEW_IMAGES})" in header
     assert "FLOPs per frame run" not in {c.label for c in at.metric}  # the samples ran at 256×256: one figure
+    # with scale consensus they ran again at 384×384: that cost is a card of its own
+    confirmed = open_page("5_evaluate.py", consensus=True)
+    confirmed.button(key="eval_run").click().run()
+    assert "; scale consensus at 1.5x" in " ".join(c.value for c in confirmed.caption)
+    assert metric(confirmed, "FLOPs per frame run").endswith(flops_text(run.flops * (1 + 1.5**2)))
 
 
 def test_an_evaluation_with_scale_consensus_never_answers_for_one_without(network_calls: list[int]) -> None:
