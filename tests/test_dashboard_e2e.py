@@ -33,6 +33,7 @@ import pytest
 
 from dashboard.config import DATA_ROOTS_ENV, SAMPLES_DIR
 from lwirst import palette
+from lwirst.consensus import DEFAULT_SCALE
 from lwirst.datasets import DATA_DIR_ENV, open_dataset
 from lwirst.evaluate import CACHE_ENV
 from lwirst.web_video import SPLIT_FPS
@@ -243,7 +244,8 @@ def chip_places(page: Page) -> list[tuple[int, int]]:
 
 @functools.cache
 def first_false_alarm_image(sirst_root: Path) -> int:
-    """Index in SIRST test of the first image where the shipped model raises a false alarm at threshold 0."""
+    """Index in SIRST test of the first image where the shipped model, run once (no consensus), raises a false
+    alarm at threshold 0."""
     from lwirst.inference import Segmenter
     from lwirst.metrics import image_record
 
@@ -417,7 +419,7 @@ def test_dashboard_in_a_browser(page: Page, server: str, sirst_root: Path) -> No
     # One colour language: a false alarm is the same vermillion in the kept-targets panel, the
     # ground-truth panel and its chip (the issue saw it red in one panel and blue in the next).
     index = first_false_alarm_image(sirst_root)
-    page.goto(f"{server}/single-frame?image={index}&threshold=0")
+    page.goto(f"{server}/single-frame?image={index}&threshold=0&consensus=0")  # with consensus test has none
     expect(page.get_by_role("heading", name="Single frame", exact=True)).to_be_visible()
     expect(page.get_by_text("Targets kept", exact=True)).to_be_visible()
     settle(page)
@@ -640,7 +642,8 @@ def test_analysis_pages_in_a_browser(fresh_cache: Path, page: Page, sirst_root: 
         page.get_by_text("Untrained demo network", exact=True).click()
         settle(page)
     expect(page.locator(".js-plotly-plot")).to_have_count(2)
-    measured = "measured here, sirst test (auto: 2 native, 84 resized)"  # the protocol as it ran on SIRST test
+    # the protocol as it ran on SIRST test, with the default scale consensus
+    measured = f"measured here, sirst test (auto: 2 native, 84 resized, confirmed at {DEFAULT_SCALE:g}x)"
     expect(page.locator(".js-plotly-plot").first.get_by_text(measured, exact=True)).to_be_visible()
     settle(page)
     shoot(page, "compare")
