@@ -482,7 +482,9 @@ def _card_point(path: str, version: str, name: str) -> pd.DataFrame:
     card = common.card(common.Engine(path, version, "", "", None))
     data = card.training.get("data") if isinstance(card.training.get("data"), dict) else {}
     dataset = str(data.get("dataset", "?"))
-    return analysis.card_points({name: (card.test_metrics, dataset, "test", card.params, card.flops)})
+    scale = card.training.get("confirm")
+    return analysis.card_points({name: (card.test_metrics, dataset, "test", card.params, card.flops)},
+                                confirm={name: float(scale) if isinstance(scale, int | float) else None})
 
 
 def card_points() -> pd.DataFrame:

@@ -328,14 +328,16 @@ def measured_source(dataset: str, split: str, protocol: str | None = None, origi
 
 def measured_point(name: str, metrics: Mapping[str, float], dataset: str, split: str, params: int | None,
                    flops: float | None, protocol: str | None = None, origin: str = MEASURED_PREFIX,
-                   applied: AppliedProtocol | None = None) -> dict[str, Any]:
+                   applied: AppliedProtocol | None = None, confirm: float | None = None) -> dict[str, Any]:
     """A Fig. 4 point of a model evaluated here or scored in its card (cost in millions; NaN when unknown,
     e.g. ONNX FLOPs); `source` names its origin, dataset, split and protocol: as applied where known
     (a run of "auto" on large frames ran them all natively, which a card's "auto" on SIRST did not).
     A run with scale consensus (`lwirst.consensus`) is a detector of its own: named and keyed apart from
     the plain run, and costed with its second run (a 256×256 frame also runs at 256·s × 256·s)."""
-    shown = applied.short if applied is not None else protocol
-    confirm = applied.confirm if applied is not None else None
+    if applied is not None:
+        shown, confirm = applied.short, applied.confirm
+    else:  # a card's score: the protocol it names, and the consensus it was measured with (`confirm`)
+        shown = f"{protocol}, confirmed at {confirm:g}x" if confirm and protocol else protocol
     if confirm:
         name, protocol = f"{name}, consensus {confirm:g}×", f"{protocol or ''} + consensus {confirm:g}×"
         flops = flops * (1 + confirm**2) if flops else flops
@@ -372,17 +374,20 @@ def sweep_points(results: pd.DataFrame, when: str = "best") -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
-def card_points(cards: Mapping[str, tuple[Mapping[str, Any], str, str, int | None, float | None]]) -> pd.DataFrame:
+def card_points(cards: Mapping[str, tuple[Mapping[str, Any], str, str, int | None, float | None]],
+                confirm: Mapping[str, float | None] | None = None) -> pd.DataFrame:
     """Fig. 4 points from model cards: name -> (test metrics, flat or per protocol; dataset; split;
-    params; FLOPs); one point per input protocol the card scored."""
+    params; FLOPs); one point per input protocol the card scored. `confirm`: name -> the scale consensus
+    a card's scores were measured with (round 43's card), which names and costs its points."""
     rows = []
     for name, (metrics, dataset, split, params, flops) in cards.items():
         per_protocol = metrics if metrics and all(isinstance(v, Mapping) for v in metrics.values()) \
             else {"": metrics}
+        scale = (confirm or {}).get(name)
         for protocol, values in per_protocol.items():
             if values:
                 rows.append(measured_point(name, values, dataset, split, params, flops, protocol or None,
-                                           CARD_PREFIX))
+                                           CARD_PREFIX, confirm=scale))
     return pd.DataFrame(rows, columns=list(paper_points().columns))
 
 
@@ -583,7 +588,7 @@ def _symbol(points: pd.DataFrame) -> str:
     kind, protocol = points["group"].iloc[0], points["protocol"].iloc[0]
     if kind not in KIND_SYMBOLS:
         return "circle"
-    return KIND_SYMBOLS[kind] + PROTOCOL_FILLS.get(str(protocol), "")
+    return KIND_SYMBOLS[kind] + PROTOCOL_FILLS.get(str(protocol).split(" + ")[0], "")  # "resize + consensus 1.5×"
 
 
 def _fig4_trace(figure: go.Figure, points: pd.DataFrame, metric: str, cost: str, source: str, color: str,

@@ -185,3 +185,23 @@ def test_a_fixed_size_onnx_graph_runs_once_and_says_so(tmp_path, caplog):
     assert segmenter.confirm is None and "scale consensus cannot run" in caplog.text
     saliency = segmenter.predict(_frame((240, 320), [(100, 100)]))
     assert saliency.confirm is None and "confirm" not in segmenter.describe()
+
+
+def test_a_card_scored_with_consensus_puts_its_points_at_that_cost():
+    """Round 43's card was scored with consensus: its Fig. 4 points are named for it and cost 3.25x the
+    network's FLOPs (they stood at 303.5 M), and a run measured here the same way replaces the card's point."""
+    from lwirst import analysis
+
+    metrics = {"auto": {"miou": 0.75, "f1": 0.86}, "native": {"miou": 0.72, "f1": 0.83}}
+    cards = analysis.card_points({"m": (metrics, "sirst", "test", 163_232, 303.5e6)}, confirm={"m": 1.5})
+    assert set(cards["name"]) == {"m, consensus 1.5×"}
+    assert list(cards["flops_m"]) == pytest.approx([303.5 * 3.25] * 2)
+    assert "(auto, confirmed at 1.5x)" in cards["source"].iloc[0]
+    native = cards[cards["source"].str.contains("native")]
+    assert analysis._symbol(native) == "star-open-dot"  # the protocol's marker, consensus or not
+    plain = analysis.card_points({"m": (metrics, "sirst", "test", 163_232, 303.5e6)})
+    assert set(plain["name"]) == {"m"} and list(plain["flops_m"]) == pytest.approx([303.5] * 2)
+    measured = analysis.measured_point("m", {"miou": 0.75}, "sirst", "test", 163_232, 303.5e6, protocol="auto",
+                                       applied=AppliedProtocol("auto", (256, 256), {"resize": 86}, 1.5))
+    merged = analysis.merge_points(pd.concat([cards, pd.DataFrame([measured])], ignore_index=True))
+    assert sorted(merged["group"]) == sorted([analysis.CARD_PREFIX, analysis.MEASURED_PREFIX])  # native card stays

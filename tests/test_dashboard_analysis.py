@@ -467,15 +467,17 @@ def test_compare_shows_the_shipped_model_from_its_card_on_first_load() -> None:
     at = open_page("6_compare.py", model=common.trained_label())
     flops = chart(at, "compare_flops")
     card = json.loads((REPO / "data" / "models" / "lwirst-sirst.json").read_text())
+    name = "lwirst-sirst, consensus 1.5×"  # the card was scored with the default scale consensus (round 43)
     for protocol, scores in card["test_metrics"].items():
-        trace = next(t for t in flops["data"] if t["name"] == f"model card, sirst test ({protocol})")
-        assert list(trace["hovertext"]) == ["lwirst-sirst"] and plotted(trace["y"])[0] == pytest.approx(scores["miou"])
+        trace = next(t for t in flops["data"] if t["name"] == f"model card, sirst test ({protocol}, confirmed at 1.5x)")
+        assert list(trace["hovertext"]) == [name] and plotted(trace["y"])[0] == pytest.approx(scores["miou"])
+        assert plotted(trace["x"])[0] == pytest.approx(card["flops"] * 3.25 / 1e6)  # its second run costs too
     assert analysis.PAPER_SOURCE in {t["name"] for t in flops["data"]}
     for key in ("compare_flops", "compare_params"):  # the star and its name: one colour on both panels
-        stars = [t for t in chart(at, key)["data"] if "lwirst-sirst" in list(t.get("hovertext", []))]
+        stars = [t for t in chart(at, key)["data"] if name in list(t.get("hovertext", []))]
         assert len(stars) == len(card["test_metrics"])
         assert {(t["marker"]["color"], t["textfont"]["color"]) for t in stars} == {(palette.SHIPPED, palette.SHIPPED)}
-        assert sum(list(t["text"]).count("lwirst-sirst") for t in stars) == 1
+        assert sum(list(t["text"]).count(name) for t in stars) == 1
 
 
 def test_compare_draws_the_shipped_model_in_one_colour_on_every_panel() -> None:
@@ -645,7 +647,8 @@ def test_compare_plots_table_ii_beside_the_models_measured_here(tmp_path: Path) 
     assert not any("has no evaluation on this server's data yet" in c.value for c in at.caption)
     assert flops["layout"]["yaxis"]["title"]["text"] == "F1"
     table = at.dataframe[0].value
-    assert "untrained demo" in set(table["name"]) and "model card, sirst test (resize)" in set(table["source"])
+    assert "untrained demo" in set(table["name"])
+    assert "model card, sirst test (resize, confirmed at 1.5x)" in set(table["source"])
     # the demo's run is labelled with the protocol as it ran: the samples are small, so "auto" resized them all
     assert "measured here, samples test (auto: all resized)" in set(table["source"])
 

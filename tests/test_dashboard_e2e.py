@@ -614,8 +614,8 @@ def test_analysis_pages_in_a_browser(fresh_cache: Path, page: Page, sirst_root: 
     # Compare on first load, nothing evaluated yet: the shipped model's point from its card, data named.
     open_page(page, "Compare")
     expect(page.locator(".js-plotly-plot")).to_have_count(2)
-    expect(page.locator(".js-plotly-plot").first.get_by_text("model card, sirst test (resize)", exact=True)) \
-        .to_be_visible()
+    card_resize = f"model card, sirst test (resize, confirmed at {DEFAULT_SCALE:g}x)"  # scored with consensus
+    expect(page.locator(".js-plotly-plot").first.get_by_text(card_resize, exact=True)).to_be_visible()
     expect(page.locator(".js-plotly-plot").first.get_by_text("paper, fusion set (Table II)",
                                                               exact=True)).to_be_visible()
 
@@ -765,7 +765,8 @@ def test_every_page_on_the_embedded_defaults(offline_page: Page, offline_server:
     open_page(page, "Compare")
     clean(page, "Compare")
     flops = page.locator(".js-plotly-plot").first
-    expect(flops.get_by_text("model card, sirst test (resize)", exact=True)).to_be_visible()
+    card_resize = f"model card, sirst test (resize, confirmed at {DEFAULT_SCALE:g}x)"
+    expect(flops.get_by_text(card_resize, exact=True)).to_be_visible()
     expect(flops.get_by_text("measured here, samples test (auto: all resized)", exact=True)).to_have_count(0)
     expect(page.get_by_text("scored on fewer than 20 images", exact=False)).to_be_visible()
 
