@@ -84,8 +84,11 @@ def model_card() -> None:
     size.metric("Parameters", params_text(card.params) if card.params else "not available")
     cost.metric("FLOPs (256×256)", flops_text(card.flops) if card.flops else "not available",
                 help=card_view.help_for("FLOPs"))
-    runs.metric("Runs here on", chosen.runs_on, help=f"{card_view.help_for(chosen.protocol)}\n\n"
-                f"Each frame runs with {describe_consensus(chosen.confirm)}.")
+    runs.metric("Runs here on", f"{chosen.backend}/{chosen.protocol}",
+                help=f"{card_view.help_for(chosen.protocol)}\n\n"
+                     f"Each frame runs with {describe_consensus(chosen.confirm)}.")
+    if chosen.confirm:  # under the card: in its value it cut the backend and protocol short
+        runs.caption(f"+ scale consensus {chosen.confirm:g}× ({1 + chosen.confirm**2:g}× the FLOPs per frame)")
     test_scores(card)
     training(card)
     experiments(chosen)

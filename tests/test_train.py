@@ -118,9 +118,11 @@ def test_resume_needs_only_the_run_dir_and_ctrl_c_says_so(synth_dir: Path, tmp_p
     monkeypatch.delenv("LWIRST_DATA_DIR", raising=False)
     run_dir = tmp_path / "run"
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
-    # 8 epochs of ~0.5 s: a loaded CI worker once saw a 3-epoch run end before the signal arrived
+    # Ctrl-C as from a terminal: a test runner started in the background (or its workers) may pass SIGINT
+    # on ignored, and Python then never raises KeyboardInterrupt (the run went on to its last epoch in CI)
     proc = subprocess.Popen([sys.executable, "-m", "lwirst.cli", *_train_args(run_dir, synth_dir, 8)], env=env,
-                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     deadline = time.monotonic() + 120
     while len(_metric_rows(run_dir)) < 1 and time.monotonic() < deadline:
         time.sleep(0.05)
