@@ -16,7 +16,7 @@ import shlex
 import sys
 from pathlib import Path
 
-from lwirst.consensus import DEFAULT_SCALE
+from lwirst.commands.segment import add_confirm_argument
 from lwirst.inference import Segmenter
 from lwirst.live import SceneCoverage, scene_coverage
 from lwirst.synth import PRESETS, SceneConfig
@@ -40,8 +40,7 @@ def main() -> None:
     parser.add_argument("--preset", action="append", choices=sorted(SCENES), required=True)
     parser.add_argument("--seeds", type=int, default=24)
     parser.add_argument("--threads", type=int, default=1)
-    parser.add_argument("--confirm", type=float, default=DEFAULT_SCALE,
-                        help="scale consensus (lwirst.consensus) as the Video page runs it (default: the project's)")
+    add_confirm_argument(parser)  # as the Video and Live pages run it by default
     parser.add_argument("--out", type=Path, required=True)
     args = parser.parse_args()
     segmenter = Segmenter(args.model, protocol="auto", threads=args.threads, confirm=args.confirm)

@@ -22,7 +22,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from lwirst.consensus import DEFAULT_SCALE
+from lwirst.commands.segment import add_confirm_argument
 from lwirst.inference import Segmenter
 from lwirst.pipeline import FramePipeline
 from lwirst.sequence_truth import TruthScore, read_truth, score_detections, truth_path
@@ -53,8 +53,7 @@ def main() -> None:
     parser.add_argument("--model", required=True)
     parser.add_argument("--seeds", type=int, default=24)
     parser.add_argument("--threads", type=int, default=1)
-    parser.add_argument("--confirm", type=float, default=DEFAULT_SCALE,
-                        help="scale consensus (lwirst.consensus) as the Video page runs it (default: the project's)")
+    add_confirm_argument(parser)  # as the Video and Live pages run it by default
     parser.add_argument("--out", type=Path, required=True)
     args = parser.parse_args()
     segmenter = Segmenter(args.model, protocol="auto", threads=args.threads, confirm=args.confirm)
