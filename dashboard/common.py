@@ -38,7 +38,7 @@ from dashboard.config import SAMPLES_DIR, MissingRoot, Settings, load_settings
 from lwirst import paths
 from lwirst.backends import available_backends, default_backend, engine_choice, get_backend
 from lwirst.card_view import help_for
-from lwirst.consensus import DASHBOARD_SCALE, DEFAULT_SCALE, RADIUS
+from lwirst.consensus import DASHBOARD_SCALE, DEFAULT_SCALE, RADIUS, flops_factor
 from lwirst.consensus import describe as describe_consensus
 from lwirst.datasets import (
     Sample,
@@ -97,7 +97,7 @@ CONSENSUS_ON = DEFAULT_SCALE is not None  # the scale-consensus toggle's startin
 # The toggle's help; the second run's input has DASHBOARD_SCALE² the pixels, hence the compute.
 CONSENSUS_HELP = (f"Keeps a target only where a second run of the frame, enlarged {DASHBOARD_SCALE:g}×, also finds "
                   f"it within {RADIUS} pixels: fewer false alarms on cluttered frames, some dim targets lost, about "
-                  f"{1 + DASHBOARD_SCALE ** 2:g}× the compute")
+                  f"{flops_factor(DASHBOARD_SCALE):g}× the compute")
 _NETWORK_LOCK = threading.Lock()
 
 

@@ -33,7 +33,7 @@ from scipy.stats import kendalltau
 from lwirst import ablation_stats, jsonio, palette, paths, uploads
 from lwirst.chips import Chip, target_chips
 from lwirst.config import presets_for_table
-from lwirst.consensus import recorded
+from lwirst.consensus import flops_factor, recorded
 from lwirst.drawing import HeatScale, Match, draw_targets, evaluation_overlay, heat_scale, heatmap, mask_image
 from lwirst.errors import LwirstError
 from lwirst.evaluate import AppliedProtocol, EvalResult, cache_root, frame_flops, rescore
@@ -340,7 +340,7 @@ def measured_point(name: str, metrics: Mapping[str, float], dataset: str, split:
         shown = f"{protocol}, confirmed at {confirm:g}x" if confirm and protocol else protocol
     if confirm:
         name, protocol = f"{name}, consensus {confirm:g}×", f"{protocol or ''} + consensus {confirm:g}×"
-        flops = flops * (1 + confirm**2) if flops else flops
+        flops = flops * flops_factor(confirm) if flops else flops
     return {"name": name, "source": measured_source(dataset, split, shown, origin), "data": f"{dataset} {split}",
             "protocol": protocol or "", "group": origin, "year": math.nan,
             "flops_m": flops / 1e6 if flops else math.nan, "params_m": params / 1e6 if params else math.nan,

@@ -38,6 +38,12 @@ def recorded(value: object) -> float | None:
     return float(value) if isinstance(value, int | float) and value == value and value else None
 
 
+def flops_factor(scale: float | None) -> float:
+    """What consensus multiplies a frame's FLOPs by: the network is fully convolutional, so the second run,
+    on scale² the pixels, costs scale² the first's (1 + scale²; 1 without consensus)."""
+    return 1 + scale**2 if scale else 1.0
+
+
 def describe(scale: float | None) -> str:
     """How a result's frames were confirmed, for captions and printed headers."""
     if scale is None:

@@ -9,6 +9,7 @@ import streamlit as st
 from dashboard import common, views
 from lwirst import card_view
 from lwirst.consensus import describe as describe_consensus
+from lwirst.consensus import flops_factor
 from lwirst.frame_report import FrameReport
 from lwirst.modelcard import ModelCard
 from lwirst.postprocess import NO_FILTER
@@ -88,7 +89,7 @@ def model_card() -> None:
                 help=f"{card_view.help_for(chosen.protocol)}\n\n"
                      f"Each frame runs with {describe_consensus(chosen.confirm)}.")
     if chosen.confirm:  # under the card: in its value it cut the backend and protocol short
-        runs.caption(f"+ scale consensus {chosen.confirm:g}× ({1 + chosen.confirm**2:g}× the FLOPs per frame)")
+        runs.caption(f"+ scale consensus {chosen.confirm:g}× ({flops_factor(chosen.confirm):g}× the FLOPs per frame)")
     test_scores(card)
     training(card)
     experiments(chosen)
