@@ -89,7 +89,8 @@ def model_card() -> None:
                 help=f"{card_view.help_for(chosen.protocol)}\n\n"
                      f"Each frame runs with {describe_consensus(chosen.confirm)}.")
     if chosen.confirm:  # under the card: in its value it cut the backend and protocol short
-        runs.caption(f"+ scale consensus {chosen.confirm:g}× ({flops_factor(chosen.confirm):g}× the FLOPs per frame)")
+        runs.caption(f"with scale consensus {chosen.confirm:g}× "
+                     f"({flops_factor(chosen.confirm):g}× the FLOPs per frame)")
     test_scores(card)
     training(card)
     experiments(chosen)

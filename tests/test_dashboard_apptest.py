@@ -312,7 +312,7 @@ def test_the_shipped_model_runs_with_scale_consensus_by_default() -> None:
     assert any(CONSENSUS_NOTE in c.value for c in at.caption), [c.value for c in at.caption]
     at.switch_page(str(PAGES / "1_home.py")).run()
     assert metric(at, "Runs here on").endswith("/auto")  # the value stays short; consensus is said below it
-    assert f"+ scale consensus {DASHBOARD_SCALE:g}× (3.25× the FLOPs per frame)" in [c.value for c in at.caption]
+    assert f"with scale consensus {DASHBOARD_SCALE:g}× (3.25× the FLOPs per frame)" in [c.value for c in at.caption]
 
 
 def test_the_consensus_toggle_travels_in_a_shared_link_and_survives_a_page_switch() -> None:
@@ -328,7 +328,7 @@ def test_the_consensus_toggle_travels_in_a_shared_link_and_survives_a_page_switc
     at.switch_page(str(PAGES / "1_home.py")).run()
     assert at.toggle(key="consensus").value is True
     assert metric(at, "Runs here on").endswith("/auto")  # the value stays short; consensus is said below it
-    assert f"+ scale consensus {DASHBOARD_SCALE:g}× (3.25× the FLOPs per frame)" in [c.value for c in at.caption]
+    assert f"with scale consensus {DASHBOARD_SCALE:g}× (3.25× the FLOPs per frame)" in [c.value for c in at.caption]
 
 
 def test_dataset_image_from_a_configured_root_shows_ground_truth(
