@@ -59,6 +59,7 @@ from lwirst.backends import (
     preference,
 )
 from lwirst.complexity import count_complexity
+from lwirst.consensus import DEFAULT_SCALE, flops_factor
 from lwirst.errors import LwirstError
 from lwirst.hostcpu import NO_VNNI, IsaCap, cap_in_environ, cpu_flags, host_kind, int8_hazard, isa_cap
 from lwirst.imageio import to_gray
@@ -273,6 +274,29 @@ class Result:
         return min(1.0, self.measured_pipeline_share)
 
 
+@dataclass(frozen=True)
+class ConsensusRow:
+    """One variant's end-to-end speed with the commands' default scale consensus against one run per frame.
+
+    `kept` is the median over adjacent (one run, consensus) call pairs of their latency ratio: what
+    consensus keeps of the one-run frame rate, measured under the same machine state (`paired_share`).
+    """
+
+    variant: str
+    frame: tuple[int, int] | None  # (H, W) of a --size row; None: the benchmark frames as they are
+    protocol: str
+    threads: int
+    scale: float
+    once_fps: float
+    consensus_fps: float
+    kept: float | None
+
+    @property
+    def flops_share(self) -> float:
+        """What the FLOPs alone predict consensus keeps: 1 / (1 + scale²)."""
+        return 1.0 / flops_factor(self.scale)
+
+
 @dataclass
 class BenchConfig:
     model: Path | None = None
@@ -306,6 +330,7 @@ class BenchReport:
     # Under emulation: per variant, what its runtime ran ("kernels": CAPPED, NOT_CAPPED or ABOVE_CAP, and for
     # OpenVINO the primitives it chose and those above the cap); None for a native run.
     emulation: dict[str, dict] | None = None
+    consensus: list[ConsensusRow] = field(default_factory=list)  # the default path with and without consensus
 
     @property
     def cap(self) -> IsaCap | None:
@@ -444,6 +469,7 @@ class BenchReport:
                 "isa": self.cpu.emulated, "label": self.cpu.emulation, "variants": self.emulation},
             "results": [self._row_json(r) for r in self.results],
             "frame_results": [self._row_json(r) for r in self.frame_results],
+            "consensus": [{**asdict(r), "flops_share": r.flops_share} for r in self.consensus],
             "int8": self.int8_usability(),
             "skipped": self.skipped, "bars": self.bars(), "engines": engine_table(),
         }
@@ -502,6 +528,7 @@ class BenchReport:
         for name, reason in self.skipped.items():
             lines.append(f"skipped {name}: {reason}")
         lines.extend(self._frame_table())
+        lines.extend(self._consensus_table())
         for name, verdict in self.int8_usability().items():
             lines.append(f"int8 {name}: " + ("usable" if verdict["usable"]
                                              else "not usable: " + "; ".join(verdict["reasons"])))
@@ -540,6 +567,23 @@ class BenchReport:
                          f"{ceiling:>9.0f}{r.fps / ceiling * 100:>6.0f}%"
                          + (f"  {self.kernels(r.name)}" if self.emulation is not None else ""))
         lines.append("frame = W x H; ceiling = the model-size ceiling scaled by the network input's area")
+        return lines
+
+    def _consensus_table(self) -> list[str]:
+        if not self.consensus:
+            return []
+        head = (f"{'frame':<11}{'variant':<19}{'protocol':<9}{'thr':>4}{'once fps':>10}{'consensus fps':>15}"
+                f"{'kept':>7}{'FLOPs say':>11}")
+        scale = self.consensus[0].scale
+        lines = ["", f"scale consensus at {scale:g}x, the default of evaluate, segment, video, demo and the dashboard "
+                 "(batch 1, end-to-end; `--confirm off` runs the network once):", head, "-" * len(head)]
+        for r in self.consensus:
+            kept = "-" if r.kept is None else f"{r.kept * 100:.0f}%"
+            frame = "as given" if r.frame is None else f"{r.frame[1]}x{r.frame[0]}"
+            lines.append(f"{frame:<11}{r.variant:<19}{r.protocol:<9}{r.threads:>4}"
+                         f"{r.once_fps:>10.1f}{r.consensus_fps:>15.1f}{kept:>7}{r.flops_share * 100:>10.0f}%")
+        lines.append(f"kept = paired median of one-run over consensus latency; FLOPs say = 1 / (1 + {scale:g}²), "
+                     "the share the second, enlarged run leaves if time followed arithmetic")
         return lines
 
 
@@ -768,6 +812,7 @@ def run_bench(config: BenchConfig, progress: Callable[[str], None] | None = None
             r.ratio = r.fps / base.fps if base and base.fps else 0.0
             if r.net_size is not None:
                 r.ceiling_share = r.fps / report.frame_ceiling_fps(r.threads, r.net_size, r.precision)
+    report.consensus = _time_consensus(source, variants, frames, config, say, used)
     if cap is not None:
         report.emulation = {name: kernel_evidence(next(v for v in variants if v.name == name), segs, cap)
                             for name, segs in used.items()}
@@ -838,6 +883,50 @@ def _time_frame_sizes(source: torch.nn.Module | Path | None, variants: Sequence[
                     e2e_t.fps, e2e_t.percentile_ms(50), e2e_t.percentile_ms(95), None, None, None,
                     v.options.precision, v.note, frame=(h, w), protocol=protocol,
                     net_size=(int(net_hw[0]), int(net_hw[1])), measured_share=paired_share(model_t, e2e_t)))
+    return rows
+
+
+def _time_consensus(source: torch.nn.Module | Path | None, variants: Sequence[Variant], frames: list[np.ndarray],
+                    config: BenchConfig, say: Callable[[str], None],
+                    used: dict[str, list[Segmenter]]) -> list[ConsensusRow]:
+    """End-to-end fps of the default path with the commands' default scale consensus and with one run,
+    on the benchmark frames and at each --size, at the bars' thread count, timed in adjacent pairs.
+
+    The variant is the `auto` default when it was timed, else the first variant asked for: the row
+    answers "what does the default cost on this host", which a one-run table cannot.
+    """
+    names = [v.name for v in variants]
+    wanted = [default_variant(), *(n for n in names if n not in (BASELINE, REFERENCE)), REFERENCE]
+    name = next((n for n in wanted if n in names), None)
+    if name is None or DEFAULT_SCALE is None:
+        return []
+    variant = next(v for v in variants if v.name == name)
+    threads = _bar_threads({"threads": list(config.threads)})
+    one = BenchConfig(threads=(threads,), batches=(1,), seconds=config.seconds, rounds=config.rounds,
+                      quick=config.quick, seed=config.seed)
+    sets = [(None, frames[:FRAME_SAMPLES])] + [
+        ((h, w), [cv2.resize(f, (w, h), interpolation=cv2.INTER_LINEAR) for f in frames[:FRAME_SAMPLES]])
+        for h, w in config.frame_sizes]
+    cells: dict[tuple, tuple[Callable[[], object], Callable[[], object]]] = {}
+    protocols = {}
+    for frame, sized in sets:
+        protocols[frame] = protocol = large_frame_protocol(frame or sized[0].shape[:2], config.size)
+        pair = [Segmenter(source, backend=variant.backend, size=config.size, threads=threads, protocol=protocol,
+                          options=variant.options, confirm=confirm) for confirm in (None, DEFAULT_SCALE)]
+        if pair[1].confirm is None:  # a fixed-size ONNX graph runs once whatever is asked
+            say(f"no consensus row for {name}: its graph cannot take the enlarged second run")
+            return []
+        used[name].extend(pair)
+        for segmenter, image in itertools.product(pair, sized):
+            segmenter.predict(image)  # untimed: a runtime's first sight of a frame's shape compiles (as _score warms)
+        cells[frame, threads, 1] = (_e2e_step(pair[0], sized, 1), _e2e_step(pair[1], sized, 1))
+    say(f"timing {name} with and without scale consensus at {DEFAULT_SCALE:g}x")
+    timings = time_pairs(cells, one, say)  # its "model" slot holds the one-run call, "e2e" the consensus one
+    rows = []
+    for frame, protocol in protocols.items():
+        once, both = timings[frame, threads, 1, "model"], timings[frame, threads, 1, "e2e"]
+        rows.append(ConsensusRow(name, frame, protocol, threads, DEFAULT_SCALE, once.fps, both.fps,
+                                 paired_share(once, both)))
     return rows
 
 

@@ -25,6 +25,7 @@ from lwirst.bench import (
 )
 from lwirst.cli import main
 from lwirst.commands import bench as bench_command
+from lwirst.consensus import DEFAULT_SCALE
 from lwirst.hostcpu import NO_VNNI, cpu_flags, emulation_refusal, has_vnni, host_kind, int8_hazard, isa_cap
 
 REQUIRED = {"name", "backend", "batch", "threads", "fps", "p50_ms", "p95_ms", "mIoU", "ratio"}
@@ -88,6 +89,13 @@ def test_quick_bench_writes_table_and_json(tmp_path: Path, sirst_root: Path,
     assert bar["variant"] == "ort-fast" and {"e2e_met", "ceiling_met"} <= set(bar)
     assert bar["ceiling_fps"] == pytest.approx(data["ceiling_fps"]["1"] * 256 * 256 / (512 * 640))
     assert "640x512 frames, batch 1" in table and ">= 25 fps end-to-end" in table
+    consensus = data["consensus"]  # the commands' default path costs a second, enlarged run: timed beside one run
+    assert [(r["variant"], r["frame"]) for r in consensus] == [("ort-fast", None), ("ort-fast", [512, 640])]
+    for row in consensus:
+        assert row["scale"] == DEFAULT_SCALE and row["threads"] == 1 and row["kept"] > 0
+        assert row["once_fps"] > 0 and row["consensus_fps"] > 0
+        assert row["flops_share"] == pytest.approx(1 / (1 + DEFAULT_SCALE**2))
+    assert f"scale consensus at {DEFAULT_SCALE:g}x, the default of evaluate" in table and "as given" in table
 
 
 def _row(name: str, fps: float, miou: float, precision: str = "fp32", batch: int = 1) -> Result:
