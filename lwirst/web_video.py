@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import cv2
+import numpy as np
 import pandas as pd
 
 from lwirst.datasets import SegDataset
@@ -170,9 +171,38 @@ class LoopingUpload(LoopingVideo):
 
 def video_tables(csv_path: Path, frames: int) -> tuple[pd.DataFrame, pd.DataFrame]:
     """From a `process_video` CSV: targets per frame (every frame, zeros included) and the
-    trajectories of confirmed tracks (track_id, frame, x, y)."""
+    trajectories of confirmed tracks (track_id, frame, x, y, size in pixels, peak probability)."""
     rows = pd.read_csv(csv_path).dropna(subset=["x"])  # frames without targets have one empty row
     counts = rows.groupby("frame").size().reindex(range(frames), fill_value=0)
     per_frame = pd.DataFrame({"frame": counts.index, "targets": counts.to_numpy()})
     tracked = rows.dropna(subset=["track_id"]).astype({"track_id": int})
-    return per_frame, tracked.loc[:, ["track_id", "frame", "x", "y"]].reset_index(drop=True)
+    columns = ["track_id", "frame", "x", "y", "size", "peak_prob"]
+    return per_frame, tracked.loc[:, columns].sort_values(["track_id", "frame"]).reset_index(drop=True)
+
+
+def track_table(trajectories: pd.DataFrame) -> pd.DataFrame:
+    """One row per confirmed track, in order of appearance: its frames, how far it moved and how
+    large and confident it was.
+
+    Why "moved": a false blob on a fixed background feature (a bright roof, a horizon glint) is
+    confirmed like a target but stays put; a net displacement of a pixel or two over many frames
+    tells an operator which tracks to doubt. Displacement is between the first and last positions.
+    """
+    columns = ["track", "first frame", "last frame", "frames seen", "moved (px)", "mean size (px)",
+               "peak probability"]
+    if trajectories.empty:
+        return pd.DataFrame(columns=columns)
+    ordered = trajectories.sort_values(["track_id", "frame"])
+    groups = ordered.groupby("track_id", sort=False)
+    first, last = groups.first(), groups.last()
+    table = pd.DataFrame({
+        "track": [f"T{i}" for i in first.index],
+        "first frame": first["frame"].astype(int).to_numpy(),
+        "last frame": last["frame"].astype(int).to_numpy(),
+        "frames seen": groups.size().to_numpy(),
+        "moved (px)": np.hypot(last["x"] - first["x"], last["y"] - first["y"]).round(1).to_numpy(),
+        "mean size (px)": groups["size"].mean().round(1).to_numpy(),
+        "peak probability": groups["peak_prob"].max().round(3).to_numpy(),
+    })
+    order = np.lexsort((first.index.to_numpy(), table["first frame"].to_numpy()))  # by first frame, then id
+    return table.iloc[order].reset_index(drop=True)

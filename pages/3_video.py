@@ -9,7 +9,7 @@ from lwirst import card_view, plots
 from lwirst.errors import LwirstError
 from lwirst.limits import limit
 from lwirst.sequence_truth import truth_path
-from lwirst.web_video import SPLIT_FPS, VideoOutput
+from lwirst.web_video import SPLIT_FPS, VideoOutput, track_table
 
 
 def main() -> None:
@@ -147,12 +147,16 @@ def player_and_counts(output: VideoOutput) -> None:
 
 
 def trajectories(output: VideoOutput) -> None:
-    """The trajectories of the confirmed tracks, in image coordinates."""
+    """The trajectories of the confirmed tracks, in image coordinates, and a row per track."""
     if output.trajectories.empty:
         st.info("No confirmed tracks: no target was seen on two frames in a row.")
         return
     width, height = common.video_size(output)
     st.plotly_chart(plots.trajectory_figure(output.trajectories, width, height), key="video_tracks")
+    st.dataframe(track_table(output.trajectories), hide_index=True, key="video_track_table")
+    st.caption("One row per confirmed track (T<n> on the video). **Moved** is the distance between its first "
+               "and last positions: a track that stays put over many frames sits on a fixed feature of the "
+               "scene, which is where the network's confirmed false alarms come from.")
 
 
 def downloads(output: VideoOutput) -> None:

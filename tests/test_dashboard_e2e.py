@@ -730,6 +730,8 @@ def test_every_page_on_the_embedded_defaults(offline_page: Page, offline_server:
     clean(page, "Video")
     assert metric_value(page, "Frames processed") == "64"
     expect(page.locator("video")).to_have_count(1)
+    expect(page.get_by_test_id("stDataFrame")).to_have_count(1)  # a row per confirmed track (the sample's move)
+    expect(page.get_by_text("One row per confirmed track", exact=False)).to_be_visible()
 
     # Live: the synthetic sensor, faster than 4 frames per second; while it runs the picture, the tracks and
     # the targets show the same frame (a block redrawn a moment after the picture may trail it by one).

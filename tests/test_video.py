@@ -28,7 +28,7 @@ from lwirst.postprocess import TargetFilter, postprocess
 from lwirst.streams import DatasetStream
 from lwirst.tracking import Tracker
 from lwirst.video import CSV_COLUMNS, FrameSource, VideoStopped, process_video
-from lwirst.web_video import segment_split
+from lwirst.web_video import segment_split, track_table, video_tables
 
 SIZE = (64, 48)  # width, height
 
@@ -463,3 +463,33 @@ def test_frame_limit_holds_for_a_video_that_declares_no_frame_count(tmp_path: Pa
         process_video(src, tmp_path / "o.mp4", tmp_path / "o.csv", one_target_pipeline(segmenter), batch=2)
     assert stopped.value.result.frames_done == 4 and count_frames(tmp_path / "o.mp4")[0] == 4
     assert len(read_csv(tmp_path / "o.csv")) == 4
+
+
+def test_track_table_summarises_each_confirmed_track_from_the_csv(tmp_path: Path) -> None:
+    """The Video page's table: a moving track and a static one (ids out of order, T10 before T9 in time),
+    an unconfirmed detection and an empty frame; each figure recomputed here from the rows by hand."""
+    rows = [  # frame, track_id, x, y, size, peak_prob
+        (0, "", 50.0, 50.0, 3, 0.7),  # seen once: no track
+        (1, 10, 5.0, 5.0, 4, 0.9), (2, 10, 8.0, 9.0, 6, 0.95), (3, 10, 11.0, 13.0, 5, 0.8),
+        (2, 9, 30.0, 30.0, 2, 0.6), (3, 9, 30.5, 30.0, 2, 0.65), (4, 9, 30.0, 30.5, 2, 0.62),
+    ]
+    path = tmp_path / "targets.csv"
+    with path.open("w", newline="") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(CSV_COLUMNS)
+        for frame, track, x, y, size, prob in rows:
+            record = dict.fromkeys(CSV_COLUMNS, "") | {"frame": frame, "time_s": frame / 25, "track_id": track,
+                                                       "x": x, "y": y, "size": size, "peak_prob": prob}
+            writer.writerow([record[c] for c in CSV_COLUMNS])
+        writer.writerow([5, 0.2] + [""] * (len(CSV_COLUMNS) - 2))  # a frame without targets
+    per_frame, trajectories = video_tables(path, 6)
+    assert per_frame["targets"].tolist() == [1, 1, 2, 2, 1, 0]
+    table = track_table(trajectories)
+    assert table["track"].tolist() == ["T10", "T9"]  # by first frame
+    moving, static = table.iloc[0], table.iloc[1]
+    assert (moving["first frame"], moving["last frame"], moving["frames seen"]) == (1, 3, 3)
+    assert moving["moved (px)"] == pytest.approx(10.0)  # (5, 5) -> (11, 13)
+    assert moving["mean size (px)"] == pytest.approx(5.0) and moving["peak probability"] == pytest.approx(0.95)
+    assert (static["first frame"], static["last frame"], static["frames seen"]) == (2, 4, 3)
+    assert static["moved (px)"] == pytest.approx(0.5) and static["peak probability"] == pytest.approx(0.65)
+    assert track_table(trajectories.iloc[:0]).columns.tolist() == table.columns.tolist()
