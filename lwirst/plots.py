@@ -41,7 +41,7 @@ def trajectory_figure(trajectories: pd.DataFrame, width: int, height: int, track
     figure = go.Figure()
     for i, (track_id, rows) in enumerate(trajectories.groupby(track, sort=True)):
         figure.add_scatter(x=rows["x"].clip(0, width), y=rows["y"].clip(0, height), mode="lines+markers",
-                           name=f"track {track_id}", line={"color": SERIES[i % len(SERIES)]},
+                           name=f"T{track_id}", line={"color": SERIES[i % len(SERIES)]},
                            marker={"size": 4})
     figure.update_layout(title=title, xaxis_title="x (px)", yaxis_title="y (px)", **LAYOUT,
                          legend={"orientation": "h", "y": -0.2})

@@ -153,7 +153,8 @@ def trajectories(output: VideoOutput) -> None:
         return
     width, height = common.video_size(output)
     st.plotly_chart(plots.trajectory_figure(output.trajectories, width, height), key="video_tracks")
-    st.dataframe(track_table(output.trajectories), hide_index=True, key="video_track_table")
+    st.dataframe(track_table(output.trajectories), hide_index=True, key="video_track_table",
+                 column_config={"peak probability": st.column_config.NumberColumn(format="%.3f")})
     st.caption("One row per confirmed track (T<n> on the video). **Moved** is the distance between its first "
                "and last positions: a track that stays put over many frames sits on a fixed feature of the "
                "scene, which is where the network's confirmed false alarms come from.")
