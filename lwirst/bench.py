@@ -26,6 +26,10 @@ says whether its runtime really ran capped (OpenVINO's chosen primitives, PyTorc
 OpenCV's dispatch; ONNX Runtime cannot be capped) and the report and bars are labelled
 emulated: the cores, caches and clock are still this host's.
 
+The last table times what the commands run by default, scale consensus (`lwirst.consensus`: a
+second run of each frame, enlarged), against one run per frame: the default variant end to end,
+on the benchmark frames and at each frame size, the two calls timed in adjacent pairs.
+
 `frame_sizes` adds sensor-size frames (the test images upscaled): batch 1, a few fast
 variants and the baseline, each under the default large-frame protocol (native size
 above twice the model's area), with model-only and end-to-end fps against the ceiling
@@ -911,8 +915,12 @@ def _time_consensus(source: torch.nn.Module | Path | None, variants: Sequence[Va
     protocols = {}
     for frame, sized in sets:
         protocols[frame] = protocol = large_frame_protocol(frame or sized[0].shape[:2], config.size)
-        pair = [Segmenter(source, backend=variant.backend, size=config.size, threads=threads, protocol=protocol,
-                          options=variant.options, confirm=confirm) for confirm in (None, DEFAULT_SCALE)]
+        try:
+            pair = [Segmenter(source, backend=variant.backend, size=config.size, threads=threads, protocol=protocol,
+                              options=variant.options, confirm=confirm) for confirm in (None, DEFAULT_SCALE)]
+        except LwirstError as exc:
+            say(f"no consensus row for {name}: {exc}")
+            return []
         if pair[1].confirm is None:  # a fixed-size ONNX graph runs once whatever is asked
             say(f"no consensus row for {name}: its graph cannot take the enlarged second run")
             return []
