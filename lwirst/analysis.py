@@ -34,6 +34,7 @@ from lwirst import ablation_stats, jsonio, palette, paths, uploads
 from lwirst.chips import Chip, target_chips
 from lwirst.config import presets_for_table
 from lwirst.consensus import flops_factor, recorded
+from lwirst.consensus import legend as consensus_legend
 from lwirst.drawing import HeatScale, Match, draw_targets, evaluation_overlay, heat_scale, heatmap, mask_image
 from lwirst.errors import LwirstError
 from lwirst.evaluate import AppliedProtocol, EvalResult, cache_root, frame_flops, rescore
@@ -337,7 +338,7 @@ def measured_point(name: str, metrics: Mapping[str, float], dataset: str, split:
     if applied is not None:
         shown, confirm = applied.short, applied.confirm
     else:  # a card's score: the protocol it names, and the consensus it was measured with (`confirm`)
-        shown = f"{protocol}, confirmed at {confirm:g}x" if confirm and protocol else protocol
+        shown = protocol + consensus_legend(confirm) if protocol else protocol
     if confirm:
         name, protocol = f"{name}, consensus {confirm:g}×", f"{protocol or ''} + consensus {confirm:g}×"
         flops = flops * flops_factor(confirm) if flops else flops

@@ -44,6 +44,11 @@ def flops_factor(scale: float | None) -> float:
     return 1 + scale**2 if scale else 1.0
 
 
+def legend(scale: float | None) -> str:
+    """A chart legend's suffix for a consensus run (", confirmed at 1.5x"); "" for a plain run."""
+    return f", confirmed at {scale:g}x" if scale else ""
+
+
 def describe(scale: float | None) -> str:
     """How a result's frames were confirmed, for captions and printed headers."""
     if scale is None:

@@ -26,6 +26,7 @@ import pandas as pd
 from lwirst import jsonio
 from lwirst.checkpoint import atomic_write
 from lwirst.consensus import describe as describe_consensus
+from lwirst.consensus import legend as consensus_legend
 from lwirst.consensus import recorded
 from lwirst.datasets import Sample, SegDataset, fingerprint
 from lwirst.errors import LwirstError
@@ -143,7 +144,7 @@ class AppliedProtocol:
     def short(self) -> str:
         """For a chart legend: "auto: all native", "auto: 2 native, 84 resized", or the fixed protocol."""
         native, resized = self.ran.get("native", 0), self.ran.get("resize", 0)
-        confirmed = f", confirmed at {self.confirm:g}x" if self.confirm else ""
+        confirmed = consensus_legend(self.confirm)
         if self.configured != "auto":
             return self.configured + confirmed
         if not resized or not native:

@@ -177,7 +177,7 @@ def video_tables(csv_path: Path, frames: int) -> tuple[pd.DataFrame, pd.DataFram
     per_frame = pd.DataFrame({"frame": counts.index, "targets": counts.to_numpy()})
     tracked = rows.dropna(subset=["track_id"]).astype({"track_id": int})
     columns = ["track_id", "frame", "x", "y", "size", "peak_prob"]
-    return per_frame, tracked.loc[:, columns].sort_values(["track_id", "frame"]).reset_index(drop=True)
+    return per_frame, tracked.loc[:, columns].reset_index(drop=True)
 
 
 def track_table(trajectories: pd.DataFrame) -> pd.DataFrame:
@@ -188,10 +188,6 @@ def track_table(trajectories: pd.DataFrame) -> pd.DataFrame:
     confirmed like a target but stays put; a net displacement of a pixel or two over many frames
     tells an operator which tracks to doubt. Displacement is between the first and last positions.
     """
-    columns = ["track", "first frame", "last frame", "frames seen", "moved (px)", "mean size (px)",
-               "peak probability"]
-    if trajectories.empty:
-        return pd.DataFrame(columns=columns)
     ordered = trajectories.sort_values(["track_id", "frame"])
     groups = ordered.groupby("track_id", sort=False)
     first, last = groups.first(), groups.last()
