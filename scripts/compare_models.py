@@ -26,7 +26,7 @@ from lwirst import jsonio
 from lwirst.bench import detect_cpu
 from lwirst.datasets import open_dataset
 from lwirst.evaluate import evaluate
-from lwirst.inference import Segmenter
+from lwirst.inference import PROTOCOLS, Segmenter
 from lwirst.paths import REPO_ROOT, SAMPLES_DIR
 from lwirst.postprocess import GROW_TO, describe_growth
 from lwirst.suite import SUITES, build_suite, evaluate_suite
@@ -40,9 +40,17 @@ def _figures(metrics: dict[str, float]) -> dict[str, float]:
     return {k: float(f"{metrics[k]:.6g}") for k in KEPT if k in metrics}
 
 
-def _segmenter(path: str, palettes: bool, confirm: float | None) -> Segmenter:
+def _segmenter(path: str, palettes: bool, confirm: float | None, protocol: str) -> Segmenter:
     backend = "onnxruntime" if path.lower().endswith(".onnx") else "torch"
-    return Segmenter(path, backend=backend, palettes=palettes, confirm=confirm)
+    return Segmenter(path, backend=backend, palettes=palettes, confirm=confirm, protocol=protocol)
+
+
+def _named(parser: argparse.ArgumentParser, option: str, specs: list[str], models: dict[str, str]) -> dict[str, str]:
+    """NAME=VALUE options that must name a --model."""
+    named = dict(spec.split("=", 1) for spec in specs)
+    if set(named) - set(models):
+        parser.error(f"{option} names no --model: {', '.join(sorted(set(named) - set(models)))}")
+    return named
 
 
 def main() -> None:
@@ -56,6 +64,8 @@ def main() -> None:
                         help="run model NAME with palette decoding off (colour frames as BGR)")
     parser.add_argument("--confirm", action="append", default=[], metavar="NAME=SCALE",
                         help="run model NAME with scale consensus at SCALE (`lwirst.consensus`)")
+    parser.add_argument("--protocol", action="append", default=[], metavar="NAME=PROTOCOL",
+                        help=f"run model NAME with PROTOCOL ({', '.join(PROTOCOLS)}; default auto)")
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--out", type=Path, required=True)
     args = parser.parse_args()
@@ -63,9 +73,10 @@ def main() -> None:
     models = dict(spec.split("=", 1) for spec in args.model)
     if set(args.palettes_off) - set(models):
         parser.error(f"--palettes-off names no --model: {', '.join(sorted(set(args.palettes_off) - set(models)))}")
-    confirm = {name: float(scale) for name, scale in (spec.split("=", 1) for spec in args.confirm)}
-    if set(confirm) - set(models):
-        parser.error(f"--confirm names no --model: {', '.join(sorted(set(confirm) - set(models)))}")
+    confirm = {name: float(scale) for name, scale in _named(parser, "--confirm", args.confirm, models).items()}
+    protocols = _named(parser, "--protocol", args.protocol, models)
+    if bad := {p for p in protocols.values() if p not in PROTOCOLS}:
+        parser.error(f"--protocol {', '.join(sorted(bad))}: choose {', '.join(PROTOCOLS)}")
     parts = build_suite(args.suite, args.data_dir) if args.suite else []
     report: dict[str, object] = {
         "command": "python scripts/compare_models.py " + shlex.join(sys.argv[1:]),
@@ -75,14 +86,16 @@ def main() -> None:
         "protocol": "auto (resize to 256x256 up to 2x its area, native above; fixed-size ONNX graphs: resize), "
                     f"threshold 0 (probability 0.5), {describe_growth(GROW_TO)}, scored at each image's own "
                     "resolution" + (f"; scale consensus at {', '.join(f'{s:g}x for {n}' for n, s in confirm.items())}"
-                                    if confirm else ""),
+                                    if confirm else "")
+                    + (f"; protocol {', '.join(f'{p} for {n}' for n, p in protocols.items())}" if protocols else ""),
         "models": {},
     }
     for name, path in models.items():
         start = time.perf_counter()
-        segmenter = _segmenter(path, name not in args.palettes_off, confirm.get(name))
+        segmenter = _segmenter(path, name not in args.palettes_off, confirm.get(name), protocols.get(name, "auto"))
         entry: dict[str, object] = {"path": Path(path).name, "backend": segmenter.backend_name,
-                                    "palettes": segmenter.palettes, "confirm": segmenter.confirm}
+                                    "palettes": segmenter.palettes, "confirm": segmenter.confirm,
+                                    "protocol": segmenter.protocol}
         for split in args.split:
             result = evaluate(segmenter, open_dataset(args.data_dir, "sirst", split), use_cache=False,
                               keep_saliency=False)
