@@ -34,6 +34,13 @@ SIRST's nearly noise-free frames lack: SIRST val, implanted val backgrounds (1x 
 and their target-free counterparts, each frame with Gaussian noise of 1-5 grey levels (log-uniform,
 `lwirst.sensor`), all from seeds no other suite draws.
 
+Suite ``enlarged`` asks what a larger sensor shows of the same scenes: SIRST val enlarged 2x, 3x and 4x
+(to 1280x960 and more) with its targets, so targets are 2-4x larger in pixels than SIRST shows them, as a close
+target is on a large sensor, and the val backgrounds at 3x without them. Every other large-frame part
+implants targets at SIRST's own size; a frame resized to 256x256 sees these at their SIRST size again, so
+the suite also tells whether native inference and scale consensus keep a target too large for the sizes
+the network was trained on.
+
 Parts are in-memory datasets with the `SegDataset` reading interface, so `evaluate`
 scores them like any split; `lwirst evaluate --suite NAME` prints the table.
 """
@@ -110,6 +117,15 @@ class _ValFrames:
         """Val frame `index` as it is, its mask boolean."""
         sample = self.dataset.load(index)
         return Sample(sample.name, sample.image, sample.mask.astype(bool))
+
+    def enlarged(self, index: int, scale: float) -> Sample:
+        """Val frame `index` enlarged by `scale`, its targets with it (mask by nearest neighbour)."""
+        sample = self.real(index)
+        h, w = sample.mask.shape
+        size = (round(w * scale), round(h * scale))
+        image = cv2.resize(sample.image, size, interpolation=cv2.INTER_LINEAR)
+        mask = cv2.resize(sample.mask.astype(np.uint8), size, interpolation=cv2.INTER_NEAREST).astype(bool)
+        return Sample(f"{sample.name}@{scale:g}x", image, mask)
 
     def implanted(self, index: int, scale: float, rng: np.random.Generator) -> Sample:
         """Background `index` enlarged by `scale`, with 1-3 targets from the *other* val frames or PSFs."""
@@ -253,6 +269,16 @@ def _large(val: _ValFrames, synthetic_frames: int) -> list[SuitePart]:
     ]
 
 
+def _enlarged(val: _ValFrames, synthetic_frames: int) -> list[SuitePart]:
+    """A larger sensor's view of SIRST val: the frames enlarged with their targets, and a target-free
+    counterpart."""
+    n = len(val.names)
+    return [*(SuitePart(f"enlarged-{s}x", f"SIRST val enlarged {s}x, targets {s}x larger", n,
+                        lambda i, s=s: val.enlarged(i, s)) for s in (2, 3, 4)),
+            SuitePart("empty-enlarged-3x", "val backgrounds, targets inpainted, enlarged 3x", n,
+                      lambda i: val.empty(i, 3.0), target_free=True)]
+
+
 SUITE_NOISE_STD = (1.0, 5.0)  # grey levels, log-uniform per frame: other sensors' noise, unknown, bracketed
 
 
@@ -307,7 +333,8 @@ def reduction_probe(data_dir: str | Path | None = None, frames: int = 80) -> lis
 
 
 SUITES: dict[str, Callable[[_ValFrames, int], list[SuitePart]]] = {"xdomain": _xdomain, "colour": _colour,
-                                                                   "large": _large, "noisy": _noisy_parts}
+                                                                   "large": _large, "noisy": _noisy_parts,
+                                                                   "enlarged": _enlarged}
 
 
 @dataclass(frozen=True)
