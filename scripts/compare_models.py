@@ -63,7 +63,8 @@ def main() -> None:
     parser.add_argument("--palettes-off", action="append", default=[], metavar="NAME",
                         help="run model NAME with palette decoding off (colour frames as BGR)")
     parser.add_argument("--confirm", action="append", default=[], metavar="NAME=SCALE",
-                        help="run model NAME with scale consensus at SCALE (`lwirst.consensus`)")
+                        help="run model NAME with scale consensus at SCALE (`lwirst.consensus`; off, the default "
+                             "here: once)")
     parser.add_argument("--protocol", action="append", default=[], metavar="NAME=PROTOCOL",
                         help=f"run model NAME with PROTOCOL ({', '.join(PROTOCOLS)}; default auto)")
     parser.add_argument("--threads", type=int, default=2)
@@ -73,7 +74,8 @@ def main() -> None:
     models = dict(spec.split("=", 1) for spec in args.model)
     if set(args.palettes_off) - set(models):
         parser.error(f"--palettes-off names no --model: {', '.join(sorted(set(args.palettes_off) - set(models)))}")
-    confirm = {name: float(scale) for name, scale in _named(parser, "--confirm", args.confirm, models).items()}
+    confirm = {name: float(scale) for name, scale in _named(parser, "--confirm", args.confirm, models).items()
+               if scale != "off"}
     protocols = _named(parser, "--protocol", args.protocol, models)
     if bad := {p for p in protocols.values() if p not in PROTOCOLS}:
         parser.error(f"--protocol {', '.join(sorted(bad))}: choose {', '.join(PROTOCOLS)}")
