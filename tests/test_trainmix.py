@@ -3,6 +3,7 @@ determinism by seed; and the cross-domain suite built from them."""
 
 from __future__ import annotations
 
+import cv2
 import numpy as np
 import pytest
 
@@ -179,6 +180,30 @@ def test_noisy_suite_is_the_clean_content_with_noise_added(data_root) -> None:
         2 * parts["noisy-implant-1x"].load(0).image.shape[0], abs=1)
 
 
+def test_enlarged_suite_is_val_enlarged_with_its_targets(data_root) -> None:
+    """Suite enlarged: each val frame at 2x, 3x and 4x, its targets the same targets, each as many times
+    larger in area as the frame (a nearest-neighbour mask keeps them whole and apart)."""
+    from lwirst.suite import build_suite
+
+    parts = {p.name: p for p in build_suite("enlarged", data_root, synthetic_frames=2)}
+    assert set(parts) == {"enlarged-2x", "enlarged-3x", "enlarged-4x", "empty-enlarged-3x"}
+    xdomain = {p.name: p for p in build_suite("xdomain", data_root, synthetic_frames=2)}
+    original = xdomain["sirst-val"].load(3)
+    count, _, stats, _ = cv2.connectedComponentsWithStats(original.mask.astype(np.uint8), connectivity=8)
+    h, w = original.mask.shape
+    for scale in (2, 3, 4):
+        frame = parts[f"enlarged-{scale}x"].load(3)
+        assert frame.image.shape[:2] == frame.mask.shape == (h * scale, w * scale)
+        assert frame.name == f"{original.name}@{scale}x"
+        n, _, grown, _ = cv2.connectedComponentsWithStats(frame.mask.astype(np.uint8), connectivity=8)
+        assert n == count
+        assert sorted(grown[1:, cv2.CC_STAT_AREA]) == sorted(scale * scale * stats[1:, cv2.CC_STAT_AREA])
+        small = cv2.resize(frame.image, (w, h), interpolation=cv2.INTER_AREA).astype(np.int16)
+        assert np.abs(small - original.image.astype(np.int16)).mean() < 4  # the same scene, not another
+    empty = parts["empty-enlarged-3x"].load(3)
+    assert empty.image.shape[:2] == (h * 3, w * 3) and not empty.mask.any()
+
+
 def test_reduction_probe_first_range_is_suite_large_own_empty_part(data_root) -> None:
     """The README reads the probe's first row as suite large's empty part: the same frames; the other ranges
     quilt other, target-free frames."""
@@ -195,7 +220,7 @@ def test_reduction_probe_first_range_is_suite_large_own_empty_part(data_root) ->
         assert not np.array_equal(frame.image, suite.load(1).image)
 
 
-@pytest.mark.parametrize("suite", ["xdomain", "colour", "large", "noisy"])
+@pytest.mark.parametrize("suite", ["xdomain", "colour", "large", "noisy", "enlarged"])
 def test_target_free_flag_says_what_the_frames_hold(data_root, suite: str) -> None:
     """Pooling reads `target_free`: a flag that lies would pool targets as alarms (or hide alarms), so
     it must match the frames (first and last), and the "empty..." names tables are read by."""
