@@ -311,7 +311,7 @@ def engine_sidebar() -> None:
                      help=f"{default_backend()} (fp32) is the fastest exact path here; {', '.join(bf16)} is faster "
                           "but rounds to bfloat16 (see `lwirst bench`)" if bf16 else None)
         st.radio("Input protocol", list(PROTOCOLS), key="protocol", horizontal=True,
-                 help=help_for("auto", "resize", "native"))
+                 help=help_for("auto", "resize", "native", "pyramid"))
         st.toggle(f"Scale consensus ({DASHBOARD_SCALE:g}×)", key="consensus", help=CONSENSUS_HELP)
         with st.expander("Developer options"):
             st.toggle("Offer the untrained demo network", key=DEV_DEMO,

@@ -580,12 +580,13 @@ def data_note(points: pd.DataFrame) -> str:
 # The marker of a source follows from what the source is, never from what else is shown: its kind gives
 # the shape, its input protocol the fill, so the shipped model (one colour on every source) is told apart.
 KIND_SYMBOLS = {CARD_PREFIX: "star", MEASURED_PREFIX: "square", SWEEP_GROUP: "diamond"}
-PROTOCOL_FILLS = {"resize": "-open", "native": "-open-dot"}  # "auto" (and none): filled
+PROTOCOL_FILLS = {"resize": "-open", "native": "-open-dot", "pyramid": "-dot"}  # "auto" (and none): filled
 
 
 def _symbol(points: pd.DataFrame) -> str:
     """The marker of one source's points: paper circles; a card's stars, a measurement's squares and a
-    sweep's diamonds, filled for protocol auto, open for resize, open with a dot for native."""
+    sweep's diamonds, filled for protocol auto, open for resize, open with a dot for native, filled with a
+    dot for pyramid."""
     kind, protocol = points["group"].iloc[0], points["protocol"].iloc[0]
     if kind not in KIND_SYMBOLS:
         return "circle"

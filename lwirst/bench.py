@@ -661,10 +661,10 @@ def _bar_threads(config: dict) -> int:
 
 def large_frame_protocol(frame: tuple[int, int], size: tuple[int, int]) -> str:
     """The default protocol for a frame: "auto" where the Segmenter has it, else what it does
-    (frames over twice the model's area at native size, smaller ones resized)."""
+    (frames over twice the model's area as a pyramid, smaller ones resized)."""
     if "auto" in PROTOCOLS:
         return "auto"
-    return "native" if frame[0] * frame[1] > 2 * size[0] * size[1] else "resize"
+    return "pyramid" if frame[0] * frame[1] > 2 * size[0] * size[1] else "resize"
 
 
 def engine_table() -> dict[str, dict]:
@@ -854,7 +854,8 @@ def _time_frame_sizes(source: torch.nn.Module | Path | None, variants: Sequence[
 
     Frames are the benchmark frames upscaled to the size (a sensor delivers them whole);
     each variant runs the default large-frame protocol, so a big frame goes through the
-    network at its own resolution and its targets are found on the full-size map. The
+    network at its own resolution (and at half of it, for targets larger than SIRST's) and its
+    targets are found on the full-size map. The
     segmenters built are added to `used` (variant name -> segmenters).
     """
     chosen = [v for v in variants if v.name == BASELINE or v.name in FRAME_VARIANTS]

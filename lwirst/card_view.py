@@ -39,11 +39,13 @@ GLOSSARY: dict[str, str] = {
     "AUC": "Area under the pixel ROC curve (true- against false-positive rate over every threshold).",
     "hot but below threshold": "A missed target whose peak logit is just under the threshold (within the "
                                "hot margin): a lower threshold would find it (the paper's Fig. 6 case).",
-    "auto": "Input protocol: small frames are resized to the model's 256x256 input, frames over twice its "
-            "area run at full resolution.",
+    "auto": "Input protocol: small frames are resized to the model's 256x256 input; frames over twice its "
+            "area run as a pyramid (see pyramid).",
     "resize": "Input protocol of the paper's deployment: every frame is resized to 256x256 and the map "
               "resized back.",
     "native": "Input protocol: every frame runs at its own resolution (padded to a multiple of 8).",
+    "pyramid": "Input protocol: every frame runs at its own resolution, for targets of a few pixels, and at "
+               "half of it, for targets larger than the network was trained on; the two maps are united.",
     "FLOPs": "Multiply-adds of one 256x256 frame, counted as the paper does (THOP).",
     "model-only fps": "Network calls per second: the network alone, no reading, drawing or tracking.",
     "end-to-end fps": "Frames per second of the whole page pipeline: read, network, post-processing, "

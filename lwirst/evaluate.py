@@ -30,7 +30,7 @@ from lwirst.consensus import legend as consensus_legend
 from lwirst.consensus import recorded
 from lwirst.datasets import Sample, SegDataset, fingerprint
 from lwirst.errors import LwirstError
-from lwirst.inference import Segmenter, consensus_input, network_input
+from lwirst.inference import Segmenter, consensus_input, network_input, runs
 from lwirst.metrics import CurveMetric, FrameAlarms, PdFa, PixelMetrics, image_record, pd_at_false_alarm_rate
 from lwirst.paper import PAPER_SIZE
 from lwirst.postprocess import GROW_TO, TargetFilter, describe_growth, describe_threshold, detect, probability_of
@@ -99,14 +99,18 @@ class EvalResult:
         return cls(metrics, per_image, curves, summary["protocol"], saliency)
 
 
+RAN_AS = {"native": "native", "pyramid": "as a pyramid"}  # how "auto" ran a large frame, in words
+
+
 @dataclass(frozen=True)
 class AppliedProtocol:
-    """The input protocol as it ran: how many images the network saw resized to the model size and how
-    many natively ("auto" decides per image), so that a result states what ran, not only what was asked.
+    """The input protocol as it ran: how many images the network saw resized to the model size, how
+    many natively and how many as a pyramid ("auto" decides per image), so that a result states what ran,
+    not only what was asked.
 
-    configured: the protocol asked for ("auto", "resize", "native"; "as saved" for saved predictions);
-    ran: applied protocol ("resize", "native", "saved") -> images; confirm: the enlargement of the
-    scale-consensus run (`lwirst.consensus`), or None.
+    configured: the protocol asked for ("auto", "resize", "native", "pyramid"; "as saved" for saved
+    predictions); ran: applied protocol ("resize", "native", "pyramid", "saved") -> images; confirm: the
+    enlargement of the scale-consensus run (`lwirst.consensus`), or None.
     """
 
     configured: str
@@ -125,31 +129,40 @@ class AppliedProtocol:
                    recorded(protocol.get("confirm")))
 
     def __str__(self) -> str:
-        """"auto: 37 of 39 images native, 2 resized to 256×256"; a fixed protocol: "resize to 256×256 (39 images)";
-        then "; scale consensus at 1.5x ..." when one ran."""
+        """"auto: 37 of 39 images as a pyramid, 2 resized to 256×256"; a fixed protocol: "resize to 256×256
+        (39 images)"; then "; scale consensus at 1.5x ..." when one ran."""
         return self._inputs() + (f"; {describe_consensus(self.confirm)}" if self.confirm else "")
 
     def _inputs(self) -> str:
-        images, native, resized = sum(self.ran.values()), self.ran.get("native", 0), self.ran.get("resize", 0)
+        images, resized = sum(self.ran.values()), self.ran.get("resize", 0)
         to = f"{self.size[1]}×{self.size[0]}"
         if self.configured == "auto":
-            return f"auto: {native} of {images} images native, {resized} resized" + (f" to {to}" if resized else "")
+            large = self._large()
+            return (f"auto: {self.ran.get(large, 0)} of {images} images {RAN_AS[large]}, {resized} resized"
+                    + (f" to {to}" if resized else ""))
         if self.configured == "resize":
             return f"resize to {to} ({images} images)"
         if self.configured == "native":
             return f"native ({images} images at their own size)"
+        if self.configured == "pyramid":
+            return f"pyramid ({images} images at their own size and at half of it, maps united)"
         return self.configured
+
+    def _large(self) -> str:
+        """How "auto" ran its large frames: "pyramid" since round 45, "native" in results stored before."""
+        return "native" if self.ran.get("native") else "pyramid"
 
     @property
     def short(self) -> str:
-        """For a chart legend: "auto: all native", "auto: 2 native, 84 resized", or the fixed protocol."""
-        native, resized = self.ran.get("native", 0), self.ran.get("resize", 0)
+        """For a chart legend: "auto: all resized", "auto: 2 as a pyramid, 84 resized", or the fixed
+        protocol."""
+        large, resized = self.ran.get(self._large(), 0), self.ran.get("resize", 0)
         confirmed = consensus_legend(self.confirm)
         if self.configured != "auto":
             return self.configured + confirmed
-        if not resized or not native:
-            return f"auto: all {'native' if native else 'resized'}{confirmed}"
-        return f"auto: {native} native, {resized} resized{confirmed}"
+        if not resized or not large:
+            return f"auto: all {RAN_AS[self._large()] if large else 'resized'}{confirmed}"
+        return f"auto: {large} {RAN_AS[self._large()]}, {resized} resized{confirmed}"
 
 
 def protocol_text(protocol: Mapping[str, Any]) -> str:
@@ -182,13 +195,14 @@ def frame_flops(result: EvalResult, flops: float | None) -> FrameFlops | None:
     the model's FLOPs at `PAPER_SIZE`; None without FLOPs or without a network (saved predictions)."""
     applied = AppliedProtocol.of(result.protocol)
     table = result.per_image
-    if not flops or applied is None or table.empty or not set(table["protocol"]) <= {"resize", "native"}:
+    if not flops or applied is None or table.empty or not set(table["protocol"]) <= {"resize", "native", "pyramid"}:
         return None
     frames = list(zip(table["height"], table["width"], table["protocol"], strict=True))
-    inputs = Counter(network_input((int(h), int(w)), str(p), applied.size) for h, w, p in frames)
-    if applied.confirm:  # each frame also ran enlarged, natively (padded)
-        inputs.update(network_input(consensus_input((int(h), int(w)), str(p), applied.size, applied.confirm),
-                                    "native", applied.size) for h, w, p in frames)
+    fed = [run for h, w, p in frames for run in runs((int(h), int(w)), str(p), applied.size)]
+    inputs = Counter(network_input(hw, view, applied.size) for hw, view in fed)
+    if applied.confirm:  # each run was repeated enlarged, natively (padded)
+        inputs.update(network_input(consensus_input(hw, view, applied.size, applied.confirm), "native", applied.size)
+                      for hw, view in fed)
     scale = flops / (PAPER_SIZE[0] * PAPER_SIZE[1])
     by_input = {hw: (n, hw[0] * hw[1] * scale) for hw, n in inputs.most_common()}
     mean = sum(n * cost for n, cost in by_input.values()) / len(frames)

@@ -1,14 +1,18 @@
 """One `Segmenter` interface over several inference backends.
 
 A segmenter takes an image as users have it (8/16-bit, grey/BGR/BGRA, any size) and
-returns the saliency map (logits) at the image's own resolution. Two input
-protocols: "resize" (the paper's deployment: resize to the model size, run, resize
-the map back), "native" (pad to a multiple of 8, run at full resolution, crop) and
+returns the saliency map (logits) at the image's own resolution. Input protocols:
+"resize" (the paper's deployment: resize to the model size, run, resize the map back),
+"native" (pad to a multiple of 8, run at full resolution, crop), "pyramid" (a native run
+and a run of the frame at half its size, their maps united by a pixel-wise maximum) and
 "auto", the default: resize for frames of at most twice the model size's area (SIRST's
-~320x240 frames), native above. Resizing a 1280x1024 frame to 256x256 shrinks a 3-pixel
-target below a pixel; the network is fully convolutional and trained on 2-4x native-scale
-crops, so large frames run at their own resolution. The protocol a frame actually ran
-with travels with its result so evaluations can state it.
+~320x240 frames), pyramid above. Resizing a 1280x1024 frame to 256x256 shrinks a 3-pixel
+target below a pixel, so a large frame runs at its own resolution; but a large sensor also
+shows close targets several times larger than SIRST's, which the network, trained on SIRST's
+sizes, loses at full resolution and finds at half of it (round 45, `--suite enlarged`). The
+half-size frame runs as "auto" would run a frame of that size (resized to the model size if
+small, natively if not). The protocol a frame actually ran with travels with its result so
+evaluations can state it.
 
 `Options` say how the network is built; the defaults are the fastest exact float
 path measured by `lwirst bench` (BN folded, exact graph rewrites, normalisation
@@ -81,23 +85,42 @@ from lwirst.saliency import Saliency as Saliency
 # lwirst.backends, for code that imported them from here.
 log = logging.getLogger(__name__)
 
-PROTOCOLS = ("auto", "resize", "native")
-# "auto" resizes frames of at most this many times the model size's area, runs larger ones natively.
+PROTOCOLS = ("auto", "resize", "native", "pyramid")
+# "auto" resizes frames of at most this many times the model size's area, runs larger ones as a pyramid.
 AUTO_AREA_FACTOR = 2
 NATIVE_MULTIPLE = 8  # the native protocol pads a frame to a multiple of this (the network's total stride)
 
 
+def single_run(hw: tuple[int, int], size: tuple[int, int]) -> str:
+    """How one run feeds a frame of size `hw` by the "auto" rule: resized if at most AUTO_AREA_FACTOR times
+    the model size's area, else natively."""
+    return "resize" if hw[0] * hw[1] <= AUTO_AREA_FACTOR * size[0] * size[1] else "native"
+
+
+def halved(hw: tuple[int, int]) -> tuple[int, int]:
+    """The (height, width) of a pyramid's second level: the frame at half its size."""
+    return round(hw[0] / 2), round(hw[1] / 2)
+
+
+def runs(hw: tuple[int, int], protocol: str, size: tuple[int, int]) -> list[tuple[tuple[int, int], str]]:
+    """The network runs an applied protocol makes of a frame of size `hw`: (the size of the frame the run
+    feeds, "resize" or "native"); a pyramid's second run feeds the frame halved."""
+    if protocol == "pyramid":
+        return [(hw, "native"), (halved(hw), single_run(halved(hw), size))]
+    return [(hw, protocol)]
+
+
 def network_input(hw: tuple[int, int], protocol: str, size: tuple[int, int]) -> tuple[int, int]:
-    """The (height, width) a frame of size `hw` is fed to the network at under an applied protocol
-    ("resize" or "native"): what its FLOPs scale with."""
+    """The (height, width) a frame of size `hw` is fed to the network at by one run ("resize" or
+    "native"; `runs` splits a pyramid): what its FLOPs scale with."""
     if protocol == "resize":
         return size[0], size[1]
     return tuple(-(-side // NATIVE_MULTIPLE) * NATIVE_MULTIPLE for side in hw)  # type: ignore[return-value]
 
 
 def consensus_input(hw: tuple[int, int], protocol: str, size: tuple[int, int], scale: float) -> tuple[int, int]:
-    """The (height, width) of a frame's scale-consensus run (`lwirst.consensus`) before padding: what the
-    protocol fed the network, enlarged `scale` times."""
+    """The (height, width) of a frame's scale-consensus run (`lwirst.consensus`) before padding: what one
+    run ("resize" or "native") fed the network, enlarged `scale` times."""
     base = size if protocol == "resize" else hw
     return round(base[0] * scale), round(base[1] * scale)
 
@@ -106,6 +129,10 @@ def describe_frame_run(hw: tuple[int, int], protocol: str, size: tuple[int, int]
     """How one frame of size `hw` ran, in words: resized to the model size, or natively (and padded)."""
     if protocol == "resize":
         return f"resized to {size[1]}×{size[0]} (its map scaled back to {hw[1]}×{hw[0]})"
+    if protocol == "pyramid":
+        half = halved(hw)
+        return (f"{describe_frame_run(hw, 'native', size)} and at half size, {half[1]}×{half[0]}, "
+                f"{describe_frame_run(half, single_run(half, size), size)}; the two maps united")
     if protocol != "native":
         return protocol
     padded = network_input(hw, protocol, size)
@@ -359,14 +386,16 @@ class Segmenter:
         """The protocol a frame of size `hw` runs with (resolves "auto")."""
         if self.protocol != "auto":
             return self.protocol
-        small = hw[0] * hw[1] <= AUTO_AREA_FACTOR * self.size[0] * self.size[1]
-        return "resize" if small else "native"
+        return "resize" if single_run(hw, self.size) == "resize" else "pyramid"
 
-    def _prepare(self, image: np.ndarray, kind: str, scale: float = 1.0) -> np.ndarray:
-        """One 8-bit image -> the network input (C x H' x W') of convention `kind`.
+    def _prepare(self, image: np.ndarray, kind: str, scale: float = 1.0, view: str | None = None) -> np.ndarray:
+        """One 8-bit image -> the network input (C x H' x W') of convention `kind` for one run `view`
+        ("resize" or "native"; default: the frame's protocol, which must then be one run).
 
-        `scale` enlarges the input the protocol gives (the consensus run), which then runs natively."""
-        protocol = self.frame_protocol(image.shape[:2])
+        `scale` enlarges the input the run gives (the consensus run), which then runs natively."""
+        protocol = view or self.frame_protocol(image.shape[:2])
+        if protocol not in ("resize", "native"):
+            raise ValueError(f"one run is resize or native, not {protocol!r}")
         if kind == RAW_GREY:
             plane = grey_plane(image)
             if plane is None:
@@ -404,33 +433,27 @@ class Segmenter:
         kind, pixels = self._kind_of(image)
         return kind, pixels, palette
 
-    def _input(self, image: np.ndarray) -> tuple[str, np.ndarray, tuple[int, int], str]:
-        """(input convention, network input C x H' x W', original (h, w), palette decoded or "")."""
-        kind, pixels, palette = self._decoded(image)
-        return kind, self._prepare(pixels, kind), pixels.shape[:2], palette
-
     def prepare(self, image: np.ndarray) -> tuple[Backend, np.ndarray]:
-        """The backend one frame goes to and its network input (C x H' x W'), for benchmarks."""
-        kind, chw, _, _ = self._input(image)
-        return self._net(kind), chw
+        """The backend one frame goes to and its network input (C x H' x W') for its first run, for
+        benchmarks."""
+        kind, pixels, _ = self._decoded(image)
+        return self._net(kind), self._prepare(pixels, kind, view=runs(pixels.shape[:2], self.frame_protocol(
+            pixels.shape[:2]), self.size)[0][1])
 
-    def _output(self, logits: np.ndarray, hw: tuple[int, int], palette: str) -> Saliency:
+    def _frame_map(self, logits: np.ndarray, hw: tuple[int, int], view: str) -> np.ndarray:
+        """One run's output as a map at the frame's (h, w): resized back, or cropped from its padding."""
         if not np.isfinite(logits).all():
             raise LwirstError(f"{self.model_name}: the model output holds NaN or infinite values; its weights "
                               "or graph are broken (retrain or re-export it)")
         h, w = hw
-        protocol = self.frame_protocol(hw)
-        if protocol == "resize":
-            if logits.shape != (h, w):
-                logits = cv2.resize(logits, (w, h), interpolation=cv2.INTER_LINEAR)
-        else:
-            logits = logits[:h, :w]
-        return Saliency(np.ascontiguousarray(logits, dtype=np.float32), protocol, self.backend.name, palette)
+        if view == "resize":
+            return cv2.resize(logits, (w, h), interpolation=cv2.INTER_LINEAR) if logits.shape != (h, w) else logits
+        return logits[:h, :w]
 
-    def _second_map(self, logits: np.ndarray, hw: tuple[int, int]) -> np.ndarray:
-        """The consensus run's output (cropped from its padding) resized back to the frame's (h, w)."""
+    def _second_map(self, logits: np.ndarray, hw: tuple[int, int], view: str) -> np.ndarray:
+        """A consensus run's output (cropped from its padding) resized back to the frame's (h, w)."""
         assert self.confirm is not None
-        sh, sw = consensus_input(hw, self.frame_protocol(hw), self.size, self.confirm)
+        sh, sw = consensus_input(hw, view, self.size, self.confirm)
         return cv2.resize(np.ascontiguousarray(logits[:sh, :sw]), (hw[1], hw[0]), interpolation=cv2.INTER_LINEAR)
 
     def _run_all(self, inputs: Sequence[tuple[str, np.ndarray]], batch_size: int) -> list[np.ndarray]:
@@ -453,19 +476,41 @@ class Segmenter:
     def predict_batch(self, images: Sequence[np.ndarray], batch_size: int = 8) -> list[Saliency]:
         """Many frames at once; same-shaped inputs are stacked into batches of `batch_size`.
 
-        With `confirm` each frame runs a second time, enlarged, and its map is the scale consensus."""
+        A pyramid frame also runs at half its size (INTER_AREA), as "auto" runs a frame of that size, and
+        its map is the pixel-wise maximum of the two, the half-size one resized up. With `confirm` every
+        run is repeated enlarged and its map is the scale consensus of the two (at the size it ran at,
+        before any union)."""
         decoded = [self._decoded(image) for image in images]
-        first = self._run_all([(kind, self._prepare(pixels, kind)) for kind, pixels, _ in decoded], batch_size)
-        results = [self._output(out, pixels.shape[:2], palette)
-                   for out, (_, pixels, palette) in zip(first, decoded, strict=True)]
+        protocols = [self.frame_protocol(pixels.shape[:2]) for _, pixels, _ in decoded]
+        maps = self._maps([(kind, pixels, "native" if protocol == "pyramid" else protocol)
+                           for (kind, pixels, _), protocol in zip(decoded, protocols, strict=True)], batch_size)
+        pyramid = [i for i, protocol in enumerate(protocols) if protocol == "pyramid"]
+        halves = []
+        for i in pyramid:
+            kind, pixels, _ = decoded[i]
+            h, w = halved(pixels.shape[:2])
+            half = cv2.resize(pixels, (w, h), interpolation=cv2.INTER_AREA)
+            halves.append((kind, half, single_run((h, w), self.size)))
+        for i, half in zip(pyramid, self._maps(halves, batch_size), strict=True):
+            h, w = decoded[i][1].shape[:2]
+            maps[i] = np.maximum(maps[i], cv2.resize(half, (w, h), interpolation=cv2.INTER_LINEAR))
+        return [Saliency(np.ascontiguousarray(m, dtype=np.float32), protocol, self.backend.name, palette,
+                         self.confirm)
+                for m, protocol, (_, _, palette) in zip(maps, protocols, decoded, strict=True)]
+
+    def _maps(self, items: Sequence[tuple[str, np.ndarray, str]], batch_size: int) -> list[np.ndarray]:
+        """Each (convention, 8-bit pixels, "resize" or "native") run once, its map at the pixels' size; with
+        `confirm` the scale consensus of that run and its enlarged repeat."""
+        first = self._run_all([(kind, self._prepare(pixels, kind, view=view)) for kind, pixels, view in items],
+                              batch_size)
+        maps = [self._frame_map(out, pixels.shape[:2], view)
+                for out, (_, pixels, view) in zip(first, items, strict=True)]
         if self.confirm is None:
-            return results
-        second = self._run_all([(kind, self._prepare(pixels, kind, self.confirm)) for kind, pixels, _ in decoded],
-                               batch_size)
-        for result, out, (_, pixels, _) in zip(results, second, decoded, strict=True):
-            result.logits = consensus(result.logits, self._second_map(out, pixels.shape[:2]))
-            result.confirm = self.confirm
-        return results
+            return maps
+        second = self._run_all([(kind, self._prepare(pixels, kind, self.confirm, view))
+                                for kind, pixels, view in items], batch_size)
+        return [consensus(m, self._second_map(out, pixels.shape[:2], view))
+                for m, out, (_, pixels, view) in zip(maps, second, items, strict=True)]
 
     def describe(self) -> dict[str, object]:
         precision = self.options.precision

@@ -66,15 +66,27 @@ def _frame(hw: tuple[int, int], points: list[tuple[int, int]], seed: int = 0) ->
 @pytest.mark.parametrize("hw", [(256, 256), (240, 320), (600, 800)])
 def test_the_segmenter_confirms_with_a_run_of_the_frame_enlarged(hw):
     """The map equals the consensus of the plain map and an independent native run of the frame as the
-    protocol fed it (resized for SIRST-sized frames), enlarged 1.5x by OpenCV and its map resized back."""
+    protocol fed it (resized for SIRST-sized frames), enlarged 1.5x by OpenCV and its map resized back. A
+    large frame runs as a pyramid: that map's maximum with the same frame halved, confirmed as a frame of
+    its size is, its map resized up."""
     image = _frame(hw, [(hw[0] // 3, hw[1] // 4), (2 * hw[0] // 3, 3 * hw[1] // 4)])
     plain, confirmed = Segmenter(threads=1, backend="torch"), Segmenter(threads=1, backend="torch", confirm=1.5)
     native = Segmenter(threads=1, backend="torch", protocol="native")
-    fed = image if plain.frame_protocol(hw) == "native" else cv2.resize(image, (256, 256))
+    pyramid = plain.frame_protocol(hw) == "pyramid"
+    assert pyramid == (hw == (600, 800))
+    fed = image if pyramid else cv2.resize(image, (256, 256))
     big = cv2.resize(fed, (round(fed.shape[1] * 1.5), round(fed.shape[0] * 1.5)), interpolation=cv2.INTER_LINEAR)
     second = cv2.resize(native.predict(big).logits, (hw[1], hw[0]), interpolation=cv2.INTER_LINEAR)
+    first = (native if pyramid else plain).predict(image).logits
+    expected = consensus(first, second)
+    if pyramid:
+        half = cv2.resize(image, (hw[1] // 2, hw[0] // 2), interpolation=cv2.INTER_AREA)
+        assert confirmed.frame_protocol(half.shape[:2]) == "resize"
+        up = cv2.resize(confirmed.predict(half).logits, (hw[1], hw[0]), interpolation=cv2.INTER_LINEAR)
+        assert (up > expected + 1).any()  # the half-size level adds something here, so the check can fail
+        expected = np.maximum(expected, up)
     got = confirmed.predict(image)
-    expected = consensus(plain.predict(image).logits, second)
+    assert got.protocol == ("pyramid" if pyramid else "resize")
     np.testing.assert_allclose(got.logits, expected, atol=1e-4)
     assert got.confirm == 1.5 and plain.predict(image).confirm is None
     batch = confirmed.predict_batch([image, image[: hw[0] // 2 * 2, : hw[1] // 2 * 2]], batch_size=2)
@@ -99,7 +111,8 @@ def test_consensus_keeps_the_sample_targets_the_plain_run_finds():
 def test_results_state_the_consensus_and_count_its_flops():
     applied = AppliedProtocol.of({"protocol": "auto", "size": [256, 256], "applied": {"resize": 2}, "confirm": 1.5})
     assert applied is not None and applied.confirm == 1.5
-    assert str(applied).startswith("auto: 0 of 2 images native, 2 resized to 256×256; scale consensus at 1.5x")
+    assert str(applied).startswith("auto: 0 of 2 images as a pyramid, 2 resized to 256×256; scale consensus at "
+                                   "1.5x")
     assert applied.short == "auto: all resized, confirmed at 1.5x"
     assert AppliedProtocol.of({"protocol": "auto", "size": [256, 256], "applied": {"resize": 2}}).confirm is None
 
@@ -114,6 +127,25 @@ def test_results_state_the_consensus_and_count_its_flops():
     # the second runs: 384x384 for the resized frame, 1536x1920 for the native one
     assert both.mean == pytest.approx((256 * 256 + 1024 * 1280 + 384 * 384 + 1536 * 1920) * unit / 2)
     assert both.by_input[(384, 384)] == (1, pytest.approx(384 * 384 * unit))
+    # a result stored before round 45 says its large frame ran natively; "auto" runs one as a pyramid now
+    assert AppliedProtocol.of({**protocol, "confirm": 1.5}).short == "auto: 1 native, 1 resized, confirmed at 1.5x"
+
+    table = pd.DataFrame({"height": [240, 1024], "width": [320, 1280], "protocol": ["resize", "pyramid"]})
+    protocol = {"protocol": "auto", "size": [256, 256], "applied": {"resize": 1, "pyramid": 1}}
+    applied = AppliedProtocol.of(protocol)
+    assert str(applied) == "auto: 1 of 2 images as a pyramid, 1 resized to 256×256"
+    assert applied.short == "auto: 1 as a pyramid, 1 resized"
+    plain = frame_flops(EvalResult({}, table, {}, protocol), flops)
+    both = frame_flops(EvalResult({}, table, {}, {**protocol, "confirm": 1.5}), flops)
+    assert plain is not None and both is not None
+    # the large frame runs at 1024x1280 and halved, natively at 512x640; with consensus each again, enlarged
+    assert plain.mean == pytest.approx((256 * 256 + 1024 * 1280 + 512 * 640) * unit / 2)
+    assert both.mean == pytest.approx((256 * 256 + 1024 * 1280 + 512 * 640 + 384 * 384 + 1536 * 1920 + 768 * 960)
+                                      * unit / 2)
+    # a frame whose half is small: the second level is resized to the model size
+    small = frame_flops(EvalResult({}, pd.DataFrame({"height": [512], "width": [640], "protocol": ["pyramid"]}),
+                                   {}, {"protocol": "auto", "size": [256, 256], "applied": {"pyramid": 1}}), flops)
+    assert small is not None and small.mean == pytest.approx((512 * 640 + 256 * 256) * unit)
 
 
 def test_a_consensus_evaluation_is_cached_apart_from_a_plain_one():

@@ -34,9 +34,10 @@ def add_model_arguments(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--model", type=Path, default=None,
                        help="checkpoint (.safetensors/.pt) or .onnx file (default: the shipped model)")
     add_backend_argument(group)
-    group.add_argument("--protocol", default="auto", choices=("auto", "resize", "native"),
+    group.add_argument("--protocol", default="auto", choices=("auto", "resize", "native", "pyramid"),
                        help="auto (default): resize frames of up to 2x the model area to the model size "
-                            "(the paper's deployment), run larger frames at native size; or force one")
+                            "(the paper's deployment), run larger frames at native size and at half of it, "
+                            "maps united (pyramid); or force one")
     add_threads_argument(group)
     add_bf16_argument(group)
 
