@@ -934,7 +934,7 @@ class SpeedInfo:
         """How one frame of size `hw` (`which`: "Each" for a video's frames) ran under protocol `applied` (what
         "auto" chose for it), and on what."""
         rule = (f" (protocol auto: frames up to {AUTO_AREA_FACTOR} × {self.size[1]}×{self.size[0]} pixels are "
-                "resized, larger ones run natively)") if self.protocol == "auto" else ""
+                "resized, larger ones run as a pyramid)") if self.protocol == "auto" else ""
         return (f"{which} {hw[1]}×{hw[0]} frame ran {describe_frame_run(hw, applied, self.size)}{rule}, "
                 f"on {self.runner}{self.consensus}.")
 

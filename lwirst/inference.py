@@ -290,7 +290,7 @@ class Segmenter:
             self.confirm = None
         if fixed is None or (self.protocol == "resize" and tuple(fixed) == self.size):
             return
-        wanted = ("on each image at its own size (native protocol)" if self.protocol == "native"
+        wanted = (f"on each image at its own size ({self.protocol} protocol)" if self.protocol in ("native", "pyramid")
                   else f"at {self.size[0]}x{self.size[1]}")
         raise LwirstError(f"{self.model_name}: its ONNX graph holds for {fixed[0]}x{fixed[1]} inputs only, "
                           f"so {self.backend_kind} cannot run it {wanted}; {advice}")

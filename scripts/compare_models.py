@@ -85,7 +85,8 @@ def main() -> None:
         "host": detect_cpu().model,
         "commit": subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True,
                                  cwd=REPO_ROOT).stdout.strip(),
-        "protocol": "auto (resize to 256x256 up to 2x its area, native above; fixed-size ONNX graphs: resize), "
+        "protocol": "auto (resize to 256x256 up to 2x its area; above, a pyramid: natively and at half size, "
+                    "maps united; fixed-size ONNX graphs: resize), "
                     f"threshold 0 (probability 0.5), {describe_growth(GROW_TO)}, scored at each image's own "
                     "resolution" + (f"; scale consensus at {', '.join(f'{s:g}x for {n}' for n, s in confirm.items())}"
                                     if confirm else "")

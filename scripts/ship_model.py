@@ -44,7 +44,8 @@ REPORTED = ("precision", "recall", "f1", "miou", "niou", "pd", "fa", "auc")
 PROTOCOLS = ("auto", "resize", "native")
 TEST_PROTOCOL = (f"SIRST idx_427 test (86 images), threshold 0 (probability 0.5), {describe_growth(GROW_TO)}, "
                  "scored at each image's own resolution; auto (the default) = resize up to 2 x 256^2 pixels, "
-                 "native above (2 of the 86 test images run natively); resize = 256x256 network input; "
+                 "a pyramid above (natively and at half size, maps united; 2 of the 86 test images); "
+                 "resize = 256x256 network input; "
                  "native = padded full resolution"
                  + (f"; every protocol with {describe_consensus(DEFAULT_SCALE)}, the default" if DEFAULT_SCALE else ""))
 

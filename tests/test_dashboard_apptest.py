@@ -260,20 +260,21 @@ def test_post_processing_widgets_do_not_rerun_the_network(network_calls: list[in
 
 
 def test_single_frame_says_whether_the_frame_ran_resized_or_natively() -> None:
-    """Protocol auto decides per frame: a 256×256 sample runs resized, a 700×600 upload natively (padded to a
-    multiple of 8); the page says which, not only "auto"."""
+    """Protocol auto decides per frame: a 256×256 sample runs resized, a 700×600 upload as a pyramid (natively,
+    padded to a multiple of 8, and its 350×300 half resized); the page says which, not only "auto"."""
     at = open_page("2_single_frame.py", model=DEMO_MODEL, data_root=SAMPLES_LABEL)
     captions = [c.value for c in at.caption]
     assert any(c.startswith("This 256×256 frame ran resized to 256×256") and "protocol auto: frames up to 2 × "
-               "256×256 pixels are resized, larger ones run natively" in c for c in captions), captions
+               "256×256 pixels are resized, larger ones run as a pyramid" in c for c in captions), captions
     at.radio(key="frame_source").set_value("Upload").run()
     big = np.full((600, 700), 40, np.uint8)
     big[300:303, 350:353] = 220
     at.file_uploader(key="image_upload").set_value(("big.png", png(big), "image/png")).run()
     assert not at.exception
     captions = [c.value for c in at.caption]
-    assert any(c.startswith("This 700×600 frame ran natively at its own size (padded to 704×600)")
-               for c in captions), captions
+    assert any(c.startswith("This 700×600 frame ran natively at its own size (padded to 704×600) and at half "
+                            "size, 350×300, resized to 256×256 (its map scaled back to 350×300); the two maps "
+                            "united") for c in captions), captions
 
 
 CONSENSUS_NOTE = f", with scale consensus at {DASHBOARD_SCALE:g}x (a target must also show in a second run"

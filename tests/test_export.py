@@ -149,8 +149,10 @@ def test_a_fixed_size_onnx_file_refuses_another_size_where_the_runtime_would(tmp
     path = tmp_path / "fixed.onnx"
     path.write_bytes(pin_input_shape(onnx.load_from_string(to_onnx_bytes(network)), (256, 256)))
     image = np.random.default_rng(0).integers(0, 256, (120, 200), dtype=np.uint8)
-    with pytest.raises(LwirstError, match=r"holds for 256x256 inputs only.*opencv backend"):
-        Segmenter(path, backend="onnxruntime", protocol="native")
+    for protocol in ("native", "pyramid"):  # a pyramid runs each frame at its own size too
+        with pytest.raises(LwirstError, match=rf"holds for 256x256 inputs only.*own size \({protocol} protocol\)"
+                                              r".*opencv backend"):
+            Segmenter(path, backend="onnxruntime", protocol=protocol)
     with pytest.raises(LwirstError, match="at 128x128"):
         Segmenter(path, backend="onnxruntime", size=(128, 128))
     assert Segmenter(path, backend="opencv", protocol="native").predict(image).logits.shape == (120, 200)

@@ -41,7 +41,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     add_bf16_argument(parser)
     add_threads_argument(parser)
     parser.add_argument("--protocol", default="auto", choices=PROTOCOLS,
-                        help="auto (default): resize frames of up to 2x the model area, native above")
+                        help="auto (default): resize frames of up to 2x the model area; above, a pyramid: "
+                             "natively and at half size, maps united")
     parser.add_argument("--size", type=number(int, lo=8, hi=4096), nargs=2, default=[256, 256], metavar=("H", "W"),
                         help="model input size H W for the resize protocol (multiples of 8; default 256 256); "
                              "metrics are always scored at each image's own size")
