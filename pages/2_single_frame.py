@@ -82,7 +82,7 @@ def counts(report: FrameReport) -> None:
 
 
 def how_it_ran(report: FrameReport) -> None:
-    """The protocol this frame actually ran with (resized to the model size or native) and on what."""
+    """The protocol this frame actually ran with (resized to the model size, native or a pyramid) and on what."""
     st.caption(common.speed_info(common.engine()).frame_run(report.input.shape[:2], report.protocol))
 
 

@@ -47,7 +47,8 @@ def scatter(points: pd.DataFrame, metric: str, pareto: bool) -> None:
                f"**{analysis.PAPER_SOURCE}**, the paper's scores on the union of MDFA, SIRST, SIRST-Aug and "
                "NUDT-SIRST (Sec. V-A); stars this project's **model cards**, squares models **measured here**, "
                "diamonds presets of the ablation sweep (mean over seeds); filled for input protocol auto, open for "
-               "resize, open with a dot for native. The shipped model is always blue. Each legend entry names "
+               "resize, open with a dot for native, filled with a dot for pyramid. The shipped model is always "
+               "blue. Each legend entry names "
                "the dataset and split its points were scored on, and a run's protocol as it ran. Scores on "
                "different data are not comparable. FLOPs are per 256×256 frame (the paper's convention) "
                "whatever size a run's frames were; Params do not depend on the size.")
