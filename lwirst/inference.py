@@ -390,10 +390,11 @@ class Segmenter:
 
     def _prepare(self, image: np.ndarray, kind: str, scale: float = 1.0, view: str | None = None) -> np.ndarray:
         """One 8-bit image -> the network input (C x H' x W') of convention `kind` for one run `view`
-        ("resize" or "native"; default: the frame's protocol, which must then be one run).
+        ("resize" or "native"; default: the frame's first run, the native one of a pyramid).
 
         `scale` enlarges the input the run gives (the consensus run), which then runs natively."""
-        protocol = view or self.frame_protocol(image.shape[:2])
+        hw = image.shape[:2]
+        protocol = view or runs(hw, self.frame_protocol(hw), self.size)[0][1]
         if protocol not in ("resize", "native"):
             raise ValueError(f"one run is resize or native, not {protocol!r}")
         if kind == RAW_GREY:
@@ -437,8 +438,7 @@ class Segmenter:
         """The backend one frame goes to and its network input (C x H' x W') for its first run, for
         benchmarks."""
         kind, pixels, _ = self._decoded(image)
-        return self._net(kind), self._prepare(pixels, kind, view=runs(pixels.shape[:2], self.frame_protocol(
-            pixels.shape[:2]), self.size)[0][1])
+        return self._net(kind), self._prepare(pixels, kind)
 
     def _frame_map(self, logits: np.ndarray, hw: tuple[int, int], view: str) -> np.ndarray:
         """One run's output as a map at the frame's (h, w): resized back, or cropped from its padding."""

@@ -657,7 +657,7 @@ def test_analysis_pages_in_a_browser(fresh_cache: Path, page: Page, sirst_root: 
         settle(page)
     expect(page.locator(".js-plotly-plot")).to_have_count(2)
     # the protocol as it ran on SIRST test, with the default scale consensus
-    measured = f"measured here, sirst test (auto: 2 native, 84 resized, confirmed at {DEFAULT_SCALE:g}x)"
+    measured = f"measured here, sirst test (auto: 2 as a pyramid, 84 resized, confirmed at {DEFAULT_SCALE:g}x)"
     expect(page.locator(".js-plotly-plot").first.get_by_text(measured, exact=True)).to_be_visible()
     settle(page)
     shoot(page, "compare")
