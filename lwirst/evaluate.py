@@ -129,17 +129,19 @@ class AppliedProtocol:
                    recorded(protocol.get("confirm")))
 
     def __str__(self) -> str:
-        """"auto: 37 of 39 images as a pyramid, 2 resized to 256×256"; a fixed protocol: "resize to 256×256
-        (39 images)"; then "; scale consensus at 1.5x ..." when one ran."""
+        """"auto: 37 of 39 images as a pyramid, 2 resized to 256×256" ("auto: all 8 images resized to 256×256"
+        when they ran one way); a fixed protocol: "resize to 256×256 (39 images)"; then "; scale consensus at
+        1.5x ..." when one ran."""
         return self._inputs() + (f"; {describe_consensus(self.confirm)}" if self.confirm else "")
 
     def _inputs(self) -> str:
         images, resized = sum(self.ran.values()), self.ran.get("resize", 0)
         to = f"{self.size[1]}×{self.size[0]}"
         if self.configured == "auto":
-            large = self._large()
-            return (f"auto: {self.ran.get(large, 0)} of {images} images {RAN_AS[large]}, {resized} resized"
-                    + (f" to {to}" if resized else ""))
+            large = self.ran.get(self._large(), 0)
+            if not large or not resized:  # one kind of frame: say so, not "0 of 8 images ..."
+                return f"auto: all {images} images " + (f"resized to {to}" if resized else RAN_AS[self._large()])
+            return f"auto: {large} of {images} images {RAN_AS[self._large()]}, {resized} resized to {to}"
         if self.configured == "resize":
             return f"resize to {to} ({images} images)"
         if self.configured == "native":

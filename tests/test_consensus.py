@@ -111,8 +111,7 @@ def test_consensus_keeps_the_sample_targets_the_plain_run_finds():
 def test_results_state_the_consensus_and_count_its_flops():
     applied = AppliedProtocol.of({"protocol": "auto", "size": [256, 256], "applied": {"resize": 2}, "confirm": 1.5})
     assert applied is not None and applied.confirm == 1.5
-    assert str(applied).startswith("auto: 0 of 2 images as a pyramid, 2 resized to 256×256; scale consensus at "
-                                   "1.5x")
+    assert str(applied).startswith("auto: all 2 images resized to 256×256; scale consensus at 1.5x")
     assert applied.short == "auto: all resized, confirmed at 1.5x"
     assert AppliedProtocol.of({"protocol": "auto", "size": [256, 256], "applied": {"resize": 2}}).confirm is None
 
@@ -134,6 +133,7 @@ def test_results_state_the_consensus_and_count_its_flops():
     protocol = {"protocol": "auto", "size": [256, 256], "applied": {"resize": 1, "pyramid": 1}}
     applied = AppliedProtocol.of(protocol)
     assert str(applied) == "auto: 1 of 2 images as a pyramid, 1 resized to 256×256"
+    assert str(AppliedProtocol.of({**protocol, "applied": {"pyramid": 3}})) == "auto: all 3 images as a pyramid"
     assert applied.short == "auto: 1 as a pyramid, 1 resized"
     plain = frame_flops(EvalResult({}, table, {}, protocol), flops)
     both = frame_flops(EvalResult({}, table, {}, {**protocol, "confirm": 1.5}), flops)

@@ -357,7 +357,7 @@ def test_evaluate_shows_the_operator_row_the_protocol_as_run_and_how_few_images(
         f"{m['pd_at_fa']:.4f}"]
     captions = " ".join(c.value for c in at.caption)
     assert "empty frames alarmed: no target-free frame in this split" in captions  # why that card has no value
-    assert "protocol auto: 0 of 2 images as a pyramid, 2 resized to 256×256" in captions
+    assert "protocol auto: all 2 images resized to 256×256" in captions
     assert "[256, 256]" not in captions
     header = " ".join(md.value for md in at.markdown)
     assert f"2 images, {m['targets']} targets: too few (under {analysis.FEW_IMAGES})" in header
