@@ -98,8 +98,8 @@ def single_run(hw: tuple[int, int], size: tuple[int, int]) -> str:
 
 
 def halved(hw: tuple[int, int]) -> tuple[int, int]:
-    """The (height, width) of a pyramid's second level: the frame at half its size."""
-    return round(hw[0] / 2), round(hw[1] / 2)
+    """The (height, width) of a pyramid's second level: the frame at half its size (at least a pixel)."""
+    return max(1, round(hw[0] / 2)), max(1, round(hw[1] / 2))
 
 
 def runs(hw: tuple[int, int], protocol: str, size: tuple[int, int]) -> list[tuple[tuple[int, int], str]]:

@@ -94,6 +94,13 @@ def test_the_segmenter_confirms_with_a_run_of_the_frame_enlarged(hw):
     assert confirmed.describe()["confirm"] == 1.5 and "confirm" not in plain.describe()
 
 
+@pytest.mark.parametrize("hw", [(1, 1), (1, 5), (3, 2)])
+def test_a_pyramid_takes_frames_too_small_to_halve(hw):
+    """Forced on a frame of a pixel or two, the half level is at least a pixel: a map of the frame's size."""
+    got = Segmenter(threads=1, backend="torch", protocol="pyramid", confirm=1.5).predict(np.full(hw, 90, np.uint8))
+    assert got.logits.shape == hw and got.protocol == "pyramid" and np.isfinite(got.logits).all()
+
+
 def test_consensus_keeps_the_sample_targets_the_plain_run_finds():
     """On the embedded samples every target found by both runs keeps its mask: consensus only removes."""
     from lwirst.datasets import open_dataset
