@@ -31,9 +31,10 @@ second run of each frame, enlarged), against one run per frame: the default vari
 on the benchmark frames and at each frame size, the two calls timed in adjacent pairs.
 
 `frame_sizes` adds sensor-size frames (the test images upscaled): batch 1, a few fast
-variants and the baseline, each under the default large-frame protocol (native size
-above twice the model's area), with model-only and end-to-end fps against the ceiling
-scaled to the network input's area, timed interleaved per size after the main run.
+variants and the baseline, each under the default large-frame protocol (a pyramid
+above twice the model's area: native size and half of it), with model-only fps (the
+native level) and end-to-end fps against the ceiling scaled to the network input's
+area, timed interleaved per size after the main run.
 """
 
 from __future__ import annotations

@@ -106,7 +106,8 @@ def runs(hw: tuple[int, int], protocol: str, size: tuple[int, int]) -> list[tupl
     """The network runs an applied protocol makes of a frame of size `hw`: (the size of the frame the run
     feeds, "resize" or "native"); a pyramid's second run feeds the frame halved."""
     if protocol == "pyramid":
-        return [(hw, "native"), (halved(hw), single_run(halved(hw), size))]
+        half = halved(hw)
+        return [(hw, "native"), (half, single_run(half, size))]
     return [(hw, protocol)]
 
 
@@ -130,9 +131,9 @@ def describe_frame_run(hw: tuple[int, int], protocol: str, size: tuple[int, int]
     if protocol == "resize":
         return f"resized to {size[1]}×{size[0]} (its map scaled back to {hw[1]}×{hw[0]})"
     if protocol == "pyramid":
-        half = halved(hw)
-        return (f"{describe_frame_run(hw, 'native', size)} and at half size, {half[1]}×{half[0]}, "
-                f"{describe_frame_run(half, single_run(half, size), size)}; the two maps united")
+        (_, first), (half, second) = runs(hw, protocol, size)
+        return (f"{describe_frame_run(hw, first, size)} and at half size, {half[1]}×{half[0]}, "
+                f"{describe_frame_run(half, second, size)}; the two maps united")
     if protocol != "native":
         return protocol
     padded = network_input(hw, protocol, size)
@@ -482,18 +483,19 @@ class Segmenter:
         before any union)."""
         decoded = [self._decoded(image) for image in images]
         protocols = [self.frame_protocol(pixels.shape[:2]) for _, pixels, _ in decoded]
-        maps = self._maps([(kind, pixels, "native" if protocol == "pyramid" else protocol)
-                           for (kind, pixels, _), protocol in zip(decoded, protocols, strict=True)], batch_size)
-        pyramid = [i for i, protocol in enumerate(protocols) if protocol == "pyramid"]
-        halves = []
-        for i in pyramid:
-            kind, pixels, _ = decoded[i]
-            h, w = halved(pixels.shape[:2])
-            half = cv2.resize(pixels, (w, h), interpolation=cv2.INTER_AREA)
-            halves.append((kind, half, single_run((h, w), self.size)))
-        for i, half in zip(pyramid, self._maps(halves, batch_size), strict=True):
-            h, w = decoded[i][1].shape[:2]
-            maps[i] = np.maximum(maps[i], cv2.resize(half, (w, h), interpolation=cv2.INTER_LINEAR))
+        items, owners = [], []
+        for index, ((kind, pixels, _), protocol) in enumerate(zip(decoded, protocols, strict=True)):
+            for hw, view in runs(pixels.shape[:2], protocol, self.size):
+                fed = pixels if hw == pixels.shape[:2] else cv2.resize(pixels, (hw[1], hw[0]),
+                                                                        interpolation=cv2.INTER_AREA)
+                items.append((kind, fed, view))
+                owners.append(index)
+        maps: list[np.ndarray | None] = [None] * len(decoded)
+        for index, level in zip(owners, self._maps(items, batch_size), strict=True):
+            h, w = decoded[index][1].shape[:2]
+            if level.shape != (h, w):  # a pyramid's half level, resized up
+                level = cv2.resize(level, (w, h), interpolation=cv2.INTER_LINEAR)
+            maps[index] = level if maps[index] is None else np.maximum(maps[index], level)
         return [Saliency(np.ascontiguousarray(m, dtype=np.float32), protocol, self.backend.name, palette,
                          self.confirm)
                 for m, protocol, (_, _, palette) in zip(maps, protocols, decoded, strict=True)]

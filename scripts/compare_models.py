@@ -45,9 +45,10 @@ def _segmenter(path: str, palettes: bool, confirm: float | None, protocol: str) 
     return Segmenter(path, backend=backend, palettes=palettes, confirm=confirm, protocol=protocol)
 
 
-def _named(parser: argparse.ArgumentParser, option: str, specs: list[str], models: dict[str, str]) -> dict[str, str]:
-    """NAME=VALUE options that must name a --model."""
-    named = dict(spec.split("=", 1) for spec in specs)
+def _named(parser: argparse.ArgumentParser, option: str, specs: list[str], models: dict[str, str],
+           values: bool = True) -> dict[str, str]:
+    """An option's NAME=VALUE entries (or bare NAMEs, `values` False), each of which must name a --model."""
+    named = dict(spec.split("=", 1) if values else (spec, "") for spec in specs)
     if set(named) - set(models):
         parser.error(f"{option} names no --model: {', '.join(sorted(set(named) - set(models)))}")
     return named
@@ -72,8 +73,7 @@ def main() -> None:
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     models = dict(spec.split("=", 1) for spec in args.model)
-    if set(args.palettes_off) - set(models):
-        parser.error(f"--palettes-off names no --model: {', '.join(sorted(set(args.palettes_off) - set(models)))}")
+    _named(parser, "--palettes-off", args.palettes_off, models, values=False)
     confirm = {name: float(scale) for name, scale in _named(parser, "--confirm", args.confirm, models).items()
                if scale != "off"}
     protocols = _named(parser, "--protocol", args.protocol, models)
