@@ -15,6 +15,7 @@ import pandas as pd
 
 from dashboard.views import png_uri
 from lwirst.card_view import help_for
+from lwirst.inference import describe_frame_run
 from lwirst.live import LiveFrame
 
 
@@ -46,8 +47,10 @@ class LiveView:
     height: int
 
 
-def live_view(name: str, frame: LiveFrame, rows: int) -> LiveView:
-    """Every block of the Live page for `frame` of the stream called `name`, listing at most `rows` targets."""
+def live_view(name: str, frame: LiveFrame, rows: int, size: tuple[int, int]) -> LiveView:
+    """Every block of the Live page for `frame` of the stream called `name`, listing at most `rows` targets;
+    the caption says how the frame ran on a model of input `size` (a split's images differ in size, and
+    "auto" resizes some and runs others as a pyramid)."""
     tracks, targets, kept = frame.track_table(), frame.targets(rows), len(frame.result.kept)
     height, width = frame.annotated.shape[:2]
     cards = (Card("End-to-end fps", f"{frame.fps:.1f}", help_for("end-to-end fps")),
@@ -56,7 +59,9 @@ def live_view(name: str, frame: LiveFrame, rows: int) -> LiveView:
              Card("Targets", str(kept)), Card("Tracks", str(len(tracks))))
     tracks_caption = (f"Confirmed tracks at frame {frame.index}" if len(tracks) else
                       f"No confirmed track at frame {frame.index} (a target must be seen on two frames in a row).")
-    caption = f"{name}, frame {frame.index}" + (f": {frame.label}" if frame.label else "")
+    ran = describe_frame_run((height, width), frame.result.saliency.protocol, size)
+    caption = f"{name}, frame {frame.index}" + (f": {frame.label}" if frame.label else "") + \
+        f" — {width}×{height}, ran {ran}"
     return LiveView(frame.index, png_uri(frame.annotated), caption, cards, tracks,
                     frame.trajectories(), tracks_caption, targets,
                     f"Targets of frame {frame.index} ({len(targets)} of {kept} shown, strongest first)",

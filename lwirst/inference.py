@@ -129,6 +129,8 @@ def consensus_input(hw: tuple[int, int], protocol: str, size: tuple[int, int], s
 def describe_frame_run(hw: tuple[int, int], protocol: str, size: tuple[int, int]) -> str:
     """How one frame of size `hw` ran, in words: resized to the model size, or natively (and padded)."""
     if protocol == "resize":
+        if tuple(hw) == tuple(size):
+            return f"as it is, at the model size {size[1]}×{size[0]}"
         return f"resized to {size[1]}×{size[0]} (its map scaled back to {hw[1]}×{hw[0]})"
     if protocol == "pyramid":
         (_, first), (half, second) = runs(hw, protocol, size)

@@ -56,15 +56,20 @@ def choose_split() -> common.VideoSource:
 
 
 def process(source: common.VideoSource, post: common.Postprocess) -> VideoOutput | None:
-    """The Process button with a progress bar; the result stays until the inputs change. A stopped run
-    (the header's Stop) is named, and its frames are shown until the whole video is processed."""
+    """The Process button, replaced by a progress bar and a Stop button while it runs; the result stays until
+    the inputs change. A stopped run (Stop, or the header's) is named, and its frames are shown until the
+    whole video is processed."""
     chosen = common.engine()
     output = common.stored_video(source, chosen, post)
     note = st.empty()  # filled once this run's outcome is known
-    slot = st.empty()  # the button, replaced by the progress bar, then by nothing
+    slot = st.empty()  # the button, replaced by the progress bar and Stop, then by nothing
     if (output is None or output.result.interrupted) and slot.button("Process video", type="primary",
                                                                      key="video_process"):
-        bar = slot.progress(0.0, text="Starting...")
+        with slot.container():
+            bar = st.progress(0.0, text="Starting...")
+            # a click reruns the page, which stops this run at its next frame (`common.run_video`)
+            st.button("Stop", key="video_stop", icon=":material/stop_circle:",
+                      help="Stop after the frame in progress; the frames done so far are kept and shown")
         try:
             output = common.run_video(source, chosen, post, bar)
         except LwirstError as exc:

@@ -75,22 +75,23 @@ def view(stream: LiveStream, running: bool, idle_hint: str) -> None:
     if frame is None and not running:
         st.info(idle_hint)
         return
+    size = common.speed_info(common.engine()).size
     picture, numbers = st.columns([3, 2])
     blocks = Blocks(picture.empty(), numbers.empty(), st.empty())
     if running:
-        burst(stream, blocks)
+        burst(stream, blocks, size)
     elif frame is not None:
-        show(live_view(stream.name, frame, TABLE_ROWS), blocks, chart=True)
+        show(live_view(stream.name, frame, TABLE_ROWS, size), blocks, chart=True)
 
 
-def burst(stream: LiveStream, blocks: Blocks) -> None:
+def burst(stream: LiveStream, blocks: Blocks, size: tuple[int, int]) -> None:
     """Process frames as fast as the pipeline goes for `common.LIVE_BURST_S` seconds, showing each one the
     browser can take (the others are tracked, not shown)."""
     deadline, shown_at = time.monotonic() + common.LIVE_BURST_S, -math.inf
     while True:
         frame = stream.step()
         if browser_ready(shown_at):
-            show(live_view(stream.name, frame, TABLE_ROWS), blocks, chart=False)
+            show(live_view(stream.name, frame, TABLE_ROWS, size), blocks, chart=False)
             shown_at = time.monotonic()
         if time.monotonic() >= deadline:
             return

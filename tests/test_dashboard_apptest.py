@@ -30,7 +30,7 @@ from lwirst import analysis, palette
 from lwirst.consensus import DASHBOARD_SCALE, DEFAULT_SCALE
 from lwirst.datasets import open_dataset
 from lwirst.frame_report import TABLE_COLUMNS
-from lwirst.inference import Segmenter, cpu_has_bf16
+from lwirst.inference import Segmenter, cpu_has_bf16, describe_frame_run
 from lwirst.live import LiveStream, SyntheticSensor
 from lwirst.modelcard import DEMO_MODEL, demo_network
 from lwirst.pipeline import FramePipeline
@@ -880,11 +880,18 @@ def test_live_plays_a_configured_dataset_split_as_a_stream(sirst_root: Path,
     at.toggle(key="live_running").set_value(True).run()
     assert not at.exception and not errors(at)
     caption = at.get("image")[0].proto.imgs[0].caption
-    shown = re.fullmatch(rf"{re.escape(source)}, frame (\d+): (\S+) \(image (\d+) of (\d+)\)", caption)
+    shown = re.fullmatch(rf"{re.escape(source)}, frame (\d+): (\S+) \(image (\d+) of (\d+)\) — (\d+)×(\d+), "
+                         r"ran (.+)", caption)
     assert shown, caption  # the split loops: the caption names the image, not only the frame number
     index, name, position, images = int(shown[1]), shown[2], int(shown[3]), int(shown[4])
-    names = open_dataset(sirst_root, "auto", "test", validate=False).names
-    assert index > 2 and images == len(names) and position == index % images + 1 and name == names[position - 1]
+    split = open_dataset(sirst_root, "auto", "test", validate=False)
+    assert index > 2 and images == len(split.names) and position == index % images + 1
+    assert name == split.names[position - 1]
+    # ... and how that image, at its own size, ran (what "auto" chose for that size)
+    height, width = split.load(position - 1).image.shape[:2]
+    assert (int(shown[5]), int(shown[6])) == (width, height)
+    applied = Segmenter.from_module(demo_network(), protocol="auto").frame_protocol((height, width))
+    assert applied in ("resize", "pyramid") and shown[7] == describe_frame_run((height, width), applied, (256, 256))
 
 
 def test_live_stream_runs_and_controls_act_on_it() -> None:
@@ -896,7 +903,8 @@ def test_live_stream_runs_and_controls_act_on_it() -> None:
     assert float(metric(at, "End-to-end fps")) > 0 and float(metric(at, "Pipeline fps")) > 0
     assert detection_legend(at)
     caption = at.get("image")[0].proto.imgs[0].caption
-    assert int(caption.rsplit("frame ", 1)[1]) > 2  # frames back to back in each run, not one per refresh
+    shown = re.fullmatch(r"Synthetic sensor, frame (\d+) — 256×256, ran as it is, at the model size 256×256", caption)
+    assert shown and int(shown[1]) > 2, caption  # frames back to back in each run, not one per refresh
     low = count(at, "Targets")
     assert low >= 1  # everything is above -15: one frame-wide blob
     at.slider(key="threshold").set_value(15.0).run()
@@ -918,7 +926,20 @@ def test_live_streams_a_video_the_visitor_uploads() -> None:
     at.toggle(key="live_running").set_value(True).run()
     assert not at.exception and not errors(at)
     caption = at.get("image")[0].proto.imgs[0].caption
-    assert caption.startswith("Looping video: my clip.mp4, frame ") and int(caption.rsplit(" ", 1)[1]) > 2
+    shown = re.fullmatch(r"Looping video: my clip\.mp4, frame (\d+) — (\d+)×(\d+), ran .+", caption)
+    assert shown and int(shown[1]) > 2, caption
+
+
+def test_live_caption_says_how_each_frame_ran(one_torch_thread: None) -> None:
+    """A stream's frames may differ in size (a split's images, an uploaded video): each caption says how
+    its own frame ran, read from that frame's result, not from the page's settings."""
+    stream = LiveStream(None, FramePipeline(Segmenter(threads=1), 0.0, None, Tracker()), "external")
+    small = live_view(stream.name, stream.feed(np.full((200, 300), 40, np.uint8)), 1, (256, 256))
+    large = live_view(stream.name, stream.feed(np.full((512, 640), 40, np.uint8)), 1, (256, 256))
+    assert small.caption == ("external, frame 0 — 300×200, ran resized to 256×256 (its map scaled back to "
+                             "300×200)")
+    assert large.caption == ("external, frame 1 — 640×512, ran natively at its own size and at half size, "
+                             "320×256, resized to 256×256 (its map scaled back to 320×256); the two maps united")
 
 
 def test_live_view_is_built_from_one_frame(one_torch_thread: None) -> None:
@@ -926,13 +947,13 @@ def test_live_view_is_built_from_one_frame(one_torch_thread: None) -> None:
     annotated picture, the captions name its number, the cards count its targets and tracks."""
     stream = LiveStream(SyntheticSensor(), FramePipeline(Segmenter(threads=1), 0.0, None, Tracker()), "sensor")
     frames = [stream.step() for _ in range(6)]
-    views = [live_view(stream.name, frame, 1) for frame in frames]  # built before the next frames arrive
+    views = [live_view(stream.name, frame, 1, (256, 256)) for frame in frames]  # built before the next arrive
     assert [v.index for v in views] == list(range(6))
     for frame, view in zip(frames, views, strict=True):
         picture = cv2.imdecode(np.frombuffer(base64.b64decode(view.picture.split(",", 1)[1]), np.uint8),
                                cv2.IMREAD_COLOR)
         assert np.array_equal(picture, frame.annotated)
-        assert view.caption == f"sensor, frame {frame.index}"
+        assert view.caption == f"sensor, frame {frame.index} — 256×256, ran as it is, at the model size 256×256"
         kept, confirmed = len(frame.result.kept), sum(t.confirmed for t in frame.tracks)
         cards = {card.label: card.value for card in view.cards}
         assert cards["Targets"] == str(kept) and cards["Tracks"] == str(confirmed) == str(len(view.tracks))
@@ -950,7 +971,7 @@ def test_live_shows_one_frame_in_every_block_with_labelled_tables() -> None:
     for _ in range(8):  # read refreshes until one lands on a frame with a confirmed track (on a loaded
         at.run()  # machine the stream may be read where a track was just lost); every read must agree
         assert not at.exception and not errors(at)
-        index = int(at.get("image")[0].proto.imgs[0].caption.rsplit("frame ", 1)[1])
+        index = int(re.search(r", frame (\d+) — ", at.get("image")[0].proto.imgs[0].caption)[1])
         captions = [c.value for c in at.caption]
         kept, confirmed = count(at, "Targets"), count(at, "Tracks")
         assert f"Targets of frame {index} ({min(kept, 50)} of {kept} shown, strongest first)" in captions

@@ -465,8 +465,18 @@ def test_dashboard_in_a_browser(page: Page, server: str, sirst_root: Path) -> No
     settle(page)
     split = f"Dataset split: {sirst_root.parent.name}/{sirst_root.name} (test)"
     expect(page.get_by_role("combobox", name="Split")).to_match_aria_snapshot(f'- combobox "Split": "{split}"')
+    # Stop in the page ends the run at its next frame and keeps what it did; Process video then runs it all.
     page.get_by_role("button", name="Process video").click()
-    assert metric_after(page, "Frames processed", "64") == str(SPLIT_FRAMES)  # the sample's count went with it
+    page.locator(".st-key-video_stop button").click()
+    note = page.get_by_text(re.compile(rf"The last run on .+ was stopped after \d+ of {SPLIT_FRAMES} frames\."))
+    expect(note).to_be_visible()
+    done = int(re.search(r"stopped after (\d+) of", note.inner_text())[1])
+    assert done < SPLIT_FRAMES
+    if done:  # the frames it did are shown (a Stop before the first frame leaves none to show)
+        assert metric_after(page, "Frames processed", "64") == str(done)
+    expect(page.locator(".st-key-video_stop")).to_have_count(0)
+    page.get_by_role("button", name="Process video").click()
+    assert metric_after(page, "Frames processed", str(done)) == str(SPLIT_FRAMES)
     clean(page, "Video, SIRST test")
     assert metric_value(page, "Video fps") == f"{SPLIT_FPS:.1f}"
     expect(page.locator("video")).to_have_count(1)

@@ -220,7 +220,22 @@ def test_reduction_probe_first_range_is_suite_large_own_empty_part(data_root) ->
         assert not np.array_equal(frame.image, suite.load(1).image)
 
 
-@pytest.mark.parametrize("suite", ["xdomain", "colour", "large", "noisy", "enlarged"])
+def test_alarm_suite_is_suite_large_empty_part_from_other_seeds(data_root) -> None:
+    """Suite alarms: more of suite large's target-free mosaics (same size, reduction and backgrounds), none of
+    them a frame suite large or another alarm part already holds."""
+    from lwirst.suite import build_suite
+
+    large = next(p for p in build_suite("large", data_root, synthetic_frames=2) if p.target_free)
+    parts = build_suite("alarms", data_root, synthetic_frames=2)
+    assert [p.name for p in parts] == ["empty-large-1280-a", "empty-large-1280-b", "empty-large-1280-c"]
+    assert all(p.target_free and len(p) == len(large) == 4 for p in parts)
+    frames = [part.load(i).image for part in [large, *parts] for i in range(2)]
+    assert all(f.shape[:2] == (1024, 1280) for f in frames)
+    assert len({f.tobytes() for f in frames}) == len(frames)
+    assert len({p.fingerprint() for p in [large, *parts]}) == 4
+
+
+@pytest.mark.parametrize("suite", ["xdomain", "colour", "large", "noisy", "enlarged", "alarms"])
 def test_target_free_flag_says_what_the_frames_hold(data_root, suite: str) -> None:
     """Pooling reads `target_free`: a flag that lies would pool targets as alarms (or hide alarms), so
     it must match the frames (first and last), and the "empty..." names tables are read by."""
