@@ -68,7 +68,7 @@ from lwirst.consensus import DEFAULT_SCALE, flops_factor
 from lwirst.errors import LwirstError
 from lwirst.hostcpu import NO_VNNI, IsaCap, cap_in_environ, cpu_flags, host_kind, int8_hazard, isa_cap
 from lwirst.imageio import to_gray
-from lwirst.inference import PROTOCOLS, Segmenter
+from lwirst.inference import Segmenter
 from lwirst.metrics import PixelMetrics
 from lwirst.models import build_model
 from lwirst.postprocess import detect
@@ -83,6 +83,7 @@ INT8_MAX_LOSS = 0.01
 SENSOR_SIZE = (512, 640)
 SENSOR_E2E_FPS = 25.0
 SENSOR_CEILING_SHARE = 0.6
+DEFAULT_PROTOCOL = "auto"  # what every command runs unless told: the Segmenter resolves it per frame size
 # Variants timed at the --size frame sizes (a full sweep at 1280x1024 would take minutes).
 FRAME_VARIANTS = ("ort-fast", "ort-subpixel", "openvino-fast", "openvino-subpixel")
 FRAME_SAMPLES = 8
@@ -660,14 +661,6 @@ def _bar_threads(config: dict) -> int:
     return 2 if 2 in config["threads"] else max(config["threads"])
 
 
-def large_frame_protocol(frame: tuple[int, int], size: tuple[int, int]) -> str:
-    """The default protocol for a frame: "auto" where the Segmenter has it, else what it does
-    (frames over twice the model's area as a pyramid, smaller ones resized)."""
-    if "auto" in PROTOCOLS:
-        return "auto"
-    return "pyramid" if frame[0] * frame[1] > 2 * size[0] * size[1] else "resize"
-
-
 def engine_table() -> dict[str, dict]:
     """The registered backends as the report states them: package, installed here, capabilities, threads."""
     table = {}
@@ -865,7 +858,7 @@ def _time_frame_sizes(source: torch.nn.Module | Path | None, variants: Sequence[
     rows: list[Result] = []
     for frame in config.frame_sizes:
         h, w = frame
-        protocol = large_frame_protocol(frame, config.size)
+        protocol = DEFAULT_PROTOCOL
         sized = [cv2.resize(f, (w, h), interpolation=cv2.INTER_LINEAR) for f in frames[:FRAME_SAMPLES]]
         segmenters: dict[tuple[str, int], Segmenter] = {}
         kept = []
@@ -916,7 +909,7 @@ def _time_consensus(source: torch.nn.Module | Path | None, variants: Sequence[Va
     cells: dict[tuple, tuple[Callable[[], object], Callable[[], object]]] = {}
     protocols = {}
     for frame, sized in sets:
-        protocols[frame] = protocol = large_frame_protocol(frame or sized[0].shape[:2], config.size)
+        protocols[frame] = protocol = DEFAULT_PROTOCOL
         try:
             pair = [Segmenter(source, backend=variant.backend, size=config.size, threads=threads, protocol=protocol,
                               options=variant.options, confirm=confirm) for confirm in (None, DEFAULT_SCALE)]

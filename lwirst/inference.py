@@ -78,14 +78,14 @@ from lwirst.paths import DEFAULT_MODEL as DEFAULT_MODEL
 from lwirst.paths import MODELS_DIR as MODELS_DIR
 from lwirst.paths import REPO_ROOT as REPO_ROOT
 from lwirst.preprocess import normalize, pad_to_multiple
+from lwirst.saliency import PROTOCOLS as PROTOCOLS
 from lwirst.saliency import Saliency as Saliency
 
-# DEFAULT_MODEL, MODELS_DIR, REPO_ROOT and Saliency are re-exported from their light homes,
+# DEFAULT_MODEL, MODELS_DIR, REPO_ROOT, PROTOCOLS and Saliency are re-exported from their light homes,
 # lwirst.paths and lwirst.saliency, and the backend classes, Options and engine choice from
 # lwirst.backends, for code that imported them from here.
 log = logging.getLogger(__name__)
 
-PROTOCOLS = ("auto", "resize", "native", "pyramid")
 # "auto" resizes frames of at most this many times the model size's area, runs larger ones as a pyramid.
 AUTO_AREA_FACTOR = 2
 NATIVE_MULTIPLE = 8  # the native protocol pads a frame to a multiple of this (the network's total stride)

@@ -10,6 +10,10 @@ from dataclasses import dataclass
 
 import numpy as np
 
+# How a frame may be fed to the network (`lwirst.inference.runs`); a Saliency records the one applied, which is
+# never "auto". Here, not in `lwirst.inference`, so that command-line parsers offer them without loading torch.
+PROTOCOLS = ("auto", "resize", "native", "pyramid")
+
 
 @dataclass
 class Saliency:

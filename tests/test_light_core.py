@@ -25,6 +25,7 @@ def test_old_homes_still_export_paths_and_saliency() -> None:
     from lwirst import inference, paths, saliency
 
     assert inference.Saliency is saliency.Saliency
+    assert inference.PROTOCOLS is saliency.PROTOCOLS
     assert inference.DEFAULT_MODEL == paths.DEFAULT_MODEL
     assert inference.REPO_ROOT == paths.REPO_ROOT
     assert paths.DEFAULT_MODEL.is_file()

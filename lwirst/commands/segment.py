@@ -17,6 +17,7 @@ import numpy as np
 
 from lwirst import jsonio
 from lwirst.errors import LwirstError
+from lwirst.saliency import PROTOCOLS
 from lwirst.validate import THREADS, atomic_write_bytes, check_outputs, number
 
 if TYPE_CHECKING:
@@ -34,7 +35,7 @@ def add_model_arguments(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--model", type=Path, default=None,
                        help="checkpoint (.safetensors/.pt) or .onnx file (default: the shipped model)")
     add_backend_argument(group)
-    group.add_argument("--protocol", default="auto", choices=("auto", "resize", "native", "pyramid"),
+    group.add_argument("--protocol", default="auto", choices=PROTOCOLS,
                        help="auto (default): resize frames of up to 2x the model area to the model size "
                             "(the paper's deployment), run larger frames at native size and at half of it, "
                             "maps united (pyramid); or force one")
