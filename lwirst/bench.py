@@ -32,9 +32,9 @@ on the benchmark frames and at each frame size, the two calls timed in adjacent 
 
 `frame_sizes` adds sensor-size frames (the test images upscaled): batch 1, a few fast
 variants and the baseline, each under the default large-frame protocol (a pyramid
-above twice the model's area: native size and half of it), with model-only fps (the
-native level) and end-to-end fps against the ceiling scaled to the network input's
-area, timed interleaved per size after the main run.
+above twice the model's area: native size and half of it), with model-only fps (every
+run of a frame: both levels of a pyramid) and end-to-end fps against the ceiling scaled
+to the network inputs' total area, timed interleaved per size after the main run.
 """
 
 from __future__ import annotations
@@ -264,7 +264,8 @@ class Result:
     ceiling_share: float = 0.0
     frame: tuple[int, int] | None = None  # frame size (H, W) for --size rows; None: the model-size run
     protocol: str = "resize"
-    net_size: tuple[int, int] | None = None  # the network's input (H, W) for --size rows
+    net_size: tuple[int, int] | None = None  # the network's input (H, W) for --size rows (a pyramid's first run)
+    net_pixels: int | None = None  # network input pixels per frame, every run counted (a pyramid's two)
     measured_share: float | None = None  # paired median of model/e2e latency (`paired_share`); None: fps ratio
 
     @property
@@ -347,10 +348,11 @@ class BenchReport:
         """Whether variant `name` ran on capped kernels (None for a native run)."""
         return None if self.emulation is None else self.emulation[name]["kernels"]
 
-    def frame_ceiling_fps(self, threads: int, net_size: tuple[int, int], precision: str = "fp32") -> float:
-        """The ceiling at another network input size: conv MACs scale with the input area."""
+    def frame_ceiling_fps(self, threads: int, net_pixels: int, precision: str = "fp32") -> float:
+        """The ceiling for frames fed to the network as `net_pixels` input pixels in all: conv MACs scale with
+        the input area."""
         model_area = self.config["size"][0] * self.config["size"][1]
-        return self.ceiling_fps(threads, precision) * model_area / (net_size[0] * net_size[1])
+        return self.ceiling_fps(threads, precision) * model_area / net_pixels
 
     def int8_usability(self) -> dict[str, dict]:
         """Per int8 variant: usable only with VNNI, <= INT8_MAX_LOSS mIoU loss and faster than floats.
@@ -449,12 +451,13 @@ class BenchReport:
             rows = [r for r in self.frame_results if r.frame == frame and r.threads == threads
                     and r.precision == "fp32" and self.contender(r)]
             top = max(rows, key=lambda r: r.e2e_fps, default=None)
-            if top is None or top.net_size is None:
+            if top is None or top.net_size is None or top.net_pixels is None:
                 continue
-            ceiling = self.frame_ceiling_fps(threads, top.net_size)
+            ceiling = self.frame_ceiling_fps(threads, top.net_pixels)
             bar = {"variant": top.name, "frame": list(frame), "protocol": top.protocol,
-                   "net_size": list(top.net_size), "threads": threads, "fps": top.fps, "e2e_fps": top.e2e_fps,
-                   "ratio": top.ratio, "ceiling_fps": ceiling, "ceiling_share": top.fps / ceiling}
+                   "net_size": list(top.net_size), "net_pixels": top.net_pixels, "threads": threads,
+                   "fps": top.fps, "e2e_fps": top.e2e_fps, "ratio": top.ratio, "ceiling_fps": ceiling,
+                   "ceiling_share": top.fps / ceiling}
             if tuple(frame) == SENSOR_SIZE:
                 bar.update(e2e_met=top.e2e_fps >= SENSOR_E2E_FPS, ceiling_met=top.fps / ceiling >= SENSOR_CEILING_SHARE)
             out[f"frame_{frame[0]}x{frame[1]}"] = bar
@@ -558,21 +561,24 @@ class BenchReport:
     def _frame_table(self) -> list[str]:
         if not self.frame_results:
             return []
-        head = (f"{'frame':<11}{'variant':<19}{'protocol':<9}{'net in':>10}{'thr':>4}{'fps':>8}{'p50 ms':>8}"
+        head = (f"{'frame':<11}{'variant':<19}{'protocol':<9}{'net in':>18}{'thr':>4}{'fps':>8}{'p50 ms':>8}"
                 f"{'e2e fps':>9}{'e2e p50':>8}{'e2e/mod':>8}{'x base':>8}{'ceiling':>9}{'share':>7}"
                 + (f"  {'kernels':<13}" if self.emulation is not None else ""))
         lines = ["", "sensor-size frames (batch 1; model-only and end-to-end with targets on the full frame):",
                  head, "-" * len(head)]
         for r in self.frame_results:
-            if r.frame is None or r.net_size is None:
+            if r.frame is None or r.net_size is None or r.net_pixels is None:
                 continue
-            ceiling = self.frame_ceiling_fps(r.threads, r.net_size, r.precision)
+            ceiling = self.frame_ceiling_fps(r.threads, r.net_pixels, r.precision)
+            net_in = f"{r.net_size[1]}x{r.net_size[0]}" + (" + more" if r.net_pixels > r.net_size[0] * r.net_size[1]
+                                                            else "")
             lines.append(f"{r.frame[1]}x{r.frame[0]:<7}{r.name:<19}{r.protocol:<9}"
-                         f"{f'{r.net_size[1]}x{r.net_size[0]}':>10}{r.threads:>4}{r.fps:>8.1f}{r.p50_ms:>8.2f}"
+                         f"{net_in:>18}{r.threads:>4}{r.fps:>8.1f}{r.p50_ms:>8.2f}"
                          f"{r.e2e_fps:>9.1f}{r.e2e_p50_ms:>8.2f}{r.pipeline_share:>8.2f}{r.ratio:>8.2f}"
                          f"{ceiling:>9.0f}{r.fps / ceiling * 100:>6.0f}%"
                          + (f"  {self.kernels(r.name)}" if self.emulation is not None else ""))
-        lines.append("frame = W x H; ceiling = the model-size ceiling scaled by the network input's area")
+        lines.append("frame = W x H; net in = the first run's network input (+ more: a pyramid's half-size run too, "
+                     "timed in fps); ceiling = the model-size ceiling scaled by every run's input area")
         return lines
 
     def _consensus_table(self) -> list[str]:
@@ -808,8 +814,8 @@ def run_bench(config: BenchConfig, progress: Callable[[str], None] | None = None
             base = next((b for b in report.frame_results if (b.name, b.frame, b.threads) ==
                          (BASELINE, r.frame, r.threads)), None)
             r.ratio = r.fps / base.fps if base and base.fps else 0.0
-            if r.net_size is not None:
-                r.ceiling_share = r.fps / report.frame_ceiling_fps(r.threads, r.net_size, r.precision)
+            if r.net_pixels is not None:
+                r.ceiling_share = r.fps / report.frame_ceiling_fps(r.threads, r.net_pixels, r.precision)
     report.consensus = _time_consensus(source, variants, frames, config, say, used)
     if cap is not None:
         report.emulation = {name: kernel_evidence(next(v for v in variants if v.name == name), segs, cap)
@@ -875,13 +881,15 @@ def _time_frame_sizes(source: torch.nn.Module | Path | None, variants: Sequence[
         timings = _time_cells(kept, segmenters, sized, one, say)
         for v in kept:
             for t in config.threads:
-                net_hw = tuple(segmenters[v.name, t].prepare(sized[0])[1].shape[1:])
+                inputs = [x.shape[1:] for _, x in segmenters[v.name, t].prepare_runs(sized[0])]
+                net_hw = inputs[0]
                 model_t, e2e_t = timings[v.name, t, 1, "model"], timings[v.name, t, 1, "e2e"]
                 rows.append(Result(
                     v.name, v.backend, 1, t, model_t.fps, model_t.percentile_ms(50), model_t.percentile_ms(95),
                     e2e_t.fps, e2e_t.percentile_ms(50), e2e_t.percentile_ms(95), None, None, None,
                     v.options.precision, v.note, frame=(h, w), protocol=protocol,
-                    net_size=(int(net_hw[0]), int(net_hw[1])), measured_share=paired_share(model_t, e2e_t)))
+                    net_size=(int(net_hw[0]), int(net_hw[1])), net_pixels=sum(int(h * w) for h, w in inputs),
+                    measured_share=paired_share(model_t, e2e_t)))
     return rows
 
 
@@ -968,10 +976,11 @@ def _time_cells(variants: Sequence[Variant], segmenters: dict[tuple[str, int], S
     for v in variants:
         for t in config.threads:
             seg = segmenters[v.name, t]
-            for b in config.batches:
-                net, x = seg.prepare(frames[0])
-                batch = np.ascontiguousarray(np.repeat(x[None], b, axis=0))
-                cells[v.name, t, b] = (lambda net=net, batch=batch: net.run(batch), _e2e_step(seg, frames, b))
+            for b in config.batches:  # model-only: every run of the frame (a pyramid's two), batched b at a time
+                batches = [(net, np.ascontiguousarray(np.repeat(x[None], b, axis=0)))
+                           for net, x in seg.prepare_runs(frames[0])]
+                cells[v.name, t, b] = (lambda batches=batches: [net.run(batch) for net, batch in batches],
+                                       _e2e_step(seg, frames, b))
     return time_pairs(cells, config, say)
 
 

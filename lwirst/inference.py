@@ -440,8 +440,20 @@ class Segmenter:
     def prepare(self, image: np.ndarray) -> tuple[Backend, np.ndarray]:
         """The backend one frame goes to and its network input (C x H' x W') for its first run, for
         benchmarks."""
+        return self.prepare_runs(image)[0]
+
+    def prepare_runs(self, image: np.ndarray) -> list[tuple[Backend, np.ndarray]]:
+        """The backend and network input (C x H' x W') of every run the protocol makes of one frame (a
+        pyramid's two levels; consensus runs aside), for benchmarks that time the network alone."""
         kind, pixels, _ = self._decoded(image)
-        return self._net(kind), self._prepare(pixels, kind)
+        return [(self._net(kind), self._prepare(fed, kind, view=view))
+                for fed, view in self._levels(pixels, self.frame_protocol(pixels.shape[:2]))]
+
+    def _levels(self, pixels: np.ndarray, protocol: str) -> list[tuple[np.ndarray, str]]:
+        """The pixels each run of `runs` feeds ("resize" or "native"): the frame, or it reduced (INTER_AREA)."""
+        return [(pixels if hw == pixels.shape[:2] else
+                 cv2.resize(pixels, (hw[1], hw[0]), interpolation=cv2.INTER_AREA), view)
+                for hw, view in runs(pixels.shape[:2], protocol, self.size)]
 
     def _frame_map(self, logits: np.ndarray, hw: tuple[int, int], view: str) -> np.ndarray:
         """One run's output as a map at the frame's (h, w): resized back, or cropped from its padding."""
@@ -487,9 +499,7 @@ class Segmenter:
         protocols = [self.frame_protocol(pixels.shape[:2]) for _, pixels, _ in decoded]
         items, owners = [], []
         for index, ((kind, pixels, _), protocol) in enumerate(zip(decoded, protocols, strict=True)):
-            for hw, view in runs(pixels.shape[:2], protocol, self.size):
-                fed = pixels if hw == pixels.shape[:2] else cv2.resize(pixels, (hw[1], hw[0]),
-                                                                        interpolation=cv2.INTER_AREA)
+            for fed, view in self._levels(pixels, protocol):
                 items.append((kind, fed, view))
                 owners.append(index)
         maps: list[np.ndarray | None] = [None] * len(decoded)

@@ -84,10 +84,12 @@ def test_quick_bench_writes_table_and_json(tmp_path: Path, sirst_root: Path,
     assert {(r["name"], tuple(r["frame"])) for r in frames} == {("baseline", (512, 640)), ("ort-fast", (512, 640))}
     for row in frames:
         assert row["fps"] > 0 and row["e2e_fps"] > 0 and row["net_size"] == [512, 640]  # native, unpadded
-        assert row["protocol"] in ("native", "auto")
+        assert row["protocol"] == "auto"
+        # a pyramid: model-only fps and the ceiling count its half-size run too (320x256, resized to 256x256)
+        assert row["net_pixels"] == 512 * 640 + 256 * 256
     bar = data["bars"]["frame_512x640"]
     assert bar["variant"] == "ort-fast" and {"e2e_met", "ceiling_met"} <= set(bar)
-    assert bar["ceiling_fps"] == pytest.approx(data["ceiling_fps"]["1"] * 256 * 256 / (512 * 640))
+    assert bar["ceiling_fps"] == pytest.approx(data["ceiling_fps"]["1"] * 256 * 256 / (512 * 640 + 256 * 256))
     assert "640x512 frames, batch 1" in table and ">= 25 fps end-to-end" in table
     consensus = data["consensus"]  # the commands' default path costs a second, enlarged run: timed beside one run
     assert [(r["variant"], r["frame"]) for r in consensus] == [("ort-fast", None), ("ort-fast", [512, 640])]
@@ -226,9 +228,9 @@ def test_sensor_size_bar(fps: float, e2e: float, met: tuple[bool, bool]) -> None
     report = _report("avx2 fma", rows)
     report.frame_results = [
         Result("fast", "openvino", 1, 2, fps, 1.0, 1.0, e2e, 1.0, 1.0, None, None, None, "fp32", "",
-               frame=(512, 640), protocol="native", net_size=(512, 640)),
+               frame=(512, 640), protocol="native", net_size=(512, 640), net_pixels=512 * 640),
         Result("big", "openvino", 1, 2, 10.0, 1.0, 1.0, 9.0, 1.0, 1.0, None, None, None, "fp32", "",
-               frame=(1024, 1280), protocol="native", net_size=(1024, 1280))]
+               frame=(1024, 1280), protocol="native", net_size=(1024, 1280), net_pixels=1024 * 1280)]
     ceiling = report.ceiling_fps(2) / 5  # 640x512 is 5x the 256x256 area
     assert ceiling == pytest.approx(59.1, abs=0.1)  # 2 AVX2 cores at 2.6 GHz
     bar = report.bars()["frame_512x640"]
