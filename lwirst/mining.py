@@ -37,7 +37,9 @@ class MiningPlan:
     mosaics: int = 48
     enlarged: int = 48
     per_frame: int = 4
-    shape: tuple[int, int] = (1024, 1280)  # (height, width) of a mosaic: the largest sensor frame the suite has
+    # (height, width) of a mosaic; None: 4 x 5 training crops, 1024x1280 at the recipes' size 256 (the largest
+    # sensor frame the suite has), and as many crops' worth of clutter at any other training size
+    shape: tuple[int, int] | None = None
 
 
 def mine_hard_negatives(model: torch.nn.Module, backgrounds: Sequence[np.ndarray], size: int,
@@ -51,7 +53,7 @@ def mine_hard_negatives(model: torch.nn.Module, backgrounds: Sequence[np.ndarray
     segmenter = Segmenter.from_module(copy.deepcopy(model), protocol="native", options=PLAIN)
     crops: list[np.ndarray] = []
     frames = 0
-    for frame in _target_free_frames(backgrounds, rng, plan):
+    for frame in _target_free_frames(backgrounds, rng, plan, plan.shape or (4 * size, 5 * size)):
         frames += 1
         found = detect(segmenter.predict(frame).logits)
         strongest = sorted(found.targets, key=lambda t: -t.peak)[:plan.per_frame]
@@ -60,10 +62,10 @@ def mine_hard_negatives(model: torch.nn.Module, backgrounds: Sequence[np.ndarray
     return crops
 
 
-def _target_free_frames(backgrounds: Sequence[np.ndarray], rng: np.random.Generator,
-                        plan: MiningPlan) -> Iterator[np.ndarray]:
+def _target_free_frames(backgrounds: Sequence[np.ndarray], rng: np.random.Generator, plan: MiningPlan,
+                        shape: tuple[int, int]) -> Iterator[np.ndarray]:
     for _ in range(plan.mosaics):
-        canvas = mosaic(backgrounds, plan.shape, rng)
+        canvas = mosaic(backgrounds, shape, rng)
         yield grey_to_bgr(canvas)
     for _ in range(plan.enlarged):
         image = grey(backgrounds[int(rng.integers(0, len(backgrounds)))])

@@ -156,8 +156,8 @@ def test_init_is_checked_before_the_data_is_read(synth_dir: Path, tmp_path: Path
 def test_a_hard_negative_run_resumes_with_only_its_run_dir(synth_dir: Path, tmp_path: Path, capsys,
                                                            monkeypatch: pytest.MonkeyPatch) -> None:
     """Hard negatives are mined from the --init weights on every start, so `--resume` (the command Ctrl-C
-    prints) failed with "pass --init with --hard"; run.json now records the --init file."""
-    monkeypatch.setattr("lwirst.train.mine_hard_negatives", lambda *args: [np.zeros((64, 64, 3), np.uint8)])
+    prints) failed with "pass --init with --hard"; run.json now records the --init file. Mining runs for
+    real: its mosaics are 4 x 5 training crops, small at this test's crop size."""
     run_dir, init = tmp_path / "run", tmp_path / "init.safetensors"
     save_checkpoint(init, build_model(config=NetConfig()), NetConfig())
     assert main([*_train_args(run_dir, synth_dir, 2), "--init", str(init), "--hard", "0.25", "--until", "1"]) == 0
