@@ -888,7 +888,7 @@ def _time_frame_sizes(source: torch.nn.Module | Path | None, variants: Sequence[
                     v.name, v.backend, 1, t, model_t.fps, model_t.percentile_ms(50), model_t.percentile_ms(95),
                     e2e_t.fps, e2e_t.percentile_ms(50), e2e_t.percentile_ms(95), None, None, None,
                     v.options.precision, v.note, frame=(h, w), protocol=protocol,
-                    net_size=(int(net_hw[0]), int(net_hw[1])), net_pixels=sum(int(h * w) for h, w in inputs),
+                    net_size=(int(net_hw[0]), int(net_hw[1])), net_pixels=sum(int(np.prod(hw)) for hw in inputs),
                     measured_share=paired_share(model_t, e2e_t)))
     return rows
 
