@@ -260,12 +260,12 @@ def test_post_processing_widgets_do_not_rerun_the_network(network_calls: list[in
 
 
 def test_single_frame_says_whether_the_frame_ran_resized_or_natively() -> None:
-    """Protocol auto decides per frame: a 256×256 sample runs resized, a 700×600 upload as a pyramid (natively,
+    """Protocol auto decides per frame: a 256×256 sample runs as it is, a 700×600 upload as a pyramid (natively,
     padded to a multiple of 8, and its 350×300 half resized); the page says which, not only "auto"."""
     at = open_page("2_single_frame.py", model=DEMO_MODEL, data_root=SAMPLES_LABEL)
     captions = [c.value for c in at.caption]
-    assert any(c.startswith("This 256×256 frame ran resized to 256×256") and "protocol auto: frames up to 2 × "
-               "256×256 pixels are resized, larger ones run as a pyramid" in c for c in captions), captions
+    assert any(c.startswith("This 256×256 frame ran as it is, at the model size 256×256") and "protocol auto: frames "
+               "up to 2 × 256×256 pixels are resized, larger ones run as a pyramid" in c for c in captions), captions
     at.radio(key="frame_source").set_value("Upload").run()
     big = np.full((600, 700), 40, np.uint8)
     big[300:303, 350:353] = 220
@@ -289,7 +289,7 @@ def test_the_consensus_toggle_runs_single_frame_on_the_consensus_map(network_cal
     assert not any("scale consensus" in c.value for c in at.caption)
     at.toggle(key="consensus").set_value(True).run()
     assert not at.exception and len(network_calls) == 2
-    assert any(c.value.startswith("This 256×256 frame ran resized") and CONSENSUS_NOTE in c.value
+    assert any(c.value.startswith("This 256×256 frame ran as it is") and CONSENSUS_NOTE in c.value
                for c in at.caption), [c.value for c in at.caption]
     sample = open_dataset(SAMPLES_DIR, "auto", "test").load(1)
     expected = {}

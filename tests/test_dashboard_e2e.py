@@ -467,7 +467,8 @@ def test_dashboard_in_a_browser(page: Page, server: str, sirst_root: Path) -> No
     expect(page.get_by_role("combobox", name="Split")).to_match_aria_snapshot(f'- combobox "Split": "{split}"')
     # Stop in the page ends the run at its next frame and keeps what it did; Process video then runs it all.
     page.get_by_role("button", name="Process video").click()
-    page.locator(".st-key-video_stop button").click()
+    stop = page.locator(".st-key-video_stop").get_by_role("button", name="Stop")
+    stop.first.click()
     note = page.get_by_text(re.compile(rf"The last run on .+ was stopped after \d+ of {SPLIT_FRAMES} frames\."))
     expect(note).to_be_visible()
     done = int(re.search(r"stopped after (\d+) of", note.inner_text())[1])
