@@ -62,20 +62,20 @@ def process(source: common.VideoSource, post: common.Postprocess) -> VideoOutput
     chosen = common.engine()
     output = common.stored_video(source, chosen, post)
     note = st.empty()  # filled once this run's outcome is known
-    slot = st.empty()  # the button, replaced by the progress bar and Stop, then by nothing
+    slot = st.empty()  # the button, replaced by the progress bar, then by nothing
+    stop = st.empty()  # Stop while it runs: a click reruns the page, which ends the run at its next frame
     if (output is None or output.result.interrupted) and slot.button("Process video", type="primary",
                                                                      key="video_process"):
-        with slot.container():
-            bar = st.progress(0.0, text="Starting...")
-            # a click reruns the page, which stops this run at its next frame (`common.run_video`)
-            st.button("Stop", key="video_stop", icon=":material/stop_circle:",
-                      help="Stop after the frame in progress; the frames done so far are kept and shown")
+        bar = slot.progress(0.0, text="Starting...")
+        stop.button("Stop", key="video_stop", icon=":material/stop_circle:",
+                    help="Stop after the frame in progress; the frames done so far are kept and shown")
         try:
             output = common.run_video(source, chosen, post, bar)
         except LwirstError as exc:
             common.show_error(exc)
             output = None  # not the frames of an earlier, stopped run
         slot.empty()
+        stop.empty()
     with note.container():
         stopped(source, output)
     if output is None:
