@@ -23,7 +23,7 @@ import logging
 import os
 import threading
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -751,11 +751,22 @@ class VideoRun:
     done: int = 0
     total: int | None = None
     output: VideoOutput | None = None
+    # set once the run has ended and `output` holds all it will: a click that stops a run starts the next script
+    # run at once, on another thread, while the stopped one still writes out its frames
+    ended: threading.Event = field(default_factory=threading.Event, compare=False, repr=False)
+
+
+# How long a page waits for a stopped run to write out its frames: one frame and a short video's encoding
+VIDEO_UNWIND_S = 30.0
 
 
 def _last_run() -> VideoRun | None:
-    """This session's last video run, if any."""
-    return st.session_state.get("video_output")
+    """This session's last video run, if any, once it has ended (waiting for a stopped one to keep its frames,
+    at most VIDEO_UNWIND_S; a run still going after that is read as it stands)."""
+    run = st.session_state.get("video_output")
+    if run is not None and not run.ended.wait(VIDEO_UNWIND_S):
+        log.warning("the last video run on %s had not ended after %.0f s", run.name, VIDEO_UNWIND_S)
+    return run
 
 
 def stored_video(source: VideoSource, chosen: Engine, post: Postprocess) -> VideoOutput | None:
@@ -784,7 +795,8 @@ def run_video(source: VideoSource, chosen: Engine, post: Postprocess, bar: Delta
     element call, here the progress bar's; after a Stop it refuses session-state access too. So the run's
     record goes into the session before the first frame and is only updated in place: a stopped run ends
     as if interrupted (`process_frames` keeps a playable video of the frames done), its partial output is
-    put in the record for the next run of the page to show, and Streamlit's exception goes on. At most one
+    put in the record for the next run of the page to show, and Streamlit's exception goes on. A click starts
+    that next run at once, on another thread, so it waits for the record's `ended` (`_last_run`). At most one
     output per session, as for a full run."""
     run = VideoRun((source.key, chosen.key, post), source.name)
     st.session_state["video_output"] = run
@@ -799,8 +811,8 @@ def run_video(source: VideoSource, chosen: Engine, post: Postprocess, bar: Delta
             halted.append(exc)
             raise KeyboardInterrupt from exc
 
-    pipeline = tracking_pipeline(chosen, post)
     try:
+        pipeline = tracking_pipeline(chosen, post)
         if source.split is not None:
             output = segment_split(open_data(source.split), source.name, pipeline, progress)
         else:
@@ -812,6 +824,8 @@ def run_video(source: VideoSource, chosen: Engine, post: Postprocess, bar: Delta
             raise
     else:
         run.output = output
+    finally:
+        run.ended.set()
     if halted:  # Streamlit's stop or rerun goes on
         raise halted[0]
     return output
