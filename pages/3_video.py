@@ -56,17 +56,24 @@ def choose_split() -> common.VideoSource:
 
 
 def process(source: common.VideoSource, post: common.Postprocess) -> VideoOutput | None:
-    """The Process button, replaced by a progress bar and a Stop button while it runs; the result stays until
+    """The Process button, greyed above a progress bar and a Stop button while it runs; the result stays until
     the inputs change. A stopped run (Stop, or the header's) is named, and its frames are shown until the
     whole video is processed."""
     chosen = common.engine()
     output = common.stored_video(source, chosen, post)
     note = st.empty()  # filled once this run's outcome is known
-    slot = st.empty()  # the button, replaced by the progress bar, then by nothing
+    slot = st.empty()  # the button, greyed while its run goes on, then gone if the run completed
+    progress = st.empty()  # the progress bar while it runs
     stop = st.empty()  # Stop while it runs: a click reruns the page, which ends the run at its next frame
-    if (output is None or output.result.interrupted) and slot.button("Process video", type="primary",
-                                                                     key="video_process"):
-        bar = slot.progress(0.0, text="Starting...")
+    # the run a click starts (the button's state is True from its first line) draws the same button greyed: a new
+    # element in its place would leave the old, clickable one showing, stale, until the run ends
+    started = bool(st.session_state.get("video_process"))
+    if output is None or output.result.interrupted:
+        slot.button("Process video", type="primary", key="video_process", disabled=started)
+    else:
+        started = False
+    if started:
+        bar = progress.progress(0.0, text="Starting...")
         stop.button("Stop", key="video_stop", icon=":material/stop_circle:",
                     help="Stop after the frame in progress; the frames done so far are kept and shown")
         try:
@@ -74,8 +81,8 @@ def process(source: common.VideoSource, post: common.Postprocess) -> VideoOutput
         except LwirstError as exc:
             common.show_error(exc)
             output = None  # not the frames of an earlier, stopped run
-        slot.empty()
-        stop.empty()
+        for placeholder in (slot, progress, stop):
+            placeholder.empty()
     with note.container():
         stopped(source, output)
     if output is None:

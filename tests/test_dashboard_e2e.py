@@ -468,6 +468,9 @@ def test_dashboard_in_a_browser(page: Page, server: str, sirst_root: Path) -> No
     # Stop in the page ends the run at its next frame and keeps what it did; Process video then runs it all.
     page.get_by_role("button", name="Process video").click()
     stop = page.locator(".st-key-video_stop").get_by_role("button", name="Stop")
+    expect(stop.first).to_be_visible()
+    # while it runs the button that started it is greyed, not left clickable (stale) beside Stop
+    expect(page.get_by_role("button", name="Process video")).to_be_disabled()
     stop.first.click()
     note = page.get_by_text(re.compile(rf"The last run on .+ was stopped after \d+ of {SPLIT_FRAMES} frames\."))
     expect(note).to_be_visible()
