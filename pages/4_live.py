@@ -32,15 +32,16 @@ def main() -> None:
         return
     stream = common.live_stream(source, common.engine(), post, upload)
     running = st.toggle("Run the stream", key="live_running")
-    speed_note()
+    info = common.speed_info(common.engine())
+    speed_note(info)
     views.stream_legend()
-    st.fragment(run_every=common.LIVE_RESTART_S if running else None)(view)(stream, running,
+    st.fragment(run_every=common.LIVE_RESTART_S if running else None)(view)(stream, running, info.size,
                                                                          "Switch on 'Run the stream' to start.")
 
 
-def speed_note() -> None:
+def speed_note(info: common.SpeedInfo) -> None:
     """What the two rates measure, and what runs the network."""
-    st.caption(f"Runs on {common.speed_info(common.engine())}. **Pipeline fps**: network, post-processing and "
+    st.caption(f"Runs on {info}. **Pipeline fps**: network, post-processing and "
                "tracking alone. **End-to-end fps**: frames per second, also reading the source, drawing "
                f"and sending frames to the browser, so it is lower (both over the last {FPS_WINDOW} frames); the "
                "overlay stamps end-to-end fps. A frame the browser cannot take yet is tracked but not shown.")
@@ -68,14 +69,13 @@ class Blocks(NamedTuple):
     below: DeltaGenerator
 
 
-def view(stream: LiveStream, running: bool, idle_hint: str) -> None:
+def view(stream: LiveStream, running: bool, size: tuple[int, int], idle_hint: str) -> None:
     """One fragment run: when running, frames back to back for a burst, else the last one processed.
     Each frame shown redraws every block from its own `LiveView`, so no block shows another frame."""
     frame = stream.last
     if frame is None and not running:
         st.info(idle_hint)
         return
-    size = common.speed_info(common.engine()).size
     picture, numbers = st.columns([3, 2])
     blocks = Blocks(picture.empty(), numbers.empty(), st.empty())
     if running:
@@ -150,7 +150,8 @@ def webcam(post: common.Postprocess) -> None:
     # Reruns break streamlit-webrtc's signalling, so the numbers below refresh on demand, once it plays.
     st.button("Refresh the numbers", key="webcam_refresh", disabled=not context.state.playing)
     stopped_note(stream, context.state.playing)
-    view(stream, False, "Press START and allow the camera; the annotated stream plays above.")
+    view(stream, False, common.speed_info(common.engine()).size,
+         "Press START and allow the camera; the annotated stream plays above.")
 
 
 def stopped_note(stream: LiveStream, playing: bool) -> None:
