@@ -110,13 +110,16 @@ class AppliedProtocol:
 
     configured: the protocol asked for ("auto", "resize", "native", "pyramid"; "as saved" for saved
     predictions); ran: applied protocol ("resize", "native", "pyramid", "saved") -> images; confirm: the
-    enlargement of the scale-consensus run (`lwirst.consensus`), or None.
+    enlargement of the scale-consensus run (`lwirst.consensus`), or None; as_is: how many of the "resize"
+    images already had the model size, so that nothing was resized (a result should not say "resized" of
+    them).
     """
 
     configured: str
     size: tuple[int, int]
     ran: dict[str, int]
     confirm: float | None = None
+    as_is: int = 0
 
     @classmethod
     def of(cls, protocol: Mapping[str, Any]) -> AppliedProtocol | None:
@@ -126,7 +129,7 @@ class AppliedProtocol:
             return None
         shape = (int(size[0]), int(size[1])) if isinstance(size, (list, tuple)) and len(size) == 2 else PAPER_SIZE
         return cls(str(protocol.get("protocol", "?")), shape, {str(k): int(v) for k, v in ran.items()},
-                   recorded(protocol.get("confirm")))
+                   recorded(protocol.get("confirm")), int(protocol.get("at_model_size", 0)))
 
     def __str__(self) -> str:
         """"auto: 37 of 39 images as a pyramid, 2 resized to 256×256" ("auto: all 8 images resized to 256×256"
@@ -136,19 +139,30 @@ class AppliedProtocol:
 
     def _inputs(self) -> str:
         images, resized = sum(self.ran.values()), self.ran.get("resize", 0)
-        to = f"{self.size[1]}×{self.size[0]}"
         if self.configured == "auto":
             large = self.ran.get(self._large(), 0)
             if not large or not resized:  # one kind of frame: say so, not "0 of 8 images ..."
-                return f"auto: all {images} images " + (f"resized to {to}" if resized else RAN_AS[self._large()])
-            return f"auto: {large} of {images} images {RAN_AS[self._large()]}, {resized} resized to {to}"
+                return f"auto: all {images} images " + (self._resized() if resized else RAN_AS[self._large()])
+            return f"auto: {large} of {images} images {RAN_AS[self._large()]}, {resized} {self._resized()}"
         if self.configured == "resize":
-            return f"resize to {to} ({images} images)"
+            already = f", {self.as_is} already that size" if self.as_is else ""
+            return f"resize to {self._to} ({images} images{already})"
         if self.configured == "native":
             return f"native ({images} images at their own size)"
         if self.configured == "pyramid":
             return f"pyramid ({images} images at their own size and at half of it, maps united)"
         return self.configured
+
+    @property
+    def _to(self) -> str:
+        return f"{self.size[1]}×{self.size[0]}"
+
+    def _resized(self) -> str:
+        """What happened to the "resize" images: "resized to 256×256", "at the model size 256×256, as they
+        are" when every one had that size, or "resized to 256×256 (1 already that size)"."""
+        if self.as_is and self.as_is == self.ran.get("resize", 0):
+            return f"at the model size {self._to}, as they are"
+        return f"resized to {self._to}" + (f" ({self.as_is} already that size)" if self.as_is else "")
 
     def _large(self) -> str:
         """How "auto" ran its large frames: "pyramid" since round 45, "native" in results stored before."""
@@ -163,7 +177,8 @@ class AppliedProtocol:
         if self.configured != "auto":
             return self.configured + confirmed
         if not resized or not large:
-            return f"auto: all {RAN_AS[self._large()] if large else 'resized'}{confirmed}"
+            small = "at the model size" if self.as_is == resized else "resized"
+            return f"auto: all {RAN_AS[self._large()] if large else small}{confirmed}"
         return f"auto: {large} {RAN_AS[self._large()]}, {resized} resized{confirmed}"
 
 
@@ -344,7 +359,10 @@ def _score(dataset: SegDataset, predict: Callable[[Sample], Saliency], describe:
         "pdfa_threshold": PDFA_THRESHOLDS.tolist(),
         "pdfa_pd": [p["pd"] for p in points], "pdfa_fa": [p["fa"] for p in points],
     }
+    size = tuple(describe.get("size") or ())
     protocol = {**describe, "applied": dict(sorted(Counter(row["protocol"] for row in rows).items())),
+                "at_model_size": sum(row["protocol"] == "resize" and (row["height"], row["width"]) == size
+                                     for row in rows),
                 "threshold": threshold, "threshold_probability": probability_of(threshold),
                 "masks": describe_growth(grow_to),
                 "dataset": dataset.name, "split": dataset.split,

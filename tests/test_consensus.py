@@ -121,6 +121,15 @@ def test_results_state_the_consensus_and_count_its_flops():
     assert str(applied).startswith("auto: all 2 images resized to 256×256; scale consensus at 1.5x")
     assert applied.short == "auto: all resized, confirmed at 1.5x"
     assert AppliedProtocol.of({"protocol": "auto", "size": [256, 256], "applied": {"resize": 2}}).confirm is None
+    # frames that already had the model size were not resized, and a result says so
+    as_is = {"protocol": "auto", "size": [256, 256], "applied": {"resize": 3}, "at_model_size": 3}
+    assert str(AppliedProtocol.of(as_is)) == "auto: all 3 images at the model size 256×256, as they are"
+    assert AppliedProtocol.of(as_is).short == "auto: all at the model size"
+    some = {**as_is, "applied": {"resize": 3, "pyramid": 1}, "at_model_size": 1}
+    assert str(AppliedProtocol.of(some)) == ("auto: 1 of 4 images as a pyramid, 3 resized to 256×256 "
+                                             "(1 already that size)")
+    assert str(AppliedProtocol.of({**some, "protocol": "resize", "applied": {"resize": 3}})) == (
+        "resize to 256×256 (3 images, 1 already that size)")
 
     table = pd.DataFrame({"height": [240, 1024], "width": [320, 1280], "protocol": ["resize", "native"]})
     protocol = {"protocol": "auto", "size": [256, 256], "applied": {"resize": 1, "native": 1}}

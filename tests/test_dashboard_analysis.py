@@ -357,7 +357,7 @@ def test_evaluate_shows_the_operator_row_the_protocol_as_run_and_how_few_images(
         f"{m['pd_at_fa']:.4f}"]
     captions = " ".join(c.value for c in at.caption)
     assert "empty frames alarmed: no target-free frame in this split" in captions  # why that card has no value
-    assert "protocol auto: all 2 images resized to 256×256" in captions
+    assert "protocol auto: all 2 images at the model size 256×256, as they are" in captions
     assert "[256, 256]" not in captions
     header = " ".join(md.value for md in at.markdown)
     assert f"2 images, {m['targets']} targets: too few (under {analysis.FEW_IMAGES})" in header
@@ -650,8 +650,9 @@ def test_compare_plots_table_ii_beside_the_models_measured_here(tmp_path: Path) 
     table = at.dataframe[0].value
     assert "untrained demo" in set(table["name"])
     assert "model card, sirst test (resize, confirmed at 1.5x)" in set(table["source"])
-    # the demo's run is labelled with the protocol as it ran: the samples are small, so "auto" resized them all
-    assert "measured here, samples test (auto: all resized)" in set(table["source"])
+    # the demo's run is labelled with the protocol as it ran: the samples have the model size, so "auto" ran
+    # them as they are
+    assert "measured here, samples test (auto: all at the model size)" in set(table["source"])
 
 
 # ---------------------------------------------------------------- Ablations page

@@ -799,7 +799,7 @@ def test_every_page_on_the_embedded_defaults(offline_page: Page, offline_server:
     flops = page.locator(".js-plotly-plot").first
     card_resize = f"model card, sirst test (resize, confirmed at {DEFAULT_SCALE:g}x)"
     expect(flops.get_by_text(card_resize, exact=True)).to_be_visible()
-    expect(flops.get_by_text("measured here, samples test (auto: all resized)", exact=True)).to_have_count(0)
+    expect(flops.get_by_text("measured here, samples test (auto: all at the model size)", exact=True)).to_have_count(0)
     expect(page.get_by_text("scored on fewer than 20 images", exact=False)).to_be_visible()
 
     # Ablations: the tables render; another table names another paper winner.

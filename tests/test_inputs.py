@@ -210,4 +210,4 @@ def test_demo_scores_a_flat_folder_of_frames_beside_their_masks(tmp_path: Path, 
     assert main(["demo", "--images", str(frames), "--out", str(tmp_path / "out")]) == 0
     out = capsys.readouterr().out
     assert "synth_00000_mask.png" not in out and "in 2 frames" in out
-    assert "protocol as applied: auto: all 2 images resized to 256×256" in out
+    assert "protocol as applied: auto: all 2 images at the model size 256×256, as they are" in out

@@ -55,12 +55,14 @@ def run(args: argparse.Namespace) -> int:
     print(f"model {info['model']}  backend {info['backend']}  protocol {info['protocol']} {info['size']}")
     masks = truth_files(args.images)
     ran: Counter[str] = Counter()
+    as_is = 0  # frames that already had the model size: "resize" left them as they were
     print(f"{'image':<24}{'targets':>8}{'truth':>7}{'found':>7}   centroids (x, y) / size px")
     totals = DemoTotals()
     for path, stem in zip(paths, stems, strict=True):
         image = read_image(path)
         result = pipeline.process(image)
         ran[result.saliency.protocol] += 1
+        as_is += result.saliency.protocol == "resize" and result.saliency.shape == tuple(info["size"])
         truth = found = "-"
         if path in masks:
             match = match_targets(result.kept.mask, read_mask(masks[path]))
@@ -70,7 +72,7 @@ def run(args: argparse.Namespace) -> int:
         write_png(args.out / f"{stem}_heatmap.png", heatmap(result.saliency))
         where = ", ".join(f"({t.x:.0f},{t.y:.0f})/{t.size}" for t in result.kept)
         print(f"{path.name:<24}{len(result.kept):>8}{truth:>7}{found:>7}   {where}")
-    applied = AppliedProtocol(info["protocol"], tuple(info["size"]), dict(ran), segmenter.confirm)
+    applied = AppliedProtocol(info["protocol"], tuple(info["size"]), dict(ran), segmenter.confirm, as_is)
     print(f"protocol as applied: {applied}")
     if totals.frames:
         print(totals.line())
