@@ -6,6 +6,11 @@ contrast test separates them (docs/model_rounds.md). A point target stays a poin
 when the frame is enlarged 1.5x and keeps the network's response; much of the clutter that
 mimics one at one scale does not (round 43 measures how much on the cross-domain suite).
 
+A mirrored run (`mirror`, round 47) is a second confirmation for large frames: the network input
+mirrored left-right, its map mirrored back. The network was trained on every orientation, so a
+target shows in both; much of the clutter that still passes the enlarged run on 1280x1024 frames
+answers one orientation only. On SIRST-sized frames it removed no false blob, so they skip it.
+
 `consensus(primary, second)` is the pixel-wise minimum of the primary map and the second
 map's maximum over a (2r+1)-square window: at any threshold t a pixel is above t only where
 the primary map is and the second map is within r pixels. Masks therefore keep the primary
@@ -23,6 +28,7 @@ RADIUS = 2  # pixels of the frame: the two runs' maps may disagree on a tiny tar
 SCALES = (1.25, 4.0)  # the enlargements accepted: below 1.25 the second run repeats the first
 DEFAULT_SCALE: float | None = 1.5  # what the command line and the dashboard run unless told (round 43 chose it)
 DASHBOARD_SCALE: float = DEFAULT_SCALE or 1.5  # the enlargement the dashboard's consensus toggle runs
+DEFAULT_MIRROR = False  # whether large frames are also confirmed mirrored unless told (round 47 decides)
 OFF = ("off", "none")
 
 
@@ -38,22 +44,32 @@ def recorded(value: object) -> float | None:
     return float(value) if isinstance(value, int | float) and value == value and value else None
 
 
-def flops_factor(scale: float | None) -> float:
+def flops_factor(scale: float | None, mirrored: bool = False) -> float:
     """What consensus multiplies a frame's FLOPs by: the network is fully convolutional, so the second run,
-    on scale² the pixels, costs scale² the first's (1 + scale²; 1 without consensus)."""
-    return 1 + scale**2 if scale else 1.0
+    on scale² the pixels, costs scale² the first's (1 + scale²; 1 without consensus), and a mirrored run
+    as much as the first (+1)."""
+    return (1 + scale**2 if scale else 1.0) + (1.0 if mirrored else 0.0)
 
 
-def legend(scale: float | None) -> str:
-    """A chart legend's suffix for a consensus run (", confirmed at 1.5x"); "" for a plain run."""
-    return f", confirmed at {scale:g}x" if scale else ""
+def legend(scale: float | None, mirror: bool = False) -> str:
+    """A chart legend's suffix for a consensus run (", confirmed at 1.5x", ", confirmed at 1.5x and
+    mirrored"); "" for a plain run."""
+    runs = [f"at {scale:g}x"] if scale else []
+    runs += ["mirrored"] if mirror else []
+    return f", confirmed {' and '.join(runs)}" if runs else ""
 
 
-def describe(scale: float | None) -> str:
+def describe(scale: float | None, mirror: bool = False) -> str:
     """How a result's frames were confirmed, for captions and printed headers."""
-    if scale is None:
-        return "no scale consensus"
-    return f"scale consensus at {scale:g}x (a target must also show in a second run {scale:g}x larger)"
+    said = ("no scale consensus" if scale is None else
+            f"scale consensus at {scale:g}x (a target must also show in a second run {scale:g}x larger)")
+    return said + ("; large frames also confirmed mirrored (a target must also show with the frame mirrored "
+                   "left-right)" if mirror else "")
+
+
+def mirrored_input(array: np.ndarray) -> np.ndarray:
+    """An input (C, H, W) or a map (H, W) mirrored left-right; mirroring twice gives the array back."""
+    return np.ascontiguousarray(array[..., ::-1])
 
 
 def consensus(primary: np.ndarray, second: np.ndarray, radius: int = RADIUS) -> np.ndarray:

@@ -30,7 +30,7 @@ from lwirst.consensus import legend as consensus_legend
 from lwirst.consensus import recorded
 from lwirst.datasets import Sample, SegDataset, fingerprint
 from lwirst.errors import LwirstError
-from lwirst.inference import Segmenter, consensus_input, network_input, runs
+from lwirst.inference import Segmenter, consensus_input, network_input, runs, single_run
 from lwirst.metrics import CurveMetric, FrameAlarms, PdFa, PixelMetrics, image_record, pd_at_false_alarm_rate
 from lwirst.paper import PAPER_SIZE
 from lwirst.postprocess import GROW_TO, TargetFilter, describe_growth, describe_threshold, detect, probability_of
@@ -120,6 +120,7 @@ class AppliedProtocol:
     ran: dict[str, int]
     confirm: float | None = None
     as_is: int = 0
+    mirror: bool = False  # large frames were also confirmed by a mirrored run
 
     @classmethod
     def of(cls, protocol: Mapping[str, Any]) -> AppliedProtocol | None:
@@ -129,13 +130,15 @@ class AppliedProtocol:
             return None
         shape = (int(size[0]), int(size[1])) if isinstance(size, (list, tuple)) and len(size) == 2 else PAPER_SIZE
         return cls(str(protocol.get("protocol", "?")), shape, {str(k): int(v) for k, v in ran.items()},
-                   recorded(protocol.get("confirm")), int(protocol.get("at_model_size", 0)))
+                   recorded(protocol.get("confirm")), int(protocol.get("at_model_size", 0)),
+                   protocol.get("mirror") is True)
 
     def __str__(self) -> str:
         """"auto: 37 of 39 images as a pyramid, 2 resized to 256×256" ("auto: all 8 images resized to 256×256"
         when they ran one way); a fixed protocol: "resize to 256×256 (39 images)"; then "; scale consensus at
         1.5x ..." when one ran."""
-        return self._inputs() + (f"; {describe_consensus(self.confirm)}" if self.confirm else "")
+        confirmed = self.confirm or self.mirror
+        return self._inputs() + (f"; {describe_consensus(self.confirm, self.mirror)}" if confirmed else "")
 
     def _inputs(self) -> str:
         images, resized = sum(self.ran.values()), self.ran.get("resize", 0)
@@ -173,7 +176,7 @@ class AppliedProtocol:
         """For a chart legend: "auto: all resized", "auto: 2 as a pyramid, 84 resized", or the fixed
         protocol."""
         large, resized = self.ran.get(self._large(), 0), self.ran.get("resize", 0)
-        confirmed = consensus_legend(self.confirm)
+        confirmed = consensus_legend(self.confirm, self.mirror)
         if self.configured != "auto":
             return self.configured + confirmed
         if not resized or not large:
@@ -220,6 +223,10 @@ def frame_flops(result: EvalResult, flops: float | None) -> FrameFlops | None:
     if applied.confirm:  # each run was repeated enlarged, natively (padded)
         inputs.update(network_input(consensus_input(hw, view, applied.size, applied.confirm), "native", applied.size)
                       for hw, view in fed)
+    if applied.mirror:  # each run of a large frame was repeated mirrored, at its own input size
+        inputs.update(network_input(hw, view, applied.size) for h, w, p in frames
+                      if single_run((int(h), int(w)), applied.size) != "resize"
+                      for hw, view in runs((int(h), int(w)), str(p), applied.size))
     scale = flops / (PAPER_SIZE[0] * PAPER_SIZE[1])
     by_input = {hw: (n, hw[0] * hw[1] * scale) for hw, n in inputs.most_common()}
     mean = sum(n * cost for n, cost in by_input.values()) / len(frames)
@@ -266,6 +273,8 @@ def cache_key(segmenter: Segmenter, dataset: SegDataset, threshold: float, grow_
              f"palettes={info['palettes']}", f"grow={grow_to}"]
     if info.get("confirm"):  # a consensus run is its own result; a plain run keeps its key
         parts.append(f"confirm={info['confirm']:g}")
+    if info.get("mirror"):
+        parts.append("mirror")
     return hashlib.sha256("|".join(parts).encode()).hexdigest()[:20]
 
 

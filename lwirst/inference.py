@@ -51,7 +51,7 @@ from lwirst.backends.openvino_cpu import cpu_has_bf16 as cpu_has_bf16
 from lwirst.backends.ort import OrtBackend as OrtBackend
 from lwirst.backends.torch_eager import TorchBackend as TorchBackend
 from lwirst.checkpoint import file_hash, load_model
-from lwirst.consensus import check_scale, consensus
+from lwirst.consensus import check_scale, consensus, mirrored_input
 from lwirst.errors import LwirstError
 from lwirst.export import (
     check_segmentation_onnx,
@@ -213,7 +213,7 @@ class Segmenter:
                  protocol: str = "auto", size: tuple[int, int] = (256, 256),
                  threads: int | None = None, *, options: Options | None = None,
                  calibration: Sequence[np.ndarray] | None = None, palettes: bool = True,
-                 confirm: float | None = None) -> None:
+                 confirm: float | None = None, mirror: bool = False) -> None:
         if threads is not None and not 1 <= int(threads) <= 1024:
             raise LwirstError(f"threads must be between 1 and 1024, got {threads}")
         if protocol not in PROTOCOLS:
@@ -246,6 +246,7 @@ class Segmenter:
         self._warned_colour = False
         self.palettes = palettes  # decode pseudo-colour frames to the intensity they encode
         self.confirm = check_scale(confirm)  # enlargement of the consensus run (`lwirst.consensus`), or None
+        self.mirror = bool(mirror)  # large frames also confirmed by a mirrored run (`lwirst.consensus`)
         self._palettes_seen: set[str] = set()
         if isinstance(model, torch.nn.Module):
             self.module = model.eval()
@@ -499,8 +500,9 @@ class Segmenter:
         protocols = [self.frame_protocol(pixels.shape[:2]) for _, pixels, _ in decoded]
         items, owners = [], []
         for index, ((kind, pixels, _), protocol) in enumerate(zip(decoded, protocols, strict=True)):
+            mirrored = self.mirrors(pixels.shape[:2])
             for fed, view in self._levels(pixels, protocol):
-                items.append((kind, fed, view))
+                items.append((kind, fed, view, mirrored))
                 owners.append(index)
         maps: list[np.ndarray | None] = [None] * len(decoded)
         for index, level in zip(owners, self._maps(items, batch_size), strict=True):
@@ -509,27 +511,41 @@ class Segmenter:
                 level = cv2.resize(level, (w, h), interpolation=cv2.INTER_LINEAR)
             maps[index] = level if maps[index] is None else np.maximum(maps[index], level)
         return [Saliency(np.ascontiguousarray(m, dtype=np.float32), protocol, self.backend.name, palette,
-                         self.confirm)
+                         self.confirm, self.mirrors(m.shape))
                 for m, protocol, (_, _, palette) in zip(maps, protocols, decoded, strict=True)]
 
-    def _maps(self, items: Sequence[tuple[str, np.ndarray, str]], batch_size: int) -> list[np.ndarray]:
-        """Each (convention, 8-bit pixels, "resize" or "native") run once, its map at the pixels' size; with
-        `confirm` the scale consensus of that run and its enlarged repeat."""
-        first = self._run_all([(kind, self._prepare(pixels, kind, view=view)) for kind, pixels, view in items],
-                              batch_size)
+    def mirrors(self, hw: tuple[int, int]) -> bool:
+        """Whether a frame of size `hw` gets the mirrored confirmation run: with `mirror`, the frames "auto"
+        runs as a pyramid (large ones; round 47: on SIRST-sized frames it removed no false blob)."""
+        return self.mirror and single_run(hw, self.size) != "resize"
+
+    def _maps(self, items: Sequence[tuple[str, np.ndarray, str, bool]], batch_size: int) -> list[np.ndarray]:
+        """Each (convention, 8-bit pixels, "resize" or "native", mirrored) run once, its map at the pixels'
+        size; with `confirm` the scale consensus of that run and its enlarged repeat, and where `mirrored`
+        also the consensus with the run of the mirrored input (`lwirst.consensus.mirrored_input`)."""
+        inputs = [(kind, self._prepare(pixels, kind, view=view)) for kind, pixels, view, _ in items]
+        first = self._run_all(inputs, batch_size)
         maps = [self._frame_map(out, pixels.shape[:2], view)
-                for out, (_, pixels, view) in zip(first, items, strict=True)]
-        if self.confirm is None:
-            return maps
-        second = self._run_all([(kind, self._prepare(pixels, kind, self.confirm, view))
-                                for kind, pixels, view in items], batch_size)
-        return [consensus(m, self._second_map(out, pixels.shape[:2], view))
-                for m, out, (_, pixels, view) in zip(maps, second, items, strict=True)]
+                for out, (_, pixels, view, _) in zip(first, items, strict=True)]
+        if self.confirm is not None:
+            second = self._run_all([(kind, self._prepare(pixels, kind, self.confirm, view))
+                                    for kind, pixels, view, _ in items], batch_size)
+            maps = [consensus(m, self._second_map(out, pixels.shape[:2], view))
+                    for m, out, (_, pixels, view, _) in zip(maps, second, items, strict=True)]
+        wanted = [i for i, item in enumerate(items) if item[3]]
+        if wanted:
+            mirrored = self._run_all([(inputs[i][0], mirrored_input(inputs[i][1])) for i in wanted], batch_size)
+            for i, out in zip(wanted, mirrored, strict=True):
+                _, pixels, view, _ = items[i]
+                maps[i] = consensus(maps[i], self._frame_map(mirrored_input(out), pixels.shape[:2], view))
+        return maps
 
     def describe(self) -> dict[str, object]:
         precision = self.options.precision
         digest = f"{self.model_hash}:{precision}" if self.model_hash and precision != "fp32" else self.model_hash
         consensus_run = {"confirm": self.confirm} if self.confirm else {}  # absent: older cache keys still hold
+        if self.mirror:
+            consensus_run["mirror"] = True
         return {"model": self.model_name, "hash": digest, "backend": self.backend.name, "precision": precision,
                 "protocol": self.protocol, "size": list(self.size), **consensus_run,
                 "threads": self.threads or os.cpu_count(), "input": self.primary, "palettes": self.palettes,

@@ -24,6 +24,7 @@ class Saliency:
     backend: str
     palette: str = ""  # the pseudo-colour palette the frame was decoded from (`lwirst.palettes`), if any
     confirm: float | None = None  # enlargement of the scale-consensus run (`lwirst.consensus`), if one ran
+    mirrored: bool = False  # whether a mirrored run confirmed it too (`lwirst.consensus`, large frames)
 
     @property
     def probability(self) -> np.ndarray:

@@ -40,9 +40,9 @@ def _figures(metrics: dict[str, float]) -> dict[str, float]:
     return {k: float(f"{metrics[k]:.6g}") for k in KEPT if k in metrics}
 
 
-def _segmenter(path: str, palettes: bool, confirm: float | None, protocol: str) -> Segmenter:
+def _segmenter(path: str, palettes: bool, confirm: float | None, protocol: str, mirror: bool) -> Segmenter:
     backend = "onnxruntime" if path.lower().endswith(".onnx") else "torch"
-    return Segmenter(path, backend=backend, palettes=palettes, confirm=confirm, protocol=protocol)
+    return Segmenter(path, backend=backend, palettes=palettes, confirm=confirm, protocol=protocol, mirror=mirror)
 
 
 def _named(parser: argparse.ArgumentParser, option: str, specs: list[str], models: dict[str, str],
@@ -66,6 +66,9 @@ def main() -> None:
     parser.add_argument("--confirm", action="append", default=[], metavar="NAME=SCALE",
                         help="run model NAME with scale consensus at SCALE (`lwirst.consensus`; off, the default "
                              "here: once)")
+    parser.add_argument("--mirror", action="append", default=[], metavar="NAME",
+                        help="run model NAME with large frames also confirmed mirrored (`lwirst.consensus`; off, "
+                             "the default here)")
     parser.add_argument("--protocol", action="append", default=[], metavar="NAME=PROTOCOL",
                         help=f"run model NAME with PROTOCOL ({', '.join(PROTOCOLS)}; default auto)")
     parser.add_argument("--threads", type=int, default=2)
@@ -76,6 +79,7 @@ def main() -> None:
     _named(parser, "--palettes-off", args.palettes_off, models, values=False)
     confirm = {name: float(scale) for name, scale in _named(parser, "--confirm", args.confirm, models).items()
                if scale != "off"}
+    mirrored = _named(parser, "--mirror", args.mirror, models, values=False)
     protocols = _named(parser, "--protocol", args.protocol, models)
     if bad := {p for p in protocols.values() if p not in PROTOCOLS}:
         parser.error(f"--protocol {', '.join(sorted(bad))}: choose {', '.join(PROTOCOLS)}")
@@ -90,14 +94,17 @@ def main() -> None:
                     f"threshold 0 (probability 0.5), {describe_growth(GROW_TO)}, scored at each image's own "
                     "resolution" + (f"; scale consensus at {', '.join(f'{s:g}x for {n}' for n, s in confirm.items())}"
                                     if confirm else "")
+                    + (f"; large frames also confirmed mirrored for {', '.join(mirrored)}" if mirrored else "")
                     + (f"; protocol {', '.join(f'{p} for {n}' for n, p in protocols.items())}" if protocols else ""),
         "models": {},
     }
     for name, path in models.items():
         start = time.perf_counter()
-        segmenter = _segmenter(path, name not in args.palettes_off, confirm.get(name), protocols.get(name, "auto"))
+        segmenter = _segmenter(path, name not in args.palettes_off, confirm.get(name), protocols.get(name, "auto"),
+                               name in mirrored)
         entry: dict[str, object] = {"path": Path(path).name, "backend": segmenter.backend_name,
                                     "palettes": segmenter.palettes, "confirm": segmenter.confirm,
+                                    "mirror": segmenter.mirror,
                                     "protocol": segmenter.protocol}
         for split in args.split:
             result = evaluate(segmenter, open_dataset(args.data_dir, "sirst", split), use_cache=False,

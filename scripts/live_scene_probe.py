@@ -16,7 +16,7 @@ import shlex
 import sys
 from pathlib import Path
 
-from lwirst.commands.segment import add_confirm_argument
+from lwirst.commands.segment import add_confirm_argument, confirmation
 from lwirst.inference import Segmenter
 from lwirst.live import SceneCoverage, scene_coverage
 from lwirst.synth import PRESETS, SceneConfig
@@ -43,7 +43,7 @@ def main() -> None:
     add_confirm_argument(parser)  # as the Video and Live pages run it by default
     parser.add_argument("--out", type=Path, required=True)
     args = parser.parse_args()
-    segmenter = Segmenter(args.model, protocol="auto", threads=args.threads, confirm=args.confirm)
+    segmenter = Segmenter(args.model, protocol="auto", threads=args.threads, **confirmation(args))
     results = {}
     for name in args.preset:
         runs = [scene_coverage(segmenter, SCENES[name], seed) for seed in range(args.seeds)]

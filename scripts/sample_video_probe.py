@@ -22,7 +22,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from lwirst.commands.segment import add_confirm_argument
+from lwirst.commands.segment import add_confirm_argument, confirmation
 from lwirst.inference import Segmenter
 from lwirst.pipeline import FramePipeline
 from lwirst.sequence_truth import TruthScore, read_truth, score_detections, truth_path
@@ -56,7 +56,7 @@ def main() -> None:
     add_confirm_argument(parser)  # as the Video and Live pages run it by default
     parser.add_argument("--out", type=Path, required=True)
     args = parser.parse_args()
-    segmenter = Segmenter(args.model, protocol="auto", threads=args.threads, confirm=args.confirm)
+    segmenter = Segmenter(args.model, protocol="auto", threads=args.threads, **confirmation(args))
     scores: dict[int, TruthScore] = {}
     with tempfile.TemporaryDirectory() as folder:
         for seed in range(args.seeds):

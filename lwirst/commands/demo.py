@@ -7,7 +7,13 @@ from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
 
-from lwirst.commands.segment import add_backend_argument, add_confirm_argument, add_threads_argument, output_stems
+from lwirst.commands.segment import (
+    add_backend_argument,
+    add_confirm_argument,
+    add_threads_argument,
+    confirmation,
+    output_stems,
+)
 from lwirst.drawing import heatmap, overlay
 from lwirst.errors import LwirstError
 from lwirst.evaluate import AppliedProtocol
@@ -45,7 +51,7 @@ def run(args: argparse.Namespace) -> int:
     stems = output_stems(paths)
     planned = [args.out / f"{stem}{suffix}" for stem in stems for suffix in OUTPUTS]
     check_outputs({"--out": planned}, [args.images, args.model], force=force, folders={"--out": args.out})
-    segmenter = Segmenter(args.model, backend=args.backend, threads=args.threads, confirm=args.confirm)
+    segmenter = Segmenter(args.model, backend=args.backend, threads=args.threads, **confirmation(args))
     pipeline = FramePipeline(segmenter)
     try:
         args.out.mkdir(parents=True, exist_ok=True)
@@ -72,7 +78,8 @@ def run(args: argparse.Namespace) -> int:
         write_png(args.out / f"{stem}_heatmap.png", heatmap(result.saliency))
         where = ", ".join(f"({t.x:.0f},{t.y:.0f})/{t.size}" for t in result.kept)
         print(f"{path.name:<24}{len(result.kept):>8}{truth:>7}{found:>7}   {where}")
-    applied = AppliedProtocol(info["protocol"], tuple(info["size"]), dict(ran), segmenter.confirm, as_is)
+    applied = AppliedProtocol(info["protocol"], tuple(info["size"]), dict(ran), segmenter.confirm, as_is,
+                              segmenter.mirror)
     print(f"protocol as applied: {applied}")
     if totals.frames:
         print(totals.line())

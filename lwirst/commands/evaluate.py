@@ -126,7 +126,8 @@ def _run_suite(args: argparse.Namespace, threshold: float) -> int:
         result = evaluate_suite(segmenter, parts, threshold=threshold, grow_to=growth_from_args(args),
                                 progress=lambda name, done, total: bar.update(1))
     info = segmenter.describe()
-    confirmed = f" ({describe_consensus(segmenter.confirm)})" if segmenter.confirm else ""
+    confirmed = (f" ({describe_consensus(segmenter.confirm, segmenter.mirror)})"
+                 if segmenter.confirm or segmenter.mirror else "")
     print(f"suite {args.suite}  model {info['model']}  backend {info['backend']}  "
           f"protocol {info['protocol']}{confirmed}  threshold {describe_threshold(threshold)}  "
           f"{describe_growth(growth_from_args(args))}")

@@ -82,7 +82,7 @@ def confirm_value(text: str) -> float | None:
 
 def add_confirm_argument(parser: argparse.ArgumentParser | argparse._ArgumentGroup) -> None:
     """--confirm: scale consensus (`lwirst.consensus`), default the project's."""
-    from lwirst.consensus import DEFAULT_SCALE, SCALES
+    from lwirst.consensus import DEFAULT_MIRROR, DEFAULT_SCALE, SCALES
 
     default = "off" if DEFAULT_SCALE is None else f"{DEFAULT_SCALE:g}"
     parser.add_argument("--confirm", type=confirm_value, default=DEFAULT_SCALE, metavar="SCALE|off",
@@ -90,13 +90,22 @@ def add_confirm_argument(parser: argparse.ArgumentParser | argparse._ArgumentGro
                              f"times ({SCALES[0]:g}-{SCALES[1]:g}) also finds it within 2 px; fewer false alarms on "
                              f"cluttered frames, some dim targets lost, 1 + SCALE^2 times the compute (default "
                              f"{default})")
+    parser.add_argument("--mirror", default="on" if DEFAULT_MIRROR else "off", choices=("on", "off"),
+                        help="on: a large frame (one 'auto' runs as a pyramid) keeps a target only where a run of "
+                             "the frame mirrored left-right also finds it; fewer false alarms on large cluttered "
+                             "frames, one more run of each (default %(default)s)")
 
 
 def engine_from_args(args: argparse.Namespace) -> dict[str, object]:
-    """`Segmenter` keyword arguments of --backend, --bf16, --palettes and --confirm."""
+    """`Segmenter` keyword arguments of --backend, --bf16, --palettes, --confirm and --mirror."""
     from lwirst.backends import engine_choice
 
-    return {**engine_choice(args.backend, args.bf16), "palettes": args.palettes == "decode", "confirm": args.confirm}
+    return {**engine_choice(args.backend, args.bf16), "palettes": args.palettes == "decode", **confirmation(args)}
+
+
+def confirmation(args: argparse.Namespace) -> dict[str, object]:
+    """`Segmenter` keyword arguments of --confirm and --mirror."""
+    return {"confirm": args.confirm, "mirror": args.mirror == "on"}
 
 
 def add_postprocess_arguments(parser: argparse.ArgumentParser) -> None:

@@ -1,0 +1,107 @@
+"""The mirrored confirmation run (`lwirst.consensus`, `Segmenter(mirror=True)`): large frames only, the map
+rule checked against independent runs, and how results, FLOPs, the cache and the command line say so."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import cv2
+import numpy as np
+import pandas as pd
+import pytest
+
+from lwirst.consensus import consensus, describe, flops_factor, legend, mirrored_input
+from lwirst.evaluate import AppliedProtocol, EvalResult, cache_key, frame_flops
+from lwirst.inference import Segmenter
+from tests.test_consensus import _frame
+
+LARGE = (640, 832)  # a pyramid whose half level (320x416) is over twice the model area: both levels run natively
+
+
+def test_mirroring_twice_gives_the_array_back():
+    chw = np.arange(2 * 3 * 5, dtype=np.float32).reshape(2, 3, 5)
+    assert mirrored_input(chw)[0, 0].tolist() == [4, 3, 2, 1, 0]
+    np.testing.assert_array_equal(mirrored_input(mirrored_input(chw)), chw)
+    assert mirrored_input(chw[0]).flags.c_contiguous
+
+
+def test_a_large_frame_must_also_show_its_targets_mirrored():
+    """Each pyramid level's map is the consensus of its scale-confirmed map and an independent native run of
+    the level mirrored left-right, mirrored back; the levels are then united as without the mirror."""
+    h, w = LARGE
+    image = _frame(LARGE, [(h // 3, w // 4), (2 * h // 3, 3 * w // 4)])
+    confirmed = Segmenter(threads=1, backend="torch", confirm=1.5)
+    mirrored = Segmenter(threads=1, backend="torch", confirm=1.5, mirror=True)
+    level_confirmed = Segmenter(threads=1, backend="torch", protocol="native", confirm=1.5)
+    native = Segmenter(threads=1, backend="torch", protocol="native")
+    half = cv2.resize(image, (w // 2, h // 2), interpolation=cv2.INTER_AREA)
+    levels = []
+    for level in (image, half):
+        flipped = native.predict(np.ascontiguousarray(level[:, ::-1])).logits[:, ::-1]
+        levels.append(consensus(level_confirmed.predict(level).logits, flipped))
+    expected = np.maximum(levels[0], cv2.resize(levels[1], (w, h), interpolation=cv2.INTER_LINEAR))
+    got = mirrored.predict(image)
+    assert got.protocol == "pyramid" and got.mirrored and got.confirm == 1.5
+    np.testing.assert_allclose(got.logits, expected, atol=1e-4)
+    unmirrored = confirmed.predict(image)
+    assert not unmirrored.mirrored
+    assert (got.logits <= unmirrored.logits + 1e-5).all()  # a confirmation only removes
+    assert (got.logits < unmirrored.logits - 1).any()  # and here it does remove something, so the check can fail
+    batch = mirrored.predict_batch([image, image[:, : w // 2]], batch_size=2)
+    np.testing.assert_allclose(batch[0].logits, got.logits, atol=1e-4)
+    assert mirrored.describe()["mirror"] is True and "mirror" not in confirmed.describe()
+
+
+@pytest.mark.parametrize("hw", [(256, 256), (240, 320)])
+def test_sirst_sized_frames_skip_the_mirror(hw):
+    """Frames "auto" resizes run as without the mirror: round 47 found it removed no false blob there."""
+    image = _frame(hw, [(hw[0] // 2, hw[1] // 2)])
+    plain = Segmenter(threads=1, backend="torch", confirm=1.5).predict(image)
+    got = Segmenter(threads=1, backend="torch", confirm=1.5, mirror=True).predict(image)
+    np.testing.assert_array_equal(got.logits, plain.logits)
+    assert not got.mirrored
+
+
+def test_results_say_the_mirror_ran_and_count_its_runs():
+    protocol = {"protocol": "auto", "size": [256, 256], "applied": {"resize": 1, "pyramid": 1}, "confirm": 1.5}
+    applied = AppliedProtocol.of({**protocol, "mirror": True})
+    assert applied is not None and applied.mirror and not AppliedProtocol.of(protocol).mirror
+    assert str(applied).endswith("; large frames also confirmed mirrored (a target must also show with the frame "
+                                 "mirrored left-right)")
+    assert applied.short == "auto: 1 as a pyramid, 1 resized, confirmed at 1.5x and mirrored"
+    assert legend(None, True) == ", confirmed mirrored" and legend(1.5) == ", confirmed at 1.5x"
+    assert describe(None, True).startswith("no scale consensus; large frames also confirmed mirrored")
+    assert flops_factor(1.5, True) == pytest.approx(flops_factor(1.5) + 1)
+
+    # the mirrored run repeats each run of the large frame at its own input size; the small frame has none
+    table = pd.DataFrame({"height": [240, LARGE[0]], "width": [320, LARGE[1]], "protocol": ["resize", "pyramid"]})
+    flops = 1000.0
+    plain = frame_flops(EvalResult({}, table, {}, protocol), flops)
+    both = frame_flops(EvalResult({}, table, {}, {**protocol, "mirror": True}), flops)
+    assert plain is not None and both is not None
+    unit = flops / (256 * 256)
+    large_runs = LARGE[0] * LARGE[1] + LARGE[0] * LARGE[1] // 4
+    assert both.mean - plain.mean == pytest.approx(large_runs * unit / 2)
+
+
+def test_a_mirrored_evaluation_is_cached_apart():
+    from lwirst.datasets import open_dataset
+    from lwirst.paths import SAMPLES_DIR
+
+    data = open_dataset(SAMPLES_DIR, "folder", "test")
+    plain = cache_key(Segmenter(threads=1, confirm=1.5), data, 0.0)
+    assert cache_key(Segmenter(threads=1, confirm=1.5, mirror=True), data, 0.0) != plain
+
+
+def test_the_command_line_takes_on_or_off_and_says_what_ran(tmp_path):
+    def lwirst(*args: str) -> subprocess.CompletedProcess:
+        return subprocess.run([sys.executable, "-m", "lwirst", *args], capture_output=True, text=True, check=False)
+
+    bad = lwirst("demo", "--mirror", "maybe", "--out", str(tmp_path / "a"))
+    assert bad.returncode == 2 and "--mirror" in bad.stderr and "Traceback" not in bad.stderr
+    on = lwirst("demo", "--mirror", "on", "--out", str(tmp_path / "b"), "--threads", "1")
+    assert on.returncode == 0, on.stderr
+    assert "large frames also confirmed mirrored" in on.stdout
+    off = lwirst("demo", "--mirror", "off", "--out", str(tmp_path / "c"), "--threads", "1")
+    assert off.returncode == 0 and "mirrored" not in off.stdout
