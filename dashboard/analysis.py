@@ -27,7 +27,7 @@ from streamlit.delta_generator import DeltaGenerator
 from dashboard import common
 from lwirst import analysis
 from lwirst.checkpoint import file_hash
-from lwirst.consensus import recorded
+from lwirst.consensus import confirmation, mirrored
 from lwirst.errors import LwirstError
 from lwirst.evaluate import (
     AppliedProtocol,
@@ -91,8 +91,8 @@ class EvalSegmenter:
 
 @st.cache_resource(max_entries=8, show_spinner="Loading the model...")
 def _eval_segmenter(path: str | None, version: str, backend: str, protocol: str,
-                    confirm: float | None) -> EvalSegmenter:
-    return EvalSegmenter(common.segmenter(common.Engine(path, version, backend, protocol, confirm)))
+                    confirm: float | None, mirror: bool) -> EvalSegmenter:
+    return EvalSegmenter(common.segmenter(common.Engine(path, version, backend, protocol, confirm, mirror)))
 
 
 def eval_segmenter(engine: common.Engine) -> EvalSegmenter:
@@ -112,7 +112,7 @@ def engine_for(path: Path | None, chosen: common.Engine) -> common.Engine:
     """An engine for a model file with the sidebar's backend, protocol and scale consensus."""
     version = str(path.stat().st_mtime_ns) if path is not None and path.exists() else "demo"
     return common.Engine(str(path) if path is not None else None, version, chosen.backend, chosen.protocol,
-                         chosen.confirm)
+                         chosen.confirm, chosen.mirror)
 
 
 @st.cache_data(max_entries=64, show_spinner="Test-running the uploaded model in a capped worker process...")
@@ -215,15 +215,15 @@ def stored_run(label: str, engine: common.Engine, choice: common.DataChoice, thr
 def _sibling(engine: common.Engine, choice: common.DataChoice, threshold: float) -> EvalResult | None:
     """The result of the same model content, backend, protocol and scale consensus on the same data
     (fingerprint) at the nearest other threshold that kept its maps: this session's runs first, then the
-    disk cache. A consensus run never answers for a plain one, nor the other way round."""
+    disk cache. A consensus (or mirrored) run never answers for a plain one, nor the other way round."""
     info = eval_segmenter(engine).describe()
     data = data_fingerprint(common.open_data(choice))
-    confirm = recorded(info.get("confirm"))
+    confirmed = confirmation(info)
 
     def same(protocol: dict) -> bool:
         return (protocol.get("hash"), protocol.get("backend"), protocol.get("protocol"),
-                recorded(protocol.get("confirm")), protocol.get("data_fingerprint")) == (
-                    info["hash"], info["backend"], info["protocol"], confirm, data)
+                confirmation(protocol), protocol.get("data_fingerprint")) == (
+                    info["hash"], info["backend"], info["protocol"], confirmed, data)
 
     found = [(abs(run.threshold - threshold), run.result) for run in session_runs().values()
              if run.choice == choice and same(run.result.protocol) and run.result.saliency]
@@ -234,7 +234,7 @@ def _sibling(engine: common.Engine, choice: common.DataChoice, threshold: float)
         return None
     rows = rows[(rows["hash"] == info["hash"]) & (rows["backend"] == info["backend"])
                 & (rows["protocol"] == info["protocol"]) & (rows["data"] == data)
-                & rows["confirm"].map(lambda scale: recorded(scale) == confirm)
+                & rows.apply(lambda row: confirmation(row) == confirmed, axis=1)
                 & rows["path"].map(lambda path: (Path(path) / "saliency.npz").is_file())]
     if rows.empty:
         return None
@@ -294,23 +294,23 @@ def run_choices(session: dict[str, Run], on_disk: pd.DataFrame, engine: common.E
     model at two thresholds (or of two files of one name) stay two options."""
     model = Path(engine.path).name if engine.path else DEMO_MODEL
     digest = _content_hash(engine.path, engine.version) if engine.path and Path(engine.path).is_file() else ""
-    entries: list[tuple[str, str, str, str, float | None, float, str, str, Run | pd.Series]] = []
+    entries: list[tuple[str, str, str, str, tuple[float | None, bool], float, str, str, Run | pd.Series]] = []
     for run in reversed(session.values()):
         protocol = run.result.protocol
         entries.append((protocol.get("model", ""), str(protocol.get("hash", "")), protocol.get("backend", ""),
-                        protocol.get("protocol", ""), recorded(protocol.get("confirm")), run.threshold,
+                        protocol.get("protocol", ""), confirmation(protocol), run.threshold,
                         f"{run.label} on {run.data_label}", run.key, run))
     for _, row in on_disk.iterrows():
         if row["key"] not in session:
             entries.append((row["model"], str(row.get("hash", "")), row["backend"], row["protocol"],
-                            recorded(row.get("confirm")), float(row["threshold"]),
+                            confirmation(row), float(row["threshold"]),
                             f"{disk_label(row)} on {row['dataset']}/{row['split']} (cached on disk)", row["key"], row))
 
     def rank(entry: tuple) -> tuple[bool, bool, float]:
         if isinstance(entry[-1], Run):
             return (False, False, 0.0)
         same_file = entry[0] == model and (not digest or not entry[1] or entry[1].split(":")[0] == digest)
-        sidebar = same_file and entry[2:5] == (engine.backend, engine.protocol, engine.confirm)
+        sidebar = same_file and entry[2:5] == (engine.backend, engine.protocol, (engine.confirm, engine.mirror))
         return (True, not sidebar, abs(entry[5] - threshold) if sidebar else 0.0)
 
     choices: dict[str, Run | pd.Series] = {}
@@ -340,7 +340,7 @@ def disk_label(row: pd.Series) -> str:
     """A cached run's model (as the sidebar lists it), backend, protocol and scale consensus:
     "m.safetensors · openvino/auto"."""
     name = model_label(row["model"], str(row.get("hash", "")))
-    return f"{name} · {common.runs_on(row['backend'], row['protocol'], recorded(row.get('confirm')))}"
+    return f"{name} · {common.runs_on(row['backend'], row['protocol'], *confirmation(row))}"
 
 
 def report_error(label: str, exc: Exception) -> None:
@@ -484,7 +484,8 @@ def _card_point(path: str, version: str, name: str) -> pd.DataFrame:
     dataset = str(data.get("dataset", "?"))
     scale = card.training.get("confirm")
     return analysis.card_points({name: (card.test_metrics, dataset, "test", card.params, card.flops)},
-                                confirm={name: float(scale) if isinstance(scale, int | float) else None})
+                                confirm={name: float(scale) if isinstance(scale, int | float) else None},
+                                mirror={name: mirrored(card.training.get("mirror"))})
 
 
 def card_points() -> pd.DataFrame:

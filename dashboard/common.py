@@ -38,7 +38,7 @@ from dashboard.config import SAMPLES_DIR, MissingRoot, Settings, load_settings
 from lwirst import paths
 from lwirst.backends import available_backends, default_backend, engine_choice, get_backend
 from lwirst.card_view import help_for
-from lwirst.consensus import DASHBOARD_SCALE, DEFAULT_SCALE, RADIUS, flops_factor
+from lwirst.consensus import DASHBOARD_SCALE, DEFAULT_MIRROR, DEFAULT_SCALE, RADIUS, flops_factor
 from lwirst.consensus import describe as describe_consensus
 from lwirst.datasets import (
     Sample,
@@ -90,14 +90,17 @@ THRESHOLD_RANGE = (-30.0, 30.0)  # trained models reach peak logits above 20
 SIZE_CAP = 500
 RATIO_CAP = 10.0
 # Widget keys whose values survive page switches (see `keep_widget_state`).
-PERSISTENT = ("model", "backend", "protocol", "consensus", "data_root", "data_dataset", "data_split", "threshold",
-              "size_range", "ratio_range", "heat_scale", "dev_demo")
+PERSISTENT = ("model", "backend", "protocol", "consensus", "mirror", "data_root", "data_dataset", "data_split",
+              "threshold", "size_range", "ratio_range", "heat_scale", "dev_demo")
 DEV_DEMO = "dev_demo"  # developer option: offer the untrained demo network in the Model list
 CONSENSUS_ON = DEFAULT_SCALE is not None  # the scale-consensus toggle's starting value: the project's default
 # The toggle's help; the second run's input has DASHBOARD_SCALE² the pixels, hence the compute.
 CONSENSUS_HELP = (f"Keeps a target only where a second run of the frame, enlarged {DASHBOARD_SCALE:g}×, also finds "
                   f"it within {RADIUS} pixels: fewer false alarms on cluttered frames, some dim targets lost, about "
                   f"{flops_factor(DASHBOARD_SCALE):g}× the compute")
+MIRROR_HELP = ("Large frames (those the auto protocol runs as a pyramid) keep a target only where a run of the frame "
+               "mirrored left-right also finds it: fewer false alarms on large cluttered frames, one more run of each "
+               "(SIRST-sized frames are unchanged)")
 _NETWORK_LOCK = threading.Lock()
 
 
@@ -190,32 +193,34 @@ def _select_default(key: str, options: Sequence[str], default: str | None = None
 # ---------------------------------------------------------------- model
 
 
-EngineKey = tuple[str | None, str, str, str, float | None]
+EngineKey = tuple[str | None, str, str, str, float | None, bool]
 
 
-def runs_on(backend: str, protocol: str, confirm: float | None) -> str:
-    """A run's backend, protocol and scale consensus for labels: "openvino/auto · consensus 1.5×"."""
-    return f"{backend}/{protocol}" + (f" · consensus {confirm:g}×" if confirm else "")
+def runs_on(backend: str, protocol: str, confirm: float | None, mirror: bool = False) -> str:
+    """A run's backend, protocol and confirmation runs for labels: "openvino/auto · consensus 1.5× · mirror"."""
+    return f"{backend}/{protocol}" + (f" · consensus {confirm:g}×" if confirm else "") + (" · mirror" if mirror else "")
 
 
 @dataclass(frozen=True)
 class Engine:
-    """What runs the network: a model file (None: the demo network), its version, backend, protocol, and
-    the enlargement of the scale-consensus run (`lwirst.consensus`; None: none)."""
+    """What runs the network: a model file (None: the demo network), its version, backend, protocol, the
+    enlargement of the scale-consensus run (`lwirst.consensus`; None: none) and whether large frames are
+    also confirmed mirrored."""
 
     path: str | None
     version: str
     backend: str
     protocol: str
     confirm: float | None
+    mirror: bool = False
 
     @property
     def key(self) -> EngineKey:
-        return (self.path, self.version, self.backend, self.protocol, self.confirm)
+        return (self.path, self.version, self.backend, self.protocol, self.confirm, self.mirror)
 
     @property
     def runs_on(self) -> str:
-        return runs_on(self.backend, self.protocol, self.confirm)
+        return runs_on(self.backend, self.protocol, self.confirm, self.mirror)
 
 
 def session_id() -> str:
@@ -302,6 +307,7 @@ def engine_sidebar() -> None:
     _select_default("backend", backends, default_backend())
     _select_default("protocol", list(PROTOCOLS))
     st.session_state.setdefault("consensus", CONSENSUS_ON)
+    st.session_state.setdefault("mirror", DEFAULT_MIRROR)
     with st.sidebar:
         st.subheader("Model")
         st.selectbox("Model", list(models), key="model", help="Model files found under the server's "
@@ -313,6 +319,7 @@ def engine_sidebar() -> None:
         st.radio("Input protocol", list(PROTOCOLS), key="protocol", horizontal=True,
                  help=help_for("auto", "resize", "native", "pyramid"))
         st.toggle(f"Scale consensus ({DASHBOARD_SCALE:g}×)", key="consensus", help=CONSENSUS_HELP)
+        st.toggle("Mirror check (large frames)", key="mirror", help=MIRROR_HELP)
         with st.expander("Developer options"):
             st.toggle("Offer the untrained demo network", key=DEV_DEMO,
                       help="A network with random weights (seed 0), for testing the pipeline: its "
@@ -337,7 +344,8 @@ def engine() -> Engine:
     version = str(path.stat().st_mtime_ns) if path is not None and path.exists() else "demo"
     return Engine(str(path) if path is not None else None, version,
                   st.session_state.get("backend", default_backend()), st.session_state.get("protocol", "auto"),
-                  DASHBOARD_SCALE if st.session_state.get("consensus", CONSENSUS_ON) else None)
+                  DASHBOARD_SCALE if st.session_state.get("consensus", CONSENSUS_ON) else None,
+                  bool(st.session_state.get("mirror", DEFAULT_MIRROR)))
 
 
 def model_path(chosen: Engine) -> Path | None:
@@ -362,11 +370,11 @@ class SharedSegmenter:
 
 @st.cache_resource(max_entries=8, show_spinner="Loading the model...")
 def _load_segmenter(path: str | None, version: str, backend: str, protocol: str,
-                    confirm: float | None) -> SharedSegmenter:
+                    confirm: float | None, mirror: bool) -> SharedSegmenter:
     model = demo_network() if path is None else path
     name = backend.removesuffix(BF16_SUFFIX)
     engine = engine_choice(name, bf16=name != backend)
-    return SharedSegmenter(Segmenter(model, protocol=protocol, confirm=confirm, **engine))
+    return SharedSegmenter(Segmenter(model, protocol=protocol, confirm=confirm, mirror=mirror, **engine))
 
 
 def segmenter(chosen: Engine) -> SharedSegmenter:
@@ -375,9 +383,9 @@ def segmenter(chosen: Engine) -> SharedSegmenter:
 
 
 @st.cache_data(max_entries=16, ttl=3600, show_spinner="Running the network...")
-def _saliency(path: str | None, version: str, backend: str, protocol: str, confirm: float | None, key: str,
-              _image: np.ndarray) -> Saliency:
-    return _load_segmenter(path, version, backend, protocol, confirm).predict(_image)
+def _saliency(path: str | None, version: str, backend: str, protocol: str, confirm: float | None, mirror: bool,
+              key: str, _image: np.ndarray) -> Saliency:
+    return _load_segmenter(path, version, backend, protocol, confirm, mirror).predict(_image)
 
 
 def saliency(chosen: Engine, image: np.ndarray, key: str) -> Saliency:
@@ -924,13 +932,14 @@ def live_stream(label: str, chosen: Engine, post: Postprocess, upload: VideoSour
 @dataclass(frozen=True)
 class SpeedInfo:
     """What runs the network: backend, input protocol (as asked for), CPU threads, the model size and the
-    scale consensus's enlargement (None: none), for the speed captions and `frame_run`."""
+    scale consensus's enlargement (None: none) and the mirror check, for the speed captions and `frame_run`."""
 
     backend: str
     protocol: str
     threads: int
     size: tuple[int, int]
     confirm: float | None
+    mirror: bool = False
 
     @property
     def runner(self) -> str:
@@ -938,8 +947,9 @@ class SpeedInfo:
 
     @property
     def consensus(self) -> str:
-        """", with scale consensus at 1.5x (...)" when a second run confirms each frame; else ""."""
-        return f", with {describe_consensus(self.confirm)}" if self.confirm else ""
+        """", with scale consensus at 1.5x (...)" when a second run confirms each frame (and "; large frames
+        also confirmed mirrored (...)" with the mirror check); else ""."""
+        return f", with {describe_consensus(self.confirm, self.mirror)}" if self.confirm or self.mirror else ""
 
     def __str__(self) -> str:
         return f"{self.runner}, protocol {self.protocol}{self.consensus}"
@@ -966,7 +976,7 @@ def speed_info(chosen: Engine) -> SpeedInfo:
     return SpeedInfo(str(info.get("backend", chosen.backend)), chosen.protocol,
                      int(threads) if isinstance(threads, int) else os.cpu_count() or 1,
                      (int(size[0]), int(size[1])) if isinstance(size, (list, tuple)) and len(size) == 2 else PAPER_SIZE,
-                     running.confirm)
+                     running.confirm, running.mirror)
 
 
 def rtc_configuration() -> dict[str, list[dict[str, list[str]]]]:

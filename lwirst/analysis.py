@@ -33,7 +33,7 @@ from scipy.stats import kendalltau
 from lwirst import ablation_stats, jsonio, palette, paths, uploads
 from lwirst.chips import Chip, target_chips
 from lwirst.config import presets_for_table
-from lwirst.consensus import flops_factor, recorded
+from lwirst.consensus import flops_factor, mirrored, recorded
 from lwirst.consensus import legend as consensus_legend
 from lwirst.drawing import HeatScale, Match, draw_targets, evaluation_overlay, heat_scale, heatmap, mask_image
 from lwirst.errors import LwirstError
@@ -272,8 +272,8 @@ def store_upload(data: bytes, upload: OnnxUpload, root: Path | None = None, sess
 
 def cached_runs(root: Path | None = None) -> pd.DataFrame:
     """Every evaluation cached on disk: directory, model, data, protocol (`confirm`: the scale consensus's
-    enlargement, None or NaN for none; `applied`: as it ran, None for a result stored before that was
-    recorded) and metrics (newest first)."""
+    enlargement, None or NaN for none; `mirror`: whether large frames were also confirmed mirrored; `applied`:
+    as it ran, None for a result stored before that was recorded) and metrics (newest first)."""
     root = root or cache_root()
     rows = []
     for summary in root.glob("*/metrics.json") if root.is_dir() else []:
@@ -287,11 +287,12 @@ def cached_runs(root: Path | None = None) -> pd.DataFrame:
                      "backend": protocol.get("backend", "?"), "protocol": protocol.get("protocol", "?"),
                      "threshold": protocol.get("threshold", 0.0), "dataset": protocol.get("dataset", "?"),
                      "split": protocol.get("split", "?"), "data": protocol.get("data_fingerprint", ""),
-                     "confirm": recorded(protocol.get("confirm")), "applied": AppliedProtocol.of(protocol),
+                     "confirm": recorded(protocol.get("confirm")), "mirror": mirrored(protocol.get("mirror")),
+                     "applied": AppliedProtocol.of(protocol),
                      **metrics})
     if not rows:
         return pd.DataFrame(columns=["key", "path", "mtime", "model", "hash", "backend", "protocol", "threshold",
-                                     "dataset", "split", "data", "confirm", "applied", "images"])
+                                     "dataset", "split", "data", "confirm", "mirror", "applied", "images"])
     return pd.DataFrame(rows).sort_values("mtime", ascending=False).reset_index(drop=True)
 
 
@@ -329,19 +330,24 @@ def measured_source(dataset: str, split: str, protocol: str | None = None, origi
 
 def measured_point(name: str, metrics: Mapping[str, float], dataset: str, split: str, params: int | None,
                    flops: float | None, protocol: str | None = None, origin: str = MEASURED_PREFIX,
-                   applied: AppliedProtocol | None = None, confirm: float | None = None) -> dict[str, Any]:
+                   applied: AppliedProtocol | None = None, confirm: float | None = None,
+                   mirror: bool = False) -> dict[str, Any]:
     """A Fig. 4 point of a model evaluated here or scored in its card (cost in millions; NaN when unknown,
     e.g. ONNX FLOPs); `source` names its origin, dataset, split and protocol: as applied where known
     (a run of "auto" on large frames ran them all natively, which a card's "auto" on SIRST did not).
     A run with scale consensus (`lwirst.consensus`) is a detector of its own: named and keyed apart from
-    the plain run, and costed with its second run (a 256×256 frame also runs at 256·s × 256·s)."""
+    the plain run, and costed with its second run (a 256×256 frame also runs at 256·s × 256·s). So is a run
+    whose large frames were also confirmed mirrored (`mirror`), costed as before: a 256×256 frame has no
+    mirrored run."""
     if applied is not None:
-        shown, confirm = applied.short, applied.confirm
-    else:  # a card's score: the protocol it names, and the consensus it was measured with (`confirm`)
-        shown = protocol + consensus_legend(confirm) if protocol else protocol
+        shown, confirm, mirror = applied.short, applied.confirm, applied.mirror
+    else:  # a card's score: the protocol it names, and the confirmation it was measured with
+        shown = protocol + consensus_legend(confirm, mirror) if protocol else protocol
     if confirm:
         name, protocol = f"{name}, consensus {confirm:g}×", f"{protocol or ''} + consensus {confirm:g}×"
         flops = flops * flops_factor(confirm) if flops else flops
+    if mirror:
+        name, protocol = f"{name}, mirror", f"{protocol or ''} + mirror"
     return {"name": name, "source": measured_source(dataset, split, shown, origin), "data": f"{dataset} {split}",
             "protocol": protocol or "", "group": origin, "year": math.nan,
             "flops_m": flops / 1e6 if flops else math.nan, "params_m": params / 1e6 if params else math.nan,
@@ -376,10 +382,12 @@ def sweep_points(results: pd.DataFrame, when: str = "best") -> pd.DataFrame:
 
 
 def card_points(cards: Mapping[str, tuple[Mapping[str, Any], str, str, int | None, float | None]],
-                confirm: Mapping[str, float | None] | None = None) -> pd.DataFrame:
+                confirm: Mapping[str, float | None] | None = None,
+                mirror: Mapping[str, bool] | None = None) -> pd.DataFrame:
     """Fig. 4 points from model cards: name -> (test metrics, flat or per protocol; dataset; split;
     params; FLOPs); one point per input protocol the card scored. `confirm`: name -> the scale consensus
-    a card's scores were measured with (round 43's card), which names and costs its points."""
+    a card's scores were measured with (round 43's card), which names and costs its points; `mirror`: name ->
+    whether they also ran the mirror check (round 47's card, if it adopted it)."""
     rows = []
     for name, (metrics, dataset, split, params, flops) in cards.items():
         per_protocol = metrics if metrics and all(isinstance(v, Mapping) for v in metrics.values()) \
@@ -388,7 +396,7 @@ def card_points(cards: Mapping[str, tuple[Mapping[str, Any], str, str, int | Non
         for protocol, values in per_protocol.items():
             if values:
                 rows.append(measured_point(name, values, dataset, split, params, flops, protocol or None,
-                                           CARD_PREFIX, confirm=scale))
+                                           CARD_PREFIX, confirm=scale, mirror=(mirror or {}).get(name, False)))
     return pd.DataFrame(rows, columns=list(paper_points().columns))
 
 

@@ -19,6 +19,8 @@ run's shape, and every consumer (heatmaps, curves, the threshold slider) reads o
 
 from __future__ import annotations
 
+from typing import Any
+
 import cv2
 import numpy as np
 
@@ -42,6 +44,17 @@ def check_scale(scale: float | None) -> float | None:
 def recorded(value: object) -> float | None:
     """The enlargement a result's protocol records, or None for a plain run (absent, null, or NaN in a table)."""
     return float(value) if isinstance(value, int | float) and value == value and value else None
+
+
+def mirrored(value: object) -> bool:
+    """Whether a result's protocol (or a table cell) records the mirror check: True only for a true bool."""
+    return isinstance(value, bool | np.bool_) and bool(value)
+
+
+def confirmation(record: Any) -> tuple[float | None, bool]:
+    """(scale, mirror) a result's protocol dict or a table row (anything with .get) records: what, beside model,
+    backend and protocol, tells two runs of one model apart."""
+    return recorded(record.get("confirm")), mirrored(record.get("mirror"))
 
 
 def flops_factor(scale: float | None, mirrored: bool = False) -> float:

@@ -87,10 +87,12 @@ def model_card() -> None:
                 help=card_view.help_for("FLOPs"))
     runs.metric("Runs here on", f"{chosen.backend}/{chosen.protocol}",
                 help=f"{card_view.help_for(chosen.protocol)}\n\n"
-                     f"Each frame runs with {describe_consensus(chosen.confirm)}.")
+                     f"Each frame runs with {describe_consensus(chosen.confirm, chosen.mirror)}.")
     if chosen.confirm:  # under the card: in its value it cut the backend and protocol short
         runs.caption(f"with scale consensus {chosen.confirm:g}× "
-                     f"({flops_factor(chosen.confirm):g}× the FLOPs per frame)")
+                     f"({flops_factor(chosen.confirm):g}× the FLOPs per frame"
+                     + (f", {flops_factor(chosen.confirm, True):g}× for a large frame with the mirror check)"
+                        if chosen.mirror else ")"))
     test_scores(card)
     training(card)
     experiments(chosen)

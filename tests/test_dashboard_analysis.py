@@ -834,6 +834,12 @@ def test_run_picker_opens_on_the_sidebar_model_at_the_sidebar_threshold_and_keep
     consensus = common.Engine(sidebar.path, "v", "openvino", "auto", 1.5)
     label, first = next(iter(run_choices({}, confirmed, consensus, 0.0).items()))
     assert first["key"] == "k-c" and label.startswith("lwirst-sirst.safetensors · openvino/auto · consensus 1.5×")
+    # a run whose large frames were also confirmed mirrored is another detector: it answers for that sidebar only
+    mirrored = pd.concat([confirmed, pd.DataFrame([consensus_row | {"key": "k-m", "mirror": True, "mtime": 0.1}])])
+    assert next(iter(run_choices({}, mirrored, consensus, 0.0).values()))["key"] == "k-c"
+    both = common.Engine(sidebar.path, "v", "openvino", "auto", 1.5, True)
+    label, first = next(iter(run_choices({}, mirrored, both, 0.0).items()))
+    assert first["key"] == "k-m" and "openvino/auto · consensus 1.5× · mirror on sirst/test" in label
 
 
 def test_heatmap_panels_keep_the_frames_pixel_coordinates_and_draw_their_colour_bar_beside() -> None:

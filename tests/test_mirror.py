@@ -105,3 +105,28 @@ def test_the_command_line_takes_on_or_off_and_says_what_ran(tmp_path):
     assert "large frames also confirmed mirrored" in on.stdout
     off = lwirst("demo", "--mirror", "off", "--out", str(tmp_path / "c"), "--threads", "1")
     assert off.returncode == 0 and "mirrored" not in off.stdout
+
+
+def test_a_mirrored_run_is_its_own_point_on_the_accuracy_flops_chart(tmp_path):
+    """Named apart from the consensus-only run, at the same cost per 256×256 frame (no mirrored run there); a
+    cached evaluation's table row says it ran mirrored."""
+    import json
+
+    from lwirst.analysis import cached_runs, card_points, measured_point
+
+    metrics = {"f1": 0.8, "miou": 0.7}
+    protocol = {"protocol": "auto", "size": [256, 256], "applied": {"resize": 30}, "confirm": 1.5}
+    plain = measured_point("m", metrics, "sirst", "test", 160_000, 3e8, applied=AppliedProtocol.of(protocol))
+    both = measured_point("m", metrics, "sirst", "test", 160_000, 3e8,
+                          applied=AppliedProtocol.of({**protocol, "mirror": True}))
+    assert plain["name"] == "m, consensus 1.5×" and both["name"] == "m, consensus 1.5×, mirror"
+    assert both["flops_m"] == plain["flops_m"] and both["source"].endswith("confirmed at 1.5x and mirrored)")
+    card = card_points({"m": (metrics, "sirst", "test", 160_000, 3e8)}, confirm={"m": 1.5}, mirror={"m": True})
+    assert card["name"].tolist() == ["m, consensus 1.5×, mirror"]
+
+    for key, mirror in (("a", True), ("b", None)):
+        (tmp_path / key).mkdir()
+        stored = {**protocol, "model": "m", "hash": "h", "backend": "torch", **({"mirror": mirror} if mirror else {})}
+        (tmp_path / key / "metrics.json").write_text(json.dumps({"protocol": stored, "metrics": {"images": 30}}))
+    rows = cached_runs(tmp_path).set_index("key")
+    assert bool(rows.loc["a", "mirror"]) and not bool(rows.loc["b", "mirror"])
