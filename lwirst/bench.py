@@ -64,7 +64,7 @@ from lwirst.backends import (
     preference,
 )
 from lwirst.complexity import count_complexity
-from lwirst.consensus import DEFAULT_SCALE, flops_factor
+from lwirst.consensus import DEFAULT_MIRROR, DEFAULT_SCALE, flops_factor
 from lwirst.errors import LwirstError
 from lwirst.hostcpu import NO_VNNI, IsaCap, cap_in_environ, cpu_flags, host_kind, int8_hazard, isa_cap
 from lwirst.imageio import to_gray
@@ -297,11 +297,12 @@ class ConsensusRow:
     once_fps: float
     consensus_fps: float
     kept: float | None
+    mirrored: bool = False  # the default's mirrored run confirmed these (large) frames too
 
     @property
     def flops_share(self) -> float:
-        """What the FLOPs alone predict consensus keeps: 1 / (1 + scale²)."""
-        return 1.0 / flops_factor(self.scale)
+        """What the FLOPs alone predict consensus keeps: 1 / (1 + scale²), 1 / (2 + scale²) with the mirror."""
+        return 1.0 / flops_factor(self.scale, self.mirrored)
 
 
 @dataclass
@@ -587,15 +588,18 @@ class BenchReport:
         head = (f"{'frame':<11}{'variant':<19}{'protocol':<9}{'thr':>4}{'once fps':>10}{'consensus fps':>15}"
                 f"{'kept':>7}{'FLOPs say':>11}")
         scale = self.consensus[0].scale
-        lines = ["", f"scale consensus at {scale:g}x, the default of evaluate, segment, video, demo and the dashboard "
-                 "(batch 1, end-to-end; `--confirm off` runs the network once):", head, "-" * len(head)]
+        mirror = any(r.mirrored for r in self.consensus)
+        also = " (large frames also mirrored)" if mirror else ""
+        lines = ["", f"scale consensus at {scale:g}x{also}, the default of evaluate, segment, video, demo and the "
+                 "dashboard (batch 1, end-to-end; `--confirm off` runs the network once):", head, "-" * len(head)]
         for r in self.consensus:
             kept = "-" if r.kept is None else f"{r.kept * 100:.0f}%"
             frame = "as given" if r.frame is None else f"{r.frame[1]}x{r.frame[0]}"
             lines.append(f"{frame:<11}{r.variant:<19}{r.protocol:<9}{r.threads:>4}"
                          f"{r.once_fps:>10.1f}{r.consensus_fps:>15.1f}{kept:>7}{r.flops_share * 100:>10.0f}%")
-        lines.append(f"kept = paired median of one-run over consensus latency; FLOPs say = 1 / (1 + {scale:g}²), "
-                     "the share the second, enlarged run leaves if time followed arithmetic")
+        lines.append(f"kept = paired median of one-run over consensus latency; FLOPs say = 1 / (1 + {scale:g}²)"
+                     + (f" (1 / (2 + {scale:g}²) with the mirrored run)" if mirror else "")
+                     + ", the share the confirmation runs leave if time followed arithmetic")
         return lines
 
 
@@ -915,12 +919,13 @@ def _time_consensus(source: torch.nn.Module | Path | None, variants: Sequence[Va
         ((h, w), [cv2.resize(f, (w, h), interpolation=cv2.INTER_LINEAR) for f in frames[:FRAME_SAMPLES]])
         for h, w in config.frame_sizes]
     cells: dict[tuple, tuple[Callable[[], object], Callable[[], object]]] = {}
-    protocols = {}
+    protocols, mirrored = {}, {}
     for frame, sized in sets:
         protocols[frame] = protocol = DEFAULT_PROTOCOL
         try:
             pair = [Segmenter(source, backend=variant.backend, size=config.size, threads=threads, protocol=protocol,
-                              options=variant.options, confirm=confirm) for confirm in (None, DEFAULT_SCALE)]
+                              options=variant.options, confirm=confirm, mirror=mirror)
+                    for confirm, mirror in ((None, False), (DEFAULT_SCALE, DEFAULT_MIRROR))]
         except LwirstError as exc:
             say(f"no consensus row for {name}: {exc}")
             return []
@@ -928,6 +933,7 @@ def _time_consensus(source: torch.nn.Module | Path | None, variants: Sequence[Va
             say(f"no consensus row for {name}: its graph cannot take the enlarged second run")
             return []
         used[name].extend(pair)
+        mirrored[frame] = pair[1].mirrors(sized[0].shape[:2])
         for segmenter, image in itertools.product(pair, sized):
             segmenter.predict(image)  # untimed: a runtime's first sight of a frame's shape compiles (as _score warms)
         cells[frame, threads, 1] = (_e2e_step(pair[0], sized, 1), _e2e_step(pair[1], sized, 1))
@@ -937,7 +943,7 @@ def _time_consensus(source: torch.nn.Module | Path | None, variants: Sequence[Va
     for frame, protocol in protocols.items():
         once, both = timings[frame, threads, 1, "model"], timings[frame, threads, 1, "e2e"]
         rows.append(ConsensusRow(name, frame, protocol, threads, DEFAULT_SCALE, once.fps, both.fps,
-                                 paired_share(once, both)))
+                                 paired_share(once, both), mirrored[frame]))
     return rows
 
 

@@ -25,7 +25,7 @@ from lwirst.bench import (
 )
 from lwirst.cli import main
 from lwirst.commands import bench as bench_command
-from lwirst.consensus import DEFAULT_SCALE
+from lwirst.consensus import DEFAULT_MIRROR, DEFAULT_SCALE
 from lwirst.hostcpu import NO_VNNI, cpu_flags, emulation_refusal, has_vnni, host_kind, int8_hazard, isa_cap
 
 REQUIRED = {"name", "backend", "batch", "threads", "fps", "p50_ms", "p95_ms", "mIoU", "ratio"}
@@ -96,8 +96,11 @@ def test_quick_bench_writes_table_and_json(tmp_path: Path, sirst_root: Path,
     for row in consensus:
         assert row["scale"] == DEFAULT_SCALE and row["threads"] == 1 and row["kept"] > 0
         assert row["once_fps"] > 0 and row["consensus_fps"] > 0
-        assert row["flops_share"] == pytest.approx(1 / (1 + DEFAULT_SCALE**2))
-    assert f"scale consensus at {DEFAULT_SCALE:g}x, the default of evaluate" in table and "as given" in table
+        # the default's mirrored run (if the project runs one) confirms the 640x512 frames, not the SIRST-sized ones
+        assert row["mirrored"] == (DEFAULT_MIRROR and row["frame"] is not None)
+        assert row["flops_share"] == pytest.approx(1 / (1 + DEFAULT_SCALE**2 + row["mirrored"]))
+    assert f"scale consensus at {DEFAULT_SCALE:g}x" in table and "the default of evaluate" in table
+    assert "as given" in table
 
 
 def _row(name: str, fps: float, miou: float, precision: str = "fp32", batch: int = 1) -> Result:
