@@ -15,7 +15,7 @@ from typing import Any
 
 import pandas as pd
 
-from lwirst.consensus import flops_factor
+from lwirst.consensus import flops_factor, mirrored
 from lwirst.losses import LOSS_TERMS
 from lwirst.modelcard import ModelCard
 from lwirst.postprocess import GROW_RADIUS, GROW_TO_PROBABILITY
@@ -153,8 +153,10 @@ def summary(card: ModelCard) -> str:
         parts.append(f"and costs {card.flops / 1e6:.0f} M FLOPs per 256×256 frame")
         scale = card.training.get("confirm")
         if isinstance(scale, int | float) and scale:
+            mirror = ("; large frames also run mirrored, one more run each" if mirrored(card.training.get("mirror"))
+                      else "")
             parts.append(f"({card.flops * flops_factor(scale) / 1e6:.0f} M with the scale consensus at {scale:g}× "
-                         "it was chosen with and runs with by default)")
+                         f"it was chosen with and runs with by default{mirror})")
     text = " ".join(parts) + "."
     training = card.training
     data = training.get("data") if isinstance(training.get("data"), dict) else {}

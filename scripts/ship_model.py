@@ -31,7 +31,7 @@ from lwirst import jsonio
 from lwirst.bench import detect_cpu
 from lwirst.checkpoint import file_hash, load_checkpoint, load_model
 from lwirst.complexity import count_complexity
-from lwirst.consensus import DEFAULT_SCALE
+from lwirst.consensus import DEFAULT_MIRROR, DEFAULT_SCALE
 from lwirst.consensus import describe as describe_consensus
 from lwirst.datasets import open_dataset
 from lwirst.evaluate import evaluate
@@ -49,7 +49,8 @@ TEST_PROTOCOL = (f"SIRST idx_427 test (86 images), threshold 0 (probability 0.5)
                  "a pyramid above (natively and at half size, maps united; 2 of the 86 test images); "
                  "resize = 256x256 network input; "
                  "native = padded full resolution"
-                 + (f"; every protocol with {describe_consensus(DEFAULT_SCALE)}, the default" if DEFAULT_SCALE else ""))
+                 + (f"; every protocol with {describe_consensus(DEFAULT_SCALE, DEFAULT_MIRROR)}, the default"
+                    if DEFAULT_SCALE or DEFAULT_MIRROR else ""))
 
 
 def _commit() -> str:
@@ -57,7 +58,7 @@ def _commit() -> str:
 
 
 def score(model_path: Path, data_dir: str, protocol: str) -> dict[str, float]:
-    segmenter = Segmenter(model_path, backend="torch", protocol=protocol, confirm=DEFAULT_SCALE)
+    segmenter = Segmenter(model_path, backend="torch", protocol=protocol, confirm=DEFAULT_SCALE, mirror=DEFAULT_MIRROR)
     dataset = open_dataset(data_dir, "sirst", "test")
     result = evaluate(segmenter, dataset, use_cache=False, keep_saliency=False)
     return {k: float(f"{result.metrics[k]:.6g}") for k in REPORTED}  # significant digits: Fa is ~1e-5
@@ -97,6 +98,7 @@ def main() -> None:
             card["test_metrics"] = {p: score(MODELS_DIR / f"{NAME}.safetensors", args.data_dir, p)
                                     for p in SCORED_PROTOCOLS}
             card["test_protocol"] = TEST_PROTOCOL
+            card["confirm"], card["mirror"] = DEFAULT_SCALE, DEFAULT_MIRROR
             card["card_commit"] = _commit()
             print(jsonio.dumps(card["test_metrics"], indent=2))
         card_path.write_text(jsonio.dumps(card, indent=2) + "\n")
@@ -137,6 +139,7 @@ def main() -> None:
         "test_metrics": metrics,
         "test_protocol": TEST_PROTOCOL,
         "confirm": DEFAULT_SCALE,
+        "mirror": DEFAULT_MIRROR,
         "command": args.command,
         "card_commit": commit,
         "experiments": json.loads(args.experiments.read_text()) if args.experiments else [],
