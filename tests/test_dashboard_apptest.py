@@ -304,6 +304,34 @@ def test_the_consensus_toggle_runs_single_frame_on_the_consensus_map(network_cal
     assert count(at, "Above threshold") == plain and len(network_calls) == calls  # the plain map, cached
 
 
+def test_the_mirror_toggle_confirms_a_large_upload_with_its_mirrored_run(network_calls: list[int]) -> None:
+    """Switched on, a large frame (a pyramid) runs again with the mirror check: the caption says so and the
+    counts are those of `Segmenter(..., mirror=True)`'s map; switched off, the unmirrored map is back from its
+    cache."""
+    at = open_page("2_single_frame.py", model=DEMO_MODEL, data_root=SAMPLES_LABEL)
+    at.toggle(key="mirror").set_value(False).run()
+    at.radio(key="frame_source").set_value("Upload").run()
+    rng = np.random.default_rng(3)
+    big = cv2.GaussianBlur(rng.normal(90, 30, (600, 704)).astype(np.float32), (0, 0), 2).clip(0, 255).astype(np.uint8)
+    at.file_uploader(key="image_upload").set_value(("big.png", png(big), "image/png")).run()
+    assert not at.exception
+    plain, calls = count(at, "Above threshold"), len(network_calls)
+    assert not any("mirrored" in c.value for c in at.caption)
+    at.toggle(key="mirror").set_value(True).run()
+    assert not at.exception and len(network_calls) == calls + 1
+    assert any("large frames also confirmed mirrored" in c.value for c in at.caption), [c.value for c in at.caption]
+    expected = {}
+    for mirror in (False, True):
+        segmenter = Segmenter(demo_network(), confirm=None, mirror=mirror)
+        result = FramePipeline(segmenter).rescore(segmenter.predict(big), 0.0, NO_FILTER)
+        expected[mirror] = len(result.detections)
+    assert expected[False] == plain and expected[False] != expected[True]  # the mirror removes blobs here
+    assert count(at, "Above threshold") == expected[True]
+    calls = len(network_calls)  # the two runs just made here count too
+    at.toggle(key="mirror").set_value(False).run()
+    assert count(at, "Above threshold") == plain and len(network_calls) == calls  # the unmirrored map, cached
+
+
 def test_the_shipped_model_runs_with_scale_consensus_by_default() -> None:
     """Round 43 made consensus the default of every view: a fresh visitor's sidebar has it on, the frame's
     caption says it ran, and Home's card names it."""
