@@ -27,7 +27,7 @@ from streamlit.runtime.scriptrunner import RerunData, get_script_run_ctx
 from streamlit.testing.v1 import AppTest
 
 from lwirst import analysis, palette
-from lwirst.consensus import DASHBOARD_SCALE, DEFAULT_SCALE
+from lwirst.consensus import DASHBOARD_SCALE, DEFAULT_MIRROR, DEFAULT_SCALE
 from lwirst.datasets import open_dataset
 from lwirst.frame_report import TABLE_COLUMNS
 from lwirst.inference import Segmenter, cpu_has_bf16, describe_frame_run
@@ -56,12 +56,13 @@ HOME_CALLS: list[int] = []  # the `network_calls` counter; `open_page` empties i
 
 def open_page(page: str | None = None, **state: object) -> AppTest:
     """Run the app (session state preset) and switch to `page`; fails on any exception. Asking for the
-    demo network switches on the developer option that offers it, and scale consensus off unless asked
-    for: the untrained network's blobs, which those tests count, rarely survive the second run."""
+    demo network switches on the developer option that offers it, and scale consensus and the mirror check off
+    unless asked for: the untrained network's blobs, which those tests count, rarely survive the second run."""
     at = AppTest.from_file(str(APP), default_timeout=120)
     if state.get("model") == DEMO_MODEL:
         state.setdefault("dev_demo", True)
         state.setdefault("consensus", False)
+        state.setdefault("mirror", False)
     for key, value in state.items():
         at.session_state[key] = value
     at.run()
@@ -278,6 +279,9 @@ def test_single_frame_says_whether_the_frame_ran_resized_or_natively() -> None:
 
 
 CONSENSUS_NOTE = f", with scale consensus at {DASHBOARD_SCALE:g}x (a target must also show in a second run"
+# Home's caption under "Runs here on" with the project's default confirmation
+HOME_COST = (f"with scale consensus {DASHBOARD_SCALE:g}× (3.25× the FLOPs per frame"
+             + (", 4.25× for a large frame with the mirror check)" if DEFAULT_MIRROR else ")"))
 
 
 def test_the_consensus_toggle_runs_single_frame_on_the_consensus_map(network_calls: list[int]) -> None:
@@ -341,7 +345,7 @@ def test_the_shipped_model_runs_with_scale_consensus_by_default() -> None:
     assert any(CONSENSUS_NOTE in c.value for c in at.caption), [c.value for c in at.caption]
     at.switch_page(str(PAGES / "1_home.py")).run()
     assert metric(at, "Runs here on").endswith("/auto")  # the value stays short; consensus is said below it
-    assert f"with scale consensus {DASHBOARD_SCALE:g}× (3.25× the FLOPs per frame)" in [c.value for c in at.caption]
+    assert HOME_COST in [c.value for c in at.caption]
 
 
 def test_the_consensus_toggle_travels_in_a_shared_link_and_survives_a_page_switch() -> None:

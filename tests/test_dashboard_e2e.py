@@ -33,7 +33,7 @@ import pytest
 
 from dashboard.config import DATA_ROOTS_ENV, SAMPLES_DIR
 from lwirst import palette
-from lwirst.consensus import DEFAULT_SCALE
+from lwirst.consensus import DEFAULT_MIRROR, DEFAULT_SCALE, legend
 from lwirst.datasets import DATA_DIR_ENV, open_dataset
 from lwirst.evaluate import CACHE_ENV
 from lwirst.web_video import SPLIT_FPS
@@ -644,7 +644,7 @@ def test_analysis_pages_in_a_browser(fresh_cache: Path, page: Page, sirst_root: 
     # Compare on first load, nothing evaluated yet: the shipped model's point from its card, data named.
     open_page(page, "Compare")
     expect(page.locator(".js-plotly-plot")).to_have_count(2)
-    card_resize = f"model card, sirst test (resize, confirmed at {DEFAULT_SCALE:g}x)"  # scored with consensus
+    card_resize = f"model card, sirst test (resize{legend(DEFAULT_SCALE, DEFAULT_MIRROR)})"  # scored with consensus
     expect(page.locator(".js-plotly-plot").first.get_by_text(card_resize, exact=True)).to_be_visible()
     expect(page.locator(".js-plotly-plot").first.get_by_text("paper, fusion set (Table II)",
                                                               exact=True)).to_be_visible()
@@ -673,7 +673,7 @@ def test_analysis_pages_in_a_browser(fresh_cache: Path, page: Page, sirst_root: 
         settle(page)
     expect(page.locator(".js-plotly-plot")).to_have_count(2)
     # the protocol as it ran on SIRST test, with the default scale consensus
-    measured = f"measured here, sirst test (auto: 2 as a pyramid, 84 resized, confirmed at {DEFAULT_SCALE:g}x)"
+    measured = f"measured here, sirst test (auto: 2 as a pyramid, 84 resized{legend(DEFAULT_SCALE, DEFAULT_MIRROR)})"
     expect(page.locator(".js-plotly-plot").first.get_by_text(measured, exact=True)).to_be_visible()
     settle(page)
     shoot(page, "compare")
@@ -797,7 +797,7 @@ def test_every_page_on_the_embedded_defaults(offline_page: Page, offline_server:
     open_page(page, "Compare")
     clean(page, "Compare")
     flops = page.locator(".js-plotly-plot").first
-    card_resize = f"model card, sirst test (resize, confirmed at {DEFAULT_SCALE:g}x)"
+    card_resize = f"model card, sirst test (resize{legend(DEFAULT_SCALE, DEFAULT_MIRROR)})"
     expect(flops.get_by_text(card_resize, exact=True)).to_be_visible()
     expect(flops.get_by_text("measured here, samples test (auto: all at the model size)", exact=True)).to_have_count(0)
     expect(page.get_by_text("scored on fewer than 20 images", exact=False)).to_be_visible()

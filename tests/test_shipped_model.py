@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from lwirst.consensus import DEFAULT_SCALE
+from lwirst.consensus import DEFAULT_MIRROR, DEFAULT_SCALE
 from lwirst.datasets import open_dataset
 from lwirst.evaluate import evaluate
 from lwirst.inference import DEFAULT_MODEL, MODELS_DIR, Segmenter
@@ -101,7 +101,8 @@ def test_shipped_model_finds_the_embedded_samples_targets() -> None:
     from lwirst.paths import SAMPLES_DIR
     from lwirst.pipeline import FramePipeline
 
-    pipeline = FramePipeline(Segmenter(None, backend="torch", confirm=DEFAULT_SCALE))  # as `lwirst demo` runs
+    pipeline = FramePipeline(Segmenter(None, backend="torch", confirm=DEFAULT_SCALE,
+                                       mirror=DEFAULT_MIRROR))  # as `lwirst demo` runs
     totals = DemoTotals()
     for path in sorted((SAMPLES_DIR / "images").glob("*.png")):
         kept = pipeline.process(read_image(path)).kept
