@@ -6,10 +6,12 @@ contrast test separates them (docs/model_rounds.md). A point target stays a poin
 when the frame is enlarged 1.5x and keeps the network's response; much of the clutter that
 mimics one at one scale does not (round 43 measures how much on the cross-domain suite).
 
-A mirrored run (`mirror`, round 47) is a second confirmation for large frames: the network input
-mirrored left-right, its map mirrored back. The network was trained on every orientation, so a
-target shows in both; much of the clutter that still passes the enlarged run on 1280x1024 frames
-answers one orientation only. On SIRST-sized frames it removed no false blob, so they skip it.
+A mirrored run (`mirror`, round 47, an option) is a second confirmation for large frames: the
+network input mirrored left-right, its map mirrored back. The network was trained on every
+orientation, so a target shows in both; much of the clutter that still passes the enlarged run on
+1280x1024 mosaics answers one orientation only, but on upscaled real backgrounds it removed none and
+on fresh mosaics fewer than its rule asked, so it is off by default. On SIRST-sized frames it removed
+no false blob, so they skip it.
 
 `consensus(primary, second)` is the pixel-wise minimum of the primary map and the second
 map's maximum over a (2r+1)-square window: at any threshold t a pixel is above t only where
@@ -30,7 +32,7 @@ RADIUS = 2  # pixels of the frame: the two runs' maps may disagree on a tiny tar
 SCALES = (1.25, 4.0)  # the enlargements accepted: below 1.25 the second run repeats the first
 DEFAULT_SCALE: float | None = 1.5  # what the command line and the dashboard run unless told (round 43 chose it)
 DASHBOARD_SCALE: float = DEFAULT_SCALE or 1.5  # the enlargement the dashboard's consensus toggle runs
-DEFAULT_MIRROR = False  # whether large frames are also confirmed mirrored unless told (round 47 decides)
+DEFAULT_MIRROR = False  # whether large frames are also confirmed mirrored unless told (round 47 did not adopt it)
 OFF = ("off", "none")
 
 
