@@ -737,7 +737,7 @@ def test_every_page_on_the_embedded_defaults(offline_page: Page, offline_server:
     open_page(page, "Single frame")
     clean(page, "Single frame")
     page.get_by_test_id("stSidebar").get_by_role("combobox", name="Data directory").click()
-    assert page.get_by_role("option").all_inner_texts() == ["Embedded samples"]
+    expect(page.get_by_role("option")).to_have_text(["Embedded samples"])  # waits for the list to open
     page.keyboard.press("Escape")
     _, _, _, centroids = cv2.connectedComponentsWithStats(samples.load(0).mask.astype(np.uint8), connectivity=8)
     places = chip_places(page)
