@@ -59,6 +59,7 @@ PARAMS = (
     Param("backend", "backend", str),
     Param("protocol", "protocol", str),
     Param("consensus", "consensus", lambda t: t == "1", lambda v: "1" if v else "0"),
+    Param("mirror", "mirror", lambda t: t == "1", lambda v: "1" if v else "0"),
     Param("data", "data_root", str),
     Param("dataset", "data_dataset", str),
     Param("split", "data_split", str),

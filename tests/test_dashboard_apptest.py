@@ -323,6 +323,8 @@ def test_the_mirror_toggle_confirms_a_large_upload_with_its_mirrored_run(network
     assert not any("mirrored" in c.value for c in at.caption)
     at.toggle(key="mirror").set_value(True).run()
     assert not at.exception and len(network_calls) == calls + 1
+    assert at.query_params["mirror"] == "1"  # a shared link keeps the check
+    assert open_link(at, "2_single_frame.py").toggle(key="mirror").value is True
     assert any("large frames also confirmed mirrored" in c.value for c in at.caption), [c.value for c in at.caption]
     expected = {}
     for mirror in (False, True):
