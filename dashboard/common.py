@@ -39,7 +39,7 @@ from lwirst import paths
 from lwirst.backends import available_backends, default_backend, engine_choice, get_backend
 from lwirst.card_view import help_for
 from lwirst.consensus import DASHBOARD_SCALE, DEFAULT_MIRROR, DEFAULT_SCALE, RADIUS, flops_factor
-from lwirst.consensus import describe as describe_consensus
+from lwirst.consensus import said as said_consensus
 from lwirst.datasets import (
     Sample,
     SegDataset,
@@ -949,7 +949,7 @@ class SpeedInfo:
     def consensus(self) -> str:
         """", with scale consensus at 1.5x (...)" when a second run confirms each frame (and "; large frames
         also confirmed mirrored (...)" with the mirror check); else ""."""
-        return f", with {describe_consensus(self.confirm, self.mirror)}" if self.confirm or self.mirror else ""
+        return said_consensus(self.confirm, self.mirror, ", with {}")
 
     def __str__(self) -> str:
         return f"{self.runner}, protocol {self.protocol}{self.consensus}"

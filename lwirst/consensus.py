@@ -82,6 +82,11 @@ def describe(scale: float | None, mirror: bool = False) -> str:
                    "left-right)" if mirror else "")
 
 
+def said(scale: float | None, mirror: bool, template: str = "{}") -> str:
+    """`describe` put into `template` ("; {}", " ({})") when a confirmation ran; "" for a plain run."""
+    return template.format(describe(scale, mirror)) if scale or mirror else ""
+
+
 def mirrored_input(array: np.ndarray) -> np.ndarray:
     """An input (C, H, W) or a map (H, W) mirrored left-right; mirroring twice gives the array back."""
     return np.ascontiguousarray(array[..., ::-1])

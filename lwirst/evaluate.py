@@ -25,12 +25,12 @@ import pandas as pd
 
 from lwirst import jsonio
 from lwirst.checkpoint import atomic_write
-from lwirst.consensus import describe as describe_consensus
 from lwirst.consensus import legend as consensus_legend
-from lwirst.consensus import recorded
+from lwirst.consensus import mirrored, recorded
+from lwirst.consensus import said as said_consensus
 from lwirst.datasets import Sample, SegDataset, fingerprint
 from lwirst.errors import LwirstError
-from lwirst.inference import Segmenter, consensus_input, network_input, runs, single_run
+from lwirst.inference import Segmenter, consensus_input, large_frame, network_input, runs
 from lwirst.metrics import CurveMetric, FrameAlarms, PdFa, PixelMetrics, image_record, pd_at_false_alarm_rate
 from lwirst.paper import PAPER_SIZE
 from lwirst.postprocess import GROW_TO, TargetFilter, describe_growth, describe_threshold, detect, probability_of
@@ -131,14 +131,13 @@ class AppliedProtocol:
         shape = (int(size[0]), int(size[1])) if isinstance(size, (list, tuple)) and len(size) == 2 else PAPER_SIZE
         return cls(str(protocol.get("protocol", "?")), shape, {str(k): int(v) for k, v in ran.items()},
                    recorded(protocol.get("confirm")), int(protocol.get("at_model_size", 0)),
-                   protocol.get("mirror") is True)
+                   mirrored(protocol.get("mirror")))
 
     def __str__(self) -> str:
         """"auto: 37 of 39 images as a pyramid, 2 resized to 256×256" ("auto: all 8 images resized to 256×256"
         when they ran one way); a fixed protocol: "resize to 256×256 (39 images)"; then "; scale consensus at
         1.5x ..." when one ran."""
-        confirmed = self.confirm or self.mirror
-        return self._inputs() + (f"; {describe_consensus(self.confirm, self.mirror)}" if confirmed else "")
+        return self._inputs() + said_consensus(self.confirm, self.mirror, "; {}")
 
     def _inputs(self) -> str:
         images, resized = sum(self.ran.values()), self.ran.get("resize", 0)
@@ -185,6 +184,15 @@ class AppliedProtocol:
         return f"auto: {large} {RAN_AS[self._large()]}, {resized} resized{confirmed}"
 
 
+def applied_fields(ran: Sequence[tuple[str, tuple[int, int]]], size: Sequence[int] | None) -> dict[str, Any]:
+    """A result's record of how its frames ran, from (applied protocol, frame (H, W)) per frame: "applied"
+    (protocol -> images) and "at_model_size" (the "resize" frames that already had `size`), which
+    `AppliedProtocol.of` reads."""
+    model = tuple(size or ())
+    return {"applied": dict(sorted(Counter(protocol for protocol, _ in ran).items())),
+            "at_model_size": sum(protocol == "resize" and tuple(hw) == model for protocol, hw in ran)}
+
+
 def protocol_text(protocol: Mapping[str, Any]) -> str:
     """The protocol of an evaluation as applied (`AppliedProtocol`), or as configured for a result stored
     before it recorded what ran."""
@@ -217,16 +225,17 @@ def frame_flops(result: EvalResult, flops: float | None) -> FrameFlops | None:
     table = result.per_image
     if not flops or applied is None or table.empty or not set(table["protocol"]) <= {"resize", "native", "pyramid"}:
         return None
-    frames = list(zip(table["height"], table["width"], table["protocol"], strict=True))
-    fed = [run for h, w, p in frames for run in runs((int(h), int(w)), str(p), applied.size)]
+    frames = [((int(h), int(w)), str(p)) for h, w, p in zip(table["height"], table["width"], table["protocol"],
+                                                              strict=True)]
+    per_frame = [(hw, runs(hw, p, applied.size)) for hw, p in frames]
+    fed = [run for _, frame_runs in per_frame for run in frame_runs]
     inputs = Counter(network_input(hw, view, applied.size) for hw, view in fed)
     if applied.confirm:  # each run was repeated enlarged, natively (padded)
         inputs.update(network_input(consensus_input(hw, view, applied.size, applied.confirm), "native", applied.size)
                       for hw, view in fed)
     if applied.mirror:  # each run of a large frame was repeated mirrored, at its own input size
-        inputs.update(network_input(hw, view, applied.size) for h, w, p in frames
-                      if single_run((int(h), int(w)), applied.size) != "resize"
-                      for hw, view in runs((int(h), int(w)), str(p), applied.size))
+        inputs.update(network_input(hw, view, applied.size) for frame_hw, frame_runs in per_frame
+                      if large_frame(frame_hw, applied.size) for hw, view in frame_runs)
     scale = flops / (PAPER_SIZE[0] * PAPER_SIZE[1])
     by_input = {hw: (n, hw[0] * hw[1] * scale) for hw, n in inputs.most_common()}
     mean = sum(n * cost for n, cost in by_input.values()) / len(frames)
@@ -368,10 +377,8 @@ def _score(dataset: SegDataset, predict: Callable[[Sample], Saliency], describe:
         "pdfa_threshold": PDFA_THRESHOLDS.tolist(),
         "pdfa_pd": [p["pd"] for p in points], "pdfa_fa": [p["fa"] for p in points],
     }
-    size = tuple(describe.get("size") or ())
-    protocol = {**describe, "applied": dict(sorted(Counter(row["protocol"] for row in rows).items())),
-                "at_model_size": sum(row["protocol"] == "resize" and (row["height"], row["width"]) == size
-                                     for row in rows),
+    protocol = {**describe, **applied_fields([(row["protocol"], (row["height"], row["width"])) for row in rows],
+                                             describe.get("size")),
                 "threshold": threshold, "threshold_probability": probability_of(threshold),
                 "masks": describe_growth(grow_to),
                 "dataset": dataset.name, "split": dataset.split,

@@ -97,6 +97,12 @@ def single_run(hw: tuple[int, int], size: tuple[int, int]) -> str:
     return "resize" if hw[0] * hw[1] <= AUTO_AREA_FACTOR * size[0] * size[1] else "native"
 
 
+def large_frame(hw: tuple[int, int], size: tuple[int, int]) -> bool:
+    """Whether "auto" runs a frame of size `hw` as a pyramid: the frames the mirror check confirms (round 47: on
+    SIRST-sized frames it removed no false blob)."""
+    return single_run(hw, size) != "resize"
+
+
 def halved(hw: tuple[int, int]) -> tuple[int, int]:
     """The (height, width) of a pyramid's second level: the frame at half its size (at least a pixel)."""
     return max(1, round(hw[0] / 2)), max(1, round(hw[1] / 2))
@@ -515,9 +521,8 @@ class Segmenter:
                 for m, protocol, (_, _, palette) in zip(maps, protocols, decoded, strict=True)]
 
     def mirrors(self, hw: tuple[int, int]) -> bool:
-        """Whether a frame of size `hw` gets the mirrored confirmation run: with `mirror`, the frames "auto"
-        runs as a pyramid (large ones; round 47: on SIRST-sized frames it removed no false blob)."""
-        return self.mirror and single_run(hw, self.size) != "resize"
+        """Whether a frame of size `hw` gets the mirrored confirmation run: with `mirror`, a `large_frame`."""
+        return self.mirror and large_frame(hw, self.size)
 
     def _maps(self, items: Sequence[tuple[str, np.ndarray, str, bool]], batch_size: int) -> list[np.ndarray]:
         """Each (convention, 8-bit pixels, "resize" or "native", mirrored) run once, its map at the pixels'

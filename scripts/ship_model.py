@@ -32,7 +32,7 @@ from lwirst.bench import detect_cpu
 from lwirst.checkpoint import file_hash, load_checkpoint, load_model
 from lwirst.complexity import count_complexity
 from lwirst.consensus import DEFAULT_MIRROR, DEFAULT_SCALE
-from lwirst.consensus import describe as describe_consensus
+from lwirst.consensus import said as said_consensus
 from lwirst.datasets import open_dataset
 from lwirst.evaluate import evaluate
 from lwirst.export import export_onnx
@@ -49,8 +49,7 @@ TEST_PROTOCOL = (f"SIRST idx_427 test (86 images), threshold 0 (probability 0.5)
                  "a pyramid above (natively and at half size, maps united; 2 of the 86 test images); "
                  "resize = 256x256 network input; "
                  "native = padded full resolution"
-                 + (f"; every protocol with {describe_consensus(DEFAULT_SCALE, DEFAULT_MIRROR)}, the default"
-                    if DEFAULT_SCALE or DEFAULT_MIRROR else ""))
+                 + said_consensus(DEFAULT_SCALE, DEFAULT_MIRROR, "; every protocol with {}, the default"))
 
 
 def _commit() -> str:

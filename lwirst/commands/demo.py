@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -16,7 +15,7 @@ from lwirst.commands.segment import (
 )
 from lwirst.drawing import heatmap, overlay
 from lwirst.errors import LwirstError
-from lwirst.evaluate import AppliedProtocol
+from lwirst.evaluate import AppliedProtocol, applied_fields
 from lwirst.imageio import flat_pairs, image_files, mask_stem, read_image, read_mask, require_image_files, write_png
 from lwirst.inference import Segmenter
 from lwirst.metrics import TargetMatch, match_targets
@@ -60,15 +59,13 @@ def run(args: argparse.Namespace) -> int:
     info = segmenter.describe()
     print(f"model {info['model']}  backend {info['backend']}  protocol {info['protocol']} {info['size']}")
     masks = truth_files(args.images)
-    ran: Counter[str] = Counter()
-    as_is = 0  # frames that already had the model size: "resize" left them as they were
+    ran: list[tuple[str, tuple[int, int]]] = []  # (protocol as applied, frame size) per frame
     print(f"{'image':<24}{'targets':>8}{'truth':>7}{'found':>7}   centroids (x, y) / size px")
     totals = DemoTotals()
     for path, stem in zip(paths, stems, strict=True):
         image = read_image(path)
         result = pipeline.process(image)
-        ran[result.saliency.protocol] += 1
-        as_is += result.saliency.protocol == "resize" and result.saliency.shape == tuple(info["size"])
+        ran.append((result.saliency.protocol, result.saliency.shape))
         truth = found = "-"
         if path in masks:
             match = match_targets(result.kept.mask, read_mask(masks[path]))
@@ -78,8 +75,7 @@ def run(args: argparse.Namespace) -> int:
         write_png(args.out / f"{stem}_heatmap.png", heatmap(result.saliency))
         where = ", ".join(f"({t.x:.0f},{t.y:.0f})/{t.size}" for t in result.kept)
         print(f"{path.name:<24}{len(result.kept):>8}{truth:>7}{found:>7}   {where}")
-    applied = AppliedProtocol(info["protocol"], tuple(info["size"]), dict(ran), segmenter.confirm, as_is,
-                              segmenter.mirror)
+    applied = AppliedProtocol.of({**info, **applied_fields(ran, info["size"])})
     print(f"protocol as applied: {applied}")
     if totals.frames:
         print(totals.line())

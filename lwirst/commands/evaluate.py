@@ -19,7 +19,7 @@ from lwirst.commands.segment import (
     growth_from_args,
     threshold_from_args,
 )
-from lwirst.consensus import describe as describe_consensus
+from lwirst.consensus import said as said_consensus
 from lwirst.datasets import DATASET_HELP, SPLIT_HELP, open_dataset
 from lwirst.errors import LwirstError
 from lwirst.evaluate import evaluate, evaluate_predictions, summary_lines
@@ -126,8 +126,7 @@ def _run_suite(args: argparse.Namespace, threshold: float) -> int:
         result = evaluate_suite(segmenter, parts, threshold=threshold, grow_to=growth_from_args(args),
                                 progress=lambda name, done, total: bar.update(1))
     info = segmenter.describe()
-    confirmed = (f" ({describe_consensus(segmenter.confirm, segmenter.mirror)})"
-                 if segmenter.confirm or segmenter.mirror else "")
+    confirmed = said_consensus(segmenter.confirm, segmenter.mirror, " ({})")
     print(f"suite {args.suite}  model {info['model']}  backend {info['backend']}  "
           f"protocol {info['protocol']}{confirmed}  threshold {describe_threshold(threshold)}  "
           f"{describe_growth(growth_from_args(args))}")
