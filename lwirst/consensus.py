@@ -13,10 +13,14 @@ orientation, so a target shows in both; much of the clutter that still passes th
 on fresh mosaics fewer than its rule asked, so it is off by default. On SIRST-sized frames it removed
 no false blob, so they skip it.
 
-`consensus(primary, second)` is the pixel-wise minimum of the primary map and the second
-map's maximum over a (2r+1)-square window: at any threshold t a pixel is above t only where
-the primary map is and the second map is within r pixels. Masks therefore keep the primary
-run's shape, and every consumer (heatmaps, curves, the threshold slider) reads one map.
+`consensus(primary, second)` confirms blobs, not pixels: at any threshold t, a blob of the
+primary map (8-connected pixels above t) is kept whole when one of its pixels is above t in the
+second map within r pixels, and dropped otherwise. Round 43's rule kept only those pixels (the
+pixel-wise minimum of the primary map and the second map's maximum over a (2r+1)-square window),
+which cut the masks of targets larger than the training sizes, where the enlarged run sees a
+target's centre but not its rim; the blobs kept, and so every count of targets and false alarms,
+are the same under both rules (round 48). Every consumer (heatmaps, curves, the threshold
+slider) reads one map.
 """
 
 from __future__ import annotations
@@ -26,9 +30,14 @@ from typing import Any
 import cv2
 import numpy as np
 
+from lwirst.postprocess import threshold_from_probability
 from lwirst.validate import check_finite
 
 RADIUS = 2  # pixels of the frame: the two runs' maps may disagree on a tiny target's centre by this much
+# Blobs are kept whole at thresholds above this logit (probability 0.01), the pixel rule below it:
+# the network's background sits far lower, so above it a map is a few small blobs and making them
+# whole costs little; over the whole range it would cost a flood over the frame.
+WHOLE_ABOVE = threshold_from_probability(0.01)
 SCALES = (1.25, 4.0)  # the enlargements accepted: below 1.25 the second run repeats the first
 DEFAULT_SCALE: float | None = 1.5  # what the command line and the dashboard run unless told (round 43 chose it)
 DASHBOARD_SCALE: float = DEFAULT_SCALE or 1.5  # the enlargement the dashboard's consensus toggle runs
@@ -93,9 +102,49 @@ def mirrored_input(array: np.ndarray) -> np.ndarray:
 
 
 def consensus(primary: np.ndarray, second: np.ndarray, radius: int = RADIUS) -> np.ndarray:
-    """min(primary, max of `second` over a (2 radius + 1)-square window), both (H, W) logits of one frame."""
+    """The blobs of `primary` that `second` confirms, whole (both (H, W) logits of one frame): the pixels
+    min(primary, max of `second` over a (2 radius + 1)-square window) keeps decide, `whole_blobs` restores."""
     if primary.shape != second.shape or primary.ndim != 2:
         raise ValueError(f"need two (H, W) maps of one shape, got {primary.shape} and {second.shape}")
     window = np.ones((2 * radius + 1, 2 * radius + 1), np.uint8)
     reach = cv2.dilate(np.ascontiguousarray(second, dtype=np.float32), window, borderType=cv2.BORDER_REPLICATE)
-    return np.minimum(primary.astype(np.float32, copy=False), reach)
+    primary = primary.astype(np.float32, copy=False)
+    return whole_blobs(np.minimum(primary, reach), primary)
+
+
+_EIGHT = np.ones((3, 3), np.uint8)
+
+
+def whole_blobs(kept: np.ndarray, primary: np.ndarray, floor: float = WHOLE_ABOVE) -> np.ndarray:
+    """`kept` (<= `primary`) raised, within each blob of `primary`, to `primary` as far as `kept` reaches it.
+
+    Grey reconstruction by 8-connected geodesic dilation, done per blob of primary > `floor` that `kept`
+    cuts, on the blob's box: at every threshold t above `floor`, the pixels above t are the 8-connected
+    blobs of primary > t that hold a pixel of kept > t. At or below `floor` the result is `kept`'s. The
+    blobs are found by flood fills from the cut pixels, so the cost follows the blobs, not the frame."""
+    floor = np.float32(floor)
+    above = (primary > floor).view(np.uint8)
+    cut = cv2.findNonZero(above & (kept < primary).view(np.uint8))
+    if cut is None:
+        return kept
+    out = kept.copy()
+    filled = np.zeros((above.shape[0] + 2, above.shape[1] + 2), np.uint8)  # 1: the blob in hand, 2: done
+    for x, y in cut.reshape(-1, 2):
+        if filled[y + 1, x + 1]:
+            continue
+        _, _, _, (bx, by, bw, bh) = cv2.floodFill(above, filled, (int(x), int(y)), 0, 0, 0,
+                                                  8 | cv2.FLOODFILL_MASK_ONLY | (1 << 8))
+        box = np.s_[by:by + bh, bx:bx + bw]
+        mark = filled[by + 1:by + bh + 1, bx + 1:bx + bw + 1]
+        inside = mark == 1
+        mark[inside] = 2
+        ceiling = np.where(inside, primary[box], floor)
+        level = np.where(inside, np.maximum(kept[box], floor), floor)
+        while True:  # each step reaches one pixel further; a blob is a few pixels across
+            step = np.minimum(cv2.dilate(level, _EIGHT), ceiling)
+            if np.array_equal(step, level):
+                break
+            level = step
+        raised = inside & (level > floor)
+        out[box][raised] = level[raised]
+    return out

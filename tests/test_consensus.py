@@ -13,7 +13,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
 
-from lwirst.consensus import RADIUS, check_scale, consensus, recorded
+from lwirst.consensus import RADIUS, WHOLE_ABOVE, check_scale, consensus, recorded
 from lwirst.errors import LwirstError
 from lwirst.evaluate import AppliedProtocol, EvalResult, cache_key, frame_flops
 from lwirst.inference import Segmenter
@@ -30,14 +30,49 @@ def _near(second: np.ndarray, y: int, x: int, t: float) -> bool:
     return bool((window > t).any())
 
 
-@settings(max_examples=60, deadline=None)
+def _blobs(above: np.ndarray) -> list[set[tuple[int, int]]]:
+    """The 8-connected blobs of a boolean array, by a flood fill over the pixels."""
+    left, blobs = {tuple(int(v) for v in p) for p in np.argwhere(above)}, []
+    while left:
+        todo, blob = [left.pop()], set()
+        while todo:
+            y, x = todo.pop()
+            blob.add((y, x))
+            around = {(y + dy, x + dx) for dy in (-1, 0, 1) for dx in (-1, 0, 1)} & left
+            left -= around
+            todo.extend(around)
+        blobs.append(blob)
+    return blobs
+
+
+@settings(max_examples=80, deadline=None)
 @given(MAPS, st.data(), st.floats(-4, 4, width=32))
-def test_a_pixel_is_on_where_both_runs_agree_within_the_radius(primary, data, t):
+def test_a_blob_is_kept_whole_where_both_runs_agree_within_the_radius(primary, data, t):
+    """At a threshold t, a blob of the primary map is on, every pixel of it, when at one of its pixels the
+    second map is above t within the radius; otherwise it is off."""
     second = data.draw(arrays(np.float32, primary.shape, elements=st.floats(-8, 8, width=32, allow_nan=False)))
     fused = consensus(primary, second)
     assert fused.shape == primary.shape and (fused <= primary).all()
-    for y, x in np.ndindex(primary.shape):
-        assert (fused[y, x] > t) == (primary[y, x] > t and _near(second, y, x, t)), (y, x)
+    expected = np.zeros(primary.shape, bool)
+    for blob in _blobs(primary > t):
+        if any(_near(second, y, x, t) for y, x in blob):
+            expected[tuple(np.array(sorted(blob)).T)] = True
+    np.testing.assert_array_equal(fused > t, expected)
+
+
+def test_a_large_target_keeps_its_rim_and_an_unconfirmed_blob_goes():
+    """Round 43's pixel rule cut a target's rim where the enlarged run saw only its centre; the blob rule
+    keeps the primary run's whole blob, and still drops a blob the second run does not see at all."""
+    primary = np.full((20, 30), -9.0, np.float32)
+    primary[4:13, 4:13] = 3.0  # a 9x9 target
+    primary[6:9, 22:25] = 5.0  # clutter
+    second = np.full_like(primary, -9.0)
+    second[8, 8] = 2.0  # the enlarged run sees the target's centre only
+    pixel_rule = np.minimum(primary, cv2.dilate(second, np.ones((5, 5), np.uint8)))
+    assert np.count_nonzero(pixel_rule > 0) == 25
+    fused = consensus(primary, second)
+    assert np.count_nonzero(fused[:, :15] > 0) == 81 and not (fused[:, 15:] > 0).any()
+    assert (fused[primary < WHOLE_ABOVE] == pixel_rule[primary < WHOLE_ABOVE]).all()
 
 
 def test_maps_of_different_shapes_are_refused():
