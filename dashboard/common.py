@@ -95,9 +95,9 @@ PERSISTENT = ("model", "backend", "protocol", "consensus", "mirror", "data_root"
 DEV_DEMO = "dev_demo"  # developer option: offer the untrained demo network in the Model list
 CONSENSUS_ON = DEFAULT_SCALE is not None  # the scale-consensus toggle's starting value: the project's default
 # The toggle's help; the second run's input has DASHBOARD_SCALE² the pixels, hence the compute.
-CONSENSUS_HELP = (f"Keeps a target only where a second run of the frame, enlarged {DASHBOARD_SCALE:g}×, also finds "
-                  f"it within {RADIUS} pixels: fewer false alarms on cluttered frames, some dim targets lost, about "
-                  f"{flops_factor(DASHBOARD_SCALE):g}× the compute")
+CONSENSUS_HELP = (f"Keeps a target (its whole blob) only where a second run of the frame, enlarged "
+                  f"{DASHBOARD_SCALE:g}×, also finds it within {RADIUS} pixels: fewer false alarms on cluttered "
+                  f"frames, some dim targets lost, about {flops_factor(DASHBOARD_SCALE):g}× the compute")
 MIRROR_HELP = ("Large frames (those the auto protocol runs as a pyramid) keep a target only where a run of the frame "
                "mirrored left-right also finds it: fewer false alarms on large cluttered frames, one more run of each "
                "(SIRST-sized frames are unchanged)")

@@ -86,10 +86,10 @@ def add_confirm_argument(parser: argparse.ArgumentParser | argparse._ArgumentGro
 
     default = "off" if DEFAULT_SCALE is None else f"{DEFAULT_SCALE:g}"
     parser.add_argument("--confirm", type=confirm_value, default=DEFAULT_SCALE, metavar="SCALE|off",
-                        help=f"scale consensus: keep a target (its whole blob) only where a second run of the frame enlarged SCALE "
-                             f"times ({SCALES[0]:g}-{SCALES[1]:g}) also finds it within 2 px; fewer false alarms on "
-                             f"cluttered frames, some dim targets lost, 1 + SCALE^2 times the compute (default "
-                             f"{default})")
+                        help=f"scale consensus: keep a target (its whole blob) only where a second run of the frame "
+                             f"enlarged SCALE times ({SCALES[0]:g}-{SCALES[1]:g}) also finds it within 2 px; fewer "
+                             f"false alarms on cluttered frames, some dim targets lost, 1 + SCALE^2 times the compute "
+                             f"(default {default})")
     parser.add_argument("--mirror", default="on" if DEFAULT_MIRROR else "off", choices=("on", "off"),
                         help="on: a large frame (one 'auto' runs as a pyramid) keeps a target only where a run of "
                              "the frame mirrored left-right also finds it; fewer false alarms on large cluttered "
