@@ -13,14 +13,18 @@ orientation, so a target shows in both; much of the clutter that still passes th
 on fresh mosaics fewer than its rule asked, so it is off by default. On SIRST-sized frames it removed
 no false blob, so they skip it.
 
-`consensus(primary, second)` confirms blobs, not pixels: at any threshold t, a blob of the
-primary map (8-connected pixels above t) is kept whole when one of its pixels is above t in the
-second map within r pixels, and dropped otherwise. Round 43's rule kept only those pixels (the
-pixel-wise minimum of the primary map and the second map's maximum over a (2r+1)-square window),
-which cut the masks of targets larger than the training sizes, where the enlarged run sees a
-target's centre but not its rim; the blobs kept, and so every count of targets and false alarms,
-are the same under both rules (round 48). Every consumer (heatmaps, curves, the threshold
-slider) reads one map.
+`agreed(primary, second)` is the pixels both runs see: the pixel-wise minimum of the primary map
+and the second map's maximum over a (2r+1)-square window, so at any threshold t a pixel is above t
+only where the primary map is and the second map is within r pixels. It decides which blobs are
+confirmed; `whole_blobs` then keeps each confirmed blob of the primary map whole. Round 43 kept only
+the agreed pixels, which cut the masks of targets larger than the training sizes, where the enlarged
+run sees a target's centre but not its rim. The Segmenter keeps blobs whole once, on the frame's own
+maps after a pyramid's union: at every threshold above probability 0.01 a frame's blobs
+are then exactly the primary blobs that hold an agreed pixel, so no count of targets or false alarms
+can rise over round 43's rule, and a frame alarms under one exactly when under the other. (Kept
+whole at each pyramid level instead, a whole blob of the half level can outlast its resizing where
+the agreed pixels faded in the interpolation: round 48.) Every consumer (heatmaps, curves, the
+threshold slider) reads one map.
 """
 
 from __future__ import annotations
@@ -101,15 +105,13 @@ def mirrored_input(array: np.ndarray) -> np.ndarray:
     return np.ascontiguousarray(array[..., ::-1])
 
 
-def consensus(primary: np.ndarray, second: np.ndarray, radius: int = RADIUS) -> np.ndarray:
-    """The blobs of `primary` that `second` confirms, whole (both (H, W) logits of one frame): the pixels
-    min(primary, max of `second` over a (2 radius + 1)-square window) keeps decide, `whole_blobs` restores."""
+def agreed(primary: np.ndarray, second: np.ndarray, radius: int = RADIUS) -> np.ndarray:
+    """min(primary, max of `second` over a (2 radius + 1)-square window), both (H, W) logits of one frame."""
     if primary.shape != second.shape or primary.ndim != 2:
         raise ValueError(f"need two (H, W) maps of one shape, got {primary.shape} and {second.shape}")
     window = np.ones((2 * radius + 1, 2 * radius + 1), np.uint8)
     reach = cv2.dilate(np.ascontiguousarray(second, dtype=np.float32), window, borderType=cv2.BORDER_REPLICATE)
-    primary = primary.astype(np.float32, copy=False)
-    return whole_blobs(np.minimum(primary, reach), primary)
+    return np.minimum(primary.astype(np.float32, copy=False), reach)
 
 
 _EIGHT = np.ones((3, 3), np.uint8)

@@ -51,7 +51,7 @@ from lwirst.backends.openvino_cpu import cpu_has_bf16 as cpu_has_bf16
 from lwirst.backends.ort import OrtBackend as OrtBackend
 from lwirst.backends.torch_eager import TorchBackend as TorchBackend
 from lwirst.checkpoint import file_hash, load_model
-from lwirst.consensus import check_scale, consensus, mirrored_input
+from lwirst.consensus import agreed, check_scale, mirrored_input, whole_blobs
 from lwirst.errors import LwirstError
 from lwirst.export import (
     check_segmentation_onnx,
@@ -500,8 +500,8 @@ class Segmenter:
 
         A pyramid frame also runs at half its size (INTER_AREA), as "auto" runs a frame of that size, and
         its map is the pixel-wise maximum of the two, the half-size one resized up. With `confirm` every
-        run is repeated enlarged and its map is the scale consensus of the two (at the size it ran at,
-        before any union)."""
+        run is repeated enlarged and the pixels both see are `agreed` at the size it ran at; the frame's map
+        is then its blobs (after any union) that hold an agreed pixel, whole (`lwirst.consensus`)."""
         decoded = [self._decoded(image) for image in images]
         protocols = [self.frame_protocol(pixels.shape[:2]) for _, pixels, _ in decoded]
         items, owners = [], []
@@ -510,12 +510,16 @@ class Segmenter:
             for fed, view in self._levels(pixels, protocol):
                 items.append((kind, fed, view, mirrored))
                 owners.append(index)
-        maps: list[np.ndarray | None] = [None] * len(decoded)
-        for index, level in zip(owners, self._maps(items, batch_size), strict=True):
+        primaries: list[np.ndarray | None] = [None] * len(decoded)
+        kept: list[np.ndarray | None] = [None] * len(decoded)
+        for index, levels in zip(owners, self._maps(items, batch_size), strict=True):
             h, w = decoded[index][1].shape[:2]
-            if level.shape != (h, w):  # a pyramid's half level, resized up
-                level = cv2.resize(level, (w, h), interpolation=cv2.INTER_LINEAR)
-            maps[index] = level if maps[index] is None else np.maximum(maps[index], level)
+            for union, level in zip((primaries, kept), levels, strict=True):
+                if level.shape != (h, w):  # a pyramid's half level, resized up
+                    level = cv2.resize(level, (w, h), interpolation=cv2.INTER_LINEAR)
+                union[index] = level if union[index] is None else np.maximum(union[index], level)
+        maps = [whole_blobs(k, p) if self.confirm is not None or self.mirrors(p.shape) else p
+                for p, k in zip(primaries, kept, strict=True)]
         return [Saliency(np.ascontiguousarray(m, dtype=np.float32), protocol, self.backend.name, palette,
                          self.confirm, self.mirrors(m.shape))
                 for m, protocol, (_, _, palette) in zip(maps, protocols, decoded, strict=True)]
@@ -524,26 +528,29 @@ class Segmenter:
         """Whether a frame of size `hw` gets the mirrored confirmation run: with `mirror`, a `large_frame`."""
         return self.mirror and large_frame(hw, self.size)
 
-    def _maps(self, items: Sequence[tuple[str, np.ndarray, str, bool]], batch_size: int) -> list[np.ndarray]:
-        """Each (convention, 8-bit pixels, "resize" or "native", mirrored) run once, its map at the pixels'
-        size; with `confirm` the scale consensus of that run and its enlarged repeat, and where `mirrored`
-        also the consensus with the run of the mirrored input (`lwirst.consensus.mirrored_input`)."""
+    def _maps(self, items: Sequence[tuple[str, np.ndarray, str, bool]],
+              batch_size: int) -> list[tuple[np.ndarray, np.ndarray]]:
+        """Each (convention, 8-bit pixels, "resize" or "native", mirrored) run once: (its map, the pixels kept),
+        both at the pixels' size. Without a confirmation the two are one array; with `confirm` the pixels
+        kept are those `agreed` with its enlarged repeat, and where `mirrored` also with the run of the
+        mirrored input (`lwirst.consensus.mirrored_input`)."""
         inputs = [(kind, self._prepare(pixels, kind, view=view)) for kind, pixels, view, _ in items]
         first = self._run_all(inputs, batch_size)
         maps = [self._frame_map(out, pixels.shape[:2], view)
                 for out, (_, pixels, view, _) in zip(first, items, strict=True)]
+        kept = list(maps)
         if self.confirm is not None:
             second = self._run_all([(kind, self._prepare(pixels, kind, self.confirm, view))
                                     for kind, pixels, view, _ in items], batch_size)
-            maps = [consensus(m, self._second_map(out, pixels.shape[:2], view))
-                    for m, out, (_, pixels, view, _) in zip(maps, second, items, strict=True)]
+            kept = [agreed(m, self._second_map(out, pixels.shape[:2], view))
+                    for m, out, (_, pixels, view, _) in zip(kept, second, items, strict=True)]
         wanted = [i for i, item in enumerate(items) if item[3]]
         if wanted:
             mirrored = self._run_all([(inputs[i][0], mirrored_input(inputs[i][1])) for i in wanted], batch_size)
             for i, out in zip(wanted, mirrored, strict=True):
                 _, pixels, view, _ = items[i]
-                maps[i] = consensus(maps[i], self._frame_map(mirrored_input(out), pixels.shape[:2], view))
-        return maps
+                kept[i] = agreed(kept[i], self._frame_map(mirrored_input(out), pixels.shape[:2], view))
+        return list(zip(maps, kept, strict=True))
 
     def describe(self) -> dict[str, object]:
         precision = self.options.precision

@@ -13,7 +13,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
 
-from lwirst.consensus import RADIUS, WHOLE_ABOVE, check_scale, consensus, recorded
+from lwirst.consensus import RADIUS, WHOLE_ABOVE, agreed, check_scale, recorded, whole_blobs
 from lwirst.errors import LwirstError
 from lwirst.evaluate import AppliedProtocol, EvalResult, cache_key, frame_flops
 from lwirst.inference import Segmenter
@@ -45,24 +45,40 @@ def _blobs(above: np.ndarray) -> list[set[tuple[int, int]]]:
     return blobs
 
 
+def _confirm(primary: np.ndarray, second: np.ndarray) -> np.ndarray:
+    """A one-level frame's map under consensus, as the Segmenter builds it."""
+    return whole_blobs(agreed(primary, second), primary)
+
+
 @settings(max_examples=80, deadline=None)
 @given(MAPS, st.data(), st.floats(-4, 4, width=32))
 def test_a_blob_is_kept_whole_where_both_runs_agree_within_the_radius(primary, data, t):
     """At a threshold t, a blob of the primary map is on, every pixel of it, when at one of its pixels the
-    second map is above t within the radius; otherwise it is off."""
+    second map is above t within the radius; otherwise it is off. The agreed pixels are just those pixels."""
     second = data.draw(arrays(np.float32, primary.shape, elements=st.floats(-8, 8, width=32, allow_nan=False)))
-    fused = consensus(primary, second)
+    fused = _confirm(primary, second)
     assert fused.shape == primary.shape and (fused <= primary).all()
     expected = np.zeros(primary.shape, bool)
     for blob in _blobs(primary > t):
         if any(_near(second, y, x, t) for y, x in blob):
             expected[tuple(np.array(sorted(blob)).T)] = True
     np.testing.assert_array_equal(fused > t, expected)
-    # so no count rises over round 43's pixel rule: a frame alarms under one exactly when under the other
-    pixel_rule = np.minimum(primary, cv2.dilate(second, np.ones((2 * RADIUS + 1,) * 2, np.uint8),
-                                                borderType=cv2.BORDER_REPLICATE))
-    assert (fused > t).any() == (pixel_rule > t).any()
-    assert len(_blobs(fused > t)) <= len(_blobs(pixel_rule > t))
+    pixels = agreed(primary, second) > t
+    for y, x in np.ndindex(primary.shape):
+        assert pixels[y, x] == (primary[y, x] > t and _near(second, y, x, t)), (y, x)
+
+
+@settings(max_examples=80, deadline=None)
+@given(MAPS, st.data(), st.floats(-4, 4, width=32))
+def test_keeping_blobs_whole_never_adds_a_blob(primary, data, t):
+    """Whatever pixels were kept (agreed at one level, or the union of a pyramid's levels), keeping their blobs
+    whole adds none: a frame alarms exactly when its kept pixels do, with at most as many blobs."""
+    cut = data.draw(arrays(np.float32, primary.shape, elements=st.floats(0, 12, width=32)))
+    kept = primary - cut
+    whole = whole_blobs(kept, primary)
+    assert (whole >= kept).all() and (whole <= primary).all()
+    assert (whole > t).any() == (kept > t).any()
+    assert len(_blobs(whole > t)) <= len(_blobs(kept > t))
 
 
 def test_a_large_target_keeps_its_rim_and_an_unconfirmed_blob_goes():
@@ -73,16 +89,16 @@ def test_a_large_target_keeps_its_rim_and_an_unconfirmed_blob_goes():
     primary[6:9, 22:25] = 5.0  # clutter
     second = np.full_like(primary, -9.0)
     second[8, 8] = 2.0  # the enlarged run sees the target's centre only
-    pixel_rule = np.minimum(primary, cv2.dilate(second, np.ones((5, 5), np.uint8)))
+    pixel_rule = agreed(primary, second)
     assert np.count_nonzero(pixel_rule > 0) == 25
-    fused = consensus(primary, second)
+    fused = _confirm(primary, second)
     assert np.count_nonzero(fused[:, :15] > 0) == 81 and not (fused[:, 15:] > 0).any()
     assert (fused[primary < WHOLE_ABOVE] == pixel_rule[primary < WHOLE_ABOVE]).all()
 
 
 def test_maps_of_different_shapes_are_refused():
     with pytest.raises(ValueError, match="one shape"):
-        consensus(np.zeros((4, 4), np.float32), np.zeros((4, 5), np.float32))
+        agreed(np.zeros((4, 4), np.float32), np.zeros((4, 5), np.float32))
 
 
 @pytest.mark.parametrize("scale", [1.0, 1.1, 5, float("nan"), float("inf")])
@@ -103,28 +119,38 @@ def _frame(hw: tuple[int, int], points: list[tuple[int, int]], seed: int = 0) ->
     return np.clip(frame, 0, 255).astype(np.uint8)
 
 
+def _enlarged_run(native: Segmenter, fed: np.ndarray, hw: tuple[int, int]) -> np.ndarray:
+    """An independent consensus run: `fed` enlarged 1.5x by OpenCV, run natively, its map resized to `hw`."""
+    big = cv2.resize(fed, (round(fed.shape[1] * 1.5), round(fed.shape[0] * 1.5)), interpolation=cv2.INTER_LINEAR)
+    return cv2.resize(native.predict(big).logits, (hw[1], hw[0]), interpolation=cv2.INTER_LINEAR)
+
+
 @pytest.mark.parametrize("hw", [(256, 256), (240, 320), (600, 800)])
 def test_the_segmenter_confirms_with_a_run_of_the_frame_enlarged(hw):
-    """The map equals the consensus of the plain map and an independent native run of the frame as the
-    protocol fed it (resized for SIRST-sized frames), enlarged 1.5x by OpenCV and its map resized back. A
-    large frame runs as a pyramid: that map's maximum with the same frame halved, confirmed as a frame of
-    its size is, its map resized up."""
+    """The map keeps, whole, the blobs of the plain map that hold a pixel agreed with an independent native
+    run of the frame as the protocol fed it (resized for SIRST-sized frames), enlarged 1.5x by OpenCV and
+    its map resized back. A large frame runs as a pyramid: both its plain and its agreed maps are united
+    with those of the frame halved (run as a frame of that size is), resized up, before blobs are kept."""
     image = _frame(hw, [(hw[0] // 3, hw[1] // 4), (2 * hw[0] // 3, 3 * hw[1] // 4)])
+    yy, xx = np.mgrid[:hw[0], :hw[1]]
+    disc = np.exp(-(np.hypot(yy - hw[0] // 2, xx - hw[1] // 3) / 5) ** 4)  # a target larger than SIRST's
+    image = np.clip(image + 160 * disc, 0, 255).astype(np.uint8)
     plain, confirmed = Segmenter(threads=1, backend="torch"), Segmenter(threads=1, backend="torch", confirm=1.5)
     native = Segmenter(threads=1, backend="torch", protocol="native")
     pyramid = plain.frame_protocol(hw) == "pyramid"
     assert pyramid == (hw == (600, 800))
-    fed = image if pyramid else cv2.resize(image, (256, 256))
-    big = cv2.resize(fed, (round(fed.shape[1] * 1.5), round(fed.shape[0] * 1.5)), interpolation=cv2.INTER_LINEAR)
-    second = cv2.resize(native.predict(big).logits, (hw[1], hw[0]), interpolation=cv2.INTER_LINEAR)
     first = (native if pyramid else plain).predict(image).logits
-    expected = consensus(first, second)
+    kept = agreed(first, _enlarged_run(native, image if pyramid else cv2.resize(image, (256, 256)), hw))
     if pyramid:
         half = cv2.resize(image, (hw[1] // 2, hw[0] // 2), interpolation=cv2.INTER_AREA)
         assert confirmed.frame_protocol(half.shape[:2]) == "resize"
-        up = cv2.resize(confirmed.predict(half).logits, (hw[1], hw[0]), interpolation=cv2.INTER_LINEAR)
-        assert (up > expected + 1).any()  # the half-size level adds something here, so the check can fail
-        expected = np.maximum(expected, up)
+        half_first = plain.predict(half).logits
+        half_kept = agreed(half_first, _enlarged_run(native, cv2.resize(half, (256, 256)), half.shape[:2]))
+        up = [cv2.resize(m, (hw[1], hw[0]), interpolation=cv2.INTER_LINEAR) for m in (half_first, half_kept)]
+        assert (up[1] > kept + 1).any()  # the half-size level adds something here, so the check can fail
+        first, kept = np.maximum(first, up[0]), np.maximum(kept, up[1])
+    expected = whole_blobs(kept, first)
+    assert (expected > kept + 1).any()  # the disc's rim comes back, so the check can fail
     got = confirmed.predict(image)
     assert got.protocol == ("pyramid" if pyramid else "resize")
     np.testing.assert_allclose(got.logits, expected, atol=1e-4)

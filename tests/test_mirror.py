@@ -11,10 +11,10 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from lwirst.consensus import consensus, describe, flops_factor, legend, mirrored_input
+from lwirst.consensus import agreed, describe, flops_factor, legend, mirrored_input, whole_blobs
 from lwirst.evaluate import AppliedProtocol, EvalResult, cache_key, frame_flops
 from lwirst.inference import Segmenter
-from tests.test_consensus import _frame
+from tests.test_consensus import _enlarged_run, _frame
 
 LARGE = (640, 832)  # a pyramid whose half level (320x416) is over twice the model area: both levels run natively
 
@@ -27,20 +27,23 @@ def test_mirroring_twice_gives_the_array_back():
 
 
 def test_a_large_frame_must_also_show_its_targets_mirrored():
-    """Each pyramid level's map is the consensus of its scale-confirmed map and an independent native run of
-    the level mirrored left-right, mirrored back; the levels are then united as without the mirror."""
+    """Each pyramid level's agreed pixels are also agreed with an independent native run of the level mirrored
+    left-right, mirrored back; the levels are then united, and blobs kept whole, as without the mirror."""
     h, w = LARGE
     image = _frame(LARGE, [(h // 3, w // 4), (2 * h // 3, 3 * w // 4)])
     confirmed = Segmenter(threads=1, backend="torch", confirm=1.5)
     mirrored = Segmenter(threads=1, backend="torch", confirm=1.5, mirror=True)
-    level_confirmed = Segmenter(threads=1, backend="torch", protocol="native", confirm=1.5)
     native = Segmenter(threads=1, backend="torch", protocol="native")
     half = cv2.resize(image, (w // 2, h // 2), interpolation=cv2.INTER_AREA)
-    levels = []
+    firsts, kept = [], []
     for level in (image, half):
+        first = native.predict(level).logits
         flipped = native.predict(np.ascontiguousarray(level[:, ::-1])).logits[:, ::-1]
-        levels.append(consensus(level_confirmed.predict(level).logits, flipped))
-    expected = np.maximum(levels[0], cv2.resize(levels[1], (w, h), interpolation=cv2.INTER_LINEAR))
+        firsts.append(first)
+        kept.append(agreed(agreed(first, _enlarged_run(native, level, level.shape[:2])), flipped))
+    def united(maps):
+        return np.maximum(maps[0], cv2.resize(maps[1], (w, h), interpolation=cv2.INTER_LINEAR))
+    expected = whole_blobs(united(kept), united(firsts))
     got = mirrored.predict(image)
     assert got.protocol == "pyramid" and got.mirrored and got.confirm == 1.5
     np.testing.assert_allclose(got.logits, expected, atol=1e-4)
