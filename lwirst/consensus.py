@@ -33,6 +33,7 @@ from typing import Any
 
 import cv2
 import numpy as np
+from skimage.morphology import reconstruction
 
 from lwirst.postprocess import threshold_from_probability
 from lwirst.validate import check_finite
@@ -115,38 +116,51 @@ def agreed(primary: np.ndarray, second: np.ndarray, radius: int = RADIUS) -> np.
 
 
 _EIGHT = np.ones((3, 3), np.uint8)
+_STEPS = 64  # dilation steps before a box is handed to skimage's O(n log n) reconstruction
+_SEEDS = 1024  # cut pixels up to which blobs are filled one by one; more (a map of many blobs): the frame at once
 
 
 def whole_blobs(kept: np.ndarray, primary: np.ndarray, floor: float = WHOLE_ABOVE) -> np.ndarray:
     """`kept` (<= `primary`) raised, within each blob of `primary`, to `primary` as far as `kept` reaches it.
 
-    Grey reconstruction by 8-connected geodesic dilation, done per blob of primary > `floor` that `kept`
-    cuts, on the blob's box: at every threshold t above `floor`, the pixels above t are the 8-connected
-    blobs of primary > t that hold a pixel of kept > t. At or below `floor` the result is `kept`'s. The
-    blobs are found by flood fills from the cut pixels, so the cost follows the blobs, not the frame."""
+    Grey reconstruction by 8-connected geodesic dilation under `primary` where it is above `floor`: at every
+    threshold t above `floor`, the pixels above t are the 8-connected blobs of primary > t that hold a pixel
+    of kept > t. At or below `floor` the result is `kept`'s. A trained network's map holds a few small blobs
+    there, so each blob that `kept` cuts is flood-filled from a cut pixel and rebuilt on its box: the cost
+    follows the blobs, not the frame. A map of many blobs is rebuilt over the frame at once."""
     floor = np.float32(floor)
     above = (primary > floor).view(np.uint8)
     cut = cv2.findNonZero(above & (kept < primary).view(np.uint8))
     if cut is None:
         return kept
     out = kept.copy()
+    if len(cut) > _SEEDS:
+        _rebuild(out, kept, primary, above.view(bool), np.s_[:, :], floor)
+        return out
     filled = np.zeros((above.shape[0] + 2, above.shape[1] + 2), np.uint8)  # 1: the blob in hand, 2: done
     for x, y in cut.reshape(-1, 2):
         if filled[y + 1, x + 1]:
             continue
         _, _, _, (bx, by, bw, bh) = cv2.floodFill(above, filled, (int(x), int(y)), 0, 0, 0,
                                                   8 | cv2.FLOODFILL_MASK_ONLY | (1 << 8))
-        box = np.s_[by:by + bh, bx:bx + bw]
         mark = filled[by + 1:by + bh + 1, bx + 1:bx + bw + 1]
         inside = mark == 1
         mark[inside] = 2
-        ceiling = np.where(inside, primary[box], floor)
-        level = np.where(inside, np.maximum(kept[box], floor), floor)
-        while True:  # each step reaches one pixel further; a blob is a few pixels across
-            step = np.minimum(cv2.dilate(level, _EIGHT), ceiling)
-            if np.array_equal(step, level):
-                break
-            level = step
-        raised = inside & (level > floor)
-        out[box][raised] = level[raised]
+        _rebuild(out, kept, primary, inside, np.s_[by:by + bh, bx:bx + bw], floor)
     return out
+
+
+def _rebuild(out: np.ndarray, kept: np.ndarray, primary: np.ndarray, inside: np.ndarray, box: tuple,
+             floor: np.float32) -> None:
+    """`whole_blobs` on one box of the frame, `inside` marking the blob pixels there; written into `out`."""
+    ceiling = np.where(inside, primary[box], floor)
+    level = np.where(inside, np.maximum(kept[box], floor), floor)
+    for _ in range(_STEPS):  # each step reaches one pixel further; a blob is a few pixels across
+        step = np.minimum(cv2.dilate(level, _EIGHT), ceiling)
+        if np.array_equal(step, level):
+            break
+        level = step
+    else:  # a blob winding further (an untrained network's map, a hostile frame): the sorted algorithm's bound
+        level = reconstruction(level, ceiling, method="dilation", footprint=_EIGHT).astype(np.float32)
+    raised = inside & (level > floor)
+    out[box][raised] = level[raised]

@@ -81,6 +81,42 @@ def test_keeping_blobs_whole_never_adds_a_blob(primary, data, t):
     assert len(_blobs(whole > t)) <= len(_blobs(kept > t))
 
 
+def _blob_rule(kept: np.ndarray, primary: np.ndarray, t: float) -> np.ndarray:
+    """The pixels above t that keeping blobs whole must give, by looking: blobs of primary > t holding kept > t."""
+    expected = np.zeros(primary.shape, bool)
+    for blob in _blobs(primary > t):
+        if any(kept[y, x] > t for y, x in blob):
+            expected[tuple(np.array(sorted(blob)).T)] = True
+    return expected
+
+
+def _serpentine(rows: int, cols: int) -> np.ndarray:
+    """A one-pixel path winding over every other row, joined at alternate ends: one blob, far from end to end."""
+    path = np.zeros((rows, cols), bool)
+    path[::2] = True
+    for r in range(1, rows, 2):
+        path[r, cols - 1 if r % 4 == 1 else 0] = True
+    return path
+
+
+@pytest.mark.parametrize("shape", [(31, 30), (121, 120)])
+def test_a_winding_blob_and_a_map_of_many_blobs_are_kept_whole_too(shape):
+    """A blob longer than the dilation steps allow is rebuilt by the sorted algorithm, on its box (few cut pixels)
+    or over the frame (many); the level sets are the blob rule's either way, with many other blobs about."""
+    rng = np.random.default_rng(0)
+    primary = np.where(_serpentine(*shape), 5.0, -9.0).astype(np.float32)
+    specks = rng.random(shape) < 0.3
+    primary[-1] = np.where(specks[-1], rng.uniform(0.5, 4, shape[1]), -9.0)  # a last row of small blobs
+    kept = np.where(primary > 0, -2.0, primary).astype(np.float32)
+    kept[0, 0] = 5.0  # the winding blob is confirmed at one end only
+    kept[-1, ::3] = primary[-1, ::3]  # and some of the small ones
+    assert (np.count_nonzero(kept < primary) > 1024) == (shape[0] > 100)  # both ways of rebuilding run
+    whole = whole_blobs(kept, primary)
+    for t in (-1.0, 0.0, 1.0, 4.5):
+        np.testing.assert_array_equal(whole > t, _blob_rule(kept, primary, t))
+    assert (whole[:-1][primary[:-1] > 0] == 5.0).all()
+
+
 def test_a_large_target_keeps_its_rim_and_an_unconfirmed_blob_goes():
     """Round 43's pixel rule cut a target's rim where the enlarged run saw only its centre; the blob rule
     keeps the primary run's whole blob, and still drops a blob the second run does not see at all."""
