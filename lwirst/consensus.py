@@ -120,15 +120,15 @@ _STEPS = 64  # dilation steps before a box is handed to skimage's O(n log n) rec
 _SEEDS = 1024  # cut pixels up to which blobs are filled one by one; more (a map of many blobs): the frame at once
 
 
-def whole_blobs(kept: np.ndarray, primary: np.ndarray, floor: float = WHOLE_ABOVE) -> np.ndarray:
+def whole_blobs(kept: np.ndarray, primary: np.ndarray) -> np.ndarray:
     """`kept` (<= `primary`) raised, within each blob of `primary`, to `primary` as far as `kept` reaches it.
 
-    Grey reconstruction by 8-connected geodesic dilation under `primary` where it is above `floor`: at every
-    threshold t above `floor`, the pixels above t are the 8-connected blobs of primary > t that hold a pixel
-    of kept > t. At or below `floor` the result is `kept`'s. A trained network's map holds a few small blobs
+    Grey reconstruction by 8-connected geodesic dilation under `primary` where it is above `WHOLE_ABOVE`: at
+    every threshold t above it, the pixels above t are the 8-connected blobs of primary > t that hold a pixel
+    of kept > t. At or below it the result is `kept`'s. A trained network's map holds a few small blobs
     there, so each blob that `kept` cuts is flood-filled from a cut pixel and rebuilt on its box: the cost
     follows the blobs, not the frame. A map of many blobs is rebuilt over the frame at once."""
-    floor = np.float32(floor)
+    floor = np.float32(WHOLE_ABOVE)
     above = (primary > floor).view(np.uint8)
     cut = cv2.findNonZero(above & (kept < primary).view(np.uint8))
     if cut is None:

@@ -103,6 +103,13 @@ def large_frame(hw: tuple[int, int], size: tuple[int, int]) -> bool:
     return single_run(hw, size) != "resize"
 
 
+def _united(union: np.ndarray | None, level: np.ndarray, hw: tuple[int, int]) -> np.ndarray:
+    """A frame's map so far united (pixel-wise maximum) with one level's, a pyramid's half level resized up."""
+    if level.shape != hw:
+        level = cv2.resize(level, (hw[1], hw[0]), interpolation=cv2.INTER_LINEAR)
+    return level if union is None else np.maximum(union, level)
+
+
 def halved(hw: tuple[int, int]) -> tuple[int, int]:
     """The (height, width) of a pyramid's second level: the frame at half its size (at least a pixel)."""
     return max(1, round(hw[0] / 2)), max(1, round(hw[1] / 2))
@@ -512,14 +519,12 @@ class Segmenter:
                 owners.append(index)
         primaries: list[np.ndarray | None] = [None] * len(decoded)
         kept: list[np.ndarray | None] = [None] * len(decoded)
-        for index, levels in zip(owners, self._maps(items, batch_size), strict=True):
-            h, w = decoded[index][1].shape[:2]
-            for union, level in zip((primaries, kept), levels, strict=True):
-                if level.shape != (h, w):  # a pyramid's half level, resized up
-                    level = cv2.resize(level, (w, h), interpolation=cv2.INTER_LINEAR)
-                union[index] = level if union[index] is None else np.maximum(union[index], level)
-        maps = [whole_blobs(k, p) if self.confirm is not None or self.mirrors(p.shape) else p
-                for p, k in zip(primaries, kept, strict=True)]
+        for index, (level, agreed_level) in zip(owners, self._maps(items, batch_size), strict=True):
+            hw = decoded[index][1].shape[:2]
+            primaries[index] = _united(primaries[index], level, hw)
+            if agreed_level is not None:
+                kept[index] = _united(kept[index], agreed_level, hw)
+        maps = [p if k is None else whole_blobs(k, p) for p, k in zip(primaries, kept, strict=True)]
         return [Saliency(np.ascontiguousarray(m, dtype=np.float32), protocol, self.backend.name, palette,
                          self.confirm, self.mirrors(m.shape))
                 for m, protocol, (_, _, palette) in zip(maps, protocols, decoded, strict=True)]
@@ -529,27 +534,28 @@ class Segmenter:
         return self.mirror and large_frame(hw, self.size)
 
     def _maps(self, items: Sequence[tuple[str, np.ndarray, str, bool]],
-              batch_size: int) -> list[tuple[np.ndarray, np.ndarray]]:
+              batch_size: int) -> list[tuple[np.ndarray, np.ndarray | None]]:
         """Each (convention, 8-bit pixels, "resize" or "native", mirrored) run once: (its map, the pixels kept),
-        both at the pixels' size. Without a confirmation the two are one array; with `confirm` the pixels
-        kept are those `agreed` with its enlarged repeat, and where `mirrored` also with the run of the
-        mirrored input (`lwirst.consensus.mirrored_input`)."""
+        both at the pixels' size; the pixels kept are None when no confirmation ran. With `confirm` they are
+        those `agreed` with its enlarged repeat, and where `mirrored` also with the run of the mirrored input
+        (`lwirst.consensus.mirrored_input`)."""
         inputs = [(kind, self._prepare(pixels, kind, view=view)) for kind, pixels, view, _ in items]
         first = self._run_all(inputs, batch_size)
         maps = [self._frame_map(out, pixels.shape[:2], view)
                 for out, (_, pixels, view, _) in zip(first, items, strict=True)]
-        kept = list(maps)
+        kept: list[np.ndarray | None] = [None] * len(maps)
         if self.confirm is not None:
             second = self._run_all([(kind, self._prepare(pixels, kind, self.confirm, view))
                                     for kind, pixels, view, _ in items], batch_size)
             kept = [agreed(m, self._second_map(out, pixels.shape[:2], view))
-                    for m, out, (_, pixels, view, _) in zip(kept, second, items, strict=True)]
+                    for m, out, (_, pixels, view, _) in zip(maps, second, items, strict=True)]
         wanted = [i for i, item in enumerate(items) if item[3]]
         if wanted:
             mirrored = self._run_all([(inputs[i][0], mirrored_input(inputs[i][1])) for i in wanted], batch_size)
             for i, out in zip(wanted, mirrored, strict=True):
                 _, pixels, view, _ = items[i]
-                kept[i] = agreed(kept[i], self._frame_map(mirrored_input(out), pixels.shape[:2], view))
+                kept[i] = agreed(maps[i] if kept[i] is None else kept[i],
+                                 self._frame_map(mirrored_input(out), pixels.shape[:2], view))
         return list(zip(maps, kept, strict=True))
 
     def describe(self) -> dict[str, object]:
