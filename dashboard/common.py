@@ -38,7 +38,7 @@ from dashboard.config import SAMPLES_DIR, MissingRoot, Settings, load_settings
 from lwirst import paths
 from lwirst.backends import available_backends, default_backend, engine_choice, get_backend
 from lwirst.card_view import help_for
-from lwirst.consensus import DASHBOARD_SCALE, DEFAULT_MIRROR, DEFAULT_SCALE, RADIUS, flops_factor
+from lwirst.consensus import DASHBOARD_SCALE, DEFAULT_MIRROR, DEFAULT_SCALE, RADIUS, cut_masks, flops_factor
 from lwirst.consensus import said as said_consensus
 from lwirst.datasets import (
     Sample,
@@ -614,7 +614,9 @@ def postprocess_controls() -> Postprocess:
                      "into 8-connected targets, keep targets whose size and aspect ratio pass the filter (Eq. 4)")
         threshold = st.slider("Threshold (logit)", *THRESHOLD_RANGE, step=0.1, key="threshold",
                               help=help_for("threshold", "logit"))
-        st.caption(f"= probability {logit_to_probability(threshold):.3f}; {describe_growth(GROW_TO)}")
+        running = engine()
+        st.caption(f"= probability {logit_to_probability(threshold):.3f}; {describe_growth(GROW_TO)}"
+                   + cut_masks(threshold, running.confirm, running.mirror))
         _open_collapsed("size_range", 1, SIZE_CAP)
         size = st.slider("Target size (pixels)", 0, SIZE_CAP, key="size_range", on_change=_keep_open,
                          args=("size_range", 1, SIZE_CAP),

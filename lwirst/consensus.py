@@ -42,7 +42,8 @@ RADIUS = 2  # pixels of the frame: the two runs' maps may disagree on a tiny tar
 # Blobs are kept whole at thresholds above this logit (probability 0.01), the pixel rule below it:
 # the network's background sits far lower, so above it a map is a few small blobs and making them
 # whole costs little; over the whole range it would cost a flood over the frame.
-WHOLE_ABOVE = threshold_from_probability(0.01)
+WHOLE_ABOVE_PROBABILITY = 0.01
+WHOLE_ABOVE = threshold_from_probability(WHOLE_ABOVE_PROBABILITY)
 SCALES = (1.25, 4.0)  # the enlargements accepted: below 1.25 the second run repeats the first
 DEFAULT_SCALE: float | None = 1.5  # what the command line and the dashboard run unless told (round 43 chose it)
 DASHBOARD_SCALE: float = DEFAULT_SCALE or 1.5  # the enlargement the dashboard's consensus toggle runs
@@ -99,6 +100,15 @@ def describe(scale: float | None, mirror: bool = False) -> str:
 def said(scale: float | None, mirror: bool, template: str = "{}") -> str:
     """`describe` put into `template` ("; {}", " ({})") when a confirmation ran; "" for a plain run."""
     return template.format(describe(scale, mirror)) if scale or mirror else ""
+
+
+def cut_masks(threshold: float, scale: float | None, mirror: bool = False) -> str:
+    """"" unless a confirmed run is thresholded below `WHOLE_ABOVE`, where blobs are not kept whole: then
+    a note for protocol lines that masks there are the pixels every run sees, so a target's rim may be cut."""
+    if not (scale or mirror) or threshold >= WHOLE_ABOVE:
+        return ""
+    return (f"; at a threshold below probability {WHOLE_ABOVE_PROBABILITY:g}, consensus keeps only the "
+            "pixels every run sees, so a target's mask may lose its rim")
 
 
 def mirrored_input(array: np.ndarray) -> np.ndarray:

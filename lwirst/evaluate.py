@@ -25,8 +25,8 @@ import pandas as pd
 
 from lwirst import jsonio
 from lwirst.checkpoint import atomic_write
+from lwirst.consensus import confirmation, cut_masks, mirrored, recorded
 from lwirst.consensus import legend as consensus_legend
-from lwirst.consensus import mirrored, recorded
 from lwirst.consensus import said as said_consensus
 from lwirst.datasets import Sample, SegDataset, fingerprint
 from lwirst.errors import LwirstError
@@ -380,7 +380,7 @@ def _score(dataset: SegDataset, predict: Callable[[Sample], Saliency], describe:
     protocol = {**describe, **applied_fields([(row["protocol"], (row["height"], row["width"])) for row in rows],
                                              describe.get("size")),
                 "threshold": threshold, "threshold_probability": probability_of(threshold),
-                "masks": describe_growth(grow_to),
+                "masks": describe_growth(grow_to) + cut_masks(threshold, *confirmation(describe)),
                 "dataset": dataset.name, "split": dataset.split,
                 "data_fingerprint": data_fingerprint(dataset), "scored_at": "each image's own resolution",
                 "pd_fa": "DNANet convention: 8-connected, centroid distance < 3 px",

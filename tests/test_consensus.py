@@ -13,7 +13,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
 
-from lwirst.consensus import RADIUS, WHOLE_ABOVE, agreed, check_scale, recorded, whole_blobs
+from lwirst.consensus import RADIUS, WHOLE_ABOVE, agreed, check_scale, cut_masks, recorded, whole_blobs
 from lwirst.errors import LwirstError
 from lwirst.evaluate import AppliedProtocol, EvalResult, cache_key, frame_flops
 from lwirst.inference import Segmenter
@@ -130,6 +130,25 @@ def test_a_large_target_keeps_its_rim_and_an_unconfirmed_blob_goes():
     fused = _confirm(primary, second)
     assert np.count_nonzero(fused[:, :15] > 0) == 81 and not (fused[:, 15:] > 0).any()
     assert (fused[primary < WHOLE_ABOVE] == pixel_rule[primary < WHOLE_ABOVE]).all()
+
+
+def test_results_thresholded_where_blobs_are_not_kept_whole_say_so():
+    """Below probability 0.01 consensus is round 43's pixel rule (a flood over the frame would cost too much):
+    a faint rim at that level is cut, and every protocol line at such a threshold says it; above it nothing is."""
+    primary = np.full((20, 20), -9.0, np.float32)
+    primary[3:14, 3:14] = WHOLE_ABOVE - 0.5  # a faint rim, above the low threshold only
+    primary[4:13, 4:13] = 3.0
+    second = np.full_like(primary, -9.0)
+    second[8, 8] = 2.0
+    fused = _confirm(primary, second)
+    high, low = WHOLE_ABOVE + 0.5, WHOLE_ABOVE - 1.0
+    np.testing.assert_array_equal(fused > high, primary > high)
+    assert np.count_nonzero(fused > low) < np.count_nonzero(primary > low)
+    assert cut_masks(high, 1.5) == "" and cut_masks(0.0, None, mirror=True) == ""
+    assert cut_masks(low, None) == ""  # a plain run's masks are never cut
+    assert "lose its rim" in cut_masks(low, 1.5) and cut_masks(low, None, mirror=True) == cut_masks(low, 1.5)
+    np.testing.assert_array_equal(fused > WHOLE_ABOVE, primary > WHOLE_ABOVE)  # whole at the level itself
+    assert cut_masks(WHOLE_ABOVE, 1.5) == ""
 
 
 def test_maps_of_different_shapes_are_refused():

@@ -19,6 +19,7 @@ from lwirst.commands.segment import (
     growth_from_args,
     threshold_from_args,
 )
+from lwirst.consensus import cut_masks
 from lwirst.consensus import said as said_consensus
 from lwirst.datasets import DATASET_HELP, SPLIT_HELP, open_dataset
 from lwirst.errors import LwirstError
@@ -129,7 +130,7 @@ def _run_suite(args: argparse.Namespace, threshold: float) -> int:
     confirmed = said_consensus(segmenter.confirm, segmenter.mirror, " ({})")
     print(f"suite {args.suite}  model {info['model']}  backend {info['backend']}  "
           f"protocol {info['protocol']}{confirmed}  threshold {describe_threshold(threshold)}  "
-          f"{describe_growth(growth_from_args(args))}")
+          f"{describe_growth(growth_from_args(args))}{cut_masks(threshold, segmenter.confirm, segmenter.mirror)}")
     header = ("part", "frames", "targets", "pd", "miou", "niou", "f1", "recall", "blobs_per_frame",
               "empty_alarm_rate", "protocols")
     rows = result.rows()
