@@ -8,12 +8,14 @@ from __future__ import annotations
 import argparse
 import importlib
 import logging
+import os
 import signal
 import sys
 import threading
 from typing import NoReturn
 
 from lwirst.errors import LwirstError
+from lwirst.stderr_capture import TerminalHandler
 
 COMMANDS: dict[str, str] = {
     "demo": "Run the shipped model on the embedded sample scenes and print the targets",
@@ -64,7 +66,7 @@ def main(argv: list[str] | None = None) -> int:
         parser.print_help()
         return 0 if not rest else 2
     logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING,
-                        format="%(levelname)s %(name)s: %(message)s")
+                        format="%(levelname)s %(name)s: %(message)s", handlers=[TerminalHandler()])
     module = importlib.import_module(f"lwirst.commands.{args.command}")
     sub = _OneLineParser(prog=f"lwirst {args.command}", description=COMMANDS[args.command])
     module.add_arguments(sub)
@@ -73,13 +75,18 @@ def main(argv: list[str] | None = None) -> int:
             signal.getsignal(signal.SIGTERM) is signal.SIG_DFL:
         signal.signal(signal.SIGTERM, _terminate)
     try:
-        return int(module.run(sub_args) or 0)
+        code = int(module.run(sub_args) or 0)
+        sys.stdout.flush()  # a closed pipe fails here, inside the handler below, not at the interpreter's exit
+        return code
     except LwirstError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130
+    except BrokenPipeError:  # the reader of stdout stopped (`lwirst segment ... | head`): stop quietly, as tools do
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # so the exit's flush fails no more
+        return 141  # 128 + SIGPIPE, what a shell reports for a tool the broken pipe stopped
 
 
 if __name__ == "__main__":

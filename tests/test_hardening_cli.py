@@ -8,9 +8,11 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import logging
 import os
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -24,6 +26,7 @@ from onnx import TensorProto
 from lwirst.backends import backend_names, get_backend
 from lwirst.checkpoint import save_checkpoint
 from lwirst.model import LWIRSTNet
+from lwirst.stderr_capture import Captured, TerminalHandler, captured_stderr
 from tests.test_hardening_bombs import typed_onnx
 
 REPO = Path(__file__).resolve().parents[1]
@@ -405,3 +408,53 @@ def test_demo_follows_the_output_rules_of_segment(world: World, tmp_path: Path) 
     default = ("demo", "--model", world.model, "--backend", "torch", "--threads", "1")
     assert run_cli(*default, cwd=tmp_path).returncode == 0
     assert run_cli(*default, cwd=tmp_path).returncode == 0 and (tmp_path / "lwirst-demo").is_dir()
+
+
+def test_a_closed_output_pipe_stops_a_command_quietly(tmp_path: Path) -> None:
+    """`lwirst segment ... | head -1`: the reader goes, the command stops as Unix tools do, with no traceback."""
+    env = {**os.environ, "PYTHONPATH": str(REPO), "LWIRST_CACHE_DIR": str(tmp_path)}
+    images = REPO / "data" / "samples" / "images"
+    with subprocess.Popen([sys.executable, "-m", "lwirst", "segment", images, "--out", tmp_path / "out",
+                           "--confirm", "off", "--threads", "1"], cwd=tmp_path, env=env,
+                          stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) as proc:
+        assert proc.stdout is not None and proc.stderr is not None
+        first = proc.stdout.readline()
+        proc.stdout.close()
+        err = proc.stderr.read()
+        code = proc.wait(timeout=300)
+    assert first.startswith(str(images)), first
+    assert code == 141, err
+    assert "Traceback" not in err and "BrokenPipe" not in err and "Exception ignored" not in err, err
+
+
+def test_a_warning_logged_while_another_thread_captures_stderr_still_reaches_the_terminal(
+        capfd: pytest.CaptureFixture[str]) -> None:
+    """Decoding a frame points descriptor 2 at a file for the native libraries' chatter; a warning another
+    thread logged meanwhile (a dataset check: a mask resized) went into it, shown only with -v, half the time."""
+    logger = logging.getLogger("lwirst.test_terminal")
+    terminal = open(2, "w", buffering=1, closefd=False)  # noqa: SIM115 (descriptor 2 itself, as the CLI's stderr)
+    handler = TerminalHandler(terminal)
+    logger.addHandler(handler)
+    inside, done = threading.Event(), threading.Event()
+    captured: list[Captured] = []
+
+    def decode() -> None:
+        with captured_stderr() as chatter:
+            os.write(2, b"libpng warning: chatter\n")
+            inside.set()
+            done.wait(10)
+        captured.append(chatter)
+
+    try:
+        worker = threading.Thread(target=decode)
+        worker.start()
+        assert inside.wait(10)
+        logger.warning("f00: mask 256x256 is resized to its 512x512 image")
+        done.set()
+        worker.join(10)
+    finally:
+        logger.removeHandler(handler)
+        terminal.close()
+    err = capfd.readouterr().err
+    assert "f00: mask 256x256 is resized" in err and "chatter" not in err
+    assert "chatter" in captured[0].text and "resized" not in captured[0].text
