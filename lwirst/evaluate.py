@@ -31,7 +31,15 @@ from lwirst.consensus import said as said_consensus
 from lwirst.datasets import Sample, SegDataset, fingerprint
 from lwirst.errors import LwirstError
 from lwirst.inference import Segmenter, consensus_input, large_frame, network_input, runs
-from lwirst.metrics import CurveMetric, FrameAlarms, PdFa, PixelMetrics, image_record, pd_at_false_alarm_rate
+from lwirst.metrics import (
+    NIOU_CONVENTION,
+    CurveMetric,
+    FrameAlarms,
+    PdFa,
+    PixelMetrics,
+    image_record,
+    pd_at_false_alarm_rate,
+)
 from lwirst.paper import PAPER_SIZE
 from lwirst.postprocess import GROW_TO, TargetFilter, describe_growth, describe_threshold, detect, probability_of
 from lwirst.predictions import PredictionFolder
@@ -383,7 +391,7 @@ def _score(dataset: SegDataset, predict: Callable[[Sample], Saliency], describe:
                 "masks": describe_growth(grow_to) + cut_masks(threshold, *confirmation(describe)),
                 "dataset": dataset.name, "split": dataset.split,
                 "data_fingerprint": data_fingerprint(dataset), "scored_at": "each image's own resolution",
-                "pd_fa": "DNANet convention: 8-connected, centroid distance < 3 px",
+                "pd_fa": "DNANet convention: 8-connected, centroid distance < 3 px", "niou": NIOU_CONVENTION,
                 "pd_at_fa": f"best Pd over logit thresholds {PDFA_THRESHOLDS[0]:g}..{PDFA_THRESHOLDS[-1]:g} with at "
                             f"most {PD_AT_FA_BUDGET:g} false-alarm blobs per frame"}
     return EvalResult(metrics, pd.DataFrame(rows), curves, protocol, saliency)
@@ -440,4 +448,6 @@ def summary_lines(result: EvalResult, names: Sequence[str] | None = None) -> lis
         absent = "; ".join(why for _, text, why in shown if text == why)  # e.g. no target-free frame
         lines.append("  ".join(f"{label} {text}" for label, text, why in shown if text != why)
                      + (f"  ({absent})" if absent else ""))
+    if m.get("empty_frames") and "niou" in m:  # where nIoU's conventions part, say which one this is
+        lines.append(f"niou over {m['empty_frames']} target-free image(s) too: {NIOU_CONVENTION}")
     return lines

@@ -21,6 +21,9 @@ import numpy as np
 from scipy import ndimage
 
 _EIGHT = np.ones((3, 3), dtype=bool)
+# How nIoU treats a frame with no target, for results to state it: conventions differ and it moves the figure.
+NIOU_CONVENTION = ("mean over images of each image's IoU; a target-free image with no prediction scores 1 "
+                   "(ACM's code scores it 0)")
 
 
 def _batch(x: np.ndarray) -> np.ndarray:

@@ -15,6 +15,7 @@ from lwirst import scoring
 from lwirst.analysis import metric_moves
 from lwirst.errors import LwirstError
 from lwirst.evaluate import EvalResult, code_signature, rescore, summary_lines, tree_digest
+from lwirst.metrics import NIOU_CONVENTION
 from lwirst.modelcard import card_metrics, format_metric
 from lwirst.postprocess import GROW_TO, describe_growth
 from lwirst.scoring import CARD, LIVE, OPERATOR, SUMMARY, SWEEP, VIEWS, MetricSpec, metric_spec, metric_specs, view_keys
@@ -58,6 +59,7 @@ def test_live_moves_and_summary_follow_the_table() -> None:
     lines = summary_lines(EvalResult(metrics, pd.DataFrame(), {}, protocol))
     assert all(f"{key} " in lines[1] for key in view_keys(SUMMARY)) and "fa 36.00e-6" in lines[1]
     assert "empty frames alarmed 1 of 2" in lines[2]
+    assert lines[3] == f"niou over 2 target-free image(s) too: {NIOU_CONVENTION}"  # conventions part there
     assert "protocol resize [256, 256]" in lines[0]  # a result stored before it recorded what ran: as asked
     assert "masks" not in lines[0]  # a result stored before mask growth says nothing about it
     grown = summary_lines(EvalResult(metrics, pd.DataFrame(), {}, protocol | {"masks": describe_growth(GROW_TO)}))
@@ -86,6 +88,7 @@ def test_the_operator_view_reads_counts_out_of_their_totals() -> None:
     operator = summary_lines(EvalResult(none, pd.DataFrame(), {}, protocol))[2]
     assert "targets found 6 of 68  false alarms 31" in operator
     assert operator.endswith("(no target-free frame in this split)") and "empty frames alarmed" not in operator
+    assert len(summary_lines(EvalResult(none | {"niou": 0.5}, pd.DataFrame(), {}, protocol))) == 3  # no nIoU note
 
 
 def test_rescore_returns_every_live_metric() -> None:
