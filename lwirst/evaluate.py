@@ -70,6 +70,7 @@ class EvalResult:
     curves: dict[str, list[float]]
     protocol: dict[str, Any]
     saliency: dict[str, np.ndarray] = field(default_factory=dict, repr=False)
+    cached: bool = False  # served from the evaluation cache (its fps are the earlier run's); never stored
 
     def save(self, directory: str | Path) -> Path:
         directory = Path(directory)
@@ -305,6 +306,7 @@ def evaluate(segmenter: Segmenter, dataset: SegDataset, *, threshold: float = 0.
         log.info("evaluation cache hit %s", cached)
         result = EvalResult.load(cached)
         result.protocol["model"] = segmenter.describe()["model"]  # same content, maybe another file name
+        result.cached = True
         return result
 
     result = _score(dataset, lambda sample: segmenter.predict(sample.image), segmenter.describe(), threshold,
@@ -337,6 +339,7 @@ def _score(dataset: SegDataset, predict: Callable[[Sample], Saliency], describe:
     sweep = [PdFa(float(t)) for t in PDFA_THRESHOLDS]
     plugins = plugin_metrics(0.5)
     rows, saliency = [], {}
+    decoded: Counter[str] = Counter()  # frames read through a pseudo-colour palette, by palette
     model_seconds = 0.0
     for index in range(len(dataset)):
         sample = dataset.load(index)
@@ -345,6 +348,7 @@ def _score(dataset: SegDataset, predict: Callable[[Sample], Saliency], describe:
         model_seconds += time.perf_counter() - start
         logits = predicted.logits
         mask = sample.mask
+        decoded.update([predicted.palette] if predicted.palette else [])
         found = detect(logits, threshold, grow_to).mask
         for metric in (pixel, pdfa, *plugins):
             metric.update(found, mask)
@@ -389,6 +393,7 @@ def _score(dataset: SegDataset, predict: Callable[[Sample], Saliency], describe:
                                              describe.get("size")),
                 "threshold": threshold, "threshold_probability": probability_of(threshold),
                 "masks": describe_growth(grow_to) + cut_masks(threshold, *confirmation(describe)),
+                **({"decoded_palettes": dict(decoded)} if decoded else {}),
                 "dataset": dataset.name, "split": dataset.split,
                 "data_fingerprint": data_fingerprint(dataset), "scored_at": "each image's own resolution",
                 "pd_fa": "DNANet convention: 8-connected, centroid distance < 3 px", "niou": NIOU_CONVENTION,
@@ -428,12 +433,24 @@ def rescore(saliency: dict[str, np.ndarray], masks: dict[str, np.ndarray], thres
             "niou": px["niou"], "pd": tg["pd"], "fa": tg["fa"], **plugin_results(plugins)}
 
 
+def palette_text(protocol: Mapping[str, Any]) -> str:
+    """How colour frames were read, for a summary's protocol: "; pseudo-colour decoding off" when it was off,
+    "; 3 frames decoded from palette jet" when frames were decoded, else ""."""
+    if protocol.get("palettes") is False:
+        return "; pseudo-colour decoding off (colour frames ran as BGR)"
+    decoded = protocol.get("decoded_palettes") or {}
+    if not decoded:
+        return ""
+    names = ", ".join(sorted(decoded))
+    return f"; {sum(decoded.values())} frame(s) decoded from pseudo-colour palette(s) {names}"
+
+
 def summary_lines(result: EvalResult, names: Sequence[str] | None = None) -> list[str]:
     """Human-readable summary: the protocol (as applied), the metrics of the table's summary view
     (`lwirst.scoring`; Fa in units of 1e-6, as the IRSTD literature prints it), then the operator view."""
     p = result.protocol
     lines = [f"model {p['model']}  backend {p['backend']} {p.get('precision', 'fp32')}  "
-             f"protocol {protocol_text(p)}  threshold {describe_threshold(p['threshold'])}"
+             f"protocol {protocol_text(p)}{palette_text(p)}  threshold {describe_threshold(p['threshold'])}"
              + (f" ({p['masks']})" if p.get("masks") else "")
              + f"  {p['dataset']}/{p['split']} ({result.metrics['images']} images)"]
     m = result.metrics

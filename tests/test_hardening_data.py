@@ -95,6 +95,7 @@ def test_a_cached_result_names_the_model_file_asked_for(model: Path, tmp_path: P
     first = evaluate(Segmenter(model, backend="torch", threads=1, size=(32, 32)), open_dataset(data, "folder", "test"))
     again = evaluate(Segmenter(copy, backend="torch", threads=1, size=(32, 32)), open_dataset(data, "folder", "test"))
     assert first.protocol["model"] == model.name and again.protocol["model"] == "renamed.safetensors"
+    assert not first.cached and again.cached  # so the command says the figures (fps too) are an earlier run's
     assert again.metrics == pytest.approx(first.metrics, rel=1e-5, nan_ok=True)  # stored rounded
     assert len(list((tmp_path / "cache").iterdir())) == 1
 

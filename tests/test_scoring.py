@@ -73,6 +73,18 @@ def test_live_moves_and_summary_follow_the_table() -> None:
     assert "threshold 0.9 (logit 2.197)" in strict[0]
 
 
+def test_the_summary_says_how_colour_frames_were_read() -> None:
+    """Decoding off and decoding on give different figures on pseudo-colour data: the protocol line tells them apart."""
+    protocol = {"model": "m", "backend": "torch", "protocol": "resize", "size": [256, 256], "threshold": 0.0,
+                "dataset": "d", "split": "test", "palettes": True}
+    first = summary_lines(EvalResult({"images": 4}, pd.DataFrame(), {}, protocol))[0]
+    off = summary_lines(EvalResult({"images": 4}, pd.DataFrame(), {}, protocol | {"palettes": False}))[0]
+    colours = {"decoded_palettes": {"jet": 3, "iron": 1}}
+    decoded = summary_lines(EvalResult({"images": 4}, pd.DataFrame(), {}, protocol | colours))[0]
+    assert "colour" not in first and "pseudo-colour decoding off" in off
+    assert "; 4 frame(s) decoded from pseudo-colour palette(s) iron, jet  threshold" in decoded
+
+
 def test_the_operator_view_reads_counts_out_of_their_totals() -> None:
     """Targets found and alarmed empty frames read "n of N"; with no target-free frame the share is not a
     number but says so; the CLI's operator line and the Evaluate page's operator row read the same rows."""

@@ -98,6 +98,9 @@ def run(args: argparse.Namespace) -> int:
                               grow_to=growth_from_args(args))
     for line in summary_lines(result):
         print(line)
+    if result.cached:
+        print("(from the evaluation cache: an earlier run of this model, data, protocol and code, whose fps these "
+              "are; --no-cache scores it again)")
     if args.predictions is not None and result.protocol.get("input", "files") != "files":
         print(f"--predictions {args.predictions}: {result.protocol['input']}")
     if args.out:

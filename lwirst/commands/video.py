@@ -31,11 +31,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--force", action="store_true", help="overwrite an existing OUT / CSV")
     track = parser.add_argument_group("tracking")
     track.add_argument("--gate", type=number(float, lo=0, hi=1e6), default=20.0,
-                       help="largest jump in pixels between frames")
+                       help="largest jump in pixels between frames (default %(default)g; a target moving "
+                            "faster gets no track)")
     track.add_argument("--max-missed", type=number(int, lo=0, hi=1_000_000), default=3,
-                       help="frames a track survives unseen")
+                       help="frames a track survives unseen (default %(default)d)")
     track.add_argument("--min-hits", type=number(int, lo=1, hi=1_000_000), default=2,
-                       help="detections before a track gets an id")
+                       help="detections before a track gets an id (default %(default)d)")
     add_model_arguments(parser)
     add_postprocess_arguments(parser)
 
