@@ -9,8 +9,11 @@ Inputs, for every class and function here:
 - masks: boolean, or integer with ``value != 0`` as target.
 - shapes: one image ``(H, W)``, a batch ``(N, H, W)`` or ``(N, 1, H, W)``.
 
-Ratios whose denominator is zero (no prediction, no target) are 1.0: nothing was
-there to get wrong. Training losses live in `lwirst.losses`, not here.
+Ratios whose denominator is zero (no target) are 1.0: nothing was there to get wrong.
+Precision is the exception: with nothing predicted it is undefined (NaN, shown "n/a"),
+since a detector that says nothing is not perfectly precise, and a precision of 1.0 beside
+a recall of 0 read as a gain where a threshold silenced every target. Training losses
+live in `lwirst.losses`, not here.
 """
 
 from __future__ import annotations
@@ -58,6 +61,11 @@ def _ratio(num: float, den: float) -> float:
     return float(num) / float(den) if den else 1.0
 
 
+def _precision(hits: float, predicted: float) -> float:
+    """hits / predicted; NaN (undefined) when nothing was predicted."""
+    return float(hits) / float(predicted) if predicted else float("nan")
+
+
 class PixelMetrics:
     """Pixel-level precision, recall, F1 and IoU over a whole dataset, plus nIoU.
 
@@ -67,9 +75,10 @@ class PixelMetrics:
     target nor prediction scoring 1 (ACM's nIoU scores it 0 through its epsilon; SIRST
     has a target in every image, so they agree there).
 
-    Zero denominators follow this module's convention (1.0), not torchmetrics' zero_division=0:
-    with no predicted pixel, precision is 1.0 (recall and IoU are 0 when there is a target, so F1
-    = 2ΣTP/(2ΣTP+ΣFP+ΣFN) is 0 too); with neither target nor prediction, every ratio is 1.0.
+    Zero denominators follow this module's convention, not torchmetrics' zero_division=0: with no
+    predicted pixel, precision is undefined (NaN; recall and IoU are 0 when there is a target, so F1
+    = 2ΣTP/(2ΣTP+ΣFP+ΣFN) is 0 too); with no target pixel, recall is 1.0, and with neither target nor
+    prediction, recall, F1 and IoU are 1.0.
     """
 
     def __init__(self, threshold: float = 0.0) -> None:
@@ -94,7 +103,7 @@ class PixelMetrics:
     def compute(self) -> dict[str, float]:
         tp, fp, fn = self.tp, self.fp, self.fn
         return {
-            "precision": _ratio(tp, tp + fp),
+            "precision": _precision(tp, tp + fp),
             "recall": _ratio(tp, tp + fn),
             "f1": _ratio(2 * tp, 2 * tp + fp + fn),
             "iou": _ratio(tp, tp + fp + fn),
@@ -311,8 +320,8 @@ class PdFa:
     256x256). DNANet drops unmatched components whose area equals a matched one's;
     here every unmatched component counts. Target-level precision = detections /
     predicted components, recall = Pd, F1 = 2·detected / (targets + predicted).
-    Zero denominators are 1.0 (this module's convention): no predicted component gives
-    target precision 1.0 (and F1 0 when there are targets); no target gives Pd 1.0.
+    Zero denominators follow this module's convention: no predicted component leaves target
+    precision undefined (NaN; F1 is 0 when there are targets); no target gives Pd 1.0.
     """
 
     def __init__(self, threshold: float = 0.0, distance: float = 3.0) -> None:
@@ -337,7 +346,7 @@ class PdFa:
         return {
             "pd": _ratio(self.detected, self.targets),
             "fa": self.fa_pixels / self.pixels if self.pixels else 0.0,
-            "precision": _ratio(self.detected, self.predicted),
+            "precision": _precision(self.detected, self.predicted),
             "recall": _ratio(self.detected, self.targets),
             "f1": _ratio(2 * self.detected, self.targets + self.predicted),
             "targets": self.targets,

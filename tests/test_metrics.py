@@ -19,6 +19,10 @@ def ref_ratio(num: float, den: float) -> float:
     return num / den if den else 1.0
 
 
+def ref_precision(hits: float, predicted: float) -> float:
+    return hits / predicted if predicted else math.nan
+
+
 def ref_pixel(preds: list[np.ndarray], masks: list[np.ndarray]) -> dict[str, float]:
     tp = fp = fn = 0
     ious = []
@@ -31,7 +35,7 @@ def ref_pixel(preds: list[np.ndarray], masks: list[np.ndarray]) -> dict[str, flo
                 c += bool(m[y, x] and not p[y, x])
         tp, fp, fn = tp + a, fp + b, fn + c
         ious.append(ref_ratio(a, a + b + c))
-    return {"precision": ref_ratio(tp, tp + fp), "recall": ref_ratio(tp, tp + fn),
+    return {"precision": ref_precision(tp, tp + fp), "recall": ref_ratio(tp, tp + fn),
             "f1": ref_ratio(2 * tp, 2 * tp + fp + fn), "iou": ref_ratio(tp, tp + fp + fn),
             "niou": sum(ious) / len(ious)}
 
@@ -118,7 +122,7 @@ def test_pixel_metrics_match_reference(case: tuple[np.ndarray, np.ndarray]) -> N
     got = metric.compute()
     want = ref_pixel(list(pred), list(mask))
     for key, value in want.items():
-        assert got[key] == pytest.approx(value), key
+        assert got[key] == pytest.approx(value, nan_ok=True), key
     assert got["images"] == len(pred)
 
 
@@ -148,7 +152,8 @@ def test_pixel_metrics_edge_cases() -> None:
     assert metric.compute()["niou"] == 1.0 and metric.compute()["iou"] == 1.0
     metric.update(empty, target)  # no prediction at all
     got = metric.compute()
-    assert got["recall"] == 0.0 and got["iou"] == 0.0 and got["niou"] == 0.5 and got["precision"] == 1.0
+    assert got["recall"] == 0.0 and got["iou"] == 0.0 and got["niou"] == 0.5 and got["f1"] == 0.0
+    assert np.isnan(got["precision"])  # undefined, not perfect: nothing was predicted
     everything = PixelMetrics()
     everything.update(np.ones((8, 8), bool), target)  # all-ones prediction
     assert everything.compute()["iou"] == pytest.approx(4 / 64)
@@ -251,7 +256,7 @@ def test_pdfa_matches_dnanet_loop(case: tuple[np.ndarray, np.ndarray]) -> None:
     assert (got["targets"], got["detected"], got["fa_pixels"]) == (targets, detected, fa)
     assert got["pd"] == pytest.approx(ref_ratio(detected, targets))
     assert got["fa"] == pytest.approx(fa / pred.size)
-    assert got["precision"] == pytest.approx(ref_ratio(detected, predicted))
+    assert got["precision"] == pytest.approx(ref_precision(detected, predicted), nan_ok=True)
     assert got["f1"] == pytest.approx(ref_ratio(2 * detected, targets + predicted))
     assert got["false_alarms"] == predicted - detected
 

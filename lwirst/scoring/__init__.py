@@ -123,12 +123,15 @@ class MetricSpec:
         return f"{self.format(value)} of {total:.0f}"
 
     def delta(self, before: float, after: float) -> str:
-        """Signed change in display units (live re-scoring)."""
+        """Signed change in display units (live re-scoring); "" when either side is undefined (NaN)."""
+        if math.isnan(before) or math.isnan(after):
+            return ""
         return format((after - before) * self.scale, "+" + self.fmt.lstrip("+"))
 
     def improved(self, before: float, after: float) -> bool | None:
-        """Whether `after` is better than `before`; None when the metric has no better direction."""
-        if self.better is None or after == before:
+        """Whether `after` is better than `before`; None when the metric has no better direction or either
+        side is undefined (NaN: e.g. precision with nothing predicted)."""
+        if self.better is None or after == before or math.isnan(before) or math.isnan(after):
             return None
         return (after > before) == (self.better == "higher")
 
