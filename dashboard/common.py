@@ -618,12 +618,13 @@ def postprocess_controls() -> Postprocess:
         st.caption(f"= probability {logit_to_probability(threshold):.3f}; {describe_growth(GROW_TO)}"
                    + cut_masks(threshold, running.confirm, running.mirror))
         _open_collapsed("size_range", 1, SIZE_CAP)
-        size = st.slider("Target size (pixels)", 0, SIZE_CAP, key="size_range", on_change=_keep_open,
+        size = st.slider("Target size (pixels, ends excluded)", 0, SIZE_CAP, key="size_range", on_change=_keep_open,
                          args=("size_range", 1, SIZE_CAP),
                          help=f"{help_for('Eq. 4')}\n\n0 and {SIZE_CAP} mean no bound")
         _range_note("size_range")
         _open_collapsed("ratio_range", 0.1, RATIO_CAP)
-        ratio = st.slider("Target aspect ratio (width / height)", 0.0, RATIO_CAP, step=0.1, key="ratio_range",
+        ratio = st.slider("Aspect ratio (width / height, ends excluded)", 0.0, RATIO_CAP, step=0.1,
+                          key="ratio_range",
                           on_change=_keep_open, args=("ratio_range", 0.1, RATIO_CAP),
                           help=f"{help_for('Eq. 4')}\n\n0 and {RATIO_CAP:g} mean no bound")
         _range_note("ratio_range")
@@ -634,26 +635,34 @@ def postprocess_controls() -> Postprocess:
 def _keep_open(key: str, step: float, cap: float) -> None:
     """A range slider's callback: a valid range clears the note of `_open_collapsed`, a collapsed one
     is opened."""
-    low, high = st.session_state[key]
-    if low < high:
+    if _keeps_any(*st.session_state[key], step):
         st.session_state.pop(f"{key}_note", None)
     else:
         _open_collapsed(key, step, cap)
 
 
+def _keeps_any(low: float, high: float, step: float) -> bool:
+    """Whether Eq. 4's exclusive bounds (low, high) can keep a target: a whole pixel count (`step` an int)
+    needs a gap of two (7 < size < 9 keeps 8), a ratio any gap."""
+    return low < high - (step if isinstance(step, int) else 0)
+
+
 def _open_collapsed(key: str, step: float, cap: float) -> None:
-    """A collapsed range (low end at or above the high end, which would drop every target), whether
-    dragged there or from a shared URL, is opened by one step before its slider is drawn, and a note
+    """A collapsed range (one that keeps no target: Eq. 4's ends are excluded), whether dragged there or
+    from a shared URL, is opened to the narrowest that keeps any before its slider is drawn, and a note
     under the slider says so."""
     low, high = st.session_state[key]
-    if low < high:
+    if _keeps_any(low, high, step):
         return
-    opened = (low, low + step) if low + step <= cap else (high - step, high)
-    if isinstance(step, float):
+    whole = isinstance(step, int)
+    gap = 2 * step if whole else step
+    opened = (low, low + gap) if low + gap <= cap else (cap - gap, cap)
+    if not whole:
         opened = (round(opened[0], 1), round(opened[1], 1))
     st.session_state[key] = opened
+    kept = f"{opened[0]:g} < value < {opened[1]:g}: Eq. 4's ends are excluded"
     st.session_state[f"{key}_note"] = (f"The range {low:g}–{high:g} is empty and would drop every target: "
-                                      f"opened to {opened[0]:g}–{opened[1]:g}, the narrowest range Eq. 4 allows.")
+                                      f"opened to {opened[0]:g}–{opened[1]:g}, the narrowest that keeps any ({kept}).")
 
 
 def _range_note(key: str) -> None:

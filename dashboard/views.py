@@ -115,7 +115,7 @@ def panels(shown: Sequence[Panel], key: str) -> None:
 def chip_strip(chips: Sequence[Chip], total: int, width: int = 264) -> None:
     """The target chips in a strip: each target magnified, its heatmap crop beside it."""
     if not chips:
-        st.caption("No target to show: nothing above the threshold and no ground-truth target.")
+        st.caption("No target to show: none kept at this threshold and filter, and no ground-truth target.")
         return
     shown = "" if len(chips) == total else f" ({len(chips)} of {total}, worst first)"
     st.markdown(f"**Target chips**{shown}: each target magnified (nearest neighbour, contrast stretched) "

@@ -73,7 +73,7 @@ from lwirst.optimize import (
     quantize_onnx,
     set_input_kind,
 )
-from lwirst.palettes import as_intensity
+from lwirst.palettes import as_intensity, colourful
 from lwirst.paths import DEFAULT_MODEL as DEFAULT_MODEL
 from lwirst.paths import MODELS_DIR as MODELS_DIR
 from lwirst.paths import REPO_ROOT as REPO_ROOT
@@ -444,10 +444,16 @@ class Segmenter:
         palette = ""
         if self.palettes and image.ndim == 3 and image.shape[2] == 3:
             image, palette = as_intensity(image)
-            if palette and palette not in self._palettes_seen:
-                self._palettes_seen.add(palette)
-                log.info("%s: frames drawn with the %r palette run as the intensity they encode", self.model_name,
-                         palette)
+            seen = palette or "?"  # "?": colour no known palette drew
+            if seen not in self._palettes_seen and (palette or colourful(image)):
+                self._palettes_seen.add(seen)
+                if palette:
+                    log.info("%s: frames drawn with the %r palette run as the intensity they encode",
+                             self.model_name, palette)
+                else:
+                    log.warning("a colour frame drawn with no pseudo-colour palette the decoder knows runs on its "
+                                "colours; the network learnt grey frames, so targets may be missed (convert such "
+                                "frames to grey intensity)")
         kind, pixels = self._kind_of(image)
         return kind, pixels, palette
 

@@ -91,13 +91,23 @@ def _sample(bgr: np.ndarray) -> np.ndarray:
     return pixels[::max(1, len(pixels) // SAMPLES)]
 
 
+def _chroma(colours: np.ndarray) -> float:
+    """Mean (max - min channel) of (N, 3) uint8 colours: 0 for grey."""
+    return float((colours.max(axis=1).astype(np.int16) - colours.min(axis=1)).mean())
+
+
+def colourful(image: np.ndarray) -> bool:
+    """Whether an 8-bit frame is in colour (a palette, a natural-colour picture), not grey or tinted grey: what
+    the network never learnt unless a palette decodes it."""
+    return image.ndim == 3 and image.shape[2] == 3 and image.dtype == np.uint8 and \
+        _chroma(_sample(image)) >= CHROMA_MIN
+
+
 def detect_palette(image: np.ndarray) -> PaletteMatch | None:
     """The palette an 8-bit BGR frame was drawn with, or None for a grey, tinted or natural-colour frame."""
-    if image.ndim != 3 or image.shape[2] != 3 or image.dtype != np.uint8:
+    if not colourful(image):
         return None
     colours = _sample(image)
-    if float((colours.max(axis=1).astype(np.int16) - colours.min(axis=1)).mean()) < CHROMA_MIN:
-        return None
     names, cube = _cube()
     cells = (colours // _CELL).astype(np.int64)
     near_cells = (cube[:, (cells[:, 0] * 32 + cells[:, 1]) * 32 + cells[:, 2]] <= _CELL_REACH).mean(axis=1)

@@ -97,7 +97,8 @@ def pictures(report: FrameReport, scale: str) -> None:
             else "kept targets (no ground truth: every box is a detection)")
     marks = report.chips
     shown = [views.Panel(report.overlay, kept, marks=marks),
-             views.Panel(report.heatmap, f"saliency ({scale})", report.heat, marks), views.Panel(report.input, "input")]
+             views.Panel(report.heatmap, f"saliency ({scale})", report.heat, marks),
+             views.Panel(report.input, "input", marks=marks)]
     if report.truth is not None:
         shown.append(views.Panel(report.truth, "against the ground truth: correct, missed, false alarm", marks=marks))
     views.panels(shown, "frame_panel")
@@ -105,6 +106,11 @@ def pictures(report: FrameReport, scale: str) -> None:
     if report.palette:
         st.caption(f"The input is drawn with the {report.palette!r} pseudo-colour palette: the network ran on the "
                    "intensity it encodes (`lwirst.palettes`).")
+    elif report.colour_as_is:
+        st.warning("This frame is in colour, and no pseudo-colour palette the decoder knows drew it "
+                   "(`lwirst.palettes`), so the network ran on its colours. It learnt grey frames: targets may "
+                   "be missed. A thermal palette it does not know is best converted to grey intensity before "
+                   "the upload.", icon=":material/palette:")
 
 
 def ground_truth(report: FrameReport) -> None:

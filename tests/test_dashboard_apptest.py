@@ -639,9 +639,12 @@ def test_a_collapsed_range_in_the_url_is_opened_at_its_slider() -> None:
     at.run()
     at.switch_page(str(PAGES / "2_single_frame.py")).run()
     assert not at.exception and not errors(at)
-    assert at.slider(key="size_range").value == (7, 8) and at.slider(key="ratio_range").value == (9.9, 10.0)
+    # Eq. 4's ends are excluded: 7 < size < 9 keeps size 8, the narrowest whole range that keeps any
+    assert at.slider(key="size_range").value == (7, 9) and at.slider(key="ratio_range").value == (9.9, 10.0)
     notes = [c.value for c in at.sidebar.caption if "is empty and would drop every target" in c.value]
-    assert len(notes) == 2 and "opened to 7–8" in notes[0]
+    assert len(notes) == 2 and "opened to 7–9" in notes[0]
+    at.slider(key="size_range").set_value((12, 13)).run()  # dragged to a range no whole size lies in
+    assert at.slider(key="size_range").value == (12, 14)
 
 
 def test_pages_that_show_every_model_offer_no_model_choice_and_keep_it_for_the_others() -> None:

@@ -10,7 +10,7 @@ from hypothesis import strategies as st
 
 from lwirst.frame_report import frame_report
 from lwirst.inference import Segmenter
-from lwirst.palettes import as_intensity, detect_palette, palettes
+from lwirst.palettes import as_intensity, colourful, detect_palette, palettes
 from lwirst.paths import REPO_ROOT
 from lwirst.pipeline import FramePipeline
 
@@ -101,6 +101,30 @@ def test_a_palette_sample_gives_the_grey_samples_targets() -> None:
         assert np.hypot(got.x - want.x, got.y - want.y) < 0.5
     grey_logits = Segmenter(backend="onnxruntime").predict(image).logits
     assert np.abs(raw - grey_logits).max() > 1.0  # the decoding is what made them agree
+
+
+def test_a_colour_frame_no_palette_decodes_is_flagged_and_logged_once(caplog: pytest.LogCaptureFixture) -> None:
+    """A palette the decoder does not know (a diverging blue-white-red one here) runs as colour and loses
+    targets; the report and the log say so, where a known palette, a grey or a tinted frame says nothing."""
+    grey = scene(5)
+    ramp = np.linspace(0, 1, 256)[:, None]
+    diverging = np.rint(np.hstack([1 - np.abs(ramp - 1) ** 2, 1 - np.abs(2 * ramp - 1), 1 - ramp ** 2]) * 255)
+    coloured = diverging.astype(np.uint8)[grey]  # BGR: blue at the bottom, white in the middle, red at the top
+    assert detect_palette(coloured) is None and colourful(coloured)
+    segmenter = Segmenter(backend="onnxruntime", confirm=None)
+    pipeline = FramePipeline(segmenter)
+    with caplog.at_level("WARNING", logger="lwirst.inference"):
+        unknown = frame_report(coloured, pipeline.process(coloured))
+        pipeline.process(coloured)
+    assert unknown.colour_as_is and not unknown.palette
+    warned = [r.message for r in caplog.records]
+    assert len(warned) == 1 and warned[0].startswith("a colour frame drawn with no pseudo-colour palette")
+    jet = palettes()["jet"][grey]
+    tinted = cv2.cvtColor(grey, cv2.COLOR_GRAY2BGR)
+    tinted[..., 0] = (tinted[..., 0] * 0.96).astype(np.uint8)  # a mild cast, as SIRST's colour frames have
+    for quiet in (jet, grey, tinted):
+        assert not frame_report(quiet, pipeline.process(quiet)).colour_as_is
+    assert not colourful(grey) and not colourful(tinted) and colourful(jet)
 
 
 def test_colour_suite_draws_val_in_thermal_palettes(data_root) -> None:
