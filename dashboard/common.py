@@ -66,7 +66,7 @@ from lwirst.modelcard import DEMO_MODEL, ModelCard, demo_network, find_models, m
 from lwirst.paper import PAPER_SIZE
 from lwirst.pipeline import FramePipeline, FrameResult
 from lwirst.plots import video_frame_size as frame_size_of
-from lwirst.postprocess import GROW_TO, TargetFilter, describe_growth, logit_to_probability
+from lwirst.postprocess import GROW_TO, TargetFilter, describe_growth, probability_text
 from lwirst.sequence_truth import TruthScore, score_video
 from lwirst.streams import DatasetStream
 from lwirst.tracking import Tracker
@@ -615,7 +615,7 @@ def postprocess_controls() -> Postprocess:
         threshold = st.slider("Threshold (logit)", *THRESHOLD_RANGE, step=0.1, key="threshold",
                               help=help_for("threshold", "logit"))
         running = engine()
-        st.caption(f"= probability {logit_to_probability(threshold):.3f}; {describe_growth(GROW_TO)}"
+        st.caption(f"= probability {probability_text(threshold, 3)}; {describe_growth(GROW_TO)}"
                    + cut_masks(threshold, running.confirm, running.mirror))
         _open_collapsed("size_range", 1, SIZE_CAP)
         size = st.slider("Target size (pixels, ends excluded)", 0, SIZE_CAP, key="size_range", on_change=_keep_open,

@@ -87,9 +87,21 @@ def describe_growth(grow_to: float | None) -> str:
             f"{float(logit_to_probability(grow_to)):.2g}, targets never joined")
 
 
+def probability_text(logit: float, digits: int = 4) -> str:
+    """The probability of a logit to `digits` significant digits, but never a bare 0 or 1: within 5e-4 of either
+    it reads "1 − 6.1e-06" or "9.4e-14", so a threshold at logit 12 does not read like a peak at logit 11."""
+    def sigmoid(x: float) -> float:  # the form that keeps its relative precision far out in the tail
+        return 1.0 / (1.0 + math.exp(-x)) if x >= 0 else math.exp(x) / (1.0 + math.exp(x))
+
+    near_one, probability = sigmoid(-float(logit)), sigmoid(float(logit))
+    if near_one < 5e-4:
+        return f"1 − {near_one:.2g}"
+    return f"{probability:.2g}" if probability < 5e-4 else f"{probability:.{digits}g}"
+
+
 def describe_threshold(logit: float) -> str:
     """A logit threshold as users give it: the probability, then the logit ("0.9 (logit 2.197)")."""
-    return f"{float(logit_to_probability(logit)):.4g} (logit {float(logit):.4g})"
+    return f"{probability_text(logit)} (logit {float(logit):.4g})"
 
 
 def probability_of(logit: float | None) -> float | None:

@@ -9,7 +9,7 @@ from dashboard import analysis as dash
 from dashboard import common, views
 from lwirst import analysis
 from lwirst.evaluate import summary_lines
-from lwirst.postprocess import logit_to_probability
+from lwirst.postprocess import probability_text
 
 
 def main() -> None:
@@ -59,7 +59,7 @@ def choose_threshold() -> float:
                                       help="P, R, F1, mIoU, nIoU, Pd and Fa are computed at this threshold; AUC "
                                            "and the curves sweep every threshold"))
     # the CLI's --threshold takes a probability: show both so that a page and a command can be matched
-    st.caption(f"= probability {logit_to_probability(threshold):.3f} (`lwirst evaluate --threshold` takes the "
+    st.caption(f"= probability {probability_text(threshold, 3)} (`lwirst evaluate --threshold` takes the "
                f"probability, `--logit-threshold` this value)")
     return threshold
 
@@ -134,7 +134,7 @@ def card_row(cards: list[tuple[str, str, str]], width: int) -> None:
 
 def operator_row(run: dash.Run) -> None:
     """What an operator asks first: targets found, false alarms, per frame and on target-free frames."""
-    st.markdown("**Operator view** (at this threshold)")
+    st.markdown("**Operator view** (counts at this threshold; Pd at ≤0.1 FA/frame at the best threshold for it)")
     row = analysis.operator_row(run.result.metrics)
     card_row(row.cards, len(row.cards))
     if row.notes:

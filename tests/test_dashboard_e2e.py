@@ -408,7 +408,7 @@ def test_dashboard_in_a_browser(page: Page, server: str, sirst_root: Path) -> No
     settle(page)
     assert page.get_by_test_id("stAlert").filter(has_text="error").count() == 0
     before = metric_value(page, "Targets kept")
-    for key, caption in (("End", "= probability 1.000"), ("Home", "= probability 0.000")):
+    for key, caption in (("End", "= probability 1 − 9.4e-14"), ("Home", "= probability 9.4e-14")):
         page.get_by_test_id("stSidebar").get_by_role("slider").first.focus()
         page.keyboard.press(key)
         expect(page.get_by_test_id("stSidebar").get_by_text(caption)).to_be_visible()

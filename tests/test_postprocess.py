@@ -24,6 +24,7 @@ from lwirst.postprocess import (
     logit_to_probability,
     mask_targets,
     postprocess,
+    probability_text,
     threshold_from_probability,
     threshold_map,
 )
@@ -287,3 +288,16 @@ def test_bad_inputs_are_readable_errors() -> None:
     with pytest.raises(LwirstError, match="finite"):
         detect(np.zeros((4, 4), np.float32), float("nan"))
     assert len(detect(np.ones((1, 1, 3, 3), np.float32)[0])) == 1
+
+
+@given(st.floats(-60, 60), st.floats(0.01, 5))
+def test_a_probability_never_reads_as_another_logit_s_near_zero_or_one(logit: float, gap: float) -> None:
+    """At logit 12 and 11 both probabilities printed "1.000": a threshold above a target's peak read as equal.
+    Within 5e-4 of 0 or 1 the text keeps two significant digits of the distance, so two logits that far apart
+    there never print alike, and no value prints as a bare 0 or 1."""
+    for digits in (3, 4):
+        text = probability_text(logit, digits)
+        assert "−" in text or 0.0 < float(text) < 1.0, text
+        if abs(logit) > 7.7 and abs(logit + gap) > 7.7 and (logit > 0) == (logit + gap > 0) and gap > 0.2:
+            assert text != probability_text(logit + gap, digits)
+    assert probability_text(12.0).startswith("1 − 6.1e-06") and probability_text(0.0) == "0.5"
