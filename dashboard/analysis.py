@@ -346,7 +346,8 @@ def disk_label(row: pd.Series) -> str:
 def report_error(label: str, exc: Exception) -> None:
     """One model's failure as a readable error naming the model; the page goes on with the others."""
     if isinstance(exc, LwirstError):
-        st.error(f"{label}: {exc}", icon=":material/error:")
+        said = str(exc)
+        st.error(said if said.startswith(f"{label}: ") else f"{label}: {said}", icon=":material/error:")
         return
     log.exception("analysis error")
     st.error(f"{label}: unexpected error ({type(exc).__name__}: {exc}); this model was not evaluated.",

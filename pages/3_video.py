@@ -168,8 +168,9 @@ def trajectories(output: VideoOutput) -> None:
     st.dataframe(track_table(output.trajectories), hide_index=True, key="video_track_table",
                  column_config={"peak probability": st.column_config.NumberColumn(format="%.3f")})
     st.caption("One row per confirmed track (T<n> on the video). **Moved** is the distance between its first "
-               "and last positions: a track that stays put over many frames sits on a fixed feature of the "
-               "scene, which is where the network's confirmed false alarms come from.")
+               "and last positions. A track that stays put over many frames sits on a fixed feature of the "
+               "scene, where the network's confirmed false alarms come from, or is a target flying towards or "
+               "away from the camera, or far off: look at it before dismissing it.")
 
 
 def downloads(output: VideoOutput) -> None:

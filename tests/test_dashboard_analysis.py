@@ -410,6 +410,9 @@ def test_evaluate_overlays_an_uploaded_onnx_model_and_refuses_a_wrong_one() -> N
     at.file_uploader(key="eval_onnx").set_value(("bad.onnx", wrong_shape_onnx(), "application/octet-stream")).run()
     assert not at.exception
     assert any("bad.onnx" in e and "1-channel saliency map" in e for e in errors(at))
+    at.file_uploader(key="eval_onnx").set_value(("junk.onnx", b"not a model", "application/octet-stream")).run()
+    junk = [e for e in errors(at) if "not a valid ONNX model" in e]
+    assert len(junk) == 1 and junk[0].count("junk.onnx") == 1, junk  # the file named once
 
     onnx_bytes = to_onnx_bytes(demo_network())
     at.file_uploader(key="eval_onnx").set_value(("demo.onnx", onnx_bytes, "application/octet-stream")).run()
