@@ -453,8 +453,10 @@ def to_pixels(x: Sequence[float], y: Sequence[float], log_x: bool = True) -> lis
     return [((a - min(xs)) / span_x * width, (b - min(y)) / span_y * height) for a, b in zip(xs, y, strict=True)]
 
 
-# Left before right: a Pareto front (drawn 'hv') leaves each of its points to the right.
-POSITIONS = ("top center", "bottom center", "middle left", "middle right")
+# Left before right: a Pareto front (drawn 'hv') leaves each of its points to the right. The corners last: a
+# point at the plot's left edge with its front leaving rightwards (the paper's LW-IRSTNet) fits only there.
+POSITIONS = ("top center", "bottom center", "middle left", "middle right", "top right", "bottom right",
+             "top left", "bottom left")
 
 
 def label_box(point: tuple[float, float], text: str, position: str) -> Box:
@@ -467,7 +469,12 @@ def label_box(point: tuple[float, float], text: str, position: str) -> Box:
         return Box(x - width / 2, y - MARKER_PX - LABEL_HEIGHT_PX, x + width / 2, y - MARKER_PX)
     if position == "middle right":
         return Box(x + MARKER_PX, y - half_height, x + MARKER_PX + width, y + half_height)
-    return Box(x - MARKER_PX - width, y - half_height, x - MARKER_PX, y + half_height)
+    if position == "middle left":
+        return Box(x - MARKER_PX - width, y - half_height, x - MARKER_PX, y + half_height)
+    vertical, horizontal = position.split()
+    bottom = y + MARKER_PX if vertical == "top" else y - MARKER_PX - LABEL_HEIGHT_PX
+    left = x if horizontal == "right" else x - width
+    return Box(left, bottom, left + width, bottom + LABEL_HEIGHT_PX)
 
 
 def place_labels(points: Sequence[tuple[float, float]], texts: Sequence[str],

@@ -184,6 +184,24 @@ def test_fig4_writes_only_names_that_do_not_overlap() -> None:
         assert all(len(t.hovertext) == len(t.x) for t in traces)  # every point still named on hover
 
 
+def test_fig4_names_the_paper_s_lw_irstnet_beside_the_shipped_model() -> None:
+    """The network this project reproduces sits at the plot's left edge with its Pareto front leaving it
+    rightwards: no side position fits, and it went unnamed where a stakeholder looks first; a corner fits."""
+    card = analysis.measured_point("lwirst-sirst", {"miou": 0.75, "f1": 0.857}, "sirst", "test", 163_200, 303.5e6,
+                                   protocol="auto", origin=analysis.CARD_PREFIX, confirm=1.5)
+    points = analysis.fig4_points(pd.DataFrame([card]))
+    for metric, cost in itertools.product(("miou", "f1"), ("flops_m", "params_m")):
+        figure = analysis.fig4_figure(points, metric, cost)
+        traces = [t for t in figure.data if t.mode != "lines"]
+        pixels = analysis.to_pixels([x for t in traces for x in t.x], [y for t in traces for y in t.y])
+        written = [(p, text, place) for p, text, place in zip(
+            pixels, [s for t in traces for s in t.text], [s for t in traces for s in t.textposition], strict=True)
+            if text]
+        assert analysis.PAPER_MODEL in [text for _, text, _ in written], (metric, cost)
+        boxes = [analysis.label_box(p, text, place) for p, text, place in written]
+        assert not any(a.overlaps(b) for i, a in enumerate(boxes) for b in boxes[i + 1:])
+
+
 def test_ablation_view_sets_computed_cost_and_measured_scores_beside_the_paper(tmp_path: Path) -> None:
     sweep_csv(tmp_path / "ablations" / "t7.csv", [("VII", "table7_ch_8_16_32", 0, 0.50),
                                                  ("VII", "table7_ch_8_16_32", 1, 0.54),
