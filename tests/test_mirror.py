@@ -97,13 +97,13 @@ def test_a_mirrored_evaluation_is_cached_apart():
     assert cache_key(Segmenter(threads=1, confirm=1.5, mirror=True), data, 0.0) != plain
 
 
-def test_the_command_line_takes_on_or_off_and_says_what_ran(tmp_path):
+def test_the_command_line_takes_a_switch_word_and_says_what_ran(tmp_path):
     def lwirst(*args: str) -> subprocess.CompletedProcess:
         return subprocess.run([sys.executable, "-m", "lwirst", *args], capture_output=True, text=True, check=False)
 
     bad = lwirst("demo", "--mirror", "maybe", "--out", str(tmp_path / "a"))
     assert bad.returncode == 2 and "--mirror" in bad.stderr and "Traceback" not in bad.stderr
-    on = lwirst("demo", "--mirror", "on", "--out", str(tmp_path / "b"), "--threads", "1")
+    on = lwirst("demo", "--mirror", "yes", "--out", str(tmp_path / "b"), "--threads", "1")  # any switch word
     assert on.returncode == 0, on.stderr
     assert "large frames also confirmed mirrored" in on.stdout
     off = lwirst("demo", "--mirror", "off", "--out", str(tmp_path / "c"), "--threads", "1")

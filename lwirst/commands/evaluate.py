@@ -126,14 +126,15 @@ def _run_suite(args: argparse.Namespace, threshold: float) -> int:
         parts = [dataclasses.replace(part, count=min(part.count, args.suite_frames)) for part in parts]
     segmenter = Segmenter(args.model, protocol=args.protocol, size=tuple(args.size), threads=args.threads,
                           **engine_from_args(args))
+    grow_to = growth_from_args(args)
     with tqdm(total=sum(len(p) for p in parts), unit="img", leave=False) as bar:
-        result = evaluate_suite(segmenter, parts, threshold=threshold, grow_to=growth_from_args(args),
+        result = evaluate_suite(segmenter, parts, threshold=threshold, grow_to=grow_to,
                                 progress=lambda name, done, total: bar.update(1))
     info = segmenter.describe()
     confirmed = said_consensus(segmenter.confirm, segmenter.mirror, " ({})")
     print(f"suite {args.suite}  model {info['model']}  backend {info['backend']}  "
           f"protocol {info['protocol']}{confirmed}  threshold {describe_threshold(threshold)}  "
-          f"{describe_growth(growth_from_args(args))}{cut_masks(threshold, segmenter.confirm, segmenter.mirror)}")
+          f"{describe_growth(grow_to)}{cut_masks(threshold, segmenter.confirm, segmenter.mirror)}")
     header = ("part", "frames", "targets", "pd", "miou", "niou", "f1", "recall", "blobs_per_frame",
               "empty_alarm_rate", "protocols")
     rows = result.rows()

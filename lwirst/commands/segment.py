@@ -18,7 +18,7 @@ import numpy as np
 from lwirst import jsonio
 from lwirst.errors import LwirstError
 from lwirst.saliency import PROTOCOLS
-from lwirst.validate import THREADS, atomic_write_bytes, check_outputs, number
+from lwirst.validate import THREADS, atomic_write_bytes, check_outputs, number, strict_bool
 
 if TYPE_CHECKING:
     from lwirst.inference import Segmenter
@@ -90,10 +90,11 @@ def add_confirm_argument(parser: argparse.ArgumentParser | argparse._ArgumentGro
                              f"enlarged SCALE times ({SCALES[0]:g}-{SCALES[1]:g}) also finds it within 2 px; fewer "
                              f"false alarms on cluttered frames, some dim targets lost, 1 + SCALE^2 times the compute "
                              f"(default {default})")
-    parser.add_argument("--mirror", default="on" if DEFAULT_MIRROR else "off", choices=("on", "off"),
+    parser.add_argument("--mirror", type=strict_bool, default=DEFAULT_MIRROR, metavar="on|off",
                         help="on: a large frame (one 'auto' runs as a pyramid) keeps a target only where a run of "
                              "the frame mirrored left-right also finds it; fewer false alarms on large cluttered "
-                             "frames, one more run of each (default %(default)s)")
+                             f"frames, one more run of each (default {'on' if DEFAULT_MIRROR else 'off'}; like "
+                             "every switch it also takes yes/no, true/false, 1/0)")
 
 
 def engine_from_args(args: argparse.Namespace) -> dict[str, object]:
@@ -105,7 +106,7 @@ def engine_from_args(args: argparse.Namespace) -> dict[str, object]:
 
 def confirmation(args: argparse.Namespace) -> dict[str, object]:
     """`Segmenter` keyword arguments of --confirm and --mirror."""
-    return {"confirm": args.confirm, "mirror": args.mirror == "on"}
+    return {"confirm": args.confirm, "mirror": args.mirror}
 
 
 def add_postprocess_arguments(parser: argparse.ArgumentParser) -> None:
@@ -164,7 +165,13 @@ def growth_from_args(args: argparse.Namespace) -> float | None:
 
     if args.grow_to is None:
         return GROW_TO
-    return None if args.grow_to == "off" else threshold_from_probability(args.grow_to)
+    if args.grow_to == "off":
+        return None
+    grow_to = threshold_from_probability(args.grow_to)
+    if grow_to >= threshold_from_args(args):
+        print(f"warning: --grow-to {args.grow_to:g} is not below the threshold: masks grow only into pixels above "
+              "a lower probability, so none is grown", file=sys.stderr)
+    return grow_to
 
 
 def filter_from_args(args: argparse.Namespace) -> TargetFilter:
