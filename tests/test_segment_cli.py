@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import argparse
 import json
 from collections.abc import Iterator
 from pathlib import Path
@@ -14,6 +15,7 @@ import torch
 
 from lwirst.checkpoint import save_checkpoint
 from lwirst.cli import main
+from lwirst.commands import segment as segment_command
 from lwirst.drawing import (
     CORRECT_BGR,
     DETECTION_BGR,
@@ -227,3 +229,15 @@ def test_segment_folder_input_keeps_the_output_checks(tmp_path: Path, checkpoint
     empty.mkdir()
     assert segment(checkpoint, str(empty), "--out", str(tmp_path / "o")) == 1
     assert "holds no" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(("options", "warned"), [(["--grow-to", "0.7"], True), (["--grow-to", "0.5"], True),
+                                                 (["--grow-to", "0.3"], False),
+                                                 (["--probability", "0.9", "--grow-to", "0.8"], False)])
+def test_a_mask_threshold_not_below_the_threshold_is_said_to_grow_nothing(
+        options: list[str], warned: bool, capsys: pytest.CaptureFixture[str]) -> None:
+    parser = argparse.ArgumentParser()
+    segment_command.add_postprocess_arguments(parser)
+    args = parser.parse_args(options)
+    grow_to = segment_command.growth_from_args(args)
+    assert grow_to is not None and ("so none is grown" in capsys.readouterr().err) == warned
