@@ -395,6 +395,9 @@ def test_video_command(tmp_path: Path, segmenter: Segmenter, capsys: pytest.Capt
     out = capsys.readouterr().out
     assert rc == 0, out
     assert "frames: 4 of 4" in out
+    ran = next(line for line in out.splitlines() if line.startswith("ran: "))  # the MP4 and CSV do not say it
+    assert "model net.safetensors  backend torch  protocol auto (scale consensus at 1.5x" in ran
+    assert "threshold 0.0001 (logit -9.21)" in ran and "tracking: gate 20 px" in ran
     assert any(f"[{codec}]" in out for codec in ("h264", "mp4v", "avc1", "h264 (ffmpeg)"))
     assert count_frames(tmp_path / "o.mp4")[0] == 4 and len(read_csv(tmp_path / "o.csv")) >= 4
     rc = main(["video", str(tmp_path / "nope.mp4"), "--out", str(tmp_path / "x.mp4"), "--model", str(ckpt),

@@ -17,15 +17,14 @@ from lwirst.commands.segment import (
     add_threshold_arguments,
     engine_from_args,
     growth_from_args,
+    run_line,
     threshold_from_args,
 )
-from lwirst.consensus import cut_masks
-from lwirst.consensus import said as said_consensus
 from lwirst.datasets import DATASET_HELP, SPLIT_HELP, open_dataset
 from lwirst.errors import LwirstError
 from lwirst.evaluate import evaluate, evaluate_predictions, summary_lines
 from lwirst.inference import PROTOCOLS, Segmenter
-from lwirst.postprocess import describe_growth, describe_threshold, probability_of
+from lwirst.postprocess import probability_of
 from lwirst.rounding import round_floats
 from lwirst.suite import SUITES, build_suite, evaluate_suite
 from lwirst.validate import check_outputs, check_writable_folder, number
@@ -131,10 +130,7 @@ def _run_suite(args: argparse.Namespace, threshold: float) -> int:
         result = evaluate_suite(segmenter, parts, threshold=threshold, grow_to=grow_to,
                                 progress=lambda name, done, total: bar.update(1))
     info = segmenter.describe()
-    confirmed = said_consensus(segmenter.confirm, segmenter.mirror, " ({})")
-    print(f"suite {args.suite}  model {info['model']}  backend {info['backend']}  "
-          f"protocol {info['protocol']}{confirmed}  threshold {describe_threshold(threshold)}  "
-          f"{describe_growth(grow_to)}{cut_masks(threshold, segmenter.confirm, segmenter.mirror)}")
+    print(f"suite {args.suite}  {run_line(segmenter, threshold, grow_to)}")
     header = ("part", "frames", "targets", "pd", "miou", "niou", "f1", "recall", "blobs_per_frame",
               "empty_alarm_rate", "protocols")
     rows = result.rows()

@@ -180,6 +180,20 @@ def filter_from_args(args: argparse.Namespace) -> TargetFilter:
     return TargetFilter(args.min_size, args.max_size, args.min_ratio, args.max_ratio)
 
 
+def run_line(segmenter: Segmenter, threshold: float, grow_to: float | None) -> str:
+    """What a run used, in one line for its output: model, backend, protocol with any confirmation, threshold
+    and masks."""
+    from lwirst.consensus import cut_masks
+    from lwirst.consensus import said as said_consensus
+    from lwirst.postprocess import describe_growth, describe_threshold
+
+    info = segmenter.describe()
+    return (f"model {info['model']}  backend {info['backend']}  protocol {info['protocol']}"
+            f"{said_consensus(segmenter.confirm, segmenter.mirror, ' ({})')}  threshold "
+            f"{describe_threshold(threshold)}  {describe_growth(grow_to)}"
+            f"{cut_masks(threshold, segmenter.confirm, segmenter.mirror)}")
+
+
 def make_segmenter(args: argparse.Namespace) -> Segmenter:
     # Imported here, not at the top, so `lwirst segment --help` does not load torch.
     from lwirst.inference import Segmenter
@@ -262,7 +276,9 @@ def run(args: argparse.Namespace) -> int:
             "threshold": result.threshold, "threshold_probability": probability_of(result.threshold),
             "grow_to": pipeline.grow_to, "grow_to_probability": probability_of(pipeline.grow_to),
             "filter": result.target_filter.to_dict(),
-            "model": describe, "found": len(result.detections),
+            "model": describe, "ran": {"protocol": result.saliency.protocol, "mirrored": result.saliency.mirrored,
+                                       "palette": result.saliency.palette or None},  # what "auto" resolved to
+            "found": len(result.detections),
             "dropped_ids": [t.id for t in result.detections if t.id not in kept_ids],
             "targets": [t.to_dict() for t in result.kept],
         }

@@ -11,6 +11,7 @@ from lwirst.commands.segment import (
     filter_from_args,
     growth_from_args,
     make_segmenter,
+    run_line,
     threshold_from_args,
 )
 from lwirst.errors import LwirstError
@@ -77,6 +78,8 @@ def run(args: argparse.Namespace) -> int:
     if result.codec == "mp4v":
         note = (" (MPEG-4 Part 2: browsers may not play it; install PyAV (`pip install av`) or put ffmpeg on "
                 "PATH for H.264)")
+    print(f"ran: {run_line(pipeline.segmenter, pipeline.threshold, pipeline.grow_to)}  tracking: gate "
+          f"{tracker.gate:g} px, {tracker.max_missed} missed frames, {tracker.min_hits} hits for an id")
     print(f"video: {result.out_path} [{result.codec}]{note}")
     print(f"targets: {result.csv_path} ({result.rows} rows, {tracker.tracks_started} tracks)")
     total = f" of {result.frames_total}" if result.frames_total else ""
