@@ -41,11 +41,13 @@ class Chip:
     zoom: float
     peak: float
     picture: np.ndarray
+    number: int | None = None  # a detection's id, as the overlay and the target table number it (#3)
 
     @property
     def caption(self) -> str:
-        """Tag, centroid and magnification, e.g. "FA at (120, 48) ×8"."""
-        return f"{outcome(self.outcome).tag} at ({self.x:.0f}, {self.y:.0f}) ×{self.zoom:g}"
+        """Number, tag, centroid and magnification, e.g. "#3 FA at (120, 48) ×8" (a missed target has no number)."""
+        number = f"#{self.number} " if self.number is not None else ""
+        return f"{number}{outcome(self.outcome).tag} at ({self.x:.0f}, {self.y:.0f}) ×{self.zoom:g}"
 
 
 def _window(target: Target, shape: tuple[int, int], context: int) -> tuple[int, int, int, int]:
@@ -142,5 +144,6 @@ def target_chips(image: np.ndarray, logits: np.ndarray, kept: Detections, mask: 
     for name, target, peak in rows[:limit] if limit is not None else rows:
         window = _window(target, logits.shape, context)
         picture, zoom = _chip_picture(frame, heat, target, window, name, size)
-        chips.append(Chip(name, target.x, target.y, target.box, window, zoom, peak, picture))
+        number = None if name in (MISSED, HOT) else target.id
+        chips.append(Chip(name, target.x, target.y, target.box, window, zoom, peak, picture, number))
     return chips, len(rows)

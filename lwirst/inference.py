@@ -139,20 +139,21 @@ def consensus_input(hw: tuple[int, int], protocol: str, size: tuple[int, int], s
     return round(base[0] * scale), round(base[1] * scale)
 
 
-def describe_frame_run(hw: tuple[int, int], protocol: str, size: tuple[int, int]) -> str:
-    """How one frame of size `hw` ran, in words: resized to the model size, or natively (and padded)."""
+def describe_frame_run(hw: tuple[int, int], protocol: str, size: tuple[int, int], own: str = "its own size") -> str:
+    """How one frame of size `hw` ran, in words: resized to the model size, natively at `own` (and padded), or
+    as a pyramid of both."""
     if protocol == "resize":
         if tuple(hw) == tuple(size):
             return f"as it is, at the model size {size[1]}×{size[0]}"
         return f"resized to {size[1]}×{size[0]} (its map scaled back to {hw[1]}×{hw[0]})"
     if protocol == "pyramid":
         (_, first), (half, second) = runs(hw, protocol, size)
-        return (f"{describe_frame_run(hw, first, size)} and at half size, {half[1]}×{half[0]}, "
-                f"{describe_frame_run(half, second, size)}; the two maps united")
+        return (f"as a pyramid: {describe_frame_run(hw, first, size)}, and at half size ({half[1]}×{half[0]}) "
+                f"{describe_frame_run(half, second, size, 'that size')}; the two maps united")
     if protocol != "native":
         return protocol
     padded = network_input(hw, protocol, size)
-    return "natively at its own size" + (f" (padded to {padded[1]}×{padded[0]})" if padded != tuple(hw) else "")
+    return f"natively at {own}" + (f" (padded to {padded[1]}×{padded[0]})" if padded != tuple(hw) else "")
 
 
 _CACHE: OrderedDict[str, bytes] = OrderedDict()

@@ -979,8 +979,9 @@ def test_live_caption_says_how_each_frame_ran(one_torch_thread: None) -> None:
     large = live_view(stream.name, stream.feed(np.full((512, 640), 40, np.uint8)), 1, (256, 256))
     assert small.caption == ("external, frame 0 — 300×200, ran resized to 256×256 (its map scaled back to "
                              "300×200)")
-    assert large.caption == ("external, frame 1 — 640×512, ran natively at its own size and at half size, "
-                             "320×256, resized to 256×256 (its map scaled back to 320×256); the two maps united")
+    assert large.caption == ("external, frame 1 — 640×512, ran as a pyramid: natively at its own size, and at half "
+                             "size (320×256) resized to 256×256 (its map scaled back to 320×256); the two maps "
+                             "united")
 
 
 def test_live_view_is_built_from_one_frame(one_torch_thread: None) -> None:

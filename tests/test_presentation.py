@@ -57,10 +57,14 @@ def test_chips_cover_every_detection_and_ground_truth_target_worst_first() -> No
     assert x <= 20 < x + w and y <= 70 < y + h
     assert hot.zoom >= 4 and hot.picture.shape[1] > 2 * 15 * 4  # magnified, input and heatmap side by side
     assert tuple(hot.picture[0, 0]) == palette.outcome(palette.HOT).bgr  # border in the outcome's colour
-    assert hot.caption.startswith("hot at (20, 70)")
+    assert hot.caption.startswith("hot at (20, 70)")  # a missed target has no detection number
+    ids = {(round(t.x), round(t.y)): t.id for t in kept}
+    for chip in chips[2:]:  # detections carry the number the overlay and the target table give them
+        assert chip.caption.startswith(f"#{ids[(round(chip.x), round(chip.y))]} ")
     # Without ground truth every detection is a plain detection chip.
     plain, total = target_chips(image, logits, kept, None)
     assert total == 2 and {c.outcome for c in plain} == {palette.DETECTION}
+    assert sorted(c.number for c in plain) == sorted(ids.values())
 
 
 def test_chip_limit_keeps_the_worst() -> None:
