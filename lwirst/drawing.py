@@ -51,10 +51,14 @@ def _text_thickness(scale: float) -> int:
 
 def _box(image: np.ndarray, box: tuple[int, int, int, int], color: tuple[int, int, int],
          thickness: int, label: str | None = None) -> None:
-    # Small targets are 1-10 px: a 2 px margin keeps the box from hiding the target.
+    # Small targets are 1-10 px: a 2 px margin keeps the box from hiding the target, and a box is at least
+    # 1/40 of the frame's longer side, so a 3 px target of a 1280x1024 frame shown 450 px wide still gets a
+    # box one can see (32 px of the frame, 11 on the screen).
     x, y, w, h = box
     pad = 2 + thickness
-    x0, y0, x1, y1 = x - pad, y - pad, x + w - 1 + pad, y + h - 1 + pad
+    least = max(image.shape[:2]) // 40
+    pad_x, pad_y = max(pad, (least - w + 1) // 2), max(pad, (least - h + 1) // 2)
+    x0, y0, x1, y1 = x - pad_x, y - pad_y, x + w - 1 + pad_x, y + h - 1 + pad_y
     cv2.rectangle(image, (x0, y0), (x1, y1), color, thickness, cv2.LINE_8)
     if label:
         scale, _ = _scale(image)
