@@ -28,8 +28,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="nominal input size recorded in the file; the axes stay dynamic, except for "
                              "size-dependent networks (Table IX's CPM), exported for this size only")
     int8 = parser.add_argument_group("int8 (experimental: check its accuracy with `lwirst bench`; in s8 the shipped "
-                                     "model lost 0.026 SIRST mIoU on a VNNI CPU and 0.249 on an AVX2 one "
-                                     "without VNNI, where int8 is not usable)")
+                                     "model lost 0.140 SIRST mIoU on a Zen 4 CPU (round 8's model 0.026), and "
+                                     "round 8's 0.249 on an AVX2 one without VNNI, where int8 is not usable)")
     int8.add_argument("--int8", choices=("s8", "u8"), default=None,
                       help="write a QDQ int8 network (s8: symmetric activations, the accurate one). Its "
                            "input is raw BGR pixels 0..255 (normalisation folded in, marked in the file; other "

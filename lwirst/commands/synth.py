@@ -32,7 +32,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     add("--preset", default=DEFAULT_PRESET,
         help=f"scene preset, or several comma-separated to cycle over scenes ({', '.join(PRESETS)}; default "
              f"{DEFAULT_PRESET}: calibrated to SIRST, the scenes the shipped model is made for). sky scenes are "
-             "harder: the shipped model finds 21%% of their targets against 94%% on sirst (100 scenes of "
+             "harder: the shipped model finds 24%% of their targets against 95%% on sirst (100 scenes of "
              "256x256, seed 0; see the README)")
     add("--black-hot", action="store_true", help="hot targets dark (grey levels inverted)")
     add("--test-fraction", type=number(float, lo=0, hi=1), default=0.25, help="share of scenes listed in test.txt")
