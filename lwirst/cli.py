@@ -67,14 +67,14 @@ def main(argv: list[str] | None = None) -> int:
         return 0 if not rest else 2
     logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING,
                         format="%(levelname)s %(name)s: %(message)s", handlers=[TerminalHandler()])
-    module = importlib.import_module(f"lwirst.commands.{args.command}")
-    sub = _OneLineParser(prog=f"lwirst {args.command}", description=COMMANDS[args.command])
-    module.add_arguments(sub)
-    sub_args = sub.parse_args(rest)
     if threading.current_thread() is threading.main_thread() and \
             signal.getsignal(signal.SIGTERM) is signal.SIG_DFL:
         signal.signal(signal.SIGTERM, _terminate)
-    try:
+    try:  # from the command's import on (torch takes seconds): Ctrl-C there is "interrupted" too
+        module = importlib.import_module(f"lwirst.commands.{args.command}")
+        sub = _OneLineParser(prog=f"lwirst {args.command}", description=COMMANDS[args.command])
+        module.add_arguments(sub)
+        sub_args = sub.parse_args(rest)
         code = int(module.run(sub_args) or 0)
         sys.stdout.flush()  # a closed pipe fails here, inside the handler below, not at the interpreter's exit
         return code

@@ -16,6 +16,7 @@ import dataclasses
 import json
 import logging
 import math
+import pickle
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -306,6 +307,10 @@ class Trainer:
                               "with --hard")
         if device == "auto":
             device = "cuda" if torch.cuda.is_available() else "cpu"
+        if device not in ("cpu", "cuda"):
+            raise LwirstError(f"--device {device}: expected auto, cpu or cuda")
+        if device == "cuda" and not torch.cuda.is_available():
+            raise LwirstError("--device cuda: this torch sees no CUDA device (a CPU build, or no GPU); use cpu or auto")
         self.device = torch.device(device)
         self.run_dir = Path(run_dir)
         self.config, self.recipe = config, recipe
@@ -330,7 +335,7 @@ class Trainer:
         self.epoch = 0
         self.best_iou = -1.0
         self.wall_seconds = 0.0
-        if resume and (self.run_dir / "state.pt").exists():
+        if resume and not self._replacing and (self.run_dir / "run.json").exists():
             self._load_state()
 
     def _run_header(self) -> dict[str, Any]:
@@ -341,11 +346,11 @@ class Trainer:
 
     def _check_run_dir(self, resume: bool, force: bool) -> None:
         run_json = self.run_dir / "run.json"
+        self._replacing = False
         if not run_json.exists():
             return
-        if force:
-            for name in ("state.pt", "last.safetensors", "best.safetensors", "metrics.csv", "run.json"):
-                (self.run_dir / name).unlink(missing_ok=True)
+        if force:  # the old run goes when the new one saves its first epoch: an interruption before loses neither
+            self._replacing = True
             return
         if not resume:
             raise LwirstError(
@@ -371,7 +376,15 @@ class Trainer:
                 )
 
     def _load_state(self) -> None:
-        state = torch.load(self.run_dir / "state.pt", map_location=self.device, weights_only=True)
+        path = self.run_dir / "state.pt"
+        if not path.exists():
+            raise LwirstError(f"cannot resume {self.run_dir}: its state.pt (weights, optimiser and epoch) is missing; "
+                              "its last.safetensors can start a new run (--init, with a new --run-dir)")
+        try:
+            state = torch.load(path, map_location=self.device, weights_only=True)
+        except (RuntimeError, OSError, ValueError, EOFError, pickle.UnpicklingError) as exc:
+            raise LwirstError(f"cannot resume {self.run_dir}: its state.pt is unreadable ({type(exc).__name__}); its "
+                              "last.safetensors can start a new run (--init, with a new --run-dir)") from exc
         self.model.load_state_dict(state["model"])
         self.optimizer.load_state_dict(state["optimizer"])
         if self.ema is not None:
@@ -442,6 +455,10 @@ class Trainer:
 
     def _save(self, record: EpochRecord, model: torch.nn.Module) -> None:
         self.run_dir.mkdir(parents=True, exist_ok=True)
+        if self._replacing:  # --force: the old run's files that this save does not overwrite go now
+            for name in ("best.safetensors", "metrics.csv"):
+                (self.run_dir / name).unlink(missing_ok=True)
+            self._replacing = False
         header = self._run_header()
         atomic_write(self.run_dir / "run.json", lambda p: p.write_text(jsonio.dumps(header, indent=2)))
         meta = {"epoch": record.epoch, "val_iou": record.val_iou, "recipe": self.recipe.to_dict(),

@@ -182,7 +182,7 @@ def test_the_end_of_a_run_says_which_checkpoint_holds_what(synth_dir: Path, tmp_
     best = max(rows, key=lambda row: (float(row["val_iou"]), -int(row["epoch"])))
     out = capsys.readouterr().out
     assert f"best.safetensors: epoch {best['epoch']}, the highest val IoU" in out
-    assert "--protocol resize --size 64 64 --grow-to off" in out
+    assert "--protocol resize --size 64 64 --grow-to off --confirm off" in out
     assert "last.safetensors: the EMA weights after epoch 2" in out  # the default recipe averages them
     assert load_checkpoint(run_dir / "best.safetensors")[2]["epoch"] == int(best["epoch"])
     assert main([*_train_args(tmp_path / "fixed", synth_dir, 1), "--val-split", ""]) == 0
@@ -287,3 +287,81 @@ def test_poly_schedule_decays_to_zero_after_warmup() -> None:
     lrs = [learning_rate(recipe, step, 100, 10) for step in range(100)]
     assert lrs[0] == pytest.approx(0.001) and lrs[9] == pytest.approx(0.01)
     assert all(a >= b for a, b in itertools.pairwise(lrs[9:])) and lrs[-1] < 0.001
+
+
+def test_a_run_is_never_lost_or_mislabelled_by_resume_force_or_init(synth_dir: Path, tmp_path: Path, capsys) -> None:
+    """The train audit's cases: --resume on a mistyped folder started a new run; --force wiped a run before the
+    new one saved anything; a resume without --init dropped the run's --init record and one with another --init
+    rewrote it; a lost or damaged state.pt restarted silently or printed a traceback."""
+    run_dir, init, other = tmp_path / "run", tmp_path / "init.safetensors", tmp_path / "other.safetensors"
+    save_checkpoint(init, build_model(config=NetConfig()), NetConfig())
+    torch.manual_seed(1)
+    save_checkpoint(other, build_model(config=NetConfig()), NetConfig())
+    assert main(["train", "--run-dir", str(tmp_path / "typo"), "--resume", "--threads", "1"]) == 1
+    assert "no run is saved there" in capsys.readouterr().err and not (tmp_path / "typo").exists()
+    assert main([*_train_args(run_dir, synth_dir, 3), "--init", str(init), "--until", "2"]) == 0
+    assert "continue with: lwirst train --run-dir" in capsys.readouterr().out  # a chunk says how to go on
+    recorded = json.loads((run_dir / "run.json").read_text())["data"]["init"]
+    assert main(["train", "--run-dir", str(run_dir), "--resume", "--init", str(other), "--threads", "1"]) == 1
+    assert "is not what it started from (init.safetensors" in capsys.readouterr().err
+    assert main(["train", "--run-dir", str(run_dir), "--resume", "--force"]) == 1
+    assert "pass one of them" in capsys.readouterr().err
+
+    # --force keeps the old run until the new one has an epoch of its own
+    recipe = RECIPES["default"].__class__(**{**RECIPES["default"].to_dict(), "epochs": 1, "size": 64,
+                                             "batch_size": 4})
+    data = open_dataset(synth_dir, "folder", "train")
+    Trainer(run_dir, NetConfig(), recipe, data, None, force=True, threads=1)
+    assert len(_metric_rows(run_dir)) == 2 and (run_dir / "best.safetensors").exists()
+
+    saved = (run_dir / "state.pt").read_bytes()
+    (run_dir / "state.pt").write_bytes(saved[:1000])
+    assert main(["train", "--run-dir", str(run_dir), "--resume", "--threads", "1"]) == 1
+    err = capsys.readouterr().err
+    assert "its state.pt is unreadable" in err and "Traceback" not in err
+    (run_dir / "state.pt").unlink()
+    assert main(["train", "--run-dir", str(run_dir), "--resume", "--threads", "1"]) == 1
+    assert "its state.pt (weights, optimiser and epoch) is missing" in capsys.readouterr().err
+    assert len(_metric_rows(run_dir)) == 2  # nothing retrained over it
+    (run_dir / "state.pt").write_bytes(saved)
+    assert main(["train", "--run-dir", str(run_dir), "--resume", "--threads", "1"]) == 0
+    assert [int(r["epoch"]) for r in _metric_rows(run_dir)] == [1, 2, 3]
+    assert json.loads((run_dir / "run.json").read_text())["data"]["init"] == recorded  # kept without --init
+
+
+def test_the_start_of_a_run_says_what_it_trains_and_warns_of_an_ema_that_barely_moves(
+        synth_dir: Path, tmp_path: Path, capsys) -> None:
+    """On a small dataset the default EMA (0.999) saved weights that were still almost the starting ones."""
+    assert main([*_train_args(tmp_path / "a", synth_dir, 1), "--ema-decay", "0.999", "--implant", "0.5"]) == 0
+    out = capsys.readouterr().out
+    plan = next(line for line in out.splitlines() if line.startswith("training: "))
+    real = len(open_dataset(synth_dir, "folder", "train"))
+    assert plan.startswith(f"training: {real} real frames + {round(0.5 * real)} implant, ")  # then the recipe's
+    assert "warning: the saved weights are an EMA (decay 0.999)" in out and "--ema-decay 0" in out
+    assert main([*_train_args(tmp_path / "b", synth_dir, 1), "--ema-decay", "0"]) == 0
+    assert "EMA" not in capsys.readouterr().out
+
+
+def test_train_binarises_soft_masks_as_its_error_advises(tmp_path: Path, capsys) -> None:
+    """The soft-mask error advised --mask-threshold, which only evaluate had."""
+    import cv2
+
+    data = tmp_path / "data"
+    data.mkdir()
+    for split, count in (("train", 4), ("val", 2)):
+        for i in range(count):
+            name = f"{split}{i}"
+            image = np.full((64, 64), 40, np.uint8)
+            image[20:24, 30:34] = 200
+            mask = np.zeros((64, 64), np.uint8)
+            mask[20:24, 30:34] = 255
+            mask[19, 30:34] = 96  # an anti-aliased edge
+            cv2.imwrite(str(data / f"{name}.png"), image)
+            cv2.imwrite(str(data / f"{name}_mask.png"), mask)
+        (data / f"{split}.txt").write_text("".join(f"{split}{i}\n" for i in range(count)))
+    args = ["train", "--run-dir", str(tmp_path / "run"), "--data-dir", str(data), "--dataset", "folder",
+            "--epochs", "1", *SMALL]
+    assert main(args) == 1
+    assert "--mask-threshold" in capsys.readouterr().err
+    assert main([*args, "--mask-threshold", "0.5"]) == 0
+    assert json.loads((tmp_path / "run" / "run.json").read_text())["data"]["mask_threshold"] == 0.5

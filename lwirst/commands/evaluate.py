@@ -13,6 +13,7 @@ from lwirst import jsonio
 from lwirst.commands.segment import (
     add_backend_argument,
     add_bf16_argument,
+    add_mask_threshold_argument,
     add_threads_argument,
     add_threshold_arguments,
     engine_from_args,
@@ -55,9 +56,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                              "split, named by the image (PNG masks 0/255, 8/16-bit probability maps, or .npy "
                              "logits/probabilities), at each image's own size; or an `lwirst segment` output "
                              "folder (its _logits.npy from --save-logits, else its _mask.png)")
-    parser.add_argument("--mask-threshold", type=number(float, lo=0, hi=1, hi_open=True), default=None,
-                        metavar="T", help="binarise ground-truth masks that are not strictly binary: target where "
-                                          "value > T x full scale (e.g. 0.5); without it such masks are refused")
+    add_mask_threshold_argument(parser)
     parser.add_argument("--suite", choices=SUITES,
                         help="score the cross-domain validation suite (built from SIRST val and generator "
                              "seeds training never draws) instead of --dataset/--split")

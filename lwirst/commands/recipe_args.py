@@ -3,6 +3,7 @@ finite numbers within a sane range, booleans parsed strictly."""
 
 from __future__ import annotations
 
+import argparse
 import dataclasses
 from collections.abc import Callable
 
@@ -22,13 +23,28 @@ RANGES: dict[str, tuple[float, float, bool]] = {
     "scale_max": (0.0, 100.0, True),
     "gain": (0.0, 0.999, False),
     "ema_decay": (0.0, 0.9999, False),
-    "implant": (0.0, 100.0, False),
-    "synthetic": (0.0, 100.0, False),
-    "negatives": (0.0, 100.0, False),
-    "upscale": (0.0, 1.0, False),
-    "mosaic": (0.0, 100.0, False),
+    "implant": (0.0, 10.0, False),  # shares per real frame, as `Recipe.validate` bounds them
+    "synthetic": (0.0, 10.0, False),
+    "negatives": (0.0, 10.0, False),
+    "mosaic": (0.0, 10.0, False),
+    "hard": (0.0, 10.0, False),
+    "upscale": (0.0, 1.0, False),  # probabilities
+    "hard_implant": (0.0, 1.0, False),
+    "colour": (0.0, 1.0, False),
+    "noise": (0.0, 1.0, False),
     "seed": (0, 2**32 - 1, False),
 }
+MULTIPLE_OF_8 = ("size",)  # the network halves a frame three times
+
+
+def _multiple_of_8(read: Callable[[str], object]) -> Callable[[str], object]:
+    """`read`, refusing a value that is not a multiple of 8."""
+    def checked(text: str) -> object:
+        value = read(text)
+        if isinstance(value, int) and value % 8:
+            raise argparse.ArgumentTypeError(f"{value} is not a multiple of 8")
+        return value
+    return checked
 
 
 def field_type(field: dataclasses.Field) -> tuple[Callable[[str], object], str | None]:
@@ -38,5 +54,6 @@ def field_type(field: dataclasses.Field) -> tuple[Callable[[str], object], str |
         return strict_bool, "BOOL"
     if kind in ("int", "float"):
         lo, hi, lo_open = RANGES.get(field.name, (0.0, 1e9, False))
-        return number(int if kind == "int" else float, lo=lo, hi=hi, lo_open=lo_open), None
+        read = number(int if kind == "int" else float, lo=lo, hi=hi, lo_open=lo_open)
+        return (_multiple_of_8(read) if field.name in MULTIPLE_OF_8 else read), None
     return str, None

@@ -180,6 +180,13 @@ def filter_from_args(args: argparse.Namespace) -> TargetFilter:
     return TargetFilter(args.min_size, args.max_size, args.min_ratio, args.max_ratio)
 
 
+def add_mask_threshold_argument(parser: argparse.ArgumentParser) -> None:
+    """--mask-threshold: ground truth that is not strictly binary (anti-aliased, JPEG), binarised on reading."""
+    parser.add_argument("--mask-threshold", type=number(float, lo=0, hi=1, hi_open=True), default=None,
+                        metavar="T", help="binarise ground-truth masks that are not strictly binary: target where "
+                                          "value > T x full scale (e.g. 0.5); without it such masks are refused")
+
+
 def run_line(segmenter: Segmenter, threshold: float, grow_to: float | None) -> str:
     """What a run used, in one line for its output: model, backend, protocol with any confirmation, threshold
     and masks."""

@@ -10,6 +10,7 @@ import math
 import os
 import shlex
 import sys
+from collections import Counter
 from pathlib import Path
 from typing import Any
 
@@ -17,8 +18,9 @@ from tqdm import tqdm
 
 from lwirst.checkpoint import file_hash, load_checkpoint
 from lwirst.commands.recipe_args import field_type
+from lwirst.commands.segment import add_mask_threshold_argument
 from lwirst.config import get_preset
-from lwirst.datasets import DATASET_HELP, UnknownSplitError, names_digest, open_dataset, resolve_data_dir
+from lwirst.datasets import DATASET_HELP, SegDataset, UnknownSplitError, names_digest, open_dataset, resolve_data_dir
 from lwirst.errors import LwirstError
 from lwirst.models import (
     DEFAULT_ARCHITECTURE,
@@ -39,6 +41,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--train-split", default=None, help="training split (default train; a split list of the "
                         "dataset; a folder without <split>.txt lists serves every image)")
     parser.add_argument("--val-split", default=None, help="validation split (default val); never the test split")
+    add_mask_threshold_argument(parser)
     parser.add_argument("--arch", choices=architecture_names(), default=None,
                         help=f"network architecture (default {DEFAULT_ARCHITECTURE}, or the config file's "
                              "'architecture' field)")
@@ -56,18 +59,25 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--resume", action="store_true",
                         help="continue the run in --run-dir with the network, recipe and data its run.json records "
                              "(options given here must match them)")
-    parser.add_argument("--force", action="store_true", help="overwrite a finished run in --run-dir")
+    parser.add_argument("--force", action="store_true",
+                        help="replace the run in --run-dir (finished or not) once the new run saves its first epoch")
     parser.add_argument("--until", type=number(int, lo=1, hi=100_000),
                         help="stop after this epoch (train in resumable chunks)")
     parser.add_argument("--threads", type=THREADS, default=os.cpu_count(), help="torch CPU threads")
-    parser.add_argument("--device", default="auto", help="auto (CUDA when present, else CPU), cpu or cuda")
+    parser.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda"),
+                        help="auto (CUDA when present, else CPU), cpu or cuda")
 
 
-DATA_DEFAULTS = {"dataset": "sirst", "train_split": "train", "val_split": "val"}
+DATA_DEFAULTS = {"dataset": "sirst", "train_split": "train", "val_split": "val", "mask_threshold": None}
 
 
 def run(args: argparse.Namespace) -> int:
+    if args.resume and args.force:
+        raise LwirstError("--resume continues the run in --run-dir and --force replaces it: pass one of them")
     saved = _saved_run(Path(args.run_dir)) if args.resume else None
+    if args.resume and saved is None:
+        raise LwirstError(f"cannot resume {args.run_dir}: no run is saved there (no run.json: the path is mistyped, "
+                          "or the run stopped before its first epoch); start it without --resume")
     _fill_data_options(args, saved)
     if args.val_split == "test":
         raise LwirstError("the test split must never be used for validation; choose another --val-split")
@@ -79,9 +89,10 @@ def run(args: argparse.Namespace) -> int:
     data_root = args.data_dir or os.environ.get("LWIRST_DATA_DIR")
     check_outputs({}, [data_root, args.init, args.config], folders={"--run-dir": args.run_dir})
     check_writable_folder(args.run_dir, "--run-dir")  # an unwritable or full run dir fails now
-    train_set = open_dataset(args.data_dir, args.dataset, args.train_split)
+    train_set = open_dataset(args.data_dir, args.dataset, args.train_split, mask_threshold=args.mask_threshold)
     try:
-        val_set = open_dataset(args.data_dir, args.dataset, args.val_split) if args.val_split else None
+        val_set = (open_dataset(args.data_dir, args.dataset, args.val_split, mask_threshold=args.mask_threshold)
+                   if args.val_split else None)
     except UnknownSplitError as exc:
         raise LwirstError(f"{exc}. Name a validation split with --val-split (never test), or pass "
                           "--val-split '' to train a fixed schedule without validation") from exc
@@ -90,6 +101,7 @@ def run(args: argparse.Namespace) -> int:
         print(f"warning: {overlap} validation image(s) are also training images; validation scores are "
               "in-sample and the 'best' checkpoint is not an independent choice")
     data_info = {"dataset": args.dataset, "train_split": args.train_split, "val_split": args.val_split,
+                 "mask_threshold": args.mask_threshold,
                  "train_images": len(train_set), "val_images": len(val_set) if val_set else 0,
                  "val_overlap": overlap, "data_dir": str(resolve_data_dir(args.data_dir).resolve()),
                  "train_names": names_digest(train_set),
@@ -98,6 +110,7 @@ def run(args: argparse.Namespace) -> int:
         data_info["init"] = {"file": Path(args.init).name, "sha256": file_hash(args.init)}
         data_info["init_path"] = str(Path(args.init).resolve())
     if args.resume:
+        _keep_init(Path(args.run_dir), saved or {}, data_info)
         _check_same_data(Path(args.run_dir), data_info)
     trainer = Trainer(args.run_dir, config, recipe, train_set, val_set, data_info=data_info,
                       resume=args.resume, force=args.force, threads=args.threads, device=args.device,
@@ -106,6 +119,8 @@ def run(args: argparse.Namespace) -> int:
         print(f"{args.run_dir}: already finished ({trainer.epoch} epochs); use --force to retrain")
         print(_summary(Path(args.run_dir), trainer.epoch, recipe, val_set is not None))
         return 0
+    for line in _plan(trainer, recipe, val_set):
+        print(line)
     bar = tqdm(total=None, unit="batch", leave=False, dynamic_ncols=True)
 
     def progress(step: int, steps: int, loss: float) -> None:
@@ -124,7 +139,7 @@ def run(args: argparse.Namespace) -> int:
         trainer.fit(until=args.until, on_epoch=on_epoch, progress=progress)
     except KeyboardInterrupt:
         bar.close()
-        print(_interrupted(args.run_dir, trainer.epoch, recipe.epochs), file=sys.stderr)
+        print(_interrupted(args.run_dir, trainer.epoch, recipe.epochs, replacing=args.force), file=sys.stderr)
         return 130
     finally:
         bar.close()
@@ -132,18 +147,44 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
+EMA_KEEP_WARNING = 0.05  # the share of its starting weights an EMA may still hold at the end without a warning
+
+
+def _plan(trainer: Trainer, recipe: Recipe, val_set: SegDataset | None) -> list[str]:
+    """What the run will do, before its first step: frames per epoch (real and generated), steps, device, and a
+    warning when the EMA of the weights, the saved weights, would still be mostly the starting ones."""
+    kinds = Counter(kind for kind, _ in trainer.train_set.items)
+    made = ", ".join(f"{n} {kind}" for kind, n in kinds.items() if kind != "real")
+    steps = max(1, len(trainer.train_set) // recipe.batch_size)
+    left = steps * (recipe.epochs - trainer.epoch)
+    first = trainer.epoch + 1
+    epochs = f"epochs {first}-{recipe.epochs}" if first < recipe.epochs else f"epoch {first}"
+    lines = [f"training: {kinds['real']} real frames{f' + {made} generated' if made else ''} per epoch, "
+             f"{steps} steps of {recipe.batch_size}, {epochs} on {trainer.device}; "
+             + (f"validation: {len(val_set)} frames" if val_set is not None else "no validation")]
+    start = "starting weights" if trainer.epoch == 0 else "weights it holds now"
+    kept = recipe.ema_decay ** left if recipe.ema_decay else 0.0
+    if kept > EMA_KEEP_WARNING:
+        lines.append(f"warning: the saved weights are an EMA (decay {recipe.ema_decay:g}); over the {left} steps "
+                     f"left it keeps {kept:.0%} of the {start}. On a small dataset or a short run, "
+                     "pass --ema-decay 0 (or a lower decay) to save the trained weights themselves")
+    return lines
+
+
 def _summary(run_dir: Path, epoch: int, recipe: Recipe, validated: bool) -> str:
     """Where the run stands and which checkpoint holds what, by which rule: a user picks one to evaluate."""
     weights = "EMA weights" if recipe.ema_decay else "weights"
     lines = [f"run directory: {run_dir} (epoch {epoch}/{recipe.epochs}; per-epoch log: metrics.csv)",
              f"  last.safetensors: the {weights} after epoch {epoch}"]
+    if epoch < recipe.epochs:
+        lines.append(f"  continue with: lwirst train --run-dir {shlex.quote(str(run_dir))} --resume")
     if not validated:
         lines.append("  no validation split: no best.safetensors; use last.safetensors")
         return "\n".join(lines)
     best_epoch, best_iou = _best_epoch(run_dir / "metrics.csv")
     lines.append(f"  best.safetensors: epoch {best_epoch}, the highest val IoU ({best_iou:.4f}): pixel IoU at "
                  f"probability 0.5 with every val frame resized to {recipe.size}x{recipe.size}, as `lwirst evaluate "
-                 f"--protocol resize --size {recipe.size} {recipe.size} --grow-to off` scores it")
+                 f"--protocol resize --size {recipe.size} {recipe.size} --grow-to off --confirm off` scores it")
     return "\n".join(lines)
 
 
@@ -155,10 +196,12 @@ def _best_epoch(metrics: Path) -> tuple[int, float]:
     return max(scored, key=lambda row: (row[1], -row[0])) if scored else (0, math.nan)
 
 
-def _interrupted(run_dir: str, epoch: int, epochs: int) -> str:
-    """What Ctrl-C leaves and how to go on: finished epochs are saved, the one under way is lost."""
+def _interrupted(run_dir: str, epoch: int, epochs: int, replacing: bool = False) -> str:
+    """What Ctrl-C leaves and how to go on: finished epochs are saved, the one under way is lost; a run that
+    --force was to replace stays until the new one saves its first epoch."""
     if epoch == 0:
-        return "interrupted before the first epoch finished; nothing was saved (run the same command again)"
+        kept = f"; the run --force was to replace is still in {run_dir}" if replacing else ""
+        return f"interrupted before the first epoch finished; nothing was saved{kept} (run the same command again)"
     return (f"interrupted: epochs 1-{epoch} of {epochs} are saved in {run_dir}; continue with: "
             f"lwirst train --run-dir {shlex.quote(str(run_dir))} --resume")
 
@@ -268,11 +311,28 @@ def _network_config(args: argparse.Namespace, saved: dict[str, Any] | None = Non
     return get_architecture(args.arch).config()
 
 
+def _keep_init(run_dir: Path, saved: dict[str, Any], data_info: dict[str, Any]) -> None:
+    """On --resume the run keeps the record of the weights it started from (the weights themselves come from
+    state.pt): without --init the recorded one stays, and an --init given must be that checkpoint (by content;
+    it may have moved)."""
+    recorded = saved.get("data", {})
+    if "init" not in data_info:
+        data_info.update({key: recorded[key] for key in ("init", "init_path") if key in recorded})
+        return
+    started = recorded.get("init")
+    if not started or started.get("sha256") != data_info["init"]["sha256"]:
+        was = f"{started.get('file', '?')} (sha256 {started.get('sha256', '?')[:12]})" if started else \
+            "seeded random weights"
+        raise LwirstError(f"cannot resume {run_dir}: --init {data_info['init']['file']} is not what it started "
+                          f"from ({was}); drop --init, or start a new --run-dir")
+
+
 def _check_same_data(run_dir: Path, data_info: dict[str, object]) -> None:
-    """`--resume` refuses another dataset, split or data folder than the run was started on
-    (fields an older run.json lacks are not compared)."""
+    """`--resume` refuses another dataset, split or data folder than the run was started on (fields an older
+    run.json lacks are not compared, nor where its --init file lies: `_keep_init` compares its content)."""
     saved = (_saved_run(run_dir) or {}).get("data", {})
-    differ = sorted(key for key, value in data_info.items() if key in saved and saved[key] != value)
+    differ = sorted(key for key, value in data_info.items()
+                    if key in saved and key != "init_path" and saved[key] != value)
     if differ:
         shown = ", ".join(f"{key} {saved[key]!r} -> {data_info[key]!r}" for key in differ[:3])
         raise LwirstError(f"cannot resume {run_dir}: its data differs ({shown}); resume with the run's "
