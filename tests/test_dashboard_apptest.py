@@ -273,9 +273,9 @@ def test_single_frame_says_whether_the_frame_ran_resized_or_natively() -> None:
     at.file_uploader(key="image_upload").set_value(("big.png", png(big), "image/png")).run()
     assert not at.exception
     captions = [c.value for c in at.caption]
-    assert any(c.startswith("This 700×600 frame ran natively at its own size (padded to 704×600) and at half "
-                            "size, 350×300, resized to 256×256 (its map scaled back to 350×300); the two maps "
-                            "united") for c in captions), captions
+    assert any(c.startswith("This 700×600 frame ran as a pyramid: natively at its own size (padded to 704×600), "
+                            "and at half size (350×300) resized to 256×256 (its map scaled back to 350×300); the "
+                            "two maps united") for c in captions), captions
 
 
 CONSENSUS_NOTE = f", with scale consensus at {DASHBOARD_SCALE:g}x (a target must also show in a second run"
@@ -607,7 +607,7 @@ def test_a_dataset_changed_while_the_server_runs_is_read_again(monkeypatch: pyte
     at.run()
     assert f"(test, {len(test) + 1} images)" in at.selectbox(key="dataset_image").label
     def truth_chips() -> list[str]:  # chips of ground-truth targets: found ("ok") or missed
-        return [c for c in chip_captions(at) if c.startswith(("ok ", "miss "))]
+        return [c for c in chip_captions(at) if " ok at " in f" {c}" or c.startswith("miss ")]  # "#2 ok at (...)"
 
     assert truth_chips()
     mask = root / "masks" / f"{test[0]}.png"

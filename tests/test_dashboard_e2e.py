@@ -233,7 +233,7 @@ def shoot(page: Page, name: str) -> None:
 
 
 def chip_places(page: Page) -> list[tuple[int, int]]:
-    """Centroids named by the target chips' captions ("ok at (163, 108) ×6")."""
+    """Centroids named by the target chips' captions ("#2 ok at (163, 108) ×6")."""
     places = []
     for caption in page.get_by_test_id("stImageCaption").all_inner_texts():
         if " at (" in caption:
