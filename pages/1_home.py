@@ -3,6 +3,8 @@ chosen model's card as tables and prose, a glossary of the field's terms and lin
 
 from __future__ import annotations
 
+import dataclasses
+
 import pandas as pd
 import streamlit as st
 
@@ -61,8 +63,8 @@ def demo_result(report: FrameReport) -> None:
         pd_.metric("Pd", f"{report.metrics['Pd']:.2f}", help=card_view.help_for("Pd"))
         iou.metric("IoU", f"{report.metrics['IoU']:.2f}", help=card_view.help_for("mIoU"))
     views.legend()
-    views.chip_strip(report.chips[:4], min(report.targets_total, len(report.chips[:4])) or report.targets_total,
-                     width=200)
+    chips = [dataclasses.replace(chip, number=None) for chip in report.chips[:4]]  # the picture shows no #ids
+    views.chip_strip(chips, min(report.targets_total, len(chips)) or report.targets_total, width=200)
 
 
 def demo_actions(where: common.DataChoice, index: int) -> None:
