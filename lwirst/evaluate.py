@@ -42,7 +42,7 @@ from lwirst.metrics import (
 )
 from lwirst.paper import PAPER_SIZE
 from lwirst.postprocess import GROW_TO, TargetFilter, describe_growth, describe_threshold, detect, probability_of
-from lwirst.predictions import PredictionFolder
+from lwirst.predictions import PredictionFolder, saturated
 from lwirst.rounding import round_floats
 from lwirst.saliency import Saliency
 from lwirst.scoring import OPERATOR, SUMMARY, metric_spec, metric_specs, plugin_metrics, plugin_results, view_keys
@@ -323,8 +323,18 @@ def evaluate_predictions(predictions: str | Path, dataset: SegDataset, *, thresh
 
     Not cached: the files are read, not computed."""
     folder = PredictionFolder(predictions, dataset.names)
-    return _score(dataset, lambda sample: folder.saliency(sample.name, sample.mask.shape[:2]), folder.describe(),
-                  threshold, grow_to, progress=progress, keep_saliency=False, timed=False)
+    binary = 0  # saved binary masks, whose "curves" are one operating point
+
+    def predict(sample: Sample) -> Saliency:
+        nonlocal binary
+        saved = folder.saliency(sample.name, sample.mask.shape[:2])
+        binary += saturated(saved.logits)
+        return saved
+
+    result = _score(dataset, predict, folder.describe(), threshold, grow_to, progress=progress,
+                    keep_saliency=False, timed=False)
+    result.protocol["binary_predictions"] = binary
+    return result
 
 
 def _score(dataset: SegDataset, predict: Callable[[Sample], Saliency], describe: dict[str, Any], threshold: float,
@@ -465,6 +475,9 @@ def summary_lines(result: EvalResult, names: Sequence[str] | None = None) -> lis
         absent = "; ".join(why for _, text, why in shown if text == why)  # e.g. no target-free frame
         lines.append("  ".join(f"{label} {text}" for label, text, why in shown if text != why)
                      + (f"  ({absent})" if absent else ""))
+    if p.get("binary_predictions") and p["binary_predictions"] == m.get("images"):
+        lines.append("saved binary masks: the threshold and mask growth change nothing, and AUC, AP and the curves "
+                     "rest on one operating point (save probability maps or logits to compare curves)")
     if m.get("empty_frames") and "niou" in m:  # where nIoU's conventions part, say which one this is
         lines.append(f"niou over {m['empty_frames']} target-free image(s) too: {NIOU_CONVENTION}")
     return lines

@@ -136,6 +136,14 @@ def _listed(items: list[str]) -> str:
     return ", ".join(items[:SHOWN]) + more
 
 
+_SATURATED = float(np.log((1 - EPS) / EPS)) - 1e-3  # |logit| of a saved 0 or 1, less float32's rounding
+
+
+def saturated(logits: np.ndarray) -> bool:
+    """Whether a saved map is all 0 and 1 (a binary mask): no threshold strictly between moves any pixel."""
+    return bool(np.all(np.abs(logits) >= _SATURATED))
+
+
 def _to_logits(probability: np.ndarray) -> np.ndarray:
     p = np.clip(probability.astype(np.float64), EPS, 1 - EPS)
     return np.log(p / (1 - p)).astype(np.float32)

@@ -20,7 +20,7 @@ from lwirst.commands import evaluate as evaluate_command
 from lwirst.commands.segment import threshold_from_args
 from lwirst.datasets import fingerprint, open_dataset
 from lwirst.errors import LwirstError
-from lwirst.evaluate import evaluate_predictions
+from lwirst.evaluate import evaluate_predictions, summary_lines
 from lwirst.inference import Segmenter
 from lwirst.metrics import PdFa, PixelMetrics
 from lwirst.postprocess import GROW_TO, detect
@@ -107,6 +107,23 @@ def test_saved_predictions_score_as_the_model_does(world: dict, tmp_path: Path) 
         assert result.metrics["fa"] == pdfa.compute()["fa"]
         assert math.isnan(result.metrics["fps"])  # files were read, nothing ran
         assert result.metrics["images"] == IMAGES
+
+
+def test_saved_binary_masks_are_said_to_be_one_operating_point(world: dict, tmp_path: Path) -> None:
+    """The header printed a threshold and mask growth for 0/255 masks, which neither can change, and an AUC that
+    is one point's; a folder of masks says so, one with any map or logits does not."""
+    masks, mixed = tmp_path / "masks", tmp_path / "mixed"
+    masks.mkdir()
+    for name, logits in world["logits"].items():
+        cv2.imwrite(str(masks / f"{name}.png"), np.where(logits > 0, 255, 0).astype(np.uint8))
+    _write_predictions(world, mixed)
+    said = "saved binary masks: the threshold and mask growth change nothing"
+    only_masks = evaluate_predictions(masks, world["dataset"])
+    assert only_masks.protocol["binary_predictions"] == IMAGES
+    assert any(line.startswith(said) for line in summary_lines(only_masks))
+    assert not any(line.startswith(said) for line in summary_lines(evaluate_predictions(mixed, world["dataset"])))
+    stricter = evaluate_predictions(masks, world["dataset"], threshold=math.log(0.999 / 0.001))
+    assert stricter.metrics["miou"] == only_masks.metrics["miou"]  # what the line says
 
 
 def test_ground_truth_as_probability_maps_scores_perfectly(world: dict, tmp_path: Path) -> None:
