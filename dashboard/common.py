@@ -344,8 +344,13 @@ def engine() -> Engine:
     version = str(path.stat().st_mtime_ns) if path is not None and path.exists() else "demo"
     return Engine(str(path) if path is not None else None, version,
                   st.session_state.get("backend", default_backend()), st.session_state.get("protocol", "auto"),
-                  DASHBOARD_SCALE if st.session_state.get("consensus", CONSENSUS_ON) else None,
-                  bool(st.session_state.get("mirror", DEFAULT_MIRROR)))
+                  *chosen_confirmation())
+
+
+def chosen_confirmation() -> tuple[float | None, bool]:
+    """The sidebar's scale consensus (its enlargement; None: off) and mirror check, without finding the models."""
+    return (DASHBOARD_SCALE if st.session_state.get("consensus", CONSENSUS_ON) else None,
+            bool(st.session_state.get("mirror", DEFAULT_MIRROR)))
 
 
 def model_path(chosen: Engine) -> Path | None:
@@ -614,9 +619,8 @@ def postprocess_controls() -> Postprocess:
                      "into 8-connected targets, keep targets whose size and aspect ratio pass the filter (Eq. 4)")
         threshold = st.slider("Threshold (logit)", *THRESHOLD_RANGE, step=0.1, key="threshold",
                               help=help_for("threshold", "logit"))
-        running = engine()
         st.caption(f"= probability {probability_text(threshold, 3)}; {describe_growth(GROW_TO)}"
-                   + cut_masks(threshold, running.confirm, running.mirror))
+                   + cut_masks(threshold, *chosen_confirmation()))
         _open_collapsed("size_range", 1, SIZE_CAP)
         size = st.slider("Target size (pixels, ends excluded)", 0, SIZE_CAP, key="size_range", on_change=_keep_open,
                          args=("size_range", 1, SIZE_CAP),

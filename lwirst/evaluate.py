@@ -350,6 +350,7 @@ def _score(dataset: SegDataset, predict: Callable[[Sample], Saliency], describe:
     plugins = plugin_metrics(0.5)
     rows, saliency = [], {}
     decoded: Counter[str] = Counter()  # frames read through a pseudo-colour palette, by palette
+    as_colour = 0  # colour frames no known palette decoded, run on their colours
     model_seconds = 0.0
     for index in range(len(dataset)):
         sample = dataset.load(index)
@@ -359,6 +360,7 @@ def _score(dataset: SegDataset, predict: Callable[[Sample], Saliency], describe:
         logits = predicted.logits
         mask = sample.mask
         decoded.update([predicted.palette] if predicted.palette else [])
+        as_colour += predicted.as_colour
         found = detect(logits, threshold, grow_to).mask
         for metric in (pixel, pdfa, *plugins):
             metric.update(found, mask)
@@ -404,6 +406,7 @@ def _score(dataset: SegDataset, predict: Callable[[Sample], Saliency], describe:
                 "threshold": threshold, "threshold_probability": probability_of(threshold),
                 "masks": describe_growth(grow_to) + cut_masks(threshold, *confirmation(describe)),
                 **({"decoded_palettes": dict(decoded)} if decoded else {}),
+                **({"colour_as_is": as_colour} if as_colour else {}),
                 "dataset": dataset.name, "split": dataset.split,
                 "data_fingerprint": data_fingerprint(dataset), "scored_at": "each image's own resolution",
                 "pd_fa": "DNANet convention: 8-connected, centroid distance < 3 px", "niou": NIOU_CONVENTION,
@@ -445,14 +448,18 @@ def rescore(saliency: dict[str, np.ndarray], masks: dict[str, np.ndarray], thres
 
 def palette_text(protocol: Mapping[str, Any]) -> str:
     """How colour frames were read, for a summary's protocol: "; pseudo-colour decoding off" when it was off,
-    "; 3 frames decoded from palette jet" when frames were decoded, else ""."""
+    else the frames decoded ("; 3 frame(s) decoded from pseudo-colour palette(s) jet") and the colour frames
+    no known palette decoded, or ""."""
     if protocol.get("palettes") is False:
         return "; pseudo-colour decoding off (colour frames ran as BGR)"
     decoded = protocol.get("decoded_palettes") or {}
-    if not decoded:
-        return ""
-    names = ", ".join(sorted(decoded))
-    return f"; {sum(decoded.values())} frame(s) decoded from pseudo-colour palette(s) {names}"
+    said = ""
+    if decoded:
+        said = f"; {sum(decoded.values())} frame(s) decoded from pseudo-colour palette(s) {', '.join(sorted(decoded))}"
+    if protocol.get("colour_as_is"):
+        said += (f"; {protocol['colour_as_is']} colour frame(s) no known palette decoded ran on their colours (the "
+                 "network learnt grey frames)")
+    return said
 
 
 def summary_lines(result: EvalResult, names: Sequence[str] | None = None) -> list[str]:

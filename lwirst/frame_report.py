@@ -18,10 +18,9 @@ from lwirst.drawing import (
     outcome_boxes,
     overlay,
 )
-from lwirst.imageio import to_bgr, to_uint8
+from lwirst.imageio import to_bgr
 from lwirst.metrics import image_record
 from lwirst.palette import CORRECT, FALSE_ALARM
-from lwirst.palettes import colourful
 from lwirst.pipeline import FrameResult
 from lwirst.postprocess import TargetFilter
 
@@ -57,7 +56,7 @@ class FrameReport:
     chips: list[Chip] = field(default_factory=list)
     targets_total: int = 0
     palette: str = ""  # the pseudo-colour palette the frame was decoded from before the network, if any
-    colour_as_is: bool = False  # a colour frame no known palette decoded: the network ran on its colours
+    as_colour: bool = False  # a colour frame no known palette decoded: the network ran on its colours
     heat: HeatScale | None = None  # what the heatmap's colours mean (it carries no colour bar of its own)
     protocol: str = ""  # the input protocol this frame ran with ("resize" or "native": "auto" resolved)
 
@@ -74,7 +73,7 @@ def frame_report(image: np.ndarray, result: FrameResult, scale: str = "probabili
     table = result.kept.to_frame().loc[:, list(TABLE_COLUMNS)]
     report = FrameReport(to_bgr(image), heatmap(result.saliency, scale, colorbar=False), overlay(image, result.kept),
                          len(result.detections), len(result.kept), table, palette=result.saliency.palette,
-                         colour_as_is=not result.saliency.palette and colourful(to_uint8(image)),
+                         as_colour=result.saliency.as_colour,
                          heat=heat_scale(result.saliency, scale), protocol=result.saliency.protocol)
     report.chips, report.targets_total = target_chips(image, result.saliency.logits, result.kept, mask,
                                                       result.threshold, margin, scale, limit=chip_limit)

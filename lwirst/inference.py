@@ -30,6 +30,7 @@ import os
 from collections import OrderedDict
 from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import NamedTuple
 
 import cv2
 import numpy as np
@@ -213,6 +214,15 @@ def grey_plane(image: np.ndarray) -> np.ndarray | None:
         return image[..., 0]
     b, g, r = image[..., 0], image[..., 1], image[..., 2]
     return b if np.array_equal(b, g) and np.array_equal(g, r) else None
+
+
+class Decoded(NamedTuple):
+    """One frame as `Segmenter` reads it (`Segmenter._decoded`)."""
+
+    kind: str  # the input convention (RAW_GREY, RAW_BGR or RGB)
+    pixels: np.ndarray  # the 8-bit pixels it takes
+    palette: str  # the pseudo-colour palette decoded, or ""
+    as_colour: bool  # a colour frame no known palette decoded: the network runs on its colours
 
 
 class Segmenter:
@@ -439,14 +449,16 @@ class Segmenter:
             chw, _ = pad_to_multiple(chw, NATIVE_MULTIPLE)
         return np.ascontiguousarray(chw, dtype=np.float32)
 
-    def _decoded(self, image: np.ndarray) -> tuple[str, np.ndarray, str]:
-        """(input convention, the 8-bit pixels it takes, palette decoded or "")."""
+    def _decoded(self, image: np.ndarray) -> Decoded:
+        """How one frame is read: its input convention and 8-bit pixels, the palette decoded, and whether it is a
+        colour frame that no known palette decoded (logged once per Segmenter)."""
         image = to_uint8(check_image(image))
-        palette = ""
+        palette, as_colour = "", False
         if self.palettes and image.ndim == 3 and image.shape[2] == 3:
             image, palette = as_intensity(image)
-            seen = palette or "?"  # "?": colour no known palette drew
-            if seen not in self._palettes_seen and (palette or colourful(image)):
+            as_colour = not palette and colourful(image)
+            seen = palette or ("?" if as_colour else "")  # "?": colour no known palette drew
+            if seen and seen not in self._palettes_seen:
                 self._palettes_seen.add(seen)
                 if palette:
                     log.info("%s: frames drawn with the %r palette run as the intensity they encode",
@@ -456,7 +468,7 @@ class Segmenter:
                                 "colours; the network learnt grey frames, so targets may be missed (convert such "
                                 "frames to grey intensity)")
         kind, pixels = self._kind_of(image)
-        return kind, pixels, palette
+        return Decoded(kind, pixels, palette, as_colour)
 
     def prepare(self, image: np.ndarray) -> tuple[Backend, np.ndarray]:
         """The backend one frame goes to and its network input (C x H' x W') for its first run, for
@@ -466,9 +478,9 @@ class Segmenter:
     def prepare_runs(self, image: np.ndarray) -> list[tuple[Backend, np.ndarray]]:
         """The backend and network input (C x H' x W') of every run the protocol makes of one frame (a
         pyramid's two levels; consensus runs aside), for benchmarks that time the network alone."""
-        kind, pixels, _ = self._decoded(image)
-        return [(self._net(kind), self._prepare(fed, kind, view=view))
-                for fed, view in self._levels(pixels, self.frame_protocol(pixels.shape[:2]))]
+        frame = self._decoded(image)
+        return [(self._net(frame.kind), self._prepare(fed, frame.kind, view=view))
+                for fed, view in self._levels(frame.pixels, self.frame_protocol(frame.pixels.shape[:2]))]
 
     def _levels(self, pixels: np.ndarray, protocol: str) -> list[tuple[np.ndarray, str]]:
         """The pixels each run of `runs` feeds ("resize" or "native"): the frame, or it reduced (INTER_AREA)."""
@@ -517,24 +529,24 @@ class Segmenter:
         run is repeated enlarged and the pixels both see are `agreed` at the size it ran at; the frame's map
         is then its blobs (after any union) that hold an agreed pixel, whole (`lwirst.consensus`)."""
         decoded = [self._decoded(image) for image in images]
-        protocols = [self.frame_protocol(pixels.shape[:2]) for _, pixels, _ in decoded]
+        protocols = [self.frame_protocol(frame.pixels.shape[:2]) for frame in decoded]
         items, owners = [], []
-        for index, ((kind, pixels, _), protocol) in enumerate(zip(decoded, protocols, strict=True)):
-            mirrored = self.mirrors(pixels.shape[:2])
-            for fed, view in self._levels(pixels, protocol):
-                items.append((kind, fed, view, mirrored))
+        for index, (frame, protocol) in enumerate(zip(decoded, protocols, strict=True)):
+            mirrored = self.mirrors(frame.pixels.shape[:2])
+            for fed, view in self._levels(frame.pixels, protocol):
+                items.append((frame.kind, fed, view, mirrored))
                 owners.append(index)
         primaries: list[np.ndarray | None] = [None] * len(decoded)
         kept: list[np.ndarray | None] = [None] * len(decoded)
         for index, (level, agreed_level) in zip(owners, self._maps(items, batch_size), strict=True):
-            hw = decoded[index][1].shape[:2]
+            hw = decoded[index].pixels.shape[:2]
             primaries[index] = _united(primaries[index], level, hw)
             if agreed_level is not None:
                 kept[index] = _united(kept[index], agreed_level, hw)
         maps = [p if k is None else whole_blobs(k, p) for p, k in zip(primaries, kept, strict=True)]
-        return [Saliency(np.ascontiguousarray(m, dtype=np.float32), protocol, self.backend.name, palette,
-                         self.confirm, self.mirrors(m.shape))
-                for m, protocol, (_, _, palette) in zip(maps, protocols, decoded, strict=True)]
+        return [Saliency(np.ascontiguousarray(m, dtype=np.float32), protocol, self.backend.name, frame.palette,
+                         self.confirm, self.mirrors(m.shape), frame.as_colour)
+                for m, protocol, frame in zip(maps, protocols, decoded, strict=True)]
 
     def mirrors(self, hw: tuple[int, int]) -> bool:
         """Whether a frame of size `hw` gets the mirrored confirmation run: with `mirror`, a `large_frame`."""

@@ -25,6 +25,7 @@ class Saliency:
     palette: str = ""  # the pseudo-colour palette the frame was decoded from (`lwirst.palettes`), if any
     confirm: float | None = None  # enlargement of the scale-consensus run (`lwirst.consensus`), if one ran
     mirrored: bool = False  # whether a mirrored run confirmed it too (`lwirst.consensus`, large frames)
+    as_colour: bool = False  # a colour frame no known palette decoded: the network ran on its colours
 
     @property
     def probability(self) -> np.ndarray:

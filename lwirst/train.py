@@ -318,7 +318,7 @@ class Trainer:
         self.data_info = data_info or {}
         if threads:
             torch.set_num_threads(threads)
-        self._check_run_dir(resume, force)
+        self._replacing = self._check_run_dir(resume, force)  # --force: the old run goes at the first save
         self.train_set = TrainSet(train_set, recipe)
         torch.manual_seed(recipe.seed)  # the initial weights are part of the run's determinism
         self.model = build_model(config=config).to(self.device)
@@ -344,14 +344,14 @@ class Trainer:
                   "recipe": self.recipe.to_dict(), "data": self.data_info}
         return json.loads(jsonio.dumps(header))
 
-    def _check_run_dir(self, resume: bool, force: bool) -> None:
+    def _check_run_dir(self, resume: bool, force: bool) -> bool:
+        """Refuse a run dir whose run this one may not take over; True when `force` replaces a run there (its
+        files go when the new run saves its first epoch, so an interruption before loses neither)."""
         run_json = self.run_dir / "run.json"
-        self._replacing = False
         if not run_json.exists():
-            return
-        if force:  # the old run goes when the new one saves its first epoch: an interruption before loses neither
-            self._replacing = True
-            return
+            return False
+        if force:
+            return True
         if not resume:
             raise LwirstError(
                 f"{self.run_dir} already holds a run; pass --resume to continue it or --force to overwrite it"
@@ -374,6 +374,7 @@ class Trainer:
                     f"cannot resume {self.run_dir}: its {key} differs in {', '.join(diff)}; "
                     "use a new --run-dir or the same settings"
                 )
+        return False
 
     def _load_state(self) -> None:
         path = self.run_dir / "state.pt"

@@ -106,7 +106,7 @@ def pictures(report: FrameReport, scale: str) -> None:
     if report.palette:
         st.caption(f"The input is drawn with the {report.palette!r} pseudo-colour palette: the network ran on the "
                    "intensity it encodes (`lwirst.palettes`).")
-    elif report.colour_as_is:
+    elif report.as_colour:
         st.warning("This frame is in colour, and no pseudo-colour palette the decoder knows drew it "
                    "(`lwirst.palettes`), so the network ran on its colours. It learnt grey frames: targets may "
                    "be missed. A thermal palette it does not know is best converted to grey intensity before "

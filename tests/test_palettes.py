@@ -116,14 +116,14 @@ def test_a_colour_frame_no_palette_decodes_is_flagged_and_logged_once(caplog: py
     with caplog.at_level("WARNING", logger="lwirst.inference"):
         unknown = frame_report(coloured, pipeline.process(coloured))
         pipeline.process(coloured)
-    assert unknown.colour_as_is and not unknown.palette
+    assert unknown.as_colour and not unknown.palette
     warned = [r.message for r in caplog.records]
     assert len(warned) == 1 and warned[0].startswith("a colour frame drawn with no pseudo-colour palette")
     jet = palettes()["jet"][grey]
     tinted = cv2.cvtColor(grey, cv2.COLOR_GRAY2BGR)
     tinted[..., 0] = (tinted[..., 0] * 0.96).astype(np.uint8)  # a mild cast, as SIRST's colour frames have
     for quiet in (jet, grey, tinted):
-        assert not frame_report(quiet, pipeline.process(quiet)).colour_as_is
+        assert not frame_report(quiet, pipeline.process(quiet)).as_colour
     assert not colourful(grey) and not colourful(tinted) and colourful(jet)
 
 

@@ -82,14 +82,14 @@ def test_segment_writes_every_output(tmp_path: Path, checkpoint: Path, capsys: p
         assert record["filter"]["min_size"] == 1 and len(record["targets"]) == len(table)
         assert record["found"] == len(table) + len(record["dropped_ids"])
         assert record["model"]["protocol"] == "native"
-        assert record["ran"] == {"protocol": "native", "mirrored": False, "palette": None}
+        assert record["ran"] == {"protocol": "native", "mirrored": False, "palette": None, "as_colour": False}
     assert capsys.readouterr().out.count("targets (") == 2
     jet = tmp_path / "c" / "jet.png"  # "auto" and a palette: the record says what they resolved to
     jet.parent.mkdir()
     cv2.imwrite(str(jet), cv2.applyColorMap(scene(), cv2.COLORMAP_JET))
     assert segment(checkpoint, str(jet), "--out", str(out)) == 0
     assert json.loads((out / "jet_targets.json").read_text())["ran"] == {"protocol": "resize", "mirrored": False,
-                                                                        "palette": "jet"}
+                                                                        "palette": "jet", "as_colour": False}
 
 
 def test_segment_reports_bad_inputs(tmp_path: Path, checkpoint: Path, capsys: pytest.CaptureFixture[str]) -> None:

@@ -34,11 +34,10 @@ RANGES: dict[str, tuple[float, float, bool]] = {
     "noise": (0.0, 1.0, False),
     "seed": (0, 2**32 - 1, False),
 }
-MULTIPLE_OF_8 = ("size",)  # the network halves a frame three times
 
 
 def _multiple_of_8(read: Callable[[str], object]) -> Callable[[str], object]:
-    """`read`, refusing a value that is not a multiple of 8."""
+    """`read`, refusing a value that is not a multiple of 8 (the training size: the network halves it three times)."""
     def checked(text: str) -> object:
         value = read(text)
         if isinstance(value, int) and value % 8:
@@ -55,5 +54,5 @@ def field_type(field: dataclasses.Field) -> tuple[Callable[[str], object], str |
     if kind in ("int", "float"):
         lo, hi, lo_open = RANGES.get(field.name, (0.0, 1e9, False))
         read = number(int if kind == "int" else float, lo=lo, hi=hi, lo_open=lo_open)
-        return (_multiple_of_8(read) if field.name in MULTIPLE_OF_8 else read), None
+        return (_multiple_of_8(read) if field.name == "size" else read), None
     return str, None

@@ -284,7 +284,8 @@ def run(args: argparse.Namespace) -> int:
             "grow_to": pipeline.grow_to, "grow_to_probability": probability_of(pipeline.grow_to),
             "filter": result.target_filter.to_dict(),
             "model": describe, "ran": {"protocol": result.saliency.protocol, "mirrored": result.saliency.mirrored,
-                                       "palette": result.saliency.palette or None},  # what "auto" resolved to
+                                       "palette": result.saliency.palette or None,  # what "auto" resolved to
+                                       "as_colour": result.saliency.as_colour},
             "found": len(result.detections),
             "dropped_ids": [t.id for t in result.detections if t.id not in kept_ids],
             "targets": [t.to_dict() for t in result.kept],
