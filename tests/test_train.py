@@ -130,6 +130,7 @@ def test_resume_needs_only_the_run_dir_and_ctrl_c_says_so(synth_dir: Path, tmp_p
     _, err = proc.communicate(timeout=120)
     assert proc.returncode == 130 and 1 <= len(_metric_rows(run_dir)) < 8, err
     assert f"continue with: lwirst train --run-dir {run_dir} --resume" in err
+    assert "\r" not in err and err.startswith("interrupted"), err  # no bar in a log to share its line
     assert main(["train", "--run-dir", str(run_dir), "--resume", "--threads", "1"]) == 0
     assert [int(r["epoch"]) for r in _metric_rows(run_dir)] == list(range(1, 9))
     assert json.loads((run_dir / "run.json").read_text())["recipe"]["size"] == 64  # the run's, not 256
@@ -365,3 +366,28 @@ def test_train_binarises_soft_masks_as_its_error_advises(tmp_path: Path, capsys)
     assert "--mask-threshold" in capsys.readouterr().err
     assert main([*args, "--mask-threshold", "0.5"]) == 0
     assert json.loads((tmp_path / "run" / "run.json").read_text())["data"]["mask_threshold"] == 0.5
+
+
+def test_a_validation_split_without_targets_is_said_to_choose_nothing(tmp_path: Path, capsys) -> None:
+    """Val IoU on target-free frames reads 1 or 0, so best.safetensors was chosen by nothing, silently."""
+    import cv2
+
+    data = tmp_path / "data"
+    data.mkdir()
+    for split, count in (("train", 4), ("val", 2), ("valt", 2)):
+        for i in range(count):
+            name = f"{split}{i}"
+            image = np.full((64, 64), 40, np.uint8)
+            mask = np.zeros((64, 64), np.uint8)
+            if split != "val" and i == count - 1:  # a target in the last frame: the check reads past the first
+                image[20:24, 30:34] = 200
+                mask[20:24, 30:34] = 255
+            cv2.imwrite(str(data / f"{name}.png"), image)
+            cv2.imwrite(str(data / f"{name}_mask.png"), mask)
+        (data / f"{split}.txt").write_text("".join(f"{split}{i}\n" for i in range(count)))
+    args = ["train", "--data-dir", str(data), "--dataset", "folder", "--epochs", "1", "--ema-decay", "0", *SMALL]
+    assert main([*args, "--run-dir", str(tmp_path / "a")]) == 0
+    out = capsys.readouterr().out
+    assert "warning: validation split 'val' holds no target pixel in its 2 frames" in out
+    assert main([*args, "--run-dir", str(tmp_path / "b"), "--val-split", "valt"]) == 0
+    assert "no target pixel" not in capsys.readouterr().out

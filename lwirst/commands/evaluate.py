@@ -7,9 +7,8 @@ import dataclasses
 import os
 from pathlib import Path
 
-from tqdm import tqdm
-
 from lwirst import jsonio
+from lwirst.commands.progress import progress_bar
 from lwirst.commands.segment import (
     add_backend_argument,
     add_bf16_argument,
@@ -84,7 +83,7 @@ def run(args: argparse.Namespace) -> int:
     dataset = open_dataset(args.data_dir, args.dataset, args.split, mask_threshold=args.mask_threshold)
     segmenter = None if args.predictions is not None else Segmenter(
         args.model, protocol=args.protocol, size=tuple(args.size), threads=args.threads, **engine_from_args(args))
-    with tqdm(total=len(dataset), unit="img", leave=False) as bar:
+    with progress_bar(total=len(dataset), unit="img", leave=False) as bar:
         def progress(done: int, total: int) -> None:
             bar.update(done - bar.n)
 
@@ -125,7 +124,7 @@ def _run_suite(args: argparse.Namespace, threshold: float) -> int:
     segmenter = Segmenter(args.model, protocol=args.protocol, size=tuple(args.size), threads=args.threads,
                           **engine_from_args(args))
     grow_to = growth_from_args(args)
-    with tqdm(total=sum(len(p) for p in parts), unit="img", leave=False) as bar:
+    with progress_bar(total=sum(len(p) for p in parts), unit="img", leave=False) as bar:
         result = evaluate_suite(segmenter, parts, threshold=threshold, grow_to=grow_to,
                                 progress=lambda name, done, total: bar.update(1))
     info = segmenter.describe()

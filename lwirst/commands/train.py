@@ -17,6 +17,7 @@ from typing import Any
 from tqdm import tqdm
 
 from lwirst.checkpoint import file_hash, load_checkpoint
+from lwirst.commands.progress import progress_bar
 from lwirst.commands.recipe_args import field_type
 from lwirst.commands.segment import add_mask_threshold_argument
 from lwirst.config import get_preset
@@ -100,6 +101,11 @@ def run(args: argparse.Namespace) -> int:
     if overlap:
         print(f"warning: {overlap} validation image(s) are also training images; validation scores are "
               "in-sample and the 'best' checkpoint is not an independent choice")
+    if val_set is not None and not _has_target(val_set):
+        print(f"warning: validation split {args.val_split!r} holds no target pixel in its {len(val_set)} frames: "
+              "val IoU reads 1 while the network predicts nothing and 0 once it predicts anything, so "
+              "best.safetensors is no choice by accuracy; name a split with targets (--val-split), or pass "
+              "--val-split '' to train a fixed schedule")
     data_info = {"dataset": args.dataset, "train_split": args.train_split, "val_split": args.val_split,
                  "mask_threshold": args.mask_threshold,
                  "train_images": len(train_set), "val_images": len(val_set) if val_set else 0,
@@ -121,7 +127,7 @@ def run(args: argparse.Namespace) -> int:
         return 0
     for line in _plan(trainer, recipe, val_set):
         print(line)
-    bar = tqdm(total=None, unit="batch", leave=False, dynamic_ncols=True)
+    bar = progress_bar(total=None, unit="batch", leave=False, dynamic_ncols=True)
 
     def progress(step: int, steps: int, loss: float) -> None:
         bar.total = steps
@@ -145,6 +151,11 @@ def run(args: argparse.Namespace) -> int:
         bar.close()
     print(_summary(Path(args.run_dir), trainer.epoch, recipe, val_set is not None))
     return 0
+
+
+def _has_target(dataset: SegDataset) -> bool:
+    """Whether any frame's mask holds a target pixel; stops at the first that does (usually the first)."""
+    return any(dataset.load(i).mask.any() for i in range(len(dataset)))
 
 
 EMA_KEEP_WARNING = 0.05  # the share of its starting weights an EMA may still hold at the end without a warning

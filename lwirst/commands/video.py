@@ -45,6 +45,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     from tqdm import tqdm
 
+    from lwirst.commands.progress import progress_bar
     from lwirst.pipeline import FramePipeline
     from lwirst.tracking import Tracker
     from lwirst.video import process_video
@@ -60,7 +61,7 @@ def run(args: argparse.Namespace) -> int:
 
     def progress(done: int, total: int | None) -> None:
         if not bars:
-            bars.append(tqdm(unit="frame", desc=args.source.name, dynamic_ncols=True))
+            bars.append(progress_bar(unit="frame", desc=args.source.name, dynamic_ncols=True))
         bars[0].total = total
         bars[0].update(done - bars[0].n)
 
