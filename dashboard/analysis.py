@@ -519,7 +519,7 @@ def measured_points(include_demo: bool, include_sweeps: bool) -> pd.DataFrame:
                 run.result.metrics, p["dataset"], p["split"], run.params,
                 run.flops, protocol=p["protocol"], applied=AppliedProtocol.of(p))
                 | {"plotted": run.result.metrics.get("images", 0) >= FIG4_MIN_IMAGES})
-    measured = pd.DataFrame(rows, columns=[*analysis.paper_points().columns, "plotted"])
+    measured = pd.DataFrame(rows, columns=[*analysis.point_columns(), "plotted"])
     frames = [card_points(), measured]
     if include_sweeps:
         frames.append(analysis.sweep_points(ablation_results()[0]))

@@ -45,7 +45,7 @@ from lwirst.modelcard import card_metrics, format_metric
 from lwirst.paper import compare_preset, load_table
 from lwirst.postprocess import TargetFilter, detect, logit_to_probability, mask_targets
 from lwirst.rounding import flops_text, params_text
-from lwirst.scoring import LIVE, OPERATOR, metric_spec, metric_specs, view_keys
+from lwirst.scoring import CARD, LIVE, OPERATOR, metric_spec, metric_specs, view_keys
 from lwirst.sweep import METRICS as SWEEP_METRICS
 from lwirst.uploads import check_upload_size
 
@@ -322,6 +322,13 @@ def paper_points() -> pd.DataFrame:
     })
 
 
+def point_columns() -> list[str]:
+    """The columns of every Fig. 4 point: the paper's, then the metric table's card metrics it lacks (the
+    paper prints four; a model measured here or in a card has them all, a plugin's too)."""
+    paper = list(paper_points().columns)
+    return [*paper, *(spec.key for spec in metric_specs(CARD) if spec.key not in paper)]
+
+
 def measured_source(dataset: str, split: str, protocol: str | None = None, origin: str = MEASURED_PREFIX) -> str:
     """The legend entry of points scored on one dataset split (and input protocol), by `origin`: measured
     here, a model's card or the ablation sweep; the dataset comes right after the origin, where it is read."""
@@ -332,9 +339,10 @@ def measured_point(name: str, metrics: Mapping[str, float], dataset: str, split:
                    flops: float | None, protocol: str | None = None, origin: str = MEASURED_PREFIX,
                    applied: AppliedProtocol | None = None, confirm: float | None = None,
                    mirror: bool = False) -> dict[str, Any]:
-    """A Fig. 4 point of a model evaluated here or scored in its card (cost in millions; NaN when unknown,
-    e.g. ONNX FLOPs); `source` names its origin, dataset, split and protocol: as applied where known
-    (a run of "auto" on large frames ran them all natively, which a card's "auto" on SIRST did not).
+    """A Fig. 4 point of a model evaluated here or scored in its card, with every card metric of the metric
+    table (cost in millions; NaN when unknown, e.g. ONNX FLOPs); `source` names its origin, dataset, split
+    and protocol: as applied where known (a run of "auto" on large frames ran them all natively, which a
+    card's "auto" on SIRST did not).
     A run with scale consensus (`lwirst.consensus`) is a detector of its own: named and keyed apart from
     the plain run, and costed with its second run (a 256×256 frame also runs at 256·s × 256·s). So is a run
     whose large frames were also confirmed mirrored (`mirror`), costed as before: a 256×256 frame has no
@@ -351,9 +359,8 @@ def measured_point(name: str, metrics: Mapping[str, float], dataset: str, split:
     return {"name": name, "source": measured_source(dataset, split, shown, origin), "data": f"{dataset} {split}",
             "protocol": protocol or "", "group": origin, "year": math.nan,
             "flops_m": flops / 1e6 if flops else math.nan, "params_m": params / 1e6 if params else math.nan,
-            "fps": metrics.get("fps", math.nan), "precision": metrics.get("precision", math.nan),
-            "recall": metrics.get("recall", math.nan), "miou": metrics.get("miou", math.nan),
-            "f1": metrics.get("f1", math.nan)}
+            "fps": metrics.get("fps", math.nan),
+            **{spec.key: metrics.get(spec.key, math.nan) for spec in metric_specs(CARD)}}
 
 
 def sweep_points(results: pd.DataFrame, when: str = "best") -> pd.DataFrame:
@@ -363,7 +370,7 @@ def sweep_points(results: pd.DataFrame, when: str = "best") -> pd.DataFrame:
     variant was swept on the same data with more than one schedule, so names stay unique."""
     needed = {"params_m", "flops_m", "dataset", "test_split", f"{when}_miou", f"{when}_f1"}
     if results.empty or not needed <= set(results.columns):
-        return pd.DataFrame(columns=[*paper_points().columns, "schedule"])
+        return pd.DataFrame(columns=[*point_columns(), "schedule"])
     key = "variant" if "variant" in results.columns else "preset"
     runs = results.drop_duplicates([key, "seed", "schedule"])
     schedules = runs.groupby([key, "dataset", "test_split"], sort=False)["schedule"].nunique()
@@ -397,7 +404,7 @@ def card_points(cards: Mapping[str, tuple[Mapping[str, Any], str, str, int | Non
             if values:
                 rows.append(measured_point(name, values, dataset, split, params, flops, protocol or None,
                                            CARD_PREFIX, confirm=scale, mirror=(mirror or {}).get(name, False)))
-    return pd.DataFrame(rows, columns=list(paper_points().columns))
+    return pd.DataFrame(rows, columns=point_columns())
 
 
 def merge_points(points: pd.DataFrame) -> pd.DataFrame:

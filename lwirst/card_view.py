@@ -20,6 +20,7 @@ from lwirst.losses import LOSS_TERMS
 from lwirst.modelcard import ModelCard
 from lwirst.postprocess import GROW_RADIUS, GROW_TO_PROBABILITY
 from lwirst.rounding import params_text
+from lwirst.scoring import CARD, metric_specs
 
 GLOSSARY: dict[str, str] = {
     "logit": "The network's raw score of a pixel, before the sigmoid: 0 is probability 0.5, +4 about 0.98, "
@@ -196,20 +197,19 @@ def _plain(text: str) -> str:
 
 
 def test_table(card: ModelCard) -> pd.DataFrame:
-    """Test metrics, one row per input protocol, Fa in 1e-6."""
+    """Test metrics, one row per input protocol: every card metric of the metric table the card holds
+    (a plugin's too), labelled and scaled as the cards print them (Fa in 1e-6)."""
     metrics = card.test_metrics
     if not metrics:
         return pd.DataFrame()
     columns = metrics if all(isinstance(v, dict) for v in metrics.values()) else {"score": metrics}
-    names = {"precision": "P", "recall": "R", "f1": "F1", "miou": "mIoU", "niou": "nIoU", "pd": "Pd",
-             "fa": "Fa (×1e-6)", "auc": "AUC"}
     rows = []
     for protocol, values in columns.items():
         row: dict[str, Any] = {"input protocol": protocol}
-        for key, label in names.items():
-            value = values.get(key)
+        for spec in metric_specs(CARD):
+            value = values.get(spec.key)
             if isinstance(value, (int, float)):
-                row[label] = round(value * 1e6, 2) if key == "fa" else round(float(value), 4)
+                row[spec.label] = round(float(value) * spec.scale, spec.decimals)
         rows.append(row)
     return pd.DataFrame(rows)
 

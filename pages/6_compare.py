@@ -9,6 +9,7 @@ import streamlit as st
 from dashboard import analysis as dash
 from dashboard import common, views
 from lwirst import analysis
+from lwirst.scoring import CARD, metric_specs
 
 
 def main() -> None:
@@ -61,18 +62,20 @@ def measured_table(measured: pd.DataFrame) -> None:
         st.info("No model to show: no trained model has a card, nothing was evaluated on this server's data "
                 "(Evaluate page) and no ablation sweep wrote data/ablations/*.csv.")
         return
-    columns = ["name", "source", "miou", "f1", "precision", "recall", "flops_m", "params_m", "fps"]
+    scores = [spec for spec in metric_specs(CARD) if spec.key in measured and measured[spec.key].notna().any()]
+    columns = ["name", "source", *(spec.key for spec in scores), "flops_m", "params_m", "fps"]
     shown = measured[columns + (["schedule"] if "schedule" in measured.columns else [])]
-    digits = {"miou": 4, "f1": 4, "precision": 4, "recall": 4, "flops_m": 1, "params_m": 4, "fps": 1}
     # Unknown values (an ONNX file's cost, a card without a speed) read "—", not "None" (`views.as_text`)
     table = shown.copy()
-    for column, n in digits.items():
+    for spec in scores:  # every card metric of the metric table (a plugin's too), as the cards scale it
+        table[spec.key] = views.as_text(shown[spec.key] * spec.scale, spec.decimals)
+    for column, n in {"flops_m": 1, "params_m": 4, "fps": 1}.items():
         table[column] = views.as_text(shown[column], n)
     if "schedule" in table.columns:
         table["schedule"] = table["schedule"].fillna("—")
     text = st.column_config.TextColumn
     st.dataframe(table, hide_index=True, key="compare_measured", column_config={
-        "miou": text("mIoU"), "f1": text("F1"), "precision": text("P"), "recall": text("R"),
+        **{spec.key: text(spec.label, help=spec.help) for spec in scores},
         "flops_m": text("FLOPs (M)"), "params_m": text("Params (M)"),
         "source": text("scored by, on (dataset, split, protocol)"),
         "schedule": text("sweep schedule", help="The ablation sweep's training schedule (its rows only)"),

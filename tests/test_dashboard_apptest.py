@@ -671,6 +671,20 @@ def test_compare_shows_unknown_values_as_a_dash_not_none() -> None:
     assert "—" in cells  # the ablation sweep rows have no P/R, cards no speed
 
 
+def test_compare_lists_every_card_metric_of_the_metric_table() -> None:
+    """Compare's table kept four metrics of its own; it reads the metric table's card view, as cards do."""
+    from lwirst.scoring import CARD, metric_specs
+
+    at = open_page("6_compare.py")
+    shown = headers(at.dataframe[0])
+    card = json.loads((REPO / "data" / "models" / "lwirst-sirst.json").read_text())["test_metrics"]["auto"]
+    expected = [spec.label for spec in metric_specs(CARD) if spec.key in card]
+    assert {"nIoU", "Pd", "Fa (×1e-6)"} <= set(expected)
+    assert [label for label in shown.values() if label in expected] == expected
+    row = at.dataframe[0].value.iloc[0]
+    assert row["fa"] == f"{card['fa'] * 1e6:.2f}" or row["fa"] == "—"
+
+
 def test_the_favicon_is_a_local_file() -> None:
     source = (REPO / "dashboard" / "app.py").read_text()
     assert 'page_icon=str(FAVICON)' in source and (REPO / "dashboard" / "favicon.png").is_file()

@@ -57,6 +57,26 @@ def test_registry_refuses_unknown_names_fields_and_mismatched_configs() -> None:
     assert config_from_dict({"channels": [8, 16, 32]}) == NetConfig(channels=(8, 16, 32))
 
 
+def test_two_architectures_sharing_a_config_class_are_refused_not_merged(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A variant registered with LW-IRSTNet's config class was trained, saved and counted as LW-IRSTNet."""
+    import sys
+    import types
+
+    from lwirst import models
+    from lwirst.models.base import Architecture
+
+    twin = types.ModuleType("lwirst_test_twin")
+    twin.ARCHITECTURE = Architecture("twin", "Twin", LWIRSTNet, NetConfig, "a variant reusing NetConfig")
+    monkeypatch.setitem(sys.modules, "lwirst_test_twin", twin)
+    monkeypatch.setitem(models._MODULES, "twin", "lwirst_test_twin")
+    monkeypatch.setattr(models, "_LOADED", {})
+    with pytest.raises(LwirstError, match="'lwirstnet', 'twin' share the config class NetConfig"):
+        architecture_of(NetConfig())
+    with pytest.raises(LwirstError, match="share the config class"):
+        build_model(config=NetConfig())
+    assert architecture_of(ACMConfig()) == "acm"  # the others are unaffected
+
+
 def test_acm_has_the_papers_parameter_count() -> None:
     params = sum(p.numel() for p in build_model("acm").parameters())
     assert abs(params - ACM_PAPER_PARAMS) / ACM_PAPER_PARAMS < 0.10, params

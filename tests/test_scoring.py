@@ -10,13 +10,13 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from lwirst import card_view, scoring
 from lwirst import evaluate as evaluate_module
-from lwirst import scoring
 from lwirst.analysis import metric_moves
 from lwirst.errors import LwirstError
 from lwirst.evaluate import EvalResult, code_signature, rescore, summary_lines, tree_digest
 from lwirst.metrics import NIOU_CONVENTION
-from lwirst.modelcard import card_metrics, format_metric
+from lwirst.modelcard import ModelCard, card_metrics, format_metric
 from lwirst.postprocess import GROW_TO, describe_growth
 from lwirst.scoring import CARD, LIVE, OPERATOR, SUMMARY, SWEEP, VIEWS, MetricSpec, metric_spec, metric_specs, view_keys
 from lwirst.sweep import csv_columns
@@ -161,6 +161,9 @@ def test_a_plugin_metric_reaches_cards_live_rescoring_and_sweep_columns(tmp_path
     scores = rescore({"a": logits}, {"a": mask}, 0.0, grow_to=None)
     assert math.isclose(scores["area_ratio"], 10 / 9)
     assert "area_ratio" in card_metrics() and "best_area_ratio" in csv_columns()
+    card = ModelCard("m", test_metrics={"auto": {"miou": 0.5, "fa": 2.5e-6, "area_ratio": 10 / 9}})
+    assert card_view.test_table(card).to_dict("records") == [  # Home's card table reads the metric table
+        {"input protocol": "auto", "mIoU": 0.5, "Fa (×1e-6)": 2.5, "area ratio": round(10 / 9, 4)}]
     before = scores | {"area_ratio": 1.0}
     move = next(m for m in metric_moves(before, scores) if m.key == "area_ratio")
     assert move.label == "area ratio" and math.isclose(move.change, 1 / 9)
@@ -178,7 +181,14 @@ def test_live_moves_skip_a_metric_one_side_lacks() -> None:
     ("half_plugin", "SPECS = ()\n", "defines no METRIC"),
     ("raising_plugin", AREA_PLUGIN.replace("self.pred += int(", "self.pred += 1 / 0 + int("),
      "failed in update (ZeroDivisionError"),
-], ids=["syntax", "no-metric", "raises"])
+    ("nocompute_plugin", AREA_PLUGIN.replace("def compute(self):", "def total(self):"),
+     "builds a metric with no compute()"),
+    ("dict_plugin", AREA_PLUGIN.replace("return AreaResult(", "return dict(ratio="), "failed in compute ("),
+    ("clash_plugin", AREA_PLUGIN.replace('MetricSpec("area_ratio"', 'MetricSpec("pd"'),
+     "declares the key 'pd', which the built-in table already has"),
+    ("undeclared_plugin", AREA_PLUGIN.replace('{"area_ratio": self.ratio}', '{"area_ratio": self.ratio, "pd": 0.0}'),
+     "returned 'pd', which its SPECS do not declare"),
+], ids=["syntax", "no-metric", "raises", "no-compute", "plain-dict", "built-in-key", "undeclared-key"])
 def test_a_broken_plugin_is_named_in_one_line(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, name: str,
                                               source: str, where: str) -> None:
     add_plugin(tmp_path, monkeypatch, name, source)

@@ -1,7 +1,7 @@
 """The network registry: one door (`build_model`) for every architecture lwirst can train and run.
 
-An architecture is one module file defining ``ARCHITECTURE`` (see `Architecture`) and
-one line in `_MODULES` below. Training, checkpoints, complexity counts, export, the
+An architecture is one module file defining ``ARCHITECTURE`` (see `Architecture`), with a
+config dataclass of its own, and one line in `_MODULES` below. Training, checkpoints, complexity counts, export, the
 benchmark, model cards and sweeps build networks through `build_model` only, and
 checkpoints store the registry name, so a new network is trainable, exportable,
 evaluable and selectable in the dashboard without touching those modules.
@@ -47,11 +47,18 @@ def get_architecture(name: str) -> Architecture:
 
 
 def architecture_of(config: Any) -> str:
-    """Registry name of the architecture a config object describes (by its type)."""
-    for name in _MODULES:
-        if type(config) is get_architecture(name).config:
-            return name
-    raise LwirstError(f"{type(config).__name__} is not the config of a registered architecture")
+    """Registry name of the architecture a config object describes (by its type).
+
+    The config's type is what names a network in training, checkpoints and counts, so two architectures
+    sharing one config class are refused here rather than silently built, saved and counted as the first."""
+    names = [name for name in _MODULES if type(config) is get_architecture(name).config]
+    if len(names) > 1:
+        raise LwirstError(f"architectures {', '.join(map(repr, names))} share the config class "
+                          f"{type(config).__name__}; a config names its network, so give each architecture its "
+                          "own config dataclass (a subclass will do)")
+    if not names:
+        raise LwirstError(f"{type(config).__name__} is not the config of a registered architecture")
+    return names[0]
 
 
 def config_from_dict(data: dict[str, Any], architecture: str | None = None) -> NetworkConfig:

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import importlib
 import math
+import re
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any, Protocol, TypeVar
@@ -89,6 +90,12 @@ class MetricSpec:
         unknown = set(self.views) - set(VIEWS)
         if unknown:
             raise ValueError(f"{self.key}: unknown view(s) {sorted(unknown)}")
+
+    @property
+    def decimals(self) -> int:
+        """Digits after the point of its fixed-point format (".2f" -> 2; 4 for any other), for tables that
+        hold numbers rather than the formatted text."""
+        return int(self.fmt[1:-1]) if re.fullmatch(r"\.\d+f", self.fmt) else 4
 
     def format(self, value: Any) -> str:
         """The value as cards print it; missing or NaN as "n/a"."""
@@ -176,6 +183,7 @@ def _plugins() -> list[Any]:
     """The plugin modules; one that fails to import, or lacks SPECS or METRIC, is named in a one-line error
     (a metric missing from the results would be a wrong result, so it is not skipped)."""
     modules = []
+    owner = {spec.key: "the built-in table" for spec in _BUILTIN}  # a key shown twice would hide one value
     for name in _PLUGINS:
         try:
             module = importlib.import_module(name)
@@ -185,6 +193,11 @@ def _plugins() -> list[Any]:
         absent = [attr for attr in ("SPECS", "METRIC") if not hasattr(module, attr)]
         if absent:
             raise LwirstError(f"metric plugin {name} defines no {' or '.join(absent)}")
+        for spec in module.SPECS:
+            if spec.key in owner:
+                raise LwirstError(f"metric plugin {name} declares the key {spec.key!r}, which {owner[spec.key]} "
+                                  "already has; give its metric a key of its own")
+            owner[spec.key] = f"metric plugin {name}"
         modules.append(module)
     return modules
 
@@ -207,11 +220,18 @@ def view_keys(view: str) -> tuple[str, ...]:
 
 
 class _Named:
-    """A plugin metric whose failures name the plugin in a one-line error instead of a traceback."""
+    """A plugin metric whose failures name the plugin in a one-line error instead of a traceback: at build
+    when it lacks a method (not after a whole dataset), and when its result holds a key it does not declare."""
 
-    def __init__(self, name: str, factory: Callable[[float], Metric[MetricResult]], threshold: float) -> None:
+    def __init__(self, name: str, factory: Callable[[float], Metric[MetricResult]], threshold: float,
+                 keys: Iterable[str]) -> None:
         self.name = name
+        self.keys = frozenset(keys)
         self.metric = self._call("build", lambda: factory(threshold))
+        missing = [m for m in ("reset", "update", "compute") if not callable(getattr(self.metric, m, None))]
+        if missing:
+            raise LwirstError(f"metric plugin {name} builds a metric with no {'(), '.join(missing)}(); a metric "
+                              "defines reset(), update(pred, mask) and compute()")
 
     def _call(self, what: str, action: Callable[[], Any]) -> Any:
         try:
@@ -220,27 +240,36 @@ class _Named:
             raise LwirstError(f"metric plugin {self.name} failed in {what} ({type(exc).__name__}: {exc})") from exc
 
     def reset(self) -> None:
-        self._call("reset", self.metric.reset)
+        self._call("reset", lambda: self.metric.reset())
 
     def update(self, pred: np.ndarray, mask: np.ndarray) -> None:
         self._call("update", lambda: self.metric.update(pred, mask))
 
     def compute(self) -> MetricResult:
-        return self._call("compute", self.metric.compute)
+        return self._call("compute", lambda: self.metric.compute())
+
+    def results(self) -> dict[str, float]:
+        """The computed result as metrics, only under the keys the plugin's SPECS declare."""
+        values = self._call("compute", lambda: dict(self.metric.compute().as_metrics()))
+        undeclared = sorted(set(values) - self.keys)
+        if undeclared:
+            raise LwirstError(f"metric plugin {self.name} returned {', '.join(map(repr, undeclared))}, which its "
+                              "SPECS do not declare; add a MetricSpec for each key it returns")
+        return values
 
 
-def plugin_metrics(threshold: float) -> list[Metric[MetricResult]]:
+def plugin_metrics(threshold: float) -> list[_Named]:
     """A fresh instance of every plugin metric. Evaluation hands each `update` the boolean mask of the
     targets kept (after the user's threshold, mask growth and filter), the same pixels the built-in
     pixel metrics score, so `threshold` is the one that binarises those: 0.5."""
-    return [_Named(m.__name__, m.METRIC, threshold) for m in _plugins()]
+    return [_Named(m.__name__, m.METRIC, threshold, (s.key for s in m.SPECS)) for m in _plugins()]
 
 
-def plugin_results(metrics: Iterable[Metric[MetricResult]]) -> dict[str, float]:
-    """Every plugin's result flattened into one metrics dict."""
+def plugin_results(metrics: Iterable[_Named]) -> dict[str, float]:
+    """Every plugin's result flattened into one metrics dict (keys are unique across plugins: `_plugins`)."""
     merged: dict[str, float] = {}
     for metric in metrics:
-        merged |= metric.compute().as_metrics()
+        merged |= metric.results()
     return merged
 
 
