@@ -20,10 +20,21 @@ if REPO_ROOT not in sys.path:
 from dashboard import common, urlstate  # noqa: E402
 
 FAVICON = Path(__file__).with_name("favicon.png")  # a local file: the page requests nothing from the internet
+# Metric cards wrap a long value or label instead of cutting it to "0.…": six cards in a row at a 1024-px
+# projector left every headline number unreadable.
+CARD_STYLE = """<style>
+[data-testid="stMetricValue"], [data-testid="stMetricValue"] *,
+[data-testid="stMetricLabel"], [data-testid="stMetricLabel"] * {
+  white-space: normal !important; overflow: visible !important; text-overflow: clip !important;
+  overflow-wrap: anywhere;
+}
+[data-testid="stMetricValue"] { font-size: clamp(1.05rem, 1.9vw, 2.25rem); line-height: 1.2; }
+</style>"""
 
 
 def main() -> None:
     st.set_page_config(page_title="lwirst: IR small-target segmentation", page_icon=str(FAVICON), layout="wide")
+    st.html(CARD_STYLE)
     urlstate.restore()
     common.keep_widget_state()
     specs = common.available_pages()
@@ -34,8 +45,8 @@ def main() -> None:
     if next((spec.uses_model for spec, shown in zip(specs, pages, strict=True) if shown == page), True):
         common.run_page(common.engine_sidebar)
     else:
-        st.sidebar.caption("This page shows every model side by side; the sidebar's model, backend, input "
-                           "protocol and scale consensus apply on the other pages (and are kept for them).")
+        st.sidebar.caption("This page does not run the sidebar's model: its model, backend, input protocol and "
+                           "scale consensus apply on the other pages (and are kept for them).")
     page.run()
     urlstate.publish()
 

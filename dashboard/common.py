@@ -437,6 +437,12 @@ class DataChoice:
     split: str
 
 
+def data_name(root_label: str, dataset: str) -> str:
+    """How the pages name a dataset: its data root's label, then the dataset's folder unless the root is
+    itself one dataset ("auto")."""
+    return root_label if dataset == "auto" else f"{root_label}/{dataset}"
+
+
 def _data_roots() -> dict[str, str]:
     """Label -> folder: the configured data roots (LWIRST_DATA_DIR first), then the embedded samples."""
     roots: dict[str, str] = {}
@@ -502,8 +508,7 @@ def data_source() -> DataChoice | None:
     splits = _splits(root, dataset)
     _select_default("data_split", splits, "test" if "test" in splits else "all")
     split = st.sidebar.selectbox("Split", splits, key="data_split")
-    label = root_label if dataset == "auto" else f"{root_label}/{dataset}"
-    return DataChoice(label, root, dataset, split)
+    return DataChoice(data_name(root_label, dataset), root, dataset, split)
 
 
 @st.cache_resource(max_entries=8, show_spinner="Opening the dataset...")
@@ -896,7 +901,7 @@ def dataset_streams() -> dict[str, DataChoice]:
     streams = {}
     for root_label, root in _data_roots().items():
         for dataset in _datasets(root):
-            label = root_label if dataset == "auto" else f"{root_label}/{dataset}"
+            label = data_name(root_label, dataset)
             for split in _splits(root, dataset):
                 streams[f"{DATASET_PREFIX}{label} ({split})"] = DataChoice(label, root, dataset, split)
     return streams

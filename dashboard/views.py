@@ -63,21 +63,18 @@ class Panel:
     marks: Sequence[Chip] = ()
 
 
-def shrunk(picture: np.ndarray) -> bool:
-    """Whether a panel shows `picture` below its own size, where a 2-pixel target falls between screen pixels."""
-    return picture.shape[1] > PANEL_WIDTH
-
-
 def zoom_figure(picture: np.ndarray, title: str, heat: HeatScale | None = None,
                 marks: Sequence[Chip] = ()) -> go.Figure:
     """A picture as a Plotly figure: drag a box to zoom, scroll to zoom, double-click to reset; the
     axes are the frame's pixel coordinates. A heatmap's colour bar (`heat`) is Plotly's, beside the
     plot, so it never adds to the picture's coordinates. `marks` are ringed in their outcome's colour
-    at a fixed screen size when the frame is shown shrunk, so a target of a few pixels stays visible
-    at any zoom (hover a ring for its chip's caption); the pixels themselves are untouched."""
+    at a fixed screen size whatever the frame's size: how large a panel is drawn depends on the visitor's
+    window (a 256-pixel frame is shown below its size in a half-width panel at 1024 px), and a target of a
+    few pixels must stay visible at any zoom (hover a ring for its chip's caption); the pixels themselves
+    are untouched."""
     h, w = picture.shape[:2]
     figure = go.Figure(go.Image(source=png_uri(picture), hoverinfo="x+y"))
-    if marks and shrunk(picture):
+    if marks:
         figure.add_trace(go.Scatter(
             x=[m.x for m in marks], y=[m.y for m in marks], mode="markers", showlegend=False,
             hovertext=[m.caption for m in marks], hoverinfo="text",
@@ -100,22 +97,24 @@ def zoom_figure(picture: np.ndarray, title: str, heat: HeatScale | None = None,
 
 
 def panels(shown: Sequence[Panel], key: str) -> None:
-    """Large zoomable panels (`zoom_figure`), two per row; when a frame is shown shrunk, a caption says
-    that its targets are ringed."""
+    """Large zoomable panels (`zoom_figure`), two per row; a caption says why their targets are ringed."""
     for start in range(0, len(shown), 2):
         columns = st.columns(2)
         for column, panel, index in zip(columns, shown[start:start + 2], range(start, start + 2), strict=False):
             column.plotly_chart(zoom_figure(panel.picture, panel.title, panel.heat, panel.marks),
                                 key=f"{key}_{index}", config=PLOT_CONFIG)
-    if any(panel.marks and shrunk(panel.picture) for panel in shown):
-        st.caption("The frame is shown smaller than its pixels, where a target of a few pixels can vanish: each "
-                   "target of the chips is ringed in its outcome's colour (the rings keep their size as you zoom).")
+    if any(panel.marks for panel in shown):
+        st.caption("Each target of the chips is ringed in its outcome's colour, at a fixed screen size as you "
+                   "zoom: a frame drawn smaller than its pixels (a narrow window) can lose a target of a few "
+                   "pixels between screen pixels. The pixels themselves are untouched.")
 
 
-def chip_strip(chips: Sequence[Chip], total: int, width: int = 264) -> None:
-    """The target chips in a strip: each target magnified, its heatmap crop beside it."""
+def chip_strip(chips: Sequence[Chip], total: int, width: int = 264, truth: bool = True) -> None:
+    """The target chips in a strip: each target magnified, its heatmap crop beside it. `truth`: whether the
+    frame has a ground-truth mask (without one, "no ground-truth target" read as a mask with none)."""
     if not chips:
-        st.caption("No target to show: none kept at this threshold and filter, and no ground-truth target.")
+        st.caption("No target to show: none kept at this threshold and filter, "
+                   + ("and no ground-truth target." if truth else "and no ground truth given for this frame."))
         return
     shown = "" if len(chips) == total else f" ({len(chips)} of {total}, worst first)"
     st.markdown(f"**Target chips**{shown}: each target magnified (nearest neighbour, contrast stretched) "
@@ -143,7 +142,8 @@ def target_columns() -> dict[str, Any]:
         "id": number("id", format="#%d"), "track": number("track", format="T%d"),
         "x": number("x (px)", format="%.1f"), "y": number("y (px)", format="%.1f"),
         "box_x": number("box left (px)"), "box_y": number("box top (px)"),
-        "box_w": number("box width (px)"), "box_h": number("box height (px)"), "size": number("size (px)"),
+        "box_w": number("box width (px)"), "box_h": number("box height (px)"),
+        "size": number("size (pixels)", help="Pixel count of the target: its area, as Eq. 4 filters it"),
         "ratio": number("aspect w/h", format="%.2f"),
         "peak": number("peak logit", format="%.2f"), "peak_logit": number("peak logit", format="%.2f"),
         "mean": number("mean logit", format="%.2f"),
@@ -161,15 +161,24 @@ def as_text(values: Sequence[Any], decimals: int) -> list[str]:
 
 
 def image_columns() -> dict[str, Any]:
-    """Headers of the per-image tables (Evaluate, Failures), one wording on both pages; the CSV downloads
-    keep the raw column names."""
+    """Headers of the per-image tables (Evaluate, Failures), one wording on both pages, in the order they are
+    shown (`image_order`); the CSV downloads keep the raw column names."""
     number = st.column_config.NumberColumn
     return {"name": "image", "iou": number("IoU", format="%.4f"), "targets": "targets", "detected": "detected",
-            "missed": "missed", "smallest_missed": st.column_config.TextColumn("smallest missed (px)"),
-            "hot_misses": number("hot but below"), "false_alarms": "false alarms",
-            "fa_pixels": "false-alarm pixels", "peak": number("peak logit", format="%.2f"),
+            "missed": "missed", "false_alarms": "false alarms",
+            "smallest_missed": st.column_config.TextColumn("smallest missed (pixels)",
+                                                           help="Pixel count (area) of the smallest missed target"),
+            "hot_misses": number("hot but below"), "fa_pixels": "false-alarm pixels",
+            "peak": number("peak logit", format="%.2f"),
             "missed_peaks": st.column_config.TextColumn("missed targets' peak logits"),
             "height": number("height (px)"), "width": number("width (px)"), "protocol": "input protocol"}
+
+
+def image_order(frame: pd.DataFrame) -> list[str]:
+    """A per-image table's columns with the verdicts first (image, IoU, targets, found, missed, false alarms):
+    a narrow window cuts the last ones, and false alarms came after four others."""
+    known = [column for column in image_columns() if column in frame.columns]
+    return known + [column for column in frame.columns if column not in known]
 
 
 def outcome_table(frame: pd.DataFrame, column: str = "outcome") -> Styler | pd.DataFrame:

@@ -78,17 +78,31 @@ def _ink(color: tuple[int, int, int]) -> tuple[int, int, int]:
     return BLACK if 0.299 * r + 0.587 * g + 0.114 * b >= 140 else WHITE
 
 
-def draw_text_block(image: np.ndarray, lines: Sequence[str], origin: tuple[int, int] = (4, 4)) -> np.ndarray:
-    """Lines of text on a dark band at the top-left (in place); returns the image."""
+def draw_text_block(image: np.ndarray, lines: Sequence[str],
+                    avoid: Iterable[tuple[int, int, int, int]] = ()) -> np.ndarray:
+    """Lines of text on a dark band in a corner of the image (in place); returns the image.
+
+    The band takes the first corner (top-left, top-right, bottom-left, bottom-right) that covers none of
+    the `avoid` boxes (x, y, w, h, each with a 2 px margin), else the one covering least of them: in a
+    fixed corner it dimmed and lettered over a target by the frame's edge."""
     if not lines:
         return image
     scale, _ = _scale(image)
     weight = _text_thickness(scale)
     sizes = [cv2.getTextSize(line, FONT, scale, weight)[0] for line in lines]
     step = max(h for _, h in sizes) + 6
-    x, y = origin
-    width = max(w for w, _ in sizes) + 8
-    band = image[y:y + step * len(lines) + 4, x:x + width]
+    width, height = max(w for w, _ in sizes) + 8, step * len(lines) + 4
+    rows, cols = image.shape[:2]
+    corners = [(4, 4), (cols - width - 4, 4), (4, rows - height - 4), (cols - width - 4, rows - height - 4)]
+    boxes = [(x - 2, y - 2, w + 4, h + 4) for x, y, w, h in avoid]
+
+    def covered(corner: tuple[int, int]) -> int:
+        cx, cy = corner
+        return sum(max(0, min(cx + width, x + w) - max(cx, x)) * max(0, min(cy + height, y + h) - max(cy, y))
+                   for x, y, w, h in boxes)
+
+    x, y = min(((max(0, cx), max(0, cy)) for cx, cy in corners), key=covered)  # the first of equals
+    band = image[y:y + height, x:x + width]
     band[:] = (band * 0.4).astype(np.uint8)
     for i, line in enumerate(lines):
         cv2.putText(image, line, (x + 4, y + (i + 1) * step), FONT, scale, WHITE, weight, cv2.LINE_AA)
@@ -130,8 +144,7 @@ def overlay(image: np.ndarray, kept: Detections, tracks: Iterable[Track] | None 
     lines = [f"targets: {len(kept)}"]
     if fps is not None:
         lines.append(f"{fps_label}: {fps:.1f}")
-    # Text first, boxes on top: on small frames the text band may cover a target.
-    canvas = draw_text_block(to_bgr(image).copy(), [*lines, *extra])
+    canvas = draw_text_block(to_bgr(image).copy(), [*lines, *extra], avoid=[t.box for t in kept])
     return draw_targets(canvas, kept, tracks)
 
 
@@ -287,5 +300,6 @@ def evaluation_overlay(image: np.ndarray, predicted: Detections, gt_mask: np.nda
     """Fig. 5 picture in `lwirst.palette`'s colours: correct, missed and false-alarm boxes, tagged."""
     match = match_targets(predicted, gt_mask, max_distance)
     summary = f"ok {len(match.correct)}  miss {len(match.missed)}  FA {len(match.false_alarms)}"
-    canvas = draw_text_block(to_bgr(image).copy(), [summary])
+    boxes = [t.box for t in (*match.correct, *match.false_alarms, *match.missed)]
+    canvas = draw_text_block(to_bgr(image).copy(), [summary], avoid=boxes)
     return outcome_boxes(canvas, match), match

@@ -79,10 +79,12 @@ def frame_report(image: np.ndarray, result: FrameResult, scale: str = "probabili
                                                       result.threshold, margin, scale, limit=chip_limit)
     if mask is not None:
         report.truth, report.match = evaluation_overlay(image, result.kept, mask)
-        shown = draw_text_block(to_bgr(image).copy(), [f"targets: {len(result.kept)}"])
+        shown = draw_text_block(to_bgr(image).copy(), [f"targets: {len(result.kept)}"],
+                                avoid=[t.box for t in result.kept])
         report.overlay = outcome_boxes(shown, report.match, missed=False, ids=True)
         correct = {t.id for t in report.match.correct}
-        report.targets["outcome"] = [CORRECT if i in correct else FALSE_ALARM for i in report.targets["id"]]
+        # beside the id, where a narrow window still shows it (last, it was the first column cut off)
+        report.targets.insert(1, "outcome", [CORRECT if i in correct else FALSE_ALARM for i in report.targets["id"]])
         record = image_record(result.kept.mask, mask)
         report.metrics = {"IoU": record.iou, "Pd": record.detected / record.targets if record.targets else 1.0,
                           "targets": record.targets, "detected": record.detected,

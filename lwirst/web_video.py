@@ -197,7 +197,7 @@ def track_table(trajectories: pd.DataFrame) -> pd.DataFrame:
         "last frame": last["frame"].astype(int).to_numpy(),
         "frames seen": groups.size().to_numpy(),
         "moved (px)": np.hypot(last["x"] - first["x"], last["y"] - first["y"]).round(1).to_numpy(),
-        "mean size (px)": groups["size"].mean().round(1).to_numpy(),
+        "mean size (pixels)": groups["size"].mean().round(1).to_numpy(),
         "peak probability": groups["peak_prob"].max().round(3).to_numpy(),
     })
     order = np.lexsort((first.index.to_numpy(), table["first frame"].to_numpy()))  # by first frame, then id

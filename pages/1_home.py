@@ -38,7 +38,7 @@ def demo() -> None:
     """The chosen model on a test frame, run on arrival: the picture beside its result and target chips."""
     st.session_state.setdefault("home_demo_index", 0)
     frame, where, index = common.demo_frame(st.session_state["home_demo_index"])
-    source = where.label
+    source = common.data_name(where.label, where.dataset)
     report = common.analyse(common.engine(), frame, common.Postprocess(0.0, NO_FILTER))
     picture, result = st.columns([3, 2])
     shown = report.truth if report.truth is not None else report.overlay
@@ -48,7 +48,7 @@ def demo() -> None:
     with result:
         demo_result(report)
         demo_actions(where, index)
-    if source == common.SAMPLES_LABEL:
+    if where.label == common.SAMPLES_LABEL:
         st.info("This frame is synthetic: a scene of the SIRST-calibrated generator that the shipped model "
                 "never saw (it trained on real SIRST frames and on other scenes of the same generator). "
                 "A server configured with a dataset such as SIRST (LWIRST_DATA_DIR) demos on its real "
@@ -56,15 +56,21 @@ def demo() -> None:
 
 
 def demo_result(report: FrameReport) -> None:
-    """Targets found, Pd and IoU of the demo frame, the legend and the magnified targets."""
-    found, pd_, iou = st.columns(3)
-    found.metric("Targets found", report.kept, help=card_view.help_for("threshold"))
-    if report.metrics:
-        pd_.metric("Pd", f"{report.metrics['Pd']:.2f}", help=card_view.help_for("Pd"))
-        iou.metric("IoU", f"{report.metrics['IoU']:.2f}", help=card_view.help_for("mIoU"))
+    """Ground-truth targets found, false alarms and IoU of the demo frame (its detections where it has no
+    truth), the legend and the magnified targets. "Targets found" counts matched ground truth, as Evaluate's
+    operator row does, never a false alarm."""
+    found, alarms, iou = st.columns(3)
+    m = report.metrics
+    if m:
+        found.metric("Targets found", f"{m['detected']} of {m['targets']}", help=card_view.help_for("Pd"))
+        alarms.metric("False alarms", m["false alarms"],
+                      help="Detections whose centroid lies within 3 pixels of no ground-truth target")
+        iou.metric("IoU", f"{m['IoU']:.2f}", help=card_view.help_for("mIoU"))
+    else:
+        found.metric("Detections", report.kept, help=card_view.help_for("threshold"))
     views.legend()
     chips = [dataclasses.replace(chip, number=None) for chip in report.chips[:4]]  # the picture shows no #ids
-    views.chip_strip(chips, min(report.targets_total, len(chips)) or report.targets_total, width=200)
+    views.chip_strip(chips, report.targets_total, width=200)
 
 
 def demo_actions(where: common.DataChoice, index: int) -> None:

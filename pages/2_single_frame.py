@@ -88,7 +88,7 @@ def how_it_ran(report: FrameReport) -> None:
 
 def chips(report: FrameReport) -> None:
     """Every detection and ground-truth target magnified, with its heatmap crop, worst first."""
-    views.chip_strip(report.chips, report.targets_total)
+    views.chip_strip(report.chips, report.targets_total, truth=report.truth is not None)
 
 
 def pictures(report: FrameReport, scale: str) -> None:

@@ -130,7 +130,8 @@ def summary(source: common.VideoSource, output: VideoOutput) -> None:
     st.caption(f"{ran} Codec {result.codec}. **End-to-end fps** counts "
                "everything: decoding, network, post-processing, tracking, drawing and encoding the annotated "
                "video. The overlay stamps the **pipeline fps** (network, post-processing and tracking only, over "
-               "recent frames), which is why it is higher.")
+               "recent frames): it leaves decoding, drawing and encoding out, so it usually reads higher, but a "
+               "frame's stamp is that moment's rate (the first frames, a busy machine) and can read lower.")
 
 
 def against_truth(source: common.VideoSource, output: VideoOutput) -> None:

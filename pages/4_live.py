@@ -62,7 +62,7 @@ def choose_source() -> tuple[str, common.VideoSource | None]:
 
 
 class Blocks(NamedTuple):
-    """Where a frame goes: the picture, the numbers beside it (cards, tracks) and the targets below."""
+    """Where a frame goes: the picture, the numbers beside it (cards, trajectories) and the tables below."""
 
     picture: DeltaGenerator
     numbers: DeltaGenerator
@@ -102,8 +102,9 @@ def show(frame: LiveView, blocks: Blocks, chart: bool) -> None:
     blocks.picture.image(frame.picture, caption=frame.caption, width="stretch")
     with blocks.numbers.container():
         cards(frame)
-        tracks(frame, chart)
+        trajectories(frame, chart)
     with blocks.below.container():
+        tracks(frame)
         targets(frame)
 
 
@@ -115,22 +116,27 @@ def cards(frame: LiveView) -> None:
             column.metric(card.label, card.value, help=card.help)
 
 
-def tracks(frame: LiveView, chart: bool) -> None:
-    """The confirmed tracks; with the stream paused, their trajectories as a chart too (a chart costs as
-    much as a network call, so while the stream runs the white trails on the frame show them). Every
-    frame fills the same three places, empty when it has no track: a place left out of a redraw would
-    keep the previous frame's table until the burst ends."""
+def trajectories(frame: LiveView, chart: bool) -> None:
+    """The confirmed tracks' caption; with the stream paused, their trajectories as a chart too (a chart costs
+    as much as a network call, so while the stream runs the white trails on the frame show them). Every frame
+    fills the same places, empty when it has no track: a place left out of a redraw would keep the previous
+    frame's content until the burst ends."""
     st.caption(frame.tracks_caption)
-    trajectories, table = st.empty(), st.empty()
+    place = st.empty()
     if frame.tracks.empty:
         return
     if chart:
-        trajectories.plotly_chart(plots.trajectory_figure(frame.trajectories, frame.width, frame.height,
-                                                          track="track", title="Track trajectories"),
-                                  key="live_tracks")
+        place.plotly_chart(plots.trajectory_figure(frame.trajectories, frame.width, frame.height,
+                                                   track="track", title="Track trajectories"), key="live_tracks")
     else:
-        trajectories.caption("Trajectories: the white trails on the frame; pause the stream for a chart of them.")
-    table.dataframe(frame.tracks, hide_index=True, column_config=views.target_columns())
+        place.caption("Trajectories: the white trails on the frame; pause the stream for a chart of them.")
+
+
+def tracks(frame: LiveView) -> None:
+    """The confirmed tracks' table, full width below the frame (beside it, its last columns were cut off)."""
+    place = st.empty()
+    if not frame.tracks.empty:
+        place.dataframe(frame.tracks, hide_index=True, column_config=views.target_columns())
 
 
 def targets(frame: LiveView) -> None:

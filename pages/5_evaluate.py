@@ -159,8 +159,9 @@ def per_image(runs: list[dash.Run]) -> None:
     if len(runs) > 1:
         labels = [r.label for r in runs]
         run = runs[labels.index(st.selectbox("Model", labels, key="eval_table_model"))]
-    st.dataframe(analysis.per_image_table(run.result), hide_index=True, key="eval_per_image",
-                 column_config=views.image_columns())
+    table = analysis.per_image_table(run.result)
+    st.dataframe(table, hide_index=True, key="eval_per_image", column_config=views.image_columns(),
+                 column_order=views.image_order(table))
 
 
 def downloads(runs: list[dash.Run]) -> None:

@@ -112,7 +112,7 @@ def ranked_images(per_image: pd.DataFrame) -> pd.DataFrame:
     ranked = analysis.rank_images(per_image, by)
     shown = ranked.assign(smallest_missed=views.as_text(ranked["smallest_missed"], 0))  # "—": none missed
     st.dataframe(shown, hide_index=True, height=240 if len(shown) > 5 else "auto",  # no empty rows under a few
-                 key="failure_table", column_config=views.image_columns())
+                 key="failure_table", column_config=views.image_columns(), column_order=views.image_order(shown))
     return ranked
 
 

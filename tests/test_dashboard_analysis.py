@@ -884,9 +884,10 @@ def test_heatmap_panels_keep_the_frames_pixel_coordinates_and_draw_their_colour_
     assert bar.colorbar.x >= figure.layout.xaxis.domain[1]  # the bar beside the picture, not over it
 
 
-def test_targets_of_a_frame_shown_shrunk_are_ringed_and_the_pixels_untouched() -> None:
-    """A 2-pixel target of a 1280-pixel frame falls between screen pixels in a half-width panel: its chip's
-    centroid gets a ring of fixed screen size in its outcome's colour; a frame shown at full size gets none."""
+def test_targets_are_ringed_at_any_frame_size_and_the_pixels_untouched() -> None:
+    """A 2-pixel target falls between screen pixels in a panel drawn below the frame's size: its chip's
+    centroid gets a ring of fixed screen size in its outcome's colour. How large a panel is drawn depends on
+    the window (a 256-pixel frame at 1024 px too, which was left unringed), so every frame's targets are."""
     from dashboard import views
     from lwirst import palette
     from lwirst.chips import Chip
@@ -901,7 +902,9 @@ def test_targets_of_a_frame_shown_shrunk_are_ringed_and_the_pixels_untouched() -
     assert list(rings.marker.color) == [palette.OUTCOMES[palette.MISSED].hex, palette.OUTCOMES[palette.CORRECT].hex]
     assert rings.marker.symbol == "circle-open" and rings.hovertext[0] == marks[0].caption
     assert figure.data[0].source == views.zoom_figure(large, "overlay").data[0].source  # same pixels
-    assert views.zoom_figure(np.zeros((256, 256, 3), np.uint8), "overlay", marks=marks).data[1:] == ()
+    small = views.zoom_figure(np.zeros((256, 256, 3), np.uint8), "overlay", marks=marks[1:])
+    assert list(small.data[1].x) == [20.0] and small.data[1].marker.symbol == "circle-open"
+    assert views.zoom_figure(large, "overlay").data[1:] == ()  # no target, no ring
 
 
 def test_rankings_break_ties_by_misses_then_false_alarms_and_rank_the_smallest_miss() -> None:

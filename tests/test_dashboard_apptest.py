@@ -81,6 +81,12 @@ def count(at: AppTest, label: str) -> int:
     return int(metric(at, label))
 
 
+def found_of(text: str) -> tuple[int, int]:
+    """Home's "Targets found" card: "2 of 3" ground-truth targets."""
+    found, total = text.split(" of ")
+    return int(found), int(total)
+
+
 def errors(at: AppTest) -> list[str]:
     return [e.value for e in at.error]
 
@@ -169,7 +175,8 @@ def test_home_model_card_is_readable_tables_and_prose() -> None:
 
 def test_home_shows_the_demo_result_on_arrival() -> None:
     at = open_page()
-    assert count(at, "Targets found") >= 0
+    found, total = found_of(metric(at, "Targets found"))
+    assert 0 <= found <= total and count(at, "False alarms") >= 0
     assert len(at.get("image")) == 2  # the demo picture and its target chips
     first = at.get("image")[0].proto.imgs[0].caption
     assert ", test split): boxes coloured by outcome against the ground truth" in first  # names data and split
@@ -199,7 +206,7 @@ def test_home_demo_runs_on_a_sample_and_warns_about_the_demo_network() -> None:
     at = open_page(model=DEMO_MODEL)
     assert any("untrained demo network" in w.value for w in at.warning)
     assert metric(at, "Parameters") == "0.163 M"
-    assert count(at, "Targets found") > 0
+    assert found_of(metric(at, "Targets found"))[1] > 0  # scored against the sample's truth, found or not
 
 
 def test_home_demo_says_when_its_frame_is_synthetic(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -653,7 +660,7 @@ def test_pages_that_show_every_model_offer_no_model_choice_and_keep_it_for_the_o
         at.switch_page(str(PAGES / page)).run()
         assert not at.exception
         assert not [w for w in [*at.sidebar.selectbox, *at.sidebar.radio] if w.key in ("model", "backend", "protocol")]
-        assert any("shows every model side by side" in c.value for c in at.sidebar.caption)
+        assert any("does not run the sidebar's model" in c.value for c in at.sidebar.caption)
     at.switch_page(str(PAGES / "2_single_frame.py")).run()
     assert at.selectbox(key="model").value == DEMO_MODEL and at.radio(key="protocol").value == "native"
 
@@ -693,9 +700,9 @@ def test_the_favicon_is_a_local_file() -> None:
 def test_target_tables_have_human_headers_with_units() -> None:
     at = open_page("2_single_frame.py", model=DEMO_MODEL, data_root=SAMPLES_LABEL, threshold=0.5)
     shown = headers(at.dataframe[0])
-    assert list(shown) == [*TABLE_COLUMNS, "outcome"]
+    assert list(shown) == [TABLE_COLUMNS[0], "outcome", *TABLE_COLUMNS[1:]]  # the verdict beside the id
     assert shown == {"id": "id", "x": "x (px)", "y": "y (px)", "box_x": "box left (px)", "box_y": "box top (px)",
-                     "box_w": "box width (px)", "box_h": "box height (px)", "size": "size (px)",
+                     "box_w": "box width (px)", "box_h": "box height (px)", "size": "size (pixels)",
                      "ratio": "aspect w/h", "peak": "peak logit", "peak_prob": "peak probability",
                      "outcome": "outcome"}
 

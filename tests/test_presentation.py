@@ -86,6 +86,21 @@ def test_false_alarm_has_the_same_colour_in_every_panel() -> None:
         assert tuple(int(c) for c in picture[y - 3, x + w // 2]) == FALSE_ALARM_BGR
 
 
+def test_the_summary_band_leaves_a_target_in_its_corner_untouched() -> None:
+    """The "ok / miss / FA" band sat in the top-left corner whatever lay there: it dimmed a target by the
+    frame's top edge (SIRST Misc_250) and lettered over it. It now takes a corner holding no target."""
+    image = np.full((128, 128), 20, np.uint8)
+    image[8:11, 10:13] = 200  # a target under the top-left corner's band
+    mask = image > 100
+    logits = np.where(mask, 3.0, -9.0).astype(np.float32)
+    drawn, match = evaluation_overlay(image, detect(logits), mask)
+    assert len(match.correct) == 1
+    assert (drawn[8:11, 10:13] == 200).all()  # the target's own pixels: neither dimmed nor lettered
+    band = drawn[4:20, 70:124].astype(int)  # the top-right corner took the band: dimmed, with white text
+    assert (band == 255).any() and (band == 8).any()  # 20 dimmed to 40 %, and the text
+    assert (drawn[110:124, 4:60] == 20).all()  # the bottom corners are untouched
+
+
 @pytest.mark.parametrize("shape", [(3000, 4000), (256, 256)])
 def test_overlays_scale_with_the_frame(shape: tuple[int, int]) -> None:
     image = np.full(shape, 30, np.uint8)

@@ -492,7 +492,7 @@ def test_track_table_summarises_each_confirmed_track_from_the_csv(tmp_path: Path
     moving, static = table.iloc[0], table.iloc[1]
     assert (moving["first frame"], moving["last frame"], moving["frames seen"]) == (1, 3, 3)
     assert moving["moved (px)"] == pytest.approx(10.0)  # (5, 5) -> (11, 13)
-    assert moving["mean size (px)"] == pytest.approx(5.0) and moving["peak probability"] == pytest.approx(0.95)
+    assert moving["mean size (pixels)"] == pytest.approx(5.0) and moving["peak probability"] == pytest.approx(0.95)
     assert (static["first frame"], static["last frame"], static["frames seen"]) == (2, 4, 3)
     assert static["moved (px)"] == pytest.approx(0.5) and static["peak probability"] == pytest.approx(0.65)
     assert track_table(trajectories.iloc[:0]).columns.tolist() == table.columns.tolist()
