@@ -17,6 +17,11 @@ REPO_ROOT = str(Path(__file__).resolve().parents[1])
 if REPO_ROOT not in sys.path:
     sys.path.insert(0, REPO_ROOT)
 
+from lwirst.limits import cap_decoder  # noqa: E402  (light: no OpenCV yet)
+
+if "cv2" not in sys.modules:  # the server's first run, before anything decodes; later runs keep the cap
+    cap_decoder()
+
 from dashboard import common, urlstate  # noqa: E402
 
 FAVICON = Path(__file__).with_name("favicon.png")  # a local file: the page requests nothing from the internet

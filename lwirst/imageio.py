@@ -81,6 +81,8 @@ def _tiff_size(data: bytes) -> tuple[int, int] | None:
         entry = data[offset + 2 + 12 * i:offset + 14 + 12 * i]
         tag, kind = struct.unpack(order + "HH", entry[:4])
         if tag in (256, 257):
+            if tag in found:  # libtiff reads the first; a second, small one hid a huge first one from this check
+                return None
             value = struct.unpack(order + ("H" if kind == 3 else "I"), entry[8:10] if kind == 3 else entry[8:12])
             found[tag] = value[0]
     if 256 in found and 257 in found:
@@ -182,7 +184,11 @@ def decode_image(data: bytes, name: str = "image", max_pixels: int | None = None
     check_header(data, name, max_pixels)
     buffer = np.frombuffer(data, dtype=np.uint8)
     with captured_stderr() as chatter:  # libpng and libtiff write warnings to descriptor 2
-        image = cv2.imdecode(buffer, cv2.IMREAD_UNCHANGED)
+        try:
+            image = cv2.imdecode(buffer, cv2.IMREAD_UNCHANGED)
+        except cv2.error as exc:  # over the decoder's own pixel cap (`lwirst.limits.cap_decoder`)
+            raise LwirstError(f"{name}: the decoder refused it as larger than its pixel limit, whatever its "
+                              "header says") from exc
     if image is None:  # the decoder's own words are a log line (-v): the error may reach a dashboard visitor
         log.info("%s: the decoder refused it%s", name, reason(chatter))
         raise LwirstError(f"{name}: not a readable image (truncated, corrupt or not PNG/JPG/BMP/TIFF)")

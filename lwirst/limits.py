@@ -4,7 +4,8 @@ Each limit is read from an environment variable when set (a positive integer), s
 server can tighten or loosen them without code changes:
 
 - ``LWIRST_MAX_IMAGE_PIXELS``: largest image, from its header (default 8192 x 8192 on
-  the command line; the dashboard has its own, smaller, upload limit).
+  the command line; the dashboard has its own, smaller, upload limit). The dashboard also caps
+  OpenCV's decoder at it (`cap_decoder`), for a file whose header hides its size.
 - ``LWIRST_MAX_VIDEO_PIXELS``: largest video frame, from the container (default 4096 x 4096).
 - ``LWIRST_MAX_VIDEO_FRAMES``: most frames a video may declare, or hold when read (default 1 000 000).
 - ``LWIRST_MAX_UPLOAD_VIDEO_FRAMES``: most frames of a video a dashboard visitor uploads (default 3000,
@@ -26,6 +27,7 @@ server can tighten or loosen them without code changes:
 from __future__ import annotations
 
 import os
+import sys
 
 from lwirst.errors import LwirstError
 
@@ -42,6 +44,19 @@ DEFAULTS = {
     "LWIRST_UPLOAD_MAX_FILES": 8,
     "LWIRST_UPLOAD_MAX_MB": 1024,
 }
+
+
+DECODER_CAP_ENV = "OPENCV_IO_MAX_IMAGE_PIXELS"
+
+
+def cap_decoder() -> None:
+    """Make OpenCV's image decoders refuse images over LWIRST_MAX_IMAGE_PIXELS: a second line behind
+    `lwirst.imageio.check_header`, for a file whose header hides its size (OpenCV's own cap is 2**30 pixels,
+    8 GB of 16-bit RGBA). OpenCV reads the cap once, when it loads, so this must run before anything imports
+    cv2; a cap already set in the environment is kept."""
+    if "cv2" in sys.modules:
+        raise RuntimeError("cap_decoder must run before OpenCV (cv2) is imported")
+    os.environ.setdefault(DECODER_CAP_ENV, str(limit("LWIRST_MAX_IMAGE_PIXELS")))
 
 
 def limit(name: str) -> int:

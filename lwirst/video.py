@@ -291,6 +291,16 @@ def _batches(frames: Iterator[np.ndarray], size: int) -> Iterator[list[np.ndarra
 # Frames per network call: on OpenVINO a batch runs as frames in flight on parallel
 # streams (`lwirst bench`'s video mode), and a file has no live latency to keep low.
 VIDEO_BATCH = 8
+# Pixels per network call: a batch of large frames holds fewer of them (`frames_per_call`). Eight
+# 4096x4096 frames in one call, each run as a pyramid with its consensus run, took over 20 GB.
+VIDEO_BATCH_PIXELS = VIDEO_BATCH * 640 * 512
+
+
+def frames_per_call(batch: int, size: tuple[int, int]) -> int:
+    """`batch`, lowered so that a call holds at most VIDEO_BATCH_PIXELS pixels of frames of `size` (w, h);
+    at least one frame."""
+    width, height = size
+    return max(1, min(batch, VIDEO_BATCH_PIXELS // max(1, width * height)))
 # The rate stamped on each frame is measured over about this many recent frames.
 RATE_WINDOW = 32
 
@@ -340,8 +350,8 @@ def process_video(source: str | Path, out_path: str | Path, csv_path: str | Path
 def process_frames(frames: Frames, out_path: Path, csv_file: Path | None, pipeline: FramePipeline,
                    progress: Progress | None = None, batch: int = VIDEO_BATCH,
                    transcode: bool = True) -> VideoResult:
-    """Run `pipeline` over `frames` (closed at the end), `batch` (at least 1) frames per network call,
-    writing the annotated MP4 and the target CSV.
+    """Run `pipeline` over `frames` (closed at the end), `batch` (at least 1) frames per network call (fewer
+    for large frames: `frames_per_call`), writing the annotated MP4 and the target CSV.
 
     Each frame runs through the network at its own size; an annotated frame smaller than `frames.size`
     is padded at its right and bottom (`lwirst.drawing.pad_to`), so a target's CSV coordinates are both
@@ -377,6 +387,7 @@ def process_frames(frames: Frames, out_path: Path, csv_file: Path | None, pipeli
             table = csv.writer(handle)
             table.writerow(CSV_COLUMNS)
             handle.flush()
+        batch = frames_per_call(batch, frames.size)
         chunks = _batches(iter(frames), batch)
         first = next(chunks, None)
         if first is not None:  # warm the network up so the stamped rate is the steady one

@@ -104,6 +104,21 @@ def test_header_size_of_every_format(suffix: str) -> None:
         decode_image(encoded.tobytes(), "x", max_pixels=900)
 
 
+def test_a_tiff_naming_its_size_twice_is_refused_before_decoding() -> None:
+    """libtiff reads the first ImageWidth/ImageLength; a second, small pair made the header check read 100x100
+    and OpenCV then decoded 30000x30000 (1.8 GB for a 6 KB upload)."""
+    def tiff(entries: list[tuple[int, int]]) -> bytes:
+        ifd = struct.pack("<H", len(entries)) + b"".join(struct.pack("<HHII", tag, 4, 1, value)
+                                                           for tag, value in entries)
+        return b"II*\x00" + struct.pack("<I", 8) + ifd + struct.pack("<I", 0)
+
+    assert header_size(tiff([(256, 100), (257, 100)])) == (100, 100)
+    twice = tiff([(256, 30000), (256, 100), (257, 30000), (257, 100)])
+    assert header_size(twice) is None
+    with pytest.raises(LwirstError, match="not a readable image"):
+        decode_image(twice, "dup.tif")
+
+
 def test_unknown_formats_are_refused_before_decoding() -> None:
     ok, encoded = cv2.imencode(".ppm", np.zeros((8, 8, 3), np.uint8))  # OpenCV decodes it, we do not
     assert ok
@@ -255,3 +270,29 @@ def test_onnx_with_non_float_input_or_output_is_explained(where: str, elem: int)
     data = typed_onnx(where, elem)
     with pytest.raises(LwirstError, match=f"the {where} is {TensorProto.DataType.Name(elem)}; expected FLOAT"):
         check_segmentation_onnx(data, "typed.onnx")
+
+
+def test_the_dashboard_caps_the_decoder_itself(tmp_path: Path) -> None:
+    """A header that hides the image's size passes `check_header`; the dashboard also caps OpenCV's decoder
+    at the image limit before OpenCV loads, so such a file is refused by the decoder instead of decoded into
+    gigabytes. Shown with a header check that lets anything through and a cap of 64x64."""
+    script = (
+        "import os\n"
+        "os.environ['LWIRST_MAX_IMAGE_PIXELS'] = str(64 * 64)\n"
+        "from lwirst.limits import cap_decoder\n"
+        "cap_decoder()\n"
+        "import cv2, numpy as np\n"
+        "from lwirst.errors import LwirstError\n"
+        "from lwirst.imageio import decode_image\n"
+        "ok, data = cv2.imencode('.png', np.zeros((100, 100), np.uint8))\n"
+        "try:\n"
+        "    decode_image(data.tobytes(), 'hidden.png', max_pixels=10**9)\n"
+        "except LwirstError as exc:\n"
+        "    print(exc)\n"
+        "print(decode_image(cv2.imencode('.png', np.zeros((60, 60), np.uint8))[1].tobytes(), 'ok.png').shape)\n")
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120,
+                          env={k: v for k, v in os.environ.items() if k != "OPENCV_IO_MAX_IMAGE_PIXELS"})
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.splitlines() == [
+        "hidden.png: the decoder refused it as larger than its pixel limit, whatever its header says", "(60, 60)"]
+    assert "cap_decoder()" in (Path(__file__).parents[1] / "dashboard" / "app.py").read_text()

@@ -15,7 +15,7 @@ import pandas as pd
 import pytest
 import torch
 
-from lwirst import videoio
+from lwirst import video, videoio
 from lwirst.checkpoint import save_checkpoint
 from lwirst.cli import main
 from lwirst.datasets import SegDataset, open_dataset
@@ -174,6 +174,19 @@ def test_video_warms_the_network_up_once_and_leaves_no_trace(tmp_path: Path, seg
     fresh.process_batch([frame(i) for i in range(12)])
     assert pipeline.tracker is not None and fresh.tracker is not None
     assert pipeline.tracker.frame == fresh.tracker.frame  # the warm-up frames left no trace
+
+
+def test_large_frames_go_to_the_network_fewer_per_call(tmp_path: Path, segmenter: Segmenter,
+                                                       monkeypatch: pytest.MonkeyPatch) -> None:
+    """Eight 4096x4096 frames per call, each a pyramid with its consensus run, took a served dashboard past
+    20 GB: a call holds at most VIDEO_BATCH_PIXELS pixels of frames, and at least one frame."""
+    assert video.frames_per_call(8, (640, 512)) == 8 and video.frames_per_call(8, (1280, 1024)) == 2
+    assert video.frames_per_call(8, (4096, 4096)) == 1 and video.frames_per_call(3, (64, 64)) == 3
+    monkeypatch.setattr(video, "VIDEO_BATCH_PIXELS", 2 * SIZE[0] * SIZE[1])  # these frames: two per call
+    counting = Counting(segmenter)
+    result = process_video(write_video(tmp_path / "in.mp4", 12), tmp_path / "w.mp4", None,
+                           FramePipeline(counting), batch=8)
+    assert result.frames_done == 12 and counting.calls == 1 + 6  # the warm-up chunk, then 6 calls of 2
 
 
 def test_fps_meter_lets_a_slow_first_call_fade_out() -> None:
