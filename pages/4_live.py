@@ -54,7 +54,9 @@ def choose_source() -> tuple[str, common.VideoSource | None]:
     if source.startswith(common.DATASET_PREFIX):
         st.caption("Each image of a split is its own scene, segmented at its own size: tracking restarts on "
                    "every frame, so no track links targets of two images (the Video or synthetic sources show "
-                   "tracking). The caption names the image shown.")
+                   "tracking). The caption names the image shown. Live draws detections only, not the "
+                   "split's ground truth: a missed target is not marked here (Evaluate and Failures score the "
+                   "split against its masks).")
     if not common.webrtc_available():
         st.caption("Browser webcam: install streamlit-webrtc (`pip install streamlit-webrtc`) and restart "
                    "the dashboard to stream your own camera.")
