@@ -502,8 +502,12 @@ def test_dashboard_in_a_browser(page: Page, server: str, sirst_root: Path) -> No
     rate = (frame_number(page) - first) / (time.monotonic() - start)
     assert rate > 4, f"{rate:.1f} frames per second"
     assert float(metric_value(page, "End-to-end fps")) > 0
-    shoot(page, "live")
     page.get_by_text("Run the stream", exact=True).click()
+    settle(page)  # paused, every block shows the one last frame (a running stream was caught between them)
+    steady_frame(page)
+    paused = settled_live(page)
+    assert paused is not None and len(set(paused.frames)) == 1, paused
+    shoot(page, "live")
     assert not outside, outside[:5]  # nothing fetched from the internet (favicon included)
 
 
