@@ -19,6 +19,9 @@ REPRODUCED = "reproduced"
 NOT_REPRODUCED = "not reproduced"
 WITHIN_NOISE = "within noise"
 TOO_FEW_SEEDS = "too few seeds"
+# Every seed gave the same difference: real training runs scatter, so this is a sign of degenerate runs (every
+# pixel or none predicted, in schedules too short to learn), where a t-test's zero spread would read p = 0.
+NO_SPREAD = "no spread between seeds"
 
 
 @dataclass(frozen=True)
@@ -37,19 +40,18 @@ class PairedComparison:
         """The comparison in words, with its numbers."""
         if self.verdict == TOO_FEW_SEEDS:
             return f"{chosen} vs {self.alternative}: {self.seeds} paired seed(s), too few to tell"
+        if self.verdict == NO_SPREAD:
+            return (f"{chosen} vs {self.alternative}: {self.mean_difference:+.4f} on each of {self.seeds} seeds, "
+                    "no spread at all: degenerate runs (e.g. every pixel or none predicted), nothing to tell")
         sd = "-" if math.isnan(self.sd_difference) else f"{self.sd_difference:.4f}"
         return (f"{chosen} vs {self.alternative}: {self.mean_difference:+.4f} (sd {sd}, {self.seeds} paired "
                 f"seeds, one-sided p {min(self.p_better, self.p_worse):.3f}) -> {self.verdict}")
 
 
 def _one_sided_p(differences: pd.Series) -> tuple[float, float]:
-    """(p that the mean difference is <= 0, p that it is >= 0) by a paired t-test; a zero spread
-    decides by the sign alone."""
+    """(p that the mean difference is <= 0, p that it is >= 0) by a paired t-test (the differences spread)."""
     from scipy.stats import ttest_1samp
 
-    if differences.std(ddof=1) == 0:
-        mean = differences.mean()
-        return (0.0 if mean > 0 else 1.0), (0.0 if mean < 0 else 1.0)
     greater = ttest_1samp(differences, 0.0, alternative="greater").pvalue
     less = ttest_1samp(differences, 0.0, alternative="less").pvalue
     return float(greater), float(less)
@@ -63,6 +65,9 @@ def paired(chosen: pd.Series, alternative_name: str, alternative: pd.Series, alp
     if len(differences) < 2:
         return PairedComparison(alternative_name, len(differences), math.nan, math.nan, math.nan, math.nan,
                                 TOO_FEW_SEEDS)
+    if differences.std(ddof=1) == 0:
+        return PairedComparison(alternative_name, len(differences), float(differences.mean()), 0.0, math.nan,
+                                math.nan, NO_SPREAD)
     p_better, p_worse = _one_sided_p(differences)
     verdict = REPRODUCED if p_better < alpha else NOT_REPRODUCED if p_worse < alpha else WITHIN_NOISE
     return PairedComparison(alternative_name, len(differences), float(differences.mean()),
@@ -87,9 +92,12 @@ def paired_comparisons(results: pd.DataFrame, chosen: str, metric: str, alpha: f
 
 def table_verdict(comparisons: list[PairedComparison]) -> str:
     """Reproduced: the chosen row beats every alternative beyond the noise; not reproduced: some
-    alternative beats it beyond the noise; otherwise within noise (or too few seeds to say)."""
+    alternative beats it beyond the noise; otherwise within noise (or too few seeds, or seeds without any
+    spread, to say)."""
     if not comparisons or any(c.verdict == TOO_FEW_SEEDS for c in comparisons):
         return TOO_FEW_SEEDS
+    if any(c.verdict == NO_SPREAD for c in comparisons):
+        return NO_SPREAD
     if any(c.verdict == NOT_REPRODUCED for c in comparisons):
         return NOT_REPRODUCED
     if all(c.verdict == REPRODUCED for c in comparisons):

@@ -47,6 +47,7 @@ from lwirst.postprocess import TargetFilter, detect, logit_to_probability, mask_
 from lwirst.rounding import flops_text, params_text
 from lwirst.scoring import CARD, LIVE, OPERATOR, metric_spec, metric_specs, view_keys
 from lwirst.sweep import METRICS as SWEEP_METRICS
+from lwirst.sweep import drop_repeated_runs
 from lwirst.uploads import check_upload_size
 
 ABLATIONS_DIR = paths.ABLATIONS_DIR
@@ -659,6 +660,9 @@ def load_ablation_results(directory: Path | None = None) -> tuple[pd.DataFrame, 
     if "schedule" not in results:
         results["schedule"] = ""
     results["schedule"] = results["schedule"].fillna("")
+    results, repeated = drop_repeated_runs(results)
+    if repeated:
+        problems.append(f"{repeated} repeated row(s) (the same run listed twice, e.g. a copied CSV) counted once")
     return results, problems
 
 
@@ -717,7 +721,6 @@ def rank_agreement(view: pd.DataFrame) -> RankAgreement:
     return RankAgreement(paper_winner, here_winner, tau, p, len(both))
 
 
-UNCONVERGED_EPOCHS = 50  # sweep runs shorter than this are flagged as unconverged
 
 
 def best_here(view: pd.DataFrame) -> tuple[str, str]:
@@ -735,6 +738,9 @@ def best_here(view: pd.DataFrame) -> tuple[str, str]:
                                  pd.Series(second["here_by_seed"], dtype=float))
     if test.verdict == ablation_stats.TOO_FEW_SEEDS:
         return "no clear best", "fewer than two common seeds cannot tell noise from a difference"
+    if test.verdict == ablation_stats.NO_SPREAD:
+        return "no clear best", (f"{top['row']} and {second['row']} differ by the same amount on every seed: "
+                                 "degenerate runs, nothing to tell")
     said = f"paired by seed, one-sided p {test.p_better:.3f}"
     if test.verdict != ablation_stats.REPRODUCED:
         return "no clear best", (f"{top['row']} ({top['here']:.3f}) and {second['row']} ({second['here']:.3f}) "

@@ -422,7 +422,11 @@ def collect_results(sweep: Sweep) -> pd.DataFrame:
             path = sweep.trial_dir(TrialPlan(variant, seed).name) / RESULT_FILE
             if not path.is_file():
                 continue
-            result = json.loads(path.read_text())
+            try:
+                result = json.loads(path.read_text())
+            except (OSError, ValueError) as exc:
+                raise LwirstError(f"{path} is unreadable ({type(exc).__name__}); delete it and run the same "
+                                  "command again to redo that trial") from exc
             rows.append({"table": PRESETS[preset].table, "preset": preset, "row": PRESETS[preset].row,
                          "variant": variant, "seed": seed, "schedule": sweep.schedule, "note": listed.get("note", ""),
                          **{k: v for k, v in dataclasses.asdict(sweep.data).items() if k != "data_dir"},
@@ -437,21 +441,37 @@ def write_results(frame: pd.DataFrame, path: str | Path) -> Path:
     return path
 
 
+UNCONVERGED_EPOCHS = 50  # sweep runs shorter than this are flagged as unconverged, here and on the Ablations page
+RUN_KEY = ("table", "preset", "seed", "schedule", "dataset")  # one trained run: its row may be listed once
+
+
+def drop_repeated_runs(frame: pd.DataFrame) -> tuple[pd.DataFrame, int]:
+    """`frame` with each run (`RUN_KEY`, the columns it has) kept once, the last listed, and how many repeats
+    were dropped: the same CSV copied twice, or a row pasted twice, counted as extra seeds and shrank the sd."""
+    key = [column for column in RUN_KEY if column in frame.columns]
+    kept = frame.drop_duplicates(key, keep="last")
+    return kept.reset_index(drop=True), len(frame) - len(kept)
+
+
 def load_results(paths: Sequence[str | Path]) -> pd.DataFrame:
     """Sweep CSVs stacked; a missing or foreign file is a `LwirstError`."""
     frames = []
     for path in paths:
         try:
             frame = pd.read_csv(path, dtype={"table": str, "preset": str, "schedule": str})
-        except (OSError, pd.errors.ParserError, pd.errors.EmptyDataError) as exc:
-            raise LwirstError(f"cannot read sweep results {path}: {exc}") from exc
-        missing = {"table", "preset", "seed", "schedule", *METRICS} - set(frame.columns)
+        except (OSError, ValueError) as exc:  # parser errors and undecodable bytes are ValueErrors
+            raise LwirstError(f"cannot read sweep results {path}: {type(exc).__name__}: "
+                              f"{str(exc).splitlines()[0][:200] if str(exc) else ''}") from exc
+        missing = {*RUN_KEY, "train_split", "test_split", *METRICS} - set(frame.columns)
         if missing:
             raise LwirstError(f"{path} is not a sweep results CSV (no {', '.join(sorted(missing))} column)")
         frames.append(frame)
     if not frames:
         raise LwirstError("no sweep results to report")
-    return pd.concat(frames, ignore_index=True)
+    results, repeated = drop_repeated_runs(pd.concat(frames, ignore_index=True))
+    if repeated:
+        log.warning("%d repeated row(s) (same table, preset, seed, schedule and dataset) counted once", repeated)
+    return results
 
 
 def _paper_values(table: str, metric: str) -> pd.Series:
@@ -510,13 +530,17 @@ def report(frame: pd.DataFrame, tables: Sequence[str] = (), metric: str = "best_
         if chosen in stats.index and len(stats) > 1:
             top = stats["mean"].idxmax()
             gap = stats.loc[chosen, "mean"] - stats["mean"].drop(chosen).max()
-            verdict = "wins here" if top == chosen else f"does not win here (best: {top})"
+            verdict = "ranks first here" if top == chosen else f"does not rank first here (best: {top})"
             lines.append(f"  paper's choice {chosen}: rank {measured_rank[chosen]:.0f} of {len(stats)}, "
                          f"{gap:+.4f} vs the best other row -> {verdict}")
             comparisons = paired_comparisons(group, chosen, metric)
             lines += ["    " + c.sentence(chosen) for c in comparisons]
             lines.append(f"  verdict on the paper's choice (paired by seed, one-sided t-test at {ALPHA:g}): "
                          f"{table_verdict(comparisons)}")
+        epochs = int(group["epochs"].max()) if "epochs" in group and group["epochs"].notna().any() else None
+        if epochs is not None and epochs < UNCONVERGED_EPOCHS:
+            lines.insert(1, f"  a short screening schedule ({epochs} epochs, under {UNCONVERGED_EPOCHS}): far from "
+                            "converged, so this ranks the schedule's first steps, not the paper's networks")
         blocks.append("\n".join(lines))
     if not blocks:
         raise LwirstError(f"no results for table(s) {', '.join(wanted)}")

@@ -11,7 +11,7 @@ import streamlit as st
 from dashboard import analysis as dash
 from dashboard import common
 from lwirst import ablation_stats, analysis, schedule
-from lwirst.sweep import TABLES, chosen_variant
+from lwirst.sweep import TABLES, UNCONVERGED_EPOCHS, chosen_variant
 
 
 def main() -> None:
@@ -166,7 +166,7 @@ def provenance(results: pd.DataFrame, table: str) -> None:
     epochs = int(rows["epochs"].max()) if "epochs" in rows.columns and rows["epochs"].notna().any() else None
     notes = [f"Note from the sweep: {note}" for note in (rows["note"].dropna().unique() if "note" in rows.columns
                                                            else [])]
-    if epochs is not None and epochs < analysis.UNCONVERGED_EPOCHS:  # one box: what this is, and the sweep's notes
+    if epochs is not None and epochs < UNCONVERGED_EPOCHS:  # one box: what this is, and the sweep's notes
         st.warning("\n\n".join([f"**What this is:** a short screening schedule ({epochs} epochs, "
                                  f"{rows['seed'].nunique()} seed(s) per row), far from the paper's training: the "
                                  "scores here are unconverged and noisy, so they rank variants only where the seed "

@@ -9,6 +9,7 @@ import pytest
 from scipy.stats import t as student_t
 
 from lwirst.ablation_stats import (
+    NO_SPREAD,
     NOT_REPRODUCED,
     REPRODUCED,
     TOO_FEW_SEEDS,
@@ -52,7 +53,11 @@ def test_only_seeds_both_rows_share_are_paired() -> None:
     assert paired_comparisons(alt, "chosen", "best_miou") == []
 
 
-def test_identical_differences_decide_by_their_sign() -> None:
-    rows = _rows({"chosen": [0.5, 0.6], "alt": [0.4, 0.5]})
+def test_identical_differences_tell_nothing() -> None:
+    """Two degenerate runs per row (every pixel predicted, or none) differ by the same amount on every seed;
+    a zero spread read as p = 0 called the paper's choice "reproduced"."""
+    rows = _rows({"chosen": [0.000576, 0.000576], "alt": [0.0, 0.0]})
     (comparison,) = paired_comparisons(rows, "chosen", "best_miou")
-    assert comparison.verdict == REPRODUCED and comparison.p_better == 0.0
+    assert comparison.verdict == NO_SPREAD and math.isnan(comparison.p_better)
+    assert table_verdict([comparison]) == NO_SPREAD
+    assert "no spread at all" in comparison.sentence("chosen")

@@ -710,7 +710,8 @@ def test_ablations_show_paper_computed_and_measured_figures(tmp_path: Path) -> N
     assert at.get("plotly_chart")
     # three seeds, the paper's row ahead of each alternative in every seed pair: said in words
     sweep_csv(tmp_path / "ablations" / "t8.csv",
-              [("VIII", p, s, v + 0.01 * s + 0.003 * (s == 1) * (p == "table8_bilinear"))
+              [("VIII", p, s, v + 0.01 * s + 0.003 * (s == 1) * (p == "table8_bilinear")
+                + 0.002 * (s == 2) * (p == "table8_bilinear_deconv"))  # real seeds scatter: never the same gap
                for p, v in (("table8_deconv", 0.6), ("table8_bilinear", 0.5), ("table8_bilinear_deconv", 0.55))
                for s in range(3)])
     st.cache_data.clear()

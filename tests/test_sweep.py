@@ -61,6 +61,7 @@ def test_two_trial_sweep_writes_csv_and_report(tiny_data: Path, tmp_path: Path,
     assert "Table VIII: test mIoU at the best-validation epoch" in text
     assert "Kendall tau (paper vs measured, 2 presets)" in text
     assert "paper's choice table8_deconv: rank" in text
+    assert "a short screening schedule (1 epochs, under 50): far from converged" in text
 
 
 @pytest.mark.slow
@@ -112,6 +113,9 @@ def test_interrupted_sweep_resumes_without_retraining(tiny_data: Path, tmp_path:
     (["--presets", "table8_deconv", "--val-split", "test"], "test split is for reporting only"),
     (["--presets", "table8_deconv", "--address", "127.0.0.1:1"], "cannot reach the Ray cluster at 127.0.0.1:1"),
     (["--presets", "table8_deconv", "--lr", "0.5"], "another recipe (lr: 0.001 there, 0.5 now)"),
+    (["--presets", "table8_deconv", "--csv", "{data}/test.txt"], "lies inside the input folder"),
+    (["--presets", "table8_deconv", "--csv", "{run}/sweep.json"], "lies inside the sweep directory"),
+    (["--presets", "table8_deconv", "--csv", "{run}"], "is a directory"),
 ])
 def test_bad_input_fails_before_any_trial(tiny_data: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str],
                                           extra: list[str], message: str) -> None:
@@ -119,9 +123,27 @@ def test_bad_input_fails_before_any_trial(tiny_data: Path, tmp_path: Path, capsy
     recipe = dataclasses.replace(RECIPES["default"], epochs=1, batch_size=2, size=32)
     data = SweepData(str(tiny_data), "folder", "train", "val", "test")
     prepare_sweep(Sweep(run, recipe, "default", data), ["table8_deconv"], [0])
+    before = {p: p.read_bytes() for p in (tiny_data / "test.txt", run / "sweep.json")}
+    extra = [e.format(data=tiny_data, run=run) for e in extra]
     assert main(_sweep(tiny_data, run, "--epochs", "1", *extra)) == 1
     assert message in capsys.readouterr().err
     assert not (run / "trials").exists()
+    assert {p: p.read_bytes() for p in before} == before  # a --csv once replaced the split list, sweep.json
+
+
+def test_a_csv_of_another_sweep_or_no_sweep_is_never_replaced(tiny_data: Path, tmp_path: Path,
+                                                             capsys: pytest.CaptureFixture[str]) -> None:
+    """--csv data/ablations/sirst_short.csv (the committed results) was replaced by a two-row smoke run."""
+    committed = tmp_path / "sirst_short.csv"
+    committed.write_bytes((Path(__file__).parents[1] / "data" / "ablations" / "sirst_short.csv").read_bytes())
+    notes = tmp_path / "notes.csv"
+    notes.write_text("a,b\n1,2\n")
+    for csv, message in ((committed, "holds the results of another sweep"), (notes, "not a sweep results CSV")):
+        before = csv.read_bytes()
+        assert main(_sweep(tiny_data, tmp_path / "run", "--epochs", "1", "--presets", "table8_deconv",
+                           "--csv", str(csv))) == 1
+        assert message in capsys.readouterr().err and csv.read_bytes() == before
+        assert not (tmp_path / "run" / "trials").exists()
 
 
 def test_presets_of_one_architecture_share_trials() -> None:
@@ -131,17 +153,35 @@ def test_presets_of_one_architecture_share_trials() -> None:
 
 
 def test_report_ranks_against_the_paper() -> None:
-    presets = {"table8_bilinear": 0.30, "table8_bilinear_deconv": 0.40, "table8_deconv": 0.50}
+    presets = {"table8_bilinear": (0.30, 0.305), "table8_bilinear_deconv": (0.40, 0.41), "table8_deconv": (0.50, 0.52)}
     rows = [{"table": "VIII", "preset": p, "seed": s, "schedule": "s", "dataset": "d", "train_split": "train",
-             "test_split": "test", "best_miou": v + 0.01 * s} for p, v in presets.items() for s in (0, 1)]
+             "test_split": "test", "best_miou": v[s]} for p, v in presets.items() for s in (0, 1)]
     text = report(pd.DataFrame(rows))
     assert "Kendall tau (paper vs measured, 3 presets): +1.00" in text
-    assert "paper's choice table8_deconv: rank 1 of 3, +0.1000 vs the best other row -> wins here" in text
-    assert "0.5050 ± 0.0071 (2)" in text
-    # every seed pair differs by the same 0.1 / 0.2: beyond the (zero) seed spread
-    assert "table8_deconv vs table8_bilinear: +0.2000 (sd 0.0000, 2 paired seeds" in text
+    assert "paper's choice table8_deconv: rank 1 of 3, +0.1050 vs the best other row -> ranks first here" in text
+    assert "0.5100 ± 0.0141 (2)" in text
+    # the seed pairs differ by 0.20 and 0.215: far beyond their spread
+    assert "table8_deconv vs table8_bilinear: +0.2075 (sd 0.0106, 2 paired seeds" in text
     assert text.endswith("one-sided t-test at 0.05): reproduced")
     flipped = pd.DataFrame([{**r, "best_miou": 1 - r["best_miou"]} for r in rows])
     text = report(flipped)
-    assert "-1.00" in text and "does not win here (best: table8_bilinear)" in text
+    assert "-1.00" in text and "does not rank first here (best: table8_bilinear)" in text
     assert text.endswith("not reproduced")
+
+
+def test_a_run_listed_twice_counts_once(tmp_path: Path) -> None:
+    """The same sweep CSV copied beside itself showed "4 seeds" for rows trained with 2, and a smaller sd."""
+    from lwirst.analysis import load_ablation_results
+    from lwirst.sweep import load_results
+
+    rows = pd.DataFrame([{"table": "VIII", "preset": p, "seed": s, "schedule": "s", "dataset": "d", "train_split": "t",
+                          "test_split": "test",
+                          **{m: 0.5 + 0.1 * s for m in ("best_miou", "best_f1", "best_pd", "final_miou",
+                                                         "final_f1", "final_pd")}}
+                         for p in ("table8_deconv", "table8_bilinear") for s in (0, 1)])
+    for name in ("a.csv", "a_copy.csv"):
+        rows.to_csv(tmp_path / name, index=False)
+    assert len(load_results([tmp_path / "a.csv", tmp_path / "a_copy.csv"])) == 4
+    assert "(2)" in report(load_results([tmp_path / "a.csv", tmp_path / "a_copy.csv"]))  # two seeds, not four
+    results, problems = load_ablation_results(tmp_path)
+    assert len(results) == 4 and any("4 repeated row(s)" in p for p in problems)

@@ -31,7 +31,7 @@ from lwirst.sweep import (
     write_results,
 )
 from lwirst.train import RECIPES, Recipe
-from lwirst.validate import number
+from lwirst.validate import check_outputs, number
 
 HIDDEN_RECIPE_FIELDS = ("seed", "epochs")  # seeds come from --seeds; --epochs has its own flag
 
@@ -101,8 +101,34 @@ def _check_args(args: argparse.Namespace) -> None:
         raise LwirstError("the test split is for reporting only: train and validate on other splits")
 
 
+def _check_csv(csv: str | None, sweep: Sweep, data_dir: str) -> None:
+    """Refuse, before any training, a --csv that would destroy something: it is written once every trial has
+    trained, over whatever the path holds (a split list, a dataset's image, the sweep's own files and another
+    sweep's committed results were replaced). It may be a new file or this sweep's own earlier CSV."""
+    if not csv:
+        return
+    check_outputs({"--csv": csv}, [data_dir or None], force=True)
+    path = Path(os.path.abspath(csv)).resolve()
+    if path.is_relative_to(sweep.run_dir):
+        raise LwirstError(f"--csv {csv} lies inside the sweep directory {sweep.run_dir}, which keeps its own "
+                          f"{RESULTS_CSV}; write the copy elsewhere (e.g. data/ablations/NAME.csv)")
+    if not path.exists():
+        return
+    try:
+        existing = load_results([path])
+    except LwirstError as exc:
+        raise LwirstError(f"--csv {csv} exists and is not a sweep results CSV; it would be replaced: choose "
+                          "another path") from exc
+    other = sorted(set(existing["schedule"].astype(str)) - {sweep.schedule})
+    if other:
+        raise LwirstError(f"--csv {csv} holds the results of another sweep (schedule {other[0]}); this one "
+                          f"({sweep.schedule}) would replace them: choose another path")
+
+
 def run(args: argparse.Namespace) -> int:
     run_dir = Path(args.run_dir)
+    if run_dir.exists() and not run_dir.is_dir():
+        raise LwirstError(f"--run-dir {run_dir} is a file; give a folder")
     if args.report:
         path = Path(args.csv) if args.csv else run_dir / RESULTS_CSV
         print(report(load_results([path]), args.tables, args.metric))
@@ -117,6 +143,7 @@ def run(args: argparse.Namespace) -> int:
                      args.val_split, args.test_split)
     sizes = [len(split) for split in data.open()]  # a missing or broken split fails here, before Ray
     sweep = Sweep(run_dir.resolve(), _recipe(args), args.recipe, data)
+    _check_csv(args.csv, sweep, data_dir)
     prepare_sweep(sweep, presets, seeds, args.note)
     plans = plan_trials(presets, seeds)
     print(f"sweep {sweep.run_dir}: {len(presets)} presets x {len(seeds)} seed(s) = {len(plans)} trials "
