@@ -500,6 +500,10 @@ class BenchReport:
             head += f"  {'kernels':<13}"
         kind = self.cpu.kind + (f" (kernels capped to {cap.label}: emulated)" if cap else "")
         lines = [f"EMULATED: {self.cpu.emulation}"] if emulated else []
+        if self.config.get("quick"):
+            lines.append(f"QUICK SMOKE RUN (--quick): about {QUICK_PAIRS} timed calls per cell, mIoU and int8 "
+                         "calibration on 4 test images: it checks that every variant runs; its speeds, ratios, "
+                         "losses and bars are not measurements")
         lines += [f"model: {self.model}" + ("  (random weights: mIoU is not meaningful)"
                                             if self.random_weights else ""),
                   f"cpu: {self.cpu.model}, {self.cpu.cores} cores; {self.cpu.assumption}",
@@ -522,7 +526,11 @@ class BenchReport:
         lines.append("")
         lines.append("latencies are per call (one batch); fps counts frames; e2e = frame -> preprocessing -> "
                      "network -> logits at frame size -> targets; max|dz| = largest logit difference from "
-                     "PyTorch over SIRST test; x base = fps / baseline fps at the same threads and batch")
+                     "PyTorch over SIRST test; x base = fps / baseline fps at the same threads and batch; "
+                     "e2e/mod = end-to-end over model-only speed, from the medians of paired calls (the fps "
+                     "columns are means, which one slow call moves); mIoU = SIRST test resized to the model size "
+                     "and run once (no scale consensus, no mask growth): the int8 and bf16 losses are measured "
+                     "so, while `lwirst evaluate` scores the defaults")
         notes = {r.name: r.note for r in self.results}
         lines.extend(f"  {name:<21}{note}" for name, note in notes.items())
         lines.extend(self._emulation_notes())

@@ -216,6 +216,17 @@ def grey_plane(image: np.ndarray) -> np.ndarray | None:
     return b if np.array_equal(b, g) and np.array_equal(g, r) else None
 
 
+QUANTIZED_OPS = frozenset({"QuantizeLinear", "DequantizeLinear", "QLinearConv", "ConvInteger", "MatMulInteger"})
+
+
+def runtime_reason(exc: BaseException) -> str:
+    """A runtime's error in one line: its first line that says something (OpenVINO opens with lines naming
+    its own source files, "Exception from src/...", and the reason comes after them)."""
+    lines = [line.strip() for line in str(exc).splitlines() if line.strip()]
+    said = [line for line in lines if not line.startswith("Exception from ")]
+    return (said or lines or [type(exc).__name__])[0][:200]
+
+
 class Decoded(NamedTuple):
     """One frame as `Segmenter` reads it (`Segmenter._decoded`)."""
 
@@ -272,6 +283,7 @@ class Segmenter:
         self.confirm = check_scale(confirm)  # enlargement of the consensus run (`lwirst.consensus`), or None
         self.mirror = bool(mirror)  # large frames also confirmed by a mirrored run (`lwirst.consensus`)
         self._palettes_seen: set[str] = set()
+        self.quantized = False  # an ONNX file holding an int8 (QDQ or integer) graph
         if isinstance(model, torch.nn.Module):
             self.module = model.eval()
         else:
@@ -281,7 +293,11 @@ class Segmenter:
             self.model_name = path.name
             if path.suffix.lower() == ".onnx":
                 self._onnx = _read_model_file(path)
-                check_segmentation_onnx(self._onnx, str(path))
+                proto = check_segmentation_onnx(self._onnx, str(path))
+                self.quantized = any(node.op_type in QUANTIZED_OPS for node in proto.graph.node)
+                if self.quantized:  # results record int8, not the options' fp32
+                    log.warning("%s is an int8 network: its scores differ from the fp32 model's (`lwirst bench` "
+                                "prints the mIoU it loses on SIRST)", path.name)
                 if not spec.runs_onnx:
                     raise LwirstError(f"the {backend} backend needs a checkpoint, not an ONNX file; "
                                       f"choose {_names(lambda s: s.runs_onnx)}")
@@ -382,8 +398,7 @@ class Segmenter:
         except LwirstError:
             raise
         except Exception as exc:  # runtimes raise their own exception types on bad graphs
-            reason = str(exc).splitlines()[0][:200] if str(exc) else type(exc).__name__
-            raise LwirstError(f"{self.backend_kind} cannot load {self.model_name}: {reason}") from exc
+            raise LwirstError(f"{self.backend_kind} cannot load {self.model_name}: {runtime_reason(exc)}") from exc
 
     @classmethod
     def from_module(cls, module: torch.nn.Module, protocol: str = "resize",
@@ -513,7 +528,14 @@ class Segmenter:
         for (kind, _), indices in groups.items():
             for start in range(0, len(indices), batch_size):
                 chunk = indices[start:start + batch_size]
-                out = self._net(kind).run(np.stack([inputs[i][1] for i in chunk]))
+                net = self._net(kind)
+                try:
+                    out = net.run(np.stack([inputs[i][1] for i in chunk]))
+                except LwirstError:
+                    raise
+                except Exception as exc:  # a runtime that loaded a graph may still refuse to run it (int8 layers)
+                    raise LwirstError(f"{self.backend_kind} cannot run {self.model_name}: {runtime_reason(exc)}"
+                                      ) from exc
                 for j, i in enumerate(chunk):
                     outputs[i] = out[j, 0]
         return [o for o in outputs if o is not None]
@@ -578,7 +600,7 @@ class Segmenter:
         return list(zip(maps, kept, strict=True))
 
     def describe(self) -> dict[str, object]:
-        precision = self.options.precision
+        precision = "int8" if self.quantized else self.options.precision
         digest = f"{self.model_hash}:{precision}" if self.model_hash and precision != "fp32" else self.model_hash
         consensus_run = {"confirm": self.confirm} if self.confirm else {}  # absent: older cache keys still hold
         if self.mirror:

@@ -367,3 +367,15 @@ def test_openvino_compiles_each_frame_size_once_statically(monkeypatch, model, i
         assert out.shape == (h, w)
         assert float(np.abs(out - ref).max()) <= LOGIT_TOLERANCE
     assert compiled == [(1, 1, 64, 80), (1, 1, 72, 96), None]
+
+
+def test_a_runtime_error_is_told_by_its_first_line_that_says_something() -> None:
+    """OpenVINO opens with lines naming its own sources; keeping the first line printed only those."""
+    from lwirst.inference import runtime_reason
+
+    said = RuntimeError("Exception from src/inference/src/cpp/core.cpp:105:\n"
+                        "Exception from src/frontends/onnx/frontend/src/frontend.cpp:1:\n"
+                        "Input channels C is not equal to kernel channels * group. C: 1 kernel channels: 3\n")
+    assert runtime_reason(said) == "Input channels C is not equal to kernel channels * group. C: 1 kernel channels: 3"
+    assert runtime_reason(RuntimeError("Exception from x.cpp:1:")) == "Exception from x.cpp:1:"
+    assert runtime_reason(ValueError()) == "ValueError"

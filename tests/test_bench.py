@@ -67,6 +67,7 @@ def test_quick_bench_writes_table_and_json(tmp_path: Path, sirst_root: Path,
                  "--size", "512", "640", "--json", str(out), "--force"]) == 0
     table = capsys.readouterr().out
     assert "variant" in table and "arithmetic ceiling" in table and "fastest fp32 path" in table
+    assert table.startswith("QUICK SMOKE RUN (--quick)")  # its ratios and bars looked like measurements
     data = json.loads(out.read_text())
     rows = data["results"]
     assert {r["name"] for r in rows} == {"baseline", "torch", "ort-fast"}

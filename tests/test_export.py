@@ -189,9 +189,15 @@ def test_int8_export_is_calibrated_qdq_with_raw_input(tmp_path: Path, checkpoint
     assert {"QuantizeLinear", "DequantizeLinear"} <= {n.op_type for n in proto.graph.node}
     assert {p.key: p.value for p in proto.metadata_props}["lwirst.input"] == "raw_bgr"
     frame = np.random.default_rng(4).integers(0, 256, (64, 64), dtype=np.uint8)
-    got = Segmenter(out, backend="onnxruntime", size=(64, 64)).predict(frame).logits
+    int8 = Segmenter(out, backend="onnxruntime", size=(64, 64))
+    got = int8.predict(frame).logits
     want = Segmenter(network, backend="torch", size=(64, 64)).predict(frame).logits
     assert np.corrcoef(got.ravel(), want.ravel())[0, 1] > 0.9
+    assert int8.describe()["precision"] == "int8"  # it was recorded as fp32, the options' default
+    # OpenCV loads the graph but its int8 pooling layer asserts at the first run: one line, not a traceback
+    with pytest.raises(LwirstError, match=r"^opencv cannot run int8\.onnx: .*pool") as refused:
+        Segmenter(out, backend="opencv", size=(64, 64)).predict(frame)
+    assert "\n" not in str(refused.value)
 
 
 @pytest.mark.parametrize("hazard", [NO_VNNI, None])
