@@ -418,11 +418,11 @@ def test_a_closed_output_pipe_stops_a_command_quietly(tmp_path: Path) -> None:
                            "--confirm", "off", "--threads", "1"], cwd=tmp_path, env=env,
                           stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) as proc:
         assert proc.stdout is not None and proc.stderr is not None
-        first = proc.stdout.readline()
+        ran, first = proc.stdout.readline(), proc.stdout.readline()
         proc.stdout.close()
         err = proc.stderr.read()
         code = proc.wait(timeout=300)
-    assert first.startswith(str(images)), first
+    assert ran.startswith("ran: model ") and first.startswith(str(images)), (ran, first)
     assert code == 141, err
     assert "Traceback" not in err and "BrokenPipe" not in err and "Exception ignored" not in err, err
 

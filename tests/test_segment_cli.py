@@ -83,7 +83,9 @@ def test_segment_writes_every_output(tmp_path: Path, checkpoint: Path, capsys: p
         assert record["found"] == len(table) + len(record["dropped_ids"])
         assert record["model"]["protocol"] == "native"
         assert record["ran"] == {"protocol": "native", "mirrored": False, "palette": None, "as_colour": False}
-    assert capsys.readouterr().out.count("targets (") == 2
+    printed = capsys.readouterr().out
+    assert printed.count("targets (") == 2
+    assert printed.startswith("ran: model ") and " protocol native" in printed.splitlines()[0]  # what ran, once
     jet = tmp_path / "c" / "jet.png"  # "auto" and a palette: the record says what they resolved to
     jet.parent.mkdir()
     cv2.imwrite(str(jet), cv2.applyColorMap(scene(), cv2.COLORMAP_JET))

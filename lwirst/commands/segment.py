@@ -267,6 +267,8 @@ def run(args: argparse.Namespace) -> int:
     except OSError as exc:
         raise LwirstError(f"{args.out}: cannot create the output folder ({exc.strerror})") from exc
     describe = getattr(pipeline.segmenter, "describe", dict)()
+    print(f"ran: {run_line(pipeline.segmenter, pipeline.threshold, pipeline.grow_to)}  "
+          f"threads {describe.get('threads')}")  # the rest per image in its _targets.json ("ran")
     failed = 0
     for path, stem in zip(images, stems, strict=True):
         try:
