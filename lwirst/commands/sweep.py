@@ -20,8 +20,8 @@ from lwirst.sweep import (
     TABLES,
     Sweep,
     SweepData,
-    check_address,
     collect_results,
+    connect,
     load_results,
     plan_trials,
     prepare_sweep,
@@ -134,8 +134,8 @@ def run(args: argparse.Namespace) -> int:
         print(report(load_results([path]), args.tables, args.metric))
         return 0
     _check_args(args)
-    if args.address:
-        check_address(args.address)  # before the run directory is created or locked to this recipe
+    if args.address:  # joined before the run directory is created or locked to this recipe ("auto" has no probe)
+        connect(args.address, None)
     presets = select_presets(args.tables, args.presets)
     seeds = list(range(args.seeds))
     data_dir = args.data_dir or os.environ.get("LWIRST_DATA_DIR") or ""
