@@ -321,7 +321,10 @@ class Segmenter:
             fixed = onnx_fixed_size(onnx.load_from_string(self._onnx))
             if self.spec.reshapes_fixed_graphs:
                 fixed = None
-            advice = f"use the resize protocol at that size, or the {_names(lambda s: s.reshapes_fixed_graphs)} backend"
+            reshapes = _names(lambda s: s.reshapes_fixed_graphs)
+            advice = (f"run it with the {reshapes} backend, which re-infers its shapes, or at that size with the "
+                      f"resize protocol (`lwirst evaluate --protocol resize --size {fixed[0]} {fixed[1]}`)"
+                      if fixed is not None else "")
         else:
             fixed = self.size if self.spec.runs_onnx and size_dependent(self.module) else None
             advice = f"use the resize protocol, or the {_names(lambda s: not s.runs_onnx)} backend"
