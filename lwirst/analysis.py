@@ -47,7 +47,7 @@ from lwirst.postprocess import TargetFilter, detect, logit_to_probability, mask_
 from lwirst.rounding import flops_text, params_text
 from lwirst.scoring import CARD, LIVE, OPERATOR, metric_spec, metric_specs, view_keys
 from lwirst.sweep import METRICS as SWEEP_METRICS
-from lwirst.sweep import drop_repeated_runs
+from lwirst.sweep import drop_repeated_runs, row_problem
 from lwirst.uploads import check_upload_size
 
 ABLATIONS_DIR = paths.ABLATIONS_DIR
@@ -651,6 +651,10 @@ def load_ablation_results(directory: Path | None = None) -> tuple[pd.DataFrame, 
         missing = {"table", "preset", "seed", *SWEEP_METRICS} - set(frame.columns)
         if missing:
             problems.append(f"{path.name}: not a sweep results file (no {', '.join(sorted(missing))} column)")
+            continue
+        problem = row_problem(frame)
+        if problem:
+            problems.append(f"{path.name}: left out: {problem}")
             continue
         frames.append(frame.assign(source_file=path.name))
     if not frames:

@@ -453,6 +453,26 @@ def drop_repeated_runs(frame: pd.DataFrame) -> tuple[pd.DataFrame, int]:
     return kept.reset_index(drop=True), len(frame) - len(kept)
 
 
+def row_problem(frame: pd.DataFrame) -> str | None:
+    """What makes a sweep results table unfit to rank, for its first bad row (1 = the first data row), or None:
+    a preset that is not a row of its table, a seed that is not a whole number, a score outside 0..1. A
+    hand-edited CSV ranked mIoU 7.5 first and listed another table's preset as a row of this one."""
+    metrics = [m for m in METRICS if m in frame.columns]
+    for number, row in enumerate(frame.itertuples(index=False), start=1):
+        values = row._asdict()
+        table, preset = str(values["table"]).strip().upper(), str(values["preset"])
+        if preset not in PRESETS or PRESETS[preset].table != table:
+            return f"row {number}: {preset!r} is not a row of Table {table}"
+        seed = pd.to_numeric(values["seed"], errors="coerce")
+        if pd.isna(seed) or seed != int(seed) or seed < 0:
+            return f"row {number}: seed {values['seed']!r} is not a whole number"
+        for metric in metrics:
+            score = pd.to_numeric(values[metric], errors="coerce")
+            if pd.notna(score) and not 0 <= score <= 1:
+                return f"row {number}: {metric} {values[metric]} lies outside 0..1"
+    return None
+
+
 def load_results(paths: Sequence[str | Path]) -> pd.DataFrame:
     """Sweep CSVs stacked; a missing or foreign file is a `LwirstError`."""
     frames = []
@@ -465,6 +485,9 @@ def load_results(paths: Sequence[str | Path]) -> pd.DataFrame:
         missing = {*RUN_KEY, "train_split", "test_split", *METRICS} - set(frame.columns)
         if missing:
             raise LwirstError(f"{path} is not a sweep results CSV (no {', '.join(sorted(missing))} column)")
+        problem = row_problem(frame)
+        if problem:
+            raise LwirstError(f"{path}: {problem}; fix or remove that row")
         frames.append(frame)
     if not frames:
         raise LwirstError("no sweep results to report")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -186,3 +187,27 @@ def test_a_run_listed_twice_counts_once(tmp_path: Path) -> None:
     results, problems = load_ablation_results(tmp_path)
     assert len(results) == 4 and any("4 repeated row(s)" in p for p in problems)
 
+
+
+@pytest.mark.parametrize("change, message", [
+    ({"best_miou": 7.5}, "row 2: best_miou 7.5 lies outside 0..1"),
+    ({"preset": "table7_ch_8_16_32"}, "row 2: 'table7_ch_8_16_32' is not a row of Table VIII"),
+    ({"preset": "table8_bogus"}, "row 2: 'table8_bogus' is not a row of Table VIII"),
+    ({"seed": "zero"}, "row 2: seed 'zero' is not a whole number"),
+])
+def test_a_hand_edited_csv_is_refused_at_its_first_bad_row(tmp_path: Path, change: dict, message: str) -> None:
+    """A CSV with mIoU 7.5 ranked it first, and a Table VII preset filed under Table VIII ranked as its row."""
+    from lwirst.analysis import load_ablation_results
+    from lwirst.errors import LwirstError
+    from lwirst.sweep import load_results
+
+    rows = [{"table": "VIII", "preset": p, "seed": 0, "schedule": "s", "dataset": "d", "train_split": "t",
+             "test_split": "test", **{m: 0.5 for m in ("best_miou", "best_f1", "best_pd", "final_miou", "final_f1",
+                                                       "final_pd")}}
+            for p in ("table8_deconv", "table8_bilinear")]
+    rows[1] |= change
+    pd.DataFrame(rows).to_csv(tmp_path / "edited.csv", index=False)
+    with pytest.raises(LwirstError, match=re.escape(message)):
+        load_results([tmp_path / "edited.csv"])
+    results, problems = load_ablation_results(tmp_path)
+    assert results.empty and problems == [f"edited.csv: left out: {message}"]
