@@ -250,7 +250,8 @@ class _Named:
 
     def results(self) -> dict[str, float]:
         """The computed result as metrics, only under the keys the plugin's SPECS declare."""
-        values = self._call("compute", lambda: dict(self.metric.compute().as_metrics()))
+        result = self.compute()
+        values = self._call("compute", lambda: dict(result.as_metrics()))
         undeclared = sorted(set(values) - self.keys)
         if undeclared:
             raise LwirstError(f"metric plugin {self.name} returned {', '.join(map(repr, undeclared))}, which its "
