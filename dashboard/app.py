@@ -31,7 +31,7 @@ CARD_STYLE = """<style>
 [data-testid="stMetricValue"], [data-testid="stMetricValue"] *,
 [data-testid="stMetricLabel"], [data-testid="stMetricLabel"] * {
   white-space: normal !important; overflow: visible !important; text-overflow: clip !important;
-  overflow-wrap: anywhere;
+  overflow-wrap: break-word;
 }
 [data-testid="stMetricValue"] { font-size: clamp(1.05rem, 1.9vw, 2.25rem); line-height: 1.2; }
 </style>"""

@@ -59,7 +59,8 @@ def demo_result(report: FrameReport) -> None:
     """Ground-truth targets found, false alarms and IoU of the demo frame (its detections where it has no
     truth), the legend and the magnified targets. "Targets found" counts matched ground truth, as Evaluate's
     operator row does, never a false alarm."""
-    found, alarms, iou = st.columns(3)
+    # two cards per row: three in the narrow result column broke "Targets" in two at 1024 px
+    (found, alarms), (iou, _) = st.columns(2), st.columns(2)
     m = report.metrics
     if m:
         found.metric("Targets found", f"{m['detected']} of {m['targets']}", help=card_view.help_for("Pd"))
