@@ -37,7 +37,7 @@ import numpy as np
 import onnx
 import torch
 
-from lwirst import backends
+from lwirst import backends, tiling
 from lwirst.backends import FAST as FAST
 from lwirst.backends import PLAIN as PLAIN
 from lwirst.backends import Backend as Backend
@@ -523,25 +523,39 @@ class Segmenter:
         return cv2.resize(np.ascontiguousarray(logits[:sh, :sw]), (hw[1], hw[0]), interpolation=cv2.INTER_LINEAR)
 
     def _run_all(self, inputs: Sequence[tuple[str, np.ndarray]], batch_size: int) -> list[np.ndarray]:
-        """The network's (H' x W') output for each (convention, C x H' x W' input); same shapes batched."""
-        outputs: list[np.ndarray | None] = [None] * len(inputs)
-        groups: dict[tuple, list[int]] = {}
+        """The network's (H' x W') output for each (convention, C x H' x W' input). Same-shaped runs are
+        batched, at most `batch_size` and `tiling.RUN_PIXELS` pixels a call; an input over RUN_PIXELS runs as
+        windows (`lwirst.tiling`) whose cores are placed as they come, so memory follows the window."""
+        outputs: list[np.ndarray] = [np.empty(0, np.float32)] * len(inputs)
+        groups: dict[tuple, list[tuple[int, tiling.Window | None]]] = {}
         for index, (kind, chw) in enumerate(inputs):
-            groups.setdefault((kind, chw.shape), []).append(index)
-        for (kind, _), indices in groups.items():
-            for start in range(0, len(indices), batch_size):
-                chunk = indices[start:start + batch_size]
-                net = self._net(kind)
-                try:
-                    out = net.run(np.stack([inputs[i][1] for i in chunk]))
-                except LwirstError:
-                    raise
-                except Exception as exc:  # a runtime that loaded a graph may still refuse to run it (int8 layers)
-                    raise LwirstError(f"{self.backend_kind} cannot run {self.model_name}: {runtime_reason(exc)}"
-                                      ) from exc
-                for j, i in enumerate(chunk):
-                    outputs[i] = out[j, 0]
-        return [o for o in outputs if o is not None]
+            plan = tiling.windows(chw.shape[1:])
+            if plan is not None:
+                outputs[index] = np.empty(chw.shape[1:], np.float32)
+            for window in plan or [None]:
+                shape = chw.shape if window is None else (chw.shape[0], window.rows.size, window.cols.size)
+                groups.setdefault((kind, shape), []).append((index, window))
+        for (kind, shape), pending in groups.items():
+            per_call = max(1, min(batch_size, tiling.RUN_PIXELS // (shape[1] * shape[2])))
+            for start in range(0, len(pending), per_call):
+                chunk = pending[start:start + per_call]
+                out = self._call(kind, np.stack([inputs[i][1] if window is None else tiling.cut(inputs[i][1], window)
+                                                 for i, window in chunk]))
+                for j, (i, window) in enumerate(chunk):
+                    if window is None:
+                        outputs[i] = out[j, 0]
+                    else:
+                        tiling.place(outputs[i], out[j, 0], window)
+        return outputs
+
+    def _call(self, kind: str, batch: np.ndarray) -> np.ndarray:
+        """One network call of convention `kind`; a runtime's refusal to run it as a one-line error."""
+        try:
+            return self._net(kind).run(batch)
+        except LwirstError:
+            raise
+        except Exception as exc:  # a runtime that loaded a graph may still refuse to run it (int8 layers)
+            raise LwirstError(f"{self.backend_kind} cannot run {self.model_name}: {runtime_reason(exc)}") from exc
 
     def predict(self, image: np.ndarray) -> Saliency:
         return self.predict_batch([image], batch_size=1)[0]
