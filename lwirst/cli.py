@@ -15,6 +15,7 @@ import threading
 from typing import NoReturn
 
 from lwirst.errors import LwirstError
+from lwirst.limits import cap_decoder
 from lwirst.stderr_capture import TerminalHandler
 
 COMMANDS: dict[str, str] = {
@@ -71,6 +72,8 @@ def main(argv: list[str] | None = None) -> int:
             signal.getsignal(signal.SIGTERM) is signal.SIG_DFL:
         signal.signal(signal.SIGTERM, _terminate)
     try:  # from the command's import on (torch takes seconds): Ctrl-C there is "interrupted" too
+        if "cv2" not in sys.modules:  # OpenCV reads its decoder cap once, when it loads
+            cap_decoder()
         module = importlib.import_module(f"lwirst.commands.{args.command}")
         sub = _OneLineParser(prog=f"lwirst {args.command}", description=COMMANDS[args.command])
         module.add_arguments(sub)

@@ -272,6 +272,30 @@ def test_onnx_with_non_float_input_or_output_is_explained(where: str, elem: int)
         check_segmentation_onnx(data, "typed.onnx")
 
 
+def test_the_command_line_caps_the_decoder_too(tmp_path: Path) -> None:
+    """`lwirst` sets the same cap before a command loads OpenCV: after a command has run in a process, a
+    PNG over the image limit that a lenient header check lets through is refused by the decoder."""
+    script = (
+        "import os\n"
+        "os.environ['LWIRST_MAX_IMAGE_PIXELS'] = str(64 * 64)\n"
+        "from lwirst.cli import main\n"
+        f"main(['segment', {str(tmp_path / 'missing.png')!r}, '--out', {str(tmp_path / 'out')!r}])\n"
+        "import cv2, numpy as np\n"
+        "from lwirst.errors import LwirstError\n"
+        "from lwirst.imageio import decode_image\n"
+        "try:\n"
+        "    decode_image(cv2.imencode('.png', np.zeros((100, 100), np.uint8))[1].tobytes(), 'hidden.png', "
+        "max_pixels=10**9)\n"
+        "except LwirstError as exc:\n"
+        "    print(exc)\n")
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120,
+                          env={k: v for k, v in os.environ.items() if k != "OPENCV_IO_MAX_IMAGE_PIXELS"})
+    assert done.returncode == 0, done.stderr
+    assert "missing.png" in done.stderr  # the command ran (and refused the missing input)
+    assert done.stdout.splitlines()[-1] == (
+        "hidden.png: the decoder refused it as larger than its pixel limit, whatever its header says")
+
+
 def test_the_dashboard_caps_the_decoder_itself(tmp_path: Path) -> None:
     """A header that hides the image's size passes `check_header`; the dashboard also caps OpenCV's decoder
     at the image limit before OpenCV loads, so such a file is refused by the decoder instead of decoded into

@@ -246,8 +246,6 @@ def _npy_bytes(array: np.ndarray) -> bytes:
     return buffer.getvalue()
 
 
-
-
 def run(args: argparse.Namespace) -> int:
     from lwirst.drawing import heatmap, mask_image, overlay
     from lwirst.imageio import read_image, write_png
