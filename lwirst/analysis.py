@@ -47,7 +47,7 @@ from lwirst.postprocess import TargetFilter, detect, logit_to_probability, mask_
 from lwirst.rounding import flops_text, params_text
 from lwirst.scoring import CARD, LIVE, OPERATOR, metric_spec, metric_specs, view_keys
 from lwirst.sweep import METRICS as SWEEP_METRICS
-from lwirst.sweep import drop_repeated_runs, row_problem
+from lwirst.sweep import drop_repeated_runs, read_results
 from lwirst.uploads import check_upload_size
 
 ABLATIONS_DIR = paths.ABLATIONS_DIR
@@ -638,33 +638,18 @@ def _fig4_trace(figure: go.Figure, points: pd.DataFrame, metric: str, cost: str,
 
 
 def load_ablation_results(directory: Path | None = None) -> tuple[pd.DataFrame, list[str]]:
-    """Every sweep results CSV in `directory` (default data/ablations) stacked, and one message per
-    file that could not be read or is not a sweep results file."""
+    """Every sweep results CSV in `directory` (default data/ablations) stacked, each run once, and one message
+    per file left out, saying why (`lwirst.sweep.read_results`, the command's own reader)."""
     directory = directory or ABLATIONS_DIR
     frames, problems = [], []
     for path in sorted(directory.glob("*.csv")) if directory.is_dir() else []:
         try:
-            frame = pd.read_csv(path, dtype={"table": str, "preset": str, "schedule": str})
-        except (OSError, ValueError) as exc:
-            problems.append(f"{path.name}: not readable ({type(exc).__name__})")
-            continue
-        missing = {"table", "preset", "seed", *SWEEP_METRICS} - set(frame.columns)
-        if missing:
-            problems.append(f"{path.name}: not a sweep results file (no {', '.join(sorted(missing))} column)")
-            continue
-        problem = row_problem(frame)
-        if problem:
-            problems.append(f"{path.name}: left out: {problem}")
-            continue
-        frames.append(frame.assign(source_file=path.name))
+            frames.append(read_results(path).assign(source_file=path.name))
+        except LwirstError as exc:
+            problems.append(str(exc).replace(str(path), path.name))
     if not frames:
         return pd.DataFrame(columns=["table", "preset", "seed", "schedule", *SWEEP_METRICS]), problems
-    results = pd.concat(frames, ignore_index=True)
-    results["table"] = results["table"].str.strip().str.upper()
-    if "schedule" not in results:
-        results["schedule"] = ""
-    results["schedule"] = results["schedule"].fillna("")
-    results, repeated = drop_repeated_runs(results)
+    results, repeated = drop_repeated_runs(pd.concat(frames, ignore_index=True))
     if repeated:
         problems.append(f"{repeated} repeated row(s) (the same run listed twice, e.g. a copied CSV) counted once")
     return results, problems

@@ -473,25 +473,30 @@ def row_problem(frame: pd.DataFrame) -> str | None:
     return None
 
 
+def read_results(path: str | Path) -> pd.DataFrame:
+    """One sweep results CSV, as `lwirst sweep` writes it, its table names upper-cased and a missing schedule
+    read as none; a file that is unreadable, foreign (no column of a sweep's run key, splits or scores) or
+    hand-edited past use (`row_problem`) is a `LwirstError` saying which. The one reader of such files: the
+    command's report and the dashboard's Ablations page accept and refuse the same ones."""
+    try:
+        frame = pd.read_csv(path, dtype={"table": str, "preset": str, "schedule": str})
+    except (OSError, ValueError) as exc:  # parser errors and undecodable bytes are ValueErrors
+        raise LwirstError(f"cannot read sweep results {path}: {type(exc).__name__}: "
+                          f"{str(exc).splitlines()[0][:200] if str(exc) else ''}") from exc
+    missing = {*RUN_KEY, "train_split", "test_split", *METRICS} - set(frame.columns)
+    if missing:
+        raise LwirstError(f"{path} is not a sweep results CSV (no {', '.join(sorted(missing))} column)")
+    problem = row_problem(frame)
+    if problem:
+        raise LwirstError(f"{path}: {problem}; fix or remove that row")
+    return frame.assign(table=frame["table"].str.strip().str.upper(), schedule=frame["schedule"].fillna(""))
+
+
 def load_results(paths: Sequence[str | Path]) -> pd.DataFrame:
-    """Sweep CSVs stacked; a missing or foreign file is a `LwirstError`."""
-    frames = []
-    for path in paths:
-        try:
-            frame = pd.read_csv(path, dtype={"table": str, "preset": str, "schedule": str})
-        except (OSError, ValueError) as exc:  # parser errors and undecodable bytes are ValueErrors
-            raise LwirstError(f"cannot read sweep results {path}: {type(exc).__name__}: "
-                              f"{str(exc).splitlines()[0][:200] if str(exc) else ''}") from exc
-        missing = {*RUN_KEY, "train_split", "test_split", *METRICS} - set(frame.columns)
-        if missing:
-            raise LwirstError(f"{path} is not a sweep results CSV (no {', '.join(sorted(missing))} column)")
-        problem = row_problem(frame)
-        if problem:
-            raise LwirstError(f"{path}: {problem}; fix or remove that row")
-        frames.append(frame)
-    if not frames:
+    """Sweep CSVs stacked (`read_results`), each run once; a missing or foreign file is a `LwirstError`."""
+    if not paths:
         raise LwirstError("no sweep results to report")
-    results, repeated = drop_repeated_runs(pd.concat(frames, ignore_index=True))
+    results, repeated = drop_repeated_runs(pd.concat([read_results(path) for path in paths], ignore_index=True))
     if repeated:
         log.warning("%d repeated row(s) (same table, preset, seed, schedule and dataset) counted once", repeated)
     return results

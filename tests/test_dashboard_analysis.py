@@ -208,8 +208,9 @@ def test_ablation_view_sets_computed_cost_and_measured_scores_beside_the_paper(t
                                                  ("VII", "table7_ch_8_32_64", 0, 0.60)])
     (tmp_path / "ablations" / "other.csv").write_text("a,b\n1,2\n")
     results, problems = analysis.load_ablation_results(tmp_path / "ablations")
-    assert len(results) == 3 and problems == ["other.csv: not a sweep results file (no best_f1, best_miou, "
-                                              "best_pd, final_f1, final_miou, final_pd, preset, seed, table column)"]
+    assert len(results) == 3 and problems == [
+        "other.csv is not a sweep results CSV (no best_f1, best_miou, best_pd, dataset, final_f1, final_miou, "
+        "final_pd, preset, schedule, seed, table, test_split, train_split column)"]
     view = analysis.ablation_view("VII", results, "best_miou").set_index("preset")
     assert view.loc["table7_ch_8_16_32", "here"] == pytest.approx(0.52)
     assert view.loc["table7_ch_8_16_32", "seeds"] == 2 and view.loc["table7_ch_8_16_32", "here_sd"] > 0

@@ -210,4 +210,4 @@ def test_a_hand_edited_csv_is_refused_at_its_first_bad_row(tmp_path: Path, chang
     with pytest.raises(LwirstError, match=re.escape(message)):
         load_results([tmp_path / "edited.csv"])
     results, problems = load_ablation_results(tmp_path)
-    assert results.empty and problems == [f"edited.csv: left out: {message}"]
+    assert results.empty and problems == [f"edited.csv: {message}; fix or remove that row"]  # the same reader
