@@ -65,7 +65,8 @@ def choose_threshold() -> float:
 
 
 def results(models: dict[str, common.Engine], choice: common.DataChoice, threshold: float) -> list[dash.Run]:
-    """Results of every model: from this session or the disk cache at once; the Run button scores the rest."""
+    """Results of every model: from this session or the disk cache at once; the rest scored at once on a small
+    dataset (the embedded samples), else on the Run button, as Failures does."""
     runs, missing = [], {}
     for label, engine in models.items():
         try:
@@ -77,7 +78,9 @@ def results(models: dict[str, common.Engine], choice: common.DataChoice, thresho
             missing[label] = engine
         else:
             runs.append(run)
-    if missing:
+    if missing and len(common.open_data(choice)) <= dash.AUTO_EVALUATE_MAX_IMAGES:
+        runs += run_models(missing, choice, threshold)
+    elif missing:
         prompt = st.empty()
         with prompt.container():
             st.caption(f"Not evaluated yet on {choice.label} ({choice.split}): {', '.join(missing)}.")

@@ -325,10 +325,8 @@ def test_cached_runs_lists_saved_results(tmp_path: Path) -> None:
 
 def test_evaluate_runs_with_cards_curves_and_table_and_reopens_from_the_disk_cache(
         network_calls: list[int]) -> None:
-    at = open_page("5_evaluate.py")
-    assert not at.metric
-    at.button(key="eval_run").click().run()
-    assert not at.exception and not errors(at)
+    at = open_page("5_evaluate.py")  # the samples are few: evaluated on opening, no button to press
+    assert not at.exception and not errors(at) and not at.button
     assert len(network_calls) == 2  # the samples' test split
     assert {m.label for m in at.metric} >= {"P", "R", "F1", "mIoU", "nIoU", "Pd", "Fa (×1e-6)", "AUC", "Params",
                                              analysis.FLOPS_LABEL, "Model-only fps"}
@@ -355,7 +353,6 @@ def test_evaluate_runs_with_cards_curves_and_table_and_reopens_from_the_disk_cac
     for maps in cache_root().glob("*/saliency.npz"):  # without stored maps, the network runs at 2.0 ...
         maps.unlink()
     direct = open_page("5_evaluate.py", eval_threshold=2.0)
-    direct.button(key="eval_run").click().run()
     assert network_calls
     run = next(r for r in direct.session_state[dash.RUNS_KEY].values() if r.threshold == 2.0).result
     for key in ("precision", "recall", "f1", "miou", "niou", "pd", "fa", "targets", "false_alarms"):  # ... alike
@@ -366,7 +363,6 @@ def test_evaluate_shows_the_operator_row_the_protocol_as_run_and_how_few_images(
     """The operator numbers the result holds are on the page, read from the metric table's operator view;
     the caption states the protocol each image ran with; a two-image run says it stands on two images."""
     at = open_page("5_evaluate.py")
-    at.button(key="eval_run").click().run()
     assert not at.exception and not errors(at)
     run = next(iter(at.session_state[dash.RUNS_KEY].values()))
     m = run.result.metrics
@@ -383,29 +379,29 @@ def test_evaluate_shows_the_operator_row_the_protocol_as_run_and_how_few_images(
     assert "FLOPs per frame run" not in {c.label for c in at.metric}  # the samples ran at 256×256: one figure
     # with scale consensus they ran again at 384×384: that cost is a card of its own
     confirmed = open_page("5_evaluate.py", consensus=True)
-    confirmed.button(key="eval_run").click().run()
     assert "; scale consensus at 1.5x" in " ".join(c.value for c in confirmed.caption)
     assert metric(confirmed, "FLOPs per frame run").endswith(flops_text(run.flops * (1 + 1.5**2)))
 
 
 def test_an_evaluation_with_scale_consensus_never_answers_for_one_without(network_calls: list[int]) -> None:
     """A consensus run's result and maps are its own: a plain request, at its threshold or at another (the
-    re-scoring lookup), from this session or the disk cache, is not served from them; a consensus request is."""
+    re-scoring lookup), from this session or the disk cache, is not served from them but runs the network (the
+    samples are evaluated on opening); a consensus request is served from them."""
     at = open_page("5_evaluate.py", consensus=True)
-    at.button(key="eval_run").click().run()
     assert not at.exception and not errors(at) and len(network_calls) == 2
     assert f"· consensus {DASHBOARD_SCALE:g}×" in " ".join(md.value for md in at.markdown)  # the run's label
     assert f"scale consensus at {DASHBOARD_SCALE:g}x" in " ".join(c.value for c in at.caption)  # as it ran
-    for threshold in (0.0, 2.0):  # the same key but for consensus; a sibling of the run's maps
-        at.number_input(key="eval_threshold").set_value(threshold).run()
-        at.toggle(key="consensus").set_value(False).run()
-        assert not at.metric and at.button(key="eval_run"), threshold
-        at.toggle(key="consensus").set_value(True).run()
-        assert at.metric, threshold
-    assert len(network_calls) == 2
-    assert not open_page("5_evaluate.py", eval_threshold=2.0).metric  # a new session: the disk cache's sibling
+    network_calls.clear()
+    plain = open_page("5_evaluate.py", eval_threshold=2.0)  # a new session: the disk cache holds the consensus run
+    assert len(network_calls) == 2 and "· consensus" not in " ".join(md.value for md in plain.markdown)
+    network_calls.clear()
+    at.number_input(key="eval_threshold").set_value(2.0).run()  # consensus at 2.0: from the consensus run's maps
+    assert any("scored again from the maps of its run at threshold 0" in c.value for c in at.caption)
+    at.toggle(key="consensus").set_value(False).run()  # plain at 2.0: the plain session's run, from the disk
+    assert not network_calls and "· consensus" not in " ".join(md.value for md in at.markdown)
     rescored = open_page("5_evaluate.py", consensus=True, eval_threshold=2.0)
     assert any("scored again from the maps of its run at threshold 0" in c.value for c in rescored.caption)
+    assert f"· consensus {DASHBOARD_SCALE:g}×" in " ".join(md.value for md in rescored.markdown)
     assert not network_calls  # the page of the new session made no network call
 
 
@@ -435,7 +431,6 @@ def test_evaluate_overlays_an_uploaded_onnx_model_and_refuses_a_wrong_one() -> N
 
     onnx_bytes = to_onnx_bytes(demo_network())
     at.file_uploader(key="eval_onnx").set_value(("demo.onnx", onnx_bytes, "application/octet-stream")).run()
-    at.button(key="eval_run").click().run()
     assert not at.exception and not errors(at)
     # the upload's cost is counted on its graph, where the export folded BatchNorm away
     assert [m.value for m in at.metric if m.label == "Params"] == ["0.1632 M", "0.1576 M"]
@@ -449,7 +444,6 @@ def test_evaluate_draws_the_shipped_model_in_its_colour() -> None:
     at = open_page("5_evaluate.py", model=common.SHIPPED_LABEL)
     at.file_uploader(key="eval_onnx").set_value(("demo.onnx", to_onnx_bytes(demo_network()),
                                                  "application/octet-stream")).run()
-    at.button(key="eval_run").click().run()
     assert not at.exception and not errors(at)
     colours = {t["name"]: t["line"]["color"] for t in chart(at, "eval_roc")["data"]}
     assert len(colours) == 2
@@ -465,8 +459,7 @@ def test_evaluate_and_failures_report_a_mask_size_mismatch(tmp_path: Path, monke
     cv2.imwrite(str(root / "images" / "a.png"), np.full((64, 64), 30, np.uint8))
     cv2.imwrite(str(root / "masks" / "a.png"), np.zeros((32, 64), np.uint8))
     monkeypatch.setenv("LWIRST_DATA_DIR", str(root))
-    at = open_page("5_evaluate.py", data_root="baddata")
-    at.button(key="eval_run").click().run()
+    at = open_page("5_evaluate.py", data_root="baddata")  # one image: evaluated on opening
     assert not at.exception
     assert any("image 64x64 but mask 64x32" in e for e in errors(at)), errors(at)
     at.switch_page(str(PAGES / "8_failures.py")).run()  # evaluates the one image on demand: same error
@@ -605,7 +598,7 @@ def two_runs_of_one_file_name(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -
         save_checkpoint(files[run], build_model(config=config), config)
     monkeypatch.setenv("LWIRST_DASHBOARD_MODEL_ROOTS", str(tmp_path / "runs"))
     at = open_page("5_evaluate.py", eval_models=["best.safetensors (run_a)", "best.safetensors (run_b)"])
-    at.button(key="eval_run").click().run()
+    assert not errors(at) and len(at.session_state[dash.RUNS_KEY]) == 2  # both evaluated on opening
     return files
 
 
@@ -634,7 +627,6 @@ def test_failures_opens_the_sidebar_runs_own_evaluation_not_another_file_of_its_
 
 def test_compare_hides_cached_runs_of_data_this_server_does_not_offer(tmp_path: Path) -> None:
     at = open_page("5_evaluate.py")
-    at.button(key="eval_run").click().run()
     for summary in (tmp_path / "cache").rglob("metrics.json"):  # as if computed on another server's data
         data = json.loads(summary.read_text())
         data["protocol"]["data_fingerprint"] = "elsewhere"
@@ -648,7 +640,6 @@ def test_compare_hides_cached_runs_of_data_this_server_does_not_offer(tmp_path: 
 def test_compare_plots_table_ii_beside_the_models_measured_here(tmp_path: Path) -> None:
     sweep_csv(tmp_path / "ablations" / "t7.csv", [("VII", "table7_ch_8_16_32", 0, 0.55)])
     at = open_page("5_evaluate.py")
-    at.button(key="eval_run").click().run()
     at.switch_page(str(PAGES / "6_compare.py")).run()
     assert not at.exception and not errors(at)
     flops = chart(at, "compare_flops")
@@ -816,7 +807,6 @@ def test_failure_gallery_filters_ranks_and_drives_the_inspected_image() -> None:
 
 def test_failure_inspector_picks_up_the_latest_evaluate_run() -> None:
     at = open_page("5_evaluate.py", eval_threshold=0.5)
-    at.button(key="eval_run").click().run()
     at.switch_page(str(PAGES / "8_failures.py")).run()
     assert not at.exception and not errors(at)
     assert at.selectbox(key="failure_run").value.startswith(DEMO_MODEL)

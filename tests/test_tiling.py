@@ -28,7 +28,7 @@ def test_spans_tile_the_axis_with_their_margin(n: int, side: int, margin: int) -
     for span in spans:
         covered[span.keep] += 1
         assert span.size == spans[0].size <= min(n, side)  # one window size: the windows batch together
-        assert span.start % tiling.STRIDE == 0 and 0 <= span.start and span.start + span.size <= n
+        assert span.start % tiling.STRIDE == 0 and span.start >= 0 and span.start + span.size <= n
         assert span.start <= span.keep.start < span.keep.stop <= span.start + span.size
         assert span.start == 0 or span.keep.start - span.start >= margin  # context before, where the axis goes on
         assert span.start + span.size == n or span.start + span.size - span.keep.stop >= margin  # and after
