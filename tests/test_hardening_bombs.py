@@ -272,51 +272,45 @@ def test_onnx_with_non_float_input_or_output_is_explained(where: str, elem: int)
         check_segmentation_onnx(data, "typed.onnx")
 
 
-def test_the_command_line_caps_the_decoder_too(tmp_path: Path) -> None:
-    """`lwirst` sets the same cap before a command loads OpenCV: after a command has run in a process, a
-    PNG over the image limit that a lenient header check lets through is refused by the decoder."""
+REFUSED_BY_THE_DECODER = "hidden.png: the decoder refused it as larger than its pixel limit, whatever its header says"
+
+
+def _decoded_after(setup: str) -> subprocess.CompletedProcess:
+    """A fresh Python process with an image limit of 64x64 that runs `setup`, then decodes a 100x100 PNG (as
+    `hidden.png`) with a header check that lets anything through, and a 60x60 one; it prints the error or
+    the shape of each."""
     script = (
         "import os\n"
         "os.environ['LWIRST_MAX_IMAGE_PIXELS'] = str(64 * 64)\n"
-        "from lwirst.cli import main\n"
-        f"main(['segment', {str(tmp_path / 'missing.png')!r}, '--out', {str(tmp_path / 'out')!r}])\n"
+        f"{setup}\n"
         "import cv2, numpy as np\n"
         "from lwirst.errors import LwirstError\n"
         "from lwirst.imageio import decode_image\n"
-        "try:\n"
-        "    decode_image(cv2.imencode('.png', np.zeros((100, 100), np.uint8))[1].tobytes(), 'hidden.png', "
-        "max_pixels=10**9)\n"
-        "except LwirstError as exc:\n"
-        "    print(exc)\n")
+        "for side, name in ((100, 'hidden.png'), (60, 'ok.png')):\n"
+        "    try:\n"
+        "        print(decode_image(cv2.imencode('.png', np.zeros((side, side), np.uint8))[1].tobytes(), name, "
+        "max_pixels=10**9).shape)\n"
+        "    except LwirstError as exc:\n"
+        "        print(exc)\n")
     done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120,
                           env={k: v for k, v in os.environ.items() if k != "OPENCV_IO_MAX_IMAGE_PIXELS"})
     assert done.returncode == 0, done.stderr
-    assert "missing.png" in done.stderr  # the command ran (and refused the missing input)
-    assert done.stdout.splitlines()[-1] == (
-        "hidden.png: the decoder refused it as larger than its pixel limit, whatever its header says")
+    return done
 
 
-def test_the_dashboard_caps_the_decoder_itself(tmp_path: Path) -> None:
+def test_the_dashboard_caps_the_decoder_itself() -> None:
     """A header that hides the image's size passes `check_header`; the dashboard also caps OpenCV's decoder
     at the image limit before OpenCV loads, so such a file is refused by the decoder instead of decoded into
-    gigabytes. Shown with a header check that lets anything through and a cap of 64x64."""
-    script = (
-        "import os\n"
-        "os.environ['LWIRST_MAX_IMAGE_PIXELS'] = str(64 * 64)\n"
-        "from lwirst.limits import cap_decoder\n"
-        "cap_decoder()\n"
-        "import cv2, numpy as np\n"
-        "from lwirst.errors import LwirstError\n"
-        "from lwirst.imageio import decode_image\n"
-        "ok, data = cv2.imencode('.png', np.zeros((100, 100), np.uint8))\n"
-        "try:\n"
-        "    decode_image(data.tobytes(), 'hidden.png', max_pixels=10**9)\n"
-        "except LwirstError as exc:\n"
-        "    print(exc)\n"
-        "print(decode_image(cv2.imencode('.png', np.zeros((60, 60), np.uint8))[1].tobytes(), 'ok.png').shape)\n")
-    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120,
-                          env={k: v for k, v in os.environ.items() if k != "OPENCV_IO_MAX_IMAGE_PIXELS"})
-    assert done.returncode == 0, done.stderr
-    assert done.stdout.splitlines() == [
-        "hidden.png: the decoder refused it as larger than its pixel limit, whatever its header says", "(60, 60)"]
+    gigabytes."""
+    done = _decoded_after("from lwirst.limits import cap_decoder\ncap_decoder()")
+    assert done.stdout.splitlines() == [REFUSED_BY_THE_DECODER, "(60, 60)"]
     assert "cap_decoder()" in (Path(__file__).parents[1] / "dashboard" / "app.py").read_text()
+
+
+def test_the_command_line_caps_the_decoder_too(tmp_path: Path) -> None:
+    """`lwirst` sets the same cap before a command loads OpenCV: after a command has run in a process, the
+    decoder refuses what the header check let through."""
+    done = _decoded_after(f"from lwirst.cli import main\nmain(['segment', {str(tmp_path / 'missing.png')!r}, "
+                          f"'--out', {str(tmp_path / 'out')!r}])")
+    assert "missing.png" in done.stderr  # the command ran (and refused the missing input)
+    assert done.stdout.splitlines()[-2:] == [REFUSED_BY_THE_DECODER, "(60, 60)"]
