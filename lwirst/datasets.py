@@ -283,8 +283,6 @@ def _find_file(folder: Path, stem: str) -> Path:
     return folder / f"{stem}.png"
 
 
-
-
 def _pair_folder(image_dir: Path, mask_dir: Path, prefix: str = "") -> list[Item]:
     """Every image of `image_dir` with the mask of the same stem (missing masks are reported later)."""
     for folder in (image_dir, mask_dir):
@@ -341,16 +339,38 @@ def _listed_items(root: Path, split: str, lists: Callable[[], dict[str, Path]],
     if split == "all":
         return _pair_folder(root / "images", root / "masks"), str(root)
     found = lists()
-    chosen = _alias(split, list(found))
-    if chosen not in found:
-        raise _unknown_split(root, split, [*sorted(found), "all"])
-    names = _read_split(found[chosen])
+    if split == "trainval" and split not in found and {"train", "val"} <= set(found):  # SIRST's sense of it
+        chosen = [found["train"], found["val"]]
+    else:
+        alias = _alias(split, list(found))
+        if alias not in found:
+            raise _unknown_split(root, split, [*sorted(found), "all"])
+        chosen = [found[alias]]
+    names = list(dict.fromkeys(name for path in chosen for name in _read_split(path)))
     folder = root / "images" if image_dir is None else image_dir
-    return [Item(n, _find_file(folder, n), mask_of(n)) for n in names], str(found[chosen])
+    return [Item(n, _find_file(folder, n), mask_of(n)) for n in names], " + ".join(str(p) for p in chosen)
 
 
 def _split_lists(folder: Path) -> dict[str, Path]:
     return {p.stem: p for p in sorted(folder.glob("*.txt"))} if folder.is_dir() else {}
+
+
+def _folder_split_lists(root: Path) -> dict[str, Path]:
+    """The split lists at a `folder` dataset's root: the .txt files naming at least one of its images (in
+    images/, or beside the masks when flat); a README.txt or notes.txt there is no split."""
+    folder = root / "images" if (root / "images").is_dir() else root
+    stems = {p.stem for p in image_files(folder)} if folder.is_dir() else set()
+    lists = {}
+    for name, path in _split_lists(root).items():
+        try:
+            names = _read_split(path)
+        except LwirstError:
+            names = []
+        if stems.intersection(names):
+            lists[name] = path
+        else:
+            log.info("%s names none of the images in %s: not a split list", path, folder)
+    return lists
 
 
 def _basic_splits(root: Path) -> dict[str, Path]:
@@ -447,7 +467,7 @@ def open_folder(root: Path, split: str = "all", *, black_hot: bool = False,
     pairs = flat_pairs(root) if root.is_dir() and not (root / "images").is_dir() else None
     if pairs is None:
         _require_dirs(root, "folder", "images", "masks")
-    lists = _split_lists(root)
+    lists = _folder_split_lists(root)
     if split == "all" or not lists:
         if split != "all":
             log.warning("%s has no split lists; using every image for split %r", root, split)
@@ -660,7 +680,7 @@ def list_splits(data_dir: str | Path, dataset: str | Sequence[str] = "auto") -> 
     elif layout == "sirst_aug":
         splits = _sirst_aug_splits(folder)[:-1]
     else:
-        splits = sorted(_split_lists(folder))
+        splits = sorted(_folder_split_lists(folder))
     extra = [b for a, b in (("train", "trainval"), ("trainval", "train")) if a in splits and b not in splits]
     return [*sorted(set(splits) | set(extra)), "all"]
 

@@ -162,6 +162,30 @@ def test_folder_layout(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None
     assert "no split lists" in caplog.text
 
 
+def test_a_text_file_naming_no_image_is_not_a_split(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    """A README.txt beside a folder dataset's images was read as split 'README' and turned the default split
+    ('test') into an error on a folder that has no split list."""
+    bare = make_folder(tmp_path / "bare", splits=False)
+    (bare / "README.txt").write_text("captured 2024 with a FLIR Boson\nnotes: two sequences\n")
+    assert list_splits(bare, "folder") == ["all"]
+    with caplog.at_level("WARNING"):
+        assert len(open_dataset(bare, "folder", "test")) == 3  # every image, as for any bare folder
+    listed = make_folder(tmp_path / "listed")
+    (listed / "notes.txt").write_text("a b c are from day 1\n")  # not one image name per line: no split
+    assert list_splits(listed, "folder") == ["test", "train", "trainval", "all"]
+
+
+def test_trainval_is_train_and_val_where_both_are_listed(tmp_path: Path) -> None:
+    """With train.txt and val.txt but no trainval.txt, 'trainval' was train alone, labelled trainval."""
+    root = make_folder(tmp_path / "mine")
+    _lines(root / "val.txt", ["c", "a"])
+    both = open_dataset(root, "folder", "trainval")
+    assert both.names == ["a", "b", "c"]  # train's, then val's not already listed
+    assert "train.txt" in both.origin and "val.txt" in both.origin
+    (root / "val.txt").unlink()
+    assert open_dataset(root, "folder", "trainval").names == ["a", "b"]  # only train: it stands in
+
+
 def make_flat(root: Path) -> Path:
     """Frames beside their masks in one folder, as users export them; `d` has no mask yet."""
     for seed, name in enumerate("abc"):
