@@ -37,7 +37,7 @@ from lwirst.losses import LOSSES
 from lwirst.metrics import PdFa, PixelMetrics
 from lwirst.mining import mine_hard_negatives
 from lwirst.models import DEFAULT_ARCHITECTURE, NetworkConfig, architecture_of, build_model
-from lwirst.palettes import random_palette
+from lwirst.palettes import as_intensity, random_palette
 from lwirst.preprocess import normalize
 from lwirst.scoring import SWEEP, plugin_metrics, plugin_results, view_keys
 from lwirst.sensor import add_sensor_noise, draw_noise_std
@@ -159,11 +159,17 @@ class TrainSet:
 
     def __init__(self, dataset: SegDataset, recipe: Recipe) -> None:
         self.recipe = recipe
-        images, masks = [], []
+        images, masks, decoded = [], [], 0
         for i in range(len(dataset)):
             sample = dataset.load(i)
-            images.append(to_bgr(sample.image))
+            # as `Segmenter` feeds the network (validation, every command): a palette frame as its intensity
+            image, palette = as_intensity(to_bgr(sample.image))
+            images.append(to_bgr(image))
             masks.append(sample.mask.astype(np.uint8))
+            decoded += bool(palette)
+        if decoded:
+            log.info("%d of %d training frames drawn with a pseudo-colour palette train as the intensity they "
+                     "encode, as they run", decoded, len(images))
         geometry = Geometry(recipe.size, recipe.scale_min, recipe.scale_max, recipe.upscale)
         self.bank = FrameBank(images, masks, geometry, recipe.hard_implant)
         self.items = epoch_kinds(len(images), recipe.implant, recipe.synthetic, recipe.negatives, recipe.mosaic,

@@ -241,6 +241,30 @@ def test_colour_draws_frames_through_palettes_and_keeps_masks(synth_dir: Path) -
         assert np.array_equal(drawn, again)
 
 
+def test_palette_frames_train_as_the_intensity_they_run_as(synth_dir: Path, tmp_path: Path) -> None:
+    """Validation and every command decode a pseudo-colour frame to its intensity (`Segmenter`); training
+    stored its colours, so a palette-coloured dataset trained on one input and ran on another."""
+    import cv2
+
+    from lwirst.palettes import palettes
+
+    train = open_dataset(synth_dir, "folder", "train")
+    for name in ("images", "masks"):
+        (tmp_path / name).mkdir()
+    for item in train.items:
+        grey = cv2.imread(str(item.image), cv2.IMREAD_GRAYSCALE)
+        cv2.imwrite(str(tmp_path / "images" / item.image.name), palettes()["inferno"][grey])
+        cv2.imwrite(str(tmp_path / "masks" / item.mask.name), cv2.imread(str(item.mask), cv2.IMREAD_GRAYSCALE))
+    coloured = open_dataset(tmp_path, "folder", "all")
+    assert coloured.names == train.names and coloured.load(0).image.ndim == 3
+    plain, drawn = TrainSet(train, Recipe(size=64)), TrainSet(coloured, Recipe(size=64))
+    for index in range(3):
+        grey_sample, grey_mask = plain.sample(index, np.random.default_rng(index))
+        decoded_sample, decoded_mask = drawn.sample(index, np.random.default_rng(index))
+        assert np.abs(decoded_sample - grey_sample).max() < 0.05  # the same frame, within the palette's steps
+        assert np.array_equal(grey_mask, decoded_mask)
+
+
 @pytest.mark.parametrize("changes, message", [
     ({"optimizer": "rmsprop"}, "unknown optimizer"),
     ({"loss": "dice"}, "unknown loss"),
