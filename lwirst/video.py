@@ -70,6 +70,7 @@ class VideoResult:
     rows: int
     elapsed_s: float
     interrupted: bool
+    size: tuple[int, int]  # (width, height) of the video: every frame of a file or folder has it
 
     @property
     def processing_fps(self) -> float:
@@ -423,7 +424,7 @@ def process_frames(frames: Frames, out_path: Path, csv_file: Path | None, pipeli
         if done == 0:  # stopped before the first frame: nothing playable to keep
             _remove_empty_outputs([out_path, *([csv_file] if csv_file is not None else [])])
     result = VideoResult(out_path, csv_file, codec, done, frames.total, frames.fps, rows,
-                         time.perf_counter() - start, interrupted)
+                         time.perf_counter() - start, interrupted, frames.size)
     if stop is not None:
         held = f"{out_path} and the CSV hold them" if done else "no video or CSV was kept"
         raise VideoStopped(f"{stop} (stopped after {done} frames; {held})", stop, result)

@@ -84,12 +84,13 @@ def test_segment_writes_every_output(tmp_path: Path, checkpoint: Path, capsys: p
         assert record["model"]["protocol"] == "native"
         assert record["ran"] == {"protocol": "native", "mirrored": False, "palette": None, "as_colour": False}
     printed = capsys.readouterr().out
-    assert printed.count("targets (") == 2
+    assert printed.count("targets (") == 2 and printed.count("found; ran native) -> ") == 2  # as it ran
     assert printed.startswith("ran: model ") and " protocol native" in printed.splitlines()[0]  # what ran, once
     jet = tmp_path / "c" / "jet.png"  # "auto" and a palette: the record says what they resolved to
     jet.parent.mkdir()
     cv2.imwrite(str(jet), cv2.applyColorMap(scene(), cv2.COLORMAP_JET))
     assert segment(checkpoint, str(jet), "--out", str(out)) == 0
+    assert "found; ran resize) -> " in capsys.readouterr().out  # what "auto" resolved to, on the screen too
     assert json.loads((out / "jet_targets.json").read_text())["ran"] == {"protocol": "resize", "mirrored": False,
                                                                         "palette": "jet", "as_colour": False}
 

@@ -309,7 +309,8 @@ def run(args: argparse.Namespace) -> int:
             print(f"error: {path}: {reason}", file=sys.stderr)
             failed += 1
             continue
-        print(f"{path}: {len(result.kept)} targets ({len(result.detections)} found) -> {base}_*")
+        print(f"{path}: {len(result.kept)} targets ({len(result.detections)} found; ran "
+              f"{result.saliency.protocol}) -> {base}_*")
     if failed:
         print(f"{failed} of {len(images)} images failed", file=sys.stderr)
         return 1

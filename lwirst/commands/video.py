@@ -46,6 +46,7 @@ def run(args: argparse.Namespace) -> int:
     from tqdm import tqdm
 
     from lwirst.commands.progress import progress_bar
+    from lwirst.inference import describe_frame_run
     from lwirst.pipeline import FramePipeline
     from lwirst.tracking import Tracker
     from lwirst.video import process_video
@@ -85,6 +86,9 @@ def run(args: argparse.Namespace) -> int:
     print(f"targets: {result.csv_path} ({result.rows} rows, {tracker.tracks_started} tracks)")
     total = f" of {result.frames_total}" if result.frames_total else ""
     print(f"frames: {result.frames_done}{total} at {result.processing_fps:.1f} fps")
+    segmenter, (width, height) = pipeline.segmenter, result.size
+    print(f"protocol: each {width}×{height} frame ran "
+          f"{describe_frame_run((height, width), segmenter.frame_protocol((height, width)), segmenter.size)}")
     if result.interrupted:
         print(f"interrupted: the video and CSV hold the first {result.frames_done} frames")
         return 130
