@@ -113,7 +113,7 @@ class SegDataset:
         self.origin = origin
         if not items:
             where = f" ({origin})" if origin else ""
-            raise LwirstError(f"dataset {name!r}: split {split!r} is empty{where}")
+            raise LwirstError(f"dataset {name!r}: split {split!r} is empty{where}{_nested_hint(origin)}")
         if black_hot:
             items = [dataclasses.replace(item, black_hot=True) for item in items]
         self.items = items
@@ -281,6 +281,20 @@ def _find_file(folder: Path, stem: str) -> Path:
         if path.is_file():
             return path
     return folder / f"{stem}.png"
+
+
+def _nested_hint(origin: str) -> str:
+    """Why a folder of no images may be empty to a reader: its images sit in sub-folders, which no layout
+    searches."""
+    folder = Path(origin)
+    if not origin or not folder.is_dir():
+        return ""
+    nested = sorted(sub.name for sub in folder.iterdir() if sub.is_dir() and image_files(sub))
+    if not nested:
+        return ""
+    shown = ", ".join(f"{n}/" for n in nested[:3]) + (", ..." if len(nested) > 3 else "")
+    return (f"; its images are in sub-folders ({shown}), which are not searched: put them (and their masks) "
+            "directly in the folder, or make each sub-folder a dataset of its own")
 
 
 def _pair_folder(image_dir: Path, mask_dir: Path, prefix: str = "") -> list[Item]:

@@ -175,6 +175,15 @@ def test_a_text_file_naming_no_image_is_not_a_split(tmp_path: Path, caplog: pyte
     assert list_splits(listed, "folder") == ["test", "train", "trainval", "all"]
 
 
+def test_images_in_sub_folders_are_named_in_the_empty_split_error(tmp_path: Path) -> None:
+    root = tmp_path / "nested"
+    for sequence in ("seq1", "seq2"):
+        _png(root / "images" / sequence / "a.png", _image(1))
+        _png(root / "masks" / sequence / "a.png", _mask())
+    with pytest.raises(LwirstError, match=r"split 'all' is empty .*its images are in sub-folders \(seq1/, seq2/\)"):
+        open_dataset(root, "folder", "all")
+
+
 def test_trainval_is_train_and_val_where_both_are_listed(tmp_path: Path) -> None:
     """With train.txt and val.txt but no trainval.txt, 'trainval' was train alone, labelled trainval."""
     root = make_folder(tmp_path / "mine")
