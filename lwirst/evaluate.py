@@ -465,12 +465,13 @@ def palette_text(protocol: Mapping[str, Any]) -> str:
 def summary_lines(result: EvalResult, names: Sequence[str] | None = None) -> list[str]:
     """Human-readable summary: the protocol (as applied), the metrics of the table's summary view
     (`lwirst.scoring`; Fa in units of 1e-6, as the IRSTD literature prints it), then the operator view."""
-    p = result.protocol
+    p, m = result.protocol, result.metrics
+    binary = bool(p.get("binary_predictions")) and p["binary_predictions"] == m.get("images")
+    masks = "saved masks, as they are" if binary else p.get("masks")  # growth has no pixel to reach
     lines = [f"model {p['model']}  backend {p['backend']} {p.get('precision', 'fp32')}  "
              f"protocol {protocol_text(p)}{palette_text(p)}  threshold {describe_threshold(p['threshold'])}"
-             + (f" ({p['masks']})" if p.get("masks") else "")
-             + f"  {p['dataset']}/{p['split']} ({result.metrics['images']} images)"]
-    m = result.metrics
+             + (f" ({masks})" if masks else "")
+             + f"  {p['dataset']}/{p['split']} ({m['images']} images)"]
     cells = []
     for name in names if names is not None else view_keys(SUMMARY):
         if name in m:
@@ -482,7 +483,7 @@ def summary_lines(result: EvalResult, names: Sequence[str] | None = None) -> lis
         absent = "; ".join(why for _, text, why in shown if text == why)  # e.g. no target-free frame
         lines.append("  ".join(f"{label} {text}" for label, text, why in shown if text != why)
                      + (f"  ({absent})" if absent else ""))
-    if p.get("binary_predictions") and p["binary_predictions"] == m.get("images"):
+    if binary:
         lines.append("saved binary masks: the threshold and mask growth change nothing, and AUC, AP and the curves "
                      "rest on one operating point (save probability maps or logits to compare curves)")
     if m.get("empty_frames") and "niou" in m:  # where nIoU's conventions part, say which one this is
