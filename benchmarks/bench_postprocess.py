@@ -1,12 +1,14 @@
 """Post-processing and frame-pipeline speed (prints figures; not a test).
 
 1. Eqs. 2-4 on a 256x256 logit map with 50 targets: median ms over many runs
-   (target <= 1 ms), beside the per-label full-frame-mask loop of the published
-   code for comparison.
-2. The whole frame pipeline at 256x256: PNG decode + model + post-processing +
-   tracking + drawing, in frames per second (target >= 25 fps on 2 cores).
+   (target <= 1 ms), with the default mask growth and without it (the paper's masks),
+   beside the per-label full-frame-mask loop of the published code for comparison.
+2. The whole frame pipeline at 256x256 as the commands run it (scale consensus by
+   default): PNG decode + model + post-processing + tracking + drawing, in frames per
+   second (target >= 25 fps on 2 cores).
 
     python benchmarks/bench_postprocess.py [--runs 2000] [--frames 200] [--backend auto] [--threads 2]
+        [--confirm 1.5|off]
 """
 
 from __future__ import annotations
@@ -19,6 +21,8 @@ import time
 import cv2
 import numpy as np
 
+from lwirst.commands.segment import confirm_value
+from lwirst.consensus import DEFAULT_SCALE, describe
 from lwirst.drawing import overlay
 from lwirst.inference import DEFAULT_MODEL, Segmenter
 from lwirst.pipeline import FramePipeline
@@ -95,6 +99,8 @@ def main() -> None:
     parser.add_argument("--frames", type=int, default=200)
     parser.add_argument("--backend", default="auto")
     parser.add_argument("--threads", type=int, default=None)
+    parser.add_argument("--confirm", type=confirm_value, default=DEFAULT_SCALE, metavar="SCALE|off",
+                        help="scale consensus of the pipeline's network runs (default: the commands' own)")
     parser.add_argument("--model", default=None,
                         help="checkpoint or .onnx (default: the shipped model, else an untrained network, "
                              "whose noisy output is a worst case for post-processing)")
@@ -106,7 +112,10 @@ def main() -> None:
     print(f"post-processing, 256x256 map, {len(found)} targets ({len(found.filter(flt))} kept), "
           f"{os.cpu_count()} CPUs, cv2 threads {cv2.getNumThreads()}")
     ours = median_ms(lambda: detect(logits).filter(flt), args.runs)
-    print(f"  lwirst.postprocess (threshold + 8-CCL + features + Eq. 4): {ours:.3f} ms median over {args.runs}")
+    print(f"  lwirst.postprocess (threshold + 8-CCL + features + Eq. 4, masks grown as by default): {ours:.3f} ms "
+          f"median over {args.runs}")
+    plain = median_ms(lambda: detect(logits, grow_to=None).filter(flt), args.runs)
+    print(f"  the same without mask growth (the paper's Eq. 2 masks):                 {plain:.3f} ms")
     naive = median_ms(lambda: per_label_loop(logits), max(50, args.runs // 20))
     print(f"  per-label full-frame masks (published code's approach):   {naive:.3f} ms")
 
@@ -117,9 +126,9 @@ def main() -> None:
         from lwirst.model import LWIRSTNet
 
         torch.manual_seed(0)
-        segmenter = Segmenter(LWIRSTNet().eval(), backend=args.backend, threads=args.threads)
+        segmenter = Segmenter(LWIRSTNet().eval(), backend=args.backend, threads=args.threads, confirm=args.confirm)
     else:
-        segmenter = Segmenter(model, backend=args.backend, threads=args.threads)
+        segmenter = Segmenter(model, backend=args.backend, threads=args.threads, confirm=args.confirm)
     timed = Timed(segmenter)
     pipeline = FramePipeline(timed, target_filter=TargetFilter(min_size=1), tracker=Tracker())
     data = frames(args.frames)
@@ -144,7 +153,7 @@ def main() -> None:
         targets += len(result.kept)
     total = time.perf_counter() - start
     name = os.path.basename(str(model)) if model is not None else "untrained LWIRSTNet"
-    print(f"frame pipeline, 256x256, {name}, backend {segmenter.backend_name}, "
+    print(f"frame pipeline, 256x256, {name}, backend {segmenter.backend_name}, {describe(args.confirm)}, "
           f"threads {args.threads or 'default'}: {len(data) / total:.1f} fps over {len(data)} frames")
     print("  per frame: " + ", ".join(f"{k} {v / len(data) * 1e3:.2f} ms" for k, v in stages.items())
           + f"; {targets / len(data):.1f} targets kept per frame")

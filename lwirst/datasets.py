@@ -564,7 +564,14 @@ def _parse_member(spec: str) -> tuple[str, bool]:
 
 
 def _locate(root: Path, dataset: str) -> tuple[Path, str]:
-    """Folder and canonical name of `dataset` under `root`: a known name, or a sub-folder read with `auto`."""
+    """Folder and canonical name of `dataset` under `root`: a known name, or a sub-folder read with `auto`;
+    `auto` at a root that is no dataset itself but holds exactly one reads that one."""
+    if dataset == "auto" and root.is_dir() and _layout_of(root) is None:
+        inside = find_datasets(root)
+        if len(inside) == 1:
+            name = next(iter(inside))
+            log.info("%s holds one dataset, %s: reading it", root, name)
+            return root / name, "auto"
     if dataset in _SUBDIRS:
         for sub in _SUBDIRS[dataset]:
             if (root / sub).is_dir():

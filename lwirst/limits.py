@@ -74,6 +74,6 @@ def limit(name: str) -> int:
 
 
 def side_text(pixels: int) -> str:
-    """A pixel budget as 'WxH' when it is a square, else as a count."""
+    """A pixel budget as 'WxH' when it is a square, else as a count; the caller adds the unit ("... pixels")."""
     side = int(pixels ** 0.5)
-    return f"{side}x{side}" if side * side == pixels else f"{pixels} pixels"
+    return f"{side}x{side}" if side * side == pixels else f"{pixels}"

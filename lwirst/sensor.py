@@ -1,12 +1,13 @@
 """Sensor noise: what other cameras add that SIRST's frames lack.
 
-SIRST's frames are nearly noise-free (the median frame's high-pass noise is about 0.7 grey
-levels); an uncooled sensor's frame after its gain control carries a few grey levels of temporal
-noise. A network that has only seen clean frames reads noise texture as "no target here": with
-2 grey levels of added noise the round-41 model lost 0.05 of the cross-domain suite's Pd, with 5,
-0.17, while raising no more alarms. Training draws (`Recipe.noise`) and the ``noisy`` validation
-suite (`lwirst.suite`) both add it with this one function. (Round 42: fine-tuning with it did not
-win those targets back; noise lowers a dim target's SCR for any network.)
+SIRST's frames are nearly noise-free (median 0.17 grey levels, 95th percentile 0.62, by
+`lwirst.calibration.noise_std`, as `lwirst synth --calibrate` prints it); an uncooled sensor's
+frame after its gain control carries a few grey levels of temporal noise. A network that has only
+seen clean frames reads noise texture as "no target here": with 2 grey levels of added noise the
+round-41 model lost 0.05 of the cross-domain suite's Pd, with 5, 0.17, while raising no more
+alarms. Training draws (`Recipe.noise`) and the ``noisy`` validation suite (`lwirst.suite`) both
+add it with this one function. (Round 42: fine-tuning with it did not win those targets back;
+noise lowers a dim target's SCR for any network.)
 """
 
 from __future__ import annotations

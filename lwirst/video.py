@@ -413,7 +413,8 @@ def process_frames(frames: Frames, out_path: Path, csv_file: Path | None, pipeli
                     progress(done, frames.total)
     except KeyboardInterrupt:
         interrupted = True
-        log.warning("interrupted after %d frames; %s and the CSV hold them", done, out_path)
+        if done:  # before the first frame nothing is kept (below), and the caller says so
+            log.warning("interrupted after %d frames; %s and the CSV hold them", done, out_path)
     except LwirstError as exc:
         stop = str(exc)
     finally:

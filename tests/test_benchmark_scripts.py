@@ -52,7 +52,9 @@ def test_postprocess_script_prints_its_figures() -> None:
     kept = re.search(r"50 targets \((\d+) kept\)", out)
     assert kept and 0 < int(kept.group(1)) <= 50
     assert float(re.search(r"([0-9.]+) ms median", out).group(1)) > 0
+    assert float(re.search(r"without mask growth .*?([0-9.]+) ms", out).group(1)) > 0  # the paper's masks too
     assert float(re.search(r"([0-9.]+) fps over 4 frames", out).group(1)) > 0
+    assert "scale consensus at 1.5x" in out  # the pipeline as the commands run it
 
 
 def test_isolation_script_times_each_variant_alone_and_together() -> None:

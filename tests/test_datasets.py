@@ -246,6 +246,16 @@ def test_auto_detection(tmp_path: Path, maker, layout: str) -> None:
     assert find_datasets(tmp_path) == {"data": layout}
 
 
+def test_auto_at_a_root_of_one_dataset_reads_it_and_of_several_names_them(tmp_path: Path) -> None:
+    """`--dataset auto` at ../shared/data (holding sirst/) was 'unrecognised dataset layout'."""
+    make_sirst(tmp_path / "sirst")
+    assert open_dataset(tmp_path, "auto", "test").names == open_dataset(tmp_path, "sirst", "test").names
+    assert list_splits(tmp_path, "auto") == list_splits(tmp_path, "sirst")
+    make_folder(tmp_path / "mine")
+    with pytest.raises(LwirstError, match="it holds datasets mine, sirst: name one with --dataset"):
+        open_dataset(tmp_path, "auto", "test")
+
+
 def test_samples_open_as_folder() -> None:
     samples = Path(__file__).resolve().parents[1] / "data" / "samples"
     assert len(open_dataset(samples, "folder", "all")) == 8
@@ -384,8 +394,7 @@ def test_wrong_layout(tmp_path: Path) -> None:
     (tmp_path / "junk" / "stuff").mkdir(parents=True)
     with pytest.raises(LwirstError, match="unrecognised dataset layout"):
         open_dataset(tmp_path / "junk", "auto", "test")
-    with pytest.raises(LwirstError, match="it holds datasets sirst: name one with --dataset sirst"):
-        open_dataset(tmp_path, "auto", "test")
+    assert open_dataset(tmp_path, "auto", "test").name == "sirst"  # the one dataset there (junk/ is none)
     with pytest.raises(LwirstError, match="unknown dataset 'cifar'"):
         open_dataset(tmp_path, "cifar", "test")
 

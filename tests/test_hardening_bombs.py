@@ -5,6 +5,7 @@ process's peak memory asserted. The bombs are built here, in the tests."""
 from __future__ import annotations
 
 import os
+import re
 import struct
 import subprocess
 import sys
@@ -314,3 +315,16 @@ def test_the_command_line_caps_the_decoder_too(tmp_path: Path) -> None:
                           f"'--out', {str(tmp_path / 'out')!r}])")
     assert "missing.png" in done.stderr  # the command ran (and refused the missing input)
     assert done.stdout.splitlines()[-2:] == [REFUSED_BY_THE_DECODER, "(60, 60)"]
+
+
+@pytest.mark.parametrize("budget, said", [(64 * 64, "the limit of 64x64 pixels"), (1000, "the limit of 1000 pixels;")])
+def test_the_image_limit_is_said_once_with_its_unit(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, budget: int,
+                                                    said: str) -> None:
+    """A limit that is no square read 'the limit of 1000 pixels pixels'."""
+    from lwirst.imageio import read_image
+
+    monkeypatch.setenv("LWIRST_MAX_IMAGE_PIXELS", str(budget))
+    cv2.imwrite(str(tmp_path / "big.png"), np.zeros((100, 100), np.uint8))
+    with pytest.raises(LwirstError, match=re.escape(said)) as refused:
+        read_image(tmp_path / "big.png")
+    assert "pixels pixels" not in str(refused.value)

@@ -289,13 +289,17 @@ class Interrupted(Counting):
         raise KeyboardInterrupt
 
 
-def test_interrupt_before_the_first_frame_leaves_no_empty_outputs(tmp_path: Path, segmenter: Segmenter) -> None:
-    """An MP4 without a frame does not play; it was once left behind as a 0-byte file."""
+def test_interrupt_before_the_first_frame_leaves_no_empty_outputs(tmp_path: Path, segmenter: Segmenter,
+                                                                  caplog: pytest.LogCaptureFixture) -> None:
+    """An MP4 without a frame does not play; it was once left behind as a 0-byte file. Nor does the log say
+    the removed files 'hold' the frames (it once did, beside the command's 'no video or CSV kept')."""
     src = write_video(tmp_path / "in.mp4", 4)
     pipeline = FramePipeline(Interrupted(segmenter), threshold=0.0, tracker=Tracker())  # type: ignore[arg-type]
-    result = process_video(src, tmp_path / "o.mp4", tmp_path / "o.csv", pipeline)
+    with caplog.at_level("WARNING"):
+        result = process_video(src, tmp_path / "o.mp4", tmp_path / "o.csv", pipeline)
     assert result.interrupted and result.frames_done == 0
     assert not (tmp_path / "o.mp4").exists() and not (tmp_path / "o.csv").exists()
+    assert "hold them" not in caplog.text
 
 
 def test_unreadable_zero_frame_and_truncated_videos(tmp_path: Path, segmenter: Segmenter) -> None:
