@@ -107,7 +107,7 @@ def _warn_without_vnni() -> None:
     hazard = int8_hazard()
     if hazard:
         print(f"warning: int8 is not usable on this CPU: {hazard}. Without VNNI, ONNX Runtime and OpenVINO "
-              "add pairs of int8 products in saturating 16-bit lanes, so large activations clip (the shipped "
+              "add pairs of int8 products in saturating 16-bit lanes, so large activations clip (round 8's "
               "model lost 0.249 SIRST mIoU in s8 on an AVX2 host). The file is written for VNNI hosts "
               "(AVX512_VNNI or AVX_VNNI); here, use the float export.", file=sys.stderr)
 
