@@ -248,7 +248,7 @@ class Segmenter:
                  protocol: str = "auto", size: tuple[int, int] = (256, 256),
                  threads: int | None = None, *, options: Options | None = None,
                  calibration: Sequence[np.ndarray] | None = None, palettes: bool = True,
-                 confirm: float | None = None, mirror: bool = False, colour_fallback: str = "bgr") -> None:
+                 confirm: float | None = None, mirror: bool = False) -> None:
         if threads is not None and not 1 <= int(threads) <= 1024:
             raise LwirstError(f"threads must be between 1 and 1024, got {threads}")
         if protocol not in PROTOCOLS:
@@ -280,9 +280,6 @@ class Segmenter:
         self._calibration = list(calibration or [])
         self._warned_colour = False
         self.palettes = palettes  # decode pseudo-colour frames to the intensity they encode
-        if colour_fallback not in ("bgr", "luma"):
-            raise LwirstError(f"colour_fallback is bgr or luma, not {colour_fallback!r}")
-        self.colour_fallback = colour_fallback  # round 50's candidate: a colour frame no palette decodes, as luma
         self.confirm = check_scale(confirm)  # enlargement of the consensus run (`lwirst.consensus`), or None
         self.mirror = bool(mirror)  # large frames also confirmed by a mirrored run (`lwirst.consensus`)
         self._palettes_seen: set[str] = set()
@@ -475,13 +472,9 @@ class Segmenter:
         colour frame that no known palette decoded (logged once per Segmenter)."""
         image = to_uint8(check_image(image))
         palette, as_colour = "", False
-        luma = self.colour_fallback == "luma"
-        if (self.palettes or luma) and image.ndim == 3 and image.shape[2] == 3:
-            if self.palettes:
-                image, palette = as_intensity(image)
+        if self.palettes and image.ndim == 3 and image.shape[2] == 3:
+            image, palette = as_intensity(image)
             as_colour = not palette and colourful(image)
-            if as_colour and luma:
-                image = cv2.cvtColor(image, cv2.COLOR_BGR2GRAY)
             seen = palette or ("?" if as_colour else "")  # "?": colour no known palette drew
             if seen and seen not in self._palettes_seen:
                 self._palettes_seen.add(seen)
