@@ -346,12 +346,12 @@ def disk_label(row: pd.Series) -> str:
 def report_error(label: str, exc: Exception) -> None:
     """One model's failure as a readable error naming the model; the page goes on with the others."""
     if isinstance(exc, LwirstError):
-        said = str(exc)
+        said = common.for_visitors(str(exc))
         st.error(said if said.startswith(f"{label}: ") else f"{label}: {said}", icon=":material/error:")
         return
     log.exception("analysis error")
-    st.error(f"{label}: unexpected error ({type(exc).__name__}: {exc}); this model was not evaluated.",
-             icon=":material/error:")
+    st.error(f"{label}: unexpected error ({type(exc).__name__}: {common.for_visitors(str(exc))}); this model was "
+             "not evaluated.", icon=":material/error:")
 
 
 # ---------------------------------------------------------------- live re-scoring

@@ -50,6 +50,7 @@ from lwirst.datasets import (
     open_dataset,
 )
 from lwirst.errors import LwirstError
+from lwirst.evaluate import cache_root as evaluation_cache_root
 from lwirst.frame_report import FrameReport, filter_from_ranges, frame_report
 from lwirst.inference import (
     AUTO_AREA_FACTOR,
@@ -154,13 +155,27 @@ def available_pages() -> list[PageSpec]:
 # ---------------------------------------------------------------- errors
 
 
+def for_visitors(text: str) -> str:
+    """A message as a visitor may read it: the server's folders named as the sidebar names them (a data root
+    by its label, a model folder by its name, the checkout as relative paths, the cache and uploads by what
+    they are), so an error shows no path of the server's disk."""
+    folders = {str(Path(root)): label for label, root in _data_roots().items()}
+    folders.update({str(root): root.name for root in settings().model_roots})
+    cache = evaluation_cache_root()
+    folders.update({str(cache.parent / "uploads"): "uploads", str(cache): "the evaluation cache"})
+    for folder in sorted(folders, key=len, reverse=True):  # the deepest first: a root inside another
+        text = text.replace(folder, folders[folder])
+    return text.replace(f"{REPO_ROOT}/", "").replace(str(REPO_ROOT), "the app's folder")
+
+
 def show_error(exc: BaseException) -> None:
-    """A readable message for any error: ours verbatim, others named without a traceback."""
+    """A readable message for any error: ours verbatim (its server paths as `for_visitors` names them), others
+    named without a traceback."""
     if isinstance(exc, LwirstError):
-        st.error(str(exc), icon=":material/error:")
+        st.error(for_visitors(str(exc)), icon=":material/error:")
         return
     log.exception("dashboard error")
-    st.error(f"Unexpected error ({type(exc).__name__}: {exc}). The input was not processed; "
+    st.error(f"Unexpected error ({type(exc).__name__}: {for_visitors(str(exc))}). The input was not processed; "
              "try another input or setting.", icon=":material/error:")
 
 

@@ -369,21 +369,26 @@ def _split_lists(folder: Path) -> dict[str, Path]:
     return {p.stem: p for p in sorted(folder.glob("*.txt"))} if folder.is_dir() else {}
 
 
+STANDARD_SPLITS = ("train", "val", "test", "trainval")  # always split lists: their errors are reported
+
+
 def _folder_split_lists(root: Path) -> dict[str, Path]:
-    """The split lists at a `folder` dataset's root: the .txt files naming at least one of its images (in
-    images/, or beside the masks when flat); a README.txt or notes.txt there is no split."""
+    """The split lists at a `folder` dataset's root: train/val/test/trainval.txt, and any other .txt file
+    naming at least one of its images (in images/, or beside the masks when flat); a README.txt or notes.txt
+    there is no split."""
     folder = root / "images" if (root / "images").is_dir() else root
     stems = {p.stem for p in image_files(folder)} if folder.is_dir() else set()
     lists = {}
     for name, path in _split_lists(root).items():
-        try:
-            names = _read_split(path)
-        except LwirstError:
-            names = []
-        if stems.intersection(names):
-            lists[name] = path
-        else:
-            log.info("%s names none of the images in %s: not a split list", path, folder)
+        if name not in STANDARD_SPLITS:
+            try:
+                names = _read_split(path)
+            except LwirstError:
+                names = []
+            if not stems.intersection(names):
+                log.info("%s names none of the images in %s: not a split list", path, folder)
+                continue
+        lists[name] = path
     return lists
 
 

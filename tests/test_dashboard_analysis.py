@@ -467,6 +467,20 @@ def test_evaluate_and_failures_report_a_mask_size_mismatch(tmp_path: Path, monke
     assert any("image 64x64 but mask 64x32" in e for e in errors(at)), errors(at)
 
 
+def test_an_error_names_the_servers_folders_as_the_sidebar_does(tmp_path: Path,
+                                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+    """A visitor read '/work/.../roots/ds_nested/images' in an error: a data root is named by its label."""
+    root = tmp_path / "nested"
+    for folder in ("images", "masks"):
+        (root / folder / "seq1").mkdir(parents=True)
+        cv2.imwrite(str(root / folder / "seq1" / "a.png"), np.zeros((64, 64), np.uint8))
+    monkeypatch.setenv("LWIRST_DATA_DIR", str(root))
+    at = open_page("5_evaluate.py", data_root="nested")
+    said = errors(at)
+    assert any("its images are in sub-folders (seq1/)" in e and "(nested/images)" in e for e in said), said
+    assert not any(str(tmp_path) in e for e in said), said
+
+
 def test_a_data_directory_with_the_wrong_layout_is_a_readable_error(
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     (tmp_path / "junk" / "pictures").mkdir(parents=True)
