@@ -59,9 +59,6 @@ def _box(image: np.ndarray, box: tuple[int, int, int, int], color: tuple[int, in
     least = max(image.shape[:2]) // 40
     pad_x, pad_y = max(pad, (least - w + 1) // 2), max(pad, (least - h + 1) // 2)
     x0, y0, x1, y1 = x - pad_x, y - pad_y, x + w - 1 + pad_x, y + h - 1 + pad_y
-    # A dark rim under the line: a box of the outcome's colour on a frame of like hue (reddish purple on an
-    # inferno palette frame) stays visible.
-    cv2.rectangle(image, (x0, y0), (x1, y1), BLACK, thickness + 2, cv2.LINE_8)
     cv2.rectangle(image, (x0, y0), (x1, y1), color, thickness, cv2.LINE_8)
     if label:
         scale, _ = _scale(image)
