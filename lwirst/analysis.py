@@ -579,9 +579,9 @@ def fig4_figure(points: pd.DataFrame, metric: str, cost: str, pareto: bool = Tru
             figure.add_scatter(x=front[cost], y=front[metric], mode="lines", line={
                 "dash": "dash", "color": colours.get(source, palette.SHIPPED), "shape": "hv"},
                 name=f"Pareto front: {source}", hoverinfo="skip")
-    note = data_note(shown)
+    note = data_note(shown)  # the subtitle names the data; a longer title was cut at 1024 px
     figure.update_layout(title={"text": f"{names[metric]} vs {names[cost].split(' ')[0]}"
-                                        + (": different data, not comparable" if note else ""),
+                                        + (": not comparable" if note else ""),
                                 "subtitle": {"text": note}},
                          xaxis_title=names[cost], yaxis_title=names[metric], height=500,
                          margin={"l": 10, "r": 10, "t": 60, "b": 10},

@@ -145,11 +145,15 @@ def operator_row(run: dash.Run) -> None:
 
 
 def curves(runs: list[dash.Run]) -> None:
-    """ROC, precision-recall and Pd-Fa curves with the models overlaid."""
+    """ROC and precision-recall side by side, Pd-Fa below at full width (three in a row cut their titles and axis
+    labels at 1024 px), the models overlaid."""
     shipped = [run.label for run in runs if run.label.startswith(f"{common.SHIPPED_LABEL} · ")]
-    figures = analysis.curve_figures({run.label: run.result for run in runs}, shipped)
-    for column, (name, figure) in zip(st.columns(3), figures.items(), strict=True):
-        column.plotly_chart(figure, key=f"eval_{name}")
+    (roc, roc_figure), (pr, pr_figure), (pdfa, pdfa_figure) = analysis.curve_figures(
+        {run.label: run.result for run in runs}, shipped).items()
+    left, right = st.columns(2)
+    left.plotly_chart(roc_figure, key=f"eval_{roc}")
+    right.plotly_chart(pr_figure, key=f"eval_{pr}")
+    st.plotly_chart(pdfa_figure, key=f"eval_{pdfa}")
     st.caption("Pd-Fa: each dot is one threshold; the line is the best Pd reachable at that Fa or lower (Pd is "
                "not monotone in Fa: at a lower threshold blobs merge and a centroid can drift off its target). "
                "Models with the same scores draw on top of each other; hover for each one's values.")

@@ -29,9 +29,9 @@ def controls() -> tuple[str, bool, bool, bool]:
     """Accuracy metric, which measured points to show, and the Pareto fronts."""
     metric_col, demo_col, sweep_col, pareto_col = st.columns(4)
     metric = metric_col.radio("Accuracy", ["mIoU", "F1"], key="compare_metric", horizontal=True)
-    include_demo = demo_col.checkbox("Untrained demo network", key="compare_demo",
+    include_demo = demo_col.checkbox("Untrained demo", key="compare_demo",
                                      help="Its random weights score near zero and squash the accuracy axis")
-    include_sweeps = sweep_col.checkbox("Ablation sweep results", key="compare_sweeps",
+    include_sweeps = sweep_col.checkbox("Sweep presets", key="compare_sweeps",
                                         help="Presets trained by the sweep (data/ablations/*.csv), mean over "
                                              "seeds: short schedules, far below trained models (see Ablations)")
     pareto = pareto_col.checkbox("Pareto fronts", value=True, key="compare_pareto",

@@ -576,7 +576,7 @@ def test_compare_markers_follow_the_kind_of_source_whatever_else_is_shown() -> N
     assert both["measured here, mysensor test (auto: all native)"] == "square"
     assert alone[analysis.PAPER_SOURCE] == both[analysis.PAPER_SOURCE] == "circle"
     figure = analysis.fig4_figure(analysis.fig4_points(pd.DataFrame([card, mine])), "miou", "flops_m")
-    assert figure.layout.title.text == "mIoU vs FLOPs: different data, not comparable"
+    assert figure.layout.title.text == "mIoU vs FLOPs: not comparable"
     assert figure.layout.title.subtitle.text == ("paper: fusion set · model card: sirst test · "
                                                  "measured here: mysensor test")
     assert figure.layout.xaxis.title.text == "FLOPs per 256×256 frame (M, log)"

@@ -674,7 +674,7 @@ def test_analysis_pages_in_a_browser(fresh_cache: Path, page: Page, sirst_root: 
     # Compare: Fig. 4 with the measured model beside Table II (the demo network only when ticked).
     open_page(page, "Compare")
     if page.get_by_text("No trained model", exact=False).count():
-        page.get_by_text("Untrained demo network", exact=True).click()
+        page.get_by_text("Untrained demo", exact=True).click()
         settle(page)
     expect(page.locator(".js-plotly-plot")).to_have_count(2)
     # the protocol as it ran on SIRST test, with the default scale consensus
