@@ -82,8 +82,17 @@ def counts(report: FrameReport) -> None:
 
 
 def how_it_ran(report: FrameReport) -> None:
-    """The protocol this frame actually ran with (resized to the model size, native or a pyramid) and on what."""
+    """The protocol this frame actually ran with (resized to the model size, native or a pyramid) and on what,
+    and how its colours were read, beside it (below the panels it was out of sight)."""
     st.caption(common.speed_info(common.engine()).frame_run(report.input.shape[:2], report.protocol))
+    if report.palette:
+        st.caption(f"The input is drawn with the {report.palette!r} pseudo-colour palette: the network ran on the "
+                   "intensity it encodes (`lwirst.palettes`).")
+    elif report.as_colour:
+        st.warning("This frame is in colour, and no pseudo-colour palette the decoder knows drew it "
+                   "(`lwirst.palettes`), so the network ran on its colours. It learnt grey frames: targets may "
+                   "be missed. A thermal palette it does not know is best converted to grey intensity before "
+                   "the upload.", icon=":material/palette:")
 
 
 def chips(report: FrameReport) -> None:
@@ -103,14 +112,6 @@ def pictures(report: FrameReport, scale: str) -> None:
         shown.append(views.Panel(report.truth, "against the ground truth: correct, missed, false alarm", marks=marks))
     views.panels(shown, "frame_panel")
     st.caption("Drag a box to zoom, scroll to zoom, double-click to reset.")
-    if report.palette:
-        st.caption(f"The input is drawn with the {report.palette!r} pseudo-colour palette: the network ran on the "
-                   "intensity it encodes (`lwirst.palettes`).")
-    elif report.as_colour:
-        st.warning("This frame is in colour, and no pseudo-colour palette the decoder knows drew it "
-                   "(`lwirst.palettes`), so the network ran on its colours. It learnt grey frames: targets may "
-                   "be missed. A thermal palette it does not know is best converted to grey intensity before "
-                   "the upload.", icon=":material/palette:")
 
 
 def ground_truth(report: FrameReport) -> None:
