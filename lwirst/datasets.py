@@ -138,6 +138,9 @@ class SegDataset:
 
     def load(self, index: int) -> Sample:
         item = self.items[index]
+        missing = _missing(item)
+        if missing:  # as `validate` says it (a set opened without validation reads its files only here)
+            raise LwirstError(missing)
         image = read_image(item.image)
         if item.black_hot:
             image = 255 - to_gray(image)
@@ -166,11 +169,17 @@ class SegDataset:
             )
 
 
+def _missing(item: Item) -> str:
+    """Which files of a pair do not exist, or ''."""
+    missing = [f"{kind} {path}" for kind, path in (("image", item.image), ("mask", item.mask)) if not path.is_file()]
+    return f"{item.name}: missing {', '.join(missing)}" if missing else ""
+
+
 def _check_item(item: Item) -> str:
     """The problem with one pair, or ''."""
-    missing = [f"{kind} {path}" for kind, path in (("image", item.image), ("mask", item.mask)) if not path.is_file()]
+    missing = _missing(item)
     if missing:
-        return f"{item.name}: missing {', '.join(missing)}"
+        return missing
     try:
         image = read_image(item.image)
         mask = read_mask(item.mask, item.mask_threshold)

@@ -302,6 +302,15 @@ def test_merge_rejects_repeated_member(tmp_path: Path) -> None:
 # ---------------------------------------------------------------- validation errors
 
 
+def test_a_set_opened_without_validation_names_a_missing_mask_as_such(tmp_path: Path) -> None:
+    """The dashboard opens sets unvalidated; a missing mask read "masks/c.png: no such file"."""
+    root = make_folder(tmp_path / "mine")
+    (root / "masks" / "c_mask.png").unlink()
+    ds = open_dataset(root, "folder", "test", validate=False)
+    with pytest.raises(LwirstError, match=r"^c: missing mask .*c\.png$"):
+        ds.load(0)
+
+
 def test_missing_masks_are_listed_in_one_error(tmp_path: Path) -> None:
     root = make_folder(tmp_path / "f", splits=False)
     (root / "masks" / "a_mask.png").unlink()
