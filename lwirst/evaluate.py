@@ -63,7 +63,13 @@ def cache_root() -> Path:
 
 @dataclass
 class EvalResult:
-    """Dataset metrics, per-image table, curves and the protocol that produced them."""
+    """Dataset metrics, per-image table, curves and the protocol that produced them.
+
+    `metrics` holds the metric table's keys (`lwirst.scoring`, where each is defined). `per_image` has one row
+    per image: name; iou (its pixel IoU); targets, detected, missed and false_alarms (target counts, the
+    DNANet centroid rule); fa_pixels (predicted pixels outside every target); peak (the image's highest logit);
+    missed_peaks (each missed target's peak logit, ";"-joined text); height and width; protocol (as it ran).
+    """
 
     metrics: dict[str, float]
     per_image: pd.DataFrame

@@ -222,7 +222,11 @@ def check_image(image: np.ndarray, name: str = "image", max_pixels: int | None =
         raise LwirstError(f"{name}: {image.shape[1]}x{image.shape[0]} is larger than the limit of "
                           f"{side_text(budget)} pixels; downscale it")
     if image.dtype not in (np.uint8, np.uint16, np.float32, np.float64):
-        raise LwirstError(f"{name}: pixel type {image.dtype} is not supported (use 8- or 16-bit)")
+        raise LwirstError(f"{name}: pixel type {image.dtype} is not supported (use 8- or 16-bit integers, or "
+                          "32- or 64-bit floats)")
+    if image.dtype.kind == "f" and not np.isfinite(image).all():  # one NaN made the 8-bit stretch all zeros
+        raise LwirstError(f"{name}: the image holds NaN or infinite values; replace them (e.g. np.nan_to_num) "
+                          "before segmenting")
     return image
 
 

@@ -27,6 +27,7 @@ import dataclasses
 import hashlib
 import logging
 import os
+import threading
 from collections import OrderedDict
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -279,6 +280,7 @@ class Segmenter:
         self._onnx: bytes | None = None
         self._calibration = list(calibration or [])
         self._warned_colour = False
+        self._lock = threading.Lock()  # network calls, and the lazy building of the networks they use
         self.palettes = palettes  # decode pseudo-colour frames to the intensity they encode
         self.confirm = check_scale(confirm)  # enlargement of the consensus run (`lwirst.consensus`), or None
         self.mirror = bool(mirror)  # large frames also confirmed by a mirrored run (`lwirst.consensus`)
@@ -549,9 +551,12 @@ class Segmenter:
         return outputs
 
     def _call(self, kind: str, batch: np.ndarray) -> np.ndarray:
-        """One network call of convention `kind`; a runtime's refusal to run it as a one-line error."""
+        """One network call of convention `kind`, one at a time per Segmenter; a runtime's refusal to run it as a
+        one-line error. The lock makes a Segmenter safe to share between threads: a runtime's request (OpenVINO's
+        input-then-infer, OpenCV's setInput-then-forward) is not atomic, and two threads swapped frames."""
         try:
-            return self._net(kind).run(batch)
+            with self._lock:
+                return self._net(kind).run(batch)
         except LwirstError:
             raise
         except Exception as exc:  # a runtime that loaded a graph may still refuse to run it (int8 layers)

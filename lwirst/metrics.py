@@ -9,7 +9,9 @@ Inputs, for every class and function here:
 - masks: boolean, or integer with ``value != 0`` as target.
 - shapes: one image ``(H, W)``, a batch ``(N, H, W)`` or ``(N, 1, H, W)``.
 
-Ratios whose denominator is zero (no target) are 1.0: nothing was there to get wrong.
+Ratios whose denominator is zero (no target) are 1.0: nothing was there to get wrong. A metric
+that has seen no image at all (`compute` before any `update`, or after `reset`) gives NaN: nothing
+was measured, and an empty loop must not read as a perfect score.
 Precision is the exception: with nothing predicted it is undefined (NaN, shown "n/a"),
 since a detector that says nothing is not perfectly precise, and a precision of 1.0 beside
 a recall of 0 read as a gain where a threshold silenced every target. Training losses
@@ -18,11 +20,15 @@ live in `lwirst.losses`, not here.
 
 from __future__ import annotations
 
+import logging
+import math
 from dataclasses import dataclass, field
 
 import numpy as np
 from scipy import ndimage
 
+log = logging.getLogger(__name__)
+_SAID: set[str] = set()  # warnings already logged
 _EIGHT = np.ones((3, 3), dtype=bool)
 # How nIoU treats a frame with no target, for results to state it: conventions differ and it moves the figure.
 NIOU_CONVENTION = ("mean over images of each image's IoU; a target-free image with no prediction scores 1 "
@@ -41,11 +47,19 @@ def _batch(x: np.ndarray) -> np.ndarray:
 
 
 def binarize(pred: np.ndarray, threshold: float = 0.0) -> np.ndarray:
-    """Boolean prediction of a boolean, score (``> threshold``) or integer (``!= 0``) array."""
+    """Boolean prediction of a boolean, score (``> threshold``) or integer (``!= 0``) array.
+
+    A float map of probabilities (every value in [0, 1], some strictly between) at the default logit threshold 0
+    would count every pixel as a target: that is logged, since such a map wants ``threshold=0.5``."""
     pred = np.asarray(pred)
     if pred.dtype == bool:
         return pred
     if np.issubdtype(pred.dtype, np.floating):
+        if threshold == 0.0 and not _SAID and pred.size and pred.min() >= 0.0 and pred.max() <= 1.0 and \
+                ((pred > 0.0) & (pred < 1.0)).any():
+            _SAID.add("probabilities")  # once per process, not once per image of a loop
+            log.warning("a map of probabilities (all values in [0, 1]) thresholded at logit 0 makes every pixel a "
+                        "target; pass threshold=0.5 for probabilities")
         return pred > threshold
     return pred != 0
 
@@ -102,12 +116,15 @@ class PixelMetrics:
 
     def compute(self) -> dict[str, float]:
         tp, fp, fn = self.tp, self.fp, self.fn
+        if not self.image_ious:  # nothing measured
+            return {"precision": math.nan, "recall": math.nan, "f1": math.nan, "iou": math.nan, "niou": math.nan,
+                    "tp": 0, "fp": 0, "fn": 0, "images": 0}
         return {
             "precision": _precision(tp, tp + fp),
             "recall": _ratio(tp, tp + fn),
             "f1": _ratio(2 * tp, 2 * tp + fp + fn),
             "iou": _ratio(tp, tp + fp + fn),
-            "niou": float(np.mean(self.image_ious)) if self.image_ious else 1.0,
+            "niou": float(np.mean(self.image_ious)),
             "tp": tp,
             "fp": fp,
             "fn": fn,
@@ -175,6 +192,9 @@ class CurveMetric:
         s, m = _batch(np.asarray(scores, dtype=np.float64)), _batch(np.asarray(mask) != 0)
         if s.shape != m.shape:
             raise ValueError(f"score shape {s.shape} differs from mask shape {m.shape}")
+        if not self.logits and s.size and (s.min() < 0.0 or s.max() > 1.0):  # they would all pile in the end bins
+            raise ValueError(f"scores from {s.min():g} to {s.max():g} are no probabilities: pass a logit map with "
+                             "CurveMetric(logits=True)")
         logits = s
         if self.logits:
             s = 0.5 * (1.0 + np.tanh(0.5 * s))  # sigmoid without overflow
@@ -343,12 +363,13 @@ class PdFa:
             self.pixels += p_img.size
 
     def compute(self) -> dict[str, float]:
+        measured = bool(self.pixels)  # no image seen: every rate NaN, not a perfect score
         return {
-            "pd": _ratio(self.detected, self.targets),
-            "fa": self.fa_pixels / self.pixels if self.pixels else 0.0,
+            "pd": _ratio(self.detected, self.targets) if measured else math.nan,
+            "fa": self.fa_pixels / self.pixels if measured else math.nan,
             "precision": _precision(self.detected, self.predicted),
-            "recall": _ratio(self.detected, self.targets),
-            "f1": _ratio(2 * self.detected, self.targets + self.predicted),
+            "recall": _ratio(self.detected, self.targets) if measured else math.nan,
+            "f1": _ratio(2 * self.detected, self.targets + self.predicted) if measured else math.nan,
             "targets": self.targets,
             "detected": self.detected,
             "false_alarms": self.predicted - self.detected,

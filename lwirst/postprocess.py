@@ -31,6 +31,7 @@ import numpy as np
 import pandas as pd
 
 from lwirst.errors import LwirstError
+from lwirst.saliency import Saliency
 
 log = logging.getLogger(__name__)
 
@@ -273,7 +274,7 @@ class Detections:
         return Detections(self._label_image, self._n_labels, columns, self.threshold)
 
 
-def detect(logits: np.ndarray, threshold: float = 0.0, grow_to: float | None = GROW_TO) -> Detections:
+def detect(logits: np.ndarray | Saliency, threshold: float = 0.0, grow_to: float | None = GROW_TO) -> Detections:
     """Eqs. 2-3: threshold a logit map and measure every 8-connected target.
 
     With `grow_to` (a logit below `threshold`) each target's mask grows by up to
@@ -390,6 +391,8 @@ def _empty_columns() -> dict[str, np.ndarray]:
 
 
 def _check_logits(logits: np.ndarray) -> np.ndarray:
+    if isinstance(logits, Saliency):  # what `Segmenter.predict` returns: its map is what is meant
+        logits = logits.logits
     array = np.asarray(logits)
     if array.ndim == 3 and array.shape[0] == 1:
         array = array[0]
