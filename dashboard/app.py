@@ -19,8 +19,7 @@ if REPO_ROOT not in sys.path:
 
 from lwirst.limits import cap_decoder  # noqa: E402  (light: no OpenCV yet)
 
-if "cv2" not in sys.modules:  # the server's first run, before anything decodes; later runs keep the cap
-    cap_decoder()
+cap_decoder()  # the server's first run, before anything decodes; later runs keep the cap
 
 from dashboard import common, urlstate  # noqa: E402
 

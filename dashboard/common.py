@@ -374,7 +374,8 @@ def model_path(chosen: Engine) -> Path | None:
 
 
 class SharedSegmenter:
-    """A cached `Segmenter` shared by every session: network calls take turns (one lock)."""
+    """A cached `Segmenter` shared by every session. Each Segmenter is thread-safe itself; this one lock, over
+    every model, keeps one frame in flight on the server, so visitors' frames cannot add up in memory."""
 
     def __init__(self, segmenter: Segmenter) -> None:
         self.segmenter = segmenter

@@ -72,8 +72,7 @@ def main(argv: list[str] | None = None) -> int:
             signal.getsignal(signal.SIGTERM) is signal.SIG_DFL:
         signal.signal(signal.SIGTERM, _terminate)
     try:  # from the command's import on (torch takes seconds): Ctrl-C there is "interrupted" too
-        if "cv2" not in sys.modules:  # OpenCV reads its decoder cap once, when it loads
-            cap_decoder()
+        cap_decoder()  # before the command loads OpenCV, which reads the cap once
         module = importlib.import_module(f"lwirst.commands.{args.command}")
         sub = _OneLineParser(prog=f"lwirst {args.command}", description=COMMANDS[args.command])
         module.add_arguments(sub)

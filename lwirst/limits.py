@@ -49,14 +49,16 @@ DEFAULTS = {
 DECODER_CAP_ENV = "OPENCV_IO_MAX_IMAGE_PIXELS"
 
 
-def cap_decoder() -> None:
+def cap_decoder() -> bool:
     """Make OpenCV's image decoders refuse images over LWIRST_MAX_IMAGE_PIXELS: a second line behind
     `lwirst.imageio.check_header`, for a file whose header hides its size (OpenCV's own cap is 2**30 pixels,
-    8 GB of 16-bit RGBA). OpenCV reads the cap once, when it loads, so this must run before anything imports
-    cv2; a cap already set in the environment is kept."""
+    8 GB of 16-bit RGBA). OpenCV reads the cap once, when it loads: once cv2 is imported (a later run of the
+    dashboard's script, a command called in-process) this does nothing and says so (False). A cap already set
+    in the environment is kept."""
     if "cv2" in sys.modules:
-        raise RuntimeError("cap_decoder must run before OpenCV (cv2) is imported")
+        return False
     os.environ.setdefault(DECODER_CAP_ENV, str(limit("LWIRST_MAX_IMAGE_PIXELS")))
+    return True
 
 
 def limit(name: str) -> int:
