@@ -28,12 +28,14 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import logging
+import numbers
 import os
 from collections import Counter
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
+from typing import overload
 
 import cv2
 import numpy as np
@@ -146,8 +148,22 @@ class SegDataset:
             image = 255 - to_gray(image)
         return Sample(item.name, image, fit_mask(read_mask(item.mask, item.mask_threshold), image.shape[:2], item.name))
 
-    def __getitem__(self, index: int) -> Sample:
-        return self.load(index)
+    @overload
+    def __getitem__(self, index: int) -> Sample: ...
+
+    @overload
+    def __getitem__(self, index: slice) -> list[Sample]: ...
+
+    def __getitem__(self, index: int | slice) -> Sample | list[Sample]:
+        """One sample (negative indices count from the end), or a list of them for a slice; anything else is
+        a clear error, not Python's own."""
+        if isinstance(index, slice):
+            return [self.load(i) for i in range(*index.indices(len(self)))]
+        if isinstance(index, bool) or not isinstance(index, numbers.Integral):
+            raise LwirstError(f"dataset {self.name!r}: index with an integer or a slice, not {type(index).__name__}")
+        if not -len(self) <= index < len(self):
+            raise IndexError(f"dataset {self.name!r}: index {index} out of range for {len(self)} samples")
+        return self.load(int(index))
 
     def validate(self) -> None:
         """Check every pair exists, decodes, is binary and has matching sizes, and names are unique.

@@ -23,8 +23,10 @@ from __future__ import annotations
 import functools
 import logging
 import math
+import numbers
 from collections.abc import Iterator
 from dataclasses import asdict, dataclass, fields
+from typing import overload
 
 import cv2
 import numpy as np
@@ -132,8 +134,10 @@ class TargetFilter:
     def __post_init__(self) -> None:
         for f in fields(self):
             value = getattr(self, f.name)
-            if value is not None and not math.isfinite(value):
-                raise LwirstError(f"filter bound {f.name}={value} must be a finite number")
+            if value is None:
+                continue
+            if isinstance(value, bool) or not isinstance(value, numbers.Real) or not math.isfinite(value):
+                raise LwirstError(f"filter bound {f.name}={value!r} must be a finite number (or None: no bound)")
         for lo, hi in (("min_size", "max_size"), ("min_ratio", "max_ratio")):
             a, b = getattr(self, lo), getattr(self, hi)
             if a is not None and b is not None and a >= b:
@@ -225,7 +229,13 @@ class Detections:
     def __iter__(self) -> Iterator[Target]:
         return iter(self.targets)
 
-    def __getitem__(self, index: int) -> Target:
+    @overload
+    def __getitem__(self, index: int) -> Target: ...
+
+    @overload
+    def __getitem__(self, index: slice) -> tuple[Target, ...]: ...
+
+    def __getitem__(self, index: int | slice) -> Target | tuple[Target, ...]:
         return self.targets[index]
 
     def __repr__(self) -> str:
@@ -286,7 +296,7 @@ def detect(logits: np.ndarray | Saliency, threshold: float = 0.0, grow_to: float
         raise LwirstError(f"threshold {threshold} must be a finite logit")
     if grow_to is not None and not math.isfinite(grow_to):
         raise LwirstError(f"mask threshold {grow_to} must be a finite logit")
-    mask = logits > np.float32(threshold)
+    mask = logits > logits.dtype.type(threshold)  # in the map's own precision: a float64 map compares exactly
     if grow_to is not None and grow_to < threshold:
         mask = grow_mask(logits, mask, grow_to)
     fg = np.flatnonzero(mask)
@@ -357,7 +367,7 @@ def grow_mask(logits: np.ndarray, seeds: np.ndarray, grow_to: float, radius: int
     h, w = seeds.shape
     y0, y1 = max(rows[0] - radius, 0), min(rows[-1] + 1 + radius, h)
     x0, x1 = max(cols[0] - radius, 0), min(cols[-1] + 1 + radius, w)
-    allowed = logits[y0:y1, x0:x1] > np.float32(grow_to)
+    allowed = logits[y0:y1, x0:x1] > logits.dtype.type(grow_to)
     _, labels = cv2.connectedComponents(np.ascontiguousarray(seeds[y0:y1, x0:x1]).view(np.uint8),
                                         connectivity=8, ltype=cv2.CV_32S)
     labels = labels.astype(np.float32)  # exact for fewer than 2**24 targets; the 3x3 filters need floats

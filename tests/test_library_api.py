@@ -1,5 +1,7 @@
 """The library as a researcher scripts it: a Segmenter shared between threads, float frames with NaN, metrics
-fed the wrong unit or nothing at all, and a Saliency handed to `detect` (each once gave a silent wrong answer)."""
+fed the wrong unit or nothing at all, and a Saliency handed to `detect` (each once gave a silent wrong answer);
+a dataset sliced, a filter given a string, a float64 map thresholded (each once gave Python's own error or a
+result that depended on float32 rounding)."""
 
 from __future__ import annotations
 
@@ -11,11 +13,12 @@ import numpy as np
 import pytest
 
 from lwirst import metrics
+from lwirst.datasets import open_folder
 from lwirst.errors import LwirstError
 from lwirst.inference import Segmenter
 from lwirst.metrics import CurveMetric, PdFa, PixelMetrics
 from lwirst.paths import REPO_ROOT
-from lwirst.postprocess import detect
+from lwirst.postprocess import TargetFilter, detect
 
 SAMPLES = sorted((REPO_ROOT / "data" / "samples" / "images").glob("*.png"))
 
@@ -90,3 +93,38 @@ def test_detect_takes_what_predict_returns() -> None:
     frame = cv2.imread(str(SAMPLES[0]), cv2.IMREAD_GRAYSCALE)
     saliency = Segmenter(threads=1).predict(frame)
     assert len(detect(saliency)) == len(detect(saliency.logits)) > 0
+
+
+def test_a_dataset_is_indexed_and_sliced_like_a_sequence() -> None:
+    samples = open_folder(REPO_ROOT / "data" / "samples")
+    names = samples.names
+    assert [s.name for s in samples[1:3]] == names[1:3]
+    assert [s.name for s in samples[::-3]] == names[::-3]
+    assert samples[-1].name == names[-1] and samples[np.int64(0)].name == names[0]
+    assert [s.name for s in samples] == names  # iteration stops at the end
+    with pytest.raises(IndexError, match="out of range"):
+        samples[len(names)]
+    with pytest.raises(LwirstError, match="integer or a slice"):
+        samples["0"]
+
+
+@pytest.mark.parametrize("bound", ["3", True, [1], math.nan])
+def test_a_filter_bound_that_is_no_finite_number_is_refused_by_name(bound: object) -> None:
+    with pytest.raises(LwirstError, match=r"min_size=.* must be a finite number"):
+        TargetFilter(min_size=bound)  # type: ignore[arg-type]
+
+
+def test_a_float64_map_is_thresholded_in_its_own_precision() -> None:
+    logits = np.full((8, 8), -5.0)
+    logits[2, 2] = 0.1
+    logits[5, 5] = 0.1 + 1e-9
+    assert len(detect(logits, 0.1, grow_to=None)) == 1
+    # rounded to float32 the threshold becomes 0.1000000015, above both pixels: both were lost
+    assert len(detect(logits, 0.1 - 1e-9, grow_to=None)) == 2
+
+
+def test_detections_slice_to_targets() -> None:
+    logits = np.full((16, 16), -5.0, np.float32)
+    logits[2, 2] = logits[8, 8] = logits[13, 3] = 3.0
+    found = detect(logits, grow_to=None)
+    assert found[1:] == found.targets[1:] and len(found[1:]) == 2 and found[0] == found.targets[0]
