@@ -57,17 +57,20 @@ def choose_split() -> common.VideoSource:
 
 def process(source: common.VideoSource, post: common.Postprocess) -> VideoOutput | None:
     """The Process button, greyed above a progress bar and a Stop button while it runs; the result stays until
-    the inputs change. A stopped run (Stop, or the header's) is named, and its frames are shown until the
-    whole video is processed."""
+    the inputs change. The embedded sample (a few seconds of work) runs without a click whenever it has no
+    result for the settings, so the page opens on the model at work; not in the run Stop's click starts.
+    A stopped run (Stop, or the header's) is named, and its frames are shown until the whole video is
+    processed."""
     chosen = common.engine()
     output = common.stored_video(source, chosen, post)
+    unasked = source.path is not None and output is None and not st.session_state.get("video_stop")
     note = st.empty()  # filled once this run's outcome is known
     slot = st.empty()  # the button, greyed while its run goes on, then gone if the run completed
     progress = st.empty()  # the progress bar while it runs
     stop = st.empty()  # Stop while it runs: a click reruns the page, which ends the run at its next frame
     # the run a click starts (the button's state is True from its first line) draws the same button greyed: a new
     # element in its place would leave the old, clickable one showing, stale, until the run ends
-    started = bool(st.session_state.get("video_process"))
+    started = bool(st.session_state.get("video_process")) or unasked
     if output is None or output.result.interrupted:
         slot.button("Process video", type="primary", key="video_process", disabled=started)
     else:

@@ -448,12 +448,10 @@ def test_dashboard_in_a_browser(page: Page, server: str, sirst_root: Path) -> No
                         ("false-alarm chip", chips.first.locator("xpath=..").locator("img").first.screenshot())):
         assert coloured_pixels(shot, vermillion) >= 4, f"no false-alarm colour in the {where}"
 
-    # Video: process the synthetic sample (a fresh session: threshold back at 0), play it, chart it.
+    # Video: the synthetic sample (a fresh session: threshold back at 0) is processed on opening, played, charted.
     page.goto(f"{server}/video")
     expect(page.get_by_role("heading", name="Video", exact=True)).to_be_visible()
-    settle(page)
-    page.get_by_role("button", name="Process video").click()
-    expect(page.get_by_text("Frames processed", exact=True)).to_be_visible()
+    expect(page.get_by_text("Frames processed", exact=True)).to_be_visible(timeout=60_000)
     settle(page)
     assert metric_value(page, "Frames processed") == "64"
     assert float(metric_value(page, "End-to-end fps")) > 0
@@ -758,12 +756,10 @@ def test_every_page_on_the_embedded_defaults(offline_page: Page, offline_server:
     assert metric_after(page, "Targets kept", before) == "0"
     clean(page, "Single frame, threshold at its top")
 
-    # Video: the synthetic sample (a fresh session: threshold back at 0), processed and played.
+    # Video: the synthetic sample (a fresh session: threshold back at 0), processed on opening and played.
     page.goto(f"{offline_server}/video")
     expect(page.get_by_role("heading", name="Video", exact=True)).to_be_visible()
-    settle(page)
-    page.get_by_role("button", name="Process video").click()
-    expect(page.get_by_text("Frames processed", exact=True)).to_be_visible()
+    expect(page.get_by_text("Frames processed", exact=True)).to_be_visible(timeout=60_000)
     clean(page, "Video")
     assert metric_value(page, "Frames processed") == "64"
     expect(page.locator("video")).to_have_count(1)
