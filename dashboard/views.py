@@ -25,7 +25,11 @@ from lwirst.chips import Chip
 from lwirst.drawing import HeatScale
 from lwirst.errors import LwirstError
 
-PANEL_WIDTH = 500  # about a half-width column of the wide layout beside the sidebar: two panels per row
+# A picture panel's width in CSS pixels. Panels sit in a row that wraps, so a window wide enough for two (the wide
+# layout's content is ~960 px beside the sidebar at 1440 px) shows two per row, and a narrower one (~560 px at 1024)
+# one per row at this size, not two squeezed to half of it (a 256-pixel frame at 0.7x, most of the panel blank).
+PANEL_WIDTH = 460
+PANEL_MARGIN = {"l": 40, "r": 10, "t": 36, "b": 10}
 PLOT_CONFIG = {"scrollZoom": True, "displaylogo": False, "modeBarButtonsToRemove": ["select2d", "lasso2d"]}
 
 
@@ -86,9 +90,8 @@ def zoom_figure(picture: np.ndarray, title: str, heat: HeatScale | None = None,
                                             "color": [heat.lo], "showscale": True,
                                             "colorbar": {"title": {"text": heat.title}, "thickness": 12, "len": 0.6,
                                                          "x": PLOT_DOMAIN + 0.02, "xanchor": "left"}}))
-    height = int(min(720, max(260, PANEL_WIDTH * h / max(w, 1)))) + 50
-    figure.update_layout(title={"text": title, "font": {"size": 14}}, height=height,
-                         margin={"l": 40, "r": 10, "t": 36, "b": 10}, dragmode="zoom")
+    figure.update_layout(title={"text": title, "font": {"size": 14}}, height=panel_height(h, w),
+                         margin=PANEL_MARGIN, dragmode="zoom")
     # every panel keeps the same plot area, colour bar or not (it sits in the strip right of the domain),
     # so a heatmap and the overlay beside it share their size and ticks
     figure.update_xaxes(showgrid=False, range=[-0.5, w - 0.5], constrain="domain", domain=[0.0, PLOT_DOMAIN])
@@ -96,13 +99,20 @@ def zoom_figure(picture: np.ndarray, title: str, heat: HeatScale | None = None,
     return figure
 
 
+def panel_height(h: int, w: int) -> int:
+    """A `PANEL_WIDTH` panel's height for an h x w picture: the picture fills the plot area's width (no blank band
+    above and below it), within 120 to 720 CSS pixels of height (a strip, a tall frame)."""
+    plot_width = (PANEL_WIDTH - PANEL_MARGIN["l"] - PANEL_MARGIN["r"]) * PLOT_DOMAIN
+    return round(min(720, max(120, plot_width * h / max(w, 1)))) + PANEL_MARGIN["t"] + PANEL_MARGIN["b"]
+
+
 def panels(shown: Sequence[Panel], key: str) -> None:
-    """Large zoomable panels (`zoom_figure`), two per row; a caption says why their targets are ringed."""
-    for start in range(0, len(shown), 2):
-        columns = st.columns(2)
-        for column, panel, index in zip(columns, shown[start:start + 2], range(start, start + 2), strict=False):
-            column.plotly_chart(zoom_figure(panel.picture, panel.title, panel.heat, panel.marks),
-                                key=f"{key}_{index}", config=PLOT_CONFIG)
+    """Zoomable panels (`zoom_figure`) of `PANEL_WIDTH`, in a row that wraps (two per row where the window is wide
+    enough, else one); a caption says why their targets are ringed."""
+    with st.container(horizontal=True, gap="small"):
+        for index, panel in enumerate(shown):
+            st.plotly_chart(zoom_figure(panel.picture, panel.title, panel.heat, panel.marks),
+                            key=f"{key}_{index}", config=PLOT_CONFIG, width=PANEL_WIDTH)
     if any(panel.marks for panel in shown):
         st.caption("Each target of the chips is ringed in its outcome's colour, at a fixed screen size as you "
                    "zoom: a frame drawn smaller than its pixels (a narrow window) can lose a target of a few "

@@ -8,6 +8,7 @@ traceback.
 from __future__ import annotations
 
 import logging
+import math
 import struct
 from pathlib import Path
 
@@ -230,8 +231,28 @@ def check_image(image: np.ndarray, name: str = "image", max_pixels: int | None =
     return image
 
 
+# The share of a frame's values, at each end, that the 8-bit stretch leaves out of its range (rounded up: at least
+# one): a raw frame's dead and hot pixels. One of them set the range alone and crushed the scene into a few grey
+# levels, losing its targets (a 14-bit frame with one dead pixel: 1 target found of 4).
+STRETCH_OUTLIERS = 1e-5
+
+
+def stretch_range(data: np.ndarray) -> tuple[float, float]:
+    """The (low, high) a frame is stretched between: its values with the `STRETCH_OUTLIERS` most extreme at each
+    end left out (they clip to 0 or 255), or its min and max where that leaves no range (a flat frame with a
+    few bright pixels keeps them)."""
+    flat = data.ravel()
+    k = math.ceil(flat.size * STRETCH_OUTLIERS)
+    if flat.size > 2 * k + 1:
+        part = np.partition(flat, (k, flat.size - 1 - k))
+        lo, hi = float(part[k]), float(part[flat.size - 1 - k])
+        if hi > lo:
+            return lo, hi
+    return float(flat.min()), float(flat.max())
+
+
 def to_uint8(image: np.ndarray) -> np.ndarray:
-    """8-bit view of an image: 16-bit and float images are min-max stretched.
+    """8-bit view of an image: 16-bit and float images are stretched over their own range (`stretch_range`).
 
     IR sensors deliver 14/16-bit counts whose useful range is a small band of the
     full scale, so a fixed /257 would leave targets invisible; stretching the
@@ -240,7 +261,7 @@ def to_uint8(image: np.ndarray) -> np.ndarray:
     if image.dtype == np.uint8:
         return image
     data = image.astype(np.float64)
-    lo, hi = float(np.min(data)), float(np.max(data))
+    lo, hi = stretch_range(data)
     if hi <= lo:
         return np.zeros(image.shape, dtype=np.uint8)
     return np.clip((data - lo) * (255.0 / (hi - lo)) + 0.5, 0, 255).astype(np.uint8)

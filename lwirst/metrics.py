@@ -76,7 +76,7 @@ def _ratio(num: float, den: float) -> float:
 
 
 def _precision(hits: float, predicted: float) -> float:
-    """hits / predicted; NaN (undefined) when nothing was predicted."""
+    """hits / predicted; NaN (undefined) when nothing was predicted (or, as recall and Pd, nothing was there)."""
     return float(hits) / float(predicted) if predicted else float("nan")
 
 
@@ -91,8 +91,9 @@ class PixelMetrics:
 
     Zero denominators follow this module's convention, not torchmetrics' zero_division=0: with no
     predicted pixel, precision is undefined (NaN; recall and IoU are 0 when there is a target, so F1
-    = 2ΣTP/(2ΣTP+ΣFP+ΣFN) is 0 too); with no target pixel, recall is 1.0, and with neither target nor
-    prediction, recall, F1 and IoU are 1.0.
+    = 2ΣTP/(2ΣTP+ΣFP+ΣFN) is 0 too); with no target pixel, recall is undefined too (NaN: a target-free set
+    has nothing to recall, and read 1.0 it looked perfect), and with neither target nor prediction, F1 and
+    IoU are 1.0.
     """
 
     def __init__(self, threshold: float = 0.0) -> None:
@@ -121,7 +122,7 @@ class PixelMetrics:
                     "tp": 0, "fp": 0, "fn": 0, "images": 0}
         return {
             "precision": _precision(tp, tp + fp),
-            "recall": _ratio(tp, tp + fn),
+            "recall": _precision(tp, tp + fn),  # NaN when there is no target pixel
             "f1": _ratio(2 * tp, 2 * tp + fp + fn),
             "iou": _ratio(tp, tp + fp + fn),
             "niou": float(np.mean(self.image_ious)),
@@ -341,7 +342,8 @@ class PdFa:
     here every unmatched component counts. Target-level precision = detections /
     predicted components, recall = Pd, F1 = 2·detected / (targets + predicted).
     Zero denominators follow this module's convention: no predicted component leaves target
-    precision undefined (NaN; F1 is 0 when there are targets); no target gives Pd 1.0.
+    precision undefined (NaN; F1 is 0 when there are targets); no target leaves Pd and recall undefined (NaN:
+    a target-free set's figure is its false alarms).
     """
 
     def __init__(self, threshold: float = 0.0, distance: float = 3.0) -> None:
@@ -365,10 +367,10 @@ class PdFa:
     def compute(self) -> dict[str, float]:
         measured = bool(self.pixels)  # no image seen: every rate NaN, not a perfect score
         return {
-            "pd": _ratio(self.detected, self.targets) if measured else math.nan,
+            "pd": _precision(self.detected, self.targets),  # NaN with no target (nothing measured: none)
             "fa": self.fa_pixels / self.pixels if measured else math.nan,
             "precision": _precision(self.detected, self.predicted),
-            "recall": _ratio(self.detected, self.targets) if measured else math.nan,
+            "recall": _precision(self.detected, self.targets),
             "f1": _ratio(2 * self.detected, self.targets + self.predicted) if measured else math.nan,
             "targets": self.targets,
             "detected": self.detected,

@@ -117,18 +117,19 @@ def ranked_images(per_image: pd.DataFrame) -> pd.DataFrame:
 
 
 GALLERY = 8  # thumbnails in the gallery (the top of the ranking)
+TILE_WIDTH = 260  # CSS pixels of a gallery tile, in a row that wraps: two per row at 1024 px, three at 1440
 
 
 def gallery(run: dash.Run, ranked: pd.DataFrame, post: common.Postprocess) -> None:
     """The top of the ranking as thumbnails (Fig. 5 overlays, re-scored live); a click inspects one."""
     st.markdown(f"**Gallery**: the first {min(GALLERY, len(ranked))} of the ranking; *Inspect* opens one below.")
-    columns = st.columns(4)
+    row_of_tiles = st.container(horizontal=True, gap="small")
     for i, row in enumerate(ranked.head(GALLERY).itertuples(index=False)):
-        cell = columns[i % 4]
-        cell.image(dash.thumbnail(run, row.name, post.threshold, post.target_filter), channels="BGR",
+        tile = row_of_tiles.container(width=TILE_WIDTH)
+        tile.image(dash.thumbnail(run, row.name, post.threshold, post.target_filter), channels="BGR",
                    caption=f"{i + 1}. {row.name}: IoU {row.iou:.2f}, miss {row.missed}, FA {row.false_alarms}",
                    width="stretch")
-        if cell.button("Inspect", key=f"failure_pick_{i}"):
+        if tile.button("Inspect", key=f"failure_pick_{i}"):
             st.session_state["failure_image"] = row.name
 
 

@@ -128,3 +128,26 @@ def test_detections_slice_to_targets() -> None:
     logits[2, 2] = logits[8, 8] = logits[13, 3] = 3.0
     found = detect(logits, grow_to=None)
     assert found[1:] == found.targets[1:] and len(found[1:]) == 2 and found[0] == found.targets[0]
+
+
+def test_a_raw_frame_keeps_its_targets_despite_a_dead_and_a_hot_pixel() -> None:
+    """A 14-bit frame's range was set by its extreme pixels alone: one dead pixel crushed the scene into a few grey
+    levels and lost its targets, silently."""
+    from lwirst.imageio import to_uint8
+
+    grey = cv2.imread(str(SAMPLES[0]), cv2.IMREAD_GRAYSCALE)
+    raw = (7000 + 3 * grey.astype(np.uint16))  # a 14-bit sensor's counts: the scene in a narrow band
+    broken = raw.copy()
+    broken[3, 3], broken[-4, -4] = 0, 16383
+    intact = np.ones(raw.shape, bool)
+    intact[3, 3] = intact[-4, -4] = False
+    # one value left out at each end of a 256x256 frame: the scene is stretched over its own min and max
+    scene = np.floor((raw - raw.min()) * (255 / (raw.max() - raw.min())) + 0.5)
+    assert np.array_equal(to_uint8(broken)[intact], scene[intact])
+    segmenter = Segmenter(threads=1)
+    wanted = [(round(t.x), round(t.y)) for t in detect(segmenter.predict(raw))]
+    assert wanted and [(round(t.x), round(t.y)) for t in detect(segmenter.predict(broken))] == wanted
+    # a flat frame with fewer bright pixels than the share left out keeps them
+    flat = np.full((64, 64), 500, np.uint16)
+    flat[10, 10] = 900
+    assert to_uint8(flat)[10, 10] == 255 and to_uint8(flat).sum() == 255

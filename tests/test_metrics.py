@@ -35,7 +35,7 @@ def ref_pixel(preds: list[np.ndarray], masks: list[np.ndarray]) -> dict[str, flo
                 c += bool(m[y, x] and not p[y, x])
         tp, fp, fn = tp + a, fp + b, fn + c
         ious.append(ref_ratio(a, a + b + c))
-    return {"precision": ref_precision(tp, tp + fp), "recall": ref_ratio(tp, tp + fn),
+    return {"precision": ref_precision(tp, tp + fp), "recall": ref_precision(tp, tp + fn),
             "f1": ref_ratio(2 * tp, 2 * tp + fp + fn), "iou": ref_ratio(tp, tp + fp + fn),
             "niou": sum(ious) / len(ious)}
 
@@ -150,6 +150,7 @@ def test_pixel_metrics_edge_cases() -> None:
     metric = PixelMetrics()
     metric.update(empty, empty)  # no target, no prediction
     assert metric.compute()["niou"] == 1.0 and metric.compute()["iou"] == 1.0
+    assert math.isnan(metric.compute()["recall"])  # nothing to recall
     metric.update(empty, target)  # no prediction at all
     got = metric.compute()
     assert got["recall"] == 0.0 and got["iou"] == 0.0 and got["niou"] == 0.5 and got["f1"] == 0.0
@@ -254,7 +255,7 @@ def test_pdfa_matches_dnanet_loop(case: tuple[np.ndarray, np.ndarray]) -> None:
         t, d, n, f, _ = ref_match(p, m)
         targets, detected, predicted, fa = targets + t, detected + d, predicted + n, fa + f
     assert (got["targets"], got["detected"], got["fa_pixels"]) == (targets, detected, fa)
-    assert got["pd"] == pytest.approx(ref_ratio(detected, targets))
+    assert got["pd"] == pytest.approx(ref_precision(detected, targets), nan_ok=True)
     assert got["fa"] == pytest.approx(fa / pred.size)
     assert got["precision"] == pytest.approx(ref_precision(detected, predicted), nan_ok=True)
     assert got["f1"] == pytest.approx(ref_ratio(2 * detected, targets + predicted))
@@ -280,7 +281,9 @@ def test_target_edge_cases() -> None:
     empty = np.zeros((32, 32), bool)
     nothing = PdFa()
     nothing.update(empty, empty)  # an image with no target and no prediction
-    assert nothing.compute()["pd"] == 1.0 and nothing.compute()["fa"] == 0.0
+    # no target: Pd and recall undefined (a target-free set read Pd 1.0 and looked perfect), Fa measured
+    assert math.isnan(nothing.compute()["pd"]) and math.isnan(nothing.compute()["recall"])
+    assert nothing.compute()["fa"] == 0.0
 
     touching = empty.copy()
     touching[5:7, 5:7] = True
