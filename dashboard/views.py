@@ -119,9 +119,11 @@ def panels(shown: Sequence[Panel], key: str) -> None:
                    "pixels between screen pixels. The pixels themselves are untouched.")
 
 
-def chip_strip(chips: Sequence[Chip], total: int, width: int = 264, truth: bool = True) -> None:
-    """The target chips in a strip: each target magnified, its heatmap crop beside it. `truth`: whether the
-    frame has a ground-truth mask (without one, "no ground-truth target" read as a mask with none)."""
+def chip_strip(chips: Sequence[Chip], total: int, truth: bool = True) -> None:
+    """The target chips in a strip: each target magnified, its heatmap crop beside it, drawn at its own pixel
+    size (scaled by a fraction, its magnified pixels blurred into uneven squares; a narrow column still shrinks
+    it). `truth`: whether the frame has a ground-truth mask (without one, "no ground-truth target" read as a
+    mask with none)."""
     if not chips:
         st.caption("No target to show: none kept at this threshold and filter, "
                    + ("and no ground-truth target." if truth else "and no ground truth given for this frame."))
@@ -129,7 +131,7 @@ def chip_strip(chips: Sequence[Chip], total: int, width: int = 264, truth: bool 
     shown = "" if len(chips) == total else f" ({len(chips)} of {total}, worst first)"
     st.markdown(f"**Target chips**{shown}: each target magnified (nearest neighbour, contrast stretched) "
                 "with its saliency beside it; the border is its outcome.")
-    st.image([c.picture[:, :, ::-1] for c in chips], caption=[c.caption for c in chips], width=width,
+    st.image([c.picture[:, :, ::-1] for c in chips], caption=[c.caption for c in chips], width="content",
              output_format="PNG")
 
 

@@ -199,7 +199,7 @@ def curve_figures(results: Mapping[str, EvalResult], shipped: Collection[str] = 
               "legend": {"orientation": "v", "yanchor": "top", "y": -0.18, "x": 0, "font": {"size": 11}}}
     roc.update_layout(title="ROC (pixels)", xaxis_title="false-positive rate (log)",
                       yaxis_title="true-positive rate", **layout)
-    roc.update_xaxes(type="log")
+    roc.update_xaxes(type="log", exponentformat="power")  # 10⁻⁴, not SI's "100µ" for a rate
     pr.update_layout(title="Precision-recall (pixels)", xaxis_title="recall", yaxis_title="precision", **layout)
     zero = len(positive) < len(measured)
     pdfa.update_layout(title="Pd-Fa (targets, thresholds -8..8)", yaxis_title="Pd", **layout,
@@ -586,7 +586,7 @@ def fig4_figure(points: pd.DataFrame, metric: str, cost: str, pareto: bool = Tru
                          xaxis_title=names[cost], yaxis_title=names[metric], height=500,
                          margin={"l": 10, "r": 10, "t": 60, "b": 10},
                          legend={"orientation": "h", "y": -0.2, "font": {"size": 11}})
-    figure.update_xaxes(type="log")
+    figure.update_xaxes(type="log", exponentformat="none", separatethousands=True)  # "10,000" M, not "10k" M
     return figure
 
 
@@ -629,8 +629,9 @@ def _fig4_trace(figure: go.Figure, points: pd.DataFrame, metric: str, cost: str,
         text=[name if i in labels else "" for i, name in zip(points.index, points["name"], strict=True)],
         textposition=[labels.get(i, "top center") for i in points.index],
         textfont={"size": 10, "color": color},
-        marker={"symbol": symbol, "size": 10 if paper else 14,
-                "color": color, "line": {"width": 1, "color": "white"}},
+        # an open marker is drawn by its line: 2 px, so native's dot shows (at 1 px it read as resize's plain star)
+        marker={"symbol": symbol, "size": 10 if paper else 14, "color": color,
+                "line": {"width": 2, "color": color} if "open" in symbol else {"width": 1, "color": "white"}},
         customdata=data.to_numpy(), hovertemplate=hover, hovertext=points["name"])
 
 

@@ -19,7 +19,7 @@ from lwirst.consensus import flops_factor, mirrored
 from lwirst.losses import LOSS_TERMS
 from lwirst.modelcard import ModelCard
 from lwirst.postprocess import GROW_RADIUS, GROW_TO_PROBABILITY
-from lwirst.rounding import params_text
+from lwirst.rounding import flops_text, params_text
 from lwirst.scoring import CARD, metric_specs
 
 GLOSSARY: dict[str, str] = {
@@ -119,15 +119,22 @@ def recipe_table(card: ModelCard) -> pd.DataFrame:
 
 
 def soup_table(card: ModelCard) -> pd.DataFrame:
-    """The members of a weight mean: run, weight, loss in words, seed, the weights it started from and the
-    recipe fields in which it differs from the card's (cards before round 43 record neither: "");
-    empty for one run's weights."""
+    """The members of a weight mean: run, weight, loss (as `--loss` names it; `soup_losses` says each in
+    words, once), seed, the weights it started from and the recipe fields in which it differs from the
+    card's (cards before round 43 record neither: ""); empty for one run's weights."""
     rows = [{"member run": str(m.get("run", "")), "weight": f"{float(m.get('weight', 0)):g}",
-             "loss": _value("loss", m.get("loss", "")), "seed": str(m.get("seed", "")),
+             "loss": str(m.get("loss", "")), "seed": str(m.get("seed", "")),
              "start": str(m.get("start", "")),
              "recipe otherwise": ", ".join(f"{k} {v}" for k, v in (m.get("recipe_changes") or {}).items())}
             for m in _soup(card)]
     return pd.DataFrame(rows, columns=["member run", "weight", "loss", "seed", "start", "recipe otherwise"])
+
+
+def soup_losses(card: ModelCard) -> dict[str, str]:
+    """Each loss of a weight mean's members (as `--loss` names it) in words: said once under the members'
+    table, not in every row."""
+    losses = dict.fromkeys(str(m.get("loss", "")) for m in _soup(card))
+    return {loss: _value("loss", loss) for loss in losses if loss}
 
 
 def _mix(card: ModelCard) -> dict[str, Any]:
@@ -151,12 +158,12 @@ def summary(card: ModelCard) -> str:
     if card.params:
         parts.append(f"has {params_text(card.params)} parameters")
     if card.flops:
-        parts.append(f"and costs {card.flops / 1e6:.0f} M FLOPs per 256×256 frame")
+        parts.append(f"and costs {flops_text(card.flops)} FLOPs per 256×256 frame")  # as the FLOPs card prints it
         scale = card.training.get("confirm")
         if isinstance(scale, int | float) and scale:
             mirror = ("; large frames also run mirrored, one more run each" if mirrored(card.training.get("mirror"))
                       else "")
-            parts.append(f"({card.flops * flops_factor(scale) / 1e6:.0f} M with the scale consensus at {scale:g}× "
+            parts.append(f"({flops_text(card.flops * flops_factor(scale))} with the scale consensus at {scale:g}× "
                          f"it was chosen with and runs with by default{mirror})")
     text = " ".join(parts) + "."
     training = card.training

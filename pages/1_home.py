@@ -16,6 +16,7 @@ from lwirst.frame_report import FrameReport
 from lwirst.modelcard import ModelCard
 from lwirst.postprocess import NO_FILTER
 from lwirst.rounding import flops_text, params_text
+from lwirst.scoring import CARD, metric_specs
 
 
 def main() -> None:
@@ -71,7 +72,7 @@ def demo_result(report: FrameReport) -> None:
         found.metric("Detections", report.kept, help=card_view.help_for("threshold"))
     views.legend()
     chips = [dataclasses.replace(chip, number=None) for chip in report.chips[:4]]  # the picture shows no #ids
-    views.chip_strip(chips, report.targets_total, width=200)
+    views.chip_strip(chips, report.targets_total)
 
 
 def demo_actions(where: common.DataChoice, index: int) -> None:
@@ -80,7 +81,8 @@ def demo_actions(where: common.DataChoice, index: int) -> None:
     if st.button("Next demo frame", type="primary", key="home_demo"):
         st.session_state["home_demo_index"] += 1
         st.rerun()
-    if st.button("Inspect this frame in Single frame", icon=":material/zoom_in:", key="home_inspect"):
+    if st.button("Open in Single frame", icon=":material/zoom_in:", key="home_inspect",
+                 help="Show this frame on the Single frame page"):
         common.show_in_single_frame(where, index)
 
 
@@ -114,7 +116,9 @@ def test_scores(card: ModelCard) -> None:
     if table.empty:
         st.caption("Not available: the model has no card with test metrics.")
         return
-    st.dataframe(table, hide_index=True, key="home_card_metrics")
+    number = st.column_config.NumberColumn  # every figure to its metric's decimals: 0.8570, not 0.857 beside 0.8735
+    st.dataframe(table, hide_index=True, key="home_card_metrics",
+                 column_config={spec.label: number(format=f"%.{spec.decimals}f") for spec in metric_specs(CARD)})
     st.caption(f"{card.test_protocol}. " + " ".join(f"{t}: {card_view.GLOSSARY[t]}" for t in ("Pd", "Fa")))
 
 
@@ -139,6 +143,7 @@ def training(card: ModelCard) -> None:
     if not members.empty:
         st.markdown("**Members** (the shipped weights are their weighted mean)")
         st.table(members.set_index("member run"))
+        st.caption("Losses: " + "; ".join(f"`{spec}` = {words}" for spec, words in card_view.soup_losses(card).items()))
 
 
 def settings(table: pd.DataFrame) -> None:

@@ -111,11 +111,8 @@ def metric_cards(runs: list[dash.Run]) -> None:
     for run in runs:
         with st.container(border=True):
             st.markdown(f"**{run.label}** on {run.data_label}: {analysis.sample_note(run.result.metrics)}")
-            cards = analysis.metric_cards(run.result.metrics)
-            for start in range(0, len(cards), CARDS_PER_ROW):
-                card_row(cards[start:start + CARDS_PER_ROW], CARDS_PER_ROW)
-            cost = analysis.cost_cards(run.result, run.params, run.flops)
-            card_row(cost, len(cost))
+            card_row(analysis.metric_cards(run.result.metrics))
+            card_row(analysis.cost_cards(run.result, run.params, run.flops))
             operator_row(run)
             threads = run.result.protocol.get("threads")
             source = run.result.protocol.get("rescored_from")
@@ -126,33 +123,36 @@ def metric_cards(runs: list[dash.Run]) -> None:
                           "network; maps stored in float16)" if source else ""))
 
 
-CARDS_PER_ROW = 6  # wider rows cut four-decimal values short
+CARD_WIDTH = 140  # CSS pixels of a metric card: "Fa (×1e-6)" and a four-decimal value fit whole
 
 
-def card_row(cards: list[tuple[str, str, str]], width: int) -> None:
-    """One row of metric cards, `width` columns wide."""
-    for column, (label, value, help_) in zip(st.columns(width), cards, strict=False):
-        column.metric(label, value, help=help_)
+def card_row(cards: list[tuple[str, str, str]]) -> None:
+    """Metric cards of `CARD_WIDTH` in a row that wraps: six or more per row on a wide window, fewer on a narrow
+    one (six equal columns at 1024 px split "Fa (×1e-6)" over two lines)."""
+    row = st.container(horizontal=True, gap="small")
+    for label, value, help_ in cards:
+        row.metric(label, value, help=help_, width=CARD_WIDTH)
 
 
 def operator_row(run: dash.Run) -> None:
     """What an operator asks first: targets found, false alarms, per frame and on target-free frames."""
     st.markdown("**Operator view** (counts at this threshold; Pd at ≤0.1 FA/frame at the best threshold for it)")
     row = analysis.operator_row(run.result.metrics)
-    card_row(row.cards, len(row.cards))
+    card_row(row.cards)
     if row.notes:
         st.caption(" · ".join(row.notes))
 
 
 def curves(runs: list[dash.Run]) -> None:
-    """ROC and precision-recall side by side, Pd-Fa below at full width (three in a row cut their titles and axis
-    labels at 1024 px), the models overlaid."""
+    """ROC and precision-recall side by side where two fit at `views.PANEL_WIDTH` (else one above the other),
+    Pd-Fa below at full width (three in a row cut their titles and axis labels at 1024 px), the models
+    overlaid."""
     shipped = [run.label for run in runs if run.label.startswith(f"{common.SHIPPED_LABEL} · ")]
     (roc, roc_figure), (pr, pr_figure), (pdfa, pdfa_figure) = analysis.curve_figures(
         {run.label: run.result for run in runs}, shipped).items()
-    left, right = st.columns(2)
-    left.plotly_chart(roc_figure, key=f"eval_{roc}")
-    right.plotly_chart(pr_figure, key=f"eval_{pr}")
+    pair = st.container(horizontal=True, gap="small")
+    pair.plotly_chart(roc_figure, key=f"eval_{roc}", width=views.PANEL_WIDTH)
+    pair.plotly_chart(pr_figure, key=f"eval_{pr}", width=views.PANEL_WIDTH)
     st.plotly_chart(pdfa_figure, key=f"eval_{pdfa}")
     st.caption("Pd-Fa: each dot is one threshold; the line is the best Pd reachable at that Fa or lower (Pd is "
                "not monotone in Fa: at a lower threshold blobs merge and a centroid can drift off its target). "

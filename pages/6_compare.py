@@ -27,23 +27,25 @@ def main() -> None:
 
 def controls() -> tuple[str, bool, bool, bool]:
     """Accuracy metric, which measured points to show, and the Pareto fronts."""
-    metric_col, demo_col, sweep_col, pareto_col = st.columns(4)
-    metric = metric_col.radio("Accuracy", ["mIoU", "F1"], key="compare_metric", horizontal=True)
-    include_demo = demo_col.checkbox("Untrained demo", key="compare_demo",
-                                     help="Its random weights score near zero and squash the accuracy axis")
-    include_sweeps = sweep_col.checkbox("Sweep presets", key="compare_sweeps",
-                                        help="Presets trained by the sweep (data/ablations/*.csv), mean over "
-                                             "seeds: short schedules, far below trained models (see Ablations)")
-    pareto = pareto_col.checkbox("Pareto fronts", value=True, key="compare_pareto",
-                                 help="Per source: the points no other point beats on both cost and accuracy")
+    row = st.container(horizontal=True, gap="medium", vertical_alignment="bottom")  # wraps, never cuts a label
+    metric = row.radio("Accuracy", ["mIoU", "F1"], key="compare_metric", horizontal=True)
+    include_demo = row.checkbox("Untrained demo", key="compare_demo",
+                                help="Its random weights score near zero and squash the accuracy axis")
+    include_sweeps = row.checkbox("Sweep presets", key="compare_sweeps",
+                                  help="Presets trained by the sweep (data/ablations/*.csv), mean over "
+                                       "seeds: short schedules, far below trained models (see Ablations)")
+    pareto = row.checkbox("Pareto fronts", value=True, key="compare_pareto",
+                          help="Per source: the points no other point beats on both cost and accuracy")
     return {"mIoU": "miou", "F1": "f1"}[metric], include_demo, include_sweeps, pareto
 
 
 def scatter(points: pd.DataFrame, metric: str, pareto: bool) -> None:
     """Fig. 4: accuracy against FLOPs and against Params, log axes, paper and measured points apart."""
-    flops, params = st.columns(2)
-    flops.plotly_chart(analysis.fig4_figure(points, metric, "flops_m", pareto), key="compare_flops")
-    params.plotly_chart(analysis.fig4_figure(points, metric, "params_m", pareto), key="compare_params")
+    charts = st.container(horizontal=True, gap="small")  # side by side where they fit at their width, else stacked
+    charts.plotly_chart(analysis.fig4_figure(points, metric, "flops_m", pareto), key="compare_flops",
+                        width=views.PANEL_WIDTH)
+    charts.plotly_chart(analysis.fig4_figure(points, metric, "params_m", pareto), key="compare_params",
+                        width=views.PANEL_WIDTH)
     st.caption(f"Markers show the kind of source, the same whatever else is shown: grey circles "
                f"**{analysis.PAPER_SOURCE}**, the paper's scores on the union of MDFA, SIRST, SIRST-Aug and "
                "NUDT-SIRST (Sec. V-A); stars this project's **model cards**, squares models **measured here**, "
@@ -63,7 +65,8 @@ def measured_table(measured: pd.DataFrame) -> None:
                 "(Evaluate page) and no ablation sweep wrote data/ablations/*.csv.")
         return
     scores = [spec for spec in metric_specs(CARD) if spec.key in measured and measured[spec.key].notna().any()]
-    columns = ["name", "source", *(spec.key for spec in scores), "flops_m", "params_m", "fps"]
+    # scores beside the name, where a narrow window still shows them; the long source label last
+    columns = ["name", *(spec.key for spec in scores), "flops_m", "params_m", "fps", "source"]
     shown = measured[columns + (["schedule"] if "schedule" in measured.columns else [])]
     # Unknown values (an ONNX file's cost, a card without a speed) read "—", not "None" (`views.as_text`)
     table = shown.copy()
@@ -75,6 +78,7 @@ def measured_table(measured: pd.DataFrame) -> None:
         table["schedule"] = table["schedule"].fillna("—")
     text = st.column_config.TextColumn
     st.dataframe(table, hide_index=True, key="compare_measured", column_config={
+        "name": text("name", pinned=True),  # stays in view while a narrow window scrolls to the source
         **{spec.key: text(spec.label, help=spec.help) for spec in scores},
         "flops_m": text("FLOPs (M)"), "params_m": text("Params (M)"),
         "source": text("scored by, on (dataset, split, protocol)"),

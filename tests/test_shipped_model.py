@@ -123,7 +123,7 @@ def test_card_summary_says_a_mean_of_fine_tunes_is_one() -> None:
             "0.0625 / 0.5) of 9 runs (Members below), each fine-tuned from earlier weights "
             f"on SIRST (trainval, 341 images) and frames generated from them (Training data below) for "
             f"{CARD['epochs']} epochs") in text
-    assert "304 M FLOPs per 256×256 frame (986 M with the scale consensus at 1.5×" in text
+    assert "303.5 M FLOPs per 256×256 frame (986.5 M with the scale consensus at 1.5×" in text
     single = dataclasses.replace(card, training={k: v for k, v in card.training.items() if k != "soup"})
     assert "It was fine-tuned from earlier weights on SIRST" in summary(single)
     scratch = dataclasses.replace(single, training={**single.training, "data": {

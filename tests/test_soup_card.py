@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from lwirst.card_view import recipe_table, soup_table, summary
+from lwirst.card_view import recipe_table, soup_losses, soup_table, summary
 from lwirst.checkpoint import file_hash, save_checkpoint
 from lwirst.modelcard import ModelCard
 from lwirst.models import build_model
@@ -88,7 +88,9 @@ def test_card_names_the_members_instead_of_one_runs_loss_and_seed(runs: list[Pat
     assert "learning rate" in settings and not {"loss", "random seed"} & settings
     members = soup_table(card)
     assert list(members["member run"]) == ["run1", "run2"] and list(members["weight"]) == ["0.75", "0.25"]
-    assert "background peak margin" in members["loss"].iloc[1] and list(members["seed"]) == ["1", "2"]
+    losses = soup_losses(card)  # each loss in words once, the table naming it as --loss does
+    assert list(losses) == list(dict.fromkeys(members["loss"])) and list(members["seed"]) == ["1", "2"]
+    assert "background peak margin" in losses[members["loss"].iloc[1]]
     # one run's weights: no members, the loss and seed are the recipe's
     single = dataclasses.replace(card, training={k: v for k, v in card.training.items() if k != "soup"})
     assert soup_table(single).empty and {"loss", "random seed"} <= set(recipe_table(single)["setting"])
