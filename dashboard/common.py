@@ -591,10 +591,14 @@ def demo_frame(index: int = 0) -> tuple[Frame, DataChoice, int]:
     raise LwirstError("no demo frame: the embedded samples are missing and no dataset is configured")
 
 
+IMAGE_OF_KEY = "dataset_image_of"  # the DataChoice whose image the Single frame picker's position points into
+
+
 def show_in_single_frame(choice: DataChoice, index: int) -> None:
     """Point the Single frame page at image `index` of `choice` (sidebar data and image picker) and open it."""
     st.session_state.update({"data_root": choice.label, "data_dataset": choice.dataset, "data_split": choice.split,
-                             "dataset_image": index, "frame_source": "Sample or dataset image"})
+                             "dataset_image": index, IMAGE_OF_KEY: choice,
+                             "frame_source": "Sample or dataset image"})
     st.switch_page(PAGES_DIR / "2_single_frame.py")
 
 

@@ -65,8 +65,12 @@ def dataset_frame() -> common.Frame | None:
     if choice is None:
         return None
     dataset = common.open_data(choice)
-    if st.session_state.get("dataset_image") not in range(len(dataset)):  # e.g. from a URL of other data
+    # the picker holds a position: on other data (the sidebar changed, a URL of other data) it starts again
+    # at the first image, not at the same position under the old image's name
+    shown_of = st.session_state.get(common.IMAGE_OF_KEY, choice)
+    if shown_of != choice or st.session_state.get("dataset_image") not in range(len(dataset)):
         st.session_state.pop("dataset_image", None)
+    st.session_state[common.IMAGE_OF_KEY] = choice
     index = st.selectbox(f"Image of {choice.label} ({choice.split}, {len(dataset)} images)",
                          range(len(dataset)), format_func=lambda i: dataset.names[i], key="dataset_image")
     sample = common.load_item(choice, index)

@@ -43,10 +43,10 @@ def choose_run() -> dash.Run | None:
     choice = common.data_source()
     if choice is None:
         return None
-    session = dash.session_runs()
     on_disk = dash.disk_runs(choice)
-    if on_disk.empty and not any(run.choice == choice for run in session.values()):
+    if on_disk.empty and not any(run.choice == choice for run in dash.session_runs().values()):
         evaluate_now(choice)
+    session = {key: run for key, run in dash.session_runs().items() if run.choice == choice}  # the sidebar's data only
     runs = dash.run_choices(session, on_disk, common.engine(), float(st.session_state.get("threshold", 0.0)))
     if not runs:
         return None

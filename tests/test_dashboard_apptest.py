@@ -1055,3 +1055,40 @@ def test_live_shows_one_frame_in_every_block_with_labelled_tables() -> None:
     assert shown["mean_prob"] == "mean probability" and not any("_" in header for header in shown.values())
     assert headers(tracks) == {"track": "track", "x": "x (px)", "y": "y (px)", "vx": "vx (px/frame)",
                                "vy": "vy (px/frame)", "hits": "hits (frames)", "missed": "missed (frames in a row)"}
+
+
+def _two_datasets(root: Path) -> tuple[list[str], list[str]]:
+    """Two small datasets of one data root, their images named apart: the test splits' names."""
+    from lwirst.synth import SceneConfig, write_dataset
+
+    names = []
+    for folder, seed in (("skyA", 4), ("skyB", 5)):
+        made = write_dataset(root / folder, 8, SceneConfig(size=(64, 64)), seed=seed, prefix=folder)
+        names.append((made / "test.txt").read_text().split())
+    return names[0], names[1]
+
+
+def test_the_image_picker_starts_again_on_other_data(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    """The picker kept its position across a dataset change: skyB's second image showed under skyA's name."""
+    test_a, test_b = _two_datasets(tmp_path)
+    monkeypatch.setenv("LWIRST_DATA_DIR", str(tmp_path))
+    at = open_page("2_single_frame.py", model=DEMO_MODEL, data_dataset="skyA", data_split="test")
+    at.selectbox(key="dataset_image").set_value(1).run()
+    assert at.selectbox(key="dataset_image").options == test_a and at.selectbox(key="dataset_image").value == 1
+    at.selectbox(key="data_dataset").set_value("skyB").run()
+    picker = at.selectbox(key="dataset_image")
+    assert picker.options == test_b and picker.value == 0  # skyB's first image, not its second under skyA's name
+
+
+def test_failures_inspects_the_sidebars_data_only(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    """After the sidebar moved to other data, the page went on inspecting this session's run on the old data."""
+    _two_datasets(tmp_path)
+    monkeypatch.setenv("LWIRST_DATA_DIR", str(tmp_path))
+    monkeypatch.setenv("LWIRST_CACHE_DIR", str(tmp_path / "cache"))  # each set evaluated here, on opening
+    at = open_page("8_failures.py", model=DEMO_MODEL, data_dataset="skyA", data_split="test")
+    assert all("skyA" in option for option in at.selectbox(key="failure_run").options)
+    at.selectbox(key="data_dataset").set_value("skyB").run()
+    assert not at.exception and not errors(at)
+    options = at.selectbox(key="failure_run").options
+    assert options and all("skyB" in option and "skyA" not in option for option in options), options
+    assert at.selectbox(key="failure_image").value.startswith("skyB")
