@@ -8,6 +8,7 @@ in every picture, table, chart and legend of every page.
 from __future__ import annotations
 
 import base64
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -164,6 +165,13 @@ def target_columns() -> dict[str, Any]:
         "vx": number("vx (px/frame)", format="%.2f"), "vy": number("vy (px/frame)", format="%.2f"),
         "hits": number("hits (frames)"), "missed": number("missed (frames in a row)"),
         "outcome": "outcome", "status": "status"}
+
+
+def number_text(value: Any, decimals: int) -> str:
+    """A metric card's value: a float to `decimals`, "n/a" for an undefined one (NaN), anything else as it is."""
+    if isinstance(value, float):
+        return "n/a" if math.isnan(value) else f"{value:.{decimals}f}"
+    return str(value)
 
 
 def as_text(values: Sequence[Any], decimals: int) -> list[str]:

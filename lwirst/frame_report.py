@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -86,7 +87,11 @@ def frame_report(image: np.ndarray, result: FrameResult, scale: str = "probabili
         # beside the id, where a narrow window still shows it (last, it was the first column cut off)
         report.targets.insert(1, "outcome", [CORRECT if i in correct else FALSE_ALARM for i in report.targets["id"]])
         record = image_record(result.kept.mask, mask)
-        report.metrics = {"IoU": record.iou, "Pd": record.detected / record.targets if record.targets else 1.0,
+        # a frame with no target has no Pd, and with nothing found either no IoU to speak of (NaN: shown "n/a",
+        # where 1.000 read as a perfect detection)
+        empty = not record.targets and not len(result.kept)
+        report.metrics = {"IoU": math.nan if empty else record.iou,
+                          "Pd": record.detected / record.targets if record.targets else math.nan,
                           "targets": record.targets, "detected": record.detected,
                           "false alarms": record.false_alarms, "false-alarm pixels": record.fa_pixels}
     return report

@@ -72,12 +72,14 @@ def _pairs(pred: np.ndarray, mask: np.ndarray, threshold: float) -> tuple[np.nda
 
 
 def _ratio(num: float, den: float) -> float:
+    """num / den; 1.0 when den is 0: one image with neither target nor prediction is right (nIoU's convention)."""
     return float(num) / float(den) if den else 1.0
 
 
-def _precision(hits: float, predicted: float) -> float:
-    """hits / predicted; NaN (undefined) when nothing was predicted (or, as recall and Pd, nothing was there)."""
-    return float(hits) / float(predicted) if predicted else float("nan")
+def _share(part: float, whole: float) -> float:
+    """part / whole; NaN (undefined) when `whole` is 0: precision with nothing predicted, recall and Pd with
+    nothing there, F1 and IoU with neither."""
+    return float(part) / float(whole) if whole else float("nan")
 
 
 class PixelMetrics:
@@ -93,7 +95,7 @@ class PixelMetrics:
     predicted pixel, precision is undefined (NaN; recall and IoU are 0 when there is a target, so F1
     = 2ΣTP/(2ΣTP+ΣFP+ΣFN) is 0 too); with no target pixel, recall is undefined too (NaN: a target-free set
     has nothing to recall, and read 1.0 it looked perfect), and with neither target nor prediction, F1 and
-    IoU are 1.0.
+    IoU are undefined as well (its figures are its false alarms: none). nIoU keeps its per-image convention.
     """
 
     def __init__(self, threshold: float = 0.0) -> None:
@@ -121,10 +123,10 @@ class PixelMetrics:
             return {"precision": math.nan, "recall": math.nan, "f1": math.nan, "iou": math.nan, "niou": math.nan,
                     "tp": 0, "fp": 0, "fn": 0, "images": 0}
         return {
-            "precision": _precision(tp, tp + fp),
-            "recall": _precision(tp, tp + fn),  # NaN when there is no target pixel
-            "f1": _ratio(2 * tp, 2 * tp + fp + fn),
-            "iou": _ratio(tp, tp + fp + fn),
+            "precision": _share(tp, tp + fp),
+            "recall": _share(tp, tp + fn),  # NaN when there is no target pixel
+            "f1": _share(2 * tp, 2 * tp + fp + fn),  # NaN with neither target nor prediction: nothing scored
+            "iou": _share(tp, tp + fp + fn),
             "niou": float(np.mean(self.image_ious)),
             "tp": tp,
             "fp": fp,
@@ -367,11 +369,11 @@ class PdFa:
     def compute(self) -> dict[str, float]:
         measured = bool(self.pixels)  # no image seen: every rate NaN, not a perfect score
         return {
-            "pd": _precision(self.detected, self.targets),  # NaN with no target (nothing measured: none)
+            "pd": _share(self.detected, self.targets),  # NaN with no target (nothing measured: none)
             "fa": self.fa_pixels / self.pixels if measured else math.nan,
-            "precision": _precision(self.detected, self.predicted),
-            "recall": _precision(self.detected, self.targets),
-            "f1": _ratio(2 * self.detected, self.targets + self.predicted) if measured else math.nan,
+            "precision": _share(self.detected, self.predicted),
+            "recall": _share(self.detected, self.targets),
+            "f1": _share(2 * self.detected, self.targets + self.predicted),  # NaN with no target nor blob
             "targets": self.targets,
             "detected": self.detected,
             "false_alarms": self.predicted - self.detected,

@@ -67,7 +67,7 @@ def demo_result(report: FrameReport) -> None:
         found.metric("Targets found", f"{m['detected']} of {m['targets']}", help=card_view.help_for("Pd"))
         alarms.metric("False alarms", m["false alarms"],
                       help="Detections whose centroid lies within 3 pixels of no ground-truth target")
-        iou.metric("IoU", f"{m['IoU']:.2f}", help=card_view.help_for("mIoU"))
+        iou.metric("IoU", views.number_text(m["IoU"], 2), help=card_view.help_for("mIoU"))
     else:
         found.metric("Detections", report.kept, help=card_view.help_for("threshold"))
     views.legend()

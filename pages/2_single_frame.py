@@ -125,7 +125,7 @@ def ground_truth(report: FrameReport) -> None:
     st.subheader("Against the ground truth")
     columns = st.columns(6)
     for i, (name, value) in enumerate(report.metrics.items()):
-        columns[i % 6].metric(name, f"{value:.3f}" if isinstance(value, float) else value)
+        columns[i % 6].metric(name, views.number_text(value, 3))
 
 
 def target_table(report: FrameReport, name: str) -> None:

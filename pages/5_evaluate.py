@@ -147,6 +147,10 @@ def curves(runs: list[dash.Run]) -> None:
     """ROC and precision-recall side by side where two fit at `views.PANEL_WIDTH` (else one above the other),
     Pd-Fa below at full width (three in a row cut their titles and axis labels at 1024 px), the models
     overlaid."""
+    if not any(run.result.metrics.get("targets") for run in runs):
+        st.info("No target in this split: ROC, precision-recall and Pd-Fa have nothing to draw; its figures are "
+                "its false alarms (above).")
+        return
     shipped = [run.label for run in runs if run.label.startswith(f"{common.SHIPPED_LABEL} · ")]
     (roc, roc_figure), (pr, pr_figure), (pdfa, pdfa_figure) = analysis.curve_figures(
         {run.label: run.result for run in runs}, shipped).items()

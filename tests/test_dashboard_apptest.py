@@ -1092,3 +1092,21 @@ def test_failures_inspects_the_sidebars_data_only(monkeypatch: pytest.MonkeyPatc
     options = at.selectbox(key="failure_run").options
     assert options and all("skyB" in option and "skyA" not in option for option in options), options
     assert at.selectbox(key="failure_image").value.startswith("skyB")
+
+
+def test_target_free_frames_and_sets_read_undefined_not_perfect(monkeypatch: pytest.MonkeyPatch,
+                                                                 tmp_path: Path) -> None:
+    """A frame without a target, where nothing was found, read 'IoU 1.000, Pd 1.000', and a target-free set
+    'F1 1.0000, mIoU 1.0000' with empty, meaningless curves: a perfect score for having nothing to score."""
+    for i in range(3):
+        assert cv2.imwrite(str(tmp_path / f"sky{i}.png"), np.full((48, 64), 60 + 10 * i, np.uint8))
+        assert cv2.imwrite(str(tmp_path / f"sky{i}_mask.png"), np.zeros((48, 64), np.uint8))
+    monkeypatch.setenv("LWIRST_DATA_DIR", str(tmp_path))
+    monkeypatch.setenv("LWIRST_CACHE_DIR", str(tmp_path / "cache"))
+    at = open_page("2_single_frame.py", model=DEMO_MODEL, threshold=30.0)
+    assert metric(at, "Pd") == "n/a" and metric(at, "IoU") == "n/a" and metric(at, "false alarms") == "0"
+    at.switch_page(str(PAGES / "5_evaluate.py")).run()
+    assert not at.exception and not errors(at)
+    assert {metric(at, label) for label in ("R", "F1", "mIoU", "Pd")} == {"n/a"}
+    assert any(i.value.startswith("No target in this split") for i in at.info)
+    assert not at.get("plotly_chart")

@@ -60,8 +60,8 @@ def reference_hiou(preds: list[np.ndarray], masks: list[np.ndarray], distance: f
         tp += len(taken)
         fn += len(gts) - len(taken)
         fp += len(prs) - len(taken)
-    if tp + fp + fn == 0:
-        return 1.0
+    if tp + fp + fn == 0:  # nothing to find and nothing raised: nothing scored
+        return math.nan
     return tp / (tp + fp + fn) * (sum(ious) / tp if tp else 0.0)
 
 
@@ -75,8 +75,9 @@ def test_hiou_matches_the_reference(pairs: list[tuple[np.ndarray, np.ndarray]]) 
     for pred, mask in pairs:
         metric.update(pred, mask)
     got = metric.compute()
-    assert math.isclose(got.hiou, reference_hiou([p for p, _ in pairs], [m for _, m in pairs]), abs_tol=1e-12)
-    assert math.isclose(got.hiou, got.loc_iou * got.seg_iou)
+    want = reference_hiou([p for p, _ in pairs], [m for _, m in pairs])
+    assert math.isclose(got.hiou, want, abs_tol=1e-12) or (math.isnan(got.hiou) and math.isnan(want))
+    assert math.isclose(got.hiou, got.loc_iou * got.seg_iou) or math.isnan(got.hiou)
 
 
 @settings(max_examples=50, deadline=None)
@@ -85,7 +86,8 @@ def test_scores_are_thresholded_like_every_other_metric(mask: np.ndarray, thresh
     logits = np.where(mask, 4.0, -4.0).astype(np.float32) + np.float32(threshold)
     metric = HIoU(threshold)
     metric.update(logits[None, None], mask[None, None])  # batch (N, 1, H, W) as well as (H, W)
-    assert math.isclose(metric.compute().hiou, reference_hiou([mask], [mask]))
+    got, want = metric.compute().hiou, reference_hiou([mask], [mask])
+    assert math.isclose(got, want) or (math.isnan(got) and math.isnan(want))
 
 
 def test_a_worked_example_and_the_empty_conventions() -> None:
@@ -101,7 +103,7 @@ def test_a_worked_example_and_the_empty_conventions() -> None:
     assert math.isclose(result.hiou, 1 / 3 * 0.75)
     metric.reset()
     metric.update(np.zeros_like(mask), np.zeros_like(mask))
-    assert metric.compute().hiou == 1.0  # nothing to find and nothing raised
+    assert math.isnan(metric.compute().hiou)  # nothing to find and nothing raised: nothing scored
     metric.update(pred, np.zeros_like(mask))
     assert metric.compute().hiou == 0.0
 

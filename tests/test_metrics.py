@@ -36,7 +36,7 @@ def ref_pixel(preds: list[np.ndarray], masks: list[np.ndarray]) -> dict[str, flo
         tp, fp, fn = tp + a, fp + b, fn + c
         ious.append(ref_ratio(a, a + b + c))
     return {"precision": ref_precision(tp, tp + fp), "recall": ref_precision(tp, tp + fn),
-            "f1": ref_ratio(2 * tp, 2 * tp + fp + fn), "iou": ref_ratio(tp, tp + fp + fn),
+            "f1": ref_precision(2 * tp, 2 * tp + fp + fn), "iou": ref_precision(tp, tp + fp + fn),
             "niou": sum(ious) / len(ious)}
 
 
@@ -148,9 +148,9 @@ def test_pixel_metrics_edge_cases() -> None:
     target = empty.copy()
     target[3:5, 3:5] = True
     metric = PixelMetrics()
-    metric.update(empty, empty)  # no target, no prediction
-    assert metric.compute()["niou"] == 1.0 and metric.compute()["iou"] == 1.0
-    assert math.isnan(metric.compute()["recall"])  # nothing to recall
+    metric.update(empty, empty)  # no target, no prediction: the image is right (nIoU), the set has nothing scored
+    assert metric.compute()["niou"] == 1.0
+    assert all(math.isnan(metric.compute()[key]) for key in ("recall", "f1", "iou", "precision"))
     metric.update(empty, target)  # no prediction at all
     got = metric.compute()
     assert got["recall"] == 0.0 and got["iou"] == 0.0 and got["niou"] == 0.5 and got["f1"] == 0.0
@@ -258,7 +258,7 @@ def test_pdfa_matches_dnanet_loop(case: tuple[np.ndarray, np.ndarray]) -> None:
     assert got["pd"] == pytest.approx(ref_precision(detected, targets), nan_ok=True)
     assert got["fa"] == pytest.approx(fa / pred.size)
     assert got["precision"] == pytest.approx(ref_precision(detected, predicted), nan_ok=True)
-    assert got["f1"] == pytest.approx(ref_ratio(2 * detected, targets + predicted))
+    assert got["f1"] == pytest.approx(ref_precision(2 * detected, targets + predicted), nan_ok=True)
     assert got["false_alarms"] == predicted - detected
 
 
@@ -271,7 +271,7 @@ def test_image_record_matches_reference(case: tuple[np.ndarray, np.ndarray], see
     targets, detected, predicted, fa, missed = ref_match(pred, mask)
     assert (record.targets, record.detected, record.missed) == (targets, detected, len(missed))
     assert (record.false_alarms, record.fa_pixels) == (predicted - detected, fa)
-    assert record.iou == pytest.approx(ref_pixel([pred], [mask])["iou"])
+    assert record.iou == pytest.approx(ref_pixel([pred], [mask])["niou"])  # one image's IoU: nIoU's convention
     components = ref_components(mask)
     want = [max(logits[y, x] for y, x in components[i]) for i in missed]
     assert record.missed_saliency == pytest.approx(tuple(want))

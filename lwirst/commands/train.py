@@ -193,6 +193,10 @@ def _summary(run_dir: Path, epoch: int, recipe: Recipe, validated: bool) -> str:
         lines.append("  no validation split: no best.safetensors; use last.safetensors")
         return "\n".join(lines)
     best_epoch, best_iou = _best_epoch(run_dir / "metrics.csv")
+    if not best_epoch:  # a target-free validation split where nothing was found: no IoU to choose by
+        lines.append("  no epoch had a val IoU (its frames hold no target and none was found): no best.safetensors; "
+                     "use last.safetensors")
+        return "\n".join(lines)
     lines.append(f"  best.safetensors: epoch {best_epoch}, the highest val IoU ({best_iou:.4f}): pixel IoU at "
                  f"probability 0.5 with every val frame resized to {recipe.size}x{recipe.size}, as `lwirst evaluate "
                  f"--protocol resize --size {recipe.size} {recipe.size} --grow-to off --confirm off` scores it")

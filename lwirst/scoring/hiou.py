@@ -23,6 +23,7 @@ wrong does (the authors' toolkit returns 0 there). Keys: ``hiou``, ``hiou_loc``,
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import numpy as np
@@ -71,8 +72,8 @@ class HIoU:
 
     def compute(self) -> HIoUResult:
         found = self.tp + self.fp + self.fn
-        loc = self.tp / found if found else 1.0
-        seg = self.pair_iou / self.tp if self.tp else (1.0 if not found else 0.0)
+        loc = self.tp / found if found else math.nan  # neither target nor prediction: nothing to score
+        seg = self.pair_iou / self.tp if self.tp else (math.nan if not found else 0.0)
         return HIoUResult(loc * seg, loc, seg, self.tp, self.fp, self.fn)
 
 
