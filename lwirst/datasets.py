@@ -674,6 +674,16 @@ def merge_datasets(datasets: Sequence[SegDataset], name: str = "fusion") -> SegD
                       origin=" + ".join(ds.origin or ds.name for ds in datasets))
 
 
+def in_test_split(data_dir: str | Path | None, dataset: str | Sequence[str], chosen: SegDataset) -> int:
+    """How many of `chosen`'s images the dataset's test split lists: a split such as "all" holds them too,
+    which training, validation and BatchNorm refits must know (0 where the dataset has no test split)."""
+    try:
+        test = open_dataset(data_dir, dataset, "test", validate=False)
+    except LwirstError:
+        return 0
+    return len(set(test.names) & set(chosen.names))
+
+
 def open_dataset(data_dir: str | Path | None, dataset: str | Sequence[str] = "sirst", split: str = "test",
                  black_hot: bool = False, *, validate: bool = True, mask_threshold: float | None = None) -> SegDataset:
     """Open `dataset` under the data root (or given directly as the root).

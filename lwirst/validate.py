@@ -20,6 +20,7 @@ from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
 
 from lwirst.errors import LwirstError
+from lwirst.paths import MODELS_DIR
 
 TRUE_WORDS = ("1", "true", "yes", "on")
 FALSE_WORDS = ("0", "false", "no", "off")
@@ -124,7 +125,7 @@ def check_outputs(files: Mapping[str, str | Path | Iterable[str | Path] | None],
                   inputs: Iterable[str | Path | None] = (), *, force: bool = False,
                   folders: Mapping[str, str | Path | None] | None = None,
                   dataset_parent_only: bool = False) -> None:
-    """Refuse output paths that would destroy an input, a dataset or an existing file.
+    """Refuse output paths that would destroy an input, a dataset, the shipped models or an existing file.
 
     files: flag name -> file path (or the several files written for that flag).
     inputs: the files and folders the command reads. folders: flag name -> a folder
@@ -157,6 +158,10 @@ def check_outputs(files: Mapping[str, str | Path | Iterable[str | Path] | None],
             if is_folder and _inside(source, path):
                 raise LwirstError(f"{flag} {raw} contains the input {source}; write outputs to a folder "
                                   "that holds no inputs")
+        shipped = _resolved(MODELS_DIR)
+        if path == shipped or _inside(path, shipped):  # only scripts/ship_model.py writes there, knowingly
+            raise LwirstError(f"{flag} {raw} lies in the shipped models folder ({shipped}), whose files are the "
+                              "default model and its card; write outputs elsewhere")
         root = dataset_root(path.parent if dataset_parent_only or not is_folder else path)
         if root is not None:
             raise LwirstError(f"{flag} {raw} lies inside the dataset folder {root}; write outputs outside "

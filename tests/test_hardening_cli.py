@@ -10,6 +10,7 @@ import contextlib
 import hashlib
 import logging
 import os
+import shutil
 import subprocess
 import sys
 import threading
@@ -224,6 +225,29 @@ def test_refused_with_one_line_and_inputs_unchanged(world: World, case: str) -> 
     assert done.returncode == code, (done.returncode, line)
     assert expected in done.stderr, line
     assert digest([world.root]) == before  # no input changed, no output appeared
+
+
+@pytest.mark.parametrize("command", ["export", "average", "train"])
+def test_the_shipped_models_folder_takes_no_output(world: World, command: str) -> None:
+    """`average --force --out data/models/lwirst-sirst.safetensors` replaced the default model under its card,
+    and `train --run-dir data/models` filled the folder the dashboard lists and the wheel ships. (Probed with
+    new names, so a regression cannot replace the shipped files.)"""
+    from lwirst.paths import MODELS_DIR
+
+    probe = MODELS_DIR / "probe-output"
+    args = {"export": ["export", "--checkpoint", world.model, "--out", probe.with_suffix(".onnx")],
+            "average": ["average", world.model, world.model, "--out", probe.with_suffix(".safetensors"), "--force",
+                        "--data-dir", world.data.parent, "--dataset", "set", "--split", "train"],
+            "train": ["train", "--run-dir", probe, "--data-dir", world.data.parent, "--dataset", "set",
+                      "--val-split", "", "--epochs", "1", "--size", "32"]}[command]
+    before = digest([MODELS_DIR])
+    try:
+        done = run_cli(*args, cwd=world.root, env={"LWIRST_DATA_DIR": ""}, timeout=120)
+        assert done.returncode == 1 and "lies in the shipped models folder" in one_line_error(done)
+        assert digest([MODELS_DIR]) == before and not list(MODELS_DIR.glob("probe-output*"))
+    finally:
+        for left in MODELS_DIR.glob("probe-output*"):
+            left.unlink() if left.is_file() else shutil.rmtree(left)
 
 
 @pytest.mark.parametrize("backend", [name for name in backend_names() if get_backend(name).runs_onnx])

@@ -97,6 +97,17 @@ def test_a_soup_of_identical_weights_is_those_weights(fine_tunes: list[Path], tm
         assert torch.equal(value, state[key]), key
 
 
+def test_batchnorm_is_never_refit_on_test_images(fine_tunes: list[Path], synth_dir: Path, tmp_path: Path,
+                                                 capsys) -> None:
+    """--split test was refused, but "all", which holds the test images, refit on them with no word."""
+    out = tmp_path / "soup.safetensors"
+    args = ["average", *map(str, fine_tunes), "--out", str(out), "--data-dir", str(synth_dir),
+            "--dataset", "folder", "--split", "all", "--bn-batches", "1", "--batch-size", "2", "--threads", "1"]
+    assert main(args) == 1
+    assert "--split all: 4 of its 16 images are in the test split" in capsys.readouterr().err
+    assert not out.exists()
+
+
 def test_the_command_writes_the_mean_with_refitted_batchnorm(fine_tunes: list[Path], synth_dir: Path,
                                                               tmp_path: Path, capsys) -> None:
     out = tmp_path / "soup.safetensors"

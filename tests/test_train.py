@@ -31,7 +31,7 @@ SMALL = ["--size", "64", "--batch-size", "4", "--threads", "1", "--scale-min", "
 
 def _train_args(run_dir: Path, data: Path, epochs: int) -> list[str]:
     return ["train", "--run-dir", str(run_dir), "--data-dir", str(data), "--dataset", "folder",
-            "--train-split", "train", "--val-split", "all", "--epochs", str(epochs), *SMALL]
+            "--train-split", "train", "--val-split", "train", "--epochs", str(epochs), *SMALL]
 
 
 def _metric_rows(run_dir: Path) -> list[dict[str, str]]:
@@ -47,6 +47,23 @@ def test_the_test_split_is_refused_for_validation(synth_dir: Path, tmp_path: Pat
     args[args.index("--val-split") + 1] = "test"
     assert main(args) == 1
     assert "never be used for validation" in capsys.readouterr().err
+
+
+def test_test_images_never_choose_a_model_and_training_on_them_is_said(synth_dir: Path, tmp_path: Path,
+                                                                       capsys) -> None:
+    """Only the split named "test" was refused: "all" validated (and chose best.safetensors) on the test images
+    with no word, and training on them went unsaid."""
+    tested = len((synth_dir / "test.txt").read_text().split())
+    args = _train_args(tmp_path / "run", synth_dir, 1)
+    args[args.index("--val-split") + 1] = "all"
+    assert main(args) == 1
+    assert f"--val-split all: {tested} of its 16 images are in the test split" in capsys.readouterr().err
+    assert not (tmp_path / "run").exists()
+    args = _train_args(tmp_path / "run", synth_dir, 1)
+    args[args.index("--train-split") + 1] = "all"
+    assert main(args) == 0
+    assert f"warning: {tested} of the 16 training images (--train-split all) are in the test split" in (
+        capsys.readouterr().out)
 
 
 def test_a_missing_validation_split_says_how_to_train_without_one(synth_dir: Path, tmp_path: Path,

@@ -34,7 +34,7 @@ def run(args: argparse.Namespace) -> int:
     import torch
 
     from lwirst.checkpoint import save_checkpoint
-    from lwirst.datasets import names_digest, open_dataset, resolve_data_dir
+    from lwirst.datasets import in_test_split, names_digest, open_dataset, resolve_data_dir
     from lwirst.soup import BatchNormRefit, make_soup, normalise_weights
 
     if args.split == "test":
@@ -46,6 +46,9 @@ def run(args: argparse.Namespace) -> int:
     check_outputs({"--out": args.out}, [*args.checkpoints, args.data_dir], force=args.force)
     torch.set_num_threads(args.threads)
     dataset = open_dataset(args.data_dir, args.dataset, args.split)
+    if tested := in_test_split(args.data_dir, args.dataset, dataset):
+        raise LwirstError(f"--split {args.split}: {tested} of its {len(dataset)} images are in the test split; "
+                          "BatchNorm statistics are part of the model: refit them on a split without them")
     refit = BatchNormRefit(batches=args.bn_batches, batch_size=args.batch_size, seed=args.seed)
     soup = make_soup(args.checkpoints, dataset, refit, weights=args.weights)
     data = {"dataset": args.dataset, "split": args.split, "images": len(dataset),

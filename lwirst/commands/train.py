@@ -21,7 +21,15 @@ from lwirst.commands.progress import progress_bar
 from lwirst.commands.recipe_args import field_type
 from lwirst.commands.segment import add_mask_threshold_argument
 from lwirst.config import get_preset
-from lwirst.datasets import DATASET_HELP, SegDataset, UnknownSplitError, names_digest, open_dataset, resolve_data_dir
+from lwirst.datasets import (
+    DATASET_HELP,
+    SegDataset,
+    UnknownSplitError,
+    in_test_split,
+    names_digest,
+    open_dataset,
+    resolve_data_dir,
+)
 from lwirst.errors import LwirstError
 from lwirst.models import (
     DEFAULT_ARCHITECTURE,
@@ -97,13 +105,19 @@ def run(args: argparse.Namespace) -> int:
     except UnknownSplitError as exc:
         raise LwirstError(f"{exc}. Name a validation split with --val-split (never test), or pass "
                           "--val-split '' to train a fixed schedule without validation") from exc
+    if val_set is not None and (tested := in_test_split(args.data_dir, args.dataset, val_set)):
+        raise LwirstError(f"--val-split {args.val_split}: {tested} of its {len(val_set)} images are in the test "
+                          "split, which must never choose a model; choose a split without them")
+    if tested := in_test_split(args.data_dir, args.dataset, train_set):
+        print(f"warning: {tested} of the {len(train_set)} training images (--train-split {args.train_split}) are "
+              "in the test split: this model's test scores will be in-sample")
     overlap = len(set(train_set.names) & set(val_set.names)) if val_set else 0
     if overlap:
         print(f"warning: {overlap} validation image(s) are also training images; validation scores are "
               "in-sample and the 'best' checkpoint is not an independent choice")
     if val_set is not None and not _has_target(val_set):
         print(f"warning: validation split {args.val_split!r} holds no target pixel in its {len(val_set)} frames: "
-              "val IoU reads 1 while the network predicts nothing and 0 once it predicts anything, so "
+              "val IoU is undefined while the network predicts nothing and 0 once it predicts anything, so "
               "best.safetensors is no choice by accuracy; name a split with targets (--val-split), or pass "
               "--val-split '' to train a fixed schedule")
     data_info = {"dataset": args.dataset, "train_split": args.train_split, "val_split": args.val_split,
