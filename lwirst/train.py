@@ -341,6 +341,7 @@ class Trainer:
         self.epoch = 0
         self.best_iou = -1.0
         self.wall_seconds = 0.0
+        self.history: list[dict[str, Any]] = []  # metrics.csv's rows, saved in state.pt with the epoch they log
         if resume and not self._replacing and (self.run_dir / "run.json").exists():
             self._load_state()
 
@@ -376,9 +377,12 @@ class Trainer:
             if saved.get(key) != header[key]:
                 diff = sorted(k for k in set(saved.get(key, {})) | set(header[key])
                               if saved.get(key, {}).get(k) != header[key].get(k))
+                shown = "; ".join(f"{k}: {saved.get(key, {}).get(k)!r} in run.json, {header[key].get(k)!r} now"
+                                  for k in diff[:3])
                 raise LwirstError(
-                    f"cannot resume {self.run_dir}: its {key} differs in {', '.join(diff)}; "
-                    "use a new --run-dir or the same settings"
+                    f"cannot resume {self.run_dir}: its {key} differs in {', '.join(diff)} ({shown}); "
+                    "use a new --run-dir or the same settings (`lwirst train --run-dir DIR --resume` alone "
+                    "takes them from run.json)"
                 )
         return False
 
@@ -399,7 +403,30 @@ class Trainer:
         self.epoch = int(state["epoch"])
         self.best_iou = float(state["best_iou"])
         self.wall_seconds = float(state.get("wall_seconds", 0.0))
+        # runs saved before state.pt held the rows: metrics.csv's, up to the saved epoch
+        self.history = list(state.get("history") or self._logged_rows(self.epoch + 1))
+        if self._logged_rows(self.epoch + 1) != self.history:  # an interrupt fell between the two saves
+            self._write_metrics()
         log.info("resumed %s at epoch %d", self.run_dir, self.epoch)
+
+    def _logged_rows(self, before: int) -> list[dict[str, str]]:
+        """metrics.csv's rows of the epochs before `before` ([] without the file)."""
+        metrics = self.run_dir / "metrics.csv"
+        if not metrics.exists():
+            return []
+        with metrics.open() as handle:
+            return [row for row in csv.DictReader(handle) if int(row["epoch"]) < before]
+
+    def _write_metrics(self) -> None:
+        """metrics.csv from `history`, atomically."""
+        def write(path: Path) -> None:
+            with path.open("w", newline="") as handle:
+                writer = csv.DictWriter(handle, fieldnames=list(self.history[-1]))
+                writer.writeheader()
+                writer.writerows(self.history)
+
+        if self.history:
+            atomic_write(self.run_dir / "metrics.csv", write)
 
     @property
     def finished(self) -> bool:
@@ -475,25 +502,15 @@ class Trainer:
         if improved:
             self.best_iou = record.val_iou
             save_checkpoint(self.run_dir / "best.safetensors", model, self.config, meta)
+        row = {k: f"{v:.6g}" if isinstance(v, float) else str(v) for k, v in dataclasses.asdict(record).items()}
+        self.history = [r for r in self.history if int(r["epoch"]) < record.epoch] + [row]
+        # state.pt marks the epoch done and holds the log's rows, so an interrupt before metrics.csv is written
+        # loses no row: resume writes it again (state.pt alone once lost an epoch's row for good)
         state = {"model": self.model.state_dict(), "optimizer": self.optimizer.state_dict(),
                  "ema": self.ema.shadow if self.ema else {}, "epoch": self.epoch,
-                 "best_iou": self.best_iou, "wall_seconds": self.wall_seconds}
+                 "best_iou": self.best_iou, "wall_seconds": self.wall_seconds, "history": self.history}
         atomic_write(self.run_dir / "state.pt", lambda p: torch.save(state, p))
-        metrics = self.run_dir / "metrics.csv"
-        rows = []
-        if metrics.exists():
-            with metrics.open() as handle:
-                rows = [row for row in csv.DictReader(handle) if int(row["epoch"]) < record.epoch]
-        fields = dataclasses.asdict(record).items()
-        rows.append({k: f"{v:.6g}" if isinstance(v, float) else v for k, v in fields})
-
-        def write(path: Path) -> None:
-            with path.open("w", newline="") as handle:
-                writer = csv.DictWriter(handle, fieldnames=list(rows[-1]))
-                writer.writeheader()
-                writer.writerows(rows)
-
-        atomic_write(metrics, write)
+        self._write_metrics()
 
     def fit(self, until: int | None = None,
             on_epoch: Callable[[EpochRecord], None] | None = None,

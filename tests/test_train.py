@@ -128,6 +128,36 @@ def test_killed_run_resumes_to_the_uninterrupted_weights(synth_dir: Path, tmp_pa
         torch.testing.assert_close(got[key], value, rtol=1e-5, atol=1e-6, msg=key)
 
 
+def test_an_interrupt_between_the_epochs_files_loses_no_row_of_the_log(synth_dir: Path, tmp_path: Path,
+                                                                       monkeypatch: pytest.MonkeyPatch) -> None:
+    """state.pt (the epoch done) was written before metrics.csv: Ctrl-C in between, and after --resume the log
+    read epochs 1, 3, 4, its best epoch perhaps among the lost."""
+    run_dir = tmp_path / "run"
+    train = open_dataset(synth_dir, "folder", "train")
+
+    def trainer(resume: bool) -> Trainer:
+        return Trainer(run_dir, NetConfig(), Recipe(epochs=3, batch_size=4, size=64), train, train, resume=resume,
+                       threads=1)
+
+    original = Trainer._write_metrics
+
+    def interrupted(self: Trainer) -> None:
+        if self.epoch == 2:
+            raise KeyboardInterrupt  # after state.pt marked epoch 2 done
+        original(self)
+
+    monkeypatch.setattr(Trainer, "_write_metrics", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        trainer(False).fit()
+    assert [int(r["epoch"]) for r in _metric_rows(run_dir)] == [1]
+    monkeypatch.setattr(Trainer, "_write_metrics", original)
+    resumed = trainer(True)
+    assert [int(r["epoch"]) for r in _metric_rows(run_dir)] == [1, 2]  # written again from state.pt
+    resumed.fit()
+    rows = _metric_rows(run_dir)
+    assert [int(r["epoch"]) for r in rows] == [1, 2, 3] and all(r["val_iou"] for r in rows)
+
+
 def test_resume_needs_only_the_run_dir_and_ctrl_c_says_so(synth_dir: Path, tmp_path: Path, capsys,
                                                           monkeypatch: pytest.MonkeyPatch) -> None:
     """`--resume` once failed unless every recipe option of the start was repeated, and Ctrl-C printed only
