@@ -67,7 +67,8 @@ class Run:
 
     @property
     def data_label(self) -> str:
-        return f"{self.result.protocol.get('dataset', self.choice.dataset)}/{self.choice.split}"
+        """The data as the sidebar and every page name it ("data/sirst (test)")."""
+        return self.choice.name
 
 
 class EvalSegmenter:
@@ -286,12 +287,13 @@ def disk_runs(choice: common.DataChoice) -> pd.DataFrame:
 
 
 def run_choices(session: dict[str, Run], on_disk: pd.DataFrame, engine: common.Engine,
-                threshold: float) -> dict[str, Run | pd.Series]:
+                threshold: float, data_label: str) -> dict[str, Run | pd.Series]:
     """A run picker's options, by label: this session's runs (latest first), then those cached on disk,
     the sidebar engine's (model file, backend, protocol, scale consensus) nearest `threshold` first, then the others
     (newest first): a fresh session opens on its own model at its own threshold, not on whatever another
     visitor evaluated last. Labels name the threshold and never collide, so two evaluations of one
-    model at two thresholds (or of two files of one name) stay two options."""
+    model at two thresholds (or of two files of one name) stay two options. `data_label` names the data
+    the runs on disk were found for (`disk_runs`), as the sidebar names it."""
     model = Path(engine.path).name if engine.path else DEMO_MODEL
     digest = _content_hash(engine.path, engine.version) if engine.path and Path(engine.path).is_file() else ""
     entries: list[tuple[str, str, str, str, tuple[float | None, bool], float, str, str, Run | pd.Series]] = []
@@ -304,7 +306,7 @@ def run_choices(session: dict[str, Run], on_disk: pd.DataFrame, engine: common.E
         if row["key"] not in session:
             entries.append((row["model"], str(row.get("hash", "")), row["backend"], row["protocol"],
                             confirmation(row), float(row["threshold"]),
-                            f"{disk_label(row)} on {row['dataset']}/{row['split']} (cached on disk)", row["key"], row))
+                            f"{disk_label(row)} on {data_label} (cached on disk)", row["key"], row))
 
     def rank(entry: tuple) -> tuple[bool, bool, float]:
         if isinstance(entry[-1], Run):

@@ -452,6 +452,11 @@ class DataChoice:
     dataset: str
     split: str
 
+    @property
+    def name(self) -> str:
+        """How every page names it: "data/sirst (test)", the data root's label, the dataset, the split."""
+        return f"{self.label} ({self.split})"
+
 
 def data_name(root_label: str, dataset: str) -> str:
     """How the pages name a dataset: its data root's label, then the dataset's folder unless the root is
@@ -746,8 +751,7 @@ def video_from_split(label: str) -> VideoSource:
     """A dataset split (a `dataset_streams` label) played as a video, bounded by LWIRST_MAX_SPLIT_FRAMES."""
     choice = dataset_streams()[label]
     most = limit("LWIRST_MAX_SPLIT_FRAMES")
-    name = f"{choice.label} ({choice.split})"
-    return VideoSource(name, f"{choice.root}:{choice.dataset}:{choice.split}:{most}", split=choice)
+    return VideoSource(choice.name, f"{choice.root}:{choice.dataset}:{choice.split}:{most}", split=choice)
 
 
 def video_upload(key: str) -> VideoSource | None:
@@ -923,7 +927,8 @@ def dataset_streams() -> dict[str, DataChoice]:
         for dataset in _datasets(root):
             label = data_name(root_label, dataset)
             for split in _splits(root, dataset):
-                streams[f"{DATASET_PREFIX}{label} ({split})"] = DataChoice(label, root, dataset, split)
+                choice = DataChoice(label, root, dataset, split)
+                streams[f"{DATASET_PREFIX}{choice.name}"] = choice
     return streams
 
 
@@ -950,7 +955,7 @@ def _open_source(label: str, upload: VideoSource | None) -> Source | None:
         return CameraSource(int(label.removeprefix(CAMERA_PREFIX)))
     if label.startswith(DATASET_PREFIX):
         choice = dataset_streams()[label]
-        return DatasetStream(open_data(choice), f"{choice.label} ({choice.split})")
+        return DatasetStream(open_data(choice), choice.name)
     return None
 
 

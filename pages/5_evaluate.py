@@ -83,7 +83,7 @@ def results(models: dict[str, common.Engine], choice: common.DataChoice, thresho
     elif missing:
         prompt = st.empty()
         with prompt.container():
-            st.caption(f"Not evaluated yet on {choice.label} ({choice.split}): {', '.join(missing)}.")
+            st.caption(f"Not evaluated yet on {choice.name}: {', '.join(missing)}.")
             clicked = st.button(f"Run evaluation ({len(missing)} model{'s' if len(missing) > 1 else ''})",
                                 type="primary", key="eval_run")
         if clicked:

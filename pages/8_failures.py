@@ -47,7 +47,8 @@ def choose_run() -> dash.Run | None:
     if on_disk.empty and not any(run.choice == choice for run in dash.session_runs().values()):
         evaluate_now(choice)
     session = {key: run for key, run in dash.session_runs().items() if run.choice == choice}  # the sidebar's data only
-    runs = dash.run_choices(session, on_disk, common.engine(), float(st.session_state.get("threshold", 0.0)))
+    runs = dash.run_choices(session, on_disk, common.engine(), float(st.session_state.get("threshold", 0.0)),
+                            choice.name)
     if not runs:
         return None
     dash.keep_valid("failure_run", list(runs))
@@ -65,9 +66,9 @@ def evaluate_now(choice: common.DataChoice) -> None:
     label = f"{st.session_state.get('model', 'model')} · {engine.runs_on}"
     size = len(common.open_data(choice))
     if size > dash.AUTO_EVALUATE_MAX_IMAGES and not st.button(
-            f"Evaluate {label} on {choice.label} ({choice.split}, {size} images)", type="primary",
+            f"Evaluate {label} on {choice.name}, {size} images", type="primary",
             key="failure_evaluate"):
-        st.info(f"No evaluation of {choice.label} ({choice.split}) yet: run one here or on the Evaluate page.")
+        st.info(f"No evaluation of {choice.name} yet: run one here or on the Evaluate page.")
         return
     bar = st.progress(0.0, text=f"{label}: starting...")
     try:
