@@ -578,21 +578,37 @@ def load_item(choice: DataChoice, index: int) -> Sample:
     return _item(choice.root, choice.dataset, choice.split, index)
 
 
+def chosen_data() -> DataChoice | None:
+    """The data this session's sidebar points at (chosen on another page), without drawing its widgets; None
+    before a choice, or when the choice is no longer offered."""
+    roots = _data_roots()
+    label, dataset, split = (st.session_state.get(key) for key in ("data_root", "data_dataset", "data_split"))
+    if label not in roots or dataset not in _datasets(roots[label]) or split not in _splits(roots[label], dataset):
+        return None
+    return DataChoice(data_name(label, dataset), roots[label], dataset, split)
+
+
 def demo_frame(index: int = 0) -> tuple[Frame, DataChoice, int]:
-    """The Home page's demo frame, where it lives (a data root's label, its dataset and split) and its index
-    there: test image `index` (wrapping round) of the first dataset the server offers (LWIRST_DATA_DIR's
-    first), else of the embedded samples."""
+    """The Home page's demo frame, where it lives and its index there: image `index` (wrapping round) of the
+    data the sidebar points at, once the visitor chose some; else the test split of the first dataset the
+    server offers (LWIRST_DATA_DIR's first), else of the embedded samples."""
+    chosen = chosen_data()
+    offered = [] if chosen is None else [chosen]
     for label, root in _data_roots().items():
         for dataset in _datasets(root):
             try:
                 splits = _splits(root, dataset)
-                split = "test" if "test" in splits else "all"
-                size = len(_open_data(root, dataset, split))
-                position = index % size if size else 0
-                sample = _item(root, dataset, split, position)
             except LwirstError:
                 continue
-            return make_frame(sample.name, sample.image, sample.mask), DataChoice(label, root, dataset, split), position
+            offered.append(DataChoice(data_name(label, dataset), root, dataset, "test" if "test" in splits else "all"))
+    for choice in offered:
+        try:
+            size = len(open_data(choice))
+            position = index % size if size else 0
+            sample = load_item(choice, position)
+        except LwirstError:
+            continue
+        return make_frame(sample.name, sample.image, sample.mask), choice, position
     raise LwirstError("no demo frame: the embedded samples are missing and no dataset is configured")
 
 
@@ -601,7 +617,8 @@ IMAGE_OF_KEY = "dataset_image_of"  # the DataChoice whose image the Single frame
 
 def show_in_single_frame(choice: DataChoice, index: int) -> None:
     """Point the Single frame page at image `index` of `choice` (sidebar data and image picker) and open it."""
-    st.session_state.update({"data_root": choice.label, "data_dataset": choice.dataset, "data_split": choice.split,
+    root_label = next(label for label, root in _data_roots().items() if root == choice.root)
+    st.session_state.update({"data_root": root_label, "data_dataset": choice.dataset, "data_split": choice.split,
                              "dataset_image": index, IMAGE_OF_KEY: choice,
                              "frame_source": "Sample or dataset image"})
     st.switch_page(PAGES_DIR / "2_single_frame.py")
@@ -741,10 +758,18 @@ def video_truth(source: VideoSource, output: VideoOutput) -> TruthScore | None:
         return None
 
 
+def _chosen_first(labels: list[str]) -> list[str]:
+    """`labels` with the sidebar's data (`chosen_data`) first, where it is one of them: a page opens on it."""
+    chosen = chosen_data()
+    first = f"{DATASET_PREFIX}{chosen.name}" if chosen is not None else None
+    return sorted(labels, key=lambda label: label != first)
+
+
 def video_splits() -> list[str]:
-    """The dataset splits the Video page can play, configured roots first (labels as on Live)."""
+    """The dataset splits the Video page can play: the sidebar's first, then configured roots' (labels as on
+    Live)."""
     streams = list(dataset_streams())
-    return sorted(streams, key=lambda label: label.startswith(f"{DATASET_PREFIX}{SAMPLES_LABEL}"))
+    return _chosen_first(sorted(streams, key=lambda label: label.startswith(f"{DATASET_PREFIX}{SAMPLES_LABEL}")))
 
 
 def video_from_split(label: str) -> VideoSource:
@@ -933,12 +958,13 @@ def dataset_streams() -> dict[str, DataChoice]:
 
 
 def live_sources() -> list[str]:
-    """The live sources this server offers: its dataset splits first when one is configured, the synthetic
-    sensor, looping sample videos, the visitor's uploaded video, local cameras and the webcam."""
+    """The live sources this server offers: its dataset splits first when one is configured (the sidebar's
+    first), the synthetic sensor, looping sample videos, the visitor's uploaded video, local cameras and the
+    webcam."""
     streams = list(dataset_streams())
     configured = [s for s in streams if not s.startswith(f"{DATASET_PREFIX}{SAMPLES_LABEL}")]
-    sources = [*configured, SYNTHETIC_SENSOR, *(LOOP_PREFIX + name for name in sample_videos()), UPLOADED_LOOP,
-               *(s for s in streams if s not in configured)]
+    sources = [*_chosen_first(configured), SYNTHETIC_SENSOR, *(LOOP_PREFIX + name for name in sample_videos()),
+               UPLOADED_LOOP, *(s for s in streams if s not in configured)]
     if server_cameras_allowed():
         sources += [f"{CAMERA_PREFIX}{index}" for index in local_cameras()]
     return [*sources, WEBCAM] if webrtc_available() else sources

@@ -39,12 +39,11 @@ def demo() -> None:
     """The chosen model on a test frame, run on arrival: the picture beside its result and target chips."""
     st.session_state.setdefault("home_demo_index", 0)
     frame, where, index = common.demo_frame(st.session_state["home_demo_index"])
-    source = common.data_name(where.label, where.dataset)
     report = common.analyse(common.engine(), frame, common.Postprocess(0.0, NO_FILTER))
     picture, result = st.columns([3, 2])
     shown = report.truth if report.truth is not None else report.overlay
     picture.image(shown, channels="BGR", width="stretch",
-                  caption=f"{frame.name} ({source}, {where.split} split): boxes coloured by outcome against the "
+                  caption=f"{frame.name} ({where.label}, {where.split} split): boxes coloured by outcome against the "
                           "ground truth. The link to this page opens this frame.")
     with result:
         demo_result(report)

@@ -1110,3 +1110,18 @@ def test_target_free_frames_and_sets_read_undefined_not_perfect(monkeypatch: pyt
     assert {metric(at, label) for label in ("R", "F1", "mIoU", "Pd")} == {"n/a"}
     assert any(i.value.startswith("No target in this split") for i in at.info)
     assert not at.get("plotly_chart")
+
+
+def test_home_video_and_live_open_on_the_sidebars_data(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    """With the sidebar on skyB, Home went on demoing skyA and Video's and Live's pickers opened on skyA."""
+    _, test_b = _two_datasets(tmp_path)
+    monkeypatch.setenv("LWIRST_DATA_DIR", str(tmp_path))
+    at = open_page("2_single_frame.py", model=DEMO_MODEL, data_dataset="skyB", data_split="test")
+    at.switch_page(str(PAGES / "1_home.py")).run()
+    caption = at.get("image")[0].proto.imgs[0].caption
+    assert not at.exception and caption.startswith(f"{test_b[0]} ({tmp_path.name}/skyB, test split)"), caption
+    at.switch_page(str(PAGES / "3_video.py")).run()
+    at.radio(key="video_source").set_value("Dataset split").run()
+    assert at.selectbox(key="video_split").value == f"Dataset split: {tmp_path.name}/skyB (test)"
+    at.switch_page(str(PAGES / "4_live.py")).run()
+    assert at.selectbox(key="live_source").value == f"Dataset split: {tmp_path.name}/skyB (test)"
