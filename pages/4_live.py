@@ -80,6 +80,8 @@ def view(stream: LiveStream, running: bool, size: tuple[int, int], idle_hint: st
         return
     picture, numbers = st.columns([3, 2])
     blocks = Blocks(picture.empty(), numbers.empty(), st.empty())
+    if running and frame is None:  # a large frame's first run takes seconds: say so until it shows
+        blocks.picture.info("Starting: segmenting the first frame...", icon=":material/hourglass_top:")
     if running:
         burst(stream, blocks, size)
     elif frame is not None:
