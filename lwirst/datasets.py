@@ -181,8 +181,21 @@ class SegDataset:
             where = f" ({self.origin})" if self.origin else ""
             raise LwirstError(
                 f"dataset {self.name!r} split {self.split!r}{where}: {len(problems)} problem(s):\n"
-                f"  {shown}{more}"
+                f"  {shown}{more}{self._unmatched_masks()}"
             )
+
+    def _unmatched_masks(self) -> str:
+        """Where masks are missing, the mask files beside them that match no image's name (masks named
+        NAME_label.png, say): a line saying how a mask is found, or ''."""
+        folders = {item.mask.parent for item in self.items if not item.mask.is_file()}
+        names = set(self.names) | {item.image.stem for item in self.items}
+        strays = [p for folder in sorted(folders) if folder.is_dir() for p in image_files(folder)
+                  if mask_stem(p) not in names and p not in {item.mask for item in self.items}]
+        if not strays:
+            return ""
+        return (f"\n  {strays[0].parent.name}/ holds {len(strays)} mask file(s) named after no image (e.g. "
+                f"{strays[0].name}): the mask of images/NAME.ext is found as NAME.png, NAME_mask.png or "
+                "NAME_pixels0.png; rename them")
 
 
 def _missing(item: Item) -> str:

@@ -454,3 +454,20 @@ def test_the_listing_stamp_changes_with_what_a_dataset_lists(tmp_path: Path) -> 
     _png(root / "images" / "d.png", _image(9))
     assert len({first, resplit, listing_stamp(tmp_path, "mine")}) == 3
     assert listing_stamp(root, "auto") == listing_stamp(root, "folder")
+
+
+def test_masks_named_after_no_image_are_pointed_out(tmp_path: Path) -> None:
+    """Masks saved as NAME_label.png gave one 'missing mask' line per image and no word of the files beside them."""
+    (tmp_path / "images").mkdir()
+    (tmp_path / "masks").mkdir()
+    for i in range(3):
+        cv2.imwrite(str(tmp_path / "images" / f"f{i}.png"), np.full((16, 16), 50, np.uint8))
+        cv2.imwrite(str(tmp_path / "masks" / f"f{i}_label.png"), np.zeros((16, 16), np.uint8))
+    with pytest.raises(LwirstError) as refused:
+        open_dataset(tmp_path, "folder", "all")
+    said = str(refused.value)
+    assert "f0: missing mask" in said
+    assert "masks/ holds 3 mask file(s) named after no image (e.g. f0_label.png)" in said
+    cv2.imwrite(str(tmp_path / "masks" / "f0.png"), np.zeros((16, 16), np.uint8))  # one found: its own file is no stray
+    with pytest.raises(LwirstError, match="holds 3 mask file"):
+        open_dataset(tmp_path, "folder", "all")
