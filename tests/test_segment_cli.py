@@ -90,7 +90,8 @@ def test_segment_writes_every_output(tmp_path: Path, checkpoint: Path, capsys: p
     jet.parent.mkdir()
     cv2.imwrite(str(jet), cv2.applyColorMap(scene(), cv2.COLORMAP_JET))
     assert segment(checkpoint, str(jet), "--out", str(out)) == 0
-    assert "found; ran resize) -> " in capsys.readouterr().out  # what "auto" resolved to, on the screen too
+    # what "auto" resolved to, and the palette it decoded, on the screen too (not only in the record)
+    assert "found; ran resize; decoded from its jet palette) -> " in capsys.readouterr().out
     assert json.loads((out / "jet_targets.json").read_text())["ran"] == {"protocol": "resize", "mirrored": False,
                                                                         "palette": "jet", "as_colour": False}
 

@@ -309,8 +309,10 @@ def run(args: argparse.Namespace) -> int:
             print(f"error: {path}: {reason}", file=sys.stderr)
             failed += 1
             continue
+        colours = (f"; decoded from its {result.saliency.palette} palette" if result.saliency.palette else
+                   "; on its colours: no known palette" if result.saliency.as_colour else "")
         print(f"{path}: {len(result.kept)} targets ({len(result.detections)} found; ran "
-              f"{result.saliency.protocol}) -> {base}_*")
+              f"{result.saliency.protocol}{colours}) -> {base}_*")
     if failed:
         print(f"{failed} of {len(images)} images failed", file=sys.stderr)
         return 1
