@@ -72,12 +72,13 @@ def sweep_results() -> pd.DataFrame:
 
 def controls() -> tuple[str, str]:
     """The table, the score (mIoU or F1) and which weights scored it (best-validation or last epoch)."""
-    table_col, metric_col, when_col = st.columns([2, 1, 1])
-    table = table_col.selectbox("Table", TABLES, key="ablation_table",
-                                format_func=lambda t: f"Table {t}: {analysis.TABLE_TITLES[t]}")
-    metric = metric_col.radio("Score", ["mIoU", "F1"], key="ablation_metric", horizontal=True)
-    when = when_col.radio("Weights", ["best", "final"], key="ablation_when", horizontal=True,
-                          help="best: the epoch with the best validation IoU; final: after the last epoch")
+    # the table's title on a row of its own: beside the radios, at 1024 px it was cut to "Convolution methods of DAA…"
+    table = st.selectbox("Table", TABLES, key="ablation_table",
+                         format_func=lambda t: f"Table {t}: {analysis.TABLE_TITLES[t]}")
+    row = st.container(horizontal=True, gap="large")
+    metric = row.radio("Score", ["mIoU", "F1"], key="ablation_metric", horizontal=True)
+    when = row.radio("Weights", ["best", "final"], key="ablation_when", horizontal=True,
+                     help="best: the epoch with the best validation IoU; final: after the last epoch")
     return table, f"{when}_{'miou' if metric == 'mIoU' else 'f1'}"
 
 
