@@ -23,6 +23,7 @@ from lwirst.checkpoint import atomic_write
 from lwirst.errors import LwirstError
 from lwirst.model import InitialBlock
 from lwirst.onnxguard import check_graph_bounds
+from lwirst.preprocess import MEAN, STD
 
 log = logging.getLogger(__name__)
 
@@ -111,6 +112,20 @@ def to_onnx_bytes(model: nn.Module, *, size: tuple[int, int] = (256, 256), in_ch
     data = buffer.getvalue()
     onnx.checker.check_model(onnx.load_from_string(data))
     return data
+
+
+def deployment_notes(raw_bgr: bool = False) -> dict[str, str]:
+    """What a runtime outside lwirst must do around the graph, stored in an exported file's metadata (README,
+    "Deploying the ONNX without lwirst"): the input's convention, and how to read the output."""
+    if raw_bgr:
+        pre = "input: float32 N x 3 x H x W BGR pixel values 0..255 (a grey frame as 3 equal channels)"
+    else:
+        mean, std = (", ".join(f"{v:g}" for v in values) for values in (MEAN, STD))
+        pre = (f"input: float32 N x 3 x H x W RGB (a grey frame as 3 equal channels), (value / 255 - mean) / std "
+               f"per channel, mean {mean}, std {std}")
+    return {"lwirst.preprocess": pre + "; 16-bit frames stretched to 8 bits first; H, W multiples of 8 "
+                                       "(pad bottom/right by reflection)",
+            "lwirst.output": "logits: N x 1 x H x W; target where logit > 0 (probability 0.5); 8-connected blobs"}
 
 
 def export_onnx(model: nn.Module, path: str | Path, **kwargs) -> Path:

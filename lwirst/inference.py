@@ -222,10 +222,20 @@ QUANTIZED_OPS = frozenset({"QuantizeLinear", "DequantizeLinear", "QLinearConv", 
 
 def runtime_reason(exc: BaseException) -> str:
     """A runtime's error in one line: its first line that says something (OpenVINO opens with lines naming
-    its own source files, "Exception from src/...", and the reason comes after them)."""
+    its own source files, "Exception from src/...", and the reason comes after them), and its last where that
+    differs (OpenVINO's first is a long node dump; its last, "Argument shapes are inconsistent.", the cause)."""
     lines = [line.strip() for line in str(exc).splitlines() if line.strip()]
-    said = [line for line in lines if not line.startswith("Exception from ")]
-    return (said or lines or [type(exc).__name__])[0][:200]
+    said = [line for line in lines if not line.startswith("Exception from ")] or lines or [type(exc).__name__]
+    first = said[0] if len(said[0]) <= 200 else said[0][:160] + "…"
+    return first if len(said) == 1 else f"{first} ({said[-1][:160].rstrip('.')})"
+
+
+def other_backends(name: str, model_is_onnx: bool) -> str:
+    """"; another backend may run it: onnxruntime" naming the installed backends besides `name` that could run
+    the model (an ONNX file: those that run ONNX), or "" when there is none: what a refusal should point to."""
+    others = [b for b in backends.available_backends()
+              if b != name and (backends.get_backend(b).runs_onnx or not model_is_onnx)]
+    return f"; another backend may run it: {', '.join(others)}" if others else ""
 
 
 class Decoded(NamedTuple):
@@ -403,7 +413,8 @@ class Segmenter:
         except LwirstError:
             raise
         except Exception as exc:  # runtimes raise their own exception types on bad graphs
-            raise LwirstError(f"{self.backend_kind} cannot load {self.model_name}: {runtime_reason(exc)}") from exc
+            raise LwirstError(f"{self.backend_kind} cannot load {self.model_name}: {runtime_reason(exc)}"
+                              f"{self._elsewhere()}") from exc
 
     @classmethod
     def from_module(cls, module: torch.nn.Module, protocol: str = "resize",
@@ -560,7 +571,12 @@ class Segmenter:
         except LwirstError:
             raise
         except Exception as exc:  # a runtime that loaded a graph may still refuse to run it (int8 layers)
-            raise LwirstError(f"{self.backend_kind} cannot run {self.model_name}: {runtime_reason(exc)}") from exc
+            raise LwirstError(f"{self.backend_kind} cannot run {self.model_name}: {runtime_reason(exc)}"
+                              f"{self._elsewhere()}") from exc
+
+    def _elsewhere(self) -> str:
+        """`other_backends` for this model and backend."""
+        return other_backends(self.backend_kind, str(self.model_name).lower().endswith(".onnx"))
 
     def predict(self, image: np.ndarray) -> Saliency:
         return self.predict_batch([image], batch_size=1)[0]

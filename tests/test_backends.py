@@ -379,3 +379,21 @@ def test_a_runtime_error_is_told_by_its_first_line_that_says_something() -> None
     assert runtime_reason(said) == "Input channels C is not equal to kernel channels * group. C: 1 kernel channels: 3"
     assert runtime_reason(RuntimeError("Exception from x.cpp:1:")) == "Exception from x.cpp:1:"
     assert runtime_reason(ValueError()) == "ValueError"
+    # OpenVINO's int8 refusal: a node dump first (cut), the cause last (it was cut away with the rest)
+    dump = "[ConvolutionTransformation] END: node: opset1::Convolution " + "x" * 400
+    said = RuntimeError(f"Exception from src/a.cpp:1:\n{dump}\nWhile validating node 'Subtract'\n"
+                        "Argument shapes are inconsistent.\n")
+    reason = runtime_reason(said)
+    assert reason.startswith(dump[:160] + "…") and reason.endswith("(Argument shapes are inconsistent)")
+
+
+def test_a_refusal_names_the_backends_that_may_run_the_model() -> None:
+    """A u8 int8 export that OpenVINO cannot compile failed every image without a word of onnxruntime."""
+    from lwirst.backends import available_backends, get_backend
+    from lwirst.inference import other_backends
+
+    onnx_ones = [b for b in available_backends() if get_backend(b).runs_onnx and b != "openvino"]
+    assert other_backends("openvino", True) == (f"; another backend may run it: {', '.join(onnx_ones)}"
+                                                if onnx_ones else "")
+    assert "torch" not in other_backends("openvino", True)  # torch runs checkpoints, not ONNX files
+    assert "torch" in other_backends("openvino", False) or "torch" not in available_backends()

@@ -46,7 +46,7 @@ def run(args: argparse.Namespace) -> int:
     import onnx
 
     from lwirst.checkpoint import atomic_write, load_model
-    from lwirst.export import check_segmentation_onnx, fold_batchnorm, to_onnx_bytes
+    from lwirst.export import check_segmentation_onnx, deployment_notes, fold_batchnorm, to_onnx_bytes
     from lwirst.optimize import can_fold_input, fold_input, optimize_onnx
 
     args.out = _out_path(args.out)
@@ -79,6 +79,8 @@ def run(args: argparse.Namespace) -> int:
         data = _quantize(data, args, (height, width), raw_input)
     proto = check_segmentation_onnx(data, str(args.out))
     proto.metadata_props.append(onnx.StringStringEntryProto(key="lwirst.size", value=f"{height}x{width}"))
+    proto.metadata_props.extend(onnx.StringStringEntryProto(key=key, value=value)
+                                for key, value in deployment_notes(raw_input).items())
     data = proto.SerializeToString()
     try:
         atomic_write(args.out, lambda tmp: tmp.write_bytes(data))
