@@ -73,9 +73,10 @@ def read_truth(path: Path) -> pd.DataFrame:
 
 
 def score_detections(truth: pd.DataFrame, found: pd.DataFrame, frames: int) -> TruthScore:
-    """Match each frame's visible targets to its detections (`frame`, `x`, `y` rows), one to one, nearest
-    first within MATCH_PX."""
-    visible = truth[truth["visible"] == 1]
+    """Match each of the first `frames` frames' visible targets to its detections (`frame`, `x`, `y` rows), one
+    to one, nearest first within MATCH_PX. Frames past `frames` were not processed (a stopped run): they are
+    not counted, where they read as misses (a run stopped at 41 of 64 frames read Pd 0.59 for 0.95)."""
+    visible = truth[(truth["visible"] == 1) & (truth["frame"] < frames)]
     ids = sorted(int(i) for i in truth["id"].unique())
     hits = dict.fromkeys(ids, 0)
     matched = 0

@@ -147,7 +147,8 @@ def against_truth(source: common.VideoSource, output: VideoOutput) -> None:
     detection.metric("Pd", f"{score.pd:.2f}", help=card_view.help_for("Pd"))
     false.metric("False alarms", score.false_alarms)
     each = "; ".join(f"target {t.id} on {t.found} of the {t.visible} frames it is visible in" for t in score.targets)
-    st.caption(f"Against the generator's truth ({truth_path(source.path).name}): {each}. A target is "
+    over = f", over the {score.frames} frames processed" if output.result.interrupted else ""
+    st.caption(f"Against the generator's truth ({truth_path(source.path).name}{over}): {each}. A target is "
                "found on a frame when a box's centre lies within 3 px of it; one box finds one target, so "
                "targets that cross count once where their blobs merge.")
 
