@@ -26,10 +26,13 @@ from lwirst.chips import Chip
 from lwirst.drawing import HeatScale
 from lwirst.errors import LwirstError
 
-# A picture panel's width in CSS pixels. Panels sit in a row that wraps, so a window wide enough for two (the wide
-# layout's content is ~960 px beside the sidebar at 1440 px) shows two per row, and a narrower one (~560 px at 1024)
-# one per row at this size, not two squeezed to half of it (a 256-pixel frame at 0.7x, most of the panel blank).
-PANEL_WIDTH = 460
+# A picture panel's width in CSS pixels. Panels come in pairs, each pair a row that wraps: where the content is wide
+# enough for two (~820 px beside the sidebar at 1280 px, ~980 at 1440) they sit side by side, on a narrower one (~560
+# at 1024) one above the other at this size, not two squeezed to half of it (a 256-pixel frame at 0.7x, most of the
+# panel blank); never three and a lone fourth (a 1920 px window holds three).
+PANEL_WIDTH = 390
+PAIR_WIDTH = 2 * PANEL_WIDTH + 16  # two panels and the "small" gap (1rem) between them
+CHART_WIDTH = 460  # a chart with a legend under it (Compare's): wider, its point labels placed for it
 PANEL_MARGIN = {"l": 40, "r": 10, "t": 36, "b": 10}
 PLOT_CONFIG = {"scrollZoom": True, "displaylogo": False, "modeBarButtonsToRemove": ["select2d", "lasso2d"]}
 
@@ -107,13 +110,20 @@ def panel_height(h: int, w: int) -> int:
     return round(min(720, max(120, plot_width * h / max(w, 1)))) + PANEL_MARGIN["t"] + PANEL_MARGIN["b"]
 
 
+def pair_row() -> DeltaGenerator:
+    """A row for two `PANEL_WIDTH` elements: side by side where they fit, else one above the other."""
+    return st.container(horizontal=True, gap="small", width=PAIR_WIDTH)
+
+
 def panels(shown: Sequence[Panel], key: str) -> None:
-    """Zoomable panels (`zoom_figure`) of `PANEL_WIDTH`, in a row that wraps (two per row where the window is wide
-    enough, else one); a caption says why their targets are ringed."""
-    with st.container(horizontal=True, gap="small"):
-        for index, panel in enumerate(shown):
-            st.plotly_chart(zoom_figure(panel.picture, panel.title, panel.heat, panel.marks),
-                            key=f"{key}_{index}", config=PLOT_CONFIG, width=PANEL_WIDTH)
+    """Zoomable panels (`zoom_figure`) of `PANEL_WIDTH`, two to a `pair_row`; a caption says why their targets
+    are ringed."""
+    for start in range(0, len(shown), 2):
+        row = pair_row()
+        for index in range(start, min(start + 2, len(shown))):
+            panel = shown[index]
+            row.plotly_chart(zoom_figure(panel.picture, panel.title, panel.heat, panel.marks),
+                             key=f"{key}_{index}", config=PLOT_CONFIG, width=PANEL_WIDTH)
     if any(panel.marks for panel in shown):
         st.caption("Each target of the chips is ringed in its outcome's colour, at a fixed screen size as you "
                    "zoom: a frame drawn smaller than its pixels (a narrow window) can lose a target of a few "

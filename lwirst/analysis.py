@@ -433,9 +433,10 @@ def fig4_points(measured: pd.DataFrame) -> pd.DataFrame:
     return pd.concat([paper, measured], ignore_index=True) if not measured.empty else paper
 
 
-# Point labels are placed on an estimate of a Compare panel's plot area (two panels side by side at
-# 1600 px): a label goes above its point, else below, else it is left to the hover text.
-PLOT_PX = (420.0, 210.0)
+# Point labels are placed on a Compare panel's plot area (its charts are 460 px wide at any window, the
+# axes and margins taking the rest; measured in Chromium): a label goes above its point, else below, else
+# it is left to the hover text. Placed on a wider area (420 px), neighbours' labels overlapped.
+PLOT_PX = (360.0, 210.0)
 LABEL_CHAR_PX, LABEL_HEIGHT_PX, MARKER_PX = 5.6, 12.0, 7.0
 
 

@@ -154,7 +154,7 @@ def curves(runs: list[dash.Run]) -> None:
     shipped = [run.label for run in runs if run.label.startswith(f"{common.SHIPPED_LABEL} · ")]
     (roc, roc_figure), (pr, pr_figure), (pdfa, pdfa_figure) = analysis.curve_figures(
         {run.label: run.result for run in runs}, shipped).items()
-    pair = st.container(horizontal=True, gap="small")
+    pair = views.pair_row()
     pair.plotly_chart(roc_figure, key=f"eval_{roc}", width=views.PANEL_WIDTH)
     pair.plotly_chart(pr_figure, key=f"eval_{pr}", width=views.PANEL_WIDTH)
     st.plotly_chart(pdfa_figure, key=f"eval_{pdfa}")

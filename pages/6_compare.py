@@ -43,9 +43,9 @@ def scatter(points: pd.DataFrame, metric: str, pareto: bool) -> None:
     """Fig. 4: accuracy against FLOPs and against Params, log axes, paper and measured points apart."""
     charts = st.container(horizontal=True, gap="small")  # side by side where they fit at their width, else stacked
     charts.plotly_chart(analysis.fig4_figure(points, metric, "flops_m", pareto), key="compare_flops",
-                        width=views.PANEL_WIDTH)
+                        width=views.CHART_WIDTH)
     charts.plotly_chart(analysis.fig4_figure(points, metric, "params_m", pareto), key="compare_params",
-                        width=views.PANEL_WIDTH)
+                        width=views.CHART_WIDTH)
     st.caption(f"Markers show the kind of source, the same whatever else is shown: grey circles "
                f"**{analysis.PAPER_SOURCE}**, the paper's scores on the union of MDFA, SIRST, SIRST-Aug and "
                "NUDT-SIRST (Sec. V-A); stars this project's **model cards**, squares models **measured here**, "
