@@ -136,16 +136,17 @@ def test_acm_runs_on_every_backend_without_input_folding(one_torch_thread) -> No
 def test_acm_trains_exports_and_evaluates_from_the_cli(synth_dir: Path, tmp_path: Path, capsys) -> None:
     run_dir = tmp_path / "run"
     assert main(["train", "--arch", "acm", "--run-dir", str(run_dir), "--data-dir", str(synth_dir),
-                 "--dataset", "folder", "--train-split", "train", "--val-split", "all", "--epochs", "1",
+                 "--dataset", "folder", "--train-split", "train", "--val-split", "train", "--epochs", "1",
                  "--size", "64", "--batch-size", "4", "--threads", "1"]) == 0
     assert json.loads((run_dir / "run.json").read_text())["architecture"] == "acm"
     checkpoint = run_dir / "last.safetensors"
     net, _ = load_model(checkpoint)
     assert isinstance(net, ACMUNet)
     # Resuming with another architecture is refused.
-    assert main(["train", "--run-dir", str(run_dir), "--data-dir", str(synth_dir), "--dataset", "folder",
-                 "--train-split", "train", "--val-split", "all", "--epochs", "2", "--size", "64",
+    assert main(["train", "--arch", "lwirstnet", "--run-dir", str(run_dir), "--data-dir", str(synth_dir),
+                 "--dataset", "folder", "--train-split", "train", "--val-split", "train", "--epochs", "1", "--size", "64",
                  "--batch-size", "4", "--threads", "1", "--resume"]) == 1
+    assert "it trains acm" in capsys.readouterr().err
 
     onnx_path = tmp_path / "acm.onnx"
     _assert_export_matches_torch(net, checkpoint, onnx_path, torch.randn(2, 3, 40, 56))
