@@ -144,8 +144,8 @@ def test_acm_trains_exports_and_evaluates_from_the_cli(synth_dir: Path, tmp_path
     assert isinstance(net, ACMUNet)
     # Resuming with another architecture is refused.
     assert main(["train", "--arch", "lwirstnet", "--run-dir", str(run_dir), "--data-dir", str(synth_dir),
-                 "--dataset", "folder", "--train-split", "train", "--val-split", "train", "--epochs", "1", "--size", "64",
-                 "--batch-size", "4", "--threads", "1", "--resume"]) == 1
+                 "--dataset", "folder", "--train-split", "train", "--val-split", "train", "--epochs", "1",
+                 "--size", "64", "--batch-size", "4", "--threads", "1", "--resume"]) == 1
     assert "it trains acm" in capsys.readouterr().err
 
     onnx_path = tmp_path / "acm.onnx"
