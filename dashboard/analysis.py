@@ -65,11 +65,6 @@ class Run:
     params: int | None = None
     flops: float | None = None
 
-    @property
-    def data_label(self) -> str:
-        """The data as the sidebar and every page name it ("data/sirst (test)")."""
-        return self.choice.name
-
 
 class EvalSegmenter:
     """A shared segmenter as `lwirst.evaluate.evaluate` drives it: each call takes the network lock,
@@ -287,13 +282,13 @@ def disk_runs(choice: common.DataChoice) -> pd.DataFrame:
 
 
 def run_choices(session: dict[str, Run], on_disk: pd.DataFrame, engine: common.Engine,
-                threshold: float, data_label: str) -> dict[str, Run | pd.Series]:
+                threshold: float) -> dict[str, Run | pd.Series]:
     """A run picker's options, by label: this session's runs (latest first), then those cached on disk,
     the sidebar engine's (model file, backend, protocol, scale consensus) nearest `threshold` first, then the others
     (newest first): a fresh session opens on its own model at its own threshold, not on whatever another
     visitor evaluated last. Labels name the threshold and never collide, so two evaluations of one
-    model at two thresholds (or of two files of one name) stay two options. `data_label` names the data
-    the runs on disk were found for (`disk_runs`), as the sidebar names it."""
+    model at two thresholds (or of two files of one name) stay two options. Every run is on one dataset and
+    split (the caller's choice), which the picker's own label names."""
     model = Path(engine.path).name if engine.path else DEMO_MODEL
     digest = _content_hash(engine.path, engine.version) if engine.path and Path(engine.path).is_file() else ""
     entries: list[tuple[str, str, str, str, tuple[float | None, bool], float, str, str, Run | pd.Series]] = []
@@ -301,12 +296,12 @@ def run_choices(session: dict[str, Run], on_disk: pd.DataFrame, engine: common.E
         protocol = run.result.protocol
         entries.append((protocol.get("model", ""), str(protocol.get("hash", "")), protocol.get("backend", ""),
                         protocol.get("protocol", ""), confirmation(protocol), run.threshold,
-                        f"{run.label} on {run.data_label}", run.key, run))
+                        run.label, run.key, run))
     for _, row in on_disk.iterrows():
         if row["key"] not in session:
             entries.append((row["model"], str(row.get("hash", "")), row["backend"], row["protocol"],
                             confirmation(row), float(row["threshold"]),
-                            f"{disk_label(row)} on {data_label} (cached on disk)", row["key"], row))
+                            f"{disk_label(row)} (cached on disk)", row["key"], row))
 
     def rank(entry: tuple) -> tuple[bool, bool, float]:
         if isinstance(entry[-1], Run):

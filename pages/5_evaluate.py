@@ -110,7 +110,7 @@ def metric_cards(runs: list[dash.Run]) -> None:
     protocol as it ran."""
     for run in runs:
         with st.container(border=True):
-            st.markdown(f"**{run.label}** on {run.data_label}: {analysis.sample_note(run.result.metrics)}")
+            st.markdown(f"**{run.label}** on {run.choice.name}: {analysis.sample_note(run.result.metrics)}")
             card_row(analysis.metric_cards(run.result.metrics))
             card_row(analysis.cost_cards(run.result, run.params, run.flops))
             operator_row(run)

@@ -47,12 +47,11 @@ def choose_run() -> dash.Run | None:
     if on_disk.empty and not any(run.choice == choice for run in dash.session_runs().values()):
         evaluate_now(choice)
     session = {key: run for key, run in dash.session_runs().items() if run.choice == choice}  # the sidebar's data only
-    runs = dash.run_choices(session, on_disk, common.engine(), float(st.session_state.get("threshold", 0.0)),
-                            choice.name)
+    runs = dash.run_choices(session, on_disk, common.engine(), float(st.session_state.get("threshold", 0.0)))
     if not runs:
         return None
     dash.keep_valid("failure_run", list(runs))
-    label = st.selectbox("Evaluation run", list(runs), key="failure_run",
+    label = st.selectbox(f"Evaluation run on {choice.name}", list(runs), key="failure_run",
                          help="Runs of this session and runs cached on disk for the sidebar's dataset and "
                               "split; the sidebar model's run nearest the sidebar threshold comes first")
     chosen = runs[label]

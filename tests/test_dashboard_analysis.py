@@ -848,26 +848,25 @@ def test_run_picker_opens_on_the_sidebar_model_at_the_sidebar_threshold_and_keep
                             row("k-th2", "lwirst-sirst.safetensors", 2.0, 2.0),
                             row("k-th0", "lwirst-sirst.safetensors", 0.0, 1.0)])
     sidebar = common.Engine("/models/lwirst-sirst.safetensors", "v", "openvino", "auto", None)
-    data = "data/sirst (test)"
-    choices = run_choices({}, on_disk, sidebar, 0.0, data)
+    choices = run_choices({}, on_disk, sidebar, 0.0)
     assert [item["key"] for item in choices.values()] == ["k-th0", "k-th2", "k-onnx"]
     assert len(choices) == 3 and "threshold 2 (p 0.88)" in list(choices)[1]
-    at_two = run_choices({}, on_disk, sidebar, 1.9, data)
+    at_two = run_choices({}, on_disk, sidebar, 1.9)
     assert next(iter(at_two.values()))["key"] == "k-th2"
     twin = pd.concat([on_disk, pd.DataFrame([row("k-th0-copy", "lwirst-sirst.safetensors", 0.0, 0.5)])])
-    assert len(run_choices({}, twin, sidebar, 0.0, data)) == 4  # same label, another file: still its own option
+    assert len(run_choices({}, twin, sidebar, 0.0)) == 4  # same label, another file: still its own option
     consensus_row = row("k-c", "lwirst-sirst.safetensors", 0.0, 0.2) | {"confirm": 1.5}
     confirmed = pd.concat([on_disk, pd.DataFrame([consensus_row])])  # the plain rows' confirm: NaN
-    assert next(iter(run_choices({}, confirmed, sidebar, 0.0, data).values()))["key"] == "k-th0"  # a plain sidebar
+    assert next(iter(run_choices({}, confirmed, sidebar, 0.0).values()))["key"] == "k-th0"  # a plain sidebar
     consensus = common.Engine(sidebar.path, "v", "openvino", "auto", 1.5)
-    label, first = next(iter(run_choices({}, confirmed, consensus, 0.0, data).items()))
+    label, first = next(iter(run_choices({}, confirmed, consensus, 0.0).items()))
     assert first["key"] == "k-c" and label.startswith("lwirst-sirst.safetensors · openvino/auto · consensus 1.5×")
     # a run whose large frames were also confirmed mirrored is another detector: it answers for that sidebar only
     mirrored = pd.concat([confirmed, pd.DataFrame([consensus_row | {"key": "k-m", "mirror": True, "mtime": 0.1}])])
-    assert next(iter(run_choices({}, mirrored, consensus, 0.0, data).values()))["key"] == "k-c"
+    assert next(iter(run_choices({}, mirrored, consensus, 0.0).values()))["key"] == "k-c"
     both = common.Engine(sidebar.path, "v", "openvino", "auto", 1.5, True)
-    label, first = next(iter(run_choices({}, mirrored, both, 0.0, data).items()))
-    assert first["key"] == "k-m" and "openvino/auto · consensus 1.5× · mirror on data/sirst (test)" in label
+    label, first = next(iter(run_choices({}, mirrored, both, 0.0).items()))
+    assert first["key"] == "k-m" and "openvino/auto · consensus 1.5× · mirror (cached on disk)" in label
 
 
 def test_heatmap_panels_keep_the_frames_pixel_coordinates_and_draw_their_colour_bar_beside() -> None:
