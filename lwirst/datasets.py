@@ -688,13 +688,19 @@ def merge_datasets(datasets: Sequence[SegDataset], name: str = "fusion") -> SegD
 
 
 def in_test_split(data_dir: str | Path | None, dataset: str | Sequence[str], chosen: SegDataset) -> int:
-    """How many of `chosen`'s images the dataset's test split lists: a split such as "all" holds them too,
-    which training, validation and BatchNorm refits must know (0 where the dataset has no test split)."""
-    try:
-        test = open_dataset(data_dir, dataset, "test", validate=False)
-    except LwirstError:
-        return 0
-    return len(set(test.names) & set(chosen.names))
+    """How many of `chosen`'s images a test list names: a split such as "all" holds them too, which training,
+    validation and BatchNorm refits must know. A merged set's members are asked one by one (one without a
+    test list hid the others'); a dataset without a test list has none (its "test" would be every image)."""
+    root = resolve_data_dir(data_dir)
+    members = _members(dataset)
+    names = set(chosen.names)
+    count = 0
+    for spec in members if members is not None else [dataset]:
+        if "test" not in list_splits(root, spec):
+            continue
+        test = open_dataset(root, [spec] if members is not None else spec, "test", validate=False)  # names as merged
+        count += len(names & set(test.names))
+    return count
 
 
 def open_dataset(data_dir: str | Path | None, dataset: str | Sequence[str] = "sirst", split: str = "test",

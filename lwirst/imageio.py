@@ -231,24 +231,41 @@ def check_image(image: np.ndarray, name: str = "image", max_pixels: int | None =
     return image
 
 
-# The share of a frame's values, at each end, that the 8-bit stretch leaves out of its range (rounded up: at least
-# one): a raw frame's dead and hot pixels. One of them set the range alone and crushed the scene into a few grey
-# levels, losing its targets (a 14-bit frame with one dead pixel: 1 target found of 4).
+# A raw frame's dead and hot pixels must not set its 8-bit stretch: one of them alone crushed the scene into a few
+# grey levels and lost its targets (a 14-bit frame with one dead pixel: 1 target found of 4). A value is such a
+# pixel when it is among the frame's STRETCH_OUTLIERS most extreme at its end (rounded up: at least one), lies
+# more than DEFECT_SPANS times the rest's range beyond it, and no neighbour does: a target, however bright, covers
+# neighbouring pixels (its optics blur it) and keeps setting the range, as min-max did.
 STRETCH_OUTLIERS = 1e-5
+DEFECT_SPANS = 4.0
 
 
 def stretch_range(data: np.ndarray) -> tuple[float, float]:
-    """The (low, high) a frame is stretched between: its values with the `STRETCH_OUTLIERS` most extreme at each
-    end left out (they clip to 0 or 255), or its min and max where that leaves no range (a flat frame with a
-    few bright pixels keeps them)."""
+    """The (low, high) an H x W (x C) frame is stretched between: its min and max, leaving out isolated pixels
+    far beyond the rest of its values (dead and hot pixels; they clip to 0 or 255)."""
     flat = data.ravel()
     k = math.ceil(flat.size * STRETCH_OUTLIERS)
-    if flat.size > 2 * k + 1:
-        part = np.partition(flat, (k, flat.size - 1 - k))
-        lo, hi = float(part[k]), float(part[flat.size - 1 - k])
-        if hi > lo:
-            return lo, hi
-    return float(flat.min()), float(flat.max())
+    lo, hi = float(flat.min()), float(flat.max())
+    if flat.size <= 2 * k + 1:
+        return lo, hi
+    part = np.partition(flat, (k, flat.size - 1 - k))
+    core_lo, core_hi = float(part[k]), float(part[flat.size - 1 - k])
+    reach = DEFECT_SPANS * (core_hi - core_lo)
+    if reach <= 0 or (lo >= core_lo - reach and hi <= core_hi + reach):  # nothing far out: min-max
+        return lo, hi
+    plane = data if data.ndim == 2 else None
+    hot = (data > core_hi + reach) if plane is not None else (data > core_hi + reach).any(axis=2)
+    dead = (data < core_lo - reach) if plane is not None else (data < core_lo - reach).any(axis=2)
+    keep = np.ones(hot.shape, bool)
+    for far in (hot, dead):
+        if far.any():
+            neighbours = cv2.filter2D(far.view(np.uint8), -1, _RING, borderType=cv2.BORDER_CONSTANT)
+            keep &= ~(far & (neighbours == 0))  # a far value with no far neighbour: a defect
+    kept = data[keep]
+    return (float(kept.min()), float(kept.max())) if kept.size else (lo, hi)
+
+
+_RING = np.array([[1, 1, 1], [1, 0, 1], [1, 1, 1]], np.uint8)  # a pixel's eight neighbours
 
 
 def to_uint8(image: np.ndarray) -> np.ndarray:

@@ -12,6 +12,7 @@ import pytest
 from lwirst.datasets import (
     detect_layout,
     find_datasets,
+    in_test_split,
     list_splits,
     listing_stamp,
     merge_datasets,
@@ -471,3 +472,18 @@ def test_masks_named_after_no_image_are_pointed_out(tmp_path: Path) -> None:
     cv2.imwrite(str(tmp_path / "masks" / "f0.png"), np.zeros((16, 16), np.uint8))  # one found: its own file is no stray
     with pytest.raises(LwirstError, match="holds 3 mask file"):
         open_dataset(tmp_path, "folder", "all")
+
+
+def test_test_images_are_counted_per_member_and_only_where_a_test_list_names_them(tmp_path: Path) -> None:
+    """A merged set with one member lacking a test list counted none of the others' test images, and a folder
+    without split lists must count none (its "test" is every image, which would refuse all validation)."""
+    from lwirst.synth import SceneConfig, write_dataset
+
+    for name, seed in (("a", 1), ("b", 2)):
+        write_dataset(tmp_path / name, 8, SceneConfig(size=(32, 32)), seed=seed)
+    (tmp_path / "b" / "test.txt").unlink()
+    tested = len((tmp_path / "a" / "test.txt").read_text().split())
+    assert tested and in_test_split(tmp_path, "a", open_dataset(tmp_path, "a", "all")) == tested
+    assert in_test_split(tmp_path, "fusion:a+b", open_dataset(tmp_path, "fusion:a+b", "all")) == tested
+    assert in_test_split(tmp_path, "fusion:a+b", open_dataset(tmp_path, "fusion:a+b", "train")) == 0
+    assert in_test_split(tmp_path, "b", open_dataset(tmp_path, "b", "all")) == 0

@@ -147,7 +147,19 @@ def test_a_raw_frame_keeps_its_targets_despite_a_dead_and_a_hot_pixel() -> None:
     segmenter = Segmenter(threads=1)
     wanted = [(round(t.x), round(t.y)) for t in detect(segmenter.predict(raw))]
     assert wanted and [(round(t.x), round(t.y)) for t in detect(segmenter.predict(broken))] == wanted
-    # a flat frame with fewer bright pixels than the share left out keeps them
+    # a flat frame with a few bright pixels keeps them
     flat = np.full((64, 64), 500, np.uint16)
     flat[10, 10] = 900
     assert to_uint8(flat)[10, 10] == 255 and to_uint8(flat).sum() == 255
+
+
+@pytest.mark.parametrize(("shape", "side"), [((256, 256), 1), ((1024, 1280), 3)])
+def test_a_clean_raw_frame_is_stretched_over_its_min_and_max(shape: tuple[int, int], side: int) -> None:
+    """A small target, the frame's brightest pixels, sets the range as min-max did (a fixed share left out clipped
+    it away and stretched the sky's noise over 0-255 beside it: its contrast fell from ~20 to ~4 sigma)."""
+    from lwirst.imageio import to_uint8
+
+    frame = np.random.default_rng(0).normal(1000, 5, shape).astype(np.uint16)
+    frame[40:40 + side, 60:60 + side] = 1100
+    scene = np.floor((frame - frame.min()) * (255 / (int(frame.max()) - int(frame.min()))) + 0.5)
+    assert np.array_equal(to_uint8(frame), scene)
