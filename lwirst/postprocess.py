@@ -296,7 +296,7 @@ def detect(logits: np.ndarray | Saliency, threshold: float = 0.0, grow_to: float
         raise LwirstError(f"threshold {threshold} must be a finite logit")
     if grow_to is not None and not math.isfinite(grow_to):
         raise LwirstError(f"mask threshold {grow_to} must be a finite logit")
-    mask = logits > logits.dtype.type(threshold)  # in the map's own precision: a float64 map compares exactly
+    mask = logits > _in_precision(logits, threshold)
     if grow_to is not None and grow_to < threshold:
         mask = grow_mask(logits, mask, grow_to)
     fg = np.flatnonzero(mask)
@@ -367,7 +367,7 @@ def grow_mask(logits: np.ndarray, seeds: np.ndarray, grow_to: float, radius: int
     h, w = seeds.shape
     y0, y1 = max(rows[0] - radius, 0), min(rows[-1] + 1 + radius, h)
     x0, x1 = max(cols[0] - radius, 0), min(cols[-1] + 1 + radius, w)
-    allowed = logits[y0:y1, x0:x1] > logits.dtype.type(grow_to)
+    allowed = logits[y0:y1, x0:x1] > _in_precision(logits, grow_to)
     _, labels = cv2.connectedComponents(np.ascontiguousarray(seeds[y0:y1, x0:x1]).view(np.uint8),
                                         connectivity=8, ltype=cv2.CV_32S)
     labels = labels.astype(np.float32)  # exact for fewer than 2**24 targets; the 3x3 filters need floats
@@ -398,6 +398,12 @@ def mask_targets(mask: np.ndarray) -> Detections:
 
 def _empty_columns() -> dict[str, np.ndarray]:
     return {name: np.zeros(0, dtype=np.int64 if name in _INT_COLUMNS else np.float64) for name in COLUMNS}
+
+
+def _in_precision(logits: np.ndarray, threshold: float) -> np.floating:
+    """`threshold` in the precision a map is compared in: float32, or the map's own where finer (a float64 map
+    compares exactly); never coarser (a float16 threshold rounded up lost pixels just above it)."""
+    return np.promote_types(logits.dtype, np.float32).type(threshold)
 
 
 def _check_logits(logits: np.ndarray) -> np.ndarray:

@@ -31,7 +31,7 @@ class TargetScore:
 
     @property
     def share(self) -> float:
-        return self.found / self.visible if self.visible else 1.0
+        return self.found / self.visible if self.visible else float("nan")  # nothing visible: no Pd
 
 
 @dataclass(frozen=True)
@@ -52,7 +52,7 @@ class TruthScore:
 
     @property
     def pd(self) -> float:
-        return self.found / self.visible if self.visible else 1.0
+        return self.found / self.visible if self.visible else float("nan")  # nothing visible: no Pd
 
 
 def truth_path(video: Path) -> Path:

@@ -142,7 +142,8 @@ def training(card: ModelCard) -> None:
     if not members.empty:
         st.markdown("**Members** (the shipped weights are their weighted mean)")
         st.table(members.set_index("member run"))
-        st.caption("Losses: " + "; ".join(f"`{spec}` = {words}" for spec, words in card_view.soup_losses(card).items()))
+        if losses := card_view.soup_losses(card):  # cards before round 43 record none
+            st.caption("Losses: " + "; ".join(f"`{spec}` = {words}" for spec, words in losses.items()))
 
 
 def settings(table: pd.DataFrame) -> None:

@@ -58,12 +58,20 @@ def choose_split() -> common.VideoSource:
 def process(source: common.VideoSource, post: common.Postprocess) -> VideoOutput | None:
     """The Process button, greyed above a progress bar and a Stop button while it runs; the result stays until
     the inputs change. The embedded sample (a few seconds of work) runs without a click whenever it has no
-    result for the settings, so the page opens on the model at work; not in the run Stop's click starts.
+    result for the settings, so the page opens on the model at work, once for each (not in the run Stop's
+    click starts, nor after a run that failed).
     A stopped run (Stop, or the header's) is named, and its frames are shown until the whole video is
     processed."""
     chosen = common.engine()
     output = common.stored_video(source, chosen, post)
-    unasked = source.path is not None and output is None and not st.session_state.get("video_stop")
+    # a run started unasked that failed or was stopped (before its first frame, or by the header's Stop) waits
+    # for the button: only a completed one lets its settings run unasked again
+    tried = st.session_state.setdefault("video_auto_tried", [])
+    signature = (source.key, chosen.key, post)
+    unasked = (source.path is not None and output is None and not st.session_state.get("video_stop")
+               and signature not in tried)
+    if unasked:
+        tried[:] = [*tried[-7:], signature]
     note = st.empty()  # filled once this run's outcome is known
     slot = st.empty()  # the button, greyed while its run goes on, then gone if the run completed
     progress = st.empty()  # the progress bar while it runs
@@ -81,6 +89,8 @@ def process(source: common.VideoSource, post: common.Postprocess) -> VideoOutput
                     help="Stop after the frame in progress; the frames done so far are kept and shown")
         try:
             output = common.run_video(source, chosen, post, bar)
+            if signature in tried and not output.result.interrupted:  # done: these settings may run again later
+                tried.remove(signature)
         except LwirstError as exc:
             common.show_error(exc)
             output = None  # not the frames of an earlier, stopped run
@@ -144,7 +154,7 @@ def against_truth(source: common.VideoSource, output: VideoOutput) -> None:
         return
     found, detection, false = st.columns(3)
     found.metric("Target-frames found", f"{score.found} of {score.visible}")
-    detection.metric("Pd", f"{score.pd:.2f}", help=card_view.help_for("Pd"))
+    detection.metric("Pd", views.number_text(score.pd, 2), help=card_view.help_for("Pd"))
     false.metric("False alarms", score.false_alarms)
     each = "; ".join(f"target {t.id} on {t.found} of the {t.visible} frames it is visible in" for t in score.targets)
     over = f", over the {score.frames} frames processed" if output.result.interrupted else ""

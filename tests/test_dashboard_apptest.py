@@ -29,6 +29,7 @@ from streamlit.testing.v1 import AppTest
 from lwirst import analysis, palette
 from lwirst.consensus import DASHBOARD_SCALE, DEFAULT_MIRROR, DEFAULT_SCALE
 from lwirst.datasets import open_dataset
+from lwirst.errors import LwirstError
 from lwirst.frame_report import TABLE_COLUMNS
 from lwirst.inference import Segmenter, cpu_has_bf16, describe_frame_run
 from lwirst.live import LiveStream, SyntheticSensor
@@ -1125,3 +1126,21 @@ def test_home_video_and_live_open_on_the_sidebars_data(monkeypatch: pytest.Monke
     assert at.selectbox(key="video_split").value == f"Dataset split: {tmp_path.name}/skyB (test)"
     at.switch_page(str(PAGES / "4_live.py")).run()
     assert at.selectbox(key="live_source").value == f"Dataset split: {tmp_path.name}/skyB (test)"
+
+
+def test_a_sample_run_that_failed_waits_for_the_button(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The sample runs unasked on opening; a run that failed ran again, and failed again, on every rerun."""
+    calls: list[int] = []
+
+    def refused(*args: object, **kwargs: object) -> None:
+        calls.append(1)
+        raise LwirstError("the backend refused the model")
+
+    monkeypatch.setattr(common, "run_video", refused)
+    at = open_page("3_video.py", model=DEMO_MODEL, threshold=0.3)
+    assert len(calls) == 1 and any("refused the model" in e for e in errors(at)), errors(at)
+    at.run()
+    at.slider(key="threshold").set_value(0.3).run()
+    assert len(calls) == 1 and at.button(key="video_process")  # no rerun retries it
+    at.button(key="video_process").click().run()
+    assert len(calls) == 2  # the button does

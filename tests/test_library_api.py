@@ -121,6 +121,9 @@ def test_a_float64_map_is_thresholded_in_its_own_precision() -> None:
     assert len(detect(logits, 0.1, grow_to=None)) == 1
     # rounded to float32 the threshold becomes 0.1000000015, above both pixels: both were lost
     assert len(detect(logits, 0.1 - 1e-9, grow_to=None)) == 2
+    half = np.full((8, 8), -5.0, np.float16)
+    half[2, 2] = 0.3  # 0.30005 in float16; the threshold 0.29995 rounded to float16 is 0.30005 as well
+    assert len(detect(half, 0.29995, grow_to=None)) == 1
 
 
 def test_detections_slice_to_targets() -> None:
