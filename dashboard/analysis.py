@@ -49,6 +49,12 @@ RUNS_KEY = "analysis_runs"
 AUTO_EVALUATE_MAX_IMAGES = 16  # datasets this small are evaluated without asking (the embedded samples)
 
 
+def scored_unasked(choice: common.DataChoice) -> bool:
+    """Whether Evaluate and Failures score this data on opening, without a click: a set of at most
+    AUTO_EVALUATE_MAX_IMAGES images (seconds of work); a larger one waits for its button."""
+    return len(common.open_data(choice)) <= AUTO_EVALUATE_MAX_IMAGES
+
+
 @dataclass(eq=False)
 class Run:
     """One evaluation: a model on a dataset split at a threshold, its result and the model's cost.

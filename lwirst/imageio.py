@@ -253,11 +253,9 @@ def stretch_range(data: np.ndarray) -> tuple[float, float]:
     reach = DEFECT_SPANS * (core_hi - core_lo)
     if reach <= 0 or (lo >= core_lo - reach and hi <= core_hi + reach):  # nothing far out: min-max
         return lo, hi
-    plane = data if data.ndim == 2 else None
-    hot = (data > core_hi + reach) if plane is not None else (data > core_hi + reach).any(axis=2)
-    dead = (data < core_lo - reach) if plane is not None else (data < core_lo - reach).any(axis=2)
-    keep = np.ones(hot.shape, bool)
-    for far in (hot, dead):
+    keep = np.ones(data.shape[:2], bool)
+    for far in (data > core_hi + reach, data < core_lo - reach):  # hot, dead (in any channel)
+        far = far.any(axis=2) if far.ndim == 3 else far
         if far.any():
             neighbours = cv2.filter2D(far.view(np.uint8), -1, _RING, borderType=cv2.BORDER_CONSTANT)
             keep &= ~(far & (neighbours == 0))  # a far value with no far neighbour: a defect

@@ -9,12 +9,11 @@ Inputs, for every class and function here:
 - masks: boolean, or integer with ``value != 0`` as target.
 - shapes: one image ``(H, W)``, a batch ``(N, H, W)`` or ``(N, 1, H, W)``.
 
-Ratios whose denominator is zero (no target) are 1.0: nothing was there to get wrong. A metric
-that has seen no image at all (`compute` before any `update`, or after `reset`) gives NaN: nothing
-was measured, and an empty loop must not read as a perfect score.
-Precision is the exception: with nothing predicted it is undefined (NaN, shown "n/a"),
-since a detector that says nothing is not perfectly precise, and a precision of 1.0 beside
-a recall of 0 read as a gain where a threshold silenced every target. Training losses
+Ratios whose denominator is zero are undefined (NaN, shown "n/a", null in JSON): precision with nothing
+predicted (a detector that says nothing is not perfectly precise), recall and Pd with no target, F1 and
+IoU with neither, every rate of a metric that has seen no image. Read 1.0 they looked perfect: a set
+without targets scored Pd 1.0, an empty loop a perfect run. One image's IoU (nIoU's) is the exception:
+an image with neither target nor prediction is right, and scores 1. Training losses
 live in `lwirst.losses`, not here.
 """
 
@@ -119,15 +118,12 @@ class PixelMetrics:
 
     def compute(self) -> dict[str, float]:
         tp, fp, fn = self.tp, self.fp, self.fn
-        if not self.image_ious:  # nothing measured
-            return {"precision": math.nan, "recall": math.nan, "f1": math.nan, "iou": math.nan, "niou": math.nan,
-                    "tp": 0, "fp": 0, "fn": 0, "images": 0}
         return {
             "precision": _share(tp, tp + fp),
-            "recall": _share(tp, tp + fn),  # NaN when there is no target pixel
-            "f1": _share(2 * tp, 2 * tp + fp + fn),  # NaN with neither target nor prediction: nothing scored
+            "recall": _share(tp, tp + fn),
+            "f1": _share(2 * tp, 2 * tp + fp + fn),
             "iou": _share(tp, tp + fp + fn),
-            "niou": float(np.mean(self.image_ious)),
+            "niou": float(np.mean(self.image_ious)) if self.image_ious else math.nan,
             "tp": tp,
             "fp": fp,
             "fn": fn,
@@ -367,13 +363,12 @@ class PdFa:
             self.pixels += p_img.size
 
     def compute(self) -> dict[str, float]:
-        measured = bool(self.pixels)  # no image seen: every rate NaN, not a perfect score
         return {
-            "pd": _share(self.detected, self.targets),  # NaN with no target (nothing measured: none)
-            "fa": self.fa_pixels / self.pixels if measured else math.nan,
+            "pd": _share(self.detected, self.targets),
+            "fa": _share(self.fa_pixels, self.pixels),
             "precision": _share(self.detected, self.predicted),
             "recall": _share(self.detected, self.targets),
-            "f1": _share(2 * self.detected, self.targets + self.predicted),  # NaN with no target nor blob
+            "f1": _share(2 * self.detected, self.targets + self.predicted),
             "targets": self.targets,
             "detected": self.detected,
             "false_alarms": self.predicted - self.detected,

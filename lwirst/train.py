@@ -403,9 +403,9 @@ class Trainer:
         self.epoch = int(state["epoch"])
         self.best_iou = float(state["best_iou"])
         self.wall_seconds = float(state.get("wall_seconds", 0.0))
-        # runs saved before state.pt held the rows: metrics.csv's, up to the saved epoch
-        self.history = list(state.get("history") or self._logged_rows(self.epoch + 1))
-        if self._logged_rows(self.epoch + 1) != self.history:  # an interrupt fell between the two saves
+        logged = self._logged_rows(self.epoch + 1)
+        self.history = list(state.get("history") or logged)  # runs saved before state.pt held the rows: the log's
+        if logged != self.history:  # an interrupt fell between the two saves
             self._write_metrics()
         log.info("resumed %s at epoch %d", self.run_dir, self.epoch)
 

@@ -143,6 +143,7 @@ def check_outputs(files: Mapping[str, str | Path | Iterable[str | Path] | None],
             continue
         for raw in [value] if isinstance(value, str | Path) else list(value):
             entries.append((flag, raw, False))
+    shipped = _resolved(MODELS_DIR)
     for flag, raw, is_folder in entries:
         path = _resolved(raw)
         blocker = _file_above(path)
@@ -158,7 +159,6 @@ def check_outputs(files: Mapping[str, str | Path | Iterable[str | Path] | None],
             if is_folder and _inside(source, path):
                 raise LwirstError(f"{flag} {raw} contains the input {source}; write outputs to a folder "
                                   "that holds no inputs")
-        shipped = _resolved(MODELS_DIR)
         if path == shipped or _inside(path, shipped):  # only scripts/ship_model.py writes there, knowingly
             raise LwirstError(f"{flag} {raw} lies in the shipped models folder ({shipped}), whose files are the "
                               "default model and its card; write outputs elsewhere")

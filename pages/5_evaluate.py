@@ -78,7 +78,7 @@ def results(models: dict[str, common.Engine], choice: common.DataChoice, thresho
             missing[label] = engine
         else:
             runs.append(run)
-    if missing and len(common.open_data(choice)) <= dash.AUTO_EVALUATE_MAX_IMAGES:
+    if missing and dash.scored_unasked(choice):
         runs += run_models(missing, choice, threshold)
     elif missing:
         prompt = st.empty()

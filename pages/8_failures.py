@@ -63,9 +63,8 @@ def evaluate_now(choice: common.DataChoice) -> None:
     else on a click); the run joins this session's."""
     engine = common.engine()
     label = f"{st.session_state.get('model', 'model')} · {engine.runs_on}"
-    size = len(common.open_data(choice))
-    if size > dash.AUTO_EVALUATE_MAX_IMAGES and not st.button(
-            f"Evaluate {label} on {choice.name}, {size} images", type="primary",
+    if not dash.scored_unasked(choice) and not st.button(
+            f"Evaluate {label} on {choice.name}, {len(common.open_data(choice))} images", type="primary",
             key="failure_evaluate"):
         st.info(f"No evaluation of {choice.name} yet: run one here or on the Evaluate page.")
         return
