@@ -360,11 +360,12 @@ class Segmenter:
             self.in_channels = onnx_input_channels(proto)
             return input_kind(proto)
         self.in_channels = getattr(getattr(self.module, "config", None), "in_channels", 3)
-        if self.options.fold_input and self.in_channels == 3 and not can_fold_input(self.module):
-            log.info("%s: input folding does not apply to this network; it runs on normalised RGB",
-                     self.model_name)
-            return RGB
-        return RAW_GREY if self.options.fold_input and self.in_channels == 3 else RGB
+        folds = self.options.fold_input and self.in_channels == 3 and can_fold_input(self.module)
+        if self.options.fold_input and not folds:
+            log.info("%s: input folding does not apply to this network; it runs on normalised %s",
+                     self.model_name, "RGB" if self.in_channels == 3 else "grey")
+            self.options = dataclasses.replace(self.options, fold_input=False)  # what runs, as `describe` records
+        return RAW_GREY if folds else RGB
 
     def _net(self, kind: str) -> Backend:
         """The backend for one input convention, built on first use."""
@@ -469,9 +470,7 @@ class Segmenter:
             h, w = consensus_input(pixels.shape[:2], "native", self.size, scale)
             pixels = cv2.resize(pixels, (w, h), interpolation=cv2.INTER_LINEAR)
         if kind == RGB:
-            chw = normalize(pixels)
-            if self.in_channels == 1:  # a one-channel model trained on normalised grey
-                chw = chw.mean(axis=0, keepdims=True)
+            chw = normalize(pixels, self.in_channels)
         elif kind == RAW_GREY:
             chw = pixels[None].astype(np.float32)
         else:

@@ -425,9 +425,12 @@ class FrameAlarms:
 
 def pd_at_false_alarm_rate(points: list[dict[str, float]], frames: int, budget: float = 0.1) -> float:
     """Pd at a fixed false-alarm rate: the highest Pd among operating points (PdFa results at
-    several thresholds) with at most `budget` false-alarm blobs per frame; 0 when none is quiet enough."""
+    several thresholds) with at most `budget` false-alarm blobs per frame; 0 when none is quiet enough, and
+    undefined (NaN) where there is no target to detect, however many alarms."""
     if frames <= 0:
         raise ValueError("need at least one frame")
+    if not any(p["targets"] for p in points):
+        return float("nan")
     quiet = [p["pd"] for p in points if p["false_alarms"] / frames <= budget]
     return max(quiet, default=0.0)
 

@@ -15,10 +15,12 @@ MEAN = np.array([0.485, 0.456, 0.406], dtype=np.float32)
 STD = np.array([0.229, 0.224, 0.225], dtype=np.float32)
 
 
-def normalize(bgr: np.ndarray) -> np.ndarray:
-    """uint8 H x W x 3 BGR -> float32 3 x H x W normalised RGB."""
+def normalize(bgr: np.ndarray, channels: int = 3) -> np.ndarray:
+    """uint8 H x W x 3 BGR -> float32 3 x H x W normalised RGB; for a one-channel network (`channels` 1) the
+    mean of those three planes, 1 x H x W, so that training and every command feed it alike."""
     rgb = bgr[..., ::-1].astype(np.float32) * (1.0 / 255.0)
-    return np.ascontiguousarray(((rgb - MEAN) / STD).transpose(2, 0, 1))
+    chw = ((rgb - MEAN) / STD).transpose(2, 0, 1)
+    return np.ascontiguousarray(chw.mean(axis=0, keepdims=True) if channels == 1 else chw)
 
 
 def prepare(image: np.ndarray) -> np.ndarray:

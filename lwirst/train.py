@@ -157,8 +157,9 @@ class TrainSet:
     Index i < the real count is real frame i; the indices after it are generated frames.
     """
 
-    def __init__(self, dataset: SegDataset, recipe: Recipe) -> None:
+    def __init__(self, dataset: SegDataset, recipe: Recipe, in_channels: int = 3) -> None:
         self.recipe = recipe
+        self.in_channels = in_channels  # what the network takes: 3 (normalised RGB) or 1 (their mean)
         images, masks, decoded = [], [], 0
         for i in range(len(dataset)):
             sample = dataset.load(i)
@@ -196,7 +197,7 @@ class TrainSet:
             image = add_sensor_noise(image, draw_noise_std(rng), rng)
         if r.colour and rng.random() < r.colour:  # no draw at all without it: older runs resume unchanged
             image = random_palette(rng)[cv2.cvtColor(np.ascontiguousarray(image), cv2.COLOR_BGR2GRAY)]
-        return normalize(np.ascontiguousarray(image)), mask.astype(np.float32)[None]
+        return normalize(np.ascontiguousarray(image), self.in_channels), mask.astype(np.float32)[None]
 
 
 def _optimizer(model: torch.nn.Module, r: Recipe) -> torch.optim.Optimizer:
@@ -325,7 +326,7 @@ class Trainer:
         if threads:
             torch.set_num_threads(threads)
         self._replacing = self._check_run_dir(resume, force)  # --force: the old run goes at the first save
-        self.train_set = TrainSet(train_set, recipe)
+        self.train_set = TrainSet(train_set, recipe, self.config.in_channels)
         torch.manual_seed(recipe.seed)  # the initial weights are part of the run's determinism
         self.model = build_model(config=config).to(self.device)
         if init is not None:

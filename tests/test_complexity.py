@@ -265,3 +265,6 @@ def test_cli_measures_any_architecture_or_model_file(tmp_path, capsys: pytest.Ca
     assert "ACM" in measured["network"]
     assert main(["complexity", "--model", str(tmp_path / "absent.onnx")]) == 1
     assert "no such file" in capsys.readouterr().err
+    with pytest.raises(SystemExit) as usage:  # an unknown name is a usage error, as for `lwirst train --arch`
+        main(["complexity", "--arch", "nope"])
+    assert usage.value.code == 2 and "invalid choice: 'nope'" in capsys.readouterr().err

@@ -130,6 +130,7 @@ def test_acm_runs_on_every_backend_without_input_folding(one_torch_thread) -> No
     for backend in ("onnxruntime", "openvino"):
         segmenter = Segmenter(net, backend=backend, protocol="native", size=(64, 64))  # FAST options: folding on
         assert segmenter.primary == "rgb"
+        assert segmenter.describe()["options"]["fold_input"] is False  # recorded as it runs, not as asked
         np.testing.assert_allclose(segmenter.predict(image).logits, reference, atol=1e-4)
 
 
@@ -203,3 +204,54 @@ def _assert_export_matches_torch(net: torch.nn.Module, checkpoint: Path, onnx_pa
     with torch.no_grad():
         expected = net(x).numpy()
     np.testing.assert_allclose(session.run(None, {"input": x.numpy()})[0], expected, atol=1e-4, rtol=1e-4)
+
+
+def test_a_one_channel_network_trains_and_runs_as_it_trained(synth_dir: Path, tmp_path: Path) -> None:
+    """`in_channels: 1` is a valid config: training feeds it the mean of the normalised planes, as every command
+    does (a 3-channel batch used to stop the first step with a torch shape error)."""
+    config = tmp_path / "grey.json"
+    config.write_text(json.dumps({"in_channels": 1}))
+    run_dir = tmp_path / "run"
+    assert main(["train", "--config", str(config), "--run-dir", str(run_dir), "--data-dir", str(synth_dir),
+                 "--dataset", "folder", "--train-split", "train", "--val-split", "train", "--epochs", "1",
+                 "--recipe", "plain", "--size", "64", "--batch-size", "4", "--threads", "1"]) == 0
+    net, _ = load_model(run_dir / "last.safetensors")
+    assert net.config.in_channels == 1 and net.stage1.conv.in_channels == 1
+    image = (np.random.default_rng(0).random((72, 88)) * 255).astype(np.uint8)
+    logits = Segmenter(net, backend="torch", protocol="native", size=(64, 64)).predict(image).logits
+    assert logits.shape == (72, 88) and np.isfinite(logits).all()
+
+
+@pytest.mark.parametrize(("module", "forward", "message"), [
+    ("halver_a", "return self.conv(x)[:, :, ::2, ::2]",
+     r"Halver maps a 2x3x64x64 input to 2x1x32x32; a network must return N x 1"),
+    ("halver_b", "return torch.cat([self.conv(x)] * 2, 1)", r"Halver maps a 2x3x64x64 input to 2x2x64x64"),
+    ("halver_c", "return x.view(-1, 7)", r"Halver cannot run a 2x3x64x64 input \(RuntimeError"),
+], ids=["half-size", "two-maps", "raises"])
+def test_a_network_with_the_wrong_output_is_named_when_built(module: str, forward: str, message: str, tmp_path: Path,
+                                                             monkeypatch: pytest.MonkeyPatch) -> None:
+    """A half-size map used to stop training inside the loss with a torch shape error, and to be resized up
+    without a word by inference and export."""
+    from lwirst import models
+
+    (tmp_path / f"{module}.py").write_text(
+        "from dataclasses import dataclass\n"
+        "import torch\n"
+        "from lwirst.models.base import Architecture, ConfigFields\n"
+        "@dataclass(frozen=True)\n"
+        "class Config(ConfigFields):\n"
+        "    in_channels: int = 3\n"
+        "class Net(torch.nn.Module):\n"
+        "    def __init__(self, config):\n"
+        "        super().__init__()\n"
+        "        self.config = config\n"
+        "        self.conv = torch.nn.Conv2d(config.in_channels, 1, 3, padding=1)\n"
+        "    def forward(self, x):\n"
+        f"        {forward}\n"
+        "ARCHITECTURE = Architecture('halver', 'Halver', Net, Config)\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    monkeypatch.setitem(models._MODULES, "halver", module)
+    monkeypatch.setattr(models, "_LOADED", {})
+    monkeypatch.setattr(models, "_CHECKED", set())
+    with pytest.raises(LwirstError, match=message):
+        models.build_model("halver")

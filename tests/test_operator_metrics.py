@@ -116,3 +116,23 @@ def test_pd_at_false_alarm_rate_is_the_best_quiet_operating_point(seed: int, bud
 def test_pd_at_false_alarm_rate_needs_frames() -> None:
     with pytest.raises(ValueError):
         pd_at_false_alarm_rate([], 0)
+
+
+def test_pd_at_false_alarm_rate_is_undefined_without_targets() -> None:
+    """A target-free split has no Pd at any rate, whether the model alarms on it (a 0 would read as
+    'every target missed') or stays quiet."""
+    scores = np.full((12, 12), -5.0, dtype=np.float32)
+    scores[2:4, 2:4] = 5.0  # one false blob per frame
+    points = []
+    for t in (0.0, 10.0):  # alarming at 0, quiet at 10
+        metric = PdFa(t)
+        for _ in range(3):
+            metric.update(scores, np.zeros((12, 12), bool))
+        points.append(metric.compute())
+    assert np.isnan(pd_at_false_alarm_rate(points, 3, 0.1))
+    assert np.isnan(pd_at_false_alarm_rate(points[:1], 3, 0.1))  # only the alarming point
+    mask = np.zeros((12, 12), bool)
+    mask[8:10, 8:10] = True  # a target nobody finds: Pd 0 at the budget, not undefined
+    metric = PdFa(0.0)
+    metric.update(scores, mask)
+    assert pd_at_false_alarm_rate([metric.compute()], 1, 0.1) == 0.0

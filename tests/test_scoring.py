@@ -223,3 +223,11 @@ def test_trainings_and_sweeps_score_the_sweep_views_plugins(tmp_path: Path, monk
     scores = score_resized(build_model().eval(), data, 32)
     assert set(view_keys(SWEEP)) == set(scores) and "area_ratio" in scores
     assert score_resized(build_model().eval(), data, 32, targets=False).keys() == {"miou", "f1"}
+
+
+def test_a_plugin_listed_twice_is_named_as_such(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The same module twice would otherwise read as two plugins fighting over one key."""
+    add_plugin(tmp_path, monkeypatch, "twice_plugin", AREA_PLUGIN)
+    monkeypatch.setattr(scoring, "_PLUGINS", (*scoring._PLUGINS, "twice_plugin"))
+    with pytest.raises(LwirstError, match="metric plugin twice_plugin is listed twice in _PLUGINS"):
+        metric_specs()

@@ -12,6 +12,7 @@ from lwirst import jsonio
 from lwirst.complexity import CONVENTION, Complexity
 from lwirst.config import PRESETS
 from lwirst.errors import LwirstError
+from lwirst.models import architecture_names
 from lwirst.paper import (
     MATCH,
     MERGED_DIFFERS,
@@ -37,7 +38,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     what.add_argument("--all-presets", action="store_true",
                       help="one line per preset of Tables II-IX, paper vs measured")
     what.add_argument("--list", action="store_true", help="list preset names and their paper rows")
-    what.add_argument("--arch", help="a registered architecture at its default config (e.g. enet, acm); "
+    what.add_argument("--arch", choices=architecture_names(), help="a registered architecture at its default config (e.g. enet, acm); "
                                      "no paper comparison")
     what.add_argument("--model", type=Path, help="a checkpoint (.safetensors, .pt) or ONNX file: the network "
                                                  "it holds, whatever its architecture")

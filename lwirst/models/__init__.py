@@ -92,4 +92,35 @@ def build_model(name: str | None = None, config: NetworkConfig | None = None) ->
     if not hasattr(module, "config"):
         raise LwirstError(f"{spec.module.__name__} keeps no .config; checkpoints and export need it "
                           "(set self.config = config in __init__)")
+    key = (name, config.to_json())
+    if key not in _CHECKED:
+        _check_output(spec, module, config.in_channels)
+        _CHECKED.add(key)
     return module
+
+
+_CHECKED: set[tuple[str, str]] = set()  # (architecture, config) pairs whose output shape was checked
+_PROBE = (2, 64, 64)  # batch, height, width of the shape check: sides a multiple of every stride used here
+
+
+def _check_output(spec: Architecture, module: Any, channels: int) -> None:
+    """One forward pass of a zero batch, once per architecture and config: a network whose output is not
+    N x 1 x H x W logits is named in one line here, instead of a torch error deep in a loss, or masks
+    silently resized by inference and export."""
+    import torch
+
+    batch, height, width = _PROBE
+    module.eval()
+    try:
+        with torch.no_grad():
+            out = module(torch.zeros(batch, channels, height, width))
+    except Exception as exc:
+        raise LwirstError(f"{spec.label} cannot run a {batch}x{channels}x{height}x{width} input "
+                          f"({type(exc).__name__}: {exc})") from exc
+    finally:
+        module.train()
+    shape = tuple(getattr(out, "shape", ()))
+    if shape != (batch, 1, height, width):
+        raise LwirstError(f"{spec.label} maps a {batch}x{channels}x{height}x{width} input to "
+                          f"{'x'.join(map(str, shape)) or type(out).__name__}; a network must return N x 1 x H x W "
+                          "logits at its input's size")

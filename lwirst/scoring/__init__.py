@@ -184,7 +184,10 @@ def _plugins() -> list[Any]:
     (a metric missing from the results would be a wrong result, so it is not skipped)."""
     modules = []
     owner = {spec.key: "the built-in table" for spec in _BUILTIN}  # a key shown twice would hide one value
-    for name in _PLUGINS:
+    for index, name in enumerate(_PLUGINS):
+        if name in _PLUGINS[:index]:
+            raise LwirstError(f"metric plugin {name} is listed twice in _PLUGINS (lwirst/scoring/__init__.py); "
+                              "remove one line")
         try:
             module = importlib.import_module(name)
         except Exception as exc:

@@ -17,8 +17,8 @@ outlines what it found; a detection outlined badly or a false blob both lower it
 which neither pixel mIoU nor Pd/Fa alone do. Conventions: a pair's IoU compares the
 two components only (other blobs do not count against it); with no pair segIoU is 0,
 so hIoU is 0 whenever anything was predicted or present; a dataset with no target and
-no prediction at all scores 1, as every ratio of `lwirst.metrics` with nothing to get
-wrong does (the authors' toolkit returns 0 there). Keys: ``hiou``, ``hiou_loc``, ``hiou_seg``.
+no prediction at all is undefined (NaN), as every ratio of `lwirst.metrics` with a zero
+denominator is (the authors' toolkit returns 0 there). Keys: ``hiou``, ``hiou_loc``, ``hiou_seg``.
 """
 
 from __future__ import annotations
