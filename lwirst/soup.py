@@ -134,6 +134,6 @@ def make_soup(paths: Sequence[str | Path], train_set: SegDataset, refit: BatchNo
     log.info("averaged %d checkpoints; re-estimating BatchNorm on %d batches of %d", len(paths),
              refit.batches, refit.batch_size)
     torch.manual_seed(refit.seed)  # dropout runs during the refit, as in training's
-    recalibrate_batchnorm(model, TrainSet(train_set, recipe, config.in_channels), seed=refit.seed, batch_size=refit.batch_size,
-                          batches=refit.batches)
+    recalibrate_batchnorm(model, TrainSet(train_set, recipe, config.in_channels), seed=refit.seed,
+                          batch_size=refit.batch_size, batches=refit.batches)
     return Soup(model.eval(), config, ingredients, recipe)

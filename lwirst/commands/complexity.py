@@ -38,8 +38,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     what.add_argument("--all-presets", action="store_true",
                       help="one line per preset of Tables II-IX, paper vs measured")
     what.add_argument("--list", action="store_true", help="list preset names and their paper rows")
-    what.add_argument("--arch", choices=architecture_names(), help="a registered architecture at its default config (e.g. enet, acm); "
-                                     "no paper comparison")
+    what.add_argument("--arch", choices=architecture_names(),
+                      help="a registered architecture at its default config (e.g. enet, acm); no paper comparison")
     what.add_argument("--model", type=Path, help="a checkpoint (.safetensors, .pt) or ONNX file: the network "
                                                  "it holds, whatever its architecture")
     parser.add_argument("--table", help="only the presets of one paper table (II ... IX)")
