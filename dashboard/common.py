@@ -828,6 +828,8 @@ class VideoRun:
     done: int = 0
     total: int | None = None
     output: VideoOutput | None = None
+    unasked: bool = False  # started without a click (the sample, on opening the page)
+    stopped_by_visitor: bool = False  # the page's Stop or the header's, not a page change or another widget
     # set once the run has ended and `output` holds all it will: a click that stops a run starts the next script
     # run at once, on another thread, while the stopped one still writes out its frames
     ended: threading.Event = field(default_factory=threading.Event, compare=False, repr=False)
@@ -853,6 +855,21 @@ def stored_video(source: VideoSource, chosen: Engine, post: Postprocess) -> Vide
     return run.output if run is not None and run.signature == (source.key, chosen.key, post) else None
 
 
+def cut_short_unasked(source: VideoSource, chosen: Engine, post: Postprocess) -> bool:
+    """Whether this session's last run, started unasked with these settings, ended early for a reason other than
+    the visitor's Stop (a page change, another widget): run again unasked, it shows the page as on opening."""
+    run = _last_run()
+    return (run is not None and run.signature == (source.key, chosen.key, post) and run.unasked
+            and not run.stopped_by_visitor and (run.output is None or run.output.result.interrupted))
+
+
+def stop_video() -> None:
+    """The page's Stop (a click callback, before the page's next run): the run it stops was the visitor's choice."""
+    run = st.session_state.get("video_output")
+    if run is not None:
+        run.stopped_by_visitor = True
+
+
 def stopped_run(source: VideoSource) -> str | None:
     """'The last run on NAME was stopped after N of M frames.' when this session's last run on this video
     was stopped (the header's Stop, or a widget changed while it ran); else None. A page runs one script
@@ -865,7 +882,8 @@ def stopped_run(source: VideoSource) -> str | None:
     return f"The last run on {run.name} was stopped after {run.done}{of} frames."
 
 
-def run_video(source: VideoSource, chosen: Engine, post: Postprocess, bar: DeltaGenerator) -> VideoOutput:
+def run_video(source: VideoSource, chosen: Engine, post: Postprocess, bar: DeltaGenerator,
+              unasked: bool = False) -> VideoOutput:
     """Segment and track every frame, updating a progress bar; the run and its result are kept in the session.
 
     Streamlit stops a script (the header's Stop, or a rerun when a widget changes) by raising from its next
@@ -875,7 +893,7 @@ def run_video(source: VideoSource, chosen: Engine, post: Postprocess, bar: Delta
     put in the record for the next run of the page to show, and Streamlit's exception goes on. A click starts
     that next run at once, on another thread, so it waits for the record's `ended` (`_last_run`). At most one
     output per session, as for a full run."""
-    run = VideoRun((source.key, chosen.key, post), source.name)
+    run = VideoRun((source.key, chosen.key, post), source.name, unasked=unasked)
     st.session_state["video_output"] = run
     halted: list[StopException | RerunException] = []
 
@@ -886,6 +904,7 @@ def run_video(source: VideoSource, chosen: Engine, post: Postprocess, bar: Delta
             bar.progress(min(done / total, 1.0) if total else 0.0, text=f"Frame {done}{of}")
         except (StopException, RerunException) as exc:
             halted.append(exc)
+            run.stopped_by_visitor |= isinstance(exc, StopException)  # the header's Stop
             raise KeyboardInterrupt from exc
 
     try:

@@ -59,17 +59,17 @@ def process(source: common.VideoSource, post: common.Postprocess) -> VideoOutput
     """The Process button, greyed above a progress bar and a Stop button while it runs; the result stays until
     the inputs change. The embedded sample (a few seconds of work) runs without a click whenever it has no
     result for the settings, so the page opens on the model at work, once for each (not in the run Stop's
-    click starts, nor after a run that failed).
-    A stopped run (Stop, or the header's) is named, and its frames are shown until the whole video is
+    click starts, nor after a run that failed or that the visitor stopped; again when leaving the page cut it
+    short). A stopped run (Stop, or the header's) is named, and its frames are shown until the whole video is
     processed."""
     chosen = common.engine()
     output = common.stored_video(source, chosen, post)
-    # a run started unasked that failed or was stopped (before its first frame, or by the header's Stop) waits
-    # for the button: only a completed one lets its settings run unasked again
+    # a run started unasked that failed, or that the visitor stopped, waits for the button: only a completed one
+    # lets its settings run unasked again; one cut short by leaving the page runs again on coming back
     tried = st.session_state.setdefault("video_auto_tried", [])
     signature = (source.key, chosen.key, post)
-    unasked = (source.path is not None and output is None and not st.session_state.get("video_stop")
-               and signature not in tried)
+    unasked = (source.path is not None and not st.session_state.get("video_stop")
+               and ((output is None and signature not in tried) or common.cut_short_unasked(source, chosen, post)))
     if unasked:
         tried[:] = [*tried[-7:], signature]
     note = st.empty()  # filled once this run's outcome is known
@@ -85,10 +85,10 @@ def process(source: common.VideoSource, post: common.Postprocess) -> VideoOutput
         started = False
     if started:
         bar = progress.progress(0.0, text="Starting...")
-        stop.button("Stop", key="video_stop", icon=":material/stop_circle:",
+        stop.button("Stop", key="video_stop", icon=":material/stop_circle:", on_click=common.stop_video,
                     help="Stop after the frame in progress; the frames done so far are kept and shown")
         try:
-            output = common.run_video(source, chosen, post, bar)
+            output = common.run_video(source, chosen, post, bar, unasked=unasked)
             if signature in tried and not output.result.interrupted:  # done: these settings may run again later
                 tried.remove(signature)
         except LwirstError as exc:

@@ -906,18 +906,24 @@ def test_an_uploaded_video_is_bounded_in_frames(monkeypatch: pytest.MonkeyPatch)
     assert count(at, "Frames processed") == 64
 
 
-@pytest.mark.parametrize("halt", ["stop", "rerun"])
+@pytest.mark.parametrize("halt", ["stop", "page-stop", "leave"])
 def test_a_stopped_video_run_says_so_and_keeps_the_frames_done(monkeypatch: pytest.MonkeyPatch, halt: str) -> None:
-    """The header's Stop (or a widget changed mid-run) asks Streamlit to stop the script, which it does by
-    raising from the next element call, here the progress bar's at frame 5; after a Stop it refuses
-    session-state access as well. The next run of the page names the stopped run and shows its 5 frames,
-    with the button to process the whole video."""
+    """The header's Stop, the page's Stop (a rerun, after its click's callback) or leaving the page ask Streamlit
+    to stop the script, which it does by raising from the next element call, here the progress bar's at frame 5;
+    after a Stop it refuses session-state access as well. A run the visitor stopped is named on the page's next
+    run, with its 5 frames and the button to process the whole video; the sample's run cut short by leaving the
+    page runs again on coming back, as on opening, instead of showing half a run nobody stopped."""
     original = DeltaGenerator.progress
 
     def progress(self: DeltaGenerator, value: float, text: str | None = None) -> DeltaGenerator:
         if text == "Frame 5 of 64":  # the visitor's request reaches the server while frame 5 is drawn
             requests = get_script_run_ctx().script_requests
-            requests.request_stop() if halt == "stop" else requests.request_rerun(RerunData())
+            if halt == "stop":
+                requests.request_stop()
+            else:
+                if halt == "page-stop":
+                    common.stop_video()  # the Stop button's click callback
+                requests.request_rerun(RerunData())
         return original(self, value, text=text)
 
     monkeypatch.setattr(DeltaGenerator, "progress", progress)
@@ -925,6 +931,10 @@ def test_a_stopped_video_run_says_so_and_keeps_the_frames_done(monkeypatch: pyte
     monkeypatch.setattr(DeltaGenerator, "progress", original)
     at.run()
     assert not at.exception and not errors(at)
+    if halt == "leave":
+        assert count(at, "Frames processed") == 64
+        assert not [w for w in at.warning if w.value.startswith("The last run")]
+        return
     assert [w.value for w in at.warning if w.value.startswith("The last run")] == [
         "The last run on sequence.mp4 was stopped after 5 of 64 frames. The video, counts and targets CSV below "
         "hold those frames; **Process video** runs the whole video."]
