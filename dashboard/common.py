@@ -24,7 +24,7 @@ import os
 import threading
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 from typing import Any
 
 import numpy as np
@@ -32,6 +32,7 @@ import pandas as pd
 import streamlit as st
 from streamlit.delta_generator import DeltaGenerator
 from streamlit.runtime.scriptrunner import RerunException, StopException, get_script_run_ctx
+from streamlit.runtime.uploaded_file_manager import UploadedFile
 
 from dashboard import urlstate
 from dashboard.config import SAMPLES_DIR, MissingRoot, Settings, load_settings
@@ -166,6 +167,14 @@ def for_visitors(text: str) -> str:
     for folder in sorted(folders, key=len, reverse=True):  # the deepest first: a root inside another
         text = text.replace(folder, folders[folder])
     return text.replace(f"{REPO_ROOT}/", "").replace(str(REPO_ROOT), "the app's folder")
+
+
+def upload_name(upload: UploadedFile) -> str:
+    """An upload's file name, its last component only: a browser sends a base name, a crafted request any text,
+    and a name holding a server folder's path came back from `for_visitors` rewritten, telling the visitor that
+    the folder exists."""
+    name = PurePosixPath(upload.name.replace("\\", "/")).name
+    return name or "upload"
 
 
 def show_error(exc: BaseException) -> None:
@@ -790,7 +799,7 @@ def video_upload(key: str) -> VideoSource | None:
                 "on this server); `lwirst video` on the command line takes longer ones.")
         return None
     try:
-        return video_from_upload(upload.name, upload.getvalue())
+        return video_from_upload(upload_name(upload), upload.getvalue())
     except LwirstError as exc:
         show_error(exc)
         return None

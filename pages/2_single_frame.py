@@ -53,7 +53,8 @@ def uploaded_frame() -> common.Frame | None:
         st.info("Upload an infrared image, or pick a sample or dataset image above.")
         return None
     try:
-        return common.make_frame(upload.name, common.decode(upload.getvalue(), upload.name))
+        name = common.upload_name(upload)
+        return common.make_frame(name, common.decode(upload.getvalue(), name))
     except LwirstError as exc:
         common.show_error(exc)
         return None

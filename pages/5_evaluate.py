@@ -42,11 +42,12 @@ def choose_models() -> dict[str, common.Engine]:
     upload = st.file_uploader("Or add an ONNX segmentation model (N×C×H×W in, N×1×H×W logits out)", type=["onnx"],
                               key="eval_onnx", max_upload_size=common.settings().max_upload_mb)
     if upload is not None:
-        label = f"upload: {upload.name} · {chosen.runs_on}"
+        name = common.upload_name(upload)
+        label = f"upload: {name} · {chosen.runs_on}"
         try:
-            models[label] = dash.uploaded_engine(upload.name, upload.getvalue(), chosen)
+            models[label] = dash.uploaded_engine(name, upload.getvalue(), chosen)
         except Exception as exc:
-            dash.report_error(upload.name, exc)
+            dash.report_error(name, exc)
     if not models:
         st.info("Choose at least one model (or upload an ONNX model).")
     return models

@@ -446,6 +446,25 @@ def test_bad_image_uploads_are_readable_errors(case: str) -> None:
     assert count(at, "Targets kept") >= 0
 
 
+@pytest.mark.parametrize(("page", "source", "uploader", "suffix"), [
+    ("2_single_frame.py", {"frame_source": "Upload"}, "image_upload", ".png"),
+    ("3_video.py", {"video_source": "Upload"}, "video_upload", ".mp4"),
+    ("5_evaluate.py", {}, "eval_onnx", ".onnx"),
+])
+def test_an_upload_named_by_a_server_path_is_named_by_its_file_name(page: str, source: dict, uploader: str,
+                                                                    suffix: str) -> None:
+    """A crafted upload named after a server folder came back rewritten ("Embedded samples/x.png") where a wrong
+    guess came back as sent: the message told the visitor which of the server's folders exist."""
+    for folder in (str(SAMPLES_DIR), "/no/such/folder"):
+        at = open_page(page, model=DEMO_MODEL, **source)
+        at.file_uploader(key=uploader).set_value((f"{folder}/x{suffix}", b"not a file of its kind", "text/plain"))
+        at.run()
+        assert not at.exception
+        shown = errors(at)
+        assert shown and all(message.startswith(f"x{suffix}") and "/" not in message.split(":")[0]
+                             for message in shown), shown
+
+
 @pytest.mark.parametrize(("page", "source", "uploader", "name", "mime"), [
     ("2_single_frame.py", {"frame_source": "Upload"}, "image_upload", "big.png", "image/png"),
     ("3_video.py", {"video_source": "Upload"}, "video_upload", "big.mp4", "video/mp4"),
