@@ -75,6 +75,7 @@ from lwirst.tracking import Tracker
 from lwirst.uploads import check_upload_size, decode_upload, image_key
 from lwirst.web_video import (
     UPLOAD_FRAMES,
+    UPLOAD_WORK,
     VIDEO_SUFFIXES,
     LoopingUpload,
     VideoOutput,
@@ -791,12 +792,15 @@ def video_from_split(label: str) -> VideoSource:
 def video_upload(key: str) -> VideoSource | None:
     """An uploader for a video file (at most the server's upload limit), validated by `video_from_upload`;
     None (with a hint or the readable refusal shown) until a valid video is uploaded."""
-    most_mb, frames = settings().max_upload_mb, limit(UPLOAD_FRAMES)
+    most_mb, frames, megapixels = settings().max_upload_mb, limit(UPLOAD_FRAMES), limit(UPLOAD_WORK)
     upload = st.file_uploader("Video file", type=[s.lstrip(".") for s in VIDEO_SUFFIXES], key=key,
-                              max_upload_size=most_mb, help=f"At most {most_mb} MB and {frames} frames")
+                              max_upload_size=most_mb, help=f"At most {most_mb} MB, {frames} frames and "
+                                                            f"{megapixels} megapixels in all")
     if upload is None:
         st.info(f"Upload a video (MP4, AVI, MOV, MKV, MPEG or WebM) of at most {frames} frames ({UPLOAD_FRAMES} "
-                "on this server); `lwirst video` on the command line takes longer ones.")
+                f"on this server), fewer of large frames: {megapixels} megapixels in all ({UPLOAD_WORK}; "
+                f"{megapixels * 10**6 // (1280 * 1024)} frames of 1280×1024). `lwirst video` on the command line "
+                "takes longer ones.")
         return None
     try:
         return video_from_upload(upload_name(upload), upload.getvalue())
@@ -807,7 +811,7 @@ def video_upload(key: str) -> VideoSource | None:
 
 def video_from_upload(name: str, data: bytes) -> VideoSource:
     """An uploaded video, refused when over the server's upload limit or when its container declares
-    frames or a frame count over `lwirst.limits` (for frames, `UPLOAD_FRAMES`)."""
+    frames or a frame count over `lwirst.limits` (for frames, `UPLOAD_FRAMES` and `UPLOAD_WORK`)."""
     check_upload_size(len(data), name, settings().max_upload_bytes)
     key = hashlib.sha1(data, usedforsecurity=False).hexdigest()
     refusal = _video_refusal(key, name, data)

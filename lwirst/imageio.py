@@ -73,22 +73,52 @@ def _jpeg_size(data: bytes) -> tuple[int, int] | None:
     return None
 
 
-def _tiff_size(data: bytes) -> tuple[int, int] | None:
+def _tiff_tags(data: bytes) -> dict[int, int]:
+    """Width (256), height (257), bits per sample (258, the first sample's) and samples per pixel (277) of a
+    TIFF's first image, as the header states them; {} when a size tag comes twice (libtiff reads the first; a
+    second, small one hid a huge first one from the size check)."""
     order = "<" if data[:2] == b"II" else ">"
     (offset,) = struct.unpack(order + "I", data[4:8])
     (count,) = struct.unpack(order + "H", data[offset:offset + 2])
     found: dict[int, int] = {}
     for i in range(min(count, 4096)):
         entry = data[offset + 2 + 12 * i:offset + 14 + 12 * i]
-        tag, kind = struct.unpack(order + "HH", entry[:4])
-        if tag in (256, 257):
-            if tag in found:  # libtiff reads the first; a second, small one hid a huge first one from this check
-                return None
-            value = struct.unpack(order + ("H" if kind == 3 else "I"), entry[8:10] if kind == 3 else entry[8:12])
+        tag, kind, values = struct.unpack(order + "HHI", entry[:8])
+        if tag in (256, 257, 258, 277):
+            if tag in found and tag in (256, 257):
+                return {}
+            short = kind == 3
+            where = 8
+            if tag == 258 and values * (2 if short else 4) > 4:  # the values lie elsewhere: read the first
+                (where,) = struct.unpack(order + "I", entry[8:12])
+                entry, where = data, where
+            value = struct.unpack(order + ("H" if short else "I"), entry[where:where + (2 if short else 4)])
             found[tag] = value[0]
+    return found
+
+
+def _tiff_size(data: bytes) -> tuple[int, int] | None:
+    found = _tiff_tags(data)
     if 256 in found and 257 in found:
         return found[256], found[257]
     return None
+
+
+# Bytes a decoded pixel may take, at most (16-bit RGBA; a float64 grey frame): a TIFF of a few hundred kilobytes
+# declaring four float64 samples per pixel decoded to 512 MB at 4096x4096, and its 8-bit view to gigabytes more.
+MAX_PIXEL_BYTES = 8
+
+
+def _pixel_bytes(data: bytes) -> int | None:
+    """Bytes per decoded pixel a TIFF header declares (samples x bits / 8); None for other formats, whose
+    decoders give at most 16-bit RGBA (8 bytes), or where the header does not say."""
+    if data[:4] not in (b"II*\x00", b"MM\x00*"):
+        return None
+    try:
+        found = _tiff_tags(data)
+    except struct.error:
+        return None
+    return found.get(277, 1) * max(8, found.get(258, 8)) // 8
 
 
 def check_header(data: bytes, name: str, max_pixels: int | None = None) -> tuple[int, int]:
@@ -102,6 +132,12 @@ def check_header(data: bytes, name: str, max_pixels: int | None = None) -> tuple
     if width * height > budget:
         raise LwirstError(f"{name}: {width}x{height} is larger than the limit of {side_text(budget)} "
                           "pixels; downscale it")
+    depth = _pixel_bytes(data)
+    if depth is not None and width * height * depth > budget * MAX_PIXEL_BYTES:
+        raise LwirstError(f"{name}: {width}x{height} pixels of {depth} bytes each decode to "
+                          f"{width * height * depth / 2**20:.0f} MB, over the {budget * MAX_PIXEL_BYTES / 2**20:.0f} "
+                          f"MB an image may take ({MAX_PIXEL_BYTES} bytes a pixel at the limit of {side_text(budget)} "
+                          "pixels); save it as 8- or 16-bit grey or colour")
     return width, height
 
 
@@ -275,11 +311,18 @@ def to_uint8(image: np.ndarray) -> np.ndarray:
     """
     if image.dtype == np.uint8:
         return image
-    data = image.astype(np.float64)
-    lo, hi = stretch_range(data)
+    # float32 holds every 16-bit count exactly and a float frame to far finer than 8 bits, at half float64's
+    # memory; an alpha plane is no intensity, so it sets no range (an opaque 16-bit alpha of 65535 flattened the
+    # scene); the arithmetic runs in place: a 4096x4096 frame's temporaries cost gigabytes
+    data = image.astype(np.float32)
+    lo, hi = stretch_range(data[..., :3] if data.ndim == 3 and data.shape[2] == 4 else data)
     if hi <= lo:
         return np.zeros(image.shape, dtype=np.uint8)
-    return np.clip((data - lo) * (255.0 / (hi - lo)) + 0.5, 0, 255).astype(np.uint8)
+    data -= lo
+    data *= 255.0 / (hi - lo)
+    data += 0.5
+    np.clip(data, 0, 255, out=data)
+    return data.astype(np.uint8)
 
 
 def to_bgr(image: np.ndarray) -> np.ndarray:

@@ -11,6 +11,9 @@ server can tighten or loosen them without code changes:
 - ``LWIRST_MAX_UPLOAD_VIDEO_FRAMES``: most frames of a video a dashboard visitor uploads (default 3000,
   two minutes at 25 fps): each is processed on the server's shared CPU, and the Video page keeps its
   annotated copy in memory; `lwirst video` on the command line takes longer ones.
+- ``LWIRST_MAX_UPLOAD_VIDEO_MEGAPIXELS``: most megapixels of all the frames of an uploaded video together
+  (default 400: all 3000 frames at 256x256, 305 at 1280x1024, 23 at 4096x4096): a frame's work grows with its
+  pixels, and 300 frames of 4096x4096 held a served dashboard's CPU for hours.
 - ``LWIRST_MAX_SPLIT_FRAMES``: most images of a dataset split the dashboard's Video page plays
   as one video (default 100: the first ones, in order).
 - ``LWIRST_MAX_ONNX_ELEMENTS``: most elements any one tensor of an ONNX graph may declare
@@ -36,6 +39,7 @@ DEFAULTS = {
     "LWIRST_MAX_VIDEO_PIXELS": 4096 * 4096,
     "LWIRST_MAX_VIDEO_FRAMES": 1_000_000,
     "LWIRST_MAX_UPLOAD_VIDEO_FRAMES": 3000,
+    "LWIRST_MAX_UPLOAD_VIDEO_MEGAPIXELS": 400,
     "LWIRST_MAX_SPLIT_FRAMES": 100,
     "LWIRST_MAX_ONNX_ELEMENTS": 2**27,
     "LWIRST_ONNX_TRIAL_MB": 1024,

@@ -97,12 +97,15 @@ class FrameSource:
     """
 
     def __init__(self, source: str | Path, fps: float | None = None,
-                 frames_limit: str = "LWIRST_MAX_VIDEO_FRAMES") -> None:
+                 frames_limit: str = "LWIRST_MAX_VIDEO_FRAMES", work_limit: str | None = None) -> None:
+        """`work_limit`: a `lwirst.limits` name bounding the megapixels of all frames together, so that fewer
+        frames of a larger size are allowed (a dashboard visitor's video: the server's CPU is shared)."""
         self.path = Path(source)
         self.name = str(self.path)
         self._capture: cv2.VideoCapture | None = None
         self._files: list[Path] = []
         self._limit_name, self._most = frames_limit, limit(frames_limit)
+        self._work_limit = work_limit
         if not self.path.exists():
             raise LwirstError(f"{self.path}: no such file or folder")
         if self.path.is_dir():
@@ -119,6 +122,7 @@ class FrameSource:
                 log.info("%s: FFmpeg cannot open it%s", self.path, reason(chatter))
                 raise LwirstError(f"{self.path}: not a readable video (corrupt, truncated or unsupported format)")
             self._check_declared_size()
+            self._bound_work(self._capture.get(cv2.CAP_PROP_FRAME_WIDTH), self._capture.get(cv2.CAP_PROP_FRAME_HEIGHT))
             declared = self._capture.get(cv2.CAP_PROP_FRAME_COUNT)
             self.total = int(declared) if math.isfinite(declared) and declared > 0 else None
             self._check_count()
@@ -135,6 +139,19 @@ class FrameSource:
             raise LwirstError(f"{self.path}: contains no readable frames")
         self._pending: np.ndarray | None = first
         self.size = (first.shape[1], first.shape[0])
+        self._bound_work(*self.size)  # as decoded: a container may declare another size
+        self._check_count()
+
+    def _bound_work(self, width: float, height: float) -> None:
+        """With a work limit, the most frames of `width` x `height` it allows, when fewer than the frame limit."""
+        if self._work_limit is None or not (math.isfinite(width) and math.isfinite(height)) or width * height < 1:
+            return
+        megapixels = limit(self._work_limit)
+        frames = max(1, int(megapixels * 1_000_000 // (width * height)))
+        if frames < self._most:
+            self._most = frames
+            self._limit_name = (f"{self._work_limit}: {megapixels} megapixels in all, {frames} frames of "
+                                f"{int(width)}x{int(height)}")
 
     def _check_count(self) -> None:
         """Refuse a source whose declared frame count is over the limit, before a frame is decoded."""
@@ -325,12 +342,13 @@ class Frames(Protocol):
 def process_video(source: str | Path, out_path: str | Path, csv_path: str | Path | None,
                   pipeline: FramePipeline, progress: Progress | None = None, batch: int = VIDEO_BATCH,
                   fps: float | None = None, transcode: bool = True,
-                  frames_limit: str = "LWIRST_MAX_VIDEO_FRAMES") -> VideoResult:
+                  frames_limit: str = "LWIRST_MAX_VIDEO_FRAMES", work_limit: str | None = None) -> VideoResult:
     """Run `pipeline` over every frame of `source`, writing the annotated MP4 and the target CSV.
 
     source: a video file OpenCV can read, or a folder of image frames (natural
     order: frame2 before frame10). fps overrides the frame rate (a folder
-    defaults to 25); frames_limit names the `lwirst.limits` setting bounding its frames. The rest is
+    defaults to 25); frames_limit names the `lwirst.limits` setting bounding its frames, work_limit the one
+    bounding their megapixels together (`FrameSource`). The rest is
     `process_frames`.
     """
     if batch < 1:
@@ -344,7 +362,7 @@ def process_video(source: str | Path, out_path: str | Path, csv_path: str | Path
     if csv_file is not None and csv_file.resolve() in (out_path.resolve(), Path(source).resolve()):
         raise LwirstError(f"{csv_file}: the CSV would overwrite the "
                           f"{'output video' if csv_file.resolve() == out_path.resolve() else 'input video'}")
-    frames = FrameSource(source, fps, frames_limit)
+    frames = FrameSource(source, fps, frames_limit, work_limit)
     return process_frames(frames, out_path, csv_file, pipeline, progress, batch, transcode)
 
 

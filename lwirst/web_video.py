@@ -23,6 +23,7 @@ from lwirst.videoio import BROWSER_CODECS
 
 SPLIT_FPS = 4.0  # a dataset split's images are separate scenes: a few per second
 UPLOAD_FRAMES = "LWIRST_MAX_UPLOAD_VIDEO_FRAMES"  # the `lwirst.limits` setting bounding an uploaded video
+UPLOAD_WORK = "LWIRST_MAX_UPLOAD_VIDEO_MEGAPIXELS"  # ... and bounding its frames' pixels together
 VIDEO_SUFFIXES = (".mp4", ".avi", ".mov", ".mkv", ".m4v", ".mpg", ".mpeg", ".webm")
 
 
@@ -86,26 +87,29 @@ def check_video_upload(data: bytes, name: str) -> None:
         path = _upload_path(Path(tmp), name)
         path.write_bytes(data)
         try:
-            FrameSource(path, frames_limit=UPLOAD_FRAMES).close()
+            FrameSource(path, frames_limit=UPLOAD_FRAMES, work_limit=UPLOAD_WORK).close()
         except LwirstError as exc:
             raise LwirstError(str(exc).replace(str(path), name)) from exc
 
 
 def segment_video(source: bytes | Path, name: str, pipeline: FramePipeline,
                   progress: Progress | None = None, fps: float | None = None) -> VideoOutput:
-    """`lwirst.video.process_video` on an uploaded (bytes, at most `UPLOAD_FRAMES` frames) or server-side
+    """`lwirst.video.process_video` on an uploaded (bytes, at most `UPLOAD_FRAMES` frames and `UPLOAD_WORK`
+    megapixels) or server-side
     video (or frame folder), in a scratch folder; fps overrides the source's frame rate. Stopped by
     `progress` (KeyboardInterrupt), the output holds the frames done (`result.interrupted`)."""
     with tempfile.TemporaryDirectory(prefix="lwirst-video-") as tmp:
         folder = Path(tmp)
-        most = UPLOAD_FRAMES if isinstance(source, bytes) else "LWIRST_MAX_VIDEO_FRAMES"
+        upload = isinstance(source, bytes)
+        most = UPLOAD_FRAMES if upload else "LWIRST_MAX_VIDEO_FRAMES"
         if isinstance(source, bytes):
             path = _upload_path(folder, name)
             path.write_bytes(source)
         else:
             path = source
-        return _segmented(folder, name, lambda out, table: process_video(path, out, table, pipeline, progress,
-                                                                           fps=fps, frames_limit=most), path)
+        return _segmented(folder, name, lambda out, table: process_video(
+            path, out, table, pipeline, progress, fps=fps, frames_limit=most,
+            work_limit=UPLOAD_WORK if upload else None), path)
 
 
 def segment_split(dataset: SegDataset, name: str, pipeline: FramePipeline, progress: Progress | None = None,

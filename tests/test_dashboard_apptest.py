@@ -925,6 +925,21 @@ def test_an_uploaded_video_is_bounded_in_frames(monkeypatch: pytest.MonkeyPatch)
     assert count(at, "Frames processed") == 64
 
 
+def test_an_uploaded_video_is_bounded_in_megapixels(monkeypatch: pytest.MonkeyPatch) -> None:
+    """300 frames of 4096x4096 were within the frame and size limits and held a served dashboard's CPU for hours:
+    the frames' pixels together are bounded too, read from the container before a frame is processed, and again
+    while reading where it declares no count."""
+    monkeypatch.setenv("LWIRST_MAX_UPLOAD_VIDEO_MEGAPIXELS", "1")  # 162 frames of 96x64
+    at = _processed_upload("wide.avi", _avi(170))
+    assert errors(at) == ["wide.avi: 170 frames is more than the limit of 162 (LWIRST_MAX_UPLOAD_VIDEO_MEGAPIXELS: "
+                          "1 megapixels in all, 162 frames of 96x64); cut the video"]
+    at = _processed_upload("raw.mp4", _raw_h264(170))
+    assert not errors(at), errors(at)
+    assert count(at, "Frames processed") == 162
+    assert any(w.value.startswith("raw.mp4: more than the limit of 162 frames (LWIRST_MAX_UPLOAD_VIDEO_MEGAPIXELS")
+               for w in at.warning), [w.value for w in at.warning]
+
+
 @pytest.mark.parametrize("halt", ["stop", "page-stop", "leave"])
 def test_a_stopped_video_run_says_so_and_keeps_the_frames_done(monkeypatch: pytest.MonkeyPatch, halt: str) -> None:
     """The header's Stop, the page's Stop (a rerun, after its click's callback) or leaving the page ask Streamlit

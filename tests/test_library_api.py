@@ -166,3 +166,39 @@ def test_a_clean_raw_frame_is_stretched_over_its_min_and_max(shape: tuple[int, i
     frame[40:40 + side, 60:60 + side] = 1100
     scene = np.floor((frame - frame.min()) * (255 / (int(frame.max()) - int(frame.min()))) + 0.5)
     assert np.array_equal(to_uint8(frame), scene)
+
+
+def test_an_opaque_alpha_plane_sets_no_stretch() -> None:
+    """A 16-bit RGBA frame's opaque alpha (65535) set the top of the range: a scene between 1000 and 2000
+    counts came out as grey levels 4 to 8."""
+    from lwirst.imageio import to_bgr
+
+    rng = np.random.default_rng(1)
+    grey = rng.integers(1000, 2001, (64, 64)).astype(np.uint16)
+    grey[0, 0], grey[0, 1] = 1000, 2000
+    rgba = np.dstack([grey, grey, grey, np.full_like(grey, 65535)])
+    bgr = to_bgr(rgba)
+    assert bgr.shape == (64, 64, 3) and bgr.min() == 0 and bgr.max() == 255
+    assert np.array_equal(bgr, to_bgr(np.dstack([grey, grey, grey])))
+
+
+def test_a_tiff_declaring_deep_pixels_is_refused_before_decoding() -> None:
+    """Pixels within the limit but four float64 samples each: a 522 KB file decoded to 512 MB at 4096x4096 and
+    its 8-bit view to gigabytes more. The header's samples and bits are checked against 8 bytes a pixel."""
+    import io
+
+    import tifffile
+
+    from lwirst.imageio import decode_image
+
+    def tiff(array: np.ndarray) -> bytes:
+        buffer = io.BytesIO()
+        tifffile.imwrite(buffer, array, compression="zlib", photometric="rgb" if array.ndim == 3 else "minisblack")
+        return buffer.getvalue()
+
+    budget = 128 * 128
+    with pytest.raises(LwirstError, match=r"deep\.tif: 128x128 pixels of 32 bytes each decode to 0 MB, over the "
+                                          r"0 MB an image may take \(8 bytes a pixel"):
+        decode_image(tiff(np.zeros((128, 128, 4), np.float64)), "deep.tif", budget)
+    for fits in (np.zeros((128, 128, 4), np.uint16), np.ones((128, 128), np.float64)):  # 8 bytes: decoded
+        assert decode_image(tiff(fits), "fits.tif", budget).dtype == fits.dtype
