@@ -118,7 +118,8 @@ def test_scores(card: ModelCard) -> None:
     number = st.column_config.NumberColumn  # every figure to its metric's decimals: 0.8570, not 0.857 beside 0.8735
     st.dataframe(table, hide_index=True, key="home_card_metrics",
                  column_config={spec.label: number(format=f"%.{spec.decimals}f") for spec in metric_specs(CARD)})
-    st.caption(f"{card.test_protocol}. " + " ".join(f"{t}: {card_view.GLOSSARY[t]}" for t in ("Pd", "Fa")))
+    st.caption(f"{card.test_protocol}. " + " ".join(f"{t}: {card_view.GLOSSARY[t]}" for t in ("Pd", "Fa"))
+               + " The shipped model beside the published weights, scored in one run, is on Compare.")
 
 
 def training(card: ModelCard) -> None:

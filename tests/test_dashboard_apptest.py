@@ -25,6 +25,7 @@ import streamlit as st
 from streamlit.delta_generator import DeltaGenerator
 from streamlit.runtime.scriptrunner import RerunData, get_script_run_ctx
 from streamlit.testing.v1 import AppTest
+from streamlit.testing.v1.element_tree import Dataframe
 
 from lwirst import analysis, palette
 from lwirst.consensus import DASHBOARD_SCALE, DEFAULT_MIRROR, DEFAULT_SCALE
@@ -685,10 +686,35 @@ def test_pages_that_show_every_model_offer_no_model_choice_and_keep_it_for_the_o
     assert at.selectbox(key="model").value == DEMO_MODEL and at.radio(key="protocol").value == "native"
 
 
+def _models_table(at: AppTest) -> Dataframe:
+    """Compare's table of this project's models (the one-run tables come before it, Table II after)."""
+    return next(d for d in at.dataframe if "source" in d.value.columns)
+
+
+def test_compare_opens_on_the_one_run_comparison_with_its_command() -> None:
+    """The comparison with the published weights is the one run's figures (comparison.json), each to its
+    metric's format, with the command beside it; the paper's points are context below."""
+    at = open_page("6_compare.py")
+    assert not at.exception
+    run = json.loads((REPO / "data" / "models" / "comparison.json").read_text())
+    tables = [d.value for d in at.dataframe if "model" in d.value.columns]
+    test, samples, suite = tables[:3]
+    for frame, part in ((test, "sirst_test"), (samples, "samples")):
+        for name, row in zip(("shipped", "published"), frame.to_dict("records"), strict=True):
+            figures = run["models"][name][part]
+            assert row["model"].startswith("shipped model" if name == "shipped" else "published weights")
+            assert row["mIoU"] == figures["miou"] and row["F1"] == figures["f1"]
+            assert row["Fa (×1e-6)"] == pytest.approx(figures["fa"] * 1e6)
+            assert row["targets found"] == f"{figures['detected']:.0f} of {figures['targets']:.0f}"
+    assert list(suite["Pd"]) == [run["models"][n]["suite"]["pooled"]["pd"] for n in ("shipped", "published")]
+    caption = next(c.value for c in at.caption if c.value.startswith("Both sides from one run of"))
+    assert run["command"] in caption and run["commit"] in caption
+
+
 def test_compare_shows_unknown_values_as_a_dash_not_none() -> None:
     """The grid renders a null cell as "None" whatever a Styler says: the page must send text."""
     at = open_page("6_compare.py")
-    shown = at.dataframe[0].value  # this project's models (Table II follows, in an expander)
+    shown = _models_table(at).value  # this project's models (Table II follows, in an expander)
     numeric = ["miou", "f1", "precision", "recall", "flops_m", "params_m", "fps"]
     cells = shown[numeric].to_numpy().ravel().tolist()
     assert all(isinstance(c, str) for c in cells)
@@ -703,12 +729,12 @@ def test_compare_lists_every_card_metric_of_the_metric_table() -> None:
     from lwirst.scoring import CARD, metric_specs
 
     at = open_page("6_compare.py")
-    shown = headers(at.dataframe[0])
+    shown = headers(_models_table(at))
     card = json.loads((REPO / "data" / "models" / "lwirst-sirst.json").read_text())["test_metrics"]["auto"]
     expected = [spec.label for spec in metric_specs(CARD) if spec.key in card]
     assert {"nIoU", "Pd", "Fa (×1e-6)"} <= set(expected)
     assert [label for label in shown.values() if label in expected] == expected
-    row = at.dataframe[0].value.iloc[0]
+    row = _models_table(at).value.iloc[0]
     assert row["fa"] == f"{card['fa'] * 1e6:.2f}" or row["fa"] == "—"
 
 
