@@ -22,7 +22,7 @@ from lwirst.checkpoint import load_checkpoint
 from lwirst.complexity import config_complexity, onnx_complexity
 from lwirst.config import NetConfig
 from lwirst.errors import LwirstError
-from lwirst.models import build_model
+from lwirst.models import architecture_of, build_model, get_architecture
 from lwirst.scoring import CARD, metric_spec, metric_specs
 
 log = logging.getLogger(__name__)
@@ -69,7 +69,9 @@ class ModelCard:
     free there); None when the graph cannot be run. test_metrics (flat, or one dict
     per input protocol), test_protocol and training come from the card JSON beside the
     model (same stem), else from the checkpoint's metadata; empty when neither has them. markdown: the long card
-    (``<stem>.md``, or a ``MODEL_CARD.md`` beside it titled with the stem).
+    (``<stem>.md``, or a ``MODEL_CARD.md`` beside it titled with the stem). architecture: the registered
+    network a checkpoint holds, as `lwirst.models` labels it ("LW-IRSTNet"), with its reference; empty for an
+    ONNX graph, whose network is not recorded.
     """
 
     name: str
@@ -79,6 +81,8 @@ class ModelCard:
     test_protocol: str = ""
     training: dict[str, Any] = field(default_factory=dict)
     markdown: str = ""
+    architecture: str = ""
+    reference: str = ""
 
 
 def _read_card(path: Path) -> dict[str, Any]:
@@ -106,16 +110,20 @@ def _read_markdown(path: Path) -> str:
 def model_card(path: Path | None) -> ModelCard:
     """The card of a model file, or of the untrained demo network when `path` is None."""
     if path is None:
-        cost = config_complexity(NetConfig())
+        config = NetConfig()
+        cost = config_complexity(config)
         return ModelCard(DEMO_MODEL, cost.params, cost.flops,
-                         training={"weights": "random (seed 0); detections are meaningless"})
+                         training={"weights": "random (seed 0); detections are meaningless"},
+                         **_network(config))
     card = _read_card(path)
     meta: dict[str, Any] = {}
     params, flops = card.get("params"), card.get("flops")
+    network: dict[str, str] = {}
     if path.suffix.lower() != ".onnx":
         config, _, meta = load_checkpoint(path)
         cost = config_complexity(config)
         params, flops = cost.params, cost.flops
+        network = _network(config)
     elif params is None or flops is None:
         try:
             cost = onnx_complexity(path.read_bytes())
@@ -126,7 +134,13 @@ def model_card(path: Path | None) -> ModelCard:
     source = card if any(k in card for k in TRAINING_KEYS) else meta
     training = {k: source[k] for k in TRAINING_KEYS if k in source}
     return ModelCard(path.name, params, flops, dict(metrics), str(card.get("test_protocol", "")), training,
-                     _read_markdown(path))
+                     _read_markdown(path), **network)
+
+
+def _network(config: Any) -> dict[str, str]:
+    """The card's architecture and reference of a network config (its registered architecture)."""
+    spec = get_architecture(architecture_of(config))
+    return {"architecture": spec.label, "reference": spec.reference}
 
 
 def card_metrics() -> dict[str, tuple[str, str]]:

@@ -20,7 +20,7 @@ from lwirst.scoring import CARD, metric_specs
 
 
 def main() -> None:
-    st.title("LW-IRSTNet: infrared small-target segmentation")
+    st.title("lwirst: infrared small-target segmentation")
     intro()
     demo()
     model_card()
@@ -29,10 +29,13 @@ def main() -> None:
 
 
 def intro() -> None:
-    """What the tool does, in one sentence."""
-    st.markdown("Finds small infrared targets (a few pixels wide) with **LW-IRSTNet** (Kou et al., TGRS 2023), "
-                "a 0.16 M-parameter network, and shows where it is right, where it misses and where it raises "
-                "false alarms.")
+    """What the tool does, in one sentence, naming the chosen model's network (not always LW-IRSTNet)."""
+    card = common.card(common.engine())
+    network = (f"**{card.architecture}**" + (f" ({card.reference})" if card.reference else "")
+               if card.architecture else f"the ONNX model **{card.name}**")
+    size = f", a {params_text(card.params)}-parameter network," if card.params else ""
+    st.markdown(f"Finds small infrared targets (a few pixels wide) with {network}{size} and shows where it is "
+                "right, where it misses and where it raises false alarms.")
 
 
 def demo() -> None:

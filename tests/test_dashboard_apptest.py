@@ -175,6 +175,22 @@ def test_home_model_card_is_readable_tables_and_prose() -> None:
     assert all(term in glossary.markdown[0].value for term in ("logit", "Eq. 4", "nIoU", "Fa", "resize", "native"))
 
 
+def test_home_names_the_chosen_models_network(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    """Home said "with LW-IRSTNet, a 0.16 M-parameter network" whatever the sidebar's model was."""
+    from lwirst.checkpoint import save_checkpoint
+    from lwirst.models import build_model
+
+    net = build_model("acm")
+    (tmp_path / "mine").mkdir()
+    save_checkpoint(tmp_path / "mine" / "acm.safetensors", net, net.config)
+    monkeypatch.setenv("LWIRST_DASHBOARD_MODEL_ROOTS", str(tmp_path))
+    at = open_page(model="acm.safetensors (mine)", consensus=False)
+    intro = at.markdown[0].value
+    assert "with **ACM-U-Net** (" in intro and "0.518 M-parameter network" in intro and "LW-IRSTNet" not in intro
+    at = open_page()
+    assert "with **LW-IRSTNet** (Kou et al." in at.markdown[0].value and "0.163 M-parameter" in at.markdown[0].value
+
+
 def test_home_shows_the_demo_result_on_arrival() -> None:
     at = open_page()
     found, total = found_of(metric(at, "Targets found"))

@@ -378,7 +378,7 @@ def test_dashboard_in_a_browser(page: Page, server: str, sirst_root: Path) -> No
             if not request.url.startswith(("http://127.0.0.1", "ws://127.0.0.1", "data:", "blob:")) else None)
 
     # Home: the demo's picture and result above the fold, no click needed.
-    expect(page.get_by_role("heading", name="LW-IRSTNet: infrared small-target segmentation")).to_be_visible()
+    expect(page.get_by_role("heading", name="lwirst: infrared small-target segmentation")).to_be_visible()
     expect(page.get_by_text("Targets found", exact=True)).to_be_visible()
     settle(page)
     found, total = map(int, metric_value(page, "Targets found").split(" of "))
