@@ -28,6 +28,7 @@ from dashboard import common
 from lwirst import analysis
 from lwirst.checkpoint import file_hash
 from lwirst.consensus import confirmation, mirrored
+from lwirst.datasets import in_training
 from lwirst.errors import LwirstError
 from lwirst.evaluate import (
     AppliedProtocol,
@@ -174,6 +175,27 @@ def offered_model(digest: str) -> Path | None:
         return None
     return next((p for p in model_options().values()
                  if p is not None and _content_hash(str(p), str(p.stat().st_mtime_ns)) == wanted), None)
+
+
+def in_sample(run: Run) -> str:
+    """That images of the run's split are in the split its model trained on (SIRST val is in the shipped model's
+    trainval), so its scores are in-sample; '' when none are or the model is not a file this server offers."""
+    path = offered_model(str(run.result.protocol.get("hash", "")))
+    if path is None:
+        return ""
+    c = run.choice
+    return _in_sample(c.root, c.dataset, c.split, str(path), str(path.stat().st_mtime_ns), c.name)
+
+
+@st.cache_data(max_entries=32, show_spinner=False)
+def _in_sample(root: str, dataset: str, split: str, path: str, version: str, shown: str) -> str:
+    card = common.card(common.Engine(path, version, "", "", None))
+    data = common.open_data(common.DataChoice("", root, dataset, split))
+    shared, trained = in_training(root, data, card.training)
+    if not shared:
+        return ""
+    return (f"{shared} of the {len(data)} images of {shown} are in {trained}, the split {card.name} trained on "
+            "(its card's record): their scores are in-sample, not a measure of how it generalises.")
 
 
 # ---------------------------------------------------------------- runs

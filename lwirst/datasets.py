@@ -31,11 +31,11 @@ import logging
 import numbers
 import os
 from collections import Counter
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
-from typing import overload
+from typing import Any, overload
 
 import cv2
 import numpy as np
@@ -701,6 +701,22 @@ def in_test_split(data_dir: str | Path | None, dataset: str | Sequence[str], cho
         test = open_dataset(root, [spec] if members is not None else spec, "test", validate=False)  # names as merged
         count += len(names & set(test.names))
     return count
+
+
+def in_training(data_dir: str | Path | None, chosen: SegDataset, training: Mapping[str, Any]) -> tuple[int, str]:
+    """How many of `chosen`'s image files the split a model trained on also holds, and that split as a model card
+    names it ("sirst trainval"): scores on those images are in-sample. The card's `data` record (dataset and
+    train_split) is opened under the same data root and compared by resolved file; (0, "") when the card records
+    no training data or that split is not found there."""
+    data = training.get("data")
+    if not isinstance(data, Mapping) or not data.get("dataset") or not data.get("train_split"):
+        return 0, ""
+    try:
+        trained = open_dataset(data_dir, data["dataset"], str(data["train_split"]), validate=False)
+    except LwirstError:
+        return 0, ""
+    files = {item.image.resolve() for item in trained.items}
+    return sum(item.image.resolve() in files for item in chosen.items), f"{data['dataset']} {data['train_split']}"
 
 
 def open_dataset(data_dir: str | Path | None, dataset: str | Sequence[str] = "sirst", split: str = "test",

@@ -112,6 +112,8 @@ def metric_cards(runs: list[dash.Run]) -> None:
     for run in runs:
         with st.container(border=True):
             st.markdown(f"**{run.label}** on {run.choice.name}: {analysis.sample_note(run.result.metrics)}")
+            if note := dash.in_sample(run):
+                st.warning(note, icon=":material/school:")
             card_row(analysis.metric_cards(run.result.metrics))
             card_row(analysis.cost_cards(run.result, run.params, run.flops))
             operator_row(run)

@@ -1199,6 +1199,34 @@ def test_target_free_frames_and_sets_read_undefined_not_perfect(monkeypatch: pyt
     assert not at.get("plotly_chart")
 
 
+def test_evaluate_says_when_a_split_is_in_the_models_training_data(monkeypatch: pytest.MonkeyPatch,
+                                                                     tmp_path: Path) -> None:
+    """The shipped model's SIRST val scores were shown (and plotted) as any other, though val is inside trainval,
+    its training split: a model whose card records the split it trained on is scored in-sample there, and the
+    page says so, nowhere else."""
+    from lwirst.checkpoint import save_checkpoint
+    from lwirst.models import build_model
+
+    _two_datasets(tmp_path / "data")
+    net = build_model()
+    (tmp_path / "models" / "r1").mkdir(parents=True)
+    save_checkpoint(tmp_path / "models" / "r1" / "m.safetensors", net, net.config,
+                    {"data": {"dataset": "skyA", "train_split": "train"}})
+    monkeypatch.setenv("LWIRST_DATA_DIR", str(tmp_path / "data"))
+    monkeypatch.setenv("LWIRST_DASHBOARD_MODEL_ROOTS", str(tmp_path / "models"))
+    monkeypatch.setenv("LWIRST_CACHE_DIR", str(tmp_path / "cache"))
+    train = len((tmp_path / "data" / "skyA" / "train.txt").read_text().split())
+    at = open_page("5_evaluate.py", model="m.safetensors (r1)", consensus=False, data_dataset="skyA",
+                   data_split="train")
+    assert [w.value for w in at.warning if "in-sample" in w.value] == [
+        f"{train} of the {train} images of data/skyA (train) are in skyA train, the split m.safetensors "
+        "trained on (its card's record): their scores are in-sample, not a measure of how it generalises."]
+    for dataset, split in (("skyA", "test"), ("skyB", "train")):  # held out; other data
+        at.selectbox(key="data_dataset").set_value(dataset)
+        at.selectbox(key="data_split").set_value(split).run()
+        assert not at.exception and not [w for w in at.warning if "in-sample" in w.value]
+
+
 def test_home_video_and_live_open_on_the_sidebars_data(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     """With the sidebar on skyB, Home went on demoing skyA and Video's and Live's pickers opened on skyA."""
     _, test_b = _two_datasets(tmp_path)

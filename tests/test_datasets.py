@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shutil
 import time
 from pathlib import Path
 
@@ -487,3 +488,19 @@ def test_test_images_are_counted_per_member_and_only_where_a_test_list_names_the
     assert in_test_split(tmp_path, "fusion:a+b", open_dataset(tmp_path, "fusion:a+b", "all")) == tested
     assert in_test_split(tmp_path, "fusion:a+b", open_dataset(tmp_path, "fusion:a+b", "train")) == 0
     assert in_test_split(tmp_path, "b", open_dataset(tmp_path, "b", "all")) == 0
+
+
+def test_images_of_the_split_a_model_trained_on_are_counted_by_file(synth_dir: Path, tmp_path: Path) -> None:
+    """SIRST val lies inside trainval, the shipped model's training split: its scores there are in-sample, which
+    `lwirst evaluate` says. The card's record is opened under the same root and compared file by file."""
+    from lwirst.datasets import in_training
+
+    card = {"data": {"dataset": "folder", "train_split": "train"}}
+    train, test = (open_dataset(synth_dir, "folder", split) for split in ("train", "test"))
+    assert in_training(synth_dir, train, card) == (len(train), "folder train")
+    assert in_training(synth_dir, test, card) == (0, "folder train")
+    assert in_training(synth_dir, train, {}) == (0, "")  # no record: nothing said
+    assert in_training(tmp_path, train, card) == (0, "")  # the recorded split is not under this root
+    copy = tmp_path / "copy"  # the same names in another folder are other files: not in-sample
+    shutil.copytree(synth_dir, copy)
+    assert in_training(synth_dir, open_dataset(copy, "folder", "train"), card) == (0, "folder train")

@@ -20,10 +20,10 @@ from lwirst.commands.segment import (
     run_line,
     threshold_from_args,
 )
-from lwirst.datasets import DATASET_HELP, SPLIT_HELP, open_dataset
+from lwirst.datasets import DATASET_HELP, SPLIT_HELP, SegDataset, in_training, open_dataset
 from lwirst.errors import LwirstError
 from lwirst.evaluate import evaluate, evaluate_predictions, summary_lines
-from lwirst.inference import PROTOCOLS, Segmenter
+from lwirst.inference import DEFAULT_MODEL, PROTOCOLS, Segmenter
 from lwirst.postprocess import probability_of
 from lwirst.rounding import round_floats
 from lwirst.suite import SUITES, build_suite, evaluate_suite
@@ -95,6 +95,8 @@ def run(args: argparse.Namespace) -> int:
                               grow_to=growth_from_args(args))
     for line in summary_lines(result):
         print(line)
+    if segmenter is not None:
+        _say_in_sample(args, dataset)
     if result.cached:
         print("(from the evaluation cache: an earlier run of this model, data, protocol and code, whose fps these "
               "are; --no-cache scores it again)")
@@ -107,6 +109,18 @@ def run(args: argparse.Namespace) -> int:
     else:
         print(jsonio.dumps(round_floats(result.metrics)))
     return 0
+
+
+def _say_in_sample(args: argparse.Namespace, dataset: SegDataset) -> None:
+    """A line when images of the split are in the split the model's card says it trained on (SIRST val is in
+    trainval): their scores are in-sample."""
+    from lwirst.modelcard import model_card
+
+    card = model_card(Path(args.model) if args.model else DEFAULT_MODEL)
+    shared, trained = in_training(args.data_dir, dataset, card.training)
+    if shared:
+        print(f"note: {shared} of the {len(dataset)} images scored are in {trained}, the split {card.name} trained "
+              "on (its card's record): their scores are in-sample, not a measure of how it generalises")
 
 
 def _cell(value: object, percent: bool = False) -> str:
