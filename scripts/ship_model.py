@@ -134,7 +134,7 @@ def main() -> None:
         "chosen_by": args.chosen_by or (
             "the final weights (EMA of the last epochs) of a fixed schedule, with a recipe chosen on the "
             "validation split (see Experiments); no checkpoint or setting was chosen on the test split, "
-            "which was scored once for this card"),
+            "which was scored for this card after the decision"),
         "test_metrics": metrics,
         "test_protocol": TEST_PROTOCOL,
         "confirm": DEFAULT_SCALE,
