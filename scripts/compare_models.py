@@ -29,15 +29,15 @@ from lwirst.evaluate import evaluate
 from lwirst.inference import PROTOCOLS, Segmenter
 from lwirst.paths import REPO_ROOT, SAMPLES_DIR
 from lwirst.postprocess import GROW_TO, describe_growth
+from lwirst.scoring import metric_specs
 from lwirst.suite import SUITES, build_suite, evaluate_suite
+from lwirst.validate import number
 
 SAMPLES = SAMPLES_DIR
-KEPT = ("precision", "recall", "f1", "miou", "niou", "pd", "fa", "auc", "targets", "detected", "false_alarms",
-        "images", "blobs_per_frame", "blobs_per_empty_frame", "empty_alarm_rate", "pd_at_fa")
-
-
 def _figures(metrics: dict[str, float]) -> dict[str, float]:
-    return {k: float(f"{metrics[k]:.6g}") for k in KEPT if k in metrics}
+    """Every figure of the metric table (`lwirst.scoring`, a plugin's too) but the machine's speed, to 6 digits."""
+    return {spec.key: float(f"{metrics[spec.key]:.6g}") for spec in metric_specs()
+            if spec.key in metrics and spec.key != "fps"}
 
 
 def _segmenter(path: str, palettes: bool, confirm: float | None, protocol: str, mirror: bool) -> Segmenter:
@@ -48,34 +48,38 @@ def _segmenter(path: str, palettes: bool, confirm: float | None, protocol: str, 
 def _named(parser: argparse.ArgumentParser, option: str, specs: list[str], models: dict[str, str],
            values: bool = True) -> dict[str, str]:
     """An option's NAME=VALUE entries (or bare NAMEs, `values` False), each of which must name a --model."""
+    if values and (bad := [spec for spec in specs if "=" not in spec]):
+        parser.error(f"{option} {bad[0]}: give NAME=VALUE")
     named = dict(spec.split("=", 1) if values else (spec, "") for spec in specs)
-    if set(named) - set(models):
+    if models and set(named) - set(models):
         parser.error(f"{option} names no --model: {', '.join(sorted(set(named) - set(models)))}")
     return named
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--model", action="append", required=True, metavar="NAME=PATH")
-    parser.add_argument("--data-dir", required=True)
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0].replace("\n", " "))
+    parser.add_argument("--model", action="append", required=True, metavar="NAME=PATH",
+                        help="a checkpoint or ONNX file to score, named NAME in the output (repeat for each model)")
+    parser.add_argument("--data-dir", required=True, help="the data root holding sirst/ (for --split and --suite)")
     parser.add_argument("--split", action="append", default=[], help="SIRST splits to score (val, test)")
     parser.add_argument("--suite", choices=SUITES)
     parser.add_argument("--samples", action="store_true", help="also score the embedded samples (data/samples)")
     parser.add_argument("--palettes-off", action="append", default=[], metavar="NAME",
                         help="run model NAME with palette decoding off (colour frames as BGR)")
     parser.add_argument("--confirm", action="append", default=[], metavar="NAME=SCALE",
-                        help="run model NAME with scale consensus at SCALE (`lwirst.consensus`; off, the default "
-                             "here: once)")
+                        help="run model NAME with scale consensus at SCALE (`lwirst.consensus`). Off by default "
+                             "here, unlike every lwirst command (1.5): pass NAME=1.5 to score a model as the "
+                             "product runs it")
     parser.add_argument("--mirror", action="append", default=[], metavar="NAME",
                         help="run model NAME with large frames also confirmed mirrored (`lwirst.consensus`; off, "
                              "the default here)")
     parser.add_argument("--protocol", action="append", default=[], metavar="NAME=PROTOCOL",
                         help=f"run model NAME with PROTOCOL ({', '.join(PROTOCOLS)}; default auto)")
-    parser.add_argument("--threads", type=int, default=2)
-    parser.add_argument("--out", type=Path, required=True)
+    parser.add_argument("--threads", type=number(int, lo=1, hi=256), default=2, help="CPU threads (default 2)")
+    parser.add_argument("--out", type=Path, required=True, help="the JSON written (after each model)")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
-    models = dict(spec.split("=", 1) for spec in args.model)
+    models = _named(parser, "--model", args.model, {})
     _named(parser, "--palettes-off", args.palettes_off, models, values=False)
     confirm = {name: float(scale) for name, scale in _named(parser, "--confirm", args.confirm, models).items()
                if scale != "off"}
