@@ -100,8 +100,13 @@ def test_segment_reports_bad_inputs(tmp_path: Path, checkpoint: Path, capsys: py
     good = tmp_path / "good.png"
     cv2.imwrite(str(good), scene())
     rc = segment(checkpoint, str(tmp_path / "missing.png"), str(good), "--out", str(tmp_path / "o"))
+    err = capsys.readouterr().err  # a path that is not there: refused before the model loads, nothing written
+    assert rc == 1 and "missing.png: no such file" in err and not (tmp_path / "o").exists()
+    bad = tmp_path / "bad.png"
+    bad.write_text("not an image")
+    rc = segment(checkpoint, str(bad), str(good), "--out", str(tmp_path / "o"))
     err = capsys.readouterr().err
-    assert rc == 1 and "missing.png: no such file" in err and "1 of 2 images failed" in err
+    assert rc == 1 and "bad.png: not a readable image" in err and "1 of 2 images failed" in err
     assert (tmp_path / "o" / "good_overlay.png").exists()  # the good image was still processed
     rc = segment(checkpoint, str(good), "--out", str(tmp_path / "o"), "--min-size", "9", "--max-size", "3")
     assert rc == 1 and "every target would be dropped" in capsys.readouterr().err
@@ -109,7 +114,7 @@ def test_segment_reports_bad_inputs(tmp_path: Path, checkpoint: Path, capsys: py
     assert rc == 1 and "cannot create the output folder" in capsys.readouterr().err
     with pytest.raises(SystemExit):
         segment(checkpoint, str(good), "--out", str(tmp_path), "--threshold", "0", "--probability", "0.5")
-    rc = segment(checkpoint, str(good), "--out", str(tmp_path / "o"), "--bf16")  # --backend torch
+    rc = segment(checkpoint, str(good), "--out", str(tmp_path / "o2"), "--bf16")  # --backend torch
     assert rc == 1 and "bfloat16 inference runs on the openvino backend only" in capsys.readouterr().err
 
 
@@ -252,3 +257,33 @@ def test_a_mask_threshold_not_below_the_threshold_is_said_to_grow_nothing(
     args = parser.parse_args(options)
     grow_to = segment_command.growth_from_args(args)
     assert grow_to is not None and ("so none is grown" in capsys.readouterr().err) == warned
+
+
+def test_output_stems_never_take_another_images_stem() -> None:
+    """x.tif became x-2, whose outputs were x-2.png's: the run was refused with a name the user never chose."""
+    images = [Path("x.png"), Path("x.tif"), Path("x-2.png"), Path("b/x.png")]
+    assert segment_command.output_stems(images) == ["x", "x-3", "x-2", "x-4"]
+
+
+def test_an_interrupted_segment_run_goes_on_with_resume(tmp_path: Path, checkpoint: Path,
+                                                        capsys: pytest.CaptureFixture[str]) -> None:
+    """An interrupted folder run could only be redone whole (--force): --resume skips the images with all their
+    outputs and writes the others, replacing what the interruption left of them."""
+    folder, out = tmp_path / "frames", tmp_path / "out"
+    folder.mkdir()
+    for i in range(3):
+        cv2.imwrite(str(folder / f"f{i}.png"), scene())
+    assert segment(checkpoint, str(folder), "--out", str(out)) == 0
+    kept = {p.name: p.stat().st_mtime_ns for p in out.iterdir() if not p.name.startswith("f2")}
+    (out / "f2_targets.json").unlink()  # as an interruption during f2's outputs leaves them
+    capsys.readouterr()
+    assert segment(checkpoint, str(folder), "--out", str(out)) == 1  # refused: outputs exist
+    assert "already exists" in capsys.readouterr().err
+    assert segment(checkpoint, str(folder), "--out", str(out), "--resume") == 0
+    printed = capsys.readouterr().out
+    assert "--resume: 2 of 3 images already have all their outputs; skipped" in printed
+    assert "f2.png: " in printed and "f0.png: " not in printed
+    assert (out / "f2_targets.json").is_file()
+    assert {p.name: p.stat().st_mtime_ns for p in out.iterdir() if not p.name.startswith("f2")} == kept
+    assert segment(checkpoint, str(folder), "--out", str(out), "--resume", "--force") == 1
+    assert "--resume skips the images already done and --force redoes them" in capsys.readouterr().err

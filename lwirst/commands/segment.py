@@ -22,6 +22,7 @@ from lwirst.validate import THREADS, atomic_write_bytes, check_outputs, number, 
 
 if TYPE_CHECKING:
     from lwirst.inference import Segmenter
+    from lwirst.pipeline import FramePipeline
     from lwirst.postprocess import TargetFilter
 
 HELP = "Segment images: mask, overlay, heatmap and a targets table per image"
@@ -215,6 +216,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--heatmap-scale", default="probability", choices=("probability", "logit"),
                         help="colour scale of the heatmap")
     parser.add_argument("--force", action="store_true", help="overwrite outputs that already exist")
+    parser.add_argument("--resume", action="store_true",
+                        help="go on after an interrupted run into the same --out: an image whose outputs all exist "
+                             "is skipped, the others' are written (replacing what an interruption left of them)")
     parser.add_argument("--save-logits", action="store_true",
                         help=f"also write <name>{LOGITS}: the float32 logits at the image's size, so `lwirst "
                              "evaluate --predictions OUT` reproduces AUC and the ROC/PR curves from saved outputs")
@@ -223,13 +227,18 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def output_stems(images: list[Path]) -> list[str]:
-    """File stems, made unique (a/x.png and b/x.png -> x, x-2) so no output overwrites another."""
-    seen: dict[str, int] = {}
+    """File stems, made unique (a/x.png and b/x.png -> x, x-2) so no output overwrites another: a suffix skips
+    any stem another image has (x.png, x.tif and x-2.png -> x, x-3, x-2)."""
+    own = {image.stem for image in images}
+    used: set[str] = set()
     stems = []
     for image in images:
-        count = seen.get(image.stem, 0) + 1
-        seen[image.stem] = count
-        stems.append(image.stem if count == 1 else f"{image.stem}-{count}")
+        stem, count = image.stem, 1
+        while stem in used or (count > 1 and stem in own):
+            count += 1
+            stem = f"{image.stem}-{count}"
+        used.add(stem)
+        stems.append(stem)
     return stems
 
 
@@ -247,19 +256,22 @@ def _npy_bytes(array: np.ndarray) -> bytes:
 
 
 def run(args: argparse.Namespace) -> int:
-    from lwirst.drawing import heatmap, mask_image, overlay
-    from lwirst.imageio import read_image, write_png
     from lwirst.pipeline import FramePipeline
-    from lwirst.postprocess import probability_of
 
-    pipeline = FramePipeline(make_segmenter(args), threshold_from_args(args), filter_from_args(args),
-                             grow_to=growth_from_args(args))
-    images = _expand_folders(args.images)
+    if args.resume and args.force:
+        raise LwirstError("--resume skips the images already done and --force redoes them; give one")
+    threshold, target_filter, grow_to = threshold_from_args(args), filter_from_args(args), growth_from_args(args)
+    images = _expand_folders(args.images)  # inputs and outputs checked before the model loads (seconds)
+    if absent := [path for path in images if not path.is_file()]:
+        raise LwirstError(f"{absent[0]}: no such file" + (f" (and {len(absent) - 1} more)" if len(absent) > 1 else ""))
     stems = output_stems(images)
     outputs = (*OUTPUTS, LOGITS) if args.save_logits else OUTPUTS
-    planned = [args.out / f"{stem}{suffix}" for stem in stems for suffix in outputs]
-    check_outputs({"--out": planned}, [*args.images, *images, args.model], force=args.force,
+    todo = [(path, stem) for path, stem in zip(images, stems, strict=True)
+            if not (args.resume and all((args.out / f"{stem}{suffix}").is_file() for suffix in outputs))]
+    planned = [args.out / f"{stem}{suffix}" for _, stem in todo for suffix in outputs]
+    check_outputs({"--out": planned}, [*args.images, *images, args.model], force=args.force or args.resume,
                   folders={"--out": args.out})
+    pipeline = FramePipeline(make_segmenter(args), threshold, target_filter, grow_to=grow_to)
     try:
         args.out.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
@@ -267,8 +279,32 @@ def run(args: argparse.Namespace) -> int:
     describe = getattr(pipeline.segmenter, "describe", dict)()
     print(f"ran: {run_line(pipeline.segmenter, pipeline.threshold, pipeline.grow_to)}  "
           f"threads {describe.get('threads')}")  # the rest per image in its _targets.json ("ran")
+    if len(todo) < len(images):
+        print(f"--resume: {len(images) - len(todo)} of {len(images)} images already have all their outputs; "
+              "skipped")
+    try:
+        failed = _segment_all(args, pipeline, todo, describe)
+    except KeyboardInterrupt:
+        done = sum(all((args.out / f"{stem}{suffix}").is_file() for suffix in outputs) for _, stem in todo)
+        print(f"stopped after {done} of {len(todo)} images, each with all its outputs; the same command with "
+              "--resume goes on", file=sys.stderr)
+        raise
+    if failed:
+        print(f"{failed} of {len(todo)} images failed", file=sys.stderr)
+        return 1
+    return 0
+
+
+def _segment_all(args: argparse.Namespace, pipeline: FramePipeline, todo: list[tuple[Path, str]],
+                 describe: dict) -> int:
+    """Segment and write each image's outputs (an image is done once all of them exist); an
+    image that fails is reported and the others go on. Returns how many failed."""
+    from lwirst.drawing import heatmap, mask_image, overlay
+    from lwirst.imageio import read_image, write_png
+    from lwirst.postprocess import probability_of
+
     failed = 0
-    for path, stem in zip(images, stems, strict=True):
+    for path, stem in todo:
         try:
             image = read_image(path)
             result = pipeline.process(image)
@@ -313,7 +349,4 @@ def run(args: argparse.Namespace) -> int:
                    "; on its colours: no known palette" if result.saliency.as_colour else "")
         print(f"{path}: {len(result.kept)} targets ({len(result.detections)} found; ran "
               f"{result.saliency.protocol}{colours}) -> {base}_*")
-    if failed:
-        print(f"{failed} of {len(images)} images failed", file=sys.stderr)
-        return 1
-    return 0
+    return failed
