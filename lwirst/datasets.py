@@ -171,8 +171,7 @@ class SegDataset:
         Files are decoded on a few threads (OpenCV releases the GIL), which keeps
         opening a 10 000-image set to seconds.
         """
-        repeated = Counter(self.names).items()
-        problems = [f"{name}: listed {count} times" for name, count in repeated if count > 1]
+        problems = [self._repeated(name, count) for name, count in Counter(self.names).items() if count > 1]
         with ThreadPoolExecutor(max_workers=min(8, os.cpu_count() or 1)) as pool:
             problems += [p for p in pool.map(_check_item, self.items) if p]
         if problems:
@@ -184,11 +183,21 @@ class SegDataset:
                 f"  {shown}{more}{self._unmatched_masks()}"
             )
 
+    def _repeated(self, name: str, count: int) -> str:
+        """A name that comes more than once: listed twice, or two image files of one stem (x.png and x.jpg)."""
+        files = sorted({item.image.name for item in self.items if item.name == name})
+        if len(files) > 1:
+            return f"{name}: {' and '.join(files)} share one name, hence one mask; keep one of them"
+        return f"{name}: listed {count} times"
+
     def _unmatched_masks(self) -> str:
         """Where masks are missing, the mask files beside them that match no image's name (masks named
-        NAME_label.png, say): a line saying how a mask is found, or ''."""
+        NAME_label.png, say): a line saying how a mask is found, or ''. Every image of the images' folders
+        counts, not only this split's: the masks of another split's images are not strays."""
         folders = {item.mask.parent for item in self.items if not item.mask.is_file()}
         names = set(self.names) | {item.image.stem for item in self.items}
+        names |= {p.stem for folder in {item.image.parent for item in self.items} if folder.is_dir()
+                  for p in image_files(folder)}
         strays = [p for folder in sorted(folders) if folder.is_dir() for p in image_files(folder)
                   if mask_stem(p) not in names and p not in {item.mask for item in self.items}]
         if not strays:

@@ -123,8 +123,9 @@ def deployment_notes(raw_bgr: bool = False) -> dict[str, str]:
         mean, std = (", ".join(f"{v:g}" for v in values) for values in (MEAN, STD))
         pre = (f"input: float32 N x 3 x H x W RGB (a grey frame as 3 equal channels), (value / 255 - mean) / std "
                f"per channel, mean {mean}, std {std}")
-    return {"lwirst.preprocess": pre + "; 16-bit frames stretched to 8 bits first; H, W multiples of 8 "
-                                       "(pad bottom/right by reflection)",
+    return {"lwirst.preprocess": pre + "; 16-bit frames stretched to 8 bits first; pseudo-colour (palette) frames "
+                                       "decoded to the grey intensity they encode first (the network learnt grey "
+                                       "frames); H, W multiples of 8 (pad bottom/right by reflection)",
             "lwirst.output": "logits: N x 1 x H x W; target where logit > 0 (probability 0.5); 8-connected blobs"}
 
 

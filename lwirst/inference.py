@@ -578,6 +578,9 @@ class Segmenter:
         return other_backends(self.backend_kind, str(self.model_name).lower().endswith(".onnx"))
 
     def predict(self, image: np.ndarray) -> Saliency:
+        """One frame (H x W grey, H x W x 3 BGR or x 4 BGRA; 8- or 16-bit or float) as its `Saliency`: logits at the
+        frame's own size (threshold them with `lwirst.postprocess.detect`; 0 is probability 0.5), and how the
+        frame ran (protocol, palette, mirror)."""
         return self.predict_batch([image], batch_size=1)[0]
 
     def predict_batch(self, images: Sequence[np.ndarray], batch_size: int = 8) -> list[Saliency]:

@@ -48,8 +48,9 @@ def _describe(lo: float | None, hi: float | None, lo_open: bool, hi_open: bool) 
 
 
 def number(kind: type = float, *, lo: float | None = None, hi: float | None = None,
-           lo_open: bool = False, hi_open: bool = False) -> Callable[[str], float | int]:
-    """argparse type: a finite `kind` (int or float) within [lo, hi] (open ends when asked)."""
+           lo_open: bool = False, hi_open: bool = False, multiple: int | None = None) -> Callable[[str], float | int]:
+    """argparse type: a finite `kind` (int or float) within [lo, hi] (open ends when asked), and a multiple of
+    `multiple` when given (a network side: the encoder halves it three times)."""
     what = "an integer" if kind is int else "a number"
     bounds = _describe(lo, hi, lo_open, hi_open)
 
@@ -63,6 +64,8 @@ def number(kind: type = float, *, lo: float | None = None, hi: float | None = No
         if (lo is not None and (value <= lo if lo_open else value < lo)) or \
                 (hi is not None and (value >= hi if hi_open else value > hi)):
             raise argparse.ArgumentTypeError(f"must be {bounds}, got {text}")
+        if multiple is not None and value % multiple:
+            raise argparse.ArgumentTypeError(f"must be a multiple of {multiple}, got {text}")
         return value
 
     parse.__name__ = kind.__name__  # argparse names the type in its messages

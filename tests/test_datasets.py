@@ -504,3 +504,27 @@ def test_images_of_the_split_a_model_trained_on_are_counted_by_file(synth_dir: P
     copy = tmp_path / "copy"  # the same names in another folder are other files: not in-sample
     shutil.copytree(synth_dir, copy)
     assert in_training(synth_dir, open_dataset(copy, "folder", "train"), card) == (0, "folder train")
+
+
+def test_another_splits_masks_are_no_strays_and_two_files_of_one_name_are_named(tmp_path: Path) -> None:
+    """A test image's missing mask made the train images' masks read 'named after no image; rename them', and
+    x.png beside x.jpg (no list) read 'x: listed 2 times'."""
+    (tmp_path / "images").mkdir()
+    (tmp_path / "masks").mkdir()
+    for i in range(4):
+        cv2.imwrite(str(tmp_path / "images" / f"f{i}.png"), np.full((16, 16), 50, np.uint8))
+        if i != 3:
+            cv2.imwrite(str(tmp_path / "masks" / f"f{i}.png"), np.zeros((16, 16), np.uint8))
+    (tmp_path / "test.txt").write_text("f3\n")
+    (tmp_path / "train.txt").write_text("f0\nf1\nf2\n")
+    with pytest.raises(LwirstError) as refused:
+        open_dataset(tmp_path, "folder", "test")
+    assert "f3: missing mask" in str(refused.value) and "named after no image" not in str(refused.value)
+    twin = tmp_path / "twin"
+    (twin / "images").mkdir(parents=True)
+    (twin / "masks").mkdir()
+    cv2.imwrite(str(twin / "images" / "c.png"), np.full((16, 16), 50, np.uint8))
+    cv2.imwrite(str(twin / "images" / "c.jpg"), np.full((16, 16), 50, np.uint8))
+    cv2.imwrite(str(twin / "masks" / "c.png"), np.zeros((16, 16), np.uint8))
+    with pytest.raises(LwirstError, match=r"c: c\.jpg and c\.png share one name, hence one mask; keep one of them"):
+        open_dataset(twin, "folder", "all")

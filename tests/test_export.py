@@ -88,6 +88,11 @@ def test_export_errors_are_one_readable_line(tmp_path: Path, checkpoint: Path, c
         out = str(tmp_path / "outdir") + "/"
     elif case == "folder":
         out = str(tmp_path)
+    if case == "bad-size":  # an option's value: a usage error, as for every option
+        with pytest.raises(SystemExit) as usage:
+            main(["export", "--checkpoint", str(source), "--out", out, *extra])
+        assert usage.value.code == 2 and "--size: must be a multiple of 8, got 250" in capsys.readouterr().err
+        return
     assert main(["export", "--checkpoint", str(source), "--out", out, *extra]) == 1
     err = capsys.readouterr().err.strip()
     assert err.startswith("error:") and "\n" not in err and "Traceback" not in err

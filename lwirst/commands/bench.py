@@ -45,7 +45,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="timing budget per variant and mode")
     parser.add_argument("--rounds", type=number(int, lo=1, hi=1000), default=5,
                         help="interleaved rounds the budget is split into")
-    parser.add_argument("--size", type=number(int, lo=8, hi=4096), nargs=2, action="append", default=None,
+    parser.add_argument("--size", type=number(int, lo=8, hi=4096, multiple=8), nargs=2, action="append", default=None,
                         metavar=("H", "W"),
                         help="also time sensor-size frames of H x W (repeatable, e.g. --size 512 640 "
                              "--size 1024 1280): batch 1, model-only and end-to-end fps per size under the "

@@ -43,7 +43,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--protocol", default="auto", choices=PROTOCOLS,
                         help="auto (default): resize frames of up to 2x the model area; above, a pyramid: "
                              "natively and at half size, maps united")
-    parser.add_argument("--size", type=number(int, lo=8, hi=4096), nargs=2, default=[256, 256], metavar=("H", "W"),
+    parser.add_argument("--size", type=number(int, lo=8, hi=4096, multiple=8), nargs=2, default=[256, 256],
+                        metavar=("H", "W"),
                         help="model input size H W for the resize protocol (multiples of 8; default 256 256); "
                              "metrics are always scored at each image's own size")
     add_threshold_arguments(parser)
@@ -69,8 +70,6 @@ def run(args: argparse.Namespace) -> int:
         raise LwirstError("--predictions scores saved outputs: it takes no --model or --suite")
     if args.suite_frames is not None and not args.suite:
         raise LwirstError("--suite-frames limits the parts of a --suite; name the suite too")
-    if args.size[0] % 8 or args.size[1] % 8:
-        raise LwirstError(f"--size {args.size[0]} {args.size[1]} must be multiples of 8")
     if args.out:
         data_root = args.data_dir or os.environ.get("LWIRST_DATA_DIR")
         names = ("suite.json",) if args.suite else OUTPUTS

@@ -214,7 +214,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="images to segment, or folders: each folder's image files, sorted, not recursive")
     parser.add_argument("--out", type=Path, required=True, help="output folder (created if missing)")
     parser.add_argument("--heatmap-scale", default="probability", choices=("probability", "logit"),
-                        help="colour scale of the heatmap")
+                        help="colour scale of the heatmap (default probability); the heatmap carries a colour bar "
+                             "on its right, so it is wider than the image")
     parser.add_argument("--force", action="store_true", help="overwrite outputs that already exist")
     parser.add_argument("--resume", action="store_true",
                         help="go on after an interrupted run into the same --out: an image whose outputs all exist "
