@@ -305,9 +305,9 @@ def cache_key(segmenter: Segmenter, dataset: SegDataset, threshold: float, grow_
 def evaluate(segmenter: Segmenter, dataset: SegDataset, *, threshold: float = 0.0,
              progress: Callable[[int, int], None] | None = None, use_cache: bool = True,
              keep_saliency: bool = True, grow_to: float | None = GROW_TO) -> EvalResult:
-    """Run `segmenter` over `dataset` and score it (cached by `cache_key`). `threshold` is a logit, as the maps are
-    (0, the default, is probability 0.5; `lwirst.postprocess.threshold_from_probability` converts one), unlike the command
-    line's `--threshold`, which takes the probability."""
+    """Run `segmenter` over `dataset` and score it (cached by `cache_key`). `threshold` is a logit, as the maps
+    are (0, the default, is probability 0.5; `lwirst.postprocess.threshold_from_probability` converts one),
+    unlike the command line's `--threshold`, which takes the probability."""
     key = cache_key(segmenter, dataset, threshold, grow_to) if use_cache else ""
     cached = cache_root() / key if key else None
     if cached is not None and (cached / "metrics.json").exists():
