@@ -132,7 +132,8 @@ def summary(source: common.VideoSource, output: VideoOutput) -> None:
     found.metric("Detections", output.detections, help="Targets found, summed over frames (a target seen on 10 "
                  "frames counts 10): the targets CSV's rows, besides one empty row per frame without any")
     tracks.metric("Confirmed tracks", output.tracks, help="Targets seen on at least two frames in a row, "
-                  "given an id (T<n> on the video)")
+                  "given an id (T<n> on the video). A track that breaks (two targets crossing, a target lost "
+                  "for a few frames) goes on under a new id, so there can be more tracks than targets")
     chosen = common.engine()
     info = common.speed_info(chosen)
     if source.split is None:

@@ -54,9 +54,10 @@ def choose_source() -> tuple[str, common.VideoSource | None]:
     if source.startswith(common.DATASET_PREFIX):
         st.caption("Each image of a split is its own scene, segmented at its own size: tracking restarts on "
                    "every frame, so no track links targets of two images (the Video or synthetic sources show "
-                   "tracking). The caption names the image shown. Live draws detections only, not the "
-                   "split's ground truth: a missed target is not marked here (Evaluate and Failures score the "
-                   "split against its masks).")
+                   "tracking). The caption names the image shown.")
+    st.caption("Live draws the model's detections only, as a sensor feed has no ground truth: a missed target is "
+               "not marked here (Single frame, Video's sample, Evaluate and Failures score against ground truth "
+               "and show misses).")
     if not common.webrtc_available():
         st.caption("Browser webcam: install streamlit-webrtc (`pip install streamlit-webrtc`) and restart "
                    "the dashboard to stream your own camera.")
@@ -161,7 +162,9 @@ def webcam(post: common.Postprocess) -> None:
     st.button("Refresh the numbers", key="webcam_refresh", disabled=not context.state.playing)
     stopped_note(stream, context.state.playing)
     view(stream, False, common.speed_info(common.engine()).size,
-         "Press START and allow the camera; the annotated stream plays above.")
+         "Press START and allow the camera; the annotated stream plays above. If the player says \"Requested "
+         "device not found\" (or NotFoundError), this computer has no camera the browser can use: choose the "
+         "Synthetic sensor or a looping video as the source.")
 
 
 def stopped_note(stream: LiveStream, playing: bool) -> None:
