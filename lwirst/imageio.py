@@ -91,7 +91,7 @@ def _tiff_tags(data: bytes) -> dict[int, int]:
             where = 8
             if tag == 258 and values * (2 if short else 4) > 4:  # the values lie elsewhere: read the first
                 (where,) = struct.unpack(order + "I", entry[8:12])
-                entry, where = data, where
+                entry = data
             value = struct.unpack(order + ("H" if short else "I"), entry[where:where + (2 if short else 4)])
             found[tag] = value[0]
     return found

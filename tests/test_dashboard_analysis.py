@@ -616,12 +616,17 @@ def two_runs_of_one_file_name(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -
     return files
 
 
+def models_table(at: AppTest) -> pd.DataFrame:
+    """Compare's table of this project's models (after the one-run comparison's tables)."""
+    return next(d.value for d in at.dataframe if "source" in d.value.columns)
+
+
 def test_compare_keeps_training_runs_of_one_file_name_apart(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """Every run directory holds a best.safetensors: two runs evaluated on one split are two points, each
     with its own network's cost (they were merged into one "best", costed as whichever file came first)."""
     two_runs_of_one_file_name(tmp_path, monkeypatch)
     at = open_page("6_compare.py")  # a new session: the runs come from the disk cache
-    table = at.dataframe[0].value.set_index("name")
+    table = models_table(at).set_index("name")
     assert {"run_a/best", "run_b/best"} <= set(table.index)
     assert table.loc["run_a/best", "params_m"] != table.loc["run_b/best", "params_m"]
 
@@ -674,7 +679,7 @@ def test_compare_plots_table_ii_beside_the_models_measured_here(tmp_path: Path) 
     assert any("fewer than 20 images" in c.value and "untrained demo" in c.value for c in at.caption)
     assert not any("has no evaluation on this server's data yet" in c.value for c in at.caption)
     assert flops["layout"]["yaxis"]["title"]["text"] == "F1"
-    table = at.dataframe[0].value
+    table = models_table(at)
     assert "untrained demo" in set(table["name"])
     assert "model card, sirst test (resize, confirmed at 1.5x)" in set(table["source"])
     # the demo's run is labelled with the protocol as it ran: the samples have the model size, so "auto" ran

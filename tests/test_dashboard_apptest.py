@@ -139,7 +139,7 @@ def network_calls(monkeypatch: pytest.MonkeyPatch) -> Iterator[list[int]]:
 
 def test_app_registers_every_page_and_home_links_them() -> None:
     at = open_page()
-    assert at.title[0].value.startswith("LW-IRSTNet")
+    assert at.title[0].value.startswith("lwirst")
     pages = available_pages()
     assert {p.file for p in pages} >= {"1_home.py", "2_single_frame.py", "3_video.py", "4_live.py"}
     assert len(at.get("page_link")) == len(pages)  # every page
