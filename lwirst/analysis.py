@@ -539,7 +539,8 @@ def _point_labels(shown: pd.DataFrame, metric: str, cost: str, pareto: bool) -> 
 
 
 def fig4_figure(points: pd.DataFrame, metric: str, cost: str, pareto: bool = True) -> go.Figure:
-    """One panel of Fig. 4: accuracy (`miou` or `f1`) against cost (`flops_m` or `params_m`), log x axis.
+    """One panel of Fig. 4: accuracy (`miou`, `f1` or another card metric; a point without it is left out, as
+    the paper's are for metrics Table II does not print) against cost (`flops_m` or `params_m`), log x axis.
 
     Markers say the kind of source, the same whatever else is shown (`_symbol`): paper grey circles,
     model cards stars, models measured here squares, ablation-sweep presets diamonds; one colour per
@@ -549,7 +550,10 @@ def fig4_figure(points: pd.DataFrame, metric: str, cost: str, pareto: bool = Tru
     title says the scores are not comparable and its subtitle names each one's data (`data_note`). FLOPs
     are per 256×256 frame, the paper's convention.
     """
-    names = {"miou": "mIoU", "f1": "F1", "flops_m": "FLOPs per 256×256 frame (M, log)", "params_m": "Params (M, log)"}
+    names = {metric: metric_spec(metric).label, "flops_m": "FLOPs per 256×256 frame (M, log)",
+             "params_m": "Params (M, log)"}
+    if metric not in points:  # only the paper's points, and a metric it does not print
+        points = points.assign(**{metric: math.nan})
     shown = points.dropna(subset=[metric, cost])
     shown = shown[shown[cost] > 0]
     figure = go.Figure()
@@ -560,7 +564,7 @@ def fig4_figure(points: pd.DataFrame, metric: str, cost: str, pareto: bool = Tru
     others = points[(points["source"] != PAPER_SOURCE) & ~points["name"].map(is_shipped)]
     colours = {PAPER_SOURCE: palette.PAPER_GREY,  # by sorted name: the same on every load and panel
                **palette.series_colors(list(others["source"]), reserved=(palette.SHIPPED,))}
-    labels = _point_labels(shown, metric, cost, pareto)  # names that fit; the others show on hover
+    labels = _point_labels(shown, metric, cost, pareto) if not shown.empty else {}  # names that fit; others: hover
     symbols = {source: _symbol(group) for source, group in points.groupby("source")}
     for source in [PAPER_SOURCE, *measured_sources]:
         group = shown[shown["source"] == source].sort_values(cost)

@@ -10,7 +10,7 @@ import streamlit as st
 from dashboard import analysis as dash
 from dashboard import common, views
 from lwirst import analysis, comparison
-from lwirst.scoring import CARD, metric_specs
+from lwirst.scoring import CARD, metric_spec, metric_specs
 
 
 def main() -> None:
@@ -55,7 +55,10 @@ def one_run() -> None:
 def controls() -> tuple[str, bool, bool, bool]:
     """Accuracy metric, which measured points to show, and the Pareto fronts."""
     row = st.container(horizontal=True, gap="medium", vertical_alignment="bottom")  # wraps, never cuts a label
-    metric = row.radio("Accuracy", ["mIoU", "F1"], key="compare_metric", horizontal=True)
+    accuracy = accuracy_metrics()
+    metric = row.radio("Accuracy", list(accuracy), key="compare_metric", horizontal=True,
+                       help="The paper's Fig. 4 plots mIoU; Table II also prints P, R and F1. For the others "
+                            "(a metric plugin's too) only this project's models have points")
     include_demo = row.checkbox("Untrained demo", key="compare_demo",
                                 help="Its random weights score near zero and squash the accuracy axis")
     include_sweeps = row.checkbox("Sweep presets", key="compare_sweeps",
@@ -63,11 +66,21 @@ def controls() -> tuple[str, bool, bool, bool]:
                                        "seeds: short schedules, far below trained models (see Ablations)")
     pareto = row.checkbox("Pareto fronts", value=True, key="compare_pareto",
                           help="Per source: the points no other point beats on both cost and accuracy")
-    return {"mIoU": "miou", "F1": "f1"}[metric], include_demo, include_sweeps, pareto
+    return accuracy[metric], include_demo, include_sweeps, pareto
+
+
+def accuracy_metrics() -> dict[str, str]:
+    """Label -> key of every card metric where higher is better (the metric table's, a plugin's too): the
+    paper's Fig. 4 metric and Table II's first."""
+    specs = [spec for spec in metric_specs(CARD) if spec.better == "higher"]
+    first = [spec for key in ("miou", "f1") for spec in specs if spec.key == key]
+    return {spec.label: spec.key for spec in [*first, *(s for s in specs if s not in first)]}
 
 
 def scatter(points: pd.DataFrame, metric: str, pareto: bool) -> None:
     """Fig. 4: accuracy against FLOPs and against Params, log axes, paper and measured points apart."""
+    if metric not in analysis.paper_points().columns:
+        st.caption(f"Table II prints no {metric_spec(metric).label}: only this project's models have points.")
     charts = st.container(horizontal=True, gap="small")  # side by side where they fit at their width, else stacked
     charts.plotly_chart(analysis.fig4_figure(points, metric, "flops_m", pareto), key="compare_flops",
                         width=views.CHART_WIDTH)

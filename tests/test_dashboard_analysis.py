@@ -687,6 +687,25 @@ def test_compare_plots_table_ii_beside_the_models_measured_here(tmp_path: Path) 
     assert "measured here, samples test (auto: all at the model size)" in set(table["source"])
 
 
+def test_compare_plots_any_card_metric_where_higher_is_better() -> None:
+    """Only mIoU and F1 could be plotted: a metric plugin's, Pd or nIoU could not be chosen at all. Table II
+    prints none of them, so only this project's points show, and the page says so."""
+    from lwirst.scoring import CARD, metric_specs
+
+    at = open_page("6_compare.py")
+    options = at.radio(key="compare_metric").options
+    assert options[:2] == ["mIoU", "F1"]
+    assert set(options) == {s.label for s in metric_specs(CARD) if s.better == "higher"} >= {"Pd", "nIoU", "hIoU"}
+    assert "Fa (×1e-6)" not in options  # lower is better: not an accuracy axis
+    at.radio(key="compare_metric").set_value("Pd").run()
+    assert not at.exception
+    flops = chart(at, "compare_flops")
+    assert flops["layout"]["yaxis"]["title"]["text"] == "Pd"
+    assert analysis.PAPER_SOURCE not in {trace["name"] for trace in flops["data"]}
+    assert any(trace["name"].startswith("model card") for trace in flops["data"])
+    assert any(c.value == "Table II prints no Pd: only this project's models have points." for c in at.caption)
+
+
 # ---------------------------------------------------------------- Ablations page
 
 
