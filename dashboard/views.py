@@ -43,9 +43,10 @@ def legend(names: Sequence[str] = (palette.CORRECT, palette.MISSED, palette.FALS
                 unsafe_allow_html=True)
 
 
-def stream_legend() -> None:
-    """What the boxes and lines on a video or live frame mean (no ground truth there to colour outcomes)."""
-    legend((palette.DETECTION,))
+def stream_legend(judged: bool = False) -> None:
+    """What the boxes and lines on a video or live frame mean: outcome colours where the video has truth
+    (`judged`: a generated video), else detections (no ground truth to colour outcomes)."""
+    legend((palette.CORRECT, palette.MISSED, palette.FALSE_ALARM) if judged else (palette.DETECTION,))
     st.caption("T<n> names a box's track; a white line is a confirmed track's recent path.")
 
 

@@ -11,7 +11,7 @@ frame, so a 4000x3000 frame shown 800 px wide keeps its boxes, labels and colour
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
 import cv2
@@ -111,17 +111,19 @@ def draw_text_block(image: np.ndarray, lines: Sequence[str],
 
 def draw_targets(image: np.ndarray, targets: Detections | Iterable[Target],
                  tracks: Iterable[Track] | None = None, color: tuple[int, int, int] = DETECTION_BGR,
-                 trails: bool = True) -> np.ndarray:
-    """Boxes around targets labelled "#id", or "T<track id>" when tracks are given.
+                 trails: bool = True, colors: Mapping[int, tuple[int, int, int]] | None = None) -> np.ndarray:
+    """Boxes around targets labelled "#id", or "T<track id>" when tracks are given; in `color`, or a target's
+    own in `colors` (by target id: an outcome where truth is known).
 
     With tracks, confirmed tracks also get their recent trajectory (white), and
     targets of tentative tracks are boxed without a label.
     """
     canvas = to_bgr(image).copy()
     _, thickness = _scale(canvas)
+    colors = colors or {}
     if tracks is None:
         for t in targets:
-            _box(canvas, t.box, color, thickness, f"#{t.id}")
+            _box(canvas, t.box, colors.get(t.id, color), thickness, f"#{t.id}")
         return canvas
     track_of = {}
     for track in tracks:
@@ -133,19 +135,41 @@ def draw_targets(image: np.ndarray, targets: Detections | Iterable[Target],
     for t in targets:
         track = track_of.get(t.id)
         label = f"T{track.track_id}" if track is not None and track.confirmed else None
-        _box(canvas, t.box, color, thickness, label)
+        _box(canvas, t.box, colors.get(t.id, color), thickness, label)
     return canvas
 
 
+@dataclass(frozen=True)
+class FrameOutcomes:
+    """A frame's detections judged against point truth (a generated video's): the ids of the kept targets that
+    found a true target, and the positions (x, y) of the true targets none found."""
+
+    correct: frozenset[int]
+    missed: tuple[tuple[float, float], ...]
+
+
 def overlay(image: np.ndarray, kept: Detections, tracks: Iterable[Track] | None = None,
-            fps: float | None = None, extra: Sequence[str] = (), fps_label: str = "fps") -> np.ndarray:
+            fps: float | None = None, extra: Sequence[str] = (), fps_label: str = "fps",
+            outcomes: FrameOutcomes | None = None) -> np.ndarray:
     """The annotated frame of the video and of `lwirst segment`: boxes, ids, target count, and a rate
-    stamped as "<fps_label>: <fps>" (say which rate it is: pipeline, end to end)."""
-    lines = [f"targets: {len(kept)}"]
+    stamped as "<fps_label>: <fps>" (say which rate it is: pipeline, end to end). With `outcomes` (truth is
+    known) the boxes take the outcome colours, a box marks each missed target, and the count says all three."""
+    if outcomes is None:
+        lines = [f"targets: {len(kept)}"]
+        colors: dict[int, tuple[int, int, int]] = {}
+        missed: list[tuple[int, int, int, int]] = []
+    else:
+        found = sum(t.id in outcomes.correct for t in kept)
+        lines = [f"ok {found}  miss {len(outcomes.missed)}  FA {len(kept) - found}"]
+        colors = {t.id: CORRECT_BGR if t.id in outcomes.correct else FALSE_ALARM_BGR for t in kept}
+        missed = [(round(x) - 1, round(y) - 1, 3, 3) for x, y in outcomes.missed]
     if fps is not None:
         lines.append(f"{fps_label}: {fps:.1f}")
-    canvas = draw_text_block(to_bgr(image).copy(), [*lines, *extra], avoid=[t.box for t in kept])
-    return draw_targets(canvas, kept, tracks)
+    canvas = draw_text_block(to_bgr(image).copy(), [*lines, *extra], avoid=[t.box for t in kept] + missed)
+    _, thickness = _scale(canvas)
+    for box in missed:
+        _box(canvas, box, MISSED_BGR, thickness, outcome(MISSED).tag)
+    return draw_targets(canvas, kept, tracks, colors=colors)
 
 
 @dataclass(frozen=True)

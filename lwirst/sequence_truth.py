@@ -72,36 +72,65 @@ def read_truth(path: Path) -> pd.DataFrame:
     return truth
 
 
+def pair(points: np.ndarray, found: np.ndarray) -> list[tuple[int, int]]:
+    """One-to-one (target, detection) index pairs of N x 2 and M x 2 positions, closer than MATCH_PX, the
+    globally nearest first: a blob that merged two targets goes to the one it sits closest to."""
+    if not len(points) or not len(found):
+        return []
+    distance = np.hypot(points[:, None, 0] - found[None, :, 0], points[:, None, 1] - found[None, :, 1])
+    pairs: list[tuple[int, int]] = []
+    taken_targets, taken_found = set(), set()
+    for flat in np.argsort(distance, axis=None):
+        t, b = (int(i) for i in np.unravel_index(flat, distance.shape))
+        if distance[t, b] >= MATCH_PX:
+            break
+        if t not in taken_targets and b not in taken_found:
+            taken_targets.add(t)
+            taken_found.add(b)
+            pairs.append((t, b))
+    return pairs
+
+
+class FrameTruth:
+    """A generated video's visible targets frame by frame, to draw each frame's outcomes as `score_detections`
+    counts them: a detection that found a target, one that found none, and a target nobody found."""
+
+    def __init__(self, truth: pd.DataFrame) -> None:
+        visible = truth[truth["visible"] == 1]
+        self._points = {int(f): g[["x", "y"]].to_numpy(float) for f, g in visible.groupby("frame")}
+
+    def outcomes(self, frame: int, found: np.ndarray) -> tuple[set[int], np.ndarray]:
+        """For a frame's detections (M x 2 centroids): the indices of those that found a target, and the
+        positions (K x 2) of the targets none found."""
+        points = self._points.get(frame, np.zeros((0, 2)))
+        pairs = pair(points, found)
+        missed = np.delete(points, [t for t, _ in pairs], axis=0)
+        return {b for _, b in pairs}, missed
+
+
 def score_detections(truth: pd.DataFrame, found: pd.DataFrame, frames: int) -> TruthScore:
     """Match each of the first `frames` frames' visible targets to its detections (`frame`, `x`, `y` rows), one
-    to one, nearest first within MATCH_PX. Frames past `frames` were not processed (a stopped run): they are
-    not counted, where they read as misses (a run stopped at 41 of 64 frames read Pd 0.59 for 0.95)."""
+    to one, nearest first within MATCH_PX (`pair`). Frames past `frames` were not processed (a stopped run):
+    they are not counted, where they read as misses (a run stopped at 41 of 64 frames read Pd 0.59 for 0.95)."""
     visible = truth[(truth["visible"] == 1) & (truth["frame"] < frames)]
     ids = sorted(int(i) for i in truth["id"].unique())
     hits = dict.fromkeys(ids, 0)
     matched = 0
     detections = {int(f): g[["x", "y"]].to_numpy(float) for f, g in found.groupby("frame")}
     for frame, targets in visible.groupby("frame"):
-        boxes = detections.get(int(frame), np.zeros((0, 2)))
-        if not len(boxes):
-            continue
-        points = targets[["x", "y"]].to_numpy(float)
-        distance = np.hypot(points[:, None, 0] - boxes[None, :, 0], points[:, None, 1] - boxes[None, :, 1])
-        # greedy on the globally nearest pairs: a merged blob goes to the target it sits closest to
-        paired_targets, paired_boxes = set(), set()
-        for flat in np.argsort(distance, axis=None):
-            t, b = (int(i) for i in np.unravel_index(flat, distance.shape))
-            if distance[t, b] >= MATCH_PX:
-                break
-            if t in paired_targets or b in paired_boxes:
-                continue
-            paired_targets.add(t)
-            paired_boxes.add(b)
+        pairs = pair(targets[["x", "y"]].to_numpy(float), detections.get(int(frame), np.zeros((0, 2))))
+        for t, _ in pairs:
             hits[int(targets["id"].iloc[t])] += 1
-            matched += 1
+        matched += len(pairs)
     counts = visible.groupby("id").size()
     scores = tuple(TargetScore(i, int(counts.get(i, 0)), hits[i]) for i in ids)
     return TruthScore(scores, len(found) - matched, frames)
+
+
+def frame_truth(video: Path) -> FrameTruth | None:
+    """The truth written beside a generated video, frame by frame; None for a video without one."""
+    path = truth_path(video)
+    return FrameTruth(read_truth(path)) if path.is_file() else None
 
 
 def score_video(video: Path, detections: pd.DataFrame, frames: int) -> TruthScore | None:

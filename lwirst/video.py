@@ -36,11 +36,13 @@ from typing import Protocol, TextIO
 import cv2
 import numpy as np
 
-from lwirst.drawing import overlay, pad_to
+from lwirst.drawing import FrameOutcomes, overlay, pad_to
 from lwirst.errors import LwirstError
 from lwirst.imageio import IMAGE_SUFFIXES, read_header_size, read_image
 from lwirst.limits import limit, side_text
 from lwirst.pipeline import FpsMeter, FramePipeline, FrameResult
+from lwirst.postprocess import Detections
+from lwirst.sequence_truth import FrameTruth
 from lwirst.stderr_capture import captured_stderr, reason
 from lwirst.videoio import BROWSER_CODECS, open_writer, quiet_opencv
 
@@ -268,6 +270,15 @@ def _transcode_h264(path: Path) -> bool:
     return True
 
 
+def _outcomes(truth: FrameTruth | None, frame: int, kept: Detections) -> FrameOutcomes | None:
+    """Frame `frame`'s kept targets judged against the truth, as the Video page scores them; None without."""
+    if truth is None:
+        return None
+    targets = list(kept)
+    correct, missed = truth.outcomes(frame, np.array([(t.x, t.y) for t in targets], float).reshape(-1, 2))
+    return FrameOutcomes(frozenset(targets[i].id for i in correct), tuple((x, y) for x, y in missed.tolist()))
+
+
 def _open_csv(path: Path) -> TextIO:
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -342,7 +353,8 @@ class Frames(Protocol):
 def process_video(source: str | Path, out_path: str | Path, csv_path: str | Path | None,
                   pipeline: FramePipeline, progress: Progress | None = None, batch: int = VIDEO_BATCH,
                   fps: float | None = None, transcode: bool = True,
-                  frames_limit: str = "LWIRST_MAX_VIDEO_FRAMES", work_limit: str | None = None) -> VideoResult:
+                  frames_limit: str = "LWIRST_MAX_VIDEO_FRAMES", work_limit: str | None = None,
+                  truth: FrameTruth | None = None) -> VideoResult:
     """Run `pipeline` over every frame of `source`, writing the annotated MP4 and the target CSV.
 
     source: a video file OpenCV can read, or a folder of image frames (natural
@@ -363,12 +375,12 @@ def process_video(source: str | Path, out_path: str | Path, csv_path: str | Path
         raise LwirstError(f"{csv_file}: the CSV would overwrite the "
                           f"{'output video' if csv_file.resolve() == out_path.resolve() else 'input video'}")
     frames = FrameSource(source, fps, frames_limit, work_limit)
-    return process_frames(frames, out_path, csv_file, pipeline, progress, batch, transcode)
+    return process_frames(frames, out_path, csv_file, pipeline, progress, batch, transcode, truth)
 
 
 def process_frames(frames: Frames, out_path: Path, csv_file: Path | None, pipeline: FramePipeline,
                    progress: Progress | None = None, batch: int = VIDEO_BATCH,
-                   transcode: bool = True) -> VideoResult:
+                   transcode: bool = True, truth: FrameTruth | None = None) -> VideoResult:
     """Run `pipeline` over `frames` (closed at the end), `batch` (at least 1) frames per network call (fewer
     for large frames: `frames_per_call`), writing the annotated MP4 and the target CSV.
 
@@ -381,7 +393,8 @@ def process_frames(frames: Frames, out_path: Path, csv_file: Path | None, pipeli
     RATE_WINDOW frames. Errors (bad source, unwritable output) raise `LwirstError`; one met after the
     first frame (a frame of another size, a corrupt frame, a video that ends early or runs past its limit)
     raises `VideoStopped`, and whatever was written before stays usable. Stopped (either way) before the
-    first frame is written, the empty MP4 and CSV are removed: frames_done 0 means no output.
+    first frame is written, the empty MP4 and CSV are removed: frames_done 0 means no output. With `truth` (a
+    generated video's, `lwirst.sequence_truth`) each frame's boxes take the outcome colours and its misses are boxed.
     """
     handle: TextIO | None = None
     try:
@@ -419,7 +432,8 @@ def process_frames(frames: Frames, out_path: Path, csv_file: Path | None, pipeli
             results = [pipeline.process(chunk[0])] if len(chunk) == 1 else pipeline.process_batch(chunk)
             speed = meter.tick(len(chunk))
             for image, result in zip(chunk, results, strict=True):
-                drawn = overlay(image, result.kept, result.tracks, fps=speed, fps_label="pipeline fps")
+                drawn = overlay(image, result.kept, result.tracks, fps=speed, fps_label="pipeline fps",
+                                outcomes=_outcomes(truth, done, result.kept))
                 writer.write(pad_to(drawn, *frames.size))
                 if handle is not None:
                     new_rows = _rows(done, done / frames.fps, result)

@@ -3,6 +3,7 @@ uploaded video looped as a live source."""
 
 from __future__ import annotations
 
+import logging
 import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -17,6 +18,7 @@ from lwirst.errors import LwirstError
 from lwirst.limits import limit
 from lwirst.live import LoopingVideo
 from lwirst.pipeline import FramePipeline
+from lwirst.sequence_truth import FrameTruth, frame_truth
 from lwirst.streams import SplitFrames
 from lwirst.video import FrameSource, Progress, VideoResult, VideoStopped, process_frames, process_video
 from lwirst.videoio import BROWSER_CODECS
@@ -24,6 +26,8 @@ from lwirst.videoio import BROWSER_CODECS
 SPLIT_FPS = 4.0  # a dataset split's images are separate scenes: a few per second
 UPLOAD_FRAMES = "LWIRST_MAX_UPLOAD_VIDEO_FRAMES"  # the `lwirst.limits` setting bounding an uploaded video
 UPLOAD_WORK = "LWIRST_MAX_UPLOAD_VIDEO_MEGAPIXELS"  # ... and bounding its frames' pixels together
+log = logging.getLogger(__name__)
+
 VIDEO_SUFFIXES = (".mp4", ".avi", ".mov", ".mkv", ".m4v", ".mpg", ".mpeg", ".webm")
 
 
@@ -107,9 +111,19 @@ def segment_video(source: bytes | Path, name: str, pipeline: FramePipeline,
             path.write_bytes(source)
         else:
             path = source
+        truth = None if upload else _truth(path)  # a generated video's (the sample): outcomes drawn
         return _segmented(folder, name, lambda out, table: process_video(
             path, out, table, pipeline, progress, fps=fps, frames_limit=most,
-            work_limit=UPLOAD_WORK if upload else None), path)
+            work_limit=UPLOAD_WORK if upload else None, truth=truth), path)
+
+
+def _truth(video: Path) -> FrameTruth | None:
+    """The truth beside a server-side video, if any; an unreadable one is logged and the video runs without it."""
+    try:
+        return frame_truth(video)
+    except LwirstError as exc:
+        log.warning("%s: its truth is not drawn: %s", video.name, exc)
+        return None
 
 
 def segment_split(dataset: SegDataset, name: str, pipeline: FramePipeline, progress: Progress | None = None,

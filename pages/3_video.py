@@ -22,8 +22,8 @@ def main() -> None:
     if output is None:
         return
     summary(source, output)
-    against_truth(source, output)
-    player_and_counts(output)
+    judged = against_truth(source, output)
+    player_and_counts(output, judged)
     trajectories(output)
     downloads(output)
 
@@ -148,11 +148,12 @@ def summary(source: common.VideoSource, output: VideoOutput) -> None:
                "frame's stamp is that moment's rate (the first frames, a busy machine) and can read lower.")
 
 
-def against_truth(source: common.VideoSource, output: VideoOutput) -> None:
-    """For a generated video (the embedded sample), what the boxes found and missed against its truth."""
+def against_truth(source: common.VideoSource, output: VideoOutput) -> bool:
+    """For a generated video (the embedded sample), what the boxes found and missed against its truth; whether
+    there is one (its video then shows the outcomes)."""
     score = common.video_truth(source, output)
     if score is None or source.path is None:  # only a file beside its truth has a score
-        return
+        return False
     found, detection, false = st.columns(3)
     found.metric("Target-frames found", f"{score.found} of {score.visible}")
     detection.metric("Pd", views.number_text(score.pd, 2), help=card_view.help_for("Pd"))
@@ -161,16 +162,17 @@ def against_truth(source: common.VideoSource, output: VideoOutput) -> None:
     over = f", over the {score.frames} frames processed" if output.result.interrupted else ""
     st.caption(f"Against the generator's truth ({truth_path(source.path).name}{over}): {each}. A target is "
                "found on a frame when a box's centre lies within 3 px of it; one box finds one target, so "
-               "targets that cross count once where their blobs merge.")
+               "targets that cross count once where their blobs merge. The video shows the same outcomes.")
+    return True
 
 
-def player_and_counts(output: VideoOutput) -> None:
+def player_and_counts(output: VideoOutput, judged: bool) -> None:
     """The annotated video, played in the page on a loop (the sample lasts under three seconds), beside the
-    number of targets per frame."""
+    number of targets per frame; its boxes in the outcome colours where the video has truth (`judged`)."""
     video, count = st.columns(2)
     video.video(output.web_video, format=output.web_format, loop=True)
     with video:
-        views.stream_legend()
+        views.stream_legend(judged)
     count.plotly_chart(plots.count_figure(output.per_frame), key="video_counts")
 
 

@@ -791,8 +791,11 @@ def test_video_sample_is_processed_on_opening_and_a_higher_threshold_gives_fewer
     assert len(at.get("video")) == 1
     assert at.get("plotly_chart")
     assert at.download_button(key="video_download") and at.download_button(key="video_csv")
-    assert detection_legend(at)  # the frames' boxes have no ground truth: their colour is explained
-    # ... but the generated sample has its truth beside it: what the boxes found and missed, counted
+    # the generated sample has its truth beside it: its boxes are coloured by outcome, its misses boxed, and
+    # the legend says so (an uploaded video has no truth: detections only, below)
+    legend = next(m.value for m in at.markdown if "outcome-legend" in m.value)
+    assert all(f"</span>{name}" in legend for name in (palette.CORRECT, palette.MISSED, palette.FALSE_ALARM))
+    assert not detection_legend(at)
     truth = read_truth(truth_path(VIDEO))
     found, visible = metric(at, "Target-frames found").split(" of ")
     assert int(visible) == (truth["visible"] == 1).sum() and 0 < int(found) <= int(visible)
@@ -810,6 +813,7 @@ def test_an_uploaded_video_waits_for_its_click() -> None:
     assert not at.get("video") and at.button(key="video_process")
     at.button(key="video_process").click().run()
     assert count(at, "Frames processed") == 4
+    assert detection_legend(at)  # no truth beside an upload: its boxes are detections, and the legend says so
 
 
 def test_video_without_targets_counts_no_detections() -> None:

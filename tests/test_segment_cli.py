@@ -287,3 +287,24 @@ def test_an_interrupted_segment_run_goes_on_with_resume(tmp_path: Path, checkpoi
     assert {p.name: p.stat().st_mtime_ns for p in out.iterdir() if not p.name.startswith("f2")} == kept
     assert segment(checkpoint, str(folder), "--out", str(out), "--resume", "--force") == 1
     assert "--resume skips the images already done and --force redoes them" in capsys.readouterr().err
+
+
+def test_a_frame_with_truth_boxes_its_outcomes() -> None:
+    """The sample video scored 121 of 128 target-frames, yet every box was the one detection colour and the 7
+    misses were nowhere on it: with outcomes, a found target is boxed correct, a box that found nothing false
+    alarm, and each missed target gets a box of its own."""
+    from lwirst.drawing import FrameOutcomes
+
+    image = np.full((120, 160), 40, np.uint8)
+    logits = np.full((120, 160), -9.0, np.float32)
+    logits[30:33, 40:43] = 9.0  # found
+    logits[80:83, 120:123] = 9.0  # a false alarm
+    kept = detect(logits, 0.0)
+    hit = next(t for t in kept if t.x < 60)
+    drawn = overlay(image, kept, outcomes=FrameOutcomes(frozenset({hit.id}), ((100.0, 20.0),)))
+    false = next(t for t in kept if t.id != hit.id)
+    assert CORRECT_BGR in box_colours(drawn, hit.box) and DETECTION_BGR not in box_colours(drawn, hit.box)
+    assert FALSE_ALARM_BGR in box_colours(drawn, false.box)
+    assert MISSED_BGR in box_colours(drawn, (99, 19, 3, 3))
+    plain = overlay(image, kept)  # no truth: detections, as before
+    assert box_colours(plain, hit.box) == {DETECTION_BGR} == box_colours(plain, false.box)

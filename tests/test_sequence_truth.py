@@ -13,7 +13,7 @@ from hypothesis import strategies as st
 
 from lwirst.errors import LwirstError
 from lwirst.paths import SAMPLES_DIR
-from lwirst.sequence_truth import MATCH_PX, read_truth, score_detections, score_video, truth_path
+from lwirst.sequence_truth import MATCH_PX, FrameTruth, read_truth, score_detections, score_video, truth_path
 
 
 def truth(rows: list[tuple[int, int, float, float, int]]) -> pd.DataFrame:
@@ -70,6 +70,26 @@ def test_found_and_false_alarms_account_for_every_box(targets: list, boxes: list
     bound = sum(min(per_frame_boxes.get(f, 0), per_frame_visible.get(f, 0)) for f in range(4))
     assert score.found <= bound
     assert 0.0 <= score.pd <= 1.0 if score.visible else np.isnan(score.pd)  # nothing visible: no Pd
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.lists(st.tuples(st.integers(0, 3), st.integers(0, 2), st.floats(0, 30), st.floats(0, 30),
+                          st.integers(0, 1)), max_size=12, unique_by=lambda r: (r[0], r[1])),
+       st.lists(st.tuples(st.integers(0, 3), st.floats(0, 30), st.floats(0, 30)), max_size=12))
+def test_each_frames_drawn_outcomes_add_up_to_the_score(targets: list, boxes: list) -> None:
+    """The annotated video boxes what the page counts: per frame, the detections that found a target and the
+    visible targets none found, summed over frames, are the score's found and missed target-frames."""
+    table, detections = truth(targets), found(boxes)
+    score = score_detections(table, detections, frames=4)
+    frames = FrameTruth(table)
+    correct = missed = 0
+    for f in range(4):
+        here = detections[detections["frame"] == f][["x", "y"]].to_numpy(float).reshape(-1, 2)
+        hits, misses = frames.outcomes(f, here)
+        assert hits <= set(range(len(here))) and misses.shape[1] == 2
+        correct, missed = correct + len(hits), missed + len(misses)
+    assert correct == score.found and missed == score.visible - score.found
+    assert len(boxes) - correct == score.false_alarms
 
 
 def test_the_sample_video_has_a_readable_truth_and_a_visitors_video_none(tmp_path: Path) -> None:
