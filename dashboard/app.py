@@ -40,6 +40,7 @@ def main() -> None:
     st.set_page_config(page_title="lwirst: IR small-target segmentation", page_icon=str(FAVICON), layout="wide")
     st.html(CARD_STYLE)
     urlstate.restore()
+    common.note_new_run()  # before any page: a video run still going is cut short by this run
     common.keep_widget_state()
     specs = common.available_pages()
     pages = [st.Page(spec.path, title=spec.title, icon=spec.icon, url_path=spec.url, default=i == 0)

@@ -175,7 +175,7 @@ def upload_name(upload: UploadedFile) -> str:
     and a name holding a server folder's path came back from `for_visitors` rewritten, telling the visitor that
     the folder exists."""
     name = PurePosixPath(upload.name.replace("\\", "/")).name
-    return name or "upload"
+    return name if name not in ("", ".", "..") else "upload"
 
 
 def show_error(exc: BaseException) -> None:
@@ -842,7 +842,10 @@ class VideoRun:
     total: int | None = None
     output: VideoOutput | None = None
     unasked: bool = False  # started without a click (the sample, on opening the page)
-    stopped_by_visitor: bool = False  # the page's Stop or the header's, not a page change or another widget
+    stopped_by_visitor: bool = False  # the page's Stop (its click callback says so)
+    # another script run of the session started while this one went on (a page change, another widget, or Stop's
+    # click): Streamlit stops a run that way, where the header's Stop starts none
+    cut_by_rerun: bool = False
     # set once the run has ended and `output` holds all it will: a click that stops a run starts the next script
     # run at once, on another thread, while the stopped one still writes out its frames
     ended: threading.Event = field(default_factory=threading.Event, compare=False, repr=False)
@@ -869,11 +872,22 @@ def stored_video(source: VideoSource, chosen: Engine, post: Postprocess) -> Vide
 
 
 def cut_short_unasked(source: VideoSource, chosen: Engine, post: Postprocess) -> bool:
-    """Whether this session's last run, started unasked with these settings, ended early for a reason other than
-    the visitor's Stop (a page change, another widget): run again unasked, it shows the page as on opening."""
+    """Whether this session's last run, started unasked with these settings, was cut short by another script run
+    (a page change, another widget) rather than by the visitor's Stop (the page's or the header's): run again
+    unasked, it shows the page as on opening."""
     run = _last_run()
     return (run is not None and run.signature == (source.key, chosen.key, post) and run.unasked
-            and not run.stopped_by_visitor and (run.output is None or run.output.result.interrupted))
+            and run.cut_by_rerun and not run.stopped_by_visitor
+            and (run.output is None or run.output.result.interrupted))
+
+
+def note_new_run() -> None:
+    """At the start of every script run of the session (any page): a video run still going is being cut short
+    by this one. Streamlit stops the old run with the same exception whether a rerun or the header's Stop asked,
+    so the cause is told by whether a new run started."""
+    run = st.session_state.get("video_output")
+    if isinstance(run, VideoRun) and not run.ended.is_set():
+        run.cut_by_rerun = True
 
 
 def stop_video() -> None:
@@ -917,7 +931,6 @@ def run_video(source: VideoSource, chosen: Engine, post: Postprocess, bar: Delta
             bar.progress(min(done / total, 1.0) if total else 0.0, text=f"Frame {done}{of}")
         except (StopException, RerunException) as exc:
             halted.append(exc)
-            run.stopped_by_visitor |= isinstance(exc, StopException)  # the header's Stop
             raise KeyboardInterrupt from exc
 
     try:

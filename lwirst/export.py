@@ -114,13 +114,17 @@ def to_onnx_bytes(model: nn.Module, *, size: tuple[int, int] = (256, 256), in_ch
     return data
 
 
-def deployment_notes(raw_bgr: bool = False) -> dict[str, str]:
+def deployment_notes(raw_bgr: bool = False, channels: int = 3) -> dict[str, str]:
     """What a runtime outside lwirst must do around the graph, stored in an exported file's metadata (README,
-    "Deploying the ONNX without lwirst"): the input's convention, and how to read the output."""
+    "Deploying the ONNX without lwirst"): the input's convention (a one-channel network's too), and how to read
+    the output."""
+    mean, std = (", ".join(f"{v:g}" for v in values) for values in (MEAN, STD))
     if raw_bgr:
         pre = "input: float32 N x 3 x H x W BGR pixel values 0..255 (a grey frame as 3 equal channels)"
+    elif channels == 1:
+        pre = (f"input: float32 N x 1 x H x W, the mean over R, G, B of (value / 255 - mean) / std, mean {mean}, "
+               f"std {std} (a grey frame: its value in all three)")
     else:
-        mean, std = (", ".join(f"{v:g}" for v in values) for values in (MEAN, STD))
         pre = (f"input: float32 N x 3 x H x W RGB (a grey frame as 3 equal channels), (value / 255 - mean) / std "
                f"per channel, mean {mean}, std {std}")
     return {"lwirst.preprocess": pre + "; 16-bit frames stretched to 8 bits first; pseudo-colour (palette) frames "

@@ -76,7 +76,8 @@ def _jpeg_size(data: bytes) -> tuple[int, int] | None:
 def _tiff_tags(data: bytes) -> dict[int, int]:
     """Width (256), height (257), bits per sample (258, the first sample's) and samples per pixel (277) of a
     TIFF's first image, as the header states them; {} when a size tag comes twice (libtiff reads the first; a
-    second, small one hid a huge first one from the size check)."""
+    second, small one hid a huge first one from the size check). Another tag given twice counts as libtiff reads
+    it: the first (a later BitsPerSample of 8 hid 64-bit samples from the depth check)."""
     order = "<" if data[:2] == b"II" else ">"
     (offset,) = struct.unpack(order + "I", data[4:8])
     (count,) = struct.unpack(order + "H", data[offset:offset + 2])
@@ -85,8 +86,10 @@ def _tiff_tags(data: bytes) -> dict[int, int]:
         entry = data[offset + 2 + 12 * i:offset + 14 + 12 * i]
         tag, kind, values = struct.unpack(order + "HHI", entry[:8])
         if tag in (256, 257, 258, 277):
-            if tag in found and tag in (256, 257):
-                return {}
+            if tag in found:
+                if tag in (256, 257):
+                    return {}
+                continue
             short = kind == 3
             where = 8
             if tag == 258 and values * (2 if short else 4) > 4:  # the values lie elsewhere: read the first
@@ -311,14 +314,14 @@ def to_uint8(image: np.ndarray) -> np.ndarray:
     """
     if image.dtype == np.uint8:
         return image
-    # float32 holds every 16-bit count exactly and a float frame to far finer than 8 bits, at half float64's
-    # memory; an alpha plane is no intensity, so it sets no range (an opaque 16-bit alpha of 65535 flattened the
-    # scene); the arithmetic runs in place: a 4096x4096 frame's temporaries cost gigabytes
-    data = image.astype(np.float32)
-    lo, hi = stretch_range(data[..., :3] if data.ndim == 3 and data.shape[2] == 4 else data)
+    # An alpha plane is no intensity, so it sets no range (an opaque 16-bit alpha of 65535 flattened the scene).
+    # The range is found in the frame's own type, and the offset taken there too (a float64 frame of 1e6 + 0..0.1
+    # keeps its levels), into one float32 array worked in place: a 4096x4096 frame's temporaries cost gigabytes.
+    lo, hi = stretch_range(image[..., :3] if image.ndim == 3 and image.shape[2] == 4 else image)
     if hi <= lo:
         return np.zeros(image.shape, dtype=np.uint8)
-    data -= lo
+    data = np.empty(image.shape, np.float64 if hi - lo > float(np.finfo(np.float32).max) else np.float32)
+    np.subtract(image, lo, out=data, casting="unsafe")
     data *= 255.0 / (hi - lo)
     data += 0.5
     np.clip(data, 0, 255, out=data)

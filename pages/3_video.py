@@ -70,7 +70,7 @@ def process(source: common.VideoSource, post: common.Postprocess) -> VideoOutput
     signature = (source.key, chosen.key, post)
     unasked = (source.path is not None and not st.session_state.get("video_stop")
                and ((output is None and signature not in tried) or common.cut_short_unasked(source, chosen, post)))
-    if unasked:
+    if unasked and signature not in tried:
         tried[:] = [*tried[-7:], signature]
     note = st.empty()  # filled once this run's outcome is known
     slot = st.empty()  # the button, greyed while its run goes on, then gone if the run completed

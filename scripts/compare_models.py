@@ -34,6 +34,8 @@ from lwirst.suite import SUITES, build_suite, evaluate_suite
 from lwirst.validate import number
 
 SAMPLES = SAMPLES_DIR
+
+
 def _figures(metrics: dict[str, float]) -> dict[str, float]:
     """Every figure of the metric table (`lwirst.scoring`, a plugin's too) but the machine's speed, to 6 digits."""
     return {spec.key: float(f"{metrics[spec.key]:.6g}") for spec in metric_specs()

@@ -23,7 +23,7 @@ import pandas as pd
 import pytest
 import streamlit as st
 from streamlit.delta_generator import DeltaGenerator
-from streamlit.runtime.scriptrunner import RerunData, get_script_run_ctx
+from streamlit.runtime.scriptrunner import get_script_run_ctx
 from streamlit.testing.v1 import AppTest
 from streamlit.testing.v1.element_tree import Dataframe
 
@@ -988,22 +988,22 @@ def test_an_uploaded_video_is_bounded_in_megapixels(monkeypatch: pytest.MonkeyPa
 
 @pytest.mark.parametrize("halt", ["stop", "page-stop", "leave"])
 def test_a_stopped_video_run_says_so_and_keeps_the_frames_done(monkeypatch: pytest.MonkeyPatch, halt: str) -> None:
-    """The header's Stop, the page's Stop (a rerun, after its click's callback) or leaving the page ask Streamlit
-    to stop the script, which it does by raising from the next element call, here the progress bar's at frame 5;
-    after a Stop it refuses session-state access as well. A run the visitor stopped is named on the page's next
-    run, with its 5 frames and the button to process the whole video; the sample's run cut short by leaving the
-    page runs again on coming back, as on opening, instead of showing half a run nobody stopped."""
+    """The header's Stop, the page's Stop or leaving the page: Streamlit stops the script by raising from the
+    next element call, here the progress bar's at frame 5 (after a Stop it refuses session-state access as
+    well), with the same exception whatever asked (its fast reruns stop the old run and start a new one at once).
+    A click or a page change starts a new script run while the old one unwinds (`common.note_new_run`), the
+    header's Stop none; the page's Stop also runs its click callback first. A run the visitor stopped is named
+    on the page's next run, with its 5 frames and the button to process the whole video; the sample's run cut
+    short by leaving the page runs again on coming back, as on opening, instead of half a run nobody stopped."""
     original = DeltaGenerator.progress
 
     def progress(self: DeltaGenerator, value: float, text: str | None = None) -> DeltaGenerator:
         if text == "Frame 5 of 64":  # the visitor's request reaches the server while frame 5 is drawn
-            requests = get_script_run_ctx().script_requests
-            if halt == "stop":
-                requests.request_stop()
-            else:
-                if halt == "page-stop":
-                    common.stop_video()  # the Stop button's click callback
-                requests.request_rerun(RerunData())
+            if halt == "page-stop":
+                common.stop_video()  # the Stop button's click callback, at the start of the new run
+            if halt != "stop":
+                common.note_new_run()  # the new run starts while this one still goes on
+            get_script_run_ctx().script_requests.request_stop()
         return original(self, value, text=text)
 
     monkeypatch.setattr(DeltaGenerator, "progress", progress)

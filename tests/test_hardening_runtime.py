@@ -71,6 +71,38 @@ def test_sigterm_during_video_leaves_a_playable_mp4(tmp_path: Path) -> None:
     assert 5 <= frames < 3000  # the container was finalised: a playable partial video
 
 
+def test_sigterm_during_segment_says_how_many_images_are_done_and_resume_goes_on(tmp_path: Path) -> None:
+    """An interrupted folder could only be redone whole; stopped, `segment` says how many images this run
+    finished, each with all its outputs, and the same command with --resume writes the rest."""
+    torch.manual_seed(0)
+    net = LWIRSTNet().eval()
+    model = tmp_path / "m.safetensors"
+    save_checkpoint(model, net, net.config)
+    frames, out = tmp_path / "frames", tmp_path / "out"
+    frames.mkdir()
+    for i in range(24):
+        cv2.imwrite(str(frames / f"f{i:02d}.png"), np.random.default_rng(i).integers(0, 255, (512, 640), np.uint8))
+    command = [sys.executable, "-m", "lwirst", "segment", str(frames), "--out", str(out), "--model", str(model),
+               "--backend", "torch", "--threads", "1", "--confirm", "off"]
+    proc = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=ENV,
+                            cwd=tmp_path)
+    deadline = time.monotonic() + 240
+    while time.monotonic() < deadline and not list(out.glob("*_targets.json")):
+        assert proc.poll() is None, proc.communicate()
+        time.sleep(0.1)
+    proc.send_signal(signal.SIGTERM)
+    _, stderr = proc.communicate(timeout=120)
+    finished = len(list(out.glob("*_targets.json")))
+    assert proc.returncode == 130 and 1 <= finished < 24, stderr
+    assert (f"stopped after {finished} of 24 images, each with all its outputs; the same command with --resume "
+            "goes on") in stderr
+    done = subprocess.run([*command, "--resume"], capture_output=True, text=True, env=ENV, cwd=tmp_path,
+                          timeout=600)
+    assert done.returncode == 0, done.stderr
+    assert f"--resume: {finished} of 24 images already have all their outputs; skipped" in done.stdout
+    assert len(list(out.glob("*_targets.json"))) == 24
+
+
 # 12. --address probes
 
 

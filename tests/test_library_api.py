@@ -202,3 +202,38 @@ def test_a_tiff_declaring_deep_pixels_is_refused_before_decoding() -> None:
         decode_image(tiff(np.zeros((128, 128, 4), np.float64)), "deep.tif", budget)
     for fits in (np.zeros((128, 128, 4), np.uint16), np.ones((128, 128), np.float64)):  # 8 bytes: decoded
         assert decode_image(tiff(fits), "fits.tif", budget).dtype == fits.dtype
+
+
+@pytest.mark.parametrize("order", ["<", ">"])
+def test_a_repeated_depth_tag_counts_as_libtiff_reads_it(order: str) -> None:
+    """A second BitsPerSample of 8 after the real 64 passed the depth check, where libtiff (keeping the first)
+    decoded 64-bit samples: the first of a repeated tag counts, as libtiff reads it."""
+    import struct
+
+    from lwirst.imageio import check_header
+
+    def entry(tag: int, kind: int, count: int, value: bytes) -> bytes:
+        return struct.pack(order + "HHI", tag, kind, count) + value.ljust(4, b"\0")
+
+    entries = [entry(256, 3, 1, struct.pack(order + "H", 64)), entry(257, 3, 1, struct.pack(order + "H", 64)),
+               entry(258, 3, 4, struct.pack(order + "I", 0)),  # four samples of 64 bits, at an offset (below)
+               entry(258, 3, 1, struct.pack(order + "H", 8)),  # the repeat libtiff ignores
+               entry(277, 3, 1, struct.pack(order + "H", 4))]
+    offset = 8 + 2 + 12 * len(entries) + 4
+    entries[2] = entry(258, 3, 4, struct.pack(order + "I", offset))
+    data = ((b"II*\0" if order == "<" else b"MM\0*") + struct.pack(order + "I", 8)
+            + struct.pack(order + "H", len(entries)) + b"".join(entries) + b"\0" * 4
+            + struct.pack(order + "4H", 64, 64, 64, 64))
+    with pytest.raises(LwirstError, match="64x64 pixels of 32 bytes each"):
+        check_header(data, "twice.tif", 64 * 64)
+    assert check_header(data, "twice.tif", 64 * 64 * 4) == (64, 64)  # within 8 bytes a pixel of a larger limit
+
+
+def test_a_float_frame_far_from_zero_keeps_its_grey_levels() -> None:
+    """Cast to float32 before its offset was taken, a float64 frame of 1e6 + 0..0.1 came out as 3 grey levels."""
+    from lwirst.imageio import to_uint8
+
+    frame = 1e6 + np.linspace(0.0, 0.1, 32 * 32).reshape(32, 32)
+    assert len(np.unique(to_uint8(frame))) == 256
+    huge = np.array([[0.0, 1e300], [5e299, 2e300]])  # a range past float32's: worked in float64, not inf
+    assert to_uint8(huge).tolist() == [[0, 128], [64, 255]]

@@ -220,6 +220,13 @@ def test_a_one_channel_network_trains_and_runs_as_it_trained(synth_dir: Path, tm
     image = (np.random.default_rng(0).random((72, 88)) * 255).astype(np.uint8)
     logits = Segmenter(net, backend="torch", protocol="native", size=(64, 64)).predict(image).logits
     assert logits.shape == (72, 88) and np.isfinite(logits).all()
+    exported = tmp_path / "grey.onnx"  # its file says how to feed it: one plane, not three
+    assert main(["export", "--checkpoint", str(run_dir / "last.safetensors"), "--out", str(exported)]) == 0
+    import onnx
+
+    notes = {p.key: p.value for p in onnx.load(str(exported)).metadata_props}
+    assert notes["lwirst.preprocess"].startswith("input: float32 N x 1 x H x W, the mean over R, G, B of")
+    assert ort.InferenceSession(str(exported), providers=["CPUExecutionProvider"]).get_inputs()[0].shape[1] == 1
 
 
 @pytest.mark.parametrize(("module", "forward", "message"), [

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import logging
 import os
 from pathlib import Path
 
@@ -30,6 +31,7 @@ from lwirst.suite import SUITES, build_suite, evaluate_suite
 from lwirst.validate import check_outputs, check_writable_folder, number
 
 OUTPUTS = ("metrics.json", "per_image.csv", "curves.json")
+log = logging.getLogger(__name__)
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -94,8 +96,6 @@ def run(args: argparse.Namespace) -> int:
                               grow_to=growth_from_args(args))
     for line in summary_lines(result):
         print(line)
-    if segmenter is not None:
-        _say_in_sample(args, dataset)
     if result.cached:
         print("(from the evaluation cache: an earlier run of this model, data, protocol and code, whose fps these "
               "are; --no-cache scores it again)")
@@ -107,6 +107,8 @@ def run(args: argparse.Namespace) -> int:
         print(f"wrote {args.out}/metrics.json, per_image.csv, curves.json")
     else:
         print(jsonio.dumps(round_floats(result.metrics)))
+    if segmenter is not None:
+        _say_in_sample(args, dataset)
     return 0
 
 
@@ -115,7 +117,11 @@ def _say_in_sample(args: argparse.Namespace, dataset: SegDataset) -> None:
     trainval): their scores are in-sample."""
     from lwirst.modelcard import model_card
 
-    card = model_card(Path(args.model) if args.model else DEFAULT_MODEL)
+    try:  # after the results are written: a card that cannot be read costs this note, not the run
+        card = model_card(Path(args.model) if args.model else DEFAULT_MODEL)
+    except LwirstError as exc:
+        log.info("no training record to compare the split with: %s", exc)
+        return
     shared, trained = in_training(args.data_dir, dataset, card.training)
     if shared:
         print(f"note: {shared} of the {len(dataset)} images scored are in {trained}, the split {card.name} trained "

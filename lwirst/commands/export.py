@@ -79,7 +79,7 @@ def run(args: argparse.Namespace) -> int:
     proto = check_segmentation_onnx(data, str(args.out))
     proto.metadata_props.append(onnx.StringStringEntryProto(key="lwirst.size", value=f"{height}x{width}"))
     proto.metadata_props.extend(onnx.StringStringEntryProto(key=key, value=value)
-                                for key, value in deployment_notes(raw_input).items())
+                                for key, value in deployment_notes(raw_input, module.config.in_channels).items())
     data = proto.SerializeToString()
     try:
         atomic_write(args.out, lambda tmp: tmp.write_bytes(data))

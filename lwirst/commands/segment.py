@@ -283,12 +283,13 @@ def run(args: argparse.Namespace) -> int:
     if len(todo) < len(images):
         print(f"--resume: {len(images) - len(todo)} of {len(images)} images already have all their outputs; "
               "skipped")
+    done: list[Path] = []  # the images this run wrote all the outputs of
     try:
-        failed = _segment_all(args, pipeline, todo, describe)
+        failed = _segment_all(args, pipeline, todo, describe, done)
     except KeyboardInterrupt:
-        done = sum(all((args.out / f"{stem}{suffix}").is_file() for suffix in outputs) for _, stem in todo)
-        print(f"stopped after {done} of {len(todo)} images, each with all its outputs; the same command with "
-              "--resume goes on", file=sys.stderr)
+        go_on = "with --resume instead of --force" if args.force else "with --resume"
+        print(f"stopped after {len(done)} of {len(todo)} images, each with all its outputs; the same command "
+              f"{go_on} goes on", file=sys.stderr)
         raise
     if failed:
         print(f"{failed} of {len(todo)} images failed", file=sys.stderr)
@@ -297,9 +298,9 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _segment_all(args: argparse.Namespace, pipeline: FramePipeline, todo: list[tuple[Path, str]],
-                 describe: dict) -> int:
-    """Segment and write each image's outputs (an image is done once all of them exist); an
-    image that fails is reported and the others go on. Returns how many failed."""
+                 describe: dict, done: list[Path]) -> int:
+    """Segment and write each image's outputs, appending it to `done` once all are written; an image that fails
+    is reported and the others go on. Returns how many failed."""
     from lwirst.drawing import heatmap, mask_image, overlay
     from lwirst.imageio import read_image, write_png
     from lwirst.postprocess import probability_of
@@ -348,6 +349,7 @@ def _segment_all(args: argparse.Namespace, pipeline: FramePipeline, todo: list[t
             continue
         colours = (f"; decoded from its {result.saliency.palette} palette" if result.saliency.palette else
                    "; on its colours: no known palette" if result.saliency.as_colour else "")
+        done.append(path)
         print(f"{path}: {len(result.kept)} targets ({len(result.detections)} found; ran "
               f"{result.saliency.protocol}{colours}) -> {base}_*")
     return failed

@@ -92,14 +92,14 @@ def build_model(name: str | None = None, config: NetworkConfig | None = None) ->
     if not hasattr(module, "config"):
         raise LwirstError(f"{spec.module.__name__} keeps no .config; checkpoints and export need it "
                           "(set self.config = config in __init__)")
-    key = (name, config.to_json())
+    key = (name, spec.module, config.to_json())
     if key not in _CHECKED:
         _check_output(spec, module, config.in_channels)
         _CHECKED.add(key)
     return module
 
 
-_CHECKED: set[tuple[str, str]] = set()  # (architecture, config) pairs whose output shape was checked
+_CHECKED: set[tuple[str, type, str]] = set()  # (architecture, its module class, config) whose output was checked
 _PROBE = (2, 64, 64)  # batch, height, width of the shape check: sides a multiple of every stride used here
 
 
@@ -112,7 +112,7 @@ def _check_output(spec: Architecture, module: Any, channels: int) -> None:
     batch, height, width = _PROBE
     module.eval()
     try:
-        with torch.no_grad():
+        with torch.no_grad(), torch.random.fork_rng(devices=[]):  # a network drawing at run time leaves no trace
             out = module(torch.zeros(batch, channels, height, width))
     except Exception as exc:
         raise LwirstError(f"{spec.label} cannot run a {batch}x{channels}x{height}x{width} input "
