@@ -22,6 +22,7 @@ import io
 import logging
 import os
 import threading
+import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
@@ -843,9 +844,10 @@ class VideoRun:
     output: VideoOutput | None = None
     unasked: bool = False  # started without a click (the sample, on opening the page)
     stopped_by_visitor: bool = False  # the page's Stop (its click callback says so)
-    # another script run of the session started while this one went on (a page change, another widget, or Stop's
-    # click): Streamlit stops a run that way, where the header's Stop starts none
+    # another script run of the session started while this one went on or just after it ended (a page change,
+    # another widget, or Stop's click): Streamlit stops a run that way, where the header's Stop starts none
     cut_by_rerun: bool = False
+    ended_at: float = 0.0  # time.monotonic() when it ended (set before `ended`)
     # set once the run has ended and `output` holds all it will: a click that stops a run starts the next script
     # run at once, on another thread, while the stopped one still writes out its frames
     ended: threading.Event = field(default_factory=threading.Event, compare=False, repr=False)
@@ -853,6 +855,9 @@ class VideoRun:
 
 # How long a page waits for a stopped run to write out its frames: one frame and a short video's encoding
 VIDEO_UNWIND_S = 30.0
+# A script run starting this soon after a video run ended is the rerun that stopped it (a page change, a widget);
+# after the header's Stop no run starts until the visitor acts
+RERUN_GRACE_S = 1.5
 
 
 def _last_run() -> VideoRun | None:
@@ -882,11 +887,12 @@ def cut_short_unasked(source: VideoSource, chosen: Engine, post: Postprocess) ->
 
 
 def note_new_run() -> None:
-    """At the start of every script run of the session (any page): a video run still going is being cut short
-    by this one. Streamlit stops the old run with the same exception whether a rerun or the header's Stop asked,
-    so the cause is told by whether a new run started."""
+    """At the start of every script run of the session (any page): a video run still going, or one that ended
+    within RERUN_GRACE_S, is being cut short by this one. Streamlit stops the old run with the same exception
+    whether a rerun or the header's Stop asked, and the old run may finish unwinding before the new one gets
+    here, so the cause is told by whether a new run started at about that time."""
     run = st.session_state.get("video_output")
-    if isinstance(run, VideoRun) and not run.ended.is_set():
+    if isinstance(run, VideoRun) and (not run.ended.is_set() or time.monotonic() - run.ended_at < RERUN_GRACE_S):
         run.cut_by_rerun = True
 
 
@@ -947,6 +953,7 @@ def run_video(source: VideoSource, chosen: Engine, post: Postprocess, bar: Delta
     else:
         run.output = output
     finally:
+        run.ended_at = time.monotonic()
         run.ended.set()
     if halted:  # Streamlit's stop or rerun goes on
         raise halted[0]
