@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 import torch
 import torch.nn.functional as F
@@ -136,10 +138,14 @@ def test_a_wrong_config_field_is_one_clear_error(fields: dict, message: str) -> 
     assert message in str(caught.value)
 
 
-def test_a_network_that_fails_to_build_or_keeps_no_config_is_named(tmp_path, monkeypatch) -> None:
+def register_net(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, module: str, name: str, label: str,
+                 body: str) -> None:
+    """An architecture module written where Python finds it and registered as the README says (one line in
+    `_MODULES`): a frozen Config of `in_channels` and `width`, and a torch module `Net` whose class body is
+    `body`."""
     from lwirst import models
 
-    (tmp_path / "plain_net.py").write_text(
+    (tmp_path / f"{module}.py").write_text(
         "from dataclasses import dataclass\n"
         "import torch\n"
         "from lwirst.models.base import Architecture, ConfigFields\n"
@@ -148,15 +154,46 @@ def test_a_network_that_fails_to_build_or_keeps_no_config_is_named(tmp_path, mon
         "    in_channels: int = 3\n"
         "    width: int = 4\n"
         "class Net(torch.nn.Module):\n"
-        "    def __init__(self, config):\n"
-        "        super().__init__()\n"
-        "        self.conv = torch.nn.Conv2d(config.in_channels, config.width, 3)\n"
-        "ARCHITECTURE = Architecture('plain', 'Plain net', Net, Config)\n")
+        f"{body}"
+        f"ARCHITECTURE = Architecture({name!r}, {label!r}, Net, Config)\n")
     monkeypatch.syspath_prepend(str(tmp_path))
-    monkeypatch.setitem(models._MODULES, "plain", "plain_net")
+    monkeypatch.setitem(models._MODULES, name, module)
     monkeypatch.setattr(models, "_LOADED", {})
+    monkeypatch.setattr(models, "_CHECKED", set())
+
+
+def test_a_network_that_fails_to_build_or_keeps_no_config_is_named(tmp_path, monkeypatch) -> None:
+    from lwirst import models
+
+    register_net(tmp_path, monkeypatch, "plain_net", "plain", "Plain net",
+                 "    def __init__(self, config):\n"
+                 "        super().__init__()\n"
+                 "        self.conv = torch.nn.Conv2d(config.in_channels, config.width, 3)\n")
     with pytest.raises(LwirstError, match=r"Net keeps no \.config"):
         models.build_model("plain")
     config = models.get_architecture("plain").config(width=-1)
     with pytest.raises(LwirstError, match=r"Plain net cannot be built from its config \(RuntimeError"):
         models.build_model("plain", config)
+
+
+@pytest.mark.parametrize(("module", "forward", "message"), [
+    ("halver_a", "return self.conv(x)[:, :, ::2, ::2]",
+     r"Halver maps a 2x3x64x64 input to 2x1x32x32; a network must return N x 1"),
+    ("halver_b", "return torch.cat([self.conv(x)] * 2, 1)", r"Halver maps a 2x3x64x64 input to 2x2x64x64"),
+    ("halver_c", "return x.view(-1, 7)", r"Halver cannot run a 2x3x64x64 input \(RuntimeError"),
+], ids=["half-size", "two-maps", "raises"])
+def test_a_network_with_the_wrong_output_is_named_when_built(module: str, forward: str, message: str, tmp_path: Path,
+                                                             monkeypatch: pytest.MonkeyPatch) -> None:
+    """A half-size map used to stop training inside the loss with a torch shape error, and to be resized up
+    without a word by inference and export."""
+    from lwirst import models
+
+    register_net(tmp_path, monkeypatch, module, "halver", "Halver",
+                 "    def __init__(self, config):\n"
+                 "        super().__init__()\n"
+                 "        self.config = config\n"
+                 "        self.conv = torch.nn.Conv2d(config.in_channels, 1, 3, padding=1)\n"
+                 "    def forward(self, x):\n"
+                 f"        {forward}\n")
+    with pytest.raises(LwirstError, match=message):
+        models.build_model("halver")

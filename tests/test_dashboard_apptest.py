@@ -954,36 +954,27 @@ def test_a_truncated_video_upload_shows_the_frames_read_before_its_end() -> None
         f"video, counts and targets CSV below hold the {done} frames processed before that."]
 
 
-def test_an_uploaded_video_is_bounded_in_frames(monkeypatch: pytest.MonkeyPatch) -> None:
+@pytest.mark.parametrize(("setting", "value", "frames", "most", "named"), [
+    ("LWIRST_MAX_UPLOAD_VIDEO_FRAMES", "6", 9, 6, "LWIRST_MAX_UPLOAD_VIDEO_FRAMES"),
+    ("LWIRST_MAX_UPLOAD_VIDEO_MEGAPIXELS", "1", 170, 162,
+     "LWIRST_MAX_UPLOAD_VIDEO_MEGAPIXELS: 1 megapixels in all, 162 frames of 96x64"),
+], ids=["frames", "megapixels"])
+def test_an_uploaded_video_is_bounded(monkeypatch: pytest.MonkeyPatch, setting: str, value: str, frames: int,
+                                      most: int, named: str) -> None:
     """A visitor's video runs on the server's shared CPU and its annotated copy stays in memory: at most
-    LWIRST_MAX_UPLOAD_VIDEO_FRAMES frames, from the count its container declares or, when it declares
-    none, while it is read. The server's own sample is not an upload."""
-    monkeypatch.setenv("LWIRST_MAX_UPLOAD_VIDEO_FRAMES", "6")
-    at = _processed_upload("long.avi", _avi(9))
-    assert errors(at) == ["long.avi: 9 frames is more than the limit of 6 (LWIRST_MAX_UPLOAD_VIDEO_FRAMES); "
-                          "cut the video"]
-    at = _processed_upload("raw.mp4", _raw_h264(9))
+    LWIRST_MAX_UPLOAD_VIDEO_FRAMES frames, and LWIRST_MAX_UPLOAD_VIDEO_MEGAPIXELS over all of them (300 frames of
+    4096x4096 were within the other limits and held a served dashboard's CPU for hours), from what its container
+    declares or, when it declares no count, while it is read. The server's own sample is not an upload."""
+    monkeypatch.setenv(setting, value)
+    at = _processed_upload("long.avi", _avi(frames))
+    assert errors(at) == [f"long.avi: {frames} frames is more than the limit of {most} ({named}); cut the video"]
+    at = _processed_upload("raw.mp4", _raw_h264(frames))
     assert not errors(at), errors(at)
-    assert count(at, "Frames processed") == 6
-    assert any(w.value.startswith("raw.mp4: more than the limit of 6 frames (LWIRST_MAX_UPLOAD_VIDEO_FRAMES)")
+    assert count(at, "Frames processed") == most
+    assert any(w.value.startswith(f"raw.mp4: more than the limit of {most} frames ({setting}")
                for w in at.warning), [w.value for w in at.warning]
     at.radio(key="video_source").set_value("Synthetic sample").run()
     assert count(at, "Frames processed") == 64
-
-
-def test_an_uploaded_video_is_bounded_in_megapixels(monkeypatch: pytest.MonkeyPatch) -> None:
-    """300 frames of 4096x4096 were within the frame and size limits and held a served dashboard's CPU for hours:
-    the frames' pixels together are bounded too, read from the container before a frame is processed, and again
-    while reading where it declares no count."""
-    monkeypatch.setenv("LWIRST_MAX_UPLOAD_VIDEO_MEGAPIXELS", "1")  # 162 frames of 96x64
-    at = _processed_upload("wide.avi", _avi(170))
-    assert errors(at) == ["wide.avi: 170 frames is more than the limit of 162 (LWIRST_MAX_UPLOAD_VIDEO_MEGAPIXELS: "
-                          "1 megapixels in all, 162 frames of 96x64); cut the video"]
-    at = _processed_upload("raw.mp4", _raw_h264(170))
-    assert not errors(at), errors(at)
-    assert count(at, "Frames processed") == 162
-    assert any(w.value.startswith("raw.mp4: more than the limit of 162 frames (LWIRST_MAX_UPLOAD_VIDEO_MEGAPIXELS")
-               for w in at.warning), [w.value for w in at.warning]
 
 
 @pytest.mark.parametrize("halt", ["stop", "page-stop", "leave"])

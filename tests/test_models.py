@@ -227,38 +227,3 @@ def test_a_one_channel_network_trains_and_runs_as_it_trained(synth_dir: Path, tm
     notes = {p.key: p.value for p in onnx.load(str(exported)).metadata_props}
     assert notes["lwirst.preprocess"].startswith("input: float32 N x 1 x H x W, the mean over R, G, B of")
     assert ort.InferenceSession(str(exported), providers=["CPUExecutionProvider"]).get_inputs()[0].shape[1] == 1
-
-
-@pytest.mark.parametrize(("module", "forward", "message"), [
-    ("halver_a", "return self.conv(x)[:, :, ::2, ::2]",
-     r"Halver maps a 2x3x64x64 input to 2x1x32x32; a network must return N x 1"),
-    ("halver_b", "return torch.cat([self.conv(x)] * 2, 1)", r"Halver maps a 2x3x64x64 input to 2x2x64x64"),
-    ("halver_c", "return x.view(-1, 7)", r"Halver cannot run a 2x3x64x64 input \(RuntimeError"),
-], ids=["half-size", "two-maps", "raises"])
-def test_a_network_with_the_wrong_output_is_named_when_built(module: str, forward: str, message: str, tmp_path: Path,
-                                                             monkeypatch: pytest.MonkeyPatch) -> None:
-    """A half-size map used to stop training inside the loss with a torch shape error, and to be resized up
-    without a word by inference and export."""
-    from lwirst import models
-
-    (tmp_path / f"{module}.py").write_text(
-        "from dataclasses import dataclass\n"
-        "import torch\n"
-        "from lwirst.models.base import Architecture, ConfigFields\n"
-        "@dataclass(frozen=True)\n"
-        "class Config(ConfigFields):\n"
-        "    in_channels: int = 3\n"
-        "class Net(torch.nn.Module):\n"
-        "    def __init__(self, config):\n"
-        "        super().__init__()\n"
-        "        self.config = config\n"
-        "        self.conv = torch.nn.Conv2d(config.in_channels, 1, 3, padding=1)\n"
-        "    def forward(self, x):\n"
-        f"        {forward}\n"
-        "ARCHITECTURE = Architecture('halver', 'Halver', Net, Config)\n")
-    monkeypatch.syspath_prepend(str(tmp_path))
-    monkeypatch.setitem(models._MODULES, "halver", module)
-    monkeypatch.setattr(models, "_LOADED", {})
-    monkeypatch.setattr(models, "_CHECKED", set())
-    with pytest.raises(LwirstError, match=message):
-        models.build_model("halver")
