@@ -20,7 +20,7 @@ from lwirst.scoring import CARD, metric_spec, metric_specs
 COMPARISON_PATH = MODELS_DIR / "comparison.json"
 
 # What each side of the comparison is, as a reader knows it (the JSON names them by the run's --model names).
-SIDES = {"shipped": "shipped model", "published": "published weights (authors' ONNX)"}
+SIDES = {"shipped": "shipped", "published": "published (authors' ONNX)"}
 # The parts of a run, by their JSON key, as the tables title them.
 PARTS = {"sirst_test": "SIRST test", "samples": "embedded samples"}
 # The cross-domain suite's pooled operator figures: key -> label.

@@ -35,7 +35,8 @@ def one_run() -> None:
         return
     st.subheader("The shipped model and the published weights, measured in one run")
     number = st.column_config.NumberColumn
-    formats = {spec.label: number(format=f"%.{spec.decimals}f") for spec in metric_specs(CARD)}
+    model = {"model": st.column_config.TextColumn("model", pinned=True)}  # in view while a narrow window scrolls
+    formats = {**model, **{spec.label: number(format=f"%.{spec.decimals}f") for spec in metric_specs(CARD)}}
     for part, title in comparison.PARTS.items():
         table = comparison.part_table(run, part)
         if not table.empty:
@@ -45,7 +46,7 @@ def one_run() -> None:
     if not suite.empty:
         st.markdown("**Cross-domain suite** (`lwirst evaluate --suite xdomain`; pooled over its parts)")
         st.dataframe(suite, hide_index=True, key="compare_run_suite", column_config={
-            "Pd": number(format="%.4f"), "false blobs per empty frame": number(format="%.3f"),
+            **model, "Pd": number(format="%.4f"), "false blobs per empty frame": number(format="%.3f"),
             "empty frames alarmed": number(format="percent")})
     st.caption(f"Both sides from {run.source}. Protocol: {run.protocol}. The published weights are the authors' "
                "ONNX (kourenke/LW-IRSTNet), measured locally, never shipped. SIRST test is reported, never used "

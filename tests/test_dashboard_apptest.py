@@ -718,7 +718,7 @@ def test_compare_opens_on_the_one_run_comparison_with_its_command() -> None:
     for frame, part in ((test, "sirst_test"), (samples, "samples")):
         for name, row in zip(("shipped", "published"), frame.to_dict("records"), strict=True):
             figures = run["models"][name][part]
-            assert row["model"].startswith("shipped model" if name == "shipped" else "published weights")
+            assert row["model"].startswith("shipped: " if name == "shipped" else "published (authors' ONNX): ")
             assert row["mIoU"] == figures["miou"] and row["F1"] == figures["f1"]
             assert row["Fa (×1e-6)"] == pytest.approx(figures["fa"] * 1e6)
             assert row["targets found"] == f"{figures['detected']:.0f} of {figures['targets']:.0f}"
