@@ -200,9 +200,6 @@ def test_cli_list(capsys: pytest.CaptureFixture[str]) -> None:
 
 @pytest.mark.parametrize("argv, message", [
     (["--preset", "table9_acn"], "unknown preset 'table9_acn'"),
-    (["--size", "65", "64"], "multiples of 8"),
-    (["--size", "0", "64"], "multiples of 8"),
-    (["--size", "-8", "64"], "multiples of 8"),
     (["--table", "X"], "unknown table"),
     (["--preset", "lw_irstnet", "--table", "III"], "give one"),
 ])
@@ -211,6 +208,17 @@ def test_cli_user_errors_exit_1(capsys: pytest.CaptureFixture[str], argv: list[s
     assert code == 1
     assert out == ""
     assert err.startswith("error: ") and message in err and err.count("\n") == 1
+
+
+@pytest.mark.parametrize("size, message", [(("65", "64"), "must be a multiple of 8, got 65"),
+                                           (("0", "64"), "must be in [8, 8192], got 0"),
+                                           (("-8", "64"), "must be in [8, 8192], got -8")])
+def test_cli_size_is_a_usage_error(capsys: pytest.CaptureFixture[str], size: tuple[str, str], message: str) -> None:
+    """A side that is no multiple of 8 is an option's value: a usage error (exit 2), as for every command."""
+    with pytest.raises(SystemExit) as usage:
+        main(["complexity", "--size", *size])
+    err = capsys.readouterr().err
+    assert usage.value.code == 2 and message in err and err.count("\n") == 1
 
 
 @pytest.mark.parametrize("preset", ["lw_irstnet", "table9_afm"])  # AFM: adaptive pooling, not counted

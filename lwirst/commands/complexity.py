@@ -26,6 +26,7 @@ from lwirst.paper import (
     compare_presets,
     normalize_table,
 )
+from lwirst.validate import number
 
 _STATUS = {MATCH: "match", MISMATCH: "MISMATCH", MERGED_MATCH: "merged=", MERGED_DIFFERS: "merged!=",
            NOT_COMPARED: "-"}
@@ -43,7 +44,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     what.add_argument("--model", type=Path, help="a checkpoint (.safetensors, .pt) or ONNX file: the network "
                                                  "it holds, whatever its architecture")
     parser.add_argument("--table", help="only the presets of one paper table (II ... IX)")
-    parser.add_argument("--size", nargs=2, type=int, metavar=("H", "W"), default=list(PAPER_SIZE),
+    parser.add_argument("--size", nargs=2, type=number(int, lo=8, hi=8192, multiple=8), metavar=("H", "W"),
+                        default=list(PAPER_SIZE),
                         help="input height and width, multiples of 8 (default: the paper's 256 256)")
     parser.add_argument("--json", action="store_true", help="print JSON instead of text")
 
