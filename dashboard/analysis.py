@@ -28,7 +28,7 @@ from dashboard import common
 from lwirst import analysis
 from lwirst.checkpoint import file_hash
 from lwirst.consensus import confirmation, mirrored
-from lwirst.datasets import in_training
+from lwirst.datasets import in_sample_note
 from lwirst.errors import LwirstError
 from lwirst.evaluate import (
     AppliedProtocol,
@@ -190,12 +190,8 @@ def in_sample(run: Run) -> str:
 @st.cache_data(max_entries=32, show_spinner=False)
 def _in_sample(root: str, dataset: str, split: str, path: str, version: str, shown: str) -> str:
     card = common.card(common.Engine(path, version, "", "", None))
-    data = common.open_data(common.DataChoice("", root, dataset, split))
-    shared, trained = in_training(root, data, card.training)
-    if not shared:
-        return ""
-    return (f"{shared} of the {len(data)} images of {shown} are in {trained}, the split {card.name} trained on "
-            "(its card's record): their scores are in-sample, not a measure of how it generalises.")
+    return in_sample_note(root, common.open_data(common.DataChoice("", root, dataset, split)), card.training,
+                          card.name, shown)
 
 
 # ---------------------------------------------------------------- runs

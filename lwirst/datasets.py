@@ -728,6 +728,17 @@ def in_training(data_dir: str | Path | None, chosen: SegDataset, training: Mappi
     return sum(item.image.resolve() in files for item in chosen.items), f"{data['dataset']} {data['train_split']}"
 
 
+def in_sample_note(data_dir: str | Path | None, chosen: SegDataset, training: Mapping[str, Any], model: str,
+                   shown: str) -> str:
+    """The sentence every view says when `in_training` finds images of `chosen` (named `shown`) in the split
+    `model` trained on, or ''."""
+    shared, trained = in_training(data_dir, chosen, training)
+    if not shared:
+        return ""
+    return (f"{shared} of the {len(chosen)} images of {shown} are in {trained}, the split {model} trained on (its "
+            "card's record): their scores are in-sample, not a measure of how it generalises.")
+
+
 def open_dataset(data_dir: str | Path | None, dataset: str | Sequence[str] = "sirst", split: str = "test",
                  black_hot: bool = False, *, validate: bool = True, mask_threshold: float | None = None) -> SegDataset:
     """Open `dataset` under the data root (or given directly as the root).

@@ -123,8 +123,7 @@ class FrameSource:
                 # FFmpeg's own words ("moov atom not found") help a developer, not a visitor: logged
                 log.info("%s: FFmpeg cannot open it%s", self.path, reason(chatter))
                 raise LwirstError(f"{self.path}: not a readable video (corrupt, truncated or unsupported format)")
-            self._check_declared_size()
-            self._bound_work(self._capture.get(cv2.CAP_PROP_FRAME_WIDTH), self._capture.get(cv2.CAP_PROP_FRAME_HEIGHT))
+            self._bound_work(*self._check_declared_size())
             declared = self._capture.get(cv2.CAP_PROP_FRAME_COUNT)
             self.total = int(declared) if math.isfinite(declared) and declared > 0 else None
             self._check_count()
@@ -162,8 +161,9 @@ class FrameSource:
             raise LwirstError(f"{self.path}: {self.total} frames is more than the limit of {self._most} "
                               f"({self._limit_name}); cut the video")
 
-    def _check_declared_size(self) -> None:
-        """Refuse frames over LWIRST_MAX_VIDEO_PIXELS from the container, before one is decoded."""
+    def _check_declared_size(self) -> tuple[float, float]:
+        """Refuse frames over LWIRST_MAX_VIDEO_PIXELS from the container, before one is decoded; the width and
+        height it declares (NaN where it does not say)."""
         assert self._capture is not None
         width = self._capture.get(cv2.CAP_PROP_FRAME_WIDTH)
         height = self._capture.get(cv2.CAP_PROP_FRAME_HEIGHT)
@@ -172,6 +172,7 @@ class FrameSource:
             self.close()
             raise LwirstError(f"{self.path}: {int(width)}x{int(height)} frames are larger than the limit of "
                               f"{side_text(budget)} pixels (LWIRST_MAX_VIDEO_PIXELS); downscale the video")
+        return width, height
 
     def _read(self) -> np.ndarray | None:
         if self._capture is not None:

@@ -493,7 +493,7 @@ def test_test_images_are_counted_per_member_and_only_where_a_test_list_names_the
 def test_images_of_the_split_a_model_trained_on_are_counted_by_file(synth_dir: Path, tmp_path: Path) -> None:
     """SIRST val lies inside trainval, the shipped model's training split: its scores there are in-sample, which
     `lwirst evaluate` says. The card's record is opened under the same root and compared file by file."""
-    from lwirst.datasets import in_training
+    from lwirst.datasets import in_sample_note, in_training
 
     card = {"data": {"dataset": "folder", "train_split": "train"}}
     train, test = (open_dataset(synth_dir, "folder", split) for split in ("train", "test"))
@@ -501,6 +501,10 @@ def test_images_of_the_split_a_model_trained_on_are_counted_by_file(synth_dir: P
     assert in_training(synth_dir, test, card) == (0, "folder train")
     assert in_training(synth_dir, train, {}) == (0, "")  # no record: nothing said
     assert in_training(tmp_path, train, card) == (0, "")  # the recorded split is not under this root
+    assert in_sample_note(synth_dir, train, card, "m.safetensors", "mine (train)") == (
+        f"{len(train)} of the {len(train)} images of mine (train) are in folder train, the split m.safetensors "
+        "trained on (its card's record): their scores are in-sample, not a measure of how it generalises.")
+    assert in_sample_note(synth_dir, test, card, "m.safetensors", "mine (test)") == ""
     copy = tmp_path / "copy"  # the same names in another folder are other files: not in-sample
     shutil.copytree(synth_dir, copy)
     assert in_training(synth_dir, open_dataset(copy, "folder", "train"), card) == (0, "folder train")

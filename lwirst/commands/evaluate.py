@@ -21,7 +21,7 @@ from lwirst.commands.segment import (
     run_line,
     threshold_from_args,
 )
-from lwirst.datasets import DATASET_HELP, SPLIT_HELP, SegDataset, in_training, open_dataset
+from lwirst.datasets import DATASET_HELP, SPLIT_HELP, SegDataset, in_sample_note, open_dataset
 from lwirst.errors import LwirstError
 from lwirst.evaluate import evaluate, evaluate_predictions, summary_lines
 from lwirst.inference import DEFAULT_MODEL, PROTOCOLS, Segmenter
@@ -122,10 +122,8 @@ def _say_in_sample(args: argparse.Namespace, dataset: SegDataset) -> None:
     except LwirstError as exc:
         log.info("no training record to compare the split with: %s", exc)
         return
-    shared, trained = in_training(args.data_dir, dataset, card.training)
-    if shared:
-        print(f"note: {shared} of the {len(dataset)} images scored are in {trained}, the split {card.name} trained "
-              "on (its card's record): their scores are in-sample, not a measure of how it generalises")
+    if note := in_sample_note(args.data_dir, dataset, card.training, card.name, f"{dataset.name} {dataset.split}"):
+        print(f"note: {note}")
 
 
 def _cell(value: object, percent: bool = False) -> str:
