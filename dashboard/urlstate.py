@@ -95,10 +95,12 @@ def restore() -> None:
     st.session_state[ASKED] = asked
 
 
-def unavailable(key: str, options: Sequence[Any]) -> str:
-    """A notice when the URL asked `key` for a value the server does not offer (a shared link opened on
-    another server, a renamed dataset), naming the fallback the widget shows; "" otherwise. It lasts
-    until the visitor picks another value."""
+def unavailable(key: str, options: Sequence[Any], name: Callable[[Any], str] = repr,
+                where: str = "this server") -> str:
+    """A notice when the URL asked `key` for a value `where` does not offer (a shared link opened on
+    another server, a renamed dataset, an image position past a dataset's end), naming the fallback the
+    widget shows (`name` words a value the widget holds); "" otherwise. It lasts until the visitor picks
+    another value."""
     asked = st.session_state.get(ASKED, {})
     if key not in asked or asked[key] in options:
         return ""
@@ -107,7 +109,7 @@ def unavailable(key: str, options: Sequence[Any]) -> str:
     if shown != fallback:
         del asked[key]
         return ""
-    return f"The link asked for {value!r}, which this server does not offer; showing {shown!r}."
+    return f"The link asked for {value!r}, which {where} does not offer; showing {name(shown)}."
 
 
 def current() -> dict[str, str]:

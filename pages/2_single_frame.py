@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import streamlit as st
 
-from dashboard import common, views
+from dashboard import common, urlstate, views
 from lwirst import card_view, palette
 from lwirst.errors import LwirstError
 from lwirst.frame_report import FrameReport
@@ -74,6 +74,10 @@ def dataset_frame() -> common.Frame | None:
     st.session_state[common.IMAGE_OF_KEY] = choice
     index = st.selectbox(f"Image of {choice.label} ({choice.split}, {len(dataset)} images)",
                          range(len(dataset)), format_func=lambda i: dataset.names[i], key="dataset_image")
+    notice = urlstate.unavailable("dataset_image", range(len(dataset)), lambda i: repr(dataset.names[i]),
+                                  f"{choice.label} ({choice.split}, {len(dataset)} images)")
+    if notice:
+        st.warning(notice, icon=":material/link_off:")
     sample = common.load_item(choice, index)
     return common.make_frame(sample.name, sample.image, sample.mask)
 

@@ -625,6 +625,20 @@ def test_a_link_to_data_this_server_lacks_says_what_it_shows_instead() -> None:
     assert len(still) == 1 and "'no_such_data'" in still[0]  # the visitor chose a model: its notice is gone
 
 
+def test_a_link_to_an_image_past_the_datasets_end_says_which_it_shows() -> None:
+    at = AppTest.from_file(str(APP), default_timeout=120)
+    at.query_params["image"] = "-1"
+    at.session_state["data_root"] = SAMPLES_LABEL
+    at.run()
+    at.switch_page(str(PAGES / "2_single_frame.py")).run()
+    assert not at.exception and not errors(at)
+    picker = at.selectbox(key="dataset_image")
+    notes = [w.value for w in at.warning if "The link asked for -1" in w.value]
+    assert len(notes) == 1 and repr(picker.options[0]) in notes[0], [w.value for w in at.warning]
+    picker.select_index(1).run()
+    assert not [w.value for w in at.warning if "The link asked for" in w.value]
+
+
 def test_a_mistyped_data_directory_is_reported_not_taken_for_none(monkeypatch: pytest.MonkeyPatch,
                                                                   tmp_path: Path) -> None:
     monkeypatch.setenv("LWIRST_DATA_DIR", str(tmp_path / "dta"))
