@@ -368,11 +368,13 @@ class BenchReport:
         for r in self.results:
             if not r.precision.startswith("int8") or (r.batch, r.threads) != (1, threads):
                 continue
-            loss = (reference.mIoU - r.mIoU if reference is not None and reference.mIoU is not None
-                    and r.mIoU is not None else None)
+            ref_miou = _informative(reference.mIoU if reference is not None else None)
+            loss = ref_miou - r.mIoU if ref_miou is not None and r.mIoU is not None else None
             reasons = [self.cpu.int8_hazard] if self.cpu.int8_hazard else []
             if loss is None:
-                reasons.append("mIoU loss unknown (no SIRST test data)")
+                reasons.append("mIoU loss unknown (" + ("the PyTorch reference finds no target pixel)"
+                                                        if reference is not None and reference.mIoU == 0
+                                                        else "no SIRST test data)"))
             elif loss > INT8_MAX_LOSS:
                 reasons.append(f"loses {loss:.3f} mIoU (> {INT8_MAX_LOSS})")
             if top_float is not None and r.fps <= top_float.fps:
@@ -405,7 +407,9 @@ class BenchReport:
         out: dict[str, dict] = {}
 
         def path_bar(row: Result) -> dict:
-            miou_ok = row.mIoU is not None and ref_miou is not None and abs(row.mIoU - ref_miou) <= MIOU_TOLERANCE
+            # agreement with a reference that finds nothing (0 against 0) says nothing: untested, not met
+            miou_ok = (None if _informative(ref_miou) is None else
+                       row.mIoU is not None and abs(row.mIoU - ref_miou) <= MIOU_TOLERANCE)
             return {"variant": row.name, "precision": row.precision, "threads": threads, "fps": row.fps,
                     "ratio": row.ratio, "ratio_met": row.ratio >= 3.0, "mIoU": row.mIoU, "torch_mIoU": ref_miou,
                     "mIoU_met": miou_ok, "ceiling_fps": self.ceiling_fps(threads, row.precision),
@@ -442,7 +446,8 @@ class BenchReport:
                 continue
             top_float = max(floats, key=lambda r: r.fps)
             top8 = max(int8, key=lambda r: r.fps)
-            loss = (ref_miou - top8.mIoU) if ref_miou is not None and top8.mIoU is not None else None
+            known = _informative(ref_miou)
+            loss = known - top8.mIoU if known is not None and top8.mIoU is not None else None
             out[f"int8_batch_{b}"] = {
                 "variant": top8.name, "float_variant": top_float.name,
                 "speedup_vs_best_float": top8.fps / top_float.fps, "mIoU_loss": loss,
@@ -615,7 +620,9 @@ def _format_bars(bars: dict[str, dict], cpu: CpuPeak) -> list[str]:
     """The bars as text; under emulation each verdict says so, never "met" alone."""
     suffix = " under emulation" if cpu.emulated else ""
 
-    def mark(ok: bool) -> str:
+    def mark(ok: bool | None) -> str:
+        if ok is None:
+            return "untested: the PyTorch reference finds no target pixel"
         return ("met" if ok else "NOT met") + suffix
 
     lines = []
@@ -672,6 +679,12 @@ def int8_refusal(variant: Variant, cpu: CpuPeak, requested: Sequence[str]) -> st
     if not variant.options.int8 or cpu.int8_hazard is None or variant.name in requested:
         return None
     return f"not usable: {cpu.int8_hazard} (name it in --variants to time it anyway)"
+
+
+def _informative(reference_miou: float | None) -> float | None:
+    """The PyTorch reference's mIoU when it can judge another path's accuracy: a model that finds no target
+    pixel (mIoU 0, e.g. random weights) agrees with any other that finds none, which tests nothing."""
+    return reference_miou if reference_miou is not None and reference_miou > 0 else None
 
 
 def _bar_threads(config: dict) -> int:

@@ -224,6 +224,18 @@ def test_int8_is_usable_only_with_vnni_accurate_and_faster(flags: str, int8_fps:
     assert ("int8 ort-int8-s8: usable" in report.table()) is usable
 
 
+def test_accuracy_bars_are_untested_when_the_reference_finds_nothing() -> None:
+    """A model that finds no target pixel (mIoU 0 on every path) agrees with itself: no accuracy bar reads met."""
+    rows = [_row("baseline", 100, 0.0), _row("torch", 50, 0.0), _row("fast", 400, 0.0),
+            _row("ort-int8-s8", 500, 0.0, "int8-s8")]
+    report = _report("avx2 fma avx_vnni", rows)
+    assert report.bars()["fastest_float"]["mIoU_met"] is None
+    verdict = report.int8_usability()["ort-int8-s8"]
+    assert not verdict["usable"] and "reference finds no target pixel" in "; ".join(verdict["reasons"])
+    assert not report.bars()["int8_batch_1"]["ship"]
+    assert "(bar within 0.002: untested: the PyTorch reference finds no target pixel)" in report.table()
+
+
 @pytest.mark.parametrize("fps, e2e, met", [(60.0, 40.0, (True, True)), (30.0, 24.0, (False, False)),
                                            (50.0, 24.0, (True, False))])
 def test_sensor_size_bar(fps: float, e2e: float, met: tuple[bool, bool]) -> None:
