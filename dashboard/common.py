@@ -289,11 +289,6 @@ def trained_models() -> dict[str, Path]:
     return options
 
 
-def trained_label() -> str:
-    """The label of the first trained model (the shipped one when installed); '' when there is none."""
-    return next(iter(trained_models()), "")
-
-
 def model_options(include_demo: bool | None = None) -> dict[str, Path | None]:
     """The trained models, and the untrained demo network last: only when asked for (the developer
     option, by default the session's) or when no trained model is installed."""

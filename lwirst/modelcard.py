@@ -15,7 +15,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import pandas as pd
 import torch
 
 from lwirst.checkpoint import load_checkpoint
@@ -152,26 +151,3 @@ def card_metrics() -> dict[str, tuple[str, str]]:
 def format_metric(name: str, value: float | None) -> str:
     """A metric as the cards print it (`lwirst.scoring`: Fa in units of 1e-6, NaN as "n/a")."""
     return metric_spec(name).format(value)
-
-
-def metrics_table(metrics: dict[str, Any]) -> pd.DataFrame:
-    """A card's test metrics as the metric cards print them: one column per input protocol."""
-    columns = metrics if metrics and all(isinstance(v, dict) for v in metrics.values()) else {"value": metrics}
-    keys = list(dict.fromkeys(k for values in columns.values() for k in values))
-    cards = card_metrics()
-    return pd.DataFrame({"metric": [cards.get(k, (k,))[0] for k in keys],
-                         **{name: [format_metric(k, values[k]) if isinstance(values.get(k), (int, float))
-                                   else str(values.get(k, "")) for k in keys]
-                            for name, values in columns.items()}})
-
-
-def card_table(values: dict[str, Any], prefix: str = "") -> pd.DataFrame:
-    """A nested card dict as a two-column table (dotted keys), for display."""
-    rows: list[tuple[str, str]] = []
-    for key, value in values.items():
-        name = f"{prefix}{key}"
-        if isinstance(value, dict):
-            rows += card_table(value, f"{name}.").itertuples(index=False, name=None)
-        else:
-            rows.append((name, f"{value:.4g}" if isinstance(value, float) else str(value)))
-    return pd.DataFrame(rows, columns=["field", "value"])

@@ -112,11 +112,6 @@ def probability_of(logit: float | None) -> float | None:
     return None if logit is None else float(f"{float(logit_to_probability(logit)):.6g}")
 
 
-def threshold_map(logits: np.ndarray, threshold: float = 0.0) -> np.ndarray:
-    """Eq. 2: boolean mask of pixels whose logit is strictly above the threshold."""
-    return _check_logits(logits) > np.float32(threshold)
-
-
 @dataclass(frozen=True)
 class TargetFilter:
     """Eq. 4: bounds on pixel size (m, k) and aspect ratio (l, n); None disables a bound.

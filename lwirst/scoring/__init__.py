@@ -275,8 +275,3 @@ def plugin_results(metrics: Iterable[_Named]) -> dict[str, float]:
     for metric in metrics:
         merged |= metric.results()
     return merged
-
-
-def format_metrics(values: Mapping[str, Any], view: str) -> list[tuple[str, str]]:
-    """(label, formatted value) of the rows of `view` present in `values`."""
-    return [(s.label, s.format(values[s.key])) for s in metric_specs(view) if s.key in values]
