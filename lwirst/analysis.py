@@ -548,9 +548,9 @@ def fig4_figure(points: pd.DataFrame, metric: str, cost: str, pareto: bool = Tru
     `palette.SHIPPED` whatever their source, and colours are assigned from all of `points`, so every
     panel gives a point the same colour. Where any source was scored on other data than the paper's, the
     title says the scores are not comparable and its subtitle names each one's data (`data_note`). FLOPs
-    are per 256×256 frame, the paper's convention.
+    are per 256×256 frame, the paper's convention; a consensus run's count its second run (`measured_point`).
     """
-    names = {metric: metric_spec(metric).label, "flops_m": "FLOPs per 256×256 frame (M, log)",
+    names = {metric: metric_spec(metric).label, "flops_m": "FLOPs per 256×256 frame, all runs (M, log)",
              "params_m": "Params (M, log)"}
     if metric not in points:  # only the paper's points, and a metric it does not print
         points = points.assign(**{metric: math.nan})

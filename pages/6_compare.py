@@ -96,7 +96,9 @@ def scatter(points: pd.DataFrame, metric: str, pareto: bool) -> None:
                "blue. Each legend entry names "
                "the dataset and split its points were scored on, and a run's protocol as it ran. Scores on "
                "different data are not comparable. FLOPs are per 256×256 frame (the paper's convention) "
-               "whatever size a run's frames were; Params do not depend on the size.")
+               "whatever size a run's frames were; a run with scale consensus (named so) counts its second run "
+               "too, 1 + s² times the network's (3.25× at 1.5×), as Evaluate's 'FLOPs per frame run' does. "
+               "Params do not depend on the size.")
 
 
 def measured_table(measured: pd.DataFrame) -> None:
@@ -122,7 +124,8 @@ def measured_table(measured: pd.DataFrame) -> None:
     st.dataframe(table, hide_index=True, key="compare_measured", column_config={
         "name": text("name", pinned=True),  # stays in view while a narrow window scrolls to the source
         **{spec.key: text(spec.label, help=spec.help) for spec in scores},
-        "flops_m": text("FLOPs (M)"), "params_m": text("Params (M)"),
+        "flops_m": text("FLOPs (M)", help="Per 256×256 frame; a consensus run's include its second run (1 + s²×)"),
+        "params_m": text("Params (M)"),
         "source": text("scored by, on (dataset, split, protocol)"),
         "schedule": text("sweep schedule", help="The ablation sweep's training schedule (its rows only)"),
         "fps": text("model-only fps", help="Network calls per second on the machine that measured it")})

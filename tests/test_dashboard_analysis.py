@@ -579,7 +579,7 @@ def test_compare_markers_follow_the_kind_of_source_whatever_else_is_shown() -> N
     assert figure.layout.title.text == "mIoU vs FLOPs: not comparable"
     assert figure.layout.title.subtitle.text == ("paper: fusion set · model card: sirst test · "
                                                  "measured here: mysensor test")
-    assert figure.layout.xaxis.title.text == "FLOPs per 256×256 frame (M, log)"
+    assert figure.layout.xaxis.title.text == "FLOPs per 256×256 frame, all runs (M, log)"
     assert analysis.PAPER_SOURCE == "paper, fusion set (Table II)"
 
 
