@@ -25,6 +25,7 @@ from lwirst import palette
 from lwirst.chips import Chip
 from lwirst.drawing import HeatScale
 from lwirst.errors import LwirstError
+from lwirst.scoring import plugin_specs
 
 # A picture panel's width in CSS pixels. Panels come in pairs, each pair a row that wraps: where the content is wide
 # enough for two (~820 px beside the sidebar at 1280 px, ~980 at 1440) they sit side by side, on a narrower one (~560
@@ -202,7 +203,8 @@ def image_columns() -> dict[str, Any]:
             "hot_misses": number("hot but below"), "fa_pixels": "false-alarm pixels",
             "peak": number("peak logit", format="%.2f"),
             "missed_peaks": st.column_config.TextColumn("missed targets' peak logits"),
-            "height": number("height (px)"), "width": number("width (px)"), "protocol": "input protocol"}
+            "height": number("height (px)"), "width": number("width (px)"), "protocol": "input protocol",
+            **{spec.key: number(spec.label, help=spec.help, format=f"%.{spec.decimals}f") for spec in plugin_specs()}}
 
 
 def image_order(frame: pd.DataFrame) -> list[str]:

@@ -45,7 +45,17 @@ from lwirst.modelcard import card_metrics, format_metric
 from lwirst.paper import compare_preset, load_table
 from lwirst.postprocess import TargetFilter, detect, logit_to_probability, mask_targets
 from lwirst.rounding import flops_text, params_text
-from lwirst.scoring import CARD, LIVE, OPERATOR, metric_spec, metric_specs, view_keys
+from lwirst.scoring import (
+    CARD,
+    LIVE,
+    OPERATOR,
+    image_results,
+    metric_spec,
+    metric_specs,
+    plugin_metrics,
+    plugin_specs,
+    view_keys,
+)
 from lwirst.sweep import METRICS as SWEEP_METRICS
 from lwirst.sweep import drop_repeated_runs, read_results
 from lwirst.uploads import check_upload_size
@@ -797,7 +807,7 @@ def rescore_images(saliency: Mapping[str, np.ndarray], masks: Mapping[str, np.nd
     """Per-image scores of stored saliency maps at `threshold` and the Eq. 4 filter (no network):
     IoU, targets, detected, missed, the smallest missed target's pixels (NaN when none is missed),
     of the missed how many are hot but below the threshold, false alarms."""
-    rows = []
+    rows, plugins = [], plugin_metrics(0.5)
     for name, logits in saliency.items():
         mask = _mask_for(name, masks, logits)
         kept = detect(logits, threshold).filter(target_filter)
@@ -809,9 +819,10 @@ def rescore_images(saliency: Mapping[str, np.ndarray], masks: Mapping[str, np.nd
         smallest = float(match.gt_areas[missed - 1].min()) if len(missed) else math.nan
         rows.append({"name": name, "iou": record.iou, "targets": record.targets, "detected": record.detected,
                      "missed": record.missed, "smallest_missed": smallest, "hot_misses": hot,
-                     "false_alarms": record.false_alarms, "fa_pixels": record.fa_pixels, "peak": float(logits.max())})
+                     "false_alarms": record.false_alarms, "fa_pixels": record.fa_pixels, "peak": float(logits.max()),
+                     **image_results(plugins, kept.mask, mask)})
     return pd.DataFrame(rows, columns=["name", "iou", "targets", "detected", "missed", "smallest_missed", "hot_misses",
-                                       "false_alarms", "fa_pixels", "peak"])
+                                       "false_alarms", "fa_pixels", "peak", *(s.key for s in plugin_specs())])
 
 
 def rescore_run(saliency: Mapping[str, np.ndarray], masks: Mapping[str, np.ndarray], threshold: float,
@@ -832,13 +843,21 @@ def _mask_for(name: str, masks: Mapping[str, np.ndarray], logits: np.ndarray) ->
     return mask
 
 
+def rankings() -> dict[str, tuple[str, bool]]:
+    """The Failures page's rankings, label -> (per-image column, ascending): `RANKINGS`, then each metric
+    plugin's card metric that has a better direction, worst first (`lwirst.scoring.image_results`)."""
+    return {**RANKINGS, **{f"{spec.label} (worst first)": (spec.key, spec.better == "higher")
+                           for spec in plugin_specs() if CARD in spec.views and spec.better}}
+
+
 def rank_images(per_image: pd.DataFrame, by: str) -> pd.DataFrame:
-    """Images ordered by one of `RANKINGS` (worst first; images without a value, such as no missed
+    """Images ordered by one of `rankings()` (worst first; images without a value, such as no missed
     target, last), ties broken by `TIE_BREAKS` and then the dataset order: when thirty images share
     IoU 0, those missing more targets and raising more false alarms come first, not the first names."""
-    if by not in RANKINGS:
-        raise LwirstError(f"unknown ranking {by!r}; choose one of {', '.join(RANKINGS)}")
-    keys = [RANKINGS[by], *(key for key in TIE_BREAKS if key[0] != RANKINGS[by][0])]
+    ranks = rankings()
+    if by not in ranks:
+        raise LwirstError(f"unknown ranking {by!r}; choose one of {', '.join(ranks)}")
+    keys = [ranks[by], *(key for key in TIE_BREAKS if key[0] != ranks[by][0])]
     keys = [key for key in keys if key[0] in per_image.columns]
     return per_image.sort_values([c for c, _ in keys], ascending=[a for _, a in keys], kind="stable",
                                  na_position="last").reset_index(drop=True)

@@ -45,7 +45,16 @@ from lwirst.postprocess import GROW_TO, TargetFilter, describe_growth, describe_
 from lwirst.predictions import PredictionFolder, saturated
 from lwirst.rounding import round_floats
 from lwirst.saliency import Saliency
-from lwirst.scoring import OPERATOR, SUMMARY, metric_spec, metric_specs, plugin_metrics, plugin_results, view_keys
+from lwirst.scoring import (
+    OPERATOR,
+    SUMMARY,
+    image_results,
+    metric_spec,
+    metric_specs,
+    plugin_metrics,
+    plugin_results,
+    view_keys,
+)
 
 log = logging.getLogger(__name__)
 
@@ -355,7 +364,7 @@ def _score(dataset: SegDataset, predict: Callable[[Sample], Saliency], describe:
     pixel, pdfa, alarms = PixelMetrics(), PdFa(), FrameAlarms()
     curve = CurveMetric(bins=1000, logits=True)
     sweep = [PdFa(float(t)) for t in PDFA_THRESHOLDS]
-    plugins = plugin_metrics(0.5)
+    plugins, per_frame = plugin_metrics(0.5), plugin_metrics(0.5)
     rows, saliency = [], {}
     decoded: Counter[str] = Counter()  # frames read through a pseudo-colour palette, by palette
     as_colour = 0  # colour frames no known palette decoded, run on their colours
@@ -383,6 +392,7 @@ def _score(dataset: SegDataset, predict: Callable[[Sample], Saliency], describe:
             "peak": float(logits.max()),
             "missed_peaks": ";".join(f"{v:.3f}" for v in record.missed_saliency),
             "height": int(mask.shape[0]), "width": int(mask.shape[1]), "protocol": predicted.protocol,
+            **image_results(per_frame, found, mask),
         })
         if keep_saliency:
             saliency[sample.name] = logits

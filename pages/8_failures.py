@@ -103,10 +103,11 @@ def _new_ranking() -> None:
 
 
 def ranked_images(per_image: pd.DataFrame) -> pd.DataFrame:
-    """The images ranked by IoU, missed targets, the smallest missed target, false alarms (count or pixels)
-    or hot-but-below targets."""
-    dash.keep_valid("failure_rank", list(analysis.RANKINGS))  # e.g. from a link made by another version
-    by = st.radio("Rank images by", list(analysis.RANKINGS), key="failure_rank", horizontal=True,
+    """The images ranked by IoU, missed targets, the smallest missed target, false alarms (count or pixels),
+    hot-but-below targets or a metric plugin's card metric."""
+    ranks = list(analysis.rankings())
+    dash.keep_valid("failure_rank", ranks)  # e.g. from a link made by another version
+    by = st.radio("Rank images by", ranks, key="failure_rank", horizontal=True,
                   on_change=_new_ranking)
     ranked = analysis.rank_images(per_image, by)
     shown = ranked.assign(smallest_missed=views.as_text(ranked["smallest_missed"], 0))  # "—": none missed

@@ -76,6 +76,7 @@ def test_evaluate_outputs_are_strict_json(folder: Path, tmp_path: Path, capsys: 
 
 def test_eval_result_round_trip_keeps_nan_curves(tmp_path: Path, folder: Path) -> None:
     result = evaluate_predictions(_logits(folder, tmp_path / "p"), open_dataset(folder, "folder", "all"))
+    assert result.per_image["hiou"].tolist() == [1.0, 1.0, 1.0]  # a plugin metric, per image as well
     result.curves["roc_tpr"][0] = float("nan")
     result.save(tmp_path / "r")
     _strict((tmp_path / "r" / "curves.json").read_text())

@@ -111,3 +111,25 @@ def test_a_worked_example_and_the_empty_conventions() -> None:
 def test_hiou_is_registered_as_a_plugin_with_its_rows() -> None:
     assert any(isinstance(m.metric, HIoU) and m.name == "lwirst.scoring.hiou" for m in plugin_metrics(0.0))
     assert metric_spec("hiou").label == "hIoU" and metric_spec("hiou").better == "higher"
+
+
+def test_a_plugin_metric_is_scored_per_image_and_ranks_the_failures() -> None:
+    """Registered once, hIoU is a per-image column (each image alone, by the plain re-implementation) of
+    Failures' live table and one of its rankings, worst first."""
+    from lwirst import analysis
+
+    masks, logits = {}, {}
+    for name, shift in (("whole", 0), ("half", 2), ("none", 9)):  # the prediction slides off the target
+        mask = np.zeros((16, 16), bool)
+        mask[4:8, 4:8] = True
+        pred = np.zeros((16, 16), bool)
+        pred[4:8, 4 + shift:8 + shift] = True
+        masks[name], logits[name] = mask, np.where(pred, 5.0, -5.0).astype(np.float32)
+    table = analysis.rescore_images(logits, masks, 0.0).set_index("name")
+    for name in masks:
+        want = reference_hiou([logits[name] > 0], [masks[name]])
+        assert math.isclose(table.loc[name, "hiou"], want, abs_tol=1e-12)
+    assert table.loc["whole", "hiou"] == 1.0 and table.loc["none", "hiou"] == 0.0 < table.loc["half", "hiou"] < 1
+    assert "hIoU (worst first)" in analysis.rankings()
+    ranked = analysis.rank_images(table.reset_index(), "hIoU (worst first)")
+    assert ranked["name"].tolist() == ["none", "half", "whole"]

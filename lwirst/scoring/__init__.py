@@ -209,7 +209,7 @@ def metric_specs(view: str | None = None) -> tuple[MetricSpec, ...]:
     """The table (built-in rows, then each plugin's), or the rows shown in one view, in display order."""
     if view is not None and view not in VIEWS:
         raise ValueError(f"unknown view {view!r}; choose one of {', '.join(VIEWS)}")
-    rows = [*_BUILTIN, *(spec for module in _plugins() for spec in module.SPECS)]
+    rows = [*_BUILTIN, *plugin_specs()]
     return tuple(s for s in rows if view is None or view in s.views)
 
 
@@ -267,6 +267,22 @@ def plugin_metrics(threshold: float) -> list[_Named]:
     targets kept (after the user's threshold, mask growth and filter), the same pixels the built-in
     pixel metrics score, so `threshold` is the one that binarises those: 0.5."""
     return [_Named(m.__name__, m.METRIC, threshold, (s.key for s in m.SPECS)) for m in _plugins()]
+
+
+def plugin_specs() -> tuple[MetricSpec, ...]:
+    """The plugins' rows of the table (the built-in rows label keys `lwirst.evaluate` computes itself)."""
+    return tuple(spec for module in _plugins() for spec in module.SPECS)
+
+
+def image_results(metrics: Iterable[_Named], pred: np.ndarray, mask: np.ndarray) -> dict[str, float]:
+    """Every plugin's result on one image alone (each metric reset, updated once, computed): the per-image
+    values the Failures page ranks by and per_image.csv holds, beside the dataset's."""
+    values: dict[str, float] = {}
+    for metric in metrics:
+        metric.reset()
+        metric.update(pred, mask)
+        values |= metric.results()
+    return values
 
 
 def plugin_results(metrics: Iterable[_Named]) -> dict[str, float]:
