@@ -307,7 +307,7 @@ def _read_split(path: Path) -> list[str]:
         raise LwirstError(f"split list {path} does not exist")
     names = []
     try:
-        text = path.read_text(encoding="utf-8")
+        text = path.read_text(encoding="utf-8-sig")  # a byte-order mark (Notepad, Excel) is no part of a name
     except UnicodeDecodeError as exc:
         raise LwirstError(f"split list {path} is not UTF-8 text (byte {exc.start}); save it as plain UTF-8, "
                           "one image name per line") from exc
@@ -322,8 +322,9 @@ def _read_split(path: Path) -> list[str]:
 
 
 def _find_file(folder: Path, stem: str) -> Path:
-    """`folder/stem.<any image suffix>`; the .png path when none exists (reported by validate)."""
-    for suffix in IMAGE_SUFFIXES:
+    """`folder/stem.<any image suffix>`, in lower or upper case (f0.PNG, as cameras and Windows tools name
+    files, is found as the unlisted folders find it); the .png path when none exists (reported by validate)."""
+    for suffix in (*IMAGE_SUFFIXES, *(s.upper() for s in IMAGE_SUFFIXES)):
         path = folder / f"{stem}{suffix}"
         if path.is_file():
             return path

@@ -238,6 +238,18 @@ def test_outputs_into_a_flat_dataset_are_refused_and_its_masks_not_segmented(tmp
     with pytest.raises(LwirstError, match="inside the dataset folder"):
         check_outputs({"--out": root / "a_mask.png"}, force=True)
 
+def test_split_lists_saved_by_windows_tools_and_upper_case_suffixes_are_read(tmp_path: Path) -> None:
+    """A list saved with a byte-order mark and CRLF endings (Notepad, Excel) names its first image, and
+    images and masks named f.PNG are found through a list as they are without one."""
+    root = make_basic(tmp_path / "b", tag=None)
+    (root / "50_50" / "test.txt").write_bytes("\ufeff000003  \r\n000002\r\n".encode())
+    for folder in ("images", "masks"):
+        for name in ("000002", "000003"):
+            (root / folder / f"{name}.png").rename(root / folder / f"{name}.PNG")
+    test = open_dataset(root, "basic", "test")
+    assert test.names == ["000003", "000002"]
+    assert test.load(0).mask.any() and test.load(1).image.shape == (8, 10)
+
 
 @pytest.mark.parametrize("maker, layout", [(make_sirst, "sirst"), (make_basic, "basic"), (make_mdfa, "mdfa"),
                                            (make_sirst_aug, "sirst_aug"), (make_folder, "folder")])
