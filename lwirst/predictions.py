@@ -36,6 +36,7 @@ NAME_TAGS = ("_mask", "_pred", "_logits")
 # `lwirst segment`'s outputs besides the mask and the logits (ignored in a segment output folder).
 SEGMENT_EXTRAS = ("_overlay.png", "_heatmap.png", "_targets.csv", "_targets.json")
 SEGMENT_MARK = "_targets.json"
+SEGMENT_MAPS = ("_mask.png", "_logits.npy")  # what a segment output holds to be scored
 # Probabilities are clipped to [EPS, 1 - EPS] before the logit: a saved 0 or 1 stays finite.
 EPS = 1e-6
 SHOWN = 8
@@ -66,10 +67,14 @@ class PredictionFolder:
         files = sorted(p for p in self.folder.iterdir() if p.is_file())
         wanted = set(names)
         segment = any(p.name.endswith(SEGMENT_MARK) for p in files)
-        ignored = 0
+        ignored, others = 0, set()
         for path in files:
             if segment and _segment_extra(path.name, wanted):
                 ignored += 1
+                continue
+            other = _segment_image(path.name) if segment else None
+            if other is not None and other not in wanted:  # the folder segmented more than this split
+                others.add(other)
                 continue
             if path.suffix.lower() in SUFFIXES:
                 found.setdefault(_image_name(path.stem, names), []).append(path)
@@ -82,7 +87,8 @@ class PredictionFolder:
                     found[name] = logits
                     preferred += 1
             used = "logits (_logits.npy)" if preferred else "masks (_mask.png)"
-            self.read_as = f"an lwirst segment output: {used}; {ignored} overlay/heatmap/targets file(s) ignored"
+            self.read_as = (f"an lwirst segment output: {used}; {ignored} overlay/heatmap/targets file(s) ignored"
+                            + (f"; the outputs of {len(others)} image(s) outside the split ignored" if others else ""))
             log.info("--predictions %s: %s", self.folder, self.read_as)
         missing = [name for name in names if name not in found]
         extra = sorted(str(p.name) for name, paths in found.items() if name not in wanted for p in paths)
@@ -119,6 +125,12 @@ class PredictionFolder:
 def _segment_extra(filename: str, names: set[str]) -> bool:
     """Whether a file is one of `lwirst segment`'s outputs other than mask and logits, of an image in `names`."""
     return any(filename.endswith(tail) and filename.removesuffix(tail) in names for tail in SEGMENT_EXTRAS)
+
+
+def _segment_image(filename: str) -> str | None:
+    """The image a `lwirst segment` output file was written for (its name less the output's tail), if any."""
+    tail = next((t for t in (*SEGMENT_EXTRAS, *SEGMENT_MAPS) if filename.endswith(t)), None)
+    return filename.removesuffix(tail) if tail else None
 
 
 def _image_name(stem: str, names: list[str]) -> str:

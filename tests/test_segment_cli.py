@@ -229,6 +229,11 @@ def test_segment_reads_folders_and_its_output_scores_with_evaluate(
     assert main(["evaluate", "--data-dir", str(data), "--dataset", "folder", "--split", "all",
                  "--predictions", str(out)]) == 0
     assert "an lwirst segment output: masks" in capsys.readouterr().out
+    (data / "train.txt").write_text("f0\nf1\n")
+    (data / "test.txt").write_text("f2\n")  # the folder segmented whole, scored on one split of it
+    part = evaluate_predictions(out, open_dataset(data, "folder", "test"))
+    assert part.metrics["images"] == 1
+    assert "the outputs of 2 image(s) outside the split ignored" in part.protocol["input"]
     (out / "f0_other.png").write_bytes((out / "f0_mask.png").read_bytes())  # an unknown file stays an error
     with pytest.raises(LwirstError, match=r"match no image of the split: f0_other\.png"):
         evaluate_predictions(out, dataset)
