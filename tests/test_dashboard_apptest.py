@@ -528,8 +528,14 @@ def test_bf16_backend_is_offered_only_with_native_bfloat16_and_runs() -> None:
 def test_settings_survive_a_page_switch() -> None:
     at = open_page("2_single_frame.py", model=DEMO_MODEL, threshold=1.0)
     at.slider(key="size_range").set_value((2, 40)).run()
+    at.radio(key="frame_source").set_value("Upload").run()
+    at.switch_page(str(PAGES / "3_video.py")).run()
+    at.radio(key="video_source").set_value("Upload").run()
     at.switch_page(str(PAGES / "1_home.py")).run()
     at.switch_page(str(PAGES / "3_video.py")).run()
+    assert at.radio(key="video_source").value == "Upload"  # the source left is the source found
+    at.switch_page(str(PAGES / "2_single_frame.py")).run()
+    assert at.radio(key="frame_source").value == "Upload"
     assert at.slider(key="threshold").value == 1.0
     assert at.slider(key="size_range").value == (2, 40)
     assert at.selectbox(key="model").value == DEMO_MODEL
