@@ -431,6 +431,18 @@ def merge_points(points: pd.DataFrame) -> pd.DataFrame:
     return merged[~pd.Series(duplicate, index=merged.index)].reset_index(drop=True)
 
 
+def distinct_names(points: pd.DataFrame) -> pd.Series:
+    """Each point's name, told apart where names repeat (one model run with several protocols, on several
+    data, or measured here beside its card): the protocol it ran, then the data, then the origin, added
+    only as far as needed, so a pinned name column alone says which row is which."""
+    names = points["name"].astype(str)
+    protocol = points["protocol"].fillna("").astype(str).str.split(" + ", regex=False).str[0]
+    for extra in (protocol, points["data"].astype(str), points["group"].astype(str)):
+        telling = extra.groupby(names).transform("nunique") > 1  # it differs among the rows of that name
+        names = names.where(~telling | extra.eq(""), names + " · " + extra)
+    return names
+
+
 def is_shipped(name: str) -> bool:
     """Whether a Fig. 4 point is the shipped model's: named by its file's stem (a point measured at
     another threshold adds ", th <threshold>")."""

@@ -113,7 +113,7 @@ def measured_table(measured: pd.DataFrame) -> None:
     columns = ["name", *(spec.key for spec in scores), "flops_m", "params_m", "fps", "source"]
     shown = measured[columns + (["schedule"] if "schedule" in measured.columns else [])]
     # Unknown values (an ONNX file's cost, a card without a speed) read "—", not "None" (`views.as_text`)
-    table = shown.copy()
+    table = shown.assign(name=analysis.distinct_names(measured))  # a repeated name says what tells it apart
     for spec in scores:  # every card metric of the metric table (a plugin's too), as the cards scale it
         table[spec.key] = views.as_text(shown[spec.key] * spec.scale, spec.decimals)
     for column, n in {"flops_m": 1, "params_m": 4, "fps": 1}.items():

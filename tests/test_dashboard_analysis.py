@@ -583,6 +583,17 @@ def test_compare_markers_follow_the_kind_of_source_whatever_else_is_shown() -> N
     assert analysis.PAPER_SOURCE == "paper, fusion set (Table II)"
 
 
+def test_repeated_compare_names_say_what_tells_them_apart() -> None:
+    """One model run with three protocols read as three rows of one name; each now names only what differs."""
+    runs = [analysis.measured_point("m", {"miou": 0.5}, "sirst", "test", 1, 1e6, protocol=p, confirm=1.5)
+            for p in ("auto", "resize", "native")]
+    runs += [analysis.measured_point("n", {"miou": 0.4}, d, "test", 1, 1e6, protocol="auto") for d in ("a", "b")]
+    runs.append(analysis.measured_point("solo", {"miou": 0.4}, "a", "test", 1, 1e6, protocol="auto"))
+    names = analysis.distinct_names(pd.DataFrame(runs)).tolist()
+    assert names == ["m, consensus 1.5× · auto", "m, consensus 1.5× · resize", "m, consensus 1.5× · native",
+                     "n · a test", "n · b test", "solo"]
+
+
 def test_compare_points_merge_and_keep_their_colours() -> None:
     point = analysis.measured_point("m", {"miou": 0.5}, "sirst", "test", 1, 1e6, protocol="auto")
     later = analysis.measured_point("m", {"miou": 0.6}, "sirst", "test", 1, 1e6, protocol="auto",
