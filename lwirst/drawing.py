@@ -49,27 +49,68 @@ def _text_thickness(scale: float) -> int:
     return max(1, round(scale * 1.2))
 
 
-def _box(image: np.ndarray, box: tuple[int, int, int, int], color: tuple[int, int, int],
-         thickness: int, label: str | None = None) -> None:
-    # Small targets are 1-10 px: a 2 px margin keeps the box from hiding the target, and a box is at least
-    # 1/40 of the frame's longer side, so a 3 px target of a 1280x1024 frame shown 450 px wide still gets a
-    # box one can see (32 px of the frame, 11 on the screen).
+Mark = tuple[tuple[int, int, int, int], tuple[int, int, int], str | None]  # target box (x, y, w, h), BGR, label
+
+
+def _frame_of(image: np.ndarray, box: tuple[int, int, int, int], thickness: int) -> tuple[int, int, int, int]:
+    """The rectangle (x0, y0, x1, y1) drawn around a target box. Small targets are 1-10 px: a 2 px margin keeps
+    the box from hiding the target, and a box is at least 1/40 of the frame's longer side, so a 3 px target of
+    a 1280x1024 frame shown 450 px wide still gets a box one can see (32 px of the frame, 11 on the screen)."""
     x, y, w, h = box
     pad = 2 + thickness
     least = max(image.shape[:2]) // 40
     pad_x, pad_y = max(pad, (least - w + 1) // 2), max(pad, (least - h + 1) // 2)
-    x0, y0, x1, y1 = x - pad_x, y - pad_y, x + w - 1 + pad_x, y + h - 1 + pad_y
-    cv2.rectangle(image, (x0, y0), (x1, y1), color, thickness, cv2.LINE_8)
-    if label:
-        scale, _ = _scale(image)
-        weight = _text_thickness(scale)
-        (tw, th), base = cv2.getTextSize(label, FONT, scale, weight)
-        ty = y0 - 3 - thickness - base if y0 - 3 - thickness - base - th - 2 >= 0 else y1 + th + 4 + thickness
-        tx = min(max(x0, 0), max(0, image.shape[1] - tw - 4))
-        # A plate in the outcome's colour behind dark or light text: legible on any background, where
-        # coloured text on a dark frame of the same hue was not.
-        cv2.rectangle(image, (tx, ty - th - 2), (tx + tw + 3, ty + base), color, cv2.FILLED)
-        cv2.putText(image, label, (tx + 2, ty), FONT, scale, _ink(color), weight, cv2.LINE_AA)
+    return x - pad_x, y - pad_y, x + w - 1 + pad_x, y + h - 1 + pad_y
+
+
+def _overlap(a: tuple[int, int, int, int], b: tuple[int, int, int, int]) -> int:
+    """Pixels two inclusive rectangles (x0, y0, x1, y1) share."""
+    return max(0, min(a[2], b[2]) - max(a[0], b[0]) + 1) * max(0, min(a[3], b[3]) - max(a[1], b[1]) + 1)
+
+
+def _marks(image: np.ndarray, marks: Sequence[Mark], thickness: int) -> list[tuple[int, int, int, int]]:
+    """Every box first, then each label on a plate beside its box where it covers no box and no label already
+    placed (above, below, both right-aligned, at either side top- or bottom-aligned, then further above or
+    below; else where it covers least): a label put
+    above its box whatever lay there hid a neighbouring target and ran into its label (SIRST Misc_29).
+    Returns the plates (x0, y0, x1, y1)."""
+    rects = [_frame_of(image, box, thickness) for box, _, _ in marks]
+    for (x0, y0, x1, y1), (_, color, _) in zip(rects, marks, strict=True):
+        cv2.rectangle(image, (x0, y0), (x1, y1), color, thickness, cv2.LINE_8)
+    taken = list(rects)
+    for rect, (_, color, label) in zip(rects, marks, strict=True):
+        if label:
+            taken.append(_label(image, rect, color, label, thickness, taken))
+    return taken[len(rects):]
+
+
+def _label(image: np.ndarray, rect: tuple[int, int, int, int], color: tuple[int, int, int], label: str,
+           thickness: int, avoid: Sequence[tuple[int, int, int, int]]) -> tuple[int, int, int, int]:
+    """`label` on a plate in the box's colour beside `rect`, at the first of the candidate places that covers
+    nothing of `avoid` (else the one covering least); returns the plate."""
+    scale, _ = _scale(image)
+    weight = _text_thickness(scale)
+    (tw, th), base = cv2.getTextSize(label, FONT, scale, weight)
+    width, height = tw + 4, th + 3 + base
+    x0, y0, x1, y1 = rect
+    gap = 2 + thickness
+    above, below, right, left = y0 - gap - height, y1 + gap, x1 + gap, x0 - gap - width
+    candidates = [(x0, above), (x0, below), (x1 - width + 1, above), (x1 - width + 1, below),
+                  (right, y0), (right, y1 - height + 1), (left, y0), (left, y1 - height + 1),
+                  *((x0, y) for k in (1, 2) for y in (above - k * height, below + k * height))]  # crowded: further
+    rows, cols = image.shape[:2]
+
+    def plate(corner: tuple[int, int]) -> tuple[int, int, int, int]:
+        px = min(max(corner[0], 0), max(0, cols - width))
+        py = min(max(corner[1], 0), max(0, rows - height))
+        return px, py, px + width - 1, py + height - 1
+
+    px, py, px1, py1 = min((plate(c) for c in candidates), key=lambda p: sum(_overlap(p, a) for a in avoid))
+    # A plate in the outcome's colour behind dark or light text: legible on any background, where coloured text
+    # on a dark frame of the same hue was not.
+    cv2.rectangle(image, (px, py), (px1, py1), color, cv2.FILLED)
+    cv2.putText(image, label, (px + 2, py + th + 2), FONT, scale, _ink(color), weight, cv2.LINE_AA)
+    return px, py, px1, py1
 
 
 def _ink(color: tuple[int, int, int]) -> tuple[int, int, int]:
@@ -118,12 +159,17 @@ def draw_targets(image: np.ndarray, targets: Detections | Iterable[Target],
     With tracks, confirmed tracks also get their recent trajectory (white), and
     targets of tentative tracks are boxed without a label.
     """
-    canvas = to_bgr(image).copy()
+    return _draw_targets(to_bgr(image).copy(), targets, tracks, color, trails, colors or {})
+
+
+def _draw_targets(canvas: np.ndarray, targets: Detections | Iterable[Target], tracks: Iterable[Track] | None,
+                  color: tuple[int, int, int], trails: bool, colors: Mapping[int, tuple[int, int, int]],
+                  others: Sequence[Mark] = ()) -> np.ndarray:
+    """`draw_targets` on `canvas` itself, with `others` (boxes of missed targets) among the boxes its labels
+    keep clear of."""
     _, thickness = _scale(canvas)
-    colors = colors or {}
     if tracks is None:
-        for t in targets:
-            _box(canvas, t.box, colors.get(t.id, color), thickness, f"#{t.id}")
+        _marks(canvas, [*others, *((t.box, colors.get(t.id, color), f"#{t.id}") for t in targets)], thickness)
         return canvas
     track_of = {}
     for track in tracks:
@@ -132,10 +178,12 @@ def draw_targets(image: np.ndarray, targets: Detections | Iterable[Target],
             cv2.polylines(canvas, [points], False, TRAIL, thickness, cv2.LINE_AA)
         if track.target is not None:
             track_of[track.target.id] = track
+    marks: list[Mark] = list(others)
     for t in targets:
         track = track_of.get(t.id)
-        label = f"T{track.track_id}" if track is not None and track.confirmed else None
-        _box(canvas, t.box, colors.get(t.id, color), thickness, label)
+        marks.append((t.box, colors.get(t.id, color),
+                      f"T{track.track_id}" if track is not None and track.confirmed else None))
+    _marks(canvas, marks, thickness)
     return canvas
 
 
@@ -166,10 +214,8 @@ def overlay(image: np.ndarray, kept: Detections, tracks: Iterable[Track] | None 
     if fps is not None:
         lines.append(f"{fps_label}: {fps:.1f}")
     canvas = draw_text_block(to_bgr(image).copy(), [*lines, *extra], avoid=[t.box for t in kept] + missed)
-    _, thickness = _scale(canvas)
-    for box in missed:
-        _box(canvas, box, MISSED_BGR, thickness, outcome(MISSED).tag)
-    return draw_targets(canvas, kept, tracks, colors=colors)
+    return _draw_targets(canvas, kept, tracks, DETECTION_BGR, True, colors,
+                         [(box, MISSED_BGR, outcome(MISSED).tag) for box in missed])
 
 
 @dataclass(frozen=True)
@@ -311,11 +357,10 @@ def outcome_boxes(image: np.ndarray, match: Match, missed: bool = True, ids: boo
     if missed:
         groups.append((match.missed, MISSED))
     tagged = sum(len(g) for g, _ in groups) <= TAGGED_MAX
-    for targets, name in groups:
-        o = outcome(name)
-        for t in targets:
-            label = (f"#{t.id} {o.tag}" if ids and name != MISSED else o.tag) if tagged else None
-            _box(canvas, t.box, o.bgr, thickness, label)
+    marks = [(t.box, outcome(name).bgr,
+              (f"#{t.id} {outcome(name).tag}" if ids and name != MISSED else outcome(name).tag) if tagged else None)
+             for targets, name in groups for t in targets]
+    _marks(canvas, marks, thickness)
     return canvas
 
 

@@ -182,12 +182,12 @@ def test_overlay_with_tracks_does_not_touch_input() -> None:
 @pytest.mark.parametrize("colour", [CORRECT_BGR, MISSED_BGR, FALSE_ALARM_BGR, DETECTION_BGR])
 def test_box_labels_sit_on_a_plate_with_contrasting_ink_on_a_frame_of_their_own_colour(colour) -> None:
     """Coloured text on a dark frame of the same hue was unreadable: the label is ink on a plate now."""
-    from lwirst.drawing import _box
+    from lwirst.drawing import _marks
 
     frame = np.empty((128, 128, 3), np.uint8)
     frame[:] = np.asarray(colour, np.uint8) // 2  # a dark frame of the outcome's hue
     before = frame.copy()
-    _box(frame, (60, 60, 3, 3), colour, 1, "#1 ok")
+    _marks(frame, [((60, 60, 3, 3), colour, "#1 ok")], 1)
     label = frame[:60][(frame[:60] != before[:60]).any(axis=2)]  # the pixels the label changed, above the box
     luma = label.astype(float) @ [0.114, 0.587, 0.299]
     assert (label == colour).all(axis=1).mean() > 0.4  # mostly plate
@@ -313,3 +313,21 @@ def test_a_frame_with_truth_boxes_its_outcomes() -> None:
     assert MISSED_BGR in box_colours(drawn, (99, 19, 3, 3))
     plain = overlay(image, kept)  # no truth: detections, as before
     assert box_colours(plain, hit.box) == {DETECTION_BGR} == box_colours(plain, false.box)
+
+
+def test_a_label_never_covers_a_neighbouring_target_or_label() -> None:
+    """Four targets a few pixels apart (SIRST Misc_29): each label was put above its box whatever lay there,
+    hiding the target above and running into its label. Each plate now covers no box and no other plate."""
+    from lwirst.drawing import _frame_of, _marks, _overlap
+
+    frame = np.zeros((128, 128, 3), np.uint8)
+    boxes = [(40, 60, 3, 3), (40, 48, 3, 3), (52, 60, 3, 3), (52, 48, 2, 2)]
+    marks = [(box, CORRECT_BGR, f"#{i} ok") for i, box in enumerate(boxes, 1)]
+    plates = _marks(frame, marks, 1)
+    rects = [_frame_of(frame, box, 1) for box in boxes]
+    assert _overlap((rects[0][0], rects[0][1] - 14, rects[0][2], rects[0][1] - 3), rects[1])  # above #1: #2
+    assert len(plates) == 4
+    for i, plate in enumerate(plates):
+        assert not any(_overlap(plate, rect) for rect in rects)
+        assert not any(_overlap(plate, other) for j, other in enumerate(plates) if j != i)
+        assert min(plate) >= 0 and max(plate[2], plate[3]) < 128
