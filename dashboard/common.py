@@ -586,6 +586,17 @@ def load_item(choice: DataChoice, index: int) -> Sample:
     return _item(choice.root, choice.dataset, choice.split, index)
 
 
+def load_image(choice: DataChoice, index: int) -> np.ndarray:
+    """The image of one dataset item alone (its mask missing or unusable), cached by its files' times."""
+    return _load_image(choice.root, choice.dataset, choice.split, index,
+                       _files_stamp(_open_data(choice.root, choice.dataset, choice.split), index))
+
+
+@st.cache_data(max_entries=16, show_spinner=False)
+def _load_image(root: str, dataset: str, split: str, index: int, files: tuple[tuple[str, int], ...]) -> np.ndarray:
+    return _open_data(root, dataset, split).load_image(index)
+
+
 def chosen_data() -> DataChoice | None:
     """The data this session's sidebar points at (chosen on another page), without drawing its widgets; None
     before a choice, or when the choice is no longer offered."""

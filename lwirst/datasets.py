@@ -143,10 +143,17 @@ class SegDataset:
         missing = _missing(item)
         if missing:  # as `validate` says it (a set opened without validation reads its files only here)
             raise LwirstError(missing)
-        image = read_image(item.image)
-        if item.black_hot:
-            image = 255 - to_gray(image)
+        image = self.load_image(index)
         return Sample(item.name, image, fit_mask(read_mask(item.mask, item.mask_threshold), image.shape[:2], item.name))
+
+    def load_image(self, index: int) -> np.ndarray:
+        """The image of an item alone, as `load` reads it: a frame whose mask is missing or unusable can still
+        be segmented and looked at, unscored."""
+        item = self.items[index]
+        if not item.image.is_file():
+            raise LwirstError(f"{item.name}: missing image {item.image}")
+        image = read_image(item.image)
+        return 255 - to_gray(image) if item.black_hot else image
 
     @overload
     def __getitem__(self, index: int) -> Sample: ...

@@ -697,6 +697,22 @@ def test_a_folder_of_frames_beside_their_masks_is_offered_as_a_dataset(monkeypat
     assert not errors(at)
 
 
+def test_a_frame_whose_mask_is_missing_is_segmented_unscored(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    """Unlabelled frames are common in researchers' data: one without its mask showed only an error."""
+    for i in range(2):
+        image = np.full((48, 64), 30, np.uint8)
+        image[10 + i:13 + i, 20:23] = 220
+        assert cv2.imwrite(str(tmp_path / f"frame{i}.png"), image)
+    assert cv2.imwrite(str(tmp_path / "frame0_mask.png"), np.zeros((48, 64), np.uint8))  # frame1 has none
+    monkeypatch.setenv("LWIRST_DATA_DIR", str(tmp_path))
+    at = open_page("2_single_frame.py", model=DEMO_MODEL, threshold=-30.0)
+    at.selectbox(key="dataset_image").set_value(1).run()
+    assert not at.exception and not errors(at)
+    notes = [w.value for w in at.warning if "No usable ground truth" in w.value]
+    assert len(notes) == 1 and "frame1: missing mask" in notes[0]
+    assert count(at, "Targets kept") >= 1  # segmented: every pixel above the lowest threshold
+
+
 def test_a_collapsed_range_in_the_url_is_opened_at_its_slider() -> None:
     at = AppTest.from_file(str(APP), default_timeout=120)
     at.query_params["size"], at.query_params["ratio"] = "7~7", "10~10"
