@@ -44,11 +44,13 @@ def legend(names: Sequence[str] = (palette.CORRECT, palette.MISSED, palette.FALS
                 unsafe_allow_html=True)
 
 
-def stream_legend(judged: bool = False) -> None:
+def stream_legend(judged: bool = False, tracked: bool = True) -> None:
     """What the boxes and lines on a video or live frame mean: outcome colours where the video has truth
-    (`judged`: a generated video), else detections (no ground truth to colour outcomes)."""
+    (`judged`: a generated video), else detections (no ground truth to colour outcomes); tracks where the
+    stream keeps them (`tracked`: not a dataset split, whose every image is a scene of its own)."""
     legend((palette.CORRECT, palette.MISSED, palette.FALSE_ALARM) if judged else (palette.DETECTION,))
-    st.caption("T<n> names a box's track; a white line is a confirmed track's recent path.")
+    if tracked:
+        st.caption("T<n> names a box's track; a white line is a confirmed track's recent path.")
 
 
 def png_uri(picture: np.ndarray) -> str:
@@ -143,7 +145,8 @@ def chip_strip(chips: Sequence[Chip], total: int, truth: bool = True) -> None:
         return
     shown = "" if len(chips) == total else f" ({len(chips)} of {total}, worst first)"
     st.markdown(f"**Target chips**{shown}: each target magnified (nearest neighbour, contrast stretched) "
-                "with its saliency beside it; the border is its outcome.")
+                "with its saliency beside it; the border is its outcome"
+                + ("." if truth else " (detection: no ground truth to judge it)."))
     st.image([c.picture[:, :, ::-1] for c in chips], caption=[c.caption for c in chips], width="content",
              output_format="PNG")
 

@@ -33,7 +33,7 @@ def main() -> None:
     stream = common.live_stream(source, common.engine(), post, upload)
     running = st.toggle("Run the stream", key="live_running")
     info = common.speed_info(common.engine())
-    views.stream_legend()
+    views.stream_legend(tracked=not source.startswith(common.DATASET_PREFIX))
     st.fragment(run_every=common.LIVE_RESTART_S if running else None)(view)(stream, running, info.size,
                                                                          "Switch on 'Run the stream' to start.")
     speed_note(info)  # under the stream, whose picture it pushed below the fold at 1024x768

@@ -1064,6 +1064,7 @@ def test_live_plays_a_configured_dataset_split_as_a_stream(sirst_root: Path,
     at = open_page("4_live.py", model=DEMO_MODEL, threshold=1.0)
     source = at.selectbox(key="live_source").value
     assert source == f"Dataset split: {sirst_root.parent.name}/{sirst_root.name} (test)"  # offered first
+    assert not [c for c in at.caption if "names a box's track" in c.value]  # tracking restarts on every image
     at.toggle(key="live_running").set_value(True).run()
     assert not at.exception and not errors(at)
     caption = at.get("image")[0].proto.imgs[0].caption
@@ -1084,6 +1085,7 @@ def test_live_plays_a_configured_dataset_split_as_a_stream(sirst_root: Path,
 def test_live_stream_runs_and_controls_act_on_it() -> None:
     at = open_page("4_live.py", model=DEMO_MODEL, threshold=-15.0, live_source="Synthetic sensor")
     assert "Synthetic sensor" in at.selectbox(key="live_source").options
+    assert [c for c in at.caption if "names a box's track" in c.value]  # a stream that keeps tracks
     at.toggle(key="live_running").set_value(True).run()
     at.run()
     assert not at.exception
