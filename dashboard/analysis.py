@@ -207,6 +207,16 @@ def _load_result(path: str, mtime: float) -> EvalResult:
     return EvalResult.load(path)
 
 
+def _readable(path: str, mtime: float) -> EvalResult | None:
+    """A cached evaluation, or None where it is damaged (a kill or a full disk mid-save, a hand edit): as if
+    never run, so the page offers to evaluate it again, which stores it whole."""
+    try:
+        return _load_result(path, mtime)
+    except LwirstError as exc:
+        log.warning("ignoring a damaged cached evaluation (%s)", exc)
+        return None
+
+
 def _cached_dir(key: str) -> Path | None:
     folder = cache_root() / key
     return folder if (folder / "metrics.json").is_file() else None
@@ -220,8 +230,8 @@ def stored_run(label: str, engine: common.Engine, choice: common.DataChoice, thr
     if key in session_runs():
         return session_runs()[key]
     folder = _cached_dir(key)
-    if folder is not None:
-        result = _load_result(str(folder), (folder / "metrics.json").stat().st_mtime)
+    result = _readable(str(folder), (folder / "metrics.json").stat().st_mtime) if folder is not None else None
+    if result is not None:
         return remember(Run(label, key, choice, threshold, result, *cost(engine)))
     source = _sibling(engine, choice, threshold)
     if source is None:
@@ -259,7 +269,7 @@ def _sibling(engine: common.Engine, choice: common.DataChoice, threshold: float)
     if rows.empty:
         return None
     nearest = rows.loc[(rows["threshold"].astype(float) - threshold).abs().idxmin()]
-    return _load_result(nearest["path"], nearest["mtime"])  # only the one used is read
+    return _readable(nearest["path"], nearest["mtime"])  # only the one used is read
 
 
 def progress_bar(bar: DeltaGenerator, label: str) -> Callable[[int, int], None]:

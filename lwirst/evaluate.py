@@ -13,7 +13,9 @@ import hashlib
 import json
 import logging
 import os
+import shutil
 import time
+import zipfile
 from collections import Counter
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -66,6 +68,10 @@ CACHE_SCHEMA = 9  # bump when the key or the stored result changes meaning (3: o
 # 9: the protocol records the protocols applied)
 
 
+# What every stored result's protocol records (`_score`), and what reading one back relies on.
+RESULT_FIELDS = ("model", "backend", "dataset", "split", "threshold")
+
+
 def cache_root() -> Path:
     return Path(os.environ.get(CACHE_ENV, Path.home() / ".cache" / "lwirst")) / "eval"
 
@@ -88,11 +94,12 @@ class EvalResult:
     cached: bool = False  # served from the evaluation cache (its fps are the earlier run's); never stored
 
     def save(self, directory: str | Path) -> Path:
+        """Every file of the result, metrics.json last: it marks a whole result (the cache and `load` take a
+        folder without it for one that was never finished, e.g. a full disk or a kill mid-save)."""
         directory = Path(directory)
         directory.mkdir(parents=True, exist_ok=True)
         summary = {"metrics": self.metrics, "protocol": self.protocol}
         text = jsonio.dumps(round_floats(summary), indent=2)
-        atomic_write(directory / "metrics.json", lambda p: p.write_text(text))
         atomic_write(directory / "curves.json", lambda p: p.write_text(jsonio.dumps(self.curves)))
         atomic_write(directory / "per_image.csv", lambda p: self.per_image.to_csv(p, index=False))
         if self.saliency:
@@ -103,6 +110,7 @@ class EvalResult:
                     np.savez_compressed(handle, **arrays)
 
             atomic_write(directory / "saliency.npz", write_npz)
+        atomic_write(directory / "metrics.json", lambda p: p.write_text(text))
         return directory
 
     @classmethod
@@ -112,12 +120,19 @@ class EvalResult:
             summary = json.loads((directory / "metrics.json").read_text())
             curves = json.loads((directory / "curves.json").read_text())
             per_image = pd.read_csv(directory / "per_image.csv", keep_default_na=False)
-        except (OSError, ValueError) as exc:
+            if not (isinstance(summary, dict) and isinstance(summary.get("metrics"), dict)
+                    and isinstance(summary.get("protocol"), dict) and isinstance(curves, dict)):
+                raise ValueError("metrics.json or curves.json is not an evaluation's")
+            missing = sorted(set(RESULT_FIELDS) - set(summary["protocol"]))
+            if missing or "name" not in per_image.columns:
+                raise ValueError(f"its protocol lacks {', '.join(missing)}" if missing
+                                 else "per_image.csv has no image names")
+            saliency: dict[str, np.ndarray] = {}
+            if (directory / "saliency.npz").exists():
+                with np.load(directory / "saliency.npz") as data:
+                    saliency = {k: data[k].astype(np.float32) for k in data.files}
+        except (OSError, ValueError, EOFError, zipfile.BadZipFile) as exc:
             raise LwirstError(f"{directory}: not a readable evaluation result ({exc})") from exc
-        saliency: dict[str, np.ndarray] = {}
-        if (directory / "saliency.npz").exists():
-            with np.load(directory / "saliency.npz") as data:
-                saliency = {k: data[k].astype(np.float32) for k in data.files}
         metrics = {k: jsonio.nan_for_null(v) for k, v in summary["metrics"].items()}  # null: an undefined metric
         curves = {k: jsonio.nan_for_null(v) for k, v in curves.items()}
         return cls(metrics, per_image, curves, summary["protocol"], saliency)
@@ -320,17 +335,32 @@ def evaluate(segmenter: Segmenter, dataset: SegDataset, *, threshold: float = 0.
     key = cache_key(segmenter, dataset, threshold, grow_to) if use_cache else ""
     cached = cache_root() / key if key else None
     if cached is not None and (cached / "metrics.json").exists():
-        log.info("evaluation cache hit %s", cached)
-        result = EvalResult.load(cached)
-        result.protocol["model"] = segmenter.describe()["model"]  # same content, maybe another file name
-        result.cached = True
-        return result
+        try:
+            result = EvalResult.load(cached)
+        except LwirstError as exc:  # damaged by hand or by the disk: evaluated again, and stored again
+            log.warning("ignoring a damaged cached evaluation (%s); evaluating again", exc)
+        else:
+            log.info("evaluation cache hit %s", cached)
+            result.protocol["model"] = segmenter.describe()["model"]  # same content, maybe another file name
+            result.cached = True
+            return result
 
     result = _score(dataset, lambda sample: segmenter.predict(sample.image), segmenter.describe(), threshold,
                     grow_to, progress=progress, keep_saliency=keep_saliency)
     if cached is not None:
-        result.save(cached)
+        store(result, cached)
     return result
+
+
+def store(result: EvalResult, folder: Path) -> None:
+    """Cache a result; a failed write (a full disk) is a warning, never the loss of the result just scored,
+    and leaves no folder the cache would take for one."""
+    try:
+        shutil.rmtree(folder, ignore_errors=True)
+        result.save(folder)
+    except OSError as exc:
+        shutil.rmtree(folder, ignore_errors=True)
+        log.warning("the evaluation was not cached (%s: %s); its results stand", folder, exc.strerror or exc)
 
 
 def evaluate_predictions(predictions: str | Path, dataset: SegDataset, *, threshold: float = 0.0,

@@ -100,6 +100,56 @@ def test_a_cached_result_names_the_model_file_asked_for(model: Path, tmp_path: P
     assert len(list((tmp_path / "cache").iterdir())) == 1
 
 
+@pytest.mark.parametrize("damage", ["no curves", "list", "no protocol", "bad npz", "half saved"])
+def test_a_damaged_cache_entry_is_evaluated_again_not_fatal(model: Path, tmp_path: Path, damage: str,
+                                                            monkeypatch: pytest.MonkeyPatch,
+                                                            caplog: pytest.LogCaptureFixture) -> None:
+    """A kill or a full disk mid-save left metrics.json without curves.json, and every later run of that
+    model on that data failed; entries damaged by hand gave tracebacks. Each is now evaluated again."""
+    monkeypatch.setenv("LWIRST_CACHE_DIR", str(tmp_path / "cache"))
+    data = folder_dataset(tmp_path / "d")
+
+    def run() -> object:
+        return evaluate(Segmenter(model, backend="torch", threads=1, size=(32, 32)),
+                        open_dataset(data, "folder", "test"))
+
+    first = run()
+    (entry,) = (tmp_path / "cache" / "eval").iterdir()
+    if damage == "no curves":
+        (entry / "curves.json").unlink()
+    elif damage == "list":
+        (entry / "metrics.json").write_text("[1, 2]")
+    elif damage == "no protocol":
+        (entry / "metrics.json").write_text('{"metrics": {}, "protocol": {}}')
+    elif damage == "bad npz":
+        (entry / "saliency.npz").write_bytes((entry / "saliency.npz").read_bytes()[:100])
+    else:  # the save order: a folder without metrics.json was never finished, so it is no hit
+        (entry / "metrics.json").unlink()
+    again = run()
+    scores = {k: v for k, v in first.metrics.items() if k != "fps"}  # the speed is this run's own
+    assert not again.cached and scores == pytest.approx({k: again.metrics[k] for k in scores}, nan_ok=True)
+    assert (damage == "half saved") != any("damaged cached evaluation" in r.message for r in caplog.records)
+    assert run().cached  # stored whole again
+
+
+def test_a_cache_that_cannot_be_written_keeps_the_results(model: Path, tmp_path: Path,
+                                                          monkeypatch: pytest.MonkeyPatch,
+                                                          caplog: pytest.LogCaptureFixture) -> None:
+    """A full disk at the cache's save lost the finished evaluation with a traceback; it is a warning now."""
+    monkeypatch.setenv("LWIRST_CACHE_DIR", str(tmp_path / "cache"))
+    data = folder_dataset(tmp_path / "d")
+
+    def no_space(self: object, path: Path) -> None:
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(Path, "write_text", no_space)
+    result = evaluate(Segmenter(model, backend="torch", threads=1, size=(32, 32)), open_dataset(data, "folder", "test"))
+    monkeypatch.undo()
+    assert result.metrics["images"] == 2
+    assert any("was not cached" in r.message and "No space left" in r.message for r in caplog.records)
+    assert not list((tmp_path / "cache").rglob("metrics.json"))  # nothing half-written taken for a result
+
+
 def test_two_datasets_reached_by_one_relative_path_do_not_share_results(model: Path, tmp_path: Path,
                                                                         monkeypatch: pytest.MonkeyPatch) -> None:
     folder_dataset(tmp_path / "a" / "data", targets=1)
