@@ -30,6 +30,7 @@ DETECTION_BGR = outcome(DETECTION).bgr
 WHITE, BLACK = (255, 255, 255), (0, 0, 0)
 TRAIL = WHITE  # track trajectories: no outcome colour
 FONT = cv2.FONT_HERSHEY_SIMPLEX
+TAGGED_MAX = 40  # above this many boxes, tags would hide the frame: colour only
 
 
 def mask_image(mask: np.ndarray) -> np.ndarray:
@@ -63,9 +64,11 @@ def _frame_of(image: np.ndarray, box: tuple[int, int, int, int], thickness: int)
     return x - pad_x, y - pad_y, x + w - 1 + pad_x, y + h - 1 + pad_y
 
 
-def _overlap(a: tuple[int, int, int, int], b: tuple[int, int, int, int]) -> int:
-    """Pixels two inclusive rectangles (x0, y0, x1, y1) share."""
-    return max(0, min(a[2], b[2]) - max(a[0], b[0]) + 1) * max(0, min(a[3], b[3]) - max(a[1], b[1]) + 1)
+def _covered(plates: np.ndarray, avoid: np.ndarray) -> np.ndarray:
+    """Per plate (rows of x0, y0, x1, y1, inclusive), the pixels it shares with the rectangles of `avoid`."""
+    width = np.minimum(plates[:, None, 2], avoid[None, :, 2]) - np.maximum(plates[:, None, 0], avoid[None, :, 0]) + 1
+    height = np.minimum(plates[:, None, 3], avoid[None, :, 3]) - np.maximum(plates[:, None, 1], avoid[None, :, 1]) + 1
+    return (np.clip(width, 0, None) * np.clip(height, 0, None)).sum(axis=1)
 
 
 def _marks(image: np.ndarray, marks: Sequence[Mark], thickness: int) -> list[tuple[int, int, int, int]]:
@@ -77,15 +80,18 @@ def _marks(image: np.ndarray, marks: Sequence[Mark], thickness: int) -> list[tup
     rects = [_frame_of(image, box, thickness) for box, _, _ in marks]
     for (x0, y0, x1, y1), (_, color, _) in zip(rects, marks, strict=True):
         cv2.rectangle(image, (x0, y0), (x1, y1), color, thickness, cv2.LINE_8)
-    taken = list(rects)
+    taken = np.zeros((len(rects) + sum(bool(label) for _, _, label in marks), 4), np.int64)
+    taken[:len(rects)] = np.asarray(rects, np.int64).reshape(-1, 4)
+    placed = len(rects)
     for rect, (_, color, label) in zip(rects, marks, strict=True):
         if label:
-            taken.append(_label(image, rect, color, label, thickness, taken))
-    return taken[len(rects):]
+            taken[placed] = _label(image, rect, color, label, thickness, taken[:placed])
+            placed += 1
+    return [tuple(int(v) for v in plate) for plate in taken[len(rects):]]
 
 
 def _label(image: np.ndarray, rect: tuple[int, int, int, int], color: tuple[int, int, int], label: str,
-           thickness: int, avoid: Sequence[tuple[int, int, int, int]]) -> tuple[int, int, int, int]:
+           thickness: int, avoid: np.ndarray) -> tuple[int, int, int, int]:
     """`label` on a plate in the box's colour beside `rect`, at the first of the candidate places that covers
     nothing of `avoid` (else the one covering least); returns the plate."""
     scale, _ = _scale(image)
@@ -100,12 +106,11 @@ def _label(image: np.ndarray, rect: tuple[int, int, int, int], color: tuple[int,
                   *((x0, y) for k in (1, 2) for y in (above - k * height, below + k * height))]  # crowded: further
     rows, cols = image.shape[:2]
 
-    def plate(corner: tuple[int, int]) -> tuple[int, int, int, int]:
-        px = min(max(corner[0], 0), max(0, cols - width))
-        py = min(max(corner[1], 0), max(0, rows - height))
-        return px, py, px + width - 1, py + height - 1
-
-    px, py, px1, py1 = min((plate(c) for c in candidates), key=lambda p: sum(_overlap(p, a) for a in avoid))
+    corners = np.asarray(candidates, np.int64)
+    px = np.clip(corners[:, 0], 0, max(0, cols - width))
+    py = np.clip(corners[:, 1], 0, max(0, rows - height))
+    plates = np.stack([px, py, px + width - 1, py + height - 1], axis=1)
+    px, py, px1, py1 = (int(v) for v in plates[int(np.argmin(_covered(plates, avoid)))])  # the first of the least
     # A plate in the outcome's colour behind dark or light text: legible on any background, where coloured text
     # on a dark frame of the same hue was not.
     cv2.rectangle(image, (px, py), (px1, py1), color, cv2.FILLED)
@@ -169,7 +174,10 @@ def _draw_targets(canvas: np.ndarray, targets: Detections | Iterable[Target], tr
     keep clear of."""
     _, thickness = _scale(canvas)
     if tracks is None:
-        _marks(canvas, [*others, *((t.box, colors.get(t.id, color), f"#{t.id}") for t in targets)], thickness)
+        targets = list(targets)
+        tagged = len(targets) + len(others) <= TAGGED_MAX
+        _marks(canvas, [*others, *((t.box, colors.get(t.id, color), f"#{t.id}" if tagged else None)
+                                   for t in targets)], thickness)
         return canvas
     track_of = {}
     for track in tracks:
@@ -343,9 +351,6 @@ def match_targets(predicted: Detections, gt_mask: np.ndarray, max_distance: floa
     return Match(tuple(pred_by_id[i] for i in pred_ids[hit]),
                  tuple(pred_by_id[i] for i in pred_ids[~hit]),
                  tuple(gt_by_id[i] for i in gt_ids[result.gt_match < 0]))
-
-
-TAGGED_MAX = 40  # above this many boxes, tags would hide the frame: colour only
 
 
 def outcome_boxes(image: np.ndarray, match: Match, missed: bool = True, ids: bool = False) -> np.ndarray:
