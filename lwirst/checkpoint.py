@@ -8,8 +8,11 @@ name no architecture and load as LW-IRSTNet. Legacy `.pt`/`.pth` files are read 
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import json
+import os
+import re
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -42,7 +45,30 @@ def save_checkpoint(path: str | Path, model: torch.nn.Module, config: NetworkCon
     tensors = {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
     header = {ARCH_KEY: architecture_of(config), CONFIG_KEY: config.to_json(),
               META_KEY: jsonio.dumps(meta or {}, sort_keys=True, default=str)}
-    atomic_write(Path(path), lambda tmp: save_file(tensors, str(tmp), metadata=header))
+
+    def write(tmp: Path) -> None:
+        try:
+            save_file(tensors, str(tmp), metadata=header)
+        except SafetensorError as exc:  # a full or read-only disk, as the OSError it is ("... (os error 28)")
+            code = re.search(r"os error (\d+)", str(exc))
+            number = int(code[1]) if code else errno.EIO
+            raise OSError(number, os.strerror(number), str(path)) from exc
+        tmp.chmod(0o644)  # safetensors writes through a private (0600) temporary file
+
+    atomic_write(Path(path), write)
+
+
+def save_torch(path: Path, state: dict[str, Any]) -> None:
+    """`torch.save` of a resumable state, atomically; a failed write (torch reports a full disk as a
+    RuntimeError, "unexpected pos") is the OSError it is."""
+
+    def write(tmp: Path) -> None:
+        try:
+            torch.save(state, tmp)
+        except RuntimeError as exc:
+            raise OSError(errno.EIO, f"{exc}; is the disk full?", str(path)) from exc
+
+    atomic_write(path, write)
 
 
 def _read_safetensors(path: Path) -> tuple[dict[str, torch.Tensor], dict[str, str]]:

@@ -6,6 +6,7 @@ the others."""
 from __future__ import annotations
 
 import argparse
+import errno
 import importlib
 import logging
 import os
@@ -59,6 +60,10 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+# A write the machine refused (a full or read-only disk, no permission): one line, not a traceback.
+STORAGE_ERRORS = {errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EACCES, errno.EPERM, errno.EFBIG, errno.EIO}
+
+
 def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     parser = build_parser()
@@ -89,6 +94,12 @@ def main(argv: list[str] | None = None) -> int:
     except BrokenPipeError:  # the reader of stdout stopped (`lwirst segment ... | head`): stop quietly, as tools do
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # so the exit's flush fails no more
         return 141  # 128 + SIGPIPE, what a shell reports for a tool the broken pipe stopped
+    except OSError as exc:  # after BrokenPipeError, an OSError too
+        if exc.errno not in STORAGE_ERRORS:
+            raise
+        where = f" {exc.filename}" if exc.filename else ""
+        print(f"error: cannot write{where}: {exc.strerror or exc}", file=sys.stderr)
+        return 1
 
 
 if __name__ == "__main__":

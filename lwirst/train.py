@@ -28,7 +28,7 @@ import numpy as np
 import torch
 
 from lwirst import jsonio
-from lwirst.checkpoint import atomic_write, load_checkpoint, save_checkpoint
+from lwirst.checkpoint import atomic_write, load_checkpoint, save_checkpoint, save_torch
 from lwirst.datasets import SegDataset
 from lwirst.errors import LwirstError
 from lwirst.imageio import to_bgr
@@ -510,7 +510,7 @@ class Trainer:
         state = {"model": self.model.state_dict(), "optimizer": self.optimizer.state_dict(),
                  "ema": self.ema.shadow if self.ema else {}, "epoch": self.epoch,
                  "best_iou": self.best_iou, "wall_seconds": self.wall_seconds, "history": self.history}
-        atomic_write(self.run_dir / "state.pt", lambda p: torch.save(state, p))
+        save_torch(self.run_dir / "state.pt", state)
         self._write_metrics()
 
     def fit(self, until: int | None = None,

@@ -135,7 +135,8 @@ def check_outputs(files: Mapping[str, str | Path | Iterable[str | Path] | None],
     the command creates and fills (checked for containing an input; the files it will
     hold are given in `files`). force: allow overwriting existing output files, never
     inputs or datasets. dataset_parent_only: a folder output may itself be a dataset
-    (synth writes one) but must not lie inside another.
+    (synth writes one) but must not lie inside another. Last, each folder written to is probed
+    (`check_writable_folder`): a read-only or full disk fails here, not after the work.
     """
     sources = [_resolved(p) for p in inputs if p not in (None, "")]
     seen: dict[Path, str] = {}
@@ -180,6 +181,12 @@ def check_outputs(files: Mapping[str, str | Path | Iterable[str | Path] | None],
             raise LwirstError(f"{flag} {raw} is a directory; give a file name")
         if os.path.lexists(path) and not force:
             raise LwirstError(f"{flag} {raw} already exists; pass --force to overwrite it")
+    probed: set[Path] = set()
+    for flag, raw, is_folder in entries:
+        folder = _resolved(raw) if is_folder else _resolved(raw).parent
+        if folder not in probed:
+            probed.add(folder)
+            check_writable_folder(folder, flag)
 
 
 def check_writable_folder(folder: str | Path, flag: str = "--out") -> None:

@@ -288,14 +288,18 @@ def small_mount(tmp_path: Path, request: pytest.FixtureRequest) -> Iterator[Path
 
 
 @pytest.mark.parametrize("small_mount", ["read-only", "full"], indirect=True)
-@pytest.mark.parametrize("command", ["train", "evaluate"])
+@pytest.mark.parametrize("command", ["train", "evaluate", "export", "video", "bench"])
 def test_unwritable_or_full_output_fails_before_the_work(world: World, small_mount: Path, command: str) -> None:
-    """Item 15: a read-only or full --run-dir / --out once failed after a whole epoch or all the scoring."""
+    """Item 15: a read-only or full --run-dir / --out once failed after a whole epoch or all the scoring;
+    export, video and bench --json after their work too (video's and average's with a traceback)."""
     why = {"read-only": "Read-only file system", "full": "No space left on device"}[small_mount.name]
     args = {"train": ["train", "--run-dir", small_mount / "run", "--data-dir", world.data.parent, "--dataset",
                       "set", "--val-split", "", "--epochs", "1", "--threads", "1"],
             "evaluate": ["evaluate", "--data-dir", world.data.parent, "--dataset", "set", "--model", world.model,
-                         "--backend", "torch", "--out", small_mount / "res"]}[command]
+                         "--backend", "torch", "--out", small_mount / "res"],
+            "export": ["export", "--checkpoint", world.model, "--out", small_mount / "m.onnx"],
+            "video": ["video", world.video, "--out", small_mount / "v.mp4", "--model", world.model],
+            "bench": ["bench", "--quick", "--json", small_mount / "b.json", "--threads", "1"]}[command]
     before = digest([world.root])
     start = time.monotonic()
     done = run_cli(*args, cwd=small_mount.parent)

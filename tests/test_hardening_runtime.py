@@ -265,3 +265,43 @@ def test_server_cameras_follow_the_served_setting(monkeypatch: pytest.MonkeyPatc
         else:
             monkeypatch.setenv(name, value)
     assert server_cameras_allowed() is allowed
+
+
+def test_a_refused_write_is_one_line_and_a_checkpoint_is_readable_by_all(tmp_path: Path,
+                                                                         monkeypatch: pytest.MonkeyPatch,
+                                                                         capsys: pytest.CaptureFixture[str]) -> None:
+    """A full or read-only disk at a checkpoint's save gave safetensors' (or torch's) own traceback; checkpoints
+    were written 0600 (safetensors' private temporary file), unlike every other file of a run."""
+    import errno
+
+    from safetensors import SafetensorError
+
+    from lwirst import checkpoint
+    from lwirst.commands import complexity
+
+    net = LWIRSTNet()
+    save_checkpoint(tmp_path / "ok.safetensors", net, net.config)
+    assert (tmp_path / "ok.safetensors").stat().st_mode & 0o777 == 0o644
+
+    def full(*args: object, **kwargs: object) -> None:
+        raise SafetensorError("Error while serializing: IoError(No space left on device (os error 28))")
+
+    monkeypatch.setattr(checkpoint, "save_file", full)
+    with pytest.raises(OSError) as caught:
+        save_checkpoint(tmp_path / "full.safetensors", net, net.config)
+    assert caught.value.errno == errno.ENOSPC and caught.value.filename == str(tmp_path / "full.safetensors")
+    assert not list(tmp_path.glob(".*"))  # no temporary file left behind
+
+    def refused(args: object) -> int:
+        raise OSError(errno.EROFS, "Read-only file system", "/mnt/ro/out.onnx")
+
+    monkeypatch.setattr(complexity, "run", refused)
+    assert main(["complexity"]) == 1
+    assert capsys.readouterr().err == "error: cannot write /mnt/ro/out.onnx: Read-only file system\n"
+
+    def missing(args: object) -> int:  # not a refused write: a bug keeps its traceback
+        raise FileNotFoundError(errno.ENOENT, "No such file or directory", "x")
+
+    monkeypatch.setattr(complexity, "run", missing)
+    with pytest.raises(FileNotFoundError):
+        main(["complexity"])
