@@ -16,6 +16,7 @@ import dataclasses
 import json
 import logging
 import math
+import os
 import pickle
 import time
 from collections.abc import Callable
@@ -44,6 +45,9 @@ from lwirst.sensor import add_sensor_noise, draw_noise_std
 from lwirst.trainmix import FrameBank, Geometry, epoch_kinds
 
 log = logging.getLogger(__name__)
+# A run's files, its resumable state first; under --force the new run's are staged as REPLACING + name.
+RUN_FILES = ("state.pt", "run.json", "last.safetensors", "best.safetensors", "metrics.csv")
+REPLACING = ".replacing-"
 
 
 @dataclass(frozen=True)
@@ -355,6 +359,8 @@ class Trainer:
     def _check_run_dir(self, resume: bool, force: bool) -> bool:
         """Refuse a run dir whose run this one may not take over; True when `force` replaces a run there (its
         files go when the new run saves its first epoch, so an interruption before loses neither)."""
+        for name in RUN_FILES:  # a replacement killed before its first save was whole: nothing of it stays
+            (self.run_dir / f"{REPLACING}{name}").unlink(missing_ok=True)
         run_json = self.run_dir / "run.json"
         if not run_json.exists():
             return False
@@ -418,8 +424,8 @@ class Trainer:
         with metrics.open() as handle:
             return [row for row in csv.DictReader(handle) if int(row["epoch"]) < before]
 
-    def _write_metrics(self) -> None:
-        """metrics.csv from `history`, atomically."""
+    def _write_metrics(self, stage: str = "") -> None:
+        """metrics.csv from `history`, atomically (under `stage`'s prefix while a run is being replaced)."""
         def write(path: Path) -> None:
             with path.open("w", newline="") as handle:
                 writer = csv.DictWriter(handle, fieldnames=list(self.history[-1]))
@@ -427,7 +433,7 @@ class Trainer:
                 writer.writerows(self.history)
 
         if self.history:
-            atomic_write(self.run_dir / "metrics.csv", write)
+            atomic_write(self.run_dir / f"{stage}metrics.csv", write)
 
     @property
     def finished(self) -> bool:
@@ -489,20 +495,20 @@ class Trainer:
         return record
 
     def _save(self, record: EpochRecord, model: torch.nn.Module) -> None:
+        """The epoch's files. Under --force the new run's first save is written beside the old run's files
+        (`REPLACING` names) and swapped in only once whole: a kill before then leaves the old run as it was,
+        where deleting its files first left a run directory mixing both runs."""
         self.run_dir.mkdir(parents=True, exist_ok=True)
-        if self._replacing:  # --force: the old run's files that this save does not overwrite go now
-            for name in ("best.safetensors", "metrics.csv"):
-                (self.run_dir / name).unlink(missing_ok=True)
-            self._replacing = False
+        stage = REPLACING if self._replacing else ""
         header = self._run_header()
-        atomic_write(self.run_dir / "run.json", lambda p: p.write_text(jsonio.dumps(header, indent=2)))
+        atomic_write(self.run_dir / f"{stage}run.json", lambda p: p.write_text(jsonio.dumps(header, indent=2)))
         meta = {"epoch": record.epoch, "val_iou": record.val_iou, "recipe": self.recipe.to_dict(),
                 "data": self.data_info}
-        save_checkpoint(self.run_dir / "last.safetensors", model, self.config, meta)
+        save_checkpoint(self.run_dir / f"{stage}last.safetensors", model, self.config, meta)
         improved = not math.isnan(record.val_iou) and record.val_iou > self.best_iou
         if improved:
             self.best_iou = record.val_iou
-            save_checkpoint(self.run_dir / "best.safetensors", model, self.config, meta)
+            save_checkpoint(self.run_dir / f"{stage}best.safetensors", model, self.config, meta)
         row = {k: f"{v:.6g}" if isinstance(v, float) else str(v) for k, v in dataclasses.asdict(record).items()}
         self.history = [r for r in self.history if int(r["epoch"]) < record.epoch] + [row]
         # state.pt marks the epoch done and holds the log's rows, so an interrupt before metrics.csv is written
@@ -510,8 +516,16 @@ class Trainer:
         state = {"model": self.model.state_dict(), "optimizer": self.optimizer.state_dict(),
                  "ema": self.ema.shadow if self.ema else {}, "epoch": self.epoch,
                  "best_iou": self.best_iou, "wall_seconds": self.wall_seconds, "history": self.history}
-        save_torch(self.run_dir / "state.pt", state)
-        self._write_metrics()
+        save_torch(self.run_dir / f"{stage}state.pt", state)
+        self._write_metrics(stage)
+        if stage:  # the new run is whole: it takes the old one's place, file by file
+            for name in RUN_FILES:
+                staged = self.run_dir / f"{stage}{name}"
+                if staged.exists():
+                    os.replace(staged, self.run_dir / name)
+                else:  # e.g. no best.safetensors yet: none of the old run's may stay
+                    (self.run_dir / name).unlink(missing_ok=True)
+            self._replacing = False
 
     def fit(self, until: int | None = None,
             on_epoch: Callable[[EpochRecord], None] | None = None,

@@ -401,6 +401,34 @@ def test_a_run_is_never_lost_or_mislabelled_by_resume_force_or_init(synth_dir: P
     assert json.loads((run_dir / "run.json").read_text())["data"]["init"] == recorded  # kept without --init
 
 
+def test_force_replaces_a_run_only_once_its_first_save_is_whole(synth_dir: Path, tmp_path: Path,
+                                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+    """A --force run killed at its first save had deleted the old run's best.safetensors and metrics.csv and
+    rewritten run.json beside the old state.pt: a resume then named a best file that did not exist."""
+    from lwirst import train as train_module
+
+    run_dir = tmp_path / "run"
+    assert main(_train_args(run_dir, synth_dir, 2)) == 0
+    old = {p.name: p.read_bytes() for p in run_dir.iterdir()}
+    recipe = Recipe(**{**RECIPES["plain"].to_dict(), "epochs": 1, "size": 32, "batch_size": 4})
+    data = open_dataset(synth_dir, "folder", "train")
+
+    def killed(path: Path, state: dict) -> None:
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(train_module, "save_torch", killed)
+    with pytest.raises(KeyboardInterrupt):
+        Trainer(run_dir, NetConfig(), recipe, data, data, force=True, threads=1).fit()
+    monkeypatch.undo()
+    assert {p.name: p.read_bytes() for p in run_dir.iterdir() if not p.name.startswith(".")} == old
+
+    Trainer(run_dir, NetConfig(), recipe, data, data, force=True, threads=1).fit()
+    assert sorted(p.name for p in run_dir.iterdir()) == sorted(old)  # every file the new run's, none staged
+    assert json.loads((run_dir / "run.json").read_text())["recipe"]["size"] == 32
+    assert [int(r["epoch"]) for r in _metric_rows(run_dir)] == [1]
+    assert all((run_dir / name).read_bytes() != old[name] for name in ("state.pt", "last.safetensors"))
+
+
 def test_the_start_of_a_run_says_what_it_trains_and_warns_of_an_ema_that_barely_moves(
         synth_dir: Path, tmp_path: Path, capsys) -> None:
     """On a small dataset the default EMA (0.999) saved weights that were still almost the starting ones."""
