@@ -181,6 +181,9 @@ def check_outputs(files: Mapping[str, str | Path | Iterable[str | Path] | None],
             raise LwirstError(f"{flag} {raw} is a directory; give a file name")
         if os.path.lexists(path) and not force:
             raise LwirstError(f"{flag} {raw} already exists; pass --force to overwrite it")
+        if os.path.islink(Path(raw).expanduser()):  # a plain write follows the link and changes another file
+            raise LwirstError(f"{flag} {raw} is a symbolic link to {path}; --force would overwrite that file "
+                              "through it: give another path, or remove the link")
     probed: set[Path] = set()
     for flag, raw, is_folder in entries:
         folder = _resolved(raw) if is_folder else _resolved(raw).parent

@@ -322,6 +322,13 @@ def test_force_allows_overwriting_an_output_but_never_an_input(world: World, tmp
                    cwd=tmp_path)
     assert done.returncode == 1 and "is an input" in one_line_error(done)
     assert digest([world.video]) == before
+    truth = tmp_path / "truth.csv"  # a file no command reads here, reached through a link named as an output
+    truth.write_text("frame,x,y\n")
+    (tmp_path / "link.csv").symlink_to(truth)
+    done = run_cli("video", world.video, "--out", out, "--csv", tmp_path / "link.csv", "--model", world.model,
+                   "--force", cwd=tmp_path)
+    assert done.returncode == 1 and "is a symbolic link to" in one_line_error(done)
+    assert truth.read_text() == "frame,x,y\n"
 
 
 def test_video_csv_has_a_row_for_frames_without_targets(world: World, tmp_path: Path) -> None:
