@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import csv
 import dataclasses
+import fcntl
 import json
 import logging
 import math
@@ -303,6 +304,21 @@ class EpochRecord:
     seconds: float
 
 
+def _lock_run_dir(run_dir: Path) -> int:
+    """An exclusive lock on `run_dir` (its `.lock` file, created with the folder), held until the process ends:
+    two trainings started in one run directory both reported success while one's files were silently the
+    other's. Returns the lock's file descriptor."""
+    run_dir.mkdir(parents=True, exist_ok=True)
+    fd = os.open(run_dir / ".lock", os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        os.close(fd)
+        raise LwirstError(f"{run_dir} is in use by another training (it holds the run directory's lock); wait for "
+                          "it to end, or train in another --run-dir") from None
+    return fd
+
+
 class Trainer:
     """One run directory, resumable at epoch granularity."""
 
@@ -329,26 +345,31 @@ class Trainer:
         self.data_info = data_info or {}
         if threads:
             torch.set_num_threads(threads)
-        self._replacing = self._check_run_dir(resume, force)  # --force: the old run goes at the first save
-        self.train_set = TrainSet(train_set, recipe, self.config.in_channels)
-        torch.manual_seed(recipe.seed)  # the initial weights are part of the run's determinism
-        self.model = build_model(config=config).to(self.device)
-        if init is not None:
-            init_config, state, _ = load_checkpoint(init)
-            if init_config != config:
-                raise LwirstError(f"--init {init}: its network config differs from this run's")
-            self.model.load_state_dict(state)
-        if recipe.hard:  # mined from the init weights on every start, so a resumed run draws the same crops
-            self.train_set.bank.hard = mine_hard_negatives(self.model, self.train_set.bank.backgrounds, recipe.size,
-                                                           np.random.default_rng([recipe.seed, 4099]))
-        self.optimizer = _optimizer(self.model, recipe)
-        self.ema = EMA(self.model, recipe.ema_decay) if recipe.ema_decay > 0 else None
-        self.epoch = 0
-        self.best_iou = -1.0
-        self.wall_seconds = 0.0
-        self.history: list[dict[str, Any]] = []  # metrics.csv's rows, saved in state.pt with the epoch they log
-        if resume and not self._replacing and (self.run_dir / "run.json").exists():
-            self._load_state()
+        self._lock: int | None = _lock_run_dir(self.run_dir)  # one training per run dir, until `release`
+        try:
+            self._replacing = self._check_run_dir(resume, force)  # --force: the old run goes at the first save
+            self.train_set = TrainSet(train_set, recipe, self.config.in_channels)
+            torch.manual_seed(recipe.seed)  # the initial weights are part of the run's determinism
+            self.model = build_model(config=config).to(self.device)
+            if init is not None:
+                init_config, state, _ = load_checkpoint(init)
+                if init_config != config:
+                    raise LwirstError(f"--init {init}: its network config differs from this run's")
+                self.model.load_state_dict(state)
+            if recipe.hard:  # mined from the init weights on every start, so a resumed run draws the same crops
+                self.train_set.bank.hard = mine_hard_negatives(self.model, self.train_set.bank.backgrounds, recipe.size,
+                                                               np.random.default_rng([recipe.seed, 4099]))
+            self.optimizer = _optimizer(self.model, recipe)
+            self.ema = EMA(self.model, recipe.ema_decay) if recipe.ema_decay > 0 else None
+            self.epoch = 0
+            self.best_iou = -1.0
+            self.wall_seconds = 0.0
+            self.history: list[dict[str, Any]] = []  # metrics.csv's rows, saved in state.pt with the epoch they log
+            if resume and not self._replacing and (self.run_dir / "run.json").exists():
+                self._load_state()
+        except BaseException:  # a refused or interrupted start: the lock goes with it
+            self.release()
+            raise
 
     def _run_header(self) -> dict[str, Any]:
         """What run.json stores, JSON-normalised (tuples become lists) so it compares equal on resume."""
@@ -530,11 +551,25 @@ class Trainer:
     def fit(self, until: int | None = None,
             on_epoch: Callable[[EpochRecord], None] | None = None,
             progress: Callable[[int, int, float], None] | None = None) -> None:
-        """Train until the recipe's last epoch (or `until`, for chunked runs)."""
+        """Train until the recipe's last epoch (or `until`, for chunked runs); the run directory's lock goes
+        with the end of the training, however it ends."""
         stop = min(self.recipe.epochs, until or self.recipe.epochs)
-        while self.epoch < stop:
-            record = self.train_epoch(progress)
-            log.info("epoch %d loss %.4f val IoU %.4f (%.1fs)", record.epoch, record.train_loss,
-                     record.val_iou, record.seconds)
-            if on_epoch:
-                on_epoch(record)
+        try:
+            while self.epoch < stop:
+                record = self.train_epoch(progress)
+                log.info("epoch %d loss %.4f val IoU %.4f (%.1fs)", record.epoch, record.train_loss,
+                         record.val_iou, record.seconds)
+                if on_epoch:
+                    on_epoch(record)
+        finally:
+            self.release()
+
+    def release(self) -> None:
+        """Let another training have the run directory (`_lock_run_dir`)."""
+        if self._lock is not None:
+            os.close(self._lock)
+            self._lock = None
+
+    def __del__(self) -> None:  # a trainer dropped without fit (an inspection, a failed start)
+        if getattr(self, "_lock", None) is not None:
+            self.release()

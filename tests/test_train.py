@@ -141,10 +141,10 @@ def test_an_interrupt_between_the_epochs_files_loses_no_row_of_the_log(synth_dir
 
     original = Trainer._write_metrics
 
-    def interrupted(self: Trainer) -> None:
+    def interrupted(self: Trainer, stage: str = "") -> None:
         if self.epoch == 2:
             raise KeyboardInterrupt  # after state.pt marked epoch 2 done
-        original(self)
+        original(self, stage)
 
     monkeypatch.setattr(Trainer, "_write_metrics", interrupted)
     with pytest.raises(KeyboardInterrupt):
@@ -409,7 +409,7 @@ def test_force_replaces_a_run_only_once_its_first_save_is_whole(synth_dir: Path,
 
     run_dir = tmp_path / "run"
     assert main(_train_args(run_dir, synth_dir, 2)) == 0
-    old = {p.name: p.read_bytes() for p in run_dir.iterdir()}
+    old = {p.name: p.read_bytes() for p in run_dir.iterdir() if p.name != ".lock"}
     recipe = Recipe(**{**RECIPES["plain"].to_dict(), "epochs": 1, "size": 32, "batch_size": 4})
     data = open_dataset(synth_dir, "folder", "train")
 
@@ -423,10 +423,27 @@ def test_force_replaces_a_run_only_once_its_first_save_is_whole(synth_dir: Path,
     assert {p.name: p.read_bytes() for p in run_dir.iterdir() if not p.name.startswith(".")} == old
 
     Trainer(run_dir, NetConfig(), recipe, data, data, force=True, threads=1).fit()
-    assert sorted(p.name for p in run_dir.iterdir()) == sorted(old)  # every file the new run's, none staged
+    assert sorted(p.name for p in run_dir.iterdir()) == sorted([*old, ".lock"])  # every file new, none staged
     assert json.loads((run_dir / "run.json").read_text())["recipe"]["size"] == 32
     assert [int(r["epoch"]) for r in _metric_rows(run_dir)] == [1]
     assert all((run_dir / name).read_bytes() != old[name] for name in ("state.pt", "last.safetensors"))
+
+
+def test_a_run_directory_takes_one_training_at_a_time(synth_dir: Path, tmp_path: Path) -> None:
+    """Two trainings started in one new run directory both reported success while every file was the second's."""
+    recipe = Recipe(**{**RECIPES["plain"].to_dict(), "epochs": 1, "size": 32, "batch_size": 4})
+    data = open_dataset(synth_dir, "folder", "train")
+    run_dir = tmp_path / "run"
+    first = Trainer(run_dir, NetConfig(), recipe, data, data, threads=1)
+    with pytest.raises(LwirstError, match="is in use by another training"):
+        Trainer(run_dir, NetConfig(), recipe, data, data, threads=1)
+    other = subprocess.run([sys.executable, "-m", "lwirst", *_train_args(run_dir, synth_dir, 1)],
+                           capture_output=True, text=True, timeout=300, check=False)
+    assert other.returncode == 1 and "is in use by another training" in other.stderr, other.stderr
+    first.fit()
+    assert [int(r["epoch"]) for r in _metric_rows(run_dir)] == [1]
+    again = Trainer(run_dir, NetConfig(), recipe, data, data, resume=True, threads=1)  # the lock went with the fit
+    assert again.epoch == 1
 
 
 def test_the_start_of_a_run_says_what_it_trains_and_warns_of_an_ema_that_barely_moves(
