@@ -182,6 +182,9 @@ def test_resume_refuses_another_split_or_dataset(tmp_path: Path) -> None:
         done = run_cli(*base, *change, "--resume", cwd=tmp_path)
         assert done.returncode == 1 and "its data differs" in error_line(done)
         assert (run / "run.json").read_bytes() == record  # the run's data record is untouched
+    (other_root / "val.txt").unlink(missing_ok=True)  # other data lacking the run's splits: named as other data
+    done = run_cli("train", "--run-dir", run, "--threads", "1", "--data-dir", other_root, "--resume", cwd=tmp_path)
+    assert done.returncode == 1 and f"it trains on {data}" in error_line(done)
     done = run_cli(*base, "--data-dir", data, "--train-split", "train", "--resume", cwd=tmp_path)
     assert done.returncode == 0, done.stderr
 

@@ -257,6 +257,11 @@ def _fill_data_options(args: argparse.Namespace, saved: dict[str, Any] | None) -
         if getattr(args, key) is None:
             setattr(args, key, data.get(key, default))
     recorded = data.get("data_dir")
+    if (args.data_dir is not None and recorded and Path(recorded).is_dir()
+            and Path(args.data_dir).resolve() != Path(recorded).resolve()):  # said before that data is opened
+        raise LwirstError(f"cannot resume {args.run_dir}: its data differs (it trains on {recorded}, not "
+                          f"{args.data_dir}); leave --data-dir out (the run's folder is used) or train in a new "
+                          "--run-dir")
     if args.data_dir is None and recorded and (Path(recorded).is_dir() or not os.environ.get("LWIRST_DATA_DIR")):
         args.data_dir = recorded
 
