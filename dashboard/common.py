@@ -36,7 +36,7 @@ from streamlit.runtime.scriptrunner import RerunException, StopException, get_sc
 from streamlit.runtime.uploaded_file_manager import UploadedFile
 
 from dashboard import urlstate
-from dashboard.config import SAMPLES_DIR, MissingRoot, Settings, load_settings
+from dashboard.config import MASK_THRESHOLD_ENV, SAMPLES_DIR, MissingRoot, Settings, load_settings
 from lwirst import paths
 from lwirst.backends import available_backends, default_backend, engine_choice, get_backend
 from lwirst.card_view import help_for
@@ -181,11 +181,21 @@ def upload_name(upload: UploadedFile) -> str:
     return name if name not in ("", ".", "..") else "upload"
 
 
+def visitor_text(exc: LwirstError) -> str:
+    """Our error as a visitor reads it: server paths as `for_visitors` names them, and a command-line flag's
+    advice with what the dashboard offers instead."""
+    text = for_visitors(str(exc))
+    if "--mask-threshold" in text:
+        text += (f" (the dashboard reads such masks when started with {MASK_THRESHOLD_ENV}=T, e.g. 0.5, as "
+                 "`lwirst evaluate --mask-threshold T` does)")
+    return text
+
+
 def show_error(exc: BaseException) -> None:
     """A readable message for any error: ours verbatim (its server paths as `for_visitors` names them), others
     named without a traceback."""
     if isinstance(exc, LwirstError):
-        st.error(for_visitors(str(exc)), icon=":material/error:")
+        st.error(visitor_text(exc), icon=":material/error:")
         return
     log.exception("dashboard error")
     st.error(f"Unexpected error ({type(exc).__name__}: {for_visitors(str(exc))}). The input was not processed; "
@@ -541,8 +551,9 @@ def data_source() -> DataChoice | None:
 
 
 @st.cache_resource(max_entries=8, show_spinner="Opening the dataset...")
-def _opened(root: str, dataset: str, split: str, stamp: tuple[tuple[str, int], ...]) -> SegDataset:
-    return open_dataset(root, dataset, split, validate=False)
+def _opened(root: str, dataset: str, split: str, stamp: tuple[tuple[str, int], ...],
+            mask_threshold: float | None) -> SegDataset:
+    return open_dataset(root, dataset, split, validate=False, mask_threshold=mask_threshold)
 
 
 def _open_data(root: str, dataset: str, split: str) -> SegDataset:
@@ -552,7 +563,7 @@ def _open_data(root: str, dataset: str, split: str) -> SegDataset:
         stamp = listing_stamp(root, dataset)
     except LwirstError:
         stamp = ()
-    return _opened(root, dataset, split, stamp)
+    return _opened(root, dataset, split, stamp, settings().mask_threshold)
 
 
 def open_data(choice: DataChoice) -> SegDataset:

@@ -30,6 +30,7 @@ DATA_ROOTS_ENV = "LWIRST_DASHBOARD_DATA_ROOTS"
 MODEL_ROOTS_ENV = "LWIRST_DASHBOARD_MODEL_ROOTS"
 MAX_UPLOAD_ENV = "LWIRST_DASHBOARD_MAX_UPLOAD_MB"
 ICE_SERVERS_ENV = "LWIRST_DASHBOARD_ICE_SERVERS"
+MASK_THRESHOLD_ENV = "LWIRST_DASHBOARD_MASK_THRESHOLD"  # the CLI's --mask-threshold, for the served datasets
 DEFAULT_MAX_UPLOAD_MB = 200
 
 
@@ -57,6 +58,7 @@ class Settings:
     min_image_side: int = 8
     ice_servers: tuple[str, ...] = ()
     missing: tuple[MissingRoot, ...] = ()  # configured roots that are not folders
+    mask_threshold: float | None = None  # binarise non-binary masks (JPEG masks) at this share of full scale
 
     @property
     def max_upload_bytes(self) -> int:
@@ -76,6 +78,16 @@ def _upload_limit() -> int:
     return int(raw) if raw.isdigit() and int(raw) > 0 else DEFAULT_MAX_UPLOAD_MB
 
 
+def _mask_threshold() -> float | None:
+    """The operator's `MASK_THRESHOLD_ENV`, a share of full scale strictly between 0 and 1; else None (masks
+    must be binary, as the command line wants them without --mask-threshold)."""
+    try:
+        value = float(os.environ.get(MASK_THRESHOLD_ENV, ""))
+    except ValueError:
+        return None
+    return value if 0 < value < 1 else None
+
+
 def _missing() -> tuple[MissingRoot, ...]:
     """Each configured root that is not a folder (a typo must not pass for "nothing configured")."""
     return tuple(MissingRoot(env, path) for env in (DATA_DIR_ENV, DATA_ROOTS_ENV, MODEL_ROOTS_ENV)
@@ -88,4 +100,5 @@ def load_settings() -> Settings:
     models = [MODELS_DIR.resolve(), *_paths(os.environ.get(MODEL_ROOTS_ENV))]
     ice = tuple(url.strip() for url in os.environ.get(ICE_SERVERS_ENV, "").split(",") if url.strip())
     return Settings(data_roots=_unique_dirs(data), model_roots=_unique_dirs(models),
-                    max_upload_mb=_upload_limit(), ice_servers=ice, missing=_missing())
+                    max_upload_mb=_upload_limit(), ice_servers=ice, missing=_missing(),
+                    mask_threshold=_mask_threshold())

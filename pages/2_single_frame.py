@@ -82,7 +82,8 @@ def dataset_frame() -> common.Frame | None:
         sample = common.load_item(choice, index)
     except LwirstError as exc:  # the frame without its ground truth: segmented, not scored
         image = common.load_image(choice, index)
-        st.warning(f"No usable ground truth for this image ({exc}): it is segmented, not scored.",
+        st.warning(f"No usable ground truth for this image ({common.visitor_text(exc)}): it is segmented, "
+                   "not scored.",
                    icon=":material/help:")
         return common.make_frame(dataset.names[index], image)
     return common.make_frame(sample.name, sample.image, sample.mask)

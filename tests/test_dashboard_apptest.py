@@ -713,6 +713,26 @@ def test_a_frame_whose_mask_is_missing_is_segmented_unscored(monkeypatch: pytest
     assert count(at, "Targets kept") >= 1  # segmented: every pixel above the lowest threshold
 
 
+def test_lossy_masks_are_read_where_the_server_sets_a_mask_threshold(monkeypatch: pytest.MonkeyPatch,
+                                                                      tmp_path: Path) -> None:
+    """JPEG masks: the error told visitors to pass --mask-threshold, which the dashboard has no control for."""
+    (tmp_path / "images").mkdir()
+    (tmp_path / "masks").mkdir()
+    for i in range(2):
+        image = np.full((48, 64), 30, np.uint8)
+        image[10 + i:14 + i, 20:24] = 220
+        assert cv2.imwrite(str(tmp_path / "images" / f"f{i}.png"), image)
+        assert cv2.imwrite(str(tmp_path / "masks" / f"f{i}.jpg"), np.where(image > 100, 255, 0).astype(np.uint8),
+                           [cv2.IMWRITE_JPEG_QUALITY, 70])
+    monkeypatch.setenv("LWIRST_DATA_DIR", str(tmp_path))
+    at = open_page("2_single_frame.py", model=DEMO_MODEL)
+    lossy = [w.value for w in at.warning if "mask is not binary" in w.value]  # the frame shown, unscored
+    assert lossy and "LWIRST_DASHBOARD_MASK_THRESHOLD=T" in lossy[0], [w.value for w in at.warning]
+    monkeypatch.setenv("LWIRST_DASHBOARD_MASK_THRESHOLD", "0.5")
+    at = open_page("2_single_frame.py", model=DEMO_MODEL)
+    assert not errors(at) and not [w for w in at.warning if "No usable ground truth" in w.value]
+
+
 def test_a_collapsed_range_in_the_url_is_opened_at_its_slider() -> None:
     at = AppTest.from_file(str(APP), default_timeout=120)
     at.query_params["size"], at.query_params["ratio"] = "7~7", "10~10"
