@@ -71,23 +71,25 @@ def _covered(plates: np.ndarray, avoid: np.ndarray) -> np.ndarray:
     return (np.clip(width, 0, None) * np.clip(height, 0, None)).sum(axis=1)
 
 
-def _marks(image: np.ndarray, marks: Sequence[Mark], thickness: int) -> list[tuple[int, int, int, int]]:
-    """Every box first, then each label on a plate beside its box where it covers no box and no label already
-    placed (above, below, both right-aligned, at either side top- or bottom-aligned, then further above or
-    below; else where it covers least): a label put
-    above its box whatever lay there hid a neighbouring target and ran into its label (SIRST Misc_29).
+def _marks(image: np.ndarray, marks: Sequence[Mark], thickness: int,
+           clear: Sequence[tuple[int, int, int, int] | None] = ()) -> list[tuple[int, int, int, int]]:
+    """Every box first, then each label on a plate beside its box where it covers no box, nothing of `clear`
+    (x0, y0, x1, y1: a text band drawn before) and no label already placed (above, below, both right-aligned,
+    at either side top- or bottom-aligned, then further above or below; else where it covers least): a label
+    put above its box whatever lay there hid a neighbouring target and ran into its label (SIRST Misc_29).
     Returns the plates (x0, y0, x1, y1)."""
     rects = [_frame_of(image, box, thickness) for box, _, _ in marks]
     for (x0, y0, x1, y1), (_, color, _) in zip(rects, marks, strict=True):
         cv2.rectangle(image, (x0, y0), (x1, y1), color, thickness, cv2.LINE_8)
-    taken = np.zeros((len(rects) + sum(bool(label) for _, _, label in marks), 4), np.int64)
-    taken[:len(rects)] = np.asarray(rects, np.int64).reshape(-1, 4)
-    placed = len(rects)
+    fixed = [*rects, *(rect for rect in clear if rect is not None)]
+    taken = np.zeros((len(fixed) + sum(bool(label) for _, _, label in marks), 4), np.int64)
+    taken[:len(fixed)] = np.asarray(fixed, np.int64).reshape(-1, 4)
+    placed = len(fixed)
     for rect, (_, color, label) in zip(rects, marks, strict=True):
         if label:
             taken[placed] = _label(image, rect, color, label, thickness, taken[:placed])
             placed += 1
-    return [tuple(int(v) for v in plate) for plate in taken[len(rects):]]
+    return [tuple(int(v) for v in plate) for plate in taken[len(fixed):]]
 
 
 def _label(image: np.ndarray, rect: tuple[int, int, int, int], color: tuple[int, int, int], label: str,
@@ -124,15 +126,16 @@ def _ink(color: tuple[int, int, int]) -> tuple[int, int, int]:
     return BLACK if 0.299 * r + 0.587 * g + 0.114 * b >= 140 else WHITE
 
 
-def draw_text_block(image: np.ndarray, lines: Sequence[str],
-                    avoid: Iterable[tuple[int, int, int, int]] = ()) -> np.ndarray:
-    """Lines of text on a dark band in a corner of the image (in place); returns the image.
+def text_band(image: np.ndarray, lines: Sequence[str],
+              avoid: Iterable[tuple[int, int, int, int]] = ()) -> tuple[int, int, int, int] | None:
+    """Lines of text on a dark band in a corner of the image (in place); returns the band (x0, y0, x1, y1),
+    for box labels drawn after it to keep clear of (None without lines).
 
     The band takes the first corner (top-left, top-right, bottom-left, bottom-right) that covers none of
     the `avoid` boxes (x, y, w, h, each with a 2 px margin), else the one covering least of them: in a
     fixed corner it dimmed and lettered over a target by the frame's edge."""
     if not lines:
-        return image
+        return None
     scale, _ = _scale(image)
     weight = _text_thickness(scale)
     sizes = [cv2.getTextSize(line, FONT, scale, weight)[0] for line in lines]
@@ -152,7 +155,7 @@ def draw_text_block(image: np.ndarray, lines: Sequence[str],
     band[:] = (band * 0.4).astype(np.uint8)
     for i, line in enumerate(lines):
         cv2.putText(image, line, (x + 4, y + (i + 1) * step), FONT, scale, WHITE, weight, cv2.LINE_AA)
-    return image
+    return x, y, x + width - 1, y + height - 1
 
 
 def draw_targets(image: np.ndarray, targets: Detections | Iterable[Target],
@@ -169,15 +172,15 @@ def draw_targets(image: np.ndarray, targets: Detections | Iterable[Target],
 
 def _draw_targets(canvas: np.ndarray, targets: Detections | Iterable[Target], tracks: Iterable[Track] | None,
                   color: tuple[int, int, int], trails: bool, colors: Mapping[int, tuple[int, int, int]],
-                  others: Sequence[Mark] = ()) -> np.ndarray:
+                  others: Sequence[Mark] = (), clear: Sequence[tuple[int, int, int, int] | None] = ()) -> np.ndarray:
     """`draw_targets` on `canvas` itself, with `others` (boxes of missed targets) among the boxes its labels
-    keep clear of."""
+    keep clear of, and `clear` (a `text_band`)."""
     _, thickness = _scale(canvas)
     if tracks is None:
         targets = list(targets)
         tagged = len(targets) + len(others) <= TAGGED_MAX
         _marks(canvas, [*others, *((t.box, colors.get(t.id, color), f"#{t.id}" if tagged else None)
-                                   for t in targets)], thickness)
+                                   for t in targets)], thickness, clear)
         return canvas
     track_of = {}
     for track in tracks:
@@ -191,7 +194,7 @@ def _draw_targets(canvas: np.ndarray, targets: Detections | Iterable[Target], tr
         track = track_of.get(t.id)
         marks.append((t.box, colors.get(t.id, color),
                       f"T{track.track_id}" if track is not None and track.confirmed else None))
-    _marks(canvas, marks, thickness)
+    _marks(canvas, marks, thickness, clear)
     return canvas
 
 
@@ -221,9 +224,10 @@ def overlay(image: np.ndarray, kept: Detections, tracks: Iterable[Track] | None 
         missed = [(round(x) - 1, round(y) - 1, 3, 3) for x, y in outcomes.missed]
     if fps is not None:
         lines.append(f"{fps_label}: {fps:.1f}")
-    canvas = draw_text_block(to_bgr(image).copy(), [*lines, *extra], avoid=[t.box for t in kept] + missed)
+    canvas = to_bgr(image).copy()
+    band = text_band(canvas, [*lines, *extra], avoid=[t.box for t in kept] + missed)
     return _draw_targets(canvas, kept, tracks, DETECTION_BGR, True, colors,
-                         [(box, MISSED_BGR, outcome(MISSED).tag) for box in missed])
+                         [(box, MISSED_BGR, outcome(MISSED).tag) for box in missed], [band])
 
 
 @dataclass(frozen=True)
@@ -353,9 +357,11 @@ def match_targets(predicted: Detections, gt_mask: np.ndarray, max_distance: floa
                  tuple(gt_by_id[i] for i in gt_ids[result.gt_match < 0]))
 
 
-def outcome_boxes(image: np.ndarray, match: Match, missed: bool = True, ids: bool = False) -> np.ndarray:
+def outcome_boxes(image: np.ndarray, match: Match, missed: bool = True, ids: bool = False,
+                  clear: Sequence[tuple[int, int, int, int] | None] = ()) -> np.ndarray:
     """Boxes coloured by outcome (correct, false alarm and, if `missed`, missed), each tagged "ok",
-    "FA" or "miss" (with "#id" of detections when `ids`), on a copy of `image`."""
+    "FA" or "miss" (with "#id" of detections when `ids`), on a copy of `image`; tags keep clear of `clear`
+    (x0, y0, x1, y1: a `text_band`)."""
     canvas = to_bgr(image).copy()
     _, thickness = _scale(canvas)
     groups = [(match.correct, CORRECT), (match.false_alarms, FALSE_ALARM)]
@@ -365,7 +371,7 @@ def outcome_boxes(image: np.ndarray, match: Match, missed: bool = True, ids: boo
     marks = [(t.box, outcome(name).bgr,
               (f"#{t.id} {outcome(name).tag}" if ids and name != MISSED else outcome(name).tag) if tagged else None)
              for targets, name in groups for t in targets]
-    _marks(canvas, marks, thickness)
+    _marks(canvas, marks, thickness, clear)
     return canvas
 
 
@@ -375,5 +381,6 @@ def evaluation_overlay(image: np.ndarray, predicted: Detections, gt_mask: np.nda
     match = match_targets(predicted, gt_mask, max_distance)
     summary = f"ok {len(match.correct)}  miss {len(match.missed)}  FA {len(match.false_alarms)}"
     boxes = [t.box for t in (*match.correct, *match.false_alarms, *match.missed)]
-    canvas = draw_text_block(to_bgr(image).copy(), [summary], avoid=boxes)
-    return outcome_boxes(canvas, match), match
+    canvas = to_bgr(image).copy()
+    band = text_band(canvas, [summary], avoid=boxes)
+    return outcome_boxes(canvas, match, clear=[band]), match

@@ -12,12 +12,12 @@ from lwirst.chips import Chip, target_chips
 from lwirst.drawing import (
     HeatScale,
     Match,
-    draw_text_block,
     evaluation_overlay,
     heat_scale,
     heatmap,
     outcome_boxes,
     overlay,
+    text_band,
 )
 from lwirst.imageio import to_bgr
 from lwirst.metrics import image_record
@@ -80,9 +80,9 @@ def frame_report(image: np.ndarray, result: FrameResult, scale: str = "probabili
                                                       result.threshold, margin, scale, limit=chip_limit)
     if mask is not None:
         report.truth, report.match = evaluation_overlay(image, result.kept, mask)
-        shown = draw_text_block(to_bgr(image).copy(), [f"targets: {len(result.kept)}"],
-                                avoid=[t.box for t in result.kept])
-        report.overlay = outcome_boxes(shown, report.match, missed=False, ids=True)
+        shown = to_bgr(image).copy()
+        band = text_band(shown, [f"targets: {len(result.kept)}"], avoid=[t.box for t in result.kept])
+        report.overlay = outcome_boxes(shown, report.match, missed=False, ids=True, clear=[band])
         correct = {t.id for t in report.match.correct}
         # beside the id, where a narrow window still shows it (last, it was the first column cut off)
         report.targets.insert(1, "outcome", [CORRECT if i in correct else FALSE_ALARM for i in report.targets["id"]])

@@ -331,6 +331,8 @@ def test_a_label_never_covers_a_neighbouring_target_or_label() -> None:
     rects = [_frame_of(frame, box, 1) for box in boxes]
     assert _overlap((rects[0][0], rects[0][1] - 14, rects[0][2], rects[0][1] - 3), rects[1])  # above #1: #2
     assert len(plates) == 4
+    band = (0, 0, 127, 40)  # a text band drawn before (the "ok 1 miss 0 FA 0" summary): labels keep clear of it
+    assert not any(_overlap(plate, band) for plate in _marks(frame.copy(), marks, 1, [band]))
     for i, plate in enumerate(plates):
         assert not any(_overlap(plate, rect) for rect in rects)
         assert not any(_overlap(plate, other) for j, other in enumerate(plates) if j != i)
