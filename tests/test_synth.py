@@ -207,3 +207,24 @@ def test_default_preset_is_the_sirst_calibrated_one(tmp_path: Path) -> None:
         assert main(["synth", "--out", str(tmp_path / name), "--count", "2", "--size", "64", "64", *extra]) == 0
         written[name] = [(tmp_path / name / "images" / f"synth_0000{i}.png").read_bytes() for i in range(2)]
     assert written["default"] == written["sirst"] != written["sky"]
+
+
+def test_an_interrupted_synth_says_its_folder_is_incomplete(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                                            capsys: pytest.CaptureFixture[str]) -> None:
+    """Ctrl-C left hundreds of scenes without split lists and said only "interrupted"."""
+    import lwirst.synth as synth
+
+    real, calls = synth.render_scene, []
+
+    def stopped(*args: object, **kwargs: object) -> object:
+        calls.append(1)
+        if len(calls) == 4:
+            raise KeyboardInterrupt
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(synth, "render_scene", stopped)
+    out = tmp_path / "syn"
+    assert main(["synth", "--out", str(out), "--count", "10", "--size", "32", "32"]) == 130
+    err = capsys.readouterr().err
+    assert f"stopped after 3 of 10 scenes; {out} is incomplete (no split lists)" in err and "--force" in err
+    assert not (out / "train.txt").exists() and len(list((out / "images").glob("*.png"))) == 3

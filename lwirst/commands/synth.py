@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import argparse
 import re
+import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -70,7 +71,13 @@ def run(args: argparse.Namespace) -> int:
         _remove_earlier_output(args)
     if args.out:
         count = 100 if args.count is None else args.count
-        root = write_dataset(args.out, count, configs, args.seed, test_fraction=args.test_fraction)
+        try:
+            root = write_dataset(args.out, count, configs, args.seed, test_fraction=args.test_fraction)
+        except KeyboardInterrupt:  # the split lists come last: without them the folder is no dataset yet
+            written = len(list(Path(args.out, "images").glob("*.png")))
+            print(f"stopped after {written} of {count} scenes; {args.out} is incomplete (no split lists): run "
+                  "the same command with --force to write it again", file=sys.stderr)
+            raise
         print(f"wrote {count} scenes to {root} (presets {', '.join(names)}, seed {args.seed})")
     elif args.count is not None:
         raise LwirstError("--count needs --out DIR")
