@@ -35,6 +35,7 @@ PANEL_WIDTH = 390
 PAIR_WIDTH = 2 * PANEL_WIDTH + 16  # two panels and the "small" gap (1rem) between them
 CHART_WIDTH = 460  # a chart with a legend under it (Compare's): wider, its point labels placed for it
 PANEL_MARGIN = {"l": 40, "r": 10, "t": 36, "b": 10}
+FRAME_EDGE = "rgba(128, 128, 128, 0.9)"  # a picture's outline, seen on the light and the dark theme
 PLOT_CONFIG = {"scrollZoom": True, "displaylogo": False, "modeBarButtonsToRemove": ["select2d", "lasso2d"]}
 
 
@@ -100,6 +101,9 @@ def zoom_figure(picture: np.ndarray, title: str, heat: HeatScale | None = None,
                                                          "x": PLOT_DOMAIN + 0.02, "xanchor": "left"}}))
     figure.update_layout(title={"text": title, "font": {"size": 14}}, height=panel_height(h, w),
                          margin=PANEL_MARGIN, dragmode="zoom")
+    # a mid-grey edge: a black heatmap on the dark theme's near-black page had none, its dim blobs afloat
+    figure.add_shape(type="rect", x0=-0.5, y0=-0.5, x1=w - 0.5, y1=h - 0.5, line={"color": FRAME_EDGE, "width": 1},
+                     layer="above")
     # every panel keeps the same plot area, colour bar or not (it sits in the strip right of the domain),
     # so a heatmap and the overlay beside it share their size and ticks
     figure.update_xaxes(showgrid=False, range=[-0.5, w - 0.5], constrain="domain", domain=[0.0, PLOT_DOMAIN])

@@ -923,6 +923,8 @@ def test_heatmap_panels_keep_the_frames_pixel_coordinates_and_draw_their_colour_
     assert plain.data[1:] == ()  # other pictures get no bar
     assert plain.layout.xaxis.domain == figure.layout.xaxis.domain  # and the same plot area: same size, same ticks
     assert bar.colorbar.x >= figure.layout.xaxis.domain[1]  # the bar beside the picture, not over it
+    (edge,) = figure.layout.shapes  # the picture's outline: a black heatmap vanished on the dark theme's page
+    assert (edge.x0, edge.y0, edge.x1, edge.y1) == (-0.5, -0.5, 63.5, 39.5) and edge.line.color == views.FRAME_EDGE
 
 
 def test_targets_are_ringed_at_any_frame_size_and_the_pixels_untouched() -> None:
