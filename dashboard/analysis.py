@@ -362,7 +362,10 @@ def open_disk_run(row: pd.Series, choice: common.DataChoice) -> Run:
     """A run cached on disk (a row of `disk_runs`) as a session run."""
     if row["key"] in session_runs():
         return remember(session_runs()[row["key"]])
-    result = _load_result(row["path"], row["mtime"])
+    result = _readable(row["path"], row["mtime"])
+    if result is None:
+        raise LwirstError(f"the cached evaluation of {row['model']} on this data is damaged: evaluate it again on "
+                          "the Evaluate page, which replaces it")
     cost = cost_by_name(row["model"], row["hash"])
     return remember(Run(disk_label(row), row["key"], choice, float(row["threshold"]), result, *cost))
 

@@ -17,6 +17,8 @@ browser of the server.
 
 from __future__ import annotations
 
+import logging
+import math
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -26,6 +28,7 @@ from lwirst.datasets import DATA_DIR_ENV
 from lwirst.paths import MODELS_DIR
 from lwirst.paths import SAMPLES_DIR as SAMPLES_DIR
 
+log = logging.getLogger(__name__)
 DATA_ROOTS_ENV = "LWIRST_DASHBOARD_DATA_ROOTS"
 MODEL_ROOTS_ENV = "LWIRST_DASHBOARD_MODEL_ROOTS"
 MAX_UPLOAD_ENV = "LWIRST_DASHBOARD_MAX_UPLOAD_MB"
@@ -80,12 +83,24 @@ def _upload_limit() -> int:
 
 def _mask_threshold() -> float | None:
     """The operator's `MASK_THRESHOLD_ENV`, a share of full scale strictly between 0 and 1; else None (masks
-    must be binary, as the command line wants them without --mask-threshold)."""
-    try:
-        value = float(os.environ.get(MASK_THRESHOLD_ENV, ""))
-    except ValueError:
+    must be binary, as the command line wants them without --mask-threshold). A value that is none is
+    logged, naming the variable (visitors are told only that the server reads binary masks)."""
+    raw = os.environ.get(MASK_THRESHOLD_ENV, "").strip()
+    if not raw:
         return None
-    return value if 0 < value < 1 else None
+    try:
+        value = float(raw)
+    except ValueError:
+        value = math.nan
+    if 0 < value < 1:
+        return value
+    if raw not in _WARNED:  # once per value: the settings are read on every rerun
+        _WARNED.add(raw)
+        log.warning("%s=%r is no share of full scale between 0 and 1 (e.g. 0.5): ignored", MASK_THRESHOLD_ENV, raw)
+    return None
+
+
+_WARNED: set[str] = set()
 
 
 def _missing() -> tuple[MissingRoot, ...]:

@@ -112,6 +112,11 @@ def unavailable(key: str, options: Sequence[Any], name: Callable[[Any], str] = r
     return f"The link asked for {value!r}, which {where} does not offer; showing {name(shown)}."
 
 
+def forget(key: str) -> None:
+    """The URL's ask for `key` no longer stands (e.g. an image position, once the visitor chose other data)."""
+    st.session_state.get(ASKED, {}).pop(key, None)
+
+
 def current() -> dict[str, str]:
     """The query parameters of the current view (settings this session holds)."""
     shown = {}

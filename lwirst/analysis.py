@@ -288,6 +288,8 @@ def cached_runs(root: Path | None = None) -> pd.DataFrame:
     root = root or cache_root()
     rows = []
     for summary in root.glob("*/metrics.json") if root.is_dir() else []:
+        if not all((summary.parent / name).is_file() for name in ("curves.json", "per_image.csv")):
+            continue  # not a whole result (damaged by hand or by the disk): the cache evaluates it again
         try:
             data = json.loads(summary.read_text())
             protocol, metrics = data["protocol"], jsonio.nan_for_null(data["metrics"])

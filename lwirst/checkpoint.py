@@ -51,9 +51,12 @@ def save_checkpoint(path: str | Path, model: torch.nn.Module, config: NetworkCon
             save_file(tensors, str(tmp), metadata=header)
         except SafetensorError as exc:  # a full or read-only disk, as the OSError it is ("... (os error 28)")
             code = re.search(r"os error (\d+)", str(exc))
-            number = int(code[1]) if code else errno.EIO
-            raise OSError(number, os.strerror(number), str(path)) from exc
-        tmp.chmod(0o644)  # safetensors writes through a private (0600) temporary file
+            if code is None:
+                raise
+            raise OSError(int(code[1]), os.strerror(int(code[1])), str(path)) from exc
+        umask = os.umask(0)
+        os.umask(umask)
+        tmp.chmod(0o666 & ~umask)  # safetensors writes through a private (0600) temporary file
 
     atomic_write(Path(path), write)
 
@@ -66,6 +69,8 @@ def save_torch(path: Path, state: dict[str, Any]) -> None:
         try:
             torch.save(state, tmp)
         except RuntimeError as exc:
+            if "inline_container" not in str(exc):  # not its zip writer failing: a bug, with its traceback
+                raise
             raise OSError(errno.EIO, f"{exc}; is the disk full?", str(path)) from exc
 
     atomic_write(path, write)

@@ -60,7 +60,7 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-# A write the machine refused (a full or read-only disk, no permission): one line, not a traceback.
+# A file the machine refused (a full or read-only disk, no permission): one line naming it, not a traceback.
 STORAGE_ERRORS = {errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EACCES, errno.EPERM, errno.EFBIG, errno.EIO}
 
 
@@ -97,8 +97,8 @@ def main(argv: list[str] | None = None) -> int:
     except OSError as exc:  # after BrokenPipeError, an OSError too
         if exc.errno not in STORAGE_ERRORS:
             raise
-        where = f" {exc.filename}" if exc.filename else ""
-        print(f"error: cannot write{where}: {exc.strerror or exc}", file=sys.stderr)
+        where = f"{exc.filename}: " if exc.filename else ""
+        print(f"error: {where}{exc.strerror or exc}", file=sys.stderr)
         return 1
 
 

@@ -26,6 +26,7 @@ every image of a dataset.
 from __future__ import annotations
 
 import dataclasses
+import glob
 import hashlib
 import logging
 import numbers
@@ -329,11 +330,14 @@ def _read_split(path: Path) -> list[str]:
 
 
 def _find_file(folder: Path, stem: str) -> Path:
-    """`folder/stem.<any image suffix>`, in lower or upper case (f0.PNG, as cameras and Windows tools name
-    files, is found as the unlisted folders find it); the .png path when none exists (reported by validate)."""
-    for suffix in (*IMAGE_SUFFIXES, *(s.upper() for s in IMAGE_SUFFIXES)):
+    """`folder/stem.<any image suffix>`, in any case (f0.PNG, as cameras and Windows tools name files, is found
+    as the unlisted folders find it); the .png path when none exists (reported by validate)."""
+    for suffix in IMAGE_SUFFIXES:
         path = folder / f"{stem}{suffix}"
         if path.is_file():
+            return path
+    for path in folder.glob(f"{glob.escape(stem)}.*"):  # rare: only a name the lower-case tries missed
+        if path.suffix.lower() in IMAGE_SUFFIXES and path.is_file():
             return path
     return folder / f"{stem}.png"
 

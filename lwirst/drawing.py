@@ -176,9 +176,10 @@ def _draw_targets(canvas: np.ndarray, targets: Detections | Iterable[Target], tr
     """`draw_targets` on `canvas` itself, with `others` (boxes of missed targets) among the boxes its labels
     keep clear of, and `clear` (a `text_band`)."""
     _, thickness = _scale(canvas)
+    targets = list(targets)
+    tagged = len(targets) + len(others) <= TAGGED_MAX  # above, tags would hide the frame: colour only
+    others = [(box, bgr, label if tagged else None) for box, bgr, label in others]
     if tracks is None:
-        targets = list(targets)
-        tagged = len(targets) + len(others) <= TAGGED_MAX
         _marks(canvas, [*others, *((t.box, colors.get(t.id, color), f"#{t.id}" if tagged else None)
                                    for t in targets)], thickness, clear)
         return canvas
@@ -193,7 +194,7 @@ def _draw_targets(canvas: np.ndarray, targets: Detections | Iterable[Target], tr
     for t in targets:
         track = track_of.get(t.id)
         marks.append((t.box, colors.get(t.id, color),
-                      f"T{track.track_id}" if track is not None and track.confirmed else None))
+                      f"T{track.track_id}" if tagged and track is not None and track.confirmed else None))
     _marks(canvas, marks, thickness, clear)
     return canvas
 

@@ -16,6 +16,7 @@ import os
 import shutil
 import time
 import zipfile
+import zlib
 from collections import Counter
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -70,6 +71,7 @@ CACHE_SCHEMA = 9  # bump when the key or the stored result changes meaning (3: o
 
 # What every stored result's protocol records (`_score`), and what reading one back relies on.
 RESULT_FIELDS = ("model", "backend", "dataset", "split", "threshold")
+TEXT_COLUMNS = ("name", "missed_peaks", "protocol")  # per_image.csv's columns that are not numbers
 
 
 def cache_root() -> Path:
@@ -131,8 +133,10 @@ class EvalResult:
             if (directory / "saliency.npz").exists():
                 with np.load(directory / "saliency.npz") as data:
                     saliency = {k: data[k].astype(np.float32) for k in data.files}
-        except (OSError, ValueError, EOFError, zipfile.BadZipFile) as exc:
+        except (OSError, ValueError, KeyError, TypeError, EOFError, zipfile.BadZipFile, zlib.error) as exc:
             raise LwirstError(f"{directory}: not a readable evaluation result ({exc})") from exc
+        for column in per_image.columns.difference(TEXT_COLUMNS):  # CSV's "" (a NaN, e.g. a plugin's) is NaN
+            per_image[column] = pd.to_numeric(per_image[column].replace("", np.nan), errors="coerce")
         metrics = {k: jsonio.nan_for_null(v) for k, v in summary["metrics"].items()}  # null: an undefined metric
         curves = {k: jsonio.nan_for_null(v) for k, v in curves.items()}
         return cls(metrics, per_image, curves, summary["protocol"], saliency)

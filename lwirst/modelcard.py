@@ -39,12 +39,13 @@ def demo_network() -> torch.nn.Module:
 
 
 def find_models(roots: Iterable[Path], preferred: Path | None = None) -> list[Path]:
-    """Model files directly in each root or one folder below, `preferred` first when present."""
+    """Model files directly in each root or one folder below, `preferred` first when present; hidden files
+    (a training's staged `.replacing-*` checkpoints) are no models."""
     found: list[Path] = []
     for root in roots:
         for pattern in ("*", "*/*"):
             found += sorted(p for p in root.glob(pattern) if p.suffix.lower() in MODEL_SUFFIXES
-                            and p.name != TRAINER_STATE and p.is_file())
+                            and p.name != TRAINER_STATE and not p.name.startswith(".") and p.is_file())
     unique = list(dict.fromkeys(p.resolve() for p in found))
     if preferred is not None and preferred.resolve() in unique:
         unique.remove(preferred.resolve())

@@ -19,6 +19,7 @@ import logging
 import math
 import os
 import pickle
+import shutil
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -47,8 +48,10 @@ from lwirst.trainmix import FrameBank, Geometry, epoch_kinds
 
 log = logging.getLogger(__name__)
 # A run's files, its resumable state first; under --force the new run's are staged as REPLACING + name.
-RUN_FILES = ("state.pt", "run.json", "last.safetensors", "best.safetensors", "metrics.csv")
+RUN_FILES = ("state.pt", "last.safetensors", "best.safetensors", "metrics.csv", "run.json")
 REPLACING = ".replacing-"
+SWAPPING = ".replacing-whole"  # written once every staged file is: a swap cut short is finished, not undone
+LOCK = ".lock"
 
 
 @dataclass(frozen=True)
@@ -305,11 +308,11 @@ class EpochRecord:
 
 
 def _lock_run_dir(run_dir: Path) -> int:
-    """An exclusive lock on `run_dir` (its `.lock` file, created with the folder), held until the process ends:
-    two trainings started in one run directory both reported success while one's files were silently the
-    other's. Returns the lock's file descriptor."""
+    """An exclusive lock on `run_dir` (its `.lock` file, created with the folder), held while a `Trainer` trains
+    there: two trainings started in one run directory both reported success while one's files were silently
+    the other's. Returns the lock's file descriptor."""
     run_dir.mkdir(parents=True, exist_ok=True)
-    fd = os.open(run_dir / ".lock", os.O_RDWR | os.O_CREAT, 0o644)
+    fd = os.open(run_dir / LOCK, os.O_RDWR | os.O_CREAT, 0o644)
     try:
         fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
     except BlockingIOError:
@@ -345,6 +348,7 @@ class Trainer:
         self.data_info = data_info or {}
         if threads:
             torch.set_num_threads(threads)
+        fresh = not self.run_dir.exists()
         self._lock: int | None = _lock_run_dir(self.run_dir)  # one training per run dir, until `release`
         try:
             self._replacing = self._check_run_dir(resume, force)  # --force: the old run goes at the first save
@@ -367,8 +371,10 @@ class Trainer:
             self.history: list[dict[str, Any]] = []  # metrics.csv's rows, saved in state.pt with the epoch they log
             if resume and not self._replacing and (self.run_dir / "run.json").exists():
                 self._load_state()
-        except BaseException:  # a refused or interrupted start: the lock goes with it
+        except BaseException:  # a refused or interrupted start: the lock goes with it, and a folder it made
             self.release()
+            if fresh and [p.name for p in self.run_dir.iterdir()] == [LOCK]:
+                shutil.rmtree(self.run_dir, ignore_errors=True)
             raise
 
     def _run_header(self) -> dict[str, Any]:
@@ -380,6 +386,8 @@ class Trainer:
     def _check_run_dir(self, resume: bool, force: bool) -> bool:
         """Refuse a run dir whose run this one may not take over; True when `force` replaces a run there (its
         files go when the new run saves its first epoch, so an interruption before loses neither)."""
+        if (self.run_dir / SWAPPING).exists():  # a replacement killed in its swap: the new run is whole, finish it
+            self._swap_in()
         for name in RUN_FILES:  # a replacement killed before its first save was whole: nothing of it stays
             (self.run_dir / f"{REPLACING}{name}").unlink(missing_ok=True)
         run_json = self.run_dir / "run.json"
@@ -539,14 +547,24 @@ class Trainer:
                  "best_iou": self.best_iou, "wall_seconds": self.wall_seconds, "history": self.history}
         save_torch(self.run_dir / f"{stage}state.pt", state)
         self._write_metrics(stage)
-        if stage:  # the new run is whole: it takes the old one's place, file by file
-            for name in RUN_FILES:
-                staged = self.run_dir / f"{stage}{name}"
-                if staged.exists():
-                    os.replace(staged, self.run_dir / name)
-                else:  # e.g. no best.safetensors yet: none of the old run's may stay
-                    (self.run_dir / name).unlink(missing_ok=True)
+        if stage:  # the new run is whole: it takes the old one's place
+            new = [name for name in RUN_FILES if (self.run_dir / f"{stage}{name}").exists()]
+            atomic_write(self.run_dir / SWAPPING, lambda p: p.write_text("\n".join(new)))
+            self._swap_in()
             self._replacing = False
+
+    def _swap_in(self) -> None:
+        """Move a whole staged run over the old one, file by file (run.json last), then drop the mark, which
+        names the new run's files; run again on the next start when a kill cut it short, so the two runs
+        never stay mixed."""
+        new = (self.run_dir / SWAPPING).read_text().split()
+        for name in RUN_FILES:
+            staged = self.run_dir / f"{REPLACING}{name}"
+            if staged.exists():
+                os.replace(staged, self.run_dir / name)
+            elif name not in new:  # e.g. no best.safetensors yet: none of the old run's may stay
+                (self.run_dir / name).unlink(missing_ok=True)
+        (self.run_dir / SWAPPING).unlink()
 
     def fit(self, until: int | None = None,
             on_epoch: Callable[[EpochRecord], None] | None = None,
@@ -554,6 +572,8 @@ class Trainer:
         """Train until the recipe's last epoch (or `until`, for chunked runs); the run directory's lock goes
         with the end of the training, however it ends."""
         stop = min(self.recipe.epochs, until or self.recipe.epochs)
+        if self._lock is None:  # a later chunk of the same trainer: the directory is locked again
+            self._lock = _lock_run_dir(self.run_dir)
         try:
             while self.epoch < stop:
                 record = self.train_epoch(progress)

@@ -136,7 +136,8 @@ def check_outputs(files: Mapping[str, str | Path | Iterable[str | Path] | None],
     hold are given in `files`). force: allow overwriting existing output files, never
     inputs or datasets. dataset_parent_only: a folder output may itself be a dataset
     (synth writes one) but must not lie inside another. Last, each folder written to is probed
-    (`check_writable_folder`): a read-only or full disk fails here, not after the work.
+    (`check_writable_folder`; a `folders` entry whose flag also lists files, by those files only): a read-only
+    or full disk fails here, not after the work.
     """
     sources = [_resolved(p) for p in inputs if p not in (None, "")]
     seen: dict[Path, str] = {}
@@ -186,6 +187,8 @@ def check_outputs(files: Mapping[str, str | Path | Iterable[str | Path] | None],
                               "through it: give another path, or remove the link")
     probed: set[Path] = set()
     for flag, raw, is_folder in entries:
+        if is_folder and flag in files:  # its files say what is written there; none (a finished resume): nothing
+            continue
         folder = _resolved(raw) if is_folder else _resolved(raw).parent
         if folder not in probed:
             probed.add(folder)

@@ -69,6 +69,8 @@ def dataset_frame() -> common.Frame | None:
     # the picker holds a position: on other data (the sidebar changed, a URL of other data) it starts again
     # at the first image, not at the same position under the old image's name
     shown_of = st.session_state.get(common.IMAGE_OF_KEY, choice)
+    if shown_of != choice:
+        urlstate.forget("dataset_image")  # a link's position meant the data it came with
     if shown_of != choice or st.session_state.get("dataset_image") not in range(len(dataset)):
         st.session_state.pop("dataset_image", None)
     st.session_state[common.IMAGE_OF_KEY] = choice

@@ -645,6 +645,28 @@ def test_a_link_to_an_image_past_the_datasets_end_says_which_it_shows() -> None:
     assert not [w.value for w in at.warning if "The link asked for" in w.value]
 
 
+def test_a_links_image_position_is_forgotten_with_its_data(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    """image=5 was honoured, the visitor went on, then chose data of 3 images: the page said the link asked for
+    5 there, though no link named that data."""
+    from lwirst.synth import SceneConfig, write_dataset
+
+    root = write_dataset(tmp_path / "mine", 8, SceneConfig(size=(64, 64)), seed=2, test_fraction=0.4)
+    monkeypatch.setenv("LWIRST_DATA_DIR", str(root))
+    at = AppTest.from_file(str(APP), default_timeout=120)
+    at.query_params["image"] = "4"
+    at.session_state["data_root"] = SAMPLES_LABEL
+    at.session_state["data_split"] = "all"  # the 8 samples: position 4 is there
+    at.run()
+    at.switch_page(str(PAGES / "2_single_frame.py")).run()
+    assert at.selectbox(key="dataset_image").value == 4
+    roots = at.selectbox(key="data_root")
+    roots.set_value(next(o for o in roots.options if o != SAMPLES_LABEL)).run()
+    at.selectbox(key="data_split").set_value("test").run()
+    assert not at.exception and not errors(at)
+    assert len(at.selectbox(key="dataset_image").options) <= 4  # position 4 is past its end
+    assert not [w.value for w in at.warning if "The link asked for" in w.value]
+
+
 def test_a_mistyped_data_directory_is_reported_not_taken_for_none(monkeypatch: pytest.MonkeyPatch,
                                                                   tmp_path: Path) -> None:
     monkeypatch.setenv("LWIRST_DATA_DIR", str(tmp_path / "dta"))

@@ -244,8 +244,8 @@ def test_split_lists_saved_by_windows_tools_and_upper_case_suffixes_are_read(tmp
     root = make_basic(tmp_path / "b", tag=None)
     (root / "50_50" / "test.txt").write_bytes("\ufeff000003  \r\n000002\r\n".encode())
     for folder in ("images", "masks"):
-        for name in ("000002", "000003"):
-            (root / folder / f"{name}.png").rename(root / folder / f"{name}.PNG")
+        for name, suffix in (("000002", ".PNG"), ("000003", ".Png")):
+            (root / folder / f"{name}.png").rename(root / folder / f"{name}{suffix}")
     test = open_dataset(root, "basic", "test")
     assert test.names == ["000003", "000002"]
     assert test.load(0).mask.any() and test.load(1).image.shape == (8, 10)

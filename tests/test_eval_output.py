@@ -78,9 +78,13 @@ def test_eval_result_round_trip_keeps_nan_curves(tmp_path: Path, folder: Path) -
     result = evaluate_predictions(_logits(folder, tmp_path / "p"), open_dataset(folder, "folder", "all"))
     assert result.per_image["hiou"].tolist() == [1.0, 1.0, 1.0]  # a plugin metric, per image as well
     result.curves["roc_tpr"][0] = float("nan")
+    result.per_image.loc[0, "hiou"] = float("nan")  # as on a frame with neither target nor prediction
     result.save(tmp_path / "r")
     _strict((tmp_path / "r" / "curves.json").read_text())
-    assert math.isnan(EvalResult.load(tmp_path / "r").curves["roc_tpr"][0])
+    loaded = EvalResult.load(tmp_path / "r")
+    assert math.isnan(loaded.curves["roc_tpr"][0])
+    assert loaded.per_image["hiou"].dtype == float and math.isnan(loaded.per_image["hiou"][0])  # not the text ""
+    assert loaded.per_image["missed_peaks"].tolist() == result.per_image["missed_peaks"].tolist()
 
 
 def test_dataset_split_and_size_options_explain_themselves() -> None:

@@ -100,7 +100,7 @@ def test_a_cached_result_names_the_model_file_asked_for(model: Path, tmp_path: P
     assert len(list((tmp_path / "cache").iterdir())) == 1
 
 
-@pytest.mark.parametrize("damage", ["no curves", "list", "no protocol", "bad npz", "half saved"])
+@pytest.mark.parametrize("damage", ["no curves", "list", "no protocol", "bad npz", "garbled npz", "half saved"])
 def test_a_damaged_cache_entry_is_evaluated_again_not_fatal(model: Path, tmp_path: Path, damage: str,
                                                             monkeypatch: pytest.MonkeyPatch,
                                                             caplog: pytest.LogCaptureFixture) -> None:
@@ -123,6 +123,11 @@ def test_a_damaged_cache_entry_is_evaluated_again_not_fatal(model: Path, tmp_pat
         (entry / "metrics.json").write_text('{"metrics": {}, "protocol": {}}')
     elif damage == "bad npz":
         (entry / "saliency.npz").write_bytes((entry / "saliency.npz").read_bytes()[:100])
+    elif damage == "garbled npz":  # a whole zip whose compressed member is corrupt (zlib.error, not BadZipFile)
+        garbled = bytearray((entry / "saliency.npz").read_bytes())
+        for i in range(60, min(len(garbled) - 200, 600)):
+            garbled[i] ^= 0x5A
+        (entry / "saliency.npz").write_bytes(bytes(garbled))
     else:  # the save order: a folder without metrics.json was never finished, so it is no hit
         (entry / "metrics.json").unlink()
     again = run()

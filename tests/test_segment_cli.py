@@ -344,6 +344,8 @@ def test_a_frame_of_many_detections_is_boxed_without_labels_and_fast() -> None:
     well under a second (placing each label clear of all others took minutes)."""
     import time
 
+    from lwirst.drawing import _frame_of
+
     logits = np.full((512, 512), -5.0, np.float32)
     logits[4::12, 4::12] = 5.0  # 1849 one-pixel blobs
     kept = detect(logits)
@@ -351,3 +353,12 @@ def test_a_frame_of_many_detections_is_boxed_without_labels_and_fast() -> None:
     drawn = draw_targets(np.zeros((512, 512), np.uint8), kept)
     assert time.perf_counter() - start < 5
     assert len(kept) == 1849 and (drawn == DETECTION_BGR).all(axis=2).any()
+    # boxes only: no pixel outside every box's outline (a label's plate would fill one); the outlines overlap
+    outline = np.zeros((512, 512), bool)
+    for t in kept:
+        x0, y0, x1, y1 = _frame_of(drawn, t.box, 1)
+        outline[max(y0, 0):y1 + 1, max(x0, 0):x1 + 1] = True
+    assert not (drawn.any(axis=2) & ~outline).any()
+    tracks = Tracker(min_hits=1).update(kept)
+    tracked = overlay(np.zeros((512, 512), np.uint8), kept, tracks)
+    assert not (tracked.any(axis=2) & ~outline)[60:].any()  # tracks untagged too (the band sits at the top)

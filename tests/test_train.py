@@ -446,6 +446,48 @@ def test_a_run_directory_takes_one_training_at_a_time(synth_dir: Path, tmp_path:
     assert again.epoch == 1
 
 
+def test_a_swap_cut_short_is_finished_and_a_refused_start_leaves_no_folder(synth_dir: Path, tmp_path: Path,
+                                                                           monkeypatch: pytest.MonkeyPatch) -> None:
+    """A kill between the staged files' moves left the new state.pt beside the old run.json; the next start
+    deleted what was left staged, and the mix stayed. A refused start made an empty run folder; a second chunk
+    of one trainer ran unlocked."""
+    from lwirst import train as train_module
+
+    run_dir = tmp_path / "run"
+    recipe = Recipe(**{**RECIPES["plain"].to_dict(), "epochs": 2, "size": 32, "batch_size": 4})
+    data = open_dataset(synth_dir, "folder", "train")
+    Trainer(run_dir, NetConfig(), recipe, data, data, threads=1).fit()
+    moves, real = [], os.replace
+
+    def cut(src: object, dst: object) -> None:
+        if Path(str(src)).name == ".replacing-last.safetensors":
+            raise KeyboardInterrupt  # the swap's second move: state.pt moved, the rest still staged
+        moves.append(dst)
+        real(src, dst)
+
+    new = Recipe(**{**recipe.to_dict(), "epochs": 1, "size": 64})
+    monkeypatch.setattr(train_module.os, "replace", cut)
+    with pytest.raises(KeyboardInterrupt):
+        Trainer(run_dir, NetConfig(), new, data, data, force=True, threads=1).fit()
+    monkeypatch.undo()
+    resumed = Trainer(run_dir, NetConfig(), new, data, data, resume=True, threads=1)  # finishes the swap first
+    assert json.loads((run_dir / "run.json").read_text())["recipe"]["size"] == 64 and resumed.epoch == 1
+    assert [int(r["epoch"]) for r in _metric_rows(run_dir)] == [1] and not list(run_dir.glob(".replacing-*"))
+    resumed.release()
+
+    with pytest.raises(LwirstError):
+        Trainer(tmp_path / "fresh", NetConfig(), recipe, data, data, init=tmp_path / "none.safetensors", threads=1)
+    assert not (tmp_path / "fresh").exists()
+
+    chunked = Trainer(tmp_path / "chunks", NetConfig(), recipe, data, data, threads=1)
+    chunked.fit(until=1)
+    other = Trainer(tmp_path / "chunks", NetConfig(), recipe, data, data, resume=True, threads=1)  # between chunks
+    with pytest.raises(LwirstError, match="in use by another training"):
+        chunked.fit()  # the later chunk locks the folder again, and another trainer holds it
+    other.fit()
+    assert [int(r["epoch"]) for r in _metric_rows(tmp_path / "chunks")] == [1, 2]
+
+
 def test_the_start_of_a_run_says_what_it_trains_and_warns_of_an_ema_that_barely_moves(
         synth_dir: Path, tmp_path: Path, capsys) -> None:
     """On a small dataset the default EMA (0.999) saved weights that were still almost the starting ones."""

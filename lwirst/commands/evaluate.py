@@ -28,7 +28,7 @@ from lwirst.inference import DEFAULT_MODEL, PROTOCOLS, Segmenter
 from lwirst.postprocess import probability_of
 from lwirst.rounding import round_floats
 from lwirst.suite import SUITES, build_suite, evaluate_suite
-from lwirst.validate import check_outputs, check_writable_folder, number
+from lwirst.validate import check_outputs, number
 
 OUTPUTS = ("metrics.json", "per_image.csv", "curves.json")
 log = logging.getLogger(__name__)
@@ -77,7 +77,6 @@ def run(args: argparse.Namespace) -> int:
         names = ("suite.json",) if args.suite else OUTPUTS
         check_outputs({"--out": [args.out / name for name in names]}, [args.model, data_root],
                       force=args.force, folders={"--out": args.out})
-        check_writable_folder(args.out)  # an unwritable --out fails now, not after the scoring
     threshold = threshold_from_args(args)
     if args.suite:
         return _run_suite(args, threshold)

@@ -40,7 +40,7 @@ from lwirst.models import (
     get_architecture,
 )
 from lwirst.train import RECIPES, Recipe, Trainer
-from lwirst.validate import THREADS, check_outputs, check_writable_folder, number
+from lwirst.validate import THREADS, check_outputs, number
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -97,7 +97,6 @@ def run(args: argparse.Namespace) -> int:
         _check_init(args.init, config)
     data_root = args.data_dir or os.environ.get("LWIRST_DATA_DIR")
     check_outputs({}, [data_root, args.init, args.config], folders={"--run-dir": args.run_dir})
-    check_writable_folder(args.run_dir, "--run-dir")  # an unwritable or full run dir fails now
     train_set = open_dataset(args.data_dir, args.dataset, args.train_split, mask_threshold=args.mask_threshold)
     try:
         val_set = (open_dataset(args.data_dir, args.dataset, args.val_split, mask_threshold=args.mask_threshold)
@@ -258,7 +257,7 @@ def _fill_data_options(args: argparse.Namespace, saved: dict[str, Any] | None) -
             setattr(args, key, data.get(key, default))
     recorded = data.get("data_dir")
     if (args.data_dir is not None and recorded and Path(recorded).is_dir()
-            and Path(args.data_dir).resolve() != Path(recorded).resolve()):  # said before that data is opened
+            and Path(args.data_dir).expanduser().resolve() != Path(recorded).resolve()):  # before it is opened
         raise LwirstError(f"cannot resume {args.run_dir}: its data differs (it trains on {recorded}, not "
                           f"{args.data_dir}); leave --data-dir out (the run's folder is used) or train in a new "
                           "--run-dir")
