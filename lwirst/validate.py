@@ -149,8 +149,11 @@ def check_outputs(files: Mapping[str, str | Path | Iterable[str | Path] | None],
         for raw in [value] if isinstance(value, str | Path) else list(value):
             entries.append((flag, raw, False))
     shipped = _resolved(MODELS_DIR)
+    probe: dict[Path, str] = {}  # folder written to -> its flag
     for flag, raw, is_folder in entries:
         path = _resolved(raw)
+        if not is_folder or flag not in files:  # a folder's files say where it is written; none: nothing is
+            probe.setdefault(path if is_folder else path.parent, flag)
         blocker = _file_above(path)
         if blocker is not None:
             raise LwirstError(f"{flag} {raw}: cannot create the output folder ({blocker} is a file, "
@@ -185,14 +188,8 @@ def check_outputs(files: Mapping[str, str | Path | Iterable[str | Path] | None],
         if os.path.islink(Path(raw).expanduser()):  # a plain write follows the link and changes another file
             raise LwirstError(f"{flag} {raw} is a symbolic link to {path}; --force would overwrite that file "
                               "through it: give another path, or remove the link")
-    probed: set[Path] = set()
-    for flag, raw, is_folder in entries:
-        if is_folder and flag in files:  # its files say what is written there; none (a finished resume): nothing
-            continue
-        folder = _resolved(raw) if is_folder else _resolved(raw).parent
-        if folder not in probed:
-            probed.add(folder)
-            check_writable_folder(folder, flag)
+    for folder, flag in probe.items():
+        check_writable_folder(folder, flag)
 
 
 def check_writable_folder(folder: str | Path, flag: str = "--out") -> None:
