@@ -131,5 +131,9 @@ def test_a_mirrored_run_is_its_own_point_on_the_accuracy_flops_chart(tmp_path):
         (tmp_path / key).mkdir()
         stored = {**protocol, "model": "m", "hash": "h", "backend": "torch", **({"mirror": mirror} if mirror else {})}
         (tmp_path / key / "metrics.json").write_text(json.dumps({"protocol": stored, "metrics": {"images": 30}}))
+        (tmp_path / key / "curves.json").write_text("{}")  # a whole entry: a partial one is no cached run
+        (tmp_path / key / "per_image.csv").write_text("name\n")
     rows = cached_runs(tmp_path).set_index("key")
     assert bool(rows.loc["a", "mirror"]) and not bool(rows.loc["b", "mirror"])
+    (tmp_path / "a" / "curves.json").unlink()  # as a kill mid-save once left it: not offered as a run
+    assert cached_runs(tmp_path)["key"].tolist() == ["b"]
