@@ -37,6 +37,8 @@ from lwirst.evaluate import (
     cache_root,
     data_fingerprint,
     evaluate,
+    is_stored,
+    read_cached,
     rescore_result,
 )
 from lwirst.inference import Saliency, module_digest
@@ -203,23 +205,15 @@ def run_key(engine: common.Engine, choice: common.DataChoice, threshold: float) 
 
 
 @st.cache_data(max_entries=8, show_spinner="Reading the cached evaluation...")
-def _load_result(path: str, mtime: float) -> EvalResult:
-    return EvalResult.load(path)
-
-
 def _readable(path: str, mtime: float) -> EvalResult | None:
-    """A cached evaluation, or None where it is damaged (a kill or a full disk mid-save, a hand edit): as if
-    never run, so the page offers to evaluate it again, which stores it whole."""
-    try:
-        return _load_result(path, mtime)
-    except LwirstError as exc:
-        log.warning("ignoring a damaged cached evaluation (%s)", exc)
-        return None
+    """A cached evaluation (`lwirst.evaluate.read_cached`), or None where it is damaged: as if never run, so the
+    page offers to evaluate it again, which stores it whole."""
+    return read_cached(Path(path))
 
 
 def _cached_dir(key: str) -> Path | None:
     folder = cache_root() / key
-    return folder if (folder / "metrics.json").is_file() else None
+    return folder if is_stored(folder) else None
 
 
 def stored_run(label: str, engine: common.Engine, choice: common.DataChoice, threshold: float) -> Run | None:

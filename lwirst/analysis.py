@@ -37,7 +37,7 @@ from lwirst.consensus import flops_factor, mirrored, recorded
 from lwirst.consensus import legend as consensus_legend
 from lwirst.drawing import HeatScale, Match, draw_targets, evaluation_overlay, heat_scale, heatmap, mask_image
 from lwirst.errors import LwirstError
-from lwirst.evaluate import AppliedProtocol, EvalResult, cache_root, frame_flops, rescore
+from lwirst.evaluate import AppliedProtocol, EvalResult, cache_root, frame_flops, is_stored, rescore
 from lwirst.export import check_segmentation_onnx
 from lwirst.imageio import to_bgr
 from lwirst.metrics import image_record, match_targets
@@ -288,7 +288,7 @@ def cached_runs(root: Path | None = None) -> pd.DataFrame:
     root = root or cache_root()
     rows = []
     for summary in root.glob("*/metrics.json") if root.is_dir() else []:
-        if not all((summary.parent / name).is_file() for name in ("curves.json", "per_image.csv")):
+        if not is_stored(summary.parent):
             continue  # not a whole result (damaged by hand or by the disk): the cache evaluates it again
         try:
             data = json.loads(summary.read_text())

@@ -142,15 +142,11 @@ def text_band(image: np.ndarray, lines: Sequence[str],
     step = max(h for _, h in sizes) + 6
     width, height = max(w for w, _ in sizes) + 8, step * len(lines) + 4
     rows, cols = image.shape[:2]
-    corners = [(4, 4), (cols - width - 4, 4), (4, rows - height - 4), (cols - width - 4, rows - height - 4)]
-    boxes = [(x - 2, y - 2, w + 4, h + 4) for x, y, w, h in avoid]
-
-    def covered(corner: tuple[int, int]) -> int:
-        cx, cy = corner
-        return sum(max(0, min(cx + width, x + w) - max(cx, x)) * max(0, min(cy + height, y + h) - max(cy, y))
-                   for x, y, w, h in boxes)
-
-    x, y = min(((max(0, cx), max(0, cy)) for cx, cy in corners), key=covered)  # the first of equals
+    corners = np.maximum([(4, 4), (cols - width - 4, 4), (4, rows - height - 4),
+                          (cols - width - 4, rows - height - 4)], 0)
+    bands = np.column_stack([corners, corners + np.array([width - 1, height - 1])])
+    boxes = np.asarray([(x - 2, y - 2, x + w + 1, y + h + 1) for x, y, w, h in avoid], np.int64).reshape(-1, 4)
+    x, y = (int(v) for v in corners[int(np.argmin(_covered(bands, boxes)))])  # the first of the least covering
     band = image[y:y + height, x:x + width]
     band[:] = (band * 0.4).astype(np.uint8)
     for i, line in enumerate(lines):

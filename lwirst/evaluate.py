@@ -71,6 +71,7 @@ CACHE_SCHEMA = 9  # bump when the key or the stored result changes meaning (3: o
 
 # What every stored result's protocol records (`_score`), and what reading one back relies on.
 RESULT_FIELDS = ("model", "backend", "dataset", "split", "threshold")
+RESULT_FILES = ("curves.json", "per_image.csv", "metrics.json")  # a stored result's files, in the order written
 TEXT_COLUMNS = ("name", "missed_peaks", "protocol")  # per_image.csv's columns that are not numbers
 
 
@@ -338,22 +339,35 @@ def evaluate(segmenter: Segmenter, dataset: SegDataset, *, threshold: float = 0.
     unlike the command line's `--threshold`, which takes the probability."""
     key = cache_key(segmenter, dataset, threshold, grow_to) if use_cache else ""
     cached = cache_root() / key if key else None
-    if cached is not None and (cached / "metrics.json").exists():
-        try:
-            result = EvalResult.load(cached)
-        except LwirstError as exc:  # damaged by hand or by the disk: evaluated again, and stored again
-            log.warning("ignoring a damaged cached evaluation (%s); evaluating again", exc)
-        else:
-            log.info("evaluation cache hit %s", cached)
-            result.protocol["model"] = segmenter.describe()["model"]  # same content, maybe another file name
-            result.cached = True
-            return result
+    result = read_cached(cached) if cached is not None else None
+    if result is not None:
+        log.info("evaluation cache hit %s", cached)
+        result.protocol["model"] = segmenter.describe()["model"]  # same content, maybe another file name
+        result.cached = True
+        return result
 
     result = _score(dataset, lambda sample: segmenter.predict(sample.image), segmenter.describe(), threshold,
                     grow_to, progress=progress, keep_saliency=keep_saliency)
     if cached is not None:
         store(result, cached)
     return result
+
+
+def is_stored(folder: Path) -> bool:
+    """Whether `folder` holds a whole stored result (`EvalResult.save` writes metrics.json last)."""
+    return all((folder / name).is_file() for name in RESULT_FILES)
+
+
+def read_cached(folder: Path) -> EvalResult | None:
+    """The result cached in `folder`, or None: none stored there, or a damaged one (a kill or a full disk
+    mid-save, a hand edit), which is then evaluated again and stored whole, where it once failed every run."""
+    if not (folder / "metrics.json").is_file():  # written last: without it, never finished
+        return None
+    try:
+        return EvalResult.load(folder)
+    except LwirstError as exc:
+        log.warning("ignoring a damaged cached evaluation (%s); it is evaluated again", exc)
+        return None
 
 
 def store(result: EvalResult, folder: Path) -> None:

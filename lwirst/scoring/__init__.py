@@ -18,7 +18,7 @@ from __future__ import annotations
 import importlib
 import math
 import re
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol, TypeVar
 
@@ -274,15 +274,13 @@ def plugin_specs() -> tuple[MetricSpec, ...]:
     return tuple(spec for module in _plugins() for spec in module.SPECS)
 
 
-def image_results(metrics: Iterable[_Named], pred: np.ndarray, mask: np.ndarray) -> dict[str, float]:
+def image_results(metrics: Sequence[_Named], pred: np.ndarray, mask: np.ndarray) -> dict[str, float]:
     """Every plugin's result on one image alone (each metric reset, updated once, computed): the per-image
     values the Failures page ranks by and per_image.csv holds, beside the dataset's."""
-    values: dict[str, float] = {}
     for metric in metrics:
         metric.reset()
         metric.update(pred, mask)
-        values |= metric.results()
-    return values
+    return plugin_results(metrics)
 
 
 def plugin_results(metrics: Iterable[_Named]) -> dict[str, float]:
