@@ -1,0 +1,40 @@
+"""Prominence by frame area: on a large frame a blob counts only if its peak stands clear of the threshold.
+
+Why: a frame of A pixels holds about A times one pixel's chance of a false blob, so at one threshold a
+1280x1024 frame raises ten times the false alarms of a 320x410 one, which is what an operator watching a
+large sensor sees (the held-out benchmark's empty frames, suite alarms' mosaics). A constant false-alarm rate
+per frame (the radar operator's CFAR) asks the threshold to rise with the frame's area. Here it rises for the
+blob's peak only: a blob of the map above threshold t is kept when its peak exceeds t + margin, and then whole,
+so a kept target's mask is the one it had, and the margin is `per_doubling` logits for every doubling of the
+area beyond the frames "auto" resizes (`lwirst.inference.AUTO_AREA_FACTOR` times the model's area). SIRST-sized
+frames are untouched.
+
+The rule is a map transform (`prominent`), exact at every threshold above probability 0.01 as scale consensus's
+whole blobs are (`lwirst.consensus.whole_blobs`), so the threshold slider, the curves and the heatmaps read it
+as they read any map.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from lwirst.consensus import whole_blobs
+
+
+def margin(hw: tuple[int, int], size: tuple[int, int], per_doubling: float, area_factor: float) -> float:
+    """The logits a blob's peak must clear the threshold by on a frame of size `hw`: `per_doubling` times the
+    doublings of its area beyond `area_factor` times the model `size`'s area; 0 on frames no larger."""
+    if per_doubling <= 0:
+        return 0.0
+    doublings = math.log2(hw[0] * hw[1] / (area_factor * size[0] * size[1]))
+    return per_doubling * doublings if doublings > 0 else 0.0
+
+
+def prominent(logits: np.ndarray, clearance: float) -> np.ndarray:
+    """The (H, W) map whose blobs above any threshold t (above probability 0.01) are the blobs of `logits` above
+    t whose peak exceeds t + `clearance`, each whole; `logits` itself when `clearance` is 0."""
+    if clearance <= 0:
+        return logits
+    return whole_blobs(logits - np.float32(clearance), logits)
