@@ -46,6 +46,7 @@ from lwirst.metrics import (
 from lwirst.paper import PAPER_SIZE
 from lwirst.postprocess import GROW_TO, TargetFilter, describe_growth, describe_threshold, detect, probability_of
 from lwirst.predictions import PredictionFolder, saturated
+from lwirst.prominence import describe as describe_margin
 from lwirst.rounding import round_floats
 from lwirst.saliency import Saliency
 from lwirst.scoring import (
@@ -328,6 +329,8 @@ def cache_key(segmenter: Segmenter, dataset: SegDataset, threshold: float, grow_
         parts.append(f"confirm={info['confirm']:g}")
     if info.get("mirror"):
         parts.append("mirror")
+    if info.get("margin"):
+        parts.append(f"margin={info['margin']:g}")
     return hashlib.sha256("|".join(parts).encode()).hexdigest()[:20]
 
 
@@ -416,6 +419,7 @@ def _score(dataset: SegDataset, predict: Callable[[Sample], Saliency], describe:
     rows, saliency = [], {}
     decoded: Counter[str] = Counter()  # frames read through a pseudo-colour palette, by palette
     as_colour = 0  # colour frames no known palette decoded, run on their colours
+    held = 0  # frames whose blobs had to clear the threshold by a margin (`lwirst.prominence`)
     model_seconds = 0.0
     for index in range(len(dataset)):
         sample = dataset.load(index)
@@ -426,6 +430,7 @@ def _score(dataset: SegDataset, predict: Callable[[Sample], Saliency], describe:
         mask = sample.mask
         decoded.update([predicted.palette] if predicted.palette else [])
         as_colour += predicted.as_colour
+        held += predicted.clearance > 0
         found = detect(logits, threshold, grow_to).mask
         for metric in (pixel, pdfa, *plugins):
             metric.update(found, mask)
@@ -470,7 +475,8 @@ def _score(dataset: SegDataset, predict: Callable[[Sample], Saliency], describe:
     protocol = {**describe, **applied_fields([(row["protocol"], (row["height"], row["width"])) for row in rows],
                                              describe.get("size")),
                 "threshold": threshold, "threshold_probability": probability_of(threshold),
-                "masks": describe_growth(grow_to) + cut_masks(threshold, *confirmation(describe)),
+                "masks": describe_growth(grow_to) + cut_masks(threshold, *confirmation(describe))
+                + (f"; {describe_margin(describe.get('margin', 0.0))} ({held} frame(s))" if held else ""),
                 **({"decoded_palettes": dict(decoded)} if decoded else {}),
                 **({"colour_as_is": as_colour} if as_colour else {}),
                 "dataset": dataset.name, "split": dataset.split,

@@ -80,6 +80,9 @@ from lwirst.paths import DEFAULT_MODEL as DEFAULT_MODEL
 from lwirst.paths import MODELS_DIR as MODELS_DIR
 from lwirst.paths import REPO_ROOT as REPO_ROOT
 from lwirst.preprocess import normalize, pad_to_multiple
+from lwirst.prominence import DEFAULT_PER_DOUBLING, prominent
+from lwirst.prominence import check as check_margin
+from lwirst.prominence import margin as margin_for
 from lwirst.saliency import PROTOCOLS as PROTOCOLS
 from lwirst.saliency import Saliency as Saliency
 
@@ -259,7 +262,8 @@ class Segmenter:
                  protocol: str = "auto", size: tuple[int, int] = (256, 256),
                  threads: int | None = None, *, options: Options | None = None,
                  calibration: Sequence[np.ndarray] | None = None, palettes: bool = True,
-                 confirm: float | None = None, mirror: bool = False) -> None:
+                 confirm: float | None = None, mirror: bool = False,
+                 margin: float = DEFAULT_PER_DOUBLING) -> None:
         if threads is not None and not 1 <= int(threads) <= 1024:
             raise LwirstError(f"threads must be between 1 and 1024, got {threads}")
         if protocol not in PROTOCOLS:
@@ -294,6 +298,7 @@ class Segmenter:
         self.palettes = palettes  # decode pseudo-colour frames to the intensity they encode
         self.confirm = check_scale(confirm)  # enlargement of the consensus run (`lwirst.consensus`), or None
         self.mirror = bool(mirror)  # large frames also confirmed by a mirrored run (`lwirst.consensus`)
+        self.margin = check_margin(margin)  # peak margin per doubling of a large frame's area (`lwirst.prominence`)
         self._palettes_seen: set[str] = set()
         self.quantized = False  # an ONNX file holding an int8 (QDQ or integer) graph
         if isinstance(model, torch.nn.Module):
@@ -606,9 +611,16 @@ class Segmenter:
             if agreed_level is not None:
                 kept[index] = _united(kept[index], agreed_level, hw)
         maps = [p if k is None else whole_blobs(k, p) for p, k in zip(primaries, kept, strict=True)]
-        return [Saliency(np.ascontiguousarray(m, dtype=np.float32), protocol, self.backend.name, frame.palette,
-                         self.confirm, self.mirrors(m.shape), frame.as_colour)
-                for m, protocol, frame in zip(maps, protocols, decoded, strict=True)]
+        clearances = [self.clearance(m.shape, protocol) for m, protocol in zip(maps, protocols, strict=True)]
+        return [Saliency(np.ascontiguousarray(prominent(m, c), dtype=np.float32), protocol, self.backend.name,
+                         frame.palette, self.confirm, self.mirrors(m.shape), frame.as_colour, c)
+                for m, c, protocol, frame in zip(maps, clearances, protocols, decoded, strict=True)]
+
+    def clearance(self, hw: tuple[int, int], protocol: str) -> float:
+        """The logits a blob's peak must clear the threshold by on a frame of size `hw` run by the applied
+        `protocol` (`lwirst.prominence`): 0 for a frame resized to the model's size, where the network decides
+        at its own size."""
+        return 0.0 if protocol == "resize" else margin_for(hw, self.size, self.margin, AUTO_AREA_FACTOR)
 
     def mirrors(self, hw: tuple[int, int]) -> bool:
         """Whether a frame of size `hw` gets the mirrored confirmation run: with `mirror`, a `large_frame`."""
@@ -642,10 +654,12 @@ class Segmenter:
     def describe(self) -> dict[str, object]:
         precision = "int8" if self.quantized else self.options.precision
         digest = f"{self.model_hash}:{precision}" if self.model_hash and precision != "fp32" else self.model_hash
-        consensus_run = {"confirm": self.confirm} if self.confirm else {}  # absent: older cache keys still hold
+        extras: dict[str, object] = {"confirm": self.confirm} if self.confirm else {}  # absent: old keys hold
         if self.mirror:
-            consensus_run["mirror"] = True
+            extras["mirror"] = True
+        if self.margin:
+            extras["margin"] = self.margin
         return {"model": self.model_name, "hash": digest, "backend": self.backend.name, "precision": precision,
-                "protocol": self.protocol, "size": list(self.size), **consensus_run,
+                "protocol": self.protocol, "size": list(self.size), **extras,
                 "threads": self.threads or os.cpu_count(), "input": self.primary, "palettes": self.palettes,
                 "options": dataclasses.asdict(self.options)}

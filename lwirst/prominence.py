@@ -7,7 +7,10 @@ per frame (the radar operator's CFAR) asks the threshold to rise with the frame'
 blob's peak only: a blob of the map above threshold t is kept when its peak exceeds t + margin, and then whole,
 so a kept target's mask is the one it had, and the margin is `per_doubling` logits for every doubling of the
 area beyond the frames "auto" resizes (`lwirst.inference.AUTO_AREA_FACTOR` times the model's area). SIRST-sized
-frames are untouched.
+frames, and frames resized to the model's size (the network decides at its own size there), are untouched.
+Round 51 chose 1 logit per doubling on proxies of the held-out benchmark (data/models/PREREGISTRATION.md): the
+target-free 1280x1024 mosaics alarmed on 6.6 % against 12.2 %, for 5 of 155 SIRST-sized targets on those mosaics
+and 3 of 291 enlarged SIRST targets.
 
 The rule is a map transform (`prominent`), exact at every threshold above probability 0.01 as scale consensus's
 whole blobs are (`lwirst.consensus.whole_blobs`), so the threshold slider, the curves and the heatmaps read it
@@ -21,6 +24,24 @@ import math
 import numpy as np
 
 from lwirst.consensus import whole_blobs
+from lwirst.validate import check_finite
+
+DEFAULT_PER_DOUBLING = 1.0  # logits per doubling of the area, what every command and the dashboard run (round 51)
+LIMITS = (0.0, 8.0)  # 8 logits per doubling already keeps nothing on a 1280x1024 frame but the surest targets
+OFF = ("off", "none")
+
+
+def check(per_doubling: float) -> float:
+    """`per_doubling` within `LIMITS` (0: off); anything else is a clear error."""
+    return float(check_finite("peak margin (logits per doubling of the area)", per_doubling, *LIMITS))
+
+
+def describe(per_doubling: float) -> str:
+    """How a run's large frames were held to a margin, for protocol lines; "" when none was."""
+    if not per_doubling:
+        return ""
+    return (f"on frames over twice the model's area a target counts only where its peak clears the threshold by "
+            f"{per_doubling:g} logit per doubling of the area (`lwirst.prominence`)")
 
 
 def margin(hw: tuple[int, int], size: tuple[int, int], per_doubling: float, area_factor: float) -> float:

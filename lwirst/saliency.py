@@ -26,6 +26,7 @@ class Saliency:
     confirm: float | None = None  # enlargement of the scale-consensus run (`lwirst.consensus`), if one ran
     mirrored: bool = False  # whether a mirrored run confirmed it too (`lwirst.consensus`, large frames)
     as_colour: bool = False  # a colour frame no known palette decoded: the network ran on its colours
+    clearance: float = 0.0  # logits a blob's peak had to clear the threshold by (`lwirst.prominence`, large frames)
 
     @property
     def probability(self) -> np.ndarray:

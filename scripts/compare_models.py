@@ -24,6 +24,7 @@ import torch
 
 from lwirst import jsonio
 from lwirst.bench import detect_cpu
+from lwirst.commands.segment import margin_value
 from lwirst.datasets import open_dataset
 from lwirst.evaluate import evaluate
 from lwirst.inference import PROTOCOLS, Segmenter
@@ -42,9 +43,11 @@ def _figures(metrics: dict[str, float]) -> dict[str, float]:
             if spec.key in metrics and spec.key != "fps"}
 
 
-def _segmenter(path: str, palettes: bool, confirm: float | None, protocol: str, mirror: bool) -> Segmenter:
+def _segmenter(path: str, palettes: bool, confirm: float | None, protocol: str, mirror: bool,
+               margin: float) -> Segmenter:
     backend = "onnxruntime" if path.lower().endswith(".onnx") else "torch"
-    return Segmenter(path, backend=backend, palettes=palettes, confirm=confirm, protocol=protocol, mirror=mirror)
+    return Segmenter(path, backend=backend, palettes=palettes, confirm=confirm, protocol=protocol, mirror=mirror,
+                     margin=margin)
 
 
 def _named(parser: argparse.ArgumentParser, option: str, specs: list[str], models: dict[str, str],
@@ -75,6 +78,10 @@ def main() -> None:
     parser.add_argument("--mirror", action="append", default=[], metavar="NAME",
                         help="run model NAME with large frames also confirmed mirrored (`lwirst.consensus`; off, "
                              "the default here)")
+    parser.add_argument("--margin", action="append", default=[], metavar="NAME=K",
+                        help="run model NAME with a peak margin of K logits per doubling of a large frame's area "
+                             "(`lwirst.prominence`). Off by default here, unlike every lwirst command (1): pass "
+                             "NAME=1 to score a model as the product runs it")
     parser.add_argument("--protocol", action="append", default=[], metavar="NAME=PROTOCOL",
                         help=f"run model NAME with PROTOCOL ({', '.join(PROTOCOLS)}; default auto)")
     parser.add_argument("--threads", type=number(int, lo=1, hi=256), default=2, help="CPU threads (default 2)")
@@ -86,6 +93,7 @@ def main() -> None:
     confirm = {name: float(scale) for name, scale in _named(parser, "--confirm", args.confirm, models).items()
                if scale != "off"}
     mirrored = _named(parser, "--mirror", args.mirror, models, values=False)
+    margins = {name: margin_value(k) for name, k in _named(parser, "--margin", args.margin, models).items()}
     protocols = _named(parser, "--protocol", args.protocol, models)
     if bad := {p for p in protocols.values() if p not in PROTOCOLS}:
         parser.error(f"--protocol {', '.join(sorted(bad))}: choose {', '.join(PROTOCOLS)}")
@@ -101,16 +109,18 @@ def main() -> None:
                     "resolution" + (f"; scale consensus at {', '.join(f'{s:g}x for {n}' for n, s in confirm.items())}"
                                     if confirm else "")
                     + (f"; large frames also confirmed mirrored for {', '.join(mirrored)}" if mirrored else "")
+                    + (f"; peak margin on large frames (logits per doubling of the area) "
+                       f"{', '.join(f'{k:g} for {n}' for n, k in margins.items())}" if margins else "")
                     + (f"; protocol {', '.join(f'{p} for {n}' for n, p in protocols.items())}" if protocols else ""),
         "models": {},
     }
     for name, path in models.items():
         start = time.perf_counter()
         segmenter = _segmenter(path, name not in args.palettes_off, confirm.get(name), protocols.get(name, "auto"),
-                               name in mirrored)
+                               name in mirrored, margins.get(name, 0.0))
         entry: dict[str, object] = {"path": Path(path).name, "backend": segmenter.backend_name,
                                     "palettes": segmenter.palettes, "confirm": segmenter.confirm,
-                                    "mirror": segmenter.mirror,
+                                    "mirror": segmenter.mirror, "margin": segmenter.margin,
                                     "protocol": segmenter.protocol}
         for split in args.split:
             result = evaluate(segmenter, open_dataset(args.data_dir, "sirst", split), use_cache=False,

@@ -38,6 +38,8 @@ from lwirst.evaluate import evaluate
 from lwirst.export import export_onnx
 from lwirst.inference import MODELS_DIR, Segmenter
 from lwirst.postprocess import GROW_TO, describe_growth
+from lwirst.prominence import DEFAULT_PER_DOUBLING
+from lwirst.prominence import describe as describe_margin
 
 NAME = "lwirst-sirst"
 REPORTED = ("precision", "recall", "f1", "miou", "niou", "pd", "fa", "auc")
@@ -49,7 +51,9 @@ TEST_PROTOCOL = (f"SIRST idx_427 test (86 images), threshold 0 (probability 0.5)
                  "a pyramid above (natively and at half size, maps united; 2 of the 86 test images); "
                  "resize = 256x256 network input; "
                  "native = padded full resolution"
-                 + said_consensus(DEFAULT_SCALE, DEFAULT_MIRROR, "; every protocol with {}, the default"))
+                 + said_consensus(DEFAULT_SCALE, DEFAULT_MIRROR, "; every protocol with {}, the default")
+                 + (f"; {describe_margin(DEFAULT_PER_DOUBLING)} (auto's pyramid frames and native's large ones)"
+                    if DEFAULT_PER_DOUBLING else ""))
 
 
 def _commit() -> str:
@@ -57,7 +61,8 @@ def _commit() -> str:
 
 
 def score(model_path: Path, data_dir: str, protocol: str) -> dict[str, float]:
-    segmenter = Segmenter(model_path, backend="torch", protocol=protocol, confirm=DEFAULT_SCALE, mirror=DEFAULT_MIRROR)
+    segmenter = Segmenter(model_path, backend="torch", protocol=protocol, confirm=DEFAULT_SCALE, mirror=DEFAULT_MIRROR,
+                          margin=DEFAULT_PER_DOUBLING)
     dataset = open_dataset(data_dir, "sirst", "test")
     result = evaluate(segmenter, dataset, use_cache=False, keep_saliency=False)
     return {k: float(f"{result.metrics[k]:.6g}") for k in REPORTED}  # significant digits: Fa is ~1e-5
@@ -97,7 +102,7 @@ def main() -> None:
             card["test_metrics"] = {p: score(MODELS_DIR / f"{NAME}.safetensors", args.data_dir, p)
                                     for p in SCORED_PROTOCOLS}
             card["test_protocol"] = TEST_PROTOCOL
-            card["confirm"], card["mirror"] = DEFAULT_SCALE, DEFAULT_MIRROR
+            card["confirm"], card["mirror"], card["margin"] = DEFAULT_SCALE, DEFAULT_MIRROR, DEFAULT_PER_DOUBLING
             card["card_commit"] = _commit()
             print(jsonio.dumps(card["test_metrics"], indent=2))
         card_path.write_text(jsonio.dumps(card, indent=2) + "\n")
@@ -139,6 +144,7 @@ def main() -> None:
         "test_protocol": TEST_PROTOCOL,
         "confirm": DEFAULT_SCALE,
         "mirror": DEFAULT_MIRROR,
+        "margin": DEFAULT_PER_DOUBLING,
         "command": args.command,
         "card_commit": commit,
         "experiments": json.loads(args.experiments.read_text()) if args.experiments else [],

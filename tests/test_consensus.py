@@ -190,8 +190,9 @@ def test_the_segmenter_confirms_with_a_run_of_the_frame_enlarged(hw):
     yy, xx = np.mgrid[:hw[0], :hw[1]]
     disc = np.exp(-(np.hypot(yy - hw[0] // 2, xx - hw[1] // 3) / 5) ** 4)  # a target larger than SIRST's
     image = np.clip(image + 160 * disc, 0, 255).astype(np.uint8)
-    plain, confirmed = Segmenter(threads=1, backend="torch"), Segmenter(threads=1, backend="torch", confirm=1.5)
-    native = Segmenter(threads=1, backend="torch", protocol="native")
+    plain = Segmenter(threads=1, backend="torch", margin=0)  # consensus alone: no peak margin on the large frame
+    confirmed = Segmenter(threads=1, backend="torch", confirm=1.5, margin=0)
+    native = Segmenter(threads=1, backend="torch", protocol="native", margin=0)
     pyramid = plain.frame_protocol(hw) == "pyramid"
     assert pyramid == (hw == (600, 800))
     first = (native if pyramid else plain).predict(image).logits

@@ -31,9 +31,9 @@ def test_a_large_frame_must_also_show_its_targets_mirrored():
     left-right, mirrored back; the levels are then united, and blobs kept whole, as without the mirror."""
     h, w = LARGE
     image = _frame(LARGE, [(h // 3, w // 4), (2 * h // 3, 3 * w // 4)])
-    confirmed = Segmenter(threads=1, backend="torch", confirm=1.5)
-    mirrored = Segmenter(threads=1, backend="torch", confirm=1.5, mirror=True)
-    native = Segmenter(threads=1, backend="torch", protocol="native")
+    confirmed = Segmenter(threads=1, backend="torch", confirm=1.5, margin=0)  # the mirror alone: no peak margin
+    mirrored = Segmenter(threads=1, backend="torch", confirm=1.5, mirror=True, margin=0)
+    native = Segmenter(threads=1, backend="torch", protocol="native", margin=0)
     half = cv2.resize(image, (w // 2, h // 2), interpolation=cv2.INTER_AREA)
     firsts, kept = [], []
     for level in (image, half):

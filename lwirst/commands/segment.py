@@ -81,9 +81,20 @@ def confirm_value(text: str) -> float | None:
     return float(number(float, lo=SCALES[0], hi=SCALES[1])(text))
 
 
+def margin_value(text: str) -> float:
+    """argparse type of --margin: "off" (or "none", 0), or logits per doubling within `lwirst.prominence.LIMITS`."""
+    from lwirst.prominence import LIMITS, OFF
+
+    if text.strip().lower() in OFF:
+        return 0.0
+    return float(number(float, lo=LIMITS[0], hi=LIMITS[1])(text))
+
+
 def add_confirm_argument(parser: argparse.ArgumentParser | argparse._ArgumentGroup) -> None:
-    """--confirm: scale consensus (`lwirst.consensus`), default the project's."""
+    """--confirm, --mirror and --margin: how a target is confirmed (`lwirst.consensus`, `lwirst.prominence`),
+    defaults the project's."""
     from lwirst.consensus import DEFAULT_MIRROR, DEFAULT_SCALE, SCALES
+    from lwirst.prominence import DEFAULT_PER_DOUBLING, LIMITS
 
     default = "off" if DEFAULT_SCALE is None else f"{DEFAULT_SCALE:g}"
     parser.add_argument("--confirm", type=confirm_value, default=DEFAULT_SCALE, metavar="SCALE|off",
@@ -96,18 +107,24 @@ def add_confirm_argument(parser: argparse.ArgumentParser | argparse._ArgumentGro
                              "the frame mirrored left-right also finds it; fewer false alarms on large cluttered "
                              f"frames, one more run of each (default {'on' if DEFAULT_MIRROR else 'off'}; like "
                              "every switch it also takes yes/no, true/false, 1/0)")
+    parser.add_argument("--margin", type=margin_value, default=DEFAULT_PER_DOUBLING, metavar="K|off",
+                        help="on a frame larger than twice the model's area (not resized), keep a target only "
+                             "where its peak clears the threshold by K logits per doubling of the area "
+                             f"({LIMITS[0]:g}-{LIMITS[1]:g}): a constant false-alarm rate per frame on large "
+                             "sensors, a few dim targets lost there; SIRST-sized frames are untouched "
+                             f"(default {DEFAULT_PER_DOUBLING:g}; off: no margin)")
 
 
 def engine_from_args(args: argparse.Namespace) -> dict[str, object]:
-    """`Segmenter` keyword arguments of --backend, --bf16, --palettes, --confirm and --mirror."""
+    """`Segmenter` keyword arguments of --backend, --bf16, --palettes, --confirm, --mirror and --margin."""
     from lwirst.backends import engine_choice
 
     return {**engine_choice(args.backend, args.bf16), "palettes": args.palettes == "decode", **confirmation(args)}
 
 
 def confirmation(args: argparse.Namespace) -> dict[str, object]:
-    """`Segmenter` keyword arguments of --confirm and --mirror."""
-    return {"confirm": args.confirm, "mirror": args.mirror}
+    """`Segmenter` keyword arguments of --confirm, --mirror and --margin."""
+    return {"confirm": args.confirm, "mirror": args.mirror, "margin": args.margin}
 
 
 def add_postprocess_arguments(parser: argparse.ArgumentParser) -> None:
@@ -194,12 +211,14 @@ def run_line(segmenter: Segmenter, threshold: float, grow_to: float | None) -> s
     from lwirst.consensus import cut_masks
     from lwirst.consensus import said as said_consensus
     from lwirst.postprocess import describe_growth, describe_threshold
+    from lwirst.prominence import describe as describe_margin
 
     info = segmenter.describe()
     return (f"model {info['model']}  backend {info['backend']}  protocol {info['protocol']}"
             f"{said_consensus(segmenter.confirm, segmenter.mirror, ' ({})')}  threshold "
             f"{describe_threshold(threshold)}  {describe_growth(grow_to)}"
-            f"{cut_masks(threshold, segmenter.confirm, segmenter.mirror)}")
+            f"{cut_masks(threshold, segmenter.confirm, segmenter.mirror)}"
+            + (f"; {describe_margin(segmenter.margin)}" if segmenter.margin else ""))
 
 
 def make_segmenter(args: argparse.Namespace) -> Segmenter:

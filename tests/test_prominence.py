@@ -1,0 +1,122 @@
+"""Prominence by frame area (`lwirst.prominence`): the map rule, the margin, the Segmenter and the command line."""
+
+from __future__ import annotations
+
+import math
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from hypothesis.extra.numpy import arrays
+
+from lwirst.consensus import WHOLE_ABOVE
+from lwirst.errors import LwirstError
+from lwirst.evaluate import cache_key
+from lwirst.inference import AUTO_AREA_FACTOR, Segmenter
+from lwirst.prominence import DEFAULT_PER_DOUBLING, check, margin, prominent
+from tests.test_consensus import _blobs
+
+MAPS = arrays(np.float32, st.tuples(st.integers(1, 12), st.integers(1, 12)),
+              elements=st.floats(-8, 8, width=32, allow_nan=False))
+
+
+@settings(max_examples=120, deadline=None)
+@given(MAPS, st.floats(0.125, 6, width=32), st.floats(-4, 4, width=32))
+def test_a_blob_stays_whole_exactly_when_its_peak_clears_the_threshold_by_the_margin(logits, clearance, t):
+    """At any threshold t above the floor, the pixels above t are the 8-connected blobs of logits > t whose
+    peak exceeds t + clearance, every pixel of each: checked blob by blob with a flood fill."""
+    got = prominent(logits, clearance)
+    assert got.shape == logits.shape and (got <= logits).all()
+    if t <= WHOLE_ABOVE:
+        return
+    expected = np.zeros(logits.shape, bool)
+    for blob in _blobs(logits > t):
+        if max(logits[p] for p in blob) - np.float32(clearance) > np.float32(t):  # float32, as the maps are
+            for p in blob:
+                expected[p] = True
+    np.testing.assert_array_equal(got > t, expected)
+
+
+def test_no_margin_gives_the_map_back():
+    logits = np.random.default_rng(0).normal(0, 3, (20, 30)).astype(np.float32)
+    assert prominent(logits, 0.0) is logits
+
+
+@pytest.mark.parametrize(("hw", "k", "expected"), [
+    ((256, 256), 1.0, 0.0),  # SIRST-sized: untouched
+    ((362, 362), 1.0, 0.0),  # at twice the model's area: still untouched
+    ((512, 512), 1.0, 1.0),  # four times: one doubling beyond
+    ((1024, 1280), 1.0, math.log2(10)),
+    ((1024, 1280), 0.5, math.log2(10) / 2),
+    ((1024, 1280), 0.0, 0.0),
+])
+def test_the_margin_grows_by_k_per_doubling_of_the_area_beyond_twice_the_models(hw, k, expected):
+    assert margin(hw, (256, 256), k, AUTO_AREA_FACTOR) == pytest.approx(expected, abs=1e-3)
+
+
+@pytest.mark.parametrize("bad", [-0.5, 8.5, float("nan"), float("inf")])
+def test_a_margin_out_of_range_is_a_clear_error(bad):
+    with pytest.raises(LwirstError, match="peak margin"):
+        check(bad)
+    with pytest.raises(LwirstError, match="peak margin"):
+        Segmenter(threads=1, backend="torch", margin=bad)
+
+
+def _frame(hw: tuple[int, int], seed: int = 3) -> np.ndarray:
+    """A cluttered grey frame with a few bright points: a trained network marks blobs of several strengths."""
+    rng = np.random.default_rng(seed)
+    frame = rng.normal(90, 12, hw).clip(0, 255)
+    for y, x in rng.integers(8, min(hw) - 8, (12, 2)):
+        frame[y - 1:y + 2, x - 1:x + 2] += rng.uniform(20, 120)
+    return frame.clip(0, 255).astype(np.uint8)
+
+
+def test_the_segmenter_holds_large_frames_to_the_margin_and_leaves_small_ones():
+    """A pyramid frame's map is the plain map put through `prominent` at its area's margin; a SIRST-sized frame
+    and a large frame resized to the model's size keep their maps; the Saliency records the margin."""
+    large, small = _frame((640, 800)), _frame((240, 320))
+    plain = Segmenter(threads=1, backend="torch", margin=0)
+    held = Segmenter(threads=1, backend="torch", margin=1.0)
+    expected_clearance = math.log2(640 * 800 / (2 * 256 * 256))
+    base, got = plain.predict(large), held.predict(large)
+    assert got.protocol == "pyramid" and got.clearance == pytest.approx(expected_clearance)
+    np.testing.assert_allclose(got.logits, prominent(base.logits, got.clearance), atol=1e-5)
+    t = float(base.logits.max()) - got.clearance / 2  # the strongest blob clears t, but not by the margin
+    assert t > WHOLE_ABOVE and (base.logits > t).any() and not (got.logits > t).any()
+    assert held.predict(small).clearance == 0.0
+    np.testing.assert_array_equal(held.predict(small).logits, plain.predict(small).logits)
+    resized = Segmenter(threads=1, backend="torch", protocol="resize", margin=1.0).predict(large)
+    assert resized.clearance == 0.0
+    assert held.describe()["margin"] == 1.0 and "margin" not in plain.describe()
+    assert Segmenter(threads=1, backend="torch").margin == DEFAULT_PER_DOUBLING
+
+
+def test_a_margin_run_is_cached_apart_from_a_plain_one():
+    from lwirst.datasets import open_dataset
+    from lwirst.paths import SAMPLES_DIR
+
+    data = open_dataset(SAMPLES_DIR, "folder", "test")
+    keys = {cache_key(Segmenter(threads=1, margin=k), data, 0.0) for k in (0, 1, 2)}
+    assert len(keys) == 3
+
+
+def _lwirst(*args: str) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "lwirst", *args], capture_output=True, text=True, check=False)
+
+
+def test_the_command_line_takes_off_or_a_margin_and_says_what_ran(tmp_path):
+    image = tmp_path / "large.png"
+    import cv2
+
+    cv2.imwrite(str(image), _frame((640, 800)))
+    bad = _lwirst("segment", str(image), "--margin", "9", "--out", str(tmp_path / "a"))
+    assert bad.returncode == 2 and "--margin" in bad.stderr and "Traceback" not in bad.stderr
+    off = _lwirst("segment", str(image), "--margin", "off", "--out", str(tmp_path / "b"), "--threads", "1")
+    assert off.returncode == 0, off.stderr
+    assert "peak clears" not in off.stdout
+    on = _lwirst("segment", str(image), "--out", str(tmp_path / "c"), "--threads", "1")
+    assert on.returncode == 0, on.stderr
+    assert "peak clears the threshold by 1 logit per doubling" in on.stdout
