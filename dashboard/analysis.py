@@ -15,9 +15,10 @@ display); the computation itself is `lwirst.evaluate` and `lwirst.analysis`.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -45,6 +46,7 @@ from lwirst.inference import Saliency, module_digest
 from lwirst.modelcard import DEMO_MODEL
 from lwirst.onnxtrial import trial_run
 from lwirst.postprocess import TargetFilter, logit_to_probability
+from lwirst.prominence import recorded as recorded_margin
 
 log = logging.getLogger(__name__)
 
@@ -96,8 +98,8 @@ class EvalSegmenter:
 
 @st.cache_resource(max_entries=8, show_spinner="Loading the model...")
 def _eval_segmenter(path: str | None, version: str, backend: str, protocol: str,
-                    confirm: float | None, mirror: bool) -> EvalSegmenter:
-    return EvalSegmenter(common.segmenter(common.Engine(path, version, backend, protocol, confirm, mirror)))
+                    confirm: float | None, mirror: bool, margin: float) -> EvalSegmenter:
+    return EvalSegmenter(common.segmenter(common.Engine(path, version, backend, protocol, confirm, mirror, margin)))
 
 
 def eval_segmenter(engine: common.Engine) -> EvalSegmenter:
@@ -114,10 +116,10 @@ def model_options() -> dict[str, Path | None]:
 
 
 def engine_for(path: Path | None, chosen: common.Engine) -> common.Engine:
-    """An engine for a model file with the sidebar's backend, protocol and scale consensus."""
+    """An engine for a model file with the sidebar's backend, protocol, scale consensus and peak margin."""
     version = str(path.stat().st_mtime_ns) if path is not None and path.exists() else "demo"
     return common.Engine(str(path) if path is not None else None, version, chosen.backend, chosen.protocol,
-                         chosen.confirm, chosen.mirror)
+                         chosen.confirm, chosen.mirror, chosen.margin)
 
 
 @st.cache_data(max_entries=64, show_spinner="Test-running the uploaded model in a capped worker process...")
@@ -239,14 +241,14 @@ def stored_run(label: str, engine: common.Engine, choice: common.DataChoice, thr
 def _sibling(engine: common.Engine, choice: common.DataChoice, threshold: float) -> EvalResult | None:
     """The result of the same model content, backend, protocol and scale consensus on the same data
     (fingerprint) at the nearest other threshold that kept its maps: this session's runs first, then the
-    disk cache. A consensus (or mirrored) run never answers for a plain one, nor the other way round."""
+    disk cache. A consensus (or mirrored, or margin) run never answers for a plain one, nor the other way round."""
     info = eval_segmenter(engine).describe()
     data = data_fingerprint(common.open_data(choice))
-    confirmed = confirmation(info)
+    confirmed = ran_with(info)
 
     def same(protocol: dict) -> bool:
         return (protocol.get("hash"), protocol.get("backend"), protocol.get("protocol"),
-                confirmation(protocol), protocol.get("data_fingerprint")) == (
+                ran_with(protocol), protocol.get("data_fingerprint")) == (
                     info["hash"], info["backend"], info["protocol"], confirmed, data)
 
     found = [(abs(run.threshold - threshold), run.result) for run in session_runs().values()
@@ -258,7 +260,7 @@ def _sibling(engine: common.Engine, choice: common.DataChoice, threshold: float)
         return None
     rows = rows[(rows["hash"] == info["hash"]) & (rows["backend"] == info["backend"])
                 & (rows["protocol"] == info["protocol"]) & (rows["data"] == data)
-                & rows.apply(lambda row: confirmation(row) == confirmed, axis=1)
+                & rows.apply(lambda row: ran_with(row) == confirmed, axis=1)
                 & rows["path"].map(lambda path: (Path(path) / "saliency.npz").is_file())]
     if rows.empty:
         return None
@@ -319,23 +321,24 @@ def run_choices(session: dict[str, Run], on_disk: pd.DataFrame, engine: common.E
     split (the caller's choice), which the picker's own label names."""
     model = Path(engine.path).name if engine.path else DEMO_MODEL
     digest = _content_hash(engine.path, engine.version) if engine.path and Path(engine.path).is_file() else ""
-    entries: list[tuple[str, str, str, str, tuple[float | None, bool], float, str, str, Run | pd.Series]] = []
+    entries: list[tuple[str, str, str, str, tuple[float | None, bool, float], float, str, str, Run | pd.Series]] = []
     for run in reversed(session.values()):
         protocol = run.result.protocol
         entries.append((protocol.get("model", ""), str(protocol.get("hash", "")), protocol.get("backend", ""),
-                        protocol.get("protocol", ""), confirmation(protocol), run.threshold,
+                        protocol.get("protocol", ""), ran_with(protocol), run.threshold,
                         run.label, run.key, run))
     for _, row in on_disk.iterrows():
         if row["key"] not in session:
             entries.append((row["model"], str(row.get("hash", "")), row["backend"], row["protocol"],
-                            confirmation(row), float(row["threshold"]),
+                            ran_with(row), float(row["threshold"]),
                             f"{disk_label(row)} (cached on disk)", row["key"], row))
 
     def rank(entry: tuple) -> tuple[bool, bool, float]:
         if isinstance(entry[-1], Run):
             return (False, False, 0.0)
         same_file = entry[0] == model and (not digest or not entry[1] or entry[1].split(":")[0] == digest)
-        sidebar = same_file and entry[2:5] == (engine.backend, engine.protocol, (engine.confirm, engine.mirror))
+        sidebar = same_file and entry[2:5] == (engine.backend, engine.protocol,
+                                                (engine.confirm, engine.mirror, engine.margin))
         return (True, not sidebar, abs(entry[5] - threshold) if sidebar else 0.0)
 
     choices: dict[str, Run | pd.Series] = {}
@@ -368,7 +371,13 @@ def disk_label(row: pd.Series) -> str:
     """A cached run's model (as the sidebar lists it), backend, protocol and scale consensus:
     "m.safetensors · openvino/auto"."""
     name = model_label(row["model"], str(row.get("hash", "")))
-    return f"{name} · {common.runs_on(row['backend'], row['protocol'], *confirmation(row))}"
+    return f"{name} · {common.runs_on(row['backend'], row['protocol'], *ran_with(row))}"
+
+
+def ran_with(record: Mapping[str, Any] | pd.Series) -> tuple[float | None, bool, float]:
+    """A result's protocol dict's (or a cached-runs row's) scale consensus, mirror check and peak margin: what,
+    beside model, backend and protocol, tells two runs of one model apart."""
+    return (*confirmation(record), recorded_margin(record.get("margin")))
 
 
 def report_error(label: str, exc: Exception) -> None:

@@ -70,6 +70,8 @@ from lwirst.paper import PAPER_SIZE
 from lwirst.pipeline import FramePipeline, FrameResult
 from lwirst.plots import video_frame_size as frame_size_of
 from lwirst.postprocess import GROW_TO, TargetFilter, describe_growth, probability_text
+from lwirst.prominence import DEFAULT_PER_DOUBLING
+from lwirst.prominence import margin as margin_for
 from lwirst.sequence_truth import TruthScore, score_video
 from lwirst.streams import DatasetStream
 from lwirst.tracking import Tracker
@@ -94,8 +96,8 @@ THRESHOLD_RANGE = (-30.0, 30.0)  # trained models reach peak logits above 20
 SIZE_CAP = 500
 RATIO_CAP = 10.0
 # Widget keys whose values survive page switches (see `keep_widget_state`).
-PERSISTENT = ("model", "backend", "protocol", "consensus", "mirror", "data_root", "data_dataset", "data_split",
-              "threshold", "size_range", "ratio_range", "heat_scale", "dev_demo",
+PERSISTENT = ("model", "backend", "protocol", "consensus", "mirror", "margin", "data_root", "data_dataset",
+              "data_split", "threshold", "size_range", "ratio_range", "heat_scale", "dev_demo",
               # each page's choice of input: a visitor coming back finds the source they left
               "frame_source", "video_source", "video_sample", "video_split", "live_source")
 DEV_DEMO = "dev_demo"  # developer option: offer the untrained demo network in the Model list
@@ -107,6 +109,11 @@ CONSENSUS_HELP = (f"Keeps a target (its whole blob) only where a second run of t
 MIRROR_HELP = ("Large frames (those the auto protocol runs as a pyramid) keep a target only where a run of the frame "
                "mirrored left-right also finds it: fewer false alarms on large cluttered frames, one more run of each "
                "(SIRST-sized frames are unchanged)")
+MARGIN = DEFAULT_PER_DOUBLING or 1.0  # the peak margin the toggle runs (logits per doubling of the area)
+MARGIN_HELP = (f"Frames over twice the model's area keep a target only where its peak clears the threshold by "
+               f"{MARGIN:g} logit per doubling of the frame's area (3.3 on a 1280×1024 frame): a large sensor's frame "
+               "then alarms about as often as a small one's, a few dim targets lost there (SIRST-sized frames and "
+               "frames resized to the model are unchanged)")
 _NETWORK_LOCK = threading.Lock()
 
 
@@ -231,19 +238,21 @@ def _select_default(key: str, options: Sequence[str], default: str | None = None
 # ---------------------------------------------------------------- model
 
 
-EngineKey = tuple[str | None, str, str, str, float | None, bool]
+EngineKey = tuple[str | None, str, str, str, float | None, bool, float]
 
 
-def runs_on(backend: str, protocol: str, confirm: float | None, mirror: bool = False) -> str:
-    """A run's backend, protocol and confirmation runs for labels: "openvino/auto · consensus 1.5× · mirror"."""
-    return f"{backend}/{protocol}" + (f" · consensus {confirm:g}×" if confirm else "") + (" · mirror" if mirror else "")
+def runs_on(backend: str, protocol: str, confirm: float | None, mirror: bool = False, margin: float = 0.0) -> str:
+    """A run's backend, protocol, confirmation runs and peak margin for labels: "openvino/auto · consensus 1.5× ·
+    mirror · margin 1"."""
+    return (f"{backend}/{protocol}" + (f" · consensus {confirm:g}×" if confirm else "")
+            + (" · mirror" if mirror else "") + (f" · margin {margin:g}" if margin else ""))
 
 
 @dataclass(frozen=True)
 class Engine:
     """What runs the network: a model file (None: the demo network), its version, backend, protocol, the
-    enlargement of the scale-consensus run (`lwirst.consensus`; None: none) and whether large frames are
-    also confirmed mirrored."""
+    enlargement of the scale-consensus run (`lwirst.consensus`; None: none), whether large frames are
+    also confirmed mirrored and the peak margin on large frames (`lwirst.prominence`; 0: none)."""
 
     path: str | None
     version: str
@@ -251,14 +260,15 @@ class Engine:
     protocol: str
     confirm: float | None
     mirror: bool = False
+    margin: float = 0.0
 
     @property
     def key(self) -> EngineKey:
-        return (self.path, self.version, self.backend, self.protocol, self.confirm, self.mirror)
+        return (self.path, self.version, self.backend, self.protocol, self.confirm, self.mirror, self.margin)
 
     @property
     def runs_on(self) -> str:
-        return runs_on(self.backend, self.protocol, self.confirm, self.mirror)
+        return runs_on(self.backend, self.protocol, self.confirm, self.mirror, self.margin)
 
 
 def session_id() -> str:
@@ -341,6 +351,7 @@ def engine_sidebar() -> None:
     _select_default("protocol", list(PROTOCOLS))
     st.session_state.setdefault("consensus", CONSENSUS_ON)
     st.session_state.setdefault("mirror", DEFAULT_MIRROR)
+    st.session_state.setdefault("margin", DEFAULT_PER_DOUBLING > 0)
     with st.sidebar:
         st.subheader("Model")
         st.selectbox("Model", list(models), key="model", help="Model files found under the server's "
@@ -353,6 +364,7 @@ def engine_sidebar() -> None:
                  help=help_for("auto", "resize", "native", "pyramid"))
         st.toggle(f"Scale consensus ({DASHBOARD_SCALE:g}×)", key="consensus", help=CONSENSUS_HELP)
         st.toggle("Mirror check (large frames)", key="mirror", help=MIRROR_HELP)
+        st.toggle("Peak margin (large frames)", key="margin", help=MARGIN_HELP)
         with st.expander("Developer options"):
             st.toggle("Offer the untrained demo network", key=DEV_DEMO,
                       help="A network with random weights (seed 0), for testing the pipeline: its "
@@ -377,13 +389,18 @@ def engine() -> Engine:
     version = str(path.stat().st_mtime_ns) if path is not None and path.exists() else "demo"
     return Engine(str(path) if path is not None else None, version,
                   st.session_state.get("backend", default_backend()), st.session_state.get("protocol", "auto"),
-                  *chosen_confirmation())
+                  *chosen_confirmation(), chosen_margin())
 
 
 def chosen_confirmation() -> tuple[float | None, bool]:
     """The sidebar's scale consensus (its enlargement; None: off) and mirror check, without finding the models."""
     return (DASHBOARD_SCALE if st.session_state.get("consensus", CONSENSUS_ON) else None,
             bool(st.session_state.get("mirror", DEFAULT_MIRROR)))
+
+
+def chosen_margin() -> float:
+    """The sidebar's peak margin on large frames (logits per doubling of the area; 0: off)."""
+    return MARGIN if st.session_state.get("margin", DEFAULT_PER_DOUBLING > 0) else 0.0
 
 
 def model_path(chosen: Engine) -> Path | None:
@@ -409,11 +426,12 @@ class SharedSegmenter:
 
 @st.cache_resource(max_entries=8, show_spinner="Loading the model...")
 def _load_segmenter(path: str | None, version: str, backend: str, protocol: str,
-                    confirm: float | None, mirror: bool) -> SharedSegmenter:
+                    confirm: float | None, mirror: bool, margin: float) -> SharedSegmenter:
     model = demo_network() if path is None else path
     name = backend.removesuffix(BF16_SUFFIX)
     engine = engine_choice(name, bf16=name != backend)
-    return SharedSegmenter(Segmenter(model, protocol=protocol, confirm=confirm, mirror=mirror, **engine))
+    return SharedSegmenter(Segmenter(model, protocol=protocol, confirm=confirm, mirror=mirror, margin=margin,
+                                     **engine))
 
 
 def segmenter(chosen: Engine) -> SharedSegmenter:
@@ -423,8 +441,8 @@ def segmenter(chosen: Engine) -> SharedSegmenter:
 
 @st.cache_data(max_entries=16, ttl=3600, show_spinner="Running the network...")
 def _saliency(path: str | None, version: str, backend: str, protocol: str, confirm: float | None, mirror: bool,
-              key: str, _image: np.ndarray) -> Saliency:
-    return _load_segmenter(path, version, backend, protocol, confirm, mirror).predict(_image)
+              margin: float, key: str, _image: np.ndarray) -> Saliency:
+    return _load_segmenter(path, version, backend, protocol, confirm, mirror, margin).predict(_image)
 
 
 def saliency(chosen: Engine, image: np.ndarray, key: str) -> Saliency:
@@ -1082,6 +1100,7 @@ class SpeedInfo:
     size: tuple[int, int]
     confirm: float | None
     mirror: bool = False
+    margin: float = 0.0
 
     @property
     def runner(self) -> str:
@@ -1101,8 +1120,11 @@ class SpeedInfo:
         "auto" chose for it), and on what."""
         rule = (f" (protocol auto: frames up to {AUTO_AREA_FACTOR} × {self.size[1]}×{self.size[0]} pixels are "
                 "resized, larger ones run as a pyramid)") if self.protocol == "auto" else ""
+        clearance = 0.0 if applied == "resize" else margin_for(hw, self.size, self.margin, AUTO_AREA_FACTOR)
+        held = (f" A target counted only where its peak cleared the threshold by {clearance:.2f} logits (peak margin: "
+                f"{self.margin:g} per doubling of the area beyond twice the model's).") if clearance else ""
         return (f"{which} {hw[1]}×{hw[0]} frame ran {describe_frame_run(hw, applied, self.size)}{rule}, "
-                f"on {self.runner}{self.consensus}.")
+                f"on {self.runner}{self.consensus}.{held}")
 
 
 def applied_protocol(chosen: Engine, hw: tuple[int, int]) -> str:
@@ -1118,7 +1140,7 @@ def speed_info(chosen: Engine) -> SpeedInfo:
     return SpeedInfo(str(info.get("backend", chosen.backend)), chosen.protocol,
                      int(threads) if isinstance(threads, int) else os.cpu_count() or 1,
                      (int(size[0]), int(size[1])) if isinstance(size, (list, tuple)) and len(size) == 2 else PAPER_SIZE,
-                     running.confirm, running.mirror)
+                     running.confirm, running.mirror, running.margin)
 
 
 def rtc_configuration() -> dict[str, list[dict[str, list[str]]]]:

@@ -60,6 +60,7 @@ PARAMS = (
     Param("protocol", "protocol", str),
     Param("consensus", "consensus", lambda t: t == "1", lambda v: "1" if v else "0"),
     Param("mirror", "mirror", lambda t: t == "1", lambda v: "1" if v else "0"),
+    Param("margin", "margin", lambda t: t == "1", lambda v: "1" if v else "0"),
     Param("data", "data_root", str),
     Param("dataset", "data_dataset", str),
     Param("split", "data_split", str),

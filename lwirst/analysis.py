@@ -44,6 +44,7 @@ from lwirst.metrics import image_record, match_targets
 from lwirst.modelcard import card_metrics, format_metric
 from lwirst.paper import compare_preset, load_table
 from lwirst.postprocess import TargetFilter, detect, logit_to_probability, mask_targets
+from lwirst.prominence import recorded as recorded_margin
 from lwirst.rounding import flops_text, params_text
 from lwirst.scoring import (
     CARD,
@@ -301,11 +302,12 @@ def cached_runs(root: Path | None = None) -> pd.DataFrame:
                      "threshold": protocol.get("threshold", 0.0), "dataset": protocol.get("dataset", "?"),
                      "split": protocol.get("split", "?"), "data": protocol.get("data_fingerprint", ""),
                      "confirm": recorded(protocol.get("confirm")), "mirror": mirrored(protocol.get("mirror")),
-                     "applied": AppliedProtocol.of(protocol),
+                     "margin": recorded_margin(protocol.get("margin")), "applied": AppliedProtocol.of(protocol),
                      **metrics})
     if not rows:
         return pd.DataFrame(columns=["key", "path", "mtime", "model", "hash", "backend", "protocol", "threshold",
-                                     "dataset", "split", "data", "confirm", "mirror", "applied", "images"])
+                                     "dataset", "split", "data", "confirm", "mirror", "margin", "applied",
+                                     "images"])
     return pd.DataFrame(rows).sort_values("mtime", ascending=False).reset_index(drop=True)
 
 

@@ -40,6 +40,10 @@ GLOSSARY: dict[str, str] = {
     "AUC": "Area under the pixel ROC curve (true- against false-positive rate over every threshold).",
     "hot but below threshold": "A missed target whose peak logit is just under the threshold (within the "
                                "hot margin): a lower threshold would find it (the paper's Fig. 6 case).",
+    "peak margin": "On a frame over twice the model's area a target counts only where its peak clears the "
+                   "threshold by this many logits per doubling of the area (1: a 1280x1024 frame's by 3.3), so "
+                   "a large sensor's frame alarms about as often as a small one's (`--margin`; "
+                   "`lwirst.prominence`).",
     "auto": "Input protocol: small frames are resized to the model's 256x256 input; frames over twice its "
             "area run as a pyramid (see pyramid).",
     "resize": "Input protocol of the paper's deployment: every frame is resized to 256x256 and the map "
@@ -166,6 +170,10 @@ def summary(card: ModelCard) -> str:
             parts.append(f"({flops_text(card.flops * flops_factor(scale))} with the scale consensus at {scale:g}× "
                          f"it was chosen with and runs with by default{mirror})")
     text = " ".join(parts) + "."
+    margin = card.training.get("margin")
+    if isinstance(margin, int | float) and margin:
+        text += (f" On frames over twice its input's area a target counts only where its peak clears the threshold "
+                 f"by {margin:g} logit per doubling of the area (the peak margin).")
     training = card.training
     data = training.get("data") if isinstance(training.get("data"), dict) else {}
     if data:

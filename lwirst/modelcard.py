@@ -55,8 +55,9 @@ def find_models(roots: Iterable[Path], preferred: Path | None = None) -> list[Pa
 
 # Card JSON / checkpoint metadata fields that say how a model was trained, in display order.
 TRAINING_KEYS = ("data", "recipe", "soup", "epochs", "epoch", "val_iou", "wall_time_s", "hardware", "chosen_by",
-                 "command", "commit_trained_with", "confirm", "mirror")  # confirm, mirror: the confirmation it
-# was chosen with (the scale consensus's enlargement; whether large frames were also confirmed mirrored)
+                 "command", "commit_trained_with", "confirm", "mirror", "margin")  # confirm, mirror, margin: the
+# confirmation it was chosen with (the scale consensus's enlargement; whether large frames were also confirmed
+# mirrored; the peak margin per doubling of a large frame's area, `lwirst.prominence`)
 
 
 @dataclass

@@ -36,6 +36,11 @@ def check(per_doubling: float) -> float:
     return float(check_finite("peak margin (logits per doubling of the area)", per_doubling, *LIMITS))
 
 
+def recorded(value: object) -> float:
+    """The margin a result's protocol (or a table cell) records: 0 for none (absent, null, NaN)."""
+    return float(value) if isinstance(value, int | float) and value == value and value else 0.0
+
+
 def describe(per_doubling: float) -> str:
     """How a run's large frames were held to a margin, for protocol lines; "" when none was."""
     if not per_doubling:

@@ -58,13 +58,15 @@ HOME_CALLS: list[int] = []  # the `network_calls` counter; `open_page` empties i
 
 def open_page(page: str | None = None, **state: object) -> AppTest:
     """Run the app (session state preset) and switch to `page`; fails on any exception. Asking for the
-    demo network switches on the developer option that offers it, and scale consensus and the mirror check off
-    unless asked for: the untrained network's blobs, which those tests count, rarely survive the second run."""
+    demo network switches on the developer option that offers it, and scale consensus, the mirror check and the
+    peak margin off unless asked for: the untrained network's blobs, which those tests count, rarely survive the
+    second run, and its logits (about 0.2 at most) clear no margin."""
     at = AppTest.from_file(str(APP), default_timeout=120)
     if state.get("model") == DEMO_MODEL:
         state.setdefault("dev_demo", True)
         state.setdefault("consensus", False)
         state.setdefault("mirror", False)
+        state.setdefault("margin", False)
     for key, value in state.items():
         at.session_state[key] = value
     at.run()
@@ -357,7 +359,7 @@ def test_the_mirror_toggle_confirms_a_large_upload_with_its_mirrored_run(network
     assert any("large frames also confirmed mirrored" in c.value for c in at.caption), [c.value for c in at.caption]
     expected = {}
     for mirror in (False, True):
-        segmenter = Segmenter(demo_network(), confirm=None, mirror=mirror)
+        segmenter = Segmenter(demo_network(), confirm=None, mirror=mirror, margin=0)
         result = FramePipeline(segmenter).rescore(segmenter.predict(big), threshold, NO_FILTER)
         expected[mirror] = len(result.detections)
     assert expected[False] == plain and expected[False] != expected[True]  # the mirror removes blobs here
@@ -365,6 +367,42 @@ def test_the_mirror_toggle_confirms_a_large_upload_with_its_mirrored_run(network
     calls = len(network_calls)  # the two runs just made here count too
     at.toggle(key="mirror").set_value(False).run()
     assert count(at, "Above threshold") == plain and len(network_calls) == calls  # the unmirrored map, cached
+
+
+def test_the_margin_toggle_holds_a_large_upload_to_its_peak_margin(network_calls: list[int]) -> None:
+    """Switched on, a large frame's blobs count only where their peak clears the threshold by the margin: the
+    caption says by how much and the counts are those of `Segmenter(..., margin=1)`'s map; switched off, the
+    plain map is back from its cache; a shared link keeps the choice."""
+    at = open_page("2_single_frame.py", model=DEMO_MODEL, data_root=SAMPLES_LABEL)
+    rng = np.random.default_rng(3)
+    big = cv2.GaussianBlur(rng.normal(90, 30, (600, 704)).astype(np.float32), (0, 0), 2).clip(0, 255).astype(np.uint8)
+    expected = {}
+    for margin in (0.0, 1.0):
+        segmenter = Segmenter(demo_network(), confirm=None, margin=margin)
+        saliency = segmenter.predict(big)
+        expected[margin] = saliency
+    # a threshold just under the map's top: its strongest blob is there, but its peak clears it by less than the
+    # margin (1.69 logits on 600x704), so the margin removes it and the check can fail
+    threshold = round(float(expected[0.0].logits.max()) - 0.05, 2)
+    at.slider(key="threshold").set_value(threshold).run()
+    threshold = at.slider(key="threshold").value
+    counts = {m: len(FramePipeline(Segmenter(demo_network(), confirm=None, margin=m)).rescore(s, threshold,
+                                                                                             NO_FILTER).detections)
+              for m, s in expected.items()}
+    assert counts[0.0] > counts[1.0]
+    at.radio(key="frame_source").set_value("Upload").run()
+    at.file_uploader(key="image_upload").set_value(("big.png", png(big), "image/png")).run()
+    assert not at.exception and count(at, "Above threshold") == counts[0.0]
+    assert not any("peak margin" in c.value for c in at.caption)
+    calls = len(network_calls)
+    at.toggle(key="margin").set_value(True).run()
+    assert not at.exception and len(network_calls) == calls + 1 and count(at, "Above threshold") == counts[1.0]
+    assert any("cleared the threshold by 1.69 logits" in c.value for c in at.caption), [c.value for c in at.caption]
+    assert at.query_params["margin"] == "1"
+    assert open_link(at, "2_single_frame.py").toggle(key="margin").value is True
+    calls = len(network_calls)
+    at.toggle(key="margin").set_value(False).run()
+    assert count(at, "Above threshold") == counts[0.0] and len(network_calls) == calls  # the plain map, cached
 
 
 def test_the_shipped_model_runs_with_scale_consensus_by_default() -> None:
