@@ -375,8 +375,8 @@ THOP convention) trained by this project's own pipeline on SIRST.
 
 Each row's figures come from that round's own run, named in it, on the suites as they were then: the
 cross-domain suite was rebuilt over the rounds (mosaics from round 13 on), so figures of different rounds
-are no one comparison. On today's suite round 8's weights read pooled Pd 0.835 at 0.310 false blobs per
-empty frame (round 41's comparison run, at bf8b9fd), the base of the suite's bar; its row below is older.
+are no one comparison. The suite's bar is read against round 8's weights in one run with the shipped model
+(the README's "quarter bar" table, with its command); round 8's row below is older.
 
 | name | recipe | epochs | result |
 |---|---|---|---|
