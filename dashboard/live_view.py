@@ -60,8 +60,10 @@ def live_view(name: str, frame: LiveFrame, rows: int, size: tuple[int, int]) -> 
     tracks_caption = (f"Confirmed tracks at frame {frame.index}" if len(tracks) else
                       f"No confirmed track at frame {frame.index} (a target must be seen on two frames in a row).")
     ran = describe_frame_run((height, width), frame.result.saliency.protocol, size)
+    clearance = frame.result.saliency.clearance
+    held = f"; peaks had to clear the threshold by {clearance:.2f} logits (peak margin)" if clearance else ""
     caption = f"{name}, frame {frame.index}" + (f": {frame.label}" if frame.label else "") + \
-        f" — {width}×{height}, ran {ran}"
+        f" — {width}×{height}, ran {ran}{held}"
     return LiveView(frame.index, png_uri(frame.annotated), caption, cards, tracks,
                     frame.trajectories(), tracks_caption, targets,
                     f"Targets of frame {frame.index} ({len(targets)} of {kept} shown, strongest first)",
