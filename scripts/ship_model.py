@@ -52,8 +52,8 @@ TEST_PROTOCOL = (f"SIRST idx_427 test (86 images), threshold 0 (probability 0.5)
                  "resize = 256x256 network input; "
                  "native = padded full resolution"
                  + said_consensus(DEFAULT_SCALE, DEFAULT_MIRROR, "; every protocol with {}, the default")
-                 + (f"; {describe_margin(DEFAULT_PER_DOUBLING)} (auto's pyramid frames and native's large ones)"
-                    if DEFAULT_PER_DOUBLING else ""))
+                 + (f"; {describe_margin(DEFAULT_PER_DOUBLING)}, on auto's pyramid frames and native's large "
+                    "ones (the default)" if DEFAULT_PER_DOUBLING else ""))
 
 
 def _commit() -> str:
