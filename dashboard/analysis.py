@@ -523,7 +523,8 @@ def _card_point(path: str, version: str, name: str) -> pd.DataFrame:
     scale = card.training.get("confirm")
     return analysis.card_points({name: (card.test_metrics, dataset, "test", card.params, card.flops)},
                                 confirm={name: float(scale) if isinstance(scale, int | float) else None},
-                                mirror={name: mirrored(card.training.get("mirror"))})
+                                mirror={name: mirrored(card.training.get("mirror"))},
+                                margin={name: recorded_margin(card.training.get("margin"))})
 
 
 def card_points() -> pd.DataFrame:

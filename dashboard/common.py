@@ -715,7 +715,7 @@ def postprocess_controls() -> Postprocess:
         threshold = st.slider("Threshold (logit)", *THRESHOLD_RANGE, step=0.1, key="threshold",
                               help=help_for("threshold", "logit"))
         st.caption(f"= probability {probability_text(threshold, 3)}; {describe_growth(GROW_TO)}"
-                   + cut_masks(threshold, *chosen_confirmation()))
+                   + cut_masks(threshold, *chosen_confirmation(), chosen_margin()))
         _open_collapsed("size_range", 1, SIZE_CAP)
         size = st.slider("Target size (pixels, ends excluded)", 0, SIZE_CAP, key="size_range", on_change=_keep_open,
                          args=("size_range", 1, SIZE_CAP),

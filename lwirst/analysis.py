@@ -44,6 +44,7 @@ from lwirst.metrics import image_record, match_targets
 from lwirst.modelcard import card_metrics, format_metric
 from lwirst.paper import compare_preset, load_table
 from lwirst.postprocess import TargetFilter, detect, logit_to_probability, mask_targets
+from lwirst.prominence import legend as margin_legend
 from lwirst.prominence import recorded as recorded_margin
 from lwirst.rounding import flops_text, params_text
 from lwirst.scoring import (
@@ -353,7 +354,7 @@ def measured_source(dataset: str, split: str, protocol: str | None = None, origi
 def measured_point(name: str, metrics: Mapping[str, float], dataset: str, split: str, params: int | None,
                    flops: float | None, protocol: str | None = None, origin: str = MEASURED_PREFIX,
                    applied: AppliedProtocol | None = None, confirm: float | None = None,
-                   mirror: bool = False) -> dict[str, Any]:
+                   mirror: bool = False, margin: float = 0.0) -> dict[str, Any]:
     """A Fig. 4 point of a model evaluated here or scored in its card, with every card metric of the metric
     table (cost in millions; NaN when unknown, e.g. ONNX FLOPs); `source` names its origin, dataset, split
     and protocol: as applied where known (a run of "auto" on large frames ran them all natively, which a
@@ -361,16 +362,19 @@ def measured_point(name: str, metrics: Mapping[str, float], dataset: str, split:
     A run with scale consensus (`lwirst.consensus`) is a detector of its own: named and keyed apart from
     the plain run, and costed with its second run (a 256×256 frame also runs at 256·s × 256·s). So is a run
     whose large frames were also confirmed mirrored (`mirror`), costed as before: a 256×256 frame has no
-    mirrored run."""
+    mirrored run; and a run with a peak margin on large frames (`margin`, `lwirst.prominence`), which costs
+    nothing."""
     if applied is not None:
-        shown, confirm, mirror = applied.short, applied.confirm, applied.mirror
+        shown, confirm, mirror, margin = applied.short, applied.confirm, applied.mirror, applied.margin
     else:  # a card's score: the protocol it names, and the confirmation it was measured with
-        shown = protocol + consensus_legend(confirm, mirror) if protocol else protocol
+        shown = protocol + consensus_legend(confirm, mirror) + margin_legend(margin) if protocol else protocol
     if confirm:
         name, protocol = f"{name}, consensus {confirm:g}×", f"{protocol or ''} + consensus {confirm:g}×"
         flops = flops * flops_factor(confirm) if flops else flops
     if mirror:
         name, protocol = f"{name}, mirror", f"{protocol or ''} + mirror"
+    if margin:
+        name, protocol = f"{name}{margin_legend(margin)}", f"{protocol or ''} + margin {margin:g}"
     return {"name": name, "source": measured_source(dataset, split, shown, origin), "data": f"{dataset} {split}",
             "protocol": protocol or "", "group": origin, "year": math.nan,
             "flops_m": flops / 1e6 if flops else math.nan, "params_m": params / 1e6 if params else math.nan,
@@ -405,11 +409,12 @@ def sweep_points(results: pd.DataFrame, when: str = "best") -> pd.DataFrame:
 
 def card_points(cards: Mapping[str, tuple[Mapping[str, Any], str, str, int | None, float | None]],
                 confirm: Mapping[str, float | None] | None = None,
-                mirror: Mapping[str, bool] | None = None) -> pd.DataFrame:
+                mirror: Mapping[str, bool] | None = None, margin: Mapping[str, float] | None = None) -> pd.DataFrame:
     """Fig. 4 points from model cards: name -> (test metrics, flat or per protocol; dataset; split;
     params; FLOPs); one point per input protocol the card scored. `confirm`: name -> the scale consensus
     a card's scores were measured with (round 43's card), which names and costs its points; `mirror`: name ->
-    whether they also ran the mirror check (round 47's card, if it adopted it)."""
+    whether they also ran the mirror check (round 47's card, if it adopted it); `margin`: name -> the peak margin
+    they ran with (round 51's card)."""
     rows = []
     for name, (metrics, dataset, split, params, flops) in cards.items():
         per_protocol = metrics if metrics and all(isinstance(v, Mapping) for v in metrics.values()) \
@@ -418,7 +423,8 @@ def card_points(cards: Mapping[str, tuple[Mapping[str, Any], str, str, int | Non
         for protocol, values in per_protocol.items():
             if values:
                 rows.append(measured_point(name, values, dataset, split, params, flops, protocol or None,
-                                           CARD_PREFIX, confirm=scale, mirror=(mirror or {}).get(name, False)))
+                                           CARD_PREFIX, confirm=scale, mirror=(mirror or {}).get(name, False),
+                                           margin=(margin or {}).get(name, 0.0)))
     return pd.DataFrame(rows, columns=point_columns())
 
 

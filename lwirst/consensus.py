@@ -102,13 +102,17 @@ def said(scale: float | None, mirror: bool, template: str = "{}") -> str:
     return template.format(describe(scale, mirror)) if scale or mirror else ""
 
 
-def cut_masks(threshold: float, scale: float | None, mirror: bool = False) -> str:
-    """"" unless a confirmed run is thresholded below `WHOLE_ABOVE`, where blobs are not kept whole: then
-    a note for protocol lines that masks there are the pixels every run sees, so a target's rim may be cut."""
-    if not (scale or mirror) or threshold >= WHOLE_ABOVE:
+def cut_masks(threshold: float, scale: float | None, mirror: bool = False, margin: float = 0.0) -> str:
+    """"" unless a confirmed run (or one with a peak margin, `lwirst.prominence`) is thresholded below
+    `WHOLE_ABOVE`, where blobs are not kept whole: then a note for protocol lines that masks there are the
+    pixels every run sees, or a large frame's map lowered by the margin pixel by pixel, so a target's rim may
+    be cut."""
+    if not (scale or mirror or margin) or threshold >= WHOLE_ABOVE:
         return ""
-    return (f"; at a threshold below probability {WHOLE_ABOVE_PROBABILITY:g}, consensus keeps only the "
-            "pixels every run sees, so a target's mask may lose its rim")
+    rules = ([] if not (scale or mirror) else ["consensus keeps only the pixels every run sees"]) + (
+        ["the peak margin lowers a large frame's map pixel by pixel"] if margin else [])
+    return (f"; at a threshold below probability {WHOLE_ABOVE_PROBABILITY:g}, {' and '.join(rules)}, so a target's "
+            "mask may lose its rim")
 
 
 def mirrored_input(array: np.ndarray) -> np.ndarray:

@@ -33,7 +33,7 @@ from lwirst.consensus import legend as consensus_legend
 from lwirst.consensus import said as said_consensus
 from lwirst.datasets import Sample, SegDataset, fingerprint
 from lwirst.errors import LwirstError
-from lwirst.inference import Segmenter, consensus_input, large_frame, network_input, runs
+from lwirst.inference import Segmenter, consensus_input, frame_clearance, large_frame, network_input, runs
 from lwirst.metrics import (
     NIOU_CONVENTION,
     CurveMetric,
@@ -47,6 +47,8 @@ from lwirst.paper import PAPER_SIZE
 from lwirst.postprocess import GROW_TO, TargetFilter, describe_growth, describe_threshold, detect, probability_of
 from lwirst.predictions import PredictionFolder, saturated
 from lwirst.prominence import describe as describe_margin
+from lwirst.prominence import legend as margin_legend
+from lwirst.prominence import recorded as recorded_margin
 from lwirst.rounding import round_floats
 from lwirst.saliency import Saliency
 from lwirst.scoring import (
@@ -166,6 +168,7 @@ class AppliedProtocol:
     confirm: float | None = None
     as_is: int = 0
     mirror: bool = False  # large frames were also confirmed by a mirrored run
+    margin: float = 0.0  # the peak margin per doubling of a large frame's area (`lwirst.prominence`)
 
     @classmethod
     def of(cls, protocol: Mapping[str, Any]) -> AppliedProtocol | None:
@@ -176,12 +179,12 @@ class AppliedProtocol:
         shape = (int(size[0]), int(size[1])) if isinstance(size, (list, tuple)) and len(size) == 2 else PAPER_SIZE
         return cls(str(protocol.get("protocol", "?")), shape, {str(k): int(v) for k, v in ran.items()},
                    recorded(protocol.get("confirm")), int(protocol.get("at_model_size", 0)),
-                   mirrored(protocol.get("mirror")))
+                   mirrored(protocol.get("mirror")), recorded_margin(protocol.get("margin")))
 
     def __str__(self) -> str:
         """"auto: 37 of 39 images as a pyramid, 2 resized to 256×256" ("auto: all 8 images resized to 256×256"
         when they ran one way); a fixed protocol: "resize to 256×256 (39 images)"; then "; scale consensus at
-        1.5x ..." when one ran."""
+        1.5x ..." when one ran (a peak margin is said with the masks: `_score`'s "masks", with the frames it held)."""
         return self._inputs() + said_consensus(self.confirm, self.mirror, "; {}")
 
     def _inputs(self) -> str:
@@ -220,7 +223,7 @@ class AppliedProtocol:
         """For a chart legend: "auto: all resized", "auto: 2 as a pyramid, 84 resized", or the fixed
         protocol."""
         large, resized = self.ran.get(self._large(), 0), self.ran.get("resize", 0)
-        confirmed = consensus_legend(self.confirm, self.mirror)
+        confirmed = consensus_legend(self.confirm, self.mirror) + margin_legend(self.margin)
         if self.configured != "auto":
             return self.configured + confirmed
         if not resized or not large:
@@ -472,11 +475,12 @@ def _score(dataset: SegDataset, predict: Callable[[Sample], Saliency], describe:
         "pdfa_threshold": PDFA_THRESHOLDS.tolist(),
         "pdfa_pd": [p["pd"] for p in points], "pdfa_fa": [p["fa"] for p in points],
     }
+    margin = recorded_margin(describe.get("margin")) if held else 0.0  # said only where it held a frame
     protocol = {**describe, **applied_fields([(row["protocol"], (row["height"], row["width"])) for row in rows],
                                              describe.get("size")),
                 "threshold": threshold, "threshold_probability": probability_of(threshold),
-                "masks": describe_growth(grow_to) + cut_masks(threshold, *confirmation(describe))
-                + (f"; {describe_margin(describe.get('margin', 0.0))} ({held} frame(s))" if held else ""),
+                "masks": describe_growth(grow_to) + cut_masks(threshold, *confirmation(describe), margin)
+                + (f"; {describe_margin(margin)} ({held} frame(s))" if margin else ""),
                 **({"decoded_palettes": dict(decoded)} if decoded else {}),
                 **({"colour_as_is": as_colour} if as_colour else {}),
                 "dataset": dataset.name, "split": dataset.split,
@@ -497,8 +501,16 @@ def rescore_result(result: EvalResult, dataset: SegDataset, threshold: float, gr
         raise LwirstError("this evaluation kept no saliency map for every image of the split; run it again")
     ran = dict(zip(result.per_image["name"], result.per_image["protocol"], strict=True))
     backend = str(result.protocol.get("backend", ""))
-    rescored = _score(dataset, lambda sample: Saliency(result.saliency[sample.name], ran[sample.name], backend),
-                      result.protocol, threshold, grow_to, progress=progress, keep_saliency=True, timed=False)
+    size = tuple(result.protocol.get("size") or PAPER_SIZE)
+    per_doubling = recorded_margin(result.protocol.get("margin"))
+
+    def stored(sample: Sample) -> Saliency:  # the map as it ran, with the margin it was held to
+        logits = result.saliency[sample.name]
+        clearance = frame_clearance(logits.shape, ran[sample.name], size, per_doubling)
+        return Saliency(logits, ran[sample.name], backend, clearance=clearance)
+
+    rescored = _score(dataset, stored, result.protocol, threshold, grow_to, progress=progress, keep_saliency=True,
+                      timed=False)
     rescored.metrics["fps"] = result.metrics.get("fps", float("nan"))
     rescored.protocol["rescored_from"] = {"threshold": result.protocol.get("threshold")}
     return rescored

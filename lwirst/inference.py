@@ -108,6 +108,13 @@ def large_frame(hw: tuple[int, int], size: tuple[int, int]) -> bool:
     return single_run(hw, size) != "resize"
 
 
+def frame_clearance(hw: tuple[int, int], protocol: str, size: tuple[int, int], per_doubling: float) -> float:
+    """The logits a blob's peak must clear the threshold by on a frame of size `hw` run by the applied
+    `protocol` with a peak margin of `per_doubling` (`lwirst.prominence`): 0 for a frame resized to the
+    model's `size`, where the network decides at its own size."""
+    return 0.0 if protocol == "resize" else margin_for(hw, size, per_doubling, AUTO_AREA_FACTOR)
+
+
 def _united(union: np.ndarray | None, level: np.ndarray, hw: tuple[int, int]) -> np.ndarray:
     """A frame's map so far united (pixel-wise maximum) with one level's, a pyramid's half level resized up."""
     if level.shape != hw:
@@ -323,6 +330,8 @@ class Segmenter:
                 self.module, self.meta = load_model(path)
             self.model_hash = file_hash(path)
         self._check_fixed_size()
+        if self.protocol == "resize":  # every frame runs at the model's size: no frame a margin holds (results say so)
+            self.margin = 0.0
         self._nets: dict[str, Backend] = {}
         self.primary = self._primary_kind()
         self.backend = self._net(self.primary)
@@ -617,10 +626,8 @@ class Segmenter:
                 for m, c, protocol, frame in zip(maps, clearances, protocols, decoded, strict=True)]
 
     def clearance(self, hw: tuple[int, int], protocol: str) -> float:
-        """The logits a blob's peak must clear the threshold by on a frame of size `hw` run by the applied
-        `protocol` (`lwirst.prominence`): 0 for a frame resized to the model's size, where the network decides
-        at its own size."""
-        return 0.0 if protocol == "resize" else margin_for(hw, self.size, self.margin, AUTO_AREA_FACTOR)
+        """`frame_clearance` of a frame of size `hw` run by the applied `protocol` on this segmenter."""
+        return frame_clearance(hw, protocol, self.size, self.margin)
 
     def mirrors(self, hw: tuple[int, int]) -> bool:
         """Whether a frame of size `hw` gets the mirrored confirmation run: with `mirror`, a `large_frame`."""

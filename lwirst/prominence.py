@@ -45,8 +45,14 @@ def describe(per_doubling: float) -> str:
     """How a run's large frames were held to a margin, for protocol lines; "" when none was."""
     if not per_doubling:
         return ""
+    unit = "logit" if per_doubling == 1 else "logits"
     return (f"on frames over twice the model's area a target counts only where its peak clears the threshold by "
-            f"{per_doubling:g} logit per doubling of the area (`lwirst.prominence`)")
+            f"{per_doubling:g} {unit} per doubling of the area (`lwirst.prominence`)")
+
+
+def legend(per_doubling: float) -> str:
+    """A chart legend's or a point name's suffix for a run with a peak margin (", margin 1"); "" without."""
+    return f", margin {per_doubling:g}" if per_doubling else ""
 
 
 def margin(hw: tuple[int, int], size: tuple[int, int], per_doubling: float, area_factor: float) -> float:

@@ -15,6 +15,7 @@ from lwirst.consensus import flops_factor
 from lwirst.frame_report import FrameReport
 from lwirst.modelcard import ModelCard
 from lwirst.postprocess import NO_FILTER
+from lwirst.prominence import describe as describe_margin
 from lwirst.rounding import flops_text, params_text
 from lwirst.scoring import CARD, metric_specs
 
@@ -100,7 +101,8 @@ def model_card() -> None:
                 help=card_view.help_for("FLOPs"))
     runs.metric("Runs here on", f"{chosen.backend}/{chosen.protocol}",
                 help=f"{card_view.help_for(chosen.protocol)}\n\n"
-                     f"Each frame runs with {describe_consensus(chosen.confirm, chosen.mirror)}.")
+                     f"Each frame runs with {describe_consensus(chosen.confirm, chosen.mirror)}"
+                     + (f"; {describe_margin(chosen.margin)}." if chosen.margin else "."))
     if chosen.confirm:  # under the card: in its value it cut the backend and protocol short
         runs.caption(f"with scale consensus {chosen.confirm:g}× "
                      f"({flops_factor(chosen.confirm):g}× the FLOPs per frame"

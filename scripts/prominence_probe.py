@@ -51,7 +51,8 @@ def score(segmenter: Segmenter, dataset) -> dict[str, dict[str, float]]:
 
 def run_score(args: argparse.Namespace) -> None:
     torch.set_num_threads(1)
-    segmenter = Segmenter(args.model, backend="torch", confirm=DEFAULT_SCALE, threads=1)
+    # margin 0: the candidates' margins are applied here, to the map as it ran before round 51
+    segmenter = Segmenter(args.model, backend="torch", confirm=DEFAULT_SCALE, threads=1, margin=0)
     parts = {part.name: part for name in args.suite for part in build_suite(name, args.data_dir)}
     if args.val:
         parts[VAL] = open_dataset(args.data_dir, "sirst", "val")

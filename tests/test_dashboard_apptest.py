@@ -37,6 +37,7 @@ from lwirst.live import LiveStream, SyntheticSensor
 from lwirst.modelcard import DEMO_MODEL, demo_network
 from lwirst.pipeline import FramePipeline
 from lwirst.postprocess import NO_FILTER
+from lwirst.prominence import DEFAULT_PER_DOUBLING
 from lwirst.sequence_truth import read_truth, truth_path
 from lwirst.tracking import Tracker
 
@@ -406,15 +407,18 @@ def test_the_margin_toggle_holds_a_large_upload_to_its_peak_margin(network_calls
 
 
 def test_the_shipped_model_runs_with_scale_consensus_by_default() -> None:
-    """Round 43 made consensus the default of every view: a fresh visitor's sidebar has it on, the frame's
-    caption says it ran, and Home's card names it."""
+    """Round 43 made consensus the default of every view, round 51 the peak margin on large frames: a fresh
+    visitor's sidebar has both on, the frame's caption says consensus ran, and Home's card names it."""
     at = open_page("2_single_frame.py", data_root=SAMPLES_LABEL)
     assert at.toggle(key="consensus").value is (DEFAULT_SCALE is not None) is True
-    assert at.query_params["consensus"] == "1"
+    assert at.toggle(key="margin").value is (DEFAULT_PER_DOUBLING > 0) is True
+    assert at.query_params["consensus"] == "1" and at.query_params["margin"] == "1"
     assert any(CONSENSUS_NOTE in c.value for c in at.caption), [c.value for c in at.caption]
     at.switch_page(str(PAGES / "1_home.py")).run()
     assert metric(at, "Runs here on").endswith("/auto")  # the value stays short; consensus is said below it
     assert HOME_COST in [c.value for c in at.caption]
+    assert "peak clears the threshold by 1 logit per doubling" in next(m.help for m in at.metric
+                                                                      if m.label == "Runs here on")
 
 
 def test_the_consensus_toggle_travels_in_a_shared_link_and_survives_a_page_switch() -> None:

@@ -7,14 +7,16 @@ import subprocess
 import sys
 
 import numpy as np
+import pandas as pd
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
 
-from lwirst.consensus import WHOLE_ABOVE
+from lwirst.analysis import card_points, measured_point, merge_points
+from lwirst.consensus import WHOLE_ABOVE, cut_masks
 from lwirst.errors import LwirstError
-from lwirst.evaluate import cache_key
+from lwirst.evaluate import AppliedProtocol, cache_key
 from lwirst.inference import AUTO_AREA_FACTOR, Segmenter
 from lwirst.prominence import DEFAULT_PER_DOUBLING, check, margin, prominent
 from tests.test_consensus import _blobs
@@ -24,12 +26,15 @@ MAPS = arrays(np.float32, st.tuples(st.integers(1, 12), st.integers(1, 12)),
 
 
 @settings(max_examples=120, deadline=None)
-@given(MAPS, st.floats(0.125, 6, width=32), st.floats(-4, 4, width=32))
+@given(MAPS, st.floats(0.125, 6, width=32), st.floats(-8, 4, width=32))
 def test_a_blob_stays_whole_exactly_when_its_peak_clears_the_threshold_by_the_margin(logits, clearance, t):
     """At any threshold t above the floor, the pixels above t are the 8-connected blobs of logits > t whose
-    peak exceeds t + clearance, every pixel of each: checked blob by blob with a flood fill."""
+    peak exceeds t + clearance, every pixel of each: checked blob by blob with a flood fill. At or below the
+    floor a pixel is simply lowered by the clearance (what `cut_masks` warns of)."""
     got = prominent(logits, clearance)
     assert got.shape == logits.shape and (got <= logits).all()
+    low = logits <= WHOLE_ABOVE
+    np.testing.assert_array_equal(got[low], logits[low] - np.float32(clearance))
     if t <= WHOLE_ABOVE:
         return
     expected = np.zeros(logits.shape, bool)
@@ -92,6 +97,55 @@ def test_the_segmenter_holds_large_frames_to_the_margin_and_leaves_small_ones():
     assert resized.clearance == 0.0
     assert held.describe()["margin"] == 1.0 and "margin" not in plain.describe()
     assert Segmenter(threads=1, backend="torch").margin == DEFAULT_PER_DOUBLING
+
+
+def test_frames_resized_to_the_model_hold_no_margin_and_results_do_not_claim_one():
+    """With the resize protocol (asked for, or forced by a fixed-size graph) no frame runs large, so the
+    segmenter holds no margin and its description, cache key and labels say none."""
+    resized = Segmenter(threads=1, backend="torch", protocol="resize", margin=1.0)
+    assert resized.margin == 0.0 and "margin" not in resized.describe()
+
+
+def test_masks_thresholded_below_the_floor_say_the_margin_cuts_them():
+    low, high = WHOLE_ABOVE - 1, WHOLE_ABOVE + 1
+    assert cut_masks(high, None, margin=1.0) == "" and cut_masks(low, None) == ""
+    note = cut_masks(low, None, margin=1.0)
+    assert "lose its rim" in note and "peak margin" in note and "consensus" not in note
+    assert "consensus" in cut_masks(low, 1.5, margin=1.0) and "peak margin" in cut_masks(low, 1.5, margin=1.0)
+
+
+def test_a_margin_run_is_its_own_point_and_says_so_in_legends():
+    """Two runs that differ only in the margin are two points on Compare (named and keyed apart), and the
+    card's points carry the margin they were scored with."""
+    base = {"protocol": "auto", "size": [256, 256], "applied": {"pyramid": 2, "resize": 3}, "confirm": 1.5}
+    plain, held = AppliedProtocol.of(base), AppliedProtocol.of({**base, "margin": 1.0})
+    assert held.margin == 1.0 and plain.margin == 0.0 and ", margin 1" in held.short and "margin" not in plain.short
+    points = [measured_point("m", {"miou": 0.5}, "sirst", "test", 1, 1e8, "auto", applied=a) for a in (plain, held)]
+    assert points[0]["name"] != points[1]["name"] and points[0]["protocol"] != points[1]["protocol"]
+    assert len(merge_points(pd.DataFrame(points))) == 2
+    card = card_points({"m": ({"miou": 0.5}, "sirst", "test", 1, 1e8)}, confirm={"m": 1.5}, margin={"m": 1.0})
+    assert card.loc[0, "name"] == "m, consensus 1.5×, margin 1"
+
+
+def test_a_result_scored_again_from_its_maps_keeps_its_margin_note(tmp_path):
+    """Rescoring at another threshold (the dashboard's sibling runs) reads the stored maps, which hold the
+    margin: its protocol still says so, with the frames it held."""
+    import cv2
+
+    from lwirst.datasets import open_dataset
+    from lwirst.evaluate import evaluate, rescore_result
+
+    for name, hw in (("large", (640, 800)), ("small", (240, 320))):
+        for folder in ("images", "masks"):
+            (tmp_path / folder).mkdir(exist_ok=True)
+        cv2.imwrite(str(tmp_path / "images" / f"{name}.png"), _frame(hw))
+        cv2.imwrite(str(tmp_path / "masks" / f"{name}.png"), np.zeros(hw, np.uint8))
+    data = open_dataset(tmp_path, "folder", "all")
+    result = evaluate(Segmenter(threads=1, backend="torch", margin=1.0), data, use_cache=False)
+    assert "peak clears the threshold by 1 logit per doubling of the area" in result.protocol["masks"]
+    assert "(1 frame(s))" in result.protocol["masks"]
+    again = rescore_result(result, data, 1.0)
+    assert again.protocol["masks"] == result.protocol["masks"]
 
 
 def test_a_margin_run_is_cached_apart_from_a_plain_one():

@@ -217,7 +217,7 @@ def run_line(segmenter: Segmenter, threshold: float, grow_to: float | None) -> s
     return (f"model {info['model']}  backend {info['backend']}  protocol {info['protocol']}"
             f"{said_consensus(segmenter.confirm, segmenter.mirror, ' ({})')}  threshold "
             f"{describe_threshold(threshold)}  {describe_growth(grow_to)}"
-            f"{cut_masks(threshold, segmenter.confirm, segmenter.mirror)}"
+            f"{cut_masks(threshold, segmenter.confirm, segmenter.mirror, segmenter.margin)}"
             + (f"; {describe_margin(segmenter.margin)}" if segmenter.margin else ""))
 
 
