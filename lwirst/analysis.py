@@ -414,7 +414,8 @@ def card_points(cards: Mapping[str, tuple[Mapping[str, Any], str, str, int | Non
     params; FLOPs); one point per input protocol the card scored. `confirm`: name -> the scale consensus
     a card's scores were measured with (round 43's card), which names and costs its points; `mirror`: name ->
     whether they also ran the mirror check (round 47's card, if it adopted it); `margin`: name -> the peak margin
-    they ran with (round 51's card)."""
+    they ran with (round 51's card), which names all its points alike (one model, one label on the chart), though
+    a resized frame holds none."""
     rows = []
     for name, (metrics, dataset, split, params, flops) in cards.items():
         per_protocol = metrics if metrics and all(isinstance(v, Mapping) for v in metrics.values()) \

@@ -168,7 +168,7 @@ class AppliedProtocol:
     confirm: float | None = None
     as_is: int = 0
     mirror: bool = False  # large frames were also confirmed by a mirrored run
-    margin: float = 0.0  # the peak margin per doubling of a large frame's area (`lwirst.prominence`)
+    margin: float = 0.0  # the peak margin per doubling of a large frame's area (`lwirst.prominence`), where it held one
 
     @classmethod
     def of(cls, protocol: Mapping[str, Any]) -> AppliedProtocol | None:
@@ -179,7 +179,8 @@ class AppliedProtocol:
         shape = (int(size[0]), int(size[1])) if isinstance(size, (list, tuple)) and len(size) == 2 else PAPER_SIZE
         return cls(str(protocol.get("protocol", "?")), shape, {str(k): int(v) for k, v in ran.items()},
                    recorded(protocol.get("confirm")), int(protocol.get("at_model_size", 0)),
-                   mirrored(protocol.get("mirror")), recorded_margin(protocol.get("margin")))
+                   mirrored(protocol.get("mirror")),
+                   recorded_margin(protocol.get("margin")) if protocol.get("margin_frames") else 0.0)
 
     def __str__(self) -> str:
         """"auto: 37 of 39 images as a pyramid, 2 resized to 256×256" ("auto: all 8 images resized to 256×256"
@@ -481,6 +482,7 @@ def _score(dataset: SegDataset, predict: Callable[[Sample], Saliency], describe:
                 "threshold": threshold, "threshold_probability": probability_of(threshold),
                 "masks": describe_growth(grow_to) + cut_masks(threshold, *confirmation(describe), margin)
                 + (f"; {describe_margin(margin)} ({held} frame(s))" if margin else ""),
+                **({"margin_frames": held} if describe.get("margin") else {}),
                 **({"decoded_palettes": dict(decoded)} if decoded else {}),
                 **({"colour_as_is": as_colour} if as_colour else {}),
                 "dataset": dataset.name, "split": dataset.split,

@@ -497,9 +497,11 @@ def test_compare_shows_the_shipped_model_from_its_card_on_first_load() -> None:
     at = open_page("6_compare.py", model=next(iter(common.trained_models()), ""))
     flops = chart(at, "compare_flops")
     card = json.loads((REPO / "data" / "models" / "lwirst-sirst.json").read_text())
-    name = "lwirst-sirst, consensus 1.5×"  # the card was scored with the default scale consensus (round 43)
+    # the card was scored with the default scale consensus (round 43) and peak margin (round 51)
+    name = "lwirst-sirst, consensus 1.5×, margin 1"
     for protocol, scores in card["test_metrics"].items():
-        trace = next(t for t in flops["data"] if t["name"] == f"model card, sirst test ({protocol}, confirmed at 1.5x)")
+        trace = next(t for t in flops["data"]
+                     if t["name"] == f"model card, sirst test ({protocol}, confirmed at 1.5x, margin 1)")
         assert list(trace["hovertext"]) == [name] and plotted(trace["y"])[0] == pytest.approx(scores["miou"])
         assert plotted(trace["x"])[0] == pytest.approx(card["flops"] * 3.25 / 1e6)  # its second run costs too
     assert analysis.PAPER_SOURCE in {t["name"] for t in flops["data"]}
@@ -692,7 +694,7 @@ def test_compare_plots_table_ii_beside_the_models_measured_here(tmp_path: Path) 
     assert flops["layout"]["yaxis"]["title"]["text"] == "F1"
     table = models_table(at)
     assert "untrained demo" in set(table["name"])
-    assert "model card, sirst test (resize, confirmed at 1.5x)" in set(table["source"])
+    assert "model card, sirst test (resize, confirmed at 1.5x, margin 1)" in set(table["source"])
     # the demo's run is labelled with the protocol as it ran: the samples have the model size, so "auto" ran
     # them as they are
     assert "measured here, samples test (auto: all at the model size)" in set(table["source"])

@@ -115,16 +115,19 @@ def test_masks_thresholded_below_the_floor_say_the_margin_cuts_them():
 
 
 def test_a_margin_run_is_its_own_point_and_says_so_in_legends():
-    """Two runs that differ only in the margin are two points on Compare (named and keyed apart), and the
-    card's points carry the margin they were scored with."""
+    """Two runs that differ only in a margin that held frames are two points on Compare (named and keyed
+    apart); a margin that held no frame (SIRST-sized frames only) changed nothing, so its run is the plain
+    one's point; the card's points carry the margin they were scored with, each alike."""
     base = {"protocol": "auto", "size": [256, 256], "applied": {"pyramid": 2, "resize": 3}, "confirm": 1.5}
-    plain, held = AppliedProtocol.of(base), AppliedProtocol.of({**base, "margin": 1.0})
+    plain, held = AppliedProtocol.of(base), AppliedProtocol.of({**base, "margin": 1.0, "margin_frames": 2})
     assert held.margin == 1.0 and plain.margin == 0.0 and ", margin 1" in held.short and "margin" not in plain.short
+    assert AppliedProtocol.of({**base, "margin": 1.0, "margin_frames": 0}) == plain
     points = [measured_point("m", {"miou": 0.5}, "sirst", "test", 1, 1e8, "auto", applied=a) for a in (plain, held)]
     assert points[0]["name"] != points[1]["name"] and points[0]["protocol"] != points[1]["protocol"]
     assert len(merge_points(pd.DataFrame(points))) == 2
-    card = card_points({"m": ({"miou": 0.5}, "sirst", "test", 1, 1e8)}, confirm={"m": 1.5}, margin={"m": 1.0})
-    assert card.loc[0, "name"] == "m, consensus 1.5×, margin 1"
+    scores = {"auto": {"miou": 0.5}, "resize": {"miou": 0.5}}
+    card = card_points({"m": (scores, "sirst", "test", 1, 1e8)}, confirm={"m": 1.5}, margin={"m": 1.0})
+    assert list(card["name"]) == ["m, consensus 1.5×, margin 1"] * 2
 
 
 def test_a_result_scored_again_from_its_maps_keeps_its_margin_note(tmp_path):
@@ -143,7 +146,7 @@ def test_a_result_scored_again_from_its_maps_keeps_its_margin_note(tmp_path):
     data = open_dataset(tmp_path, "folder", "all")
     result = evaluate(Segmenter(threads=1, backend="torch", margin=1.0), data, use_cache=False)
     assert "peak clears the threshold by 1 logit per doubling of the area" in result.protocol["masks"]
-    assert "(1 frame(s))" in result.protocol["masks"]
+    assert "(1 frame(s))" in result.protocol["masks"] and result.protocol["margin_frames"] == 1
     again = rescore_result(result, data, 1.0)
     assert again.protocol["masks"] == result.protocol["masks"]
 
