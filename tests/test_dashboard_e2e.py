@@ -36,6 +36,8 @@ from lwirst import palette
 from lwirst.consensus import DEFAULT_MIRROR, DEFAULT_SCALE, legend
 from lwirst.datasets import DATA_DIR_ENV, open_dataset
 from lwirst.evaluate import CACHE_ENV
+from lwirst.prominence import DEFAULT_PER_DOUBLING
+from lwirst.prominence import legend as margin_legend
 from lwirst.web_video import SPLIT_FPS
 
 playwright_api = pytest.importorskip("playwright.sync_api")
@@ -50,6 +52,7 @@ CHROMIUM = "/usr/bin/chromium"
 BROWSER_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
                 "--disable-component-update"]
 SLOW_MS = 60_000
+CONFIRMED = legend(DEFAULT_SCALE, DEFAULT_MIRROR) + margin_legend(DEFAULT_PER_DOUBLING)  # the defaults, as legends say
 expect.set_options(timeout=SLOW_MS)
 
 
@@ -647,7 +650,8 @@ def test_analysis_pages_in_a_browser(fresh_cache: Path, page: Page, sirst_root: 
     # Compare on first load, nothing evaluated yet: the shipped model's point from its card, data named.
     open_page(page, "Compare")
     expect(page.locator(".js-plotly-plot")).to_have_count(2)
-    card_resize = f"model card, sirst test (resize{legend(DEFAULT_SCALE, DEFAULT_MIRROR)})"  # scored with consensus
+    # scored with consensus and the peak margin (named alike on every protocol of the card)
+    card_resize = f"model card, sirst test (resize{CONFIRMED})"
     expect(page.locator(".js-plotly-plot").first.get_by_text(card_resize, exact=True)).to_be_visible()
     expect(page.locator(".js-plotly-plot").first.get_by_text("paper, fusion set (Table II)",
                                                               exact=True)).to_be_visible()
@@ -675,8 +679,8 @@ def test_analysis_pages_in_a_browser(fresh_cache: Path, page: Page, sirst_root: 
         page.get_by_text("Untrained demo", exact=True).click()
         settle(page)
     expect(page.locator(".js-plotly-plot")).to_have_count(2)
-    # the protocol as it ran on SIRST test, with the default scale consensus
-    measured = f"measured here, sirst test (auto: 2 as a pyramid, 84 resized{legend(DEFAULT_SCALE, DEFAULT_MIRROR)})"
+    # the protocol as it ran on SIRST test, with the default scale consensus and the margin its 2 large frames held
+    measured = f"measured here, sirst test (auto: 2 as a pyramid, 84 resized{CONFIRMED})"
     expect(page.locator(".js-plotly-plot").first.get_by_text(measured, exact=True)).to_be_visible()
     settle(page)
     shoot(page, "compare")
@@ -799,7 +803,7 @@ def test_every_page_on_the_embedded_defaults(offline_page: Page, offline_server:
     open_page(page, "Compare")
     clean(page, "Compare")
     flops = page.locator(".js-plotly-plot").first
-    card_resize = f"model card, sirst test (resize{legend(DEFAULT_SCALE, DEFAULT_MIRROR)})"
+    card_resize = f"model card, sirst test (resize{CONFIRMED})"
     expect(flops.get_by_text(card_resize, exact=True)).to_be_visible()
     expect(flops.get_by_text("measured here, samples test (auto: all at the model size)", exact=True)).to_have_count(0)
     expect(page.get_by_text("scored on fewer than 20 images", exact=False)).to_be_visible()
