@@ -15,6 +15,8 @@ from typing import Any
 import pandas as pd
 
 from lwirst.paths import MODELS_DIR
+from lwirst.prominence import legend as margin_legend
+from lwirst.prominence import recorded
 from lwirst.scoring import CARD, metric_spec, metric_specs
 
 COMPARISON_PATH = MODELS_DIR / "comparison.json"
@@ -59,7 +61,7 @@ def load_comparison(path: Path = COMPARISON_PATH) -> ComparisonRun | None:
 def _side(name: str, entry: Mapping[str, Any]) -> str:
     confirm = entry.get("confirm")
     consensus = f", consensus {confirm:g}×" if isinstance(confirm, int | float) and confirm else ""
-    return f"{SIDES.get(name, name)}: {entry.get('path', '?')}{consensus}"
+    return f"{SIDES.get(name, name)}: {entry.get('path', '?')}{consensus}{margin_legend(recorded(entry.get('margin')))}"
 
 
 def part_table(run: ComparisonRun, part: str) -> pd.DataFrame:

@@ -15,7 +15,8 @@ def test_the_shipped_record_reads_as_one_run_of_both_sides() -> None:
     raw = json.loads(COMPARISON_PATH.read_text())
     table = part_table(run, "sirst_test")
     assert list(table["mIoU"]) == [raw["models"][n]["sirst_test"]["miou"] for n in ("shipped", "published")]
-    assert table["model"][0].endswith("consensus 1.5×") and "consensus" not in table["model"][1]
+    assert table["model"][0].endswith("consensus 1.5×, margin 1") and "consensus" not in table["model"][1]
+    assert "margin" not in table["model"][1]  # a fixed-size graph runs every frame resized: no margin
 
 
 def test_a_missing_or_foreign_file_shows_no_comparison(tmp_path: Path) -> None:
