@@ -177,3 +177,8 @@ def test_the_command_line_takes_off_or_a_margin_and_says_what_ran(tmp_path):
     on = _lwirst("segment", str(image), "--out", str(tmp_path / "c"), "--threads", "1")
     assert on.returncode == 0, on.stderr
     assert "peak clears the threshold by 1 logit per doubling" in on.stdout
+    import json
+
+    records = {folder: json.loads(next((tmp_path / folder).rglob("*.json")).read_text()) for folder in "bc"}
+    assert records["b"]["ran"]["clearance"] == 0.0  # the frame's own margin, in its record
+    assert records["c"]["ran"]["clearance"] == pytest.approx(math.log2(640 * 800 / (2 * 256 * 256)))

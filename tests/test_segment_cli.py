@@ -83,7 +83,8 @@ def test_segment_writes_every_output(tmp_path: Path, checkpoint: Path, capsys: p
         assert record["filter"]["min_size"] == 1 and len(record["targets"]) == len(table)
         assert record["found"] == len(table) + len(record["dropped_ids"])
         assert record["model"]["protocol"] == "native"
-        assert record["ran"] == {"protocol": "native", "mirrored": False, "palette": None, "as_colour": False}
+        assert record["ran"] == {"protocol": "native", "mirrored": False, "palette": None, "as_colour": False,
+                                 "clearance": 0.0}  # a SIRST-sized frame: no peak margin
     printed = capsys.readouterr().out
     assert printed.count("targets (") == 2 and printed.count("found; ran native) -> ") == 2  # as it ran
     assert printed.startswith("ran: model ") and " protocol native" in printed.splitlines()[0]  # what ran, once
@@ -94,7 +95,8 @@ def test_segment_writes_every_output(tmp_path: Path, checkpoint: Path, capsys: p
     # what "auto" resolved to, and the palette it decoded, on the screen too (not only in the record)
     assert "found; ran resize; decoded from its jet palette) -> " in capsys.readouterr().out
     assert json.loads((out / "jet_targets.json").read_text())["ran"] == {"protocol": "resize", "mirrored": False,
-                                                                        "palette": "jet", "as_colour": False}
+                                                                        "palette": "jet", "as_colour": False,
+                                                                        "clearance": 0.0}
 
 
 def test_segment_reports_bad_inputs(tmp_path: Path, checkpoint: Path, capsys: pytest.CaptureFixture[str]) -> None:

@@ -342,7 +342,8 @@ def _segment_all(args: argparse.Namespace, pipeline: FramePipeline, todo: list[t
             "filter": result.target_filter.to_dict(),
             "model": describe, "ran": {"protocol": result.saliency.protocol, "mirrored": result.saliency.mirrored,
                                        "palette": result.saliency.palette or None,  # what "auto" resolved to
-                                       "as_colour": result.saliency.as_colour},
+                                       "as_colour": result.saliency.as_colour,
+                                       "clearance": result.saliency.clearance},  # the frame's peak margin, logits
             "found": len(result.detections),
             "dropped_ids": [t.id for t in result.detections if t.id not in kept_ids],
             "targets": [t.to_dict() for t in result.kept],
