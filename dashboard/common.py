@@ -62,6 +62,7 @@ from lwirst.inference import (
     Saliency,
     Segmenter,
     describe_frame_run,
+    frame_clearance,
 )
 from lwirst.limits import limit
 from lwirst.live import CameraSource, LiveStream, LoopingVideo, Source, SyntheticSensor, local_cameras
@@ -71,7 +72,6 @@ from lwirst.pipeline import FramePipeline, FrameResult
 from lwirst.plots import video_frame_size as frame_size_of
 from lwirst.postprocess import GROW_TO, TargetFilter, describe_growth, probability_text
 from lwirst.prominence import DEFAULT_PER_DOUBLING
-from lwirst.prominence import margin as margin_for
 from lwirst.sequence_truth import TruthScore, score_video
 from lwirst.streams import DatasetStream
 from lwirst.tracking import Tracker
@@ -110,8 +110,10 @@ MIRROR_HELP = ("Large frames (those the auto protocol runs as a pyramid) keep a 
                "mirrored left-right also finds it: fewer false alarms on large cluttered frames, one more run of each "
                "(SIRST-sized frames are unchanged)")
 MARGIN = DEFAULT_PER_DOUBLING or 1.0  # the peak margin the toggle runs (logits per doubling of the area)
+_ON_1280 = frame_clearance((1024, 1280), "pyramid", PAPER_SIZE, MARGIN)  # the margin on a 1280x1024 frame
 MARGIN_HELP = (f"Frames over twice the model's area keep a target only where its peak clears the threshold by "
-               f"{MARGIN:g} logit per doubling of the frame's area (3.3 on a 1280×1024 frame): a large sensor's frame "
+               f"{MARGIN:g} logit per doubling of the frame's area ({_ON_1280:.1f} on a 1280×1024 frame): a large "
+               "sensor's frame "
                "then alarms about as often as a small one's, a few dim targets lost there (SIRST-sized frames and "
                "frames resized to the model are unchanged)")
 _NETWORK_LOCK = threading.Lock()
@@ -1120,7 +1122,7 @@ class SpeedInfo:
         "auto" chose for it), and on what."""
         rule = (f" (protocol auto: frames up to {AUTO_AREA_FACTOR} × {self.size[1]}×{self.size[0]} pixels are "
                 "resized, larger ones run as a pyramid)") if self.protocol == "auto" else ""
-        clearance = 0.0 if applied == "resize" else margin_for(hw, self.size, self.margin, AUTO_AREA_FACTOR)
+        clearance = frame_clearance(hw, applied, self.size, self.margin)
         held = (f" A target counted only where its peak cleared the threshold by {clearance:.2f} logits (peak margin: "
                 f"{self.margin:g} per doubling of the area beyond twice the model's).") if clearance else ""
         return (f"{which} {hw[1]}×{hw[0]} frame ran {describe_frame_run(hw, applied, self.size)}{rule}, "

@@ -19,6 +19,7 @@ from lwirst.consensus import flops_factor, mirrored
 from lwirst.losses import LOSS_TERMS
 from lwirst.modelcard import ModelCard
 from lwirst.postprocess import GROW_RADIUS, GROW_TO_PROBABILITY
+from lwirst.prominence import recorded as recorded_margin
 from lwirst.rounding import flops_text, params_text
 from lwirst.scoring import CARD, metric_specs
 
@@ -170,8 +171,8 @@ def summary(card: ModelCard) -> str:
             parts.append(f"({flops_text(card.flops * flops_factor(scale))} with the scale consensus at {scale:g}× "
                          f"it was chosen with and runs with by default{mirror})")
     text = " ".join(parts) + "."
-    margin = card.training.get("margin")
-    if isinstance(margin, int | float) and margin:
+    margin = recorded_margin(card.training.get("margin"))
+    if margin:
         text += (f" On frames over twice its input's area a target counts only where its peak clears the threshold "
                  f"by {margin:g} logit per doubling of the area (the peak margin).")
     training = card.training

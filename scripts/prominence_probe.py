@@ -24,10 +24,10 @@ from growth_probe import Scores, pooled_pd
 
 from lwirst.consensus import DEFAULT_SCALE
 from lwirst.datasets import open_dataset
-from lwirst.inference import AUTO_AREA_FACTOR, Segmenter
+from lwirst.inference import Segmenter, frame_clearance
 from lwirst.paths import SAMPLES_DIR
 from lwirst.postprocess import detect
-from lwirst.prominence import margin, prominent
+from lwirst.prominence import prominent
 from lwirst.suite import build_suite
 
 CANDIDATES = (0.0, 0.5, 1.0, 1.5, 2.0)  # k: logits of margin per doubling of the area
@@ -42,10 +42,10 @@ def score(segmenter: Segmenter, dataset) -> dict[str, dict[str, float]]:
     scores = {k: Scores() for k in CANDIDATES}
     for index in range(len(dataset)):
         sample = dataset.load(index)
-        logits = segmenter.predict(sample.image).logits
+        ran = segmenter.predict(sample.image)
         for k, row in scores.items():
-            clearance = margin(logits.shape, segmenter.size, k, AUTO_AREA_FACTOR)
-            row.update(detect(prominent(logits, clearance)).mask, sample.mask)
+            clearance = frame_clearance(ran.shape, ran.protocol, segmenter.size, k)  # as the Segmenter holds it
+            row.update(detect(prominent(ran.logits, clearance)).mask, sample.mask)
     return {str(k): s.row() for k, s in scores.items()}
 
 
