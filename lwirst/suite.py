@@ -344,6 +344,26 @@ def _alarms(val: _ValFrames, synthetic_frames: int) -> list[SuitePart]:
             for k, seed_part in enumerate(ALARM_SEEDS)]
 
 
+# seed parts of the fresh alarm check (written before its run, PREREGISTRATION.md "Fresh alarm check"): drawn by no
+# suite, probe, round or design run before it
+FRESH_SEEDS = (61, 62, 63)
+
+
+def fresh_alarms(data_dir: str | Path | None = None, frames: int = 80) -> list[SuitePart]:
+    """Suite alarms' 1280x1024 target-free mosaics quilted again from seeds nothing had drawn: round 51 chose its
+    peak margin on suites large and alarms, so their alarmed share is the chosen candidate's own reading; these
+    frames read it out of sample."""
+    val = _ValFrames(data_dir)
+    source = fingerprint(val.dataset)
+    return [dataclasses.replace(_empty_large(val, frames, f"empty-fresh-1280-{chr(ord('a') + k)}",
+                                             "target-free val mosaics, 1280x1024, as suite alarms', fresh seeds",
+                                             seed_part), split="fresh-alarms", source=source)
+            for k, seed_part in enumerate(FRESH_SEEDS)]
+
+
+# probes: sets of frames built like a suite's, for one question each (scripts/compare_models.py --probe)
+PROBES: dict[str, Callable[..., list[SuitePart]]] = {"reduction": reduction_probe, "fresh-alarms": fresh_alarms}
+
 SUITES: dict[str, Callable[[_ValFrames, int], list[SuitePart]]] = {"xdomain": _xdomain, "colour": _colour,
                                                                    "large": _large, "noisy": _noisy_parts,
                                                                    "enlarged": _enlarged, "alarms": _alarms}

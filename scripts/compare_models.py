@@ -31,7 +31,7 @@ from lwirst.inference import PROTOCOLS, Segmenter
 from lwirst.paths import REPO_ROOT, SAMPLES_DIR
 from lwirst.postprocess import GROW_TO, describe_growth
 from lwirst.scoring import metric_specs
-from lwirst.suite import SUITES, build_suite, evaluate_suite
+from lwirst.suite import PROBES, SUITES, build_suite, evaluate_suite
 from lwirst.validate import number
 
 SAMPLES = SAMPLES_DIR
@@ -67,7 +67,9 @@ def main() -> None:
                         help="a checkpoint or ONNX file to score, named NAME in the output (repeat for each model)")
     parser.add_argument("--data-dir", required=True, help="the data root holding sirst/ (for --split and --suite)")
     parser.add_argument("--split", action="append", default=[], help="SIRST splits to score (val, test)")
-    parser.add_argument("--suite", choices=SUITES)
+    sets = parser.add_mutually_exclusive_group()
+    sets.add_argument("--suite", choices=SUITES)
+    sets.add_argument("--probe", choices=PROBES, help="a probe's frames (`lwirst.suite.PROBES`) scored as a suite")
     parser.add_argument("--samples", action="store_true", help="also score the embedded samples (data/samples)")
     parser.add_argument("--palettes-off", action="append", default=[], metavar="NAME",
                         help="run model NAME with palette decoding off (colour frames as BGR)")
@@ -97,7 +99,8 @@ def main() -> None:
     protocols = _named(parser, "--protocol", args.protocol, models)
     if bad := {p for p in protocols.values() if p not in PROTOCOLS}:
         parser.error(f"--protocol {', '.join(sorted(bad))}: choose {', '.join(PROTOCOLS)}")
-    parts = build_suite(args.suite, args.data_dir) if args.suite else []
+    parts = (build_suite(args.suite, args.data_dir) if args.suite
+             else PROBES[args.probe](args.data_dir) if args.probe else [])
     report: dict[str, object] = {
         "command": "python scripts/compare_models.py " + shlex.join(sys.argv[1:]),
         "host": detect_cpu().model,

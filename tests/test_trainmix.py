@@ -319,3 +319,23 @@ def test_evaluate_suite_command_prints_and_saves_every_part(data_root, tmp_path,
     assert all(r["niou"] is not None and 0 <= r["recall"] <= 1 for r in bearing)
     assert main(["evaluate", "--suite-frames", "2", "--data-dir", str(data_root)]) == 1
     assert "name the suite too" in capsys.readouterr().err
+
+
+def test_fresh_alarm_frames_are_target_free_large_mosaics_no_suite_holds(data_root) -> None:
+    """The fresh alarm check reads the alarm proxy out of sample only if its frames are none of suites large's
+    and alarms' (where round 51 chose its margin): the same recipe, other frames."""
+    from lwirst.suite import PROBES, build_suite, fresh_alarms
+
+    fresh = fresh_alarms(data_root, frames=2)
+    assert PROBES["fresh-alarms"] is fresh_alarms
+    assert [p.name for p in fresh] == ["empty-fresh-1280-a", "empty-fresh-1280-b", "empty-fresh-1280-c"]
+    seen = [p for name in ("large", "alarms") for p in build_suite(name, data_root, synthetic_frames=1)
+            if p.target_free]
+    old = [part.load(i).image for part in seen for i in range(2)]
+    for part in fresh:
+        assert part.target_free and len(part) == 2
+        for i in range(2):
+            frame = part.load(i)
+            assert frame.image.shape[:2] == (1024, 1280) and not frame.mask.any()
+            assert not any(np.array_equal(frame.image, other) for other in old)
+
