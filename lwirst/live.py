@@ -190,6 +190,7 @@ class LiveStream:
         self._fps = FpsMeter(FPS_WINDOW)
         self._pipeline_s: deque[float] = deque(maxlen=FPS_WINDOW)
         self.last: LiveFrame | None = None
+        self._stepped_at = -math.inf  # time.monotonic() of the last `step`
 
     def configure(self, threshold: float, target_filter: TargetFilter) -> None:
         """New threshold (logit) and Eq. 4 filter, used from the next frame on."""
@@ -221,7 +222,13 @@ class LiveStream:
         if getattr(self.source, "independent_frames", False):  # a new scene each frame: nothing to track
             self.pipeline.reset()
         image = self.source.read()
+        self._stepped_at = time.monotonic()
         return self.feed(image, getattr(self.source, "frame_label", None))
+
+    def due_in(self, every: float) -> float:
+        """Seconds until the next `step` is due when a frame is to stand `every` seconds (0: due now). A
+        dataset split's images are unrelated scenes: at the pipeline's pace each flashed by too fast to see."""
+        return max(0.0, self._stepped_at + every - time.monotonic())
 
     def close(self) -> None:
         if self.source is not None:

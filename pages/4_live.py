@@ -19,6 +19,7 @@ from lwirst import plots
 from lwirst.live import FPS_WINDOW, LiveStream
 
 TABLE_ROWS = 50
+DWELL_S, MAX_DWELL_S = 2.0, 10.0  # seconds each image of a dataset split stands: the default and the most
 
 
 def main() -> None:
@@ -31,11 +32,13 @@ def main() -> None:
     if source == common.UPLOADED_LOOP and upload is None:
         return
     stream = common.live_stream(source, common.engine(), post, upload)
+    dwell = image_dwell(source)
     running = st.toggle("Run the stream", key="live_running")
     info = common.speed_info(common.engine())
     views.stream_legend(tracked=not source.startswith(common.DATASET_PREFIX))
     st.fragment(run_every=common.LIVE_RESTART_S if running else None)(view)(stream, running, info.size,
-                                                                         "Switch on 'Run the stream' to start.")
+                                                                         "Switch on 'Run the stream' to start.",
+                                                                         dwell)
     speed_note(info)  # under the stream, whose picture it pushed below the fold at 1024x768
 
 
@@ -64,6 +67,16 @@ def choose_source() -> tuple[str, common.VideoSource | None]:
     return source, common.video_upload("live_upload") if source == common.UPLOADED_LOOP else None
 
 
+def image_dwell(source: str) -> float:
+    """How long each image of a dataset split stands (0: the pipeline's pace); other sources are sequences."""
+    if not source.startswith(common.DATASET_PREFIX):
+        return 0.0
+    return st.slider("Seconds per image", 0.0, MAX_DWELL_S, DWELL_S, 0.5, key="live_dwell",
+                     help="Each image of a split is a scene of its own: it stands this long before the next, "
+                          "and the end-to-end rate counts images as they stand. 0 plays the split as fast as the "
+                          "pipeline goes.")
+
+
 class Blocks(NamedTuple):
     """Where a frame goes: the picture, the numbers beside it (cards, trajectories) and the tables below."""
 
@@ -72,9 +85,10 @@ class Blocks(NamedTuple):
     below: DeltaGenerator
 
 
-def view(stream: LiveStream, running: bool, size: tuple[int, int], idle_hint: str) -> None:
-    """One fragment run: when running, frames back to back for a burst, else the last one processed.
-    Each frame shown redraws every block from its own `LiveView`, so no block shows another frame."""
+def view(stream: LiveStream, running: bool, size: tuple[int, int], idle_hint: str, dwell: float = 0.0) -> None:
+    """One fragment run: when running, frames back to back (each standing `dwell` seconds) for a burst, else the
+    last one processed. Each frame shown redraws every block from its own `LiveView`, so no block shows another
+    frame."""
     frame = stream.last
     if frame is None and not running:
         st.info(idle_hint)
@@ -84,18 +98,25 @@ def view(stream: LiveStream, running: bool, size: tuple[int, int], idle_hint: st
     if running and frame is None:  # a large frame's first run takes seconds: say so until it shows
         blocks.picture.info("Starting: segmenting the first frame...", icon=":material/hourglass_top:")
     if running:
-        burst(stream, blocks, size)
+        burst(stream, blocks, size, dwell)
     elif frame is not None:
         show(live_view(stream.name, frame, TABLE_ROWS, size), blocks, chart=True)
 
 
-def burst(stream: LiveStream, blocks: Blocks, size: tuple[int, int]) -> None:
-    """Process frames as fast as the pipeline goes for `common.LIVE_BURST_S` seconds, showing each one the
-    browser can take (the others are tracked, not shown)."""
+def burst(stream: LiveStream, blocks: Blocks, size: tuple[int, int], dwell: float) -> None:
+    """Process frames as fast as the pipeline goes, or one per `dwell` seconds, for `common.LIVE_BURST_S`
+    seconds, showing each one the browser can take (the others are tracked, not shown)."""
     deadline, shown_at = time.monotonic() + common.LIVE_BURST_S, -math.inf
+    if stream.last is not None and stream.due_in(dwell):  # the image still standing, in the new blocks
+        show(live_view(stream.name, stream.last, TABLE_ROWS, size), blocks, chart=False)
     while True:
+        if wait := stream.due_in(dwell):
+            time.sleep(min(wait, max(0.0, deadline - time.monotonic())))
+            if time.monotonic() >= deadline:
+                return
+            continue
         frame = stream.step()
-        if browser_ready(shown_at):
+        if dwell or browser_ready(shown_at):  # an image that stands is shown: one per dwell fills no queue
             show(live_view(stream.name, frame, TABLE_ROWS, size), blocks, chart=False)
             shown_at = time.monotonic()
         if time.monotonic() >= deadline:

@@ -1145,7 +1145,7 @@ def test_a_stopped_video_run_says_so_and_keeps_the_frames_done(monkeypatch: pyte
 def test_live_plays_a_configured_dataset_split_as_a_stream(sirst_root: Path,
                                                            monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("LWIRST_DATA_DIR", str(sirst_root.parent))
-    at = open_page("4_live.py", model=DEMO_MODEL, threshold=1.0)
+    at = open_page("4_live.py", model=DEMO_MODEL, threshold=1.0, live_dwell=0.0)  # the pipeline's pace
     source = at.selectbox(key="live_source").value
     assert source == f"Dataset split: {sirst_root.parent.name}/{sirst_root.name} (test)"  # offered first
     assert not [c for c in at.caption if "names a box's track" in c.value]  # tracking restarts on every image
@@ -1164,6 +1164,24 @@ def test_live_plays_a_configured_dataset_split_as_a_stream(sirst_root: Path,
     assert (int(shown[5]), int(shown[6])) == (width, height)
     applied = Segmenter.from_module(demo_network(), protocol="auto").frame_protocol((height, width))
     assert applied in ("resize", "pyramid") and shown[7] == describe_frame_run((height, width), applied, (256, 256))
+
+
+def test_live_holds_each_image_of_a_split_for_its_dwell(sirst_root: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A split's images are unrelated scenes: each stands its dwell (a burst lasts 2 s), where at the pipeline's
+    pace the same burst goes through several; other sources offer no dwell."""
+    monkeypatch.setenv("LWIRST_DATA_DIR", str(sirst_root.parent))
+    at = open_page("4_live.py", model=DEMO_MODEL, threshold=1.0)
+    assert at.slider(key="live_dwell").value == 2.0  # the default: a demo, not a flash
+    at.slider(key="live_dwell").set_value(10.0)
+    at.toggle(key="live_running").set_value(True).run()
+    at.run()  # a second burst: the first image still stands
+    assert not at.exception and not errors(at)
+    assert " frame 0: " in at.get("image")[0].proto.imgs[0].caption
+    at.slider(key="live_dwell").set_value(0.0).run()
+    frame = int(re.search(r" frame (\d+): ", at.get("image")[0].proto.imgs[0].caption)[1])
+    assert frame > 2
+    at.selectbox(key="live_source").set_value("Synthetic sensor").run()
+    assert "live_dwell" not in [s.key for s in at.slider]  # a sequence plays at its own pace
 
 
 def test_live_stream_runs_and_controls_act_on_it() -> None:
