@@ -32,19 +32,21 @@ class PairedComparison:
     seeds: int
     mean_difference: float  # chosen - alternative
     sd_difference: float
-    p_better: float  # one-sided p that the chosen row is not better
+    p_better: float  # one-sided p that the chosen row is not better (in the metric's direction)
     p_worse: float  # one-sided p that the chosen row is not worse
     verdict: str
 
-    def sentence(self, chosen: str) -> str:
-        """The comparison in words, with its numbers."""
+    def sentence(self, chosen: str, scale: float = 1.0, fmt: str = ".4f") -> str:
+        """The comparison in words, with its numbers (differences shown as `format(value * scale, fmt)`, as the
+        metric's row prints it: Fa in units of 1e-6)."""
+        mean, spread = self.mean_difference * scale, self.sd_difference * scale
         if self.verdict == TOO_FEW_SEEDS:
             return f"{chosen} vs {self.alternative}: {self.seeds} paired seed(s), too few to tell"
         if self.verdict == NO_SPREAD:
-            return (f"{chosen} vs {self.alternative}: {self.mean_difference:+.4f} on each of {self.seeds} seeds, "
+            return (f"{chosen} vs {self.alternative}: {mean:+{fmt}} on each of {self.seeds} seeds, "
                     "no spread at all: degenerate runs (e.g. every pixel or none predicted), nothing to tell")
-        sd = "-" if math.isnan(self.sd_difference) else f"{self.sd_difference:.4f}"
-        return (f"{chosen} vs {self.alternative}: {self.mean_difference:+.4f} (sd {sd}, {self.seeds} paired "
+        sd = "-" if math.isnan(spread) else f"{spread:{fmt}}"
+        return (f"{chosen} vs {self.alternative}: {mean:+{fmt}} (sd {sd}, {self.seeds} paired "
                 f"seeds, one-sided p {min(self.p_better, self.p_worse):.3f}) -> {self.verdict}")
 
 
@@ -57,10 +59,11 @@ def _one_sided_p(differences: pd.Series) -> tuple[float, float]:
     return float(greater), float(less)
 
 
-def paired(chosen: pd.Series, alternative_name: str, alternative: pd.Series, alpha: float = ALPHA
-           ) -> PairedComparison:
+def paired(chosen: pd.Series, alternative_name: str, alternative: pd.Series, alpha: float = ALPHA,
+           lower_is_better: bool = False) -> PairedComparison:
     """One row's per-seed scores against another's (both indexed by seed), paired over their common seeds:
-    the one test every ablation verdict uses, so that two statements on one page never disagree."""
+    the one test every ablation verdict uses, so that two statements on one page never disagree. "Better" is
+    higher unless `lower_is_better` (a false-alarm rate); the mean difference is chosen - alternative either way."""
     differences = (chosen - alternative).dropna()
     if len(differences) < 2:
         return PairedComparison(alternative_name, len(differences), math.nan, math.nan, math.nan, math.nan,
@@ -68,7 +71,7 @@ def paired(chosen: pd.Series, alternative_name: str, alternative: pd.Series, alp
     if differences.std(ddof=1) == 0:
         return PairedComparison(alternative_name, len(differences), float(differences.mean()), 0.0, math.nan,
                                 math.nan, NO_SPREAD)
-    p_better, p_worse = _one_sided_p(differences)
+    p_better, p_worse = _one_sided_p(-differences if lower_is_better else differences)
     verdict = REPRODUCED if p_better < alpha else NOT_REPRODUCED if p_worse < alpha else WITHIN_NOISE
     return PairedComparison(alternative_name, len(differences), float(differences.mean()),
                             float(differences.std(ddof=1)), p_better, p_worse, verdict)
@@ -79,14 +82,14 @@ def seed_scores(results: pd.DataFrame, metric: str) -> pd.DataFrame:
     return results.pivot_table(index="seed", columns="preset", values=metric, aggfunc="mean")
 
 
-def paired_comparisons(results: pd.DataFrame, chosen: str, metric: str, alpha: float = ALPHA
-                       ) -> list[PairedComparison]:
+def paired_comparisons(results: pd.DataFrame, chosen: str, metric: str, alpha: float = ALPHA,
+                       lower_is_better: bool = False) -> list[PairedComparison]:
     """`chosen` against every other preset of `results` (columns preset, seed, `metric`; one table,
     one schedule), paired by seed."""
     scores = seed_scores(results, metric)
     if chosen not in scores.columns:
         return []
-    return [paired(scores[chosen], alternative, scores[alternative], alpha)
+    return [paired(scores[chosen], alternative, scores[alternative], alpha, lower_is_better)
             for alternative in scores.columns if alternative != chosen]
 
 

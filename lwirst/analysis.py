@@ -58,8 +58,8 @@ from lwirst.scoring import (
     plugin_specs,
     view_keys,
 )
-from lwirst.sweep import METRICS as SWEEP_METRICS
-from lwirst.sweep import drop_repeated_runs, read_results
+from lwirst.sweep import PAPER_SCORES, drop_repeated_runs, read_results
+from lwirst.sweep import REQUIRED as SWEEP_COLUMNS
 from lwirst.uploads import check_upload_size
 
 ABLATIONS_DIR = paths.ABLATIONS_DIR
@@ -687,7 +687,7 @@ def load_ablation_results(directory: Path | None = None) -> tuple[pd.DataFrame, 
         except LwirstError as exc:
             problems.append(str(exc).replace(str(path), path.name))
     if not frames:
-        return pd.DataFrame(columns=["table", "preset", "seed", "schedule", *SWEEP_METRICS]), problems
+        return pd.DataFrame(columns=["table", "preset", "seed", "schedule", *SWEEP_COLUMNS]), problems
     results, repeated = drop_repeated_runs(pd.concat(frames, ignore_index=True))
     if repeated:
         problems.append(f"{repeated} repeated row(s) (the same run listed twice, e.g. a copied CSV) counted once")
@@ -698,10 +698,12 @@ def ablation_view(table: str, results: pd.DataFrame, metric: str = "best_miou") 
     """One row per preset of a paper table: the printed figures, Params/FLOPs computed from the preset
     (with the match verdict), and the mean / sd / number of seeds measured here for `metric`, with the
     per-seed scores (`here_by_seed`, seed -> score) the verdicts pair."""
-    if metric not in SWEEP_METRICS:
-        raise LwirstError(f"unknown metric {metric!r}; choose one of {', '.join(SWEEP_METRICS)}")
+    printed = [f"{when}_{key}" for when in ("best", "final") for key in PAPER_SCORES]
+    if metric not in printed:
+        raise LwirstError(f"metric {metric!r}: the paper's tables print {' and '.join(PAPER_SCORES)}; choose one of "
+                          f"{', '.join(printed)}")
     paper = load_table(table).set_index("preset")
-    score = "f1" if metric.endswith("f1") else "miou"
+    score = metric.split("_", 1)[1]
     mine = results[results["table"] == table] if len(results) else results
     stats = mine.groupby("preset")[metric].agg(["mean", "std", "count"]) if len(mine) else None
     by_seed = ablation_stats.seed_scores(mine, metric) if len(mine) else pd.DataFrame()

@@ -43,7 +43,7 @@ from lwirst.config import PRESETS, NetConfig, get_preset, presets_for_table
 from lwirst.datasets import SegDataset, open_dataset
 from lwirst.errors import LwirstError
 from lwirst.paths import REPO_ROOT
-from lwirst.scoring import SWEEP, view_keys
+from lwirst.scoring import SWEEP, MetricSpec, metric_spec, view_keys
 from lwirst.train import RECIPES, Recipe, Trainer, score_resized
 
 log = logging.getLogger(__name__)
@@ -62,7 +62,21 @@ def csv_columns() -> list[str]:
             "val_split", "test_split", "best_epoch", "best_val_iou",
             *(f"best_{s}" for s in scores), *(f"final_{s}" for s in scores),
             "params_m", "flops_m", "wall_s", "hardware", "commit", "note"]
-METRICS = tuple(f"{when}_{s}" for when in ("best", "final") for s in ("miou", "f1", "pd"))
+# the scores every sweep results CSV holds, the first ones included (a plugin's columns came later)
+REQUIRED = tuple(f"{when}_{s}" for when in ("best", "final") for s in ("miou", "f1", "pd"))
+
+
+def ranked_metrics() -> tuple[str, ...]:
+    """What a report can rank by: the best and final columns of every metric in the metric table's sweep view
+    (`lwirst.scoring`, a plugin's too), each ranked the way its row says is better."""
+    return tuple(f"{when}_{key}" for when in ("best", "final") for key in view_keys(SWEEP))
+
+
+def _spec(metric: str) -> MetricSpec:
+    """The metric table's row of a ranked column ("best_fa" -> Fa's)."""
+    if metric not in ranked_metrics():
+        raise LwirstError(f"unknown metric {metric!r}; choose one of {', '.join(ranked_metrics())}")
+    return metric_spec(metric.split("_", 1)[1])
 
 
 @dataclass(frozen=True)
@@ -457,7 +471,7 @@ def row_problem(frame: pd.DataFrame) -> str | None:
     """What makes a sweep results table unfit to rank, for its first bad row (1 = the first data row), or None:
     a preset that is not a row of its table, a seed that is not a whole number, a score outside 0..1. A
     hand-edited CSV ranked mIoU 7.5 first and listed another table's preset as a row of this one."""
-    metrics = [m for m in METRICS if m in frame.columns]
+    metrics = [m for m in ranked_metrics() if m in frame.columns]  # sweep scores are shares
     for number, row in enumerate(frame.itertuples(index=False), start=1):
         values = row._asdict()
         table, preset = str(values["table"]).strip().upper(), str(values["preset"])
@@ -483,7 +497,7 @@ def read_results(path: str | Path) -> pd.DataFrame:
     except (OSError, ValueError) as exc:  # parser errors and undecodable bytes are ValueErrors
         raise LwirstError(f"cannot read sweep results {path}: {type(exc).__name__}: "
                           f"{str(exc).splitlines()[0][:200] if str(exc) else ''}") from exc
-    missing = {*RUN_KEY, "train_split", "test_split", *METRICS} - set(frame.columns)
+    missing = {*RUN_KEY, "train_split", "test_split", *REQUIRED} - set(frame.columns)
     if missing:
         raise LwirstError(f"{path} is not a sweep results CSV (no {', '.join(sorted(missing))} column)")
     problem = row_problem(frame)
@@ -502,11 +516,13 @@ def load_results(paths: Sequence[str | Path]) -> pd.DataFrame:
     return results
 
 
-def _paper_values(table: str, metric: str) -> pd.Series:
+PAPER_SCORES = ("miou", "f1")  # the scores the paper's ablation tables print
+
+
+def _paper_values(table: str, column: str) -> pd.Series:
     from lwirst.paper import load_table
 
     paper = load_table(table)
-    column = "f1" if metric.endswith("f1") else "miou"
     return paper.set_index("preset")[column].astype(float) if column in paper else pd.Series(dtype=float)
 
 
@@ -522,18 +538,19 @@ def _tau(paper: pd.Series, measured: pd.Series) -> tuple[float, float, int]:
 
 def report(frame: pd.DataFrame, tables: Sequence[str] = (), metric: str = "best_miou") -> str:
     """Per table and schedule: paper vs measured ranking, Kendall tau, and whether the paper's choice wins."""
-    if metric not in METRICS:
-        raise LwirstError(f"unknown metric {metric!r}; choose one of {', '.join(METRICS)}")
+    spec = _spec(metric)
+    lower = spec.better == "lower"
     wanted = [str(t).upper() for t in tables] or list(TABLES)
     label = {"best": "at the best-validation epoch", "final": "after the last epoch"}[metric.split("_")[0]]
-    name = {"miou": "mIoU", "f1": "F1", "pd": "Pd"}[metric.split("_")[1]]
+    name = spec.label + (" (lower is better)" if lower else "")
+    fmt = f".{spec.decimals}f"  # means and spreads as the metric's row prints them (Fa in units of 1e-6)
     blocks = []
     for (table, schedule), group in frame.groupby(["table", "schedule"], sort=False):
         if table not in wanted:
             continue
         stats = group.groupby("preset")[metric].agg(["mean", "std", "count"])
-        paper = _paper_values(table, metric).reindex(stats.index) if name != "Pd" else None
-        measured_rank = stats["mean"].rank(ascending=False, method="min")
+        paper = _paper_values(table, spec.key).reindex(stats.index) if spec.key in PAPER_SCORES else None
+        measured_rank = stats["mean"].rank(ascending=lower, method="min")
         order = stats.index
         if paper is not None:
             paper_rank = paper.rank(ascending=False, method="min")
@@ -545,24 +562,25 @@ def report(frame: pd.DataFrame, tables: Sequence[str] = (), metric: str = "best_
                  f"  {'paper':>5} {'here':>4}  {'preset':26s} {'paper':>7}  measured (mean ± sd, n)"]
         for preset in order:
             s = stats.loc[preset]
-            spread = f"{s['std']:.4f}" if s["count"] > 1 else "  -   "
+            spread = f"{s['std'] * spec.scale:{fmt}}" if s["count"] > 1 else "  -   "
             p_rank = f"{paper_rank[preset]:.0f}" if paper is not None and not math.isnan(paper[preset]) else "-"
             p_val = f"{paper[preset]:.4f}" if paper is not None and not math.isnan(paper[preset]) else "   -   "
             lines.append(f"  {p_rank:>5} {measured_rank[preset]:4.0f}  {preset:26s} {p_val:>7}  "
-                         f"{s['mean']:.4f} ± {spread} ({s['count']:.0f})")
+                         f"{s['mean'] * spec.scale:{fmt}} ± {spread} ({s['count']:.0f})")
         if paper is not None:
             tau, p, n = _tau(paper, stats["mean"])
             lines.append(f"  Kendall tau (paper vs measured, {n} preset{'s' if n != 1 else ''}): "
                          + ("undefined" if math.isnan(tau) else f"{tau:+.2f} (p = {p:.2f})"))
         chosen = chosen_variant(table)
         if chosen in stats.index and len(stats) > 1:
-            top = stats["mean"].idxmax()
-            gap = stats.loc[chosen, "mean"] - stats["mean"].drop(chosen).max()
+            top = stats["mean"].idxmin() if lower else stats["mean"].idxmax()
+            others = stats["mean"].drop(chosen)
+            gap = stats.loc[chosen, "mean"] - (others.min() if lower else others.max())
             verdict = "ranks first here" if top == chosen else f"does not rank first here (best: {top})"
             lines.append(f"  paper's choice {chosen}: rank {measured_rank[chosen]:.0f} of {len(stats)}, "
-                         f"{gap:+.4f} vs the best other row -> {verdict}")
-            comparisons = paired_comparisons(group, chosen, metric)
-            lines += ["    " + c.sentence(chosen) for c in comparisons]
+                         f"{gap * spec.scale:+{fmt}} vs the best other row -> {verdict}")
+            comparisons = paired_comparisons(group, chosen, metric, lower_is_better=lower)
+            lines += ["    " + c.sentence(chosen, spec.scale, fmt) for c in comparisons]
             lines.append(f"  verdict on the paper's choice (paired by seed, one-sided t-test at {ALPHA:g}): "
                          f"{table_verdict(comparisons)}")
         epochs = int(group["epochs"].max()) if "epochs" in group and group["epochs"].notna().any() else None

@@ -61,3 +61,15 @@ def test_identical_differences_tell_nothing() -> None:
     assert comparison.verdict == NO_SPREAD and math.isnan(comparison.p_better)
     assert table_verdict([comparison]) == NO_SPREAD
     assert "no spread at all" in comparison.sentence("chosen")
+
+
+def test_a_lower_is_better_score_reads_a_lower_chosen_row_as_the_better_one() -> None:
+    """A false-alarm rate is better lower: the same per-seed gap that a higher-is-better score reproduces is, for
+    it, a loss; the mean difference stays chosen - alternative either way."""
+    rows = _rows({"chosen": [0.70, 0.72, 0.69], "alt": [0.60, 0.61, 0.60]})
+    (higher,) = paired_comparisons(rows, "chosen", "best_miou")
+    (lower,) = paired_comparisons(rows, "chosen", "best_miou", lower_is_better=True)
+    assert higher.verdict == REPRODUCED and lower.verdict == NOT_REPRODUCED
+    assert lower.mean_difference == pytest.approx(higher.mean_difference) == pytest.approx(0.10)
+    assert lower.p_worse == pytest.approx(higher.p_better)
+

@@ -211,6 +211,8 @@ def test_ablation_view_sets_computed_cost_and_measured_scores_beside_the_paper(t
     assert len(results) == 3 and problems == [
         "other.csv is not a sweep results CSV (no best_f1, best_miou, best_pd, dataset, final_f1, final_miou, "
         "final_pd, preset, schedule, seed, table, test_split, train_split column)"]
+    with pytest.raises(LwirstError, match="the paper's tables print miou and f1"):
+        analysis.ablation_view("VII", results, "best_pd")  # once set beside the paper's mIoU
     view = analysis.ablation_view("VII", results, "best_miou").set_index("preset")
     assert view.loc["table7_ch_8_16_32", "here"] == pytest.approx(0.52)
     assert view.loc["table7_ch_8_16_32", "seeds"] == 2 and view.loc["table7_ch_8_16_32", "here_sd"] > 0

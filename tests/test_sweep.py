@@ -170,6 +170,30 @@ def test_report_ranks_against_the_paper() -> None:
     assert text.endswith("not reproduced")
 
 
+def test_report_ranks_by_any_sweep_score_in_its_own_direction() -> None:
+    """Every score of the metric table's sweep view can rank a report (a plugin's too); Fa ranks lowest first,
+    and the paired verdict reads a lower Fa as the better one. Fa once could not be asked for at all."""
+    from lwirst.errors import LwirstError
+    from lwirst.scoring import SWEEP, view_keys
+    from lwirst.sweep import ranked_metrics
+
+    assert set(ranked_metrics()) == {f"{w}_{k}" for w in ("best", "final") for k in view_keys(SWEEP)} >= {"best_fa"}
+    fa = {"table8_bilinear": (30e-6, 32e-6), "table8_bilinear_deconv": (20e-6, 21e-6),
+          "table8_deconv": (10e-6, 10.5e-6)}
+    rows = pd.DataFrame([{"table": "VIII", "preset": p, "seed": s, "schedule": "s", "dataset": "d",
+                          "train_split": "train", "test_split": "test", "best_fa": v[s]}
+                         for p, v in fa.items() for s in (0, 1)])
+    text = report(rows, metric="best_fa")
+    assert "test Fa (×1e-6) (lower is better) at the best-validation epoch" in text
+    assert "Kendall tau" not in text  # the paper prints no Fa to rank against
+    assert "paper's choice table8_deconv: rank 1 of 3, -10.25 vs the best other row -> ranks first here" in text
+    assert "10.25 ± 0.35 (2)" in text and "table8_deconv vs table8_bilinear: -20.75 (sd 1.06, 2 paired seeds" in text
+    assert text.endswith("one-sided t-test at 0.05): reproduced")
+    assert report(rows.assign(best_fa=1e-4 - rows["best_fa"]), metric="best_fa").endswith("not reproduced")
+    with pytest.raises(LwirstError, match="unknown metric 'best_speed'"):
+        report(rows, metric="best_speed")
+
+
 def test_a_run_listed_twice_counts_once(tmp_path: Path) -> None:
     """The same sweep CSV copied beside itself showed "4 seeds" for rows trained with 2, and a smaller sd."""
     from lwirst.analysis import load_ablation_results

@@ -15,7 +15,6 @@ from lwirst.commands.recipe_args import field_type
 from lwirst.datasets import DATASET_HELP
 from lwirst.errors import LwirstError
 from lwirst.sweep import (
-    METRICS,
     RESULTS_CSV,
     TABLES,
     Sweep,
@@ -25,6 +24,7 @@ from lwirst.sweep import (
     load_results,
     plan_trials,
     prepare_sweep,
+    ranked_metrics,
     report,
     run_sweep,
     select_presets,
@@ -74,7 +74,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                                     "schedule); kept in the sweep directory until replaced")
     out.add_argument("--report", action="store_true",
                      help="print the paper-vs-measured ranking of finished results; train nothing")
-    out.add_argument("--metric", default="best_miou", choices=METRICS, help="what --report ranks by")
+    out.add_argument("--metric", default="best_miou", choices=ranked_metrics(),
+                     help="what --report ranks by (best_ or final_ and a score of the metric table's sweep view)")
 
 
 def _recipe(args: argparse.Namespace) -> Recipe:
