@@ -71,7 +71,7 @@ from lwirst.paper import PAPER_SIZE
 from lwirst.pipeline import FramePipeline, FrameResult
 from lwirst.plots import video_frame_size as frame_size_of
 from lwirst.postprocess import GROW_TO, TargetFilter, describe_growth, probability_text
-from lwirst.prominence import DEFAULT_PER_DOUBLING
+from lwirst.prominence import DEFAULT_PER_DOUBLING, cleared
 from lwirst.sequence_truth import TruthScore, score_video
 from lwirst.streams import DatasetStream
 from lwirst.tracking import Tracker
@@ -1123,8 +1123,8 @@ class SpeedInfo:
         rule = (f" (protocol auto: frames up to {AUTO_AREA_FACTOR} × {self.size[1]}×{self.size[0]} pixels are "
                 "resized, larger ones run as a pyramid)") if self.protocol == "auto" else ""
         clearance = frame_clearance(hw, applied, self.size, self.margin)
-        held = (f" A target counted only where its peak cleared the threshold by {clearance:.2f} logits (peak margin: "
-                f"{self.margin:g} per doubling of the area beyond twice the model's).") if clearance else ""
+        held = cleared(clearance, self.margin)
+        held = f" {held[:1].upper()}{held[1:]}." if held else ""
         return (f"{which} {hw[1]}×{hw[0]} frame ran {describe_frame_run(hw, applied, self.size)}{rule}, "
                 f"on {self.runner}{self.consensus}.{held}")
 

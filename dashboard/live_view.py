@@ -17,6 +17,7 @@ from dashboard.views import png_uri
 from lwirst.card_view import help_for
 from lwirst.inference import describe_frame_run
 from lwirst.live import LiveFrame
+from lwirst.prominence import cleared
 
 
 @dataclass(frozen=True)
@@ -60,8 +61,7 @@ def live_view(name: str, frame: LiveFrame, rows: int, size: tuple[int, int]) -> 
     tracks_caption = (f"Confirmed tracks at frame {frame.index}" if len(tracks) else
                       f"No confirmed track at frame {frame.index} (a target must be seen on two frames in a row).")
     ran = describe_frame_run((height, width), frame.result.saliency.protocol, size)
-    clearance = frame.result.saliency.clearance
-    held = f"; peaks had to clear the threshold by {clearance:.2f} logits (peak margin)" if clearance else ""
+    held = f"; {cleared(frame.result.saliency.clearance)}" if frame.result.saliency.clearance else ""
     caption = f"{name}, frame {frame.index}" + (f": {frame.label}" if frame.label else "") + \
         f" — {width}×{height}, ran {ran}{held}"
     return LiveView(frame.index, png_uri(frame.annotated), caption, cards, tracks,

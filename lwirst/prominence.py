@@ -50,6 +50,15 @@ def describe(per_doubling: float) -> str:
             f"{per_doubling:g} {unit} per doubling of the area (`lwirst.prominence`)")
 
 
+def cleared(clearance: float, per_doubling: float = 0.0) -> str:
+    """How one frame was held to the margin, in the words every view uses (with the rule when `per_doubling` is
+    given); "" when it was not."""
+    if not clearance:
+        return ""
+    rule = f": {per_doubling:g} per doubling of the area beyond twice the model's" if per_doubling else ""
+    return f"a target counted only where its peak cleared the threshold by {clearance:.2f} logits (peak margin{rule})"
+
+
 def legend(per_doubling: float) -> str:
     """A chart legend's or a point name's suffix for a run with a peak margin (", margin 1"); "" without."""
     return f", margin {per_doubling:g}" if per_doubling else ""

@@ -182,3 +182,13 @@ def test_the_command_line_takes_off_or_a_margin_and_says_what_ran(tmp_path):
     records = {folder: json.loads(next((tmp_path / folder).rglob("*.json")).read_text()) for folder in "bc"}
     assert records["b"]["ran"]["clearance"] == 0.0  # the frame's own margin, in its record
     assert records["c"]["ran"]["clearance"] == pytest.approx(math.log2(640 * 800 / (2 * 256 * 256)))
+
+
+def test_every_view_says_a_frames_margin_in_the_same_words() -> None:
+    """Single frame (with the rule) and Live (without) once phrased one margin two ways."""
+    from lwirst.prominence import cleared
+
+    assert cleared(0.0, 1.0) == ""
+    assert cleared(1.3219, 1.0) == ("a target counted only where its peak cleared the threshold by 1.32 logits "
+                                    "(peak margin: 1 per doubling of the area beyond twice the model's)")
+    assert cleared(1.3219) == "a target counted only where its peak cleared the threshold by 1.32 logits (peak margin)"
