@@ -295,6 +295,19 @@ def fit_mask(mask: np.ndarray, shape: tuple[int, ...], name: str = "mask") -> np
     return fitted if fitted.any() or not mask.any() else cover > 0
 
 
+def read_truth(path: str | Path, shape: tuple[int, int], threshold: float | None = None) -> np.ndarray:
+    """An image's ground truth as a dataset reads it: binarised on request (`read_mask`), fitted to an image of
+    `shape` where it was annotated on a rescaled copy (`fit_mask`, with a warning), any other size a clear
+    error. For masks met outside a dataset (`lwirst demo`'s folders)."""
+    mask = read_mask(path, threshold)
+    if mask.shape[:2] == tuple(shape):
+        return mask
+    fitted = fit_mask(mask, shape, Path(path).name)
+    log.warning("%s: mask %dx%d is resized to its %dx%d image (same aspect ratio)", Path(path).name,
+                mask.shape[1], mask.shape[0], shape[1], shape[0])
+    return fitted
+
+
 def resolve_data_dir(data_dir: str | Path | None) -> Path:
     """`--data-dir` if given, else $LWIRST_DATA_DIR; it must exist."""
     chosen = data_dir if data_dir not in (None, "") else os.environ.get(DATA_DIR_ENV)

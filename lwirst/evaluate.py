@@ -242,6 +242,40 @@ def applied_fields(ran: Sequence[tuple[str, tuple[int, int]]], size: Sequence[in
             "at_model_size": sum(protocol == "resize" and tuple(hw) == model for protocol, hw in ran)}
 
 
+@dataclass
+class FrameTally:
+    """How a run's frames ran, gathered frame by frame from their maps: the protocol each applied and its size,
+    the palettes decoded, the colour frames no palette decoded and the frames held to a peak margin. `fields`
+    gives what a result's protocol records of it, so that `evaluate` and `demo` say the same things."""
+
+    ran: list[tuple[str, tuple[int, int]]] = field(default_factory=list)
+    decoded: Counter[str] = field(default_factory=Counter)
+    as_colour: int = 0
+    held: int = 0
+
+    def add(self, saliency: Saliency) -> None:
+        self.ran.append((saliency.protocol, saliency.shape))
+        self.decoded.update([saliency.palette] if saliency.palette else [])
+        self.as_colour += saliency.as_colour
+        self.held += saliency.clearance > 0
+
+    def margin(self, describe: Mapping[str, Any]) -> float:
+        """The run's peak margin per doubling, said only where it held a frame (0 otherwise)."""
+        return recorded_margin(describe.get("margin")) if self.held else 0.0
+
+    def margin_text(self, describe: Mapping[str, Any]) -> str:
+        """"; on frames over twice the model's area ... (3 frame(s))", or "" where no frame was held."""
+        margin = self.margin(describe)
+        return f"; {describe_margin(margin)} ({self.held} frame(s))" if margin else ""
+
+    def fields(self, describe: Mapping[str, Any]) -> dict[str, Any]:
+        """The protocol fields of how the frames ran (`AppliedProtocol.of` and `palette_text` read them)."""
+        return {**applied_fields(self.ran, describe.get("size")),
+                **({"margin_frames": self.held} if describe.get("margin") else {}),
+                **({"decoded_palettes": dict(self.decoded)} if self.decoded else {}),
+                **({"colour_as_is": self.as_colour} if self.as_colour else {})}
+
+
 def protocol_text(protocol: Mapping[str, Any]) -> str:
     """The protocol of an evaluation as applied (`AppliedProtocol`), or as configured for a result stored
     before it recorded what ran."""
@@ -421,9 +455,7 @@ def _score(dataset: SegDataset, predict: Callable[[Sample], Saliency], describe:
     sweep = [PdFa(float(t)) for t in PDFA_THRESHOLDS]
     plugins, per_frame = plugin_metrics(0.5), plugin_metrics(0.5)
     rows, saliency = [], {}
-    decoded: Counter[str] = Counter()  # frames read through a pseudo-colour palette, by palette
-    as_colour = 0  # colour frames no known palette decoded, run on their colours
-    held = 0  # frames whose blobs had to clear the threshold by a margin (`lwirst.prominence`)
+    tally = FrameTally()
     model_seconds = 0.0
     for index in range(len(dataset)):
         sample = dataset.load(index)
@@ -432,9 +464,7 @@ def _score(dataset: SegDataset, predict: Callable[[Sample], Saliency], describe:
         model_seconds += time.perf_counter() - start
         logits = predicted.logits
         mask = sample.mask
-        decoded.update([predicted.palette] if predicted.palette else [])
-        as_colour += predicted.as_colour
-        held += predicted.clearance > 0
+        tally.add(predicted)
         found = detect(logits, threshold, grow_to).mask
         for metric in (pixel, pdfa, *plugins):
             metric.update(found, mask)
@@ -476,15 +506,10 @@ def _score(dataset: SegDataset, predict: Callable[[Sample], Saliency], describe:
         "pdfa_threshold": PDFA_THRESHOLDS.tolist(),
         "pdfa_pd": [p["pd"] for p in points], "pdfa_fa": [p["fa"] for p in points],
     }
-    margin = recorded_margin(describe.get("margin")) if held else 0.0  # said only where it held a frame
-    protocol = {**describe, **applied_fields([(row["protocol"], (row["height"], row["width"])) for row in rows],
-                                             describe.get("size")),
+    masks = describe_growth(grow_to) + cut_masks(threshold, *confirmation(describe), tally.margin(describe))
+    protocol = {**describe, **tally.fields(describe),
                 "threshold": threshold, "threshold_probability": probability_of(threshold),
-                "masks": describe_growth(grow_to) + cut_masks(threshold, *confirmation(describe), margin)
-                + (f"; {describe_margin(margin)} ({held} frame(s))" if margin else ""),
-                **({"margin_frames": held} if describe.get("margin") else {}),
-                **({"decoded_palettes": dict(decoded)} if decoded else {}),
-                **({"colour_as_is": as_colour} if as_colour else {}),
+                "masks": masks + tally.margin_text(describe),
                 "dataset": dataset.name, "split": dataset.split,
                 "data_fingerprint": data_fingerprint(dataset), "scored_at": "each image's own resolution",
                 "pd_fa": "DNANet convention: 8-connected, centroid distance < 3 px", "niou": NIOU_CONVENTION,

@@ -211,3 +211,46 @@ def test_demo_scores_a_flat_folder_of_frames_beside_their_masks(tmp_path: Path, 
     out = capsys.readouterr().out
     assert "synth_00000_mask.png" not in out and "in 2 frames" in out
     assert "protocol as applied: auto: all 2 images at the model size 256×256, as they are" in out
+
+
+def test_demo_reads_the_users_masks_as_evaluate_does_and_goes_on_past_a_bad_image(tmp_path: Path, capsys) -> None:
+    """A mask annotated at half size crashed `demo` with a traceback, a grey-level mask pointed at a
+    --mask-threshold demo did not have, and one empty image stopped the whole folder."""
+    frames = tmp_path / "mine"
+    frames.mkdir()
+    samples = SAMPLES_DIR / "images"
+    names = ("synth_00000", "synth_00001", "synth_00002")
+    for name in names:
+        shutil.copyfile(samples / f"{name}.png", frames / f"{name}.png")
+    truth = cv2.imread(str(SAMPLES_DIR / "masks" / f"{names[0]}.png"), cv2.IMREAD_GRAYSCALE)
+    half = cv2.resize(truth, (truth.shape[1] // 2, truth.shape[0] // 2), interpolation=cv2.INTER_NEAREST)
+    cv2.imwrite(str(frames / f"{names[0]}_mask.png"), half)  # annotated on a half-size copy
+    grey = cv2.imread(str(SAMPLES_DIR / "masks" / f"{names[1]}.png"), cv2.IMREAD_GRAYSCALE)
+    cv2.imwrite(str(frames / f"{names[1]}_mask.png"), np.where(grey > 0, 200, 3).astype(np.uint8))  # not binary
+    (frames / "broken.png").write_bytes(b"")
+    argv = ["demo", "--images", str(frames), "--out", str(tmp_path / "out")]
+    assert main(argv) == 1
+    captured = capsys.readouterr()
+    assert "Traceback" not in captured.err and "broken.png: the file is empty" in captured.err
+    assert "2 of 4 images failed" in captured.err and "--mask-threshold" in captured.err  # and the grey mask
+    assert "in 1 frames" in captured.out and "synth_00002.png" in captured.out  # the others went on
+    assert main([*argv, "--mask-threshold", "0.5", "--force"]) == 1  # binarised on request; the empty file fails
+    captured = capsys.readouterr()
+    assert "1 of 4 images failed" in captured.err and "in 2 frames" in captured.out
+    assert len(list((tmp_path / "out").glob("*_overlay.png"))) == 3
+
+
+def test_demo_says_which_frames_it_decoded_from_a_palette_and_held_to_a_peak_margin(tmp_path: Path, capsys) -> None:
+    """`demo` said only the input protocol, where `evaluate` on the same frames names the palettes decoded and
+    the frames held to the peak margin."""
+    frames = tmp_path / "mine"
+    frames.mkdir()
+    grey = cv2.imread(str(SAMPLES_DIR / "images" / "synth_00000.png"), cv2.IMREAD_GRAYSCALE)
+    large = np.tile(grey, (3, 3))  # 768x768: over twice the model's area, run as a pyramid and held to a margin
+    cv2.imwrite(str(frames / "large.png"), large)
+    cv2.imwrite(str(frames / "large_jet.png"), cv2.applyColorMap(large, cv2.COLORMAP_JET))
+    assert main(["demo", "--images", str(frames), "--out", str(tmp_path / "out"), "--confirm", "off"]) == 0
+    out = capsys.readouterr().out
+    assert "protocol as applied: auto: all 2 images as a pyramid" in out
+    assert "; 1 frame(s) decoded from pseudo-colour palette(s) jet" in out
+    assert "peak clears the threshold by 1 logit per doubling of the area (`lwirst.prominence`) (2 frame(s))" in out

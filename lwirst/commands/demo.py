@@ -3,20 +3,23 @@
 from __future__ import annotations
 
 import argparse
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 
 from lwirst.commands.segment import (
     add_backend_argument,
     add_confirm_argument,
+    add_mask_threshold_argument,
     add_threads_argument,
     confirmation,
     output_stems,
 )
+from lwirst.datasets import read_truth
 from lwirst.drawing import heatmap, overlay
 from lwirst.errors import LwirstError
-from lwirst.evaluate import AppliedProtocol, applied_fields
-from lwirst.imageio import flat_pairs, image_files, mask_stem, read_image, read_mask, require_image_files, write_png
+from lwirst.evaluate import AppliedProtocol, FrameTally, palette_text
+from lwirst.imageio import flat_pairs, image_files, mask_stem, read_image, require_image_files, write_png
 from lwirst.inference import Segmenter
 from lwirst.metrics import TargetMatch, match_targets
 from lwirst.paths import SAMPLES_DIR
@@ -34,6 +37,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     add_backend_argument(parser)
     add_threads_argument(parser)
     add_confirm_argument(parser)
+    add_mask_threshold_argument(parser)
     parser.add_argument("--out", type=Path, default=None,
                         help="folder for the overlays and heatmaps (default: ./lwirst-demo, created if missing and "
                              "refreshed by each run)")
@@ -59,29 +63,41 @@ def run(args: argparse.Namespace) -> int:
     info = segmenter.describe()
     print(f"model {info['model']}  backend {info['backend']}  protocol {info['protocol']} {info['size']}")
     masks = truth_files(args.images)
-    ran: list[tuple[str, tuple[int, int]]] = []  # (protocol as applied, frame size) per frame
+    tally = FrameTally()  # how the frames ran, said as `evaluate` says it
     print(f"{'image':<24}{'targets':>8}{'truth':>7}{'found':>7}   centroids (x, y) / size px")
     totals = DemoTotals()
+    failed = 0
     for path, stem in zip(paths, stems, strict=True):
-        image = read_image(path)
-        result = pipeline.process(image)
-        ran.append((result.saliency.protocol, result.saliency.shape))
+        try:  # a bad image or mask is one line, and the others go on (as `segment` does)
+            image = read_image(path)
+            truth_mask = read_truth(masks[path], image.shape[:2], args.mask_threshold) if path in masks else None
+            result = pipeline.process(image)
+            write_png(args.out / f"{stem}_overlay.png", overlay(image, result.kept))
+            write_png(args.out / f"{stem}_heatmap.png", heatmap(result.saliency))
+        except LwirstError as exc:
+            print(f"error: {exc}", file=sys.stderr)
+            failed += 1
+            continue
+        tally.add(result.saliency)
         truth = found = "-"
-        if path in masks:
-            match = match_targets(result.kept.mask, read_mask(masks[path]))
+        if truth_mask is not None:
+            match = match_targets(result.kept.mask, truth_mask)
             totals.add(match)
             truth, found = str(len(match.gt_areas)), str(int((match.gt_match >= 0).sum()))
-        write_png(args.out / f"{stem}_overlay.png", overlay(image, result.kept))
-        write_png(args.out / f"{stem}_heatmap.png", heatmap(result.saliency))
         where = ", ".join(f"({t.x:.0f},{t.y:.0f})/{t.size}" for t in result.kept)
         print(f"{path.name:<24}{len(result.kept):>8}{truth:>7}{found:>7}   {where}")
-    applied = AppliedProtocol.of({**info, **applied_fields(ran, info["size"])})
-    print(f"protocol as applied: {applied}")
+    if tally.ran:
+        recorded = {**info, **tally.fields(info)}
+        print(f"protocol as applied: {AppliedProtocol.of(recorded)}{palette_text(recorded)}{tally.margin_text(info)}")
     if totals.frames:
         print(totals.line())
     print(f"overlays and heatmaps written to {args.out}/ (truth/found: ground-truth targets and those "
           "detected, DNANet rule: a blob whose centroid lies within 3 px of the target's)")
+    if failed:
+        print(f"{failed} of {len(paths)} images failed", file=sys.stderr)
+        return 1
     return 0
+
 
 
 def truth_files(images: Path) -> dict[Path, Path]:
