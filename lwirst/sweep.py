@@ -482,6 +482,8 @@ def row_problem(frame: pd.DataFrame) -> str | None:
             return f"row {number}: seed {values['seed']!r} is not a whole number"
         for metric in metrics:
             score = pd.to_numeric(values[metric], errors="coerce")
+            if pd.isna(score) and pd.notna(values[metric]):
+                return f"row {number}: {metric} {values[metric]!r} is not a number"
             if pd.notna(score) and not 0 <= score <= 1:
                 return f"row {number}: {metric} {values[metric]} lies outside 0..1"
     return None
@@ -539,7 +541,11 @@ def _tau(paper: pd.Series, measured: pd.Series) -> tuple[float, float, int]:
 def report(frame: pd.DataFrame, tables: Sequence[str] = (), metric: str = "best_miou") -> str:
     """Per table and schedule: paper vs measured ranking, Kendall tau, and whether the paper's choice wins."""
     spec = _spec(metric)
+    if metric not in frame.columns:
+        raise LwirstError(f"these sweep results hold no {metric} column (written before that score was recorded); "
+                          "choose another --metric")
     lower = spec.better == "lower"
+    found = f"{metric.split('_')[0]}_pd"  # a run finding no target (Pd 0) has collapsed: nothing predicted
     wanted = [str(t).upper() for t in tables] or list(TABLES)
     label = {"best": "at the best-validation epoch", "final": "after the last epoch"}[metric.split("_")[0]]
     name = spec.label + (" (lower is better)" if lower else "")
@@ -548,6 +554,11 @@ def report(frame: pd.DataFrame, tables: Sequence[str] = (), metric: str = "best_
     for (table, schedule), group in frame.groupby(["table", "schedule"], sort=False):
         if table not in wanted:
             continue
+        seeds = sorted(group["seed"].unique().tolist())
+        collapsed = group[found].eq(0) if found in group else pd.Series(False, index=group.index)
+        lost = collapsed.groupby(group["preset"]).sum()
+        if lower:  # predicting nothing scores a perfect false-alarm rate: such runs are not ranked
+            group = group[~collapsed]
         stats = group.groupby("preset")[metric].agg(["mean", "std", "count"])
         paper = _paper_values(table, spec.key).reindex(stats.index) if spec.key in PAPER_SCORES else None
         measured_rank = stats["mean"].rank(ascending=lower, method="min")
@@ -555,7 +566,6 @@ def report(frame: pd.DataFrame, tables: Sequence[str] = (), metric: str = "best_
         if paper is not None:
             paper_rank = paper.rank(ascending=False, method="min")
             order = paper_rank.sort_values(na_position="last").index
-        seeds = sorted(group["seed"].unique().tolist())
         lines = [f"Table {table}: test {name} {label}; {group['dataset'].iloc[0]} "
                  f"{group['train_split'].iloc[0]} -> {group['test_split'].iloc[0]}; schedule {schedule}; "
                  f"seeds {', '.join(str(s) for s in seeds)}",
@@ -565,18 +575,25 @@ def report(frame: pd.DataFrame, tables: Sequence[str] = (), metric: str = "best_
             spread = f"{s['std'] * spec.scale:{fmt}}" if s["count"] > 1 else "  -   "
             p_rank = f"{paper_rank[preset]:.0f}" if paper is not None and not math.isnan(paper[preset]) else "-"
             p_val = f"{paper[preset]:.4f}" if paper is not None and not math.isnan(paper[preset]) else "   -   "
+            gone = int(lost.get(preset, 0))
+            note = (f"; {gone} run(s) finding no target left out" if lower else f"; {gone} run(s) found no target"
+                    ) if gone else ""
             lines.append(f"  {p_rank:>5} {measured_rank[preset]:4.0f}  {preset:26s} {p_val:>7}  "
-                         f"{s['mean'] * spec.scale:{fmt}} ± {spread} ({s['count']:.0f})")
+                         f"{s['mean'] * spec.scale:{fmt}} ± {spread} ({s['count']:.0f}{note})")
+        if lower and (dropped := sorted(set(lost[lost > 0].index) - set(stats.index))):
+            lines.append(f"  not ranked: {', '.join(dropped)} (every run found no target, so no false alarm)")
         if paper is not None:
             tau, p, n = _tau(paper, stats["mean"])
             lines.append(f"  Kendall tau (paper vs measured, {n} preset{'s' if n != 1 else ''}): "
                          + ("undefined" if math.isnan(tau) else f"{tau:+.2f} (p = {p:.2f})"))
         chosen = chosen_variant(table)
         if chosen in stats.index and len(stats) > 1:
-            top = stats["mean"].idxmin() if lower else stats["mean"].idxmax()
+            leaders = [str(p) for p in stats.index[measured_rank == 1]]
             others = stats["mean"].drop(chosen)
             gap = stats.loc[chosen, "mean"] - (others.min() if lower else others.max())
-            verdict = "ranks first here" if top == chosen else f"does not rank first here (best: {top})"
+            tied = [p for p in leaders if p != chosen]
+            verdict = (("ties for first here (with " + ", ".join(tied) + ")" if tied else "ranks first here")
+                       if chosen in leaders else f"does not rank first here (best: {', '.join(leaders)})")
             lines.append(f"  paper's choice {chosen}: rank {measured_rank[chosen]:.0f} of {len(stats)}, "
                          f"{gap * spec.scale:+{fmt}} vs the best other row -> {verdict}")
             comparisons = paired_comparisons(group, chosen, metric, lower_is_better=lower)

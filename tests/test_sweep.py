@@ -192,6 +192,27 @@ def test_report_ranks_by_any_sweep_score_in_its_own_direction() -> None:
     assert report(rows.assign(best_fa=1e-4 - rows["best_fa"]), metric="best_fa").endswith("not reproduced")
     with pytest.raises(LwirstError, match="unknown metric 'best_speed'"):
         report(rows, metric="best_speed")
+    with pytest.raises(LwirstError, match="hold no final_fa column"):  # a CSV written before Fa was recorded
+        report(rows, metric="final_fa")
+
+
+def test_a_run_that_finds_nothing_is_not_ranked_on_false_alarms_and_ties_are_said() -> None:
+    """A network that collapsed to predicting nothing (Pd 0) has no false alarm: ranked by Fa it came first,
+    and the report told a researcher to prefer it. A tie for first was called "does not rank first"."""
+    runs = {"table8_bilinear": [(0.0, 0.0), (0.0, 0.0)], "table8_bilinear_deconv": [(20e-6, 0.9), (0.0, 0.0)],
+            "table8_deconv": [(10e-6, 0.9), (11e-6, 0.95)]}
+    rows = pd.DataFrame([{"table": "VIII", "preset": p, "seed": s, "schedule": "s", "dataset": "d",
+                          "train_split": "train", "test_split": "test", "best_fa": fa, "best_pd": pd_,
+                          "best_miou": pd_ / 2}
+                         for p, values in runs.items() for s, (fa, pd_) in enumerate(values)])
+    text = report(rows, metric="best_fa")
+    assert "2  table8_bilinear_deconv        -     20.00 ±   -    (1; 1 run(s) finding no target left out)" in text
+    assert "not ranked: table8_bilinear (every run found no target, so no false alarm)" in text
+    assert "paper's choice table8_deconv: rank 1 of 2, -9.50 vs the best other row -> ranks first here" in text
+    assert "(2; 1 run(s) found no target)" in report(rows, metric="best_miou")  # ranked, and said
+    tied = rows.assign(best_miou=0.5)
+    assert "rank 1 of 3, +0.0000 vs the best other row -> ties for first here (with table8_bilinear, " \
+           "table8_bilinear_deconv)" in report(tied)
 
 
 def test_a_run_listed_twice_counts_once(tmp_path: Path) -> None:
@@ -215,6 +236,7 @@ def test_a_run_listed_twice_counts_once(tmp_path: Path) -> None:
 
 @pytest.mark.parametrize("change, message", [
     ({"best_miou": 7.5}, "row 2: best_miou 7.5 lies outside 0..1"),
+    ({"best_miou": "oops"}, "row 2: best_miou 'oops' is not a number"),
     ({"preset": "table7_ch_8_16_32"}, "row 2: 'table7_ch_8_16_32' is not a row of Table VIII"),
     ({"preset": "table8_bogus"}, "row 2: 'table8_bogus' is not a row of Table VIII"),
     ({"seed": "zero"}, "row 2: seed 'zero' is not a whole number"),
