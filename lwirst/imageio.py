@@ -124,6 +124,12 @@ def _pixel_bytes(data: bytes) -> int | None:
     return found.get(277, 1) * max(8, found.get(258, 8)) // 8
 
 
+def _setting(max_pixels: int | None) -> str:
+    """" (LWIRST_MAX_IMAGE_PIXELS)" where that setting is the limit (a command's), "" where a caller set its own (a
+    served page's: its visitors cannot change the server's settings)."""
+    return " (LWIRST_MAX_IMAGE_PIXELS)" if max_pixels is None else ""
+
+
 def check_header(data: bytes, name: str, max_pixels: int | None = None) -> tuple[int, int]:
     """Refuse, before decoding, bytes that are not PNG/JPEG/BMP/TIFF or declare more than
     `max_pixels` (default: the LWIRST_MAX_IMAGE_PIXELS setting) pixels. Returns (width, height)."""
@@ -134,7 +140,7 @@ def check_header(data: bytes, name: str, max_pixels: int | None = None) -> tuple
     budget = limit("LWIRST_MAX_IMAGE_PIXELS") if max_pixels is None else max_pixels
     if width * height > budget:
         raise LwirstError(f"{name}: {width}x{height} is larger than the limit of {side_text(budget)} "
-                          "pixels; downscale it")
+                          f"pixels{_setting(max_pixels)}; downscale it")
     depth = _pixel_bytes(data)
     if depth is not None and width * height * depth > budget * MAX_PIXEL_BYTES:
         raise LwirstError(f"{name}: {width}x{height} pixels of {depth} bytes each decode to "
@@ -260,7 +266,7 @@ def check_image(image: np.ndarray, name: str = "image", max_pixels: int | None =
     budget = limit("LWIRST_MAX_IMAGE_PIXELS") if max_pixels is None else max_pixels
     if image.shape[0] * image.shape[1] > budget:
         raise LwirstError(f"{name}: {image.shape[1]}x{image.shape[0]} is larger than the limit of "
-                          f"{side_text(budget)} pixels; downscale it")
+                          f"{side_text(budget)} pixels{_setting(max_pixels)}; downscale it")
     if image.dtype not in (np.uint8, np.uint16, np.float32, np.float64):
         raise LwirstError(f"{name}: pixel type {image.dtype} is not supported (use 8- or 16-bit integers, or "
                           "32- or 64-bit floats)")

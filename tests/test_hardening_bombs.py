@@ -82,7 +82,7 @@ def test_png_bomb_is_refused_from_its_header_with_little_memory(bomb_png: Path, 
     done, peak_kb = run_measured("segment", bomb_png, "--out", tmp_path / "o", cwd=tmp_path)
     assert done.returncode == 1
     line = error_line(done)
-    assert "12000x12000 is larger than the limit of 8192x8192" in line
+    assert "12000x12000 is larger than the limit of 8192x8192 pixels (LWIRST_MAX_IMAGE_PIXELS)" in line
     assert peak_kb < PEAK_LIMIT_KB, f"peak {peak_kb / 1024:.0f} MB"
     assert not (tmp_path / "o").exists() or not any((tmp_path / "o").iterdir())
 
@@ -317,7 +317,8 @@ def test_the_command_line_caps_the_decoder_too(tmp_path: Path) -> None:
     assert done.stdout.splitlines()[-2:] == [REFUSED_BY_THE_DECODER, "(60, 60)"]
 
 
-@pytest.mark.parametrize("budget, said", [(64 * 64, "the limit of 64x64 pixels"), (1000, "the limit of 1000 pixels;")])
+@pytest.mark.parametrize("budget, said", [(64 * 64, "the limit of 64x64 pixels"),
+                                         (1000, "the limit of 1000 pixels (LWIRST_MAX_IMAGE_PIXELS);")])
 def test_the_image_limit_is_said_once_with_its_unit(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, budget: int,
                                                     said: str) -> None:
     """A limit that is no square read 'the limit of 1000 pixels pixels'."""
