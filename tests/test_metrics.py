@@ -314,3 +314,17 @@ def test_binarize_conventions() -> None:
     assert binarize(np.array([0.2, -0.1])).tolist() == [True, False]
     assert binarize(np.array([0.2, 0.7]), 0.5).tolist() == [False, True]
     assert binarize(np.array([0, 255], np.uint8)).tolist() == [False, True]
+
+
+def test_a_target_free_set_scores_f1_and_iou_zero_with_a_false_alarm_and_none_without() -> None:
+    """What the README says of a set with no target: no recall, and F1 / IoU 0 where it predicted anything (every
+    predicted pixel is wrong), undefined where it predicted nothing."""
+    empty = np.zeros((16, 16), bool)
+    blob = empty.copy()
+    blob[3:5, 3:5] = True
+    alarmed, quiet = PixelMetrics(), PixelMetrics()
+    alarmed.update(blob, empty)
+    quiet.update(empty, empty)
+    got, none = alarmed.compute(), quiet.compute()
+    assert math.isnan(got["recall"]) and got["f1"] == 0.0 and got["iou"] == 0.0 and got["precision"] == 0.0
+    assert all(math.isnan(none[key]) for key in ("precision", "recall", "f1", "iou"))
