@@ -16,7 +16,7 @@ import pandas as pd
 from dashboard.views import png_uri
 from lwirst.card_view import help_for
 from lwirst.inference import describe_frame_run
-from lwirst.live import LiveFrame
+from lwirst.live import LiveFrame, LiveStream
 from lwirst.prominence import cleared
 
 
@@ -48,21 +48,23 @@ class LiveView:
     height: int
 
 
-def live_view(name: str, frame: LiveFrame, rows: int, size: tuple[int, int]) -> LiveView:
-    """Every block of the Live page for `frame` of the stream called `name`, listing at most `rows` targets;
-    the caption says how the frame ran on a model of input `size` (a split's images differ in size, and
-    "auto" resizes some and runs others as a pyramid)."""
+def live_view(stream: LiveStream, frame: LiveFrame, rows: int, size: tuple[int, int]) -> LiveView:
+    """Every block of the Live page for `frame` of `stream`, listing at most `rows` targets; the caption says
+    how the frame ran on a model of input `size` (a split's images differ in size, and "auto" resizes some and
+    runs others as a pyramid)."""
     tracks, targets, kept = frame.track_table(), frame.targets(rows), len(frame.result.kept)
     height, width = frame.annotated.shape[:2]
-    cards = (Card("End-to-end fps", f"{frame.fps:.1f}", help_for("end-to-end fps")),
+    off = "Tracking is off: each image of a split is its own scene, so no track links two of them."
+    cards = (Card("End-to-end fps", f"{frame.fps:.1f}" if frame.fps > 0 else "n/a", help_for("end-to-end fps")),
              Card("Pipeline fps", f"{frame.pipeline_fps:.1f}" if frame.pipeline_fps > 0 else "n/a",
                   "Network, post-processing and tracking alone, over the same recent frames as end-to-end fps"),
-             Card("Targets", str(kept)), Card("Tracks", str(len(tracks))))
-    tracks_caption = (f"Confirmed tracks at frame {frame.index}" if len(tracks) else
+             Card("Targets", str(kept)),
+             Card("Tracks", str(len(tracks))) if stream.tracking else Card("Tracks", "off", off))
+    tracks_caption = (off if not stream.tracking else f"Confirmed tracks at frame {frame.index}" if len(tracks) else
                       f"No confirmed track at frame {frame.index} (a target must be seen on two frames in a row).")
     ran = describe_frame_run((height, width), frame.result.saliency.protocol, size)
     held = f"; {cleared(frame.result.saliency.clearance)}" if frame.result.saliency.clearance else ""
-    caption = f"{name}, frame {frame.index}" + (f": {frame.label}" if frame.label else "") + \
+    caption = f"{stream.name}, frame {frame.index}" + (f": {frame.label}" if frame.label else "") + \
         f" — {width}×{height}, ran {ran}{held}"
     return LiveView(frame.index, png_uri(frame.annotated), caption, cards, tracks,
                     frame.trajectories(), tracks_caption, targets,

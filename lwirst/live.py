@@ -190,7 +190,11 @@ class LiveStream:
         self._fps = FpsMeter(FPS_WINDOW)
         self._pipeline_s: deque[float] = deque(maxlen=FPS_WINDOW)
         self.last: LiveFrame | None = None
-        self._stepped_at = -math.inf  # time.monotonic() of the last `step`
+        self._stepped_at = -math.inf  # time.monotonic() when the last `step`'s frame was ready
+
+    def restart_rates(self) -> None:
+        """Measure the end-to-end rate afresh (after a pause, which is no part of it)."""
+        self._fps = FpsMeter(FPS_WINDOW)
 
     def configure(self, threshold: float, target_filter: TargetFilter) -> None:
         """New threshold (logit) and Eq. 4 filter, used from the next frame on."""
@@ -219,15 +223,22 @@ class LiveStream:
         """Read the source's next frame and process it."""
         if self.source is None:
             raise LwirstError("this stream has no source; feed it frames")
-        if getattr(self.source, "independent_frames", False):  # a new scene each frame: nothing to track
+        if not self.tracking:  # a new scene each frame: nothing to track
             self.pipeline.reset()
         image = self.source.read()
-        self._stepped_at = time.monotonic()
-        return self.feed(image, getattr(self.source, "frame_label", None))
+        frame = self.feed(image, getattr(self.source, "frame_label", None))
+        self._stepped_at = time.monotonic()  # ready to show: it stands from here
+        return frame
+
+    @property
+    def tracking(self) -> bool:
+        """Whether frames are tracked: not those of a source of unrelated images (a dataset split)."""
+        return not getattr(self.source, "independent_frames", False)
 
     def due_in(self, every: float) -> float:
-        """Seconds until the next `step` is due when a frame is to stand `every` seconds (0: due now). A
-        dataset split's images are unrelated scenes: at the pipeline's pace each flashed by too fast to see."""
+        """Seconds until the next `step` is due when each frame is to stand `every` seconds from the moment it
+        was ready (0: due now). A dataset split's images are unrelated scenes: at the pipeline's pace each
+        flashed by too fast to see."""
         return max(0.0, self._stepped_at + every - time.monotonic())
 
     def close(self) -> None:

@@ -17,9 +17,14 @@ from dashboard.browser_pace import browser_ready
 from dashboard.live_view import LiveView, live_view
 from lwirst import plots
 from lwirst.live import FPS_WINDOW, LiveStream
+from lwirst.pipeline import FrameResult
+from lwirst.postprocess import describe_threshold
 
 TABLE_ROWS = 50
 DWELL_S, MAX_DWELL_S = 2.0, 10.0  # seconds each image of a dataset split stands: the default and the most
+# An image due this long after a burst's end is still stepped in that burst: left to the next, it stood the
+# fragment's restart longer (2.2-2.5 s at 2 s per image)
+DUE_SLACK_S = 0.5
 
 
 def main() -> None:
@@ -32,14 +37,19 @@ def main() -> None:
     if source == common.UPLOADED_LOOP and upload is None:
         return
     stream = common.live_stream(source, common.engine(), post, upload)
-    dwell = image_dwell(source)
-    running = st.toggle("Run the stream", key="live_running")
+    running, dwell = stream_controls(source)
+    if running and not st.session_state.get("live_was_running"):  # the pause is not part of the rates
+        stream.restart_rates()
+    st.session_state["live_was_running"] = running
     info = common.speed_info(common.engine())
-    views.stream_legend(tracked=not source.startswith(common.DATASET_PREFIX))
+    split = source.startswith(common.DATASET_PREFIX)
+    views.stream_legend(tracked=not split)
     st.fragment(run_every=common.LIVE_RESTART_S if running else None)(view)(stream, running, info.size,
                                                                          "Switch on 'Run the stream' to start.",
-                                                                         dwell)
-    speed_note(info)  # under the stream, whose picture it pushed below the fold at 1024x768
+                                                                         dwell, post)
+    # under the stream: above it, these notes pushed its picture below the fold at 1024x768
+    source_notes(split)
+    speed_note(info)
 
 
 def speed_note(info: common.SpeedInfo) -> None:
@@ -54,27 +64,35 @@ def choose_source() -> tuple[str, common.VideoSource | None]:
     """The stream: a dataset split, the synthetic sensor, a looping sample video, the visitor's own video
     (uploaded here, checked as on the Video page), a local camera or the browser webcam; with the upload."""
     source = st.selectbox("Source", common.live_sources(), key="live_source")
-    if source.startswith(common.DATASET_PREFIX):
-        st.caption("Each image of a split is its own scene, segmented at its own size: tracking restarts on "
-                   "every frame, so no track links targets of two images (the Video or synthetic sources show "
-                   "tracking). The caption names the image shown.")
+    return source, common.video_upload("live_upload") if source == common.UPLOADED_LOOP else None
+
+
+def stream_controls(source: str) -> tuple[bool, float]:
+    """Run the stream, and how long each image of a dataset split stands (0: the pipeline's pace; other sources
+    are sequences), side by side."""
+    row = st.container(horizontal=True, gap="large", vertical_alignment="center")
+    running = row.toggle("Run the stream", key="live_running")
+    if not source.startswith(common.DATASET_PREFIX):
+        return running, 0.0
+    dwell = row.slider("Seconds per image", 0.0, MAX_DWELL_S, DWELL_S, 0.5, key="live_dwell", width=260,
+                       help="Each image of a split is a scene of its own: it stands this long before the next, "
+                            "and the end-to-end rate counts images as they stand. 0 plays the split as fast as "
+                            "the pipeline goes.")
+    return running, dwell
+
+
+def source_notes(split: bool) -> None:
+    """What a source shows and does not."""
+    if split:
+        st.caption("Each image of a split is its own scene, segmented at its own size: tracking is off, so no "
+                   "track links targets of two images (the Video or synthetic sources show tracking). The caption "
+                   "names the image shown.")
     st.caption("Live draws the model's detections only, as a sensor feed has no ground truth: a missed target is "
                "not marked here (Single frame, Video's sample, Evaluate and Failures score against ground truth "
                "and show misses).")
     if not common.webrtc_available():
         st.caption("Browser webcam: install streamlit-webrtc (`pip install streamlit-webrtc`) and restart "
                    "the dashboard to stream your own camera.")
-    return source, common.video_upload("live_upload") if source == common.UPLOADED_LOOP else None
-
-
-def image_dwell(source: str) -> float:
-    """How long each image of a dataset split stands (0: the pipeline's pace); other sources are sequences."""
-    if not source.startswith(common.DATASET_PREFIX):
-        return 0.0
-    return st.slider("Seconds per image", 0.0, MAX_DWELL_S, DWELL_S, 0.5, key="live_dwell",
-                     help="Each image of a split is a scene of its own: it stands this long before the next, "
-                          "and the end-to-end rate counts images as they stand. 0 plays the split as fast as the "
-                          "pipeline goes.")
 
 
 class Blocks(NamedTuple):
@@ -85,7 +103,8 @@ class Blocks(NamedTuple):
     below: DeltaGenerator
 
 
-def view(stream: LiveStream, running: bool, size: tuple[int, int], idle_hint: str, dwell: float = 0.0) -> None:
+def view(stream: LiveStream, running: bool, size: tuple[int, int], idle_hint: str, dwell: float = 0.0,
+         post: common.Postprocess | None = None) -> None:
     """One fragment run: when running, frames back to back (each standing `dwell` seconds) for a burst, else the
     last one processed. Each frame shown redraws every block from its own `LiveView`, so no block shows another
     frame."""
@@ -93,6 +112,8 @@ def view(stream: LiveStream, running: bool, size: tuple[int, int], idle_hint: st
     if frame is None and not running:
         st.info(idle_hint)
         return
+    if not running and post is not None and frame is not None:
+        paused_note(frame.result, post)
     picture, numbers = st.columns([3, 2])
     blocks = Blocks(picture.empty(), numbers.empty(), st.empty())
     if running and frame is None:  # a large frame's first run takes seconds: say so until it shows
@@ -100,7 +121,17 @@ def view(stream: LiveStream, running: bool, size: tuple[int, int], idle_hint: st
     if running:
         burst(stream, blocks, size, dwell)
     elif frame is not None:
-        show(live_view(stream.name, frame, TABLE_ROWS, size), blocks, chart=True)
+        show(live_view(stream, frame, TABLE_ROWS, size), blocks, chart=True)
+
+
+def paused_note(result: FrameResult, post: common.Postprocess) -> None:
+    """A paused frame keeps the threshold and filter it was processed with (its tracks came from them): say so
+    when the sidebar's differ, rather than show it as if they applied."""
+    if (result.threshold, result.target_filter) != (post.threshold, post.target_filter):
+        st.caption(f"Paused: this frame was processed at threshold {describe_threshold(result.threshold)}"
+                   f"{'' if result.target_filter == post.target_filter else ' with the previous filter'}; the "
+                   "sidebar's threshold and filter apply from the next frame (switch the stream on), or re-score "
+                   "a still frame on Single frame.")
 
 
 def burst(stream: LiveStream, blocks: Blocks, size: tuple[int, int], dwell: float) -> None:
@@ -108,16 +139,17 @@ def burst(stream: LiveStream, blocks: Blocks, size: tuple[int, int], dwell: floa
     seconds, showing each one the browser can take (the others are tracked, not shown)."""
     deadline, shown_at = time.monotonic() + common.LIVE_BURST_S, -math.inf
     if stream.last is not None and stream.due_in(dwell):  # the image still standing, in the new blocks
-        show(live_view(stream.name, stream.last, TABLE_ROWS, size), blocks, chart=False)
+        show(live_view(stream, stream.last, TABLE_ROWS, size), blocks, chart=False)
     while True:
         if wait := stream.due_in(dwell):
-            time.sleep(min(wait, max(0.0, deadline - time.monotonic())))
-            if time.monotonic() >= deadline:
+            if time.monotonic() + wait > deadline + DUE_SLACK_S:  # the next burst steps it
+                time.sleep(max(0.0, deadline - time.monotonic()))
                 return
+            time.sleep(wait)  # due in this burst, or just after it: on time, not after a restart
             continue
         frame = stream.step()
         if dwell or browser_ready(shown_at):  # an image that stands is shown: one per dwell fills no queue
-            show(live_view(stream.name, frame, TABLE_ROWS, size), blocks, chart=False)
+            show(live_view(stream, frame, TABLE_ROWS, size), blocks, chart=False)
             shown_at = time.monotonic()
         if time.monotonic() >= deadline:
             return

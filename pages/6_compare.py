@@ -80,8 +80,13 @@ def accuracy_metrics() -> dict[str, str]:
 
 def scatter(points: pd.DataFrame, metric: str, pareto: bool) -> None:
     """Fig. 4: accuracy against FLOPs and against Params, log axes, paper and measured points apart."""
+    label = metric_spec(metric).label
+    if metric not in points or not points[metric].notna().any():  # an empty chart read like a broken one
+        st.info(f"No model shown here has a {label} yet: Table II prints none, and no card or run on this server "
+                "recorded one. Run Evaluate on a model, and its points join the charts.")
+        return
     if metric not in analysis.paper_points().columns:
-        st.caption(f"Table II prints no {metric_spec(metric).label}: only this project's models have points.")
+        st.caption(f"Table II prints no {label}: only this project's models have points.")
     charts = st.container(horizontal=True, gap="small")  # side by side where they fit at their width, else stacked
     charts.plotly_chart(analysis.fig4_figure(points, metric, "flops_m", pareto), key="compare_flops",
                         width=views.CHART_WIDTH)

@@ -40,9 +40,10 @@ from lwirst.inference import MODELS_DIR, Segmenter
 from lwirst.postprocess import GROW_TO, describe_growth
 from lwirst.prominence import DEFAULT_PER_DOUBLING
 from lwirst.prominence import describe as describe_margin
+from lwirst.scoring import CARD, metric_spec, metric_specs
 
 NAME = "lwirst-sirst"
-REPORTED = ("precision", "recall", "f1", "miou", "niou", "pd", "fa", "auc")
+REPORTED = tuple(spec.key for spec in metric_specs(CARD))  # the metric table's card view, a plugin's too
 # the protocols the card scores SIRST test in (not every one lwirst offers: a pyramid is what auto runs for large
 # frames, so auto's row holds it)
 SCORED_PROTOCOLS = ("auto", "resize", "native")
@@ -336,8 +337,10 @@ listed, from the start weights named (sha256, 16 hex digits).{built}
 
 
 def render_card(card: dict, log: pd.DataFrame) -> str:
-    rows = "\n".join(
-        f"| {p} | " + " | ".join(f"{m[k] * 1e6:.1f}e-6" if k == "fa" else f"{m[k]:.4f}" for k in REPORTED) + " |"
+    shown = [metric_spec(key) for key in REPORTED if any(key in m for m in card["test_metrics"].values())]
+    header = "| protocol | " + " | ".join(spec.label for spec in shown) + " |\n|---|" + "---|" * len(shown)
+    rows = header + "\n" + "\n".join(
+        f"| {p} | " + " | ".join(spec.format(m.get(spec.key)) for spec in shown) + " |"
         for p, m in card["test_metrics"].items()
     )
     experiments = "\n".join(
@@ -366,8 +369,6 @@ THOP convention) trained by this project's own pipeline on SIRST.
 {render_soup(card.get("soup"))}
 ## Test metrics ({card['test_protocol']})
 
-| protocol | P | R | F1 | mIoU | nIoU | Pd | Fa | AUC |
-|---|---|---|---|---|---|---|---|---|
 {rows}
 
 {render_comparison(card.get("comparison"))}

@@ -874,6 +874,19 @@ def test_compare_lists_every_card_metric_of_the_metric_table() -> None:
     assert row["fa"] == f"{card['fa'] * 1e6:.2f}" or row["fa"] == "—"
 
 
+def test_every_accuracy_compare_offers_plots_a_point() -> None:
+    """hIoU drew two empty charts under a note saying this project's models had points: the card recorded
+    none. The card records every card metric of the metric table now, and an accuracy no point has is said."""
+    at = open_page("6_compare.py")
+    for label in at.radio(key="compare_metric").options:
+        at.radio(key="compare_metric").set_value(label).run()
+        assert not at.exception
+        charts = [json.loads(c.proto.spec) for c in at.get("plotly_chart")][:2]
+        points = sum(len([y for y in trace.get("y", []) if y is not None]) for c in charts for trace in c["data"])
+        assert points > 0, label  # the shipped model's star at least (its card)
+        assert not [i for i in at.info if i.value.startswith("No model shown here has")]
+
+
 def test_the_favicon_is_a_local_file() -> None:
     source = (REPO / "dashboard" / "app.py").read_text()
     assert 'page_icon=str(FAVICON)' in source and (REPO / "dashboard" / "favicon.png").is_file()
@@ -1177,9 +1190,16 @@ def test_live_holds_each_image_of_a_split_for_its_dwell(sirst_root: Path, monkey
     at.run()  # a second burst: the first image still stands
     assert not at.exception and not errors(at)
     assert " frame 0: " in at.get("image")[0].proto.imgs[0].caption
+    assert metric(at, "Tracks") == "off"  # each image is its own scene: no track can ever be confirmed
+    assert any(c.value.startswith("Tracking is off: each image of a split") for c in at.caption)
     at.slider(key="live_dwell").set_value(0.0).run()
     frame = int(re.search(r" frame (\d+): ", at.get("image")[0].proto.imgs[0].caption)[1])
     assert frame > 2
+    at.toggle(key="live_running").set_value(False).run()
+    assert not [c for c in at.caption if c.value.startswith("Paused:")]  # processed as the sidebar says
+    at.slider(key="threshold").set_value(2.0).run()  # the paused frame keeps the threshold it ran with: said
+    assert any(c.value.startswith("Paused: this frame was processed at threshold 0.7311 (logit 1);")
+               for c in at.caption)
     at.selectbox(key="live_source").set_value("Synthetic sensor").run()
     assert "live_dwell" not in [s.key for s in at.slider]  # a sequence plays at its own pace
 
@@ -1225,8 +1245,8 @@ def test_live_caption_says_how_each_frame_ran(one_torch_thread: None) -> None:
     """A stream's frames may differ in size (a split's images, an uploaded video): each caption says how
     its own frame ran, read from that frame's result, not from the page's settings."""
     stream = LiveStream(None, FramePipeline(Segmenter(threads=1), 0.0, None, Tracker()), "external")
-    small = live_view(stream.name, stream.feed(np.full((200, 300), 40, np.uint8)), 1, (256, 256))
-    large = live_view(stream.name, stream.feed(np.full((512, 640), 40, np.uint8)), 1, (256, 256))
+    small = live_view(stream, stream.feed(np.full((200, 300), 40, np.uint8)), 1, (256, 256))
+    large = live_view(stream, stream.feed(np.full((512, 640), 40, np.uint8)), 1, (256, 256))
     assert small.caption == ("external, frame 0 — 300×200, ran resized to 256×256 (its map scaled back to "
                              "300×200)")
     assert large.caption == ("external, frame 1 — 640×512, ran as a pyramid: natively at its own size, and at half "
@@ -1240,7 +1260,7 @@ def test_live_view_is_built_from_one_frame(one_torch_thread: None) -> None:
     annotated picture, the captions name its number, the cards count its targets and tracks."""
     stream = LiveStream(SyntheticSensor(), FramePipeline(Segmenter(threads=1), 0.0, None, Tracker()), "sensor")
     frames = [stream.step() for _ in range(6)]
-    views = [live_view(stream.name, frame, 1, (256, 256)) for frame in frames]  # built before the next arrive
+    views = [live_view(stream, frame, 1, (256, 256)) for frame in frames]  # built before the next arrive
     assert [v.index for v in views] == list(range(6))
     for frame, view in zip(frames, views, strict=True):
         picture = cv2.imdecode(np.frombuffer(base64.b64decode(view.picture.split(",", 1)[1]), np.uint8),
