@@ -52,6 +52,7 @@ def demo() -> None:
     with result:
         demo_result(report)
         demo_actions(where, index)
+    st.caption(common.speed_info(common.engine()).frame_run(report.input.shape[:2], report.protocol))  # as it ran
     if where.label == common.SAMPLES_LABEL:
         st.info("This frame is synthetic: a scene of the SIRST-calibrated generator that the shipped model "
                 "never saw (it trained on real SIRST frames and on other scenes of the same generator). "

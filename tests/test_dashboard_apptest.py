@@ -201,6 +201,8 @@ def test_home_shows_the_demo_result_on_arrival() -> None:
     assert len(at.get("image")) == 2  # the demo picture and its target chips
     first = at.get("image")[0].proto.imgs[0].caption
     assert ", test split): boxes coloured by outcome against the ground truth" in first  # names data and split
+    # ... and how it ran, as Single frame and Live say it (the shipped model: consensus by default)
+    assert any(re.fullmatch(r"This \d+×\d+ frame ran .+ with scale consensus at 1\.5x .+", c.value) for c in at.caption)
     assert "demo" not in at.query_params  # the first frame needs no parameter
     at.button(key="home_demo").click().run()
     second = at.get("image")[0].proto.imgs[0].caption
