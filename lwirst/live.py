@@ -189,12 +189,16 @@ class LiveStream:
         self.frames = 0
         self._fps = FpsMeter(FPS_WINDOW)
         self._pipeline_s: deque[float] = deque(maxlen=FPS_WINDOW)
+        self._rated = 0  # frames both rates have measured since the stream (or its rates) started
         self.last: LiveFrame | None = None
         self._stepped_at = -math.inf  # time.monotonic() when the last `step`'s frame was ready
 
     def restart_rates(self) -> None:
-        """Measure the end-to-end rate afresh (after a pause, which is no part of it)."""
+        """Measure both rates afresh (after a pause, which is no part of the end-to-end one), over the same
+        frames."""
         self._fps = FpsMeter(FPS_WINDOW)
+        self._pipeline_s.clear()
+        self._rated = 0
 
     def configure(self, threshold: float, target_filter: TargetFilter) -> None:
         """New threshold (logit) and Eq. 4 filter, used from the next frame on."""
@@ -211,12 +215,13 @@ class LiveStream:
         shown = fps if math.isfinite(fps) and fps > 0 else None
         # the frames the end-to-end rate spans: each tick interval holds one frame's pipeline, and the
         # first frame has no interval (it alone then)
-        covered = min(self.frames, FPS_WINDOW) or 1
+        covered = min(self._rated, FPS_WINDOW) or 1
         busy = sum(list(self._pipeline_s)[-covered:])
         self.last = LiveFrame(self.frames, image, result, fps,
                               overlay(image, result.kept, result.tracks, shown, fps_label="end-to-end fps"),
                               covered / busy if busy > 0 else 0.0, label)
         self.frames += 1
+        self._rated += 1
         return self.last
 
     def step(self) -> LiveFrame:

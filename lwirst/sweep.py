@@ -471,7 +471,7 @@ def row_problem(frame: pd.DataFrame) -> str | None:
     """What makes a sweep results table unfit to rank, for its first bad row (1 = the first data row), or None:
     a preset that is not a row of its table, a seed that is not a whole number, a score outside 0..1. A
     hand-edited CSV ranked mIoU 7.5 first and listed another table's preset as a row of this one."""
-    metrics = [m for m in ranked_metrics() if m in frame.columns]  # sweep scores are shares
+    metrics = [m for m in (*REQUIRED, "best_fa", "final_fa") if m in frame.columns]  # the scores known to be shares
     for number, row in enumerate(frame.itertuples(index=False), start=1):
         values = row._asdict()
         table, preset = str(values["table"]).strip().upper(), str(values["preset"])
@@ -538,6 +538,15 @@ def _tau(paper: pd.Series, measured: pd.Series) -> tuple[float, float, int]:
     return float(tau), float(p), len(both)
 
 
+def predicted_nothing(runs: pd.DataFrame, when: str) -> pd.Series:
+    """Runs that found no target and raised no false-alarm pixel (Pd and Fa 0 at `when`, "best" or "final"): a
+    network collapsed to the background. False where the CSV cannot tell (no Pd or Fa column)."""
+    pd_, fa = f"{when}_pd", f"{when}_fa"
+    if pd_ not in runs or fa not in runs:
+        return pd.Series(False, index=runs.index)
+    return runs[pd_].eq(0) & runs[fa].eq(0)
+
+
 def report(frame: pd.DataFrame, tables: Sequence[str] = (), metric: str = "best_miou") -> str:
     """Per table and schedule: paper vs measured ranking, Kendall tau, and whether the paper's choice wins."""
     spec = _spec(metric)
@@ -545,20 +554,23 @@ def report(frame: pd.DataFrame, tables: Sequence[str] = (), metric: str = "best_
         raise LwirstError(f"these sweep results hold no {metric} column (written before that score was recorded); "
                           "choose another --metric")
     lower = spec.better == "lower"
-    found = f"{metric.split('_')[0]}_pd"  # a run finding no target (Pd 0) has collapsed: nothing predicted
+    when = metric.split("_")[0]
     wanted = [str(t).upper() for t in tables] or list(TABLES)
-    label = {"best": "at the best-validation epoch", "final": "after the last epoch"}[metric.split("_")[0]]
+    label = {"best": "at the best-validation epoch", "final": "after the last epoch"}[when]
     name = spec.label + (" (lower is better)" if lower else "")
     fmt = f".{spec.decimals}f"  # means and spreads as the metric's row prints them (Fa in units of 1e-6)
     blocks = []
-    for (table, schedule), group in frame.groupby(["table", "schedule"], sort=False):
+    for (table, schedule), runs in frame.groupby(["table", "schedule"], sort=False):
         if table not in wanted:
             continue
-        seeds = sorted(group["seed"].unique().tolist())
-        collapsed = group[found].eq(0) if found in group else pd.Series(False, index=group.index)
-        lost = collapsed.groupby(group["preset"]).sum()
-        if lower:  # predicting nothing scores a perfect false-alarm rate: such runs are not ranked
-            group = group[~collapsed]
+        seeds = sorted(runs["seed"].unique().tolist())
+        empty = predicted_nothing(runs, when)
+        lost = empty.groupby(runs["preset"]).sum()
+        unscored = runs[metric].isna()  # a CSV written before this score was recorded, stacked with a newer one
+        keep = ~unscored
+        if lower:  # predicting nothing scores a perfect false-alarm rate: such runs are not ranked on it
+            keep &= ~empty
+        group = runs[keep]
         stats = group.groupby("preset")[metric].agg(["mean", "std", "count"])
         paper = _paper_values(table, spec.key).reindex(stats.index) if spec.key in PAPER_SCORES else None
         measured_rank = stats["mean"].rank(ascending=lower, method="min")
@@ -566,28 +578,33 @@ def report(frame: pd.DataFrame, tables: Sequence[str] = (), metric: str = "best_
         if paper is not None:
             paper_rank = paper.rank(ascending=False, method="min")
             order = paper_rank.sort_values(na_position="last").index
-        lines = [f"Table {table}: test {name} {label}; {group['dataset'].iloc[0]} "
-                 f"{group['train_split'].iloc[0]} -> {group['test_split'].iloc[0]}; schedule {schedule}; "
+        lines = [f"Table {table}: test {name} {label}; {runs['dataset'].iloc[0]} "
+                 f"{runs['train_split'].iloc[0]} -> {runs['test_split'].iloc[0]}; schedule {schedule}; "
                  f"seeds {', '.join(str(s) for s in seeds)}",
                  f"  {'paper':>5} {'here':>4}  {'preset':26s} {'paper':>7}  measured (mean ± sd, n)"]
+        if unscored.any():
+            lines.append(f"  {int(unscored.sum())} run(s) recorded no {metric}: left out")
         for preset in order:
             s = stats.loc[preset]
             spread = f"{s['std'] * spec.scale:{fmt}}" if s["count"] > 1 else "  -   "
             p_rank = f"{paper_rank[preset]:.0f}" if paper is not None and not math.isnan(paper[preset]) else "-"
             p_val = f"{paper[preset]:.4f}" if paper is not None and not math.isnan(paper[preset]) else "   -   "
             gone = int(lost.get(preset, 0))
-            note = (f"; {gone} run(s) finding no target left out" if lower else f"; {gone} run(s) found no target"
+            note = (f"; {gone} run(s) predicting nothing left out" if lower else f"; {gone} run(s) predicted nothing"
                     ) if gone else ""
             lines.append(f"  {p_rank:>5} {measured_rank[preset]:4.0f}  {preset:26s} {p_val:>7}  "
                          f"{s['mean'] * spec.scale:{fmt}} ± {spread} ({s['count']:.0f}{note})")
-        if lower and (dropped := sorted(set(lost[lost > 0].index) - set(stats.index))):
-            lines.append(f"  not ranked: {', '.join(dropped)} (every run found no target, so no false alarm)")
+        if dropped := sorted(set(runs["preset"]) - set(stats.index)):
+            lines.append(f"  not ranked: {', '.join(dropped)} (each of its runs predicted nothing, no target and no "
+                         f"false-alarm pixel, or recorded no {metric})")
         if paper is not None:
             tau, p, n = _tau(paper, stats["mean"])
             lines.append(f"  Kendall tau (paper vs measured, {n} preset{'s' if n != 1 else ''}): "
                          + ("undefined" if math.isnan(tau) else f"{tau:+.2f} (p = {p:.2f})"))
         chosen = chosen_variant(table)
-        if chosen in stats.index and len(stats) > 1:
+        if chosen in dropped:
+            lines.append(f"  paper's choice {chosen}: not ranked, so no verdict on it")
+        elif chosen in stats.index and len(stats) > 1:
             leaders = [str(p) for p in stats.index[measured_rank == 1]]
             others = stats["mean"].drop(chosen)
             gap = stats.loc[chosen, "mean"] - (others.min() if lower else others.max())

@@ -305,14 +305,15 @@ def live_shown(page: Page) -> LiveShown | None:
     shown = page.evaluate(LIVE_BLOCKS)
     texts = shown["captions"]
     picture = next((t for t in texts if ", frame " in t), None)
-    tracks = next((t for t in texts if " at frame " in t), None)
     targets = next((t for t in texts if t.startswith("Targets of frame ")), None)
     card = next((c for c in shown["cards"] if c.startswith("Tracks")), None)
+    off = card is not None and card.split()[-1] == "off"  # a split: each image its own scene, no tracks
+    tracks = next((t for t in texts if (t.startswith("Tracking is off") if off else " at frame " in t)), None)
     if picture is None or tracks is None or targets is None or card is None:
         return None
-    frames = (picture_frame(picture), int(tracks.split(" at frame ")[1].split()[0]),
+    frames = (picture_frame(picture), picture_frame(picture) if off else int(tracks.split(" at frame ")[1].split()[0]),
               int(targets.split()[3]))
-    return LiveShown(frames, int(card.split()[-1]), any(t.startswith("Trajectories: ") for t in texts),
+    return LiveShown(frames, 0 if off else int(card.split()[-1]), any(t.startswith("Trajectories: ") for t in texts),
                      shown["tables"])
 
 
@@ -489,7 +490,8 @@ def test_dashboard_in_a_browser(page: Page, server: str, sirst_root: Path) -> No
     assert metric_value(page, "Video fps") == f"{SPLIT_FPS:.1f}"
     expect(page.locator("video")).to_have_count(1)
 
-    # Live: the SIRST test split as a stream, faster than a fixed 4-frames-per-second refresh.
+    # Live: the SIRST test split as a stream, each image standing 2 s by default; at 0 s per image, faster than a
+    # fixed 4-frames-per-second refresh.
     open_page(page, "Live")
     # the selected option is the combobox's value, not its text
     expect(page.get_by_role("combobox", name="Source")).to_match_aria_snapshot(
@@ -497,6 +499,16 @@ def test_dashboard_in_a_browser(page: Page, server: str, sirst_root: Path) -> No
     page.get_by_text("Run the stream", exact=True).click()
     # the card, not the speed note's bold "End-to-end fps" that is on the page before the stream runs
     expect(page.get_by_test_id("stMetric").filter(has_text="End-to-end fps").first).to_be_visible()
+    page.wait_for_timeout(1000)
+    standing = set()
+    for _ in range(24):  # 6 s: three or four images at 2 s each, where the pipeline's pace shows dozens
+        standing.add(frame_number(page))
+        page.wait_for_timeout(250)
+    assert 2 <= len(standing) <= 5, sorted(standing)
+    dwell = page.get_by_test_id("stSlider").filter(has_text="Seconds per image").get_by_role("slider")
+    dwell.focus()
+    dwell.press("Home")  # 0: the pipeline's pace
+    expect(dwell).to_have_value("0")
     page.wait_for_timeout(1500)
     first, start = frame_number(page), time.monotonic()
     one_frame_everywhere(watch_live(page, 3))  # SIRST images are scenes of their own: tracks come and go

@@ -56,6 +56,23 @@ def test_pipeline_fps_is_never_below_the_end_to_end_rate_that_includes_it() -> N
         time.sleep(float(rng.uniform(0, 0.004)) if k != FPS_WINDOW else 0.2)
 
 
+def test_after_a_pause_both_rates_measure_the_frames_since_and_a_frame_stands_its_dwell() -> None:
+    """A pause entered the end-to-end rate (0.3 fps read where 0.45 ran), and the pipeline rate then spanned
+    frames from before it. `due_in` holds a frame for its dwell from the moment it was ready; 0 never waits."""
+    stream = LiveStream(SyntheticSensor(), FramePipeline(Segmenter(threads=1), 0.0, None, Tracker()), "sensor")
+    assert stream.due_in(2.0) == 0.0 and stream.tracking  # nothing shown yet; a sequence is tracked
+    for _ in range(3):
+        stream.step()
+    assert 1.9 < stream.due_in(2.0) <= 2.0 and stream.due_in(0.0) == 0.0
+    time.sleep(1.0)  # the pause
+    slow = stream.step()
+    assert slow.fps < 3, slow.fps  # four frames, one second of pause among them
+    stream.restart_rates()
+    first, second = stream.step(), stream.step()
+    assert first.fps == 0.0  # one frame since the restart: no interval to measure yet
+    assert second.fps > 1.5 and second.pipeline_fps >= second.fps, (second.fps, second.pipeline_fps)  # no pause in it
+
+
 def test_a_dataset_split_streams_without_linking_targets_of_two_images(tmp_path) -> None:
     """A split's images are separate scenes: a track across them would invent a velocity. A split of one
     image stored twice, streamed as a split, never confirms a track; the same frames from a camera do."""
@@ -83,7 +100,7 @@ def test_a_dataset_split_streams_without_linking_targets_of_two_images(tmp_path)
     camera = LiveStream(Camera(twice.load(0).image), FramePipeline(segmenter, 0.0, None, Tracker()))
     for _ in range(6):
         from_split, from_camera = split.step(), camera.step()
-    assert len(from_split.result.kept) > 0
+    assert len(from_split.result.kept) > 0 and not split.tracking and camera.tracking
     assert not any(t.confirmed for t in from_split.result.tracks)
     assert split.pipeline.tracker.tracks_started <= len(from_split.result.kept)  # ids restart every frame
     assert any(t.confirmed for t in from_camera.result.tracks)

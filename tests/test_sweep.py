@@ -196,9 +196,10 @@ def test_report_ranks_by_any_sweep_score_in_its_own_direction() -> None:
         report(rows, metric="final_fa")
 
 
-def test_a_run_that_finds_nothing_is_not_ranked_on_false_alarms_and_ties_are_said() -> None:
-    """A network that collapsed to predicting nothing (Pd 0) has no false alarm: ranked by Fa it came first,
-    and the report told a researcher to prefer it. A tie for first was called "does not rank first"."""
+def test_a_run_that_predicts_nothing_is_not_ranked_on_false_alarms_and_ties_are_said() -> None:
+    """A network that collapsed to the background (Pd 0, Fa 0) has no false alarm: ranked by Fa it came first,
+    and the report told a researcher to prefer it. A run that found no target but raised false alarms is ranked
+    (its Fa is its own). A tie for first was called "does not rank first"."""
     runs = {"table8_bilinear": [(0.0, 0.0), (0.0, 0.0)], "table8_bilinear_deconv": [(20e-6, 0.9), (0.0, 0.0)],
             "table8_deconv": [(10e-6, 0.9), (11e-6, 0.95)]}
     rows = pd.DataFrame([{"table": "VIII", "preset": p, "seed": s, "schedule": "s", "dataset": "d",
@@ -206,13 +207,21 @@ def test_a_run_that_finds_nothing_is_not_ranked_on_false_alarms_and_ties_are_sai
                           "best_miou": pd_ / 2}
                          for p, values in runs.items() for s, (fa, pd_) in enumerate(values)])
     text = report(rows, metric="best_fa")
-    assert "2  table8_bilinear_deconv        -     20.00 ±   -    (1; 1 run(s) finding no target left out)" in text
-    assert "not ranked: table8_bilinear (every run found no target, so no false alarm)" in text
+    assert "2  table8_bilinear_deconv        -     20.00 ±   -    (1; 1 run(s) predicting nothing left out)" in text
+    assert "not ranked: table8_bilinear (each of its runs predicted nothing" in text
     assert "paper's choice table8_deconv: rank 1 of 2, -9.50 vs the best other row -> ranks first here" in text
-    assert "(2; 1 run(s) found no target)" in report(rows, metric="best_miou")  # ranked, and said
+    assert "(2; 1 run(s) predicted nothing)" in report(rows, metric="best_miou")  # ranked, and said
+    alarmed = rows.assign(best_fa=rows["best_fa"].where(rows["preset"] != "table8_bilinear", 500e-6))
+    assert "1  table8_deconv" in report(alarmed, metric="best_fa") and "500.00 ± 0.00 (2)" in \
+        report(alarmed, metric="best_fa")  # no target, but false alarms of its own: ranked, last
     tied = rows.assign(best_miou=0.5)
     assert "rank 1 of 3, +0.0000 vs the best other row -> ties for first here (with table8_bilinear, " \
            "table8_bilinear_deconv)" in report(tied)
+    collapsed = rows.assign(best_fa=0.0, best_pd=0.0)  # every run of the table: no crash, no verdict
+    text = report(collapsed, metric="best_fa")
+    assert "paper's choice table8_deconv: not ranked, so no verdict on it" in text and "t-test" not in text
+    older = rows.assign(best_fa=float("nan"))  # a CSV written before Fa was recorded, stacked with a newer one
+    assert "6 run(s) recorded no best_fa: left out" in report(older, metric="best_fa")
 
 
 def test_a_run_listed_twice_counts_once(tmp_path: Path) -> None:
