@@ -227,12 +227,7 @@ def _check_item(item: Item) -> str:
     if missing:
         return missing
     try:
-        image = read_image(item.image)
-        mask = read_mask(item.mask, item.mask_threshold)
-        if image.shape[:2] != mask.shape[:2]:
-            fit_mask(mask, image.shape[:2], item.name)
-            log.warning("%s: mask %dx%d is resized to its %dx%d image (same aspect ratio)", item.name,
-                        mask.shape[1], mask.shape[0], image.shape[1], image.shape[0])
+        read_truth(item.mask, read_image(item.image).shape[:2], item.mask_threshold, item.name)
     except LwirstError as exc:
         return str(exc)
     return ""
@@ -295,15 +290,18 @@ def fit_mask(mask: np.ndarray, shape: tuple[int, ...], name: str = "mask") -> np
     return fitted if fitted.any() or not mask.any() else cover > 0
 
 
-def read_truth(path: str | Path, shape: tuple[int, int], threshold: float | None = None) -> np.ndarray:
-    """An image's ground truth as a dataset reads it: binarised on request (`read_mask`), fitted to an image of
-    `shape` where it was annotated on a rescaled copy (`fit_mask`, with a warning), any other size a clear
-    error. For masks met outside a dataset (`lwirst demo`'s folders)."""
+def read_truth(path: str | Path, shape: tuple[int, int], threshold: float | None = None,
+               name: str | None = None) -> np.ndarray:
+    """An image's ground truth: binarised on request (`read_mask`), fitted to an image of `shape` where it was
+    annotated on a rescaled copy (`fit_mask`, with a warning naming `name`, default the mask's file name), any
+    other size a clear error. How a dataset checks its pairs, and how `lwirst demo` reads the masks beside a
+    folder of frames."""
     mask = read_mask(path, threshold)
     if mask.shape[:2] == tuple(shape):
         return mask
-    fitted = fit_mask(mask, shape, Path(path).name)
-    log.warning("%s: mask %dx%d is resized to its %dx%d image (same aspect ratio)", Path(path).name,
+    name = name or Path(path).name
+    fitted = fit_mask(mask, shape, name)
+    log.warning("%s: mask %dx%d is resized to its %dx%d image (same aspect ratio)", name,
                 mask.shape[1], mask.shape[0], shape[1], shape[0])
     return fitted
 

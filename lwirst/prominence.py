@@ -10,7 +10,7 @@ area beyond the frames "auto" resizes (`lwirst.inference.AUTO_AREA_FACTOR` times
 frames, and frames resized to the model's size (the network decides at its own size there), are untouched.
 Round 51 chose 1 logit per doubling on proxies of the held-out benchmark (data/models/PREREGISTRATION.md): the
 target-free 1280x1024 mosaics alarmed on 6.6 % against 12.2 %, for 5 of 155 SIRST-sized targets on those mosaics
-and 3 of 291 enlarged SIRST targets.
+and 3 of 291 enlarged SIRST targets (240 mosaics nobody had scored read 5.0 % afterwards: docs/held_out_proxies.md).
 
 The rule is a map transform (`prominent`), exact at every threshold above probability 0.01 as scale consensus's
 whole blobs are (`lwirst.consensus.whole_blobs`), so the threshold slider, the curves and the heatmaps read it

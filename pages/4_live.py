@@ -42,13 +42,12 @@ def main() -> None:
         stream.restart_rates()
     st.session_state["live_was_running"] = running
     info = common.speed_info(common.engine())
-    split = source.startswith(common.DATASET_PREFIX)
-    views.stream_legend(tracked=not split)
+    views.stream_legend(tracked=stream.tracking)
     st.fragment(run_every=common.LIVE_RESTART_S if running else None)(view)(stream, running, info.size,
                                                                          "Switch on 'Run the stream' to start.",
                                                                          dwell, post)
     # under the stream: above it, these notes pushed its picture below the fold at 1024x768
-    source_notes(split)
+    source_notes(stream.tracking)
     speed_note(info)
 
 
@@ -81,9 +80,9 @@ def stream_controls(source: str) -> tuple[bool, float]:
     return running, dwell
 
 
-def source_notes(split: bool) -> None:
-    """What a source shows and does not."""
-    if split:
+def source_notes(tracked: bool) -> None:
+    """What a source shows and does not (`tracked`: False for a dataset split, whose images are scenes apart)."""
+    if not tracked:
         st.caption("Each image of a split is its own scene, segmented at its own size: tracking is off, so no "
                    "track links targets of two images (the Video or synthetic sources show tracking). The caption "
                    "names the image shown.")

@@ -65,7 +65,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0].replace("\n", " "))
     parser.add_argument("--model", action="append", required=True, metavar="NAME=PATH",
                         help="a checkpoint or ONNX file to score, named NAME in the output (repeat for each model)")
-    parser.add_argument("--data-dir", required=True, help="the data root holding sirst/ (for --split and --suite)")
+    parser.add_argument("--data-dir", required=True,
+                        help="the data root holding sirst/ (for --split, --suite and --probe)")
     parser.add_argument("--split", action="append", default=[], help="SIRST splits to score (val, test)")
     sets = parser.add_mutually_exclusive_group()
     sets.add_argument("--suite", choices=SUITES)

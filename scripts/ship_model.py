@@ -270,13 +270,12 @@ def render_comparison(comparison: dict | None) -> str:
     out = [f"## Beside other models, one run (`{comparison['command']}`, commit {comparison['commit']}, "
            f"{comparison['host']}; {comparison['protocol']})", ""]
     if any("sirst_test" in m for m in models.values()):
-        out += ["SIRST test:", "", "| model | P | R | F1 | mIoU | nIoU | Pd | Fa | false blobs/frame |",
-                "|---|---|---|---|---|---|---|---|---|"]
+        shown = [metric_spec(key) for key in ("precision", "recall", "f1", "miou", "niou", "pd", "fa",
+                                              "blobs_per_frame")]  # the card's table, as the metric table prints it
+        out += ["SIRST test:", "", "| model | " + " | ".join(spec.label for spec in shown) + " |",
+                "|---|" + "---|" * len(shown)]
         for name, m in models.items():
-            t = m["sirst_test"]
-            out.append(f"| {name} | " + " | ".join(f"{t[k]:.4f}" for k in ("precision", "recall", "f1", "miou",
-                                                                             "niou", "pd"))
-                       + f" | {t['fa'] * 1e6:.1f}e-6 | {t['blobs_per_frame']:.3f} |")
+            out.append(f"| {name} | " + " | ".join(spec.format(m["sirst_test"].get(spec.key)) for spec in shown) + " |")
         out.append("")
     if any("suite" in m for m in models.values()):
         out += ["Cross-domain validation suite (`lwirst evaluate --suite xdomain`), pooled:", "",

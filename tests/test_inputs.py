@@ -215,7 +215,8 @@ def test_demo_scores_a_flat_folder_of_frames_beside_their_masks(tmp_path: Path, 
 
 def test_demo_reads_the_users_masks_as_evaluate_does_and_goes_on_past_a_bad_image(tmp_path: Path, capsys) -> None:
     """A mask annotated at half size crashed `demo` with a traceback, a grey-level mask pointed at a
-    --mask-threshold demo did not have, and one empty image stopped the whole folder."""
+    --mask-threshold demo did not have, and one empty image stopped the whole folder. An unusable mask leaves
+    its image segmented, unscored, as a dataset's frame with one is."""
     frames = tmp_path / "mine"
     frames.mkdir()
     samples = SAMPLES_DIR / "images"
@@ -232,12 +233,19 @@ def test_demo_reads_the_users_masks_as_evaluate_does_and_goes_on_past_a_bad_imag
     assert main(argv) == 1
     captured = capsys.readouterr()
     assert "Traceback" not in captured.err and "broken.png: the file is empty" in captured.err
-    assert "2 of 4 images failed" in captured.err and "--mask-threshold" in captured.err  # and the grey mask
+    assert "1 of 4 images failed" in captured.err and "warning: " in captured.err and "--mask-threshold" in \
+        captured.err  # the grey mask: warned
     assert "in 1 frames" in captured.out and "synth_00002.png" in captured.out  # the others went on
+    assert "1 image(s) segmented unscored" in captured.out and len(list((tmp_path / "out").glob("*_overlay.png"))) == 3
     assert main([*argv, "--mask-threshold", "0.5", "--force"]) == 1  # binarised on request; the empty file fails
     captured = capsys.readouterr()
-    assert "1 of 4 images failed" in captured.err and "in 2 frames" in captured.out
-    assert len(list((tmp_path / "out").glob("*_overlay.png"))) == 3
+    assert "1 of 4 images failed" in captured.err and "in 2 frames" in captured.out and "unscored" not in captured.out
+    (frames / "synth_00000.png").write_bytes(b"")  # nothing left that reads: nothing said to be written
+    for name in names[1:]:
+        (frames / f"{name}.png").write_bytes(b"")
+    assert main([*argv, "--force"]) == 1
+    captured = capsys.readouterr()
+    assert "4 of 4 images failed" in captured.err and "written to" not in captured.out
 
 
 def test_demo_says_which_frames_it_decoded_from_a_palette_and_held_to_a_peak_margin(tmp_path: Path, capsys) -> None:

@@ -7,6 +7,8 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
+
 from lwirst.commands.segment import (
     add_backend_argument,
     add_confirm_argument,
@@ -66,11 +68,11 @@ def run(args: argparse.Namespace) -> int:
     tally = FrameTally()  # how the frames ran, said as `evaluate` says it
     print(f"{'image':<24}{'targets':>8}{'truth':>7}{'found':>7}   centroids (x, y) / size px")
     totals = DemoTotals()
-    failed = 0
+    failed = unscored = 0
     for path, stem in zip(paths, stems, strict=True):
-        try:  # a bad image or mask is one line, and the others go on (as `segment` does)
+        try:  # a bad image is one line, and the others go on (as `segment` does)
             image = read_image(path)
-            truth_mask = read_truth(masks[path], image.shape[:2], args.mask_threshold) if path in masks else None
+            truth_mask = _truth(masks.get(path), image.shape[:2], args.mask_threshold)
             result = pipeline.process(image)
             write_png(args.out / f"{stem}_overlay.png", overlay(image, result.kept))
             write_png(args.out / f"{stem}_heatmap.png", heatmap(result.saliency))
@@ -84,6 +86,8 @@ def run(args: argparse.Namespace) -> int:
             match = match_targets(result.kept.mask, truth_mask)
             totals.add(match)
             truth, found = str(len(match.gt_areas)), str(int((match.gt_match >= 0).sum()))
+        elif path in masks:
+            unscored += 1
         where = ", ".join(f"({t.x:.0f},{t.y:.0f})/{t.size}" for t in result.kept)
         print(f"{path.name:<24}{len(result.kept):>8}{truth:>7}{found:>7}   {where}")
     if tally.ran:
@@ -91,12 +95,27 @@ def run(args: argparse.Namespace) -> int:
         print(f"protocol as applied: {AppliedProtocol.of(recorded)}{palette_text(recorded)}{tally.margin_text(info)}")
     if totals.frames:
         print(totals.line())
-    print(f"overlays and heatmaps written to {args.out}/ (truth/found: ground-truth targets and those "
-          "detected, DNANet rule: a blob whose centroid lies within 3 px of the target's)")
+    if unscored:
+        print(f"{unscored} image(s) segmented unscored: their masks could not be used (warned above)")
+    if tally.ran:
+        print(f"overlays and heatmaps written to {args.out}/ (truth/found: ground-truth targets and those "
+              "detected, DNANet rule: a blob whose centroid lies within 3 px of the target's)")
     if failed:
         print(f"{failed} of {len(paths)} images failed", file=sys.stderr)
         return 1
     return 0
+
+
+def _truth(mask: Path | None, shape: tuple[int, int], threshold: float | None) -> np.ndarray | None:
+    """An image's ground truth (`datasets.read_truth`), or None: none beside it, or one that cannot be used (a
+    warning: the image is still segmented, unscored, as a dataset's frame with an unusable mask is)."""
+    if mask is None:
+        return None
+    try:
+        return read_truth(mask, shape, threshold)
+    except LwirstError as exc:
+        print(f"warning: {exc}", file=sys.stderr)
+        return None
 
 
 
