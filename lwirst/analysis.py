@@ -629,13 +629,15 @@ def fig4_figure(points: pd.DataFrame, metric: str, cost: str, pareto: bool = Tru
 
 
 def data_note(points: pd.DataFrame) -> str:
-    """The data each kind of source was scored on ("paper: fusion set · model card: sirst test"), or ""
-    when all is the paper's."""
+    """The data each kind of source shown was scored on ("paper: fusion set · model card: sirst test"), or ""
+    when every point shown was scored on the same data (a metric Table II does not print shows no paper point)."""
+    shown = list(dict.fromkeys(points["data"]))
+    if len(shown) < 2:
+        return ""
     kinds = {data: list(dict.fromkeys(group["group"])) for data, group in points.groupby("data", sort=False)
              if data != PAPER_DATA}
-    if not kinds:
-        return ""
-    return " · ".join([f"paper: {PAPER_DATA}", *(f"{', '.join(k)}: {data}" for data, k in kinds.items())])
+    paper = [f"paper: {PAPER_DATA}"] if PAPER_DATA in shown else []
+    return " · ".join([*paper, *(f"{', '.join(k)}: {data}" for data, k in kinds.items())])
 
 
 # The marker of a source follows from what the source is, never from what else is shown: its kind gives

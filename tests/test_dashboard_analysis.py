@@ -585,6 +585,9 @@ def test_compare_markers_follow_the_kind_of_source_whatever_else_is_shown() -> N
                                                  "measured here: mysensor test")
     assert figure.layout.xaxis.title.text == "FLOPs per 256×256 frame, all runs (M, log)"
     assert analysis.PAPER_SOURCE == "paper, fusion set (Table II)"
+    # a metric Table II does not print: the card's points alone, on one data, compare with each other
+    alone = analysis.fig4_figure(analysis.fig4_points(pd.DataFrame([{**card, "hiou": 0.7}])), "hiou", "flops_m")
+    assert alone.layout.title.text == "hIoU vs FLOPs" and not alone.layout.title.subtitle.text
 
 
 def test_repeated_compare_names_say_what_tells_them_apart() -> None:
