@@ -141,6 +141,9 @@ def comparison_table(view: pd.DataFrame, metric: str) -> None:
         "paper_params_m": "Params (M), paper", "params_m": "Params (M), computed", "params_check": "Params check",
         "paper": f"{score}, paper", "here": f"{score}, here (mean)", "status": "measured here"})
     st.dataframe(shown, hide_index=True, key="ablation_rows", column_config={
+        "row": st.column_config.TextColumn("row", pinned=True),  # in view while a narrow window scrolls right
+        "FLOPs check": st.column_config.TextColumn("FLOPs check", width="medium"),
+        "Params check": st.column_config.TextColumn("Params check", width="medium"),
         "FLOPs (M), computed": st.column_config.NumberColumn(format="%.2f"),
         "Params (M), computed": st.column_config.NumberColumn(format="%.4f"),
         f"{score}, here (mean)": st.column_config.NumberColumn(format="%.4f")})
