@@ -889,6 +889,19 @@ def test_every_accuracy_compare_offers_plots_a_point() -> None:
         assert not [i for i in at.info if i.value.startswith("No model shown here has")]
 
 
+def test_an_accuracy_no_point_has_is_said_not_drawn_empty(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A card metric that no card, run or paper row holds (a plugin added after every evaluation here)."""
+    from lwirst import scoring
+
+    made_up = scoring.MetricSpec("made_up", "Made-up score", "a score nothing recorded", views=(scoring.CARD,))
+    monkeypatch.setattr(scoring, "_BUILTIN", (*scoring._BUILTIN, made_up))
+    at = open_page("6_compare.py")
+    at.radio(key="compare_metric").set_value("Made-up score").run()
+    assert not at.exception
+    assert any(i.value.startswith("No model shown here has a Made-up score yet") for i in at.info)
+    assert not [c for c in at.get("plotly_chart") if "Made-up score vs" in c.proto.spec]
+
+
 def test_the_favicon_is_a_local_file() -> None:
     source = (REPO / "dashboard" / "app.py").read_text()
     assert 'page_icon=str(FAVICON)' in source and (REPO / "dashboard" / "favicon.png").is_file()
