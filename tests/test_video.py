@@ -423,6 +423,25 @@ def test_video_command(tmp_path: Path, segmenter: Segmenter, capsys: pytest.Capt
     assert rc == 1 and "no such file" in capsys.readouterr().err
 
 
+def test_a_target_faster_than_the_gate_gets_a_hint_not_a_bare_zero(tmp_path: Path,
+                                                                   capsys: pytest.CaptureFixture[str]) -> None:
+    """A dot moving 40 px a frame under the default 20 px gate read "6 rows, 0 tracks" and nothing else."""
+    path = tmp_path / "fast.avi"
+    writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"MJPG"), 10, (256, 256))
+    yy, xx = np.mgrid[0:256, 0:256]
+    for i in range(6):
+        dot = 40 + 180 * np.exp(-((xx - 20 - 40 * i) ** 2 + (yy - 128) ** 2) / 3)
+        writer.write(cv2.cvtColor(np.clip(dot, 0, 255).astype(np.uint8), cv2.COLOR_GRAY2BGR))
+    writer.release()
+    argv = ["video", str(path), "--out", str(tmp_path / "o.mp4"), "--threads", "1"]
+    assert main(argv) == 0
+    out = capsys.readouterr().out
+    assert ", 0 tracks)" in out and "no track formed from " in out and "needs a larger --gate" in out
+    assert main([*argv, "--gate", "60", "--force"]) == 0
+    out = capsys.readouterr().out
+    assert ", 0 tracks)" not in out and "no track formed" not in out
+
+
 # A dataset split played as a video (the dashboard's Video page) or a live stream
 
 

@@ -84,6 +84,10 @@ def run(args: argparse.Namespace) -> int:
           f"{tracker.gate:g} px, {tracker.max_missed} missed frames, {tracker.min_hits} hits for an id")
     print(f"video: {result.out_path} [{result.codec}]{note}")
     print(f"targets: {result.csv_path} ({result.rows} rows, {tracker.tracks_started} tracks)")
+    if not tracker.tracks_started and result.rows >= tracker.min_hits:
+        print(f"no track formed from {result.rows} targets: a track needs a target within --gate ({tracker.gate:g} "
+              f"px) of where it was, on {tracker.min_hits} frames in a row; a target moving faster needs a larger "
+              "--gate")
     total = f" of {result.frames_total}" if result.frames_total else ""
     print(f"frames: {result.frames_done}{total} at {result.processing_fps:.1f} fps")
     segmenter, (width, height) = pipeline.segmenter, result.size
