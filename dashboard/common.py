@@ -71,7 +71,7 @@ from lwirst.paper import PAPER_SIZE
 from lwirst.pipeline import FramePipeline, FrameResult
 from lwirst.plots import video_frame_size as frame_size_of
 from lwirst.postprocess import GROW_TO, TargetFilter, describe_growth, probability_text
-from lwirst.prominence import DEFAULT_PER_DOUBLING, cleared
+from lwirst.prominence import DEFAULT_PER_DOUBLING, cleared, per_doubling_text
 from lwirst.sequence_truth import TruthScore, score_video
 from lwirst.streams import DatasetStream
 from lwirst.tracking import Tracker
@@ -112,8 +112,7 @@ MIRROR_HELP = ("Large frames (those the auto protocol runs as a pyramid) keep a 
 MARGIN = DEFAULT_PER_DOUBLING or 1.0  # the peak margin the toggle runs (logits per doubling of the area)
 _ON_1280 = frame_clearance((1024, 1280), "pyramid", PAPER_SIZE, MARGIN)  # the margin on a 1280x1024 frame
 MARGIN_HELP = (f"Frames over twice the model's area keep a target only where its peak clears the threshold by "
-               f"{MARGIN:g} logit per doubling of the frame's area ({_ON_1280:.1f} on a 1280×1024 frame): a large "
-               "sensor's frame "
+               f"{per_doubling_text(MARGIN)} ({_ON_1280:.1f} on a 1280×1024 frame): a large sensor's frame "
                "then alarms about as often as a small one's, a few dim targets lost there (SIRST-sized frames and "
                "frames resized to the model are unchanged)")
 _NETWORK_LOCK = threading.Lock()
@@ -1124,9 +1123,9 @@ class SpeedInfo:
                 "resized, larger ones run as a pyramid)") if self.protocol == "auto" else ""
         clearance = frame_clearance(hw, applied, self.size, self.margin)
         held = cleared(clearance, self.margin)
-        held = f" {held[:1].upper()}{held[1:]}." if held else ""
+        sentence = f" {held[:1].upper()}{held[1:]}." if held else ""
         return (f"{which} {hw[1]}×{hw[0]} frame ran {describe_frame_run(hw, applied, self.size)}{rule}, "
-                f"on {self.runner}{self.consensus}.{held}")
+                f"on {self.runner}{self.consensus}.{sentence}")
 
 
 def applied_protocol(chosen: Engine, hw: tuple[int, int]) -> str:

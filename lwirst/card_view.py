@@ -19,6 +19,7 @@ from lwirst.consensus import flops_factor, mirrored
 from lwirst.losses import LOSS_TERMS
 from lwirst.modelcard import ModelCard
 from lwirst.postprocess import GROW_RADIUS, GROW_TO_PROBABILITY
+from lwirst.prominence import per_doubling_text
 from lwirst.prominence import recorded as recorded_margin
 from lwirst.rounding import flops_text, params_text
 from lwirst.scoring import CARD, metric_specs
@@ -174,7 +175,7 @@ def summary(card: ModelCard) -> str:
     margin = recorded_margin(card.training.get("margin"))
     if margin:
         text += (f" On frames over twice its input's area a target counts only where its peak clears the threshold "
-                 f"by {margin:g} logit per doubling of the area (the peak margin).")
+                 f"by {per_doubling_text(margin)} (the peak margin).")
     training = card.training
     data = training.get("data") if isinstance(training.get("data"), dict) else {}
     if data:

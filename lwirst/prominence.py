@@ -45,9 +45,13 @@ def describe(per_doubling: float) -> str:
     """How a run's large frames were held to a margin, for protocol lines; "" when none was."""
     if not per_doubling:
         return ""
-    unit = "logit" if per_doubling == 1 else "logits"
     return (f"on frames over twice the model's area a target counts only where its peak clears the threshold by "
-            f"{per_doubling:g} {unit} per doubling of the area (`lwirst.prominence`)")
+            f"{per_doubling_text(per_doubling)} (`lwirst.prominence`)")
+
+
+def per_doubling_text(per_doubling: float) -> str:
+    """The rule's rate in words: "1 logit per doubling of the area", "1.5 logits per doubling of the area"."""
+    return f"{per_doubling:g} {'logit' if per_doubling == 1 else 'logits'} per doubling of the area"
 
 
 def cleared(clearance: float, per_doubling: float = 0.0) -> str:

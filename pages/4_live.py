@@ -37,7 +37,7 @@ def main() -> None:
     if source == common.UPLOADED_LOOP and upload is None:
         return
     stream = common.live_stream(source, common.engine(), post, upload)
-    running, dwell = stream_controls(source)
+    running, dwell = stream_controls(stream.tracking)
     if running and not st.session_state.get("live_was_running"):  # the pause is not part of the rates
         stream.restart_rates()
     st.session_state["live_was_running"] = running
@@ -66,12 +66,12 @@ def choose_source() -> tuple[str, common.VideoSource | None]:
     return source, common.video_upload("live_upload") if source == common.UPLOADED_LOOP else None
 
 
-def stream_controls(source: str) -> tuple[bool, float]:
-    """Run the stream, and how long each image of a dataset split stands (0: the pipeline's pace; other sources
-    are sequences), side by side."""
+def stream_controls(tracked: bool) -> tuple[bool, float]:
+    """Run the stream, and how long each image of a dataset split (a source not `tracked`) stands (0: the
+    pipeline's pace; other sources are sequences), side by side."""
     row = st.container(horizontal=True, gap="large", vertical_alignment="center")
     running = row.toggle("Run the stream", key="live_running")
-    if not source.startswith(common.DATASET_PREFIX):
+    if tracked:
         return running, 0.0
     dwell = row.slider("Seconds per image", 0.0, MAX_DWELL_S, DWELL_S, 0.5, key="live_dwell", width=260,
                        help="Each image of a split is a scene of its own: it stands this long before the next, "

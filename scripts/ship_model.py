@@ -21,8 +21,9 @@ import argparse
 import json
 import shutil
 import subprocess
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
+from typing import Any
 
 import pandas as pd
 import torch
@@ -262,6 +263,16 @@ def _cell(value: object, percent: bool = False) -> str:
     return f"{value:.1%}" if percent else f"{value:.3f}" if isinstance(value, float) else str(value)
 
 
+def metric_table(first: str, keys: Sequence[str], rows: Mapping[str, Mapping[str, Any]]) -> str:
+    """A markdown table of metrics, one row per name in `rows`, each column labelled and formatted as the metric
+    table shows it (`lwirst.scoring`: Fa in units of 1e-6)."""
+    specs = [metric_spec(key) for key in keys]
+    lines = ["| " + " | ".join([first, *(spec.label for spec in specs)]) + " |", "|---|" + "---|" * len(specs)]
+    lines += [f"| {name} | " + " | ".join(spec.format(values.get(spec.key)) for spec in specs) + " |"
+              for name, values in rows.items()]
+    return "\n".join(lines)
+
+
 def render_comparison(comparison: dict | None) -> str:
     """Markdown tables of a compare_models.py run: SIRST test, the suite and the samples, one row per model."""
     if not comparison:
@@ -270,13 +281,9 @@ def render_comparison(comparison: dict | None) -> str:
     out = [f"## Beside other models, one run (`{comparison['command']}`, commit {comparison['commit']}, "
            f"{comparison['host']}; {comparison['protocol']})", ""]
     if any("sirst_test" in m for m in models.values()):
-        shown = [metric_spec(key) for key in ("precision", "recall", "f1", "miou", "niou", "pd", "fa",
-                                              "blobs_per_frame")]  # the card's table, as the metric table prints it
-        out += ["SIRST test:", "", "| model | " + " | ".join(spec.label for spec in shown) + " |",
-                "|---|" + "---|" * len(shown)]
-        for name, m in models.items():
-            out.append(f"| {name} | " + " | ".join(spec.format(m["sirst_test"].get(spec.key)) for spec in shown) + " |")
-        out.append("")
+        keys = ("precision", "recall", "f1", "miou", "niou", "pd", "fa", "blobs_per_frame")
+        out += ["SIRST test:", "", metric_table("model", keys, {name: m["sirst_test"] for name, m in models.items()}),
+                ""]
     if any("suite" in m for m in models.values()):
         out += ["Cross-domain validation suite (`lwirst evaluate --suite xdomain`), pooled:", "",
                 "| model | Pd (target parts) | false blobs per empty frame | empty frames alarmed |",
@@ -336,12 +343,8 @@ listed, from the start weights named (sha256, 16 hex digits).{built}
 
 
 def render_card(card: dict, log: pd.DataFrame) -> str:
-    shown = [metric_spec(key) for key in REPORTED if any(key in m for m in card["test_metrics"].values())]
-    header = "| protocol | " + " | ".join(spec.label for spec in shown) + " |\n|---|" + "---|" * len(shown)
-    rows = header + "\n" + "\n".join(
-        f"| {p} | " + " | ".join(spec.format(m.get(spec.key)) for spec in shown) + " |"
-        for p, m in card["test_metrics"].items()
-    )
+    scored = [key for key in REPORTED if any(key in m for m in card["test_metrics"].values())]
+    rows = metric_table("protocol", scored, card["test_metrics"])
     experiments = "\n".join(
         f"| {e['name']} | {e['recipe']} | {e['epochs']} | {e['result']} |" for e in card["experiments"]
     ) or "| (none) | | | |"
