@@ -246,6 +246,8 @@ def test_demo_reads_the_users_masks_as_evaluate_does_and_goes_on_past_a_bad_imag
     assert main([*argv, "--force"]) == 1
     captured = capsys.readouterr()
     assert "4 of 4 images failed" in captured.err and "written to" not in captured.out
+    # the earlier run's pictures of the frames that now fail are gone, not left to pass for this run's
+    assert "earlier outputs" in captured.err and not list((tmp_path / "out").glob("*.png"))
 
 
 def test_demo_says_which_frames_it_decoded_from_a_palette_and_held_to_a_peak_margin(tmp_path: Path, capsys) -> None:

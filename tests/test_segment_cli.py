@@ -255,6 +255,20 @@ def test_segment_folder_input_keeps_the_output_checks(tmp_path: Path, checkpoint
     assert "holds no" in capsys.readouterr().err
 
 
+def test_an_image_named_twice_is_segmented_once(tmp_path: Path, checkpoint: Path,
+                                                capsys: pytest.CaptureFixture[str]) -> None:
+    folder = tmp_path / "frames"
+    folder.mkdir()
+    for name in ("a.png", "b.png"):
+        cv2.imwrite(str(folder / name), scene())
+    out = tmp_path / "out"
+    # a by itself, again through another spelling of its path, and through its folder with b
+    assert segment(checkpoint, str(folder / "a.png"), str(folder / ".." / "frames" / "a.png"), str(folder),
+                   "--out", str(out)) == 0
+    assert "2 image(s) named more than once: each is segmented once" in capsys.readouterr().out
+    assert sorted(path.name for path in out.glob("*_mask.png")) == ["a_mask.png", "b_mask.png"]
+
+
 @pytest.mark.parametrize(("options", "warned"), [(["--grow-to", "0.7"], True), (["--grow-to", "0.5"], True),
                                                  (["--grow-to", "0.3"], False),
                                                  (["--probability", "0.9", "--grow-to", "0.8"], False)])

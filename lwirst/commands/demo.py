@@ -77,7 +77,7 @@ def run(args: argparse.Namespace) -> int:
             write_png(args.out / f"{stem}_overlay.png", overlay(image, result.kept))
             write_png(args.out / f"{stem}_heatmap.png", heatmap(result.saliency))
         except LwirstError as exc:
-            print(f"error: {exc}", file=sys.stderr)
+            print(f"error: {exc}{_drop_outputs(args.out, stem)}", file=sys.stderr)
             failed += 1
             continue
         tally.add(result.saliency)
@@ -104,6 +104,15 @@ def run(args: argparse.Namespace) -> int:
         print(f"{failed} of {len(paths)} images failed", file=sys.stderr)
         return 1
     return 0
+
+
+def _drop_outputs(out: Path, stem: str) -> str:
+    """Remove a failed image's outputs, so the folder never shows an earlier run's (or half of this run's) pictures
+    as this run's; they are the demo's own: existing outputs were refused unless the run replaces them."""
+    dropped = [path for path in (out / f"{stem}{suffix}" for suffix in OUTPUTS) if path.is_file()]
+    for path in dropped:
+        path.unlink()
+    return f" (its earlier outputs in {out}/ removed)" if dropped else ""
 
 
 def _truth(mask: Path | None, shape: tuple[int, int], threshold: float | None) -> np.ndarray | None:

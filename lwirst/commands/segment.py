@@ -262,11 +262,17 @@ def output_stems(images: list[Path]) -> list[str]:
     return stems
 
 
-def _expand_folders(inputs: list[Path]) -> list[Path]:
-    """Each input image, with a folder replaced by its image files (sorted by name, not recursive)."""
+def _expand_folders(inputs: list[Path]) -> tuple[list[Path], int]:
+    """Each input image once, in the order first named, with a folder replaced by its image files (sorted by
+    name, not recursive), and how many repeats were dropped: a file named twice (or by itself and through its
+    folder) would be segmented twice under two stems."""
     from lwirst.imageio import require_image_files
 
-    return [image for path in inputs for image in (require_image_files(path) if path.is_dir() else [path])]
+    named = [image for path in inputs for image in (require_image_files(path) if path.is_dir() else [path])]
+    first = {}
+    for image in named:
+        first.setdefault(image.resolve(), image)
+    return list(first.values()), len(named) - len(first)
 
 
 def _npy_bytes(array: np.ndarray) -> bytes:
@@ -281,7 +287,9 @@ def run(args: argparse.Namespace) -> int:
     if args.resume and args.force:
         raise LwirstError("--resume skips the images already done and --force redoes them; give one")
     threshold, target_filter, grow_to = threshold_from_args(args), filter_from_args(args), growth_from_args(args)
-    images = _expand_folders(args.images)  # inputs and outputs checked before the model loads (seconds)
+    images, repeats = _expand_folders(args.images)  # inputs and outputs checked before the model loads (seconds)
+    if repeats:
+        print(f"{repeats} image(s) named more than once: each is segmented once")
     if absent := [path for path in images if not path.is_file()]:
         raise LwirstError(f"{absent[0]}: no such file" + (f" (and {len(absent) - 1} more)" if len(absent) > 1 else ""))
     stems = output_stems(images)
