@@ -315,9 +315,12 @@ def cached_runs(root: Path | None = None) -> pd.DataFrame:
 # ---------------------------------------------------------------- compare (Fig. 4)
 
 
-def pareto_front(x: Sequence[float], y: Sequence[float]) -> np.ndarray:
-    """True where no other point has x <= and y >= with one strict (low cost, high accuracy wins)."""
+def pareto_front(x: Sequence[float], y: Sequence[float], higher: bool = True) -> np.ndarray:
+    """True where no other point has x <= and y >= with one strict (low cost, high accuracy wins); with
+    `higher` False, y <= (a false-alarm rate: low cost and few alarms win)."""
     xs, ys = np.asarray(x, dtype=float), np.asarray(y, dtype=float)
+    if not higher:
+        ys = -ys
     front = np.ones(len(xs), dtype=bool)
     for i in range(len(xs)):
         dominated = (xs <= xs[i]) & (ys >= ys[i]) & ((xs < xs[i]) | (ys > ys[i]))
@@ -547,7 +550,7 @@ def _front_lines(shown: pd.DataFrame, metric: str, cost: str, pixels: Mapping[in
     """The segments of each source's Pareto front as drawn ('hv': right, then up), as thin boxes."""
     boxes = []
     for _, group in shown.groupby("source"):
-        front = group[pareto_front(group[cost], group[metric])].sort_values(cost)
+        front = group[pareto_front(group[cost], group[metric], _higher(metric))].sort_values(cost)
         ends = [pixels[i] for i in front.index]
         for (x1, y1), (x2, y2) in itertools.pairwise(ends):
             boxes += [Box(x1, y1 - 1, x2, y1 + 1), Box(x2 - 1, min(y1, y2), x2 + 1, max(y1, y2))]
@@ -559,8 +562,8 @@ def _point_labels(shown: pd.DataFrame, metric: str, cost: str, pareto: bool) -> 
     (each name once), then the paper's LW-IRSTNet, then its others by accuracy; sweep presets are many
     and are named on hover only."""
     paper = shown["source"] == PAPER_SOURCE
-    by_rank = shown[paper].assign(_own=shown["name"] != PAPER_MODEL).sort_values(["_own", metric],
-                                                                                ascending=[True, False])
+    by_rank = shown[paper].assign(_own=shown["name"] != PAPER_MODEL).sort_values(
+        ["_own", metric], ascending=[True, not _higher(metric)])
     candidates = pd.concat([shown[~paper & (shown["group"] != SWEEP_GROUP)], by_rank.drop(columns="_own")])
     pixels = dict(zip(shown.index, to_pixels(shown[cost].tolist(), shown[metric].tolist()), strict=True))
     # Every shown point is an obstacle; the candidates come first, in priority order.
@@ -571,9 +574,15 @@ def _point_labels(shown: pd.DataFrame, metric: str, cost: str, pareto: bool) -> 
     return {i: p for i, p in zip(order, positions, strict=True) if p is not None}
 
 
+def _higher(metric: str) -> bool:
+    """Whether a higher `metric` is better (a false-alarm rate's is not), as the metric table says."""
+    return metric_spec(metric).better != "lower"
+
+
 def fig4_figure(points: pd.DataFrame, metric: str, cost: str, pareto: bool = True) -> go.Figure:
     """One panel of Fig. 4: accuracy (`miou`, `f1` or another card metric; a point without it is left out, as
     the paper's are for metrics Table II does not print) against cost (`flops_m` or `params_m`), log x axis.
+    A metric where lower is better (Fa) is plotted in its table units, and its fronts keep the lowest.
 
     Markers say the kind of source, the same whatever else is shown (`_symbol`): paper grey circles,
     model cards stars, models measured here squares, ablation-sweep presets diamonds; one colour per
@@ -583,10 +592,11 @@ def fig4_figure(points: pd.DataFrame, metric: str, cost: str, pareto: bool = Tru
     title says the scores are not comparable and its subtitle names each one's data (`data_note`). FLOPs
     are per 256×256 frame, the paper's convention; a consensus run's count its second run (`measured_point`).
     """
-    names = {metric: metric_spec(metric).label, "flops_m": "FLOPs per 256×256 frame, all runs (M, log)",
-             "params_m": "Params (M, log)"}
-    if metric not in points:  # only the paper's points, and a metric it does not print
-        points = points.assign(**{metric: math.nan})
+    spec = metric_spec(metric)
+    names = {metric: spec.label + ("" if _higher(metric) else ", lower is better"),
+             "flops_m": "FLOPs per 256×256 frame, all runs (M, log)", "params_m": "Params (M, log)"}
+    # in the units its label says (Fa ×1e-6), as every table prints it
+    points = points.assign(**{metric: points[metric] * spec.scale if metric in points else math.nan})
     shown = points.dropna(subset=[metric, cost])
     shown = shown[shown[cost] > 0]
     figure = go.Figure()
@@ -613,12 +623,12 @@ def fig4_figure(points: pd.DataFrame, metric: str, cost: str, pareto: bool = Tru
             _fig4_trace(figure, group[shipped], metric, cost, source, palette.SHIPPED, symbols[source], labels,
                         hover, f"{source}: shipped model" if both else source)
         if pareto and len(group) > 1:
-            front = group[pareto_front(group[cost], group[metric])].sort_values(cost)
+            front = group[pareto_front(group[cost], group[metric], _higher(metric))].sort_values(cost)
             figure.add_scatter(x=front[cost], y=front[metric], mode="lines", line={
                 "dash": "dash", "color": colours.get(source, palette.SHIPPED), "shape": "hv"},
                 name=f"Pareto front: {source}", hoverinfo="skip")
     note = data_note(shown)  # the subtitle names the data; a longer title was cut at 1024 px
-    figure.update_layout(title={"text": f"{names[metric]} vs {names[cost].split(' ')[0]}"
+    figure.update_layout(title={"text": f"{spec.label} vs {names[cost].split(' ')[0]}"
                                         + (": not comparable" if note else ""),
                                 "subtitle": {"text": note}},
                          xaxis_title=names[cost], yaxis_title=names[metric], height=500,

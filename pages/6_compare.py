@@ -59,7 +59,8 @@ def controls() -> tuple[str, bool, bool, bool]:
     accuracy = accuracy_metrics()
     metric = row.radio("Accuracy", list(accuracy), key="compare_metric", horizontal=True,
                        help="The paper's Fig. 4 plots mIoU; Table II also prints P, R and F1. For the others "
-                            "(a metric plugin's too) only this project's models have points")
+                            "(a metric plugin's too) only this project's models have points. Where lower is "
+                            "better (Fa), the Pareto fronts keep the lowest")
     include_demo = row.checkbox("Untrained demo", key="compare_demo",
                                 help="Its random weights score near zero and squash the accuracy axis")
     include_sweeps = row.checkbox("Sweep presets", key="compare_sweeps",
@@ -71,11 +72,12 @@ def controls() -> tuple[str, bool, bool, bool]:
 
 
 def accuracy_metrics() -> dict[str, str]:
-    """Label -> key of every card metric where higher is better (the metric table's, a plugin's too): the
-    paper's Fig. 4 metric and Table II's first."""
-    specs = [spec for spec in metric_specs(CARD) if spec.better == "higher"]
+    """Label -> key of every card metric with a better direction (the metric table's, a plugin's too): the
+    paper's Fig. 4 metric and Table II's first, then the others; those where lower is better (Fa) last."""
+    specs = [spec for spec in metric_specs(CARD) if spec.better]
     first = [spec for key in ("miou", "f1") for spec in specs if spec.key == key]
-    return {spec.label: spec.key for spec in [*first, *(s for s in specs if s not in first)]}
+    rest = sorted((s for s in specs if s not in first), key=lambda s: s.better == "lower")  # stable: table order
+    return {spec.label: spec.key for spec in [*first, *rest]}
 
 
 def scatter(points: pd.DataFrame, metric: str, pareto: bool) -> None:

@@ -137,6 +137,23 @@ def test_pareto_front_keeps_points_no_other_beats_on_cost_and_accuracy() -> None
     cost = [1.0, 2.0, 3.0, 2.5, 10.0]
     accuracy = [0.5, 0.7, 0.6, 0.7, 0.8]
     assert analysis.pareto_front(cost, accuracy).tolist() == [True, True, False, False, True]
+    # a false-alarm rate: fewer is better, so the cheap point alone is on the front with the lowest one
+    assert analysis.pareto_front(cost, accuracy, higher=False).tolist() == [True, False, False, False, False]
+    assert analysis.pareto_front(cost, [9.0, 3.0, 3.0, 5.0, 1.0], higher=False).tolist() == [
+        True, True, False, False, True]
+
+
+def test_fig4_plots_a_false_alarm_rate_in_its_table_units_with_the_fewest_on_the_front() -> None:
+    """Fa is stored as a fraction and labelled ×1e-6; the front kept the highest Fa, the worst models."""
+    rows = [analysis.measured_point(name, {"miou": 0.7, "fa": fa}, "sirst", "test", params, flops, protocol="auto")
+            for name, fa, params, flops in [("cheap-noisy", 90e-6, 100_000, 200e6), ("dear-quiet", 10e-6, 400_000,
+                                            900e6), ("dear-noisy", 120e-6, 500_000, 1000e6)]]
+    figure = analysis.fig4_figure(analysis.fig4_points(pd.DataFrame(rows)), "fa", "flops_m")
+    points = [t for t in figure.data if t.mode != "lines"]
+    assert sorted(y for t in points for y in t.y) == pytest.approx([10.0, 90.0, 120.0])  # ×1e-6, as labelled
+    front = next(t for t in figure.data if t.mode == "lines")
+    assert list(front.y) == pytest.approx([90.0, 10.0])  # the noisy dear model is beaten on both
+    assert "lower is better" in figure.layout.yaxis.title.text and figure.layout.title.text.startswith("Fa")
 
 
 def test_fig4_puts_paper_and_measured_points_apart_on_log_axes() -> None:
@@ -705,16 +722,19 @@ def test_compare_plots_table_ii_beside_the_models_measured_here(tmp_path: Path) 
     assert "measured here, samples test (auto: all at the model size)" in set(table["source"])
 
 
-def test_compare_plots_any_card_metric_where_higher_is_better() -> None:
-    """Only mIoU and F1 could be plotted: a metric plugin's, Pd or nIoU could not be chosen at all. Table II
-    prints none of them, so only this project's points show, and the page says so."""
+def test_compare_plots_any_card_metric_with_a_better_direction() -> None:
+    """Only mIoU and F1 could be plotted: a metric plugin's, Pd or nIoU could not be chosen at all, nor Fa,
+    where lower is better. Table II prints none of them, so only this project's points show, and the page
+    says so."""
     from lwirst.scoring import CARD, metric_specs
 
     at = open_page("6_compare.py")
     options = at.radio(key="compare_metric").options
-    assert options[:2] == ["mIoU", "F1"]
-    assert set(options) == {s.label for s in metric_specs(CARD) if s.better == "higher"} >= {"Pd", "nIoU", "hIoU"}
-    assert "Fa (×1e-6)" not in options  # lower is better: not an accuracy axis
+    assert options[:2] == ["mIoU", "F1"] and options[-1] == "Fa (×1e-6)"  # lower is better: last
+    assert set(options) == {s.label for s in metric_specs(CARD) if s.better} >= {"Pd", "nIoU", "hIoU"}
+    at.radio(key="compare_metric").set_value("Fa (×1e-6)").run()
+    assert not at.exception
+    assert chart(at, "compare_flops")["layout"]["yaxis"]["title"]["text"] == "Fa (×1e-6), lower is better"
     at.radio(key="compare_metric").set_value("Pd").run()
     assert not at.exception
     flops = chart(at, "compare_flops")
