@@ -45,7 +45,7 @@ from lwirst.evaluate import (
 from lwirst.inference import Saliency, module_digest
 from lwirst.modelcard import DEMO_MODEL
 from lwirst.onnxtrial import trial_run
-from lwirst.postprocess import TargetFilter, logit_to_probability
+from lwirst.postprocess import TargetFilter, logit_to_probability, probability_text
 from lwirst.prominence import recorded as recorded_margin
 
 log = logging.getLogger(__name__)
@@ -480,9 +480,10 @@ def _point_name(model: str, threshold: float, path: Path | None = None) -> str:
     """A model's Fig. 4 name: its file's stem, with the file type for anything but a checkpoint (an ONNX
     export of the shipped weights is measured on its own backend and speed, so it is a point of its own),
     after its folder when other offered files share its name (run-dir/best and another-run/best are two
-    models: points are merged by name)."""
+    models: points are merged by name), and the threshold as a probability when it is not the paper's 0.5."""
     short = DEMO_POINT if model == DEMO_MODEL else model_point_name(path or Path(model))
-    return f"{short}{f', th {threshold:g}' if threshold else ''}"
+    # as the CLI's --threshold takes it (a probability); "th -0.847298" read as neither
+    return f"{short}{f', threshold {probability_text(threshold, 3)}' if threshold else ''}"
 
 
 def model_point_name(path: Path) -> str:

@@ -40,7 +40,7 @@ from lwirst.errors import LwirstError
 from lwirst.evaluate import AppliedProtocol, EvalResult, cache_root, frame_flops, is_stored, rescore
 from lwirst.export import check_segmentation_onnx
 from lwirst.imageio import to_bgr
-from lwirst.metrics import image_record, match_targets
+from lwirst.metrics import image_record
 from lwirst.modelcard import card_metrics, format_metric
 from lwirst.paper import compare_preset, load_table
 from lwirst.postprocess import TargetFilter, detect, logit_to_probability, mask_targets
@@ -51,6 +51,7 @@ from lwirst.scoring import (
     CARD,
     LIVE,
     OPERATOR,
+    SWEEP,
     image_results,
     metric_spec,
     metric_specs,
@@ -387,12 +388,14 @@ def measured_point(name: str, metrics: Mapping[str, float], dataset: str, split:
 
 def sweep_points(results: pd.DataFrame, when: str = "best") -> pd.DataFrame:
     """Fig. 4 points of the ablation sweeps: per trained variant (presets of one architecture share
-    their runs) and schedule, test mIoU/F1 averaged over seeds. The schedule has a column of its own
+    their runs) and schedule, every test score the sweep recorded (the metric table's sweep view, a plugin's
+    too; `when`_KEY columns) averaged over seeds. The schedule has a column of its own
     (a long string that cut every name short in a table); a name repeats it only where the same
     variant was swept on the same data with more than one schedule, so names stay unique."""
-    needed = {"params_m", "flops_m", "dataset", "test_split", f"{when}_miou", f"{when}_f1"}
+    needed = {"params_m", "flops_m", "dataset", "test_split", f"{when}_miou"}
     if results.empty or not needed <= set(results.columns):
         return pd.DataFrame(columns=[*point_columns(), "schedule"])
+    scores = [key for key in view_keys(SWEEP) if f"{when}_{key}" in results.columns]
     key = "variant" if "variant" in results.columns else "preset"
     runs = results.drop_duplicates([key, "seed", "schedule"])
     schedules = runs.groupby([key, "dataset", "test_split"], sort=False)["schedule"].nunique()
@@ -405,8 +408,8 @@ def sweep_points(results: pd.DataFrame, when: str = "best") -> pd.DataFrame:
                      "source": measured_source(dataset, split, origin=SWEEP_GROUP), "data": f"{dataset} {split}",
                      "protocol": "", "group": SWEEP_GROUP, "year": math.nan,
                      "flops_m": group["flops_m"].mean(), "params_m": group["params_m"].mean(), "fps": math.nan,
-                     "precision": math.nan, "recall": math.nan, "miou": group[f"{when}_miou"].mean(),
-                     "f1": group[f"{when}_f1"].mean()})
+                     "precision": math.nan, "recall": math.nan,
+                     **{key: pd.to_numeric(group[f"{when}_{key}"], errors="coerce").mean() for key in scores}})
     return pd.DataFrame(rows)
 
 
@@ -459,7 +462,7 @@ def distinct_names(points: pd.DataFrame) -> pd.Series:
 
 def is_shipped(name: str) -> bool:
     """Whether a Fig. 4 point is the shipped model's: named by its file's stem (a point measured at
-    another threshold adds ", th <threshold>")."""
+    another threshold adds ", threshold <probability>")."""
     return name == SHIPPED_NAME or name.startswith(f"{SHIPPED_NAME}, ")
 
 
@@ -848,12 +851,10 @@ def rescore_images(saliency: Mapping[str, np.ndarray], masks: Mapping[str, np.nd
     for name, logits in saliency.items():
         mask = _mask_for(name, masks, logits)
         kept = detect(logits, threshold).filter(target_filter)
-        record = image_record(kept.mask, mask)
-        match = match_targets(kept.mask, mask)
-        missed = np.flatnonzero(match.gt_match < 0) + 1
-        peaks = np.atleast_1d(ndimage.maximum(logits, match.gt_labels, missed)) if len(missed) else np.zeros(0)
+        record = image_record(kept.mask, mask, saliency=logits)  # one matching gives the misses' peaks and sizes
+        peaks = np.asarray(record.missed_saliency)
         hot = int(np.count_nonzero((peaks <= threshold) & (peaks >= threshold - margin)))
-        smallest = float(match.gt_areas[missed - 1].min()) if len(missed) else math.nan
+        smallest = float(min(record.missed_areas)) if record.missed_areas else math.nan
         rows.append({"name": name, "iou": record.iou, "targets": record.targets, "detected": record.detected,
                      "missed": record.missed, "smallest_missed": smallest, "hot_misses": hot,
                      "false_alarms": record.false_alarms, "fa_pixels": record.fa_pixels, "peak": float(logits.max()),
@@ -864,7 +865,7 @@ def rescore_images(saliency: Mapping[str, np.ndarray], masks: Mapping[str, np.nd
 
 def rescore_run(saliency: Mapping[str, np.ndarray], masks: Mapping[str, np.ndarray], threshold: float,
                 target_filter: TargetFilter | None = None) -> dict[str, float]:
-    """Dataset metrics (P, R, F1, mIoU, nIoU, Pd, Fa) of stored maps at another threshold / filter."""
+    """Dataset metrics of stored maps at another threshold / filter: those `lwirst.evaluate.rescore` gives."""
     for name, logits in saliency.items():
         _mask_for(name, masks, logits)
     return rescore(dict(saliency), dict(masks), threshold, target_filter)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import functools
 import hashlib
+import importlib.util
 import json
 import logging
 import os
@@ -347,9 +348,37 @@ def tree_digest(folder: Path) -> str:
 @functools.cache
 def code_signature() -> str:
     """The `tree_digest` of the lwirst package (models, metrics and their plugins, post-processing,
-    backends): a result computed by other code, such as a model or metric being edited, is never
-    served from the cache."""
-    return tree_digest(Path(__file__).resolve().parent)
+    backends), with that of every registered model, backend or metric module kept outside it: a result
+    computed by other code, such as a model or metric being edited, is never served from the cache."""
+    package = Path(__file__).resolve().parent
+    outside = sorted({source for source in map(_module_source, registered_modules())
+                      if source is not None and not source.is_relative_to(package)})
+    if not outside:
+        return tree_digest(package)
+    digest = hashlib.sha256(tree_digest(package).encode())
+    for source in outside:  # a package's whole folder, a module's file
+        digest.update(str(source).encode() + b"\0" + (tree_digest(source) if source.is_dir() else
+                                                      hashlib.sha256(source.read_bytes()).hexdigest()).encode())
+    return digest.hexdigest()[:16]
+
+
+def registered_modules() -> list[str]:
+    """The modules of the three registries: architectures, backends and metric plugins."""
+    from lwirst import backends, models, scoring
+
+    return [*models._MODULES.values(), *backends._MODULES.values(), *scoring._PLUGINS]
+
+
+def _module_source(name: str) -> Path | None:
+    """The file of a module (the folder of a package), found without running it; None when it has none."""
+    try:
+        spec = importlib.util.find_spec(name)
+    except (ImportError, ValueError):
+        return None  # the registry names it in a one-line error when it is used
+    if spec is None or not spec.origin or not Path(spec.origin).is_file():
+        return None
+    origin = Path(spec.origin).resolve()
+    return origin.parent if spec.submodule_search_locations else origin
 
 
 def cache_key(segmenter: Segmenter, dataset: SegDataset, threshold: float, grow_to: float | None = GROW_TO) -> str:
@@ -486,13 +515,10 @@ def _score(dataset: SegDataset, predict: Callable[[Sample], Saliency], describe:
         if progress:
             progress(index + 1, len(dataset))
 
-    px, tg, cv, op = pixel.compute(), pdfa.compute(), curve.compute(), alarms.compute()
+    cv, op = curve.compute(), alarms.compute()
     points = [m.compute() for m in sweep]
     metrics = {
-        "precision": px["precision"], "recall": px["recall"], "f1": px["f1"], "miou": px["iou"],
-        "niou": px["niou"], "pd": tg["pd"], "fa": tg["fa"], "auc": cv.auc, "ap": cv.ap,
-        "target_precision": tg["precision"], "target_f1": tg["f1"], "targets": tg["targets"],
-        "detected": tg["detected"], "false_alarms": tg["false_alarms"], "images": len(dataset),
+        **_mask_metrics(pixel, pdfa), "auc": cv.auc, "ap": cv.ap, "images": len(dataset),
         "fps": len(dataset) / model_seconds if model_seconds and timed else float("nan"),
         "blobs_per_frame": op["blobs_per_frame"], "blobs_per_empty_frame": op["blobs_per_empty_frame"],
         "empty_alarm_rate": op["empty_alarm_rate"], "empty_frames": op["empty_frames"],
@@ -552,9 +578,18 @@ def rescore(saliency: dict[str, np.ndarray], masks: dict[str, np.ndarray], thres
         pred = kept.mask
         for metric in (pixel, pdfa, *plugins):
             metric.update(pred, masks[name])
+    return {**_mask_metrics(pixel, pdfa), **plugin_results(plugins)}
+
+
+def _mask_metrics(pixel: PixelMetrics, pdfa: PdFa) -> dict[str, float]:
+    """The pixel and target metrics of the kept masks under the metric table's keys (the pixel metric's
+    dataset IoU is the paper's mIoU, its precision and F1 the pixels', not the targets'): what `evaluate`
+    and live re-scoring both report."""
     px, tg = pixel.compute(), pdfa.compute()
     return {"precision": px["precision"], "recall": px["recall"], "f1": px["f1"], "miou": px["iou"],
-            "niou": px["niou"], "pd": tg["pd"], "fa": tg["fa"], **plugin_results(plugins)}
+            "niou": px["niou"], "pd": tg["pd"], "fa": tg["fa"], "target_precision": tg["precision"],
+            "target_f1": tg["f1"], "targets": tg["targets"], "detected": tg["detected"],
+            "false_alarms": tg["false_alarms"]}
 
 
 def palette_text(protocol: Mapping[str, Any]) -> str:

@@ -23,7 +23,6 @@ log = logging.getLogger(__name__)
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff")
 MASK_TAGS = ("_pixels0", "_mask")  # NAME_mask.png / NAME_pixels0.png: the mask of NAME.png
-MAX_PIXELS = 8192 * 8192
 HEADER_BYTES = 1 << 16  # enough for a PNG/BMP header and a JPEG's SOF after typical EXIF blocks
 _JPEG_SOF = {0xC0, 0xC1, 0xC2, 0xC3, 0xC5, 0xC6, 0xC7, 0xC9, 0xCA, 0xCB, 0xCD, 0xCE, 0xCF}
 

@@ -63,7 +63,10 @@ def binarize(pred: np.ndarray, threshold: float = 0.0) -> np.ndarray:
     return pred != 0
 
 
-def _pairs(pred: np.ndarray, mask: np.ndarray, threshold: float) -> tuple[np.ndarray, np.ndarray]:
+def binary_batches(pred: np.ndarray, mask: np.ndarray, threshold: float) -> tuple[np.ndarray, np.ndarray]:
+    """Prediction and mask as boolean (N, H, W) batches (one image or many), the prediction binarised at
+    `threshold` (`binarize`: booleans as they are); shapes that differ are a ValueError. What every metric's
+    `update` starts from, a plugin's too."""
     p, m = _batch(binarize(pred, threshold)), _batch(np.asarray(mask) != 0)
     if p.shape != m.shape:
         raise ValueError(f"prediction shape {p.shape} differs from mask shape {m.shape}")
@@ -106,7 +109,7 @@ class PixelMetrics:
         self.image_ious: list[float] = []
 
     def update(self, pred: np.ndarray, mask: np.ndarray) -> None:
-        p, m = _pairs(pred, mask, self.threshold)
+        p, m = binary_batches(pred, mask, self.threshold)
         tp = np.count_nonzero(p & m, axis=(1, 2))
         fp = np.count_nonzero(p & ~m, axis=(1, 2))
         fn = np.count_nonzero(~p & m, axis=(1, 2))
@@ -353,7 +356,7 @@ class PdFa:
         self.targets = self.detected = self.predicted = self.fa_pixels = self.pixels = 0
 
     def update(self, pred: np.ndarray, mask: np.ndarray) -> None:
-        p, m = _pairs(pred, mask, self.threshold)
+        p, m = binary_batches(pred, mask, self.threshold)
         for p_img, m_img in zip(p, m, strict=True):
             match = match_targets(p_img, m_img, self.distance)
             self.targets += len(match.gt_areas)
@@ -397,7 +400,7 @@ class FrameAlarms:
         self.frames = self.false_blobs = self.empty_frames = self.empty_blobs = self.alarmed_empty = 0
 
     def update(self, pred: np.ndarray, mask: np.ndarray) -> None:
-        p, m = _pairs(pred, mask, self.threshold)
+        p, m = binary_batches(pred, mask, self.threshold)
         for p_img, m_img in zip(p, m, strict=True):
             match = match_targets(p_img, m_img, self.distance)
             self.add_frame(int(np.count_nonzero(~match.pred_matched)), len(match.gt_areas))
@@ -438,7 +441,7 @@ def pd_at_false_alarm_rate(points: list[dict[str, float]], frames: int, budget: 
 @dataclass(frozen=True)
 class ImageRecord:
     """One image's scores for evaluation tables; missed_saliency[i] is the highest score
-    inside the i-th missed GT target (NaN when the prediction was boolean)."""
+    inside the i-th missed GT target (NaN when the prediction was boolean), missed_areas[i] its pixels."""
 
     iou: float
     targets: int
@@ -447,6 +450,7 @@ class ImageRecord:
     false_alarms: int
     fa_pixels: int
     missed_saliency: tuple[float, ...]
+    missed_areas: tuple[int, ...] = ()
 
 
 def image_record(pred: np.ndarray, mask: np.ndarray, threshold: float = 0.0,
@@ -466,4 +470,5 @@ def image_record(pred: np.ndarray, mask: np.ndarray, threshold: float = 0.0,
         saliency = (float("nan"),) * len(missed)
     detected = len(match.gt_areas) - len(missed)
     return ImageRecord(_ratio(tp, union), len(match.gt_areas), detected, len(missed),
-                       len(match.pred_areas) - detected, match.false_alarm_pixels, saliency)
+                       len(match.pred_areas) - detected, match.false_alarm_pixels, saliency,
+                       tuple(int(a) for a in match.gt_areas[missed]))

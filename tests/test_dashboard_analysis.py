@@ -894,7 +894,8 @@ def test_fig4_names_an_onnx_file_apart_from_its_checkpoint() -> None:
     from dashboard.analysis import _point_name
 
     assert _point_name("lwirst-sirst.safetensors", 0.0) == "lwirst-sirst"
-    assert _point_name("lwirst-sirst.onnx", 2.0) == "lwirst-sirst (onnx), th 2"
+    assert _point_name("lwirst-sirst.onnx", 2.0) == "lwirst-sirst (onnx), threshold 0.881"
+    assert _point_name("lwirst-sirst.onnx", -0.8472978603872037) == "lwirst-sirst (onnx), threshold 0.3"
 
 
 def test_run_picker_opens_on_the_sidebar_model_at_the_sidebar_threshold_and_keeps_every_run_apart() -> None:

@@ -190,6 +190,17 @@ def test_sweep_points_keep_the_schedule_out_of_the_name_unless_it_tells_rows_apa
     assert len(analysis.merge_points(points.reset_index())) == 3  # unique names: none merged away
 
 
+def test_sweep_points_carry_every_score_the_sweep_recorded() -> None:
+    """Only mIoU and F1 reached Compare: with Pd chosen, the sweep's diamonds vanished unexplained."""
+    rows = [{"preset": "a", "seed": seed, "schedule": "s", "dataset": "sirst", "test_split": "test",
+             "params_m": 0.16, "flops_m": 303.5, "best_miou": 0.5, "best_f1": 0.6, "best_pd": 0.8 + seed / 10,
+             "best_fa": 2e-6} for seed in (0, 1)]
+    point = analysis.sweep_points(pd.DataFrame(rows)).iloc[0]
+    assert point["pd"] == pytest.approx(0.85) and point["fa"] == pytest.approx(2e-6)
+    old = analysis.sweep_points(pd.DataFrame(rows).drop(columns=["best_pd", "best_fa"])).iloc[0]
+    assert old["miou"] == pytest.approx(0.5) and "pd" not in old  # an older sweep: no Pd, not a zero
+
+
 @given(st.integers(1, 900), st.integers(1, 900))
 @settings(max_examples=60, deadline=None)
 def test_thumbnails_of_any_shape_share_one_size_and_show_the_whole_frame(height: int, width: int) -> None:

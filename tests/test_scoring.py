@@ -188,7 +188,9 @@ def test_live_moves_skip_a_metric_one_side_lacks() -> None:
      "declares the key 'pd', which the built-in table already has"),
     ("undeclared_plugin", AREA_PLUGIN.replace('{"area_ratio": self.ratio}', '{"area_ratio": self.ratio, "pd": 0.0}'),
      "returned 'pd', which its SPECS do not declare"),
-], ids=["syntax", "no-metric", "raises", "no-compute", "plain-dict", "built-in-key", "undeclared-key"])
+    ("column_plugin", AREA_PLUGIN.replace('"area_ratio"', '"iou"'),  # wrote -1 over every image's IoU
+     "declares the key 'iou', which a table beside the metrics (RESERVED_KEYS) already has"),
+], ids=["syntax", "no-metric", "raises", "no-compute", "plain-dict", "built-in-key", "undeclared-key", "column-key"])
 def test_a_broken_plugin_is_named_in_one_line(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, name: str,
                                               source: str, where: str) -> None:
     add_plugin(tmp_path, monkeypatch, name, source)
@@ -212,6 +214,21 @@ def test_the_cache_key_follows_the_code(tmp_path: Path) -> None:
     assert code_signature() == tree_digest(Path(evaluate_module.__file__).resolve().parent)
 
 
+def test_the_cache_key_follows_a_plugin_kept_outside_the_package(tmp_path: Path,
+                                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+    """A metric plugin in the user's own folder: editing it answered the next evaluate from the cache."""
+    add_plugin(tmp_path, monkeypatch, "outside_plugin", AREA_PLUGIN)
+    code_signature.cache_clear()
+    try:
+        first = code_signature()
+        assert first != tree_digest(Path(evaluate_module.__file__).resolve().parent)
+        (tmp_path / "outside_plugin.py").write_text(AREA_PLUGIN.replace("predicted / true pixels", "edited"))
+        code_signature.cache_clear()
+        assert code_signature() != first
+    finally:
+        code_signature.cache_clear()  # the next caller sees the registries as they are then
+
+
 def test_trainings_and_sweeps_score_the_sweep_views_plugins(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     add_plugin(tmp_path, monkeypatch, "area_sweep_plugin", AREA_PLUGIN)
     from lwirst.datasets import open_dataset
@@ -231,3 +248,29 @@ def test_a_plugin_listed_twice_is_named_as_such(tmp_path: Path, monkeypatch: pyt
     monkeypatch.setattr(scoring, "_PLUGINS", (*scoring._PLUGINS, "twice_plugin"))
     with pytest.raises(LwirstError, match="metric plugin twice_plugin is listed twice in _PLUGINS"):
         metric_specs()
+
+
+def test_the_reserved_keys_hold_every_column_beside_the_metrics(tmp_path: Path) -> None:
+    """A plugin key equal to a per-image, Fig. 4 point or sweep column overwrote that column silently."""
+    import cv2
+
+    from lwirst.analysis import point_columns, rescore_images
+    from lwirst.datasets import open_dataset
+    from lwirst.inference import Segmenter
+    from lwirst.modelcard import demo_network
+
+    root = tmp_path / "frames"
+    (root / "images").mkdir(parents=True)
+    (root / "masks").mkdir()
+    mask = np.zeros((40, 40), np.uint8)
+    mask[10:13, 10:13] = 255
+    cv2.imwrite(str(root / "images" / "a.png"), np.where(mask > 0, 220, 40).astype(np.uint8))
+    cv2.imwrite(str(root / "masks" / "a.png"), mask)
+    result = evaluate_module.evaluate(Segmenter.from_module(demo_network(), protocol="auto"),
+                                      open_dataset(root, "folder", "all"), use_cache=False)
+    images = rescore_images(result.saliency, {"a": mask > 0}, 0.0)
+    sweep = [c.split("_", 1)[1] for c in csv_columns() if c.startswith(("best_", "final_"))]  # a key x: best_x
+    metrics = {spec.key for spec in metric_specs()}
+    for columns in (result.per_image.columns, images.columns, point_columns(), sweep):
+        assert set(columns) - metrics <= scoring.RESERVED_KEYS
+    assert not scoring.RESERVED_KEYS & metrics  # a built-in metric is guarded as such

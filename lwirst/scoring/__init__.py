@@ -33,6 +33,14 @@ _PLUGINS: tuple[str, ...] = (
     "lwirst.scoring.hiou",
 )
 
+# Column names the tables beside the metrics already use: the per-image table (`evaluate`, Failures), Compare's
+# Fig. 4 points and a sweep's columns (a score x is best_x / final_x there). A metric with one of these keys
+# would overwrite that column, so a plugin may not take one (a test keeps this list in step with those tables).
+RESERVED_KEYS = frozenset({
+    "name", "iou", "missed", "fa_pixels", "peak", "missed_peaks", "height", "width", "protocol", "smallest_missed",
+    "hot_misses", "source", "data", "group", "year", "flops_m", "params_m", "schedule", "epoch", "val_iou",
+})
+
 # Views a metric can appear in.
 CARD = "card"          # the Evaluate page's and model cards' metric cards
 SUMMARY = "summary"    # the first metric line of `lwirst evaluate`
@@ -183,7 +191,8 @@ def _plugins() -> list[Any]:
     """The plugin modules; one that fails to import, or lacks SPECS or METRIC, is named in a one-line error
     (a metric missing from the results would be a wrong result, so it is not skipped)."""
     modules = []
-    owner = {spec.key: "the built-in table" for spec in _BUILTIN}  # a key shown twice would hide one value
+    owner = {key: "a table beside the metrics (RESERVED_KEYS)" for key in RESERVED_KEYS}
+    owner |= {spec.key: "the built-in table" for spec in _BUILTIN}  # a key shown twice would hide one value
     for index, name in enumerate(_PLUGINS):
         if name in _PLUGINS[:index]:
             raise LwirstError(f"metric plugin {name} is listed twice in _PLUGINS (lwirst/scoring/__init__.py); "

@@ -28,7 +28,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from lwirst.metrics import _pairs, match_targets
+from lwirst.metrics import binary_batches, match_targets
 from lwirst.scoring import CARD, SUMMARY, MetricSpec
 
 
@@ -58,7 +58,7 @@ class HIoU:
         self.pair_iou = 0.0
 
     def update(self, pred: np.ndarray, mask: np.ndarray) -> None:
-        p, m = _pairs(pred, mask, self.threshold)
+        p, m = binary_batches(pred, mask, self.threshold)
         for p_img, m_img in zip(p, m, strict=True):
             match = match_targets(p_img, m_img, self.distance)
             paired = np.flatnonzero(match.gt_match >= 0)
