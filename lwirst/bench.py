@@ -991,7 +991,7 @@ def _score(variants: Sequence[Variant], segmenters: dict[tuple[str, int], Segmen
         if reference is not None:
             diff = max(float(np.abs(a - b).max()) for a, b in zip(logits, reference, strict=True))
             equal = float(np.mean([np.array_equal(a > 0, b > 0) for a, b in zip(logits, reference, strict=True)]))
-        scores[v.name] = (metric.compute()["iou"], diff, equal)
+        scores[v.name] = (metric.compute().iou, diff, equal)
     return scores
 
 

@@ -515,13 +515,12 @@ def _score(dataset: SegDataset, predict: Callable[[Sample], Saliency], describe:
         if progress:
             progress(index + 1, len(dataset))
 
-    cv, op = curve.compute(), alarms.compute()
+    cv = curve.compute()
     points = [m.compute() for m in sweep]
     metrics = {
         **_mask_metrics(pixel, pdfa), "auc": cv.auc, "ap": cv.ap, "images": len(dataset),
         "fps": len(dataset) / model_seconds if model_seconds and timed else float("nan"),
-        "blobs_per_frame": op["blobs_per_frame"], "blobs_per_empty_frame": op["blobs_per_empty_frame"],
-        "empty_alarm_rate": op["empty_alarm_rate"], "empty_frames": op["empty_frames"],
+        **alarms.compute().as_metrics(),
         "pd_at_fa": pd_at_false_alarm_rate(points, len(dataset), PD_AT_FA_BUDGET),
         **plugin_results(plugins),
     }
@@ -530,7 +529,7 @@ def _score(dataset: SegDataset, predict: Callable[[Sample], Saliency], describe:
         "roc_fpr": cv.fpr[::step].tolist(), "roc_tpr": cv.tpr[::step].tolist(),
         "pr_recall": cv.recall[::step].tolist(), "pr_precision": cv.precision[::step].tolist(),
         "pdfa_threshold": PDFA_THRESHOLDS.tolist(),
-        "pdfa_pd": [p["pd"] for p in points], "pdfa_fa": [p["fa"] for p in points],
+        "pdfa_pd": [p.pd for p in points], "pdfa_fa": [p.fa for p in points],
     }
     masks = describe_growth(grow_to) + cut_masks(threshold, *confirmation(describe), tally.margin(describe))
     protocol = {**describe, **tally.fields(describe),
@@ -585,11 +584,7 @@ def _mask_metrics(pixel: PixelMetrics, pdfa: PdFa) -> dict[str, float]:
     """The pixel and target metrics of the kept masks under the metric table's keys (the pixel metric's
     dataset IoU is the paper's mIoU, its precision and F1 the pixels', not the targets'): what `evaluate`
     and live re-scoring both report."""
-    px, tg = pixel.compute(), pdfa.compute()
-    return {"precision": px["precision"], "recall": px["recall"], "f1": px["f1"], "miou": px["iou"],
-            "niou": px["niou"], "pd": tg["pd"], "fa": tg["fa"], "target_precision": tg["precision"],
-            "target_f1": tg["f1"], "targets": tg["targets"], "detected": tg["detected"],
-            "false_alarms": tg["false_alarms"]}
+    return {**pixel.compute().as_metrics(), **pdfa.compute().as_metrics()}
 
 
 def palette_text(protocol: Mapping[str, Any]) -> str:

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import logging
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -119,19 +120,32 @@ class PixelMetrics:
         union = tp + fp + fn
         self.image_ious.extend(np.where(union > 0, tp / np.maximum(union, 1), 1.0).tolist())
 
-    def compute(self) -> dict[str, float]:
+    def compute(self) -> PixelScores:
         tp, fp, fn = self.tp, self.fp, self.fn
-        return {
-            "precision": _share(tp, tp + fp),
-            "recall": _share(tp, tp + fn),
-            "f1": _share(2 * tp, 2 * tp + fp + fn),
-            "iou": _share(tp, tp + fp + fn),
-            "niou": float(np.mean(self.image_ious)) if self.image_ious else math.nan,
-            "tp": tp,
-            "fp": fp,
-            "fn": fn,
-            "images": len(self.image_ious),
-        }
+        return PixelScores(precision=_share(tp, tp + fp), recall=_share(tp, tp + fn),
+                           f1=_share(2 * tp, 2 * tp + fp + fn), iou=_share(tp, tp + fp + fn),
+                           niou=float(np.mean(self.image_ious)) if self.image_ious else math.nan,
+                           tp=tp, fp=fp, fn=fn, images=len(self.image_ious))
+
+
+@dataclass(frozen=True)
+class PixelScores:
+    """`PixelMetrics`' result: the ratios (conventions there) and the pixel counts they come from."""
+
+    precision: float
+    recall: float
+    f1: float
+    iou: float
+    niou: float
+    tp: int
+    fp: int
+    fn: int
+    images: int
+
+    def as_metrics(self) -> dict[str, float]:
+        """Under the metric table's keys (`lwirst.scoring`): the dataset IoU is the paper's mIoU."""
+        return {"precision": self.precision, "recall": self.recall, "f1": self.f1, "miou": self.iou,
+                "niou": self.niou}
 
 
 @dataclass
@@ -365,18 +379,32 @@ class PdFa:
             self.fa_pixels += match.false_alarm_pixels
             self.pixels += p_img.size
 
-    def compute(self) -> dict[str, float]:
-        return {
-            "pd": _share(self.detected, self.targets),
-            "fa": _share(self.fa_pixels, self.pixels),
-            "precision": _share(self.detected, self.predicted),
-            "recall": _share(self.detected, self.targets),
-            "f1": _share(2 * self.detected, self.targets + self.predicted),
-            "targets": self.targets,
-            "detected": self.detected,
-            "false_alarms": self.predicted - self.detected,
-            "fa_pixels": self.fa_pixels,
-        }
+    def compute(self) -> TargetScores:
+        return TargetScores(pd=_share(self.detected, self.targets), fa=_share(self.fa_pixels, self.pixels),
+                            precision=_share(self.detected, self.predicted), recall=_share(self.detected, self.targets),
+                            f1=_share(2 * self.detected, self.targets + self.predicted), targets=self.targets,
+                            detected=self.detected, false_alarms=self.predicted - self.detected,
+                            fa_pixels=self.fa_pixels)
+
+
+@dataclass(frozen=True)
+class TargetScores:
+    """`PdFa`'s result: Pd, Fa and the target-level precision, recall (= Pd) and F1, with their counts."""
+
+    pd: float
+    fa: float
+    precision: float
+    recall: float
+    f1: float
+    targets: int
+    detected: int
+    false_alarms: int
+    fa_pixels: int
+
+    def as_metrics(self) -> dict[str, float]:
+        """Under the metric table's keys: the target-level precision and F1 apart from the pixels'."""
+        return {"pd": self.pd, "fa": self.fa, "target_precision": self.precision, "target_f1": self.f1,
+                "targets": self.targets, "detected": self.detected, "false_alarms": self.false_alarms}
 
 
 class FrameAlarms:
@@ -414,27 +442,39 @@ class FrameAlarms:
             self.empty_blobs += false_blobs
             self.alarmed_empty += int(false_blobs > 0)
 
-    def compute(self) -> dict[str, float]:
+    def compute(self) -> AlarmScores:
         per_empty = self.empty_blobs / self.empty_frames if self.empty_frames else float("nan")
         rate = self.alarmed_empty / self.empty_frames if self.empty_frames else float("nan")
-        return {
-            "blobs_per_frame": self.false_blobs / self.frames if self.frames else float("nan"),
-            "blobs_per_empty_frame": per_empty,
-            "empty_alarm_rate": rate,
-            "empty_frames": self.empty_frames,
-            "alarmed_empty_frames": self.alarmed_empty,
-        }
+        return AlarmScores(blobs_per_frame=self.false_blobs / self.frames if self.frames else float("nan"),
+                           blobs_per_empty_frame=per_empty, empty_alarm_rate=rate, empty_frames=self.empty_frames,
+                           alarmed_empty_frames=self.alarmed_empty)
 
 
-def pd_at_false_alarm_rate(points: list[dict[str, float]], frames: int, budget: float = 0.1) -> float:
+@dataclass(frozen=True)
+class AlarmScores:
+    """`FrameAlarms`' result (definitions there)."""
+
+    blobs_per_frame: float
+    blobs_per_empty_frame: float
+    empty_alarm_rate: float
+    empty_frames: int
+    alarmed_empty_frames: int
+
+    def as_metrics(self) -> dict[str, float]:
+        """Under the metric table's keys (the alarmed count is the rate's numerator, not a metric of its own)."""
+        return {"blobs_per_frame": self.blobs_per_frame, "blobs_per_empty_frame": self.blobs_per_empty_frame,
+                "empty_alarm_rate": self.empty_alarm_rate, "empty_frames": self.empty_frames}
+
+
+def pd_at_false_alarm_rate(points: Sequence[TargetScores], frames: int, budget: float = 0.1) -> float:
     """Pd at a fixed false-alarm rate: the highest Pd among operating points (PdFa results at
     several thresholds) with at most `budget` false-alarm blobs per frame; 0 when none is quiet enough, and
     undefined (NaN) where there is no target to detect, however many alarms."""
     if frames <= 0:
         raise ValueError("need at least one frame")
-    if not any(p["targets"] for p in points):
+    if not any(p.targets for p in points):
         return float("nan")
-    quiet = [p["pd"] for p in points if p["false_alarms"] / frames <= budget]
+    quiet = [p.pd for p in points if p.false_alarms / frames <= budget]
     return max(quiet, default=0.0)
 
 

@@ -289,11 +289,11 @@ def score_resized(model: torch.nn.Module, dataset: SegDataset, size: int, *,
             for metric in plugins:
                 metric.update(logits > 0, sample.mask)
     p = pixel.compute()
-    scores = {"miou": p["iou"], "f1": p["f1"]}
+    scores = {"miou": p.iou, "f1": p.f1}
     if targets:
         t = target.compute()
         sweep = set(view_keys(SWEEP))
-        scores |= {"pd": t["pd"], "fa": t["fa"]}
+        scores |= {"pd": t.pd, "fa": t.fa}
         scores |= {k: v for k, v in plugin_results(plugins).items() if k in sweep}
     return scores
 

@@ -83,11 +83,11 @@ class Scores:
 
     def row(self) -> dict[str, float]:
         px, tg, al = self.pixel.compute(), self.pdfa.compute(), self.alarms.compute()
-        return {"miou": px["iou"], "niou": px["niou"], "precision": px["precision"], "recall": px["recall"],
-                "targets": tg["targets"], "detected": tg["detected"], "false_alarms": tg["false_alarms"],
+        return {"miou": px.iou, "niou": px.niou, "precision": px.precision, "recall": px.recall,
+                "targets": tg.targets, "detected": tg.detected, "false_alarms": tg.false_alarms,
                 "frames": self.alarms.frames, "empty_frames": self.alarms.empty_frames,
                 "empty_blobs": self.alarms.empty_blobs, "alarmed_empty": self.alarms.alarmed_empty,
-                "blobs_per_frame": al["blobs_per_frame"]}
+                "blobs_per_frame": al.blobs_per_frame}
 
 
 def score_part(segmenter: Segmenter, dataset, candidates: tuple[str, ...]) -> dict[str, dict[str, float]]:

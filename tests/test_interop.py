@@ -70,14 +70,14 @@ def test_metrics_agree_with_pyirstdmetrics(world: dict, loose: bool) -> None:
         reference.update(prob, mask)
         reference_pdfa.update(prob, mask)
     ours, theirs = pixel.compute(), reference.get()
-    assert 0 < ours["iou"] < 1.0  # real, imperfect predictions: the comparison means something
-    assert ours["iou"] == pytest.approx(float(theirs["miou"]["binary"]), rel=1e-12)
-    assert ours["niou"] == pytest.approx(float(theirs["niou"]["binary"]), rel=1e-12)
+    assert 0 < ours.iou < 1.0  # real, imperfect predictions: the comparison means something
+    assert ours.iou == pytest.approx(float(theirs["miou"]["binary"]), rel=1e-12)
+    assert ours.niou == pytest.approx(float(theirs["niou"]["binary"]), rel=1e-12)
     targets, target_ref = pdfa.compute(), reference_pdfa.get()
-    assert targets["pd"] == pytest.approx(float(target_ref["probability_detection"][0]), rel=1e-12)
-    assert targets["fa"] == pytest.approx(float(target_ref["false_alarm"][0]), rel=1e-12, abs=0)
+    assert targets.pd == pytest.approx(float(target_ref["probability_detection"][0]), rel=1e-12)
+    assert targets.fa == pytest.approx(float(target_ref["false_alarm"][0]), rel=1e-12, abs=0)
     if loose:
-        assert targets["fa_pixels"] > 0  # the low threshold exercises the false-alarm count too
+        assert targets.fa_pixels > 0  # the low threshold exercises the false-alarm count too
 
 
 def _write_predictions(world: dict, folder: Path) -> None:
@@ -101,10 +101,10 @@ def test_saved_predictions_score_as_the_model_does(world: dict, tmp_path: Path) 
             found = logits if grow_to is None or saved_mask else detect(logits, 0.0, grow_to).mask
             pixel.update(found, world["masks"][name])
             pdfa.update(found, world["masks"][name])
-        assert result.metrics["miou"] == pixel.compute()["iou"]
-        assert result.metrics["niou"] == pixel.compute()["niou"]
-        assert result.metrics["pd"] == pdfa.compute()["pd"]
-        assert result.metrics["fa"] == pdfa.compute()["fa"]
+        assert result.metrics["miou"] == pixel.compute().iou
+        assert result.metrics["niou"] == pixel.compute().niou
+        assert result.metrics["pd"] == pdfa.compute().pd
+        assert result.metrics["fa"] == pdfa.compute().fa
         assert math.isnan(result.metrics["fps"])  # files were read, nothing ran
         assert result.metrics["images"] == IMAGES
 

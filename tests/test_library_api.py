@@ -55,16 +55,16 @@ def test_a_float_frame_with_a_non_finite_pixel_is_refused(bad: float) -> None:
 def test_metrics_that_saw_no_image_report_nothing_measured() -> None:
     """An empty loop read mIoU = nIoU = Pd = 1.0."""
     pixel, targets = PixelMetrics(), PdFa()
-    assert all(math.isnan(pixel.compute()[k]) for k in ("precision", "recall", "f1", "iou", "niou"))
-    assert all(math.isnan(targets.compute()[k]) for k in ("pd", "fa", "recall", "f1"))
+    assert all(math.isnan(getattr(pixel.compute(), k)) for k in ("precision", "recall", "f1", "iou", "niou"))
+    assert all(math.isnan(getattr(targets.compute(), k)) for k in ("pd", "fa", "recall", "f1"))
     mask = np.zeros((8, 8), bool)
     mask[2:4, 2:4] = True
     pixel.update(mask, mask)
     targets.update(mask, mask)
-    assert pixel.compute()["iou"] == 1.0 and targets.compute()["pd"] == 1.0
+    assert pixel.compute().iou == 1.0 and targets.compute().pd == 1.0
     pixel.reset()
     targets.reset()
-    assert math.isnan(pixel.compute()["iou"]) and math.isnan(targets.compute()["pd"])
+    assert math.isnan(pixel.compute().iou) and math.isnan(targets.compute().pd)
 
 
 def test_a_curve_of_probabilities_refuses_logits() -> None:

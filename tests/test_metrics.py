@@ -122,8 +122,8 @@ def test_pixel_metrics_match_reference(case: tuple[np.ndarray, np.ndarray]) -> N
     got = metric.compute()
     want = ref_pixel(list(pred), list(mask))
     for key, value in want.items():
-        assert got[key] == pytest.approx(value, nan_ok=True), key
-    assert got["images"] == len(pred)
+        assert getattr(got, key) == pytest.approx(value, nan_ok=True), key
+    assert got.images == len(pred)
 
 
 def test_pixel_metrics_inputs_and_reset() -> None:
@@ -133,12 +133,12 @@ def test_pixel_metrics_inputs_and_reset() -> None:
     logits[0, 0, 0, 0] = 0.5
     metric = PixelMetrics()
     metric.update(logits, mask)
-    assert metric.compute()["fp"] == 1 and metric.compute()["iou"] == pytest.approx(8 / 9)
+    assert metric.compute().fp == 1 and metric.compute().iou == pytest.approx(8 / 9)
     probs = PixelMetrics(threshold=0.5)
     probs.update(1 / (1 + np.exp(-logits)), mask.astype(np.uint8) * 255)
-    assert probs.compute()["iou"] == pytest.approx(8 / 9)
+    assert probs.compute().iou == pytest.approx(8 / 9)
     metric.reset()
-    assert metric.compute()["images"] == 0
+    assert metric.compute().images == 0
     with pytest.raises(ValueError, match="differs"):
         metric.update(np.zeros((4, 4), bool), np.zeros((4, 5), bool))
 
@@ -149,16 +149,16 @@ def test_pixel_metrics_edge_cases() -> None:
     target[3:5, 3:5] = True
     metric = PixelMetrics()
     metric.update(empty, empty)  # no target, no prediction: the image is right (nIoU), the set has nothing scored
-    assert metric.compute()["niou"] == 1.0
-    assert all(math.isnan(metric.compute()[key]) for key in ("recall", "f1", "iou", "precision"))
+    assert metric.compute().niou == 1.0
+    assert all(math.isnan(getattr(metric.compute(), key)) for key in ("recall", "f1", "iou", "precision"))
     metric.update(empty, target)  # no prediction at all
     got = metric.compute()
-    assert got["recall"] == 0.0 and got["iou"] == 0.0 and got["niou"] == 0.5 and got["f1"] == 0.0
-    assert np.isnan(got["precision"])  # undefined, not perfect: nothing was predicted
+    assert got.recall == 0.0 and got.iou == 0.0 and got.niou == 0.5 and got.f1 == 0.0
+    assert np.isnan(got.precision)  # undefined, not perfect: nothing was predicted
     everything = PixelMetrics()
     everything.update(np.ones((8, 8), bool), target)  # all-ones prediction
-    assert everything.compute()["iou"] == pytest.approx(4 / 64)
-    assert everything.compute()["recall"] == 1.0
+    assert everything.compute().iou == pytest.approx(4 / 64)
+    assert everything.compute().recall == 1.0
 
 
 # ---------------------------------------------------------------- curves
@@ -254,12 +254,12 @@ def test_pdfa_matches_dnanet_loop(case: tuple[np.ndarray, np.ndarray]) -> None:
     for p, m in zip(pred, mask, strict=True):
         t, d, n, f, _ = ref_match(p, m)
         targets, detected, predicted, fa = targets + t, detected + d, predicted + n, fa + f
-    assert (got["targets"], got["detected"], got["fa_pixels"]) == (targets, detected, fa)
-    assert got["pd"] == pytest.approx(ref_precision(detected, targets), nan_ok=True)
-    assert got["fa"] == pytest.approx(fa / pred.size)
-    assert got["precision"] == pytest.approx(ref_precision(detected, predicted), nan_ok=True)
-    assert got["f1"] == pytest.approx(ref_precision(2 * detected, targets + predicted), nan_ok=True)
-    assert got["false_alarms"] == predicted - detected
+    assert (got.targets, got.detected, got.fa_pixels) == (targets, detected, fa)
+    assert got.pd == pytest.approx(ref_precision(detected, targets), nan_ok=True)
+    assert got.fa == pytest.approx(fa / pred.size)
+    assert got.precision == pytest.approx(ref_precision(detected, predicted), nan_ok=True)
+    assert got.f1 == pytest.approx(ref_precision(2 * detected, targets + predicted), nan_ok=True)
+    assert got.false_alarms == predicted - detected
 
 
 @settings(max_examples=40, deadline=None)
@@ -282,8 +282,8 @@ def test_target_edge_cases() -> None:
     nothing = PdFa()
     nothing.update(empty, empty)  # an image with no target and no prediction
     # no target: Pd and recall undefined (a target-free set read Pd 1.0 and looked perfect), Fa measured
-    assert math.isnan(nothing.compute()["pd"]) and math.isnan(nothing.compute()["recall"])
-    assert nothing.compute()["fa"] == 0.0
+    assert math.isnan(nothing.compute().pd) and math.isnan(nothing.compute().recall)
+    assert nothing.compute().fa == 0.0
 
     touching = empty.copy()
     touching[5:7, 5:7] = True
@@ -297,13 +297,13 @@ def test_target_edge_cases() -> None:
     metric = PdFa()
     metric.update(giant, target)
     got = metric.compute()
-    assert got["pd"] == 0.0 and got["fa"] == pytest.approx(12 * 16 / 1024) and got["false_alarms"] == 1
+    assert got.pd == 0.0 and got.fa == pytest.approx(12 * 16 / 1024) and got.false_alarms == 1
 
     corner = empty.copy()
     corner[1:3, 1:3] = True
     ones = PdFa()
     ones.update(np.ones((32, 32), bool), corner)  # all-ones prediction: centroid at the image centre
-    assert ones.compute()["pd"] == 0.0 and ones.compute()["fa"] == 1.0
+    assert ones.compute().pd == 0.0 and ones.compute().fa == 1.0
 
     missed = image_record(np.zeros((32, 32), bool), target)
     assert missed.missed == 1 and math.isnan(missed.missed_saliency[0]) and missed.iou == 0.0
@@ -326,5 +326,5 @@ def test_a_target_free_set_scores_f1_and_iou_zero_with_a_false_alarm_and_none_wi
     alarmed.update(blob, empty)
     quiet.update(empty, empty)
     got, none = alarmed.compute(), quiet.compute()
-    assert math.isnan(got["recall"]) and got["f1"] == 0.0 and got["iou"] == 0.0 and got["precision"] == 0.0
-    assert all(math.isnan(none[key]) for key in ("precision", "recall", "f1", "iou"))
+    assert math.isnan(got.recall) and got.f1 == 0.0 and got.iou == 0.0 and got.precision == 0.0
+    assert all(math.isnan(getattr(none, key)) for key in ("precision", "recall", "f1", "iou"))

@@ -61,7 +61,7 @@ def test_frame_alarms_match_the_reference(frames: list[tuple[np.ndarray, np.ndar
         metric.update(pred, mask)
     got, want = metric.compute(), _reference(frames)
     for key, value in want.items():
-        assert (math.isnan(got[key]) and math.isnan(value)) or got[key] == pytest.approx(value), key
+        assert (math.isnan(getattr(got, key)) and math.isnan(value)) or getattr(got, key) == pytest.approx(value), key
 
 
 def test_an_empty_frame_with_one_blob_alarms_and_a_found_target_does_not() -> None:
@@ -74,12 +74,12 @@ def test_an_empty_frame_with_one_blob_alarms_and_a_found_target_does_not() -> No
     metric.update(hit_mask, hit_mask)  # the target found, nothing false
     metric.update(np.zeros((16, 16), bool), np.zeros((16, 16), bool))  # a quiet empty frame
     result = metric.compute()
-    assert result["blobs_per_frame"] == pytest.approx(1 / 3)
-    assert result["empty_frames"] == 2 and result["alarmed_empty_frames"] == 1
-    assert result["empty_alarm_rate"] == pytest.approx(0.5)
-    assert result["blobs_per_empty_frame"] == pytest.approx(0.5)
+    assert result.blobs_per_frame == pytest.approx(1 / 3)
+    assert result.empty_frames == 2 and result.alarmed_empty_frames == 1
+    assert result.empty_alarm_rate == pytest.approx(0.5)
+    assert result.blobs_per_empty_frame == pytest.approx(0.5)
     metric.reset()
-    assert metric.compute()["empty_frames"] == 0
+    assert metric.compute().empty_frames == 0
 
 
 def test_frame_alarms_threshold_scores() -> None:
@@ -87,10 +87,10 @@ def test_frame_alarms_threshold_scores() -> None:
     scores[2, 2] = 1.0  # above 0, below 2
     metric = FrameAlarms(threshold=2.0)
     metric.update(scores, np.zeros((12, 12), bool))
-    assert metric.compute()["alarmed_empty_frames"] == 0
+    assert metric.compute().alarmed_empty_frames == 0
     metric = FrameAlarms()
     metric.update(scores, np.zeros((12, 12), bool))
-    assert metric.compute()["alarmed_empty_frames"] == 1
+    assert metric.compute().alarmed_empty_frames == 1
 
 
 @settings(max_examples=40, deadline=None)
@@ -108,8 +108,8 @@ def test_pd_at_false_alarm_rate_is_the_best_quiet_operating_point(seed: int, bud
             metric.update(scores, mask)
         point = metric.compute()
         points.append(point)
-        if point["false_alarms"] <= budget * len(frames):
-            best = max(best, point["pd"])
+        if point.false_alarms <= budget * len(frames):
+            best = max(best, point.pd)
     assert pd_at_false_alarm_rate(points, len(frames), budget) == pytest.approx(best)
 
 
