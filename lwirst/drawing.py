@@ -296,8 +296,10 @@ def _with_colorbar(image: np.ndarray, lo: float, hi: float, colormap: int, title
     text_w = max(cv2.getTextSize(s, FONT, font, weight)[0][0] for s in [*labels, title])
     text_h = cv2.getTextSize("0", FONT, font, weight)[0][1]
     bar_w, gap = max(8, w // 25), max(6, round(6 * font))
-    panel = np.full((max(h, 6 * text_h), bar_w + text_w + 3 * gap, 3), 255, np.uint8)
-    top, bottom = text_h + 8, panel.shape[0] - text_h // 2 - 4
+    panel = np.full((max(h, 7 * text_h), bar_w + text_w + 3 * gap, 3), 255, np.uint8)
+    # the top label is centred on the bar's top: half its height and a gap below the title's baseline (on a
+    # 1280-px frame the two overlapped)
+    top, bottom = 2 * text_h + gap, panel.shape[0] - text_h // 2 - 4
     ramp = np.linspace(255, 0, bottom - top).astype(np.uint8)[:, None].repeat(bar_w, axis=1)
     panel[top:bottom, gap:gap + bar_w] = cv2.applyColorMap(ramp, colormap)
     cv2.putText(panel, title, (gap, text_h + 2), FONT, font, BLACK, weight, cv2.LINE_AA)

@@ -153,6 +153,19 @@ def test_match_is_one_to_one_and_uses_distance() -> None:
     assert len(match.correct) == 1 and len(match.false_alarms) == 1 and not match.missed
 
 
+@pytest.mark.parametrize("side", [128, 640, 1280, 4000])
+def test_the_colour_bar_title_stays_clear_of_its_top_label(side: int) -> None:
+    """On a 1280x1024 frame "prob" was drawn over the "1" tick."""
+    logits = np.full((side * 4 // 5, side), -6.0, np.float32)
+    logits[10:14, 10:14] = 6.0
+    panel = heatmap(logits)[:, side:].astype(int)
+    bar = np.flatnonzero((panel.max(axis=2) - panel.min(axis=2) > 40).any(axis=0))  # the colour ramp's columns
+    text = panel[:, bar.max() + 1:]  # ticks and labels (the title runs across them too)
+    inked = (text < 128).any(axis=(1, 2))[: panel.shape[0] // 3]
+    runs = np.flatnonzero(np.diff(inked.astype(int)) == 1)  # rows where a run of ink starts
+    assert len(runs) + int(inked[0]) >= 2, "title and top label run together"
+
+
 def test_heatmap_scales_and_mask() -> None:
     logits = np.linspace(-4, 4, 64 * 64, dtype=np.float32).reshape(64, 64)
     for scale in ("probability", "logit"):
