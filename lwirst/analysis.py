@@ -176,6 +176,15 @@ def operating_envelope(pd_in_fa_order: Sequence[float]) -> list[float]:
     return out
 
 
+def log_ticks(lo: float, hi: float) -> list[float]:
+    """Tick values 1, 2 and 5 times each power of ten from `lo` to `hi` (both > 0), with the decades around
+    them, so a log axis reads "10 20 50 100" over any range."""
+    low, high = math.floor(math.log10(lo)), math.ceil(math.log10(hi))
+    every = [m * 10.0 ** d for d in range(low, high + 1) for m in (1, 2, 5)]
+    kept = [float(f"{t:.3g}") for t in every if lo / 10 <= t <= hi * 10]
+    return kept if len(kept) <= 12 else [t for t in kept if f"{t:g}".lstrip("0.").startswith("1")]
+
+
 def curve_figures(results: Mapping[str, EvalResult], shipped: Collection[str] = ()) -> dict[str, go.Figure]:
     """ROC, PR and Pd-Fa curves with one trace per labelled result; the labels in `shipped` (the shipped
     model's runs) are drawn in `palette.SHIPPED`, as on every other chart."""
@@ -217,7 +226,9 @@ def curve_figures(results: Mapping[str, EvalResult], shipped: Collection[str] = 
     zero = len(positive) < len(measured)
     pdfa.update_layout(title="Pd-Fa (targets, thresholds -8..8)", yaxis_title="Pd", **layout,
                        xaxis_title="Fa (×1e-6, log" + ("; Fa 0 at the left edge)" if zero else ")"))
-    pdfa.update_xaxes(type="log")
+    # every label a whole number: plotly's own log ticks wrote "2" for 20 beside a "10" on a range under two decades
+    ticks = log_ticks(edge, max(positive, default=edge))
+    pdfa.update_xaxes(type="log", tickvals=ticks, ticktext=[f"{t:g}" for t in ticks])
     pdfa.update_yaxes(range=[0, 1.05])  # Pd is a share
     return {"roc": roc, "pr": pr, "pdfa": pdfa}
 

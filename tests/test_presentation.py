@@ -162,6 +162,16 @@ def test_pd_fa_with_no_false_alarm_is_at_the_left_edge_and_pd_stays_a_share() ->
     assert list(alone.data[0].x) == pytest.approx([1e-3] * 3)
 
 
+def test_pd_fa_tick_labels_are_the_values_they_mark() -> None:
+    """Plotly's own log ticks read "3 4 5 ... 10 ... 2" on Fa 3-20 (×1e-6), the last "2" meaning 20."""
+    curves = {"roc_fpr": [0, 1], "roc_tpr": [0, 1], "pr_recall": [0, 1], "pr_precision": [1, 0],
+              "pdfa_threshold": [-1.0, 0.0, 1.0], "pdfa_fa": [20e-6, 9e-6, 3e-6], "pdfa_pd": [1.0, 0.8, 0.5]}
+    axis = analysis.curve_figures({"m": EvalResult({}, pd.DataFrame(), curves, {}, {})})["pdfa"].layout.xaxis
+    assert [float(text) for text in axis.ticktext] == pytest.approx(list(axis.tickvals))
+    assert {2.0, 5.0, 10.0, 20.0} <= set(axis.tickvals)  # 1-2-5 steps across the measured range
+    assert analysis.log_ticks(1e-3, 5e4) == pytest.approx([10.0 ** d for d in range(-3, 6)])  # wide: decades
+
+
 def test_the_shipped_models_curves_are_its_colour_and_no_one_elses() -> None:
     """On Evaluate's curves the shipped model is `palette.SHIPPED`, as on Compare, whatever its label sorts
     as; the other models keep distinct colours that are not it."""
