@@ -198,6 +198,16 @@ def test_demo_runs_on_the_embedded_samples(tmp_path: Path, capsys) -> None:
     assert len(list(tmp_path.glob("*_overlay.png"))) == 8 and len(list(tmp_path.glob("*_heatmap.png"))) == 8
 
 
+def test_demo_takes_a_dataset_folder_as_evaluate_does(tmp_path: Path, capsys) -> None:
+    """A folder holding images/ and masks/ said it held no images, where `evaluate --data-dir` takes it."""
+    root = tmp_path / "mine"
+    shutil.copytree(SAMPLES_DIR / "images", root / "images")
+    shutil.copytree(SAMPLES_DIR / "masks", root / "masks")
+    assert main(["demo", "--images", str(root), "--out", str(tmp_path / "out")]) == 0
+    out = capsys.readouterr().out
+    assert f"images from {root / 'images'}/" in out and "in 8 frames" in out  # scored with masks/ beside
+
+
 def test_demo_scores_a_flat_folder_of_frames_beside_their_masks(tmp_path: Path, capsys) -> None:
     """The user's own export (NAME.png beside NAME_mask.png): the masks are truth, not frames to segment,
     and the protocol each frame ran with is stated."""

@@ -111,6 +111,8 @@ def test_segment_reports_bad_inputs(tmp_path: Path, checkpoint: Path, capsys: py
     err = capsys.readouterr().err
     assert rc == 1 and "bad.png: not a readable image" in err and "1 of 2 images failed" in err
     assert (tmp_path / "o" / "good_overlay.png").exists()  # the good image was still processed
+    assert segment(checkpoint, str(bad), "--out", str(tmp_path / "none")) == 1  # every image failed:
+    assert not (tmp_path / "none").exists()  # no empty output folder left behind
     rc = segment(checkpoint, str(good), "--out", str(tmp_path / "o"), "--min-size", "9", "--max-size", "3")
     assert rc == 1 and "every target would be dropped" in capsys.readouterr().err
     rc = segment(checkpoint, str(good), "--out", str(good / "sub"))

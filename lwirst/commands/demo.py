@@ -49,6 +49,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     if not args.images.is_dir():
         raise LwirstError(f"{args.images} is not a folder of images")
+    if not image_files(args.images) and (args.images / "images").is_dir():
+        args.images = args.images / "images"  # a dataset's folder (images/ beside masks/), as evaluate takes it
+        print(f"images from {args.images}/")
     paths = require_image_files(args.images)
     # the default folder is the demo's own, so a second `lwirst demo` refreshes it; inputs stay protected either way
     force = args.force or args.out is None
@@ -125,7 +128,6 @@ def _truth(mask: Path | None, shape: tuple[int, int], threshold: float | None) -
     except LwirstError as exc:
         print(f"warning: {exc}", file=sys.stderr)
         return None
-
 
 
 def truth_files(images: Path) -> dict[Path, Path]:

@@ -300,6 +300,7 @@ def run(args: argparse.Namespace) -> int:
     check_outputs({"--out": planned}, [*args.images, *images, args.model], force=args.force or args.resume,
                   folders={"--out": args.out})
     pipeline = FramePipeline(make_segmenter(args), threshold, target_filter, grow_to=grow_to)
+    created = not args.out.exists()
     try:
         args.out.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
@@ -318,6 +319,9 @@ def run(args: argparse.Namespace) -> int:
         print(f"stopped after {len(done)} of {len(todo)} images, each with all its outputs; the same command "
               f"{go_on} goes on", file=sys.stderr)
         raise
+    finally:
+        if created and not any(args.out.iterdir()):  # nothing written: leave no empty folder behind
+            args.out.rmdir()
     if failed:
         print(f"{failed} of {len(todo)} images failed", file=sys.stderr)
         return 1
