@@ -279,39 +279,43 @@ def check_image(image: np.ndarray, name: str = "image", max_pixels: int | None =
 # grey levels and lost its targets (a 14-bit frame with one dead pixel: 1 target found of 4). A value is such a
 # pixel when it is among the frame's STRETCH_OUTLIERS most extreme at its end (rounded up: at least one), lies
 # more than DEFECT_SPANS times the rest's range beyond it, and no neighbour does: a target, however bright, covers
-# neighbouring pixels (its optics blur it) and keeps setting the range, as min-max did.
+# neighbouring pixels (its optics blur it) and keeps setting the range, as min-max did. Such a pixel takes its
+# eight neighbours' median, as a camera's defect-pixel correction does (clipped to 255 it was reported as a target).
 STRETCH_OUTLIERS = 1e-5
 DEFECT_SPANS = 4.0
 
 
-def stretch_range(data: np.ndarray) -> tuple[float, float]:
-    """The (low, high) an H x W (x C) frame is stretched between: its min and max, leaving out isolated pixels
-    far beyond the rest of its values (dead and hot pixels; they clip to 0 or 255)."""
+def stretch_range(data: np.ndarray) -> tuple[float, float, np.ndarray | None]:
+    """The (low, high) an H x W (x C) frame is stretched between, its min and max leaving out isolated pixels far
+    beyond the rest of its values (dead and hot pixels), and where those are (None when there are none)."""
     flat = data.ravel()
     k = math.ceil(flat.size * STRETCH_OUTLIERS)
     lo, hi = float(flat.min()), float(flat.max())
     if flat.size <= 2 * k + 1:
-        return lo, hi
+        return lo, hi, None
     part = np.partition(flat, (k, flat.size - 1 - k))
     core_lo, core_hi = float(part[k]), float(part[flat.size - 1 - k])
     reach = DEFECT_SPANS * (core_hi - core_lo)
     if reach <= 0 or (lo >= core_lo - reach and hi <= core_hi + reach):  # nothing far out: min-max
-        return lo, hi
-    keep = np.ones(data.shape[:2], bool)
+        return lo, hi, None
+    defects = np.zeros(data.shape[:2], bool)
     for far in (data > core_hi + reach, data < core_lo - reach):  # hot, dead (in any channel)
         far = far.any(axis=2) if far.ndim == 3 else far
         if far.any():
             neighbours = cv2.filter2D(far.view(np.uint8), -1, _RING, borderType=cv2.BORDER_CONSTANT)
-            keep &= ~(far & (neighbours == 0))  # a far value with no far neighbour: a defect
-    kept = data[keep]
-    return (float(kept.min()), float(kept.max())) if kept.size else (lo, hi)
+            defects |= far & (neighbours == 0)  # a far value with no far neighbour: a defect
+    kept = data[~defects]
+    if not defects.any() or not kept.size:
+        return lo, hi, None
+    return float(kept.min()), float(kept.max()), defects
 
 
 _RING = np.array([[1, 1, 1], [1, 0, 1], [1, 1, 1]], np.uint8)  # a pixel's eight neighbours
 
 
 def to_uint8(image: np.ndarray) -> np.ndarray:
-    """8-bit view of an image: 16-bit and float images are stretched over their own range (`stretch_range`).
+    """8-bit view of an image: 16-bit and float images are stretched over their own range (`stretch_range`),
+    their defect pixels replaced by their neighbours' median.
 
     IR sensors deliver 14/16-bit counts whose useful range is a small band of the
     full scale, so a fixed /257 would leave targets invisible; stretching the
@@ -322,7 +326,8 @@ def to_uint8(image: np.ndarray) -> np.ndarray:
     # An alpha plane is no intensity, so it sets no range (an opaque 16-bit alpha of 65535 flattened the scene).
     # The range is found in the frame's own type, and the offset taken there too (a float64 frame of 1e6 + 0..0.1
     # keeps its levels), into one float32 array worked in place: a 4096x4096 frame's temporaries cost gigabytes.
-    lo, hi = stretch_range(image[..., :3] if image.ndim == 3 and image.shape[2] == 4 else image)
+    colour = image[..., :3] if image.ndim == 3 and image.shape[2] == 4 else image
+    lo, hi, defects = stretch_range(colour)
     if hi <= lo:
         return np.zeros(image.shape, dtype=np.uint8)
     data = np.empty(image.shape, np.float64 if hi - lo > float(np.finfo(np.float32).max) else np.float32)
@@ -330,7 +335,10 @@ def to_uint8(image: np.ndarray) -> np.ndarray:
     data *= 255.0 / (hi - lo)
     data += 0.5
     np.clip(data, 0, 255, out=data)
-    return data.astype(np.uint8)
+    out = data.astype(np.uint8)
+    if defects is not None:
+        out[defects] = cv2.medianBlur(out, 3)[defects]
+    return out
 
 
 def to_bgr(image: np.ndarray) -> np.ndarray:

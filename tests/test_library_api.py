@@ -135,7 +135,7 @@ def test_detections_slice_to_targets() -> None:
 
 def test_a_raw_frame_keeps_its_targets_despite_a_dead_and_a_hot_pixel() -> None:
     """A 14-bit frame's range was set by its extreme pixels alone: one dead pixel crushed the scene into a few grey
-    levels and lost its targets, silently."""
+    levels and lost its targets, silently; then a hot pixel, clipped to 255, was reported as a confident target."""
     from lwirst.imageio import to_uint8
 
     grey = cv2.imread(str(SAMPLES[0]), cv2.IMREAD_GRAYSCALE)
@@ -150,6 +150,14 @@ def test_a_raw_frame_keeps_its_targets_despite_a_dead_and_a_hot_pixel() -> None:
     segmenter = Segmenter(threads=1)
     wanted = [(round(t.x), round(t.y)) for t in detect(segmenter.predict(raw))]
     assert wanted and [(round(t.x), round(t.y)) for t in detect(segmenter.predict(broken))] == wanted
+    # the defects take their neighbours' median: a hot pixel clipped to 255 was reported as a target
+    fixed = to_uint8(broken)
+    for y, x in ((3, 3), (-4, -4)):
+        ring = np.delete(scene[y - 1:y + 2 or None, x - 1:x + 2 or None].ravel(), 4)
+        assert ring.min() <= fixed[y, x] <= ring.max()
+    hot = raw.copy()
+    hot[40, 200] = 16383  # in the sky, away from every target
+    assert not [t for t in detect(segmenter.predict(hot)) if abs(t.x - 200) < 3 and abs(t.y - 40) < 3]
     # a flat frame with a few bright pixels keeps them
     flat = np.full((64, 64), 500, np.uint16)
     flat[10, 10] = 900
