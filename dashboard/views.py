@@ -64,6 +64,7 @@ def png_uri(picture: np.ndarray) -> str:
 
 PLOT_DOMAIN = 0.86  # the share of a panel's width its picture may take; the colour bar uses the rest
 RING_PX = 18  # screen size of the rings that mark targets on a frame shown below its own size
+RING_HALO, HALO = 4, "rgba(0, 0, 0, 0.8)"  # a ring's dark halo: 1 px each side of its 2-px stroke
 
 
 @dataclass(frozen=True)
@@ -88,6 +89,11 @@ def zoom_figure(picture: np.ndarray, title: str, heat: HeatScale | None = None,
     h, w = picture.shape[:2]
     figure = go.Figure(go.Image(source=png_uri(picture), hoverinfo="x+y"))
     if marks:
+        # a dark halo under each ring: an outcome's colour alone faded into frames of its own hue (a pink ring on
+        # an inferno-palette sky)
+        figure.add_trace(go.Scatter(
+            x=[m.x for m in marks], y=[m.y for m in marks], mode="markers", showlegend=False, hoverinfo="skip",
+            marker={"symbol": "circle-open", "size": RING_PX, "line": {"width": RING_HALO}, "color": HALO}))
         figure.add_trace(go.Scatter(
             x=[m.x for m in marks], y=[m.y for m in marks], mode="markers", showlegend=False,
             hovertext=[m.caption for m in marks], hoverinfo="text",

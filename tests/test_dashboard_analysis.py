@@ -968,13 +968,16 @@ def test_targets_are_ringed_at_any_frame_size_and_the_pixels_untouched() -> None
              Chip(palette.CORRECT, 20.0, 30.0, (19, 29, 3, 3), (10, 20, 20, 20), 8.0, 0.9, tiny)]
     large = np.zeros((1024, 1280, 3), np.uint8)
     figure = views.zoom_figure(large, "overlay", marks=marks)
-    rings = figure.data[1]
+    halo, rings = figure.data[1], figure.data[2]
+    # under each ring a wider dark one, so an outcome's colour shows on a frame of its own hue (inferno)
+    assert list(halo.x) == list(rings.x) and halo.marker.line.width > rings.marker.line.width
+    assert halo.marker.color == views.HALO and halo.marker.size == rings.marker.size
     assert list(rings.x) == [1000.0, 20.0] and list(rings.y) == [500.0, 30.0]
     assert list(rings.marker.color) == [palette.OUTCOMES[palette.MISSED].hex, palette.OUTCOMES[palette.CORRECT].hex]
     assert rings.marker.symbol == "circle-open" and rings.hovertext[0] == marks[0].caption
     assert figure.data[0].source == views.zoom_figure(large, "overlay").data[0].source  # same pixels
     small = views.zoom_figure(np.zeros((256, 256, 3), np.uint8), "overlay", marks=marks[1:])
-    assert list(small.data[1].x) == [20.0] and small.data[1].marker.symbol == "circle-open"
+    assert list(small.data[2].x) == [20.0] and small.data[2].marker.symbol == "circle-open"
     assert views.zoom_figure(large, "overlay").data[1:] == ()  # no target, no ring
 
 
