@@ -527,7 +527,7 @@ def render_sequence(config: SceneConfig, frames: int, seed: Seed = 0) -> Iterato
 
 # ---------------------------------------------------------------- writers
 
-_TARGET_FIELDS = ("id", "kind", "x", "y", "sigma", "axis_a", "axis_b", "angle", "scr", "scr_measured",
+TARGET_FIELDS = ("id", "kind", "x", "y", "sigma", "axis_a", "axis_b", "angle", "scr", "scr_measured",
                   "pixels", "visible")
 
 
@@ -563,7 +563,7 @@ def write_dataset(out: str | Path, count: int, config: SceneConfig | Sequence[Sc
     names = [f"{prefix}_{i:05d}" for i in range(count)]
     with (root / "targets.csv").open("w", newline="") as handle:
         writer = csv.writer(handle)
-        writer.writerow(["name", *_TARGET_FIELDS])
+        writer.writerow(["name", *TARGET_FIELDS])
         for i, name in enumerate(names):
             scene = render_scene(configs[i % len(configs)], (seed, i))
             write_png(images / f"{name}.png", scene.image)
@@ -624,7 +624,7 @@ def write_sequence(config: SceneConfig, frames: int, seed: int = 0, *, video: st
     try:
         writers = [csv.writer(h) for h in handles]
         for w in writers:
-            w.writerow(["frame", *_TARGET_FIELDS])
+            w.writerow(["frame", *TARGET_FIELDS])
 
         def images() -> Iterator[np.ndarray]:
             for frame in render_sequence(config, frames, seed):

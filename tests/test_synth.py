@@ -200,6 +200,19 @@ def test_force_replaces_an_earlier_synth_run_and_nothing_else(tmp_path: Path,
     assert sorted(p.name for p in (out / "images").iterdir()) == ["Misc_1.png", "synth_00000.png", "synth_00001.png"]
 
 
+@pytest.mark.parametrize(("name", "text"), [("train.txt", "my precious training notes\n"),
+                                            ("targets.csv", "id,my,own,data\n"), ("test.txt", "Misc_1\n")])
+def test_force_never_deletes_a_users_list_or_table_as_synths(tmp_path: Path, name: str, text: str,
+                                                            capsys: pytest.CaptureFixture[str]) -> None:
+    """A user's own train.txt or targets.csv in the folder was deleted as "an earlier synth run's" file."""
+    out = tmp_path / "myproj"
+    out.mkdir()
+    (out / name).write_text(text)
+    assert main(["synth", "--out", str(out), "--count", "2", "--size", "32", "32", "--force"]) == 1
+    assert f"{name} was not written by lwirst synth" in capsys.readouterr().err
+    assert (out / name).read_text() == text and not (out / "images").exists()
+
+
 def test_default_preset_is_the_sirst_calibrated_one(tmp_path: Path) -> None:
     """The default was `sky`, whose scenes the shipped model mostly misses (README: Pd 0.21 vs 0.94)."""
     written = {}

@@ -123,7 +123,34 @@ def _earlier_output(flag: str, folder: Path) -> list[Path]:
                 raise LwirstError(f"{flag} {folder}: {sub}/{entry.name} was not written by lwirst synth; --force "
                                   "replaces only synth's own files, so move it or choose a new folder")
             found.append(entry)
-    return found + [folder / name for name in listed if (folder / name).is_file()]
+    for name in listed:
+        path = folder / name
+        if path.is_symlink() or (path.exists() and not _synth_wrote(path, pattern)):
+            raise LwirstError(f"{flag} {folder}: {name} was not written by lwirst synth; --force replaces only "
+                              "synth's own files, so move it or choose a new folder")
+        if path.is_file():
+            found.append(path)
+    return found
+
+
+def _synth_wrote(path: Path, frames: re.Pattern[str]) -> bool:
+    """Whether a split list or table in synth's folder holds what synth writes there (a user's own train.txt or
+    targets.csv beside foreign images was deleted as "an earlier synth run's")."""
+    from lwirst.synth import TARGET_FIELDS
+
+    if not path.is_file() or path.stat().st_size > MAX_LIST_BYTES:
+        return False
+    try:
+        text = path.read_text()
+    except (OSError, UnicodeDecodeError):
+        return False
+    if path.suffix == ".txt":  # a split list: one synth frame name per line
+        return all(frames.fullmatch(f"{line}.png") for line in text.splitlines() if line)
+    first = text.split("\n", 1)[0].strip()
+    return first in (",".join(("name", *TARGET_FIELDS)), ",".join(("frame", *TARGET_FIELDS)))
+
+
+MAX_LIST_BYTES = 64 << 20  # synth's lists and tables for the largest --count stay far below this
 
 
 def _remove_earlier_output(args: argparse.Namespace) -> None:
