@@ -580,12 +580,17 @@ class Segmenter:
         input-then-infer, OpenCV's setInput-then-forward) is not atomic, and two threads swapped frames."""
         try:
             with self._lock:
-                return self._net(kind).run(batch)
+                out = self._net(kind).run(batch)
         except LwirstError:
             raise
         except Exception as exc:  # a runtime that loaded a graph may still refuse to run it (int8 layers)
             raise LwirstError(f"{self.backend_kind} cannot run {self.model_name}: {runtime_reason(exc)}"
                               f"{self._elsewhere()}") from exc
+        wanted = (batch.shape[0], 1, *batch.shape[2:])
+        if tuple(np.shape(out)) != wanted:  # a half-size map was scaled up silently, or crashed consensus
+            raise LwirstError(f"{self.model_name}: a {batch.shape[3]}x{batch.shape[2]} frame gave an output of shape "
+                              f"{list(np.shape(out))}; expected {list(wanted)} (one logit per input pixel)")
+        return out
 
     def _elsewhere(self) -> str:
         """`other_backends` for this model and backend."""

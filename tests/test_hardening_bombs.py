@@ -273,6 +273,33 @@ def test_onnx_with_non_float_input_or_output_is_explained(where: str, elem: int)
         check_segmentation_onnx(data, "typed.onnx")
 
 
+def half_size_onnx() -> bytes:
+    """A float graph whose map is half its input's size: a classifier's stride, not a segmentation network."""
+    nodes = [helper.make_node("ReduceMean", ["x"], ["m"], axes=[1], keepdims=1),
+             helper.make_node("AveragePool", ["m"], ["y"], kernel_shape=[2, 2], strides=[2, 2])]
+    x = helper.make_tensor_value_info("x", TensorProto.FLOAT, ["N", 3, "H", "W"])
+    graph = helper.make_graph(nodes, "half", [x], [helper.make_tensor_value_info("y", TensorProto.FLOAT,
+                                                                                ["N", 1, "h", "w"])])
+    return helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)]).SerializeToString()
+
+
+@pytest.mark.parametrize("options", [[], ["--confirm", "off"]], ids=["consensus", "once"])
+def test_a_model_whose_map_is_not_its_inputs_size_is_one_line(tmp_path: Path, options: list[str],
+                                                              capsys: pytest.CaptureFixture[str]) -> None:
+    """A half-size map crashed consensus with a traceback on an 800x600 frame, and ran once it was scaled up
+    silently and scored (a 798x600 "target")."""
+    from lwirst.cli import main
+
+    model = tmp_path / "half.onnx"
+    model.write_bytes(half_size_onnx())
+    frame = tmp_path / "frame.png"
+    cv2.imwrite(str(frame), np.random.default_rng(0).integers(0, 255, (600, 800), np.uint8))
+    assert main(["segment", str(frame), "--model", str(model), "--out", str(tmp_path / "o"), "--threads", "1",
+                 *options]) == 1
+    err = capsys.readouterr().err
+    assert "half.onnx: a " in err and "expected [1, 1, " in err and "Traceback" not in err
+
+
 REFUSED_BY_THE_DECODER = "hidden.png: the decoder refused it as larger than its pixel limit, whatever its header says"
 
 
