@@ -27,6 +27,7 @@ import numpy as np
 
 from lwirst.errors import LwirstError
 from lwirst.imageio import IMAGE_SUFFIXES, full_scale, read_image
+from lwirst.limits import limit, side_text
 from lwirst.saliency import Saliency
 
 log = logging.getLogger(__name__)
@@ -174,14 +175,36 @@ def _image_logits(path: Path) -> np.ndarray:
     return _to_logits(image / full_scale(image))
 
 
+def _npy_header(path: Path) -> tuple[tuple[int, ...], np.dtype]:
+    """The shape and type an .npy file's header declares, checked against the file's size and the image pixel
+    limit before anything is allocated (a 1 kB file claiming 200000 x 200000 doubles asked for 298 GiB)."""
+    from numpy.lib import format as npy
+
+    try:
+        with path.open("rb") as handle:
+            read = npy.read_array_header_1_0 if npy.read_magic(handle) == (1, 0) else npy.read_array_header_2_0
+            shape, _, dtype = read(handle)
+            body = path.stat().st_size - handle.tell()
+    except (OSError, ValueError) as exc:
+        raise LwirstError(f"{path}: not a readable .npy array ({exc})") from exc
+    dims = [d for d in shape if d != 1]
+    if len(dims) != 2 or dtype.kind not in "biuf":  # complex parts were dropped with a warning
+        raise LwirstError(f"{path}: expected one H x W map of real numbers, got shape {tuple(shape)} ({dtype})")
+    if dims[0] * dims[1] > limit("LWIRST_MAX_IMAGE_PIXELS"):
+        raise LwirstError(f"{path}: a {dims[1]}x{dims[0]} map is larger than the image limit of "
+                          f"{side_text(limit('LWIRST_MAX_IMAGE_PIXELS'))} pixels")
+    if body < dims[0] * dims[1] * dtype.itemsize:
+        raise LwirstError(f"{path}: the file is truncated (its header declares {tuple(shape)} {dtype})")
+    return tuple(shape), dtype
+
+
 def _array_logits(path: Path) -> np.ndarray:
+    _npy_header(path)
     try:
         array = np.load(path, allow_pickle=False)
     except (OSError, ValueError) as exc:
         raise LwirstError(f"{path}: not a readable .npy array ({exc})") from exc
     array = np.squeeze(array)
-    if array.ndim != 2 or not np.issubdtype(array.dtype, np.number):
-        raise LwirstError(f"{path}: expected one H x W map of numbers, got shape {array.shape} ({array.dtype})")
     if not np.isfinite(array).all():
         raise LwirstError(f"{path}: the map holds NaN or infinite values")
     if array.min() >= 0 and array.max() <= 1:

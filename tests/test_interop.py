@@ -174,6 +174,25 @@ def test_prediction_folder_problems_are_named(world: dict, tmp_path: Path) -> No
                  "--predictions", str(folder), "--model", "x.onnx"]) == 1
 
 
+@pytest.mark.parametrize(("shape", "descr", "body", "said"), [
+    ((200000, 200000), "<f8", 1000, "is larger than the image limit"),  # asked numpy for 298 GiB
+    ((100, 100), "<f4", 1000, "the file is truncated"),
+    ((8, 8), "<c8", 512, "expected one H x W map of real numbers"),  # the imaginary part was dropped, warned
+], ids=["huge-header", "truncated", "complex"])
+def test_a_saved_array_is_checked_from_its_header_before_it_is_read(world: dict, tmp_path: Path, shape: tuple,
+                                                                    descr: str, body: int, said: str) -> None:
+    from numpy.lib import format as npy
+
+    folder = tmp_path / "preds"
+    _write_predictions(world, folder)
+    name = list(world["logits"])[1]  # saved as .npy
+    with (folder / f"{name}.npy").open("wb") as handle:
+        npy.write_array_header_1_0(handle, {"descr": descr, "fortran_order": False, "shape": shape})
+        handle.write(b"\0" * body)
+    with pytest.raises(LwirstError, match=f"{name}.npy: .*{said}"):
+        evaluate_predictions(folder, world["dataset"])
+
+
 def _threshold(*argv: str) -> float:
     parser = argparse.ArgumentParser()
     evaluate_command.add_arguments(parser)
