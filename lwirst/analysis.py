@@ -302,8 +302,10 @@ def cached_runs(root: Path | None = None) -> pd.DataFrame:
     root = root or cache_root()
     rows = []
     for summary in root.glob("*/metrics.json") if root.is_dir() else []:
-        if not is_stored(summary.parent):
-            continue  # not a whole result (damaged by hand or by the disk): the cache evaluates it again
+        # a result being written (`evaluate.store` stages it in a dot folder), or not a whole result (damaged by
+        # hand or by the disk): the cache evaluates it again
+        if summary.parent.name.startswith(".") or not is_stored(summary.parent):
+            continue
         try:
             data = json.loads(summary.read_text())
             protocol, metrics = data["protocol"], jsonio.nan_for_null(data["metrics"])

@@ -443,12 +443,21 @@ def read_cached(folder: Path) -> EvalResult | None:
 def store(result: EvalResult, folder: Path) -> None:
     """Cache a result; a failed write (a full disk) is a warning, never the loss of the result just scored,
     and leaves no folder the cache would take for one."""
+    # Written beside it, then renamed into place: two runs of one key (two visitors pressing Run together) each
+    # wiped the folder the other was writing, and neither result was cached.
+    staging = folder.with_name(f".{folder.name}.{os.getpid()}.{time.monotonic_ns()}")
     try:
-        shutil.rmtree(folder, ignore_errors=True)
-        result.save(folder)
+        result.save(staging)
+        shutil.rmtree(folder, ignore_errors=True)  # an earlier, damaged or unfinished one (a run killed mid-save)
+        try:
+            staging.rename(folder)
+        except OSError:
+            if not is_stored(folder):  # not another run's result renamed in meanwhile: a real failure
+                raise
     except OSError as exc:
-        shutil.rmtree(folder, ignore_errors=True)
         log.warning("the evaluation was not cached (%s: %s); its results stand", folder, exc.strerror or exc)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
 
 
 def evaluate_predictions(predictions: str | Path, dataset: SegDataset, *, threshold: float = 0.0,

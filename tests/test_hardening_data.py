@@ -12,6 +12,7 @@ import os
 import shutil
 import subprocess
 import sys
+from collections.abc import Callable
 from pathlib import Path
 
 import cv2
@@ -27,7 +28,7 @@ from lwirst.checkpoint import CONFIG_KEY, META_KEY, load_checkpoint
 from lwirst.config import NetConfig
 from lwirst.datasets import open_dataset
 from lwirst.errors import LwirstError
-from lwirst.evaluate import cache_key, evaluate
+from lwirst.evaluate import EvalResult, cache_key, evaluate
 from lwirst.inference import Segmenter
 from lwirst.model import LWIRSTNet
 from lwirst.synth import SceneConfig, write_dataset
@@ -153,6 +154,31 @@ def test_a_cache_that_cannot_be_written_keeps_the_results(model: Path, tmp_path:
     assert result.metrics["images"] == 2
     assert any("was not cached" in r.message and "No space left" in r.message for r in caplog.records)
     assert not list((tmp_path / "cache").rglob("metrics.json"))  # nothing half-written taken for a result
+
+
+def test_two_runs_caching_one_result_at_once_leave_it_cached(model: Path, tmp_path: Path,
+                                                             monkeypatch: pytest.MonkeyPatch) -> None:
+    """Two evaluations of one key at once each wiped the folder the other was writing: neither was cached."""
+    from lwirst import evaluate as evaluate_module
+
+    monkeypatch.setenv("LWIRST_CACHE_DIR", str(tmp_path / "cache"))
+    data = open_dataset(folder_dataset(tmp_path / "d"), "folder", "test")
+    result = evaluate(Segmenter(model, backend="torch", threads=1, size=(32, 32)), data, use_cache=False)
+    folder = tmp_path / "cache" / "eval" / "key"
+    write, raced = evaluate_module.atomic_write, []
+
+    def racing(path: Path, writer: Callable[[Path], None]) -> None:  # the other run stores while this one writes
+        def then_the_other(temporary: Path) -> None:
+            writer(temporary)
+            if not raced:
+                raced.append(path)
+                evaluate_module.store(result, folder)
+        write(path, then_the_other)
+
+    monkeypatch.setattr(evaluate_module, "atomic_write", racing)
+    evaluate_module.store(result, folder)
+    assert evaluate_module.is_stored(folder) and [p.name for p in folder.parent.iterdir()] == ["key"]  # no staging
+    assert EvalResult.load(folder).metrics["images"] == result.metrics["images"]
 
 
 def test_two_datasets_reached_by_one_relative_path_do_not_share_results(model: Path, tmp_path: Path,
