@@ -76,9 +76,24 @@ def _unique_dirs(paths: list[Path]) -> tuple[Path, ...]:
     return tuple(dict.fromkeys(p for p in paths if p.is_dir()))
 
 
-def _upload_limit() -> int:
+def upload_limit_problem() -> str:
+    """What is wrong with the operator's `MAX_UPLOAD_ENV` ("" when it is unset or a whole number of megabytes):
+    "5MB" or "abc" fell back to 200 MB silently, where the operator meant to lower it."""
     raw = os.environ.get(MAX_UPLOAD_ENV, "").strip()
-    return int(raw) if raw.isdigit() and int(raw) > 0 else DEFAULT_MAX_UPLOAD_MB
+    if not raw or (raw.isdigit() and int(raw) > 0):
+        return ""
+    return f"{MAX_UPLOAD_ENV}={raw!r} must be a positive whole number of megabytes (e.g. 50)"
+
+
+def _upload_limit() -> int:
+    problem = upload_limit_problem()
+    if problem:
+        if problem not in _WARNED:  # once per value: the settings are read on every rerun
+            _WARNED.add(problem)
+            log.warning("%s: the default %d MB holds", problem, DEFAULT_MAX_UPLOAD_MB)
+        return DEFAULT_MAX_UPLOAD_MB
+    raw = os.environ.get(MAX_UPLOAD_ENV, "").strip()
+    return int(raw) if raw else DEFAULT_MAX_UPLOAD_MB
 
 
 def _mask_threshold() -> float | None:

@@ -155,3 +155,24 @@ def test_uploads_are_bounded_per_session_least_recently_used_first(tmp_path: Pat
     assert sorted(p.name for p in (tmp_path / "s1").iterdir()) == ["f"]
     with pytest.raises(LwirstError, match=r"over this server's stored-upload limit of 1 MB"):
         store_upload(tmp_path, "s1", "g", "g.onnx", b"\0" * (2 * 2**20))
+
+
+@pytest.mark.parametrize(("name", "value", "said"), [
+    ("LWIRST_DASHBOARD_MAX_UPLOAD_MB", "5MB", "must be a positive whole number of megabytes"),
+    ("LWIRST_DASHBOARD_MAX_UPLOAD_MB", "0", "must be a positive whole number of megabytes"),
+    ("LWIRST_MAX_IMAGE_PIXELS", "lots", "must be a positive integer"),
+])
+def test_the_dashboard_refuses_to_serve_with_a_limit_written_wrong(monkeypatch: pytest.MonkeyPatch, name: str,
+                                                                    value: str, said: str,
+                                                                    caplog: pytest.LogCaptureFixture,
+                                                                    capsys: pytest.CaptureFixture[str]) -> None:
+    """An upload cap of "5MB" served the default 200 MB without a word."""
+    from dashboard.config import DEFAULT_MAX_UPLOAD_MB, load_settings
+    from lwirst.cli import main
+
+    monkeypatch.setenv(name, value)
+    assert main(["dashboard", "--port", "8999"]) == 1  # refused before Streamlit starts
+    assert f"{name}={value!r} {said}" in capsys.readouterr().err
+    if name.startswith("LWIRST_DASHBOARD"):  # a server started otherwise says it and keeps the default
+        assert load_settings().max_upload_mb == DEFAULT_MAX_UPLOAD_MB
+        assert any(said in r.message for r in caplog.records)

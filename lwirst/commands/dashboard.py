@@ -32,6 +32,18 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                              "dashboard; off by default there")
 
 
+def _check_limits() -> None:
+    """Refuse to serve with a limit the operator set but wrote wrong: the server would run on a default, not on
+    the limit meant (an upload cap of "5MB" served 200 MB)."""
+    from dashboard.config import upload_limit_problem
+    from lwirst.limits import DEFAULTS, limit
+
+    if problem := upload_limit_problem():
+        raise LwirstError(problem)
+    for name in DEFAULTS:
+        limit(name)  # a bad value is its one-line error
+
+
 def command(port: int, address: str) -> list[str]:
     """The `streamlit run` command line; server settings come from .streamlit/config.toml in `STREAMLIT_ROOT`
     (the checkout's root, or its copy inside an installed wheel)."""
@@ -66,6 +78,7 @@ def run(args: argparse.Namespace) -> int:
         raise LwirstError(f"port {args.port} is not between 1 and 65535")
     if not APP.is_file():
         raise LwirstError(f"{APP} is missing: this lwirst installation is incomplete; reinstall it")
+    _check_limits()
     env = dict(os.environ)
     warning = served_warning(args.address, args.allow_cameras)
     if warning:
