@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import NamedTuple
 
 from lwirst.datasets import DATA_DIR_ENV
+from lwirst.imageio import MIN_SIDE
 from lwirst.paths import MODELS_DIR
 from lwirst.paths import SAMPLES_DIR as SAMPLES_DIR
 
@@ -58,7 +59,7 @@ class Settings:
     model_roots: tuple[Path, ...]
     max_upload_mb: int = DEFAULT_MAX_UPLOAD_MB
     max_image_pixels: int = 4096 * 4096
-    min_image_side: int = 8
+    min_image_side: int = MIN_SIDE
     ice_servers: tuple[str, ...] = ()
     missing: tuple[MissingRoot, ...] = ()  # configured roots that are not folders
     mask_threshold: float | None = None  # binarise non-binary masks (JPEG masks) at this share of full scale

@@ -165,6 +165,26 @@ def read_header_size(path: str | Path) -> tuple[int, int]:
     return check_header(data, str(path))
 
 
+MIN_SIDE = 8  # a frame narrower than this holds no target to segment (the network's stride is 8)
+
+
+def too_small(name: str, width: int, height: int, min_side: int = MIN_SIDE) -> LwirstError | None:
+    """The error for a frame with a side under `min_side`, None for one large enough: the CLI and the dashboard
+    refuse such frames alike (the CLI segmented a 1x1 frame and reported 0 targets)."""
+    if min(width, height) >= min_side:
+        return None
+    return LwirstError(f"{name}: {width}x{height} is too small to segment; use an image at least "
+                       f"{min_side}x{min_side} pixels")
+
+
+def check_frame_file(path: str | Path) -> None:
+    """Refuse a frame file from its header alone, before any model loads: unreadable, over the pixel limit,
+    or too small (`too_small`)."""
+    width, height = read_header_size(path)
+    if (error := too_small(str(path), width, height)) is not None:
+        raise error
+
+
 def write_png(path: Path, image: np.ndarray) -> None:
     """An image as a PNG, written atomically: a failed write leaves no partial file and raises
     LwirstError naming the file and the reason (disk full, no permission)."""

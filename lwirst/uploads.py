@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 
 from lwirst.errors import LwirstError
-from lwirst.imageio import decode_image, header_size
+from lwirst.imageio import decode_image, header_size, too_small
 from lwirst.limits import limit
 
 log = logging.getLogger(__name__)
@@ -43,9 +43,8 @@ def decode_upload(data: bytes, name: str, max_bytes: int, max_pixels: int, min_s
         _too_large(name, *size, max_pixels)
     image = decode_image(data, name, max_pixels=max_pixels)
     h, w = image.shape[:2]
-    if min(h, w) < min_side:
-        raise LwirstError(f"{name}: {w}x{h} is too small to segment; use an image at least "
-                          f"{min_side}x{min_side} pixels")
+    if (error := too_small(name, w, h, min_side)) is not None:
+        raise error
     if h * w > max_pixels:
         _too_large(name, w, h, max_pixels)
     return image

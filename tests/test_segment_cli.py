@@ -113,6 +113,12 @@ def test_segment_reports_bad_inputs(tmp_path: Path, checkpoint: Path, capsys: py
     assert (tmp_path / "o" / "good_overlay.png").exists()  # the good image was still processed
     assert segment(checkpoint, str(bad), "--out", str(tmp_path / "none")) == 1  # every image failed:
     assert not (tmp_path / "none").exists()  # no empty output folder left behind
+    tiny = tmp_path / "tiny.png"
+    cv2.imwrite(str(tiny), np.full((1, 1), 200, np.uint8))  # segmented as "0 targets", where the dashboard refuses it
+    assert segment(checkpoint, str(tiny), str(bad), "--out", str(tmp_path / "t")) == 1
+    err = capsys.readouterr().err  # both refused from their headers, before the model loaded: no "ran:" line
+    assert "tiny.png: 1x1 is too small to segment; use an image at least 8x8 pixels" in err
+    assert "2 of 2 images failed" in err and not (tmp_path / "t").exists()
     rc = segment(checkpoint, str(good), "--out", str(tmp_path / "o"), "--min-size", "9", "--max-size", "3")
     assert rc == 1 and "every target would be dropped" in capsys.readouterr().err
     rc = segment(checkpoint, str(good), "--out", str(good / "sub"))

@@ -299,6 +299,11 @@ def run(args: argparse.Namespace) -> int:
     planned = [args.out / f"{stem}{suffix}" for _, stem in todo for suffix in outputs]
     check_outputs({"--out": planned}, [*args.images, *images, args.model], force=args.force or args.resume,
                   folders={"--out": args.out})
+    unreadable = _refused_from_headers(todo)  # a bomb or an empty file is refused before the model loads (seconds)
+    todo = [(path, stem) for path, stem in todo if path not in unreadable]
+    if unreadable and not todo:
+        print(f"{len(unreadable)} of {len(unreadable)} images failed", file=sys.stderr)
+        return 1
     pipeline = FramePipeline(make_segmenter(args), threshold, target_filter, grow_to=grow_to)
     created = not args.out.exists()
     try:
@@ -308,9 +313,8 @@ def run(args: argparse.Namespace) -> int:
     describe = getattr(pipeline.segmenter, "describe", dict)()
     print(f"ran: {run_line(pipeline.segmenter, pipeline.threshold, pipeline.grow_to)}  "
           f"threads {describe.get('threads')}")  # the rest per image in its _targets.json ("ran")
-    if len(todo) < len(images):
-        print(f"--resume: {len(images) - len(todo)} of {len(images)} images already have all their outputs; "
-              "skipped")
+    if skipped := len(images) - len(todo) - len(unreadable):
+        print(f"--resume: {skipped} of {len(images)} images already have all their outputs; skipped")
     done: list[Path] = []  # the images this run wrote all the outputs of
     try:
         failed = _segment_all(args, pipeline, todo, describe, done)
@@ -322,10 +326,25 @@ def run(args: argparse.Namespace) -> int:
     finally:
         if created and not any(args.out.iterdir()):  # nothing written: leave no empty folder behind
             args.out.rmdir()
-    if failed:
-        print(f"{failed} of {len(todo)} images failed", file=sys.stderr)
+    if failed or unreadable:
+        print(f"{failed + len(unreadable)} of {len(todo) + len(unreadable)} images failed", file=sys.stderr)
         return 1
     return 0
+
+
+def _refused_from_headers(todo: list[tuple[Path, str]]) -> set[Path]:
+    """The images whose header already refuses them (unreadable, over the pixel limit, too small), each said
+    in one line; the others go on."""
+    from lwirst.imageio import check_frame_file
+
+    refused = set()
+    for path, _ in todo:
+        try:
+            check_frame_file(path)
+        except LwirstError as exc:
+            print(f"error: {exc}", file=sys.stderr)
+            refused.add(path)
+    return refused
 
 
 def _segment_all(args: argparse.Namespace, pipeline: FramePipeline, todo: list[tuple[Path, str]],
