@@ -106,6 +106,16 @@ def _tiff_size(data: bytes) -> tuple[int, int] | None:
     return None
 
 
+def _tiff_samples(data: bytes) -> int | None:
+    """Samples per pixel a TIFF header declares; None for other formats or where it cannot be read."""
+    if data[:4] not in (b"II*\x00", b"MM\x00*"):
+        return None
+    try:
+        return _tiff_tags(data).get(277, 1)
+    except struct.error:
+        return None
+
+
 # Bytes a decoded pixel may take, at most (16-bit RGBA; a float64 grey frame): a TIFF of a few hundred kilobytes
 # declaring four float64 samples per pixel decoded to 512 MB at 4096x4096, and its 8-bit view to gigabytes more.
 MAX_PIXEL_BYTES = 8
@@ -256,6 +266,9 @@ def decode_image(data: bytes, name: str = "image", max_pixels: int | None = None
                               "header says") from exc
     if image is None:  # the decoder's own words are a log line (-v): the error may reach a dashboard visitor
         log.info("%s: the decoder refused it%s", name, reason(chatter))
+        samples = _tiff_samples(data)
+        if samples not in (None, 1, 2, 3, 4):  # a valid file the decoder has no layout for: not "corrupt"
+            raise LwirstError(f"{name}: a TIFF of {samples} channels; expected 1 (grey), 3 (colour) or 4 (RGBA)")
         raise LwirstError(f"{name}: not a readable image (truncated, corrupt or not PNG/JPG/BMP/TIFF)")
     return check_image(image, name, max_pixels)
 

@@ -356,3 +356,19 @@ def test_the_image_limit_is_said_once_with_its_unit(tmp_path: Path, monkeypatch:
     with pytest.raises(LwirstError, match=re.escape(said)) as refused:
         read_image(tmp_path / "big.png")
     assert "pixels pixels" not in str(refused.value)
+
+
+def test_a_tiff_of_five_channels_is_named_as_such_not_corrupt() -> None:
+    """A valid 5-channel TIFF read "not a readable image (truncated, corrupt ...)"."""
+    import io
+
+    import tifffile
+
+    grey = np.random.default_rng(0).integers(0, 255, (64, 64), np.uint8)
+    buffer = io.BytesIO()
+    tifffile.imwrite(buffer, np.dstack([grey] * 5), photometric="minisblack", planarconfig="contig",
+                     extrasamples=[0] * 4)
+    with pytest.raises(LwirstError, match="c5.tif: a TIFF of 5 channels; expected 1 \\(grey\\), 3"):
+        decode_image(buffer.getvalue(), "c5.tif")
+    with pytest.raises(LwirstError, match="not a readable image"):  # a broken file still reads as one
+        decode_image(buffer.getvalue()[:200], "cut.tif")
