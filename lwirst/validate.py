@@ -14,6 +14,7 @@ a regular file, or already exists (unless ``force``). Refusals raise `LwirstErro
 from __future__ import annotations
 
 import argparse
+import hashlib
 import math
 import os
 from collections.abc import Callable, Iterable, Mapping
@@ -212,6 +213,9 @@ def check_writable_folder(folder: str | Path, flag: str = "--out") -> None:
             probe.unlink()
 
 
+NAME_MAX = 255  # bytes in one file name on Linux, macOS and Windows file systems
+
+
 def atomic_write_bytes(path: str | Path, data: bytes) -> None:
     """Write `data` to a temporary sibling, then rename: a failure leaves no partial file."""
     atomic_write(path, lambda tmp: tmp.write_bytes(data))
@@ -221,6 +225,9 @@ def atomic_write(path: str | Path, writer: Callable[[Path], object]) -> None:
     """Call `writer(tmp)` on a hidden sibling that keeps the suffix, then rename it to `path`."""
     path = Path(path)
     tmp = path.with_name(f".{path.stem}.tmp{os.getpid()}{path.suffix}")
+    if len(os.fsencode(tmp.name)) > NAME_MAX:  # a name that fits, whose longer temporary name would not
+        digest = hashlib.sha256(os.fsencode(path.name)).hexdigest()[:16]
+        tmp = path.with_name(f".{digest}.tmp{os.getpid()}{path.suffix}")
     try:
         writer(tmp)
         os.replace(tmp, path)

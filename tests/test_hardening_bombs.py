@@ -368,7 +368,7 @@ def test_a_tiff_of_five_channels_is_named_as_such_not_corrupt() -> None:
     buffer = io.BytesIO()
     tifffile.imwrite(buffer, np.dstack([grey] * 5), photometric="minisblack", planarconfig="contig",
                      extrasamples=[0] * 4)
-    with pytest.raises(LwirstError, match="c5.tif: a TIFF of 5 channels; expected 1 \\(grey\\), 3"):
+    with pytest.raises(LwirstError, match=r"c5.tif: a TIFF of 5 channels; expected 1 \(grey\), 3"):
         decode_image(buffer.getvalue(), "c5.tif")
     with pytest.raises(LwirstError, match="not a readable image"):  # a broken file still reads as one
         decode_image(buffer.getvalue()[:200], "cut.tif")

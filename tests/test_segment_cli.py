@@ -276,6 +276,16 @@ def test_segment_folder_input_keeps_the_output_checks(tmp_path: Path, checkpoint
     assert "holds no" in capsys.readouterr().err
 
 
+def test_a_long_name_that_fits_is_written(tmp_path: Path, checkpoint: Path,
+                                         capsys: pytest.CaptureFixture[str]) -> None:
+    """A 240-character name whose outputs (249 bytes) fit failed: their temporary names (259 bytes) did not."""
+    image = tmp_path / f"{'a' * 240}.png"
+    cv2.imwrite(str(image), scene())
+    assert segment(checkpoint, str(image), "--out", str(tmp_path / "out")) == 0, capsys.readouterr().err
+    assert (tmp_path / "out" / f"{'a' * 240}_targets.json").is_file()
+    assert [p.name for p in (tmp_path / "out").iterdir() if p.name.startswith(".")] == []  # no temporary left
+
+
 def test_an_image_named_twice_is_segmented_once(tmp_path: Path, checkpoint: Path,
                                                 capsys: pytest.CaptureFixture[str]) -> None:
     folder = tmp_path / "frames"
