@@ -117,6 +117,8 @@ class FrameSource:
             _check_frame_sizes(self.path, self._files)
             self.fps = float(fps) if fps else DEFAULT_FPS
         else:
+            if kind := _image_kind(self.path):  # FFmpeg plays a still image as a video of one frame
+                raise LwirstError(f"{self.path}: a {kind} image, not a video; segment it as an image")
             with quiet_opencv(), captured_stderr() as chatter:  # FFmpeg writes to descriptor 2 itself
                 self._capture = cv2.VideoCapture(str(self.path))
             if not self._capture.isOpened():
@@ -470,3 +472,17 @@ def process_frames(frames: Frames, out_path: Path, csv_file: Path | None, pipeli
         result = dataclasses.replace(result, codec="h264 (ffmpeg)")
     log.info("wrote %d frames to %s with codec %s", done, out_path, result.codec)
     return result
+
+
+_IMAGE_MAGIC = {b"\x89PNG\r\n\x1a\n": "PNG", b"\xff\xd8\xff": "JPEG", b"BM": "BMP", b"II*\x00": "TIFF",
+                b"MM\x00*": "TIFF"}
+
+
+def _image_kind(path: Path) -> str:
+    """The image format a file's first bytes say it is ("PNG"...), "" for anything else."""
+    try:
+        with path.open("rb") as handle:
+            head = handle.read(8)
+    except OSError:
+        return ""  # the video reader says what is wrong with it
+    return next((kind for magic, kind in _IMAGE_MAGIC.items() if head.startswith(magic)), "")

@@ -1017,6 +1017,7 @@ def _bad_videos() -> dict[str, tuple[str, bytes]]:
         "corrupt": ("noise.mp4", bytes(range(256)) * 64),
         "truncated": ("cut.mp4", sample[: len(sample) // 3]),
         "zero-frame": ("empty.mp4", _zero_frame_mp4()),
+        "still-image": ("still.mp4", cv2.imencode(".png", np.zeros((32, 32), np.uint8))[1].tobytes()),
     }
 
 
@@ -1027,7 +1028,7 @@ def _zero_frame_mp4() -> bytes:
     return path.read_bytes()
 
 
-@pytest.mark.parametrize("case", ["corrupt", "truncated", "zero-frame"])
+@pytest.mark.parametrize("case", ["corrupt", "truncated", "zero-frame", "still-image"])
 def test_bad_video_uploads_are_readable_errors(case: str) -> None:
     name, data = _bad_videos()[case]
     at = open_page("3_video.py", model=DEMO_MODEL, video_source="Upload", threshold=0.5)
@@ -1039,6 +1040,8 @@ def test_bad_video_uploads_are_readable_errors(case: str) -> None:
     said = errors(at) + [w.value for w in at.warning]
     assert any(name in message for message in said), said
     assert not any("/tmp" in message for message in said)
+    if case == "still-image":  # FFmpeg played it as a video of one frame
+        assert any("a PNG image, not a video" in message for message in said), said
 
 
 NOT_A_VIDEO = "not a readable video (corrupt, truncated or unsupported format)"
