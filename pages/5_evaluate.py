@@ -32,8 +32,17 @@ def choose_models() -> dict[str, common.Engine]:
     """Models to score: any the server offers (the sidebar's first) and an optional ONNX upload."""
     chosen = common.engine()
     options = dash.model_options()
-    st.session_state.setdefault("eval_models", [st.session_state.get("model", next(iter(options)))])
-    st.session_state["eval_models"] = [m for m in st.session_state["eval_models"] if m in options]
+    default = [st.session_state.get("model", next(iter(options)))]
+    st.session_state.setdefault("eval_models", default)
+    asked = st.session_state["eval_models"]
+    if missing := [m for m in asked if m not in options]:  # a shared link's models this server lacks: said
+        st.session_state["eval_models"] = [m for m in asked if m in options] or default
+        st.session_state["eval_models_notice"] = (list(st.session_state["eval_models"]),
+                                                  f"The link asked for {', '.join(map(repr, missing))}, which this "
+                                                  "server does not offer; showing the others or the sidebar's model.")
+    shown, notice = st.session_state.get("eval_models_notice", (None, ""))
+    if notice and shown == st.session_state["eval_models"]:  # until the visitor picks other models
+        st.caption(notice)
     labels = st.multiselect("Models", list(options), key="eval_models",
                             help=f"Run with the sidebar's backend, input protocol and scale consensus "
                                  f"({chosen.runs_on})")

@@ -636,6 +636,12 @@ def test_a_link_to_evaluate_opens_its_models_and_threshold() -> None:
     shared = open_link(at, "5_evaluate.py")
     assert shared.number_input(key="eval_threshold").value == 1.5
     assert shared.multiselect(key="eval_models").value == [DEMO_MODEL]
+    # models this server lacks (a link from another server) are said, not dropped in silence
+    at.query_params["models"] = f"elsewhere.onnx|{DEMO_MODEL}"
+    other = open_link(at, "5_evaluate.py")
+    assert other.multiselect(key="eval_models").value == [DEMO_MODEL]
+    assert any(c.value.startswith("The link asked for 'elsewhere.onnx', which this server does not offer")
+               for c in other.caption)
 
 
 def test_a_url_with_bad_values_falls_back_to_the_defaults() -> None:
