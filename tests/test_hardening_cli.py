@@ -343,7 +343,7 @@ def test_video_csv_has_a_row_for_frames_without_targets(world: World, tmp_path: 
 def test_segment_write_failure_names_the_file_and_goes_on(world: World, tmp_path: Path) -> None:
     second = tmp_path / "second.png"
     cv2.imwrite(str(second), np.full((32, 32), 70, np.uint8))
-    long = tmp_path / f"{'x' * 244}.png"  # its outputs' names exceed the 255-byte limit: writing them fails
+    long = tmp_path / f"{'x' * 247}.png"  # its outputs' names exceed the 255-byte limit: writing them fails
     cv2.imwrite(str(long), np.full((32, 32), 70, np.uint8))
     out = tmp_path / "out"
     done = run_cli("segment", long, second, "--out", out, "--model", world.model, "--backend", "torch",
