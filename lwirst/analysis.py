@@ -185,6 +185,11 @@ def log_ticks(lo: float, hi: float) -> list[float]:
     return kept if len(kept) <= 12 else [t for t in kept if f"{t:g}".lstrip("0.").startswith("1")]
 
 
+def tick_text(value: float) -> str:
+    """A log axis' tick as written out: "0.02", "500", "10,000" (never "1e+06" or "10k")."""
+    return f"{value:,.0f}" if value >= 1 else f"{value:.{max(0, 1 - math.floor(math.log10(value)))}f}".rstrip("0")
+
+
 def curve_figures(results: Mapping[str, EvalResult], shipped: Collection[str] = ()) -> dict[str, go.Figure]:
     """ROC, PR and Pd-Fa curves with one trace per labelled result; the labels in `shipped` (the shipped
     model's runs) are drawn in `palette.SHIPPED`, as on every other chart."""
@@ -228,7 +233,7 @@ def curve_figures(results: Mapping[str, EvalResult], shipped: Collection[str] = 
                        xaxis_title="Fa (×1e-6, log" + ("; Fa 0 at the left edge)" if zero else ")"))
     # every label a whole number: plotly's own log ticks wrote "2" for 20 beside a "10" on a range under two decades
     ticks = log_ticks(edge, max(positive, default=edge))
-    pdfa.update_xaxes(type="log", tickvals=ticks, ticktext=[f"{t:g}" for t in ticks])
+    pdfa.update_xaxes(type="log", tickvals=ticks, ticktext=[tick_text(t) for t in ticks])
     pdfa.update_yaxes(range=[0, 1.05])  # Pd is a share
     return {"roc": roc, "pr": pr, "pdfa": pdfa}
 
@@ -651,6 +656,9 @@ def fig4_figure(points: pd.DataFrame, metric: str, cost: str, pareto: bool = Tru
                          margin={"l": 10, "r": 10, "t": 60, "b": 10},
                          legend={"orientation": "h", "y": -0.2, "font": {"size": 11}})
     figure.update_xaxes(type="log", exponentformat="none", separatethousands=True)  # "10,000" M, not "10k" M
+    if not shown.empty:  # every label the value it marks ("100 200 500 1,000"; plotly wrote "100 2 5 1,000")
+        ticks = log_ticks(float(shown[cost].min()), float(shown[cost].max()))
+        figure.update_xaxes(tickvals=ticks, ticktext=[tick_text(t) for t in ticks])
     return figure
 
 

@@ -166,6 +166,12 @@ def test_fig4_puts_paper_and_measured_points_apart_on_log_axes() -> None:
     assert analysis.PAPER_SOURCE in names and "measured here, sirst test (resize)" in names
     assert f"Pareto front: {analysis.PAPER_SOURCE}" in names
     assert figure.layout.xaxis.type == "log"
+    # each tick labelled with its value: plotly's own log ticks read "100 2 5 1,000", the "2" meaning 200
+    axis = figure.layout.xaxis
+    assert [float(t.replace(",", "")) for t in axis.ticktext] == pytest.approx(list(axis.tickvals))
+    assert "1,000" in axis.ticktext and not [t for t in axis.ticktext if "e" in t]
+    narrow = analysis.fig4_figure(analysis.fig4_points(measured).query("flops_m < 1000"), "miou", "flops_m")
+    assert {"200", "500"} <= set(narrow.layout.xaxis.ticktext)  # 1-2-5 steps where the range is short
     paper = next(t for t in figure.data if t.name == analysis.PAPER_SOURCE)
     assert len(paper.x) == 15 and paper.marker.symbol == "circle"
 
