@@ -121,7 +121,7 @@ class FramePipeline:
             raise LwirstError("nothing to re-score yet: process a frame first")
         th = self.threshold if threshold is None else threshold
         flt = self.target_filter if target_filter is None else target_filter
-        detections = detect(saliency, th, self.grow_to)
+        detections = detect(saliency.logits, th, self.grow_to)
         return FrameResult(saliency, detections, detections.filter(flt), None, float(th), flt)
 
     def reset(self) -> None:
@@ -132,7 +132,7 @@ class FramePipeline:
 
     def _finish(self, saliency: Saliency) -> FrameResult:
         self.last_saliency = saliency
-        detections = detect(saliency, self.threshold, self.grow_to)
+        detections = detect(saliency.logits, self.threshold, self.grow_to)
         kept = detections.filter(self.target_filter)
         tracks = self.tracker.update(kept) if self.tracker is not None else None
         return FrameResult(saliency, detections, kept, tracks, self.threshold, self.target_filter)

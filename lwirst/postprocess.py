@@ -170,8 +170,7 @@ class Target:
     """One 8-connected target. Coordinates are pixels of the image the map belongs to.
 
     x, y: centroid; box_*: bounding box (x, y, width, height); size: pixel count;
-    ratio: box_w / box_h; peak/mean: max and mean logit over the target's pixels (the peak the network's,
-    also on a large frame whose map was held to a peak margin; the mean the map's);
+    ratio: box_w / box_h; peak/mean: max and mean logit over the target's pixels;
     peak_prob/mean_prob: the same as probabilities (mean of per-pixel probabilities).
     """
 
@@ -285,12 +284,8 @@ def detect(logits: np.ndarray | Saliency, threshold: float = 0.0, grow_to: float
 
     With `grow_to` (a logit below `threshold`) each target's mask grows by up to
     `GROW_RADIUS` 8-connected steps through pixels above it (see the module docstring);
-    None keeps Eq. 2's mask. A `Saliency` held to a peak margin (`lwirst.prominence`: each blob's peak
-    lowered by its `clearance`, so that the threshold asks the margin of it) reports its targets' peaks as
-    the network gave them: the map's plus the clearance, exactly (a kept target's peak cleared the threshold
-    by the margin, as the protocol line says; the map's own peak read as if it had not).
+    None keeps Eq. 2's mask.
     """
-    clearance = logits.clearance if isinstance(logits, Saliency) else 0.0
     logits = _check_logits(logits)
     if not math.isfinite(threshold):
         raise LwirstError(f"threshold {threshold} must be a finite logit")
@@ -327,7 +322,6 @@ def detect(logits: np.ndarray | Saliency, threshold: float = 0.0, grow_to: float
     np.maximum.at(bottom, fg_labels, ys)
     peak = np.full(n, -np.inf)
     np.maximum.at(peak, fg_labels, fg_logits)
-    peak += clearance
     box_w, box_h = right - left + 1, bottom - top + 1
     columns = {
         "id": np.arange(1, count, dtype=np.int64),
