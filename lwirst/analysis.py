@@ -231,7 +231,7 @@ def curve_figures(results: Mapping[str, EvalResult], shipped: Collection[str] = 
     zero = len(positive) < len(measured)
     pdfa.update_layout(title="Pd-Fa (targets, thresholds -8..8)", yaxis_title="Pd", **layout,
                        xaxis_title="Fa (×1e-6, log" + ("; Fa 0 at the left edge)" if zero else ")"))
-    # every label a whole number: plotly's own log ticks wrote "2" for 20 beside a "10" on a range under two decades
+    # every label the value it marks: plotly's own log ticks wrote "2" for 20 beside a "10" on a short range
     ticks = log_ticks(edge, max(positive, default=edge))
     pdfa.update_xaxes(type="log", tickvals=ticks, ticktext=[tick_text(t) for t in ticks])
     pdfa.update_yaxes(range=[0, 1.05])  # Pd is a share
@@ -623,7 +623,9 @@ def fig4_figure(points: pd.DataFrame, metric: str, cost: str, pareto: bool = Tru
     figure = go.Figure()
     hover = ("<b>%{hovertext}</b><br>%{customdata[0]}<br>FLOPs %{customdata[1]:.2f} M<br>Params %{customdata[2]:.4f} M"
              "<br>P %{customdata[3]:.4f} R %{customdata[4]:.4f}<br>mIoU %{customdata[5]:.4f} F1 %{customdata[6]:.4f}"
-             "<br>fps %{customdata[7]:.1f}<extra></extra>")
+             "<br>fps %{customdata[7]:.1f}"
+             + ("" if metric in ("miou", "f1") else f"<br>{spec.label} %{{y:.{spec.decimals}f}}")  # the plotted one
+             + "<extra></extra>")
     measured_sources = sorted(s for s in dict.fromkeys(shown["source"]) if s != PAPER_SOURCE)
     others = points[(points["source"] != PAPER_SOURCE) & ~points["name"].map(is_shipped)]
     colours = {PAPER_SOURCE: palette.PAPER_GREY,  # by sorted name: the same on every load and panel

@@ -370,11 +370,12 @@ def registered_modules() -> list[str]:
 
 
 def _module_source(name: str) -> Path | None:
-    """The file of a module (the folder of a package), found without running it; None when it has none."""
-    try:
+    """The file of a module (the folder of a package), found without running the module itself (a dotted name's
+    package is imported); None when it has none or cannot be found."""
+    try:  # a dotted name imports its package: one that fails is the registry's one-line error when it is used
         spec = importlib.util.find_spec(name)
-    except (ImportError, ValueError):
-        return None  # the registry names it in a one-line error when it is used
+    except Exception:
+        return None
     if spec is None or not spec.origin or not Path(spec.origin).is_file():
         return None
     origin = Path(spec.origin).resolve()
@@ -448,12 +449,13 @@ def store(result: EvalResult, folder: Path) -> None:
     staging = folder.with_name(f".{folder.name}.{os.getpid()}.{time.monotonic_ns()}")
     try:
         result.save(staging)
-        shutil.rmtree(folder, ignore_errors=True)  # an earlier, damaged or unfinished one (a run killed mid-save)
         try:
-            staging.rename(folder)
+            staging.rename(folder)  # a complete result already there stays readable: the rename fails on it
         except OSError:
-            if not is_stored(folder):  # not another run's result renamed in meanwhile: a real failure
-                raise
+            if is_stored(folder) and read_cached(folder) is not None:  # the same result, stored first by another
+                return
+            shutil.rmtree(folder, ignore_errors=True)  # a damaged or unfinished one (a run killed mid-save)
+            staging.rename(folder)
     except OSError as exc:
         log.warning("the evaluation was not cached (%s: %s); its results stand", folder, exc.strerror or exc)
     finally:
@@ -526,8 +528,10 @@ def _score(dataset: SegDataset, predict: Callable[[Sample], Saliency], describe:
 
     cv = curve.compute()
     points = [m.compute() for m in sweep]
-    metrics = {
-        **_mask_metrics(pixel, pdfa), "auc": cv.auc, "ap": cv.ap, "images": len(dataset),
+    mask = _mask_metrics(pixel, pdfa)
+    metrics = {  # the pixel metrics, the curves', then the targets' (metrics.json's order since its first runs)
+        **{key: mask[key] for key in ("precision", "recall", "f1", "miou", "niou", "pd", "fa")},
+        "auc": cv.auc, "ap": cv.ap, **mask, "images": len(dataset),
         "fps": len(dataset) / model_seconds if model_seconds and timed else float("nan"),
         **alarms.compute().as_metrics(),
         "pd_at_fa": pd_at_false_alarm_rate(points, len(dataset), PD_AT_FA_BUDGET),

@@ -369,8 +369,8 @@ def to_uint8(image: np.ndarray) -> np.ndarray:
     data += 0.5
     np.clip(data, 0, 255, out=data)
     out = data.astype(np.uint8)
-    if defects is not None:
-        out[defects] = cv2.medianBlur(out, 3)[defects]
+    if defects is not None:  # an H x W x 1 frame's median comes back H x W
+        out[defects] = cv2.medianBlur(out, 3).reshape(out.shape)[defects]
     return out
 
 

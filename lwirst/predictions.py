@@ -188,7 +188,7 @@ def _npy_header(path: Path) -> tuple[tuple[int, ...], np.dtype]:
     except (OSError, ValueError) as exc:
         raise LwirstError(f"{path}: not a readable .npy array ({exc})") from exc
     dims = [d for d in shape if d != 1]
-    if len(dims) != 2 or dtype.kind not in "biuf":  # complex parts were dropped with a warning
+    if len(dims) != 2 or 0 in dims or dtype.kind not in "iuf":  # complex parts were dropped with a warning
         raise LwirstError(f"{path}: expected one H x W map of real numbers, got shape {tuple(shape)} ({dtype})")
     if dims[0] * dims[1] > limit("LWIRST_MAX_IMAGE_PIXELS"):
         raise LwirstError(f"{path}: a {dims[1]}x{dims[0]} map is larger than the image limit of "

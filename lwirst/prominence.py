@@ -60,7 +60,9 @@ def cleared(clearance: float, per_doubling: float = 0.0) -> str:
     if not clearance:
         return ""
     rule = f": {per_doubling:g} per doubling of the area beyond twice the model's" if per_doubling else ""
-    return f"a target counted only where its peak cleared the threshold by {clearance:.2f} logits (peak margin{rule})"
+    # the map is held that much lower, so a listed peak reads against the threshold as it is, not the network's
+    return (f"a target counted only where its peak cleared the threshold by {clearance:.2f} logits (peak margin{rule});"
+            " the map, heatmap and peaks shown are held that much lower")
 
 
 def legend(per_doubling: float) -> str:

@@ -57,7 +57,7 @@ def controls() -> tuple[str, bool, bool, bool]:
     """Accuracy metric, which measured points to show, and the Pareto fronts."""
     row = st.container(horizontal=True, gap="medium", vertical_alignment="bottom")  # wraps, never cuts a label
     accuracy = accuracy_metrics()
-    metric = row.radio("Accuracy", list(accuracy), key="compare_metric", horizontal=True,
+    metric = row.radio("Score", list(accuracy), key="compare_metric", horizontal=True,
                        help="The paper's Fig. 4 plots mIoU; Table II also prints P, R and F1. For the others "
                             "(a metric plugin's too) only this project's models have points. Where lower is "
                             "better (Fa), the Pareto fronts keep the lowest")

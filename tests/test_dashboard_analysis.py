@@ -154,6 +154,7 @@ def test_fig4_plots_a_false_alarm_rate_in_its_table_units_with_the_fewest_on_the
     front = next(t for t in figure.data if t.mode == "lines")
     assert list(front.y) == pytest.approx([90.0, 10.0])  # the noisy dear model is beaten on both
     assert "lower is better" in figure.layout.yaxis.title.text and figure.layout.title.text.startswith("Fa")
+    assert "Fa (×1e-6) %{y:.2f}" in points[0].hovertemplate  # the plotted score on hover, not only mIoU and F1
 
 
 def test_fig4_puts_paper_and_measured_points_apart_on_log_axes() -> None:

@@ -1276,7 +1276,7 @@ def test_live_caption_says_how_each_frame_ran(one_torch_thread: None) -> None:
     assert large.caption == ("external, frame 1 — 640×512, ran as a pyramid: natively at its own size, and at half "
                              "size (320×256) resized to 256×256 (its map scaled back to 320×256); the two maps "
                              "united; a target counted only where its peak cleared the threshold by 1.32 logits "
-                             "(peak margin)")
+                             "(peak margin); the map, heatmap and peaks shown are held that much lower")
 
 
 def test_live_view_is_built_from_one_frame(one_torch_thread: None) -> None:

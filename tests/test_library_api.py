@@ -152,6 +152,7 @@ def test_a_raw_frame_keeps_its_targets_despite_a_dead_and_a_hot_pixel() -> None:
     assert wanted and [(round(t.x), round(t.y)) for t in detect(segmenter.predict(broken))] == wanted
     # the defects take their neighbours' median: a hot pixel clipped to 255 was reported as a target
     fixed = to_uint8(broken)
+    assert np.array_equal(to_uint8(broken[..., None]), fixed[..., None])  # H x W x 1 too (its median is H x W)
     for y, x in ((3, 3), (-4, -4)):
         ring = np.delete(scene[y - 1:y + 2 or None, x - 1:x + 2 or None].ravel(), 4)
         assert ring.min() <= fixed[y, x] <= ring.max()

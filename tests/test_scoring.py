@@ -214,6 +214,25 @@ def test_the_cache_key_follows_the_code(tmp_path: Path) -> None:
     assert code_signature() == tree_digest(Path(evaluate_module.__file__).resolve().parent)
 
 
+def test_a_plugin_in_a_package_that_fails_to_import_is_still_one_line(tmp_path: Path,
+                                                                       monkeypatch: pytest.MonkeyPatch) -> None:
+    """Finding its file for the cache digest imported its package first: a traceback, before the registry's
+    one-line error."""
+    package = tmp_path / "badpkg"
+    package.mkdir()
+    (package / "__init__.py").write_text("raise RuntimeError('lab config missing')\n")
+    (package / "area.py").write_text(AREA_PLUGIN)
+    monkeypatch.syspath_prepend(str(tmp_path))
+    monkeypatch.setattr(scoring, "_PLUGINS", (*scoring._PLUGINS, "badpkg.area"))
+    code_signature.cache_clear()
+    try:
+        assert code_signature()  # the module's file is not found: the registry says why when it is used
+    finally:
+        code_signature.cache_clear()
+    with pytest.raises(LwirstError, match=r"metric plugin badpkg\.area failed to import \(RuntimeError: lab config"):
+        metric_specs()
+
+
 def test_the_cache_key_follows_a_plugin_kept_outside_the_package(tmp_path: Path,
                                                                  monkeypatch: pytest.MonkeyPatch) -> None:
     """A metric plugin in the user's own folder: editing it answered the next evaluate from the cache."""
@@ -254,7 +273,7 @@ def test_the_reserved_keys_hold_every_column_beside_the_metrics(tmp_path: Path) 
     """A plugin key equal to a per-image, Fig. 4 point or sweep column overwrote that column silently."""
     import cv2
 
-    from lwirst.analysis import point_columns, rescore_images
+    from lwirst.analysis import cached_runs, metrics_table, point_columns, rescore_images
     from lwirst.datasets import open_dataset
     from lwirst.inference import Segmenter
     from lwirst.modelcard import demo_network
@@ -271,6 +290,8 @@ def test_the_reserved_keys_hold_every_column_beside_the_metrics(tmp_path: Path) 
     images = rescore_images(result.saliency, {"a": mask > 0}, 0.0)
     sweep = [c.split("_", 1)[1] for c in csv_columns() if c.startswith(("best_", "final_"))]  # a key x: best_x
     metrics = {spec.key for spec in metric_specs()}
-    for columns in (result.per_image.columns, images.columns, point_columns(), sweep):
+    evaluated = metrics_table({"run": result}).columns
+    runs = cached_runs(tmp_path / "no-cache").columns
+    for columns in (result.per_image.columns, images.columns, point_columns(), sweep, evaluated, runs):
         assert set(columns) - metrics <= scoring.RESERVED_KEYS
     assert not scoring.RESERVED_KEYS & metrics  # a built-in metric is guarded as such

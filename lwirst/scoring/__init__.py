@@ -33,12 +33,15 @@ _PLUGINS: tuple[str, ...] = (
     "lwirst.scoring.hiou",
 )
 
-# Column names the tables beside the metrics already use: the per-image table (`evaluate`, Failures), Compare's
-# Fig. 4 points and a sweep's columns (a score x is best_x / final_x there). A metric with one of these keys
-# would overwrite that column, so a plugin may not take one (a test keeps this list in step with those tables).
+# Column names the tables beside the metrics already use: the per-image table (`evaluate`, Failures), Evaluate's
+# metrics table, the cached runs (Failures, Compare), Compare's Fig. 4 points and a sweep's columns (a score x is
+# best_x / final_x there). A metric with one of these keys would overwrite that column, so a plugin may not take
+# one (a test keeps this list in step with those tables).
 RESERVED_KEYS = frozenset({
     "name", "iou", "missed", "fa_pixels", "peak", "missed_peaks", "height", "width", "protocol", "smallest_missed",
     "hot_misses", "source", "data", "group", "year", "flops_m", "params_m", "schedule", "epoch", "val_iou",
+    "model", "dataset", "split", "backend", "threshold", "key", "path", "mtime", "hash", "confirm", "mirror",
+    "margin", "applied",
 })
 
 # Views a metric can appear in.
