@@ -176,8 +176,8 @@ def _image_logits(path: Path) -> np.ndarray:
 
 
 def _npy_header(path: Path) -> None:
-    """Refuse an .npy file from the shape and type its header declares, checked against the file's size and the image pixel
-    limit before anything is allocated (a 1 kB file claiming 200000 x 200000 doubles asked for 298 GiB)."""
+    """Refuse an .npy file from the shape and type its header declares, checked against the file's size and the
+    image pixel limit before anything is allocated (a 1 kB file claiming 200000 x 200000 doubles asked for 298 GiB)."""
     from numpy.lib import format as npy
 
     try:
