@@ -99,17 +99,24 @@ class LoopingVideo(_Capture):
             self.close()
             raise LwirstError(f"{self.name}: contains no readable frames")
         self._first: np.ndarray | None = frame
+        self._position, self._loop = 0, 1  # of the frame read last, so it can be found in the video
+        self.frame_label: str | None = None
 
     def read(self) -> np.ndarray:
         if self._first is not None:
             frame, self._first = self._first, None
-            return frame
-        ok, frame = self._capture.read()
-        if not ok:
-            self._capture.set(cv2.CAP_PROP_POS_FRAMES, 0)
+        else:
             ok, frame = self._capture.read()
+            self._position += 1
             if not ok:
-                raise LwirstError(f"{self.name}: cannot restart the video")
+                self._capture.set(cv2.CAP_PROP_POS_FRAMES, 0)
+                ok, frame = self._capture.read()
+                if not ok:
+                    raise LwirstError(f"{self.name}: cannot restart the video")
+                self._position, self._loop = 0, self._loop + 1
+        # the stream counts on past the video's end ("frame 134" of 80 frames): its own frame, as `lwirst video`'s
+        # CSV numbers it
+        self.frame_label = f"video frame {self._position}" + (f", loop {self._loop}" if self._loop > 1 else "")
         return frame
 
 

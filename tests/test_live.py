@@ -111,7 +111,13 @@ def test_an_uploaded_video_loops_from_a_scratch_copy_removed_on_close() -> None:
     source = LoopingUpload(data, "my clip.mp4")
     scratch = source.path.parent
     assert source.name == "my clip.mp4" and source.path.read_bytes() == data
-    frames = [source.read() for _ in range(66)]
+    frames, labels = [], []
+    for _ in range(66):
+        frames.append(source.read())
+        labels.append(source.frame_label)
     assert np.array_equal(frames[64], frames[0]) and np.array_equal(frames[65], frames[1])  # 64 frames, looped
+    # each frame named by its place in the video, as `lwirst video` numbers it (the stream counts on: 65)
+    assert labels[:2] == ["video frame 0", "video frame 1"] and labels[63] == "video frame 63"
+    assert labels[64:] == ["video frame 0, loop 2", "video frame 1, loop 2"]
     source.close()
     assert not scratch.exists()
