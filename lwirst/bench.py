@@ -733,8 +733,11 @@ def _load_split(data_dir: Path | None, split: str, limit: int | None = None) -> 
 
 
 def _find_data(data_dir: Path | None) -> Path | None:
-    root = Path(data_dir or os.environ.get("LWIRST_DATA_DIR") or "/work/shared/data")
-    return root if (root / "sirst" / "images").is_dir() else None
+    """The SIRST root to score on: --data-dir, else $LWIRST_DATA_DIR; None (timings only) without either (a
+    developer's path served as a default, and the same command read other data on another machine)."""
+    given = data_dir or os.environ.get("LWIRST_DATA_DIR")
+    root = Path(given) if given else None
+    return root if root is not None and (root / "sirst" / "images").is_dir() else None
 
 
 def _load_model(path: Path | None, seed: int) -> tuple[torch.nn.Module | None, str, bool]:

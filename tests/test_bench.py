@@ -344,3 +344,16 @@ def test_emulated_bench_runs_openvino_on_avx2_kernels(tmp_path: Path, sirst_root
     assert all("emulated" in bar for bar in data["bars"].values())
     assert table.startswith("EMULATED: AVX2 kernels emulated on") and "under emulation" in table
     assert " met" not in table.replace("met under emulation", "")
+
+
+def test_bench_scores_only_on_data_it_was_given(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    """Without --data-dir or $LWIRST_DATA_DIR, bench read a developer's hard-coded path: the same command scored
+    other data on another machine, and said nothing."""
+    from lwirst.bench import _find_data
+
+    monkeypatch.delenv("LWIRST_DATA_DIR", raising=False)
+    assert _find_data(None) is None  # timings only
+    (tmp_path / "sirst" / "images").mkdir(parents=True)
+    assert _find_data(tmp_path) == tmp_path
+    monkeypatch.setenv("LWIRST_DATA_DIR", str(tmp_path))
+    assert _find_data(None) == tmp_path
