@@ -249,6 +249,19 @@ def test_existing_run_needs_resume_or_force(synth_dir: Path, tmp_path: Path, cap
     assert meta["epoch"] == 1 and not model.training
 
 
+def test_until_is_in_the_plan_and_a_resume_it_already_reached_says_so(synth_dir: Path, tmp_path: Path,
+                                                                       capsys) -> None:
+    """The plan said "epochs 1-3" for a run stopping at 1, and a resume at --until 1 printed "epochs 2-3" and the
+    EMA warning, trained nothing and exited quietly."""
+    run_dir = tmp_path / "run"
+    assert main([*_train_args(run_dir, synth_dir, 3), "--until", "1"]) == 0
+    assert "epoch 1 of 3 (--until 1; --resume goes on)" in capsys.readouterr().out
+    assert main([*_train_args(run_dir, synth_dir, 3), "--resume", "--until", "1"]) == 0
+    out = capsys.readouterr().out
+    assert "--until 1 is already reached (1 of 3 epochs done)" in out and "training: " not in out
+    assert [int(r["epoch"]) for r in _metric_rows(run_dir)] == [1]
+
+
 def test_resume_with_a_different_config_is_refused(synth_dir: Path, tmp_path: Path, capsys) -> None:
     run_dir = tmp_path / "run"
     assert main([*_train_args(run_dir, synth_dir, 2), "--until", "1"]) == 0

@@ -138,7 +138,11 @@ def run(args: argparse.Namespace) -> int:
         print(f"{args.run_dir}: already finished ({trainer.epoch} epochs); use --force to retrain")
         print(_summary(Path(args.run_dir), trainer.epoch, recipe, val_set is not None))
         return 0
-    for line in _plan(trainer, recipe, val_set):
+    if args.until is not None and args.until <= trainer.epoch:  # a resume that trains nothing says so
+        print(f"{args.run_dir}: --until {args.until} is already reached ({trainer.epoch} of {recipe.epochs} epochs "
+              "done); give a later --until, or none to finish the run")
+        return 0
+    for line in _plan(trainer, recipe, val_set, args.until):
         print(line)
     bar = progress_bar(total=None, unit="batch", leave=False, dynamic_ncols=True)
 
@@ -174,15 +178,18 @@ def _has_target(dataset: SegDataset) -> bool:
 EMA_KEEP_WARNING = 0.05  # the share of its starting weights an EMA may still hold at the end without a warning
 
 
-def _plan(trainer: Trainer, recipe: Recipe, val_set: SegDataset | None) -> list[str]:
-    """What the run will do, before its first step: frames per epoch (real and generated), steps, device, and a
-    warning when the EMA of the weights, the saved weights, would still be mostly the starting ones."""
+def _plan(trainer: Trainer, recipe: Recipe, val_set: SegDataset | None, until: int | None = None) -> list[str]:
+    """What the run will do, before its first step: frames per epoch (real and generated), steps, device, the
+    epochs this call trains (to --until, where one stops it early), and a warning when the EMA of the weights,
+    the saved weights, would still be mostly the starting ones by the run's end."""
     kinds = Counter(kind for kind, _ in trainer.train_set.items)
     made = ", ".join(f"{n} {kind}" for kind, n in kinds.items() if kind != "real")
     steps = max(1, len(trainer.train_set) // recipe.batch_size)
     left = steps * (recipe.epochs - trainer.epoch)
-    first = trainer.epoch + 1
-    epochs = f"epochs {first}-{recipe.epochs}" if first < recipe.epochs else f"epoch {first}"
+    first, last = trainer.epoch + 1, min(recipe.epochs, until or recipe.epochs)
+    epochs = f"epochs {first}-{last}" if first < last else f"epoch {first}"
+    if last < recipe.epochs:
+        epochs += f" of {recipe.epochs} (--until {until}; --resume goes on)"
     lines = [f"training: {kinds['real']} real frames{f' + {made} generated' if made else ''} per epoch, "
              f"{steps} steps of {recipe.batch_size}, {epochs} on {trainer.device}; "
              + (f"validation: {len(val_set)} frames" if val_set is not None else "no validation")]
