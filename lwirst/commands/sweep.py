@@ -142,7 +142,12 @@ def run(args: argparse.Namespace) -> int:
     data_dir = args.data_dir or os.environ.get("LWIRST_DATA_DIR") or ""
     data = SweepData(str(Path(data_dir).resolve()) if data_dir else "", args.dataset, args.train_split,
                      args.val_split, args.test_split)
-    sizes = [len(split) for split in data.open()]  # a missing or broken split fails here, before Ray
+    train, val, test = data.open()  # a missing or broken split fails here, before Ray
+    sizes = [len(train), len(val), len(test)]
+    if overlap := len(set(train.names) & set(val.names)):  # as `lwirst train` says it (trainval holds val)
+        print(f"warning: {overlap} validation image(s) are also training images (--train-split {args.train_split}); "
+              "each trial's best epoch (best_* columns) is chosen on images it trained on; its final_* columns do "
+              "not depend on that choice")
     sweep = Sweep(run_dir.resolve(), _recipe(args), args.recipe, data)
     _check_csv(args.csv, sweep, data_dir)
     prepare_sweep(sweep, presets, seeds, args.note)
