@@ -129,11 +129,27 @@ def test_the_command_writes_the_mean_with_refitted_batchnorm(fine_tunes: list[Pa
     assert refitted > 0  # the averaged statistics were replaced, not kept
     assert [i["sha256"] for i in meta["averaged"]] == [i["sha256"] for i in average_states(fine_tunes)[2]]
     assert meta["bn_refit"] == {"batches": 2, "batch_size": 2, "seed": 0}
+    assert meta["data"]["train_split"] == "train"  # the fine-tunes record no data: the refit split's images
     assert recipe_of(meta) == SMALL_RECIPE
     again = tmp_path / "again.safetensors"
     assert main([*args[:args.index("--out")], "--out", str(again), *args[args.index("--out") + 2:]]) == 0
     repeat = load_checkpoint(again)[1]
     assert all(torch.equal(repeat[k], soup[k]) for k in soup)  # seeded: the same soup twice
+
+
+def test_a_soup_records_the_split_its_members_trained_on(tmp_path: Path) -> None:
+    """A soup recorded no training split, so evaluating it on its own training images gave no in-sample note."""
+    from lwirst.commands.average import _trained_on
+    from lwirst.model import LWIRSTNet
+
+    net = LWIRSTNet()
+    paths = []
+    for name, split in (("a", "trainval"), ("b", "trainval"), ("c", "train")):
+        paths.append(tmp_path / f"{name}.safetensors")
+        save_checkpoint(paths[-1], net, net.config, {"data": {"dataset": "folder", "train_split": split}})
+    assert _trained_on(paths[:2], "folder", "train") == "trainval"  # the members' split, BN refit or not
+    assert _trained_on(paths, "folder", "train") == "train"  # members that disagree: the refit split
+    assert _trained_on(paths[:2], "sirst", "train") == "train"  # another dataset's split names nothing here
 
 
 def test_a_single_or_repeated_checkpoint_is_refused(fine_tunes: list[Path]) -> None:
