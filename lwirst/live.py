@@ -114,9 +114,9 @@ class LoopingVideo(_Capture):
                 if not ok:
                     raise LwirstError(f"{self.name}: cannot restart the video")
                 self._position, self._loop = 0, self._loop + 1
-        # the stream counts on past the video's end ("frame 134" of 80 frames): its own frame, as `lwirst video`'s
-        # CSV numbers it
-        self.frame_label = f"video frame {self._position}" + (f", loop {self._loop}" if self._loop > 1 else "")
+        # from its second loop the stream counts on past the video's end ("frame 134" of 80 frames): its own frame,
+        # as `lwirst video`'s CSV numbers it
+        self.frame_label = f"video frame {self._position}, loop {self._loop}" if self._loop > 1 else None
         return frame
 
 

@@ -1261,8 +1261,14 @@ def test_live_streams_a_video_the_visitor_uploads() -> None:
     at.toggle(key="live_running").set_value(True).run()
     assert not at.exception and not errors(at)
     caption = at.get("image")[0].proto.imgs[0].caption
-    shown = re.fullmatch(r"Looping video: my clip\.mp4, frame (\d+) — (\d+)×(\d+), ran .+", caption)
+    # past the video's 64 frames the caption also says which of its frames this is, and in which loop
+    shown = re.fullmatch(r"Looping video: my clip\.mp4, frame (\d+)(?:: video frame (\d+), loop (\d+))? — "
+                         r"(\d+)×(\d+), ran .+", caption)
     assert shown and int(shown[1]) > 2, caption
+    if int(shown[1]) >= 64:
+        assert int(shown[2]) == int(shown[1]) % 64 and int(shown[3]) == int(shown[1]) // 64 + 1, caption
+    else:
+        assert shown[2] is None, caption
 
 
 def test_live_caption_says_how_each_frame_ran(one_torch_thread: None) -> None:
