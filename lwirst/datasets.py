@@ -719,6 +719,17 @@ def merge_datasets(datasets: Sequence[SegDataset], name: str = "fusion") -> SegD
                       origin=" + ".join(ds.origin or ds.name for ds in datasets))
 
 
+def validation_overlap(train: SegDataset, val: SegDataset | None) -> int:
+    """How many validation images are also training images (a folder's trainval holds val)."""
+    return len(set(train.names) & set(val.names)) if val is not None else 0
+
+
+def overlap_warning(count: int) -> str:
+    """What `train` and `sweep` print for `validation_overlap` images: the best epoch is chosen in-sample."""
+    return (f"warning: {count} validation image(s) are also training images; validation scores are in-sample and "
+            "the 'best' checkpoint is not an independent choice")
+
+
 def in_test_split(data_dir: str | Path | None, dataset: str | Sequence[str], chosen: SegDataset) -> int:
     """How many of `chosen`'s images a test list names: a split such as "all" holds them too, which training,
     validation and BatchNorm refits must know. A merged set's members are asked one by one (one without a

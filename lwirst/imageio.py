@@ -27,23 +27,32 @@ HEADER_BYTES = 1 << 16  # enough for a PNG/BMP header and a JPEG's SOF after typ
 _JPEG_SOF = {0xC0, 0xC1, 0xC2, 0xC3, 0xC5, 0xC6, 0xC7, 0xC9, 0xCA, 0xCB, 0xCD, 0xCE, 0xCF}
 
 
+_MAGIC = {b"\x89PNG\r\n\x1a\n": "PNG", b"\xff\xd8": "JPEG", b"BM": "BMP", b"II*\x00": "TIFF", b"MM\x00*": "TIFF"}
+
+
+def image_format(data: bytes) -> str:
+    """The image format bytes open with ("PNG", "JPEG", "BMP" or "TIFF"), "" for anything else."""
+    return next((kind for magic, kind in _MAGIC.items() if data.startswith(magic)), "")
+
+
 def header_size(data: bytes) -> tuple[int, int] | None:
     """(width, height) from a PNG, JPEG, BMP or TIFF header without decoding; None when
     the bytes are none of those or the header is cut short."""
+    kind = image_format(data)
     try:
-        if data[:8] == b"\x89PNG\r\n\x1a\n" and data[12:16] == b"IHDR":
+        if kind == "PNG" and data[12:16] == b"IHDR":
             width, height = struct.unpack(">II", data[16:24])
             return width, height
-        if data[:2] == b"\xff\xd8":
+        if kind == "JPEG":
             return _jpeg_size(data)
-        if data[:2] == b"BM":
+        if kind == "BMP":
             (dib,) = struct.unpack("<I", data[14:18])
             if dib == 12:
                 width, height = struct.unpack("<HH", data[18:22])
             else:
                 width, height = struct.unpack("<ii", data[18:26])
             return abs(width), abs(height)
-        if data[:4] in (b"II*\x00", b"MM\x00*"):
+        if kind == "TIFF":
             return _tiff_size(data)
     except struct.error:
         return None
@@ -106,12 +115,12 @@ def _tiff_size(data: bytes) -> tuple[int, int] | None:
     return None
 
 
-def _tiff_samples(data: bytes) -> int | None:
-    """Samples per pixel a TIFF header declares; None for other formats or where it cannot be read."""
-    if data[:4] not in (b"II*\x00", b"MM\x00*"):
+def _tiff_header(data: bytes) -> dict[int, int] | None:
+    """A TIFF's `_tiff_tags`; None for other formats or a header that cannot be read."""
+    if image_format(data) != "TIFF":
         return None
     try:
-        return _tiff_tags(data).get(277, 1)
+        return _tiff_tags(data)
     except struct.error:
         return None
 
@@ -124,13 +133,8 @@ MAX_PIXEL_BYTES = 8
 def _pixel_bytes(data: bytes) -> int | None:
     """Bytes per decoded pixel a TIFF header declares (samples x bits / 8); None for other formats, whose
     decoders give at most 16-bit RGBA (8 bytes), or where the header does not say."""
-    if data[:4] not in (b"II*\x00", b"MM\x00*"):
-        return None
-    try:
-        found = _tiff_tags(data)
-    except struct.error:
-        return None
-    return found.get(277, 1) * max(8, found.get(258, 8)) // 8
+    found = _tiff_header(data)
+    return None if found is None else found.get(277, 1) * max(8, found.get(258, 8)) // 8
 
 
 def _setting(max_pixels: int | None) -> str:
@@ -266,7 +270,8 @@ def decode_image(data: bytes, name: str = "image", max_pixels: int | None = None
                               "header says") from exc
     if image is None:  # the decoder's own words are a log line (-v): the error may reach a dashboard visitor
         log.info("%s: the decoder refused it%s", name, reason(chatter))
-        samples = _tiff_samples(data)
+        tags = _tiff_header(data)
+        samples = None if tags is None else tags.get(277, 1)
         if samples not in (None, 1, 2, 3, 4):  # a valid file the decoder has no layout for: not "corrupt"
             raise LwirstError(f"{name}: a TIFF of {samples} channels; expected 1 (grey), 3 (colour) or 4 (RGBA)")
         raise LwirstError(f"{name}: not a readable image (truncated, corrupt or not PNG/JPG/BMP/TIFF)")

@@ -100,7 +100,6 @@ class LoopingVideo(_Capture):
             raise LwirstError(f"{self.name}: contains no readable frames")
         self._first: np.ndarray | None = frame
         self._position, self._loop = 0, 1  # of the frame read last, so it can be found in the video
-        self.frame_label: str | None = None
 
     def read(self) -> np.ndarray:
         if self._first is not None:
@@ -114,10 +113,13 @@ class LoopingVideo(_Capture):
                 if not ok:
                     raise LwirstError(f"{self.name}: cannot restart the video")
                 self._position, self._loop = 0, self._loop + 1
-        # from its second loop the stream counts on past the video's end ("frame 134" of 80 frames): its own frame,
-        # as `lwirst video`'s CSV numbers it
-        self.frame_label = f"video frame {self._position}, loop {self._loop}" if self._loop > 1 else None
         return frame
+
+    @property
+    def frame_label(self) -> str | None:
+        """The frame read last as the video numbers it (as `lwirst video`'s CSV does), from the second loop on,
+        where the stream counts on past the video's end ("frame 134" of 80 frames); None in the first."""
+        return f"video frame {self._position}, loop {self._loop}" if self._loop > 1 else None
 
 
 class CameraSource(_Capture):

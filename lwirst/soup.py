@@ -13,7 +13,7 @@ import dataclasses
 import logging
 import math
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -47,6 +47,18 @@ class Soup:
     config: NetworkConfig
     ingredients: list[dict[str, Any]]
     recipe: Recipe
+    member_data: list[Any] = field(default_factory=list)  # each ingredient's recorded training data, if any
+
+    def trained_on(self, dataset: str, refit_split: str) -> str:
+        """The split the soup's images came from, so that a view scoring it on them says in-sample (a soup
+        recorded none, and its own training images passed for unseen): the members' own when they all trained on
+        one split of `dataset`, else the split its BatchNorm was refit on."""
+        splits = {(r.get("dataset"), r.get("train_split")) for r in self.member_data if isinstance(r, dict)}
+        if len(splits) == 1 and all(isinstance(r, dict) for r in self.member_data):
+            member_dataset, member_split = next(iter(splits))
+            if member_dataset == dataset and member_split:
+                return str(member_split)
+        return refit_split
 
     def meta(self, refit: BatchNormRefit, data: dict[str, Any]) -> dict[str, Any]:
         """Checkpoint metadata: the ingredients by name and hash, the recipe the BN frames were
@@ -71,8 +83,8 @@ def recipe_of(meta: dict[str, Any]) -> Recipe:
 
 
 def average_states(paths: Sequence[str | Path], weights: Sequence[float] | None = None) -> tuple[
-        NetworkConfig, dict[str, torch.Tensor], list[dict[str, Any]], dict[str, Any]]:
-    """(config, mean state, ingredients, first checkpoint's meta) of checkpoints of one network.
+        NetworkConfig, dict[str, torch.Tensor], list[dict[str, Any]], list[dict[str, Any]]]:
+    """(config, mean state, ingredients, each checkpoint's meta) of checkpoints of one network.
 
     `weights` (one per checkpoint, non-negative, normalised to sum 1; default uniform) make the
     mean a weighted one: a point on the line between two fine-tunes rather than its middle.
@@ -90,9 +102,11 @@ def average_states(paths: Sequence[str | Path], weights: Sequence[float] | None 
             raise LwirstError(f"{paths[i]} is the same file as {paths[hashes.index(digest)]}; give each "
                               "checkpoint once")
     config, first, first_meta = load_checkpoint(paths[0])
+    metas = [first_meta]
     sums = {k: v.double() * shares[0] if v.is_floating_point() else v.clone() for k, v in first.items()}
     for path, share in zip(paths[1:], shares[1:], strict=True):
-        other_config, state, _ = load_checkpoint(path)
+        other_config, state, meta = load_checkpoint(path)
+        metas.append(meta)
         if other_config != config:
             raise LwirstError(f"{path}: its network differs from {paths[0]}'s; only checkpoints of one "
                               "network (one config) can be averaged")
@@ -102,7 +116,7 @@ def average_states(paths: Sequence[str | Path], weights: Sequence[float] | None 
     state = {k: v.to(first[k].dtype) if v.is_floating_point() else v for k, v in sums.items()}
     ingredients = [{"file": _short_name(Path(p)), "sha256": h, "weight": w}
                    for p, h, w in zip(paths, hashes, shares, strict=True)]
-    return config, state, ingredients, first_meta
+    return config, state, ingredients, metas
 
 
 def normalise_weights(weights: Sequence[float] | None, count: int) -> list[float]:
@@ -127,8 +141,8 @@ def make_soup(paths: Sequence[str | Path], train_set: SegDataset, refit: BatchNo
               recipe: Recipe | None = None, weights: Sequence[float] | None = None) -> Soup:
     """Average `paths` (`weights`: see `average_states`) and re-estimate BN statistics on `train_set`
     frames drawn with `recipe` (default: the first checkpoint's recorded recipe)."""
-    config, state, ingredients, first_meta = average_states(paths, weights)
-    recipe = recipe or recipe_of(first_meta)
+    config, state, ingredients, metas = average_states(paths, weights)
+    recipe = recipe or recipe_of(metas[0])
     model = build_model(config=config)
     model.load_state_dict(state)
     log.info("averaged %d checkpoints; re-estimating BatchNorm on %d batches of %d", len(paths),
@@ -136,4 +150,4 @@ def make_soup(paths: Sequence[str | Path], train_set: SegDataset, refit: BatchNo
     torch.manual_seed(refit.seed)  # dropout runs during the refit, as in training's
     recalibrate_batchnorm(model, TrainSet(train_set, recipe, config.in_channels), seed=refit.seed,
                           batch_size=refit.batch_size, batches=refit.batches)
-    return Soup(model.eval(), config, ingredients, recipe)
+    return Soup(model.eval(), config, ingredients, recipe, [m.get("data") for m in metas])

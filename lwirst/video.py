@@ -38,7 +38,7 @@ import numpy as np
 
 from lwirst.drawing import FrameOutcomes, overlay, pad_to
 from lwirst.errors import LwirstError
-from lwirst.imageio import IMAGE_SUFFIXES, read_header_size, read_image
+from lwirst.imageio import IMAGE_SUFFIXES, image_format, read_header_size, read_image
 from lwirst.limits import limit, side_text
 from lwirst.pipeline import FpsMeter, FramePipeline, FrameResult
 from lwirst.postprocess import Detections
@@ -474,15 +474,11 @@ def process_frames(frames: Frames, out_path: Path, csv_file: Path | None, pipeli
     return result
 
 
-_IMAGE_MAGIC = {b"\x89PNG\r\n\x1a\n": "PNG", b"\xff\xd8\xff": "JPEG", b"BM": "BMP", b"II*\x00": "TIFF",
-                b"MM\x00*": "TIFF"}
-
-
 def _image_kind(path: Path) -> str:
-    """The image format a file's first bytes say it is ("PNG"...), "" for anything else."""
+    """The image format a file's first bytes say it is (`imageio.image_format`), "" for anything else."""
     try:
         with path.open("rb") as handle:
             head = handle.read(8)
     except OSError:
         return ""  # the video reader says what is wrong with it
-    return next((kind for magic, kind in _IMAGE_MAGIC.items() if head.startswith(magic)), "")
+    return image_format(head)

@@ -137,19 +137,19 @@ def test_the_command_writes_the_mean_with_refitted_batchnorm(fine_tunes: list[Pa
     assert all(torch.equal(repeat[k], soup[k]) for k in soup)  # seeded: the same soup twice
 
 
-def test_a_soup_records_the_split_its_members_trained_on(tmp_path: Path) -> None:
+def test_a_soup_records_the_split_its_members_trained_on() -> None:
     """A soup recorded no training split, so evaluating it on its own training images gave no in-sample note."""
-    from lwirst.commands.average import _trained_on
     from lwirst.model import LWIRSTNet
+    from lwirst.soup import Soup
 
     net = LWIRSTNet()
-    paths = []
-    for name, split in (("a", "trainval"), ("b", "trainval"), ("c", "train")):
-        paths.append(tmp_path / f"{name}.safetensors")
-        save_checkpoint(paths[-1], net, net.config, {"data": {"dataset": "folder", "train_split": split}})
-    assert _trained_on(paths[:2], "folder", "train") == "trainval"  # the members' split, BN refit or not
-    assert _trained_on(paths, "folder", "train") == "train"  # members that disagree: the refit split
-    assert _trained_on(paths[:2], "sirst", "train") == "train"  # another dataset's split names nothing here
+
+    def soup(*splits: str) -> Soup:
+        return Soup(net, net.config, [], SMALL_RECIPE, [{"dataset": "folder", "train_split": s} for s in splits])
+
+    assert soup("trainval", "trainval").trained_on("folder", "train") == "trainval"  # the members', refit or not
+    assert soup("trainval", "trainval", "train").trained_on("folder", "train") == "train"  # disagreeing: refit's
+    assert soup("trainval", "trainval").trained_on("sirst", "train") == "train"  # another dataset's names nothing
 
 
 def test_a_single_or_repeated_checkpoint_is_refused(fine_tunes: list[Path]) -> None:

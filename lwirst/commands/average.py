@@ -53,24 +53,10 @@ def run(args: argparse.Namespace) -> int:
     soup = make_soup(args.checkpoints, dataset, refit, weights=args.weights)
     data = {"dataset": args.dataset, "split": args.split, "images": len(dataset),
             "names": names_digest(dataset), "data_dir": str(resolve_data_dir(args.data_dir).resolve()),
-            "train_split": _trained_on(args.checkpoints, args.dataset, args.split)}
+            "train_split": soup.trained_on(args.dataset, args.split)}
     save_checkpoint(args.out, soup.model, soup.config, soup.meta(refit, data))
     names = ", ".join(f"{item['file']} x {item['weight']:.3g}" for item in soup.ingredients)
     print(f"wrote {args.out}: weighted mean of {len(soup.ingredients)} checkpoints ({names}); BatchNorm refit on "
           f"{refit.batches} x {refit.batch_size} {args.dataset} {args.split} frames, seed {refit.seed}")
     return 0
 
-
-def _trained_on(checkpoints: list[Path], dataset: str, refit_split: str) -> str:
-    """The split the soup's images came from, so that a view scoring it on them says in-sample (a soup recorded
-    none, and its own training images passed for unseen): the members' own when they all trained on one split
-    of this dataset, else the split its BatchNorm was refit on."""
-    from lwirst.checkpoint import load_checkpoint
-
-    records = [load_checkpoint(path)[2].get("data") for path in checkpoints]
-    splits = {(r.get("dataset"), r.get("train_split")) for r in records if isinstance(r, dict)}
-    if len(splits) == 1 and len(records) == len(checkpoints):
-        member_dataset, member_split = next(iter(splits))
-        if member_dataset == dataset and member_split:
-            return str(member_split)
-    return refit_split

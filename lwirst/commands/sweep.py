@@ -12,7 +12,7 @@ import os
 from pathlib import Path
 
 from lwirst.commands.recipe_args import field_type
-from lwirst.datasets import DATASET_HELP
+from lwirst.datasets import DATASET_HELP, overlap_warning, validation_overlap
 from lwirst.errors import LwirstError
 from lwirst.sweep import (
     RESULTS_CSV,
@@ -144,10 +144,8 @@ def run(args: argparse.Namespace) -> int:
                      args.val_split, args.test_split)
     train, val, test = data.open()  # a missing or broken split fails here, before Ray
     sizes = [len(train), len(val), len(test)]
-    if overlap := len(set(train.names) & set(val.names)):  # as `lwirst train` says it (trainval holds val)
-        print(f"warning: {overlap} validation image(s) are also training images (--train-split {args.train_split}); "
-              "each trial's best epoch (best_* columns) is chosen on images it trained on; its final_* columns do "
-              "not depend on that choice")
+    if overlap := validation_overlap(train, val):  # as `lwirst train` says it (trainval holds val)
+        print(f"{overlap_warning(overlap)} (best_* columns; final_* ones do not depend on that choice)")
     sweep = Sweep(run_dir.resolve(), _recipe(args), args.recipe, data)
     _check_csv(args.csv, sweep, data_dir)
     prepare_sweep(sweep, presets, seeds, args.note)

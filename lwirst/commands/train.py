@@ -28,7 +28,9 @@ from lwirst.datasets import (
     in_test_split,
     names_digest,
     open_dataset,
+    overlap_warning,
     resolve_data_dir,
+    validation_overlap,
 )
 from lwirst.errors import LwirstError
 from lwirst.models import (
@@ -110,10 +112,8 @@ def run(args: argparse.Namespace) -> int:
     if tested := in_test_split(args.data_dir, args.dataset, train_set):
         print(f"warning: {tested} of the {len(train_set)} training images (--train-split {args.train_split}) are "
               "in the test split: this model's test scores will be in-sample")
-    overlap = len(set(train_set.names) & set(val_set.names)) if val_set else 0
-    if overlap:
-        print(f"warning: {overlap} validation image(s) are also training images; validation scores are "
-              "in-sample and the 'best' checkpoint is not an independent choice")
+    if overlap := validation_overlap(train_set, val_set):
+        print(overlap_warning(overlap))
     if val_set is not None and not _has_target(val_set):
         print(f"warning: validation split {args.val_split!r} holds no target pixel in its {len(val_set)} frames: "
               "val IoU is undefined while the network predicts nothing and 0 once it predicts anything, so "
