@@ -3,3 +3,7 @@
 
 class LwirstError(Exception):
     """A problem with user input (file, path, config, checkpoint) explained in one line."""
+
+
+class NonFiniteOutput(LwirstError):
+    """A network gave NaN or infinite logits: a broken file, or a training run that diverged."""

@@ -54,7 +54,7 @@ from lwirst.backends.ort import OrtBackend as OrtBackend
 from lwirst.backends.torch_eager import TorchBackend as TorchBackend
 from lwirst.checkpoint import file_hash, load_model
 from lwirst.consensus import agreed, check_scale, mirrored_input, whole_blobs
-from lwirst.errors import LwirstError
+from lwirst.errors import LwirstError, NonFiniteOutput
 from lwirst.export import (
     check_segmentation_onnx,
     fold_batchnorm,
@@ -546,7 +546,7 @@ class Segmenter:
     def _frame_map(self, logits: np.ndarray, hw: tuple[int, int], view: str) -> np.ndarray:
         """One run's output as a map at the frame's (h, w): resized back, or cropped from its padding."""
         if not np.isfinite(logits).all():
-            raise LwirstError(f"{self.model_name}: the model output holds NaN or infinite values; its weights "
+            raise NonFiniteOutput(f"{self.model_name}: the model output holds NaN or infinite values; its weights "
                               "or graph are broken (retrain or re-export it)")
         h, w = hw
         if view == "resize":

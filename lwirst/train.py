@@ -33,7 +33,7 @@ import torch
 from lwirst import jsonio
 from lwirst.checkpoint import atomic_write, load_checkpoint, save_checkpoint, save_torch
 from lwirst.datasets import SegDataset
-from lwirst.errors import LwirstError
+from lwirst.errors import LwirstError, NonFiniteOutput
 from lwirst.imageio import to_bgr
 from lwirst.inference import PLAIN, Segmenter
 from lwirst.losses import LOSSES
@@ -367,10 +367,15 @@ class Trainer:
             self.ema = EMA(self.model, recipe.ema_decay) if recipe.ema_decay > 0 else None
             self.epoch = 0
             self.best_iou = -1.0
+            # the --init weights' val IoU, scored once before the first epoch: a fine-tune's best epoch can be
+            # worse than where it started, and the summary must say so (NaN: no init, no val set, or no target)
+            self.init_iou = math.nan
             self.wall_seconds = 0.0
             self.history: list[dict[str, Any]] = []  # metrics.csv's rows, saved in state.pt with the epoch they log
             if resume and not self._replacing and (self.run_dir / "run.json").exists():
                 self._load_state()
+            elif init is not None and val_set is not None:
+                self.init_iou = self._val_iou(self.model)
         except BaseException:  # a refused or interrupted start: the lock goes with it, and a folder it made
             self.release()
             if fresh and [p.name for p in self.run_dir.iterdir()] == [LOCK]:
@@ -438,6 +443,7 @@ class Trainer:
             self.ema.shadow = state["ema"]
         self.epoch = int(state["epoch"])
         self.best_iou = float(state["best_iou"])
+        self.init_iou = float(state.get("init_iou", math.nan))  # runs saved before it was scored: unknown
         self.wall_seconds = float(state.get("wall_seconds", 0.0))
         logged = self._logged_rows(self.epoch + 1)
         self.history = list(state.get("history") or logged)  # runs saved before state.pt held the rows: the log's
@@ -508,20 +514,43 @@ class Trainer:
             self.optimizer.zero_grad(set_to_none=True)
             loss.backward()
             self.optimizer.step()
+            self._check_finite(epoch, step, loss.item(), lr)
             if self.ema is not None:
                 self.ema.update(self.model)
             losses.append(loss.item())
             if progress:
                 progress(step + 1, steps, losses[-1])
         model = self.eval_model()  # validated and saved alike (EMA weights: BN re-estimated once)
-        val_iou = (score_resized(model, self.val_set, r.size, targets=False)["miou"]
-                   if self.val_set else float("nan"))
+        val_iou = self._val_iou(model)
         seconds = time.perf_counter() - start
         self.epoch += 1
         self.wall_seconds += seconds
         record = EpochRecord(self.epoch, lr, float(np.mean(losses)), val_iou, seconds)
         self._save(record, model)
         return record
+
+    def _check_finite(self, epoch: int, step: int, loss: float, lr: float) -> None:
+        """Stop a diverged run at its step, before NaN weights are saved as an epoch."""
+        if not math.isfinite(loss):
+            raise self._diverged(f"epoch {epoch + 1}, step {step + 1} (loss {loss:.4g}, learning rate {lr:.3g})")
+
+    def _diverged(self, where: str) -> LwirstError:
+        return LwirstError(f"training diverged at {where}: the network's output is no longer finite; the epochs "
+                           f"saved before stay in {self.run_dir}. Lower --lr, or start again from a saved checkpoint")
+
+    def _val_iou(self, model: torch.nn.Module) -> float:
+        """Pixel IoU on the val set as best.safetensors is chosen by it; without one NaN, once one training
+        frame has shown the weights' output is finite (weights can overflow in eval mode only)."""
+        try:
+            if self.val_set:
+                return score_resized(model, self.val_set, self.recipe.size, targets=False)["miou"]
+            x = torch.from_numpy(self.train_set.sample(0, np.random.default_rng(0))[0][None]).to(self.device)
+            with torch.no_grad():
+                if not bool(torch.isfinite(model.eval()(x)).all()):
+                    raise NonFiniteOutput("in eval mode")
+            return math.nan
+        except NonFiniteOutput as exc:
+            raise self._diverged(f"epoch {self.epoch + 1}") from exc
 
     def _save(self, record: EpochRecord, model: torch.nn.Module) -> None:
         """The epoch's files. Under --force the new run's first save is written beside the old run's files
@@ -544,7 +573,8 @@ class Trainer:
         # loses no row: resume writes it again (state.pt alone once lost an epoch's row for good)
         state = {"model": self.model.state_dict(), "optimizer": self.optimizer.state_dict(),
                  "ema": self.ema.shadow if self.ema else {}, "epoch": self.epoch,
-                 "best_iou": self.best_iou, "wall_seconds": self.wall_seconds, "history": self.history}
+                 "best_iou": self.best_iou, "init_iou": self.init_iou, "wall_seconds": self.wall_seconds,
+                 "history": self.history}
         save_torch(self.run_dir / f"{stage}state.pt", state)
         self._write_metrics(stage)
         if stage:  # the new run is whole: it takes the old one's place

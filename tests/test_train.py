@@ -7,6 +7,7 @@ import csv
 import itertools
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -268,7 +269,7 @@ def test_resume_with_a_different_config_is_refused(synth_dir: Path, tmp_path: Pa
     assert main([*_train_args(run_dir, synth_dir, 2), "--resume", "--preset", "table7_ch_8_16_32"]) == 1
     err = capsys.readouterr().err
     assert "config differs" in err and "channels" in err
-    assert main([*_train_args(run_dir, synth_dir, 2), "--resume", "--lr", "0.01"]) == 1
+    assert main([*_train_args(run_dir, synth_dir, 2), "--resume", "--lr", "0.2"]) == 1
     assert "recipe differs in lr" in capsys.readouterr().err
 
 
@@ -562,3 +563,31 @@ def test_a_validation_split_without_targets_is_said_to_choose_nothing(tmp_path: 
     assert "warning: validation split 'val' holds no target pixel in its 2 frames" in out
     assert main([*args, "--run-dir", str(tmp_path / "b"), "--val-split", "valt"]) == 0
     assert "no target pixel" not in capsys.readouterr().out
+
+
+def test_a_fine_tune_that_never_beats_its_init_says_so(synth_dir: Path, tmp_path: Path, capsys) -> None:
+    """A fine-tune's best.safetensors was the best of its epochs only: one that made the --init weights worse
+    ended with "best.safetensors: epoch 1" and no word that the starting file scored higher. The shipped
+    weights find the synthetic targets; one epoch at a learning rate of 5 wrecks them."""
+    run_dir = tmp_path / "run"
+    init = Path(__file__).parents[1] / "data" / "models" / "lwirst-sirst.safetensors"
+    args = [*_train_args(run_dir, synth_dir, 2), "--init", str(init), "--lr", "0.2", "--ema-decay", "0"]
+    assert main([*args, "--until", "1"]) == 0
+    out = capsys.readouterr().out
+    init_iou = float(out.split("the --init weights scored ")[1].split()[0])
+    assert init_iou > max(float(row["val_iou"]) for row in _metric_rows(run_dir))
+    assert "this fine-tune has not beaten where it started; keep the --init file" in out
+    assert main(["train", "--run-dir", str(run_dir), "--resume", "--threads", "1"]) == 0  # remembered on resume
+    assert f"the --init weights scored {init_iou:.4f}" in capsys.readouterr().out
+
+
+def test_a_diverging_run_stops_at_the_step_and_keeps_its_epochs(synth_dir: Path, tmp_path: Path, capsys) -> None:
+    """A learning rate far too high ended with "the model output holds NaN ... (retrain or re-export it)", the
+    message for a broken model file, after a whole epoch of NaN steps; nothing said the run had diverged."""
+    for val in ("train", ""):  # without a validation split, one training frame checks the epoch's weights
+        run_dir = tmp_path / f"run{val}"
+        assert main([*_train_args(run_dir, synth_dir, 3), "--lr", "10", "--ema-decay", "0", "--val-split", val]) == 1
+        err = capsys.readouterr().err
+        found = re.search(r"training diverged at epoch (\d+)\b.*: the network's output is no longer finite", err)
+        assert found and "Lower --lr" in err, err
+        assert len(_metric_rows(run_dir)) == int(found[1]) - 1  # the epochs before it are saved, none after

@@ -136,7 +136,7 @@ def run(args: argparse.Namespace) -> int:
                       init=args.init)
     if trainer.finished:
         print(f"{args.run_dir}: already finished ({trainer.epoch} epochs); use --force to retrain")
-        print(_summary(Path(args.run_dir), trainer.epoch, recipe, val_set is not None))
+        print(_summary(Path(args.run_dir), trainer.epoch, recipe, val_set is not None, trainer.init_iou))
         return 0
     if args.until is not None and args.until <= trainer.epoch:  # a resume that trains nothing says so
         print(f"{args.run_dir}: --until {args.until} is already reached ({trainer.epoch} of {recipe.epochs} epochs "
@@ -166,7 +166,7 @@ def run(args: argparse.Namespace) -> int:
         return 130
     finally:
         bar.close()
-    print(_summary(Path(args.run_dir), trainer.epoch, recipe, val_set is not None))
+    print(_summary(Path(args.run_dir), trainer.epoch, recipe, val_set is not None, trainer.init_iou))
     return 0
 
 
@@ -202,7 +202,7 @@ def _plan(trainer: Trainer, recipe: Recipe, val_set: SegDataset | None, until: i
     return lines
 
 
-def _summary(run_dir: Path, epoch: int, recipe: Recipe, validated: bool) -> str:
+def _summary(run_dir: Path, epoch: int, recipe: Recipe, validated: bool, init_iou: float = math.nan) -> str:
     """Where the run stands and which checkpoint holds what, by which rule: a user picks one to evaluate."""
     weights = "EMA weights" if recipe.ema_decay else "weights"
     lines = [f"run directory: {run_dir} (epoch {epoch}/{recipe.epochs}; per-epoch log: metrics.csv)",
@@ -220,6 +220,9 @@ def _summary(run_dir: Path, epoch: int, recipe: Recipe, validated: bool) -> str:
     lines.append(f"  best.safetensors: epoch {best_epoch}, the highest val IoU ({best_iou:.4f}): pixel IoU at "
                  f"probability 0.5 with every val frame resized to {recipe.size}x{recipe.size}, as `lwirst evaluate "
                  f"--protocol resize --size {recipe.size} {recipe.size} --grow-to off --confirm off` scores it")
+    if init_iou > best_iou:  # NaN (no --init, or a run saved before it was scored) compares False
+        lines.append(f"  warning: the --init weights scored {init_iou:.4f} before the first epoch, more than any "
+                     "epoch: this fine-tune has not beaten where it started; keep the --init file")
     return "\n".join(lines)
 
 
