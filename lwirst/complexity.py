@@ -140,12 +140,14 @@ def onnx_complexity(data: bytes, size: tuple[int, int] = (256, 256)) -> Complexi
     """THOP's rules applied to an ONNX graph at 1 x C x H x W, for models known only as ONNX.
 
     Params: every float initializer. FLOPs: Conv, ConvTranspose, BatchNormalization,
-    PRelu, Gemm (Linear) and Softmax nodes counted as the module rules above (MatMul is
+    PRelu, LeakyRelu, Gemm (Linear) and Softmax nodes counted as the module rules above (MatMul is
     free, as THOP counts torch.matmul and bmm), on tensor
     shapes taken from one ONNX Runtime pass over a zero image (static shape inference
     loses dimensions through computed paddings). An export with BatchNorm folded into
     its convolutions (as `lwirst export` writes) has no BN nodes, so it counts the BN
-    share (17 M of LW-IRSTNet's 304 M) as free.
+    share (17 M of LW-IRSTNet's 304 M) as free. A LeakyRelu counts as the PReLU it is in an
+    optimised `lwirst export` (one slope, 1 per element); THOP counts a network's own
+    nn.LeakyReLU as free, so such a network reads that much higher here than as a module.
     """
     import onnx
     import onnxruntime as ort
@@ -187,7 +189,7 @@ def onnx_complexity(data: bytes, size: tuple[int, int] = (256, 256)) -> Complexi
             dense += flops if op == "Conv" else math.prod(shapes[node.input[0]]) * math.prod(kernel[1:])
         elif op == "BatchNormalization":
             key, flops = "bn", 4 * out
-        elif op == "PRelu":
+        elif op in ("PRelu", "LeakyRelu"):
             key, flops = "prelu", out
         elif op == "Gemm":
             key, flops = "linear", out * shapes[node.input[0]][-1]
@@ -202,4 +204,4 @@ def onnx_complexity(data: bytes, size: tuple[int, int] = (256, 256)) -> Complexi
                       dense_macs=float(dense))
 
 
-_ONNX_COUNTED = ("Conv", "ConvTranspose", "BatchNormalization", "PRelu", "Gemm", "Softmax")
+_ONNX_COUNTED = ("Conv", "ConvTranspose", "BatchNormalization", "PRelu", "LeakyRelu", "Gemm", "Softmax")
