@@ -395,14 +395,9 @@ def report_error(label: str, exc: Exception) -> None:
 
 
 @st.cache_data(max_entries=4, show_spinner="Reading the ground truth...")
-def _masks(root: str, dataset: str, split: str) -> dict[str, np.ndarray]:
+def _masks(root: str, dataset: str, split: str, files: tuple[tuple[str, int], ...]) -> dict[str, np.ndarray]:
     data = common.open_data(common.DataChoice("", root, dataset, split))
     return {sample.name: sample.mask for sample in (data.load(i) for i in range(len(data)))}
-
-
-def masks(choice: common.DataChoice) -> dict[str, np.ndarray]:
-    """Ground-truth masks of a dataset split by image name (read once)."""
-    return _masks(choice.root, choice.dataset, choice.split)
 
 
 def _bounds(target_filter: TargetFilter) -> tuple[float | None, ...]:
@@ -411,7 +406,8 @@ def _bounds(target_filter: TargetFilter) -> tuple[float | None, ...]:
 
 @st.cache_data(max_entries=64, show_spinner="Re-scoring the run...")
 def _rescored(key: str, threshold: float, bounds: tuple[float | None, ...], margin: float,
-              _saliency: dict[str, np.ndarray], _masks: dict[str, np.ndarray]) -> tuple[dict[str, float], pd.DataFrame]:
+              files: tuple[tuple[str, int], ...], _saliency: dict[str, np.ndarray],
+              _masks: dict[str, np.ndarray]) -> tuple[dict[str, float], pd.DataFrame]:
     target_filter = TargetFilter(*bounds)
     metrics = analysis.rescore_run(_saliency, _masks, threshold, target_filter)
     return metrics, analysis.rescore_images(_saliency, _masks, threshold, target_filter, margin)
@@ -423,21 +419,24 @@ def rescored(run: Run, threshold: float, target_filter: TargetFilter,
     if not run.result.saliency:
         raise LwirstError(f"{run.label}: this evaluation kept no saliency maps; run it again from the "
                           "Evaluate page")
-    return _rescored(run.key, threshold, _bounds(target_filter), margin, run.result.saliency, masks(run.choice))
+    files = common.files_stamp(run.choice)  # a mask edited since is scored as it is now, as Evaluate scores it
+    return _rescored(run.key, threshold, _bounds(target_filter), margin, files, run.result.saliency,
+                     _masks(run.choice.root, run.choice.dataset, run.choice.split, files))
 
 
 @st.cache_data(max_entries=256, show_spinner=False)
 def _thumbnail(key: str, name: str, threshold: float, bounds: tuple[float | None, ...], root: str, dataset: str,
-               split: str, _logits: np.ndarray) -> np.ndarray:
+               split: str, files: tuple[tuple[str, int], ...], _logits: np.ndarray) -> np.ndarray:
     choice = common.DataChoice("", root, dataset, split)
     sample = common.load_item(choice, common.open_data(choice).names.index(name))
     return analysis.thumbnail(sample.image, _logits, sample.mask, threshold, TargetFilter(*bounds))
 
 
 def thumbnail(run: Run, name: str, threshold: float, target_filter: TargetFilter) -> np.ndarray:
-    """The gallery thumbnail of one image of a run at a threshold and filter (cached)."""
+    """The gallery thumbnail of one image of a run at a threshold and filter (cached by its files' times)."""
     c = run.choice
-    return _thumbnail(run.key, name, threshold, _bounds(target_filter), c.root, c.dataset, c.split,
+    files = common.files_stamp(c, common.open_data(c).names.index(name))
+    return _thumbnail(run.key, name, threshold, _bounds(target_filter), c.root, c.dataset, c.split, files,
                       run.result.saliency[name])
 
 

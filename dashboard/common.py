@@ -616,6 +616,13 @@ def load_item(choice: DataChoice, index: int) -> Sample:
     return _item(choice.root, choice.dataset, choice.split, index)
 
 
+def files_stamp(choice: DataChoice, index: int | None = None) -> tuple[tuple[str, int], ...]:
+    """Each file of one item (or of every item) with its modification time: a cache keyed on it reads an
+    image or mask edited in place again."""
+    data = open_data(choice)
+    return tuple(entry for i in (range(len(data)) if index is None else (index,)) for entry in _files_stamp(data, i))
+
+
 def load_image(choice: DataChoice, index: int) -> np.ndarray:
     """The image of one dataset item alone (its mask missing or unusable), cached by its files' times."""
     return _load_image(choice.root, choice.dataset, choice.split, index,

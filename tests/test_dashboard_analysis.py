@@ -11,7 +11,9 @@ import base64
 import itertools
 import json
 import math
+import os
 import sys
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -1009,3 +1011,29 @@ def test_the_smallest_missed_target_is_measured_per_image() -> None:
                                    {"x": mask, "y": mask}, 0.0)
     assert rows.set_index("name").loc["x", "smallest_missed"] == 4.0
     assert np.isnan(rows.set_index("name").loc["y", "smallest_missed"])  # nothing missed
+
+
+def test_failures_scores_a_mask_edited_while_the_server_runs_as_it_is_now(tmp_path: Path,
+                                                                           monkeypatch: pytest.MonkeyPatch) -> None:
+    """The ground truth Failures re-scores against was cached by dataset name alone: after a mask was blanked,
+    Evaluate read 0 targets for the image and Failures still 2 (its gallery thumbnail still drew them)."""
+    from lwirst.synth import SceneConfig, write_dataset
+
+    root = write_dataset(tmp_path / "mine", 2, SceneConfig(size=(64, 64)), seed=2, test_fraction=0.5)
+    monkeypatch.setenv("LWIRST_DATA_DIR", str(root))
+    at = open_page("8_failures.py", data_root="mine", data_split="all", threshold=-30.0)
+
+    def targets() -> dict[str, int]:
+        table = at.dataframe[0].value
+        return dict(zip(table["name"], table["targets"], strict=True))
+
+    before = targets()
+    name = max(before, key=before.get)
+    assert before[name] > 0
+    mask = root / "masks" / f"{name}.png"
+    assert cv2.imwrite(str(mask), np.zeros((64, 64), np.uint8))
+    later = time.time_ns() + 10**9
+    os.utime(mask, ns=(later, later))
+    at.run()
+    assert not at.exception and not errors(at)
+    assert targets() == {**before, name: 0}
