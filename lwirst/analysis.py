@@ -37,7 +37,15 @@ from lwirst.consensus import flops_factor, mirrored, recorded
 from lwirst.consensus import legend as consensus_legend
 from lwirst.drawing import HeatScale, Match, draw_targets, evaluation_overlay, heat_scale, heatmap, mask_image
 from lwirst.errors import LwirstError
-from lwirst.evaluate import AppliedProtocol, EvalResult, cache_root, frame_flops, is_stored, rescore
+from lwirst.evaluate import (
+    AppliedProtocol,
+    EvalResult,
+    cache_root,
+    frame_flops,
+    growth_legend,
+    is_stored,
+    rescore,
+)
 from lwirst.export import check_segmentation_onnx
 from lwirst.imageio import to_bgr
 from lwirst.metrics import image_record
@@ -229,7 +237,7 @@ def curve_figures(results: Mapping[str, EvalResult], shipped: Collection[str] = 
     roc.update_xaxes(type="log", exponentformat="power")  # 10⁻⁴, not SI's "100µ" for a rate
     pr.update_layout(title="Precision-recall (pixels)", xaxis_title="recall", yaxis_title="precision", **layout)
     zero = len(positive) < len(measured)
-    pdfa.update_layout(title="Pd-Fa (targets, thresholds -8..8)", yaxis_title="Pd", **layout,
+    pdfa.update_layout(title="Pd-Fa (targets, logit thresholds -8..8 and the run's)", yaxis_title="Pd", **layout,
                        xaxis_title="Fa (×1e-6, log" + ("; Fa 0 at the left edge)" if zero else ")"))
     # every label the value it marks: plotly's own log ticks wrote "2" for 20 beside a "10" on a short range
     ticks = log_ticks(edge, max(positive, default=edge))
@@ -397,6 +405,8 @@ def measured_point(name: str, metrics: Mapping[str, float], dataset: str, split:
         name, protocol = f"{name}, mirror", f"{protocol or ''} + mirror"
     if margin:
         name, protocol = f"{name}{margin_legend(margin)}", f"{protocol or ''} + margin {margin:g}"
+    if applied is not None and (grown := growth_legend(applied.grow_to)):
+        name, protocol = f"{name}{grown}", f"{protocol or ''} + {grown[2:]}"
     return {"name": name, "source": measured_source(dataset, split, shown, origin), "data": f"{dataset} {split}",
             "protocol": protocol or "", "group": origin, "year": math.nan,
             "flops_m": flops / 1e6 if flops else math.nan, "params_m": params / 1e6 if params else math.nan,

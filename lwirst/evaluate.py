@@ -13,6 +13,7 @@ import hashlib
 import importlib.util
 import json
 import logging
+import math
 import os
 import shutil
 import time
@@ -67,10 +68,16 @@ log = logging.getLogger(__name__)
 
 PDFA_THRESHOLDS = np.round(np.linspace(-8.0, 8.0, 17), 3)
 PD_AT_FA_BUDGET = 0.1  # false-alarm blobs per frame: one alarm in ten frames
+
+
+def sweep_thresholds(threshold: float) -> np.ndarray:
+    """The Pd-Fa sweep's logit thresholds: the fixed grid and the run's own, so that Pd at a fixed false-alarm
+    rate is never below a run's operating point that meets the budget (a threshold off the grid read 0)."""
+    return np.union1d(PDFA_THRESHOLDS, [round(float(threshold), 3)])
 CACHE_ENV = "LWIRST_CACHE_DIR"
-CACHE_SCHEMA = 9  # bump when the key or the stored result changes meaning (3: operator metrics, 4: plugin metrics,
+CACHE_SCHEMA = 10  # bump when the key or the stored result changes meaning (3: operator metrics, 4: plugin metrics,
 # 5: palette frames decoded, 6: mask growth, 7: growth never joins targets, 8: AUC/AP with split end bins,
-# 9: the protocol records the protocols applied)
+# 9: the protocol records the protocols applied, 10: and the mask growth)
 
 
 # What every stored result's protocol records (`_score`), and what reading one back relies on.
@@ -170,6 +177,7 @@ class AppliedProtocol:
     as_is: int = 0
     mirror: bool = False  # large frames were also confirmed by a mirrored run
     margin: float = 0.0  # the peak margin per doubling of a large frame's area (`lwirst.prominence`), where it held one
+    grow_to: float | None = GROW_TO  # the masks' growth (`lwirst.postprocess`): a logit, None for Eq. 2's masks
 
     @classmethod
     def of(cls, protocol: Mapping[str, Any]) -> AppliedProtocol | None:
@@ -181,7 +189,8 @@ class AppliedProtocol:
         return cls(str(protocol.get("protocol", "?")), shape, {str(k): int(v) for k, v in ran.items()},
                    recorded(protocol.get("confirm")), int(protocol.get("at_model_size", 0)),
                    mirrored(protocol.get("mirror")),
-                   recorded_margin(protocol.get("margin")) if protocol.get("margin_frames") else 0.0)
+                   recorded_margin(protocol.get("margin")) if protocol.get("margin_frames") else 0.0,
+                   recorded_growth(protocol))
 
     def __str__(self) -> str:
         """"auto: 37 of 39 images as a pyramid, 2 resized to 256×256" ("auto: all 8 images resized to 256×256"
@@ -225,13 +234,31 @@ class AppliedProtocol:
         """For a chart legend: "auto: all resized", "auto: 2 as a pyramid, 84 resized", or the fixed
         protocol."""
         large, resized = self.ran.get(self._large(), 0), self.ran.get("resize", 0)
-        confirmed = consensus_legend(self.confirm, self.mirror) + margin_legend(self.margin)
+        confirmed = (consensus_legend(self.confirm, self.mirror) + margin_legend(self.margin)
+                     + growth_legend(self.grow_to))
         if self.configured != "auto":
             return self.configured + confirmed
         if not resized or not large:
             small = "at the model size" if self.as_is == resized else "resized"
             return f"auto: all {RAN_AS[self._large()] if large else small}{confirmed}"
         return f"auto: {large} {RAN_AS[self._large()]}, {resized} resized{confirmed}"
+
+
+def recorded_growth(protocol: Mapping[str, Any]) -> float | None:
+    """A stored result's mask growth: its "grow_to" (None: Eq. 2's masks); a result stored before that was
+    recorded says it in its "masks" text only."""
+    if "grow_to" in protocol:
+        grow_to = protocol["grow_to"]
+        return float(grow_to) if isinstance(grow_to, (int, float)) else None
+    return None if str(protocol.get("masks", "")).startswith(describe_growth(None)) else GROW_TO
+
+
+def growth_legend(grow_to: float | None) -> str:
+    """A point's name tag for masks grown other than by default ("" for the default growth): two runs that
+    differ only there score different masks, and must not merge into one point."""
+    if grow_to is not None and GROW_TO is not None and math.isclose(grow_to, GROW_TO, abs_tol=1e-4):
+        return ""  # stored results hold their floats to a few significant digits
+    return ", Eq. 2 masks" if grow_to is None else f", masks grown to p{float(probability_of(grow_to)):.2g}"
 
 
 def applied_fields(ran: Sequence[tuple[str, tuple[int, int]]], size: Sequence[int] | None) -> dict[str, Any]:
@@ -464,9 +491,11 @@ def store(result: EvalResult, folder: Path) -> None:
 
 def evaluate_predictions(predictions: str | Path, dataset: SegDataset, *, threshold: float = 0.0,
                          progress: Callable[[int, int], None] | None = None,
-                         grow_to: float | None = GROW_TO) -> EvalResult:
+                         grow_to: float | None = None) -> EvalResult:
     """Score another method's saved masks or maps (`lwirst.predictions`) with the same metrics as a model.
 
+    Its masks are the pixels above the threshold (the paper's Eq. 2) unless `grow_to` is given: mask growth
+    is this project's post-processing, and grown, another method's maps would score masks it never drew.
     Not cached: the files are read, not computed."""
     folder = PredictionFolder(predictions, dataset.names)
     binary = 0  # saved binary masks, whose "curves" are one operating point
@@ -492,7 +521,7 @@ def _score(dataset: SegDataset, predict: Callable[[Sample], Saliency], describe:
     and the Pd-Fa sweep score the logits at each of their thresholds, without growth."""
     pixel, pdfa, alarms = PixelMetrics(), PdFa(), FrameAlarms()
     curve = CurveMetric(bins=1000, logits=True)
-    sweep = [PdFa(float(t)) for t in PDFA_THRESHOLDS]
+    sweep = [PdFa(float(t)) for t in sweep_thresholds(threshold)]
     plugins, per_frame = plugin_metrics(0.5), plugin_metrics(0.5)
     rows, saliency = [], {}
     tally = FrameTally()
@@ -541,18 +570,18 @@ def _score(dataset: SegDataset, predict: Callable[[Sample], Saliency], describe:
     curves = {
         "roc_fpr": cv.fpr[::step].tolist(), "roc_tpr": cv.tpr[::step].tolist(),
         "pr_recall": cv.recall[::step].tolist(), "pr_precision": cv.precision[::step].tolist(),
-        "pdfa_threshold": PDFA_THRESHOLDS.tolist(),
+        "pdfa_threshold": sweep_thresholds(threshold).tolist(),
         "pdfa_pd": [p.pd for p in points], "pdfa_fa": [p.fa for p in points],
     }
     masks = describe_growth(grow_to) + cut_masks(threshold, *confirmation(describe), tally.margin(describe))
     protocol = {**describe, **tally.fields(describe),
-                "threshold": threshold, "threshold_probability": probability_of(threshold),
+                "threshold": threshold, "threshold_probability": probability_of(threshold), "grow_to": grow_to,
                 "masks": masks + tally.margin_text(describe),
                 "dataset": dataset.name, "split": dataset.split,
                 "data_fingerprint": data_fingerprint(dataset), "scored_at": "each image's own resolution",
                 "pd_fa": "DNANet convention: 8-connected, centroid distance < 3 px", "niou": NIOU_CONVENTION,
-                "pd_at_fa": f"best Pd over logit thresholds {PDFA_THRESHOLDS[0]:g}..{PDFA_THRESHOLDS[-1]:g} with at "
-                            f"most {PD_AT_FA_BUDGET:g} false-alarm blobs per frame"}
+                "pd_at_fa": f"best Pd over logit thresholds {PDFA_THRESHOLDS[0]:g}..{PDFA_THRESHOLDS[-1]:g} (step 1) "
+                            f"and this run's, with at most {PD_AT_FA_BUDGET:g} false-alarm blobs per frame"}
     return EvalResult(metrics, pd.DataFrame(rows), curves, protocol, saliency)
 
 
@@ -633,10 +662,12 @@ def summary_lines(result: EvalResult, names: Sequence[str] | None = None) -> lis
             cells.append(f"{name} {spec.text(m[name])}")
     lines.append("  ".join(cells))
     if "blobs_per_frame" in m:
-        shown = [(s.label, s.out_of(m), s.none) for s in metric_specs(OPERATOR) if s.key in m]
-        absent = "; ".join(why for _, text, why in shown if text == why)  # e.g. no target-free frame
-        lines.append("  ".join(f"{label} {text}" for label, text, why in shown if text != why)
-                     + (f"  ({absent})" if absent else ""))
+        shown = [(s, s.out_of(m)) for s in metric_specs(OPERATOR) if s.key in m]
+        # a figure out of a count that is zero says why once, at the end (e.g. no target-free frame); any other
+        # undefined figure keeps its label ("Pd at <=0.1 FA/frame n/a")
+        absent = [s for s, text in shown if s.of and text == s.none]
+        lines.append("  ".join(f"{s.label} {text}" for s, text in shown if s not in absent)
+                     + (f"  ({'; '.join(s.none for s in absent)})" if absent else ""))
     if binary:
         lines.append("saved binary masks: the threshold and mask growth change nothing, and AUC, AP and the curves "
                      "rest on one operating point (save probability maps or logits to compare curves)")

@@ -3,9 +3,10 @@
 A folder holds one file per image of the split, named by the image (``Misc_1.png``; a
 ``_mask``, ``_pred`` or ``_logits`` suffix is allowed, as `lwirst segment` and BasicIRSTD write them):
 
-- an image (PNG, BMP, TIFF, JPEG): a binary mask (0 and one foreground value, e.g. 0/255 or 0/1)
-  or a probability map (8- or 16-bit grey: value / full scale);
-- ``.npy``: float logits, or probabilities when every value lies in [0, 1].
+- an image (PNG, BMP, TIFF, JPEG): a binary mask (0 and 1, or 0 and full scale: 0/255)
+  or a probability map (8- or 16-bit grey: value / full scale; 0 and 100 is probability 0.39);
+- ``.npy``: float logits, or probabilities when every value lies in [0, 1]; an integer map is a
+  0/1 mask or, as uint8/uint16, read as an image is (never as logits).
 
 Probabilities become logits (clipped just inside 0 and 1), so one threshold, the Pd/Fa sweep
 and the ROC work unchanged. Every image must have exactly one file of its own size, and
@@ -169,8 +170,14 @@ def _image_logits(path: Path) -> np.ndarray:
                                         and np.array_equal(image[..., 0], image[..., 2])):
             raise LwirstError(f"{path}: prediction is coloured; save masks or probability maps as grey images")
         image = image[..., 0]
+    return _grey_logits(image)
+
+
+def _grey_logits(image: np.ndarray) -> np.ndarray:
+    """An 8/16-bit prediction: a binary mask (0 and either 1 or full scale) as saturated logits, any other as
+    a probability map (value / full scale); a map of 0 and 100 is probability 0.39, not a mask."""
     values = np.unique(image)
-    if values.size <= 2 and values[0] == 0:  # a mask, whatever its foreground value
+    if values[0] == 0 and set(values[1:].tolist()) <= {1, full_scale(image)} and values.size <= 2:
         return _to_logits((image > 0).astype(np.float64))
     return _to_logits(image / full_scale(image))
 
@@ -204,6 +211,13 @@ def _array_logits(path: Path) -> np.ndarray:
     except (OSError, ValueError) as exc:
         raise LwirstError(f"{path}: not a readable .npy array ({exc})") from exc
     array = np.squeeze(array)
+    if array.dtype.kind in "iu":  # an integer map is no logit map: a mask, or probabilities scaled as an image's
+        if array.min() >= 0 and array.max() <= 1:
+            return _to_logits(array)
+        if array.dtype not in (np.uint8, np.uint16):
+            raise LwirstError(f"{path}: an integer map ({array.dtype}) other than a 0/1 mask; save logits or "
+                              "probabilities as floats, or an 8/16-bit probability map as uint8/uint16")
+        return _grey_logits(array)
     if not np.isfinite(array).all():
         raise LwirstError(f"{path}: the map holds NaN or infinite values")
     if array.min() >= 0 and array.max() <= 1:

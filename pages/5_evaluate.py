@@ -148,7 +148,8 @@ def card_row(cards: list[tuple[str, str, str]]) -> None:
 
 def operator_row(run: dash.Run) -> None:
     """What an operator asks first: targets found, false alarms, per frame and on target-free frames."""
-    st.markdown("**Operator view** (counts at this threshold; Pd at ≤0.1 FA/frame at the best threshold for it)")
+    st.markdown("**Operator view** (counts at this threshold; Pd at ≤0.1 FA/frame at the best of logit thresholds "
+                "−8…8 and this one)")
     row = analysis.operator_row(run.result.metrics)
     card_row(row.cards)
     if row.notes:

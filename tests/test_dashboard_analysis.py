@@ -642,6 +642,27 @@ def test_compare_points_merge_and_keep_their_colours() -> None:
     assert colours[0] == colours[1]
 
 
+def test_compare_keeps_runs_whose_masks_grew_differently_apart() -> None:
+    """A run with --grow-to off replaced the default run's point of the same name: mIoU 0.729 became 0.720
+    under one legend, with nothing saying the masks differ. A stored result's growth is read back, from its
+    "masks" text where it predates the "grow_to" field."""
+    from lwirst.evaluate import recorded_growth
+    from lwirst.postprocess import GROW_TO, describe_growth
+
+    ran = {"resize": 86}
+    points = [analysis.measured_point("m", {"miou": miou}, "sirst", "val", 1, 1e6, protocol="auto",
+                                      applied=AppliedProtocol("auto", (256, 256), ran, grow_to=grow_to))
+              for miou, grow_to in ((0.729, GROW_TO), (0.720, None), (0.731, -2.0))]
+    merged = analysis.merge_points(pd.DataFrame(points))
+    assert sorted(merged["miou"]) == [0.720, 0.729, 0.731]
+    assert merged["name"].tolist() == ["m", "m, Eq. 2 masks", "m, masks grown to p0.12"]
+    stored = {"protocol": "auto", "applied": ran}
+    for masks, grown in ((describe_growth(None), None), (describe_growth(GROW_TO), GROW_TO)):
+        assert recorded_growth({**stored, "masks": masks}) == grown
+        assert AppliedProtocol.of({**stored, "masks": masks}).grow_to == grown
+    assert recorded_growth({"grow_to": None, "masks": describe_growth(GROW_TO)}) is None
+
+
 def two_runs_of_one_file_name(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> dict[str, Path]:
     """Two training runs' best.safetensors (two networks), offered by the model root and evaluated on the
     samples (run_b last); run name -> checkpoint."""

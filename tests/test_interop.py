@@ -122,7 +122,7 @@ def test_saved_binary_masks_are_said_to_be_one_operating_point(world: dict, tmp_
     assert only_masks.protocol["binary_predictions"] == IMAGES
     assert any(line.startswith(said) for line in summary_lines(only_masks))
     assert "(saved masks, as they are)" in summary_lines(only_masks)[0] and "grown" not in summary_lines(only_masks)[0]
-    with_maps = summary_lines(evaluate_predictions(mixed, world["dataset"]))
+    with_maps = summary_lines(evaluate_predictions(mixed, world["dataset"], grow_to=GROW_TO))
     assert not any(line.startswith(said) for line in with_maps) and "grown" in with_maps[0]  # growth reaches maps
     stricter = evaluate_predictions(masks, world["dataset"], threshold=math.log(0.999 / 0.001))
     assert stricter.metrics["miou"] == only_masks.metrics["miou"]  # what the line says
@@ -137,6 +137,52 @@ def test_ground_truth_as_probability_maps_scores_perfectly(world: dict, tmp_path
     assert result.metrics["miou"] == 1.0 and result.metrics["pd"] == 1.0 and result.metrics["fa"] == 0.0
     stricter = evaluate_predictions(folder, world["dataset"], threshold=math.log(0.95 / 0.05))
     assert stricter.metrics["pd"] == 0.0  # 230/255 = 0.90 is under probability 0.95
+
+
+def test_a_saved_map_is_read_by_its_values_never_taken_for_a_mask_or_logits(world: dict, tmp_path: Path) -> None:
+    """A map of 0 and 100 (probability 0.39 on the targets) was taken for a binary mask and found every target at
+    0.5; the same map as a uint8 .npy was read as logits, so every pixel was a target."""
+    forms = {"png": lambda path, level: cv2.imwrite(f"{path}.png", level),
+             "npy": lambda path, level: np.save(f"{path}.npy", level)}
+    for form, write in forms.items():
+        folder = tmp_path / form
+        folder.mkdir()
+        for name, mask in world["masks"].items():
+            write(folder / name, np.where(mask, 100, 0).astype(np.uint8))
+        assert evaluate_predictions(folder, world["dataset"]).metrics["pd"] == 0.0, form
+        lower = evaluate_predictions(folder, world["dataset"], threshold=math.log(0.3 / 0.7)).metrics
+        assert lower["miou"] == 1.0 and lower["pd"] == 1.0, form
+    ints = tmp_path / "ints"
+    ints.mkdir()
+    for name, mask in world["masks"].items():  # np.save(mask.astype(int)): a 0/1 mask
+        np.save(ints / f"{name}.npy", mask.astype(np.int64))
+    assert evaluate_predictions(ints, world["dataset"]).metrics["miou"] == 1.0
+    np.save(ints / f"{name}.npy", np.where(world["masks"][name], 200, 0).astype(np.int32))
+    with pytest.raises(LwirstError, match=r"an integer map \(int32\) other than a 0/1 mask"):
+        evaluate_predictions(ints, world["dataset"])
+
+
+def test_another_methods_maps_are_scored_as_it_drew_them(world: dict, tmp_path: Path,
+                                                         capsys: pytest.CaptureFixture[str]) -> None:
+    """evaluate --predictions grew another method's masks by this project's post-processing, raising its mIoU
+    above what the paper's Eq. 2 gives it; --grow-to still asks for growth."""
+    folder = tmp_path / "preds"
+    folder.mkdir()
+    for name, logits in world["logits"].items():
+        np.save(folder / f"{name}.npy", logits)
+    args = ["evaluate", "--data-dir", str(world["root"]), "--dataset", "folder", "--split", "all",
+            "--predictions", str(folder)]
+    scores = {}
+    for grow in ([], ["--grow-to", "0.2"]):
+        assert main([*args, *grow, "--out", str(tmp_path / f"out{len(grow)}")]) == 0
+        scores[len(grow)] = json.loads((tmp_path / f"out{len(grow)}" / "metrics.json").read_text())
+    assert scores[0]["protocol"]["grow_to"] is None and scores[2]["protocol"]["grow_to"] is not None
+    eq2 = evaluate_predictions(folder, world["dataset"], grow_to=None).metrics["miou"]
+    grown = evaluate_predictions(folder, world["dataset"], grow_to=GROW_TO).metrics["miou"]
+    assert eq2 != grown
+    assert scores[0]["metrics"]["miou"] == pytest.approx(eq2, rel=1e-5)
+    assert scores[2]["metrics"]["miou"] == pytest.approx(grown, rel=1e-5)
+    capsys.readouterr()
 
 
 def test_evaluate_cli_writes_six_significant_digits(world: dict, tmp_path: Path,

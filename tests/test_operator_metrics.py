@@ -136,3 +136,38 @@ def test_pd_at_false_alarm_rate_is_undefined_without_targets() -> None:
     metric = PdFa(0.0)
     metric.update(scores, mask)
     assert pd_at_false_alarm_rate([metric.compute()], 1, 0.1) == 0.0
+
+
+def _saved_logits(root, frames: int, target: bool) -> tuple:
+    """A folder dataset of 64x64 frames and their saved logits: a 3x3 target at logit -0.5 (when `target`) and
+    two one-pixel clutter blobs at -0.9 in every frame."""
+    from lwirst.datasets import open_dataset
+
+    for sub in ("images", "masks", "preds"):
+        (root / sub).mkdir(parents=True)
+    for i in range(frames):
+        mask, logits = np.zeros((64, 64), np.uint8), np.full((64, 64), -6.0, np.float32)
+        if target:
+            mask[10:13, 40:43], logits[10:13, 40:43] = 255, -0.5  # off-centre: a whole-frame blob misses it
+        logits[5, 5] = logits[50, 10] = -0.9
+        cv2.imwrite(str(root / "images" / f"f{i}.png"), np.full((64, 64), 40, np.uint8))
+        cv2.imwrite(str(root / "masks" / f"f{i}.png"), mask)
+        np.save(root / "preds" / f"f{i}.npy", logits)
+    return open_dataset(root, "folder", "all"), root / "preds"
+
+
+def test_pd_at_a_false_alarm_rate_includes_the_runs_own_threshold(tmp_path) -> None:
+    """The sweep held the integer logits -8..8 only: at threshold -0.7 a run found 4 of 4 targets with no false
+    alarm and printed "Pd at <=0.1 FA/frame 0.0000" beside it."""
+    from lwirst.evaluate import evaluate_predictions, summary_lines
+
+    dataset, preds = _saved_logits(tmp_path / "with", 4, target=True)
+    result = evaluate_predictions(preds, dataset, threshold=-0.7)
+    assert result.metrics["pd"] == 1.0 and result.metrics["false_alarms"] == 0
+    assert result.metrics["pd_at_fa"] == 1.0
+    assert -0.7 in result.curves["pdfa_threshold"]
+    assert evaluate_predictions(preds, dataset, threshold=0.0).metrics["pd_at_fa"] == 0.0  # -1 alarms, 0 misses
+    dataset, preds = _saved_logits(tmp_path / "without", 2, target=False)
+    lines = summary_lines(evaluate_predictions(preds, dataset, threshold=-0.7))
+    operator = next(line for line in lines if line.startswith("false alarms"))
+    assert operator.endswith("Pd at ≤0.1 FA/frame n/a  (no target in this split)"), operator  # was a bare "n/a"

@@ -163,7 +163,8 @@ _BUILTIN: tuple[MetricSpec, ...] = (
                views=(CARD, SUMMARY)),
     MetricSpec("pd", "Pd", "detected / ground-truth targets (centroid distance < 3 px)",
                views=(CARD, SUMMARY, LIVE, SWEEP)),
-    MetricSpec("fa", "Fa (×1e-6)", "false-alarm pixels / all pixels", fmt=".2f", scale=1e6, unit="e-6",
+    MetricSpec("fa", "Fa (×1e-6)", "pixels of predicted components that detect no target / all pixels",
+               fmt=".2f", scale=1e6, unit="e-6",
                better="lower", views=(CARD, SUMMARY, LIVE, SWEEP)),
     MetricSpec("auc", "AUC", "area under the pixel ROC curve", views=(CARD, SUMMARY)),
     MetricSpec("ap", "AP", "area under the pixel precision-recall curve"),
@@ -185,7 +186,8 @@ _BUILTIN: tuple[MetricSpec, ...] = (
                none="no target-free frame in this split"),
     MetricSpec("empty_frames", "empty frames", "frames holding no target", fmt="d", better=None),
     MetricSpec("pd_at_fa", "Pd at ≤0.1 FA/frame",
-               "best Pd over thresholds with at most 0.1 false-alarm blobs (components) per frame",
+               "best Pd over logit thresholds -8..8 (step 1) and the run's own, with at most 0.1 false-alarm "
+               "blobs (components) per frame",
                views=(OPERATOR,)),
 )
 
