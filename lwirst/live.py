@@ -276,7 +276,7 @@ class SceneCoverage:
 
     @property
     def pd(self) -> float:
-        return self.detected / self.targets if self.targets else 1.0
+        return self.detected / self.targets if self.targets else math.nan  # undefined, as Pd is everywhere
 
 
 def scene_coverage(segmenter: SegmenterLike, config: SceneConfig = LIVE_SCENE, seed: int = 0, frames: int = 250,
