@@ -153,7 +153,7 @@ def test_served_dashboard_survives_three_bombs(fresh_upload_cache: Path, server:
         found = (other.get_by_test_id("stMetric").filter(has=other.get_by_text("Targets found", exact=True))
                  .get_by_test_id("stMetricValue").inner_text())
         hit, total = (int(n) for n in found.split(" of "))
-        assert 0 < total and hit <= total, found  # the next sample's truth, scored
+        assert total > 0 and hit <= total, found  # the next sample's truth, scored
         assert other.get_by_test_id("stAlert").filter(has_text="rror").count() == 0
     worst_process = max(memory.hwm_kb.values())
     print(f"server tree peak RSS {memory.peak_kb / 1024:.0f} MB; largest single VmHWM "
