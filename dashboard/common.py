@@ -98,8 +98,8 @@ RATIO_CAP = 10.0
 # Widget keys whose values survive page switches (see `keep_widget_state`).
 PERSISTENT = ("model", "backend", "protocol", "consensus", "mirror", "margin", "data_root", "data_dataset",
               "data_split", "threshold", "size_range", "ratio_range", "heat_scale", "dev_demo",
-              # each page's choice of input: a visitor coming back finds the source they left
-              "frame_source", "video_source", "video_sample", "video_split", "live_source")
+              # each page's choice of input: a visitor coming back finds the source and image they left
+              "frame_source", "dataset_image", "video_source", "video_sample", "video_split", "live_source")
 DEV_DEMO = "dev_demo"  # developer option: offer the untrained demo network in the Model list
 CONSENSUS_ON = DEFAULT_SCALE is not None  # the scale-consensus toggle's starting value: the project's default
 # The toggle's help; the second run's input has DASHBOARD_SCALE² the pixels, hence the compute.

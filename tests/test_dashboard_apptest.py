@@ -590,6 +590,16 @@ def test_settings_survive_a_page_switch() -> None:
     assert at.selectbox(key="model").value == DEMO_MODEL
 
 
+def test_the_chosen_image_survives_a_visit_to_another_page() -> None:
+    """A presenter who picked the second sample, looked at Evaluate and came back found the first again."""
+    at = open_page("2_single_frame.py", model=DEMO_MODEL)
+    at.selectbox(key="dataset_image").set_value(1).run()
+    for page in ("5_evaluate.py", "3_video.py", "1_home.py"):
+        at.switch_page(str(PAGES / page)).run()
+        at.switch_page(str(PAGES / "2_single_frame.py")).run()
+        assert not at.exception and at.selectbox(key="dataset_image").value == 1, page
+
+
 def open_link(at: AppTest, page: str) -> AppTest:
     """A new session opening the URL `at` shows (a shared link or a reload) on `page`; no exception."""
     shared = AppTest.from_file(str(APP), default_timeout=120)
