@@ -28,6 +28,9 @@ class TargetScore:
     id: int
     visible: int
     found: int
+    # (track id, frames) of each confirmed track whose boxes found it, in the order they first did: one track
+    # for a target followed throughout, more where a track broke or two swapped ids as targets crossed
+    tracks: tuple[tuple[int, int], ...] = ()
 
     @property
     def share(self) -> float:
@@ -115,15 +118,20 @@ def score_detections(truth: pd.DataFrame, found: pd.DataFrame, frames: int) -> T
     visible = truth[(truth["visible"] == 1) & (truth["frame"] < frames)]
     ids = sorted(int(i) for i in truth["id"].unique())
     hits = dict.fromkeys(ids, 0)
+    tracks: dict[int, dict[int, int]] = {i: {} for i in ids}  # target -> track id -> frames (first seen first)
     matched = 0
-    detections = {int(f): g[["x", "y"]].to_numpy(float) for f, g in found.groupby("frame")}
+    track_of = pd.to_numeric(found["track_id"], errors="coerce") if "track_id" in found else None
+    detections = {int(f): (g[["x", "y"]].to_numpy(float), g.index) for f, g in found.groupby("frame")}
     for frame, targets in visible.groupby("frame"):
-        pairs = pair(targets[["x", "y"]].to_numpy(float), detections.get(int(frame), np.zeros((0, 2))))
-        for t, _ in pairs:
-            hits[int(targets["id"].iloc[t])] += 1
-        matched += len(pairs)
+        points, rows = detections.get(int(frame), (np.zeros((0, 2)), ()))
+        for t, b in pair(targets[["x", "y"]].to_numpy(float), points):
+            target = int(targets["id"].iloc[t])
+            hits[target] += 1
+            if track_of is not None and pd.notna(track := track_of[rows[b]]):
+                tracks[target][int(track)] = tracks[target].get(int(track), 0) + 1
+            matched += 1
     counts = visible.groupby("id").size()
-    scores = tuple(TargetScore(i, int(counts.get(i, 0)), hits[i]) for i in ids)
+    scores = tuple(TargetScore(i, int(counts.get(i, 0)), hits[i], tuple(tracks[i].items())) for i in ids)
     return TruthScore(scores, len(found) - matched, frames)
 
 

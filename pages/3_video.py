@@ -158,12 +158,23 @@ def against_truth(source: common.VideoSource, output: VideoOutput) -> bool:
     found.metric("Target-frames found", f"{score.found} of {score.visible}")
     detection.metric("Pd", views.number_text(score.pd, 2), help=card_view.help_for("Pd"))
     false.metric("False alarms", score.false_alarms)
-    each = "; ".join(f"target {t.id} on {t.found} of the {t.visible} frames it is visible in" for t in score.targets)
+    each = "; ".join(f"target {t.id} on {t.found} of the {t.visible} frames it is visible in{followed(t.tracks)}"
+                     for t in score.targets)
     over = f", over the {score.frames} frames processed" if output.result.interrupted else ""
     st.caption(f"Against the generator's truth ({truth_path(source.path).name}{over}): {each}. A target is "
                "found on a frame when a box's centre lies within 3 px of it; one box finds one target, so "
                "targets that cross count once where their blobs merge. The video shows the same outcomes.")
     return True
+
+
+def followed(tracks: tuple[tuple[int, int], ...]) -> str:
+    """Which confirmed tracks carried a true target's boxes, and on how many frames each."""
+    if not tracks:
+        return ""
+    if len(tracks) == 1:
+        return f" (track T{tracks[0][0]} on {tracks[0][1]} frames)"
+    return (f" (tracks {', '.join(f'T{t} on {n}' for t, n in tracks)} frames: its id changed on the way, where a "
+            "track broke or two swapped as targets crossed)")
 
 
 def player_and_counts(output: VideoOutput, judged: bool) -> None:

@@ -975,6 +975,22 @@ def test_video_sample_is_processed_on_opening_and_a_higher_threshold_gives_fewer
     assert count(at, "Detections") < low and len(at.get("video")) == 1
 
 
+def test_the_sample_video_names_the_tracks_that_followed_each_target() -> None:
+    """The shipped model's sample read "Confirmed tracks 3" for two targets, the break explained only in a
+    tooltip: the truth caption now says which tracks followed each target, and where one broke."""
+    at = open_page("3_video.py")
+    assert not at.exception and not errors(at)
+    caption = next(c.value for c in at.caption if "sequence_tracks.csv" in c.value)
+    per_target = re.findall(r"target (\d+) on \d+ of the \d+ frames it is visible in \((tracks? [^)]*)\)", caption)
+    assert [t for t, _ in per_target] == ["0", "1"], caption
+    named = [[int(n) for n in re.findall(r"T(\d+)", text)] for _, text in per_target]
+    assert all(named) and max(max(n) for n in named) <= count(at, "Confirmed tracks")
+    assert all((len(n) > 1) == ("id changed" in text) for n, (_, text) in zip(named, per_target, strict=True))
+    frames = [sum(int(f) for f in re.findall(r"T\d+ on (\d+)", text)) for _, text in per_target]
+    found = [int(f) for f in re.findall(r"target \d+ on (\d+) of", caption)]
+    assert all(0 < f <= g for f, g in zip(frames, found, strict=True))  # tracked frames are found frames
+
+
 def test_an_uploaded_video_waits_for_its_click() -> None:
     """A visitor's video may be long: unlike the sample, it runs when asked."""
     at = open_page("3_video.py", model=DEMO_MODEL, threshold=0.3, video_source="Upload")

@@ -55,6 +55,19 @@ def test_a_stopped_run_is_scored_on_the_frames_it_processed() -> None:
     assert stopped.false_alarms == ((table["visible"] == 0) & (table["frame"] < 41)).sum()
 
 
+def test_each_target_names_the_tracks_that_followed_it() -> None:
+    """The Video page read "Confirmed tracks 3" for a sample with 2 targets and said nothing of which broke."""
+    table = truth([(f, i, 10.0 + 20 * i, 10.0 + f, 1) for f in range(4) for i in (0, 1)])
+    boxes = pd.DataFrame([(f, 10.0, 10.0 + f, 1) for f in range(4)]
+                         + [(f, 30.0, 10.0 + f, 2 if f < 2 else 3) for f in range(4)]
+                         + [(3, 50.0, 50.0, "")],  # a tentative box (no id yet) that finds nothing
+                         columns=["frame", "x", "y", "track_id"])
+    score = score_detections(table, boxes, frames=4)
+    assert [(t.id, t.found, t.tracks) for t in score.targets] == [(0, 4, ((1, 4),)), (1, 4, ((2, 2), (3, 2)))]
+    assert score.false_alarms == 1
+    assert [t.tracks for t in score_detections(table, boxes.drop(columns="track_id"), frames=4).targets] == [(), ()]
+
+
 @settings(max_examples=60, deadline=None)
 @given(st.lists(st.tuples(st.integers(0, 3), st.integers(0, 2), st.floats(0, 30), st.floats(0, 30),
                           st.integers(0, 1)), max_size=12, unique_by=lambda r: (r[0], r[1])),
