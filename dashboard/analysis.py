@@ -279,12 +279,13 @@ def progress_bar(bar: DeltaGenerator, label: str) -> Callable[[int, int], None]:
 
 def evaluate_run(label: str, engine: common.Engine, choice: common.DataChoice, threshold: float,
                  bar: DeltaGenerator) -> Run:
-    """Evaluate a model on a dataset split with a progress bar; the result is cached on disk and kept
-    in the session."""
+    """Evaluate a model on a dataset split with a progress bar; the result is kept in the session and cached on
+    disk, where every visitor's pages list it, unless the model is a visitor's upload (private to its session)."""
     segmenter = eval_segmenter(engine)
     dataset = common.open_data(choice)
     key = cache_key(segmenter, dataset, threshold)
-    result = evaluate(segmenter, dataset, threshold=threshold, progress=progress_bar(bar, label))  # type: ignore[arg-type]
+    result = evaluate(segmenter, dataset, threshold=threshold, progress=progress_bar(bar, label),  # type: ignore[arg-type]
+                      use_cache=not analysis.is_upload(engine.path))
     return remember(Run(label, key, choice, threshold, result, *cost(engine)))
 
 

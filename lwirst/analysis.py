@@ -301,11 +301,22 @@ def check_onnx_upload(data: bytes, name: str, max_bytes: int) -> OnnxUpload:
     return OnnxUpload(name, hashlib.sha256(data).hexdigest()[:16], _dims(graph_input), _dims(proto.graph.output[0]))
 
 
+def uploads_root() -> Path:
+    """Where a served dashboard keeps its visitors' uploaded models (beside the evaluation cache)."""
+    return cache_root().parent / "uploads"
+
+
 def store_upload(data: bytes, upload: OnnxUpload, root: Path | None = None, session: str = "local") -> Path:
     """Save a validated upload under the server's cache (``<cache>/uploads/<session>/<hash>/<name>.onnx``),
     where it expires (`lwirst.uploads.store_upload`)."""
-    return uploads.store_upload(root or cache_root().parent / "uploads", session, upload.digest,
-                                f"{Path(upload.name).stem}.onnx", data)
+    return uploads.store_upload(root or uploads_root(), session, upload.digest, f"{Path(upload.name).stem}.onnx",
+                                data)
+
+
+def is_upload(path: str | Path | None) -> bool:
+    """Whether a model file is a visitor's upload: its evaluations stay in that visitor's session, never in the
+    evaluation cache every visitor's Compare and Failures list."""
+    return path is not None and Path(path).resolve().is_relative_to(uploads_root().resolve())
 
 
 def cached_runs(root: Path | None = None) -> pd.DataFrame:

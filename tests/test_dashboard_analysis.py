@@ -465,6 +465,13 @@ def test_evaluate_overlays_an_uploaded_onnx_model_and_refuses_a_wrong_one() -> N
     assert [m.value for m in at.metric if m.label == analysis.FLOPS_LABEL] == ["303.5 M", "286.4 M"]
     roc = chart(at, "eval_roc")
     assert len(roc["data"]) == 2 and any("upload: demo.onnx" in t["name"] for t in roc["data"])
+    # a visitor's upload and what it scored stay in that visitor's session: another visitor's Failures and
+    # Compare listed it (file name, per-image results and maps) from the shared evaluation cache
+    assert "demo.onnx" not in set(analysis.cached_runs()["model"])
+    at.switch_page(str(PAGES / "8_failures.py")).run()
+    assert any("demo.onnx" in str(o) for o in at.selectbox(key="failure_run").options)  # its own session: yes
+    other = open_page("8_failures.py")
+    assert not any("demo.onnx" in str(o) for o in other.selectbox(key="failure_run").options)
 
 
 def test_evaluate_draws_the_shipped_model_in_its_colour() -> None:
