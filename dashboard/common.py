@@ -839,20 +839,32 @@ def video_upload(key: str) -> VideoSource | None:
     """An uploader for a video file (at most the server's upload limit), validated by `video_from_upload`;
     None (with a hint or the readable refusal shown) until a valid video is uploaded."""
     most_mb, frames, megapixels = settings().max_upload_mb, limit(UPLOAD_FRAMES), limit(UPLOAD_WORK)
+    # Streamlit empties an uploader when its page is left; the last valid upload is kept (with whether the
+    # uploader still shows it), so a visitor back from another page finds their video and its result
+    kept_key, returning = f"{key}_kept", key not in st.session_state
+    kept: tuple[VideoSource, bool] | None = st.session_state.get(kept_key)
     upload = st.file_uploader("Video file", type=[s.lstrip(".") for s in VIDEO_SUFFIXES], key=key,
                               max_upload_size=most_mb, help=f"At most {most_mb} MB, {frames} frames and "
                                                             f"{megapixels} megapixels in all")
-    if upload is None:
+    if upload is None and kept is not None and (returning or not kept[1]):
+        st.session_state[kept_key] = (kept[0], False)
+        st.caption(f"Your upload **{kept[0].name}**, kept while you were on other pages; upload another file "
+                   "to replace it.")
+        return kept[0]
+    if upload is None:  # none yet, or the visitor removed theirs
+        st.session_state.pop(kept_key, None)
         st.info(f"Upload a video (MP4, AVI, MOV, MKV, MPEG or WebM) of at most {frames} frames ({UPLOAD_FRAMES} "
                 f"on this server), fewer of large frames: {megapixels} megapixels in all ({UPLOAD_WORK}; "
                 f"{megapixels * 10**6 // (1280 * 1024)} frames of 1280×1024). `lwirst video` on the command line "
                 "takes longer ones.")
         return None
     try:
-        return video_from_upload(upload_name(upload), upload.getvalue())
+        source = video_from_upload(upload_name(upload), upload.getvalue())
     except LwirstError as exc:
         show_error(exc)
         return None
+    st.session_state[kept_key] = (source, True)
+    return source
 
 
 def video_from_upload(name: str, data: bytes) -> VideoSource:

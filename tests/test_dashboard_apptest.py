@@ -1001,6 +1001,26 @@ def test_an_uploaded_video_waits_for_its_click() -> None:
     assert detection_legend(at)  # no truth beside an upload: its boxes are detections, and the legend says so
 
 
+def test_an_uploaded_video_and_its_result_survive_a_visit_to_another_page() -> None:
+    """Streamlit empties an uploader when its page is left: a presenter back from Home found the Upload
+    source empty and the processed video gone, with no word."""
+    at = open_page("3_video.py", model=DEMO_MODEL, threshold=0.3, video_source="Upload")
+    at.file_uploader(key="video_upload").set_value(("dot.avi", _avi(4), "video/x-msvideo")).run()
+    at.button(key="video_process").click().run()
+    assert count(at, "Frames processed") == 4
+    at.switch_page(str(PAGES / "1_home.py")).run()
+    at.switch_page(str(PAGES / "3_video.py")).run()
+    assert not at.exception and not errors(at)
+    assert any("Your upload **dot.avi**, kept" in c.value for c in at.caption)
+    assert count(at, "Frames processed") == 4  # its result, without processing it again
+    at.slider(key="threshold").set_value(0.4).run()  # a later rerun keeps it too
+    assert any("Your upload **dot.avi**, kept" in c.value for c in at.caption)
+    at.file_uploader(key="video_upload").set_value(("dot9.avi", _avi(9), "video/x-msvideo")).run()
+    assert not any("kept while" in c.value for c in at.caption)  # a new upload replaces it
+    at.file_uploader(key="video_upload").set_value(None).run()  # removed by the visitor: gone
+    assert not any("kept while" in c.value for c in at.caption) and any("Upload a video" in i.value for i in at.info)
+
+
 def test_video_without_targets_counts_no_detections() -> None:
     """The card read 'Target rows: 64' for a video with no target: the CSV's empty row of each frame."""
     at = open_page("3_video.py", model=DEMO_MODEL, threshold=30.0)
