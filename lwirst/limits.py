@@ -25,6 +25,8 @@ server can tighten or loosen them without code changes:
   after its last use (default 3600 s).
 - ``LWIRST_UPLOAD_MAX_FILES`` and ``LWIRST_UPLOAD_MAX_MB``: most uploads, and most megabytes of
   them, kept on disk per session; the least recently used go first (defaults 8 and 1024).
+- ``LWIRST_UPLOAD_TOTAL_MB``: most megabytes of uploads kept on disk for all sessions together, so that
+  many sessions cannot fill the disk; the least recently used go first, whoever's (default 4096).
 """
 
 from __future__ import annotations
@@ -47,6 +49,7 @@ DEFAULTS = {
     "LWIRST_UPLOAD_TTL_SECONDS": 3600,
     "LWIRST_UPLOAD_MAX_FILES": 8,
     "LWIRST_UPLOAD_MAX_MB": 1024,
+    "LWIRST_UPLOAD_TOTAL_MB": 4096,
 }
 
 

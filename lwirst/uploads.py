@@ -85,11 +85,13 @@ def _bytes(folder: Path) -> int:
 
 def prune_uploads(root: Path, now: float | None = None) -> list[Path]:
     """Remove stored uploads unused for LWIRST_UPLOAD_TTL_SECONDS and, per session, the least recently
-    used beyond LWIRST_UPLOAD_MAX_FILES or LWIRST_UPLOAD_MAX_MB; the removed folders."""
+    used beyond LWIRST_UPLOAD_MAX_FILES or LWIRST_UPLOAD_MAX_MB, then, over all sessions, the least recently
+    used beyond LWIRST_UPLOAD_TOTAL_MB; the removed folders."""
     now = time.time() if now is None else now
     ttl, files = limit("LWIRST_UPLOAD_TTL_SECONDS"), limit("LWIRST_UPLOAD_MAX_FILES")
-    budget = limit("LWIRST_UPLOAD_MAX_MB") * 2**20
+    budget, total = limit("LWIRST_UPLOAD_MAX_MB") * 2**20, limit("LWIRST_UPLOAD_TOTAL_MB") * 2**20
     removed: list[Path] = []
+    survivors: list[tuple[float, int, Path]] = []  # (last use, bytes, folder) of every upload kept per session
     for session in [p for p in root.iterdir() if p.is_dir()] if root.is_dir() else []:
         kept, used, full = 0, 0, False
         for upload in sorted((p for p in session.iterdir() if p.is_dir()), key=lambda p: p.stat().st_mtime,
@@ -101,7 +103,15 @@ def prune_uploads(root: Path, now: float | None = None) -> list[Path]:
                 removed.append(upload)
                 continue
             kept, used = kept + 1, used + size
-        if not kept:
+            survivors.append((upload.stat().st_mtime, size, upload))
+    used = 0
+    for _, size, upload in sorted(survivors, key=lambda item: item[0], reverse=True):  # newest first
+        used += size
+        if used > total:
+            shutil.rmtree(upload, ignore_errors=True)
+            removed.append(upload)
+    for session in [p for p in root.iterdir() if p.is_dir()] if root.is_dir() else []:
+        if not any(session.iterdir()):  # its last upload went
             shutil.rmtree(session, ignore_errors=True)
     if removed:
         log.info("dropped %d expired or surplus upload(s) from %s", len(removed), root)

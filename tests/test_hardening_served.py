@@ -157,6 +157,22 @@ def test_uploads_are_bounded_per_session_least_recently_used_first(tmp_path: Pat
         store_upload(tmp_path, "s1", "g", "g.onnx", b"\0" * (2 * 2**20))
 
 
+def test_uploads_are_bounded_over_all_sessions_together(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Each session had its own 1 GB: a script opening N sessions could store N GB on the server's disk."""
+    monkeypatch.setenv("LWIRST_UPLOAD_TOTAL_MB", "1")
+    big = b"\0" * (400 * 1024)
+    stored = []
+    for i in range(3):  # three sessions, 400 kB each: the third passes 1 MB, and the least recently used goes
+        stored.append(store_upload(tmp_path, f"s{i}", f"d{i}", "m.onnx", big))
+        stamp = time.time() - 100 + i
+        os.utime(stored[-1].parent, (stamp, stamp))
+    assert [p.exists() for p in stored] == [False, True, True]
+    assert not (tmp_path / "s0").exists()  # its only upload went with it
+    latest = store_upload(tmp_path, "s3", "d3", "m.onnx", big)
+    assert [p.exists() for p in stored] == [False, False, True] and latest.exists()
+    assert sum(p.stat().st_size for p in tmp_path.rglob("*.onnx")) <= 2**20
+
+
 @pytest.mark.parametrize(("name", "value", "said"), [
     ("LWIRST_DASHBOARD_MAX_UPLOAD_MB", "5MB", "must be a positive whole number of megabytes"),
     ("LWIRST_DASHBOARD_MAX_UPLOAD_MB", "0", "must be a positive whole number of megabytes"),
