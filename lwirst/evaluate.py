@@ -112,8 +112,6 @@ class EvalResult:
         folder without it for one that was never finished, e.g. a full disk or a kill mid-save)."""
         directory = Path(directory)
         directory.mkdir(parents=True, exist_ok=True)
-        summary = {"metrics": self.metrics, "protocol": self.protocol}
-        text = jsonio.dumps(round_floats(summary), indent=2)
         atomic_write(directory / "curves.json", lambda p: p.write_text(jsonio.dumps(self.curves)))
         atomic_write(directory / "per_image.csv", lambda p: self.per_image.to_csv(p, index=False))
         if self.saliency:
@@ -124,6 +122,12 @@ class EvalResult:
                     np.savez_compressed(handle, **arrays)
 
             atomic_write(directory / "saliency.npz", write_npz)
+        # the other files' sizes: a file cut short or replaced since (a disk error, a hand edit) marks the result
+        # damaged before anything reads it (`is_stored`), so no page shows its cards from metrics.json alone
+        sizes = {name: (directory / name).stat().st_size for name in (*RESULT_FILES[:-1], "saliency.npz")
+                 if (directory / name).is_file()}
+        summary = {"metrics": self.metrics, "protocol": self.protocol, "files": sizes}
+        text = jsonio.dumps(round_floats(summary), indent=2)
         atomic_write(directory / "metrics.json", lambda p: p.write_text(text))
         return directory
 
@@ -452,14 +456,25 @@ def evaluate(segmenter: Segmenter, dataset: SegDataset, *, threshold: float = 0.
 
 
 def is_stored(folder: Path) -> bool:
-    """Whether `folder` holds a whole stored result (`EvalResult.save` writes metrics.json last)."""
-    return all((folder / name).is_file() for name in RESULT_FILES)
+    """Whether `folder` holds a whole stored result: every file, metrics.json last (`EvalResult.save`), each of
+    the size metrics.json recorded (a result saved before sizes were recorded: every file present)."""
+    if not all((folder / name).is_file() for name in RESULT_FILES):
+        return False
+    try:
+        sizes = json.loads((folder / "metrics.json").read_text()).get("files", {})
+        return all((folder / name).stat().st_size == size for name, size in sizes.items())
+    except (OSError, ValueError, AttributeError, TypeError):
+        return False
 
 
 def read_cached(folder: Path) -> EvalResult | None:
     """The result cached in `folder`, or None: none stored there, or a damaged one (a kill or a full disk
     mid-save, a hand edit), which is then evaluated again and stored whole, where it once failed every run."""
     if not (folder / "metrics.json").is_file():  # written last: without it, never finished
+        return None
+    if not is_stored(folder):
+        log.warning("ignoring a damaged cached evaluation in %s (a file missing or cut short); it is evaluated "
+                    "again", folder)
         return None
     try:
         return EvalResult.load(folder)
