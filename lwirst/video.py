@@ -449,7 +449,8 @@ def process_frames(frames: Frames, out_path: Path, csv_file: Path | None, pipeli
     except KeyboardInterrupt:
         interrupted = True
         if done:  # before the first frame nothing is kept (below), and the caller says so
-            log.warning("interrupted after %d frames; %s and the CSV hold them", done, out_path)
+            # no path: a dashboard's run writes to a scratch folder that is gone once its output is read
+            log.warning("interrupted after %d frames; the annotated video and CSV written so far hold them", done)
     except LwirstError as exc:
         stop = str(exc)
     finally:
