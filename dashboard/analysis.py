@@ -450,12 +450,6 @@ def keep_valid(key: str, options: list[str]) -> None:
         st.session_state[key] = options[0]
 
 
-def heat_scale() -> str:
-    """Sidebar: the heatmap's scale (shared with the Single frame page)."""
-    st.session_state.setdefault("heat_scale", "probability")
-    return st.sidebar.radio("Heatmap scale", ["probability", "logit"], key="heat_scale", horizontal=True)
-
-
 def hot_margin() -> float:
     """Sidebar: how far under the threshold (in logits) a missed target's peak may be to count as hot."""
     st.session_state.setdefault("hot_margin", analysis.HOT_MARGIN)

@@ -218,6 +218,12 @@ def run_page(main: Callable[[], None]) -> None:
         show_error(exc)
 
 
+def heat_scale() -> str:
+    """Sidebar: the heatmap's scale, probability or logit (Single frame and Failures share it)."""
+    st.session_state.setdefault("heat_scale", "probability")
+    return st.sidebar.radio("Heatmap scale", ["probability", "logit"], key="heat_scale", horizontal=True)
+
+
 def keep_widget_state() -> None:
     """Keep the values of shared widgets when a page that lacks them is shown (Streamlit
     drops a widget's state when it is not rendered; re-assigning the key keeps it)."""

@@ -24,6 +24,7 @@ from lwirst.metrics import image_record
 from lwirst.palette import CORRECT, FALSE_ALARM
 from lwirst.pipeline import FrameResult
 from lwirst.postprocess import TargetFilter
+from lwirst.scoring import image_results, metric_spec, plugin_metrics
 
 TABLE_COLUMNS = ("id", "x", "y", "box_x", "box_y", "box_w", "box_h", "size", "ratio", "peak", "peak_prob")
 
@@ -35,13 +36,38 @@ def filter_from_ranges(size: tuple[float, float], ratio: tuple[float, float], si
                         min_ratio=ratio[0] or None, max_ratio=None if ratio[1] >= ratio_cap else ratio[1])
 
 
+@dataclass(frozen=True)
+class FrameScores:
+    """One frame's scores against its mask: its targets and pixels (`image_record`, the centroid rule Pd uses
+    everywhere) and every registered plugin metric on it alone (`lwirst.scoring.image_results`, e.g. hIoU), so a
+    metric added to the table reaches the pages that show one frame. IoU is NaN on a frame with no target and
+    nothing found (no IoU to speak of, where 1 read as a perfect detection), Pd NaN without a target."""
+
+    iou: float
+    targets: int
+    detected: int
+    false_alarms: int
+    fa_pixels: int
+    plugins: dict[str, float] = field(default_factory=dict)  # by metric key
+
+    @property
+    def pd(self) -> float:
+        return self.detected / self.targets if self.targets else math.nan
+
+    def cards(self) -> list[tuple[str, float]]:
+        """(label, value) of every score, in display order: the built-in ones, then the plugins' labels."""
+        return [("IoU", self.iou), ("Pd", self.pd), ("targets", self.targets), ("detected", self.detected),
+                ("false alarms", self.false_alarms), ("false-alarm pixels", self.fa_pixels),
+                *((metric_spec(key).label, value) for key, value in self.plugins.items())]
+
+
 @dataclass
 class FrameReport:
     """The pictures (8-bit BGR) and numbers one page shows for one segmented frame.
 
     found: targets above the threshold; kept: after the Eq. 4 filter. With ground
     truth, truth is the Fig. 5 picture (red correct, green missed, blue false alarm)
-    and metrics the per-image scores; the kept-targets overlay then colours each kept
+    and scores the per-image scores; the kept-targets overlay then colours each kept
     target by its outcome (correct or false alarm) in the same colours as truth.
     """
 
@@ -53,7 +79,7 @@ class FrameReport:
     targets: pd.DataFrame
     truth: np.ndarray | None = None
     match: Match | None = None
-    metrics: dict[str, float] = field(default_factory=dict)
+    scores: FrameScores | None = None
     chips: list[Chip] = field(default_factory=list)
     targets_total: int = 0
     palette: str = ""  # the pseudo-colour palette the frame was decoded from before the network, if any
@@ -87,11 +113,8 @@ def frame_report(image: np.ndarray, result: FrameResult, scale: str = "probabili
         # beside the id, where a narrow window still shows it (last, it was the first column cut off)
         report.targets.insert(1, "outcome", [CORRECT if i in correct else FALSE_ALARM for i in report.targets["id"]])
         record = image_record(result.kept.mask, mask)
-        # a frame with no target has no Pd, and with nothing found either no IoU to speak of (NaN: shown "n/a",
-        # where 1.000 read as a perfect detection)
         empty = not record.targets and not len(result.kept)
-        report.metrics = {"IoU": math.nan if empty else record.iou,
-                          "Pd": record.detected / record.targets if record.targets else math.nan,
-                          "targets": record.targets, "detected": record.detected,
-                          "false alarms": record.false_alarms, "false-alarm pixels": record.fa_pixels}
+        report.scores = FrameScores(math.nan if empty else record.iou, record.targets, record.detected,
+                                    record.false_alarms, record.fa_pixels,
+                                    image_results(plugin_metrics(0.5), result.kept.mask, mask))
     return report

@@ -66,12 +66,12 @@ def demo_result(report: FrameReport) -> None:
     operator row does, never a false alarm."""
     # two cards per row: three in the narrow result column broke "Targets" in two at 1024 px
     (found, alarms), (iou, _) = st.columns(2), st.columns(2)
-    m = report.metrics
-    if m:
-        found.metric("Targets found", f"{m['detected']} of {m['targets']}", help=card_view.help_for("Pd"))
-        alarms.metric("False alarms", m["false alarms"],
+    m = report.scores
+    if m is not None:
+        found.metric("Targets found", f"{m.detected} of {m.targets}", help=card_view.help_for("Pd"))
+        alarms.metric("False alarms", m.false_alarms,
                       help="Detections whose centroid lies within 3 pixels of no ground-truth target")
-        iou.metric("IoU", views.number_text(m["IoU"], 2), help=card_view.help_for("mIoU"))
+        iou.metric("IoU", views.number_text(m.iou, 2), help=card_view.help_for("mIoU"))
     else:
         found.metric("Detections", report.kept, help=card_view.help_for("threshold"))
     views.legend()

@@ -13,7 +13,7 @@ from lwirst.frame_report import FrameReport
 def main() -> None:
     st.title("Single frame")
     post = common.postprocess_controls()
-    scale = heatmap_scale()
+    scale = common.heat_scale()
     frame = choose_frame()
     if frame is None:
         return
@@ -28,12 +28,6 @@ def main() -> None:
 
 
 OUTCOMES = (palette.CORRECT, palette.MISSED, palette.FALSE_ALARM, palette.HOT)
-
-
-def heatmap_scale() -> str:
-    """Sidebar: show the saliency map as probability or logit."""
-    st.session_state.setdefault("heat_scale", "probability")
-    return st.sidebar.radio("Heatmap scale", ["probability", "logit"], key="heat_scale", horizontal=True)
 
 
 def choose_frame() -> common.Frame | None:
@@ -133,12 +127,12 @@ def pictures(report: FrameReport, scale: str) -> None:
 
 
 def ground_truth(report: FrameReport) -> None:
-    """With a mask: the per-image metrics."""
-    if report.truth is None:
+    """With a mask: the per-image scores, the metric table's plugins' too."""
+    if report.scores is None:
         return
     st.subheader("Against the ground truth")
     columns = st.columns(6)
-    for i, (name, value) in enumerate(report.metrics.items()):
+    for i, (name, value) in enumerate(report.scores.cards()):
         columns[i % 6].metric(name, views.number_text(value, 3))
 
 

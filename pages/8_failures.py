@@ -18,7 +18,7 @@ from lwirst.postprocess import NO_FILTER, describe_threshold
 def main() -> None:
     st.title("Failure inspector")
     post = common.postprocess_controls()
-    scale = dash.heat_scale()
+    scale = common.heat_scale()
     margin = dash.hot_margin()
     run = choose_run()
     if run is None:

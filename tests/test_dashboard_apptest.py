@@ -38,6 +38,7 @@ from lwirst.modelcard import DEMO_MODEL, demo_network
 from lwirst.pipeline import FramePipeline
 from lwirst.postprocess import NO_FILTER
 from lwirst.prominence import DEFAULT_PER_DOUBLING
+from lwirst.scoring import metric_spec
 from lwirst.sequence_truth import read_truth, truth_path
 from lwirst.tracking import Tracker
 
@@ -45,7 +46,8 @@ REPO = Path(__file__).resolve().parents[1]
 if str(REPO) not in sys.path:  # dashboard/ is not an installed package (app.py does the same)
     sys.path.insert(0, str(REPO))
 
-from dashboard import common  # noqa: E402
+from dashboard import analysis as dash  # noqa: E402
+from dashboard import common, views  # noqa: E402
 from dashboard.common import SAMPLES_LABEL, SIZE_CAP, available_pages  # noqa: E402
 from dashboard.config import MAX_UPLOAD_ENV, SAMPLES_DIR  # noqa: E402
 from dashboard.live_view import live_view  # noqa: E402
@@ -273,6 +275,19 @@ def test_threshold_and_size_filter_change_the_targets() -> None:
     at.slider(key="size_range").set_value((0, SIZE_CAP))
     at.slider(key="ratio_range").set_value((0.0, 1.0)).run()
     assert count(at, "Targets kept") < low
+
+
+def test_single_frame_shows_every_metric_of_the_table_as_evaluate_scores_that_image() -> None:
+    """The page's per-image scores were a hand-written list: hIoU (a registered metric) was on Evaluate and
+    Failures and never on Single frame or Home. The shipped model on the first sample, as Evaluate scores it."""
+    at = open_page("2_single_frame.py")
+    shown = {m.label: m.value for m in at.metric}
+    name = at.selectbox(key="dataset_image").options[0]
+    evaluated = open_page("5_evaluate.py", data_root=SAMPLES_LABEL)
+    row = next(r for r in evaluated.session_state[dash.RUNS_KEY].values()).result.per_image.set_index("name").loc[name]
+    for key in ("hiou", "hiou_loc", "hiou_seg"):
+        assert shown[metric_spec(key).label] == views.number_text(float(row[key]), 3), key
+    assert shown["IoU"] == views.number_text(float(row["iou"]), 3)
 
 
 def test_post_processing_widgets_do_not_rerun_the_network(network_calls: list[int]) -> None:
