@@ -63,6 +63,7 @@ from lwirst.implant import add_cutout, add_psf, cut_targets, grey, mosaic, remov
 from lwirst.inference import Segmenter
 from lwirst.palettes import palettes
 from lwirst.postprocess import GROW_TO
+from lwirst.scoring import SUMMARY, plugin_specs
 from lwirst.sensor import add_sensor_noise, draw_noise_std
 from lwirst.synth import render_scene
 from lwirst.trainmix import random_scene_config
@@ -399,16 +400,17 @@ class SuiteResult:
         return alarmed / frames if frames else float("nan")
 
     def rows(self) -> list[dict[str, object]]:
-        """One row per part: frames, targets, Pd, mIoU, nIoU, F1, pixel recall, false blobs per frame,
-        empty-frame alarm share."""
+        """One row per part: frames, targets, Pd, mIoU, nIoU, F1, pixel recall, every plugin metric of the
+        summary view (e.g. hIoU), false blobs per frame, empty-frame alarm share (target scores None on a
+        target-free part, the alarm share None on one with targets)."""
+        scores = ("pd", "miou", "niou", "f1", "recall", *(s.key for s in plugin_specs() if SUMMARY in s.views))
         out = []
         for part, result in self.parts:
             m = result.metrics
             empty = part.target_free
             out.append({"part": part.name, "frames": int(m["images"]), "targets": int(m["targets"]),
-                        "pd": None if empty else m["pd"], "miou": None if empty else m["miou"],
-                        "niou": None if empty else m["niou"], "f1": None if empty else m["f1"],
-                        "recall": None if empty else m["recall"], "blobs_per_frame": m["blobs_per_frame"],
+                        **{key: None if empty else m.get(key) for key in scores},
+                        "blobs_per_frame": m["blobs_per_frame"],
                         "empty_alarm_rate": m["empty_alarm_rate"] if empty else None,
                         "protocols": "/".join(sorted(set(result.per_image["protocol"])))})
         return out

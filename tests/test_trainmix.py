@@ -272,6 +272,8 @@ def test_suite_pools_targets_and_empty_frames(data_root) -> None:
     metrics = {p.name: r.metrics for p, r in result.parts}
     for name in ("implant-1x", "synth-256"):
         assert (rows[name]["niou"], rows[name]["recall"]) == (metrics[name]["niou"], metrics[name]["recall"])
+        assert rows[name]["hiou"] == metrics[name]["hiou"]  # a registered metric reaches the suite's table
+    assert rows["empty-1x"]["hiou"] is None
     assert 0.0 <= result.empty_alarm_rate <= 1.0
 
 
@@ -317,6 +319,8 @@ def test_evaluate_suite_command_prints_and_saves_every_part(data_root, tmp_path,
     assert saved["pooled"]["pd"] == pytest.approx(pd_, abs=1e-4)
     assert saved["pooled"]["blobs_per_empty_frame"] == pytest.approx(blobs, abs=1e-4)
     assert all(r["niou"] is not None and 0 <= r["recall"] <= 1 for r in bearing)
+    header = next(line for line in printed.splitlines() if line.split()[:1] == ["part"]).split()
+    assert header == list(saved["parts"][0]) and "hiou" in header  # every column saved is printed, hIoU too
     assert main(["evaluate", "--suite-frames", "2", "--data-dir", str(data_root)]) == 1
     assert "name the suite too" in capsys.readouterr().err
 

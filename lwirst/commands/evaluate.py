@@ -145,9 +145,8 @@ def _run_suite(args: argparse.Namespace, threshold: float) -> int:
                                 progress=lambda name, done, total: bar.update(1))
     info = segmenter.describe()
     print(f"suite {args.suite}  {run_line(segmenter, threshold, grow_to)}")
-    header = ("part", "frames", "targets", "pd", "miou", "niou", "f1", "recall", "blobs_per_frame",
-              "empty_alarm_rate", "protocols")
     rows = result.rows()
+    header = tuple(rows[0]) if rows else ()  # the rows' own columns, a plugin metric's too
     print("  ".join(f"{h:>16}" for h in header))
     for row in rows:
         print("  ".join(f"{_cell(row[h], h == 'empty_alarm_rate'):>16}" for h in header))
