@@ -36,7 +36,16 @@ from streamlit.runtime.scriptrunner import RerunException, StopException, get_sc
 from streamlit.runtime.uploaded_file_manager import UploadedFile
 
 from dashboard import urlstate
-from dashboard.config import MASK_THRESHOLD_ENV, SAMPLES_DIR, MissingRoot, Settings, load_settings
+from dashboard.config import (
+    MASK_THRESHOLD_ENV,
+    RATIO_CAP,
+    SAMPLES_DIR,
+    SIZE_CAP,
+    THRESHOLD_RANGE,
+    MissingRoot,
+    Settings,
+    load_settings,
+)
 from lwirst import paths
 from lwirst.backends import available_backends, default_backend, engine_choice, get_backend
 from lwirst.card_view import help_for
@@ -92,9 +101,6 @@ log = logging.getLogger(__name__)
 PAGES_DIR = paths.PAGES_DIR
 SAMPLES_LABEL = "Embedded samples"
 IMAGE_TYPES = ("png", "jpg", "jpeg", "bmp", "tif", "tiff")
-THRESHOLD_RANGE = (-30.0, 30.0)  # trained models reach peak logits above 20
-SIZE_CAP = 500
-RATIO_CAP = 10.0
 # Widget keys whose values survive page switches (see `keep_widget_state`).
 PERSISTENT = ("model", "backend", "protocol", "consensus", "mirror", "margin", "data_root", "data_dataset",
               "data_split", "threshold", "size_range", "ratio_range", "heat_scale", "dev_demo",
@@ -149,6 +155,11 @@ PAGE_SPECS = (
              uses_model=False),
     PageSpec("8_failures.py", "Failures", ":material/report:", "failures", "where the model misses"),
 )
+
+
+def page_spec(url: str) -> PageSpec:
+    """The registered page served at `url` (a page that links to another asks the registry for its file)."""
+    return next(spec for spec in PAGE_SPECS if spec.url == url)
 
 
 def available_pages() -> list[PageSpec]:
@@ -683,7 +694,7 @@ def show_in_single_frame(choice: DataChoice, index: int) -> None:
     st.session_state.update({"data_root": root_label, "data_dataset": choice.dataset, "data_split": choice.split,
                              "dataset_image": index, IMAGE_OF_KEY: choice,
                              "frame_source": "Sample or dataset image"})
-    st.switch_page(PAGES_DIR / "2_single_frame.py")
+    st.switch_page(page_spec("single-frame").path)
 
 
 def decode(data: bytes, name: str) -> np.ndarray:

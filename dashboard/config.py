@@ -29,6 +29,11 @@ from lwirst.imageio import MIN_SIDE
 from lwirst.paths import MODELS_DIR
 from lwirst.paths import SAMPLES_DIR as SAMPLES_DIR
 
+# the sidebar's ranges, which a shared link's values are clamped to as well (`urlstate`)
+THRESHOLD_RANGE = (-30.0, 30.0)  # trained models reach peak logits above 20
+SIZE_CAP = 500
+RATIO_CAP = 10.0
+
 log = logging.getLogger(__name__)
 DATA_ROOTS_ENV = "LWIRST_DASHBOARD_DATA_ROOTS"
 MODEL_ROOTS_ENV = "LWIRST_DASHBOARD_MODEL_ROOTS"

@@ -18,6 +18,8 @@ from typing import Any
 
 import streamlit as st
 
+from dashboard.config import RATIO_CAP, SIZE_CAP, THRESHOLD_RANGE
+
 RESTORED = "_url_restored"
 ASKED = "_url_asked"  # session-state key -> the value the URL asked for (checked where its widget is drawn)
 FALLBACK = "_url_fallback"  # session-state key -> what was shown instead of an unavailable asked value
@@ -54,6 +56,11 @@ class Param:
     omit: Any = None
 
 
+def _within(value: float, low: float, high: float) -> float:
+    """A link's value clamped to its widget's range."""
+    return max(low, min(high, value))
+
+
 PARAMS = (
     Param("model", "model", str),
     Param("backend", "backend", str),
@@ -65,13 +72,13 @@ PARAMS = (
     Param("dataset", "data_dataset", str),
     Param("split", "data_split", str),
     Param("image", "dataset_image", int),
-    Param("threshold", "threshold", lambda t: max(-30.0, min(30.0, _number(t))), lambda v: f"{v:g}"),
-    Param("size", "size_range", _pair(lambda t: max(0, min(500, int(t)))), _show_pair),
-    Param("ratio", "ratio_range", _pair(lambda t: round(max(0.0, min(10.0, _number(t))), 1)), _show_pair),
+    Param("threshold", "threshold", lambda t: _within(_number(t), *THRESHOLD_RANGE), lambda v: f"{v:g}"),
+    Param("size", "size_range", _pair(lambda t: _within(int(t), 0, SIZE_CAP)), _show_pair),
+    Param("ratio", "ratio_range", _pair(lambda t: round(_within(_number(t), 0.0, RATIO_CAP), 1)), _show_pair),
     Param("heat", "heat_scale", str),
     Param("rank", "failure_rank", str),
     Param("models", "eval_models", lambda t: [m for m in t.split("|") if m], "|".join, omit=[]),
-    Param("evalth", "eval_threshold", lambda t: max(-30.0, min(30.0, _number(t))), lambda v: f"{v:g}"),
+    Param("evalth", "eval_threshold", lambda t: _within(_number(t), *THRESHOLD_RANGE), lambda v: f"{v:g}"),
     Param("inspect", "failure_image", str),
     Param("dev", "dev_demo", lambda t: t == "1", lambda v: "1" if v else "0", omit=False),
     Param("demo", "home_demo_index", lambda t: max(0, int(t)), omit=0),
