@@ -3,9 +3,9 @@
 LW-IRSTNet deliberately omits them (Sec. III-A); Table IX adds each one back to show
 what it costs. Two places take a module:
 
-* multiscale feature fusion (MFFM, ``make_mffm``): appended to stage 3 on the
+* multiscale feature fusion (MFFM, ``ContextSpec.multiscale``): appended to stage 3 on the
   64-channel 1/8-resolution map, channels in = channels out (ASPP, CPM);
-* context fusion (``make_fusion_module``): at the two decoder joints, replacing the
+* context fusion (``ContextSpec.fusion``): at the two decoder joints, replacing the
   sum of the upsampled decoder map (``high``) and the same-scale encoder map
   (``low``), channels in = channels out (AFM, ACM, BiLocal, BiGlobal).
 
@@ -23,6 +23,10 @@ Those FLOPs stay unmatched; ``data/paper/table9.csv`` records why per row.
 """
 
 from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from functools import partial
 
 import torch
 import torch.nn.functional as F
@@ -236,22 +240,23 @@ class BidirectionalModulation(nn.Module):
         return self.post(2 * low * self.top_down(high) + 2 * high * self.bottom_up(low))
 
 
-def make_mffm(kind: str, channels: int) -> nn.Module:
-    """Multiscale module appended to stage 3 ("cpm_afm" uses the CPM here)."""
-    if kind == "aspp":
-        return ASPP(channels)
-    if kind in ("cpm", "cpm_afm"):
-        return CPM(channels)
-    raise ValueError(f"no multiscale module for context {kind!r}")
+@dataclass(frozen=True)
+class ContextSpec:
+    """One Table IX context option: the multiscale module it appends to stage 3 and the fusion module it puts
+    at each decoder joint, each built from the map's channels (None: that place stays LW-IRSTNet's own)."""
+
+    multiscale: Callable[[int], nn.Module] | None = None
+    fusion: Callable[[int], nn.Module] | None = None
 
 
-def make_fusion_module(kind: str, channels: int) -> nn.Module:
-    """Module called as `module(up, skip)` at each decoder joint ("cpm_afm" uses the AFM)."""
-    if kind in ("afm", "cpm_afm"):
-        return AsymmetricFusion(channels)
-    variants = {"acm": (True, False), "bilocal": (False, False), "biglobal": (True, True)}
-    if kind in variants:
-        top_down_global, bottom_up_global = variants[kind]
-        return BidirectionalModulation(channels, top_down_global=top_down_global,
-                                       bottom_up_global=bottom_up_global)
-    raise ValueError(f"no fusion module for context {kind!r}")
+# Every `NetConfig.context` name (`lwirst.config.CONTEXTS`, which stays torch-free) and what it builds.
+CONTEXT_MODULES: dict[str, ContextSpec] = {
+    "none": ContextSpec(),
+    "aspp": ContextSpec(multiscale=ASPP),
+    "cpm": ContextSpec(multiscale=CPM),
+    "afm": ContextSpec(fusion=AsymmetricFusion),
+    "acm": ContextSpec(fusion=partial(BidirectionalModulation, top_down_global=True, bottom_up_global=False)),
+    "bilocal": ContextSpec(fusion=partial(BidirectionalModulation, top_down_global=False, bottom_up_global=False)),
+    "biglobal": ContextSpec(fusion=partial(BidirectionalModulation, top_down_global=True, bottom_up_global=True)),
+    "cpm_afm": ContextSpec(multiscale=CPM, fusion=AsymmetricFusion),
+}

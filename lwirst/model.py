@@ -14,6 +14,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from lwirst.config import NetConfig
+from lwirst.context import CONTEXT_MODULES
 
 Act = type[nn.Module]
 
@@ -130,11 +131,10 @@ class Fusion(nn.Module):
         super().__init__()
         self.mode = mode
         self.module: nn.Module | None = None
-        if context in ("afm", "acm", "bilocal", "biglobal", "cpm_afm"):
-            from lwirst.context import make_fusion_module
-
+        fusion = CONTEXT_MODULES[context].fusion
+        if fusion is not None:
             self.mode = "module"
-            self.module = make_fusion_module(context, channels)
+            self.module = fusion(channels)
         elif mode == "concat":
             self.module = conv_bn_act(2 * channels, channels, 1, nn.ReLU)
 
@@ -170,10 +170,8 @@ class LWIRSTNet(nn.Module):
         ]
         for module in range(cfg.num_daaa):
             stage3 += self._daaa_module(cfg, module, enc)
-        if cfg.context in ("aspp", "cpm", "cpm_afm"):
-            from lwirst.context import make_mffm
-
-            stage3.append(make_mffm(cfg.context, c3))
+        if (multiscale := CONTEXT_MODULES[cfg.context].multiscale) is not None:
+            stage3.append(multiscale(c3))
         self.stage3 = nn.Sequential(*stage3)
 
         split = cfg.upsampling == "bilinear_deconv"

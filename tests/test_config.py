@@ -111,6 +111,20 @@ def test_context_modules_train(name: str) -> None:
     assert not missing
 
 
+def test_every_context_name_builds_what_its_registry_entry_says() -> None:
+    """One registry (`lwirst.context.CONTEXT_MODULES`) decides what each config name builds; model.py listed the
+    fusion and multiscale names by hand beside it."""
+    from lwirst.config import CONTEXTS
+    from lwirst.context import CONTEXT_MODULES
+
+    assert set(CONTEXT_MODULES) == set(CONTEXTS)
+    for name, spec in CONTEXT_MODULES.items():
+        model = LWIRSTNet(NetConfig(context=name))
+        fused = [m for m in model.modules() if getattr(m, "mode", None) == "module"]
+        assert bool(fused) == (spec.fusion is not None), name
+        assert (type(model.stage3[-1]).__name__ in ("ASPP", "CPM")) == (spec.multiscale is not None), name
+
+
 @settings(max_examples=60, deadline=None)
 @given(h=st.integers(1, 40), w=st.integers(1, 40), rows=st.integers(1, 12), cols=st.integers(1, 12),
        seed=st.integers(0, 2**16))
