@@ -122,12 +122,13 @@ class EvalResult:
                     np.savez_compressed(handle, **arrays)
 
             atomic_write(directory / "saliency.npz", write_npz)
-        # the other files' sizes: a file cut short or replaced since (a disk error, a hand edit) marks the result
-        # damaged before anything reads it (`is_stored`), so no page shows its cards from metrics.json alone
+        # the other files' sizes and a digest of the figures: a file cut short or a figure edited since (a disk
+        # error, a hand edit) marks the result damaged before anything reads it (`is_stored`), so no page shows
+        # its cards from metrics.json alone
         sizes = {name: (directory / name).stat().st_size for name in (*RESULT_FILES[:-1], "saliency.npz")
                  if (directory / name).is_file()}
-        summary = {"metrics": self.metrics, "protocol": self.protocol, "files": sizes}
-        text = jsonio.dumps(round_floats(summary), indent=2)
+        summary = round_floats({"metrics": self.metrics, "protocol": self.protocol, "files": sizes})
+        text = jsonio.dumps({**summary, "digest": _result_digest(summary, directory)}, indent=2)
         atomic_write(directory / "metrics.json", lambda p: p.write_text(text))
         return directory
 
@@ -455,14 +456,27 @@ def evaluate(segmenter: Segmenter, dataset: SegDataset, *, threshold: float = 0.
     return result
 
 
+def _result_digest(summary: Mapping[str, Any], folder: Path) -> str:
+    """A stored result's digest: its metrics.json content (less the digest) and its small files' bytes; the
+    saliency maps are checked by their size here and by their zip's CRCs when read."""
+    digest = hashlib.sha256(jsonio.dumps(summary, sort_keys=True).encode())
+    for name in RESULT_FILES[:-1]:
+        digest.update((folder / name).read_bytes())
+    return digest.hexdigest()
+
+
 def is_stored(folder: Path) -> bool:
-    """Whether `folder` holds a whole stored result: every file, metrics.json last (`EvalResult.save`), each of
-    the size metrics.json recorded (a result saved before sizes were recorded: every file present)."""
+    """Whether `folder` holds a whole stored result, as `EvalResult.save` wrote it: every file (metrics.json is
+    written last), each of the size metrics.json recorded, and its digest unchanged (a result saved before
+    sizes and digests were recorded: every file present)."""
     if not all((folder / name).is_file() for name in RESULT_FILES):
         return False
     try:
-        sizes = json.loads((folder / "metrics.json").read_text()).get("files", {})
-        return all((folder / name).stat().st_size == size for name, size in sizes.items())
+        summary = json.loads((folder / "metrics.json").read_text())
+        digest = summary.pop("digest", None)
+        if not all((folder / name).stat().st_size == size for name, size in summary.get("files", {}).items()):
+            return False
+        return digest is None or digest == _result_digest(summary, folder)
     except (OSError, ValueError, AttributeError, TypeError):
         return False
 
@@ -473,8 +487,8 @@ def read_cached(folder: Path) -> EvalResult | None:
     if not (folder / "metrics.json").is_file():  # written last: without it, never finished
         return None
     if not is_stored(folder):
-        log.warning("ignoring a damaged cached evaluation in %s (a file missing or cut short); it is evaluated "
-                    "again", folder)
+        log.warning("ignoring a damaged cached evaluation in %s (a file missing, cut short or edited); it is "
+                    "evaluated again", folder)
         return None
     try:
         return EvalResult.load(folder)

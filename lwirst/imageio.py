@@ -35,6 +35,28 @@ def image_format(data: bytes) -> str:
     return next((kind for magic, kind in _MAGIC.items() if data.startswith(magic)), "")
 
 
+# image formats this project does not read, by suffix: a folder's are named as skipped, not passed over in silence
+UNSUPPORTED_SUFFIXES = (".webp", ".gif", ".jp2", ".j2k", ".pgm", ".ppm", ".pnm", ".pbm", ".exr", ".hdr", ".heic",
+                        ".avif", ".dng", ".fits", ".fit")
+_OTHER_MAGIC = {b"GIF8": "GIF", b"\x00\x00\x00\x0cjP  ": "JPEG 2000", b"\x76\x2f\x31\x01": "OpenEXR",
+                b"SIMPLE  =": "FITS"}
+
+
+def unreadable_reason(data: bytes) -> str:
+    """Why bytes that are no PNG/JPEG/BMP/TIFF cannot be read: a known other format ("a WEBP image: ..."), else
+    damage ("truncated, corrupt ..."), so a valid file of another format is not called corrupt."""
+    other = "WEBP" if data[:4] == b"RIFF" and data[8:12] == b"WEBP" else next(
+        (kind for magic, kind in _OTHER_MAGIC.items() if data.startswith(magic)), "")
+    if other:
+        return f"a {other} image, a format this project does not read; convert it to PNG or TIFF"
+    return "not a readable image (truncated, corrupt or not PNG/JPG/BMP/TIFF)"
+
+
+def unsupported_files(folder: Path) -> list[Path]:
+    """A folder's files of image formats `image_files` leaves out (UNSUPPORTED_SUFFIXES), sorted by name."""
+    return sorted(p for p in folder.iterdir() if p.suffix.lower() in UNSUPPORTED_SUFFIXES and p.is_file())
+
+
 def header_size(data: bytes) -> tuple[int, int] | None:
     """(width, height) from a PNG, JPEG, BMP or TIFF header without decoding; None when
     the bytes are none of those or the header is cut short."""
@@ -148,7 +170,7 @@ def check_header(data: bytes, name: str, max_pixels: int | None = None) -> tuple
     `max_pixels` (default: the LWIRST_MAX_IMAGE_PIXELS setting) pixels. Returns (width, height)."""
     size = header_size(data)
     if size is None:
-        raise LwirstError(f"{name}: not a readable image (truncated, corrupt or not PNG/JPG/BMP/TIFF)")
+        raise LwirstError(f"{name}: {unreadable_reason(data)}")
     width, height = size
     budget = limit("LWIRST_MAX_IMAGE_PIXELS") if max_pixels is None else max_pixels
     if width * height > budget:
@@ -247,8 +269,14 @@ def require_image_files(folder: Path) -> list[Path]:
     frames, so a folder of frames and their masks is segmented frame by frame."""
     pairs = flat_pairs(folder)
     files = [frame for frame, _ in pairs] if pairs else image_files(folder)
+    skipped = unsupported_files(folder)
+    if skipped:
+        log.warning("%s: skipped %d file(s) of image formats this project does not read (%s); convert them to PNG "
+                    "or TIFF", folder, len(skipped), ", ".join(p.name for p in skipped[:5])
+                    + (", ..." if len(skipped) > 5 else ""))
     if not files:
-        raise LwirstError(f"{folder} holds no {'/'.join(s[1:].upper() for s in IMAGE_SUFFIXES)} images")
+        raise LwirstError(f"{folder} holds no {'/'.join(s[1:].upper() for s in IMAGE_SUFFIXES)} images"
+                          + (f" (only formats it does not read: {skipped[0].name}...)" if skipped else ""))
     return files
 
 

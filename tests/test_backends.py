@@ -254,6 +254,10 @@ def test_bf16_path_finds_the_same_targets(model, images, reference) -> None:
     bf16 = Segmenter(model, backend="openvino", threads=1, options=FAST.replace(bf16=True))
     shipped_bf16 = Segmenter(None, backend="openvino", options=FAST.replace(bf16=True)).describe()["hash"]
     assert shipped_bf16 != Segmenter(None, backend="openvino").describe()["hash"]  # caches keep them apart
+    from lwirst.commands.segment import run_line
+
+    assert " backend openvino bf16 " in run_line(bf16, 0.0, None)  # segment's first line says what ran
+    assert " backend openvino " in run_line(fp32, 0.0, None)
     for image, ref in zip(images, reference, strict=True):
         exact, out = fp32.predict(image).logits, bf16.predict(image).logits
         assert not np.array_equal(exact, out)  # really computed in bfloat16 ...

@@ -9,6 +9,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -102,7 +103,8 @@ def test_a_cached_result_names_the_model_file_asked_for(model: Path, tmp_path: P
     assert len(list((tmp_path / "cache").iterdir())) == 1
 
 
-@pytest.mark.parametrize("damage", ["no curves", "list", "no protocol", "bad npz", "garbled npz", "half saved"])
+@pytest.mark.parametrize("damage", ["no curves", "list", "no protocol", "bad npz", "garbled npz", "edited",
+                                    "half saved"])
 def test_a_damaged_cache_entry_is_evaluated_again_not_fatal(model: Path, tmp_path: Path, damage: str,
                                                             monkeypatch: pytest.MonkeyPatch,
                                                             caplog: pytest.LogCaptureFixture) -> None:
@@ -123,6 +125,11 @@ def test_a_damaged_cache_entry_is_evaluated_again_not_fatal(model: Path, tmp_pat
         (entry / "metrics.json").write_text("[1, 2]")
     elif damage == "no protocol":
         (entry / "metrics.json").write_text('{"metrics": {}, "protocol": {}}')
+    elif damage == "edited":  # a figure changed by hand, the file's length kept: it was served as the result
+        text = (entry / "metrics.json").read_text()
+        field = re.search(r'"miou": (\d\.\d)', text)
+        assert field is not None
+        (entry / "metrics.json").write_text(text.replace(field[0], f'"miou": {9 - int(field[1][0])}.{field[1][2]}', 1))
     elif damage == "bad npz":
         (entry / "saliency.npz").write_bytes((entry / "saliency.npz").read_bytes()[:100])
     elif damage == "garbled npz":  # a whole zip whose compressed member is corrupt (zlib.error, not BadZipFile)
@@ -132,7 +139,7 @@ def test_a_damaged_cache_entry_is_evaluated_again_not_fatal(model: Path, tmp_pat
         (entry / "saliency.npz").write_bytes(bytes(garbled))
     else:  # the save order: a folder without metrics.json was never finished, so it is no hit
         (entry / "metrics.json").unlink()
-    if damage in ("no curves", "bad npz"):  # a file missing or cut short: listed nowhere (a served Evaluate page
+    if damage in ("no curves", "bad npz", "edited"):  # a file missing or cut short: listed nowhere (a served Evaluate page
         assert cached_runs(tmp_path / "cache" / "eval").empty  # showed a truncated entry's cards from metrics.json)
     again = run()
     scores = {k: v for k, v in first.metrics.items() if k != "fps"}  # the speed is this run's own

@@ -86,14 +86,14 @@ def test_segment_writes_every_output(tmp_path: Path, checkpoint: Path, capsys: p
         assert record["ran"] == {"protocol": "native", "mirrored": False, "palette": None, "as_colour": False,
                                  "clearance": 0.0}  # a SIRST-sized frame: no peak margin
     printed = capsys.readouterr().out
-    assert printed.count("targets (") == 2 and printed.count("found; ran native) -> ") == 2  # as it ran
+    assert printed.count(" detections") == 2 and printed.count(" (ran native) -> ") == 2  # as it ran
     assert printed.startswith("ran: model ") and " protocol native" in printed.splitlines()[0]  # what ran, once
     jet = tmp_path / "c" / "jet.png"  # "auto" and a palette: the record says what they resolved to
     jet.parent.mkdir()
     cv2.imwrite(str(jet), cv2.applyColorMap(scene(), cv2.COLORMAP_JET))
     assert segment(checkpoint, str(jet), "--out", str(out)) == 0
     # what "auto" resolved to, and the palette it decoded, on the screen too (not only in the record)
-    assert "found; ran resize; decoded from its jet palette) -> " in capsys.readouterr().out
+    assert " (ran resize; decoded from its jet palette) -> " in capsys.readouterr().out
     assert json.loads((out / "jet_targets.json").read_text())["ran"] == {"protocol": "resize", "mirrored": False,
                                                                         "palette": "jet", "as_colour": False,
                                                                         "clearance": 0.0}
@@ -274,6 +274,22 @@ def test_segment_folder_input_keeps_the_output_checks(tmp_path: Path, checkpoint
     empty.mkdir()
     assert segment(checkpoint, str(empty), "--out", str(tmp_path / "o")) == 1
     assert "holds no" in capsys.readouterr().err
+
+
+def test_a_folders_images_of_other_formats_are_named_not_passed_over(tmp_path: Path, checkpoint: Path,
+                                                                    capsys: pytest.CaptureFixture[str],
+                                                                    caplog: pytest.LogCaptureFixture) -> None:
+    """A valid WebP beside PNGs was left out without a word, and named alone it read "truncated, corrupt"."""
+    folder = tmp_path / "frames"
+    folder.mkdir()
+    cv2.imwrite(str(folder / "a.png"), scene())
+    cv2.imwrite(str(folder / "b.webp"), scene())
+    assert segment(checkpoint, str(folder), "--out", str(tmp_path / "out")) == 0
+    assert "skipped 1 file(s) of image formats this project does not read (b.webp)" in caplog.text
+    assert segment(checkpoint, str(folder / "b.webp"), "--out", str(tmp_path / "out2")) == 1
+    err = capsys.readouterr().err
+    assert "a WEBP image, a format this project does not read; convert it to PNG or TIFF" in err
+    assert "corrupt" not in err
 
 
 def test_a_long_name_that_fits_is_written(tmp_path: Path, checkpoint: Path,

@@ -216,7 +216,8 @@ def run_line(segmenter: Segmenter, threshold: float, grow_to: float | None) -> s
     from lwirst.prominence import describe as describe_margin
 
     info = segmenter.describe()
-    return (f"model {info['model']}  backend {info['backend']}  protocol {info['protocol']}"
+    precision = f" {info['precision']}" if info["precision"] != "fp32" else ""  # bf16 or int8: say what ran
+    return (f"model {info['model']}  backend {info['backend']}{precision}  protocol {info['protocol']}"
             f"{said_consensus(segmenter.confirm, segmenter.mirror, ' ({})')}  threshold "
             f"{describe_threshold(threshold)}  {describe_growth(grow_to)}"
             f"{cut_masks(threshold, segmenter.confirm, segmenter.mirror, segmenter.margin)}"
@@ -403,6 +404,8 @@ def _segment_all(args: argparse.Namespace, pipeline: FramePipeline, todo: list[t
         colours = (f"; decoded from its {result.saliency.palette} palette" if result.saliency.palette else
                    "; on its colours: no known palette" if result.saliency.as_colour else "")
         done.append(path)
-        print(f"{path}: {len(result.kept)} targets ({len(result.detections)} found; ran "
-              f"{result.saliency.protocol}{colours}) -> {base}_*")
+        # detections, not ground truth found (segment scores nothing): the filter's share said where it removed any
+        kept = (f"{len(result.kept)} of {len(result.detections)} detections kept by the size / ratio filter"
+                if len(result.kept) != len(result.detections) else f"{len(result.kept)} detections")
+        print(f"{path}: {kept} (ran {result.saliency.protocol}{colours}) -> {base}_*")
     return failed
