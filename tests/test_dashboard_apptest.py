@@ -280,7 +280,7 @@ def test_threshold_and_size_filter_change_the_targets() -> None:
 def test_single_frame_shows_every_metric_of_the_table_as_evaluate_scores_that_image() -> None:
     """The page's per-image scores were a hand-written list: hIoU (a registered metric) was on Evaluate and
     Failures and never on Single frame or Home. The shipped model on the first sample, as Evaluate scores it."""
-    at = open_page("2_single_frame.py")
+    at = open_page("2_single_frame.py", data_root=SAMPLES_LABEL)
     shown = {m.label: m.value for m in at.metric}
     name = at.selectbox(key="dataset_image").options[0]
     evaluated = open_page("5_evaluate.py", data_root=SAMPLES_LABEL)
@@ -519,8 +519,8 @@ def test_bad_image_uploads_are_readable_errors(case: str) -> None:
     assert any(name in message for message in errors(at))
     at.radio(key="frame_source").set_value("Sample or dataset image").run()
     assert not errors(at)
-    assert count(at, "Targets kept") == count(open_page("2_single_frame.py", model=DEMO_MODEL, threshold=1.0),
-                                              "Targets kept")  # the sample's own result, as on a fresh visit
+    fresh = open_page("2_single_frame.py", model=DEMO_MODEL, threshold=1.0)  # the same default image
+    assert count(at, "Targets kept") == count(fresh, "Targets kept")  # its own result, as on a fresh visit
 
 
 @pytest.mark.parametrize(("page", "source", "uploader", "suffix"), [
@@ -565,8 +565,8 @@ def test_supported_uploads_are_segmented(kind: str) -> None:
         "grey-bmp": ("grey.bmp", png(grey, ".bmp")),
         "colour-jpg": ("colour.jpg", png(cv2.cvtColor(grey, cv2.COLOR_GRAY2BGR), ".jpg")),
     }[kind]
-    at = open_page("2_single_frame.py", model=DEMO_MODEL, threshold=1.0)
-    assert at.selectbox(key="dataset_image").value == 0  # the default image is SAMPLE
+    at = open_page("2_single_frame.py", model=DEMO_MODEL, threshold=1.0, data_root=SAMPLES_LABEL)
+    assert at.selectbox(key="dataset_image").options[0] == SAMPLE.stem  # the first image is SAMPLE
     on_sample = count(at, "Targets kept")
     at.radio(key="frame_source").set_value("Upload").run()
     at.file_uploader(key="image_upload").set_value((name, data, "application/octet-stream")).run()

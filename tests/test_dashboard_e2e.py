@@ -317,10 +317,11 @@ def live_shown(page: Page) -> LiveShown | None:
                      shown["tables"])
 
 
-def watch_live(page: Page, seconds: float) -> list[LiveShown]:
-    """The Live page's blocks, read every 150 ms for `seconds`."""
+def watch_live(page: Page, seconds: float, readings: int = 5, most: float = 30) -> list[LiveShown]:
+    """The Live page's blocks, read every 150 ms for `seconds`, and on until `readings` found every block (a
+    loaded machine redraws slowly, and a reading mid-redraw finds none), `most` seconds at most."""
     seen, start = [], time.monotonic()
-    while time.monotonic() - start < seconds:
+    while (elapsed := time.monotonic() - start) < seconds or (len(seen) < readings and elapsed < most):
         if (shown := live_shown(page)) is not None:
             seen.append(shown)
         page.wait_for_timeout(150)
@@ -513,7 +514,9 @@ def test_dashboard_in_a_browser(page: Page, server: str, sirst_root: Path) -> No
     first, start = frame_number(page), time.monotonic()
     one_frame_everywhere(watch_live(page, 3))  # SIRST images are scenes of their own: tracks come and go
     rate = (frame_number(page) - first) / (time.monotonic() - start)
-    assert rate > 4, f"{rate:.1f} frames per second"
+    # the pipeline's pace, not the 2 s an image stood before (0.5 frames per second): a correctness check,
+    # with room for a loaded CI machine (the speed itself is `lwirst bench`'s to measure)
+    assert rate > 1.5, f"{rate:.1f} frames per second"
     assert float(metric_value(page, "End-to-end fps")) > 0
     page.get_by_text("Run the stream", exact=True).click()
     settle(page)  # paused, every block shows the one last frame (a running stream was caught between them)

@@ -139,8 +139,8 @@ def test_a_damaged_cache_entry_is_evaluated_again_not_fatal(model: Path, tmp_pat
         (entry / "saliency.npz").write_bytes(bytes(garbled))
     else:  # the save order: a folder without metrics.json was never finished, so it is no hit
         (entry / "metrics.json").unlink()
-    if damage in ("no curves", "bad npz", "edited"):  # a file missing or cut short: listed nowhere (a served Evaluate page
-        assert cached_runs(tmp_path / "cache" / "eval").empty  # showed a truncated entry's cards from metrics.json)
+    if damage in ("no curves", "bad npz", "edited"):  # missing, cut short or edited: listed nowhere (a served
+        assert cached_runs(tmp_path / "cache" / "eval").empty  # Evaluate page showed such an entry's cards)
     again = run()
     scores = {k: v for k, v in first.metrics.items() if k != "fps"}  # the speed is this run's own
     assert not again.cached and scores == pytest.approx({k: again.metrics[k] for k in scores}, nan_ok=True)
