@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import re
 import time
@@ -357,3 +358,36 @@ def test_bench_scores_only_on_data_it_was_given(monkeypatch: pytest.MonkeyPatch,
     assert _find_data(tmp_path) == tmp_path
     monkeypatch.setenv("LWIRST_DATA_DIR", str(tmp_path))
     assert _find_data(None) == tmp_path
+
+
+def test_a_busy_host_boosted_clock_and_missing_data_are_said_in_the_verdicts() -> None:
+    """Two back-to-back runs under load printed "3.35x: met" and "2.41x: NOT met" with no word that other work
+    held the cores; a share above the nominal-clock ceiling read "met" as if measured; and with no data the mIoU
+    bar blamed the model ("the PyTorch reference finds no target pixel")."""
+    rows = [_row("baseline", 100, 0.60), _row("fast", 400, 0.60)]
+    quiet = _report("avx2 fma", rows)
+    quiet.load = ([1.2, 1.0, 1.0], [1.9, 1.2, 1.0])
+    assert quiet.busy() == "" and "WARNING" not in quiet.table() and "busy host" not in quiet.table()
+    busy = _report("avx2 fma", rows)
+    busy.load = ([1.0, 1.0, 1.0], [6.6, 3.0, 1.0])
+    table = busy.table()
+    assert "WARNING: the load average (6.6) exceeded this host's 2 cores" in table
+    assert "(bar 3x: met; busy host, not a measurement)" in table
+    fast = dataclasses.replace(_row("fast", 1.05 * quiet.ceiling_fps(2), 0.60), ceiling_share=1.05)
+    boosted = _report("avx2 fma", [_row("baseline", 100, 0.60), fast])
+    assert (f"105.0% of the {quiet.ceiling_fps(2):.0f} fps fp32 ceiling (above the ceiling: this CPU ran faster "
+            "than the clock it assumes) (bar 70%: met)") in boosted.table()
+    no_data = _report("avx2 fma", [_row("baseline", 100, None), _row("fast", 400, None)])
+    assert "(bar within 0.002: untested: no SIRST test data to score)" in no_data.table()
+
+
+def test_a_mistyped_data_setting_is_said_and_a_folder_is_no_model(monkeypatch: pytest.MonkeyPatch, tmp_path: Path,
+                                                                   caplog: pytest.LogCaptureFixture,
+                                                                   capsys: pytest.CaptureFixture[str]) -> None:
+    from lwirst.bench import _find_data
+
+    monkeypatch.setenv("LWIRST_DATA_DIR", str(tmp_path / "dat"))
+    assert _find_data(None) is None
+    assert "holds no sirst/images folder: timing synthetic frames" in caplog.text
+    assert main(["bench", "--quick", "--model", str(tmp_path)]) == 1
+    assert f"model {tmp_path} is a folder, not a model file" in capsys.readouterr().err

@@ -109,8 +109,9 @@ def run(args: argparse.Namespace) -> int:
 
     from lwirst.bench import BenchConfig, all_variants, run_bench
 
-    threads = args.threads or ([1] if args.quick else _default_threads())
-    batches = [1, 2] if args.quick and args.batch == [1, 8] else args.batch
+    # each count once, in the order given: "--threads 1 1" built every variant twice and printed each row twice
+    threads = list(dict.fromkeys(args.threads or ([1] if args.quick else _default_threads())))
+    batches = list(dict.fromkeys([1, 2] if args.quick and args.batch == [1, 8] else args.batch))
     if min(threads) < 1 or min(batches) < 1:
         raise LwirstError("--threads and --batch take positive integers")
     frame_sizes = [(int(h), int(w)) for h, w in args.size or ()]
@@ -123,7 +124,8 @@ def run(args: argparse.Namespace) -> int:
     if unknown:
         raise LwirstError(f"unknown variant(s) {', '.join(unknown)}; choose from {', '.join(sorted(known))}")
     if args.model is not None and not args.model.is_file():
-        raise LwirstError(f"model {args.model} does not exist")
+        raise LwirstError(f"model {args.model} " + ("is a folder, not a model file" if args.model.is_dir()
+                                                    else "does not exist"))
     if args.model is not None and args.model.suffix.lower() == ".onnx":
         from lwirst.export import check_segmentation_onnx
 
