@@ -117,9 +117,8 @@ def model_options() -> dict[str, Path | None]:
 
 def engine_for(path: Path | None, chosen: common.Engine) -> common.Engine:
     """An engine for a model file with the sidebar's backend, protocol, scale consensus and peak margin."""
-    version = str(path.stat().st_mtime_ns) if path is not None and path.exists() else "demo"
-    return common.Engine(str(path) if path is not None else None, version, chosen.backend, chosen.protocol,
-                         chosen.confirm, chosen.mirror, chosen.margin)
+    return common.Engine(str(path) if path is not None else None, common.file_version(path), chosen.backend,
+                         chosen.protocol, chosen.confirm, chosen.mirror, chosen.margin)
 
 
 @st.cache_data(max_entries=64, show_spinner="Test-running the uploaded model in a capped worker process...")
@@ -147,7 +146,7 @@ def uploaded_engine(name: str, data: bytes, chosen: common.Engine) -> common.Eng
 
 @st.cache_data(max_entries=32, show_spinner=False)
 def _cost(path: str | None, version: str) -> tuple[int | None, float | None]:
-    card = common.card(common.Engine(path, version, "", "", None))
+    card = common.card_of(path, version)
     return card.params, card.flops
 
 
@@ -193,7 +192,7 @@ def in_sample(run: Run) -> str:
 
 @st.cache_data(max_entries=32, show_spinner=False)
 def _in_sample(root: str, dataset: str, split: str, path: str, version: str, shown: str) -> str:
-    card = common.card(common.Engine(path, version, "", "", None))
+    card = common.card_of(path, version)
     return in_sample_note(root, common.open_data(common.DataChoice("", root, dataset, split)), card.training,
                           card.name, shown)
 
@@ -444,12 +443,6 @@ def thumbnail(run: Run, name: str, threshold: float, target_filter: TargetFilter
 # ---------------------------------------------------------------- sidebar widgets
 
 
-def keep_valid(key: str, options: list[str]) -> None:
-    """Before a selectbox is drawn: a stored choice no longer offered falls back to the first option."""
-    if st.session_state.get(key) not in options:
-        st.session_state[key] = options[0]
-
-
 def hot_margin() -> float:
     """Sidebar: how far under the threshold (in logits) a missed target's peak may be to count as hot."""
     st.session_state.setdefault("hot_margin", analysis.HOT_MARGIN)
@@ -512,7 +505,7 @@ def offered_data() -> set[str]:
 
 @st.cache_data(max_entries=8, show_spinner=False)
 def _card_point(path: str, version: str, name: str) -> pd.DataFrame:
-    card = common.card(common.Engine(path, version, "", "", None))
+    card = common.card_of(path, version)
     data = card.training.get("data") if isinstance(card.training.get("data"), dict) else {}
     dataset = str(data.get("dataset", "?"))
     scale = card.training.get("confirm")

@@ -243,7 +243,7 @@ def keep_widget_state() -> None:
             st.session_state[key] = st.session_state[key]
 
 
-def _select_default(key: str, options: Sequence[str], default: str | None = None) -> None:
+def select_default(key: str, options: Sequence[str], default: str | None = None) -> None:
     """Before a sidebar selectbox is drawn: a stored value that is no longer offered falls back to the
     default; when that value came from the URL, the sidebar says so (`urlstate.unavailable`)."""
     if st.session_state.get(key) not in options:
@@ -363,10 +363,10 @@ def engine_sidebar() -> None:
     """Sidebar: model (from the configured model roots), the backends that can run it, input protocol,
     scale consensus, and the developer option that offers the untrained demo network."""
     models = model_options()
-    _select_default("model", list(models))
+    select_default("model", list(models))
     backends = backends_for(models[st.session_state["model"]], backend_options())
-    _select_default("backend", backends, default_backend())
-    _select_default("protocol", list(PROTOCOLS))
+    select_default("backend", backends, default_backend())
+    select_default("protocol", list(PROTOCOLS))
     st.session_state.setdefault("consensus", CONSENSUS_ON)
     st.session_state.setdefault("mirror", DEFAULT_MIRROR)
     st.session_state.setdefault("margin", DEFAULT_PER_DOUBLING > 0)
@@ -402,12 +402,15 @@ def engine_sidebar() -> None:
 def engine() -> Engine:
     """The sidebar's current model, backend, protocol and scale consensus."""
     models = model_options()
-    label = st.session_state.get("model", next(iter(models)))
-    path = models.get(label)
-    version = str(path.stat().st_mtime_ns) if path is not None and path.exists() else "demo"
-    return Engine(str(path) if path is not None else None, version,
+    path = models.get(st.session_state.get("model", next(iter(models))))
+    return Engine(str(path) if path is not None else None, file_version(path),
                   st.session_state.get("backend", default_backend()), st.session_state.get("protocol", "auto"),
                   *chosen_confirmation(), chosen_margin())
+
+
+def file_version(path: Path | None) -> str:
+    """What keys a model file's cached loads: its modification time ("demo": the untrained network, no file)."""
+    return str(path.stat().st_mtime_ns) if path is not None and path.exists() else "demo"
 
 
 def chosen_confirmation() -> tuple[float | None, bool]:
@@ -485,13 +488,14 @@ def analyse(chosen: Engine, frame: Frame, post: Postprocess, scale: str = "proba
 
 
 @st.cache_data(max_entries=8, show_spinner="Reading the model card...")
-def _model_card(path: str | None, version: str) -> ModelCard:
+def card_of(path: str | None, version: str) -> ModelCard:
+    """The model card of a model file at one version (`file_version`; None: the untrained demo network)."""
     return model_card(Path(path) if path is not None else None)
 
 
 def card(chosen: Engine) -> ModelCard:
     """The model card of the chosen model (cached per file version)."""
-    return _model_card(chosen.path, chosen.version)
+    return card_of(chosen.path, chosen.version)
 
 
 # ---------------------------------------------------------------- data
@@ -567,7 +571,7 @@ def data_source() -> DataChoice | None:
         st.sidebar.info("No data: the embedded samples are missing and no data root is configured "
                         "(set LWIRST_DATA_DIR).")
         return None
-    _select_default("data_root", list(roots))
+    select_default("data_root", list(roots))
     st.sidebar.subheader("Data")
     root_label = st.sidebar.selectbox("Data directory", list(roots), key="data_root",
                                       help="Folders the server offers: LWIRST_DATA_DIR, "
@@ -577,11 +581,11 @@ def data_source() -> DataChoice | None:
     if not datasets:
         st.sidebar.error(f"{root_label} holds no dataset in a supported layout.")
         return None
-    _select_default("data_dataset", datasets)
+    select_default("data_dataset", datasets)
     dataset = st.sidebar.selectbox("Dataset", datasets, key="data_dataset",
                                    format_func=lambda d: f"all of {root_label}" if d == "auto" else d)
     splits = _splits(root, dataset)
-    _select_default("data_split", splits, "test" if "test" in splits else "all")
+    select_default("data_split", splits, "test" if "test" in splits else "all")
     split = st.sidebar.selectbox("Split", splits, key="data_split")
     return DataChoice(data_name(root_label, dataset), root, dataset, split)
 

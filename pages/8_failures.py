@@ -50,7 +50,7 @@ def choose_run() -> dash.Run | None:
     runs = dash.run_choices(session, on_disk, common.engine(), float(st.session_state.get("threshold", 0.0)))
     if not runs:
         return None
-    dash.keep_valid("failure_run", list(runs))
+    common.select_default("failure_run", list(runs))
     label = st.selectbox(f"Evaluation run on {choice.name}", list(runs), key="failure_run",
                          help="Runs of this session and runs cached on disk for the sidebar's dataset and "
                               "split; the sidebar model's run nearest the sidebar threshold comes first")
@@ -106,7 +106,7 @@ def ranked_images(per_image: pd.DataFrame) -> pd.DataFrame:
     """The images ranked by IoU, missed targets, the smallest missed target, false alarms (count or pixels),
     hot-but-below targets or a metric plugin's card metric."""
     ranks = list(analysis.rankings())
-    dash.keep_valid("failure_rank", ranks)  # e.g. from a link made by another version
+    common.select_default("failure_rank", ranks)  # e.g. from a link made by another version
     by = st.radio("Rank images by", ranks, key="failure_rank", horizontal=True,
                   on_change=_new_ranking)
     ranked = analysis.rank_images(per_image, by)
@@ -136,7 +136,7 @@ def gallery(run: dash.Run, ranked: pd.DataFrame, post: common.Postprocess) -> No
 def choose_image(ranked: pd.DataFrame) -> str:
     """One image of the ranking (the top one unless another was picked)."""
     rows = {row.name: row for row in ranked.itertuples(index=False)}
-    dash.keep_valid("failure_image", list(rows))
+    common.select_default("failure_image", list(rows))
     return st.selectbox("Image", list(rows), key="failure_image", format_func=lambda n: (
         f"{n}: IoU {rows[n].iou:.3f}, missed {rows[n].missed}, false alarms {rows[n].false_alarms}"
         + (f", hot but below {rows[n].hot_misses}" if rows[n].hot_misses else "")))
