@@ -26,8 +26,10 @@ import dataclasses
 import json
 import logging
 import math
+import signal
 import socket
 import subprocess
+import threading
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -222,13 +224,15 @@ def hardware(threads: int) -> str:
 
 
 def _finish(trainer: Trainer, test_set: SegDataset, threads: int, commit: str) -> dict[str, Any]:
-    """Score the best-validation and the final weights on the test split; write ``result.json``."""
+    """Score the best-validation and the final weights on the test split, each as saved (what `lwirst evaluate`
+    of the file reproduces: the EMA's BatchNorm statistics, estimated anew, differed on every estimate); write
+    ``result.json``."""
     from lwirst.complexity import config_complexity
 
     best_path = trainer.run_dir / "best.safetensors"
-    best_model = load_model(best_path)[0] if best_path.exists() else trainer.eval_model()
-    best = score_resized(best_model, test_set, trainer.recipe.size)
-    final = score_resized(trainer.eval_model(), test_set, trainer.recipe.size)
+    last = load_model(trainer.run_dir / "last.safetensors")[0]
+    best = score_resized(load_model(best_path)[0] if best_path.exists() else last, test_set, trainer.recipe.size)
+    final = score_resized(last, test_set, trainer.recipe.size)
     with (trainer.run_dir / "metrics.csv").open() as handle:
         rows = list(csv.DictReader(handle))
     best_row = max(rows, key=lambda r: float(r["val_iou"]) if r["val_iou"] != "nan" else -1.0)
@@ -285,11 +289,15 @@ def connect(address: str | None, num_cpus: int | None) -> dict[str, float]:
     if address:
         check_address(address)
     if not ray.is_initialized():
+        main_thread = threading.current_thread() is threading.main_thread()
+        terminate = signal.getsignal(signal.SIGTERM) if main_thread else None
         try:
             if address:
                 ray.init(address=address, log_to_driver=False)
             else:
                 ray.init(address="local", num_cpus=num_cpus, include_dashboard=False, log_to_driver=False)
+            if callable(terminate):  # Ray's native crash handler took SIGTERM (a core dump and exit 134): the
+                signal.signal(signal.SIGTERM, terminate)  # command's own stop (as Ctrl-C) takes it back
         except (ConnectionError, RuntimeError, ValueError) as exc:
             target = address or "a local Ray instance"
             hint = ("; a cluster with token authentication (Ray's default) also needs RAY_AUTH_MODE=token "

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import json
 import os
 import re
 import signal
@@ -14,10 +15,12 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
+from lwirst.checkpoint import load_model
 from lwirst.cli import main
+from lwirst.datasets import open_dataset
 from lwirst.sweep import RESULT_FILE, Sweep, SweepData, csv_columns, plan_trials, prepare_sweep, report
 from lwirst.synth import SceneConfig, write_dataset
-from lwirst.train import RECIPES
+from lwirst.train import RECIPES, score_resized
 
 pytest.importorskip("ray.tune")
 
@@ -55,6 +58,10 @@ def test_two_trial_sweep_writes_csv_and_report(tiny_data: Path, tmp_path: Path,
     assert frame["schedule"].iloc[0] == "default+epochs=1,batch_size=2,size=32"
     assert set(frame["note"]) == {"smoke run"}
     assert pd.read_csv(tmp_path / "run" / "results.csv").equals(frame)
+    test = open_dataset(tiny_data, "folder", "test")
+    for trial in (tmp_path / "run" / "trials").iterdir():  # final_* scored the EMA's BatchNorm estimated anew,
+        result = json.loads((trial / "result.json").read_text())  # which no saved file held
+        assert result["final_miou"] == score_resized(load_model(trial / "last.safetensors")[0], test, 32)["miou"]
     # val.txt holds two training images: the best epoch is chosen in-sample, as `lwirst train` warns
     assert "warning: 2 validation image(s) are also training images" in capsys.readouterr().out
 
@@ -77,11 +84,12 @@ def test_interrupted_sweep_resumes_without_retraining(tiny_data: Path, tmp_path:
     trials = [run / "trials" / f"lw_irstnet-s{seed}" for seed in (0, 1)]
     deadline = time.monotonic() + 480  # about 30 s on an idle 2-core machine
     interrupted = False
-    try:  # Ctrl-C once one trial has finished and the other has saved an epoch
+    try:  # SIGTERM (as Ctrl-C; Ray's crash handler once took it: a core dump, exit 134) once one trial has
+        # finished and the other has saved an epoch
         while time.monotonic() < deadline and proc.poll() is None:
             done = [t for t in trials if (t / RESULT_FILE).exists()]
             if done and any((t / "metrics.csv").exists() for t in trials if t not in done):
-                proc.send_signal(signal.SIGINT)
+                proc.send_signal(signal.SIGTERM)
                 interrupted = True
                 break
             time.sleep(0.05)
@@ -91,7 +99,8 @@ def test_interrupted_sweep_resumes_without_retraining(tiny_data: Path, tmp_path:
     finally:
         proc.kill()
     assert interrupted, f"no moment with one trial finished and the other mid-run:\n{output}"
-    assert proc.returncode != 0, output
+    assert proc.returncode in (1, 130), output  # stopped as Ctrl-C stops it, not aborted (134)
+    assert "run the same command again" in output or "interrupted" in output, output
     finished = [t for t in trials if (t / RESULT_FILE).exists()]
     partial = [t for t in trials if t not in finished]
     assert len(finished) == 1 and len(partial) == 1, output
@@ -113,6 +122,7 @@ def test_interrupted_sweep_resumes_without_retraining(tiny_data: Path, tmp_path:
     (["--presets", "lw_irstnet"], "not a row of an ablation table"),
     (["--presets", "table8_deconv", "--val-split", "holdout"], "holdout"),
     (["--presets", "table8_deconv", "--val-split", "test"], "test split is for reporting only"),
+    (["--presets", "table8_deconv", "--val-split", "all"], "are test images, which must never choose a model"),
     (["--presets", "table8_deconv", "--address", "127.0.0.1:1"], "cannot reach the Ray cluster at 127.0.0.1:1"),
     (["--presets", "table8_deconv", "--lr", "0.5"], "another recipe (lr: 0.001 there, 0.5 now)"),
     (["--presets", "table8_deconv", "--csv", "{data}/test.txt"], "lies inside the input folder"),
@@ -146,6 +156,16 @@ def test_a_csv_of_another_sweep_or_no_sweep_is_never_replaced(tiny_data: Path, t
                            "--csv", str(csv))) == 1
         assert message in capsys.readouterr().err and csv.read_bytes() == before
         assert not (tmp_path / "run" / "trials").exists()
+    # one schedule is not one sweep: the rows of presets this sweep does not run would be lost as well
+    other = tmp_path / "other.csv"
+    frame = pd.read_csv(committed)
+    frame["schedule"] = "default+epochs=1,batch_size=2,size=32"
+    frame.to_csv(other, index=False)
+    before = other.read_bytes()
+    assert main(_sweep(tiny_data, tmp_path / "run", "--epochs", "1", "--presets", "table8_deconv",
+                       "--csv", str(other))) == 1
+    assert "holds results this sweep would replace and not write again" in capsys.readouterr().err
+    assert other.read_bytes() == before
 
 
 def test_presets_of_one_architecture_share_trials() -> None:

@@ -12,7 +12,7 @@ import os
 from pathlib import Path
 
 from lwirst.commands.recipe_args import field_type
-from lwirst.datasets import DATASET_HELP, overlap_warning, validation_overlap
+from lwirst.datasets import DATASET_HELP, in_test_split, overlap_warning, validation_overlap
 from lwirst.errors import LwirstError
 from lwirst.sweep import (
     RESULTS_CSV,
@@ -102,7 +102,7 @@ def _check_args(args: argparse.Namespace) -> None:
         raise LwirstError("the test split is for reporting only: train and validate on other splits")
 
 
-def _check_csv(csv: str | None, sweep: Sweep, data_dir: str) -> None:
+def _check_csv(csv: str | None, sweep: Sweep, data_dir: str, presets: list[str]) -> None:
     """Refuse, before any training, a --csv that would destroy something: it is written once every trial has
     trained, over whatever the path holds (a split list, a dataset's image, the sweep's own files and another
     sweep's committed results were replaced). It may be a new file or this sweep's own earlier CSV."""
@@ -124,6 +124,17 @@ def _check_csv(csv: str | None, sweep: Sweep, data_dir: str) -> None:
     if other:
         raise LwirstError(f"--csv {csv} holds the results of another sweep (schedule {other[0]}); this one "
                           f"({sweep.schedule}) would replace them: choose another path")
+    d = sweep.data  # one schedule is not one sweep: rows of other data, splits or presets would be lost too
+    data = {(d.dataset, d.train_split, d.val_split, d.test_split)}
+    theirs = set(existing[["dataset", "train_split", "val_split", "test_split"]].astype(str).itertuples(
+        index=False, name=None))
+    own = sweep.run_dir / RESULTS_CSV  # an earlier call on this run directory: its rows are written again
+    written = set(presets) | (set(load_results([own])["preset"].astype(str)) if own.is_file() else set())
+    lost = sorted(theirs - data) or sorted(set(existing["preset"].astype(str)) - written)
+    if lost:
+        raise LwirstError(f"--csv {csv} holds results this sweep would replace and not write again "
+                          f"({' '.join(lost[0]) if isinstance(lost[0], tuple) else 'preset ' + lost[0]}): "
+                          "choose another path")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -144,10 +155,17 @@ def run(args: argparse.Namespace) -> int:
                      args.val_split, args.test_split)
     train, val, test = data.open()  # a missing or broken split fails here, before Ray
     sizes = [len(train), len(val), len(test)]
+    # by image, not by split name: "all", or a list that repeats the test images, held them (as `lwirst train`)
+    if tested := max(len(set(val.names) & set(test.names)), in_test_split(data_dir or None, args.dataset, val)):
+        raise LwirstError(f"--val-split {args.val_split}: {tested} of its {len(val)} images are test images, which "
+                          "must never choose a model; choose a split without them")
+    if tested := max(len(set(train.names) & set(test.names)), in_test_split(data_dir or None, args.dataset, train)):
+        print(f"warning: {tested} of the {len(train)} training images (--train-split {args.train_split}) are test "
+              "images: every test score of this sweep will be in-sample")
     if overlap := validation_overlap(train, val):  # as `lwirst train` says it (trainval holds val)
         print(f"{overlap_warning(overlap)} (best_* columns; final_* ones do not depend on that choice)")
     sweep = Sweep(run_dir.resolve(), _recipe(args), args.recipe, data)
-    _check_csv(args.csv, sweep, data_dir)
+    _check_csv(args.csv, sweep, data_dir, presets)
     prepare_sweep(sweep, presets, seeds, args.note)
     plans = plan_trials(presets, seeds)
     print(f"sweep {sweep.run_dir}: {len(presets)} presets x {len(seeds)} seed(s) = {len(plans)} trials "
