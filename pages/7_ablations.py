@@ -147,7 +147,7 @@ def comparison_table(view: pd.DataFrame, metric: str) -> None:
         "FLOPs (M), computed": st.column_config.NumberColumn(format="%.2f"),
         "Params (M), computed": st.column_config.NumberColumn(format="%.4f"),
         f"{score}, here (mean)": st.column_config.NumberColumn(format="%.4f")})
-    st.caption("Paper scores are on the fusion datasets; scores here on the sweep's dataset (see below). A merged "
+    st.caption("Paper scores are on the fusion datasets; scores here on the sweep's dataset (named above). A merged "
                "cell of the printed table is checked against the row that prints it.")
 
 

@@ -120,7 +120,7 @@ def test_interrupted_sweep_resumes_without_retraining(tiny_data: Path, tmp_path:
     (["--tables", "X"], "unknown table 'X'"),
     (["--presets", "table8_bilnear"], "unknown preset 'table8_bilnear'"),
     (["--presets", "lw_irstnet"], "not a row of an ablation table"),
-    (["--presets", "table8_deconv", "--val-split", "holdout"], "holdout"),
+    (["--presets", "table8_deconv", "--val-split", "holdout"], "list some training images in val.txt"),
     (["--presets", "table8_deconv", "--val-split", "test"], "test split is for reporting only"),
     (["--presets", "table8_deconv", "--val-split", "all"], "are test images, which must never choose a model"),
     (["--presets", "table8_deconv", "--address", "127.0.0.1:1"], "cannot reach the Ray cluster at 127.0.0.1:1"),

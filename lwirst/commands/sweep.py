@@ -12,7 +12,7 @@ import os
 from pathlib import Path
 
 from lwirst.commands.recipe_args import field_type
-from lwirst.datasets import DATASET_HELP, in_test_split, overlap_warning, validation_overlap
+from lwirst.datasets import DATASET_HELP, UnknownSplitError, in_test_split, overlap_warning, validation_overlap
 from lwirst.errors import LwirstError
 from lwirst.sweep import (
     RESULTS_CSV,
@@ -153,7 +153,11 @@ def run(args: argparse.Namespace) -> int:
     data_dir = args.data_dir or os.environ.get("LWIRST_DATA_DIR") or ""
     data = SweepData(str(Path(data_dir).resolve()) if data_dir else "", args.dataset, args.train_split,
                      args.val_split, args.test_split)
-    train, val, test = data.open()  # a missing or broken split fails here, before Ray
+    try:
+        train, val, test = data.open()  # a missing or broken split fails here, before Ray
+    except UnknownSplitError as exc:  # `lwirst synth` writes train and test lists only
+        raise LwirstError(f"{exc}. A split is a list of image names, one per line, in <data>/<split>.txt: for "
+                          "--val-split val, list some training images in val.txt and train on the others") from exc
     sizes = [len(train), len(val), len(test)]
     # by image, not by split name: "all", or a list that repeats the test images, held them (as `lwirst train`)
     if tested := max(len(set(val.names) & set(test.names)), in_test_split(data_dir or None, args.dataset, val)):
