@@ -301,9 +301,20 @@ def remember(run: Run) -> Run:
     return run
 
 
+def listed_runs() -> pd.DataFrame:
+    """The evaluation cache as every visitor may see it: an entry stored before a visitor's uploaded model was
+    kept out of it (`legacy`) only where its model is a file this server offers, so no earlier visitor's upload
+    is listed."""
+    runs = analysis.cached_runs()
+    if runs.empty:
+        return runs
+    offered = runs["hash"].map(lambda digest: offered_model(str(digest)) is not None)
+    return runs[~runs["legacy"].astype(bool) | offered].reset_index(drop=True)
+
+
 def disk_runs(choice: common.DataChoice) -> pd.DataFrame:
     """Evaluations cached on disk for the dataset and split of `choice` (same name, split, image count)."""
-    runs = analysis.cached_runs()
+    runs = listed_runs()
     if runs.empty:
         return runs
     data = common.open_data(choice)
@@ -531,7 +542,7 @@ def measured_points(include_demo: bool, include_sweeps: bool) -> pd.DataFrame:
     images: too few frames to stand on one chart with benchmark scores."""
     rows = []
     offered = offered_data()
-    for row in analysis.cached_runs().iloc[::-1].itertuples(index=False):  # oldest first: the latest wins
+    for row in listed_runs().iloc[::-1].itertuples(index=False):  # oldest first: the latest wins
         if (row.model != DEMO_MODEL or include_demo) and row.data in offered:
             rows.append(analysis.measured_point(
                 _point_name(row.model, row.threshold, offered_model(row.hash)), row._asdict(), row.dataset,

@@ -867,18 +867,21 @@ def video_upload(key: str) -> VideoSource | None:
     upload = st.file_uploader("Video file", type=[s.lstrip(".") for s in VIDEO_SUFFIXES], key=key,
                               max_upload_size=most_mb, help=f"At most {most_mb} MB, {frames} frames and "
                                                             f"{megapixels} megapixels in all")
-    if upload is None and kept is not None and (returning or not kept[1]):
+    forgot = st.session_state.get(f"{key}_forget", False)  # the button below, clicked: this run drops it
+    if upload is None and kept is not None and (returning or not kept[1]) and not forgot:
         st.session_state[kept_key] = (kept[0], False)
         st.caption(f"Your upload **{kept[0].name}**, kept while you were on other pages; upload another file "
                    "to replace it.")
+        st.button("Forget this video", key=f"{key}_forget")
         return kept[0]
-    if upload is None:  # none yet, or the visitor removed theirs
+    if upload is None:  # none yet, the visitor removed theirs, or forgot the kept one
         st.session_state.pop(kept_key, None)
         st.info(f"Upload a video (MP4, AVI, MOV, MKV, MPEG or WebM) of at most {frames} frames ({UPLOAD_FRAMES} "
                 f"on this server), fewer of large frames: {megapixels} megapixels in all ({UPLOAD_WORK}; "
                 f"{megapixels * 10**6 // (1280 * 1024)} frames of 1280×1024). `lwirst video` on the command line "
                 "takes longer ones.")
         return None
+    st.session_state.pop(kept_key, None)  # another file replaces the kept one, refused or not
     try:
         source = video_from_upload(upload_name(upload), upload.getvalue())
     except LwirstError as exc:

@@ -322,7 +322,9 @@ def is_upload(path: str | Path | None) -> bool:
 def cached_runs(root: Path | None = None) -> pd.DataFrame:
     """Every evaluation cached on disk: directory, model, data, protocol (`confirm`: the scale consensus's
     enlargement, None or NaN for none; `mirror`: whether large frames were also confirmed mirrored; `applied`:
-    as it ran, None for a result stored before that was recorded) and metrics (newest first)."""
+    as it ran, None for a result stored before that was recorded; `legacy`: stored before results recorded
+    their mask growth, when a served dashboard still cached its visitors' uploaded models) and metrics (newest
+    first)."""
     root = root or cache_root()
     rows = []
     for summary in root.glob("*/metrics.json") if root.is_dir() else []:
@@ -342,11 +344,11 @@ def cached_runs(root: Path | None = None) -> pd.DataFrame:
                      "split": protocol.get("split", "?"), "data": protocol.get("data_fingerprint", ""),
                      "confirm": recorded(protocol.get("confirm")), "mirror": mirrored(protocol.get("mirror")),
                      "margin": recorded_margin(protocol.get("margin")), "applied": AppliedProtocol.of(protocol),
-                     **metrics})
+                     "legacy": "grow_to" not in protocol, **metrics})
     if not rows:
         return pd.DataFrame(columns=["key", "path", "mtime", "model", "hash", "backend", "protocol", "threshold",
                                      "dataset", "split", "data", "confirm", "mirror", "margin", "applied",
-                                     "images"])
+                                     "legacy", "images"])
     return pd.DataFrame(rows).sort_values("mtime", ascending=False).reset_index(drop=True)
 
 

@@ -479,7 +479,7 @@ class BenchReport:
             "frames": self.frames, "cpu": {**asdict(self.cpu), "flops_per_cycle": self.cpu.flops_per_cycle},
             "conv_macs": self.conv_macs, "dense_macs": self.dense_macs,
             "ceiling_fps": {str(t): self.ceiling_fps(t) for t in self.config["threads"]},
-            "load_average": {"start": self.load[0], "end": self.load[1]},
+            "load_average": {"start": self.load[0], "end": self.load[1]}, "busy": self.busy(),
             "emulation": None if self.emulation is None else {
                 "isa": self.cpu.emulated, "label": self.cpu.emulation, "variants": self.emulation},
             "results": [self._row_json(r) for r in self.results],
@@ -758,7 +758,8 @@ def _find_data(data_dir: Path | None) -> Path | None:
     given = data_dir or os.environ.get("LWIRST_DATA_DIR")
     root = Path(given) if given else None
     if root is not None and not (root / "sirst" / "images").is_dir():  # a mistyped setting, not "no data"
-        log.warning("LWIRST_DATA_DIR=%s holds no sirst/images folder: timing synthetic frames, with no mIoU", given)
+        log.warning("%s=%s holds no sirst/images folder: timing synthetic frames, with no mIoU",
+                    "--data-dir" if data_dir else "LWIRST_DATA_DIR", given)
         return None
     return root
 

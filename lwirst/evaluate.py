@@ -459,7 +459,8 @@ def evaluate(segmenter: Segmenter, dataset: SegDataset, *, threshold: float = 0.
 def _result_digest(summary: Mapping[str, Any], folder: Path) -> str:
     """A stored result's digest: its metrics.json content (less the digest) and its small files' bytes; the
     saliency maps are checked by their size here and by their zip's CRCs when read."""
-    digest = hashlib.sha256(jsonio.dumps(summary, sort_keys=True).encode())
+    as_read = json.loads(jsonio.dumps(summary))  # as metrics.json reads back: keys are strings, tuples lists
+    digest = hashlib.sha256(json.dumps(as_read, sort_keys=True).encode())
     for name in RESULT_FILES[:-1]:
         digest.update((folder / name).read_bytes())
     return digest.hexdigest()
@@ -518,15 +519,21 @@ def store(result: EvalResult, folder: Path) -> None:
         shutil.rmtree(staging, ignore_errors=True)
 
 
+AS_SAVED = "as saved"  # `evaluate_predictions`' default growth: the one the files were drawn with
+
+
 def evaluate_predictions(predictions: str | Path, dataset: SegDataset, *, threshold: float = 0.0,
                          progress: Callable[[int, int], None] | None = None,
-                         grow_to: float | None = None) -> EvalResult:
+                         grow_to: float | str | None = AS_SAVED) -> EvalResult:
     """Score another method's saved masks or maps (`lwirst.predictions`) with the same metrics as a model.
 
-    Its masks are the pixels above the threshold (the paper's Eq. 2) unless `grow_to` is given: mask growth
-    is this project's post-processing, and grown, another method's maps would score masks it never drew.
+    By default masks grow as the files were drawn: another method's are the pixels above the threshold (the
+    paper's Eq. 2; mask growth is this project's post-processing, and grown, its maps would score masks it
+    never drew), an `lwirst segment` output's grow as that run grew them. A logit, or None, overrides it.
     Not cached: the files are read, not computed."""
     folder = PredictionFolder(predictions, dataset.names)
+    if grow_to == AS_SAVED:
+        grow_to = folder.growth
     binary = 0  # saved binary masks, whose "curves" are one operating point
 
     def predict(sample: Sample) -> Saliency:

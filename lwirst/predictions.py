@@ -3,7 +3,7 @@
 A folder holds one file per image of the split, named by the image (``Misc_1.png``; a
 ``_mask``, ``_pred`` or ``_logits`` suffix is allowed, as `lwirst segment` and BasicIRSTD write them):
 
-- an image (PNG, BMP, TIFF, JPEG): a binary mask (0 and 1, or 0 and full scale: 0/255)
+- an image (PNG, BMP, TIFF, JPEG): a binary mask (0 and 1, 255 or full scale)
   or a probability map (8- or 16-bit grey: value / full scale; 0 and 100 is probability 0.39);
 - ``.npy``: float logits, or probabilities when every value lies in [0, 1]; an integer map is a
   0/1 mask or, as uint8/uint16, read as an image is (never as logits).
@@ -20,6 +20,7 @@ CSV/JSON) are ignored, and its ``_logits.npy`` (``segment --save-logits``) is pr
 
 from __future__ import annotations
 
+import json
 import logging
 from dataclasses import dataclass
 from pathlib import Path
@@ -81,7 +82,11 @@ class PredictionFolder:
             if path.suffix.lower() in SUFFIXES:
                 found.setdefault(_image_name(path.stem, names), []).append(path)
         self.read_as = "files"
+        # the masks' growth these files were drawn with: another method's none (the paper's Eq. 2); an lwirst
+        # segment output its own, recorded in its targets JSON, so it scores as the model that wrote it
+        self.growth: float | None = None
         if segment:
+            self.growth = _recorded_growth(next(p for p in files if p.name.endswith(SEGMENT_MARK)))
             preferred = 0
             for name, paths in found.items():
                 logits = [p for p in paths if p.name == f"{name}_logits.npy"]
@@ -122,6 +127,16 @@ class PredictionFolder:
         return {"model": str(self.folder), "hash": "", "backend": "saved predictions", "precision": "/".join(kinds),
                 "protocol": "as saved", "size": "each image's own", "threads": None, "input": self.read_as,
                 "options": {}}
+
+
+def _recorded_growth(record: Path) -> float | None:
+    """The mask growth (a logit; None: none) a `lwirst segment` targets JSON records; None when unreadable."""
+    try:
+        grow_to = json.loads(record.read_text()).get("grow_to")
+    except (OSError, ValueError, AttributeError):
+        log.warning("%s: unreadable; its folder's masks are scored without growth", record)
+        return None
+    return float(grow_to) if isinstance(grow_to, (int, float)) and not isinstance(grow_to, bool) else None
 
 
 def _segment_extra(filename: str, names: set[str]) -> bool:
@@ -174,10 +189,11 @@ def _image_logits(path: Path) -> np.ndarray:
 
 
 def _grey_logits(image: np.ndarray) -> np.ndarray:
-    """An 8/16-bit prediction: a binary mask (0 and either 1 or full scale) as saturated logits, any other as
-    a probability map (value / full scale); a map of 0 and 100 is probability 0.39, not a mask."""
+    """An 8/16-bit prediction: a binary mask (0 and one of 1, 255 or full scale: an 8-bit mask saved as 16 bits
+    is one too) as saturated logits, any other as a probability map (value / full scale); a map of 0 and 100 is
+    probability 0.39, not a mask."""
     values = np.unique(image)
-    if values[0] == 0 and set(values[1:].tolist()) <= {1, full_scale(image)} and values.size <= 2:
+    if values[0] == 0 and set(values[1:].tolist()) <= {1, 255, full_scale(image)} and values.size <= 2:
         return _to_logits((image > 0).astype(np.float64))
     return _to_logits(image / full_scale(image))
 

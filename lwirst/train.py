@@ -514,7 +514,6 @@ class Trainer:
             self.optimizer.zero_grad(set_to_none=True)
             loss.backward()
             self.optimizer.step()
-            self._check_finite(epoch, step, loss.item(), lr)
             if self.ema is not None:
                 self.ema.update(self.model)
             losses.append(loss.item())
@@ -528,11 +527,6 @@ class Trainer:
         record = EpochRecord(self.epoch, lr, float(np.mean(losses)), val_iou, seconds)
         self._save(record, model)
         return record
-
-    def _check_finite(self, epoch: int, step: int, loss: float, lr: float) -> None:
-        """Stop a diverged run at its step, before NaN weights are saved as an epoch."""
-        if not math.isfinite(loss):
-            raise self._diverged(f"epoch {epoch + 1}, step {step + 1} (loss {loss:.4g}, learning rate {lr:.3g})")
 
     def _diverged(self, where: str) -> LwirstError:
         return LwirstError(f"training diverged at {where}: the network's output is no longer finite; the epochs "

@@ -64,10 +64,11 @@ def store_upload(root: Path, session: str, digest: str, name: str, data: bytes) 
     """Keep `data` as ``<root>/<session>/<digest>/<name>`` (a safe name), marked as used now, then
     drop what `prune_uploads` says has expired or is over the session's bounds. Storing the same
     upload again refreshes it, so an upload in use never expires."""
-    most = limit("LWIRST_UPLOAD_MAX_MB") * 2**20
-    if len(data) > most:
-        raise LwirstError(f"{name}: {len(data) / 2**20:.1f} MB is over this server's stored-upload limit of "
-                          f"{most / 2**20:.0f} MB (LWIRST_UPLOAD_MAX_MB)")
+    for setting in ("LWIRST_UPLOAD_MAX_MB", "LWIRST_UPLOAD_TOTAL_MB"):  # over either, it would be pruned at once
+        most = limit(setting) * 2**20
+        if len(data) > most:
+            raise LwirstError(f"{name}: {len(data) / 2**20:.1f} MB is over this server's stored-upload limit of "
+                              f"{most / 2**20:.0f} MB ({setting})")
     path = Path(name)
     folder = root / _safe(session, "session") / _safe(digest, "upload")
     target = folder / (_safe(path.stem, "upload") + re.sub(r"[^a-z0-9.]+", "", path.suffix.lower())[:10])

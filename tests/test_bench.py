@@ -373,6 +373,7 @@ def test_a_busy_host_boosted_clock_and_missing_data_are_said_in_the_verdicts() -
     table = busy.table()
     assert "WARNING: the load average (6.6) exceeded this host's 2 cores" in table
     assert "(bar 3x: met; busy host, not a measurement)" in table
+    assert busy.to_json()["busy"] == busy.busy() and not quiet.to_json()["busy"]  # the JSON says it too
     fast = dataclasses.replace(_row("fast", 1.05 * quiet.ceiling_fps(2), 0.60), ceiling_share=1.05)
     boosted = _report("avx2 fma", [_row("baseline", 100, 0.60), fast])
     assert (f"105.0% of the {quiet.ceiling_fps(2):.0f} fps fp32 ceiling (above the ceiling: this CPU ran faster "

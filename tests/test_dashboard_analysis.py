@@ -348,6 +348,26 @@ def test_cached_runs_lists_saved_results(tmp_path: Path) -> None:
     assert analysis.cached_runs(tmp_path / "missing").empty
 
 
+def test_an_uploaded_models_results_stored_before_the_upgrade_are_listed_to_no_visitor(
+        monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    """Results of visitors' uploads cached before uploads stayed in their sessions were still listed to every
+    visitor; such an entry (no "grow_to" recorded) is listed only where its model is a file the server offers."""
+    from lwirst.checkpoint import file_hash
+    from lwirst.paths import DEFAULT_MODEL
+
+    monkeypatch.setenv("LWIRST_CACHE_DIR", str(tmp_path / "cache"))
+    shipped = file_hash(DEFAULT_MODEL)
+    base = {"model": "m", "backend": "torch", "protocol": "resize", "threshold": 0.0, "dataset": "samples",
+            "split": "test"}
+    entries = {"old-upload": {**base, "hash": "feedbeef"}, "old-shipped": {**base, "hash": shipped},
+               "new": {**base, "hash": "cafe", "grow_to": None}}
+    for key, protocol in entries.items():
+        EvalResult({"miou": 0.5, "images": 2}, pd.DataFrame({"name": ["a"], "iou": [0.5]}), {},
+                   protocol).save(cache_root() / key)
+    assert set(analysis.cached_runs()["key"]) == set(entries)
+    assert set(dash.listed_runs()["key"]) == {"old-shipped", "new"}
+
+
 # ---------------------------------------------------------------- Evaluate page
 
 

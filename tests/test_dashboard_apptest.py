@@ -1030,9 +1030,15 @@ def test_an_uploaded_video_and_its_result_survive_a_visit_to_another_page() -> N
     assert count(at, "Frames processed") == 4  # its result, without processing it again
     at.slider(key="threshold").set_value(0.4).run()  # a later rerun keeps it too
     assert any("Your upload **dot.avi**, kept" in c.value for c in at.caption)
-    at.file_uploader(key="video_upload").set_value(("dot9.avi", _avi(9), "video/x-msvideo")).run()
-    assert not any("kept while" in c.value for c in at.caption)  # a new upload replaces it
-    at.file_uploader(key="video_upload").set_value(None).run()  # removed by the visitor: gone
+    at.button(key="video_upload_forget").click().run()  # the visitor may let it go
+    assert not any("kept while" in c.value for c in at.caption) and any("Upload a video" in i.value for i in at.info)
+    at.file_uploader(key="video_upload").set_value(("dot.avi", _avi(4), "video/x-msvideo")).run()
+    at.switch_page(str(PAGES / "1_home.py")).run()
+    at.switch_page(str(PAGES / "3_video.py")).run()
+    assert any("kept while" in c.value for c in at.caption)
+    at.file_uploader(key="video_upload").set_value(("bad.avi", b"not a video", "video/x-msvideo")).run()
+    assert any("bad.avi" in e for e in errors(at))  # another file replaces it, refused or not
+    at.file_uploader(key="video_upload").set_value(None).run()  # removed by the visitor: nothing comes back
     assert not any("kept while" in c.value for c in at.caption) and any("Upload a video" in i.value for i in at.info)
 
 

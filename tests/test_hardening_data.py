@@ -18,6 +18,7 @@ from pathlib import Path
 
 import cv2
 import numpy as np
+import pandas as pd
 import pytest
 import torch
 from hypothesis import HealthCheck, given, settings
@@ -146,6 +147,21 @@ def test_a_damaged_cache_entry_is_evaluated_again_not_fatal(model: Path, tmp_pat
     assert not again.cached and scores == pytest.approx({k: again.metrics[k] for k in scores}, nan_ok=True)
     assert (damage == "half saved") != any("damaged cached evaluation" in r.message for r in caplog.records)
     assert run().cached  # stored whole again
+
+
+def test_a_saved_result_reads_back_whole_whatever_its_values(tmp_path: Path) -> None:
+    """The digest is of metrics.json as it reads back: integer keys (strings once read), tuples, NaN and
+    infinities, or a result without maps, never make a result just saved read as damaged."""
+    from lwirst.evaluate import is_stored
+
+    protocol = {"model": "m", "backend": "torch", "protocol": "auto", "threshold": 0.0, "dataset": "d",
+                "split": "s", "applied": {2: 1, 10: 3}, "size": (256, 256), "note": "ünïcode"}
+    for saliency in ({}, {"a": np.zeros((4, 4), np.float32)}):
+        result = EvalResult({"miou": float("nan"), "fa": float("inf"), "images": 1},
+                            pd.DataFrame({"name": ["a"], "iou": [float("nan")]}), {"x": [1.0, float("nan")]},
+                            protocol, saliency)
+        folder = result.save(tmp_path / f"r{len(saliency)}")
+        assert is_stored(folder)
 
 
 def test_a_cache_that_cannot_be_written_keeps_the_results(model: Path, tmp_path: Path,

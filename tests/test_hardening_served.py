@@ -170,6 +170,9 @@ def test_uploads_are_bounded_over_all_sessions_together(tmp_path: Path, monkeypa
     assert not (tmp_path / "s0").exists()  # its only upload went with it
     latest = store_upload(tmp_path, "s3", "d3", "m.onnx", big)
     assert [p.exists() for p in stored] == [False, False, True] and latest.exists()
+    with pytest.raises(LwirstError, match=r"over this server's stored-upload limit of 1 MB \(LWIRST_UPLOAD_TOTAL_MB\)"):
+        store_upload(tmp_path, "s4", "d4", "m.onnx", b"\0" * (2 * 2**20))  # it was stored, then pruned at once
+    assert latest.exists()
     assert sum(p.stat().st_size for p in tmp_path.rglob("*.onnx")) <= 2**20
 
 

@@ -581,7 +581,7 @@ def test_a_fine_tune_that_never_beats_its_init_says_so(synth_dir: Path, tmp_path
     assert f"the --init weights scored {init_iou:.4f}" in capsys.readouterr().out
 
 
-def test_a_diverging_run_stops_at_the_step_and_keeps_its_epochs(synth_dir: Path, tmp_path: Path, capsys) -> None:
+def test_a_diverging_run_stops_at_its_epoch_and_keeps_those_before(synth_dir: Path, tmp_path: Path, capsys) -> None:
     """A learning rate far too high ended with "the model output holds NaN ... (retrain or re-export it)", the
     message for a broken model file, after a whole epoch of NaN steps; nothing said the run had diverged."""
     for val in ("train", ""):  # without a validation split, one training frame checks the epoch's weights

@@ -88,8 +88,8 @@ def run(args: argparse.Namespace) -> int:
             bar.update(done - bar.n)
 
         if segmenter is None:
-            result = evaluate_predictions(args.predictions, dataset, threshold=threshold, progress=progress,
-                                              grow_to=growth_from_args(args))
+            grown = {} if args.grow_to is None else {"grow_to": growth_from_args(args)}  # default: as drawn
+            result = evaluate_predictions(args.predictions, dataset, threshold=threshold, progress=progress, **grown)
         else:
             result = evaluate(segmenter, dataset, threshold=threshold, use_cache=not args.no_cache, progress=progress,
                               grow_to=growth_from_args(args))

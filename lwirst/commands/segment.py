@@ -155,8 +155,8 @@ def add_threshold_arguments(parser: argparse.ArgumentParser | argparse._Argument
                         help=f"grow each detected target's mask by up to {GROW_RADIUS} px into pixels above "
                              f"probability P, never joining two targets (default {GROW_TO_PROBABILITY:g}; detection "
                              "still needs a pixel above the threshold); off: a mask is only the pixels above the "
-                             "threshold (the paper's Eq. 2; the default for evaluate --predictions, another "
-                             "method's maps)")
+                             "threshold (the paper's Eq. 2). evaluate --predictions grows masks as the files were "
+                             "drawn unless given: another method's not at all, a segment output as that run did")
 
 
 _PROBABILITY = number(float, lo=0, hi=1, lo_open=True, hi_open=True)
@@ -179,12 +179,11 @@ def threshold_from_args(args: argparse.Namespace) -> float:
 
 
 def growth_from_args(args: argparse.Namespace) -> float | None:
-    """The mask threshold (a logit) of --grow-to; None when growth is off, and by default for another method's
-    saved maps (`evaluate --predictions`: scored as that method drew them)."""
+    """The mask threshold (a logit) of --grow-to; None when growth is off."""
     from lwirst.postprocess import GROW_TO, threshold_from_probability
 
     if args.grow_to is None:
-        return None if getattr(args, "predictions", None) is not None else GROW_TO
+        return GROW_TO
     if args.grow_to == "off":
         return None
     grow_to = threshold_from_probability(args.grow_to)
