@@ -68,12 +68,6 @@ log = logging.getLogger(__name__)
 
 PDFA_THRESHOLDS = np.round(np.linspace(-8.0, 8.0, 17), 3)
 PD_AT_FA_BUDGET = 0.1  # false-alarm blobs per frame: one alarm in ten frames
-
-
-def sweep_thresholds(threshold: float) -> np.ndarray:
-    """The Pd-Fa sweep's logit thresholds: the fixed grid and the run's own, so that Pd at a fixed false-alarm
-    rate is never below a run's operating point that meets the budget (a threshold off the grid read 0)."""
-    return np.union1d(PDFA_THRESHOLDS, [round(float(threshold), 3)])
 CACHE_ENV = "LWIRST_CACHE_DIR"
 CACHE_SCHEMA = 10  # bump when the key or the stored result changes meaning (3: operator metrics, 4: plugin metrics,
 # 5: palette frames decoded, 6: mask growth, 7: growth never joins targets, 8: AUC/AP with split end bins,
@@ -84,6 +78,12 @@ CACHE_SCHEMA = 10  # bump when the key or the stored result changes meaning (3: 
 RESULT_FIELDS = ("model", "backend", "dataset", "split", "threshold")
 RESULT_FILES = ("curves.json", "per_image.csv", "metrics.json")  # a stored result's files, in the order written
 TEXT_COLUMNS = ("name", "missed_peaks", "protocol")  # per_image.csv's columns that are not numbers
+
+
+def sweep_thresholds(threshold: float) -> np.ndarray:
+    """The Pd-Fa sweep's logit thresholds: the fixed grid and the run's own, so that Pd at a fixed false-alarm
+    rate is never below a run's operating point that meets the budget (a threshold off the grid read 0)."""
+    return np.union1d(PDFA_THRESHOLDS, [round(float(threshold), 3)])
 
 
 def cache_root() -> Path:
