@@ -244,8 +244,8 @@ def keep_widget_state() -> None:
 
 
 def select_default(key: str, options: Sequence[str], default: str | None = None) -> None:
-    """Before a sidebar selectbox is drawn: a stored value that is no longer offered falls back to the
-    default; when that value came from the URL, the sidebar says so (`urlstate.unavailable`)."""
+    """Before a selectbox is drawn (the sidebar's or a page's): a stored value that is no longer offered falls
+    back to the default; when that value came from the URL, the sidebar says so (`urlstate.unavailable`)."""
     if st.session_state.get(key) not in options:
         st.session_state[key] = default if default in options else options[0]
     notice = urlstate.unavailable(key, options)
