@@ -173,11 +173,12 @@ def _content_hash(path: str, version: str) -> str:
 def offered_model(digest: str) -> Path | None:
     """The offered model file whose content hash is `digest` (a run's recorded hash, ":precision" and all):
     a run records only its model's file name, which every training run's best.safetensors shares."""
-    wanted = digest.split(":")[0]
-    if not wanted:
-        return None
-    return next((p for p in model_options().values()
-                 if p is not None and _content_hash(str(p), str(p.stat().st_mtime_ns)) == wanted), None)
+    return offered_files().get(digest.split(":")[0])
+
+
+def offered_files() -> dict[str, Path]:
+    """The model files this server offers, by content hash (each file hashed once per version)."""
+    return {_content_hash(str(p), str(p.stat().st_mtime_ns)): p for p in model_options().values() if p is not None}
 
 
 def in_sample(run: Run) -> str:
@@ -308,8 +309,9 @@ def listed_runs() -> pd.DataFrame:
     runs = analysis.cached_runs()
     if runs.empty:
         return runs
-    offered = runs["hash"].map(lambda digest: offered_model(str(digest)) is not None)
-    return runs[~runs["legacy"].astype(bool) | offered].reset_index(drop=True)
+    offered = offered_files()  # once, not per row
+    known = runs["hash"].map(lambda digest: str(digest).split(":")[0] in offered)
+    return runs[~runs["legacy"].astype(bool) | known].reset_index(drop=True)
 
 
 def disk_runs(choice: common.DataChoice) -> pd.DataFrame:

@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import hashlib
 import itertools
-import json
 import math
 from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
@@ -43,8 +42,8 @@ from lwirst.evaluate import (
     cache_root,
     frame_flops,
     growth_legend,
-    is_stored,
     rescore,
+    stored_summary,
 )
 from lwirst.export import check_segmentation_onnx
 from lwirst.imageio import to_bgr
@@ -330,12 +329,10 @@ def cached_runs(root: Path | None = None) -> pd.DataFrame:
     for summary in root.glob("*/metrics.json") if root.is_dir() else []:
         # a result being written (`evaluate.store` stages it in a dot folder), or not a whole result (damaged by
         # hand or by the disk): the cache evaluates it again
-        if summary.parent.name.startswith(".") or not is_stored(summary.parent):
-            continue
+        data = None if summary.parent.name.startswith(".") else stored_summary(summary.parent)
         try:
-            data = json.loads(summary.read_text())
-            protocol, metrics = data["protocol"], jsonio.nan_for_null(data["metrics"])
-        except (OSError, ValueError, KeyError, TypeError):
+            protocol, metrics = data["protocol"], jsonio.nan_for_null(data["metrics"])  # type: ignore[index]
+        except (KeyError, TypeError):  # None: not whole; or not an evaluation's
             continue
         rows.append({"key": summary.parent.name, "path": str(summary.parent), "mtime": summary.stat().st_mtime,
                      "model": protocol.get("model", "?"), "hash": protocol.get("hash", ""),

@@ -466,20 +466,25 @@ def _result_digest(summary: Mapping[str, Any], folder: Path) -> str:
     return digest.hexdigest()
 
 
-def is_stored(folder: Path) -> bool:
-    """Whether `folder` holds a whole stored result, as `EvalResult.save` wrote it: every file (metrics.json is
+def stored_summary(folder: Path) -> dict[str, Any] | None:
+    """The parsed metrics.json of a whole stored result, as `EvalResult.save` wrote it: every file (metrics.json is
     written last), each of the size metrics.json recorded, and its digest unchanged (a result saved before
-    sizes and digests were recorded: every file present)."""
+    sizes and digests were recorded: every file present); None for anything else."""
     if not all((folder / name).is_file() for name in RESULT_FILES):
-        return False
+        return None
     try:
         summary = json.loads((folder / "metrics.json").read_text())
         digest = summary.pop("digest", None)
         if not all((folder / name).stat().st_size == size for name, size in summary.get("files", {}).items()):
-            return False
-        return digest is None or digest == _result_digest(summary, folder)
+            return None
+        return summary if digest is None or digest == _result_digest(summary, folder) else None
     except (OSError, ValueError, AttributeError, TypeError):
-        return False
+        return None
+
+
+def is_stored(folder: Path) -> bool:
+    """Whether `folder` holds a whole stored result (`stored_summary`)."""
+    return stored_summary(folder) is not None
 
 
 def read_cached(folder: Path) -> EvalResult | None:
@@ -509,7 +514,7 @@ def store(result: EvalResult, folder: Path) -> None:
         try:
             staging.rename(folder)  # a complete result already there stays readable: the rename fails on it
         except OSError:
-            if is_stored(folder) and read_cached(folder) is not None:  # the same result, stored first by another
+            if read_cached(folder) is not None:  # the same result, whole, stored first by another run
                 return
             shutil.rmtree(folder, ignore_errors=True)  # a damaged or unfinished one (a run killed mid-save)
             staging.rename(folder)
