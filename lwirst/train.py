@@ -528,10 +528,6 @@ class Trainer:
         self._save(record, model)
         return record
 
-    def _diverged(self, where: str) -> LwirstError:
-        return LwirstError(f"training diverged at {where}: the network's output is no longer finite; the epochs "
-                           f"saved before stay in {self.run_dir}. Lower --lr, or start again from a saved checkpoint")
-
     def _val_iou(self, model: torch.nn.Module) -> float:
         """Pixel IoU on the val set as best.safetensors is chosen by it; without one NaN, once one training
         frame has shown the weights' output is finite (weights can overflow in eval mode only)."""
@@ -544,7 +540,9 @@ class Trainer:
                     raise NonFiniteOutput("in eval mode")
             return math.nan
         except NonFiniteOutput as exc:
-            raise self._diverged(f"epoch {self.epoch + 1}") from exc
+            raise LwirstError(f"training diverged at epoch {self.epoch + 1}: the network's output is no longer "
+                              f"finite; the epochs saved before stay in {self.run_dir}. Lower --lr, or start again "
+                              "from a saved checkpoint") from exc
 
     def _save(self, record: EpochRecord, model: torch.nn.Module) -> None:
         """The epoch's files. Under --force the new run's first save is written beside the old run's files
