@@ -14,11 +14,11 @@ display); the computation itself is `lwirst.evaluate` and `lwirst.analysis`.
 
 from __future__ import annotations
 
+import dataclasses
 import logging
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -28,11 +28,11 @@ from streamlit.delta_generator import DeltaGenerator
 from dashboard import common
 from lwirst import analysis
 from lwirst.checkpoint import file_hash
-from lwirst.consensus import confirmation, mirrored
+from lwirst.consensus import mirrored, recorded
 from lwirst.datasets import in_sample_note
 from lwirst.errors import LwirstError
+from lwirst.eval_protocol import EvalProtocol, RunSpec
 from lwirst.evaluate import (
-    AppliedProtocol,
     EvalResult,
     cache_key,
     cache_root,
@@ -85,12 +85,12 @@ class EvalSegmenter:
         self.shared = shared
         info = shared.segmenter.describe()
         module = shared.segmenter.module
-        if not info["hash"] and module is not None:
-            info = {**info, "model": DEMO_MODEL, "hash": module_digest(module)[:16]}
+        if not info.hash and module is not None:
+            info = dataclasses.replace(info, model=DEMO_MODEL, hash=module_digest(module)[:16])
         self.info = info
 
-    def describe(self) -> dict[str, object]:
-        return dict(self.info)
+    def describe(self) -> RunSpec:
+        return self.info
 
     def predict(self, image: np.ndarray) -> Saliency:
         return self.shared.predict(image)
@@ -184,7 +184,7 @@ def offered_files() -> dict[str, Path]:
 def in_sample(run: Run) -> str:
     """That images of the run's split are in the split its model trained on (SIRST val is in the shipped model's
     trainval), so its scores are in-sample; '' when none are or the model is not a file this server offers."""
-    path = offered_model(str(run.result.protocol.get("hash", "")))
+    path = offered_model(run.result.protocol.run.hash)
     if path is None:
         return ""
     c = run.choice
@@ -232,7 +232,7 @@ def stored_run(label: str, engine: common.Engine, choice: common.DataChoice, thr
     source = _sibling(engine, choice, threshold)
     if source is None:
         return None
-    with st.spinner(f"Scoring the run at threshold {source.protocol['threshold']:g} again at {threshold:g} "
+    with st.spinner(f"Scoring the run at threshold {source.protocol.threshold:g} again at {threshold:g} "
                     "(its stored maps, no network)..."):
         result = rescore_result(source, common.open_data(choice), threshold)
     return remember(Run(label, key, choice, threshold, result, *cost(engine)))
@@ -244,12 +244,11 @@ def _sibling(engine: common.Engine, choice: common.DataChoice, threshold: float)
     disk cache. A consensus (or mirrored, or margin) run never answers for a plain one, nor the other way round."""
     info = eval_segmenter(engine).describe()
     data = data_fingerprint(common.open_data(choice))
-    confirmed = ran_with(info)
 
-    def same(protocol: dict) -> bool:
-        return (protocol.get("hash"), protocol.get("backend"), protocol.get("protocol"),
-                ran_with(protocol), protocol.get("data_fingerprint")) == (
-                    info["hash"], info["backend"], info["protocol"], confirmed, data)
+    def same(protocol: EvalProtocol) -> bool:
+        run = protocol.run
+        return (run.hash, run.backend, run.protocol, run.ran_with, protocol.data_fingerprint) == (
+            info.hash, info.backend, info.protocol, info.ran_with, data)
 
     found = [(abs(run.threshold - threshold), run.result) for run in session_runs().values()
              if run.choice == choice and same(run.result.protocol) and run.result.saliency]
@@ -258,9 +257,9 @@ def _sibling(engine: common.Engine, choice: common.DataChoice, threshold: float)
     rows = disk_runs(choice)
     if rows.empty:
         return None
-    rows = rows[(rows["hash"] == info["hash"]) & (rows["backend"] == info["backend"])
-                & (rows["protocol"] == info["protocol"]) & (rows["data"] == data)
-                & rows.apply(lambda row: ran_with(row) == confirmed, axis=1)
+    rows = rows[(rows["hash"] == info.hash) & (rows["backend"] == info.backend)
+                & (rows["protocol"] == info.protocol) & (rows["data"] == data)
+                & rows.apply(lambda row: ran_with(row) == info.ran_with, axis=1)
                 & rows["path"].map(lambda path: (Path(path) / "saliency.npz").is_file())]
     if rows.empty:
         return None
@@ -336,9 +335,8 @@ def run_choices(session: dict[str, Run], on_disk: pd.DataFrame, engine: common.E
     digest = _content_hash(engine.path, engine.version) if engine.path and Path(engine.path).is_file() else ""
     entries: list[tuple[str, str, str, str, tuple[float | None, bool, float], float, str, str, Run | pd.Series]] = []
     for run in reversed(session.values()):
-        protocol = run.result.protocol
-        entries.append((protocol.get("model", ""), str(protocol.get("hash", "")), protocol.get("backend", ""),
-                        protocol.get("protocol", ""), ran_with(protocol), run.threshold,
+        spec = run.result.protocol.run
+        entries.append((spec.model, spec.hash, spec.backend, spec.protocol, spec.ran_with, run.threshold,
                         run.label, run.key, run))
     for _, row in on_disk.iterrows():
         if row["key"] not in session:
@@ -387,10 +385,10 @@ def disk_label(row: pd.Series) -> str:
     return f"{name} · {common.runs_on(row['backend'], row['protocol'], *ran_with(row))}"
 
 
-def ran_with(record: Mapping[str, Any] | pd.Series) -> tuple[float | None, bool, float]:
-    """A result's protocol dict's (or a cached-runs row's) scale consensus, mirror check and peak margin: what,
-    beside model, backend and protocol, tells two runs of one model apart."""
-    return (*confirmation(record), recorded_margin(record.get("margin")))
+def ran_with(record: pd.Series) -> tuple[float | None, bool, float]:
+    """A cached-runs row's scale consensus, mirror check and peak margin (`RunSpec.ran_with`, read from a table
+    whose empty cells are NaN)."""
+    return recorded(record.get("confirm")), mirrored(record.get("mirror")), recorded_margin(record.get("margin"))
 
 
 def report_error(label: str, exc: Exception) -> None:
@@ -552,11 +550,11 @@ def measured_points(include_demo: bool, include_sweeps: bool) -> pd.DataFrame:
                 | {"plotted": row.images >= FIG4_MIN_IMAGES})
     for run in session_runs().values():
         p = run.result.protocol
-        if p["model"] != DEMO_MODEL or include_demo:
+        if p.run.model != DEMO_MODEL or include_demo:
             rows.append(analysis.measured_point(
-                _point_name(p["model"], run.threshold, offered_model(str(p.get("hash", "")))),
-                run.result.metrics, p["dataset"], p["split"], run.params,
-                run.flops, protocol=p["protocol"], applied=AppliedProtocol.of(p))
+                _point_name(p.run.model, run.threshold, offered_model(p.run.hash)),
+                run.result.metrics, p.dataset, p.split, run.params,
+                run.flops, protocol=p.run.protocol, applied=p.applied)
                 | {"plotted": run.result.metrics.get("images", 0) >= FIG4_MIN_IMAGES})
     measured = pd.DataFrame(rows, columns=[*analysis.point_columns(), "plotted"])
     frames = [card_points(), measured]

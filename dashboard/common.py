@@ -876,10 +876,10 @@ def video_upload(key: str) -> VideoSource | None:
         return kept[0]
     if upload is None:  # none yet, the visitor removed theirs, or forgot the kept one
         st.session_state.pop(kept_key, None)
-        st.info(f"Upload a video (MP4, AVI, MOV, MKV, MPEG or WebM) of at most {frames} frames ({UPLOAD_FRAMES} "
-                f"on this server), fewer of large frames: {megapixels} megapixels in all ({UPLOAD_WORK}; "
-                f"{megapixels * 10**6 // (1280 * 1024)} frames of 1280×1024). `lwirst video` on the command line "
-                "takes longer ones.")
+        st.info(f"Upload a video (MP4, AVI, MOV, MKV, MPEG, WebM or animated GIF) of at most {frames} frames "
+                f"({UPLOAD_FRAMES} on this server), fewer of large frames: {megapixels} megapixels in all "
+                f"({UPLOAD_WORK}; {megapixels * 10**6 // (1280 * 1024)} frames of 1280×1024). `lwirst video` on the "
+                "command line takes longer ones.")
         return None
     st.session_state.pop(kept_key, None)  # another file replaces the kept one, refused or not
     try:
@@ -1180,10 +1180,7 @@ def speed_info(chosen: Engine) -> SpeedInfo:
     """Backend, protocol, model size, threads and scale consensus of an engine's cached segmenter."""
     running = segmenter(chosen).segmenter
     info = running.describe()
-    threads, size = info.get("threads"), info.get("size")
-    return SpeedInfo(str(info.get("backend", chosen.backend)), chosen.protocol,
-                     int(threads) if isinstance(threads, int) else os.cpu_count() or 1,
-                     (int(size[0]), int(size[1])) if isinstance(size, (list, tuple)) and len(size) == 2 else PAPER_SIZE,
+    return SpeedInfo(info.backend, chosen.protocol, info.threads or os.cpu_count() or 1, info.size or PAPER_SIZE,
                      running.confirm, running.mirror, running.margin)
 
 

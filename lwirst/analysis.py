@@ -32,19 +32,12 @@ from scipy.stats import kendalltau
 from lwirst import ablation_stats, jsonio, palette, paths, uploads
 from lwirst.chips import Chip, target_chips
 from lwirst.config import presets_for_table
-from lwirst.consensus import flops_factor, mirrored, recorded
+from lwirst.consensus import flops_factor
 from lwirst.consensus import legend as consensus_legend
 from lwirst.drawing import HeatScale, Match, draw_targets, evaluation_overlay, heat_scale, heatmap, mask_image
 from lwirst.errors import LwirstError
-from lwirst.evaluate import (
-    AppliedProtocol,
-    EvalResult,
-    cache_root,
-    frame_flops,
-    growth_legend,
-    rescore,
-    stored_summary,
-)
+from lwirst.eval_protocol import AppliedProtocol, EvalProtocol, growth_legend
+from lwirst.evaluate import EvalResult, cache_root, frame_flops, rescore, stored_summary
 from lwirst.export import check_segmentation_onnx
 from lwirst.imageio import to_bgr
 from lwirst.metrics import image_record
@@ -52,7 +45,6 @@ from lwirst.modelcard import card_metrics, format_metric
 from lwirst.paper import compare_preset, load_table
 from lwirst.postprocess import TargetFilter, detect, logit_to_probability, mask_targets
 from lwirst.prominence import legend as margin_legend
-from lwirst.prominence import recorded as recorded_margin
 from lwirst.rounding import flops_text, params_text
 from lwirst.scoring import (
     CARD,
@@ -255,9 +247,8 @@ def metrics_table(results: Mapping[str, EvalResult]) -> pd.DataFrame:
     rows = []
     for label, result in results.items():
         p = result.protocol
-        rows.append({"model": label, "dataset": p.get("dataset"), "split": p.get("split"),
-                     "backend": p.get("backend"), "protocol": p.get("protocol"), "threshold": p.get("threshold"),
-                     **result.metrics})
+        rows.append({"model": label, "dataset": p.dataset, "split": p.split, "backend": p.run.backend,
+                     "protocol": p.run.protocol, "threshold": p.threshold, **result.metrics})
     return pd.DataFrame(rows)
 
 
@@ -269,7 +260,7 @@ def per_image_csv(results: Mapping[str, EvalResult]) -> bytes:
 
 def results_json(results: Mapping[str, EvalResult]) -> bytes:
     """Metrics, protocol, curves and per-image rows of every labelled result, as JSON."""
-    payload = {label: {"metrics": r.metrics, "protocol": r.protocol, "curves": r.curves,
+    payload = {label: {"metrics": r.metrics, "protocol": r.protocol.to_json(), "curves": r.curves,
                        "per_image": r.per_image.to_dict(orient="records")} for label, r in results.items()}
     return jsonio.dumps(payload, indent=2, default=str).encode()
 
@@ -331,17 +322,17 @@ def cached_runs(root: Path | None = None) -> pd.DataFrame:
         # hand or by the disk): the cache evaluates it again
         data = None if summary.parent.name.startswith(".") else stored_summary(summary.parent)
         try:
-            protocol, metrics = data["protocol"], jsonio.nan_for_null(data["metrics"])  # type: ignore[index]
-        except (KeyError, TypeError):  # None: not whole; or not an evaluation's
+            protocol = EvalProtocol.from_json(data["protocol"])  # type: ignore[index]
+            metrics = jsonio.nan_for_null(data["metrics"])  # type: ignore[index]
+        except (KeyError, TypeError, AttributeError):  # None: not whole; or not an evaluation's
             continue
+        run = protocol.run
         rows.append({"key": summary.parent.name, "path": str(summary.parent), "mtime": summary.stat().st_mtime,
-                     "model": protocol.get("model", "?"), "hash": protocol.get("hash", ""),
-                     "backend": protocol.get("backend", "?"), "protocol": protocol.get("protocol", "?"),
-                     "threshold": protocol.get("threshold", 0.0), "dataset": protocol.get("dataset", "?"),
-                     "split": protocol.get("split", "?"), "data": protocol.get("data_fingerprint", ""),
-                     "confirm": recorded(protocol.get("confirm")), "mirror": mirrored(protocol.get("mirror")),
-                     "margin": recorded_margin(protocol.get("margin")), "applied": AppliedProtocol.of(protocol),
-                     "legacy": "grow_to" not in protocol, **metrics})
+                     "model": run.model, "hash": run.hash, "backend": run.backend, "protocol": run.protocol,
+                     "threshold": protocol.threshold, "dataset": protocol.dataset, "split": protocol.split,
+                     "data": protocol.data_fingerprint, "confirm": run.confirm, "mirror": run.mirror,
+                     "margin": run.margin, "applied": protocol.applied, "legacy": not protocol.growth_recorded,
+                     **metrics})
     if not rows:
         return pd.DataFrame(columns=["key", "path", "mtime", "model", "hash", "backend", "protocol", "threshold",
                                      "dataset", "split", "data", "confirm", "mirror", "margin", "applied",

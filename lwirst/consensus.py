@@ -29,8 +29,6 @@ threshold slider) reads one map.
 
 from __future__ import annotations
 
-from typing import Any
-
 import cv2
 import numpy as np
 from skimage.morphology import reconstruction
@@ -66,12 +64,6 @@ def recorded(value: object) -> float | None:
 def mirrored(value: object) -> bool:
     """Whether a result's protocol (or a table cell) records the mirror check: True only for a true bool."""
     return isinstance(value, bool | np.bool_) and bool(value)
-
-
-def confirmation(record: Any) -> tuple[float | None, bool]:
-    """(scale, mirror) a result's protocol dict or a table row (anything with .get) records: what, beside model,
-    backend and protocol, tells two runs of one model apart."""
-    return recorded(record.get("confirm")), mirrored(record.get("mirror"))
 
 
 def flops_factor(scale: float | None, mirrored: bool = False) -> float:

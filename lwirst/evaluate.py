@@ -8,12 +8,12 @@ returns logits at the input size, whichever protocol ran the network.
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import hashlib
 import importlib.util
 import json
 import logging
-import math
 import os
 import shutil
 import time
@@ -30,11 +30,17 @@ import pandas as pd
 
 from lwirst import jsonio
 from lwirst.checkpoint import atomic_write
-from lwirst.consensus import confirmation, cut_masks, mirrored, recorded
-from lwirst.consensus import legend as consensus_legend
-from lwirst.consensus import said as said_consensus
+from lwirst.consensus import cut_masks
 from lwirst.datasets import Sample, SegDataset, fingerprint
 from lwirst.errors import LwirstError
+from lwirst.eval_protocol import (
+    PD_AT_FA_BUDGET,
+    PDFA_THRESHOLDS,
+    RESULT_FIELDS,
+    EvalProtocol,
+    FramesRan,
+    RunSpec,
+)
 from lwirst.inference import Segmenter, consensus_input, frame_clearance, large_frame, network_input, runs
 from lwirst.metrics import (
     NIOU_CONVENTION,
@@ -46,11 +52,9 @@ from lwirst.metrics import (
     pd_at_false_alarm_rate,
 )
 from lwirst.paper import PAPER_SIZE
-from lwirst.postprocess import GROW_TO, TargetFilter, describe_growth, describe_threshold, detect, probability_of
+from lwirst.postprocess import GROW_TO, TargetFilter, describe_growth, describe_threshold, detect
 from lwirst.predictions import PredictionFolder, saturated
 from lwirst.prominence import describe as describe_margin
-from lwirst.prominence import legend as margin_legend
-from lwirst.prominence import recorded as recorded_margin
 from lwirst.rounding import round_floats
 from lwirst.saliency import Saliency
 from lwirst.scoring import (
@@ -66,16 +70,11 @@ from lwirst.scoring import (
 
 log = logging.getLogger(__name__)
 
-PDFA_THRESHOLDS = np.round(np.linspace(-8.0, 8.0, 17), 3)
-PD_AT_FA_BUDGET = 0.1  # false-alarm blobs per frame: one alarm in ten frames
 CACHE_ENV = "LWIRST_CACHE_DIR"
 CACHE_SCHEMA = 10  # bump when the key or the stored result changes meaning (3: operator metrics, 4: plugin metrics,
 # 5: palette frames decoded, 6: mask growth, 7: growth never joins targets, 8: AUC/AP with split end bins,
 # 9: the protocol records the protocols applied, 10: and the mask growth)
 
-
-# What every stored result's protocol records (`_score`), and what reading one back relies on.
-RESULT_FIELDS = ("model", "backend", "dataset", "split", "threshold")
 RESULT_FILES = ("curves.json", "per_image.csv", "metrics.json")  # a stored result's files, in the order written
 TEXT_COLUMNS = ("name", "missed_peaks", "protocol")  # per_image.csv's columns that are not numbers
 
@@ -103,13 +102,14 @@ class EvalResult:
     metrics: dict[str, float]
     per_image: pd.DataFrame
     curves: dict[str, list[float]]
-    protocol: dict[str, Any]
+    protocol: EvalProtocol
     saliency: dict[str, np.ndarray] = field(default_factory=dict, repr=False)
     cached: bool = False  # served from the evaluation cache (its fps are the earlier run's); never stored
 
-    def save(self, directory: str | Path) -> Path:
+    def save(self, directory: str | Path, digits: int | None = None) -> Path:
         """Every file of the result, metrics.json last: it marks a whole result (the cache and `load` take a
-        folder without it for one that was never finished, e.g. a full disk or a kill mid-save)."""
+        folder without it for one that was never finished, e.g. a full disk or a kill mid-save). `digits`: the
+        significant digits metrics.json keeps of each float (None: every one, as the cache stores them)."""
         directory = Path(directory)
         directory.mkdir(parents=True, exist_ok=True)
         atomic_write(directory / "curves.json", lambda p: p.write_text(jsonio.dumps(self.curves)))
@@ -127,7 +127,9 @@ class EvalResult:
         # its cards from metrics.json alone
         sizes = {name: (directory / name).stat().st_size for name in (*RESULT_FILES[:-1], "saliency.npz")
                  if (directory / name).is_file()}
-        summary = round_floats({"metrics": self.metrics, "protocol": self.protocol, "files": sizes})
+        summary: dict[str, Any] = {"metrics": self.metrics, "protocol": self.protocol.to_json(), "files": sizes}
+        if digits is not None:  # for people to read; the cache keeps every digit, so it reads back the fresh result
+            summary = round_floats(summary, digits)  # type: ignore[assignment]
         text = jsonio.dumps({**summary, "digest": _result_digest(summary, directory)}, indent=2)
         atomic_write(directory / "metrics.json", lambda p: p.write_text(text))
         return directory
@@ -156,129 +158,13 @@ class EvalResult:
             per_image[column] = pd.to_numeric(per_image[column].replace("", np.nan), errors="coerce")
         metrics = {k: jsonio.nan_for_null(v) for k, v in summary["metrics"].items()}  # null: an undefined metric
         curves = {k: jsonio.nan_for_null(v) for k, v in curves.items()}
-        return cls(metrics, per_image, curves, summary["protocol"], saliency)
-
-
-RAN_AS = {"native": "native", "pyramid": "as a pyramid"}  # how "auto" ran a large frame, in words
-
-
-@dataclass(frozen=True)
-class AppliedProtocol:
-    """The input protocol as it ran: how many images the network saw resized to the model size, how
-    many natively and how many as a pyramid ("auto" decides per image), so that a result states what ran,
-    not only what was asked.
-
-    configured: the protocol asked for ("auto", "resize", "native", "pyramid"; "as saved" for saved
-    predictions); ran: applied protocol ("resize", "native", "pyramid", "saved") -> images; confirm: the
-    enlargement of the scale-consensus run (`lwirst.consensus`), or None; as_is: how many of the "resize"
-    images already had the model size, so that nothing was resized (a result should not say "resized" of
-    them).
-    """
-
-    configured: str
-    size: tuple[int, int]
-    ran: dict[str, int]
-    confirm: float | None = None
-    as_is: int = 0
-    mirror: bool = False  # large frames were also confirmed by a mirrored run
-    margin: float = 0.0  # the peak margin per doubling of a large frame's area (`lwirst.prominence`), where it held one
-    grow_to: float | None = GROW_TO  # the masks' growth (`lwirst.postprocess`): a logit, None for Eq. 2's masks
-
-    @classmethod
-    def of(cls, protocol: Mapping[str, Any]) -> AppliedProtocol | None:
-        """From an evaluation's protocol; None for a result stored before it recorded what ran."""
-        ran, size = protocol.get("applied"), protocol.get("size")
-        if not isinstance(ran, dict):
-            return None
-        shape = (int(size[0]), int(size[1])) if isinstance(size, (list, tuple)) and len(size) == 2 else PAPER_SIZE
-        return cls(str(protocol.get("protocol", "?")), shape, {str(k): int(v) for k, v in ran.items()},
-                   recorded(protocol.get("confirm")), int(protocol.get("at_model_size", 0)),
-                   mirrored(protocol.get("mirror")),
-                   recorded_margin(protocol.get("margin")) if protocol.get("margin_frames") else 0.0,
-                   recorded_growth(protocol))
-
-    def __str__(self) -> str:
-        """"auto: 37 of 39 images as a pyramid, 2 resized to 256×256" ("auto: all 8 images resized to 256×256"
-        when they ran one way); a fixed protocol: "resize to 256×256 (39 images)"; then "; scale consensus at
-        1.5x ..." when one ran (a peak margin is said with the masks: `_score`'s "masks", with the frames it held)."""
-        return self._inputs() + said_consensus(self.confirm, self.mirror, "; {}")
-
-    def _inputs(self) -> str:
-        images, resized = sum(self.ran.values()), self.ran.get("resize", 0)
-        if self.configured == "auto":
-            large = self.ran.get(self._large(), 0)
-            if not large or not resized:  # one kind of frame: say so, not "0 of 8 images ..."
-                return f"auto: all {images} images " + (self._resized() if resized else RAN_AS[self._large()])
-            return f"auto: {large} of {images} images {RAN_AS[self._large()]}, {resized} {self._resized()}"
-        if self.configured == "resize":
-            already = f", {self.as_is} already that size" if self.as_is else ""
-            return f"resize to {self._to} ({images} images{already})"
-        if self.configured == "native":
-            return f"native ({images} images at their own size)"
-        if self.configured == "pyramid":
-            return f"pyramid ({images} images at their own size and at half of it, maps united)"
-        return self.configured
-
-    @property
-    def _to(self) -> str:
-        return f"{self.size[1]}×{self.size[0]}"
-
-    def _resized(self) -> str:
-        """What happened to the "resize" images: "resized to 256×256", "at the model size 256×256, as they
-        are" when every one had that size, or "resized to 256×256 (1 already that size)"."""
-        if self.as_is and self.as_is == self.ran.get("resize", 0):
-            return f"at the model size {self._to}, as they are"
-        return f"resized to {self._to}" + (f" ({self.as_is} already that size)" if self.as_is else "")
-
-    def _large(self) -> str:
-        """How "auto" ran its large frames: "pyramid" since round 45, "native" in results stored before."""
-        return "native" if self.ran.get("native") else "pyramid"
-
-    @property
-    def short(self) -> str:
-        """For a chart legend: "auto: all resized", "auto: 2 as a pyramid, 84 resized", or the fixed
-        protocol."""
-        large, resized = self.ran.get(self._large(), 0), self.ran.get("resize", 0)
-        confirmed = (consensus_legend(self.confirm, self.mirror) + margin_legend(self.margin)
-                     + growth_legend(self.grow_to))
-        if self.configured != "auto":
-            return self.configured + confirmed
-        if not resized or not large:
-            small = "at the model size" if self.as_is == resized else "resized"
-            return f"auto: all {RAN_AS[self._large()] if large else small}{confirmed}"
-        return f"auto: {large} {RAN_AS[self._large()]}, {resized} resized{confirmed}"
-
-
-def recorded_growth(protocol: Mapping[str, Any]) -> float | None:
-    """A stored result's mask growth: its "grow_to" (None: Eq. 2's masks); a result stored before that was
-    recorded says it in its "masks" text only."""
-    if "grow_to" in protocol:
-        grow_to = protocol["grow_to"]
-        return float(grow_to) if isinstance(grow_to, (int, float)) else None
-    return None if str(protocol.get("masks", "")).startswith(describe_growth(None)) else GROW_TO
-
-
-def growth_legend(grow_to: float | None) -> str:
-    """A point's name tag for masks grown other than by default ("" for the default growth): two runs that
-    differ only there score different masks, and must not merge into one point."""
-    if grow_to is not None and GROW_TO is not None and math.isclose(grow_to, GROW_TO, abs_tol=1e-4):
-        return ""  # stored results hold their floats to a few significant digits
-    return ", Eq. 2 masks" if grow_to is None else f", masks grown to p{float(probability_of(grow_to)):.2g}"
-
-
-def applied_fields(ran: Sequence[tuple[str, tuple[int, int]]], size: Sequence[int] | None) -> dict[str, Any]:
-    """A result's record of how its frames ran, from (applied protocol, frame (H, W)) per frame: "applied"
-    (protocol -> images) and "at_model_size" (the "resize" frames that already had `size`), which
-    `AppliedProtocol.of` reads."""
-    model = tuple(size or ())
-    return {"applied": dict(sorted(Counter(protocol for protocol, _ in ran).items())),
-            "at_model_size": sum(protocol == "resize" and tuple(hw) == model for protocol, hw in ran)}
+        return cls(metrics, per_image, curves, EvalProtocol.from_json(summary["protocol"]), saliency)
 
 
 @dataclass
 class FrameTally:
     """How a run's frames ran, gathered frame by frame from their maps: the protocol each applied and its size,
-    the palettes decoded, the colour frames no palette decoded and the frames held to a peak margin. `fields`
+    the palettes decoded, the colour frames no palette decoded and the frames held to a peak margin. `record`
     gives what a result's protocol records of it, so that `evaluate` and `demo` say the same things."""
 
     ran: list[tuple[str, tuple[int, int]]] = field(default_factory=list)
@@ -292,28 +178,18 @@ class FrameTally:
         self.as_colour += saliency.as_colour
         self.held += saliency.clearance > 0
 
-    def margin(self, describe: Mapping[str, Any]) -> float:
+    def margin(self, run: RunSpec) -> float:
         """The run's peak margin per doubling, said only where it held a frame (0 otherwise)."""
-        return recorded_margin(describe.get("margin")) if self.held else 0.0
+        return run.margin if self.held else 0.0
 
-    def margin_text(self, describe: Mapping[str, Any]) -> str:
+    def margin_text(self, run: RunSpec) -> str:
         """"; on frames over twice the model's area ... (3 frame(s))", or "" where no frame was held."""
-        margin = self.margin(describe)
+        margin = self.margin(run)
         return f"; {describe_margin(margin)} ({self.held} frame(s))" if margin else ""
 
-    def fields(self, describe: Mapping[str, Any]) -> dict[str, Any]:
-        """The protocol fields of how the frames ran (`AppliedProtocol.of` and `palette_text` read them)."""
-        return {**applied_fields(self.ran, describe.get("size")),
-                **({"margin_frames": self.held} if describe.get("margin") else {}),
-                **({"decoded_palettes": dict(self.decoded)} if self.decoded else {}),
-                **({"colour_as_is": self.as_colour} if self.as_colour else {})}
-
-
-def protocol_text(protocol: Mapping[str, Any]) -> str:
-    """The protocol of an evaluation as applied (`AppliedProtocol`), or as configured for a result stored
-    before it recorded what ran."""
-    applied = AppliedProtocol.of(protocol)
-    return str(applied) if applied is not None else f"{protocol.get('protocol')} {protocol.get('size')}"
+    def record(self, run: RunSpec) -> FramesRan:
+        """What a result's protocol records of how `run`'s frames ran."""
+        return FramesRan.counted(self.ran, run.size, self.held, self.decoded, self.as_colour)
 
 
 @dataclass(frozen=True)
@@ -337,7 +213,7 @@ class FrameFlops:
 def frame_flops(result: EvalResult, flops: float | None) -> FrameFlops | None:
     """The FLOPs per frame `result`'s images ran at, from each image's size and applied protocol, given
     the model's FLOPs at `PAPER_SIZE`; None without FLOPs or without a network (saved predictions)."""
-    applied = AppliedProtocol.of(result.protocol)
+    applied = result.protocol.applied
     table = result.per_image
     if not flops or applied is None or table.empty or not set(table["protocol"]) <= {"resize", "native", "pyramid"}:
         return None
@@ -365,7 +241,7 @@ def _fingerprint(dataset: SegDataset) -> str:
 
 
 def data_fingerprint(dataset: SegDataset) -> str:
-    """The short content fingerprint an evaluation records for its data (`protocol["data_fingerprint"]`)."""
+    """The short content fingerprint an evaluation records for its data (`EvalProtocol.data_fingerprint`)."""
     return _fingerprint(dataset)[:16]
 
 
@@ -395,10 +271,10 @@ def code_signature() -> str:
 
 
 def registered_modules() -> list[str]:
-    """The modules of the three registries: architectures, backends and metric plugins."""
+    """The modules of the three registries: architectures, backends and metric plugins (installed ones too)."""
     from lwirst import backends, models, scoring
 
-    return [*models._MODULES.values(), *backends._MODULES.values(), *scoring._PLUGINS]
+    return [*models.modules().values(), *backends.modules().values(), *scoring.plugin_modules()]
 
 
 def _module_source(name: str) -> Path | None:
@@ -419,18 +295,18 @@ def cache_key(segmenter: Segmenter, dataset: SegDataset, threshold: float, grow_
     list), split, protocol, scale consensus, threshold, mask growth, the cache schema and the code
     (`code_signature`)."""
     info = segmenter.describe()
-    if not info["hash"]:
+    if not info.hash:
         return ""
     parts = [f"schema{CACHE_SCHEMA}", f"code{code_signature()}", _fingerprint(dataset),
-             info["hash"], dataset.name, dataset.split, str(getattr(dataset, "origin", "")),
-             ",".join(dataset.names), info["backend"], info["protocol"], str(info["size"]), f"{threshold:g}",
-             f"palettes={info['palettes']}", f"grow={grow_to}"]
-    if info.get("confirm"):  # a consensus run is its own result; a plain run keeps its key
-        parts.append(f"confirm={info['confirm']:g}")
-    if info.get("mirror"):
+             info.hash, dataset.name, dataset.split, str(getattr(dataset, "origin", "")),
+             ",".join(dataset.names), info.backend, info.protocol, str(info.recorded_size), f"{threshold:g}",
+             f"palettes={info.palettes}", f"grow={grow_to}"]
+    if info.confirm:  # a consensus run is its own result; a plain run keeps its key
+        parts.append(f"confirm={info.confirm:g}")
+    if info.mirror:
         parts.append("mirror")
-    if info.get("margin"):
-        parts.append(f"margin={info['margin']:g}")
+    if info.margin:
+        parts.append(f"margin={info.margin:g}")
     return hashlib.sha256("|".join(parts).encode()).hexdigest()[:20]
 
 
@@ -445,7 +321,7 @@ def evaluate(segmenter: Segmenter, dataset: SegDataset, *, threshold: float = 0.
     result = read_cached(cached) if cached is not None else None
     if result is not None:
         log.info("evaluation cache hit %s", cached)
-        result.protocol["model"] = segmenter.describe()["model"]  # same content, maybe another file name
+        result.protocol = result.protocol.renamed(segmenter.describe().model)  # same content, maybe another file name
         result.cached = True
         return result
 
@@ -549,11 +425,11 @@ def evaluate_predictions(predictions: str | Path, dataset: SegDataset, *, thresh
 
     result = _score(dataset, predict, folder.describe(), threshold, grow_to, progress=progress,
                     keep_saliency=False, timed=False)
-    result.protocol["binary_predictions"] = binary
+    result.protocol = dataclasses.replace(result.protocol, binary_predictions=binary)
     return result
 
 
-def _score(dataset: SegDataset, predict: Callable[[Sample], Saliency], describe: dict[str, Any], threshold: float,
+def _score(dataset: SegDataset, predict: Callable[[Sample], Saliency], run: RunSpec, threshold: float,
            grow_to: float | None, *, progress: Callable[[int, int], None] | None, keep_saliency: bool,
            timed: bool = True) -> EvalResult:
     """Every metric over `dataset` of the maps `predict` gives (fps only when `timed`: a model ran).
@@ -614,15 +490,9 @@ def _score(dataset: SegDataset, predict: Callable[[Sample], Saliency], describe:
         "pdfa_threshold": sweep_thresholds(threshold).tolist(),
         "pdfa_pd": [p.pd for p in points], "pdfa_fa": [p.fa for p in points],
     }
-    masks = describe_growth(grow_to) + cut_masks(threshold, *confirmation(describe), tally.margin(describe))
-    protocol = {**describe, **tally.fields(describe),
-                "threshold": threshold, "threshold_probability": probability_of(threshold), "grow_to": grow_to,
-                "masks": masks + tally.margin_text(describe),
-                "dataset": dataset.name, "split": dataset.split,
-                "data_fingerprint": data_fingerprint(dataset), "scored_at": "each image's own resolution",
-                "pd_fa": "DNANet convention: 8-connected, centroid distance < 3 px", "niou": NIOU_CONVENTION,
-                "pd_at_fa": f"best Pd over logit thresholds {PDFA_THRESHOLDS[0]:g}..{PDFA_THRESHOLDS[-1]:g} (step 1) "
-                            f"and this run's, with at most {PD_AT_FA_BUDGET:g} false-alarm blobs per frame"}
+    masks = describe_growth(grow_to) + cut_masks(threshold, run.confirm, run.mirror, tally.margin(run))
+    protocol = EvalProtocol(run, threshold, grow_to, masks + tally.margin_text(run), dataset.name, dataset.split,
+                            data_fingerprint(dataset), tally.record(run))
     return EvalResult(metrics, pd.DataFrame(rows), curves, protocol, saliency)
 
 
@@ -635,19 +505,18 @@ def rescore_result(result: EvalResult, dataset: SegDataset, threshold: float, gr
     if not result.saliency or set(result.saliency) != set(dataset.names):
         raise LwirstError("this evaluation kept no saliency map for every image of the split; run it again")
     ran = dict(zip(result.per_image["name"], result.per_image["protocol"], strict=True))
-    backend = str(result.protocol.get("backend", ""))
-    size = tuple(result.protocol.get("size") or PAPER_SIZE)
-    per_doubling = recorded_margin(result.protocol.get("margin"))
+    run = result.protocol.run
+    backend, size, per_doubling = run.backend, run.size or PAPER_SIZE, run.margin
 
     def stored(sample: Sample) -> Saliency:  # the map as it ran, with the margin it was held to
         logits = result.saliency[sample.name]
         clearance = frame_clearance(logits.shape, ran[sample.name], size, per_doubling)
         return Saliency(logits, ran[sample.name], backend, clearance=clearance)
 
-    rescored = _score(dataset, stored, result.protocol, threshold, grow_to, progress=progress, keep_saliency=True,
+    rescored = _score(dataset, stored, run, threshold, grow_to, progress=progress, keep_saliency=True,
                       timed=False)
     rescored.metrics["fps"] = result.metrics.get("fps", float("nan"))
-    rescored.protocol["rescored_from"] = {"threshold": result.protocol.get("threshold")}
+    rescored.protocol = dataclasses.replace(rescored.protocol, rescored_from=result.protocol.threshold)
     return rescored
 
 
@@ -670,32 +539,16 @@ def _mask_metrics(pixel: PixelMetrics, pdfa: PdFa) -> dict[str, float]:
     return {**pixel.compute().as_metrics(), **pdfa.compute().as_metrics()}
 
 
-def palette_text(protocol: Mapping[str, Any]) -> str:
-    """How colour frames were read, for a summary's protocol: "; pseudo-colour decoding off" when it was off,
-    else the frames decoded ("; 3 frame(s) decoded from pseudo-colour palette(s) jet") and the colour frames
-    no known palette decoded, or ""."""
-    if protocol.get("palettes") is False:
-        return "; pseudo-colour decoding off (colour frames ran as BGR)"
-    decoded = protocol.get("decoded_palettes") or {}
-    said = ""
-    if decoded:
-        said = f"; {sum(decoded.values())} frame(s) decoded from pseudo-colour palette(s) {', '.join(sorted(decoded))}"
-    if protocol.get("colour_as_is"):
-        said += (f"; {protocol['colour_as_is']} colour frame(s) no known palette decoded ran on their colours (the "
-                 "network learnt grey frames)")
-    return said
-
-
 def summary_lines(result: EvalResult, names: Sequence[str] | None = None) -> list[str]:
     """Human-readable summary: the protocol (as applied), the metrics of the table's summary view
     (`lwirst.scoring`; Fa in units of 1e-6, as the IRSTD literature prints it), then the operator view."""
     p, m = result.protocol, result.metrics
-    binary = bool(p.get("binary_predictions")) and p["binary_predictions"] == m.get("images")
-    masks = "saved masks, as they are" if binary else p.get("masks")  # growth has no pixel to reach
-    lines = [f"model {p['model']}  backend {p['backend']} {p.get('precision', 'fp32')}  "
-             f"protocol {protocol_text(p)}{palette_text(p)}  threshold {describe_threshold(p['threshold'])}"
+    binary = bool(p.binary_predictions) and p.binary_predictions == m.get("images")
+    masks = "saved masks, as they are" if binary else p.masks  # growth has no pixel to reach
+    lines = [f"model {p.run.model}  backend {p.run.backend} {p.run.precision}  "
+             f"protocol {p.text()}  threshold {describe_threshold(p.threshold)}"
              + (f" ({masks})" if masks else "")
-             + f"  {p['dataset']}/{p['split']} ({m['images']} images)"]
+             + f"  {p.dataset}/{p.split} ({m['images']} images)"]
     cells = []
     for name in names if names is not None else view_keys(SUMMARY):
         if name in m:

@@ -55,13 +55,16 @@ from lwirst.backends.torch_eager import TorchBackend as TorchBackend
 from lwirst.checkpoint import file_hash, load_model
 from lwirst.consensus import agreed, check_scale, mirrored_input, whole_blobs
 from lwirst.errors import LwirstError, NonFiniteOutput
+from lwirst.eval_protocol import RunSpec
 from lwirst.export import (
     check_segmentation_onnx,
     fold_batchnorm,
     onnx_fixed_size,
     onnx_input_channels,
+    onnx_trained_size,
     size_dependent,
     to_onnx_bytes,
+    trained_size,
 )
 from lwirst.imageio import check_image, to_bgr, to_uint8
 from lwirst.optimize import (
@@ -318,6 +321,7 @@ class Segmenter:
             if path.suffix.lower() == ".onnx":
                 self._onnx = _read_model_file(path)
                 proto = check_segmentation_onnx(self._onnx, str(path))
+                self._check_trained_size(onnx_trained_size(proto))
                 self.quantized = any(node.op_type in QUANTIZED_OPS for node in proto.graph.node)
                 if self.quantized:  # results record int8, not the options' fp32
                     log.warning("%s is an int8 network: its scores differ from the fp32 model's (`lwirst bench` "
@@ -328,7 +332,7 @@ class Segmenter:
             else:
                 _read_model_file(path)
                 self.module, self.meta = load_model(path)
-                self._check_trained_size()
+                self._check_trained_size(trained_size(self.meta))
             self.model_hash = file_hash(path)
         self._check_fixed_size()
         if self.protocol == "resize":  # every frame runs at the model's size: no frame a margin holds (results say so)
@@ -337,15 +341,14 @@ class Segmenter:
         self.primary = self._primary_kind()
         self.backend = self._net(self.primary)
 
-    def _check_trained_size(self) -> None:
-        """Warn when a checkpoint trained at another size runs at this one: a model trained at 128x128 and run at
+    def _check_trained_size(self, trained: int | None) -> None:
+        """Warn when a model trained at another size runs at this one: a model trained at 128x128 and run at
         256x256 found 6 of 12 targets where it found 10 at its own size, and nothing said why."""
-        recipe = self.meta.get("recipe")
-        trained = recipe.get("size") if isinstance(recipe, dict) else None
-        if isinstance(trained, int) and (trained, trained) != self.size:
+        if trained is not None and (trained, trained) != self.size:
             log.warning("%s was trained at %dx%d and runs here at %dx%d (the resize protocol and the pyramid's "
-                        "reduced level use this size): pass --size %d %d to run it as trained", self.model_name,
-                        trained, trained, self.size[1], self.size[0], trained, trained)
+                        "reduced level use this size): pass size=(%d, %d) (--size %d %d) to run it as trained",
+                        self.model_name, trained, trained, self.size[1], self.size[0], trained, trained, trained,
+                        trained)
 
     def _check_fixed_size(self) -> None:
         """Refuse, up front, an ONNX graph built for one input size at another size or native.
@@ -610,7 +613,12 @@ class Segmenter:
     def predict(self, image: np.ndarray) -> Saliency:
         """One frame (H x W grey, H x W x 3 BGR or x 4 BGRA; 8- or 16-bit or float) as its `Saliency`: logits at the
         frame's own size (threshold them with `lwirst.postprocess.detect`; 0 is probability 0.5), and how the
-        frame ran (protocol, palette, mirror)."""
+        frame ran (protocol, palette, mirror).
+
+        An 8-bit frame runs as it is; a 16-bit or float frame is first stretched over its own range to 8 bits
+        (`lwirst.imageio.to_uint8`), whatever its scale, so a float frame in [0, 1] is not the same input as
+        that frame times 255 as uint8: pass 8-bit frames as uint8 to run exactly what a camera's 8-bit output
+        runs."""
         return self.predict_batch([image], batch_size=1)[0]
 
     def predict_batch(self, images: Sequence[np.ndarray], batch_size: int = 8) -> list[Saliency]:
@@ -674,15 +682,10 @@ class Segmenter:
                                  self._frame_map(mirrored_input(out), pixels.shape[:2], view))
         return list(zip(maps, kept, strict=True))
 
-    def describe(self) -> dict[str, object]:
+    def describe(self) -> RunSpec:
+        """The model as it runs, as results record it."""
         precision = "int8" if self.quantized else self.options.precision
         digest = f"{self.model_hash}:{precision}" if self.model_hash and precision != "fp32" else self.model_hash
-        extras: dict[str, object] = {"confirm": self.confirm} if self.confirm else {}  # absent: old keys hold
-        if self.mirror:
-            extras["mirror"] = True
-        if self.margin:
-            extras["margin"] = self.margin
-        return {"model": self.model_name, "hash": digest, "backend": self.backend.name, "precision": precision,
-                "protocol": self.protocol, "size": list(self.size), **extras,
-                "threads": self.threads or os.cpu_count(), "input": self.primary, "palettes": self.palettes,
-                "options": dataclasses.asdict(self.options)}
+        return RunSpec(self.model_name, digest, self.backend.name, precision, self.protocol, self.size,
+                       self.threads or os.cpu_count(), self.primary, self.palettes, dataclasses.asdict(self.options),
+                       self.confirm, self.mirror, self.margin)

@@ -28,6 +28,7 @@ from pathlib import Path
 import numpy as np
 
 from lwirst.errors import LwirstError
+from lwirst.eval_protocol import RunSpec
 from lwirst.imageio import IMAGE_SUFFIXES, full_scale, read_image
 from lwirst.limits import limit, side_text
 from lwirst.saliency import Saliency
@@ -121,12 +122,11 @@ class PredictionFolder:
                               f"is {shape[1]}x{shape[0]}; save predictions at each image's own size")
         return Saliency(logits, "saved", "saved")
 
-    def describe(self) -> dict[str, object]:
+    def describe(self) -> RunSpec:
         """What evaluate records in place of a model."""
         kinds = sorted({p.path.suffix.lower() for p in self.files.values()})
-        return {"model": str(self.folder), "hash": "", "backend": "saved predictions", "precision": "/".join(kinds),
-                "protocol": "as saved", "size": "each image's own", "threads": None, "input": self.read_as,
-                "options": {}}
+        return RunSpec(str(self.folder), "", "saved predictions", "/".join(kinds), "as saved", None, None,
+                       self.read_as)
 
 
 def _recorded_growth(record: Path) -> float | None:

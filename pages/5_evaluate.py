@@ -8,6 +8,7 @@ import streamlit as st
 from dashboard import analysis as dash
 from dashboard import common, views
 from lwirst import analysis
+from lwirst.eval_protocol import SCORED_AT
 from lwirst.evaluate import summary_lines
 from lwirst.postprocess import probability_text
 
@@ -126,13 +127,12 @@ def metric_cards(runs: list[dash.Run]) -> None:
             card_row(analysis.metric_cards(run.result.metrics))
             card_row(analysis.cost_cards(run.result, run.params, run.flops))
             operator_row(run)
-            threads = run.result.protocol.get("threads")
-            source = run.result.protocol.get("rescored_from")
-            st.caption(" · ".join(summary_lines(run.result)[:1]) + f" · {run.result.protocol['scored_at']}"
+            threads, source = run.result.protocol.run.threads, run.result.protocol.rescored_from
+            st.caption(" · ".join(summary_lines(run.result)[:1]) + f" · scored at {SCORED_AT}"
                        + (f" · {threads} CPU threads" if threads else "")
                        + " · model-only fps depends on the machine's load when it was measured"
-                       + (f" · scored again from the maps of its run at threshold {source['threshold']:g} (no "
-                          "network; maps stored in float16)" if source else ""))
+                       + (f" · scored again from the maps of its run at threshold {source:g} (no "
+                          "network; maps stored in float16)" if source is not None else ""))
 
 
 CARD_WIDTH = 140  # CSS pixels of a metric card: "Fa (×1e-6)" and a four-decimal value fit whole

@@ -9,12 +9,19 @@ from pathlib import Path
 import pytest
 import torch
 
+from lwirst.eval_protocol import AppliedProtocol, EvalProtocol
+
 REPO = Path(__file__).resolve().parents[1]
 
 if os.environ.get("PYTEST_XDIST_WORKER"):
     # The suite runs on two pytest-xdist workers (pyproject's addopts), one per core of the CI machine: a
     # worker's own forward passes take one thread, so the two never oversubscribe the cores.
     torch.set_num_threads(1)
+
+
+def applied_of(record: dict) -> AppliedProtocol | None:
+    """How a stored protocol record (a metrics.json's "protocol") says its frames ran."""
+    return EvalProtocol.from_json(record).applied
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:

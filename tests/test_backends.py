@@ -228,7 +228,7 @@ def test_int8_needs_calibration_and_stays_close(model, images) -> None:
     float_net = Segmenter(model, backend="onnxruntime", size=size, threads=1)
     int8_net = Segmenter(model, backend="onnxruntime", size=size, threads=1,
                          options=FAST.replace(int8="s8"), calibration=images[:2])
-    assert int8_net.describe()["options"]["int8"] == "s8"
+    assert int8_net.describe().options["int8"] == "s8"
     ref, out = float_net.predict(images[0]).logits, int8_net.predict(images[0]).logits
     assert not np.array_equal(ref, out)  # quantised ...
     assert np.corrcoef(ref.ravel(), out.ravel())[0, 1] > 0.9  # ... but still the same network
@@ -252,8 +252,8 @@ def test_bf16_path_finds_the_same_targets(model, images, reference) -> None:
         pytest.skip("needs OpenVINO on a CPU with native bfloat16")
     fp32 = Segmenter(model, backend="openvino", threads=1)
     bf16 = Segmenter(model, backend="openvino", threads=1, options=FAST.replace(bf16=True))
-    shipped_bf16 = Segmenter(None, backend="openvino", options=FAST.replace(bf16=True)).describe()["hash"]
-    assert shipped_bf16 != Segmenter(None, backend="openvino").describe()["hash"]  # caches keep them apart
+    shipped_bf16 = Segmenter(None, backend="openvino", options=FAST.replace(bf16=True)).describe().hash
+    assert shipped_bf16 != Segmenter(None, backend="openvino").describe().hash  # caches keep them apart
     from lwirst.commands.segment import run_line
 
     assert " backend openvino bf16 " in run_line(bf16, 0.0, None)  # segment's first line says what ran

@@ -15,9 +15,11 @@ from hypothesis.extra.numpy import arrays
 
 from lwirst.consensus import RADIUS, WHOLE_ABOVE, agreed, check_scale, cut_masks, recorded, whole_blobs
 from lwirst.errors import LwirstError
-from lwirst.evaluate import AppliedProtocol, EvalResult, cache_key, frame_flops
+from lwirst.eval_protocol import AppliedProtocol, EvalProtocol
+from lwirst.evaluate import EvalResult, cache_key, frame_flops
 from lwirst.inference import Segmenter
 from lwirst.postprocess import detect
+from tests.conftest import applied_of
 
 MAPS = arrays(np.float32, st.tuples(st.integers(1, 12), st.integers(1, 12)),
               elements=st.floats(-8, 8, width=32, allow_nan=False))
@@ -213,7 +215,7 @@ def test_the_segmenter_confirms_with_a_run_of_the_frame_enlarged(hw):
     assert got.confirm == 1.5 and plain.predict(image).confirm is None
     batch = confirmed.predict_batch([image, image[: hw[0] // 2 * 2, : hw[1] // 2 * 2]], batch_size=2)
     np.testing.assert_allclose(batch[0].logits, got.logits, atol=1e-4)
-    assert confirmed.describe()["confirm"] == 1.5 and "confirm" not in plain.describe()
+    assert confirmed.describe().confirm == 1.5 and "confirm" not in plain.describe().to_json()
 
 
 @pytest.mark.parametrize("hw", [(1, 1), (1, 5), (3, 2)])
@@ -238,26 +240,26 @@ def test_consensus_keeps_the_sample_targets_the_plain_run_finds():
 
 
 def test_results_state_the_consensus_and_count_its_flops():
-    applied = AppliedProtocol.of({"protocol": "auto", "size": [256, 256], "applied": {"resize": 2}, "confirm": 1.5})
+    applied = applied_of({"protocol": "auto", "size": [256, 256], "applied": {"resize": 2}, "confirm": 1.5})
     assert applied is not None and applied.confirm == 1.5
     assert str(applied).startswith("auto: all 2 images resized to 256×256; scale consensus at 1.5x")
     assert applied.short == "auto: all resized, confirmed at 1.5x"
-    assert AppliedProtocol.of({"protocol": "auto", "size": [256, 256], "applied": {"resize": 2}}).confirm is None
+    assert applied_of({"protocol": "auto", "size": [256, 256], "applied": {"resize": 2}}).confirm is None
     # frames that already had the model size were not resized, and a result says so
     as_is = {"protocol": "auto", "size": [256, 256], "applied": {"resize": 3}, "at_model_size": 3}
-    assert str(AppliedProtocol.of(as_is)) == "auto: all 3 images at the model size 256×256, as they are"
-    assert AppliedProtocol.of(as_is).short == "auto: all at the model size"
+    assert str(applied_of(as_is)) == "auto: all 3 images at the model size 256×256, as they are"
+    assert applied_of(as_is).short == "auto: all at the model size"
     some = {**as_is, "applied": {"resize": 3, "pyramid": 1}, "at_model_size": 1}
-    assert str(AppliedProtocol.of(some)) == ("auto: 1 of 4 images as a pyramid, 3 resized to 256×256 "
+    assert str(applied_of(some)) == ("auto: 1 of 4 images as a pyramid, 3 resized to 256×256 "
                                              "(1 already that size)")
-    assert str(AppliedProtocol.of({**some, "protocol": "resize", "applied": {"resize": 3}})) == (
+    assert str(applied_of({**some, "protocol": "resize", "applied": {"resize": 3}})) == (
         "resize to 256×256 (3 images, 1 already that size)")
 
     table = pd.DataFrame({"height": [240, 1024], "width": [320, 1280], "protocol": ["resize", "native"]})
     protocol = {"protocol": "auto", "size": [256, 256], "applied": {"resize": 1, "native": 1}}
     flops = 1000.0
-    plain = frame_flops(EvalResult({}, table, {}, protocol), flops)
-    both = frame_flops(EvalResult({}, table, {}, {**protocol, "confirm": 1.5}), flops)
+    plain = frame_flops(EvalResult({}, table, {}, EvalProtocol.from_json(protocol)), flops)
+    both = frame_flops(EvalResult({}, table, {}, EvalProtocol.from_json({**protocol, "confirm": 1.5})), flops)
     assert plain is not None and both is not None
     unit = flops / (256 * 256)
     assert plain.mean == pytest.approx((256 * 256 + 1024 * 1280) * unit / 2)
@@ -265,24 +267,25 @@ def test_results_state_the_consensus_and_count_its_flops():
     assert both.mean == pytest.approx((256 * 256 + 1024 * 1280 + 384 * 384 + 1536 * 1920) * unit / 2)
     assert both.by_input[(384, 384)] == (1, pytest.approx(384 * 384 * unit))
     # a result stored before round 45 says its large frame ran natively; "auto" runs one as a pyramid now
-    assert AppliedProtocol.of({**protocol, "confirm": 1.5}).short == "auto: 1 native, 1 resized, confirmed at 1.5x"
+    assert applied_of({**protocol, "confirm": 1.5}).short == "auto: 1 native, 1 resized, confirmed at 1.5x"
 
     table = pd.DataFrame({"height": [240, 1024], "width": [320, 1280], "protocol": ["resize", "pyramid"]})
     protocol = {"protocol": "auto", "size": [256, 256], "applied": {"resize": 1, "pyramid": 1}}
-    applied = AppliedProtocol.of(protocol)
+    applied = applied_of(protocol)
     assert str(applied) == "auto: 1 of 2 images as a pyramid, 1 resized to 256×256"
-    assert str(AppliedProtocol.of({**protocol, "applied": {"pyramid": 3}})) == "auto: all 3 images as a pyramid"
+    assert str(applied_of({**protocol, "applied": {"pyramid": 3}})) == "auto: all 3 images as a pyramid"
     assert applied.short == "auto: 1 as a pyramid, 1 resized"
-    plain = frame_flops(EvalResult({}, table, {}, protocol), flops)
-    both = frame_flops(EvalResult({}, table, {}, {**protocol, "confirm": 1.5}), flops)
+    plain = frame_flops(EvalResult({}, table, {}, EvalProtocol.from_json(protocol)), flops)
+    both = frame_flops(EvalResult({}, table, {}, EvalProtocol.from_json({**protocol, "confirm": 1.5})), flops)
     assert plain is not None and both is not None
     # the large frame runs at 1024x1280 and halved, natively at 512x640; with consensus each again, enlarged
     assert plain.mean == pytest.approx((256 * 256 + 1024 * 1280 + 512 * 640) * unit / 2)
     assert both.mean == pytest.approx((256 * 256 + 1024 * 1280 + 512 * 640 + 384 * 384 + 1536 * 1920 + 768 * 960)
                                       * unit / 2)
     # a frame whose half is small: the second level is resized to the model size
+    record = {"protocol": "auto", "size": [256, 256], "applied": {"pyramid": 1}}
     small = frame_flops(EvalResult({}, pd.DataFrame({"height": [512], "width": [640], "protocol": ["pyramid"]}),
-                                   {}, {"protocol": "auto", "size": [256, 256], "applied": {"pyramid": 1}}), flops)
+                                   {}, EvalProtocol.from_json(record)), flops)
     assert small is not None and small.mean == pytest.approx((512 * 640 + 256 * 256) * unit)
 
 
@@ -354,7 +357,7 @@ def test_a_fixed_size_onnx_graph_runs_once_and_says_so(tmp_path, caplog):
         segmenter = Segmenter(path, backend="onnxruntime", threads=1, confirm=1.5)
     assert segmenter.confirm is None and "scale consensus cannot run" in caplog.text
     saliency = segmenter.predict(_frame((240, 320), [(100, 100)]))
-    assert saliency.confirm is None and "confirm" not in segmenter.describe()
+    assert saliency.confirm is None and "confirm" not in segmenter.describe().to_json()
 
 
 def test_a_card_scored_with_consensus_puts_its_points_at_that_cost():

@@ -29,13 +29,15 @@ from streamlit.testing.v1 import AppTest
 from lwirst import ablation_stats, analysis, palette, schedule
 from lwirst.consensus import DASHBOARD_SCALE
 from lwirst.errors import LwirstError
-from lwirst.evaluate import AppliedProtocol, EvalResult, cache_root
+from lwirst.eval_protocol import AppliedProtocol, EvalProtocol
+from lwirst.evaluate import EvalResult, cache_root
 from lwirst.export import to_onnx_bytes
 from lwirst.inference import Segmenter
 from lwirst.modelcard import DEMO_MODEL, demo_network
 from lwirst.postprocess import TargetFilter
 from lwirst.rounding import flops_text
 from lwirst.scoring import OPERATOR, metric_specs
+from tests.conftest import applied_of
 
 REPO = Path(__file__).resolve().parents[1]
 if str(REPO) not in sys.path:  # dashboard/ is not an installed package (app.py does the same)
@@ -338,8 +340,9 @@ def test_onnx_uploads_are_validated_and_stored_under_a_safe_name(tmp_path: Path)
 
 def test_cached_runs_lists_saved_results(tmp_path: Path) -> None:
     result = EvalResult({"miou": 0.5, "images": 2}, pd.DataFrame({"name": ["a"], "iou": [0.5]}), {},
-                        {"model": "m.safetensors", "hash": "h", "backend": "torch", "protocol": "resize",
-                         "threshold": 0.0, "dataset": "samples", "split": "test"})
+                        EvalProtocol.from_json({"model": "m.safetensors", "hash": "h", "backend": "torch",
+                                                "protocol": "resize", "threshold": 0.0, "dataset": "samples",
+                                                "split": "test"}))
     result.save(tmp_path / "abc")
     (tmp_path / "broken").mkdir()
     (tmp_path / "broken" / "metrics.json").write_text("{")
@@ -362,8 +365,12 @@ def test_an_uploaded_models_results_stored_before_the_upgrade_are_listed_to_no_v
     entries = {"old-upload": {**base, "hash": "feedbeef"}, "old-shipped": {**base, "hash": shipped},
                "new": {**base, "hash": "cafe", "grow_to": None}}
     for key, protocol in entries.items():
-        EvalResult({"miou": 0.5, "images": 2}, pd.DataFrame({"name": ["a"], "iou": [0.5]}), {},
-                   protocol).save(cache_root() / key)
+        folder = EvalResult({"miou": 0.5, "images": 2}, pd.DataFrame({"name": ["a"], "iou": [0.5]}), {},
+                            EvalProtocol.from_json(protocol)).save(cache_root() / key)
+        if "grow_to" not in protocol:  # as an older version stored it: no growth, no sizes or digest recorded
+            summary = json.loads((folder / "metrics.json").read_text())
+            del summary["protocol"]["grow_to"], summary["files"], summary["digest"]
+            (folder / "metrics.json").write_text(json.dumps(summary))
     assert set(analysis.cached_runs()["key"]) == set(entries)
     assert set(dash.listed_runs()["key"]) == {"old-shipped", "new"}
 
@@ -457,8 +464,8 @@ def test_the_flops_card_gives_the_cost_of_the_frames_a_run_fed_the_network() -> 
     """FLOPs are labelled per 256×256 frame; a run whose frames ran natively at 640×512 and 1280×1024 also
     gives the FLOPs per frame it actually ran, the cost behind the fps beside it."""
     per_image = pd.DataFrame({"height": [512, 512, 1024], "width": [640, 640, 1280], "protocol": ["native"] * 3})
-    result = EvalResult({"fps": 10.0}, per_image, {}, {"protocol": "auto", "size": [256, 256],
-                                                       "applied": {"native": 3}})
+    result = EvalResult({"fps": 10.0}, per_image, {}, EvalProtocol.from_json({"protocol": "auto", "size": [256, 256],
+                                                       "applied": {"native": 3}}))
     cards = {label: (value, help_) for label, value, help_ in analysis.cost_cards(result, 163_232, 303.53e6)}
     assert cards[analysis.FLOPS_LABEL][0] == "303.5 M"
     value, help_ = cards["FLOPs per frame run"]
@@ -673,7 +680,6 @@ def test_compare_keeps_runs_whose_masks_grew_differently_apart() -> None:
     """A run with --grow-to off replaced the default run's point of the same name: mIoU 0.729 became 0.720
     under one legend, with nothing saying the masks differ. A stored result's growth is read back, from its
     "masks" text where it predates the "grow_to" field."""
-    from lwirst.evaluate import recorded_growth
     from lwirst.postprocess import GROW_TO, describe_growth
 
     ran = {"resize": 86}
@@ -685,9 +691,9 @@ def test_compare_keeps_runs_whose_masks_grew_differently_apart() -> None:
     assert merged["name"].tolist() == ["m", "m, Eq. 2 masks", "m, masks grown to p0.12"]
     stored = {"protocol": "auto", "applied": ran}
     for masks, grown in ((describe_growth(None), None), (describe_growth(GROW_TO), GROW_TO)):
-        assert recorded_growth({**stored, "masks": masks}) == grown
-        assert AppliedProtocol.of({**stored, "masks": masks}).grow_to == grown
-    assert recorded_growth({"grow_to": None, "masks": describe_growth(GROW_TO)}) is None
+        assert EvalProtocol.from_json({**stored, "masks": masks}).grow_to == grown
+        assert applied_of({**stored, "masks": masks}).grow_to == grown
+    assert EvalProtocol.from_json({"grow_to": None, "masks": describe_growth(GROW_TO)}).grow_to is None
 
 
 def two_runs_of_one_file_name(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> dict[str, Path]:

@@ -134,7 +134,7 @@ def test_evaluate_states_the_protocol_each_image_ran_and_the_flops_it_cost(tmp_p
     network = demo_network()
     result = evaluate(Segmenter.from_module(network, protocol="auto"), open_dataset(root, "folder", "all"),
                       use_cache=False, keep_saliency=False)
-    assert result.protocol["applied"] == {"pyramid": 1, "resize": 2}
+    assert result.protocol.frames.applied == {"pyramid": 1, "resize": 2}
     assert "protocol auto: 1 of 3 images as a pyramid, 2 resized to 256×256  " in summary_lines(result)[0]
     ran = frame_flops(result, count_complexity(network).flops)
     assert ran is not None and not ran.at_paper_size

@@ -198,7 +198,7 @@ def test_int8_export_is_calibrated_qdq_with_raw_input(tmp_path: Path, checkpoint
     got = int8.predict(frame).logits
     want = Segmenter(network, backend="torch", size=(64, 64)).predict(frame).logits
     assert np.corrcoef(got.ravel(), want.ravel())[0, 1] > 0.9
-    assert int8.describe()["precision"] == "int8"  # it was recorded as fp32, the options' default
+    assert int8.describe().precision == "int8"  # it was recorded as fp32, the options' default
     # OpenCV loads the graph but its int8 pooling layer asserts at the first run: one line, not a traceback
     with pytest.raises(LwirstError, match=r"^opencv cannot run int8\.onnx: .*pool") as refused:
         Segmenter(out, backend="opencv", size=(64, 64)).predict(frame)

@@ -31,6 +31,7 @@ from lwirst.checkpoint import CONFIG_KEY, META_KEY, load_checkpoint
 from lwirst.config import NetConfig
 from lwirst.datasets import open_dataset
 from lwirst.errors import LwirstError
+from lwirst.eval_protocol import EvalProtocol
 from lwirst.evaluate import EvalResult, cache_key, evaluate
 from lwirst.inference import Segmenter
 from lwirst.model import LWIRSTNet
@@ -98,9 +99,11 @@ def test_a_cached_result_names_the_model_file_asked_for(model: Path, tmp_path: P
     shutil.copyfile(model, copy)
     first = evaluate(Segmenter(model, backend="torch", threads=1, size=(32, 32)), open_dataset(data, "folder", "test"))
     again = evaluate(Segmenter(copy, backend="torch", threads=1, size=(32, 32)), open_dataset(data, "folder", "test"))
-    assert first.protocol["model"] == model.name and again.protocol["model"] == "renamed.safetensors"
+    assert first.protocol.run.model == model.name and again.protocol.run.model == "renamed.safetensors"
     assert not first.cached and again.cached  # so the command says the figures (fps too) are an earlier run's
-    assert again.metrics == pytest.approx(first.metrics, rel=1e-5, nan_ok=True)  # stored rounded
+    # the fresh result, to the last digit (figures were stored rounded, not returned so: 0.8594497 read back 0.85945)
+    assert again.metrics == pytest.approx(first.metrics, rel=0, abs=0, nan_ok=True)
+    assert again.protocol == first.protocol.renamed("renamed.safetensors")
     assert len(list((tmp_path / "cache").iterdir())) == 1
 
 
@@ -159,7 +162,7 @@ def test_a_saved_result_reads_back_whole_whatever_its_values(tmp_path: Path) -> 
     for saliency in ({}, {"a": np.zeros((4, 4), np.float32)}):
         result = EvalResult({"miou": float("nan"), "fa": float("inf"), "images": 1},
                             pd.DataFrame({"name": ["a"], "iou": [float("nan")]}), {"x": [1.0, float("nan")]},
-                            protocol, saliency)
+                            EvalProtocol.from_json(protocol), saliency)
         folder = result.save(tmp_path / f"r{len(saliency)}")
         assert is_stored(folder)
 

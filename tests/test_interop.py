@@ -119,7 +119,7 @@ def test_saved_binary_masks_are_said_to_be_one_operating_point(world: dict, tmp_
     _write_predictions(world, mixed)
     said = "saved binary masks: the threshold and mask growth change nothing"
     only_masks = evaluate_predictions(masks, world["dataset"])
-    assert only_masks.protocol["binary_predictions"] == IMAGES
+    assert only_masks.protocol.binary_predictions == IMAGES
     assert any(line.startswith(said) for line in summary_lines(only_masks))
     assert "(saved masks, as they are)" in summary_lines(only_masks)[0] and "grown" not in summary_lines(only_masks)[0]
     with_maps = summary_lines(evaluate_predictions(mixed, world["dataset"], grow_to=GROW_TO))

@@ -12,8 +12,10 @@ import pandas as pd
 import pytest
 
 from lwirst.consensus import agreed, describe, flops_factor, legend, mirrored_input, whole_blobs
-from lwirst.evaluate import AppliedProtocol, EvalResult, cache_key, frame_flops
+from lwirst.eval_protocol import EvalProtocol
+from lwirst.evaluate import EvalResult, cache_key, frame_flops
 from lwirst.inference import Segmenter
+from tests.conftest import applied_of
 from tests.test_consensus import _enlarged_run, _frame
 
 LARGE = (640, 832)  # a pyramid whose half level (320x416) is over twice the model area: both levels run natively
@@ -53,7 +55,7 @@ def test_a_large_frame_must_also_show_its_targets_mirrored():
     assert (got.logits < unmirrored.logits - 1).any()  # and here it does remove something, so the check can fail
     batch = mirrored.predict_batch([image, image[:, : w // 2]], batch_size=2)
     np.testing.assert_allclose(batch[0].logits, got.logits, atol=1e-4)
-    assert mirrored.describe()["mirror"] is True and "mirror" not in confirmed.describe()
+    assert mirrored.describe().mirror is True and "mirror" not in confirmed.describe().to_json()
 
 
 @pytest.mark.parametrize("hw", [(256, 256), (240, 320)])
@@ -68,8 +70,8 @@ def test_sirst_sized_frames_skip_the_mirror(hw):
 
 def test_results_say_the_mirror_ran_and_count_its_runs():
     protocol = {"protocol": "auto", "size": [256, 256], "applied": {"resize": 1, "pyramid": 1}, "confirm": 1.5}
-    applied = AppliedProtocol.of({**protocol, "mirror": True})
-    assert applied is not None and applied.mirror and not AppliedProtocol.of(protocol).mirror
+    applied = applied_of({**protocol, "mirror": True})
+    assert applied is not None and applied.mirror and not applied_of(protocol).mirror
     assert str(applied).endswith("; large frames also confirmed mirrored (a target must also show with the frame "
                                  "mirrored left-right)")
     assert applied.short == "auto: 1 as a pyramid, 1 resized, confirmed at 1.5x and mirrored"
@@ -80,8 +82,8 @@ def test_results_say_the_mirror_ran_and_count_its_runs():
     # the mirrored run repeats each run of the large frame at its own input size; the small frame has none
     table = pd.DataFrame({"height": [240, LARGE[0]], "width": [320, LARGE[1]], "protocol": ["resize", "pyramid"]})
     flops = 1000.0
-    plain = frame_flops(EvalResult({}, table, {}, protocol), flops)
-    both = frame_flops(EvalResult({}, table, {}, {**protocol, "mirror": True}), flops)
+    plain = frame_flops(EvalResult({}, table, {}, EvalProtocol.from_json(protocol)), flops)
+    both = frame_flops(EvalResult({}, table, {}, EvalProtocol.from_json({**protocol, "mirror": True})), flops)
     assert plain is not None and both is not None
     unit = flops / (256 * 256)
     large_runs = LARGE[0] * LARGE[1] + LARGE[0] * LARGE[1] // 4
@@ -119,9 +121,9 @@ def test_a_mirrored_run_is_its_own_point_on_the_accuracy_flops_chart(tmp_path):
 
     metrics = {"f1": 0.8, "miou": 0.7}
     protocol = {"protocol": "auto", "size": [256, 256], "applied": {"resize": 30}, "confirm": 1.5}
-    plain = measured_point("m", metrics, "sirst", "test", 160_000, 3e8, applied=AppliedProtocol.of(protocol))
+    plain = measured_point("m", metrics, "sirst", "test", 160_000, 3e8, applied=applied_of(protocol))
     both = measured_point("m", metrics, "sirst", "test", 160_000, 3e8,
-                          applied=AppliedProtocol.of({**protocol, "mirror": True}))
+                          applied=applied_of({**protocol, "mirror": True}))
     assert plain["name"] == "m, consensus 1.5×" and both["name"] == "m, consensus 1.5×, mirror"
     assert both["flops_m"] == plain["flops_m"] and both["source"].endswith("confirmed at 1.5x and mirrored)")
     card = card_points({"m": (metrics, "sirst", "test", 160_000, 3e8)}, confirm={"m": 1.5}, mirror={"m": True})

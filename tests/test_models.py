@@ -130,7 +130,7 @@ def test_acm_runs_on_every_backend_without_input_folding(one_torch_thread) -> No
     for backend in ("onnxruntime", "openvino"):
         segmenter = Segmenter(net, backend=backend, protocol="native", size=(64, 64))  # FAST options: folding on
         assert segmenter.primary == "rgb"
-        assert segmenter.describe()["options"]["fold_input"] is False  # recorded as it runs, not as asked
+        assert segmenter.describe().options["fold_input"] is False  # recorded as it runs, not as asked
         np.testing.assert_allclose(segmenter.predict(image).logits, reference, atol=1e-4)
 
 

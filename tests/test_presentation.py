@@ -12,11 +12,14 @@ from hypothesis import strategies as st
 from lwirst import analysis, palette, plots
 from lwirst.chips import target_chips
 from lwirst.drawing import FALSE_ALARM_BGR, evaluation_overlay, heatmap
+from lwirst.eval_protocol import EvalProtocol
 from lwirst.evaluate import EvalResult
 from lwirst.frame_report import frame_report
 from lwirst.inference import Saliency
 from lwirst.pipeline import FrameResult
 from lwirst.postprocess import NO_FILTER, detect
+
+UNRECORDED = EvalProtocol.from_json({})  # a result whose protocol the figures do not read
 
 
 def scene(shape: tuple[int, int] = (96, 128)) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -134,7 +137,7 @@ def test_pd_fa_is_drawn_along_fa_and_models_get_distinct_colours() -> None:
     curves = {"roc_fpr": [0, 1], "roc_tpr": [0, 1], "pr_recall": [0, 1], "pr_precision": [1, 0],
               "pdfa_threshold": [-1.0, 0.0, 1.0, 2.0], "pdfa_fa": [3e-5, 1e-5, 2e-5, 1.5e-5],
               "pdfa_pd": [0.9, 0.7, 0.8, 0.6]}
-    results = {name: EvalResult({"auc": 0.9}, pd.DataFrame(), curves, {}, {}) for name in ("a", "b")}
+    results = {name: EvalResult({"auc": 0.9}, pd.DataFrame(), curves, UNRECORDED, {}) for name in ("a", "b")}
     figures = analysis.curve_figures(results)
     points, envelope = figures["pdfa"].data[0], figures["pdfa"].data[1]
     assert points.mode == "markers" and list(points.x) == sorted(points.x)
@@ -151,14 +154,14 @@ def test_pd_fa_with_no_false_alarm_is_at_the_left_edge_and_pd_stays_a_share() ->
     says 0, and the Pd axis ends at 1 (a lone point at Pd 1 was drawn on an axis running to 2)."""
     curves = {"roc_fpr": [0, 1], "roc_tpr": [0, 1], "pr_recall": [0, 1], "pr_precision": [1, 0],
               "pdfa_threshold": [-1.0, 0.0, 1.0], "pdfa_fa": [4e-6, 0.0, 0.0], "pdfa_pd": [1.0, 1.0, 0.5]}
-    figure = analysis.curve_figures({"m": EvalResult({"auc": 0.9}, pd.DataFrame(), curves, {}, {})})["pdfa"]
+    figure = analysis.curve_figures({"m": EvalResult({"auc": 0.9}, pd.DataFrame(), curves, UNRECORDED, {})})["pdfa"]
     points = figure.data[0]
     assert list(points.x) == pytest.approx([0.1, 0.1, 4.0])
     assert [fa for _, fa in points.customdata] == pytest.approx([0.0, 0.0, 4.0])
     assert "Fa 0 at the left edge" in figure.layout.xaxis.title.text
     assert tuple(figure.layout.yaxis.range) == (0, 1.05)
     quiet = dict(curves, pdfa_fa=[0.0, 0.0, 0.0])
-    alone = analysis.curve_figures({"m": EvalResult({}, pd.DataFrame(), quiet, {}, {})})["pdfa"]
+    alone = analysis.curve_figures({"m": EvalResult({}, pd.DataFrame(), quiet, UNRECORDED, {})})["pdfa"]
     assert list(alone.data[0].x) == pytest.approx([1e-3] * 3)
 
 
@@ -166,7 +169,7 @@ def test_pd_fa_tick_labels_are_the_values_they_mark() -> None:
     """Plotly's own log ticks read "3 4 5 ... 10 ... 2" on Fa 3-20 (×1e-6), the last "2" meaning 20."""
     curves = {"roc_fpr": [0, 1], "roc_tpr": [0, 1], "pr_recall": [0, 1], "pr_precision": [1, 0],
               "pdfa_threshold": [-1.0, 0.0, 1.0], "pdfa_fa": [20e-6, 9e-6, 3e-6], "pdfa_pd": [1.0, 0.8, 0.5]}
-    axis = analysis.curve_figures({"m": EvalResult({}, pd.DataFrame(), curves, {}, {})})["pdfa"].layout.xaxis
+    axis = analysis.curve_figures({"m": EvalResult({}, pd.DataFrame(), curves, UNRECORDED, {})})["pdfa"].layout.xaxis
     assert [float(text) for text in axis.ticktext] == pytest.approx(list(axis.tickvals))
     assert {2.0, 5.0, 10.0, 20.0} <= set(axis.tickvals)  # 1-2-5 steps across the measured range
     assert analysis.log_ticks(1e-3, 5e4) == pytest.approx([10.0 ** d for d in range(-3, 6)])  # wide: decades
@@ -178,7 +181,7 @@ def test_the_shipped_models_curves_are_its_colour_and_no_one_elses() -> None:
     curves = {"roc_fpr": [0, 1], "roc_tpr": [0, 1], "pr_recall": [0, 1], "pr_precision": [1, 0],
               "pdfa_threshold": [0.0], "pdfa_fa": [1e-5], "pdfa_pd": [0.9]}
     names = ("a-model", "shipped run", "z-model")
-    results = {name: EvalResult({"auc": 0.9}, pd.DataFrame(), curves, {}, {}) for name in names}
+    results = {name: EvalResult({"auc": 0.9}, pd.DataFrame(), curves, UNRECORDED, {}) for name in names}
     roc = analysis.curve_figures(results, shipped=["shipped run"])["roc"]
     colours = {trace.name.split(" (AUC")[0]: trace.line.color for trace in roc.data}
     assert colours["shipped run"] == palette.SHIPPED

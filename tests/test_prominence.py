@@ -16,9 +16,10 @@ from hypothesis.extra.numpy import arrays
 from lwirst.analysis import card_points, measured_point, merge_points
 from lwirst.consensus import WHOLE_ABOVE, cut_masks
 from lwirst.errors import LwirstError
-from lwirst.evaluate import AppliedProtocol, cache_key
+from lwirst.evaluate import cache_key
 from lwirst.inference import AUTO_AREA_FACTOR, Segmenter
 from lwirst.prominence import DEFAULT_PER_DOUBLING, check, margin, prominent
+from tests.conftest import applied_of
 from tests.test_consensus import _blobs
 
 MAPS = arrays(np.float32, st.tuples(st.integers(1, 12), st.integers(1, 12)),
@@ -95,7 +96,7 @@ def test_the_segmenter_holds_large_frames_to_the_margin_and_leaves_small_ones():
     np.testing.assert_array_equal(held.predict(small).logits, plain.predict(small).logits)
     resized = Segmenter(threads=1, backend="torch", protocol="resize", margin=1.0).predict(large)
     assert resized.clearance == 0.0
-    assert held.describe()["margin"] == 1.0 and "margin" not in plain.describe()
+    assert held.describe().margin == 1.0 and "margin" not in plain.describe().to_json()
     assert Segmenter(threads=1, backend="torch").margin == DEFAULT_PER_DOUBLING
 
 
@@ -103,7 +104,7 @@ def test_frames_resized_to_the_model_hold_no_margin_and_results_do_not_claim_one
     """With the resize protocol (asked for, or forced by a fixed-size graph) no frame runs large, so the
     segmenter holds no margin and its description, cache key and labels say none."""
     resized = Segmenter(threads=1, backend="torch", protocol="resize", margin=1.0)
-    assert resized.margin == 0.0 and "margin" not in resized.describe()
+    assert resized.margin == 0.0 and "margin" not in resized.describe().to_json()
 
 
 def test_masks_thresholded_below_the_floor_say_the_margin_cuts_them():
@@ -119,9 +120,9 @@ def test_a_margin_run_is_its_own_point_and_says_so_in_legends():
     apart); a margin that held no frame (SIRST-sized frames only) changed nothing, so its run is the plain
     one's point; the card's points carry the margin they were scored with, each alike."""
     base = {"protocol": "auto", "size": [256, 256], "applied": {"pyramid": 2, "resize": 3}, "confirm": 1.5}
-    plain, held = AppliedProtocol.of(base), AppliedProtocol.of({**base, "margin": 1.0, "margin_frames": 2})
+    plain, held = applied_of(base), applied_of({**base, "margin": 1.0, "margin_frames": 2})
     assert held.margin == 1.0 and plain.margin == 0.0 and ", margin 1" in held.short and "margin" not in plain.short
-    assert AppliedProtocol.of({**base, "margin": 1.0, "margin_frames": 0}) == plain
+    assert applied_of({**base, "margin": 1.0, "margin_frames": 0}) == plain
     points = [measured_point("m", {"miou": 0.5}, "sirst", "test", 1, 1e8, "auto", applied=a) for a in (plain, held)]
     assert points[0]["name"] != points[1]["name"] and points[0]["protocol"] != points[1]["protocol"]
     assert len(merge_points(pd.DataFrame(points))) == 2
@@ -145,10 +146,10 @@ def test_a_result_scored_again_from_its_maps_keeps_its_margin_note(tmp_path):
         cv2.imwrite(str(tmp_path / "masks" / f"{name}.png"), np.zeros(hw, np.uint8))
     data = open_dataset(tmp_path, "folder", "all")
     result = evaluate(Segmenter(threads=1, backend="torch", margin=1.0), data, use_cache=False)
-    assert "peak clears the threshold by 1 logit per doubling of the area" in result.protocol["masks"]
-    assert "(1 frame(s))" in result.protocol["masks"] and result.protocol["margin_frames"] == 1
+    assert "peak clears the threshold by 1 logit per doubling of the area" in result.protocol.masks
+    assert "(1 frame(s))" in result.protocol.masks and result.protocol.frames.margin_frames == 1
     again = rescore_result(result, data, 1.0)
-    assert again.protocol["masks"] == result.protocol["masks"]
+    assert again.protocol.masks == result.protocol.masks
 
 
 def test_a_margin_run_is_cached_apart_from_a_plain_one():

@@ -14,12 +14,18 @@ from lwirst import card_view, scoring
 from lwirst import evaluate as evaluate_module
 from lwirst.analysis import metric_moves
 from lwirst.errors import LwirstError
+from lwirst.eval_protocol import EvalProtocol
 from lwirst.evaluate import EvalResult, code_signature, rescore, summary_lines, tree_digest
 from lwirst.metrics import NIOU_CONVENTION
 from lwirst.modelcard import ModelCard, card_metrics, format_metric
 from lwirst.postprocess import GROW_TO, describe_growth
 from lwirst.scoring import CARD, LIVE, OPERATOR, SUMMARY, SWEEP, VIEWS, MetricSpec, metric_spec, metric_specs, view_keys
 from lwirst.sweep import csv_columns
+
+
+def _summary(metrics: dict, record: dict) -> list[str]:
+    """The summary lines of a result with these metrics whose metrics.json stored `record` as its protocol."""
+    return summary_lines(EvalResult(metrics, pd.DataFrame(), {}, EvalProtocol.from_json(record)))
 
 
 def test_keys_are_unique_and_the_views_are_the_ones_the_layers_use() -> None:
@@ -56,20 +62,20 @@ def test_live_moves_and_summary_follow_the_table() -> None:
     metrics = {s.key: 0.5 for s in metric_specs()} | {"fa": 36e-6, "empty_frames": 2, "images": 10}
     protocol = {"model": "m", "backend": "torch", "protocol": "resize", "size": [256, 256], "threshold": 0.0,
                 "dataset": "d", "split": "test"}
-    lines = summary_lines(EvalResult(metrics, pd.DataFrame(), {}, protocol))
+    lines = _summary(metrics, protocol)
     assert all(f"{key} " in lines[1] for key in view_keys(SUMMARY)) and "fa 36.00e-6" in lines[1]
     assert "empty frames alarmed 1 of 2" in lines[2]
     assert lines[3] == f"niou over 2 target-free image(s) too: {NIOU_CONVENTION}"  # conventions part there
     assert "protocol resize [256, 256]" in lines[0]  # a result stored before it recorded what ran: as asked
     assert "masks" not in lines[0]  # a result stored before mask growth says nothing about it
-    grown = summary_lines(EvalResult(metrics, pd.DataFrame(), {}, protocol | {"masks": describe_growth(GROW_TO)}))
+    grown = _summary(metrics, protocol | {"masks": describe_growth(GROW_TO)})
     assert f"threshold 0.5 (logit 0) ({describe_growth(GROW_TO)})  d/test" in grown[0]
-    bad = summary_lines(EvalResult(metrics | {"fa": 0.309001163}, pd.DataFrame(), {}, protocol))
+    bad = _summary(metrics | {"fa": 0.309001163}, protocol)
     assert "fa 3.09e-01 " in bad[1] and "e-6" not in bad[1]  # not "fa 309001.16e-6"
     assert metric_spec("fa").text(999e-6) == "999.00e-6" and metric_spec("fa").text(1e-3) == "1.00e-03"
     assert metric_spec("fa").text(float("nan")) == "n/a" and metric_spec("miou").text(0.5) == "0.5000"
     # a threshold the user gave as a probability is printed as one, its logit labelled beside it
-    strict = summary_lines(EvalResult(metrics, pd.DataFrame(), {}, protocol | {"threshold": math.log(9)}))
+    strict = _summary(metrics, protocol | {"threshold": math.log(9)})
     assert "threshold 0.9 (logit 2.197)" in strict[0]
 
 
@@ -77,13 +83,13 @@ def test_the_summary_says_how_colour_frames_were_read() -> None:
     """Decoding off and decoding on give different figures on pseudo-colour data: the protocol line tells them apart."""
     protocol = {"model": "m", "backend": "torch", "protocol": "resize", "size": [256, 256], "threshold": 0.0,
                 "dataset": "d", "split": "test", "palettes": True}
-    first = summary_lines(EvalResult({"images": 4}, pd.DataFrame(), {}, protocol))[0]
-    off = summary_lines(EvalResult({"images": 4}, pd.DataFrame(), {}, protocol | {"palettes": False}))[0]
+    first = _summary({"images": 4}, protocol)[0]
+    off = _summary({"images": 4}, protocol | {"palettes": False})[0]
     colours = {"decoded_palettes": {"jet": 3, "iron": 1}}
-    decoded = summary_lines(EvalResult({"images": 4}, pd.DataFrame(), {}, protocol | colours))[0]
+    decoded = _summary({"images": 4}, protocol | colours)[0]
     assert "colour" not in first and "pseudo-colour decoding off" in off
     assert "; 4 frame(s) decoded from pseudo-colour palette(s) iron, jet  threshold" in decoded
-    unknown = summary_lines(EvalResult({"images": 4}, pd.DataFrame(), {}, protocol | {"colour_as_is": 2}))[0]
+    unknown = _summary({"images": 4}, protocol | {"colour_as_is": 2})[0]
     assert "; 2 colour frame(s) no known palette decoded ran on their colours" in unknown
 
 
@@ -99,10 +105,10 @@ def test_the_operator_view_reads_counts_out_of_their_totals() -> None:
     assert metric_spec("empty_alarm_rate").out_of(none) == "no target-free frame in this split"
     protocol = {"model": "m", "backend": "torch", "protocol": "auto", "size": [256, 256], "threshold": 0.0,
                 "dataset": "d", "split": "test", "applied": {"native": 39}}
-    operator = summary_lines(EvalResult(none, pd.DataFrame(), {}, protocol))[2]
+    operator = _summary(none, protocol)[2]
     assert "targets found 6 of 68  false alarms 31" in operator
     assert operator.endswith("(no target-free frame in this split)") and "empty frames alarmed" not in operator
-    assert len(summary_lines(EvalResult(none | {"niou": 0.5}, pd.DataFrame(), {}, protocol))) == 3  # no nIoU note
+    assert len(_summary(none | {"niou": 0.5}, protocol)) == 3  # no nIoU note
 
 
 def test_rescore_returns_every_live_metric() -> None:

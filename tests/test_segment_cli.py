@@ -243,13 +243,13 @@ def test_segment_reads_folders_and_its_output_scores_with_evaluate(
     capsys.readouterr()
     dataset = open_dataset(data, "folder", "all")
     result = evaluate_predictions(out, dataset)
-    read_as = result.protocol["input"]
+    read_as = result.protocol.run.input
     assert "logits (_logits.npy)" in read_as and "12 overlay/heatmap/targets" in read_as
     assert 0.0 <= result.metrics["auc"] <= 1.0 and result.metrics["images"] == 3
     for name in ("f0", "f1", "f2"):
         (out / f"{name}_logits.npy").unlink()
     masks_only = evaluate_predictions(out, dataset)  # without --save-logits: segment's masks
-    assert "masks (_mask.png)" in masks_only.protocol["input"]
+    assert "masks (_mask.png)" in masks_only.protocol.run.input
     assert main(["evaluate", "--data-dir", str(data), "--dataset", "folder", "--split", "all",
                  "--predictions", str(out)]) == 0
     assert "an lwirst segment output: masks" in capsys.readouterr().out
@@ -257,7 +257,7 @@ def test_segment_reads_folders_and_its_output_scores_with_evaluate(
     (data / "test.txt").write_text("f2\n")  # the folder segmented whole, scored on one split of it
     part = evaluate_predictions(out, open_dataset(data, "folder", "test"))
     assert part.metrics["images"] == 1
-    assert "the outputs of 2 image(s) outside the split ignored" in part.protocol["input"]
+    assert "the outputs of 2 image(s) outside the split ignored" in part.protocol.run.input
     (out / "f0_other.png").write_bytes((out / "f0_mask.png").read_bytes())  # an unknown file stays an error
     with pytest.raises(LwirstError, match=r"match no image of the split: f0_other\.png"):
         evaluate_predictions(out, dataset)

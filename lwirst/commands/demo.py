@@ -20,7 +20,7 @@ from lwirst.commands.segment import (
 from lwirst.datasets import read_truth
 from lwirst.drawing import heatmap, overlay
 from lwirst.errors import LwirstError
-from lwirst.evaluate import AppliedProtocol, FrameTally, palette_text
+from lwirst.evaluate import FrameTally
 from lwirst.imageio import flat_pairs, image_files, mask_stem, read_image, require_image_files, write_png
 from lwirst.inference import Segmenter
 from lwirst.metrics import TargetMatch, match_targets
@@ -66,7 +66,7 @@ def run(args: argparse.Namespace) -> int:
     except OSError as exc:
         raise LwirstError(f"cannot create {args.out}: {exc.strerror}") from exc
     info = segmenter.describe()
-    print(f"model {info['model']}  backend {info['backend']}  protocol {info['protocol']} {info['size']}")
+    print(f"model {info.model}  backend {info.backend}  protocol {info.protocol} {info.recorded_size}")
     masks = truth_files(args.images)
     tally = FrameTally()  # how the frames ran, said as `evaluate` says it
     print(f"{'image':<24}{'targets':>8}{'truth':>7}{'found':>7}   centroids (x, y) / size px")
@@ -94,8 +94,8 @@ def run(args: argparse.Namespace) -> int:
         where = ", ".join(f"({t.x:.0f},{t.y:.0f})/{t.size}" for t in result.kept)
         print(f"{path.name:<24}{len(result.kept):>8}{truth:>7}{found:>7}   {where}")
     if tally.ran:
-        recorded = {**info, **tally.fields(info)}
-        print(f"protocol as applied: {AppliedProtocol.of(recorded)}{palette_text(recorded)}{tally.margin_text(info)}")
+        ran = tally.record(info)
+        print(f"protocol as applied: {ran.applied_protocol(info)}{ran.palette_text(info)}{tally.margin_text(info)}")
     if totals.frames:
         print(totals.line())
     if unscored:

@@ -26,7 +26,7 @@ from lwirst.errors import LwirstError
 from lwirst.evaluate import evaluate, evaluate_predictions, summary_lines
 from lwirst.inference import DEFAULT_MODEL, PROTOCOLS, Segmenter
 from lwirst.postprocess import probability_of
-from lwirst.rounding import round_floats
+from lwirst.rounding import DIGITS, round_floats
 from lwirst.suite import SUITES, build_suite, evaluate_suite
 from lwirst.validate import check_outputs, number
 
@@ -98,11 +98,11 @@ def run(args: argparse.Namespace) -> int:
     if result.cached:
         print("(from the evaluation cache: an earlier run of this model, data, protocol and code, whose fps these "
               "are; --no-cache scores it again)")
-    if args.predictions is not None and result.protocol.get("input", "files") != "files":
-        print(f"--predictions {args.predictions}: {result.protocol['input']}")
+    if args.predictions is not None and result.protocol.run.input != "files":
+        print(f"--predictions {args.predictions}: {result.protocol.run.input}")
     if args.out:
         result.saliency = {}
-        result.save(args.out)
+        result.save(args.out, DIGITS)  # for people to read
         print(f"wrote {args.out}/metrics.json, per_image.csv, curves.json")
     else:
         print(jsonio.dumps(round_floats(result.metrics)))
@@ -156,9 +156,8 @@ def _run_suite(args: argparse.Namespace, threshold: float) -> int:
           f"{result.blobs_per_empty_frame:.3f}  empty frames alarmed {result.empty_alarm_rate:.1%}")
     if args.out:
         args.out.mkdir(parents=True, exist_ok=True)
-        summary = {"suite": args.suite, "frames_per_part": args.suite_frames, "model": info, "threshold": threshold,
-                   "threshold_probability": probability_of(threshold),
-                   "parts": rows,
+        summary = {"suite": args.suite, "frames_per_part": args.suite_frames, "model": info.to_json(),
+                   "threshold": threshold, "threshold_probability": probability_of(threshold), "parts": rows,
                    "pooled": {"pd": result.pd, "blobs_per_empty_frame": result.blobs_per_empty_frame,
                               "empty_alarm_rate": result.empty_alarm_rate}}
         (args.out / "suite.json").write_text(jsonio.dumps(round_floats(summary), indent=2))

@@ -21,6 +21,7 @@ from lwirst.saliency import PROTOCOLS
 from lwirst.validate import THREADS, atomic_write_bytes, check_outputs, number, strict_bool
 
 if TYPE_CHECKING:
+    from lwirst.eval_protocol import RunSpec
     from lwirst.inference import Segmenter
     from lwirst.pipeline import FramePipeline
     from lwirst.postprocess import TargetFilter
@@ -215,8 +216,8 @@ def run_line(segmenter: Segmenter, threshold: float, grow_to: float | None) -> s
     from lwirst.prominence import describe as describe_margin
 
     info = segmenter.describe()
-    precision = f" {info['precision']}" if info["precision"] != "fp32" else ""  # bf16 or int8: say what ran
-    return (f"model {info['model']}  backend {info['backend']}{precision}  protocol {info['protocol']}"
+    precision = f" {info.precision}" if info.precision != "fp32" else ""  # bf16 or int8: say what ran
+    return (f"model {info.model}  backend {info.backend}{precision}  protocol {info.protocol}"
             f"{said_consensus(segmenter.confirm, segmenter.mirror, ' ({})')}  threshold "
             f"{describe_threshold(threshold)}  {describe_growth(grow_to)}"
             f"{cut_masks(threshold, segmenter.confirm, segmenter.mirror, segmenter.margin)}"
@@ -306,20 +307,21 @@ def run(args: argparse.Namespace) -> int:
     if unreadable and not todo:
         print(f"{len(unreadable)} of {len(unreadable)} images failed", file=sys.stderr)
         return 1
-    pipeline = FramePipeline(make_segmenter(args), threshold, target_filter, grow_to=grow_to)
+    segmenter = make_segmenter(args)
+    pipeline = FramePipeline(segmenter, threshold, target_filter, grow_to=grow_to)
     created = not args.out.exists()
     try:
         args.out.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
         raise LwirstError(f"{args.out}: cannot create the output folder ({exc.strerror})") from exc
-    describe = getattr(pipeline.segmenter, "describe", dict)()
-    print(f"ran: {run_line(pipeline.segmenter, pipeline.threshold, pipeline.grow_to)}  "
-          f"threads {describe.get('threads')}")  # the rest per image in its _targets.json ("ran")
+    run = segmenter.describe()
+    print(f"ran: {run_line(segmenter, pipeline.threshold, pipeline.grow_to)}  "
+          f"threads {run.threads}")  # the rest per image in its _targets.json ("ran")
     if skipped := len(images) - len(todo) - len(unreadable):
         print(f"--resume: {skipped} of {len(images)} images already have all their outputs; skipped")
     done: list[Path] = []  # the images this run wrote all the outputs of
     try:
-        failed = _segment_all(args, pipeline, todo, describe, done)
+        failed = _segment_all(args, pipeline, todo, run, done)
     except KeyboardInterrupt:
         go_on = "with --resume instead of --force" if args.force else "with --resume"
         print(f"stopped after {len(done)} of {len(todo)} images, each with all its outputs; the same command "
@@ -350,7 +352,7 @@ def _refused_from_headers(todo: list[tuple[Path, str]]) -> set[Path]:
 
 
 def _segment_all(args: argparse.Namespace, pipeline: FramePipeline, todo: list[tuple[Path, str]],
-                 describe: dict, done: list[Path]) -> int:
+                 run: RunSpec, done: list[Path]) -> int:
     """Segment and write each image's outputs, appending it to `done` once all are written; an image that fails
     is reported and the others go on. Returns how many failed."""
     from lwirst.drawing import heatmap, mask_image, overlay
@@ -373,7 +375,7 @@ def _segment_all(args: argparse.Namespace, pipeline: FramePipeline, todo: list[t
             "threshold": result.threshold, "threshold_probability": probability_of(result.threshold),
             "grow_to": pipeline.grow_to, "grow_to_probability": probability_of(pipeline.grow_to),
             "filter": result.target_filter.to_dict(),
-            "model": describe, "ran": {"protocol": result.saliency.protocol, "mirrored": result.saliency.mirrored,
+            "model": run.to_json(), "ran": {"protocol": result.saliency.protocol, "mirrored": result.saliency.mirrored,
                                        "palette": result.saliency.palette or None,  # what "auto" resolved to
                                        "as_colour": result.saliency.as_colour,
                                        "clearance": result.saliency.clearance},  # the frame's peak margin, logits

@@ -1,0 +1,336 @@
+"""What a result records of how it was produced, typed: the model run (`RunSpec`, what `Segmenter.describe`
+gives), how its frames actually ran (`FramesRan`, `AppliedProtocol`) and the evaluation's protocol
+(`EvalProtocol`, stored in every result's metrics.json).
+
+Pages and commands read fields, not string keys. The JSON a result stores keeps its flat layout, so results
+stored by earlier versions read back (`from_json` fills what they did not record yet).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from collections import Counter
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from lwirst.consensus import legend as consensus_legend
+from lwirst.consensus import mirrored, recorded
+from lwirst.consensus import said as said_consensus
+from lwirst.metrics import NIOU_CONVENTION
+from lwirst.palettes import decoded_text
+from lwirst.paper import PAPER_SIZE
+from lwirst.postprocess import GROW_TO, describe_growth, probability_of
+from lwirst.prominence import legend as margin_legend
+from lwirst.prominence import recorded as recorded_margin
+
+PDFA_THRESHOLDS = np.round(np.linspace(-8.0, 8.0, 17), 3)  # the Pd-Fa sweep's fixed logit grid
+PD_AT_FA_BUDGET = 0.1  # false-alarm blobs per frame: one alarm in ten frames
+SAVED_SIZE = "each image's own"  # the size saved predictions record: no network input size
+
+# How every figure is scored: the same for every result, stored beside its protocol for whoever reads the file.
+SCORED_AT = "each image's own resolution"
+CONVENTIONS = {
+    "scored_at": SCORED_AT,
+    "pd_fa": "DNANet convention: 8-connected, centroid distance < 3 px",
+    "niou": NIOU_CONVENTION,
+    "pd_at_fa": f"best Pd over logit thresholds {PDFA_THRESHOLDS[0]:g}..{PDFA_THRESHOLDS[-1]:g} (step 1) and this "
+                f"run's, with at most {PD_AT_FA_BUDGET:g} false-alarm blobs per frame",
+}
+RESULT_FIELDS = ("model", "backend", "dataset", "split", "threshold")  # what a stored protocol cannot lack
+RAN_AS = {"native": "native", "pyramid": "as a pyramid"}  # how "auto" ran a large frame, in words
+
+
+@dataclass(frozen=True)
+class RunSpec:
+    """A model as it runs: what tells two runs apart (content hash, backend, protocol, size, scale consensus,
+    mirror check, peak margin) and what a reader of a result wants to know (file name, threads, options).
+
+    protocol: "auto", "resize", "native", "pyramid", or "as saved" for saved predictions; size: the network's
+    input (H, W), None for saved predictions (each image at its own size); hash: the model content's, with
+    ":bf16" or ":int8" when it ran at that precision ("" for a model without a file); input: the network's
+    input convention (`lwirst.inference`), or how saved predictions were read; palettes: whether pseudo-colour
+    frames are decoded (None: not recorded); confirm: the scale consensus's enlargement, None for none;
+    margin: the peak margin per doubling of a large frame's area, 0 for none.
+    """
+
+    model: str
+    hash: str
+    backend: str
+    precision: str = "fp32"
+    protocol: str = "?"
+    size: tuple[int, int] | None = PAPER_SIZE
+    threads: int | None = None
+    input: str = "files"
+    palettes: bool | None = None
+    options: Mapping[str, Any] = field(default_factory=dict)
+    confirm: float | None = None
+    mirror: bool = False
+    margin: float = 0.0
+
+    @property
+    def ran_with(self) -> tuple[float | None, bool, float]:
+        """(scale consensus, mirror check, peak margin): what, beside model, backend and protocol, tells two runs
+        of one model apart."""
+        return self.confirm, self.mirror, self.margin
+
+    @property
+    def recorded_size(self) -> list[int] | str:
+        """The input size as results record (and lines print) it: [H, W], or "each image's own"."""
+        return list(self.size) if self.size is not None else SAVED_SIZE
+
+    def to_json(self) -> dict[str, Any]:
+        """The run's fields as results and `lwirst segment` record them (the scale consensus, mirror check and
+        margin only where one ran, as results stored them before these existed)."""
+        data: dict[str, Any] = {
+            "model": self.model, "hash": self.hash, "backend": self.backend, "precision": self.precision,
+            "protocol": self.protocol, "size": self.recorded_size}
+        if self.confirm:
+            data["confirm"] = self.confirm
+        if self.mirror:
+            data["mirror"] = True
+        if self.margin:
+            data["margin"] = self.margin
+        data.update({"threads": self.threads, "input": self.input, "options": dict(self.options)})
+        if self.palettes is not None:
+            data["palettes"] = self.palettes
+        return data
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> RunSpec:
+        """A recorded run; what a result stored before a field existed did not record reads as its default."""
+        size = data.get("size")
+        threads = data.get("threads")
+        palettes = data.get("palettes")
+        options = data.get("options")
+        return cls(str(data.get("model", "?")), str(data.get("hash") or ""), str(data.get("backend", "?")),
+                   str(data.get("precision", "fp32")), str(data.get("protocol", "?")),
+                   (int(size[0]), int(size[1])) if isinstance(size, (list, tuple)) and len(size) == 2 else
+                   None if size == SAVED_SIZE else PAPER_SIZE,
+                   threads if isinstance(threads, int) and not isinstance(threads, bool) else None,
+                   str(data.get("input", "files")), palettes if isinstance(palettes, bool) else None,
+                   options if isinstance(options, Mapping) else {}, recorded(data.get("confirm")),
+                   mirrored(data.get("mirror")), recorded_margin(data.get("margin")))
+
+
+@dataclass(frozen=True)
+class AppliedProtocol:
+    """The input protocol as it ran: how many images the network saw resized to the model size, how
+    many natively and how many as a pyramid ("auto" decides per image), so that a result states what ran,
+    not only what was asked.
+
+    configured: the protocol asked for ("auto", "resize", "native", "pyramid"; "as saved" for saved
+    predictions); ran: applied protocol ("resize", "native", "pyramid", "saved") -> images; confirm: the
+    enlargement of the scale-consensus run (`lwirst.consensus`), or None; as_is: how many of the "resize"
+    images already had the model size, so that nothing was resized (a result should not say "resized" of
+    them).
+    """
+
+    configured: str
+    size: tuple[int, int]
+    ran: dict[str, int]
+    confirm: float | None = None
+    as_is: int = 0
+    mirror: bool = False  # large frames were also confirmed by a mirrored run
+    margin: float = 0.0  # the peak margin per doubling of a large frame's area (`lwirst.prominence`), where it held one
+    grow_to: float | None = GROW_TO  # the masks' growth (`lwirst.postprocess`): a logit, None for Eq. 2's masks
+
+    def __str__(self) -> str:
+        """"auto: 37 of 39 images as a pyramid, 2 resized to 256×256" ("auto: all 8 images resized to 256×256"
+        when they ran one way); a fixed protocol: "resize to 256×256 (39 images)"; then "; scale consensus at
+        1.5x ..." when one ran (a peak margin is said with the masks: `_score`'s "masks", with the frames it held)."""
+        return self._inputs() + said_consensus(self.confirm, self.mirror, "; {}")
+
+    def _inputs(self) -> str:
+        images, resized = sum(self.ran.values()), self.ran.get("resize", 0)
+        if self.configured == "auto":
+            large = self.ran.get(self._large(), 0)
+            if not large or not resized:  # one kind of frame: say so, not "0 of 8 images ..."
+                return f"auto: all {images} images " + (self._resized() if resized else RAN_AS[self._large()])
+            return f"auto: {large} of {images} images {RAN_AS[self._large()]}, {resized} {self._resized()}"
+        if self.configured == "resize":
+            already = f", {self.as_is} already that size" if self.as_is else ""
+            return f"resize to {self._to} ({images} images{already})"
+        if self.configured == "native":
+            return f"native ({images} images at their own size)"
+        if self.configured == "pyramid":
+            return f"pyramid ({images} images at their own size and at half of it, maps united)"
+        return self.configured
+
+    @property
+    def _to(self) -> str:
+        return f"{self.size[1]}×{self.size[0]}"
+
+    def _resized(self) -> str:
+        """What happened to the "resize" images: "resized to 256×256", "at the model size 256×256, as they
+        are" when every one had that size, or "resized to 256×256 (1 already that size)"."""
+        if self.as_is and self.as_is == self.ran.get("resize", 0):
+            return f"at the model size {self._to}, as they are"
+        return f"resized to {self._to}" + (f" ({self.as_is} already that size)" if self.as_is else "")
+
+    def _large(self) -> str:
+        """How "auto" ran its large frames: "pyramid" since round 45, "native" in results stored before."""
+        return "native" if self.ran.get("native") else "pyramid"
+
+    @property
+    def short(self) -> str:
+        """For a chart legend: "auto: all resized", "auto: 2 as a pyramid, 84 resized", or the fixed
+        protocol."""
+        large, resized = self.ran.get(self._large(), 0), self.ran.get("resize", 0)
+        confirmed = (consensus_legend(self.confirm, self.mirror) + margin_legend(self.margin)
+                     + growth_legend(self.grow_to))
+        if self.configured != "auto":
+            return self.configured + confirmed
+        if not resized or not large:
+            small = "at the model size" if self.as_is == resized else "resized"
+            return f"auto: all {RAN_AS[self._large()] if large else small}{confirmed}"
+        return f"auto: {large} {RAN_AS[self._large()]}, {resized} resized{confirmed}"
+
+
+def growth_legend(grow_to: float | None) -> str:
+    """A point's name tag for masks grown other than by default ("" for the default growth): two runs that
+    differ only there score different masks, and must not merge into one point."""
+    if grow_to is not None and GROW_TO is not None and math.isclose(grow_to, GROW_TO, abs_tol=1e-4):
+        return ""  # stored results hold their floats to a few significant digits
+    return ", Eq. 2 masks" if grow_to is None else f", masks grown to p{float(probability_of(grow_to)):.2g}"
+
+
+@dataclass(frozen=True)
+class FramesRan:
+    """How a run's frames ran, counted frame by frame (`lwirst.evaluate.FrameTally`): applied protocol ->
+    images (None for a result stored before that was recorded), the "resize" frames that already had the model
+    size, the frames held to a peak margin, the frames decoded per pseudo-colour palette and the colour frames no
+    palette decoded."""
+
+    applied: Mapping[str, int] | None = None
+    at_model_size: int = 0
+    margin_frames: int = 0
+    decoded_palettes: Mapping[str, int] = field(default_factory=dict)
+    colour_as_is: int = 0
+
+    @classmethod
+    def counted(cls, ran: Sequence[tuple[str, tuple[int, int]]], size: tuple[int, int] | None, held: int = 0,
+                decoded: Mapping[str, int] | None = None, as_colour: int = 0) -> FramesRan:
+        """From (applied protocol, frame (H, W)) per frame and the network's input size."""
+        model = tuple(size or ())
+        return cls(dict(sorted(Counter(protocol for protocol, _ in ran).items())),
+                   sum(protocol == "resize" and tuple(hw) == model for protocol, hw in ran), held,
+                   dict(decoded or {}), as_colour)
+
+    def applied_protocol(self, run: RunSpec, grow_to: float | None = GROW_TO) -> AppliedProtocol | None:
+        """How `run`'s frames ran, for protocol lines and legends; None where that was not recorded."""
+        if self.applied is None:
+            return None
+        return AppliedProtocol(run.protocol, run.size or PAPER_SIZE, dict(self.applied), run.confirm,
+                               self.at_model_size, run.mirror, run.margin if self.margin_frames else 0.0, grow_to)
+
+    def palette_text(self, run: RunSpec) -> str:
+        """How colour frames were read, for a protocol line: "; pseudo-colour decoding off" when it was off,
+        else the frames decoded ("; 3 frame(s) decoded from pseudo-colour palette(s) jet") and the colour
+        frames no known palette decoded, or ""."""
+        if run.palettes is False:
+            return "; pseudo-colour decoding off (colour frames ran as BGR)"
+        said = ""
+        if self.decoded_palettes:
+            said = f"; {decoded_text(self.decoded_palettes)}"
+        if self.colour_as_is:
+            said += (f"; {self.colour_as_is} colour frame(s) no known palette decoded ran on their colours (the "
+                     "network learnt grey frames)")
+        return said
+
+    def to_json(self, run: RunSpec) -> dict[str, Any]:
+        data: dict[str, Any] = {} if self.applied is None else {"applied": dict(self.applied),
+                                                                "at_model_size": self.at_model_size}
+        if run.margin:
+            data["margin_frames"] = self.margin_frames
+        if self.decoded_palettes:
+            data["decoded_palettes"] = dict(self.decoded_palettes)
+        if self.colour_as_is:
+            data["colour_as_is"] = self.colour_as_is
+        return data
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> FramesRan:
+        applied, decoded = data.get("applied"), data.get("decoded_palettes")
+        return cls({str(k): int(v) for k, v in applied.items()} if isinstance(applied, Mapping) else None,
+                   _count(data.get("at_model_size")), _count(data.get("margin_frames")),
+                   {str(k): int(v) for k, v in decoded.items()} if isinstance(decoded, Mapping) else {},
+                   _count(data.get("colour_as_is")))
+
+
+def _count(value: object) -> int:
+    return int(value) if isinstance(value, (int, float)) and not isinstance(value, bool) and value == value else 0
+
+
+@dataclass(frozen=True)
+class EvalProtocol:
+    """How an evaluation was produced and scored: the run, how its frames ran, the threshold (a logit) and the
+    masks' growth (a logit, None for the paper's Eq. 2 masks), the masks in words, the data (dataset, split and
+    content fingerprint), and for saved predictions how many were binary masks; `rescored_from` is the threshold
+    of the run whose stored maps were scored again at this one (None: scored from the network).
+    `growth_recorded` is False for a result stored before its growth was recorded (read from its masks text)."""
+
+    run: RunSpec
+    threshold: float
+    grow_to: float | None
+    masks: str
+    dataset: str
+    split: str
+    data_fingerprint: str = ""
+    frames: FramesRan = field(default_factory=FramesRan)
+    binary_predictions: int | None = None
+    rescored_from: float | None = None
+    growth_recorded: bool = True
+
+    def renamed(self, model: str) -> EvalProtocol:
+        """The same result under another model name: the same content in another file (a cache hit)."""
+        return dataclasses.replace(self, run=dataclasses.replace(self.run, model=model))
+
+    @property
+    def applied(self) -> AppliedProtocol | None:
+        """How the frames ran (None for a result stored before that was recorded)."""
+        return self.frames.applied_protocol(self.run, self.grow_to)
+
+    def text(self) -> str:
+        """The protocol as applied (`AppliedProtocol`), or as configured for a result stored before it recorded
+        what ran; then how colour frames were read."""
+        applied = self.applied
+        said = str(applied) if applied is not None else f"{self.run.protocol} {self.run.recorded_size}"
+        return said + self.frames.palette_text(self.run)
+
+    def to_json(self) -> dict[str, Any]:
+        """The flat record metrics.json stores: the run's fields, the frames', the scoring's, the conventions."""
+        data: dict[str, Any] = {
+            **self.run.to_json(), **self.frames.to_json(self.run),
+            "threshold": self.threshold, "threshold_probability": probability_of(self.threshold),
+            "grow_to": self.grow_to, "masks": self.masks, "dataset": self.dataset, "split": self.split,
+            "data_fingerprint": self.data_fingerprint, **CONVENTIONS}
+        if self.binary_predictions is not None:
+            data["binary_predictions"] = self.binary_predictions
+        if self.rescored_from is not None:
+            data["rescored_from"] = {"threshold": self.rescored_from}
+        return data
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> EvalProtocol:
+        """A stored protocol, of this version or an earlier one."""
+        threshold, binary, source = data.get("threshold"), data.get("binary_predictions"), data.get("rescored_from")
+        return cls(RunSpec.from_json(data), float(threshold) if isinstance(threshold, (int, float)) else 0.0,
+                   _recorded_growth(data), str(data.get("masks", "")), str(data.get("dataset", "?")),
+                   str(data.get("split", "?")), str(data.get("data_fingerprint", "")), FramesRan.from_json(data),
+                   _count(binary) if binary is not None else None,
+                   float(source["threshold"]) if isinstance(source, Mapping)
+                   and isinstance(source.get("threshold"), (int, float)) else None,
+                   "grow_to" in data)
+
+
+def _recorded_growth(data: Mapping[str, Any]) -> float | None:
+    """A stored result's mask growth: its "grow_to" (None: Eq. 2's masks); a result stored before that was
+    recorded says it in its "masks" text only."""
+    if "grow_to" in data:
+        grow_to = data["grow_to"]
+        return float(grow_to) if isinstance(grow_to, (int, float)) else None
+    return None if str(data.get("masks", "")).startswith(describe_growth(None)) else GROW_TO
