@@ -12,7 +12,9 @@ import copy
 import io
 import logging
 import warnings
+from collections.abc import Mapping
 from pathlib import Path
+from typing import Any
 
 import onnx
 import torch
@@ -29,6 +31,7 @@ log = logging.getLogger(__name__)
 
 INPUT_NAME, OUTPUT_NAME = "input", "logits"
 OPSET = 17
+TRAINED_SIZE_KEY = "lwirst.trained_size"
 
 
 class FoldedInitialBlock(nn.Module):
@@ -133,10 +136,45 @@ def deployment_notes(raw_bgr: bool = False, channels: int = 3) -> dict[str, str]
             "lwirst.output": "logits: N x 1 x H x W; target where logit > 0 (probability 0.5); 8-connected blobs"}
 
 
-def export_onnx(model: nn.Module, path: str | Path, **kwargs) -> Path:
-    """Write `model` as a checked ONNX file (atomically) and return its path."""
+def with_notes(data: bytes, size: tuple[int, int] = (256, 256), *, raw_input: bool = False, in_channels: int = 3,
+               trained: int | None = None) -> bytes:
+    """ONNX bytes with what a deployment reads in the file's metadata: the nominal input size H x W
+    (`lwirst.size`), the size the network was trained at where known (`lwirst.trained_size`: `Segmenter` warns
+    when the file runs at another, as it does for the checkpoint) and how frames are prepared and the output read
+    (`deployment_notes`). Notes already there are replaced."""
+    proto = onnx.load_from_string(data)
+    notes = {"lwirst.size": f"{size[0]}x{size[1]}",
+             **({TRAINED_SIZE_KEY: f"{trained}x{trained}"} if trained else {}),
+             **deployment_notes(raw_input, in_channels)}
+    for prop in [p for p in proto.metadata_props if p.key in notes]:
+        proto.metadata_props.remove(prop)
+    proto.metadata_props.extend(onnx.StringStringEntryProto(key=key, value=value) for key, value in notes.items())
+    return proto.SerializeToString()
+
+
+def trained_size(meta: Mapping[str, Any]) -> int | None:
+    """The square size a checkpoint's recipe trained at (its metadata's "recipe"), or None when it does not say."""
+    recipe = meta.get("recipe")
+    size = recipe.get("size") if isinstance(recipe, Mapping) else None
+    return size if isinstance(size, int) and not isinstance(size, bool) else None
+
+
+def onnx_trained_size(proto: onnx.ModelProto) -> int | None:
+    """The size an ONNX file says its network trained at (`with_notes`), or None."""
+    note = next((p.value for p in proto.metadata_props if p.key == TRAINED_SIZE_KEY), "")
+    side = note.split("x")[0]
+    return int(side) if side.isdigit() and int(side) > 0 else None
+
+
+def export_onnx(model: nn.Module, path: str | Path, *, size: tuple[int, int] = (256, 256),
+                trained: int | None = None, **kwargs: Any) -> Path:
+    """Write `model` as a checked ONNX file (atomically), with the notes `lwirst export` writes (`with_notes`;
+    `trained`: the size it trained at, `trained_size` of its checkpoint's metadata), and return its path.
+    `kwargs` go to `to_onnx_bytes` (in_channels, dynamic, fold, opset)."""
     path = Path(path)
-    data = to_onnx_bytes(model, **kwargs)
+    channels = kwargs.pop("in_channels", getattr(getattr(model, "config", None), "in_channels", 3))
+    data = with_notes(to_onnx_bytes(model, size=size, in_channels=channels, **kwargs), size,
+                      in_channels=channels, trained=trained)
     try:
         atomic_write(path, lambda tmp: tmp.write_bytes(data))
     except OSError as exc:

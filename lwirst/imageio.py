@@ -47,6 +47,8 @@ def unreadable_reason(data: bytes) -> str:
     damage ("truncated, corrupt ..."), so a valid file of another format is not called corrupt."""
     other = "WEBP" if data[:4] == b"RIFF" and data[8:12] == b"WEBP" else next(
         (kind for magic, kind in _OTHER_MAGIC.items() if data.startswith(magic)), "")
+    if data.startswith(b"\x93NUMPY"):
+        return "a NumPy array file (.npy), not an image file: np.load it and pass the array (or save it as a TIFF)"
     if other:
         return f"a {other} image, a format this project does not read; convert it to PNG or TIFF"
     return "not a readable image (truncated, corrupt or not PNG/JPG/BMP/TIFF)"
@@ -327,7 +329,9 @@ def check_image(image: np.ndarray, name: str = "image", max_pixels: int | None =
     if image.shape[0] == 0 or image.shape[1] == 0:
         raise LwirstError(f"{name}: the image has zero size")
     if image.ndim == 3 and image.shape[2] not in (1, 3, 4):
-        raise LwirstError(f"{name}: {image.shape[2]} channels; expected 1 (grey), 3 (colour) or 4 (RGBA)")
+        first = (f" (it looks channels-first, {image.shape[0]} x H x W: pass image.transpose(1, 2, 0))"
+                 if image.shape[0] in (1, 3, 4) else "")
+        raise LwirstError(f"{name}: {image.shape[2]} channels; expected 1 (grey), 3 (colour) or 4 (RGBA){first}")
     budget = limit("LWIRST_MAX_IMAGE_PIXELS") if max_pixels is None else max_pixels
     if image.shape[0] * image.shape[1] > budget:
         raise LwirstError(f"{name}: {image.shape[1]}x{image.shape[0]} is larger than the limit of "
@@ -446,7 +450,8 @@ def read_mask(path: str | Path, threshold: float | None = None) -> np.ndarray:
         if threshold is None:
             raise LwirstError(
                 f"{path}: mask is not binary (values {values[:6].tolist()}...); expected 0 and one foreground "
-                "value, or pass --mask-threshold T to binarise it (target where value > T x full scale, e.g. 0.5)"
+                "value, or pass --mask-threshold T (mask_threshold=T in Python) to binarise it (target where "
+                "value > T x full scale, e.g. 0.5)"
             )
         return mask > threshold * full_scale(mask)
     return mask > 0

@@ -5,9 +5,11 @@ Inputs, for every class and function here:
 - predictions: a boolean array is used as is; a float array holds scores and is
   thresholded as ``score > threshold`` (logits with the default threshold 0, which
   is probability 0.5; pass ``threshold=0.5`` for probabilities); an integer array
-  (e.g. a 0/255 PNG) means ``value != 0``.
+  (e.g. a 0/255 PNG) means ``value != 0``, with threshold 0 (another is refused: it would be ignored).
+  A prediction holding NaN is refused, and so is a threshold that is not a finite number.
 - masks: boolean, or integer with ``value != 0`` as target.
-- shapes: one image ``(H, W)``, a batch ``(N, H, W)`` or ``(N, 1, H, W)``.
+- shapes: one image ``(H, W)``, a batch ``(N, H, W)`` or ``(N, 1, H, W)``; a colour image ``(H, W, 3)`` is
+  refused (it would read as H images), so read masks as grey.
 
 Ratios whose denominator is zero are undefined (NaN, shown "n/a", null in JSON): precision with nothing
 predicted (a detector that says nothing is not perfectly precise), recall and Pd with no target, F1 and
@@ -37,6 +39,10 @@ NIOU_CONVENTION = ("mean over images of each image's IoU; a target-free image wi
 
 def _batch(x: np.ndarray) -> np.ndarray:
     x = np.asarray(x)
+    if x.ndim == 3 and x.shape[2] in (3, 4) and x.shape[0] > x.shape[2]:  # not N images 3 or 4 pixels wide
+        raise ValueError(f"shape {x.shape} is a colour image (H, W, {x.shape[2]}), which a metric would read as "
+                         f"{x.shape[0]} images: pass one channel (e.g. x[..., 0], or read it with "
+                         "cv2.IMREAD_GRAYSCALE)")
     if x.ndim == 4 and x.shape[1] == 1:
         x = x[:, 0]
     if x.ndim == 2:
@@ -50,18 +56,43 @@ def binarize(pred: np.ndarray, threshold: float = 0.0) -> np.ndarray:
     """Boolean prediction of a boolean, score (``> threshold``) or integer (``!= 0``) array.
 
     A float map of probabilities (every value in [0, 1], some strictly between) at the default logit threshold 0
-    would count every pixel as a target: that is logged, since such a map wants ``threshold=0.5``."""
+    would count every pixel as a target: that is logged, since such a map wants ``threshold=0.5``. A map holding
+    NaN is refused (NaN > t is False: those pixels would silently count as background), and so is an integer
+    map with a threshold other than 0 (an integer map is a mask: the threshold would be ignored)."""
     pred = np.asarray(pred)
     if pred.dtype == bool:
         return pred
     if np.issubdtype(pred.dtype, np.floating):
+        if np.isnan(pred).any():
+            raise ValueError(f"the prediction holds {int(np.isnan(pred).sum())} NaN value(s): replace them (e.g. "
+                             "np.nan_to_num) before scoring")
         if threshold == 0.0 and not _SAID and pred.size and pred.min() >= 0.0 and pred.max() <= 1.0 and \
                 ((pred > 0.0) & (pred < 1.0)).any():
             _SAID.add("probabilities")  # once per process, not once per image of a loop
             log.warning("a map of probabilities (all values in [0, 1]) thresholded at logit 0 makes every pixel a "
                         "target; pass threshold=0.5 for probabilities")
         return pred > threshold
+    if threshold != 0.0:
+        raise ValueError(f"an integer prediction ({pred.dtype}) is a mask, read as value != 0, so threshold "
+                         f"{threshold:g} would be ignored: pass it as a float map (e.g. pred / 255 with "
+                         "threshold=0.5), or as a mask with threshold 0")
     return pred != 0
+
+
+def check_threshold(threshold: float) -> float:
+    """A metric's score threshold: a finite number (a NaN threshold would find nothing, silently)."""
+    if isinstance(threshold, bool) or not isinstance(threshold, (int, float, np.integer, np.floating)) \
+            or not math.isfinite(threshold):
+        raise ValueError(f"threshold must be a finite number, got {threshold!r}")
+    return float(threshold)
+
+
+def check_distance(distance: float) -> float:
+    """The centroid distance within which a blob detects a target: a positive, finite number of pixels."""
+    if isinstance(distance, bool) or not isinstance(distance, (int, float, np.integer, np.floating)) \
+            or not math.isfinite(distance) or distance <= 0:
+        raise ValueError(f"distance must be a positive number of pixels, got {distance!r}")
+    return float(distance)
 
 
 def binary_batches(pred: np.ndarray, mask: np.ndarray, threshold: float) -> tuple[np.ndarray, np.ndarray]:
@@ -102,7 +133,7 @@ class PixelMetrics:
     """
 
     def __init__(self, threshold: float = 0.0) -> None:
-        self.threshold = threshold
+        self.threshold = check_threshold(threshold)
         self.reset()
 
     def reset(self) -> None:
@@ -208,6 +239,8 @@ class CurveMetric:
         s, m = _batch(np.asarray(scores, dtype=np.float64)), _batch(np.asarray(mask) != 0)
         if s.shape != m.shape:
             raise ValueError(f"score shape {s.shape} differs from mask shape {m.shape}")
+        if np.isnan(s).any():
+            raise ValueError(f"the scores hold {int(np.isnan(s).sum())} NaN value(s): replace them before scoring")
         if not self.logits and s.size and (s.min() < 0.0 or s.max() > 1.0):  # they would all pile in the end bins
             raise ValueError(f"scores from {s.min():g} to {s.max():g} are no probabilities: pass a logit map with "
                              "CurveMetric(logits=True)")
@@ -362,8 +395,8 @@ class PdFa:
     """
 
     def __init__(self, threshold: float = 0.0, distance: float = 3.0) -> None:
-        self.threshold = threshold
-        self.distance = distance
+        self.threshold = check_threshold(threshold)
+        self.distance = check_distance(distance)
         self.reset()
 
     def reset(self) -> None:
@@ -420,8 +453,8 @@ class FrameAlarms:
     """
 
     def __init__(self, threshold: float = 0.0, distance: float = 3.0) -> None:
-        self.threshold = threshold
-        self.distance = distance
+        self.threshold = check_threshold(threshold)
+        self.distance = check_distance(distance)
         self.reset()
 
     def reset(self) -> None:

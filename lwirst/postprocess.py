@@ -133,6 +133,8 @@ class TargetFilter:
                 continue
             if isinstance(value, bool) or not isinstance(value, numbers.Real) or not math.isfinite(value):
                 raise LwirstError(f"filter bound {f.name}={value!r} must be a finite number (or None: no bound)")
+            if value < 0:  # sizes and ratios are never negative: such a bound would bound nothing
+                raise LwirstError(f"filter bound {f.name}={value!r} must be at least 0 (or None: no bound)")
         for lo, hi in (("min_size", "max_size"), ("min_ratio", "max_ratio")):
             a, b = getattr(self, lo), getattr(self, hi)
             if a is not None and b is not None and a >= b:

@@ -36,7 +36,7 @@ from lwirst.consensus import DEFAULT_MIRROR, DEFAULT_SCALE
 from lwirst.consensus import said as said_consensus
 from lwirst.datasets import open_dataset
 from lwirst.evaluate import evaluate
-from lwirst.export import export_onnx
+from lwirst.export import export_onnx, trained_size
 from lwirst.inference import MODELS_DIR, Segmenter
 from lwirst.postprocess import GROW_TO, describe_growth
 from lwirst.prominence import DEFAULT_PER_DOUBLING
@@ -125,8 +125,8 @@ def main() -> None:
     MODELS_DIR.mkdir(parents=True, exist_ok=True)
     weights = MODELS_DIR / f"{NAME}.safetensors"
     shutil.copyfile(source, weights)
-    model, _ = load_model(weights)
-    export_onnx(model, MODELS_DIR / f"{NAME}.onnx")
+    model, meta = load_model(weights)
+    export_onnx(model, MODELS_DIR / f"{NAME}.onnx", trained=trained_size(meta))
     log.to_csv(MODELS_DIR / f"{NAME}.train_log.csv", index=False)
     complexity = count_complexity(model)
 

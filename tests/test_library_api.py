@@ -11,6 +11,7 @@ from pathlib import Path
 
 import cv2
 import numpy as np
+import onnx
 import pytest
 
 from lwirst import metrics
@@ -265,3 +266,35 @@ def test_a_checkpoint_run_at_another_size_than_it_trained_at_is_warned(tmp_path:
     caplog.clear()
     Segmenter(path, backend="torch", threads=1, size=(128, 128))
     assert not [r for r in caplog.records if "trained at" in r.message]
+    # its ONNX export, by the library as by `lwirst export`, says the size too, and is warned alike
+    from lwirst.checkpoint import load_model
+    from lwirst.export import export_onnx, trained_size
+
+    module, meta = load_model(path)
+    exported = export_onnx(module, tmp_path / "mine.onnx", trained=trained_size(meta))
+    notes = {p.key: p.value for p in onnx.load(str(exported)).metadata_props}
+    assert notes["lwirst.trained_size"] == "128x128" and notes["lwirst.size"] == "256x256"
+    assert "(value / 255 - mean) / std" in notes["lwirst.preprocess"] and "logit > 0" in notes["lwirst.output"]
+    caplog.clear()
+    Segmenter(exported, backend="onnxruntime", threads=1)
+    assert any("trained at 128x128 and runs here at 256x256" in r.message and "size=(128, 128)" in r.message
+               for r in caplog.records)
+    caplog.clear()
+    Segmenter(exported, backend="onnxruntime", threads=1, size=(128, 128))
+    assert not [r for r in caplog.records if "trained at" in r.message]
+
+
+def test_a_notebooks_near_misses_get_the_fix_in_their_error(tmp_path: Path) -> None:
+    """A notebook audit's inputs that failed with a message blaming the file or saying nothing: a .npy array read
+    as an image ("truncated, corrupt"), a channels-first array ("640 channels"), a negative filter bound (taken)."""
+    from lwirst.imageio import check_image, read_image
+    from lwirst.postprocess import TargetFilter
+
+    np.save(tmp_path / "frame.npy", np.zeros((4, 4)))
+    with pytest.raises(LwirstError, match=r"a NumPy array file \(\.npy\), not an image file: np\.load it"):
+        read_image(tmp_path / "frame.npy")
+    with pytest.raises(LwirstError, match=r"looks channels-first, 3 x H x W: pass image\.transpose\(1, 2, 0\)"):
+        check_image(np.zeros((3, 32, 40), np.uint8))
+    with pytest.raises(LwirstError, match="must be at least 0"):
+        TargetFilter(min_size=-1)
+    assert TargetFilter(min_size=0).min_size == 0

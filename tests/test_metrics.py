@@ -10,7 +10,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
 
-from lwirst.metrics import CurveMetric, PdFa, PixelMetrics, binarize, image_record, match_targets
+from lwirst.metrics import CurveMetric, FrameAlarms, PdFa, PixelMetrics, binarize, image_record, match_targets
 
 # ---------------------------------------------------------------- reference implementations
 
@@ -314,6 +314,41 @@ def test_binarize_conventions() -> None:
     assert binarize(np.array([0.2, -0.1])).tolist() == [True, False]
     assert binarize(np.array([0.2, 0.7]), 0.5).tolist() == [False, True]
     assert binarize(np.array([0, 255], np.uint8)).tolist() == [False, True]
+
+
+def test_metrics_refuse_what_they_would_score_silently_wrong() -> None:
+    """A notebook audit fed these and got figures, not errors: a colour mask (H, W, 3) read as H images (nIoU
+    0.99 for 0.45), a NaN pixel counted as background, a NaN threshold that finds nothing, a negative centroid
+    distance, and an integer map whose threshold was ignored (a value-3 pixel a target at threshold 128)."""
+    mask = np.zeros((16, 20), bool)
+    mask[4:6, 4:6] = True
+    colour = np.repeat(mask[..., None], 3, axis=2).astype(np.uint8) * 255
+    for metric in (PixelMetrics(), PdFa(), FrameAlarms(), CurveMetric()):
+        with pytest.raises(ValueError, match=r"colour image \(H, W, 3\)"):
+            metric.update(colour, colour)
+    assert PixelMetrics().compute().images == 0  # nothing was counted before the refusal
+    scores = mask.astype(np.float32) * 0.9
+    scores[5, 5] = np.nan
+    for metric in (PixelMetrics(0.5), PdFa(0.5), CurveMetric()):
+        with pytest.raises(ValueError, match="1 NaN value"):
+            metric.update(scores, mask)
+    for make in (PixelMetrics, PdFa, FrameAlarms):
+        with pytest.raises(ValueError, match="threshold must be a finite number"):
+            make(float("nan"))
+    for distance in (-1.0, 0.0, float("inf")):
+        with pytest.raises(ValueError, match="distance must be a positive number"):
+            PdFa(distance=distance)
+    grey = (mask * 250).astype(np.uint8)
+    grey[0, 0] = 3
+    with pytest.raises(ValueError, match="threshold 128 would be ignored"):
+        PixelMetrics(128).update(grey, mask)
+    counted = PixelMetrics()
+    counted.update(grey, mask)  # the same map as a mask: value != 0, as the module says
+    assert counted.compute().fp == 1
+    # N images 3 pixels wide stay a batch
+    narrow = PixelMetrics()
+    narrow.update(np.zeros((2, 5, 3), bool), np.zeros((2, 5, 3), bool))
+    assert narrow.compute().images == 2
 
 
 def test_a_target_free_set_scores_f1_and_iou_zero_with_a_false_alarm_and_none_without() -> None:

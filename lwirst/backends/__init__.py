@@ -1,7 +1,8 @@
 """The backend registry: one engine table for `Segmenter`, the CLI's `--backend`, the dashboard and `lwirst bench`.
 
 A backend is one module defining ``SPEC`` (a `BackendSpec`: name, PyPI package, capabilities,
-how it sets threads, and `build`) plus one line in `_MODULES` below. Backend modules import
+how it sets threads, and `build`) plus one line in `_MODULES` below (or, in a package of its own, one entry point
+in the group "lwirst.backends": `lwirst.registry`). Backend modules import
 their runtime only when building, so listing names and capabilities loads no torch.
 `register` adds a backend defined elsewhere (a plugin, a test) at run time.
 """
@@ -13,7 +14,7 @@ import logging
 from lwirst.backends.base import Backend, BackendSpec, NetworkSource, check_channels, importable
 from lwirst.backends.options import FAST, INT8_MODES, PLAIN, Options
 from lwirst.errors import LwirstError
-from lwirst.registry import load_entry, unknown
+from lwirst.registry import BACKENDS, load_entry, unknown, with_installed
 
 # Registry name -> module defining SPEC.
 _MODULES: dict[str, str] = {
@@ -28,20 +29,27 @@ log = logging.getLogger(__name__)
 
 __all__ = ["FAST", "INT8_MODES", "PLAIN", "Backend", "BackendSpec", "NetworkSource", "Options",
            "available_backends", "backend_names", "check_channels", "default_backend", "engine_choice",
-           "get_backend", "importable", "preference", "register", "unregister"]
+           "get_backend", "importable", "modules", "preference", "register", "unregister"]
+
+
+def modules() -> dict[str, str]:
+    """Registry name -> module: the built-in backends, then those installed packages declare."""
+    return with_installed(_MODULES, BACKENDS, "backend")
 
 
 def backend_names() -> tuple[str, ...]:
     """Every registered backend name, installed or not (the CLI's `--backend` choices besides auto)."""
-    return (*_MODULES, *(name for name in _SPECS if name not in _MODULES))
+    registered = modules()
+    return (*registered, *(name for name in _SPECS if name not in registered))
 
 
 def get_backend(name: str) -> BackendSpec:
     """The registered backend `name`; an unknown name lists the known ones."""
     if name not in _SPECS:
-        if name not in _MODULES:
+        registered = modules()
+        if name not in registered:
             raise unknown("backend", name, backend_names(), f"choose one of {', '.join(backend_names())} or auto")
-        _SPECS[name] = load_entry(_MODULES[name], "SPEC", name)
+        _SPECS[name] = load_entry(registered[name], "SPEC", name)
     return _SPECS[name]
 
 
@@ -54,8 +62,8 @@ def register(spec: BackendSpec) -> None:
 
 def unregister(name: str) -> None:
     """Remove a backend added by `register` (the built-in ones stay)."""
-    if name in _MODULES:
-        raise LwirstError(f"{name!r} is built in and cannot be unregistered")
+    if name in modules():
+        raise LwirstError(f"{name!r} is built in or installed and cannot be unregistered")
     _SPECS.pop(name, None)
 
 

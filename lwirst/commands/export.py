@@ -47,7 +47,7 @@ def run(args: argparse.Namespace) -> int:
     import onnx
 
     from lwirst.checkpoint import atomic_write, load_model
-    from lwirst.export import check_segmentation_onnx, deployment_notes, fold_batchnorm, to_onnx_bytes
+    from lwirst.export import check_segmentation_onnx, fold_batchnorm, to_onnx_bytes, trained_size, with_notes
     from lwirst.optimize import can_fold_input, fold_input, optimize_onnx
 
     args.out = _out_path(args.out)
@@ -63,7 +63,7 @@ def run(args: argparse.Namespace) -> int:
         raise LwirstError("--calibration-images must be at least 1")
     if args.int8:
         _warn_without_vnni()
-    module, _ = load_model(args.checkpoint)
+    module, meta = load_model(args.checkpoint)
     raw_input = bool(args.int8) and can_fold_input(module)  # other architectures keep normalised RGB input
     if raw_input:
         module = fold_input(fold_batchnorm(module), grey=False)
@@ -76,11 +76,10 @@ def run(args: argparse.Namespace) -> int:
         data = optimize_onnx(data)
     if args.int8:
         data = _quantize(data, args, (height, width), raw_input)
-    proto = check_segmentation_onnx(data, str(args.out))
-    proto.metadata_props.append(onnx.StringStringEntryProto(key="lwirst.size", value=f"{height}x{width}"))
-    proto.metadata_props.extend(onnx.StringStringEntryProto(key=key, value=value)
-                                for key, value in deployment_notes(raw_input, module.config.in_channels).items())
-    data = proto.SerializeToString()
+    check_segmentation_onnx(data, str(args.out))
+    data = with_notes(data, (height, width), raw_input=raw_input, in_channels=module.config.in_channels,
+                      trained=trained_size(meta))
+    proto = onnx.load_from_string(data)
     try:
         atomic_write(args.out, lambda tmp: tmp.write_bytes(data))
     except OSError as exc:

@@ -1,7 +1,8 @@
 """The network registry: one door (`build_model`) for every architecture lwirst can train and run.
 
 An architecture is one module file defining ``ARCHITECTURE`` (see `Architecture`), with a
-config dataclass of its own, and one line in `_MODULES` below. Training, checkpoints, complexity counts, export, the
+config dataclass of its own, and one line in `_MODULES` below (or, in a package of its own, one entry point in
+the group "lwirst.architectures": `lwirst.registry`). Training, checkpoints, complexity counts, export, the
 benchmark, model cards and sweeps build networks through `build_model` only, and
 checkpoints store the registry name, so a new network is trainable, exportable,
 evaluable and selectable in the dashboard without touching those modules.
@@ -17,7 +18,7 @@ from typing import Any
 from lwirst.config import json_object
 from lwirst.errors import LwirstError
 from lwirst.models.base import Architecture, NetworkConfig
-from lwirst.registry import load_entry, unknown
+from lwirst.registry import ARCHITECTURES, load_entry, unknown, with_installed
 
 # Registry name -> module defining ARCHITECTURE. The first is the default (old checkpoints name none).
 _MODULES: dict[str, str] = {
@@ -29,20 +30,26 @@ DEFAULT_ARCHITECTURE = "lwirstnet"
 _LOADED: dict[str, Architecture] = {}
 
 __all__ = ["DEFAULT_ARCHITECTURE", "Architecture", "NetworkConfig", "architecture_names", "architecture_of",
-           "build_model", "config_from_dict", "config_from_json", "get_architecture"]
+           "build_model", "config_from_dict", "config_from_json", "get_architecture", "modules"]
+
+
+def modules() -> dict[str, str]:
+    """Registry name -> module: the built-in architectures, then those installed packages declare."""
+    return with_installed(_MODULES, ARCHITECTURES, "architecture")
 
 
 def architecture_names() -> tuple[str, ...]:
     """Registered names, the default first."""
-    return tuple(_MODULES)
+    return tuple(modules())
 
 
 def get_architecture(name: str) -> Architecture:
     """The registered architecture `name`; an unknown name lists the known ones."""
-    if name not in _MODULES:
-        raise unknown("architecture", name, tuple(_MODULES), f"registered: {', '.join(_MODULES)}")
+    registered = modules()
+    if name not in registered:
+        raise unknown("architecture", name, tuple(registered), f"registered: {', '.join(registered)}")
     if name not in _LOADED:
-        _LOADED[name] = load_entry(_MODULES[name], "ARCHITECTURE", name)
+        _LOADED[name] = load_entry(registered[name], "ARCHITECTURE", name)
     return _LOADED[name]
 
 
@@ -51,7 +58,7 @@ def architecture_of(config: Any) -> str:
 
     The config's type is what names a network in training, checkpoints and counts, so two architectures
     sharing one config class are refused here rather than silently built, saved and counted as the first."""
-    names = [name for name in _MODULES if type(config) is get_architecture(name).config]
+    names = [name for name in architecture_names() if type(config) is get_architecture(name).config]
     if len(names) > 1:
         raise LwirstError(f"architectures {', '.join(map(repr, names))} share the config class "
                           f"{type(config).__name__}; a config names its network, so give each architecture its "

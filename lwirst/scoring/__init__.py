@@ -5,7 +5,8 @@ Every place that names, labels, formats or ranks a metric (the CLI summary of
 columns) iterates over `metric_specs()` instead of keeping its own list. A row says how
 a key is *shown*; the value comes from the code that scores. So a new metric is one
 module defining ``SPECS`` (its rows) and ``METRIC`` (a factory taking a threshold and
-returning a `Metric`, see `plugin_metrics`) plus one line in `_PLUGINS`: `evaluate`,
+returning a `Metric`, see `plugin_metrics`) plus one line in `_PLUGINS` (or, in a package of its own, one
+entry point in the group "lwirst.metrics": `lwirst.registry`): `evaluate`,
 `rescore` (the dashboard's live re-scoring) and the scoring of trainings and sweeps run
 every plugin over every image. A plain row in `_BUILTIN` only labels a key that
 `lwirst.evaluate` already computes.
@@ -25,6 +26,7 @@ from typing import Any, Protocol, TypeVar
 import numpy as np
 
 from lwirst.errors import LwirstError
+from lwirst.registry import METRICS, installed
 
 R_co = TypeVar("R_co", covariant=True)
 
@@ -192,14 +194,20 @@ _BUILTIN: tuple[MetricSpec, ...] = (
 )
 
 
+def plugin_modules() -> tuple[str, ...]:
+    """The metric plugins' modules: `_PLUGINS`, then those installed packages declare (`lwirst.registry`)."""
+    return (*_PLUGINS, *installed(METRICS).values())
+
+
 def _plugins() -> list[Any]:
     """The plugin modules; one that fails to import, or lacks SPECS or METRIC, is named in a one-line error
     (a metric missing from the results would be a wrong result, so it is not skipped)."""
     modules = []
     owner = {key: "a table beside the metrics (RESERVED_KEYS)" for key in RESERVED_KEYS}
     owner |= {spec.key: "the built-in table" for spec in _BUILTIN}  # a key shown twice would hide one value
-    for index, name in enumerate(_PLUGINS):
-        if name in _PLUGINS[:index]:
+    names = plugin_modules()
+    for index, name in enumerate(names):
+        if name in names[:index]:
             raise LwirstError(f"metric plugin {name} is listed twice in _PLUGINS (lwirst/scoring/__init__.py); "
                               "remove one line")
         try:
