@@ -15,9 +15,13 @@ import pandas as pd
 
 from dashboard.views import png_uri
 from lwirst.card_view import help_for
+from lwirst.chips import target_chips
 from lwirst.inference import describe_frame_run
 from lwirst.live import LiveFrame, LiveStream
 from lwirst.prominence import cleared
+
+CHIPS = 3  # targets magnified beside the frame: a 3-pixel target is a speck in a picture drawn 330 pixels wide
+CHIP_SIDE = 80  # pixels of each half (crop | saliency) of a chip
 
 
 @dataclass(frozen=True)
@@ -32,8 +36,9 @@ class Card:
 @dataclass(frozen=True)
 class LiveView:
     """One frame's blocks: the annotated picture (a PNG data URI) and its caption, the rate and count
-    cards, the confirmed tracks with their trajectories, and the strongest targets; `width` and `height`
-    are the frame's, the trajectory chart's axes."""
+    cards, the strongest targets magnified (`chips`: PNG data URIs, with `chip_captions`), the confirmed tracks
+    with their trajectories, and the strongest targets' table; `width` and `height` are the frame's, the
+    trajectory chart's axes."""
 
     index: int
     picture: str
@@ -46,6 +51,8 @@ class LiveView:
     targets_caption: str
     width: int
     height: int
+    chips: tuple[str, ...] = ()
+    chip_captions: tuple[str, ...] = ()
 
 
 def live_view(stream: LiveStream, frame: LiveFrame, rows: int, size: tuple[int, int]) -> LiveView:
@@ -66,7 +73,10 @@ def live_view(stream: LiveStream, frame: LiveFrame, rows: int, size: tuple[int, 
     held = f"; {cleared(frame.result.saliency.clearance)}" if frame.result.saliency.clearance else ""
     caption = f"{stream.name}, frame {frame.index}" + (f": {frame.label}" if frame.label else "") + \
         f" — {width}×{height}, ran {ran}{held}"
+    chips, _ = target_chips(frame.image, frame.result.saliency.logits, frame.result.kept,
+                            threshold=frame.result.threshold, size=CHIP_SIDE, limit=CHIPS)
     return LiveView(frame.index, png_uri(frame.annotated), caption, cards, tracks,
                     frame.trajectories(), tracks_caption, targets,
                     f"Targets of frame {frame.index} ({len(targets)} of {kept} shown, strongest first)",
-                    width, height)
+                    width, height, tuple(png_uri(chip.picture) for chip in chips),
+                    tuple(chip.caption for chip in chips))

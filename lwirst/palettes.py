@@ -16,6 +16,7 @@ not in the list.
 from __future__ import annotations
 
 import functools
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 import cv2
@@ -44,6 +45,12 @@ SPREAD = 8  # palette levels the on-curve colours must span: a frame of one or t
 SAMPLES = 2048
 _CELL = 8  # the prefilter's colour cube: 32 levels per channel
 _CELL_REACH = NEAR + _CELL * np.sqrt(3) / 2  # a colour within NEAR of the curve is this close from its cell centre
+
+
+def decoded_text(counts: Mapping[str, int]) -> str:
+    """How many frames were read as the intensity their palette encodes: "3 frame(s) decoded from pseudo-colour
+    palette(s) iron, jet" (a run's summary line says it: the same frames as colours would score otherwise)."""
+    return f"{sum(counts.values())} frame(s) decoded from pseudo-colour palette(s) {', '.join(sorted(counts))}"
 
 
 def _ironbow() -> np.ndarray:

@@ -67,6 +67,15 @@ class SplitFrames:
         for index in range(self.total):
             yield self.dataset.load(index).image
 
+    def time_of(self, index: int) -> float:
+        """Image `index`'s time in the video the split plays as: one every 1 / fps seconds."""
+        return index / self.fps
+
+    @property
+    def variable_rate(self) -> bool:
+        """A split plays at an even rate."""
+        return False
+
     def truncated(self) -> bool:
         """A split is read to its end or stops on an error: never short without one."""
         return False

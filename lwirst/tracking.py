@@ -92,6 +92,17 @@ class Tracker:
         self.max_targets = int(max_targets)
         self.reset()
 
+    def untracked(self, targets: int, setting: str = "") -> str:
+        """Why `targets` detections, over a run, confirmed no track ("" when a track formed, or when too few were
+        seen to form one): the distance a target may move between frames; `setting` names how the caller sets
+        it ("--gate")."""
+        if self.tracks_started or targets < self.min_hits:
+            return ""
+        named = f" ({setting})" if setting else ""
+        return (f"no track formed from {targets} targets: a track needs a target within the gate ({self.gate:g} px) "
+                f"of where it was, on {self.min_hits} frames in a row; a target moving faster needs a larger "
+                f"gate{named}")
+
     def reset(self) -> None:
         """Forget every track and restart ids at 1 (a new video)."""
         self._tracks: list[_State] = []

@@ -163,6 +163,9 @@ def check_outputs(files: Mapping[str, str | Path | Iterable[str | Path] | None],
             if path == source:
                 raise LwirstError(f"{flag} {raw} is an input of this command; writing it would destroy "
                                   "the input (choose another path)")
+            if not is_folder and _same_file(path, source):  # another name of the input's own data
+                raise LwirstError(f"{flag} {raw} is a hard link to the input {source}: writing it would destroy "
+                                  "the input (choose another path)")
             if source.is_dir() and _inside(path, source):
                 raise LwirstError(f"{flag} {raw} lies inside the input folder {source}; write outputs elsewhere")
             if is_folder and _inside(source, path):
@@ -191,6 +194,14 @@ def check_outputs(files: Mapping[str, str | Path | Iterable[str | Path] | None],
                               "through it: give another path, or remove the link")
     for folder, flag in probe.items():
         check_writable_folder(folder, flag)
+
+
+def _same_file(a: Path, b: Path) -> bool:
+    """Whether two existing paths are one file on disk (hard links: the same device and inode)."""
+    try:
+        return a.is_file() and b.is_file() and os.path.samefile(a, b)
+    except OSError:
+        return False
 
 
 def check_writable_folder(folder: str | Path, flag: str = "--out") -> None:

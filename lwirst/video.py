@@ -73,6 +73,10 @@ class VideoResult:
     elapsed_s: float
     interrupted: bool
     size: tuple[int, int]  # (width, height) of the video: every frame of a file or folder has it
+    detections: int = 0  # targets kept, summed over frames (the CSV's target rows)
+    untracked: str = ""  # why no track formed from them (`Tracker.untracked`), "" when one did
+    variable_rate: bool = False  # frames not evenly spaced in time: the CSV has their own times, the MP4 plays at fps
+    palettes: dict[str, int] = dataclasses.field(default_factory=dict)  # frames decoded per pseudo-colour palette
 
     @property
     def processing_fps(self) -> float:
@@ -108,6 +112,9 @@ class FrameSource:
         self._files: list[Path] = []
         self._limit_name, self._most = frames_limit, limit(frames_limit)
         self._work_limit = work_limit
+        self._times: list[float] = []  # each frame read, its time in the video (s), where the container says it
+        self._declared_fps = DEFAULT_FPS
+        self._fps_given = bool(fps)  # the caller's rate times the frames, not the container's stamps
         if not self.path.exists():
             raise LwirstError(f"{self.path}: no such file or folder")
         if self.path.is_dir():
@@ -130,8 +137,8 @@ class FrameSource:
             self.total = int(declared) if math.isfinite(declared) and declared > 0 else None
             self._check_count()
             native = self._capture.get(cv2.CAP_PROP_FPS)
-            self.fps = float(fps) if fps else (native if math.isfinite(native) and 0 < native <= 1000
-                                               else DEFAULT_FPS)
+            self._declared_fps = native if math.isfinite(native) and 0 < native <= 1000 else DEFAULT_FPS
+            self.fps = float(fps) if fps else self._declared_fps
         if not (math.isfinite(self.fps) and 0 < self.fps <= MAX_FPS):
             self.close()
             raise LwirstError(f"frame rate must be a number in (0, {MAX_FPS:g}], got {fps}")
@@ -180,6 +187,8 @@ class FrameSource:
         if self._capture is not None:
             with captured_stderr():  # a damaged frame's decoder warnings are logged, not printed
                 ok, frame = self._capture.read()
+            if ok:
+                self._stamp(self._capture.get(cv2.CAP_PROP_POS_MSEC) / 1000.0)
             return frame if ok else None
         if self.index >= len(self._files):
             return None
@@ -205,14 +214,42 @@ class FrameSource:
             yield frame
             self.index += 1
 
-    def truncated(self) -> bool:
-        """True when a video ended well before the frame count its header declares.
+    def _stamp(self, seconds: float) -> None:
+        """Record the time of the frame just read; one the container leaves unsaid (or out of order) follows the
+        one before at the frame rate."""
+        before = self._times[-1] if self._times else None
+        if not math.isfinite(seconds) or seconds < 0 or (before is not None and seconds <= before):
+            seconds = 0.0 if before is None else before + 1.0 / self._declared_fps
+        self._times.append(seconds)
 
-        Containers without a frame index report an estimate, hence the tolerance.
+    def time_of(self, index: int) -> float:
+        """Frame `index`'s time in the video, in seconds: as the container stamps it (a variable-rate video's
+        frames are not `index / fps` apart), or at the frame rate for a folder, or where `fps` was given."""
+        if self._fps_given or index >= len(self._times):
+            return index / self.fps
+        return self._times[index] - self._times[0]
+
+    @property
+    def variable_rate(self) -> bool:
+        """Whether the frames read so far stray from even spacing at the frame rate by over half a frame."""
+        return not self._fps_given and any(abs(self.time_of(i) - i / self.fps) > 0.5 / self.fps
+                                           for i in range(len(self._times)))
+
+    def truncated(self) -> bool:
+        """True when a video ended well before the frame count its header declares, and before the duration
+        that count stands for.
+
+        Containers without a frame index report an estimate (duration x nominal rate), hence the tolerance; a
+        variable-rate video reads fewer frames than that estimate over its whole duration, and is whole.
         """
         if self._capture is None or self.total is None:
             return False
-        return self.index < self.total - max(2, int(0.02 * self.total))
+        short = self.total - max(2, int(0.02 * self.total))
+        if self.index >= short:
+            return False
+        read = self._times[:self.index]
+        end = read[-1] - read[0] + 1.0 / self._declared_fps if read else 0.0
+        return end < short / self._declared_fps
 
     def close(self) -> None:
         if self._capture is not None:
@@ -348,6 +385,11 @@ class Frames(Protocol):
 
     def __iter__(self) -> Iterator[np.ndarray]: ...
 
+    def time_of(self, index: int) -> float: ...
+
+    @property
+    def variable_rate(self) -> bool: ...
+
     def truncated(self) -> bool: ...
 
     def close(self) -> None: ...
@@ -413,7 +455,8 @@ def process_frames(frames: Frames, out_path: Path, csv_file: Path | None, pipeli
         if handle is not None:
             handle.close()
         raise
-    done = rows = 0
+    done = rows = detections = 0
+    palettes: dict[str, int] = {}
     interrupted = False
     stop: str | None = None  # why an error ended the run
     start = time.perf_counter()
@@ -438,8 +481,11 @@ def process_frames(frames: Frames, out_path: Path, csv_file: Path | None, pipeli
                 drawn = overlay(image, result.kept, result.tracks, fps=speed, fps_label="pipeline fps",
                                 outcomes=_outcomes(truth, done, result.kept))
                 writer.write(pad_to(drawn, *frames.size))
+                detections += len(result.kept)
+                if result.saliency.palette:
+                    palettes[result.saliency.palette] = palettes.get(result.saliency.palette, 0) + 1
                 if handle is not None:
-                    new_rows = _rows(done, done / frames.fps, result)
+                    new_rows = _rows(done, frames.time_of(done), result)
                     table.writerows(new_rows)
                     handle.flush()
                     rows += len(new_rows)
@@ -460,12 +506,18 @@ def process_frames(frames: Frames, out_path: Path, csv_file: Path | None, pipeli
         frames.close()
         if done == 0:  # stopped before the first frame: nothing playable to keep
             _remove_empty_outputs([out_path, *([csv_file] if csv_file is not None else [])])
-    result = VideoResult(out_path, csv_file, codec, done, frames.total, frames.fps, rows,
-                         time.perf_counter() - start, interrupted, frames.size)
+    tracker = pipeline.tracker
+    truncated = not interrupted and stop is None and frames.truncated()
+    cut = interrupted or stop is not None or truncated
+    # read to its end, a video holds the frames read: a header's count can be an estimate (a variable rate's)
+    result = VideoResult(out_path, csv_file, codec, done, frames.total if cut else done, frames.fps, rows,
+                         time.perf_counter() - start, interrupted, frames.size, detections,
+                         tracker.untracked(detections) if tracker is not None else "", frames.variable_rate,
+                         palettes)
     if stop is not None:
         held = f"{out_path} and the CSV hold them" if done else "no video or CSV was kept"
         raise VideoStopped(f"{stop} (stopped after {done} frames; {held})", stop, result)
-    if not interrupted and frames.truncated():
+    if truncated:
         stop = (f"{frames.name}: the video ends after {done} of the {frames.total} frames its header declares "
                 "(truncated or corrupt)")
         raise VideoStopped(f"{stop}; {out_path} and the CSV hold the {done} frames read", stop, result)

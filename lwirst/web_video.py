@@ -28,7 +28,7 @@ UPLOAD_FRAMES = "LWIRST_MAX_UPLOAD_VIDEO_FRAMES"  # the `lwirst.limits` setting 
 UPLOAD_WORK = "LWIRST_MAX_UPLOAD_VIDEO_MEGAPIXELS"  # ... and bounding its frames' pixels together
 log = logging.getLogger(__name__)
 
-VIDEO_SUFFIXES = (".mp4", ".avi", ".mov", ".mkv", ".m4v", ".mpg", ".mpeg", ".webm")
+VIDEO_SUFFIXES = (".mp4", ".avi", ".mov", ".mkv", ".m4v", ".mpg", ".mpeg", ".webm", ".gif")  # as `lwirst video` reads
 
 
 @dataclass

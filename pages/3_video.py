@@ -8,6 +8,7 @@ from dashboard import common, views
 from lwirst import card_view, plots
 from lwirst.errors import LwirstError
 from lwirst.limits import limit
+from lwirst.palettes import decoded_text
 from lwirst.sequence_truth import truth_path
 from lwirst.web_video import SPLIT_FPS, VideoOutput, track_table
 
@@ -141,7 +142,11 @@ def summary(source: common.VideoSource, output: VideoOutput) -> None:
         ran = info.frame_run((height, width), common.applied_protocol(chosen, (height, width)), which="Each")
     else:
         ran = f"Runs on {info}."
-    st.caption(f"{ran} Codec {result.codec}. **End-to-end fps** counts "
+    timing = (" Its frames are not evenly spaced in time (a variable frame rate): the targets CSV's time_s holds "
+              f"each frame's own time, and the annotated video plays them at an even {result.fps:g} fps."
+              if result.variable_rate else "")
+    colours = f" Pseudo-colour: {decoded_text(result.palettes)}." if result.palettes else ""
+    st.caption(f"{ran}{colours}{timing} Codec {result.codec}. **End-to-end fps** counts "
                "everything: decoding, network, post-processing, tracking, drawing and encoding the annotated "
                "video. The overlay stamps the **pipeline fps** (network, post-processing and tracking only, over "
                "recent frames): it leaves decoding, drawing and encoding out, so it usually reads higher, but a "
@@ -191,7 +196,8 @@ def player_and_counts(output: VideoOutput, judged: bool) -> None:
 def trajectories(output: VideoOutput) -> None:
     """The trajectories of the confirmed tracks, in image coordinates, and a row per track."""
     if output.trajectories.empty:
-        st.info("No confirmed tracks: no target was seen on two frames in a row.")
+        st.info(f"No confirmed tracks: {output.result.untracked or 'no target was seen on two frames in a row'}."
+                if output.detections else "No confirmed tracks: no target was found.")
         return
     width, height = common.video_size(output)
     st.plotly_chart(plots.trajectory_figure(output.trajectories, width, height), key="video_tracks")

@@ -159,6 +159,7 @@ def show(frame: LiveView, blocks: Blocks, chart: bool) -> None:
     blocks.picture.image(frame.picture, caption=frame.caption, width="stretch")
     with blocks.numbers.container():
         cards(frame)
+        chips(frame)
         trajectories(frame, chart)
     with blocks.below.container():
         tracks(frame)
@@ -171,6 +172,14 @@ def cards(frame: LiveView) -> None:
     for row in (frame.cards[:2], frame.cards[2:]):
         for column, card in zip(st.columns(2), row, strict=True):
             column.metric(card.label, card.value, help=card.help)
+
+
+def chips(frame: LiveView) -> None:
+    """The frame's strongest targets magnified beside it (a target of a few pixels is a speck in the picture),
+    each with its saliency; every frame fills the place, empty when it has no target."""
+    place = st.empty()
+    if frame.chips:
+        place.image(list(frame.chips), caption=list(frame.chip_captions), width="content")
 
 
 def trajectories(frame: LiveView, chart: bool) -> None:

@@ -50,7 +50,7 @@ from dashboard import analysis as dash  # noqa: E402
 from dashboard import common, views  # noqa: E402
 from dashboard.common import SAMPLES_LABEL, SIZE_CAP, available_pages  # noqa: E402
 from dashboard.config import MAX_UPLOAD_ENV, SAMPLES_DIR  # noqa: E402
-from dashboard.live_view import live_view  # noqa: E402
+from dashboard.live_view import CHIPS, live_view  # noqa: E402
 
 APP = REPO / "dashboard" / "app.py"
 PAGES = REPO / "pages"
@@ -1375,7 +1375,12 @@ def test_live_view_is_built_from_one_frame(one_torch_thread: None) -> None:
         assert view.targets_caption == (f"Targets of frame {frame.index} ({min(kept, 1)} of {kept} shown, "
                                         "strongest first)")
         assert len(view.targets) == min(kept, 1) and f"at frame {frame.index}" in view.tracks_caption
+        # the strongest targets magnified beside it (a 3-pixel target is a speck in a 330-pixel-wide picture)
+        strongest = sorted(frame.result.kept, key=lambda t: -t.peak)[:CHIPS]
+        assert [c.split(" at ")[0] for c in view.chip_captions] == [f"#{t.id} det" for t in strongest]
+        assert len(view.chips) == len(strongest) and all(c.startswith("data:image/png;base64,") for c in view.chips)
     assert int(views[-1].cards[3].value) >= 1  # the shipped model tracks the sensor's targets by now
+    assert any(v.chips for v in views)
 
 
 def test_live_shows_one_frame_in_every_block_with_labelled_tables() -> None:

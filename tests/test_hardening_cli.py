@@ -329,6 +329,11 @@ def test_force_allows_overwriting_an_output_but_never_an_input(world: World, tmp
                    "--force", cwd=tmp_path)
     assert done.returncode == 1 and "is a symbolic link to" in one_line_error(done)
     assert truth.read_text() == "frame,x,y\n"
+    hard = tmp_path / "hard.mp4"  # another name of the input's own bytes: --force rewrote the input through it
+    os.link(world.video, hard)
+    done = run_cli("video", world.video, "--out", hard, "--model", world.model, "--force", cwd=tmp_path)
+    assert done.returncode == 1 and "is a hard link to the input" in one_line_error(done)
+    assert digest([world.video]) == before
 
 
 def test_video_csv_has_a_row_for_frames_without_targets(world: World, tmp_path: Path) -> None:

@@ -110,3 +110,23 @@ def test_reset_and_validation() -> None:
     for kwargs in ({"gate": 0}, {"min_hits": 0}, {"max_missed": -1}, {"alpha": 0}):
         with pytest.raises(LwirstError):
             Tracker(**kwargs)
+
+
+def test_a_trail_is_drawn_around_its_target_never_over_it() -> None:
+    """A white trail ending on the centroid painted a 3x3 target's pixels (133-141 read 215-225 on every frame of
+    a video): the trail stops at the target's box, whose pixels stay the frame's own."""
+    from lwirst.drawing import draw_targets
+
+    tracker, rng = Tracker(min_hits=2), np.random.default_rng(1)
+    for f in range(6):
+        logits = (render([(20 + 4.0 * f, 40 + 2.0 * f)], rng) - 0.5) * 20.0
+        kept = detect(logits).filter(TargetFilter(min_size=1))
+        tracks = tracker.update(kept)
+    frame = np.full((*SHAPE, 3), 90, np.uint8)
+    drawn = draw_targets(frame, kept, tracks)
+    (target,) = list(kept)
+    x, y, w, h = target.box
+    assert np.array_equal(drawn[y:y + h, x:x + w], frame[y:y + h, x:x + w])  # the target itself untouched
+    assert (drawn.min(axis=2) > 200).sum() >= 10  # and the (white) trail drawn behind it
+    # without the track's trail, nothing at all is drawn inside the box either
+    assert np.array_equal(draw_targets(frame, kept, tracks, trails=False)[y:y + h, x:x + w], frame[y:y + h, x:x + w])

@@ -324,6 +324,68 @@ def test_unreadable_zero_frame_and_truncated_videos(tmp_path: Path, segmenter: S
     assert 0 < done < 20 and len(read_csv(tmp_path / "cut.csv")) == done
 
 
+def test_a_variable_rate_video_is_whole_and_keeps_its_frames_times(tmp_path: Path, segmenter: Segmenter) -> None:
+    """A phone or network camera's variable-rate MKV declares duration x nominal rate frames (50 for 30): it read as
+    "truncated or corrupt" (exit 1), and its CSV timed each frame at index / 30 s."""
+    import fractions
+
+    import av
+
+    times = [sum((33, 33, 100)[k % 3] for k in range(i)) for i in range(30)]  # ms: frames 33, 33, 100 ms apart
+    path = tmp_path / "vfr.mkv"
+    with av.open(str(path), "w") as container:
+        stream = container.add_stream("libx264", rate=30)
+        stream.width, stream.height, stream.pix_fmt = *SIZE, "yuv420p"
+        stream.codec_context.time_base = fractions.Fraction(1, 1000)
+        for i, ms in enumerate(times):
+            picture = av.VideoFrame.from_ndarray(frame(i % 10), format="bgr24")
+            picture.pts, picture.time_base = ms, fractions.Fraction(1, 1000)
+            container.mux(stream.encode(picture))
+        container.mux(stream.encode())
+    declared = cv2.VideoCapture(str(path)).get(cv2.CAP_PROP_FRAME_COUNT)
+    assert declared > 35  # the container's estimate, well over the 30 frames it holds
+    result = process_video(path, tmp_path / "o.mp4", tmp_path / "o.csv", one_target_pipeline(segmenter))
+    assert result.frames_done == result.frames_total == 30 and result.variable_rate
+    rows = read_csv(tmp_path / "o.csv")
+    assert [float(r["time_s"]) for r in rows] == pytest.approx([ms / 1000 for ms in times], abs=1e-3)
+    # an evenly spaced video is not variable-rate, and its times are index / fps
+    even = process_video(write_video(tmp_path / "even.avi", 6, codec="MJPG"), tmp_path / "e.mp4", tmp_path / "e.csv",
+                         one_target_pipeline(segmenter))
+    assert not even.variable_rate
+    assert [float(r["time_s"]) for r in read_csv(tmp_path / "e.csv")] == pytest.approx([i / 10 for i in range(6)])
+
+
+class Jumping:
+    """A segmenter whose one target jumps 20 px a frame (too far for a 10 px gate), the frames read as the jet
+    palette: what a run of fast targets and palette frames must say."""
+
+    def __init__(self) -> None:
+        self.frames = 0
+
+    def predict(self, image: np.ndarray) -> Saliency:
+        logits = np.full(image.shape[:2], -9.0, np.float32)
+        logits[20:23, 4 + 20 * (self.frames % 3):7 + 20 * (self.frames % 3)] = 9.0
+        self.frames += 1
+        return Saliency(logits, "resize", "fake", palette="jet")
+
+    def predict_batch(self, images: list[np.ndarray]) -> list[Saliency]:
+        return [self.predict(image) for image in images]
+
+
+def test_a_run_says_why_no_track_formed_and_which_palette_it_decoded(tmp_path: Path) -> None:
+    """The Video page said "no target was seen on two frames in a row" of a target found on all 24 frames, moving
+    faster than the gate; and no run said its frames were decoded from a palette (MJPEG palette video loses dim
+    targets, so the user wants to know)."""
+    source = write_video(tmp_path / "in.avi", 6, codec="MJPG")
+    tracker = Tracker(gate=10, min_hits=2)
+    result = process_video(source, tmp_path / "o.mp4", None, FramePipeline(Jumping(), tracker=tracker), batch=1)
+    assert result.detections == 6 and tracker.tracks_started == 0
+    assert result.untracked == tracker.untracked(6)
+    assert "no track formed from 6 targets" in result.untracked and "(10 px)" in result.untracked
+    assert result.palettes == {"jet": 6}
+    assert tracker.untracked(1) == "" and Tracker().untracked(0) == ""  # too few to form one: nothing to explain
+
+
 def test_unwritable_outputs(tmp_path: Path, segmenter: Segmenter) -> None:
     src = write_video(tmp_path / "in.mp4", 3)
     pipeline = FramePipeline(segmenter)
@@ -436,7 +498,7 @@ def test_a_target_faster_than_the_gate_gets_a_hint_not_a_bare_zero(tmp_path: Pat
     argv = ["video", str(path), "--out", str(tmp_path / "o.mp4"), "--threads", "1"]
     assert main(argv) == 0
     out = capsys.readouterr().out
-    assert ", 0 tracks)" in out and "no track formed from " in out and "needs a larger --gate" in out
+    assert ", 0 tracks)" in out and "no track formed from " in out and "needs a larger gate (--gate)" in out
     assert main([*argv, "--gate", "60", "--force"]) == 0
     out = capsys.readouterr().out
     assert ", 0 tracks)" not in out and "no track formed" not in out

@@ -47,6 +47,7 @@ def run(args: argparse.Namespace) -> int:
 
     from lwirst.commands.progress import progress_bar
     from lwirst.inference import describe_frame_run
+    from lwirst.palettes import decoded_text
     from lwirst.pipeline import FramePipeline
     from lwirst.tracking import Tracker
     from lwirst.video import process_video
@@ -83,13 +84,18 @@ def run(args: argparse.Namespace) -> int:
     print(f"ran: {run_line(pipeline.segmenter, pipeline.threshold, pipeline.grow_to)}  tracking: gate "
           f"{tracker.gate:g} px, {tracker.max_missed} missed frames, {tracker.min_hits} hits for an id")
     print(f"video: {result.out_path} [{result.codec}]{note}")
-    print(f"targets: {result.csv_path} ({result.rows} rows, {tracker.tracks_started} tracks)")
-    if not tracker.tracks_started and result.rows >= tracker.min_hits:
-        print(f"no track formed from {result.rows} targets: a track needs a target within --gate ({tracker.gate:g} "
-              f"px) of where it was, on {tracker.min_hits} frames in a row; a target moving faster needs a larger "
-              "--gate")
+    print(f"targets: {result.csv_path} ({result.detections} targets in {result.rows} rows, "
+          f"{tracker.tracks_started} tracks)")
+    if why := tracker.untracked(result.detections, "--gate"):
+        print(why)
     total = f" of {result.frames_total}" if result.frames_total else ""
     print(f"frames: {result.frames_done}{total} at {result.processing_fps:.1f} fps")
+    if result.variable_rate:
+        print(f"variable frame rate: the CSV's time_s holds each frame's own time; the video plays them at an even "
+              f"{result.fps:g} fps")
+    if result.palettes:
+        print(f"pseudo-colour: {decoded_text(result.palettes)} (the network learnt grey frames; JPEG-coded "
+              "palette video, such as MJPEG, loses dim targets in its compression)")
     segmenter, (width, height) = pipeline.segmenter, result.size
     print(f"protocol: each {width}×{height} frame ran "
           f"{describe_frame_run((height, width), segmenter.frame_protocol((height, width)), segmenter.size)}")
