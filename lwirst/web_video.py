@@ -8,6 +8,7 @@ import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import cv2
 import numpy as np
@@ -31,6 +32,66 @@ log = logging.getLogger(__name__)
 VIDEO_SUFFIXES = (".mp4", ".avi", ".mov", ".mkv", ".m4v", ".mpg", ".mpeg", ".webm", ".gif")  # as `lwirst video` reads
 
 
+CLOSEUPS = 4  # confirmed tracks shown magnified below the player
+CLOSEUP_SIDE = 160  # pixels of each close-up
+
+
+@dataclass(frozen=True)
+class Closeup:
+    """A confirmed track magnified at its most confident frame, as the annotated video draws it: its id, that
+    frame, the centroid there (frame pixels), the magnification and the picture (8-bit BGR)."""
+
+    track_id: int
+    frame: int
+    x: float
+    y: float
+    zoom: float
+    picture: np.ndarray
+
+    @property
+    def caption(self) -> str:
+        return f"T{self.track_id}, frame {self.frame}, at ({self.x:.0f}, {self.y:.0f}) ×{self.zoom:g}"
+
+
+def track_closeups(video: Path, trajectories: pd.DataFrame, most: int = CLOSEUPS,
+                   side: int = CLOSEUP_SIDE) -> tuple[Closeup, ...]:
+    """The first `most` confirmed tracks (by first appearance), each cropped from the annotated `video` around
+    its centroid at the frame where it peaked, and magnified (nearest neighbour: every pixel a sharp square):
+    a target of a few pixels is a speck in a player drawn a few hundred pixels wide."""
+    if trajectories.empty:
+        return ()
+    best = trajectories.loc[trajectories.groupby("track_id", sort=False)["peak_prob"].idxmax()]
+    first = trajectories.groupby("track_id")["frame"].min()
+    best = best.assign(first=best["track_id"].map(first)).sort_values(["first", "track_id"]).head(most)
+    wanted = {int(row.frame): [] for row in best.itertuples()}
+    for row in best.itertuples():
+        wanted[int(row.frame)].append(row)
+    crops: dict[int, Closeup] = {}
+    capture = cv2.VideoCapture(str(video))
+    try:
+        for index in range(max(wanted) + 1):
+            ok, frame = capture.read()
+            if not ok:
+                break
+            for row in wanted.get(index, ()):
+                crops[int(row.track_id)] = _closeup(frame, row, side)
+    finally:
+        capture.release()
+    return tuple(crops[int(t)] for t in best["track_id"] if int(t) in crops)
+
+
+def _closeup(frame: np.ndarray, row: Any, side: int) -> Closeup:
+    """One track's crop: a square around its centroid, its target and box with room around them, magnified."""
+    height, width = frame.shape[:2]
+    window = min(max(24, int(3 * np.sqrt(row.size)) + 12), height, width)
+    x0 = min(max(round(row.x - window / 2), 0), width - window)
+    y0 = min(max(round(row.y - window / 2), 0), height - window)
+    zoom = max(1, side // window)
+    crop = frame[y0:y0 + window, x0:x0 + window]
+    picture = cv2.resize(crop, (window * zoom, window * zoom), interpolation=cv2.INTER_NEAREST)
+    return Closeup(int(row.track_id), int(row.frame), float(row.x), float(row.y), float(zoom), picture)
+
+
 @dataclass
 class VideoOutput:
     """A processed video, held in memory: the annotated MP4, a copy browsers play (the MP4 itself
@@ -45,6 +106,7 @@ class VideoOutput:
     trajectories: pd.DataFrame
     result: VideoResult
     stopped: str | None = None
+    closeups: tuple[Closeup, ...] = ()
 
     @property
     def detections(self) -> int:
@@ -165,7 +227,7 @@ def _segmented(folder: Path, name: str, run: Callable[[Path, Path], VideoResult]
         web_format = "video/webm"
     per_frame, trajectories = video_tables(table, result.frames_done)
     return VideoOutput(out.read_bytes(), web.read_bytes(), web_format, table.read_bytes(), per_frame,
-                       trajectories, result, stopped)
+                       trajectories, result, stopped, track_closeups(out, trajectories))
 
 
 class LoopingUpload(LoopingVideo):

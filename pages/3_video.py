@@ -25,6 +25,7 @@ def main() -> None:
     summary(source, output)
     judged = against_truth(source, output)
     player_and_counts(output, judged)
+    closeups(output)
     trajectories(output)
     downloads(output)
 
@@ -191,6 +192,16 @@ def player_and_counts(output: VideoOutput, judged: bool) -> None:
     with video:
         views.stream_legend(judged)
     count.plotly_chart(plots.count_figure(output.per_frame), key="video_counts")
+
+
+def closeups(output: VideoOutput) -> None:
+    """The first confirmed tracks magnified, each at its most confident frame: a target of a few pixels is a
+    speck in the player."""
+    if output.closeups:
+        st.markdown(f"**Close-ups**: the first {len(output.closeups)} confirmed tracks, each at its most confident "
+                    "frame, magnified from the annotated video (nearest neighbour: every pixel a square)")
+        st.image([c.picture[:, :, ::-1] for c in output.closeups], caption=[c.caption for c in output.closeups],
+                 width="content", output_format="PNG")
 
 
 def trajectories(output: VideoOutput) -> None:

@@ -1004,6 +1004,11 @@ def test_the_sample_video_names_the_tracks_that_followed_each_target() -> None:
     frames = [sum(int(f) for f in re.findall(r"T\d+ on (\d+)", text)) for _, text in per_target]
     found = [int(f) for f in re.findall(r"target \d+ on (\d+) of", caption)]
     assert all(0 < f <= g for f, g in zip(frames, found, strict=True))  # tracked frames are found frames
+    # the first tracks magnified below the player, each named as the video names it
+    output = at.session_state["video_output"].output
+    assert 0 < len(output.closeups) <= min(4, count(at, "Confirmed tracks"))
+    assert any("**Close-ups**" in m.value for m in at.markdown)
+    assert {c.track_id for c in output.closeups} <= set(output.trajectories["track_id"])
 
 
 def test_an_uploaded_video_waits_for_its_click() -> None:

@@ -543,6 +543,30 @@ def test_a_split_of_two_sizes_finds_in_each_frame_what_the_image_alone_gives(tmp
         assert [(t.x, t.y, t.size) for t in shown] == [(t.x, t.y, t.size) for t in kept]
 
 
+def test_track_closeups_magnify_each_track_where_it_peaked(tmp_path: Path) -> None:
+    """On a 1024-pixel-wide window the player drew a 1280x1024 frame 330 pixels wide: a 3x3 target was a
+    sub-pixel speck. The first tracks are shown magnified from the annotated video, each at its best frame."""
+    from lwirst.web_video import track_closeups
+
+    path = tmp_path / "annotated.avi"
+    writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"MJPG"), 10, (200, 120))
+    for i in range(5):
+        picture = np.full((120, 200, 3), 30, np.uint8)
+        picture[60:63, 20 + 10 * i:23 + 10 * i] = 250  # a 3x3 target moving 10 px a frame
+        writer.write(picture)
+    writer.release()
+    trajectories = pd.DataFrame({"track_id": [1, 1, 1, 2, 2], "frame": [1, 2, 3, 3, 4],
+                                 "x": [31.0, 41.0, 51.0, 150.0, 150.0], "y": [61.0] * 3 + [20.0, 20.0],
+                                 "size": [9, 9, 9, 4, 4], "peak_prob": [0.7, 0.99, 0.8, 0.6, 0.9]})
+    first, second = track_closeups(path, trajectories, side=160)
+    assert (first.track_id, first.frame, first.x) == (1, 2, 41.0) and (second.track_id, second.frame) == (2, 4)
+    assert first.caption == "T1, frame 2, at (41, 61) ×6" and first.picture.shape == (144, 144, 3)
+    bright = np.argwhere(first.picture[..., 0] > 150)
+    assert len(bright) == (3 * 6) ** 2 and np.allclose(bright.mean(axis=0), 72 - 0.5, atol=6)  # its centre
+    assert track_closeups(path, trajectories.iloc[:0]) == ()
+    assert [c.track_id for c in track_closeups(path, trajectories, most=1)] == [1]
+
+
 def write_raw_h264(path: Path, frames: int) -> Path:
     """A raw H.264 stream (named .mp4, as a visitor may name it): its container declares no frame count."""
     av = pytest.importorskip("av")
