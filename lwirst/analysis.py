@@ -421,18 +421,20 @@ def sweep_points(results: pd.DataFrame, when: str = "best") -> pd.DataFrame:
     too; `when`_KEY columns) averaged over seeds. The schedule has a column of its own
     (a long string that cut every name short in a table); a name repeats it only where the same
     variant was swept on the same data with more than one schedule, so names stay unique."""
-    needed = {"params_m", "flops_m", "dataset", "test_split", f"{when}_miou"}
+    needed = {"params_m", "flops_m", "dataset", "train_split", "test_split", f"{when}_miou"}
     if results.empty or not needed <= set(results.columns):
         return pd.DataFrame(columns=[*point_columns(), "schedule"])
     scores = [key for key in view_keys(SWEEP) if f"{when}_{key}" in results.columns]
     key = "variant" if "variant" in results.columns else "preset"
-    runs = results.drop_duplicates([key, "seed", "schedule"])
-    schedules = runs.groupby([key, "dataset", "test_split"], sort=False)["schedule"].nunique()
+    runs = results.drop_duplicates([key, "seed", "schedule", "dataset", "train_split", "test_split"])
+    shared = runs.groupby([key, "dataset", "test_split"], sort=False)
+    schedules, trainings = shared["schedule"].nunique(), shared["train_split"].nunique()
     rows = []
-    for (preset, dataset, split, schedule), group in runs.groupby([key, "dataset", "test_split", "schedule"],
-                                                                  sort=False):
+    for (preset, dataset, train, split, schedule), group in runs.groupby(
+            [key, "dataset", "train_split", "test_split", "schedule"], sort=False):
         seeds = f"{len(group)} seed{'s' if len(group) > 1 else ''}"
-        tag = f", {schedule}" if schedule and schedules[(preset, dataset, split)] > 1 else ""
+        tag = (f", {schedule}" if schedule and schedules[(preset, dataset, split)] > 1 else "") + \
+            (f", trained on {train}" if trainings[(preset, dataset, split)] > 1 else "")
         rows.append({"name": f"{preset} ({seeds}{tag})", "schedule": schedule or math.nan,
                      "source": measured_source(dataset, split, origin=SWEEP_GROUP), "data": f"{dataset} {split}",
                      "protocol": "", "group": SWEEP_GROUP, "year": math.nan,
@@ -741,6 +743,20 @@ def load_ablation_results(directory: Path | None = None) -> tuple[pd.DataFrame, 
     if repeated:
         problems.append(f"{repeated} repeated row(s) (the same run listed twice, e.g. a copied CSV) counted once")
     return results, problems
+
+
+EXPERIMENT = ("schedule", "dataset", "train_split", "test_split")  # what makes sweep runs one experiment
+
+
+def sweep_experiments(results: pd.DataFrame, table: str) -> dict[str, pd.DataFrame]:
+    """`table`'s sweep runs, one entry per experiment (training schedule, dataset and splits: runs of another are
+    not more seeds of the same rows), labelled "schedule · dataset train → test" (a schedule swept on two
+    datasets was averaged into one table, named by the first)."""
+    rows = results[results["table"] == table] if len(results) else results
+    if rows.empty:
+        return {}
+    return {f"{schedule or 'default'} · {dataset} {train} → {test}": group
+            for (schedule, dataset, train, test), group in rows.groupby(list(EXPERIMENT), sort=True, dropna=False)}
 
 
 def ablation_view(table: str, results: pd.DataFrame, metric: str = "best_miou") -> pd.DataFrame:

@@ -464,7 +464,8 @@ def write_results(frame: pd.DataFrame, path: str | Path) -> Path:
 
 
 UNCONVERGED_EPOCHS = 50  # sweep runs shorter than this are flagged as unconverged, here and on the Ablations page
-RUN_KEY = ("table", "preset", "seed", "schedule", "dataset")  # one trained run: its row may be listed once
+# one trained run: its row may be listed once (runs on other splits are other runs, not repeats)
+RUN_KEY = ("table", "preset", "seed", "schedule", "dataset", "train_split", "test_split")
 
 
 def drop_repeated_runs(frame: pd.DataFrame) -> tuple[pd.DataFrame, int]:
@@ -507,7 +508,7 @@ def read_results(path: str | Path) -> pd.DataFrame:
     except (OSError, ValueError) as exc:  # parser errors and undecodable bytes are ValueErrors
         raise LwirstError(f"cannot read sweep results {path}: {type(exc).__name__}: "
                           f"{str(exc).splitlines()[0][:200] if str(exc) else ''}") from exc
-    missing = {*RUN_KEY, "train_split", "test_split", *REQUIRED} - set(frame.columns)
+    missing = {*RUN_KEY, *REQUIRED} - set(frame.columns)
     if missing:
         raise LwirstError(f"{path} is not a sweep results CSV (no {', '.join(sorted(missing))} column)")
     problem = row_problem(frame)
@@ -522,7 +523,8 @@ def load_results(paths: Sequence[str | Path]) -> pd.DataFrame:
         raise LwirstError("no sweep results to report")
     results, repeated = drop_repeated_runs(pd.concat([read_results(path) for path in paths], ignore_index=True))
     if repeated:
-        log.warning("%d repeated row(s) (same table, preset, seed, schedule and dataset) counted once", repeated)
+        log.warning("%d repeated row(s) (same table, preset, seed, schedule, dataset and splits) counted once",
+                    repeated)
     return results
 
 
@@ -568,7 +570,10 @@ def report(frame: pd.DataFrame, tables: Sequence[str] = (), metric: str = "best_
     name = spec.label + (" (lower is better)" if lower else "")
     fmt = f".{spec.decimals}f"  # means and spreads as the metric's row prints them (Fa in units of 1e-6)
     blocks = []
-    for (table, schedule), runs in frame.groupby(["table", "schedule"], sort=False):
+    # one block per table, schedule and data: runs on other data or splits are other experiments, never averaged
+    # in (the block named the first row's data for all of them)
+    for (table, schedule, *_), runs in frame.groupby(["table", "schedule", "dataset", "train_split", "test_split"],
+                                                     sort=False):
         if table not in wanted:
             continue
         seeds = sorted(runs["seed"].unique().tolist())

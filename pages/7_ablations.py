@@ -19,7 +19,7 @@ def main() -> None:
     schedule_evidence()
     results = sweep_results()
     table, metric = controls()
-    results = choose_schedule(results, table)
+    results = choose_experiment(results, table)
     provenance(results, table)
     view = table_view(table, results, metric)
     verdict(view, metric)
@@ -82,13 +82,14 @@ def controls() -> tuple[str, str]:
     return table, f"{when}_{'miou' if metric == 'mIoU' else 'f1'}"
 
 
-def choose_schedule(results: pd.DataFrame, table: str) -> pd.DataFrame:
-    """With results from several training schedules for this table, the one to show."""
-    schedules = sorted(results.loc[results["table"] == table, "schedule"].unique()) if not results.empty else []
-    if len(schedules) < 2:
+def choose_experiment(results: pd.DataFrame, table: str) -> pd.DataFrame:
+    """With this table swept under several schedules or on several datasets or splits, the one to show."""
+    experiments = analysis.sweep_experiments(results, table)
+    if len(experiments) < 2:
         return results
-    schedule = st.selectbox("Training schedule", schedules, key="ablation_schedule")
-    return results[results["schedule"] == schedule]
+    label = st.selectbox("Sweep (training schedule · data)", list(experiments), key="ablation_schedule",
+                         help="Runs of another schedule, dataset or split are another experiment, not more seeds")
+    return experiments[label]
 
 
 @st.cache_data(max_entries=32, show_spinner="Computing Params and FLOPs of every preset...")

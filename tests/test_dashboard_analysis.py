@@ -849,6 +849,18 @@ def test_ablations_show_paper_computed_and_measured_figures(tmp_path: Path) -> N
     at.selectbox(key="ablation_table").set_value("VIII").run()
     assert any("The paper's choice (Deconvolution) here: reproduced" in m.value for m in at.markdown)
     assert any("Deconvolution vs Bilinear:" in c.value and "table8_" not in c.value for c in at.caption)
+    # the same schedule swept on another split is another experiment: chosen apart, never averaged in as seeds
+    other = tmp_path / "ablations" / "t8_train.csv"
+    sweep_csv(other, [("VIII", p, s, 0.2) for p in ("table8_deconv", "table8_bilinear") for s in range(3)])
+    pd.read_csv(other).assign(train_split="train").to_csv(other, index=False)
+    st.cache_data.clear()
+    at.run()
+    picker = at.selectbox(key="ablation_schedule")
+    assert picker.options == ["default+epochs=2 · sirst train → test", "default+epochs=2 · sirst trainval → test"]
+    picker.set_value("default+epochs=2 · sirst train → test").run()
+    assert comparison(at).set_index("preset").loc["table8_deconv", "F1, here (mean)"] == pytest.approx(0.3)
+    picker.set_value("default+epochs=2 · sirst trainval → test").run()
+    assert comparison(at).set_index("preset").loc["table8_deconv", "F1, here (mean)"] == pytest.approx(0.71)
 
 
 def test_ablations_open_with_the_schedule_and_its_curves(tmp_path: Path) -> None:

@@ -193,21 +193,24 @@ def test_sweep_points_keep_the_schedule_out_of_the_name_unless_it_tells_rows_apa
     """A sweep's long schedule string cut every name short in the Compare table: it has a column of its own,
     and a name repeats it only where one variant was swept on the same data with two schedules."""
     short, long = "default+epochs=8", "default+epochs=30"
-    rows = [{"preset": preset, "seed": seed, "schedule": schedule, "dataset": "sirst", "test_split": "test",
-             "params_m": 0.16, "flops_m": 303.5, "best_miou": 0.5 + seed / 10, "best_f1": 0.6}
-            for preset, schedule in (("a", short), ("b", short), ("b", long)) for seed in (0, 1)]
+    rows = [{"preset": preset, "seed": seed, "schedule": schedule, "dataset": "sirst", "train_split": train,
+             "test_split": "test", "params_m": 0.16, "flops_m": 303.5, "best_miou": 0.5 + seed / 10, "best_f1": 0.6}
+            for preset, schedule, train in (("a", short, "trainval"), ("b", short, "trainval"),
+                                            ("b", long, "trainval"), ("c", short, "train"), ("c", short, "trainval"))
+            for seed in (0, 1)]
     points = analysis.sweep_points(pd.DataFrame(rows)).set_index("name")
-    assert list(points.index) == ["a (2 seeds)", f"b (2 seeds, {short})", f"b (2 seeds, {long})"]
-    assert list(points["schedule"]) == [short, short, long]
+    assert list(points.index) == ["a (2 seeds)", f"b (2 seeds, {short})", f"b (2 seeds, {long})",
+                                  "c (2 seeds, trained on train)", "c (2 seeds, trained on trainval)"]
+    assert list(points["schedule"]) == [short, short, long, short, short]
     assert points.loc["a (2 seeds)", "miou"] == pytest.approx(0.55)
-    assert len(analysis.merge_points(points.reset_index())) == 3  # unique names: none merged away
+    assert len(analysis.merge_points(points.reset_index())) == 5  # unique names: none merged away, none averaged
 
 
 def test_sweep_points_carry_every_score_the_sweep_recorded() -> None:
     """Only mIoU and F1 reached Compare: with Pd chosen, the sweep's diamonds vanished unexplained."""
-    rows = [{"preset": "a", "seed": seed, "schedule": "s", "dataset": "sirst", "test_split": "test",
-             "params_m": 0.16, "flops_m": 303.5, "best_miou": 0.5, "best_f1": 0.6, "best_pd": 0.8 + seed / 10,
-             "best_fa": 2e-6} for seed in (0, 1)]
+    rows = [{"preset": "a", "seed": seed, "schedule": "s", "dataset": "sirst", "train_split": "trainval",
+             "test_split": "test", "params_m": 0.16, "flops_m": 303.5, "best_miou": 0.5, "best_f1": 0.6,
+             "best_pd": 0.8 + seed / 10, "best_fa": 2e-6} for seed in (0, 1)]
     point = analysis.sweep_points(pd.DataFrame(rows)).iloc[0]
     assert point["pd"] == pytest.approx(0.85) and point["fa"] == pytest.approx(2e-6)
     old = analysis.sweep_points(pd.DataFrame(rows).drop(columns=["best_pd", "best_fa"])).iloc[0]

@@ -18,7 +18,16 @@ import pytest
 from lwirst.checkpoint import load_model
 from lwirst.cli import main
 from lwirst.datasets import open_dataset
-from lwirst.sweep import RESULT_FILE, Sweep, SweepData, csv_columns, plan_trials, prepare_sweep, report
+from lwirst.sweep import (
+    RESULT_FILE,
+    Sweep,
+    SweepData,
+    csv_columns,
+    drop_repeated_runs,
+    plan_trials,
+    prepare_sweep,
+    report,
+)
 from lwirst.synth import SceneConfig, write_dataset
 from lwirst.train import RECIPES, score_resized
 
@@ -189,6 +198,14 @@ def test_report_ranks_against_the_paper() -> None:
     text = report(flipped)
     assert "-1.00" in text and "does not rank first here (best: table8_bilinear)" in text
     assert text.endswith("not reproduced")
+    # the same schedule on other splits is another experiment: its own block, never averaged into this one (the
+    # block named the first row's splits for both), and none of its rows dropped as a repeat
+    other = pd.DataFrame([{**r, "train_split": "trainval", "best_miou": 1 - r["best_miou"]} for r in rows])
+    both, repeated = drop_repeated_runs(pd.concat([pd.DataFrame(rows), other], ignore_index=True))
+    assert repeated == 0 and len(both) == 12
+    text = report(both)
+    assert "d train -> test" in text and "d trainval -> test" in text
+    assert "0.5100 ± 0.0141 (2)" in text and "(4)" not in text
 
 
 def test_report_ranks_by_any_sweep_score_in_its_own_direction() -> None:
