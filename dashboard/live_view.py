@@ -19,6 +19,7 @@ from lwirst.chips import target_chips
 from lwirst.inference import describe_frame_run
 from lwirst.live import LiveFrame, LiveStream
 from lwirst.prominence import cleared
+from lwirst.rounding import rate_text
 
 CHIPS = 3  # targets magnified beside the frame: a 3-pixel target is a speck in a picture drawn 330 pixels wide
 CHIP_SIDE = 80  # pixels of each half (crop | saliency) of a chip
@@ -62,8 +63,8 @@ def live_view(stream: LiveStream, frame: LiveFrame, rows: int, size: tuple[int, 
     tracks, targets, kept = frame.track_table(), frame.targets(rows), len(frame.result.kept)
     height, width = frame.annotated.shape[:2]
     off = "Tracking is off: each image of a split is its own scene, so no track links two of them."
-    cards = (Card("End-to-end fps", f"{frame.fps:.1f}" if frame.fps > 0 else "n/a", help_for("end-to-end fps")),
-             Card("Pipeline fps", f"{frame.pipeline_fps:.1f}" if frame.pipeline_fps > 0 else "n/a",
+    cards = (Card("End-to-end fps", rate_text(frame.fps), help_for("end-to-end fps")),
+             Card("Pipeline fps", rate_text(frame.pipeline_fps),
                   "Network, post-processing and tracking alone, over the same recent frames as end-to-end fps"),
              Card("Targets", str(kept)),
              Card("Tracks", str(len(tracks))) if stream.tracking else Card("Tracks", "off", off))

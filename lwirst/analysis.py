@@ -45,7 +45,7 @@ from lwirst.modelcard import card_metrics, format_metric
 from lwirst.paper import compare_preset, load_table
 from lwirst.postprocess import TargetFilter, detect, logit_to_probability, mask_targets
 from lwirst.prominence import legend as margin_legend
-from lwirst.rounding import flops_text, params_text
+from lwirst.rounding import flops_text, params_text, rate_text
 from lwirst.scoring import (
     CARD,
     LIVE,
@@ -121,7 +121,7 @@ def cost_cards(result: EvalResult, params: int | None, flops: float | None) -> l
                       f"mean over this run's frames at the size the network ran them ({sizes}): the network is "
                       "fully convolutional, so FLOPs scale with the input's pixel count"))
     fps = result.metrics.get("fps")
-    cards.append(("Model-only fps", f"{fps:.1f}" if fps and math.isfinite(fps) else "n/a",
+    cards.append(("Model-only fps", rate_text(fps),
                   "network calls per second measured on this machine while evaluating (the network alone: "
                   "no reading, scoring or drawing); it varies with the machine's load and the backend"))
     return cards

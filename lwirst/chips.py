@@ -16,7 +16,7 @@ import cv2
 import numpy as np
 from scipy import ndimage
 
-from lwirst.drawing import Match, heatmap, match_targets
+from lwirst.drawing import Match, heat_scale, heatmap, match_targets
 from lwirst.imageio import to_bgr
 from lwirst.palette import CORRECT, DETECTION, FALSE_ALARM, HOT, MISSED, outcome
 from lwirst.postprocess import Detections, Target, mask_targets
@@ -81,11 +81,12 @@ def _magnify(crop: np.ndarray, size: int) -> tuple[np.ndarray, float]:
 
 def _chip_picture(frame: np.ndarray, heat: np.ndarray, target: Target, window: tuple[int, int, int, int],
                   name: str, size: int) -> tuple[np.ndarray, float]:
+    """The chip of `target`: the frame's crop in `window` (contrast-stretched) beside `heat`, its saliency's crop
+    coloured on the frame's scale, both magnified, boxed and bordered in the outcome's colour."""
     x0, y0, w, h = window
     colour = outcome(name).bgr
     halves = []
-    for source, stretch in ((frame, True), (heat, False)):
-        crop = source[y0:y0 + h, x0:x0 + w]
+    for crop, stretch in ((frame[y0:y0 + h, x0:x0 + w], True), (heat, False)):
         big, factor = _magnify(_stretch(crop) if stretch else crop, size)
         bx, by = (target.box_x - x0) * factor, (target.box_y - y0) * factor
         pad = max(2.0, factor)
@@ -139,10 +140,12 @@ def target_chips(image: np.ndarray, logits: np.ndarray, kept: Detections, mask: 
     rows = classify(kept, logits, mask, threshold, margin)
     rows.sort(key=lambda r: (ORDER.index(r[0]), -r[2]))
     frame = to_bgr(image)
-    heat = heatmap(logits, scale, colorbar=False)
+    bar = heat_scale(logits, scale)  # the whole frame's colour scale; only each chip's window is coloured
     chips = []
     for name, target, peak in rows[:limit] if limit is not None else rows:
         window = _window(target, logits.shape, context)
+        x0, y0, w, h = window
+        heat = heatmap(logits[y0:y0 + h, x0:x0 + w], scale, colorbar=False, bar=bar)
         picture, zoom = _chip_picture(frame, heat, target, window, name, size)
         number = None if name in (MISSED, HOT) else target.id
         chips.append(Chip(name, target.x, target.y, target.box, window, zoom, peak, picture, number))

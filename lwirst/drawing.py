@@ -280,14 +280,14 @@ def heat_scale(saliency: Saliency | np.ndarray, scale: str = "probability",
 
 
 def heatmap(saliency: Saliency | np.ndarray, scale: str = "probability", colorbar: bool = True,
-            colormap: int = cv2.COLORMAP_INFERNO) -> np.ndarray:
-    """Colour-mapped saliency (range: `heat_scale`), with a labelled colour bar drawn beside it for files;
-    views that draw their own bar (the dashboard's zoomable panels) take it without, so that pixel
-    coordinates stay the frame's."""
+            colormap: int = cv2.COLORMAP_INFERNO, bar: HeatScale | None = None) -> np.ndarray:
+    """Colour-mapped saliency (range: `heat_scale`, or `bar`: a crop coloured on its whole frame's scale), with
+    a labelled colour bar drawn beside it for files; views that draw their own bar (the dashboard's zoomable
+    panels) take it without, so that pixel coordinates stay the frame's."""
     logits = saliency.logits if isinstance(saliency, Saliency) else np.asarray(saliency, dtype=np.float32)
     if logits.ndim != 2:
         raise LwirstError(f"heatmap needs an H x W map, got shape {logits.shape}")
-    bar = heat_scale(logits, scale, colormap)
+    bar = bar or heat_scale(logits, scale, colormap)
     data = logit_to_probability(logits.astype(np.float64)) if scale == "probability" else logits.astype(np.float64)
     levels = np.clip((data - bar.lo) / (bar.hi - bar.lo) * 255.0 + 0.5, 0, 255).astype(np.uint8)
     image = cv2.applyColorMap(levels, colormap)

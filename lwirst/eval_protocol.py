@@ -66,7 +66,7 @@ class RunSpec:
     threads: int | None = None
     input: str = "files"
     palettes: bool | None = None
-    options: Mapping[str, Any] = field(default_factory=dict)
+    options: Mapping[str, Any] = field(default_factory=dict, hash=False)
     confirm: float | None = None
     mirror: bool = False
     margin: float = 0.0
@@ -94,9 +94,10 @@ class RunSpec:
             data["mirror"] = True
         if self.margin:
             data["margin"] = self.margin
-        data.update({"threads": self.threads, "input": self.input, "options": dict(self.options)})
+        data.update({"threads": self.threads, "input": self.input})
         if self.palettes is not None:
             data["palettes"] = self.palettes
+        data["options"] = dict(self.options)
         return data
 
     @classmethod
@@ -110,7 +111,7 @@ class RunSpec:
                    str(data.get("precision", "fp32")), str(data.get("protocol", "?")),
                    (int(size[0]), int(size[1])) if isinstance(size, (list, tuple)) and len(size) == 2 else
                    None if size == SAVED_SIZE else PAPER_SIZE,
-                   threads if isinstance(threads, int) and not isinstance(threads, bool) else None,
+                   _count(threads) or None,
                    str(data.get("input", "files")), palettes if isinstance(palettes, bool) else None,
                    options if isinstance(options, Mapping) else {}, recorded(data.get("confirm")),
                    mirrored(data.get("mirror")), recorded_margin(data.get("margin")))
@@ -205,10 +206,10 @@ class FramesRan:
     size, the frames held to a peak margin, the frames decoded per pseudo-colour palette and the colour frames no
     palette decoded."""
 
-    applied: Mapping[str, int] | None = None
+    applied: Mapping[str, int] | None = field(default=None, hash=False)
     at_model_size: int = 0
     margin_frames: int = 0
-    decoded_palettes: Mapping[str, int] = field(default_factory=dict)
+    decoded_palettes: Mapping[str, int] = field(default_factory=dict, hash=False)
     colour_as_is: int = 0
 
     @classmethod
@@ -262,7 +263,9 @@ class FramesRan:
 
 
 def _count(value: object) -> int:
-    return int(value) if isinstance(value, (int, float)) and not isinstance(value, bool) and value == value else 0
+    """A count a record holds (3, or 3.0 from a table), 0 for anything else (absent, null, NaN, a fraction)."""
+    whole = isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+    return int(value) if whole and value == int(value) and value >= 0 else 0  # type: ignore[arg-type]
 
 
 @dataclass(frozen=True)
@@ -319,7 +322,7 @@ class EvalProtocol:
         """A stored protocol, of this version or an earlier one."""
         threshold, binary, source = data.get("threshold"), data.get("binary_predictions"), data.get("rescored_from")
         return cls(RunSpec.from_json(data), float(threshold) if isinstance(threshold, (int, float)) else 0.0,
-                   _recorded_growth(data), str(data.get("masks", "")), str(data.get("dataset", "?")),
+                   _stored_growth(data), str(data.get("masks", "")), str(data.get("dataset", "?")),
                    str(data.get("split", "?")), str(data.get("data_fingerprint", "")), FramesRan.from_json(data),
                    _count(binary) if binary is not None else None,
                    float(source["threshold"]) if isinstance(source, Mapping)
@@ -327,7 +330,7 @@ class EvalProtocol:
                    "grow_to" in data)
 
 
-def _recorded_growth(data: Mapping[str, Any]) -> float | None:
+def _stored_growth(data: Mapping[str, Any]) -> float | None:
     """A stored result's mask growth: its "grow_to" (None: Eq. 2's masks); a result stored before that was
     recorded says it in its "masks" text only."""
     if "grow_to" in data:

@@ -204,8 +204,10 @@ def _cached(key: str, build: Callable[[], bytes]) -> bytes:
 
 
 def _names(wanted: Callable[[backends.BackendSpec], bool]) -> str:
-    """The registered backends with a capability, for error messages ("onnxruntime, opencv or openvino")."""
-    names = [name for name in backends.backend_names() if wanted(backends.get_backend(name))]
+    """The backends with a capability, for error messages ("onnxruntime, opencv or openvino"); one whose module
+    fails to load is left out, as `backends.preference` leaves it out (warned once)."""
+    names = [name for name in backends.backend_names() if name in backends.preference()
+             and wanted(backends.get_backend(name))]
     return ", ".join(names[:-1]) + f" or {names[-1]}" if len(names) > 1 else "".join(names)
 
 
@@ -346,7 +348,8 @@ class Segmenter:
         256x256 found 6 of 12 targets where it found 10 at its own size, and nothing said why."""
         if trained is not None and (trained, trained) != self.size:
             log.warning("%s was trained at %dx%d and runs here at %dx%d (the resize protocol and the pyramid's "
-                        "reduced level use this size): pass size=(%d, %d) (--size %d %d) to run it as trained",
+                        "reduced level use this size): run it as trained with size=(%d, %d) in Python, --size %d %d on "
+                        "the command line",
                         self.model_name, trained, trained, self.size[1], self.size[0], trained, trained, trained,
                         trained)
 
@@ -361,13 +364,8 @@ class Segmenter:
             fixed = onnx_fixed_size(onnx.load_from_string(self._onnx))
             if self.spec.reshapes_fixed_graphs:
                 fixed = None
-            reshapes = _names(lambda s: s.reshapes_fixed_graphs)
-            advice = (f"run it with the {reshapes} backend, which re-infers its shapes, or at that size with the "
-                      f"resize protocol (`lwirst evaluate --protocol resize --size {fixed[0]} {fixed[1]}`)"
-                      if fixed is not None else "")
         else:
             fixed = self.size if self.spec.runs_onnx and size_dependent(self.module) else None
-            advice = f"use the resize protocol, or the {_names(lambda s: not s.runs_onnx)} backend"
         if fixed is not None and self.protocol == "auto" and tuple(fixed) == self.size:
             log.info("%s holds for %dx%d inputs only: every frame is resized", self.model_name, *fixed)
             self.protocol = "resize"
@@ -379,6 +377,10 @@ class Segmenter:
             return
         wanted = (f"on each image at its own size ({self.protocol} protocol)" if self.protocol in ("native", "pyramid")
                   else f"at {self.size[0]}x{self.size[1]}")
+        advice = (f"run it with the {_names(lambda s: s.reshapes_fixed_graphs)} backend, which re-infers its shapes, "
+                  f"or at that size with the resize protocol (`lwirst evaluate --protocol resize --size {fixed[0]} "
+                  f"{fixed[1]}`)" if self._onnx is not None else
+                  f"use the resize protocol, or the {_names(lambda s: not s.runs_onnx)} backend")
         raise LwirstError(f"{self.model_name}: its ONNX graph holds for {fixed[0]}x{fixed[1]} inputs only, "
                           f"so {self.backend_kind} cannot run it {wanted}; {advice}")
 

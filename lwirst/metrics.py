@@ -39,7 +39,11 @@ NIOU_CONVENTION = ("mean over images of each image's IoU; a target-free image wi
 
 def _batch(x: np.ndarray) -> np.ndarray:
     x = np.asarray(x)
-    if x.ndim == 3 and x.shape[2] in (3, 4) and x.shape[0] > x.shape[2]:  # not N images 3 or 4 pixels wide
+    # a trailing channel axis (an image read with one, or in colour) would read as H images W pixels wide; a batch
+    # of images 1, 3 or 4 pixels wide is no image set anyone scores, unless its images are under 8 pixels high
+    if x.ndim == 3 and x.shape[2] == 1 and min(x.shape[:2]) >= 8:
+        x = x[..., 0]
+    if x.ndim == 3 and x.shape[2] in (3, 4) and min(x.shape[:2]) >= 8:
         raise ValueError(f"shape {x.shape} is a colour image (H, W, {x.shape[2]}), which a metric would read as "
                          f"{x.shape[0]} images: pass one channel (e.g. x[..., 0], or read it with "
                          "cv2.IMREAD_GRAYSCALE)")
@@ -63,6 +67,7 @@ def binarize(pred: np.ndarray, threshold: float = 0.0) -> np.ndarray:
     if pred.dtype == bool:
         return pred
     if np.issubdtype(pred.dtype, np.floating):
+        threshold = check_threshold(threshold)
         if np.isnan(pred).any():
             raise ValueError(f"the prediction holds {int(np.isnan(pred).sum())} NaN value(s): replace them (e.g. "
                              "np.nan_to_num) before scoring")
@@ -364,6 +369,7 @@ def match_targets(pred: np.ndarray, mask: np.ndarray, distance: float = 3.0) -> 
     component (label order) whose centroid lies at Euclidean distance < `distance`
     from the GT centroid detects it. Both inputs are single boolean (H, W) images.
     """
+    distance = check_distance(distance)
     pred, mask = np.asarray(pred, dtype=bool), np.asarray(mask, dtype=bool)
     if pred.shape != mask.shape or pred.ndim != 2:
         raise ValueError(f"need two (H, W) images of one shape, got {pred.shape} and {mask.shape}")

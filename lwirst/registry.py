@@ -7,11 +7,13 @@ from __future__ import annotations
 import difflib
 import functools
 import importlib
-import importlib.metadata
+import logging
 from collections.abc import Mapping, Sequence
 from typing import Any
 
 from lwirst.errors import LwirstError
+
+log = logging.getLogger(__name__)
 
 # Entry-point groups an installed package declares its plugins in (pyproject.toml):
 #   [project.entry-points."lwirst.architectures"]
@@ -22,27 +24,35 @@ ARCHITECTURES, BACKENDS, METRICS = "lwirst.architectures", "lwirst.backends", "l
 @functools.cache
 def installed(group: str) -> dict[str, str]:
     """Name -> module of the plugins installed packages declare for `group` (read once per process: a plugin
-    installed later needs a restart, as any new package does). A value must name a module, not an attribute."""
+    installed later needs a restart, as any new package does). An entry naming an attribute ("mod:SPEC") counts as
+    its module, since lwirst reads the registry attribute itself; a name two packages declare is left out, with a
+    warning. Nothing here imports a plugin: one that fails to load fails only where it is asked for."""
+    import importlib.metadata  # here, not at the top: the light modules that list registries stay light
+
     found: dict[str, str] = {}
+    clashing: set[str] = set()
     for entry in importlib.metadata.entry_points(group=group):
-        if ":" in entry.value:
-            raise LwirstError(f"entry point {entry.name} = {entry.value!r} in group {group}: name the module only "
-                              f"(e.g. {entry.value.split(':')[0]!r}); lwirst reads its registry attribute itself")
-        if entry.name in found and found[entry.name] != entry.value:
-            raise LwirstError(f"two installed packages declare {entry.name!r} in {group}: {found[entry.name]} and "
-                              f"{entry.value}; uninstall one")
-        found[entry.name] = entry.value
-    return found
+        if entry.name in found and found[entry.name] != entry.module:
+            clashing.add(entry.name)
+        found[entry.name] = entry.module
+    for name in sorted(clashing):
+        log.warning("two installed packages declare %r in %s: it is left out; uninstall one", name, group)
+    return {name: module for name, module in found.items() if name not in clashing}
 
 
 def with_installed(built_in: Mapping[str, str], group: str, kind: str) -> dict[str, str]:
-    """A registry's built-in name -> module table, then its installed plugins; a plugin may not take a built-in
-    name (it would silently replace what every result so far was computed with)."""
+    """A registry's built-in name -> module table, then its installed plugins; a plugin that takes a built-in
+    name is left out, with a warning (it would silently replace what every result so far was computed with)."""
     plugins = installed(group)
-    if taken := sorted(set(plugins) & set(built_in)):
-        raise LwirstError(f"an installed package declares the {kind} {', '.join(map(repr, taken))} in {group}, a "
-                          f"built-in name; give it another name")
-    return {**built_in, **plugins}
+    for name in sorted(set(plugins) & set(built_in)):
+        _warn_once(f"an installed package declares the {kind} {name!r} in {group}, a built-in name: it is left out; "
+                   "give it another name")
+    return {**built_in, **{name: module for name, module in plugins.items() if name not in built_in}}
+
+
+@functools.cache
+def _warn_once(message: str) -> None:
+    log.warning("%s", message)
 
 
 def unknown(kind: str, name: str, known: Sequence[str], choose: str) -> LwirstError:

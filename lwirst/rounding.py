@@ -48,3 +48,11 @@ def flops_text(flops: float | None) -> str:
     if not flops:
         return "n/a"
     return f"{flops / 1e9:.2f} G" if flops >= 1e9 else f"{flops / 1e6:.1f} M"
+
+
+def rate_text(fps: float | None) -> str:
+    """A frame rate as cards print it: one decimal ("12.3"), two significant digits under one frame per second
+    ("0.042": at one decimal a slow machine's 0.04 read "0.0", as if nothing ran), "n/a" when unknown."""
+    if fps is None or not math.isfinite(fps) or fps <= 0:
+        return "n/a"
+    return f"{fps:.1f}" if fps >= 1 else f"{fps:.2g}"

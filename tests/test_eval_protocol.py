@@ -75,6 +75,8 @@ def test_a_result_stored_by_an_earlier_version_reads_with_what_it_implies(tmp_pa
     assert protocol.grow_to is None and not protocol.growth_recorded
     assert EvalProtocol.from_json({**old, "masks": describe_growth(GROW_TO)}).grow_to == GROW_TO
     assert protocol.run.precision == "fp32" and protocol.run.palettes is None
+    assert EvalProtocol.from_json({**old, "threads": 4.0}).run.threads == 4  # a table's float reads as a count
+    assert hash(protocol) == hash(EvalProtocol.from_json(old))  # frozen records can key a cache
     # saved, and loaded again: the fields it had, the conventions every result states, nothing else
     EvalResult({"images": 1}, pd.DataFrame({"name": ["a"]}), {}, protocol).save(tmp_path / "r")
     stored = json.loads((tmp_path / "r" / "metrics.json").read_text())["protocol"]

@@ -345,10 +345,20 @@ def test_metrics_refuse_what_they_would_score_silently_wrong() -> None:
     counted = PixelMetrics()
     counted.update(grey, mask)  # the same map as a mask: value != 0, as the module says
     assert counted.compute().fp == 1
-    # N images 3 pixels wide stay a batch
-    narrow = PixelMetrics()
-    narrow.update(np.zeros((2, 5, 3), bool), np.zeros((2, 5, 3), bool))
-    assert narrow.compute().images == 2
+    # N images 3 pixels wide stay a batch (5 images 8 x 3 too); an (H, W, 1) image is one image
+    for shape in ((2, 5, 3), (5, 8, 3)):
+        narrow = PixelMetrics()
+        narrow.update(np.zeros(shape, bool), np.zeros(shape, bool))
+        assert narrow.compute().images == shape[0]
+    one = PdFa()
+    one.update(mask[..., None], mask[..., None])
+    assert (one.compute().targets, one.compute().pd) == (1, 1.0)  # not 16 images 1 pixel wide: 3 targets
+    # the functions the classes use refuse alike
+    with pytest.raises(ValueError, match="threshold must be a finite number"):
+        image_record(mask.astype(np.float32), mask, threshold=float("nan"))
+    for distance in (0.0, -1.0, float("nan")):
+        with pytest.raises(ValueError, match="distance must be a positive number"):
+            image_record(mask, mask, distance=distance)
 
 
 def test_a_target_free_set_scores_f1_and_iou_zero_with_a_false_alarm_and_none_without() -> None:

@@ -239,3 +239,11 @@ def test_parameter_counts_stay_readable_at_any_size() -> None:
     assert params_text(163_232) == "0.163 M" and params_text(163_232, 4) == "0.1632 M"
     assert params_text(297) == "297" and params_text(297, 4) == "297"  # not "0.000 M"
     assert params_text(9_999) == "9,999" and params_text(12_000) == "0.012 M"
+
+
+def test_a_slow_rate_is_never_printed_as_zero() -> None:
+    """A loaded machine's webcam ran at 0.04 frames per second and its card read "0.0": as if nothing ran."""
+    from lwirst.rounding import rate_text
+
+    assert [rate_text(v) for v in (12.34, 1.0, 0.042, 0.0051)] == ["12.3", "1.0", "0.042", "0.0051"]
+    assert [rate_text(v) for v in (0.0, -1.0, float("nan"), None)] == ["n/a"] * 4

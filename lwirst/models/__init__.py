@@ -13,6 +13,8 @@ built), so command-line choices and settings stay light.
 
 from __future__ import annotations
 
+import functools
+import logging
 from typing import Any
 
 from lwirst.config import json_object
@@ -28,6 +30,7 @@ _MODULES: dict[str, str] = {
 }
 DEFAULT_ARCHITECTURE = "lwirstnet"
 _LOADED: dict[str, Architecture] = {}
+log = logging.getLogger(__name__)
 
 __all__ = ["DEFAULT_ARCHITECTURE", "Architecture", "NetworkConfig", "architecture_names", "architecture_of",
            "build_model", "config_from_dict", "config_from_json", "get_architecture", "modules"]
@@ -58,7 +61,7 @@ def architecture_of(config: Any) -> str:
 
     The config's type is what names a network in training, checkpoints and counts, so two architectures
     sharing one config class are refused here rather than silently built, saved and counted as the first."""
-    names = [name for name in architecture_names() if type(config) is get_architecture(name).config]
+    names = [name for name in architecture_names() if type(config) is _loaded_config(name)]
     if len(names) > 1:
         raise LwirstError(f"architectures {', '.join(map(repr, names))} share the config class "
                           f"{type(config).__name__}; a config names its network, so give each architecture its "
@@ -66,6 +69,23 @@ def architecture_of(config: Any) -> str:
     if not names:
         raise LwirstError(f"{type(config).__name__} is not the config of a registered architecture")
     return names[0]
+
+
+def _loaded_config(name: str) -> type | None:
+    """The config class of architecture `name`; None for an installed plugin that fails to load (warned): a
+    broken package of someone else's must not stop the built-in networks, only a use of its own."""
+    if name in _MODULES:
+        return get_architecture(name).config
+    try:
+        return get_architecture(name).config
+    except LwirstError as exc:
+        _left_out(str(exc))
+        return None
+
+
+@functools.cache
+def _left_out(reason: str) -> None:
+    log.warning("an installed architecture is left out: %s", reason)
 
 
 def config_from_dict(data: dict[str, Any], architecture: str | None = None) -> NetworkConfig:

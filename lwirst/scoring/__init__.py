@@ -196,7 +196,7 @@ _BUILTIN: tuple[MetricSpec, ...] = (
 
 def plugin_modules() -> tuple[str, ...]:
     """The metric plugins' modules: `_PLUGINS`, then those installed packages declare (`lwirst.registry`)."""
-    return (*_PLUGINS, *installed(METRICS).values())
+    return (*_PLUGINS, *(module for module in installed(METRICS).values() if module not in _PLUGINS))
 
 
 def _plugins() -> list[Any]:
@@ -208,8 +208,8 @@ def _plugins() -> list[Any]:
     names = plugin_modules()
     for index, name in enumerate(names):
         if name in names[:index]:
-            raise LwirstError(f"metric plugin {name} is listed twice in _PLUGINS (lwirst/scoring/__init__.py); "
-                              "remove one line")
+            raise LwirstError(f"metric plugin {name} is listed twice in _PLUGINS (lwirst/scoring/__init__.py) or "
+                              "in installed packages' lwirst.metrics entry points; remove one")
         try:
             module = importlib.import_module(name)
         except Exception as exc:
