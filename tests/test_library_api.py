@@ -260,12 +260,6 @@ def test_a_checkpoint_run_at_another_size_than_it_trained_at_is_warned(tmp_path:
     net = LWIRSTNet().eval()
     path = tmp_path / "mine.safetensors"
     save_checkpoint(path, net, net.config, {"recipe": {"size": 128}})
-    Segmenter(path, backend="torch", threads=1)
-    assert any("trained at 128x128 and runs here at 256x256" in r.message and "--size 128 128" in r.message
-               for r in caplog.records)
-    caplog.clear()
-    Segmenter(path, backend="torch", threads=1, size=(128, 128))
-    assert not [r for r in caplog.records if "trained at" in r.message]
     # its ONNX export, by the library as by `lwirst export`, says the size too, and is warned alike
     from lwirst.checkpoint import load_model
     from lwirst.export import export_onnx, trained_size
@@ -275,13 +269,14 @@ def test_a_checkpoint_run_at_another_size_than_it_trained_at_is_warned(tmp_path:
     notes = {p.key: p.value for p in onnx.load(str(exported)).metadata_props}
     assert notes["lwirst.trained_size"] == "128x128" and notes["lwirst.size"] == "256x256"
     assert "(value / 255 - mean) / std" in notes["lwirst.preprocess"] and "logit > 0" in notes["lwirst.output"]
-    caplog.clear()
-    Segmenter(exported, backend="onnxruntime", threads=1)
-    assert any("trained at 128x128 and runs here at 256x256" in r.message and "size=(128, 128)" in r.message
-               for r in caplog.records)
-    caplog.clear()
-    Segmenter(exported, backend="onnxruntime", threads=1, size=(128, 128))
-    assert not [r for r in caplog.records if "trained at" in r.message]
+    for model, backend in ((path, "torch"), (exported, "onnxruntime")):
+        caplog.clear()
+        Segmenter(model, backend=backend, threads=1)
+        assert any("trained at 128x128 and runs here at 256x256" in r.message and "size=(128, 128)" in r.message
+                   and "--size 128 128" in r.message for r in caplog.records), backend
+        caplog.clear()
+        Segmenter(model, backend=backend, threads=1, size=(128, 128))
+        assert not [r for r in caplog.records if "trained at" in r.message], backend
 
 
 def test_a_notebooks_near_misses_get_the_fix_in_their_error(tmp_path: Path) -> None:
