@@ -61,7 +61,7 @@ def _window(target: Target, shape: tuple[int, int], context: int) -> tuple[int, 
     return x0, y0, min(side, w - x0), min(side, h - y0)
 
 
-def _stretch(crop: np.ndarray) -> np.ndarray:
+def stretch(crop: np.ndarray) -> np.ndarray:
     """Contrast stretch a BGR crop (1st..99.5th percentile to 0..255) so a faint target shows."""
     lo, hi = np.percentile(crop, (1.0, 99.5))
     if hi <= lo:
@@ -69,7 +69,7 @@ def _stretch(crop: np.ndarray) -> np.ndarray:
     return np.clip((crop.astype(np.float32) - lo) * (255.0 / (hi - lo)), 0, 255).astype(np.uint8)
 
 
-def _magnify(crop: np.ndarray, size: int) -> tuple[np.ndarray, float]:
+def magnify(crop: np.ndarray, size: int) -> tuple[np.ndarray, float]:
     h, w = crop.shape[:2]
     factor = size / max(h, w)
     if factor >= 1:
@@ -86,8 +86,8 @@ def _chip_picture(frame: np.ndarray, heat: np.ndarray, target: Target, window: t
     x0, y0, w, h = window
     colour = outcome(name).bgr
     halves = []
-    for crop, stretch in ((frame[y0:y0 + h, x0:x0 + w], True), (heat, False)):
-        big, factor = _magnify(_stretch(crop) if stretch else crop, size)
+    for crop, stretched in ((frame[y0:y0 + h, x0:x0 + w], True), (heat, False)):
+        big, factor = magnify(stretch(crop) if stretched else crop, size)
         bx, by = (target.box_x - x0) * factor, (target.box_y - y0) * factor
         pad = max(2.0, factor)
         cv2.rectangle(big, (int(bx - pad), int(by - pad)),

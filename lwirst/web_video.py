@@ -3,9 +3,10 @@ uploaded video looped as a live source."""
 
 from __future__ import annotations
 
+import itertools
 import logging
 import tempfile
-from collections.abc import Callable
+from collections.abc import Callable, Generator, Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -14,10 +15,14 @@ import cv2
 import numpy as np
 import pandas as pd
 
+from lwirst.chips import magnify, stretch
 from lwirst.datasets import SegDataset
 from lwirst.errors import LwirstError
+from lwirst.imageio import to_bgr, to_uint8
 from lwirst.limits import limit
 from lwirst.live import LoopingVideo
+from lwirst.palette import DETECTION, outcome
+from lwirst.palettes import colourful
 from lwirst.pipeline import FramePipeline
 from lwirst.sequence_truth import FrameTruth, frame_truth
 from lwirst.streams import SplitFrames
@@ -53,43 +58,52 @@ class Closeup:
         return f"T{self.track_id}, frame {self.frame}, at ({self.x:.0f}, {self.y:.0f}) ×{self.zoom:g}"
 
 
-def track_closeups(video: Path, trajectories: pd.DataFrame, most: int = CLOSEUPS,
+def track_closeups(frames: Iterable[np.ndarray], trajectories: pd.DataFrame, most: int = CLOSEUPS,
                    side: int = CLOSEUP_SIDE) -> tuple[Closeup, ...]:
-    """The first `most` confirmed tracks (by first appearance), each cropped from the annotated `video` around
-    its centroid at the frame where it peaked, and magnified (nearest neighbour: every pixel a sharp square):
-    a target of a few pixels is a speck in a player drawn a few hundred pixels wide."""
+    """The first `most` confirmed tracks (by first appearance), each cropped from `frames` (the video's, in order;
+    a grey frame shown grey) around its centroid at the frame where it peaked, contrast-stretched and magnified
+    (nearest neighbour: every pixel a sharp square) with its extent boxed: a target of a few pixels is a speck in
+    a player drawn a few hundred pixels wide. Frames are read only up to the last one wanted."""
     if trajectories.empty:
         return ()
     best = trajectories.loc[trajectories.groupby("track_id", sort=False)["peak_prob"].idxmax()]
     first = trajectories.groupby("track_id")["frame"].min()
     best = best.assign(first=best["track_id"].map(first)).sort_values(["first", "track_id"]).head(most)
-    wanted = {int(row.frame): [] for row in best.itertuples()}
+    wanted: dict[int, list[Any]] = {}
     for row in best.itertuples():
-        wanted[int(row.frame)].append(row)
+        wanted.setdefault(int(row.frame), []).append(row)
     crops: dict[int, Closeup] = {}
-    capture = cv2.VideoCapture(str(video))
-    try:
-        for index in range(max(wanted) + 1):
-            ok, frame = capture.read()
-            if not ok:
-                break
-            for row in wanted.get(index, ()):
-                crops[int(row.track_id)] = _closeup(frame, row, side)
-    finally:
-        capture.release()
+    for index, frame in enumerate(itertools.islice(frames, max(wanted) + 1)):
+        for row in wanted.get(index, ()):
+            picture = to_uint8(frame)
+            if not colourful(picture):  # a grey frame's codec tint, stretched, reads as colour: shown grey
+                picture = to_bgr(cv2.cvtColor(picture, cv2.COLOR_BGR2GRAY) if picture.ndim == 3 else picture)
+            crops[int(row.track_id)] = _closeup(to_bgr(picture), row, side)
     return tuple(crops[int(t)] for t in best["track_id"] if int(t) in crops)
 
 
 def _closeup(frame: np.ndarray, row: Any, side: int) -> Closeup:
-    """One track's crop: a square around its centroid, its target and box with room around them, magnified."""
+    """One track's crop: a square around its centroid with room around the target, stretched, magnified, and the
+    target's extent (a square of its size in pixels) boxed in the detection colour."""
     height, width = frame.shape[:2]
     window = min(max(24, int(3 * np.sqrt(row.size)) + 12), height, width)
     x0 = min(max(round(row.x - window / 2), 0), width - window)
     y0 = min(max(round(row.y - window / 2), 0), height - window)
-    zoom = max(1, side // window)
-    crop = frame[y0:y0 + window, x0:x0 + window]
-    picture = cv2.resize(crop, (window * zoom, window * zoom), interpolation=cv2.INTER_NEAREST)
+    picture, zoom = magnify(stretch(frame[y0:y0 + window, x0:x0 + window]), side)
+    half = (np.sqrt(row.size) / 2 + 1) * zoom
+    cx, cy = (row.x - x0 + 0.5) * zoom, (row.y - y0 + 0.5) * zoom
+    cv2.rectangle(picture, (int(cx - half), int(cy - half)), (int(cx + half), int(cy + half)),
+                  outcome(DETECTION).bgr, 2, cv2.LINE_8)
     return Closeup(int(row.track_id), int(row.frame), float(row.x), float(row.y), float(zoom), picture)
+
+
+def _video_frames(path: Path) -> Generator[np.ndarray, None, None]:
+    """The frames of a video file or frame folder as `lwirst.video` reads them, closed when done."""
+    source = FrameSource(path)
+    try:
+        yield from source
+    finally:
+        source.close()
 
 
 @dataclass
@@ -226,8 +240,16 @@ def _segmented(folder: Path, name: str, run: Callable[[Path, Path], VideoResult]
         to_webm(out, web, result.fps)
         web_format = "video/webm"
     per_frame, trajectories = video_tables(table, result.frames_done)
+    frames = _video_frames(source or out)  # the frames as they came in (a split's: as they were drawn)
+    try:
+        closeups = track_closeups(frames, trajectories)
+    except LwirstError as exc:  # the frames read once already: a close-up is not worth failing the result for
+        log.warning("%s: no close-ups (%s)", name, exc)
+        closeups = ()
+    finally:
+        frames.close()
     return VideoOutput(out.read_bytes(), web.read_bytes(), web_format, table.read_bytes(), per_frame,
-                       trajectories, result, stopped, track_closeups(out, trajectories))
+                       trajectories, result, stopped, closeups)
 
 
 class LoopingUpload(LoopingVideo):

@@ -199,7 +199,8 @@ def closeups(output: VideoOutput) -> None:
     speck in the player."""
     if output.closeups:
         st.markdown(f"**Close-ups**: the first {len(output.closeups)} confirmed tracks, each at its most confident "
-                    "frame, magnified from the annotated video (nearest neighbour: every pixel a square)")
+                    "frame, magnified from the video (contrast stretched, nearest neighbour: every pixel a square; "
+                    "the box is the target's extent)")
         st.image([c.picture[:, :, ::-1] for c in output.closeups], caption=[c.caption for c in output.closeups],
                  width="content", output_format="PNG")
 

@@ -545,26 +545,36 @@ def test_a_split_of_two_sizes_finds_in_each_frame_what_the_image_alone_gives(tmp
 
 def test_track_closeups_magnify_each_track_where_it_peaked(tmp_path: Path) -> None:
     """On a 1024-pixel-wide window the player drew a 1280x1024 frame 330 pixels wide: a 3x3 target was a
-    sub-pixel speck. The first tracks are shown magnified from the annotated video, each at its best frame."""
+    sub-pixel speck. The first tracks are shown magnified from the video's frames, each at its best frame, with
+    its extent boxed (cropped from the annotated video, the labels and outcome boxes hid the target)."""
+    from lwirst.palette import DETECTION, outcome
     from lwirst.web_video import track_closeups
 
-    path = tmp_path / "annotated.avi"
-    writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"MJPG"), 10, (200, 120))
+    frames = []
     for i in range(5):
-        picture = np.full((120, 200, 3), 30, np.uint8)
+        picture = np.full((120, 200), 30, np.uint8)
         picture[60:63, 20 + 10 * i:23 + 10 * i] = 250  # a 3x3 target moving 10 px a frame
-        writer.write(picture)
-    writer.release()
+        frames.append(picture)
     trajectories = pd.DataFrame({"track_id": [1, 1, 1, 2, 2], "frame": [1, 2, 3, 3, 4],
                                  "x": [31.0, 41.0, 51.0, 150.0, 150.0], "y": [61.0] * 3 + [20.0, 20.0],
                                  "size": [9, 9, 9, 4, 4], "peak_prob": [0.7, 0.99, 0.8, 0.6, 0.9]})
-    first, second = track_closeups(path, trajectories, side=160)
+    read: list[int] = []
+
+    def source() -> Iterator[np.ndarray]:
+        for index, picture in enumerate(frames):
+            read.append(index)
+            yield picture
+
+    first, second = track_closeups(source(), trajectories, side=160)
+    assert read == [0, 1, 2, 3, 4]  # read once, up to the last frame wanted
     assert (first.track_id, first.frame, first.x) == (1, 2, 41.0) and (second.track_id, second.frame) == (2, 4)
     assert first.caption == "T1, frame 2, at (41, 61) ×6" and first.picture.shape == (144, 144, 3)
-    bright = np.argwhere(first.picture[..., 0] > 150)
-    assert len(bright) == (3 * 6) ** 2 and np.allclose(bright.mean(axis=0), 72 - 0.5, atol=6)  # its centre
-    assert track_closeups(path, trajectories.iloc[:0]) == ()
-    assert [c.track_id for c in track_closeups(path, trajectories, most=1)] == [1]
+    bright = np.argwhere(first.picture.min(axis=2) > 200)  # the target, stretched to white, in the middle
+    assert len(bright) == (3 * 6) ** 2 and np.allclose(bright.mean(axis=0), 71.5, atol=6)
+    boxed = (first.picture == np.array(outcome(DETECTION).bgr, np.uint8)).all(axis=2)
+    assert boxed.any() and not (boxed & (first.picture.min(axis=2) > 200)).any()  # the box keeps off the target
+    assert track_closeups(iter(frames), trajectories.iloc[:0]) == ()
+    assert [c.track_id for c in track_closeups(iter(frames), trajectories, most=1)] == [1]
 
 
 def write_raw_h264(path: Path, frames: int) -> Path:
