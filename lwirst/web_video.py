@@ -211,13 +211,15 @@ def segment_split(dataset: SegDataset, name: str, pipeline: FramePipeline, progr
     frames = SplitFrames(dataset, name, limit("LWIRST_MAX_SPLIT_FRAMES"), fps)
     with tempfile.TemporaryDirectory(prefix="lwirst-split-") as tmp:
         return _segmented(Path(tmp), name, lambda out, table: process_frames(frames, out, table, pipeline,
-                                                                               progress, batch=1))
+                                                                               progress, batch=1),
+                          replay=lambda: (image for image in frames))  # each image at its own size, undrawn
 
 
-def _segmented(folder: Path, name: str, run: Callable[[Path, Path], VideoResult],
-               source: Path | None = None) -> VideoOutput:
-    """`run(video, table)` writing into the scratch `folder`, read back as a `VideoOutput`; errors name
-    the video as the visitor knows it (`name`), not by the server's paths (`source`, `folder`)."""
+def _segmented(folder: Path, name: str, run: Callable[[Path, Path], VideoResult], source: Path | None = None,
+               replay: Callable[[], Generator[np.ndarray, None, None]] | None = None) -> VideoOutput:
+    """`run(video, table)` writing into the scratch `folder`, read back as a `VideoOutput`, with the close-ups
+    of its first tracks cut from the frames `replay` reads again (the source's: `source`'s); errors name the
+    video as the visitor knows it (`name`), not by the server's paths (`source`, `folder`)."""
     out, table, web = folder / "annotated.mp4", folder / "targets.csv", folder / "annotated.webm"
 
     def visible(message: str) -> str:
@@ -240,7 +242,7 @@ def _segmented(folder: Path, name: str, run: Callable[[Path, Path], VideoResult]
         to_webm(out, web, result.fps)
         web_format = "video/webm"
     per_frame, trajectories = video_tables(table, result.frames_done)
-    frames = _video_frames(source or out)  # the frames as they came in (a split's: as they were drawn)
+    frames = replay() if replay is not None else _video_frames(source or out)  # the frames as they came in
     try:
         closeups = track_closeups(frames, trajectories)
     except LwirstError as exc:  # the frames read once already: a close-up is not worth failing the result for
