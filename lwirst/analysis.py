@@ -58,7 +58,7 @@ from lwirst.scoring import (
     plugin_specs,
     view_keys,
 )
-from lwirst.sweep import PAPER_SCORES, drop_repeated_runs, read_results
+from lwirst.sweep import EXPERIMENT_DATA, PAPER_SCORES, drop_repeated_runs, read_results
 from lwirst.sweep import REQUIRED as SWEEP_COLUMNS
 from lwirst.uploads import check_upload_size
 
@@ -426,15 +426,17 @@ def sweep_points(results: pd.DataFrame, when: str = "best") -> pd.DataFrame:
         return pd.DataFrame(columns=[*point_columns(), "schedule"])
     scores = [key for key in view_keys(SWEEP) if f"{when}_{key}" in results.columns]
     key = "variant" if "variant" in results.columns else "preset"
-    runs = results.drop_duplicates([key, "seed", "schedule", "dataset", "train_split", "test_split"])
+    val = results["val_split"].fillna("") if "val_split" in results.columns else ""
+    runs = results.assign(training=results["train_split"] + np.where(val != "", " (best epoch on " + val + ")", ""))
+    runs = runs.drop_duplicates([key, "seed", "schedule", "dataset", "training", "test_split"])
     shared = runs.groupby([key, "dataset", "test_split"], sort=False)
-    schedules, trainings = shared["schedule"].nunique(), shared["train_split"].nunique()
+    schedules, trainings = shared["schedule"].nunique(), shared["training"].nunique()
     rows = []
-    for (preset, dataset, train, split, schedule), group in runs.groupby(
-            [key, "dataset", "train_split", "test_split", "schedule"], sort=False):
+    for (preset, dataset, training, split, schedule), group in runs.groupby(
+            [key, "dataset", "training", "test_split", "schedule"], sort=False):
         seeds = f"{len(group)} seed{'s' if len(group) > 1 else ''}"
         tag = (f", {schedule}" if schedule and schedules[(preset, dataset, split)] > 1 else "") + \
-            (f", trained on {train}" if trainings[(preset, dataset, split)] > 1 else "")
+            (f", trained on {training}" if trainings[(preset, dataset, split)] > 1 else "")
         rows.append({"name": f"{preset} ({seeds}{tag})", "schedule": schedule or math.nan,
                      "source": measured_source(dataset, split, origin=SWEEP_GROUP), "data": f"{dataset} {split}",
                      "protocol": "", "group": SWEEP_GROUP, "year": math.nan,
@@ -745,18 +747,22 @@ def load_ablation_results(directory: Path | None = None) -> tuple[pd.DataFrame, 
     return results, problems
 
 
-EXPERIMENT = ("schedule", "dataset", "train_split", "test_split")  # what makes sweep runs one experiment
 
 
 def sweep_experiments(results: pd.DataFrame, table: str) -> dict[str, pd.DataFrame]:
     """`table`'s sweep runs, one entry per experiment (training schedule, dataset and splits: runs of another are
-    not more seeds of the same rows), labelled "schedule · dataset train → test" (a schedule swept on two
-    datasets was averaged into one table, named by the first)."""
+    not more seeds of the same rows), labelled "schedule · dataset train → test (best epoch on val)" (a schedule
+    swept on two datasets was averaged into one table, named by the first)."""
     rows = results[results["table"] == table] if len(results) else results
-    if rows.empty:
-        return {}
-    return {f"{schedule or 'default'} · {dataset} {train} → {test}": group
-            for (schedule, dataset, train, test), group in rows.groupby(list(EXPERIMENT), sort=True, dropna=False)}
+    experiments: dict[str, pd.DataFrame] = {}
+    for key, group in rows.groupby(["schedule", *EXPERIMENT_DATA], sort=True, dropna=False) if len(rows) else ():
+        schedule, dataset, train, val, test = (str(v) if pd.notna(v) and str(v) else "" for v in key)
+        label = (f"{schedule or '(no schedule recorded)'} · {dataset or '?'} {train or '?'} → {test or '?'}"
+                 f"{f' (best epoch on {val})' if val else ''}")
+        if label in experiments:  # two keys one label would overwrite one experiment with the other
+            raise LwirstError(f"Table {table}'s sweeps {label!r} cannot be told apart; fix the CSVs' split columns")
+        experiments[label] = group
+    return experiments
 
 
 def ablation_view(table: str, results: pd.DataFrame, metric: str = "best_miou") -> pd.DataFrame:

@@ -22,6 +22,7 @@ from lwirst.imageio import to_bgr
 from lwirst.metrics import match_targets as metric_match
 from lwirst.palette import CORRECT, DETECTION, FALSE_ALARM, MISSED, outcome
 from lwirst.postprocess import Detections, Target, logit_to_probability, mask_targets
+from lwirst.rounding import rate_text
 from lwirst.saliency import Saliency
 from lwirst.tracking import Track
 
@@ -228,7 +229,7 @@ def overlay(image: np.ndarray, kept: Detections, tracks: Iterable[Track] | None 
         colors = {t.id: CORRECT_BGR if t.id in outcomes.correct else FALSE_ALARM_BGR for t in kept}
         missed = [(round(x) - 1, round(y) - 1, 3, 3) for x, y in outcomes.missed]
     if fps is not None:
-        lines.append(f"{fps_label}: {fps:.1f}")
+        lines.append(f"{fps_label}: {rate_text(fps)}")
     canvas = to_bgr(image).copy()
     band = text_band(canvas, [*lines, *extra], avoid=[t.box for t in kept] + missed)
     return _draw_targets(canvas, kept, tracks, DETECTION_BGR, True, colors,

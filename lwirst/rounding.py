@@ -55,4 +55,5 @@ def rate_text(fps: float | None) -> str:
     ("0.042": at one decimal a slow machine's 0.04 read "0.0", as if nothing ran), "n/a" when unknown."""
     if fps is None or not math.isfinite(fps) or fps <= 0:
         return "n/a"
-    return f"{fps:.1f}" if fps >= 1 else f"{fps:.2g}"
+    rounded = float(f"{fps:.2g}")
+    return f"{fps:.1f}" if rounded >= 1 else f"{rounded:#.2g}"  # 0.999 reads "1.0", 0.0999 "0.10"

@@ -464,8 +464,10 @@ def write_results(frame: pd.DataFrame, path: str | Path) -> Path:
 
 
 UNCONVERGED_EPOCHS = 50  # sweep runs shorter than this are flagged as unconverged, here and on the Ablations page
-# one trained run: its row may be listed once (runs on other splits are other runs, not repeats)
-RUN_KEY = ("table", "preset", "seed", "schedule", "dataset", "train_split", "test_split")
+# The data of a sweep's runs: runs on other data or splits are another experiment, not more seeds (the val split
+# picks the best epoch, so it changes every best_* score too).
+EXPERIMENT_DATA = ("dataset", "train_split", "val_split", "test_split")
+RUN_KEY = ("table", "preset", "seed", "schedule", *EXPERIMENT_DATA)  # one trained run: its row may be listed once
 
 
 def drop_repeated_runs(frame: pd.DataFrame) -> tuple[pd.DataFrame, int]:
@@ -478,12 +480,16 @@ def drop_repeated_runs(frame: pd.DataFrame) -> tuple[pd.DataFrame, int]:
 
 def row_problem(frame: pd.DataFrame) -> str | None:
     """What makes a sweep results table unfit to rank, for its first bad row (1 = the first data row), or None:
-    a preset that is not a row of its table, a seed that is not a whole number, a score outside 0..1. A
-    hand-edited CSV ranked mIoU 7.5 first and listed another table's preset as a row of this one."""
+    a preset that is not a row of its table, no dataset or split recorded, a seed that is not a whole number, a
+    score outside 0..1. A hand-edited CSV ranked mIoU 7.5 first and listed another table's preset as a row of this
+    one."""
     metrics = [m for m in (*REQUIRED, "best_fa", "final_fa") if m in frame.columns]  # the scores known to be shares
     for number, row in enumerate(frame.itertuples(index=False), start=1):
         values = row._asdict()
         table, preset = str(values["table"]).strip().upper(), str(values["preset"])
+        blank = [c for c in ("dataset", "train_split", "test_split") if pd.isna(values[c]) or not str(values[c])]
+        if blank:  # its runs could not be told from another experiment's
+            return f"row {number}: no {' or '.join(blank)} recorded"
         if preset not in PRESETS or PRESETS[preset].table != table:
             return f"row {number}: {preset!r} is not a row of Table {table}"
         seed = pd.to_numeric(values["seed"], errors="coerce")
@@ -508,13 +514,14 @@ def read_results(path: str | Path) -> pd.DataFrame:
     except (OSError, ValueError) as exc:  # parser errors and undecodable bytes are ValueErrors
         raise LwirstError(f"cannot read sweep results {path}: {type(exc).__name__}: "
                           f"{str(exc).splitlines()[0][:200] if str(exc) else ''}") from exc
-    missing = {*RUN_KEY, *REQUIRED} - set(frame.columns)
+    missing = {*RUN_KEY, *REQUIRED} - set(frame.columns) - {"val_split"}  # results written before it was recorded
     if missing:
         raise LwirstError(f"{path} is not a sweep results CSV (no {', '.join(sorted(missing))} column)")
     problem = row_problem(frame)
     if problem:
         raise LwirstError(f"{path}: {problem}; fix or remove that row")
-    return frame.assign(table=frame["table"].str.strip().str.upper(), schedule=frame["schedule"].fillna(""))
+    return frame.assign(table=frame["table"].str.strip().str.upper(), schedule=frame["schedule"].fillna(""),
+                        val_split=frame["val_split"].fillna("") if "val_split" in frame.columns else "")
 
 
 def load_results(paths: Sequence[str | Path]) -> pd.DataFrame:
@@ -523,8 +530,8 @@ def load_results(paths: Sequence[str | Path]) -> pd.DataFrame:
         raise LwirstError("no sweep results to report")
     results, repeated = drop_repeated_runs(pd.concat([read_results(path) for path in paths], ignore_index=True))
     if repeated:
-        log.warning("%d repeated row(s) (same table, preset, seed, schedule, dataset and splits) counted once",
-                    repeated)
+        log.warning("%d repeated row(s) (same table, preset, seed, schedule, dataset and train, val and test splits) "
+                    "counted once", repeated)
     return results
 
 
@@ -572,8 +579,8 @@ def report(frame: pd.DataFrame, tables: Sequence[str] = (), metric: str = "best_
     blocks = []
     # one block per table, schedule and data: runs on other data or splits are other experiments, never averaged
     # in (the block named the first row's data for all of them)
-    for (table, schedule, *_), runs in frame.groupby(["table", "schedule", "dataset", "train_split", "test_split"],
-                                                     sort=False):
+    experiment = [c for c in ("table", "schedule", *EXPERIMENT_DATA) if c in frame.columns]  # val_split: if recorded
+    for (table, schedule, *_), runs in frame.groupby(experiment, sort=False):
         if table not in wanted:
             continue
         seeds = sorted(runs["seed"].unique().tolist())
@@ -591,8 +598,11 @@ def report(frame: pd.DataFrame, tables: Sequence[str] = (), metric: str = "best_
         if paper is not None:
             paper_rank = paper.rank(ascending=False, method="min")
             order = paper_rank.sort_values(na_position="last").index
+        val = runs["val_split"].iloc[0] if "val_split" in runs.columns else ""
         lines = [f"Table {table}: test {name} {label}; {runs['dataset'].iloc[0]} "
-                 f"{runs['train_split'].iloc[0]} -> {runs['test_split'].iloc[0]}; schedule {schedule}; "
+                 f"{runs['train_split'].iloc[0]} -> {runs['test_split'].iloc[0]}"
+                 f"{f' (best epoch on {val})' if val else ''}; "
+                 f"schedule {schedule}; "
                  f"seeds {', '.join(str(s) for s in seeds)}",
                  f"  {'paper':>5} {'here':>4}  {'preset':26s} {'paper':>7}  measured (mean ± sd, n)"]
         if unscored.any():

@@ -43,8 +43,8 @@ CLOSEUP_SIDE = 160  # pixels of each close-up
 
 @dataclass(frozen=True)
 class Closeup:
-    """A confirmed track magnified at its most confident frame, as the annotated video draws it: its id, that
-    frame, the centroid there (frame pixels), the magnification and the picture (8-bit BGR)."""
+    """A confirmed track magnified at its most confident frame, cut from the source's frame: its id, that frame, the
+    centroid there (frame pixels), the magnification and the picture (8-bit BGR, the target's box drawn)."""
 
     track_id: int
     frame: int
@@ -83,17 +83,18 @@ def track_closeups(frames: Iterable[np.ndarray], trajectories: pd.DataFrame, mos
 
 
 def _closeup(frame: np.ndarray, row: Any, side: int) -> Closeup:
-    """One track's crop: a square around its centroid with room around the target, stretched, magnified, and the
-    target's extent (a square of its size in pixels) boxed in the detection colour."""
+    """One track's crop: a square around its centroid with room around the target's box, stretched, magnified, and
+    the box drawn a pixel outside the target in the detection colour."""
     height, width = frame.shape[:2]
-    window = min(max(24, int(3 * np.sqrt(row.size)) + 12), height, width)
+    window = min(max(24, int(max(row.box_w, row.box_h)) + 12), height, width)
     x0 = min(max(round(row.x - window / 2), 0), width - window)
     y0 = min(max(round(row.y - window / 2), 0), height - window)
     picture, zoom = magnify(stretch(frame[y0:y0 + window, x0:x0 + window]), side)
-    half = (np.sqrt(row.size) / 2 + 1) * zoom
-    cx, cy = (row.x - x0 + 0.5) * zoom, (row.y - y0 + 0.5) * zoom
-    cv2.rectangle(picture, (int(cx - half), int(cy - half)), (int(cx + half), int(cy + half)),
-                  outcome(DETECTION).bgr, 2, cv2.LINE_8)
+    left, top = int((row.box_x - x0) * zoom), int((row.box_y - y0) * zoom)
+    right, bottom = left + int(row.box_w * zoom) - 1, top + int(row.box_h * zoom) - 1  # the target's last pixels
+    for gap in (1, 2):  # two pixels wide, just outside the target
+        cv2.rectangle(picture, (left - gap, top - gap), (right + gap, bottom + gap), outcome(DETECTION).bgr, 1,
+                      cv2.LINE_8)
     return Closeup(int(row.track_id), int(row.frame), float(row.x), float(row.y), float(zoom), picture)
 
 
@@ -190,7 +191,7 @@ def segment_video(source: bytes | Path, name: str, pipeline: FramePipeline,
         truth = None if upload else _truth(path)  # a generated video's (the sample): outcomes drawn
         return _segmented(folder, name, lambda out, table: process_video(
             path, out, table, pipeline, progress, fps=fps, frames_limit=most,
-            work_limit=UPLOAD_WORK if upload else None, truth=truth), path)
+            work_limit=UPLOAD_WORK if upload else None, truth=truth), lambda: _video_frames(path), path)
 
 
 def _truth(video: Path) -> FrameTruth | None:
@@ -212,14 +213,15 @@ def segment_split(dataset: SegDataset, name: str, pipeline: FramePipeline, progr
     with tempfile.TemporaryDirectory(prefix="lwirst-split-") as tmp:
         return _segmented(Path(tmp), name, lambda out, table: process_frames(frames, out, table, pipeline,
                                                                                progress, batch=1),
-                          replay=lambda: (image for image in frames))  # each image at its own size, undrawn
+                          lambda: (image for image in frames))  # each image at its own size, undrawn
 
 
-def _segmented(folder: Path, name: str, run: Callable[[Path, Path], VideoResult], source: Path | None = None,
-               replay: Callable[[], Generator[np.ndarray, None, None]] | None = None) -> VideoOutput:
+def _segmented(folder: Path, name: str, run: Callable[[Path, Path], VideoResult],
+               replay: Callable[[], Generator[np.ndarray, None, None]], source: Path | None = None) -> VideoOutput:
     """`run(video, table)` writing into the scratch `folder`, read back as a `VideoOutput`, with the close-ups
-    of its first tracks cut from the frames `replay` reads again (the source's: `source`'s); errors name the
-    video as the visitor knows it (`name`), not by the server's paths (`source`, `folder`)."""
+    of its first tracks cut from the source's frames, which `replay` reads again (not the annotated video: its
+    labels and boxes cover the targets); errors name the video as the visitor knows it (`name`), not by the
+    server's paths (`source`, `folder`)."""
     out, table, web = folder / "annotated.mp4", folder / "targets.csv", folder / "annotated.webm"
 
     def visible(message: str) -> str:
@@ -242,11 +244,11 @@ def _segmented(folder: Path, name: str, run: Callable[[Path, Path], VideoResult]
         to_webm(out, web, result.fps)
         web_format = "video/webm"
     per_frame, trajectories = video_tables(table, result.frames_done)
-    frames = replay() if replay is not None else _video_frames(source or out)  # the frames as they came in
+    frames = replay()
     try:
         closeups = track_closeups(frames, trajectories)
-    except LwirstError as exc:  # the frames read once already: a close-up is not worth failing the result for
-        log.warning("%s: no close-ups (%s)", name, exc)
+    except Exception as exc:  # the video is processed: a close-up is not worth failing its result for
+        log.warning("%s: no close-ups (%s: %s)", name, type(exc).__name__, exc)
         closeups = ()
     finally:
         frames.close()
@@ -275,12 +277,12 @@ class LoopingUpload(LoopingVideo):
 
 def video_tables(csv_path: Path, frames: int) -> tuple[pd.DataFrame, pd.DataFrame]:
     """From a `process_video` CSV: targets per frame (every frame, zeros included) and the
-    trajectories of confirmed tracks (track_id, frame, x, y, size in pixels, peak probability)."""
+    trajectories of confirmed tracks (track_id, frame, x, y, size in pixels, peak probability, box)."""
     rows = pd.read_csv(csv_path).dropna(subset=["x"])  # frames without targets have one empty row
     counts = rows.groupby("frame").size().reindex(range(frames), fill_value=0)
     per_frame = pd.DataFrame({"frame": counts.index, "targets": counts.to_numpy()})
     tracked = rows.dropna(subset=["track_id"]).astype({"track_id": int})
-    columns = ["track_id", "frame", "x", "y", "size", "peak_prob"]
+    columns = ["track_id", "frame", "x", "y", "size", "peak_prob", "box_x", "box_y", "box_w", "box_h"]
     return per_frame, tracked.loc[:, columns].reset_index(drop=True)
 
 

@@ -9,6 +9,7 @@ from lwirst import card_view, plots
 from lwirst.errors import LwirstError
 from lwirst.limits import limit
 from lwirst.palettes import decoded_text
+from lwirst.rounding import rate_text
 from lwirst.sequence_truth import truth_path
 from lwirst.web_video import SPLIT_FPS, VideoOutput, track_table
 
@@ -129,8 +130,8 @@ def summary(source: common.VideoSource, output: VideoOutput) -> None:
     result = output.result
     frames, rate, speed, found, tracks = st.columns(5)
     frames.metric("Frames processed", result.frames_done)
-    rate.metric("Video fps", f"{result.fps:.1f}", help="The file's own frame rate (playback speed)")
-    speed.metric("End-to-end fps", f"{result.processing_fps:.1f}", help=card_view.help_for("end-to-end fps"))
+    rate.metric("Video fps", rate_text(result.fps), help="The file's own frame rate (playback speed)")
+    speed.metric("End-to-end fps", rate_text(result.processing_fps), help=card_view.help_for("end-to-end fps"))
     found.metric("Detections", output.detections, help="Targets found, summed over frames (a target seen on 10 "
                  "frames counts 10): the targets CSV's rows, besides one empty row per frame without any")
     tracks.metric("Confirmed tracks", output.tracks, help="Targets seen on at least two frames in a row, "

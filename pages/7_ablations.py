@@ -86,7 +86,7 @@ def choose_experiment(results: pd.DataFrame, table: str) -> pd.DataFrame:
     """With this table swept under several schedules or on several datasets or splits, the one to show."""
     experiments = analysis.sweep_experiments(results, table)
     if len(experiments) < 2:
-        return results
+        return next(iter(experiments.values()), results)
     label = st.selectbox("Sweep (training schedule · data)", list(experiments), key="ablation_schedule",
                          help="Runs of another schedule, dataset or split are another experiment, not more seeds")
     return experiments[label]

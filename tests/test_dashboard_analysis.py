@@ -861,6 +861,11 @@ def test_ablations_show_paper_computed_and_measured_figures(tmp_path: Path) -> N
     assert comparison(at).set_index("preset").loc["table8_deconv", "F1, here (mean)"] == pytest.approx(0.3)
     picker.set_value("default+epochs=2 · sirst trainval → test").run()
     assert comparison(at).set_index("preset").loc["table8_deconv", "F1, here (mean)"] == pytest.approx(0.71)
+    # a file recording no schedule is not the default schedule's: both offered, neither averaged into the other
+    runs = analysis.load_ablation_results(tmp_path / "ablations")[0]
+    unscheduled = runs[runs["table"] == "VIII"].assign(schedule="")
+    experiments = analysis.sweep_experiments(pd.concat([runs, unscheduled]), "VIII")
+    assert "(no schedule recorded) · sirst trainval → test" in experiments and len(experiments) == 4
 
 
 def test_ablations_open_with_the_schedule_and_its_curves(tmp_path: Path) -> None:

@@ -246,4 +246,5 @@ def test_a_slow_rate_is_never_printed_as_zero() -> None:
     from lwirst.rounding import rate_text
 
     assert [rate_text(v) for v in (12.34, 1.0, 0.042, 0.0051)] == ["12.3", "1.0", "0.042", "0.0051"]
+    assert [rate_text(v) for v in (0.999, 0.0999, 0.5)] == ["1.0", "0.10", "0.50"]
     assert [rate_text(v) for v in (0.0, -1.0, float("nan"), None)] == ["n/a"] * 4

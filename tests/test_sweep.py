@@ -206,6 +206,23 @@ def test_report_ranks_against_the_paper() -> None:
     text = report(both)
     assert "d train -> test" in text and "d trainval -> test" in text
     assert "0.5100 ± 0.0141 (2)" in text and "(4)" not in text
+    # the val split picks the best epoch: runs that differ there are other runs too, said in the block's header
+    val = pd.DataFrame([{**r, "val_split": v} for r in rows for v in ("val", "val2")])
+    assert drop_repeated_runs(val)[1] == 0
+    assert "d train -> test (best epoch on val);" in report(val) and "(best epoch on val2);" in report(val)
+
+
+def test_sweep_results_without_their_data_are_refused(tmp_path: Path) -> None:
+    """A row with a blank split was silently left out of the report (pandas drops NaN group keys) while the
+    Ablations page showed it: the one reader refuses such a file, naming the row."""
+    from lwirst.errors import LwirstError
+    from lwirst.sweep import read_results
+
+    frame = pd.read_csv(Path(__file__).parents[1] / "data" / "ablations" / "sirst_short.csv")
+    frame.loc[3, "train_split"] = None
+    frame.to_csv(tmp_path / "blank.csv", index=False)
+    with pytest.raises(LwirstError, match="row 4: no train_split recorded"):
+        read_results(tmp_path / "blank.csv")
 
 
 def test_report_ranks_by_any_sweep_score_in_its_own_direction() -> None:

@@ -557,7 +557,9 @@ def test_track_closeups_magnify_each_track_where_it_peaked(tmp_path: Path) -> No
         frames.append(picture)
     trajectories = pd.DataFrame({"track_id": [1, 1, 1, 2, 2], "frame": [1, 2, 3, 3, 4],
                                  "x": [31.0, 41.0, 51.0, 150.0, 150.0], "y": [61.0] * 3 + [20.0, 20.0],
-                                 "size": [9, 9, 9, 4, 4], "peak_prob": [0.7, 0.99, 0.8, 0.6, 0.9]})
+                                 "size": [9, 9, 9, 4, 4], "peak_prob": [0.7, 0.99, 0.8, 0.6, 0.9],
+                                 "box_x": [30, 40, 50, 149, 149], "box_y": [60, 60, 60, 19, 19],
+                                 "box_w": [3, 3, 3, 2, 2], "box_h": [3, 3, 3, 2, 2]})
     read: list[int] = []
 
     def source() -> Iterator[np.ndarray]:
@@ -571,10 +573,47 @@ def test_track_closeups_magnify_each_track_where_it_peaked(tmp_path: Path) -> No
     assert first.caption == "T1, frame 2, at (41, 61) ×6" and first.picture.shape == (144, 144, 3)
     bright = np.argwhere(first.picture.min(axis=2) > 200)  # the target, stretched to white, in the middle
     assert len(bright) == (3 * 6) ** 2 and np.allclose(bright.mean(axis=0), 71.5, atol=6)
-    boxed = (first.picture == np.array(outcome(DETECTION).bgr, np.uint8)).all(axis=2)
-    assert boxed.any() and not (boxed & (first.picture.min(axis=2) > 200)).any()  # the box keeps off the target
+    boxed = np.argwhere((first.picture == np.array(outcome(DETECTION).bgr, np.uint8)).all(axis=2))
+    (top, left), (bottom, right) = bright.min(axis=0), bright.max(axis=0)
+    assert (boxed.min(axis=0) == [top - 2, left - 2]).all() and (boxed.max(axis=0) == [bottom + 2, right + 2]).all()
     assert track_closeups(iter(frames), trajectories.iloc[:0]) == ()
     assert [c.track_id for c in track_closeups(iter(frames), trajectories, most=1)] == [1]
+
+
+class Still:
+    """A segmenter whose one target stays at one place: a track every run confirms."""
+
+    def predict(self, image: np.ndarray) -> Saliency:
+        logits = np.full(image.shape[:2], -9.0, np.float32)
+        logits[22:25, 10:13] = 9.0
+        return Saliency(logits, "resize", "fake")
+
+    def predict_batch(self, images: list[np.ndarray]) -> list[Saliency]:
+        return [self.predict(image) for image in images]
+
+
+def test_a_videos_closeups_come_from_its_own_frames_not_the_drawn_ones(tmp_path: Path) -> None:
+    """Cut from the annotated video, a close-up showed the overlay's box and "T1" plate over a 3x3 target: it is cut
+    from the source's frame, so its only colour is its own box, two pixels wide just outside the target."""
+    from lwirst.chips import magnify, stretch
+    from lwirst.palette import DETECTION, outcome
+    from lwirst.web_video import segment_video
+
+    source = write_video(tmp_path / "in.avi", 6, codec="MJPG")
+    output = segment_video(source, "in.avi", FramePipeline(Still(), tracker=Tracker(min_hits=2)))
+    (closeup,) = output.closeups
+    pink = (closeup.picture == np.array(outcome(DETECTION).bgr, np.uint8)).all(axis=2)
+    rows = np.argwhere(pink)[:, 0]
+    zoom = int(closeup.zoom)
+    assert rows.max() - rows.min() + 1 == 3 * zoom + 4  # the 3-pixel target in a 2-pixel ring
+    # everything else is the source frame's 24-pixel window around the target, stretched and magnified
+    capture = cv2.VideoCapture(str(source))
+    for _ in range(closeup.frame + 1):
+        _, frame = capture.read()
+    capture.release()
+    grey = cv2.cvtColor(frame, cv2.COLOR_BGR2GRAY)[11:35, 0:24]  # centred on (11, 23), kept inside the frame
+    expected, _ = magnify(stretch(cv2.cvtColor(grey, cv2.COLOR_GRAY2BGR)), 160)
+    assert np.array_equal(closeup.picture[~pink], expected[~pink])
 
 
 def write_raw_h264(path: Path, frames: int) -> Path:

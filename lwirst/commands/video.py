@@ -49,6 +49,7 @@ def run(args: argparse.Namespace) -> int:
     from lwirst.inference import describe_frame_run
     from lwirst.palettes import decoded_text
     from lwirst.pipeline import FramePipeline
+    from lwirst.rounding import rate_text
     from lwirst.tracking import Tracker
     from lwirst.video import process_video
 
@@ -89,7 +90,7 @@ def run(args: argparse.Namespace) -> int:
     if why := tracker.untracked(result.detections, "--gate"):
         print(why)
     total = f" of {result.frames_total}" if result.frames_total else ""
-    print(f"frames: {result.frames_done}{total} at {result.processing_fps:.1f} fps")
+    print(f"frames: {result.frames_done}{total} at {rate_text(result.processing_fps)} fps")
     if result.variable_rate:
         print(f"variable frame rate: the CSV's time_s holds each frame's own time; the video plays them at an even "
               f"{result.fps:g} fps")
