@@ -184,16 +184,16 @@ def _draw_targets(canvas: np.ndarray, targets: Detections | Iterable[Target], tr
     # a trail ends at its target's centroid: it is drawn around the targets, never over them (a white line across
     # a 3-pixel target hid it on every frame of a video)
     height, width = canvas.shape[:2]
-    kept = [(slice(max(y - 1, 0), min(y + h + 1, height)), slice(max(x - 1, 0), min(x + w + 1, width)))
-            for x, y, w, h in (t.box for t in targets)] if trails else []
-    under = [canvas[rows, cols].copy() for rows, cols in kept]
+    boxes = [(slice(max(y - 1, 0), min(y + h + 1, height)), slice(max(x - 1, 0), min(x + w + 1, width)))
+             for x, y, w, h in (t.box for t in targets)] if trails else []
+    under = [canvas[rows, cols].copy() for rows, cols in boxes]
     for track in tracks:
         if trails and track.confirmed and len(track.trajectory) > 1:
             points = np.round([(x, y) for _, x, y in track.trajectory]).astype(np.int32)
             cv2.polylines(canvas, [points], False, TRAIL, thickness, cv2.LINE_AA)
         if track.target is not None:
             track_of[track.target.id] = track
-    for (rows, cols), pixels in zip(kept, under, strict=True):
+    for (rows, cols), pixels in zip(boxes, under, strict=True):
         canvas[rows, cols] = pixels
     marks: list[Mark] = list(others)
     for t in targets:

@@ -24,8 +24,10 @@ from lwirst.metrics import NIOU_CONVENTION
 from lwirst.palettes import decoded_text
 from lwirst.paper import PAPER_SIZE
 from lwirst.postprocess import GROW_TO, describe_growth, probability_of
+from lwirst.prominence import describe as describe_margin
 from lwirst.prominence import legend as margin_legend
 from lwirst.prominence import recorded as recorded_margin
+from lwirst.saliency import Saliency
 
 PDFA_THRESHOLDS = np.round(np.linspace(-8.0, 8.0, 17), 3)  # the Pd-Fa sweep's fixed logit grid
 PD_AT_FA_BUDGET = 0.1  # false-alarm blobs per frame: one alarm in ten frames
@@ -201,7 +203,7 @@ def growth_legend(grow_to: float | None) -> str:
 
 @dataclass(frozen=True)
 class FramesRan:
-    """How a run's frames ran, counted frame by frame (`lwirst.evaluate.FrameTally`): applied protocol ->
+    """How a run's frames ran, counted frame by frame (`FrameTally`): applied protocol ->
     images (None for a result stored before that was recorded), the "resize" frames that already had the model
     size, the frames held to a peak margin, the frames decoded per pseudo-colour palette and the colour frames no
     palette decoded."""
@@ -260,6 +262,37 @@ class FramesRan:
                    _count(data.get("at_model_size")), _count(data.get("margin_frames")),
                    {str(k): int(v) for k, v in decoded.items()} if isinstance(decoded, Mapping) else {},
                    _count(data.get("colour_as_is")))
+
+
+@dataclass
+class FrameTally:
+    """How a run's frames ran, gathered frame by frame from their maps: the protocol each applied and its size,
+    the palettes decoded, the colour frames no palette decoded and the frames held to a peak margin. `record`
+    gives what a result's protocol records of it, so that `evaluate`, `demo` and `lwirst.video` say the same things."""
+
+    ran: list[tuple[str, tuple[int, int]]] = field(default_factory=list)
+    decoded: Counter[str] = field(default_factory=Counter)
+    as_colour: int = 0
+    held: int = 0
+
+    def add(self, saliency: Saliency) -> None:
+        self.ran.append((saliency.protocol, saliency.shape))
+        self.decoded.update([saliency.palette] if saliency.palette else [])
+        self.as_colour += saliency.as_colour
+        self.held += saliency.clearance > 0
+
+    def margin(self, run: RunSpec) -> float:
+        """The run's peak margin per doubling, said only where it held a frame (0 otherwise)."""
+        return run.margin if self.held else 0.0
+
+    def margin_text(self, run: RunSpec) -> str:
+        """"; on frames over twice the model's area ... (3 frame(s))", or "" where no frame was held."""
+        margin = self.margin(run)
+        return f"; {describe_margin(margin)} ({self.held} frame(s))" if margin else ""
+
+    def record(self, run: RunSpec) -> FramesRan:
+        """What a result's protocol records of how `run`'s frames ran."""
+        return FramesRan.counted(self.ran, run.size, self.held, self.decoded, self.as_colour)
 
 
 def _count(value: object) -> int:

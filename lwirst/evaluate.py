@@ -33,14 +33,7 @@ from lwirst.checkpoint import atomic_write
 from lwirst.consensus import cut_masks
 from lwirst.datasets import Sample, SegDataset, fingerprint
 from lwirst.errors import LwirstError
-from lwirst.eval_protocol import (
-    PD_AT_FA_BUDGET,
-    PDFA_THRESHOLDS,
-    RESULT_FIELDS,
-    EvalProtocol,
-    FramesRan,
-    RunSpec,
-)
+from lwirst.eval_protocol import PD_AT_FA_BUDGET, PDFA_THRESHOLDS, RESULT_FIELDS, EvalProtocol, FrameTally, RunSpec
 from lwirst.inference import Segmenter, consensus_input, frame_clearance, large_frame, network_input, runs
 from lwirst.metrics import (
     NIOU_CONVENTION,
@@ -54,7 +47,6 @@ from lwirst.metrics import (
 from lwirst.paper import PAPER_SIZE
 from lwirst.postprocess import GROW_TO, TargetFilter, describe_growth, describe_threshold, detect
 from lwirst.predictions import PredictionFolder, saturated
-from lwirst.prominence import describe as describe_margin
 from lwirst.rounding import round_floats
 from lwirst.saliency import Saliency
 from lwirst.scoring import (
@@ -159,37 +151,6 @@ class EvalResult:
         metrics = {k: jsonio.nan_for_null(v) for k, v in summary["metrics"].items()}  # null: an undefined metric
         curves = {k: jsonio.nan_for_null(v) for k, v in curves.items()}
         return cls(metrics, per_image, curves, EvalProtocol.from_json(summary["protocol"]), saliency)
-
-
-@dataclass
-class FrameTally:
-    """How a run's frames ran, gathered frame by frame from their maps: the protocol each applied and its size,
-    the palettes decoded, the colour frames no palette decoded and the frames held to a peak margin. `record`
-    gives what a result's protocol records of it, so that `evaluate` and `demo` say the same things."""
-
-    ran: list[tuple[str, tuple[int, int]]] = field(default_factory=list)
-    decoded: Counter[str] = field(default_factory=Counter)
-    as_colour: int = 0
-    held: int = 0
-
-    def add(self, saliency: Saliency) -> None:
-        self.ran.append((saliency.protocol, saliency.shape))
-        self.decoded.update([saliency.palette] if saliency.palette else [])
-        self.as_colour += saliency.as_colour
-        self.held += saliency.clearance > 0
-
-    def margin(self, run: RunSpec) -> float:
-        """The run's peak margin per doubling, said only where it held a frame (0 otherwise)."""
-        return run.margin if self.held else 0.0
-
-    def margin_text(self, run: RunSpec) -> str:
-        """"; on frames over twice the model's area ... (3 frame(s))", or "" where no frame was held."""
-        margin = self.margin(run)
-        return f"; {describe_margin(margin)} ({self.held} frame(s))" if margin else ""
-
-    def record(self, run: RunSpec) -> FramesRan:
-        """What a result's protocol records of how `run`'s frames ran."""
-        return FramesRan.counted(self.ran, run.size, self.held, self.decoded, self.as_colour)
 
 
 @dataclass(frozen=True)

@@ -206,8 +206,8 @@ def _cached(key: str, build: Callable[[], bytes]) -> bytes:
 def _names(wanted: Callable[[backends.BackendSpec], bool]) -> str:
     """The backends with a capability, for error messages ("onnxruntime, opencv or openvino"); one whose module
     fails to load is left out, as `backends.preference` leaves it out (warned once)."""
-    names = [name for name in backends.backend_names() if name in backends.preference()
-             and wanted(backends.get_backend(name))]
+    usable = backends.preference()
+    names = [name for name in backends.backend_names() if name in usable and wanted(backends.get_backend(name))]
     return ", ".join(names[:-1]) + f" or {names[-1]}" if len(names) > 1 else "".join(names)
 
 

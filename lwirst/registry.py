@@ -45,13 +45,14 @@ def with_installed(built_in: Mapping[str, str], group: str, kind: str) -> dict[s
     name is left out, with a warning (it would silently replace what every result so far was computed with)."""
     plugins = installed(group)
     for name in sorted(set(plugins) & set(built_in)):
-        _warn_once(f"an installed package declares the {kind} {name!r} in {group}, a built-in name: it is left out; "
+        warn_once(f"an installed package declares the {kind} {name!r} in {group}, a built-in name: it is left out; "
                    "give it another name")
     return {**built_in, **{name: module for name, module in plugins.items() if name not in built_in}}
 
 
 @functools.cache
-def _warn_once(message: str) -> None:
+def warn_once(message: str) -> None:
+    """Log a warning once per process: a registry's listing runs on every command and dashboard rerun."""
     log.warning("%s", message)
 
 

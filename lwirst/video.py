@@ -38,6 +38,7 @@ import numpy as np
 
 from lwirst.drawing import FrameOutcomes, overlay, pad_to
 from lwirst.errors import LwirstError
+from lwirst.eval_protocol import FrameTally
 from lwirst.imageio import IMAGE_SUFFIXES, image_format, read_header_size, read_image
 from lwirst.limits import limit, side_text
 from lwirst.pipeline import FpsMeter, FramePipeline, FrameResult
@@ -456,7 +457,7 @@ def process_frames(frames: Frames, out_path: Path, csv_file: Path | None, pipeli
             handle.close()
         raise
     done = rows = detections = 0
-    palettes: dict[str, int] = {}
+    tally = FrameTally()  # how the frames ran: the palettes decoded
     interrupted = False
     stop: str | None = None  # why an error ended the run
     start = time.perf_counter()
@@ -482,8 +483,7 @@ def process_frames(frames: Frames, out_path: Path, csv_file: Path | None, pipeli
                                 outcomes=_outcomes(truth, done, result.kept))
                 writer.write(pad_to(drawn, *frames.size))
                 detections += len(result.kept)
-                if result.saliency.palette:
-                    palettes[result.saliency.palette] = palettes.get(result.saliency.palette, 0) + 1
+                tally.add(result.saliency)
                 if handle is not None:
                     new_rows = _rows(done, frames.time_of(done), result)
                     table.writerows(new_rows)
@@ -513,7 +513,7 @@ def process_frames(frames: Frames, out_path: Path, csv_file: Path | None, pipeli
     result = VideoResult(out_path, csv_file, codec, done, frames.total if cut else done, frames.fps, rows,
                          time.perf_counter() - start, interrupted, frames.size, detections,
                          tracker.untracked(detections) if tracker is not None else "", frames.variable_rate,
-                         palettes)
+                         dict(tally.decoded))
     if stop is not None:
         held = f"{out_path} and the CSV hold them" if done else "no video or CSV was kept"
         raise VideoStopped(f"{stop} (stopped after {done} frames; {held})", stop, result)

@@ -75,10 +75,10 @@ def track_closeups(frames: Iterable[np.ndarray], trajectories: pd.DataFrame, mos
     crops: dict[int, Closeup] = {}
     for index, frame in enumerate(itertools.islice(frames, max(wanted) + 1)):
         for row in wanted.get(index, ()):
-            picture = to_uint8(frame)
+            picture = to_bgr(to_uint8(frame))
             if not colourful(picture):  # a grey frame's codec tint, stretched, reads as colour: shown grey
-                picture = to_bgr(cv2.cvtColor(picture, cv2.COLOR_BGR2GRAY) if picture.ndim == 3 else picture)
-            crops[int(row.track_id)] = _closeup(to_bgr(picture), row, side)
+                picture = to_bgr(cv2.cvtColor(picture, cv2.COLOR_BGR2GRAY))
+            crops[int(row.track_id)] = _closeup(picture, row, side)
     return tuple(crops[int(t)] for t in best["track_id"] if int(t) in crops)
 
 

@@ -20,7 +20,7 @@ from lwirst.commands.segment import (
 from lwirst.datasets import read_truth
 from lwirst.drawing import heatmap, overlay
 from lwirst.errors import LwirstError
-from lwirst.evaluate import FrameTally
+from lwirst.eval_protocol import FrameTally
 from lwirst.imageio import flat_pairs, image_files, mask_stem, read_image, require_image_files, write_png
 from lwirst.inference import Segmenter
 from lwirst.metrics import TargetMatch, match_targets

@@ -76,10 +76,9 @@ def run(args: argparse.Namespace) -> int:
         data = optimize_onnx(data)
     if args.int8:
         data = _quantize(data, args, (height, width), raw_input)
-    check_segmentation_onnx(data, str(args.out))
     data = with_notes(data, (height, width), raw_input=raw_input, in_channels=module.config.in_channels,
                       trained=trained_size(meta))
-    proto = onnx.load_from_string(data)
+    proto = check_segmentation_onnx(data, str(args.out))
     try:
         atomic_write(args.out, lambda tmp: tmp.write_bytes(data))
     except OSError as exc:

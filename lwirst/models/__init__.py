@@ -13,14 +13,12 @@ built), so command-line choices and settings stay light.
 
 from __future__ import annotations
 
-import functools
-import logging
 from typing import Any
 
 from lwirst.config import json_object
 from lwirst.errors import LwirstError
 from lwirst.models.base import Architecture, NetworkConfig
-from lwirst.registry import ARCHITECTURES, load_entry, unknown, with_installed
+from lwirst.registry import ARCHITECTURES, load_entry, unknown, warn_once, with_installed
 
 # Registry name -> module defining ARCHITECTURE. The first is the default (old checkpoints name none).
 _MODULES: dict[str, str] = {
@@ -30,7 +28,6 @@ _MODULES: dict[str, str] = {
 }
 DEFAULT_ARCHITECTURE = "lwirstnet"
 _LOADED: dict[str, Architecture] = {}
-log = logging.getLogger(__name__)
 
 __all__ = ["DEFAULT_ARCHITECTURE", "Architecture", "NetworkConfig", "architecture_names", "architecture_of",
            "build_model", "config_from_dict", "config_from_json", "get_architecture", "modules"]
@@ -74,18 +71,13 @@ def architecture_of(config: Any) -> str:
 def _loaded_config(name: str) -> type | None:
     """The config class of architecture `name`; None for an installed plugin that fails to load (warned): a
     broken package of someone else's must not stop the built-in networks, only a use of its own."""
-    if name in _MODULES:
-        return get_architecture(name).config
     try:
         return get_architecture(name).config
     except LwirstError as exc:
-        _left_out(str(exc))
+        if name in _MODULES:  # a built-in network that fails is this package's error, never skipped
+            raise
+        warn_once(f"an installed architecture is left out: {exc}")
         return None
-
-
-@functools.cache
-def _left_out(reason: str) -> None:
-    log.warning("an installed architecture is left out: %s", reason)
 
 
 def config_from_dict(data: dict[str, Any], architecture: str | None = None) -> NetworkConfig:
