@@ -24,7 +24,7 @@ import os
 import threading
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from pathlib import Path, PurePosixPath
 from typing import Any
 
@@ -83,7 +83,7 @@ from lwirst.postprocess import GROW_TO, TargetFilter, describe_growth, probabili
 from lwirst.prominence import DEFAULT_PER_DOUBLING, cleared, per_doubling_text
 from lwirst.sequence_truth import TruthScore, score_video
 from lwirst.streams import DatasetStream
-from lwirst.tracking import Tracker
+from lwirst.tracking import Tracker, TrackerSettings
 from lwirst.uploads import check_upload_size, decode_upload, image_key
 from lwirst.web_video import (
     UPLOAD_FRAMES,
@@ -104,6 +104,7 @@ IMAGE_TYPES = ("png", "jpg", "jpeg", "bmp", "tif", "tiff")
 # Widget keys whose values survive page switches (see `keep_widget_state`).
 PERSISTENT = ("model", "backend", "protocol", "consensus", "mirror", "margin", "data_root", "data_dataset",
               "data_split", "threshold", "size_range", "ratio_range", "heat_scale", "dev_demo",
+              "track_gate", "track_missed", "track_hits",
               # each page's choice of input: a visitor coming back finds the source and image they left
               "frame_source", "dataset_image", "video_source", "video_sample", "video_split", "live_source")
 DEV_DEMO = "dev_demo"  # developer option: offer the untrained demo network in the Model list
@@ -478,7 +479,7 @@ def rescore(chosen: Engine, saliency_map: Saliency, post: Postprocess) -> FrameR
 
 def tracking_pipeline(chosen: Engine, post: Postprocess) -> FramePipeline:
     """A fresh pipeline with a tracker (video, live stream) on the cached segmenter."""
-    return FramePipeline(segmenter(chosen), post.threshold, post.target_filter, Tracker())
+    return FramePipeline(segmenter(chosen), post.threshold, post.target_filter, Tracker(**asdict(post.tracking)))
 
 
 def analyse(chosen: Engine, frame: Frame, post: Postprocess, scale: str = "probability") -> FrameReport:
@@ -727,14 +728,21 @@ def make_frame(name: str, image: np.ndarray, mask: np.ndarray | None = None) -> 
 
 @dataclass(frozen=True)
 class Postprocess:
-    """The threshold (a logit; 0 is the paper's Th) and the Eq. 4 filter."""
+    """The threshold (a logit; 0 is the paper's Th), the Eq. 4 filter and, where a page tracks (Video, Live),
+    how targets link into tracks."""
 
     threshold: float
     target_filter: TargetFilter
+    tracking: TrackerSettings = field(default_factory=TrackerSettings)
 
 
-def postprocess_controls() -> Postprocess:
-    """Sidebar: threshold and Eq. 4 filter widgets (changing them never re-runs the network)."""
+# The tracking sliders' upper ends: a gate of 200 px spans most of a 256-px frame
+GATE_CAP, MISSED_CAP, HITS_CAP = 200, 30, 10
+
+
+def postprocess_controls(tracking: bool = False) -> Postprocess:
+    """Sidebar: threshold and Eq. 4 filter widgets (changing them never re-runs the network), and the tracker's
+    where a page tracks."""
     st.session_state.setdefault("threshold", 0.0)
     st.session_state.setdefault("size_range", (0, SIZE_CAP))
     st.session_state.setdefault("ratio_range", (0.0, RATIO_CAP))
@@ -757,7 +765,24 @@ def postprocess_controls() -> Postprocess:
                           help=f"{help_for('Eq. 4')}\n\n0 and {RATIO_CAP:g} mean no bound")
         _range_note("ratio_range")
         target_filter = filter_from_ranges(size, ratio, SIZE_CAP, RATIO_CAP)
-    return Postprocess(float(threshold), target_filter)
+    return Postprocess(float(threshold), target_filter, tracker_controls() if tracking else TrackerSettings())
+
+
+def tracker_controls() -> TrackerSettings:
+    """Sidebar: how targets link into tracks (`lwirst video`'s --gate, --max-missed and --min-hits)."""
+    default = TrackerSettings()
+    with st.sidebar:
+        st.subheader("Tracking", help="Each frame's targets join the tracks they are nearest to; a track gets an "
+                     "id (T<n>) once seen on enough frames, so a one-frame false alarm never does")
+        gate = st.slider("Gate (pixels per frame)", 1, GATE_CAP, int(default.gate), key="track_gate",
+                         help="The largest jump a target may make between two frames and keep its track: a target "
+                              "moving faster gets no track; a wide gate can join a target to a nearby false alarm")
+        missed = st.slider("Frames a track coasts unseen", 0, MISSED_CAP, default.max_missed, key="track_missed",
+                           help="A confirmed track whose target is not found goes on along its path this many "
+                                "frames (a target that blinks out keeps its id)")
+        hits = st.slider("Frames before a track gets an id", 1, HITS_CAP, default.min_hits, key="track_hits",
+                         help="Detections, frame after frame, before a track is confirmed and drawn as T<n>")
+    return TrackerSettings(float(gate), missed, hits)
 
 
 def _keep_open(key: str, step: float, cap: float) -> None:
@@ -1103,6 +1128,11 @@ def live_sources() -> list[str]:
     return [*sources, WEBCAM] if webrtc_available() else sources
 
 
+def tracked_source(label: str) -> bool:
+    """Whether a Live source's frames are tracked: not a dataset split's, whose images are scenes apart."""
+    return not label.startswith(DATASET_PREFIX)
+
+
 def _open_source(label: str, upload: VideoSource | None) -> Source | None:
     if label == UPLOADED_LOOP and upload is not None and upload.data is not None:
         return LoopingUpload(upload.data, upload.name)
@@ -1129,7 +1159,7 @@ def live_stream(label: str, chosen: Engine, post: Postprocess, upload: VideoSour
         name = f"{LOOP_PREFIX}{upload.name}" if label == UPLOADED_LOOP and upload is not None else label
         stream = LiveStream(_open_source(label, upload), tracking_pipeline(chosen, post), name)
         st.session_state["live_stream"] = ((label, upload_key, chosen.key), stream)
-    stream.configure(post.threshold, post.target_filter)
+    stream.configure(post.threshold, post.target_filter, post.tracking)
     return stream
 
 

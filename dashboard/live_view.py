@@ -69,7 +69,7 @@ def live_view(stream: LiveStream, frame: LiveFrame, rows: int, size: tuple[int, 
              Card("Targets", str(kept)),
              Card("Tracks", str(len(tracks))) if stream.tracking else Card("Tracks", "off", off))
     tracks_caption = (off if not stream.tracking else f"Confirmed tracks at frame {frame.index}" if len(tracks) else
-                      f"No confirmed track at frame {frame.index} (a target must be seen on two frames in a row).")
+                      f"No confirmed track at frame {frame.index}{untracked_reason(stream)}.")
     ran = describe_frame_run((height, width), frame.result.saliency.protocol, size)
     held = f"; {cleared(frame.result.saliency.clearance)}" if frame.result.saliency.clearance else ""
     caption = f"{stream.name}, frame {frame.index}" + (f": {frame.label}" if frame.label else "") + \
@@ -81,3 +81,13 @@ def live_view(stream: LiveStream, frame: LiveFrame, rows: int, size: tuple[int, 
                     f"Targets of frame {frame.index} ({len(targets)} of {kept} shown, strongest first)",
                     width, height, tuple(png_uri(chip.picture) for chip in chips),
                     tuple(chip.caption for chip in chips))
+
+
+def untracked_reason(stream: LiveStream) -> str:
+    """" (a target must be seen on 2 frames in a row, each within 20 px of where its track went)": what the
+    stream's tracker asks before it confirms a track."""
+    tracker = stream.pipeline.tracker
+    if tracker is None:
+        return ""
+    return (f" (a target must be seen on {tracker.min_hits} frames in a row, each within {tracker.gate:g} px of where "
+            "its track went: Tracking in the sidebar)")

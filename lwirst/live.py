@@ -30,7 +30,7 @@ from lwirst.metrics import image_record
 from lwirst.pipeline import FpsMeter, FramePipeline, FrameResult, SegmenterLike
 from lwirst.postprocess import TargetFilter
 from lwirst.synth import PRESETS, SceneConfig, render_sequence
-from lwirst.tracking import Track, Tracker
+from lwirst.tracking import Track, Tracker, TrackerSettings
 
 FPS_WINDOW = 30  # frames over which both of a stream's rates are measured
 
@@ -209,10 +209,13 @@ class LiveStream:
         self._pipeline_s.clear()
         self._rated = 0
 
-    def configure(self, threshold: float, target_filter: TargetFilter) -> None:
-        """New threshold (logit) and Eq. 4 filter, used from the next frame on."""
+    def configure(self, threshold: float, target_filter: TargetFilter, tracking: TrackerSettings | None = None) -> None:
+        """New threshold (logit), Eq. 4 filter and (given) tracker settings, used from the next frame on; the
+        tracks go on."""
         self.pipeline.threshold = threshold
         self.pipeline.target_filter = target_filter
+        if tracking is not None and self.pipeline.tracker is not None:
+            self.pipeline.tracker.configure(tracking)
 
     def feed(self, image: np.ndarray, label: str | None = None) -> LiveFrame:
         """Process one frame from anywhere (`label`: what its source calls it); the tracker advances."""

@@ -61,12 +61,36 @@ class _State:
     trajectory: deque[tuple[int, float, float]] = field(default_factory=deque)
 
 
+@dataclass(frozen=True)
+class TrackerSettings:
+    """How targets link into tracks, with the defaults of `lwirst video`, the Video page and Live.
+
+    gate: largest distance in pixels between a track's predicted position and a detection that may be
+        associated (a target moving faster than this between frames gets no track).
+    max_missed: frames a confirmed track survives unseen.
+    min_hits: detections before a track is confirmed and gets an id (one-frame false alarms never do).
+    """
+
+    gate: float = 20.0
+    max_missed: int = 3
+    min_hits: int = 2
+
+    def __post_init__(self) -> None:
+        if not self.gate > 0:
+            raise LwirstError(f"tracker gate must be positive, got {self.gate}")
+        if self.max_missed < 0 or self.min_hits < 1:
+            raise LwirstError(f"tracker needs max_missed >= 0 and min_hits >= 1, got {self.max_missed} and "
+                              f"{self.min_hits}")
+
+    def text(self) -> str:
+        """"gate 20 px, 3 missed frames, 2 hits for an id", as every view states it."""
+        return f"gate {self.gate:g} px, {self.max_missed} missed frames, {self.min_hits} hits for an id"
+
+
 class Tracker:
     """Online multi-target tracker (alpha-beta prediction + gated optimal assignment).
 
-    gate: largest distance in pixels between a prediction and a detection that may
-        be associated. max_missed: frames a confirmed track survives unseen.
-    min_hits: detections needed before a track is confirmed and gets an id.
+    gate, max_missed, min_hits: see `TrackerSettings`.
     alpha, beta: position and velocity gains of the alpha-beta filter.
     max_trajectory: positions kept per track (bounds memory on long videos).
     max_targets: a frame with more targets than this (thousands of speckles from an
@@ -74,23 +98,31 @@ class Tracker:
         tracks x targets association can never stall a live server; tracks coast.
     """
 
-    def __init__(self, gate: float = 20.0, max_missed: int = 3, min_hits: int = 2,
-                 alpha: float = 0.85, beta: float = 0.5, max_trajectory: int = 512,
-                 max_targets: int = 256) -> None:
-        if gate <= 0:
-            raise LwirstError(f"tracker gate must be positive, got {gate}")
-        if max_missed < 0 or min_hits < 1 or max_trajectory < 1:
-            raise LwirstError("tracker needs max_missed >= 0, min_hits >= 1 and max_trajectory >= 1")
+    def __init__(self, gate: float = TrackerSettings.gate, max_missed: int = TrackerSettings.max_missed,
+                 min_hits: int = TrackerSettings.min_hits, alpha: float = 0.85, beta: float = 0.5,
+                 max_trajectory: int = 512, max_targets: int = 256) -> None:
+        if max_trajectory < 1:
+            raise LwirstError("tracker needs max_trajectory >= 1")
         if not (0.0 < alpha <= 1.0 and 0.0 <= beta <= 2.0):
             raise LwirstError(f"alpha-beta gains out of range: alpha={alpha} (0, 1], beta={beta} [0, 2]")
-        self.gate = float(gate)
-        self.max_missed = int(max_missed)
-        self.min_hits = int(min_hits)
+        self.configure(TrackerSettings(gate, max_missed, min_hits))
         self.alpha = float(alpha)
         self.beta = float(beta)
         self.max_trajectory = int(max_trajectory)
         self.max_targets = int(max_targets)
         self.reset()
+
+    @property
+    def settings(self) -> TrackerSettings:
+        """The gate, missed frames and hits this tracker links targets with."""
+        return TrackerSettings(self.gate, self.max_missed, self.min_hits)
+
+    def configure(self, settings: TrackerSettings) -> None:
+        """Link targets with new settings from the next frame on, keeping the tracks (a live stream's
+        controls act on the running stream)."""
+        self.gate = float(settings.gate)
+        self.max_missed = int(settings.max_missed)
+        self.min_hits = int(settings.min_hits)
 
     def untracked(self, targets: int, setting: str = "") -> str:
         """Why `targets` detections, over a run, confirmed no track ("" when a track formed, or when too few were

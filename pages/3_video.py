@@ -16,18 +16,18 @@ from lwirst.web_video import SPLIT_FPS, VideoOutput, track_table
 
 def main() -> None:
     st.title("Video")
-    post = common.postprocess_controls()
+    post = common.postprocess_controls(tracking=True)
     source = choose_video()
     if source is None:
         return
     output = process(source, post)
     if output is None:
         return
-    summary(source, output)
+    summary(source, output, post)
     judged = against_truth(source, output)
     player_and_counts(output, judged)
     closeups(output)
-    trajectories(output)
+    trajectories(output, post)
     downloads(output)
 
 
@@ -124,9 +124,10 @@ def stopped(source: common.VideoSource, output: VideoOutput | None) -> None:
                 icon=":material/stop_circle:")
 
 
-def summary(source: common.VideoSource, output: VideoOutput) -> None:
-    """Frames, frame rates, targets and codec of the processed video, and how its frames ran (a split's
-    images each ran at their own size, as its caption says)."""
+def summary(source: common.VideoSource, output: VideoOutput, post: common.Postprocess) -> None:
+    """Frames, frame rates, targets and codec of the processed video, how its frames ran (a split's
+    images each ran at their own size, as its caption says) and how targets were tracked (`post`, which the
+    output was made with)."""
     result = output.result
     frames, rate, speed, found, tracks = st.columns(5)
     frames.metric("Frames processed", result.frames_done)
@@ -134,9 +135,10 @@ def summary(source: common.VideoSource, output: VideoOutput) -> None:
     speed.metric("End-to-end fps", rate_text(result.processing_fps), help=card_view.help_for("end-to-end fps"))
     found.metric("Detections", output.detections, help="Targets found, summed over frames (a target seen on 10 "
                  "frames counts 10): the targets CSV's rows, besides one empty row per frame without any")
-    tracks.metric("Confirmed tracks", output.tracks, help="Targets seen on at least two frames in a row, "
-                  "given an id (T<n> on the video). A track that breaks (two targets crossing, a target lost "
-                  "for a few frames) goes on under a new id, so there can be more tracks than targets")
+    tracks.metric("Confirmed tracks", output.tracks,
+                  help=f"Targets seen on at least {post.tracking.min_hits} frames in a row, given an id (T<n> on the "
+                       "video). A track that breaks (two targets crossing, a target lost for a few frames) goes on "
+                       "under a new id, so there can be more tracks than targets")
     chosen = common.engine()
     info = common.speed_info(chosen)
     if source.split is None:
@@ -148,11 +150,12 @@ def summary(source: common.VideoSource, output: VideoOutput) -> None:
               f"each frame's own time, and the annotated video plays them at an even {result.fps:g} fps."
               if result.variable_rate else "")
     colours = f" Pseudo-colour: {decoded_text(result.palettes)}." if result.palettes else ""
-    st.caption(f"{ran}{colours}{timing} Codec {result.codec}. **End-to-end fps** counts "
-               "everything: decoding, network, post-processing, tracking, drawing and encoding the annotated "
-               "video. The overlay stamps the **pipeline fps** (network, post-processing and tracking only, over "
-               "recent frames): it leaves decoding, drawing and encoding out, so it usually reads higher, but a "
-               "frame's stamp is that moment's rate (the first frames, a busy machine) and can read lower.")
+    st.caption(f"{ran}{colours}{timing} Tracking: {post.tracking.text()}. Codec {result.codec}. "
+               "**End-to-end fps** counts everything: decoding, network, post-processing, tracking, drawing and "
+               "encoding the annotated video. The overlay stamps the **pipeline fps** (network, post-processing and "
+               "tracking only, over recent frames): it leaves decoding, drawing and encoding out, so it usually "
+               "reads higher, but a frame's stamp is that moment's rate (the first frames, a busy machine) and can "
+               "read lower.")
 
 
 def against_truth(source: common.VideoSource, output: VideoOutput) -> bool:
@@ -206,11 +209,13 @@ def closeups(output: VideoOutput) -> None:
                  width="content", output_format="PNG")
 
 
-def trajectories(output: VideoOutput) -> None:
+def trajectories(output: VideoOutput, post: common.Postprocess) -> None:
     """The trajectories of the confirmed tracks, in image coordinates, and a row per track."""
     if output.trajectories.empty:
-        st.info(f"No confirmed tracks: {output.result.untracked or 'no target was seen on two frames in a row'}."
-                if output.detections else "No confirmed tracks: no target was found.")
+        hits = post.tracking.min_hits
+        why = output.result.untracked or f"no target was seen on {hits} frames in a row"
+        st.info(f"No confirmed tracks: {why} (**Tracking** in the sidebar)." if output.detections else
+                "No confirmed tracks: no target was found.")
         return
     width, height = common.video_size(output)
     st.plotly_chart(plots.trajectory_figure(output.trajectories, width, height), key="video_tracks")

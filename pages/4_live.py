@@ -29,8 +29,8 @@ DUE_SLACK_S = 0.5
 
 def main() -> None:
     st.title("Live")
-    post = common.postprocess_controls()
     source, upload = choose_source()
+    post = common.postprocess_controls(tracking=common.tracked_source(source))
     if source == common.WEBCAM:
         webcam(post)
         return

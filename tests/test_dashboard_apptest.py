@@ -40,7 +40,7 @@ from lwirst.postprocess import NO_FILTER
 from lwirst.prominence import DEFAULT_PER_DOUBLING
 from lwirst.scoring import metric_spec
 from lwirst.sequence_truth import read_truth, truth_path
-from lwirst.tracking import Tracker
+from lwirst.tracking import Tracker, TrackerSettings
 
 REPO = Path(__file__).resolve().parents[1]
 if str(REPO) not in sys.path:  # dashboard/ is not an installed package (app.py does the same)
@@ -1011,6 +1011,25 @@ def test_the_sample_video_names_the_tracks_that_followed_each_target() -> None:
     assert {c.track_id for c in output.closeups} <= set(output.trajectories["track_id"])
 
 
+def test_video_tracks_with_the_sidebars_tracking_settings() -> None:
+    """The page had no tracker control: a demo of fast targets showed no track, the command's --gate out of
+    reach. The sidebar's Tracking sets the gate, missed frames and hits, reruns the video, and the caption says
+    what linked the tracks."""
+    at = open_page("3_video.py")
+    assert not at.exception and not errors(at)
+    assert any("Tracking: gate 20 px, 3 missed frames, 2 hits for an id." in c.value for c in at.caption)
+    tracks = count(at, "Confirmed tracks")
+    assert tracks > 0
+    at.slider(key="track_hits").set_value(10)
+    at.slider(key="track_gate").set_value(1).run()
+    assert not at.exception and not errors(at)
+    assert at.session_state["video_output"].signature[2].tracking == TrackerSettings(1.0, 3, 10)
+    assert any("Tracking: gate 1 px, 3 missed frames, 10 hits for an id." in c.value for c in at.caption)
+    assert count(at, "Confirmed tracks") < tracks  # a 1-px gate over ten frames keeps few or none of them
+    help_text = next(m.help for m in at.metric if m.label == "Confirmed tracks")
+    assert help_text.startswith("Targets seen on at least 10 frames in a row")
+
+
 def test_an_uploaded_video_waits_for_its_click() -> None:
     """A visitor's video may be long: unlike the sample, it runs when asked."""
     at = open_page("3_video.py", model=DEMO_MODEL, threshold=0.3, video_source="Upload")
@@ -1292,6 +1311,7 @@ def test_live_holds_each_image_of_a_split_for_its_dwell(sirst_root: Path, monkey
     assert not at.exception and not errors(at)
     assert " frame 0: " in at.get("image")[0].proto.imgs[0].caption
     assert metric(at, "Tracks") == "off"  # each image is its own scene: no track can ever be confirmed
+    assert not [s for s in at.slider if s.key.startswith("track_")]  # so no tracking control is offered
     assert any(c.value.startswith("Tracking is off: each image of a split") for c in at.caption)
     at.slider(key="live_dwell").set_value(0.0).run()
     frame = int(re.search(r" frame (\d+): ", at.get("image")[0].proto.imgs[0].caption)[1])
@@ -1324,6 +1344,12 @@ def test_live_stream_runs_and_controls_act_on_it() -> None:
     at.slider(key="threshold").set_value(-15.0)
     at.slider(key="size_range").set_value((0, 100)).run()
     assert count(at, "Targets") == 0  # the frame-wide blob is far above 100 pixels
+    # the sidebar's tracking acts on the running stream: the same stream, its tracks kept, a new gate
+    stream = at.session_state["live_stream"][1]
+    frames = stream.frames
+    at.slider(key="track_gate").set_value(5).run()
+    assert at.session_state["live_stream"][1] is stream and stream.frames > frames
+    assert stream.pipeline.tracker.settings == TrackerSettings(5.0, 3, 2)
     at.selectbox(key="live_source").set_value("Looping video: sequence.mp4").run()
     assert not at.exception
     assert not errors(at)

@@ -9,7 +9,7 @@ import pytest
 
 from lwirst.errors import LwirstError
 from lwirst.postprocess import TargetFilter, detect
-from lwirst.tracking import Track, Tracker
+from lwirst.tracking import Track, Tracker, TrackerSettings
 
 SHAPE = (96, 128)
 Path = Callable[[int], tuple[float, float] | None]
@@ -110,6 +110,27 @@ def test_reset_and_validation() -> None:
     for kwargs in ({"gate": 0}, {"min_hits": 0}, {"max_missed": -1}, {"alpha": 0}):
         with pytest.raises(LwirstError):
             Tracker(**kwargs)
+
+
+def test_settings_are_validated_said_and_act_on_a_running_tracker() -> None:
+    """The Video page and Live set the tracker from the sidebar, Live on the running stream: a target jumping
+    30 px a frame gets no track under the default 20 px gate, and one once the gate widens mid-run, while a
+    slow target's track keeps its id through the change."""
+    for bad in ({"gate": 0.0}, {"gate": float("nan")}, {"min_hits": 0}, {"max_missed": -1}):
+        with pytest.raises(LwirstError):
+            TrackerSettings(**bad)
+    assert TrackerSettings().text() == "gate 20 px, 3 missed frames, 2 hits for an id"
+    tracker = Tracker()
+    assert tracker.settings == TrackerSettings()
+    slow = lambda f: (10.0 + 1.0 * f, 20.0)  # noqa: E731
+    fast = lambda f: (10.0 + 30.0 * (f % 4), 70.0)  # noqa: E731 - 30 px a frame, four frames a sweep
+    before = run_sequence([slow, fast], 4, tracker)
+    assert {t.track_id for t in before[-1] if t.confirmed} == {1}  # the slow one only
+    tracker.configure(TrackerSettings(gate=40.0, max_missed=3, min_hits=2))
+    assert tracker.settings.gate == 40.0
+    after = run_sequence([lambda f: slow(f + 4), lambda f: fast(f + 1)], 3, tracker, seed=1)
+    confirmed = {t.track_id for t in after[-1] if t.confirmed}
+    assert 1 in confirmed and len(confirmed) == 2, after[-1]
 
 
 def test_a_trail_is_drawn_around_its_target_never_over_it() -> None:

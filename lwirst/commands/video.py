@@ -15,6 +15,7 @@ from lwirst.commands.segment import (
     threshold_from_args,
 )
 from lwirst.errors import LwirstError
+from lwirst.tracking import TrackerSettings
 from lwirst.validate import check_outputs, number
 
 HELP = "Segment and track a video or a folder of frames into an annotated MP4 + CSV"
@@ -31,12 +32,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="frame rate, 0.1 to 1000 (default: the video's own; 25 for a folder of frames)")
     parser.add_argument("--force", action="store_true", help="overwrite an existing OUT / CSV")
     track = parser.add_argument_group("tracking")
-    track.add_argument("--gate", type=number(float, lo=0, hi=1e6), default=20.0,
+    track.add_argument("--gate", type=number(float, lo=0, hi=1e6), default=TrackerSettings.gate,
                        help="largest jump in pixels between frames (default %(default)g; a target moving "
                             "faster gets no track)")
-    track.add_argument("--max-missed", type=number(int, lo=0, hi=1_000_000), default=3,
+    track.add_argument("--max-missed", type=number(int, lo=0, hi=1_000_000), default=TrackerSettings.max_missed,
                        help="frames a track survives unseen (default %(default)d)")
-    track.add_argument("--min-hits", type=number(int, lo=1, hi=1_000_000), default=2,
+    track.add_argument("--min-hits", type=number(int, lo=1, hi=1_000_000), default=TrackerSettings.min_hits,
                        help="detections before a track gets an id (default %(default)d)")
     add_model_arguments(parser)
     add_postprocess_arguments(parser)
@@ -82,8 +83,8 @@ def run(args: argparse.Namespace) -> int:
     if result.codec == "mp4v":
         note = (" (MPEG-4 Part 2: browsers may not play it; install PyAV (`pip install av`) or put ffmpeg on "
                 "PATH for H.264)")
-    print(f"ran: {run_line(pipeline.segmenter, pipeline.threshold, pipeline.grow_to)}  tracking: gate "
-          f"{tracker.gate:g} px, {tracker.max_missed} missed frames, {tracker.min_hits} hits for an id")
+    print(f"ran: {run_line(pipeline.segmenter, pipeline.threshold, pipeline.grow_to)}  tracking: "
+          f"{tracker.settings.text()}")
     print(f"video: {result.out_path} [{result.codec}]{note}")
     print(f"targets: {result.csv_path} ({result.detections} targets in {result.rows} rows, "
           f"{tracker.tracks_started} tracks)")
