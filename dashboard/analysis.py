@@ -546,7 +546,8 @@ def measured_points(include_demo: bool, include_sweeps: bool) -> pd.DataFrame:
         if (row.model != DEMO_MODEL or include_demo) and row.data in offered:
             rows.append(analysis.measured_point(
                 _point_name(row.model, row.threshold, offered_model(row.hash)), row._asdict(), row.dataset,
-                row.split, *cost_by_name(row.model, row.hash), protocol=row.protocol, applied=row.applied)
+                row.split, *cost_by_name(row.model, row.hash), protocol=row.protocol, applied=row.applied,
+                threshold=row.threshold)
                 | {"plotted": row.images >= FIG4_MIN_IMAGES})
     for run in session_runs().values():
         p = run.result.protocol
@@ -554,7 +555,7 @@ def measured_points(include_demo: bool, include_sweeps: bool) -> pd.DataFrame:
             rows.append(analysis.measured_point(
                 _point_name(p.run.model, run.threshold, offered_model(p.run.hash)),
                 run.result.metrics, p.dataset, p.split, run.params,
-                run.flops, protocol=p.run.protocol, applied=p.applied)
+                run.flops, protocol=p.run.protocol, applied=p.applied, threshold=run.threshold)
                 | {"plotted": run.result.metrics.get("images", 0) >= FIG4_MIN_IMAGES})
     measured = pd.DataFrame(rows, columns=[*analysis.point_columns(), "plotted"])
     frames = [card_points(), measured]

@@ -17,6 +17,7 @@ from __future__ import annotations
 import hashlib
 import itertools
 import math
+import textwrap
 from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -43,7 +44,7 @@ from lwirst.imageio import to_bgr
 from lwirst.metrics import image_record
 from lwirst.modelcard import card_metrics, format_metric
 from lwirst.paper import compare_preset, load_table
-from lwirst.postprocess import TargetFilter, detect, logit_to_probability, mask_targets
+from lwirst.postprocess import TargetFilter, detect, logit_to_probability, mask_targets, probability_text
 from lwirst.prominence import legend as margin_legend
 from lwirst.rounding import flops_text, params_text, rate_text
 from lwirst.scoring import (
@@ -376,20 +377,24 @@ def point_columns() -> list[str]:
     return [*paper, *(spec.key for spec in metric_specs(CARD) if spec.key not in paper)]
 
 
-def measured_source(dataset: str, split: str, protocol: str | None = None, origin: str = MEASURED_PREFIX) -> str:
-    """The legend entry of points scored on one dataset split (and input protocol), by `origin`: measured
-    here, a model's card or the ablation sweep; the dataset comes right after the origin, where it is read."""
-    return f"{origin}, {dataset} {split}{f' ({protocol})' if protocol else ''}"
+def measured_source(dataset: str, split: str, protocol: str | None = None, origin: str = MEASURED_PREFIX,
+                    threshold: float = 0.0) -> str:
+    """The legend entry of points scored on one dataset split (and input protocol, and threshold where it is not
+    the paper's logit 0), by `origin`: measured here, a model's card or the ablation sweep; the dataset comes
+    right after the origin, where it is read. Runs at two thresholds are two sources, each with its own front:
+    one front through both picked whichever threshold flattered a model."""
+    at = f" at threshold {probability_text(threshold, 3)}" if threshold else ""
+    return f"{origin}, {dataset} {split}{f' ({protocol})' if protocol else ''}{at}"
 
 
 def measured_point(name: str, metrics: Mapping[str, float], dataset: str, split: str, params: int | None,
                    flops: float | None, protocol: str | None = None, origin: str = MEASURED_PREFIX,
                    applied: AppliedProtocol | None = None, confirm: float | None = None,
-                   mirror: bool = False, margin: float = 0.0) -> dict[str, Any]:
+                   mirror: bool = False, margin: float = 0.0, threshold: float = 0.0) -> dict[str, Any]:
     """A Fig. 4 point of a model evaluated here or scored in its card, with every card metric of the metric
-    table (cost in millions; NaN when unknown, e.g. ONNX FLOPs); `source` names its origin, dataset, split
-    and protocol: as applied where known (a run of "auto" on large frames ran them all natively, which a
-    card's "auto" on SIRST did not).
+    table (cost in millions; NaN when unknown, e.g. ONNX FLOPs); `source` names its origin, dataset, split,
+    threshold (a logit, 0 the paper's) and protocol: as applied where known (a run of "auto" on large frames
+    ran them all natively, which a card's "auto" on SIRST did not).
     A run with scale consensus (`lwirst.consensus`) is a detector of its own: named and keyed apart from
     the plain run, and costed with its second run (a 256×256 frame also runs at 256·s × 256·s). So is a run
     whose large frames were also confirmed mirrored (`mirror`), costed as before: a 256×256 frame has no
@@ -408,7 +413,8 @@ def measured_point(name: str, metrics: Mapping[str, float], dataset: str, split:
         name, protocol = f"{name}{margin_legend(margin)}", f"{protocol or ''} + margin {margin:g}"
     if applied is not None and (grown := growth_legend(applied.grow_to)):
         name, protocol = f"{name}{grown}", f"{protocol or ''} + {grown[2:]}"
-    return {"name": name, "source": measured_source(dataset, split, shown, origin), "data": f"{dataset} {split}",
+    return {"name": name, "source": measured_source(dataset, split, shown, origin, threshold),
+            "data": f"{dataset} {split}",
             "protocol": protocol or "", "group": origin, "year": math.nan,
             "flops_m": flops / 1e6 if flops else math.nan, "params_m": params / 1e6 if params else math.nan,
             "fps": metrics.get("fps", math.nan),
@@ -509,6 +515,11 @@ def fig4_points(measured: pd.DataFrame) -> pd.DataFrame:
 # axes and margins taking the rest; measured in Chromium): a label goes above its point, else below, else
 # it is left to the hover text. Placed on a wider area (420 px), neighbours' labels overlapped.
 PLOT_PX = (360.0, 210.0)
+# The legend sits under the plot area, which keeps its height however many entries it holds (at a fixed 500 px,
+# six long entries left the points a 130-px strip and cut the last ones off): the figure grows by the legend's
+# lines, each entry wrapped to what fits in a 460-px chart (11-px text beside its marker; measured in Chromium).
+FIG4_FIXED_PX = 420  # title, plot area, axis labels and title
+LEGEND_CHARS, LEGEND_LINE_PX, LEGEND_ENTRY_PX = 62, 15, 8
 LABEL_CHAR_PX, LABEL_HEIGHT_PX, MARKER_PX = 5.6, 12.0, 7.0
 
 
@@ -647,6 +658,7 @@ def fig4_figure(points: pd.DataFrame, metric: str, cost: str, pareto: bool = Tru
                **palette.series_colors(list(others["source"]), reserved=(palette.SHIPPED,))}
     labels = _point_labels(shown, metric, cost, pareto) if not shown.empty else {}  # names that fit; others: hover
     symbols = {source: _symbol(group) for source, group in points.groupby("source")}
+    legend_px = 0
     for source in [PAPER_SOURCE, *measured_sources]:
         group = shown[shown["source"] == source].sort_values(cost)
         if group.empty:
@@ -654,29 +666,41 @@ def fig4_figure(points: pd.DataFrame, metric: str, cost: str, pareto: bool = Tru
         shipped = group["name"].map(is_shipped)
         # a source holding the shipped model and others is two legend entries: each says whose points it has
         both = bool(shipped.any() and not shipped.all())
+        entries = []
         if not shipped.all():
+            entries.append(legend_entry(
+                f"{source}: {', '.join(dict.fromkeys(group.loc[~shipped, 'name']))}" if both else source))
             _fig4_trace(figure, group[~shipped], metric, cost, source, colours[source], symbols[source], labels,
-                        hover, f"{source}: {', '.join(dict.fromkeys(group.loc[~shipped, 'name']))}" if both else source)
+                        hover, entries[-1])
         if shipped.any():
+            entries.append(legend_entry(f"{source}: shipped model" if both else source))
             _fig4_trace(figure, group[shipped], metric, cost, source, palette.SHIPPED, symbols[source], labels,
-                        hover, f"{source}: shipped model" if both else source)
-        if pareto and len(group) > 1:
+                        hover, entries[-1])
+        legend_px += sum(LEGEND_LINE_PX * (entry.count("<br>") + 1) + LEGEND_ENTRY_PX for entry in entries)
+        if pareto and len(group) > 1:  # in its source's legend group, not an entry of its own (the caption says)
             front = group[pareto_front(group[cost], group[metric], _higher(metric))].sort_values(cost)
             figure.add_scatter(x=front[cost], y=front[metric], mode="lines", line={
                 "dash": "dash", "color": colours.get(source, palette.SHIPPED), "shape": "hv"},
-                name=f"Pareto front: {source}", hoverinfo="skip")
+                name=f"Pareto front: {source}", legendgroup=source, showlegend=False, hoverinfo="skip")
     note = data_note(shown)  # the subtitle names the data; a longer title was cut at 1024 px
     figure.update_layout(title={"text": f"{spec.label} vs {names[cost].split(' ')[0]}"
                                         + (": not comparable" if note else ""),
                                 "subtitle": {"text": note}},
-                         xaxis_title=names[cost], yaxis_title=names[metric], height=500,
-                         margin={"l": 10, "r": 10, "t": 60, "b": 10},
-                         legend={"orientation": "h", "y": -0.2, "font": {"size": 11}})
+                         xaxis_title=names[cost], yaxis_title=names[metric], height=FIG4_FIXED_PX + legend_px,
+                         margin={"l": 10, "r": 10, "t": 60, "b": 60 + legend_px},
+                         legend={"orientation": "v", "yref": "container", "yanchor": "bottom", "y": 0, "x": 0,
+                                 "xanchor": "left", "font": {"size": 11}, "tracegroupgap": 0})
     figure.update_xaxes(type="log", exponentformat="none", separatethousands=True)  # "10,000" M, not "10k" M
     if not shown.empty:  # every label the value it marks ("100 200 500 1,000"; plotly wrote "100 2 5 1,000")
         ticks = log_ticks(float(shown[cost].min()), float(shown[cost].max()))
         figure.update_xaxes(tickvals=ticks, ticktext=[tick_text(t) for t in ticks])
     return figure
+
+
+def legend_entry(text: str) -> str:
+    """A legend entry wrapped to the chart's width (`LEGEND_CHARS` a line): a long one ran past the chart's edge,
+    cutting off the model it names."""
+    return "<br>".join(textwrap.wrap(text, LEGEND_CHARS, break_on_hyphens=False)) or text
 
 
 def data_note(points: pd.DataFrame) -> str:

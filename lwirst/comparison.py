@@ -14,6 +14,7 @@ from typing import Any
 
 import pandas as pd
 
+from lwirst.checkpoint import file_hash
 from lwirst.paths import MODELS_DIR
 from lwirst.prominence import legend as margin_legend
 from lwirst.prominence import recorded
@@ -46,12 +47,18 @@ class ComparisonRun:
         """The run as a caption names it."""
         return f"one run of `{self.command}` at commit {self.commit} on {self.host}"
 
+    def scored(self, name: str, path: Path) -> bool | None:
+        """Whether the run's `name` model is the file at `path` (its recorded content hash, `file_hash`); None when
+        the run recorded no hash for it. A record kept from earlier weights read as the shipped model's figures."""
+        recorded = self.models.get(name, {}).get("hash")
+        return recorded == file_hash(path) if isinstance(recorded, str) and recorded else None
 
-def load_comparison(path: Path = COMPARISON_PATH) -> ComparisonRun | None:
-    """The recorded run, or None when the file is absent or not such a record (a checkout without it shows no
-    comparison rather than a broken one)."""
+
+def load_comparison(path: Path | None = None) -> ComparisonRun | None:
+    """The recorded run (default `COMPARISON_PATH`), or None when the file is absent or not such a record (a
+    checkout without it shows no comparison rather than a broken one)."""
     try:
-        data = json.loads(path.read_text(encoding="utf-8"))
+        data = json.loads((path or COMPARISON_PATH).read_text(encoding="utf-8"))
         return ComparisonRun(str(data["command"]), str(data["commit"]), str(data["host"]), str(data["protocol"]),
                              dict(data["models"]))
     except (OSError, ValueError, KeyError, TypeError):

@@ -34,6 +34,7 @@ def one_run() -> None:
     if run is None:
         return
     st.subheader("The shipped model and the published weights, measured in one run")
+    same_weights(run)
     number = st.column_config.NumberColumn
     model = {"model": st.column_config.TextColumn("model", pinned=True)}  # in view while a narrow window scrolls
     formats = {**model, **{spec.label: number(format=f"%.{spec.decimals}f") for spec in metric_specs(CARD)}}
@@ -51,6 +52,19 @@ def one_run() -> None:
     st.caption(f"Both sides from {run.source}. Protocol: {run.protocol}. The published weights are the authors' "
                "ONNX (kourenke/LW-IRSTNet), measured locally, never shipped. SIRST test is reported, never used "
                "to choose anything.")
+
+
+def same_weights(run: comparison.ComparisonRun) -> None:
+    """Whether the record's shipped side scored the weights this server ships (a record kept from earlier weights
+    showed their figures as this model's)."""
+    scored = run.scored("shipped", common.DEFAULT_MODEL)
+    if scored is False:
+        st.warning(f"This record scored other weights than the shipped model this server runs "
+                   f"(`{common.DEFAULT_MODEL.name}` has changed since): its shipped row is not this model's figures. "
+                   "Run the command in the caption below again to measure them.", icon=":material/warning:")
+    elif scored is None:
+        st.caption("The record names no content hash for its shipped side: nothing shows that its figures are "
+                   "those of the weights this server ships.")
 
 
 def controls() -> tuple[str, bool, bool, bool]:
@@ -101,8 +115,10 @@ def scatter(points: pd.DataFrame, metric: str, pareto: bool) -> None:
                "diamonds presets of the ablation sweep (mean over seeds); filled for input protocol auto, open for "
                "resize, open with a dot for native, filled with a dot for pyramid. The shipped model is always "
                "blue. Each legend entry names "
-               "the dataset and split its points were scored on, and a run's protocol as it ran. Scores on "
-               "different data are not comparable. FLOPs are per 256×256 frame (the paper's convention) "
+               "the dataset and split its points were scored on, a run's protocol as it ran and its threshold "
+               "where it is not the paper's (probability 0.5); a dashed line in a source's colour is its Pareto "
+               "front (clicking an entry hides its points and front). Scores on different data are not "
+               "comparable. FLOPs are per 256×256 frame (the paper's convention) "
                "whatever size a run's frames were; a run with scale consensus (named so) counts its second run "
                "too, 1 + s² times the network's (3.25× at 1.5×), as Evaluate's 'FLOPs per frame run' does. "
                "Params do not depend on the size.")

@@ -24,6 +24,7 @@ import torch
 
 from lwirst import jsonio
 from lwirst.bench import detect_cpu
+from lwirst.checkpoint import file_hash
 from lwirst.commands.segment import margin_value
 from lwirst.datasets import open_dataset
 from lwirst.evaluate import evaluate
@@ -122,10 +123,10 @@ def main() -> None:
         start = time.perf_counter()
         segmenter = _segmenter(path, name not in args.palettes_off, confirm.get(name), protocols.get(name, "auto"),
                                name in mirrored, margins.get(name, 0.0))
-        entry: dict[str, object] = {"path": Path(path).name, "backend": segmenter.backend_name,
-                                    "palettes": segmenter.palettes, "confirm": segmenter.confirm,
-                                    "mirror": segmenter.mirror, "margin": segmenter.margin,
-                                    "protocol": segmenter.protocol}
+        entry: dict[str, object] = {"path": Path(path).name, "hash": file_hash(path),
+                                    "backend": segmenter.backend_name, "palettes": segmenter.palettes,
+                                    "confirm": segmenter.confirm, "mirror": segmenter.mirror,
+                                    "margin": segmenter.margin, "protocol": segmenter.protocol}
         for split in args.split:
             result = evaluate(segmenter, open_dataset(args.data_dir, "sirst", split), use_cache=False,
                               keep_saliency=False)

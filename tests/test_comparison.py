@@ -6,6 +6,7 @@ import json
 from pathlib import Path
 
 from lwirst.comparison import COMPARISON_PATH, load_comparison, part_table, suite_table
+from lwirst.paths import DEFAULT_MODEL
 
 
 def test_the_shipped_record_reads_as_one_run_of_both_sides() -> None:
@@ -34,3 +35,18 @@ def test_a_part_no_model_was_scored_on_is_an_empty_table(tmp_path: Path) -> None
     assert run is not None and part_table(run, "samples").empty and suite_table(run).empty
     row = part_table(run, "sirst_test").to_dict("records")[0]
     assert row["targets found"] == "3 of 4" and row["false alarms"] == 2 and row["Fa (×1e-6)"] == 1.0
+
+
+def test_the_record_scored_the_weights_that_ship(tmp_path: Path) -> None:
+    """A comparison.json kept from earlier weights showed their figures as the shipped model's: the record holds
+    each file's content hash, and the shipped side's must be the shipped file's (new weights need a new run)."""
+    run = load_comparison()
+    assert run is not None and run.scored("shipped", DEFAULT_MODEL) is True
+    assert run.scored("published", DEFAULT_MODEL) is False  # another file: its hash differs
+    raw = json.loads(COMPARISON_PATH.read_text())
+    raw["models"]["shipped"]["hash"] = "0" * 16
+    (tmp_path / "old.json").write_text(json.dumps(raw))
+    assert load_comparison(tmp_path / "old.json").scored("shipped", DEFAULT_MODEL) is False
+    del raw["models"]["shipped"]["hash"]
+    (tmp_path / "bare.json").write_text(json.dumps(raw))
+    assert load_comparison(tmp_path / "bare.json").scored("shipped", DEFAULT_MODEL) is None

@@ -619,8 +619,33 @@ def test_compare_draws_the_shipped_model_in_one_colour_on_every_panel() -> None:
     assert len(blue) == 3
     assert all(shape.items() <= shapes[1].items() for shape in shapes)
     # the source holding the shipped model and "other" is two legend entries, each naming whose points it has
-    names = {t.name for t in panels[0].data if t.legendgroup == "measured here, sirst test (auto)"}
+    names = {t.name for t in panels[0].data if t.legendgroup == "measured here, sirst test (auto)" and t.showlegend
+             is not False}
     assert names == {"measured here, sirst test (auto): shipped model", "measured here, sirst test (auto): other"}
+
+
+def test_compare_legend_fits_its_chart_and_keeps_the_plot_area() -> None:
+    """At a fixed 500 px, six long legend entries left the points a 130-px strip, ran past the chart's edge
+    (cutting off the model each names) and lost the last entries below it: each entry is wrapped to the
+    chart's width, the figure grows by its lines, and a Pareto front is drawn in its source's group, not listed.
+    Runs at two thresholds are two sources (one front through both picked the flattering one)."""
+    long = "auto: 18 as a pyramid, 12 resized, confirmed at 1.5x, margin 1"
+    rows = [analysis.measured_point(name, {"miou": miou}, "mydata", "all", 163_200, 986e6, protocol=long,
+                                    threshold=threshold)
+            for name, miou, threshold in (("round8", 0.40, 0.0), ("mine", 0.30, 0.0),
+                                          (analysis.SHIPPED_NAME, 0.41, 0.0), (analysis.SHIPPED_NAME, 0.53, -6.0))]
+    few = analysis.fig4_figure(analysis.fig4_points(pd.DataFrame(rows[:1])), "miou", "flops_m")
+    many = analysis.fig4_figure(analysis.fig4_points(pd.DataFrame(rows)), "miou", "flops_m")
+    listed = [t.name for t in many.data if t.showlegend is not False]
+    assert len(listed) == 4  # the paper, mydata's two sources' shipped point and the others
+    assert all(len(line) <= analysis.LEGEND_CHARS for name in listed for line in name.split("<br>"))
+    assert any("round8, mine" in name.replace("<br>", " ") for name in listed)  # the names, not cut off
+    at = [name.replace("<br>", " ") for name in listed if "at threshold" in name.replace("<br>", " ")]
+    assert at == [f"measured here, mydata all ({long}) at threshold 0.00247"]
+    assert not [t for t in many.data if t.mode == "lines" and t.showlegend is not False]
+    plot = [figure.layout.height - figure.layout.margin.t - figure.layout.margin.b for figure in (few, many)]
+    assert plot[0] == plot[1]  # the plot area keeps its height: the figure grows by the legend
+    assert many.layout.height > few.layout.height and many.layout.legend.yref == "container"
 
 
 def test_compare_markers_follow_the_kind_of_source_whatever_else_is_shown() -> None:

@@ -885,6 +885,23 @@ def test_compare_opens_on_the_one_run_comparison_with_its_command() -> None:
     assert run["command"] in caption and run["commit"] in caption
 
 
+def test_compare_warns_when_its_record_scored_other_weights(monkeypatch: pytest.MonkeyPatch,
+                                                            tmp_path: Path) -> None:
+    """A comparison.json kept from earlier weights (the audit put round 45's back) was shown as the shipped
+    model's figures without a word: its shipped side's hash must be the shipped file's."""
+    from lwirst import comparison
+
+    at = open_page("6_compare.py")
+    assert not [w for w in at.warning if "other weights" in w.value]  # the record in the repository is this file's
+    raw = json.loads(comparison.COMPARISON_PATH.read_text())
+    raw["models"]["shipped"]["hash"] = "0123456789abcdef"
+    (tmp_path / "comparison.json").write_text(json.dumps(raw))
+    monkeypatch.setattr(comparison, "COMPARISON_PATH", tmp_path / "comparison.json")
+    at.run()
+    assert any("scored other weights than the shipped model" in w.value for w in at.warning)
+    assert [d for d in at.dataframe if "model" in d.value.columns]  # still shown, under the warning
+
+
 def test_compare_shows_unknown_values_as_a_dash_not_none() -> None:
     """The grid renders a null cell as "None" whatever a Styler says: the page must send text."""
     at = open_page("6_compare.py")
