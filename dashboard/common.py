@@ -534,8 +534,19 @@ def _data_roots() -> dict[str, str]:
     return roots
 
 
+def folder_stamp(folder: Path) -> tuple[int, ...]:
+    """The modification times of a folder and of its sub-folders: adding a dataset to a data root, or a split to
+    a dataset, changes one of them. The pickers' lists are cached by it, so a folder made while the server runs is
+    offered on the next rerun (a two-minute cache had sent a visitor's link to other data)."""
+    try:
+        return (folder.stat().st_mtime_ns, *(sub.stat().st_mtime_ns for sub in sorted(folder.iterdir())
+                                              if sub.is_dir()))
+    except OSError:
+        return ()
+
+
 @st.cache_data(ttl=120, show_spinner=False)
-def _datasets(root: str) -> list[str]:
+def _datasets(root: str, stamp: tuple[int, ...]) -> list[str]:
     """The datasets in a data root: the root itself ("auto") if it is one, and its dataset sub-folders."""
     try:
         detect_layout(root)
@@ -546,7 +557,7 @@ def _datasets(root: str) -> list[str]:
 
 
 @st.cache_data(ttl=120, show_spinner=False)
-def _splits(root: str, dataset: str) -> list[str]:
+def _splits(root: str, dataset: str, stamp: tuple[int, ...]) -> list[str]:
     return list_splits(root, dataset)
 
 
@@ -556,13 +567,14 @@ def data_roots() -> dict[str, str]:
 
 
 def datasets_in(root: str) -> list[str]:
-    """The datasets of a data root (cached)."""
-    return _datasets(root)
+    """The datasets of a data root (cached while its folders are unchanged)."""
+    return _datasets(root, folder_stamp(Path(root)))
 
 
 def splits_of(root: str, dataset: str) -> list[str]:
-    """The splits of a dataset (cached)."""
-    return _splits(root, dataset)
+    """The splits of a dataset (cached while its folders are unchanged)."""
+    folder = Path(root) if dataset == "auto" else Path(root) / dataset
+    return _splits(root, dataset, folder_stamp(folder))
 
 
 def data_source() -> DataChoice | None:
@@ -578,14 +590,14 @@ def data_source() -> DataChoice | None:
                                       help="Folders the server offers: LWIRST_DATA_DIR, "
                                            "LWIRST_DASHBOARD_DATA_ROOTS and the embedded samples")
     root = roots[root_label]
-    datasets = _datasets(root)
+    datasets = datasets_in(root)
     if not datasets:
         st.sidebar.error(f"{root_label} holds no dataset in a supported layout.")
         return None
     select_default("data_dataset", datasets)
     dataset = st.sidebar.selectbox("Dataset", datasets, key="data_dataset",
                                    format_func=lambda d: f"all of {root_label}" if d == "auto" else d)
-    splits = _splits(root, dataset)
+    splits = splits_of(root, dataset)
     select_default("data_split", splits, "test" if "test" in splits else "all")
     split = st.sidebar.selectbox("Split", splits, key="data_split")
     return DataChoice(data_name(root_label, dataset), root, dataset, split)
@@ -661,7 +673,7 @@ def chosen_data() -> DataChoice | None:
     before a choice, or when the choice is no longer offered."""
     roots = _data_roots()
     label, dataset, split = (st.session_state.get(key) for key in ("data_root", "data_dataset", "data_split"))
-    if label not in roots or dataset not in _datasets(roots[label]) or split not in _splits(roots[label], dataset):
+    if label not in roots or dataset not in datasets_in(roots[label]) or split not in splits_of(roots[label], dataset):
         return None
     return DataChoice(data_name(label, dataset), roots[label], dataset, split)
 
@@ -673,9 +685,9 @@ def demo_frame(index: int = 0) -> tuple[Frame, DataChoice, int]:
     chosen = chosen_data()
     offered = [] if chosen is None else [chosen]
     for label, root in _data_roots().items():
-        for dataset in _datasets(root):
+        for dataset in datasets_in(root):
             try:
-                splits = _splits(root, dataset)
+                splits = splits_of(root, dataset)
             except LwirstError:
                 continue
             offered.append(DataChoice(data_name(label, dataset), root, dataset, "test" if "test" in splits else "all"))
@@ -1107,9 +1119,9 @@ def dataset_streams() -> dict[str, DataChoice]:
     """Label -> dataset split of every configured data root (the embedded samples last), to play as a stream."""
     streams = {}
     for root_label, root in _data_roots().items():
-        for dataset in _datasets(root):
+        for dataset in datasets_in(root):
             label = data_name(root_label, dataset)
-            for split in _splits(root, dataset):
+            for split in splits_of(root, dataset):
                 choice = DataChoice(label, root, dataset, split)
                 streams[f"{DATASET_PREFIX}{choice.name}"] = choice
     return streams

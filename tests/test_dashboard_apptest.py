@@ -1480,6 +1480,23 @@ def test_the_image_picker_starts_again_on_other_data(monkeypatch: pytest.MonkeyP
     assert picker.options == test_b and picker.value == 0  # skyB's first image, not its second under skyA's name
 
 
+def test_a_dataset_made_while_the_server_runs_is_offered_at_once(monkeypatch: pytest.MonkeyPatch,
+                                                                  tmp_path: Path) -> None:
+    """The pickers' lists were cached for two minutes: a dataset made after the page opened was not offered, and a
+    link to it fell back to other data. They are cached by the folders' modification times."""
+    from lwirst.synth import SceneConfig, write_dataset
+
+    write_dataset(tmp_path / "skyA", 8, SceneConfig(size=(64, 64)), seed=4, prefix="skyA")
+    monkeypatch.setenv("LWIRST_DATA_DIR", str(tmp_path))
+    at = open_page("2_single_frame.py", model=DEMO_MODEL, data_dataset="skyA", data_split="test")
+    assert "skyB" not in at.selectbox(key="data_dataset").options
+    write_dataset(tmp_path / "skyB", 8, SceneConfig(size=(64, 64)), seed=5, prefix="skyB")
+    at.run()
+    assert "skyB" in at.selectbox(key="data_dataset").options
+    at.selectbox(key="data_dataset").set_value("skyB").run()
+    assert not at.exception and not errors(at) and at.selectbox(key="dataset_image").options[0].startswith("skyB")
+
+
 def test_failures_inspects_the_sidebars_data_only(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     """After the sidebar moved to other data, the page went on inspecting this session's run on the old data."""
     _two_datasets(tmp_path)
