@@ -283,8 +283,15 @@ def evaluate_run(label: str, engine: common.Engine, choice: common.DataChoice, t
     segmenter = eval_segmenter(engine)
     dataset = common.open_data(choice)
     key = cache_key(segmenter, dataset, threshold)
-    result = evaluate(segmenter, dataset, threshold=threshold, progress=progress_bar(bar, label),  # type: ignore[arg-type]
-                      use_cache=not analysis.is_upload(engine.path))
+    try:
+        result = evaluate(segmenter, dataset, threshold=threshold, progress=progress_bar(bar, label),  # type: ignore[arg-type]
+                          use_cache=not analysis.is_upload(engine.path))
+    except LwirstError:
+        # the set is opened unchecked (pickers read images on demand), so a bad file stopped the run at the first
+        # one: every problem of the set is listed, as `lwirst evaluate` lists them, before the run's own error
+        bar.progress(1.0, text="Checking every file of the set...")
+        dataset.validate()
+        raise
     return remember(Run(label, key, choice, threshold, result, *cost(engine)))
 
 
@@ -394,7 +401,7 @@ def ran_with(record: pd.Series) -> tuple[float | None, bool, float]:
 def report_error(label: str, exc: Exception) -> None:
     """One model's failure as a readable error naming the model; the page goes on with the others."""
     if isinstance(exc, LwirstError):
-        said = common.for_visitors(str(exc))
+        said = common.visitor_text(exc)
         st.error(said if said.startswith(f"{label}: ") else f"{label}: {said}", icon=":material/error:")
         return
     log.exception("analysis error")

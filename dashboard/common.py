@@ -208,7 +208,7 @@ def visitor_text(exc: LwirstError) -> str:
     if "--mask-threshold" in text:
         text += (f" (the dashboard reads such masks when started with {MASK_THRESHOLD_ENV}=T, e.g. 0.5, as "
                  "`lwirst evaluate --mask-threshold T` does)")
-    return text
+    return "  \n".join(text.splitlines())  # a listed problem per line (Markdown joins plain newlines into one)
 
 
 def show_error(exc: BaseException) -> None:

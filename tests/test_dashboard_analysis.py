@@ -515,18 +515,23 @@ def test_evaluate_draws_the_shipped_model_in_its_colour() -> None:
 
 
 def test_evaluate_and_failures_report_a_mask_size_mismatch(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Every bad file of the set is named, as `lwirst evaluate` names them: the pages stopped at the first one,
+    and a visitor fixed five masks one error at a time."""
     root = tmp_path / "baddata"
     (root / "images").mkdir(parents=True)
     (root / "masks").mkdir()
-    cv2.imwrite(str(root / "images" / "a.png"), np.full((64, 64), 30, np.uint8))
-    cv2.imwrite(str(root / "masks" / "a.png"), np.zeros((32, 64), np.uint8))
+    for name, rows in (("a", 32), ("b", 64), ("c", 16)):
+        cv2.imwrite(str(root / "images" / f"{name}.png"), np.full((64, 64), 30, np.uint8))
+        cv2.imwrite(str(root / "masks" / f"{name}.png"), np.zeros((rows, 64), np.uint8))
     monkeypatch.setenv("LWIRST_DATA_DIR", str(root))
-    at = open_page("5_evaluate.py", data_root="baddata")  # one image: evaluated on opening
+    at = open_page("5_evaluate.py", data_root="baddata")  # three images: evaluated on opening
     assert not at.exception
-    assert any("image 64x64 but mask 64x32" in e for e in errors(at)), errors(at)
-    at.switch_page(str(PAGES / "8_failures.py")).run()  # evaluates the one image on demand: same error
+    said = [e for e in errors(at) if "2 problem(s)" in e]
+    assert len(said) == 1 and "image 64x64 but mask 64x32" in said[0] and "image 64x64 but mask 64x16" in said[0]
+    at.switch_page(str(PAGES / "8_failures.py")).run()  # evaluates the set on demand: the same list
     assert not at.exception
-    assert any("image 64x64 but mask 64x32" in e for e in errors(at)), errors(at)
+    assert any("image 64x64 but mask 64x32" in e and "image 64x64 but mask 64x16" in e for e in errors(at)), \
+        errors(at)
 
 
 def test_an_error_names_the_servers_folders_as_the_sidebar_does(tmp_path: Path,
