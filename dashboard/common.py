@@ -452,7 +452,8 @@ def _load_segmenter(path: str | None, version: str, backend: str, protocol: str,
     model = demo_network() if path is None else path
     name = backend.removesuffix(BF16_SUFFIX)
     engine = engine_choice(name, bf16=name != backend)
-    return SharedSegmenter(Segmenter(model, protocol=protocol, confirm=confirm, mirror=mirror, margin=margin,
+    # at the size the model trained at (the dashboard has no size control: a model trained at 128x128 ran at 256)
+    return SharedSegmenter(Segmenter(model, protocol=protocol, size=None, confirm=confirm, mirror=mirror, margin=margin,
                                      **engine))
 
 

@@ -79,6 +79,7 @@ from lwirst.optimize import (
     set_input_kind,
 )
 from lwirst.palettes import as_intensity, colourful
+from lwirst.paper import PAPER_SIZE
 from lwirst.paths import DEFAULT_MODEL as DEFAULT_MODEL
 from lwirst.paths import MODELS_DIR as MODELS_DIR
 from lwirst.paths import REPO_ROOT as REPO_ROOT
@@ -267,11 +268,13 @@ class Segmenter:
 
     With `options.fold_input` (the default for ONNX backends) a grey frame runs the
     one-channel network and a colour frame the raw-BGR one (built on first use),
-    both exact against the trained network.
+    both exact against the trained network. `size` is the model input size (H, W) the resize protocol and the
+    pyramid's reduced level use; None: the size the model trained at where it records one (the dashboard,
+    which has no size control), else 256 x 256.
     """
 
     def __init__(self, model: str | Path | torch.nn.Module | None = None, backend: str = "auto",
-                 protocol: str = "auto", size: tuple[int, int] = (256, 256),
+                 protocol: str = "auto", size: tuple[int, int] | None = (256, 256),
                  threads: int | None = None, *, options: Options | None = None,
                  calibration: Sequence[np.ndarray] | None = None, palettes: bool = True,
                  confirm: float | None = None, mirror: bool = False,
@@ -280,7 +283,8 @@ class Segmenter:
             raise LwirstError(f"threads must be between 1 and 1024, got {threads}")
         if protocol not in PROTOCOLS:
             raise LwirstError(f"unknown protocol {protocol!r}; choose {', '.join(PROTOCOLS)}")
-        size = (int(size[0]), int(size[1]))
+        self._size_asked = size is not None  # None: the size the model trained at, as its record says
+        size = (int(size[0]), int(size[1])) if size is not None else PAPER_SIZE
         if size[0] % 8 or size[1] % 8 or min(size) <= 0:
             raise LwirstError(f"model size {size} must be positive multiples of 8")
         backend = default_backend() if backend == "auto" else backend
@@ -344,9 +348,12 @@ class Segmenter:
         self.backend = self._net(self.primary)
 
     def _check_trained_size(self, trained: int | None) -> None:
-        """Warn when a model trained at another size runs at this one: a model trained at 128x128 and run at
-        256x256 found 6 of 12 targets where it found 10 at its own size, and nothing said why."""
-        if trained is not None and (trained, trained) != self.size:
+        """Run at the size the model trained at when no size was asked for; warn when a model trained at another
+        size runs at the one asked for: a model trained at 128x128 and run at 256x256 found 6 of 12 targets where
+        it found 10 at its own size, and nothing said why."""
+        if trained is not None and not self._size_asked and trained % 8 == 0:
+            self.size = (trained, trained)
+        elif trained is not None and (trained, trained) != self.size:
             log.warning("%s was trained at %dx%d and runs here at %dx%d (the resize protocol and the pyramid's "
                         "reduced level use this size): run it as trained with size=(%d, %d) in Python, --size %d %d on "
                         "the command line",

@@ -5,6 +5,7 @@ result that depended on float32 rounding)."""
 
 from __future__ import annotations
 
+import json
 import math
 import threading
 from pathlib import Path
@@ -277,6 +278,24 @@ def test_a_checkpoint_run_at_another_size_than_it_trained_at_is_warned(tmp_path:
         caplog.clear()
         Segmenter(model, backend=backend, threads=1, size=(128, 128))
         assert not [r for r in caplog.records if "trained at" in r.message], backend
+        # no size asked (the dashboard, which has no size control): the size it trained at
+        assert Segmenter(model, backend=backend, threads=1, size=None).size == (128, 128)
+        assert not [r for r in caplog.records if "trained at" in r.message], backend
+    assert Segmenter(None, threads=1, size=None).size == (256, 256)  # the shipped model's recipe
+    # the flag the warning names exists where the model runs from the command line (`segment` had no --size)
+    from lwirst.cli import main
+
+    image = tmp_path / "frame.png"
+    cv2.imwrite(str(image), np.full((96, 128), 40, np.uint8))
+    for command in (["segment", str(image), "--out", str(tmp_path / "seg")],
+                    ["video", str(tmp_path / "frames"), "--out", str(tmp_path / "v.mp4")]):
+        (tmp_path / "frames").mkdir(exist_ok=True)
+        cv2.imwrite(str(tmp_path / "frames" / "f0.png"), np.full((96, 128), 40, np.uint8))
+        caplog.clear()
+        assert main([*command, "--model", str(path), "--size", "128", "128", "--threads", "1"]) == 0
+        assert not [r for r in caplog.records if "trained at" in r.message], command[0]
+    ran = json.loads((tmp_path / "seg" / "frame_targets.json").read_text())["model"]
+    assert ran["size"] == [128, 128]
 
 
 def test_a_notebooks_near_misses_get_the_fix_in_their_error(tmp_path: Path) -> None:

@@ -14,6 +14,7 @@ from lwirst.commands.segment import (
     add_backend_argument,
     add_bf16_argument,
     add_mask_threshold_argument,
+    add_size_argument,
     add_threads_argument,
     add_threshold_arguments,
     engine_from_args,
@@ -45,10 +46,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--protocol", default="auto", choices=PROTOCOLS,
                         help="auto (default): resize frames of up to 2x the model area; above, a pyramid: "
                              "natively and at half size, maps united")
-    parser.add_argument("--size", type=number(int, lo=8, hi=4096, multiple=8), nargs=2, default=[256, 256],
-                        metavar=("H", "W"),
-                        help="model input size H W for the resize protocol (multiples of 8; default 256 256); "
-                             "metrics are always scored at each image's own size")
+    add_size_argument(parser, "; metrics are always scored at each image's own size")
     add_threshold_arguments(parser)
     parser.add_argument("--out", type=Path, help="write metrics.json, per_image.csv, curves.json here")
     parser.add_argument("--force", action="store_true", help="overwrite results already in --out")

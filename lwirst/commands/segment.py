@@ -29,7 +29,7 @@ if TYPE_CHECKING:
 HELP = "Segment images: mask, overlay, heatmap and a targets table per image"
 SIZE = number(float, lo=0)
 OUTPUTS = ("_mask.png", "_overlay.png", "_heatmap.png", "_targets.csv", "_targets.json")
-LOGITS = "_logits.npy"  # with --save-logits: the network's float32 logits at the image's size
+LOGITS = "_logits.npy"  # with --save-logits: the float32 map the targets were found on, at the image's size
 
 
 def add_model_arguments(parser: argparse.ArgumentParser) -> None:
@@ -41,8 +41,19 @@ def add_model_arguments(parser: argparse.ArgumentParser) -> None:
                        help="auto (default): resize frames of up to 2x the model area to the model size "
                             "(the paper's deployment), run larger frames at native size and at half of it, "
                             "maps united (pyramid); or force one")
+    add_size_argument(group)
     add_threads_argument(group)
     add_bf16_argument(group)
+
+
+def add_size_argument(parser: argparse.ArgumentParser | argparse._ArgumentGroup, scored: str = "") -> None:
+    """--size H W of every command that runs the network: the size the resize protocol and the pyramid's reduced
+    level use (a model trained at 128x128 is run as trained with --size 128 128; `scored` adds how results are
+    scored)."""
+    parser.add_argument("--size", type=number(int, lo=8, hi=4096, multiple=8), nargs=2, default=[256, 256],
+                        metavar=("H", "W"),
+                        help="model input size H W: the resize protocol's size and the pyramid's reduced level "
+                             f"(multiples of 8; default 256 256, the size the shipped model trained at){scored}")
 
 
 def add_backend_argument(parser: argparse.ArgumentParser | argparse._ArgumentGroup) -> None:
@@ -228,7 +239,8 @@ def make_segmenter(args: argparse.Namespace) -> Segmenter:
     # Imported here, not at the top, so `lwirst segment --help` does not load torch.
     from lwirst.inference import Segmenter
 
-    return Segmenter(args.model, protocol=args.protocol, threads=args.threads, **engine_from_args(args))
+    return Segmenter(args.model, size=(args.size[0], args.size[1]), protocol=args.protocol, threads=args.threads,
+                     **engine_from_args(args))
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -243,8 +255,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="go on after an interrupted run into the same --out: an image whose outputs all exist "
                              "is skipped, the others' are written (replacing what an interruption left of them)")
     parser.add_argument("--save-logits", action="store_true",
-                        help=f"also write <name>{LOGITS}: the float32 logits at the image's size, so `lwirst "
-                             "evaluate --predictions OUT` reproduces AUC and the ROC/PR curves from saved outputs")
+                        help=f"also write <name>{LOGITS}: the float32 map (logits) the targets were found on, at "
+                             "the image's size, so `lwirst evaluate --predictions OUT` reproduces AUC and the ROC/PR "
+                             "curves from saved outputs; the network's own logits with --confirm off --margin off "
+                             "(scale consensus keeps each confirmed blob whole and drops the others; on a frame the "
+                             "peak margin holds, the map is that many logits lower: the JSON's ran.clearance)")
     add_model_arguments(parser)
     add_postprocess_arguments(parser)
 
