@@ -133,7 +133,29 @@ def deployment_notes(raw_bgr: bool = False, channels: int = 3) -> dict[str, str]
     return {"lwirst.preprocess": pre + "; 16-bit frames stretched to 8 bits first; pseudo-colour (palette) frames "
                                        "decoded to the grey intensity they encode first (the network learnt grey "
                                        "frames); H, W multiples of 8 (pad bottom/right by reflection)",
-            "lwirst.output": "logits: N x 1 x H x W; target where logit > 0 (probability 0.5); 8-connected blobs"}
+            "lwirst.output": "logits: N x 1 x H x W; target where logit > 0 (probability 0.5); 8-connected blobs",
+            "lwirst.protocol": protocol_note()}
+
+
+def protocol_note() -> str:
+    """How lwirst runs the graph by default, in a file's metadata: a deployment that runs it once per frame finds
+    other targets on large frames (the README's "Deploying the ONNX without lwirst" says it step by step)."""
+    from lwirst.consensus import DEFAULT_SCALE, RADIUS
+    from lwirst.postprocess import GROW_TO_PROBABILITY
+    from lwirst.prominence import DEFAULT_PER_DOUBLING
+    from lwirst.saliency import AUTO_AREA_FACTOR
+
+    side = 2 * RADIUS + 1
+    return (f"lwirst's default run (README, 'Deploying the ONNX without lwirst'): a frame of at most "
+            f"{AUTO_AREA_FACTOR}x the model size's area is resized to it (bilinear) and its map resized back; a "
+            "larger one runs natively and at half size (INTER_AREA; run as a frame of that size would be), the maps "
+            f"united by maximum. Scale consensus: each run repeated {DEFAULT_SCALE:g}x larger (bilinear), its map "
+            f"resized back; agreed = min(map, {side}x{side} maximum of that map), united alike. A target is an "
+            "8-connected blob of the united map above the threshold whose agreed map exceeds threshold + c "
+            f"somewhere in it: c = {DEFAULT_PER_DOUBLING:g} x log2(H x W / ({AUTO_AREA_FACTOR} x model area)) "
+            f"logits on frames over {AUTO_AREA_FACTOR}x the model area (the peak margin), else 0. Its mask: the "
+            f"whole blob, grown by up to 1 px into pixels above probability {GROW_TO_PROBABILITY:g} that no other "
+            "target reaches.")
 
 
 def with_notes(data: bytes, size: tuple[int, int] = (256, 256), *, raw_input: bool = False, in_channels: int = 3,

@@ -87,6 +87,7 @@ from lwirst.preprocess import normalize, pad_to_multiple
 from lwirst.prominence import DEFAULT_PER_DOUBLING, prominent
 from lwirst.prominence import check as check_margin
 from lwirst.prominence import margin as margin_for
+from lwirst.saliency import AUTO_AREA_FACTOR as AUTO_AREA_FACTOR
 from lwirst.saliency import PROTOCOLS as PROTOCOLS
 from lwirst.saliency import Saliency as Saliency
 
@@ -95,8 +96,6 @@ from lwirst.saliency import Saliency as Saliency
 # lwirst.backends, for code that imported them from here.
 log = logging.getLogger(__name__)
 
-# "auto" resizes frames of at most this many times the model size's area, runs larger ones as a pyramid.
-AUTO_AREA_FACTOR = 2
 NATIVE_MULTIPLE = 8  # the native protocol pads a frame to a multiple of this (the network's total stride)
 
 

@@ -13,6 +13,8 @@ import numpy as np
 # How a frame may be fed to the network (`lwirst.inference.runs`); a Saliency records the one applied, which is
 # never "auto". Here, not in `lwirst.inference`, so that command-line parsers offer them without loading torch.
 PROTOCOLS = ("auto", "resize", "native", "pyramid")
+# "auto" resizes frames of at most this many times the model size's area, runs larger ones as a pyramid.
+AUTO_AREA_FACTOR = 2
 
 
 @dataclass

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 
 import numpy as np
@@ -20,6 +21,8 @@ from lwirst.export import check_segmentation_onnx, pin_input_shape, size_depende
 from lwirst.hostcpu import NO_VNNI
 from lwirst.inference import Segmenter
 from lwirst.model import LWIRSTNet
+from lwirst.paths import DEFAULT_MODEL
+from lwirst.postprocess import detect
 
 
 @pytest.fixture(scope="module")
@@ -241,3 +244,76 @@ def test_the_exported_file_says_how_to_feed_it_and_a_runtime_that_follows_it_mat
     logits = ort.InferenceSession(str(out), providers=["CPUExecutionProvider"]).run(None, {"input": x})[0][0, 0]
     want = Segmenter(DEFAULT_MODEL, backend="onnxruntime", threads=1).predict(grey).logits
     assert np.abs(logits - want).max() < 1e-3 and np.array_equal(logits > 0, want > 0)
+
+
+def _readme_map(session: ort.InferenceSession, pixels: np.ndarray, notes: dict[str, str]) -> np.ndarray:
+    """One network run as the README's steps 1-2 say, from the file's notes alone: grey as three equal RGB
+    channels, (value / 255 - mean) / std, padded bottom/right by reflection to a multiple of 8, cropped back."""
+    import re
+
+    mean, std = (np.array([float(v) for v in re.search(rf"{key} ([0-9., ]+?)(?:, std|;)",
+                                                        notes["lwirst.preprocess"])[1].split(",")])
+                 for key in ("mean", "std"))
+    h, w = pixels.shape
+    padded = np.pad(pixels, ((0, -h % 8), (0, -w % 8)), mode="reflect").astype(np.float32) / 255
+    x = ((np.repeat(padded[None], 3, axis=0) - mean[:, None, None]) / std[:, None, None]).astype(np.float32)
+    return session.run(None, {"input": x[None]})[0][0, 0, :h, :w]
+
+
+def _readme_level(session: ort.InferenceSession, pixels: np.ndarray,
+                  notes: dict[str, str]) -> tuple[np.ndarray, np.ndarray]:
+    """README step 4 for one frame that runs once: resized to 256x256 when at most twice its area, else natively;
+    the 1.5x run of what was fed, both maps back at the frame's size; (map, agreed)."""
+    import cv2
+
+    h, w = pixels.shape
+    fed = cv2.resize(pixels, (256, 256), interpolation=cv2.INTER_LINEAR) if h * w <= 2 * 256 * 256 else pixels
+    first = cv2.resize(_readme_map(session, fed, notes), (w, h), interpolation=cv2.INTER_LINEAR)
+    fh, fw = fed.shape
+    big = cv2.resize(fed, (round(fw * 1.5), round(fh * 1.5)), interpolation=cv2.INTER_LINEAR)
+    second = cv2.resize(_readme_map(session, big, notes), (w, h), interpolation=cv2.INTER_LINEAR)
+    return first, np.minimum(first, cv2.dilate(second, np.ones((5, 5), np.uint8), borderType=cv2.BORDER_REPLICATE))
+
+
+def test_a_script_that_follows_the_readme_finds_lwirsts_targets_on_a_large_frame() -> None:
+    """The deploy recipe described the pyramid and consensus but not the peak margin, nor that a blob counts by
+    its agreed pixels: a deployer's script that followed it found 13 targets on a 1280x1024 frame where `lwirst
+    segment` found 12. An independent onnxruntime + OpenCV implementation of the README's steps, on the shipped
+    ONNX file and its notes alone, finds exactly lwirst's targets with its defaults on a 512x1024 frame of two
+    generated scenes (a pyramid whose half level is resized; a margin of 2 logits), where leaving out the margin
+    or the consensus would each find a target more."""
+    import cv2
+
+    from lwirst.consensus import DEFAULT_SCALE
+    from lwirst.paths import MODELS_DIR
+    from lwirst.synth import PRESETS, render_scene
+
+    onnx_path = MODELS_DIR / "lwirst-sirst.onnx"
+    notes = {p.key: p.value for p in onnx.load(str(onnx_path)).metadata_props}
+    assert "1.5x larger" in notes["lwirst.protocol"] and "threshold + c" in notes["lwirst.protocol"]
+    scenes = [dataclasses.replace(PRESETS[name], size=(512, 512), targets=(6, 10), clutter=clutter)
+              for name, clutter in (("sirst", (0, 0)), ("cluttered", (4, 8)))]
+    frame = np.hstack([render_scene(scenes[0], 2).image, render_scene(scenes[1], 0).image])
+    assert frame.shape == (512, 1024) and frame.dtype == np.uint8
+    session = ort.InferenceSession(str(onnx_path), providers=["CPUExecutionProvider"])
+    primary, agreed = _readme_level(session, frame, notes)
+    half = cv2.resize(frame, (512, 256), interpolation=cv2.INTER_AREA)
+    half_primary, half_agreed = (cv2.resize(m, (1024, 512), interpolation=cv2.INTER_LINEAR)
+                                 for m in _readme_level(session, half, notes))
+    primary, agreed = np.maximum(primary, half_primary), np.maximum(agreed, half_agreed)
+    margin = 1.0 * np.log2(512 * 1024 / (2 * 256 * 256))
+    count, labels = cv2.connectedComponents((primary > 0).astype(np.uint8), connectivity=8)
+    blobs = [labels == i for i in range(1, count)]
+    mine = [blob for blob in blobs if agreed[blob].max() > margin]
+    assert len(mine) < sum(agreed[blob].max() > 0 for blob in blobs)  # the margin left one out
+    assert len(mine) < sum(primary[blob].max() > margin for blob in blobs)  # so did the consensus
+    assert len(mine) >= 8
+
+    saliency = Segmenter(DEFAULT_MODEL, backend="onnxruntime", threads=1, confirm=DEFAULT_SCALE).predict(frame)
+    assert saliency.protocol == "pyramid" and saliency.clearance == pytest.approx(margin)
+    found = detect(saliency, grow_to=None)
+    theirs = [found.labels == t.id for t in found]
+    assert len(theirs) == len(mine)
+    for ours in mine:
+        match = max(theirs, key=lambda t: (t & ours).sum())
+        assert (match & ours).sum() / (match | ours).sum() > 0.9
