@@ -358,6 +358,25 @@ def test_an_interrupted_segment_run_goes_on_with_resume(tmp_path: Path, checkpoi
     assert "--resume skips the images already done and --force redoes them" in capsys.readouterr().err
 
 
+@pytest.mark.parametrize("changed", [["--probability", "0.9"], ["--confirm", "off"], ["--margin", "off"],
+                                     ["--protocol", "native"], ["--min-size", "2"], ["--grow-to", "off"]])
+def test_resume_refuses_outputs_written_with_other_settings(tmp_path: Path, checkpoint: Path, changed: list[str],
+                                                           capsys: pytest.CaptureFixture[str]) -> None:
+    """A run resumed at another threshold, model or protocol went on without a word: the folder then held two
+    runs' results under one name, the per-image CSVs saying nothing of which."""
+    folder, out = tmp_path / "frames", tmp_path / "out"
+    folder.mkdir()
+    for i in range(2):
+        cv2.imwrite(str(folder / f"f{i}.png"), scene())
+    assert segment(checkpoint, str(folder / "f0.png"), "--out", str(out)) == 0  # as if stopped after f0
+    capsys.readouterr()
+    assert segment(checkpoint, str(folder), "--out", str(out), "--resume", *changed) == 1
+    said = capsys.readouterr().err
+    assert "f0_targets.json was written with other settings" in said and not (out / "f1_targets.json").exists()
+    assert segment(checkpoint, str(folder), "--out", str(out), "--resume") == 0  # the same settings go on
+    assert (out / "f1_targets.json").is_file()
+
+
 def test_a_frame_with_truth_boxes_its_outcomes() -> None:
     """The sample video scored 121 of 128 target-frames, yet every box was the one detection colour and the 7
     misses were nowhere on it: with outcomes, a found target is boxed correct, a box that found nothing false

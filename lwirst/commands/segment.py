@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import io
+import json
 import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -253,7 +254,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--force", action="store_true", help="overwrite outputs that already exist")
     parser.add_argument("--resume", action="store_true",
                         help="go on after an interrupted run into the same --out: an image whose outputs all exist "
-                             "is skipped, the others' are written (replacing what an interruption left of them)")
+                             "is skipped, the others' are written (replacing what an interruption left of them); "
+                             "refused where those outputs were written with another model, threshold, protocol, "
+                             "filter or growth")
     parser.add_argument("--save-logits", action="store_true",
                         help=f"also write <name>{LOGITS}: the float32 map (logits) the targets were found on, at "
                              "the image's size, so `lwirst evaluate --predictions OUT` reproduces AUC and the ROC/PR "
@@ -312,8 +315,9 @@ def run(args: argparse.Namespace) -> int:
         raise LwirstError(f"{absent[0]}: no such file" + (f" (and {len(absent) - 1} more)" if len(absent) > 1 else ""))
     stems = output_stems(images)
     outputs = (*OUTPUTS, LOGITS) if args.save_logits else OUTPUTS
-    todo = [(path, stem) for path, stem in zip(images, stems, strict=True)
-            if not (args.resume and all((args.out / f"{stem}{suffix}").is_file() for suffix in outputs))]
+    finished = [stem for stem in stems
+                if args.resume and all((args.out / f"{stem}{suffix}").is_file() for suffix in outputs)]
+    todo = [(path, stem) for path, stem in zip(images, stems, strict=True) if stem not in set(finished)]
     planned = [args.out / f"{stem}{suffix}" for _, stem in todo for suffix in outputs]
     check_outputs({"--out": planned}, [*args.images, *images, args.model], force=args.force or args.resume,
                   folders={"--out": args.out})
@@ -330,10 +334,11 @@ def run(args: argparse.Namespace) -> int:
     except OSError as exc:
         raise LwirstError(f"{args.out}: cannot create the output folder ({exc.strerror})") from exc
     run = segmenter.describe()
+    _check_resumed(args.out, finished, pipeline, run)
     print(f"ran: {run_line(segmenter, pipeline.threshold, pipeline.grow_to)}  "
           f"threads {run.threads}")  # the rest per image in its _targets.json ("ran")
-    if skipped := len(images) - len(todo) - len(unreadable):
-        print(f"--resume: {skipped} of {len(images)} images already have all their outputs; skipped")
+    if finished:
+        print(f"--resume: {len(finished)} of {len(images)} images already have all their outputs; skipped")
     done: list[Path] = []  # the images this run wrote all the outputs of
     try:
         failed = _segment_all(args, pipeline, todo, run, done)
@@ -349,6 +354,44 @@ def run(args: argparse.Namespace) -> int:
         print(f"{failed + len(unreadable)} of {len(todo) + len(unreadable)} images failed", file=sys.stderr)
         return 1
     return 0
+
+
+# What makes two runs' outputs differ, of those a `_targets.json` records (threads and the backend do not)
+RESUMED_SETTINGS = ("hash", "precision", "protocol", "size", "confirm", "mirror", "margin", "palettes")
+
+
+def _check_resumed(out: Path, finished: list[str], pipeline: FramePipeline, run: RunSpec) -> None:
+    """Refuse to resume into outputs (of the `finished` stems) written with other settings: the folder would mix
+    two runs' results under one name (a resumed run at another threshold and model went on without a word)."""
+    from lwirst.eval_protocol import RunSpec
+
+    now = {"threshold": pipeline.threshold, "grow_to": pipeline.grow_to,
+           "filter": pipeline.target_filter.to_dict() if pipeline.target_filter is not None else None,
+           **{key: getattr(run, key) for key in RESUMED_SETTINGS}}
+    for stem in finished:
+        path = out / f"{stem}_targets.json"
+        try:
+            record = json.loads(path.read_text(encoding="utf-8"))
+            earlier = RunSpec.from_json(record["model"])
+            then = {"threshold": record["threshold"], "grow_to": record["grow_to"], "filter": record["filter"],
+                    **{key: getattr(earlier, key) for key in RESUMED_SETTINGS}}
+        except (OSError, ValueError, KeyError, TypeError) as exc:
+            raise LwirstError(f"--resume: {path} is not a targets record this command wrote ({exc}); write to "
+                              "another --out") from exc
+        if changed := [key for key in now if now[key] != then[key]]:
+            said = "; ".join(f"{key} {_setting_text(key, then[key])} then, {_setting_text(key, now[key])} now"
+                             for key in changed)
+            raise LwirstError(f"--resume: {path.name} was written with other settings ({said}): resume with the "
+                              "settings of the run it goes on, or write to another --out")
+
+
+def _setting_text(key: str, value: object) -> str:
+    """A setting as the command takes it: thresholds as probability (logit), no growth as "off"."""
+    from lwirst.postprocess import describe_threshold
+
+    if key in ("threshold", "grow_to") and isinstance(value, int | float):
+        return describe_threshold(value)
+    return "off" if value is None else str(value)
 
 
 def _refused_from_headers(todo: list[tuple[Path, str]]) -> set[Path]:
