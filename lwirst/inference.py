@@ -286,7 +286,8 @@ class Segmenter:
         size = (int(size[0]), int(size[1])) if size is not None else PAPER_SIZE
         if size[0] % 8 or size[1] % 8 or min(size) <= 0:
             raise LwirstError(f"model size {size} must be positive multiples of 8")
-        backend = default_backend() if backend == "auto" else backend
+        chosen_for_me = backend == "auto"
+        backend = default_backend() if chosen_for_me else backend
         spec = backends.get_backend(backend)
         if not spec.installed:
             raise LwirstError(f"backend {backend!r} is not installed here (pip install {spec.package})")
@@ -345,6 +346,31 @@ class Segmenter:
         self._nets: dict[str, Backend] = {}
         self.primary = self._primary_kind()
         self.backend = self._net(self.primary)
+        if self.quantized:
+            self._check_int8_runs(chosen_for_me, options is None)
+
+    def _check_int8_runs(self, may_switch: bool, own_options: bool) -> None:
+        """Run an int8 graph once, on a blank frame at the model size: a runtime may load one it cannot run
+        (OpenVINO and a u8 graph: "Argument shapes are inconsistent") and then refuse every frame, one error each.
+        Where the backend was chosen for the caller ("auto"), the next installed backend that runs int8 ONNX takes
+        over, with a warning; a backend the caller named fails here, once."""
+        blank = np.zeros((8, 8), np.uint8)
+        candidates = [b for b in backends.available_backends()
+                      if b != self.backend_kind and backends.get_backend(b).runs_onnx and backends.get_backend(b).int8]
+        while True:
+            try:
+                self._call(self.primary, self._prepare(blank, self.primary, view="resize")[None])
+                return
+            except LwirstError as exc:
+                if not (may_switch and candidates):
+                    raise
+                refused, self.backend_kind = self.backend_kind, candidates.pop(0)
+                self.spec = backends.get_backend(self.backend_kind)
+                self.options = FAST if own_options else self.options
+                self._nets.clear()
+                self.backend = self._net(self.primary)
+                log.warning("%s cannot run %s (%s); it runs on %s", refused, self.model_name,
+                            str(exc).split(": ", 1)[-1].split("; another backend")[0], self.backend_kind)
 
     def _check_trained_size(self, trained: int | None) -> None:
         """Run at the size the model trained at when no size was asked for; warn when a model trained at another

@@ -208,6 +208,30 @@ def test_int8_export_is_calibrated_qdq_with_raw_input(tmp_path: Path, checkpoint
     assert "\n" not in str(refused.value)
 
 
+def test_an_int8_graph_a_runtime_cannot_run_is_refused_once_or_handed_on(tmp_path: Path, checkpoint: Path,
+                                                                          sirst_root: Path) -> None:
+    """OpenVINO loads a u8 graph (`--int8 u8`, the variant --help recommends) and then refused every frame, one
+    error each, and "auto" picked it: a backend is tried on a blank frame when it is built, one the caller named
+    fails there, once, and "auto" hands the graph on to a backend that runs it."""
+    from lwirst import backends
+
+    out = tmp_path / "u8.onnx"
+    assert main(["export", "--checkpoint", str(checkpoint), "--out", str(out), "--int8", "u8",
+                 "--data-dir", str(sirst_root.parent), "--calibration-images", "1", "--size", "64", "64"]) == 0
+    frame = np.random.default_rng(5).integers(0, 256, (64, 64), dtype=np.uint8)
+    refused = []
+    for name in [b for b in backends.available_backends() if backends.get_backend(b).int8]:
+        try:
+            built = Segmenter(out, backend=name, size=(64, 64))
+        except LwirstError as exc:
+            assert str(exc).startswith(f"{name} cannot run u8.onnx: ") and "\n" not in str(exc)
+            refused.append(name)
+            continue
+        assert built.predict(frame).logits.shape == (64, 64)  # a backend that was built runs frames
+    chosen = Segmenter(out, size=(64, 64))
+    assert chosen.backend_kind not in refused and chosen.predict(frame).logits.shape == (64, 64)
+
+
 @pytest.mark.parametrize("hazard", [NO_VNNI, None])
 def test_int8_export_warns_on_a_cpu_without_vnni(monkeypatch: pytest.MonkeyPatch, tmp_path: Path,
                                                  checkpoint: Path, sirst_root: Path, hazard: str | None,

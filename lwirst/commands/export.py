@@ -36,7 +36,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                            "with the shipped weights, 0.025 SIRST mIoU; `lwirst bench` measures both). Its "
                            "input is raw BGR pixels 0..255 (normalisation folded in, marked in the file; other "
                            "architectures than LW-IRSTNet keep normalised RGB), which lwirst's Segmenter feeds "
-                           "automatically")
+                           "automatically. OpenVINO 2026 refuses u8 graphs ('Argument shapes are inconsistent'): "
+                           "backend auto then runs them on onnxruntime, with a warning")
     int8.add_argument("--data-dir", type=Path, default=None,
                       help="dataset root holding sirst/ for calibration (default: $LWIRST_DATA_DIR)")
     int8.add_argument("--calibration-images", type=number(int, lo=1, hi=100_000), default=32,
