@@ -51,7 +51,12 @@ def unreadable_reason(data: bytes) -> str:
         return "a NumPy array file (.npy), not an image file: np.load it and pass the array (or save it as a TIFF)"
     if other:
         return f"a {other} image, a format this project does not read; convert it to PNG or TIFF"
-    return "not a readable image (truncated, corrupt or not PNG/JPG/BMP/TIFF)"
+    if kind := image_format(data):
+        return f"not a readable image: a {kind} file that is cut short or corrupt (its data does not decode)"
+    head = data[:40].decode("utf-8", "replace")
+    if data and head.isprintable():  # a text file given an image's name (a log, a list of names, HTML)
+        return f"not a readable image: it holds text ({head[:24]!r}...), not PNG/JPG/BMP/TIFF data"
+    return "not a readable image: its data is not PNG/JPG/BMP/TIFF (another format, or damaged)"
 
 
 def unsupported_files(folder: Path) -> list[Path]:
@@ -304,7 +309,7 @@ def decode_image(data: bytes, name: str = "image", max_pixels: int | None = None
         samples = None if tags is None else tags.get(277, 1)
         if samples not in (None, 1, 2, 3, 4):  # a valid file the decoder has no layout for: not "corrupt"
             raise LwirstError(f"{name}: a TIFF of {samples} channels; expected 1 (grey), 3 (colour) or 4 (RGBA)")
-        raise LwirstError(f"{name}: not a readable image (truncated, corrupt or not PNG/JPG/BMP/TIFF)")
+        raise LwirstError(f"{name}: {unreadable_reason(data)}")
     return check_image(image, name, max_pixels)
 
 

@@ -376,7 +376,8 @@ def test_corrupt_png_gives_one_plain_line_and_logs_libpng_s_words(tmp_path: Path
     done = run_cli("segment", "bad.png", "--out", "o", "--backend", "onnxruntime", cwd=tmp_path)
     assert done.returncode == 1
     errors = [line for line in done.stderr.splitlines() if line.strip()]
-    assert errors == ["error: bad.png: not a readable image (truncated, corrupt or not PNG/JPG/BMP/TIFF)",
+    assert errors == ["error: bad.png: not a readable image: a PNG file that is cut short or corrupt (its data does "
+                      "not decode)",
                       "1 of 1 images failed"], done.stderr
     verbose = run_cli("-v", "segment", "bad.png", "--out", "o", "--backend", "onnxruntime", cwd=tmp_path)
     logged = next(line for line in verbose.stderr.splitlines() if line.startswith("INFO lwirst.imageio: bad.png"))

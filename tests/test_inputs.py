@@ -41,8 +41,9 @@ def _png(image: np.ndarray) -> bytes:
 
 @pytest.mark.parametrize("data, message", [
     (b"", "empty"),
-    (b"this is a text file, not a picture", "not a readable image"),
-    (_png(np.full((32, 32), 128, np.uint8))[:40], "not a readable image"),  # truncated PNG
+    (b"this is a text file, not a picture", "not a readable image: it holds text \\('this is a text file"),
+    (_png(np.full((32, 32), 128, np.uint8))[:40], "not a readable image: a PNG file that is cut short or corrupt"),
+    (bytes(range(7, 47)), "not a readable image: its data is not PNG/JPG/BMP/TIFF"),
 ])
 def test_undecodable_bytes_are_named(data: bytes, message: str) -> None:
     with pytest.raises(LwirstError, match=message):
