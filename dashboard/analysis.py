@@ -194,8 +194,8 @@ def in_sample(run: Run) -> str:
 @st.cache_data(max_entries=32, show_spinner=False)
 def _in_sample(root: str, dataset: str, split: str, path: str, version: str, shown: str) -> str:
     card = common.card_of(path, version)
-    return in_sample_note(root, common.open_data(common.DataChoice("", root, dataset, split)), card.training,
-                          card.name, shown)
+    return in_sample_note(root, common.open_data(common.DataChoice("", root, dataset, split)),
+                          (card.training.dataset, card.training.train_split), card.name, shown)
 
 
 # ---------------------------------------------------------------- runs
@@ -524,13 +524,10 @@ def offered_data() -> set[str]:
 @st.cache_data(max_entries=8, show_spinner=False)
 def _card_point(path: str, version: str, name: str) -> pd.DataFrame:
     card = common.card_of(path, version)
-    data = card.training.get("data") if isinstance(card.training.get("data"), dict) else {}
-    dataset = str(data.get("dataset", "?"))
-    scale = card.training.get("confirm")
-    return analysis.card_points({name: (card.test_metrics, dataset, "test", card.params, card.flops)},
-                                confirm={name: float(scale) if isinstance(scale, int | float) else None},
-                                mirror={name: mirrored(card.training.get("mirror"))},
-                                margin={name: recorded_margin(card.training.get("margin"))})
+    training = card.training
+    return analysis.card_points({name: (card.test_metrics, training.dataset or "?", "test", card.params, card.flops)},
+                                confirm={name: training.confirm}, mirror={name: training.mirror},
+                                margin={name: training.margin})
 
 
 def card_points() -> pd.DataFrame:

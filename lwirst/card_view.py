@@ -15,12 +15,11 @@ from typing import Any
 
 import pandas as pd
 
-from lwirst.consensus import flops_factor, mirrored
+from lwirst.consensus import flops_factor
 from lwirst.losses import LOSS_TERMS
 from lwirst.modelcard import ModelCard
 from lwirst.postprocess import GROW_RADIUS, GROW_TO_PROBABILITY
 from lwirst.prominence import per_doubling_text
-from lwirst.prominence import recorded as recorded_margin
 from lwirst.rounding import flops_text, params_text
 from lwirst.scoring import CARD, metric_specs
 
@@ -107,20 +106,13 @@ def _table(values: Mapping[str, Any], names: Mapping[str, str]) -> pd.DataFrame:
 _PER_MEMBER = ("loss", "seed")
 
 
-def _soup(card: ModelCard) -> list[Mapping[str, Any]]:
-    """The members of a weight mean (`lwirst average`), or [] for one run's weights."""
-    soup = card.training.get("soup")
-    members = soup.get("members") if isinstance(soup, Mapping) else None
-    return [m for m in members if isinstance(m, Mapping)] if isinstance(members, list) else []
-
-
 def recipe_table(card: ModelCard) -> pd.DataFrame:
     """How the model was trained: optimiser, schedule, loss, augmentation, in words (a weight mean's
     loss and seed are its members', in `soup_table`)."""
-    recipe = card.training.get("recipe")
-    if not isinstance(recipe, dict):
+    recipe = card.training.recipe
+    if not recipe:
         return pd.DataFrame(columns=["setting", "value"])
-    hidden = set(_MIX) | (set(_PER_MEMBER) if _soup(card) else set())
+    hidden = set(_MIX) | (set(_PER_MEMBER) if card.training.members else set())
     return _table({k: v for k, v in recipe.items() if k not in hidden}, _RECIPE)
 
 
@@ -132,27 +124,27 @@ def soup_table(card: ModelCard) -> pd.DataFrame:
              "loss": str(m.get("loss", "")), "seed": str(m.get("seed", "")),
              "start": str(m.get("start", "")),
              "recipe otherwise": ", ".join(f"{k} {v}" for k, v in (m.get("recipe_changes") or {}).items())}
-            for m in _soup(card)]
+            for m in card.training.members]
     return pd.DataFrame(rows, columns=["member run", "weight", "loss", "seed", "start", "recipe otherwise"])
 
 
 def soup_losses(card: ModelCard) -> dict[str, str]:
     """Each loss of a weight mean's members (as `--loss` names it) in words: said once under the members'
     table, not in every row."""
-    losses = dict.fromkeys(str(m.get("loss", "")) for m in _soup(card))
+    losses = dict.fromkeys(str(m.get("loss", "")) for m in card.training.members)
     return {loss: _value("loss", loss) for loss in losses if loss}
 
 
 def _mix(card: ModelCard) -> dict[str, Any]:
     """The recipe's training-mix shares that are in use (non-zero)."""
-    recipe = card.training.get("recipe")
-    return {k: recipe[k] for k in _MIX if recipe.get(k)} if isinstance(recipe, dict) else {}
+    recipe = card.training.recipe
+    return {k: recipe[k] for k in _MIX if recipe.get(k)}
 
 
 def data_table(card: ModelCard) -> pd.DataFrame:
     """What the model was trained on: the dataset, and the frames generated from it each epoch."""
-    data = card.training.get("data")
-    if not isinstance(data, dict):
+    data = card.training.data
+    if not data:
         return pd.DataFrame(columns=["setting", "value"])
     shown = {k: v for k, v in data.items() if k not in _HIDDEN_DATA}
     return pd.concat([_table(shown, _DATA), _table(_mix(card), _MIX)], ignore_index=True)
@@ -160,28 +152,24 @@ def data_table(card: ModelCard) -> pd.DataFrame:
 
 def summary(card: ModelCard) -> str:
     """One paragraph: size, cost, data, length of training and how the weights were chosen."""
+    training = card.training
     parts = [f"**{card.name}**"]
     if card.params:
         parts.append(f"has {params_text(card.params)} parameters")
     if card.flops:
         parts.append(f"and costs {flops_text(card.flops)} FLOPs per 256×256 frame")  # as the FLOPs card prints it
-        scale = card.training.get("confirm")
-        if isinstance(scale, int | float) and scale:
-            mirror = ("; large frames also run mirrored, one more run each" if mirrored(card.training.get("mirror"))
-                      else "")
-            parts.append(f"({flops_text(card.flops * flops_factor(scale))} with the scale consensus at {scale:g}× "
-                         f"it was chosen with and runs with by default{mirror})")
+        if training.confirm:
+            mirror = "; large frames also run mirrored, one more run each" if training.mirror else ""
+            parts.append(f"({flops_text(card.flops * flops_factor(training.confirm))} with the scale consensus at "
+                         f"{training.confirm:g}× it was chosen with and runs with by default{mirror})")
     text = " ".join(parts) + "."
-    margin = recorded_margin(card.training.get("margin"))
-    if margin:
+    if training.margin:
         text += (f" On frames over twice its input's area a target counts only where its peak clears the threshold "
-                 f"by {per_doubling_text(margin)} (the peak margin).")
-    training = card.training
-    data = training.get("data") if isinstance(training.get("data"), dict) else {}
-    if data:
+                 f"by {per_doubling_text(training.margin)} (the peak margin).")
+    if training.data:
         # a fine-tune's epochs and wall time are its own step's, not the whole lineage's
-        verb = "fine-tuned from earlier weights" if data.get("init") else "trained"
-        members = _soup(card)
+        verb = "fine-tuned from earlier weights" if training.data.get("init") else "trained"
+        members = training.members
         if members:
             weights = [float(m.get("weight", 0)) for m in members]
             mean = "the equal mean" if max(weights) - min(weights) < 1e-3 else \
@@ -189,22 +177,20 @@ def summary(card: ModelCard) -> str:
             text += f" Its weights are {mean} of {len(members)} runs (Members below), each {verb}"
         else:
             text += f" It was {verb}"
-        text += (f" on {str(data.get('dataset', '?')).upper()} ({data.get('train_split', '?')}, "
-                 f"{data.get('train_images', '?')} images)")
+        text += (f" on {(training.dataset or '?').upper()} ({training.train_split or '?'}, "
+                 f"{training.data.get('train_images', '?')} images)")
         if _mix(card):
             text += " and frames generated from them (Training data below)"
-        if training.get("epochs"):
-            text += f" for {training['epochs']} epochs"
-        if training.get("wall_time_s"):
-            hardware = _plain(str(training.get("hardware", "a CPU")))
+        if training.epochs:
+            text += f" for {training.epochs} epochs"
+        if training.wall_time_s:
             runs = " in all" if members else ""
-            text += f" ({float(training['wall_time_s']) / 60:.0f} min{runs} on {hardware})"
+            text += f" ({training.wall_time_s / 60:.0f} min{runs} on {_plain(training.hardware or 'a CPU')})"
         text += "."
-    elif training.get("weights"):
-        text += f" Weights: {training['weights']}."
-    chosen = training.get("chosen_by")
-    if isinstance(chosen, str) and chosen:
-        text += f" The shipped weights are {_plain(chosen).split(';')[0].strip()}."  # a ';' inside (...) too
+    elif training.weights:
+        text += f" Weights: {training.weights}."
+    if training.chosen_by:
+        text += f" The shipped weights are {_plain(training.chosen_by).split(';')[0].strip()}."  # a ';' in (...) too
     return text
 
 

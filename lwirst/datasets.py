@@ -32,11 +32,11 @@ import logging
 import numbers
 import os
 from collections import Counter
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, overload
+from typing import overload
 
 import cv2
 import numpy as np
@@ -746,27 +746,27 @@ def in_test_split(data_dir: str | Path | None, dataset: str | Sequence[str], cho
     return count
 
 
-def in_training(data_dir: str | Path | None, chosen: SegDataset, training: Mapping[str, Any]) -> tuple[int, str]:
+def in_training(data_dir: str | Path | None, chosen: SegDataset, trained_on: tuple[str, str]) -> tuple[int, str]:
     """How many of `chosen`'s image files the split a model trained on also holds, and that split as a model card
-    names it ("sirst trainval"): scores on those images are in-sample. The card's `data` record (dataset and
-    train_split) is opened under the same data root and compared by resolved file; (0, "") when the card records
-    no training data or that split is not found there."""
-    data = training.get("data")
-    if not isinstance(data, Mapping) or not data.get("dataset") or not data.get("train_split"):
+    names it ("sirst trainval"): scores on those images are in-sample. `trained_on` is the (dataset, split) its
+    card records, opened under the same data root and compared by resolved file; (0, "") when the card records
+    none or that split is not found there."""
+    dataset, split = trained_on
+    if not dataset or not split:
         return 0, ""
     try:
-        trained = open_dataset(data_dir, data["dataset"], str(data["train_split"]), validate=False)
+        trained = open_dataset(data_dir, dataset, split, validate=False)
     except LwirstError:
         return 0, ""
     files = {item.image.resolve() for item in trained.items}
-    return sum(item.image.resolve() in files for item in chosen.items), f"{data['dataset']} {data['train_split']}"
+    return sum(item.image.resolve() in files for item in chosen.items), f"{dataset} {split}"
 
 
-def in_sample_note(data_dir: str | Path | None, chosen: SegDataset, training: Mapping[str, Any], model: str,
+def in_sample_note(data_dir: str | Path | None, chosen: SegDataset, trained_on: tuple[str, str], model: str,
                    shown: str) -> str:
     """The sentence every view says when `in_training` finds images of `chosen` (named `shown`) in the split
     `model` trained on, or ''."""
-    shared, trained = in_training(data_dir, chosen, training)
+    shared, trained = in_training(data_dir, chosen, trained_on)
     if not shared:
         return ""
     return (f"{shared} of the {len(chosen)} images of {shown} are in {trained}, the split {model} trained on (its "

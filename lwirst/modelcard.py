@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -20,8 +20,10 @@ import torch
 from lwirst.checkpoint import load_checkpoint
 from lwirst.complexity import config_complexity, onnx_complexity
 from lwirst.config import NetConfig
+from lwirst.consensus import mirrored, recorded
 from lwirst.errors import LwirstError
 from lwirst.models import architecture_of, build_model, get_architecture
+from lwirst.prominence import recorded as recorded_margin
 from lwirst.scoring import CARD, metric_spec, metric_specs
 
 log = logging.getLogger(__name__)
@@ -60,6 +62,57 @@ TRAINING_KEYS = ("data", "recipe", "soup", "epochs", "epoch", "val_iou", "wall_t
 # mirrored; the peak margin per doubling of a large frame's area, `lwirst.prominence`)
 
 
+@dataclass(frozen=True)
+class TrainingRecord:
+    """How a model was trained and chosen, as its card JSON or checkpoint metadata record it (`TRAINING_KEYS`),
+    read once: what a record lacks or holds in another shape (an older card, an ONNX file without one) reads as
+    empty. `data` (dataset, train_split, train_images, init: the weights it was fine-tuned from, ...) and
+    `recipe` (optimiser, schedule, loss, the training mix, ...) stay the free-form settings the card lists;
+    `members` are a weight mean's runs (`lwirst average`); confirm, mirror and margin the confirmation it was
+    chosen with; `weights` says in words what weights a model without a training record holds (the demo
+    network's)."""
+
+    data: Mapping[str, Any] = field(default_factory=dict)
+    recipe: Mapping[str, Any] = field(default_factory=dict)
+    members: tuple[Mapping[str, Any], ...] = ()
+    epochs: int | None = None
+    wall_time_s: float | None = None
+    hardware: str = ""
+    chosen_by: str = ""
+    confirm: float | None = None
+    mirror: bool = False
+    margin: float = 0.0
+    weights: str = ""
+
+    @classmethod
+    def from_json(cls, source: Mapping[str, Any]) -> TrainingRecord:
+        data, recipe, soup = source.get("data"), source.get("recipe"), source.get("soup")
+        members = soup.get("members") if isinstance(soup, Mapping) else None
+        epochs, seconds, chosen = source.get("epochs"), source.get("wall_time_s"), source.get("chosen_by")
+        return cls(dict(data) if isinstance(data, Mapping) else {},
+                   dict(recipe) if isinstance(recipe, Mapping) else {},
+                   tuple(m for m in members if isinstance(m, Mapping)) if isinstance(members, list) else (),
+                   epochs if _positive(epochs) and isinstance(epochs, int) else None,
+                   float(seconds) if _positive(seconds) else None,
+                   str(source.get("hardware") or ""), chosen if isinstance(chosen, str) else "",
+                   recorded(source.get("confirm")), mirrored(source.get("mirror")),
+                   recorded_margin(source.get("margin")), str(source.get("weights") or ""))
+
+    @property
+    def dataset(self) -> str:
+        """The dataset it trained on, as `open_dataset` names it ("" when not recorded)."""
+        return str(self.data.get("dataset") or "")
+
+    @property
+    def train_split(self) -> str:
+        """The split it trained on ("" when not recorded)."""
+        return str(self.data.get("train_split") or "")
+
+
+def _positive(value: object) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool) and value > 0
+
+
 @dataclass
 class ModelCard:
     """What is known about a model: size, cost, how it was trained and how it scored.
@@ -80,7 +133,7 @@ class ModelCard:
     flops: float | None = None
     test_metrics: dict[str, Any] = field(default_factory=dict)
     test_protocol: str = ""
-    training: dict[str, Any] = field(default_factory=dict)
+    training: TrainingRecord = field(default_factory=TrainingRecord)
     markdown: str = ""
     architecture: str = ""
     reference: str = ""
@@ -114,7 +167,7 @@ def model_card(path: Path | None) -> ModelCard:
         config = NetConfig()
         cost = config_complexity(config)
         return ModelCard(DEMO_MODEL, cost.params, cost.flops,
-                         training={"weights": "random (seed 0); detections are meaningless"},
+                         training=TrainingRecord(weights="random (seed 0); detections are meaningless"),
                          **_network(config))
     card = _read_card(path)
     meta: dict[str, Any] = {}
@@ -133,7 +186,7 @@ def model_card(path: Path | None) -> ModelCard:
             log.warning("%s: FLOPs unknown: %s", path.name, exc)
     metrics = card.get("test_metrics") or meta.get("test_metrics") or {}
     source = card if any(k in card for k in TRAINING_KEYS) else meta
-    training = {k: source[k] for k in TRAINING_KEYS if k in source}
+    training = TrainingRecord.from_json({k: source[k] for k in TRAINING_KEYS if k in source})
     return ModelCard(path.name, params, flops, dict(metrics), str(card.get("test_protocol", "")), training,
                      _read_markdown(path), **network)
 

@@ -135,7 +135,7 @@ def training(card: ModelCard) -> None:
         st.markdown("**Training data**")
         table = card_view.data_table(card)
         if table.empty:
-            st.caption(card.training.get("weights", "Not available: no training metadata."))
+            st.caption(card.training.weights or "Not available: no training metadata.")
         else:
             settings(table)
     with recipe:

@@ -507,11 +507,11 @@ def test_images_of_the_split_a_model_trained_on_are_counted_by_file(synth_dir: P
     `lwirst evaluate` says. The card's record is opened under the same root and compared file by file."""
     from lwirst.datasets import in_sample_note, in_training
 
-    card = {"data": {"dataset": "folder", "train_split": "train"}}
+    card = ("folder", "train")
     train, test = (open_dataset(synth_dir, "folder", split) for split in ("train", "test"))
     assert in_training(synth_dir, train, card) == (len(train), "folder train")
     assert in_training(synth_dir, test, card) == (0, "folder train")
-    assert in_training(synth_dir, train, {}) == (0, "")  # no record: nothing said
+    assert in_training(synth_dir, train, ("", "")) == (0, "")  # no record: nothing said
     assert in_training(tmp_path, train, card) == (0, "")  # the recorded split is not under this root
     assert in_sample_note(synth_dir, train, card, "m.safetensors", "mine (train)") == (
         f"{len(train)} of the {len(train)} images of mine (train) are in folder train, the split m.safetensors "

@@ -124,10 +124,10 @@ def test_card_summary_says_a_mean_of_fine_tunes_is_one() -> None:
             f"on SIRST (trainval, 341 images) and frames generated from them (Training data below) for "
             f"{CARD['epochs']} epochs") in text
     assert "303.5 M FLOPs per 256×256 frame (986.5 M with the scale consensus at 1.5×" in text
-    single = dataclasses.replace(card, training={k: v for k, v in card.training.items() if k != "soup"})
+    single = dataclasses.replace(card, training=dataclasses.replace(card.training, members=()))
     assert "It was fine-tuned from earlier weights on SIRST" in summary(single)
-    scratch = dataclasses.replace(single, training={**single.training, "data": {
-        k: v for k, v in card.training["data"].items() if k != "init"}})
+    scratch = dataclasses.replace(single, training=dataclasses.replace(single.training, data={
+        k: v for k, v in card.training.data.items() if k != "init"}))
     assert "It was trained on SIRST" in summary(scratch) and "fine-tuned" not in summary(scratch)
 
 

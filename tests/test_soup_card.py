@@ -13,7 +13,7 @@ import torch
 
 from lwirst.card_view import recipe_table, soup_losses, soup_table, summary
 from lwirst.checkpoint import file_hash, save_checkpoint
-from lwirst.modelcard import ModelCard
+from lwirst.modelcard import ModelCard, TrainingRecord
 from lwirst.models import build_model
 from lwirst.train import RECIPES
 from scripts.ship_model import member_logs, render_soup, soup_training
@@ -77,12 +77,12 @@ def test_ship_refuses_a_member_without_its_run_and_a_file_that_is_no_mean(runs: 
 
 def test_card_names_the_members_instead_of_one_runs_loss_and_seed(runs: list[Path], tmp_path: Path) -> None:
     training = soup_training(_soup(tmp_path / "mean.safetensors", runs, [0.75, 0.25]), runs)
-    card = ModelCard("mean", 163232, 303.5e6, training={**training, "hardware": "a CPU"})
+    card = ModelCard("mean", 163232, 303.5e6, training=TrainingRecord.from_json({**training, "hardware": "a CPU"}))
     text = summary(card)
     assert "Its weights are a weighted mean (0.75 / 0.25) of 2 runs (Members below), each fine-tuned" in text
     assert "for 36 epochs (30 min in all on a CPU)" in text
     chosen = "the mean M of two runs (one quiet; one holding), shipped by its rule; test scored once"
-    assert summary(dataclasses.replace(card, training={**card.training, "chosen_by": chosen})).endswith(
+    assert summary(dataclasses.replace(card, training=dataclasses.replace(card.training, chosen_by=chosen))).endswith(
         "The shipped weights are the mean M of two runs, shipped by its rule.")
     settings = set(recipe_table(card)["setting"])
     assert "learning rate" in settings and not {"loss", "random seed"} & settings
@@ -92,7 +92,7 @@ def test_card_names_the_members_instead_of_one_runs_loss_and_seed(runs: list[Pat
     assert list(losses) == list(dict.fromkeys(members["loss"])) and list(members["seed"]) == ["1", "2"]
     assert "background peak margin" in losses[members["loss"].iloc[1]]
     # one run's weights: no members, the loss and seed are the recipe's
-    single = dataclasses.replace(card, training={k: v for k, v in card.training.items() if k != "soup"})
+    single = dataclasses.replace(card, training=dataclasses.replace(card.training, members=()))
     assert soup_table(single).empty and {"loss", "random seed"} <= set(recipe_table(single)["setting"])
     assert "It was fine-tuned" in summary(single)
 
@@ -136,7 +136,8 @@ def test_a_mean_of_a_shipped_mean_and_runs_lists_every_member_with_its_share(run
     assert training["wall_time_s"] == 600.0 + 1200.0 + 1800.0
     assert [b["weight"] for b in training["soup"]["built_from"]] == [0.6667, 0.3333]
     assert "the equal mean of 3 runs" in summary(ModelCard("mean", 163232, 303.5e6,
-                                                           training={**training, "hardware": "a CPU"}))
+                                                           training=TrainingRecord.from_json(
+                                                               {**training, "hardware": "a CPU"})))
     assert list(member_logs([third], [earlier])["member"]) == ["run1", "run1", "run2", "run2", "run3", "run3"]
     assert "It was written as the mean of `earlier.safetensors`" in render_soup(training["soup"])
     # without its card beside it, an earlier mean is refused; so is a mean trained on other data

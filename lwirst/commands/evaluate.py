@@ -119,7 +119,8 @@ def _say_in_sample(args: argparse.Namespace, dataset: SegDataset) -> None:
     except LwirstError as exc:
         log.info("no training record to compare the split with: %s", exc)
         return
-    if note := in_sample_note(args.data_dir, dataset, card.training, card.name, f"{dataset.name} {dataset.split}"):
+    trained_on = (card.training.dataset, card.training.train_split)
+    if note := in_sample_note(args.data_dir, dataset, trained_on, card.name, f"{dataset.name} {dataset.split}"):
         print(f"note: {note}")
 
 
