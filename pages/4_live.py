@@ -61,9 +61,14 @@ def speed_note(info: common.SpeedInfo) -> None:
 
 def choose_source() -> tuple[str, common.VideoSource | None]:
     """The stream: a dataset split, the synthetic sensor, a looping sample video, the visitor's own video
-    (uploaded here, checked as on the Video page), a local camera or the browser webcam; with the upload."""
-    source = st.selectbox("Source", common.live_sources(), key="live_source")
-    return source, common.video_upload("live_upload") if source == common.UPLOADED_LOOP else None
+    (uploaded here, checked as on the Video page, beside the source: under it, the stream's picture started
+    below the fold at 1024x768), a local camera or the browser webcam; with the upload."""
+    choice, upload = st.columns(2)
+    source = choice.selectbox("Source", common.live_sources(), key="live_source")
+    if source != common.UPLOADED_LOOP:
+        return source, None
+    with upload:
+        return source, common.video_upload("live_upload")
 
 
 def stream_controls(tracked: bool) -> tuple[bool, float]:
