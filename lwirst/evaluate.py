@@ -500,16 +500,28 @@ def _mask_metrics(pixel: PixelMetrics, pdfa: PdFa) -> dict[str, float]:
     return {**pixel.compute().as_metrics(), **pdfa.compute().as_metrics()}
 
 
+def _binary(result: EvalResult) -> bool:
+    """Whether every image was scored from a saved binary mask (no map: one operating point)."""
+    images = result.protocol.binary_predictions
+    return bool(images) and images == result.metrics.get("images")
+
+
+def run_fields(result: EvalResult) -> list[str]:
+    """What ran, field by field: model, backend, protocol as applied, threshold (with the masks' growth) and
+    data; the command joins them with two spaces, a page with its own separator (Markdown collapses two
+    spaces, and a protocol ending in a parenthesis ran into the threshold)."""
+    p, m = result.protocol, result.metrics
+    masks = "saved masks, as they are" if _binary(result) else p.masks  # growth has no pixel to reach
+    return [f"model {p.run.model}", f"backend {p.run.backend} {p.run.precision}", f"protocol {p.text()}",
+            f"threshold {describe_threshold(p.threshold)}" + (f" ({masks})" if masks else ""),
+            f"{p.dataset}/{p.split} ({m['images']} images)"]
+
+
 def summary_lines(result: EvalResult, names: Sequence[str] | None = None) -> list[str]:
     """Human-readable summary: the protocol (as applied), the metrics of the table's summary view
     (`lwirst.scoring`; Fa in units of 1e-6, as the IRSTD literature prints it), then the operator view."""
-    p, m = result.protocol, result.metrics
-    binary = bool(p.binary_predictions) and p.binary_predictions == m.get("images")
-    masks = "saved masks, as they are" if binary else p.masks  # growth has no pixel to reach
-    lines = [f"model {p.run.model}  backend {p.run.backend} {p.run.precision}  "
-             f"protocol {p.text()}  threshold {describe_threshold(p.threshold)}"
-             + (f" ({masks})" if masks else "")
-             + f"  {p.dataset}/{p.split} ({m['images']} images)"]
+    m = result.metrics
+    lines = ["  ".join(run_fields(result))]
     cells = []
     for name in names if names is not None else view_keys(SUMMARY):
         if name in m:
@@ -523,7 +535,7 @@ def summary_lines(result: EvalResult, names: Sequence[str] | None = None) -> lis
         absent = [s for s, text in shown if s.of and text == s.none]
         lines.append("  ".join(f"{s.label} {text}" for s, text in shown if s not in absent)
                      + (f"  ({'; '.join(s.none for s in absent)})" if absent else ""))
-    if binary:
+    if _binary(result):
         lines.append("saved binary masks: the threshold and mask growth change nothing, and AUC, AP and the curves "
                      "rest on one operating point (save probability maps or logits to compare curves)")
     if m.get("empty_frames") and "niou" in m:  # where nIoU's conventions part, say which one this is

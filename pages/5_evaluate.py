@@ -9,7 +9,7 @@ from dashboard import analysis as dash
 from dashboard import common, views
 from lwirst import analysis
 from lwirst.eval_protocol import SCORED_AT
-from lwirst.evaluate import summary_lines
+from lwirst.evaluate import run_fields
 from lwirst.postprocess import probability_text
 
 
@@ -128,7 +128,7 @@ def metric_cards(runs: list[dash.Run]) -> None:
             card_row(analysis.cost_cards(run.result, run.params, run.flops))
             operator_row(run)
             threads, source = run.result.protocol.run.threads, run.result.protocol.rescored_from
-            st.caption(" · ".join(summary_lines(run.result)[:1]) + f" · scored at {SCORED_AT}"
+            st.caption(" · ".join(run_fields(run.result)) + f" · scored at {SCORED_AT}"
                        + (f" · {threads} CPU threads" if threads else "")
                        + " · model-only fps depends on the machine's load when it was measured"
                        + (f" · scored again from the maps of its run at threshold {source:g} (no "

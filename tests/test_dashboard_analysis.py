@@ -428,6 +428,8 @@ def test_evaluate_shows_the_operator_row_the_protocol_as_run_and_how_few_images(
     captions = " ".join(c.value for c in at.caption)
     assert "empty frames alarmed: no target-free frame in this split" in captions  # why that card has no value
     assert "protocol auto: all 2 images at the model size 256×256, as they are" in captions
+    # each field apart (Markdown collapsed the command line's two spaces: "...grey frames) threshold 0.5")
+    assert " · threshold 0.5 (logit 0) (" in captions and " · backend " in captions
     assert "[256, 256]" not in captions
     header = " ".join(md.value for md in at.markdown)
     assert f"2 images, {m['targets']} targets: too few (under {analysis.FEW_IMAGES})" in header
