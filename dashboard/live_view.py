@@ -68,7 +68,9 @@ def live_view(stream: LiveStream, frame: LiveFrame, rows: int, size: tuple[int, 
                   "Network, post-processing and tracking alone, over the same recent frames as end-to-end fps"),
              Card("Targets", str(kept)),
              Card("Tracks", str(len(tracks))) if stream.tracking else Card("Tracks", "off", off))
-    tracks_caption = (off if not stream.tracking else f"Confirmed tracks at frame {frame.index}" if len(tracks) else
+    settings = stream.pipeline.tracker.settings.text() if stream.pipeline.tracker is not None else ""
+    tracks_caption = (off if not stream.tracking else
+                      f"Confirmed tracks at frame {frame.index} (tracking: {settings})" if len(tracks) else
                       f"No confirmed track at frame {frame.index}{untracked_reason(stream)}.")
     ran = describe_frame_run((height, width), frame.result.saliency.protocol, size)
     held = f"; {cleared(frame.result.saliency.clearance)}" if frame.result.saliency.clearance else ""
