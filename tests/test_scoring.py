@@ -49,6 +49,9 @@ def test_formats_directions_and_missing_values() -> None:
     assert fa.improved(40e-6, 36e-6) is True and metric_spec("miou").improved(0.7, 0.6) is False
     assert metric_spec("targets").format(109) == "109" and metric_spec("empty_alarm_rate").format(0.25) == "25.0%"
     assert metric_spec("miou").format(float("nan")) == "n/a" == metric_spec("miou").format(None)
+    # five digits before the point and more are whole: a card holds about eight characters ("134028.09" broke)
+    assert fa.format(0.13402809) == "134028" and fa.delta(36e-6, 0.13402809) == "+133992"
+    assert fa.format(9999e-6) == "9999.00" and fa.delta(0.13402809, 36e-6) == "-133992"
     assert metric_spec("unheard_of").label == "unheard_of"
     with pytest.raises(ValueError, match="better"):
         MetricSpec("x", "x", "", better="bigger")

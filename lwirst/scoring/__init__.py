@@ -55,6 +55,7 @@ SWEEP = "sweep"        # the scores a sweep records per trial (best_* / final_* 
 VIEWS = (CARD, SUMMARY, OPERATOR, LIVE, SWEEP)
 # A unit-scaled value (Fa in 1e-6) at or above this many units is printed without the unit, in e-notation.
 UNIT_LIMIT = 1000.0
+WHOLE_FROM = 10_000.0  # display values this large are shown without decimals (`MetricSpec.format`)
 
 
 class Metric(Protocol[R_co]):
@@ -115,9 +116,15 @@ class MetricSpec:
         if value is None or (isinstance(value, float) and math.isnan(value)):
             return "n/a"
         if isinstance(value, (int, float, np.integer, np.floating)):
-            scaled = float(value) * self.scale
-            return format(round(scaled), self.fmt) if self.fmt.endswith("d") else format(scaled, self.fmt)
+            return self._number(float(value) * self.scale)
         return str(value)
+
+    def _number(self, scaled: float, sign: str = "") -> str:
+        """A value in display units by the spec's format; from `WHOLE_FROM` on, whole (a card holds about eight
+        characters: Fa "134028.09" broke across two lines on a projector, its change cut to "+1340...")."""
+        if self.fmt.endswith("d") or abs(scaled) >= WHOLE_FROM:
+            return format(round(scaled), sign + "d")
+        return format(scaled, sign + self.fmt.lstrip("+"))
 
     def text(self, value: Any) -> str:
         """The value with its unit, as plain-text summaries print it ("8.19e-6"). A value of a
@@ -146,7 +153,7 @@ class MetricSpec:
         """Signed change in display units (live re-scoring); "" when either side is undefined (NaN)."""
         if math.isnan(before) or math.isnan(after):
             return ""
-        return format((after - before) * self.scale, "+" + self.fmt.lstrip("+"))
+        return self._number((after - before) * self.scale, "+")
 
     def improved(self, before: float, after: float) -> bool | None:
         """Whether `after` is better than `before`; None when the metric has no better direction or either
