@@ -21,7 +21,7 @@ from lwirst.errors import LwirstError
 from lwirst.imageio import to_bgr, to_uint8
 from lwirst.limits import limit
 from lwirst.live import LoopingVideo
-from lwirst.palette import DETECTION, outcome
+from lwirst.palette import CORRECT, DETECTION, FALSE_ALARM, outcome
 from lwirst.palettes import colourful
 from lwirst.pipeline import FramePipeline
 from lwirst.sequence_truth import FrameTruth, frame_truth
@@ -52,18 +52,22 @@ class Closeup:
     y: float
     zoom: float
     picture: np.ndarray
+    outcome: str = DETECTION  # the box's colour: correct or false alarm where the video has truth
 
     @property
     def caption(self) -> str:
-        return f"T{self.track_id}, frame {self.frame}, at ({self.x:.0f}, {self.y:.0f}) ×{self.zoom:g}"
+        judged = f", {self.outcome}" if self.outcome != DETECTION else ""
+        return f"T{self.track_id}, frame {self.frame}, at ({self.x:.0f}, {self.y:.0f}) ×{self.zoom:g}{judged}"
 
 
 def track_closeups(frames: Iterable[np.ndarray], trajectories: pd.DataFrame, most: int = CLOSEUPS,
-                   side: int = CLOSEUP_SIDE) -> tuple[Closeup, ...]:
+                   side: int = CLOSEUP_SIDE,
+                   judge: Callable[[int, float, float], str] | None = None) -> tuple[Closeup, ...]:
     """The first `most` confirmed tracks (by first appearance), each cropped from `frames` (the video's, in order;
     a grey frame shown grey) around its centroid at the frame where it peaked, contrast-stretched and magnified
     (nearest neighbour: every pixel a sharp square) with its extent boxed: a target of a few pixels is a speck in
-    a player drawn a few hundred pixels wide. Frames are read only up to the last one wanted."""
+    a player drawn a few hundred pixels wide. Frames are read only up to the last one wanted. `judge(frame, x, y)`
+    names a detection's outcome where the video has truth (the box then takes its colour, as the player's do)."""
     if trajectories.empty:
         return ()
     best = trajectories.loc[trajectories.groupby("track_id", sort=False)["peak_prob"].idxmax()]
@@ -78,13 +82,14 @@ def track_closeups(frames: Iterable[np.ndarray], trajectories: pd.DataFrame, mos
             picture = to_bgr(to_uint8(frame))
             if not colourful(picture):  # a grey frame's codec tint, stretched, reads as colour: shown grey
                 picture = to_bgr(cv2.cvtColor(picture, cv2.COLOR_BGR2GRAY))
-            crops[int(row.track_id)] = _closeup(picture, row, side)
+            crops[int(row.track_id)] = _closeup(picture, row, side,
+                                                judge(int(row.frame), row.x, row.y) if judge else DETECTION)
     return tuple(crops[int(t)] for t in best["track_id"] if int(t) in crops)
 
 
-def _closeup(frame: np.ndarray, row: Any, side: int) -> Closeup:
+def _closeup(frame: np.ndarray, row: Any, side: int, judged: str) -> Closeup:
     """One track's crop: a square around its centroid with room around the target's box, stretched, magnified, and
-    the box drawn a pixel outside the target in the detection colour."""
+    the box drawn a pixel outside the target in the colour of its outcome `judged`."""
     height, width = frame.shape[:2]
     window = min(max(24, int(max(row.box_w, row.box_h)) + 12), height, width)
     x0 = min(max(round(row.x - window / 2), 0), width - window)
@@ -93,9 +98,25 @@ def _closeup(frame: np.ndarray, row: Any, side: int) -> Closeup:
     left, top = int((row.box_x - x0) * zoom), int((row.box_y - y0) * zoom)
     right, bottom = left + int(row.box_w * zoom) - 1, top + int(row.box_h * zoom) - 1  # the target's last pixels
     for gap in (1, 2):  # two pixels wide, just outside the target
-        cv2.rectangle(picture, (left - gap, top - gap), (right + gap, bottom + gap), outcome(DETECTION).bgr, 1,
+        cv2.rectangle(picture, (left - gap, top - gap), (right + gap, bottom + gap), outcome(judged).bgr, 1,
                       cv2.LINE_8)
-    return Closeup(int(row.track_id), int(row.frame), float(row.x), float(row.y), float(zoom), picture)
+    return Closeup(int(row.track_id), int(row.frame), float(row.x), float(row.y), float(zoom), picture, judged)
+
+
+def truth_judge(truth: FrameTruth, table: Path) -> Callable[[int, float, float], str]:
+    """A detection's outcome on its frame, matched with all that frame's detections (the targets CSV `table`) as
+    the player's boxes are: correct where it found a visible target, else a false alarm."""
+    rows = pd.read_csv(table).dropna(subset=["x"])
+    found = {int(f): g[["x", "y"]].to_numpy(float) for f, g in rows.groupby("frame")}
+
+    def judged(frame: int, x: float, y: float) -> str:
+        points = found.get(frame, np.zeros((0, 2)))
+        if not len(points):
+            return DETECTION
+        correct, _ = truth.outcomes(frame, points)
+        return CORRECT if int(np.argmin(np.hypot(points[:, 0] - x, points[:, 1] - y))) in correct else FALSE_ALARM
+
+    return judged
 
 
 def _video_frames(path: Path) -> Generator[np.ndarray, None, None]:
@@ -191,7 +212,7 @@ def segment_video(source: bytes | Path, name: str, pipeline: FramePipeline,
         truth = None if upload else _truth(path)  # a generated video's (the sample): outcomes drawn
         return _segmented(folder, name, lambda out, table: process_video(
             path, out, table, pipeline, progress, fps=fps, frames_limit=most,
-            work_limit=UPLOAD_WORK if upload else None, truth=truth), lambda: _video_frames(path), path)
+            work_limit=UPLOAD_WORK if upload else None, truth=truth), lambda: _video_frames(path), path, truth)
 
 
 def _truth(video: Path) -> FrameTruth | None:
@@ -217,11 +238,12 @@ def segment_split(dataset: SegDataset, name: str, pipeline: FramePipeline, progr
 
 
 def _segmented(folder: Path, name: str, run: Callable[[Path, Path], VideoResult],
-               replay: Callable[[], Generator[np.ndarray, None, None]], source: Path | None = None) -> VideoOutput:
+               replay: Callable[[], Generator[np.ndarray, None, None]], source: Path | None = None,
+               truth: FrameTruth | None = None) -> VideoOutput:
     """`run(video, table)` writing into the scratch `folder`, read back as a `VideoOutput`, with the close-ups
     of its first tracks cut from the source's frames, which `replay` reads again (not the annotated video: its
-    labels and boxes cover the targets); errors name the video as the visitor knows it (`name`), not by the
-    server's paths (`source`, `folder`)."""
+    labels and boxes cover the targets), boxed in their outcomes' colours where the video has `truth`; errors
+    name the video as the visitor knows it (`name`), not by the server's paths (`source`, `folder`)."""
     out, table, web = folder / "annotated.mp4", folder / "targets.csv", folder / "annotated.webm"
 
     def visible(message: str) -> str:
@@ -246,7 +268,7 @@ def _segmented(folder: Path, name: str, run: Callable[[Path, Path], VideoResult]
     per_frame, trajectories = video_tables(table, result.frames_done)
     frames = replay()
     try:
-        closeups = track_closeups(frames, trajectories)
+        closeups = track_closeups(frames, trajectories, judge=truth_judge(truth, table) if truth else None)
     except Exception as exc:  # the video is processed: a close-up is not worth failing its result for
         log.warning("%s: no close-ups (%s: %s)", name, type(exc).__name__, exc)
         closeups = ()

@@ -8,6 +8,7 @@ from dashboard import common, views
 from lwirst import card_view, plots
 from lwirst.errors import LwirstError
 from lwirst.limits import limit
+from lwirst.palette import DETECTION
 from lwirst.palettes import decoded_text
 from lwirst.rounding import rate_text
 from lwirst.sequence_truth import truth_path
@@ -202,11 +203,14 @@ def closeups(output: VideoOutput) -> None:
     """The first confirmed tracks magnified, each at its most confident frame: a target of a few pixels is a
     speck in the player."""
     if output.closeups:
+        judged = any(c.outcome != DETECTION for c in output.closeups)
         st.markdown(f"**Close-ups**: the first {len(output.closeups)} confirmed tracks, each at its most confident "
                     "frame, magnified from the video (contrast stretched, nearest neighbour: every pixel a square; "
-                    "the box is the target's extent)")
-        st.image([c.picture[:, :, ::-1] for c in output.closeups], caption=[c.caption for c in output.closeups],
-                 width="content", output_format="PNG")
+                    "the box is the target's extent" + (", in its outcome's colour against the truth" if judged else "")
+                    + ")")
+        row = st.container(horizontal=True, gap="medium")  # apart: side by side, their captions ran together
+        for closeup in output.closeups:
+            row.image(closeup.picture[:, :, ::-1], caption=closeup.caption, width="content", output_format="PNG")
 
 
 def trajectories(output: VideoOutput, post: common.Postprocess) -> None:

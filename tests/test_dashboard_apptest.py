@@ -1026,6 +1026,15 @@ def test_the_sample_video_names_the_tracks_that_followed_each_target() -> None:
     assert 0 < len(output.closeups) <= min(4, count(at, "Confirmed tracks"))
     assert any("**Close-ups**" in m.value for m in at.markdown)
     assert {c.track_id for c in output.closeups} <= set(output.trajectories["track_id"])
+    # the sample has truth: each close-up is boxed in its outcome's colour, as the player's boxes are (they were
+    # the colour of an unjudged detection under a correct / missed / false-alarm legend), and named so
+    false_alarms = count(at, "False alarms")
+    for closeup in output.closeups:
+        assert closeup.outcome == palette.CORRECT or (false_alarms and closeup.outcome == palette.FALSE_ALARM)
+        boxed = (closeup.picture == np.array(palette.outcome(closeup.outcome).bgr, np.uint8)).all(axis=2)
+        assert boxed.sum() > 20 and closeup.caption.endswith(f", {closeup.outcome}")
+    shown = [img.caption for image in at.get("image") for img in image.proto.imgs if img.caption.startswith("T")]
+    assert shown == [c.caption for c in output.closeups]  # one image each, apart, under their own captions
 
 
 def test_video_tracks_with_the_sidebars_tracking_settings() -> None:
