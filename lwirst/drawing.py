@@ -213,6 +213,13 @@ class FrameOutcomes:
     missed: tuple[tuple[float, float], ...]
 
 
+def mask_outcomes(kept: Detections, mask: np.ndarray, max_distance: float = 3.0) -> FrameOutcomes:
+    """A frame's kept targets judged against its ground-truth mask as Single frame and Evaluate judge them
+    (`match_targets`), for `overlay`: the ids that found a target and the centroids of the targets none found."""
+    match = match_targets(kept, mask, max_distance)
+    return FrameOutcomes(frozenset(t.id for t in match.correct), tuple((t.x, t.y) for t in match.missed))
+
+
 def overlay(image: np.ndarray, kept: Detections, tracks: Iterable[Track] | None = None,
             fps: float | None = None, extra: Sequence[str] = (), fps_label: str = "fps",
             outcomes: FrameOutcomes | None = None) -> np.ndarray:

@@ -24,7 +24,7 @@ import cv2
 import numpy as np
 import pandas as pd
 
-from lwirst.drawing import overlay
+from lwirst.drawing import FrameOutcomes, mask_outcomes, overlay
 from lwirst.errors import LwirstError
 from lwirst.metrics import image_record
 from lwirst.pipeline import FpsMeter, FramePipeline, FrameResult, SegmenterLike
@@ -42,7 +42,8 @@ LIVE_SCENE = PRESETS["sirst"]
 
 class Source(Protocol):
     """An endless supply of frames. A source may also say that its frames are unrelated scenes
-    (`independent_frames`: tracking restarts on each) and name the frame it read last (`frame_label`)."""
+    (`independent_frames`: tracking restarts on each), name the frame it read last (`frame_label`) and give its
+    ground-truth mask (`frame_mask`: its outcomes are then drawn)."""
 
     name: str
 
@@ -164,6 +165,8 @@ class LiveFrame:
     pipeline_fps: float = 0.0
     # what the source calls this frame when its number does not say (a dataset image's name), else None
     label: str | None = None
+    # the detections judged against the frame's ground truth, where the source has one (a dataset split)
+    outcomes: FrameOutcomes | None = None
 
     @property
     def tracks(self) -> tuple[Track, ...]:
@@ -217,8 +220,9 @@ class LiveStream:
         if tracking is not None and self.pipeline.tracker is not None:
             self.pipeline.tracker.configure(tracking)
 
-    def feed(self, image: np.ndarray, label: str | None = None) -> LiveFrame:
-        """Process one frame from anywhere (`label`: what its source calls it); the tracker advances."""
+    def feed(self, image: np.ndarray, label: str | None = None, mask: np.ndarray | None = None) -> LiveFrame:
+        """Process one frame from anywhere (`label`: what its source calls it; `mask`: its ground truth, whose
+        outcomes the picture then shows, misses boxed); the tracker advances."""
         start = time.perf_counter()
         result = self.pipeline.process(image)
         seconds = time.perf_counter() - start
@@ -229,9 +233,11 @@ class LiveStream:
         # first frame has no interval (it alone then)
         covered = min(self._rated, FPS_WINDOW) or 1
         busy = sum(list(self._pipeline_s)[-covered:])
+        judged = mask_outcomes(result.kept, mask) if mask is not None else None
         self.last = LiveFrame(self.frames, image, result, fps,
-                              overlay(image, result.kept, result.tracks, shown, fps_label="end-to-end fps"),
-                              covered / busy if busy > 0 else 0.0, label)
+                              overlay(image, result.kept, result.tracks, shown, fps_label="end-to-end fps",
+                                      outcomes=judged),
+                              covered / busy if busy > 0 else 0.0, label, judged)
         self.frames += 1
         self._rated += 1
         return self.last
@@ -243,9 +249,14 @@ class LiveStream:
         if not self.tracking:  # a new scene each frame: nothing to track
             self.pipeline.reset()
         image = self.source.read()
-        frame = self.feed(image, getattr(self.source, "frame_label", None))
+        frame = self.feed(image, getattr(self.source, "frame_label", None), getattr(self.source, "frame_mask", None))
         self._stepped_at = time.monotonic()  # ready to show: it stands from here
         return frame
+
+    @property
+    def judged(self) -> bool:
+        """Whether the source gives each frame's ground truth (a dataset split), so frames show outcomes."""
+        return hasattr(self.source, "frame_mask")
 
     @property
     def tracking(self) -> bool:

@@ -23,7 +23,8 @@ class DatasetStream:
     Frames keep their own size (SIRST's differ): each is segmented as it is, like a
     camera that switches scenes; `independent_frames` tells a stream to restart tracking on
     every frame, so no track links targets of two unrelated images. `frame_label` names the
-    image last read, since a looping stream's frame number says nothing about which it is.
+    image last read, since a looping stream's frame number says nothing about which it is, and
+    `frame_mask` holds its ground truth, so the stream draws outcomes, misses included.
     """
 
     independent_frames = True
@@ -34,12 +35,14 @@ class DatasetStream:
         self.dataset, self.name = dataset, name
         self.position = 0
         self.frame_label: str | None = None
+        self.frame_mask: np.ndarray | None = None  # the ground truth of the image read last
 
     def read(self) -> np.ndarray:
         index = self.position % len(self.dataset)
         sample = self.dataset.load(index)
         self.position += 1
         self.frame_label = f"{sample.name} (image {index + 1} of {len(self.dataset)})"
+        self.frame_mask = sample.mask
         return sample.image
 
     def close(self) -> None:

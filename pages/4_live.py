@@ -42,12 +42,12 @@ def main() -> None:
         stream.restart_rates()
     st.session_state["live_was_running"] = running
     info = common.speed_info(common.engine())
-    views.stream_legend(tracked=stream.tracking)
+    views.stream_legend(judged=stream.judged, tracked=stream.tracking)
     st.fragment(run_every=common.LIVE_RESTART_S if running else None)(view)(stream, running, info.size,
                                                                          "Switch on 'Run the stream' to start.",
                                                                          dwell, post)
     # under the stream: above it, these notes pushed its picture below the fold at 1024x768
-    source_notes(stream.tracking)
+    source_notes(stream.tracking, stream.judged)
     speed_note(info)
 
 
@@ -85,15 +85,20 @@ def stream_controls(tracked: bool) -> tuple[bool, float]:
     return running, dwell
 
 
-def source_notes(tracked: bool) -> None:
-    """What a source shows and does not (`tracked`: False for a dataset split, whose images are scenes apart)."""
+def source_notes(tracked: bool, judged: bool) -> None:
+    """What a source shows and does not (`tracked`: False for a dataset split, whose images are scenes apart;
+    `judged`: its frames have ground truth, a split's masks)."""
     if not tracked:
         st.caption("Each image of a split is its own scene, segmented at its own size: tracking is off, so no "
                    "track links targets of two images (the Video or synthetic sources show tracking). The caption "
                    "names the image shown.")
-    st.caption("Live draws the model's detections only, as a sensor feed has no ground truth: a missed target is "
-               "not marked here (Single frame, Video's sample, Evaluate and Failures score against ground truth "
-               "and show misses).")
+    if judged:
+        st.caption("Each image has its ground truth (the split's masks): boxes take the outcome colours and a "
+                   "target the model missed is boxed, as Single frame, Evaluate and Failures judge them.")
+    else:
+        st.caption("Live draws the model's detections only, as a sensor feed has no ground truth: a missed target "
+                   "is not marked here (Single frame, Video's sample, Evaluate and Failures score against ground "
+                   "truth and show misses).")
     if not common.webrtc_available():
         st.caption("Browser webcam: install streamlit-webrtc (`pip install streamlit-webrtc`) and restart "
                    "the dashboard to stream your own camera.")

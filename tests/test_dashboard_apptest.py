@@ -1310,6 +1310,11 @@ def test_live_plays_a_configured_dataset_split_as_a_stream(sirst_root: Path,
     assert not [c for c in at.caption if "names a box's track" in c.value]  # tracking restarts on every image
     at.toggle(key="live_running").set_value(True).run()
     assert not at.exception and not errors(at)
+    # a split has its masks: the frames show outcomes, misses boxed (it said a sensor feed has no ground truth)
+    legend = next(m.value for m in at.markdown if "outcome-legend" in m.value)
+    assert all(f"</span>{name}" in legend for name in (palette.CORRECT, palette.MISSED, palette.FALSE_ALARM))
+    assert any(c.value.startswith("Each image has its ground truth") for c in at.caption)
+    assert not any("has no ground truth" in c.value for c in at.caption)
     caption = at.get("image")[0].proto.imgs[0].caption
     shown = re.fullmatch(rf"{re.escape(source)}, frame (\d+): (\S+) \(image (\d+) of (\d+)\) — (\d+)×(\d+), "
                          r"ran (.+)", caption)

@@ -121,3 +121,30 @@ def test_an_uploaded_video_loops_from_a_scratch_copy_removed_on_close() -> None:
     assert labels[:64] == [None] * 64 and labels[64:] == ["video frame 0, loop 2", "video frame 1, loop 2"]
     source.close()
     assert not scratch.exists()
+
+
+def test_a_dataset_splits_frames_show_their_outcomes_misses_included() -> None:
+    """Live opened on SIRST test drew detections only under "a sensor feed has no ground truth", while the split's
+    masks said which targets the model missed: each frame of a split is judged against its mask as Single frame
+    judges it, misses boxed; a source without masks (a camera) draws detections."""
+    from lwirst.drawing import mask_outcomes
+    from lwirst.palette import CORRECT, MISSED, outcome
+    from lwirst.postprocess import mask_targets
+
+    samples = open_dataset(SAMPLES_DIR, "folder", "all")
+    segmenter = Segmenter(None, backend="torch", threads=1)
+    for threshold, found in ((0.0, True), (40.0, False)):  # the shipped model's targets; then none at all
+        split = LiveStream(DatasetStream(samples, "samples"), FramePipeline(segmenter, threshold, None, Tracker()))
+        assert split.judged
+        for index in range(len(samples.names)):
+            frame = split.step()
+            truth = samples.load(index).mask
+            assert frame.outcomes == mask_outcomes(frame.result.kept, truth)
+            targets = len(mask_targets(truth))
+            assert len(frame.outcomes.correct) + len(frame.outcomes.missed) == targets
+            colour = np.array(outcome(CORRECT if found else MISSED).bgr, np.uint8)
+            drawn = (frame.annotated == colour).all(axis=2).sum()
+            assert (drawn > 0) == bool(targets and (frame.outcomes.correct if found else frame.outcomes.missed))
+        assert found or not frame.outcomes.correct
+    camera = LiveStream(SyntheticSensor(), FramePipeline(segmenter, 0.0, None, Tracker()))
+    assert not camera.judged and camera.step().outcomes is None
