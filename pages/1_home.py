@@ -46,9 +46,11 @@ def demo() -> None:
     report = common.analyse(common.engine(), frame, common.Postprocess(0.0, NO_FILTER))
     picture, result = st.columns([3, 2])
     shown = report.truth if report.truth is not None else report.overlay
-    picture.image(shown, channels="BGR", width="stretch",
-                  caption=f"{frame.name} ({where.label}, {where.split} split): boxes coloured by outcome against the "
-                          "ground truth. The link to this page opens this frame.")
+    # zoomable, each target ringed at a fixed screen size: a 3-pixel target in a thin box was lost on a projector
+    picture.plotly_chart(views.zoom_figure(shown, "", marks=report.chips, axes=False), key="home_picture",
+                         config=views.PLOT_CONFIG, width="stretch")
+    picture.caption(f"{frame.name} ({where.label}, {where.split} split): boxes coloured by outcome against the "
+                    "ground truth, each target ringed in its colour. The link to this page opens this frame.")
     with result:
         demo_result(report)
         demo_actions(where, index)
