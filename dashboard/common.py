@@ -379,11 +379,13 @@ def engine_sidebar() -> None:
         st.selectbox("Backend", backends, key="backend",
                      help=f"{default_backend()} (fp32) is the fastest exact path here; {', '.join(bf16)} is faster "
                           "but rounds to bfloat16 (see `lwirst bench`)" if bf16 else None)
-        st.radio("Input protocol", list(PROTOCOLS), key="protocol", horizontal=True,
-                 help=help_for("auto", "resize", "native", "pyramid"))
-        st.toggle(f"Scale consensus ({DASHBOARD_SCALE:g}×)", key="consensus", help=CONSENSUS_HELP)
-        st.toggle("Mirror check (large frames)", key="mirror", help=MIRROR_HELP)
-        st.toggle("Peak margin (large frames)", key="margin", help=MARGIN_HELP)
+        # folded, its settings named on the fold: open, they pushed the threshold a demo uses below the fold
+        with st.expander(f"How frames run: {run_summary()}"):
+            st.radio("Input protocol", list(PROTOCOLS), key="protocol", horizontal=True,
+                     help=help_for("auto", "resize", "native", "pyramid"))
+            st.toggle(f"Scale consensus ({DASHBOARD_SCALE:g}×)", key="consensus", help=CONSENSUS_HELP)
+            st.toggle("Mirror check (large frames)", key="mirror", help=MIRROR_HELP)
+            st.toggle("Peak margin (large frames)", key="margin", help=MARGIN_HELP)
         with st.expander("Developer options"):
             st.toggle("Offer the untrained demo network", key=DEV_DEMO,
                       help="A network with random weights (seed 0), for testing the pipeline: its "
@@ -398,6 +400,15 @@ def engine_sidebar() -> None:
         st.warning("No trained model is installed: the pages run an **untrained demo network** (random weights, "
                    f"seed 0), so its detections are meaningless. Put the shipped model at "
                    f"`{DEFAULT_MODEL.relative_to(REPO_ROOT)}` to see real results.", icon=":material/warning:")
+
+
+def run_summary() -> str:
+    """The protocol and confirmation chosen, in a few words ("auto, consensus 1.5×, margin")."""
+    parts = [str(st.session_state.get("protocol", "auto"))]
+    parts += [f"consensus {DASHBOARD_SCALE:g}×"] if st.session_state.get("consensus") else []
+    parts += ["mirror"] if st.session_state.get("mirror") else []
+    parts += ["margin"] if st.session_state.get("margin") else []
+    return ", ".join(parts)
 
 
 def engine() -> Engine:
