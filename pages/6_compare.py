@@ -10,6 +10,7 @@ import streamlit as st
 from dashboard import analysis as dash
 from dashboard import common, views
 from lwirst import analysis, comparison
+from lwirst.metrics import NIOU_CONVENTION
 from lwirst.scoring import CARD, metric_spec, metric_specs
 
 
@@ -152,6 +153,9 @@ def measured_table(measured: pd.DataFrame) -> None:
         "source": text("scored by, on (dataset, split, protocol)"),
         "schedule": text("sweep schedule", help="The ablation sweep's training schedule (its rows only)"),
         "fps": text("model-only fps", help="Network calls per second on the machine that measured it")})
+    if "niou" in table.columns:  # a model that finds nothing still scores its target-free images
+        st.caption(f"nIoU: {NIOU_CONVENTION}, so a run on data with target-free images reads above 0 even where "
+                   "it finds nothing (its mIoU and Pd say so).")
     unplotted = shown[shown[["flops_m", "params_m"]].isna().any(axis=1)]
     if not unplotted.empty:
         st.caption(f"Not on the charts (cost unknown, e.g. an ONNX file): {', '.join(unplotted['name'])}")
