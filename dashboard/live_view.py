@@ -71,7 +71,7 @@ def live_view(stream: LiveStream, frame: LiveFrame, rows: int, size: tuple[int, 
     settings = stream.pipeline.tracker.settings.text() if stream.pipeline.tracker is not None else ""
     tracks_caption = (off if not stream.tracking else
                       f"Confirmed tracks at frame {frame.index} (tracking: {settings})" if len(tracks) else
-                      f"No confirmed track at frame {frame.index}{untracked_reason(stream)}.")
+                      f"No confirmed track at frame {frame.index}{untracked_reason(stream, kept)}.")
     ran = describe_frame_run((height, width), frame.result.saliency.protocol, size)
     held = f"; {cleared(frame.result.saliency.clearance)}" if frame.result.saliency.clearance else ""
     caption = f"{stream.name}, frame {frame.index}" + (f": {frame.label}" if frame.label else "") + \
@@ -85,11 +85,11 @@ def live_view(stream: LiveStream, frame: LiveFrame, rows: int, size: tuple[int, 
                     tuple(chip.caption for chip in chips))
 
 
-def untracked_reason(stream: LiveStream) -> str:
+def untracked_reason(stream: LiveStream, targets: int) -> str:
     """" (a target must be seen on 2 frames in a row, each within 20 px of where its track went)": what the
-    stream's tracker asks before it confirms a track."""
+    stream's tracker asks before it confirms a track, said where the frame has `targets` to track."""
     tracker = stream.pipeline.tracker
-    if tracker is None:
+    if tracker is None or not targets:
         return ""
-    return (f" (a target must be seen on {tracker.min_hits} frames in a row, each within {tracker.gate:g} px of where "
-            "its track went: Tracking in the sidebar)")
+    return (f" (a target must be seen {tracker.settings.seen}, each within {tracker.gate:g} px of where its track "
+            "went: Tracking in the sidebar)")

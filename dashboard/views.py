@@ -46,9 +46,9 @@ def legend(names: Sequence[str] = (palette.CORRECT, palette.MISSED, palette.FALS
 
 
 def stream_legend(judged: bool = False, tracked: bool = True) -> None:
-    """What the boxes and lines on a video or live frame mean: outcome colours where the video has truth
-    (`judged`: a generated video), else detections (no ground truth to colour outcomes); tracks where the
-    stream keeps them (`tracked`: not a dataset split, whose every image is a scene of its own)."""
+    """What the boxes and lines on a video or live frame mean: outcome colours where the frames have truth
+    (`judged`: a generated video's, a dataset split's masks), else detections (no ground truth to colour outcomes);
+    tracks where the stream keeps them (`tracked`: not a dataset split, whose every image is a scene of its own)."""
     legend((palette.CORRECT, palette.MISSED, palette.FALSE_ALARM) if judged else (palette.DETECTION,))
     if tracked:
         st.caption("T<n> names a box's track; a white line is a confirmed track's recent path.")

@@ -54,7 +54,7 @@ def unreadable_reason(data: bytes) -> str:
     if kind := image_format(data):
         return f"not a readable image: a {kind} file that is cut short or corrupt (its data does not decode)"
     head = data[:40].decode("utf-8", "replace")
-    if data and head.isprintable():  # a text file given an image's name (a log, a list of names, HTML)
+    if data and all(c.isprintable() or c in "\r\n\t" for c in head):  # text: a log, a CSV, HTML, an LFS pointer
         return f"not a readable image: it holds text ({head[:24]!r}...), not PNG/JPG/BMP/TIFF data"
     return "not a readable image: its data is not PNG/JPG/BMP/TIFF (another format, or damaged)"
 

@@ -268,8 +268,8 @@ class Segmenter:
     With `options.fold_input` (the default for ONNX backends) a grey frame runs the
     one-channel network and a colour frame the raw-BGR one (built on first use),
     both exact against the trained network. `size` is the model input size (H, W) the resize protocol and the
-    pyramid's reduced level use; None: the size the model trained at where it records one (the dashboard,
-    which has no size control), else 256 x 256.
+    pyramid's reduced level use; None (the commands' default, and the dashboard's, which has no size control): the
+    size the model trained at where it records one, a fixed-size ONNX graph's own, else 256 x 256.
     """
 
     def __init__(self, model: str | Path | torch.nn.Module | None = None, backend: str = "auto",
@@ -398,6 +398,8 @@ class Segmenter:
                 fixed = None
         else:
             fixed = self.size if self.spec.runs_onnx and size_dependent(self.module) else None
+        if fixed is not None and not self._size_asked:  # no size asked: the one size its graph holds for
+            self.size = (int(fixed[0]), int(fixed[1]))
         if fixed is not None and self.protocol == "auto" and tuple(fixed) == self.size:
             log.info("%s holds for %dx%d inputs only: every frame is resized", self.model_name, *fixed)
             self.protocol = "resize"

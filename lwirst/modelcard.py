@@ -20,7 +20,7 @@ import torch
 from lwirst.checkpoint import load_checkpoint
 from lwirst.complexity import config_complexity, onnx_complexity
 from lwirst.config import NetConfig
-from lwirst.consensus import mirrored, recorded
+from lwirst.consensus import SCALES, mirrored, recorded
 from lwirst.errors import LwirstError
 from lwirst.models import architecture_of, build_model, get_architecture
 from lwirst.prominence import recorded as recorded_margin
@@ -92,10 +92,10 @@ class TrainingRecord:
         return cls(dict(data) if isinstance(data, Mapping) else {},
                    dict(recipe) if isinstance(recipe, Mapping) else {},
                    tuple(m for m in members if isinstance(m, Mapping)) if isinstance(members, list) else (),
-                   epochs if _positive(epochs) and isinstance(epochs, int) else None,
+                   int(epochs) if _positive(epochs) and float(epochs).is_integer() else None,
                    float(seconds) if _positive(seconds) else None,
                    str(source.get("hardware") or ""), chosen if isinstance(chosen, str) else "",
-                   recorded(source.get("confirm")), mirrored(source.get("mirror")),
+                   _scale(source.get("confirm")), mirrored(source.get("mirror")),
                    recorded_margin(source.get("margin")), str(source.get("weights") or ""))
 
     @property
@@ -111,6 +111,12 @@ class TrainingRecord:
 
 def _positive(value: object) -> bool:
     return isinstance(value, int | float) and not isinstance(value, bool) and value > 0
+
+
+def _scale(value: object) -> float | None:
+    """A recorded consensus enlargement, where it is one `lwirst.consensus` runs (a true, a 1 or a string is not)."""
+    scale = recorded(value) if _positive(value) else None
+    return scale if scale is not None and SCALES[0] <= scale <= SCALES[1] else None
 
 
 @dataclass

@@ -84,7 +84,17 @@ class TrackerSettings:
 
     def text(self) -> str:
         """"gate 20 px, 3 missed frames, 2 hits for an id", as every view states it."""
-        return f"gate {self.gate:g} px, {self.max_missed} missed frames, {self.min_hits} hits for an id"
+        missed, hits = _plural(self.max_missed, "missed frame"), _plural(self.min_hits, "hit")
+        return f"gate {self.gate:g} px, {missed}, {hits} for an id"
+
+    @property
+    def seen(self) -> str:
+        """What confirms a track: "on 2 frames in a row", "on 1 frame"."""
+        return f"on {self.min_hits} frames in a row" if self.min_hits > 1 else "on 1 frame"
+
+
+def _plural(count: int, noun: str) -> str:
+    return f"{count} {noun}{'' if count == 1 else 's'}"
 
 
 class Tracker:
@@ -132,7 +142,7 @@ class Tracker:
             return ""
         named = f" ({setting})" if setting else ""
         return (f"no track formed from {targets} targets: a track needs a target within the gate ({self.gate:g} px) "
-                f"of where it was, on {self.min_hits} frames in a row; a target moving faster needs a larger "
+                f"of where it was, {self.settings.seen}; a target moving faster needs a larger "
                 f"gate{named}")
 
     def reset(self) -> None:

@@ -137,7 +137,7 @@ def summary(source: common.VideoSource, output: VideoOutput, post: common.Postpr
     found.metric("Detections", output.detections, help="Targets found, summed over frames (a target seen on 10 "
                  "frames counts 10): the targets CSV's rows, besides one empty row per frame without any")
     tracks.metric("Confirmed tracks", output.tracks,
-                  help=f"Targets seen on at least {post.tracking.min_hits} frames in a row, given an id (T<n> on the "
+                  help=f"Targets seen {post.tracking.seen} at least, given an id (T<n> on the "
                        "video). A track that breaks (two targets crossing, a target lost for a few frames) goes on "
                        "under a new id, so there can be more tracks than targets")
     chosen = common.engine()
@@ -216,8 +216,7 @@ def closeups(output: VideoOutput) -> None:
 def trajectories(output: VideoOutput, post: common.Postprocess) -> None:
     """The trajectories of the confirmed tracks, in image coordinates, and a row per track."""
     if output.trajectories.empty:
-        hits = post.tracking.min_hits
-        why = output.result.untracked or f"no target was seen on {hits} frames in a row"
+        why = output.result.untracked or f"no target was seen {post.tracking.seen}"
         st.info(f"No confirmed tracks: {why} (**Tracking** in the sidebar)." if output.detections else
                 "No confirmed tracks: no target was found.")
         return

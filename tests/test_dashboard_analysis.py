@@ -774,6 +774,18 @@ def test_failures_opens_the_sidebar_runs_own_evaluation_not_another_file_of_its_
     assert metric(at, "P") == f"{precision:.4f}"
 
 
+def test_compare_keeps_runs_at_two_thresholds_apart() -> None:
+    """One model evaluated at two thresholds on one split was one legend entry with one Pareto front through
+    both points, which picked the flattering threshold: each threshold is a source of its own, named so."""
+    at = open_page("5_evaluate.py")  # the demo network on the samples, at logit 0 (stored on disk)
+    at.number_input(key="eval_threshold").set_value(2.0).run()  # the same run scored again at logit 2
+    at.session_state["compare_demo"] = True
+    at.switch_page(str(PAGES / "6_compare.py")).run()
+    sources = set(models_table(at)["source"])
+    at_two = [source for source in sources if source.endswith(" at threshold 0.881")]
+    assert len(at_two) == 1 and at_two[0].removesuffix(" at threshold 0.881") in sources, sources
+
+
 def test_compare_hides_cached_runs_of_data_this_server_does_not_offer(tmp_path: Path) -> None:
     at = open_page("5_evaluate.py")
     for summary in (tmp_path / "cache").rglob("metrics.json"):  # as if computed on another server's data

@@ -299,15 +299,34 @@ def _readme_level(session: ort.InferenceSession, pixels: np.ndarray,
     return first, np.minimum(first, cv2.dilate(second, np.ones((5, 5), np.uint8), borderType=cv2.BORDER_REPLICATE))
 
 
+def _readme_targets(session: ort.InferenceSession, frame: np.ndarray, notes: dict[str, str],
+                    rule: str = "both") -> list[np.ndarray]:
+    """README steps 4-5 on a frame larger than twice 256x256: its level and its half level (halves rounded to even,
+    as Python rounds), maps and agreed maps united, and the blobs whose agreed map clears the peak margin (`rule`:
+    "both", or "margin only" / "consensus only" to show what each part decides)."""
+    import cv2
+
+    h, w = frame.shape
+    primary, agreed = _readme_level(session, frame, notes)
+    half = cv2.resize(frame, (round(w / 2), round(h / 2)), interpolation=cv2.INTER_AREA)
+    half_primary, half_agreed = (cv2.resize(m, (w, h), interpolation=cv2.INTER_LINEAR)
+                                 for m in _readme_level(session, half, notes))
+    primary, agreed = np.maximum(primary, half_primary), np.maximum(agreed, half_agreed)
+    margin = 1.0 * np.log2(h * w / (2 * 256 * 256))
+    count, labels = cv2.connectedComponents((primary > 0).astype(np.uint8), connectivity=8)
+    peak = {"both": agreed, "margin only": primary, "consensus only": agreed}[rule]
+    clear = 0.0 if rule == "consensus only" else margin
+    return [blob for blob in (labels == i for i in range(1, count)) if peak[blob].max() > clear]
+
+
 def test_a_script_that_follows_the_readme_finds_lwirsts_targets_on_a_large_frame() -> None:
     """The deploy recipe described the pyramid and consensus but not the peak margin, nor that a blob counts by
     its agreed pixels: a deployer's script that followed it found 13 targets on a 1280x1024 frame where `lwirst
     segment` found 12. An independent onnxruntime + OpenCV implementation of the README's steps, on the shipped
     ONNX file and its notes alone, finds exactly lwirst's targets with its defaults on a 512x1024 frame of two
     generated scenes (a pyramid whose half level is resized; a margin of 2 logits), where leaving out the margin
-    or the consensus would each find a target more."""
-    import cv2
-
+    or the consensus would each find a target more, and on an odd-sized cut of it (halves and 1.5x sizes
+    rounded)."""
     from lwirst.consensus import DEFAULT_SCALE
     from lwirst.paths import MODELS_DIR
     from lwirst.synth import PRESETS, render_scene
@@ -320,24 +339,19 @@ def test_a_script_that_follows_the_readme_finds_lwirsts_targets_on_a_large_frame
     frame = np.hstack([render_scene(scenes[0], 2).image, render_scene(scenes[1], 0).image])
     assert frame.shape == (512, 1024) and frame.dtype == np.uint8
     session = ort.InferenceSession(str(onnx_path), providers=["CPUExecutionProvider"])
-    primary, agreed = _readme_level(session, frame, notes)
-    half = cv2.resize(frame, (512, 256), interpolation=cv2.INTER_AREA)
-    half_primary, half_agreed = (cv2.resize(m, (1024, 512), interpolation=cv2.INTER_LINEAR)
-                                 for m in _readme_level(session, half, notes))
-    primary, agreed = np.maximum(primary, half_primary), np.maximum(agreed, half_agreed)
-    margin = 1.0 * np.log2(512 * 1024 / (2 * 256 * 256))
-    count, labels = cv2.connectedComponents((primary > 0).astype(np.uint8), connectivity=8)
-    blobs = [labels == i for i in range(1, count)]
-    mine = [blob for blob in blobs if agreed[blob].max() > margin]
-    assert len(mine) < sum(agreed[blob].max() > 0 for blob in blobs)  # the margin left one out
-    assert len(mine) < sum(primary[blob].max() > margin for blob in blobs)  # so did the consensus
+    mine = _readme_targets(session, frame, notes)
+    assert len(mine) < len(_readme_targets(session, frame, notes, "consensus only"))  # the margin left one out
+    assert len(mine) < len(_readme_targets(session, frame, notes, "margin only"))  # so did the consensus
     assert len(mine) >= 8
-
-    saliency = Segmenter(DEFAULT_MODEL, backend="onnxruntime", threads=1, confirm=DEFAULT_SCALE).predict(frame)
-    assert saliency.protocol == "pyramid" and saliency.clearance == pytest.approx(margin)
-    found = detect(saliency, grow_to=None)
-    theirs = [found.labels == t.id for t in found]
-    assert len(theirs) == len(mine)
-    for ours in mine:
-        match = max(theirs, key=lambda t: (t & ours).sum())
-        assert (match & ours).sum() / (match | ours).sum() > 0.9
+    segmenter = Segmenter(DEFAULT_MODEL, backend="onnxruntime", threads=1, confirm=DEFAULT_SCALE)
+    for shown in (frame, np.ascontiguousarray(frame[1:, 3:])):  # 511x1021: round(510.5) = 510, round(766.5) = 766
+        ours = mine if shown is frame else _readme_targets(session, shown, notes)
+        saliency = segmenter.predict(shown)
+        assert saliency.protocol == "pyramid"
+        assert saliency.clearance == pytest.approx(np.log2(shown.size / (2 * 256 * 256)))
+        found = detect(saliency, grow_to=None)
+        theirs = [found.labels == t.id for t in found]
+        assert len(theirs) == len(ours) and ours
+        for blob in ours:
+            match = max(theirs, key=lambda t: (t & blob).sum())
+            assert (match & blob).sum() / (match | blob).sum() > 0.9

@@ -44,6 +44,7 @@ def _png(image: np.ndarray) -> bytes:
     (b"this is a text file, not a picture", "not a readable image: it holds text \\('this is a text file"),
     (_png(np.full((32, 32), 128, np.uint8))[:40], "not a readable image: a PNG file that is cut short or corrupt"),
     (bytes(range(7, 47)), "not a readable image: its data is not PNG/JPG/BMP/TIFF"),
+    (b"frame,x,y\r\n1,2,3\n<!DOCTYPE html>\n\t404 Not Found", "not a readable image: it holds text \\('frame,x,y"),
 ])
 def test_undecodable_bytes_are_named(data: bytes, message: str) -> None:
     with pytest.raises(LwirstError, match=message):

@@ -296,6 +296,17 @@ def test_a_checkpoint_run_at_another_size_than_it_trained_at_is_warned(tmp_path:
         assert not [r for r in caplog.records if "trained at" in r.message], command[0]
     ran = json.loads((tmp_path / "seg" / "frame_targets.json").read_text())["model"]
     assert ran["size"] == [128, 128]
+    # without --size the commands run it as the dashboard does: at the size it trained at, nothing to warn of
+    caplog.clear()
+    assert main(["segment", str(image), "--out", str(tmp_path / "auto"), "--model", str(path), "--threads", "1"]) == 0
+    assert not [r for r in caplog.records if "trained at" in r.message]
+    assert json.loads((tmp_path / "auto" / "frame_targets.json").read_text())["model"]["size"] == [128, 128]
+    # a fixed-size graph runs at its own size when none is asked (the dashboard could not run one at 128)
+    from lwirst.export import pin_input_shape, with_notes
+
+    fixed = tmp_path / "fixed.onnx"  # its note says 256 (the audit's file): the graph's own size wins
+    fixed.write_bytes(with_notes(pin_input_shape(onnx.load(str(exported)), (128, 128)), (128, 128), trained=256))
+    assert Segmenter(fixed, backend="onnxruntime", threads=1, size=None).size == (128, 128)
 
 
 def test_a_notebooks_near_misses_get_the_fix_in_their_error(tmp_path: Path) -> None:

@@ -373,8 +373,21 @@ def test_resume_refuses_outputs_written_with_other_settings(tmp_path: Path, chec
     assert segment(checkpoint, str(folder), "--out", str(out), "--resume", *changed) == 1
     said = capsys.readouterr().err
     assert "f0_targets.json was written with other settings" in said and not (out / "f1_targets.json").exists()
+    assert f"({segment_command.RESUMED_SETTINGS[_changed_key(changed)]}: " in said  # named as the command takes it
+    record = json.loads((out / "f0_targets.json").read_text())
+    older = {k: v for k, v in record.items() if k != "grow_to"}  # as written before mask growth was recorded
+    (out / "f0_targets.json").write_text(json.dumps(older))
+    assert segment(checkpoint, str(folder), "--out", str(out), "--resume") == 1
+    assert "was written by an earlier lwirst (it records no grow_to)" in capsys.readouterr().err
+    (out / "f0_targets.json").write_text(json.dumps(record))
     assert segment(checkpoint, str(folder), "--out", str(out), "--resume") == 0  # the same settings go on
     assert (out / "f1_targets.json").is_file()
+
+
+def _changed_key(options: list[str]) -> str:
+    """The `_targets.json` setting an option changes."""
+    return {"--probability": "threshold", "--confirm": "confirm", "--margin": "margin", "--protocol": "protocol",
+            "--min-size": "filter", "--grow-to": "grow_to"}[options[0]]
 
 
 def test_a_frame_with_truth_boxes_its_outcomes() -> None:

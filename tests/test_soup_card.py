@@ -172,3 +172,14 @@ def test_a_fine_tune_of_a_mean_averaged_with_it_names_its_start_and_recipe_chang
     assert [(m["run"], m["start"], m["recipe_changes"]) for m in members] == [
         ("run1", "0123456789abcdef", {}), ("run2", "0123456789abcdef", {}),
         ("tuned", file_hash(earlier), {"noise": 0.5})]
+
+
+def test_a_training_record_of_odd_types_reads_what_it_can_and_no_more() -> None:
+    """A card written by another tool: an integral float epoch count reads (it was dropped), a text wall time
+    and a boolean or out-of-range consensus do not (a true read as consensus at 1x, which lwirst never runs)."""
+    odd = TrainingRecord.from_json({"epochs": 40.0, "wall_time_s": "3600", "confirm": True, "data": ["x"],
+                                    "soup": {"members": [{"run": "a"}, "b"]}, "chosen_by": 7})
+    assert (odd.epochs, odd.wall_time_s, odd.confirm, odd.data, odd.chosen_by) == (40, None, None, {}, "")
+    assert odd.members == ({"run": "a"},)
+    assert TrainingRecord.from_json({"epochs": 40.5, "confirm": 9.0}).epochs is None
+    assert TrainingRecord.from_json({"confirm": 1.5, "mirror": True, "margin": 1}).confirm == 1.5

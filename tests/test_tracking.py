@@ -120,6 +120,9 @@ def test_settings_are_validated_said_and_act_on_a_running_tracker() -> None:
         with pytest.raises(LwirstError):
             TrackerSettings(**bad)
     assert TrackerSettings().text() == "gate 20 px, 3 missed frames, 2 hits for an id"
+    one = TrackerSettings(gate=5.0, max_missed=1, min_hits=1)  # "1 frames in a row" read oddly
+    assert one.text() == "gate 5 px, 1 missed frame, 1 hit for an id" and one.seen == "on 1 frame"
+    assert TrackerSettings().seen == "on 2 frames in a row"
     tracker = Tracker()
     assert tracker.settings == TrackerSettings()
     slow = lambda f: (10.0 + 1.0 * f, 20.0)  # noqa: E731

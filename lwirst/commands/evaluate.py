@@ -20,6 +20,7 @@ from lwirst.commands.segment import (
     engine_from_args,
     growth_from_args,
     run_line,
+    size_from_args,
     threshold_from_args,
 )
 from lwirst.datasets import DATASET_HELP, SPLIT_HELP, SegDataset, in_sample_note, open_dataset
@@ -80,7 +81,7 @@ def run(args: argparse.Namespace) -> int:
         return _run_suite(args, threshold)
     dataset = open_dataset(args.data_dir, args.dataset, args.split, mask_threshold=args.mask_threshold)
     segmenter = None if args.predictions is not None else Segmenter(
-        args.model, protocol=args.protocol, size=tuple(args.size), threads=args.threads, **engine_from_args(args))
+        args.model, protocol=args.protocol, size=size_from_args(args), threads=args.threads, **engine_from_args(args))
     with progress_bar(total=len(dataset), unit="img", leave=False) as bar:
         def progress(done: int, total: int) -> None:
             bar.update(done - bar.n)
@@ -136,7 +137,7 @@ def _run_suite(args: argparse.Namespace, threshold: float) -> int:
     parts = build_suite(args.suite, args.data_dir)
     if args.suite_frames:
         parts = [dataclasses.replace(part, count=min(part.count, args.suite_frames)) for part in parts]
-    segmenter = Segmenter(args.model, protocol=args.protocol, size=tuple(args.size), threads=args.threads,
+    segmenter = Segmenter(args.model, protocol=args.protocol, size=size_from_args(args), threads=args.threads,
                           **engine_from_args(args))
     grow_to = growth_from_args(args)
     with progress_bar(total=sum(len(p) for p in parts), unit="img", leave=False) as bar:

@@ -49,12 +49,18 @@ def add_model_arguments(parser: argparse.ArgumentParser) -> None:
 
 def add_size_argument(parser: argparse.ArgumentParser | argparse._ArgumentGroup, scored: str = "") -> None:
     """--size H W of every command that runs the network: the size the resize protocol and the pyramid's reduced
-    level use (a model trained at 128x128 is run as trained with --size 128 128; `scored` adds how results are
-    scored)."""
-    parser.add_argument("--size", type=number(int, lo=8, hi=4096, multiple=8), nargs=2, default=[256, 256],
+    level use; by default the size the model trained at, as the dashboard runs it (`scored` adds how results
+    are scored)."""
+    parser.add_argument("--size", type=number(int, lo=8, hi=4096, multiple=8), nargs=2, default=None,
                         metavar=("H", "W"),
                         help="model input size H W: the resize protocol's size and the pyramid's reduced level "
-                             f"(multiples of 8; default 256 256, the size the shipped model trained at){scored}")
+                             "(multiples of 8; default: the size the model trained at as its file records it, a "
+                             f"fixed-size ONNX graph's own, else 256 256){scored}")
+
+
+def size_from_args(args: argparse.Namespace) -> tuple[int, int] | None:
+    """--size as `Segmenter` takes it (None: the size the model trained at)."""
+    return (args.size[0], args.size[1]) if args.size is not None else None
 
 
 def add_backend_argument(parser: argparse.ArgumentParser | argparse._ArgumentGroup) -> None:
@@ -240,7 +246,7 @@ def make_segmenter(args: argparse.Namespace) -> Segmenter:
     # Imported here, not at the top, so `lwirst segment --help` does not load torch.
     from lwirst.inference import Segmenter
 
-    return Segmenter(args.model, size=(args.size[0], args.size[1]), protocol=args.protocol, threads=args.threads,
+    return Segmenter(args.model, size=size_from_args(args), protocol=args.protocol, threads=args.threads,
                      **engine_from_args(args))
 
 
@@ -317,7 +323,8 @@ def run(args: argparse.Namespace) -> int:
     outputs = (*OUTPUTS, LOGITS) if args.save_logits else OUTPUTS
     finished = [stem for stem in stems
                 if args.resume and all((args.out / f"{stem}{suffix}").is_file() for suffix in outputs)]
-    todo = [(path, stem) for path, stem in zip(images, stems, strict=True) if stem not in set(finished)]
+    skip = set(finished)
+    todo = [(path, stem) for path, stem in zip(images, stems, strict=True) if stem not in skip]
     planned = [args.out / f"{stem}{suffix}" for _, stem in todo for suffix in outputs]
     check_outputs({"--out": planned}, [*args.images, *images, args.model], force=args.force or args.resume,
                   folders={"--out": args.out})
@@ -356,8 +363,13 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
-# What makes two runs' outputs differ, of those a `_targets.json` records (threads and the backend do not)
-RESUMED_SETTINGS = ("hash", "precision", "protocol", "size", "confirm", "mirror", "margin", "palettes")
+# What makes two runs' outputs differ, of those a `_targets.json` records (threads and the backend do not), by the
+# option that sets each
+RESUMED_SETTINGS = {"threshold": "--threshold", "grow_to": "--grow-to", "filter": "the Eq. 4 filter (--min-size, "
+                    "--max-size, --min-ratio, --max-ratio)", "hash": "--model", "precision": "the precision (--bf16, "
+                    "an int8 file)", "protocol": "--protocol", "size": "--size", "confirm": "--confirm",
+                    "mirror": "--mirror", "margin": "--margin", "palettes": "--palettes"}
+_OUTSIDE_RUN = ("threshold", "grow_to", "filter")  # the rest are the model's run (`RunSpec`)
 
 
 def _check_resumed(out: Path, finished: list[str], pipeline: FramePipeline, run: RunSpec) -> None:
@@ -367,31 +379,41 @@ def _check_resumed(out: Path, finished: list[str], pipeline: FramePipeline, run:
 
     now = {"threshold": pipeline.threshold, "grow_to": pipeline.grow_to,
            "filter": pipeline.target_filter.to_dict() if pipeline.target_filter is not None else None,
-           **{key: getattr(run, key) for key in RESUMED_SETTINGS}}
+           **{key: getattr(run, key) for key in RESUMED_SETTINGS if key not in _OUTSIDE_RUN}}
     for stem in finished:
         path = out / f"{stem}_targets.json"
         try:
             record = json.loads(path.read_text(encoding="utf-8"))
             earlier = RunSpec.from_json(record["model"])
-            then = {"threshold": record["threshold"], "grow_to": record["grow_to"], "filter": record["filter"],
-                    **{key: getattr(earlier, key) for key in RESUMED_SETTINGS}}
-        except (OSError, ValueError, KeyError, TypeError) as exc:
-            raise LwirstError(f"--resume: {path} is not a targets record this command wrote ({exc}); write to "
+        except (OSError, ValueError, KeyError, TypeError, AttributeError) as exc:
+            raise LwirstError(f"--resume: {path} is not a targets record of `lwirst segment` ({exc}); write to "
                               "another --out") from exc
+        if missing := [key for key in _OUTSIDE_RUN if key not in record]:
+            raise LwirstError(f"--resume: {path.name} was written by an earlier lwirst (it records no "
+                              f"{', '.join(missing)}): write to another --out")
+        then = {**{key: record[key] for key in _OUTSIDE_RUN},
+                **{key: getattr(earlier, key) for key in RESUMED_SETTINGS if key not in _OUTSIDE_RUN}}
         if changed := [key for key in now if now[key] != then[key]]:
-            said = "; ".join(f"{key} {_setting_text(key, then[key])} then, {_setting_text(key, now[key])} now"
-                             for key in changed)
+            said = "; ".join(f"{RESUMED_SETTINGS[key]}: {_setting_text(key, then[key], earlier.model)} then, "
+                             f"{_setting_text(key, now[key], run.model)} now" for key in changed)
             raise LwirstError(f"--resume: {path.name} was written with other settings ({said}): resume with the "
                               "settings of the run it goes on, or write to another --out")
 
 
-def _setting_text(key: str, value: object) -> str:
-    """A setting as the command takes it: thresholds as probability (logit), no growth as "off"."""
+def _setting_text(key: str, value: object, model: str) -> str:
+    """A setting as the command takes it: thresholds as probability (logit), a model by its file (and content
+    hash), a size as H W, a switch as on/off, no growth as "off"."""
     from lwirst.postprocess import describe_threshold
 
     if key in ("threshold", "grow_to") and isinstance(value, int | float):
         return describe_threshold(value)
-    return "off" if value is None else str(value)
+    if key == "hash":
+        return f"{model} ({value})"
+    if key == "size" and isinstance(value, tuple | list):
+        return " ".join(str(side) for side in value)
+    if isinstance(value, bool):
+        return "on" if value else "off"
+    return "off" if value is None or value == 0 else str(value)
 
 
 def _refused_from_headers(todo: list[tuple[Path, str]]) -> set[Path]:
