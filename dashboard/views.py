@@ -78,14 +78,15 @@ class Panel:
 
 
 def zoom_figure(picture: np.ndarray, title: str, heat: HeatScale | None = None,
-                marks: Sequence[Chip] = (), axes: bool = True) -> go.Figure:
+                marks: Sequence[Chip] = (), axes: bool = True, width: int = 0) -> go.Figure:
     """A picture as a Plotly figure: drag a box to zoom, scroll to zoom, double-click to reset; the
     axes are the frame's pixel coordinates. A heatmap's colour bar (`heat`) is Plotly's, beside the
     plot, so it never adds to the picture's coordinates. `marks` are ringed in their outcome's colour
     at a fixed screen size whatever the frame's size: how large a panel is drawn depends on the visitor's
     window (a 256-pixel frame is shown below its size in a half-width panel at 1024 px), and a target of a
     few pixels must stay visible at any zoom (hover a ring for its chip's caption); the pixels themselves
-    are untouched. Without `axes` (Home's demo, in a narrow column) the picture takes the whole figure."""
+    are untouched. Without `axes` (Home's demo, in a column) the picture takes the whole figure, as tall as a
+    picture `width` CSS pixels wide (the column's width changes with the window)."""
     h, w = picture.shape[:2]
     figure = go.Figure(go.Image(source=png_uri(picture), hoverinfo="x+y"))
     if marks:
@@ -115,7 +116,8 @@ def zoom_figure(picture: np.ndarray, title: str, heat: HeatScale | None = None,
     figure.update_xaxes(showgrid=False, range=[-0.5, w - 0.5], constrain="domain", domain=[0.0, PLOT_DOMAIN])
     figure.update_yaxes(showgrid=False, range=[h - 0.5, -0.5], scaleanchor="x", constrain="domain")
     if not axes:
-        figure.update_layout(margin={"l": 0, "r": 0, "t": 0, "b": 0}, height=panel_height(h, w) - PANEL_MARGIN["t"])
+        height = round(min(720, max(120, (width or PANEL_WIDTH) * h / max(w, 1))))
+        figure.update_layout(margin={"l": 0, "r": 0, "t": 0, "b": 0}, height=height)
         figure.update_xaxes(visible=False, domain=[0.0, 1.0])
         figure.update_yaxes(visible=False)
     return figure

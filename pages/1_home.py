@@ -39,6 +39,9 @@ def intro() -> None:
                 "right, where it misses and where it raises false alarms.")
 
 
+DEMO_WIDTH = 400  # CSS pixels the demo frame's height is set for: its column is 330 wide at 1024 px, 460 at 1500
+
+
 def demo() -> None:
     """The chosen model on a test frame, run on arrival: the picture beside its result and target chips."""
     st.session_state.setdefault("home_demo_index", 0)
@@ -47,7 +50,8 @@ def demo() -> None:
     picture, result = st.columns([3, 2])
     shown = report.truth if report.truth is not None else report.overlay
     # zoomable, each target ringed at a fixed screen size: a 3-pixel target in a thin box was lost on a projector
-    picture.plotly_chart(views.zoom_figure(shown, "", marks=report.chips, axes=False), key="home_picture",
+    picture.plotly_chart(views.zoom_figure(shown, "", marks=report.chips, axes=False, width=DEMO_WIDTH),
+                         key="home_picture",
                          config=views.PLOT_CONFIG, width="stretch")
     picture.caption(f"{frame.name} ({where.label}, {where.split} split): boxes coloured by outcome against the "
                     "ground truth, each target ringed in its colour. The link to this page opens this frame.")
