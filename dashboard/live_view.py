@@ -76,8 +76,8 @@ def live_view(stream: LiveStream, frame: LiveFrame, rows: int, size: tuple[int, 
     held = f"; {cleared(frame.result.saliency.clearance)}" if frame.result.saliency.clearance else ""
     caption = f"{stream.name}, frame {frame.index}" + (f": {frame.label}" if frame.label else "") + \
         f" — {width}×{height}, ran {ran}{held}"
-    chips, _ = target_chips(frame.image, frame.result.saliency.logits, frame.result.kept,
-                            threshold=frame.result.threshold, size=CHIP_SIDE, limit=CHIPS)
+    chips, _ = target_chips(frame.image, frame.result.saliency.logits, frame.result.kept, frame.truth,
+                            threshold=frame.result.threshold, size=CHIP_SIDE, limit=CHIPS)  # misses first, judged
     return LiveView(frame.index, png_uri(frame.annotated), caption, cards, tracks,
                     frame.trajectories(), tracks_caption, targets,
                     f"Targets of frame {frame.index} ({len(targets)} of {kept} shown, strongest first)",

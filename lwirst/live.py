@@ -165,7 +165,8 @@ class LiveFrame:
     pipeline_fps: float = 0.0
     # what the source calls this frame when its number does not say (a dataset image's name), else None
     label: str | None = None
-    # the detections judged against the frame's ground truth, where the source has one (a dataset split)
+    # the frame's ground-truth mask where the source has one (a dataset split), and its detections judged against it
+    truth: np.ndarray | None = None
     outcomes: FrameOutcomes | None = None
 
     @property
@@ -237,7 +238,7 @@ class LiveStream:
         self.last = LiveFrame(self.frames, image, result, fps,
                               overlay(image, result.kept, result.tracks, shown, fps_label="end-to-end fps",
                                       outcomes=judged),
-                              covered / busy if busy > 0 else 0.0, label, judged)
+                              covered / busy if busy > 0 else 0.0, label, mask, judged)
         self.frames += 1
         self._rated += 1
         return self.last

@@ -40,6 +40,7 @@ from lwirst.postprocess import NO_FILTER
 from lwirst.prominence import DEFAULT_PER_DOUBLING
 from lwirst.scoring import metric_spec
 from lwirst.sequence_truth import read_truth, truth_path
+from lwirst.streams import DatasetStream
 from lwirst.tracking import Tracker, TrackerSettings
 
 REPO = Path(__file__).resolve().parents[1]
@@ -1455,6 +1456,14 @@ def test_live_view_is_built_from_one_frame(one_torch_thread: None) -> None:
         assert len(view.chips) == len(strongest) and all(c.startswith("data:image/png;base64,") for c in view.chips)
     assert int(views[-1].cards[3].value) >= 1  # the shipped model tracks the sensor's targets by now
     assert any(v.chips for v in views)
+    # a dataset split's chips are judged as its picture is (they stayed "det" beside an outcome-coloured frame)
+    samples = open_dataset(SAMPLES_DIR, "folder", "all")
+    for threshold, outcome in ((0.0, "ok"), (40.0, "miss")):  # the shipped model finds the samples; then nothing
+        split = LiveStream(DatasetStream(samples, "samples"), FramePipeline(Segmenter(threads=1), threshold, None,
+                                                                            Tracker()))
+        shown = live_view(split, split.step(), 1, (256, 256))
+        said = shown.chip_captions
+        assert said and all(outcome in c.split(" at ")[0] for c in said), said
 
 
 def test_live_shows_one_frame_in_every_block_with_labelled_tables() -> None:
