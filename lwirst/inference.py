@@ -369,8 +369,9 @@ class Segmenter:
                 self.options = FAST if own_options else self.options
                 self._nets.clear()
                 self.backend = self._net(self.primary)
-                log.warning("%s cannot run %s (%s); it runs on %s", refused, self.model_name,
-                            str(exc).split(": ", 1)[-1].split("; another backend")[0], self.backend_kind)
+                reason = runtime_reason(exc.__cause__) if exc.__cause__ is not None else str(exc)
+                log.warning("%s cannot run %s (%s); it runs on %s", refused, self.model_name, reason,
+                            self.backend_kind)
 
     def _check_trained_size(self, trained: int | None) -> None:
         """Run at the size the model trained at when no size was asked for; warn when a model trained at another

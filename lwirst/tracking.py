@@ -115,24 +115,29 @@ class Tracker:
             raise LwirstError("tracker needs max_trajectory >= 1")
         if not (0.0 < alpha <= 1.0 and 0.0 <= beta <= 2.0):
             raise LwirstError(f"alpha-beta gains out of range: alpha={alpha} (0, 1], beta={beta} [0, 2]")
-        self.configure(TrackerSettings(gate, max_missed, min_hits))
+        self.settings = TrackerSettings(float(gate), int(max_missed), int(min_hits))
         self.alpha = float(alpha)
         self.beta = float(beta)
         self.max_trajectory = int(max_trajectory)
         self.max_targets = int(max_targets)
         self.reset()
 
-    @property
-    def settings(self) -> TrackerSettings:
-        """The gate, missed frames and hits this tracker links targets with."""
-        return TrackerSettings(self.gate, self.max_missed, self.min_hits)
-
     def configure(self, settings: TrackerSettings) -> None:
         """Link targets with new settings from the next frame on, keeping the tracks (a live stream's
         controls act on the running stream)."""
-        self.gate = float(settings.gate)
-        self.max_missed = int(settings.max_missed)
-        self.min_hits = int(settings.min_hits)
+        self.settings = settings
+
+    @property
+    def gate(self) -> float:
+        return self.settings.gate
+
+    @property
+    def max_missed(self) -> int:
+        return self.settings.max_missed
+
+    @property
+    def min_hits(self) -> int:
+        return self.settings.min_hits
 
     def untracked(self, targets: int, setting: str = "") -> str:
         """Why `targets` detections, over a run, confirmed no track ("" when a track formed, or when too few were

@@ -103,10 +103,9 @@ def _closeup(frame: np.ndarray, row: Any, side: int, judged: str) -> Closeup:
     return Closeup(int(row.track_id), int(row.frame), float(row.x), float(row.y), float(zoom), picture, judged)
 
 
-def truth_judge(truth: FrameTruth, table: Path) -> Callable[[int, float, float], str]:
-    """A detection's outcome on its frame, matched with all that frame's detections (the targets CSV `table`) as
-    the player's boxes are: correct where it found a visible target, else a false alarm."""
-    rows = pd.read_csv(table).dropna(subset=["x"])
+def truth_judge(truth: FrameTruth, rows: pd.DataFrame) -> Callable[[int, float, float], str]:
+    """A detection's outcome on its frame, matched with all that frame's detections (`detections_of` the targets
+    CSV) as the player's boxes are: correct where it found a visible target, else a false alarm."""
     found = {int(f): g[["x", "y"]].to_numpy(float) for f, g in rows.groupby("frame")}
 
     def judged(frame: int, x: float, y: float) -> str:
@@ -265,10 +264,11 @@ def _segmented(folder: Path, name: str, run: Callable[[Path, Path], VideoResult]
     else:
         to_webm(out, web, result.fps)
         web_format = "video/webm"
-    per_frame, trajectories = video_tables(table, result.frames_done)
+    rows = detections_of(table)  # read once: the tables and the close-ups' outcomes
+    per_frame, trajectories = video_tables(rows, result.frames_done)
     frames = replay()
     try:
-        closeups = track_closeups(frames, trajectories, judge=truth_judge(truth, table) if truth else None)
+        closeups = track_closeups(frames, trajectories, judge=truth_judge(truth, rows) if truth else None)
     except Exception as exc:  # the video is processed: a close-up is not worth failing its result for
         log.warning("%s: no close-ups (%s: %s)", name, type(exc).__name__, exc)
         closeups = ()
@@ -297,10 +297,14 @@ class LoopingUpload(LoopingVideo):
         self._scratch.cleanup()
 
 
-def video_tables(csv_path: Path, frames: int) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """From a `process_video` CSV: targets per frame (every frame, zeros included) and the
+def detections_of(csv_path: Path) -> pd.DataFrame:
+    """A `process_video` CSV's target rows (a frame without targets has one empty row, left out)."""
+    return pd.read_csv(csv_path).dropna(subset=["x"])
+
+
+def video_tables(rows: pd.DataFrame, frames: int) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """From a video's target rows (`detections_of`): targets per frame (every frame, zeros included) and the
     trajectories of confirmed tracks (track_id, frame, x, y, size in pixels, peak probability, box)."""
-    rows = pd.read_csv(csv_path).dropna(subset=["x"])  # frames without targets have one empty row
     counts = rows.groupby("frame").size().reindex(range(frames), fill_value=0)
     per_frame = pd.DataFrame({"frame": counts.index, "targets": counts.to_numpy()})
     tracked = rows.dropna(subset=["track_id"]).astype({"track_id": int})

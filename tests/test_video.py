@@ -28,7 +28,7 @@ from lwirst.postprocess import TargetFilter, postprocess
 from lwirst.streams import DatasetStream
 from lwirst.tracking import Tracker
 from lwirst.video import CSV_COLUMNS, FrameSource, VideoStopped, process_video
-from lwirst.web_video import segment_split, track_table, video_tables
+from lwirst.web_video import detections_of, segment_split, track_table, video_tables
 
 SIZE = (64, 48)  # width, height
 
@@ -657,7 +657,7 @@ def test_track_table_summarises_each_confirmed_track_from_the_csv(tmp_path: Path
                                                        "x": x, "y": y, "size": size, "peak_prob": prob}
             writer.writerow([record[c] for c in CSV_COLUMNS])
         writer.writerow([5, 0.2] + [""] * (len(CSV_COLUMNS) - 2))  # a frame without targets
-    per_frame, trajectories = video_tables(path, 6)
+    per_frame, trajectories = video_tables(detections_of(path), 6)
     assert per_frame["targets"].tolist() == [1, 1, 2, 2, 1, 0]
     table = track_table(trajectories)
     assert table["track"].tolist() == ["T10", "T9"]  # by first frame

@@ -377,9 +377,11 @@ def _check_resumed(out: Path, finished: list[str], pipeline: FramePipeline, run:
     two runs' results under one name (a resumed run at another threshold and model went on without a word)."""
     from lwirst.eval_protocol import RunSpec
 
-    now = {"threshold": pipeline.threshold, "grow_to": pipeline.grow_to,
-           "filter": pipeline.target_filter.to_dict() if pipeline.target_filter is not None else None,
-           **{key: getattr(run, key) for key in RESUMED_SETTINGS if key not in _OUTSIDE_RUN}}
+    def settings(outside: dict[str, object], ran: RunSpec) -> dict[str, object]:
+        return {**outside, **{key: getattr(ran, key) for key in RESUMED_SETTINGS if key not in _OUTSIDE_RUN}}
+
+    now = settings({"threshold": pipeline.threshold, "grow_to": pipeline.grow_to,
+                    "filter": pipeline.target_filter.to_dict() if pipeline.target_filter is not None else None}, run)
     for stem in finished:
         path = out / f"{stem}_targets.json"
         try:
@@ -391,8 +393,7 @@ def _check_resumed(out: Path, finished: list[str], pipeline: FramePipeline, run:
         if missing := [key for key in _OUTSIDE_RUN if key not in record]:
             raise LwirstError(f"--resume: {path.name} was written by an earlier lwirst (it records no "
                               f"{', '.join(missing)}): write to another --out")
-        then = {**{key: record[key] for key in _OUTSIDE_RUN},
-                **{key: getattr(earlier, key) for key in RESUMED_SETTINGS if key not in _OUTSIDE_RUN}}
+        then = settings({key: record[key] for key in _OUTSIDE_RUN}, earlier)
         if changed := [key for key in now if now[key] != then[key]]:
             said = "; ".join(f"{RESUMED_SETTINGS[key]}: {_setting_text(key, then[key], earlier.model)} then, "
                              f"{_setting_text(key, now[key], run.model)} now" for key in changed)
