@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import copy
 import io
+import json
 import logging
 import warnings
 from collections.abc import Mapping
@@ -24,6 +25,7 @@ from torch.nn.utils.fusion import fuse_conv_bn_eval
 from lwirst.checkpoint import atomic_write
 from lwirst.errors import LwirstError
 from lwirst.model import InitialBlock
+from lwirst.models import architecture_of
 from lwirst.onnxguard import check_graph_bounds
 from lwirst.preprocess import MEAN, STD
 
@@ -32,6 +34,8 @@ log = logging.getLogger(__name__)
 INPUT_NAME, OUTPUT_NAME = "input", "logits"
 OPSET = 17
 TRAINED_SIZE_KEY = "lwirst.trained_size"
+TRAINING_NOTE = "lwirst.training"  # the checkpoint's training record, JSON
+ARCHITECTURE_NOTE = "lwirst.architecture"  # its registered architecture's name
 
 
 class FoldedInitialBlock(nn.Module):
@@ -161,14 +165,19 @@ def protocol_note() -> str:
 
 
 def with_notes(data: bytes, size: tuple[int, int] = (256, 256), *, raw_input: bool = False, in_channels: int = 3,
-               trained: int | None = None) -> bytes:
+               trained: int | None = None, record: Mapping[str, Any] | None = None,
+               architecture: str = "") -> bytes:
     """ONNX bytes with what a deployment reads in the file's metadata: the nominal input size H x W
     (`lwirst.size`), the size the network was trained at where known (`lwirst.trained_size`: `Segmenter` warns
-    when the file runs at another, as it does for the checkpoint) and how frames are prepared and the output read
-    (`deployment_notes`). Notes already there are replaced."""
+    when the file runs at another, as it does for the checkpoint), how frames are prepared and the output read
+    (`deployment_notes`) and, where given, the checkpoint's training record and registered architecture
+    (`lwirst.training`, `lwirst.architecture`: the file's card then says what it was trained on, so evaluating it
+    on its own training frames is flagged as for the checkpoint). Notes already there are replaced."""
     proto = onnx.load_from_string(data)
     notes = {"lwirst.size": f"{size[0]}x{size[1]}",
              **({TRAINED_SIZE_KEY: f"{trained}x{trained}"} if trained else {}),
+             **({TRAINING_NOTE: json.dumps(dict(record), sort_keys=True, default=str)} if record else {}),
+             **({ARCHITECTURE_NOTE: architecture} if architecture else {}),
              **deployment_notes(raw_input, in_channels)}
     for prop in [p for p in proto.metadata_props if p.key in notes]:
         proto.metadata_props.remove(prop)
@@ -183,22 +192,41 @@ def trained_size(meta: Mapping[str, Any]) -> int | None:
     return size if isinstance(size, int) and not isinstance(size, bool) else None
 
 
+def onnx_note(proto: onnx.ModelProto, key: str) -> str:
+    """The metadata note `key` of an ONNX file ("" when it has none)."""
+    return next((p.value for p in proto.metadata_props if p.key == key), "")
+
+
+def onnx_record(proto: onnx.ModelProto) -> dict[str, Any]:
+    """The training record an exported file carries (`with_notes`), or {} when it has none or it is not a JSON
+    object (logged: a note edited by hand should not stop the file from running)."""
+    try:
+        record = json.loads(onnx_note(proto, TRAINING_NOTE) or "{}")
+    except ValueError:
+        log.warning("the ONNX file's %s note is not JSON; read as no training record", TRAINING_NOTE)
+        return {}
+    return record if isinstance(record, dict) else {}
+
+
 def onnx_trained_size(proto: onnx.ModelProto) -> int | None:
     """The size an ONNX file says its network trained at (`with_notes`), or None."""
-    note = next((p.value for p in proto.metadata_props if p.key == TRAINED_SIZE_KEY), "")
+    note = onnx_note(proto, TRAINED_SIZE_KEY)
     side = note.split("x")[0]
     return int(side) if side.isdigit() and int(side) > 0 else None
 
 
 def export_onnx(model: nn.Module, path: str | Path, *, size: tuple[int, int] = (256, 256),
-                trained: int | None = None, **kwargs: Any) -> Path:
+                trained: int | None = None, record: Mapping[str, Any] | None = None, **kwargs: Any) -> Path:
     """Write `model` as a checked ONNX file (atomically), with the notes `lwirst export` writes (`with_notes`;
-    `trained`: the size it trained at, `trained_size` of its checkpoint's metadata), and return its path.
-    `kwargs` go to `to_onnx_bytes` (in_channels, dynamic, fold, opset)."""
+    `trained`: the size it trained at, `trained_size` of its checkpoint's metadata; `record`: its training
+    record, `lwirst.modelcard.training_fields` of that metadata), and return its path. `kwargs` go to
+    `to_onnx_bytes` (in_channels, dynamic, fold, opset)."""
     path = Path(path)
-    channels = kwargs.pop("in_channels", getattr(getattr(model, "config", None), "in_channels", 3))
+    config = getattr(model, "config", None)
+    channels = kwargs.pop("in_channels", getattr(config, "in_channels", 3))
     data = with_notes(to_onnx_bytes(model, size=size, in_channels=channels, **kwargs), size,
-                      in_channels=channels, trained=trained)
+                      in_channels=channels, trained=trained, record=record,
+                      architecture=architecture_of(config) if config is not None else "")
     try:
         atomic_write(path, lambda tmp: tmp.write_bytes(data))
     except OSError as exc:

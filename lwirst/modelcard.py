@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import onnx
 import torch
 
 from lwirst.checkpoint import load_checkpoint
@@ -22,6 +23,7 @@ from lwirst.complexity import config_complexity, onnx_complexity
 from lwirst.config import NetConfig
 from lwirst.consensus import SCALES, mirrored, recorded
 from lwirst.errors import LwirstError
+from lwirst.export import ARCHITECTURE_NOTE, onnx_note, onnx_record
 from lwirst.models import architecture_of, build_model, get_architecture
 from lwirst.prominence import recorded as recorded_margin
 from lwirst.scoring import CARD, metric_spec, metric_specs
@@ -128,10 +130,10 @@ class ModelCard:
     counted on the graph (`onnx_complexity`: BatchNorm folded into convolutions is
     free there); None when the graph cannot be run. test_metrics (flat, or one dict
     per input protocol), test_protocol and training come from the card JSON beside the
-    model (same stem), else from the checkpoint's metadata; empty when neither has them. markdown: the long card
-    (``<stem>.md``, or a ``MODEL_CARD.md`` beside it titled with the stem). architecture: the registered
-    network a checkpoint holds, as `lwirst.models` labels it ("LW-IRSTNet"), with its reference; empty for an
-    ONNX graph, whose network is not recorded.
+    model (same stem), else from the checkpoint's metadata or an exported ONNX file's notes; empty when none has
+    them. markdown: the long card (``<stem>.md``, or a ``MODEL_CARD.md`` beside it titled with the stem).
+    architecture: the registered network a checkpoint holds (or an exported ONNX file names), as `lwirst.models`
+    labels it ("LW-IRSTNet"), with its reference; empty for an ONNX graph that does not name its network.
     """
 
     name: str
@@ -184,23 +186,58 @@ def model_card(path: Path | None) -> ModelCard:
         cost = config_complexity(config)
         params, flops = cost.params, cost.flops
         network = _network(config)
-    elif params is None or flops is None:
-        try:
-            cost = onnx_complexity(path.read_bytes())
-            params, flops = cost.params, cost.flops
-        except LwirstError as exc:
-            log.warning("%s: FLOPs unknown: %s", path.name, exc)
+    else:
+        meta, network = _onnx_provenance(path)
+        if params is None or flops is None:
+            try:
+                cost = onnx_complexity(path.read_bytes())
+                params, flops = cost.params, cost.flops
+            except LwirstError as exc:
+                log.warning("%s: FLOPs unknown: %s", path.name, exc)
     metrics = card.get("test_metrics") or meta.get("test_metrics") or {}
-    source = card if any(k in card for k in TRAINING_KEYS) else meta
-    training = TrainingRecord.from_json({k: source[k] for k in TRAINING_KEYS if k in source})
+    training = TrainingRecord.from_json(training_fields(card) or training_fields(meta))
     return ModelCard(path.name, params, flops, dict(metrics), str(card.get("test_protocol", "")), training,
                      _read_markdown(path), **network)
 
 
+def training_fields(source: Mapping[str, Any]) -> dict[str, Any]:
+    """The fields of a card JSON or checkpoint metadata that say how a model was trained (`TRAINING_KEYS`): what
+    `lwirst export` carries into an ONNX file's notes, and a card reads back."""
+    return {key: source[key] for key in TRAINING_KEYS if key in source}
+
+
+def recorded_training(path: Path, meta: Mapping[str, Any]) -> dict[str, Any]:
+    """How the checkpoint at `path` was trained, as its card reads it: the card JSON beside it where that records
+    training (a shipped model's, which says more than its weights' metadata), else `meta`, its metadata."""
+    return training_fields(_read_card(path)) or training_fields(meta)
+
+
 def _network(config: Any) -> dict[str, str]:
     """The card's architecture and reference of a network config (its registered architecture)."""
-    spec = get_architecture(architecture_of(config))
+    return _architecture(architecture_of(config))
+
+
+def _architecture(name: str) -> dict[str, str]:
+    """The card's architecture and reference of the registered architecture `name`."""
+    spec = get_architecture(name)
     return {"architecture": spec.label, "reference": spec.reference}
+
+
+def _onnx_provenance(path: Path) -> tuple[dict[str, Any], dict[str, str]]:
+    """The training record and architecture an exported ONNX file's notes carry (`lwirst.export.with_notes`);
+    empty for a file without them (the published weights, an older export). An architecture no plugin here
+    registers keeps its name, without a reference."""
+    try:
+        proto = onnx.load(str(path), load_external_data=False)
+    except Exception as exc:  # onnx raises DecodeError, OSError, ...; the card still opens without them
+        log.warning("%s: its notes are unreadable (%s)", path.name, exc)
+        return {}, {}
+    name = onnx_note(proto, ARCHITECTURE_NOTE)
+    try:
+        network = _architecture(name) if name else {}
+    except LwirstError:
+        network = {"architecture": name, "reference": ""}
+    return onnx_record(proto), network
 
 
 def card_metrics() -> dict[str, tuple[str, str]]:

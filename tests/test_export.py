@@ -21,6 +21,7 @@ from lwirst.export import check_segmentation_onnx, pin_input_shape, size_depende
 from lwirst.hostcpu import NO_VNNI
 from lwirst.inference import Segmenter
 from lwirst.model import LWIRSTNet
+from lwirst.modelcard import TrainingRecord, model_card
 from lwirst.paths import DEFAULT_MODEL
 from lwirst.postprocess import detect
 
@@ -70,6 +71,47 @@ def test_export_options(tmp_path: Path, checkpoint: Path) -> None:
     assert "PRelu" in {n.op_type for n in proto.graph.node}
     assert next(o.version for o in proto.opset_import if o.domain in ("", "ai.onnx")) == 18
     assert {p.key: p.value for p in proto.metadata_props}["lwirst.size"] == "128x160"
+
+
+def test_an_exported_file_carries_its_training_record_to_its_card(tmp_path: Path, network: LWIRSTNet) -> None:
+    """Copied away from its checkpoint, an ONNX file still says what it trained on, so its card shows it and
+    evaluating it on its training split is flagged in-sample; a card JSON beside the checkpoint, which a shipped
+    model's says more in, is what the file carries."""
+    trained = tmp_path / "mine.safetensors"
+    save_checkpoint(trained, network, NetConfig(), meta={"data": {"dataset": "sirst", "train_split": "train"},
+                                                         "epochs": 7, "recipe": {"size": 128}})
+    bare = tmp_path / "bare.safetensors"
+    save_checkpoint(bare, network, NetConfig())
+    carded = tmp_path / "carded.safetensors"
+    save_checkpoint(carded, network, NetConfig(), meta={"data": {"dataset": "sirst", "train_split": "train"}})
+    carded.with_suffix(".json").write_text('{"data": {"dataset": "sirst", "train_split": "trainval"}, '
+                                           '"confirm": 1.5, "margin": 1}', encoding="utf-8")
+    cards = {}
+    for source in (trained, bare, carded):
+        out = tmp_path / "exported" / f"{source.stem}.onnx"  # nothing beside it
+        assert main(["export", "--checkpoint", str(source), "--out", str(out)]) == 0
+        cards[source.stem] = model_card(out)
+    mine = cards["mine"]
+    assert (mine.training.dataset, mine.training.train_split, mine.training.epochs) == ("sirst", "train", 7)
+    assert mine.architecture == model_card(trained).architecture == "LW-IRSTNet" and mine.reference
+    assert cards["bare"].training == TrainingRecord() and cards["bare"].architecture == "LW-IRSTNet"
+    carded_card = cards["carded"].training
+    assert (carded_card.train_split, carded_card.confirm, carded_card.margin) == ("trainval", 1.5, 1.0)
+    assert model_card(DEFAULT_MODEL.with_suffix(".onnx")).training.train_split == "trainval"  # its card JSON's
+
+
+def test_a_hand_edited_training_note_reads_as_no_record(tmp_path: Path, checkpoint: Path) -> None:
+    out = tmp_path / "model.onnx"
+    assert main(["export", "--checkpoint", str(checkpoint), "--out", str(out)]) == 0
+    proto = onnx.load(str(out))
+    for prop in proto.metadata_props:
+        if prop.key == "lwirst.architecture":
+            prop.value = "a-network-no-plugin-registers"
+    proto.metadata_props.append(onnx.StringStringEntryProto(key="lwirst.training", value="{not json"))
+    onnx.save(proto, str(out))
+    card = model_card(out)
+    assert card.training == TrainingRecord()
+    assert (card.architecture, card.reference) == ("a-network-no-plugin-registers", "")
 
 
 @pytest.mark.parametrize("case", ["garbage", "missing", "bad-size", "txt-suffix", "trailing-slash", "folder"])
