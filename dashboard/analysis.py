@@ -35,8 +35,9 @@ from lwirst.eval_protocol import EvalProtocol, RunSpec
 from lwirst.evaluate import (
     EvalResult,
     cache_key,
+    cache_keys,
     cache_root,
-    data_fingerprint,
+    data_fingerprints,
     evaluate,
     is_stored,
     read_cached,
@@ -193,17 +194,19 @@ def in_sample(run: Run) -> str:
 
 @st.cache_data(max_entries=32, show_spinner=False)
 def _in_sample(root: str, dataset: str, split: str, path: str, version: str, shown: str) -> str:
-    card = common.card_of(path, version)
+    training = common.card_of(path, version).training
     return in_sample_note(root, common.open_data(common.DataChoice("", root, dataset, split)),
-                          (card.training.dataset, card.training.train_split), card.name, shown)
+                          (training.dataset, training.train_split), Path(path).name, shown,
+                          common.offered_root(training.data_dir))
 
 
 # ---------------------------------------------------------------- runs
 
 
-def run_key(engine: common.Engine, choice: common.DataChoice, threshold: float) -> str:
-    """The disk-cache key of evaluating `engine` on `choice` (loads the model, not the images)."""
-    return cache_key(eval_segmenter(engine), common.open_data(choice), threshold)
+def run_keys(engine: common.Engine, choice: common.DataChoice, threshold: float) -> tuple[str, ...]:
+    """The disk-cache keys whose results answer evaluating `engine` on `choice`, its own first
+    (`lwirst.evaluate.cache_keys`; loads the model, not the images)."""
+    return cache_keys(eval_segmenter(engine), common.open_data(choice), threshold)
 
 
 @st.cache_data(max_entries=8, show_spinner="Reading the cached evaluation...")
@@ -222,10 +225,11 @@ def stored_run(label: str, engine: common.Engine, choice: common.DataChoice, thr
     """This session's run, else the one cached on disk, else the same model's run on the same data at
     another threshold scored again at this one from its maps (`lwirst.evaluate.rescore_result`: seconds,
     no network, kept in the session only), else None; never runs the network."""
-    key = run_key(engine, choice, threshold)
+    keys = run_keys(engine, choice, threshold)
+    key = keys[0] if keys else ""
     if key in session_runs():
         return session_runs()[key]
-    folder = _cached_dir(key)
+    folder = next((found for found in map(_cached_dir, keys) if found is not None), None)
     result = _readable(str(folder), (folder / "metrics.json").stat().st_mtime) if folder is not None else None
     if result is not None:
         return remember(Run(label, key, choice, threshold, result, *cost(engine)))
@@ -243,12 +247,12 @@ def _sibling(engine: common.Engine, choice: common.DataChoice, threshold: float)
     (fingerprint) at the nearest other threshold that kept its maps: this session's runs first, then the
     disk cache. A consensus (or mirrored, or margin) run never answers for a plain one, nor the other way round."""
     info = eval_segmenter(engine).describe()
-    data = data_fingerprint(common.open_data(choice))
+    data = data_fingerprints(common.open_data(choice))
 
     def same(protocol: EvalProtocol) -> bool:
         run = protocol.run
-        return (run.hash, run.backend, run.protocol, run.ran_with, protocol.data_fingerprint) == (
-            info.hash, info.backend, info.protocol, info.ran_with, data)
+        return (run.hash, run.backend, run.protocol, run.ran_with) == (
+            info.hash, info.backend, info.protocol, info.ran_with) and protocol.data_fingerprint in data
 
     found = [(abs(run.threshold - threshold), run.result) for run in session_runs().values()
              if run.choice == choice and same(run.result.protocol) and run.result.saliency]
@@ -258,7 +262,7 @@ def _sibling(engine: common.Engine, choice: common.DataChoice, threshold: float)
     if rows.empty:
         return None
     rows = rows[(rows["hash"] == info.hash) & (rows["backend"] == info.backend)
-                & (rows["protocol"] == info.protocol) & (rows["data"] == data)
+                & (rows["protocol"] == info.protocol) & rows["data"].isin(data)
                 & rows.apply(lambda row: ran_with(row) == info.ran_with, axis=1)
                 & rows["path"].map(lambda path: (Path(path) / "saliency.npz").is_file())]
     if rows.empty:
@@ -321,13 +325,12 @@ def listed_runs() -> pd.DataFrame:
 
 
 def disk_runs(choice: common.DataChoice) -> pd.DataFrame:
-    """Evaluations cached on disk for the dataset and split of `choice` (same name, split, image count)."""
+    """Evaluations cached on disk whose results hold for the data of `choice` (`lwirst.evaluate.data_fingerprints`:
+    the same files, whatever name or path they were reached by)."""
     runs = listed_runs()
     if runs.empty:
         return runs
-    data = common.open_data(choice)
-    keep = (runs["dataset"] == data.name) & (runs["split"] == choice.split) & (runs["images"] == len(data))
-    return runs[keep].reset_index(drop=True)
+    return runs[runs["data"].isin(data_fingerprints(common.open_data(choice)))].reset_index(drop=True)
 
 
 def run_choices(session: dict[str, Run], on_disk: pd.DataFrame, engine: common.Engine,
@@ -474,8 +477,9 @@ def hot_margin() -> float:
 
 @st.cache_data(ttl=60, show_spinner=False)
 def ablation_results() -> tuple[pd.DataFrame, list[str]]:
-    """The sweep results under data/ablations and a message per unreadable file (re-read each minute)."""
-    return analysis.load_ablation_results()
+    """The sweep results under data/ablations and LWIRST_DASHBOARD_ABLATION_ROOTS, and a message per unreadable
+    file (re-read each minute)."""
+    return analysis.load_ablation_results([analysis.ABLATIONS_DIR, *common.settings().ablation_roots])
 
 
 DEMO_POINT = "untrained demo"
@@ -515,7 +519,7 @@ def offered_data() -> set[str]:
         for dataset in common.datasets_in(root):
             for split in common.splits_of(root, dataset):
                 try:
-                    found.add(data_fingerprint(common.open_data(common.DataChoice("", root, dataset, split))))
+                    found.update(data_fingerprints(common.open_data(common.DataChoice("", root, dataset, split))))
                 except LwirstError:
                     continue
     return found

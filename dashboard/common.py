@@ -582,6 +582,15 @@ def data_roots() -> dict[str, str]:
     return _data_roots()
 
 
+def offered_root(folder: str) -> list[str]:
+    """`folder` (a model's recorded data root) as a list when it lies inside a data root the server offers, else
+    []: the server opens no folder it does not offer, whatever a model file names."""
+    if not folder:
+        return []
+    where = Path(folder).resolve()
+    return [folder] if any(where.is_relative_to(Path(root).resolve()) for root in _data_roots().values()) else []
+
+
 def datasets_in(root: str) -> list[str]:
     """The datasets of a data root (cached while its folders are unchanged)."""
     return _datasets(root, folder_stamp(Path(root)))

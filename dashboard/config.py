@@ -7,6 +7,8 @@ browser of the server.
 - ``LWIRST_DATA_DIR``: the default data root (the CLI's dataset root).
 - ``LWIRST_DASHBOARD_DATA_ROOTS``: further data roots, separated by ``os.pathsep``.
 - ``LWIRST_DASHBOARD_MODEL_ROOTS``: further model folders besides ``data/models``.
+- ``LWIRST_DASHBOARD_ABLATION_ROOTS``: further folders of sweep results CSVs besides ``data/ablations``
+  (a folder of ``lwirst sweep --csv`` files, or a sweep's ``--run-dir`` with its ``results.csv``).
 - ``LWIRST_DASHBOARD_MAX_UPLOAD_MB``: largest upload accepted (default 200, as the
   ``server.maxUploadSize`` of ``.streamlit/config.toml``).
 - ``LWIRST_DASHBOARD_ICE_SERVERS``: STUN/TURN URLs, comma-separated, for the browser
@@ -37,6 +39,7 @@ RATIO_CAP = 10.0
 log = logging.getLogger(__name__)
 DATA_ROOTS_ENV = "LWIRST_DASHBOARD_DATA_ROOTS"
 MODEL_ROOTS_ENV = "LWIRST_DASHBOARD_MODEL_ROOTS"
+ABLATION_ROOTS_ENV = "LWIRST_DASHBOARD_ABLATION_ROOTS"
 MAX_UPLOAD_ENV = "LWIRST_DASHBOARD_MAX_UPLOAD_MB"
 ICE_SERVERS_ENV = "LWIRST_DASHBOARD_ICE_SERVERS"
 MASK_THRESHOLD_ENV = "LWIRST_DASHBOARD_MASK_THRESHOLD"  # the CLI's --mask-threshold, for the served datasets
@@ -62,6 +65,7 @@ class Settings:
 
     data_roots: tuple[Path, ...]
     model_roots: tuple[Path, ...]
+    ablation_roots: tuple[Path, ...] = ()  # folders of sweep results CSVs besides data/ablations
     max_upload_mb: int = DEFAULT_MAX_UPLOAD_MB
     max_image_pixels: int = 4096 * 4096
     min_image_side: int = MIN_SIDE
@@ -126,7 +130,7 @@ _WARNED: set[str] = set()
 
 def _missing() -> tuple[MissingRoot, ...]:
     """Each configured root that is not a folder (a typo must not pass for "nothing configured")."""
-    return tuple(MissingRoot(env, path) for env in (DATA_DIR_ENV, DATA_ROOTS_ENV, MODEL_ROOTS_ENV)
+    return tuple(MissingRoot(env, path) for env in (DATA_DIR_ENV, DATA_ROOTS_ENV, MODEL_ROOTS_ENV, ABLATION_ROOTS_ENV)
                  for path in _paths(os.environ.get(env)) if not path.is_dir())
 
 
@@ -135,6 +139,8 @@ def load_settings() -> Settings:
     data = _paths(os.environ.get(DATA_DIR_ENV)) + _paths(os.environ.get(DATA_ROOTS_ENV))
     models = [MODELS_DIR.resolve(), *_paths(os.environ.get(MODEL_ROOTS_ENV))]
     ice = tuple(url.strip() for url in os.environ.get(ICE_SERVERS_ENV, "").split(",") if url.strip())
+    ablations = _paths(os.environ.get(ABLATION_ROOTS_ENV))
     return Settings(data_roots=_unique_dirs(data), model_roots=_unique_dirs(models),
+                    ablation_roots=_unique_dirs(ablations),
                     max_upload_mb=_upload_limit(), ice_servers=ice, missing=_missing(),
                     mask_threshold=_mask_threshold())

@@ -753,16 +753,19 @@ def _fig4_trace(figure: go.Figure, points: pd.DataFrame, metric: str, cost: str,
 # ---------------------------------------------------------------- ablations
 
 
-def load_ablation_results(directory: Path | None = None) -> tuple[pd.DataFrame, list[str]]:
-    """Every sweep results CSV in `directory` (default data/ablations) stacked, each run once, and one message
-    per file left out, saying why (`lwirst.sweep.read_results`, the command's own reader)."""
-    directory = directory or ABLATIONS_DIR
+def load_ablation_results(directories: Sequence[Path] | None = None) -> tuple[pd.DataFrame, list[str]]:
+    """Every sweep results CSV in `directories` (default data/ablations) stacked, each run once, and one message
+    per file left out, saying why (`lwirst.sweep.read_results`, the command's own reader). A file is named by its
+    name in data/ablations, elsewhere by its folder too (each sweep's own CSV is a `results.csv`)."""
     frames, problems = [], []
-    for path in sorted(directory.glob("*.csv")) if directory.is_dir() else []:
-        try:
-            frames.append(read_results(path).assign(source_file=path.name))
-        except LwirstError as exc:
-            problems.append(str(exc).replace(str(path), path.name))
+    for directory in dict.fromkeys(directories if directories is not None else [ABLATIONS_DIR]):
+        for path in sorted(directory.glob("*.csv")) if directory.is_dir() else []:
+            name = path.name if directory == ABLATIONS_DIR else f"{directory.name}/{path.name}"
+            try:
+                frames.append(read_results(path).assign(source_file=name))
+            except LwirstError as exc:
+                text = str(exc).replace(str(path), name)
+                problems.append(text if text.startswith(name) else text.replace(path.name, name, 1))
     if not frames:
         return pd.DataFrame(columns=["table", "preset", "seed", "schedule", *SWEEP_COLUMNS]), problems
     results, repeated = drop_repeated_runs(pd.concat(frames, ignore_index=True))

@@ -233,7 +233,7 @@ def _check_item(item: Item) -> str:
     return ""
 
 
-FINGERPRINT_VERSION = 1
+FINGERPRINT_VERSION = 2  # 2: no dataset name or split label
 
 
 def names_digest(dataset: SegDataset) -> str:
@@ -246,12 +246,14 @@ def names_digest(dataset: SegDataset) -> str:
 
 def fingerprint(dataset: SegDataset) -> str:
     """Content fingerprint of a split: the resolved absolute path, size and modification time of
-    every image and mask, the names in order, the split list's bytes and the inversion flags.
+    every image and mask, the names in order, the split list's bytes, the inversion flags and mask thresholds.
 
     Editing, replacing or moving any file, or reaching another dataset through the same relative
-    path, changes it; it costs one stat per file, no decoding.
+    path, changes it; it costs one stat per file, no decoding. How the split was reached does not: one
+    folder opened as "basic" or by its own name under its parent, a "train" list read for "trainval", is
+    the same data, and its results are found either way.
     """
-    digest = hashlib.sha256(f"v{FINGERPRINT_VERSION}|{dataset.name}|{dataset.split}".encode())
+    digest = hashlib.sha256(f"v{FINGERPRINT_VERSION}".encode())
     for item in dataset.items:
         digest.update(f"{item.name}|{int(item.black_hot)}".encode())
         if item.mask_threshold is not None:  # other ground truth than the binary masks
@@ -269,6 +271,18 @@ def fingerprint(dataset: SegDataset) -> str:
         if part and origin.is_file():
             digest.update(origin.read_bytes())
     return digest.hexdigest()[:24]
+
+
+def fingerprints(dataset: SegDataset) -> tuple[str, ...]:
+    """The fingerprints whose results hold for `dataset`: its own, and where its masks are binarised at a
+    threshold, that of the same split read without one. A split scored without a threshold held binary masks
+    only (`read_mask` refuses others), and a binary mask reads the same at any threshold."""
+    own = fingerprint(dataset)
+    if all(item.mask_threshold is None for item in dataset.items):
+        return (own,)
+    plain = SegDataset([dataclasses.replace(item, mask_threshold=None) for item in dataset.items],
+                       name=dataset.name, split=dataset.split, validate=False, origin=dataset.origin)
+    return own, fingerprint(plain)
 
 
 def fit_mask(mask: np.ndarray, shape: tuple[int, ...], name: str = "mask") -> np.ndarray:
@@ -746,27 +760,32 @@ def in_test_split(data_dir: str | Path | None, dataset: str | Sequence[str], cho
     return count
 
 
-def in_training(data_dir: str | Path | None, chosen: SegDataset, trained_on: tuple[str, str]) -> tuple[int, str]:
+def in_training(data_dir: str | Path | None, chosen: SegDataset, trained_on: tuple[str, str],
+                also: Sequence[str | Path] = ()) -> tuple[int, str]:
     """How many of `chosen`'s image files the split a model trained on also holds, and that split as a model card
     names it ("sirst trainval"): scores on those images are in-sample. `trained_on` is the (dataset, split) its
-    card records, opened under the same data root and compared by resolved file; (0, "") when the card records
-    none or that split is not found there."""
+    card records, opened under the same data root and under `also` (the root the record names, where the caller
+    may open it: a folder trained on as "basic" is found when evaluated by its own name under its parent), and
+    compared by resolved file; (0, "") when the card records none or that split is found under none of them."""
     dataset, split = trained_on
     if not dataset or not split:
         return 0, ""
-    try:
-        trained = open_dataset(data_dir, dataset, split, validate=False)
-    except LwirstError:
+    files: set[Path] = set()
+    for root in dict.fromkeys([data_dir, *also]):
+        try:
+            files.update(item.image.resolve() for item in open_dataset(root, dataset, split, validate=False).items)
+        except LwirstError:
+            continue
+    if not files:
         return 0, ""
-    files = {item.image.resolve() for item in trained.items}
     return sum(item.image.resolve() in files for item in chosen.items), f"{dataset} {split}"
 
 
 def in_sample_note(data_dir: str | Path | None, chosen: SegDataset, trained_on: tuple[str, str], model: str,
-                   shown: str) -> str:
+                   shown: str, also: Sequence[str | Path] = ()) -> str:
     """The sentence every view says when `in_training` finds images of `chosen` (named `shown`) in the split
     `model` trained on, or ''."""
-    shared, trained = in_training(data_dir, chosen, trained_on)
+    shared, trained = in_training(data_dir, chosen, trained_on, also)
     if not shared:
         return ""
     return (f"{shared} of the {len(chosen)} images of {shown} are in {trained}, the split {model} trained on (its "

@@ -321,9 +321,10 @@ class EvalProtocol:
     rescored_from: float | None = None
     growth_recorded: bool = True
 
-    def renamed(self, model: str) -> EvalProtocol:
-        """The same result under another model name: the same content in another file (a cache hit)."""
-        return dataclasses.replace(self, run=dataclasses.replace(self.run, model=model))
+    def renamed(self, model: str, dataset: str, split: str) -> EvalProtocol:
+        """The same result under the names it was asked by (a cache hit): the same model content in another
+        file, the same data reached by another dataset name or split label."""
+        return dataclasses.replace(self, dataset=dataset, split=split, run=dataclasses.replace(self.run, model=model))
 
     @property
     def applied(self) -> AppliedProtocol | None:

@@ -31,7 +31,7 @@ import pandas as pd
 from lwirst import jsonio
 from lwirst.checkpoint import atomic_write
 from lwirst.consensus import cut_masks
-from lwirst.datasets import Sample, SegDataset, fingerprint
+from lwirst.datasets import Sample, SegDataset, fingerprints
 from lwirst.errors import LwirstError
 from lwirst.eval_protocol import PD_AT_FA_BUDGET, PDFA_THRESHOLDS, RESULT_FIELDS, EvalProtocol, FrameTally, RunSpec
 from lwirst.inference import Segmenter, consensus_input, frame_clearance, large_frame, network_input, runs
@@ -195,15 +195,21 @@ def frame_flops(result: EvalResult, flops: float | None) -> FrameFlops | None:
     return FrameFlops(mean, by_input)
 
 
-def _fingerprint(dataset: SegDataset) -> str:
-    """The content fingerprint of a file-backed split, or of an in-memory one (a suite part) by its own rule."""
+def _fingerprints(dataset: SegDataset) -> tuple[str, ...]:
+    """The content fingerprints of a file-backed split (its own first, `lwirst.datasets.fingerprints`), or of an
+    in-memory one (a suite part) by its own rule."""
     own = getattr(dataset, "fingerprint", None)
-    return own() if callable(own) else fingerprint(dataset)
+    return (own(),) if callable(own) else fingerprints(dataset)
 
 
 def data_fingerprint(dataset: SegDataset) -> str:
     """The short content fingerprint an evaluation records for its data (`EvalProtocol.data_fingerprint`)."""
-    return _fingerprint(dataset)[:16]
+    return _fingerprints(dataset)[0][:16]
+
+
+def data_fingerprints(dataset: SegDataset) -> tuple[str, ...]:
+    """The short fingerprints of every recorded result that holds for `dataset` (its own first)."""
+    return tuple(digest[:16] for digest in _fingerprints(dataset))
 
 
 def tree_digest(folder: Path) -> str:
@@ -253,22 +259,28 @@ def _module_source(name: str) -> Path | None:
 
 def cache_key(segmenter: Segmenter, dataset: SegDataset, threshold: float, grow_to: float | None = GROW_TO) -> str:
     """Key on model content, the data's content fingerprint (resolved paths, sizes, mtimes, split
-    list), split, protocol, scale consensus, threshold, mask growth, the cache schema and the code
-    (`code_signature`)."""
+    list, not the name it was reached by), protocol, scale consensus, threshold, mask growth, the cache schema
+    and the code (`code_signature`)."""
+    keys = cache_keys(segmenter, dataset, threshold, grow_to)
+    return keys[0] if keys else ""
+
+
+def cache_keys(segmenter: Segmenter, dataset: SegDataset, threshold: float, grow_to: float | None = GROW_TO
+               ) -> tuple[str, ...]:
+    """The keys of every cached result that holds for this evaluation (`cache_key`'s first; then that of the
+    same split read without a mask threshold, `lwirst.datasets.fingerprints`); () for a model without a hash."""
     info = segmenter.describe()
     if not info.hash:
-        return ""
-    parts = [f"schema{CACHE_SCHEMA}", f"code{code_signature()}", _fingerprint(dataset),
-             info.hash, dataset.name, dataset.split, str(getattr(dataset, "origin", "")),
-             ",".join(dataset.names), info.backend, info.protocol, str(info.recorded_size), f"{threshold:g}",
-             f"palettes={info.palettes}", f"grow={grow_to}"]
+        return ()
+    parts = [f"schema{CACHE_SCHEMA}", f"code{code_signature()}", info.hash, ",".join(dataset.names), info.backend,
+             info.protocol, str(info.recorded_size), f"{threshold:g}", f"palettes={info.palettes}", f"grow={grow_to}"]
     if info.confirm:  # a consensus run is its own result; a plain run keeps its key
         parts.append(f"confirm={info.confirm:g}")
     if info.mirror:
         parts.append("mirror")
     if info.margin:
         parts.append(f"margin={info.margin:g}")
-    return hashlib.sha256("|".join(parts).encode()).hexdigest()[:20]
+    return tuple(hashlib.sha256("|".join([data, *parts]).encode()).hexdigest()[:20] for data in _fingerprints(dataset))
 
 
 def evaluate(segmenter: Segmenter, dataset: SegDataset, *, threshold: float = 0.0,
@@ -277,14 +289,16 @@ def evaluate(segmenter: Segmenter, dataset: SegDataset, *, threshold: float = 0.
     """Run `segmenter` over `dataset` and score it (cached by `cache_key`). `threshold` is a logit, as the maps
     are (0, the default, is probability 0.5; `lwirst.postprocess.threshold_from_probability` converts one),
     unlike the command line's `--threshold`, which takes the probability."""
-    key = cache_key(segmenter, dataset, threshold, grow_to) if use_cache else ""
-    cached = cache_root() / key if key else None
-    result = read_cached(cached) if cached is not None else None
-    if result is not None:
-        log.info("evaluation cache hit %s", cached)
-        result.protocol = result.protocol.renamed(segmenter.describe().model)  # same content, maybe another file name
-        result.cached = True
-        return result
+    keys = cache_keys(segmenter, dataset, threshold, grow_to) if use_cache else ()
+    for key in keys:
+        result = read_cached(cache_root() / key)
+        if result is not None:
+            log.info("evaluation cache hit %s", cache_root() / key)
+            # the same content, maybe in another file, reached by another dataset name or split label
+            result.protocol = result.protocol.renamed(segmenter.describe().model, dataset.name, dataset.split)
+            result.cached = True
+            return result
+    cached = cache_root() / keys[0] if keys else None
 
     result = _score(dataset, lambda sample: segmenter.predict(sample.image), segmenter.describe(), threshold,
                     grow_to, progress=progress, keep_saliency=keep_saliency)

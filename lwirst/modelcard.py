@@ -110,6 +110,11 @@ class TrainingRecord:
         """The split it trained on ("" when not recorded)."""
         return str(self.data.get("train_split") or "")
 
+    @property
+    def data_dir(self) -> str:
+        """The data root it trained under, as given then ("" when not recorded)."""
+        return str(self.data.get("data_dir") or "")
+
 
 def _positive(value: object) -> bool:
     return isinstance(value, int | float) and not isinstance(value, bool) and value > 0

@@ -90,10 +90,11 @@ class SweepData:
     train_split: str = "trainval"
     val_split: str = "val"
     test_split: str = "test"
+    mask_threshold: float | None = None  # binarise masks that are not strictly binary (`read_mask`)
 
     def open(self) -> tuple[SegDataset, SegDataset, SegDataset]:
         """Train, validation and test splits, validated (a missing split is a `LwirstError`)."""
-        train, val, test = (open_dataset(self.data_dir, self.dataset, split)
+        train, val, test = (open_dataset(self.data_dir, self.dataset, split, mask_threshold=self.mask_threshold)
                             for split in (self.train_split, self.val_split, self.test_split))
         return train, val, test
 
@@ -116,7 +117,8 @@ class Sweep:
 
     def header(self) -> dict[str, Any]:
         recipe = {k: v for k, v in self.recipe.to_dict().items() if k != "seed"}
-        data = {k: v for k, v in dataclasses.asdict(self.data).items() if k != "data_dir"}
+        data = {k: v for k, v in dataclasses.asdict(self.data).items()
+                if k != "data_dir" and (k != "mask_threshold" or v is not None)}  # as a sweep before the option
         return {"recipe_name": self.recipe_name, "recipe": recipe, "data": data}
 
     def trial_dir(self, name: str) -> Path:

@@ -24,6 +24,18 @@ def applied_of(record: dict) -> AppliedProtocol | None:
     return EvalProtocol.from_json(record).applied
 
 
+def soften_one_mask(root: Path) -> Path:
+    """Blur the first mask of a dataset folder, as JPEG or interpolation leaves one (values between 0 and 255): a
+    mask only `--mask-threshold` reads. Returns its path."""
+    import cv2
+
+    path = sorted((root / "masks").glob("*.png"))[0]
+    mask = cv2.imread(str(path), cv2.IMREAD_GRAYSCALE)
+    mask[:4, :4] = 255  # a target to blur, whatever the scene held there
+    cv2.imwrite(str(path), cv2.GaussianBlur(mask, (5, 5), 1.5))
+    return path
+
+
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     """Browser tours (`e2e`) and Ray sweeps (`slow`) run one after another on one worker: two Streamlit
     servers with two Chromiums, or two Ray clusters, at once would starve each other on two cores."""

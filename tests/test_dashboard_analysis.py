@@ -230,12 +230,33 @@ def test_fig4_names_the_paper_s_lw_irstnet_beside_the_shipped_model() -> None:
         assert not any(a.overlaps(b) for i, a in enumerate(boxes) for b in boxes[i + 1:])
 
 
+def test_a_sweep_of_ones_own_reaches_the_pages_through_the_ablation_roots(tmp_path: Path,
+                                                                         monkeypatch: pytest.MonkeyPatch) -> None:
+    """A researcher's sweep writes RUN_DIR/results.csv, outside the package's data/ablations (site-packages when
+    installed): LWIRST_DASHBOARD_ABLATION_ROOTS offers it beside the committed results, named by its folder."""
+    from dashboard.config import ABLATION_ROOTS_ENV, MissingRoot, load_settings
+
+    sweep_csv(tmp_path / "ablations" / "committed.csv", [("VII", "table7_ch_8_16_32", 0, 0.5)])
+    sweep_csv(tmp_path / "mysweep" / "results.csv", [("VIII", "table8_bilinear", 0, 0.41)])
+    monkeypatch.setenv(ABLATION_ROOTS_ENV, os.pathsep.join([str(tmp_path / "mysweep"), str(tmp_path / "typo")]))
+    settings = load_settings()
+    assert settings.ablation_roots == ((tmp_path / "mysweep").resolve(),)
+    assert MissingRoot(ABLATION_ROOTS_ENV, (tmp_path / "typo").resolve()) in settings.missing
+    results, problems = analysis.load_ablation_results([analysis.ABLATIONS_DIR, *settings.ablation_roots])
+    assert not problems and results["source_file"].tolist() == ["committed.csv", "mysweep/results.csv"]
+    assert results["preset"].tolist() == ["table7_ch_8_16_32", "table8_bilinear"]
+    at = open_page("7_ablations.py")  # the page reads the variable's folders
+    at.selectbox(key="ablation_table").set_value("VIII").run()
+    assert not at.exception
+    assert any("table8_bilinear" in d.value.to_string() and "0.41" in d.value.to_string() for d in at.dataframe)
+
+
 def test_ablation_view_sets_computed_cost_and_measured_scores_beside_the_paper(tmp_path: Path) -> None:
     sweep_csv(tmp_path / "ablations" / "t7.csv", [("VII", "table7_ch_8_16_32", 0, 0.50),
                                                  ("VII", "table7_ch_8_16_32", 1, 0.54),
                                                  ("VII", "table7_ch_8_32_64", 0, 0.60)])
     (tmp_path / "ablations" / "other.csv").write_text("a,b\n1,2\n")
-    results, problems = analysis.load_ablation_results(tmp_path / "ablations")
+    results, problems = analysis.load_ablation_results([tmp_path / "ablations"])
     assert len(results) == 3 and problems == [
         "other.csv is not a sweep results CSV (no best_f1, best_miou, best_pd, dataset, final_f1, final_miou, "
         "final_pd, preset, schedule, seed, table, test_split, train_split column)"]
@@ -906,7 +927,7 @@ def test_ablations_show_paper_computed_and_measured_figures(tmp_path: Path) -> N
     picker.set_value("default+epochs=2 · sirst trainval → test").run()
     assert comparison(at).set_index("preset").loc["table8_deconv", "F1, here (mean)"] == pytest.approx(0.71)
     # a file recording no schedule is not the default schedule's: both offered, neither averaged into the other
-    runs = analysis.load_ablation_results(tmp_path / "ablations")[0]
+    runs = analysis.load_ablation_results([tmp_path / "ablations"])[0]
     unscheduled = runs[runs["table"] == "VIII"].assign(schedule="")
     experiments = analysis.sweep_experiments(pd.concat([runs, unscheduled]), "VIII")
     assert "(no schedule recorded) · sirst trainval → test" in experiments and len(experiments) == 4

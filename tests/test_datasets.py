@@ -522,6 +522,19 @@ def test_images_of_the_split_a_model_trained_on_are_counted_by_file(synth_dir: P
     assert in_training(synth_dir, open_dataset(copy, "folder", "train"), card) == (0, "folder train")
 
 
+def test_a_folder_trained_on_by_one_name_is_found_when_evaluated_by_another(synth_dir: Path, tmp_path: Path) -> None:
+    """Trained with --data-dir root/mine --dataset folder, evaluated with --data-dir root --dataset mine: the record's
+    own root finds the files, where opening "folder" under the new root found nothing and said nothing."""
+    from lwirst.datasets import in_training
+
+    root = tmp_path / "root"
+    shutil.copytree(synth_dir, root / "mine")
+    chosen = open_dataset(root, "mine", "train")
+    assert in_training(root, chosen, ("folder", "train")) == (0, "")
+    assert in_training(root, chosen, ("folder", "train"), [root / "mine"]) == (len(chosen), "folder train")
+    assert in_training(root, chosen, ("folder", "train"), [tmp_path / "gone"]) == (0, "")
+
+
 def test_another_splits_masks_are_no_strays_and_two_files_of_one_name_are_named(tmp_path: Path) -> None:
     """A test image's missing mask made the train images' masks read 'named after no image; rename them', and
     x.png beside x.jpg (no list) read 'x: listed 2 times'."""

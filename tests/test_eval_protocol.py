@@ -97,6 +97,7 @@ def test_margin_frames_say_the_margin_only_where_it_held_a_frame() -> None:
 
 def test_a_renamed_result_keeps_everything_but_the_name() -> None:
     protocol = EvalProtocol(RunSpec("a.safetensors", "h", "torch", confirm=1.5), 0.0, GROW_TO, "x", "d", "s")
-    renamed = protocol.renamed("b.safetensors")
+    renamed = protocol.renamed("b.safetensors", "mine", "trainval")
     assert renamed.run.model == "b.safetensors" and renamed.run.confirm == 1.5
-    assert renamed.to_json() | {"model": "a.safetensors"} == protocol.to_json()
+    assert (renamed.dataset, renamed.split) == ("mine", "trainval")
+    assert renamed.to_json() | {"model": "a.safetensors", "dataset": "d", "split": "s"} == protocol.to_json()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import shutil
 from pathlib import Path
 
 import numpy as np
@@ -98,6 +99,24 @@ def test_an_exported_file_carries_its_training_record_to_its_card(tmp_path: Path
     carded_card = cards["carded"].training
     assert (carded_card.train_split, carded_card.confirm, carded_card.margin) == ("trainval", 1.5, 1.0)
     assert model_card(DEFAULT_MODEL.with_suffix(".onnx")).training.train_split == "trainval"  # its card JSON's
+
+
+def test_evaluate_flags_an_exported_files_training_frames_reached_by_another_name(
+        tmp_path: Path, network: LWIRSTNet, synth_dir: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """Trained on a folder opened as "folder", exported, evaluated on that folder by its own name under its parent:
+    `lwirst evaluate` says the scores are in-sample (the file's record, opened under its own root)."""
+    root = tmp_path / "root"
+    shutil.copytree(synth_dir, root / "mine")
+    checkpoint = tmp_path / "mine.safetensors"
+    save_checkpoint(checkpoint, network, NetConfig(), meta={
+        "data": {"dataset": "folder", "train_split": "train", "data_dir": str(root / "mine")}})
+    out = tmp_path / "mine.onnx"
+    assert main(["export", "--checkpoint", str(checkpoint), "--out", str(out)]) == 0
+    capsys.readouterr()
+    assert main(["evaluate", "--model", str(out), "--data-dir", str(root), "--dataset", "mine", "--split", "train",
+                 "--size", "64", "64", "--confirm", "off", "--threads", "1"]) == 0
+    train = len((root / "mine" / "train.txt").read_text().split())
+    assert f"note: {train} of the {train} images of mine train are in folder train" in capsys.readouterr().out
 
 
 def test_a_hand_edited_training_note_reads_as_no_record(tmp_path: Path, checkpoint: Path) -> None:

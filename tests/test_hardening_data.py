@@ -103,8 +103,42 @@ def test_a_cached_result_names_the_model_file_asked_for(model: Path, tmp_path: P
     assert not first.cached and again.cached  # so the command says the figures (fps too) are an earlier run's
     # the fresh result, to the last digit (figures were stored rounded, not returned so: 0.8594497 read back 0.85945)
     assert again.metrics == pytest.approx(first.metrics, rel=0, abs=0, nan_ok=True)
-    assert again.protocol == first.protocol.renamed("renamed.safetensors")
+    assert again.protocol == first.protocol.renamed("renamed.safetensors", first.protocol.dataset, "test")
     assert len(list((tmp_path / "cache").iterdir())) == 1
+
+
+def test_one_folder_reached_by_other_names_and_paths_is_one_cached_result(model: Path, tmp_path: Path,
+                                                                          monkeypatch: pytest.MonkeyPatch) -> None:
+    """A researcher's folder opened by its layout's name or by its own under the parent, through a relative or an
+    absolute path, is the same data: the first run answers the others, under the name each asked by."""
+    monkeypatch.setenv("LWIRST_CACHE_DIR", str(tmp_path / "cache"))
+    data = folder_dataset(tmp_path / "root" / "mine")
+    monkeypatch.chdir(tmp_path)
+    segmenter = Segmenter(model, backend="torch", threads=1, size=(32, 32))
+    first = evaluate(segmenter, open_dataset(data, "folder", "test"))
+    for root, name in (("root/mine", "folder"), (tmp_path / "root", "mine"), ("root", "mine")):
+        again = evaluate(segmenter, open_dataset(root, name, "test"))
+        assert again.cached and again.metrics == pytest.approx(first.metrics, rel=0, abs=0, nan_ok=True)
+        assert again.protocol.dataset == open_dataset(root, name, "test").name
+    assert len(list((tmp_path / "cache").iterdir())) == 1
+
+
+def test_a_run_on_binary_masks_answers_for_the_same_split_read_with_a_mask_threshold(
+        model: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Binary masks read the same at any threshold, and a split scored without one held only binary masks: a server
+    that binarises masks (LWIRST_DASHBOARD_MASK_THRESHOLD) finds the command line's runs. Not the other way round: a
+    thresholded run may have read masks no plain run could."""
+    monkeypatch.setenv("LWIRST_CACHE_DIR", str(tmp_path / "cache"))
+    data = folder_dataset(tmp_path / "d")
+    segmenter = Segmenter(model, backend="torch", threads=1, size=(32, 32))
+    plain = open_dataset(data, "folder", "test")
+    first = evaluate(segmenter, plain)
+    thresholded = evaluate(segmenter, plain.binarised(0.5))
+    assert thresholded.cached and thresholded.metrics == pytest.approx(first.metrics, rel=0, abs=0, nan_ok=True)
+    other = tmp_path / "cache2"
+    monkeypatch.setenv("LWIRST_CACHE_DIR", str(other))
+    assert not evaluate(segmenter, plain.binarised(0.5)).cached
+    assert not evaluate(segmenter, plain).cached
 
 
 @pytest.mark.parametrize("damage", ["no curves", "list", "no protocol", "bad npz", "garbled npz", "edited",

@@ -6,6 +6,7 @@ import dataclasses
 import json
 import os
 import re
+import shutil
 import signal
 import subprocess
 import sys
@@ -30,6 +31,7 @@ from lwirst.sweep import (
 )
 from lwirst.synth import SceneConfig, write_dataset
 from lwirst.train import RECIPES, score_resized
+from tests.conftest import soften_one_mask
 
 pytest.importorskip("ray.tune")
 
@@ -150,6 +152,27 @@ def test_bad_input_fails_before_any_trial(tiny_data: Path, tmp_path: Path, capsy
     assert message in capsys.readouterr().err
     assert not (run / "trials").exists()
     assert {p: p.read_bytes() for p in before} == before  # a --csv once replaced the split list, sweep.json
+
+
+def test_a_sweep_binarises_masks_that_are_not_binary_on_request(tiny_data: Path, tmp_path: Path,
+                                                                capsys: pytest.CaptureFixture[str]) -> None:
+    """A dataset with one softened mask: refused with --mask-threshold named, which `sweep` now takes (it said so
+    and then rejected the option); with it the splits open, and the sweep's record keeps the threshold."""
+    data = tmp_path / "data"
+    shutil.copytree(tiny_data, data)
+    soften_one_mask(data)
+    run = tmp_path / "run"
+    recipe = dataclasses.replace(RECIPES["default"], epochs=1, batch_size=2, size=32)
+    prepare_sweep(Sweep(run, recipe, "default", SweepData(str(data), "folder", "train", "val", "test", 0.5)),
+                  ["table8_deconv"], [0])
+    assert json.loads((run / "sweep.json").read_text())["data"]["mask_threshold"] == 0.5
+    assert main(_sweep(data, run, "--epochs", "1", "--presets", "table8_deconv")) == 1
+    assert "mask is not binary" in capsys.readouterr().err
+    # with the threshold the data opens; the next check (another learning rate than the sweep's) stops it
+    assert main(_sweep(data, run, "--epochs", "1", "--presets", "table8_deconv", "--mask-threshold", "0.5",
+                       "--lr", "0.5")) == 1
+    assert "another recipe (lr: 0.001 there, 0.5 now)" in capsys.readouterr().err
+    assert not (run / "trials").exists()
 
 
 def test_a_csv_of_another_sweep_or_no_sweep_is_never_replaced(tiny_data: Path, tmp_path: Path,
@@ -293,7 +316,7 @@ def test_a_run_listed_twice_counts_once(tmp_path: Path) -> None:
         rows.to_csv(tmp_path / name, index=False)
     assert len(load_results([tmp_path / "a.csv", tmp_path / "a_copy.csv"])) == 4
     assert "(2)" in report(load_results([tmp_path / "a.csv", tmp_path / "a_copy.csv"]))  # two seeds, not four
-    results, problems = load_ablation_results(tmp_path)
+    results, problems = load_ablation_results([tmp_path])
     assert len(results) == 4 and any("4 repeated row(s)" in p for p in problems)
 
 
@@ -319,5 +342,6 @@ def test_a_hand_edited_csv_is_refused_at_its_first_bad_row(tmp_path: Path, chang
     pd.DataFrame(rows).to_csv(tmp_path / "edited.csv", index=False)
     with pytest.raises(LwirstError, match=re.escape(message)):
         load_results([tmp_path / "edited.csv"])
-    results, problems = load_ablation_results(tmp_path)
-    assert results.empty and problems == [f"edited.csv: {message}; fix or remove that row"]  # the same reader
+    results, problems = load_ablation_results([tmp_path])
+    assert results.empty and problems == [f"{tmp_path.name}/edited.csv: {message}; fix or remove that row"]  # the
+    # same reader; a file outside data/ablations is named with its folder (every sweep's own CSV is results.csv)

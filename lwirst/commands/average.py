@@ -6,6 +6,7 @@ import argparse
 import os
 from pathlib import Path
 
+from lwirst.commands.segment import add_mask_threshold_argument
 from lwirst.errors import LwirstError
 from lwirst.validate import THREADS, check_outputs, number
 
@@ -23,6 +24,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                              "for your own data)")
     parser.add_argument("--split", default="trainval",
                         help="training split of the refit frames (default trainval); never test")
+    add_mask_threshold_argument(parser)
     parser.add_argument("--bn-batches", type=number(int, lo=1, hi=10_000), default=32,
                         help="augmented batches the BatchNorm statistics are re-estimated on")
     parser.add_argument("--batch-size", type=number(int, lo=1, hi=256), default=4)
@@ -45,7 +47,7 @@ def run(args: argparse.Namespace) -> int:
         raise LwirstError(f"--out {args.out}: give a .safetensors file name")
     check_outputs({"--out": args.out}, [*args.checkpoints, args.data_dir], force=args.force)
     torch.set_num_threads(args.threads)
-    dataset = open_dataset(args.data_dir, args.dataset, args.split)
+    dataset = open_dataset(args.data_dir, args.dataset, args.split, mask_threshold=args.mask_threshold)
     if tested := in_test_split(args.data_dir, args.dataset, dataset):
         raise LwirstError(f"--split {args.split}: {tested} of its {len(dataset)} images are in the test split; "
                           "BatchNorm statistics are part of the model: refit them on a split without them")
@@ -53,7 +55,7 @@ def run(args: argparse.Namespace) -> int:
     soup = make_soup(args.checkpoints, dataset, refit, weights=args.weights)
     data = {"dataset": args.dataset, "split": args.split, "images": len(dataset),
             "names": names_digest(dataset), "data_dir": str(resolve_data_dir(args.data_dir).resolve()),
-            "train_split": soup.trained_on(args.dataset, args.split)}
+            "train_split": soup.trained_on(args.dataset, args.split), "mask_threshold": args.mask_threshold}
     save_checkpoint(args.out, soup.model, soup.config, soup.meta(refit, data))
     names = ", ".join(f"{item['file']} x {item['weight']:.3g}" for item in soup.ingredients)
     print(f"wrote {args.out}: weighted mean of {len(soup.ingredients)} checkpoints ({names}); BatchNorm refit on "

@@ -21,7 +21,9 @@ APP = DASHBOARD_APP
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.epilog = ("Models offered: data/models and every model file in, or one folder below, the folders of "
                      "$LWIRST_DASHBOARD_MODEL_ROOTS (e.g. your `lwirst train` run directories' parent). Data: "
-                     "$LWIRST_DATA_DIR and the roots of $LWIRST_DASHBOARD_DATA_ROOTS (separated by ':').")
+                     "$LWIRST_DATA_DIR and the roots of $LWIRST_DASHBOARD_DATA_ROOTS (separated by ':'). Sweep "
+                     "results: data/ablations and the folders of $LWIRST_DASHBOARD_ABLATION_ROOTS (a sweep's "
+                     "--run-dir, or a folder of its --csv files).")
     parser.add_argument("--port", type=number(int, lo=1, hi=65535), default=8501,
                         help="port to serve on (default 8501)")
     parser.add_argument("--address", default="localhost",

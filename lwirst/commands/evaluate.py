@@ -120,8 +120,10 @@ def _say_in_sample(args: argparse.Namespace, dataset: SegDataset) -> None:
     except LwirstError as exc:
         log.info("no training record to compare the split with: %s", exc)
         return
-    trained_on = (card.training.dataset, card.training.train_split)
-    if note := in_sample_note(args.data_dir, dataset, trained_on, card.name, f"{dataset.name} {dataset.split}"):
+    training = card.training
+    recorded = [training.data_dir] if training.data_dir else []  # the same files, reached by another name or root
+    if note := in_sample_note(args.data_dir, dataset, (training.dataset, training.train_split), card.name,
+                              f"{dataset.name} {dataset.split}", recorded):
         print(f"note: {note}")
 
 

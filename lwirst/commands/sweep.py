@@ -12,6 +12,7 @@ import os
 from pathlib import Path
 
 from lwirst.commands.recipe_args import field_type
+from lwirst.commands.segment import add_mask_threshold_argument
 from lwirst.datasets import DATASET_HELP, UnknownSplitError, in_test_split, overlap_warning, validation_overlap
 from lwirst.errors import LwirstError
 from lwirst.sweep import (
@@ -56,6 +57,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     data.add_argument("--train-split", default="trainval")
     data.add_argument("--val-split", default="val", help="selects the best epoch; never the test split")
     data.add_argument("--test-split", default="test", help="scored once per trial, for reporting only")
+    add_mask_threshold_argument(data)
     where = parser.add_argument_group("where")
     where.add_argument("--run-dir", default="runs/sweep",
                        help="sweep directory: trials/, tune/, results.csv (default runs/sweep)")
@@ -152,7 +154,7 @@ def run(args: argparse.Namespace) -> int:
     seeds = list(range(args.seeds))
     data_dir = args.data_dir or os.environ.get("LWIRST_DATA_DIR") or ""
     data = SweepData(str(Path(data_dir).resolve()) if data_dir else "", args.dataset, args.train_split,
-                     args.val_split, args.test_split)
+                     args.val_split, args.test_split, args.mask_threshold)
     try:
         train, val, test = data.open()  # a missing or broken split fails here, before Ray
     except UnknownSplitError as exc:  # `lwirst synth` writes train and test lists only
