@@ -89,7 +89,7 @@ def _value(key: str, value: Any) -> str:
     if key == "loss" and isinstance(value, str):
         return " + ".join(LOSS_TERMS.get(part, part) for part in value.split("+"))
     if key == "val_split" and not value:
-        return "none during training (a fixed schedule; models are chosen afterwards on the validation suites)"
+        return "none during training (a fixed schedule: its last epoch's weights)"
     if key == "optimizer" and isinstance(value, str):
         return {"adam": "Adam", "sgd": "SGD", "adamw": "AdamW"}.get(value, value)
     return f"{value:g}" if isinstance(value, float) else str(value)

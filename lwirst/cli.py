@@ -15,7 +15,7 @@ import sys
 import threading
 from typing import NoReturn
 
-from lwirst.errors import LwirstError
+from lwirst.errors import LwirstError, OptionsConflict
 from lwirst.limits import cap_decoder
 from lwirst.stderr_capture import TerminalHandler
 
@@ -85,6 +85,9 @@ def main(argv: list[str] | None = None) -> int:
         code = int(module.run(sub_args) or 0)
         sys.stdout.flush()  # a closed pipe fails here, inside the handler below, not at the interpreter's exit
         return code
+    except OptionsConflict as exc:
+        print(f"error: lwirst {args.command}: {exc} (see lwirst {args.command} --help)", file=sys.stderr)
+        return 2
     except LwirstError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1

@@ -7,3 +7,8 @@ class LwirstError(Exception):
 
 class NonFiniteOutput(LwirstError):
     """A network gave NaN or infinite logits: a broken file, or a training run that diverged."""
+
+
+class OptionsConflict(LwirstError):
+    """Options that cannot hold together (--scale-min above --scale-max): a usage error, exit code 2, as an
+    out-of-range value is."""

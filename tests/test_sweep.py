@@ -175,6 +175,14 @@ def test_a_sweep_binarises_masks_that_are_not_binary_on_request(tiny_data: Path,
     assert not (run / "trials").exists()
 
 
+def test_recipe_options_that_cannot_hold_together_are_a_usage_error(tiny_data: Path, tmp_path: Path,
+                                                                    capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(_sweep(tiny_data, tmp_path / "run", "--presets", "table8_deconv", "--epochs", "1",
+                       "--scale-min", "2", "--scale-max", "1")) == 2
+    assert "error: lwirst sweep: --scale-min 2 is above --scale-max 1" in capsys.readouterr().err
+    assert not (tmp_path / "run").exists()
+
+
 def test_a_csv_of_another_sweep_or_no_sweep_is_never_replaced(tiny_data: Path, tmp_path: Path,
                                                              capsys: pytest.CaptureFixture[str]) -> None:
     """--csv data/ablations/sirst_short.csv (the committed results) was replaced by a two-row smoke run."""

@@ -187,6 +187,8 @@ def test_resume_needs_only_the_run_dir_and_ctrl_c_says_so(synth_dir: Path, tmp_p
     assert "recipe differs in size (size: 64 in run.json, 32 given)" in capsys.readouterr().err
     assert main(["train", "--run-dir", str(run_dir), "--resume", "--epochs", "10"]) == 1
     assert "a run cannot be lengthened" in capsys.readouterr().err
+    assert main(["train", "--run-dir", str(run_dir), "--resume", "--epochs", "4"]) == 1
+    assert "To stop after epoch 4, resume with --until 4 instead of --epochs" in capsys.readouterr().err
     assert main(["train", "--run-dir", str(run_dir), "--resume", "--size", "64", "--threads", "1"]) == 0
     assert "already finished (8 epochs)" in capsys.readouterr().out
 
@@ -261,6 +263,26 @@ def test_until_is_in_the_plan_and_a_resume_it_already_reached_says_so(synth_dir:
     out = capsys.readouterr().out
     assert "--until 1 is already reached (1 of 3 epochs done)" in out and "training: " not in out
     assert [int(r["epoch"]) for r in _metric_rows(run_dir)] == [1]
+
+
+@pytest.mark.parametrize(("extra", "message"), [
+    (["--scale-min", "2", "--scale-max", "1"], "--scale-min 2 is above --scale-max 1"),
+    (["--warmup-epochs", "10"], "--warmup-epochs 10 is longer than the run's 3 epochs"),
+    (["--until", "5"], "--until 5 is past the run's 3 epochs"),
+])
+def test_options_that_cannot_hold_together_are_a_usage_error(synth_dir: Path, tmp_path: Path, capsys,
+                                                             extra: list[str], message: str) -> None:
+    """Each value alone in range, together they trained something else without a word (a warm-up longer than the
+    run never reached --lr; --until past the end stopped nothing) or failed as a run's error (exit 1)."""
+    run_dir = tmp_path / "run"
+    assert main([*_train_args(run_dir, synth_dir, 3), *extra]) == 2  # given last, extra wins over SMALL
+    err = capsys.readouterr().err
+    assert err.startswith("error: lwirst train: ") and message in err and not run_dir.exists()
+
+
+def test_a_fine_tune_without_weights_to_go_on_from_is_warned(synth_dir: Path, tmp_path: Path, capsys) -> None:
+    assert main([*_train_args(tmp_path / "run", synth_dir, 1), "--recipe", "finetune"]) == 0
+    assert "warning: --recipe finetune goes on from trained weights (--init CHECKPOINT)" in capsys.readouterr().out
 
 
 def test_resume_with_a_different_config_is_refused(synth_dir: Path, tmp_path: Path, capsys) -> None:

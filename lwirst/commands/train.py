@@ -18,7 +18,7 @@ from tqdm import tqdm
 
 from lwirst.checkpoint import file_hash, load_checkpoint
 from lwirst.commands.progress import progress_bar
-from lwirst.commands.recipe_args import field_type
+from lwirst.commands.recipe_args import check_together, field_type
 from lwirst.commands.segment import add_mask_threshold_argument
 from lwirst.config import get_preset
 from lwirst.datasets import (
@@ -32,7 +32,7 @@ from lwirst.datasets import (
     resolve_data_dir,
     validation_overlap,
 )
-from lwirst.errors import LwirstError
+from lwirst.errors import LwirstError, OptionsConflict
 from lwirst.models import (
     DEFAULT_ARCHITECTURE,
     NetworkConfig,
@@ -94,9 +94,15 @@ def run(args: argparse.Namespace) -> int:
         raise LwirstError("the test split must never be used for validation; choose another --val-split")
     config = _network_config(args, saved)
     recipe = _recipe(args, saved)
+    if args.until is not None and args.until > recipe.epochs:
+        raise OptionsConflict(f"--until {args.until} is past the run's {recipe.epochs} epochs (--epochs): it would "
+                              "stop nothing; give an epoch up to the last, or leave --until out")
     _fill_init(args, saved, recipe)
     if args.init:
         _check_init(args.init, config)
+    elif args.recipe == "finetune":
+        print("warning: --recipe finetune goes on from trained weights (--init CHECKPOINT); without --init it trains "
+              "from random weights at a fine-tuning learning rate, short of what the default recipe would reach")
     data_root = args.data_dir or os.environ.get("LWIRST_DATA_DIR")
     check_outputs({}, [data_root, args.init, args.config], folders={"--run-dir": args.run_dir})
     train_set = open_dataset(args.data_dir, args.dataset, args.train_split, mask_threshold=args.mask_threshold)
@@ -308,10 +314,16 @@ def _recipe(args: argparse.Namespace, saved: dict[str, Any] | None) -> Recipe:
     overrides = {f.name: getattr(args, f.name) for f in dataclasses.fields(Recipe)
                  if getattr(args, f.name) is not None}
     if saved is None or "recipe" not in saved or args.recipe is not None:
-        return dataclasses.replace(RECIPES[args.recipe or "default"], **overrides)  # the Trainer compares it
+        recipe = dataclasses.replace(RECIPES[args.recipe or "default"], **overrides)  # the Trainer compares it
+        check_together(recipe)
+        return recipe
     fields = {f.name: f.default for f in dataclasses.fields(Recipe)}  # a field added later keeps its default
     recorded = {**fields, **{k: v for k, v in saved["recipe"].items() if k in fields}}
     differ = sorted(k for k, v in overrides.items() if recorded[k] != v)
+    if "epochs" in differ and args.epochs < recorded["epochs"]:
+        raise LwirstError(f"cannot resume {args.run_dir}: it trains {recorded['epochs']} epochs, not "
+                          f"{args.epochs}; its learning-rate schedule spans those epochs. To stop after epoch "
+                          f"{args.epochs}, resume with --until {args.epochs} instead of --epochs")
     if "epochs" in differ:
         raise LwirstError(f"cannot resume {args.run_dir}: it trains {recorded['epochs']} epochs, not "
                           f"{args.epochs}; its learning-rate schedule spans those epochs, so a run cannot be "
