@@ -195,6 +195,8 @@ def in_sample(run: Run) -> str:
 @st.cache_data(max_entries=32, show_spinner=False)
 def _in_sample(root: str, dataset: str, split: str, path: str, version: str, shown: str) -> str:
     training = common.card_of(path, version).training
+    if not common.plain_dataset(training.dataset):
+        return ""
     return in_sample_note(root, common.open_data(common.DataChoice("", root, dataset, split)),
                           (training.dataset, training.train_split), Path(path).name, shown,
                           common.offered_root(training.data_dir))
@@ -216,6 +218,17 @@ def _readable(path: str, mtime: float) -> EvalResult | None:
     return read_cached(Path(path))
 
 
+def _read_as_chosen(path: str, mtime: float, choice: common.DataChoice) -> EvalResult | None:
+    """A cached evaluation (`_readable`) under the dataset name and split label `choice` reaches its data by: the
+    cache keys on the files, and another spelling of them (`--dataset nudt`, a `trainval` list read for `train`)
+    may have stored it."""
+    result = _readable(path, mtime)
+    if result is not None:
+        result.protocol = result.protocol.renamed(result.protocol.run.model, common.open_data(choice).name,
+                                                  choice.split)
+    return result
+
+
 def _cached_dir(key: str) -> Path | None:
     folder = cache_root() / key
     return folder if is_stored(folder) else None
@@ -230,7 +243,8 @@ def stored_run(label: str, engine: common.Engine, choice: common.DataChoice, thr
     if key in session_runs():
         return session_runs()[key]
     folder = next((found for found in map(_cached_dir, keys) if found is not None), None)
-    result = _readable(str(folder), (folder / "metrics.json").stat().st_mtime) if folder is not None else None
+    result = (_read_as_chosen(str(folder), (folder / "metrics.json").stat().st_mtime, choice)
+              if folder is not None else None)
     if result is not None:
         return remember(Run(label, key, choice, threshold, result, *cost(engine)))
     source = _sibling(engine, choice, threshold)
@@ -268,7 +282,7 @@ def _sibling(engine: common.Engine, choice: common.DataChoice, threshold: float)
     if rows.empty:
         return None
     nearest = rows.loc[(rows["threshold"].astype(float) - threshold).abs().idxmin()]
-    return _readable(nearest["path"], nearest["mtime"])  # only the one used is read
+    return _read_as_chosen(nearest["path"], nearest["mtime"], choice)  # only the one used is read
 
 
 def progress_bar(bar: DeltaGenerator, label: str) -> Callable[[int, int], None]:
@@ -380,7 +394,7 @@ def open_disk_run(row: pd.Series, choice: common.DataChoice) -> Run:
     """A run cached on disk (a row of `disk_runs`) as a session run."""
     if row["key"] in session_runs():
         return remember(session_runs()[row["key"]])
-    result = _readable(row["path"], row["mtime"])
+    result = _read_as_chosen(row["path"], row["mtime"], choice)
     if result is None:
         raise LwirstError(f"the cached evaluation of {row['model']} on this data is damaged: evaluate it again on "
                           "the Evaluate page, which replaces it")

@@ -582,6 +582,12 @@ def data_roots() -> dict[str, str]:
     return _data_roots()
 
 
+def plain_dataset(spec: str) -> bool:
+    """Whether a model record's dataset names datasets under a root ("sirst", "fusion:a+b", "mdfa@black"), not a
+    path out of it ("../elsewhere"), which the server would open wherever it pointed."""
+    return not any(part in spec for part in ("/", "\\", ".."))
+
+
 def offered_root(folder: str) -> list[str]:
     """`folder` (a model's recorded data root) as a list when it lies inside a data root the server offers, else
     []: the server opens no folder it does not offer, whatever a model file names."""

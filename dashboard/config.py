@@ -8,7 +8,8 @@ browser of the server.
 - ``LWIRST_DASHBOARD_DATA_ROOTS``: further data roots, separated by ``os.pathsep``.
 - ``LWIRST_DASHBOARD_MODEL_ROOTS``: further model folders besides ``data/models``.
 - ``LWIRST_DASHBOARD_ABLATION_ROOTS``: further folders of sweep results CSVs besides ``data/ablations``
-  (a folder of ``lwirst sweep --csv`` files, or a sweep's ``--run-dir`` with its ``results.csv``).
+  (a folder of ``lwirst sweep --csv`` files, a sweep's ``--run-dir`` with its ``results.csv``, or a folder of
+  such run directories).
 - ``LWIRST_DASHBOARD_MAX_UPLOAD_MB``: largest upload accepted (default 200, as the
   ``server.maxUploadSize`` of ``.streamlit/config.toml``).
 - ``LWIRST_DASHBOARD_ICE_SERVERS``: STUN/TURN URLs, comma-separated, for the browser
@@ -28,6 +29,9 @@ from typing import NamedTuple
 
 from lwirst.datasets import DATA_DIR_ENV
 from lwirst.imageio import MIN_SIDE
+from lwirst.paths import ABLATION_ROOTS_ENV as ABLATION_ROOTS_ENV
+from lwirst.paths import DATA_ROOTS_ENV as DATA_ROOTS_ENV
+from lwirst.paths import MODEL_ROOTS_ENV as MODEL_ROOTS_ENV
 from lwirst.paths import MODELS_DIR
 from lwirst.paths import SAMPLES_DIR as SAMPLES_DIR
 
@@ -37,9 +41,6 @@ SIZE_CAP = 500
 RATIO_CAP = 10.0
 
 log = logging.getLogger(__name__)
-DATA_ROOTS_ENV = "LWIRST_DASHBOARD_DATA_ROOTS"
-MODEL_ROOTS_ENV = "LWIRST_DASHBOARD_MODEL_ROOTS"
-ABLATION_ROOTS_ENV = "LWIRST_DASHBOARD_ABLATION_ROOTS"
 MAX_UPLOAD_ENV = "LWIRST_DASHBOARD_MAX_UPLOAD_MB"
 ICE_SERVERS_ENV = "LWIRST_DASHBOARD_ICE_SERVERS"
 MASK_THRESHOLD_ENV = "LWIRST_DASHBOARD_MASK_THRESHOLD"  # the CLI's --mask-threshold, for the served datasets

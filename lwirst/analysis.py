@@ -59,7 +59,7 @@ from lwirst.scoring import (
     plugin_specs,
     view_keys,
 )
-from lwirst.sweep import EXPERIMENT_DATA, PAPER_SCORES, drop_repeated_runs, read_results
+from lwirst.sweep import EXPERIMENT_DATA, PAPER_SCORES, RESULTS_CSV, drop_repeated_runs, read_results
 from lwirst.sweep import REQUIRED as SWEEP_COLUMNS
 from lwirst.uploads import check_upload_size
 
@@ -753,14 +753,19 @@ def _fig4_trace(figure: go.Figure, points: pd.DataFrame, metric: str, cost: str,
 # ---------------------------------------------------------------- ablations
 
 
-def load_ablation_results(directories: Sequence[Path] | None = None) -> tuple[pd.DataFrame, list[str]]:
+def load_ablation_results(directories: Path | Sequence[Path] | None = None) -> tuple[pd.DataFrame, list[str]]:
     """Every sweep results CSV in `directories` (default data/ablations) stacked, each run once, and one message
-    per file left out, saying why (`lwirst.sweep.read_results`, the command's own reader). A file is named by its
-    name in data/ablations, elsewhere by its folder too (each sweep's own CSV is a `results.csv`)."""
+    per file left out, saying why (`lwirst.sweep.read_results`, the command's own reader). Outside data/ablations a
+    sweep's run directory one folder below counts too (its `results.csv`: a folder of sweeps), and a file is named
+    by its folder too (every sweep's own CSV is a `results.csv`)."""
     frames, problems = [], []
-    for directory in dict.fromkeys(directories if directories is not None else [ABLATIONS_DIR]):
-        for path in sorted(directory.glob("*.csv")) if directory.is_dir() else []:
-            name = path.name if directory == ABLATIONS_DIR else f"{directory.name}/{path.name}"
+    folders = [directories] if isinstance(directories, Path) else directories
+    for directory in dict.fromkeys(folders if folders is not None else [ABLATIONS_DIR]):
+        found = sorted(directory.glob("*.csv")) if directory.is_dir() else []
+        if directory != ABLATIONS_DIR:
+            found += sorted(directory.glob(f"*/{RESULTS_CSV}"))
+        for path in found:
+            name = path.name if directory == ABLATIONS_DIR else f"{directory.name}/{path.relative_to(directory)}"
             try:
                 frames.append(read_results(path).assign(source_file=name))
             except LwirstError as exc:

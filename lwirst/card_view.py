@@ -17,7 +17,7 @@ import pandas as pd
 
 from lwirst.consensus import flops_factor
 from lwirst.losses import LOSS_TERMS
-from lwirst.modelcard import ModelCard
+from lwirst.modelcard import PRIVATE_DATA, ModelCard
 from lwirst.postprocess import GROW_RADIUS, GROW_TO_PROBABILITY
 from lwirst.prominence import per_doubling_text
 from lwirst.rounding import flops_text, params_text
@@ -74,9 +74,7 @@ _MIX = {
     "upscale": "2-4x native-scale crops (chance)", "colour": "pseudo-colour frames (chance)",
     "noise": "sensor-noise frames (chance)",
 }
-# Internal bookkeeping of the training run: a server path and list fingerprints, not for visitors.
-_HIDDEN_DATA = ("data_dir", "train_names", "val_names")
-_DATA = {
+_DATA = {  # what a card lists of the data (never `PRIVATE_DATA`: server paths and list fingerprints)
     "dataset": "dataset", "train_split": "trained on split", "train_images": "training images",
     "val_split": "validation split", "val_images": "validation images",
     "val_overlap": "images shared by training and validation",
@@ -89,7 +87,7 @@ def _value(key: str, value: Any) -> str:
     if key == "loss" and isinstance(value, str):
         return " + ".join(LOSS_TERMS.get(part, part) for part in value.split("+"))
     if key == "val_split" and not value:
-        return "none during training (a fixed schedule: its last epoch's weights)"
+        return "none during training (a fixed schedule)"
     if key == "optimizer" and isinstance(value, str):
         return {"adam": "Adam", "sgd": "SGD", "adamw": "AdamW"}.get(value, value)
     return f"{value:g}" if isinstance(value, float) else str(value)
@@ -146,7 +144,7 @@ def data_table(card: ModelCard) -> pd.DataFrame:
     data = card.training.data
     if not data:
         return pd.DataFrame(columns=["setting", "value"])
-    shown = {k: v for k, v in data.items() if k not in _HIDDEN_DATA}
+    shown = {k: v for k, v in data.items() if k not in PRIVATE_DATA}
     return pd.concat([_table(shown, _DATA), _table(_mix(card), _MIX)], ignore_index=True)
 
 

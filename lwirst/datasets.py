@@ -43,10 +43,10 @@ import numpy as np
 
 from lwirst.errors import LwirstError
 from lwirst.imageio import IMAGE_SUFFIXES, flat_pairs, image_files, mask_stem, read_image, read_mask, to_gray
+from lwirst.paths import DATA_DIR_ENV as DATA_DIR_ENV
 
 log = logging.getLogger(__name__)
 
-DATA_DIR_ENV = "LWIRST_DATA_DIR"
 LAYOUTS = ("sirst", "basic", "mdfa", "sirst_aug", "folder")
 # The paper's fusion set (Sec. V-A-c): MDFA inverted to black-hot, the rest white-hot.
 PAPER_FUSION = ("mdfa@black", "sirst", "sirst_aug", "nudt")
@@ -774,7 +774,7 @@ def in_training(data_dir: str | Path | None, chosen: SegDataset, trained_on: tup
     for root in dict.fromkeys([data_dir, *also]):
         try:
             files.update(item.image.resolve() for item in open_dataset(root, dataset, split, validate=False).items)
-        except LwirstError:
+        except (LwirstError, OSError):  # OSError: a record naming a folder no one may read, a name too long
             continue
     if not files:
         return 0, ""

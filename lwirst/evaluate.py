@@ -45,6 +45,7 @@ from lwirst.metrics import (
     pd_at_false_alarm_rate,
 )
 from lwirst.paper import PAPER_SIZE
+from lwirst.paths import CACHE_ENV as CACHE_ENV
 from lwirst.postprocess import GROW_TO, TargetFilter, describe_growth, describe_threshold, detect
 from lwirst.predictions import PredictionFolder, saturated
 from lwirst.rounding import round_floats
@@ -62,7 +63,6 @@ from lwirst.scoring import (
 
 log = logging.getLogger(__name__)
 
-CACHE_ENV = "LWIRST_CACHE_DIR"
 CACHE_SCHEMA = 10  # bump when the key or the stored result changes meaning (3: operator metrics, 4: plugin metrics,
 # 5: palette frames decoded, 6: mask growth, 7: growth never joins targets, 8: AUC/AP with split end bins,
 # 9: the protocol records the protocols applied, 10: and the mask growth)

@@ -202,7 +202,7 @@ def onnx_record(proto: onnx.ModelProto) -> dict[str, Any]:
     object (logged: a note edited by hand should not stop the file from running)."""
     try:
         record = json.loads(onnx_note(proto, TRAINING_NOTE) or "{}")
-    except ValueError:
+    except (ValueError, RecursionError):  # RecursionError: arrays nested thousands deep
         log.warning("the ONNX file's %s note is not JSON; read as no training record", TRAINING_NOTE)
         return {}
     return record if isinstance(record, dict) else {}

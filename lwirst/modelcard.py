@@ -211,10 +211,27 @@ def training_fields(source: Mapping[str, Any]) -> dict[str, Any]:
     return {key: source[key] for key in TRAINING_KEYS if key in source}
 
 
-def recorded_training(path: Path, meta: Mapping[str, Any]) -> dict[str, Any]:
-    """How the checkpoint at `path` was trained, as its card reads it: the card JSON beside it where that records
-    training (a shipped model's, which says more than its weights' metadata), else `meta`, its metadata."""
-    return training_fields(_read_card(path)) or training_fields(meta)
+# Fields of a training record that stay on the machine that trained: its folders, its command line (with their
+# paths) and the fingerprints of its file lists. A card lists none of them (`lwirst.card_view`); an exported file,
+# which travels, carries none of them.
+PRIVATE_DATA = ("data_dir", "train_names", "val_names", "init_path")
+PRIVATE_FIELDS = ("command",)
+
+
+def shareable_training(path: Path, meta: Mapping[str, Any]) -> dict[str, Any]:
+    """How the checkpoint at `path` was trained, as its card reads it (the card JSON beside it where that records
+    training, a shipped model's, which says more than its weights' metadata; else `meta`, its metadata), less what
+    stays on the training machine (`PRIVATE_DATA`, `PRIVATE_FIELDS`): what `lwirst export` writes into the file.
+    An unreadable card JSON is left out, with a warning (it never stopped an export)."""
+    try:
+        card = training_fields(_read_card(path))
+    except LwirstError as exc:
+        log.warning("%s; the export carries its checkpoint's own record", exc)
+        card = {}
+    record = {k: v for k, v in (card or training_fields(meta)).items() if k not in PRIVATE_FIELDS}
+    if isinstance(record.get("data"), Mapping):
+        record["data"] = {k: v for k, v in record["data"].items() if k not in PRIVATE_DATA}
+    return record
 
 
 def _network(config: Any) -> dict[str, str]:

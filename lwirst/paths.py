@@ -27,6 +27,13 @@ SAMPLES_DIR = DATA_DIR / "samples"
 PAPER_DIR = DATA_DIR / "paper"
 ABLATIONS_DIR = DATA_DIR / "ablations"
 PAGES_DIR = REPO_ROOT / "pages"
+DATA_DIR_ENV = "LWIRST_DATA_DIR"  # the default dataset root of every command and the dashboard
+CACHE_ENV = "LWIRST_CACHE_DIR"  # where evaluations are cached (default ~/.cache/lwirst)
+# The dashboard's folders a server operator names in the environment (`dashboard.config`): further data roots,
+# model folders and folders of sweep results, each a list separated by os.pathsep.
+DATA_ROOTS_ENV = "LWIRST_DASHBOARD_DATA_ROOTS"
+MODEL_ROOTS_ENV = "LWIRST_DASHBOARD_MODEL_ROOTS"
+ABLATION_ROOTS_ENV = "LWIRST_DASHBOARD_ABLATION_ROOTS"
 # The folder whose `.streamlit/config.toml` holds the dashboard's server settings (its working directory).
 STREAMLIT_ROOT = REPO_ROOT
 # The dashboard package sits beside lwirst (the checkout, or site-packages).

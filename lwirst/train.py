@@ -33,7 +33,7 @@ import torch
 from lwirst import jsonio
 from lwirst.checkpoint import atomic_write, load_checkpoint, save_checkpoint, save_torch
 from lwirst.datasets import SegDataset
-from lwirst.errors import LwirstError, NonFiniteOutput
+from lwirst.errors import LwirstError, NonFiniteOutput, OptionsConflict
 from lwirst.imageio import to_bgr
 from lwirst.inference import PLAIN, Segmenter
 from lwirst.losses import LOSSES
@@ -100,8 +100,14 @@ class Recipe:
             raise LwirstError("training size must be a positive multiple of 8")
         if self.epochs < 1 or self.batch_size < 1 or self.lr <= 0:
             raise LwirstError("epochs, batch size and lr must be positive")
-        if not 0 < self.scale_min <= self.scale_max:
-            raise LwirstError("need 0 < scale_min <= scale_max")
+        if self.scale_min <= 0:
+            raise LwirstError("scale_min must be positive")
+        if self.scale_min > self.scale_max:  # each alone in range: a usage error naming both (exit 2)
+            raise OptionsConflict(f"scale_min {self.scale_min:g} is above scale_max {self.scale_max:g} (--scale-min, "
+                                  "--scale-max): the random zoom draws between the two")
+        if self.warmup_epochs > self.epochs:  # else the learning rate never reached lr, nor decayed, without a word
+            raise OptionsConflict(f"warmup_epochs {self.warmup_epochs} is longer than the run's {self.epochs} epochs "
+                                  "(--warmup-epochs, --epochs): the learning rate would never reach lr nor decay")
         if not 0.0 <= self.gain < 1.0:
             raise LwirstError("gain must be in [0, 1)")
         if not 0.0 <= self.ema_decay < 1.0:

@@ -244,6 +244,9 @@ def test_a_sweep_of_ones_own_reaches_the_pages_through_the_ablation_roots(tmp_pa
     assert MissingRoot(ABLATION_ROOTS_ENV, (tmp_path / "typo").resolve()) in settings.missing
     results, problems = analysis.load_ablation_results([analysis.ABLATIONS_DIR, *settings.ablation_roots])
     assert not problems and results["source_file"].tolist() == ["committed.csv", "mysweep/results.csv"]
+    sweep_csv(tmp_path / "sweeps" / "s1" / "results.csv", [("VIII", "table8_deconv", 0, 0.43)])  # a folder of sweeps
+    below = analysis.load_ablation_results(tmp_path / "sweeps")[0]
+    assert below["source_file"].tolist() == ["sweeps/s1/results.csv"]
     assert results["preset"].tolist() == ["table7_ch_8_16_32", "table8_bilinear"]
     at = open_page("7_ablations.py")  # the page reads the variable's folders
     at.selectbox(key="ablation_table").set_value("VIII").run()
@@ -555,6 +558,49 @@ def test_evaluate_and_failures_report_a_mask_size_mismatch(tmp_path: Path, monke
     assert not at.exception
     assert any("image 64x64 but mask 64x32" in e and "image 64x64 but mask 64x16" in e for e in errors(at)), \
         errors(at)
+
+
+def test_a_run_cached_by_one_spelling_of_a_dataset_opens_under_the_name_another_asks_by(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, network_calls: list[int]) -> None:
+    """One folder reached under two names (a dataset of one root, and through a link as another's) is one set of
+    files: the second server finds the first's run, with no network call, and names it as its own sidebar does (it
+    said the first's name, e.g. "nudt/test" under "NUDT-SIRST (test)")."""
+    from lwirst.synth import SceneConfig, write_dataset
+
+    write_dataset(tmp_path / "a" / "mine", 4, SceneConfig(size=(64, 64)), seed=5, test_fraction=0.5)
+    (tmp_path / "b").mkdir()
+    (tmp_path / "b" / "theirs").symlink_to(tmp_path / "a" / "mine", target_is_directory=True)
+    monkeypatch.setenv("LWIRST_DATA_DIR", str(tmp_path / "a"))
+    first = open_page("5_evaluate.py", data_root="a")
+    assert network_calls and not errors(first)
+    assert any(" · mine/test (2 images)" in c.value for c in first.caption), [c.value for c in first.caption]
+    network_calls.clear()
+    monkeypatch.setenv("LWIRST_DATA_DIR", str(tmp_path / "b"))
+    again = open_page("5_evaluate.py", data_root="b")
+    assert not network_calls and not errors(again)  # straight from the disk cache
+    assert any(" · theirs/test (2 images)" in c.value for c in again.caption), [c.value for c in again.caption]
+
+
+def test_a_model_record_naming_a_path_out_of_the_data_roots_is_not_followed(tmp_path: Path,
+                                                                              monkeypatch: pytest.MonkeyPatch) -> None:
+    """The in-sample note opens the split a model's record names: "../outside/ds" opened a folder beside the offered
+    root (and listed it), where a note said its images were the training split's."""
+    from lwirst.checkpoint import save_checkpoint
+    from lwirst.config import NetConfig
+    from lwirst.synth import SceneConfig, write_dataset
+
+    write_dataset(tmp_path / "root" / "mine", 4, SceneConfig(size=(64, 64)), seed=5, test_fraction=0.5)
+    (tmp_path / "outside").mkdir()
+    (tmp_path / "outside" / "ds").symlink_to(tmp_path / "root" / "mine", target_is_directory=True)
+    monkeypatch.setenv("LWIRST_DATA_DIR", str(tmp_path / "root"))
+    model = tmp_path / "models" / "m.safetensors"
+    model.parent.mkdir()
+    for dataset, said in (("../outside/ds", False), ("mine", True)):
+        save_checkpoint(model, demo_network(), NetConfig(), meta={"data": {"dataset": dataset, "train_split": "test",
+                                                                          "data_dir": "/etc"}})
+        note = dash._in_sample(str(tmp_path / "root"), "mine", "test", str(model), dataset, "mine (test)")
+        assert bool(note) is said, note
+    assert common.plain_dataset("fusion:mdfa@black+sirst") and not common.plain_dataset("..")
 
 
 def test_an_error_names_the_servers_folders_as_the_sidebar_does(tmp_path: Path,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import json
 import shutil
 from pathlib import Path
 
@@ -79,8 +80,9 @@ def test_an_exported_file_carries_its_training_record_to_its_card(tmp_path: Path
     evaluating it on its training split is flagged in-sample; a card JSON beside the checkpoint, which a shipped
     model's says more in, is what the file carries."""
     trained = tmp_path / "mine.safetensors"
-    save_checkpoint(trained, network, NetConfig(), meta={"data": {"dataset": "sirst", "train_split": "train"},
-                                                         "epochs": 7, "recipe": {"size": 128}})
+    save_checkpoint(trained, network, NetConfig(), meta={  # the folders and list fingerprints stay behind
+        "data": {"dataset": "sirst", "train_split": "train", "data_dir": "/home/me/data", "train_names": "ab12"},
+        "epochs": 7, "recipe": {"size": 128}, "command": "lwirst train --data-dir /home/me/data"})
     bare = tmp_path / "bare.safetensors"
     save_checkpoint(bare, network, NetConfig())
     carded = tmp_path / "carded.safetensors"
@@ -94,6 +96,8 @@ def test_an_exported_file_carries_its_training_record_to_its_card(tmp_path: Path
         cards[source.stem] = model_card(out)
     mine = cards["mine"]
     assert (mine.training.dataset, mine.training.train_split, mine.training.epochs) == ("sirst", "train", 7)
+    notes = {p.key: p.value for p in onnx.load(str(tmp_path / "exported" / "mine.onnx")).metadata_props}
+    assert json.loads(notes["lwirst.training"])["data"] == {"dataset": "sirst", "train_split": "train"}
     assert mine.architecture == model_card(trained).architecture == "LW-IRSTNet" and mine.reference
     assert cards["bare"].training == TrainingRecord() and cards["bare"].architecture == "LW-IRSTNet"
     carded_card = cards["carded"].training
@@ -101,22 +105,46 @@ def test_an_exported_file_carries_its_training_record_to_its_card(tmp_path: Path
     assert model_card(DEFAULT_MODEL.with_suffix(".onnx")).training.train_split == "trainval"  # its card JSON's
 
 
-def test_evaluate_flags_an_exported_files_training_frames_reached_by_another_name(
+def _evaluate_train_split(model: Path, root: Path) -> list[str]:
+    return ["evaluate", "--model", str(model), "--data-dir", str(root), "--dataset", "mine", "--split", "train",
+            "--size", "64", "64", "--confirm", "off", "--threads", "1"]
+
+
+def test_evaluate_flags_training_frames_reached_by_another_name(
         tmp_path: Path, network: LWIRSTNet, synth_dir: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    """Trained on a folder opened as "folder", exported, evaluated on that folder by its own name under its parent:
-    `lwirst evaluate` says the scores are in-sample (the file's record, opened under its own root)."""
+    """Trained on a folder opened as "folder", evaluated on that folder by its own name under its parent:
+    `lwirst evaluate` says the scores are in-sample (the record's split, opened under the root it names)."""
     root = tmp_path / "root"
     shutil.copytree(synth_dir, root / "mine")
     checkpoint = tmp_path / "mine.safetensors"
     save_checkpoint(checkpoint, network, NetConfig(), meta={
         "data": {"dataset": "folder", "train_split": "train", "data_dir": str(root / "mine")}})
-    out = tmp_path / "mine.onnx"
-    assert main(["export", "--checkpoint", str(checkpoint), "--out", str(out)]) == 0
-    capsys.readouterr()
-    assert main(["evaluate", "--model", str(out), "--data-dir", str(root), "--dataset", "mine", "--split", "train",
-                 "--size", "64", "64", "--confirm", "off", "--threads", "1"]) == 0
+    assert main(_evaluate_train_split(checkpoint, root)) == 0
     train = len((root / "mine" / "train.txt").read_text().split())
     assert f"note: {train} of the {train} images of mine train are in folder train" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("data", [{"dataset": "x" * 300, "train_split": "train"},  # a name no file system takes
+                                  {"dataset": "folder", "train_split": "train", "data_dir": "/tmp/" + "y" * 300}])
+def test_a_record_naming_what_cannot_be_opened_costs_the_note_not_the_run(
+        tmp_path: Path, network: LWIRSTNet, synth_dir: Path, capsys: pytest.CaptureFixture[str], data: dict) -> None:
+    """Printed after the scores: an OSError (a name too long, a folder no one may read) failed the command."""
+    root = tmp_path / "root"
+    shutil.copytree(synth_dir, root / "mine")
+    checkpoint = tmp_path / "odd.safetensors"
+    save_checkpoint(checkpoint, network, NetConfig(), meta={"data": data})
+    assert main(_evaluate_train_split(checkpoint, root)) == 0
+    out = capsys.readouterr()
+    assert "miou" in out.out and "note:" not in out.out and "Traceback" not in out.err
+
+
+def test_an_unreadable_card_beside_a_checkpoint_does_not_stop_its_export(
+        tmp_path: Path, checkpoint: Path, caplog: pytest.LogCaptureFixture) -> None:
+    source = tmp_path / "best.safetensors"
+    shutil.copyfile(checkpoint, source)
+    source.with_suffix(".json").write_text('{"data": {"dataset": "sir', encoding="utf-8")  # cut short mid-write
+    assert main(["export", "--checkpoint", str(source), "--out", str(tmp_path / "out" / "best.onnx")]) == 0
+    assert "best.json is not readable JSON" in caplog.text
 
 
 def test_a_hand_edited_training_note_reads_as_no_record(tmp_path: Path, checkpoint: Path) -> None:
@@ -131,6 +159,9 @@ def test_a_hand_edited_training_note_reads_as_no_record(tmp_path: Path, checkpoi
     card = model_card(out)
     assert card.training == TrainingRecord()
     assert (card.architecture, card.reference) == ("a-network-no-plugin-registers", "")
+    proto.metadata_props[-1].value = "[" * 100_000 + "]" * 100_000  # nested past Python's recursion limit
+    onnx.save(proto, str(out))
+    assert model_card(out).training == TrainingRecord()
 
 
 @pytest.mark.parametrize("case", ["garbage", "missing", "bad-size", "txt-suffix", "trailing-slash", "folder"])

@@ -21,7 +21,7 @@ import torch
 
 from lwirst.checkpoint import save_checkpoint
 from lwirst.cli import main
-from lwirst.commands.dashboard import served_warning
+from lwirst.commands.dashboard import absolute_roots, served_warning
 from lwirst.errors import LwirstError
 from lwirst.model import LWIRSTNet
 from lwirst.sweep import PROBE_TIMEOUT_S, check_address
@@ -316,3 +316,14 @@ def test_a_refused_write_is_one_line_and_a_checkpoint_is_readable_by_all(tmp_pat
     monkeypatch.setattr(complexity, "run", missing)
     with pytest.raises(FileNotFoundError):
         main(["complexity"])
+
+
+def test_the_dashboard_command_hands_streamlit_its_folders_as_absolute_paths(tmp_path: Path,
+                                                                             monkeypatch: pytest.MonkeyPatch) -> None:
+    """Streamlit runs in the app's folder (site-packages when installed): LWIRST_DASHBOARD_ABLATION_ROOTS=runs/sweep,
+    given where runs/ is, named a folder that was not there."""
+    monkeypatch.chdir(tmp_path)
+    env = absolute_roots({"LWIRST_DASHBOARD_ABLATION_ROOTS": os.pathsep.join(["runs/sweep", "/abs/other"]),
+                          "LWIRST_DATA_DIR": "data", "LWIRST_CACHE_DIR": "", "HOME": "keep/me"})
+    assert env == {"LWIRST_DASHBOARD_ABLATION_ROOTS": os.pathsep.join([str(tmp_path / "runs/sweep"), "/abs/other"]),
+                   "LWIRST_DATA_DIR": str(tmp_path / "data"), "LWIRST_CACHE_DIR": "", "HOME": "keep/me"}

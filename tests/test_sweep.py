@@ -179,7 +179,7 @@ def test_recipe_options_that_cannot_hold_together_are_a_usage_error(tiny_data: P
                                                                     capsys: pytest.CaptureFixture[str]) -> None:
     assert main(_sweep(tiny_data, tmp_path / "run", "--presets", "table8_deconv", "--epochs", "1",
                        "--scale-min", "2", "--scale-max", "1")) == 2
-    assert "error: lwirst sweep: --scale-min 2 is above --scale-max 1" in capsys.readouterr().err
+    assert "error: lwirst sweep: scale_min 2 is above scale_max 1 (--scale-min, --scale-max)" in capsys.readouterr().err
     assert not (tmp_path / "run").exists()
 
 

@@ -266,9 +266,9 @@ def test_until_is_in_the_plan_and_a_resume_it_already_reached_says_so(synth_dir:
 
 
 @pytest.mark.parametrize(("extra", "message"), [
-    (["--scale-min", "2", "--scale-max", "1"], "--scale-min 2 is above --scale-max 1"),
-    (["--warmup-epochs", "10"], "--warmup-epochs 10 is longer than the run's 3 epochs"),
-    (["--until", "5"], "--until 5 is past the run's 3 epochs"),
+    (["--scale-min", "2", "--scale-max", "1"], "scale_min 2 is above scale_max 1 (--scale-min, --scale-max)"),
+    (["--warmup-epochs", "10"], "warmup_epochs 10 is longer than the run's 3 epochs (--warmup-epochs, --epochs)"),
+    (["--until", "5"], "--until 5 is past the run's last epoch, 3"),
 ])
 def test_options_that_cannot_hold_together_are_a_usage_error(synth_dir: Path, tmp_path: Path, capsys,
                                                              extra: list[str], message: str) -> None:
@@ -353,6 +353,8 @@ def test_palette_frames_train_as_the_intensity_they_run_as(synth_dir: Path, tmp_
     ({"loss": "dice"}, "unknown loss"),
     ({"size": 60}, "multiple of 8"),
     ({"scale_min": 2.0}, "scale_min"),
+    ({"scale_min": 0.0}, "scale_min must be positive"),
+    ({"warmup_epochs": 5, "epochs": 2}, "warmup_epochs 5 is longer than the run's 2 epochs"),
     ({"gain": 1.0}, "gain"),
     ({"colour": 1.5}, "colour"),
 ])

@@ -7,9 +7,18 @@ import ipaddress
 import os
 import subprocess
 import sys
+from pathlib import Path
 
 from lwirst.errors import LwirstError
-from lwirst.paths import DASHBOARD_APP, STREAMLIT_ROOT
+from lwirst.paths import (
+    ABLATION_ROOTS_ENV,
+    CACHE_ENV,
+    DASHBOARD_APP,
+    DATA_DIR_ENV,
+    DATA_ROOTS_ENV,
+    MODEL_ROOTS_ENV,
+    STREAMLIT_ROOT,
+)
 from lwirst.validate import number
 
 HELP = "Start the Streamlit dashboard"
@@ -23,7 +32,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                      "$LWIRST_DASHBOARD_MODEL_ROOTS (e.g. your `lwirst train` run directories' parent). Data: "
                      "$LWIRST_DATA_DIR and the roots of $LWIRST_DASHBOARD_DATA_ROOTS (separated by ':'). Sweep "
                      "results: data/ablations and the folders of $LWIRST_DASHBOARD_ABLATION_ROOTS (a sweep's "
-                     "--run-dir, or a folder of its --csv files).")
+                     "--run-dir, a folder of them, or a folder of --csv files).")
     parser.add_argument("--port", type=number(int, lo=1, hi=65535), default=8501,
                         help="port to serve on (default 8501)")
     parser.add_argument("--address", default="localhost",
@@ -75,13 +84,24 @@ def served_warning(address: str, cameras: bool = False) -> str:
             "(nginx, Caddy) and bind to localhost behind it.")
 
 
+def absolute_roots(env: dict[str, str]) -> dict[str, str]:
+    """`env` with each folder of the dashboard's root variables made absolute against this command's working
+    folder: Streamlit runs in STREAMLIT_ROOT (site-packages when installed), where a relative
+    LWIRST_DASHBOARD_ABLATION_ROOTS=runs/sweep named a folder that was not there."""
+    for name in (DATA_DIR_ENV, DATA_ROOTS_ENV, MODEL_ROOTS_ENV, ABLATION_ROOTS_ENV, CACHE_ENV):
+        if env.get(name, "").strip():
+            env[name] = os.pathsep.join(str(Path(part).expanduser().absolute()) if part.strip() else part
+                                        for part in env[name].split(os.pathsep))
+    return env
+
+
 def run(args: argparse.Namespace) -> int:
     if not 0 < args.port < 65536:
         raise LwirstError(f"port {args.port} is not between 1 and 65535")
     if not APP.is_file():
         raise LwirstError(f"{APP} is missing: this lwirst installation is incomplete; reinstall it")
     _check_limits()
-    env = dict(os.environ)
+    env = absolute_roots(dict(os.environ))
     warning = served_warning(args.address, args.allow_cameras)
     if warning:
         print(warning, file=sys.stderr)

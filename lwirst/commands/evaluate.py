@@ -115,15 +115,16 @@ def _say_in_sample(args: argparse.Namespace, dataset: SegDataset) -> None:
     trainval): their scores are in-sample."""
     from lwirst.modelcard import model_card
 
-    try:  # after the results are written: a card that cannot be read costs this note, not the run
+    try:  # after the results are written: a card or record that cannot be read costs this note, not the run
         card = model_card(Path(args.model) if args.model else DEFAULT_MODEL)
-    except LwirstError as exc:
+        training = card.training
+        recorded = [training.data_dir] if training.data_dir else []  # the same files, by another name or root
+        note = in_sample_note(args.data_dir, dataset, (training.dataset, training.train_split), card.name,
+                              f"{dataset.name} {dataset.split}", recorded)
+    except (LwirstError, OSError) as exc:
         log.info("no training record to compare the split with: %s", exc)
         return
-    training = card.training
-    recorded = [training.data_dir] if training.data_dir else []  # the same files, reached by another name or root
-    if note := in_sample_note(args.data_dir, dataset, (training.dataset, training.train_split), card.name,
-                              f"{dataset.name} {dataset.split}", recorded):
+    if note:
         print(f"note: {note}")
 
 

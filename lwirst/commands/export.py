@@ -49,7 +49,7 @@ def run(args: argparse.Namespace) -> int:
 
     from lwirst.checkpoint import atomic_write, load_model
     from lwirst.export import check_segmentation_onnx, fold_batchnorm, to_onnx_bytes, trained_size, with_notes
-    from lwirst.modelcard import recorded_training
+    from lwirst.modelcard import shareable_training
     from lwirst.models import architecture_of
     from lwirst.optimize import can_fold_input, fold_input, optimize_onnx
 
@@ -80,7 +80,7 @@ def run(args: argparse.Namespace) -> int:
     if args.int8:
         data = _quantize(data, args, (height, width), raw_input)
     data = with_notes(data, (height, width), raw_input=raw_input, in_channels=module.config.in_channels,
-                      trained=trained_size(meta), record=recorded_training(args.checkpoint, meta),
+                      trained=trained_size(meta), record=shareable_training(args.checkpoint, meta),
                       architecture=architecture_of(module.config))
     proto = check_segmentation_onnx(data, str(args.out))
     try:

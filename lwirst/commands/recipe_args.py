@@ -6,13 +6,8 @@ from __future__ import annotations
 import argparse
 import dataclasses
 from collections.abc import Callable
-from typing import TYPE_CHECKING
 
-from lwirst.errors import OptionsConflict
 from lwirst.validate import number, strict_bool
-
-if TYPE_CHECKING:
-    from lwirst.train import Recipe
 
 # field -> (lower, upper, lower bound open); anything not listed: a finite number >= 0.
 RANGES: dict[str, tuple[float, float, bool]] = {
@@ -61,14 +56,3 @@ def field_type(field: dataclasses.Field) -> tuple[Callable[[str], object], str |
         read = number(int if kind == "int" else float, lo=lo, hi=hi, lo_open=lo_open)
         return (_multiple_of_8(read) if field.name == "size" else read), None
     return str, None
-
-
-def check_together(recipe: Recipe) -> None:
-    """Refuse recipe values that cannot hold together, naming their options (`OptionsConflict`, exit 2): each alone
-    passed its range, and the run would have trained something else than asked without a word."""
-    if recipe.scale_min > recipe.scale_max:
-        raise OptionsConflict(f"--scale-min {recipe.scale_min:g} is above --scale-max {recipe.scale_max:g}: the "
-                              "random zoom draws between the two")
-    if recipe.warmup_epochs > recipe.epochs:
-        raise OptionsConflict(f"--warmup-epochs {recipe.warmup_epochs} is longer than the run's {recipe.epochs} "
-                              "epochs: the learning rate would never reach --lr nor decay; shorten the warm-up")

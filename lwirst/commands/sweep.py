@@ -11,7 +11,7 @@ import dataclasses
 import os
 from pathlib import Path
 
-from lwirst.commands.recipe_args import check_together, field_type
+from lwirst.commands.recipe_args import field_type
 from lwirst.commands.segment import add_mask_threshold_argument
 from lwirst.datasets import DATASET_HELP, UnknownSplitError, in_test_split, overlap_warning, validation_overlap
 from lwirst.errors import LwirstError
@@ -86,7 +86,6 @@ def _recipe(args: argparse.Namespace) -> Recipe:
     if args.epochs is not None:
         overrides["epochs"] = args.epochs
     recipe = dataclasses.replace(RECIPES[args.recipe], **overrides, seed=0)
-    check_together(recipe)
     recipe.validate()
     return recipe
 

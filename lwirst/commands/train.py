@@ -18,7 +18,7 @@ from tqdm import tqdm
 
 from lwirst.checkpoint import file_hash, load_checkpoint
 from lwirst.commands.progress import progress_bar
-from lwirst.commands.recipe_args import check_together, field_type
+from lwirst.commands.recipe_args import field_type
 from lwirst.commands.segment import add_mask_threshold_argument
 from lwirst.config import get_preset
 from lwirst.datasets import (
@@ -95,8 +95,8 @@ def run(args: argparse.Namespace) -> int:
     config = _network_config(args, saved)
     recipe = _recipe(args, saved)
     if args.until is not None and args.until > recipe.epochs:
-        raise OptionsConflict(f"--until {args.until} is past the run's {recipe.epochs} epochs (--epochs): it would "
-                              "stop nothing; give an epoch up to the last, or leave --until out")
+        raise OptionsConflict(f"--until {args.until} is past the run's last epoch, {recipe.epochs}: it would stop "
+                              "nothing; give an epoch up to the last, or leave --until out")
     _fill_init(args, saved, recipe)
     if args.init:
         _check_init(args.init, config)
@@ -315,7 +315,7 @@ def _recipe(args: argparse.Namespace, saved: dict[str, Any] | None) -> Recipe:
                  if getattr(args, f.name) is not None}
     if saved is None or "recipe" not in saved or args.recipe is not None:
         recipe = dataclasses.replace(RECIPES[args.recipe or "default"], **overrides)  # the Trainer compares it
-        check_together(recipe)
+        recipe.validate()  # before any work: options that cannot hold together are a usage error
         return recipe
     fields = {f.name: f.default for f in dataclasses.fields(Recipe)}  # a field added later keeps its default
     recorded = {**fields, **{k: v for k, v in saved["recipe"].items() if k in fields}}
