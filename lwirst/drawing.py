@@ -20,7 +20,7 @@ import numpy as np
 from lwirst.errors import LwirstError
 from lwirst.imageio import to_bgr
 from lwirst.metrics import match_targets as metric_match
-from lwirst.palette import CORRECT, DETECTION, FALSE_ALARM, MISSED, outcome
+from lwirst.palette import CORRECT, DETECTION, FALSE_ALARM, MISSED, hex_to_bgr, ink, outcome
 from lwirst.postprocess import Detections, Target, logit_to_probability, mask_targets
 from lwirst.rounding import rate_text
 from lwirst.saliency import Saliency
@@ -122,9 +122,9 @@ def _label(image: np.ndarray, rect: tuple[int, int, int, int], color: tuple[int,
 
 
 def _ink(color: tuple[int, int, int]) -> tuple[int, int, int]:
-    """Black or white, whichever contrasts more with a BGR plate (Rec. 601 luma)."""
+    """Black or white, whichever has the higher WCAG contrast ratio with a BGR plate (`palette.ink`)."""
     b, g, r = color
-    return BLACK if 0.299 * r + 0.587 * g + 0.114 * b >= 140 else WHITE
+    return hex_to_bgr(ink(f"#{r:02X}{g:02X}{b:02X}"))
 
 
 def text_band(image: np.ndarray, lines: Sequence[str],

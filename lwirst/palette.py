@@ -11,6 +11,8 @@ writes a short tag ("ok", "miss", "FA", "hot") so colour is never the only cue:
   the paper's Fig. 6 case): yellow
 - detection without ground truth: reddish purple
 
+The ink of a tag on its plate is chosen by its WCAG 2.1 contrast ratio (`contrast_ratio`, `ink`).
+
 A change of a metric is "better" or "worse" by the metric's direction (`better_when`),
 never by its sign; `delta_color` names the Streamlit colour of a change (the
 dashboard's theme sets Streamlit's green and red to the Okabe-Ito ones).
@@ -65,6 +67,25 @@ def hex_to_bgr(value: str) -> tuple[int, int, int]:
     value = value.lstrip("#")
     r, g, b = (int(value[i:i + 2], 16) for i in (0, 2, 4))
     return b, g, r
+
+
+def relative_luminance(value: str) -> float:
+    """WCAG 2.1 relative luminance of '#RRGGBB' (0 black .. 1 white)."""
+    b, g, r = hex_to_bgr(value)
+    linear = [c / 255 / 12.92 if c <= 10 else ((c / 255 + 0.055) / 1.055) ** 2.4 for c in (r, g, b)]
+    return 0.2126 * linear[0] + 0.7152 * linear[1] + 0.0722 * linear[2]
+
+
+def contrast_ratio(a: str, b: str) -> float:
+    """WCAG 2.1 contrast ratio of two '#RRGGBB' colours, 1 to 21 (4.5 for text, 3 for graphics)."""
+    high, low = sorted((relative_luminance(a), relative_luminance(b)), reverse=True)
+    return (high + 0.05) / (low + 0.05)
+
+
+def ink(plate: str) -> str:
+    """Black or white text on a `plate` colour, whichever has the higher contrast ratio (white on the bluish
+    green and vermillion plates was 3.4:1 and 3.9:1 by a luma rule; black is 6.1:1 and 5.4:1)."""
+    return "#000000" if contrast_ratio("#000000", plate) >= contrast_ratio("#FFFFFF", plate) else "#FFFFFF"
 
 
 def outcome(name: str) -> Outcome:
