@@ -51,7 +51,8 @@ def stream_legend(judged: bool = False, tracked: bool = True) -> None:
     tracks where the stream keeps them (`tracked`: not a dataset split, whose every image is a scene of its own)."""
     legend((palette.CORRECT, palette.MISSED, palette.FALSE_ALARM) if judged else (palette.DETECTION,))
     if tracked:
-        st.caption("T<n> names a box's track; a white line is a confirmed track's recent path.")
+        outcome = " and its tag its outcome (a tentative track's box: the tag alone)" if judged else ""
+        st.caption(f"T<n> names a box's track{outcome}; a white line is a confirmed track's recent path.")
 
 
 def png_uri(picture: np.ndarray) -> str:
