@@ -193,13 +193,15 @@ def _label_text(*parts: str | None) -> str | None:
 
 def _draw_targets(canvas: np.ndarray, targets: Detections | Iterable[Target], tracks: Iterable[Track] | None,
                   color: tuple[int, int, int], trails: bool, judged: Mapping[int, str],
-                  others: Sequence[Mark] = (), clear: Sequence[tuple[int, int, int, int] | None] = ()) -> np.ndarray:
+                  others: Sequence[Mark] = (), clear: Sequence[tuple[int, int, int, int] | None] = (),
+                  tags: bool = True) -> np.ndarray:
     """`draw_targets` on `canvas` itself, with `others` (boxes of missed targets) among the boxes its labels
-    keep clear of, and `clear` (a `text_band`). A judged box says its outcome in its label too: by colour alone
-    a correct detection and a false alarm were told apart by no one who cannot tell green from vermillion."""
+    keep clear of, and `clear` (a `text_band`); no labels unless `tags`. A judged box says its outcome in its
+    label too: by colour alone a correct detection and a false alarm were told apart by no one who cannot tell
+    green from vermillion."""
     _, thickness = _scale(canvas)
     targets = list(targets)
-    tagged = len(targets) + len(others) <= TAGGED_MAX  # above, tags would hide the frame: colour only
+    tagged = tags and len(targets) + len(others) <= TAGGED_MAX  # above, tags would hide the frame: colour only
     others = [(box, bgr, label if tagged else None) for box, bgr, label in others]
     colors = {i: outcome(name).bgr for i, name in judged.items()}
     tags = {i: outcome(name).tag for i, name in judged.items()}
@@ -249,11 +251,11 @@ def mask_outcomes(kept: Detections, mask: np.ndarray, max_distance: float = 3.0)
 
 def overlay(image: np.ndarray, kept: Detections, tracks: Iterable[Track] | None = None,
             fps: float | None = None, extra: Sequence[str] = (), fps_label: str = "fps",
-            outcomes: FrameOutcomes | None = None) -> np.ndarray:
+            outcomes: FrameOutcomes | None = None, tags: bool = True) -> np.ndarray:
     """The annotated frame of the video and of `lwirst segment`: boxes, ids, target count, and a rate
     stamped as "<fps_label>: <fps>" (say which rate it is: pipeline, end to end). With `outcomes` (truth is
     known) the boxes take the outcome colours and tags ("T1 ok", "#2 FA"), a box tagged "miss" marks each missed
-    target, and the count says all three."""
+    target, and the count says all three. Without `tags`, the boxes carry none (a view that writes its own)."""
     if outcomes is None:
         lines = [f"targets: {len(kept)}"]
         judged: dict[int, str] = {}
@@ -268,7 +270,7 @@ def overlay(image: np.ndarray, kept: Detections, tracks: Iterable[Track] | None 
     canvas = to_bgr(image).copy()
     band = text_band(canvas, [*lines, *extra], avoid=[t.box for t in kept] + missed)
     return _draw_targets(canvas, kept, tracks, DETECTION_BGR, True, judged,
-                         [(box, MISSED_BGR, outcome(MISSED).tag) for box in missed], [band])
+                         [(box, MISSED_BGR, outcome(MISSED).tag) for box in missed], [band], tags)
 
 
 @dataclass(frozen=True)
@@ -401,16 +403,16 @@ def match_targets(predicted: Detections, gt_mask: np.ndarray, max_distance: floa
 
 
 def outcome_boxes(image: np.ndarray, match: Match, missed: bool = True, ids: bool = False,
-                  clear: Sequence[tuple[int, int, int, int] | None] = ()) -> np.ndarray:
+                  clear: Sequence[tuple[int, int, int, int] | None] = (), tags: bool = True) -> np.ndarray:
     """Boxes coloured by outcome (correct, false alarm and, if `missed`, missed), each tagged "ok",
-    "FA" or "miss" (with "#id" of detections when `ids`), on a copy of `image`; tags keep clear of `clear`
-    (x0, y0, x1, y1: a `text_band`)."""
+    "FA" or "miss" (with "#id" of detections when `ids`) unless not `tags` (a view that writes its own, the
+    dashboard's panels), on a copy of `image`; tags keep clear of `clear` (x0, y0, x1, y1: a `text_band`)."""
     canvas = to_bgr(image).copy()
     _, thickness = _scale(canvas)
     groups = [(match.correct, CORRECT), (match.false_alarms, FALSE_ALARM)]
     if missed:
         groups.append((match.missed, MISSED))
-    tagged = sum(len(g) for g, _ in groups) <= TAGGED_MAX
+    tagged = tags and sum(len(g) for g, _ in groups) <= TAGGED_MAX
     marks = [(t.box, outcome(name).bgr,
               (f"#{t.id} {outcome(name).tag}" if ids and name != MISSED else outcome(name).tag) if tagged else None)
              for targets, name in groups for t in targets]
@@ -419,11 +421,12 @@ def outcome_boxes(image: np.ndarray, match: Match, missed: bool = True, ids: boo
 
 
 def evaluation_overlay(image: np.ndarray, predicted: Detections, gt_mask: np.ndarray,
-                       max_distance: float = 3.0) -> tuple[np.ndarray, Match]:
-    """Fig. 5 picture in `lwirst.palette`'s colours: correct, missed and false-alarm boxes, tagged."""
+                       max_distance: float = 3.0, tags: bool = True) -> tuple[np.ndarray, Match]:
+    """Fig. 5 picture in `lwirst.palette`'s colours: correct, missed and false-alarm boxes, tagged (unless not
+    `tags`)."""
     match = match_targets(predicted, gt_mask, max_distance)
     summary = f"ok {len(match.correct)}  miss {len(match.missed)}  FA {len(match.false_alarms)}"
     boxes = [t.box for t in (*match.correct, *match.false_alarms, *match.missed)]
     canvas = to_bgr(image).copy()
     band = text_band(canvas, [summary], avoid=boxes)
-    return outcome_boxes(canvas, match, clear=[band]), match
+    return outcome_boxes(canvas, match, clear=[band], tags=tags), match

@@ -11,7 +11,8 @@ writes a short tag ("ok", "miss", "FA", "hot") so colour is never the only cue:
   the paper's Fig. 6 case): yellow
 - detection without ground truth: reddish purple
 
-The ink of a tag on its plate is chosen by its WCAG 2.1 contrast ratio (`contrast_ratio`, `ink`).
+The zoomable panels also ring each outcome in a shape of its own (`Outcome.symbol`). The ink of a tag on its
+plate is chosen by its WCAG 2.1 contrast ratio (`contrast_ratio`, `ink`).
 
 A change of a metric is "better" or "worse" by the metric's direction (`better_when`),
 never by its sign; `delta_color` names the Streamlit colour of a change (the
@@ -29,12 +30,14 @@ CORRECT, MISSED, FALSE_ALARM, HOT, DETECTION = "correct", "missed", "false alarm
 
 @dataclass(frozen=True)
 class Outcome:
-    """A target outcome: its name, hex colour, short tag drawn on pictures and a one-line meaning."""
+    """A target outcome: its name, hex colour, short tag drawn on pictures, a one-line meaning and the marker
+    shape that rings it on a panel (a second cue beside the colour)."""
 
     name: str
     hex: str
     tag: str
     meaning: str
+    symbol: str  # the Plotly marker that rings it on a zoomable panel
 
     @property
     def bgr(self) -> tuple[int, int, int]:
@@ -43,11 +46,13 @@ class Outcome:
 
 
 OUTCOMES: dict[str, Outcome] = {
-    CORRECT: Outcome(CORRECT, "#009E73", "ok", "a detection that matches a ground-truth target"),
-    MISSED: Outcome(MISSED, "#56B4E9", "miss", "a ground-truth target no detection matches"),
-    FALSE_ALARM: Outcome(FALSE_ALARM, "#D55E00", "FA", "a detection that matches no ground-truth target"),
-    HOT: Outcome(HOT, "#F0E442", "hot", "a missed target whose peak is just under the threshold (Fig. 6)"),
-    DETECTION: Outcome(DETECTION, "#CC79A7", "det", "a detection, with no ground truth to judge it"),
+    CORRECT: Outcome(CORRECT, "#009E73", "ok", "a detection that matches a ground-truth target", "circle-open"),
+    MISSED: Outcome(MISSED, "#56B4E9", "miss", "a ground-truth target no detection matches", "diamond-open"),
+    FALSE_ALARM: Outcome(FALSE_ALARM, "#D55E00", "FA", "a detection that matches no ground-truth target",
+                         "square-open"),
+    HOT: Outcome(HOT, "#F0E442", "hot", "a missed target whose peak is just under the threshold (Fig. 6)",
+                 "triangle-up-open"),
+    DETECTION: Outcome(DETECTION, "#CC79A7", "det", "a detection, with no ground truth to judge it", "circle-open"),
 }
 # Series of charts (models, tracks): the Okabe-Ito colours in their order, black and grey last.
 SERIES = ("#0072B2", "#E69F00", "#009E73", "#CC79A7", "#56B4E9", "#D55E00", "#F0E442", "#000000")

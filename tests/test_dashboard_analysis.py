@@ -1098,11 +1098,67 @@ def test_targets_are_ringed_at_any_frame_size_and_the_pixels_untouched() -> None
     assert halo.marker.color == views.HALO and halo.marker.size == rings.marker.size
     assert list(rings.x) == [1000.0, 20.0] and list(rings.y) == [500.0, 30.0]
     assert list(rings.marker.color) == [palette.OUTCOMES[palette.MISSED].hex, palette.OUTCOMES[palette.CORRECT].hex]
-    assert rings.marker.symbol == "circle-open" and rings.hovertext[0] == marks[0].caption
+    assert rings.hovertext[0] == marks[0].caption
     assert figure.data[0].source == views.zoom_figure(large, "overlay").data[0].source  # same pixels
     small = views.zoom_figure(np.zeros((256, 256, 3), np.uint8), "overlay", marks=marks[1:])
-    assert list(small.data[2].x) == [20.0] and small.data[2].marker.symbol == "circle-open"
+    assert list(small.data[2].x) == [20.0]
     assert views.zoom_figure(large, "overlay").data[1:] == ()  # no target, no ring
+
+
+def ring_marks() -> list:
+    """SIRST Misc_229's two detections 17 pixels apart (#1 correct, #2 a false alarm), a miss in the frame's corner
+    and a hot miss, as chips of a 319x222 frame."""
+    from lwirst import palette
+    from lwirst.chips import Chip
+
+    tiny = np.zeros((8, 8, 3), np.uint8)
+    return [Chip(palette.CORRECT, 142.7, 102.3, (142, 102, 2, 2), (135, 95, 15, 15), 8.0, 0.9, tiny, 1),
+            Chip(palette.FALSE_ALARM, 160.0, 103.0, (160, 103, 1, 1), (152, 95, 15, 15), 8.0, 0.5, tiny, 2),
+            Chip(palette.MISSED, 318.0, 221.0, (317, 220, 2, 2), (304, 207, 15, 15), 8.0, 0.1, tiny),
+            Chip(palette.HOT, 60.0, 40.0, (59, 39, 2, 2), (52, 32, 15, 15), 8.0, 0.3, tiny)]
+
+
+def test_each_outcome_is_ringed_in_a_shape_of_its_own_and_whole_at_the_edge() -> None:
+    """Every outcome was the same open circle on the saliency and input panels, told apart by colour only, and a
+    ring by the frame's edge was cut by the plot area: each outcome now has its shape, and rings are not clipped."""
+    from dashboard import views
+    from lwirst import palette
+
+    marks = ring_marks()
+    figure = views.zoom_figure(np.zeros((222, 319, 3), np.uint8), "input", marks=marks)
+    halo, rings = figure.data[1], figure.data[2]
+    assert len(set(rings.marker.symbol)) == len(marks)  # correct, false alarm, missed, hot: four shapes
+    assert list(halo.marker.symbol) == list(rings.marker.symbol)
+    assert list(rings.marker.color) == [palette.OUTCOMES[m.outcome].hex for m in marks]  # the colours kept
+    assert halo.cliponaxis is False and rings.cliponaxis is False  # the corner's miss drawn whole
+    assert not figure.layout.annotations  # tags only where asked (the outcome pictures)
+
+
+def test_ring_tags_are_legible_and_clear_of_every_ring() -> None:
+    """The 18-px rings were drawn over the tags in the picture ("#1 ok" unreadable, "FA" and "miss" cut), 5 px tall
+    in a 319-pixel frame shown 245 px wide: each ring's tag is written beside it at 12 px, covering no ring (its
+    own or a neighbour's) and no other tag, inside the plot area."""
+    from dashboard import views
+
+    marks = ring_marks()
+    h, w = 222, 319
+    figure = views.zoom_figure(np.zeros((h, w, 3), np.uint8), "overlay", marks=marks, tags=True)
+    scale = views.plot_scale(h, w)
+    radius = views.RING_PX / 2 + views.RING_HALO / 2
+    rings = [((m.x + 0.5) * scale, (m.y + 0.5) * scale) for m in marks]
+    boxes = []
+    for note, mark in zip(figure.layout.annotations, marks, strict=True):
+        assert note.text == views.tag_text(mark) and note.font.size >= 11
+        width, height = views.tag_size(note.text)
+        x, y = (mark.x + 0.5) * scale + note.xshift, (mark.y + 0.5) * scale - note.yshift
+        boxes.append((x - width / 2, y - height / 2, x + width / 2, y + height / 2))
+    assert [note.text for note in figure.layout.annotations] == ["#1 ok", "#2 FA", "miss", "hot"]
+    for i, (x0, y0, x1, y1) in enumerate(boxes):
+        assert x0 >= 0 and y0 >= 0 and x1 <= w * scale and y1 <= h * scale
+        for rx, ry in rings:
+            assert min(x1, rx + radius) <= max(x0, rx - radius) or min(y1, ry + radius) <= max(y0, ry - radius)
+        for a0, b0, a1, b1 in boxes[:i]:
+            assert min(x1, a1) <= max(x0, a0) or min(y1, b1) <= max(y0, b0)
 
 
 def test_rankings_break_ties_by_misses_then_false_alarms_and_rank_the_smallest_miss() -> None:
