@@ -60,6 +60,7 @@ SERIES = ("#0072B2", "#E69F00", "#009E73", "#CC79A7", "#56B4E9", "#D55E00", "#F0
 # out of the other series there (a colour by source moved with whichever of its points got the label).
 SHIPPED = SERIES[0]
 PAPER_GREY = "#8C8C8C"  # the paper's printed figures on charts
+TEXT_RATIO = 4.5  # WCAG 2.1 AA: the least contrast ratio of body text against its background
 BETTER, WORSE, SAME = "green", "red", "gray"  # Streamlit delta colours (themed to #009E73 / #D55E00)
 # Metrics whose smaller values are better; every other metric is better when larger.
 LOWER_IS_BETTER = frozenset({"fa", "fa_pixels", "false_alarms", "missed", "hot_misses", "false_blobs",
