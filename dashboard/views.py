@@ -249,10 +249,11 @@ def chip_strip(chips: Sequence[Chip], total: int, truth: bool = True) -> None:
 
 def metric_change(where: DeltaGenerator, label: str, value: str, metric: str, change: float,
                   shown: str, help_: str | None = None) -> None:
-    """A metric card whose change is coloured by whether it is better for `metric` (never by sign);
-    a change of zero (as printed) is grey and says so."""
+    """A metric card whose change is coloured by whether it is better for `metric` (never by sign) and says so in
+    words ("+161 worse": by colour alone "R ↑ +0.1213" and "Fa ↑ +161" read alike); a change of zero (as printed)
+    is grey and says so."""
     same = float(shown.replace("+", "").replace("−", "-")) == 0 if shown else True
-    where.metric(label, value, "no change" if same else shown,
+    where.metric(label, value, "no change" if same else f"{shown} {palette.judge(metric, change)}",
                  delta_color=palette.SAME if same else palette.delta_color(metric, change),
                  delta_arrow="off" if same else "auto", help=help_)
 

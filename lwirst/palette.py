@@ -16,7 +16,8 @@ plate is chosen by its WCAG 2.1 contrast ratio (`contrast_ratio`, `ink`).
 
 A change of a metric is "better" or "worse" by the metric's direction (`better_when`),
 never by its sign; `delta_color` names the Streamlit colour of a change (the
-dashboard's theme sets Streamlit's green and red to the Okabe-Ito ones).
+dashboard's theme sets Streamlit's green and red to the Okabe-Ito ones), and the dashboard
+writes `judge`'s word beside it.
 """
 
 from __future__ import annotations

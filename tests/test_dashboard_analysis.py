@@ -1208,3 +1208,22 @@ def test_failures_scores_a_mask_edited_while_the_server_runs_as_it_is_now(tmp_pa
     at.run()
     assert not at.exception and not errors(at)
     assert targets() == {**before, name: 0}
+
+
+def test_a_metric_change_says_better_or_worse_in_words() -> None:
+    """"R ↑ +0.1213" (better) and "Fa ↑ +161" (worse) differed by colour only: each change now says which."""
+    from dashboard import views
+    from lwirst import palette
+
+    class Card:
+        def metric(self, label: str, value: str, delta: str, **options: object) -> None:
+            self.delta, self.colour = delta, options["delta_color"]
+
+    card = Card()
+    for metric, change, shown, verdict in [("recall", 0.1213, "+0.1213", "better"), ("fa", 161e-6, "+161", "worse"),
+                                           ("fa", -3e-6, "-3", "better"), ("miou", -0.02, "-0.0200", "worse")]:
+        views.metric_change(card, metric, "0.5", metric, change, shown)
+        assert card.delta == f"{shown} {verdict}"
+        assert card.colour == {"better": palette.BETTER, "worse": palette.WORSE}[verdict]
+    views.metric_change(card, "Pd", "1.0", "pd", 0.0, "+0.0000")
+    assert card.delta == "no change"
