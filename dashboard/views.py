@@ -55,6 +55,37 @@ def stream_legend(judged: bool = False, tracked: bool = True) -> None:
         st.caption(f"T<n> names a box's track{outcome}; a white line is a confirmed track's recent path.")
 
 
+def theme() -> str:
+    """'light' or 'dark': the theme the server runs in (its `theme.base`; the dashboard offers its visitors no theme
+    menu). Streamlit's report of the page's theme (`st.context.theme`) is the browser's preference on a first run."""
+    return "dark" if st.get_option("theme.base") == "dark" else "light"
+
+
+def legible(figure: go.Figure) -> go.Figure:
+    """`figure` with its text at least 4.5:1 on the theme's page: a trace's text keeps its trace's colour, darkened
+    or lightened as far as needed (the paper's grey names were 3.4:1 on white, the shipped model's blue 3.5:1 on
+    the dark page), and on the light theme the grey of axes, colour bars, subtitles and notes (3.7:1) is darkened
+    too."""
+    page = palette.PAGE[theme()]
+    for trace in figure.data:
+        colour = trace.textfont.color if "textfont" in trace else None
+        if isinstance(colour, str):
+            trace.textfont.color = palette.readable(colour, page)
+        elif colour is not None:
+            trace.textfont.color = [palette.readable(c, page) for c in colour]
+    if theme() == "light":
+        grey = palette.readable(palette.AXIS_GREY, page)
+        figure.update_xaxes(tickfont_color=grey, title_font_color=grey)
+        figure.update_yaxes(tickfont_color=grey, title_font_color=grey)
+        figure.update_layout(title_subtitle_font_color=grey)
+        for trace in figure.data:
+            if "marker" in trace and trace.marker.showscale:
+                trace.marker.colorbar.update(tickfont_color=grey, title_font_color=grey)
+        for note in figure.layout.annotations:
+            note.font.color = note.font.color or grey
+    return figure
+
+
 def png_uri(picture: np.ndarray) -> str:
     """An 8-bit BGR picture as a PNG data URI (lossless: a 2-pixel target keeps its pixels)."""
     ok, data = cv2.imencode(".png", picture)
@@ -215,7 +246,7 @@ def panels(shown: Sequence[Panel], key: str) -> None:
         row = pair_row()
         for index in range(start, min(start + 2, len(shown))):
             panel = shown[index]
-            row.plotly_chart(zoom_figure(panel.picture, panel.title, panel.heat, panel.marks, tags=panel.tags),
+            row.plotly_chart(legible(zoom_figure(panel.picture, panel.title, panel.heat, panel.marks, tags=panel.tags)),
                              key=f"{key}_{index}", config=PLOT_CONFIG, width=PANEL_WIDTH)
     marks = [mark for panel in shown for mark in panel.marks]
     if marks:

@@ -11,8 +11,9 @@ writes a short tag ("ok", "miss", "FA", "hot") so colour is never the only cue:
   the paper's Fig. 6 case): yellow
 - detection without ground truth: reddish purple
 
-The zoomable panels also ring each outcome in a shape of its own (`Outcome.symbol`). The ink of a tag on its
-plate is chosen by its WCAG 2.1 contrast ratio (`contrast_ratio`, `ink`).
+The zoomable panels also ring each outcome in a shape of its own (`Outcome.symbol`). Text on a colour is held
+to its WCAG 2.1 contrast ratio (`contrast_ratio`): a tag's ink on its plate (`ink`), a chart's text on the page
+(`readable`: the colour darkened or lightened as far as needed).
 
 A change of a metric is "better" or "worse" by the metric's direction (`better_when`),
 never by its sign; `delta_color` names the Streamlit colour of a change (the
@@ -62,6 +63,9 @@ SERIES = ("#0072B2", "#E69F00", "#009E73", "#CC79A7", "#56B4E9", "#D55E00", "#F0
 SHIPPED = SERIES[0]
 PAPER_GREY = "#8C8C8C"  # the paper's printed figures on charts
 TEXT_RATIO = 4.5  # WCAG 2.1 AA: the least contrast ratio of body text against its background
+# The page behind a chart's text in Streamlit's light and dark themes (1.67: white and near-black).
+PAGE = {"light": "#FFFFFF", "dark": "#171614"}
+AXIS_GREY = "#808495"  # Streamlit's chart axis text: 3.72:1 on the light theme's white, 4.9:1 on the dark page
 BETTER, WORSE, SAME = "green", "red", "gray"  # Streamlit delta colours (themed to #009E73 / #D55E00)
 # Metrics whose smaller values are better; every other metric is better when larger.
 LOWER_IS_BETTER = frozenset({"fa", "fa_pixels", "false_alarms", "missed", "hot_misses", "false_blobs",
@@ -93,6 +97,19 @@ def ink(plate: str) -> str:
     """Black or white text on a `plate` colour, whichever has the higher contrast ratio (white on the bluish
     green and vermillion plates was 3.4:1 and 3.9:1 by a luma rule; black is 6.1:1 and 5.4:1)."""
     return "#000000" if contrast_ratio("#000000", plate) >= contrast_ratio("#FFFFFF", plate) else "#FFFFFF"
+
+
+def readable(colour: str, background: str, ratio: float = TEXT_RATIO) -> str:
+    """`colour` ('#RRGGBB') as text on `background`: itself where it reaches `ratio`, else mixed towards black or
+    white (whichever the background is further from) in 2 % steps until it does, so it keeps its hue."""
+    target = 0 if relative_luminance(background) > 0.18 else 255
+    b, g, r = hex_to_bgr(colour)
+    shade = colour
+    for step in range(51):
+        shade = "#" + "".join(f"{round(c + (target - c) * step / 50):02X}" for c in (r, g, b))
+        if contrast_ratio(shade, background) >= ratio:
+            break
+    return shade
 
 
 def outcome(name: str) -> Outcome:

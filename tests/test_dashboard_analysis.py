@@ -1227,3 +1227,27 @@ def test_a_metric_change_says_better_or_worse_in_words() -> None:
         assert card.colour == {"better": palette.BETTER, "worse": palette.WORSE}[verdict]
     views.metric_change(card, "Pd", "1.0", "pd", 0.0, "+0.0000")
     assert card.delta == "no change"
+
+
+@pytest.mark.parametrize("theme", ["light", "dark"])
+def test_chart_text_reaches_the_text_contrast_ratio_in_both_themes(monkeypatch: pytest.MonkeyPatch,
+                                                                   theme: str) -> None:
+    """Compare's paper names (#8C8C8C) were 3.4:1 on the light theme's white, the axes' grey 3.7:1, and the shipped
+    model's blue name 3.5:1 on the dark theme's page: every text colour a chart sets is now at least 4.5:1 on the
+    theme's page, a trace's text in a shade of its marker's colour."""
+    from dashboard import views
+    from lwirst import palette
+
+    monkeypatch.setattr(views.st, "get_option", lambda name: theme if name == "theme.base" else None)
+    rows = [analysis.measured_point(analysis.SHIPPED_NAME, {"miou": 0.7}, "sirst", "test", 163_200, 303.5e6),
+            analysis.measured_point("other", {"miou": 0.5}, "sirst", "test", 90_000, 120e6)]
+    figure = views.legible(analysis.fig4_figure(analysis.fig4_points(pd.DataFrame(rows)), "miou", "flops_m"))
+    page = palette.PAGE[theme]
+    labelled = [t for t in figure.data if t.textfont.color is not None]
+    assert {t.name for t in labelled} >= {analysis.PAPER_SOURCE}
+    for trace in labelled:
+        assert palette.contrast_ratio(trace.textfont.color, page) >= palette.TEXT_RATIO, trace.name
+    texts = [figure.layout.xaxis.tickfont.color, figure.layout.yaxis.title.font.color,
+             figure.layout.title.subtitle.font.color]
+    if theme == "light":  # the dark theme's own axis text is 12:1
+        assert all(palette.contrast_ratio(colour, page) >= palette.TEXT_RATIO for colour in texts), texts
