@@ -66,6 +66,8 @@ TEXT_RATIO = 4.5  # WCAG 2.1 AA: the least contrast ratio of body text against i
 # The page behind a chart's text in Streamlit's light and dark themes (1.67: white and near-black).
 PAGE = {"light": "#FFFFFF", "dark": "#171614"}
 AXIS_GREY = "#808495"  # Streamlit's chart axis text: 3.72:1 on the light theme's white, 4.9:1 on the dark page
+GRAPHIC_RATIO = 3.0  # WCAG 2.1 AA: the least contrast ratio of a graphic (a focus outline, a box) against its ground
+FOCUS = SERIES[0]  # the keyboard focus outline: 5.2:1 on the light theme's page, 3.5:1 on the dark theme's
 BETTER, WORSE, SAME = "green", "red", "gray"  # Streamlit delta colours (themed to #009E73 / #D55E00)
 # Metrics whose smaller values are better; every other metric is better when larger.
 LOWER_IS_BETTER = frozenset({"fa", "fa_pixels", "false_alarms", "missed", "hot_misses", "false_blobs",

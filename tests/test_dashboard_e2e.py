@@ -896,11 +896,34 @@ SEEN_COLOURS = """selector => Array.from(document.querySelectorAll(selector)).fi
   })"""
 
 
+# The keyboard focus's outline: on the focused element or the nearest of its four parents that draws one (a hidden
+# radio's label, a slider's thumb), [style, width in px, colour, what lies behind it] (as in SEEN_COLOURS).
+FOCUS_RING = """() => {
+  const rgba = c => { const p = c.match(/[\\d.]+/g).map(Number); return [...p.slice(0, 3), p[3] ?? 1]; };
+  let ringed = document.activeElement;
+  for (let up = 0; up < 4 && ringed && getComputedStyle(ringed).outlineStyle !== 'solid'; up++) {
+    ringed = ringed.parentElement;
+  }
+  if (!ringed || getComputedStyle(ringed).outlineStyle !== 'solid') ringed = document.activeElement;
+  const layers = [];
+  for (let node = ringed.parentElement; node && node.nodeType === 1; node = node.parentElement) {
+    const fill = rgba(getComputedStyle(node).backgroundColor);
+    if (fill[3] > 0 && layers.every(l => l[3] < 1)) layers.push(fill);
+  }
+  let back = [255, 255, 255];
+  for (const l of layers.reverse()) back = [0, 1, 2].map(i => l[i] * l[3] + back[i] * (1 - l[3]));
+  const style = getComputedStyle(ringed);
+  return [style.outlineStyle, parseFloat(style.outlineWidth), rgba(style.outlineColor).slice(0, 3), back];
+}"""
+
+
+def hex_of(rgb: list[float]) -> str:
+    """'#RRGGBB' of an [r, g, b] the browser measured."""
+    return "#" + "".join(f"{round(c):02X}" for c in rgb)
+
+
 def seen_ratios(page: Page, selector: str) -> list[float]:
     """The WCAG contrast ratio of each visible element of `selector` against what lies behind it."""
-    def hex_of(rgb: list[float]) -> str:
-        return "#" + "".join(f"{round(c):02X}" for c in rgb)
-
     return [palette.contrast_ratio(hex_of(ink), hex_of(back)) for ink, back in page.evaluate(SEEN_COLOURS, selector)]
 
 
@@ -935,3 +958,19 @@ def test_text_is_readable_in_both_themes(themed_page: Page) -> None:
     seen["Compare's charts"] = seen_ratios(page, ".js-plotly-plot text")
     for what, ratios in seen.items():
         assert ratios and min(ratios) >= palette.TEXT_RATIO, (what, sorted(ratios)[:5])
+
+
+@pytest.mark.e2e
+def test_keyboard_focus_is_outlined_in_both_themes(themed_page: Page) -> None:
+    """Streamlit's focus indicators were 1.1-1.5:1 against the page: a visitor tabbing through the sidebar and
+    Ablations' controls (page links, select boxes, radios, an expander) saw no focus. Each stop now has a solid
+    outline at least 2 px wide and 3:1 against what lies behind it."""
+    page = themed_page
+    page.locator("body").press("Tab")
+    for _ in range(24):
+        page.keyboard.press("Tab")
+        label = page.evaluate("() => document.activeElement.getAttribute('aria-label') || document.activeElement"
+                              ".innerText.trim().slice(0, 40) || document.activeElement.tagName")
+        style, width, colour, back = page.evaluate(FOCUS_RING)
+        assert style == "solid" and width >= 2, (label, style, width)
+        assert palette.contrast_ratio(hex_of(colour), hex_of(back)) >= palette.GRAPHIC_RATIO, (label, colour, back)
