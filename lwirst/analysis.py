@@ -1088,7 +1088,7 @@ def image_view(image: np.ndarray, logits: np.ndarray, mask: np.ndarray, threshol
     hot = hot_targets(logits, mask, match, threshold, margin)
     flagged = set(hot.loc[hot["status"] == HOT, "id"])
     heat = draw_targets(heatmap(logits, scale, colorbar=False), [t for t in match.missed if t.id in flagged],
-                        color=HOT_COLOR)
+                        color=HOT_COLOR, tags=False)  # its ring says "hot": a label under the ring was hidden
     chips, total = target_chips(image, logits, kept, mask, threshold, margin, scale)
     return ImageView(to_bgr(image), mask_image(mask), heat, overlay, match, hot, chips, total,
                      heat_scale(logits, scale))

@@ -175,15 +175,15 @@ def text_band(image: np.ndarray, lines: Sequence[str],
 
 def draw_targets(image: np.ndarray, targets: Detections | Iterable[Target],
                  tracks: Iterable[Track] | None = None, color: tuple[int, int, int] = DETECTION_BGR,
-                 trails: bool = True, judged: Mapping[int, str] | None = None) -> np.ndarray:
+                 trails: bool = True, judged: Mapping[int, str] | None = None, tags: bool = True) -> np.ndarray:
     """Boxes around targets labelled "#id", or "T<track id>" when tracks are given; in `color`, or where a
     target is `judged` (its `lwirst.palette` outcome by target id: truth is known) in its outcome's colour with
-    its tag after the label ("#3 FA", "T2 ok").
+    its tag after the label ("#3 FA", "T2 ok"); no labels unless `tags` (a view that writes its own).
 
     With tracks, confirmed tracks also get their recent trajectory (white), and
     targets of tentative tracks are labelled by their outcome alone (without one, not at all).
     """
-    return _draw_targets(to_bgr(image).copy(), targets, tracks, color, trails, judged or {})
+    return _draw_targets(to_bgr(image).copy(), targets, tracks, color, trails, judged or {}, tags=tags)
 
 
 def _label_text(*parts: str | None) -> str | None:
