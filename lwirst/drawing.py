@@ -92,9 +92,9 @@ def _marks(image: np.ndarray, marks: Sequence[Mark], thickness: int,
     """Every box first, each over a dark halo one pixel wider on either side (a bluish-green box on a grey sky was
     1.15:1 against it; black beside the stroke is 6:1 or more), then each label on a plate against its box's halo
     where it covers no box, nothing of `clear` (x0, y0, x1, y1: a text band drawn before) and no label already
-    placed (above, below, both right-aligned, at either side top- or bottom-aligned, then further above or
-    below; else where it covers least): a label put above its box whatever lay there hid a neighbouring target
-    and ran into its label (SIRST Misc_29). Returns the plates (x0, y0, x1, y1)."""
+    placed (above, below, both right-aligned, at either side top- or bottom-aligned, then at a corner or centred on
+    a side, then further above or below; else where it covers least): a label put above its box whatever lay
+    there hid a neighbouring target and ran into its label (SIRST Misc_29). Returns the plates (x0, y0, x1, y1)."""
     rects = [_frame_of(image, box, thickness) for box, _, _ in marks]
     for x0, y0, x1, y1 in rects:  # every halo before any stroke: a neighbour's halo never cuts a stroke
         cv2.rectangle(image, (x0, y0), (x1, y1), BLACK, 2 * _reach(thickness) + 2, cv2.LINE_8)
@@ -121,10 +121,14 @@ def _label(image: np.ndarray, rect: tuple[int, int, int, int], color: tuple[int,
     width, height = tw + 4, th + 3 + base
     x0, y0, x1, y1 = rect
     gap = _reach(thickness) + 1  # the plate's edge next to the halo's
-    above, below, right, left = y0 - gap - height, y1 + gap, x1 + gap, x0 - gap - width
+    above, below, right, left = y0 - gap - height, y1 + gap + 1, x1 + gap + 1, x0 - gap - width
     candidates = [(x0, above), (x0, below), (x1 - width + 1, above), (x1 - width + 1, below),
                   (right, y0), (right, y1 - height + 1), (left, y0), (left, y1 - height + 1),
-                  *((x0, y) for k in (1, 2) for y in (above - k * height, below + k * height))]  # crowded: further
+                  # crowded: still against the box, at a corner or centred on a side (SIRST Misc_29's tags went
+                  # further off, 38 px from their boxes, where these were free), and only then further off
+                  *((x, y) for y in (above, below) for x in (left, right, (x0 + x1 - width) // 2)),
+                  *((x, (y0 + y1 - height) // 2) for x in (right, left)),
+                  *((x0, y) for k in (1, 2) for y in (above - k * height, below + k * height))]
     rows, cols = image.shape[:2]
 
     corners = np.asarray(candidates, np.int64)

@@ -413,7 +413,8 @@ def test_a_frame_with_truth_boxes_its_outcomes() -> None:
 
 def test_a_label_never_covers_a_neighbouring_target_or_label() -> None:
     """Four targets a few pixels apart (SIRST Misc_29): each label was put above its box whatever lay there,
-    hiding the target above and running into its label. Each plate now covers no box and no other plate."""
+    hiding the target above and running into its label. Each plate now covers no box and no other plate, and
+    stays against its own box (at a corner where its sides are taken)."""
     from lwirst.drawing import _frame_of, _marks
 
     def _overlap(a: tuple[int, int, int, int], b: tuple[int, int, int, int]) -> int:
@@ -432,6 +433,10 @@ def test_a_label_never_covers_a_neighbouring_target_or_label() -> None:
         assert not any(_overlap(plate, rect) for rect in rects)
         assert not any(_overlap(plate, other) for j, other in enumerate(plates) if j != i)
         assert min(plate) >= 0 and max(plate[2], plate[3]) < 128
+    # against its own box, past the 1-px halo (Misc_29's went up to 38 px off): here all but the last, placed where
+    # every place against its box was taken by the others
+    offs = [max(p[0] - x1, x0 - p[2], p[1] - y1, y0 - p[3]) for p, (x0, y0, x1, y1) in zip(plates, rects, strict=True)]
+    assert offs[:3] == [2, 2, 2], offs
 
 
 def test_a_frame_of_many_detections_is_boxed_without_labels_and_fast() -> None:
@@ -551,3 +556,27 @@ def test_tag_ink_reaches_the_text_contrast_ratio_on_its_plate(colour: tuple[int,
     pixels = frame[y0:y1 + 1, x0:x1 + 1].reshape(-1, 3)
     ink = max(pixels.tolist(), key=lambda px: _ratio(px, colour))
     assert _ratio(ink, colour) >= 4.5
+
+
+def test_misc_29s_tags_sit_against_their_boxes(sirst_root: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """SIRST Misc_29 on Live (a dataset split, every target judged): with their outcomes the tags grew to "#2 ok"
+    and two of the four crowded ones were put further off, 20 and 38 px from their boxes. Each now sits against its
+    box, past the 1-px halo (a corner or the middle of a side where the others took its sides)."""
+    import lwirst.drawing as drawing
+    from lwirst.datasets import open_dataset
+
+    offs = []
+    real = drawing._label
+
+    def spy(image: np.ndarray, rect: tuple[int, int, int, int], *args: object) -> tuple[int, int, int, int]:
+        plate = real(image, rect, *args)
+        offs.append(max(plate[0] - rect[2], rect[0] - plate[2], plate[1] - rect[3], rect[1] - plate[3]))
+        return plate
+
+    monkeypatch.setattr(drawing, "_label", spy)
+    data = open_dataset(sirst_root.parent, "sirst", "test")
+    item = data[list(data.names).index("Misc_29")]
+    mask = np.asarray(item.mask, bool)
+    kept = detect(np.where(mask, 5.0, -5.0).astype(np.float32), 0.0)  # every target found
+    overlay(item.image, kept, outcomes=drawing.mask_outcomes(kept, mask), fps=10.0, fps_label="end-to-end fps")
+    assert len(offs) == len(kept) >= 4 and set(offs) == {2}, offs
