@@ -17,6 +17,7 @@ REPO_ROOT = str(Path(__file__).resolve().parents[1])
 if REPO_ROOT not in sys.path:
     sys.path.insert(0, REPO_ROOT)
 
+from lwirst import palette  # noqa: E402
 from lwirst.limits import cap_decoder  # noqa: E402  (light: no OpenCV yet)
 
 cap_decoder()  # the server's first run, before anything decodes; later runs keep the cap
@@ -25,20 +26,35 @@ from dashboard import common, urlstate  # noqa: E402
 
 FAVICON = Path(__file__).with_name("favicon.png")  # a local file: the page requests nothing from the internet
 # Metric cards wrap a long value or label instead of cutting it to "0.…": six cards in a row at a 1024-px
-# projector left every headline number unreadable.
-CARD_STYLE = """<style>
+# projector left every headline number unreadable. Captions are drawn at 75 % of the text colour, not Streamlit's
+# 60 % (3.8-3.9:1 on the light theme's page and sidebar; now 5.8-6.0:1, and 9:1 on the dark theme's). The control
+# that keyboard focus is on gets a 2-px outline in `palette.FOCUS` (Streamlit's own were 1.1-1.5:1 against the
+# page): around the control itself, or around what shows an input drawn hidden or borderless (the label of a
+# radio, checkbox or toggle, a slider's thumb, the box of a text field or select box), inside a scrolling region
+# (the main area, the sidebar: outside it the outline was off the screen); an element's toolbar (a picture's
+# Fullscreen) shows while a button of it has focus (it stayed transparent, its focused button unseen).
+PAGE_STYLE = """<style>
 [data-testid="stMetricValue"], [data-testid="stMetricValue"] *,
 [data-testid="stMetricLabel"], [data-testid="stMetricLabel"] * {
   white-space: normal !important; overflow: visible !important; text-overflow: clip !important;
   overflow-wrap: break-word;
 }
 [data-testid="stMetricValue"] { font-size: clamp(1.05rem, 1.9vw, 2.25rem); line-height: 1.2; }
-</style>"""
+[data-testid="stCaptionContainer"] { opacity: 0.75 !important; }
+.stApp :focus-visible:not(input, textarea),
+.stApp label:has(input:focus-visible),
+.stApp div:has(> div > input[type="range"]:focus-visible),
+.stApp div:has(> input:not([type="range"], [type="radio"], [type="checkbox"]):focus-visible, > textarea:focus-visible) {
+  outline: 2px solid FOCUS !important; outline-offset: 2px !important;
+}
+.stApp :is([data-testid="stMain"], [data-testid="stSidebarContent"]):focus-visible { outline-offset: -4px !important; }
+[data-testid="stElementToolbar"]:has(:focus-visible) { opacity: 1 !important; }
+</style>""".replace("FOCUS", palette.FOCUS)
 
 
 def main() -> None:
     st.set_page_config(page_title="lwirst: IR small-target segmentation", page_icon=str(FAVICON), layout="wide")
-    st.html(CARD_STYLE)
+    st.html(PAGE_STYLE)
     urlstate.restore()
     common.note_new_run()  # before any page: a video run still going is cut short by this run
     common.keep_widget_state()

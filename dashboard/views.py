@@ -51,7 +51,39 @@ def stream_legend(judged: bool = False, tracked: bool = True) -> None:
     tracks where the stream keeps them (`tracked`: not a dataset split, whose every image is a scene of its own)."""
     legend((palette.CORRECT, palette.MISSED, palette.FALSE_ALARM) if judged else (palette.DETECTION,))
     if tracked:
-        st.caption("T<n> names a box's track; a white line is a confirmed track's recent path.")
+        outcome = " and its tag its outcome (a tentative track's box: the tag alone)" if judged else ""
+        st.caption(f"T<n> names a box's track{outcome}; a white line is a confirmed track's recent path.")
+
+
+def theme() -> str:
+    """'light' or 'dark': the theme the server runs in (its `theme.base`; the dashboard offers its visitors no theme
+    menu). Streamlit's report of the page's theme (`st.context.theme`) is the browser's preference on a first run."""
+    return "dark" if st.get_option("theme.base") == "dark" else "light"
+
+
+def legible(figure: go.Figure) -> go.Figure:
+    """`figure` with its text at least 4.5:1 on the theme's page: a trace's text keeps its trace's colour, darkened
+    or lightened as far as needed (the paper's grey names were 3.4:1 on white, the shipped model's blue 3.5:1 on
+    the dark page), and on the light theme the grey of axes, colour bars, subtitles and notes (3.7:1) is darkened
+    too."""
+    page = palette.PAGE[theme()]
+    for trace in figure.data:
+        colour = trace.textfont.color if "textfont" in trace else None
+        if isinstance(colour, str):
+            trace.textfont.color = palette.readable(colour, page)
+        elif colour is not None:
+            trace.textfont.color = [palette.readable(c, page) for c in colour]
+    if theme() == "light":
+        grey = palette.readable(palette.AXIS_GREY, page)
+        figure.update_xaxes(tickfont_color=grey, title_font_color=grey)
+        figure.update_yaxes(tickfont_color=grey, title_font_color=grey)
+        figure.update_layout(title_subtitle_font_color=grey)
+        for trace in figure.data:
+            if "marker" in trace and trace.marker.showscale:
+                trace.marker.colorbar.update(tickfont_color=grey, title_font_color=grey)
+        for note in figure.layout.annotations:
+            note.font.color = note.font.color or grey
+    return figure
 
 
 def png_uri(picture: np.ndarray) -> str:
@@ -65,40 +97,49 @@ def png_uri(picture: np.ndarray) -> str:
 PLOT_DOMAIN = 0.86  # the share of a panel's width its picture may take; the colour bar uses the rest
 RING_PX = 18  # screen size of the rings that mark targets on a frame shown below its own size
 RING_HALO, HALO = 4, "rgba(0, 0, 0, 0.8)"  # a ring's dark halo: 1 px each side of its 2-px stroke
+# A ring's tag, in CSS pixels: the tags drawn into a 319-pixel frame shown 245 px wide were 5 px tall, under the ring
+TAG_FONT, TAG_GAP = 12, 2
+GLYPHS = {"circle-open": "○", "square-open": "□", "diamond-open": "◇", "triangle-up-open": "△"}  # captions' shapes
 
 
 @dataclass(frozen=True)
 class Panel:
-    """One zoomable picture: its title, a heatmap's colour range, and the targets to ring (`zoom_figure`)."""
+    """One zoomable picture: its title, a heatmap's colour range, the targets to ring (`zoom_figure`) and whether
+    their rings carry tags (the outcome pictures, drawn without tags of their own)."""
 
     picture: np.ndarray
     title: str
     heat: HeatScale | None = None
     marks: Sequence[Chip] = ()
+    tags: bool = False
 
 
 def zoom_figure(picture: np.ndarray, title: str, heat: HeatScale | None = None,
-                marks: Sequence[Chip] = (), axes: bool = True, width: int = 0) -> go.Figure:
+                marks: Sequence[Chip] = (), axes: bool = True, width: int = 0, tags: bool = False) -> go.Figure:
     """A picture as a Plotly figure: drag a box to zoom, scroll to zoom, double-click to reset; the
     axes are the frame's pixel coordinates. A heatmap's colour bar (`heat`) is Plotly's, beside the
-    plot, so it never adds to the picture's coordinates. `marks` are ringed in their outcome's colour
-    at a fixed screen size whatever the frame's size: how large a panel is drawn depends on the visitor's
-    window (a 256-pixel frame is shown below its size in a half-width panel at 1024 px), and a target of a
-    few pixels must stay visible at any zoom (hover a ring for its chip's caption); the pixels themselves
-    are untouched. Without `axes` (Home's demo, in a column) the picture takes the whole figure, as tall as a
-    picture `width` CSS pixels wide (the column's width changes with the window)."""
+    plot, so it never adds to the picture's coordinates. `marks` are ringed in their outcome's colour and shape
+    (`palette.Outcome.symbol`: by colour alone every outcome was the same circle) at a fixed screen size whatever
+    the frame's size: how large a panel is drawn depends on the visitor's window (a 256-pixel frame is shown below
+    its size in a half-width panel at 1024 px), and a target of a few pixels must stay visible at any zoom (hover
+    a ring for its chip's caption); a ring by the frame's edge is drawn whole. With `tags`, each ring's tag
+    ("#1 ok", "FA", "miss") is written beside it at a legible size, clear of every ring (`ring_tags`); the pixels
+    themselves are untouched. Without `axes` (Home's demo, in a column) the picture takes the whole figure, as
+    tall as a picture `width` CSS pixels wide (the column's width changes with the window)."""
     h, w = picture.shape[:2]
     figure = go.Figure(go.Image(source=png_uri(picture), hoverinfo="x+y"))
     if marks:
+        symbols = [palette.OUTCOMES[m.outcome].symbol for m in marks]
         # a dark halo under each ring: an outcome's colour alone faded into frames of its own hue (a pink ring on
         # an inferno-palette sky)
         figure.add_trace(go.Scatter(
             x=[m.x for m in marks], y=[m.y for m in marks], mode="markers", showlegend=False, hoverinfo="skip",
-            marker={"symbol": "circle-open", "size": RING_PX, "line": {"width": RING_HALO}, "color": HALO}))
+            cliponaxis=False, marker={"symbol": symbols, "size": RING_PX, "line": {"width": RING_HALO},
+                                      "color": HALO}))
         figure.add_trace(go.Scatter(
             x=[m.x for m in marks], y=[m.y for m in marks], mode="markers", showlegend=False,
-            hovertext=[m.caption for m in marks], hoverinfo="text",
-            marker={"symbol": "circle-open", "size": RING_PX, "line": {"width": 2},
+            hovertext=[m.caption for m in marks], hoverinfo="text", cliponaxis=False,
+            marker={"symbol": symbols, "size": RING_PX, "line": {"width": 2},
                     "color": [palette.OUTCOMES[m.outcome].hex for m in marks]}))
     if heat is not None:
         figure.add_trace(go.Scatter(x=[None], y=[None], mode="markers", hoverinfo="skip", showlegend=False,
@@ -115,12 +156,75 @@ def zoom_figure(picture: np.ndarray, title: str, heat: HeatScale | None = None,
     # so a heatmap and the overlay beside it share their size and ticks
     figure.update_xaxes(showgrid=False, range=[-0.5, w - 0.5], constrain="domain", domain=[0.0, PLOT_DOMAIN])
     figure.update_yaxes(showgrid=False, range=[h - 0.5, -0.5], scaleanchor="x", constrain="domain")
+    scale = plot_scale(h, w)
     if not axes:
         height = round(min(720, max(120, (width or PANEL_WIDTH) * h / max(w, 1))))
+        scale = height / max(h, 1)
         figure.update_layout(margin={"l": 0, "r": 0, "t": 0, "b": 0}, height=height)
         figure.update_xaxes(visible=False, domain=[0.0, 1.0])
         figure.update_yaxes(visible=False)
+    if tags:
+        for mark, (dx, dy) in zip(marks, ring_tags(marks, scale, (w * scale, h * scale)), strict=True):
+            plate = palette.OUTCOMES[mark.outcome].hex
+            figure.add_annotation(x=mark.x, y=mark.y, text=tag_text(mark), showarrow=False, xshift=dx, yshift=-dy,
+                                  font={"size": TAG_FONT, "color": palette.ink(plate)}, bgcolor=plate,
+                                  bordercolor=HALO, borderwidth=1, borderpad=1)
     return figure
+
+
+def tag_text(mark: Chip) -> str:
+    """A ring's tag: the detection's number and its outcome's tag ("#1 ok", "#2 FA"), a missed target's tag alone,
+    a detection without ground truth its number alone."""
+    number = f"#{mark.number}" if mark.number is not None else ""
+    tag = "" if mark.outcome == palette.DETECTION else palette.OUTCOMES[mark.outcome].tag
+    return " ".join(part for part in (number, tag) if part)
+
+
+def tag_size(text: str) -> tuple[float, float]:
+    """A tag's width and height in CSS pixels as Plotly draws it (an upper bound: 0.6 em a character, a 1-px
+    border and padding on each side)."""
+    return 0.6 * TAG_FONT * len(text) + 6, 1.25 * TAG_FONT + 4
+
+
+def ring_tags(marks: Sequence[Chip], scale: float, plot: tuple[float, float]) -> list[tuple[float, float]]:
+    """Where each mark's tag goes, as its centre's offset (dx, dy; CSS pixels, y down) from its ring's: the first
+    of above, below, right, left and the four corners whose box covers no ring, no tag placed before and nothing
+    outside the `plot` area (width, height), else the one covering least. `scale`: CSS pixels per frame pixel."""
+    radius = RING_PX / 2 + RING_HALO / 2
+    centres = np.array([((m.x + 0.5) * scale, (m.y + 0.5) * scale) for m in marks]).reshape(-1, 2)
+    taken = [(x - radius, y - radius, x + radius, y + radius) for x, y in centres]
+    offsets = []
+    for (x, y), mark in zip(centres, marks, strict=True):
+        width, height = tag_size(tag_text(mark))
+        across, down = radius + TAG_GAP + width / 2, radius + TAG_GAP + height / 2
+        candidates = [(0, -down), (0, down), (across, 0), (-across, 0),
+                      (across, -down), (-across, -down), (across, down), (-across, down)]
+        boxes = [(x + dx - width / 2, y + dy - height / 2, x + dx + width / 2, y + dy + height / 2)
+                 for dx, dy in candidates]
+        cover = [_overlap(box, taken) + _outside(box, plot) for box in boxes]
+        best = int(np.argmin(cover))  # the first of the least covering
+        offsets.append(candidates[best])
+        taken.append(boxes[best])
+    return offsets
+
+
+def _overlap(box: tuple[float, float, float, float], others: Sequence[tuple[float, float, float, float]]) -> float:
+    """The area `box` (x0, y0, x1, y1) shares with `others`."""
+    x0, y0, x1, y1 = box
+    return sum(max(0.0, min(x1, a1) - max(x0, a0)) * max(0.0, min(y1, b1) - max(y0, b0)) for a0, b0, a1, b1 in others)
+
+
+def _outside(box: tuple[float, float, float, float], plot: tuple[float, float]) -> float:
+    """The area of `box` outside a plot area `plot` (width, height) from (0, 0)."""
+    x0, y0, x1, y1 = box
+    return (x1 - x0) * (y1 - y0) - _overlap(box, [(0.0, 0.0, *plot)])
+
+
+def plot_scale(h: int, w: int) -> float:
+    """CSS pixels per frame pixel of an h x w picture in a `PANEL_WIDTH` panel (`panel_height`)."""
+    plot_width = (PANEL_WIDTH - PANEL_MARGIN["l"] - PANEL_MARGIN["r"]) * PLOT_DOMAIN
+    plot_height = panel_height(h, w) - PANEL_MARGIN["t"] - PANEL_MARGIN["b"]
+    return min(plot_width / max(w, 1), plot_height / max(h, 1))
 
 
 def panel_height(h: int, w: int) -> int:
@@ -142,12 +246,19 @@ def panels(shown: Sequence[Panel], key: str) -> None:
         row = pair_row()
         for index in range(start, min(start + 2, len(shown))):
             panel = shown[index]
-            row.plotly_chart(zoom_figure(panel.picture, panel.title, panel.heat, panel.marks),
+            row.plotly_chart(legible(zoom_figure(panel.picture, panel.title, panel.heat, panel.marks, tags=panel.tags)),
                              key=f"{key}_{index}", config=PLOT_CONFIG, width=PANEL_WIDTH)
-    if any(panel.marks for panel in shown):
-        st.caption("Each target of the chips is ringed in its outcome's colour, at a fixed screen size as you "
-                   "zoom: a frame drawn smaller than its pixels (a narrow window) can lose a target of a few "
-                   "pixels between screen pixels. The pixels themselves are untouched.")
+    marks = [mark for panel in shown for mark in panel.marks]
+    if marks:
+        st.caption("Each target of the chips is ringed in its outcome's colour and shape (" + ring_shapes(marks)
+                   + "), at a fixed screen size as you zoom: a frame drawn smaller than its pixels (a narrow window) "
+                   "can lose a target of a few pixels between screen pixels. The pixels themselves are untouched.")
+
+
+def ring_shapes(marks: Sequence[Chip]) -> str:
+    """The ring shapes of the outcomes among `marks`, for a caption: "○ correct, □ false alarm"."""
+    shown = [name for name in palette.OUTCOMES if any(m.outcome == name for m in marks)]
+    return ", ".join(f"{GLYPHS[palette.OUTCOMES[name].symbol]} {name}" for name in shown)
 
 
 def chip_strip(chips: Sequence[Chip], total: int, truth: bool = True) -> None:
@@ -169,10 +280,11 @@ def chip_strip(chips: Sequence[Chip], total: int, truth: bool = True) -> None:
 
 def metric_change(where: DeltaGenerator, label: str, value: str, metric: str, change: float,
                   shown: str, help_: str | None = None) -> None:
-    """A metric card whose change is coloured by whether it is better for `metric` (never by sign);
-    a change of zero (as printed) is grey and says so."""
+    """A metric card whose change is coloured by whether it is better for `metric` (never by sign) and says so in
+    words ("+161 worse": by colour alone "R ↑ +0.1213" and "Fa ↑ +161" read alike); a change of zero (as printed)
+    is grey and says so."""
     same = float(shown.replace("+", "").replace("−", "-")) == 0 if shown else True
-    where.metric(label, value, "no change" if same else shown,
+    where.metric(label, value, "no change" if same else f"{shown} {palette.judge(metric, change)}",
                  delta_color=palette.SAME if same else palette.delta_color(metric, change),
                  delta_arrow="off" if same else "auto", help=help_)
 

@@ -1092,11 +1092,11 @@ def image_view(image: np.ndarray, logits: np.ndarray, mask: np.ndarray, threshol
         raise LwirstError(f"image {image.shape[1]}x{image.shape[0]}, mask {mask.shape[1]}x{mask.shape[0]} and "
                           f"saliency {logits.shape[1]}x{logits.shape[0]} differ in size; re-run the evaluation")
     kept = detect(logits, threshold).filter(target_filter)
-    overlay, match = evaluation_overlay(image, kept, mask)
+    overlay, match = evaluation_overlay(image, kept, mask, tags=False)  # the panel writes the tags
     hot = hot_targets(logits, mask, match, threshold, margin)
     flagged = set(hot.loc[hot["status"] == HOT, "id"])
     heat = draw_targets(heatmap(logits, scale, colorbar=False), [t for t in match.missed if t.id in flagged],
-                        color=HOT_COLOR)
+                        color=HOT_COLOR, tags=False)  # its ring says "hot": a label under the ring was hidden
     chips, total = target_chips(image, logits, kept, mask, threshold, margin, scale)
     return ImageView(to_bgr(image), mask_image(mask), heat, overlay, match, hot, chips, total,
                      heat_scale(logits, scale))

@@ -20,7 +20,7 @@ import numpy as np
 from lwirst.errors import LwirstError
 from lwirst.imageio import to_bgr
 from lwirst.metrics import match_targets as metric_match
-from lwirst.palette import CORRECT, DETECTION, FALSE_ALARM, MISSED, outcome
+from lwirst.palette import CORRECT, DETECTION, FALSE_ALARM, MISSED, hex_to_bgr, ink, outcome
 from lwirst.postprocess import Detections, Target, logit_to_probability, mask_targets
 from lwirst.rounding import rate_text
 from lwirst.saliency import Saliency
@@ -57,12 +57,27 @@ Mark = tuple[tuple[int, int, int, int], tuple[int, int, int], str | None]  # tar
 def _frame_of(image: np.ndarray, box: tuple[int, int, int, int], thickness: int) -> tuple[int, int, int, int]:
     """The rectangle (x0, y0, x1, y1) drawn around a target box. Small targets are 1-10 px: a 2 px margin keeps
     the box from hiding the target, and a box is at least 1/40 of the frame's longer side, so a 3 px target of
-    a 1280x1024 frame shown 450 px wide still gets a box one can see (32 px of the frame, 11 on the screen)."""
+    a 1280x1024 frame shown 450 px wide still gets a box one can see (32 px of the frame, 11 on the screen). A
+    box that runs past the frame's edge grows inwards by as much: a target in a corner kept only a 5x5 corner of
+    its box; its sides on the edge stay off the frame, clear of the target."""
     x, y, w, h = box
     pad = 2 + thickness
     least = max(image.shape[:2]) // 40
     pad_x, pad_y = max(pad, (least - w + 1) // 2), max(pad, (least - h + 1) // 2)
-    return x - pad_x, y - pad_y, x + w - 1 + pad_x, y + h - 1 + pad_y
+    rows, cols = image.shape[:2]
+    x0, x1 = _inside(x - pad_x, x + w - 1 + pad_x, cols)
+    y0, y1 = _inside(y - pad_y, y + h - 1 + pad_y, rows)
+    return x0, y0, x1, y1
+
+
+def _inside(lo: int, hi: int, size: int) -> tuple[int, int]:
+    """A span [lo, hi] of an axis `size` pixels long, stretched inwards by as much as it runs past either end."""
+    return lo - max(0, hi - (size - 1)), hi + max(0, -lo)
+
+
+def _reach(thickness: int) -> int:
+    """How far a line OpenCV draws `thickness` wide reaches either side of its path (1: none; t > 1: (t + 1) // 2)."""
+    return 0 if thickness == 1 else (thickness + 1) // 2
 
 
 def _covered(plates: np.ndarray, avoid: np.ndarray) -> np.ndarray:
@@ -74,12 +89,15 @@ def _covered(plates: np.ndarray, avoid: np.ndarray) -> np.ndarray:
 
 def _marks(image: np.ndarray, marks: Sequence[Mark], thickness: int,
            clear: Sequence[tuple[int, int, int, int] | None] = ()) -> list[tuple[int, int, int, int]]:
-    """Every box first, then each label on a plate beside its box where it covers no box, nothing of `clear`
-    (x0, y0, x1, y1: a text band drawn before) and no label already placed (above, below, both right-aligned,
-    at either side top- or bottom-aligned, then further above or below; else where it covers least): a label
-    put above its box whatever lay there hid a neighbouring target and ran into its label (SIRST Misc_29).
-    Returns the plates (x0, y0, x1, y1)."""
+    """Every box first, each over a dark halo one pixel wider on either side (a bluish-green box on a grey sky was
+    1.15:1 against it; black beside the stroke is 6:1 or more), then each label on a plate against its box's halo
+    where it covers no box, nothing of `clear` (x0, y0, x1, y1: a text band drawn before) and no label already
+    placed (above, below, both right-aligned, at either side top- or bottom-aligned, then at a corner or centred on
+    a side, then further above or below; else where it covers least): a label put above its box whatever lay
+    there hid a neighbouring target and ran into its label (SIRST Misc_29). Returns the plates (x0, y0, x1, y1)."""
     rects = [_frame_of(image, box, thickness) for box, _, _ in marks]
+    for x0, y0, x1, y1 in rects:  # every halo before any stroke: a neighbour's halo never cuts a stroke
+        cv2.rectangle(image, (x0, y0), (x1, y1), BLACK, 2 * _reach(thickness) + 2, cv2.LINE_8)
     for (x0, y0, x1, y1), (_, color, _) in zip(rects, marks, strict=True):
         cv2.rectangle(image, (x0, y0), (x1, y1), color, thickness, cv2.LINE_8)
     fixed = [*rects, *(rect for rect in clear if rect is not None)]
@@ -95,18 +113,22 @@ def _marks(image: np.ndarray, marks: Sequence[Mark], thickness: int,
 
 def _label(image: np.ndarray, rect: tuple[int, int, int, int], color: tuple[int, int, int], label: str,
            thickness: int, avoid: np.ndarray) -> tuple[int, int, int, int]:
-    """`label` on a plate in the box's colour beside `rect`, at the first of the candidate places that covers
-    nothing of `avoid` (else the one covering least); returns the plate."""
+    """`label` on a plate in the box's colour against `rect`'s halo, at the first of the candidate places that
+    covers nothing of `avoid` (else the one covering least); returns the plate."""
     scale, _ = _scale(image)
     weight = _text_thickness(scale)
     (tw, th), base = cv2.getTextSize(label, FONT, scale, weight)
     width, height = tw + 4, th + 3 + base
     x0, y0, x1, y1 = rect
-    gap = 2 + thickness
-    above, below, right, left = y0 - gap - height, y1 + gap, x1 + gap, x0 - gap - width
+    gap = _reach(thickness) + 1  # the plate's edge next to the halo's
+    above, below, right, left = y0 - gap - height, y1 + gap + 1, x1 + gap + 1, x0 - gap - width
     candidates = [(x0, above), (x0, below), (x1 - width + 1, above), (x1 - width + 1, below),
                   (right, y0), (right, y1 - height + 1), (left, y0), (left, y1 - height + 1),
-                  *((x0, y) for k in (1, 2) for y in (above - k * height, below + k * height))]  # crowded: further
+                  # crowded: still against the box, at a corner or centred on a side (SIRST Misc_29's tags went
+                  # further off, 38 px from their boxes, where these were free), and only then further off
+                  *((x, y) for y in (above, below) for x in (left, right, (x0 + x1 - width) // 2)),
+                  *((x, (y0 + y1 - height) // 2) for x in (right, left)),
+                  *((x0, y) for k in (1, 2) for y in (above - k * height, below + k * height))]
     rows, cols = image.shape[:2]
 
     corners = np.asarray(candidates, np.int64)
@@ -122,9 +144,9 @@ def _label(image: np.ndarray, rect: tuple[int, int, int, int], color: tuple[int,
 
 
 def _ink(color: tuple[int, int, int]) -> tuple[int, int, int]:
-    """Black or white, whichever contrasts more with a BGR plate (Rec. 601 luma)."""
+    """Black or white, whichever has the higher WCAG contrast ratio with a BGR plate (`palette.ink`)."""
     b, g, r = color
-    return BLACK if 0.299 * r + 0.587 * g + 0.114 * b >= 140 else WHITE
+    return hex_to_bgr(ink(f"#{r:02X}{g:02X}{b:02X}"))
 
 
 def text_band(image: np.ndarray, lines: Sequence[str],
@@ -157,28 +179,39 @@ def text_band(image: np.ndarray, lines: Sequence[str],
 
 def draw_targets(image: np.ndarray, targets: Detections | Iterable[Target],
                  tracks: Iterable[Track] | None = None, color: tuple[int, int, int] = DETECTION_BGR,
-                 trails: bool = True, colors: Mapping[int, tuple[int, int, int]] | None = None) -> np.ndarray:
-    """Boxes around targets labelled "#id", or "T<track id>" when tracks are given; in `color`, or a target's
-    own in `colors` (by target id: an outcome where truth is known).
+                 trails: bool = True, judged: Mapping[int, str] | None = None, tags: bool = True) -> np.ndarray:
+    """Boxes around targets labelled "#id", or "T<track id>" when tracks are given; in `color`, or where a
+    target is `judged` (its `lwirst.palette` outcome by target id: truth is known) in its outcome's colour with
+    its tag after the label ("#3 FA", "T2 ok"); no labels unless `tags` (a view that writes its own).
 
     With tracks, confirmed tracks also get their recent trajectory (white), and
-    targets of tentative tracks are boxed without a label.
+    targets of tentative tracks are labelled by their outcome alone (without one, not at all).
     """
-    return _draw_targets(to_bgr(image).copy(), targets, tracks, color, trails, colors or {})
+    return _draw_targets(to_bgr(image).copy(), targets, tracks, color, trails, judged or {}, tags=tags)
+
+
+def _label_text(*parts: str | None) -> str | None:
+    """A box's label from its parts (an id, an outcome's tag), None when it has none."""
+    return " ".join(part for part in parts if part) or None
 
 
 def _draw_targets(canvas: np.ndarray, targets: Detections | Iterable[Target], tracks: Iterable[Track] | None,
-                  color: tuple[int, int, int], trails: bool, colors: Mapping[int, tuple[int, int, int]],
-                  others: Sequence[Mark] = (), clear: Sequence[tuple[int, int, int, int] | None] = ()) -> np.ndarray:
+                  color: tuple[int, int, int], trails: bool, judged: Mapping[int, str],
+                  others: Sequence[Mark] = (), clear: Sequence[tuple[int, int, int, int] | None] = (),
+                  tags: bool = True) -> np.ndarray:
     """`draw_targets` on `canvas` itself, with `others` (boxes of missed targets) among the boxes its labels
-    keep clear of, and `clear` (a `text_band`)."""
+    keep clear of, and `clear` (a `text_band`); no labels unless `tags`. A judged box says its outcome in its
+    label too: by colour alone a correct detection and a false alarm were told apart by no one who cannot tell
+    green from vermillion."""
     _, thickness = _scale(canvas)
     targets = list(targets)
-    tagged = len(targets) + len(others) <= TAGGED_MAX  # above, tags would hide the frame: colour only
+    tagged = tags and len(targets) + len(others) <= TAGGED_MAX  # above, tags would hide the frame: colour only
     others = [(box, bgr, label if tagged else None) for box, bgr, label in others]
+    colors = {i: outcome(name).bgr for i, name in judged.items()}
+    tags = {i: outcome(name).tag for i, name in judged.items()}
     if tracks is None:
-        _marks(canvas, [*others, *((t.box, colors.get(t.id, color), f"#{t.id}" if tagged else None)
-                                   for t in targets)], thickness, clear)
+        _marks(canvas, [*others, *((t.box, colors.get(t.id, color), _label_text(f"#{t.id}", tags.get(t.id))
+                                    if tagged else None) for t in targets)], thickness, clear)
         return canvas
     track_of = {}
     # a trail ends at its target's centroid: it is drawn around the targets, never over them (a white line across
@@ -198,8 +231,8 @@ def _draw_targets(canvas: np.ndarray, targets: Detections | Iterable[Target], tr
     marks: list[Mark] = list(others)
     for t in targets:
         track = track_of.get(t.id)
-        marks.append((t.box, colors.get(t.id, color),
-                      f"T{track.track_id}" if tagged and track is not None and track.confirmed else None))
+        name = f"T{track.track_id}" if track is not None and track.confirmed else None
+        marks.append((t.box, colors.get(t.id, color), _label_text(name, tags.get(t.id)) if tagged else None))
     _marks(canvas, marks, thickness, clear)
     return canvas
 
@@ -222,25 +255,26 @@ def mask_outcomes(kept: Detections, mask: np.ndarray, max_distance: float = 3.0)
 
 def overlay(image: np.ndarray, kept: Detections, tracks: Iterable[Track] | None = None,
             fps: float | None = None, extra: Sequence[str] = (), fps_label: str = "fps",
-            outcomes: FrameOutcomes | None = None) -> np.ndarray:
+            outcomes: FrameOutcomes | None = None, tags: bool = True) -> np.ndarray:
     """The annotated frame of the video and of `lwirst segment`: boxes, ids, target count, and a rate
     stamped as "<fps_label>: <fps>" (say which rate it is: pipeline, end to end). With `outcomes` (truth is
-    known) the boxes take the outcome colours, a box marks each missed target, and the count says all three."""
+    known) the boxes take the outcome colours and tags ("T1 ok", "#2 FA"), a box tagged "miss" marks each missed
+    target, and the count says all three. Without `tags`, the boxes carry none (a view that writes its own)."""
     if outcomes is None:
         lines = [f"targets: {len(kept)}"]
-        colors: dict[int, tuple[int, int, int]] = {}
+        judged: dict[int, str] = {}
         missed: list[tuple[int, int, int, int]] = []
     else:
         found = sum(t.id in outcomes.correct for t in kept)
         lines = [f"ok {found}  miss {len(outcomes.missed)}  FA {len(kept) - found}"]
-        colors = {t.id: CORRECT_BGR if t.id in outcomes.correct else FALSE_ALARM_BGR for t in kept}
+        judged = {t.id: CORRECT if t.id in outcomes.correct else FALSE_ALARM for t in kept}
         missed = [(round(x) - 1, round(y) - 1, 3, 3) for x, y in outcomes.missed]
     if fps is not None:
         lines.append(f"{fps_label}: {rate_text(fps)}")
     canvas = to_bgr(image).copy()
     band = text_band(canvas, [*lines, *extra], avoid=[t.box for t in kept] + missed)
-    return _draw_targets(canvas, kept, tracks, DETECTION_BGR, True, colors,
-                         [(box, MISSED_BGR, outcome(MISSED).tag) for box in missed], [band])
+    return _draw_targets(canvas, kept, tracks, DETECTION_BGR, True, judged,
+                         [(box, MISSED_BGR, outcome(MISSED).tag) for box in missed], [band], tags)
 
 
 @dataclass(frozen=True)
@@ -373,16 +407,16 @@ def match_targets(predicted: Detections, gt_mask: np.ndarray, max_distance: floa
 
 
 def outcome_boxes(image: np.ndarray, match: Match, missed: bool = True, ids: bool = False,
-                  clear: Sequence[tuple[int, int, int, int] | None] = ()) -> np.ndarray:
+                  clear: Sequence[tuple[int, int, int, int] | None] = (), tags: bool = True) -> np.ndarray:
     """Boxes coloured by outcome (correct, false alarm and, if `missed`, missed), each tagged "ok",
-    "FA" or "miss" (with "#id" of detections when `ids`), on a copy of `image`; tags keep clear of `clear`
-    (x0, y0, x1, y1: a `text_band`)."""
+    "FA" or "miss" (with "#id" of detections when `ids`) unless not `tags` (a view that writes its own, the
+    dashboard's panels), on a copy of `image`; tags keep clear of `clear` (x0, y0, x1, y1: a `text_band`)."""
     canvas = to_bgr(image).copy()
     _, thickness = _scale(canvas)
     groups = [(match.correct, CORRECT), (match.false_alarms, FALSE_ALARM)]
     if missed:
         groups.append((match.missed, MISSED))
-    tagged = sum(len(g) for g, _ in groups) <= TAGGED_MAX
+    tagged = tags and sum(len(g) for g, _ in groups) <= TAGGED_MAX
     marks = [(t.box, outcome(name).bgr,
               (f"#{t.id} {outcome(name).tag}" if ids and name != MISSED else outcome(name).tag) if tagged else None)
              for targets, name in groups for t in targets]
@@ -391,11 +425,12 @@ def outcome_boxes(image: np.ndarray, match: Match, missed: bool = True, ids: boo
 
 
 def evaluation_overlay(image: np.ndarray, predicted: Detections, gt_mask: np.ndarray,
-                       max_distance: float = 3.0) -> tuple[np.ndarray, Match]:
-    """Fig. 5 picture in `lwirst.palette`'s colours: correct, missed and false-alarm boxes, tagged."""
+                       max_distance: float = 3.0, tags: bool = True) -> tuple[np.ndarray, Match]:
+    """Fig. 5 picture in `lwirst.palette`'s colours: correct, missed and false-alarm boxes, tagged (unless not
+    `tags`)."""
     match = match_targets(predicted, gt_mask, max_distance)
     summary = f"ok {len(match.correct)}  miss {len(match.missed)}  FA {len(match.false_alarms)}"
     boxes = [t.box for t in (*match.correct, *match.false_alarms, *match.missed)]
     canvas = to_bgr(image).copy()
     band = text_band(canvas, [summary], avoid=boxes)
-    return outcome_boxes(canvas, match, clear=[band]), match
+    return outcome_boxes(canvas, match, clear=[band], tags=tags), match

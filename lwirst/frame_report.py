@@ -68,7 +68,8 @@ class FrameReport:
     found: targets above the threshold; kept: after the Eq. 4 filter. With ground
     truth, truth is the Fig. 5 picture (red correct, green missed, blue false alarm)
     and scores the per-image scores; the kept-targets overlay then colours each kept
-    target by its outcome (correct or false alarm) in the same colours as truth.
+    target by its outcome (correct or false alarm) in the same colours as truth. Their boxes carry no tags:
+    the dashboard's panels write each target's beside its ring, at a size one can read (`chips` has them).
     """
 
     input: np.ndarray
@@ -98,17 +99,18 @@ def frame_report(image: np.ndarray, result: FrameResult, scale: str = "probabili
     (`lwirst.chips`: every detection and, with a mask, every missed target, worst first; `margin`
     says how far under the threshold a missed target's peak counts as hot) and, with a mask, scores."""
     table = result.kept.to_frame().loc[:, list(TABLE_COLUMNS)]
-    report = FrameReport(to_bgr(image), heatmap(result.saliency, scale, colorbar=False), overlay(image, result.kept),
+    report = FrameReport(to_bgr(image), heatmap(result.saliency, scale, colorbar=False),
+                         overlay(image, result.kept, tags=False),
                          len(result.detections), len(result.kept), table, palette=result.saliency.palette,
                          as_colour=result.saliency.as_colour,
                          heat=heat_scale(result.saliency, scale), protocol=result.saliency.protocol)
     report.chips, report.targets_total = target_chips(image, result.saliency.logits, result.kept, mask,
                                                       result.threshold, margin, scale, limit=chip_limit)
     if mask is not None:
-        report.truth, report.match = evaluation_overlay(image, result.kept, mask)
+        report.truth, report.match = evaluation_overlay(image, result.kept, mask, tags=False)
         shown = to_bgr(image).copy()
         band = text_band(shown, [f"targets: {len(result.kept)}"], avoid=[t.box for t in result.kept])
-        report.overlay = outcome_boxes(shown, report.match, missed=False, ids=True, clear=[band])
+        report.overlay = outcome_boxes(shown, report.match, missed=False, ids=True, clear=[band], tags=False)
         correct = {t.id for t in report.match.correct}
         # beside the id, where a narrow window still shows it (last, it was the first column cut off)
         report.targets.insert(1, "outcome", [CORRECT if i in correct else FALSE_ALARM for i in report.targets["id"]])

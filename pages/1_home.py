@@ -50,11 +50,13 @@ def demo() -> None:
     picture, result = st.columns([3, 2])
     shown = report.truth if report.truth is not None else report.overlay
     # zoomable, each target ringed at a fixed screen size: a 3-pixel target in a thin box was lost on a projector
-    picture.plotly_chart(views.zoom_figure(shown, "", marks=report.chips, axes=False, width=DEMO_WIDTH),
+    picture.plotly_chart(views.legible(views.zoom_figure(shown, "", marks=report.chips, axes=False, width=DEMO_WIDTH,
+                                                          tags=True)),
                          key="home_picture",
                          config=views.PLOT_CONFIG, width="stretch")
     picture.caption(f"{frame.name} ({where.label}, {where.split} split): boxes coloured by outcome against the "
-                    "ground truth, each target ringed in its colour. The link to this page opens this frame.")
+                    "ground truth, each target ringed in its colour and shape and tagged beside its ring. The link to "
+                    "this page opens this frame.")
     with result:
         demo_result(report)
         demo_actions(where, index)

@@ -117,11 +117,12 @@ def pictures(report: FrameReport, scale: str) -> None:
     kept = ("kept targets, coloured by outcome" if report.truth is not None
             else "kept targets (no ground truth: every box is a detection)")
     marks = report.chips
-    shown = [views.Panel(report.overlay, kept, marks=marks),
+    shown = [views.Panel(report.overlay, kept, marks=marks, tags=True),
              views.Panel(report.heatmap, f"saliency ({scale})", report.heat, marks),
              views.Panel(report.input, "input", marks=marks)]
     if report.truth is not None:
-        shown.append(views.Panel(report.truth, "against the ground truth: correct, missed, false alarm", marks=marks))
+        shown.append(views.Panel(report.truth, "against the ground truth: correct, missed, false alarm", marks=marks,
+                                 tags=True))
     views.panels(shown, "frame_panel")
     st.caption("Drag a box to zoom, scroll to zoom, double-click to reset.")
 

@@ -196,7 +196,7 @@ def player_and_counts(output: VideoOutput, judged: bool) -> None:
     video.video(output.web_video, format=output.web_format, loop=True)
     with video:
         views.stream_legend(judged)
-    count.plotly_chart(plots.count_figure(output.per_frame), key="video_counts")
+    count.plotly_chart(views.legible(plots.count_figure(output.per_frame)), key="video_counts")
 
 
 def closeups(output: VideoOutput) -> None:
@@ -221,7 +221,7 @@ def trajectories(output: VideoOutput, post: common.Postprocess) -> None:
                 "No confirmed tracks: no target was found.")
         return
     width, height = common.video_size(output)
-    st.plotly_chart(plots.trajectory_figure(output.trajectories, width, height), key="video_tracks")
+    st.plotly_chart(views.legible(plots.trajectory_figure(output.trajectories, width, height)), key="video_tracks")
     st.dataframe(track_table(output.trajectories), hide_index=True, key="video_track_table",
                  column_config={"peak probability": st.column_config.NumberColumn(format="%.3f")})
     st.caption("One row per confirmed track (T<n> on the video). **Moved** is the distance between its first "

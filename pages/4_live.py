@@ -202,8 +202,9 @@ def trajectories(frame: LiveView, chart: bool) -> None:
     if frame.tracks.empty:
         return
     if chart:
-        place.plotly_chart(plots.trajectory_figure(frame.trajectories, frame.width, frame.height,
-                                                   track="track", title="Track trajectories"), key="live_tracks")
+        place.plotly_chart(views.legible(plots.trajectory_figure(frame.trajectories, frame.width, frame.height,
+                                                                 track="track", title="Track trajectories")),
+                           key="live_tracks")
     else:
         place.caption("Trajectories: the white trails on the frame; pause the stream for a chart of them.")
 

@@ -168,9 +168,9 @@ def curves(runs: list[dash.Run]) -> None:
     (roc, roc_figure), (pr, pr_figure), (pdfa, pdfa_figure) = analysis.curve_figures(
         {run.label: run.result for run in runs}, shipped).items()
     pair = views.pair_row()
-    pair.plotly_chart(roc_figure, key=f"eval_{roc}", width=views.PANEL_WIDTH)
-    pair.plotly_chart(pr_figure, key=f"eval_{pr}", width=views.PANEL_WIDTH)
-    st.plotly_chart(pdfa_figure, key=f"eval_{pdfa}")
+    pair.plotly_chart(views.legible(roc_figure), key=f"eval_{roc}", width=views.PANEL_WIDTH)
+    pair.plotly_chart(views.legible(pr_figure), key=f"eval_{pr}", width=views.PANEL_WIDTH)
+    st.plotly_chart(views.legible(pdfa_figure), key=f"eval_{pdfa}")
     st.caption("Pd-Fa: each dot is one threshold; the line is the best Pd reachable at that Fa or lower (Pd is "
                "not monotone in Fa: at a lower threshold blobs merge and a centroid can drift off its target). "
                "Models with the same scores draw on top of each other; hover for each one's values.")

@@ -105,9 +105,9 @@ def scatter(points: pd.DataFrame, metric: str, pareto: bool) -> None:
     if metric not in analysis.paper_points().columns:
         st.caption(f"Table II prints no {label}: only this project's models have points.")
     charts = st.container(horizontal=True, gap="small")  # side by side where they fit at their width, else stacked
-    charts.plotly_chart(analysis.fig4_figure(points, metric, "flops_m", pareto), key="compare_flops",
+    charts.plotly_chart(views.legible(analysis.fig4_figure(points, metric, "flops_m", pareto)), key="compare_flops",
                         width=views.CHART_WIDTH)
-    charts.plotly_chart(analysis.fig4_figure(points, metric, "params_m", pareto), key="compare_params",
+    charts.plotly_chart(views.legible(analysis.fig4_figure(points, metric, "params_m", pareto)), key="compare_params",
                         width=views.CHART_WIDTH)
     st.caption(f"Markers show the kind of source, the same whatever else is shown: grey circles "
                f"**{analysis.PAPER_SOURCE}**, the paper's scores as printed on the union of MDFA, SIRST, SIRST-Aug "

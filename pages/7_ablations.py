@@ -9,7 +9,7 @@ import pandas as pd
 import streamlit as st
 
 from dashboard import analysis as dash
-from dashboard import common
+from dashboard import common, views
 from lwirst import ablation_stats, analysis, schedule
 from lwirst.sweep import TABLES, UNCONVERGED_EPOCHS, chosen_variant
 
@@ -52,7 +52,7 @@ def schedule_evidence() -> None:
                     f"{seeds} seeds all reached {schedule.SHARE:.0%} of the full {reference}-epoch recipe's "
                     f"best val IoU ({result.bar:.3f} of {result.reference_best:.3f}).")
     with st.expander("Why this schedule: validation IoU per epoch"):
-        st.plotly_chart(schedule.curves_figure(curves, result), key="schedule_curves")
+        st.plotly_chart(views.legible(schedule.curves_figure(curves, result)), key="schedule_curves")
         st.dataframe(result.runs, hide_index=True, column_config={
             "best_val_iou": st.column_config.NumberColumn("best val IoU", format="%.4f"),
             "final_val_iou": st.column_config.NumberColumn("final val IoU", format="%.4f"),
@@ -154,7 +154,7 @@ def comparison_table(view: pd.DataFrame, metric: str) -> None:
 
 def winner_chart(view: pd.DataFrame, metric: str, table: str) -> None:
     """Dot chart: paper vs here per variant, each side's winner starred."""
-    st.plotly_chart(analysis.ablation_figure(view, metric, table), key="ablation_chart")
+    st.plotly_chart(views.legible(analysis.ablation_figure(view, metric, table)), key="ablation_chart")
 
 
 def ranking(view: pd.DataFrame) -> None:

@@ -150,7 +150,7 @@ def inspect(run: dash.Run, name: str, post: common.Postprocess, scale: str, marg
                                post.target_filter, scale, margin)
     views.chip_strip(view.chips, view.targets_total)
     heat_title = f"saliency ({scale}); hot but below threshold boxed"
-    views.panels([views.Panel(view.overlay, f"{name}: correct, missed, false alarm", marks=view.chips),
+    views.panels([views.Panel(view.overlay, f"{name}: correct, missed, false alarm", marks=view.chips, tags=True),
                   views.Panel(view.heatmap, heat_title, view.heat, view.chips),
                   views.Panel(view.input, "input", marks=view.chips),
                   views.Panel(view.truth[:, :, None].repeat(3, axis=2), "ground truth", marks=view.chips)],

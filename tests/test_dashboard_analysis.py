@@ -1165,11 +1165,67 @@ def test_targets_are_ringed_at_any_frame_size_and_the_pixels_untouched() -> None
     assert halo.marker.color == views.HALO and halo.marker.size == rings.marker.size
     assert list(rings.x) == [1000.0, 20.0] and list(rings.y) == [500.0, 30.0]
     assert list(rings.marker.color) == [palette.OUTCOMES[palette.MISSED].hex, palette.OUTCOMES[palette.CORRECT].hex]
-    assert rings.marker.symbol == "circle-open" and rings.hovertext[0] == marks[0].caption
+    assert rings.hovertext[0] == marks[0].caption
     assert figure.data[0].source == views.zoom_figure(large, "overlay").data[0].source  # same pixels
     small = views.zoom_figure(np.zeros((256, 256, 3), np.uint8), "overlay", marks=marks[1:])
-    assert list(small.data[2].x) == [20.0] and small.data[2].marker.symbol == "circle-open"
+    assert list(small.data[2].x) == [20.0]
     assert views.zoom_figure(large, "overlay").data[1:] == ()  # no target, no ring
+
+
+def ring_marks() -> list:
+    """SIRST Misc_229's two detections 17 pixels apart (#1 correct, #2 a false alarm), a miss in the frame's corner
+    and a hot miss, as chips of a 319x222 frame."""
+    from lwirst import palette
+    from lwirst.chips import Chip
+
+    tiny = np.zeros((8, 8, 3), np.uint8)
+    return [Chip(palette.CORRECT, 142.7, 102.3, (142, 102, 2, 2), (135, 95, 15, 15), 8.0, 0.9, tiny, 1),
+            Chip(palette.FALSE_ALARM, 160.0, 103.0, (160, 103, 1, 1), (152, 95, 15, 15), 8.0, 0.5, tiny, 2),
+            Chip(palette.MISSED, 318.0, 221.0, (317, 220, 2, 2), (304, 207, 15, 15), 8.0, 0.1, tiny),
+            Chip(palette.HOT, 60.0, 40.0, (59, 39, 2, 2), (52, 32, 15, 15), 8.0, 0.3, tiny)]
+
+
+def test_each_outcome_is_ringed_in_a_shape_of_its_own_and_whole_at_the_edge() -> None:
+    """Every outcome was the same open circle on the saliency and input panels, told apart by colour only, and a
+    ring by the frame's edge was cut by the plot area: each outcome now has its shape, and rings are not clipped."""
+    from dashboard import views
+    from lwirst import palette
+
+    marks = ring_marks()
+    figure = views.zoom_figure(np.zeros((222, 319, 3), np.uint8), "input", marks=marks)
+    halo, rings = figure.data[1], figure.data[2]
+    assert len(set(rings.marker.symbol)) == len(marks)  # correct, false alarm, missed, hot: four shapes
+    assert list(halo.marker.symbol) == list(rings.marker.symbol)
+    assert list(rings.marker.color) == [palette.OUTCOMES[m.outcome].hex for m in marks]  # the colours kept
+    assert halo.cliponaxis is False and rings.cliponaxis is False  # the corner's miss drawn whole
+    assert not figure.layout.annotations  # tags only where asked (the outcome pictures)
+
+
+def test_ring_tags_are_legible_and_clear_of_every_ring() -> None:
+    """The 18-px rings were drawn over the tags in the picture ("#1 ok" unreadable, "FA" and "miss" cut), 5 px tall
+    in a 319-pixel frame shown 245 px wide: each ring's tag is written beside it at 12 px, covering no ring (its
+    own or a neighbour's) and no other tag, inside the plot area."""
+    from dashboard import views
+
+    marks = ring_marks()
+    h, w = 222, 319
+    figure = views.zoom_figure(np.zeros((h, w, 3), np.uint8), "overlay", marks=marks, tags=True)
+    scale = views.plot_scale(h, w)
+    radius = views.RING_PX / 2 + views.RING_HALO / 2
+    rings = [((m.x + 0.5) * scale, (m.y + 0.5) * scale) for m in marks]
+    boxes = []
+    for note, mark in zip(figure.layout.annotations, marks, strict=True):
+        assert note.text == views.tag_text(mark) and note.font.size >= 11
+        width, height = views.tag_size(note.text)
+        x, y = (mark.x + 0.5) * scale + note.xshift, (mark.y + 0.5) * scale - note.yshift
+        boxes.append((x - width / 2, y - height / 2, x + width / 2, y + height / 2))
+    assert [note.text for note in figure.layout.annotations] == ["#1 ok", "#2 FA", "miss", "hot"]
+    for i, (x0, y0, x1, y1) in enumerate(boxes):
+        assert x0 >= 0 and y0 >= 0 and x1 <= w * scale and y1 <= h * scale
+        for rx, ry in rings:
+            assert min(x1, rx + radius) <= max(x0, rx - radius) or min(y1, ry + radius) <= max(y0, ry - radius)
+        for a0, b0, a1, b1 in boxes[:i]:
+            assert min(x1, a1) <= max(x0, a0) or min(y1, b1) <= max(y0, b0)
 
 
 def test_rankings_break_ties_by_misses_then_false_alarms_and_rank_the_smallest_miss() -> None:
@@ -1219,3 +1275,46 @@ def test_failures_scores_a_mask_edited_while_the_server_runs_as_it_is_now(tmp_pa
     at.run()
     assert not at.exception and not errors(at)
     assert targets() == {**before, name: 0}
+
+
+def test_a_metric_change_says_better_or_worse_in_words() -> None:
+    """"R ↑ +0.1213" (better) and "Fa ↑ +161" (worse) differed by colour only: each change now says which."""
+    from dashboard import views
+    from lwirst import palette
+
+    class Card:
+        def metric(self, label: str, value: str, delta: str, **options: object) -> None:
+            self.delta, self.colour = delta, options["delta_color"]
+
+    card = Card()
+    for metric, change, shown, verdict in [("recall", 0.1213, "+0.1213", "better"), ("fa", 161e-6, "+161", "worse"),
+                                           ("fa", -3e-6, "-3", "better"), ("miou", -0.02, "-0.0200", "worse")]:
+        views.metric_change(card, metric, "0.5", metric, change, shown)
+        assert card.delta == f"{shown} {verdict}"
+        assert card.colour == {"better": palette.BETTER, "worse": palette.WORSE}[verdict]
+    views.metric_change(card, "Pd", "1.0", "pd", 0.0, "+0.0000")
+    assert card.delta == "no change"
+
+
+@pytest.mark.parametrize("theme", ["light", "dark"])
+def test_chart_text_reaches_the_text_contrast_ratio_in_both_themes(monkeypatch: pytest.MonkeyPatch,
+                                                                   theme: str) -> None:
+    """Compare's paper names (#8C8C8C) were 3.4:1 on the light theme's white, the axes' grey 3.7:1, and the shipped
+    model's blue name 3.5:1 on the dark theme's page: every text colour a chart sets is now at least 4.5:1 on the
+    theme's page, a trace's text in a shade of its marker's colour."""
+    from dashboard import views
+    from lwirst import palette
+
+    monkeypatch.setattr(views.st, "get_option", lambda name: theme if name == "theme.base" else None)
+    rows = [analysis.measured_point(analysis.SHIPPED_NAME, {"miou": 0.7}, "sirst", "test", 163_200, 303.5e6),
+            analysis.measured_point("other", {"miou": 0.5}, "sirst", "test", 90_000, 120e6)]
+    figure = views.legible(analysis.fig4_figure(analysis.fig4_points(pd.DataFrame(rows)), "miou", "flops_m"))
+    page = palette.PAGE[theme]
+    labelled = [t for t in figure.data if t.textfont.color is not None]
+    assert {t.name for t in labelled} >= {analysis.PAPER_SOURCE}
+    for trace in labelled:
+        assert palette.contrast_ratio(trace.textfont.color, page) >= palette.TEXT_RATIO, trace.name
+    texts = [figure.layout.xaxis.tickfont.color, figure.layout.yaxis.title.font.color,
+             figure.layout.title.subtitle.font.color]
+    if theme == "light":  # the dark theme's own axis text is 12:1
+        assert all(palette.contrast_ratio(colour, page) >= palette.TEXT_RATIO for colour in texts), texts

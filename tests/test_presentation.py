@@ -248,3 +248,24 @@ def test_a_slow_rate_is_never_printed_as_zero() -> None:
     assert [rate_text(v) for v in (12.34, 1.0, 0.042, 0.0051)] == ["12.3", "1.0", "0.042", "0.0051"]
     assert [rate_text(v) for v in (0.999, 0.0999, 0.5)] == ["1.0", "0.10", "0.50"]
     assert [rate_text(v) for v in (0.0, -1.0, float("nan"), None)] == ["n/a"] * 4
+
+
+def test_pictures_under_the_panels_rings_carry_no_tags() -> None:
+    """The dashboard's panels ring every target at 18 screen pixels and write its tag beside the ring: the tags
+    drawn into the pictures (Single frame's, the Failure inspector's overlay and its heatmap's "#1" of a hot
+    target) lay under the rings, unreadable. Those pictures are drawn with boxes only: no filled plate."""
+    from scipy import ndimage
+
+    image, logits, mask = scene()
+    kept = detect(logits, 0.0)
+    result = FrameResult(Saliency(logits, "resize", "torch"), kept, kept, None, 0.0, NO_FILTER)
+    report = frame_report(image, result, mask=mask)
+    plain = frame_report(image, result)  # no ground truth: detections
+    view = analysis.image_view(image, logits, mask, 0.0, None, margin=4.0)
+    outcomes = [palette.outcome(name).bgr for name in palette.OUTCOMES]
+    for picture in (report.overlay, report.truth, plain.overlay, view.overlay, view.heatmap):
+        assert picture is not None
+        for colour in outcomes:
+            filled = ndimage.binary_erosion(np.all(picture == colour, axis=2), np.ones((3, 3), bool))
+            assert not filled.any(), colour  # strokes only, no plate
+        assert any(np.all(picture == colour, axis=2).any() for colour in outcomes)  # the boxes are there
