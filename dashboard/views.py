@@ -247,12 +247,20 @@ def panels(shown: Sequence[Panel], key: str) -> None:
         for index in range(start, min(start + 2, len(shown))):
             panel = shown[index]
             row.plotly_chart(legible(zoom_figure(panel.picture, panel.title, panel.heat, panel.marks, tags=panel.tags)),
-                             key=f"{key}_{index}", config=PLOT_CONFIG, width=PANEL_WIDTH)
+                             key=f"{key}_{index}", config=PLOT_CONFIG, width=PANEL_WIDTH,
+                             alt=picture_alt(panel.title, panel.marks))
     marks = [mark for panel in shown for mark in panel.marks]
     if marks:
         st.caption("Each target of the chips is ringed in its outcome's colour and shape (" + ring_shapes(marks)
                    + "), at a fixed screen size as you zoom: a frame drawn smaller than its pixels (a narrow window) "
                    "can lose a target of a few pixels between screen pixels. The pixels themselves are untouched.")
+
+
+def picture_alt(title: str, marks: Sequence[Chip]) -> str:
+    """A zoomable picture's text alternative: its title and what its rings mark ("2 rings: #1 ok, #2 FA"), which a
+    screen reader otherwise read as the axes' tick numbers, the outcomes being pixels only."""
+    rings = f"{len(marks)} ring{'s' * (len(marks) != 1)}: " + ", ".join(tag_text(m) or m.outcome for m in marks)
+    return f"{title or 'picture'}; " + (rings if marks else "no target ringed")
 
 
 def ring_shapes(marks: Sequence[Chip]) -> str:
@@ -275,7 +283,7 @@ def chip_strip(chips: Sequence[Chip], total: int, truth: bool = True) -> None:
                 "with its saliency beside it; the border is its outcome"
                 + ("." if truth else " (detection: no ground truth to judge it)."))
     st.image([c.picture[:, :, ::-1] for c in chips], caption=[c.caption for c in chips], width="content",
-             output_format="PNG")
+             output_format="PNG", alt=[c.caption for c in chips])
 
 
 def metric_change(where: DeltaGenerator, label: str, value: str, metric: str, change: float,

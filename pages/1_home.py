@@ -52,8 +52,8 @@ def demo() -> None:
     # zoomable, each target ringed at a fixed screen size: a 3-pixel target in a thin box was lost on a projector
     picture.plotly_chart(views.legible(views.zoom_figure(shown, "", marks=report.chips, axes=False, width=DEMO_WIDTH,
                                                           tags=True)),
-                         key="home_picture",
-                         config=views.PLOT_CONFIG, width="stretch")
+                         key="home_picture", config=views.PLOT_CONFIG, width="stretch",
+                         alt=views.picture_alt(f"{frame.name}, boxes coloured by outcome", report.chips))
     picture.caption(f"{frame.name} ({where.label}, {where.split} split): boxes coloured by outcome against the "
                     "ground truth, each target ringed in its colour and shape and tagged beside its ring. The link to "
                     "this page opens this frame.")

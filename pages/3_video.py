@@ -210,7 +210,8 @@ def closeups(output: VideoOutput) -> None:
                     + ")")
         row = st.container(horizontal=True, gap="medium")  # apart: side by side, their captions ran together
         for closeup in output.closeups:
-            row.image(closeup.picture[:, :, ::-1], caption=closeup.caption, width="content", output_format="PNG")
+            row.image(closeup.picture[:, :, ::-1], caption=closeup.caption, width="content", output_format="PNG",
+                      alt=closeup.caption)
 
 
 def trajectories(output: VideoOutput, post: common.Postprocess) -> None:

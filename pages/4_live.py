@@ -166,7 +166,7 @@ def burst(stream: LiveStream, blocks: Blocks, size: tuple[int, int], dwell: floa
 
 def show(frame: LiveView, blocks: Blocks, chart: bool) -> None:
     """Every block of one frame, in place."""
-    blocks.picture.image(frame.picture, caption=frame.caption, width="stretch")
+    blocks.picture.image(frame.picture, caption=frame.caption, width="stretch", alt=frame.caption)
     with blocks.numbers.container():
         cards(frame)
         chips(frame)
@@ -189,7 +189,8 @@ def chips(frame: LiveView) -> None:
     each with its saliency; every frame fills the place, empty when it has no target."""
     place = st.empty()
     if frame.chips:
-        place.image(list(frame.chips), caption=list(frame.chip_captions), width="content")
+        place.image(list(frame.chips), caption=list(frame.chip_captions), width="content",
+                    alt=list(frame.chip_captions))
 
 
 def trajectories(frame: LiveView, chart: bool) -> None:

@@ -126,9 +126,9 @@ def gallery(run: dash.Run, ranked: pd.DataFrame, post: common.Postprocess) -> No
     row_of_tiles = st.container(horizontal=True, gap="small")
     for i, row in enumerate(ranked.head(GALLERY).itertuples(index=False)):
         tile = row_of_tiles.container(width=TILE_WIDTH)
+        caption = f"{i + 1}. {row.name}: IoU {row.iou:.2f}, miss {row.missed}, FA {row.false_alarms}"
         tile.image(dash.thumbnail(run, row.name, post.threshold, post.target_filter), channels="BGR",
-                   caption=f"{i + 1}. {row.name}: IoU {row.iou:.2f}, miss {row.missed}, FA {row.false_alarms}",
-                   width="stretch")
+                   caption=caption, width="stretch", alt=caption)
         if tile.button("Inspect", key=f"failure_pick_{i}"):
             st.session_state["failure_image"] = row.name
 

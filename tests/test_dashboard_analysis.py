@@ -1201,6 +1201,21 @@ def test_each_outcome_is_ringed_in_a_shape_of_its_own_and_whole_at_the_edge() ->
     assert not figure.layout.annotations  # tags only where asked (the outcome pictures)
 
 
+def test_every_zoomable_picture_says_in_text_what_its_rings_mark() -> None:
+    """A screen reader read a panel as its axes' tick numbers ("img: 0 100 200 300 ..."): the outcomes were pixels
+    only. Each panel's text alternative names its title and every ring's tag."""
+    from dashboard import views
+
+    at = open_page("2_single_frame.py")
+    alts = [c.proto.alt for c in at.get("plotly_chart")]
+    assert alts and all(alt for alt in alts), alts
+    titled = [alt for alt in alts if alt.startswith("kept targets")]
+    assert titled and ("ring" in titled[0] or "no target ringed" in titled[0]), titled
+    marks = ring_marks()
+    said = views.picture_alt("overlay", marks)
+    assert said.startswith(f"overlay; {len(marks)} rings: ") and all(views.tag_text(m) in said for m in marks)
+
+
 def test_ring_tags_are_legible_and_clear_of_every_ring() -> None:
     """The 18-px rings were drawn over the tags in the picture ("#1 ok" unreadable, "FA" and "miss" cut), 5 px tall
     in a 319-pixel frame shown 245 px wide: each ring's tag is written beside it at 12 px, covering no ring (its
