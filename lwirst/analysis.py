@@ -59,7 +59,7 @@ from lwirst.scoring import (
     plugin_specs,
     view_keys,
 )
-from lwirst.sweep import EXPERIMENT_DATA, PAPER_SCORES, RESULTS_CSV, drop_repeated_runs, read_results
+from lwirst.sweep import EXPERIMENT_DATA, PAPER_SCORES, RESULTS_CSV, drop_repeated_runs, read_results, repeated_runs
 from lwirst.sweep import REQUIRED as SWEEP_COLUMNS
 from lwirst.uploads import check_upload_size
 
@@ -773,9 +773,12 @@ def load_ablation_results(directories: Path | Sequence[Path] | None = None) -> t
                 problems.append(text if text.startswith(name) else text.replace(path.name, name, 1))
     if not frames:
         return pd.DataFrame(columns=["table", "preset", "seed", "schedule", *SWEEP_COLUMNS]), problems
-    results, repeated = drop_repeated_runs(pd.concat(frames, ignore_index=True))
-    if repeated:
-        problems.append(f"{repeated} repeated row(s) (the same run listed twice, e.g. a copied CSV) counted once")
+    stacked = pd.concat(frames, ignore_index=True)
+    results, repeated = drop_repeated_runs(stacked)
+    if repeated:  # which file's rows went: a sweep copied under another folder vanished from the page unnamed
+        files = ", ".join(sorted(set(stacked.loc[repeated_runs(stacked), "source_file"])))
+        problems.append(f"{repeated} repeated row(s) (the same run listed twice, e.g. a copied CSV) counted once: "
+                        f"those of {files}, listed again in a later file")
     return results, problems
 
 

@@ -472,12 +472,16 @@ EXPERIMENT_DATA = ("dataset", "train_split", "val_split", "test_split")
 RUN_KEY = ("table", "preset", "seed", "schedule", *EXPERIMENT_DATA)  # one trained run: its row may be listed once
 
 
+def repeated_runs(frame: pd.DataFrame) -> pd.Series:
+    """Which rows of `frame` repeat a run (`RUN_KEY`, the columns it has) listed again later."""
+    return frame.duplicated([column for column in RUN_KEY if column in frame.columns], keep="last")
+
+
 def drop_repeated_runs(frame: pd.DataFrame) -> tuple[pd.DataFrame, int]:
-    """`frame` with each run (`RUN_KEY`, the columns it has) kept once, the last listed, and how many repeats
-    were dropped: the same CSV copied twice, or a row pasted twice, counted as extra seeds and shrank the sd."""
-    key = [column for column in RUN_KEY if column in frame.columns]
-    kept = frame.drop_duplicates(key, keep="last")
-    return kept.reset_index(drop=True), len(frame) - len(kept)
+    """`frame` with each run kept once, the last listed (`repeated_runs`), and how many repeats were dropped: the
+    same CSV copied twice, or a row pasted twice, counted as extra seeds and shrank the sd."""
+    again = repeated_runs(frame)
+    return frame[~again].reset_index(drop=True), int(again.sum())
 
 
 def row_problem(frame: pd.DataFrame) -> str | None:

@@ -82,8 +82,11 @@ def live_metrics(run: dash.Run, metrics: dict[str, float]) -> None:
                f"ratio filter (Eq. 4); the change is against the evaluation (threshold "
                f"{describe_threshold(run.threshold)}, no filter). The network does not run again.")
     moves = analysis.metric_moves(baseline, metrics)
-    for column, move in zip(st.columns(len(moves)), moves, strict=True):
-        views.metric_change(column, move.label, move.value, move.key, move.change, move.delta)
+    # three to a row: six in one cut each change and its "better" / "worse" to "+0.014…" at 1024 px
+    for start in range(0, len(moves), METRICS_PER_ROW):
+        row = moves[start:start + METRICS_PER_ROW]
+        for column, move in zip(st.columns(METRICS_PER_ROW), row, strict=False):
+            views.metric_change(column, move.label, move.value, move.key, move.change, move.delta)
 
 
 def filtered_images(per_image: pd.DataFrame) -> pd.DataFrame:
@@ -117,6 +120,7 @@ def ranked_images(per_image: pd.DataFrame) -> pd.DataFrame:
 
 
 GALLERY = 8  # thumbnails in the gallery (the top of the ranking)
+METRICS_PER_ROW = 3  # metric cards of the whole run, each with its change against the evaluation
 TILE_WIDTH = 260  # CSS pixels of a gallery tile, in a row that wraps: two per row at 1024 px, three at 1440
 
 

@@ -1080,6 +1080,22 @@ def test_failure_inspector_picks_up_the_latest_evaluate_run() -> None:
     assert "(logit 0.5)" in " ".join(c.value for c in at.caption)  # the run Evaluate made, at logit 0.5
 
 
+def test_failures_metric_cards_sit_three_to_a_row() -> None:
+    """Six to a row cut each change and its "better" / "worse" ("+0.0148 better" in a 54-px box) at 1024 px."""
+    at = open_page("5_evaluate.py")
+    at.switch_page(str(PAGES / "8_failures.py")).run()
+    assert not at.exception and not errors(at)
+
+    def rows_of_cards(node: object) -> list[int]:  # per block of columns holding metric cards: its column count
+        kids = getattr(node, "children", {})
+        columns = [c for c in kids.values() if getattr(c, "type", None) == "column"] if isinstance(kids, dict) else []
+        found = [len(columns)] if any(getattr(g, "type", None) == "metric" for c in columns
+                                      for g in c.children.values()) else []
+        return found + [n for c in (kids.values() if isinstance(kids, dict) else []) for n in rows_of_cards(c)]
+
+    assert len(at.metric) == 6 and rows_of_cards(at.main) == [3, 3]
+
+
 def test_fig4_names_an_onnx_file_apart_from_its_checkpoint() -> None:
     """Two files of one stem (the checkpoint and its ONNX export) are two points: each keeps its own speed."""
     from dashboard.analysis import _point_name

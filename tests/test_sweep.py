@@ -326,6 +326,7 @@ def test_a_run_listed_twice_counts_once(tmp_path: Path) -> None:
     assert "(2)" in report(load_results([tmp_path / "a.csv", tmp_path / "a_copy.csv"]))  # two seeds, not four
     results, problems = load_ablation_results([tmp_path])
     assert len(results) == 4 and any("4 repeated row(s)" in p for p in problems)
+    assert any(f"counted once: those of {tmp_path.name}/a.csv, listed again in a later file" in p for p in problems)
 
 
 
