@@ -219,8 +219,8 @@ def export_onnx(model: nn.Module, path: str | Path, *, size: tuple[int, int] = (
                 trained: int | None = None, record: Mapping[str, Any] | None = None, **kwargs: Any) -> Path:
     """Write `model` as a checked ONNX file (atomically), with the notes `lwirst export` writes (`with_notes`;
     `trained`: the size it trained at, `trained_size` of its checkpoint's metadata; `record`: its training
-    record, `lwirst.modelcard.training_fields` of that metadata), and return its path. `kwargs` go to
-    `to_onnx_bytes` (in_channels, dynamic, fold, opset)."""
+    record as a file may carry it, `lwirst.modelcard.shareable_training` of the checkpoint), and return its path.
+    `kwargs` go to `to_onnx_bytes` (in_channels, dynamic, fold, opset)."""
     path = Path(path)
     config = getattr(model, "config", None)
     channels = kwargs.pop("in_channels", getattr(config, "in_channels", 3))
