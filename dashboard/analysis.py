@@ -37,7 +37,6 @@ from lwirst.evaluate import (
     cache_key,
     cache_keys,
     cache_root,
-    data_fingerprints,
     evaluate,
     is_stored,
     read_cached,
@@ -261,7 +260,7 @@ def _sibling(engine: common.Engine, choice: common.DataChoice, threshold: float)
     (fingerprint) at the nearest other threshold that kept its maps: this session's runs first, then the
     disk cache. A consensus (or mirrored, or margin) run never answers for a plain one, nor the other way round."""
     info = eval_segmenter(engine).describe()
-    data = data_fingerprints(common.open_data(choice))
+    data = common.data_fingerprints(choice)
 
     def same(protocol: EvalProtocol) -> bool:
         run = protocol.run
@@ -344,7 +343,7 @@ def disk_runs(choice: common.DataChoice) -> pd.DataFrame:
     runs = listed_runs()
     if runs.empty:
         return runs
-    return runs[runs["data"].isin(data_fingerprints(common.open_data(choice)))].reset_index(drop=True)
+    return runs[runs["data"].isin(common.data_fingerprints(choice))].reset_index(drop=True)
 
 
 def run_choices(session: dict[str, Run], on_disk: pd.DataFrame, engine: common.Engine,
@@ -533,7 +532,7 @@ def offered_data() -> set[str]:
         for dataset in common.datasets_in(root):
             for split in common.splits_of(root, dataset):
                 try:
-                    found.update(data_fingerprints(common.open_data(common.DataChoice("", root, dataset, split))))
+                    found.update(common.data_fingerprints(common.DataChoice("", root, dataset, split)))
                 except LwirstError:
                     continue
     return found

@@ -62,6 +62,7 @@ from lwirst.datasets import (
 )
 from lwirst.errors import LwirstError
 from lwirst.evaluate import cache_root as evaluation_cache_root
+from lwirst.evaluate import data_fingerprints as fingerprints_of
 from lwirst.frame_report import FrameReport, filter_from_ranges, frame_report
 from lwirst.inference import (
     AUTO_AREA_FACTOR,
@@ -653,6 +654,13 @@ def _open_data(root: str, dataset: str, split: str) -> SegDataset:
 def open_data(choice: DataChoice) -> SegDataset:
     """The dataset of a choice (images are read on demand)."""
     return _open_data(choice.root, choice.dataset, choice.split)
+
+
+@st.cache_data(ttl=STAMP_TTL_S, show_spinner=False)
+def data_fingerprints(choice: DataChoice) -> tuple[str, ...]:
+    """The content fingerprints whose results hold for a choice's data (`lwirst.evaluate.data_fingerprints`: a stat
+    of every file): asked by several views of one rerun, taken once; a file rewritten is seen within two seconds."""
+    return fingerprints_of(open_data(choice))
 
 
 @st.cache_data(max_entries=64, show_spinner=False)

@@ -192,10 +192,11 @@ def model_card(path: Path | None) -> ModelCard:
         params, flops = cost.params, cost.flops
         network = _network(config)
     else:
-        meta, network = _onnx_provenance(path)
+        data = path.read_bytes()  # once: its notes, and its cost where the card does not say it
+        meta, network = _onnx_provenance(data, path.name)
         if params is None or flops is None:
             try:
-                cost = onnx_complexity(path.read_bytes())
+                cost = onnx_complexity(data)
                 params, flops = cost.params, cost.flops
             except LwirstError as exc:
                 log.warning("%s: FLOPs unknown: %s", path.name, exc)
@@ -245,20 +246,20 @@ def _architecture(name: str) -> dict[str, str]:
     return {"architecture": spec.label, "reference": spec.reference}
 
 
-def _onnx_provenance(path: Path) -> tuple[dict[str, Any], dict[str, str]]:
-    """The training record and architecture an exported ONNX file's notes carry (`lwirst.export.with_notes`);
-    empty for a file without them (the published weights, an older export). An architecture no plugin here
-    registers keeps its name, without a reference."""
+def _onnx_provenance(data: bytes, name: str) -> tuple[dict[str, Any], dict[str, str]]:
+    """The training record and architecture the notes of an exported ONNX file (`data`, named `name`) carry
+    (`lwirst.export.with_notes`); empty for a file without them (the published weights, an older export). An
+    architecture no plugin here registers keeps its name, without a reference."""
     try:
-        proto = onnx.load(str(path), load_external_data=False)
-    except Exception as exc:  # onnx raises DecodeError, OSError, ...; the card still opens without them
-        log.warning("%s: its notes are unreadable (%s)", path.name, exc)
+        proto = onnx.load_from_string(data)
+    except Exception as exc:  # onnx raises DecodeError, ...; the card still opens without them
+        log.warning("%s: its notes are unreadable (%s)", name, exc)
         return {}, {}
-    name = onnx_note(proto, ARCHITECTURE_NOTE)
+    architecture = onnx_note(proto, ARCHITECTURE_NOTE)
     try:
-        network = _architecture(name) if name else {}
+        network = _architecture(architecture) if architecture else {}
     except LwirstError:
-        network = {"architecture": name, "reference": ""}
+        network = {"architecture": architecture, "reference": ""}
     return onnx_record(proto), network
 
 

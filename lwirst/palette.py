@@ -23,6 +23,7 @@ writes `judge`'s word beside it.
 
 from __future__ import annotations
 
+import functools
 import math
 from dataclasses import dataclass
 
@@ -95,12 +96,14 @@ def contrast_ratio(a: str, b: str) -> float:
     return (high + 0.05) / (low + 0.05)
 
 
+@functools.lru_cache(maxsize=256)
 def ink(plate: str) -> str:
     """Black or white text on a `plate` colour, whichever has the higher contrast ratio (white on the bluish
     green and vermillion plates was 3.4:1 and 3.9:1 by a luma rule; black is 6.1:1 and 5.4:1)."""
     return "#000000" if contrast_ratio("#000000", plate) >= contrast_ratio("#FFFFFF", plate) else "#FFFFFF"
 
 
+@functools.lru_cache(maxsize=1024)  # every chart of every rerun asks, for a handful of colours
 def readable(colour: str, background: str, ratio: float = TEXT_RATIO) -> str:
     """`colour` ('#RRGGBB') as text on `background`: itself where it reaches `ratio`, else mixed towards black or
     white (whichever the background is further from) in 2 % steps until it does, so it keeps its hue."""
