@@ -27,7 +27,7 @@ from streamlit.delta_generator import DeltaGenerator
 
 from dashboard import common
 from lwirst import analysis
-from lwirst.checkpoint import file_hash
+from lwirst.checkpoint import display_name, file_hash
 from lwirst.consensus import mirrored, recorded
 from lwirst.datasets import in_sample_note
 from lwirst.errors import LwirstError
@@ -160,8 +160,8 @@ def cost_by_name(model: str, digest: str = "") -> tuple[int | None, float | None
     offered file of that content, else the first of that name."""
     if model == DEMO_MODEL:
         return _cost(None, "demo")
-    path = offered_model(digest) or next((p for p in model_options().values() if p is not None and p.name == model),
-                                         None)
+    path = offered_model(digest) or next((p for p in model_options().values()
+                                          if p is not None and model in (p.name, display_name(p))), None)
     return _cost(str(path), str(path.stat().st_mtime_ns)) if path is not None else (None, None)
 
 
@@ -354,7 +354,7 @@ def run_choices(session: dict[str, Run], on_disk: pd.DataFrame, engine: common.E
     visitor evaluated last. Labels name the threshold and never collide, so two evaluations of one
     model at two thresholds (or of two files of one name) stay two options. Every run is on one dataset and
     split (the caller's choice), which the picker's own label names."""
-    model = Path(engine.path).name if engine.path else DEMO_MODEL
+    model = display_name(engine.path) if engine.path else DEMO_MODEL
     digest = _content_hash(engine.path, engine.version) if engine.path and Path(engine.path).is_file() else ""
     entries: list[tuple[str, str, str, str, tuple[float | None, bool, float], float, str, str, Run | pd.Series]] = []
     for run in reversed(session.values()):

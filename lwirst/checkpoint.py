@@ -30,6 +30,8 @@ MAX_PARAMETERS = 250_000_000  # 1 GB of float32: far above any registered networ
 CONFIG_KEY = "lwirst_config"
 META_KEY = "lwirst_meta"
 ARCH_KEY = "lwirst_architecture"
+RUN_WEIGHTS = ("last.safetensors", "best.safetensors")  # the weights `lwirst train` writes in every run directory
+RUN_RECORD = "run.json"  # beside them in a run directory
 
 
 def atomic_write(path: Path, writer: Callable[[Path], object]) -> None:
@@ -183,6 +185,15 @@ def load_model(path: str | Path) -> tuple[torch.nn.Module, dict[str, Any]]:
     model = build_model(config=config)
     model.load_state_dict(state)
     return model.eval(), meta
+
+
+def display_name(path: str | Path) -> str:
+    """A model file as results and pages name it: its file name, but a training run's weights with their
+    run directory ("r1/best.safetensors"), since every run's weights share the same two names."""
+    path = Path(path)
+    if path.name in RUN_WEIGHTS and path.parent.name and (path.parent / RUN_RECORD).is_file():
+        return f"{path.parent.name}/{path.name}"
+    return path.name
 
 
 def file_hash(path: str | Path) -> str:

@@ -52,7 +52,7 @@ from lwirst.backends.openvino_cpu import OpenVinoBackend as OpenVinoBackend
 from lwirst.backends.openvino_cpu import cpu_has_bf16 as cpu_has_bf16
 from lwirst.backends.ort import OrtBackend as OrtBackend
 from lwirst.backends.torch_eager import TorchBackend as TorchBackend
-from lwirst.checkpoint import file_hash, load_model
+from lwirst.checkpoint import display_name, file_hash, load_model
 from lwirst.consensus import agreed, check_scale, mirrored_input, whole_blobs
 from lwirst.errors import LwirstError, NonFiniteOutput
 from lwirst.eval_protocol import RunSpec
@@ -323,7 +323,7 @@ class Segmenter:
             path = Path(model) if model is not None else DEFAULT_MODEL
             if model is None and not path.exists():
                 raise LwirstError(f"the shipped model {path} is missing; reinstall or pass --model")
-            self.model_name = path.name
+            self.model_name = display_name(path)
             if path.suffix.lower() == ".onnx":
                 self._onnx = _read_model_file(path)
                 proto = check_segmentation_onnx(self._onnx, str(path))

@@ -18,7 +18,7 @@ from typing import Any
 import onnx
 import torch
 
-from lwirst.checkpoint import load_checkpoint
+from lwirst.checkpoint import display_name, load_checkpoint
 from lwirst.complexity import config_complexity, onnx_complexity
 from lwirst.config import NetConfig
 from lwirst.consensus import SCALES, mirrored, recorded
@@ -202,7 +202,7 @@ def model_card(path: Path | None) -> ModelCard:
                 log.warning("%s: FLOPs unknown: %s", path.name, exc)
     metrics = card.get("test_metrics") or meta.get("test_metrics") or {}
     training = TrainingRecord.from_json(training_fields(card) or training_fields(meta))
-    return ModelCard(path.name, params, flops, dict(metrics), str(card.get("test_protocol", "")), training,
+    return ModelCard(display_name(path), params, flops, dict(metrics), str(card.get("test_protocol", "")), training,
                      _read_markdown(path), **network)
 
 

@@ -31,7 +31,7 @@ import numpy as np
 import torch
 
 from lwirst import jsonio
-from lwirst.checkpoint import atomic_write, load_checkpoint, save_checkpoint, save_torch
+from lwirst.checkpoint import RUN_RECORD, RUN_WEIGHTS, atomic_write, load_checkpoint, save_checkpoint, save_torch
 from lwirst.datasets import SegDataset
 from lwirst.errors import LwirstError, NonFiniteOutput, OptionsConflict
 from lwirst.imageio import to_bgr
@@ -48,7 +48,7 @@ from lwirst.trainmix import FrameBank, Geometry, epoch_kinds
 
 log = logging.getLogger(__name__)
 # A run's files, its resumable state first; under --force the new run's are staged as REPLACING + name.
-RUN_FILES = ("state.pt", "last.safetensors", "best.safetensors", "metrics.csv", "run.json")
+RUN_FILES = ("state.pt", *RUN_WEIGHTS, "metrics.csv", RUN_RECORD)
 REPLACING = ".replacing-"
 SWAPPING = ".replacing-whole"  # written once every staged file is: a swap cut short is finished, not undone
 LOCK = ".lock"

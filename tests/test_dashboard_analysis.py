@@ -807,6 +807,7 @@ def two_runs_of_one_file_name(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -
         (tmp_path / "runs" / run).mkdir(parents=True)
         config, files[run] = get_preset(preset), tmp_path / "runs" / run / "best.safetensors"
         save_checkpoint(files[run], build_model(config=config), config)
+        (tmp_path / "runs" / run / "run.json").write_text("{}")  # a run directory, as `lwirst train` writes it
     monkeypatch.setenv("LWIRST_DASHBOARD_MODEL_ROOTS", str(tmp_path / "runs"))
     at = open_page("5_evaluate.py", eval_models=["best.safetensors (run_a)", "best.safetensors (run_b)"])
     assert not errors(at) and len(at.session_state[dash.RUNS_KEY]) == 2  # both evaluated on opening

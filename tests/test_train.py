@@ -615,3 +615,24 @@ def test_a_diverging_run_stops_at_its_epoch_and_keeps_those_before(synth_dir: Pa
         found = re.search(r"training diverged at epoch (\d+)\b.*: the network's output is no longer finite", err)
         assert found and "Lower --lr" in err, err
         assert len(_metric_rows(run_dir)) == int(found[1]) - 1  # the epochs before it are saved, none after
+
+
+def test_a_run_s_weights_are_named_with_their_run_directory(synth_dir: Path, tmp_path: Path, capsys) -> None:
+    """Every run writes best.safetensors: evaluate's summary, its metrics.json and the model card named that
+    file only, so two runs' results read alike; they name the run directory too. A file that is not a run's
+    weights keeps its own name."""
+    from lwirst.modelcard import model_card
+
+    assert main(_train_args(tmp_path / "alpha", synth_dir, 1)) == 0
+    capsys.readouterr()
+    out = tmp_path / "scores"
+    assert main(["evaluate", "--model", str(tmp_path / "alpha" / "best.safetensors"), "--data-dir", str(synth_dir),
+                 "--dataset", "folder", "--split", "test", "--protocol", "resize", "--size", "64", "64",
+                 "--confirm", "off", "--threads", "1", "--no-cache", "--out", str(out)]) == 0
+    assert "alpha/best.safetensors" in capsys.readouterr().out
+    assert json.loads((out / "metrics.json").read_text())["protocol"]["model"] == "alpha/best.safetensors"
+    assert model_card(tmp_path / "alpha" / "best.safetensors").name == "alpha/best.safetensors"
+    loose = tmp_path / "loose" / "best.safetensors"  # weights copied out of their run: no run.json beside
+    loose.parent.mkdir()
+    loose.write_bytes((tmp_path / "alpha" / "best.safetensors").read_bytes())
+    assert model_card(loose).name == "best.safetensors"

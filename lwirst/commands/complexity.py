@@ -91,12 +91,12 @@ def _network(args: argparse.Namespace, size: tuple[int, int]) -> tuple[str, int,
 
         name = f"{path.name} (ONNX graph: BatchNorm folded into convolutions counts as free)"
         return name, onnx_input_channels(onnx.load_from_string(data)), onnx_complexity(data, size)
-    from lwirst.checkpoint import load_checkpoint
+    from lwirst.checkpoint import display_name, load_checkpoint
     from lwirst.models import architecture_of, get_architecture
 
     config, _, _ = load_checkpoint(path)
     label = get_architecture(architecture_of(config)).label
-    return f"{path.name} ({label})", config.in_channels, config_complexity(config, size)
+    return f"{display_name(path)} ({label})", config.in_channels, config_complexity(config, size)
 
 
 def _print_network(name: str, channels: int, cost: Complexity, size: tuple[int, int], as_json: bool) -> None:
