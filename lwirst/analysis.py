@@ -760,12 +760,14 @@ def load_ablation_results(directories: Path | Sequence[Path] | None = None) -> t
     by its folder too (every sweep's own CSV is a `results.csv`)."""
     frames, problems = [], []
     folders = [directories] if isinstance(directories, Path) else directories
-    for directory in dict.fromkeys(folders if folders is not None else [ABLATIONS_DIR]):
+    folders = list(dict.fromkeys(folders if folders is not None else [ABLATIONS_DIR]))
+    labels = folder_labels(folders)
+    for directory in folders:
         found = sorted(directory.glob("*.csv")) if directory.is_dir() else []
         if directory != ABLATIONS_DIR:
             found += sorted(directory.glob(f"*/{RESULTS_CSV}"))
         for path in found:
-            name = path.name if directory == ABLATIONS_DIR else f"{directory.name}/{path.relative_to(directory)}"
+            name = path.name if directory == ABLATIONS_DIR else f"{labels[directory]}/{path.relative_to(directory)}"
             try:
                 frames.append(read_results(path).assign(source_file=name))
             except LwirstError as exc:
@@ -782,6 +784,18 @@ def load_ablation_results(directories: Path | Sequence[Path] | None = None) -> t
     return results, problems
 
 
+def folder_labels(folders: Sequence[Path]) -> dict[Path, str]:
+    """Each folder by its name, or by as many of its last path parts as tell it from the others: two roots
+    named alike ("a/sweeps", "b/sweeps") would otherwise label their files alike."""
+    labels = {}
+    for folder in folders:
+        parts = folder.parts
+        depth = 1
+        while depth < len(parts) and any(other != folder and other.parts[-depth:] == parts[-depth:]
+                                         for other in folders):
+            depth += 1
+        labels[folder] = "/".join(parts[-depth:]).lstrip("/") or str(folder)
+    return labels
 
 
 def sweep_experiments(results: pd.DataFrame, table: str) -> dict[str, pd.DataFrame]:

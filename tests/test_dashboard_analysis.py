@@ -247,6 +247,9 @@ def test_a_sweep_of_ones_own_reaches_the_pages_through_the_ablation_roots(tmp_pa
     sweep_csv(tmp_path / "sweeps" / "s1" / "results.csv", [("VIII", "table8_deconv", 0, 0.43)])  # a folder of sweeps
     below = analysis.load_ablation_results(tmp_path / "sweeps")[0]
     assert below["source_file"].tolist() == ["sweeps/s1/results.csv"]
+    sweep_csv(tmp_path / "elsewhere" / "sweeps" / "results.csv", [("VIII", "table8_deconv", 1, 0.44)])
+    both = analysis.load_ablation_results([tmp_path / "sweeps", tmp_path / "elsewhere" / "sweeps"])[0]
+    assert both["source_file"].tolist() == [f"{tmp_path.name}/sweeps/s1/results.csv", "elsewhere/sweeps/results.csv"]
     assert results["preset"].tolist() == ["table7_ch_8_16_32", "table8_bilinear"]
     at = open_page("7_ablations.py")  # the page reads the variable's folders
     at.selectbox(key="ablation_table").set_value("VIII").run()
