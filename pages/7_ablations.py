@@ -182,9 +182,11 @@ def provenance(results: pd.DataFrame, table: str) -> None:
             st.info(note, icon=":material/info:")
     columns = [c for c in ("dataset", "train_split", "test_split", "schedule", "epochs", "source_file")
                if c in rows.columns]
-    summary = rows.groupby(columns, dropna=False).agg(seeds=("seed", "nunique"), runs=("seed", "size"))
+    summary = rows.groupby(columns, dropna=False).agg(seeds=("seed", "nunique"), runs=("seed", "size")).reset_index()
+    # the schedule, a long recipe signature, last: the short columns stay in view at 1024 px
+    order = [c for c in summary.columns if c != "schedule"] + ["schedule"] * ("schedule" in summary.columns)
     st.caption("Measured here on:")
-    st.dataframe(summary.reset_index(), hide_index=True)
+    st.dataframe(summary[order], hide_index=True)
 
 
 common.run_page(main)
