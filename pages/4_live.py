@@ -172,6 +172,8 @@ def show(frame: LiveView, blocks: Blocks, chart: bool) -> None:
         chips(frame)
         trajectories(frame, chart)
     with blocks.below.container():
+        if chart:
+            trajectory_chart(frame)
         tracks(frame)
         targets(frame)
 
@@ -194,20 +196,23 @@ def chips(frame: LiveView) -> None:
 
 
 def trajectories(frame: LiveView, chart: bool) -> None:
-    """The confirmed tracks' caption; with the stream paused, their trajectories as a chart too (a chart costs
-    as much as a network call, so while the stream runs the white trails on the frame show them). Every frame
-    fills the same places, empty when it has no track: a place left out of a redraw would keep the previous
-    frame's content until the burst ends."""
+    """The confirmed tracks' caption, and while the stream runs where their trajectories are (a chart costs as
+    much as a network call: the white trails on the frame show them). Every frame fills the same places, empty
+    when it has no track: a place left out of a redraw would keep the previous frame's content until the burst
+    ends."""
     st.caption(frame.tracks_caption)
     place = st.empty()
-    if frame.tracks.empty:
-        return
-    if chart:
-        place.plotly_chart(views.legible(plots.trajectory_figure(frame.trajectories, frame.width, frame.height,
-                                                                 track="track", title="Track trajectories")),
-                           key="live_tracks")
-    else:
+    if not frame.tracks.empty and not chart:
         place.caption("Trajectories: the white trails on the frame; pause the stream for a chart of them.")
+
+
+def trajectory_chart(frame: LiveView) -> None:
+    """With the stream paused, the confirmed tracks' trajectories as a chart, full width below the frame (in the
+    column beside it, at 1024 px, the chart was a sliver)."""
+    if not frame.tracks.empty:
+        st.plotly_chart(views.legible(plots.trajectory_figure(frame.trajectories, frame.width, frame.height,
+                                                              track="track", title="Track trajectories")),
+                        key="live_tracks")
 
 
 def tracks(frame: LiveView) -> None:

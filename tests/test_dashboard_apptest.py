@@ -1491,6 +1491,9 @@ def test_live_shows_one_frame_in_every_block_with_labelled_tables() -> None:
     assert shown["mean_prob"] == "mean probability" and not any("_" in header for header in shown.values())
     assert headers(tracks) == {"track": "track", "x": "x (px)", "y": "y (px)", "vx": "vx (px/frame)",
                                "vy": "vy (px/frame)", "hits": "hits (frames)", "missed": "missed (frames in a row)"}
+    at.toggle(key="live_running").set_value(False).run()  # paused: the trajectories as a chart, full width
+    assert not at.exception and len(at.get("plotly_chart")) == 1  # (beside the frame it was a sliver at 1024 px)
+    assert not any(column.get("plotly_chart") for column in at.columns)
 
 
 def _two_datasets(root: Path) -> tuple[list[str], list[str]]:
