@@ -99,7 +99,6 @@ RING_PX = 18  # screen size of the rings that mark targets on a frame shown belo
 RING_HALO, HALO = 4, "rgba(0, 0, 0, 0.8)"  # a ring's dark halo: 1 px each side of its 2-px stroke
 # A ring's tag, in CSS pixels: the tags drawn into a 319-pixel frame shown 245 px wide were 5 px tall, under the ring
 TAG_FONT, TAG_GAP = 12, 2
-GLYPHS = {"circle-open": "○", "square-open": "□", "diamond-open": "◇", "triangle-up-open": "△"}  # captions' shapes
 
 
 @dataclass(frozen=True)
@@ -266,7 +265,7 @@ def picture_alt(title: str, marks: Sequence[Chip]) -> str:
 def ring_shapes(marks: Sequence[Chip]) -> str:
     """The ring shapes of the outcomes among `marks`, for a caption: "○ correct, □ false alarm"."""
     shown = [name for name in palette.OUTCOMES if any(m.outcome == name for m in marks)]
-    return ", ".join(f"{GLYPHS[palette.OUTCOMES[name].symbol]} {name}" for name in shown)
+    return ", ".join(f"{palette.OUTCOMES[name].glyph} {name}" for name in shown)
 
 
 def chip_strip(chips: Sequence[Chip], total: int, truth: bool = True) -> None:

@@ -33,14 +33,15 @@ CORRECT, MISSED, FALSE_ALARM, HOT, DETECTION = "correct", "missed", "false alarm
 
 @dataclass(frozen=True)
 class Outcome:
-    """A target outcome: its name, hex colour, short tag drawn on pictures, a one-line meaning and the marker
-    shape that rings it on a panel (a second cue beside the colour)."""
+    """A target outcome: its name, hex colour, short tag drawn on pictures, a one-line meaning, the marker
+    shape that rings it on a panel (a second cue beside the colour) and that shape as text for captions."""
 
     name: str
     hex: str
     tag: str
     meaning: str
     symbol: str  # the Plotly marker that rings it on a zoomable panel
+    glyph: str  # the same shape as a caption writes it
 
     @property
     def bgr(self) -> tuple[int, int, int]:
@@ -49,13 +50,14 @@ class Outcome:
 
 
 OUTCOMES: dict[str, Outcome] = {
-    CORRECT: Outcome(CORRECT, "#009E73", "ok", "a detection that matches a ground-truth target", "circle-open"),
-    MISSED: Outcome(MISSED, "#56B4E9", "miss", "a ground-truth target no detection matches", "diamond-open"),
+    CORRECT: Outcome(CORRECT, "#009E73", "ok", "a detection that matches a ground-truth target", "circle-open", "○"),
+    MISSED: Outcome(MISSED, "#56B4E9", "miss", "a ground-truth target no detection matches", "diamond-open", "◇"),
     FALSE_ALARM: Outcome(FALSE_ALARM, "#D55E00", "FA", "a detection that matches no ground-truth target",
-                         "square-open"),
+                         "square-open", "□"),
     HOT: Outcome(HOT, "#F0E442", "hot", "a missed target whose peak is just under the threshold (Fig. 6)",
-                 "triangle-up-open"),
-    DETECTION: Outcome(DETECTION, "#CC79A7", "det", "a detection, with no ground truth to judge it", "circle-open"),
+                 "triangle-up-open", "△"),
+    DETECTION: Outcome(DETECTION, "#CC79A7", "det", "a detection, with no ground truth to judge it", "circle-open",
+                       "○"),
 }
 # Series of charts (models, tracks): the Okabe-Ito colours in their order, black and grey last.
 SERIES = ("#0072B2", "#E69F00", "#009E73", "#CC79A7", "#56B4E9", "#D55E00", "#F0E442", "#000000")

@@ -1219,6 +1219,11 @@ def test_each_outcome_is_ringed_in_a_shape_of_its_own_and_whole_at_the_edge() ->
     assert list(rings.marker.color) == [palette.OUTCOMES[m.outcome].hex for m in marks]  # the colours kept
     assert halo.cliponaxis is False and rings.cliponaxis is False  # the corner's miss drawn whole
     assert not figure.layout.annotations  # tags only where asked (the outcome pictures)
+    # a caption names each ring by the shape drawn: one glyph per marker shape, and no two shapes share one
+    shapes = {o.symbol: o.glyph for o in palette.OUTCOMES.values()}
+    assert all(shapes[o.symbol] == o.glyph for o in palette.OUTCOMES.values())
+    assert len(set(shapes.values())) == len(shapes)
+    assert views.ring_shapes(marks) == "○ correct, ◇ missed, □ false alarm, △ hot but below threshold"
 
 
 def test_every_zoomable_picture_says_in_text_what_its_rings_mark() -> None:
