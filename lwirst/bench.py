@@ -9,8 +9,9 @@ options and the same thread count.
 
 Per variant: model-only throughput and latency (the network call on a prepared
 input), end-to-end throughput and latency (frame in -> preprocessing -> network
--> resize back -> threshold and 8-connected targets), SIRST-test mIoU (pixel IoU
-over the dataset, logits > 0 at each image's own resolution) and the largest logit
+-> resize back -> threshold and 8-connected targets), SIRST-val mIoU (pixel IoU
+over the split, logits > 0 at each image's own resolution; val, not test: the int8 and bf16 verdicts
+rest on it, and test chooses nothing) and the largest logit
 difference from PyTorch eager. The arithmetic ceiling is conv MACs against the
 cores' fp32 FMA peak (`CpuPeak`).
 
@@ -30,7 +31,7 @@ The last table times what the commands run by default, scale consensus (`lwirst.
 second run of each frame, enlarged), against one run per frame: the default variant end to end,
 on the benchmark frames and at each frame size, the two calls timed in adjacent pairs.
 
-`frame_sizes` adds sensor-size frames (the test images upscaled): batch 1, a few fast
+`frame_sizes` adds sensor-size frames (the scored images upscaled): batch 1, a few fast
 variants and the baseline, each under the default large-frame protocol (a pyramid
 above twice the model's area: native size and half of it), with model-only fps (every
 run of a frame: both levels of a pyramid) and end-to-end fps against the ceiling scaled
@@ -79,6 +80,8 @@ BASELINE = "baseline"
 REFERENCE = "torch"
 MIOU_TOLERANCE = 0.002
 INT8_MAX_LOSS = 0.01
+# The split whose mIoU the int8 and bf16 verdicts read (test chooses nothing), and the disjoint one int8 calibrates on
+SCORE_SPLIT, CALIBRATION_SPLIT = "val", "train"
 # Sensor-size bar (issue #22): 640x512 frames, 2 threads, default large-frame protocol.
 SENSOR_SIZE = (512, 640)
 SENSOR_E2E_FPS = 25.0
@@ -374,7 +377,7 @@ class BenchReport:
             if loss is None:
                 reasons.append("mIoU loss unknown (" + ("the PyTorch reference finds no target pixel)"
                                                         if reference is not None and reference.mIoU == 0
-                                                        else "no SIRST test data)"))
+                                                        else f"no SIRST {SCORE_SPLIT} data)"))
             elif loss > INT8_MAX_LOSS:
                 reasons.append(f"loses {loss:.3f} mIoU (> {INT8_MAX_LOSS})")
             if top_float is not None and r.fps <= top_float.fps:
@@ -506,9 +509,9 @@ class BenchReport:
         kind = self.cpu.kind + (f" (kernels capped to {cap.label}: emulated)" if cap else "")
         lines = [f"EMULATED: {self.cpu.emulation}"] if emulated else []
         if self.config.get("quick"):
-            lines.append(f"QUICK SMOKE RUN (--quick): about {QUICK_PAIRS} timed calls per cell, mIoU and int8 "
-                         "calibration on 4 test images: it checks that every variant runs; its speeds, ratios, "
-                         "losses and bars are not measurements")
+            lines.append(f"QUICK SMOKE RUN (--quick): about {QUICK_PAIRS} timed calls per cell, mIoU on 4 SIRST "
+                         f"{SCORE_SPLIT} images and int8 calibration on 4 {CALIBRATION_SPLIT} images: it checks that "
+                         "every variant runs; its speeds, ratios, losses and bars are not measurements")
         lines += [f"model: {self.model}" + ("  (random weights: mIoU is not meaningful)"
                                             if self.random_weights else ""),
                   f"cpu: {self.cpu.model}, {self.cpu.cores} cores; {self.cpu.assumption}",
@@ -534,10 +537,10 @@ class BenchReport:
         lines.append("")
         lines.append("latencies are per call (one batch); fps counts frames; e2e = frame -> preprocessing -> "
                      "network -> logits at frame size -> targets; max|dz| = largest logit difference from "
-                     "PyTorch over SIRST test; x base = fps / baseline fps at the same threads and batch; "
+                     f"PyTorch over SIRST {SCORE_SPLIT}; x base = fps / baseline fps at the same threads and batch; "
                      "e2e/mod = end-to-end over model-only speed, from the medians of paired calls (the fps "
-                     "columns are means, which one slow call moves); mIoU = SIRST test resized to the model size "
-                     "and run once (no scale consensus, no mask growth): the int8 and bf16 losses are measured "
+                     f"columns are means, which one slow call moves); mIoU = SIRST {SCORE_SPLIT} resized to the model "
+                     "size and run once (no scale consensus, no mask growth): the int8 and bf16 losses are measured "
                      "so, while `lwirst evaluate` scores the defaults")
         notes = {r.name: r.note for r in self.results}
         lines.extend(f"  {name:<21}{note}" for name, note in notes.items())
@@ -654,7 +657,7 @@ def _format_bars(bars: dict[str, dict], cpu: CpuPeak, busy: str = "") -> list[st
         b = bars[key]
         miou = ("n/a" if b["mIoU"] is None else f"{b['mIoU']:.4f} vs torch "
                 + ("n/a" if b["torch_mIoU"] is None else f"{b['torch_mIoU']:.4f}"))
-        untested = ("no SIRST test data to score" if b["torch_mIoU"] is None
+        untested = (f"no SIRST {SCORE_SPLIT} data to score" if b["torch_mIoU"] is None
                     else "the PyTorch reference finds no target pixel")
         lines += [
             f"{title}, batch 1, {b['threads']} threads: {b['variant']} at {b['fps']:.1f} fps",
@@ -779,7 +782,7 @@ def _load_model(path: Path | None, seed: int) -> tuple[torch.nn.Module | None, s
 
 
 def run_bench(config: BenchConfig, progress: Callable[[str], None] | None = None) -> BenchReport:
-    """Build every variant, time them interleaved, score them on SIRST test; see the module docstring."""
+    """Build every variant, time them interleaved, score them on SIRST val; see the module docstring."""
     say = progress or log.info
     load_start = [round(v, 2) for v in os.getloadavg()]
     module, model_name, random_weights = _load_model(config.model, config.seed)
@@ -809,15 +812,15 @@ def run_bench(config: BenchConfig, progress: Callable[[str], None] | None = None
         else:
             variants.append(v)
 
-    test = _load_split(data_root, "test", 4 if config.quick else None) if data_root else []
+    scored = _load_split(data_root, SCORE_SPLIT, 4 if config.quick else None) if data_root else []
     calibration = []
     if data_root and any(v.options.int8 for v in variants):
         limit = 4 if config.quick else config.calibration_images
-        calibration = [s.image for s in _load_split(data_root, "trainval", limit)]
-    if test:
-        frames = [to_gray(s.image) for s in test]
-        frames_note = (f"{len(frames)} SIRST test images, timed as 8-bit grey frames (IR sensors deliver grey) and "
-                       "scored as stored (some are colour), as `lwirst evaluate` scores them")
+        calibration = [s.image for s in _load_split(data_root, CALIBRATION_SPLIT, limit)]
+    if scored:
+        frames = [to_gray(s.image) for s in scored]
+        frames_note = (f"{len(frames)} SIRST {SCORE_SPLIT} images, timed as 8-bit grey frames (IR sensors deliver "
+                       "grey) and scored as stored (some are colour), as `lwirst evaluate` scores them")
     else:
         frames = synthetic_frames(16)
         frames_note = "16 synthetic 240x320 grey frames (no SIRST data found)"
@@ -835,7 +838,7 @@ def run_bench(config: BenchConfig, progress: Callable[[str], None] | None = None
                 break
     variants = [v for v in variants if v.name not in skipped]
 
-    scores = _score(variants, segmenters, test, config, say)
+    scores = _score(variants, segmenters, scored, config, say)
     timings = _time_cells(variants, segmenters, frames, config, say)
 
     results = []
@@ -996,20 +999,20 @@ def _time_consensus(source: torch.nn.Module | Path | None, variants: Sequence[Va
     return rows
 
 
-def _score(variants: Sequence[Variant], segmenters: dict[tuple[str, int], Segmenter], test: list,
+def _score(variants: Sequence[Variant], segmenters: dict[tuple[str, int], Segmenter], scored: list,
            config: BenchConfig, say: Callable[[str], None]) -> dict[str, tuple[float, float | None, float | None]]:
-    """mIoU on SIRST test per variant, with the max logit difference and mask agreement vs PyTorch."""
-    if not test:
+    """mIoU on SIRST val per variant, with the max logit difference and mask agreement vs PyTorch."""
+    if not scored:
         return {}
     reference: list[np.ndarray] | None = None
     ordered = sorted(variants, key=lambda v: v.name != REFERENCE)
     scores = {}
     for v in ordered:
-        say(f"scoring {v.name} on {len(test)} SIRST test images")
+        say(f"scoring {v.name} on {len(scored)} SIRST {SCORE_SPLIT} images")
         segmenter = segmenters[v.name, min(config.threads)]  # logits do not depend on threads
         metric = PixelMetrics()
         logits = []
-        for sample in test:
+        for sample in scored:
             out = segmenter.predict(sample.image).logits
             metric.update(out, sample.mask)
             logits.append(out)

@@ -69,7 +69,10 @@ def test_quick_bench_writes_table_and_json(tmp_path: Path, sirst_root: Path,
     table = capsys.readouterr().out
     assert "variant" in table and "arithmetic ceiling" in table and "fastest fp32 path" in table
     assert table.startswith("QUICK SMOKE RUN (--quick)")  # its ratios and bars looked like measurements
+    # the int8 and bf16 verdicts read this mIoU: val, never test, which chooses nothing; calibration disjoint from it
+    assert "mIoU on 4 SIRST val images and int8 calibration on 4 train images" in table
     data = json.loads(out.read_text())
+    assert data["frames"].startswith("4 SIRST val images")
     rows = data["results"]
     assert {r["name"] for r in rows} == {"baseline", "torch", "ort-fast"}
     for row in rows:
@@ -379,7 +382,7 @@ def test_a_busy_host_boosted_clock_and_missing_data_are_said_in_the_verdicts() -
     assert (f"105.0% of the {quiet.ceiling_fps(2):.0f} fps fp32 ceiling (above the ceiling: this CPU ran faster "
             "than the clock it assumes) (bar 70%: met)") in boosted.table()
     no_data = _report("avx2 fma", [_row("baseline", 100, None), _row("fast", 400, None)])
-    assert "(bar within 0.002: untested: no SIRST test data to score)" in no_data.table()
+    assert "(bar within 0.002: untested: no SIRST val data to score)" in no_data.table()
 
 
 def test_a_mistyped_data_setting_is_said_and_a_folder_is_no_model(monkeypatch: pytest.MonkeyPatch, tmp_path: Path,
