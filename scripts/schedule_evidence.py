@@ -1,8 +1,8 @@
 """Collect the ablation-schedule runs' validation curves into data/ablations/schedule/curves.csv and
-apply the pre-registered rule (data/ablations/README.md, issue #20):
+apply the pre-registered rule in force (the third round's, data/ablations/README.md, issue #20):
 
-    python scripts/schedule_evidence.py --reference 125=/work/runs/xd_a \\
-        --run 20,0=/work/runs/abl_e20_s0 --run 20,1=/work/runs/abl_e20_s1 --run 20,2=/work/runs/abl_e20_s2 \\
+    python scripts/schedule_evidence.py --reference 125,0=/work/runs/xd_a --reference 125,1=/work/runs/ref_s1 \\
+        --run 60,0=/work/runs/abl_e60_s0 --run 60,1=/work/runs/abl_e60_s1 --run 60,2=/work/runs/abl_e60_s2 \\
         --out data/ablations/schedule/curves.csv
 """
 
@@ -12,7 +12,7 @@ import argparse
 from pathlib import Path
 
 from lwirst.errors import LwirstError
-from lwirst.schedule import REFERENCE, collect_curves, verdict
+from lwirst.schedule import REFERENCE, SEEDS, collect_curves, verdict
 
 
 def _run(text: str) -> tuple[int, int, Path]:
@@ -24,22 +24,24 @@ def _run(text: str) -> tuple[int, int, Path]:
     return epochs, seed, Path(path)
 
 
-def _reference(text: str) -> tuple[int, Path]:
+def _reference(text: str) -> tuple[int, int, Path]:
+    """EPOCHS[,SEED]=RUN_DIR: a seed of the full recipe (seed 0 when not given)."""
     try:
-        epochs, path = text.split("=", 1)
-        return int(epochs), Path(path)
+        key, path = text.split("=", 1)
+        epochs, _, seed = key.partition(",")
+        return int(epochs), int(seed or 0), Path(path)
     except ValueError as exc:
-        raise argparse.ArgumentTypeError(f"{text!r}: give EPOCHS=RUN_DIR") from exc
+        raise argparse.ArgumentTypeError(f"{text!r}: give EPOCHS[,SEED]=RUN_DIR") from exc
 
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--reference", type=_reference, required=True, help="EPOCHS=RUN_DIR of the full recipe")
+    parser.add_argument("--reference", type=_reference, action="append", required=True,
+                        help="EPOCHS[,SEED]=RUN_DIR: a seed of the full recipe (repeat for each seed)")
     parser.add_argument("--run", type=_run, action="append", required=True, help="EPOCHS,SEED=RUN_DIR")
     parser.add_argument("--out", type=Path, required=True)
     args = parser.parse_args()
-    ref_epochs, ref_dir = args.reference
-    runs = {(REFERENCE, ref_epochs, 0): ref_dir}
+    runs = {(REFERENCE, epochs, seed): path for epochs, seed, path in args.reference}
     runs |= {("default", epochs, seed): path for epochs, seed, path in args.run}
     try:
         curves = collect_curves(runs)
@@ -49,10 +51,13 @@ def main() -> int:
     args.out.parent.mkdir(parents=True, exist_ok=True)
     curves.to_csv(args.out, index=False, float_format="%.6g")
     result = verdict(curves)
-    print(f"reference best val IoU {result.reference_best:.4f}; bar {result.bar:.4f}")
+    bar = (f"bar {result.bar:.4f}" if result.bar is not None
+           else f"bar pending ({result.reference_seeds} of {SEEDS} reference seeds)")
+    print(f"reference mean best val IoU {result.reference_best:.4f} over {result.reference_seeds} seed(s); {bar}")
     print(result.runs.to_string(index=False, float_format=lambda v: f"{v:.4f}"))
+    print(result.candidates.to_string(index=False, float_format=lambda v: f"{v:.4f}"))
     print(f"chosen schedule: {result.chosen_epochs} epochs" if result.chosen_epochs
-          else "no candidate meets the rule")
+          else "no candidate meets the rule" if result.bar is not None else "nothing can be chosen yet")
     print(f"wrote {args.out}")
     return 0
 
