@@ -174,7 +174,7 @@ def experiments(chosen: common.Engine) -> None:
         return
     trained = int((table["epochs"] != "0").sum())
     untrained = f", {len(table) - trained} rounds that changed no weight" if trained < len(table) else ""
-    with st.expander(f"How the recipe was found ({trained} training runs{untrained})"):
+    with st.expander(f"How the recipe was found ({trained} experiments that trained{untrained})"):
         st.caption("Each row's figures come from that round's own run, on the suites as they were then: figures "
                    "of different rounds are no one comparison.")
         st.dataframe(table, hide_index=True, key="home_card_experiments")
