@@ -145,10 +145,13 @@ def paused_note(result: FrameResult, post: common.Postprocess) -> None:
 
 def burst(stream: LiveStream, blocks: Blocks, size: tuple[int, int], dwell: float) -> None:
     """Process frames as fast as the pipeline goes, or one per `dwell` seconds, for `common.LIVE_BURST_S`
-    seconds, showing each one the browser can take (the others are tracked, not shown)."""
+    seconds, showing the last frame first and then each one the browser can take (the others are tracked, not
+    shown)."""
     deadline, shown_at = time.monotonic() + common.LIVE_BURST_S, -math.inf
-    if stream.last is not None and stream.due_in(dwell):  # the image still standing, in the new blocks
+    if stream.last is not None:  # the last frame stands in the new blocks until the next replaces it: a frame
+        # slower than a burst (1280x1024: about 2 s) left them empty most of the time
         show(live_view(stream, stream.last, TABLE_ROWS, size), blocks, chart=False)
+        shown_at = time.monotonic()
     while True:
         if wait := stream.due_in(dwell):
             if time.monotonic() + wait > deadline + DUE_SLACK_S:  # the next burst steps it
