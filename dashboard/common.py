@@ -82,6 +82,7 @@ from lwirst.pipeline import FramePipeline, FrameResult
 from lwirst.plots import video_frame_size as frame_size_of
 from lwirst.postprocess import GROW_TO, TargetFilter, describe_growth, probability_text
 from lwirst.prominence import DEFAULT_PER_DOUBLING, cleared, per_doubling_text
+from lwirst.saliency import SMALL_AREA_FACTOR
 from lwirst.sequence_truth import TruthScore, score_video
 from lwirst.streams import DatasetStream
 from lwirst.tracking import Tracker, TrackerSettings
@@ -93,6 +94,7 @@ from lwirst.web_video import (
     LoopingUpload,
     VideoOutput,
     check_video_upload,
+    progress_text,
     segment_split,
     segment_video,
 )
@@ -100,7 +102,7 @@ from lwirst.web_video import (
 log = logging.getLogger(__name__)
 
 PAGES_DIR = paths.PAGES_DIR
-SAMPLES_LABEL = "Embedded samples"
+SAMPLES_LABEL = "Embedded synthetic samples"
 IMAGE_TYPES = ("png", "jpg", "jpeg", "bmp", "tif", "tiff")
 # Widget keys whose values survive page switches (see `keep_widget_state`).
 PERSISTENT = ("model", "backend", "protocol", "consensus", "mirror", "margin", "data_root", "data_dataset",
@@ -1087,11 +1089,13 @@ def run_video(source: VideoSource, chosen: Engine, post: Postprocess, bar: Delta
     st.session_state["video_output"] = run
     halted: list[StopException | RerunException] = []
 
+    started = time.monotonic()
+
     def progress(done: int, total: int | None) -> None:
         run.done, run.total = done, total
-        of = f" of {total}" if total else ""
         try:
-            bar.progress(min(done / total, 1.0) if total else 0.0, text=f"Frame {done}{of}")
+            bar.progress(min(done / total, 1.0) if total else 0.0,
+                         text=progress_text(done, total, time.monotonic() - started))
         except (StopException, RerunException) as exc:
             halted.append(exc)
             raise KeyboardInterrupt from exc
@@ -1244,7 +1248,8 @@ class SpeedInfo:
         """How one frame of size `hw` (`which`: "Each" for a video's frames) ran under protocol `applied` (what
         "auto" chose for it), and on what."""
         rule = (f" (protocol auto: frames up to {AUTO_AREA_FACTOR} × {self.size[1]}×{self.size[0]} pixels are "
-                "resized, larger ones run as a pyramid)") if self.protocol == "auto" else ""
+                f"resized, but those of at most {SMALL_AREA_FACTOR:g} × run at their own size; larger ones run as a "
+                "pyramid)") if self.protocol == "auto" else ""
         clearance = frame_clearance(hw, applied, self.size, self.margin)
         held = cleared(clearance, self.margin)
         sentence = f" {held[:1].upper()}{held[1:]}." if held else ""

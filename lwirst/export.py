@@ -147,14 +147,15 @@ def protocol_note() -> str:
     from lwirst.consensus import DEFAULT_SCALE, RADIUS
     from lwirst.postprocess import GROW_TO_PROBABILITY
     from lwirst.prominence import DEFAULT_PER_DOUBLING
-    from lwirst.saliency import AUTO_AREA_FACTOR
+    from lwirst.saliency import AUTO_AREA_FACTOR, SMALL_AREA_FACTOR
 
     side = 2 * RADIUS + 1
     scale = f"{DEFAULT_SCALE:g}"
     return (f"lwirst's default run (README, 'Deploying the ONNX without lwirst'): a frame of at most "
-            f"{AUTO_AREA_FACTOR}x the model size's area is resized to it (bilinear) and its map resized back; a "
-            "larger one runs natively and at half size (INTER_AREA, round(H/2) x round(W/2), halves to even; run "
-            "as a frame of that size would be), the maps united by maximum. Scale consensus: each run's input "
+            f"{AUTO_AREA_FACTOR}x the model size's area is resized to it (bilinear) and its map resized back, but "
+            f"one of at most {SMALL_AREA_FACTOR:g}x that area runs natively (padded); a larger one runs natively "
+            "and at half size (INTER_AREA, round(H/2) x round(W/2), halves to even; run as a frame of that size "
+            "would be), the maps united by maximum. Scale consensus: each run's input "
             f"repeated {scale}x larger (bilinear, round({scale} H) x round({scale} W), padded like any input), its "
             f"map resized back; agreed = min(map, {side}x{side} maximum of that map), united alike. A target is an "
             "8-connected blob of the united map above the threshold whose agreed map exceeds threshold + c "

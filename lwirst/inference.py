@@ -89,6 +89,7 @@ from lwirst.prominence import check as check_margin
 from lwirst.prominence import margin as margin_for
 from lwirst.saliency import AUTO_AREA_FACTOR as AUTO_AREA_FACTOR
 from lwirst.saliency import PROTOCOLS as PROTOCOLS
+from lwirst.saliency import SMALL_AREA_FACTOR
 from lwirst.saliency import Saliency as Saliency
 
 # DEFAULT_MODEL, MODELS_DIR, REPO_ROOT, PROTOCOLS and Saliency are re-exported from their light homes,
@@ -100,15 +101,16 @@ NATIVE_MULTIPLE = 8  # the native protocol pads a frame to a multiple of this (t
 
 
 def single_run(hw: tuple[int, int], size: tuple[int, int]) -> str:
-    """How one run feeds a frame of size `hw` by the "auto" rule: resized if at most AUTO_AREA_FACTOR times
-    the model size's area, else natively."""
-    return "resize" if hw[0] * hw[1] <= AUTO_AREA_FACTOR * size[0] * size[1] else "native"
+    """How one run feeds a frame of size `hw` by the "auto" rule: natively if at most SMALL_AREA_FACTOR or over
+    AUTO_AREA_FACTOR times the model size's area, else resized to it."""
+    area, model = hw[0] * hw[1], size[0] * size[1]
+    return "resize" if SMALL_AREA_FACTOR * model < area <= AUTO_AREA_FACTOR * model else "native"
 
 
 def large_frame(hw: tuple[int, int], size: tuple[int, int]) -> bool:
-    """Whether "auto" runs a frame of size `hw` as a pyramid: the frames the mirror check confirms (round 47: on
-    SIRST-sized frames it removed no false blob)."""
-    return single_run(hw, size) != "resize"
+    """Whether "auto" runs a frame of size `hw` as a pyramid (over AUTO_AREA_FACTOR times the model's area): the
+    frames the mirror check confirms (round 47: on SIRST-sized frames it removed no false blob)."""
+    return hw[0] * hw[1] > AUTO_AREA_FACTOR * size[0] * size[1]
 
 
 def frame_clearance(hw: tuple[int, int], protocol: str, size: tuple[int, int], per_doubling: float) -> float:
@@ -511,7 +513,7 @@ class Segmenter:
         """The protocol a frame of size `hw` runs with (resolves "auto")."""
         if self.protocol != "auto":
             return self.protocol
-        return "resize" if single_run(hw, self.size) == "resize" else "pyramid"
+        return "pyramid" if large_frame(hw, self.size) else single_run(hw, self.size)
 
     def _prepare(self, image: np.ndarray, kind: str, scale: float = 1.0, view: str | None = None) -> np.ndarray:
         """One 8-bit image -> the network input (C x H' x W') of convention `kind` for one run `view`

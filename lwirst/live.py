@@ -31,6 +31,7 @@ from lwirst.pipeline import FpsMeter, FramePipeline, FrameResult, SegmenterLike
 from lwirst.postprocess import TargetFilter
 from lwirst.synth import PRESETS, SceneConfig, render_sequence
 from lwirst.tracking import Track, Tracker, TrackerSettings
+from lwirst.video import unreadable_video
 
 FPS_WINDOW = 30  # frames over which both of a stream's rates are measured
 
@@ -94,7 +95,7 @@ class LoopingVideo(_Capture):
         self.name = name or self.path.name
         self._capture = cv2.VideoCapture(str(self.path))
         if not self._capture.isOpened():
-            raise LwirstError(f"{self.name}: not a readable video (corrupt, truncated or unsupported format)")
+            raise LwirstError(f"{self.name}: {unreadable_video(self.path)}")
         ok, frame = self._capture.read()
         if not ok:
             self.close()

@@ -15,6 +15,10 @@ import numpy as np
 PROTOCOLS = ("auto", "resize", "native", "pyramid")
 # "auto" resizes frames of at most this many times the model size's area, runs larger ones as a pyramid.
 AUTO_AREA_FACTOR = 2
+# ...and runs frames of at most this share of it natively: resized, such a frame is enlarged 2x or more and its
+# targets grow beyond the sizes the network learnt (SIRST val crops of 48-128 px: 24-95 of about 100 targets found
+# resized, 97-102 natively; no SIRST or suite frame is this small)
+SMALL_AREA_FACTOR = 0.25
 
 
 @dataclass

@@ -132,7 +132,7 @@ class FrameSource:
             if not self._capture.isOpened():
                 # FFmpeg's own words ("moov atom not found") help a developer, not a visitor: logged
                 log.info("%s: FFmpeg cannot open it%s", self.path, reason(chatter))
-                raise LwirstError(f"{self.path}: not a readable video (corrupt, truncated or unsupported format)")
+                raise LwirstError(f"{self.path}: {unreadable_video(self.path)}")
             self._bound_work(*self._check_declared_size())
             declared = self._capture.get(cv2.CAP_PROP_FRAME_COUNT)
             self.total = int(declared) if math.isfinite(declared) and declared > 0 else None
@@ -535,3 +535,19 @@ def _image_kind(path: Path) -> str:
     except OSError:
         return ""  # the video reader says what is wrong with it
     return image_format(head)
+
+
+def unreadable_video(path: Path) -> str:
+    """Why FFmpeg could not open a file, as far as its first bytes say: empty, text (a log, an HTML error page,
+    a Git LFS pointer saved as .mp4), else damage or an unsupported format."""
+    try:
+        with path.open("rb") as handle:
+            head = handle.read(40)
+    except OSError as exc:
+        return f"not readable ({exc.strerror or exc})"
+    if not head:
+        return "the file is empty; choose a video (MP4, AVI, MKV, ...)"
+    text = head.decode("utf-8", "replace")
+    if all(c.isprintable() or c in "\r\n\t" for c in text):
+        return f"not a readable video: it holds text ({text[:24]!r}...), not video data"
+    return "not a readable video (corrupt, truncated or unsupported format)"

@@ -193,6 +193,18 @@ def check_video_upload(data: bytes, name: str) -> None:
             raise LwirstError(str(exc).replace(str(path), name)) from exc
 
 
+def progress_text(done: int, total: int | None, elapsed: float) -> str:
+    """A run's progress for a visitor: "Frame 3 of 12 · 6 s so far, about 18 s left" (the rate of the frames
+    done so far; a large frame takes seconds on a CPU, and a bare count said nothing of how long to wait)."""
+    text = f"Frame {done}" + (f" of {total}" if total else "")
+    if done <= 0 or elapsed <= 0:
+        return text
+    text += f" · {elapsed:.0f} s so far"
+    if total and total > done:
+        text += f", about {elapsed / done * (total - done):.0f} s left"
+    return text
+
+
 def segment_video(source: bytes | Path, name: str, pipeline: FramePipeline,
                   progress: Progress | None = None, fps: float | None = None) -> VideoOutput:
     """`lwirst.video.process_video` on an uploaded (bytes, at most `UPLOAD_FRAMES` frames and `UPLOAD_WORK`

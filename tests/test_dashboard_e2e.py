@@ -747,12 +747,12 @@ def test_every_page_on_the_embedded_defaults(offline_page: Page, offline_server:
 
     # Home: the demo runs on the first sample at once and says the frame is synthetic; the next one follows.
     demo = page.get_by_test_id("stCaptionContainer").filter(has_text="boxes coloured by outcome").first
-    expect(demo).to_contain_text(f"{samples.names[0]} (Embedded samples, test split)")
+    expect(demo).to_contain_text(f"{samples.names[0]} (Embedded synthetic samples, test split)")
     clean(page, "Home")
     expect(page.get_by_text("This frame is synthetic", exact=False)).to_be_visible()
     assert int(metric_value(page, "Targets found").split(" of ")[0]) >= 1
     page.get_by_role("button", name="Next demo frame").click()
-    expect(demo).to_contain_text(f"{samples.names[1]} (Embedded samples, test split)")
+    expect(demo).to_contain_text(f"{samples.names[1]} (Embedded synthetic samples, test split)")
     clean(page, "Home, next demo frame")
     assert int(metric_value(page, "Targets found").split(" of ")[0]) >= 1
 
@@ -763,7 +763,7 @@ def test_every_page_on_the_embedded_defaults(offline_page: Page, offline_server:
     # a click that lands while a rerun starts is dropped on a loaded machine: click until the list opens
     click_until(page, page.get_by_test_id("stSidebar").get_by_role("combobox", name="Data directory"),
                 page.get_by_role("option").first)
-    expect(page.get_by_role("option")).to_have_text(["Embedded samples"])
+    expect(page.get_by_role("option")).to_have_text(["Embedded synthetic samples"])
     page.keyboard.press("Escape")
     _, _, _, centroids = cv2.connectedComponentsWithStats(samples.load(0).mask.astype(np.uint8), connectivity=8)
     places = chip_places(page)

@@ -378,12 +378,13 @@ def _readme_map(session: ort.InferenceSession, pixels: np.ndarray, notes: dict[s
 
 def _readme_level(session: ort.InferenceSession, pixels: np.ndarray,
                   notes: dict[str, str]) -> tuple[np.ndarray, np.ndarray]:
-    """README step 4 for one frame that runs once: resized to 256x256 when at most twice its area, else natively;
-    the 1.5x run of what was fed, both maps back at the frame's size; (map, agreed)."""
+    """README step 4 for one frame that runs once: resized to 256x256 when at most twice its area and over a quarter
+    of it, else natively; the 1.5x run of what was fed, both maps back at the frame's size; (map, agreed)."""
     import cv2
 
     h, w = pixels.shape
-    fed = cv2.resize(pixels, (256, 256), interpolation=cv2.INTER_LINEAR) if h * w <= 2 * 256 * 256 else pixels
+    resized = 256 * 256 / 4 < h * w <= 2 * 256 * 256
+    fed = cv2.resize(pixels, (256, 256), interpolation=cv2.INTER_LINEAR) if resized else pixels
     first = cv2.resize(_readme_map(session, fed, notes), (w, h), interpolation=cv2.INTER_LINEAR)
     fh, fw = fed.shape
     big = cv2.resize(fed, (round(fw * 1.5), round(fh * 1.5)), interpolation=cv2.INTER_LINEAR)
@@ -409,6 +410,41 @@ def _readme_targets(session: ort.InferenceSession, frame: np.ndarray, notes: dic
     peak = {"both": agreed, "margin only": primary, "consensus only": agreed}[rule]
     clear = 0.0 if rule == "consensus only" else margin
     return [blob for blob in (labels == i for i in range(1, count)) if peak[blob].max() > clear]
+
+
+def test_a_small_frame_runs_at_its_own_size_as_the_readme_and_the_shipped_file_say() -> None:
+    """A 64x64 crop resized to 256x256 is enlarged 4x, its targets beyond the sizes the network learnt (the crop
+    below lost its target): "auto" runs a frame of at most a quarter of the model's area natively. The shipped
+    file's note says so (it is the note `export_onnx` writes now), and a script that follows the README's steps
+    on the shipped file finds lwirst's targets on it."""
+    import cv2
+
+    from lwirst.consensus import DEFAULT_SCALE
+    from lwirst.export import protocol_note
+    from lwirst.paths import MODELS_DIR
+    from lwirst.synth import PRESETS, render_scene
+
+    onnx_path = MODELS_DIR / "lwirst-sirst.onnx"
+    notes = {p.key: p.value for p in onnx.load(str(onnx_path)).metadata_props}
+    assert notes["lwirst.protocol"] == protocol_note() and "0.25x that area runs natively" in notes["lwirst.protocol"]
+    scene = render_scene(dataclasses.replace(PRESETS["sirst"], size=(256, 256), targets=(3, 3)), 0)
+    *_, centres = cv2.connectedComponentsWithStats(scene.mask.astype(np.uint8), connectivity=8)
+    x, y = (int(np.clip(round(c) - 32, 0, 192)) for c in centres[3])
+    crop, truth = scene.image[y:y + 64, x:x + 64], scene.mask[y:y + 64, x:x + 64]
+    resized = Segmenter(DEFAULT_MODEL, backend="onnxruntime", threads=1, confirm=DEFAULT_SCALE, protocol="resize")
+    assert not detect(resized.predict(crop), grow_to=None).mask[truth].any()  # enlarged 4x, the target is lost
+    segmenter = Segmenter(DEFAULT_MODEL, backend="onnxruntime", threads=1, confirm=DEFAULT_SCALE)
+    saliency = segmenter.predict(crop)
+    assert saliency.protocol == "native" and saliency.shape == (64, 64)
+    found = detect(saliency, grow_to=None)
+    assert any(truth[found.labels == t.id].any() for t in found)  # the crop's target, found at its own size
+    session = ort.InferenceSession(str(onnx_path), providers=["CPUExecutionProvider"])
+    primary, agreed = _readme_level(session, crop, notes)
+    count, labels = cv2.connectedComponents((primary > 0).astype(np.uint8), connectivity=8)
+    ours = [labels == i for i in range(1, count) if agreed[labels == i].max() > 0]
+    assert len(ours) == len(found) >= 1
+    for blob in ours:  # each of the script's targets is one of lwirst's
+        assert max(((found.labels == t.id) & blob).sum() / ((found.labels == t.id) | blob).sum() for t in found) > 0.9
 
 
 def test_a_script_that_follows_the_readme_finds_lwirsts_targets_on_a_large_frame() -> None:

@@ -384,6 +384,19 @@ def test_corrupt_png_gives_one_plain_line_and_logs_libpng_s_words(tmp_path: Path
     assert "libpng error: IDAT: CRC error" in logged
 
 
+@pytest.mark.parametrize(("data", "said"), [
+    (b"", "the file is empty; choose a video (MP4, AVI, MKV, ...)"),
+    (b"version https://git-lfs.github.com/spec/v1\n", "not a readable video: it holds text "
+                                                      "('version https://git-lfs.'...), not video data"),
+], ids=["empty", "text"])
+def test_an_empty_or_text_file_named_as_a_video_says_what_it_holds(tmp_path: Path, data: bytes, said: str) -> None:
+    """Both read "not a readable video (corrupt, truncated or unsupported format)", where an image says "the file is
+    empty" or "it holds text": the same words for the same mistake."""
+    (tmp_path / "clip.mp4").write_bytes(data)
+    done = run_cli("video", "clip.mp4", "--out", "o.mp4", cwd=tmp_path)
+    assert done.returncode == 1 and one_line_error(done) == f"error: clip.mp4: {said}"
+
+
 @pytest.mark.parametrize(("data", "why"), [
     (b"\x00\x00\x00\x18ftypmp42" + b"\x00" * 2000, "moov atom not found"),
     (b"RIFF\x00\x10\x00\x00AVI LIST" + b"\xff" * 600, "FFmpeg cannot open it"),

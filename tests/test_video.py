@@ -668,3 +668,13 @@ def test_track_table_summarises_each_confirmed_track_from_the_csv(tmp_path: Path
     assert (static["first frame"], static["last frame"], static["frames seen"]) == (2, 4, 3)
     assert static["moved (px)"] == pytest.approx(0.5) and static["peak probability"] == pytest.approx(0.65)
     assert track_table(trajectories.iloc[:0]).columns.tolist() == table.columns.tolist()
+
+
+def test_a_video_run_s_progress_says_how_long_is_left() -> None:
+    """A 1280x1024 frame takes seconds on a CPU: the bar said only "Frame 2 of 12", nothing of the wait."""
+    from lwirst.web_video import progress_text
+
+    assert progress_text(0, 12, 0.0) == "Frame 0 of 12"
+    assert progress_text(3, 12, 6.0) == "Frame 3 of 12 · 6 s so far, about 18 s left"
+    assert progress_text(12, 12, 24.0) == "Frame 12 of 12 · 24 s so far"
+    assert progress_text(5, None, 2.0) == "Frame 5 · 2 s so far"  # a stream of unknown length: no estimate
