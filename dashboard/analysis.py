@@ -37,6 +37,7 @@ from lwirst.evaluate import (
     cache_key,
     cache_keys,
     cache_root,
+    code_signature,
     evaluate,
     is_stored,
     read_cached,
@@ -326,15 +327,17 @@ def remember(run: Run) -> Run:
 
 
 def listed_runs() -> pd.DataFrame:
-    """The evaluation cache as every visitor may see it: an entry stored before a visitor's uploaded model was
-    kept out of it (`legacy`) only where its model is a file this server offers, so no earlier visitor's upload
-    is listed."""
+    """The evaluation cache as every visitor may see it: the results this code scored. One scored by another
+    version (before a metric or model module was edited, or by an older lwirst, which also cached visitors'
+    uploaded models) is never shown, as the command line never answers from it."""
     runs = analysis.cached_runs()
-    if runs.empty:
-        return runs
-    offered = offered_files()  # once, not per row
-    known = runs["hash"].map(lambda digest: str(digest).split(":")[0] in offered)
-    return runs[~runs["legacy"].astype(bool) | known].reset_index(drop=True)
+    return runs if runs.empty else runs[runs["code"] == code_signature()].reset_index(drop=True)
+
+
+def runs_of_other_code() -> int:
+    """How many cached evaluations another version of the code scored (left out of every view)."""
+    runs = analysis.cached_runs()
+    return 0 if runs.empty else int((runs["code"] != code_signature()).sum())
 
 
 def disk_runs(choice: common.DataChoice) -> pd.DataFrame:

@@ -313,9 +313,8 @@ def is_upload(path: str | Path | None) -> bool:
 def cached_runs(root: Path | None = None) -> pd.DataFrame:
     """Every evaluation cached on disk: directory, model, data, protocol (`confirm`: the scale consensus's
     enlargement, None or NaN for none; `mirror`: whether large frames were also confirmed mirrored; `applied`:
-    as it ran, None for a result stored before that was recorded; `legacy`: stored before results recorded
-    their mask growth, when a served dashboard still cached its visitors' uploaded models) and metrics (newest
-    first)."""
+    as it ran, None for a result stored before that was recorded; `code`: the `lwirst.evaluate.code_signature`
+    that scored it, "" before results recorded it) and metrics (newest first)."""
     root = root or cache_root()
     rows = []
     for summary in root.glob("*/metrics.json") if root.is_dir() else []:
@@ -332,12 +331,12 @@ def cached_runs(root: Path | None = None) -> pd.DataFrame:
                      "model": run.model, "hash": run.hash, "backend": run.backend, "protocol": run.protocol,
                      "threshold": protocol.threshold, "dataset": protocol.dataset, "split": protocol.split,
                      "data": protocol.data_fingerprint, "confirm": run.confirm, "mirror": run.mirror,
-                     "margin": run.margin, "applied": protocol.applied, "legacy": not protocol.growth_recorded,
-                     **metrics})
+                     "margin": run.margin, "applied": protocol.applied,
+                     "code": str(data.get("code") or ""), **metrics})  # type: ignore[union-attr]
     if not rows:
         return pd.DataFrame(columns=["key", "path", "mtime", "model", "hash", "backend", "protocol", "threshold",
                                      "dataset", "split", "data", "confirm", "mirror", "margin", "applied",
-                                     "legacy", "images"])
+                                     "code", "images"])
     return pd.DataFrame(rows).sort_values("mtime", ascending=False).reset_index(drop=True)
 
 

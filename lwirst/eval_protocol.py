@@ -306,8 +306,7 @@ class EvalProtocol:
     """How an evaluation was produced and scored: the run, how its frames ran, the threshold (a logit) and the
     masks' growth (a logit, None for the paper's Eq. 2 masks), the masks in words, the data (dataset, split and
     content fingerprint), and for saved predictions how many were binary masks; `rescored_from` is the threshold
-    of the run whose stored maps were scored again at this one (None: scored from the network).
-    `growth_recorded` is False for a result stored before its growth was recorded (read from its masks text)."""
+    of the run whose stored maps were scored again at this one (None: scored from the network)."""
 
     run: RunSpec
     threshold: float
@@ -319,7 +318,6 @@ class EvalProtocol:
     frames: FramesRan = field(default_factory=FramesRan)
     binary_predictions: int | None = None
     rescored_from: float | None = None
-    growth_recorded: bool = True
 
     def renamed(self, model: str, dataset: str, split: str) -> EvalProtocol:
         """The same result under the names it was asked by (a cache hit): the same model content in another
@@ -360,8 +358,7 @@ class EvalProtocol:
                    str(data.get("split", "?")), str(data.get("data_fingerprint", "")), FramesRan.from_json(data),
                    _count(binary) if binary is not None else None,
                    float(source["threshold"]) if isinstance(source, Mapping)
-                   and isinstance(source.get("threshold"), (int, float)) else None,
-                   "grow_to" in data)
+                   and isinstance(source.get("threshold"), (int, float)) else None)
 
 
 def _stored_growth(data: Mapping[str, Any]) -> float | None:

@@ -119,7 +119,9 @@ class EvalResult:
         # its cards from metrics.json alone
         sizes = {name: (directory / name).stat().st_size for name in (*RESULT_FILES[:-1], "saliency.npz")
                  if (directory / name).is_file()}
-        summary: dict[str, Any] = {"metrics": self.metrics, "protocol": self.protocol.to_json(), "files": sizes}
+        # the code that scored it (`code_signature`): a view listing the cache shows only the current code's results
+        summary: dict[str, Any] = {"metrics": self.metrics, "protocol": self.protocol.to_json(), "files": sizes,
+                                   "code": code_signature()}
         if digits is not None:  # for people to read; the cache keeps every digit, so it reads back the fresh result
             summary = round_floats(summary, digits)  # type: ignore[assignment]
         text = jsonio.dumps({**summary, "digest": _result_digest(summary, directory)}, indent=2)

@@ -163,6 +163,9 @@ def measured_table(measured: pd.DataFrame) -> None:
     if not few.empty:
         st.caption(f"Not on the charts (scored on fewer than {dash.FIG4_MIN_IMAGES} images, too few to stand "
                    f"beside benchmark scores): {', '.join(few['name'] + ' (' + few['source'] + ')')}")
+    if other := dash.runs_of_other_code():
+        st.caption(f"Not shown: {other} cached evaluation(s) scored by another version of lwirst or of a model or "
+                   "metric module (their figures may differ from this code's); evaluate them again to show them.")
 
 
 def paper_table() -> None:

@@ -378,28 +378,29 @@ def test_cached_runs_lists_saved_results(tmp_path: Path) -> None:
     assert analysis.cached_runs(tmp_path / "missing").empty
 
 
-def test_an_uploaded_models_results_stored_before_the_upgrade_are_listed_to_no_visitor(
+def test_results_another_version_of_the_code_scored_are_listed_nowhere(
         monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
-    """Results of visitors' uploads cached before uploads stayed in their sessions were still listed to every
-    visitor; such an entry (no "grow_to" recorded) is listed only where its model is a file the server offers."""
-    from lwirst.checkpoint import file_hash
-    from lwirst.paths import DEFAULT_MODEL
+    """The command line never answers from a result other code scored (its key holds the code signature), but
+    the pages listed every cached result: a metric edited since showed its old figure on Compare. Each result
+    records the code that scored it; one of another version, or of an lwirst from before that was recorded (which
+    also cached visitors' uploaded models), is left out of every view and counted on Compare."""
+    from lwirst.evaluate import _result_digest, code_signature
 
     monkeypatch.setenv("LWIRST_CACHE_DIR", str(tmp_path / "cache"))
-    shipped = file_hash(DEFAULT_MODEL)
     base = {"model": "m", "backend": "torch", "protocol": "resize", "threshold": 0.0, "dataset": "samples",
-            "split": "test"}
-    entries = {"old-upload": {**base, "hash": "feedbeef"}, "old-shipped": {**base, "hash": shipped},
-               "new": {**base, "hash": "cafe", "grow_to": None}}
-    for key, protocol in entries.items():
+            "split": "test", "hash": "cafe"}
+    for key in ("current", "edited-metric", "older-lwirst"):
         folder = EvalResult({"miou": 0.5, "images": 2}, pd.DataFrame({"name": ["a"], "iou": [0.5]}), {},
-                            EvalProtocol.from_json(protocol)).save(cache_root() / key)
-        if "grow_to" not in protocol:  # as an older version stored it: no growth, no sizes or digest recorded
-            summary = json.loads((folder / "metrics.json").read_text())
-            del summary["protocol"]["grow_to"], summary["files"], summary["digest"]
-            (folder / "metrics.json").write_text(json.dumps(summary))
-    assert set(analysis.cached_runs()["key"]) == set(entries)
-    assert set(dash.listed_runs()["key"]) == {"old-shipped", "new"}
+                            EvalProtocol.from_json(base)).save(cache_root() / key)
+        summary = json.loads((folder / "metrics.json").read_text())
+        assert summary.pop("digest") and summary["code"] == code_signature()
+        if key == "edited-metric":
+            summary["code"] = "0123456789abcdef"
+        elif key == "older-lwirst":
+            del summary["code"]
+        (folder / "metrics.json").write_text(json.dumps({**summary, "digest": _result_digest(summary, folder)}))
+    assert set(analysis.cached_runs()["key"]) == {"current", "edited-metric", "older-lwirst"}
+    assert set(dash.listed_runs()["key"]) == {"current"} and dash.runs_of_other_code() == 2
 
 
 # ---------------------------------------------------------------- Evaluate page

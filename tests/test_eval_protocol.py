@@ -3,7 +3,6 @@ stored by earlier versions (flat dicts without the fields added since) read with
 
 from __future__ import annotations
 
-import dataclasses
 import json
 
 import pandas as pd
@@ -72,7 +71,7 @@ def test_a_result_stored_by_an_earlier_version_reads_with_what_it_implies(tmp_pa
     protocol = EvalProtocol.from_json(old)
     assert protocol.run.confirm is None and not protocol.run.mirror and protocol.run.margin == 0.0
     assert protocol.applied is None and protocol.text() == "auto [256, 256]"
-    assert protocol.grow_to is None and not protocol.growth_recorded
+    assert protocol.grow_to is None
     assert EvalProtocol.from_json({**old, "masks": describe_growth(GROW_TO)}).grow_to == GROW_TO
     assert protocol.run.precision == "fp32" and protocol.run.palettes is None
     assert EvalProtocol.from_json({**old, "threads": 4.0}).run.threads == 4  # a table's float reads as a count
@@ -82,8 +81,7 @@ def test_a_result_stored_by_an_earlier_version_reads_with_what_it_implies(tmp_pa
     stored = json.loads((tmp_path / "r" / "metrics.json").read_text())["protocol"]
     assert "unknown_field" not in stored and all(stored[key] == text for key, text in CONVENTIONS.items())
     again = EvalResult.load(tmp_path / "r").protocol
-    assert again.grow_to is None and again.growth_recorded  # saved again, its growth is recorded
-    assert dataclasses.replace(again, growth_recorded=False) == protocol
+    assert again.grow_to is None and again == protocol  # saved again: the same record, its growth now stored
 
 
 def test_margin_frames_say_the_margin_only_where_it_held_a_frame() -> None:
