@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import PurePath
+
 import streamlit as st
 
 from dashboard import common, urlstate, views
@@ -142,7 +144,7 @@ def target_table(report: FrameReport, name: str) -> None:
     st.subheader("Targets")
     st.dataframe(views.outcome_table(report.targets), hide_index=True, key="targets_table",
                  column_config=views.target_columns())
-    st.download_button("Download CSV", report.csv(), file_name=f"{name}_targets.csv", mime="text/csv",
+    st.download_button("Download CSV", report.csv(), file_name=f"{PurePath(name).stem}_targets.csv", mime="text/csv",
                        key="targets_csv")
 
 
