@@ -212,7 +212,9 @@ def closeups(output: VideoOutput) -> None:
     speck in the player."""
     if output.closeups:
         judged = any(c.outcome != DETECTION for c in output.closeups)
-        st.markdown(f"**Close-ups**: the first {len(output.closeups)} confirmed tracks, each at its most confident "
+        count = len(output.closeups)
+        tracks = "the confirmed track" if count == 1 else f"the first {count} confirmed tracks"
+        st.markdown(f"**Close-ups**: {tracks}, each at its most confident "
                     "frame, magnified from the video (contrast stretched, nearest neighbour: every pixel a square; "
                     "the box is the target's extent" + (", in its outcome's colour against the truth" if judged else "")
                     + ")")

@@ -92,9 +92,10 @@ def test_segment_writes_every_output(tmp_path: Path, checkpoint: Path, capsys: p
     jet.parent.mkdir()
     cv2.imwrite(str(jet), cv2.applyColorMap(scene(), cv2.COLORMAP_JET))
     assert segment(checkpoint, str(jet), "--out", str(out)) == 0
-    # what "auto" resolved to, and the palette it decoded, on the screen too (not only in the record)
-    assert " (ran resize; decoded from its jet palette) -> " in capsys.readouterr().out
-    assert json.loads((out / "jet_targets.json").read_text())["ran"] == {"protocol": "resize", "mirrored": False,
+    # what "auto" resolved to (a 90x60 frame, under a quarter of the model's area: natively), and the palette it
+    # decoded, on the screen too (not only in the record)
+    assert " (ran native; decoded from its jet palette) -> " in capsys.readouterr().out
+    assert json.loads((out / "jet_targets.json").read_text())["ran"] == {"protocol": "native", "mirrored": False,
                                                                         "palette": "jet", "as_colour": False,
                                                                         "clearance": 0.0}
 

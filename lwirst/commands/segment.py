@@ -488,6 +488,7 @@ def _segment_all(args: argparse.Namespace, pipeline: FramePipeline, todo: list[t
         done.append(path)
         # detections, not ground truth found (segment scores nothing): the filter's share said where it removed any
         kept = (f"{len(result.kept)} of {len(result.detections)} detections kept by the size / ratio filter"
-                if len(result.kept) != len(result.detections) else f"{len(result.kept)} detections")
+                if len(result.kept) != len(result.detections)
+                else f"{len(result.kept)} detection{'s' * (len(result.kept) != 1)}")
         print(f"{path}: {kept} (ran {result.saliency.protocol}{colours}) -> {base}_*")
     return failed
