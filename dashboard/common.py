@@ -1248,8 +1248,8 @@ class SpeedInfo:
         """How one frame of size `hw` (`which`: "Each" for a video's frames) ran under protocol `applied` (what
         "auto" chose for it), and on what."""
         rule = (f" (protocol auto: frames up to {AUTO_AREA_FACTOR} × {self.size[1]}×{self.size[0]} pixels are "
-                f"resized, but those of at most {SMALL_AREA_FACTOR:g} × run at their own size; larger ones run as a "
-                "pyramid)") if self.protocol == "auto" else ""
+                f"resized, but those of at most {SMALL_AREA_FACTOR:g} × {self.size[1]}×{self.size[0]} run at their own "
+                "size; larger ones run as a pyramid)") if self.protocol == "auto" else ""
         clearance = frame_clearance(hw, applied, self.size, self.margin)
         held = cleared(clearance, self.margin)
         sentence = f" {held[:1].upper()}{held[1:]}." if held else ""
