@@ -87,10 +87,11 @@ class FrameReport:
     as_colour: bool = False  # a colour frame no known palette decoded: the network ran on its colours
     heat: HeatScale | None = None  # what the heatmap's colours mean (it carries no colour bar of its own)
     protocol: str = ""  # the input protocol this frame ran with ("resize" or "native": "auto" resolved)
+    detail: pd.DataFrame = field(default_factory=pd.DataFrame)  # every column of `lwirst segment`'s targets CSV
 
     def csv(self) -> bytes:
-        """The target table as CSV."""
-        return self.targets.to_csv(index=False).encode()
+        """The targets as CSV, with every column `lwirst segment` writes (the page's table shows fewer)."""
+        return self.detail.to_csv(index=False).encode()
 
 
 def frame_report(image: np.ndarray, result: FrameResult, scale: str = "probability",
@@ -98,12 +99,12 @@ def frame_report(image: np.ndarray, result: FrameResult, scale: str = "probabili
     """Input, heatmap (its colour range in `heat`), overlay of kept targets, target table, the target chips
     (`lwirst.chips`: every detection and, with a mask, every missed target, worst first; `margin`
     says how far under the threshold a missed target's peak counts as hot) and, with a mask, scores."""
-    table = result.kept.to_frame().loc[:, list(TABLE_COLUMNS)]
+    detail = result.kept.to_frame()
     report = FrameReport(to_bgr(image), heatmap(result.saliency, scale, colorbar=False),
                          overlay(image, result.kept, tags=False),
-                         len(result.detections), len(result.kept), table, palette=result.saliency.palette,
-                         as_colour=result.saliency.as_colour,
-                         heat=heat_scale(result.saliency, scale), protocol=result.saliency.protocol)
+                         len(result.detections), len(result.kept), detail.loc[:, list(TABLE_COLUMNS)],
+                         palette=result.saliency.palette, as_colour=result.saliency.as_colour,
+                         heat=heat_scale(result.saliency, scale), protocol=result.saliency.protocol, detail=detail)
     report.chips, report.targets_total = target_chips(image, result.saliency.logits, result.kept, mask,
                                                       result.threshold, margin, scale, limit=chip_limit)
     if mask is not None:
@@ -113,7 +114,9 @@ def frame_report(image: np.ndarray, result: FrameResult, scale: str = "probabili
         report.overlay = outcome_boxes(shown, report.match, missed=False, ids=True, clear=[band], tags=False)
         correct = {t.id for t in report.match.correct}
         # beside the id, where a narrow window still shows it (last, it was the first column cut off)
-        report.targets.insert(1, "outcome", [CORRECT if i in correct else FALSE_ALARM for i in report.targets["id"]])
+        outcomes = [CORRECT if i in correct else FALSE_ALARM for i in detail["id"]]
+        report.targets.insert(1, "outcome", outcomes)
+        detail.insert(1, "outcome", outcomes)
         record = image_record(result.kept.mask, mask)
         empty = not record.targets and not len(result.kept)
         report.scores = FrameScores(math.nan if empty else record.iou, record.targets, record.detected,

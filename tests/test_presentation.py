@@ -269,3 +269,22 @@ def test_pictures_under_the_panels_rings_carry_no_tags() -> None:
             filled = ndimage.binary_erosion(np.all(picture == colour, axis=2), np.ones((3, 3), bool))
             assert not filled.any(), colour  # strokes only, no plate
         assert any(np.all(picture == colour, axis=2).any() for colour in outcomes)  # the boxes are there
+
+
+def test_a_frame_report_s_csv_has_every_column_segment_writes() -> None:
+    """Single frame's download lacked the mean logit and mean probability `lwirst segment`'s targets CSV has."""
+    import io
+
+    from lwirst.frame_report import frame_report
+    from lwirst.inference import Segmenter
+    from lwirst.pipeline import FramePipeline
+    from lwirst.postprocess import COLUMNS
+    from lwirst.synth import PRESETS, render_scene
+
+    scene = render_scene(PRESETS["sirst"], 0)
+    result = FramePipeline(Segmenter(threads=1, confirm=1.5)).process(scene.image)
+    report = frame_report(scene.image, result, mask=scene.mask)
+    table = pd.read_csv(io.BytesIO(report.csv()))
+    assert list(table.columns) == [COLUMNS[0], "outcome", *COLUMNS[1:]] and len(table) == len(result.kept) > 0
+    assert table["mean_prob"].between(0.5, 1).all()  # kept pixels are above the threshold
+    assert "mean" not in report.targets.columns  # the page's table keeps its fewer columns
