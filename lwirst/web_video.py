@@ -34,7 +34,8 @@ UPLOAD_FRAMES = "LWIRST_MAX_UPLOAD_VIDEO_FRAMES"  # the `lwirst.limits` setting 
 UPLOAD_WORK = "LWIRST_MAX_UPLOAD_VIDEO_MEGAPIXELS"  # ... and bounding its frames' pixels together
 log = logging.getLogger(__name__)
 
-VIDEO_SUFFIXES = (".mp4", ".avi", ".mov", ".mkv", ".m4v", ".mpg", ".mpeg", ".webm", ".gif")  # as `lwirst video` reads
+# as `lwirst video` reads them (a camera's raw H.264 stream too)
+VIDEO_SUFFIXES = (".mp4", ".avi", ".mov", ".mkv", ".m4v", ".mpg", ".mpeg", ".webm", ".gif", ".h264")
 
 
 CLOSEUPS = 4  # confirmed tracks shown magnified below the player

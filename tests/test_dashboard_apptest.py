@@ -1260,10 +1260,10 @@ def test_an_uploaded_video_is_bounded(monkeypatch: pytest.MonkeyPatch, setting: 
     monkeypatch.setenv(setting, value)
     at = _processed_upload("long.avi", _avi(frames))
     assert errors(at) == [f"long.avi: {frames} frames is more than the limit of {most} ({named}); cut the video"]
-    at = _processed_upload("raw.mp4", _raw_h264(frames))
+    at = _processed_upload("raw.h264", _raw_h264(frames))  # a camera's raw stream, as it names it
     assert not errors(at), errors(at)
     assert count(at, "Frames processed") == most
-    assert any(w.value.startswith(f"raw.mp4: more than the limit of {most} frames ({setting}")
+    assert any(w.value.startswith(f"raw.h264: more than the limit of {most} frames ({setting}")
                for w in at.warning), [w.value for w in at.warning]
     at.radio(key="video_source").set_value("Synthetic sample").run()
     assert count(at, "Frames processed") == 64
