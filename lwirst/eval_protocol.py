@@ -43,7 +43,7 @@ CONVENTIONS = {
                 f"run's, with at most {PD_AT_FA_BUDGET:g} false-alarm blobs per frame",
 }
 RESULT_FIELDS = ("model", "backend", "dataset", "split", "threshold")  # what a stored protocol cannot lack
-RAN_AS = {"native": "native", "pyramid": "as a pyramid"}  # how "auto" ran a large frame, in words
+RAN_AS = {"native": "native", "pyramid": "as a pyramid"}  # how "auto" ran a frame it did not resize, in words
 
 
 @dataclass(frozen=True)
@@ -148,12 +148,14 @@ class AppliedProtocol:
         return self._inputs() + said_consensus(self.confirm, self.mirror, "; {}")
 
     def _inputs(self) -> str:
-        images, resized = sum(self.ran.values()), self.ran.get("resize", 0)
+        images = sum(self.ran.values())
         if self.configured == "auto":
-            large = self.ran.get(self._large(), 0)
-            if not large or not resized:  # one kind of frame: say so, not "0 of 8 images ..."
-                return f"auto: all {images} images " + (self._resized() if resized else RAN_AS[self._large()])
-            return f"auto: {large} of {images} images {RAN_AS[self._large()]}, {resized} {self._resized()}"
+            kinds = self._kinds()
+            if len(kinds) == 1:  # one kind of frame: say so, not "0 of 8 images ..."
+                return f"auto: all {images} images {self._said(kinds[0][0])}"
+            (first, count), *rest = kinds
+            return (f"auto: {count} of {images} images {self._said(first)}, "
+                    + ", ".join(f"{n} {self._said(kind)}" for kind, n in rest))
         if self.configured == "resize":
             already = f", {self.as_is} already that size" if self.as_is else ""
             return f"resize to {self._to} ({images} images{already})"
@@ -174,23 +176,31 @@ class AppliedProtocol:
             return f"at the model size {self._to}, as they are"
         return f"resized to {self._to}" + (f" ({self.as_is} already that size)" if self.as_is else "")
 
-    def _large(self) -> str:
-        """How "auto" ran its large frames: "pyramid" since round 45, "native" in results stored before."""
-        return "native" if self.ran.get("native") else "pyramid"
+    def _kinds(self) -> list[tuple[str, int]]:
+        """The applied kinds "auto" ran, with their counts, in the order they are said: large frames (a pyramid
+        since round 45, natively in results stored before), small ones natively, the rest resized."""
+        return [(kind, self.ran[kind]) for kind in ("pyramid", "native", "resize") if self.ran.get(kind)] or [
+            ("resize", 0)]
+
+    def _said(self, kind: str, short: bool = False) -> str:
+        if kind != "resize":
+            return RAN_AS[kind]
+        if short:
+            return "at the model size" if self.as_is == self.ran.get("resize", 0) else "resized"
+        return self._resized()
 
     @property
     def short(self) -> str:
         """For a chart legend: "auto: all resized", "auto: 2 as a pyramid, 84 resized", or the fixed
         protocol."""
-        large, resized = self.ran.get(self._large(), 0), self.ran.get("resize", 0)
         confirmed = (consensus_legend(self.confirm, self.mirror) + margin_legend(self.margin)
                      + growth_legend(self.grow_to))
         if self.configured != "auto":
             return self.configured + confirmed
-        if not resized or not large:
-            small = "at the model size" if self.as_is == resized else "resized"
-            return f"auto: all {RAN_AS[self._large()] if large else small}{confirmed}"
-        return f"auto: {large} {RAN_AS[self._large()]}, {resized} resized{confirmed}"
+        kinds = self._kinds()
+        if len(kinds) == 1:
+            return f"auto: all {self._said(kinds[0][0], short=True)}{confirmed}"
+        return "auto: " + ", ".join(f"{n} {self._said(kind, short=True)}" for kind, n in kinds) + confirmed
 
 
 def growth_legend(grow_to: float | None) -> str:

@@ -115,9 +115,10 @@ def test_a_plain_folder_read_as_sirst_names_the_option(folder: Path, capsys: pyt
 
 def test_evaluate_states_the_protocol_each_image_ran_and_the_flops_it_cost(tmp_path: Path,
                                                                            capsys: pytest.CaptureFixture[str]) -> None:
-    """Under "auto" two small frames run resized and a large one as a pyramid (natively, and halved, which is
-    small, resized): the summary line says so (not "auto [256, 256]"), and the FLOPs per frame run are
-    THOP's count at each network input actually fed."""
+    """Under "auto" two SIRST-sized frames run resized, a large one as a pyramid (natively, and halved, which is
+    SIRST-sized, resized) and a 64x64 one natively (resized it would be enlarged 4x): the summary line says each
+    kind with its count (not "auto [256, 256]"; a small frame's "native" hid the pyramid in it), and the FLOPs per
+    frame run are THOP's count at each network input actually fed."""
     from lwirst.complexity import count_complexity
     from lwirst.evaluate import evaluate, frame_flops, summary_lines
     from lwirst.inference import Segmenter
@@ -126,7 +127,7 @@ def test_evaluate_states_the_protocol_each_image_ran_and_the_flops_it_cost(tmp_p
     root = tmp_path / "mixed"
     (root / "images").mkdir(parents=True)
     (root / "masks").mkdir()
-    for name, (h, w) in {"small0": (240, 320), "small1": (200, 256), "large": (420, 500)}.items():
+    for name, (h, w) in {"small0": (240, 320), "small1": (200, 256), "large": (420, 500), "tiny": (64, 64)}.items():
         mask = np.zeros((h, w), np.uint8)
         mask[50:53, 60:63] = 255
         cv2.imwrite(str(root / "images" / f"{name}.png"), np.where(mask > 0, 220, 40).astype(np.uint8))
@@ -134,11 +135,12 @@ def test_evaluate_states_the_protocol_each_image_ran_and_the_flops_it_cost(tmp_p
     network = demo_network()
     result = evaluate(Segmenter.from_module(network, protocol="auto"), open_dataset(root, "folder", "all"),
                       use_cache=False, keep_saliency=False)
-    assert result.protocol.frames.applied == {"pyramid": 1, "resize": 2}
-    assert "protocol auto: 1 of 3 images as a pyramid, 2 resized to 256×256  " in summary_lines(result)[0]
+    assert result.protocol.frames.applied == {"pyramid": 1, "resize": 2, "native": 1}
+    assert "protocol auto: 1 of 4 images as a pyramid, 1 native, 2 resized to 256×256  " in summary_lines(result)[0]
+    assert result.protocol.applied.short.startswith("auto: 1 as a pyramid, 1 native, 2 resized")
     ran = frame_flops(result, count_complexity(network).flops)
     assert ran is not None and not ran.at_paper_size
-    exact = {hw: count_complexity(network, hw).flops for hw in ((256, 256), (424, 504))}  # native: padded to 8
-    assert {hw: n for hw, (n, _) in ran.by_input.items()} == {(256, 256): 3, (424, 504): 1}
+    exact = {hw: count_complexity(network, hw).flops for hw in ((256, 256), (424, 504), (64, 64))}  # padded to 8
+    assert {hw: n for hw, (n, _) in ran.by_input.items()} == {(256, 256): 3, (424, 504): 1, (64, 64): 1}
     assert all(math.isclose(cost, exact[hw], rel_tol=1e-9) for hw, (_, cost) in ran.by_input.items())
-    assert math.isclose(ran.mean, (3 * exact[256, 256] + exact[424, 504]) / 3, rel_tol=1e-9)
+    assert math.isclose(ran.mean, (3 * exact[256, 256] + exact[424, 504] + exact[64, 64]) / 4, rel_tol=1e-9)
