@@ -516,6 +516,8 @@ def model_point_name(path: Path) -> str:
     short = path.stem if path.suffix.lower() in ("", ".safetensors", ".pt") else f"{path.stem} ({path.suffix[1:]})"
     shared = sum(p is not None and p.name == path.name for p in model_options().values()) > 1
     shipped = path.resolve() == common.DEFAULT_MODEL.resolve()
+    if not path.is_absolute() and path.parent.name:  # a recorded run's weights ("alpha/best.safetensors",
+        return f"{path.parent.name}/{short}"  # `display_name`) that this server does not offer: named with the run
     return f"{path.parent.name}/{short}" if shared and path.is_absolute() and not shipped else short
 
 

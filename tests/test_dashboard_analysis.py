@@ -833,6 +833,20 @@ def test_compare_keeps_training_runs_of_one_file_name_apart(tmp_path: Path, monk
     assert table.loc["run_a/best", "params_m"] != table.loc["run_b/best", "params_m"]
 
 
+def test_compare_keeps_runs_weights_apart_that_this_server_does_not_offer(tmp_path: Path) -> None:
+    """Results name a run's weights "alpha/best.safetensors"; where the server did not offer the file, Compare
+    named both runs' points "best" and merged them into one, the later run's."""
+    offered = sorted(dash.offered_data())
+    for run, miou in (("alpha", 0.41), ("beta", 0.77)):
+        protocol = EvalProtocol.from_json({"model": f"{run}/best.safetensors", "hash": f"h{run}", "backend": "torch",
+                                           "protocol": "resize", "threshold": 0.0, "dataset": "samples",
+                                           "split": "test", "data_fingerprint": offered[0], "grow_to": None})
+        EvalResult({"miou": miou, "images": 40}, pd.DataFrame({"name": ["a"], "iou": [miou]}), {},
+                   protocol).save(cache_root() / run)
+    points = dash.measured_points(include_demo=False, include_sweeps=False).set_index("name")
+    assert points.loc["alpha/best", "miou"] == 0.41 and points.loc["beta/best", "miou"] == 0.77
+
+
 def test_failures_opens_the_sidebar_runs_own_evaluation_not_another_file_of_its_name(
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """The run picker matched the sidebar model by file name, so run_a opened run_b's (later) evaluation."""
