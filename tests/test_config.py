@@ -192,9 +192,9 @@ def test_a_network_that_fails_to_build_or_keeps_no_config_is_named(tmp_path, mon
 
 @pytest.mark.parametrize(("module", "forward", "message"), [
     ("halver_a", "return self.conv(x)[:, :, ::2, ::2]",
-     r"Halver maps a 2x3x64x64 input to 2x1x32x32; a network must return N x 1"),
-    ("halver_b", "return torch.cat([self.conv(x)] * 2, 1)", r"Halver maps a 2x3x64x64 input to 2x2x64x64"),
-    ("halver_c", "return x.view(-1, 7)", r"Halver cannot run a 2x3x64x64 input \(RuntimeError"),
+     r"Halver maps a 2x3x72x56 input to 2x1x36x28; a network must map N x C x H x W, H and W any multiple of 8"),
+    ("halver_b", "return torch.cat([self.conv(x)] * 2, 1)", r"Halver maps a 2x3x72x56 input to 2x2x72x56"),
+    ("halver_c", "return x.view(-1, 5)", r"Halver cannot run a 2x3x72x56 input \(RuntimeError"),
 ], ids=["half-size", "two-maps", "raises"])
 def test_a_network_with_the_wrong_output_is_named_when_built(module: str, forward: str, message: str, tmp_path: Path,
                                                              monkeypatch: pytest.MonkeyPatch) -> None:
@@ -211,3 +211,59 @@ def test_a_network_with_the_wrong_output_is_named_when_built(module: str, forwar
                  f"        {forward}\n")
     with pytest.raises(LwirstError, match=message):
         models.build_model("halver")
+
+
+UNET_16 = (  # a plain 4-level U-Net: four 2x poolings, each undone and joined to its skip; sides must divide by 16
+    "    def __init__(self, config):\n"
+    "        super().__init__()\n"
+    "        self.config = config\n"
+    "        self.down = torch.nn.ModuleList(torch.nn.Conv2d(config.in_channels if i == 0 else 4, 4, 3, padding=1)\n"
+    "                                        for i in range(4))\n"
+    "        self.up = torch.nn.ModuleList(torch.nn.Conv2d({joined}, 4, 3, padding=1) for _ in range(4))\n"
+    "        self.head = torch.nn.Conv2d(4, 1, 1)\n"
+    "    def forward(self, x):\n"
+    "        skips = []\n"
+    "        for conv in self.down:\n"
+    "            x = conv(x)\n"
+    "            skips.append(x)\n"
+    "            x = torch.nn.functional.max_pool2d(x, 2)\n"
+    "        for conv, skip in zip(self.up, reversed(skips)):\n"
+    "            x = torch.nn.functional.interpolate(x, scale_factor=2.0)\n"
+    "            x = conv({join})\n"
+    "        return self.head(x)\n")
+
+
+@pytest.mark.parametrize(("module", "join", "joined", "message"), [
+    ("unet16_a", "torch.cat([x, skip], 1)", 8, r"U-Net 16 cannot run a 2x3x72x56 input \(RuntimeError: [^\n]*\); a "
+     r"network must map N x C x H x W, H and W any multiple of 8, to N x 1 x H x W logits$"),
+    ("unet16_b", "x", 4, r"U-Net 16 maps a 2x3x72x56 input to 2x1x64x48; a network must map N x C x H x W, H and W "
+     r"any multiple of 8"),
+], ids=["skips", "no-skips"])
+def test_a_network_running_only_on_multiples_of_16_is_refused_when_built(module: str, join: str, joined: int,
+                                                                        message: str, tmp_path: Path,
+                                                                        monkeypatch: pytest.MonkeyPatch) -> None:
+    """The check ran at 64 x 64, a multiple of 16, 32 and 64: a 4-level U-Net passed it, then failed (or returned
+    a smaller map) on real frames whose sides are multiples of 8 only, as the contract allows."""
+    import torch
+
+    from lwirst import models
+
+    register_net(tmp_path, monkeypatch, module, "unet16", "U-Net 16", UNET_16.format(join=join, joined=joined))
+    net = models.get_architecture("unet16").module(models.get_architecture("unet16").config())
+    assert net(torch.zeros(1, 3, 64, 64)).shape == (1, 1, 64, 64)  # it does run where every side divides by 16
+    with pytest.raises(LwirstError, match=message):
+        models.build_model("unet16")
+
+
+def test_every_registered_architecture_and_preset_passes_the_build_check(monkeypatch: pytest.MonkeyPatch) -> None:
+    """LW-IRSTNet, ACM, ENet and every ablation preset take sides that are multiples of 8 but not of 16."""
+    from lwirst import models
+    from lwirst.config import PRESETS
+
+    monkeypatch.setattr(models, "_CHECKED", set())
+    for name in models.architecture_names():
+        models.build_model(name)
+    for preset in PRESETS.values():
+        models.build_model(None, preset.config)
+    assert models._PROBE[1] % 16 and models._PROBE[2] % 16 and not models._PROBE[1] % 8 + models._PROBE[2] % 8
+    assert len(models._CHECKED) >= len(models.architecture_names())

@@ -119,13 +119,17 @@ def build_model(name: str | None = None, config: NetworkConfig | None = None) ->
 
 
 _CHECKED: set[tuple[str, type, str]] = set()  # (architecture, its module class, config) whose output was checked
-_PROBE = (2, 64, 64)  # batch, height, width of the shape check: sides a multiple of every stride used here
+# batch, height, width of the shape check: multiples of 8 (the contract) but not of 16, so a network that only runs
+# on multiples of 16 or 32 (a plain 4-level U-Net) is refused here, not on the first real frame of such a size
+_PROBE = (2, 72, 56)
+CONTRACT = "a network must map N x C x H x W, H and W any multiple of 8, to N x 1 x H x W logits"
 
 
 def _check_output(spec: Architecture, module: Any, channels: int) -> None:
     """One forward pass of a zero batch, once per architecture and config: a network whose output is not
-    N x 1 x H x W logits is named in one line here, instead of a torch error deep in a loss, or masks
-    silently resized by inference and export."""
+    N x 1 x H x W logits, or that cannot run sides that are multiples of 8 but not of 16, is named in one line
+    here, instead of a torch error deep in a loss or on a real frame, or masks silently resized by inference
+    and export."""
     import torch
 
     batch, height, width = _PROBE
@@ -134,12 +138,12 @@ def _check_output(spec: Architecture, module: Any, channels: int) -> None:
         with torch.no_grad(), torch.random.fork_rng(devices=[]):  # a network drawing at run time leaves no trace
             out = module(torch.zeros(batch, channels, height, width))
     except Exception as exc:
+        reason = (str(exc).strip().splitlines() or [""])[0]  # torch's messages may run over several lines
         raise LwirstError(f"{spec.label} cannot run a {batch}x{channels}x{height}x{width} input "
-                          f"({type(exc).__name__}: {exc})") from exc
+                          f"({type(exc).__name__}: {reason}); {CONTRACT}") from exc
     finally:
         module.train()
     shape = tuple(getattr(out, "shape", ()))
     if shape != (batch, 1, height, width):
         raise LwirstError(f"{spec.label} maps a {batch}x{channels}x{height}x{width} input to "
-                          f"{'x'.join(map(str, shape)) or type(out).__name__}; a network must return N x 1 x H x W "
-                          "logits at its input's size")
+                          f"{'x'.join(map(str, shape)) or type(out).__name__}; {CONTRACT}")
