@@ -157,19 +157,24 @@ def register_net(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, module: str, n
     """An architecture module written where Python finds it and registered as the README says (one line in
     `_MODULES`): a frozen Config of `in_channels` and `width`, and a torch module `Net` whose class body is
     `body`."""
+    register_source(tmp_path, monkeypatch, module, name,
+                    "from dataclasses import dataclass\n"
+                    "import torch\n"
+                    "from lwirst.models.base import Architecture, ConfigFields\n"
+                    "@dataclass(frozen=True)\n"
+                    "class Config(ConfigFields):\n"
+                    "    in_channels: int = 3\n"
+                    "    width: int = 4\n"
+                    "class Net(torch.nn.Module):\n"
+                    f"{body}"
+                    f"ARCHITECTURE = Architecture({name!r}, {label!r}, Net, Config)\n")
+
+
+def register_source(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, module: str, name: str, source: str) -> None:
+    """The module `source` written where Python finds it and registered under `name` by one line in `_MODULES`."""
     from lwirst import models
 
-    (tmp_path / f"{module}.py").write_text(
-        "from dataclasses import dataclass\n"
-        "import torch\n"
-        "from lwirst.models.base import Architecture, ConfigFields\n"
-        "@dataclass(frozen=True)\n"
-        "class Config(ConfigFields):\n"
-        "    in_channels: int = 3\n"
-        "    width: int = 4\n"
-        "class Net(torch.nn.Module):\n"
-        f"{body}"
-        f"ARCHITECTURE = Architecture({name!r}, {label!r}, Net, Config)\n")
+    (tmp_path / f"{module}.py").write_text(source)
     monkeypatch.syspath_prepend(str(tmp_path))
     monkeypatch.setitem(models._MODULES, name, module)
     monkeypatch.setattr(models, "_LOADED", {})
@@ -253,6 +258,91 @@ def test_a_network_running_only_on_multiples_of_16_is_refused_when_built(module:
     assert net(torch.zeros(1, 3, 64, 64)).shape == (1, 1, 64, 64)  # it does run where every side divides by 16
     with pytest.raises(LwirstError, match=message):
         models.build_model("unet16")
+
+
+CONFIGS = {  # a config class as an architecture module might write it, lacking something the registry uses
+    "no-in-channels": ("@dataclass(frozen=True)\nclass Config(ConfigFields):\n    width: int = 4\n",
+                       r"bare_a \(registered as 'bare'\): its config Config has no in_channels field"),
+    "no-ConfigFields": ("@dataclass(frozen=True)\nclass Config:\n    in_channels: int = 3\n",
+                        r"bare_b \(registered as 'bare'\): its config Config has no from_dict, from_json, to_dict, "
+                        r"to_json; inherit lwirst\.models\.base\.ConfigFields"),
+    "no-default": ("@dataclass(frozen=True)\nclass Config(ConfigFields):\n    in_channels: int\n",
+                   r"bare_c \(registered as 'bare'\): its config Config has no default for in_channels"),
+}
+
+
+@pytest.mark.parametrize(("module", "kind"), [("bare_a", "no-in-channels"), ("bare_b", "no-ConfigFields"),
+                                              ("bare_c", "no-default")])
+def test_a_config_lacking_what_the_registry_uses_is_named_when_its_architecture_loads(
+        module: str, kind: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+        capsys: pytest.CaptureFixture[str]) -> None:
+    """`lwirst complexity --arch X` and `lwirst train --arch X` ended in a raw AttributeError traceback."""
+    from lwirst import models
+    from lwirst.cli import main
+
+    config, message = CONFIGS[kind]
+    register_source(tmp_path, monkeypatch, module, "bare",
+                    "from dataclasses import dataclass\nimport torch\n"
+                    "from lwirst.models.base import Architecture, ConfigFields\n" + config
+                    + "class Net(torch.nn.Conv2d):\n"
+                      "    def __init__(self, config):\n"
+                      "        super().__init__(3, 1, 3, padding=1)\n"
+                      "        self.config = config\n"
+                      "ARCHITECTURE = Architecture('bare', 'Bare', Net, Config)\n")
+    with pytest.raises(LwirstError, match=message):
+        models.get_architecture("bare")
+    for command in (["complexity", "--arch", "bare"], ["train", "--arch", "bare", "--run-dir", str(tmp_path / "run"),
+                                                       "--data-dir", str(tmp_path)]):
+        assert main(command) == 1
+        said = capsys.readouterr().err.strip().splitlines()
+        assert len(said) == 1 and said[0].startswith("error: bare_") and "Traceback" not in said[0], said
+    assert models.architecture_of(NetConfig()) == "lwirstnet"  # the others are unaffected
+
+
+BROKEN = {  # a model module that cannot be used: an import its machine lacks, or a name its line does not give
+    "missing-import": ("import timm_not_installed\n",
+                       r"broken_a \(registered as 'broken'\) failed to import \(ModuleNotFoundError: No module named "
+                       r"'timm_not_installed'\); fix the module or install what it imports"),
+    "wrong-name": ("from lwirst.models.lwirstnet import ARCHITECTURE as A\nimport dataclasses\n"
+                   "ARCHITECTURE = dataclasses.replace(A, name='broke')\n",
+                   r"broken_b registers 'broke', not 'broken'"),
+}
+
+
+@pytest.mark.parametrize(("module", "kind"), [("broken_a", "missing-import"), ("broken_b", "wrong-name")])
+def test_a_broken_model_module_is_left_out_and_fails_only_where_it_is_asked_for(
+        module: str, kind: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture,
+        capsys: pytest.CaptureFixture[str]) -> None:
+    """architecture_of loads every registered architecture to identify a config: one broken model module stopped
+    every command, the shipped LW-IRSTNet's included (`lwirst demo`, `complexity --arch lwirstnet`, Home)."""
+    from lwirst import models
+    from lwirst.checkpoint import ARCH_KEY, CONFIG_KEY, META_KEY, load_checkpoint, load_model, save_checkpoint
+    from lwirst.cli import main
+    from lwirst.paths import DEFAULT_MODEL
+
+    source, message = BROKEN[kind]
+    register_source(tmp_path, monkeypatch, module, "broken", source)
+    caplog.set_level("WARNING")
+    assert models.architecture_of(NetConfig()) == "lwirstnet"
+    net = models.build_model()
+    save_checkpoint(tmp_path / "ok.safetensors", net, net.config)  # names its architecture: architecture_of
+    assert isinstance(load_model(tmp_path / "ok.safetensors")[0], LWIRSTNet)
+    assert isinstance(load_model(DEFAULT_MODEL)[0], LWIRSTNet)
+    assert main(["complexity", "--arch", "lwirstnet"]) == 0
+    assert any(r.levelname == "WARNING" and "architecture 'broken' is left out" in r.message and module in r.message
+               for r in caplog.records)
+    with pytest.raises(LwirstError, match=message):  # asked for by name
+        models.build_model("broken")
+    from safetensors.torch import save_file
+
+    save_file({"w": torch.zeros(1)}, str(tmp_path / "b.safetensors"),
+              metadata={ARCH_KEY: "broken", CONFIG_KEY: "{}", META_KEY: "{}"})
+    with pytest.raises(LwirstError, match=message):  # or by a checkpoint that records it
+        load_checkpoint(tmp_path / "b.safetensors")
+    capsys.readouterr()
+    assert main(["complexity", "--arch", "broken"]) == 1
+    said = capsys.readouterr().err.strip().splitlines()
+    assert len(said) == 1 and module in said[0], said
 
 
 def test_every_registered_architecture_and_preset_passes_the_build_check(monkeypatch: pytest.MonkeyPatch) -> None:
