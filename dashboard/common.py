@@ -168,7 +168,9 @@ def page_spec(url: str) -> PageSpec:
 
 def available_pages() -> list[PageSpec]:
     """The registered pages. A spec whose file is missing (a typo in its name) is left out of the navigation
-    and logged as an error in the server's terminal; so is a pages/*.py file no spec names."""
+    and logged as an error in the server's terminal; so is a spec repeating an earlier one's url (Streamlit
+    refuses two pages at one url, and that took the whole dashboard down); a pages/*.py file no spec names is
+    logged as a warning."""
     missing = [spec.file for spec in PAGE_SPECS if not spec.path.is_file()]
     if missing:
         log.error("page file(s) %s not found in %s: left out of the navigation", ", ".join(missing), PAGES_DIR)
@@ -177,7 +179,19 @@ def available_pages() -> list[PageSpec]:
     if unlisted:
         log.warning("page file(s) %s have no PageSpec in dashboard/common.py: not in the navigation",
                     ", ".join(unlisted))
-    return [spec for spec in PAGE_SPECS if spec.file not in missing]
+    return _unique_urls([spec for spec in PAGE_SPECS if spec.file not in missing])
+
+
+def _unique_urls(specs: list[PageSpec]) -> list[PageSpec]:
+    """The specs less any whose url an earlier one has, each logged as an error naming both files."""
+    first: dict[str, PageSpec] = {}
+    for spec in specs:
+        if spec.url in first:
+            log.error("pages %s and %s share the url %r in dashboard/common.py's PAGE_SPECS: %s is left out of the "
+                      "navigation; give it a url of its own", first[spec.url].file, spec.file, spec.url, spec.file)
+        else:
+            first[spec.url] = spec
+    return list(first.values())
 
 
 # ---------------------------------------------------------------- errors

@@ -63,14 +63,16 @@ def unknown(kind: str, name: str, known: Sequence[str], choose: str) -> LwirstEr
     return LwirstError(f"unknown {kind} {name!r}{hint}; {choose}")
 
 
-def load_entry(module: str, attribute: str, name: str) -> Any:
+def load_entry(module: str, attribute: str, name: str, fix: str) -> Any:
     """`module.attribute`, checked to register itself under `name`; a module that fails to import or
-    lacks the attribute is named in a one-line error."""
+    lacks the attribute is named in a one-line error, an import error with the registry's advice `fix`
+    (backends import their runtime inside functions; a model module imports torch at its top, rightly)."""
     try:
         loaded = importlib.import_module(module)
     except Exception as exc:
-        raise LwirstError(f"{module} (registered as {name!r}) failed to import ({type(exc).__name__}: {exc}); "
-                          "a registry module must import its runtime inside functions") from exc
+        reason = (str(exc).strip().splitlines() or [""])[0]
+        raise LwirstError(f"{module} (registered as {name!r}) failed to import ({type(exc).__name__}: {reason}); "
+                          f"{fix}") from exc
     entry = getattr(loaded, attribute, None)
     if entry is None:
         raise LwirstError(f"{module} (registered as {name!r}) defines no {attribute}")

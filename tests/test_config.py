@@ -157,19 +157,24 @@ def register_net(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, module: str, n
     """An architecture module written where Python finds it and registered as the README says (one line in
     `_MODULES`): a frozen Config of `in_channels` and `width`, and a torch module `Net` whose class body is
     `body`."""
+    register_source(tmp_path, monkeypatch, module, name,
+                    "from dataclasses import dataclass\n"
+                    "import torch\n"
+                    "from lwirst.models.base import Architecture, ConfigFields\n"
+                    "@dataclass(frozen=True)\n"
+                    "class Config(ConfigFields):\n"
+                    "    in_channels: int = 3\n"
+                    "    width: int = 4\n"
+                    "class Net(torch.nn.Module):\n"
+                    f"{body}"
+                    f"ARCHITECTURE = Architecture({name!r}, {label!r}, Net, Config)\n")
+
+
+def register_source(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, module: str, name: str, source: str) -> None:
+    """The module `source` written where Python finds it and registered under `name` by one line in `_MODULES`."""
     from lwirst import models
 
-    (tmp_path / f"{module}.py").write_text(
-        "from dataclasses import dataclass\n"
-        "import torch\n"
-        "from lwirst.models.base import Architecture, ConfigFields\n"
-        "@dataclass(frozen=True)\n"
-        "class Config(ConfigFields):\n"
-        "    in_channels: int = 3\n"
-        "    width: int = 4\n"
-        "class Net(torch.nn.Module):\n"
-        f"{body}"
-        f"ARCHITECTURE = Architecture({name!r}, {label!r}, Net, Config)\n")
+    (tmp_path / f"{module}.py").write_text(source)
     monkeypatch.syspath_prepend(str(tmp_path))
     monkeypatch.setitem(models._MODULES, name, module)
     monkeypatch.setattr(models, "_LOADED", {})
@@ -192,9 +197,9 @@ def test_a_network_that_fails_to_build_or_keeps_no_config_is_named(tmp_path, mon
 
 @pytest.mark.parametrize(("module", "forward", "message"), [
     ("halver_a", "return self.conv(x)[:, :, ::2, ::2]",
-     r"Halver maps a 2x3x64x64 input to 2x1x32x32; a network must return N x 1"),
-    ("halver_b", "return torch.cat([self.conv(x)] * 2, 1)", r"Halver maps a 2x3x64x64 input to 2x2x64x64"),
-    ("halver_c", "return x.view(-1, 7)", r"Halver cannot run a 2x3x64x64 input \(RuntimeError"),
+     r"Halver maps a 2x3x72x56 input to 2x1x36x28; a network must map N x C x H x W, H and W any multiple of 8"),
+    ("halver_b", "return torch.cat([self.conv(x)] * 2, 1)", r"Halver maps a 2x3x72x56 input to 2x2x72x56"),
+    ("halver_c", "return x.view(-1, 5)", r"Halver cannot run a 2x3x72x56 input \(RuntimeError"),
 ], ids=["half-size", "two-maps", "raises"])
 def test_a_network_with_the_wrong_output_is_named_when_built(module: str, forward: str, message: str, tmp_path: Path,
                                                              monkeypatch: pytest.MonkeyPatch) -> None:
@@ -211,3 +216,144 @@ def test_a_network_with_the_wrong_output_is_named_when_built(module: str, forwar
                  f"        {forward}\n")
     with pytest.raises(LwirstError, match=message):
         models.build_model("halver")
+
+
+UNET_16 = (  # a plain 4-level U-Net: four 2x poolings, each undone and joined to its skip; sides must divide by 16
+    "    def __init__(self, config):\n"
+    "        super().__init__()\n"
+    "        self.config = config\n"
+    "        self.down = torch.nn.ModuleList(torch.nn.Conv2d(config.in_channels if i == 0 else 4, 4, 3, padding=1)\n"
+    "                                        for i in range(4))\n"
+    "        self.up = torch.nn.ModuleList(torch.nn.Conv2d({joined}, 4, 3, padding=1) for _ in range(4))\n"
+    "        self.head = torch.nn.Conv2d(4, 1, 1)\n"
+    "    def forward(self, x):\n"
+    "        skips = []\n"
+    "        for conv in self.down:\n"
+    "            x = conv(x)\n"
+    "            skips.append(x)\n"
+    "            x = torch.nn.functional.max_pool2d(x, 2)\n"
+    "        for conv, skip in zip(self.up, reversed(skips)):\n"
+    "            x = torch.nn.functional.interpolate(x, scale_factor=2.0)\n"
+    "            x = conv({join})\n"
+    "        return self.head(x)\n")
+
+
+@pytest.mark.parametrize(("module", "join", "joined", "message"), [
+    ("unet16_a", "torch.cat([x, skip], 1)", 8, r"U-Net 16 cannot run a 2x3x72x56 input \(RuntimeError: [^\n]*\); a "
+     r"network must map N x C x H x W, H and W any multiple of 8, to N x 1 x H x W logits$"),
+    ("unet16_b", "x", 4, r"U-Net 16 maps a 2x3x72x56 input to 2x1x64x48; a network must map N x C x H x W, H and W "
+     r"any multiple of 8"),
+], ids=["skips", "no-skips"])
+def test_a_network_running_only_on_multiples_of_16_is_refused_when_built(module: str, join: str, joined: int,
+                                                                        message: str, tmp_path: Path,
+                                                                        monkeypatch: pytest.MonkeyPatch) -> None:
+    """The check ran at 64 x 64, a multiple of 16, 32 and 64: a 4-level U-Net passed it, then failed (or returned
+    a smaller map) on real frames whose sides are multiples of 8 only, as the contract allows."""
+    import torch
+
+    from lwirst import models
+
+    register_net(tmp_path, monkeypatch, module, "unet16", "U-Net 16", UNET_16.format(join=join, joined=joined))
+    net = models.get_architecture("unet16").module(models.get_architecture("unet16").config())
+    assert net(torch.zeros(1, 3, 64, 64)).shape == (1, 1, 64, 64)  # it does run where every side divides by 16
+    with pytest.raises(LwirstError, match=message):
+        models.build_model("unet16")
+
+
+CONFIGS = {  # a config class as an architecture module might write it, lacking something the registry uses
+    "no-in-channels": ("@dataclass(frozen=True)\nclass Config(ConfigFields):\n    width: int = 4\n",
+                       r"bare_a \(registered as 'bare'\): its config Config has no in_channels field"),
+    "no-ConfigFields": ("@dataclass(frozen=True)\nclass Config:\n    in_channels: int = 3\n",
+                        r"bare_b \(registered as 'bare'\): its config Config has no from_dict, from_json, to_dict, "
+                        r"to_json; inherit lwirst\.models\.base\.ConfigFields"),
+    "no-default": ("@dataclass(frozen=True)\nclass Config(ConfigFields):\n    in_channels: int\n",
+                   r"bare_c \(registered as 'bare'\): its config Config has no default for in_channels"),
+}
+
+
+@pytest.mark.parametrize(("module", "kind"), [("bare_a", "no-in-channels"), ("bare_b", "no-ConfigFields"),
+                                              ("bare_c", "no-default")])
+def test_a_config_lacking_what_the_registry_uses_is_named_when_its_architecture_loads(
+        module: str, kind: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+        capsys: pytest.CaptureFixture[str]) -> None:
+    """`lwirst complexity --arch X` and `lwirst train --arch X` ended in a raw AttributeError traceback."""
+    from lwirst import models
+    from lwirst.cli import main
+
+    config, message = CONFIGS[kind]
+    register_source(tmp_path, monkeypatch, module, "bare",
+                    "from dataclasses import dataclass\nimport torch\n"
+                    "from lwirst.models.base import Architecture, ConfigFields\n" + config
+                    + "class Net(torch.nn.Conv2d):\n"
+                      "    def __init__(self, config):\n"
+                      "        super().__init__(3, 1, 3, padding=1)\n"
+                      "        self.config = config\n"
+                      "ARCHITECTURE = Architecture('bare', 'Bare', Net, Config)\n")
+    with pytest.raises(LwirstError, match=message):
+        models.get_architecture("bare")
+    for command in (["complexity", "--arch", "bare"], ["train", "--arch", "bare", "--run-dir", str(tmp_path / "run"),
+                                                       "--data-dir", str(tmp_path)]):
+        assert main(command) == 1
+        said = capsys.readouterr().err.strip().splitlines()
+        assert len(said) == 1 and said[0].startswith("error: bare_") and "Traceback" not in said[0], said
+    assert models.architecture_of(NetConfig()) == "lwirstnet"  # the others are unaffected
+
+
+BROKEN = {  # a model module that cannot be used: an import its machine lacks, or a name its line does not give
+    "missing-import": ("import timm_not_installed\n",
+                       r"broken_a \(registered as 'broken'\) failed to import \(ModuleNotFoundError: No module named "
+                       r"'timm_not_installed'\); fix the module or install what it imports"),
+    "wrong-name": ("from lwirst.models.lwirstnet import ARCHITECTURE as A\nimport dataclasses\n"
+                   "ARCHITECTURE = dataclasses.replace(A, name='broke')\n",
+                   r"broken_b registers 'broke', not 'broken'"),
+}
+
+
+@pytest.mark.parametrize(("module", "kind"), [("broken_a", "missing-import"), ("broken_b", "wrong-name")])
+def test_a_broken_model_module_is_left_out_and_fails_only_where_it_is_asked_for(
+        module: str, kind: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture,
+        capsys: pytest.CaptureFixture[str]) -> None:
+    """architecture_of loads every registered architecture to identify a config: one broken model module stopped
+    every command, the shipped LW-IRSTNet's included (`lwirst demo`, `complexity --arch lwirstnet`, Home)."""
+    from lwirst import models
+    from lwirst.checkpoint import ARCH_KEY, CONFIG_KEY, META_KEY, load_checkpoint, load_model, save_checkpoint
+    from lwirst.cli import main
+    from lwirst.paths import DEFAULT_MODEL
+
+    source, message = BROKEN[kind]
+    register_source(tmp_path, monkeypatch, module, "broken", source)
+    caplog.set_level("WARNING")
+    assert models.architecture_of(NetConfig()) == "lwirstnet"
+    net = models.build_model()
+    save_checkpoint(tmp_path / "ok.safetensors", net, net.config)  # names its architecture: architecture_of
+    assert isinstance(load_model(tmp_path / "ok.safetensors")[0], LWIRSTNet)
+    assert isinstance(load_model(DEFAULT_MODEL)[0], LWIRSTNet)
+    assert main(["complexity", "--arch", "lwirstnet"]) == 0
+    assert any(r.levelname == "WARNING" and "architecture 'broken' is left out" in r.message and module in r.message
+               for r in caplog.records)
+    with pytest.raises(LwirstError, match=message):  # asked for by name
+        models.build_model("broken")
+    from safetensors.torch import save_file
+
+    save_file({"w": torch.zeros(1)}, str(tmp_path / "b.safetensors"),
+              metadata={ARCH_KEY: "broken", CONFIG_KEY: "{}", META_KEY: "{}"})
+    with pytest.raises(LwirstError, match=message):  # or by a checkpoint that records it
+        load_checkpoint(tmp_path / "b.safetensors")
+    capsys.readouterr()
+    assert main(["complexity", "--arch", "broken"]) == 1
+    said = capsys.readouterr().err.strip().splitlines()
+    assert len(said) == 1 and module in said[0], said
+
+
+def test_every_registered_architecture_and_preset_passes_the_build_check(monkeypatch: pytest.MonkeyPatch) -> None:
+    """LW-IRSTNet, ACM, ENet and every ablation preset take sides that are multiples of 8 but not of 16."""
+    from lwirst import models
+    from lwirst.config import PRESETS
+
+    monkeypatch.setattr(models, "_CHECKED", set())
+    for name in models.architecture_names():
+        models.build_model(name)
+    for preset in PRESETS.values():
+        models.build_model(None, preset.config)
+    assert models._PROBE[1] % 16 and models._PROBE[2] % 16 and not models._PROBE[1] % 8 + models._PROBE[2] % 8
+    assert len(models._CHECKED) >= len(models.architecture_names())

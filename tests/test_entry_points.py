@@ -100,7 +100,7 @@ def test_an_installed_plugin_that_cannot_be_used_stops_nothing_else(tmp_path: Pa
         assert models.modules()["acm"] == "lwirst.models.acm"  # a built-in name is never taken over
         assert any("declares the architecture 'acm'" in r.message and "left out" in r.message
                    for r in caplog.records)
-        assert any("installed architecture is left out" in r.message and "broken_net" in r.message
+        assert any("architecture 'broken' is left out" in r.message and "broken_net" in r.message
                    for r in caplog.records)
         with pytest.raises(LwirstError, match=r"broken_net \(registered as 'broken'\) failed to import"):
             models.build_model("broken")

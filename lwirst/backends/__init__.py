@@ -49,7 +49,8 @@ def get_backend(name: str) -> BackendSpec:
         registered = modules()
         if name not in registered:
             raise unknown("backend", name, backend_names(), f"choose one of {', '.join(backend_names())} or auto")
-        _SPECS[name] = load_entry(registered[name], "SPEC", name)
+        _SPECS[name] = load_entry(registered[name], "SPEC", name, "a backend module must import its runtime inside "
+                                  "functions, so that listing backends never needs it")
     return _SPECS[name]
 
 

@@ -13,6 +13,7 @@ built), so command-line choices and settings stay light.
 
 from __future__ import annotations
 
+import dataclasses
 from typing import Any
 
 from lwirst.config import json_object
@@ -28,6 +29,11 @@ _MODULES: dict[str, str] = {
 }
 DEFAULT_ARCHITECTURE = "lwirstnet"
 _LOADED: dict[str, Architecture] = {}
+# What a failing model module is told: unlike a backend's, its imports (torch) may sit at the top
+_FIX = ("fix the module or install what it imports, or take out its registration (its line in _MODULES in "
+        "lwirst/models/__init__.py, or its package's lwirst.architectures entry point)")
+# What the registry, checkpoints and inference call on a config (`lwirst.models.base.ConfigFields` has them)
+_CONFIG_METHODS = ("from_dict", "from_json", "to_dict", "to_json")
 
 __all__ = ["DEFAULT_ARCHITECTURE", "Architecture", "NetworkConfig", "architecture_names", "architecture_of",
            "build_model", "config_from_dict", "config_from_json", "get_architecture", "modules"]
@@ -49,8 +55,31 @@ def get_architecture(name: str) -> Architecture:
     if name not in registered:
         raise unknown("architecture", name, tuple(registered), f"registered: {', '.join(registered)}")
     if name not in _LOADED:
-        _LOADED[name] = load_entry(registered[name], "ARCHITECTURE", name)
+        where = f"{registered[name]} (registered as {name!r})"
+        spec = load_entry(registered[name], "ARCHITECTURE", name, _FIX)
+        _check_config(where, spec.config)
+        _LOADED[name] = spec
     return _LOADED[name]
+
+
+def _check_config(where: str, config: Any) -> None:
+    """What the registry needs of an architecture's config, checked when it loads: a config missing it failed
+    later in a raw AttributeError traceback (`lwirst complexity --arch X`, `lwirst train --arch X`)."""
+    name = getattr(config, "__name__", repr(config))
+    if not isinstance(config, type) or not dataclasses.is_dataclass(config):
+        raise LwirstError(f"{where}: its config {name} is not a dataclass; declare it with @dataclass(frozen=True)")
+    fields = dataclasses.fields(config)
+    if "in_channels" not in {f.name for f in fields}:
+        raise LwirstError(f"{where}: its config {name} has no in_channels field (the channels inference, export "
+                          "and checkpoints feed the network); add `in_channels: int = 3`")
+    missing = [method for method in _CONFIG_METHODS if not callable(getattr(config, method, None))]
+    if missing:
+        raise LwirstError(f"{where}: its config {name} has no {', '.join(missing)}; inherit "
+                          "lwirst.models.base.ConfigFields")
+    bare = [f.name for f in fields if f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING]
+    if bare:
+        raise LwirstError(f"{where}: its config {name} has no default for {', '.join(bare)}; every field needs one "
+                          "(build_model and --arch build the default config)")
 
 
 def architecture_of(config: Any) -> str:
@@ -64,19 +93,20 @@ def architecture_of(config: Any) -> str:
                           f"{type(config).__name__}; a config names its network, so give each architecture its "
                           "own config dataclass (a subclass will do)")
     if not names:
-        raise LwirstError(f"{type(config).__name__} is not the config of a registered architecture")
+        broken = [name for name in architecture_names() if _loaded_config(name) is None]
+        left_out = f" (left out, failing to load: {', '.join(broken)})" if broken else ""
+        raise LwirstError(f"{type(config).__name__} is not the config of a registered architecture{left_out}")
     return names[0]
 
 
 def _loaded_config(name: str) -> type | None:
-    """The config class of architecture `name`; None for an installed plugin that fails to load (warned): a
-    broken package of someone else's must not stop the built-in networks, only a use of its own."""
+    """The config class of architecture `name`; None for one whose module fails to load (warned once), built in
+    or installed: one broken model module must not stop the others (the shipped LW-IRSTNet above all), only a
+    use of its own (`get_architecture`, by name or by a checkpoint that records it, names the error)."""
     try:
         return get_architecture(name).config
     except LwirstError as exc:
-        if name in _MODULES:  # a built-in network that fails is this package's error, never skipped
-            raise
-        warn_once(f"an installed architecture is left out: {exc}")
+        warn_once(f"architecture {name!r} is left out: {exc}")
         return None
 
 
@@ -119,13 +149,17 @@ def build_model(name: str | None = None, config: NetworkConfig | None = None) ->
 
 
 _CHECKED: set[tuple[str, type, str]] = set()  # (architecture, its module class, config) whose output was checked
-_PROBE = (2, 64, 64)  # batch, height, width of the shape check: sides a multiple of every stride used here
+# batch, height, width of the shape check: multiples of 8 (the contract) but not of 16, so a network that only runs
+# on multiples of 16 or 32 (a plain 4-level U-Net) is refused here, not on the first real frame of such a size
+_PROBE = (2, 72, 56)
+CONTRACT = "a network must map N x C x H x W, H and W any multiple of 8, to N x 1 x H x W logits"
 
 
 def _check_output(spec: Architecture, module: Any, channels: int) -> None:
     """One forward pass of a zero batch, once per architecture and config: a network whose output is not
-    N x 1 x H x W logits is named in one line here, instead of a torch error deep in a loss, or masks
-    silently resized by inference and export."""
+    N x 1 x H x W logits, or that cannot run sides that are multiples of 8 but not of 16, is named in one line
+    here, instead of a torch error deep in a loss or on a real frame, or masks silently resized by inference
+    and export."""
     import torch
 
     batch, height, width = _PROBE
@@ -134,12 +168,12 @@ def _check_output(spec: Architecture, module: Any, channels: int) -> None:
         with torch.no_grad(), torch.random.fork_rng(devices=[]):  # a network drawing at run time leaves no trace
             out = module(torch.zeros(batch, channels, height, width))
     except Exception as exc:
+        reason = (str(exc).strip().splitlines() or [""])[0]  # torch's messages may run over several lines
         raise LwirstError(f"{spec.label} cannot run a {batch}x{channels}x{height}x{width} input "
-                          f"({type(exc).__name__}: {exc})") from exc
+                          f"({type(exc).__name__}: {reason}); {CONTRACT}") from exc
     finally:
         module.train()
     shape = tuple(getattr(out, "shape", ()))
     if shape != (batch, 1, height, width):
         raise LwirstError(f"{spec.label} maps a {batch}x{channels}x{height}x{width} input to "
-                          f"{'x'.join(map(str, shape)) or type(out).__name__}; a network must return N x 1 x H x W "
-                          "logits at its input's size")
+                          f"{'x'.join(map(str, shape)) or type(out).__name__}; {CONTRACT}")
