@@ -46,11 +46,16 @@ def schedule_evidence() -> None:
             f"{schedule.SEEDS} seeds")
     if result.bar is None:
         st.warning(f"No schedule is pinned yet: the convergence bar ({rule}) waits for the full recipe's seeds "
-                   f"({result.reference_seeds} of {schedule.SEEDS} measured), so every score below comes from a "
-                   "schedule that may not have converged.", icon=":material/science:")
+                   f"({result.reference_seeds} of {schedule.SEEDS} measured; a seed whose curve was lost counts by "
+                   "its recorded best), so every score below comes from a schedule that may not have converged.",
+                   icon=":material/science:")
     elif result.chosen_epochs is None:
         st.warning(f"No measured schedule has reached the convergence bar yet ({rule}: {result.bar:.3f}): every "
                    "score below comes from a schedule that may not have converged.", icon=":material/science:")
+    elif result.chosen_epochs == reference:
+        st.markdown(f"**Schedule:** the full default recipe ({reference} epochs at 256×256 on SIRST train, best "
+                    f"epoch chosen on val): no candidate's {schedule.SEEDS} seeds reached {rule} "
+                    f"({result.bar:.3f}), so by the rule's last step the full recipe is the schedule.")
     else:
         st.markdown(f"**Schedule:** `--recipe ablation`, the default recipe cut to {result.chosen_epochs} "
                     f"epochs at 256×256 on SIRST train, best epoch chosen on val: the shortest schedule whose "

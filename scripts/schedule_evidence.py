@@ -1,7 +1,8 @@
 """Collect the ablation-schedule runs' validation curves into data/ablations/schedule/curves.csv and
-apply the pre-registered rule in force (the third round's, data/ablations/README.md, issue #20):
+apply the pre-registered rule in force (the third round's, data/ablations/README.md, issue #20; the full recipe's
+seed 1 counts by its recorded best, `lwirst.schedule.RECORDED_REFERENCE`, its curve having been lost):
 
-    python scripts/schedule_evidence.py --reference 125,0=/work/runs/xd_a --reference 125,1=/work/runs/ref_s1 \\
+    python scripts/schedule_evidence.py --reference 125,0=/work/runs/xd_a --reference 125,2=/work/runs/abl_ref_s2 \\
         --run 60,0=/work/runs/abl_e60_s0 --run 60,1=/work/runs/abl_e60_s1 --run 60,2=/work/runs/abl_e60_s2 \\
         --out data/ablations/schedule/curves.csv
 """

@@ -1004,8 +1004,8 @@ def test_ablations_open_with_the_schedule_and_its_curves(tmp_path: Path) -> None
     a schedule is named once its seeds' mean best reaches it."""
     at = open_page("7_ablations.py")
     assert not any("Why this schedule" in e.label for e in at.expander)  # nothing measured: nothing said
-    curves = [("reference", 4, 0, e + 1, v) for e, v in enumerate([0.2, 0.6, 0.8, 0.7])]
-    curves += [("default", 2, s, e + 1, v) for s in range(3) for e, v in enumerate([0.5, 0.7])]
+    curves = [("reference", 125, 0, e + 1, v) for e, v in enumerate([0.2, 0.6, 0.8, 0.7])]  # curves cut short
+    curves += [("default", 60, s, e + 1, v) for s in range(3) for e, v in enumerate([0.5, 0.7])]
     path = tmp_path / "ablations" / "schedule" / "curves.csv"
     path.parent.mkdir(parents=True)
 
@@ -1016,18 +1016,22 @@ def test_ablations_open_with_the_schedule_and_its_curves(tmp_path: Path) -> None
         assert not at.exception
 
     write_and_run()
-    assert any("No schedule is pinned yet" in w.value and "(1 of 3 measured)" in w.value for w in at.warning)
+    # seed 0's curve, and seed 1's best recorded without its curve (schedule.RECORDED_REFERENCE)
+    assert any("No schedule is pinned yet" in w.value and "(2 of 3 measured;" in w.value for w in at.warning)
     expander = next(e for e in at.expander if "Why this schedule" in e.label)
     assert expander.get("plotly_chart") and expander.dataframe[0].value["passes"].tolist() == [None]
-    curves += [("reference", 4, s, e + 1, v) for s in (1, 2) for e, v in enumerate([0.6, 0.8])]  # mean best 0.8
+    curves += [("reference", 125, s, e + 1, v) for s in (1, 2) for e, v in enumerate([0.6, 0.8])]  # mean best 0.8
     write_and_run()
     assert any("No measured schedule has reached the convergence bar yet" in w.value and "0.760" in w.value
                for w in at.warning)
     assert next(e for e in at.expander if "Why this schedule" in e.label).dataframe[0].value["passes"].tolist() == [
         False]
-    curves += [("default", 3, s, e + 1, v) for s in range(3) for e, v in enumerate([0.5, 0.7, 0.78])]
+    curves += [("default", 80, s, e + 1, v) for s in range(3) for e, v in enumerate([0.5, 0.7, 0.78])]
     write_and_run()
-    assert any("cut to 3 epochs" in m.value and "3 seeds' mean best" in m.value for m in at.markdown)
+    assert any("cut to 80 epochs" in m.value and "3 seeds' mean best" in m.value for m in at.markdown)
+    curves = [row for row in curves if row[1] != 80] + [("default", 80, s, 1, 0.6) for s in range(3)]
+    write_and_run()  # both candidates fail: the rule's last step names the full recipe
+    assert any("the full default recipe (125 epochs" in m.value for m in at.markdown)
 
 
 def test_best_here_is_named_only_when_the_paired_test_separates_it() -> None:

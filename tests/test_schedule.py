@@ -39,7 +39,7 @@ THREE_REFERENCES = [[0.1, 0.5, 0.8, 0.7], [0.6, 0.7], [0.75, 0.9]]  # bests 0.8,
 def test_the_shortest_schedule_whose_seeds_mean_reaches_the_bar_is_chosen() -> None:
     candidates = {(2, 0): [0.5, 0.95], (2, 1): [0.95, 0.6], (2, 2): [0.45, 0.2],  # mean 0.783, one seed under 0.5
                   (3, 0): [0.2, 0.78, 0.6], (3, 1): [0.76, 0.1, 0.1], (3, 2): [0.1, 0.1, 0.75]}  # mean 0.763
-    result = verdict(_curves(candidates, THREE_REFERENCES))
+    result = verdict(_curves(candidates, THREE_REFERENCES), candidates=(2, 3), recorded={})
     assert result.reference_seeds == 3 and result.reference_best == pytest.approx(0.8)
     assert result.bar == pytest.approx(0.76)
     assert result.chosen_epochs == 3  # a seed under the bar (0.75) no longer sinks a candidate whose mean holds
@@ -54,15 +54,29 @@ def test_the_shortest_schedule_whose_seeds_mean_reaches_the_bar_is_chosen() -> N
 def test_the_bar_waits_for_three_reference_seeds() -> None:
     """One high draw of the full recipe set the second round's bar (0.682, where seed 1 read 0.632)."""
     candidates = {(2, s): [0.99] for s in range(3)}
-    pending = verdict(_curves(candidates, THREE_REFERENCES[:2]))
+    pending = verdict(_curves(candidates, THREE_REFERENCES[:2]), candidates=(2,), recorded={})
     assert pending.bar is None and pending.reference_seeds == 2 and pending.chosen_epochs is None
     assert pending.candidates["passes"].tolist() == [None]
-    assert verdict(_curves(candidates, THREE_REFERENCES)).chosen_epochs == 2
+    assert verdict(_curves(candidates, THREE_REFERENCES), candidates=(2,), recorded={}).chosen_epochs == 2
+    # a seed measured once whose curve was lost (the full recipe's seed 1: best 0.632) counts by its recorded best
+    recorded = verdict(_curves(candidates, THREE_REFERENCES[:2]), candidates=(2,), recorded={2: 0.9})
+    assert recorded.reference_seeds == 3 and recorded.bar == pytest.approx(0.76) and recorded.chosen_epochs == 2
+
+
+def test_only_the_rounds_candidates_are_chosen_and_both_failing_choose_the_full_recipe() -> None:
+    """The third round tries 60 then 80 epochs; if both fail, the full recipe is the schedule (its step 3)."""
+    failing = {(epochs, s): [0.6] for epochs in (60, 80) for s in range(3)}  # means 0.6 under the bar 0.76
+    result = verdict(_curves({**failing, (20, 0): [0.99], (20, 1): [0.99], (20, 2): [0.99]}, THREE_REFERENCES),
+                     recorded={})
+    assert result.chosen_epochs == 4  # the full recipe (4 epochs here), not the 20 epochs no round tried
+    assert result.candidates.set_index("epochs")["passes"].to_dict() == {20: None, 60: False, 80: False}
+    assert verdict(_curves(dict(list(failing.items())[:4]), THREE_REFERENCES), recorded={}).chosen_epochs is None
 
 
 def test_a_schedule_with_too_few_seeds_or_no_pass_is_not_chosen() -> None:
-    assert verdict(_curves({(1, 0): [0.9], (1, 1): [0.9]}, THREE_REFERENCES)).chosen_epochs is None
-    assert verdict(_curves({(1, s): [0.1] for s in range(3)}, THREE_REFERENCES)).chosen_epochs is None
+    assert verdict(_curves({(1, 0): [0.9], (1, 1): [0.9]}, THREE_REFERENCES), candidates=(1,)).chosen_epochs is None
+    assert verdict(_curves({(1, s): [0.1] for s in range(3)}, THREE_REFERENCES),
+                   candidates=(1, 2)).chosen_epochs is None  # failed, but 2 epochs was never run
     with pytest.raises(LwirstError, match="no reference"):
         verdict(_curves({(1, 0): [0.9]}, []))
 
@@ -71,13 +85,12 @@ def test_the_evidence_script_collects_reference_seeds_and_says_what_is_pending(t
     refs = [_log(tmp_path / f"ref{seed}", ious) for seed, ious in enumerate(THREE_REFERENCES)]
     runs = [_log(tmp_path / f"c{seed}", [0.99]) for seed in range(3)]
     command = [sys.executable, str(REPO_ROOT / "scripts" / "schedule_evidence.py"), "--out", str(tmp_path / "c.csv"),
-               *(f"--run=2,{seed}={run}" for seed, run in enumerate(runs))]
-    two = subprocess.run([*command, f"--reference=4={refs[0]}", f"--reference=4,1={refs[1]}"],
-                         capture_output=True, text=True, check=True).stdout
-    assert "bar pending (2 of 3 reference seeds)" in two and "nothing can be chosen yet" in two
+               *(f"--run=60,{seed}={run}" for seed, run in enumerate(runs))]
+    one = subprocess.run([*command, f"--reference=4={refs[0]}"], capture_output=True, text=True, check=True).stdout
+    assert "bar pending (2 of 3 reference seeds)" in one and "nothing can be chosen yet" in one  # and seed 1's 0.632
     three = subprocess.run([*command, f"--reference=4={refs[0]}", f"--reference=4,1={refs[1]}",
                             f"--reference=4,2={refs[2]}"], capture_output=True, text=True, check=True).stdout
-    assert "bar 0.7600" in three and "chosen schedule: 2 epochs" in three
+    assert "bar 0.7600" in three and "chosen schedule: 60 epochs" in three
     assert sorted(load_curves(tmp_path / "c.csv").query("schedule == @REFERENCE")["seed"].unique()) == [0, 1, 2]
 
 
