@@ -539,9 +539,10 @@ class BenchReport:
                      "network -> logits at frame size -> targets; max|dz| = largest logit difference from "
                      f"PyTorch over SIRST {SCORE_SPLIT}; x base = fps / baseline fps at the same threads and batch; "
                      "e2e/mod = end-to-end over model-only speed, from the medians of paired calls (the fps "
-                     f"columns are means, which one slow call moves); mIoU = SIRST {SCORE_SPLIT} resized to the model "
-                     "size and run once (no scale consensus, no mask growth): the int8 and bf16 losses are measured "
-                     "so, while `lwirst evaluate` scores the defaults")
+                     f"columns are means, which one slow call moves); mIoU = SIRST {SCORE_SPLIT} (in-sample for a "
+                     "model trained on trainval, as the shipped one is: it compares paths of one model, it is no "
+                     "accuracy) resized to the model size and run once (no scale consensus, no mask growth): the "
+                     "int8 and bf16 losses are measured so, while `lwirst evaluate` scores the defaults")
         notes = {r.name: r.note for r in self.results}
         lines.extend(f"  {name:<21}{note}" for name, note in notes.items())
         lines.extend(self._emulation_notes())
