@@ -45,8 +45,9 @@ GLOSSARY: dict[str, str] = {
                    "threshold by this many logits per doubling of the area (1: a 1280x1024 frame's by 3.3), so "
                    "a large sensor's frame alarms about as often as a small one's (`--margin`; "
                    "`lwirst.prominence`).",
-    "auto": "Input protocol: small frames are resized to the model's 256x256 input; frames over twice its "
-            "area run as a pyramid (see pyramid).",
+    "auto": "Input protocol: SIRST-sized frames are resized to the model's 256x256 input; frames of at most a "
+            "quarter of its area (a 128x128 crop) run at their own size, as resized they would be enlarged 2x or "
+            "more; frames over twice its area run as a pyramid (see pyramid).",
     "resize": "Input protocol of the paper's deployment: every frame is resized to 256x256 and the map "
               "resized back.",
     "native": "Input protocol: every frame runs at its own resolution (padded to a multiple of 8).",

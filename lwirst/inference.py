@@ -6,7 +6,8 @@ returns the saliency map (logits) at the image's own resolution. Input protocols
 "native" (pad to a multiple of 8, run at full resolution, crop), "pyramid" (a native run
 and a run of the frame at half its size, their maps united by a pixel-wise maximum) and
 "auto", the default: resize for frames of at most twice the model size's area (SIRST's
-~320x240 frames), pyramid above. Resizing a 1280x1024 frame to 256x256 shrinks a 3-pixel
+~320x240 frames), pyramid above, native for frames of at most a quarter of it (enlarged 2x or more, a
+small frame's targets grow beyond the sizes the network learnt). Resizing a 1280x1024 frame to 256x256 shrinks a 3-pixel
 target below a pixel, so a large frame runs at its own resolution; but a large sensor also
 shows close targets several times larger than SIRST's, which the network, trained on SIRST's
 sizes, loses at full resolution and finds at half of it (round 45, `--suite enlarged`). The

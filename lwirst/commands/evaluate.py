@@ -45,8 +45,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     add_bf16_argument(parser)
     add_threads_argument(parser)
     parser.add_argument("--protocol", default="auto", choices=PROTOCOLS,
-                        help="auto (default): resize frames of up to 2x the model area; above, a pyramid: "
-                             "natively and at half size, maps united")
+                        help="auto (default): resize frames of up to 2x the model area, but run those of at "
+                             "most a quarter of it natively; above 2x, a pyramid: natively and at half size, maps "
+                             "united")
     add_size_argument(parser, "; metrics are always scored at each image's own size")
     add_threshold_arguments(parser)
     parser.add_argument("--out", type=Path, help="write metrics.json, per_image.csv, curves.json here")

@@ -40,8 +40,8 @@ def add_model_arguments(parser: argparse.ArgumentParser) -> None:
     add_backend_argument(group)
     group.add_argument("--protocol", default="auto", choices=PROTOCOLS,
                        help="auto (default): resize frames of up to 2x the model area to the model size "
-                            "(the paper's deployment), run larger frames at native size and at half of it, "
-                            "maps united (pyramid); or force one")
+                            "(the paper's deployment), but run those of at most a quarter of it natively; run "
+                            "larger frames at native size and at half of it, maps united (pyramid); or force one")
     add_size_argument(group)
     add_threads_argument(group)
     add_bf16_argument(group)
