@@ -326,18 +326,44 @@ def remember(run: Run) -> Run:
     return run
 
 
+@st.cache_data(max_entries=4, show_spinner=False)
+def _cache_listing(root: str, stamp: tuple[tuple[str, int, int, int], ...]) -> pd.DataFrame:
+    """`lwirst.analysis.cached_runs` of `root`, read again only when an entry comes, goes or is rewritten (a
+    listing of names and times, `stamp`, is cheap; reading and checking every result is not, and each page asks for
+    it)."""
+    return analysis.cached_runs(Path(root))
+
+
+def _file_stamp(path: Path) -> tuple[int, int, int]:
+    """A file's modification time, inode and size: a rewrite within one tick of the clock still tells."""
+    stat = path.stat()
+    return stat.st_mtime_ns, stat.st_ino, stat.st_size
+
+
+def cached_listing() -> pd.DataFrame:
+    """Every evaluation cached on disk (`lwirst.analysis.cached_runs`), whatever code scored it."""
+    root = cache_root()
+    stamp = tuple(sorted((str(entry.parent.name), *_file_stamp(entry)) for entry in root.glob("*/metrics.json"))
+                  ) if root.is_dir() else ()
+    return _cache_listing(str(root), stamp)
+
+
 def listed_runs() -> pd.DataFrame:
     """The evaluation cache as every visitor may see it: the results this code scored. One scored by another
     version (before a metric or model module was edited, or by an older lwirst, which also cached visitors'
     uploaded models) is never shown, as the command line never answers from it."""
-    runs = analysis.cached_runs()
+    runs = cached_listing()
     return runs if runs.empty else runs[runs["code"] == code_signature()].reset_index(drop=True)
 
 
-def runs_of_other_code() -> int:
-    """How many cached evaluations another version of the code scored (left out of every view)."""
-    runs = analysis.cached_runs()
-    return 0 if runs.empty else int((runs["code"] != code_signature()).sum())
+def runs_of_other_code(include_demo: bool) -> int:
+    """How many cached evaluations Compare would show but another version of the code scored (left out): those
+    on data this server offers, the demo network's only when it is shown."""
+    runs = cached_listing()
+    if runs.empty:
+        return 0
+    shown = runs["data"].isin(offered_data()) & (include_demo | (runs["model"] != DEMO_MODEL))
+    return int((shown & (runs["code"] != code_signature())).sum())
 
 
 def disk_runs(choice: common.DataChoice) -> pd.DataFrame:

@@ -25,7 +25,7 @@ def main() -> None:
                    "the untrained demo network' (sidebar, Developer options), pick it as the model and run "
                    "Evaluate, and its points join the charts.")
     scatter(analysis.fig4_points(measured[dash.plotted(measured)]), metric, pareto)
-    measured_table(measured)
+    measured_table(measured, include_demo)
     paper_table()
 
 
@@ -125,8 +125,9 @@ def scatter(points: pd.DataFrame, metric: str, pareto: bool) -> None:
                "Params do not depend on the size.")
 
 
-def measured_table(measured: pd.DataFrame) -> None:
-    """The measured models with their scores and cost (those without a known cost are not plotted)."""
+def measured_table(measured: pd.DataFrame, include_demo: bool) -> None:
+    """The measured models with their scores and cost (those without a known cost are not plotted), and how many
+    cached results of other code are left out."""
     st.subheader("This project's models")
     if measured.empty:
         st.info("No model to show: no trained model has a card, nothing was evaluated on this server's data "
@@ -163,7 +164,7 @@ def measured_table(measured: pd.DataFrame) -> None:
     if not few.empty:
         st.caption(f"Not on the charts (scored on fewer than {dash.FIG4_MIN_IMAGES} images, too few to stand "
                    f"beside benchmark scores): {', '.join(few['name'] + ' (' + few['source'] + ')')}")
-    if other := dash.runs_of_other_code():
+    if other := dash.runs_of_other_code(include_demo):
         st.caption(f"Not shown: {other} cached evaluation(s) scored by another version of lwirst or of a model or "
                    "metric module (their figures may differ from this code's); evaluate them again to show them.")
 

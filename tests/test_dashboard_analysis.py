@@ -400,7 +400,17 @@ def test_results_another_version_of_the_code_scored_are_listed_nowhere(
             del summary["code"]
         (folder / "metrics.json").write_text(json.dumps({**summary, "digest": _result_digest(summary, folder)}))
     assert set(analysis.cached_runs()["key"]) == {"current", "edited-metric", "older-lwirst"}
-    assert set(dash.listed_runs()["key"]) == {"current"} and dash.runs_of_other_code() == 2
+    assert set(dash.listed_runs()["key"]) == {"current"}
+    assert dash.runs_of_other_code(include_demo=False) == 0  # on data this server does not offer: never shown
+    offered = sorted(dash.offered_data())[0]
+    for folder in cache_root().iterdir():  # as if scored on the embedded samples, which this server offers
+        summary = json.loads((folder / "metrics.json").read_text())
+        summary.pop("digest")
+        summary["protocol"]["data_fingerprint"] = offered
+        (folder / "metrics.json").write_text(json.dumps({**summary, "digest": _result_digest(summary, folder)}))
+    assert dash.runs_of_other_code(include_demo=False) == 2
+    at = open_page("6_compare.py")
+    assert any(c.value.startswith("Not shown: 2 cached evaluation(s) scored by another version") for c in at.caption)
 
 
 # ---------------------------------------------------------------- Evaluate page
