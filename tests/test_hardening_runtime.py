@@ -53,7 +53,8 @@ def test_sigterm_during_video_leaves_a_playable_mp4(tmp_path: Path) -> None:
     writer.release()
     out, table = tmp_path / "o.mp4", tmp_path / "o.csv"
     proc = subprocess.Popen([sys.executable, "-m", "lwirst", "video", str(src), "--out", str(out), "--model",
-                             str(model), "--backend", "torch", "--threads", "1", "--batch", "1"],
+                             str(model), "--backend", "torch", "--threads", "1", "--batch", "1", "--protocol",
+                             "resize"],  # the frames' pace the test waits for (auto runs 64x48 frames natively)
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=ENV, cwd=tmp_path)
     deadline = time.monotonic() + 240
     while time.monotonic() < deadline and (not table.exists() or table.read_text().count("\n") < 20):

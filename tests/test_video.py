@@ -474,7 +474,7 @@ def test_video_command(tmp_path: Path, segmenter: Segmenter, capsys: pytest.Capt
     out = capsys.readouterr().out
     assert rc == 0, out
     assert "frames: 4 of 4" in out
-    assert "protocol: each 64×48 frame ran resized to 256×256 (its map scaled back to 64×48)" in out
+    assert "protocol: each 64×48 frame ran natively at its own size" in out  # under a quarter of the model's area
     ran = next(line for line in out.splitlines() if line.startswith("ran: "))  # the MP4 and CSV do not say it
     assert "model net.safetensors  backend torch  protocol auto (scale consensus at 1.5x" in ran
     assert "threshold 0.0001 (logit -9.21)" in ran and "tracking: gate 20 px" in ran
