@@ -16,8 +16,9 @@ PROTOCOLS = ("auto", "resize", "native", "pyramid")
 # "auto" resizes frames of at most this many times the model size's area, runs larger ones as a pyramid.
 AUTO_AREA_FACTOR = 2
 # ...and runs frames of at most this share of it natively: resized, such a frame is enlarged 2x or more and its
-# targets grow beyond the sizes the network learnt (SIRST val crops of 48-128 px: 24-95 of about 100 targets found
-# resized, 97-102 natively; no SIRST val or test frame and no suite frame is this small, one train frame is)
+# targets grow beyond the sizes the network learnt (scripts/small_frame_probe.py, SIRST val crops of 48-128 px:
+# 24-95 of about 100 targets found resized, 97-102 natively; no SIRST val or test frame and no suite frame is this
+# small, one train frame is)
 SMALL_AREA_FACTOR = 0.25
 
 
