@@ -53,10 +53,16 @@ def unreadable_reason(data: bytes) -> str:
         return f"a {other} image, a format this project does not read; convert it to PNG or TIFF"
     if kind := image_format(data):
         return f"not a readable image: a {kind} file that is cut short or corrupt (its data does not decode)"
-    head = data[:40].decode("utf-8", "replace")
-    if data and all(c.isprintable() or c in "\r\n\t" for c in head):  # text: a log, a CSV, HTML, an LFS pointer
-        return f"not a readable image: it holds text ({head[:24]!r}...), not PNG/JPG/BMP/TIFF data"
+    if (text := text_head(data)) is not None:
+        return f"not a readable image: it holds text ({text}...), not PNG/JPG/BMP/TIFF data"
     return "not a readable image: its data is not PNG/JPG/BMP/TIFF (another format, or damaged)"
+
+
+def text_head(data: bytes) -> str | None:
+    """The start of a file that holds text (a log, a CSV, an HTML error page, a Git LFS pointer saved under an
+    image's or a video's name), quoted for a message; None for binary data or none."""
+    head = data[:40].decode("utf-8", "replace")
+    return repr(head[:24]) if data and all(c.isprintable() or c in "\r\n\t" for c in head) else None
 
 
 def unsupported_files(folder: Path) -> list[Path]:

@@ -5,15 +5,15 @@ returns the saliency map (logits) at the image's own resolution. Input protocols
 "resize" (the paper's deployment: resize to the model size, run, resize the map back),
 "native" (pad to a multiple of 8, run at full resolution, crop), "pyramid" (a native run
 and a run of the frame at half its size, their maps united by a pixel-wise maximum) and
-"auto", the default: resize for frames of at most twice the model size's area (SIRST's
-~320x240 frames), pyramid above, native for frames of at most a quarter of it (enlarged 2x or more, a
-small frame's targets grow beyond the sizes the network learnt). Resizing a 1280x1024 frame to 256x256 shrinks a 3-pixel
-target below a pixel, so a large frame runs at its own resolution; but a large sensor also
-shows close targets several times larger than SIRST's, which the network, trained on SIRST's
-sizes, loses at full resolution and finds at half of it (round 45, `--suite enlarged`). The
-half-size frame runs as "auto" would run a frame of that size (resized to the model size if
-small, natively if not). The protocol a frame actually ran with travels with its result so
-evaluations can state it.
+"auto", the default: resize for frames of at most twice the model size's area (SIRST's ~320x240
+frames), pyramid above, native for frames of at most a quarter of it (enlarged 2x or more, a
+small frame's targets grow beyond the sizes the network learnt). Resizing a 1280x1024 frame to
+256x256 shrinks a 3-pixel target below a pixel, so a large frame runs at its own resolution;
+but a large sensor also shows close targets several times larger than SIRST's, which the
+network, trained on SIRST's sizes, loses at full resolution and finds at half of it (round 45,
+`--suite enlarged`). The half-size frame runs as "auto" would run a frame of that size (resized
+to the model size if SIRST-sized, natively if larger). The protocol a frame actually ran with travels
+with its result so evaluations can state it.
 
 `Options` say how the network is built; the defaults are the fastest exact float
 path measured by `lwirst bench` (BN folded, exact graph rewrites, normalisation

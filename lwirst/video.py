@@ -39,7 +39,7 @@ import numpy as np
 from lwirst.drawing import FrameOutcomes, overlay, pad_to
 from lwirst.errors import LwirstError
 from lwirst.eval_protocol import FrameTally
-from lwirst.imageio import IMAGE_SUFFIXES, image_format, read_header_size, read_image
+from lwirst.imageio import IMAGE_SUFFIXES, image_format, read_header_size, read_image, text_head
 from lwirst.limits import limit, side_text
 from lwirst.pipeline import FpsMeter, FramePipeline, FrameResult
 from lwirst.postprocess import Detections
@@ -547,7 +547,6 @@ def unreadable_video(path: Path) -> str:
         return f"not readable ({exc.strerror or exc})"
     if not head:
         return "the file is empty; choose a video (MP4, AVI, MKV, ...)"
-    text = head.decode("utf-8", "replace")
-    if all(c.isprintable() or c in "\r\n\t" for c in text):
-        return f"not a readable video: it holds text ({text[:24]!r}...), not video data"
+    if (text := text_head(head)) is not None:
+        return f"not a readable video: it holds text ({text}...), not video data"
     return "not a readable video (corrupt, truncated or unsupported format)"
