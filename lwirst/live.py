@@ -112,6 +112,10 @@ class LoopingVideo(_Capture):
             if not ok:
                 self._capture.set(cv2.CAP_PROP_POS_FRAMES, 0)
                 ok, frame = self._capture.read()
+                if not ok:  # a stream FFmpeg cannot seek (a camera's raw .h264): opened again from its start
+                    self._capture.release()
+                    self._capture = cv2.VideoCapture(str(self.path))
+                    ok, frame = self._capture.read()
                 if not ok:
                     raise LwirstError(f"{self.name}: cannot restart the video")
                 self._position, self._loop = 0, self._loop + 1

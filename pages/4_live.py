@@ -16,6 +16,7 @@ from dashboard import common, views
 from dashboard.browser_pace import browser_ready
 from dashboard.live_view import LiveView, live_view
 from lwirst import plots
+from lwirst.errors import LwirstError
 from lwirst.live import FPS_WINDOW, LiveStream
 from lwirst.pipeline import FrameResult
 from lwirst.postprocess import describe_threshold
@@ -128,7 +129,10 @@ def view(stream: LiveStream, running: bool, size: tuple[int, int], idle_hint: st
     if running and frame is None:  # a large frame's first run takes seconds: say so until it shows
         blocks.picture.info("Starting: segmenting the first frame...", icon=":material/hourglass_top:")
     if running:
-        burst(stream, blocks, size, dwell)
+        try:
+            burst(stream, blocks, size, dwell)
+        except LwirstError as exc:  # raised in the fragment, past `common.run_page`: said here, not redacted
+            st.error(f"{exc}. Switch the stream off, or choose another source.", icon=":material/error:")
     elif frame is not None:
         show(live_view(stream, frame, TABLE_ROWS, size), blocks, chart=True)
 

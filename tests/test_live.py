@@ -148,3 +148,28 @@ def test_a_dataset_splits_frames_show_their_outcomes_misses_included() -> None:
         assert found or not frame.outcomes.correct
     camera = LiveStream(SyntheticSensor(), FramePipeline(segmenter, 0.0, None, Tracker()))
     assert not camera.judged and camera.step().outcomes is None
+
+
+def test_a_raw_h264_stream_loops(tmp_path) -> None:
+    """FFmpeg cannot seek a camera's raw .h264 stream back to its start: Live stopped at its end with "cannot
+    restart the video" (a redacted error box on the page); it is opened again from its start."""
+    import pytest
+
+    av = pytest.importorskip("av")
+    from lwirst.live import LoopingVideo
+
+    path = tmp_path / "raw.h264"
+    with av.open(str(path), "w", format="h264") as container:
+        stream = container.add_stream("libx264", rate=10)
+        stream.width, stream.height, stream.pix_fmt = 96, 64, "yuv420p"
+        for i in range(3):
+            container.mux(stream.encode(av.VideoFrame.from_ndarray(np.full((64, 96, 3), 40 * (i + 1), np.uint8),
+                                                                   format="bgr24")))
+        container.mux(stream.encode(None))
+    video = LoopingVideo(path)
+    try:
+        frames = [video.read() for _ in range(7)]  # two loops and the first frame of a third
+    finally:
+        video.close()
+    assert [round(f.mean() / 40) for f in frames] == [1, 2, 3, 1, 2, 3, 1]
+    assert video.frame_label == "video frame 0, loop 3"

@@ -87,7 +87,7 @@ def run(args: argparse.Namespace) -> int:
           f"{tracker.settings.text()}")
     print(f"video: {result.out_path} [{result.codec}]{note}")
     print(f"targets: {result.csv_path} ({result.detections} targets in {result.rows} rows, "
-          f"{tracker.tracks_started} tracks)")
+          f"{tracker.tracks_started} track{'s' * (tracker.tracks_started != 1)})")
     if why := tracker.untracked(result.detections, "--gate"):
         print(why)
     total = f" of {result.frames_total}" if result.frames_total else ""
