@@ -77,7 +77,7 @@ class FrameReport:
     overlay: np.ndarray
     found: int
     kept: int
-    targets: pd.DataFrame
+    targets: pd.DataFrame  # every column of `lwirst segment`'s targets CSV, and the outcome where judged
     truth: np.ndarray | None = None
     match: Match | None = None
     scores: FrameScores | None = None
@@ -87,11 +87,15 @@ class FrameReport:
     as_colour: bool = False  # a colour frame no known palette decoded: the network ran on its colours
     heat: HeatScale | None = None  # what the heatmap's colours mean (it carries no colour bar of its own)
     protocol: str = ""  # the input protocol this frame ran with ("resize" or "native": "auto" resolved)
-    detail: pd.DataFrame = field(default_factory=pd.DataFrame)  # every column of `lwirst segment`'s targets CSV
+
+    @property
+    def table(self) -> pd.DataFrame:
+        """The targets as a page shows them: TABLE_COLUMNS, the outcome beside the id where there is one."""
+        return self.targets.loc[:, [c for c in ("id", "outcome", *TABLE_COLUMNS[1:]) if c in self.targets.columns]]
 
     def csv(self) -> bytes:
         """The targets as CSV, with every column `lwirst segment` writes (the page's table shows fewer)."""
-        return self.detail.to_csv(index=False).encode()
+        return self.targets.to_csv(index=False).encode()
 
 
 def frame_report(image: np.ndarray, result: FrameResult, scale: str = "probability",
@@ -99,12 +103,11 @@ def frame_report(image: np.ndarray, result: FrameResult, scale: str = "probabili
     """Input, heatmap (its colour range in `heat`), overlay of kept targets, target table, the target chips
     (`lwirst.chips`: every detection and, with a mask, every missed target, worst first; `margin`
     says how far under the threshold a missed target's peak counts as hot) and, with a mask, scores."""
-    detail = result.kept.to_frame()
     report = FrameReport(to_bgr(image), heatmap(result.saliency, scale, colorbar=False),
                          overlay(image, result.kept, tags=False),
-                         len(result.detections), len(result.kept), detail.loc[:, list(TABLE_COLUMNS)],
+                         len(result.detections), len(result.kept), result.kept.to_frame(),
                          palette=result.saliency.palette, as_colour=result.saliency.as_colour,
-                         heat=heat_scale(result.saliency, scale), protocol=result.saliency.protocol, detail=detail)
+                         heat=heat_scale(result.saliency, scale), protocol=result.saliency.protocol)
     report.chips, report.targets_total = target_chips(image, result.saliency.logits, result.kept, mask,
                                                       result.threshold, margin, scale, limit=chip_limit)
     if mask is not None:
@@ -114,9 +117,7 @@ def frame_report(image: np.ndarray, result: FrameResult, scale: str = "probabili
         report.overlay = outcome_boxes(shown, report.match, missed=False, ids=True, clear=[band], tags=False)
         correct = {t.id for t in report.match.correct}
         # beside the id, where a narrow window still shows it (last, it was the first column cut off)
-        outcomes = [CORRECT if i in correct else FALSE_ALARM for i in detail["id"]]
-        report.targets.insert(1, "outcome", outcomes)
-        detail.insert(1, "outcome", outcomes)
+        report.targets.insert(1, "outcome", [CORRECT if i in correct else FALSE_ALARM for i in report.targets["id"]])
         record = image_record(result.kept.mask, mask)
         empty = not record.targets and not len(result.kept)
         report.scores = FrameScores(math.nan if empty else record.iou, record.targets, record.detected,

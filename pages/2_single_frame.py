@@ -142,7 +142,7 @@ def ground_truth(report: FrameReport) -> None:
 def target_table(report: FrameReport, name: str) -> None:
     """The kept targets (id, outcome, centroid, box, size, ratio, peak) with a CSV download."""
     st.subheader("Targets")
-    st.dataframe(views.outcome_table(report.targets), hide_index=True, key="targets_table",
+    st.dataframe(views.outcome_table(report.table), hide_index=True, key="targets_table",
                  column_config=views.target_columns())
     st.download_button("Download CSV", report.csv(), file_name=f"{PurePath(name).stem}_targets.csv", mime="text/csv",
                        key="targets_csv")

@@ -287,4 +287,4 @@ def test_a_frame_report_s_csv_has_every_column_segment_writes() -> None:
     table = pd.read_csv(io.BytesIO(report.csv()))
     assert list(table.columns) == [COLUMNS[0], "outcome", *COLUMNS[1:]] and len(table) == len(result.kept) > 0
     assert table["mean_prob"].between(0.5, 1).all()  # kept pixels are above the threshold
-    assert "mean" not in report.targets.columns  # the page's table keeps its fewer columns
+    assert "mean" not in report.table.columns and "outcome" in report.table  # the page's table: fewer columns
