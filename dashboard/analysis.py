@@ -46,10 +46,13 @@ from lwirst.evaluate import (
 from lwirst.inference import Saliency, module_digest
 from lwirst.modelcard import DEMO_MODEL
 from lwirst.onnxtrial import trial_run
+from lwirst.polarity import recorded as recorded_polarity
 from lwirst.postprocess import TargetFilter, logit_to_probability, probability_text
 from lwirst.prominence import recorded as recorded_margin
 
 log = logging.getLogger(__name__)
+
+RanWith = tuple[float | None, bool, float, str]  # `RunSpec.ran_with`: consensus, mirror, margin, polarity
 
 RUNS_KEY = "analysis_runs"
 AUTO_EVALUATE_MAX_IMAGES = 16  # datasets this small are evaluated without asking (the embedded samples)
@@ -99,8 +102,9 @@ class EvalSegmenter:
 
 @st.cache_resource(max_entries=8, show_spinner="Loading the model...")
 def _eval_segmenter(path: str | None, version: str, backend: str, protocol: str,
-                    confirm: float | None, mirror: bool, margin: float) -> EvalSegmenter:
-    return EvalSegmenter(common.segmenter(common.Engine(path, version, backend, protocol, confirm, mirror, margin)))
+                    confirm: float | None, mirror: bool, margin: float, polarity: str) -> EvalSegmenter:
+    return EvalSegmenter(common.segmenter(common.Engine(path, version, backend, protocol, confirm, mirror, margin,
+                                                        polarity)))
 
 
 def eval_segmenter(engine: common.Engine) -> EvalSegmenter:
@@ -117,9 +121,9 @@ def model_options() -> dict[str, Path | None]:
 
 
 def engine_for(path: Path | None, chosen: common.Engine) -> common.Engine:
-    """An engine for a model file with the sidebar's backend, protocol, scale consensus and peak margin."""
+    """An engine for a model file with the sidebar's backend, protocol, scale consensus, peak margin and polarity."""
     return common.Engine(str(path) if path is not None else None, common.file_version(path), chosen.backend,
-                         chosen.protocol, chosen.confirm, chosen.mirror, chosen.margin)
+                         chosen.protocol, chosen.confirm, chosen.mirror, chosen.margin, chosen.polarity)
 
 
 @st.cache_data(max_entries=64, show_spinner="Test-running the uploaded model in a capped worker process...")
@@ -259,7 +263,8 @@ def stored_run(label: str, engine: common.Engine, choice: common.DataChoice, thr
 def _sibling(engine: common.Engine, choice: common.DataChoice, threshold: float) -> EvalResult | None:
     """The result of the same model content, backend, protocol and scale consensus on the same data
     (fingerprint) at the nearest other threshold that kept its maps: this session's runs first, then the
-    disk cache. A consensus (or mirrored, or margin) run never answers for a plain one, nor the other way round."""
+    disk cache. A consensus (or mirrored, margin or black-hot) run never answers for a plain one, nor the other way
+    round."""
     info = eval_segmenter(engine).describe()
     data = common.data_fingerprints(choice)
 
@@ -385,7 +390,7 @@ def run_choices(session: dict[str, Run], on_disk: pd.DataFrame, engine: common.E
     split (the caller's choice), which the picker's own label names."""
     model = display_name(engine.path) if engine.path else DEMO_MODEL
     digest = _content_hash(engine.path, engine.version) if engine.path and Path(engine.path).is_file() else ""
-    entries: list[tuple[str, str, str, str, tuple[float | None, bool, float], float, str, str, Run | pd.Series]] = []
+    entries: list[tuple[str, str, str, str, RanWith, float, str, str, Run | pd.Series]] = []
     for run in reversed(session.values()):
         spec = run.result.protocol.run
         entries.append((spec.model, spec.hash, spec.backend, spec.protocol, spec.ran_with, run.threshold,
@@ -401,7 +406,7 @@ def run_choices(session: dict[str, Run], on_disk: pd.DataFrame, engine: common.E
             return (False, False, 0.0)
         same_file = entry[0] == model and (not digest or not entry[1] or entry[1].split(":")[0] == digest)
         sidebar = same_file and entry[2:5] == (engine.backend, engine.protocol,
-                                                (engine.confirm, engine.mirror, engine.margin))
+                                                (engine.confirm, engine.mirror, engine.margin, engine.polarity))
         return (True, not sidebar, abs(entry[5] - threshold) if sidebar else 0.0)
 
     choices: dict[str, Run | pd.Series] = {}
@@ -437,10 +442,11 @@ def disk_label(row: pd.Series) -> str:
     return f"{name} · {common.runs_on(row['backend'], row['protocol'], *ran_with(row))}"
 
 
-def ran_with(record: pd.Series) -> tuple[float | None, bool, float]:
-    """A cached-runs row's scale consensus, mirror check and peak margin (`RunSpec.ran_with`, read from a table
-    whose empty cells are NaN)."""
-    return recorded(record.get("confirm")), mirrored(record.get("mirror")), recorded_margin(record.get("margin"))
+def ran_with(record: pd.Series) -> RanWith:
+    """A cached-runs row's scale consensus, mirror check, peak margin and polarity (`RunSpec.ran_with`, read from a
+    table whose empty cells are NaN)."""
+    return (recorded(record.get("confirm")), mirrored(record.get("mirror")), recorded_margin(record.get("margin")),
+            recorded_polarity(record.get("polarity")))
 
 
 def report_error(label: str, exc: Exception) -> None:

@@ -80,6 +80,10 @@ from lwirst.modelcard import DEMO_MODEL, ModelCard, demo_network, find_models, m
 from lwirst.paper import PAPER_SIZE
 from lwirst.pipeline import FramePipeline, FrameResult
 from lwirst.plots import video_frame_size as frame_size_of
+from lwirst.polarity import BLACK_HOT, POLARITIES
+from lwirst.polarity import DEFAULT as DEFAULT_POLARITY
+from lwirst.polarity import HELP as POLARITY_HELP
+from lwirst.polarity import said as said_polarity
 from lwirst.postprocess import GROW_TO, TargetFilter, describe_growth, probability_text
 from lwirst.prominence import DEFAULT_PER_DOUBLING, cleared, per_doubling_text
 from lwirst.saliency import SMALL_AREA_FACTOR
@@ -105,7 +109,7 @@ PAGES_DIR = paths.PAGES_DIR
 SAMPLES_LABEL = "Embedded synthetic samples"
 IMAGE_TYPES = ("png", "jpg", "jpeg", "bmp", "tif", "tiff")
 # Widget keys whose values survive page switches (see `keep_widget_state`).
-PERSISTENT = ("model", "backend", "protocol", "consensus", "mirror", "margin", "data_root", "data_dataset",
+PERSISTENT = ("model", "backend", "protocol", "consensus", "mirror", "margin", "polarity", "data_root", "data_dataset",
               "data_split", "threshold", "size_range", "ratio_range", "heat_scale", "dev_demo",
               "track_gate", "track_missed", "track_hits",
               # each page's choice of input: a visitor coming back finds the source and image they left
@@ -274,21 +278,24 @@ def select_default(key: str, options: Sequence[str], default: str | None = None)
 # ---------------------------------------------------------------- model
 
 
-EngineKey = tuple[str | None, str, str, str, float | None, bool, float]
+EngineKey = tuple[str | None, str, str, str, float | None, bool, float, str]
 
 
-def runs_on(backend: str, protocol: str, confirm: float | None, mirror: bool = False, margin: float = 0.0) -> str:
-    """A run's backend, protocol, confirmation runs and peak margin for labels: "openvino/auto · consensus 1.5× ·
-    mirror · margin 1"."""
+def runs_on(backend: str, protocol: str, confirm: float | None, mirror: bool = False, margin: float = 0.0,
+            polarity: str = DEFAULT_POLARITY) -> str:
+    """A run's backend, protocol, confirmation runs, peak margin and a black-hot polarity for labels:
+    "openvino/auto · consensus 1.5× · mirror · margin 1 · black-hot"."""
     return (f"{backend}/{protocol}" + (f" · consensus {confirm:g}×" if confirm else "")
-            + (" · mirror" if mirror else "") + (f" · margin {margin:g}" if margin else ""))
+            + (" · mirror" if mirror else "") + (f" · margin {margin:g}" if margin else "")
+            + (f" · {polarity}" if polarity != DEFAULT_POLARITY else ""))
 
 
 @dataclass(frozen=True)
 class Engine:
     """What runs the network: a model file (None: the demo network), its version, backend, protocol, the
     enlargement of the scale-consensus run (`lwirst.consensus`; None: none), whether large frames are
-    also confirmed mirrored and the peak margin on large frames (`lwirst.prominence`; 0: none)."""
+    also confirmed mirrored, the peak margin on large frames (`lwirst.prominence`; 0: none) and the sensor's
+    polarity (`lwirst.polarity`: black-hot frames are inverted)."""
 
     path: str | None
     version: str
@@ -297,14 +304,16 @@ class Engine:
     confirm: float | None
     mirror: bool = False
     margin: float = 0.0
+    polarity: str = DEFAULT_POLARITY
 
     @property
     def key(self) -> EngineKey:
-        return (self.path, self.version, self.backend, self.protocol, self.confirm, self.mirror, self.margin)
+        return (self.path, self.version, self.backend, self.protocol, self.confirm, self.mirror, self.margin,
+                self.polarity)
 
     @property
     def runs_on(self) -> str:
-        return runs_on(self.backend, self.protocol, self.confirm, self.mirror, self.margin)
+        return runs_on(self.backend, self.protocol, self.confirm, self.mirror, self.margin, self.polarity)
 
 
 def session_id() -> str:
@@ -388,6 +397,7 @@ def engine_sidebar() -> None:
     st.session_state.setdefault("consensus", CONSENSUS_ON)
     st.session_state.setdefault("mirror", DEFAULT_MIRROR)
     st.session_state.setdefault("margin", DEFAULT_PER_DOUBLING > 0)
+    select_default("polarity", list(POLARITIES), DEFAULT_POLARITY)
     with st.sidebar:
         st.subheader("Model")
         st.selectbox("Model", list(models), key="model", help="Model files found under the server's "
@@ -403,6 +413,7 @@ def engine_sidebar() -> None:
             st.toggle(f"Scale consensus ({DASHBOARD_SCALE:g}×)", key="consensus", help=CONSENSUS_HELP)
             st.toggle("Mirror check (large frames)", key="mirror", help=MIRROR_HELP)
             st.toggle("Peak margin (large frames)", key="margin", help=MARGIN_HELP)
+            st.radio("Sensor polarity", list(POLARITIES), key="polarity", horizontal=True, help=POLARITY_HELP)
         with st.expander("Developer options"):
             st.toggle("Offer the untrained demo network", key=DEV_DEMO,
                       help="A network with random weights (seed 0), for testing the pipeline: its "
@@ -420,11 +431,12 @@ def engine_sidebar() -> None:
 
 
 def run_summary() -> str:
-    """The protocol and confirmation chosen, in a few words ("auto, consensus 1.5×, margin")."""
+    """The protocol, confirmation and polarity chosen, in a few words ("auto, consensus 1.5×, margin, black-hot")."""
     parts = [str(st.session_state.get("protocol", "auto"))]
     parts += [f"consensus {DASHBOARD_SCALE:g}×"] if st.session_state.get("consensus") else []
     parts += ["mirror"] if st.session_state.get("mirror") else []
     parts += ["margin"] if st.session_state.get("margin") else []
+    parts += [BLACK_HOT] if chosen_polarity() == BLACK_HOT else []
     return ", ".join(parts)
 
 
@@ -434,7 +446,7 @@ def engine() -> Engine:
     path = models.get(st.session_state.get("model", next(iter(models))))
     return Engine(str(path) if path is not None else None, file_version(path),
                   st.session_state.get("backend", default_backend()), st.session_state.get("protocol", "auto"),
-                  *chosen_confirmation(), chosen_margin())
+                  *chosen_confirmation(), chosen_margin(), chosen_polarity())
 
 
 def file_version(path: Path | None) -> str:
@@ -451,6 +463,12 @@ def chosen_confirmation() -> tuple[float | None, bool]:
 def chosen_margin() -> float:
     """The sidebar's peak margin on large frames (logits per doubling of the area; 0: off)."""
     return MARGIN if st.session_state.get("margin", DEFAULT_PER_DOUBLING > 0) else 0.0
+
+
+def chosen_polarity() -> str:
+    """The sidebar's sensor polarity (`lwirst.polarity`); a value the radio cannot hold reads as the default."""
+    chosen = st.session_state.get("polarity", DEFAULT_POLARITY)
+    return chosen if chosen in POLARITIES else DEFAULT_POLARITY
 
 
 def model_path(chosen: Engine) -> Path | None:
@@ -476,13 +494,13 @@ class SharedSegmenter:
 
 @st.cache_resource(max_entries=8, show_spinner="Loading the model...")
 def _load_segmenter(path: str | None, version: str, backend: str, protocol: str,
-                    confirm: float | None, mirror: bool, margin: float) -> SharedSegmenter:
+                    confirm: float | None, mirror: bool, margin: float, polarity: str) -> SharedSegmenter:
     model = demo_network() if path is None else path
     name = backend.removesuffix(BF16_SUFFIX)
     engine = engine_choice(name, bf16=name != backend)
     # at the size the model trained at (the dashboard has no size control: a model trained at 128x128 ran at 256)
     return SharedSegmenter(Segmenter(model, protocol=protocol, size=None, confirm=confirm, mirror=mirror, margin=margin,
-                                     **engine))
+                                     polarity=polarity, **engine))
 
 
 def segmenter(chosen: Engine) -> SharedSegmenter:
@@ -492,8 +510,8 @@ def segmenter(chosen: Engine) -> SharedSegmenter:
 
 @st.cache_data(max_entries=16, ttl=3600, show_spinner="Running the network...")
 def _saliency(path: str | None, version: str, backend: str, protocol: str, confirm: float | None, mirror: bool,
-              margin: float, key: str, _image: np.ndarray) -> Saliency:
-    return _load_segmenter(path, version, backend, protocol, confirm, mirror, margin).predict(_image)
+              margin: float, polarity: str, key: str, _image: np.ndarray) -> Saliency:
+    return _load_segmenter(path, version, backend, protocol, confirm, mirror, margin, polarity).predict(_image)
 
 
 def saliency(chosen: Engine, image: np.ndarray, key: str) -> Saliency:
@@ -1244,6 +1262,7 @@ class SpeedInfo:
     confirm: float | None
     mirror: bool = False
     margin: float = 0.0
+    polarity: str = DEFAULT_POLARITY
 
     @property
     def runner(self) -> str:
@@ -1252,8 +1271,9 @@ class SpeedInfo:
     @property
     def consensus(self) -> str:
         """", with scale consensus at 1.5x (...)" when a second run confirms each frame (and "; large frames
-        also confirmed mirrored (...)" with the mirror check); else ""."""
-        return said_consensus(self.confirm, self.mirror, ", with {}")
+        also confirmed mirrored (...)" with the mirror check), then ", black-hot frames inverted" for a black-hot
+        sensor; else ""."""
+        return said_consensus(self.confirm, self.mirror, ", with {}") + said_polarity(self.polarity, ", {}")
 
     def __str__(self) -> str:
         return f"{self.runner}, protocol {self.protocol}{self.consensus}"
@@ -1281,7 +1301,7 @@ def speed_info(chosen: Engine) -> SpeedInfo:
     running = segmenter(chosen).segmenter
     info = running.describe()
     return SpeedInfo(info.backend, chosen.protocol, info.threads or os.cpu_count() or 1, info.size or PAPER_SIZE,
-                     running.confirm, running.mirror, running.margin)
+                     running.confirm, running.mirror, running.margin, running.polarity)
 
 
 def rtc_configuration() -> dict[str, list[dict[str, list[str]]]]:

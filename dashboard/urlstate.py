@@ -19,6 +19,7 @@ from typing import Any
 import streamlit as st
 
 from dashboard.config import RATIO_CAP, SIZE_CAP, THRESHOLD_RANGE
+from lwirst.polarity import DEFAULT as DEFAULT_POLARITY
 
 RESTORED = "_url_restored"
 ASKED = "_url_asked"  # session-state key -> the value the URL asked for (checked where its widget is drawn)
@@ -68,6 +69,7 @@ PARAMS = (
     Param("consensus", "consensus", lambda t: t == "1", lambda v: "1" if v else "0"),
     Param("mirror", "mirror", lambda t: t == "1", lambda v: "1" if v else "0"),
     Param("margin", "margin", lambda t: t == "1", lambda v: "1" if v else "0"),
+    Param("polarity", "polarity", str, omit=DEFAULT_POLARITY),  # links made before polarity existed stay as they were
     Param("data", "data_root", str),
     Param("dataset", "data_dataset", str),
     Param("split", "data_split", str),

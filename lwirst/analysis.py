@@ -44,6 +44,7 @@ from lwirst.imageio import to_bgr
 from lwirst.metrics import image_record
 from lwirst.modelcard import card_metrics, format_metric
 from lwirst.paper import compare_preset, load_table
+from lwirst.polarity import legend as polarity_legend
 from lwirst.postprocess import TargetFilter, detect, logit_to_probability, mask_targets, probability_text
 from lwirst.prominence import legend as margin_legend
 from lwirst.rounding import flops_text, params_text, rate_text
@@ -331,11 +332,11 @@ def cached_runs(root: Path | None = None) -> pd.DataFrame:
                      "model": run.model, "hash": run.hash, "backend": run.backend, "protocol": run.protocol,
                      "threshold": protocol.threshold, "dataset": protocol.dataset, "split": protocol.split,
                      "data": protocol.data_fingerprint, "confirm": run.confirm, "mirror": run.mirror,
-                     "margin": run.margin, "applied": protocol.applied,
+                     "margin": run.margin, "polarity": run.polarity, "applied": protocol.applied,
                      "code": str(data.get("code") or ""), **metrics})  # type: ignore[union-attr]
     if not rows:
         return pd.DataFrame(columns=["key", "path", "mtime", "model", "hash", "backend", "protocol", "threshold",
-                                     "dataset", "split", "data", "confirm", "mirror", "margin", "applied",
+                                     "dataset", "split", "data", "confirm", "mirror", "margin", "polarity", "applied",
                                      "code", "images"])
     return pd.DataFrame(rows).sort_values("mtime", ascending=False).reset_index(drop=True)
 
@@ -398,7 +399,7 @@ def measured_point(name: str, metrics: Mapping[str, float], dataset: str, split:
     the plain run, and costed with its second run (a 256×256 frame also runs at 256·s × 256·s). So is a run
     whose large frames were also confirmed mirrored (`mirror`), costed as before: a 256×256 frame has no
     mirrored run; and a run with a peak margin on large frames (`margin`, `lwirst.prominence`), which costs
-    nothing."""
+    nothing. A black-hot run (its frames inverted, `lwirst.polarity`) is named apart too."""
     if applied is not None:
         shown, confirm, mirror, margin = applied.short, applied.confirm, applied.mirror, applied.margin
     else:  # a card's score: the protocol it names, and the confirmation it was measured with
@@ -412,6 +413,8 @@ def measured_point(name: str, metrics: Mapping[str, float], dataset: str, split:
         name, protocol = f"{name}{margin_legend(margin)}", f"{protocol or ''} + margin {margin:g}"
     if applied is not None and (grown := growth_legend(applied.grow_to)):
         name, protocol = f"{name}{grown}", f"{protocol or ''} + {grown[2:]}"
+    if applied is not None and (inverted := polarity_legend(applied.polarity)):  # another detector's frames
+        name, protocol = f"{name}{inverted}", f"{protocol or ''} + {inverted[2:]}"
     return {"name": name, "source": measured_source(dataset, split, shown, origin, threshold),
             "data": f"{dataset} {split}",
             "protocol": protocol or "", "group": origin, "year": math.nan,

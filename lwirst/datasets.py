@@ -44,6 +44,7 @@ import numpy as np
 from lwirst.errors import LwirstError
 from lwirst.imageio import IMAGE_SUFFIXES, flat_pairs, image_files, mask_stem, read_image, read_mask, to_gray
 from lwirst.paths import DATA_DIR_ENV as DATA_DIR_ENV
+from lwirst.polarity import inverted
 
 log = logging.getLogger(__name__)
 
@@ -154,7 +155,7 @@ class SegDataset:
         if not item.image.is_file():
             raise LwirstError(f"{item.name}: missing image {item.image}")
         image = read_image(item.image)
-        return 255 - to_gray(image) if item.black_hot else image
+        return inverted(to_gray(image)) if item.black_hot else image
 
     @overload
     def __getitem__(self, index: int) -> Sample: ...

@@ -23,6 +23,10 @@ from lwirst.consensus import said as said_consensus
 from lwirst.metrics import NIOU_CONVENTION
 from lwirst.palettes import decoded_text
 from lwirst.paper import PAPER_SIZE
+from lwirst.polarity import DEFAULT as DEFAULT_POLARITY
+from lwirst.polarity import legend as polarity_legend
+from lwirst.polarity import recorded as recorded_polarity
+from lwirst.polarity import said as said_polarity
 from lwirst.postprocess import GROW_TO, describe_growth, probability_of
 from lwirst.prominence import describe as describe_margin
 from lwirst.prominence import legend as margin_legend
@@ -56,7 +60,8 @@ class RunSpec:
     ":bf16" or ":int8" when it ran at that precision ("" for a model without a file); input: the network's
     input convention (`lwirst.inference`), or how saved predictions were read; palettes: whether pseudo-colour
     frames are decoded (None: not recorded); confirm: the scale consensus's enlargement, None for none;
-    margin: the peak margin per doubling of a large frame's area, 0 for none.
+    margin: the peak margin per doubling of a large frame's area, 0 for none; polarity: "black-hot" when frames
+    were inverted as they were read (`lwirst.polarity`).
     """
 
     model: str
@@ -72,12 +77,13 @@ class RunSpec:
     confirm: float | None = None
     mirror: bool = False
     margin: float = 0.0
+    polarity: str = DEFAULT_POLARITY
 
     @property
-    def ran_with(self) -> tuple[float | None, bool, float]:
-        """(scale consensus, mirror check, peak margin): what, beside model, backend and protocol, tells two runs
-        of one model apart."""
-        return self.confirm, self.mirror, self.margin
+    def ran_with(self) -> tuple[float | None, bool, float, str]:
+        """(scale consensus, mirror check, peak margin, polarity): what, beside model, backend and protocol, tells
+        two runs of one model apart."""
+        return self.confirm, self.mirror, self.margin, self.polarity
 
     @property
     def recorded_size(self) -> list[int] | str:
@@ -85,8 +91,8 @@ class RunSpec:
         return list(self.size) if self.size is not None else SAVED_SIZE
 
     def to_json(self) -> dict[str, Any]:
-        """The run's fields as results and `lwirst segment` record them (the scale consensus, mirror check and
-        margin only where one ran, as results stored them before these existed)."""
+        """The run's fields as results and `lwirst segment` record them (the scale consensus, mirror check,
+        margin and a black-hot polarity only where one ran, as results stored them before these existed)."""
         data: dict[str, Any] = {
             "model": self.model, "hash": self.hash, "backend": self.backend, "precision": self.precision,
             "protocol": self.protocol, "size": self.recorded_size}
@@ -96,6 +102,8 @@ class RunSpec:
             data["mirror"] = True
         if self.margin:
             data["margin"] = self.margin
+        if self.polarity != DEFAULT_POLARITY:
+            data["polarity"] = self.polarity
         data.update({"threads": self.threads, "input": self.input})
         if self.palettes is not None:
             data["palettes"] = self.palettes
@@ -116,8 +124,8 @@ class RunSpec:
                    _count(threads) or None,
                    str(data.get("input", "files")), palettes if isinstance(palettes, bool) else None,
                    options if isinstance(options, Mapping) else {}, recorded(data.get("confirm")),
-                   mirrored(data.get("mirror")), recorded_margin(data.get("margin")))
-
+                   mirrored(data.get("mirror")), recorded_margin(data.get("margin")),
+                   recorded_polarity(data.get("polarity")))
 
 @dataclass(frozen=True)
 class AppliedProtocol:
@@ -140,6 +148,7 @@ class AppliedProtocol:
     mirror: bool = False  # large frames were also confirmed by a mirrored run
     margin: float = 0.0  # the peak margin per doubling of a large frame's area (`lwirst.prominence`), where it held one
     grow_to: float | None = GROW_TO  # the masks' growth (`lwirst.postprocess`): a logit, None for Eq. 2's masks
+    polarity: str = DEFAULT_POLARITY  # black-hot: the frames were inverted as they were read (`lwirst.polarity`)
 
     def __str__(self) -> str:
         """"auto: 37 of 39 images as a pyramid, 2 resized to 256×256" ("auto: all 8 images resized to 256×256"
@@ -194,7 +203,7 @@ class AppliedProtocol:
         """For a chart legend: "auto: all resized", "auto: 2 as a pyramid, 84 resized", or the fixed
         protocol."""
         confirmed = (consensus_legend(self.confirm, self.mirror) + margin_legend(self.margin)
-                     + growth_legend(self.grow_to))
+                     + growth_legend(self.grow_to) + polarity_legend(self.polarity))
         if self.configured != "auto":
             return self.configured + confirmed
         kinds = self._kinds()
@@ -238,17 +247,18 @@ class FramesRan:
         if self.applied is None:
             return None
         return AppliedProtocol(run.protocol, run.size or PAPER_SIZE, dict(self.applied), run.confirm,
-                               self.at_model_size, run.mirror, run.margin if self.margin_frames else 0.0, grow_to)
+                               self.at_model_size, run.mirror, run.margin if self.margin_frames else 0.0, grow_to,
+                               run.polarity)
 
-    def palette_text(self, run: RunSpec) -> str:
-        """How colour frames were read, for a protocol line: "; pseudo-colour decoding off" when it was off,
-        else the frames decoded ("; 3 frame(s) decoded from pseudo-colour palette(s) jet") and the colour
-        frames no known palette decoded, or ""."""
+    def reading_text(self, run: RunSpec) -> str:
+        """How frames were read, for a protocol line: "; black-hot frames inverted" for a black-hot run, then
+        "; pseudo-colour decoding off" when it was off, else the frames decoded ("; 3 frame(s) decoded from
+        pseudo-colour palette(s) jet") and the colour frames no known palette decoded; "" for none of these."""
+        said = said_polarity(run.polarity, "; {}")
         if run.palettes is False:
-            return "; pseudo-colour decoding off (colour frames ran as BGR)"
-        said = ""
+            return said + "; pseudo-colour decoding off (colour frames ran as BGR)"
         if self.decoded_palettes:
-            said = f"; {decoded_text(self.decoded_palettes)}"
+            said += f"; {decoded_text(self.decoded_palettes)}"
         if self.colour_as_is:
             said += (f"; {self.colour_as_is} colour frame(s) no known palette decoded ran on their colours (the "
                      "network learnt grey frames)")
@@ -341,10 +351,10 @@ class EvalProtocol:
 
     def text(self) -> str:
         """The protocol as applied (`AppliedProtocol`), or as configured for a result stored before it recorded
-        what ran; then how colour frames were read."""
+        what ran; then how frames were read (polarity, colour)."""
         applied = self.applied
         said = str(applied) if applied is not None else f"{self.run.protocol} {self.run.recorded_size}"
-        return said + self.frames.palette_text(self.run)
+        return said + self.frames.reading_text(self.run)
 
     def to_json(self) -> dict[str, Any]:
         """The flat record metrics.json stores: the run's fields, the frames', the scoring's, the conventions."""

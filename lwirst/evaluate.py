@@ -46,6 +46,7 @@ from lwirst.metrics import (
 )
 from lwirst.paper import PAPER_SIZE
 from lwirst.paths import CACHE_ENV as CACHE_ENV
+from lwirst.polarity import DEFAULT as DEFAULT_POLARITY
 from lwirst.postprocess import GROW_TO, TargetFilter, describe_growth, describe_threshold, detect
 from lwirst.predictions import PredictionFolder, saturated
 from lwirst.rounding import round_floats
@@ -282,6 +283,8 @@ def cache_keys(segmenter: Segmenter, dataset: SegDataset, threshold: float, grow
         parts.append("mirror")
     if info.margin:
         parts.append(f"margin={info.margin:g}")
+    if info.polarity != DEFAULT_POLARITY:  # a white-hot run keeps the key it had before polarity existed
+        parts.append(f"polarity={info.polarity}")
     return tuple(hashlib.sha256("|".join([data, *parts]).encode()).hexdigest()[:20] for data in _fingerprints(dataset))
 
 

@@ -84,6 +84,9 @@ from lwirst.paper import PAPER_SIZE
 from lwirst.paths import DEFAULT_MODEL as DEFAULT_MODEL
 from lwirst.paths import MODELS_DIR as MODELS_DIR
 from lwirst.paths import REPO_ROOT as REPO_ROOT
+from lwirst.polarity import DEFAULT as DEFAULT_POLARITY
+from lwirst.polarity import as_white_hot
+from lwirst.polarity import check as check_polarity
 from lwirst.preprocess import normalize, pad_to_multiple
 from lwirst.prominence import DEFAULT_PER_DOUBLING, prominent
 from lwirst.prominence import check as check_margin
@@ -280,7 +283,7 @@ class Segmenter:
                  threads: int | None = None, *, options: Options | None = None,
                  calibration: Sequence[np.ndarray] | None = None, palettes: bool = True,
                  confirm: float | None = None, mirror: bool = False,
-                 margin: float = DEFAULT_PER_DOUBLING) -> None:
+                 margin: float = DEFAULT_PER_DOUBLING, polarity: str = DEFAULT_POLARITY) -> None:
         if threads is not None and not 1 <= int(threads) <= 1024:
             raise LwirstError(f"threads must be between 1 and 1024, got {threads}")
         if protocol not in PROTOCOLS:
@@ -318,6 +321,7 @@ class Segmenter:
         self.confirm = check_scale(confirm)  # enlargement of the consensus run (`lwirst.consensus`), or None
         self.mirror = bool(mirror)  # large frames also confirmed by a mirrored run (`lwirst.consensus`)
         self.margin = check_margin(margin)  # peak margin per doubling of a large frame's area (`lwirst.prominence`)
+        self.polarity = check_polarity(polarity)  # black-hot frames are inverted as they are read (`lwirst.polarity`)
         self._palettes_seen: set[str] = set()
         self.quantized = False  # an ONNX file holding an int8 (QDQ or integer) graph
         if isinstance(model, torch.nn.Module):
@@ -548,8 +552,9 @@ class Segmenter:
         return np.ascontiguousarray(chw, dtype=np.float32)
 
     def _decoded(self, image: np.ndarray) -> Decoded:
-        """How one frame is read: its input convention and 8-bit pixels, the palette decoded, and whether it is a
-        colour frame that no known palette decoded (logged once per Segmenter)."""
+        """How one frame is read: its input convention and 8-bit pixels (white-hot: a black-hot frame inverted after
+        its palette is decoded), the palette decoded, and whether it is a colour frame that no known palette decoded
+        (logged once per Segmenter)."""
         image = to_uint8(check_image(image))
         palette, as_colour = "", False
         if self.palettes and image.ndim == 3 and image.shape[2] == 3:
@@ -566,7 +571,7 @@ class Segmenter:
                                 "colours; the network learnt grey frames, so targets may be missed (convert such "
                                 "frames to grey intensity)")
         kind, pixels = self._kind_of(image)
-        return Decoded(kind, pixels, palette, as_colour)
+        return Decoded(kind, as_white_hot(pixels, self.polarity), palette, as_colour)
 
     def prepare(self, image: np.ndarray) -> tuple[Backend, np.ndarray]:
         """The backend one frame goes to and its network input (C x H' x W') for its first run, for
@@ -728,4 +733,4 @@ class Segmenter:
         digest = f"{self.model_hash}:{precision}" if self.model_hash and precision != "fp32" else self.model_hash
         return RunSpec(self.model_name, digest, self.backend.name, precision, self.protocol, self.size,
                        self.threads or os.cpu_count(), self.primary, self.palettes, dataclasses.asdict(self.options),
-                       self.confirm, self.mirror, self.margin)
+                       self.confirm, self.mirror, self.margin, self.polarity)

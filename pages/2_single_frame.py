@@ -10,6 +10,7 @@ from dashboard import common, urlstate, views
 from lwirst import card_view, palette
 from lwirst.errors import LwirstError
 from lwirst.frame_report import FrameReport
+from lwirst.polarity import WHITE_HOT
 
 
 def main() -> None:
@@ -97,8 +98,12 @@ def counts(report: FrameReport) -> None:
 
 def how_it_ran(report: FrameReport) -> None:
     """The protocol this frame actually ran with (resized to the model size, native or a pyramid) and on what,
-    and how its colours were read, beside it (below the panels it was out of sight)."""
+    how its colours were read, and where nothing was found the polarity setting, beside it (below the panels it
+    was out of sight)."""
     st.caption(common.speed_info(common.engine()).frame_run(report.input.shape[:2], report.protocol))
+    if not report.found and common.chosen_polarity() == WHITE_HOT:  # the one setting a newcomer's frames may need
+        st.caption("Nothing rose above the threshold. If the camera shows hot targets dark (black-hot), set "
+                   "Sensor polarity to black-hot under the sidebar's \"How frames run\".")
     if report.palette:
         st.caption(f"The input is drawn with the {report.palette!r} pseudo-colour palette: the network ran on the "
                    "intensity it encodes (`lwirst.palettes`).")

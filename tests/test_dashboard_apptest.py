@@ -489,6 +489,30 @@ def test_the_consensus_toggle_travels_in_a_shared_link_and_survives_a_page_switc
     assert f"with scale consensus {DASHBOARD_SCALE:g}× (3.25× the FLOPs per frame)" in [c.value for c in at.caption]
 
 
+def test_a_black_hot_upload_is_found_once_the_sidebar_says_black_hot() -> None:
+    """A black-hot camera's frame (the sample inverted) runs as the white-hot frame it encodes when the sidebar's
+    polarity says so: the sample's own targets, a caption saying the frame was inverted, and a link that keeps it."""
+    at = open_page("2_single_frame.py", data_root=SAMPLES_LABEL)
+    on_sample = count(at, "Targets kept")
+    assert on_sample > 0 and at.radio(key="polarity").value == "white-hot" and "polarity" not in at.query_params
+    grey = cv2.imread(str(SAMPLE), cv2.IMREAD_GRAYSCALE)
+    at.radio(key="frame_source").set_value("Upload").run()
+    at.file_uploader(key="image_upload").set_value(("black.png", png(255 - grey), "image/png")).run()
+    assert count(at, "Targets kept") < on_sample  # as white-hot, the shipped model loses them
+    hint = "If the camera shows hot targets dark (black-hot), set Sensor polarity to black-hot"
+    assert (count(at, "Above threshold") == 0) == any(hint in c.value for c in at.caption)
+    at.file_uploader(key="image_upload").set_value(("flat.png", png(np.full_like(grey, 90)), "image/png")).run()
+    assert count(at, "Above threshold") == 0 and any(hint in c.value for c in at.caption)  # nothing found: say why
+    at.file_uploader(key="image_upload").set_value(("black.png", png(255 - grey), "image/png")).run()
+    at.radio(key="polarity").set_value("black-hot").run()
+    assert not at.exception and not errors(at)
+    assert count(at, "Targets kept") == on_sample
+    assert any("black-hot frames inverted" in c.value for c in at.caption), [c.value for c in at.caption]
+    assert not any(hint in c.value for c in at.caption)
+    assert at.query_params["polarity"] == "black-hot"
+    assert open_link(at, "2_single_frame.py").radio(key="polarity").value == "black-hot"
+
+
 def test_dataset_image_from_a_configured_root_shows_ground_truth(
         sirst_root: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("LWIRST_DATA_DIR", str(sirst_root.parent))

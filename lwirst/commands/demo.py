@@ -13,6 +13,7 @@ from lwirst.commands.segment import (
     add_backend_argument,
     add_confirm_argument,
     add_mask_threshold_argument,
+    add_polarity_argument,
     add_threads_argument,
     confirmation,
     output_stems,
@@ -39,6 +40,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     add_backend_argument(parser)
     add_threads_argument(parser)
     add_confirm_argument(parser)
+    add_polarity_argument(parser)
     add_mask_threshold_argument(parser)
     parser.add_argument("--out", type=Path, default=None,
                         help="folder for the overlays and heatmaps (default: ./lwirst-demo, created if missing and "
@@ -59,7 +61,8 @@ def run(args: argparse.Namespace) -> int:
     stems = output_stems(paths)
     planned = [args.out / f"{stem}{suffix}" for stem in stems for suffix in OUTPUTS]
     check_outputs({"--out": planned}, [args.images, args.model], force=force, folders={"--out": args.out})
-    segmenter = Segmenter(args.model, backend=args.backend, threads=args.threads, **confirmation(args))
+    segmenter = Segmenter(args.model, backend=args.backend, threads=args.threads, polarity=args.polarity,
+                          **confirmation(args))
     pipeline = FramePipeline(segmenter)
     try:
         args.out.mkdir(parents=True, exist_ok=True)
@@ -95,7 +98,7 @@ def run(args: argparse.Namespace) -> int:
         print(f"{path.name:<24}{len(result.kept):>8}{truth:>7}{found:>7}   {where}")
     if tally.ran:
         ran = tally.record(info)
-        print(f"protocol as applied: {ran.applied_protocol(info)}{ran.palette_text(info)}{tally.margin_text(info)}")
+        print(f"protocol as applied: {ran.applied_protocol(info)}{ran.reading_text(info)}{tally.margin_text(info)}")
     if totals.frames:
         print(totals.line())
     if unscored:

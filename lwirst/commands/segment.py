@@ -79,16 +79,24 @@ def add_threads_argument(parser: argparse.ArgumentParser | argparse._ArgumentGro
 
 
 def add_bf16_argument(parser: argparse.ArgumentParser | argparse._ArgumentGroup) -> None:
-    """--bf16, and --palettes: how a network is run on the frames it gets."""
+    """--bf16, --palettes and --polarity: how a network is run on the frames it gets."""
     parser.add_argument("--bf16", action="store_true",
                         help="compute in bfloat16 on a backend with a bfloat16 path (OpenVINO here; CPUs with "
                              "native AVX512_BF16/AMX; `lwirst bench` measures its speed and mIoU)")
     parser.add_argument("--palettes", default="decode", choices=("decode", "off"),
                         help="decode (default): frames drawn with a known pseudo-colour palette (ironbow, hot, "
                              "inferno, jet, ...) run as the intensity they encode; off: as BGR")
+    add_polarity_argument(parser)
 
 
     add_confirm_argument(parser)
+
+
+def add_polarity_argument(parser: argparse.ArgumentParser | argparse._ArgumentGroup) -> None:
+    """--polarity: whether the sensor shows hot targets bright or dark (`lwirst.polarity`)."""
+    from lwirst.polarity import DEFAULT, HELP, POLARITIES
+
+    parser.add_argument("--polarity", default=DEFAULT, choices=POLARITIES, help=HELP)
 
 
 def confirm_value(text: str) -> float | None:
@@ -135,10 +143,12 @@ def add_confirm_argument(parser: argparse.ArgumentParser | argparse._ArgumentGro
 
 
 def engine_from_args(args: argparse.Namespace) -> dict[str, object]:
-    """`Segmenter` keyword arguments of --backend, --bf16, --palettes, --confirm, --mirror and --margin."""
+    """`Segmenter` keyword arguments of --backend, --bf16, --palettes, --polarity, --confirm, --mirror and
+    --margin."""
     from lwirst.backends import engine_choice
 
-    return {**engine_choice(args.backend, args.bf16), "palettes": args.palettes == "decode", **confirmation(args)}
+    return {**engine_choice(args.backend, args.bf16), "palettes": args.palettes == "decode", "polarity": args.polarity,
+            **confirmation(args)}
 
 
 def confirmation(args: argparse.Namespace) -> dict[str, object]:
@@ -230,13 +240,15 @@ def run_line(segmenter: Segmenter, threshold: float, grow_to: float | None) -> s
     and masks."""
     from lwirst.consensus import cut_masks
     from lwirst.consensus import said as said_consensus
+    from lwirst.polarity import said as said_polarity
     from lwirst.postprocess import describe_growth, describe_threshold
     from lwirst.prominence import describe as describe_margin
 
     info = segmenter.describe()
     precision = f" {info.precision}" if info.precision != "fp32" else ""  # bf16 or int8: say what ran
     return (f"model {info.model}  backend {info.backend}{precision}  protocol {info.protocol}"
-            f"{said_consensus(segmenter.confirm, segmenter.mirror, ' ({})')}  threshold "
+            f"{said_consensus(segmenter.confirm, segmenter.mirror, ' ({})')}"
+            f"{said_polarity(segmenter.polarity, '  {}')}  threshold "
             f"{describe_threshold(threshold)}  {describe_growth(grow_to)}"
             f"{cut_masks(threshold, segmenter.confirm, segmenter.mirror, segmenter.margin)}"
             + (f"; {describe_margin(segmenter.margin)}" if segmenter.margin else ""))
