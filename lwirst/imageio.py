@@ -360,13 +360,14 @@ def check_image(image: np.ndarray, name: str = "image", max_pixels: int | None =
 # grey levels and lost its targets (a 14-bit frame with one dead pixel: 1 target found of 4), and two did when only
 # the single most extreme value was left out (SIRST val as 14-bit frames with two hot pixels: 18 targets found of 97
 # instead of 94). A pixel may be a defect when it lies beyond the frame's core range (its values less the
-# STRETCH_CORE share at each end, so that many defects cannot set it) by more than DEFECT_SPANS times that range,
-# or reads a value stuck pixels read (0, a sensor's full scale 2^n - 1) more than STUCK_SPANS of that range beyond
-# it; it is one when it stands alone or in a pair (DEFECT_CLUSTER) and its surroundings rise less than DEFECT_RING
-# of the way from the local background (the 5x5 median) to it. A target, however bright or small, spans neighbouring
-# pixels because optics blur it: around each of SIRST's 532 targets the brightest neighbour rises at least 0.30 of
-# the way from that background to the target's peak (0.49 around its two brightest pixels). A defect takes its
-# eight neighbours' median, as a camera's defect-pixel correction does (clipped to 255 it was reported as a target).
+# STRETCH_CORE share at each end and any pixel reading a stuck value, so that defects cannot set it) by more than
+# DEFECT_SPANS times that range, or reads a value stuck pixels read (0, a sensor's full scale 2^n - 1) more than
+# STUCK_SPANS of that range beyond it; it is one when it stands alone or in a pair (DEFECT_CLUSTER) and its
+# surroundings rise less than DEFECT_RING of the way from the local background (the 5x5 median) to it. A target,
+# however bright or small, spans neighbouring pixels because optics blur it: around each of SIRST's 532 targets the
+# brightest neighbour rises at least 0.30 of the way from that background to the target's peak (0.49 around its two
+# brightest pixels). A defect takes its eight neighbours' median, as a camera's defect-pixel correction does (clipped
+# to 255 it was reported as a target).
 STRETCH_CORE = 1e-3
 DEFECT_SPANS = 4.0
 DEFECT_CLUSTER = 2
@@ -380,6 +381,13 @@ def stretch_range(data: np.ndarray) -> tuple[float, float, np.ndarray | None]:
     (see above), and where those are (None when there are none)."""
     flat = data.ravel()
     lo, hi = float(flat.min()), float(flat.max())
+    high = data.max(axis=2) if data.ndim == 3 else data  # hot in any channel, dead in any channel
+    low = data.min(axis=2) if data.ndim == 3 else data
+    stuck_high = stuck_low = None
+    if np.issubdtype(data.dtype, np.integer):  # stuck pixels, however many, do not set the core range
+        stuck_high, stuck_low = np.isin(high, STUCK_HIGH), low == 0
+        stuck = stuck_high | stuck_low
+        flat = data[~stuck].ravel() if stuck.any() else flat
     k = math.ceil(flat.size * STRETCH_CORE)
     if flat.size <= 2 * k + 1:
         return lo, hi, None
@@ -389,15 +397,11 @@ def stretch_range(data: np.ndarray) -> tuple[float, float, np.ndarray | None]:
     reach = DEFECT_SPANS * span
     if reach <= 0:  # a flat frame: a bright pixel on it is all there is to see
         return lo, hi, None
-    high = data.max(axis=2) if data.ndim == 3 else data  # hot in any channel, dead in any channel
-    low = data.min(axis=2) if data.ndim == 3 else data
     hot = high > core_hi + reach
     dead = low < core_lo - reach
-    if np.issubdtype(data.dtype, np.integer):
-        for stuck in (value for value in STUCK_HIGH if value > core_hi + STUCK_SPANS * span):  # not a scene's noise
-            hot |= high == stuck
-        if core_lo > STUCK_SPANS * span:
-            dead |= low == 0
+    if stuck_high is not None and stuck_low is not None:  # beyond the core by a share of it: not a scene's noise
+        hot |= stuck_high & (high > core_hi + STUCK_SPANS * span)
+        dead |= stuck_low & (core_lo > STUCK_SPANS * span)
     defects = np.zeros(data.shape[:2], bool)
     if hot.any():
         defects |= _lone_spikes(high, hot, core_lo)

@@ -184,8 +184,9 @@ def test_many_defects_in_a_raw_frame_leave_its_stretch_as_the_scene_sets_it(
     gain, offset = scale
     raw = (offset + gain * grey.astype(np.uint16)).astype(np.uint16)
     broken = raw.copy()
-    rng = np.random.default_rng(seed)
-    ys, xs = rng.integers(2, raw.shape[0] - 3, defects), rng.integers(2, raw.shape[1] - 3, defects)
+    rng = np.random.default_rng(seed)  # apart from each other: a cluster of more than two may be a target
+    cells = rng.choice(((raw.shape[0] - 4) // 4) * ((raw.shape[1] - 4) // 4), defects, replace=False)
+    ys, xs = 2 + 4 * (cells // ((raw.shape[1] - 4) // 4)), 2 + 4 * (cells % ((raw.shape[1] - 4) // 4))
     bad = np.zeros(raw.shape, bool)
     if kind == "pairs":
         bad[ys, xs] = bad[ys, xs + 1] = True
