@@ -52,7 +52,7 @@ from lwirst.prominence import recorded as recorded_margin
 
 log = logging.getLogger(__name__)
 
-RanWith = tuple[float | None, bool, float, str]  # `RunSpec.ran_with`: consensus, mirror, margin, polarity
+RanWith = tuple[float | None, bool, float, str, str]  # `RunSpec.ran_with`: consensus, mirror, margin, polarity, zones
 
 RUNS_KEY = "analysis_runs"
 AUTO_EVALUATE_MAX_IMAGES = 16  # datasets this small are evaluated without asking (the embedded samples)
@@ -102,9 +102,9 @@ class EvalSegmenter:
 
 @st.cache_resource(max_entries=8, show_spinner="Loading the model...")
 def _eval_segmenter(path: str | None, version: str, backend: str, protocol: str,
-                    confirm: float | None, mirror: bool, margin: float, polarity: str) -> EvalSegmenter:
+                    confirm: float | None, mirror: bool, margin: float, polarity: str, ignore: str) -> EvalSegmenter:
     return EvalSegmenter(common.segmenter(common.Engine(path, version, backend, protocol, confirm, mirror, margin,
-                                                        polarity)))
+                                                        polarity, ignore)))
 
 
 def eval_segmenter(engine: common.Engine) -> EvalSegmenter:
@@ -121,9 +121,10 @@ def model_options() -> dict[str, Path | None]:
 
 
 def engine_for(path: Path | None, chosen: common.Engine) -> common.Engine:
-    """An engine for a model file with the sidebar's backend, protocol, scale consensus, peak margin and polarity."""
+    """An engine for a model file with the sidebar's backend, protocol, scale consensus, peak margin, polarity and
+    ignore zones."""
     return common.Engine(str(path) if path is not None else None, common.file_version(path), chosen.backend,
-                         chosen.protocol, chosen.confirm, chosen.mirror, chosen.margin, chosen.polarity)
+                         chosen.protocol, chosen.confirm, chosen.mirror, chosen.margin, chosen.polarity, chosen.ignore)
 
 
 @st.cache_data(max_entries=64, show_spinner="Test-running the uploaded model in a capped worker process...")
@@ -263,8 +264,8 @@ def stored_run(label: str, engine: common.Engine, choice: common.DataChoice, thr
 def _sibling(engine: common.Engine, choice: common.DataChoice, threshold: float) -> EvalResult | None:
     """The result of the same model content, backend, protocol and scale consensus on the same data
     (fingerprint) at the nearest other threshold that kept its maps: this session's runs first, then the
-    disk cache. A consensus (or mirrored, margin or black-hot) run never answers for a plain one, nor the other way
-    round."""
+    disk cache. A consensus (or mirrored, margin, black-hot or zoned) run never answers for a plain one, nor the other
+    way round."""
     info = eval_segmenter(engine).describe()
     data = common.data_fingerprints(choice)
 
@@ -406,7 +407,8 @@ def run_choices(session: dict[str, Run], on_disk: pd.DataFrame, engine: common.E
             return (False, False, 0.0)
         same_file = entry[0] == model and (not digest or not entry[1] or entry[1].split(":")[0] == digest)
         sidebar = same_file and entry[2:5] == (engine.backend, engine.protocol,
-                                                (engine.confirm, engine.mirror, engine.margin, engine.polarity))
+                                                (engine.confirm, engine.mirror, engine.margin, engine.polarity,
+                                                 engine.ignore))
         return (True, not sidebar, abs(entry[5] - threshold) if sidebar else 0.0)
 
     choices: dict[str, Run | pd.Series] = {}
@@ -443,10 +445,11 @@ def disk_label(row: pd.Series) -> str:
 
 
 def ran_with(record: pd.Series) -> RanWith:
-    """A cached-runs row's scale consensus, mirror check, peak margin and polarity (`RunSpec.ran_with`, read from a
-    table whose empty cells are NaN)."""
+    """A cached-runs row's scale consensus, mirror check, peak margin, polarity and ignore zones (`RunSpec.ran_with`,
+    read from a table whose empty cells are NaN)."""
+    zones = record.get("ignore")
     return (recorded(record.get("confirm")), mirrored(record.get("mirror")), recorded_margin(record.get("margin")),
-            recorded_polarity(record.get("polarity")))
+            recorded_polarity(record.get("polarity")), zones if isinstance(zones, str) else "")
 
 
 def report_error(label: str, exc: Exception) -> None:

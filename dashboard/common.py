@@ -102,6 +102,7 @@ from lwirst.web_video import (
     segment_split,
     segment_video,
 )
+from lwirst.zones import MAX_REGIONS, Region, Zones
 
 log = logging.getLogger(__name__)
 
@@ -109,9 +110,9 @@ PAGES_DIR = paths.PAGES_DIR
 SAMPLES_LABEL = "Embedded synthetic samples"
 IMAGE_TYPES = ("png", "jpg", "jpeg", "bmp", "tif", "tiff")
 # Widget keys whose values survive page switches (see `keep_widget_state`).
-PERSISTENT = ("model", "backend", "protocol", "consensus", "mirror", "margin", "polarity", "data_root", "data_dataset",
-              "data_split", "threshold", "size_range", "ratio_range", "heat_scale", "dev_demo",
-              "track_gate", "track_missed", "track_hits",
+PERSISTENT = ("model", "backend", "protocol", "consensus", "mirror", "margin", "polarity", "ignore_regions",
+              "data_root", "data_dataset", "data_split", "threshold", "size_range", "ratio_range", "heat_scale",
+              "dev_demo", "track_gate", "track_missed", "track_hits",
               # each page's choice of input: a visitor coming back finds the source and image they left
               "frame_source", "dataset_image", "video_source", "video_sample", "video_split", "live_source")
 DEV_DEMO = "dev_demo"  # developer option: offer the untrained demo network in the Model list
@@ -123,6 +124,11 @@ CONSENSUS_HELP = (f"Keeps a target (its whole blob) only where a second run of t
 MIRROR_HELP = ("Large frames (those the auto protocol runs as a pyramid) keep a target only where a run of the frame "
                "mirrored left-right also finds it: fewer false alarms on large cluttered frames, one more run of each "
                "(SIRST-sized frames are unchanged)")
+IGNORE_CHARS = 600  # the regions' text: MAX_REGIONS rectangles of a few numbers each
+IGNORE_EXAMPLE = "e.g. 0,0,100%,24; 600,10,30,30"
+IGNORE_HELP = (f"Rectangles of every frame that are no scene, such as a camera's burnt-in text, logo or crosshair "
+               f"arms: X,Y,W,H in pixels, or with % of the frame, separated by ';' (at most {MAX_REGIONS}). They are "
+               "filled from their surroundings before the network runs, and nothing is found in them")
 MARGIN = DEFAULT_PER_DOUBLING or 1.0  # the peak margin the toggle runs (logits per doubling of the area)
 _ON_1280 = frame_clearance((1024, 1280), "pyramid", PAPER_SIZE, MARGIN)  # the margin on a 1280x1024 frame
 MARGIN_HELP = (f"Frames over twice the model's area keep a target only where its peak clears the threshold by "
@@ -278,16 +284,16 @@ def select_default(key: str, options: Sequence[str], default: str | None = None)
 # ---------------------------------------------------------------- model
 
 
-EngineKey = tuple[str | None, str, str, str, float | None, bool, float, str]
+EngineKey = tuple[str | None, str, str, str, float | None, bool, float, str, str]
 
 
 def runs_on(backend: str, protocol: str, confirm: float | None, mirror: bool = False, margin: float = 0.0,
-            polarity: str = DEFAULT_POLARITY) -> str:
-    """A run's backend, protocol, confirmation runs, peak margin and a black-hot polarity for labels:
-    "openvino/auto · consensus 1.5× · mirror · margin 1 · black-hot"."""
+            polarity: str = DEFAULT_POLARITY, ignore: str = "") -> str:
+    """A run's backend, protocol, confirmation runs, peak margin, a black-hot polarity and ignore zones for labels:
+    "openvino/auto · consensus 1.5× · mirror · margin 1 · black-hot · ignore 0,0,100%,24"."""
     return (f"{backend}/{protocol}" + (f" · consensus {confirm:g}×" if confirm else "")
             + (" · mirror" if mirror else "") + (f" · margin {margin:g}" if margin else "")
-            + (f" · {polarity}" if polarity != DEFAULT_POLARITY else ""))
+            + (f" · {polarity}" if polarity != DEFAULT_POLARITY else "") + (f" · ignore {ignore}" if ignore else ""))
 
 
 @dataclass(frozen=True)
@@ -295,7 +301,8 @@ class Engine:
     """What runs the network: a model file (None: the demo network), its version, backend, protocol, the
     enlargement of the scale-consensus run (`lwirst.consensus`; None: none), whether large frames are
     also confirmed mirrored, the peak margin on large frames (`lwirst.prominence`; 0: none) and the sensor's
-    polarity (`lwirst.polarity`: black-hot frames are inverted)."""
+    polarity (`lwirst.polarity`: black-hot frames are inverted) and the ignore zones' key (`lwirst.zones`; regions
+    only: "" for none)."""
 
     path: str | None
     version: str
@@ -305,15 +312,16 @@ class Engine:
     mirror: bool = False
     margin: float = 0.0
     polarity: str = DEFAULT_POLARITY
+    ignore: str = ""
 
     @property
     def key(self) -> EngineKey:
         return (self.path, self.version, self.backend, self.protocol, self.confirm, self.mirror, self.margin,
-                self.polarity)
+                self.polarity, self.ignore)
 
     @property
     def runs_on(self) -> str:
-        return runs_on(self.backend, self.protocol, self.confirm, self.mirror, self.margin, self.polarity)
+        return runs_on(self.backend, self.protocol, self.confirm, self.mirror, self.margin, self.polarity, self.ignore)
 
 
 def session_id() -> str:
@@ -414,6 +422,10 @@ def engine_sidebar() -> None:
             st.toggle("Mirror check (large frames)", key="mirror", help=MIRROR_HELP)
             st.toggle("Peak margin (large frames)", key="margin", help=MARGIN_HELP)
             st.radio("Sensor polarity", list(POLARITIES), key="polarity", horizontal=True, help=POLARITY_HELP)
+            st.text_input("Ignore regions", key="ignore_regions", max_chars=IGNORE_CHARS, placeholder=IGNORE_EXAMPLE,
+                          help=IGNORE_HELP)
+            if (refused := zones_refusal()) is not None:
+                st.error(f"Ignore regions not applied: {refused}", icon=":material/error:")
         with st.expander("Developer options"):
             st.toggle("Offer the untrained demo network", key=DEV_DEMO,
                       help="A network with random weights (seed 0), for testing the pipeline: its "
@@ -437,6 +449,7 @@ def run_summary() -> str:
     parts += ["mirror"] if st.session_state.get("mirror") else []
     parts += ["margin"] if st.session_state.get("margin") else []
     parts += [BLACK_HOT] if chosen_polarity() == BLACK_HOT else []
+    parts += ["ignore regions"] if chosen_zones() else []
     return ", ".join(parts)
 
 
@@ -446,7 +459,7 @@ def engine() -> Engine:
     path = models.get(st.session_state.get("model", next(iter(models))))
     return Engine(str(path) if path is not None else None, file_version(path),
                   st.session_state.get("backend", default_backend()), st.session_state.get("protocol", "auto"),
-                  *chosen_confirmation(), chosen_margin(), chosen_polarity())
+                  *chosen_confirmation(), chosen_margin(), chosen_polarity(), chosen_zones())
 
 
 def file_version(path: Path | None) -> str:
@@ -469,6 +482,29 @@ def chosen_polarity() -> str:
     """The sidebar's sensor polarity (`lwirst.polarity`); a value the radio cannot hold reads as the default."""
     chosen = st.session_state.get("polarity", DEFAULT_POLARITY)
     return chosen if chosen in POLARITIES else DEFAULT_POLARITY
+
+
+def _zones_of(text: str) -> Zones:
+    """The sidebar's ignore regions, "X,Y,W,H" separated by ";" (`lwirst.zones`)."""
+    return Zones(tuple(Region.parse(part) for part in text.split(";") if part.strip()))
+
+
+def zones_refusal() -> str | None:
+    """Why the sidebar's ignore regions cannot be applied (None: they can, or there are none)."""
+    try:
+        _zones_of(str(st.session_state.get("ignore_regions", "")))
+    except LwirstError as exc:
+        return str(exc)
+    return None
+
+
+def chosen_zones() -> str:
+    """The sidebar's ignore regions as their key ("0,0,100%,24;600,10,30,30"); "" for none or for text that does
+    not parse (the sidebar says why)."""
+    try:
+        return _zones_of(str(st.session_state.get("ignore_regions", ""))).key
+    except LwirstError:
+        return ""
 
 
 def model_path(chosen: Engine) -> Path | None:
@@ -494,13 +530,13 @@ class SharedSegmenter:
 
 @st.cache_resource(max_entries=8, show_spinner="Loading the model...")
 def _load_segmenter(path: str | None, version: str, backend: str, protocol: str,
-                    confirm: float | None, mirror: bool, margin: float, polarity: str) -> SharedSegmenter:
+                    confirm: float | None, mirror: bool, margin: float, polarity: str, ignore: str) -> SharedSegmenter:
     model = demo_network() if path is None else path
     name = backend.removesuffix(BF16_SUFFIX)
     engine = engine_choice(name, bf16=name != backend)
     # at the size the model trained at (the dashboard has no size control: a model trained at 128x128 ran at 256)
     return SharedSegmenter(Segmenter(model, protocol=protocol, size=None, confirm=confirm, mirror=mirror, margin=margin,
-                                     polarity=polarity, **engine))
+                                     polarity=polarity, ignore=_zones_of(ignore), **engine))
 
 
 def segmenter(chosen: Engine) -> SharedSegmenter:
@@ -510,8 +546,8 @@ def segmenter(chosen: Engine) -> SharedSegmenter:
 
 @st.cache_data(max_entries=16, ttl=3600, show_spinner="Running the network...")
 def _saliency(path: str | None, version: str, backend: str, protocol: str, confirm: float | None, mirror: bool,
-              margin: float, polarity: str, key: str, _image: np.ndarray) -> Saliency:
-    return _load_segmenter(path, version, backend, protocol, confirm, mirror, margin, polarity).predict(_image)
+              margin: float, polarity: str, ignore: str, key: str, _image: np.ndarray) -> Saliency:
+    return _load_segmenter(path, version, backend, protocol, confirm, mirror, margin, polarity, ignore).predict(_image)
 
 
 def saliency(chosen: Engine, image: np.ndarray, key: str) -> Saliency:
@@ -1263,20 +1299,22 @@ class SpeedInfo:
     mirror: bool = False
     margin: float = 0.0
     polarity: str = DEFAULT_POLARITY
+    ignore: str = ""  # the ignore zones' key (`lwirst.zones`)
 
     @property
     def runner(self) -> str:
         return f"backend {self.backend}, {self.threads} CPU thread{'s' if self.threads != 1 else ''}"
 
     @property
-    def consensus(self) -> str:
+    def read_as(self) -> str:
         """", with scale consensus at 1.5x (...)" when a second run confirms each frame (and "; large frames
         also confirmed mirrored (...)" with the mirror check), then ", black-hot frames inverted" for a black-hot
-        sensor; else ""."""
-        return said_consensus(self.confirm, self.mirror, ", with {}") + said_polarity(self.polarity, ", {}")
+        sensor and ", ignore zones 0,0,100%,24" with ignore zones; else ""."""
+        return (said_consensus(self.confirm, self.mirror, ", with {}") + said_polarity(self.polarity, ", {}")
+                + (f", ignore zones {self.ignore}" if self.ignore else ""))
 
     def __str__(self) -> str:
-        return f"{self.runner}, protocol {self.protocol}{self.consensus}"
+        return f"{self.runner}, protocol {self.protocol}{self.read_as}"
 
     def frame_run(self, hw: tuple[int, int], applied: str, which: str = "This") -> str:
         """How one frame of size `hw` (`which`: "Each" for a video's frames) ran under protocol `applied` (what
@@ -1288,7 +1326,7 @@ class SpeedInfo:
         held = cleared(clearance, self.margin)
         sentence = f" {held[:1].upper()}{held[1:]}." if held else ""
         return (f"{which} {hw[1]}×{hw[0]} frame ran {describe_frame_run(hw, applied, self.size)}{rule}, "
-                f"on {self.runner}{self.consensus}.{sentence}")
+                f"on {self.runner}{self.read_as}.{sentence}")
 
 
 def applied_protocol(chosen: Engine, hw: tuple[int, int]) -> str:
@@ -1301,7 +1339,7 @@ def speed_info(chosen: Engine) -> SpeedInfo:
     running = segmenter(chosen).segmenter
     info = running.describe()
     return SpeedInfo(info.backend, chosen.protocol, info.threads or os.cpu_count() or 1, info.size or PAPER_SIZE,
-                     running.confirm, running.mirror, running.margin, running.polarity)
+                     running.confirm, running.mirror, running.margin, running.polarity, running.ignore.key)
 
 
 def rtc_configuration() -> dict[str, list[dict[str, list[str]]]]:

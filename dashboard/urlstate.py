@@ -70,6 +70,7 @@ PARAMS = (
     Param("mirror", "mirror", lambda t: t == "1", lambda v: "1" if v else "0"),
     Param("margin", "margin", lambda t: t == "1", lambda v: "1" if v else "0"),
     Param("polarity", "polarity", str, omit=DEFAULT_POLARITY),  # links made before polarity existed stay as they were
+    Param("ignore", "ignore_regions", str, omit=""),
     Param("data", "data_root", str),
     Param("dataset", "data_dataset", str),
     Param("split", "data_split", str),

@@ -63,6 +63,7 @@ from lwirst.scoring import (
 from lwirst.sweep import EXPERIMENT_DATA, PAPER_SCORES, RESULTS_CSV, drop_repeated_runs, read_results, repeated_runs
 from lwirst.sweep import REQUIRED as SWEEP_COLUMNS
 from lwirst.uploads import check_upload_size
+from lwirst.zones import legend as zones_legend
 
 ABLATIONS_DIR = paths.ABLATIONS_DIR
 HOT_COLOR = palette.outcome(palette.HOT).bgr  # yellow, as in every panel and table
@@ -332,11 +333,13 @@ def cached_runs(root: Path | None = None) -> pd.DataFrame:
                      "model": run.model, "hash": run.hash, "backend": run.backend, "protocol": run.protocol,
                      "threshold": protocol.threshold, "dataset": protocol.dataset, "split": protocol.split,
                      "data": protocol.data_fingerprint, "confirm": run.confirm, "mirror": run.mirror,
-                     "margin": run.margin, "polarity": run.polarity, "applied": protocol.applied,
+                     "margin": run.margin, "polarity": run.polarity, "ignore": run.ignore,
+                     "applied": protocol.applied,
                      "code": str(data.get("code") or ""), **metrics})  # type: ignore[union-attr]
     if not rows:
         return pd.DataFrame(columns=["key", "path", "mtime", "model", "hash", "backend", "protocol", "threshold",
-                                     "dataset", "split", "data", "confirm", "mirror", "margin", "polarity", "applied",
+                                     "dataset", "split", "data", "confirm", "mirror", "margin", "polarity", "ignore",
+                                     "applied",
                                      "code", "images"])
     return pd.DataFrame(rows).sort_values("mtime", ascending=False).reset_index(drop=True)
 
@@ -399,7 +402,8 @@ def measured_point(name: str, metrics: Mapping[str, float], dataset: str, split:
     the plain run, and costed with its second run (a 256×256 frame also runs at 256·s × 256·s). So is a run
     whose large frames were also confirmed mirrored (`mirror`), costed as before: a 256×256 frame has no
     mirrored run; and a run with a peak margin on large frames (`margin`, `lwirst.prominence`), which costs
-    nothing. A black-hot run (its frames inverted, `lwirst.polarity`) is named apart too."""
+    nothing. A black-hot run (its frames inverted, `lwirst.polarity`) and one with ignore zones (`lwirst.zones`)
+    are named apart too."""
     if applied is not None:
         shown, confirm, mirror, margin = applied.short, applied.confirm, applied.mirror, applied.margin
     else:  # a card's score: the protocol it names, and the confirmation it was measured with
@@ -413,8 +417,9 @@ def measured_point(name: str, metrics: Mapping[str, float], dataset: str, split:
         name, protocol = f"{name}{margin_legend(margin)}", f"{protocol or ''} + margin {margin:g}"
     if applied is not None and (grown := growth_legend(applied.grow_to)):
         name, protocol = f"{name}{grown}", f"{protocol or ''} + {grown[2:]}"
-    if applied is not None and (inverted := polarity_legend(applied.polarity)):  # another detector's frames
-        name, protocol = f"{name}{inverted}", f"{protocol or ''} + {inverted[2:]}"
+    for tag in (polarity_legend(applied.polarity), zones_legend(applied.ignore)) if applied is not None else ():
+        if tag:  # another detector's frames: black-hot ones inverted, or zones of them ignored
+            name, protocol = f"{name}{tag}", f"{protocol or ''} + {tag[2:]}"
     return {"name": name, "source": measured_source(dataset, split, shown, origin, threshold),
             "data": f"{dataset} {split}",
             "protocol": protocol or "", "group": origin, "year": math.nan,

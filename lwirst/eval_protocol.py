@@ -32,6 +32,7 @@ from lwirst.prominence import describe as describe_margin
 from lwirst.prominence import legend as margin_legend
 from lwirst.prominence import recorded as recorded_margin
 from lwirst.saliency import Saliency
+from lwirst.zones import legend as zones_legend
 
 PDFA_THRESHOLDS = np.round(np.linspace(-8.0, 8.0, 17), 3)  # the Pd-Fa sweep's fixed logit grid
 PD_AT_FA_BUDGET = 0.1  # false-alarm blobs per frame: one alarm in ten frames
@@ -61,7 +62,8 @@ class RunSpec:
     input convention (`lwirst.inference`), or how saved predictions were read; palettes: whether pseudo-colour
     frames are decoded (None: not recorded); confirm: the scale consensus's enlargement, None for none;
     margin: the peak margin per doubling of a large frame's area, 0 for none; polarity: "black-hot" when frames
-    were inverted as they were read (`lwirst.polarity`).
+    were inverted as they were read (`lwirst.polarity`); ignore: the ignore zones' key (`lwirst.zones`), "" for
+    none.
     """
 
     model: str
@@ -78,12 +80,13 @@ class RunSpec:
     mirror: bool = False
     margin: float = 0.0
     polarity: str = DEFAULT_POLARITY
+    ignore: str = ""
 
     @property
-    def ran_with(self) -> tuple[float | None, bool, float, str]:
-        """(scale consensus, mirror check, peak margin, polarity): what, beside model, backend and protocol, tells
-        two runs of one model apart."""
-        return self.confirm, self.mirror, self.margin, self.polarity
+    def ran_with(self) -> tuple[float | None, bool, float, str, str]:
+        """(scale consensus, mirror check, peak margin, polarity, ignore zones): what, beside model, backend and
+        protocol, tells two runs of one model apart."""
+        return self.confirm, self.mirror, self.margin, self.polarity, self.ignore
 
     @property
     def recorded_size(self) -> list[int] | str:
@@ -104,6 +107,8 @@ class RunSpec:
             data["margin"] = self.margin
         if self.polarity != DEFAULT_POLARITY:
             data["polarity"] = self.polarity
+        if self.ignore:
+            data["ignore"] = self.ignore
         data.update({"threads": self.threads, "input": self.input})
         if self.palettes is not None:
             data["palettes"] = self.palettes
@@ -125,7 +130,7 @@ class RunSpec:
                    str(data.get("input", "files")), palettes if isinstance(palettes, bool) else None,
                    options if isinstance(options, Mapping) else {}, recorded(data.get("confirm")),
                    mirrored(data.get("mirror")), recorded_margin(data.get("margin")),
-                   recorded_polarity(data.get("polarity")))
+                   recorded_polarity(data.get("polarity")), _text(data.get("ignore")))
 
 @dataclass(frozen=True)
 class AppliedProtocol:
@@ -149,6 +154,7 @@ class AppliedProtocol:
     margin: float = 0.0  # the peak margin per doubling of a large frame's area (`lwirst.prominence`), where it held one
     grow_to: float | None = GROW_TO  # the masks' growth (`lwirst.postprocess`): a logit, None for Eq. 2's masks
     polarity: str = DEFAULT_POLARITY  # black-hot: the frames were inverted as they were read (`lwirst.polarity`)
+    ignore: str = ""  # the ignore zones' key (`lwirst.zones`), "" for none
 
     def __str__(self) -> str:
         """"auto: 37 of 39 images as a pyramid, 2 resized to 256×256" ("auto: all 8 images resized to 256×256"
@@ -203,7 +209,7 @@ class AppliedProtocol:
         """For a chart legend: "auto: all resized", "auto: 2 as a pyramid, 84 resized", or the fixed
         protocol."""
         confirmed = (consensus_legend(self.confirm, self.mirror) + margin_legend(self.margin)
-                     + growth_legend(self.grow_to) + polarity_legend(self.polarity))
+                     + growth_legend(self.grow_to) + polarity_legend(self.polarity) + zones_legend(self.ignore))
         if self.configured != "auto":
             return self.configured + confirmed
         kinds = self._kinds()
@@ -248,13 +254,14 @@ class FramesRan:
             return None
         return AppliedProtocol(run.protocol, run.size or PAPER_SIZE, dict(self.applied), run.confirm,
                                self.at_model_size, run.mirror, run.margin if self.margin_frames else 0.0, grow_to,
-                               run.polarity)
+                               run.polarity, run.ignore)
 
     def reading_text(self, run: RunSpec) -> str:
-        """How frames were read, for a protocol line: "; black-hot frames inverted" for a black-hot run, then
+        """How frames were read, for a protocol line: "; black-hot frames inverted" for a black-hot run, "; ignore
+        zones 0,0,100%,24" for a run with zones (`lwirst.zones`), then
         "; pseudo-colour decoding off" when it was off, else the frames decoded ("; 3 frame(s) decoded from
         pseudo-colour palette(s) jet") and the colour frames no known palette decoded; "" for none of these."""
-        said = said_polarity(run.polarity, "; {}")
+        said = said_polarity(run.polarity, "; {}") + (f"; ignore zones {run.ignore}" if run.ignore else "")
         if run.palettes is False:
             return said + "; pseudo-colour decoding off (colour frames ran as BGR)"
         if self.decoded_palettes:
@@ -313,6 +320,11 @@ class FrameTally:
     def record(self, run: RunSpec) -> FramesRan:
         """What a result's protocol records of how `run`'s frames ran."""
         return FramesRan.counted(self.ran, run.size, self.held, self.decoded, self.as_colour)
+
+
+def _text(value: object) -> str:
+    """A text a record holds, "" for anything else (absent, null, NaN)."""
+    return value if isinstance(value, str) else ""
 
 
 def _count(value: object) -> int:

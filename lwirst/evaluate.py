@@ -285,6 +285,8 @@ def cache_keys(segmenter: Segmenter, dataset: SegDataset, threshold: float, grow
         parts.append(f"margin={info.margin:g}")
     if info.polarity != DEFAULT_POLARITY:  # a white-hot run keeps the key it had before polarity existed
         parts.append(f"polarity={info.polarity}")
+    if info.ignore:
+        parts.append(f"ignore={info.ignore}")
     return tuple(hashlib.sha256("|".join([data, *parts]).encode()).hexdigest()[:20] for data in _fingerprints(dataset))
 
 

@@ -95,6 +95,7 @@ from lwirst.saliency import AUTO_AREA_FACTOR as AUTO_AREA_FACTOR
 from lwirst.saliency import PROTOCOLS as PROTOCOLS
 from lwirst.saliency import SMALL_AREA_FACTOR
 from lwirst.saliency import Saliency as Saliency
+from lwirst.zones import NO_ZONES, Zones, fill, hold_below
 
 # DEFAULT_MODEL, MODELS_DIR, REPO_ROOT, PROTOCOLS and Saliency are re-exported from their light homes,
 # lwirst.paths and lwirst.saliency, and the backend classes, Options and engine choice from
@@ -266,6 +267,7 @@ class Decoded(NamedTuple):
     pixels: np.ndarray  # the 8-bit pixels it takes
     palette: str  # the pseudo-colour palette decoded, or ""
     as_colour: bool  # a colour frame no known palette decoded: the network runs on its colours
+    ignored: np.ndarray | None = None  # the pixels of the run's ignore zones (`lwirst.zones`), filled in `pixels`
 
 
 class Segmenter:
@@ -283,7 +285,8 @@ class Segmenter:
                  threads: int | None = None, *, options: Options | None = None,
                  calibration: Sequence[np.ndarray] | None = None, palettes: bool = True,
                  confirm: float | None = None, mirror: bool = False,
-                 margin: float = DEFAULT_PER_DOUBLING, polarity: str = DEFAULT_POLARITY) -> None:
+                 margin: float = DEFAULT_PER_DOUBLING, polarity: str = DEFAULT_POLARITY,
+                 ignore: Zones = NO_ZONES) -> None:
         if threads is not None and not 1 <= int(threads) <= 1024:
             raise LwirstError(f"threads must be between 1 and 1024, got {threads}")
         if protocol not in PROTOCOLS:
@@ -322,6 +325,7 @@ class Segmenter:
         self.mirror = bool(mirror)  # large frames also confirmed by a mirrored run (`lwirst.consensus`)
         self.margin = check_margin(margin)  # peak margin per doubling of a large frame's area (`lwirst.prominence`)
         self.polarity = check_polarity(polarity)  # black-hot frames are inverted as they are read (`lwirst.polarity`)
+        self.ignore = ignore  # parts of every frame that are no scene, e.g. a burnt-in display (`lwirst.zones`)
         self._palettes_seen: set[str] = set()
         self.quantized = False  # an ONNX file holding an int8 (QDQ or integer) graph
         if isinstance(model, torch.nn.Module):
@@ -553,8 +557,8 @@ class Segmenter:
 
     def _decoded(self, image: np.ndarray) -> Decoded:
         """How one frame is read: its input convention and 8-bit pixels (white-hot: a black-hot frame inverted after
-        its palette is decoded), the palette decoded, and whether it is a colour frame that no known palette decoded
-        (logged once per Segmenter)."""
+        its palette is decoded; the ignore zones filled from their surroundings), the palette decoded, whether it is
+        a colour frame that no known palette decoded (logged once per Segmenter), and the ignored pixels."""
         image = to_uint8(check_image(image))
         palette, as_colour = "", False
         if self.palettes and image.ndim == 3 and image.shape[2] == 3:
@@ -571,7 +575,9 @@ class Segmenter:
                                 "colours; the network learnt grey frames, so targets may be missed (convert such "
                                 "frames to grey intensity)")
         kind, pixels = self._kind_of(image)
-        return Decoded(kind, as_white_hot(pixels, self.polarity), palette, as_colour)
+        ignored = self.ignore.covered(pixels.shape[:2])
+        pixels = as_white_hot(pixels, self.polarity)
+        return Decoded(kind, pixels if ignored is None else fill(pixels, ignored), palette, as_colour, ignored)
 
     def prepare(self, image: np.ndarray) -> tuple[Backend, np.ndarray]:
         """The backend one frame goes to and its network input (C x H' x W') for its first run, for
@@ -690,8 +696,8 @@ class Segmenter:
                 kept[index] = _united(kept[index], agreed_level, hw)
         maps = [p if k is None else whole_blobs(k, p) for p, k in zip(primaries, kept, strict=True)]
         clearances = [self.clearance(m.shape, protocol) for m, protocol in zip(maps, protocols, strict=True)]
-        return [Saliency(np.ascontiguousarray(prominent(m, c), dtype=np.float32), protocol, self.backend.name,
-                         frame.palette, self.confirm, self.mirrors(m.shape), frame.as_colour, c)
+        return [Saliency(np.ascontiguousarray(hold_below(prominent(m, c), frame.ignored), dtype=np.float32), protocol,
+                         self.backend.name, frame.palette, self.confirm, self.mirrors(m.shape), frame.as_colour, c)
                 for m, c, protocol, frame in zip(maps, clearances, protocols, decoded, strict=True)]
 
     def clearance(self, hw: tuple[int, int], protocol: str) -> float:
@@ -733,4 +739,4 @@ class Segmenter:
         digest = f"{self.model_hash}:{precision}" if self.model_hash and precision != "fp32" else self.model_hash
         return RunSpec(self.model_name, digest, self.backend.name, precision, self.protocol, self.size,
                        self.threads or os.cpu_count(), self.primary, self.palettes, dataclasses.asdict(self.options),
-                       self.confirm, self.mirror, self.margin, self.polarity)
+                       self.confirm, self.mirror, self.margin, self.polarity, self.ignore.key)

@@ -489,6 +489,29 @@ def test_the_consensus_toggle_travels_in_a_shared_link_and_survives_a_page_switc
     assert f"with scale consensus {DASHBOARD_SCALE:g}× (3.25× the FLOPs per frame)" in [c.value for c in at.caption]
 
 
+def test_ignore_regions_in_the_sidebar_keep_a_burnt_in_logo_from_being_a_target() -> None:
+    """A camera's logo burnt into the frame is a confident false target; the sidebar's ignore region over it removes
+    it (its map held below every threshold), the caption says so, a link keeps it, and bad text is one error."""
+    grey = cv2.imread(str(SAMPLE), cv2.IMREAD_GRAYSCALE)
+    logo = grey.copy()
+    logo[8:18, 8:22] = 255  # a bright block in the corner, as a camera's logo
+    at = open_page("2_single_frame.py", data_root=SAMPLES_LABEL)
+    on_sample = count(at, "Targets kept")
+    at.radio(key="frame_source").set_value("Upload").run()
+    at.file_uploader(key="image_upload").set_value(("logo.png", png(logo), "image/png")).run()
+    assert count(at, "Targets kept") == on_sample + 1  # the logo is taken for a target
+    at.text_input(key="ignore_regions").set_value("4,4,22,18").run()
+    assert not at.exception and not errors(at)
+    assert count(at, "Targets kept") == on_sample
+    assert any("ignore zones 4,4,22,18" in c.value for c in at.caption), [c.value for c in at.caption]
+    assert at.query_params["ignore"] == "4,4,22,18"
+    assert count(open_link(at, "2_single_frame.py"), "Targets kept") == on_sample
+    at.text_input(key="ignore_regions").set_value("4,4,22").run()
+    assert not at.exception
+    assert any("Ignore regions not applied: ignore region '4,4,22': expected X,Y,W,H" in e for e in errors(at))
+    assert count(at, "Targets kept") == on_sample + 1  # the frame runs without them, as the error says
+
+
 def test_a_black_hot_upload_is_found_once_the_sidebar_says_black_hot() -> None:
     """A black-hot camera's frame (the sample inverted) runs as the white-hot frame it encodes when the sidebar's
     polarity says so: the sample's own targets, a caption saying the frame was inverted, and a link that keeps it."""

@@ -15,8 +15,10 @@ from lwirst.commands.segment import (
     add_mask_threshold_argument,
     add_polarity_argument,
     add_threads_argument,
+    add_zones_arguments,
     confirmation,
     output_stems,
+    zones_from_args,
 )
 from lwirst.datasets import read_truth
 from lwirst.drawing import heatmap, overlay
@@ -41,6 +43,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     add_threads_argument(parser)
     add_confirm_argument(parser)
     add_polarity_argument(parser)
+    add_zones_arguments(parser)
     add_mask_threshold_argument(parser)
     parser.add_argument("--out", type=Path, default=None,
                         help="folder for the overlays and heatmaps (default: ./lwirst-demo, created if missing and "
@@ -60,9 +63,10 @@ def run(args: argparse.Namespace) -> int:
     args.out = args.out or DEFAULT_OUT
     stems = output_stems(paths)
     planned = [args.out / f"{stem}{suffix}" for stem in stems for suffix in OUTPUTS]
-    check_outputs({"--out": planned}, [args.images, args.model], force=force, folders={"--out": args.out})
+    check_outputs({"--out": planned}, [args.images, args.model, args.ignore_mask], force=force,
+                  folders={"--out": args.out})
     segmenter = Segmenter(args.model, backend=args.backend, threads=args.threads, polarity=args.polarity,
-                          **confirmation(args))
+                          ignore=zones_from_args(args), **confirmation(args))
     pipeline = FramePipeline(segmenter)
     try:
         args.out.mkdir(parents=True, exist_ok=True)

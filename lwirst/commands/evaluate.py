@@ -75,7 +75,7 @@ def run(args: argparse.Namespace) -> int:
     if args.out:
         data_root = args.data_dir or os.environ.get("LWIRST_DATA_DIR")
         names = ("suite.json",) if args.suite else OUTPUTS
-        check_outputs({"--out": [args.out / name for name in names]}, [args.model, data_root],
+        check_outputs({"--out": [args.out / name for name in names]}, [args.model, data_root, args.ignore_mask],
                       force=args.force, folders={"--out": args.out})
     threshold = threshold_from_args(args)
     if args.suite:

@@ -26,6 +26,7 @@ if TYPE_CHECKING:
     from lwirst.inference import Segmenter
     from lwirst.pipeline import FramePipeline
     from lwirst.postprocess import TargetFilter
+    from lwirst.zones import Zones
 
 HELP = "Segment images: mask, overlay, heatmap and a targets table per image"
 SIZE = number(float, lo=0)
@@ -79,7 +80,7 @@ def add_threads_argument(parser: argparse.ArgumentParser | argparse._ArgumentGro
 
 
 def add_bf16_argument(parser: argparse.ArgumentParser | argparse._ArgumentGroup) -> None:
-    """--bf16, --palettes and --polarity: how a network is run on the frames it gets."""
+    """--bf16, --palettes, --polarity and the ignore zones: how a network is run on the frames it gets."""
     parser.add_argument("--bf16", action="store_true",
                         help="compute in bfloat16 on a backend with a bfloat16 path (OpenVINO here; CPUs with "
                              "native AVX512_BF16/AMX; `lwirst bench` measures its speed and mIoU)")
@@ -87,6 +88,7 @@ def add_bf16_argument(parser: argparse.ArgumentParser | argparse._ArgumentGroup)
                         help="decode (default): frames drawn with a known pseudo-colour palette (ironbow, hot, "
                              "inferno, jet, ...) run as the intensity they encode; off: as BGR")
     add_polarity_argument(parser)
+    add_zones_arguments(parser)
 
 
     add_confirm_argument(parser)
@@ -97,6 +99,25 @@ def add_polarity_argument(parser: argparse.ArgumentParser | argparse._ArgumentGr
     from lwirst.polarity import DEFAULT, HELP, POLARITIES
 
     parser.add_argument("--polarity", default=DEFAULT, choices=POLARITIES, help=HELP)
+
+
+def add_zones_arguments(parser: argparse.ArgumentParser | argparse._ArgumentGroup) -> None:
+    """--ignore and --ignore-mask: parts of every frame that are no scene (`lwirst.zones`)."""
+    parser.add_argument("--ignore", action="append", default=[], metavar="X,Y,W,H",
+                        help="a rectangle of every frame to ignore, such as a camera's burnt-in text, logo or "
+                             "crosshair: left, top, width, height in pixels or with %% of the frame (e.g. "
+                             "0,0,100%%,24 for a 24-px top banner); filled from its surroundings before the network "
+                             "runs, nothing found in it; repeat for more (at most 32)")
+    parser.add_argument("--ignore-mask", metavar="PNG", default=None,
+                        help="an image the size of the frames whose non-zero pixels are ignored as --ignore's "
+                             "rectangles are (any shape: draw the display's strokes on a blank frame)")
+
+
+def zones_from_args(args: argparse.Namespace) -> Zones:
+    """The `Zones` of --ignore and --ignore-mask."""
+    from lwirst.zones import read_zones
+
+    return read_zones(args.ignore, args.ignore_mask)
 
 
 def confirm_value(text: str) -> float | None:
@@ -143,12 +164,12 @@ def add_confirm_argument(parser: argparse.ArgumentParser | argparse._ArgumentGro
 
 
 def engine_from_args(args: argparse.Namespace) -> dict[str, object]:
-    """`Segmenter` keyword arguments of --backend, --bf16, --palettes, --polarity, --confirm, --mirror and
-    --margin."""
+    """`Segmenter` keyword arguments of --backend, --bf16, --palettes, --polarity, --ignore, --ignore-mask,
+    --confirm, --mirror and --margin."""
     from lwirst.backends import engine_choice
 
     return {**engine_choice(args.backend, args.bf16), "palettes": args.palettes == "decode", "polarity": args.polarity,
-            **confirmation(args)}
+            "ignore": zones_from_args(args), **confirmation(args)}
 
 
 def confirmation(args: argparse.Namespace) -> dict[str, object]:
@@ -246,9 +267,10 @@ def run_line(segmenter: Segmenter, threshold: float, grow_to: float | None) -> s
 
     info = segmenter.describe()
     precision = f" {info.precision}" if info.precision != "fp32" else ""  # bf16 or int8: say what ran
+    zones = segmenter.ignore.describe()
     return (f"model {info.model}  backend {info.backend}{precision}  protocol {info.protocol}"
             f"{said_consensus(segmenter.confirm, segmenter.mirror, ' ({})')}"
-            f"{said_polarity(segmenter.polarity, '  {}')}  threshold "
+            f"{said_polarity(segmenter.polarity, '  {}')}{'  ' + zones if zones else ''}  threshold "
             f"{describe_threshold(threshold)}  {describe_growth(grow_to)}"
             f"{cut_masks(threshold, segmenter.confirm, segmenter.mirror, segmenter.margin)}"
             + (f"; {describe_margin(segmenter.margin)}" if segmenter.margin else ""))
@@ -338,8 +360,8 @@ def run(args: argparse.Namespace) -> int:
     skip = set(finished)
     todo = [(path, stem) for path, stem in zip(images, stems, strict=True) if stem not in skip]
     planned = [args.out / f"{stem}{suffix}" for _, stem in todo for suffix in outputs]
-    check_outputs({"--out": planned}, [*args.images, *images, args.model], force=args.force or args.resume,
-                  folders={"--out": args.out})
+    check_outputs({"--out": planned}, [*args.images, *images, args.model, args.ignore_mask],
+                  force=args.force or args.resume, folders={"--out": args.out})
     unreadable = _refused_from_headers(todo)  # a bomb or an empty file is refused before the model loads (seconds)
     todo = [(path, stem) for path, stem in todo if path not in unreadable]
     if unreadable and not todo:
