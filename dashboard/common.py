@@ -1311,7 +1311,7 @@ class SpeedInfo:
         also confirmed mirrored (...)" with the mirror check), then ", black-hot frames inverted" for a black-hot
         sensor and ", ignore zones 0,0,100%,24" with ignore zones; else ""."""
         return (said_consensus(self.confirm, self.mirror, ", with {}") + said_polarity(self.polarity, ", {}")
-                + (f", ignore zones {self.ignore}" if self.ignore else ""))
+                + (f", ignore zones {self.ignore} (outlined in grey)" if self.ignore else ""))
 
     def __str__(self) -> str:
         return f"{self.runner}, protocol {self.protocol}{self.read_as}"

@@ -28,6 +28,7 @@ from lwirst.tracking import Track
 
 CORRECT_BGR, MISSED_BGR, FALSE_ALARM_BGR = outcome(CORRECT).bgr, outcome(MISSED).bgr, outcome(FALSE_ALARM).bgr
 DETECTION_BGR = outcome(DETECTION).bgr
+IGNORED_BGR = (150, 150, 150)  # the outline of the ignore zones (`lwirst.zones`): grey, no outcome's colour
 WHITE, BLACK = (255, 255, 255), (0, 0, 0)
 TRAIL = WHITE  # track trajectories: no outcome colour
 FONT = cv2.FONT_HERSHEY_SIMPLEX
@@ -253,13 +254,23 @@ def mask_outcomes(kept: Detections, mask: np.ndarray, max_distance: float = 3.0)
     return FrameOutcomes(frozenset(t.id for t in match.correct), tuple((t.x, t.y) for t in match.missed))
 
 
+def outline_ignored(canvas: np.ndarray, ignored: np.ndarray | None) -> np.ndarray:
+    """`canvas` (BGR, in place) with the ignore zones' outline drawn, 1 px grey: where nothing was looked for."""
+    if ignored is not None and ignored.any():
+        contours, _ = cv2.findContours(ignored.astype(np.uint8), cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_SIMPLE)
+        cv2.drawContours(canvas, contours, -1, IGNORED_BGR, 1)
+    return canvas
+
+
 def overlay(image: np.ndarray, kept: Detections, tracks: Iterable[Track] | None = None,
             fps: float | None = None, extra: Sequence[str] = (), fps_label: str = "fps",
-            outcomes: FrameOutcomes | None = None, tags: bool = True) -> np.ndarray:
+            outcomes: FrameOutcomes | None = None, tags: bool = True,
+            ignored: np.ndarray | None = None) -> np.ndarray:
     """The annotated frame of the video and of `lwirst segment`: boxes, ids, target count, and a rate
     stamped as "<fps_label>: <fps>" (say which rate it is: pipeline, end to end). With `outcomes` (truth is
     known) the boxes take the outcome colours and tags ("T1 ok", "#2 FA"), a box tagged "miss" marks each missed
-    target, and the count says all three. Without `tags`, the boxes carry none (a view that writes its own)."""
+    target, and the count says all three. Without `tags`, the boxes carry none (a view that writes its own).
+    `ignored` (the run's ignore zones, `Saliency.ignored`) is outlined in grey under the boxes."""
     if outcomes is None:
         lines = [f"targets: {len(kept)}"]
         judged: dict[int, str] = {}
@@ -271,7 +282,7 @@ def overlay(image: np.ndarray, kept: Detections, tracks: Iterable[Track] | None 
         missed = [(round(x) - 1, round(y) - 1, 3, 3) for x, y in outcomes.missed]
     if fps is not None:
         lines.append(f"{fps_label}: {rate_text(fps)}")
-    canvas = to_bgr(image).copy()
+    canvas = outline_ignored(to_bgr(image).copy(), ignored)
     band = text_band(canvas, [*lines, *extra], avoid=[t.box for t in kept] + missed)
     return _draw_targets(canvas, kept, tracks, DETECTION_BGR, True, judged,
                          [(box, MISSED_BGR, outcome(MISSED).tag) for box in missed], [band], tags)

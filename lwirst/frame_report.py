@@ -16,6 +16,7 @@ from lwirst.drawing import (
     heat_scale,
     heatmap,
     outcome_boxes,
+    outline_ignored,
     overlay,
     text_band,
 )
@@ -104,7 +105,7 @@ def frame_report(image: np.ndarray, result: FrameResult, scale: str = "probabili
     (`lwirst.chips`: every detection and, with a mask, every missed target, worst first; `margin`
     says how far under the threshold a missed target's peak counts as hot) and, with a mask, scores."""
     report = FrameReport(to_bgr(image), heatmap(result.saliency, scale, colorbar=False),
-                         overlay(image, result.kept, tags=False),
+                         overlay(image, result.kept, tags=False, ignored=result.saliency.ignored),
                          len(result.detections), len(result.kept), result.kept.to_frame(),
                          palette=result.saliency.palette, as_colour=result.saliency.as_colour,
                          heat=heat_scale(result.saliency, scale), protocol=result.saliency.protocol)
@@ -112,7 +113,7 @@ def frame_report(image: np.ndarray, result: FrameResult, scale: str = "probabili
                                                       result.threshold, margin, scale, limit=chip_limit)
     if mask is not None:
         report.truth, report.match = evaluation_overlay(image, result.kept, mask, tags=False)
-        shown = to_bgr(image).copy()
+        shown = outline_ignored(to_bgr(image).copy(), result.saliency.ignored)
         band = text_band(shown, [f"targets: {len(result.kept)}"], avoid=[t.box for t in result.kept])
         report.overlay = outcome_boxes(shown, report.match, missed=False, ids=True, clear=[band], tags=False)
         correct = {t.id for t in report.match.correct}

@@ -697,7 +697,8 @@ class Segmenter:
         maps = [p if k is None else whole_blobs(k, p) for p, k in zip(primaries, kept, strict=True)]
         clearances = [self.clearance(m.shape, protocol) for m, protocol in zip(maps, protocols, strict=True)]
         return [Saliency(np.ascontiguousarray(hold_below(prominent(m, c), frame.ignored), dtype=np.float32), protocol,
-                         self.backend.name, frame.palette, self.confirm, self.mirrors(m.shape), frame.as_colour, c)
+                         self.backend.name, frame.palette, self.confirm, self.mirrors(m.shape), frame.as_colour, c,
+                         frame.ignored)
                 for m, c, protocol, frame in zip(maps, clearances, protocols, decoded, strict=True)]
 
     def clearance(self, hw: tuple[int, int], protocol: str) -> float:

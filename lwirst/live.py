@@ -242,7 +242,7 @@ class LiveStream:
         judged = mask_outcomes(result.kept, mask) if mask is not None else None
         self.last = LiveFrame(self.frames, image, result, fps,
                               overlay(image, result.kept, result.tracks, shown, fps_label="end-to-end fps",
-                                      outcomes=judged),
+                                      outcomes=judged, ignored=result.saliency.ignored),
                               covered / busy if busy > 0 else 0.0, label, mask, judged)
         self.frames += 1
         self._rated += 1

@@ -34,6 +34,7 @@ class Saliency:
     mirrored: bool = False  # whether a mirrored run confirmed it too (`lwirst.consensus`, large frames)
     as_colour: bool = False  # a colour frame no known palette decoded: the network ran on its colours
     clearance: float = 0.0  # logits a blob's peak had to clear the threshold by (`lwirst.prominence`, large frames)
+    ignored: np.ndarray | None = None  # the pixels of the run's ignore zones (`lwirst.zones`), held below threshold
 
     @property
     def probability(self) -> np.ndarray:

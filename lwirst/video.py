@@ -480,7 +480,7 @@ def process_frames(frames: Frames, out_path: Path, csv_file: Path | None, pipeli
             speed = meter.tick(len(chunk))
             for image, result in zip(chunk, results, strict=True):
                 drawn = overlay(image, result.kept, result.tracks, fps=speed, fps_label="pipeline fps",
-                                outcomes=_outcomes(truth, done, result.kept))
+                                outcomes=_outcomes(truth, done, result.kept), ignored=result.saliency.ignored)
                 writer.write(pad_to(drawn, *frames.size))
                 detections += len(result.kept)
                 tally.add(result.saliency)

@@ -14,6 +14,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
 
+from lwirst.drawing import IGNORED_BGR, overlay
 from lwirst.errors import LwirstError
 from lwirst.eval_protocol import EvalProtocol, FramesRan, RunSpec
 from lwirst.imageio import read_image, read_mask, write_png
@@ -110,6 +111,9 @@ def test_a_reticle_on_the_target_is_ignored_and_its_target_found(one_torch_threa
         zoned = match_targets(result.kept.mask, truth)
         assert (result.saliency.logits[reticle] <= IGNORED_LOGIT).all()
         assert not (result.kept.mask & reticle).any()
+        outlined = overlay(drawn, result.kept, ignored=result.saliency.ignored)  # the zones drawn grey, nothing else
+        changed = np.any(outlined != overlay(drawn, result.kept), axis=2)
+        assert changed.any() and not (changed & ~reticle).any() and (outlined[changed] == IGNORED_BGR).all()
         total += len(zoned.gt_areas)
         found_drawn += int((plain.gt_match >= 0).sum())
         found_zoned += int((zoned.gt_match >= 0).sum())

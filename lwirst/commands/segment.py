@@ -502,7 +502,7 @@ def _segment_all(args: argparse.Namespace, pipeline: FramePipeline, todo: list[t
         try:
             write_png(target, mask_image(result.kept.mask))
             target = args.out / f"{stem}_overlay.png"
-            write_png(target, overlay(image, result.kept))
+            write_png(target, overlay(image, result.kept, ignored=result.saliency.ignored))
             target = args.out / f"{stem}_heatmap.png"
             write_png(target, heatmap(result.saliency, args.heatmap_scale))
             target = args.out / f"{stem}_targets.csv"
