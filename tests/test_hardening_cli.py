@@ -185,6 +185,17 @@ CASES: dict[str, Case] = {
                             "port 99999 is not between 1 and 65535"),
     "16-out-under-a-file": (lambda w: ["segment", w.image, "--out", w.plain / "sub", "--model", w.model], 1,
                             "is a file, not a folder"),
+    # later options: the sensor's polarity and the ignore zones (`lwirst.polarity`, `lwirst.zones`)
+    "17-video-csv-is-ignore-mask": (lambda w: ["video", w.video, "--out", w.root / "o.mp4", "--csv", w.image,
+                                               "--ignore-mask", w.image, "--model", w.model], 1,
+                                    "is an input of this command"),
+    "17-segment-ignore-not-a-rectangle": (lambda w: ["segment", w.image, "--out", w.root / "o", "--model", w.model,
+                                                     "--backend", "torch", "--ignore", "1,2,3"], 1,
+                                          "expected X,Y,W,H"),
+    "17-segment-ignore-mask-not-an-image": (lambda w: ["segment", w.image, "--out", w.root / "o", "--model",
+                                                       w.model, "--backend", "torch", "--ignore-mask", w.plain], 1,
+                                            "plain.txt"),
+    "17-evaluate-polarity-unknown": (lambda w: ["evaluate", "--polarity", "grey-hot"], 2, "invalid choice"),
 }
 
 
