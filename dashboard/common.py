@@ -96,9 +96,9 @@ from lwirst.web_video import (
     UPLOAD_WORK,
     VIDEO_SUFFIXES,
     LoopingUpload,
+    RunClock,
     VideoOutput,
     check_video_upload,
-    progress_text,
     segment_split,
     segment_video,
 )
@@ -1157,13 +1157,12 @@ def run_video(source: VideoSource, chosen: Engine, post: Postprocess, bar: Delta
     st.session_state["video_output"] = run
     halted: list[StopException | RerunException] = []
 
-    started = time.monotonic()
+    clock = RunClock()
 
     def progress(done: int, total: int | None) -> None:
         run.done, run.total = done, total
         try:
-            bar.progress(min(done / total, 1.0) if total else 0.0,
-                         text=progress_text(done, total, time.monotonic() - started))
+            bar.progress(min(done / total, 1.0) if total else 0.0, text=clock.text(done, total))
         except (StopException, RerunException) as exc:
             halted.append(exc)
             raise KeyboardInterrupt from exc
@@ -1357,3 +1356,6 @@ def webcam_callback(stream: LiveStream) -> Callable[[Any], Any]:
         return av.VideoFrame.from_ndarray(shown, format="bgr24")
 
     return callback
+
+
+LOADED = True  # the last line: app.py tells the server's first import (torch, ONNX: seconds) from a loaded module

@@ -671,10 +671,20 @@ def test_track_table_summarises_each_confirmed_track_from_the_csv(tmp_path: Path
 
 
 def test_a_video_run_s_progress_says_how_long_is_left() -> None:
-    """A 1280x1024 frame takes seconds on a CPU: the bar said only "Frame 2 of 12", nothing of the wait."""
-    from lwirst.web_video import progress_text
+    """A 1280x1024 frame takes seconds on a CPU: the bar said only "Frame 2 of 12", nothing of the wait. The time
+    left is read from the rate since the first frames were done, not since the start: the model's loading and the
+    first batch's warm-up read as a per-frame cost said 11 s left where 1.3 s were."""
+    from lwirst.web_video import RunClock
 
-    assert progress_text(0, 12, 0.0) == "Frame 0 of 12"
-    assert progress_text(3, 12, 6.0) == "Frame 3 of 12 · 6 s so far, about 18 s left"
-    assert progress_text(12, 12, 24.0) == "Frame 12 of 12 · 24 s so far"
-    assert progress_text(5, None, 2.0) == "Frame 5 · 2 s so far"  # a stream of unknown length: no estimate
+    now = [100.0]
+    clock = RunClock(lambda: now[0])
+    assert clock.text(0, 12) == "Frame 0 of 12"
+    now[0] = 106.0  # 6 s of loading before the first 3 frames came back
+    assert clock.text(3, 12) == "Frame 3 of 12 · 6 s so far"  # no rate yet
+    now[0] = 109.0  # 3 more frames in 3 s: 1 s a frame
+    assert clock.text(6, 12) == "Frame 6 of 12 · 9 s so far, about 6 s left"
+    now[0] = 115.0
+    assert clock.text(12, 12) == "Frame 12 of 12 · 15 s so far"
+    stream = RunClock(lambda: now[0])
+    now[0] = 117.0
+    assert stream.text(5, None) == "Frame 5 · 2 s so far"  # a stream of unknown length: no estimate
