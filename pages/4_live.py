@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import math
 import time
-from typing import NamedTuple
+from collections.abc import Callable
 
 import streamlit as st
 from streamlit.delta_generator import DeltaGenerator
@@ -105,18 +105,35 @@ def source_notes(tracked: bool, judged: bool) -> None:
                    "the dashboard to stream your own camera.")
 
 
-class Blocks(NamedTuple):
-    """Where a frame goes: the picture, the numbers beside it (cards, trajectories) and the tables below."""
+class Places:
+    """Where a frame goes, each element in a place the next frame replaces in place: the picture, the numbers beside
+    it (cards, chips, tracks) and the tables below. A block emptied and filled again (a placeholder at each
+    fragment restart, a container re-created for each frame) collapsed the page for a moment, and the browser
+    scrolled a visitor reading the tables back to the top (2 of 3 tries within 5 s of scrolling). The blocks are
+    containers, whose earlier elements stay until the same places are drawn again, and every element is drawn
+    in the same order into its own place, an empty one when a frame has nothing there."""
 
-    picture: DeltaGenerator
-    numbers: DeltaGenerator
-    below: DeltaGenerator
+    def __init__(self) -> None:
+        picture, numbers = st.columns([3, 2])
+        self.picture, self.numbers, self.below = picture.container(), numbers.container(), st.container()
+        self._places: dict[str, DeltaGenerator] = {}
+        self._rows: dict[str, list[DeltaGenerator]] = {}
+
+    def put(self, name: str, block: DeltaGenerator, draw: Callable[[DeltaGenerator], DeltaGenerator]) -> None:
+        """Draw element `name` with `draw`: the first time into `block` (in call order), later over itself."""
+        self._places[name] = draw(self._places.get(name, block))
+
+    def row(self, name: str, block: DeltaGenerator, count: int) -> list[DeltaGenerator]:
+        """A row of `count` columns in `block`, made once (its cells are the blocks of later `put`s)."""
+        if name not in self._rows:
+            self._rows[name] = block.columns(count)
+        return self._rows[name]
 
 
 def view(stream: LiveStream, running: bool, size: tuple[int, int], idle_hint: str, dwell: float = 0.0,
          post: common.Postprocess | None = None) -> None:
     """One fragment run: when running, frames back to back (each standing `dwell` seconds) for a burst, else the
-    last one processed. Each frame shown redraws every block from its own `LiveView`, so no block shows another
+    last one processed. Each frame shown redraws every place from its own `LiveView`, so no place shows another
     frame."""
     frame = stream.last
     if frame is None and not running:
@@ -124,17 +141,17 @@ def view(stream: LiveStream, running: bool, size: tuple[int, int], idle_hint: st
         return
     if not running and post is not None and frame is not None:
         paused_note(frame.result, post)
-    picture, numbers = st.columns([3, 2])
-    blocks = Blocks(picture.empty(), numbers.empty(), st.empty())
+    places = Places()
     if running and frame is None:  # a large frame's first run takes seconds: say so until it shows
-        blocks.picture.info("Starting: segmenting the first frame...", icon=":material/hourglass_top:")
+        places.put("picture", places.picture,
+                   lambda where: where.info("Starting: segmenting the first frame...", icon=":material/hourglass_top:"))
     if running:
         try:
-            burst(stream, blocks, size, dwell)
+            burst(stream, places, size, dwell)
         except LwirstError as exc:  # raised in the fragment, past `common.run_page`: said here, not redacted
             st.error(f"{exc}. Switch the stream off, or choose another source.", icon=":material/error:")
     elif frame is not None:
-        show(live_view(stream, frame, TABLE_ROWS, size), blocks, chart=True)
+        show(live_view(stream, frame, TABLE_ROWS, size), places, chart=True)
 
 
 def paused_note(result: FrameResult, post: common.Postprocess) -> None:
@@ -147,14 +164,14 @@ def paused_note(result: FrameResult, post: common.Postprocess) -> None:
                    "a still frame on Single frame.")
 
 
-def burst(stream: LiveStream, blocks: Blocks, size: tuple[int, int], dwell: float) -> None:
+def burst(stream: LiveStream, places: Places, size: tuple[int, int], dwell: float) -> None:
     """Process frames as fast as the pipeline goes, or one per `dwell` seconds, for `common.LIVE_BURST_S`
     seconds, showing the last frame first and then each one the browser can take (the others are tracked, not
     shown)."""
     deadline, shown_at = time.monotonic() + common.LIVE_BURST_S, -math.inf
-    if stream.last is not None:  # the last frame stands in the new blocks until the next replaces it: a frame
+    if stream.last is not None:  # the last frame stands in the new places until the next replaces it: a frame
         # slower than a burst (1280x1024: about 2 s) left them empty most of the time
-        show(live_view(stream, stream.last, TABLE_ROWS, size), blocks, chart=False)
+        show(live_view(stream, stream.last, TABLE_ROWS, size), places, chart=False)
         shown_at = time.monotonic()
     while True:
         if wait := stream.due_in(dwell):
@@ -165,74 +182,73 @@ def burst(stream: LiveStream, blocks: Blocks, size: tuple[int, int], dwell: floa
             continue
         frame = stream.step()
         if dwell or browser_ready(shown_at):  # an image that stands is shown: one per dwell fills no queue
-            show(live_view(stream, frame, TABLE_ROWS, size), blocks, chart=False)
+            show(live_view(stream, frame, TABLE_ROWS, size), places, chart=False)
             shown_at = time.monotonic()
         if time.monotonic() >= deadline:
             return
 
 
-def show(frame: LiveView, blocks: Blocks, chart: bool) -> None:
-    """Every block of one frame, in place."""
-    blocks.picture.image(frame.picture, caption=frame.caption, width="stretch", alt=frame.caption)
-    with blocks.numbers.container():
-        cards(frame)
-        chips(frame)
-        trajectories(frame, chart)
-    with blocks.below.container():
-        if chart:
-            trajectory_chart(frame)
-        tracks(frame)
-        targets(frame)
+def show(frame: LiveView, places: Places, chart: bool) -> None:
+    """Every place of one frame, in place."""
+    places.put("picture", places.picture, lambda where: where.image(frame.picture, caption=frame.caption,
+                                                                    width="stretch", alt=frame.caption))
+    cards(frame, places)
+    chips(frame, places)
+    trajectories(frame, places, chart)
+    trajectory_chart(frame, places, chart)
+    tracks(frame, places)
+    targets(frame, places)
 
 
-def cards(frame: LiveView) -> None:
+def cards(frame: LiveView, places: Places) -> None:
     """End-to-end and pipeline rates, targets and confirmed tracks, two per row (four in the frame's side
     column truncate their labels)."""
-    for row in (frame.cards[:2], frame.cards[2:]):
-        for column, card in zip(st.columns(2), row, strict=True):
-            column.metric(card.label, card.value, help=card.help)
+    for index, card in enumerate(frame.cards):
+        cell = places.row(f"cards{index // 2}", places.numbers, 2)[index % 2]
+        places.put(f"card{index}", cell, lambda where, card=card: where.metric(card.label, card.value, help=card.help))
 
 
-def chips(frame: LiveView) -> None:
+def chips(frame: LiveView, places: Places) -> None:
     """The frame's strongest targets magnified beside it (a target of a few pixels is a speck in the picture),
     each with its saliency; every frame fills the place, empty when it has no target."""
-    place = st.empty()
-    if frame.chips:
-        place.image(list(frame.chips), caption=list(frame.chip_captions), width="content",
-                    alt=list(frame.chip_captions))
+    places.put("chips", places.numbers, lambda where: where.image(
+        list(frame.chips), caption=list(frame.chip_captions), width="content", alt=list(frame.chip_captions))
+        if frame.chips else where.empty())
 
 
-def trajectories(frame: LiveView, chart: bool) -> None:
+def trajectories(frame: LiveView, places: Places, chart: bool) -> None:
     """The confirmed tracks' caption, and while the stream runs where their trajectories are (a chart costs as
     much as a network call: the white trails on the frame show them). Every frame fills the same places, empty
     when it has no track: a place left out of a redraw would keep the previous frame's content until the burst
     ends."""
-    st.caption(frame.tracks_caption)
-    place = st.empty()
-    if not frame.tracks.empty and not chart:
-        place.caption("Trajectories: the white trails on the frame; pause the stream for a chart of them.")
+    places.put("tracks_caption", places.numbers, lambda where: where.caption(frame.tracks_caption))
+    note = "Trajectories: the white trails on the frame; pause the stream for a chart of them."
+    places.put("trails", places.numbers,
+               lambda where: where.caption(note) if not frame.tracks.empty and not chart else where.empty())
 
 
-def trajectory_chart(frame: LiveView) -> None:
+def trajectory_chart(frame: LiveView, places: Places, chart: bool) -> None:
     """With the stream paused, the confirmed tracks' trajectories as a chart, full width below the frame (in the
     column beside it, at 1024 px, the chart was a sliver)."""
-    if not frame.tracks.empty:
-        st.plotly_chart(views.legible(plots.trajectory_figure(frame.trajectories, frame.width, frame.height,
-                                                              track="track", title="Track trajectories")),
-                        key="live_tracks")
+    figure = (views.legible(plots.trajectory_figure(frame.trajectories, frame.width, frame.height, track="track",
+                                                    title="Track trajectories"))
+              if chart and not frame.tracks.empty else None)
+    places.put("chart", places.below,
+               lambda where: where.plotly_chart(figure, key="live_tracks") if figure is not None else where.empty())
 
 
-def tracks(frame: LiveView) -> None:
+def tracks(frame: LiveView, places: Places) -> None:
     """The confirmed tracks' table, full width below the frame (beside it, its last columns were cut off)."""
-    place = st.empty()
-    if not frame.tracks.empty:
-        place.dataframe(frame.tracks, hide_index=True, column_config=views.target_columns())
+    places.put("tracks", places.below, lambda where: where.dataframe(
+        frame.tracks, hide_index=True, column_config=views.target_columns()) if not frame.tracks.empty
+        else where.empty())
 
 
-def targets(frame: LiveView) -> None:
+def targets(frame: LiveView, places: Places) -> None:
     """The frame's targets, strongest first."""
-    st.caption(frame.targets_caption)
-    st.dataframe(frame.targets, hide_index=True, column_config=views.target_columns())
+    places.put("targets_caption", places.below, lambda where: where.caption(frame.targets_caption))
+    places.put("targets", places.below, lambda where: where.dataframe(frame.targets, hide_index=True,
+                                                                      column_config=views.target_columns()))
 
 
 def webcam(post: common.Postprocess) -> None:

@@ -873,6 +873,26 @@ def test_live_keeps_to_a_slow_browser(offline_page: Page) -> None:
     clean(page, "Live, slow browser")
 
 
+def test_live_keeps_a_reader_of_its_tables_where_they_scrolled(offline_page: Page) -> None:
+    """While the stream ran, each fragment restart emptied the page's blocks for a moment: the page collapsed to
+    the window's height and the browser scrolled a visitor reading the tables below the picture back to the top
+    (3 of 3 tries within 10 s at 1280x800)."""
+    page = offline_page
+    page.set_viewport_size({"width": 1280, "height": 800})
+    open_page(page, "Live")
+    page.get_by_text("Run the stream", exact=True).click()
+    expect(page.get_by_test_id("stImageCaption").filter(has_text=", frame ")).to_be_visible(timeout=60_000)
+    page.wait_for_timeout(3000)
+    main = page.get_by_test_id("stMain")
+    main.evaluate("element => element.scrollTo(0, 600)")
+    scrolled = []
+    for _ in range(50):  # ten seconds: several fragment restarts
+        page.wait_for_timeout(200)
+        scrolled.append(main.evaluate("element => element.scrollTop"))
+    page.get_by_text("Run the stream", exact=True).click()
+    assert scrolled[0] >= 500 and min(scrolled) >= scrolled[0] - 50, f"scrolled back: {min(scrolled)} of {scrolled[0]}"
+
+
 def test_live_keeps_a_slow_frame_on_screen_between_bursts(offline_page: Page, tmp_path: Path) -> None:
     """A 1280x1024 video takes longer per frame than one burst of the page's fragment: each rerun drew fresh
     empty blocks, so the picture was missing about nine samples in ten while the stream ran."""
