@@ -26,6 +26,7 @@ import streamlit as st
 from streamlit.delta_generator import DeltaGenerator
 
 from dashboard import common
+from dashboard.server_load import SERVER_LOAD
 from lwirst import analysis
 from lwirst.checkpoint import display_name, file_hash
 from lwirst.consensus import mirrored, recorded
@@ -295,7 +296,8 @@ def progress_bar(bar: DeltaGenerator, label: str) -> Callable[[int, int], None]:
     """An `evaluate` progress callback that moves `bar`."""
 
     def progress(done: int, total: int) -> None:
-        bar.progress(done / total if total else 1.0, text=f"{label}: image {done} of {total}")
+        bar.progress(done / total if total else 1.0,
+                     text=f"{label}: image {done} of {total}{SERVER_LOAD.shared('evaluation')}")
 
     return progress
 
@@ -308,8 +310,10 @@ def evaluate_run(label: str, engine: common.Engine, choice: common.DataChoice, t
     dataset = common.open_data(choice)
     key = cache_key(segmenter, dataset, threshold)
     try:
-        result = evaluate(segmenter, dataset, threshold=threshold, progress=progress_bar(bar, label),  # type: ignore[arg-type]
-                          use_cache=not analysis.is_upload(engine.path))
+        with SERVER_LOAD.running("evaluation"):
+            result = evaluate(segmenter, dataset, threshold=threshold,
+                              progress=progress_bar(bar, label),  # type: ignore[arg-type]
+                              use_cache=not analysis.is_upload(engine.path))
     except LwirstError:
         # the set is opened unchecked (pickers read images on demand), so a bad file stopped the run at the first
         # one: every problem of the set is listed, as `lwirst evaluate` lists them, before the run's own error

@@ -46,6 +46,7 @@ from dashboard.config import (
     Settings,
     load_settings,
 )
+from dashboard.server_load import SERVER_LOAD
 from lwirst import paths
 from lwirst.backends import available_backends, default_backend, engine_choice, get_backend
 from lwirst.card_view import help_for
@@ -1162,18 +1163,20 @@ def run_video(source: VideoSource, chosen: Engine, post: Postprocess, bar: Delta
     def progress(done: int, total: int | None) -> None:
         run.done, run.total = done, total
         try:
-            bar.progress(min(done / total, 1.0) if total else 0.0, text=clock.text(done, total))
+            bar.progress(min(done / total, 1.0) if total else 0.0,
+                         text=clock.text(done, total) + SERVER_LOAD.shared("video"))
         except (StopException, RerunException) as exc:
             halted.append(exc)
             raise KeyboardInterrupt from exc
 
     try:
         pipeline = tracking_pipeline(chosen, post)
-        if source.split is not None:
-            output = segment_split(open_data(source.split), source.name, pipeline, progress)
-        else:
-            media = source.data if source.data is not None else source.path
-            output = segment_video(media, source.name, pipeline, progress)
+        with SERVER_LOAD.running("video"):
+            if source.split is not None:
+                output = segment_split(open_data(source.split), source.name, pipeline, progress)
+            else:
+                media = source.data if source.data is not None else source.path
+                output = segment_video(media, source.name, pipeline, progress)
     except LwirstError:
         if not halted:  # an error, shown where it happened: not a stopped run
             del st.session_state["video_output"]

@@ -15,6 +15,7 @@ from streamlit.delta_generator import DeltaGenerator
 from dashboard import common, views
 from dashboard.browser_pace import browser_ready
 from dashboard.live_view import LiveView, live_view
+from dashboard.server_load import SERVER_LOAD
 from lwirst import plots
 from lwirst.errors import LwirstError
 from lwirst.live import FPS_WINDOW, LiveStream
@@ -147,7 +148,8 @@ def view(stream: LiveStream, running: bool, size: tuple[int, int], idle_hint: st
                    lambda where: where.info("Starting: segmenting the first frame...", icon=":material/hourglass_top:"))
     if running:
         try:
-            burst(stream, places, size, dwell)
+            with SERVER_LOAD.running("live"):
+                burst(stream, places, size, dwell)
         except LwirstError as exc:  # raised in the fragment, past `common.run_page`: said here, not redacted
             st.error(f"{exc}. Switch the stream off, or choose another source.", icon=":material/error:")
     elif frame is not None:
@@ -193,6 +195,8 @@ def show(frame: LiveView, places: Places, chart: bool) -> None:
     places.put("picture", places.picture, lambda where: where.image(frame.picture, caption=frame.caption,
                                                                     width="stretch", alt=frame.caption))
     cards(frame, places)
+    shared = SERVER_LOAD.shared(None if chart else "live", "Shared server: {} at the same time, so frames come slower.")
+    places.put("shared", places.numbers, lambda where: where.caption(shared) if shared else where.empty())
     chips(frame, places)
     trajectories(frame, places, chart)
     trajectory_chart(frame, places, chart)

@@ -1480,6 +1480,23 @@ def test_live_stream_runs_and_controls_act_on_it() -> None:
     assert not errors(at)
 
 
+def test_live_says_when_the_server_runs_other_visitors_work() -> None:
+    """Two Live streams made a third visitor's slider take 2.6 s instead of 0.5 s, and no page said the server was
+    shared: a running stream names the other runs going on (here a video another visitor runs)."""
+    from dashboard.server_load import SERVER_LOAD
+
+    at = open_page("4_live.py", model=DEMO_MODEL, threshold=1.0, live_source="Synthetic sensor")
+    at.toggle(key="live_running").set_value(True).run()
+    note = "Shared server: 1 other visitor's run (a video) at the same time, so frames come slower."
+    assert note not in [c.value for c in at.caption]  # alone: nothing said
+    with SERVER_LOAD.running("video"):
+        at.run()
+    assert not at.exception
+    assert note in [c.value for c in at.caption], [c.value for c in at.caption]
+    at.run()
+    assert note not in [c.value for c in at.caption]  # the video ended: the place is empty again
+
+
 def test_live_streams_a_video_the_visitor_uploads() -> None:
     at = open_page("4_live.py", model=DEMO_MODEL, threshold=1.0, live_source=common.UPLOADED_LOOP)
     assert common.UPLOADED_LOOP in at.selectbox(key="live_source").options
