@@ -325,6 +325,9 @@ class Segmenter:
         self.mirror = bool(mirror)  # large frames also confirmed by a mirrored run (`lwirst.consensus`)
         self.margin = check_margin(margin)  # peak margin per doubling of a large frame's area (`lwirst.prominence`)
         self.polarity = check_polarity(polarity)  # black-hot frames are inverted as they are read (`lwirst.polarity`)
+        if not isinstance(ignore, Zones):
+            raise LwirstError(f"ignore takes lwirst.zones.Zones (e.g. read_zones(['0,0,100%,24'])), not "
+                              f"{type(ignore).__name__}")
         self.ignore = ignore  # parts of every frame that are no scene, e.g. a burnt-in display (`lwirst.zones`)
         self._palettes_seen: set[str] = set()
         self.quantized = False  # an ONNX file holding an int8 (QDQ or integer) graph

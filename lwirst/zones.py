@@ -25,6 +25,8 @@ from lwirst.errors import LwirstError
 
 IGNORED_LOGIT = -10.0  # a zone's logit: below every threshold the sweeps and sliders reach (-8)
 MAX_REGIONS = 32  # rectangles one run takes: a display's strokes are a handful, not hundreds
+MAX_VALUE = 1e6  # pixels: beyond every frame the limits let in; the value's text then needs no exponent
+LEGEND_CHARS = 32  # zones whose key is longer are named in a chart's legend by a digest of it
 _NUMBER = re.compile(r"^\s*(\d+(?:\.\d*)?|\.\d+)\s*(%?)\s*$")
 
 
@@ -50,11 +52,14 @@ class Region:
             raise LwirstError(f"ignore region {text!r}: each of X,Y,W,H is a number >= 0, or a percent such as 50%")
         values = [float(m.group(1)) for m in numbers if m]
         percent = tuple(bool(m.group(2)) for m in numbers if m)
+        if max(values) > MAX_VALUE:
+            raise LwirstError(f"ignore region {text!r}: each of X,Y,W,H is at most {MAX_VALUE:.0f}")
         if values[2] <= 0 or values[3] <= 0:
             raise LwirstError(f"ignore region {text!r}: width and height must be positive")
         if any(p and v > 100 for p, v in zip(percent, values, strict=True)):
             raise LwirstError(f"ignore region {text!r}: a percent is at most 100%")
-        return cls(*values, percent=percent)  # type: ignore[arg-type]
+        left, top, width, height = values
+        return cls(left, top, width, height, percent=(percent[0], percent[1], percent[2], percent[3]))
 
     def bounds(self, hw: tuple[int, int]) -> tuple[int, int, int, int]:
         """(top, bottom, left, right) in a frame of size `hw`, clipped to it (empty when it lies outside)."""
@@ -67,7 +72,9 @@ class Region:
 
     def __str__(self) -> str:
         values = (self.left, self.top, self.width, self.height)
-        return ",".join(f"{v:g}%" if p else f"{v:g}" for v, p in zip(values, self.percent, strict=True))
+        # 12 significant digits: the text reads back as the same region (`parse`), which the dashboard and the
+        # records rely on ("%g" made 10.0000001 into 10, another region under the same key)
+        return ",".join(f"{v:.12g}%" if p else f"{v:.12g}" for v, p in zip(values, self.percent, strict=True))
 
 
 @dataclass(frozen=True)
@@ -124,13 +131,14 @@ NO_ZONES = Zones()
 
 
 def read_zones(regions: list[str] | tuple[str, ...] = (), mask_path: str | None = None) -> Zones:
-    """Zones from command-line text: "X,Y,W,H" regions and a mask image file (non-zero: ignored)."""
-    from lwirst.imageio import read_image
+    """Zones from command-line text: "X,Y,W,H" regions and a mask image file (its bright pixels, over half of full
+    scale, are ignored; an alpha plane is no part of it: an opaque canvas is no zone, and a JPEG's faint halo is
+    none either)."""
+    from lwirst.imageio import read_image, to_gray
 
     mask = None
     if mask_path is not None:
-        image = read_image(mask_path)
-        mask = (image.max(axis=2) if image.ndim == 3 else image) > 0
+        mask = to_gray(read_image(mask_path)) > 127
         if mask.all():
             raise LwirstError(f"{mask_path}: the ignore mask covers the whole frame; nothing would be looked at")
     return Zones(tuple(Region.parse(text) for text in regions), mask, str(mask_path or ""))
@@ -169,5 +177,10 @@ def hold_below(logits: np.ndarray, covered: np.ndarray | None) -> np.ndarray:
 
 
 def legend(key: str) -> str:
-    """A chart point's name tag for a run with ignore zones (", ignore zones"); "" for none."""
-    return ", ignore zones" if key else ""
+    """A chart point's name tag for a run with ignore zones (", ignore 0,0,100%,24", or a digest of a long key):
+    two runs with other zones are two points; "" for none."""
+    if not key:
+        return ""
+    if len(key) <= LEGEND_CHARS:
+        return f", ignore {key}"
+    return f", ignore zones #{hashlib.sha256(key.encode()).hexdigest()[:6]}"

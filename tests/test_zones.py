@@ -33,6 +33,8 @@ SAMPLES = REPO_ROOT / "data" / "samples"
     ("50%,50%,50%,50%", (101, 200), (50, 101, 100, 200)),
     ("300,0,100,10", (240, 320), (0, 10, 300, 320)),  # clipped to the frame
     (" 1.5 , 2 , 3 , 4 ", (240, 320), (2, 6, 1, 5)),  # a fractional edge covers the pixel it touches
+    ("0,0,10.0000001,5", (240, 320), (0, 5, 0, 11)),  # its text is no rounder: "%g" made it another region
+    ("0,0,1000000,24", (240, 320), (0, 24, 0, 320)),  # ... or an exponent the parser refused
 ])
 def test_a_region_reads_pixels_or_percent_and_is_clipped_to_the_frame(text: str, hw: tuple[int, int],
                                                                       bounds: tuple[int, int, int, int]) -> None:
@@ -44,10 +46,34 @@ def test_a_region_reads_pixels_or_percent_and_is_clipped_to_the_frame(text: str,
 @pytest.mark.parametrize(("text", "said"), [
     ("0,0,10", "expected X,Y,W,H"), ("a,0,1,1", "a number >= 0"), ("-1,0,5,5", "a number >= 0"),
     ("0,0,0,5", "positive"), ("0,0,150%,5", "at most 100%"), ("0,0,nan,5", "a number"),
+    ("0,0,2000000,5", "at most 1000000"),
 ])
 def test_a_bad_region_is_a_clear_error(text: str, said: str) -> None:
     with pytest.raises(LwirstError, match=said):
         Region.parse(text)
+
+
+def test_a_mask_is_its_bright_pixels_whatever_its_alpha_or_its_jpeg_halo(tmp_path: Path) -> None:
+    """An editor's opaque RGBA canvas (alpha 255 everywhere) was read as covering the whole frame, and a JPEG
+    mask's faint halo around its strokes as zone too."""
+    stroke = np.zeros((40, 60), np.uint8)
+    stroke[10:12, 5:40] = 255
+    rgba = np.dstack([stroke, stroke, stroke, np.full_like(stroke, 255)])
+    write_png(tmp_path / "opaque.png", rgba)
+    assert np.array_equal(read_zones([], str(tmp_path / "opaque.png")).covered((40, 60)), stroke > 0)
+    cv2.imwrite(str(tmp_path / "osd.jpg"), stroke, [cv2.IMWRITE_JPEG_QUALITY, 60])
+    covered = read_zones([], str(tmp_path / "osd.jpg")).covered((40, 60))
+    assert abs(int(covered.sum()) - int((stroke > 0).sum())) <= 4  # the stroke, not its halo
+
+
+def test_zones_are_named_apart_and_a_segmenter_takes_only_zones() -> None:
+    from lwirst.zones import legend
+
+    assert legend("0,0,100%,24") != legend("0,0,100%,48") and legend("") == ""
+    long = ";".join(["0,0,100%,24"] * 4)
+    assert legend(long).startswith(", ignore zones #") and legend(long) != legend(long + ";1,1,1,1")
+    with pytest.raises(LwirstError, match=r"ignore takes lwirst\.zones\.Zones"):
+        Segmenter(backend="torch", ignore="0,0,100%,24")  # type: ignore[arg-type]
 
 
 def test_too_many_regions_and_a_mask_of_another_size_are_refused(tmp_path: Path) -> None:
@@ -133,7 +159,7 @@ def test_a_run_with_zones_is_recorded_said_and_cached_apart(synth_dir: Path) -> 
     assert "ignore" not in RunSpec("m.safetensors", "h", "torch").to_json()
     protocol = EvalProtocol(run, 0.0, None, "", "d", "s", frames=FramesRan({"resize": 1}, 1))
     assert "; ignore zones 0,0,100%,8" in protocol.text()
-    assert protocol.applied is not None and protocol.applied.short.endswith(", ignore zones")
+    assert protocol.applied is not None and protocol.applied.short.endswith(", ignore 0,0,100%,8")
     data = open_dataset(synth_dir, "folder", "all")
     plain = cache_keys(Segmenter(backend="torch"), data, 0.0)
     zoned = cache_keys(Segmenter(backend="torch", ignore=zones), data, 0.0)
@@ -149,6 +175,12 @@ def test_segment_takes_zones_and_refuses_bad_ones_in_one_line(tmp_path: Path) ->
     assert done.returncode == 0, done.stderr
     assert "ignoring 2 regions (0,0,100%,8; 0,0,4,4)" in done.stdout
     assert json.loads((out / f"{sample.stem}_targets.json").read_text())["model"]["ignore"] == "0,0,100%,8;0,0,4,4"
+    resumed = subprocess.run([*command, "--out", str(out), "--resume"], capture_output=True, text=True, timeout=300)
+    assert resumed.returncode == 1 and "the ignore zones (--ignore, --ignore-mask)" in resumed.stderr
+    scored = subprocess.run([sys.executable, "-m", "lwirst", "evaluate", "--predictions", str(out), "--data-dir",
+                             str(SAMPLES), "--dataset", "folder", "--split", "all", "--ignore", "0,0,4,4"],
+                            capture_output=True, text=True, timeout=300)
+    assert scored.returncode == 1 and "apply when a model runs" in scored.stderr
     for extra, said in ((["--ignore", "0,0,5"], "expected X,Y,W,H"),
                         (["--ignore-mask", str(tmp_path / "none.png")], "none.png")):
         refused = subprocess.run([*command, "--out", str(tmp_path / "x"), *extra], capture_output=True, text=True,

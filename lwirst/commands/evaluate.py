@@ -12,7 +12,7 @@ from lwirst import jsonio
 from lwirst.commands.progress import progress_bar
 from lwirst.commands.segment import (
     add_backend_argument,
-    add_bf16_argument,
+    add_engine_arguments,
     add_mask_threshold_argument,
     add_size_argument,
     add_threads_argument,
@@ -27,6 +27,7 @@ from lwirst.datasets import DATASET_HELP, SPLIT_HELP, SegDataset, in_sample_note
 from lwirst.errors import LwirstError
 from lwirst.evaluate import evaluate, evaluate_predictions, summary_lines
 from lwirst.inference import DEFAULT_MODEL, PROTOCOLS, Segmenter
+from lwirst.polarity import DEFAULT as DEFAULT_POLARITY
 from lwirst.postprocess import probability_of
 from lwirst.rounding import DIGITS, round_floats
 from lwirst.suite import SUITES, build_suite, evaluate_suite
@@ -42,7 +43,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--dataset", default="sirst", help=DATASET_HELP)
     parser.add_argument("--split", default="test", help=SPLIT_HELP)
     add_backend_argument(parser)
-    add_bf16_argument(parser)
+    add_engine_arguments(parser)
     add_threads_argument(parser)
     parser.add_argument("--protocol", default="auto", choices=PROTOCOLS,
                         help="auto (default): resize frames of up to 2x the model area, but run those of at "
@@ -70,6 +71,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     if args.predictions is not None and (args.model or args.suite):
         raise LwirstError("--predictions scores saved outputs: it takes no --model or --suite")
+    if args.predictions is not None and (args.polarity != DEFAULT_POLARITY or args.ignore or args.ignore_mask):
+        raise LwirstError("--predictions scores saved outputs: --polarity, --ignore and --ignore-mask apply when a "
+                          "model runs (an lwirst segment output records its own)")
     if args.suite_frames is not None and not args.suite:
         raise LwirstError("--suite-frames limits the parts of a --suite; name the suite too")
     if args.out:

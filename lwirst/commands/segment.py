@@ -45,7 +45,7 @@ def add_model_arguments(parser: argparse.ArgumentParser) -> None:
                             "larger frames at native size and at half of it, maps united (pyramid); or force one")
     add_size_argument(group)
     add_threads_argument(group)
-    add_bf16_argument(group)
+    add_engine_arguments(group)
 
 
 def add_size_argument(parser: argparse.ArgumentParser | argparse._ArgumentGroup, scored: str = "") -> None:
@@ -79,8 +79,9 @@ def add_threads_argument(parser: argparse.ArgumentParser | argparse._ArgumentGro
                         help="CPU threads for inference (1-1024; default: the runtime's choice)")
 
 
-def add_bf16_argument(parser: argparse.ArgumentParser | argparse._ArgumentGroup) -> None:
-    """--bf16, --palettes, --polarity and the ignore zones: how a network is run on the frames it gets."""
+def add_engine_arguments(parser: argparse.ArgumentParser | argparse._ArgumentGroup) -> None:
+    """How a network is run on the frames it gets: --bf16, --palettes, --polarity, the ignore zones (--ignore,
+    --ignore-mask) and the confirmations (--confirm, --mirror, --margin)."""
     parser.add_argument("--bf16", action="store_true",
                         help="compute in bfloat16 on a backend with a bfloat16 path (OpenVINO here; CPUs with "
                              "native AVX512_BF16/AMX; `lwirst bench` measures its speed and mIoU)")
@@ -89,8 +90,6 @@ def add_bf16_argument(parser: argparse.ArgumentParser | argparse._ArgumentGroup)
                              "inferno, jet, ...) run as the intensity they encode; off: as BGR")
     add_polarity_argument(parser)
     add_zones_arguments(parser)
-
-
     add_confirm_argument(parser)
 
 
@@ -402,7 +401,8 @@ def run(args: argparse.Namespace) -> int:
 RESUMED_SETTINGS = {"threshold": "--threshold", "grow_to": "--grow-to", "filter": "the Eq. 4 filter (--min-size, "
                     "--max-size, --min-ratio, --max-ratio)", "hash": "--model", "precision": "the precision (--bf16, "
                     "an int8 file)", "protocol": "--protocol", "size": "--size", "confirm": "--confirm",
-                    "mirror": "--mirror", "margin": "--margin", "palettes": "--palettes"}
+                    "mirror": "--mirror", "margin": "--margin", "palettes": "--palettes", "polarity": "--polarity",
+                    "ignore": "the ignore zones (--ignore, --ignore-mask)"}
 _OUTSIDE_RUN = ("threshold", "grow_to", "filter")  # the rest are the model's run (`RunSpec`)
 
 
