@@ -85,7 +85,7 @@ def pair(points: np.ndarray, found: np.ndarray) -> list[tuple[int, int]]:
     taken_targets, taken_found = set(), set()
     for flat in np.argsort(distance, axis=None):
         t, b = (int(i) for i in np.unravel_index(flat, distance.shape))
-        if distance[t, b] >= MATCH_PX:
+        if not distance[t, b] < MATCH_PX:  # far, or no position (NaN sorts last)
             break
         if t not in taken_targets and b not in taken_found:
             taken_targets.add(t)
@@ -116,6 +116,9 @@ def score_detections(truth: pd.DataFrame, found: pd.DataFrame, frames: int) -> T
     to one, nearest first within MATCH_PX (`pair`). Frames past `frames` were not processed (a stopped run):
     they are not counted, where they read as misses (a run stopped at 41 of 64 frames read Pd 0.59 for 0.95)."""
     visible = truth[(truth["visible"] == 1) & (truth["frame"] < frames)]
+    # a frame without detections is a row without a position in `lwirst video`'s CSV: no detection (taken for one
+    # at NaN, it was paired with a target, and a video whose every frame was empty read Pd 0.50)
+    found = found.dropna(subset=["x", "y"])
     ids = sorted(int(i) for i in truth["id"].unique())
     hits = dict.fromkeys(ids, 0)
     tracks: dict[int, dict[int, int]] = {i: {} for i in ids}  # target -> track id -> frames (first seen first)

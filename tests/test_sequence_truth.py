@@ -32,6 +32,18 @@ def test_a_near_box_finds_its_target_and_a_far_one_is_a_false_alarm() -> None:
     assert score.pd == 0.5
 
 
+def test_a_frame_without_detections_finds_nothing() -> None:
+    """`lwirst video`'s CSV gives a frame without detections a row without a position: read as a detection at
+    NaN, it was paired with a target, and a video whose every frame was empty read Pd 0.50 with its empty rows
+    counted as false alarms (black-hot or ignore zones make such frames common)."""
+    nothing = found([(0, float("nan"), float("nan")), (1, float("nan"), float("nan"))])
+    score = score_detections(truth([(0, 0, 10, 10, 1), (1, 0, 11, 10, 1)]), nothing, frames=2)
+    assert score.found == 0 and score.false_alarms == 0 and score.pd == 0.0
+    one = pd.concat([nothing, found([(1, 11, 10)])], ignore_index=True)
+    score = score_detections(truth([(0, 0, 10, 10, 1), (1, 0, 11, 10, 1)]), one, frames=2)
+    assert score.found == 1 and score.false_alarms == 0
+
+
 def test_one_box_over_two_crossing_targets_finds_one_of_them() -> None:
     score = score_detections(truth([(0, 0, 20, 20, 1), (0, 1, 21, 20, 1)]), found([(0, 20.8, 20)]), frames=1)
     assert [t.found for t in score.targets] == [0, 1]  # the box sits nearer target 1
