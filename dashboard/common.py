@@ -416,7 +416,8 @@ def engine_sidebar() -> None:
                      help=f"{default_backend()} (fp32) is the fastest exact path here; {', '.join(bf16)} is faster "
                           "but rounds to bfloat16 (see `lwirst bench`)" if bf16 else None)
         # folded, its settings named on the fold: open, they pushed the threshold a demo uses below the fold
-        with st.expander(f"How frames run: {run_summary()}"):
+        # keyed: its title says the choices, and a new title made a new, folded group after each change
+        with st.expander(f"How frames run: {run_summary()}", key="how_frames_run"):
             st.radio("Input protocol", list(PROTOCOLS), key="protocol", horizontal=True,
                      help=help_for("auto", "resize", "native", "pyramid"))
             st.toggle(f"Scale consensus ({DASHBOARD_SCALE:g}×)", key="consensus", help=CONSENSUS_HELP)
@@ -425,12 +426,12 @@ def engine_sidebar() -> None:
             st.radio("Sensor polarity", list(POLARITIES), key="polarity", horizontal=True, help=POLARITY_HELP)
             st.text_input("Ignore regions", key="ignore_regions", max_chars=IGNORE_CHARS, placeholder=IGNORE_EXAMPLE,
                           help=IGNORE_HELP)
-            if (refused := zones_refusal()) is not None:
-                st.error(f"Ignore regions not applied: {refused}", icon=":material/error:")
         with st.expander("Developer options"):
             st.toggle("Offer the untrained demo network", key=DEV_DEMO,
                       help="A network with random weights (seed 0), for testing the pipeline: its "
                            "detections are meaningless")
+    if (refused := zones_refusal()) is not None:  # beside the results, which run without them
+        st.error(f"Ignore regions not applied: {refused}. The frames run without them.", icon=":material/error:")
     if models[st.session_state["model"]] is not None:
         return
     if trained_models():
@@ -449,7 +450,7 @@ def run_summary() -> str:
     parts += [f"consensus {DASHBOARD_SCALE:g}×"] if st.session_state.get("consensus") else []
     parts += ["mirror"] if st.session_state.get("mirror") else []
     parts += ["margin"] if st.session_state.get("margin") else []
-    parts += [BLACK_HOT] if chosen_polarity() == BLACK_HOT else []
+    parts += [BLACK_HOT.replace("-", "\u2011")] if chosen_polarity() == BLACK_HOT else []  # no break at the hyphen
     parts += ["ignore regions"] if chosen_zones() else []
     return ", ".join(parts)
 
@@ -506,6 +507,21 @@ def chosen_zones() -> str:
         return _zones_of(str(st.session_state.get("ignore_regions", ""))).key
     except LwirstError:
         return ""
+
+
+def white_hot_note(what: str) -> None:
+    """Under black-hot, that `what` (lwirst's own synthetic content: the samples, the synthetic sensor, the sample
+    video) is white-hot, so inverted it loses its targets: the page showed 0 targets beside bright ones, the
+    reason only in a caption below the fold."""
+    if chosen_polarity() == BLACK_HOT:
+        st.warning(f"{what} white-hot, as lwirst's generator draws them: the sidebar's Sensor polarity black-hot "
+                   "inverts them, so their targets are lost. Choose white-hot for them.", icon=":material/contrast:")
+
+
+def own_content(label: str) -> bool:
+    """Whether a Live source or a sidebar dataset is lwirst's own synthetic content (white-hot)."""
+    return (label in (SYNTHETIC_SENSOR, SAMPLES_LABEL) or label.startswith(LOOP_PREFIX)
+            or label == f"{DATASET_PREFIX}{SAMPLES_LABEL}")
 
 
 def model_path(chosen: Engine) -> Path | None:

@@ -254,12 +254,15 @@ def mask_outcomes(kept: Detections, mask: np.ndarray, max_distance: float = 3.0)
     return FrameOutcomes(frozenset(t.id for t in match.correct), tuple((t.x, t.y) for t in match.missed))
 
 
-def outline_ignored(canvas: np.ndarray, ignored: np.ndarray | None) -> np.ndarray:
-    """`canvas` (BGR, in place) with the ignore zones' outline drawn, 1 px grey: where nothing was looked for."""
-    if ignored is not None and ignored.any():
-        contours, _ = cv2.findContours(ignored.astype(np.uint8), cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_SIMPLE)
-        cv2.drawContours(canvas, contours, -1, IGNORED_BGR, 1)
-    return canvas
+def outline_ignored(canvas: np.ndarray, ignored: np.ndarray | None) -> list[tuple[int, int, int, int]]:
+    """Draw the ignore zones' outline on `canvas` (BGR, in place), 1 px grey: where nothing was looked for; returns
+    the zones' boxes (x, y, w, h), for a text band to keep clear of (a camera's logo zone sits in a corner, where
+    the band darkened its outline out of sight)."""
+    if ignored is None or not ignored.any():
+        return []
+    contours, _ = cv2.findContours(ignored.astype(np.uint8), cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_SIMPLE)
+    cv2.drawContours(canvas, contours, -1, IGNORED_BGR, 1)
+    return [cv2.boundingRect(contour) for contour in contours]
 
 
 def overlay(image: np.ndarray, kept: Detections, tracks: Iterable[Track] | None = None,
@@ -282,8 +285,9 @@ def overlay(image: np.ndarray, kept: Detections, tracks: Iterable[Track] | None 
         missed = [(round(x) - 1, round(y) - 1, 3, 3) for x, y in outcomes.missed]
     if fps is not None:
         lines.append(f"{fps_label}: {rate_text(fps)}")
-    canvas = outline_ignored(to_bgr(image).copy(), ignored)
-    band = text_band(canvas, [*lines, *extra], avoid=[t.box for t in kept] + missed)
+    canvas = to_bgr(image).copy()
+    zones = outline_ignored(canvas, ignored)
+    band = text_band(canvas, [*lines, *extra], avoid=[t.box for t in kept] + missed + zones)
     return _draw_targets(canvas, kept, tracks, DETECTION_BGR, True, judged,
                          [(box, MISSED_BGR, outcome(MISSED).tag) for box in missed], [band], tags)
 

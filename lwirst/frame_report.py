@@ -113,8 +113,9 @@ def frame_report(image: np.ndarray, result: FrameResult, scale: str = "probabili
                                                       result.threshold, margin, scale, limit=chip_limit)
     if mask is not None:
         report.truth, report.match = evaluation_overlay(image, result.kept, mask, tags=False)
-        shown = outline_ignored(to_bgr(image).copy(), result.saliency.ignored)
-        band = text_band(shown, [f"targets: {len(result.kept)}"], avoid=[t.box for t in result.kept])
+        shown = to_bgr(image).copy()
+        zones = outline_ignored(shown, result.saliency.ignored)
+        band = text_band(shown, [f"targets: {len(result.kept)}"], avoid=[t.box for t in result.kept] + zones)
         report.overlay = outcome_boxes(shown, report.match, missed=False, ids=True, clear=[band], tags=False)
         correct = {t.id for t in report.match.correct}
         # beside the id, where a narrow window still shows it (last, it was the first column cut off)

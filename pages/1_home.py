@@ -46,6 +46,8 @@ def demo() -> None:
     """The chosen model on a test frame, run on arrival: the picture beside its result and target chips."""
     st.session_state.setdefault("home_demo_index", 0)
     frame, where, index = common.demo_frame(st.session_state["home_demo_index"])
+    if common.own_content(where.label):
+        common.white_hot_note("The embedded samples are")
     report = common.analyse(common.engine(), frame, common.Postprocess(0.0, NO_FILTER))
     picture, result = st.columns([3, 2])
     shown = report.truth if report.truth is not None else report.overlay

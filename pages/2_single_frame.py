@@ -62,6 +62,8 @@ def dataset_frame() -> common.Frame | None:
     choice = common.data_source()
     if choice is None:
         return None
+    if common.own_content(choice.label):
+        common.white_hot_note("The embedded samples are")
     dataset = common.open_data(choice)
     # the picker holds a position: on other data (the sidebar changed, a URL of other data) it starts again
     # at the first image, not at the same position under the old image's name

@@ -50,6 +50,7 @@ def choose_video() -> common.VideoSource | None:
             return None
         name = st.selectbox("Sample video", list(samples), key="video_sample")
         st.caption(SAMPLE_CHOICE)
+        common.white_hot_note("The sample videos are")
         return common.video_from_sample(name, samples[name])
     if kind == "Dataset split":
         return choose_split()

@@ -38,6 +38,8 @@ def main() -> None:
         return
     if source == common.UPLOADED_LOOP and upload is None:
         return
+    if common.own_content(source):
+        common.white_hot_note("The synthetic sensor and the sample videos are")
     stream = common.live_stream(source, common.engine(), post, upload)
     running, dwell = stream_controls(stream.tracking)
     if running and not st.session_state.get("live_was_running"):  # the pause is not part of the rates

@@ -534,6 +534,10 @@ def test_a_black_hot_upload_is_found_once_the_sidebar_says_black_hot() -> None:
     assert not any(hint in c.value for c in at.caption)
     assert at.query_params["polarity"] == "black-hot"
     assert open_link(at, "2_single_frame.py").radio(key="polarity").value == "black-hot"
+    warned = "The embedded samples are white-hot"
+    assert not any(warned in w.value for w in at.warning)  # an upload: the visitor's own camera
+    at.radio(key="frame_source").set_value("Sample or dataset image").run()
+    assert any(warned in w.value for w in at.warning), [w.value for w in at.warning]
 
 
 def test_dataset_image_from_a_configured_root_shows_ground_truth(

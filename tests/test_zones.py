@@ -149,6 +149,20 @@ def test_a_reticle_on_the_target_is_ignored_and_its_target_found(one_torch_threa
     assert alarms_drawn > alarms_zoned and found_drawn < found_zoned  # drawn in: 8 of 14 found, 19 false alarms
 
 
+def test_the_count_label_keeps_clear_of_a_zone_in_the_corner() -> None:
+    """A camera's logo sits in a corner, where the overlay's count label went: it darkened the zone's outline out of
+    sight (grey 150 to 60). The label takes another corner, and the whole outline shows."""
+    from lwirst.postprocess import detect
+
+    frame = np.full((64, 80), 40, np.uint8)
+    zone = np.zeros(frame.shape, bool)
+    zone[2:14, 2:22] = True
+    drawn = overlay(frame, detect(np.full(frame.shape, -5.0, np.float32)), ignored=zone)
+    edge = zone & ~cv2.erode(zone.view(np.uint8), np.ones((3, 3), np.uint8)).astype(bool)
+    assert (drawn[edge] == IGNORED_BGR).all()
+    assert (drawn[~zone] != frame[~zone, None]).any()  # the label went elsewhere, not away
+
+
 def test_a_run_with_zones_is_recorded_said_and_cached_apart(synth_dir: Path) -> None:
     from lwirst.datasets import open_dataset
     from lwirst.evaluate import cache_keys
