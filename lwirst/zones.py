@@ -4,7 +4,7 @@ Why: thermal cameras burn their on-screen display into the frames they deliver, 
 strokes for targets. On SIRST val with a camera-style display drawn in (`scripts/osd_probe.py`), a crosshair at the
 centre raised 2.8 false blobs per frame, a logo 1.5, and a crosshair on the target the operator aims at cut the
 targets found from 94 to 67 of 97; no threshold or size filter separates them (with the zones: 94, 0.035-0.059).
-A zone is a rectangle (`Region`, in pixels or percent of the frame) or the non-zero pixels of a mask image the size
+A zone is a rectangle (`Region`, in pixels or percent of the frame) or the bright pixels of a mask image the size
 of the frames. Its pixels are filled from their surroundings before the network runs (`fill`: a normalised box
 average, grown until every hole is filled, so a stroke beside a target does not light up with it), and the map
 there is held below every threshold (`IGNORED_LOGIT`), so nothing is found in a zone and the heatmap shows it as
@@ -79,7 +79,7 @@ class Region:
 
 @dataclass(frozen=True)
 class Zones:
-    """Where a run ignores the frame: rectangles and, optionally, a mask image's non-zero pixels (frames must have
+    """Where a run ignores the frame: rectangles and, optionally, a mask image's bright pixels (frames must have
     its size). `key` tells two sets of zones apart in caches and records."""
 
     regions: tuple[Region, ...] = ()

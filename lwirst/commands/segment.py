@@ -108,8 +108,9 @@ def add_zones_arguments(parser: argparse.ArgumentParser | argparse._ArgumentGrou
                              "0,0,100%%,24 for a 24-px top banner); filled from its surroundings before the network "
                              "runs, nothing found in it; repeat for more (at most 32)")
     parser.add_argument("--ignore-mask", metavar="PNG", default=None,
-                        help="an image the size of the frames whose non-zero pixels are ignored as --ignore's "
-                             "rectangles are (any shape: draw the display's strokes on a blank frame)")
+                        help="an image the size of the frames whose bright pixels (over half scale) are ignored "
+                             "as --ignore's rectangles are (any shape: draw the display's strokes white on a black "
+                             "frame)")
 
 
 def zones_from_args(args: argparse.Namespace) -> Zones:
