@@ -32,7 +32,7 @@ from lwirst.checkpoint import display_name, file_hash
 from lwirst.consensus import mirrored, recorded
 from lwirst.datasets import in_sample_note
 from lwirst.errors import LwirstError
-from lwirst.eval_protocol import EvalProtocol, RunSpec
+from lwirst.eval_protocol import EvalProtocol, RanWith, RunSpec
 from lwirst.evaluate import (
     EvalResult,
     cache_key,
@@ -50,10 +50,10 @@ from lwirst.onnxtrial import trial_run
 from lwirst.polarity import recorded as recorded_polarity
 from lwirst.postprocess import TargetFilter, logit_to_probability, probability_text
 from lwirst.prominence import recorded as recorded_margin
+from lwirst.zones import recorded as recorded_zones
 
 log = logging.getLogger(__name__)
 
-RanWith = tuple[float | None, bool, float, str, str]  # `RunSpec.ran_with`: consensus, mirror, margin, polarity, zones
 
 RUNS_KEY = "analysis_runs"
 AUTO_EVALUATE_MAX_IMAGES = 16  # datasets this small are evaluated without asking (the embedded samples)
@@ -451,9 +451,8 @@ def disk_label(row: pd.Series) -> str:
 def ran_with(record: pd.Series) -> RanWith:
     """A cached-runs row's scale consensus, mirror check, peak margin, polarity and ignore zones (`RunSpec.ran_with`,
     read from a table whose empty cells are NaN)."""
-    zones = record.get("ignore")
     return (recorded(record.get("confirm")), mirrored(record.get("mirror")), recorded_margin(record.get("margin")),
-            recorded_polarity(record.get("polarity")), zones if isinstance(zones, str) else "")
+            recorded_polarity(record.get("polarity")), recorded_zones(record.get("ignore")))
 
 
 def report_error(label: str, exc: Exception) -> None:

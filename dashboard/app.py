@@ -27,14 +27,14 @@ TITLE = "lwirst: IR small-target segmentation"
 # The first visitors of a fresh server waited on a blank white page for 4-12 s while the pages' module loaded
 # torch and ONNX: the page is titled and says so first (later runs find the module loaded and show nothing).
 st.set_page_config(page_title=TITLE, page_icon=str(FAVICON), layout="wide")
-_starting = st.empty()
-if not getattr(sys.modules.get("dashboard.common"), "LOADED", False):
-    _starting.info("Starting the dashboard: loading the network libraries, once per server (a few seconds)...",
-                   icon=":material/hourglass_top:")
+_starting = None if getattr(sys.modules.get("dashboard.common"), "LOADED", False) else st.info(
+    "Starting the dashboard: loading the network libraries, once per server (a few seconds)...",
+    icon=":material/hourglass_top:")
 
 from dashboard import common, urlstate  # noqa: E402
 
-_starting.empty()
+if _starting is not None:
+    _starting.empty()
 # Metric cards wrap a long value or label instead of cutting it to "0.…": six cards in a row at a 1024-px
 # projector left every headline number unreadable. Captions are drawn at 75 % of the text colour, not Streamlit's
 # 60 % (3.8-3.9:1 on the light theme's page and sidebar; now 5.8-6.0:1, and 9:1 on the dark theme's). The control

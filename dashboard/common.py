@@ -104,6 +104,7 @@ from lwirst.web_video import (
     segment_video,
 )
 from lwirst.zones import MAX_REGIONS, Region, Zones
+from lwirst.zones import said as said_zones
 
 log = logging.getLogger(__name__)
 
@@ -491,22 +492,23 @@ def _zones_of(text: str) -> Zones:
     return Zones(tuple(Region.parse(part) for part in text.split(";") if part.strip()))
 
 
+def sidebar_zones() -> tuple[str, str | None]:
+    """The sidebar's ignore regions as their key ("0,0,100%,24;600,10,30,30") and why they cannot be applied:
+    ("", the reason) for text that does not parse, ("", None) for none."""
+    try:
+        return _zones_of(str(st.session_state.get("ignore_regions", ""))).key, None
+    except LwirstError as exc:
+        return "", str(exc)
+
+
 def zones_refusal() -> str | None:
     """Why the sidebar's ignore regions cannot be applied (None: they can, or there are none)."""
-    try:
-        _zones_of(str(st.session_state.get("ignore_regions", "")))
-    except LwirstError as exc:
-        return str(exc)
-    return None
+    return sidebar_zones()[1]
 
 
 def chosen_zones() -> str:
-    """The sidebar's ignore regions as their key ("0,0,100%,24;600,10,30,30"); "" for none or for text that does
-    not parse (the sidebar says why)."""
-    try:
-        return _zones_of(str(st.session_state.get("ignore_regions", ""))).key
-    except LwirstError:
-        return ""
+    """The sidebar's ignore regions' key; "" for none or for text that does not parse (the page says why)."""
+    return sidebar_zones()[0]
 
 
 def white_hot_note(what: str) -> None:
@@ -1329,7 +1331,7 @@ class SpeedInfo:
         also confirmed mirrored (...)" with the mirror check), then ", black-hot frames inverted" for a black-hot
         sensor and ", ignore zones 0,0,100%,24" with ignore zones; else ""."""
         return (said_consensus(self.confirm, self.mirror, ", with {}") + said_polarity(self.polarity, ", {}")
-                + (f", ignore zones {self.ignore} (outlined in grey)" if self.ignore else ""))
+                + said_zones(self.ignore, ", {} (outlined in grey)"))
 
     def __str__(self) -> str:
         return f"{self.runner}, protocol {self.protocol}{self.read_as}"

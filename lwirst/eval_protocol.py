@@ -33,6 +33,8 @@ from lwirst.prominence import legend as margin_legend
 from lwirst.prominence import recorded as recorded_margin
 from lwirst.saliency import Saliency
 from lwirst.zones import legend as zones_legend
+from lwirst.zones import recorded as recorded_zones
+from lwirst.zones import said as said_zones
 
 PDFA_THRESHOLDS = np.round(np.linspace(-8.0, 8.0, 17), 3)  # the Pd-Fa sweep's fixed logit grid
 PD_AT_FA_BUDGET = 0.1  # false-alarm blobs per frame: one alarm in ten frames
@@ -47,6 +49,7 @@ CONVENTIONS = {
     "pd_at_fa": f"best Pd over logit thresholds {PDFA_THRESHOLDS[0]:g}..{PDFA_THRESHOLDS[-1]:g} (step 1) and this "
                 f"run's, with at most {PD_AT_FA_BUDGET:g} false-alarm blobs per frame",
 }
+RanWith = tuple[float | None, bool, float, str, str]  # `RunSpec.ran_with`: consensus, mirror, margin, polarity, zones
 RESULT_FIELDS = ("model", "backend", "dataset", "split", "threshold")  # what a stored protocol cannot lack
 RAN_AS = {"native": "native", "pyramid": "as a pyramid"}  # how "auto" ran a frame it did not resize, in words
 
@@ -83,7 +86,7 @@ class RunSpec:
     ignore: str = ""
 
     @property
-    def ran_with(self) -> tuple[float | None, bool, float, str, str]:
+    def ran_with(self) -> RanWith:
         """(scale consensus, mirror check, peak margin, polarity, ignore zones): what, beside model, backend and
         protocol, tells two runs of one model apart."""
         return self.confirm, self.mirror, self.margin, self.polarity, self.ignore
@@ -95,7 +98,8 @@ class RunSpec:
 
     def to_json(self) -> dict[str, Any]:
         """The run's fields as results and `lwirst segment` record them (the scale consensus, mirror check,
-        margin and a black-hot polarity only where one ran, as results stored them before these existed)."""
+        margin, a black-hot polarity and ignore zones only where one ran, as results stored them before these
+        existed)."""
         data: dict[str, Any] = {
             "model": self.model, "hash": self.hash, "backend": self.backend, "precision": self.precision,
             "protocol": self.protocol, "size": self.recorded_size}
@@ -130,7 +134,7 @@ class RunSpec:
                    str(data.get("input", "files")), palettes if isinstance(palettes, bool) else None,
                    options if isinstance(options, Mapping) else {}, recorded(data.get("confirm")),
                    mirrored(data.get("mirror")), recorded_margin(data.get("margin")),
-                   recorded_polarity(data.get("polarity")), _text(data.get("ignore")))
+                   recorded_polarity(data.get("polarity")), recorded_zones(data.get("ignore")))
 
 @dataclass(frozen=True)
 class AppliedProtocol:
@@ -261,7 +265,7 @@ class FramesRan:
         zones 0,0,100%,24" for a run with zones (`lwirst.zones`), then
         "; pseudo-colour decoding off" when it was off, else the frames decoded ("; 3 frame(s) decoded from
         pseudo-colour palette(s) jet") and the colour frames no known palette decoded; "" for none of these."""
-        said = said_polarity(run.polarity, "; {}") + (f"; ignore zones {run.ignore}" if run.ignore else "")
+        said = said_polarity(run.polarity, "; {}") + said_zones(run.ignore, "; {}")
         if run.palettes is False:
             return said + "; pseudo-colour decoding off (colour frames ran as BGR)"
         if self.decoded_palettes:
@@ -320,11 +324,6 @@ class FrameTally:
     def record(self, run: RunSpec) -> FramesRan:
         """What a result's protocol records of how `run`'s frames ran."""
         return FramesRan.counted(self.ran, run.size, self.held, self.decoded, self.as_colour)
-
-
-def _text(value: object) -> str:
-    """A text a record holds, "" for anything else (absent, null, NaN)."""
-    return value if isinstance(value, str) else ""
 
 
 def _count(value: object) -> int:

@@ -17,6 +17,7 @@ import hashlib
 import math
 import re
 from dataclasses import dataclass
+from functools import cached_property
 
 import cv2
 import numpy as np
@@ -77,10 +78,11 @@ class Region:
         return ",".join(f"{v:.12g}%" if p else f"{v:.12g}" for v, p in zip(values, self.percent, strict=True))
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class Zones:
     """Where a run ignores the frame: rectangles and, optionally, a mask image's bright pixels (frames must have
-    its size). `key` tells two sets of zones apart in caches and records."""
+    its size). `key` tells two sets of zones apart in caches and records (two Zones compare as objects: a mask is
+    an array)."""
 
     regions: tuple[Region, ...] = ()
     mask: np.ndarray | None = None  # bool H x W
@@ -94,9 +96,9 @@ class Zones:
     def __bool__(self) -> bool:
         return bool(self.regions) or self.mask is not None
 
-    @property
+    @cached_property
     def key(self) -> str:
-        """The regions as given and the mask's content digest: "" for no zone."""
+        """The regions as given and the mask's content digest: "" for no zone (read once: a mask is hashed)."""
         parts = [str(region) for region in self.regions]
         if self.mask is not None:
             digest = hashlib.sha256(np.packbits(self.mask).tobytes() + str(self.mask.shape).encode()).hexdigest()
@@ -108,8 +110,9 @@ class Zones:
         if not self:
             return None
         if self.mask is not None and self.mask.shape != tuple(hw):
-            raise LwirstError(f"the ignore mask {self.mask_name or ''} is {self.mask.shape[1]}x{self.mask.shape[0]}, "
-                              f"the frame {hw[1]}x{hw[0]}: a mask covers frames of its own size".replace("  ", " "))
+            name = f" {self.mask_name}" if self.mask_name else ""
+            raise LwirstError(f"the ignore mask{name} is {self.mask.shape[1]}x{self.mask.shape[0]}, the frame "
+                              f"{hw[1]}x{hw[0]}: a mask covers frames of its own size")
         covered = np.zeros(hw, bool) if self.mask is None else self.mask.copy()
         for region in self.regions:
             top, bottom, left, right = region.bounds(hw)
@@ -174,6 +177,16 @@ def hold_below(logits: np.ndarray, covered: np.ndarray | None) -> np.ndarray:
     out = logits.copy()
     out[covered] = min(IGNORED_LOGIT, float(logits.min()))
     return out
+
+
+def recorded(value: object) -> str:
+    """The zones' key a result (or a table cell) records: "" where none is (absent, null, NaN)."""
+    return value if isinstance(value, str) else ""
+
+
+def said(key: str, template: str = "{}") -> str:
+    """`template` holding "ignore zones 0,0,100%,24" for a run with zones; "" for none."""
+    return template.format(f"ignore zones {key}") if key else ""
 
 
 def legend(key: str) -> str:
