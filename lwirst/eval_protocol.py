@@ -27,7 +27,7 @@ from lwirst.polarity import DEFAULT as DEFAULT_POLARITY
 from lwirst.polarity import legend as polarity_legend
 from lwirst.polarity import recorded as recorded_polarity
 from lwirst.polarity import said as said_polarity
-from lwirst.postprocess import GROW_TO, describe_growth, probability_of
+from lwirst.postprocess import GROW_TO, NO_FILTER, TargetFilter, describe_growth, probability_of
 from lwirst.prominence import describe as describe_margin
 from lwirst.prominence import legend as margin_legend
 from lwirst.prominence import recorded as recorded_margin
@@ -159,6 +159,7 @@ class AppliedProtocol:
     grow_to: float | None = GROW_TO  # the masks' growth (`lwirst.postprocess`): a logit, None for Eq. 2's masks
     polarity: str = DEFAULT_POLARITY  # black-hot: the frames were inverted as they were read (`lwirst.polarity`)
     ignore: str = ""  # the ignore zones' key (`lwirst.zones`), "" for none
+    target_filter: TargetFilter = NO_FILTER  # Eq. 4's bounds the scored targets passed (`lwirst.postprocess`)
 
     def __str__(self) -> str:
         """"auto: 37 of 39 images as a pyramid, 2 resized to 256×256" ("auto: all 8 images resized to 256×256"
@@ -213,13 +214,20 @@ class AppliedProtocol:
         """For a chart legend: "auto: all resized", "auto: 2 as a pyramid, 84 resized", or the fixed
         protocol."""
         confirmed = (consensus_legend(self.confirm, self.mirror) + margin_legend(self.margin)
-                     + growth_legend(self.grow_to) + polarity_legend(self.polarity) + zones_legend(self.ignore))
+                     + growth_legend(self.grow_to) + polarity_legend(self.polarity) + zones_legend(self.ignore)
+                     + filter_legend(self.target_filter))
         if self.configured != "auto":
             return self.configured + confirmed
         kinds = self._kinds()
         if len(kinds) == 1:
             return f"auto: all {self._said(kinds[0][0], short=True)}{confirmed}"
         return "auto: " + ", ".join(f"{n} {self._said(kind, short=True)}" for kind, n in kinds) + confirmed
+
+
+def filter_legend(target_filter: TargetFilter) -> str:
+    """A point's name tag for targets scored through an Eq. 4 filter ("" for none): filtered and unfiltered
+    runs of one model score different targets, and must not merge into one point."""
+    return f", filter {target_filter}" if target_filter.active else ""
 
 
 def growth_legend(grow_to: float | None) -> str:
@@ -252,13 +260,14 @@ class FramesRan:
                    sum(protocol == "resize" and tuple(hw) == model for protocol, hw in ran), held,
                    dict(decoded or {}), as_colour)
 
-    def applied_protocol(self, run: RunSpec, grow_to: float | None = GROW_TO) -> AppliedProtocol | None:
+    def applied_protocol(self, run: RunSpec, grow_to: float | None = GROW_TO,
+                         target_filter: TargetFilter = NO_FILTER) -> AppliedProtocol | None:
         """How `run`'s frames ran, for protocol lines and legends; None where that was not recorded."""
         if self.applied is None:
             return None
         return AppliedProtocol(run.protocol, run.size or PAPER_SIZE, dict(self.applied), run.confirm,
                                self.at_model_size, run.mirror, run.margin if self.margin_frames else 0.0, grow_to,
-                               run.polarity, run.ignore)
+                               run.polarity, run.ignore, target_filter)
 
     def reading_text(self, run: RunSpec) -> str:
         """How frames were read, for a protocol line: "; black-hot frames inverted" for a black-hot run, "; ignore
@@ -349,6 +358,7 @@ class EvalProtocol:
     frames: FramesRan = field(default_factory=FramesRan)
     binary_predictions: int | None = None
     rescored_from: float | None = None
+    target_filter: TargetFilter = NO_FILTER  # Eq. 4: only targets within these bounds were scored
 
     def renamed(self, model: str, dataset: str, split: str) -> EvalProtocol:
         """The same result under the names it was asked by (a cache hit): the same model content in another
@@ -358,7 +368,7 @@ class EvalProtocol:
     @property
     def applied(self) -> AppliedProtocol | None:
         """How the frames ran (None for a result stored before that was recorded)."""
-        return self.frames.applied_protocol(self.run, self.grow_to)
+        return self.frames.applied_protocol(self.run, self.grow_to, self.target_filter)
 
     def text(self) -> str:
         """The protocol as applied (`AppliedProtocol`), or as configured for a result stored before it recorded
@@ -378,6 +388,8 @@ class EvalProtocol:
             data["binary_predictions"] = self.binary_predictions
         if self.rescored_from is not None:
             data["rescored_from"] = {"threshold": self.rescored_from}
+        if self.target_filter.active:  # a result scored without one keeps the record it had before filters
+            data["filter"] = self.target_filter.to_dict()
         return data
 
     @classmethod
@@ -389,7 +401,8 @@ class EvalProtocol:
                    str(data.get("split", "?")), str(data.get("data_fingerprint", "")), FramesRan.from_json(data),
                    _count(binary) if binary is not None else None,
                    float(source["threshold"]) if isinstance(source, Mapping)
-                   and isinstance(source.get("threshold"), (int, float)) else None)
+                   and isinstance(source.get("threshold"), (int, float)) else None,
+                   TargetFilter.recorded(data.get("filter")))
 
 
 def _stored_growth(data: Mapping[str, Any]) -> float | None:

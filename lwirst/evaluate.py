@@ -47,7 +47,7 @@ from lwirst.metrics import (
 from lwirst.paper import PAPER_SIZE
 from lwirst.paths import CACHE_ENV as CACHE_ENV
 from lwirst.polarity import DEFAULT as DEFAULT_POLARITY
-from lwirst.postprocess import GROW_TO, TargetFilter, describe_growth, describe_threshold, detect
+from lwirst.postprocess import GROW_TO, NO_FILTER, TargetFilter, describe_growth, describe_threshold, detect
 from lwirst.predictions import PredictionFolder, saturated
 from lwirst.rounding import round_floats
 from lwirst.saliency import Saliency
@@ -260,16 +260,17 @@ def _module_source(name: str) -> Path | None:
     return origin.parent if spec.submodule_search_locations else origin
 
 
-def cache_key(segmenter: Segmenter, dataset: SegDataset, threshold: float, grow_to: float | None = GROW_TO) -> str:
+def cache_key(segmenter: Segmenter, dataset: SegDataset, threshold: float, grow_to: float | None = GROW_TO,
+              target_filter: TargetFilter = NO_FILTER) -> str:
     """Key on model content, the data's content fingerprint (resolved paths, sizes, mtimes, split
-    list, not the name it was reached by), protocol, scale consensus, threshold, mask growth, the cache schema
-    and the code (`code_signature`)."""
-    keys = cache_keys(segmenter, dataset, threshold, grow_to)
+    list, not the name it was reached by), protocol, scale consensus, threshold, mask growth, Eq. 4 filter, the
+    cache schema and the code (`code_signature`)."""
+    keys = cache_keys(segmenter, dataset, threshold, grow_to, target_filter)
     return keys[0] if keys else ""
 
 
-def cache_keys(segmenter: Segmenter, dataset: SegDataset, threshold: float, grow_to: float | None = GROW_TO
-               ) -> tuple[str, ...]:
+def cache_keys(segmenter: Segmenter, dataset: SegDataset, threshold: float, grow_to: float | None = GROW_TO,
+               target_filter: TargetFilter = NO_FILTER) -> tuple[str, ...]:
     """The keys of every cached result that holds for this evaluation (`cache_key`'s first; then that of the
     same split read without a mask threshold, `lwirst.datasets.fingerprints`); () for a model without a hash."""
     info = segmenter.describe()
@@ -287,16 +288,20 @@ def cache_keys(segmenter: Segmenter, dataset: SegDataset, threshold: float, grow
         parts.append(f"polarity={info.polarity}")
     if info.ignore:
         parts.append(f"ignore={info.ignore}")
+    if target_filter.active:  # an unfiltered run keeps the key it had before evaluate took a filter
+        parts.append(f"filter={sorted(target_filter.to_dict().items())}")
     return tuple(hashlib.sha256("|".join([data, *parts]).encode()).hexdigest()[:20] for data in _fingerprints(dataset))
 
 
 def evaluate(segmenter: Segmenter, dataset: SegDataset, *, threshold: float = 0.0,
              progress: Callable[[int, int], None] | None = None, use_cache: bool = True,
-             keep_saliency: bool = True, grow_to: float | None = GROW_TO) -> EvalResult:
+             keep_saliency: bool = True, grow_to: float | None = GROW_TO,
+             target_filter: TargetFilter = NO_FILTER) -> EvalResult:
     """Run `segmenter` over `dataset` and score it (cached by `cache_key`). `threshold` is a logit, as the maps
     are (0, the default, is probability 0.5; `lwirst.postprocess.threshold_from_probability` converts one),
-    unlike the command line's `--threshold`, which takes the probability."""
-    keys = cache_keys(segmenter, dataset, threshold, grow_to) if use_cache else ()
+    unlike the command line's `--threshold`, which takes the probability. With `target_filter` only the targets
+    within its Eq. 4 bounds are scored, as `lwirst segment` keeps them."""
+    keys = cache_keys(segmenter, dataset, threshold, grow_to, target_filter) if use_cache else ()
     for key in keys:
         result = read_cached(cache_root() / key)
         if result is not None:
@@ -308,7 +313,7 @@ def evaluate(segmenter: Segmenter, dataset: SegDataset, *, threshold: float = 0.
     cached = cache_root() / keys[0] if keys else None
 
     result = _score(dataset, lambda sample: segmenter.predict(sample.image), segmenter.describe(), threshold,
-                    grow_to, progress=progress, keep_saliency=keep_saliency)
+                    grow_to, progress=progress, keep_saliency=keep_saliency, target_filter=target_filter)
     if cached is not None:
         store(result, cached)
     return result
@@ -387,7 +392,8 @@ AS_SAVED = "as saved"  # `evaluate_predictions`' default growth: the one the fil
 
 def evaluate_predictions(predictions: str | Path, dataset: SegDataset, *, threshold: float = 0.0,
                          progress: Callable[[int, int], None] | None = None,
-                         grow_to: float | str | None = AS_SAVED) -> EvalResult:
+                         grow_to: float | str | None = AS_SAVED,
+                         target_filter: TargetFilter = NO_FILTER) -> EvalResult:
     """Score another method's saved masks or maps (`lwirst.predictions`) with the same metrics as a model.
 
     By default masks grow as the files were drawn: another method's are the pixels above the threshold (the
@@ -406,18 +412,19 @@ def evaluate_predictions(predictions: str | Path, dataset: SegDataset, *, thresh
         return saved
 
     result = _score(dataset, predict, folder.describe(), threshold, grow_to, progress=progress,
-                    keep_saliency=False, timed=False)
+                    keep_saliency=False, timed=False, target_filter=target_filter)
     result.protocol = dataclasses.replace(result.protocol, binary_predictions=binary)
     return result
 
 
 def _score(dataset: SegDataset, predict: Callable[[Sample], Saliency], run: RunSpec, threshold: float,
            grow_to: float | None, *, progress: Callable[[int, int], None] | None, keep_saliency: bool,
-           timed: bool = True) -> EvalResult:
+           timed: bool = True, target_filter: TargetFilter = NO_FILTER) -> EvalResult:
     """Every metric over `dataset` of the maps `predict` gives (fps only when `timed`: a model ran).
 
-    Threshold metrics score the detected targets' masks (`detect`: grown to `grow_to`); the curves
-    and the Pd-Fa sweep score the logits at each of their thresholds, without growth."""
+    Threshold metrics score the detected targets' masks (`detect`: grown to `grow_to`) that pass
+    `target_filter`; the Pd-Fa sweep scores the logits at each of its thresholds, without growth, through the
+    same filter; the ROC and PR curves score the map's pixels, which no target filter reaches."""
     pixel, pdfa, alarms = PixelMetrics(), PdFa(), FrameAlarms()
     curve = CurveMetric(bins=1000, logits=True)
     sweep = [PdFa(float(t)) for t in sweep_thresholds(threshold)]
@@ -433,12 +440,12 @@ def _score(dataset: SegDataset, predict: Callable[[Sample], Saliency], run: RunS
         logits = predicted.logits
         mask = sample.mask
         tally.add(predicted)
-        found = detect(logits, threshold, grow_to).mask
+        found = detect(logits, threshold, grow_to).filter(target_filter).mask
         for metric in (pixel, pdfa, *plugins):
             metric.update(found, mask)
         curve.update(logits, mask)
         for metric in sweep:
-            metric.update(logits, mask)
+            metric.update(_swept(logits, metric.threshold, target_filter), mask)
         record = image_record(found, mask, saliency=logits)
         alarms.add_frame(record.false_alarms, record.targets)  # the record's matching, not a second one
         rows.append({
@@ -474,14 +481,24 @@ def _score(dataset: SegDataset, predict: Callable[[Sample], Saliency], run: RunS
     }
     masks = describe_growth(grow_to) + cut_masks(threshold, run.confirm, run.mirror, tally.margin(run))
     protocol = EvalProtocol(run, threshold, grow_to, masks + tally.margin_text(run), dataset.name, dataset.split,
-                            data_fingerprint(dataset), tally.record(run))
+                            data_fingerprint(dataset), tally.record(run), target_filter=target_filter)
     return EvalResult(metrics, pd.DataFrame(rows), curves, protocol, saliency)
 
 
+def _swept(logits: np.ndarray, threshold: float, target_filter: TargetFilter) -> np.ndarray:
+    """What the Pd-Fa sweep scores at `threshold`: the map itself (its metric thresholds it), or with an active
+    Eq. 4 filter the mask of the targets that pass it."""
+    if not target_filter.active:
+        return logits
+    return detect(logits, threshold, None).filter(target_filter).mask
+
+
 def rescore_result(result: EvalResult, dataset: SegDataset, threshold: float, grow_to: float | None = GROW_TO,
-                   progress: Callable[[int, int], None] | None = None) -> EvalResult:
-    """`result` scored at another threshold from the maps it kept, without the network: every metric, the
-    curves, the operator view and the per-image table, as `evaluate` scores them. The maps are stored in
+                   progress: Callable[[int, int], None] | None = None,
+                   target_filter: TargetFilter | None = None) -> EvalResult:
+    """`result` scored at another threshold (and Eq. 4 filter; None: the one it was scored with) from the maps
+    it kept, without the network: every metric, the curves, the operator view and the per-image table, as
+    `evaluate` scores them. The maps are stored in
     float16, so a logit within float16 rounding of the threshold can fall the other way; the protocol says
     which run the maps came from (`rescored_from`), and model-only fps is that run's (the same network)."""
     if not result.saliency or set(result.saliency) != set(dataset.names):
@@ -496,7 +513,8 @@ def rescore_result(result: EvalResult, dataset: SegDataset, threshold: float, gr
         return Saliency(logits, ran[sample.name], backend, clearance=clearance)
 
     rescored = _score(dataset, stored, run, threshold, grow_to, progress=progress, keep_saliency=True,
-                      timed=False)
+                      timed=False, target_filter=result.protocol.target_filter if target_filter is None
+                      else target_filter)
     rescored.metrics["fps"] = result.metrics.get("fps", float("nan"))
     rescored.protocol = dataclasses.replace(rescored.protocol, rescored_from=result.protocol.threshold)
     return rescored
@@ -528,13 +546,14 @@ def _binary(result: EvalResult) -> bool:
 
 
 def run_fields(result: EvalResult) -> list[str]:
-    """What ran, field by field: model, backend, protocol as applied, threshold (with the masks' growth) and
-    data; the command joins them with two spaces, a page with its own separator (Markdown collapses two
-    spaces, and a protocol ending in a parenthesis ran into the threshold)."""
+    """What ran, field by field: model, backend, protocol as applied, threshold (with the masks' growth), an
+    Eq. 4 filter where one held, and data; the command joins them with two spaces, a page with its own
+    separator (Markdown collapses two spaces, and a protocol ending in a parenthesis ran into the threshold)."""
     p, m = result.protocol, result.metrics
     masks = "saved masks, as they are" if _binary(result) else p.masks  # growth has no pixel to reach
     return [f"model {p.run.model}", f"backend {p.run.backend} {p.run.precision}", f"protocol {p.text()}",
             f"threshold {describe_threshold(p.threshold)}" + (f" ({masks})" if masks else ""),
+            *([f"Eq. 4 filter {p.target_filter}"] if p.target_filter.active else []),
             f"{p.dataset}/{p.split} ({m['images']} images)"]
 
 

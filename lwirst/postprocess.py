@@ -163,6 +163,26 @@ class TargetFilter:
     def to_dict(self) -> dict[str, float | None]:
         return asdict(self)
 
+    @classmethod
+    def recorded(cls, value: object) -> TargetFilter:
+        """The filter a result records (`to_dict`'s form); no filter where none was recorded (absent, null)
+        or the record holds no valid one (a hand-edited file)."""
+        if not isinstance(value, dict):
+            return NO_FILTER
+        try:
+            return cls(**{f.name: value.get(f.name) for f in fields(cls)})
+        except LwirstError:
+            return NO_FILTER
+
+    def __str__(self) -> str:
+        """The bounds that hold, as protocol lines say them ("size > 2 px, width/height < 3"); "none" for
+        none."""
+        bounds = [f"{what} {sign} {value:g}{unit}" for what, sign, value, unit in (
+            ("size", ">", self.min_size, " px"), ("size", "<", self.max_size, " px"),
+            ("width/height", ">", self.min_ratio, ""), ("width/height", "<", self.max_ratio, ""))
+            if value is not None]
+        return ", ".join(bounds) or "none"
+
 
 NO_FILTER = TargetFilter()
 

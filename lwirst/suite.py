@@ -62,7 +62,7 @@ from lwirst.imageio import to_bgr
 from lwirst.implant import add_cutout, add_psf, cut_targets, grey, mosaic, remove_targets, transform_cutout
 from lwirst.inference import Segmenter
 from lwirst.palettes import palettes
-from lwirst.postprocess import GROW_TO
+from lwirst.postprocess import GROW_TO, NO_FILTER, TargetFilter
 from lwirst.scoring import SUMMARY, plugin_specs
 from lwirst.sensor import add_sensor_noise, draw_noise_std
 from lwirst.synth import render_scene
@@ -418,13 +418,14 @@ class SuiteResult:
 
 def evaluate_suite(segmenter: Segmenter, parts: list[SuitePart], *, threshold: float = 0.0,
                    progress: Callable[[str, int, int], None] | None = None,
-                   grow_to: float | None = GROW_TO) -> SuiteResult:
-    """Score `segmenter` on every part (no cache: parts are built in memory)."""
+                   grow_to: float | None = GROW_TO, target_filter: TargetFilter = NO_FILTER) -> SuiteResult:
+    """Score `segmenter` on every part (no cache: parts are built in memory), through `target_filter`'s Eq. 4
+    bounds where it has any."""
     results = []
     for part in parts:
         def step(done: int, total: int, name: str = part.name) -> None:
             if progress:
                 progress(name, done, total)
         results.append((part, evaluate(segmenter, part, threshold=threshold, grow_to=grow_to, use_cache=False,
-                                       keep_saliency=False, progress=step)))
+                                       keep_saliency=False, progress=step, target_filter=target_filter)))
     return SuiteResult(results)

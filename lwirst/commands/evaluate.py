@@ -13,11 +13,13 @@ from lwirst.commands.progress import progress_bar
 from lwirst.commands.segment import (
     add_backend_argument,
     add_engine_arguments,
+    add_filter_arguments,
     add_mask_threshold_argument,
     add_size_argument,
     add_threads_argument,
     add_threshold_arguments,
     engine_from_args,
+    filter_from_args,
     growth_from_args,
     run_line,
     size_from_args,
@@ -28,7 +30,7 @@ from lwirst.errors import LwirstError
 from lwirst.evaluate import evaluate, evaluate_predictions, summary_lines
 from lwirst.inference import DEFAULT_MODEL, PROTOCOLS, Segmenter
 from lwirst.polarity import DEFAULT as DEFAULT_POLARITY
-from lwirst.postprocess import probability_of
+from lwirst.postprocess import TargetFilter, probability_of
 from lwirst.rounding import DIGITS, round_floats
 from lwirst.suite import SUITES, build_suite, evaluate_suite
 from lwirst.validate import check_outputs, number
@@ -50,7 +52,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                              "most a quarter of it natively; above 2x, a pyramid: natively and at half size, maps "
                              "united")
     add_size_argument(parser, "; metrics are always scored at each image's own size")
-    add_threshold_arguments(parser)
+    group = parser.add_argument_group("post-processing (paper Eqs. 2 and 4): the targets scored")
+    add_threshold_arguments(group)
+    add_filter_arguments(group)
     parser.add_argument("--out", type=Path, help="write metrics.json, per_image.csv, curves.json here")
     parser.add_argument("--force", action="store_true", help="overwrite results already in --out")
     parser.add_argument("--no-cache", action="store_true", help="recompute even if a cached result exists")
@@ -81,9 +85,9 @@ def run(args: argparse.Namespace) -> int:
         names = ("suite.json",) if args.suite else OUTPUTS
         check_outputs({"--out": [args.out / name for name in names]}, [args.model, data_root, args.ignore_mask],
                       force=args.force, folders={"--out": args.out})
-    threshold = threshold_from_args(args)
+    threshold, target_filter = threshold_from_args(args), filter_from_args(args)
     if args.suite:
-        return _run_suite(args, threshold)
+        return _run_suite(args, threshold, target_filter)
     dataset = open_dataset(args.data_dir, args.dataset, args.split, mask_threshold=args.mask_threshold)
     segmenter = None if args.predictions is not None else Segmenter(
         args.model, protocol=args.protocol, size=size_from_args(args), threads=args.threads, **engine_from_args(args))
@@ -93,10 +97,11 @@ def run(args: argparse.Namespace) -> int:
 
         if segmenter is None:
             grown = {} if args.grow_to is None else {"grow_to": growth_from_args(args)}  # default: as drawn
-            result = evaluate_predictions(args.predictions, dataset, threshold=threshold, progress=progress, **grown)
+            result = evaluate_predictions(args.predictions, dataset, threshold=threshold, progress=progress,
+                                          target_filter=target_filter, **grown)
         else:
             result = evaluate(segmenter, dataset, threshold=threshold, use_cache=not args.no_cache, progress=progress,
-                              grow_to=growth_from_args(args))
+                              grow_to=growth_from_args(args), target_filter=target_filter)
     for line in summary_lines(result):
         print(line)
     if result.cached:
@@ -141,7 +146,7 @@ def _cell(value: object, percent: bool = False) -> str:
     return str(value)
 
 
-def _run_suite(args: argparse.Namespace, threshold: float) -> int:
+def _run_suite(args: argparse.Namespace, threshold: float, target_filter: TargetFilter) -> int:
     parts = build_suite(args.suite, args.data_dir)
     if args.suite_frames:
         parts = [dataclasses.replace(part, count=min(part.count, args.suite_frames)) for part in parts]
@@ -149,10 +154,11 @@ def _run_suite(args: argparse.Namespace, threshold: float) -> int:
                           **engine_from_args(args))
     grow_to = growth_from_args(args)
     with progress_bar(total=sum(len(p) for p in parts), unit="img", leave=False) as bar:
-        result = evaluate_suite(segmenter, parts, threshold=threshold, grow_to=grow_to,
+        result = evaluate_suite(segmenter, parts, threshold=threshold, grow_to=grow_to, target_filter=target_filter,
                                 progress=lambda name, done, total: bar.update(1))
     info = segmenter.describe()
-    print(f"suite {args.suite}  {run_line(segmenter, threshold, grow_to)}")
+    said = f"  Eq. 4 filter {target_filter}" if target_filter.active else ""
+    print(f"suite {args.suite}  {run_line(segmenter, threshold, grow_to)}{said}")
     rows = result.rows()
     header = tuple(rows[0]) if rows else ()  # the rows' own columns, a plugin metric's too
     print("  ".join(f"{h:>16}" for h in header))
@@ -165,7 +171,8 @@ def _run_suite(args: argparse.Namespace, threshold: float) -> int:
     if args.out:
         args.out.mkdir(parents=True, exist_ok=True)
         summary = {"suite": args.suite, "frames_per_part": args.suite_frames, "model": info.to_json(),
-                   "threshold": threshold, "threshold_probability": probability_of(threshold), "parts": rows,
+                   "threshold": threshold, "threshold_probability": probability_of(threshold),
+                   **({"filter": target_filter.to_dict()} if target_filter.active else {}), "parts": rows,
                    "pooled": {"pd": result.pd, "blobs_per_empty_frame": result.blobs_per_empty_frame,
                               "empty_alarm_rate": result.empty_alarm_rate}}
         (args.out / "suite.json").write_text(jsonio.dumps(round_floats(summary), indent=2))

@@ -180,6 +180,11 @@ def confirmation(args: argparse.Namespace) -> dict[str, object]:
 def add_postprocess_arguments(parser: argparse.ArgumentParser) -> None:
     group = parser.add_argument_group("post-processing (paper Eqs. 2 and 4)")
     add_threshold_arguments(group)
+    add_filter_arguments(group)
+
+
+def add_filter_arguments(group: argparse.ArgumentParser | argparse._ArgumentGroup) -> None:
+    """The Eq. 4 filter's bounds: --min-size, --max-size, --min-ratio, --max-ratio."""
     group.add_argument("--min-size", type=SIZE, default=None, help="drop targets of size <= m pixels")
     group.add_argument("--max-size", type=SIZE, default=None, help="drop targets of size >= k pixels")
     group.add_argument("--min-ratio", type=SIZE, default=None, help="drop targets of width/height <= l")
