@@ -48,7 +48,7 @@ from lwirst.inference import Saliency, module_digest
 from lwirst.modelcard import DEMO_MODEL
 from lwirst.onnxtrial import trial_run
 from lwirst.polarity import recorded as recorded_polarity
-from lwirst.postprocess import TargetFilter, logit_to_probability, probability_text
+from lwirst.postprocess import NO_FILTER, TargetFilter, logit_to_probability, probability_text
 from lwirst.prominence import recorded as recorded_margin
 from lwirst.zones import recorded as recorded_zones
 
@@ -211,10 +211,11 @@ def _in_sample(root: str, dataset: str, split: str, path: str, version: str, sho
 # ---------------------------------------------------------------- runs
 
 
-def run_keys(engine: common.Engine, choice: common.DataChoice, threshold: float) -> tuple[str, ...]:
+def run_keys(engine: common.Engine, choice: common.DataChoice, threshold: float,
+             target_filter: TargetFilter = NO_FILTER) -> tuple[str, ...]:
     """The disk-cache keys whose results answer evaluating `engine` on `choice`, its own first
     (`lwirst.evaluate.cache_keys`; loads the model, not the images)."""
-    return cache_keys(eval_segmenter(engine), common.open_data(choice), threshold)
+    return cache_keys(eval_segmenter(engine), common.open_data(choice), threshold, target_filter=target_filter)
 
 
 @st.cache_data(max_entries=8, show_spinner="Reading the cached evaluation...")
@@ -240,11 +241,12 @@ def _cached_dir(key: str) -> Path | None:
     return folder if is_stored(folder) else None
 
 
-def stored_run(label: str, engine: common.Engine, choice: common.DataChoice, threshold: float) -> Run | None:
+def stored_run(label: str, engine: common.Engine, choice: common.DataChoice, threshold: float,
+               target_filter: TargetFilter = NO_FILTER) -> Run | None:
     """This session's run, else the one cached on disk, else the same model's run on the same data at
-    another threshold scored again at this one from its maps (`lwirst.evaluate.rescore_result`: seconds,
-    no network, kept in the session only), else None; never runs the network."""
-    keys = run_keys(engine, choice, threshold)
+    another threshold or Eq. 4 filter scored again at these from its maps (`lwirst.evaluate.rescore_result`:
+    seconds, no network, kept in the session only), else None; never runs the network."""
+    keys = run_keys(engine, choice, threshold, target_filter)
     key = keys[0] if keys else ""
     if key in session_runs():
         return session_runs()[key]
@@ -258,7 +260,8 @@ def stored_run(label: str, engine: common.Engine, choice: common.DataChoice, thr
         return None
     with st.spinner(f"Scoring the run at threshold {source.protocol.threshold:g} again at {threshold:g} "
                     "(its stored maps, no network)..."):
-        result = rescore_result(source, common.open_data(choice), threshold)
+        # the maps are the network's, never filtered: any run's answers for any filter
+        result = rescore_result(source, common.open_data(choice), threshold, target_filter=target_filter)
     return remember(Run(label, key, choice, threshold, result, *cost(engine)))
 
 
@@ -303,15 +306,16 @@ def progress_bar(bar: DeltaGenerator, label: str) -> Callable[[int, int], None]:
 
 
 def evaluate_run(label: str, engine: common.Engine, choice: common.DataChoice, threshold: float,
-                 bar: DeltaGenerator) -> Run:
-    """Evaluate a model on a dataset split with a progress bar; the result is kept in the session and cached on
-    disk, where every visitor's pages list it, unless the model is a visitor's upload (private to its session)."""
+                 bar: DeltaGenerator, target_filter: TargetFilter = NO_FILTER) -> Run:
+    """Evaluate a model on a dataset split (through an Eq. 4 filter) with a progress bar; the result is kept in
+    the session and cached on disk, where every visitor's pages list it, unless the model is a visitor's upload
+    (private to its session)."""
     segmenter = eval_segmenter(engine)
     dataset = common.open_data(choice)
-    key = cache_key(segmenter, dataset, threshold)
+    key = cache_key(segmenter, dataset, threshold, target_filter=target_filter)
     try:
         with SERVER_LOAD.running("evaluation"):
-            result = evaluate(segmenter, dataset, threshold=threshold,
+            result = evaluate(segmenter, dataset, threshold=threshold, target_filter=target_filter,
                               progress=progress_bar(bar, label),  # type: ignore[arg-type]
                               use_cache=not analysis.is_upload(engine.path))
     except LwirstError:
@@ -445,7 +449,9 @@ def disk_label(row: pd.Series) -> str:
     """A cached run's model (as the sidebar lists it), backend, protocol and scale consensus:
     "m.safetensors · openvino/auto"."""
     name = model_label(row["model"], str(row.get("hash", "")))
-    return f"{name} · {common.runs_on(row['backend'], row['protocol'], *ran_with(row))}"
+    scored = row.get("filter")
+    return (f"{name} · {common.runs_on(row['backend'], row['protocol'], *ran_with(row))}"
+            + (f" · filter {scored}" if isinstance(scored, str) and scored else ""))
 
 
 def ran_with(record: pd.Series) -> RanWith:

@@ -884,8 +884,6 @@ def postprocess_controls(tracking: bool = False) -> Postprocess:
     """Sidebar: threshold and Eq. 4 filter widgets (changing them never re-runs the network), and the tracker's
     where a page tracks."""
     st.session_state.setdefault("threshold", 0.0)
-    st.session_state.setdefault("size_range", (0, SIZE_CAP))
-    st.session_state.setdefault("ratio_range", (0.0, RATIO_CAP))
     with st.sidebar:
         st.subheader("Post-processing", help="The paper's Sec. III-C: threshold the saliency map, group pixels "
                      "into 8-connected targets, keep targets whose size and aspect ratio pass the filter (Eq. 4)")
@@ -893,19 +891,35 @@ def postprocess_controls(tracking: bool = False) -> Postprocess:
                               help=help_for("threshold", "logit"))
         st.caption(f"= probability {probability_text(threshold, 3)}; {describe_growth(GROW_TO)}"
                    + cut_masks(threshold, *chosen_confirmation(), chosen_margin()))
-        _open_collapsed("size_range", 1, SIZE_CAP)
-        size = st.slider("Target size (pixels, ends excluded)", 0, SIZE_CAP, key="size_range", on_change=_keep_open,
-                         args=("size_range", 1, SIZE_CAP),
-                         help=f"{help_for('Eq. 4')}\n\n0 and {SIZE_CAP} mean no bound")
-        _range_note("size_range")
-        _open_collapsed("ratio_range", 0.1, RATIO_CAP)
-        ratio = st.slider("Aspect ratio (width / height, ends excluded)", 0.0, RATIO_CAP, step=0.1,
-                          key="ratio_range",
-                          on_change=_keep_open, args=("ratio_range", 0.1, RATIO_CAP),
-                          help=f"{help_for('Eq. 4')}\n\n0 and {RATIO_CAP:g} mean no bound")
-        _range_note("ratio_range")
-        target_filter = filter_from_ranges(size, ratio, SIZE_CAP, RATIO_CAP)
+        target_filter = _filter_sliders()
     return Postprocess(float(threshold), target_filter, tracker_controls() if tracking else TrackerSettings())
+
+
+def filter_controls() -> TargetFilter:
+    """Sidebar: the Eq. 4 filter's widgets alone, for a page with its own threshold (Evaluate); the same
+    widgets as `postprocess_controls`', so a filter set on one page holds on every page."""
+    with st.sidebar:
+        st.subheader("Post-processing", help="Keep only targets whose size and aspect ratio pass the paper's "
+                     "filter (Eq. 4): the scores count those targets")
+        return _filter_sliders()
+
+
+def _filter_sliders() -> TargetFilter:
+    """The Eq. 4 filter's range sliders, where they are drawn."""
+    st.session_state.setdefault("size_range", (0, SIZE_CAP))
+    st.session_state.setdefault("ratio_range", (0.0, RATIO_CAP))
+    _open_collapsed("size_range", 1, SIZE_CAP)
+    size = st.slider("Target size (pixels, ends excluded)", 0, SIZE_CAP, key="size_range", on_change=_keep_open,
+                     args=("size_range", 1, SIZE_CAP),
+                     help=f"{help_for('Eq. 4')}\n\n0 and {SIZE_CAP} mean no bound")
+    _range_note("size_range")
+    _open_collapsed("ratio_range", 0.1, RATIO_CAP)
+    ratio = st.slider("Aspect ratio (width / height, ends excluded)", 0.0, RATIO_CAP, step=0.1,
+                      key="ratio_range",
+                      on_change=_keep_open, args=("ratio_range", 0.1, RATIO_CAP),
+                      help=f"{help_for('Eq. 4')}\n\n0 and {RATIO_CAP:g} mean no bound")
+    _range_note("ratio_range")
+    return filter_from_ranges(size, ratio, SIZE_CAP, RATIO_CAP)
 
 
 def tracker_controls() -> TrackerSettings:

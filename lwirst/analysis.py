@@ -37,7 +37,7 @@ from lwirst.consensus import flops_factor
 from lwirst.consensus import legend as consensus_legend
 from lwirst.drawing import HeatScale, Match, draw_targets, evaluation_overlay, heat_scale, heatmap, mask_image
 from lwirst.errors import LwirstError
-from lwirst.eval_protocol import AppliedProtocol, EvalProtocol, growth_legend
+from lwirst.eval_protocol import AppliedProtocol, EvalProtocol, filter_legend, growth_legend
 from lwirst.evaluate import EvalResult, cache_root, frame_flops, rescore, stored_summary
 from lwirst.export import check_segmentation_onnx
 from lwirst.imageio import to_bgr
@@ -315,8 +315,9 @@ def is_upload(path: str | Path | None) -> bool:
 def cached_runs(root: Path | None = None) -> pd.DataFrame:
     """Every evaluation cached on disk: directory, model, data, protocol (`confirm`: the scale consensus's
     enlargement, None or NaN for none; `mirror`: whether large frames were also confirmed mirrored; `applied`:
-    as it ran, None for a result stored before that was recorded; `code`: the `lwirst.evaluate.code_signature`
-    that scored it, "" before results recorded it) and metrics (newest first)."""
+    as it ran, None for a result stored before that was recorded; `filter`: the Eq. 4 filter its targets
+    passed, "" for none; `code`: the `lwirst.evaluate.code_signature` that scored it, "" before results recorded
+    it) and metrics (newest first)."""
     root = root or cache_root()
     rows = []
     for summary in root.glob("*/metrics.json") if root.is_dir() else []:
@@ -334,12 +335,13 @@ def cached_runs(root: Path | None = None) -> pd.DataFrame:
                      "threshold": protocol.threshold, "dataset": protocol.dataset, "split": protocol.split,
                      "data": protocol.data_fingerprint, "confirm": run.confirm, "mirror": run.mirror,
                      "margin": run.margin, "polarity": run.polarity, "ignore": run.ignore,
+                     "filter": str(protocol.target_filter) if protocol.target_filter.active else "",
                      "applied": protocol.applied,
                      "code": str(data.get("code") or ""), **metrics})  # type: ignore[union-attr]
     if not rows:
         return pd.DataFrame(columns=["key", "path", "mtime", "model", "hash", "backend", "protocol", "threshold",
                                      "dataset", "split", "data", "confirm", "mirror", "margin", "polarity", "ignore",
-                                     "applied",
+                                     "filter", "applied",
                                      "code", "images"])
     return pd.DataFrame(rows).sort_values("mtime", ascending=False).reset_index(drop=True)
 
@@ -402,8 +404,8 @@ def measured_point(name: str, metrics: Mapping[str, float], dataset: str, split:
     the plain run, and costed with its second run (a 256×256 frame also runs at 256·s × 256·s). So is a run
     whose large frames were also confirmed mirrored (`mirror`), costed as before: a 256×256 frame has no
     mirrored run; and a run with a peak margin on large frames (`margin`, `lwirst.prominence`), which costs
-    nothing. A black-hot run (its frames inverted, `lwirst.polarity`) and one with ignore zones (`lwirst.zones`)
-    are named apart too."""
+    nothing. A black-hot run (its frames inverted, `lwirst.polarity`), one with ignore zones (`lwirst.zones`) and
+    one scored through an Eq. 4 filter are named apart too."""
     if applied is not None:
         shown, confirm, mirror, margin = applied.short, applied.confirm, applied.mirror, applied.margin
     else:  # a card's score: the protocol it names, and the confirmation it was measured with
@@ -417,8 +419,9 @@ def measured_point(name: str, metrics: Mapping[str, float], dataset: str, split:
         name, protocol = f"{name}{margin_legend(margin)}", f"{protocol or ''} + margin {margin:g}"
     if applied is not None and (grown := growth_legend(applied.grow_to)):
         name, protocol = f"{name}{grown}", f"{protocol or ''} + {grown[2:]}"
-    for tag in (polarity_legend(applied.polarity), zones_legend(applied.ignore)) if applied is not None else ():
-        if tag:  # another detector's frames: black-hot ones inverted, or zones of them ignored
+    for tag in (polarity_legend(applied.polarity), zones_legend(applied.ignore), filter_legend(applied.target_filter)
+                ) if applied is not None else ():
+        if tag:  # another detector's frames (black-hot ones inverted, zones of them ignored) or targets (filtered)
             name, protocol = f"{name}{tag}", f"{protocol or ''} + {tag[2:]}"
     return {"name": name, "source": measured_source(dataset, split, shown, origin, threshold),
             "data": f"{dataset} {split}",

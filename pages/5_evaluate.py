@@ -10,7 +10,7 @@ from dashboard import common, views
 from lwirst import analysis
 from lwirst.eval_protocol import SCORED_AT
 from lwirst.evaluate import run_fields
-from lwirst.postprocess import probability_text
+from lwirst.postprocess import TargetFilter, probability_text
 
 
 def main() -> None:
@@ -18,9 +18,10 @@ def main() -> None:
     choice = common.data_source()
     if choice is None:
         return
-    models = choose_models()
+    target_filter = common.filter_controls()
+    models = choose_models(target_filter)
     threshold = choose_threshold()
-    runs = results(models, choice, threshold)
+    runs = results(models, choice, threshold, target_filter)
     if not runs:
         return
     metric_cards(runs)
@@ -29,9 +30,11 @@ def main() -> None:
     downloads(runs)
 
 
-def choose_models() -> dict[str, common.Engine]:
-    """Models to score: any the server offers (the sidebar's first) and an optional ONNX upload."""
+def choose_models(target_filter: TargetFilter) -> dict[str, common.Engine]:
+    """Models to score: any the server offers (the sidebar's first) and an optional ONNX upload, labelled with
+    how they run and the Eq. 4 filter their targets pass."""
     chosen = common.engine()
+    runs_on = chosen.runs_on + (f" · filter {target_filter}" if target_filter.active else "")
     options = dash.model_options()
     default = [st.session_state.get("model", next(iter(options)))]
     st.session_state.setdefault("eval_models", default)
@@ -45,15 +48,15 @@ def choose_models() -> dict[str, common.Engine]:
     if notice and shown == st.session_state["eval_models"]:  # until the visitor picks other models
         st.caption(notice)
     labels = st.multiselect("Models", list(options), key="eval_models",
-                            help=f"Run with the sidebar's backend, input protocol and scale consensus "
-                                 f"({chosen.runs_on})")
-    models = {f"{label} · {chosen.runs_on}": dash.engine_for(options[label], chosen)
+                            help=f"Run with the sidebar's backend, input protocol and scale consensus, "
+                                 f"scored through its size / ratio filter ({runs_on})")
+    models = {f"{label} · {runs_on}": dash.engine_for(options[label], chosen)
               for label in labels}
     upload = st.file_uploader("Or add an ONNX segmentation model (N×C×H×W in, N×1×H×W logits out)", type=["onnx"],
                               key="eval_onnx", max_upload_size=common.settings().max_upload_mb)
     if upload is not None:
         name = common.upload_name(upload)
-        label = f"upload: {name} · {chosen.runs_on}"
+        label = f"upload: {name} · {runs_on}"
         try:
             models[label] = dash.uploaded_engine(name, upload.getvalue(), chosen)
         except Exception as exc:
@@ -75,13 +78,14 @@ def choose_threshold() -> float:
     return threshold
 
 
-def results(models: dict[str, common.Engine], choice: common.DataChoice, threshold: float) -> list[dash.Run]:
+def results(models: dict[str, common.Engine], choice: common.DataChoice, threshold: float,
+            target_filter: TargetFilter) -> list[dash.Run]:
     """Results of every model: from this session or the disk cache at once; the rest scored at once on a small
     dataset (the embedded samples), else on the Run button, as Failures does."""
     runs, missing = [], {}
     for label, engine in models.items():
         try:
-            run = dash.stored_run(label, engine, choice, threshold)
+            run = dash.stored_run(label, engine, choice, threshold, target_filter)
         except Exception as exc:
             dash.report_error(label, exc)
             continue
@@ -90,7 +94,7 @@ def results(models: dict[str, common.Engine], choice: common.DataChoice, thresho
         else:
             runs.append(run)
     if missing and dash.scored_unasked(choice):
-        runs += run_models(missing, choice, threshold)
+        runs += run_models(missing, choice, threshold, target_filter)
     elif missing:
         prompt = st.empty()
         with prompt.container():
@@ -99,17 +103,18 @@ def results(models: dict[str, common.Engine], choice: common.DataChoice, thresho
                                 type="primary", key="eval_run")
         if clicked:
             prompt.empty()
-            runs += run_models(missing, choice, threshold)
+            runs += run_models(missing, choice, threshold, target_filter)
     return runs
 
 
-def run_models(models: dict[str, common.Engine], choice: common.DataChoice, threshold: float) -> list[dash.Run]:
+def run_models(models: dict[str, common.Engine], choice: common.DataChoice, threshold: float,
+               target_filter: TargetFilter) -> list[dash.Run]:
     """Evaluate each model with a progress bar; a model that fails gets an error, the others go on."""
     runs = []
     for label, engine in models.items():
         bar = st.progress(0.0, text=f"{label}: starting...")
         try:
-            runs.append(dash.evaluate_run(label, engine, choice, threshold, bar))
+            runs.append(dash.evaluate_run(label, engine, choice, threshold, bar, target_filter))
         except Exception as exc:
             dash.report_error(label, exc)
         bar.empty()

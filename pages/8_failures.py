@@ -12,7 +12,7 @@ import streamlit as st
 from dashboard import analysis as dash
 from dashboard import common, views
 from lwirst import analysis
-from lwirst.postprocess import NO_FILTER, describe_threshold
+from lwirst.postprocess import describe_threshold
 
 
 def main() -> None:
@@ -77,10 +77,12 @@ def evaluate_now(choice: common.DataChoice) -> None:
 
 def live_metrics(run: dash.Run, metrics: dict[str, float]) -> None:
     """The whole run re-scored at the sidebar's threshold and filter, against the evaluation's own setting."""
-    baseline, _ = dash.rescored(run, run.threshold, NO_FILTER, 0.0)
+    scored = run.result.protocol.target_filter  # the filter the evaluation scored through (none from the pages)
+    baseline, _ = dash.rescored(run, run.threshold, scored, 0.0)
     st.caption(f"Whole run ({analysis.sample_note(run.result.metrics)}) at the sidebar's threshold and size / "
                f"ratio filter (Eq. 4); the change is against the evaluation (threshold "
-               f"{describe_threshold(run.threshold)}, no filter). The network does not run again.")
+               f"{describe_threshold(run.threshold)}, {'filter ' + str(scored) if scored.active else 'no filter'})."
+               " The network does not run again.")
     moves = analysis.metric_moves(baseline, metrics)
     # three to a row: six in one cut each change and its "better" / "worse" to "+0.014…" at 1024 px
     for start in range(0, len(moves), METRICS_PER_ROW):

@@ -452,6 +452,39 @@ def test_evaluate_runs_with_cards_curves_and_table_and_reopens_from_the_disk_cac
         assert rescored.metrics[key] == pytest.approx(run.metrics[key], rel=1e-3, abs=1e-6, nan_ok=True), key
 
 
+def test_evaluate_scores_through_the_sidebars_size_and_ratio_filter(network_calls: list[int]) -> None:
+    """The sidebar's Eq. 4 filter (the widgets every page shares) reaches Evaluate's scores, as `lwirst evaluate
+    --min-size` does: re-scored from the stored maps without the network, named in the run's label and caption,
+    and equal to the network's own run through the filter; a filtered run cached on disk says its filter where
+    Failures lists it, and Failures' baseline is that run's own filter."""
+    at = open_page("5_evaluate.py")
+    plain = next(iter(at.session_state[dash.RUNS_KEY].values())).result
+    network_calls.clear()
+    at.slider(key="size_range").set_value((4, common.SIZE_CAP)).run()
+    assert not network_calls and not errors(at)
+    run = next(r for r in at.session_state[dash.RUNS_KEY].values() if r.result.protocol.target_filter.active)
+    assert run.result.protocol.target_filter == TargetFilter(min_size=4)
+    assert "· filter size > 4 px" in run.label
+    assert any("Eq. 4 filter size > 4 px" in c.value for c in at.caption)
+    assert run.result.metrics["detected"] + run.result.metrics["false_alarms"] < (
+        plain.metrics["detected"] + plain.metrics["false_alarms"])  # the filter dropped blobs: it was applied
+    for maps in cache_root().glob("*/saliency.npz"):  # without stored maps, the network runs through the filter
+        maps.unlink()
+    direct = open_page("5_evaluate.py", size_range=(4, common.SIZE_CAP))
+    assert network_calls
+    scored = next(iter(direct.session_state[dash.RUNS_KEY].values())).result
+    for key in ("precision", "recall", "miou", "niou", "pd", "fa", "targets", "detected", "false_alarms"):
+        assert scored.metrics[key] == pytest.approx(run.result.metrics[key], rel=1e-3, abs=1e-6, nan_ok=True), key
+    listed = dash.listed_runs()
+    assert list(listed["filter"]) == ["size > 4 px"]  # the plain run lost its maps above: no longer whole
+    assert "· filter size > 4 px" in dash.disk_label(listed.iloc[0])
+    failures = open_page("8_failures.py", size_range=(4, common.SIZE_CAP))
+    failures.selectbox(key="failure_run").set_value(next(
+        label for label in failures.selectbox(key="failure_run").options if "filter size > 4 px" in label)).run()
+    assert any("against the evaluation (threshold 0.5 (logit 0), filter size > 4 px)" in c.value
+               for c in failures.caption)
+
+
 def test_evaluate_shows_the_operator_row_the_protocol_as_run_and_how_few_images() -> None:
     """The operator numbers the result holds are on the page, read from the metric table's operator view;
     the caption states the protocol each image ran with; a two-image run says it stands on two images."""

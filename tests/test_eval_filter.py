@@ -12,6 +12,7 @@ import cv2
 import numpy as np
 import pytest
 
+from lwirst.analysis import measured_point
 from lwirst.cli import main
 from lwirst.datasets import open_dataset
 from lwirst.eval_protocol import EvalProtocol
@@ -115,6 +116,9 @@ def test_the_filter_is_recorded_said_and_read_back(world: dict) -> None:
     # two runs of one model through different filters must not merge into one chart point
     assert result.protocol.applied.short != unfiltered.protocol.applied.short
     assert "filter size > 2 px" in result.protocol.applied.short
+    points = [measured_point("m", r.metrics, "d", "s", None, None, applied=r.protocol.applied)["name"]
+              for r in (result, unfiltered)]
+    assert points == ["m, Eq. 2 masks, filter size > 2 px, width/height < 3", "m, Eq. 2 masks"]  # named apart
     assert EvalProtocol.from_json({**stored, "filter": {"min_size": "x"}}).target_filter == NO_FILTER
 
 
