@@ -5,6 +5,11 @@ class LwirstError(Exception):
     """A problem with user input (file, path, config, checkpoint) explained in one line."""
 
 
+class MetricInputError(LwirstError, ValueError):
+    """What a metric cannot score (shapes that differ, NaN, a colour image as a mask): a ValueError, as it
+    always was, and a LwirstError, which code catching lwirst's errors expects."""
+
+
 class NonFiniteOutput(LwirstError):
     """A network gave NaN or infinite logits: a broken file, or a training run that diverged."""
 

@@ -94,7 +94,7 @@ class EvalResult:
 
     metrics: dict[str, float]
     per_image: pd.DataFrame
-    curves: dict[str, list[float]]
+    curves: dict[str, list[float]] = field(repr=False)  # hundreds of points: a notebook shows the rest
     protocol: EvalProtocol
     saliency: dict[str, np.ndarray] = field(default_factory=dict, repr=False)
     cached: bool = False  # served from the evaluation cache (its fps are the earlier run's); never stored

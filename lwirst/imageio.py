@@ -334,15 +334,23 @@ def read_image(path: str | Path) -> np.ndarray:
 
 
 def check_image(image: np.ndarray, name: str = "image", max_pixels: int | None = None) -> np.ndarray:
-    """Validate an in-memory image array; return it unchanged."""
-    if not isinstance(image, np.ndarray) or image.ndim not in (2, 3):
-        raise LwirstError(f"{name}: expected an H x W or H x W x C image array")
+    """Validate an in-memory image array; return it, in the machine's byte order (FITS readers deliver
+    big-endian arrays)."""
+    if not isinstance(image, np.ndarray):
+        raise LwirstError(f"{name}: expected a numpy array (H x W or H x W x C), got {type(image).__module__}."
+                          f"{type(image).__qualname__} (np.asarray converts a PIL image; a torch tensor: "
+                          "tensor.numpy())")
+    if image.ndim not in (2, 3):
+        raise LwirstError(f"{name}: expected an H x W or H x W x C image array, got {image.ndim} dimensions")
     if image.shape[0] == 0 or image.shape[1] == 0:
         raise LwirstError(f"{name}: the image has zero size")
     if image.ndim == 3 and image.shape[2] not in (1, 3, 4):
-        first = (f" (it looks channels-first, {image.shape[0]} x H x W: pass image.transpose(1, 2, 0))"
-                 if image.shape[0] in (1, 3, 4) else "")
+        stack = f"a stack of {image.shape[0]} frames? pass them to Segmenter.predict_batch, one frame each"
+        first = (f" (channels first, {image.shape[0]} x H x W? pass image.transpose(1, 2, 0); {stack})"
+                 if image.shape[0] in (1, 3, 4) else f" ({stack})")
         raise LwirstError(f"{name}: {image.shape[2]} channels; expected 1 (grey), 3 (colour) or 4 (RGBA){first}")
+    if not image.dtype.isnative:
+        image = image.astype(image.dtype.newbyteorder("="))
     budget = limit("LWIRST_MAX_IMAGE_PIXELS") if max_pixels is None else max_pixels
     if image.shape[0] * image.shape[1] > budget:
         raise LwirstError(f"{name}: {image.shape[1]}x{image.shape[0]} is larger than the limit of "

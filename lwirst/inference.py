@@ -27,6 +27,7 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import logging
+import numbers
 import os
 import threading
 from collections import OrderedDict
@@ -67,7 +68,7 @@ from lwirst.export import (
     to_onnx_bytes,
     trained_size,
 )
-from lwirst.imageio import check_image, to_bgr, to_uint8
+from lwirst.imageio import check_image, to_bgr, to_uint8, too_small
 from lwirst.optimize import (
     RAW_BGR,
     RAW_GREY,
@@ -287,7 +288,10 @@ class Segmenter:
                  confirm: float | None = None, mirror: bool = False,
                  margin: float = DEFAULT_PER_DOUBLING, polarity: str = DEFAULT_POLARITY,
                  ignore: Zones = NO_ZONES) -> None:
-        if threads is not None and not 1 <= int(threads) <= 1024:
+        if threads is not None and (isinstance(threads, bool) or not isinstance(threads, numbers.Integral)):
+            raise LwirstError(f"threads must be a whole number, got {threads!r}")  # a backend fails on 2.5 later
+        threads = None if threads is None else int(threads)  # a numpy integer as Python's: results record it
+        if threads is not None and not 1 <= threads <= 1024:
             raise LwirstError(f"threads must be between 1 and 1024, got {threads}")
         if protocol not in PROTOCOLS:
             raise LwirstError(f"unknown protocol {protocol!r}; choose {', '.join(PROTOCOLS)}")
@@ -563,10 +567,14 @@ class Segmenter:
         its palette is decoded; the ignore zones filled from their surroundings), the palette decoded, whether it is
         a colour frame that no known palette decoded (logged once per Segmenter), and the ignored pixels."""
         image = to_uint8(check_image(image))
+        if small := too_small("image", image.shape[1], image.shape[0]):  # as the CLI and the dashboard refuse it
+            raise small
         palette, as_colour = "", False
-        if self.palettes and image.ndim == 3 and image.shape[2] == 3:
-            image, palette = as_intensity(image)
-            as_colour = not palette and colourful(image)
+        if self.palettes and image.ndim == 3 and image.shape[2] in (3, 4):
+            colours = image[..., :3]  # a BGRA frame's alpha encodes no intensity (matplotlib's imsave writes one)
+            decoded, palette = as_intensity(colours)
+            image = decoded if palette else image
+            as_colour = not palette and colourful(colours)
             seen = palette or ("?" if as_colour else "")  # "?": colour no known palette drew
             if seen and seen not in self._palettes_seen:
                 self._palettes_seen.add(seen)
@@ -667,7 +675,10 @@ class Segmenter:
     def predict(self, image: np.ndarray) -> Saliency:
         """One frame (H x W grey, H x W x 3 BGR or x 4 BGRA; 8- or 16-bit or float) as its `Saliency`: logits at the
         frame's own size (threshold them with `lwirst.postprocess.detect`; 0 is probability 0.5), and how the
-        frame ran (protocol, palette, mirror).
+        frame ran (protocol, palette, mirror). Colour is in OpenCV's BGR order, as `lwirst.imageio.read_image`
+        and cv2.imread give it: pass an RGB array (PIL, matplotlib) as `rgb[..., ::-1]`, since a pseudo-colour
+        palette read in the other order is another palette (jet's reversed is jet inverted, and reads so).
+        Several frames go to `predict_batch` (a list, or an N x H x W array).
 
         An 8-bit frame runs as it is; a 16-bit or float frame is first stretched over its own range to 8 bits
         (`lwirst.imageio.to_uint8`), whatever its scale, so a float frame in [0, 1] is not the same input as

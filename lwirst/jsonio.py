@@ -17,9 +17,12 @@ import numpy as np
 
 
 def finite(data: Any) -> Any:
-    """A copy of JSON-like `data` (dicts, lists, tuples, numbers) with every NaN or infinite float as None."""
-    if isinstance(data, bool | int | np.integer | np.bool_):
+    """A copy of JSON-like `data` (dicts, lists, tuples, numbers, numpy scalars) with every NaN or infinite float
+    as None."""
+    if isinstance(data, bool | int):
         return data
+    if isinstance(data, np.integer | np.bool_):  # numpy scalars, which json refuses, as Python's
+        return data.item()
     if isinstance(data, float | np.floating):
         return float(data) if math.isfinite(data) else None
     if isinstance(data, dict):

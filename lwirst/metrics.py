@@ -29,6 +29,8 @@ from dataclasses import dataclass, field
 import numpy as np
 from scipy import ndimage
 
+from lwirst.errors import MetricInputError
+
 log = logging.getLogger(__name__)
 _SAID: set[str] = set()  # warnings already logged
 _EIGHT = np.ones((3, 3), dtype=bool)
@@ -44,15 +46,15 @@ def _batch(x: np.ndarray) -> np.ndarray:
     if x.ndim == 3 and x.shape[2] == 1 and min(x.shape[:2]) >= 8:
         x = x[..., 0]
     if x.ndim == 3 and x.shape[2] in (3, 4) and min(x.shape[:2]) >= 8:
-        raise ValueError(f"shape {x.shape} is a colour image (H, W, {x.shape[2]}), which a metric would read as "
-                         f"{x.shape[0]} images: pass one channel (e.g. x[..., 0], or read it with "
-                         "cv2.IMREAD_GRAYSCALE)")
+        raise MetricInputError(f"shape {x.shape} is a colour image (H, W, {x.shape[2]}), which a metric would read as "
+                               f"{x.shape[0]} images: pass one channel (e.g. x[..., 0], or read it with "
+                               "cv2.IMREAD_GRAYSCALE)")
     if x.ndim == 4 and x.shape[1] == 1:
         x = x[:, 0]
     if x.ndim == 2:
         x = x[None]
     if x.ndim != 3:
-        raise ValueError(f"expected (H, W), (N, H, W) or (N, 1, H, W), got shape {x.shape}")
+        raise MetricInputError(f"expected (H, W), (N, H, W) or (N, 1, H, W), got shape {x.shape}")
     return x
 
 
@@ -69,8 +71,8 @@ def binarize(pred: np.ndarray, threshold: float = 0.0) -> np.ndarray:
     if np.issubdtype(pred.dtype, np.floating):
         threshold = check_threshold(threshold)
         if np.isnan(pred).any():
-            raise ValueError(f"the prediction holds {int(np.isnan(pred).sum())} NaN value(s): replace them (e.g. "
-                             "np.nan_to_num) before scoring")
+            raise MetricInputError(f"the prediction holds {int(np.isnan(pred).sum())} NaN value(s): replace them (e.g. "
+                                   "np.nan_to_num) before scoring")
         if threshold == 0.0 and not _SAID and pred.size and pred.min() >= 0.0 and pred.max() <= 1.0 and \
                 ((pred > 0.0) & (pred < 1.0)).any():
             _SAID.add("probabilities")  # once per process, not once per image of a loop
@@ -78,9 +80,9 @@ def binarize(pred: np.ndarray, threshold: float = 0.0) -> np.ndarray:
                         "target; pass threshold=0.5 for probabilities")
         return pred > threshold
     if threshold != 0.0:
-        raise ValueError(f"an integer prediction ({pred.dtype}) is a mask, read as value != 0, so threshold "
-                         f"{threshold:g} would be ignored: pass it as a float map (e.g. pred / 255 with "
-                         "threshold=0.5), or as a mask with threshold 0")
+        raise MetricInputError(f"an integer prediction ({pred.dtype}) is a mask, read as value != 0, so threshold "
+                               f"{threshold:g} would be ignored: pass it as a float map (e.g. pred / 255 with "
+                               "threshold=0.5), or as a mask with threshold 0")
     return pred != 0
 
 
@@ -88,7 +90,7 @@ def check_threshold(threshold: float) -> float:
     """A metric's score threshold: a finite number (a NaN threshold would find nothing, silently)."""
     if isinstance(threshold, bool) or not isinstance(threshold, (int, float, np.integer, np.floating)) \
             or not math.isfinite(threshold):
-        raise ValueError(f"threshold must be a finite number, got {threshold!r}")
+        raise MetricInputError(f"threshold must be a finite number, got {threshold!r}")
     return float(threshold)
 
 
@@ -96,7 +98,7 @@ def check_distance(distance: float) -> float:
     """The centroid distance within which a blob detects a target: a positive, finite number of pixels."""
     if isinstance(distance, bool) or not isinstance(distance, (int, float, np.integer, np.floating)) \
             or not math.isfinite(distance) or distance <= 0:
-        raise ValueError(f"distance must be a positive number of pixels, got {distance!r}")
+        raise MetricInputError(f"distance must be a positive number of pixels, got {distance!r}")
     return float(distance)
 
 
@@ -106,7 +108,7 @@ def binary_batches(pred: np.ndarray, mask: np.ndarray, threshold: float) -> tupl
     `update` starts from, a plugin's too."""
     p, m = _batch(binarize(pred, threshold)), _batch(np.asarray(mask) != 0)
     if p.shape != m.shape:
-        raise ValueError(f"prediction shape {p.shape} differs from mask shape {m.shape}")
+        raise MetricInputError(f"prediction shape {p.shape} differs from mask shape {m.shape}")
     return p, m
 
 
@@ -228,7 +230,7 @@ class CurveMetric:
 
     def __init__(self, bins: int = 1000, logits: bool = False) -> None:
         if bins < 1:
-            raise ValueError("bins must be >= 1")
+            raise MetricInputError("bins must be >= 1")
         self.bins = bins
         self.logits = logits
         self.reset()
@@ -243,12 +245,13 @@ class CurveMetric:
     def update(self, scores: np.ndarray, mask: np.ndarray) -> None:
         s, m = _batch(np.asarray(scores, dtype=np.float64)), _batch(np.asarray(mask) != 0)
         if s.shape != m.shape:
-            raise ValueError(f"score shape {s.shape} differs from mask shape {m.shape}")
+            raise MetricInputError(f"score shape {s.shape} differs from mask shape {m.shape}")
         if np.isnan(s).any():
-            raise ValueError(f"the scores hold {int(np.isnan(s).sum())} NaN value(s): replace them before scoring")
+            raise MetricInputError(f"the scores hold {int(np.isnan(s).sum())} NaN value(s): replace them before "
+                                   "scoring")
         if not self.logits and s.size and (s.min() < 0.0 or s.max() > 1.0):  # they would all pile in the end bins
-            raise ValueError(f"scores from {s.min():g} to {s.max():g} are no probabilities: pass a logit map with "
-                             "CurveMetric(logits=True)")
+            raise MetricInputError(f"scores from {s.min():g} to {s.max():g} are no probabilities: pass a logit map "
+                                   "with CurveMetric(logits=True)")
         logits = s
         if self.logits:
             s = 0.5 * (1.0 + np.tanh(0.5 * s))  # sigmoid without overflow
@@ -372,7 +375,7 @@ def match_targets(pred: np.ndarray, mask: np.ndarray, distance: float = 3.0) -> 
     distance = check_distance(distance)
     pred, mask = np.asarray(pred, dtype=bool), np.asarray(mask, dtype=bool)
     if pred.shape != mask.shape or pred.ndim != 2:
-        raise ValueError(f"need two (H, W) images of one shape, got {pred.shape} and {mask.shape}")
+        raise MetricInputError(f"need two (H, W) images of one shape, got {pred.shape} and {mask.shape}")
     p_labels, p_cent, p_area = _components(pred)
     g_labels, g_cent, g_area = _components(mask)
     gt_match = np.full(len(g_area), -1, dtype=np.int64)
@@ -510,7 +513,9 @@ def pd_at_false_alarm_rate(points: Sequence[TargetScores], frames: int, budget: 
     several thresholds) with at most `budget` false-alarm blobs per frame; 0 when none is quiet enough, and
     undefined (NaN) where there is no target to detect, however many alarms."""
     if frames <= 0:
-        raise ValueError("need at least one frame")
+        raise MetricInputError("need at least one frame")
+    if not (isinstance(budget, int | float) and math.isfinite(budget) and budget >= 0):
+        raise MetricInputError(f"the false-alarm budget must be a number of blobs per frame >= 0, got {budget!r}")
     if not any(p.targets for p in points):
         return float("nan")
     quiet = [p.pd for p in points if p.false_alarms / frames <= budget]

@@ -379,8 +379,51 @@ def test_a_notebooks_near_misses_get_the_fix_in_their_error(tmp_path: Path) -> N
     np.save(tmp_path / "frame.npy", np.zeros((4, 4)))
     with pytest.raises(LwirstError, match=r"a NumPy array file \(\.npy\), not an image file: np\.load it"):
         read_image(tmp_path / "frame.npy")
-    with pytest.raises(LwirstError, match=r"looks channels-first, 3 x H x W: pass image\.transpose\(1, 2, 0\)"):
+    with pytest.raises(LwirstError, match=r"channels first, 3 x H x W\? pass image\.transpose\(1, 2, 0\); a stack "
+                                          r"of 3 frames\? pass them to Segmenter\.predict_batch"):
         check_image(np.zeros((3, 32, 40), np.uint8))
+    with pytest.raises(LwirstError, match=r"40 channels.*\(a stack of 5 frames\? pass them to Segmenter"):
+        check_image(np.zeros((5, 32, 40), np.uint8))
+    with pytest.raises(LwirstError, match=r"expected a numpy array .* got builtins\.list"):
+        check_image([[0, 1], [2, 3]])  # type: ignore[arg-type]
     with pytest.raises(LwirstError, match="must be at least 0"):
         TargetFilter(min_size=-1)
     assert TargetFilter(min_size=0).min_size == 0
+
+
+def test_a_second_notebook_audits_inputs_are_read_or_refused_by_what_they_are() -> None:
+    """A pseudo-colour frame with an alpha plane (matplotlib's imsave) was never decoded (jet: Pd 0.19 against 1.0
+    without alpha); a big-endian array (FITS) was refused as an unsupported type; threads=2.5 failed late on
+    most backends, blaming the model, and a numpy integer broke the results' JSON; a 5x5 frame ran to "0
+    targets" where the CLI refuses it; a metric's error was no LwirstError; a NaN budget read Pd 0."""
+    from lwirst import jsonio
+
+    segmenter = Segmenter(None, backend="onnxruntime", threads=1)
+    rng = np.random.default_rng(5)
+    grey = np.clip(rng.normal(90, 6, (96, 112)), 0, 255).astype(np.uint8)
+    cv2.GaussianBlur(grey, (0, 0), 2, dst=grey)
+    yy, xx = np.mgrid[:96, :112]
+    grey = np.clip(grey + 120 * np.exp(-((yy - 40) ** 2 + (xx - 60) ** 2) / 2.0), 0, 255).astype(np.uint8)
+    jet = cv2.applyColorMap(grey, cv2.COLORMAP_JET)
+    opaque = np.dstack([jet, np.full(grey.shape, 255, np.uint8)])
+    as_bgr, as_bgra = segmenter.predict(jet), segmenter.predict(opaque)
+    assert as_bgr.palette == as_bgra.palette == "jet"
+    np.testing.assert_array_equal(as_bgra.logits, as_bgr.logits)
+    assert detect(as_bgra.logits).mask[40, 60]  # the target, found as in the BGR frame
+    raw = (grey.astype(np.uint16) * 16 + 500)
+    np.testing.assert_array_equal(segmenter.predict(raw.astype(">u2")).logits, segmenter.predict(raw).logits)
+    for threads in (2.5, "2", True):
+        with pytest.raises(LwirstError, match="threads must be a whole number"):
+            Segmenter(None, backend="onnxruntime", threads=threads)  # type: ignore[arg-type]
+    counted = Segmenter(None, backend="onnxruntime", threads=np.int64(1))  # type: ignore[arg-type]
+    assert type(counted.describe().threads) is int
+    assert json.loads(jsonio.dumps({"n": np.int64(3), "b": np.bool_(True)})) == {"n": 3, "b": True}
+    with pytest.raises(LwirstError, match="5x5 is too small to segment"):
+        segmenter.predict(grey[:5, :5])
+    with pytest.raises(LwirstError, match="differs from mask shape"):
+        PdFa().update(np.zeros((4, 4)), np.zeros((5, 5)))
+    with pytest.raises(ValueError):  # still a ValueError for code that caught one
+        PixelMetrics().update(np.zeros((4, 4)), np.zeros((5, 5)))
+    for budget in (float("nan"), -1.0):
+        with pytest.raises(LwirstError, match="false-alarm budget"):
+            metrics.pd_at_false_alarm_rate([], 3, budget)
