@@ -102,15 +102,9 @@ class EvalSegmenter:
 
 
 @st.cache_resource(max_entries=8, show_spinner="Loading the model...")
-def _eval_segmenter(path: str | None, version: str, backend: str, protocol: str,
-                    confirm: float | None, mirror: bool, margin: float, polarity: str, ignore: str) -> EvalSegmenter:
-    return EvalSegmenter(common.segmenter(common.Engine(path, version, backend, protocol, confirm, mirror, margin,
-                                                        polarity, ignore)))
-
-
 def eval_segmenter(engine: common.Engine) -> EvalSegmenter:
     """The cached segmenter of an engine, wrapped for `evaluate`."""
-    return _eval_segmenter(*engine.key)
+    return EvalSegmenter(common.segmenter(engine))
 
 
 # ---------------------------------------------------------------- models
@@ -124,8 +118,8 @@ def model_options() -> dict[str, Path | None]:
 def engine_for(path: Path | None, chosen: common.Engine) -> common.Engine:
     """An engine for a model file with the sidebar's backend, protocol, scale consensus, peak margin, polarity and
     ignore zones."""
-    return common.Engine(str(path) if path is not None else None, common.file_version(path), chosen.backend,
-                         chosen.protocol, chosen.confirm, chosen.mirror, chosen.margin, chosen.polarity, chosen.ignore)
+    return dataclasses.replace(chosen, path=str(path) if path is not None else None,
+                               version=common.file_version(path))
 
 
 @st.cache_data(max_entries=64, show_spinner="Test-running the uploaded model in a capped worker process...")

@@ -286,9 +286,6 @@ def select_default(key: str, options: Sequence[str], default: str | None = None)
 # ---------------------------------------------------------------- model
 
 
-EngineKey = tuple[str | None, str, str, str, float | None, bool, float, str, str]
-
-
 def runs_on(backend: str, protocol: str, confirm: float | None, mirror: bool = False, margin: float = 0.0,
             polarity: str = DEFAULT_POLARITY, ignore: str = "") -> str:
     """A run's backend, protocol, confirmation runs, peak margin, a black-hot polarity and ignore zones for labels:
@@ -304,7 +301,7 @@ class Engine:
     enlargement of the scale-consensus run (`lwirst.consensus`; None: none), whether large frames are
     also confirmed mirrored, the peak margin on large frames (`lwirst.prominence`; 0: none) and the sensor's
     polarity (`lwirst.polarity`: black-hot frames are inverted) and the ignore zones' key (`lwirst.zones`; regions
-    only: "" for none)."""
+    only: "" for none). Frozen: it is the cached segmenter's key as it stands (Streamlit hashes its fields)."""
 
     path: str | None
     version: str
@@ -315,11 +312,6 @@ class Engine:
     margin: float = 0.0
     polarity: str = DEFAULT_POLARITY
     ignore: str = ""
-
-    @property
-    def key(self) -> EngineKey:
-        return (self.path, self.version, self.backend, self.protocol, self.confirm, self.mirror, self.margin,
-                self.polarity, self.ignore)
 
     @property
     def runs_on(self) -> str:
@@ -548,30 +540,21 @@ class SharedSegmenter:
 
 
 @st.cache_resource(max_entries=8, show_spinner="Loading the model...")
-def _load_segmenter(path: str | None, version: str, backend: str, protocol: str,
-                    confirm: float | None, mirror: bool, margin: float, polarity: str, ignore: str) -> SharedSegmenter:
-    model = demo_network() if path is None else path
-    name = backend.removesuffix(BF16_SUFFIX)
-    engine = engine_choice(name, bf16=name != backend)
-    # at the size the model trained at (the dashboard has no size control: a model trained at 128x128 ran at 256)
-    return SharedSegmenter(Segmenter(model, protocol=protocol, size=None, confirm=confirm, mirror=mirror, margin=margin,
-                                     polarity=polarity, ignore=_zones_of(ignore), **engine))
-
-
 def segmenter(chosen: Engine) -> SharedSegmenter:
     """The cached segmenter of an engine choice (loaded once per server)."""
-    return _load_segmenter(*chosen.key)
+    model = demo_network() if chosen.path is None else chosen.path
+    name = chosen.backend.removesuffix(BF16_SUFFIX)
+    engine = engine_choice(name, bf16=name != chosen.backend)
+    # at the size the model trained at (the dashboard has no size control: a model trained at 128x128 ran at 256)
+    return SharedSegmenter(Segmenter(model, protocol=chosen.protocol, size=None, confirm=chosen.confirm,
+                                     mirror=chosen.mirror, margin=chosen.margin, polarity=chosen.polarity,
+                                     ignore=_zones_of(chosen.ignore), **engine))
 
 
 @st.cache_data(max_entries=16, ttl=3600, show_spinner="Running the network...")
-def _saliency(path: str | None, version: str, backend: str, protocol: str, confirm: float | None, mirror: bool,
-              margin: float, polarity: str, ignore: str, key: str, _image: np.ndarray) -> Saliency:
-    return _load_segmenter(path, version, backend, protocol, confirm, mirror, margin, polarity, ignore).predict(_image)
-
-
-def saliency(chosen: Engine, image: np.ndarray, key: str) -> Saliency:
+def saliency(chosen: Engine, key: str, _image: np.ndarray) -> Saliency:
     """The network's saliency map of an image; `key` (its content hash) caches it per engine."""
-    return _saliency(*chosen.key, key, image)
+    return segmenter(chosen).predict(_image)
 
 
 def rescore(chosen: Engine, saliency_map: Saliency, post: Postprocess) -> FrameResult:
@@ -586,7 +569,7 @@ def tracking_pipeline(chosen: Engine, post: Postprocess) -> FramePipeline:
 
 def analyse(chosen: Engine, frame: Frame, post: Postprocess, scale: str = "probability") -> FrameReport:
     """Everything the pages show for one frame; only the first call per image and engine runs the network."""
-    return frame_report(frame.image, rescore(chosen, saliency(chosen, frame.image, frame.key), post), scale,
+    return frame_report(frame.image, rescore(chosen, saliency(chosen, frame.key, frame.image), post), scale,
                         frame.mask)
 
 
@@ -1097,7 +1080,7 @@ class VideoRun:
     video's name, the frames done so far of how many, and its output once it ends (None while it runs, or
     when it was stopped before any output could be kept; only the frames done when it was stopped)."""
 
-    signature: tuple[str, EngineKey, Postprocess]
+    signature: tuple[str, Engine, Postprocess]
     name: str
     done: int = 0
     total: int | None = None
@@ -1133,7 +1116,7 @@ def stored_video(source: VideoSource, chosen: Engine, post: Postprocess) -> Vide
     """This session's processed video, if it was made from this video, engine and settings (complete, or
     the frames done before its run was stopped)."""
     run = _last_run()
-    return run.output if run is not None and run.signature == (source.key, chosen.key, post) else None
+    return run.output if run is not None and run.signature == (source.key, chosen, post) else None
 
 
 def cut_short_unasked(source: VideoSource, chosen: Engine, post: Postprocess) -> bool:
@@ -1141,7 +1124,7 @@ def cut_short_unasked(source: VideoSource, chosen: Engine, post: Postprocess) ->
     (a page change, another widget) rather than by the visitor's Stop (the page's or the header's): run again
     unasked, it shows the page as on opening."""
     run = _last_run()
-    return (run is not None and run.signature == (source.key, chosen.key, post) and run.unasked
+    return (run is not None and run.signature == (source.key, chosen, post) and run.unasked
             and run.cut_by_rerun and not run.stopped_by_visitor
             and (run.output is None or run.output.result.interrupted))
 
@@ -1186,7 +1169,7 @@ def run_video(source: VideoSource, chosen: Engine, post: Postprocess, bar: Delta
     put in the record for the next run of the page to show, and Streamlit's exception goes on. A click starts
     that next run at once, on another thread, so it waits for the record's `ended` (`_last_run`). At most one
     output per session, as for a full run."""
-    run = VideoRun((source.key, chosen.key, post), source.name, unasked=unasked)
+    run = VideoRun((source.key, chosen, post), source.name, unasked=unasked)
     st.session_state["video_output"] = run
     halted: list[StopException | RerunException] = []
 
@@ -1310,12 +1293,12 @@ def live_stream(label: str, chosen: Engine, post: Postprocess, upload: VideoSour
     engine, restarted when either changes, set to `post`."""
     signature, stream = st.session_state.get("live_stream", (None, None))
     upload_key = upload.key if upload is not None else None
-    if stream is None or signature != (label, upload_key, chosen.key):
+    if stream is None or signature != (label, upload_key, chosen):
         if stream is not None:
             stream.close()
         name = f"{LOOP_PREFIX}{upload.name}" if label == UPLOADED_LOOP and upload is not None else label
         stream = LiveStream(_open_source(label, upload), tracking_pipeline(chosen, post), name)
-        st.session_state["live_stream"] = ((label, upload_key, chosen.key), stream)
+        st.session_state["live_stream"] = ((label, upload_key, chosen), stream)
     stream.configure(post.threshold, post.target_filter, post.tracking)
     return stream
 

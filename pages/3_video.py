@@ -80,7 +80,7 @@ def process(source: common.VideoSource, post: common.Postprocess) -> VideoOutput
     # a run started unasked that failed, or that the visitor stopped, waits for the button: only a completed one
     # lets its settings run unasked again; one cut short by leaving the page runs again on coming back
     tried = st.session_state.setdefault("video_auto_tried", [])
-    signature = (source.key, chosen.key, post)
+    signature = (source.key, chosen, post)
     unasked = (source.path is not None and not st.session_state.get("video_stop")
                and ((output is None and signature not in tried) or common.cut_short_unasked(source, chosen, post)))
     if unasked and signature not in tried:
