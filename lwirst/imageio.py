@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 import math
 import struct
+from collections.abc import Callable
 from pathlib import Path
 
 import cv2
@@ -123,24 +124,60 @@ def _tiff_tags(data: bytes) -> dict[int, int]:
     it: the first (a later BitsPerSample of 8 hid 64-bit samples from the depth check)."""
     order = "<" if data[:2] == b"II" else ">"
     (offset,) = struct.unpack(order + "I", data[4:8])
-    (count,) = struct.unpack(order + "H", data[offset:offset + 2])
+    return _tiff_directory(lambda at, size: data[at:at + size], order, offset)[0]
+
+
+def _tiff_directory(read: Callable[[int, int], bytes], order: str, offset: int) -> tuple[dict[int, int], int]:
+    """The `_tiff_tags` of the image directory at `offset` and the next directory's offset (0: none), from
+    `read(offset, size)`: a TIFF's bytes, or a file read where it stands (a stack of frames is never read whole
+    to find its pages)."""
+    (count,) = struct.unpack(order + "H", read(offset, 2))
+    entries = read(offset + 2, 12 * min(count, 4096))
     found: dict[int, int] = {}
     for i in range(min(count, 4096)):
-        entry = data[offset + 2 + 12 * i:offset + 14 + 12 * i]
+        entry = entries[12 * i:12 * i + 12]
         tag, kind, values = struct.unpack(order + "HHI", entry[:8])
         if tag in (256, 257, 258, 277):
             if tag in found:
                 if tag in (256, 257):
-                    return {}
+                    return {}, 0
                 continue
             short = kind == 3
             where = 8
             if tag == 258 and values * (2 if short else 4) > 4:  # the values lie elsewhere: read the first
-                (where,) = struct.unpack(order + "I", entry[8:12])
-                entry = data
+                (elsewhere,) = struct.unpack(order + "I", entry[8:12])
+                entry, where = read(elsewhere, 4), 0
             value = struct.unpack(order + ("H" if short else "I"), entry[where:where + (2 if short else 4)])
             found[tag] = value[0]
-    return found
+    following = read(offset + 2 + 12 * count, 4)
+    return found, struct.unpack(order + "I", following)[0] if len(following) == 4 else 0
+
+
+def tiff_pages(path: str | Path, most: int) -> list[dict[int, int]]:
+    """The `_tiff_tags` of each image of a TIFF file (a stack of frames, as thermal cameras record them), read
+    from its directories without decoding a pixel; at most `most` + 1 of them, so that a caller can refuse a
+    stack over its limit. A directory chain that loops back or leaves the file ends the list; [] for a file that
+    is no TIFF or whose first directory cannot be read."""
+    pages: list[dict[int, int]] = []
+    with Path(path).open("rb") as handle:
+        def read(at: int, size: int) -> bytes:
+            handle.seek(at)
+            return handle.read(size)
+
+        head = read(0, 8)
+        if image_format(head) != "TIFF":
+            return []
+        order = "<" if head[:2] == b"II" else ">"
+        (offset,) = struct.unpack(order + "I", head[4:8])
+        seen: set[int] = set()
+        try:
+            while offset and offset not in seen and len(pages) <= most:
+                seen.add(offset)
+                tags, offset = _tiff_directory(read, order, offset)
+                pages.append(tags)
+        except struct.error:  # a directory cut short: the pages before it stand
+            pass
+    return pages
 
 
 def _tiff_size(data: bytes) -> tuple[int, int] | None:
@@ -169,7 +206,12 @@ def _pixel_bytes(data: bytes) -> int | None:
     """Bytes per decoded pixel a TIFF header declares (samples x bits / 8); None for other formats, whose
     decoders give at most 16-bit RGBA (8 bytes), or where the header does not say."""
     found = _tiff_header(data)
-    return None if found is None else found.get(277, 1) * max(8, found.get(258, 8)) // 8
+    return None if found is None else tiff_pixel_bytes(found)
+
+
+def tiff_pixel_bytes(tags: dict[int, int]) -> int:
+    """Bytes per decoded pixel of a TIFF image's `_tiff_tags` (samples x bits / 8)."""
+    return tags.get(277, 1) * max(8, tags.get(258, 8)) // 8
 
 
 def _setting(max_pixels: int | None) -> str:
@@ -184,12 +226,18 @@ def check_header(data: bytes, name: str, max_pixels: int | None = None) -> tuple
     size = header_size(data)
     if size is None:
         raise LwirstError(f"{name}: {unreadable_reason(data)}")
-    width, height = size
+    return check_declared(*size, _pixel_bytes(data), name, max_pixels)
+
+
+def check_declared(width: int, height: int, depth: int | None, name: str, max_pixels: int | None = None
+                   ) -> tuple[int, int]:
+    """`check_header`'s refusals of an image whose header declares `width` x `height` pixels of `depth` bytes
+    (None: not said): over `max_pixels` (default: the LWIRST_MAX_IMAGE_PIXELS setting), or decoding to more
+    memory than that many pixels of MAX_PIXEL_BYTES. Returns (width, height)."""
     budget = limit("LWIRST_MAX_IMAGE_PIXELS") if max_pixels is None else max_pixels
     if width * height > budget:
         raise LwirstError(f"{name}: {width}x{height} is larger than the limit of {side_text(budget)} "
                           f"pixels{_setting(max_pixels)}; downscale it")
-    depth = _pixel_bytes(data)
     if depth is not None and width * height * depth > budget * MAX_PIXEL_BYTES:
         raise LwirstError(f"{name}: {width}x{height} pixels of {depth} bytes each decode to "
                           f"{width * height * depth / 2**20:.0f} MB, over the {budget * MAX_PIXEL_BYTES / 2**20:.0f} "
@@ -330,7 +378,11 @@ def read_image(path: str | Path) -> np.ndarray:
         data = path.read_bytes()
     except OSError as exc:
         raise LwirstError(f"{path}: cannot be read ({exc.strerror})") from exc
-    return decode_image(data, str(path))
+    image = decode_image(data, str(path))
+    if image_format(data) == "TIFF" and len(tiff_pages(path, 1)) > 1:  # said once per file, not per page
+        log.warning("%s: a TIFF of several pages, of which the first is read as an image; lwirst video reads "
+                    "every page as a frame", path)
+    return image
 
 
 def check_image(image: np.ndarray, name: str = "image", max_pixels: int | None = None) -> np.ndarray:

@@ -39,7 +39,17 @@ import numpy as np
 from lwirst.drawing import FrameOutcomes, overlay, pad_to
 from lwirst.errors import LwirstError
 from lwirst.eval_protocol import FrameTally
-from lwirst.imageio import IMAGE_SUFFIXES, image_format, read_header_size, read_image, text_head
+from lwirst.imageio import (
+    IMAGE_SUFFIXES,
+    check_declared,
+    check_image,
+    image_format,
+    read_header_size,
+    read_image,
+    text_head,
+    tiff_pages,
+    tiff_pixel_bytes,
+)
 from lwirst.limits import limit, side_text
 from lwirst.pipeline import FpsMeter, FramePipeline, FrameResult
 from lwirst.postprocess import Detections
@@ -95,8 +105,8 @@ class VideoStopped(LwirstError):
 
 
 class FrameSource:
-    """Frames of a video file or of a folder of images, one at a time, all of one size, at most
-    `frames_limit` (a `lwirst.limits` name) of them.
+    """Frames of a video file, of a folder of images or of a multi-page TIFF (a stack, as thermal cameras
+    record raw frames), one at a time, all of one size, at most `frames_limit` (a `lwirst.limits` name) of them.
 
     Opening reads the first frame, so an unreadable or empty source fails before
     any output is created. The limit is checked against the count a video declares, and again while
@@ -111,6 +121,7 @@ class FrameSource:
         self.name = str(self.path)
         self._capture: cv2.VideoCapture | None = None
         self._files: list[Path] = []
+        self._pages = 0  # a TIFF stack's page count (0: no stack)
         self._limit_name, self._most = frames_limit, limit(frames_limit)
         self._work_limit = work_limit
         self._times: list[float] = []  # each frame read, its time in the video (s), where the container says it
@@ -124,11 +135,16 @@ class FrameSource:
             self._check_count()
             _check_frame_sizes(self.path, self._files)
             self.fps = float(fps) if fps else DEFAULT_FPS
+        elif (kind := _image_kind(self.path)) == "TIFF" and len(pages := tiff_pages(self.path, self._most)) > 1:
+            self._pages = self.total = len(pages)
+            self._check_count()
+            self._bound_work(*self._check_pages(pages))
+            self.fps = float(fps) if fps else DEFAULT_FPS
         else:
-            if kind := _image_kind(self.path):  # FFmpeg plays a still image as a video of one frame
+            if kind:  # FFmpeg plays a still image as a video of one frame
                 raise LwirstError(f"{self.path}: a {kind} image, not a video; segment it as an image")
             with quiet_opencv(), captured_stderr() as chatter:  # FFmpeg writes to descriptor 2 itself
-                self._capture = cv2.VideoCapture(str(self.path))
+                self._capture = _open_capture(self.path)
             if not self._capture.isOpened():
                 # FFmpeg's own words ("moov atom not found") help a developer, not a visitor: logged
                 log.info("%s: FFmpeg cannot open it%s", self.path, reason(chatter))
@@ -184,7 +200,31 @@ class FrameSource:
                               f"{side_text(budget)} pixels (LWIRST_MAX_VIDEO_PIXELS); downscale the video")
         return width, height
 
+    def _check_pages(self, pages: list[dict[int, int]]) -> tuple[int, int]:
+        """Refuse a stack whose pages are not all of one size, or one over the image limits, from their
+        directories before a page is decoded; the pages' (width, height)."""
+        sizes = [(tags.get(256), tags.get(257)) for tags in pages]
+        for index, ((width, height), tags) in enumerate(zip(sizes, pages, strict=True)):
+            name = f"{self.path} {self.frame_name(index)}"
+            if width is None or height is None:
+                raise LwirstError(f"{name}: its TIFF directory states no size (damaged)")
+            check_declared(width, height, tiff_pixel_bytes(tags), name)
+            if (width, height) != sizes[0]:
+                raise LwirstError(f"{name} is {width}x{height} but page 1 is {sizes[0][0]}x{sizes[0][1]}; every "
+                                  "frame must have one size")
+        return sizes[0]  # type: ignore[return-value]
+
     def _read(self) -> np.ndarray | None:
+        if self._pages:
+            if self.index >= self._pages:
+                return None
+            with captured_stderr() as chatter:  # libtiff's warnings
+                ok, decoded = cv2.imreadmulti(str(self.path), self.index, 1, flags=cv2.IMREAD_UNCHANGED)
+            if not ok or not decoded:
+                log.info("%s: page %d not decoded%s", self.path, self.index + 1, reason(chatter))
+                raise LwirstError(f"{self.path}: {self.frame_name(self.index)} cannot be decoded (damaged or "
+                                  "cut short)")
+            return check_image(decoded[0], f"{self.path} {self.frame_name(self.index)}")
         if self._capture is not None:
             with captured_stderr():  # a damaged frame's decoder warnings are logged, not printed
                 ok, frame = self._capture.read()
@@ -196,6 +236,8 @@ class FrameSource:
         return read_image(self._files[self.index])
 
     def frame_name(self, index: int) -> str:
+        if self._pages:
+            return f"page {index + 1}"
         return self._files[index].name if self._files else f"frame {index}"
 
     def __iter__(self) -> Iterator[np.ndarray]:
@@ -255,6 +297,23 @@ class FrameSource:
     def close(self) -> None:
         if self._capture is not None:
             self._capture.release()
+
+
+def _open_capture(path: Path) -> cv2.VideoCapture:
+    """FFmpeg's reader of a video: raw where its stream holds 16-bit grey (a thermal camera's 14-bit counts, which
+    converted to BGR kept their high byte, some 26 grey levels: a dim target went on 10 of 24 frames), so that its
+    frames are stretched to 8 bits as 16-bit images are (`lwirst.imageio.to_uint8`); else converted to BGR as
+    usual (raw, a colour stream gives its luma plane alone, and a palette would not be decoded)."""
+    probe = cv2.VideoCapture(str(path))
+    try:
+        deep = (probe.isOpened() and probe.set(cv2.CAP_PROP_CONVERT_RGB, 0)
+                and (first := probe.read())[0] and first[1].dtype == np.uint16)
+    finally:
+        probe.release()
+    capture = cv2.VideoCapture(str(path))
+    if deep:
+        capture.set(cv2.CAP_PROP_CONVERT_RGB, 0)  # before the first frame is read
+    return capture
 
 
 def _natural_key(path: Path) -> tuple[list[object], str]:

@@ -198,14 +198,19 @@ def check_video_upload(data: bytes, name: str) -> None:
 class RunClock:
     """A frame run's time so far and, once its rate is known, time left, for a visitor's progress bar ("Frame 9
     of 64 · 3 s so far, about 8 s left"): a large frame takes seconds on a CPU, and a bare count said nothing of
-    how long to wait. The rate is measured from the first report with frames done, so the one-off cost before
-    it (loading the model, opening the video, the first batch's warm-up) is not taken for a per-frame cost: from
-    the start it read 11 s left where 1.3 s were (64 frames, 8 done)."""
+    how long to wait. The rate is measured from the end of the first burst of reports, so neither the one-off
+    cost before it (loading the model, opening the video, the first batch's warm-up: from the start it read 11 s
+    left where 1.3 s were, 64 frames, 8 done) nor a batch's frames, reported within milliseconds of each other
+    after one network call, are taken for the rate (from the first of them it read "about 1 s left" where 15 s
+    were, and that line stood while the next batch ran)."""
+
+    BURST = 0.2  # seconds after the first report within which reports belong to its burst (one network call)
 
     def __init__(self, now: Callable[[], float] = time.monotonic) -> None:
         self._now = now
         self.started = now()
-        self._first: tuple[int, float] | None = None  # (frames done, time) at the first report of frames
+        self._first_report: float | None = None
+        self._first: tuple[int, float] | None = None  # (frames done, time) at the first burst's last report
 
     def text(self, done: int, total: int | None) -> str:
         """The progress line for `done` frames of `total` (None: a stream of unknown length, no estimate)."""
@@ -214,8 +219,11 @@ class RunClock:
         if done <= 0:
             return text
         text += f" · {now - self.started:.0f} s so far"
-        if self._first is None:
+        if self._first_report is None:
+            self._first_report = now
+        if now - self._first_report <= self.BURST:
             self._first = (done, now)
+        assert self._first is not None
         first_done, first_time = self._first
         if total and total > done and done > first_done and now > first_time:
             text += f", about {(now - first_time) / (done - first_done) * (total - done):.0f} s left"

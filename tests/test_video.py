@@ -688,3 +688,98 @@ def test_a_video_run_s_progress_says_how_long_is_left() -> None:
     stream = RunClock(lambda: now[0])
     now[0] = 117.0
     assert stream.text(5, None) == "Frame 5 · 2 s so far"  # a stream of unknown length: no estimate
+    # frames come back 8 at a time, reported within milliseconds after each network call of 2 s: the line that
+    # stands while the next batch runs read "about 0 s left" (the rate from the first report of the first batch)
+    batches = RunClock(lambda: now[0])
+    now[0] = 120.0
+    for done in range(1, 9):
+        now[0] += 0.001
+        line = batches.text(done, 24)
+    assert line == "Frame 8 of 24 · 3 s so far"  # one batch: no rate yet
+    now[0] += 2.0
+    for done in range(9, 17):
+        now[0] += 0.001
+        line = batches.text(done, 24)
+    assert line == "Frame 16 of 24 · 5 s so far, about 2 s left"  # 8 frames in 2 s, 8 to go
+
+
+def raw_frames(count: int, size: tuple[int, int] = SIZE) -> list[np.ndarray]:
+    """A thermal camera's raw 14-bit frames: a dim target (40 counts over a 3000-count sky, whose noise spans
+    some 60) that keeps only a grey level or two if a 16-bit frame is cut to its high byte."""
+    grey = [cv2.cvtColor(frame(i, size), cv2.COLOR_BGR2GRAY).astype(np.float64) for i in range(count)]
+    return [np.clip(3000 + (g - 40) / 5 * 8, 0, 2**14 - 1).astype(np.uint16) for g in grey]
+
+
+def test_a_16_bit_grey_video_is_read_as_its_counts(tmp_path: Path, segmenter: Segmenter) -> None:
+    """A raw 14-bit recording (FFV1 gray16) was converted to BGR by OpenCV, keeping the high byte of each count
+    (some 26 grey levels): a dim target went on 10 of 24 frames. Its frames now read as the counts they hold, and
+    are stretched to 8 bits as 16-bit images are; an 8-bit colour video still reads as BGR."""
+    written = raw_frames(6)
+    path = tmp_path / "raw16.mkv"
+    writer = cv2.VideoWriter(str(path), cv2.CAP_FFMPEG, cv2.VideoWriter_fourcc(*"FFV1"), 10, SIZE,
+                             [cv2.VIDEOWRITER_PROP_DEPTH, cv2.CV_16U, cv2.VIDEOWRITER_PROP_IS_COLOR, 0])
+    if not writer.isOpened():
+        pytest.skip("this OpenCV build writes no 16-bit FFV1")
+    for image in written:
+        writer.write(image)
+    writer.release()
+    source = FrameSource(path)
+    read = list(source)
+    source.close()
+    assert len(read) == len(written)
+    for got, want in zip(read, written, strict=True):
+        np.testing.assert_array_equal(got, want)  # FFV1 is lossless: every count, not its high byte
+    colour = FrameSource(write_video(tmp_path / "colour.avi", 3, codec="MJPG"))
+    assert all(f.dtype == np.uint8 and f.shape == (SIZE[1], SIZE[0], 3) for f in colour)
+    colour.close()
+    result = process_video(path, tmp_path / "raw16.mp4", tmp_path / "raw16.csv", one_target_pipeline(segmenter))
+    assert result.frames_done == len(written)
+
+
+def test_a_multi_page_tiff_is_a_stack_of_frames(tmp_path: Path, segmenter: Segmenter,
+                                                 caplog: pytest.LogCaptureFixture,
+                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+    """A camera's raw frames saved as one multi-page TIFF were refused ("a TIFF image, not a video; segment it as
+    an image"), and segmenting it as the message said read page 1 of 24 without a word. Its pages are now the
+    frames, each checked from its directory before any is decoded; an image reader says it read the first page."""
+    from lwirst.imageio import read_image
+
+    written = raw_frames(5)
+    stack = tmp_path / "stack.tif"
+    assert cv2.imwritemulti(str(stack), written)
+    source = FrameSource(stack)
+    assert source.total == 5 and source.frame_name(2) == "page 3"
+    for got, want in zip(source, written, strict=True):
+        np.testing.assert_array_equal(got, want)
+    source.close()
+    result = process_video(stack, tmp_path / "stack.mp4", tmp_path / "stack.csv", one_target_pipeline(segmenter))
+    assert result.frames_done == 5 and len(read_csv(tmp_path / "stack.csv")) == 5
+    with caplog.at_level("WARNING"):
+        np.testing.assert_array_equal(read_image(stack), written[0])
+    assert "a TIFF of several pages, of which the first is read" in caplog.text
+    mixed = tmp_path / "mixed.tif"
+    assert cv2.imwritemulti(str(mixed), [*written[:2], np.zeros((SIZE[1] * 2, SIZE[0]), np.uint16)])
+    decoded: list[int] = []
+    monkeypatch.setattr(video.cv2, "imreadmulti", lambda *a, **k: decoded.append(1) or (False, []))
+    with pytest.raises(LwirstError, match=r"page 3 is 64x96 but page 1 is 64x48"):
+        FrameSource(mixed)
+    assert not decoded  # refused from the pages' directories
+    monkeypatch.setenv("LWIRST_MAX_VIDEO_FRAMES", "4")
+    with pytest.raises(LwirstError, match="more than the limit of 4"):
+        FrameSource(stack)
+    single = tmp_path / "single.tif"
+    assert cv2.imwrite(str(single), written[0])
+    with pytest.raises(LwirstError, match="a TIFF image, not a video"):
+        FrameSource(single)
+
+
+def test_the_video_command_refuses_a_source_before_loading_the_model(tmp_path: Path,
+                                                                     monkeypatch: pytest.MonkeyPatch,
+                                                                     capsys: pytest.CaptureFixture[str]) -> None:
+    """Every refusal of `lwirst video` waited 5-9 s for the model to load first."""
+    from lwirst.commands import video as video_command
+
+    loaded: list[int] = []
+    monkeypatch.setattr(video_command, "make_segmenter", lambda args: loaded.append(1))
+    assert main(["video", str(tmp_path / "missing.mp4"), "--out", str(tmp_path / "o.mp4")]) == 1
+    assert "no such file or folder" in capsys.readouterr().err and not loaded
