@@ -29,10 +29,9 @@ from dashboard import common
 from dashboard.server_load import SERVER_LOAD
 from lwirst import analysis
 from lwirst.checkpoint import display_name, file_hash
-from lwirst.consensus import mirrored, recorded
 from lwirst.datasets import in_sample_note
 from lwirst.errors import LwirstError
-from lwirst.eval_protocol import EvalProtocol, RanWith, RunSpec
+from lwirst.eval_protocol import EvalProtocol, RunSpec
 from lwirst.evaluate import (
     EvalResult,
     cache_key,
@@ -47,10 +46,8 @@ from lwirst.evaluate import (
 from lwirst.inference import Saliency, module_digest
 from lwirst.modelcard import DEMO_MODEL
 from lwirst.onnxtrial import trial_run
-from lwirst.polarity import recorded as recorded_polarity
 from lwirst.postprocess import NO_FILTER, TargetFilter, logit_to_probability, probability_text
-from lwirst.prominence import recorded as recorded_margin
-from lwirst.zones import recorded as recorded_zones
+from lwirst.run_settings import RunSettings
 
 log = logging.getLogger(__name__)
 
@@ -269,8 +266,8 @@ def _sibling(engine: common.Engine, choice: common.DataChoice, threshold: float)
 
     def same(protocol: EvalProtocol) -> bool:
         run = protocol.run
-        return (run.hash, run.backend, run.protocol, run.ran_with) == (
-            info.hash, info.backend, info.protocol, info.ran_with) and protocol.data_fingerprint in data
+        return (run.hash, run.backend, run.protocol, run.settings) == (
+            info.hash, info.backend, info.protocol, info.settings) and protocol.data_fingerprint in data
 
     found = [(abs(run.threshold - threshold), run.result) for run in session_runs().values()
              if run.choice == choice and same(run.result.protocol) and run.result.saliency]
@@ -281,7 +278,7 @@ def _sibling(engine: common.Engine, choice: common.DataChoice, threshold: float)
         return None
     rows = rows[(rows["hash"] == info.hash) & (rows["backend"] == info.backend)
                 & (rows["protocol"] == info.protocol) & rows["data"].isin(data)
-                & rows.apply(lambda row: ran_with(row) == info.ran_with, axis=1)
+                & rows.apply(lambda row: RunSettings.from_json(row) == info.settings, axis=1)
                 & rows["path"].map(lambda path: (Path(path) / "saliency.npz").is_file())]
     if rows.empty:
         return None
@@ -393,24 +390,22 @@ def run_choices(session: dict[str, Run], on_disk: pd.DataFrame, engine: common.E
     split (the caller's choice), which the picker's own label names."""
     model = display_name(engine.path) if engine.path else DEMO_MODEL
     digest = _content_hash(engine.path, engine.version) if engine.path and Path(engine.path).is_file() else ""
-    entries: list[tuple[str, str, str, str, RanWith, float, str, str, Run | pd.Series]] = []
+    entries: list[tuple[str, str, str, str, RunSettings, float, str, str, Run | pd.Series]] = []
     for run in reversed(session.values()):
         spec = run.result.protocol.run
-        entries.append((spec.model, spec.hash, spec.backend, spec.protocol, spec.ran_with, run.threshold,
+        entries.append((spec.model, spec.hash, spec.backend, spec.protocol, spec.settings, run.threshold,
                         run.label, run.key, run))
     for _, row in on_disk.iterrows():
         if row["key"] not in session:
             entries.append((row["model"], str(row.get("hash", "")), row["backend"], row["protocol"],
-                            ran_with(row), float(row["threshold"]),
+                            RunSettings.from_json(row), float(row["threshold"]),
                             f"{disk_label(row)} (cached on disk)", row["key"], row))
 
     def rank(entry: tuple) -> tuple[bool, bool, float]:
         if isinstance(entry[-1], Run):
             return (False, False, 0.0)
         same_file = entry[0] == model and (not digest or not entry[1] or entry[1].split(":")[0] == digest)
-        sidebar = same_file and entry[2:5] == (engine.backend, engine.protocol,
-                                                (engine.confirm, engine.mirror, engine.margin, engine.polarity,
-                                                 engine.ignore))
+        sidebar = same_file and entry[2:5] == (engine.backend, engine.protocol, engine.settings)
         return (True, not sidebar, abs(entry[5] - threshold) if sidebar else 0.0)
 
     choices: dict[str, Run | pd.Series] = {}
@@ -444,15 +439,8 @@ def disk_label(row: pd.Series) -> str:
     "m.safetensors · openvino/auto"."""
     name = model_label(row["model"], str(row.get("hash", "")))
     scored = row.get("filter")
-    return (f"{name} · {common.runs_on(row['backend'], row['protocol'], *ran_with(row))}"
+    return (f"{name} · {common.runs_on(row['backend'], row['protocol'], RunSettings.from_json(row))}"
             + (f" · filter {scored}" if isinstance(scored, str) and scored else ""))
-
-
-def ran_with(record: pd.Series) -> RanWith:
-    """A cached-runs row's scale consensus, mirror check, peak margin, polarity and ignore zones (`RunSpec.ran_with`,
-    read from a table whose empty cells are NaN)."""
-    return (recorded(record.get("confirm")), mirrored(record.get("mirror")), recorded_margin(record.get("margin")),
-            recorded_polarity(record.get("polarity")), recorded_zones(record.get("ignore")))
 
 
 def report_error(label: str, exc: Exception) -> None:
@@ -586,8 +574,7 @@ def _card_point(path: str, version: str, name: str) -> pd.DataFrame:
     card = common.card_of(path, version)
     training = card.training
     return analysis.card_points({name: (card.test_metrics, training.dataset or "?", "test", card.params, card.flops)},
-                                confirm={name: training.confirm}, mirror={name: training.mirror},
-                                margin={name: training.margin})
+                                settings={name: training.settings})
 
 
 def card_points() -> pd.DataFrame:

@@ -87,6 +87,7 @@ from lwirst.polarity import HELP as POLARITY_HELP
 from lwirst.polarity import said as said_polarity
 from lwirst.postprocess import GROW_TO, TargetFilter, describe_growth, probability_text
 from lwirst.prominence import DEFAULT_PER_DOUBLING, cleared, per_doubling_text
+from lwirst.run_settings import PLAIN, RunSettings
 from lwirst.saliency import SMALL_AREA_FACTOR
 from lwirst.sequence_truth import TruthScore, score_video
 from lwirst.streams import DatasetStream
@@ -286,36 +287,28 @@ def select_default(key: str, options: Sequence[str], default: str | None = None)
 # ---------------------------------------------------------------- model
 
 
-def runs_on(backend: str, protocol: str, confirm: float | None, mirror: bool = False, margin: float = 0.0,
-            polarity: str = DEFAULT_POLARITY, ignore: str = "") -> str:
-    """A run's backend, protocol, confirmation runs, peak margin, a black-hot polarity and ignore zones for labels:
-    "openvino/auto · consensus 1.5× · mirror · margin 1 · black-hot · ignore 0,0,100%,24"."""
-    return (f"{backend}/{protocol}" + (f" · consensus {confirm:g}×" if confirm else "")
-            + (" · mirror" if mirror else "") + (f" · margin {margin:g}" if margin else "")
-            + (f" · {polarity}" if polarity != DEFAULT_POLARITY else "") + (f" · ignore {ignore}" if ignore else ""))
+def runs_on(backend: str, protocol: str, settings: RunSettings = PLAIN) -> str:
+    """A run's backend, protocol and how its frames ran, for labels: "openvino/auto · consensus 1.5× · mirror ·
+    margin 1 · black-hot · ignore 0,0,100%,24"."""
+    return f"{backend}/{protocol}{settings.label()}"
 
 
 @dataclass(frozen=True)
 class Engine:
-    """What runs the network: a model file (None: the demo network), its version, backend, protocol, the
-    enlargement of the scale-consensus run (`lwirst.consensus`; None: none), whether large frames are
-    also confirmed mirrored, the peak margin on large frames (`lwirst.prominence`; 0: none) and the sensor's
-    polarity (`lwirst.polarity`: black-hot frames are inverted) and the ignore zones' key (`lwirst.zones`; regions
-    only: "" for none). Frozen: it is the cached segmenter's key as it stands (Streamlit hashes its fields)."""
+    """What runs the network: a model file (None: the demo network), its version, backend, protocol and how its
+    frames run (`lwirst.run_settings`: scale consensus, mirror check, peak margin, polarity, the ignore zones'
+    key, of regions only). Frozen: it is the cached segmenter's key as it stands (Streamlit hashes its
+    fields)."""
 
     path: str | None
     version: str
     backend: str
     protocol: str
-    confirm: float | None
-    mirror: bool = False
-    margin: float = 0.0
-    polarity: str = DEFAULT_POLARITY
-    ignore: str = ""
+    settings: RunSettings = PLAIN
 
     @property
     def runs_on(self) -> str:
-        return runs_on(self.backend, self.protocol, self.confirm, self.mirror, self.margin, self.polarity, self.ignore)
+        return runs_on(self.backend, self.protocol, self.settings)
 
 
 def session_id() -> str:
@@ -454,7 +447,7 @@ def engine() -> Engine:
     path = models.get(st.session_state.get("model", next(iter(models))))
     return Engine(str(path) if path is not None else None, file_version(path),
                   st.session_state.get("backend", default_backend()), st.session_state.get("protocol", "auto"),
-                  *chosen_confirmation(), chosen_margin(), chosen_polarity(), chosen_zones())
+                  RunSettings(*chosen_confirmation(), chosen_margin(), chosen_polarity(), chosen_zones()))
 
 
 def file_version(path: Path | None) -> str:
@@ -546,9 +539,10 @@ def segmenter(chosen: Engine) -> SharedSegmenter:
     name = chosen.backend.removesuffix(BF16_SUFFIX)
     engine = engine_choice(name, bf16=name != chosen.backend)
     # at the size the model trained at (the dashboard has no size control: a model trained at 128x128 ran at 256)
-    return SharedSegmenter(Segmenter(model, protocol=chosen.protocol, size=None, confirm=chosen.confirm,
-                                     mirror=chosen.mirror, margin=chosen.margin, polarity=chosen.polarity,
-                                     ignore=_zones_of(chosen.ignore), **engine))
+    ran = chosen.settings
+    return SharedSegmenter(Segmenter(model, protocol=chosen.protocol, size=None, confirm=ran.confirm,
+                                     mirror=ran.mirror, margin=ran.margin, polarity=ran.polarity,
+                                     ignore=_zones_of(ran.ignore), **engine))
 
 
 @st.cache_data(max_entries=16, ttl=3600, show_spinner="Running the network...")
@@ -1305,18 +1299,14 @@ def live_stream(label: str, chosen: Engine, post: Postprocess, upload: VideoSour
 
 @dataclass(frozen=True)
 class SpeedInfo:
-    """What runs the network: backend, input protocol (as asked for), CPU threads, the model size and the
-    scale consensus's enlargement (None: none) and the mirror check, for the speed captions and `frame_run`."""
+    """What runs the network: backend, input protocol (as asked for), CPU threads, the model size and how its
+    frames run (`lwirst.run_settings`), for the speed captions and `frame_run`."""
 
     backend: str
     protocol: str
     threads: int
     size: tuple[int, int]
-    confirm: float | None
-    mirror: bool = False
-    margin: float = 0.0
-    polarity: str = DEFAULT_POLARITY
-    ignore: str = ""  # the ignore zones' key (`lwirst.zones`)
+    settings: RunSettings = PLAIN
 
     @property
     def runner(self) -> str:
@@ -1327,8 +1317,9 @@ class SpeedInfo:
         """", with scale consensus at 1.5x (...)" when a second run confirms each frame (and "; large frames
         also confirmed mirrored (...)" with the mirror check), then ", black-hot frames inverted" for a black-hot
         sensor and ", ignore zones 0,0,100%,24" with ignore zones; else ""."""
-        return (said_consensus(self.confirm, self.mirror, ", with {}") + said_polarity(self.polarity, ", {}")
-                + said_zones(self.ignore, ", {} (outlined in grey)"))
+        ran = self.settings
+        return (said_consensus(ran.confirm, ran.mirror, ", with {}") + said_polarity(ran.polarity, ", {}")
+                + said_zones(ran.ignore, ", {} (outlined in grey)"))
 
     def __str__(self) -> str:
         return f"{self.runner}, protocol {self.protocol}{self.read_as}"
@@ -1339,8 +1330,8 @@ class SpeedInfo:
         rule = (f" (protocol auto: frames up to {AUTO_AREA_FACTOR} × {self.size[1]}×{self.size[0]} pixels are "
                 f"resized, but those of at most {SMALL_AREA_FACTOR:g} × {self.size[1]}×{self.size[0]} run at their own "
                 "size; larger ones run as a pyramid)") if self.protocol == "auto" else ""
-        clearance = frame_clearance(hw, applied, self.size, self.margin)
-        held = cleared(clearance, self.margin)
+        clearance = frame_clearance(hw, applied, self.size, self.settings.margin)
+        held = cleared(clearance, self.settings.margin)
         sentence = f" {held[:1].upper()}{held[1:]}." if held else ""
         return (f"{which} {hw[1]}×{hw[0]} frame ran {describe_frame_run(hw, applied, self.size)}{rule}, "
                 f"on {self.runner}{self.read_as}.{sentence}")
@@ -1356,7 +1347,7 @@ def speed_info(chosen: Engine) -> SpeedInfo:
     running = segmenter(chosen).segmenter
     info = running.describe()
     return SpeedInfo(info.backend, chosen.protocol, info.threads or os.cpu_count() or 1, info.size or PAPER_SIZE,
-                     running.confirm, running.mirror, running.margin, running.polarity, running.ignore.key)
+                     running.settings)
 
 
 def rtc_configuration() -> dict[str, list[dict[str, list[str]]]]:

@@ -19,7 +19,7 @@ import itertools
 import math
 import textwrap
 from collections.abc import Collection, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 from typing import Any, NamedTuple
 
@@ -34,7 +34,6 @@ from lwirst import ablation_stats, jsonio, palette, paths, uploads
 from lwirst.chips import Chip, target_chips
 from lwirst.config import presets_for_table
 from lwirst.consensus import flops_factor
-from lwirst.consensus import legend as consensus_legend
 from lwirst.drawing import HeatScale, Match, draw_targets, evaluation_overlay, heat_scale, heatmap, mask_image
 from lwirst.errors import LwirstError
 from lwirst.eval_protocol import AppliedProtocol, EvalProtocol, filter_legend, growth_legend
@@ -48,6 +47,7 @@ from lwirst.polarity import legend as polarity_legend
 from lwirst.postprocess import TargetFilter, detect, logit_to_probability, mask_targets, probability_text
 from lwirst.prominence import legend as margin_legend
 from lwirst.rounding import flops_text, params_text, rate_text
+from lwirst.run_settings import PLAIN, RunSettings
 from lwirst.scoring import (
     CARD,
     LIVE,
@@ -333,14 +333,13 @@ def cached_runs(root: Path | None = None) -> pd.DataFrame:
         rows.append({"key": summary.parent.name, "path": str(summary.parent), "mtime": summary.stat().st_mtime,
                      "model": run.model, "hash": run.hash, "backend": run.backend, "protocol": run.protocol,
                      "threshold": protocol.threshold, "dataset": protocol.dataset, "split": protocol.split,
-                     "data": protocol.data_fingerprint, "confirm": run.confirm, "mirror": run.mirror,
-                     "margin": run.margin, "polarity": run.polarity, "ignore": run.ignore,
+                     "data": protocol.data_fingerprint, **asdict(run.settings),
                      "filter": str(protocol.target_filter) if protocol.target_filter.active else "",
                      "applied": protocol.applied,
                      "code": str(data.get("code") or ""), **metrics})  # type: ignore[union-attr]
     if not rows:
         return pd.DataFrame(columns=["key", "path", "mtime", "model", "hash", "backend", "protocol", "threshold",
-                                     "dataset", "split", "data", "confirm", "mirror", "margin", "polarity", "ignore",
+                                     "dataset", "split", "data", *(f.name for f in fields(RunSettings)),
                                      "filter", "applied",
                                      "code", "images"])
     return pd.DataFrame(rows).sort_values("mtime", ascending=False).reset_index(drop=True)
@@ -394,22 +393,23 @@ def measured_source(dataset: str, split: str, protocol: str | None = None, origi
 
 def measured_point(name: str, metrics: Mapping[str, float], dataset: str, split: str, params: int | None,
                    flops: float | None, protocol: str | None = None, origin: str = MEASURED_PREFIX,
-                   applied: AppliedProtocol | None = None, confirm: float | None = None,
-                   mirror: bool = False, margin: float = 0.0, threshold: float = 0.0) -> dict[str, Any]:
+                   applied: AppliedProtocol | None = None, settings: RunSettings = PLAIN,
+                   threshold: float = 0.0) -> dict[str, Any]:
     """A Fig. 4 point of a model evaluated here or scored in its card, with every card metric of the metric
     table (cost in millions; NaN when unknown, e.g. ONNX FLOPs); `source` names its origin, dataset, split,
     threshold (a logit, 0 the paper's) and protocol: as applied where known (a run of "auto" on large frames
     ran them all natively, which a card's "auto" on SIRST did not).
     A run with scale consensus (`lwirst.consensus`) is a detector of its own: named and keyed apart from
     the plain run, and costed with its second run (a 256×256 frame also runs at 256·s × 256·s). So is a run
-    whose large frames were also confirmed mirrored (`mirror`), costed as before: a 256×256 frame has no
-    mirrored run; and a run with a peak margin on large frames (`margin`, `lwirst.prominence`), which costs
-    nothing. A black-hot run (its frames inverted, `lwirst.polarity`), one with ignore zones (`lwirst.zones`) and
-    one scored through an Eq. 4 filter are named apart too."""
+    whose large frames were also confirmed mirrored, costed as before: a 256×256 frame has no mirrored run; and
+    a run with a peak margin on large frames (`lwirst.prominence`), which costs nothing. A black-hot run (its
+    frames inverted, `lwirst.polarity`), one with ignore zones (`lwirst.zones`) and one scored through an Eq. 4
+    filter are named apart too. `settings`: how a card's scores ran (`applied` holds a run's own)."""
     if applied is not None:
-        shown, confirm, mirror, margin = applied.short, applied.confirm, applied.mirror, applied.margin
+        shown, settings = applied.short, applied.settings
     else:  # a card's score: the protocol it names, and the confirmation it was measured with
-        shown = protocol + consensus_legend(confirm, mirror) + margin_legend(margin) if protocol else protocol
+        shown = protocol + settings.legend() if protocol else protocol
+    confirm, mirror, margin = settings.confirm, settings.mirror, settings.margin
     if confirm:
         name, protocol = f"{name}, consensus {confirm:g}×", f"{protocol or ''} + consensus {confirm:g}×"
         flops = flops * flops_factor(confirm) if flops else flops
@@ -417,11 +417,9 @@ def measured_point(name: str, metrics: Mapping[str, float], dataset: str, split:
         name, protocol = f"{name}, mirror", f"{protocol or ''} + mirror"
     if margin:
         name, protocol = f"{name}{margin_legend(margin)}", f"{protocol or ''} + margin {margin:g}"
-    if applied is not None and (grown := growth_legend(applied.grow_to)):
-        name, protocol = f"{name}{grown}", f"{protocol or ''} + {grown[2:]}"
-    for tag in (polarity_legend(applied.polarity), zones_legend(applied.ignore), filter_legend(applied.target_filter)
-                ) if applied is not None else ():
-        if tag:  # another detector's frames (black-hot ones inverted, zones of them ignored) or targets (filtered)
+    scored = (growth_legend(applied.grow_to), filter_legend(applied.target_filter)) if applied is not None else ()
+    for tag in (polarity_legend(settings.polarity), zones_legend(settings.ignore), *scored):
+        if tag:  # frames read otherwise (black-hot ones inverted, zones ignored), masks grown otherwise, or filtered
             name, protocol = f"{name}{tag}", f"{protocol or ''} + {tag[2:]}"
     return {"name": name, "source": measured_source(dataset, split, shown, origin, threshold),
             "data": f"{dataset} {split}",
@@ -463,24 +461,20 @@ def sweep_points(results: pd.DataFrame, when: str = "best") -> pd.DataFrame:
 
 
 def card_points(cards: Mapping[str, tuple[Mapping[str, Any], str, str, int | None, float | None]],
-                confirm: Mapping[str, float | None] | None = None,
-                mirror: Mapping[str, bool] | None = None, margin: Mapping[str, float] | None = None) -> pd.DataFrame:
+                settings: Mapping[str, RunSettings] | None = None) -> pd.DataFrame:
     """Fig. 4 points from model cards: name -> (test metrics, flat or per protocol; dataset; split;
-    params; FLOPs); one point per input protocol the card scored. `confirm`: name -> the scale consensus
-    a card's scores were measured with (round 43's card), which names and costs its points; `mirror`: name ->
-    whether they also ran the mirror check (round 47's card, if it adopted it); `margin`: name -> the peak margin
-    they ran with (round 51's card), which names all its points alike (one model, one label on the chart), though
-    a resized frame holds none."""
+    params; FLOPs); one point per input protocol the card scored. `settings`: name -> how a card's scores ran:
+    the scale consensus (round 43's card), which names and costs its points, the mirror check (round 47's card,
+    if it adopted it) and the peak margin (round 51's card), which names all its points alike (one model, one
+    label on the chart), though a resized frame holds none."""
     rows = []
     for name, (metrics, dataset, split, params, flops) in cards.items():
         per_protocol = metrics if metrics and all(isinstance(v, Mapping) for v in metrics.values()) \
             else {"": metrics}
-        scale = (confirm or {}).get(name)
         for protocol, values in per_protocol.items():
             if values:
                 rows.append(measured_point(name, values, dataset, split, params, flops, protocol or None,
-                                           CARD_PREFIX, confirm=scale, mirror=(mirror or {}).get(name, False),
-                                           margin=(margin or {}).get(name, 0.0)))
+                                           CARD_PREFIX, settings=(settings or {}).get(name, PLAIN)))
     return pd.DataFrame(rows, columns=point_columns())
 
 

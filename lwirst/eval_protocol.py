@@ -17,24 +17,14 @@ from typing import Any
 
 import numpy as np
 
-from lwirst.consensus import legend as consensus_legend
-from lwirst.consensus import mirrored, recorded
 from lwirst.consensus import said as said_consensus
 from lwirst.metrics import NIOU_CONVENTION
 from lwirst.palettes import decoded_text
 from lwirst.paper import PAPER_SIZE
-from lwirst.polarity import DEFAULT as DEFAULT_POLARITY
-from lwirst.polarity import legend as polarity_legend
-from lwirst.polarity import recorded as recorded_polarity
-from lwirst.polarity import said as said_polarity
 from lwirst.postprocess import GROW_TO, NO_FILTER, TargetFilter, describe_growth, probability_of
 from lwirst.prominence import describe as describe_margin
-from lwirst.prominence import legend as margin_legend
-from lwirst.prominence import recorded as recorded_margin
+from lwirst.run_settings import PLAIN, RunSettings
 from lwirst.saliency import Saliency
-from lwirst.zones import legend as zones_legend
-from lwirst.zones import recorded as recorded_zones
-from lwirst.zones import said as said_zones
 
 PDFA_THRESHOLDS = np.round(np.linspace(-8.0, 8.0, 17), 3)  # the Pd-Fa sweep's fixed logit grid
 PD_AT_FA_BUDGET = 0.1  # false-alarm blobs per frame: one alarm in ten frames
@@ -49,24 +39,21 @@ CONVENTIONS = {
     "pd_at_fa": f"best Pd over logit thresholds {PDFA_THRESHOLDS[0]:g}..{PDFA_THRESHOLDS[-1]:g} (step 1) and this "
                 f"run's, with at most {PD_AT_FA_BUDGET:g} false-alarm blobs per frame",
 }
-RanWith = tuple[float | None, bool, float, str, str]  # `RunSpec.ran_with`: consensus, mirror, margin, polarity, zones
 RESULT_FIELDS = ("model", "backend", "dataset", "split", "threshold")  # what a stored protocol cannot lack
 RAN_AS = {"native": "native", "pyramid": "as a pyramid"}  # how "auto" ran a frame it did not resize, in words
 
 
 @dataclass(frozen=True)
 class RunSpec:
-    """A model as it runs: what tells two runs apart (content hash, backend, protocol, size, scale consensus,
-    mirror check, peak margin) and what a reader of a result wants to know (file name, threads, options).
+    """A model as it runs: what tells two runs apart (content hash, backend, protocol, size, and how its frames
+    run: `settings`, `lwirst.run_settings`) and what a reader of a result wants to know (file name, threads,
+    options).
 
     protocol: "auto", "resize", "native", "pyramid", or "as saved" for saved predictions; size: the network's
     input (H, W), None for saved predictions (each image at its own size); hash: the model content's, with
     ":bf16" or ":int8" when it ran at that precision ("" for a model without a file); input: the network's
     input convention (`lwirst.inference`), or how saved predictions were read; palettes: whether pseudo-colour
-    frames are decoded (None: not recorded); confirm: the scale consensus's enlargement, None for none;
-    margin: the peak margin per doubling of a large frame's area, 0 for none; polarity: "black-hot" when frames
-    were inverted as they were read (`lwirst.polarity`); ignore: the ignore zones' key (`lwirst.zones`), "" for
-    none.
+    frames are decoded (None: not recorded).
     """
 
     model: str
@@ -79,17 +66,7 @@ class RunSpec:
     input: str = "files"
     palettes: bool | None = None
     options: Mapping[str, Any] = field(default_factory=dict, hash=False)
-    confirm: float | None = None
-    mirror: bool = False
-    margin: float = 0.0
-    polarity: str = DEFAULT_POLARITY
-    ignore: str = ""
-
-    @property
-    def ran_with(self) -> RanWith:
-        """(scale consensus, mirror check, peak margin, polarity, ignore zones): what, beside model, backend and
-        protocol, tells two runs of one model apart."""
-        return self.confirm, self.mirror, self.margin, self.polarity, self.ignore
+    settings: RunSettings = PLAIN
 
     @property
     def recorded_size(self) -> list[int] | str:
@@ -97,22 +74,11 @@ class RunSpec:
         return list(self.size) if self.size is not None else SAVED_SIZE
 
     def to_json(self) -> dict[str, Any]:
-        """The run's fields as results and `lwirst segment` record them (the scale consensus, mirror check,
-        margin, a black-hot polarity and ignore zones only where one ran, as results stored them before these
-        existed)."""
+        """The run's fields as results and `lwirst segment` record them (its settings only where a switch was on,
+        as results stored them before these existed)."""
         data: dict[str, Any] = {
             "model": self.model, "hash": self.hash, "backend": self.backend, "precision": self.precision,
-            "protocol": self.protocol, "size": self.recorded_size}
-        if self.confirm:
-            data["confirm"] = self.confirm
-        if self.mirror:
-            data["mirror"] = True
-        if self.margin:
-            data["margin"] = self.margin
-        if self.polarity != DEFAULT_POLARITY:
-            data["polarity"] = self.polarity
-        if self.ignore:
-            data["ignore"] = self.ignore
+            "protocol": self.protocol, "size": self.recorded_size, **self.settings.to_json()}
         data.update({"threads": self.threads, "input": self.input})
         if self.palettes is not None:
             data["palettes"] = self.palettes
@@ -132,9 +98,7 @@ class RunSpec:
                    None if size == SAVED_SIZE else PAPER_SIZE,
                    _count(threads) or None,
                    str(data.get("input", "files")), palettes if isinstance(palettes, bool) else None,
-                   options if isinstance(options, Mapping) else {}, recorded(data.get("confirm")),
-                   mirrored(data.get("mirror")), recorded_margin(data.get("margin")),
-                   recorded_polarity(data.get("polarity")), recorded_zones(data.get("ignore")))
+                   options if isinstance(options, Mapping) else {}, RunSettings.from_json(data))
 
 @dataclass(frozen=True)
 class AppliedProtocol:
@@ -152,20 +116,17 @@ class AppliedProtocol:
     configured: str
     size: tuple[int, int]
     ran: dict[str, int]
-    confirm: float | None = None
     as_is: int = 0
-    mirror: bool = False  # large frames were also confirmed by a mirrored run
-    margin: float = 0.0  # the peak margin per doubling of a large frame's area (`lwirst.prominence`), where it held one
+    # how the frames ran (`lwirst.run_settings`), its peak margin only where it held a frame
+    settings: RunSettings = PLAIN
     grow_to: float | None = GROW_TO  # the masks' growth (`lwirst.postprocess`): a logit, None for Eq. 2's masks
-    polarity: str = DEFAULT_POLARITY  # black-hot: the frames were inverted as they were read (`lwirst.polarity`)
-    ignore: str = ""  # the ignore zones' key (`lwirst.zones`), "" for none
     target_filter: TargetFilter = NO_FILTER  # Eq. 4's bounds the scored targets passed (`lwirst.postprocess`)
 
     def __str__(self) -> str:
         """"auto: 37 of 39 images as a pyramid, 2 resized to 256×256" ("auto: all 8 images resized to 256×256"
         when they ran one way); a fixed protocol: "resize to 256×256 (39 images)"; then "; scale consensus at
         1.5x ..." when one ran (a peak margin is said with the masks: `_score`'s "masks", with the frames it held)."""
-        return self._inputs() + said_consensus(self.confirm, self.mirror, "; {}")
+        return self._inputs() + said_consensus(self.settings.confirm, self.settings.mirror, "; {}")
 
     def _inputs(self) -> str:
         images = sum(self.ran.values())
@@ -213,9 +174,7 @@ class AppliedProtocol:
     def short(self) -> str:
         """For a chart legend: "auto: all resized", "auto: 2 as a pyramid, 84 resized", or the fixed
         protocol."""
-        confirmed = (consensus_legend(self.confirm, self.mirror) + margin_legend(self.margin)
-                     + growth_legend(self.grow_to) + polarity_legend(self.polarity) + zones_legend(self.ignore)
-                     + filter_legend(self.target_filter))
+        confirmed = self.settings.legend() + growth_legend(self.grow_to) + filter_legend(self.target_filter)
         if self.configured != "auto":
             return self.configured + confirmed
         kinds = self._kinds()
@@ -265,16 +224,16 @@ class FramesRan:
         """How `run`'s frames ran, for protocol lines and legends; None where that was not recorded."""
         if self.applied is None:
             return None
-        return AppliedProtocol(run.protocol, run.size or PAPER_SIZE, dict(self.applied), run.confirm,
-                               self.at_model_size, run.mirror, run.margin if self.margin_frames else 0.0, grow_to,
-                               run.polarity, run.ignore, target_filter)
+        held = run.settings if self.margin_frames else dataclasses.replace(run.settings, margin=0.0)
+        return AppliedProtocol(run.protocol, run.size or PAPER_SIZE, dict(self.applied), self.at_model_size, held,
+                               grow_to, target_filter)
 
     def reading_text(self, run: RunSpec) -> str:
         """How frames were read, for a protocol line: "; black-hot frames inverted" for a black-hot run, "; ignore
         zones 0,0,100%,24" for a run with zones (`lwirst.zones`), then
         "; pseudo-colour decoding off" when it was off, else the frames decoded ("; 3 frame(s) decoded from
         pseudo-colour palette(s) jet") and the colour frames no known palette decoded; "" for none of these."""
-        said = said_polarity(run.polarity, "; {}") + said_zones(run.ignore, "; {}")
+        said = run.settings.reading("; {}")
         if run.palettes is False:
             return said + "; pseudo-colour decoding off (colour frames ran as BGR)"
         if self.decoded_palettes:
@@ -287,7 +246,7 @@ class FramesRan:
     def to_json(self, run: RunSpec) -> dict[str, Any]:
         data: dict[str, Any] = {} if self.applied is None else {"applied": dict(self.applied),
                                                                 "at_model_size": self.at_model_size}
-        if run.margin:
+        if run.settings.margin:
             data["margin_frames"] = self.margin_frames
         if self.decoded_palettes:
             data["decoded_palettes"] = dict(self.decoded_palettes)
@@ -323,7 +282,7 @@ class FrameTally:
 
     def margin(self, run: RunSpec) -> float:
         """The run's peak margin per doubling, said only where it held a frame (0 otherwise)."""
-        return run.margin if self.held else 0.0
+        return run.settings.margin if self.held else 0.0
 
     def margin_text(self, run: RunSpec) -> str:
         """"; on frames over twice the model's area ... (3 frame(s))", or "" where no frame was held."""

@@ -46,7 +46,6 @@ from lwirst.metrics import (
 )
 from lwirst.paper import PAPER_SIZE
 from lwirst.paths import CACHE_ENV as CACHE_ENV
-from lwirst.polarity import DEFAULT as DEFAULT_POLARITY
 from lwirst.postprocess import GROW_TO, NO_FILTER, TargetFilter, describe_growth, describe_threshold, detect
 from lwirst.predictions import PredictionFolder, saturated
 from lwirst.rounding import round_floats
@@ -186,10 +185,11 @@ def frame_flops(result: EvalResult, flops: float | None) -> FrameFlops | None:
     per_frame = [(hw, runs(hw, p, applied.size)) for hw, p in frames]
     fed = [run for _, frame_runs in per_frame for run in frame_runs]
     inputs = Counter(network_input(hw, view, applied.size) for hw, view in fed)
-    if applied.confirm:  # each run was repeated enlarged, natively (padded)
-        inputs.update(network_input(consensus_input(hw, view, applied.size, applied.confirm), "native", applied.size)
+    confirm = applied.settings.confirm
+    if confirm:  # each run was repeated enlarged, natively (padded)
+        inputs.update(network_input(consensus_input(hw, view, applied.size, confirm), "native", applied.size)
                       for hw, view in fed)
-    if applied.mirror:  # each run of a large frame was repeated mirrored, at its own input size
+    if applied.settings.mirror:  # each run of a large frame was repeated mirrored, at its own input size
         inputs.update(network_input(hw, view, applied.size) for frame_hw, frame_runs in per_frame
                       if large_frame(frame_hw, applied.size) for hw, view in frame_runs)
     scale = flops / (PAPER_SIZE[0] * PAPER_SIZE[1])
@@ -278,16 +278,7 @@ def cache_keys(segmenter: Segmenter, dataset: SegDataset, threshold: float, grow
         return ()
     parts = [f"schema{CACHE_SCHEMA}", f"code{code_signature()}", info.hash, ",".join(dataset.names), info.backend,
              info.protocol, str(info.recorded_size), f"{threshold:g}", f"palettes={info.palettes}", f"grow={grow_to}"]
-    if info.confirm:  # a consensus run is its own result; a plain run keeps its key
-        parts.append(f"confirm={info.confirm:g}")
-    if info.mirror:
-        parts.append("mirror")
-    if info.margin:
-        parts.append(f"margin={info.margin:g}")
-    if info.polarity != DEFAULT_POLARITY:  # a white-hot run keeps the key it had before polarity existed
-        parts.append(f"polarity={info.polarity}")
-    if info.ignore:
-        parts.append(f"ignore={info.ignore}")
+    parts += info.settings.key_parts()  # a plain run keeps the key it had before these switches existed
     if target_filter.active:  # an unfiltered run keeps the key it had before evaluate took a filter
         parts.append(f"filter={sorted(target_filter.to_dict().items())}")
     return tuple(hashlib.sha256("|".join([data, *parts]).encode()).hexdigest()[:20] for data in _fingerprints(dataset))
@@ -479,7 +470,8 @@ def _score(dataset: SegDataset, predict: Callable[[Sample], Saliency], run: RunS
         "pdfa_threshold": sweep_thresholds(threshold).tolist(),
         "pdfa_pd": [p.pd for p in points], "pdfa_fa": [p.fa for p in points],
     }
-    masks = describe_growth(grow_to) + cut_masks(threshold, run.confirm, run.mirror, tally.margin(run))
+    masks = describe_growth(grow_to) + cut_masks(threshold, run.settings.confirm, run.settings.mirror,
+                                                 tally.margin(run))
     protocol = EvalProtocol(run, threshold, grow_to, masks + tally.margin_text(run), dataset.name, dataset.split,
                             data_fingerprint(dataset), tally.record(run), target_filter=target_filter)
     return EvalResult(metrics, pd.DataFrame(rows), curves, protocol, saliency)
@@ -505,7 +497,7 @@ def rescore_result(result: EvalResult, dataset: SegDataset, threshold: float, gr
         raise LwirstError("this evaluation kept no saliency map for every image of the split; run it again")
     ran = dict(zip(result.per_image["name"], result.per_image["protocol"], strict=True))
     run = result.protocol.run
-    backend, size, per_doubling = run.backend, run.size or PAPER_SIZE, run.margin
+    backend, size, per_doubling = run.backend, run.size or PAPER_SIZE, run.settings.margin
 
     def stored(sample: Sample) -> Saliency:  # the map as it ran, with the margin it was held to
         logits = result.saliency[sample.name]

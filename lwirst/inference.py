@@ -92,6 +92,7 @@ from lwirst.preprocess import normalize, pad_to_multiple
 from lwirst.prominence import DEFAULT_PER_DOUBLING, prominent
 from lwirst.prominence import check as check_margin
 from lwirst.prominence import margin as margin_for
+from lwirst.run_settings import RunSettings
 from lwirst.saliency import AUTO_AREA_FACTOR as AUTO_AREA_FACTOR
 from lwirst.saliency import PROTOCOLS as PROTOCOLS
 from lwirst.saliency import SMALL_AREA_FACTOR
@@ -748,10 +749,15 @@ class Segmenter:
                                  self._frame_map(mirrored_input(out), pixels.shape[:2], view))
         return list(zip(maps, kept, strict=True))
 
+    @property
+    def settings(self) -> RunSettings:
+        """How this segmenter's frames run beside backend and protocol, as results record it."""
+        return RunSettings(self.confirm, self.mirror, self.margin, self.polarity, self.ignore.key)
+
     def describe(self) -> RunSpec:
         """The model as it runs, as results record it."""
         precision = "int8" if self.quantized else self.options.precision
         digest = f"{self.model_hash}:{precision}" if self.model_hash and precision != "fp32" else self.model_hash
         return RunSpec(self.model_name, digest, self.backend.name, precision, self.protocol, self.size,
                        self.threads or os.cpu_count(), self.primary, self.palettes, dataclasses.asdict(self.options),
-                       self.confirm, self.mirror, self.margin, self.polarity, self.ignore.key)
+                       self.settings)

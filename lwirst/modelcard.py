@@ -26,6 +26,7 @@ from lwirst.errors import LwirstError
 from lwirst.export import ARCHITECTURE_NOTE, onnx_note, onnx_record
 from lwirst.models import architecture_of, build_model, get_architecture
 from lwirst.prominence import recorded as recorded_margin
+from lwirst.run_settings import RunSettings
 from lwirst.scoring import CARD, metric_spec, metric_specs
 
 log = logging.getLogger(__name__)
@@ -85,6 +86,11 @@ class TrainingRecord:
     mirror: bool = False
     margin: float = 0.0
     weights: str = ""
+
+    @property
+    def settings(self) -> RunSettings:
+        """How the card's scores ran: the confirmation the model was chosen with."""
+        return RunSettings(self.confirm, self.mirror, self.margin)
 
     @classmethod
     def from_json(cls, source: Mapping[str, Any]) -> TrainingRecord:

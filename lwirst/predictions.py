@@ -31,7 +31,7 @@ from lwirst.errors import LwirstError
 from lwirst.eval_protocol import RunSpec
 from lwirst.imageio import IMAGE_SUFFIXES, full_scale, read_image
 from lwirst.limits import limit, side_text
-from lwirst.polarity import DEFAULT as DEFAULT_POLARITY
+from lwirst.run_settings import PLAIN, RunSettings
 from lwirst.saliency import Saliency
 
 log = logging.getLogger(__name__)
@@ -87,10 +87,9 @@ class PredictionFolder:
         # the masks' growth these files were drawn with: another method's none (the paper's Eq. 2); an lwirst
         # segment output its own, recorded in its targets JSON, so it scores as the model that wrote it
         self.growth: float | None = None
-        self.polarity, self.ignore = DEFAULT_POLARITY, ""  # how a segment run read its frames, recorded with it
+        self.reading = PLAIN  # how a segment run read its frames (polarity, zones), recorded with it
         if segment:
-            self.growth, self.polarity, self.ignore = _recorded_run(
-                next(p for p in files if p.name.endswith(SEGMENT_MARK)))
+            self.growth, self.reading = _recorded_run(next(p for p in files if p.name.endswith(SEGMENT_MARK)))
             preferred = 0
             for name, paths in found.items():
                 logits = [p for p in paths if p.name == f"{name}_logits.npy"]
@@ -129,20 +128,21 @@ class PredictionFolder:
         """What evaluate records in place of a model."""
         kinds = sorted({p.path.suffix.lower() for p in self.files.values()})
         return RunSpec(str(self.folder), "", "saved predictions", "/".join(kinds), "as saved", None, None,
-                       self.read_as, polarity=self.polarity, ignore=self.ignore)
+                       self.read_as, settings=self.reading)
 
 
-def _recorded_run(record: Path) -> tuple[float | None, str, str]:
-    """The mask growth (a logit; None: none), polarity and ignore zones a `lwirst segment` targets JSON records
-    (`RunSpec`); no growth, white-hot and no zone when unreadable."""
+def _recorded_run(record: Path) -> tuple[float | None, RunSettings]:
+    """The mask growth (a logit; None: none) a `lwirst segment` targets JSON records, and how its run read
+    frames (its polarity and ignore zones; the maps hold the rest); no growth, read as they are when
+    unreadable."""
     try:
         data = json.loads(record.read_text())
         grow_to, run = data.get("grow_to"), RunSpec.from_json(data.get("model") or {})
     except (OSError, ValueError, AttributeError):
         log.warning("%s: unreadable; its folder's masks are scored without growth", record)
-        return None, DEFAULT_POLARITY, ""
+        return None, PLAIN
     growth = float(grow_to) if isinstance(grow_to, (int, float)) and not isinstance(grow_to, bool) else None
-    return growth, run.polarity, run.ignore
+    return growth, RunSettings(polarity=run.settings.polarity, ignore=run.settings.ignore)
 
 
 def _segment_extra(filename: str, names: set[str]) -> bool:

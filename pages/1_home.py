@@ -110,15 +110,16 @@ def model_card() -> None:
     size.metric("Parameters", params_text(card.params) if card.params else "not available")
     cost.metric("FLOPs (256×256)", flops_text(card.flops) if card.flops else "not available",
                 help=card_view.help_for("FLOPs"))
+    ran = chosen.settings
     runs.metric("Runs here on", f"{chosen.backend}/{chosen.protocol}",
                 help=f"{card_view.help_for(chosen.protocol)}\n\n"
-                     f"Each frame runs with {describe_consensus(chosen.confirm, chosen.mirror)}"
-                     + (f"; {describe_margin(chosen.margin)}." if chosen.margin else "."))
-    if chosen.confirm:  # under the card: in its value it cut the backend and protocol short
-        runs.caption(f"with scale consensus {chosen.confirm:g}× "
-                     f"({flops_factor(chosen.confirm):g}× the FLOPs per frame"
-                     + (f", {flops_factor(chosen.confirm, True):g}× for a large frame with the mirror check)"
-                        if chosen.mirror else ")"))
+                     f"Each frame runs with {describe_consensus(ran.confirm, ran.mirror)}"
+                     + (f"; {describe_margin(ran.margin)}." if ran.margin else "."))
+    if ran.confirm:  # under the card: in its value it cut the backend and protocol short
+        runs.caption(f"with scale consensus {ran.confirm:g}× "
+                     f"({flops_factor(ran.confirm):g}× the FLOPs per frame"
+                     + (f", {flops_factor(ran.confirm, True):g}× for a large frame with the mirror check)"
+                        if ran.mirror else ")"))
     test_scores(card)
     training(card)
     experiments(chosen)

@@ -19,10 +19,13 @@ from lwirst.eval_protocol import AppliedProtocol, EvalProtocol
 from lwirst.evaluate import EvalResult, cache_key, frame_flops
 from lwirst.inference import Segmenter
 from lwirst.postprocess import detect
+from lwirst.run_settings import RunSettings
 from tests.conftest import applied_of
 
 MAPS = arrays(np.float32, st.tuples(st.integers(1, 12), st.integers(1, 12)),
               elements=st.floats(-8, 8, width=32, allow_nan=False))
+
+CONSENSUS = RunSettings(confirm=1.5)
 
 
 def _near(second: np.ndarray, y: int, x: int, t: float) -> bool:
@@ -215,14 +218,18 @@ def test_the_segmenter_confirms_with_a_run_of_the_frame_enlarged(hw):
     assert got.confirm == 1.5 and plain.predict(image).confirm is None
     batch = confirmed.predict_batch([image, image[: hw[0] // 2 * 2, : hw[1] // 2 * 2]], batch_size=2)
     np.testing.assert_allclose(batch[0].logits, got.logits, atol=1e-4)
-    assert confirmed.describe().confirm == 1.5 and "confirm" not in plain.describe().to_json()
+    assert confirmed.describe().settings.confirm == 1.5 and "confirm" not in plain.describe().to_json()
 
 
-@pytest.mark.parametrize("hw", [(1, 1), (1, 5), (3, 2)])
+@pytest.mark.parametrize("hw", [(8, 8), (8, 13), (15, 9)])
 def test_a_pyramid_takes_frames_too_small_to_halve(hw):
-    """Forced on a frame of a pixel or two, the half level is at least a pixel: a map of the frame's size."""
-    got = Segmenter(threads=1, backend="torch", protocol="pyramid", confirm=1.5).predict(np.full(hw, 90, np.uint8))
+    """Forced on the smallest frames taken (8 px a side: one below is refused, as the CLI refuses it), the half
+    level, under the network's stride, still gives a map of the frame's size."""
+    segmenter = Segmenter(threads=1, backend="torch", protocol="pyramid", confirm=1.5)
+    got = segmenter.predict(np.full(hw, 90, np.uint8))
     assert got.logits.shape == hw and got.protocol == "pyramid" and np.isfinite(got.logits).all()
+    with pytest.raises(LwirstError, match="too small to segment"):
+        segmenter.predict(np.full((7, hw[1]), 90, np.uint8))
 
 
 def test_consensus_keeps_the_sample_targets_the_plain_run_finds():
@@ -241,10 +248,10 @@ def test_consensus_keeps_the_sample_targets_the_plain_run_finds():
 
 def test_results_state_the_consensus_and_count_its_flops():
     applied = applied_of({"protocol": "auto", "size": [256, 256], "applied": {"resize": 2}, "confirm": 1.5})
-    assert applied is not None and applied.confirm == 1.5
+    assert applied is not None and applied.settings.confirm == 1.5
     assert str(applied).startswith("auto: all 2 images resized to 256×256; scale consensus at 1.5x")
     assert applied.short == "auto: all resized, confirmed at 1.5x"
-    assert applied_of({"protocol": "auto", "size": [256, 256], "applied": {"resize": 2}}).confirm is None
+    assert applied_of({"protocol": "auto", "size": [256, 256], "applied": {"resize": 2}}).settings.confirm is None
     # frames that already had the model size were not resized, and a result says so
     as_is = {"protocol": "auto", "size": [256, 256], "applied": {"resize": 3}, "at_model_size": 3}
     assert str(applied_of(as_is)) == "auto: all 3 images at the model size 256×256, as they are"
@@ -330,7 +337,8 @@ def test_a_consensus_run_is_its_own_point_on_the_accuracy_flops_chart():
     plain = analysis.measured_point("m", {"miou": 0.7}, "sirst", "test", 163_200, 300e6, protocol="auto",
                                     applied=applied)
     confirmed = analysis.measured_point("m", {"miou": 0.6}, "sirst", "test", 163_200, 300e6, protocol="auto",
-                                        applied=AppliedProtocol("auto", (256, 256), {"resize": 86}, 1.5))
+                                        applied=AppliedProtocol("auto", (256, 256), {"resize": 86},
+                                                                settings=CONSENSUS))
     merged = analysis.merge_points(pd.DataFrame([plain, confirmed]))
     assert len(merged) == 2
     assert confirmed["name"] == "m, consensus 1.5×" and confirmed["flops_m"] == pytest.approx(300 * 3.25)
@@ -366,7 +374,7 @@ def test_a_card_scored_with_consensus_puts_its_points_at_that_cost():
     from lwirst import analysis
 
     metrics = {"auto": {"miou": 0.75, "f1": 0.86}, "native": {"miou": 0.72, "f1": 0.83}}
-    cards = analysis.card_points({"m": (metrics, "sirst", "test", 163_232, 303.5e6)}, confirm={"m": 1.5})
+    cards = analysis.card_points({"m": (metrics, "sirst", "test", 163_232, 303.5e6)}, settings={"m": CONSENSUS})
     assert set(cards["name"]) == {"m, consensus 1.5×"}
     assert list(cards["flops_m"]) == pytest.approx([303.5 * 3.25] * 2)
     assert "(auto, confirmed at 1.5x)" in cards["source"].iloc[0]
@@ -375,6 +383,7 @@ def test_a_card_scored_with_consensus_puts_its_points_at_that_cost():
     plain = analysis.card_points({"m": (metrics, "sirst", "test", 163_232, 303.5e6)})
     assert set(plain["name"]) == {"m"} and list(plain["flops_m"]) == pytest.approx([303.5] * 2)
     measured = analysis.measured_point("m", {"miou": 0.75}, "sirst", "test", 163_232, 303.5e6, protocol="auto",
-                                       applied=AppliedProtocol("auto", (256, 256), {"resize": 86}, 1.5))
+                                       applied=AppliedProtocol("auto", (256, 256), {"resize": 86},
+                                                                settings=CONSENSUS))
     merged = analysis.merge_points(pd.concat([cards, pd.DataFrame([measured])], ignore_index=True))
     assert sorted(merged["group"]) == sorted([analysis.CARD_PREFIX, analysis.MEASURED_PREFIX])  # native card stays

@@ -36,6 +36,7 @@ from lwirst.inference import Segmenter
 from lwirst.modelcard import DEMO_MODEL, demo_network
 from lwirst.postprocess import TargetFilter
 from lwirst.rounding import flops_text
+from lwirst.run_settings import RunSettings
 from lwirst.scoring import OPERATOR, metric_specs
 from tests.conftest import applied_of
 
@@ -216,7 +217,7 @@ def test_fig4_names_the_paper_s_lw_irstnet_beside_the_shipped_model() -> None:
     """The network this project reproduces sits at the plot's left edge with its Pareto front leaving it
     rightwards: no side position fits, and it went unnamed where a stakeholder looks first; a corner fits."""
     card = analysis.measured_point("lwirst-sirst", {"miou": 0.75, "f1": 0.857}, "sirst", "test", 163_200, 303.5e6,
-                                   protocol="auto", origin=analysis.CARD_PREFIX, confirm=1.5)
+                                   protocol="auto", origin=analysis.CARD_PREFIX, settings=RunSettings(confirm=1.5))
     points = analysis.fig4_points(pd.DataFrame([card]))
     for metric, cost in itertools.product(("miou", "f1"), ("flops_m", "params_m")):
         figure = analysis.fig4_figure(points, metric, cost)
@@ -798,7 +799,8 @@ def test_compare_markers_follow_the_kind_of_source_whatever_else_is_shown() -> N
 
 def test_repeated_compare_names_say_what_tells_them_apart() -> None:
     """One model run with three protocols read as three rows of one name; each now names only what differs."""
-    runs = [analysis.measured_point("m", {"miou": 0.5}, "sirst", "test", 1, 1e6, protocol=p, confirm=1.5)
+    runs = [analysis.measured_point("m", {"miou": 0.5}, "sirst", "test", 1, 1e6, protocol=p,
+                                    settings=RunSettings(confirm=1.5))
             for p in ("auto", "resize", "native")]
     runs += [analysis.measured_point("n", {"miou": 0.4}, d, "test", 1, 1e6, protocol="auto") for d in ("a", "b")]
     runs.append(analysis.measured_point("solo", {"miou": 0.4}, "a", "test", 1, 1e6, protocol="auto"))
@@ -1199,7 +1201,7 @@ def test_run_picker_opens_on_the_sidebar_model_at_the_sidebar_threshold_and_keep
     on_disk = pd.DataFrame([row("k-onnx", "lwirst-sirst.onnx", 0.0, 3.0),
                             row("k-th2", "lwirst-sirst.safetensors", 2.0, 2.0),
                             row("k-th0", "lwirst-sirst.safetensors", 0.0, 1.0)])
-    sidebar = common.Engine("/models/lwirst-sirst.safetensors", "v", "openvino", "auto", None)
+    sidebar = common.Engine("/models/lwirst-sirst.safetensors", "v", "openvino", "auto")
     choices = run_choices({}, on_disk, sidebar, 0.0)
     assert [item["key"] for item in choices.values()] == ["k-th0", "k-th2", "k-onnx"]
     assert len(choices) == 3 and "threshold 2 (p 0.88)" in list(choices)[1]
@@ -1210,13 +1212,13 @@ def test_run_picker_opens_on_the_sidebar_model_at_the_sidebar_threshold_and_keep
     consensus_row = row("k-c", "lwirst-sirst.safetensors", 0.0, 0.2) | {"confirm": 1.5}
     confirmed = pd.concat([on_disk, pd.DataFrame([consensus_row])])  # the plain rows' confirm: NaN
     assert next(iter(run_choices({}, confirmed, sidebar, 0.0).values()))["key"] == "k-th0"  # a plain sidebar
-    consensus = common.Engine(sidebar.path, "v", "openvino", "auto", 1.5)
+    consensus = common.Engine(sidebar.path, "v", "openvino", "auto", RunSettings(confirm=1.5))
     label, first = next(iter(run_choices({}, confirmed, consensus, 0.0).items()))
     assert first["key"] == "k-c" and label.startswith("lwirst-sirst.safetensors · openvino/auto · consensus 1.5×")
     # a run whose large frames were also confirmed mirrored is another detector: it answers for that sidebar only
     mirrored = pd.concat([confirmed, pd.DataFrame([consensus_row | {"key": "k-m", "mirror": True, "mtime": 0.1}])])
     assert next(iter(run_choices({}, mirrored, consensus, 0.0).values()))["key"] == "k-c"
-    both = common.Engine(sidebar.path, "v", "openvino", "auto", 1.5, True)
+    both = common.Engine(sidebar.path, "v", "openvino", "auto", RunSettings(confirm=1.5, mirror=True))
     label, first = next(iter(run_choices({}, mirrored, both, 0.0).items()))
     assert first["key"] == "k-m" and "openvino/auto · consensus 1.5× · mirror (cached on disk)" in label
 

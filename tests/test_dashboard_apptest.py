@@ -38,6 +38,7 @@ from lwirst.modelcard import DEMO_MODEL, demo_network
 from lwirst.pipeline import FramePipeline
 from lwirst.postprocess import NO_FILTER
 from lwirst.prominence import DEFAULT_PER_DOUBLING
+from lwirst.run_settings import RunSettings
 from lwirst.scoring import metric_spec
 from lwirst.sequence_truth import read_truth, truth_path
 from lwirst.streams import DatasetStream
@@ -1213,11 +1214,11 @@ def test_video_says_whether_its_frames_ran_resized_or_natively() -> None:
 
 def test_video_and_live_captions_say_when_scale_consensus_ran() -> None:
     """Video's caption (`frame_run`, "Each" frame) and Live's and a split's ("Runs on ...") name the consensus."""
-    info = common.SpeedInfo("openvino", "auto", 2, (256, 256), DASHBOARD_SCALE)
+    info = common.SpeedInfo("openvino", "auto", 2, (256, 256), RunSettings(confirm=DASHBOARD_SCALE))
     each = info.frame_run((1024, 1280), "native", which="Each")
     assert each.startswith("Each 1280×1024 frame ran natively at its own size") and CONSENSUS_NOTE in each
     assert str(info).startswith("backend openvino, 2 CPU threads, protocol auto" + CONSENSUS_NOTE)
-    plain = common.SpeedInfo("openvino", "auto", 2, (256, 256), None)
+    plain = common.SpeedInfo("openvino", "auto", 2, (256, 256))
     assert "consensus" not in plain.frame_run((1024, 1280), "native") + str(plain)
 
 

@@ -12,6 +12,7 @@ from hypothesis import strategies as st
 from lwirst.eval_protocol import CONVENTIONS, SAVED_SIZE, EvalProtocol, FramesRan, RunSpec
 from lwirst.evaluate import EvalResult
 from lwirst.postprocess import GROW_TO, describe_growth
+from lwirst.run_settings import RunSettings
 
 finite = st.floats(-8, 8, allow_nan=False).map(lambda v: round(v, 3))
 names = st.text("abcdefgh._-", min_size=1, max_size=12)
@@ -28,8 +29,10 @@ def runs(draw: st.DrawFn) -> RunSpec:
                    None if saved else (8 * draw(st.integers(1, 64)), 8 * draw(st.integers(1, 64))),
                    None if saved else draw(st.integers(1, 16)), draw(names),
                    None if saved else draw(st.booleans()), {} if saved else {"fold_input": draw(st.booleans())},
-                   draw(st.none() | st.sampled_from([1.25, 1.5, 2.0])), draw(st.booleans()),
-                   draw(st.sampled_from([0.0, 0.5, 1.0])))
+                   RunSettings(draw(st.none() | st.sampled_from([1.25, 1.5, 2.0])), draw(st.booleans()),
+                               draw(st.sampled_from([0.0, 0.5, 1.0])),
+                               draw(st.sampled_from(["white-hot", "black-hot"])),
+                               draw(st.sampled_from(["", "0,0,100%,24", "0,0,10,10;5%,5%,20,20"]))))
 
 
 @st.composite
@@ -37,7 +40,7 @@ def protocols(draw: st.DrawFn) -> EvalProtocol:
     run = draw(runs())
     recorded = draw(st.booleans())
     frames = FramesRan(draw(counts) if recorded else None, draw(st.integers(0, 50)) if recorded else 0,
-                       draw(st.integers(0, 9)) if run.margin else 0,
+                       draw(st.integers(0, 9)) if run.settings.margin else 0,
                        draw(st.dictionaries(st.sampled_from(["jet", "iron", "inferno"]), st.integers(1, 9))),
                        draw(st.integers(0, 9)))
     return EvalProtocol(run, draw(finite), draw(st.none() | finite), draw(names), draw(names), draw(names),
@@ -57,8 +60,8 @@ def test_a_run_reads_back_and_records_only_the_checks_that_ran(run: RunSpec) -> 
     the records of plain runs keep the layout older results have."""
     record = run.to_json()
     assert RunSpec.from_json(json.loads(json.dumps(record))) == run
-    assert ("confirm" in record) == bool(run.confirm) and ("mirror" in record) == run.mirror
-    assert ("margin" in record) == bool(run.margin)
+    assert ("confirm" in record) == bool(run.settings.confirm) and ("mirror" in record) == run.settings.mirror
+    assert ("margin" in record) == bool(run.settings.margin)
     assert record["size"] == (SAVED_SIZE if run.size is None else list(run.size))
 
 
@@ -69,7 +72,7 @@ def test_a_result_stored_by_an_earlier_version_reads_with_what_it_implies(tmp_pa
            "threshold": 0.0, "dataset": "sirst", "split": "test", "masks": describe_growth(None) + ", Eq. 2",
            "scored_at": "each image's own resolution", "unknown_field": 3}
     protocol = EvalProtocol.from_json(old)
-    assert protocol.run.confirm is None and not protocol.run.mirror and protocol.run.margin == 0.0
+    assert protocol.run.settings == RunSettings()
     assert protocol.applied is None and protocol.text() == "auto [256, 256]"
     assert protocol.grow_to is None
     assert EvalProtocol.from_json({**old, "masks": describe_growth(GROW_TO)}).grow_to == GROW_TO
@@ -86,16 +89,17 @@ def test_a_result_stored_by_an_earlier_version_reads_with_what_it_implies(tmp_pa
 
 def test_margin_frames_say_the_margin_only_where_it_held_a_frame() -> None:
     """A run with a margin that held no frame (every frame SIRST-sized) says no margin in its applied protocol."""
-    run = RunSpec("m", "h", "torch", protocol="auto", margin=1.0)
+    run = RunSpec("m", "h", "torch", protocol="auto", settings=RunSettings(margin=1.0))
     held = EvalProtocol(run, 0.0, GROW_TO, "", "d", "s", frames=FramesRan({"pyramid": 2}, margin_frames=2))
     none = EvalProtocol(run, 0.0, GROW_TO, "", "d", "s", frames=FramesRan({"resize": 2}))
-    assert held.applied is not None and held.applied.margin == 1.0
-    assert none.applied is not None and none.applied.margin == 0.0
+    assert held.applied is not None and held.applied.settings.margin == 1.0
+    assert none.applied is not None and none.applied.settings.margin == 0.0
 
 
 def test_a_renamed_result_keeps_everything_but_the_name() -> None:
-    protocol = EvalProtocol(RunSpec("a.safetensors", "h", "torch", confirm=1.5), 0.0, GROW_TO, "x", "d", "s")
+    run = RunSpec("a.safetensors", "h", "torch", settings=RunSettings(confirm=1.5))
+    protocol = EvalProtocol(run, 0.0, GROW_TO, "x", "d", "s")
     renamed = protocol.renamed("b.safetensors", "mine", "trainval")
-    assert renamed.run.model == "b.safetensors" and renamed.run.confirm == 1.5
+    assert renamed.run.model == "b.safetensors" and renamed.run.settings.confirm == 1.5
     assert (renamed.dataset, renamed.split) == ("mine", "trainval")
     assert renamed.to_json() | {"model": "a.safetensors", "dataset": "d", "split": "s"} == protocol.to_json()

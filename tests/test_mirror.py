@@ -15,6 +15,7 @@ from lwirst.consensus import agreed, describe, flops_factor, legend, mirrored_in
 from lwirst.eval_protocol import EvalProtocol
 from lwirst.evaluate import EvalResult, cache_key, frame_flops
 from lwirst.inference import Segmenter
+from lwirst.run_settings import RunSettings
 from tests.conftest import applied_of
 from tests.test_consensus import _enlarged_run, _frame
 
@@ -55,7 +56,7 @@ def test_a_large_frame_must_also_show_its_targets_mirrored():
     assert (got.logits < unmirrored.logits - 1).any()  # and here it does remove something, so the check can fail
     batch = mirrored.predict_batch([image, image[:, : w // 2]], batch_size=2)
     np.testing.assert_allclose(batch[0].logits, got.logits, atol=1e-4)
-    assert mirrored.describe().mirror is True and "mirror" not in confirmed.describe().to_json()
+    assert mirrored.describe().settings.mirror is True and "mirror" not in confirmed.describe().to_json()
 
 
 @pytest.mark.parametrize("hw", [(256, 256), (240, 320)])
@@ -71,7 +72,7 @@ def test_sirst_sized_frames_skip_the_mirror(hw):
 def test_results_say_the_mirror_ran_and_count_its_runs():
     protocol = {"protocol": "auto", "size": [256, 256], "applied": {"resize": 1, "pyramid": 1}, "confirm": 1.5}
     applied = applied_of({**protocol, "mirror": True})
-    assert applied is not None and applied.mirror and not applied_of(protocol).mirror
+    assert applied is not None and applied.settings.mirror and not applied_of(protocol).settings.mirror
     assert str(applied).endswith("; large frames also confirmed mirrored (a target must also show with the frame "
                                  "mirrored left-right)")
     assert applied.short == "auto: 1 as a pyramid, 1 resized, confirmed at 1.5x and mirrored"
@@ -126,7 +127,8 @@ def test_a_mirrored_run_is_its_own_point_on_the_accuracy_flops_chart(tmp_path):
                           applied=applied_of({**protocol, "mirror": True}))
     assert plain["name"] == "m, consensus 1.5×" and both["name"] == "m, consensus 1.5×, mirror"
     assert both["flops_m"] == plain["flops_m"] and both["source"].endswith("confirmed at 1.5x and mirrored)")
-    card = card_points({"m": (metrics, "sirst", "test", 160_000, 3e8)}, confirm={"m": 1.5}, mirror={"m": True})
+    both_on = RunSettings(confirm=1.5, mirror=True)
+    card = card_points({"m": (metrics, "sirst", "test", 160_000, 3e8)}, settings={"m": both_on})
     assert card["name"].tolist() == ["m, consensus 1.5×, mirror"]
 
     for key, mirror in (("a", True), ("b", None)):

@@ -21,6 +21,7 @@ from lwirst.imageio import read_image, write_png
 from lwirst.inference import Segmenter
 from lwirst.paths import REPO_ROOT
 from lwirst.pipeline import FramePipeline
+from lwirst.run_settings import RunSettings
 
 SAMPLES = sorted((REPO_ROOT / "data" / "samples" / "images").glob("*.png"))
 
@@ -76,21 +77,21 @@ def test_a_colour_frame_is_inverted_after_its_palette_is_decoded(shipped_pair) -
 
 
 def test_a_result_records_a_black_hot_run_and_reads_older_results_as_white_hot() -> None:
-    run = RunSpec("m.safetensors", "h", "torch", polarity=polarity.BLACK_HOT)
+    run = RunSpec("m.safetensors", "h", "torch", settings=RunSettings(polarity=polarity.BLACK_HOT))
     stored = run.to_json()
     assert stored["polarity"] == "black-hot"
     assert RunSpec.from_json(stored) == run
     white = RunSpec("m.safetensors", "h", "torch")
     assert "polarity" not in white.to_json()  # a white-hot run is stored as before polarity existed
-    assert RunSpec.from_json(white.to_json()).polarity == polarity.WHITE_HOT
-    assert RunSpec.from_json({**stored, "polarity": "sideways"}).polarity == polarity.WHITE_HOT
-    assert run.ran_with != white.ran_with
+    assert RunSpec.from_json(white.to_json()).settings.polarity == polarity.WHITE_HOT
+    assert RunSpec.from_json({**stored, "polarity": "sideways"}).settings.polarity == polarity.WHITE_HOT
+    assert run.settings != white.settings
     frames = FramesRan({"resize": 3}, 3)
     protocol = EvalProtocol(run, 0.0, None, "", "d", "s", frames=frames)
     assert "; black-hot frames inverted" in protocol.text()
     assert "black-hot" not in EvalProtocol(white, 0.0, None, "", "d", "s", frames=frames).text()
     applied = protocol.applied
-    assert isinstance(applied, AppliedProtocol) and applied.short.endswith(", black-hot")
+    assert isinstance(applied, AppliedProtocol) and applied.short.endswith(", black-hot, Eq. 2 masks")
 
 
 def test_evaluations_of_the_two_polarities_are_cached_apart(synth_dir: Path) -> None:

@@ -19,6 +19,7 @@ from lwirst.errors import LwirstError
 from lwirst.evaluate import cache_key
 from lwirst.inference import AUTO_AREA_FACTOR, Segmenter
 from lwirst.prominence import DEFAULT_PER_DOUBLING, check, margin, prominent
+from lwirst.run_settings import RunSettings
 from tests.conftest import applied_of
 from tests.test_consensus import _blobs
 
@@ -96,7 +97,7 @@ def test_the_segmenter_holds_large_frames_to_the_margin_and_leaves_small_ones():
     np.testing.assert_array_equal(held.predict(small).logits, plain.predict(small).logits)
     resized = Segmenter(threads=1, backend="torch", protocol="resize", margin=1.0).predict(large)
     assert resized.clearance == 0.0
-    assert held.describe().margin == 1.0 and "margin" not in plain.describe().to_json()
+    assert held.describe().settings.margin == 1.0 and "margin" not in plain.describe().to_json()
     assert Segmenter(threads=1, backend="torch").margin == DEFAULT_PER_DOUBLING
 
 
@@ -121,13 +122,14 @@ def test_a_margin_run_is_its_own_point_and_says_so_in_legends():
     one's point; the card's points carry the margin they were scored with, each alike."""
     base = {"protocol": "auto", "size": [256, 256], "applied": {"pyramid": 2, "resize": 3}, "confirm": 1.5}
     plain, held = applied_of(base), applied_of({**base, "margin": 1.0, "margin_frames": 2})
-    assert held.margin == 1.0 and plain.margin == 0.0 and ", margin 1" in held.short and "margin" not in plain.short
+    assert held.settings.margin == 1.0 and plain.settings.margin == 0.0
+    assert ", margin 1" in held.short and "margin" not in plain.short
     assert applied_of({**base, "margin": 1.0, "margin_frames": 0}) == plain
     points = [measured_point("m", {"miou": 0.5}, "sirst", "test", 1, 1e8, "auto", applied=a) for a in (plain, held)]
     assert points[0]["name"] != points[1]["name"] and points[0]["protocol"] != points[1]["protocol"]
     assert len(merge_points(pd.DataFrame(points))) == 2
     scores = {"auto": {"miou": 0.5}, "resize": {"miou": 0.5}}
-    card = card_points({"m": (scores, "sirst", "test", 1, 1e8)}, confirm={"m": 1.5}, margin={"m": 1.0})
+    card = card_points({"m": (scores, "sirst", "test", 1, 1e8)}, settings={"m": RunSettings(confirm=1.5, margin=1.0)})
     assert list(card["name"]) == ["m, consensus 1.5×, margin 1"] * 2
 
 

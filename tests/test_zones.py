@@ -22,6 +22,7 @@ from lwirst.inference import Segmenter
 from lwirst.metrics import match_targets
 from lwirst.paths import REPO_ROOT
 from lwirst.pipeline import FramePipeline
+from lwirst.run_settings import RunSettings
 from lwirst.zones import IGNORED_LOGIT, MAX_REGIONS, NO_ZONES, Region, Zones, fill, read_zones
 
 SAMPLES = REPO_ROOT / "data" / "samples"
@@ -168,12 +169,12 @@ def test_a_run_with_zones_is_recorded_said_and_cached_apart(synth_dir: Path) -> 
     from lwirst.evaluate import cache_keys
 
     zones = read_zones(["0,0,100%,8"])
-    run = RunSpec("m.safetensors", "h", "torch", ignore=zones.key)
+    run = RunSpec("m.safetensors", "h", "torch", settings=RunSettings(ignore=zones.key))
     assert run.to_json()["ignore"] == "0,0,100%,8" and RunSpec.from_json(run.to_json()) == run
     assert "ignore" not in RunSpec("m.safetensors", "h", "torch").to_json()
     protocol = EvalProtocol(run, 0.0, None, "", "d", "s", frames=FramesRan({"resize": 1}, 1))
     assert "; ignore zones 0,0,100%,8" in protocol.text()
-    assert protocol.applied is not None and protocol.applied.short.endswith(", ignore 0,0,100%,8")
+    assert protocol.applied is not None and protocol.applied.short.endswith(", ignore 0,0,100%,8, Eq. 2 masks")
     data = open_dataset(synth_dir, "folder", "all")
     plain = cache_keys(Segmenter(backend="torch"), data, 0.0)
     zoned = cache_keys(Segmenter(backend="torch", ignore=zones), data, 0.0)

@@ -415,10 +415,13 @@ _OUTSIDE_RUN = ("threshold", "grow_to", "filter")  # the rest are the model's ru
 def _check_resumed(out: Path, finished: list[str], pipeline: FramePipeline, run: RunSpec) -> None:
     """Refuse to resume into outputs (of the `finished` stems) written with other settings: the folder would mix
     two runs' results under one name (a resumed run at another threshold and model went on without a word)."""
+    from dataclasses import asdict, fields
+
     from lwirst.eval_protocol import RunSpec
 
     def settings(outside: dict[str, object], ran: RunSpec) -> dict[str, object]:
-        return {**outside, **{key: getattr(ran, key) for key in RESUMED_SETTINGS if key not in _OUTSIDE_RUN}}
+        recorded = {**{f.name: getattr(ran, f.name) for f in fields(ran)}, **asdict(ran.settings)}
+        return {**outside, **{key: recorded[key] for key in RESUMED_SETTINGS if key not in _OUTSIDE_RUN}}
 
     now = settings({"threshold": pipeline.threshold, "grow_to": pipeline.grow_to,
                     "filter": pipeline.target_filter.to_dict() if pipeline.target_filter is not None else None}, run)
