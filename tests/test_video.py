@@ -783,3 +783,39 @@ def test_the_video_command_refuses_a_source_before_loading_the_model(tmp_path: P
     monkeypatch.setattr(video_command, "make_segmenter", lambda args: loaded.append(1))
     assert main(["video", str(tmp_path / "missing.mp4"), "--out", str(tmp_path / "o.mp4")]) == 1
     assert "no such file or folder" in capsys.readouterr().err and not loaded
+
+
+def _tiff_chain(pages: int, loop_to: int | None = None, beyond: bool = False) -> bytes:
+    """A little-endian TIFF of `pages` bare 64x48 directories (width and height tags only), chained; the last
+    points back to directory `loop_to`, or past the end of the file (`beyond`), or nowhere."""
+    import struct
+
+    entry = 2 + 2 * 12 + 4
+    data = bytearray(b"II*\x00" + struct.pack("<I", 8))
+    for page in range(pages):
+        following = 8 + (page + 1) * entry if page + 1 < pages else (
+            8 + loop_to * entry if loop_to is not None else (1 << 30 if beyond else 0))
+        data += struct.pack("<H", 2) + struct.pack("<HHII", 256, 3, 1, 64) + struct.pack("<HHII", 257, 3, 1, 48)
+        data += struct.pack("<I", following)
+    return bytes(data)
+
+
+def test_a_hostile_tiff_stack_is_read_from_its_directories_and_bounded(tmp_path: Path,
+                                                                       monkeypatch: pytest.MonkeyPatch) -> None:
+    """A stack's pages are found by walking its directory chain, which a file can make loop, point outside it or
+    run to any length: the walk ends at a loop or a pointer out of the file, and stops one page past the frame
+    limit, so a million-page chain costs no more than the limit."""
+    from lwirst.imageio import tiff_pages
+
+    looped = tmp_path / "looped.tif"
+    looped.write_bytes(_tiff_chain(3, loop_to=0))
+    assert len(tiff_pages(looped, 100)) == 3
+    outside = tmp_path / "outside.tif"
+    outside.write_bytes(_tiff_chain(2, beyond=True))
+    assert [page[256] for page in tiff_pages(outside, 100)] == [64, 64]
+    long = tmp_path / "long.tif"
+    long.write_bytes(_tiff_chain(5000))
+    assert len(tiff_pages(long, 10)) == 11
+    monkeypatch.setenv("LWIRST_MAX_VIDEO_FRAMES", "10")
+    with pytest.raises(LwirstError, match="more than the limit of 10"):
+        FrameSource(long)
