@@ -66,8 +66,8 @@ def scored_unasked(choice: common.DataChoice) -> bool:
 class Run:
     """One evaluation: a model on a dataset split at a threshold, its result and the model's cost.
 
-    key: the disk-cache key of `lwirst.evaluate` (model hash, data, split, protocol, scale
-    consensus, threshold); it also keys every cached re-scoring of the run.
+    key: the disk-cache key of `lwirst.evaluate` (model hash, data, split, protocol, how frames ran,
+    threshold, Eq. 4 filter); it also keys every cached re-scoring of the run.
     """
 
     label: str
@@ -249,7 +249,8 @@ def stored_run(label: str, engine: common.Engine, choice: common.DataChoice, thr
     source = _sibling(engine, choice, threshold)
     if source is None:
         return None
-    with st.spinner(f"Scoring the run at threshold {source.protocol.threshold:g} again at {threshold:g} "
+    asked = f"threshold {threshold:g}" + (f", filter {target_filter}" if target_filter.active else "")
+    with st.spinner(f"Scoring the run at threshold {source.protocol.threshold:g} again at {asked} "
                     "(its stored maps, no network)..."):
         # the maps are the network's, never filtered: any run's answers for any filter
         result = rescore_result(source, common.open_data(choice), threshold, target_filter=target_filter)

@@ -5,11 +5,12 @@ How pages use it:
 - `dashboard/app.py` calls `keep_widget_state()` and `engine_sidebar()` on every run,
   so the model, backend, protocol and scale-consensus choices are in the sidebar of every page.
 - `engine()` is the current choice; `segmenter(engine)` the cached model;
-  `saliency(engine, frame)` the one cached network call; `FramePipeline.rescore`
+  `saliency(engine, key, image)` the one cached network call; `FramePipeline.rescore`
   re-runs only the post-processing.
 - `data_source()` (sidebar: a configured data root, LWIRST_DATA_DIR first, or the
   embedded samples; a dataset in it; a split), `open_data` / `load_item` read it.
-- `postprocess_controls()` renders the threshold and Eq. 4 filter widgets.
+- `postprocess_controls()` renders the threshold and Eq. 4 filter widgets (`filter_controls()` the filter's
+  alone, for Evaluate, which has its own threshold).
 - `run_page(main)` runs a page so that any error is a readable `st.error`, never a
   traceback.
 """

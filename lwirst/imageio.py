@@ -127,39 +127,48 @@ def _tiff_tags(data: bytes) -> dict[int, int]:
     return _tiff_directory(lambda at, size: data[at:at + size], order, offset)[0]
 
 
-def _tiff_directory(read: Callable[[int, int], bytes], order: str, offset: int) -> tuple[dict[int, int], int]:
-    """The `_tiff_tags` of the image directory at `offset` and the next directory's offset (0: none), from
-    `read(offset, size)`: a TIFF's bytes, or a file read where it stands (a stack of frames is never read whole
-    to find its pages)."""
+def _tiff_directory(read: Callable[[int, int], bytes], order: str, offset: int) -> tuple[dict[int, int], int, int]:
+    """The `_tiff_tags` of the image directory at `offset`, the next directory's offset (0: none) and the
+    directory's length in bytes, from `read(offset, size)`: a TIFF's bytes, or a file read where it stands (a
+    stack of frames is never read whole to find its pages). Its entries are searched as one array: a directory
+    may declare thousands, and a stack may hold thousands of directories."""
     (count,) = struct.unpack(order + "H", read(offset, 2))
-    entries = read(offset + 2, 12 * min(count, 4096))
+    listed = min(count, 4096)
+    block = read(offset + 2, 12 * listed)
+    if len(block) < 12 * listed:
+        raise struct.error("a TIFF directory cut short")
+    entries = np.frombuffer(block, np.dtype([("tag", order + "u2"), ("kind", order + "u2"), ("count", order + "u4"),
+                                             ("value", "V4")]))
     found: dict[int, int] = {}
-    for i in range(min(count, 4096)):
-        entry = entries[12 * i:12 * i + 12]
-        tag, kind, values = struct.unpack(order + "HHI", entry[:8])
-        if tag in (256, 257, 258, 277):
-            if tag in found:
-                if tag in (256, 257):
-                    return {}, 0
-                continue
-            short = kind == 3
-            where = 8
-            if tag == 258 and values * (2 if short else 4) > 4:  # the values lie elsewhere: read the first
-                (elsewhere,) = struct.unpack(order + "I", entry[8:12])
-                entry, where = read(elsewhere, 4), 0
-            value = struct.unpack(order + ("H" if short else "I"), entry[where:where + (2 if short else 4)])
-            found[tag] = value[0]
+    for tag in (256, 257, 258, 277):
+        where = np.flatnonzero(entries["tag"] == tag)
+        if not where.size:
+            continue
+        if tag in (256, 257) and where.size > 1:
+            return {}, 0, 2 + 12 * count + 4
+        first = int(where[0])
+        short = int(entries["kind"][first]) == 3
+        value = block[12 * first + 8:12 * first + 12]
+        if tag == 258 and int(entries["count"][first]) * (2 if short else 4) > 4:  # elsewhere: read the first
+            (elsewhere,) = struct.unpack(order + "I", value)
+            value = read(elsewhere, 4)
+        found[tag] = struct.unpack(order + ("H" if short else "I"), value[:2 if short else 4])[0]
     following = read(offset + 2 + 12 * count, 4)
-    return found, struct.unpack(order + "I", following)[0] if len(following) == 4 else 0
+    return found, struct.unpack(order + "I", following)[0] if len(following) == 4 else 0, 2 + 12 * count + 4
 
 
-def tiff_pages(path: str | Path, most: int) -> list[dict[int, int]]:
+def tiff_pages(path: str | Path, most: int,
+               check: Callable[[int, dict[int, int]], None] | None = None) -> list[dict[int, int]]:
     """The `_tiff_tags` of each image of a TIFF file (a stack of frames, as thermal cameras record them), read
     from its directories without decoding a pixel; at most `most` + 1 of them, so that a caller can refuse a
-    stack over its limit. A directory chain that loops back or leaves the file ends the list; [] for a file that
-    is no TIFF or whose first directory cannot be read."""
+    stack over its limit; `check(index, tags)` vets each page as it is found, so a bad page stops the walk
+    there. A directory chain that loops back or leaves the file ends the list; directories that overlap (their
+    bytes add up to more than the file's: a real file's never do) are refused, so a small file cannot make the
+    walk long; [] for a file that is no TIFF or whose first directory cannot be read."""
+    path = Path(path)
     pages: list[dict[int, int]] = []
-    with Path(path).open("rb") as handle:
+    room = path.stat().st_size
+    with path.open("rb") as handle:
         def read(at: int, size: int) -> bytes:
             handle.seek(at)
             return handle.read(size)
@@ -173,7 +182,12 @@ def tiff_pages(path: str | Path, most: int) -> list[dict[int, int]]:
         try:
             while offset and offset not in seen and len(pages) <= most:
                 seen.add(offset)
-                tags, offset = _tiff_directory(read, order, offset)
+                tags, offset, length = _tiff_directory(read, order, offset)
+                room -= length
+                if room < 0:
+                    raise LwirstError(f"{path}: its TIFF directories overlap (damaged, or made to be slow to read)")
+                if check is not None:
+                    check(len(pages), tags)
                 pages.append(tags)
         except struct.error:  # a directory cut short: the pages before it stand
             pass
@@ -398,7 +412,8 @@ def check_image(image: np.ndarray, name: str = "image", max_pixels: int | None =
         raise LwirstError(f"{name}: the image has zero size")
     if image.ndim == 3 and image.shape[2] not in (1, 3, 4):
         stack = f"a stack of {image.shape[0]} frames? pass them to Segmenter.predict_batch, one frame each"
-        first = (f" (channels first, {image.shape[0]} x H x W? pass image.transpose(1, 2, 0); {stack})"
+        first = (" (grey and alpha? pass image[..., 0])" if image.shape[2] == 2 else
+                 f" (channels first, {image.shape[0]} x H x W? pass image.transpose(1, 2, 0); {stack})"
                  if image.shape[0] in (1, 3, 4) else f" ({stack})")
         raise LwirstError(f"{name}: {image.shape[2]} channels; expected 1 (grey), 3 (colour) or 4 (RGBA){first}")
     if not image.dtype.isnative:

@@ -68,7 +68,7 @@ from lwirst.export import (
     to_onnx_bytes,
     trained_size,
 )
-from lwirst.imageio import check_image, to_bgr, to_uint8, too_small
+from lwirst.imageio import check_image, to_bgr, to_uint8
 from lwirst.optimize import (
     RAW_BGR,
     RAW_GREY,
@@ -568,8 +568,6 @@ class Segmenter:
         its palette is decoded; the ignore zones filled from their surroundings), the palette decoded, whether it is
         a colour frame that no known palette decoded (logged once per Segmenter), and the ignored pixels."""
         image = to_uint8(check_image(image))
-        if small := too_small("image", image.shape[1], image.shape[0]):  # as the CLI and the dashboard refuse it
-            raise small
         palette, as_colour = "", False
         if self.palettes and image.ndim == 3 and image.shape[2] in (3, 4):
             colours = image[..., :3]  # a BGRA frame's alpha encodes no intensity (matplotlib's imsave writes one)

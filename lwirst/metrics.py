@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import logging
 import math
+import numbers
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
@@ -514,7 +515,7 @@ def pd_at_false_alarm_rate(points: Sequence[TargetScores], frames: int, budget: 
     undefined (NaN) where there is no target to detect, however many alarms."""
     if frames <= 0:
         raise MetricInputError("need at least one frame")
-    if not (isinstance(budget, int | float) and math.isfinite(budget) and budget >= 0):
+    if isinstance(budget, bool) or not (isinstance(budget, numbers.Real) and math.isfinite(budget) and budget >= 0):
         raise MetricInputError(f"the false-alarm budget must be a number of blobs per frame >= 0, got {budget!r}")
     if not any(p.targets for p in points):
         return float("nan")

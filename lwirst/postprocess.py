@@ -142,8 +142,14 @@ class TargetFilter:
 
     @property
     def active(self) -> bool:
-        """True when at least one bound is set."""
-        return any(getattr(self, f.name) is not None for f in fields(self))
+        """True when a bound can drop a target: a lower bound of 0 cannot (every target has a pixel and a
+        positive ratio), so `--min-size 0` scores, keys and reads as no filter."""
+        return bool(self._binding())
+
+    def _binding(self) -> dict[str, float]:
+        """The bounds that can drop a target, as floats (3 and 3.0 are one bound: one cache key, one label)."""
+        return {f.name: float(value) for f in fields(self) if (value := getattr(self, f.name)) is not None
+                and not (f.name.startswith("min_") and value == 0)}
 
     def keep(self, size: np.ndarray, ratio: np.ndarray) -> np.ndarray:
         """Vectorised Eq. 4: True for targets that survive."""
@@ -165,23 +171,22 @@ class TargetFilter:
 
     @classmethod
     def recorded(cls, value: object) -> TargetFilter:
-        """The filter a result records (`to_dict`'s form); no filter where none was recorded (absent, null)
-        or the record holds no valid one (a hand-edited file)."""
-        if not isinstance(value, dict):
+        """The filter a result records (`to_dict`'s form); no filter where none was recorded (absent, null). A
+        record holding no valid filter (a hand-edited file) is a TypeError, as any unreadable record is: read as
+        unfiltered, its figures would be shown for a run that never was."""
+        if value is None:
             return NO_FILTER
         try:
-            return cls(**{f.name: value.get(f.name) for f in fields(cls)})
-        except LwirstError:
-            return NO_FILTER
+            return cls(**{f.name: value.get(f.name) for f in fields(cls)})  # type: ignore[attr-defined]
+        except (LwirstError, AttributeError) as exc:
+            raise TypeError(f"unreadable Eq. 4 filter record {value!r}") from exc
 
     def __str__(self) -> str:
-        """The bounds that hold, as protocol lines say them ("size > 2 px, width/height < 3"); "none" for
-        none."""
-        bounds = [f"{what} {sign} {value:g}{unit}" for what, sign, value, unit in (
-            ("size", ">", self.min_size, " px"), ("size", "<", self.max_size, " px"),
-            ("width/height", ">", self.min_ratio, ""), ("width/height", "<", self.max_ratio, ""))
-            if value is not None]
-        return ", ".join(bounds) or "none"
+        """The bounds that can drop a target, as protocol lines, labels and cache keys say them ("size > 2 px,
+        width/height < 3"); "none" for none."""
+        said = {"min_size": "size > {:g} px", "max_size": "size < {:g} px", "min_ratio": "width/height > {:g}",
+                "max_ratio": "width/height < {:g}"}
+        return ", ".join(said[name].format(value) for name, value in self._binding().items()) or "none"
 
 
 NO_FILTER = TargetFilter()

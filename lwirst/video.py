@@ -35,6 +35,7 @@ from typing import Protocol, TextIO
 
 import cv2
 import numpy as np
+from PIL import Image
 
 from lwirst.drawing import FrameOutcomes, overlay, pad_to
 from lwirst.errors import LwirstError
@@ -55,7 +56,7 @@ from lwirst.pipeline import FpsMeter, FramePipeline, FrameResult
 from lwirst.postprocess import Detections
 from lwirst.sequence_truth import FrameTruth
 from lwirst.stderr_capture import captured_stderr, reason
-from lwirst.videoio import BROWSER_CODECS, open_writer, quiet_opencv
+from lwirst.videoio import BROWSER_CODECS, DeepGreyCapture, open_capture, open_writer, quiet_opencv
 
 log = logging.getLogger(__name__)
 
@@ -119,9 +120,11 @@ class FrameSource:
         frames of a larger size are allowed (a dashboard visitor's video: the server's CPU is shared)."""
         self.path = Path(source)
         self.name = str(self.path)
-        self._capture: cv2.VideoCapture | None = None
+        self._capture: cv2.VideoCapture | DeepGreyCapture | None = None
         self._files: list[Path] = []
         self._pages = 0  # a TIFF stack's page count (0: no stack)
+        self._stack: Image.Image | None = None  # its reader, page after page
+        self._page_size: tuple[int, int] = (0, 0)
         self._limit_name, self._most = frames_limit, limit(frames_limit)
         self._work_limit = work_limit
         self._times: list[float] = []  # each frame read, its time in the video (s), where the container says it
@@ -135,16 +138,18 @@ class FrameSource:
             self._check_count()
             _check_frame_sizes(self.path, self._files)
             self.fps = float(fps) if fps else DEFAULT_FPS
-        elif (kind := _image_kind(self.path)) == "TIFF" and len(pages := tiff_pages(self.path, self._most)) > 1:
-            self._pages = self.total = len(pages)
+        elif (kind := _image_kind(self.path)) == "TIFF" and (
+                pages := len(tiff_pages(self.path, self._most, self._check_page))) > 1:
+            self._pages = self.total = pages
             self._check_count()
-            self._bound_work(*self._check_pages(pages))
+            self._bound_work(*self._page_size)
+            self._stack = _open_stack(self.path)
             self.fps = float(fps) if fps else DEFAULT_FPS
         else:
             if kind:  # FFmpeg plays a still image as a video of one frame
                 raise LwirstError(f"{self.path}: a {kind} image, not a video; segment it as an image")
             with quiet_opencv(), captured_stderr() as chatter:  # FFmpeg writes to descriptor 2 itself
-                self._capture = _open_capture(self.path)
+                self._capture = open_capture(self.path)
             if not self._capture.isOpened():
                 # FFmpeg's own words ("moov atom not found") help a developer, not a visitor: logged
                 log.info("%s: FFmpeg cannot open it%s", self.path, reason(chatter))
@@ -200,31 +205,31 @@ class FrameSource:
                               f"{side_text(budget)} pixels (LWIRST_MAX_VIDEO_PIXELS); downscale the video")
         return width, height
 
-    def _check_pages(self, pages: list[dict[int, int]]) -> tuple[int, int]:
-        """Refuse a stack whose pages are not all of one size, or one over the image limits, from their
-        directories before a page is decoded; the pages' (width, height)."""
-        sizes = [(tags.get(256), tags.get(257)) for tags in pages]
-        for index, ((width, height), tags) in enumerate(zip(sizes, pages, strict=True)):
-            name = f"{self.path} {self.frame_name(index)}"
-            if width is None or height is None:
-                raise LwirstError(f"{name}: its TIFF directory states no size (damaged)")
-            check_declared(width, height, tiff_pixel_bytes(tags), name)
-            if (width, height) != sizes[0]:
-                raise LwirstError(f"{name} is {width}x{height} but page 1 is {sizes[0][0]}x{sizes[0][1]}; every "
-                                  "frame must have one size")
-        return sizes[0]  # type: ignore[return-value]
+    def _check_page(self, index: int, tags: dict[int, int]) -> None:
+        """Refuse a stack's page, from its directory before any page is decoded, whose size is unsaid, over the
+        image limits, or other than the first page's."""
+        width, height = tags.get(256), tags.get(257)
+        name = f"{self.path} page {index + 1}"
+        if width is None or height is None:
+            raise LwirstError(f"{name}: its TIFF directory states no size (damaged)")
+        check_declared(width, height, tiff_pixel_bytes(tags), name)
+        if index == 0:
+            self._page_size = (width, height)
+        elif (width, height) != self._page_size:
+            raise LwirstError(f"{name} is {width}x{height} but page 1 is {self._page_size[0]}x{self._page_size[1]}; "
+                              "every frame must have one size")
 
     def _read(self) -> np.ndarray | None:
-        if self._pages:
+        if self._stack is not None:
             if self.index >= self._pages:
                 return None
-            with captured_stderr() as chatter:  # libtiff's warnings
-                ok, decoded = cv2.imreadmulti(str(self.path), self.index, 1, flags=cv2.IMREAD_UNCHANGED)
-            if not ok or not decoded:
-                log.info("%s: page %d not decoded%s", self.path, self.index + 1, reason(chatter))
-                raise LwirstError(f"{self.path}: {self.frame_name(self.index)} cannot be decoded (damaged or "
-                                  "cut short)")
-            return check_image(decoded[0], f"{self.path} {self.frame_name(self.index)}")
+            name = f"{self.path} {self.frame_name(self.index)}"
+            try:
+                self._stack.seek(self.index)  # the next page: one directory on, not a walk from the first
+                return check_image(_page_pixels(self._stack, name), name)
+            except (OSError, ValueError, EOFError) as exc:
+                log.info("%s: not decoded (%s)", name, exc)
+                raise LwirstError(f"{name} cannot be decoded (damaged or cut short)") from exc
         if self._capture is not None:
             with captured_stderr():  # a damaged frame's decoder warnings are logged, not printed
                 ok, frame = self._capture.read()
@@ -297,23 +302,36 @@ class FrameSource:
     def close(self) -> None:
         if self._capture is not None:
             self._capture.release()
+        if self._stack is not None:
+            self._stack.close()
 
 
-def _open_capture(path: Path) -> cv2.VideoCapture:
-    """FFmpeg's reader of a video: raw where its stream holds 16-bit grey (a thermal camera's 14-bit counts, which
-    converted to BGR kept their high byte, some 26 grey levels: a dim target went on 10 of 24 frames), so that its
-    frames are stretched to 8 bits as 16-bit images are (`lwirst.imageio.to_uint8`); else converted to BGR as
-    usual (raw, a colour stream gives its luma plane alone, and a palette would not be decoded)."""
-    probe = cv2.VideoCapture(str(path))
+def _open_stack(path: Path) -> Image.Image:
+    """A TIFF stack's reader (Pillow's, which steps from a page to the next; OpenCV's reads a page by walking
+    every directory before it, so a 3000-page stack took minutes, its last page a quarter-second alone)."""
     try:
-        deep = (probe.isOpened() and probe.set(cv2.CAP_PROP_CONVERT_RGB, 0)
-                and (first := probe.read())[0] and first[1].dtype == np.uint16)
-    finally:
-        probe.release()
-    capture = cv2.VideoCapture(str(path))
-    if deep:
-        capture.set(cv2.CAP_PROP_CONVERT_RGB, 0)  # before the first frame is read
-    return capture
+        return Image.open(path)
+    except (OSError, ValueError) as exc:
+        raise LwirstError(f"{path}: a TIFF stack that cannot be read ({exc})") from exc
+
+
+# Pillow's modes of a TIFF page, as the arrays OpenCV gives for the same page (grey, BGR, BGRA; deep as stored)
+_AS_STORED = {"L", "I;16", "I;16L", "I;16B", "I;16N", "F"}
+_CHANNELS = {"RGB": [2, 1, 0], "RGBA": [2, 1, 0, 3]}
+
+
+def _page_pixels(page: Image.Image, name: str) -> np.ndarray:
+    """The pixels of a stack's current page as `read_image` gives an image's."""
+    if page.mode in _AS_STORED:
+        return np.asarray(page)
+    if page.mode in _CHANNELS:
+        return np.ascontiguousarray(np.asarray(page)[..., _CHANNELS[page.mode]])
+    if page.mode in ("1", "LA"):  # bilevel, or grey and alpha: 8-bit grey
+        return np.asarray(page.convert("L"))
+    if page.mode in ("P", "PA"):  # a palette's colours: BGR
+        return np.ascontiguousarray(np.asarray(page.convert("RGB"))[..., ::-1])
+    raise LwirstError(f"{name}: a TIFF page of pixel mode {page.mode}, which this reader does not take; save the "
+                      "stack as 8- or 16-bit grey or colour")
 
 
 def _natural_key(path: Path) -> tuple[list[object], str]:

@@ -1,4 +1,5 @@
-"""MP4 writing shared by the video pipeline and the synthetic sequence writer.
+"""MP4 writing shared by the video pipeline and the synthetic sequence writer, and the reading of grey video
+deeper than 8 bits.
 
 H.264 through PyAV (`av` from PyPI, whose wheels ship libx264) when it is installed:
 'h264', which browsers play directly. Else OpenCV: H.264 ('avc1') when its build can
@@ -11,6 +12,7 @@ from __future__ import annotations
 import contextlib
 import functools
 import logging
+import math
 import tempfile
 from collections.abc import Iterator
 from fractions import Fraction
@@ -154,3 +156,66 @@ def open_writer(path: Path, size: tuple[int, int], fps: float) -> tuple[FrameWri
             return writer, codec
         writer.release()
     raise LwirstError(f"{path}: cannot write a video there (a folder of that name, or no permission)")
+
+
+def open_capture(path: Path) -> cv2.VideoCapture | DeepGreyCapture:
+    """A reader of a video that keeps a grey stream's counts, which thermal cameras record raw: converted to BGR
+    (OpenCV's default) a 16-bit count kept its high byte, some 26 grey levels, and a dim target went on 10 of 24
+    frames. A 16-bit grey stream is read raw (uint16); a 10- to 14-bit one, which OpenCV delivers cut to 8 bits
+    even raw (a 60-count target over the sky left 4 grey levels, found on no frame), through PyAV as 16-bit; any
+    other stream converted to BGR as usual (raw, a colour stream gives its luma plane alone, and a palette would
+    not be decoded)."""
+    probe = cv2.VideoCapture(str(path))
+    try:
+        code = probe.get(cv2.CAP_PROP_CODEC_PIXEL_FORMAT) if probe.isOpened() else math.nan
+        sixteen = (probe.isOpened() and probe.set(cv2.CAP_PROP_CONVERT_RGB, 0)
+                   and (first := probe.read())[0] and first[1].dtype == np.uint16)
+    finally:
+        probe.release()
+    pixel_format = int(code).to_bytes(4, "little") if math.isfinite(code) and 0 <= code < 2**32 else b""
+    if not sixteen and pixel_format[:3] == b"Y1\x00" and 8 < pixel_format[3] < 16:
+        return DeepGreyCapture(path)
+    capture = cv2.VideoCapture(str(path))
+    if sixteen:
+        capture.set(cv2.CAP_PROP_CONVERT_RGB, 0)  # before the first frame is read
+    return capture
+
+
+class DeepGreyCapture:
+    """What `lwirst.video.FrameSource` asks of `cv2.VideoCapture`, over PyAV, for a grey stream of 10 to 14 bits:
+    each frame as uint16 counts (scaled to 16 bits by FFmpeg: the 8-bit stretch is each frame's own)."""
+
+    def __init__(self, path: Path) -> None:
+        import av
+
+        self._failure = av.error.FFmpegError
+        self._box = av.open(str(path))
+        self._stream = self._box.streams.video[0]
+        self._frames = self._box.decode(self._stream)
+        self._time = math.nan
+
+    def isOpened(self) -> bool:  # OpenCV's name, as FrameSource calls it
+        return True
+
+    def get(self, prop: int) -> float:
+        """Width, height, frame count (declared, else duration x rate, as OpenCV estimates it; 0 unsaid), frame
+        rate and the last frame's time in ms; NaN for what this reader does not know."""
+        stream = self._stream
+        rate = float(stream.average_rate or 0)
+        known = {cv2.CAP_PROP_FRAME_WIDTH: float(stream.codec_context.width),
+                 cv2.CAP_PROP_FRAME_HEIGHT: float(stream.codec_context.height),
+                 cv2.CAP_PROP_FRAME_COUNT: float(stream.frames) or (
+                     round(self._box.duration / 1e6 * rate) if self._box.duration and rate else 0.0),
+                 cv2.CAP_PROP_FPS: rate, cv2.CAP_PROP_POS_MSEC: self._time * 1000.0}
+        return known.get(prop, math.nan)
+
+    def read(self) -> tuple[bool, np.ndarray | None]:
+        try:
+            frame = next(self._frames)
+        except (StopIteration, self._failure):  # the end, or a damaged tail: FrameSource says which
+            return False, None
+        self._time = float(frame.time) if frame.time is not None else math.nan
+        return True, frame.to_ndarray(format="gray16le")
+
+    def release(self) -> None:
+        self._box.close()

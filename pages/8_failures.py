@@ -77,7 +77,7 @@ def evaluate_now(choice: common.DataChoice) -> None:
 
 def live_metrics(run: dash.Run, metrics: dict[str, float]) -> None:
     """The whole run re-scored at the sidebar's threshold and filter, against the evaluation's own setting."""
-    scored = run.result.protocol.target_filter  # the filter the evaluation scored through (none from the pages)
+    scored = run.result.protocol.target_filter  # the filter the evaluation scored through (Evaluate's, or none)
     baseline, _ = dash.rescored(run, run.threshold, scored, 0.0)
     st.caption(f"Whole run ({analysis.sample_note(run.result.metrics)}) at the sidebar's threshold and size / "
                f"ratio filter (Eq. 4); the change is against the evaluation (threshold "

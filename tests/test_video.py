@@ -741,7 +741,8 @@ def test_a_multi_page_tiff_is_a_stack_of_frames(tmp_path: Path, segmenter: Segme
                                                  monkeypatch: pytest.MonkeyPatch) -> None:
     """A camera's raw frames saved as one multi-page TIFF were refused ("a TIFF image, not a video; segment it as
     an image"), and segmenting it as the message said read page 1 of 24 without a word. Its pages are now the
-    frames, each checked from its directory before any is decoded; an image reader says it read the first page."""
+    frames, each checked from its directory before any is decoded, and read one after the other (OpenCV's reader
+    walked every directory before a page: minutes for 3000 pages); an image reader says it read the first page."""
     from lwirst.imageio import read_image
 
     written = raw_frames(5)
@@ -757,10 +758,18 @@ def test_a_multi_page_tiff_is_a_stack_of_frames(tmp_path: Path, segmenter: Segme
     with caplog.at_level("WARNING"):
         np.testing.assert_array_equal(read_image(stack), written[0])
     assert "a TIFF of several pages, of which the first is read" in caplog.text
+    kinds = tmp_path / "kinds.tif"  # pages of 16-bit grey, BGR, 8-bit grey and float: each as OpenCV reads it
+    pages = [written[0], frame(1), frame(2)[..., 0].copy(), written[3].astype(np.float32) / 2**14]
+    assert cv2.imwritemulti(str(kinds), pages)
+    _, expected = cv2.imreadmulti(str(kinds), flags=cv2.IMREAD_UNCHANGED)
+    mixed_source = FrameSource(kinds)
+    for got, want in zip(mixed_source, expected, strict=True):
+        assert got.dtype == want.dtype and np.array_equal(got, want)
+    mixed_source.close()
     mixed = tmp_path / "mixed.tif"
     assert cv2.imwritemulti(str(mixed), [*written[:2], np.zeros((SIZE[1] * 2, SIZE[0]), np.uint16)])
     decoded: list[int] = []
-    monkeypatch.setattr(video.cv2, "imreadmulti", lambda *a, **k: decoded.append(1) or (False, []))
+    monkeypatch.setattr(video, "_open_stack", lambda path: decoded.append(1))
     with pytest.raises(LwirstError, match=r"page 3 is 64x96 but page 1 is 64x48"):
         FrameSource(mixed)
     assert not decoded  # refused from the pages' directories
@@ -819,3 +828,34 @@ def test_a_hostile_tiff_stack_is_read_from_its_directories_and_bounded(tmp_path:
     monkeypatch.setenv("LWIRST_MAX_VIDEO_FRAMES", "10")
     with pytest.raises(LwirstError, match="more than the limit of 10"):
         FrameSource(long)
+
+
+def test_a_12_bit_grey_video_keeps_its_counts(tmp_path: Path, segmenter: Segmenter) -> None:
+    """OpenCV delivers a 10- to 14-bit grey stream cut to 8 bits even raw (a 60-count target over the sky kept 4
+    grey levels and was found on no frame): such a stream is read through PyAV as 16-bit counts."""
+    av = pytest.importorskip("av")
+    written = raw_frames(6)
+    path = tmp_path / "raw12.mkv"
+    with av.open(str(path), "w") as box:
+        stream = box.add_stream("ffv1", rate=10)
+        stream.width, stream.height, stream.pix_fmt = SIZE[0], SIZE[1], "gray12le"
+        for counts in written:
+            picture = av.VideoFrame.from_ndarray((counts >> 2) << 4, format="gray16le").reformat(format="gray12le")
+            for packet in stream.encode(picture):
+                box.mux(packet)
+        for packet in stream.encode():
+            box.mux(packet)
+    cut = cv2.VideoCapture(str(path))
+    cut.set(cv2.CAP_PROP_CONVERT_RGB, 0)
+    assert cut.read()[1].dtype == np.uint8  # what OpenCV gives, whatever it is asked
+    cut.release()
+    source = FrameSource(path)
+    read = list(source)
+    source.close()
+    assert len(read) == len(written) and all(f.dtype == np.uint16 for f in read)
+    for got, want in zip(read, written, strict=True):
+        # the 12-bit levels kept apart (some 37 here; cut to 8 bits, 2 or 3 were left), in the written order
+        assert len(np.unique(got)) > 20
+        assert np.corrcoef(got.ravel(), want.ravel())[0, 1] > 0.99
+    result = process_video(path, tmp_path / "raw12.mp4", tmp_path / "raw12.csv", one_target_pipeline(segmenter))
+    assert result.frames_done == len(written) and not result.interrupted
