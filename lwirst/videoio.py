@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import functools
+import importlib.util
 import logging
 import math
 import tempfile
@@ -174,7 +175,10 @@ def open_capture(path: Path) -> cv2.VideoCapture | DeepGreyCapture:
         probe.release()
     pixel_format = int(code).to_bytes(4, "little") if math.isfinite(code) and 0 <= code < 2**32 else b""
     if not sixteen and pixel_format[:3] == b"Y1\x00" and 8 < pixel_format[3] < 16:
-        return DeepGreyCapture(path)
+        if importlib.util.find_spec("av") is not None:
+            return DeepGreyCapture(path)
+        log.warning("%s: a %d-bit grey video, which OpenCV reads cut to 8 bits (dim targets may be lost); pip "
+                    "install av to read its counts", path, pixel_format[3])
     capture = cv2.VideoCapture(str(path))
     if sixteen:
         capture.set(cv2.CAP_PROP_CONVERT_RGB, 0)  # before the first frame is read

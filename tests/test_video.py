@@ -830,7 +830,8 @@ def test_a_hostile_tiff_stack_is_read_from_its_directories_and_bounded(tmp_path:
         FrameSource(long)
 
 
-def test_a_12_bit_grey_video_keeps_its_counts(tmp_path: Path, segmenter: Segmenter) -> None:
+def test_a_12_bit_grey_video_keeps_its_counts(tmp_path: Path, segmenter: Segmenter, monkeypatch: pytest.MonkeyPatch,
+                                               caplog: pytest.LogCaptureFixture) -> None:
     """OpenCV delivers a 10- to 14-bit grey stream cut to 8 bits even raw (a 60-count target over the sky kept 4
     grey levels and was found on no frame): such a stream is read through PyAV as 16-bit counts."""
     av = pytest.importorskip("av")
@@ -859,3 +860,11 @@ def test_a_12_bit_grey_video_keeps_its_counts(tmp_path: Path, segmenter: Segment
         assert np.corrcoef(got.ravel(), want.ravel())[0, 1] > 0.99
     result = process_video(path, tmp_path / "raw12.mp4", tmp_path / "raw12.csv", one_target_pipeline(segmenter))
     assert result.frames_done == len(written) and not result.interrupted
+    # without PyAV (an optional extra) the loss is said, not silent
+    real = videoio.importlib.util.find_spec
+    monkeypatch.setattr(videoio.importlib.util, "find_spec", lambda name: None if name == "av" else real(name))
+    with caplog.at_level("WARNING"):
+        without = FrameSource(path)
+    assert next(iter(without)).dtype == np.uint8
+    assert "a 12-bit grey video, which OpenCV reads cut to 8 bits" in caplog.text
+    without.close()
