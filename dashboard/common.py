@@ -95,6 +95,7 @@ from lwirst.streams import DatasetStream
 from lwirst.tracking import Tracker, TrackerSettings
 from lwirst.uploads import check_upload_size, decode_upload, image_key
 from lwirst.web_video import (
+    STACK_SUFFIXES,
     UPLOAD_FRAMES,
     UPLOAD_WORK,
     VIDEO_SUFFIXES,
@@ -1021,7 +1022,7 @@ def video_upload(key: str) -> VideoSource | None:
     # uploader still shows it), so a visitor back from another page finds their video and its result
     kept_key, returning = f"{key}_kept", key not in st.session_state
     kept: tuple[VideoSource, bool] | None = st.session_state.get(kept_key)
-    upload = st.file_uploader("Video file", type=[s.lstrip(".") for s in VIDEO_SUFFIXES], key=key,
+    upload = st.file_uploader("Video file", type=[s.lstrip(".") for s in VIDEO_SUFFIXES + STACK_SUFFIXES], key=key,
                               max_upload_size=most_mb, help=f"At most {most_mb} MB, {frames} frames and "
                                                             f"{megapixels} megapixels in all")
     forgot = st.session_state.get(f"{key}_forget", False)  # the button below, clicked: this run drops it
@@ -1033,7 +1034,8 @@ def video_upload(key: str) -> VideoSource | None:
         return kept[0]
     if upload is None:  # none yet, the visitor removed theirs, or forgot the kept one
         st.session_state.pop(kept_key, None)
-        st.info(f"Upload a video (MP4, AVI, MOV, MKV, MPEG, WebM or animated GIF) of at most {frames} frames "
+        st.info(f"Upload a video (MP4, AVI, MOV, MKV, MPEG, WebM, animated GIF, or a multi-page TIFF of a camera's "
+                f"raw frames) of at most {frames} frames "
                 f"({UPLOAD_FRAMES} on this server), fewer of large frames: {megapixels} megapixels in all "
                 f"({UPLOAD_WORK}; {megapixels * 10**6 // (1280 * 1024)} frames of 1280×1024). `lwirst video` on the "
                 "command line takes longer ones.")

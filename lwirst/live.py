@@ -31,7 +31,7 @@ from lwirst.pipeline import FpsMeter, FramePipeline, FrameResult, SegmenterLike
 from lwirst.postprocess import TargetFilter
 from lwirst.synth import PRESETS, SceneConfig, render_sequence
 from lwirst.tracking import Track, Tracker, TrackerSettings
-from lwirst.video import unreadable_video
+from lwirst.video import FrameSource
 
 FPS_WINDOW = 30  # frames over which both of a stream's rates are measured
 
@@ -87,39 +87,39 @@ class _Capture:
         self._capture.release()
 
 
-class LoopingVideo(_Capture):
-    """A video file played in a loop (restarted when it ends); `name` (default: the file's) names it."""
+class LoopingVideo:
+    """A video file (or a TIFF stack of frames) played in a loop (opened again when it ends); `name` (default:
+    the file's) names it. Read as `lwirst video` reads it (`lwirst.video.FrameSource`): a 16-bit or deeper grey
+    stream as its counts, not cut to 8 bits."""
 
     def __init__(self, path: str | Path, name: str | None = None) -> None:
         self.path = Path(path)
         self.name = name or self.path.name
-        self._capture = cv2.VideoCapture(str(self.path))
-        if not self._capture.isOpened():
-            raise LwirstError(f"{self.name}: {unreadable_video(self.path)}")
-        ok, frame = self._capture.read()
-        if not ok:
-            self.close()
-            raise LwirstError(f"{self.name}: contains no readable frames")
-        self._first: np.ndarray | None = frame
-        self._position, self._loop = 0, 1  # of the frame read last, so it can be found in the video
+        self._source = self._open()
+        self._frames = iter(self._source)
+        self._position, self._loop = -1, 1  # of the frame read last, so it can be found in the video
+
+    def _open(self) -> FrameSource:
+        try:
+            return FrameSource(self.path)
+        except LwirstError as exc:  # named as the visitor knows it, not by a scratch copy's path
+            raise LwirstError(str(exc).replace(str(self.path), self.name)) from exc
 
     def read(self) -> np.ndarray:
-        if self._first is not None:
-            frame, self._first = self._first, None
-        else:
-            ok, frame = self._capture.read()
-            self._position += 1
-            if not ok:
-                self._capture.set(cv2.CAP_PROP_POS_FRAMES, 0)
-                ok, frame = self._capture.read()
-                if not ok:  # a stream FFmpeg cannot seek (a camera's raw .h264): opened again from its start
-                    self._capture.release()
-                    self._capture = cv2.VideoCapture(str(self.path))
-                    ok, frame = self._capture.read()
-                if not ok:
-                    raise LwirstError(f"{self.name}: cannot restart the video")
-                self._position, self._loop = 0, self._loop + 1
+        frame = next(self._frames, None)
+        if frame is None:  # its end: from its start again
+            self._source.close()
+            self._source = self._open()
+            self._frames = iter(self._source)
+            frame = next(self._frames, None)
+            if frame is None:
+                raise LwirstError(f"{self.name}: cannot restart the video")
+            self._position, self._loop = -1, self._loop + 1
+        self._position += 1
         return frame
+
+    def close(self) -> None:
+        self._source.close()
 
     @property
     def frame_label(self) -> str | None:

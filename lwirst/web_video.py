@@ -37,6 +37,7 @@ log = logging.getLogger(__name__)
 
 # as `lwirst video` reads them (a camera's raw H.264 stream too)
 VIDEO_SUFFIXES = (".mp4", ".avi", ".mov", ".mkv", ".m4v", ".mpg", ".mpeg", ".webm", ".gif", ".h264")
+STACK_SUFFIXES = (".tif", ".tiff")  # a multi-page TIFF: a stack of frames, as cameras save raw ones
 
 
 CLOSEUPS = 4  # confirmed tracks shown magnified below the player
@@ -180,7 +181,7 @@ def to_webm(source: Path, target: Path, fps: float) -> None:
 
 def _upload_path(folder: Path, name: str) -> Path:
     suffix = Path(name).suffix.lower()
-    return folder / f"upload{suffix if suffix in VIDEO_SUFFIXES else '.mp4'}"
+    return folder / f"upload{suffix if suffix in VIDEO_SUFFIXES + STACK_SUFFIXES else '.mp4'}"
 
 
 def check_video_upload(data: bytes, name: str) -> None:

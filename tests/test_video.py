@@ -868,3 +868,27 @@ def test_a_12_bit_grey_video_keeps_its_counts(tmp_path: Path, segmenter: Segment
     assert next(iter(without)).dtype == np.uint8
     assert "a 12-bit grey video, which OpenCV reads cut to 8 bits" in caplog.text
     without.close()
+
+
+def test_live_and_uploads_read_stacks_and_deep_video_as_lwirst_video_does(tmp_path: Path) -> None:
+    """Live's looping source opened files with OpenCV itself (a 16-bit stream cut to its high byte, a TIFF stack
+    as its first page), and the Video and Live uploaders took no TIFF: both now read as `lwirst video` reads."""
+    from lwirst.live import LoopingVideo
+    from lwirst.web_video import check_video_upload
+
+    written = raw_frames(3)
+    stack = tmp_path / "stack.tif"
+    assert cv2.imwritemulti(str(stack), written)
+    loop = LoopingVideo(stack, "mine.tif")
+    shown = [loop.read() for _ in range(5)]  # one loop and a bit: pages 1 2 3 1 2
+    for got, want in zip(shown, [*written, *written[:2]], strict=True):
+        np.testing.assert_array_equal(got, want)
+    assert loop.frame_label == "video frame 1, loop 2"
+    loop.close()
+    check_video_upload(stack.read_bytes(), "stack.tif")  # taken
+    single = tmp_path / "single.tif"
+    assert cv2.imwrite(str(single), written[0])
+    with pytest.raises(LwirstError, match=r"^one\.tif: a TIFF image, not a video"):
+        check_video_upload(single.read_bytes(), "one.tif")
+    with pytest.raises(LwirstError, match=r"^gone\.mp4: "):
+        LoopingVideo(tmp_path / "missing.mp4", "gone.mp4")
