@@ -904,16 +904,21 @@ def _filter_sliders() -> TargetFilter:
 def tracker_controls() -> TrackerSettings:
     """Sidebar: how targets link into tracks (`lwirst video`'s --gate, --max-missed and --min-hits)."""
     default = TrackerSettings()
+    # defaults through the session state, as the other widgets' (`keep_widget_state` keeps their values across
+    # pages): a default passed to a widget as well logged a "set via the Session State API" warning per page
+    for key, value in (("track_gate", int(default.gate)), ("track_missed", default.max_missed),
+                       ("track_hits", default.min_hits)):
+        st.session_state.setdefault(key, value)
     with st.sidebar:
         st.subheader("Tracking", help="Each frame's targets join the tracks they are nearest to; a track gets an "
                      "id (T<n>) once seen on enough frames, so a one-frame false alarm never does")
-        gate = st.slider("Gate (pixels per frame)", 1, GATE_CAP, int(default.gate), key="track_gate",
+        gate = st.slider("Gate (pixels per frame)", 1, GATE_CAP, key="track_gate",
                          help="The largest jump a target may make between two frames and keep its track: a target "
                               "moving faster gets no track; a wide gate can join a target to a nearby false alarm")
-        missed = st.slider("Frames a track coasts unseen", 0, MISSED_CAP, default.max_missed, key="track_missed",
+        missed = st.slider("Frames a track coasts unseen", 0, MISSED_CAP, key="track_missed",
                            help="A confirmed track whose target is not found goes on along its path this many "
                                 "frames (a target that blinks out keeps its id)")
-        hits = st.slider("Frames before a track gets an id", 1, HITS_CAP, default.min_hits, key="track_hits",
+        hits = st.slider("Frames before a track gets an id", 1, HITS_CAP, key="track_hits",
                          help="Detections, frame after frame, before a track is confirmed and drawn as T<n>")
     return TrackerSettings(float(gate), missed, hits)
 

@@ -234,8 +234,10 @@ def curve_figures(results: Mapping[str, EvalResult], shipped: Collection[str] = 
     pdfa.update_layout(title="Pd-Fa (targets, logit thresholds -8..8 and the run's)", yaxis_title="Pd", **layout,
                        xaxis_title="Fa (×1e-6, log" + ("; Fa 0 at the left edge)" if zero else ")"))
     # every label the value it marks: plotly's own log ticks wrote "2" for 20 beside a "10" on a short range
-    ticks = log_ticks(edge, max(positive, default=edge))
+    ticks = log_ticks(edge, max(positive, default=edge * 100))
     pdfa.update_xaxes(type="log", tickvals=ticks, ticktext=[tick_text(t) for t in ticks])
+    if not positive:  # every point at Fa 0: plotly centred its range on them, as if they read Fa 0.001
+        pdfa.update_xaxes(range=[math.log10(edge) - 0.05, math.log10(edge) + 2])
     pdfa.update_yaxes(range=[0, 1.05])  # Pd is a share
     return {"roc": roc, "pr": pr, "pdfa": pdfa}
 
@@ -1071,7 +1073,8 @@ def metric_moves(before: Mapping[str, float], after: Mapping[str, float],
 def hot_targets(logits: np.ndarray, mask: np.ndarray, match: Match, threshold: float,
                 margin: float) -> pd.DataFrame:
     """The missed ground-truth targets of a Fig. 5 match with the peak logit inside each: 'hot' when
-    the peak is under the threshold by at most `margin` (the paper's Fig. 6 case), with how far under."""
+    the peak is under the threshold by at most `margin` (the paper's Fig. 6 case), with how far under (NaN for a
+    peak above it: a target the Eq. 4 filter removed, or found off-centre, is under nothing)."""
     ids = [t.id for t in match.missed]
     labels = mask_targets(mask).labels  # the numbering `evaluation_overlay` matched
     peaks = np.atleast_1d(ndimage.maximum(logits, labels, ids)) if ids else []
@@ -1079,7 +1082,7 @@ def hot_targets(logits: np.ndarray, mask: np.ndarray, match: Match, threshold: f
     for target, peak in zip(match.missed, peaks, strict=True):
         under = threshold - float(peak)
         if under < 0:
-            status = "above threshold, removed by the Eq. 4 filter or off-centre"
+            under, status = math.nan, "above threshold: filtered out or off-centre"
         elif under <= margin:
             status = HOT
         else:

@@ -15,10 +15,12 @@ from lwirst.postprocess import TargetFilter, probability_text
 
 def main() -> None:
     st.title("Evaluate")
+    target_filter = common.filter_controls()  # above Data in the sidebar, as on every page with it
     choice = common.data_source()
     if choice is None:
         return
-    target_filter = common.filter_controls()
+    if common.own_content(choice.label):
+        common.white_hot_note("The embedded samples are")
     models = choose_models(target_filter)
     threshold = choose_threshold()
     runs = results(models, choice, threshold, target_filter)
@@ -134,7 +136,7 @@ def metric_cards(runs: list[dash.Run]) -> None:
             operator_row(run)
             threads, source = run.result.protocol.run.threads, run.result.protocol.rescored_from
             st.caption(" · ".join(run_fields(run.result)) + f" · scored at {SCORED_AT}"
-                       + (f" · {threads} CPU threads" if threads else "")
+                       + (f" · {threads} CPU thread{'s' * (threads != 1)}" if threads else "")
                        + " · model-only fps depends on the machine's load when it was measured"
                        + (f" · scored again from the maps of its run at threshold {source:g} (no "
                           "network; maps stored in float16)" if source is not None else ""))

@@ -43,6 +43,8 @@ def choose_run() -> dash.Run | None:
     choice = common.data_source()
     if choice is None:
         return None
+    if common.own_content(choice.label):
+        common.white_hot_note("The embedded samples are")
     on_disk = dash.disk_runs(choice)
     if on_disk.empty and not any(run.choice == choice for run in dash.session_runs().values()):
         evaluate_now(choice)

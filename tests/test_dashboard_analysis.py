@@ -319,6 +319,10 @@ def test_hot_but_below_threshold_targets_are_flagged_with_how_far_under() -> Non
     assert hot.loc[analysis.HOT, "under_by"] == pytest.approx(0.5)
     assert hot.loc[analysis.HOT, "peak_prob"] == pytest.approx(1 / (1 + math.exp(0.5)))
     assert hot.loc["cold", "under_by"] == pytest.approx(6.0)
+    # the target found above the threshold, removed by a size filter, is under nothing (it read "by -3.00")
+    filtered = analysis.image_view(image, logits, mask, 0.0, TargetFilter(min_size=20), "logit", margin=2.0).hot
+    above = filtered[np.isclose(filtered["peak_logit"], 3.0)].iloc[0]
+    assert math.isnan(above["under_by"]) and above["status"] == "above threshold: filtered out or off-centre"
     cyan = np.all(view.heatmap == analysis.HOT_COLOR, axis=2)
     assert cyan[25:36, 35:46].any() and not cyan[45:56, 15:26].any()  # boxed: the hot one, not the cold one
     # A wider margin makes the cold target hot too; a lower threshold detects the hot one.

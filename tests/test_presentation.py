@@ -3,6 +3,8 @@
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -163,6 +165,9 @@ def test_pd_fa_with_no_false_alarm_is_at_the_left_edge_and_pd_stays_a_share() ->
     quiet = dict(curves, pdfa_fa=[0.0, 0.0, 0.0])
     alone = analysis.curve_figures({"m": EvalResult({}, pd.DataFrame(), quiet, UNRECORDED, {})})["pdfa"]
     assert list(alone.data[0].x) == pytest.approx([1e-3] * 3)
+    # at the axis' left edge, not in the middle of a range plotly centred on them, over a tick reading "0.001"
+    low, high = alone.layout.xaxis.range
+    assert low <= math.log10(1e-3) < low + 0.1 and high >= math.log10(1e-3) + 1
 
 
 def test_pd_fa_tick_labels_are_the_values_they_mark() -> None:
