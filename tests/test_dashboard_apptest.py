@@ -539,6 +539,9 @@ def test_a_black_hot_upload_is_found_once_the_sidebar_says_black_hot() -> None:
     assert not any(warned in w.value for w in at.warning)  # an upload: the visitor's own camera
     at.radio(key="frame_source").set_value("Sample or dataset image").run()
     assert any(warned in w.value for w in at.warning), [w.value for w in at.warning]
+    for page in ("5_evaluate.py", "8_failures.py"):  # where their scores of 0 under black-hot are read
+        at.switch_page(str(PAGES / page)).run()
+        assert not at.exception and any(warned in w.value for w in at.warning), (page, [w.value for w in at.warning])
 
 
 def test_dataset_image_from_a_configured_root_shows_ground_truth(
