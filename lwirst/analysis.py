@@ -35,7 +35,7 @@ from lwirst.chips import Chip, target_chips
 from lwirst.config import presets_for_table
 from lwirst.consensus import flops_factor
 from lwirst.drawing import HeatScale, Match, draw_targets, evaluation_overlay, heat_scale, heatmap, mask_image
-from lwirst.errors import LwirstError
+from lwirst.errors import LwirstError, renamed
 from lwirst.eval_protocol import AppliedProtocol, EvalProtocol, filter_legend, growth_legend
 from lwirst.evaluate import EvalResult, cache_root, frame_flops, rescore, stored_summary
 from lwirst.export import check_segmentation_onnx
@@ -777,7 +777,7 @@ def load_ablation_results(directories: Path | Sequence[Path] | None = None) -> t
             try:
                 frames.append(read_results(path).assign(source_file=name))
             except LwirstError as exc:
-                text = str(exc).replace(str(path), name)
+                text = str(renamed(exc, path, name))
                 problems.append(text if text.startswith(name) else text.replace(path.name, name, 1))
     if not frames:
         return pd.DataFrame(columns=["table", "preset", "seed", "schedule", *SWEEP_COLUMNS]), problems

@@ -17,3 +17,9 @@ class NonFiniteOutput(LwirstError):
 class OptionsConflict(LwirstError):
     """Options that cannot hold together (--scale-min above --scale-max): a usage error, exit code 2, as an
     out-of-range value is."""
+
+
+def renamed(exc: Exception, path: object, name: str) -> LwirstError:
+    """`exc` as a LwirstError naming a file by `name`, as its reader knows it (an upload's name, a run's label),
+    not by the path it was read from (a server's scratch copy)."""
+    return LwirstError(str(exc).replace(str(path), name))

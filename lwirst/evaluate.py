@@ -281,7 +281,7 @@ def cache_keys(segmenter: Segmenter, dataset: SegDataset, threshold: float, grow
              info.protocol, str(info.recorded_size), f"{threshold:g}", f"palettes={info.palettes}", f"grow={grow_to}"]
     parts += info.settings.key_parts()  # a plain run keeps the key it had before these switches existed
     if target_filter.active:  # an unfiltered run keeps the key it had before evaluate took a filter
-        parts.append(f"filter={target_filter}")  # its binding bounds as floats: 3 and 3.0 share a key
+        parts.append(f"filter={target_filter.key}")
     return tuple(hashlib.sha256("|".join([data, *parts]).encode()).hexdigest()[:20] for data in _fingerprints(dataset))
 
 

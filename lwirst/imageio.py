@@ -160,37 +160,43 @@ def _tiff_directory(read: Callable[[int, int], bytes], order: str, offset: int) 
 def tiff_pages(path: str | Path, most: int,
                check: Callable[[int, dict[int, int]], None] | None = None) -> list[dict[int, int]]:
     """The `_tiff_tags` of each image of a TIFF file (a stack of frames, as thermal cameras record them), read
-    from its directories without decoding a pixel; at most `most` + 1 of them, so that a caller can refuse a
-    stack over its limit; `check(index, tags)` vets each page as it is found, so a bad page stops the walk
-    there. A directory chain that loops back or leaves the file ends the list; directories that overlap (their
-    bytes add up to more than the file's: a real file's never do) are refused, so a small file cannot make the
-    walk long; [] for a file that is no TIFF or whose first directory cannot be read."""
+    from its directories without decoding a pixel (`_walk_tiff`), the file read where each directory stands."""
     path = Path(path)
-    pages: list[dict[int, int]] = []
-    room = path.stat().st_size
     with path.open("rb") as handle:
         def read(at: int, size: int) -> bytes:
             handle.seek(at)
             return handle.read(size)
 
-        head = read(0, 8)
-        if image_format(head) != "TIFF":
-            return []
-        order = "<" if head[:2] == b"II" else ">"
-        (offset,) = struct.unpack(order + "I", head[4:8])
-        seen: set[int] = set()
-        try:
-            while offset and offset not in seen and len(pages) <= most:
-                seen.add(offset)
-                tags, offset, length = _tiff_directory(read, order, offset)
-                room -= length
-                if room < 0:
-                    raise LwirstError(f"{path}: its TIFF directories overlap (damaged, or made to be slow to read)")
-                if check is not None:
-                    check(len(pages), tags)
-                pages.append(tags)
-        except struct.error:  # a directory cut short: the pages before it stand
-            pass
+        return _walk_tiff(read, path.stat().st_size, str(path), most, check)
+
+
+def _walk_tiff(read: Callable[[int, int], bytes], room: int, name: str, most: int,
+               check: Callable[[int, dict[int, int]], None] | None = None) -> list[dict[int, int]]:
+    """The `_tiff_tags` of each image of a TIFF of `room` bytes, from `read(offset, size)`: at most `most` + 1 of
+    them, so that a caller can refuse a stack over its limit; `check(index, tags)` vets each page as it is
+    found, so a bad page stops the walk there. A directory chain that loops back or leaves the file ends the
+    list; directories that overlap (their bytes add up to more than the file's: a real file's never do) are
+    refused, so a small file cannot make the walk long; [] for bytes that are no TIFF or whose first directory
+    cannot be read."""
+    pages: list[dict[int, int]] = []
+    head = read(0, 8)
+    if image_format(head) != "TIFF":
+        return []
+    order = "<" if head[:2] == b"II" else ">"
+    (offset,) = struct.unpack(order + "I", head[4:8])
+    seen: set[int] = set()
+    try:
+        while offset and offset not in seen and len(pages) <= most:
+            seen.add(offset)
+            tags, offset, length = _tiff_directory(read, order, offset)
+            room -= length
+            if room < 0:
+                raise LwirstError(f"{name}: its TIFF directories overlap (damaged, or made to be slow to read)")
+            if check is not None:
+                check(len(pages), tags)
+            pages.append(tags)
+    except struct.error:  # a directory cut short: the pages before it stand
+        pass
     return pages
 
 
@@ -393,7 +399,8 @@ def read_image(path: str | Path) -> np.ndarray:
     except OSError as exc:
         raise LwirstError(f"{path}: cannot be read ({exc.strerror})") from exc
     image = decode_image(data, str(path))
-    if image_format(data) == "TIFF" and len(tiff_pages(path, 1)) > 1:  # said once per file, not per page
+    # said once per file, not per page; from the bytes read, not the file again (a TIFF dataset reads many)
+    if len(_walk_tiff(lambda at, size: data[at:at + size], len(data), str(path), 1)) > 1:
         log.warning("%s: a TIFF of several pages, of which the first is read as an image; lwirst video reads "
                     "every page as a frame", path)
     return image

@@ -25,7 +25,7 @@ import numpy as np
 import pandas as pd
 
 from lwirst.drawing import FrameOutcomes, mask_outcomes, overlay
-from lwirst.errors import LwirstError
+from lwirst.errors import LwirstError, renamed
 from lwirst.metrics import image_record
 from lwirst.pipeline import FpsMeter, FramePipeline, FrameResult, SegmenterLike
 from lwirst.postprocess import TargetFilter
@@ -103,7 +103,7 @@ class LoopingVideo:
         try:
             return FrameSource(self.path)
         except LwirstError as exc:  # named as the visitor knows it, not by a scratch copy's path
-            raise LwirstError(str(exc).replace(str(self.path), self.name)) from exc
+            raise renamed(exc, self.path, self.name) from exc
 
     def read(self) -> np.ndarray:
         frame = next(self._frames, None)

@@ -146,6 +146,12 @@ class TargetFilter:
         positive ratio), so `--min-size 0` scores, keys and reads as no filter."""
         return bool(self._binding())
 
+    @property
+    def key(self) -> str:
+        """The bounds that can drop a target, exact, for cache keys ("min_size=3.0"; 3 and 3.0 one key; "" for
+        none): the label's `__str__` rounds to 6 digits, and two filters apart beyond them would share a result."""
+        return ",".join(f"{name}={value!r}" for name, value in self._binding().items())
+
     def _binding(self) -> dict[str, float]:
         """The bounds that can drop a target, as floats (3 and 3.0 are one bound: one cache key, one label)."""
         return {f.name: float(value) for f in fields(self) if (value := getattr(self, f.name)) is not None
@@ -182,7 +188,7 @@ class TargetFilter:
             raise TypeError(f"unreadable Eq. 4 filter record {value!r}") from exc
 
     def __str__(self) -> str:
-        """The bounds that can drop a target, as protocol lines, labels and cache keys say them ("size > 2 px,
+        """The bounds that can drop a target, as protocol lines and labels say them ("size > 2 px,
         width/height < 3"); "none" for none."""
         said = {"min_size": "size > {:g} px", "max_size": "size < {:g} px", "min_ratio": "width/height > {:g}",
                 "max_ratio": "width/height < {:g}"}

@@ -18,7 +18,7 @@ import pandas as pd
 
 from lwirst.chips import magnify, stretch
 from lwirst.datasets import SegDataset
-from lwirst.errors import LwirstError
+from lwirst.errors import LwirstError, renamed
 from lwirst.imageio import to_bgr, to_uint8
 from lwirst.limits import limit
 from lwirst.live import LoopingVideo
@@ -193,7 +193,7 @@ def check_video_upload(data: bytes, name: str) -> None:
         try:
             FrameSource(path, frames_limit=UPLOAD_FRAMES, work_limit=UPLOAD_WORK).close()
         except LwirstError as exc:
-            raise LwirstError(str(exc).replace(str(path), name)) from exc
+            raise renamed(exc, path, name) from exc
 
 
 class RunClock:

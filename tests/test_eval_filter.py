@@ -134,6 +134,9 @@ def test_the_filter_is_part_of_the_cache_key_and_no_filter_keeps_the_old_one(wor
     assert cache_keys(segmenter, dataset, 0.0, target_filter=TargetFilter(min_size=3.0)) == other
     assert cache_keys(segmenter, dataset, 0.0, target_filter=TargetFilter(min_size=0, min_ratio=0)) == plain
     assert not TargetFilter(min_size=0).active and str(TargetFilter(min_size=0, max_size=9)) == "size < 9 px"
+    # bounds that read alike to 6 digits are still two filters
+    close = cache_keys(segmenter, dataset, 0.0, target_filter=TargetFilter(min_size=3.0000001))
+    assert close != other and str(TargetFilter(min_size=3.0000001)) == str(TargetFilter(min_size=3))
 
 
 def test_the_sweep_at_the_runs_own_threshold_is_the_headline(world: dict) -> None:
