@@ -198,12 +198,21 @@ class FrameSource:
         assert self._capture is not None
         width = self._capture.get(cv2.CAP_PROP_FRAME_WIDTH)
         height = self._capture.get(cv2.CAP_PROP_FRAME_HEIGHT)
-        budget = limit("LWIRST_MAX_VIDEO_PIXELS")
-        if math.isfinite(width) and math.isfinite(height) and width * height > budget:
-            self.close()
-            raise LwirstError(f"{self.path}: {int(width)}x{int(height)} frames are larger than the limit of "
-                              f"{side_text(budget)} pixels (LWIRST_MAX_VIDEO_PIXELS); downscale the video")
+        if math.isfinite(width) and math.isfinite(height):
+            try:
+                self._refuse_large_frames(width, height, "downscale the video")
+            except LwirstError:
+                self.close()
+                raise
         return width, height
+
+    def _refuse_large_frames(self, width: float, height: float, advice: str) -> None:
+        """Frames over LWIRST_MAX_VIDEO_PIXELS, a video's or a stack's, are refused alike (a stack's pages may be
+        single images, which LWIRST_MAX_IMAGE_PIXELS alone would allow larger)."""
+        budget = limit("LWIRST_MAX_VIDEO_PIXELS")
+        if width * height > budget:
+            raise LwirstError(f"{self.path}: {int(width)}x{int(height)} frames are larger than the limit of "
+                              f"{side_text(budget)} pixels (LWIRST_MAX_VIDEO_PIXELS); {advice}")
 
     def _check_page(self, index: int, tags: dict[int, int]) -> None:
         """Refuse a stack's page, from its directory before any page is decoded, whose size is unsaid, over the
@@ -213,6 +222,7 @@ class FrameSource:
         if width is None or height is None:
             raise LwirstError(f"{name}: its TIFF directory states no size (damaged)")
         check_declared(width, height, tiff_pixel_bytes(tags), name)
+        self._refuse_large_frames(width, height, "downscale the stack")
         if index == 0:
             self._page_size = (width, height)
         elif (width, height) != self._page_size:

@@ -773,6 +773,11 @@ def test_a_multi_page_tiff_is_a_stack_of_frames(tmp_path: Path, segmenter: Segme
     with pytest.raises(LwirstError, match=r"page 3 is 64x96 but page 1 is 64x48"):
         FrameSource(mixed)
     assert not decoded  # refused from the pages' directories
+    monkeypatch.setenv("LWIRST_MAX_VIDEO_PIXELS", str(SIZE[0] * SIZE[1] - 1))  # pages as large as a video's frames
+    with pytest.raises(LwirstError, match=r"64x48 frames are larger than the limit .*LWIRST_MAX_VIDEO_PIXELS"):
+        FrameSource(stack)
+    assert not decoded
+    monkeypatch.delenv("LWIRST_MAX_VIDEO_PIXELS")
     monkeypatch.setenv("LWIRST_MAX_VIDEO_FRAMES", "4")
     with pytest.raises(LwirstError, match="more than the limit of 4"):
         FrameSource(stack)

@@ -52,16 +52,20 @@ def run(args: argparse.Namespace) -> int:
     from lwirst.pipeline import FramePipeline
     from lwirst.rounding import rate_text
     from lwirst.tracking import Tracker
-    from lwirst.video import FrameSource, process_video
+    from lwirst.video import FrameSource, process_frames
 
     csv_path = args.csv if args.csv is not None else args.out.with_suffix(".csv")
     if args.out.suffix.lower() != ".mp4":
         raise LwirstError(f"--out {args.out}: the output video must be an .mp4 file")
     check_outputs({"--out": args.out, "--csv": csv_path}, [args.source, args.model, args.ignore_mask], force=args.force)
-    FrameSource(args.source, fps=args.fps).close()  # a source it cannot read is refused before the model loads
+    frames = FrameSource(args.source, fps=args.fps)  # a source it cannot read is refused before the model loads
     tracker = Tracker(gate=args.gate, max_missed=args.max_missed, min_hits=args.min_hits)
-    pipeline = FramePipeline(make_segmenter(args), threshold_from_args(args), filter_from_args(args), tracker,
-                             grow_to=growth_from_args(args))
+    try:
+        pipeline = FramePipeline(make_segmenter(args), threshold_from_args(args), filter_from_args(args), tracker,
+                                 grow_to=growth_from_args(args))
+    except BaseException:
+        frames.close()
+        raise
     bars: list[tqdm] = []  # opened at the first frame, so a refused source prints only its error
 
     def progress(done: int, total: int | None) -> None:
@@ -72,7 +76,7 @@ def run(args: argparse.Namespace) -> int:
 
     batch = {} if args.batch is None else {"batch": args.batch}
     try:
-        result = process_video(args.source, args.out, csv_path, pipeline, progress=progress, fps=args.fps, **batch)
+        result = process_frames(frames, args.out, csv_path, pipeline, progress=progress, **batch)
     finally:
         for bar in bars:
             bar.close()
