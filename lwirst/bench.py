@@ -46,7 +46,7 @@ import os
 import random
 import time
 from collections import Counter
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -500,7 +500,8 @@ class BenchReport:
 
     def table(self) -> str:
         """The side-by-side table and the bars, as plain text."""
-        head = (f"{'variant':<21}{'backend':<12}{'thr':>4}{'batch':>6}{'fps':>8}{'p50 ms':>8}{'p95 ms':>8}"
+        vw, bw = _width(21, (r.name for r in self.results)), _width(12, (r.backend for r in self.results))
+        head = (f"{'variant':<{vw}}{'backend':<{bw}}{'thr':>4}{'batch':>6}{'fps':>8}{'p50 ms':>8}{'p95 ms':>8}"
                 f"{'e2e fps':>9}{'e2e p50':>8}{'e2e p95':>8}{'e2e/mod':>8}{'mIoU':>8}{'max|dz|':>9}{'x base':>8}")
         cap = self.cap
         emulated = cap is not None
@@ -523,14 +524,16 @@ class BenchReport:
                   + (f"  WARNING: {self.busy()}: other work shared the CPU, so the speeds, ratios and verdicts "
                      "below are not measurements of this host; run again on a quiet machine" if self.busy() else ""),
                   "engines (lwirst.backends):"]
-        for name, row in engine_table().items():
+        engines = engine_table()
+        ew = _width(12, engines)
+        for name, row in engines.items():
             where = "installed" if row["installed"] else f"not installed (pip install {row['package']})"
-            lines.append(f"  {name:<12}{where}; {', '.join(row['capabilities'])}; threads: {row['threads']}")
+            lines.append(f"  {name:<{ew}}{where}; {', '.join(row['capabilities'])}; threads: {row['threads']}")
         lines += ["", head, "-" * len(head)]
         for r in self.results:
             miou = f"{r.mIoU:.4f}" if r.mIoU is not None else "-"
             diff = f"{r.max_abs_diff:.1e}" if r.max_abs_diff is not None else "-"
-            lines.append(f"{r.name:<21}{r.backend:<12}{r.threads:>4}{r.batch:>6}{r.fps:>8.1f}{r.p50_ms:>8.2f}"
+            lines.append(f"{r.name:<{vw}}{r.backend:<{bw}}{r.threads:>4}{r.batch:>6}{r.fps:>8.1f}{r.p50_ms:>8.2f}"
                          f"{r.p95_ms:>8.2f}{r.e2e_fps:>9.1f}{r.e2e_p50_ms:>8.2f}{r.e2e_p95_ms:>8.2f}"
                          f"{r.pipeline_share:>8.2f}{miou:>8}{diff:>9}"
                          f"{r.ratio:>8.2f}" + (f"  {self.kernels(r.name)}" if emulated else ""))
@@ -591,7 +594,8 @@ class BenchReport:
     def _frame_table(self) -> list[str]:
         if not self.frame_results:
             return []
-        head = (f"{'frame':<11}{'variant':<19}{'protocol':<9}{'net in':>18}{'thr':>4}{'fps':>8}{'p50 ms':>8}"
+        vw = _width(19, (r.name for r in self.frame_results))
+        head = (f"{'frame':<11}{'variant':<{vw}}{'protocol':<9}{'net in':>18}{'thr':>4}{'fps':>8}{'p50 ms':>8}"
                 f"{'e2e fps':>9}{'e2e p50':>8}{'e2e/mod':>8}{'x base':>8}{'ceiling':>9}{'share':>7}"
                 + (f"  {'kernels':<13}" if self.emulation is not None else ""))
         lines = ["", "sensor-size frames (batch 1; model-only and end-to-end with targets on the full frame):",
@@ -602,7 +606,7 @@ class BenchReport:
             ceiling = self.frame_ceiling_fps(r.threads, r.net_pixels, r.precision)
             net_in = f"{r.net_size[1]}x{r.net_size[0]}" + (" + more" if r.net_pixels > r.net_size[0] * r.net_size[1]
                                                             else "")
-            lines.append(f"{r.frame[1]}x{r.frame[0]:<7}{r.name:<19}{r.protocol:<9}"
+            lines.append(f"{r.frame[1]}x{r.frame[0]:<7}{r.name:<{vw}}{r.protocol:<9}"
                          f"{net_in:>18}{r.threads:>4}{r.fps:>8.1f}{r.p50_ms:>8.2f}"
                          f"{r.e2e_fps:>9.1f}{r.e2e_p50_ms:>8.2f}{r.pipeline_share:>8.2f}{r.ratio:>8.2f}"
                          f"{ceiling:>9.0f}{r.fps / ceiling * 100:>6.0f}%"
@@ -614,7 +618,8 @@ class BenchReport:
     def _consensus_table(self) -> list[str]:
         if not self.consensus:
             return []
-        head = (f"{'frame':<11}{'variant':<19}{'protocol':<9}{'thr':>4}{'once fps':>10}{'consensus fps':>15}"
+        vw = _width(19, (r.variant for r in self.consensus))
+        head = (f"{'frame':<11}{'variant':<{vw}}{'protocol':<9}{'thr':>4}{'once fps':>10}{'consensus fps':>15}"
                 f"{'kept':>7}{'FLOPs say':>11}")
         scale = self.consensus[0].scale
         mirror = any(r.mirrored for r in self.consensus)
@@ -624,12 +629,18 @@ class BenchReport:
         for r in self.consensus:
             kept = "-" if r.kept is None else f"{r.kept * 100:.0f}%"
             frame = "as given" if r.frame is None else f"{r.frame[1]}x{r.frame[0]}"
-            lines.append(f"{frame:<11}{r.variant:<19}{r.protocol:<9}{r.threads:>4}"
+            lines.append(f"{frame:<11}{r.variant:<{vw}}{r.protocol:<9}{r.threads:>4}"
                          f"{r.once_fps:>10.1f}{r.consensus_fps:>15.1f}{kept:>7}{r.flops_share * 100:>10.0f}%")
         lines.append(f"kept = paired median of one-run over consensus latency; FLOPs say = 1 / (1 + {scale:g}²)"
                      + (f" (1 / (2 + {scale:g}²) with the mirrored run)" if mirror else "")
                      + ", the share the confirmation runs leave if time followed arithmetic")
         return lines
+
+
+def _width(least: int, names: Iterable[str]) -> int:
+    """A column's width: `least`, or the longest name and a space (a backend added under a longer name than the
+    built-in ones pushed every column after it out of line)."""
+    return max(least, *(len(name) + 1 for name in names))
 
 
 def _format_bars(bars: dict[str, dict], cpu: CpuPeak, busy: str = "") -> list[str]:

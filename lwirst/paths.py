@@ -38,3 +38,22 @@ ABLATION_ROOTS_ENV = "LWIRST_DASHBOARD_ABLATION_ROOTS"
 STREAMLIT_ROOT = REPO_ROOT
 # The dashboard package sits beside lwirst (the checkout, or site-packages).
 DASHBOARD_APP = _CHECKOUT / "dashboard" / "app.py"
+
+
+def checkout_commit() -> str:
+    """Short commit of the lwirst checkout, with "-dirty" when its package differs from it (an edited, new or
+    deleted file under lwirst/: a record written from uncommitted code says so); "unknown" outside a git
+    checkout. Records (sweep results, the model card) carry it."""
+    import subprocess
+
+    def git(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(["git", "-C", str(_CHECKOUT), *args], capture_output=True, text=True, check=False)
+
+    try:
+        head = git("rev-parse", "--short", "HEAD")
+        changes = git("status", "--porcelain", "--", "lwirst") if head.returncode == 0 else None
+    except OSError:
+        return "unknown"
+    if changes is None or changes.returncode:
+        return "unknown"
+    return head.stdout.strip() + ("-dirty" if changes.stdout.strip() else "")

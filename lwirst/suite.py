@@ -402,14 +402,17 @@ class SuiteResult:
     def rows(self) -> list[dict[str, object]]:
         """One row per part: frames, targets, Pd, mIoU, nIoU, F1, pixel recall, every plugin metric of the
         summary view (e.g. hIoU), false blobs per frame, empty-frame alarm share (target scores None on a
-        target-free part, the alarm share None on one with targets)."""
-        scores = ("pd", "miou", "niou", "f1", "recall", *(s.key for s in plugin_specs() if SUMMARY in s.views))
+        target-free part, the alarm share None on one with targets; a plugin's value is kept there where its
+        row says it holds one without targets)."""
+        plugins = [s for s in plugin_specs() if SUMMARY in s.views]
+        scores = {key: False for key in ("pd", "miou", "niou", "f1", "recall")} | {
+            s.key: s.without_targets for s in plugins}  # key -> whether a target-free part has a value
         out = []
         for part, result in self.parts:
             m = result.metrics
             empty = part.target_free
             out.append({"part": part.name, "frames": int(m["images"]), "targets": int(m["targets"]),
-                        **{key: None if empty else m.get(key) for key in scores},
+                        **{key: m.get(key) if kept or not empty else None for key, kept in scores.items()},
                         "blobs_per_frame": m["blobs_per_frame"],
                         "empty_alarm_rate": m["empty_alarm_rate"] if empty else None,
                         "protocols": "/".join(sorted(set(result.per_image["protocol"])))})

@@ -28,7 +28,6 @@ import logging
 import math
 import signal
 import socket
-import subprocess
 import threading
 import time
 from collections.abc import Callable, Sequence
@@ -44,7 +43,7 @@ from lwirst.checkpoint import atomic_write, load_model
 from lwirst.config import PRESETS, NetConfig, get_preset, presets_for_table
 from lwirst.datasets import SegDataset, open_dataset
 from lwirst.errors import LwirstError
-from lwirst.paths import REPO_ROOT
+from lwirst.paths import checkout_commit
 from lwirst.scoring import SWEEP, MetricSpec, metric_spec, view_keys
 from lwirst.train import RECIPES, Recipe, Trainer, score_resized
 
@@ -346,23 +345,6 @@ def check_address(address: str, timeout: float = PROBE_TIMEOUT_S) -> None:
                           f"{timeout:g} s); check the host and port (`ray status` on the head node)")
 
 
-def git_commit() -> str:
-    """Short commit of the lwirst checkout, with ``-dirty`` when its package files differ from it."""
-    root = REPO_ROOT
-
-    def git(*args: str) -> subprocess.CompletedProcess[str]:
-        return subprocess.run(["git", "-C", str(root), *args], capture_output=True, text=True, check=False)
-
-    try:
-        head = git("rev-parse", "--short", "HEAD")
-    except OSError:
-        return "unknown"
-    if head.returncode:
-        return "unknown"
-    dirty = git("diff", "--quiet", "HEAD", "--", "lwirst").returncode != 0
-    return head.stdout.strip() + ("-dirty" if dirty else "")
-
-
 def _progress_callback(total: int, already: int, epochs: int, say: Callable[[str], None]) -> Any:
     """A Tune callback that says one line per trial epoch and per failed trial."""
     from ray import tune
@@ -410,7 +392,7 @@ def run_sweep(sweep: Sweep, plans: Sequence[TrialPlan], *, address: str | None =
 
     by_name = {p.name: p for p in pending}
     trainable = tune.with_parameters(
-        run_trial, sweep=sweep, plans=by_name, threads=cpus_per_trial, commit=git_commit())
+        run_trial, sweep=sweep, plans=by_name, threads=cpus_per_trial, commit=checkout_commit())
     tuner = tune.Tuner(
         tune.with_resources(trainable, {"cpu": cpus_per_trial, "gpu": gpus_per_trial}),
         param_space={"trial": tune.grid_search(list(by_name))},

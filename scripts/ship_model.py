@@ -20,7 +20,6 @@ from __future__ import annotations
 import argparse
 import json
 import shutil
-import subprocess
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -38,6 +37,7 @@ from lwirst.datasets import open_dataset
 from lwirst.evaluate import evaluate
 from lwirst.export import export_onnx, trained_size
 from lwirst.inference import MODELS_DIR, Segmenter
+from lwirst.paths import checkout_commit
 from lwirst.postprocess import GROW_TO, describe_growth
 from lwirst.prominence import DEFAULT_PER_DOUBLING
 from lwirst.prominence import describe as describe_margin
@@ -56,10 +56,6 @@ TEST_PROTOCOL = (f"SIRST idx_427 test (86 images), threshold 0 (probability 0.5)
                  + said_consensus(DEFAULT_SCALE, DEFAULT_MIRROR, "; every protocol with {}, the default")
                  + (f"; {describe_margin(DEFAULT_PER_DOUBLING)}, on auto's pyramid frames and native's large "
                     "ones (the default)" if DEFAULT_PER_DOUBLING else ""))
-
-
-def _commit() -> str:
-    return subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True).stdout.strip()
 
 
 def score(model_path: Path, data_dir: str, protocol: str) -> dict[str, float]:
@@ -105,7 +101,7 @@ def main() -> None:
                                     for p in SCORED_PROTOCOLS}
             card["test_protocol"] = TEST_PROTOCOL
             card["confirm"], card["mirror"], card["margin"] = DEFAULT_SCALE, DEFAULT_MIRROR, DEFAULT_PER_DOUBLING
-            card["card_commit"] = _commit()
+            card["card_commit"] = checkout_commit()
             print(jsonio.dumps(card["test_metrics"], indent=2))
         card_path.write_text(jsonio.dumps(card, indent=2) + "\n")
         log = pd.read_csv(MODELS_DIR / f"{NAME}.train_log.csv")
@@ -131,7 +127,7 @@ def main() -> None:
     complexity = count_complexity(model)
 
     metrics = {protocol: score(weights, args.data_dir, protocol) for protocol in SCORED_PROTOCOLS}
-    commit = _commit()
+    commit = checkout_commit()
     card = {
         "name": NAME,
         "params": complexity.params,

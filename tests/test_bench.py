@@ -395,3 +395,16 @@ def test_a_mistyped_data_setting_is_said_and_a_folder_is_no_model(monkeypatch: p
     assert "holds no sirst/images folder: timing synthetic frames" in caplog.text
     assert main(["bench", "--quick", "--model", str(tmp_path)]) == 1
     assert f"model {tmp_path} is a folder, not a model file" in capsys.readouterr().err
+
+
+def test_columns_widen_for_a_backend_or_variant_named_longer_than_the_built_in_ones() -> None:
+    """A backend registered as "onnxruntime-seq" (15 characters; "onnxruntime" is 11) ran into the next column and
+    pushed every figure of its row out of line with the header."""
+    long = dataclasses.replace(_row("onnxruntime-seq-variant-x", 250, 0.60), backend="onnxruntime-seq")
+    lines = _report("avx2 fma", [_row("baseline", 100, 0.60), long]).table().splitlines()
+    head = next(line for line in lines if line.startswith("variant"))
+    end = head.index(" fps ") + len(" fps")  # right-aligned: a row's fps ends where its header does
+    rows = [line for line in lines if line.startswith(("baseline ", "onnxruntime-seq-variant-x "))]
+    assert len(rows) == 2
+    for line, fps in zip(rows, ("100.0", "250.0"), strict=True):
+        assert line[end - len(fps):end] == fps, (head, line)

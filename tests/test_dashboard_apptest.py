@@ -283,8 +283,10 @@ def test_home_demo_says_when_its_frame_is_synthetic(monkeypatch: pytest.MonkeyPa
     assert not at.exception and len(demo_caveats(at)) == 1
 
 
-@pytest.mark.parametrize("page", ["2_single_frame.py", "3_video.py", "4_live.py"])
+@pytest.mark.parametrize("page", [spec.file for spec in common.PAGE_SPECS[1:]])  # Home: every open_page
 def test_pages_open_on_the_embedded_defaults(page: str) -> None:
+    """Every registered page, a researcher's new one too (the README's recipe is a file and a PageSpec line),
+    runs on the embedded defaults without an exception or an error box."""
     at = open_page(page)
     assert not errors(at)
 

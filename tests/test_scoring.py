@@ -6,6 +6,7 @@ import math
 import re
 from pathlib import Path
 
+import cv2
 import numpy as np
 import pandas as pd
 import pytest
@@ -19,7 +20,19 @@ from lwirst.evaluate import EvalResult, code_signature, rescore, summary_lines, 
 from lwirst.metrics import NIOU_CONVENTION
 from lwirst.modelcard import ModelCard, card_metrics, format_metric
 from lwirst.postprocess import GROW_TO, describe_growth
-from lwirst.scoring import CARD, LIVE, OPERATOR, SUMMARY, SWEEP, VIEWS, MetricSpec, metric_spec, metric_specs, view_keys
+from lwirst.scoring import (
+    CARD,
+    LIVE,
+    OPERATOR,
+    SUMMARY,
+    SWEEP,
+    VIEWS,
+    MetricSpec,
+    metric_spec,
+    metric_specs,
+    plugin_specs,
+    view_keys,
+)
 from lwirst.sweep import csv_columns
 
 
@@ -101,7 +114,8 @@ def test_the_operator_view_reads_counts_out_of_their_totals() -> None:
     number but says so; the CLI's operator line and the Evaluate page's operator row read the same rows."""
     metrics = {"targets": 68, "detected": 6, "false_alarms": 31, "blobs_per_frame": 0.795, "empty_frames": 5,
                "empty_alarm_rate": 0.4, "pd_at_fa": 0.0, "images": 39}
-    shown = {s.label: s.out_of(metrics) for s in metric_specs(OPERATOR)}
+    plugins = {s.key for s in plugin_specs()}  # a researcher's own operator metrics come after these
+    shown = {s.label: s.out_of(metrics) for s in metric_specs(OPERATOR) if s.key not in plugins}
     assert shown == {"targets found": "6 of 68", "false alarms": "31", "false-alarm blobs/frame": "0.795",
                      "empty frames alarmed": "2 of 5", "Pd at ≤0.1 FA/frame": "0.0000"}
     none = metrics | {"empty_frames": 0, "empty_alarm_rate": float("nan")}
@@ -304,3 +318,60 @@ def test_the_reserved_keys_hold_every_column_beside_the_metrics(tmp_path: Path) 
     for columns in (result.per_image.columns, images.columns, point_columns(), sweep, evaluated, runs):
         assert set(columns) - metrics <= scoring.RESERVED_KEYS
     assert not scoring.RESERVED_KEYS & metrics  # a built-in metric is guarded as such
+
+
+FALSE_PIXELS_PLUGIN = '''
+from dataclasses import dataclass
+import numpy as np
+from lwirst.scoring import SUMMARY, MetricSpec
+
+@dataclass(frozen=True)
+class Share:
+    value: float
+    def as_metrics(self):
+        return {"false_share": self.value}
+
+class FalseShare:
+    """Predicted pixels outside the truth / all pixels: defined on a frame with no target."""
+    def __init__(self, threshold):
+        self.threshold = threshold
+        self.reset()
+    def reset(self):
+        self.false = self.pixels = 0
+    def update(self, pred, mask):
+        self.false += int(np.count_nonzero((np.asarray(pred) > self.threshold) & ~mask))
+        self.pixels += mask.size
+    def compute(self):
+        return Share(self.false / self.pixels if self.pixels else float("nan"))
+
+METRIC = FalseShare
+SPECS = (MetricSpec("false_share", "false share", "false pixels / pixels", better="lower", views=(SUMMARY,),
+                    without_targets=WITHOUT),)
+'''
+
+
+@pytest.mark.parametrize("without_targets", [True, False])
+def test_a_suite_shows_a_plugin_on_target_free_parts_where_its_row_says_it_holds_there(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, without_targets: bool) -> None:
+    """A false-alarm rate means something on empty frames (`without_targets`), a target score does not: the suite's
+    table kept the first blank on its target-free parts, the very parts built to read false alarms."""
+    from lwirst.datasets import open_dataset
+    from lwirst.evaluate import evaluate_predictions
+    from lwirst.suite import SuitePart, SuiteResult
+
+    add_plugin(tmp_path, monkeypatch, f"share_plugin_{without_targets}",
+               FALSE_PIXELS_PLUGIN.replace("WITHOUT", str(without_targets)))
+    for sub in ("images", "masks", "preds"):
+        (tmp_path / "empty" / sub).mkdir(parents=True)
+    logits = np.full((32, 32), -6.0, np.float32)
+    logits[4:6, 4:6] = 3.0  # a false blob of 4 pixels
+    cv2.imwrite(str(tmp_path / "empty" / "images" / "f.png"), np.full((32, 32), 40, np.uint8))
+    cv2.imwrite(str(tmp_path / "empty" / "masks" / "f.png"), np.zeros((32, 32), np.uint8))
+    np.save(tmp_path / "empty" / "preds" / "f.npy", logits)
+    result = evaluate_predictions(tmp_path / "empty" / "preds", open_dataset(tmp_path / "empty", "folder", "all"),
+                                  grow_to=None)
+    assert result.metrics["false_share"] == pytest.approx(4 / 1024)
+    part = SuitePart("empty-x", "target-free", 1, lambda i: None, target_free=True)  # type: ignore[arg-type,return-value]
+    row = SuiteResult([(part, result)]).rows()[0]
+    assert row["false_share"] == (pytest.approx(4 / 1024) if without_targets else None)
+    assert row["pd"] is None and row["hiou"] is None and row["blobs_per_frame"] == 1.0

@@ -354,3 +354,30 @@ def test_a_hand_edited_csv_is_refused_at_its_first_bad_row(tmp_path: Path, chang
     results, problems = load_ablation_results([tmp_path])
     assert results.empty and problems == [f"{tmp_path.name}/edited.csv: {message}; fix or remove that row"]  # the
     # same reader; a file outside data/ablations is named with its folder (every sweep's own CSV is results.csv)
+
+
+def test_a_record_from_uncommitted_package_code_says_dirty(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A model card rescored with a new, uncommitted metric module recorded the bare HEAD commit, which holds no
+    such module: an untracked or edited file under lwirst/ marks the commit "-dirty"; files elsewhere do not."""
+    from lwirst import paths
+
+    def git(*args: str) -> None:
+        subprocess.run(["git", "-C", str(tmp_path), "-c", "user.name=t", "-c", "user.email=t@t", *args], check=True,
+                       capture_output=True)
+
+    monkeypatch.setattr(paths, "_CHECKOUT", tmp_path)
+    assert paths.checkout_commit() == "unknown"  # not a git checkout
+    (tmp_path / "lwirst").mkdir()
+    (tmp_path / "lwirst" / "core.py").write_text("x = 1\n")
+    git("init", "-q")
+    git("add", ".")
+    git("commit", "-q", "-m", "c")
+    clean = paths.checkout_commit()
+    assert re.fullmatch(r"[0-9a-f]{7,}", clean)
+    (tmp_path / "notes.txt").write_text("outside the package\n")
+    assert paths.checkout_commit() == clean
+    (tmp_path / "lwirst" / "new_metric.py").write_text("SPECS = ()\n")  # untracked
+    assert paths.checkout_commit() == clean + "-dirty"
+    (tmp_path / "lwirst" / "new_metric.py").unlink()
+    (tmp_path / "lwirst" / "core.py").write_text("x = 2\n")  # edited
+    assert paths.checkout_commit() == clean + "-dirty"

@@ -84,7 +84,9 @@ class MetricSpec:
     units of 1e-6, as the literature does, with `unit` "e-6" in plain text); better:
     "higher" or "lower" is better, None when neither (counts, speed); views: where it appears;
     of: the key of the count this value is out of, so that `out_of` says "6 of 68" (a share, fmt "%",
-    as its count: "1 of 5"); `none` says why there is no value when that count is zero.
+    as its count: "1 of 5"); `none` says why there is no value when that count is zero; `without_targets`: it
+    holds a value on frames with no target (a false-alarm rate does; a score of targets found does not), so a
+    suite's target-free parts show it.
     """
 
     key: str
@@ -97,6 +99,7 @@ class MetricSpec:
     views: tuple[str, ...] = ()
     of: str = ""
     none: str = "n/a"
+    without_targets: bool = False
 
     def __post_init__(self) -> None:
         if self.better not in ("higher", "lower", None):
