@@ -26,6 +26,7 @@ COMMANDS: dict[str, str] = {
     "synth": "Generate a synthetic IR dataset or video (deterministic by seed)",
     "train": "Train a network (LW-IRSTNet unless --arch) on a dataset, resumably",
     "average": "Average several fine-tuned checkpoints into one (a weight soup; BatchNorm refit)",
+    "masks": "Make ground-truth masks from box or point labels (CSV, YOLO, COCO, VOC) so evaluate scores the frames",
     "evaluate": "Score a model on a dataset split (pixel, target and curve metrics)",
     "segment": "Segment images: mask, overlay, heatmap and a targets table per image",
     "video": "Segment and track a video or a folder of frames into an annotated MP4 + CSV",

@@ -128,7 +128,7 @@ def _file_above(path: Path) -> Path | None:
 def check_outputs(files: Mapping[str, str | Path | Iterable[str | Path] | None],
                   inputs: Iterable[str | Path | None] = (), *, force: bool = False,
                   folders: Mapping[str, str | Path | None] | None = None,
-                  dataset_parent_only: bool = False) -> None:
+                  dataset_parent_only: bool = False, own_dataset: str | Path | None = None) -> None:
     """Refuse output paths that would destroy an input, a dataset, the shipped models or an existing file.
 
     files: flag name -> file path (or the several files written for that flag).
@@ -138,7 +138,8 @@ def check_outputs(files: Mapping[str, str | Path | Iterable[str | Path] | None],
     inputs or datasets. dataset_parent_only: a folder output may itself be a dataset
     (synth writes one) but must not lie inside another. Last, each folder written to is probed
     (`check_writable_folder`; a `folders` entry whose flag also lists files, by those files only): a read-only
-    or full disk fails here, not after the work.
+    or full disk fails here, not after the work. own_dataset: the dataset folder the command itself completes
+    (`lwirst masks` writes the masks/ beside its images/), inside which its outputs may lie.
     """
     sources = [_resolved(p) for p in inputs if p not in (None, "")]
     seen: dict[Path, str] = {}
@@ -175,7 +176,7 @@ def check_outputs(files: Mapping[str, str | Path | Iterable[str | Path] | None],
             raise LwirstError(f"{flag} {raw} lies in the shipped models folder ({shipped}), whose files are the "
                               "default model and its card; write outputs elsewhere")
         root = dataset_root(path.parent if dataset_parent_only or not is_folder else path)
-        if root is not None:
+        if root is not None and (own_dataset is None or root != _resolved(own_dataset)):
             raise LwirstError(f"{flag} {raw} lies inside the dataset folder {root}; write outputs outside "
                               "datasets")
         if is_folder:
