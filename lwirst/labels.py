@@ -15,7 +15,8 @@ Formats (`FORMATS`; ``auto`` tells them apart by the path):
 - ``yolo``: a folder of ``NAME.txt``, one ``class cx cy w h`` line per target, normalised to the image size.
 - ``coco``: a COCO JSON file (``images`` with ``id`` and ``file_name``, ``annotations`` with ``image_id`` and
   ``bbox`` [x, y, w, h]).
-- ``voc``: a folder of Pascal VOC ``NAME.xml`` files (``object/bndbox`` with ``xmin ymin xmax ymax``); a file
+- ``voc``: a folder of Pascal VOC ``NAME.xml`` files (``object/bndbox`` with ``xmin ymin xmax ymax``, VOC's
+  1-based pixels, both corners inside the box); a file
   declaring a DOCTYPE or entities is refused (entity expansion is how an XML file exhausts a reader).
 
 An image with no label is target-free: that is how YOLO and VOC sets mark empty frames.
@@ -313,5 +314,5 @@ def _read_voc(path: Path, images: Mapping[str, tuple[int, int]]) -> dict[str, li
             x0, y0, x1, y1 = (_number(box.findtext(k), where) for k in ("xmin", "ymin", "xmax", "ymax"))
             if x1 < x0 or y1 < y0:
                 raise LwirstError(f"{where}: xmax and ymax must not be less than xmin and ymin")
-            labels.append(_label(where, x0, y0, x1 - x0, y1 - y0))
+            labels.append(_label(where, x0 - 1, y0 - 1, x1 - x0 + 1, y1 - y0 + 1))  # 1-based, corners inclusive
     return out

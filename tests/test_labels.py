@@ -101,8 +101,9 @@ def _write_formats(root: Path) -> dict[str, Path]:
         h, w = SIZES[stem]
         (root / "yolo" / f"{stem}.txt").write_text("".join(
             f"0 {(b.x + b.w / 2) / w:.8f} {(b.y + b.h / 2) / h:.8f} {b.w / w:.8f} {b.h / h:.8f}\n" for b in boxes))
-        objects = "".join(f"<object><name>uav</name><bndbox><xmin>{b.x:g}</xmin><ymin>{b.y:g}</ymin>"
-                          f"<xmax>{b.x + b.w:g}</xmax><ymax>{b.y + b.h:g}</ymax></bndbox></object>" for b in boxes)
+        objects = "".join(f"<object><name>uav</name><bndbox><xmin>{b.x + 1:g}</xmin><ymin>{b.y + 1:g}</ymin>"
+                          f"<xmax>{b.x + b.w:g}</xmax><ymax>{b.y + b.h:g}</ymax></bndbox></object>"  # VOC: 1-based
+                          for b in boxes)
         (root / "voc" / f"{stem}.xml").write_text(f"<annotation><filename>{stem}.png</filename>{objects}</annotation>")
         images.append({"id": index + 7, "file_name": f"frames/{stem}.png", "width": w, "height": h})
         annotations += [{"image_id": index + 7, "bbox": [b.x, b.y, b.w, b.h], "category_id": 1} for b in boxes]
