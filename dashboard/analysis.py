@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import dataclasses
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -209,10 +209,11 @@ def run_keys(engine: common.Engine, choice: common.DataChoice, threshold: float,
     return cache_keys(eval_segmenter(engine), common.open_data(choice), threshold, target_filter=target_filter)
 
 
-@st.cache_data(max_entries=8, show_spinner="Reading the cached evaluation...")
+@st.cache_resource(max_entries=8, show_spinner="Reading the cached evaluation...")
 def _readable(path: str, mtime: float) -> EvalResult | None:
     """A cached evaluation (`lwirst.evaluate.read_cached`), or None where it is damaged: as if never run, so the
-    page offers to evaluate it again, which stores it whole."""
+    page offers to evaluate it again, which stores it whole. One object for every session, never changed (its maps
+    are read from disk when asked for): a copy per session held 1.5 GB each on 600 large frames."""
     return read_cached(Path(path))
 
 
@@ -221,10 +222,10 @@ def _read_as_chosen(path: str, mtime: float, choice: common.DataChoice) -> EvalR
     cache keys on the files, and another spelling of them (`--dataset nudt`, a `trainval` list read for `train`)
     may have stored it."""
     result = _readable(path, mtime)
-    if result is not None:
-        result.protocol = result.protocol.renamed(result.protocol.run.model, common.open_data(choice).name,
-                                                  choice.split)
-    return result
+    if result is None:
+        return None
+    return dataclasses.replace(result, protocol=result.protocol.renamed(
+        result.protocol.run.model, common.open_data(choice).name, choice.split))
 
 
 def _cached_dir(key: str) -> Path | None:
@@ -458,7 +459,7 @@ def report_error(label: str, exc: Exception) -> None:
 # ---------------------------------------------------------------- live re-scoring
 
 
-@st.cache_data(max_entries=4, show_spinner="Reading the ground truth...")
+@st.cache_resource(max_entries=4, show_spinner="Reading the ground truth...")  # shared, never changed: not copied
 def _masks(root: str, dataset: str, split: str, files: tuple[tuple[str, int], ...]) -> dict[str, np.ndarray]:
     data = common.open_data(common.DataChoice("", root, dataset, split))
     return {sample.name: sample.mask for sample in (data.load(i) for i in range(len(data)))}
@@ -470,11 +471,9 @@ def _bounds(target_filter: TargetFilter) -> tuple[float | None, ...]:
 
 @st.cache_data(max_entries=64, show_spinner="Re-scoring the run...")
 def _rescored(key: str, threshold: float, bounds: tuple[float | None, ...], margin: float,
-              files: tuple[tuple[str, int], ...], _saliency: dict[str, np.ndarray],
-              _masks: dict[str, np.ndarray]) -> tuple[dict[str, float], pd.DataFrame]:
-    target_filter = TargetFilter(*bounds)
-    metrics = analysis.rescore_run(_saliency, _masks, threshold, target_filter)
-    return metrics, analysis.rescore_images(_saliency, _masks, threshold, target_filter, margin)
+              files: tuple[tuple[str, int], ...], _saliency: Mapping[str, np.ndarray],
+              _masks: Mapping[str, np.ndarray]) -> tuple[dict[str, float], pd.DataFrame]:
+    return analysis.rescore_table(_saliency, _masks, threshold, TargetFilter(*bounds), margin)
 
 
 def rescored(run: Run, threshold: float, target_filter: TargetFilter,

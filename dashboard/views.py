@@ -303,6 +303,8 @@ def target_columns() -> dict[str, Any]:
     number = st.column_config.NumberColumn
     return {
         "id": number("id", format="#%d"), "track": number("track", format="T%d"),
+        "truth_id": number("ground truth", format="GT%d", help="The ground-truth target's number (the overlay numbers "
+                                                                "detections #1, #2...)"),
         "x": number("x (px)", format="%.1f"), "y": number("y (px)", format="%.1f"),
         "box_x": number("box left (px)"), "box_y": number("box top (px)"),
         "box_w": number("box width (px)"), "box_h": number("box height (px)"),

@@ -19,7 +19,7 @@ import shutil
 import time
 import zipfile
 import zlib
-from collections import Counter
+from collections import ChainMap, Counter
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -35,18 +35,20 @@ from lwirst.datasets import Sample, SegDataset, fingerprints
 from lwirst.errors import LwirstError
 from lwirst.eval_protocol import PD_AT_FA_BUDGET, PDFA_THRESHOLDS, RESULT_FIELDS, EvalProtocol, FrameTally, RunSpec
 from lwirst.inference import Segmenter, consensus_input, frame_clearance, large_frame, network_input, runs
+from lwirst.maps import MAPS_FILE, HeldMaps, PartialMaps, StoredMaps, write_maps
 from lwirst.metrics import (
     NIOU_CONVENTION,
     CurveMetric,
     FrameAlarms,
     PdFa,
     PixelMetrics,
+    TargetScores,
     image_record,
     pd_at_false_alarm_rate,
 )
 from lwirst.paper import PAPER_SIZE
 from lwirst.paths import CACHE_ENV as CACHE_ENV
-from lwirst.postprocess import GROW_TO, NO_FILTER, TargetFilter, describe_growth, describe_threshold, detect
+from lwirst.postprocess import GROW_TO, NO_FILTER, Detections, TargetFilter, describe_growth, describe_threshold, detect
 from lwirst.predictions import PredictionFolder, saturated
 from lwirst.rounding import round_floats
 from lwirst.saliency import Saliency
@@ -95,7 +97,7 @@ class EvalResult:
     per_image: pd.DataFrame
     curves: dict[str, list[float]] = field(repr=False)  # hundreds of points: a notebook shows the rest
     protocol: EvalProtocol
-    saliency: dict[str, np.ndarray] = field(default_factory=dict, repr=False)
+    saliency: Mapping[str, np.ndarray] = field(default_factory=dict, repr=False)  # logits by image (`lwirst.maps`)
     cached: bool = False  # served from the evaluation cache (its fps are the earlier run's); never stored
 
     def save(self, directory: str | Path, digits: int | None = None) -> Path:
@@ -107,17 +109,11 @@ class EvalResult:
         atomic_write(directory / "curves.json", lambda p: p.write_text(jsonio.dumps(self.curves)))
         atomic_write(directory / "per_image.csv", lambda p: self.per_image.to_csv(p, index=False))
         if self.saliency:
-            arrays = {k: v.astype(np.float16) for k, v in self.saliency.items()}
-
-            def write_npz(path: Path) -> None:
-                with path.open("wb") as handle:
-                    np.savez_compressed(handle, **arrays)
-
-            atomic_write(directory / "saliency.npz", write_npz)
+            atomic_write(directory / MAPS_FILE, lambda path: write_maps(path, self.saliency))
         # the other files' sizes and a digest of the figures: a file cut short or a figure edited since (a disk
         # error, a hand edit) marks the result damaged before anything reads it (`is_stored`), so no page shows
         # its cards from metrics.json alone
-        sizes = {name: (directory / name).stat().st_size for name in (*RESULT_FILES[:-1], "saliency.npz")
+        sizes = {name: (directory / name).stat().st_size for name in (*RESULT_FILES[:-1], MAPS_FILE)
                  if (directory / name).is_file()}
         # the code that scored it (`code_signature`): a view listing the cache shows only the current code's results
         summary: dict[str, Any] = {"metrics": self.metrics, "protocol": self.protocol.to_json(), "files": sizes,
@@ -143,10 +139,8 @@ class EvalResult:
                 raise ValueError(f"its protocol lacks {', '.join(missing)}" if missing
                                  else "per_image.csv has no image names")
             protocol = EvalProtocol.from_json(summary["protocol"])
-            saliency: dict[str, np.ndarray] = {}
-            if (directory / "saliency.npz").exists():
-                with np.load(directory / "saliency.npz") as data:
-                    saliency = {k: data[k].astype(np.float32) for k in data.files}
+            maps = directory / MAPS_FILE
+            saliency: Mapping[str, np.ndarray] = StoredMaps(maps) if maps.exists() else {}  # read when asked for
         except (OSError, ValueError, KeyError, TypeError, EOFError, zipfile.BadZipFile, zlib.error) as exc:
             raise LwirstError(f"{directory}: not a readable evaluation result ({exc})") from exc
         for column in per_image.columns.difference(TEXT_COLUMNS):  # CSV's "" (a NaN, e.g. a plugin's) is NaN
@@ -261,6 +255,15 @@ def _module_source(name: str) -> Path | None:
     return origin.parent if spec.submodule_search_locations else origin
 
 
+def _maps_key(segmenter: Segmenter, dataset: SegDataset) -> str:
+    """What an evaluation's maps are a function of (`cache_keys` less the threshold, growth and filter, which
+    only score them): the key of the maps an interrupted run kept."""
+    info = segmenter.describe()
+    parts = [f"schema{CACHE_SCHEMA}", f"code{code_signature()}", info.hash, ",".join(dataset.names), info.backend,
+             info.protocol, str(info.recorded_size), f"palettes={info.palettes}", *info.settings.key_parts()]
+    return hashlib.sha256("|".join([_fingerprints(dataset)[0], *parts]).encode()).hexdigest()[:20]
+
+
 def cache_key(segmenter: Segmenter, dataset: SegDataset, threshold: float, grow_to: float | None = GROW_TO,
               target_filter: TargetFilter = NO_FILTER) -> str:
     """Key on model content, the data's content fingerprint (resolved paths, sizes, mtimes, split
@@ -288,11 +291,18 @@ def cache_keys(segmenter: Segmenter, dataset: SegDataset, threshold: float, grow
 def evaluate(segmenter: Segmenter, dataset: SegDataset, *, threshold: float = 0.0,
              progress: Callable[[int, int], None] | None = None, use_cache: bool = True,
              keep_saliency: bool = True, grow_to: float | None = GROW_TO,
-             target_filter: TargetFilter = NO_FILTER) -> EvalResult:
+             target_filter: TargetFilter = NO_FILTER, stage: Callable[[str], None] | None = None) -> EvalResult:
     """Run `segmenter` over `dataset` and score it (cached by `cache_key`). `threshold` is a logit, as the maps
     are (0, the default, is probability 0.5; `lwirst.postprocess.threshold_from_probability` converts one),
     unlike the command line's `--threshold`, which takes the probability. With `target_filter` only the targets
-    within its Eq. 4 bounds are scored, as `lwirst segment` keeps them."""
+    within its Eq. 4 bounds are scored, as `lwirst segment` keeps them.
+
+    Cached, each image's map is kept on disk as it is computed (`lwirst.maps.PartialMaps`), not in memory: a run
+    stopped by Ctrl-C or SIGTERM raises `EvaluationInterrupted`, and the next run of the same model and data
+    (at any threshold or filter) scores those maps instead of running the network on them again. `stage` is
+    told "storing" before the result and its maps are written to the cache (a minute on large sets).
+    keep_saliency: whether the result hands its maps back (read from the cache when asked for; a cached run stores
+    them either way)."""
     keys = cache_keys(segmenter, dataset, threshold, grow_to, target_filter) if use_cache else ()
     for key in keys:
         result = read_cached(cache_root() / key)
@@ -302,13 +312,83 @@ def evaluate(segmenter: Segmenter, dataset: SegDataset, *, threshold: float = 0.
             result.protocol = result.protocol.renamed(segmenter.describe().model, dataset.name, dataset.split)
             result.cached = True
             return result
-    cached = cache_root() / keys[0] if keys else None
-
-    result = _score(dataset, lambda sample: segmenter.predict(sample.image), segmenter.describe(), threshold,
-                    grow_to, progress=progress, keep_saliency=keep_saliency, target_filter=target_filter)
-    if cached is not None:
-        store(result, cached)
+    if not keys:
+        return _score(dataset, lambda sample: segmenter.predict(sample.image), segmenter.describe(), threshold,
+                      grow_to, progress=progress, keep_saliency=keep_saliency, target_filter=target_filter)
+    cached = cache_root() / keys[0]
+    partial = PartialMaps(cache_root() / f".partial-{_maps_key(segmenter, dataset)}")
+    resuming = _Resuming(segmenter, partial)
+    if partial:
+        log.info("going on from the %d map(s) an interrupted run kept in %s", len(partial), partial.folder)
+    try:
+        result = _score(dataset, resuming.predict, segmenter.describe(), threshold, grow_to, progress=progress,
+                        keep_saliency=False, target_filter=target_filter)
+    except KeyboardInterrupt:
+        raise EvaluationInterrupted(len(partial), len(dataset), partial.folder) from None
+    if resuming.kept:  # the network ran on the others only: their rate is the model's
+        result.metrics["fps"] = (resuming.computed / resuming.seconds if resuming.computed and resuming.seconds
+                                 else float("nan"))
+    result.saliency = resuming.maps  # stored with the result whether or not the caller keeps them
+    if stage is not None:
+        stage("storing")
+    store(result, cached)
+    if is_stored(cached):  # else (a full disk) the maps stay where a later run goes on from them
+        result.saliency = StoredMaps(cached / MAPS_FILE, check=False)
+        partial.remove()
+    if not keep_saliency:
+        result.saliency = {}
     return result
+
+
+class EvaluationInterrupted(KeyboardInterrupt):
+    """An evaluation stopped (Ctrl-C, SIGTERM) after `kept` of `total` images' maps were kept in `folder`:
+    the same evaluation goes on from them."""
+
+    def __init__(self, kept: int, total: int, folder: Path) -> None:
+        super().__init__(f"interrupted with the maps of {kept} of {total} images kept")
+        self.kept, self.total, self.folder = kept, total, folder
+
+
+# What an evaluation keeps of each image's map besides the logits: what `_score` reads of a `Saliency`.
+_KEPT_FIELDS = {"protocol": str, "backend": str, "palette": str, "confirm": (float, int, type(None)),
+                "mirrored": bool, "as_colour": bool, "clearance": (float, int)}
+
+
+class _Resuming:
+    """A segmenter's predictions kept as each is made (`PartialMaps`), and those an interrupted run kept read
+    back instead of run again: exactly the maps it scored (float32). Where the cache cannot be written (a full
+    disk), the maps are held in memory and the run goes on."""
+
+    def __init__(self, segmenter: Segmenter, partial: PartialMaps) -> None:
+        self.segmenter, self.partial = segmenter, partial
+        self.held = HeldMaps()
+        self.kept = self.computed = 0
+        self.seconds = 0.0
+
+    @property
+    def maps(self) -> Mapping[str, np.ndarray]:
+        """Every map of the run, where it is kept."""
+        return ChainMap(self.partial, self.held) if self.held else self.partial
+
+    def predict(self, sample: Sample) -> Saliency:
+        about = self.partial.about(sample.name)
+        logits = self.partial.get_map(sample.name, sample.mask.shape[:2]) if about is not None else None
+        if about is not None and logits is not None and all(
+                isinstance(about.get(key), kinds) for key, kinds in _KEPT_FIELDS.items()):
+            self.kept += 1
+            return Saliency(logits, **{key: about[key] for key in _KEPT_FIELDS})
+        start = time.perf_counter()
+        predicted = self.segmenter.predict(sample.image)
+        self.seconds += time.perf_counter() - start
+        self.computed += 1
+        try:
+            self.partial.add(sample.name, predicted.logits, {key: getattr(predicted, key) for key in _KEPT_FIELDS})
+        except OSError as exc:
+            if not self.held:
+                log.warning("%s: the maps cannot be kept on disk (%s); they are held in memory, and an interrupted "
+                            "run would start again", self.partial.folder, exc.strerror or exc)
+            self.held.add(sample.name, predicted.logits)
+        return predicted
 
 
 def _result_digest(summary: Mapping[str, Any], folder: Path) -> str:
@@ -411,19 +491,26 @@ def evaluate_predictions(predictions: str | Path, dataset: SegDataset, *, thresh
 
 def _score(dataset: SegDataset, predict: Callable[[Sample], Saliency], run: RunSpec, threshold: float,
            grow_to: float | None, *, progress: Callable[[int, int], None] | None, keep_saliency: bool,
-           timed: bool = True, target_filter: TargetFilter = NO_FILTER) -> EvalResult:
+           timed: bool = True, target_filter: TargetFilter = NO_FILTER, known: EvalResult | None = None
+           ) -> EvalResult:
     """Every metric over `dataset` of the maps `predict` gives (fps only when `timed`: a model ran).
 
     Threshold metrics score the detected targets' masks (`detect`: grown to `grow_to`) that pass
     `target_filter`; the Pd-Fa sweep scores the logits at each of its thresholds, without growth, or with an
     active filter the targets that pass it as the headline's do (grown, so that the filter sees the sizes
     `lwirst segment` reports, and the sweep's point at this threshold is the headline's); the ROC and PR curves
-    score the map's pixels, which no target filter reaches."""
+    score the map's pixels, which no target filter reaches.
+
+    known: a result of the same maps: its ROC and PR curves, which no threshold, growth or filter changes, and,
+    scored through the same growth and filter, its Pd-Fa points at the thresholds both sweep, are taken from it
+    (on 600 frames of up to 1280x1024 scoring again took 146 s, most of it the sweep's 17 thresholds)."""
     pixel, pdfa, alarms = PixelMetrics(), PdFa(), FrameAlarms()
-    curve = CurveMetric(bins=1000, logits=True)
-    sweep = [PdFa(float(t)) for t in sweep_thresholds(threshold)]
+    curve = CurveMetric(bins=1000, logits=True) if known is None else None
+    reused = _known_points(known, grow_to, target_filter) if known is not None else {}
+    sweep = [PdFa(float(t)) for t in sweep_thresholds(threshold) if float(t) not in reused]
+    pixels = 0
     plugins, per_frame = plugin_metrics(0.5), plugin_metrics(0.5)
-    rows, saliency = [], {}
+    rows, saliency = [], HeldMaps()
     tally = FrameTally()
     model_seconds = 0.0
     for index in range(len(dataset)):
@@ -437,7 +524,9 @@ def _score(dataset: SegDataset, predict: Callable[[Sample], Saliency], run: RunS
         found = detect(logits, threshold, grow_to).filter(target_filter).mask
         for metric in (pixel, pdfa, *plugins):
             metric.update(found, mask)
-        curve.update(logits, mask)
+        if curve is not None:
+            curve.update(logits, mask)
+        pixels += mask.size
         for metric in sweep:
             metric.update(_swept(logits, metric.threshold, target_filter, grow_to), mask)
         record = image_record(found, mask, saliency=logits)
@@ -451,33 +540,59 @@ def _score(dataset: SegDataset, predict: Callable[[Sample], Saliency], run: RunS
             **image_results(per_frame, found, mask),
         })
         if keep_saliency:
-            saliency[sample.name] = logits
+            saliency.add(sample.name, logits)
         if progress:
             progress(index + 1, len(dataset))
 
-    cv = curve.compute()
-    points = [m.compute() for m in sweep]
+    swept = {m.threshold: m.compute() for m in sweep} | reused
+    points = [swept[float(t)] for t in sweep_thresholds(threshold)]
     mask = _mask_metrics(pixel, pdfa)
+    if curve is not None:
+        cv = curve.compute()
+        step = max(1, len(cv.fpr) // 400)
+        auc, ap, pixel_curves = cv.auc, cv.ap, {
+            "roc_fpr": cv.fpr[::step].tolist(), "roc_tpr": cv.tpr[::step].tolist(),
+            "pr_recall": cv.recall[::step].tolist(), "pr_precision": cv.precision[::step].tolist()}
+    else:
+        assert known is not None
+        auc, ap = known.metrics["auc"], known.metrics["ap"]
+        pixel_curves = {key: known.curves[key] for key in PIXEL_CURVES}
     metrics = {  # the pixel metrics, the curves', then the targets' (metrics.json's order since its first runs)
         **{key: mask[key] for key in ("precision", "recall", "f1", "miou", "niou", "pd", "fa")},
-        "auc": cv.auc, "ap": cv.ap, **mask, "images": len(dataset),
+        "auc": auc, "ap": ap, **mask, "images": len(dataset),
         "fps": len(dataset) / model_seconds if model_seconds and timed else float("nan"),
         **alarms.compute().as_metrics(),
         "pd_at_fa": pd_at_false_alarm_rate(points, len(dataset), PD_AT_FA_BUDGET),
         **plugin_results(plugins),
     }
-    step = max(1, len(cv.fpr) // 400)
     curves = {
-        "roc_fpr": cv.fpr[::step].tolist(), "roc_tpr": cv.tpr[::step].tolist(),
-        "pr_recall": cv.recall[::step].tolist(), "pr_precision": cv.precision[::step].tolist(),
-        "pdfa_threshold": sweep_thresholds(threshold).tolist(),
+        **pixel_curves, "pdfa_threshold": sweep_thresholds(threshold).tolist(),
         "pdfa_pd": [p.pd for p in points], "pdfa_fa": [p.fa for p in points],
+        # the counts behind each point, so that a result scored again reuses them (`_known_points`)
+        "pdfa_detected": [p.detected for p in points], "pdfa_false_alarms": [p.false_alarms for p in points],
+        "pdfa_fa_pixels": [p.fa_pixels for p in points], "pdfa_pixels": [pixels],
     }
     masks = describe_growth(grow_to) + cut_masks(threshold, run.settings.confirm, run.settings.mirror,
                                                  tally.margin(run))
     protocol = EvalProtocol(run, threshold, grow_to, masks + tally.margin_text(run), dataset.name, dataset.split,
                             data_fingerprint(dataset), tally.record(run), target_filter=target_filter)
     return EvalResult(metrics, pd.DataFrame(rows), curves, protocol, saliency)
+
+
+PIXEL_CURVES = ("roc_fpr", "roc_tpr", "pr_recall", "pr_precision")
+
+
+def _known_points(known: EvalResult, grow_to: float | None, target_filter: TargetFilter) -> dict[float, TargetScores]:
+    """The Pd-Fa points of `known` by threshold where they hold here: scored through the same growth and filter,
+    with the counts behind them stored (a result cached before they were has none)."""
+    c, p = known.curves, known.protocol
+    counts = ("pdfa_threshold", "pdfa_detected", "pdfa_false_alarms", "pdfa_fa_pixels", "pdfa_pixels")
+    if p.grow_to != grow_to or p.target_filter != target_filter or not all(key in c for key in counts):
+        return {}
+    targets, pixels = int(known.metrics["targets"]), int(c["pdfa_pixels"][0])
+    return {float(t): TargetScores.from_counts(targets, int(d), int(d) + int(f), int(fp), pixels)
+            for t, d, f, fp in zip(c["pdfa_threshold"], c["pdfa_detected"], c["pdfa_false_alarms"],
+                                   c["pdfa_fa_pixels"], strict=True)}
 
 
 def _swept(logits: np.ndarray, threshold: float, target_filter: TargetFilter, grow_to: float | None) -> np.ndarray:
@@ -508,24 +623,42 @@ def rescore_result(result: EvalResult, dataset: SegDataset, threshold: float, gr
         clearance = frame_clearance(logits.shape, ran[sample.name], size, per_doubling)
         return Saliency(logits, ran[sample.name], backend, clearance=clearance)
 
-    rescored = _score(dataset, stored, run, threshold, grow_to, progress=progress, keep_saliency=True,
+    rescored = _score(dataset, stored, run, threshold, grow_to, progress=progress, keep_saliency=False,
                       timed=False, target_filter=result.protocol.target_filter if target_filter is None
-                      else target_filter)
+                      else target_filter, known=result)
+    rescored.saliency = result.saliency  # the same maps, shared
     rescored.metrics["fps"] = result.metrics.get("fps", float("nan"))
     rescored.protocol = dataclasses.replace(rescored.protocol, rescored_from=result.protocol.threshold)
     return rescored
 
 
-def rescore(saliency: dict[str, np.ndarray], masks: dict[str, np.ndarray], threshold: float,
-            target_filter: TargetFilter | None = None, grow_to: float | None = GROW_TO) -> dict[str, float]:
-    """Metrics of stored saliency maps at another threshold / Eq. 4 filter, without the network."""
+def rescore(saliency: Mapping[str, np.ndarray], masks: Mapping[str, np.ndarray], threshold: float,
+            target_filter: TargetFilter | None = None, grow_to: float | None = GROW_TO,
+            each: Callable[[str, np.ndarray, np.ndarray, Detections], None] | None = None) -> dict[str, float]:
+    """Metrics of stored saliency maps at another threshold / Eq. 4 filter, without the network, each map read
+    once (a stored result's are read from disk): `each(name, logits, mask, kept)` sees every image as it is
+    scored, so that a per-image table is made in the same pass."""
     pixel, pdfa, plugins = PixelMetrics(0.5), PdFa(0.5), plugin_metrics(0.5)
-    for name, logits in saliency.items():
+    for name in saliency:
+        logits = saliency[name]
+        mask = _mask_for(name, masks, logits)
         kept = detect(logits, threshold, grow_to).filter(target_filter)
-        pred = kept.mask
         for metric in (pixel, pdfa, *plugins):
-            metric.update(pred, masks[name])
+            metric.update(kept.mask, mask)
+        if each is not None:
+            each(name, logits, mask, kept)
     return {**_mask_metrics(pixel, pdfa), **plugin_results(plugins)}
+
+
+def _mask_for(name: str, masks: Mapping[str, np.ndarray], logits: np.ndarray) -> np.ndarray:
+    """`name`'s mask, of its map's size, or a one-line error saying to evaluate again."""
+    if name not in masks:
+        raise LwirstError(f"{name}: this evaluation has an image the dataset lacks; re-run the evaluation")
+    mask = masks[name]
+    if mask.shape != logits.shape:
+        raise LwirstError(f"{name}: mask {mask.shape[1]}x{mask.shape[0]} but saliency map "
+                          f"{logits.shape[1]}x{logits.shape[0]}; re-run the evaluation on this dataset")
+    return mask
 
 
 def _mask_metrics(pixel: PixelMetrics, pdfa: PdFa) -> dict[str, float]:

@@ -423,11 +423,7 @@ class PdFa:
             self.pixels += p_img.size
 
     def compute(self) -> TargetScores:
-        return TargetScores(pd=_share(self.detected, self.targets), fa=_share(self.fa_pixels, self.pixels),
-                            precision=_share(self.detected, self.predicted), recall=_share(self.detected, self.targets),
-                            f1=_share(2 * self.detected, self.targets + self.predicted), targets=self.targets,
-                            detected=self.detected, false_alarms=self.predicted - self.detected,
-                            fa_pixels=self.fa_pixels)
+        return TargetScores.from_counts(self.targets, self.detected, self.predicted, self.fa_pixels, self.pixels)
 
 
 @dataclass(frozen=True)
@@ -443,6 +439,13 @@ class TargetScores:
     detected: int
     false_alarms: int
     fa_pixels: int
+
+    @classmethod
+    def from_counts(cls, targets: int, detected: int, predicted: int, fa_pixels: int, pixels: int) -> TargetScores:
+        """The scores of these counts (predicted: components; pixels: all seen), with `PdFa`'s conventions."""
+        return cls(pd=_share(detected, targets), fa=_share(fa_pixels, pixels), precision=_share(detected, predicted),
+                   recall=_share(detected, targets), f1=_share(2 * detected, targets + predicted), targets=targets,
+                   detected=detected, false_alarms=predicted - detected, fa_pixels=fa_pixels)
 
     def as_metrics(self) -> dict[str, float]:
         """Under the metric table's keys: the target-level precision and F1 apart from the pixels'."""

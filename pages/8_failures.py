@@ -134,7 +134,7 @@ def gallery(run: dash.Run, ranked: pd.DataFrame, post: common.Postprocess) -> No
     row_of_tiles = st.container(horizontal=True, gap="small")
     for i, row in enumerate(ranked.head(GALLERY).itertuples(index=False)):
         tile = row_of_tiles.container(width=TILE_WIDTH)
-        caption = f"{i + 1}. {row.name}: IoU {row.iou:.2f}, miss {row.missed}, FA {row.false_alarms}"
+        caption = f"{i + 1}. {row.name}: IoU {views.number_text(row.iou, 2)}, miss {row.missed}, FA {row.false_alarms}"
         tile.image(dash.thumbnail(run, row.name, post.threshold, post.target_filter), channels="BGR",
                    caption=caption, width="stretch", alt=caption)
         if tile.button("Inspect", key=f"failure_pick_{i}"):
@@ -146,7 +146,7 @@ def choose_image(ranked: pd.DataFrame) -> str:
     rows = {row.name: row for row in ranked.itertuples(index=False)}
     common.select_default("failure_image", list(rows))
     return st.selectbox("Image", list(rows), key="failure_image", format_func=lambda n: (
-        f"{n}: IoU {rows[n].iou:.3f}, missed {rows[n].missed}, false alarms {rows[n].false_alarms}"
+        f"{n}: IoU {views.number_text(rows[n].iou, 3)}, missed {rows[n].missed}, false alarms {rows[n].false_alarms}"
         + (f", hot but below {rows[n].hot_misses}" if rows[n].hot_misses else "")))
 
 
@@ -170,7 +170,8 @@ def hot_flags(hot: pd.DataFrame, threshold: float) -> None:
     """Missed targets with their peak saliency: the Fig. 6 case (hot, yet under the threshold) flagged."""
     flagged = hot[hot["status"] == analysis.HOT]
     for row in flagged.itertuples(index=False):
-        st.warning(f"Target #{row.id} at ({row.x:.0f}, {row.y:.0f}) is hot but below the threshold: peak logit "
+        st.warning(f"Ground-truth target GT{row.truth_id} at ({row.x:.0f}, {row.y:.0f}) is hot but below the "
+                   f"threshold: peak logit "
                    f"{row.peak_logit:.2f} (probability {row.peak_prob:.3f}) is {row.under_by:.2f} under "
                    f"{threshold:g}.", icon=":material/local_fire_department:")
     if not hot.empty:

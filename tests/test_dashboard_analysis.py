@@ -333,13 +333,15 @@ def test_hot_but_below_threshold_targets_are_flagged_with_how_far_under() -> Non
 def test_rescoring_counts_misses_and_hot_misses_per_image() -> None:
     _, logits, mask = _scene()
     saliency, masks = {"a": logits}, {"a": mask}
-    table = analysis.rescore_images(saliency, masks, 0.0, margin=2.0)
+    _, table = analysis.rescore_table(saliency, masks, 0.0, margin=2.0)
     assert table.loc[0, ["targets", "detected", "missed", "hot_misses"]].tolist() == [3, 1, 2, 1]
-    assert analysis.rescore_images(saliency, masks, -1.0).loc[0, "detected"] == 2
-    assert analysis.rescore_run(saliency, masks, -1.0)["pd"] == pytest.approx(2 / 3)
-    assert analysis.rescore_run(saliency, masks, 0.0, TargetFilter(min_size=20))["pd"] == 0.0
+    metrics, table = analysis.rescore_table(saliency, masks, -1.0)
+    assert table.loc[0, "detected"] == 2 and metrics["pd"] == pytest.approx(2 / 3)
+    assert analysis.rescore_table(saliency, masks, 0.0, TargetFilter(min_size=20))[0]["pd"] == 0.0
     with pytest.raises(LwirstError, match="mask 32x32"):
-        analysis.rescore_run(saliency, {"a": mask[:32, :32]}, 0.0)
+        analysis.rescore_table(saliency, {"a": mask[:32, :32]}, 0.0)
+    with pytest.raises(LwirstError, match="an image the dataset lacks"):
+        analysis.rescore_table(saliency, {}, 0.0)
     images = pd.DataFrame({"name": ["x", "y", "z"], "iou": [0.9, 0.1, 0.5], "missed": [0, 2, 0],
                            "false_alarms": [3, 0, 1], "fa_pixels": [3, 0, 40], "hot_misses": [0, 1, 0]})
     assert analysis.rank_images(images, "false alarms (count)")["name"].tolist() == ["x", "z", "y"]
@@ -1371,8 +1373,8 @@ def test_the_smallest_missed_target_is_measured_per_image() -> None:
     mask[20:25, 20:25] = True  # 25 px, found
     logits = np.full((32, 32), -5.0, np.float32)
     logits[20:25, 20:25] = 5.0
-    rows = analysis.rescore_images({"x": logits, "y": np.where(mask, 5.0, -5.0).astype(np.float32)},
-                                   {"x": mask, "y": mask}, 0.0)
+    _, rows = analysis.rescore_table({"x": logits, "y": np.where(mask, 5.0, -5.0).astype(np.float32)},
+                                  {"x": mask, "y": mask}, 0.0)
     assert rows.set_index("name").loc["x", "smallest_missed"] == 4.0
     assert np.isnan(rows.set_index("name").loc["y", "smallest_missed"])  # nothing missed
 
@@ -1444,3 +1446,26 @@ def test_chart_text_reaches_the_text_contrast_ratio_in_both_themes(monkeypatch: 
              figure.layout.title.subtitle.font.color]
     if theme == "light":  # the dark theme's own axis text is 12:1
         assert all(palette.contrast_ratio(colour, page) >= palette.TEXT_RATIO for colour in texts), texts
+
+
+def test_a_clean_target_free_image_reads_iou_n_a_in_the_tables_as_on_single_frame() -> None:
+    """Evaluate's table listed 464 clean empty frames at IoU 1.0000 (nIoU's convention) where Single frame reads
+    n/a: the tables read n/a too, an alarmed empty frame 0, and the IoU filter keeps the first only in its whole
+    range."""
+    empty = np.zeros((16, 16), bool)
+    quiet, noisy = np.full((16, 16), -5.0, np.float32), np.full((16, 16), -5.0, np.float32)
+    noisy[3:5, 3:5] = 5.0
+    _, table = analysis.rescore_table({"quiet": quiet, "noisy": noisy}, {"quiet": empty, "noisy": empty}, 0.0)
+    rows = table.set_index("name")
+    assert math.isnan(rows.loc["quiet", "iou"]) and rows.loc["noisy", "iou"] == 0.0
+    assert analysis.filter_images(table)["name"].tolist() == ["quiet", "noisy"]
+    assert analysis.filter_images(table, iou=(0.0, 0.5))["name"].tolist() == ["noisy"]
+    stored = table.assign(iou=[1.0, 0.0])  # as evaluate records them
+    result = EvalResult({}, stored, {}, EvalProtocol.from_json(
+        {"model": "m", "backend": "torch", "protocol": "auto", "threshold": 0.0, "dataset": "d", "split": "s",
+         "size": [256, 256]}))
+    shown = analysis.per_image_table(result)
+    assert shown["name"].tolist() == ["noisy", "quiet"] and math.isnan(shown.loc[1, "iou"])
+    from dashboard import views
+
+    assert views.number_text(shown.loc[1, "iou"], 3) == "n/a"

@@ -125,7 +125,7 @@ def test_a_plugin_metric_is_scored_per_image_and_ranks_the_failures() -> None:
         pred = np.zeros((16, 16), bool)
         pred[4:8, 4 + shift:8 + shift] = True
         masks[name], logits[name] = mask, np.where(pred, 5.0, -5.0).astype(np.float32)
-    table = analysis.rescore_images(logits, masks, 0.0).set_index("name")
+    table = analysis.rescore_table(logits, masks, 0.0)[1].set_index("name")
     for name in masks:
         want = reference_hiou([logits[name] > 0], [masks[name]])
         assert math.isclose(table.loc[name, "hiou"], want, abs_tol=1e-12)

@@ -296,7 +296,7 @@ def test_the_reserved_keys_hold_every_column_beside_the_metrics(tmp_path: Path) 
     """A plugin key equal to a per-image, Fig. 4 point or sweep column overwrote that column silently."""
     import cv2
 
-    from lwirst.analysis import cached_runs, metrics_table, point_columns, rescore_images
+    from lwirst.analysis import cached_runs, metrics_table, point_columns, rescore_table
     from lwirst.datasets import open_dataset
     from lwirst.inference import Segmenter
     from lwirst.modelcard import demo_network
@@ -310,7 +310,7 @@ def test_the_reserved_keys_hold_every_column_beside_the_metrics(tmp_path: Path) 
     cv2.imwrite(str(root / "masks" / "a.png"), mask)
     result = evaluate_module.evaluate(Segmenter.from_module(demo_network(), protocol="auto"),
                                       open_dataset(root, "folder", "all"), use_cache=False)
-    images = rescore_images(result.saliency, {"a": mask > 0}, 0.0)
+    _, images = rescore_table(result.saliency, {"a": mask > 0}, 0.0)
     sweep = [c.split("_", 1)[1] for c in csv_columns() if c.startswith(("best_", "final_"))]  # a key x: best_x
     metrics = {spec.key for spec in metric_specs()}
     evaluated = metrics_table({"run": result}).columns

@@ -1,0 +1,142 @@
+"""Evaluations of large sets: an interrupted run goes on from the maps it kept, a result's maps are read from disk
+when asked for (not held whole by every reader), and scoring again at another threshold reuses what no threshold
+changes (the pixel curves, the Pd-Fa points of the same filter)."""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from lwirst.datasets import open_dataset
+from lwirst.evaluate import EvaluationInterrupted, cache_root, evaluate, rescore_result
+from lwirst.inference import Segmenter
+from lwirst.maps import HeldMaps, PartialMaps, StoredMaps
+from lwirst.postprocess import TargetFilter
+
+
+@pytest.fixture()
+def setup(synth_dir: Path, random_checkpoint: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
+    monkeypatch.setenv("LWIRST_CACHE_DIR", str(tmp_path / "cache"))
+    dataset = open_dataset(synth_dir, "folder", "train")
+    segmenter = Segmenter(random_checkpoint, backend="torch", threads=1, size=(64, 64), confirm=None)
+    return dataset, segmenter
+
+
+class _Counting:
+    """The segmenter's predict, counted (which images the network ran on)."""
+
+    def __init__(self, segmenter: Segmenter, monkeypatch: pytest.MonkeyPatch) -> None:
+        self.calls = 0
+        predict = segmenter.predict
+
+        def counted(image: np.ndarray, *args: object, **kwargs: object):
+            self.calls += 1
+            return predict(image, *args, **kwargs)
+
+        monkeypatch.setattr(segmenter, "predict", counted)
+
+
+def _scores(metrics: dict[str, float]) -> dict[str, float]:
+    return {k: v for k, v in metrics.items() if k != "fps"}  # the speed is each run's own
+
+
+def test_an_interrupted_evaluation_goes_on_from_the_maps_it_kept(setup, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Ctrl-C at image 5 of 12 lost the whole run (8 minutes of 600 frames, twice): the maps computed are kept,
+    the next run (at another threshold too) runs the network on the others only and scores the same figures as
+    a run never stopped; once the result is stored, the kept maps are removed."""
+    dataset, segmenter = setup
+    whole = evaluate(segmenter, dataset, threshold=0.5, use_cache=False)
+
+    def stop_at_5(done: int, total: int) -> None:
+        if done == 5:
+            raise KeyboardInterrupt
+
+    counting = _Counting(segmenter, monkeypatch)
+    with pytest.raises(EvaluationInterrupted) as stopped:
+        evaluate(segmenter, dataset, threshold=-1.0, progress=stop_at_5)
+    assert (stopped.value.kept, stopped.value.total, counting.calls) == (5, len(dataset), 5)
+    assert isinstance(stopped.value, KeyboardInterrupt)  # the command line's "interrupted", exit 130
+    partials = list(cache_root().glob(".partial-*"))
+    assert len(partials) == 1 and len(PartialMaps(partials[0])) == 5
+
+    resumed = evaluate(segmenter, dataset, threshold=0.5)
+    assert counting.calls == len(dataset)  # the network ran on the 7 others only
+    assert _scores(resumed.metrics) == pytest.approx(_scores(whole.metrics), nan_ok=True)
+    assert resumed.per_image.drop(columns=[]).equals(whole.per_image)
+    assert resumed.curves == pytest.approx(whole.curves, nan_ok=True)
+    assert not list(cache_root().glob(".partial-*"))
+    assert isinstance(resumed.saliency, StoredMaps) and set(resumed.saliency) == set(dataset.names)
+    for name in dataset.names:  # the maps stored are the float16 of those scored
+        expected = whole.saliency[name]
+        assert np.array_equal(resumed.saliency[name], expected.astype(np.float16).astype(np.float32))
+    assert evaluate(segmenter, dataset, threshold=0.5).cached and counting.calls == len(dataset)
+
+
+def test_a_kept_map_that_does_not_read_back_is_computed_again(setup, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A kill mid-write leaves a map cut short, or a note without its map: those images run again."""
+    dataset, segmenter = setup
+
+    def stop_at_4(done: int, total: int) -> None:
+        if done == 4:
+            raise KeyboardInterrupt
+
+    with pytest.raises(EvaluationInterrupted):
+        evaluate(segmenter, dataset, progress=stop_at_4)
+    (folder,) = cache_root().glob(".partial-*")
+    maps = sorted(folder.glob("*.npz"))
+    maps[0].write_bytes(maps[0].read_bytes()[:40])  # cut short
+    maps[1].unlink()  # its note stays
+    (folder / "stray.json").write_text("{not json")
+    counting = _Counting(segmenter, monkeypatch)
+    result = evaluate(segmenter, dataset)
+    assert counting.calls == len(dataset) - 2
+    assert _scores(result.metrics) == pytest.approx(_scores(evaluate(segmenter, dataset, use_cache=False).metrics),
+                                                   nan_ok=True)
+
+
+def test_maps_are_held_as_float16_and_read_from_disk_one_at_a_time(setup, tmp_path: Path) -> None:
+    dataset, segmenter = setup
+    fresh = evaluate(segmenter, dataset, use_cache=False)
+    assert isinstance(fresh.saliency, HeldMaps)
+    name = dataset.names[0]
+    assert fresh.saliency[name].dtype == np.float32
+    assert fresh.saliency._maps[name].dtype == np.float16  # half of float32's bytes in memory
+    folder = fresh.save(tmp_path / "r")
+    stored = StoredMaps(folder / "saliency.npz")
+    assert list(stored) == list(fresh.saliency)
+    assert np.array_equal(stored[name], fresh.saliency[name])
+    with pytest.raises(KeyError):
+        stored["nothing"]
+
+
+def test_scoring_again_reuses_what_no_threshold_changes(setup, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Scored again at another threshold, a result equals a fresh evaluation there, while its pixel curves are
+    not computed again and the Pd-Fa points of the same filter are taken from it; another filter scores its own."""
+    from lwirst import evaluate as evaluate_module
+
+    dataset, segmenter = setup
+    first = evaluate(segmenter, dataset, threshold=0.0, use_cache=False)
+    built: list[int] = []
+    curve = evaluate_module.CurveMetric
+
+    def counted_curve(*args: object, **kwargs: object):
+        built.append(1)
+        return curve(*args, **kwargs)
+
+    monkeypatch.setattr(evaluate_module, "CurveMetric", counted_curve)
+    again = rescore_result(first, dataset, 1.5)
+    assert not built
+    fresh = evaluate(segmenter, dataset, threshold=1.5, use_cache=False)
+    assert _scores(again.metrics) == pytest.approx(_scores(fresh.metrics), nan_ok=True, abs=1e-3)
+    assert again.curves["pdfa_threshold"] == fresh.curves["pdfa_threshold"]
+    assert again.curves["pdfa_pd"] == pytest.approx(fresh.curves["pdfa_pd"], nan_ok=True)
+    assert again.saliency is first.saliency  # shared, not copied
+    small = TargetFilter(max_size=3)
+    filtered = rescore_result(first, dataset, 0.0, target_filter=small)
+    direct = evaluate(segmenter, dataset, threshold=0.0, use_cache=False, target_filter=small)
+    assert filtered.curves["pdfa_false_alarms"] == direct.curves["pdfa_false_alarms"]
+    assert math.isclose(filtered.metrics["pd_at_fa"], direct.metrics["pd_at_fa"], abs_tol=1e-9) or (
+        math.isnan(filtered.metrics["pd_at_fa"]) and math.isnan(direct.metrics["pd_at_fa"]))
