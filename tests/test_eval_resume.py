@@ -140,3 +140,22 @@ def test_scoring_again_reuses_what_no_threshold_changes(setup, monkeypatch: pyte
     assert filtered.curves["pdfa_false_alarms"] == direct.curves["pdfa_false_alarms"]
     assert math.isclose(filtered.metrics["pd_at_fa"], direct.metrics["pd_at_fa"], abs_tol=1e-9) or (
         math.isnan(filtered.metrics["pd_at_fa"]) and math.isnan(direct.metrics["pd_at_fa"]))
+
+
+def test_maps_kept_by_a_run_interrupted_long_ago_are_removed(setup) -> None:
+    """A run of other code never goes on from another key's maps: kept over a week, they are removed."""
+    import os
+    import time
+
+    from lwirst.evaluate import PARTIAL_DAYS
+
+    dataset, segmenter = setup
+    cache_root().mkdir(parents=True)
+    old, recent = cache_root() / ".partial-old", cache_root() / ".partial-recent"
+    for folder in (old, recent):
+        folder.mkdir()
+        (folder / "x.json").write_text("{}")
+    stale = time.time() - (PARTIAL_DAYS + 1) * 86400
+    os.utime(old, (stale, stale))
+    evaluate(segmenter, dataset)
+    assert not old.exists() and recent.exists()
