@@ -236,8 +236,9 @@ def _cached_dir(key: str) -> Path | None:
 def stored_run(label: str, engine: common.Engine, choice: common.DataChoice, threshold: float,
                target_filter: TargetFilter = NO_FILTER) -> Run | None:
     """This session's run, else the one cached on disk, else the same model's run on the same data at
-    another threshold or Eq. 4 filter scored again at these from its maps (`lwirst.evaluate.rescore_result`:
-    seconds, no network, kept in the session only), else None; never runs the network."""
+    another threshold or Eq. 4 filter scored again at these from its maps (`lwirst.evaluate.rescore_result`: no
+    network; a run cached on disk first, whose result scored again every session shares, else one of this
+    session's), else None; never runs the network."""
     keys = run_keys(engine, choice, threshold, target_filter)
     key = keys[0] if keys else ""
     if key in session_runs():
@@ -247,22 +248,35 @@ def stored_run(label: str, engine: common.Engine, choice: common.DataChoice, thr
               if folder is not None else None)
     if result is not None:
         return remember(Run(label, key, choice, threshold, result, *cost(engine)))
-    source = _sibling(engine, choice, threshold)
-    if source is None:
+    row = _disk_sibling(engine, choice, threshold)  # first: its result scored again is every session's
+    source = _session_sibling(engine, choice, threshold) if row is None else None
+    if source is None and row is None:
         return None
+    scored = source.protocol.threshold if source is not None else float(row["threshold"])
     asked = f"threshold {threshold:g}" + (f", filter {target_filter}" if target_filter.active else "")
-    with st.spinner(f"Scoring the run at threshold {source.protocol.threshold:g} again at {asked} "
-                    "(its stored maps, no network)..."):
+    with st.spinner(f"Scoring the run at threshold {scored:g} again at {asked} (its stored maps, no network)..."):
         # the maps are the network's, never filtered: any run's answers for any filter
-        result = rescore_result(source, common.open_data(choice), threshold, target_filter=target_filter)
+        result = (rescore_result(source, common.open_data(choice), threshold, target_filter=target_filter)
+                  if source is not None else
+                  _rescored_disk_run(row["path"], row["mtime"], choice, threshold, _bounds(target_filter)))
     return remember(Run(label, key, choice, threshold, result, *cost(engine)))
 
 
-def _sibling(engine: common.Engine, choice: common.DataChoice, threshold: float) -> EvalResult | None:
-    """The result of the same model content, backend, protocol and scale consensus on the same data
-    (fingerprint) at the nearest other threshold that kept its maps: this session's runs first, then the
-    disk cache. A consensus (or mirrored, margin, black-hot or zoned) run never answers for a plain one, nor the other
-    way round."""
+@st.cache_resource(max_entries=8, show_spinner=False)
+def _rescored_disk_run(path: str, mtime: float, choice: common.DataChoice, threshold: float,
+                       bounds: tuple[float | None, ...]) -> EvalResult:
+    """A cached run scored again at another threshold / filter, one for every session (each new visitor scored a
+    600-frame set again: 38 s of CPU a tab), never changed."""
+    source = _read_as_chosen(path, mtime, choice)
+    if source is None:
+        raise LwirstError(f"{path}: the cached evaluation is damaged; evaluate the model again")
+    return rescore_result(source, common.open_data(choice), threshold, target_filter=TargetFilter(*bounds))
+
+
+def _same_run(engine: common.Engine, choice: common.DataChoice) -> Callable[[EvalProtocol], bool]:
+    """Whether a result is of the same model content, backend, protocol and scale consensus on the same data
+    (fingerprint): a consensus (or mirrored, margin, black-hot or zoned) run never answers for a plain one, nor
+    the other way round."""
     info = eval_segmenter(engine).describe()
     data = common.data_fingerprints(choice)
 
@@ -271,21 +285,31 @@ def _sibling(engine: common.Engine, choice: common.DataChoice, threshold: float)
         return (run.hash, run.backend, run.protocol, run.settings) == (
             info.hash, info.backend, info.protocol, info.settings) and protocol.data_fingerprint in data
 
+    return same
+
+
+def _session_sibling(engine: common.Engine, choice: common.DataChoice, threshold: float) -> EvalResult | None:
+    """This session's result of the same run (`_same_run`) at the nearest other threshold that kept its maps."""
+    same = _same_run(engine, choice)
     found = [(abs(run.threshold - threshold), run.result) for run in session_runs().values()
              if run.choice == choice and same(run.result.protocol) and run.result.saliency]
-    if found:
-        return min(found, key=lambda pair: pair[0])[1]
+    return min(found, key=lambda pair: pair[0])[1] if found else None
+
+
+def _disk_sibling(engine: common.Engine, choice: common.DataChoice, threshold: float) -> pd.Series | None:
+    """The disk cache's row of the same run (`_same_run`) at the nearest other threshold that kept its maps."""
+    info = eval_segmenter(engine).describe()
     rows = disk_runs(choice)
     if rows.empty:
         return None
+    data = common.data_fingerprints(choice)
     rows = rows[(rows["hash"] == info.hash) & (rows["backend"] == info.backend)
                 & (rows["protocol"] == info.protocol) & rows["data"].isin(data)
                 & rows.apply(lambda row: RunSettings.from_json(row) == info.settings, axis=1)
                 & rows["path"].map(lambda path: (Path(path) / "saliency.npz").is_file())]
     if rows.empty:
         return None
-    nearest = rows.loc[(rows["threshold"].astype(float) - threshold).abs().idxmin()]
-    return _read_as_chosen(nearest["path"], nearest["mtime"], choice)  # only the one used is read
+    return rows.loc[(rows["threshold"].astype(float) - threshold).abs().idxmin()]
 
 
 def progress_bar(bar: DeltaGenerator, label: str) -> Callable[[int, int], None]:

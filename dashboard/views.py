@@ -326,17 +326,28 @@ def number_text(value: Any, decimals: int) -> str:
     return str(value)
 
 
-def as_text(values: Sequence[Any], decimals: int) -> list[str]:
-    """Numbers as the grid should show them, an unknown one as "—": `st.dataframe` shows a null cell as
-    "None" whatever a Styler or column format says, so such columns are sent as text."""
-    return [f"{v:.{decimals}f}" if pd.notna(v) else "—" for v in values]
+def as_text(values: Sequence[Any], decimals: int, missing: str = "—") -> list[str]:
+    """Numbers as the grid should show them, an unknown one as `missing`: `st.dataframe` shows a null cell as
+    "None" whatever a Styler or column format says, so such columns are sent as text (fixed decimals keep a
+    click on the header sorting them in order)."""
+    return [f"{v:.{decimals}f}" if pd.notna(v) else missing for v in values]
+
+
+def image_table(frame: pd.DataFrame) -> pd.DataFrame:
+    """A per-image table as the grid shows it: IoU and the plugins' scores as text, "n/a" where undefined (a clean
+    target-free image's IoU, `lwirst.analysis.shown_iou`, read "None" there), as Single frame's cards read it."""
+    scores = {"iou": 4, **{spec.key: spec.decimals for spec in plugin_specs()}}
+    return frame.assign(**{key: as_text(frame[key], decimals, "n/a") for key, decimals in scores.items()
+                           if key in frame.columns})
 
 
 def image_columns() -> dict[str, Any]:
     """Headers of the per-image tables (Evaluate, Failures), one wording on both pages, in the order they are
     shown (`image_order`); the CSV downloads keep the raw column names."""
     number = st.column_config.NumberColumn
-    return {"name": "image", "iou": number("IoU", format="%.4f"), "targets": "targets", "detected": "detected",
+    text = st.column_config.TextColumn
+    return {"name": "image", "iou": text("IoU", help="n/a: a target-free image where nothing was found"),
+            "targets": "targets", "detected": "detected",
             "missed": "missed", "false_alarms": "false alarms",
             "smallest_missed": st.column_config.TextColumn("smallest missed (pixels)",
                                                            help="Pixel count (area) of the smallest missed target"),
@@ -344,7 +355,7 @@ def image_columns() -> dict[str, Any]:
             "peak": number("peak logit", format="%.2f"),
             "missed_peaks": st.column_config.TextColumn("missed targets' peak logits"),
             "height": number("height (px)"), "width": number("width (px)"), "protocol": "input protocol",
-            **{spec.key: number(spec.label, help=spec.help, format=f"%.{spec.decimals}f") for spec in plugin_specs()}}
+            **{spec.key: text(spec.label, help=spec.help) for spec in plugin_specs()}}  # `image_table`'s text
 
 
 def image_order(frame: pd.DataFrame) -> list[str]:

@@ -10,7 +10,7 @@ from dashboard import common, views
 from lwirst import analysis
 from lwirst.eval_protocol import SCORED_AT
 from lwirst.evaluate import run_fields
-from lwirst.postprocess import TargetFilter, probability_text
+from lwirst.postprocess import TargetFilter, describe_threshold, probability_text
 
 
 def main() -> None:
@@ -138,7 +138,7 @@ def metric_cards(runs: list[dash.Run]) -> None:
             st.caption(" · ".join(run_fields(run.result)) + f" · scored at {SCORED_AT}"
                        + (f" · {threads} CPU thread{'s' * (threads != 1)}" if threads else "")
                        + " · model-only fps depends on the machine's load when it was measured"
-                       + (f" · scored again from the maps of its run at threshold {source:g} (no "
+                       + (f" · scored again from the maps of its run at threshold {describe_threshold(source)} (no "
                           "network; maps stored in float16)" if source is not None else ""))
 
 
@@ -190,7 +190,7 @@ def per_image(runs: list[dash.Run]) -> None:
     if len(runs) > 1:
         labels = [r.label for r in runs]
         run = runs[labels.index(st.selectbox("Model", labels, key="eval_table_model"))]
-    table = analysis.per_image_table(run.result)
+    table = views.image_table(analysis.per_image_table(run.result))
     st.dataframe(table, hide_index=True, key="eval_per_image", column_config=views.image_columns(),
                  column_order=views.image_order(table))
 

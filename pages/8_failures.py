@@ -24,7 +24,7 @@ def main() -> None:
     if run is None:
         return
     metrics, per_image = dash.rescored(run, post.threshold, post.target_filter, margin)
-    live_metrics(run, metrics)
+    live_metrics(run, metrics, margin)
     views.legend()
     shown = filtered_images(per_image)
     ranked = ranked_images(shown)
@@ -77,10 +77,10 @@ def evaluate_now(choice: common.DataChoice) -> None:
         bar.empty()
 
 
-def live_metrics(run: dash.Run, metrics: dict[str, float]) -> None:
+def live_metrics(run: dash.Run, metrics: dict[str, float], margin: float) -> None:
     """The whole run re-scored at the sidebar's threshold and filter, against the evaluation's own setting."""
     scored = run.result.protocol.target_filter  # the filter the evaluation scored through (Evaluate's, or none)
-    baseline, _ = dash.rescored(run, run.threshold, scored, 0.0)
+    baseline, _ = dash.rescored(run, run.threshold, scored, margin)  # at the run's own setting: the same pass
     st.caption(f"Whole run ({analysis.sample_note(run.result.metrics)}) at the sidebar's threshold and size / "
                f"ratio filter (Eq. 4); the change is against the evaluation (threshold "
                f"{describe_threshold(run.threshold)}, {'filter ' + str(scored) if scored.active else 'no filter'})."
@@ -117,7 +117,7 @@ def ranked_images(per_image: pd.DataFrame) -> pd.DataFrame:
     by = st.radio("Rank images by", ranks, key="failure_rank", horizontal=True,
                   on_change=_new_ranking)
     ranked = analysis.rank_images(per_image, by)
-    shown = ranked.assign(smallest_missed=views.as_text(ranked["smallest_missed"], 0))  # "—": none missed
+    shown = views.image_table(ranked.assign(smallest_missed=views.as_text(ranked["smallest_missed"], 0)))  # —: none
     st.dataframe(shown, hide_index=True, height=240 if len(shown) > 5 else "auto",  # no empty rows under a few
                  key="failure_table", column_config=views.image_columns(), column_order=views.image_order(shown))
     return ranked
