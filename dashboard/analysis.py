@@ -248,8 +248,9 @@ def stored_run(label: str, engine: common.Engine, choice: common.DataChoice, thr
               if folder is not None else None)
     if result is not None:
         return remember(Run(label, key, choice, threshold, result, *cost(engine)))
-    row = _disk_sibling(engine, choice, threshold)  # first: its result scored again is every session's
-    source = _session_sibling(engine, choice, threshold) if row is None else None
+    same = _SameRun(eval_segmenter(engine).describe(), common.data_fingerprints(choice))
+    row = same.disk_row(choice, threshold)  # first: its result scored again is every session's
+    source = same.session_result(choice, threshold) if row is None else None
     if source is None and row is None:
         return None
     scored = source.protocol.threshold if source is not None else float(row["threshold"])
@@ -273,43 +274,40 @@ def _rescored_disk_run(path: str, mtime: float, choice: common.DataChoice, thres
     return rescore_result(source, common.open_data(choice), threshold, target_filter=TargetFilter(*bounds))
 
 
-def _same_run(engine: common.Engine, choice: common.DataChoice) -> Callable[[EvalProtocol], bool]:
-    """Whether a result is of the same model content, backend, protocol and scale consensus on the same data
-    (fingerprint): a consensus (or mirrored, margin, black-hot or zoned) run never answers for a plain one, nor
-    the other way round."""
-    info = eval_segmenter(engine).describe()
-    data = common.data_fingerprints(choice)
+@dataclass(frozen=True)
+class _SameRun:
+    """The run a result must be of to answer for another threshold or filter: the same model content, backend,
+    protocol and way frames ran (`info`), on the same data (one of `data`, its fingerprints). A consensus (or
+    mirrored, margin, black-hot or zoned) run never answers for a plain one, nor the other way round."""
 
-    def same(protocol: EvalProtocol) -> bool:
+    info: RunSpec
+    data: tuple[str, ...]
+
+    def holds(self, protocol: EvalProtocol) -> bool:
         run = protocol.run
         return (run.hash, run.backend, run.protocol, run.settings) == (
-            info.hash, info.backend, info.protocol, info.settings) and protocol.data_fingerprint in data
+            self.info.hash, self.info.backend, self.info.protocol, self.info.settings) \
+            and protocol.data_fingerprint in self.data
 
-    return same
+    def session_result(self, choice: common.DataChoice, threshold: float) -> EvalResult | None:
+        """This session's result of the run at the nearest other threshold that kept its maps."""
+        found = [(abs(run.threshold - threshold), run.result) for run in session_runs().values()
+                 if run.choice == choice and self.holds(run.result.protocol) and run.result.saliency]
+        return min(found, key=lambda pair: pair[0])[1] if found else None
 
-
-def _session_sibling(engine: common.Engine, choice: common.DataChoice, threshold: float) -> EvalResult | None:
-    """This session's result of the same run (`_same_run`) at the nearest other threshold that kept its maps."""
-    same = _same_run(engine, choice)
-    found = [(abs(run.threshold - threshold), run.result) for run in session_runs().values()
-             if run.choice == choice and same(run.result.protocol) and run.result.saliency]
-    return min(found, key=lambda pair: pair[0])[1] if found else None
-
-
-def _disk_sibling(engine: common.Engine, choice: common.DataChoice, threshold: float) -> pd.Series | None:
-    """The disk cache's row of the same run (`_same_run`) at the nearest other threshold that kept its maps."""
-    info = eval_segmenter(engine).describe()
-    rows = disk_runs(choice)
-    if rows.empty:
-        return None
-    data = common.data_fingerprints(choice)
-    rows = rows[(rows["hash"] == info.hash) & (rows["backend"] == info.backend)
-                & (rows["protocol"] == info.protocol) & rows["data"].isin(data)
-                & rows.apply(lambda row: RunSettings.from_json(row) == info.settings, axis=1)
-                & rows["path"].map(lambda path: (Path(path) / "saliency.npz").is_file())]
-    if rows.empty:
-        return None
-    return rows.loc[(rows["threshold"].astype(float) - threshold).abs().idxmin()]
+    def disk_row(self, choice: common.DataChoice, threshold: float) -> pd.Series | None:
+        """The disk cache's row of the run at the nearest other threshold that kept its maps."""
+        rows = disk_runs(choice)
+        if rows.empty:
+            return None
+        info = self.info
+        rows = rows[(rows["hash"] == info.hash) & (rows["backend"] == info.backend)
+                    & (rows["protocol"] == info.protocol) & rows["data"].isin(self.data)
+                    & rows.apply(lambda row: RunSettings.from_json(row) == info.settings, axis=1)
+                    & rows["path"].map(lambda path: (Path(path) / "saliency.npz").is_file())]
+        if rows.empty:
+            return None
+        return rows.loc[(rows["threshold"].astype(float) - threshold).abs().idxmin()]
 
 
 def progress_bar(bar: DeltaGenerator, label: str) -> Callable[[int, int], None]:

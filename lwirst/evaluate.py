@@ -291,7 +291,7 @@ def cache_keys(segmenter: Segmenter, dataset: SegDataset, threshold: float, grow
 def evaluate(segmenter: Segmenter, dataset: SegDataset, *, threshold: float = 0.0,
              progress: Callable[[int, int], None] | None = None, use_cache: bool = True,
              keep_saliency: bool = True, grow_to: float | None = GROW_TO,
-             target_filter: TargetFilter = NO_FILTER, stage: Callable[[str], None] | None = None) -> EvalResult:
+             target_filter: TargetFilter = NO_FILTER, storing: Callable[[], None] | None = None) -> EvalResult:
     """Run `segmenter` over `dataset` and score it (cached by `cache_key`). `threshold` is a logit, as the maps
     are (0, the default, is probability 0.5; `lwirst.postprocess.threshold_from_probability` converts one),
     unlike the command line's `--threshold`, which takes the probability. With `target_filter` only the targets
@@ -299,8 +299,8 @@ def evaluate(segmenter: Segmenter, dataset: SegDataset, *, threshold: float = 0.
 
     Cached, each image's map is kept on disk as it is computed (`lwirst.maps.PartialMaps`), not in memory: a run
     stopped by Ctrl-C or SIGTERM raises `EvaluationInterrupted`, and the next run of the same model and data
-    (at any threshold or filter) scores those maps instead of running the network on them again. `stage` is
-    told "storing" before the result and its maps are written to the cache (a minute on large sets).
+    (at any threshold or filter) scores those maps instead of running the network on them again. `storing` is
+    called before the result and its maps are written to the cache (a minute on large sets).
     keep_saliency: whether the result hands its maps back (read from the cache when asked for; a cached run stores
     them either way)."""
     keys = cache_keys(segmenter, dataset, threshold, grow_to, target_filter) if use_cache else ()
@@ -330,8 +330,8 @@ def evaluate(segmenter: Segmenter, dataset: SegDataset, *, threshold: float = 0.
         result.metrics["fps"] = (resuming.computed / resuming.seconds if resuming.computed and resuming.seconds
                                  else float("nan"))
     result.saliency = resuming.maps  # stored with the result whether or not the caller keeps them
-    if stage is not None:
-        stage("storing")
+    if storing is not None:
+        storing()
     store(result, cached)
     if is_stored(cached):  # else (a full disk) the maps stay where a later run goes on from them
         result.saliency = StoredMaps(cached / MAPS_FILE, check=False)

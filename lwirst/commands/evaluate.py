@@ -103,7 +103,7 @@ def run(args: argparse.Namespace) -> int:
             bar.set_postfix_str(f"{done} of {total}", refresh=False)
             bar.update(float(reach[done - 1]) - bar.n)
 
-        def stage(what: str) -> None:
+        def storing() -> None:
             bar.set_description_str("storing the result and its maps in the cache: ")
 
         if segmenter is None:
@@ -114,7 +114,7 @@ def run(args: argparse.Namespace) -> int:
             try:
                 result = evaluate(segmenter, dataset, threshold=threshold, use_cache=not args.no_cache,
                                   progress=progress, grow_to=growth_from_args(args), target_filter=target_filter,
-                                  stage=stage, keep_saliency=False)  # the cache keeps them; nothing here reads them
+                                  storing=storing, keep_saliency=False)  # the cache keeps them; nothing here reads them
             except EvaluationInterrupted as stopped:
                 bar.close()
                 print(f"interrupted: the maps of {stopped.kept} of {stopped.total} images are kept in the cache; the "
