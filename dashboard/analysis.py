@@ -257,9 +257,11 @@ def stored_run(label: str, engine: common.Engine, choice: common.DataChoice, thr
     asked = f"threshold {threshold:g}" + (f", filter {target_filter}" if target_filter.active else "")
     with st.spinner(f"Scoring the run at threshold {scored:g} again at {asked} (its stored maps, no network)..."):
         # the maps are the network's, never filtered: any run's answers for any filter
-        result = (rescore_result(source, common.open_data(choice), threshold, target_filter=target_filter)
-                  if source is not None else
-                  _rescored_disk_run(row["path"], row["mtime"], choice, threshold, _bounds(target_filter)))
+        if source is not None:
+            with SERVER_LOAD.running("scoring"):
+                result = rescore_result(source, common.open_data(choice), threshold, target_filter=target_filter)
+        else:
+            result = _rescored_disk_run(row["path"], row["mtime"], choice, threshold, _bounds(target_filter))
     return remember(Run(label, key, choice, threshold, result, *cost(engine)))
 
 
@@ -271,7 +273,8 @@ def _rescored_disk_run(path: str, mtime: float, choice: common.DataChoice, thres
     source = _read_as_chosen(path, mtime, choice)
     if source is None:
         raise LwirstError(f"{path}: the cached evaluation is damaged; evaluate the model again")
-    return rescore_result(source, common.open_data(choice), threshold, target_filter=TargetFilter(*bounds))
+    with SERVER_LOAD.running("scoring"):
+        return rescore_result(source, common.open_data(choice), threshold, target_filter=TargetFilter(*bounds))
 
 
 @dataclass(frozen=True)
@@ -328,17 +331,17 @@ def evaluate_run(label: str, engine: common.Engine, choice: common.DataChoice, t
     segmenter = eval_segmenter(engine)
     dataset = common.open_data(choice)
     key = cache_key(segmenter, dataset, threshold, target_filter=target_filter)
-    try:
-        with SERVER_LOAD.running("evaluation"):
+    with SERVER_LOAD.running("evaluation", lambda text: bar.progress(0.0, text=text)):
+        try:
             result = evaluate(segmenter, dataset, threshold=threshold, target_filter=target_filter,
                               progress=progress_bar(bar, label),  # type: ignore[arg-type]
                               use_cache=not analysis.is_upload(engine.path))
-    except LwirstError:
-        # the set is opened unchecked (pickers read images on demand), so a bad file stopped the run at the first
-        # one: every problem of the set is listed, as `lwirst evaluate` lists them, before the run's own error
-        bar.progress(1.0, text="Checking every file of the set...")
-        dataset.validate()
-        raise
+        except LwirstError:
+            # the set is opened unchecked (pickers read images on demand), so a bad file stopped the run at the
+            # first one: every problem of the set is listed, as `lwirst evaluate` lists them, before the run's own
+            bar.progress(1.0, text="Checking every file of the set...")
+            dataset.validate()
+            raise
     return remember(Run(label, key, choice, threshold, result, *cost(engine)))
 
 
@@ -495,7 +498,8 @@ def _bounds(target_filter: TargetFilter) -> tuple[float | None, ...]:
 def _rescored(key: str, threshold: float, bounds: tuple[float | None, ...], margin: float,
               files: tuple[tuple[str, int], ...], _saliency: Mapping[str, np.ndarray],
               _masks: Mapping[str, np.ndarray]) -> tuple[dict[str, float], pd.DataFrame]:
-    return analysis.rescore_table(_saliency, _masks, threshold, TargetFilter(*bounds), margin)
+    with SERVER_LOAD.running("scoring"):  # waits under the spinner: a cached function shows nothing of its own
+        return analysis.rescore_table(_saliency, _masks, threshold, TargetFilter(*bounds), margin)
 
 
 def rescored(run: Run, threshold: float, target_filter: TargetFilter,

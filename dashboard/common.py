@@ -1188,7 +1188,7 @@ def run_video(source: VideoSource, chosen: Engine, post: Postprocess, bar: Delta
 
     try:
         pipeline = tracking_pipeline(chosen, post)
-        with SERVER_LOAD.running("video"):
+        with SERVER_LOAD.running("video", lambda text: bar.progress(0.0, text=text)):
             if source.split is not None:
                 output = segment_split(open_data(source.split), source.name, pipeline, progress)
             else:

@@ -1,46 +1,111 @@
-"""Runs going on in this dashboard server, every visitor's, so that a page can say why its own goes slower.
+"""Runs going on in this dashboard server, every visitor's: what a page says when the server is shared, and how
+many heavy runs it takes on at once.
 
 Why: every visitor's frames take turns through one network lock on the server's cores. In a room where several
 people opened the dashboard, two Live streams made a third visitor's slider redraw take 2.6 s instead of 0.5 s and
 six pages opened at once took 17-29 s instead of 4-5 s, with nothing on the pages saying the server was shared.
-Video runs, Live bursts and evaluations count themselves here while they run; their progress lines name the others.
+Video runs, Live bursts, evaluations and re-scorings count themselves here while they run; their progress lines
+name the others.
+
+Videos, evaluations and re-scorings are also bounded (`LWIRST_MAX_SERVER_RUNS` at once, `LWIRST_MAX_WAITING_RUNS`
+waiting, first come first served; one more is refused in one line): they share one network lock and the cores, so
+more of them at once gain no speed, while each holds memory as it runs (a frame's maps, a video's encoders and
+encoded copies). A Live stream, one frame in memory at a time, is only counted.
 """
 
 from __future__ import annotations
 
 import threading
-from collections import Counter
-from collections.abc import Iterator
+from collections import Counter, deque
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+
+from lwirst.errors import LwirstError
+from lwirst.limits import limit
 
 # a kind of run -> its name, one and several
 KINDS = {"video": ("a video", "videos"), "live": ("a live stream", "live streams"),
-         "evaluation": ("an evaluation", "evaluations")}
+         "evaluation": ("an evaluation", "evaluations"), "scoring": ("a re-scoring", "re-scorings")}
+BOUNDED = frozenset({"video", "evaluation", "scoring"})  # the kinds that wait for a free place
+WAIT_POLL_S = 0.5  # a waiting run looks again this often, and says so (a page's Stop acts on its next element call)
+
+
+class ServerBusy(LwirstError):
+    """As many runs are waiting as the server lets wait: the visitor tries again later."""
 
 
 class ServerLoad:
-    """How many runs of each kind go on now, in every session of this server process."""
+    """How many runs of each kind go on now, in every session of this server process, and the line of bounded
+    runs waiting for a place. `places` and `line` (None: `LWIRST_MAX_SERVER_RUNS`, `LWIRST_MAX_WAITING_RUNS`, read
+    at each run so a server's setting applies without a restart) bound them."""
 
-    def __init__(self) -> None:
-        self._lock = threading.Lock()
+    def __init__(self, places: int | None = None, line: int | None = None) -> None:
+        self._places, self._line_length = places, line
+        self._changed = threading.Condition()
         self._runs: Counter[str] = Counter()
+        self._line: deque[object] = deque()  # the waiting runs' tickets, first come first
 
     @contextmanager
-    def running(self, kind: str) -> Iterator[None]:
-        """Count a run of `kind` (a key of KINDS) while the block runs, however it ends."""
+    def running(self, kind: str, waiting: Callable[[str], None] | None = None) -> Iterator[None]:
+        """Count a run of `kind` (a key of KINDS) while the block runs, however it ends. A bounded kind first waits
+        for a place, calling `waiting` with what to tell the visitor every WAIT_POLL_S (an exception it raises
+        leaves the line), or raises `ServerBusy` when the line is full."""
         if kind not in KINDS:
             raise ValueError(f"unknown kind of run {kind!r}")
-        with self._lock:
-            self._runs[kind] += 1
+        if kind in BOUNDED:
+            self._wait_for_place(kind, waiting)
+        else:
+            with self._changed:
+                self._runs[kind] += 1
         try:
             yield
         finally:
-            with self._lock:
+            with self._changed:
                 self._runs[kind] -= 1
+                self._changed.notify_all()
+
+    def _wait_for_place(self, kind: str, waiting: Callable[[str], None] | None) -> None:
+        places = self._places or limit("LWIRST_MAX_SERVER_RUNS")
+        ticket = object()
+        with self._changed:
+            if not self._line and self._bounded() < places:
+                self._runs[kind] += 1
+                return
+            if len(self._line) >= (self._line_length or limit("LWIRST_MAX_WAITING_RUNS")):
+                raise ServerBusy(f"The server is busy: {_count(self._bounded(), 'run')} going on (the most it runs "
+                                 f"at once) and {_count(len(self._line), 'more')} waiting; try again in a few minutes")
+            self._line.append(ticket)
+        try:
+            while True:
+                with self._changed:
+                    if self._line[0] is ticket and self._bounded() < places:
+                        self._line.popleft()
+                        self._runs[kind] += 1
+                        self._changed.notify_all()  # the next in line looks again
+                        return
+                    ahead = self._line.index(ticket)
+                    self._changed.wait(WAIT_POLL_S)
+                if waiting is not None:
+                    waiting(self._waiting_text(places, ahead))
+        except BaseException:
+            with self._changed:
+                self._line.remove(ticket)
+                self._changed.notify_all()
+            raise
+
+    def _bounded(self) -> int:
+        return sum(self._runs[kind] for kind in BOUNDED)
+
+    def _waiting_text(self, places: int, ahead: int) -> str:
+        held = Counter({kind: count for kind, count in self.others().items() if kind in BOUNDED})
+        queue = f"{_count(ahead, 'more')} waiting before yours" if ahead else "yours starts next"
+        kinds = "video, evaluation or re-scoring" if places == 1 else "videos, evaluations or re-scorings"
+        return (f"Waiting for the server, which runs {places} {kinds} at once"
+                f"{f' (now: {_described(held)})' if held else ''}; {queue}")
 
     def others(self, own: str | None = None) -> Counter[str]:
         """The runs going on now, less one of kind `own` (the caller's, counted while it runs)."""
-        with self._lock:
+        with self._changed:
             runs = Counter(self._runs)
         if own is not None:
             runs[own] -= 1
@@ -50,13 +115,23 @@ class ServerLoad:
         """`template` holding the other runs ("2 other visitors' runs (a live stream, a video)"); "" when there are
         none."""
         runs = self.others(own)
-        total = sum(runs.values())
-        if not total:
-            return ""
-        kinds = ", ".join(KINDS[kind][0] if count == 1 else f"{count} {KINDS[kind][1]}"
-                          for kind, count in sorted(runs.items()))
-        whose = "1 other visitor's run" if total == 1 else f"{total} other visitors' runs"
-        return template.format(f"{whose} ({kinds})")
+        return template.format(_described(runs)) if runs else ""
+
+
+def _described(runs: Counter[str]) -> str:
+    """Runs by kind, as a visitor reads them: "2 other visitors' runs (a live stream, a video)"."""
+    total = sum(runs.values())
+    kinds = ", ".join(KINDS[kind][0] if count == 1 else f"{count} {KINDS[kind][1]}"
+                      for kind, count in sorted(runs.items()))
+    whose = "1 other visitor's run" if total == 1 else f"{total} other visitors' runs"
+    return f"{whose} ({kinds})"
+
+
+
+def _count(number: int, noun: str) -> str:
+    """"1 run is", "2 runs are", "1 more is": a count and its verb."""
+    plural = noun if noun == "more" or number == 1 else f"{noun}s"
+    return f"{number} {plural} {'is' if number == 1 else 'are'}"
 
 
 SERVER_LOAD = ServerLoad()  # the one of this server process

@@ -21,6 +21,11 @@ server can tighten or loosen them without code changes:
 - ``LWIRST_ONNX_TRIAL_MB``: address space of the worker process that runs an uploaded ONNX
   model once before the server loads it (default 1024 MB; Python and ONNX Runtime take ~300).
 - ``LWIRST_ONNX_TRIAL_SECONDS``: wall-clock limit of that run (default 60 s).
+- ``LWIRST_MAX_SERVER_RUNS``: most videos, evaluations and re-scorings a dashboard server runs at once, every
+  visitor's together (default 2): they take turns through one network lock on the server's cores, so more at
+  once gain no speed, and each holds memory while it runs (a frame's maps, a video's encoders and encoded copies).
+- ``LWIRST_MAX_WAITING_RUNS``: most such runs waiting for a place (default 8, first come first served); a
+  visitor whose run would be one more is told the server is busy.
 - ``LWIRST_UPLOAD_TTL_SECONDS``: a served dashboard drops an upload stored on disk this long
   after its last use (default 3600 s).
 - ``LWIRST_UPLOAD_MAX_FILES`` and ``LWIRST_UPLOAD_MAX_MB``: most uploads, and most megabytes of
@@ -46,6 +51,8 @@ DEFAULTS = {
     "LWIRST_MAX_ONNX_ELEMENTS": 2**27,
     "LWIRST_ONNX_TRIAL_MB": 1024,
     "LWIRST_ONNX_TRIAL_SECONDS": 60,
+    "LWIRST_MAX_SERVER_RUNS": 2,
+    "LWIRST_MAX_WAITING_RUNS": 8,
     "LWIRST_UPLOAD_TTL_SECONDS": 3600,
     "LWIRST_UPLOAD_MAX_FILES": 8,
     "LWIRST_UPLOAD_MAX_MB": 1024,

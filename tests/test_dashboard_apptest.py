@@ -13,6 +13,7 @@ import json
 import os
 import re
 import sys
+import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -1738,3 +1739,40 @@ def test_a_sample_run_that_failed_waits_for_the_button(monkeypatch: pytest.Monke
     assert len(calls) == 1 and at.button(key="video_process")  # no rerun retries it
     at.button(key="video_process").click().run()
     assert len(calls) == 2  # the button does
+
+
+def test_a_busy_server_tells_a_visitor_to_come_back_and_runs_them_when_free(monkeypatch: pytest.MonkeyPatch,
+                                                                           tmp_path: Path) -> None:
+    """Nothing bounded how many evaluations and videos a served dashboard took on at once, each holding its memory
+    beside the others. Past LWIRST_MAX_SERVER_RUNS they wait in line; past LWIRST_MAX_WAITING_RUNS a visitor is
+    told in one line that the server is busy, and the same page runs once it is free."""
+    from dashboard.server_load import SERVER_LOAD
+
+    _two_datasets(tmp_path)
+    for name, value in (("LWIRST_DATA_DIR", str(tmp_path)), ("LWIRST_CACHE_DIR", str(tmp_path / "cache")),
+                        ("LWIRST_MAX_SERVER_RUNS", "1"), ("LWIRST_MAX_WAITING_RUNS", "1")):
+        monkeypatch.setenv(name, value)
+    release, held, in_line = threading.Event(), threading.Event(), threading.Event()
+
+    def other_visitor(kind: str, started: threading.Event) -> None:
+        with SERVER_LOAD.running(kind, lambda text: started.set()):
+            started.set()
+            release.wait()
+
+    visitors = [threading.Thread(target=other_visitor, args=args, daemon=True)
+                for args in (("video", held), ("evaluation", in_line))]
+    visitors[0].start()
+    assert held.wait(10)
+    visitors[1].start()
+    assert in_line.wait(10)
+    try:  # the Failures page evaluates the sidebar's split on opening
+        at = open_page("8_failures.py", model=DEMO_MODEL, data_dataset="skyA", data_split="test")
+        assert errors(at) == ["The server is busy: 1 run is going on (the most it runs at once) and 1 more is "
+                              "waiting; try again in a few minutes"], errors(at)
+    finally:
+        release.set()
+        for visitor in visitors:
+            visitor.join(10)
+    at.run()
+    assert not at.exception and not errors(at)
+    assert "skyA (test)" in at.selectbox(key="failure_run").label
