@@ -32,6 +32,8 @@ from lwirst.checkpoint import display_name, file_hash
 from lwirst.datasets import in_sample_note
 from lwirst.errors import LwirstError
 from lwirst.eval_protocol import EvalProtocol, RunSpec
+from lwirst.evalcache import LIMIT as CACHE_LIMIT
+from lwirst.evalcache import mark_used
 from lwirst.evaluate import (
     EvalResult,
     cache_key,
@@ -220,7 +222,9 @@ def _readable(path: str, mtime: float) -> EvalResult | None:
 def _read_as_chosen(path: str, mtime: float, choice: common.DataChoice) -> EvalResult | None:
     """A cached evaluation (`_readable`) under the dataset name and split label `choice` reaches its data by: the
     cache keys on the files, and another spelling of them (`--dataset nudt`, a `trainval` list read for `train`)
-    may have stored it."""
+    may have stored it. Marked used for every session that reads it (`_readable` reads it once for all), so that
+    a run the pages show is the last the cache's bound removes."""
+    mark_used(Path(path))
     result = _readable(path, mtime)
     if result is None:
         return None
@@ -228,9 +232,24 @@ def _read_as_chosen(path: str, mtime: float, choice: common.DataChoice) -> EvalR
         result.protocol.run.model, common.open_data(choice).name, choice.split))
 
 
-def _cached_dir(key: str) -> Path | None:
+def _cached_stamp(key: str) -> tuple[str, float] | None:
+    """The folder and metrics.json time of the whole result cached under `key`; None for none, or one removed
+    meanwhile (the cache keeps within its bound)."""
     folder = cache_root() / key
-    return folder if is_stored(folder) else None
+    try:
+        return (str(folder), (folder / "metrics.json").stat().st_mtime) if is_stored(folder) else None
+    except OSError:
+        return None
+
+
+def gone(path: str, model: str) -> LwirstError:
+    """Why a cached run listed on a page does not read back, in one line: removed since it was listed (the
+    cache keeps within its bound), or damaged."""
+    if not Path(path).exists():
+        return LwirstError(f"the cached evaluation of {model} on this data was removed to keep the evaluation "
+                           f"cache within its bound ({CACHE_LIMIT}); it is evaluated again when asked for")
+    return LwirstError(f"the cached evaluation of {model} on this data is damaged: evaluate it again on the "
+                       "Evaluate page, which replaces it")
 
 
 def stored_run(label: str, engine: common.Engine, choice: common.DataChoice, threshold: float,
@@ -243,9 +262,8 @@ def stored_run(label: str, engine: common.Engine, choice: common.DataChoice, thr
     key = keys[0] if keys else ""
     if key in session_runs():
         return session_runs()[key]
-    folder = next((found for found in map(_cached_dir, keys) if found is not None), None)
-    result = (_read_as_chosen(str(folder), (folder / "metrics.json").stat().st_mtime, choice)
-              if folder is not None else None)
+    stamp = next((found for found in map(_cached_stamp, keys) if found is not None), None)
+    result = _read_as_chosen(*stamp, choice) if stamp is not None else None
     if result is not None:
         return remember(Run(label, key, choice, threshold, result, *cost(engine)))
     same = _SameRun(eval_segmenter(engine).describe(), common.data_fingerprints(choice))
@@ -255,6 +273,8 @@ def stored_run(label: str, engine: common.Engine, choice: common.DataChoice, thr
         return None
     scored = source.protocol.threshold if source is not None else float(row["threshold"])
     asked = f"threshold {threshold:g}" + (f", filter {target_filter}" if target_filter.active else "")
+    if row is not None:  # its result scored again is shared (`_rescored_disk_run`): its use is each session's
+        mark_used(Path(row["path"]))
     with st.spinner(f"Scoring the run at threshold {scored:g} again at {asked} (its stored maps, no network)..."):
         # the maps are the network's, never filtered: any run's answers for any filter
         if source is not None:
@@ -272,7 +292,7 @@ def _rescored_disk_run(path: str, mtime: float, choice: common.DataChoice, thres
     600-frame set again: 38 s of CPU a tab), never changed."""
     source = _read_as_chosen(path, mtime, choice)
     if source is None:
-        raise LwirstError(f"{path}: the cached evaluation is damaged; evaluate the model again")
+        raise gone(path, "the model")
     with SERVER_LOAD.running("scoring"):
         return rescore_result(source, common.open_data(choice), threshold, target_filter=TargetFilter(*bounds))
 
@@ -366,17 +386,21 @@ def _cache_listing(root: str, stamp: tuple[tuple[str, int, int, int], ...]) -> p
     return analysis.cached_runs(Path(root))
 
 
-def _file_stamp(path: Path) -> tuple[int, int, int]:
-    """A file's modification time, inode and size: a rewrite within one tick of the clock still tells."""
-    stat = path.stat()
+def _file_stamp(path: Path) -> tuple[int, int, int] | None:
+    """A file's modification time, inode and size: a rewrite within one tick of the clock still tells; None for
+    a result removed since it was listed (the cache keeps within its bound)."""
+    try:
+        stat = path.stat()
+    except OSError:
+        return None
     return stat.st_mtime_ns, stat.st_ino, stat.st_size
 
 
 def cached_listing() -> pd.DataFrame:
     """Every evaluation cached on disk (`lwirst.analysis.cached_runs`), whatever code scored it."""
     root = cache_root()
-    stamp = tuple(sorted((str(entry.parent.name), *_file_stamp(entry)) for entry in root.glob("*/metrics.json"))
-                  ) if root.is_dir() else ()
+    stamps = ((entry.parent.name, _file_stamp(entry)) for entry in root.glob("*/metrics.json"))
+    stamp = tuple(sorted((name, *found) for name, found in stamps if found is not None)) if root.is_dir() else ()
     return _cache_listing(str(root), stamp)
 
 
@@ -455,8 +479,7 @@ def open_disk_run(row: pd.Series, choice: common.DataChoice) -> Run:
         return remember(session_runs()[row["key"]])
     result = _read_as_chosen(row["path"], row["mtime"], choice)
     if result is None:
-        raise LwirstError(f"the cached evaluation of {row['model']} on this data is damaged: evaluate it again on "
-                          "the Evaluate page, which replaces it")
+        raise gone(row["path"], row["model"])
     cost = cost_by_name(row["model"], row["hash"])
     return remember(Run(disk_label(row), row["key"], choice, float(row["threshold"]), result, *cost))
 

@@ -329,10 +329,11 @@ def cached_runs(root: Path | None = None) -> pd.DataFrame:
         try:
             protocol = EvalProtocol.from_json(data["protocol"])  # type: ignore[index]
             metrics = jsonio.nan_for_null(data["metrics"])  # type: ignore[index]
-        except (KeyError, TypeError, AttributeError):  # None: not whole; or not an evaluation's
-            continue
+            mtime = summary.stat().st_mtime
+        except (KeyError, TypeError, AttributeError, OSError):  # None: not whole; not an evaluation's; or removed
+            continue  # since it was read (the cache keeps within its bound)
         run = protocol.run
-        rows.append({"key": summary.parent.name, "path": str(summary.parent), "mtime": summary.stat().st_mtime,
+        rows.append({"key": summary.parent.name, "path": str(summary.parent), "mtime": mtime,
                      "model": run.model, "hash": run.hash, "backend": run.backend, "protocol": run.protocol,
                      "threshold": protocol.threshold, "dataset": protocol.dataset, "split": protocol.split,
                      "data": protocol.data_fingerprint, **asdict(run.settings),

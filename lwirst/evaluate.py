@@ -34,6 +34,7 @@ from lwirst.consensus import cut_masks
 from lwirst.datasets import Sample, SegDataset, fingerprints
 from lwirst.errors import LwirstError
 from lwirst.eval_protocol import PD_AT_FA_BUDGET, PDFA_THRESHOLDS, RESULT_FIELDS, EvalProtocol, FrameTally, RunSpec
+from lwirst.evalcache import bound, mark_used, share_maps
 from lwirst.inference import Segmenter, consensus_input, frame_clearance, large_frame, network_input, runs
 from lwirst.maps import MAPS_FILE, HeldMaps, PartialMaps, StoredMaps, write_maps
 from lwirst.metrics import (
@@ -332,10 +333,9 @@ def evaluate(segmenter: Segmenter, dataset: SegDataset, *, threshold: float = 0.
     result.saliency = resuming.maps  # stored with the result whether or not the caller keeps them
     if storing is not None:
         storing()
-    store(result, cached)
-    if is_stored(cached):  # else (a full disk) the maps stay where a later run goes on from them
+    store(result, cached, spent=partial)  # not stored (a full disk): the maps stay where a later run goes on
+    if is_stored(cached):
         result.saliency = StoredMaps(cached / MAPS_FILE, check=False)
-        partial.remove()
     if not keep_saliency:
         result.saliency = {}
     return result
@@ -448,31 +448,46 @@ def read_cached(folder: Path) -> EvalResult | None:
                     "evaluated again", folder)
         return None
     try:
-        return EvalResult.load(folder)
+        result = EvalResult.load(folder)
     except LwirstError as exc:
         log.warning("ignoring a damaged cached evaluation (%s); it is evaluated again", exc)
         return None
+    mark_used(folder)  # the last to go when the cache is over its bound
+    return result
 
 
-def store(result: EvalResult, folder: Path) -> None:
-    """Cache a result; a failed write (a full disk) is a warning, never the loss of the result just scored,
-    and leaves no folder the cache would take for one."""
+def store(result: EvalResult, folder: Path, spent: PartialMaps | None = None) -> None:
+    """Cache a result, its maps shared with any result of the same maps (`lwirst.evalcache.share_maps`), then
+    remove `spent` (the maps it was scored from, kept as they were computed) and the least recently used
+    results while the cache is over its bound (`lwirst.evalcache.bound`). A failed write (a full disk) is a
+    warning, never the loss of the result just scored, and leaves no folder the cache would take for one."""
     # Written beside it, then renamed into place: two runs of one key (two visitors pressing Run together) each
     # wiped the folder the other was writing, and neither result was cached.
     staging = folder.with_name(f".{folder.name}.{os.getpid()}.{time.monotonic_ns()}")
     try:
         result.save(staging)
-        try:
-            staging.rename(folder)  # a complete result already there stays readable: the rename fails on it
-        except OSError:
-            if read_cached(folder) is not None:  # the same result, whole, stored first by another run
-                return
-            shutil.rmtree(folder, ignore_errors=True)  # a damaged or unfinished one (a run killed mid-save)
-            staging.rename(folder)
+        share_maps(staging / MAPS_FILE, folder.parent)
+        _place(staging, folder)
     except OSError as exc:
         log.warning("the evaluation was not cached (%s: %s); its results stand", folder, exc.strerror or exc)
+        return
     finally:
         shutil.rmtree(staging, ignore_errors=True)
+    if spent is not None:
+        spent.remove()
+    bound(folder.parent, keep=folder)
+
+
+def _place(staging: Path, folder: Path) -> None:
+    """Move a result written in `staging` to `folder`, unless a whole one is there (the same, stored first by
+    another run): a complete result stays readable, and the rename fails on it."""
+    try:
+        staging.rename(folder)
+    except OSError:
+        if read_cached(folder) is not None:
+            return
+        shutil.rmtree(folder, ignore_errors=True)  # a damaged or unfinished one (a run killed mid-save)
+        staging.rename(folder)
 
 
 AS_SAVED = "as saved"  # `evaluate_predictions`' default growth: the one the files were drawn with

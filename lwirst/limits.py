@@ -32,6 +32,11 @@ server can tighten or loosen them without code changes:
   them, kept on disk per session; the least recently used go first (defaults 8 and 1024).
 - ``LWIRST_UPLOAD_TOTAL_MB``: most megabytes of uploads kept on disk for all sessions together, so that
   many sessions cannot fill the disk; the least recently used go first, whoever's (default 4096).
+- ``LWIRST_CACHE_MAX_MB``: most megabytes of the evaluation cache (results, the maps they share, the maps of
+  interrupted runs), after each result stored; the least recently stored or read results go first, never the
+  one just stored (`lwirst.evalcache`). A served dashboard stores every visitor's evaluation of an offered
+  model; the default, 16384, holds a 600-frame set of 1280x1024 frames (521 MB of maps, shared by its
+  thresholds and filters) many times over.
 """
 
 from __future__ import annotations
@@ -57,6 +62,7 @@ DEFAULTS = {
     "LWIRST_UPLOAD_MAX_FILES": 8,
     "LWIRST_UPLOAD_MAX_MB": 1024,
     "LWIRST_UPLOAD_TOTAL_MB": 4096,
+    "LWIRST_CACHE_MAX_MB": 16384,
 }
 
 

@@ -59,6 +59,9 @@ class StoredMaps(Mapping[str, np.ndarray]):
             if self._file is None:
                 self._file = np.load(self.path, allow_pickle=False)
             return self._file[name].astype(np.float32)
+        except FileNotFoundError as exc:  # the result removed since it was read: the cache keeps within its bound
+            raise LwirstError(f"{self.path}: the stored maps were removed to keep the evaluation cache within "
+                              "its bound (LWIRST_CACHE_MAX_MB); evaluate the model again") from exc
         except (OSError, ValueError, KeyError, zipfile.BadZipFile, zlib.error, EOFError) as exc:
             raise LwirstError(f"{self.path}: the stored map of {name} cannot be read ({exc}); evaluate the model "
                               "again") from exc

@@ -12,6 +12,7 @@ import itertools
 import json
 import math
 import os
+import shutil
 import sys
 import time
 from collections.abc import Iterator
@@ -898,6 +899,27 @@ def test_compare_keeps_runs_weights_apart_that_this_server_does_not_offer(tmp_pa
                    protocol).save(cache_root() / run)
     points = dash.measured_points(include_demo=False, include_sweeps=False).set_index("name")
     assert points.loc["alpha/best", "miou"] == 0.41 and points.loc["beta/best", "miou"] == 0.77
+
+
+def test_a_cached_run_removed_to_keep_the_cache_within_its_bound_is_dropped_or_said_so(
+        network_calls: list[int]) -> None:
+    """The cache removes its least recently used results (`lwirst.evalcache`) while pages list them: a list drops
+    the run, a row listed before it went says so in one line, the page that opened it goes on with the maps it
+    read, and a new session evaluates the model again."""
+    at = open_page("8_failures.py")  # the samples: evaluated on opening, stored on disk
+    run = next(iter(at.session_state[dash.RUNS_KEY].values()))
+    st.session_state.pop(dash.RUNS_KEY, None)  # this process's own (bare) session holds none of its runs
+    (row,) = (row for _, row in dash.disk_runs(run.choice).iterrows())
+    shutil.rmtree(row["path"])  # as the cache's bound removes it
+    assert dash.disk_runs(run.choice).empty
+    with pytest.raises(LwirstError, match="removed to keep the evaluation cache within its bound"):
+        dash.open_disk_run(row, run.choice)
+    at.run()
+    assert not at.exception and not errors(at)
+    network_calls.clear()
+    again = open_page("8_failures.py")
+    assert network_calls and not errors(again)
+    assert not dash.disk_runs(run.choice).empty  # stored again
 
 
 def test_failures_opens_the_sidebar_runs_own_evaluation_not_another_file_of_its_name(

@@ -156,7 +156,7 @@ def test_a_damaged_cache_entry_is_evaluated_again_not_fatal(model: Path, tmp_pat
                         open_dataset(data, "folder", "test"))
 
     first = run()
-    (entry,) = (tmp_path / "cache" / "eval").iterdir()
+    (entry,) = (p for p in (tmp_path / "cache" / "eval").iterdir() if p.name != ".maps")  # its maps, shared
     if damage == "no curves":
         (entry / "curves.json").unlink()
     elif damage == "list":
@@ -240,7 +240,7 @@ def test_two_runs_caching_one_result_at_once_leave_it_cached(model: Path, tmp_pa
 
     monkeypatch.setattr(evaluate_module, "atomic_write", racing)
     evaluate_module.store(result, folder)
-    assert evaluate_module.is_stored(folder) and [p.name for p in folder.parent.iterdir()] == ["key"]  # no staging
+    assert evaluate_module.is_stored(folder) and sorted(p.name for p in folder.parent.iterdir()) == [".maps", "key"]
     assert EvalResult.load(folder).metrics["images"] == result.metrics["images"]
 
 
