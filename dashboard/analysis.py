@@ -223,9 +223,8 @@ def _read_as_chosen(path: str, mtime: float, choice: common.DataChoice) -> EvalR
     """A cached evaluation (`_readable`) under the dataset name and split label `choice` reaches its data by: the
     cache keys on the files, and another spelling of them (`--dataset nudt`, a `trainval` list read for `train`)
     may have stored it. Marked used for every session that reads it (`_readable` reads it once for all), so that
-    a run the pages show is the last the cache's bound removes."""
-    mark_used(Path(path))
-    result = _readable(path, mtime)
+    a run the pages show is the last the cache's bound removes; None once it removed it, as if never run."""
+    result = _readable(path, mtime) if mark_used(Path(path)) else None
     if result is None:
         return None
     return dataclasses.replace(result, protocol=result.protocol.renamed(

@@ -65,12 +65,14 @@ def _digest(path: Path) -> str:
     return digest.hexdigest()
 
 
-def mark_used(folder: Path) -> None:
-    """Mark a stored result as used now (read or stored), so that it is the last to go (`bound`)."""
+def mark_used(folder: Path) -> bool:
+    """Mark a stored result as used now (read or stored), so that it is the last to go (`bound`); False when it
+    is gone (removed to keep the cache within its bound)."""
     try:
         os.utime(folder)
-    except OSError:  # removed meanwhile: nothing to keep
-        return
+    except OSError:
+        return False
+    return True
 
 
 @dataclass
@@ -113,12 +115,6 @@ def _entries(root: Path) -> list[Path]:
         return list(root.iterdir())
     except OSError:
         return []
-
-
-def cache_bytes(root: Path) -> int:
-    """The bytes the cache under `root` holds (results, shared maps some result links, interrupted runs'
-    maps, results being written), each file once."""
-    return Usage.of(root).total
 
 
 def bound(root: Path, keep: Path) -> list[Path]:

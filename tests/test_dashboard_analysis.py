@@ -903,13 +903,16 @@ def test_compare_keeps_runs_weights_apart_that_this_server_does_not_offer(tmp_pa
 
 def test_a_cached_run_removed_to_keep_the_cache_within_its_bound_is_dropped_or_said_so(
         network_calls: list[int]) -> None:
-    """The cache removes its least recently used results (`lwirst.evalcache`) while pages list them: a list drops
-    the run, a row listed before it went says so in one line, the page that opened it goes on with the maps it
-    read, and a new session evaluates the model again."""
+    """The cache removes its least recently used results (`lwirst.evalcache`), a page's opening one counting as a
+    use, while pages list them: a list drops the run, a row listed before it went says so in one line, the page
+    that opened it goes on with the maps it read, and a new session evaluates the model again."""
     at = open_page("8_failures.py")  # the samples: evaluated on opening, stored on disk
     run = next(iter(at.session_state[dash.RUNS_KEY].values()))
-    st.session_state.pop(dash.RUNS_KEY, None)  # this process's own (bare) session holds none of its runs
     (row,) = (row for _, row in dash.disk_runs(run.choice).iterrows())
+    os.utime(row["path"], (0, 0))  # unused since 1970
+    open_page("8_failures.py")  # a new session opens it from the disk cache
+    assert os.stat(row["path"]).st_mtime > time.time() - 600
+    st.session_state.pop(dash.RUNS_KEY, None)  # the session these calls see holds none of its runs
     shutil.rmtree(row["path"])  # as the cache's bound removes it
     assert dash.disk_runs(run.choice).empty
     with pytest.raises(LwirstError, match="removed to keep the evaluation cache within its bound"):

@@ -18,7 +18,7 @@ from hypothesis import strategies as st
 
 from lwirst.datasets import open_dataset
 from lwirst.errors import LwirstError
-from lwirst.evalcache import SHARED_MAPS, cache_bytes
+from lwirst.evalcache import SHARED_MAPS, Usage
 from lwirst.evaluate import EvalResult, cache_key, cache_root, evaluate, read_cached, rescore_result, store
 from lwirst.inference import Segmenter
 
@@ -41,6 +41,11 @@ def _maps(folder: Path) -> os.stat_result:
     return os.stat(folder / "saliency.npz")
 
 
+def _used() -> int:
+    """The cache's bytes, each file once (as its bound counts them)."""
+    return Usage.of(cache_root()).total
+
+
 def _results() -> set[str]:
     return {p.name for p in cache_root().iterdir() if not p.name.startswith(".")}
 
@@ -61,7 +66,7 @@ def test_two_thresholds_store_their_maps_once(setup) -> None:
     assert _maps(a).st_ino == _maps(b).st_ino and _maps(a).st_nlink == 3  # the two results and .maps
     (shared,) = (cache_root() / SHARED_MAPS).iterdir()
     assert os.stat(shared).st_ino == _maps(a).st_ino
-    assert cache_bytes(cache_root()) < 2 * _maps(a).st_size
+    assert _used() < 2 * _maps(a).st_size
     for folder, result in ((a, low), (b, high)):
         again = read_cached(folder)
         assert again is not None and again.protocol.threshold == result.protocol.threshold
@@ -75,12 +80,12 @@ def test_over_the_bound_the_least_recently_used_goes_and_shared_maps_stay(setup)
     dataset, segmenter = setup
     first = evaluate(segmenter, dataset, threshold=0.0)
     evaluate(segmenter, dataset, threshold=1.0)
-    one = cache_bytes(cache_root()) - _maps(_folder(segmenter, dataset, 0.0)).st_size  # two results' own files
-    _pad(MB - cache_bytes(cache_root()) - one // 4)  # room for half of one more
+    one = _used() - _maps(_folder(segmenter, dataset, 0.0)).st_size  # two results' own files
+    _pad(MB - _used() - one // 4)  # room for half of one more
     assert evaluate(segmenter, dataset, threshold=0.0).cached  # read: now the most recently used
     evaluate(segmenter, dataset, threshold=2.0)
     kept = {_folder(segmenter, dataset, t).name for t in (0.0, 2.0)}
-    assert _results() == kept and cache_bytes(cache_root()) <= MB  # 1.0, the least recently used, went
+    assert _results() == kept and _used() <= MB  # 1.0, the least recently used, went
     survivor = read_cached(_folder(segmenter, dataset, 0.0))
     assert survivor is not None and all(np.array_equal(survivor.saliency[n], first.saliency[n]) for n in dataset.names)
     assert _maps(_folder(segmenter, dataset, 0.0)).st_nlink == 3
@@ -156,7 +161,7 @@ def test_after_any_stores_the_cache_is_within_its_bound_or_holds_the_newest_only
             if read_first:
                 read_cached(cache_root() / "r0")
             store(stored_results[index], cache_root() / f"r{index}")
-            assert cache_bytes(cache_root()) <= MB or _results() == {f"r{index}"}
+            assert _used() <= MB or _results() == {f"r{index}"}
             assert f"r{index}" in _results()
             assert all(read_cached(cache_root() / name) is not None for name in _results())
             assert all(os.stat(p).st_nlink > 1 for p in (cache_root() / SHARED_MAPS).iterdir())
