@@ -85,6 +85,7 @@ class Usage:
 
     @classmethod
     def of(cls, root: Path) -> Usage:
+        """What `root` holds now; a file removed while it is read (another process's bound) counts for none."""
         usage = cls()
         for entry in _entries(root):
             for path in entry.rglob("*") if entry.is_dir() else [entry]:
@@ -100,6 +101,7 @@ class Usage:
 
     @property
     def total(self) -> int:
+        """The bytes the bound holds the cache to."""
         return sum(self.sizes.values())
 
     def drop(self, entry: str) -> None:
@@ -111,31 +113,31 @@ class Usage:
 
 
 def _entries(root: Path) -> list[Path]:
+    """A folder's entries; none where it is not there (a cache never written)."""
     try:
         return list(root.iterdir())
     except OSError:
         return []
 
 
-def bound(root: Path, keep: Path) -> list[Path]:
+def bound(root: Path, keep: Path) -> None:
     """Mark `keep` (a result just stored) used, remove the least recently used other results while the cache
-    is over LWIRST_CACHE_MAX_MB, then every shared map no result links; the removed results. Results being
-    written (dot folders) and interrupted runs' maps count, but are never removed here."""
+    is over LWIRST_CACHE_MAX_MB, then every shared map no result links. Results being written (dot folders) and
+    interrupted runs' maps count, but are never removed here."""
     mark_used(keep)
     most = limit(LIMIT) * 2**20
     usage = Usage.of(root)
-    removed = []
+    removed = 0
     for folder in _least_recently_used(root, keep):
         if usage.total <= most:
             break
         if _remove(folder):
             usage.drop(folder.name)
-            removed.append(folder)
+            removed += 1
     _remove_unlinked(root / SHARED_MAPS)
     if removed:
         log.info("removed %d least recently used cached evaluation(s) from %s to keep it within %s=%d",
-                 len(removed), root, LIMIT, most // 2**20)
-    return removed
+                 removed, root, LIMIT, most // 2**20)
 
 
 def _least_recently_used(root: Path, keep: Path) -> list[Path]:
