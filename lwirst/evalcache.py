@@ -120,6 +120,24 @@ def _entries(root: Path) -> list[Path]:
         return []
 
 
+STALE_DAYS = 7  # a hidden folder untouched this long is left over (an interrupted run's maps, a killed save)
+
+
+def prepare(root: Path) -> None:
+    """Before an evaluation is run into `root`: its bound read (a bad LWIRST_CACHE_MAX_MB is refused before the
+    run, not after it), and the hidden folders untouched for STALE_DAYS removed: an interrupted run's maps that
+    no run of this code goes on from (another key), and what a process killed while saving or removing a result
+    left. They count against the bound, which never removes them."""
+    limit(LIMIT)
+    oldest = time.time() - STALE_DAYS * 86400
+    for folder in _entries(root):
+        try:
+            if folder.name.startswith(".") and folder.name != SHARED_MAPS and folder.stat().st_mtime < oldest:
+                shutil.rmtree(folder, ignore_errors=True)
+        except OSError:
+            continue
+
+
 def bound(root: Path, keep: Path) -> None:
     """Mark `keep` (a result just stored) used, remove the least recently used other results while the cache
     is over LWIRST_CACHE_MAX_MB, then every shared map no result links. Results being written (dot folders) and

@@ -34,7 +34,7 @@ from lwirst.consensus import cut_masks
 from lwirst.datasets import Sample, SegDataset, fingerprints
 from lwirst.errors import LwirstError
 from lwirst.eval_protocol import PD_AT_FA_BUDGET, PDFA_THRESHOLDS, RESULT_FIELDS, EvalProtocol, FrameTally, RunSpec
-from lwirst.evalcache import bound, mark_used, share_maps
+from lwirst.evalcache import bound, mark_used, prepare, share_maps
 from lwirst.inference import Segmenter, consensus_input, frame_clearance, large_frame, network_input, runs
 from lwirst.maps import MAPS_FILE, HeldMaps, PartialMaps, StoredMaps, write_maps
 from lwirst.metrics import (
@@ -317,7 +317,7 @@ def evaluate(segmenter: Segmenter, dataset: SegDataset, *, threshold: float = 0.
         return _score(dataset, lambda sample: segmenter.predict(sample.image), segmenter.describe(), threshold,
                       grow_to, progress=progress, keep_saliency=keep_saliency, target_filter=target_filter)
     cached = cache_root() / keys[0]
-    _prune_partials(cache_root())
+    prepare(cache_root())  # before the run: a bad bound refused now, not after it
     partial = PartialMaps(cache_root() / f".partial-{_maps_key(segmenter, dataset)}")
     resuming = _Resuming(segmenter, partial)
     if partial:
@@ -339,21 +339,6 @@ def evaluate(segmenter: Segmenter, dataset: SegDataset, *, threshold: float = 0.
     if not keep_saliency:
         result.saliency = {}
     return result
-
-
-PARTIAL_DAYS = 7  # the maps an interrupted run kept, untouched this long, are removed (other code never reads them)
-
-
-def _prune_partials(root: Path) -> None:
-    """Remove the kept maps of runs interrupted over PARTIAL_DAYS ago: a run of other code (another key) never
-    goes on from them, and each holds up to a set's maps."""
-    oldest = time.time() - PARTIAL_DAYS * 86400
-    for folder in root.glob(".partial-*") if root.is_dir() else ():
-        try:
-            if folder.stat().st_mtime < oldest:
-                shutil.rmtree(folder, ignore_errors=True)
-        except OSError:
-            continue
 
 
 class EvaluationInterrupted(KeyboardInterrupt):

@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 
 from lwirst.datasets import open_dataset
+from lwirst.errors import LwirstError
 from lwirst.evaluate import EvaluationInterrupted, cache_root, evaluate, rescore_result
 from lwirst.inference import Segmenter
 from lwirst.maps import HeldMaps, PartialMaps, StoredMaps
@@ -142,20 +143,30 @@ def test_scoring_again_reuses_what_no_threshold_changes(setup, monkeypatch: pyte
         math.isnan(filtered.metrics["pd_at_fa"]) and math.isnan(direct.metrics["pd_at_fa"]))
 
 
-def test_maps_kept_by_a_run_interrupted_long_ago_are_removed(setup) -> None:
-    """A run of other code never goes on from another key's maps: kept over a week, they are removed."""
+def test_maps_kept_by_a_run_interrupted_long_ago_are_removed(setup, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A run of other code never goes on from another key's maps: kept over a week, they are removed, as is what a
+    process killed while saving a result left; a bad cache bound is refused before the network runs."""
     import os
     import time
 
-    from lwirst.evaluate import PARTIAL_DAYS
+    from lwirst.evalcache import SHARED_MAPS, STALE_DAYS
 
     dataset, segmenter = setup
     cache_root().mkdir(parents=True)
     old, recent = cache_root() / ".partial-old", cache_root() / ".partial-recent"
-    for folder in (old, recent):
+    killed, shared = cache_root() / ".0123456789abcdef0123.4242.17", cache_root() / SHARED_MAPS
+    for folder in (old, recent, killed, shared):
         folder.mkdir()
         (folder / "x.json").write_text("{}")
-    stale = time.time() - (PARTIAL_DAYS + 1) * 86400
-    os.utime(old, (stale, stale))
+    stale = time.time() - (STALE_DAYS + 1) * 86400
+    for folder in (old, killed, shared):
+        os.utime(folder, (stale, stale))
+    monkeypatch.setenv("LWIRST_CACHE_MAX_MB", "-1")
+    counted = _Counting(segmenter, monkeypatch)
+    with pytest.raises(LwirstError, match="LWIRST_CACHE_MAX_MB='-1' must be a positive integer"):
+        evaluate(segmenter, dataset)
+    assert counted.calls == 0 and old.exists()
+    monkeypatch.delenv("LWIRST_CACHE_MAX_MB")
     evaluate(segmenter, dataset)
-    assert not old.exists() and recent.exists()
+    assert counted.calls == len(dataset)
+    assert not old.exists() and not killed.exists() and recent.exists() and shared.exists()
