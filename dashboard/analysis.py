@@ -19,6 +19,7 @@ import logging
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -155,7 +156,17 @@ def cost(engine: common.Engine) -> tuple[int | None, float | None]:
     return _cost(engine.path, engine.version)
 
 
-def cost_by_name(model: str, digest: str = "") -> tuple[int | None, float | None]:
+def disk_cost(row: Any) -> tuple[int | None, float | None]:
+    """Params and FLOPs of a cached run's model (a listing's row, or its tuple): those its evaluation recorded,
+    so that a model this server does not offer is placed too; else the offered file's (`_offered_cost`: a result
+    stored before evaluations recorded them)."""
+    params, flops = row.model_params, row.model_flops
+    if pd.notna(params) and pd.notna(flops):
+        return int(params), float(flops)
+    return _offered_cost(row.model, row.hash)
+
+
+def _offered_cost(model: str, digest: str = "") -> tuple[int | None, float | None]:
     """Params and FLOPs of a model known by file name and content hash only (a run cached on disk): the
     offered file of that content, else the first of that name."""
     if model == DEMO_MODEL:
@@ -479,7 +490,7 @@ def open_disk_run(row: pd.Series, choice: common.DataChoice) -> Run:
     result = _read_as_chosen(row["path"], row["mtime"], choice)
     if result is None:
         raise gone(row["path"], row["model"])
-    cost = cost_by_name(row["model"], row["hash"])
+    cost = disk_cost(row)
     return remember(Run(disk_label(row), row["key"], choice, float(row["threshold"]), result, *cost))
 
 
@@ -645,7 +656,7 @@ def measured_points(include_demo: bool, include_sweeps: bool) -> pd.DataFrame:
         if (row.model != DEMO_MODEL or include_demo) and row.data in offered:
             rows.append(analysis.measured_point(
                 _point_name(row.model, row.threshold, offered_model(row.hash)), row._asdict(), row.dataset,
-                row.split, *cost_by_name(row.model, row.hash), protocol=row.protocol, applied=row.applied,
+                row.split, *disk_cost(row), protocol=row.protocol, applied=row.applied,
                 threshold=row.threshold)
                 | {"plotted": row.images >= FIG4_MIN_IMAGES})
     for run in session_runs().values():

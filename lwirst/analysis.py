@@ -337,14 +337,14 @@ def cached_runs(root: Path | None = None) -> pd.DataFrame:
                      "model": run.model, "hash": run.hash, "backend": run.backend, "protocol": run.protocol,
                      "threshold": protocol.threshold, "dataset": protocol.dataset, "split": protocol.split,
                      "data": protocol.data_fingerprint, **asdict(run.settings),
+                     "model_params": run.params, "model_flops": run.flops,
                      "filter": str(protocol.target_filter) if protocol.target_filter.active else "",
                      "applied": protocol.applied,
                      "code": str(data.get("code") or ""), **metrics})  # type: ignore[union-attr]
     if not rows:
         return pd.DataFrame(columns=["key", "path", "mtime", "model", "hash", "backend", "protocol", "threshold",
                                      "dataset", "split", "data", *(f.name for f in fields(RunSettings)),
-                                     "filter", "applied",
-                                     "code", "images"])
+                                     "model_params", "model_flops", "filter", "applied", "code", "images"])
     return pd.DataFrame(rows).sort_values("mtime", ascending=False).reset_index(drop=True)
 
 

@@ -67,6 +67,8 @@ class RunSpec:
     palettes: bool | None = None
     options: Mapping[str, Any] = field(default_factory=dict, hash=False)
     settings: RunSettings = PLAIN
+    params: int | None = field(default=None, compare=False)  # of the network, recorded by an evaluation (None:
+    flops: float | None = field(default=None, compare=False)  # not, or not countable), FLOPs per 256x256 pass
 
     @property
     def recorded_size(self) -> list[int] | str:
@@ -83,6 +85,8 @@ class RunSpec:
         if self.palettes is not None:
             data["palettes"] = self.palettes
         data["options"] = dict(self.options)
+        if self.params is not None and self.flops is not None:
+            data.update(params=self.params, flops=self.flops)
         return data
 
     @classmethod
@@ -98,7 +102,8 @@ class RunSpec:
                    None if size == SAVED_SIZE else PAPER_SIZE,
                    _count(threads) or None,
                    str(data.get("input", "files")), palettes if isinstance(palettes, bool) else None,
-                   options if isinstance(options, Mapping) else {}, RunSettings.from_json(data))
+                   options if isinstance(options, Mapping) else {}, RunSettings.from_json(data),
+                   _count(data.get("params")) or None, _positive(data.get("flops")))
 
 @dataclass(frozen=True)
 class AppliedProtocol:
@@ -292,6 +297,12 @@ class FrameTally:
     def record(self, run: RunSpec) -> FramesRan:
         """What a result's protocol records of how `run`'s frames ran."""
         return FramesRan.counted(self.ran, run.size, self.held, self.decoded, self.as_colour)
+
+
+def _positive(value: object) -> float | None:
+    """A positive finite number a record holds, else None (absent, null, NaN, a string)."""
+    number = isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value) and value > 0
+    return float(value) if number else None  # type: ignore[arg-type]
 
 
 def _count(value: object) -> int:

@@ -313,8 +313,10 @@ def evaluate(segmenter: Segmenter, dataset: SegDataset, *, threshold: float = 0.
             result.protocol = result.protocol.renamed(segmenter.describe().model, dataset.name, dataset.split)
             result.cached = True
             return result
+    cost = segmenter.complexity()
+    run = dataclasses.replace(segmenter.describe(), params=cost and cost.params, flops=cost and cost.flops)
     if not keys:
-        return _score(dataset, lambda sample: segmenter.predict(sample.image), segmenter.describe(), threshold,
+        return _score(dataset, lambda sample: segmenter.predict(sample.image), run, threshold,
                       grow_to, progress=progress, keep_saliency=keep_saliency, target_filter=target_filter)
     cached = cache_root() / keys[0]
     prepare(cache_root())  # before the run: a bad bound refused now, not after it
@@ -323,7 +325,7 @@ def evaluate(segmenter: Segmenter, dataset: SegDataset, *, threshold: float = 0.
     if partial:
         log.info("going on from the %d map(s) an interrupted run kept in %s", len(partial), partial.folder)
     try:
-        result = _score(dataset, resuming.predict, segmenter.describe(), threshold, grow_to, progress=progress,
+        result = _score(dataset, resuming.predict, run, threshold, grow_to, progress=progress,
                         keep_saliency=False, target_filter=target_filter)
     except KeyboardInterrupt:
         raise EvaluationInterrupted(len(partial), len(dataset), partial.folder) from None

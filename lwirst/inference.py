@@ -55,6 +55,7 @@ from lwirst.backends.openvino_cpu import cpu_has_bf16 as cpu_has_bf16
 from lwirst.backends.ort import OrtBackend as OrtBackend
 from lwirst.backends.torch_eager import TorchBackend as TorchBackend
 from lwirst.checkpoint import display_name, file_hash, load_model
+from lwirst.complexity import Complexity, count_complexity, onnx_complexity
 from lwirst.consensus import agreed, check_scale, mirrored_input, whole_blobs
 from lwirst.errors import LwirstError, NonFiniteOutput
 from lwirst.eval_protocol import RunSpec
@@ -751,6 +752,19 @@ class Segmenter:
     def settings(self) -> RunSettings:
         """How this segmenter's frames run beside backend and protocol, as results record it."""
         return RunSettings(self.confirm, self.mirror, self.margin, self.polarity, self.ignore.key)
+
+    def complexity(self) -> Complexity | None:
+        """Params and FLOPs of one 256x256 pass of the network, as model cards state them (whatever size it runs
+        at): an evaluation records them, so that a comparison places its result without the model file; None where
+        an ONNX graph's cannot be counted."""
+        if self.module is not None:
+            with self._lock:  # a pass of the module, as a network call
+                return count_complexity(self.module)
+        try:
+            return onnx_complexity(self._onnx or b"")
+        except LwirstError as exc:
+            log.warning("%s: its params and FLOPs cannot be counted (%s)", self.model_name, exc)
+            return None
 
     def describe(self) -> RunSpec:
         """The model as it runs, as results record it."""

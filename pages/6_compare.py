@@ -159,9 +159,9 @@ def measured_table(measured: pd.DataFrame, include_demo: bool) -> None:
                    "it finds nothing (its mIoU and Pd say so).")
     unplotted = shown[shown[["flops_m", "params_m"]].isna().any(axis=1)]
     if not unplotted.empty:
-        st.caption(f"Not on the charts (cost unknown: an ONNX file, or a model file this server does not offer, "
-                   f"whose params and FLOPs it cannot count; a `lwirst train` run's folder is offered through "
-                   f"$LWIRST_DASHBOARD_MODEL_ROOTS): {', '.join(unplotted['name'])}")
+        st.caption(f"Not on the charts (cost unknown: an ONNX graph whose params and FLOPs cannot be counted, or "
+                   f"a model this server does not offer whose run was cached before evaluations recorded its cost; "
+                   f"evaluating it again records it): {', '.join(unplotted['name'])}")
     few = measured[~dash.plotted(measured)]
     if not few.empty:
         st.caption(f"Not on the charts (scored on fewer than {dash.FIG4_MIN_IMAGES} images, too few to stand "

@@ -421,6 +421,27 @@ def test_results_another_version_of_the_code_scored_are_listed_nowhere(
     assert any(c.value.startswith("Not shown: 2 cached evaluation(s) scored by another version") for c in at.caption)
 
 
+def test_compare_places_a_cached_run_of_a_model_the_server_does_not_offer(monkeypatch: pytest.MonkeyPatch,
+                                                                          tmp_path: Path) -> None:
+    """A run evaluated from the command line with a model file the server does not offer was listed "cost
+    unknown" and left off the accuracy-against-cost charts: a result records its network's params and FLOPs, and
+    Compare places it by them; one stored before they were recorded is still named as not on the charts."""
+    monkeypatch.setenv("LWIRST_CACHE_DIR", str(tmp_path / "cache"))
+    offered = sorted(dash.offered_data())[0]
+    for key, cost in (("recorded", {"params": 170_000, "flops": 250e6}), ("older", {})):
+        protocol = EvalProtocol.from_json({"model": f"{key}.safetensors", "hash": f"{key}-hash", "backend": "torch",
+                                           "protocol": "resize", "threshold": 0.0, "dataset": "mine",
+                                           "split": "test", "data_fingerprint": offered, **cost})
+        EvalResult({"miou": 0.5, "f1": 0.6, "images": dash.FIG4_MIN_IMAGES}, pd.DataFrame({"name": ["a"]}), {},
+                   protocol).save(cache_root() / key)
+    points = dash.measured_points(include_demo=False, include_sweeps=False).set_index("name")
+    assert points.loc["recorded", ["params_m", "flops_m"]].tolist() == pytest.approx([0.17, 250.0])
+    assert points.loc["older", ["params_m", "flops_m"]].isna().all()
+    at = open_page("6_compare.py")
+    unplotted = [c.value for c in at.caption if c.value.startswith("Not on the charts (cost unknown")]
+    assert len(unplotted) == 1 and unplotted[0].endswith(": older"), unplotted
+
+
 # ---------------------------------------------------------------- Evaluate page
 
 

@@ -170,3 +170,26 @@ def test_maps_kept_by_a_run_interrupted_long_ago_are_removed(setup, monkeypatch:
     evaluate(segmenter, dataset)
     assert counted.calls == len(dataset)
     assert not old.exists() and not killed.exists() and recent.exists() and shared.exists()
+
+
+def test_an_evaluation_records_its_networks_params_and_flops(setup, random_checkpoint: Path, tmp_path: Path) -> None:
+    """Compare could not place a cached run of a model the server does not offer ("cost unknown"): a result records
+    its network's params and FLOPs per 256x256 pass, the model card's for a checkpoint (whatever size it runs at)
+    and the graph's count for an ONNX export, through the cache as well."""
+    from lwirst.checkpoint import load_model
+    from lwirst.complexity import onnx_complexity
+    from lwirst.export import export_onnx
+    from lwirst.modelcard import model_card
+
+    dataset, segmenter = setup
+    card = model_card(random_checkpoint)
+    run = evaluate(segmenter, dataset).protocol.run
+    assert (run.params, run.flops) == (card.params, card.flops) and card.params and card.flops
+    again = evaluate(segmenter, dataset)
+    assert again.cached and (again.protocol.run.params, again.protocol.run.flops) == (card.params, card.flops)
+    graph = tmp_path / "m.onnx"
+    export_onnx(load_model(random_checkpoint)[0], graph)
+    onnx_run = evaluate(Segmenter(graph, backend="onnxruntime", threads=1, size=(64, 64), confirm=None),
+                        dataset).protocol.run
+    counted = onnx_complexity(graph.read_bytes())
+    assert (onnx_run.params, onnx_run.flops) == (counted.params, counted.flops)
