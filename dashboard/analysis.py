@@ -30,6 +30,7 @@ from dashboard import common
 from dashboard.server_load import SERVER_LOAD
 from lwirst import analysis
 from lwirst.checkpoint import display_name, file_hash
+from lwirst.complexity import Complexity
 from lwirst.datasets import in_sample_note
 from lwirst.errors import LwirstError
 from lwirst.eval_protocol import EvalProtocol, RunSpec
@@ -96,6 +97,9 @@ class EvalSegmenter:
 
     def describe(self) -> RunSpec:
         return self.info
+
+    def complexity(self) -> Complexity | None:
+        return self.shared.segmenter.complexity()
 
     def predict(self, image: np.ndarray) -> Saliency:
         return self.shared.predict(image)

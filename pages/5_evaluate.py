@@ -84,6 +84,7 @@ def results(models: dict[str, common.Engine], choice: common.DataChoice, thresho
             target_filter: TargetFilter) -> list[dash.Run]:
     """Results of every model: from this session or the disk cache at once; the rest scored at once on a small
     dataset (the embedded samples), else on the Run button, as Failures does."""
+    requested = st.session_state.pop(RUN_REQUESTED, False)  # only the run the click started takes it
     runs, missing = [], {}
     for label, engine in models.items():
         try:
@@ -95,18 +96,26 @@ def results(models: dict[str, common.Engine], choice: common.DataChoice, thresho
             missing[label] = engine
         else:
             runs.append(run)
-    if missing and dash.scored_unasked(choice):
-        runs += run_models(missing, choice, threshold, target_filter)
+    if missing and (requested or dash.scored_unasked(choice)):
+        done = run_models(missing, choice, threshold, target_filter)
+        runs += done
+        if len(done) < len(missing):  # a busy server, a file that failed: the button again, under the errors
+            run_button({label: engine for label, engine in missing.items()
+                        if label not in {run.label for run in done}}, choice)
     elif missing:
-        prompt = st.empty()
-        with prompt.container():
-            st.caption(f"Not evaluated yet on {choice.name}: {', '.join(missing)}.")
-            clicked = st.button(f"Run evaluation ({len(missing)} model{'s' if len(missing) > 1 else ''})",
-                                type="primary", key="eval_run")
-        if clicked:
-            prompt.empty()
-            runs += run_models(missing, choice, threshold, target_filter)
+        run_button(missing, choice)
     return runs
+
+
+RUN_REQUESTED = "eval_run_requested"  # set by the Run button: the page's next run evaluates what is missing
+
+
+def run_button(missing: dict[str, common.Engine], choice: common.DataChoice) -> None:
+    """What is not evaluated yet, and the button that evaluates it in the page's next run (where the button is
+    not drawn, so that it stands again after a run that failed)."""
+    st.caption(f"Not evaluated yet on {choice.name}: {', '.join(missing)}.")
+    st.button(f"Run evaluation ({len(missing)} model{'s' if len(missing) > 1 else ''})", type="primary",
+              key="eval_run", on_click=lambda: st.session_state.update({RUN_REQUESTED: True}))
 
 
 def run_models(models: dict[str, common.Engine], choice: common.DataChoice, threshold: float,

@@ -16,6 +16,7 @@ import sys
 import threading
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import cv2
@@ -1741,17 +1742,14 @@ def test_a_sample_run_that_failed_waits_for_the_button(monkeypatch: pytest.Monke
     assert len(calls) == 2  # the button does
 
 
-def test_a_busy_server_tells_a_visitor_to_come_back_and_runs_them_when_free(monkeypatch: pytest.MonkeyPatch,
-                                                                           tmp_path: Path) -> None:
-    """Nothing bounded how many evaluations and videos a served dashboard took on at once, each holding its memory
-    beside the others. Past LWIRST_MAX_SERVER_RUNS they wait in line; past LWIRST_MAX_WAITING_RUNS a visitor is
-    told in one line that the server is busy, and the same page runs once it is free."""
+@contextmanager
+def busy_server(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    """A server that runs one heavy run at once and lets one wait, both taken by other visitors (a video running,
+    an evaluation in line) until the block ends."""
     from dashboard.server_load import SERVER_LOAD
 
-    _two_datasets(tmp_path)
-    for name, value in (("LWIRST_DATA_DIR", str(tmp_path)), ("LWIRST_CACHE_DIR", str(tmp_path / "cache")),
-                        ("LWIRST_MAX_SERVER_RUNS", "1"), ("LWIRST_MAX_WAITING_RUNS", "1")):
-        monkeypatch.setenv(name, value)
+    monkeypatch.setenv("LWIRST_MAX_SERVER_RUNS", "1")
+    monkeypatch.setenv("LWIRST_MAX_WAITING_RUNS", "1")
     release, held, in_line = threading.Event(), threading.Event(), threading.Event()
 
     def other_visitor(kind: str, started: threading.Event) -> None:
@@ -1765,14 +1763,50 @@ def test_a_busy_server_tells_a_visitor_to_come_back_and_runs_them_when_free(monk
     assert held.wait(10)
     visitors[1].start()
     assert in_line.wait(10)
-    try:  # the Failures page evaluates the sidebar's split on opening
-        at = open_page("8_failures.py", model=DEMO_MODEL, data_dataset="skyA", data_split="test")
-        assert errors(at) == ["The server is busy: 1 run is going on (the most it runs at once) and 1 more is "
-                              "waiting; try again in a few minutes"], errors(at)
+    try:
+        yield
     finally:
         release.set()
         for visitor in visitors:
             visitor.join(10)
+
+
+BUSY = ("The server is busy: 1 run is going on (the most it runs at once) and 1 more is waiting; try again in a "
+        "few minutes")
+
+
+def test_a_busy_server_tells_a_visitor_to_come_back_and_runs_them_when_free(monkeypatch: pytest.MonkeyPatch,
+                                                                           tmp_path: Path) -> None:
+    """Nothing bounded how many evaluations and videos a served dashboard took on at once, each holding its memory
+    beside the others. Past LWIRST_MAX_SERVER_RUNS they wait in line; past LWIRST_MAX_WAITING_RUNS a visitor is
+    told in one line that the server is busy, and the same page runs once it is free."""
+    _two_datasets(tmp_path)
+    monkeypatch.setenv("LWIRST_DATA_DIR", str(tmp_path))
+    monkeypatch.setenv("LWIRST_CACHE_DIR", str(tmp_path / "cache"))
+    with busy_server(monkeypatch):  # the Failures page evaluates the sidebar's (small) split on opening
+        at = open_page("8_failures.py", model=DEMO_MODEL, data_dataset="skyA", data_split="test")
+        assert errors(at) == [BUSY], errors(at)
     at.run()
     assert not at.exception and not errors(at)
     assert "skyA (test)" in at.selectbox(key="failure_run").label
+
+
+def test_evaluates_run_button_stands_again_after_a_run_that_failed(monkeypatch: pytest.MonkeyPatch,
+                                                                   tmp_path: Path) -> None:
+    """A set too large to score on opening waits for the Run button; a run refused (a busy server) left the page
+    without it, so the visitor told to try again had nothing to press until some other widget reran the page."""
+    _two_datasets(tmp_path)
+    monkeypatch.setenv("LWIRST_DATA_DIR", str(tmp_path))
+    monkeypatch.setenv("LWIRST_CACHE_DIR", str(tmp_path / "cache"))
+    monkeypatch.setattr(dash, "AUTO_EVALUATE_MAX_IMAGES", 0)  # every set waits for its button
+    at = open_page("5_evaluate.py", model=DEMO_MODEL, data_dataset="skyA", data_split="test")
+    assert at.button(key="eval_run") and not at.metric
+    with busy_server(monkeypatch):
+        at.button(key="eval_run").click().run()
+        assert len(errors(at)) == 1 and errors(at)[0].endswith(f": {BUSY}"), errors(at)
+        assert at.button(key="eval_run") and not at.metric
+    at.run()  # a rerun alone does not start it: only the click
+    assert not errors(at) and at.button(key="eval_run") and not at.metric
+    at.button(key="eval_run").click().run()
+    assert not at.exception and not errors(at) and at.metric
+    assert not [b for b in at.button if b.key == "eval_run"]
