@@ -44,7 +44,7 @@ from lwirst.metrics import image_record
 from lwirst.modelcard import card_metrics, format_metric
 from lwirst.paper import compare_preset, load_table
 from lwirst.polarity import legend as polarity_legend
-from lwirst.postprocess import Detections, TargetFilter, detect, logit_to_probability, mask_targets, probability_text
+from lwirst.postprocess import TargetFilter, detect, logit_to_probability, mask_targets, probability_text
 from lwirst.prominence import legend as margin_legend
 from lwirst.rounding import flops_text, params_text, rate_text
 from lwirst.run_settings import PLAIN, RunSettings
@@ -963,15 +963,15 @@ def rescore_table(saliency: Mapping[str, np.ndarray], masks: Mapping[str, np.nda
     threshold, false alarms. (Three passes, each reading every map, took 25 s a slider step on 600 large frames.)"""
     rows, plugins = [], plugin_metrics(0.5)
 
-    def row(name: str, logits: np.ndarray, mask: np.ndarray, kept: Detections) -> None:
-        record = image_record(kept.mask, mask, saliency=logits)  # one matching gives the misses' peaks and sizes
+    def row(name: str, logits: np.ndarray, mask: np.ndarray, found: np.ndarray) -> None:
+        record = image_record(found, mask, saliency=logits)  # one matching gives the misses' peaks and sizes
         peaks = np.asarray(record.missed_saliency)
         hot = int(np.count_nonzero((peaks <= threshold) & (peaks >= threshold - margin)))
         smallest = float(min(record.missed_areas)) if record.missed_areas else math.nan
         rows.append({"name": name, "iou": record.iou, "targets": record.targets, "detected": record.detected,
                      "missed": record.missed, "smallest_missed": smallest, "hot_misses": hot,
                      "false_alarms": record.false_alarms, "fa_pixels": record.fa_pixels, "peak": float(logits.max()),
-                     **image_results(plugins, kept.mask, mask)})
+                     **image_results(plugins, found, mask)})
 
     metrics = rescore(saliency, masks, threshold, target_filter, each=row)
     table = pd.DataFrame(rows, columns=["name", "iou", "targets", "detected", "missed", "smallest_missed",

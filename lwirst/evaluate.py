@@ -49,7 +49,7 @@ from lwirst.metrics import (
 )
 from lwirst.paper import PAPER_SIZE
 from lwirst.paths import CACHE_ENV as CACHE_ENV
-from lwirst.postprocess import GROW_TO, NO_FILTER, Detections, TargetFilter, describe_growth, describe_threshold, detect
+from lwirst.postprocess import GROW_TO, NO_FILTER, TargetFilter, describe_growth, describe_threshold, detect
 from lwirst.predictions import PredictionFolder, saturated
 from lwirst.rounding import round_floats
 from lwirst.saliency import Saliency
@@ -652,19 +652,19 @@ def rescore_result(result: EvalResult, dataset: SegDataset, threshold: float, gr
 
 def rescore(saliency: Mapping[str, np.ndarray], masks: Mapping[str, np.ndarray], threshold: float,
             target_filter: TargetFilter | None = None, grow_to: float | None = GROW_TO,
-            each: Callable[[str, np.ndarray, np.ndarray, Detections], None] | None = None) -> dict[str, float]:
+            each: Callable[[str, np.ndarray, np.ndarray, np.ndarray], None] | None = None) -> dict[str, float]:
     """Metrics of stored saliency maps at another threshold / Eq. 4 filter, without the network, each map read
-    once (a stored result's are read from disk): `each(name, logits, mask, kept)` sees every image as it is
-    scored, so that a per-image table is made in the same pass."""
+    once (a stored result's are read from disk): `each(name, logits, mask, found)` sees every image as it is
+    scored (found: the kept targets' pixels), so that a per-image table is made in the same pass."""
     pixel, pdfa, plugins = PixelMetrics(0.5), PdFa(0.5), plugin_metrics(0.5)
     for name in saliency:
         logits = saliency[name]
         mask = _mask_for(name, masks, logits)
-        kept = detect(logits, threshold, grow_to).filter(target_filter)
+        found = detect(logits, threshold, grow_to).filter(target_filter).mask
         for metric in (pixel, pdfa, *plugins):
-            metric.update(kept.mask, mask)
+            metric.update(found, mask)
         if each is not None:
-            each(name, logits, mask, kept)
+            each(name, logits, mask, found)
     return {**_mask_metrics(pixel, pdfa), **plugin_results(plugins)}
 
 

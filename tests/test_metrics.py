@@ -277,6 +277,25 @@ def test_image_record_matches_reference(case: tuple[np.ndarray, np.ndarray], see
     assert record.missed_saliency == pytest.approx(tuple(want))
 
 
+@settings(max_examples=40, deadline=None)
+@given(st.lists(st.tuples(st.integers(0, 47), st.integers(0, 59), st.integers(1, 3), st.integers(1, 3)), max_size=4))
+def test_components_of_a_few_blobs_in_a_large_frame_are_the_whole_frames(blobs: list[tuple[int, ...]]) -> None:
+    """Only the box around the pixels is labelled: labels, areas and centroids are still those of the whole
+    frame's flood fill, wherever the box lies (at the frame's edges or inside it)."""
+    binary = np.zeros((48, 60), bool)
+    for y, x, h, w in blobs:
+        binary[y:y + h, x:x + w] = True
+    match = match_targets(binary, binary)
+    want = np.zeros(binary.shape, np.int32)
+    components = ref_components(binary)
+    for label, pixels in enumerate(components, start=1):
+        want[tuple(zip(*pixels, strict=True))] = label
+    assert np.array_equal(match.gt_labels, want) and np.array_equal(match.pred_labels, want)
+    assert match.gt_areas.tolist() == [len(c) for c in components]
+    assert match.gt_centroids.tolist() == [[sum(p[0] for p in c) / len(c), sum(p[1] for p in c) / len(c)]
+                                           for c in components]
+
+
 def test_target_edge_cases() -> None:
     empty = np.zeros((32, 32), bool)
     nothing = PdFa()
