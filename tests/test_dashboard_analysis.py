@@ -14,8 +14,9 @@ import math
 import os
 import shutil
 import sys
+import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from pathlib import Path
 
 import cv2
@@ -34,11 +35,13 @@ from lwirst.eval_protocol import AppliedProtocol, EvalProtocol
 from lwirst.evaluate import EvalResult, cache_root
 from lwirst.export import to_onnx_bytes
 from lwirst.inference import Segmenter
+from lwirst.maps import MAPS_FILE, StoredMaps, write_maps
+from lwirst.metrics import PdFa, PixelMetrics
 from lwirst.modelcard import DEMO_MODEL, demo_network
-from lwirst.postprocess import TargetFilter
+from lwirst.postprocess import TargetFilter, detect
 from lwirst.rounding import flops_text
 from lwirst.run_settings import RunSettings
-from lwirst.scoring import OPERATOR, metric_specs
+from lwirst.scoring import OPERATOR, metric_specs, plugin_metrics, plugin_results
 from tests.conftest import applied_of
 
 REPO = Path(__file__).resolve().parents[1]
@@ -353,6 +356,59 @@ def test_rescoring_counts_misses_and_hot_misses_per_image() -> None:
         {"precision": 0.5, "recall": 0.5, "f1": 0.5, "miou": 0.5, "pd": 0.5, "fa": 2e-6},
         {"precision": 0.6, "recall": 0.4, "f1": 0.5, "miou": 0.5, "pd": 1.0, "fa": 1e-6}))
     assert moves["P"] == "+0.1000" and moves["Pd"] == "+0.5000" and moves["Fa (×1e-6)"] == "-1.00"
+
+
+class _FirstReadLast(Mapping[str, np.ndarray]):
+    """Stored maps whose first map is handed out only once the second has been read: read one at a time, in
+    order, the first would wait for good."""
+
+    def __init__(self, maps: Mapping[str, np.ndarray]) -> None:
+        self.maps, self.names, self.second_read = maps, list(maps), threading.Event()
+
+    def __getitem__(self, name: str) -> np.ndarray:
+        if name == self.names[0] and not self.second_read.wait(20):
+            raise AssertionError("the maps were read one at a time")
+        if name == self.names[1]:
+            self.second_read.set()
+        return self.maps[name]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self.names)
+
+    def __len__(self) -> int:
+        return len(self.names)
+
+
+def test_rescoring_reads_maps_ahead_yet_scores_as_one_plain_pass(tmp_path: Path) -> None:
+    """A slider step reads and thresholds the next maps on threads while one is scored: the table keeps the maps'
+    order, each row is its image scored alone, the metrics those of one plain pass over the maps, and of two
+    images in error the first is named, not the one a thread read first."""
+    rng = np.random.default_rng(7)
+    maps, masks = {}, {}
+    for i in range(9):
+        mask, logits = np.zeros((48, 64), bool), rng.normal(-6.0, 1.0, (48, 64))
+        if i % 3:  # a target in two images of three, found or missed
+            y, x = rng.integers(4, 40), rng.integers(4, 56)
+            mask[y:y + 3, x:x + 3] = True
+            logits[y:y + 3, x:x + 3] += rng.uniform(3.0, 9.0)
+        if i % 4 == 0:
+            logits[1:3, 60:62] = 4.0  # a false alarm
+        maps[f"img{i}"], masks[f"img{i}"] = logits.astype(np.float32), mask
+    write_maps(tmp_path / MAPS_FILE, maps)
+    stored = StoredMaps(tmp_path / MAPS_FILE)
+    metrics, table = analysis.rescore_table(_FirstReadLast(stored), masks, -1.0)
+    assert table["name"].tolist() == list(maps)
+    alone = [analysis.rescore_table({name: stored[name]}, {name: masks[name]}, -1.0)[1] for name in maps]
+    pd.testing.assert_frame_equal(table, pd.concat(alone, ignore_index=True))
+    pixel, pdfa, plugins = PixelMetrics(0.5), PdFa(0.5), plugin_metrics(0.5)
+    for name in maps:
+        found = detect(stored[name], -1.0).mask
+        for metric in (pixel, pdfa, *plugins):
+            metric.update(found, masks[name])
+    plain = {**pixel.compute().as_metrics(), **pdfa.compute().as_metrics(), **plugin_results(plugins)}
+    assert pd.Series(metrics).equals(pd.Series(plain)) and metrics["targets"] == 6
+    with pytest.raises(LwirstError, match=r"^img2: mask 32x32"):
+        analysis.rescore_table(stored, masks | {"img2": mask[:32, :32], "img3": mask[:16, :16]}, -1.0)
 
 
 def test_onnx_uploads_are_validated_and_stored_under_a_safe_name(tmp_path: Path) -> None:
