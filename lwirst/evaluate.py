@@ -320,7 +320,8 @@ def evaluate(segmenter: Segmenter, dataset: SegDataset, *, threshold: float = 0.
             result.cached = True
             return result
     cost = segmenter.complexity()
-    run = dataclasses.replace(segmenter.describe(), params=cost and cost.params, flops=cost and cost.flops)
+    run = dataclasses.replace(segmenter.describe(), params=cost.params if cost else None,
+                              flops=cost.flops if cost else None)  # so a comparison places it without the file
     if not keys:
         return _score(dataset, lambda sample: segmenter.predict(sample.image), run, threshold,
                       grow_to, progress=progress, keep_saliency=keep_saliency, target_filter=target_filter)

@@ -12,6 +12,8 @@ from lwirst.eval_protocol import SCORED_AT
 from lwirst.evaluate import run_fields
 from lwirst.postprocess import TargetFilter, describe_threshold, probability_text
 
+RUN_REQUESTED = "eval_run_requested"  # set by the Run button: the page's next run evaluates what is missing
+
 
 def main() -> None:
     st.title("Evaluate")
@@ -105,9 +107,6 @@ def results(models: dict[str, common.Engine], choice: common.DataChoice, thresho
     elif missing:
         run_button(missing, choice)
     return runs
-
-
-RUN_REQUESTED = "eval_run_requested"  # set by the Run button: the page's next run evaluates what is missing
 
 
 def run_button(missing: dict[str, common.Engine], choice: common.DataChoice) -> None:
