@@ -48,6 +48,7 @@ from lwirst.evaluate import (
     rescore_result,
 )
 from lwirst.inference import Saliency, module_digest
+from lwirst.maps import StoredMaps
 from lwirst.modelcard import DEMO_MODEL
 from lwirst.onnxtrial import trial_run
 from lwirst.postprocess import NO_FILTER, TargetFilter, logit_to_probability, probability_text
@@ -380,8 +381,14 @@ def evaluate_run(label: str, engine: common.Engine, choice: common.DataChoice, t
 
 
 def session_runs() -> dict[str, Run]:
-    """This session's runs by key, oldest first."""
-    return st.session_state.setdefault(RUNS_KEY, {})
+    """This session's runs by key, oldest first. A run whose stored maps the cache's bound removed before this
+    session read them is forgotten, as if never run: the pages that need its maps (Failures, another threshold)
+    could only say so, with no way to run it again but a new session."""
+    runs = st.session_state.setdefault(RUNS_KEY, {})
+    for key in [key for key, run in runs.items()
+                if isinstance(run.result.saliency, StoredMaps) and not run.result.saliency.readable]:
+        del runs[key]
+    return runs
 
 
 def remember(run: Run) -> Run:
@@ -535,7 +542,7 @@ def _bounds(target_filter: TargetFilter) -> tuple[float | None, ...]:
 def _rescored(key: str, threshold: float, bounds: tuple[float | None, ...], margin: float,
               files: tuple[tuple[str, int], ...], _saliency: Mapping[str, np.ndarray],
               _masks: Mapping[str, np.ndarray]) -> tuple[dict[str, float], pd.DataFrame]:
-    with SERVER_LOAD.running("scoring"):  # waits under the spinner: a cached function shows nothing of its own
+    with SERVER_LOAD.running("scoring"):
         return analysis.rescore_table(_saliency, _masks, threshold, TargetFilter(*bounds), margin)
 
 

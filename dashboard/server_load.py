@@ -7,10 +7,11 @@ six pages opened at once took 17-29 s instead of 4-5 s, with nothing on the page
 Video runs, Live bursts, evaluations and re-scorings count themselves here while they run; their progress lines
 name the others.
 
-Videos, evaluations and re-scorings are also bounded (`LWIRST_MAX_SERVER_RUNS` at once, `LWIRST_MAX_WAITING_RUNS`
-waiting, first come first served; one more is refused in one line): they share one network lock and the cores, so
-more of them at once gain no speed, while each holds memory as it runs (a frame's maps, a video's encoders and
-encoded copies). A Live stream, one frame in memory at a time, is only counted.
+Videos and evaluations are also bounded (`LWIRST_MAX_SERVER_RUNS` at once, `LWIRST_MAX_WAITING_RUNS` waiting,
+first come first served; one more is refused in one line): they share one network lock and the cores, so more of
+them at once gain no speed, while each holds memory as it runs (a frame's maps, a video's encoders and encoded
+copies). A Live stream (one frame in memory at a time) and a re-scoring (a few stored maps at a time, seconds of
+work; it runs where a page cannot say it waits, nor take a Stop while it does) are only counted.
 """
 
 from __future__ import annotations
@@ -26,7 +27,7 @@ from lwirst.limits import limit
 # a kind of run -> its name, one and several
 KINDS = {"video": ("a video", "videos"), "live": ("a live stream", "live streams"),
          "evaluation": ("an evaluation", "evaluations"), "scoring": ("a re-scoring", "re-scorings")}
-BOUNDED = frozenset({"video", "evaluation", "scoring"})  # the kinds that wait for a free place
+BOUNDED = frozenset({"video", "evaluation"})  # the kinds that wait for a free place
 WAIT_POLL_S = 0.5  # a waiting run looks again this often, and says so (a page's Stop acts on its next element call)
 
 
@@ -99,7 +100,7 @@ class ServerLoad:
     def _waiting_text(self, places: int, ahead: int) -> str:
         held = Counter({kind: count for kind, count in self.others().items() if kind in BOUNDED})
         queue = f"{_count(ahead, 'more')} waiting before yours" if ahead else "yours starts next"
-        kinds = "video, evaluation or re-scoring" if places == 1 else "videos, evaluations or re-scorings"
+        kinds = "video or evaluation" if places == 1 else "videos or evaluations"
         return (f"Waiting for the server, which runs {places} {kinds} at once"
                 f"{f' (now: {_described(held)})' if held else ''}; {queue}")
 

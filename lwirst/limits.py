@@ -21,7 +21,7 @@ server can tighten or loosen them without code changes:
 - ``LWIRST_ONNX_TRIAL_MB``: address space of the worker process that runs an uploaded ONNX
   model once before the server loads it (default 1024 MB; Python and ONNX Runtime take ~300).
 - ``LWIRST_ONNX_TRIAL_SECONDS``: wall-clock limit of that run (default 60 s).
-- ``LWIRST_MAX_SERVER_RUNS``: most videos, evaluations and re-scorings a dashboard server runs at once, every
+- ``LWIRST_MAX_SERVER_RUNS``: most videos and evaluations a dashboard server runs at once, every
   visitor's together (default 2): they take turns through one network lock on the server's cores, so more at
   once gain no speed, and each holds memory while it runs (a frame's maps, a video's encoders and encoded copies).
 - ``LWIRST_MAX_WAITING_RUNS``: most such runs waiting for a place (default 8, first come first served); a

@@ -61,11 +61,17 @@ class StoredMaps(Mapping[str, np.ndarray]):
         try:
             return self._archive()[name].astype(np.float32)
         except FileNotFoundError as exc:  # the result removed since it was read: the cache keeps within its bound
-            raise LwirstError(f"{self.path}: the stored maps were removed to keep the evaluation cache within "
+            raise LwirstError("the stored maps of this evaluation were removed to keep the evaluation cache within "
                               "its bound (LWIRST_CACHE_MAX_MB); evaluate the model again") from exc
         except (OSError, ValueError, KeyError, zipfile.BadZipFile, zlib.error, EOFError) as exc:
             raise LwirstError(f"{self.path}: the stored map of {name} cannot be read ({exc}); evaluate the model "
                               "again") from exc
+
+    @property
+    def readable(self) -> bool:
+        """Whether the maps can still be read: open already (a removed file stays readable while open), or on
+        disk (the cache's bound removes results)."""
+        return self._file is not None or self.path.is_file()
 
     def _archive(self) -> Any:
         """The open npz, opened by the first read: once, however many threads read the first maps together."""

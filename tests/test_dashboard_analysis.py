@@ -1002,6 +1002,22 @@ def test_a_cached_run_removed_to_keep_the_cache_within_its_bound_is_dropped_or_s
     assert not dash.disk_runs(run.choice).empty  # stored again
 
 
+def test_a_sessions_run_whose_maps_the_bound_removed_is_evaluated_again_not_a_dead_end(
+        network_calls: list[int]) -> None:
+    """A tab's run whose stored maps the cache's bound removed before the tab read them: another threshold said
+    "the stored maps ... were removed; evaluate the model again" with no Run button, until a new session. The
+    session now forgets such a run, so the page evaluates the model again (the samples: on opening)."""
+    at = open_page("5_evaluate.py")  # the samples: evaluated on opening; the maps stay on disk, unread
+    (run,) = at.session_state[dash.RUNS_KEY].values()
+    assert isinstance(run.result.saliency, StoredMaps) and run.result.saliency.readable
+    shutil.rmtree(run.result.saliency.path.parent)  # as the cache's bound removes it
+    network_calls.clear()
+    at.number_input(key="eval_threshold").set_value(1.0).run()
+    assert not at.exception and not errors(at), errors(at)
+    assert network_calls and at.metric  # evaluated again, at the new threshold
+    assert all(r.result.saliency.readable for r in at.session_state[dash.RUNS_KEY].values())
+
+
 def test_failures_opens_the_sidebar_runs_own_evaluation_not_another_file_of_its_name(
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """The run picker matched the sidebar model by file name, so run_a opened run_b's (later) evaluation."""

@@ -86,16 +86,16 @@ def test_bounded_runs_wait_in_line_and_one_more_is_refused() -> None:
     holders = [hold(load, "evaluation", release), hold(load, "video", release)]
     wait_until(lambda: load.others() == {"evaluation": 1, "video": 1})
     said: list[str] = []
-    waiter = hold(load, "scoring", release, inside := threading.Event(), said)
+    waiter = hold(load, "evaluation", release, inside := threading.Event(), said)
     wait_until(lambda: len(said) >= 1)
-    assert not inside.is_set() and "scoring" not in load.others()
-    assert said[-1] == ("Waiting for the server, which runs 2 videos, evaluations or re-scorings at once (now: 2 other "
+    assert not inside.is_set() and load.others()["evaluation"] == 1
+    assert said[-1] == ("Waiting for the server, which runs 2 videos or evaluations at once (now: 2 other "
                         "visitors' runs (an evaluation, a video)); yours starts next")
     busy = r"The server is busy: 2 runs are going on \(the most it runs at once\) and 1 more is waiting; try again"
     with pytest.raises(ServerBusy, match=busy), load.running("evaluation"):
         pass
-    with load.running("live"):  # a live stream is only counted: it never waits
-        assert load.others()["live"] == 1
+    with load.running("live"), load.running("scoring"):  # a live stream, a re-scoring: only counted, never waiting
+        assert load.others()["live"] == load.others()["scoring"] == 1
     release.set()
     wait_until(inside.is_set)
     for thread in (*holders, waiter):
@@ -119,7 +119,7 @@ def test_the_line_is_first_come_first_served_and_a_stopped_waiter_leaves_it() ->
     def stopped(text: str) -> None:  # a page's Stop: Streamlit raises from the waiting line's element call
         raise KeyboardInterrupt(text)
 
-    with pytest.raises(KeyboardInterrupt, match="3 more are waiting before yours"), load.running("scoring", stopped):
+    with pytest.raises(KeyboardInterrupt, match="3 more are waiting before yours"), load.running("video", stopped):
         pass
     gate.set()
     for thread in (first, *threads):
@@ -136,9 +136,9 @@ def test_the_bounds_are_the_servers_settings(monkeypatch: pytest.MonkeyPatch) ->
     said: list[str] = []
     waiter = hold(load, "video", release, said=said)
     wait_until(lambda: bool(said))
-    assert said[-1].startswith("Waiting for the server, which runs 1 video, evaluation or re-scoring at once (now: "
+    assert said[-1].startswith("Waiting for the server, which runs 1 video or evaluation at once (now: "
                               "1 other visitor's run (an evaluation)); yours starts next")
-    with pytest.raises(ServerBusy), load.running("scoring"):
+    with pytest.raises(ServerBusy), load.running("evaluation"):
         pass
     release.set()
     holder.join(5)
