@@ -99,8 +99,9 @@ class EvalSegmenter:
     def describe(self) -> RunSpec:
         return self.info
 
+    @property
     def complexity(self) -> Complexity | None:
-        return self.shared.segmenter.complexity()
+        return self.shared.segmenter.complexity
 
     def predict(self, image: np.ndarray) -> Saliency:
         return self.shared.predict(image)

@@ -319,7 +319,7 @@ def evaluate(segmenter: Segmenter, dataset: SegDataset, *, threshold: float = 0.
             result.protocol = result.protocol.renamed(segmenter.describe().model, dataset.name, dataset.split)
             result.cached = True
             return result
-    cost = segmenter.complexity()
+    cost = segmenter.complexity
     run = dataclasses.replace(segmenter.describe(), params=cost.params if cost else None,
                               flops=cost.flops if cost else None)  # so a comparison places it without the file
     if not keys:

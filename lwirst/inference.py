@@ -25,6 +25,7 @@ runtime and falls back to ONNX Runtime, then PyTorch.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import hashlib
 import logging
 import numbers
@@ -753,10 +754,12 @@ class Segmenter:
         """How this segmenter's frames run beside backend and protocol, as results record it."""
         return RunSettings(self.confirm, self.mirror, self.margin, self.polarity, self.ignore.key)
 
+    @functools.cached_property
     def complexity(self) -> Complexity | None:
         """Params and FLOPs of one 256x256 pass of the network, as model cards state them (whatever size it runs
         at): an evaluation records them, so that a comparison places its result without the model file; None where
-        an ONNX graph's cannot be counted."""
+        an ONNX graph's cannot be counted. Counted once per segmenter (a pass of the network, or an ONNX Runtime
+        session), however many evaluations a served dashboard runs with it."""
         if self.module is not None:
             with self._lock:  # a pass of the module, as a network call
                 return count_complexity(self.module)

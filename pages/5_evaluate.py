@@ -102,8 +102,8 @@ def results(models: dict[str, common.Engine], choice: common.DataChoice, thresho
         done = run_models(missing, choice, threshold, target_filter)
         runs += done
         if len(done) < len(missing):  # a busy server, a file that failed: the button again, under the errors
-            run_button({label: engine for label, engine in missing.items()
-                        if label not in {run.label for run in done}}, choice)
+            ran = {run.label for run in done}
+            run_button({label: engine for label, engine in missing.items() if label not in ran}, choice)
     elif missing:
         run_button(missing, choice)
     return runs
