@@ -64,6 +64,9 @@ CSV_COLUMNS = ("frame", "time_s", "track_id", "x", "y", "box_x", "box_y", "box_w
                "size", "ratio", "peak", "peak_prob")
 DEFAULT_FPS = 25.0
 MAX_FPS = 1000.0
+# FFmpeg's words for a frame it had to patch ("[mjpeg @ 0x...] overread 8", "ac-tex damaged", "File ended prematurely")
+_DAMAGE_WORDS = re.compile(r"overread|damaged|error|corrupt|conceal|prematurely|invalid|missing", re.IGNORECASE)
+_DECODER_DELAY = 2  # frames a decoder may still output after the read that reported a packet's damage (reordering)
 Progress = Callable[[int, "int | None"], None]
 
 
@@ -130,6 +133,8 @@ class FrameSource:
         self._times: list[float] = []  # each frame read, its time in the video (s), where the container says it
         self._declared_fps = DEFAULT_FPS
         self._fps_given = bool(fps)  # the caller's rate times the frames, not the container's stamps
+        self._damage_read = -_DECODER_DELAY - 1  # the count of frames read when the decoder last reported damage
+        self._cut_inside_frame = False  # the last frame was one the file ends inside: dropped
         if not self.path.exists():
             raise LwirstError(f"{self.path}: no such file or folder")
         if self.path.is_dir():
@@ -241,10 +246,12 @@ class FrameSource:
                 log.info("%s: not decoded (%s)", name, exc)
                 raise LwirstError(f"{name} cannot be decoded (damaged or cut short)") from exc
         if self._capture is not None:
-            with captured_stderr():  # a damaged frame's decoder warnings are logged, not printed
+            with captured_stderr() as chatter:  # a damaged frame's decoder warnings are logged, not printed
                 ok, frame = self._capture.read()
             if ok:
                 self._stamp(self._capture.get(cv2.CAP_PROP_POS_MSEC) / 1000.0)
+                if _DAMAGE_WORDS.search(chatter.text):
+                    self._damage_read = len(self._times)
             return frame if ok else None
         if self.index >= len(self._files):
             return None
@@ -259,7 +266,7 @@ class FrameSource:
         while True:
             frame = self._pending if self._pending is not None else self._read()
             self._pending = None
-            if frame is None:
+            if frame is None or self._cut_inside():
                 return
             if self.index >= self._most:
                 raise LwirstError(f"{self.path}: more than the limit of {self._most} frames ({self._limit_name}); "
@@ -271,6 +278,25 @@ class FrameSource:
                                   "every frame must have one size")
             yield frame
             self.index += 1
+
+    def _cut_inside(self) -> bool:
+        """Whether the frame just taken is the last, and one the file ends inside: the decoder reported damage
+        within its delay of it, and no frame follows (read ahead, and kept pending).
+
+        A file cut inside its last frame decodes that frame from the part stored and the rest of the frame
+        before (a cut MJPG's lower half, an MPEG-4 frame's): its targets would be stale, so it is dropped, and
+        the video is reported cut short. A damaged frame with frames after it is kept: it holds a moment of
+        the video.
+        """
+        if len(self._times) - self._damage_read > _DECODER_DELAY:
+            return False
+        self._pending = self._read()
+        if self._pending is not None:
+            return False
+        log.info("%s: the file ends inside %s (the decoder patched it); dropped", self.path,
+                 self.frame_name(self.index))
+        self._cut_inside_frame = True
+        return True
 
     def _stamp(self, seconds: float) -> None:
         """Record the time of the frame just read; one the container leaves unsaid (or out of order) follows the
@@ -300,6 +326,8 @@ class FrameSource:
         Containers without a frame index report an estimate (duration x nominal rate), hence the tolerance; a
         variable-rate video reads fewer frames than that estimate over its whole duration, and is whole.
         """
+        if self._cut_inside_frame:
+            return True
         if self._capture is None or self.total is None:
             return False
         short = self.total - max(2, int(0.02 * self.total))
@@ -605,8 +633,8 @@ def process_frames(frames: Frames, out_path: Path, csv_file: Path | None, pipeli
         held = f"{out_path} and the CSV hold them" if done else "no video or CSV was kept"
         raise VideoStopped(f"{stop} (stopped after {done} frames; {held})", stop, result)
     if truncated:
-        stop = (f"{frames.name}: the video ends after {done} of the {frames.total} frames its header declares "
-                "(truncated or corrupt)")
+        declared = f" of the {frames.total} frames its header declares" if frames.total else " frames"
+        stop = f"{frames.name}: the video ends after {done}{declared} (truncated or corrupt)"
         raise VideoStopped(f"{stop}; {out_path} and the CSV hold the {done} frames read", stop, result)
     if not interrupted and codec not in BROWSER_CODECS and transcode and _transcode_h264(out_path):
         result = dataclasses.replace(result, codec="h264 (ffmpeg)")

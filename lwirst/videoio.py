@@ -179,7 +179,9 @@ def open_capture(path: Path) -> cv2.VideoCapture | DeepGreyCapture:
             return DeepGreyCapture(path)
         log.warning("%s: a %d-bit grey video, which OpenCV reads cut to 8 bits (dim targets may be lost); pip "
                     "install av to read its counts", path, pixel_format[3])
-    capture = cv2.VideoCapture(str(path))
+    # one decoding thread: FFmpeg's frame threads report a damaged packet a frame or more late, from another
+    # thread, outside the read that returns it (`FrameSource` drops a last frame the file ends inside)
+    capture = cv2.VideoCapture(str(path), cv2.CAP_FFMPEG, [cv2.CAP_PROP_N_THREADS, 1])
     if sixteen:
         capture.set(cv2.CAP_PROP_CONVERT_RGB, 0)  # before the first frame is read
     return capture

@@ -324,6 +324,26 @@ def test_unreadable_zero_frame_and_truncated_videos(tmp_path: Path, segmenter: S
     assert 0 < done < 20 and len(read_csv(tmp_path / "cut.csv")) == done
 
 
+@pytest.mark.parametrize(("codec", "suffix"), [("MJPG", "avi"), ("mp4v", "avi"), ("mp4v", "mkv")])
+def test_a_file_cut_inside_a_frame_yields_only_frames_as_stored(tmp_path: Path, codec: str, suffix: str) -> None:
+    """A file cut inside a frame decoded that frame from the part stored and the rest of the frame before (a
+    cut MJPG's lower half): its targets were stale, and at 9 of 10 frames read the video passed for whole.
+    Every frame yielded must be the uncut file's, and the source must say it was cut short."""
+    noise = np.random.default_rng(7)
+    full = tmp_path / f"full.{suffix}"
+    writer = cv2.VideoWriter(str(full), cv2.VideoWriter_fourcc(*codec), 10, (160, 120))
+    for _ in range(10):  # noise: a patched block cannot pass for the frame's own content
+        writer.write(noise.integers(0, 256, (120, 160, 3), dtype=np.uint8))
+    writer.release()
+    cut = tmp_path / f"cut.{suffix}"
+    cut.write_bytes(full.read_bytes()[: full.stat().st_size * 85 // 100])
+    uncut, source = FrameSource(full), FrameSource(cut)
+    whole, read = list(uncut), list(source)
+    assert len(whole) == 10 and 5 <= len(read) < 10
+    assert all(np.array_equal(a, b) for a, b in zip(read, whole, strict=False))
+    assert source.truncated() and not uncut.truncated()
+
+
 def test_a_variable_rate_video_is_whole_and_keeps_its_frames_times(tmp_path: Path, segmenter: Segmenter) -> None:
     """A phone or network camera's variable-rate MKV declares duration x nominal rate frames (50 for 30): it read as
     "truncated or corrupt" (exit 1), and its CSV timed each frame at index / 30 s."""
