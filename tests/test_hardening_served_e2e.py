@@ -6,6 +6,10 @@ tree under 1.5 GB throughout; a second session then loads Home and runs the demo
 from __future__ import annotations
 
 import ctypes
+import os
+import platform
+import subprocess
+import sys
 import threading
 import time
 from collections.abc import Iterator
@@ -51,16 +55,17 @@ def _tree(pid: int) -> list[int]:
 
 
 _LIBC = ctypes.CDLL(None, use_errno=True)
-_SYS_KCMP, _KCMP_VM = 312, 1  # x86-64 syscall number; compare two processes' address spaces
+_SYS_KCMP = {"x86_64": 312, "aarch64": 272}.get(platform.machine())  # compares two processes' kernel objects
+_KCMP_VM = 1  # ... their address spaces
 
 
 def _own_memory(pids: list[int]) -> list[int]:
     """`pids` less those that share an address space with one listed before: between vfork and exec
     a worker runs in the server's own memory, and its VmRSS repeats the server's (a 930 MB server
-    read as 1.86 GB). Where kcmp is refused, every process counts."""
+    read as 1.86 GB). Where kcmp is refused or unknown, every process counts."""
     kept: list[int] = []
     for pid in pids:
-        if not any(_LIBC.syscall(_SYS_KCMP, pid, other, _KCMP_VM, 0, 0) == 0 for other in kept):
+        if _SYS_KCMP is None or not any(_LIBC.syscall(_SYS_KCMP, pid, other, _KCMP_VM, 0, 0) == 0 for other in kept):
             kept.append(pid)
     return kept
 
@@ -103,6 +108,16 @@ def server_pid(port: int) -> int:
         except OSError:
             continue
     raise AssertionError(f"no process listens on port {port}")
+
+
+def test_each_address_space_counts_once() -> None:
+    """The tree's measure: a process listed twice counts once; a child that has run exec counts on its own."""
+    child = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(30)"])
+    try:
+        assert _own_memory([os.getpid(), child.pid, os.getpid()]) == [os.getpid(), child.pid]
+    finally:
+        child.kill()
+        child.wait()
 
 
 @pytest.fixture
