@@ -240,15 +240,21 @@ def pair_row() -> DeltaGenerator:
 
 def panels(shown: Sequence[Panel], key: str) -> None:
     """Zoomable panels (`zoom_figure`) of `PANEL_WIDTH`, two to a `pair_row`; a caption says why their targets
-    are ringed."""
+    are ringed. The rings and tags can be hidden: zoomed in far on a target of a few pixels, a ring at its centre
+    and a tag below it covered the pixels they pointed at."""
+    ringed = any(panel.marks for panel in shown) and st.toggle(
+        "Rings and tags", value=True, key=f"{key}_rings",
+        help="Hide them to see a target's own pixels when zoomed in far (the pictures are drawn again: zoom anew)")
     for start in range(0, len(shown), 2):
         row = pair_row()
         for index in range(start, min(start + 2, len(shown))):
             panel = shown[index]
-            row.plotly_chart(legible(zoom_figure(panel.picture, panel.title, panel.heat, panel.marks, tags=panel.tags)),
+            marks = panel.marks if ringed else ()
+            row.plotly_chart(legible(zoom_figure(panel.picture, panel.title, panel.heat, marks,
+                                                 tags=panel.tags and ringed)),
                              key=f"{key}_{index}", config=PLOT_CONFIG, width=PANEL_WIDTH,
-                             alt=picture_alt(panel.title, panel.marks))
-    marks = [mark for panel in shown for mark in panel.marks]
+                             alt=picture_alt(panel.title, marks))
+    marks = [mark for panel in shown for mark in panel.marks] if ringed else []
     if marks:
         st.caption("Each target of the chips is ringed in its outcome's colour and shape (" + ring_shapes(marks)
                    + "), at a fixed screen size as you zoom: a frame drawn smaller than its pixels (a narrow window) "
@@ -335,7 +341,7 @@ def as_text(values: Sequence[Any], decimals: int, missing: str = "—") -> list[
 
 def image_table(frame: pd.DataFrame) -> pd.DataFrame:
     """A per-image table as the grid shows it: IoU and the plugins' scores as text, "n/a" where undefined (a clean
-    target-free image's IoU, `lwirst.analysis.shown_iou`, read "None" there), as Single frame's cards read it."""
+    target-free image's IoU, `lwirst.evaluate.shown_iou`, read "None" there), as Single frame's cards read it."""
     scores = {"iou": 4, **{spec.key: spec.decimals for spec in plugin_specs()}}
     return frame.assign(**{key: as_text(frame[key], decimals, "n/a") for key, decimals in scores.items()
                            if key in frame.columns})

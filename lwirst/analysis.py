@@ -37,7 +37,7 @@ from lwirst.consensus import flops_factor
 from lwirst.drawing import HeatScale, Match, draw_targets, evaluation_overlay, heat_scale, heatmap, mask_image
 from lwirst.errors import LwirstError, renamed
 from lwirst.eval_protocol import AppliedProtocol, EvalProtocol, filter_legend, growth_legend
-from lwirst.evaluate import EvalResult, cache_root, frame_flops, rescore, stored_summary
+from lwirst.evaluate import EvalResult, cache_root, frame_flops, rescore, shown_iou, stored_summary
 from lwirst.export import check_segmentation_onnx
 from lwirst.imageio import to_bgr
 from lwirst.metrics import image_record
@@ -259,14 +259,15 @@ def metrics_table(results: Mapping[str, EvalResult]) -> pd.DataFrame:
 
 def per_image_csv(results: Mapping[str, EvalResult]) -> bytes:
     """The per-image rows of every labelled result as one CSV (a `model` column first)."""
-    frames = [r.per_image.assign(model=label)[["model", *r.per_image.columns]] for label, r in results.items()]
+    frames = [shown_iou(r.per_image).assign(model=label)[["model", *r.per_image.columns]]
+              for label, r in results.items()]
     return pd.concat(frames, ignore_index=True).to_csv(index=False).encode() if frames else b""
 
 
 def results_json(results: Mapping[str, EvalResult]) -> bytes:
     """Metrics, protocol, curves and per-image rows of every labelled result, as JSON."""
     payload = {label: {"metrics": r.metrics, "protocol": r.protocol.to_json(), "curves": r.curves,
-                       "per_image": r.per_image.to_dict(orient="records")} for label, r in results.items()}
+                       "per_image": shown_iou(r.per_image).to_dict(orient="records")} for label, r in results.items()}
     return jsonio.dumps(payload, indent=2, default=str).encode()
 
 
@@ -978,14 +979,6 @@ def rescore_table(saliency: Mapping[str, np.ndarray], masks: Mapping[str, np.nda
                                         "hot_misses", "false_alarms", "fa_pixels", "peak",
                                         *(s.key for s in plugin_specs())])
     return metrics, shown_iou(table)
-
-
-def shown_iou(table: pd.DataFrame) -> pd.DataFrame:
-    """A per-image table with IoU as Single frame reads it: undefined (NaN, "n/a") on a target-free image where
-    nothing was found, whose record keeps 1 (nIoU's convention, which the tables read as a perfect score: 464
-    clean empty frames read IoU 1.0000 there and n/a on Single frame); 0 where it alarmed."""
-    clean_empty = (table["targets"] == 0) & (table["false_alarms"] == 0)
-    return table.assign(iou=table["iou"].where(~clean_empty))
 
 
 def rankings() -> dict[str, tuple[str, bool]]:

@@ -115,7 +115,9 @@ class EvalResult:
         directory.mkdir(parents=True, exist_ok=True)
         atomic_write(directory / "curves.json", lambda p: p.write_text(jsonio.dumps(self.curves)))
         atomic_write(directory / "per_image.csv", lambda p: self.per_image.to_csv(p, index=False))
-        if self.saliency:
+        if isinstance(self.saliency, StoredMaps):  # the maps of a stored result (scored again): the file as it is
+            atomic_write(directory / MAPS_FILE, lambda path: shutil.copyfile(self.saliency.path, path))
+        elif self.saliency:
             atomic_write(directory / MAPS_FILE, lambda path: write_maps(path, self.saliency))
         # the other files' sizes and a digest of the figures: a file cut short or a figure edited since (a disk
         # error, a hand edit) marks the result damaged before anything reads it (`is_stored`), so no page shows
@@ -271,6 +273,30 @@ def _maps_key(segmenter: Segmenter, dataset: SegDataset) -> str:
     return hashlib.sha256("|".join([_fingerprints(dataset)[0], *parts]).encode()).hexdigest()[:20]
 
 
+MAPS_MARK = "maps-"  # a stored result's empty file named for the key of its maps (`_maps_key`)
+
+
+def _stored_maps(maps_key: str) -> EvalResult | None:
+    """The cached result, newest first, of the maps `maps_key` names (the same model, data, protocol and code
+    at another threshold, growth or filter), or None: its maps are scored again instead of running the
+    network, as a dashboard does (`rescore_result`)."""
+    marks = [mark for mark in cache_root().glob(f"*/{MAPS_MARK}{maps_key}")
+             if not mark.parent.name.startswith(".")]
+    for mark in sorted(marks, key=_mtime, reverse=True):
+        result = read_cached(mark.parent)
+        if result is not None and isinstance(result.saliency, StoredMaps):
+            log.info("scoring the maps of the cached evaluation %s again (no network)", mark.parent)
+            return result
+    return None
+
+
+def _mtime(path: Path) -> float:
+    try:
+        return path.parent.stat().st_mtime
+    except OSError:  # removed meanwhile (the cache keeps within its bound)
+        return 0.0
+
+
 def cache_key(segmenter: Segmenter, dataset: SegDataset, threshold: float, grow_to: float | None = GROW_TO,
               target_filter: TargetFilter = NO_FILTER) -> str:
     """Key on model content, the data's content fingerprint (resolved paths, sizes, mtimes, split
@@ -319,6 +345,15 @@ def evaluate(segmenter: Segmenter, dataset: SegDataset, *, threshold: float = 0.
             result.protocol = result.protocol.renamed(segmenter.describe().model, dataset.name, dataset.split)
             result.cached = True
             return result
+    maps_key = _maps_key(segmenter, dataset) if keys else ""
+    if maps_key and (source := _stored_maps(maps_key)) is not None:
+        result = rescore_result(source, dataset, threshold, grow_to, progress, target_filter)
+        if storing is not None:
+            storing()
+        store(result, cache_root() / keys[0], maps=maps_key)
+        if not keep_saliency:
+            result.saliency = {}
+        return result
     cost = segmenter.complexity
     run = dataclasses.replace(segmenter.describe(), params=cost.params if cost else None,
                               flops=cost.flops if cost else None)  # so a comparison places it without the file
@@ -327,7 +362,7 @@ def evaluate(segmenter: Segmenter, dataset: SegDataset, *, threshold: float = 0.
                       grow_to, progress=progress, keep_saliency=keep_saliency, target_filter=target_filter)
     cached = cache_root() / keys[0]
     prepare(cache_root())  # before the run: a bad bound refused now, not after it
-    partial = PartialMaps(cache_root() / f".partial-{_maps_key(segmenter, dataset)}")
+    partial = PartialMaps(cache_root() / f".partial-{maps_key}")
     resuming = _Resuming(segmenter, partial)
     if partial:
         log.info("going on from the %d map(s) an interrupted run kept in %s", len(partial), partial.folder)
@@ -342,7 +377,7 @@ def evaluate(segmenter: Segmenter, dataset: SegDataset, *, threshold: float = 0.
     result.saliency = resuming.maps  # stored with the result whether or not the caller keeps them
     if storing is not None:
         storing()
-    store(result, cached, spent=partial)  # not stored (a full disk): the maps stay where a later run goes on
+    store(result, cached, spent=partial, maps=maps_key)  # not stored (a full disk): the maps stay for a later run
     if is_stored(cached):
         result.saliency = StoredMaps(cached / MAPS_FILE, check=False)
     if not keep_saliency:
@@ -411,6 +446,15 @@ def _result_digest(summary: Mapping[str, Any], folder: Path) -> str:
     return digest.hexdigest()
 
 
+def shown_iou(table: pd.DataFrame) -> pd.DataFrame:
+    """A per-image table with IoU as people read it (the pages, the command line's and the dashboard's
+    exports): undefined (NaN, "n/a", an empty CSV cell) on a target-free image where nothing was found, whose
+    record keeps 1 (nIoU's convention, which the tables read as a perfect score: 464 clean empty frames read
+    IoU 1.0000 there and n/a on Single frame); 0 where it alarmed."""
+    clean_empty = (table["targets"] == 0) & (table["false_alarms"] == 0)
+    return table.assign(iou=table["iou"].where(~clean_empty))
+
+
 def stored_summary(folder: Path) -> dict[str, Any] | None:
     """The parsed metrics.json of a whole stored result, as `EvalResult.save` wrote it: every file (metrics.json is
     written last), each of the size metrics.json recorded, and its digest unchanged (a result saved before
@@ -450,16 +494,20 @@ def read_cached(folder: Path) -> EvalResult | None:
     return result
 
 
-def store(result: EvalResult, folder: Path, spent: PartialMaps | None = None) -> None:
+def store(result: EvalResult, folder: Path, spent: PartialMaps | None = None, maps: str = "") -> None:
     """Cache a result, its maps shared with any result of the same maps (`lwirst.evalcache.share_maps`), then
     remove `spent` (the maps it was scored from, kept as they were computed) and the least recently used
-    results while the cache is over its bound (`lwirst.evalcache.bound`). A failed write (a full disk) is a
-    warning, never the loss of the result just scored, and leaves no folder the cache would take for one."""
+    results while the cache is over its bound (`lwirst.evalcache.bound`). `maps`: the key of its maps
+    (`_maps_key`), marked in the folder so that another threshold or filter finds them (`_stored_maps`). A
+    failed write (a full disk) is a warning, never the loss of the result just scored, and leaves no folder the
+    cache would take for one."""
     # Written beside it, then renamed into place: two runs of one key (two visitors pressing Run together) each
     # wiped the folder the other was writing, and neither result was cached.
     staging = folder.with_name(f".{folder.name}.{os.getpid()}.{time.monotonic_ns()}")
     try:
         result.save(staging)
+        if maps and result.saliency:
+            (staging / f"{MAPS_MARK}{maps}").touch()
         share_maps(staging / MAPS_FILE, folder.parent)
         _place(staging, folder)
     except OSError as exc:
@@ -653,7 +701,9 @@ def rescore_result(result: EvalResult, dataset: SegDataset, threshold: float, gr
                       else target_filter, known=result)
     rescored.saliency = result.saliency  # the same maps, shared
     rescored.metrics["fps"] = result.metrics.get("fps", float("nan"))
-    rescored.protocol = dataclasses.replace(rescored.protocol, rescored_from=result.protocol.threshold)
+    source = result.protocol  # the threshold of the run that computed the maps (a result scored again names it)
+    rescored.protocol = dataclasses.replace(rescored.protocol, rescored_from=source.threshold
+                                            if source.rescored_from is None else source.rescored_from)
     return rescored
 
 

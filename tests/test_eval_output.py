@@ -4,6 +4,7 @@ folders only: no model, no SIRST."""
 
 from __future__ import annotations
 
+import io
 import json
 import math
 from pathlib import Path
@@ -72,6 +73,35 @@ def test_evaluate_outputs_are_strict_json(folder: Path, tmp_path: Path, capsys: 
     loaded = EvalResult.load(out)  # null back to NaN where a number is expected
     assert math.isnan(loaded.metrics["fps"]) and math.isnan(loaded.metrics["empty_alarm_rate"])
     assert loaded.metrics["pd"] == 1.0
+
+
+def test_exports_read_a_clean_empty_frames_iou_as_the_pages_do(folder: Path, tmp_path: Path) -> None:
+    """Evaluate's table read n/a for a target-free frame where nothing was found, and its CSV download and
+    `--out`'s per_image.csv 1.0 (nIoU's convention): a user averaging the column got nIoU, not an IoU. An
+    alarmed empty frame reads 0 everywhere; the record (the cache's, nIoU's) keeps 1."""
+    import pandas as pd
+
+    from lwirst import analysis
+
+    empty = np.zeros((32, 40), np.uint8)
+    for name in ("g0", "g1"):
+        cv2.imwrite(str(folder / "images" / f"{name}.png"), empty)
+        cv2.imwrite(str(folder / "masks" / f"{name}.png"), empty)
+    preds = _logits(folder, tmp_path / "preds")
+    alarm = np.full((32, 40), -3.0, np.float32)
+    alarm[2:4, 2:4] = 3.0
+    np.save(preds / "g1.npy", alarm)
+    result = evaluate_predictions(preds, open_dataset(folder, "folder", "all"))
+    assert dict(zip(result.per_image["name"], result.per_image["iou"], strict=True))["g0"] == 1.0
+    out = tmp_path / "out"
+    assert main(["evaluate", "--data-dir", str(folder), "--dataset", "folder", "--split", "all",
+                 "--predictions", str(preds), "--out", str(out)]) == 0
+    written = pd.read_csv(out / "per_image.csv").set_index("name")["iou"]
+    downloaded = pd.read_csv(io.BytesIO(analysis.per_image_csv({"m": result}))).set_index("name")["iou"]
+    exported = {row["name"]: row["iou"] for row in _strict(analysis.results_json({"m": result}))["m"]["per_image"]}
+    for table in (written.to_dict(), downloaded.to_dict(), exported):
+        assert math.isnan(table["g0"]) if isinstance(table["g0"], float) else table["g0"] is None
+        assert table["g1"] == 0.0 and table["f0"] == 1.0
 
 
 def test_eval_result_round_trip_keeps_nan_curves(tmp_path: Path, folder: Path) -> None:

@@ -143,6 +143,39 @@ def test_scoring_again_reuses_what_no_threshold_changes(setup, monkeypatch: pyte
         math.isnan(filtered.metrics["pd_at_fa"]) and math.isnan(direct.metrics["pd_at_fa"]))
 
 
+def test_another_threshold_or_filter_scores_the_cached_maps(setup, random_checkpoint: Path,
+                                                           monkeypatch: pytest.MonkeyPatch) -> None:
+    """The README said a cached result's maps score another threshold or filter without the network; the
+    command line ran the network again (160 runs for 40 large frames). Now it scores the stored maps, as the
+    dashboard does, stores that result too, and names the run the maps came from."""
+    from lwirst.evalcache import SHARED_MAPS
+
+    dataset, segmenter = setup
+    first = evaluate(segmenter, dataset, threshold=0.5)
+    counting = _Counting(segmenter, monkeypatch)
+    small = TargetFilter(max_size=3)
+    again = evaluate(segmenter, dataset, threshold=1.5, grow_to=None, target_filter=small)
+    assert counting.calls == 0 and not again.cached
+    expected = rescore_result(first, dataset, 1.5, grow_to=None, target_filter=small)
+    assert _scores(again.metrics) == pytest.approx(_scores(expected.metrics), nan_ok=True)
+    assert again.per_image.equals(expected.per_image)
+    assert again.protocol.rescored_from == 0.5 and again.protocol.threshold == 1.5
+    fresh = evaluate(segmenter, dataset, threshold=1.5, grow_to=None, target_filter=small, use_cache=False)
+    assert counting.calls == len(dataset)  # --no-cache runs the network
+    assert _scores(again.metrics) == pytest.approx(_scores(fresh.metrics), nan_ok=True, abs=1e-3)
+    # stored, its maps shared with the first run's (one file), and found again as it is
+    assert evaluate(segmenter, dataset, threshold=1.5, grow_to=None, target_filter=small).cached
+    assert len(list((cache_root() / SHARED_MAPS).iterdir())) == 1
+    # a third threshold, scored from either stored result, names the run that computed the maps
+    third = evaluate(segmenter, dataset, threshold=-1.0)
+    assert third.protocol.rescored_from == 0.5 and counting.calls == len(dataset)
+    # another protocol's maps (the network at another size) are never taken for these
+    other = Segmenter(random_checkpoint, backend="torch", threads=1, size=(32, 32), confirm=None)
+    other_calls = _Counting(other, monkeypatch)
+    assert evaluate(other, dataset, threshold=1.5).protocol.rescored_from is None
+    assert other_calls.calls == len(dataset)
+
+
 def test_maps_kept_by_a_run_interrupted_long_ago_are_removed(setup, monkeypatch: pytest.MonkeyPatch) -> None:
     """A run of other code never goes on from another key's maps: kept over a week, they are removed, as is what a
     process killed while saving a result left; a bad cache bound is refused before the network runs."""

@@ -30,10 +30,10 @@ from lwirst.commands.segment import (
 )
 from lwirst.datasets import DATASET_HELP, SPLIT_HELP, SegDataset, in_sample_note, open_dataset
 from lwirst.errors import LwirstError
-from lwirst.evaluate import EvaluationInterrupted, evaluate, evaluate_predictions, summary_lines
+from lwirst.evaluate import EvaluationInterrupted, evaluate, evaluate_predictions, shown_iou, summary_lines
 from lwirst.inference import DEFAULT_MODEL, PROTOCOLS, Segmenter
 from lwirst.polarity import DEFAULT as DEFAULT_POLARITY
-from lwirst.postprocess import TargetFilter, probability_of
+from lwirst.postprocess import TargetFilter, describe_threshold, probability_of
 from lwirst.rounding import DIGITS, round_floats
 from lwirst.suite import SUITES, build_suite, evaluate_suite
 from lwirst.validate import check_outputs, number
@@ -125,10 +125,15 @@ def run(args: argparse.Namespace) -> int:
     if result.cached:
         print("(from the evaluation cache: an earlier run of this model, data, protocol and code, whose fps these "
               "are; --no-cache scores it again)")
+    if (source := result.protocol.rescored_from) is not None:
+        print(f"(scored from the cached maps of this model's run on this data at threshold "
+              f"{describe_threshold(source)}, without the network; the maps are stored in float16, so a pixel within "
+              "rounding of the threshold can fall the other way: --no-cache runs the network)")
     if args.predictions is not None and result.protocol.run.input != "files":
         print(f"--predictions {args.predictions}: {result.protocol.run.input}")
     if args.out:
         result.saliency = {}
+        result.per_image = shown_iou(result.per_image)  # IoU n/a where an empty frame stayed empty, as pages read it
         result.save(args.out, DIGITS)  # for people to read
         print(f"wrote {args.out}/metrics.json, per_image.csv, curves.json")
     else:
