@@ -11,8 +11,8 @@ How pages use it:
   embedded samples; a dataset in it; a split), `open_data` / `load_item` read it.
 - `postprocess_controls()` renders the threshold and Eq. 4 filter widgets (`filter_controls()` the filter's
   alone, for Evaluate, which has its own threshold).
-- `run_page(main)` runs a page so that any error is a readable `st.error`, never a
-  traceback.
+- `run_page(main)` runs a page (`app.py` runs each one through it) so that any error is a readable `st.error`,
+  never a traceback.
 """
 
 from __future__ import annotations
@@ -58,6 +58,7 @@ from lwirst.datasets import (
     SegDataset,
     detect_layout,
     find_datasets,
+    frames_without_layout,
     list_splits,
     listing_stamp,
     open_dataset,
@@ -642,6 +643,11 @@ def _datasets(root: str, stamp: tuple[int, ...]) -> list[str]:
 
 
 @st.cache_data(ttl=120, show_spinner=False)
+def _left_out(root: str, stamp: tuple[int, ...]) -> list[str]:
+    return frames_without_layout(root)
+
+
+@st.cache_data(ttl=120, show_spinner=False)
 def _splits(root: str, dataset: str, stamp: tuple[int, ...]) -> list[str]:
     return list_splits(root, dataset)
 
@@ -677,6 +683,13 @@ def splits_of(root: str, dataset: str) -> list[str]:
     return _splits(root, dataset, folder_stamp(folder))
 
 
+# What a visitor whose folder is not offered needs: the layouts read, and what runs without masks
+DATASET_LAYOUTS = ("A dataset is a folder of images/ and masks/ matched by name (or NAME.png beside NAME_mask.png), "
+                   "or SIRST, BasicIRSTD, MDFA or SIRST-Aug as published. Frames without masks run on Single frame "
+                   "and Video (Upload), or with `lwirst segment`; `lwirst masks` makes masks from box or point "
+                   "labels.")
+
+
 def data_source() -> DataChoice | None:
     """Sidebar: a data directory (configured roots or the embedded samples), a dataset in it and a split."""
     roots = _data_roots()
@@ -689,11 +702,21 @@ def data_source() -> DataChoice | None:
     root_label = st.sidebar.selectbox("Data directory", list(roots), key="data_root",
                                       help="Folders the server offers: LWIRST_DATA_DIR, "
                                            "LWIRST_DASHBOARD_DATA_ROOTS and the embedded samples")
+    if list(roots) == [SAMPLES_LABEL]:
+        st.sidebar.caption("This server offers only the embedded samples. Whoever runs it offers a folder of "
+                           "frames and masks by starting it with `LWIRST_DATA_DIR=/that/folder lwirst dashboard` "
+                           "(more with LWIRST_DASHBOARD_DATA_ROOTS); one frame or video runs on Single frame or "
+                           "Video (Upload).")
     root = roots[root_label]
     datasets = datasets_in(root)
+    left_out = _left_out(root, folder_stamp(Path(root)))
     if not datasets:
-        st.sidebar.error(f"{root_label} holds no dataset in a supported layout.")
+        st.sidebar.error(f"{root_label} holds no dataset in a supported layout. {DATASET_LAYOUTS}",
+                         icon=":material/folder_off:")
         return None
+    if left_out:
+        st.sidebar.caption(f"Left out of the datasets (frames without a dataset layout, such as no masks/): "
+                           f"{', '.join(left_out)}. {DATASET_LAYOUTS}")
     select_default("data_dataset", datasets)
     dataset = st.sidebar.selectbox("Dataset", datasets, key="data_dataset",
                                    format_func=lambda d: f"all of {root_label}" if d == "auto" else d)

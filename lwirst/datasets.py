@@ -209,11 +209,16 @@ class SegDataset:
                   for p in image_files(folder)}
         strays = [p for folder in sorted(folders) if folder.is_dir() for p in image_files(folder)
                   if mask_stem(p) not in names and p not in {item.mask for item in self.items}]
-        if not strays:
+        if not folders:
             return ""
+        # most frames of a sensor's recording hold no target, and their masks are the ones left unsaved
+        empty = ("\n  a frame without targets needs a mask too, all zero (black) at its size; or leave the frame "
+                 "out of the split (a <split>.txt list names the frames a split holds)")
+        if not strays:
+            return empty
         return (f"\n  {strays[0].parent.name}/ holds {len(strays)} mask file(s) named after no image (e.g. "
                 f"{strays[0].name}): the mask of images/NAME.ext is found as NAME.png, NAME_mask.png or "
-                "NAME_pixels0.png; rename them")
+                f"NAME_pixels0.png; rename them{empty}")
 
 
 def _missing(item: Item) -> str:
@@ -415,7 +420,23 @@ def _require_dirs(root: Path, layout: str, *names: str) -> None:
     absent = [n for n in names if not (root / n).is_dir()]
     if absent:
         raise LwirstError(f"{root}: not a {layout} layout (no {', '.join(a + '/' for a in absent)}); "
-                          f"expected {_LAYOUT_HELP}")
+                          f"expected {_LAYOUT_HELP}{unlabelled_advice(root)}")
+
+
+_MASK_FOLDER_NAMES = ("labels", "label", "mask", "gt", "ground_truth", "groundtruth", "annotations", "targets")
+
+
+def unlabelled_advice(root: Path) -> str:
+    """What to do with a folder of frames that is no dataset (no masks beside them), as a clause to add to an
+    error ("" where the folder holds no images/): a folder of masks under another name to rename, and what runs
+    without masks. Frames are what users bring first; masks, if any, come under many names."""
+    if not (root / "images").is_dir() or (root / "masks").is_dir():
+        return ""
+    named = [sub.name for sub in sorted(root.iterdir()) if sub.is_dir() and sub.name.lower() in _MASK_FOLDER_NAMES
+             and image_files(sub)]
+    rename = f"; if {named[0]}/ holds binary masks named as the frames, rename it masks/" if named else ""
+    return (f"{rename}; without masks, `lwirst segment {root / 'images'}` finds the targets of every frame (nothing "
+            "to score them against), and `lwirst masks` makes masks from box or point labels (CSV, YOLO, COCO, VOC)")
 
 
 # ---------------------------------------------------------------- readers
@@ -628,7 +649,8 @@ def detect_layout(root: str | Path) -> str:
         inside = find_datasets(root)
         first = next(iter(inside), "")
         hint = f"; it holds datasets {', '.join(inside)}: name one with --dataset {first}" if inside else ""
-        raise LwirstError(f"{root}: unrecognised dataset layout; expected {_LAYOUT_HELP}{hint}")
+        raise LwirstError(f"{root}: unrecognised dataset layout; expected {_LAYOUT_HELP}{hint}"
+                          f"{'' if inside else unlabelled_advice(root)}")
     return layout
 
 
@@ -862,3 +884,13 @@ def find_datasets(data_dir: str | Path) -> dict[str, str]:
         raise LwirstError(f"data directory {root} does not exist")
     layouts = {sub.name: _layout_of(sub) for sub in sorted(p for p in root.iterdir() if p.is_dir())}
     return {name: layout for name, layout in layouts.items() if layout}
+
+
+def frames_without_layout(data_dir: str | Path) -> list[str]:
+    """Sub-folders of a data root that hold frames (in images/ or loose) but no dataset layout, such as frames
+    without masks: a picker that leaves them out says so, where they once vanished without a word."""
+    root = Path(data_dir)
+    if not root.is_dir():
+        return []
+    return [sub.name for sub in sorted(p for p in root.iterdir() if p.is_dir() and not p.name.startswith("."))
+            if _layout_of(sub) is None and image_files(sub / "images" if (sub / "images").is_dir() else sub)]

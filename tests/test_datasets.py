@@ -13,6 +13,7 @@ import pytest
 from lwirst.datasets import (
     detect_layout,
     find_datasets,
+    frames_without_layout,
     in_test_split,
     list_splits,
     listing_stamp,
@@ -422,6 +423,27 @@ def test_wrong_layout(tmp_path: Path) -> None:
         open_dataset(tmp_path, "cifar", "test")
 
 
+def test_frames_without_masks_are_named_with_what_to_do(tmp_path: Path) -> None:
+    """A folder of frames with labels/ beside them read 'not a folder layout (no masks/)', no next step."""
+    frames = tmp_path / "mine"
+    for sub in ("images", "labels"):
+        (frames / sub).mkdir(parents=True)
+        assert cv2.imwrite(str(frames / sub / "a.png"), np.zeros((8, 8), np.uint8))
+    advice = (f"; if labels/ holds binary masks named as the frames, rename it masks/; without masks, `lwirst segment "
+              f"{frames / 'images'}` finds the targets of every frame")
+    for dataset in ("folder", "auto"):
+        with pytest.raises(LwirstError) as refused:
+            open_dataset(frames, dataset, "test")
+        assert advice in str(refused.value), refused.value
+    shutil.rmtree(frames / "labels")
+    with pytest.raises(LwirstError) as refused:
+        open_dataset(frames, "folder", "test")
+    assert "rename" not in str(refused.value) and "without masks, `lwirst segment" in str(refused.value)
+    make_sirst(tmp_path / "sirst")
+    (tmp_path / "empty").mkdir()
+    assert list(find_datasets(tmp_path)) == ["sirst"] and frames_without_layout(tmp_path) == ["mine"]
+
+
 # ---------------------------------------------------------------- real data
 
 
@@ -549,6 +571,10 @@ def test_another_splits_masks_are_no_strays_and_two_files_of_one_name_are_named(
     with pytest.raises(LwirstError) as refused:
         open_dataset(tmp_path, "folder", "test")
     assert "f3: missing mask" in str(refused.value) and "named after no image" not in str(refused.value)
+    # most frames of a recording hold no target: the message says their masks are needed too
+    assert str(refused.value).endswith("\n  a frame without targets needs a mask too, all zero (black) at its "
+                                       "size; or leave the frame out of the split (a <split>.txt list names the "
+                                       "frames a split holds)")
     twin = tmp_path / "twin"
     (twin / "images").mkdir(parents=True)
     (twin / "masks").mkdir()

@@ -210,6 +210,18 @@ def test_demo_takes_a_dataset_folder_as_evaluate_does(tmp_path: Path, capsys) ->
     assert f"images from {root / 'images'}/" in out and "in 8 frames" in out  # scored with masks/ beside
 
 
+def test_demo_says_when_no_frame_has_ground_truth(tmp_path: Path, capsys) -> None:
+    """Frames without masks printed 'truth -  found -' and no word of why; with masks it says nothing of it."""
+    frames = tmp_path / "mine"
+    frames.mkdir()
+    shutil.copyfile(SAMPLES_DIR / "images" / "synth_00000.png", frames / "synth_00000.png")
+    assert main(["demo", "--images", str(frames), "--out", str(tmp_path / "out")]) == 0
+    assert "no ground truth found (masks/NAME.png beside the images' folder, or NAME_mask.png beside each image)" \
+        in capsys.readouterr().out
+    assert main(["demo", "--out", str(tmp_path / "samples")]) == 0
+    assert "no ground truth found" not in capsys.readouterr().out
+
+
 def test_demo_scores_a_flat_folder_of_frames_beside_their_masks(tmp_path: Path, capsys) -> None:
     """The user's own export (NAME.png beside NAME_mask.png): the masks are truth, not frames to segment,
     and the protocol each frame ran with is stated."""

@@ -107,6 +107,9 @@ def run(args: argparse.Namespace) -> int:
         print(totals.line())
     if unscored:
         print(f"{unscored} image(s) segmented unscored: their masks could not be used (warned above)")
+    if tally.ran and not masks:
+        print("no ground truth found (masks/NAME.png beside the images' folder, or NAME_mask.png beside each "
+              "image): targets are listed, none scored (truth -)")
     if tally.ran:
         print(f"overlays and heatmaps written to {args.out}/ (truth/found: ground-truth targets and those "
               "detected, DNANet rule: a blob whose centroid lies within 3 px of the target's)")
