@@ -461,31 +461,42 @@ def run_choices(session: dict[str, Run], on_disk: pd.DataFrame, engine: common.E
     visitor evaluated last. Labels name the threshold and never collide, so two evaluations of one
     model at two thresholds (or of two files of one name) stay two options. Every run is on one dataset and
     split (the caller's choice), which the picker's own label names."""
-    model = display_name(engine.path) if engine.path else DEMO_MODEL
-    digest = _content_hash(engine.path, engine.version) if engine.path and Path(engine.path).is_file() else ""
-    entries: list[tuple[str, str, str, str, RunSettings, float, str, str, Run | pd.Series]] = []
-    for run in reversed(session.values()):
-        spec = run.result.protocol.run
-        entries.append((spec.model, spec.hash, spec.backend, spec.protocol, spec.settings, run.threshold,
-                        run.label, run.key, run))
-    for _, row in on_disk.iterrows():
-        if row["key"] not in session:
-            entries.append((row["model"], str(row.get("hash", "")), row["backend"], row["protocol"],
-                            RunSettings.from_json(row), float(row["threshold"]),
-                            f"{disk_label(row)} (cached on disk)", row["key"], row))
+    entries: list[tuple[float, str, str, Run | pd.Series]] = [(run.threshold, run.label, run.key, run)
+                                                               for run in reversed(session.values())]
+    entries += [(float(row["threshold"]), f"{disk_label(row)} (cached on disk)", row["key"], row)
+                for _, row in on_disk.iterrows() if row["key"] not in session]
+    ours = engine_run(engine)
 
     def rank(entry: tuple) -> tuple[bool, bool, float]:
         if isinstance(entry[-1], Run):
             return (False, False, 0.0)
-        same_file = entry[0] == model and (not digest or not entry[1] or entry[1].split(":")[0] == digest)
-        sidebar = same_file and entry[2:5] == (engine.backend, engine.protocol, engine.settings)
-        return (True, not sidebar, abs(entry[5] - threshold) if sidebar else 0.0)
+        sidebar = ours(entry[-1])
+        return (True, not sidebar, abs(entry[0] - threshold) if sidebar else 0.0)
 
     choices: dict[str, Run | pd.Series] = {}
-    for *_, th, label, key, item in sorted(entries, key=rank):
+    for th, label, key, item in sorted(entries, key=rank):
         label = f"{label} · threshold {th:g} (p {logit_to_probability(th):.2f})"
         choices[label if label not in choices else f"{label} [{key[:8]}]"] = item
     return choices
+
+
+def engine_run(engine: common.Engine) -> Callable[[Run | pd.Series], bool]:
+    """Whether a run (this session's, or a row of `disk_runs`) is of the sidebar's engine: its model file (by
+    content where both say it), backend, protocol and settings."""
+    model = display_name(engine.path) if engine.path else DEMO_MODEL
+    digest = _content_hash(engine.path, engine.version) if engine.path and Path(engine.path).is_file() else ""
+
+    def of_engine(item: Run | pd.Series) -> bool:
+        if isinstance(item, Run):
+            spec = item.result.protocol.run
+            name, content, ran = spec.model, spec.hash, (spec.backend, spec.protocol, spec.settings)
+        else:
+            name, content = item["model"], str(item.get("hash", ""))
+            ran = (item["backend"], item["protocol"], RunSettings.from_json(item))
+        same_file = name == model and (not digest or not content or content.split(":")[0] == digest)
+        return same_file and ran == (engine.backend, engine.protocol, engine.settings)
+
+    return of_engine
 
 
 def model_label(name: str, digest: str) -> str:

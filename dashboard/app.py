@@ -77,7 +77,7 @@ def main() -> None:
     else:
         st.sidebar.caption("This page does not run the sidebar's model: its model, backend, input protocol and "
                            "scale consensus apply on the other pages (and are kept for them).")
-    page.run()
+    common.run_page(page.run)  # every page's errors read as one line, a new page's too (its file need not ask)
     urlstate.publish()
 
 

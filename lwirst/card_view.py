@@ -231,6 +231,14 @@ def experiments_table(model: Path | None) -> pd.DataFrame:
     return pd.DataFrame(rows, columns=["run", "recipe", "epochs", "result"])
 
 
+def glossary() -> dict[str, str]:
+    """`GLOSSARY`, then every score of the metric table it does not explain (a plugin's too), by its own help."""
+    explained = {part for term in GLOSSARY for part in term.split(" / ")}
+    return {**GLOSSARY, **{spec.label: spec.help[:1].upper() + spec.help[1:] + "." for spec in metric_specs(CARD)
+                           if spec.help and spec.label.split(" (")[0] not in explained}}
+
+
 def help_for(*terms: str) -> str:
     """Glossary lines for a widget's help (hover)."""
-    return "\n\n".join(f"**{t}**: {GLOSSARY[t]}" for t in terms if t in GLOSSARY)
+    terms_explained = glossary()
+    return "\n\n".join(f"**{t}**: {terms_explained[t]}" for t in terms if t in terms_explained)

@@ -6,6 +6,7 @@ the others."""
 from __future__ import annotations
 
 import argparse
+import difflib
 import errno
 import importlib
 import logging
@@ -36,12 +37,33 @@ COMMANDS: dict[str, str] = {
 }
 
 
+_UNKNOWN = "unrecognized arguments: "
+
+
 class _OneLineParser(argparse.ArgumentParser):
-    """Usage errors as one line on stderr (exit 2, argparse's convention), no usage dump."""
+    """Usage errors as one line on stderr (exit 2, argparse's convention), no usage dump. An unknown option gets
+    a hint: what this command takes instead where its module names the option in `MISTAKEN` (one that another
+    command takes: `train --model`), else the closest option it has (`--treshold`: `--threshold`)."""
+
+    def __init__(self, *args: object, mistaken: dict[str, str] | None = None, **kwargs: object) -> None:
+        super().__init__(*args, **kwargs)  # type: ignore[arg-type]
+        self.mistaken = mistaken or {}
 
     def error(self, message: str) -> NoReturn:
-        print(f"error: {self.prog}: {message} (see {self.prog} --help)", file=sys.stderr)
+        print(f"error: {self.prog}: {message}{self._hint(message)} (see {self.prog} --help)", file=sys.stderr)
         raise SystemExit(2)
+
+    def _hint(self, message: str) -> str:
+        if not message.startswith(_UNKNOWN):
+            return ""
+        known = [option for action in self._actions for option in action.option_strings if option.startswith("--")]
+        hints = []
+        for option in dict.fromkeys(w.split("=")[0] for w in message[len(_UNKNOWN):].split() if w.startswith("--")):
+            if option in self.mistaken:
+                hints.append(f"{option}: {self.mistaken[option]}")
+            elif close := difflib.get_close_matches(option, known, n=1, cutoff=0.75):
+                hints.append(f"did you mean {close[0]}?")
+        return "".join(f"; {hint}" for hint in hints)
 
 
 def _terminate(signum: int, frame: object) -> None:
@@ -80,7 +102,8 @@ def main(argv: list[str] | None = None) -> int:
     try:  # from the command's import on (torch takes seconds): Ctrl-C there is "interrupted" too
         cap_decoder()  # before the command loads OpenCV, which reads the cap once
         module = importlib.import_module(f"lwirst.commands.{args.command}")
-        sub = _OneLineParser(prog=f"lwirst {args.command}", description=COMMANDS[args.command])
+        sub = _OneLineParser(prog=f"lwirst {args.command}", description=COMMANDS[args.command],
+                             mistaken=getattr(module, "MISTAKEN", None))
         module.add_arguments(sub)
         sub_args = sub.parse_args(rest)
         code = int(module.run(sub_args) or 0)

@@ -186,7 +186,7 @@ def experiments(chosen: common.Engine) -> None:
 def glossary() -> None:
     """The field's terms, in one place (each page shows them on hover too)."""
     with st.expander("Glossary"):
-        st.markdown("\n".join(f"- **{term}**: {text}" for term, text in card_view.GLOSSARY.items()))
+        st.markdown("\n".join(f"- **{term}**: {text}" for term, text in card_view.glossary().items()))
 
 
 def page_links() -> None:
@@ -196,4 +196,4 @@ def page_links() -> None:
         st.page_link(spec.path, label=f"{spec.title}: {spec.about}", icon=spec.icon)
 
 
-common.run_page(main)
+main()

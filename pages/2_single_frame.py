@@ -155,4 +155,4 @@ def target_table(report: FrameReport, name: str) -> None:
                        key="targets_csv")
 
 
-common.run_page(main)
+main()

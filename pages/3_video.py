@@ -251,4 +251,4 @@ def downloads(output: VideoOutput) -> None:
                           key="video_csv")
 
 
-common.run_page(main)
+main()

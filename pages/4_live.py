@@ -282,4 +282,4 @@ def stopped_note(stream: LiveStream, playing: bool) -> None:
                 "below are from its last frame.")
 
 
-common.run_page(main)
+main()

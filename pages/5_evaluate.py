@@ -215,4 +215,4 @@ def downloads(runs: list[dash.Run]) -> None:
                                mime="application/json", key="eval_json")
 
 
-common.run_page(main)
+main()

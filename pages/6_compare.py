@@ -24,7 +24,7 @@ def main() -> None:
         st.caption("The untrained demo network has no evaluation on this server's data yet: switch on 'Offer "
                    "the untrained demo network' (sidebar, Developer options), pick it as the model and run "
                    "Evaluate, and its points join the charts.")
-    scatter(analysis.fig4_points(measured[dash.plotted(measured)]), metric, pareto)
+    scatter(analysis.fig4_points(measured[dash.plotted(measured)]), metric, pareto, measured)
     measured_table(measured, include_demo)
     paper_table()
 
@@ -95,12 +95,18 @@ def accuracy_metrics() -> dict[str, str]:
     return {spec.label: spec.key for spec in [*first, *rest]}
 
 
-def scatter(points: pd.DataFrame, metric: str, pareto: bool) -> None:
-    """Fig. 4: accuracy against FLOPs and against Params, log axes, paper and measured points apart."""
+def scatter(points: pd.DataFrame, metric: str, pareto: bool, measured: pd.DataFrame) -> None:
+    """Fig. 4: accuracy against FLOPs and against Params, log axes, paper and measured points apart (`measured`:
+    every model listed below them, plotted or not, so that an empty chart says which it is)."""
     label = metric_spec(metric).label
     if metric not in points or not points[metric].notna().any():  # an empty chart read like a broken one
-        st.info(f"No model shown here has a {label} yet: Table II prints none, and no card or run on this server "
-                "recorded one. Run Evaluate on a model, and its points join the charts.")
+        if metric in measured and measured[metric].notna().any():
+            st.info(f"Table II prints no {label}, and the models below that have one cannot be plotted (each is "
+                    "named under the table with why: scored on too few images, or its cost unknown). Evaluate "
+                    "a model on a larger set, and its points join the charts.")
+        else:
+            st.info(f"No model has been scored on {label} yet: Table II prints none, and no card or run on this "
+                    "server recorded it. Run Evaluate on a model, and its points join the charts.")
         return
     if metric not in analysis.paper_points().columns:
         st.caption(f"Table II prints no {label}: only this project's models have points.")
@@ -177,4 +183,4 @@ def paper_table() -> None:
         st.dataframe(analysis.paper_points().drop(columns=["source"]), hide_index=True)
 
 
-common.run_page(main)
+main()

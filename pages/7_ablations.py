@@ -9,7 +9,7 @@ import pandas as pd
 import streamlit as st
 
 from dashboard import analysis as dash
-from dashboard import common, views
+from dashboard import views
 from lwirst import ablation_stats, analysis, schedule
 from lwirst.sweep import TABLES, UNCONVERGED_EPOCHS, chosen_variant
 
@@ -203,4 +203,4 @@ def provenance(results: pd.DataFrame, table: str) -> None:
     st.dataframe(summary[order], hide_index=True)
 
 
-common.run_page(main)
+main()

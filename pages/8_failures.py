@@ -38,17 +38,18 @@ def main() -> None:
 
 def choose_run() -> dash.Run | None:
     """The evaluation to inspect: this session's runs and those cached on disk for the sidebar's data,
-    the sidebar model's run nearest the sidebar threshold first; with none for the sidebar's data,
-    its model is evaluated there first."""
+    the sidebar model's run nearest the sidebar threshold first; with none of the sidebar's model and settings
+    for the sidebar's data, that model is evaluated there first (another's run was inspected without a word)."""
     choice = common.data_source()
     if choice is None:
         return None
     if common.own_content(choice.label):
         common.white_hot_note("The embedded samples are")
     on_disk = dash.disk_runs(choice)
-    if on_disk.empty and not any(run.choice == choice for run in dash.session_runs().values()):
-        evaluate_now(choice)
-    session = {key: run for key, run in dash.session_runs().items() if run.choice == choice}  # the sidebar's data only
+    listed = [*session_runs(choice).values(), *(row for _, row in on_disk.iterrows())]
+    if not any(map(dash.engine_run(common.engine()), listed)) and evaluate_now(choice, others=bool(listed)):
+        st.session_state.pop("failure_run", None)  # the picker opens on the run just evaluated
+    session = session_runs(choice)  # with the run just evaluated
     runs = dash.run_choices(session, on_disk, common.engine(), float(st.session_state.get("threshold", 0.0)))
     if not runs:
         return None
@@ -60,21 +61,30 @@ def choose_run() -> dash.Run | None:
     return chosen if isinstance(chosen, dash.Run) else dash.open_disk_run(chosen, choice)
 
 
-def evaluate_now(choice: common.DataChoice) -> None:
-    """No run on the sidebar's data: evaluate the sidebar's model there (at once on small datasets,
-    else on a click); the run joins this session's."""
+def session_runs(choice: common.DataChoice) -> dict[str, dash.Run]:
+    """This session's runs on the sidebar's data only."""
+    return {key: run for key, run in dash.session_runs().items() if run.choice == choice}
+
+
+def evaluate_now(choice: common.DataChoice, others: bool) -> bool:
+    """No run of the sidebar's model and settings on the sidebar's data: evaluate it there (at once on small
+    datasets, else on a click); the run joins this session's, and True says it ran. `others`: runs of other
+    models or settings are there to pick meanwhile."""
     engine = common.engine()
     label = f"{st.session_state.get('model', 'model')} · {engine.runs_on}"
     if not dash.scored_unasked(choice) and not st.button(
             f"Evaluate {label} on {choice.name}, {len(common.open_data(choice))} images", type="primary",
             key="failure_evaluate"):
-        st.info(f"No evaluation of {choice.name} yet: run one here or on the Evaluate page.")
-        return
+        st.info(f"The sidebar's model and settings ({label}) have no evaluation of {choice.name} yet: the runs "
+                "below are of other models or settings. Run it here or on the Evaluate page." if others else
+                f"No evaluation of {choice.name} yet: run one here or on the Evaluate page.")
+        return False
     bar = st.progress(0.0, text=f"{label}: starting...")
     try:
         dash.evaluate_run(label, engine, choice, 0.0, bar)
     finally:
         bar.empty()
+    return True
 
 
 def live_metrics(run: dash.Run, metrics: dict[str, float], margin: float) -> None:
@@ -180,4 +190,4 @@ def hot_flags(hot: pd.DataFrame, threshold: float) -> None:
         st.caption("No missed targets in this image at this threshold and filter.")
 
 
-common.run_page(main)
+main()

@@ -83,7 +83,7 @@ def assert_same_targets(out: np.ndarray, ref: np.ndarray, tolerance: float = LOG
             assert np.array_equal(got.column(column), want.column(column))
 
 
-@pytest.mark.parametrize("backend", ["onnxruntime", "openvino", "opencv", "torch"])
+@pytest.mark.parametrize("backend", backends.backend_names())  # every registered backend, a new one too
 def test_fast_path_matches_torch(backend: str, model, images, reference) -> None:
     if backend not in available_backends():
         pytest.skip(f"{backend} is not installed")

@@ -316,6 +316,23 @@ def test_threshold_and_size_filter_change_the_targets() -> None:
     assert count(at, "Targets kept") < low
 
 
+def test_rings_and_tags_can_be_hidden_to_see_a_targets_own_pixels() -> None:
+    """Zoomed in far on a 5-pixel target, its ring and its "#1 ok" tag covered the pixels they marked, and nothing
+    took them away."""
+    def marked(at: AppTest) -> tuple[int, int]:  # ring traces and tag annotations over the picture panels
+        specs = [json.loads(c.proto.spec) for c in at.get("plotly_chart")]
+        pictures = [s for s in specs if s["data"] and s["data"][0].get("type") == "image"]
+        rings = sum(1 for s in pictures for t in s["data"] if t.get("type") == "scatter" and t.get("hovertext"))
+        return rings, sum(len(s["layout"].get("annotations", [])) for s in pictures)
+
+    at = open_page("2_single_frame.py", data_root=SAMPLES_LABEL, threshold=0.0)
+    rings, tags = marked(at)
+    assert rings == 4 and tags > 0  # every panel ringed; the outcome pictures tagged
+    at.toggle(key="frame_panel_rings").set_value(False).run()
+    assert marked(at) == (0, 0) and len(panel_titles(at)) == 4  # the pictures stay, unmarked
+    assert not [c for c in at.caption if c.value.startswith("Each target of the chips is ringed")]
+
+
 def test_single_frame_shows_every_metric_of_the_table_as_evaluate_scores_that_image() -> None:
     """The page's per-image scores were a hand-written list: hIoU (a registered metric) was on Evaluate and
     Failures and never on Single frame or Home. The shipped model on the first sample, as Evaluate scores it."""
@@ -852,6 +869,33 @@ def test_a_mistyped_data_directory_is_reported_not_taken_for_none(monkeypatch: p
     assert not [w for w in at.sidebar.warning if "does not exist" in w.value]
 
 
+def test_folders_of_frames_that_are_no_dataset_are_named_with_what_to_do(monkeypatch: pytest.MonkeyPatch,
+                                                                         tmp_path: Path) -> None:
+    """A root's folder of frames without masks vanished from the Dataset picker without a word, and a root of
+    such folders read only "holds no dataset in a supported layout"; a server offering only the samples never
+    said how its owner offers a folder."""
+    from dashboard.common import DATASET_LAYOUTS
+    from lwirst.synth import SceneConfig, write_dataset
+
+    write_dataset(tmp_path / "root" / "mine", 4, SceneConfig(size=(64, 64)), seed=2)
+    frames = tmp_path / "root" / "frames"
+    (frames / "images").mkdir(parents=True)
+    assert cv2.imwrite(str(frames / "images" / "a.png"), np.zeros((64, 64), np.uint8))
+    monkeypatch.delenv("LWIRST_DASHBOARD_DATA_ROOTS", raising=False)
+    monkeypatch.setenv("LWIRST_DATA_DIR", str(tmp_path / "root"))
+    at = open_page("5_evaluate.py", model=DEMO_MODEL)
+    assert "mine" in at.selectbox(key="data_dataset").options
+    assert [c.value for c in at.sidebar.caption if c.value.startswith("Left out")] == [
+        f"Left out of the datasets (frames without a dataset layout, such as no masks/): frames. {DATASET_LAYOUTS}"]
+    monkeypatch.setenv("LWIRST_DATA_DIR", str(frames))
+    at.run()
+    assert [e.value for e in at.sidebar.error] == [f"frames holds no dataset in a supported layout. {DATASET_LAYOUTS}"]
+    assert not at.exception
+    monkeypatch.delenv("LWIRST_DATA_DIR")
+    at.run()
+    assert any(c.value.startswith("This server offers only the embedded samples.") for c in at.sidebar.caption)
+
+
 def test_a_dataset_changed_while_the_server_runs_is_read_again(monkeypatch: pytest.MonkeyPatch,
                                                                tmp_path: Path) -> None:
     """Images added to a split, or a mask rewritten in place, show without a restart."""
@@ -1044,7 +1088,7 @@ def test_every_accuracy_compare_offers_plots_a_point() -> None:
         points = sum(len([y for y in trace.get("y", []) if y is not None]) for c in charts for trace in c["data"])
         # the shipped model's star at least (its card)
         assert points > 0, f"the shipped model's card has no {label}: score it again with `{RESCORE_CARD}`"
-        assert not [i for i in at.info if i.value.startswith("No model shown here has")]
+        assert not [i for i in at.info if i.value.startswith(("No model has been scored", "Table II prints no"))]
 
 
 def test_an_accuracy_no_point_has_is_said_not_drawn_empty(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -1056,8 +1100,34 @@ def test_an_accuracy_no_point_has_is_said_not_drawn_empty(monkeypatch: pytest.Mo
     at = open_page("6_compare.py")
     at.radio(key="compare_metric").set_value("Made-up score").run()
     assert not at.exception
-    assert any(i.value.startswith("No model shown here has a Made-up score yet") for i in at.info)
+    assert any(i.value.startswith("No model has been scored on Made-up score yet") for i in at.info)
     assert not [c for c in at.get("plotly_chart") if "Made-up score vs" in c.proto.spec]
+
+
+def test_an_accuracy_only_unplotted_runs_have_is_said_so(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A run on fewer than 20 images with a new metric is listed, not plotted: the page said no card or run
+    had recorded the metric while its table showed one that had."""
+    from dashboard import analysis as dash
+    from lwirst import scoring
+
+    made_up = scoring.MetricSpec("made_up", "Made-up score", "a score one small run recorded", views=(scoring.CARD,))
+    monkeypatch.setattr(scoring, "_BUILTIN", (*scoring._BUILTIN, made_up))
+    listed = dash.measured_points
+
+    def with_a_small_run(include_demo: bool, include_sweeps: bool) -> pd.DataFrame:
+        points = listed(include_demo, include_sweeps)
+        small = points.iloc[[0]].assign(name="small run", made_up=0.5, plotted=False)
+        return pd.concat([points, small], ignore_index=True)
+
+    monkeypatch.setattr(dash, "measured_points", with_a_small_run)
+    at = open_page("6_compare.py")
+    at.radio(key="compare_metric").set_value("Made-up score").run()
+    assert not at.exception
+    assert [i.value for i in at.info if "Made-up score" in i.value] == [
+        "Table II prints no Made-up score, and the models below that have one cannot be plotted (each is named "
+        "under the table with why: scored on too few images, or its cost unknown). Evaluate a model on a larger "
+        "set, and its points join the charts."]
+    assert any("small run" in c.value for c in at.caption if c.value.startswith("Not on the charts (scored on fewer"))
 
 
 def test_the_favicon_is_a_local_file() -> None:
@@ -1660,6 +1730,21 @@ def test_failures_inspects_the_sidebars_data_only(monkeypatch: pytest.MonkeyPatc
     picker = at.selectbox(key="failure_run")
     assert "skyB (test)" in picker.label and len(picker.options) == 1, picker.options  # skyA's run is not offered
     assert at.selectbox(key="failure_image").value.startswith("skyB")
+
+
+def test_failures_inspects_the_sidebars_model_and_settings(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    """With the sidebar's protocol changed, the page went on inspecting the cached run of the old one without a
+    word (only the picker's small print told them apart): a small set is evaluated with the sidebar's settings,
+    and the picker opens on that run."""
+    _two_datasets(tmp_path)
+    monkeypatch.setenv("LWIRST_DATA_DIR", str(tmp_path))
+    monkeypatch.setenv("LWIRST_CACHE_DIR", str(tmp_path / "cache"))
+    at = open_page("8_failures.py", model=DEMO_MODEL, data_dataset="skyA", data_split="test", protocol="auto")
+    assert "/auto" in at.selectbox(key="failure_run").value
+    at.radio(key="protocol").set_value("resize").run()
+    assert not at.exception and not errors(at)
+    picker = at.selectbox(key="failure_run")
+    assert len(picker.options) == 2 and "/resize" in picker.value, (picker.options, picker.value)
 
 
 def test_target_free_frames_and_sets_read_undefined_not_perfect(monkeypatch: pytest.MonkeyPatch,

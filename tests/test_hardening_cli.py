@@ -26,6 +26,7 @@ from onnx import TensorProto
 
 from lwirst.backends import backend_names, get_backend
 from lwirst.checkpoint import save_checkpoint
+from lwirst.cli import main
 from lwirst.model import LWIRSTNet
 from lwirst.stderr_capture import Captured, TerminalHandler, captured_stderr
 from tests.test_hardening_bombs import typed_onnx
@@ -523,3 +524,19 @@ def test_a_warning_logged_while_another_thread_captures_stderr_still_reaches_the
     err = capfd.readouterr().err
     assert "f00: mask 256x256 is resized" in err and "chatter" not in err
     assert "chatter" in captured[0].text and "resized" not in captured[0].text
+
+
+@pytest.mark.parametrize(("argv", "hint"), [
+    (["train", "--model", "tinyconv", "--run-dir", "r"],
+     "; --model: train chooses its network with --arch NAME (or --preset, --config) and starts from a trained "
+     "model's weights with --init FILE (see lwirst train --help)"),
+    (["evaluate", "--treshold=0.3"], "; did you mean --threshold? (see lwirst evaluate --help)"),
+    (["evaluate", "--bogus", "1"], "arguments: --bogus 1 (see lwirst evaluate --help)"),
+], ids=["another-commands-option", "typo", "unlike-any"])
+def test_an_unknown_option_gets_a_hint(capsys: pytest.CaptureFixture[str], argv: list[str], hint: str) -> None:
+    """`lwirst train --model NAME` said only "unrecognized arguments": every other command names a model so."""
+    with pytest.raises(SystemExit) as stop:
+        main(argv)
+    error = capsys.readouterr().err.strip()
+    assert stop.value.code == 2 and error.startswith(f"error: lwirst {argv[0]}: unrecognized arguments: ")
+    assert error.endswith(hint)

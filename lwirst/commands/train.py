@@ -44,6 +44,10 @@ from lwirst.models import (
 from lwirst.train import RECIPES, Recipe, Trainer
 from lwirst.validate import THREADS, check_outputs, number
 
+# Options of other commands that a user reaches for here, and what this command takes instead (`lwirst.cli`)
+MISTAKEN = {"--model": "train chooses its network with --arch NAME (or --preset, --config) and starts from a "
+                       "trained model's weights with --init FILE"}
+
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--run-dir", required=True, help="run directory (keep it outside the repository)")
