@@ -709,12 +709,11 @@ def data_source() -> DataChoice | None:
                            "Video (Upload).")
     root = roots[root_label]
     datasets = datasets_in(root)
-    left_out = _left_out(root, folder_stamp(Path(root)))
     if not datasets:
         st.sidebar.error(f"{root_label} holds no dataset in a supported layout. {DATASET_LAYOUTS}",
                          icon=":material/folder_off:")
         return None
-    if left_out:
+    if left_out := _left_out(root, folder_stamp(Path(root))):
         st.sidebar.caption(f"Left out of the datasets (frames without a dataset layout, such as no masks/): "
                            f"{', '.join(left_out)}. {DATASET_LAYOUTS}")
     select_default("data_dataset", datasets)

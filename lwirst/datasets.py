@@ -888,9 +888,10 @@ def find_datasets(data_dir: str | Path) -> dict[str, str]:
 
 def frames_without_layout(data_dir: str | Path) -> list[str]:
     """Sub-folders of a data root that hold frames (in images/ or loose) but no dataset layout, such as frames
-    without masks: a picker that leaves them out says so, where they once vanished without a word."""
+    without masks: a picker that leaves them out says so, where they once vanished without a word. A root that is
+    a dataset itself has none: its sub-folders (images/, masks/) are its parts."""
     root = Path(data_dir)
-    if not root.is_dir():
+    if not root.is_dir() or _layout_of(root) is not None:
         return []
     return [sub.name for sub in sorted(p for p in root.iterdir() if p.is_dir() and not p.name.startswith("."))
             if _layout_of(sub) is None and image_files(sub / "images" if (sub / "images").is_dir() else sub)]

@@ -346,14 +346,16 @@ def evaluate(segmenter: Segmenter, dataset: SegDataset, *, threshold: float = 0.
             result.cached = True
             return result
     maps_key = _maps_key(segmenter, dataset) if keys else ""
-    if maps_key and (source := _stored_maps(maps_key)) is not None:
-        result = rescore_result(source, dataset, threshold, grow_to, progress, target_filter)
-        if storing is not None:
-            storing()
-        store(result, cache_root() / keys[0], maps=maps_key)
-        if not keep_saliency:
-            result.saliency = {}
-        return result
+    if keys:
+        prepare(cache_root())  # before the run or the scoring: a bad bound refused now, not after it
+        if (source := _stored_maps(maps_key)) is not None:
+            result = rescore_result(source, dataset, threshold, grow_to, progress, target_filter)
+            if storing is not None:
+                storing()
+            store(result, cache_root() / keys[0], maps=maps_key)
+            if not keep_saliency:
+                result.saliency = {}
+            return result
     cost = segmenter.complexity
     run = dataclasses.replace(segmenter.describe(), params=cost.params if cost else None,
                               flops=cost.flops if cost else None)  # so a comparison places it without the file
@@ -361,7 +363,6 @@ def evaluate(segmenter: Segmenter, dataset: SegDataset, *, threshold: float = 0.
         return _score(dataset, lambda sample: segmenter.predict(sample.image), run, threshold,
                       grow_to, progress=progress, keep_saliency=keep_saliency, target_filter=target_filter)
     cached = cache_root() / keys[0]
-    prepare(cache_root())  # before the run: a bad bound refused now, not after it
     partial = PartialMaps(cache_root() / f".partial-{maps_key}")
     resuming = _Resuming(segmenter, partial)
     if partial:

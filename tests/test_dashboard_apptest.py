@@ -894,6 +894,7 @@ def test_folders_of_frames_that_are_no_dataset_are_named_with_what_to_do(monkeyp
     monkeypatch.delenv("LWIRST_DATA_DIR")
     at.run()
     assert any(c.value.startswith("This server offers only the embedded samples.") for c in at.sidebar.caption)
+    assert not [c for c in at.sidebar.caption if c.value.startswith("Left out")]  # the samples' own images/, masks/
 
 
 def test_a_dataset_changed_while_the_server_runs_is_read_again(monkeypatch: pytest.MonkeyPatch,

@@ -442,6 +442,7 @@ def test_frames_without_masks_are_named_with_what_to_do(tmp_path: Path) -> None:
     make_sirst(tmp_path / "sirst")
     (tmp_path / "empty").mkdir()
     assert list(find_datasets(tmp_path)) == ["sirst"] and frames_without_layout(tmp_path) == ["mine"]
+    assert frames_without_layout(tmp_path / "sirst") == []  # a dataset's own images/ and masks/ are its parts
 
 
 # ---------------------------------------------------------------- real data
