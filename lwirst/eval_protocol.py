@@ -131,9 +131,10 @@ class AppliedProtocol:
         """"auto: 37 of 39 images as a pyramid, 2 resized to 256×256" ("auto: all 8 images resized to 256×256"
         when they ran one way); a fixed protocol: "resize to 256×256 (39 images)"; then "; scale consensus at
         1.5x ..." when one ran (a peak margin is said with the masks: `_score`'s "masks", with the frames it held)."""
-        return self._inputs() + said_consensus(self.settings.confirm, self.settings.mirror, "; {}")
+        return self.inputs() + said_consensus(self.settings.confirm, self.settings.mirror, "; {}")
 
-    def _inputs(self) -> str:
+    def inputs(self) -> str:
+        """How the images reached the network, without the confirmation: `str`'s first part."""
         images = sum(self.ran.values())
         if self.configured == "auto":
             kinds = self._kinds()

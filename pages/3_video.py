@@ -154,8 +154,9 @@ def summary(source: common.VideoSource, output: VideoOutput, post: common.Postpr
     if source.split is None:
         width, height = common.video_size(output)
         ran = info.frame_run((height, width), common.applied_protocol(chosen, (height, width)), which="Each")
-    else:
-        ran = f"Runs on {info}."
+    else:  # a split's frames may differ in size: how each kind ran, counted
+        applied = result.applied(common.segmenter(chosen).segmenter.describe())
+        ran = f"Runs on {info}." + (f" Frames as they ran: {applied}." if applied else "")
     timing = (" Its frames are not evenly spaced in time (a variable frame rate): the targets CSV's time_s holds "
               f"each frame's own time, and the annotated video plays them at an even {result.fps:g} fps."
               if result.variable_rate else "")

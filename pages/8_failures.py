@@ -173,6 +173,8 @@ def inspect(run: dash.Run, name: str, post: common.Postprocess, scale: str, marg
                   views.Panel(view.input, "input", marks=view.chips),
                   views.Panel(view.truth[:, :, None].repeat(3, axis=2), "ground truth", marks=view.chips)],
                  "failure_panel")
+    if ran := analysis.frame_ran(run.result, name, sample.image.shape[:2]):
+        st.caption(ran)
     hot_flags(view.hot, post.threshold)
 
 

@@ -1310,6 +1310,9 @@ def test_video_plays_a_configured_dataset_split(sirst_root: Path, monkeypatch: p
     at.button(key="video_process").click().run()
     assert not at.exception and not errors(at), errors(at)
     assert count(at, "Frames processed") == 12  # bounded by LWIRST_MAX_SPLIT_FRAMES (test has 86)
+    # a split's frames differ in size: how they ran is counted, as Evaluate says it (it said "Runs on ..." alone)
+    ran = [c.value for c in at.caption if "Frames as they ran: auto: " in c.value]
+    assert len(ran) == 1 and ("all 12 images" in ran[0] or " of 12 images" in ran[0]), ran
     assert metric(at, "Video fps") == "4.0"
     assert count(at, "Detections") > 0
     assert len(at.get("video")) == 1
@@ -1746,6 +1749,10 @@ def test_failures_inspects_the_sidebars_model_and_settings(monkeypatch: pytest.M
     assert not at.exception and not errors(at)
     picker = at.selectbox(key="failure_run")
     assert len(picker.options) == 2 and "/resize" in picker.value, (picker.options, picker.value)
+    # the inspected frame says how it ran in that evaluation, as Single frame says it of its frame
+    assert [c.value for c in at.caption if c.value.startswith("In this evaluation")] == [
+        "In this evaluation this 64×64 frame ran resized to 256×256 (its map scaled back to 64×64), on backend "
+        f"{at.session_state['backend']}."]
 
 
 def test_target_free_frames_and_sets_read_undefined_not_perfect(monkeypatch: pytest.MonkeyPatch,
