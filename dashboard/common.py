@@ -61,9 +61,12 @@ from lwirst.datasets import (
     frames_without_layout,
     list_splits,
     listing_stamp,
+    masks_named_otherwise,
     open_dataset,
+    rename_advice,
 )
 from lwirst.errors import LwirstError
+from lwirst.eval_protocol import RunSpec
 from lwirst.evaluate import cache_root as evaluation_cache_root
 from lwirst.evaluate import data_fingerprints as fingerprints_of
 from lwirst.frame_report import FrameReport, filter_from_ranges, frame_report
@@ -710,12 +713,18 @@ def data_source() -> DataChoice | None:
     root = roots[root_label]
     datasets = datasets_in(root)
     if not datasets:
-        st.sidebar.error(f"{root_label} holds no dataset in a supported layout. {DATASET_LAYOUTS}",
+        renamed = masks_named_otherwise(Path(root))
+        st.sidebar.error(f"{root_label} holds no dataset in a supported layout"
+                         f"{': ' + rename_advice(renamed) if renamed else ''}. {DATASET_LAYOUTS}",
                          icon=":material/folder_off:")
+        st.info(f"No dataset to show from {root_label}: the sidebar's Data section says why, and what to do.",
+                icon=":material/folder_off:")  # the page below is empty: said where the visitor looks
         return None
     if left_out := _left_out(root, folder_stamp(Path(root))):
+        named = [f"{name} ({rename_advice(masks)})" if (masks := masks_named_otherwise(Path(root) / name)) else name
+                 for name in left_out]
         st.sidebar.caption(f"Left out of the datasets (frames without a dataset layout, such as no masks/): "
-                           f"{', '.join(left_out)}. {DATASET_LAYOUTS}")
+                           f"{', '.join(named)}. {DATASET_LAYOUTS}")
     select_default("data_dataset", datasets)
     dataset = st.sidebar.selectbox("Dataset", datasets, key="data_dataset",
                                    format_func=lambda d: f"all of {root_label}" if d == "auto" else d)
@@ -1340,7 +1349,8 @@ class SpeedInfo:
 
     @property
     def runner(self) -> str:
-        return f"backend {self.backend}, {self.threads} CPU thread{'s' if self.threads != 1 else ''}"
+        return f"backend {self.backend}" + (f", {self.threads} CPU thread{'s' if self.threads != 1 else ''}"
+                                            if self.threads else "")
 
     @property
     def read_as(self) -> str:
@@ -1365,6 +1375,11 @@ class SpeedInfo:
         sentence = f" {held[:1].upper()}{held[1:]}." if held else ""
         return (f"{which} {hw[1]}×{hw[0]} frame ran {describe_frame_run(hw, applied, self.size)}{rule}, "
                 f"on {self.runner}{self.read_as}.{sentence}")
+
+
+def run_info(run: RunSpec) -> SpeedInfo:
+    """What ran an evaluation's network (`SpeedInfo` of the run it recorded, its threads where it said them)."""
+    return SpeedInfo(run.backend, run.protocol, run.threads or 0, run.size or PAPER_SIZE, run.settings)
 
 
 def applied_protocol(chosen: Engine, hw: tuple[int, int]) -> str:

@@ -124,7 +124,9 @@ def zoom_figure(picture: np.ndarray, title: str, heat: HeatScale | None = None,
     a ring for its chip's caption); a ring by the frame's edge is drawn whole. With `tags`, each ring's tag
     ("#1 ok", "FA", "miss") is written beside it at a legible size, clear of every ring (`ring_tags`); the pixels
     themselves are untouched. Without `axes` (Home's demo, in a column) the picture takes the whole figure, as
-    tall as a picture `width` CSS pixels wide (the column's width changes with the window)."""
+    tall as a picture `width` CSS pixels wide (the column's width changes with the window). A ringed picture with
+    axes has a button (`rings_button`) that hides its rings and tags in the browser, the zoom kept: zoomed in far
+    on a target of a few pixels, its ring and tag covered the pixels they pointed at."""
     h, w = picture.shape[:2]
     figure = go.Figure(go.Image(source=png_uri(picture), hoverinfo="x+y"))
     if marks:
@@ -168,7 +170,26 @@ def zoom_figure(picture: np.ndarray, title: str, heat: HeatScale | None = None,
             figure.add_annotation(x=mark.x, y=mark.y, text=tag_text(mark), showarrow=False, xshift=dx, yshift=-dy,
                                   font={"size": TAG_FONT, "color": palette.ink(plate)}, bgcolor=plate,
                                   bordercolor=HALO, borderwidth=1, borderpad=1)
+    if marks and axes:  # the tool bar stands down the right edge: across the top it covered the button on hover
+        figure.update_layout(updatemenus=[rings_button(figure, right=PLOT_DOMAIN)], modebar={"orientation": "v"})
     return figure
+
+
+RINGS_BUTTON = "Rings on/off"
+
+
+def rings_button(figure: go.Figure, right: float) -> dict[str, Any]:
+    """A button over a picture's top right that hides its rings (the ring traces) and tags (its annotations), and
+    shows them again: Plotly restyles the figure in the browser, so the visitor's zoom stays (a Streamlit toggle
+    drew the figure again, back at the whole frame)."""
+    rings = [isinstance(trace, go.Scatter) and trace.marker.symbol is not None for trace in figure.data]
+    tags = [annotation.to_plotly_json() for annotation in figure.layout.annotations]
+    # active -1: the first click applies `args` (hide); with the button active from the start it applied `args2`
+    return {"type": "buttons", "showactive": False, "active": -1, "x": right, "xanchor": "right", "y": 1.0,
+            "yanchor": "bottom", "pad": {"r": 0, "t": 0, "b": 2}, "font": {"size": 11},
+            "buttons": [{"label": RINGS_BUTTON, "method": "update",
+                         "args": [{"visible": [not ring for ring in rings]}, {"annotations": []}],
+                         "args2": [{"visible": [True] * len(rings)}, {"annotations": tags}]}]}
 
 
 def tag_text(mark: Chip) -> str:
@@ -240,25 +261,21 @@ def pair_row() -> DeltaGenerator:
 
 def panels(shown: Sequence[Panel], key: str) -> None:
     """Zoomable panels (`zoom_figure`) of `PANEL_WIDTH`, two to a `pair_row`; a caption says why their targets
-    are ringed. The rings and tags can be hidden: zoomed in far on a target of a few pixels, a ring at its centre
-    and a tag below it covered the pixels they pointed at."""
-    ringed = any(panel.marks for panel in shown) and st.toggle(
-        "Rings and tags", value=True, key=f"{key}_rings",
-        help="Hide them to see a target's own pixels when zoomed in far (the pictures are drawn again: zoom anew)")
+    are ringed, and how the rings are hidden."""
     for start in range(0, len(shown), 2):
         row = pair_row()
         for index in range(start, min(start + 2, len(shown))):
             panel = shown[index]
-            marks = panel.marks if ringed else ()
-            row.plotly_chart(legible(zoom_figure(panel.picture, panel.title, panel.heat, marks,
-                                                 tags=panel.tags and ringed)),
+            row.plotly_chart(legible(zoom_figure(panel.picture, panel.title, panel.heat, panel.marks, tags=panel.tags)),
                              key=f"{key}_{index}", config=PLOT_CONFIG, width=PANEL_WIDTH,
-                             alt=picture_alt(panel.title, marks))
-    marks = [mark for panel in shown for mark in panel.marks] if ringed else []
+                             alt=picture_alt(panel.title, panel.marks))
+    marks = [mark for panel in shown for mark in panel.marks]
     if marks:
         st.caption("Each target of the chips is ringed in its outcome's colour and shape (" + ring_shapes(marks)
                    + "), at a fixed screen size as you zoom: a frame drawn smaller than its pixels (a narrow window) "
-                   "can lose a target of a few pixels between screen pixels. The pixels themselves are untouched.")
+                   f"can lose a target of a few pixels between screen pixels. The pixels themselves are untouched; "
+                   f"a picture's **{RINGS_BUTTON}** button hides its rings and tags, keeping the zoom, to show a "
+                   "target's own pixels.")
 
 
 def picture_alt(title: str, marks: Sequence[Chip]) -> str:

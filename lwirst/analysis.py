@@ -40,10 +40,9 @@ from lwirst.eval_protocol import AppliedProtocol, EvalProtocol, filter_legend, g
 from lwirst.evaluate import EvalResult, cache_root, frame_flops, rescore, shown_iou, stored_summary
 from lwirst.export import check_segmentation_onnx
 from lwirst.imageio import to_bgr
-from lwirst.inference import describe_frame_run
 from lwirst.metrics import image_record
 from lwirst.modelcard import card_metrics, format_metric
-from lwirst.paper import PAPER_SIZE, compare_preset, load_table
+from lwirst.paper import compare_preset, load_table
 from lwirst.polarity import legend as polarity_legend
 from lwirst.postprocess import TargetFilter, detect, logit_to_probability, mask_targets, probability_text
 from lwirst.prominence import legend as margin_legend
@@ -1101,17 +1100,12 @@ class ImageView:
     heat: HeatScale | None = None  # what the heatmap's colours mean (it carries no colour bar of its own)
 
 
-def frame_ran(result: EvalResult, name: str, hw: tuple[int, int]) -> str:
-    """How image `name` (of size `hw`) ran in `result`'s evaluation, in words, as Single frame says it of its
-    frame ("" where the result recorded none): the inspector showed a large frame's maps with no word of the
-    pyramid that made them."""
-    applied = result.per_image.loc[result.per_image["name"] == name, "protocol"] \
-        if "protocol" in result.per_image else pd.Series(dtype=object)
-    if applied.empty or not isinstance(applied.iloc[0], str):
-        return ""
-    spec = result.protocol.run
-    return (f"In this evaluation this {hw[1]}×{hw[0]} frame ran "
-            f"{describe_frame_run(hw, applied.iloc[0], spec.size or PAPER_SIZE)}, on backend {spec.backend}.")
+def image_protocol(result: EvalResult, name: str) -> str:
+    """The protocol image `name` ran with in `result`'s evaluation ("pyramid", "resize", ...), "" where the
+    result recorded none: the inspector showed a large frame's maps with no word of the pyramid that made them."""
+    table = result.per_image
+    applied = table.loc[table["name"] == name, "protocol"] if "protocol" in table else pd.Series(dtype=object)
+    return applied.iloc[0] if not applied.empty and isinstance(applied.iloc[0], str) else ""
 
 
 def image_view(image: np.ndarray, logits: np.ndarray, mask: np.ndarray, threshold: float,

@@ -419,22 +419,34 @@ def _require_dirs(root: Path, layout: str, *names: str) -> None:
         raise LwirstError(f"dataset directory {root} does not exist")
     absent = [n for n in names if not (root / n).is_dir()]
     if absent:
-        raise LwirstError(f"{root}: not a {layout} layout (no {', '.join(a + '/' for a in absent)}); "
-                          f"expected {_LAYOUT_HELP}{unlabelled_advice(root)}")
+        raise LwirstError(f"{root}: not a {layout} layout (no {', '.join(a + '/' for a in absent)})"
+                          f"{unlabelled_advice(root)}; the layouts read: {_LAYOUT_HELP}")
 
 
 _MASK_FOLDER_NAMES = ("labels", "label", "mask", "gt", "ground_truth", "groundtruth", "annotations", "targets")
 
 
+def masks_named_otherwise(root: Path) -> str:
+    """The folder beside a dataset-like folder's images/ that may hold its masks under another name (labels/,
+    gt/, ...), "" for none: frames are what users bring first, and their masks, if any, come under many names."""
+    if not (root / "images").is_dir() or (root / "masks").is_dir():
+        return ""
+    return next((sub.name for sub in sorted(root.iterdir()) if sub.is_dir()
+                 and sub.name.lower() in _MASK_FOLDER_NAMES and image_files(sub)), "")
+
+
+def rename_advice(folder: str) -> str:
+    """What to do with a folder that may hold masks under another name (`masks_named_otherwise`)."""
+    return f"if {folder}/ holds binary masks named as the frames, rename it masks/"
+
+
 def unlabelled_advice(root: Path) -> str:
     """What to do with a folder of frames that is no dataset (no masks beside them), as a clause to add to an
     error ("" where the folder holds no images/): a folder of masks under another name to rename, and what runs
-    without masks. Frames are what users bring first; masks, if any, come under many names."""
+    without masks."""
     if not (root / "images").is_dir() or (root / "masks").is_dir():
         return ""
-    named = [sub.name for sub in sorted(root.iterdir()) if sub.is_dir() and sub.name.lower() in _MASK_FOLDER_NAMES
-             and image_files(sub)]
-    rename = f"; if {named[0]}/ holds binary masks named as the frames, rename it masks/" if named else ""
+    rename = f"; {rename_advice(named)}" if (named := masks_named_otherwise(root)) else ""
     return (f"{rename}; without masks, `lwirst segment {root / 'images'}` finds the targets of every frame (nothing "
             "to score them against), and `lwirst masks` makes masks from box or point labels (CSV, YOLO, COCO, VOC)")
 

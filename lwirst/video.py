@@ -39,7 +39,7 @@ from PIL import Image
 
 from lwirst.drawing import FrameOutcomes, overlay, pad_to
 from lwirst.errors import LwirstError
-from lwirst.eval_protocol import FramesRan, FrameTally, RunSpec
+from lwirst.eval_protocol import FrameTally, RunSpec
 from lwirst.imageio import (
     IMAGE_SUFFIXES,
     check_declared,
@@ -52,7 +52,6 @@ from lwirst.imageio import (
     tiff_pixel_bytes,
 )
 from lwirst.limits import limit, side_text
-from lwirst.paper import PAPER_SIZE
 from lwirst.pipeline import FpsMeter, FramePipeline, FrameResult
 from lwirst.postprocess import Detections
 from lwirst.sequence_truth import FrameTruth
@@ -93,14 +92,15 @@ class VideoResult:
     untracked: str = ""  # why no track formed from them (`Tracker.untracked`), "" when one did
     variable_rate: bool = False  # frames not evenly spaced in time: the CSV has their own times, the MP4 plays at fps
     palettes: dict[str, int] = dataclasses.field(default_factory=dict)  # frames decoded per pseudo-colour palette
-    # each frame's applied protocol and (H, W) as the network ran it (`FrameTally.ran`): a split's frames differ
-    ran: tuple[tuple[str, tuple[int, int]], ...] = ()
+    # how each frame ran (its applied protocol and size, its peak margin): a split's frames differ in size
+    tally: FrameTally = dataclasses.field(default_factory=FrameTally)
 
     def applied(self, run: RunSpec) -> str:
-        """How the frames reached `run`'s network ("auto: 6 of 8 images as a pyramid, 2 resized to 256×256"), as
-        `evaluate` says it; "" before a frame ran."""
-        applied = FramesRan.counted(self.ran, run.size or PAPER_SIZE).applied_protocol(run)
-        return applied.inputs() if self.ran and applied is not None else ""
+        """How the frames reached `run`'s network and the frames its peak margin held ("auto: 6 of 8 images as a
+        pyramid, 2 resized to 256×256; on frames over twice ... (6 frame(s))"), as `evaluate` says it; "" before
+        a frame ran."""
+        applied = self.tally.record(run).applied_protocol(run)
+        return f"{applied.inputs()}{self.tally.margin_text(run)}" if self.tally.ran and applied is not None else ""
 
     @property
     def processing_fps(self) -> float:
@@ -637,7 +637,7 @@ def process_frames(frames: Frames, out_path: Path, csv_file: Path | None, pipeli
     result = VideoResult(out_path, csv_file, codec, done, frames.total if cut else done, frames.fps, rows,
                          time.perf_counter() - start, interrupted, frames.size, detections,
                          tracker.untracked(detections) if tracker is not None else "", frames.variable_rate,
-                         dict(tally.decoded), tuple(tally.ran))
+                         dict(tally.decoded), tally)
     if stop is not None:
         held = f"{out_path} and the CSV hold them" if done else "no video or CSV was kept"
         raise VideoStopped(f"{stop} (stopped after {done} frames; {held})", stop, result)

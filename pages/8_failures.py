@@ -48,7 +48,8 @@ def choose_run() -> dash.Run | None:
     on_disk = dash.disk_runs(choice)
     listed = [*session_runs(choice).values(), *(row for _, row in on_disk.iterrows())]
     if not any(map(dash.engine_run(common.engine()), listed)) and evaluate_now(choice, others=bool(listed)):
-        st.session_state.pop("failure_run", None)  # the picker opens on the run just evaluated
+        for key in ("failure_run", "failure_image"):  # the picker opens on the run just evaluated, at its top
+            st.session_state.pop(key, None)
     session = session_runs(choice)  # with the run just evaluated
     runs = dash.run_choices(session, on_disk, common.engine(), float(st.session_state.get("threshold", 0.0)))
     if not runs:
@@ -173,8 +174,9 @@ def inspect(run: dash.Run, name: str, post: common.Postprocess, scale: str, marg
                   views.Panel(view.input, "input", marks=view.chips),
                   views.Panel(view.truth[:, :, None].repeat(3, axis=2), "ground truth", marks=view.chips)],
                  "failure_panel")
-    if ran := analysis.frame_ran(run.result, name, sample.image.shape[:2]):
-        st.caption(ran)
+    if applied := analysis.image_protocol(run.result, name):  # as Single frame says it of its frame
+        st.caption(common.run_info(run.result.protocol.run).frame_run(sample.image.shape[:2], applied,
+                                                                         which="In this evaluation this"))
     hot_flags(view.hot, post.threshold)
 
 

@@ -318,19 +318,27 @@ def test_threshold_and_size_filter_change_the_targets() -> None:
 
 def test_rings_and_tags_can_be_hidden_to_see_a_targets_own_pixels() -> None:
     """Zoomed in far on a 5-pixel target, its ring and its "#1 ok" tag covered the pixels they marked, and nothing
-    took them away."""
-    def marked(at: AppTest) -> tuple[int, int]:  # ring traces and tag annotations over the picture panels
-        specs = [json.loads(c.proto.spec) for c in at.get("plotly_chart")]
-        pictures = [s for s in specs if s["data"] and s["data"][0].get("type") == "image"]
-        rings = sum(1 for s in pictures for t in s["data"] if t.get("type") == "scatter" and t.get("hovertext"))
-        return rings, sum(len(s["layout"].get("annotations", [])) for s in pictures)
+    took them away. Each ringed panel has a button that hides its ring traces and tags in the browser (the zoom
+    kept: checked in Chromium, where a Streamlit toggle drew the panels again at the whole frame) and shows them
+    again; what it hides and restores is read here from the figure."""
+    from dashboard.views import RINGS_BUTTON
 
     at = open_page("2_single_frame.py", data_root=SAMPLES_LABEL, threshold=0.0)
-    rings, tags = marked(at)
-    assert rings == 4 and tags > 0  # every panel ringed; the outcome pictures tagged
-    at.toggle(key="frame_panel_rings").set_value(False).run()
-    assert marked(at) == (0, 0) and len(panel_titles(at)) == 4  # the pictures stay, unmarked
-    assert not [c for c in at.caption if c.value.startswith("Each target of the chips is ringed")]
+    specs = [json.loads(c.proto.spec) for c in at.get("plotly_chart")]
+    pictures = [s for s in specs if s["data"] and s["data"][0].get("type") == "image"]
+    assert len(pictures) == 4
+    for spec in pictures:
+        rings = [t.get("type") == "scatter" and "symbol" in t.get("marker", {}) for t in spec["data"]]
+        assert sum(rings) == 2  # a ring and its halo
+        (menu,) = spec["layout"]["updatemenus"]
+        (button,) = menu["buttons"]
+        assert button["label"] == RINGS_BUTTON and menu["active"] == -1  # the first click hides
+        hide, show = button["args"], button["args2"]
+        assert hide[0]["visible"] == [not ring for ring in rings] and hide[1]["annotations"] == []
+        assert show[0]["visible"] == [True] * len(rings)
+        assert show[1]["annotations"] == spec["layout"].get("annotations", [])
+    assert sum(len(s["layout"].get("annotations", [])) for s in pictures) > 0  # the outcome pictures' tags
+    assert any(RINGS_BUTTON in c.value for c in at.caption)  # said beside the panels
 
 
 def test_single_frame_shows_every_metric_of_the_table_as_evaluate_scores_that_image() -> None:
@@ -878,18 +886,28 @@ def test_folders_of_frames_that_are_no_dataset_are_named_with_what_to_do(monkeyp
     from lwirst.synth import SceneConfig, write_dataset
 
     write_dataset(tmp_path / "root" / "mine", 4, SceneConfig(size=(64, 64)), seed=2)
-    frames = tmp_path / "root" / "frames"
-    (frames / "images").mkdir(parents=True)
-    assert cv2.imwrite(str(frames / "images" / "a.png"), np.zeros((64, 64), np.uint8))
+    frames, labelled = tmp_path / "root" / "frames", tmp_path / "root" / "labelled"
+    for folder in (frames / "images", labelled / "images", labelled / "labels"):
+        folder.mkdir(parents=True)
+        assert cv2.imwrite(str(folder / "a.png"), np.zeros((64, 64), np.uint8))
     monkeypatch.delenv("LWIRST_DASHBOARD_DATA_ROOTS", raising=False)
     monkeypatch.setenv("LWIRST_DATA_DIR", str(tmp_path / "root"))
     at = open_page("5_evaluate.py", model=DEMO_MODEL)
     assert "mine" in at.selectbox(key="data_dataset").options
     assert [c.value for c in at.sidebar.caption if c.value.startswith("Left out")] == [
-        f"Left out of the datasets (frames without a dataset layout, such as no masks/): frames. {DATASET_LAYOUTS}"]
+        "Left out of the datasets (frames without a dataset layout, such as no masks/): frames, labelled (if "
+        f"labels/ holds binary masks named as the frames, rename it masks/). {DATASET_LAYOUTS}"]
     monkeypatch.setenv("LWIRST_DATA_DIR", str(frames))
     at.run()
     assert [e.value for e in at.sidebar.error] == [f"frames holds no dataset in a supported layout. {DATASET_LAYOUTS}"]
+    # the page itself, empty below, says where to look (it was a bare title)
+    assert [i.value for i in at.info if "sidebar's Data section" in i.value] == [
+        "No dataset to show from frames: the sidebar's Data section says why, and what to do."]
+    monkeypatch.setenv("LWIRST_DATA_DIR", str(labelled))
+    at.run()
+    assert [e.value for e in at.sidebar.error] == [
+        "labelled holds no dataset in a supported layout: if labels/ holds binary masks named as the frames, "
+        f"rename it masks/. {DATASET_LAYOUTS}"]
     assert not at.exception
     monkeypatch.delenv("LWIRST_DATA_DIR")
     at.run()
@@ -1750,9 +1768,10 @@ def test_failures_inspects_the_sidebars_model_and_settings(monkeypatch: pytest.M
     picker = at.selectbox(key="failure_run")
     assert len(picker.options) == 2 and "/resize" in picker.value, (picker.options, picker.value)
     # the inspected frame says how it ran in that evaluation, as Single frame says it of its frame
-    assert [c.value for c in at.caption if c.value.startswith("In this evaluation")] == [
+    said = [c.value for c in at.caption if c.value.startswith("In this evaluation")]
+    assert len(said) == 1 and said[0].startswith(
         "In this evaluation this 64×64 frame ran resized to 256×256 (its map scaled back to 64×64), on backend "
-        f"{at.session_state['backend']}."]
+        f"{at.session_state['backend']}"), said
 
 
 def test_target_free_frames_and_sets_read_undefined_not_perfect(monkeypatch: pytest.MonkeyPatch,
