@@ -91,9 +91,13 @@ class VideoResult:
     detections: int = 0  # targets kept, summed over frames (the CSV's target rows)
     untracked: str = ""  # why no track formed from them (`Tracker.untracked`), "" when one did
     variable_rate: bool = False  # frames not evenly spaced in time: the CSV has their own times, the MP4 plays at fps
-    palettes: dict[str, int] = dataclasses.field(default_factory=dict)  # frames decoded per pseudo-colour palette
-    # how each frame ran (its applied protocol and size, its peak margin): a split's frames differ in size
+    # how each frame ran (its applied protocol and size, palette, peak margin): a split's frames differ in size
     tally: FrameTally = dataclasses.field(default_factory=FrameTally)
+
+    @property
+    def palettes(self) -> dict[str, int]:
+        """Frames decoded per pseudo-colour palette."""
+        return dict(self.tally.decoded)
 
     def applied(self, run: RunSpec) -> str:
         """How the frames reached `run`'s network and the frames its peak margin held ("auto: 6 of 8 images as a
@@ -636,8 +640,7 @@ def process_frames(frames: Frames, out_path: Path, csv_file: Path | None, pipeli
     # read to its end, a video holds the frames read: a header's count can be an estimate (a variable rate's)
     result = VideoResult(out_path, csv_file, codec, done, frames.total if cut else done, frames.fps, rows,
                          time.perf_counter() - start, interrupted, frames.size, detections,
-                         tracker.untracked(detections) if tracker is not None else "", frames.variable_rate,
-                         dict(tally.decoded), tally)
+                         tracker.untracked(detections) if tracker is not None else "", frames.variable_rate, tally)
     if stop is not None:
         held = f"{out_path} and the CSV hold them" if done else "no video or CSV was kept"
         raise VideoStopped(f"{stop} (stopped after {done} frames; {held})", stop, result)
