@@ -646,8 +646,15 @@ def _datasets(root: str, stamp: tuple[int, ...]) -> list[str]:
 
 
 @st.cache_data(ttl=120, show_spinner=False)
-def _left_out(root: str, stamp: tuple[int, ...]) -> list[str]:
-    return frames_without_layout(root)
+def _not_offered(root: str, stamp: tuple[int, ...]) -> tuple[str, list[str]]:
+    """What a root holds that is no dataset: where its own masks may lie under another name ("" for nowhere),
+    and its folders of frames left out of the datasets, each with where its masks may lie (each a folder
+    listing: once per stamp, not on every rerun)."""
+    def named(folder: Path) -> str:
+        masks = masks_named_otherwise(folder)
+        return f"{folder.name} ({rename_advice(masks)})" if masks else folder.name
+
+    return masks_named_otherwise(Path(root)), [named(Path(root) / name) for name in frames_without_layout(root)]
 
 
 @st.cache_data(ttl=120, show_spinner=False)
@@ -712,19 +719,17 @@ def data_source() -> DataChoice | None:
                            "Video (Upload).")
     root = roots[root_label]
     datasets = datasets_in(root)
+    renamed, left_out = _not_offered(root, folder_stamp(Path(root)))
     if not datasets:
-        renamed = masks_named_otherwise(Path(root))
         st.sidebar.error(f"{root_label} holds no dataset in a supported layout"
                          f"{': ' + rename_advice(renamed) if renamed else ''}. {DATASET_LAYOUTS}",
                          icon=":material/folder_off:")
         st.info(f"No dataset to show from {root_label}: the sidebar's Data section says why, and what to do.",
                 icon=":material/folder_off:")  # the page below is empty: said where the visitor looks
         return None
-    if left_out := _left_out(root, folder_stamp(Path(root))):
-        named = [f"{name} ({rename_advice(masks)})" if (masks := masks_named_otherwise(Path(root) / name)) else name
-                 for name in left_out]
+    if left_out:
         st.sidebar.caption(f"Left out of the datasets (frames without a dataset layout, such as no masks/): "
-                           f"{', '.join(named)}. {DATASET_LAYOUTS}")
+                           f"{', '.join(left_out)}. {DATASET_LAYOUTS}")
     select_default("data_dataset", datasets)
     dataset = st.sidebar.selectbox("Dataset", datasets, key="data_dataset",
                                    format_func=lambda d: f"all of {root_label}" if d == "auto" else d)

@@ -7,6 +7,7 @@ holds the glossary of the field's terms the pages show on hover (`GLOSSARY`).
 
 from __future__ import annotations
 
+import functools
 import json
 import re
 from collections.abc import Mapping
@@ -231,8 +232,10 @@ def experiments_table(model: Path | None) -> pd.DataFrame:
     return pd.DataFrame(rows, columns=["run", "recipe", "epochs", "result"])
 
 
+@functools.cache
 def glossary() -> dict[str, str]:
-    """`GLOSSARY`, then every score of the metric table it does not explain (a plugin's too), by its own help."""
+    """`GLOSSARY`, then every score of the metric table it does not explain (a plugin's too), by its own help
+    (made once: every page's hover help reads it on every rerun; read it, never change it)."""
     explained = {part for term in GLOSSARY for part in term.split(" / ")}
     return {**GLOSSARY, **{spec.label: spec.help[:1].upper() + spec.help[1:] + "." for spec in metric_specs(CARD)
                            if spec.help and spec.label.split(" (")[0] not in explained}}

@@ -45,12 +45,12 @@ def choose_run() -> dash.Run | None:
         return None
     if common.own_content(choice.label):
         common.white_hot_note("The embedded samples are")
-    on_disk = dash.disk_runs(choice)
-    listed = [*session_runs(choice).values(), *(row for _, row in on_disk.iterrows())]
+    on_disk, session = dash.disk_runs(choice), session_runs(choice)
+    listed = [*session.values(), *(row for _, row in on_disk.iterrows())]
     if not any(map(dash.engine_run(common.engine()), listed)) and evaluate_now(choice, others=bool(listed)):
         for key in ("failure_run", "failure_image"):  # the picker opens on the run just evaluated, at its top
             st.session_state.pop(key, None)
-    session = session_runs(choice)  # with the run just evaluated
+        session = session_runs(choice)  # with the run just evaluated
     runs = dash.run_choices(session, on_disk, common.engine(), float(st.session_state.get("threshold", 0.0)))
     if not runs:
         return None
