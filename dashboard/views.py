@@ -171,22 +171,23 @@ def zoom_figure(picture: np.ndarray, title: str, heat: HeatScale | None = None,
                                   font={"size": TAG_FONT, "color": palette.ink(plate)}, bgcolor=plate,
                                   bordercolor=HALO, borderwidth=1, borderpad=1)
     if marks and axes:  # the tool bar stands down the right edge: across the top it covered the button on hover
-        figure.update_layout(updatemenus=[rings_button(figure, right=PLOT_DOMAIN)], modebar={"orientation": "v"})
+        figure.update_layout(updatemenus=[rings_button(figure)], modebar={"orientation": "v"})
     return figure
 
 
-RINGS_BUTTON = "Rings on/off"
+RINGS_BUTTON = "Rings"
 
 
-def rings_button(figure: go.Figure, right: float) -> dict[str, Any]:
-    """A button over a picture's top right that hides its rings (the ring traces) and tags (its annotations), and
-    shows them again: Plotly restyles the figure in the browser, so the visitor's zoom stays (a Streamlit toggle
-    drew the figure again, back at the whole frame)."""
+def rings_button(figure: go.Figure) -> dict[str, Any]:
+    """A button in the strip right of a picture, at its foot (below a heatmap's colour bar; above the picture it
+    covered a long title), that hides the picture's rings (the ring traces) and tags (its annotations), and shows
+    them again: Plotly restyles the figure in the browser, so the visitor's zoom stays (a Streamlit toggle drew
+    the figure again, back at the whole frame)."""
     rings = [isinstance(trace, go.Scatter) and trace.marker.symbol is not None for trace in figure.data]
     tags = [annotation.to_plotly_json() for annotation in figure.layout.annotations]
     # active -1: the first click applies `args` (hide); with the button active from the start it applied `args2`
-    return {"type": "buttons", "showactive": False, "active": -1, "x": right, "xanchor": "right", "y": 1.0,
-            "yanchor": "bottom", "pad": {"r": 0, "t": 0, "b": 2}, "font": {"size": 11},
+    return {"type": "buttons", "showactive": False, "active": -1, "x": 1.0, "xanchor": "right", "y": 0.0,
+            "yanchor": "bottom", "pad": {"r": 0, "t": 0, "b": 0}, "font": {"size": 11},
             "buttons": [{"label": RINGS_BUTTON, "method": "update",
                          "args": [{"visible": [not ring for ring in rings]}, {"annotations": []}],
                          "args2": [{"visible": [True] * len(rings)}, {"annotations": tags}]}]}
@@ -273,9 +274,9 @@ def panels(shown: Sequence[Panel], key: str) -> None:
     if marks:
         st.caption("Each target of the chips is ringed in its outcome's colour and shape (" + ring_shapes(marks)
                    + "), at a fixed screen size as you zoom: a frame drawn smaller than its pixels (a narrow window) "
-                   f"can lose a target of a few pixels between screen pixels. The pixels themselves are untouched; "
-                   f"a picture's **{RINGS_BUTTON}** button hides its rings and tags, keeping the zoom, to show a "
-                   "target's own pixels.")
+                   "can lose a target of a few pixels between screen pixels. The pixels themselves are untouched; "
+                   f"the **{RINGS_BUTTON}** button at a picture's lower right hides its rings and tags, keeping the "
+                   "zoom, to show a target's own pixels.")
 
 
 def picture_alt(title: str, marks: Sequence[Chip]) -> str:
