@@ -337,10 +337,12 @@ def heat_scale(saliency: Saliency | np.ndarray, scale: str = "probability",
 
 
 def heatmap(saliency: Saliency | np.ndarray, scale: str = "probability", colorbar: bool = True,
-            colormap: int = cv2.COLORMAP_INFERNO, bar: HeatScale | None = None) -> np.ndarray:
+            colormap: int = cv2.COLORMAP_INFERNO, bar: HeatScale | None = None,
+            targets: Detections | Iterable[Target] = ()) -> np.ndarray:
     """Colour-mapped saliency (range: `heat_scale`, or `bar`: a crop coloured on its whole frame's scale), with
     a labelled colour bar drawn beside it for files; views that draw their own bar (the dashboard's zoomable
-    panels) take it without, so that pixel coordinates stay the frame's."""
+    panels) take it without, so that pixel coordinates stay the frame's. `targets` (a file's kept targets) are
+    boxed, untagged: on a 1280x1024 frame a target's few hot pixels were a speck no one found in the file."""
     logits = saliency.logits if isinstance(saliency, Saliency) else np.asarray(saliency, dtype=np.float32)
     if logits.ndim != 2:
         raise LwirstError(f"heatmap needs an H x W map, got shape {logits.shape}")
@@ -348,6 +350,7 @@ def heatmap(saliency: Saliency | np.ndarray, scale: str = "probability", colorba
     data = logit_to_probability(logits.astype(np.float64)) if scale == "probability" else logits.astype(np.float64)
     levels = np.clip((data - bar.lo) / (bar.hi - bar.lo) * 255.0 + 0.5, 0, 255).astype(np.uint8)
     image = cv2.applyColorMap(levels, colormap)
+    _draw_targets(image, targets, None, DETECTION_BGR, False, {}, tags=False)
     if not colorbar:
         return image
     return _with_colorbar(image, bar.lo, bar.hi, colormap, bar.title)

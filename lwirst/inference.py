@@ -182,6 +182,25 @@ def describe_frame_run(hw: tuple[int, int], protocol: str, size: tuple[int, int]
     return f"natively at {own}" + (f" (padded to {padded[1]}×{padded[0]})" if padded != tuple(hw) else "")
 
 
+def shrunk_by(hw: tuple[int, int], protocol: str, size: tuple[int, int]) -> str | None:
+    """How much smaller a frame of size `hw` was fed to the network by an applied `protocol` ("÷5 across, ÷4
+    down"; "÷2 each way"), where that is more than "auto" would resize (over `AUTO_AREA_FACTOR` times the model's
+    area): a target a few pixels across then shrinks below a pixel, the likeliest reason a user's large frame
+    shows nothing. None where the frame ran at its own size or was resized less."""
+    if protocol != "resize" or hw[0] * hw[1] <= AUTO_AREA_FACTOR * size[0] * size[1]:
+        return None
+    across, down = f"{hw[1] / size[1]:.2g}", f"{hw[0] / size[0]:.2g}"
+    return f"÷{across} each way" if across == down else f"÷{across} across, ÷{down} down"
+
+
+def shrink_note(hw: tuple[int, int], protocol: str, size: tuple[int, int]) -> str | None:
+    """`shrunk_by` in words ("resized to 256×256, ÷5 across, ÷4 down: a target a few pixels across falls below
+    one pixel"), None where it does not apply."""
+    shrunk = shrunk_by(hw, protocol, size)
+    return None if shrunk is None else (f"resized to {size[1]}×{size[0]}, {shrunk}: a target a few pixels across "
+                                        "falls below one pixel")
+
+
 _CACHE: OrderedDict[str, bytes] = OrderedDict()
 _CACHE_SIZE = 16
 

@@ -10,6 +10,7 @@ from dashboard import common, urlstate, views
 from lwirst import card_view, palette
 from lwirst.errors import LwirstError
 from lwirst.frame_report import FrameReport
+from lwirst.inference import shrink_note
 from lwirst.polarity import WHITE_HOT
 
 
@@ -100,12 +101,17 @@ def counts(report: FrameReport) -> None:
 
 def how_it_ran(report: FrameReport) -> None:
     """The protocol this frame actually ran with (resized to the model size, native or a pyramid) and on what,
-    how its colours were read, and where nothing was found the polarity setting, beside it (below the panels it
-    was out of sight)."""
-    st.caption(common.speed_info(common.engine()).frame_run(report.input.shape[:2], report.protocol))
-    if not report.found and common.chosen_polarity() == WHITE_HOT:  # the one setting a newcomer's frames may need
-        st.caption("Nothing rose above the threshold. If the camera shows hot targets dark (black-hot), set "
-                   "Sensor polarity to black-hot under the sidebar's \"How frames run\".")
+    how its colours were read, and where nothing was found the settings that may be why (a large frame resized,
+    the polarity), beside it (below the panels it was out of sight)."""
+    info = common.speed_info(common.engine())
+    st.caption(info.frame_run(report.input.shape[:2], report.protocol))
+    shrunk = shrink_note(report.input.shape[:2], report.protocol, info.size)
+    if not report.found and shrunk:  # the two settings a newcomer's frames may need
+        st.caption(f"Nothing rose above the threshold. This frame ran {shrunk}: protocol auto or native under the "
+                   "sidebar's \"How frames run\" runs it at its own size.")
+    if not report.found and common.chosen_polarity() == WHITE_HOT:
+        st.caption(f"{'Or, i' if shrunk else 'Nothing rose above the threshold. I'}f the camera shows hot targets "
+                   "dark (black-hot), set Sensor polarity to black-hot under the sidebar's \"How frames run\".")
     if report.palette:
         st.caption(f"The input is drawn with the {report.palette!r} pseudo-colour palette: the network ran on the "
                    "intensity it encodes (`lwirst.palettes`).")

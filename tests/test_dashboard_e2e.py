@@ -802,10 +802,15 @@ def test_every_page_on_the_embedded_defaults(offline_page: Page, offline_server:
     assert len({shown.frames[0] for shown in seen}) > 2 and frame_number(page) > first + 2  # it goes on by itself
     # Paused: the last frame in every block, and the trajectory chart (drawn only then) of its tracks.
     pause_on_a_track(page)
-    expect(page.locator(".js-plotly-plot").get_by_text("Track trajectories", exact=True)).to_be_visible()
+    chart = page.locator(".js-plotly-plot").get_by_text("Track trajectories", exact=True)
+    expect(chart.first).to_be_visible()
     clean(page, "Live, paused")
     paused = settled_live(page)
     assert paused is not None and len(set(paused.frames)) == 1 and paused.frames[0] > first, paused
+    # One chart once the page settles: the browser's auto-rerun of the running fragment, timed before the pause
+    # reached it, redraws the paused view a moment later, and a busy browser shows the old chart beside the new
+    # one while it does (2 in a CI run; up to a second with the machine's cores busy).
+    expect(chart).to_have_count(1)
     assert paused.tracks >= 1 and paused.tables == 2 and not paused.note
 
     # Evaluate: the shipped model scores the two sample test images, offline.

@@ -191,6 +191,56 @@ def test_heatmap_scales_and_mask() -> None:
     assert mask_image(np.array([[True, False]])).tolist() == [[255, 0]]
 
 
+def test_a_heatmap_file_boxes_its_kept_targets_on_a_large_frame_and_leaves_their_pixels() -> None:
+    """A 3-pixel target of a 1280x1024 heatmap was a speck in the file: its box is drawn, around it, not over it,
+    and left of the colour bar, which is the same as without targets."""
+    logits = np.full((1024, 1280), -4.0, np.float32)
+    logits[500:503, 700:703] = 3.0
+    kept = detect(logits)
+    plain, boxed = heatmap(logits), heatmap(logits, targets=kept)
+    assert plain.shape == boxed.shape
+    x, y, w, h = kept[0].box
+    np.testing.assert_array_equal(boxed[y:y + h, x:x + w], plain[y:y + h, x:x + w])
+    np.testing.assert_array_equal(boxed[:, 1280:], plain[:, 1280:])
+    changed = np.argwhere((boxed != plain).any(axis=2))
+    assert len(changed) and changed[:, 1].max() < 1280
+    assert DETECTION_BGR in {tuple(int(c) for c in px) for px in boxed[changed[:, 0], changed[:, 1]]}
+    near = np.abs(changed - np.array([y + 1, x + 1])).max(axis=1)  # every change is the box around the target
+    assert near.max() <= 1280 // 40
+
+
+def test_a_large_frame_resized_is_said_to_shrink_its_targets_once_and_a_frame_at_its_own_size_is_not(
+        tmp_path: Path, checkpoint: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """`--protocol resize` squeezes a 1024x1280 frame 4x (a 3-pixel target below a pixel): each such image's line
+    says how much, the first one why it matters and what runs it at its own size; a frame no larger than twice
+    the model's area, or one run natively, says nothing of it."""
+    for name, (h, w) in {"big1.png": (1024, 1280), "big2.png": (1024, 1280), "small.png": (300, 300)}.items():
+        cv2.imwrite(str(tmp_path / name), scene(h, w))
+    images = [str(tmp_path / name) for name in ("big1.png", "big2.png", "small.png")]
+    assert segment(checkpoint, *images, "--out", str(tmp_path / "r"), "--protocol", "resize") == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert [next(line for line in lines if line.startswith(image)).count("(ran resize, ÷5 across, ÷4 down)")
+            for image in images] == [1, 1, 0]
+    notes = [line for line in lines if line.startswith("note: ")]
+    assert notes == ["note: big1.png ran resized to 256×256, ÷5 across, ÷4 down: a target a few pixels across falls "
+                     "below one pixel; --protocol auto (the default) or native runs frames over twice the model's "
+                     "area at their own size"]
+    assert segment(checkpoint, *images[:1], "--out", str(tmp_path / "n"), "--protocol", "native") == 0
+    assert "÷" not in capsys.readouterr().out
+
+
+@pytest.mark.parametrize(("hw", "protocol", "factor"), [
+    ((1024, 1280), "resize", "÷5 across, ÷4 down"), ((512, 512), "resize", "÷2 each way"),
+    ((362, 362), "resize", None), ((1024, 1280), "native", None), ((1024, 1280), "pyramid", None),
+    ((256, 4096), "resize", "÷16 across, ÷1 down"), ((3000, 4000), "resize", "÷16 across, ÷12 down")])
+def test_how_much_a_resized_frame_shrinks_is_said_beyond_what_auto_resizes(
+        hw: tuple[int, int], protocol: str, factor: str | None) -> None:
+    from lwirst.inference import shrink_note, shrunk_by
+
+    assert shrunk_by(hw, protocol, (256, 256)) == factor
+    assert (shrink_note(hw, protocol, (256, 256)) is None) == (factor is None)
+
+
 def test_overlay_with_tracks_does_not_touch_input() -> None:
     logits = np.full((64, 64), -3.0, np.float32)
     logits[30:33, 30:33] = 1.0

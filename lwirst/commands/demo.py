@@ -85,7 +85,7 @@ def run(args: argparse.Namespace) -> int:
             truth_mask = _truth(masks.get(path), image.shape[:2], args.mask_threshold)
             result = pipeline.process(image)
             write_png(args.out / f"{stem}_overlay.png", overlay(image, result.kept, ignored=result.saliency.ignored))
-            write_png(args.out / f"{stem}_heatmap.png", heatmap(result.saliency))
+            write_png(args.out / f"{stem}_heatmap.png", heatmap(result.saliency, targets=result.kept))
         except LwirstError as exc:
             print(f"error: {exc}{_drop_outputs(args.out, stem)}", file=sys.stderr)
             failed += 1

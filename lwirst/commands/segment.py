@@ -481,9 +481,10 @@ def _segment_all(args: argparse.Namespace, pipeline: FramePipeline, todo: list[t
     is reported and the others go on. Returns how many failed."""
     from lwirst.drawing import heatmap, mask_image, overlay
     from lwirst.imageio import read_image, write_png
+    from lwirst.inference import shrink_note, shrunk_by
     from lwirst.postprocess import probability_of
 
-    failed = 0
+    failed, shrunk_said = 0, False
     for path, stem in todo:
         try:
             image = read_image(path)
@@ -513,7 +514,7 @@ def _segment_all(args: argparse.Namespace, pipeline: FramePipeline, todo: list[t
             target = args.out / f"{stem}_overlay.png"
             write_png(target, overlay(image, result.kept, ignored=result.saliency.ignored))
             target = args.out / f"{stem}_heatmap.png"
-            write_png(target, heatmap(result.saliency, args.heatmap_scale))
+            write_png(target, heatmap(result.saliency, args.heatmap_scale, targets=result.kept))
             target = args.out / f"{stem}_targets.csv"
             atomic_write_bytes(target, result.kept.to_frame().to_csv(index=False).encode("utf-8"))
             target = args.out / f"{stem}_targets.json"
@@ -533,5 +534,11 @@ def _segment_all(args: argparse.Namespace, pipeline: FramePipeline, todo: list[t
         kept = (f"{len(result.kept)} of {len(result.detections)} detections kept by the size / ratio filter"
                 if len(result.kept) != len(result.detections)
                 else f"{len(result.kept)} detection{'s' * (len(result.kept) != 1)}")
-        print(f"{path}: {kept} (ran {result.saliency.protocol}{colours}) -> {base}_*")
+        shrunk = run.size and shrunk_by(image.shape[:2], result.saliency.protocol, run.size)
+        shrink = f", {shrunk}" if shrunk else ""
+        print(f"{path}: {kept} (ran {result.saliency.protocol}{shrink}{colours}) -> {base}_*")
+        if shrunk and not shrunk_said:  # once: why a large frame's targets may be lost, and what keeps them
+            print(f"note: {path.name} ran {shrink_note(image.shape[:2], 'resize', run.size)}; "
+                  "--protocol auto (the default) or native runs frames over twice the model's area at their own size")
+            shrunk_said = True
     return failed
