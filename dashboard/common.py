@@ -821,10 +821,25 @@ def chosen_data() -> DataChoice | None:
     return DataChoice(data_name(label, dataset), roots[label], dataset, split)
 
 
-def demo_frame(index: int = 0) -> tuple[Frame, DataChoice, int]:
-    """The Home page's demo frame, where it lives and its index there: image `index` (wrapping round) of the
-    data the sidebar points at, once the visitor chose some; else the test split of the first dataset the
-    server offers (LWIRST_DATA_DIR's first), else of the embedded samples."""
+DEMO_SCAN = 32  # images the demo looks through, from the one asked for, for one whose ground truth holds a target
+
+
+@dataclass(frozen=True)
+class DemoFrame:
+    """The Home page's demo frame, where it lives, its index there, and how many target-free images before it
+    the demo passed over."""
+
+    frame: Frame
+    where: DataChoice
+    index: int
+    passed_over: int
+
+
+def demo_frame(index: int = 0) -> DemoFrame:
+    """Image `index` (wrapping round) of the data the sidebar points at, once the visitor chose some; else of the
+    test split of the first dataset the server offers (LWIRST_DATA_DIR's first), else of the embedded samples.
+    Where that image's ground truth holds no target, the next one that does (`DEMO_SCAN` images at most): a
+    user's split often opens on frames of empty sky, and a demo of them shows nothing to find."""
     chosen = chosen_data()
     offered = [] if chosen is None else [chosen]
     for label, root in _data_roots().items():
@@ -837,11 +852,21 @@ def demo_frame(index: int = 0) -> tuple[Frame, DataChoice, int]:
     for choice in offered:
         try:
             size = len(open_data(choice))
-            position = index % size if size else 0
-            sample = load_item(choice, position)
         except LwirstError:
             continue
-        return make_frame(sample.name, sample.image, sample.mask), choice, position
+        start = index % size if size else 0
+        first: tuple[int, Sample] | None = None
+        for step in range(min(size, DEMO_SCAN)):
+            position = (start + step) % size
+            try:
+                sample = load_item(choice, position)
+            except LwirstError:
+                continue
+            first = first or (position, sample)
+            if sample.mask.any():
+                return DemoFrame(make_frame(sample.name, sample.image, sample.mask), choice, position, step)
+        if first is not None:  # no target in reach: the image asked for (or the first readable one) as it is
+            return DemoFrame(make_frame(first[1].name, first[1].image, first[1].mask), choice, first[0], 0)
     raise LwirstError("no demo frame: the embedded samples are missing and no dataset is configured")
 
 

@@ -43,25 +43,30 @@ DEMO_WIDTH = 400  # CSS pixels the demo frame's height is set for: its column is
 
 
 def demo() -> None:
-    """The chosen model on a test frame, run on arrival: the picture beside its result and target chips."""
+    """The chosen model on a test frame with a target, run on arrival: the picture beside its result and target
+    chips."""
     st.session_state.setdefault("home_demo_index", 0)
-    frame, where, index = common.demo_frame(st.session_state["home_demo_index"])
+    shown = common.demo_frame(st.session_state["home_demo_index"])
+    frame, where = shown.frame, shown.where
     if common.own_content(where.label):
         common.white_hot_note("The embedded samples are")
     report = common.analyse(common.engine(), frame, common.Postprocess(0.0, NO_FILTER))
     picture, result = st.columns([3, 2])
-    shown = report.truth if report.truth is not None else report.overlay
+    drawn = report.truth if report.truth is not None else report.overlay
     # zoomable, each target ringed at a fixed screen size: a 3-pixel target in a thin box was lost on a projector
-    picture.plotly_chart(views.legible(views.zoom_figure(shown, "", marks=report.chips, axes=False, width=DEMO_WIDTH,
+    picture.plotly_chart(views.legible(views.zoom_figure(drawn, "", marks=report.chips, axes=False, width=DEMO_WIDTH,
                                                           tags=True)),
                          key="home_picture", config=views.PLOT_CONFIG, width="stretch",
                          alt=views.picture_alt(f"{frame.name}, boxes coloured by outcome", report.chips))
     picture.caption(f"{frame.name} ({where.label}, {where.split} split): boxes coloured by outcome against the "
                     "ground truth, each target ringed in its colour and shape and tagged beside its ring. The link to "
-                    "this page opens this frame.")
+                    "this page opens this frame." + (
+                        f" The demo passed over {shown.passed_over} image{'s' * (shown.passed_over != 1)} before it "
+                        "whose ground truth holds no target (Evaluate and Failures score them)."
+                        if shown.passed_over else ""))
     with result:
         demo_result(report)
-        demo_actions(where, index)
+        demo_actions(where, shown.index)
     st.caption(common.speed_info(common.engine()).frame_run(report.input.shape[:2], report.protocol))  # as it ran
     if where.label == common.SAMPLES_LABEL:
         st.info("This frame is synthetic: a scene of the SIRST-calibrated generator that the shipped model "
@@ -93,7 +98,7 @@ def demo_actions(where: common.DataChoice, index: int) -> None:
     """Another demo frame, or this frame in the Single frame page."""
     # one above the other: side by side, the narrow result column cut the labels short
     if st.button("Next demo frame", type="primary", key="home_demo"):
-        st.session_state["home_demo_index"] += 1
+        st.session_state["home_demo_index"] = index + 1  # after the frame shown: the demo may have passed some over
         st.rerun()
     if st.button("Open in Single frame", icon=":material/zoom_in:", key="home_inspect",
                  help="Show this frame on the Single frame page"):

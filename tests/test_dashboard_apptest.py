@@ -264,6 +264,34 @@ def test_home_inspect_opens_the_demo_frame_shown_in_single_frame() -> None:
     assert picker.value == 1 and picker.format_func(picker.value) == shown
 
 
+def test_home_demo_passes_over_images_without_a_target_and_says_how_many(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A user's split often starts on empty sky: the demo opens on its first image whose ground truth holds a
+    target and says how many it passed over; Next goes on after the frame shown; a split with no target at all
+    shows its first image."""
+    def make(root: Path, with_target: set[int]) -> None:
+        (root / "mine" / "images").mkdir(parents=True)
+        (root / "mine" / "masks").mkdir()
+        for i in range(5):
+            image, mask = np.full((64, 64), 40, np.uint8), np.zeros((64, 64), np.uint8)
+            if i in with_target:
+                image[30:33, 30:33], mask[30:33, 30:33] = 250, 255
+            cv2.imwrite(str(root / "mine" / "images" / f"f{i}.png"), image)
+            cv2.imwrite(str(root / "mine" / "masks" / f"f{i}.png"), mask)
+
+    make(tmp_path / "one", {3})
+    monkeypatch.setattr(common, "_data_roots", lambda: {"Mine": str(tmp_path / "one")})
+    at = open_page()
+    assert home_caption(at).startswith("f3 (") and "passed over 3 images before it" in home_caption(at)
+    at.button(key="home_demo").click().run()  # f4 is empty, then round to f0..f2: f3 again, four passed over
+    assert not at.exception and at.query_params["demo"] == "4"
+    assert home_caption(at).startswith("f3 (") and "passed over 4 images" in home_caption(at)
+    make(tmp_path / "none", set())
+    monkeypatch.setattr(common, "_data_roots", lambda: {"Mine": str(tmp_path / "none")})
+    at = open_page()
+    assert home_caption(at).startswith("f0 (") and "passed over" not in home_caption(at)
+
+
 def test_home_demo_runs_on_a_sample_and_warns_about_the_demo_network() -> None:
     at = open_page(model=DEMO_MODEL)
     assert any("untrained demo network" in w.value for w in at.warning)
