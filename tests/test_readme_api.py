@@ -56,3 +56,13 @@ def test_every_test_the_hardening_audit_names_exists() -> None:
         source = files[key] if key else REPO_ROOT / path
         defined.setdefault(source, set(re.findall(r"^def (test_\w+)", source.read_text(), re.MULTILINE)))
         assert test in defined[source], f"{source.name}::{test} is named by docs/hardening_audit.md but not defined"
+
+
+def test_the_readme_describes_every_registered_page() -> None:
+    """The README's table of pages was written by hand: a page added by the recipe (a file and a `PageSpec`) was
+    missing from it. Each registered page has its cell ("**Title**: ...")."""
+    from dashboard.common import PAGE_SPECS
+
+    text = README.read_text(encoding="utf-8")
+    missing = [spec.title for spec in PAGE_SPECS if f"| **{spec.title}**: " not in text]
+    assert not missing, f"no cell in the README's table of pages for {missing}"
