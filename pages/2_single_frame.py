@@ -107,7 +107,7 @@ def how_it_ran(report: FrameReport) -> None:
     st.caption(info.frame_run(report.input.shape[:2], report.protocol))
     shrunk = shrink_note(report.input.shape[:2], report.protocol, info.size)
     if not report.found and shrunk:  # the two settings a newcomer's frames may need
-        st.caption(f"Nothing rose above the threshold. This frame ran {shrunk}: protocol auto or native under the "
+        st.caption(f"Nothing rose above the threshold. This frame ran {shrunk}. Protocol auto or native under the "
                    "sidebar's \"How frames run\" runs it at its own size.")
     if not report.found and common.chosen_polarity() == WHITE_HOT:
         st.caption(f"{'Or, i' if shrunk else 'Nothing rose above the threshold. I'}f the camera shows hot targets "
