@@ -570,6 +570,24 @@ def test_ignore_regions_in_the_sidebar_keep_a_burnt_in_logo_from_being_a_target(
     assert count(at, "Targets kept") == on_sample + 1  # the frame runs without them, as the error says
 
 
+def test_a_large_frame_resized_that_shows_nothing_is_said_to_have_shrunk_its_targets() -> None:
+    """A 1280x1024 frame squeezed to 256x256 loses targets of a few pixels: where nothing rose above the threshold,
+    the page names that first (then the polarity), and says nothing of it where the frame ran at its own size."""
+    at = open_page("2_single_frame.py", data_root=SAMPLES_LABEL, protocol="resize")
+    at.radio(key="frame_source").set_value("Upload").run()
+    at.file_uploader(key="image_upload").set_value(("flat.png", png(np.full((1024, 1280), 90, np.uint8)),
+                                                    "image/png")).run()
+    assert not at.exception and count(at, "Above threshold") == 0
+    captions = [c.value for c in at.caption]
+    assert any("This frame ran resized to 256×256, ÷5 across, ÷4 down: a target a few pixels across falls below "
+               "one pixel. Protocol auto or native" in c for c in captions), captions
+    assert any(c.startswith("Or, if the camera shows hot targets dark (black-hot)") for c in captions), captions
+    at.radio(key="protocol").set_value("native").run()
+    captions = [c.value for c in at.caption]
+    assert not at.exception and count(at, "Above threshold") == 0 and not any("÷" in c for c in captions)
+    assert any(c.startswith("Nothing rose above the threshold. If the camera shows") for c in captions), captions
+
+
 def test_a_black_hot_upload_is_found_once_the_sidebar_says_black_hot() -> None:
     """A black-hot camera's frame (the sample inverted) runs as the white-hot frame it encodes when the sidebar's
     polarity says so: the sample's own targets, a caption saying the frame was inverted, and a link that keeps it."""
