@@ -598,7 +598,7 @@ def open_folder(root: Path, split: str = "all", *, black_hot: bool = False,
 
     A ``<split>.txt`` at the root selects a split (``lwirst synth`` writes train.txt and
     test.txt). A folder without any split list serves every image for any split, with a
-    warning, so a bare folder of examples still works for evaluation.
+    warning, as split "all", so a bare folder of examples still works for evaluation.
     """
     root = Path(root)
     pairs = flat_pairs(root) if root.is_dir() and not (root / "images").is_dir() else None
@@ -620,8 +620,10 @@ def open_folder(root: Path, split: str = "all", *, black_hot: bool = False,
         masks = {mask_stem(p): p for p in image_files(root / "masks")}
         items, origin = _listed_items(root, split, lambda: lists,
                                       lambda n: masks.get(n, root / "masks" / f"{n}.png"))
-    return SegDataset(items, name=root.name, split=split, black_hot=black_hot, validate=validate,
-                      origin=origin)
+    # a folder without lists serves every image, and is named for what it serves: "test" of a bare folder said a
+    # split it does not have (the dashboard, reading the same folder, said "all")
+    return SegDataset(items, name=root.name, split=split if lists else "all", black_hot=black_hot,
+                      validate=validate, origin=origin)
 
 
 # ---------------------------------------------------------------- detection and dispatch

@@ -161,7 +161,8 @@ def test_folder_layout(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None
     assert open_dataset(tmp_path, "mine", "test").names == ["c"]  # a sub-folder name, read with auto
     bare = make_folder(tmp_path / "bare", splits=False)
     with caplog.at_level("WARNING"):
-        assert len(open_dataset(bare, "folder", "test")) == 3
+        served = open_dataset(bare, "folder", "test")
+    assert len(served) == 3 and served.split == "all"  # named for what it serves, as the dashboard names it
     assert "no split lists" in caplog.text
 
 
