@@ -659,13 +659,39 @@ def _card_point(path: str, version: str, name: str) -> pd.DataFrame:
                                 settings={name: training.settings})
 
 
+def _card_checkpoints() -> list[Path]:
+    """The offered checkpoints whose cards give Fig. 4 points (an ONNX export shares its checkpoint's card)."""
+    return [path for path in common.trained_models().values() if path.suffix.lower() != ".onnx"]
+
+
+def _card_point_of(path: Path) -> pd.DataFrame:
+    return _card_point(str(path), str(path.stat().st_mtime_ns), model_point_name(path))
+
+
 def card_points() -> pd.DataFrame:
     """Fig. 4 points of the trained models' cards (the shipped model's first), one per scored protocol:
-    present on first load, before anything is evaluated here."""
-    checkpoints = [path for path in common.trained_models().values()
-                   if path.suffix.lower() != ".onnx"]  # an ONNX export shares its checkpoint's card
-    frames = [_card_point(str(path), str(path.stat().st_mtime_ns), model_point_name(path)) for path in checkpoints]
+    present on first load, before anything is evaluated here. A checkpoint whose card cannot be read is left
+    out (`unreadable_cards` says which): one cut short in a model root blanked every chart and table."""
+    frames = []
+    for path in _card_checkpoints():
+        try:
+            frames.append(_card_point_of(path))
+        except (LwirstError, OSError) as exc:
+            log.warning("no card for %s: %s", path, exc)
     return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(columns=list(analysis.paper_points()))
+
+
+def unreadable_cards() -> list[str]:
+    """Why each offered checkpoint whose card cannot be read is left out, as a visitor reads it (naming the file)."""
+    unreadable = []
+    for path in _card_checkpoints():
+        try:
+            _card_point_of(path)
+        except LwirstError as exc:
+            unreadable.append(common.visitor_text(exc))
+        except OSError as exc:
+            unreadable.append(f"{path.parent.name}/{path.name}: {exc.strerror or 'unreadable'}")
+    return unreadable
 
 
 def measured_points(include_demo: bool, include_sweeps: bool) -> pd.DataFrame:

@@ -172,6 +172,9 @@ def measured_table(measured: pd.DataFrame, include_demo: bool) -> None:
     if not few.empty:
         st.caption(f"Not on the charts (scored on fewer than {dash.FIG4_MIN_IMAGES} images, too few to stand "
                    f"beside benchmark scores): {', '.join(few['name'] + ' (' + few['source'] + ')')}")
+    if unreadable := dash.unreadable_cards():
+        st.caption(f"Not shown: model files whose card cannot be read (replace or remove the file): "
+                   f"{'; '.join(unreadable)}")
     if other := dash.runs_of_other_code(include_demo):
         st.caption(f"Not shown: {other} cached evaluation(s) scored by another version of lwirst or of a model or "
                    "metric module (their figures may differ from this code's); evaluate them again to show them.")

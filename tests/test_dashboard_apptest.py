@@ -223,6 +223,25 @@ def test_home_names_the_chosen_models_network(monkeypatch: pytest.MonkeyPatch, t
     assert "with **LW-IRSTNet** (Kou et al." in at.markdown[0].value and "0.163 M-parameter" in at.markdown[0].value
 
 
+def test_compare_leaves_out_a_model_file_cut_short_and_names_it(monkeypatch: pytest.MonkeyPatch,
+                                                                 tmp_path: Path) -> None:
+    """A checkpoint cut short in a model root (a copy interrupted) blanked every chart and table under Compare's
+    controls with one error line: it is left out, named with what to do, and the shipped model is still plotted."""
+    from lwirst.paths import DEFAULT_MODEL
+
+    (tmp_path / "mine").mkdir()
+    (tmp_path / "mine" / "cut.safetensors").write_bytes(DEFAULT_MODEL.read_bytes()[:1000])
+    monkeypatch.setenv("LWIRST_DASHBOARD_MODEL_ROOTS", str(tmp_path))
+    at = open_page("6_compare.py")
+    assert not errors(at)
+    said = [c.value for c in at.caption if c.value.startswith("Not shown: model files whose card cannot be read "
+                                                                "(replace or remove the file): ")]
+    assert len(said) == 1 and "mine/cut.safetensors: not a readable safetensors checkpoint" in said[0], said
+    assert str(tmp_path) not in said[0]  # no server path
+    table = next(d.value for d in at.dataframe if "flops_m" in d.value.columns)
+    assert table["name"].str.contains("lwirst-sirst").any() and not table["name"].str.contains("cut").any()
+
+
 def home_caption(at: AppTest) -> str:
     """The caption under Home's demo picture (it names the frame, its data and split)."""
     return next(c.value for c in at.caption if "boxes coloured by outcome against the ground truth" in c.value)
