@@ -61,8 +61,18 @@ def _window(target: Target, shape: tuple[int, int], context: int) -> tuple[int, 
     return x0, y0, min(side, w - x0), min(side, h - y0)
 
 
+GREY_SPREAD = 16  # grey levels between a pixel's channels that a lossy codec leaves on a grey frame (2-3 seen)
+
+
 def stretch(crop: np.ndarray) -> np.ndarray:
-    """Contrast stretch a BGR crop (1st..99.5th percentile to 0..255) so a faint target shows."""
+    """Contrast stretch a BGR crop (1st..99.5th percentile to 0..255) so a faint target shows. A crop grey in
+    substance (its channels within `GREY_SPREAD` levels at the 99th percentile) is stretched as grey: a grey video
+    decoded from a lossy file keeps channels a few levels apart, which the stretch turned dark green."""
+    if crop.ndim == 3 and crop.shape[2] >= 3 and crop.size:
+        spread = np.percentile(crop[..., :3].max(axis=2).astype(np.int16) - crop[..., :3].min(axis=2), 99)
+        if spread <= GREY_SPREAD:
+            grey = cv2.cvtColor(np.ascontiguousarray(crop[..., :3]), cv2.COLOR_BGR2GRAY)
+            return cv2.cvtColor(stretch(grey), cv2.COLOR_GRAY2BGR)
     lo, hi = np.percentile(crop, (1.0, 99.5))
     if hi <= lo:
         return crop

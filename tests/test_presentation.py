@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import math
 
+import cv2
 import numpy as np
 import pandas as pd
 import pytest
@@ -12,7 +13,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from lwirst import analysis, palette, plots
-from lwirst.chips import target_chips
+from lwirst.chips import stretch, target_chips
 from lwirst.drawing import FALSE_ALARM_BGR, evaluation_overlay, heatmap
 from lwirst.eval_protocol import EvalProtocol
 from lwirst.evaluate import EvalResult
@@ -293,3 +294,19 @@ def test_a_frame_report_s_csv_has_every_column_segment_writes() -> None:
     assert list(table.columns) == [COLUMNS[0], "outcome", *COLUMNS[1:]] and len(table) == len(result.kept) > 0
     assert table["mean_prob"].between(0.5, 1).all()  # kept pixels are above the threshold
     assert "mean" not in report.table.columns and "outcome" in report.table  # the page's table: fewer columns
+
+
+def test_a_grey_crop_a_lossy_codec_tinted_is_stretched_grey_and_a_palette_crop_keeps_its_colours() -> None:
+    """A grey video decoded from a lossy file keeps its channels 2-3 levels apart; the chip's stretch magnified
+    that into a dark green picture. Such a crop is stretched as grey; a pseudo-colour crop keeps its hues."""
+    rng = np.random.default_rng(0)
+    grey = rng.normal(128, 3, (24, 24)).clip(0, 255)
+    grey[11:14, 11:14] = 160  # a faint target
+    tinted = np.stack([grey - 3, grey, grey - 2], axis=2).clip(0, 255).astype(np.uint8)  # B, G, R as decoded
+    out = stretch(tinted)
+    assert out.shape == tinted.shape and out.dtype == np.uint8
+    assert (out[..., 0] == out[..., 1]).all() and (out[..., 1] == out[..., 2]).all()  # grey
+    assert out[12, 12, 0] > 200 and np.median(out) < 120  # the target stands out of its stretched background
+    palette = cv2.applyColorMap(grey.astype(np.uint8), cv2.COLORMAP_INFERNO)
+    coloured = stretch(palette)
+    assert np.abs(coloured[..., 0].astype(int) - coloured[..., 2]).max() > 50  # still in colour
