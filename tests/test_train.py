@@ -605,6 +605,27 @@ def test_a_fine_tune_that_never_beats_its_init_says_so(synth_dir: Path, tmp_path
     assert f"the --init weights scored {init_iou:.4f}" in capsys.readouterr().out
 
 
+def test_validation_frames_scored_shrunk_are_said_to_choose_nothing_and_the_files_to_compare(
+        synth_dir: Path, tmp_path: Path, capsys) -> None:
+    """Val IoU scores every frame resized to --size: on an audit's 1280x1024 frames it told a user to keep the
+    --init file over a fine-tune `lwirst evaluate` scored twice as high. Frames over twice the model's area get a
+    warning with the command that compares the files, and the summary advises nothing by that score; at the
+    frames' own size neither is said."""
+    init = Path(__file__).parents[1] / "data" / "models" / "lwirst-sirst.safetensors"
+    shrunk = [*_train_args(tmp_path / "a", synth_dir, 1), "--init", str(init), "--ema-decay", "0", "--size", "32"]
+    assert main(shrunk) == 0
+    out = capsys.readouterr().out
+    assert ("warning: 12 of the 12 validation frames are over twice the model's area; val IoU scores them resized "
+            "to 32x32 (the largest, 64x64, ÷2 each way)") in out
+    assert (f"lwirst evaluate --data-dir {synth_dir} --dataset folder --split train --model FILE, for "
+            "last.safetensors, best.safetensors and the --init file") in out
+    assert "compare these files, and the --init file, with `lwirst evaluate` before keeping one" in out
+    assert "keep the --init file" not in out
+    assert main([*_train_args(tmp_path / "b", synth_dir, 1), "--init", str(init), "--ema-decay", "0"]) == 0
+    out = capsys.readouterr().out
+    assert "over twice the model's area" not in out and "compare these files" not in out
+
+
 def test_a_diverging_run_stops_at_its_epoch_and_keeps_those_before(synth_dir: Path, tmp_path: Path, capsys) -> None:
     """A learning rate far too high ended with "the model output holds NaN ... (retrain or re-export it)", the
     message for a broken model file, after a whole epoch of NaN steps; nothing said the run had diverged."""

@@ -33,6 +33,8 @@ from lwirst.datasets import (
     validation_overlap,
 )
 from lwirst.errors import LwirstError, OptionsConflict
+from lwirst.imageio import read_header_size
+from lwirst.inference import shrunk_by
 from lwirst.models import (
     DEFAULT_ARCHITECTURE,
     NetworkConfig,
@@ -144,9 +146,15 @@ def run(args: argparse.Namespace) -> int:
     trainer = Trainer(args.run_dir, config, recipe, train_set, val_set, data_info=data_info,
                       resume=args.resume, force=args.force, threads=args.threads, device=args.device,
                       init=args.init)
+    compare_command = ("lwirst evaluate" + (f" --data-dir {shlex.quote(str(args.data_dir))}" if args.data_dir else "")
+                       + f" --dataset {shlex.quote(args.dataset)} --split {shlex.quote(args.val_split or '')} "
+                       "--model FILE, for last.safetensors, best.safetensors" + (" and the --init file" if args.init
+                                                                                 else ""))
+    shrunk_val = bool(_shrunk_validation(val_set, recipe.size))
     if trainer.finished:
         print(f"{args.run_dir}: already finished ({trainer.epoch} epochs); use --force to retrain")
-        print(_summary(Path(args.run_dir), trainer.epoch, recipe, val_set is not None, trainer.init_iou))
+        print(_summary(Path(args.run_dir), trainer.epoch, recipe, val_set is not None, trainer.init_iou,
+                       shrunk_val))
         return 0
     if args.until is not None and args.until <= trainer.epoch:  # a resume that trains nothing says so
         print(f"{args.run_dir}: --until {args.until} is already reached ({trainer.epoch} of {recipe.epochs} epochs "
@@ -154,6 +162,10 @@ def run(args: argparse.Namespace) -> int:
         return 0
     for line in _plan(trainer, recipe, val_set, args.until):
         print(line)
+    if shrunk := _shrunk_validation(val_set, recipe.size):
+        print(f"warning: {shrunk}; so best.safetensors, and the --init weights' score, are chosen by a measure "
+              f"in which such targets barely show. Compare the files where they run at their own size: "
+              f"{compare_command}")
     bar = progress_bar(total=None, unit="batch", leave=False, dynamic_ncols=True)
 
     def progress(step: int, steps: int, loss: float) -> None:
@@ -176,8 +188,32 @@ def run(args: argparse.Namespace) -> int:
         return 130
     finally:
         bar.close()
-    print(_summary(Path(args.run_dir), trainer.epoch, recipe, val_set is not None, trainer.init_iou))
+    print(_summary(Path(args.run_dir), trainer.epoch, recipe, val_set is not None, trainer.init_iou, shrunk_val))
     return 0
+
+
+def _shrunk_validation(val_set: SegDataset | None, size: int) -> str:
+    """How many validation frames are over twice the model's area (read from their headers), which val IoU
+    scores resized to `size`: a 1280x1024 frame is ÷5 across there, and its targets of a few pixels fall below
+    one, so the epoch it calls best is noise (an audit's fine-tune it told to discard scored twice the mIoU of
+    its --init weights under `lwirst evaluate`). "" where none is."""
+    if val_set is None:
+        return ""
+    sizes = []
+    for item in val_set.items:
+        try:
+            width, height = read_header_size(item.image)
+        except LwirstError:
+            continue
+        if shrunk_by((height, width), "resize", (size, size)) is not None:
+            sizes.append((width * height, width, height))
+    if not sizes:
+        return ""
+    _, width, height = max(sizes)
+    return (f"{len(sizes)} of the {len(val_set)} validation frames are over twice the model's area; val IoU "
+            f"scores them resized to {size}x{size} (the largest, {width}x{height}, "
+            f"{shrunk_by((height, width), 'resize', (size, size))}), where a target a few pixels across falls below "
+            "one pixel")
 
 
 def _has_target(dataset: SegDataset) -> bool:
@@ -212,8 +248,11 @@ def _plan(trainer: Trainer, recipe: Recipe, val_set: SegDataset | None, until: i
     return lines
 
 
-def _summary(run_dir: Path, epoch: int, recipe: Recipe, validated: bool, init_iou: float = math.nan) -> str:
-    """Where the run stands and which checkpoint holds what, by which rule: a user picks one to evaluate."""
+def _summary(run_dir: Path, epoch: int, recipe: Recipe, validated: bool, init_iou: float = math.nan,
+             shrunk_val: bool = False) -> str:
+    """Where the run stands and which checkpoint holds what, by which rule: a user picks one to evaluate. Where
+    the validation frames are large enough that val IoU scores them shrunk (`shrunk_val`), it advises nothing by
+    that score."""
     weights = "EMA weights" if recipe.ema_decay else "weights"
     lines = [f"run directory: {run_dir} (epoch {epoch}/{recipe.epochs}; per-epoch log: metrics.csv)",
              f"  last.safetensors: the {weights} after epoch {epoch}"]
@@ -230,7 +269,11 @@ def _summary(run_dir: Path, epoch: int, recipe: Recipe, validated: bool, init_io
     lines.append(f"  best.safetensors: epoch {best_epoch}, the highest val IoU ({best_iou:.4f}): pixel IoU at "
                  f"probability 0.5 with every val frame resized to {recipe.size}x{recipe.size}, as `lwirst evaluate "
                  f"--protocol resize --size {recipe.size} {recipe.size} --grow-to off --confirm off` scores it")
-    if init_iou > best_iou:  # NaN (no --init, or a run saved before it was scored) compares False
+    if shrunk_val:
+        init = "" if math.isnan(init_iou) else ", and the --init file,"
+        lines.append(f"  val IoU scored large frames shrunk (warned above): compare these files{init} with "
+                     "`lwirst evaluate` before keeping one")
+    elif init_iou > best_iou:  # NaN (no --init, or a run saved before it was scored) compares False
         lines.append(f"  warning: the --init weights scored {init_iou:.4f} before the first epoch, more than any "
                      "epoch: this fine-tune has not beaten where it started; keep the --init file")
     return "\n".join(lines)
