@@ -31,7 +31,6 @@ from dashboard.server_load import SERVER_LOAD
 from lwirst import analysis
 from lwirst.checkpoint import display_name, file_hash
 from lwirst.complexity import Complexity
-from lwirst.datasets import in_sample_note
 from lwirst.errors import LwirstError
 from lwirst.eval_protocol import EvalProtocol, RunSpec
 from lwirst.evalcache import LIMIT as CACHE_LIMIT
@@ -49,7 +48,7 @@ from lwirst.evaluate import (
 )
 from lwirst.inference import Saliency, module_digest
 from lwirst.maps import StoredMaps
-from lwirst.modelcard import DEMO_MODEL
+from lwirst.modelcard import DEMO_MODEL, TrainingRecord, lineage_in_sample_note
 from lwirst.onnxtrial import trial_run
 from lwirst.postprocess import NO_FILTER, TargetFilter, logit_to_probability, probability_text
 from lwirst.run_settings import RunSettings
@@ -210,12 +209,13 @@ def in_sample(run: Run) -> str:
 
 @st.cache_data(max_entries=32, show_spinner=False)
 def _in_sample(root: str, dataset: str, split: str, path: str, version: str, shown: str) -> str:
-    training = common.card_of(path, version).training
-    if not common.plain_dataset(training.dataset):
-        return ""
-    return in_sample_note(root, common.open_data(common.DataChoice("", root, dataset, split)),
-                          (training.dataset, training.train_split), Path(path).name, shown,
-                          common.offered_root(training.data_dir))
+    """The model's in-sample note, or that of the weights it was fine-tuned from (`lineage_in_sample_note`); a
+    record naming a path out of the data roots, or a root this server does not offer, is never opened."""
+    def roots(training: TrainingRecord) -> list[str] | None:
+        return common.offered_root(training.data_dir) if common.plain_dataset(training.dataset) else None
+
+    chosen = common.open_data(common.DataChoice("", root, dataset, split))
+    return lineage_in_sample_note(root, chosen, Path(path), shown, roots)
 
 
 # ---------------------------------------------------------------- runs

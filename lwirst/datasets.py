@@ -810,7 +810,10 @@ def in_training(data_dir: str | Path | None, chosen: SegDataset, trained_on: tup
     files: set[Path] = set()
     for root in dict.fromkeys([data_dir, *also]):
         try:
-            files.update(item.image.resolve() for item in open_dataset(root, dataset, split, validate=False).items)
+            # a folder without split lists serves every image for any split, with a warning that, said while
+            # scoring other data, named a folder the user never asked for: read as "all", the same images, unsaid
+            served = "all" if list_splits(resolve_data_dir(root), dataset) == ["all"] else split
+            files.update(item.image.resolve() for item in open_dataset(root, dataset, served, validate=False).items)
         except (LwirstError, OSError):  # OSError: a record naming a folder no one may read, a name too long
             continue
     if not files:

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -18,13 +18,15 @@ from typing import Any
 import onnx
 import torch
 
-from lwirst.checkpoint import display_name, load_checkpoint
+from lwirst.checkpoint import display_name, file_hash, load_checkpoint
 from lwirst.complexity import config_complexity, onnx_complexity
 from lwirst.config import NetConfig
 from lwirst.consensus import SCALES, mirrored, recorded
+from lwirst.datasets import SegDataset, in_sample_note
 from lwirst.errors import LwirstError
 from lwirst.export import ARCHITECTURE_NOTE, onnx_note, onnx_record
 from lwirst.models import architecture_of, build_model, get_architecture
+from lwirst.paths import DEFAULT_MODEL
 from lwirst.prominence import recorded as recorded_margin
 from lwirst.run_settings import RunSettings
 from lwirst.scoring import CARD, metric_spec, metric_specs
@@ -177,6 +179,57 @@ def _read_markdown(path: Path) -> str:
         text = shared.read_text(encoding="utf-8")
         first = text.lstrip().partition("\n")[0]
         return text if first.startswith("#") and path.stem in first else ""
+    return ""
+
+
+def fine_tuned_from(training: TrainingRecord) -> Path | None:
+    """The file a model's record says it was fine-tuned from (`lwirst train --init`), where it is still there with
+    the content recorded: at the path the record kept on this machine, else the shipped model (an exported file
+    keeps the hash, not the path). None for a model trained from scratch, or whose start is not found."""
+    init = training.data.get("init")
+    digest = init.get("sha256") if isinstance(init, Mapping) else None
+    if not digest:
+        return None
+    kept = training.data.get("init_path")
+    for candidate in ([Path(str(kept))] if kept else []) + [DEFAULT_MODEL]:
+        try:
+            if candidate.is_file() and file_hash(candidate) == digest:
+                return candidate
+        except OSError:
+            continue
+    return None
+
+
+LINEAGE_MOST = 8  # fine-tunes of fine-tunes followed back at most (a record naming itself ends the chain too)
+
+
+def lineage(path: Path) -> list[ModelCard]:
+    """The card of the model at `path`, then those of the weights it was fine-tuned from, back to the first one
+    found (`fine_tuned_from`): a fine-tune of the shipped model holds most of its weights, so its scores on the
+    split the shipped model trained on are in-sample too."""
+    cards, seen, current = [], set(), path
+    while current is not None and len(cards) < LINEAGE_MOST and current.resolve() not in seen:
+        seen.add(current.resolve())
+        cards.append(model_card(current))
+        current = fine_tuned_from(cards[-1].training)
+    return cards
+
+
+def lineage_in_sample_note(data_dir: str | Path | None, chosen: SegDataset, path: Path, shown: str,
+                           roots: Callable[[TrainingRecord], Sequence[str | Path] | None]) -> str:
+    """`in_sample_note` for the model at `path` or, where its own training split holds none of `chosen`'s images,
+    for the first weights it was fine-tuned from whose split does ("... the split lwirst-sirst.safetensors, which
+    last.safetensors was fine-tuned from, trained on"). `roots` gives, for a record, the roots besides `data_dir`
+    to look for its split under, or None where its split must not be opened (a server's guard)."""
+    cards = lineage(path)
+    for depth, card in enumerate(cards):
+        training = card.training
+        if (also := roots(training)) is None:
+            continue
+        model = card.name if depth == 0 else f"{card.name}, which {cards[0].name} was fine-tuned from,"
+        note = in_sample_note(data_dir, chosen, (training.dataset, training.train_split), model, shown, also)
+        if note:
+            return note
     return ""
 
 

@@ -1863,7 +1863,7 @@ def test_evaluate_says_when_a_split_is_in_the_models_training_data(monkeypatch: 
     """The shipped model's SIRST val scores were shown (and plotted) as any other, though val is inside trainval,
     its training split: a model whose card records the split it trained on is scored in-sample there, and the
     page says so, nowhere else."""
-    from lwirst.checkpoint import save_checkpoint
+    from lwirst.checkpoint import file_hash, save_checkpoint
     from lwirst.models import build_model
 
     _two_datasets(tmp_path / "data")
@@ -1884,6 +1884,18 @@ def test_evaluate_says_when_a_split_is_in_the_models_training_data(monkeypatch: 
         at.selectbox(key="data_dataset").set_value(dataset)
         at.selectbox(key="data_split").set_value(split).run()
         assert not at.exception and not [w for w in at.warning if "in-sample" in w.value]
+    # a fine-tune of m on skyB is in-sample on skyA train too: it holds most of m's weights
+    first = tmp_path / "models" / "r1" / "m.safetensors"
+    (tmp_path / "models" / "r2").mkdir()
+    save_checkpoint(tmp_path / "models" / "r2" / "f.safetensors", net, net.config,
+                    {"data": {"dataset": "skyB", "train_split": "train", "init_path": str(first),
+                              "init": {"file": first.name, "sha256": file_hash(first)}}})
+    at = open_page("5_evaluate.py", model="f.safetensors (r2)", consensus=False, data_dataset="skyA",
+                   data_split="train")
+    assert [w.value for w in at.warning if "in-sample" in w.value] == [
+        f"{train} of the {train} images of data/skyA (train) are in skyA train, the split m.safetensors, which "
+        "f.safetensors was fine-tuned from, trained on (its card's record): their scores are in-sample, not a "
+        "measure of how it generalises."]
 
 
 def test_home_video_and_live_open_on_the_sidebars_data(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:

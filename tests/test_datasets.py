@@ -546,6 +546,34 @@ def test_images_of_the_split_a_model_trained_on_are_counted_by_file(synth_dir: P
     assert in_training(synth_dir, open_dataset(copy, "folder", "train"), card) == (0, "folder train")
 
 
+def test_a_fine_tune_is_in_sample_where_the_weights_it_started_from_trained(synth_dir: Path, tmp_path: Path,
+                                                                             caplog: pytest.LogCaptureFixture) -> None:
+    """A fine-tune of a model trained on "folder train" (its --init weights, still there with the content its record
+    hashed) holds most of their weights: its scores on that split are in-sample too, which was said of the first
+    model only. A start whose file changed since, or a record of no start, says nothing."""
+    from lwirst.checkpoint import file_hash, save_checkpoint
+    from lwirst.model import LWIRSTNet
+    from lwirst.modelcard import lineage, lineage_in_sample_note
+
+    net = LWIRSTNet()
+    first, tuned = tmp_path / "first.safetensors", tmp_path / "tuned.safetensors"
+    save_checkpoint(first, net, net.config, {"data": {"dataset": "folder", "train_split": "train"}})
+    start = {"init": {"file": first.name, "sha256": file_hash(first)}, "init_path": str(first)}
+    save_checkpoint(tuned, net, net.config, {"data": {"dataset": "other", "train_split": "train", **start}})
+    train, test = (open_dataset(synth_dir, "folder", split) for split in ("train", "test"))
+    assert [card.name for card in lineage(tuned)] == ["tuned.safetensors", "first.safetensors"]
+    with caplog.at_level("WARNING"):
+        note = lineage_in_sample_note(synth_dir, train, tuned, "mine (train)", lambda record: [])
+    assert note == (f"{len(train)} of the {len(train)} images of mine (train) are in folder train, the split "
+                    "first.safetensors, which tuned.safetensors was fine-tuned from, trained on (its card's record): "
+                    "their scores are in-sample, not a measure of how it generalises.")
+    assert lineage_in_sample_note(synth_dir, test, tuned, "mine (test)", lambda record: []) == ""
+    assert lineage_in_sample_note(synth_dir, train, tuned, "mine (train)", lambda record: None) == ""  # guarded
+    assert not caplog.records  # opening the records' splits warned of nothing the user asked for
+    save_checkpoint(first, net, net.config, {"data": {"dataset": "folder"}})  # another record: another hash
+    assert [card.name for card in lineage(tuned)] == ["tuned.safetensors"]  # its start is not that file any more
+
+
 def test_a_folder_trained_on_by_one_name_is_found_when_evaluated_by_another(synth_dir: Path, tmp_path: Path) -> None:
     """Trained with --data-dir root/mine --dataset folder, evaluated with --data-dir root --dataset mine: the record's
     own root finds the files, where opening "folder" under the new root found nothing and said nothing."""

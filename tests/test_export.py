@@ -15,7 +15,7 @@ import torch
 from onnx import TensorProto, helper
 
 from lwirst import hostcpu
-from lwirst.checkpoint import save_checkpoint
+from lwirst.checkpoint import file_hash, save_checkpoint
 from lwirst.cli import main
 from lwirst.config import PRESETS, NetConfig
 from lwirst.errors import LwirstError
@@ -122,6 +122,24 @@ def test_evaluate_flags_training_frames_reached_by_another_name(
     assert main(_evaluate_train_split(checkpoint, root)) == 0
     train = len((root / "mine" / "train.txt").read_text().split())
     assert f"note: {train} of the {train} images of mine train are in folder train" in capsys.readouterr().out
+
+
+def test_evaluate_flags_a_fine_tunes_scores_on_the_split_its_start_trained_on(
+        tmp_path: Path, network: LWIRSTNet, synth_dir: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """A fine-tune (its record names the --init file by path and hash) evaluated on the split that file trained on
+    is said to be in-sample too: the note named only the model's own training split, never its start's."""
+    root = tmp_path / "root"
+    shutil.copytree(synth_dir, root / "mine")
+    first, tuned = tmp_path / "first.safetensors", tmp_path / "tuned.safetensors"
+    save_checkpoint(first, network, NetConfig(), meta={
+        "data": {"dataset": "folder", "train_split": "train", "data_dir": str(root / "mine")}})
+    save_checkpoint(tuned, network, NetConfig(), meta={"data": {
+        "dataset": "elsewhere", "train_split": "train", "init_path": str(first),
+        "init": {"file": first.name, "sha256": file_hash(first)}}})
+    assert main(_evaluate_train_split(tuned, root)) == 0
+    train = len((root / "mine" / "train.txt").read_text().split())
+    assert (f"note: {train} of the {train} images of mine train are in folder train, the split first.safetensors, "
+            "which tuned.safetensors was fine-tuned from, trained on") in capsys.readouterr().out
 
 
 @pytest.mark.parametrize("data", [{"dataset": "x" * 300, "train_split": "train"},  # a name no file system takes

@@ -28,7 +28,7 @@ from lwirst.commands.segment import (
     size_from_args,
     threshold_from_args,
 )
-from lwirst.datasets import DATASET_HELP, SPLIT_HELP, SegDataset, in_sample_note, open_dataset
+from lwirst.datasets import DATASET_HELP, SPLIT_HELP, SegDataset, open_dataset
 from lwirst.errors import LwirstError
 from lwirst.evaluate import EvaluationInterrupted, evaluate, evaluate_predictions, shown_iou, summary_lines
 from lwirst.inference import DEFAULT_MODEL, PROTOCOLS, Segmenter
@@ -145,15 +145,14 @@ def run(args: argparse.Namespace) -> int:
 
 def _say_in_sample(args: argparse.Namespace, dataset: SegDataset) -> None:
     """A line when images of the split are in the split the model's card says it trained on (SIRST val is in
-    trainval): their scores are in-sample."""
-    from lwirst.modelcard import model_card
+    trainval), or the split of the weights it was fine-tuned from: their scores are in-sample."""
+    from lwirst.modelcard import lineage_in_sample_note
 
     try:  # after the results are written: a card or record that cannot be read costs this note, not the run
-        card = model_card(Path(args.model) if args.model else DEFAULT_MODEL)
-        training = card.training
-        recorded = [training.data_dir] if training.data_dir else []  # the same files, by another name or root
-        note = in_sample_note(args.data_dir, dataset, (training.dataset, training.train_split), card.name,
-                              f"{dataset.name} {dataset.split}", recorded)
+        # a record's own data root too: the same files, by another name or root
+        note = lineage_in_sample_note(args.data_dir, dataset, Path(args.model) if args.model else DEFAULT_MODEL,
+                                      f"{dataset.name} {dataset.split}",
+                                      lambda training: [training.data_dir] if training.data_dir else [])
     except (LwirstError, OSError) as exc:
         log.info("no training record to compare the split with: %s", exc)
         return
