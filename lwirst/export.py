@@ -23,9 +23,10 @@ from torch import nn
 from torch.nn.utils.fusion import fuse_conv_bn_eval
 
 from lwirst.checkpoint import atomic_write
+from lwirst.complexity import config_complexity
 from lwirst.errors import LwirstError
 from lwirst.model import InitialBlock
-from lwirst.models import architecture_of
+from lwirst.models import NetworkConfig, architecture_of
 from lwirst.onnxguard import check_graph_bounds
 from lwirst.preprocess import MEAN, STD
 
@@ -36,6 +37,9 @@ OPSET = 17
 TRAINED_SIZE_KEY = "lwirst.trained_size"
 TRAINING_NOTE = "lwirst.training"  # the checkpoint's training record, JSON
 ARCHITECTURE_NOTE = "lwirst.architecture"  # its registered architecture's name
+# params and FLOPs of the network exported, counted as its checkpoint's card counts them (THOP's rules, batch norm
+# included): the graph, batch norm folded in, counts fewer, and the same weights stood at two costs on Compare
+COST_NOTE = "lwirst.cost"
 
 
 class FoldedInitialBlock(nn.Module):
@@ -167,18 +171,22 @@ def protocol_note() -> str:
 
 def with_notes(data: bytes, size: tuple[int, int] = (256, 256), *, raw_input: bool = False, in_channels: int = 3,
                trained: int | None = None, record: Mapping[str, Any] | None = None,
-               architecture: str = "") -> bytes:
+               config: NetworkConfig | None = None) -> bytes:
     """ONNX bytes with what a deployment reads in the file's metadata: the nominal input size H x W
     (`lwirst.size`), the size the network was trained at where known (`lwirst.trained_size`: `Segmenter` warns
     when the file runs at another, as it does for the checkpoint), how frames are prepared and the output read
     (`deployment_notes`) and, where given, the checkpoint's training record and registered architecture
-    (`lwirst.training`, `lwirst.architecture`: the file's card then says what it was trained on, so evaluating it
-    on its own training frames is flagged as for the checkpoint). Notes already there are replaced."""
+    (`lwirst.training`, `lwirst.architecture` of its `config`: the file's card then says what it was trained on,
+    so evaluating it on its own training frames is flagged as for the checkpoint), and the network's (params,
+    FLOPs) as its checkpoint's card counts them (`lwirst.cost`). Notes already there are replaced."""
     proto = onnx.load_from_string(data)
+    architecture = architecture_of(config) if config is not None else ""
+    cost = config_complexity(config) if config is not None else None
     notes = {"lwirst.size": f"{size[0]}x{size[1]}",
              **({TRAINED_SIZE_KEY: f"{trained}x{trained}"} if trained else {}),
              **({TRAINING_NOTE: json.dumps(dict(record), sort_keys=True, default=str)} if record else {}),
              **({ARCHITECTURE_NOTE: architecture} if architecture else {}),
+             **({COST_NOTE: json.dumps({"params": cost.params, "flops": cost.flops})} if cost else {}),
              **deployment_notes(raw_input, in_channels)}
     for prop in [p for p in proto.metadata_props if p.key in notes]:
         proto.metadata_props.remove(prop)
@@ -209,6 +217,18 @@ def onnx_record(proto: onnx.ModelProto) -> dict[str, Any]:
     return record if isinstance(record, dict) else {}
 
 
+def onnx_cost(proto: onnx.ModelProto) -> tuple[int, float] | None:
+    """The (params, FLOPs) an exported file's `lwirst.cost` note says its network has, or None (no note, or not
+    two positive numbers)."""
+    try:
+        cost = json.loads(onnx_note(proto, COST_NOTE) or "null")
+        params, flops = (cost["params"], cost["flops"]) if isinstance(cost, dict) else (None, None)
+    except (ValueError, KeyError, RecursionError):
+        return None
+    numbers = all(isinstance(v, int | float) and not isinstance(v, bool) and v > 0 for v in (params, flops))
+    return (int(params), float(flops)) if numbers else None
+
+
 def onnx_trained_size(proto: onnx.ModelProto) -> int | None:
     """The size an ONNX file says its network trained at (`with_notes`), or None."""
     note = onnx_note(proto, TRAINED_SIZE_KEY)
@@ -226,8 +246,7 @@ def export_onnx(model: nn.Module, path: str | Path, *, size: tuple[int, int] = (
     config = getattr(model, "config", None)
     channels = kwargs.pop("in_channels", getattr(config, "in_channels", 3))
     data = with_notes(to_onnx_bytes(model, size=size, in_channels=channels, **kwargs), size,
-                      in_channels=channels, trained=trained, record=record,
-                      architecture=architecture_of(config) if config is not None else "")
+                      in_channels=channels, trained=trained, record=record, config=config)
     try:
         atomic_write(path, lambda tmp: tmp.write_bytes(data))
     except OSError as exc:

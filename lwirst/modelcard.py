@@ -24,7 +24,7 @@ from lwirst.config import NetConfig
 from lwirst.consensus import SCALES, mirrored, recorded
 from lwirst.datasets import SegDataset, in_sample_note
 from lwirst.errors import LwirstError
-from lwirst.export import ARCHITECTURE_NOTE, onnx_note, onnx_record
+from lwirst.export import ARCHITECTURE_NOTE, onnx_cost, onnx_note, onnx_record
 from lwirst.models import architecture_of, build_model, get_architecture
 from lwirst.paths import DEFAULT_MODEL
 from lwirst.prominence import recorded as recorded_margin
@@ -252,7 +252,9 @@ def model_card(path: Path | None) -> ModelCard:
         network = _network(config)
     else:
         data = path.read_bytes()  # once: its notes, and its cost where the card does not say it
-        meta, network = _onnx_provenance(data, path.name)
+        meta, network, noted = _onnx_provenance(data, path.name)
+        if (params is None or flops is None) and noted is not None:  # its network's, as its checkpoint's card
+            params, flops = noted
         if params is None or flops is None:
             try:
                 cost = onnx_complexity(data)
@@ -305,21 +307,21 @@ def _architecture(name: str) -> dict[str, str]:
     return {"architecture": spec.label, "reference": spec.reference}
 
 
-def _onnx_provenance(data: bytes, name: str) -> tuple[dict[str, Any], dict[str, str]]:
-    """The training record and architecture the notes of an exported ONNX file (`data`, named `name`) carry
-    (`lwirst.export.with_notes`); empty for a file without them (the published weights, an older export). An
-    architecture no plugin here registers keeps its name, without a reference."""
+def _onnx_provenance(data: bytes, name: str) -> tuple[dict[str, Any], dict[str, str], tuple[int, float] | None]:
+    """The training record, architecture and network cost the notes of an exported ONNX file (`data`, named
+    `name`) carry (`lwirst.export.with_notes`); empty (None) for a file without them (the published weights, an
+    older export). An architecture no plugin here registers keeps its name, without a reference."""
     try:
         proto = onnx.load_from_string(data)
     except Exception as exc:  # onnx raises DecodeError, ...; the card still opens without them
         log.warning("%s: its notes are unreadable (%s)", name, exc)
-        return {}, {}
+        return {}, {}, None
     architecture = onnx_note(proto, ARCHITECTURE_NOTE)
     try:
         network = _architecture(architecture) if architecture else {}
     except LwirstError:
         network = {"architecture": architecture, "reference": ""}
-    return onnx_record(proto), network
+    return onnx_record(proto), network, onnx_cost(proto)
 
 
 def card_metrics() -> dict[str, tuple[str, str]]:

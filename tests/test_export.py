@@ -105,6 +105,27 @@ def test_an_exported_file_carries_its_training_record_to_its_card(tmp_path: Path
     assert model_card(DEFAULT_MODEL.with_suffix(".onnx")).training.train_split == "trainval"  # its card JSON's
 
 
+def test_an_exported_file_costs_what_its_checkpoint_costs(tmp_path: Path, network: LWIRSTNet) -> None:
+    """The graph, batch norm folded in, counts fewer params and FLOPs than the card's count of the network: on
+    Compare the same weights stood at two costs. The export notes the network's cost, which its card reads; a
+    file without the note (the published weights, an older export) is still counted from its graph."""
+    from lwirst.export import COST_NOTE
+
+    checkpoint = tmp_path / "mine.safetensors"
+    save_checkpoint(checkpoint, network, NetConfig())
+    out = tmp_path / "mine.onnx"
+    assert main(["export", "--checkpoint", str(checkpoint), "--out", str(out)]) == 0
+    mine, exported = model_card(checkpoint), model_card(out)
+    assert (exported.params, exported.flops) == (mine.params, mine.flops)
+    proto = onnx.load(str(out))
+    for prop in [p for p in proto.metadata_props if p.key == COST_NOTE]:
+        proto.metadata_props.remove(prop)
+    older = tmp_path / "older.onnx"
+    onnx.save(proto, str(older))
+    graph = model_card(older)
+    assert graph.params < mine.params and graph.flops < mine.flops  # batch norm folded into the convolutions
+
+
 def _evaluate_train_split(model: Path, root: Path) -> list[str]:
     return ["evaluate", "--model", str(model), "--data-dir", str(root), "--dataset", "mine", "--split", "train",
             "--size", "64", "64", "--confirm", "off", "--threads", "1"]

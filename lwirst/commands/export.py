@@ -50,7 +50,6 @@ def run(args: argparse.Namespace) -> int:
     from lwirst.checkpoint import atomic_write, load_model
     from lwirst.export import check_segmentation_onnx, fold_batchnorm, to_onnx_bytes, trained_size, with_notes
     from lwirst.modelcard import shareable_training
-    from lwirst.models import architecture_of
     from lwirst.optimize import can_fold_input, fold_input, optimize_onnx
 
     args.out = _out_path(args.out)
@@ -81,7 +80,7 @@ def run(args: argparse.Namespace) -> int:
         data = _quantize(data, args, (height, width), raw_input)
     data = with_notes(data, (height, width), raw_input=raw_input, in_channels=module.config.in_channels,
                       trained=trained_size(meta), record=shareable_training(args.checkpoint, meta),
-                      architecture=architecture_of(module.config))
+                      config=module.config)
     proto = check_segmentation_onnx(data, str(args.out))
     try:
         atomic_write(args.out, lambda tmp: tmp.write_bytes(data))
