@@ -47,6 +47,11 @@ _CELL = 8  # the prefilter's colour cube: 32 levels per channel
 _CELL_REACH = NEAR + _CELL * np.sqrt(3) / 2  # a colour within NEAR of the curve is this close from its cell centre
 
 
+# Said beside a video's decoded frames, on the command line and the Video page alike
+VIDEO_PALETTE_CAVEAT = ("the network learnt grey frames; JPEG-coded palette video, such as MJPEG, loses dim targets "
+                        "in its compression")
+
+
 def decoded_text(counts: Mapping[str, int]) -> str:
     """How many frames were read as the intensity their palette encodes: "3 frame(s) decoded from pseudo-colour
     palette(s) iron, jet" (a run's summary line says it: the same frames as colours would score otherwise)."""

@@ -675,5 +675,6 @@ def unreadable_video(path: Path) -> str:
     if not head:
         return "the file is empty; choose a video (MP4, AVI, MKV, ...)"
     if (text := text_head(head)) is not None:
-        return f"not a readable video: it holds text ({text}...), not video data"
+        return (f"not a readable video: it holds text ({text}...), not video data; choose a video (MP4, AVI, "
+                "MKV, ...)")
     return "not a readable video (corrupt, truncated or unsupported format)"

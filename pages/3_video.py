@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import PurePath
+
 import streamlit as st
 
 from dashboard import common, views
@@ -9,7 +11,7 @@ from lwirst import card_view, plots
 from lwirst.errors import LwirstError
 from lwirst.limits import limit
 from lwirst.palette import DETECTION
-from lwirst.palettes import decoded_text
+from lwirst.palettes import VIDEO_PALETTE_CAVEAT, decoded_text
 from lwirst.rounding import rate_text
 from lwirst.sequence_truth import truth_path
 from lwirst.web_video import SPLIT_FPS, VideoOutput, track_table
@@ -35,8 +37,8 @@ def main() -> None:
     judged = against_truth(source, output)
     player_and_counts(output, judged)
     closeups(output)
-    trajectories(output, post)
-    downloads(output)
+    trajectories(output, post, source.split is not None)
+    downloads(output, source.name)
 
 
 def choose_video() -> common.VideoSource | None:
@@ -160,7 +162,7 @@ def summary(source: common.VideoSource, output: VideoOutput, post: common.Postpr
     timing = (" Its frames are not evenly spaced in time (a variable frame rate): the targets CSV's time_s holds "
               f"each frame's own time, and the annotated video plays them at an even {result.fps:g} fps."
               if result.variable_rate else "")
-    colours = f" Pseudo-colour: {decoded_text(result.palettes)}." if result.palettes else ""
+    colours = f" Pseudo-colour: {decoded_text(result.palettes)} ({VIDEO_PALETTE_CAVEAT})." if result.palettes else ""
     st.caption(f"{ran}{colours}{timing} Tracking: {post.tracking.text()}. Codec {result.codec}. "
                "**End-to-end fps** counts everything: decoding, network, post-processing, tracking, drawing and "
                "encoding the annotated video. The overlay stamps the **pipeline fps** (network, post-processing and "
@@ -216,7 +218,7 @@ def closeups(output: VideoOutput) -> None:
         judged = any(c.outcome != DETECTION for c in output.closeups)
         count = len(output.closeups)
         tracks = "the confirmed track" if count == 1 else f"the first {count} confirmed tracks"
-        st.markdown(f"**Close-ups**: {tracks}, each at its most confident "
+        st.markdown(f"**Close-ups**: {tracks}, {'at its' if count == 1 else 'each at its'} most confident "
                     "frame, magnified from the video (contrast stretched, nearest neighbour: every pixel a square; "
                     "the box is the target's extent" + (", in its outcome's colour against the truth" if judged else "")
                     + ")")
@@ -226,8 +228,14 @@ def closeups(output: VideoOutput) -> None:
                       alt=closeup.caption)
 
 
-def trajectories(output: VideoOutput, post: common.Postprocess) -> None:
-    """The trajectories of the confirmed tracks, in image coordinates, and a row per track."""
+def trajectories(output: VideoOutput, post: common.Postprocess, split: bool) -> None:
+    """The trajectories of the confirmed tracks, in image coordinates, and a row per track. A `split`'s images are
+    scenes apart: none tracked is no sign that a target moved faster than the gate."""
+    if output.trajectories.empty and split and output.detections:
+        st.info("No confirmed tracks: each image of a split is its own scene, so a track forms only where two "
+                "images in a row hold a target at about the same place. The Synthetic sample, an uploaded video "
+                "and Live's synthetic sensor show tracking.")
+        return
     if output.trajectories.empty:
         why = output.result.untracked or f"no target was seen {post.tracking.seen}"
         st.info(f"No confirmed tracks: {why} (**Tracking** in the sidebar)." if output.detections else
@@ -243,12 +251,14 @@ def trajectories(output: VideoOutput, post: common.Postprocess) -> None:
                "away from the camera, or far off: look at it before dismissing it.")
 
 
-def downloads(output: VideoOutput) -> None:
-    """The annotated MP4 and the targets CSV."""
+def downloads(output: VideoOutput, name: str) -> None:
+    """The annotated MP4 and the targets CSV, named after the video `name` (every video's were "annotated.mp4",
+    saved as "annotated (1).mp4" and on)."""
     video, table = st.columns(2)
-    video.download_button("Download annotated video", output.video, file_name="annotated.mp4",
+    stem = PurePath(name).stem
+    video.download_button("Download annotated video", output.video, file_name=f"{stem}_annotated.mp4",
                           mime="video/mp4", key="video_download")
-    table.download_button("Download targets CSV", output.csv, file_name="targets.csv", mime="text/csv",
+    table.download_button("Download targets CSV", output.csv, file_name=f"{stem}_targets.csv", mime="text/csv",
                           key="video_csv")
 
 

@@ -1400,6 +1400,11 @@ def test_video_plays_a_configured_dataset_split(sirst_root: Path, monkeypatch: p
     assert count(at, "Detections") > 0
     assert len(at.get("video")) == 1
     assert not [m for m in at.metric if m.label == "Target-frames found"]  # a split has no track truth
+    # its images are scenes apart: no track is no sign of a target faster than the gate (the advice it got)
+    assert [i.value for i in at.info if i.value.startswith("No confirmed tracks")] == [
+        "No confirmed tracks: each image of a split is its own scene, so a track forms only where two images in a "
+        "row hold a target at about the same place. The Synthetic sample, an uploaded video and Live's synthetic "
+        "sensor show tracking."]
 
 
 def _bad_videos() -> dict[str, tuple[str, bytes]]:

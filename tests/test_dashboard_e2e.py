@@ -29,6 +29,7 @@ from pathlib import Path
 
 import cv2
 import numpy as np
+import pandas as pd
 import pytest
 
 from dashboard.config import DATA_ROOTS_ENV, SAMPLES_DIR
@@ -786,6 +787,11 @@ def test_every_page_on_the_embedded_defaults(offline_page: Page, offline_server:
     expect(page.locator("video")).to_have_count(1)
     expect(page.get_by_test_id("stDataFrame")).to_have_count(1)  # a row per confirmed track (the sample's move)
     expect(page.get_by_text("One row per confirmed track", exact=False)).to_be_visible()
+    with page.expect_download() as got:  # named after the video (every video's were "targets.csv")
+        page.get_by_role("button", name="Download targets CSV").click()
+    assert got.value.suggested_filename == "sequence_targets.csv"
+    frames = pd.read_csv(got.value.path())["frame"]
+    assert frames.nunique() == 64
 
     # Live: the synthetic sensor streams (its speed is `lwirst bench`'s to measure, not a test's: a loaded machine
     # drew 3.3 frames per second where an idle one draws more); while it runs the picture, the tracks and the

@@ -398,8 +398,9 @@ def test_corrupt_png_gives_one_plain_line_and_logs_libpng_s_words(tmp_path: Path
 
 @pytest.mark.parametrize(("data", "said"), [
     (b"", "the file is empty; choose a video (MP4, AVI, MKV, ...)"),
-    (b"version https://git-lfs.github.com/spec/v1\n", "not a readable video: it holds text "
-                                                      "('version https://git-lfs.'...), not video data"),
+    (b"version https://git-lfs.github.com/spec/v1\n", "not a readable video: it holds text ('version "
+                                                      "https://git-lfs.'...), not video data; choose a video (MP4, "
+                                                      "AVI, MKV, ...)"),
 ], ids=["empty", "text"])
 def test_an_empty_or_text_file_named_as_a_video_says_what_it_holds(tmp_path: Path, data: bytes, said: str) -> None:
     """Both read "not a readable video (corrupt, truncated or unsupported format)", where an image says "the file is

@@ -48,7 +48,7 @@ def run(args: argparse.Namespace) -> int:
 
     from lwirst.commands.progress import progress_bar
     from lwirst.inference import describe_frame_run
-    from lwirst.palettes import decoded_text
+    from lwirst.palettes import VIDEO_PALETTE_CAVEAT, decoded_text
     from lwirst.pipeline import FramePipeline
     from lwirst.rounding import rate_text
     from lwirst.tracking import Tracker
@@ -91,7 +91,7 @@ def run(args: argparse.Namespace) -> int:
     print(f"ran: {run_line(pipeline.segmenter, pipeline.threshold, pipeline.grow_to)}  tracking: "
           f"{tracker.settings.text()}")
     print(f"video: {result.out_path} [{result.codec}]{note}")
-    print(f"targets: {result.csv_path} ({result.detections} targets in {result.rows} rows, "
+    print(f"targets: {result.csv_path} ({_count(result.detections, 'target')} in {_count(result.rows, 'row')}, "
           f"{tracker.tracks_started} track{'s' * (tracker.tracks_started != 1)})")
     if why := tracker.untracked(result.detections, "--gate"):
         print(why)
@@ -101,8 +101,7 @@ def run(args: argparse.Namespace) -> int:
         print(f"variable frame rate: the CSV's time_s holds each frame's own time; the video plays them at an even "
               f"{result.fps:g} fps")
     if result.palettes:
-        print(f"pseudo-colour: {decoded_text(result.palettes)} (the network learnt grey frames; JPEG-coded "
-              "palette video, such as MJPEG, loses dim targets in its compression)")
+        print(f"pseudo-colour: {decoded_text(result.palettes)} ({VIDEO_PALETTE_CAVEAT})")
     segmenter, (width, height) = pipeline.segmenter, result.size
     print(f"protocol: each {width}×{height} frame ran "
           f"{describe_frame_run((height, width), segmenter.frame_protocol((height, width)), segmenter.size)}")
@@ -110,3 +109,8 @@ def run(args: argparse.Namespace) -> int:
         print(f"interrupted: the video and CSV hold the first {result.frames_done} frames")
         return 130
     return 0
+
+
+def _count(number: int, noun: str) -> str:
+    """"1 target", "2 targets"."""
+    return f"{number} {noun}{'s' * (number != 1)}"
