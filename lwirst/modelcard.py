@@ -182,6 +182,9 @@ def _read_markdown(path: Path) -> str:
     return ""
 
 
+INIT_MOST_BYTES = 1 << 30  # a recorded start larger than this is not read to compare (no network here comes near)
+
+
 def fine_tuned_from(training: TrainingRecord) -> Path | None:
     """The file a model's record says it was fine-tuned from (`lwirst train --init`), where it is still there with
     the content recorded: at the path the record kept on this machine, else the shipped model (an exported file
@@ -193,7 +196,8 @@ def fine_tuned_from(training: TrainingRecord) -> Path | None:
     kept = training.data.get("init_path")
     for candidate in ([Path(str(kept))] if kept else []) + [DEFAULT_MODEL]:
         try:
-            if candidate.is_file() and file_hash(candidate) == digest:
+            if (candidate.is_file() and candidate.stat().st_size <= INIT_MOST_BYTES
+                    and file_hash(candidate) == digest):
                 return candidate
         except OSError:
             continue

@@ -150,11 +150,11 @@ def run(args: argparse.Namespace) -> int:
                        + f" --dataset {shlex.quote(args.dataset)} --split {shlex.quote(args.val_split or '')} "
                        "--model FILE, for last.safetensors, best.safetensors" + (" and the --init file" if args.init
                                                                                  else ""))
-    shrunk_val = bool(_shrunk_validation(val_set, recipe.size))
+    shrunk = _shrunk_validation(val_set, recipe.size)  # headers only, read once
     if trainer.finished:
         print(f"{args.run_dir}: already finished ({trainer.epoch} epochs); use --force to retrain")
         print(_summary(Path(args.run_dir), trainer.epoch, recipe, val_set is not None, trainer.init_iou,
-                       shrunk_val))
+                       bool(shrunk)))
         return 0
     if args.until is not None and args.until <= trainer.epoch:  # a resume that trains nothing says so
         print(f"{args.run_dir}: --until {args.until} is already reached ({trainer.epoch} of {recipe.epochs} epochs "
@@ -162,7 +162,7 @@ def run(args: argparse.Namespace) -> int:
         return 0
     for line in _plan(trainer, recipe, val_set, args.until):
         print(line)
-    if shrunk := _shrunk_validation(val_set, recipe.size):
+    if shrunk:
         print(f"warning: {shrunk}; so best.safetensors, and the --init weights' score, are chosen by a measure "
               f"in which such targets barely show. Compare the files where they run at their own size: "
               f"{compare_command}")
@@ -188,7 +188,7 @@ def run(args: argparse.Namespace) -> int:
         return 130
     finally:
         bar.close()
-    print(_summary(Path(args.run_dir), trainer.epoch, recipe, val_set is not None, trainer.init_iou, shrunk_val))
+    print(_summary(Path(args.run_dir), trainer.epoch, recipe, val_set is not None, trainer.init_iou, bool(shrunk)))
     return 0
 
 

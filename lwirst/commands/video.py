@@ -92,7 +92,7 @@ def run(args: argparse.Namespace) -> int:
           f"{tracker.settings.text()}")
     print(f"video: {result.out_path} [{result.codec}]{note}")
     print(f"targets: {result.csv_path} ({_count(result.detections, 'target')} in {_count(result.rows, 'row')}, "
-          f"{tracker.tracks_started} track{'s' * (tracker.tracks_started != 1)})")
+          f"{_count(tracker.tracks_started, 'track')})")
     if why := tracker.untracked(result.detections, "--gate"):
         print(why)
     total = f" of {result.frames_total}" if result.frames_total else ""
