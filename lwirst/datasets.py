@@ -607,7 +607,7 @@ def open_folder(root: Path, split: str = "all", *, black_hot: bool = False,
     lists = _folder_split_lists(root)
     if split == "all" or not lists:
         if split != "all":
-            log.warning("%s has no split lists; using every image for split %r", root, split)
+            log.warning("%s has no split lists: every image serves, as split 'all' (asked for %r)", root, split)
         if pairs is not None:
             items, origin = [Item(frame.stem, frame, mask) for frame, mask in pairs], str(root)
         else:

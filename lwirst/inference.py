@@ -63,6 +63,7 @@ from lwirst.eval_protocol import RunSpec
 from lwirst.export import (
     check_segmentation_onnx,
     fold_batchnorm,
+    onnx_cost,
     onnx_fixed_size,
     onnx_input_channels,
     onnx_trained_size,
@@ -182,23 +183,32 @@ def describe_frame_run(hw: tuple[int, int], protocol: str, size: tuple[int, int]
     return f"natively at {own}" + (f" (padded to {padded[1]}×{padded[0]})" if padded != tuple(hw) else "")
 
 
-def shrunk_by(hw: tuple[int, int], protocol: str, size: tuple[int, int]) -> str | None:
-    """How much smaller a frame of size `hw` was fed to the network by an applied `protocol` ("÷5 across, ÷4
-    down"; "÷2 each way"), where that is more than "auto" would resize (over `AUTO_AREA_FACTOR` times the model's
-    area): a target a few pixels across then shrinks below a pixel, the likeliest reason a user's large frame
-    shows nothing. None where the frame ran at its own size or was resized less."""
+def _shrink(hw: tuple[int, int], protocol: str, size: tuple[int, int]) -> tuple[str, str] | None:
+    """How many times smaller a frame of size `hw` was fed across and down (2 significant digits), where an
+    applied `protocol` resized it more than "auto" would (over `AUTO_AREA_FACTOR` times the model's area)."""
     if protocol != "resize" or hw[0] * hw[1] <= AUTO_AREA_FACTOR * size[0] * size[1]:
         return None
-    across, down = f"{hw[1] / size[1]:.2g}", f"{hw[0] / size[0]:.2g}"
+    return f"{hw[1] / size[1]:.2g}", f"{hw[0] / size[0]:.2g}"
+
+
+def shrunk_by(hw: tuple[int, int], protocol: str, size: tuple[int, int]) -> str | None:
+    """How much smaller a frame of size `hw` was fed to the network by an applied `protocol` ("÷5 across, ÷4
+    down"; "÷2 each way"), where that is more than "auto" would resize: a target a few pixels across then shrinks
+    below a pixel, the likeliest reason a user's large frame shows nothing. None where the frame ran at its own
+    size or was resized less."""
+    if (shrink := _shrink(hw, protocol, size)) is None:
+        return None
+    across, down = shrink
     return f"÷{across} each way" if across == down else f"÷{across} across, ÷{down} down"
 
 
 def shrink_note(hw: tuple[int, int], protocol: str, size: tuple[int, int]) -> str | None:
-    """`shrunk_by` in words ("resized to 256×256, ÷5 across, ÷4 down: a target a few pixels across falls below
-    one pixel"), None where it does not apply."""
-    shrunk = shrunk_by(hw, protocol, size)
-    return None if shrunk is None else (f"resized to {size[1]}×{size[0]}, {shrunk}: a target a few pixels across "
-                                        "falls below one pixel")
+    """`shrunk_by` in words ("resized to 256×256, ÷5 across, ÷4 down: a target under 5×4 pixels shrinks below
+    one"), None where it does not apply."""
+    if (shrink := _shrink(hw, protocol, size)) is None:
+        return None
+    return (f"resized to {size[1]}×{size[0]}, {shrunk_by(hw, protocol, size)}: a target under {shrink[0]}×{shrink[1]} "
+            "pixels shrinks below one")
 
 
 _CACHE: OrderedDict[str, bytes] = OrderedDict()
@@ -782,6 +792,8 @@ class Segmenter:
         if self.module is not None:
             with self._lock:  # a pass of the module, as a network call
                 return count_complexity(self.module)
+        if self._onnx and (noted := onnx_cost(onnx.load_from_string(self._onnx))) is not None:
+            return Complexity(*noted)  # an export's network, as its checkpoint's card counts it (`lwirst.cost`)
         try:
             return onnx_complexity(self._onnx or b"")
         except LwirstError as exc:

@@ -598,8 +598,8 @@ def test_a_large_frame_resized_that_shows_nothing_is_said_to_have_shrunk_its_tar
                                                     "image/png")).run()
     assert not at.exception and count(at, "Above threshold") == 0
     captions = [c.value for c in at.caption]
-    assert any("This frame ran resized to 256×256, ÷5 across, ÷4 down: a target a few pixels across falls below "
-               "one pixel. Protocol auto or native" in c for c in captions), captions
+    assert any("This frame ran resized to 256×256, ÷5 across, ÷4 down: a target under 5×4 pixels shrinks below "
+               "one. Protocol auto or native" in c for c in captions), captions
     assert any(c.startswith("Or, if the camera shows hot targets dark (black-hot)") for c in captions), captions
     at.radio(key="protocol").set_value("native").run()
     captions = [c.value for c in at.caption]

@@ -117,13 +117,16 @@ def test_an_exported_file_costs_what_its_checkpoint_costs(tmp_path: Path, networ
     assert main(["export", "--checkpoint", str(checkpoint), "--out", str(out)]) == 0
     mine, exported = model_card(checkpoint), model_card(out)
     assert (exported.params, exported.flops) == (mine.params, mine.flops)
+    ran = Segmenter(out, backend="onnxruntime").complexity  # what an evaluation of the file records
+    assert ran is not None and (ran.params, ran.flops) == (mine.params, mine.flops)
     proto = onnx.load(str(out))
     for prop in [p for p in proto.metadata_props if p.key == COST_NOTE]:
         proto.metadata_props.remove(prop)
     older = tmp_path / "older.onnx"
     onnx.save(proto, str(older))
-    graph = model_card(older)
+    graph, graph_ran = model_card(older), Segmenter(older, backend="onnxruntime").complexity
     assert graph.params < mine.params and graph.flops < mine.flops  # batch norm folded into the convolutions
+    assert graph_ran is not None and (graph_ran.params, graph_ran.flops) == (graph.params, graph.flops)
 
 
 def _evaluate_train_split(model: Path, root: Path) -> list[str]:

@@ -72,6 +72,21 @@ def test_non_binary_mask_is_an_error(tmp_path: Path) -> None:
         read_mask(path)
 
 
+def test_an_empty_mask_a_jpeg_lifted_off_zero_is_no_frame_filling_target(tmp_path: Path) -> None:
+    """A JPEG of an all-black mask decodes to 1 everywhere: read as binary, every pixel was a target (34 empty
+    frames of an audit's set). Without a threshold it is refused, naming --mask-threshold; with one it is empty;
+    a mask that is full scale everywhere stays a frame-filling target, and 0 everywhere stays empty."""
+    jpeg = tmp_path / "empty.jpg"
+    cv2.imwrite(str(jpeg), np.zeros((32, 32), np.uint8), [cv2.IMWRITE_JPEG_QUALITY, 70])
+    assert cv2.imread(str(jpeg), cv2.IMREAD_GRAYSCALE).min() > 0  # what the codec did
+    with pytest.raises(LwirstError, match="mask-threshold"):
+        read_mask(jpeg)
+    assert not read_mask(jpeg, threshold=0.5).any()
+    for value, target in ((255, True), (0, False)):
+        cv2.imwrite(str(tmp_path / "flat.png"), np.full((8, 8), value, np.uint8))
+        assert read_mask(tmp_path / "flat.png").all() == target and read_mask(tmp_path / "flat.png").any() == target
+
+
 @pytest.mark.parametrize("image", [
     np.random.default_rng(0).integers(0, 65535, (40, 56), dtype=np.uint16),   # 16-bit grey
     np.random.default_rng(1).integers(0, 255, (40, 56, 4), dtype=np.uint8),   # RGBA

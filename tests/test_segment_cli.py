@@ -222,9 +222,9 @@ def test_a_large_frame_resized_is_said_to_shrink_its_targets_once_and_a_frame_at
     assert [next(line for line in lines if line.startswith(image)).count("(ran resize, ÷5 across, ÷4 down)")
             for image in images] == [1, 1, 0]
     notes = [line for line in lines if line.startswith("note: ")]
-    assert notes == ["note: big1.png ran resized to 256×256, ÷5 across, ÷4 down: a target a few pixels across falls "
-                     "below one pixel; --protocol auto (the default) or native runs frames over twice the model's "
-                     "area at their own size"]
+    assert notes == ["note: big1.png ran resized to 256×256, ÷5 across, ÷4 down: a target under 5×4 pixels shrinks "
+                     "below one; --protocol auto (the default) or native runs frames over twice the model's area at "
+                     "their own size"]
     assert segment(checkpoint, *images[:1], "--out", str(tmp_path / "n"), "--protocol", "native") == 0
     assert "÷" not in capsys.readouterr().out
 

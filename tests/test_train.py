@@ -8,6 +8,7 @@ import itertools
 import json
 import os
 import re
+import shlex
 import signal
 import subprocess
 import sys
@@ -615,10 +616,15 @@ def test_validation_frames_scored_shrunk_are_said_to_choose_nothing_and_the_file
     shrunk = [*_train_args(tmp_path / "a", synth_dir, 1), "--init", str(init), "--ema-decay", "0", "--size", "32"]
     assert main(shrunk) == 0
     out = capsys.readouterr().out
-    assert ("warning: 12 of the 12 validation frames are over twice the model's area; val IoU scores them resized "
-            "to 32x32 (the largest, 64x64, ÷2 each way)") in out
-    assert (f"lwirst evaluate --data-dir {synth_dir} --dataset folder --split train --model FILE, for "
-            "last.safetensors, best.safetensors and the --init file") in out
+    assert ("warning: 12 of the 12 validation frames are over twice the model's area, and val IoU scores them "
+            "shrunk: the largest, 64x64, resized to 32×32, ÷2 each way: a target under 2×2 pixels shrinks below one; "
+            "so best.safetensors") in out
+    assert (f"lwirst evaluate --data-dir {synth_dir} --dataset folder --split train --model "
+            f"{tmp_path / 'a' / 'last.safetensors'} (then with --model {tmp_path / 'a' / 'best.safetensors'} and "
+            f"with --model {init})") in out
+    command = out.split("at their own size: ")[1].split(" (then with")[0]
+    assert main([*shlex.split(command)[1:], "--threads", "1", "--size", "32", "32"]) == 0  # it runs as pasted
+    capsys.readouterr()
     assert "compare these files, and the --init file, with `lwirst evaluate` before keeping one" in out
     assert "keep the --init file" not in out
     assert main([*_train_args(tmp_path / "b", synth_dir, 1), "--init", str(init), "--ema-decay", "0"]) == 0

@@ -34,7 +34,7 @@ from lwirst.datasets import (
 )
 from lwirst.errors import LwirstError, OptionsConflict
 from lwirst.imageio import read_header_size
-from lwirst.inference import shrunk_by
+from lwirst.inference import shrink_note, shrunk_by
 from lwirst.models import (
     DEFAULT_ARCHITECTURE,
     NetworkConfig,
@@ -146,10 +146,7 @@ def run(args: argparse.Namespace) -> int:
     trainer = Trainer(args.run_dir, config, recipe, train_set, val_set, data_info=data_info,
                       resume=args.resume, force=args.force, threads=args.threads, device=args.device,
                       init=args.init)
-    compare_command = ("lwirst evaluate" + (f" --data-dir {shlex.quote(str(args.data_dir))}" if args.data_dir else "")
-                       + f" --dataset {shlex.quote(args.dataset)} --split {shlex.quote(args.val_split or '')} "
-                       "--model FILE, for last.safetensors, best.safetensors" + (" and the --init file" if args.init
-                                                                                 else ""))
+    compare_command = _compare_command(args)
     shrunk = _shrunk_validation(val_set, recipe.size)  # headers only, read once
     if trainer.finished:
         print(f"{args.run_dir}: already finished ({trainer.epoch} epochs); use --force to retrain")
@@ -192,6 +189,18 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
+def _compare_command(args: argparse.Namespace) -> str:
+    """The `lwirst evaluate` line that scores this run's checkpoints (and its --init file) on its validation split
+    at their own size, as pasted: the same data options, each file by its path."""
+    run_dir = Path(args.run_dir)
+    command = ["lwirst", "evaluate", *(["--data-dir", str(args.data_dir)] if args.data_dir else []),
+               "--dataset", str(args.dataset), "--split", str(args.val_split),
+               *(["--mask-threshold", f"{args.mask_threshold:g}"] if args.mask_threshold is not None else []),
+               "--model", str(run_dir / "last.safetensors")]
+    others = [str(run_dir / "best.safetensors"), *([str(args.init)] if args.init else [])]
+    return f"{shlex.join(command)} (then with --model {' and with --model '.join(map(shlex.quote, others))})"
+
+
 def _shrunk_validation(val_set: SegDataset | None, size: int) -> str:
     """How many validation frames are over twice the model's area (read from their headers), which val IoU
     scores resized to `size`: a 1280x1024 frame is ÷5 across there, and its targets of a few pixels fall below
@@ -210,10 +219,9 @@ def _shrunk_validation(val_set: SegDataset | None, size: int) -> str:
     if not sizes:
         return ""
     _, width, height = max(sizes)
-    return (f"{len(sizes)} of the {len(val_set)} validation frames are over twice the model's area; val IoU "
-            f"scores them resized to {size}x{size} (the largest, {width}x{height}, "
-            f"{shrunk_by((height, width), 'resize', (size, size))}), where a target a few pixels across falls below "
-            "one pixel")
+    largest = shrink_note((height, width), "resize", (size, size))
+    return (f"{len(sizes)} of the {len(val_set)} validation frames are over twice the model's area, and val IoU "
+            f"scores them shrunk: the largest, {width}x{height}, {largest}")
 
 
 def _has_target(dataset: SegDataset) -> bool:
