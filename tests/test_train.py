@@ -663,3 +663,12 @@ def test_a_run_s_weights_are_named_with_their_run_directory(synth_dir: Path, tmp
     loose.parent.mkdir()
     loose.write_bytes((tmp_path / "alpha" / "best.safetensors").read_bytes())
     assert model_card(loose).name == "best.safetensors"
+
+
+@pytest.mark.parametrize(("iou", "text"), [(5.6e-06, "5.6e-06"), (0.0, "0.0000"), (0.0107634, "0.0108"),
+                                           (1e-4, "0.0001"), (float("nan"), "nan")])
+def test_a_tiny_val_iou_is_printed_as_itself_not_as_zero(iou: float, text: str) -> None:
+    """A from-scratch run's val IoU of 5.6e-06 read 0.0000, as if it had found nothing."""
+    from lwirst.commands.train import _iou_text
+
+    assert _iou_text(iou) == text

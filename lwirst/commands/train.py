@@ -172,7 +172,7 @@ def run(args: argparse.Namespace) -> int:
         bar.refresh()
 
     def on_epoch(record) -> None:
-        val = f"val IoU {record.val_iou:.4f}  " if val_set is not None else ""
+        val = f"val IoU {_iou_text(record.val_iou)}  " if val_set is not None else ""
         tqdm.write(f"epoch {record.epoch:3d}  lr {record.lr:.2e}  loss {record.train_loss:.4f}  "
                    f"{val}{record.seconds:.1f}s")
         bar.reset()  # the next epoch starts now: its rate and ETA count from here
@@ -274,7 +274,7 @@ def _summary(run_dir: Path, epoch: int, recipe: Recipe, validated: bool, init_io
         lines.append("  no epoch had a val IoU (its frames hold no target and none was found): no best.safetensors; "
                      "use last.safetensors")
         return "\n".join(lines)
-    lines.append(f"  best.safetensors: epoch {best_epoch}, the highest val IoU ({best_iou:.4f}): pixel IoU at "
+    lines.append(f"  best.safetensors: epoch {best_epoch}, the highest val IoU ({_iou_text(best_iou)}): pixel IoU at "
                  f"probability 0.5 with every val frame resized to {recipe.size}x{recipe.size}, as `lwirst evaluate "
                  f"--protocol resize --size {recipe.size} {recipe.size} --grow-to off --confirm off` scores it")
     if shrunk_val:
@@ -282,9 +282,15 @@ def _summary(run_dir: Path, epoch: int, recipe: Recipe, validated: bool, init_io
         lines.append(f"  val IoU scored large frames shrunk (warned above): compare these files{init} with "
                      "`lwirst evaluate` before keeping one")
     elif init_iou > best_iou:  # NaN (no --init, or a run saved before it was scored) compares False
-        lines.append(f"  warning: the --init weights scored {init_iou:.4f} before the first epoch, more than any "
-                     "epoch: this fine-tune has not beaten where it started; keep the --init file")
+        lines.append(f"  warning: the --init weights scored {_iou_text(init_iou)} before the first epoch, more than "
+                     "any epoch: this fine-tune has not beaten where it started; keep the --init file")
     return "\n".join(lines)
+
+
+def _iou_text(iou: float) -> str:
+    """A val IoU to 4 decimals, or to 2 significant digits under 1e-4: a from-scratch run's 5.6e-06 read 0.0000, as
+    if it had found nothing, and its best epoch was chosen among zeros."""
+    return f"{iou:.1e}" if 0 < iou < 1e-4 else f"{iou:.4f}"
 
 
 def _best_epoch(metrics: Path) -> tuple[int, float]:
