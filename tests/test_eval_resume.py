@@ -207,11 +207,14 @@ def test_maps_kept_by_a_run_interrupted_long_ago_are_removed(setup, monkeypatch:
 
 def test_an_evaluation_records_its_networks_params_and_flops(setup, random_checkpoint: Path, tmp_path: Path) -> None:
     """Compare could not place a cached run of a model the server does not offer ("cost unknown"): a result records
-    its network's params and FLOPs per 256x256 pass, the model card's for a checkpoint (whatever size it runs at)
-    and the graph's count for an ONNX export, through the cache as well."""
+    its network's params and FLOPs per 256x256 pass, the model card's for a checkpoint (whatever size it runs at) and
+    for its export (the file's `lwirst.cost` note: the graph, batch norm folded, counts fewer, and Compare placed
+    one model at two costs), the graph's count for an ONNX file without the note, through the cache as well."""
+    import onnx
+
     from lwirst.checkpoint import load_model
     from lwirst.complexity import onnx_complexity
-    from lwirst.export import export_onnx
+    from lwirst.export import COST_NOTE, export_onnx
     from lwirst.modelcard import model_card
 
     dataset, segmenter = setup
@@ -224,5 +227,13 @@ def test_an_evaluation_records_its_networks_params_and_flops(setup, random_check
     export_onnx(load_model(random_checkpoint)[0], graph)
     onnx_run = evaluate(Segmenter(graph, backend="onnxruntime", threads=1, size=(64, 64), confirm=None),
                         dataset).protocol.run
-    counted = onnx_complexity(graph.read_bytes())
-    assert (onnx_run.params, onnx_run.flops) == (counted.params, counted.flops)
+    assert (onnx_run.params, onnx_run.flops) == (card.params, card.flops)
+    proto = onnx.load(str(graph))
+    for prop in [p for p in proto.metadata_props if p.key == COST_NOTE]:
+        proto.metadata_props.remove(prop)
+    bare = tmp_path / "bare.onnx"
+    onnx.save(proto, str(bare))
+    bare_run = evaluate(Segmenter(bare, backend="onnxruntime", threads=1, size=(64, 64), confirm=None),
+                        dataset).protocol.run
+    counted = onnx_complexity(bare.read_bytes())
+    assert (bare_run.params, bare_run.flops) == (counted.params, counted.flops) != (card.params, card.flops)
