@@ -664,34 +664,31 @@ def _card_checkpoints() -> list[Path]:
     return [path for path in common.trained_models().values() if path.suffix.lower() != ".onnx"]
 
 
-def _card_point_of(path: Path) -> pd.DataFrame:
-    return _card_point(str(path), str(path.stat().st_mtime_ns), model_point_name(path))
-
-
-def card_points() -> pd.DataFrame:
-    """Fig. 4 points of the trained models' cards (the shipped model's first), one per scored protocol:
-    present on first load, before anything is evaluated here. A checkpoint whose card cannot be read is left
-    out (`unreadable_cards` says which): one cut short in a model root blanked every chart and table."""
-    frames = []
+def _cards() -> tuple[list[pd.DataFrame], list[str]]:
+    """The offered checkpoints' Fig. 4 points, and why each whose card cannot be read is left out, as a visitor
+    reads it (naming the file): one cut short in a model root blanked every chart and table."""
+    frames, unreadable = [], []
     for path in _card_checkpoints():
         try:
-            frames.append(_card_point_of(path))
-        except (LwirstError, OSError) as exc:
-            log.warning("no card for %s: %s", path, exc)
-    return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(columns=list(analysis.paper_points()))
-
-
-def unreadable_cards() -> list[str]:
-    """Why each offered checkpoint whose card cannot be read is left out, as a visitor reads it (naming the file)."""
-    unreadable = []
-    for path in _card_checkpoints():
-        try:
-            _card_point_of(path)
+            frames.append(_card_point(str(path), str(path.stat().st_mtime_ns), model_point_name(path)))
         except LwirstError as exc:
             unreadable.append(common.visitor_text(exc))
         except OSError as exc:
             unreadable.append(f"{path.parent.name}/{path.name}: {exc.strerror or 'unreadable'}")
-    return unreadable
+    return frames, unreadable
+
+
+def card_points() -> pd.DataFrame:
+    """Fig. 4 points of the trained models' cards (the shipped model's first), one per scored protocol:
+    present on first load, before anything is evaluated here; a card that cannot be read is left out
+    (`unreadable_cards`)."""
+    frames, _ = _cards()
+    return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(columns=list(analysis.paper_points()))
+
+
+def unreadable_cards() -> list[str]:
+    """Why each offered checkpoint whose card cannot be read is left off Compare's charts."""
+    return _cards()[1]
 
 
 def measured_points(include_demo: bool, include_sweeps: bool) -> pd.DataFrame:

@@ -191,15 +191,18 @@ def _shrink(hw: tuple[int, int], protocol: str, size: tuple[int, int]) -> tuple[
     return f"{hw[1] / size[1]:.2g}", f"{hw[0] / size[0]:.2g}"
 
 
+def _said(shrink: tuple[str, str]) -> str:
+    across, down = shrink
+    return f"÷{across} each way" if across == down else f"÷{across} across, ÷{down} down"
+
+
 def shrunk_by(hw: tuple[int, int], protocol: str, size: tuple[int, int]) -> str | None:
     """How much smaller a frame of size `hw` was fed to the network by an applied `protocol` ("÷5 across, ÷4
     down"; "÷2 each way"), where that is more than "auto" would resize: a target a few pixels across then shrinks
     below a pixel, the likeliest reason a user's large frame shows nothing. None where the frame ran at its own
     size or was resized less."""
-    if (shrink := _shrink(hw, protocol, size)) is None:
-        return None
-    across, down = shrink
-    return f"÷{across} each way" if across == down else f"÷{across} across, ÷{down} down"
+    shrink = _shrink(hw, protocol, size)
+    return None if shrink is None else _said(shrink)
 
 
 def shrink_note(hw: tuple[int, int], protocol: str, size: tuple[int, int]) -> str | None:
@@ -207,8 +210,8 @@ def shrink_note(hw: tuple[int, int], protocol: str, size: tuple[int, int]) -> st
     one"), None where it does not apply."""
     if (shrink := _shrink(hw, protocol, size)) is None:
         return None
-    return (f"resized to {size[1]}×{size[0]}, {shrunk_by(hw, protocol, size)}: a target under {shrink[0]}×{shrink[1]} "
-            "pixels shrinks below one")
+    return (f"resized to {size[1]}×{size[0]}, {_said(shrink)}: a target under {shrink[0]}×{shrink[1]} pixels "
+            "shrinks below one")
 
 
 _CACHE: OrderedDict[str, bytes] = OrderedDict()

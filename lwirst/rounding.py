@@ -35,6 +35,11 @@ def round_floats(data: object, digits: int = DIGITS) -> object:
     return data
 
 
+def count_text(count: int, noun: str) -> str:
+    """A count and its noun, "1 target", "2 targets" (nouns that take an s)."""
+    return f"{count} {noun}{'' if count == 1 else 's'}"
+
+
 def params_text(count: int, decimals: int = 3) -> str:
     """A parameter count as cards print it: millions ("0.163 M"), or the exact count for a network
     too small to show in millions at `decimals` (a 297-parameter test network is "297", not "0.000 M")."""

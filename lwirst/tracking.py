@@ -21,6 +21,7 @@ from scipy.optimize import linear_sum_assignment
 
 from lwirst.errors import LwirstError
 from lwirst.postprocess import Target
+from lwirst.rounding import count_text
 
 log = logging.getLogger(__name__)
 
@@ -84,17 +85,13 @@ class TrackerSettings:
 
     def text(self) -> str:
         """"gate 20 px, 3 missed frames, 2 hits for an id", as every view states it."""
-        missed, hits = _plural(self.max_missed, "missed frame"), _plural(self.min_hits, "hit")
+        missed, hits = count_text(self.max_missed, "missed frame"), count_text(self.min_hits, "hit")
         return f"gate {self.gate:g} px, {missed}, {hits} for an id"
 
     @property
     def seen(self) -> str:
         """What confirms a track: "on 2 frames in a row", "on 1 frame"."""
         return f"on {self.min_hits} frames in a row" if self.min_hits > 1 else "on 1 frame"
-
-
-def _plural(count: int, noun: str) -> str:
-    return f"{count} {noun}{'' if count == 1 else 's'}"
 
 
 class Tracker:

@@ -16,7 +16,7 @@ from lwirst.frame_report import FrameReport
 from lwirst.modelcard import ModelCard
 from lwirst.postprocess import NO_FILTER
 from lwirst.prominence import describe as describe_margin
-from lwirst.rounding import flops_text, params_text
+from lwirst.rounding import count_text, flops_text, params_text
 from lwirst.scoring import CARD, metric_specs
 
 
@@ -61,7 +61,7 @@ def demo() -> None:
     picture.caption(f"{frame.name} ({where.label}, {where.split} split): boxes coloured by outcome against the "
                     "ground truth, each target ringed in its colour and shape and tagged beside its ring. The link to "
                     "this page opens this frame." + (
-                        f" The demo passed over {shown.passed_over} image{'s' * (shown.passed_over != 1)} before it "
+                        f" The demo passed over {count_text(shown.passed_over, 'image')} before it "
                         "whose ground truth holds no target (Evaluate and Failures score them)."
                         if shown.passed_over else ""))
     with result:

@@ -483,6 +483,7 @@ def _segment_all(args: argparse.Namespace, pipeline: FramePipeline, todo: list[t
     from lwirst.imageio import read_image, write_png
     from lwirst.inference import shrink_note, shrunk_by
     from lwirst.postprocess import probability_of
+    from lwirst.rounding import count_text
 
     failed, shrunk_said = 0, False
     for path, stem in todo:
@@ -533,8 +534,8 @@ def _segment_all(args: argparse.Namespace, pipeline: FramePipeline, todo: list[t
         # detections, not ground truth found (segment scores nothing): the filter's share said where it removed any
         kept = (f"{len(result.kept)} of {len(result.detections)} detections kept by the size / ratio filter"
                 if len(result.kept) != len(result.detections)
-                else f"{len(result.kept)} detection{'s' * (len(result.kept) != 1)}")
-        shrunk = run.size and shrunk_by(image.shape[:2], result.saliency.protocol, run.size)
+                else count_text(len(result.kept), "detection"))
+        shrunk = shrunk_by(image.shape[:2], result.saliency.protocol, run.size) if run.size else None
         shrink = f", {shrunk}" if shrunk else ""
         print(f"{path}: {kept} (ran {result.saliency.protocol}{shrink}{colours}) -> {base}_*")
         if shrunk and not shrunk_said:  # once: why a large frame's targets may be lost, and what keeps them

@@ -50,7 +50,7 @@ def run(args: argparse.Namespace) -> int:
     from lwirst.inference import describe_frame_run
     from lwirst.palettes import VIDEO_PALETTE_CAVEAT, decoded_text
     from lwirst.pipeline import FramePipeline
-    from lwirst.rounding import rate_text
+    from lwirst.rounding import count_text, rate_text
     from lwirst.tracking import Tracker
     from lwirst.video import FrameSource, process_frames
 
@@ -91,8 +91,9 @@ def run(args: argparse.Namespace) -> int:
     print(f"ran: {run_line(pipeline.segmenter, pipeline.threshold, pipeline.grow_to)}  tracking: "
           f"{tracker.settings.text()}")
     print(f"video: {result.out_path} [{result.codec}]{note}")
-    print(f"targets: {result.csv_path} ({_count(result.detections, 'target')} in {_count(result.rows, 'row')}, "
-          f"{_count(tracker.tracks_started, 'track')})")
+    counted = (count_text(result.detections, "target"), count_text(result.rows, "row"),
+               count_text(tracker.tracks_started, "track"))
+    print(f"targets: {result.csv_path} ({counted[0]} in {counted[1]}, {counted[2]})")
     if why := tracker.untracked(result.detections, "--gate"):
         print(why)
     total = f" of {result.frames_total}" if result.frames_total else ""
@@ -109,8 +110,3 @@ def run(args: argparse.Namespace) -> int:
         print(f"interrupted: the video and CSV hold the first {result.frames_done} frames")
         return 130
     return 0
-
-
-def _count(number: int, noun: str) -> str:
-    """"1 target", "2 targets"."""
-    return f"{number} {noun}{'s' * (number != 1)}"
