@@ -368,16 +368,13 @@ def evaluate_run(label: str, engine: common.Engine, choice: common.DataChoice, t
     dataset = common.open_data(choice)
     key = cache_key(segmenter, dataset, threshold, target_filter=target_filter)
     with SERVER_LOAD.running("evaluation", lambda text: bar.progress(0.0, text=text)):
-        try:
-            result = evaluate(segmenter, dataset, threshold=threshold, target_filter=target_filter,
-                              progress=progress_bar(bar, label),  # type: ignore[arg-type]
-                              use_cache=not analysis.is_upload(engine.path))
-        except LwirstError:
-            # the set is opened unchecked (pickers read images on demand), so a bad file stopped the run at the
-            # first one: every problem of the set is listed, as `lwirst evaluate` lists them, before the run's own
-            bar.progress(1.0, text="Checking every file of the set...")
-            dataset.validate()
-            raise
+        # the set is opened unchecked (pickers read images on demand): every problem of it is listed before the
+        # network runs, as `lwirst evaluate` lists them (a bad file stopped a run after the images before it)
+        bar.progress(0.0, text=f"{label}: checking every file of the set...")
+        dataset.validate()
+        result = evaluate(segmenter, dataset, threshold=threshold, target_filter=target_filter,
+                          progress=progress_bar(bar, label),  # type: ignore[arg-type]
+                          use_cache=not analysis.is_upload(engine.path))
     return remember(Run(label, key, choice, threshold, result, *cost(engine)))
 
 

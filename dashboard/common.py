@@ -826,13 +826,14 @@ DEMO_SCAN = 32  # images the demo looks through, from the one asked for, for one
 
 @dataclass(frozen=True)
 class DemoFrame:
-    """The Home page's demo frame, where it lives, its index there, and how many target-free images before it
-    the demo passed over."""
+    """The Home page's demo frame, where it lives, its index there, how many target-free images before it
+    the demo passed over, and whether its mask was resized to it (`Sample.mask_note`)."""
 
     frame: Frame
     where: DataChoice
     index: int
     passed_over: int
+    mask_note: str = ""
 
 
 def demo_frame(index: int = 0) -> DemoFrame:
@@ -864,9 +865,11 @@ def demo_frame(index: int = 0) -> DemoFrame:
                 continue
             first = first or (position, sample)
             if sample.mask.any():
-                return DemoFrame(make_frame(sample.name, sample.image, sample.mask), choice, position, step)
+                return DemoFrame(make_frame(sample.name, sample.image, sample.mask), choice, position, step,
+                                 sample.mask_note())
         if first is not None:  # no target in reach: the image asked for (or the first readable one) as it is
-            return DemoFrame(make_frame(first[1].name, first[1].image, first[1].mask), choice, first[0], 0)
+            return DemoFrame(make_frame(first[1].name, first[1].image, first[1].mask), choice, first[0], 0,
+                             first[1].mask_note())
     raise LwirstError("no demo frame: the embedded samples are missing and no dataset is configured")
 
 

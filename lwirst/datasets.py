@@ -42,7 +42,17 @@ import cv2
 import numpy as np
 
 from lwirst.errors import LwirstError
-from lwirst.imageio import IMAGE_SUFFIXES, flat_pairs, image_files, mask_stem, read_image, read_mask, to_gray
+from lwirst.imageio import (
+    IMAGE_SUFFIXES,
+    flat_pairs,
+    image_files,
+    mask_stem,
+    read_image,
+    read_mask,
+    skipped_files,
+    to_gray,
+    too_small,
+)
 from lwirst.paths import DATA_DIR_ENV as DATA_DIR_ENV
 from lwirst.polarity import inverted
 
@@ -95,11 +105,21 @@ class Item:
 
 @dataclass
 class Sample:
-    """One image as stored (8/16-bit, grey or colour) with its boolean mask."""
+    """One image as stored (8/16-bit, grey or colour) with its boolean mask; `mask_stored`, the mask file's
+    (width, height) where it was annotated on a rescaled copy and resized to the image (`fit_mask`), so that a
+    view can say what its scores read against."""
 
     name: str
     image: np.ndarray
     mask: np.ndarray
+    mask_stored: tuple[int, int] | None = None
+
+    def mask_note(self) -> str:
+        """"mask 320x256 resized to its 640x512 image" where the mask was resized, else ""."""
+        if self.mask_stored is None:
+            return ""
+        return (f"mask {self.mask_stored[0]}x{self.mask_stored[1]} resized to its {self.image.shape[1]}x"
+                f"{self.image.shape[0]} image (same aspect ratio)")
 
 
 class SegDataset:
@@ -146,7 +166,9 @@ class SegDataset:
         if missing:  # as `validate` says it (a set opened without validation reads its files only here)
             raise LwirstError(missing)
         image = self.load_image(index)
-        return Sample(item.name, image, fit_mask(read_mask(item.mask, item.mask_threshold), image.shape[:2], item.name))
+        mask = read_mask(item.mask, item.mask_threshold)
+        stored = None if mask.shape == image.shape[:2] else (mask.shape[1], mask.shape[0])
+        return Sample(item.name, image, fit_mask(mask, image.shape[:2], item.name), stored)
 
     def load_image(self, index: int) -> np.ndarray:
         """The image of an item alone, as `load` reads it: a frame whose mask is missing or unusable can still
@@ -233,7 +255,10 @@ def _check_item(item: Item) -> str:
     if missing:
         return missing
     try:
-        read_truth(item.mask, read_image(item.image).shape[:2], item.mask_threshold, item.name)
+        height, width = read_image(item.image).shape[:2]
+        if (small := too_small(item.name, width, height)) is not None:  # as `segment` and the uploads refuse it
+            return str(small)
+        read_truth(item.mask, (height, width), item.mask_threshold, item.name)
     except LwirstError as exc:
         return str(exc)
     return ""
@@ -605,6 +630,7 @@ def open_folder(root: Path, split: str = "all", *, black_hot: bool = False,
     if pairs is None:
         _require_dirs(root, "folder", "images", "masks")
     lists = _folder_split_lists(root)
+    skipped_files(root if pairs is not None else root / "images")
     if split == "all" or not lists:
         if split != "all":
             log.warning("%s has no split lists: every image serves, as split 'all' (asked for %r)", root, split)

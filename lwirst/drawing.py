@@ -285,7 +285,7 @@ def overlay(image: np.ndarray, kept: Detections, tracks: Iterable[Track] | None 
         missed = [(round(x) - 1, round(y) - 1, 3, 3) for x, y in outcomes.missed]
     if fps is not None:
         lines.append(f"{fps_label}: {rate_text(fps)}")
-    canvas = to_bgr(image).copy()
+    canvas = to_bgr(image, ignored).copy()
     zones = outline_ignored(canvas, ignored)
     band = text_band(canvas, [*lines, *extra], avoid=[t.box for t in kept] + missed + zones)
     return _draw_targets(canvas, kept, tracks, DETECTION_BGR, True, judged,

@@ -104,16 +104,17 @@ def frame_report(image: np.ndarray, result: FrameResult, scale: str = "probabili
     """Input, heatmap (its colour range in `heat`), overlay of kept targets, target table, the target chips
     (`lwirst.chips`: every detection and, with a mask, every missed target, worst first; `margin`
     says how far under the threshold a missed target's peak counts as hot) and, with a mask, scores."""
-    report = FrameReport(to_bgr(image), heatmap(result.saliency, scale, colorbar=False),
-                         overlay(image, result.kept, tags=False, ignored=result.saliency.ignored),
+    picture = to_bgr(image, result.saliency.ignored)  # stretched as the network read it: zones set no range
+    report = FrameReport(picture, heatmap(result.saliency, scale, colorbar=False),
+                         overlay(picture, result.kept, tags=False, ignored=result.saliency.ignored),
                          len(result.detections), len(result.kept), result.kept.to_frame(),
                          palette=result.saliency.palette, as_colour=result.saliency.as_colour,
                          heat=heat_scale(result.saliency, scale), protocol=result.saliency.protocol)
     report.chips, report.targets_total = target_chips(image, result.saliency.logits, result.kept, mask,
                                                       result.threshold, margin, scale, limit=chip_limit)
     if mask is not None:
-        report.truth, report.match = evaluation_overlay(image, result.kept, mask, tags=False)
-        shown = to_bgr(image).copy()
+        report.truth, report.match = evaluation_overlay(picture, result.kept, mask, tags=False)
+        shown = picture.copy()
         zones = outline_ignored(shown, result.saliency.ignored)
         band = text_band(shown, [f"targets: {len(result.kept)}"], avoid=[t.box for t in result.kept] + zones)
         report.overlay = outcome_boxes(shown, report.match, missed=False, ids=True, clear=[band], tags=False)

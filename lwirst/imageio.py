@@ -7,6 +7,7 @@ traceback.
 
 from __future__ import annotations
 
+import io
 import logging
 import math
 import struct
@@ -15,6 +16,7 @@ from pathlib import Path
 
 import cv2
 import numpy as np
+from PIL import Image
 
 from lwirst.errors import LwirstError
 from lwirst.limits import limit, side_text
@@ -71,6 +73,17 @@ def unsupported_files(folder: Path) -> list[Path]:
     return sorted(p for p in folder.iterdir() if p.suffix.lower() in UNSUPPORTED_SUFFIXES and p.is_file())
 
 
+def skipped_files(folder: Path) -> list[Path]:
+    """`unsupported_files`, warned about: a folder's frames in a format this project does not read are named as
+    skipped, never passed over in silence (a dataset's WebP frame was left out of its score without a word)."""
+    skipped = unsupported_files(folder)
+    if skipped:
+        log.warning("%s: skipped %d file(s) of image formats this project does not read (%s); convert them to PNG "
+                    "or TIFF", folder, len(skipped), ", ".join(p.name for p in skipped[:5])
+                    + (", ..." if len(skipped) > 5 else ""))
+    return skipped
+
+
 def header_size(data: bytes) -> tuple[int, int] | None:
     """(width, height) from a PNG, JPEG, BMP or TIFF header without decoding; None when
     the bytes are none of those or the header is cut short."""
@@ -78,9 +91,10 @@ def header_size(data: bytes) -> tuple[int, int] | None:
     try:
         if kind == "PNG" and data[12:16] == b"IHDR":
             width, height = struct.unpack(">II", data[16:24])
-            return width, height
+            return (height, width) if orientation(data) in ON_SIDE else (width, height)
         if kind == "JPEG":
-            return _jpeg_size(data)
+            size = _jpeg_size(data)
+            return size[::-1] if size is not None and orientation(data) in ON_SIDE else size
         if kind == "BMP":
             (dib,) = struct.unpack("<I", data[14:18])
             if dib == 12:
@@ -118,10 +132,10 @@ def _jpeg_size(data: bytes) -> tuple[int, int] | None:
 
 
 def _tiff_tags(data: bytes) -> dict[int, int]:
-    """Width (256), height (257), bits per sample (258, the first sample's) and samples per pixel (277) of a
-    TIFF's first image, as the header states them; {} when a size tag comes twice (libtiff reads the first; a
-    second, small one hid a huge first one from the size check). Another tag given twice counts as libtiff reads
-    it: the first (a later BitsPerSample of 8 hid 64-bit samples from the depth check)."""
+    """Width (256), height (257), bits per sample (258, the first sample's), orientation (274) and samples per
+    pixel (277) of a TIFF's first image, as the header states them; {} when a size tag comes twice (libtiff reads
+    the first; a second, small one hid a huge first one from the size check). Another tag given twice counts as
+    libtiff reads it: the first (a later BitsPerSample of 8 hid 64-bit samples from the depth check)."""
     order = "<" if data[:2] == b"II" else ">"
     (offset,) = struct.unpack(order + "I", data[4:8])
     return _tiff_directory(lambda at, size: data[at:at + size], order, offset)[0]
@@ -140,7 +154,7 @@ def _tiff_directory(read: Callable[[int, int], bytes], order: str, offset: int) 
     entries = np.frombuffer(block, np.dtype([("tag", order + "u2"), ("kind", order + "u2"), ("count", order + "u4"),
                                              ("value", "V4")]))
     found: dict[int, int] = {}
-    for tag in (256, 257, 258, 277):
+    for tag in (256, 257, 258, ORIENTATION_TAG, 277):
         where = np.flatnonzero(entries["tag"] == tag)
         if not where.size:
             continue
@@ -201,10 +215,47 @@ def _walk_tiff(read: Callable[[int, int], bytes], room: int, name: str, most: in
 
 
 def _tiff_size(data: bytes) -> tuple[int, int] | None:
+    """(width, height) of a TIFF's first image as its decoder delivers it: libtiff turns it upright by its
+    orientation tag."""
     found = _tiff_tags(data)
     if 256 in found and 257 in found:
-        return found[256], found[257]
+        return (found[257], found[256]) if found.get(ORIENTATION_TAG) in ON_SIDE else (found[256], found[257])
     return None
+
+
+ORIENTATION_TAG = 274  # EXIF's and TIFF's own (0x0112): how the stored pixels turn upright, as viewers show them
+ON_SIDE = range(5, 9)  # orientations that turn a frame on its side: its width and height swap
+# Each orientation's turn of an H x W (x C) array, as EXIF defines them: 2 mirrored, 3 upside down, 4 flipped, 5
+# transposed, 6 a quarter turn clockwise, 7 transverse, 8 a quarter turn anticlockwise.
+_UPRIGHT: dict[int, Callable[[np.ndarray], np.ndarray]] = {
+    2: lambda a: a[:, ::-1], 3: lambda a: a[::-1, ::-1], 4: lambda a: a[::-1],
+    5: lambda a: a.swapaxes(0, 1), 6: lambda a: a.swapaxes(0, 1)[:, ::-1],
+    7: lambda a: a.swapaxes(0, 1)[::-1, ::-1], 8: lambda a: a.swapaxes(0, 1)[::-1]}
+
+
+def orientation(data: bytes) -> int:
+    """The orientation tag of JPEG, PNG or TIFF bytes (1 to 8), 1 (as stored) where there is none or no valid one.
+    A phone's or camera's JPEG is often stored on its side with the tag saying so: every viewer shows it upright,
+    and its masks are drawn upright, so it is read upright (a frame of 512x640 stored had its targets reported
+    sideways, and its 640x512 mask refused). libtiff applies a TIFF's tag itself; OpenCV ignores JPEG's and PNG's
+    when it keeps the bit depth."""
+    kind = image_format(data)
+    if kind == "TIFF":
+        value = (_tiff_header(data) or {}).get(ORIENTATION_TAG, 1)
+    elif (kind == "JPEG" and b"Exif\x00\x00" in data[:HEADER_BYTES]) or (kind == "PNG" and b"eXIf" in data):
+        try:
+            with Image.open(io.BytesIO(data)) as image:
+                value = image.getexif().get(ORIENTATION_TAG, 1)
+        except Exception:  # a tag that cannot be read turns nothing: the pixels still decode, or say why not
+            value = 1
+    else:
+        value = 1
+    return value if value in range(1, 9) else 1
+
+
+def upright(image: np.ndarray, turn: int) -> np.ndarray:
+    """A decoded image turned as its orientation tag `turn` says (`orientation`)."""
+    return np.ascontiguousarray(_UPRIGHT[turn](image)) if turn in _UPRIGHT else image
 
 
 def _tiff_header(data: bytes) -> dict[int, int] | None:
@@ -350,11 +401,7 @@ def require_image_files(folder: Path) -> list[Path]:
     frames, so a folder of frames and their masks is segmented frame by frame."""
     pairs = flat_pairs(folder)
     files = [frame for frame, _ in pairs] if pairs else image_files(folder)
-    skipped = unsupported_files(folder)
-    if skipped:
-        log.warning("%s: skipped %d file(s) of image formats this project does not read (%s); convert them to PNG "
-                    "or TIFF", folder, len(skipped), ", ".join(p.name for p in skipped[:5])
-                    + (", ..." if len(skipped) > 5 else ""))
+    skipped = skipped_files(folder)
     if not files:
         raise LwirstError(f"{folder} holds no {'/'.join(s[1:].upper() for s in IMAGE_SUFFIXES)} images"
                           + (f" (only formats it does not read: {skipped[0].name}...)" if skipped else ""))
@@ -384,6 +431,8 @@ def decode_image(data: bytes, name: str = "image", max_pixels: int | None = None
         if samples not in (None, 1, 2, 3, 4):  # a valid file the decoder has no layout for: not "corrupt"
             raise LwirstError(f"{name}: a TIFF of {samples} channels; expected 1 (grey), 3 (colour) or 4 (RGBA)")
         raise LwirstError(f"{name}: {unreadable_reason(data)}")
+    if image_format(data) in ("JPEG", "PNG"):  # libtiff turns a TIFF itself
+        image = upright(image, orientation(data))
     return check_image(image, name, max_pixels)
 
 
@@ -400,10 +449,16 @@ def read_image(path: str | Path) -> np.ndarray:
         raise LwirstError(f"{path}: cannot be read ({exc.strerror})") from exc
     image = decode_image(data, str(path))
     # said once per file, not per page; from the bytes read, not the file again (a TIFF dataset reads many)
-    if len(_walk_tiff(lambda at, size: data[at:at + size], len(data), str(path), 1)) > 1:
+    if several_pages(data, str(path)):
         log.warning("%s: a TIFF of several pages, of which the first is read as an image; lwirst video reads "
                     "every page as a frame", path)
     return image
+
+
+def several_pages(data: bytes, name: str = "image") -> bool:
+    """Whether image bytes are a TIFF of more than one page (a camera's stack of frames), of which an image
+    reader takes the first."""
+    return len(_walk_tiff(lambda at, size: data[at:at + size], len(data), name, 1)) > 1
 
 
 def check_image(image: np.ndarray, name: str = "image", max_pixels: int | None = None) -> np.ndarray:
@@ -528,13 +583,15 @@ def _lone_spikes(plane: np.ndarray, candidates: np.ndarray, dark: bool = False) 
 _BLOCK = np.ones((3, 3), np.uint8)  # a pixel and its eight neighbours
 
 
-def to_uint8(image: np.ndarray) -> np.ndarray:
+def to_uint8(image: np.ndarray, ignored: np.ndarray | None = None) -> np.ndarray:
     """8-bit view of an image: 16-bit and float images are stretched over their own range (`stretch_range`),
-    their defect pixels replaced by their neighbours' median.
+    their defect pixels replaced by their neighbours' median; pixels `ignored` (H x W bool: a camera's burnt-in
+    text) set no range.
 
     IR sensors deliver 14/16-bit counts whose useful range is a small band of the
     full scale, so a fixed /257 would leave targets invisible; stretching the
-    frame's own range keeps local contrast, as IR viewers do.
+    frame's own range keeps local contrast, as IR viewers do. A timestamp written in at full scale took the
+    whole range, and the scene, crushed into a grey level or two, lost its target, even inside ignore zones.
     """
     if image.dtype == np.uint8:
         return image
@@ -542,6 +599,9 @@ def to_uint8(image: np.ndarray) -> np.ndarray:
     # The range is found in the frame's own type, and the offset taken there too (a float64 frame of 1e6 + 0..0.1
     # keeps its levels), into one float32 array worked in place: a 4096x4096 frame's temporaries cost gigabytes.
     colour = image[..., :3] if image.ndim == 3 and image.shape[2] == 4 else image
+    if ignored is not None and ignored.any() and not ignored.all():  # read as the scene's median; shown clipped
+        colour = colour.copy()
+        colour[ignored] = np.median(colour[~ignored], axis=0).astype(colour.dtype)
     lo, hi, defects = stretch_range(colour)
     if hi <= lo:
         return np.zeros(image.shape, dtype=np.uint8)
@@ -556,9 +616,10 @@ def to_uint8(image: np.ndarray) -> np.ndarray:
     return out
 
 
-def to_bgr(image: np.ndarray) -> np.ndarray:
-    """8-bit 3-channel BGR copy of any supported image (grey replicated, alpha dropped)."""
-    image = to_uint8(check_image(image))
+def to_bgr(image: np.ndarray, ignored: np.ndarray | None = None) -> np.ndarray:
+    """8-bit 3-channel BGR copy of any supported image (grey replicated, alpha dropped; `ignored` pixels set no
+    stretch, `to_uint8`)."""
+    image = to_uint8(check_image(image), ignored)
     if image.ndim == 2 or image.shape[2] == 1:
         return cv2.cvtColor(image.reshape(image.shape[0], image.shape[1]), cv2.COLOR_GRAY2BGR)
     if image.shape[2] == 4:

@@ -601,7 +601,9 @@ class Segmenter:
         """How one frame is read: its input convention and 8-bit pixels (white-hot: a black-hot frame inverted after
         its palette is decoded; the ignore zones filled from their surroundings), the palette decoded, whether it is
         a colour frame that no known palette decoded (logged once per Segmenter), and the ignored pixels."""
-        image = to_uint8(check_image(image))
+        image = check_image(image)
+        ignored = self.ignore.covered(image.shape[:2])
+        image = to_uint8(image, ignored)  # the zones' pixels set no stretch: a burnt-in timestamp took it all
         palette, as_colour = "", False
         if self.palettes and image.ndim == 3 and image.shape[2] in (3, 4):
             colours = image[..., :3]  # a BGRA frame's alpha encodes no intensity (matplotlib's imsave writes one)
@@ -619,7 +621,6 @@ class Segmenter:
                                 "colours; the network learnt grey frames, so targets may be missed (convert such "
                                 "frames to grey intensity)")
         kind, pixels = self._kind_of(image)
-        ignored = self.ignore.covered(pixels.shape[:2])
         pixels = as_white_hot(pixels, self.polarity)
         return Decoded(kind, pixels if ignored is None else fill(pixels, ignored), palette, as_colour, ignored)
 

@@ -87,7 +87,9 @@ THREADS = number(int, lo=1, hi=1024)
 
 
 def _resolved(path: str | Path) -> Path:
-    return Path(os.path.abspath(Path(path).expanduser())).resolve()
+    # realpath follows each link before the ".." after it, as the system does: abspath first took lnk/../x for the
+    # x beside lnk, not the x beside its target, and an input was written over through such a path
+    return Path(os.path.realpath(Path(path).expanduser()))
 
 
 def _inside(child: Path, parent: Path) -> bool:
@@ -208,7 +210,7 @@ def _same_file(a: Path, b: Path) -> bool:
 def check_writable_folder(folder: str | Path, flag: str = "--out") -> None:
     """Write and remove a probe file in `folder`, or in its nearest existing ancestor when it does
     not exist yet (nothing is created), so an unwritable or full target fails now, not after the work."""
-    path = Path(os.path.abspath(Path(folder).expanduser()))
+    path = Path(os.path.realpath(Path(folder).expanduser()))  # where a write lands (`_resolved`)
     existing = next((p for p in (path, *path.parents) if os.path.lexists(p)), Path("/"))
     if not existing.is_dir():
         raise LwirstError(f"{flag} {folder}: {existing} is a file, not a folder")

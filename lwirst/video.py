@@ -19,6 +19,7 @@ timestamps and hide a mistyped folder.
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import dataclasses
 import itertools
@@ -415,10 +416,25 @@ def _check_frame_sizes(folder: Path, files: list[Path]) -> None:
                               f"is {first[0]}x{first[1]}; every frame must have one size")
 
 
-def _remove_empty_outputs(paths: list[Path]) -> None:
-    """Delete outputs that hold no frame (an MP4 without frames does not play; a CSV header alone says nothing)."""
-    for path in paths:
-        path.unlink(missing_ok=True)
+def _partial(path: Path) -> Path:
+    """Where an output is written until it is complete: hidden beside it, its suffix kept (OpenCV's writers choose
+    the container by it)."""
+    return path.with_name(f".{path.stem}.partial{path.suffix}")
+
+
+def _settle(outputs: list[tuple[Path, Path]], keep: bool) -> None:
+    """Give each (partial, final) output its name, or drop the partials where nothing is kept (an MP4 without
+    frames does not play; a CSV header alone says nothing): an existing file under the final name is then left
+    as it was."""
+    for partial, final in outputs:
+        if not keep:
+            with contextlib.suppress(OSError):  # never made (its folder could not be): nothing to drop
+                partial.unlink()
+            continue
+        try:
+            partial.replace(final)
+        except OSError as exc:
+            raise LwirstError(f"{final}: cannot be written ({exc.strerror}); the frames done are in {partial}") from exc
 
 
 def _transcode_h264(path: Path) -> bool:
@@ -448,12 +464,13 @@ def _outcomes(truth: FrameTruth | None, frame: int, kept: Detections) -> FrameOu
     return FrameOutcomes(frozenset(targets[i].id for i in correct), tuple((x, y) for x, y in missed.tolist()))
 
 
-def _open_csv(path: Path) -> TextIO:
+def _open_csv(path: Path, name: Path) -> TextIO:
+    """The CSV at `path`, its errors naming the output `name`."""
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
         return path.open("w", newline="", encoding="utf-8")
     except OSError as exc:
-        raise LwirstError(f"{path}: cannot write the CSV ({exc.strerror})") from exc
+        raise LwirstError(f"{name}: cannot write the CSV ({exc.strerror})") from exc
 
 
 def _rows(frame: int, time_s: float, result: FrameResult) -> list[list[object]]:
@@ -566,23 +583,31 @@ def process_frames(frames: Frames, out_path: Path, csv_file: Path | None, pipeli
     once untimed (warm-up), so the rate stamped on the frames is the steady one, over the last
     RATE_WINDOW frames. Errors (bad source, unwritable output) raise `LwirstError`; one met after the
     first frame (a frame of another size, a corrupt frame, a video that ends early or runs past its limit)
-    raises `VideoStopped`, and whatever was written before stays usable. Stopped (either way) before the
-    first frame is written, the empty MP4 and CSV are removed: frames_done 0 means no output. With `truth` (a
+    raises `VideoStopped`, and whatever was written before stays usable. Both files are written under hidden
+    names and renamed at the end, so a killed run leaves nothing under them; stopped (either way) before the
+    first frame is written, nothing is kept: frames_done 0 means no output. With `truth` (a
     generated video's, `lwirst.sequence_truth`) each frame's boxes take the outcome colours and its misses are boxed.
     """
     handle: TextIO | None = None
+    # written under hidden names and given theirs at the end, stopped or not: a run killed outright (no `finally`)
+    # left a 48-byte MP4 that plays nothing under the name asked for, and a rerun was told it already exists
+    outputs = [(_partial(out_path), out_path)] + ([(_partial(csv_file), csv_file)] if csv_file is not None else [])
     try:
+        for kind, final in (("a video", out_path), ("the CSV", csv_file)):
+            if final is not None and final.is_dir():  # the files written beside it would not take its name
+                raise LwirstError(f"{final}: cannot write {kind} there (a folder of that name)")
         if csv_file is not None:
-            handle = _open_csv(csv_file)
+            handle = _open_csv(_partial(csv_file), csv_file)
         try:
             out_path.parent.mkdir(parents=True, exist_ok=True)
         except OSError as exc:
             raise LwirstError(f"{out_path.parent}: cannot create the output folder ({exc.strerror})") from exc
-        writer, codec = open_writer(out_path, frames.size, frames.fps)
+        writer, codec = open_writer(_partial(out_path), frames.size, frames.fps, name=out_path)
     except BaseException:
         frames.close()
         if handle is not None:
             handle.close()
+        _settle(outputs, keep=False)
         raise
     done = rows = detections = 0
     tally = FrameTally()  # how the frames ran: the palettes decoded
@@ -632,8 +657,7 @@ def process_frames(frames: Frames, out_path: Path, csv_file: Path | None, pipeli
         if handle is not None:
             handle.close()
         frames.close()
-        if done == 0:  # stopped before the first frame: nothing playable to keep
-            _remove_empty_outputs([out_path, *([csv_file] if csv_file is not None else [])])
+        _settle(outputs, keep=done > 0)  # stopped before the first frame: nothing playable to keep
     tracker = pipeline.tracker
     truncated = not interrupted and stop is None and frames.truncated()
     cut = interrupted or stop is not None or truncated

@@ -140,8 +140,9 @@ def _open_pyav(path: Path, size: tuple[int, int], fps: float) -> PyAVWriter | No
         return None
 
 
-def open_writer(path: Path, size: tuple[int, int], fps: float) -> tuple[FrameWriter, str]:
-    """A writer for an MP4 at `path` and the codec it writes (`PYAV_CODEC`, else one of `CODECS`)."""
+def open_writer(path: Path, size: tuple[int, int], fps: float, name: Path | None = None) -> tuple[FrameWriter, str]:
+    """A writer for an MP4 at `path` and the codec it writes (`PYAV_CODEC`, else one of `CODECS`); errors name the
+    output as `name` (default `path`: a caller writing under a temporary name names the file asked for)."""
     if pyav_h264():
         writer = _open_pyav(path, size, fps)
         if writer is not None:
@@ -156,7 +157,7 @@ def open_writer(path: Path, size: tuple[int, int], fps: float) -> tuple[FrameWri
         if writer.isOpened():
             return writer, codec
         writer.release()
-    raise LwirstError(f"{path}: cannot write a video there (a folder of that name, or no permission)")
+    raise LwirstError(f"{name or path}: cannot write a video there (a folder of that name, or no permission)")
 
 
 def open_capture(path: Path) -> cv2.VideoCapture | DeepGreyCapture:

@@ -63,7 +63,8 @@ def demo() -> None:
                     "this page opens this frame." + (
                         f" The demo passed over {count_text(shown.passed_over, 'image')} before it "
                         "whose ground truth holds no target (Evaluate and Failures score them)."
-                        if shown.passed_over else ""))
+                        if shown.passed_over else "") + (f" Scored against its {shown.mask_note}." if shown.mask_note
+                                                         else ""))
     with result:
         demo_result(report)
         demo_actions(where, shown.index)

@@ -10,6 +10,7 @@ from dashboard import common, urlstate, views
 from lwirst import card_view, palette
 from lwirst.errors import LwirstError
 from lwirst.frame_report import FrameReport
+from lwirst.imageio import several_pages
 from lwirst.inference import shrink_note
 from lwirst.polarity import WHITE_HOT
 
@@ -52,7 +53,11 @@ def uploaded_frame() -> common.Frame | None:
         return None
     try:
         name = common.upload_name(upload)
-        return common.make_frame(name, common.decode(upload.getvalue(), name))
+        frame = common.make_frame(name, common.decode(upload.getvalue(), name))
+        if several_pages(upload.getvalue(), name):  # as `lwirst segment` says it
+            st.caption("A TIFF of several pages: its first is segmented here. The Video page plays every page as a "
+                       "frame.")
+        return frame
     except LwirstError as exc:
         common.show_error(exc)
         return None
@@ -88,6 +93,8 @@ def dataset_frame() -> common.Frame | None:
                    "not scored.",
                    icon=":material/help:")
         return common.make_frame(dataset.names[index], image)
+    if note := sample.mask_note():  # a mask annotated on a rescaled copy: what the scores read against
+        st.caption(f"Scored against its {note}.")
     return common.make_frame(sample.name, sample.image, sample.mask)
 
 

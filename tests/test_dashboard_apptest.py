@@ -311,6 +311,33 @@ def test_home_demo_passes_over_images_without_a_target_and_says_how_many(
     assert home_caption(at).startswith("f0 (") and "passed over" not in home_caption(at)
 
 
+def test_a_mask_resized_to_its_image_and_a_tiff_of_several_pages_are_said_on_the_pages(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A mask annotated on a half-size copy was scored resized with no word on the pages (the command line logs
+    it), and Home chose that frame as its demo; an upload of a TIFF stack was read as its first page, said only on
+    the command line."""
+    root = tmp_path / "mine"
+    (root / "images").mkdir(parents=True)
+    (root / "masks").mkdir()
+    image, mask = np.full((128, 160), 40, np.uint8), np.zeros((64, 80), np.uint8)
+    image[60:64, 80:84], mask[30:32, 40:42] = 250, 255
+    cv2.imwrite(str(root / "images" / "half.png"), image)
+    cv2.imwrite(str(root / "masks" / "half.png"), mask)
+    monkeypatch.setattr(common, "_data_roots", lambda: {"Mine": str(tmp_path)})
+    said = "Scored against its mask 80x64 resized to its 160x128 image (same aspect ratio)."
+    at = open_page()
+    assert said in home_caption(at)
+    at = open_page("2_single_frame.py", data_root="Mine")
+    assert said in [c.value for c in at.caption]
+    at.radio(key="frame_source").set_value("Upload").run()
+    pages = [np.full((64, 64), 40 + 10 * i, np.uint16) for i in range(3)]
+    ok, stack = cv2.imencodemulti(".tiff", pages)
+    assert ok
+    at.file_uploader(key="image_upload").set_value(("stack.tif", stack.tobytes(), "image/tiff")).run()
+    assert not at.exception
+    assert any(c.value.startswith("A TIFF of several pages: its first is segmented here") for c in at.caption)
+
+
 def test_home_demo_runs_on_a_sample_and_warns_about_the_demo_network() -> None:
     at = open_page(model=DEMO_MODEL)
     assert any("untrained demo network" in w.value for w in at.warning)

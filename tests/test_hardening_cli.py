@@ -348,6 +348,31 @@ def test_force_allows_overwriting_an_output_but_never_an_input(world: World, tmp
     assert digest([world.video]) == before
 
 
+def test_a_link_then_dotdot_is_checked_where_the_system_writes(world: World, tmp_path: Path) -> None:
+    """`lnk/../in.mp4`, lnk a link into a/b: the system follows the link before the "..", and writes a/in.mp4;
+    the check read it as the in.mp4 beside lnk, so the input video was written over as it was read, and an
+    evaluation's results landed inside the dataset. Both are refused now, and nothing is written."""
+    folder = tmp_path / "a"
+    (folder / "b").mkdir(parents=True)
+    video = folder / "in.mp4"
+    shutil.copyfile(world.video, video)
+    (tmp_path / "lnk").symlink_to("a/b")
+    before = digest([video])
+    done = run_cli("video", video, "--out", tmp_path / "lnk" / ".." / "in.mp4", "--csv", tmp_path / "o.csv",
+                   "--model", world.model, "--threads", "1", cwd=tmp_path)
+    assert done.returncode == 1 and "is an input of this command" in one_line_error(done)
+    assert digest([video]) == before and not (tmp_path / "o.csv").exists()
+    data = tmp_path / "mine"
+    for part in ("images", "masks"):
+        (data / part).mkdir(parents=True)
+        cv2.imwrite(str(data / part / "f0.png"), np.zeros((32, 32), np.uint8))
+    (tmp_path / "into").symlink_to("mine/images")
+    done = run_cli("evaluate", "--data-dir", data, "--dataset", "folder", "--split", "all", "--model", world.model,
+                   "--out", tmp_path / "into" / ".." / "res", cwd=tmp_path)
+    assert done.returncode == 1 and "inside" in one_line_error(done)
+    assert not (data / "res").exists()
+
+
 def test_video_csv_has_a_row_for_frames_without_targets(world: World, tmp_path: Path) -> None:
     out = tmp_path / "o.mp4"
     done = run_cli("video", world.video, "--out", out, "--model", world.model, "--backend", "torch",

@@ -39,7 +39,9 @@ def error_line(done: subprocess.CompletedProcess[str]) -> str:
 # 6. SIGTERM during `lwirst video`
 
 
-def test_sigterm_during_video_leaves_a_playable_mp4(tmp_path: Path) -> None:
+def _video_under_way(tmp_path: Path) -> subprocess.Popen[str]:
+    """`lwirst video` on a 3000-frame video, once its CSV (written as `.o.partial.csv` until the run ends) holds
+    20 rows."""
     torch.manual_seed(0)
     net = LWIRSTNet().eval()
     model = tmp_path / "m.safetensors"
@@ -51,15 +53,21 @@ def test_sigterm_during_video_leaves_a_playable_mp4(tmp_path: Path) -> None:
         frame[20:23, (i % 50) + 5:(i % 50) + 8] = 250
         writer.write(frame)
     writer.release()
-    out, table = tmp_path / "o.mp4", tmp_path / "o.csv"
-    proc = subprocess.Popen([sys.executable, "-m", "lwirst", "video", str(src), "--out", str(out), "--model",
-                             str(model), "--backend", "torch", "--threads", "1", "--batch", "1", "--protocol",
-                             "resize"],  # the frames' pace the test waits for (auto runs 64x48 frames natively)
+    growing = tmp_path / ".o.partial.csv"
+    proc = subprocess.Popen([sys.executable, "-m", "lwirst", "video", str(src), "--out", str(tmp_path / "o.mp4"),
+                             "--model", str(model), "--backend", "torch", "--threads", "1", "--batch", "1",
+                             "--protocol", "resize"],  # the frames' pace waited for (auto runs 64x48 natively)
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=ENV, cwd=tmp_path)
     deadline = time.monotonic() + 240
-    while time.monotonic() < deadline and (not table.exists() or table.read_text().count("\n") < 20):
+    while time.monotonic() < deadline and (not growing.exists() or growing.read_text().count("\n") < 20):
         assert proc.poll() is None, proc.communicate()
         time.sleep(0.2)
+    return proc
+
+
+def test_sigterm_during_video_leaves_a_playable_mp4(tmp_path: Path) -> None:
+    out = tmp_path / "o.mp4"
+    proc = _video_under_way(tmp_path)
     proc.send_signal(signal.SIGTERM)
     stdout, stderr = proc.communicate(timeout=120)
     assert proc.returncode == 130, stderr
@@ -70,6 +78,18 @@ def test_sigterm_during_video_leaves_a_playable_mp4(tmp_path: Path) -> None:
         frames += 1
     capture.release()
     assert 5 <= frames < 3000  # the container was finalised: a playable partial video
+    assert (tmp_path / "o.csv").is_file() and not list(tmp_path.glob(".o.partial*"))
+
+
+def test_a_video_run_killed_outright_leaves_nothing_under_the_names_asked_for(tmp_path: Path) -> None:
+    """Killed with no chance to close its files (SIGKILL, a power cut), `lwirst video` left a 48-byte MP4 that
+    plays nothing and a CSV of frames it does not hold, and the same command again was refused: "already exists".
+    The files are written under hidden names until the run ends."""
+    proc = _video_under_way(tmp_path)
+    proc.kill()
+    proc.communicate(timeout=60)
+    assert not (tmp_path / "o.mp4").exists() and not (tmp_path / "o.csv").exists()
+    assert (tmp_path / ".o.partial.csv").is_file()  # the rows done, for whoever needs them
 
 
 def test_sigterm_during_segment_says_how_many_images_are_done_and_resume_goes_on(tmp_path: Path) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import io
 import json
 import shutil
 import subprocess
@@ -13,13 +14,14 @@ import cv2
 import numpy as np
 import pytest
 import torch
+from PIL import Image, ImageOps
 from safetensors.torch import save_file
 
 from lwirst.checkpoint import load_checkpoint, load_model, save_checkpoint
 from lwirst.cli import COMMANDS, main
 from lwirst.config import NetConfig
 from lwirst.errors import LwirstError
-from lwirst.imageio import decode_image, read_image, read_mask, to_bgr
+from lwirst.imageio import decode_image, header_size, read_image, read_mask, to_bgr
 from lwirst.inference import Segmenter
 from lwirst.model import LWIRSTNet
 from lwirst.paths import SAMPLES_DIR
@@ -49,6 +51,28 @@ def _png(image: np.ndarray) -> bytes:
 def test_undecodable_bytes_are_named(data: bytes, message: str) -> None:
     with pytest.raises(LwirstError, match=message):
         decode_image(data, "upload.png")
+
+
+@pytest.mark.parametrize("kind, dtype", [("JPEG", np.uint8), ("PNG", np.uint8), ("PNG", np.uint16),
+                                         ("TIFF", np.uint8), ("TIFF", np.uint16)])
+@pytest.mark.parametrize("turn", range(1, 9))
+def test_a_frame_stored_on_its_side_reads_upright_as_viewers_show_it(kind: str, dtype: type, turn: int) -> None:
+    """A camera's JPEG stored 512x640 with EXIF orientation 6 had its targets reported sideways and its upright
+    mask refused. Every orientation, in every format that carries one, reads as Pillow's `exif_transpose` turns
+    it (the independent implementation), and the header's size, read before decoding, agrees."""
+    stored = np.random.default_rng(turn).integers(0, 200, (6, 9)).astype(dtype)
+    stored[0, 8] = 255  # one corner stands out, so no turn is mistaken for another
+    exif = Image.Exif()
+    exif[0x0112] = turn
+    buffer = io.BytesIO()
+    Image.fromarray(stored).save(buffer, kind, exif=exif, **({"quality": 100} if kind == "JPEG" else {}))
+    data = buffer.getvalue()
+    expected = np.asarray(ImageOps.exif_transpose(Image.open(io.BytesIO(data))))
+    image = decode_image(data, f"frame.{kind.lower()}")
+    assert image.shape == expected.shape and header_size(data) == (expected.shape[1], expected.shape[0])
+    tolerance = 4 if kind == "JPEG" else 0  # lossy: the two decoders may round apart
+    assert np.abs(image.astype(int) - expected.astype(int)).max() <= tolerance
+    assert np.unravel_index(np.argmax(image), image.shape) == np.unravel_index(np.argmax(expected), expected.shape)
 
 
 def test_missing_path_and_directory_are_named(tmp_path: Path) -> None:
@@ -252,7 +276,8 @@ def test_demo_scores_a_flat_folder_of_frames_beside_their_masks(tmp_path: Path, 
     assert "protocol as applied: auto: all 2 images at the model size 256×256, as they are" in out
 
 
-def test_demo_reads_the_users_masks_as_evaluate_does_and_goes_on_past_a_bad_image(tmp_path: Path, capsys) -> None:
+def test_demo_reads_the_users_masks_as_evaluate_does_and_goes_on_past_a_bad_image(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str], caplog: pytest.LogCaptureFixture) -> None:
     """A mask annotated at half size crashed `demo` with a traceback, a grey-level mask pointed at a
     --mask-threshold demo did not have, and one empty image stopped the whole folder. An unusable mask leaves
     its image segmented, unscored, as a dataset's frame with one is."""
@@ -275,10 +300,14 @@ def test_demo_reads_the_users_masks_as_evaluate_does_and_goes_on_past_a_bad_imag
     assert "1 of 4 images failed" in captured.err and "warning: " in captured.err and "--mask-threshold" in \
         captured.err  # the grey mask: warned
     assert "in 1 frames" in captured.out and "synth_00002.png" in captured.out  # the others went on
-    assert "1 image(s) segmented unscored" in captured.out and len(list((tmp_path / "out").glob("*_overlay.png"))) == 3
+    assert "1 image(s) segmented unscored: their masks could not be used" in captured.out
+    assert "1 image(s) segmented unscored: no mask of their name" in captured.out  # synth_00002's
+    assert len(list((tmp_path / "out").glob("*_overlay.png"))) == 3
+    assert "synth_00000.png: mask 128x128 is resized" in caplog.text  # the image is named, not its mask file
     assert main([*argv, "--mask-threshold", "0.5", "--force"]) == 1  # binarised on request; the empty file fails
     captured = capsys.readouterr()
-    assert "1 of 4 images failed" in captured.err and "in 2 frames" in captured.out and "unscored" not in captured.out
+    assert "1 of 4 images failed" in captured.err and "in 2 frames" in captured.out
+    assert "could not be used" not in captured.out and "no mask of their name" in captured.out
     (frames / "synth_00000.png").write_bytes(b"")  # nothing left that reads: nothing said to be written
     for name in names[1:]:
         (frames / f"{name}.png").write_bytes(b"")
@@ -287,6 +316,29 @@ def test_demo_reads_the_users_masks_as_evaluate_does_and_goes_on_past_a_bad_imag
     assert "4 of 4 images failed" in captured.err and "written to" not in captured.out
     # the earlier run's pictures of the frames that now fail are gone, not left to pass for this run's
     assert "earlier outputs" in captured.err and not list((tmp_path / "out").glob("*.png"))
+
+
+def test_a_frame_too_small_to_segment_and_a_format_not_read_are_said_by_evaluate_and_demo(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str], caplog: pytest.LogCaptureFixture) -> None:
+    """`segment` and the uploads refused a 300x1 frame, while `evaluate` and `demo` scored it as a target-free frame
+    (it lifted nIoU); and `evaluate` left a WebP frame out of its score without a word, where `segment` and `demo`
+    name it as skipped."""
+    root = tmp_path / "mine"
+    (root / "images").mkdir(parents=True)
+    (root / "masks").mkdir()
+    for folder in ("images", "masks"):
+        shutil.copyfile(SAMPLES_DIR / folder / "synth_00000.png", root / folder / "synth_00000.png")
+    cv2.imwrite(str(root / "images" / "sliver.png"), np.full((1, 300), 90, np.uint8))
+    cv2.imwrite(str(root / "masks" / "sliver.png"), np.zeros((1, 300), np.uint8))
+    (root / "images" / "frame.webp").write_bytes(b"RIFF\x00\x00\x00\x00WEBPVP8 ")
+    assert main(["evaluate", "--data-dir", str(root), "--dataset", "folder", "--split", "all", "--no-cache"]) == 1
+    assert "sliver: 300x1 is too small to segment" in capsys.readouterr().err
+    assert "skipped 1 file(s)" in caplog.text and "frame.webp" in caplog.text
+    caplog.clear()
+    assert main(["demo", "--images", str(root), "--out", str(tmp_path / "out")]) == 1
+    captured = capsys.readouterr()
+    assert "sliver.png: 300x1 is too small to segment" in captured.err and "1 of 2 images failed" in captured.err
+    assert "in 1 frames" in captured.out and "frame.webp" in caplog.text
 
 
 def test_demo_says_which_frames_it_decoded_from_a_palette_and_held_to_a_peak_margin(tmp_path: Path, capsys) -> None:

@@ -150,6 +150,34 @@ def test_a_reticle_on_the_target_is_ignored_and_its_target_found(one_torch_threa
     assert alarms_drawn > alarms_zoned and found_drawn < found_zoned  # drawn in: 8 of 14 found, 19 false alarms
 
 
+def test_a_timestamp_burnt_into_a_raw_frame_sets_no_stretch_inside_an_ignore_zone(one_torch_thread) -> None:
+    """A 14-bit camera's scene spans a narrow band (here 7000 to 7255) and its timestamp is written at full scale:
+    stretched over the whole frame, the scene fell into one or two grey levels and its targets were lost even with
+    the text ignored. Ignored, the text sets no range: the targets are found as on the frame without it, and the
+    picture shows the scene's contrast, not a black frame."""
+    from lwirst.frame_report import frame_report
+
+    segmenter = Segmenter(backend="torch")
+    pipeline = FramePipeline(segmenter)
+    path = next(p for p in sorted((SAMPLES / "images").glob("*.png")) if read_mask(SAMPLES / "masks" / p.name).any())
+    frame = read_image(path)
+    frame = frame if frame.ndim == 2 else cv2.cvtColor(frame, cv2.COLOR_BGR2GRAY)
+    raw = 7000 + frame.astype(np.uint16)  # a narrow band of 14-bit counts
+    stamped = raw.copy()
+    stamped[2:14, 4:120] = np.where(np.indices((12, 116)).sum(axis=0) % 3 == 0, 16383, 7000)  # text-like strokes
+    zone = read_zones(["0,0,100%,16"])
+    truth = read_mask(SAMPLES / "masks" / path.name)
+    clean = match_targets(pipeline.process(raw).kept.mask, truth)
+    segmenter.ignore = zone
+    result = pipeline.process(stamped)
+    zoned = match_targets(result.kept.mask, truth)
+    assert int((zoned.gt_match >= 0).sum()) == int((clean.gt_match >= 0).sum()) >= 1
+    picture = frame_report(stamped, result).input[16:]
+    assert int(picture.max()) - int(picture.min()) > 200  # the scene's contrast, stretched over its own band
+    segmenter.ignore = NO_ZONES
+    assert int((match_targets(pipeline.process(stamped).kept.mask, truth).gt_match >= 0).sum()) == 0
+
+
 def test_the_count_label_keeps_clear_of_a_zone_in_the_corner() -> None:
     """A camera's logo sits in a corner, where the overlay's count label went: it darkened the zone's outline out of
     sight (grey 150 to 60). The label takes another corner, and the whole outline shows."""

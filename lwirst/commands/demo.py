@@ -24,7 +24,15 @@ from lwirst.datasets import read_truth
 from lwirst.drawing import heatmap, overlay
 from lwirst.errors import LwirstError
 from lwirst.eval_protocol import FrameTally
-from lwirst.imageio import flat_pairs, image_files, mask_stem, read_image, require_image_files, write_png
+from lwirst.imageio import (
+    check_frame_file,
+    flat_pairs,
+    image_files,
+    mask_stem,
+    read_image,
+    require_image_files,
+    write_png,
+)
 from lwirst.inference import Segmenter
 from lwirst.metrics import TargetMatch, match_targets
 from lwirst.paths import SAMPLES_DIR
@@ -78,11 +86,12 @@ def run(args: argparse.Namespace) -> int:
     tally = FrameTally()  # how the frames ran, said as `evaluate` says it
     print(f"{'image':<24}{'targets':>8}{'truth':>7}{'found':>7}   centroids (x, y) / size px")
     totals = DemoTotals()
-    failed = unscored = 0
+    failed = unscored = unmasked = 0
     for path, stem in zip(paths, stems, strict=True):
         try:  # a bad image is one line, and the others go on (as `segment` does)
+            check_frame_file(path)  # too small to segment: refused as `segment` and evaluate's datasets refuse it
             image = read_image(path)
-            truth_mask = _truth(masks.get(path), image.shape[:2], args.mask_threshold)
+            truth_mask = _truth(masks.get(path), image.shape[:2], args.mask_threshold, path.name)
             result = pipeline.process(image)
             write_png(args.out / f"{stem}_overlay.png", overlay(image, result.kept, ignored=result.saliency.ignored))
             write_png(args.out / f"{stem}_heatmap.png", heatmap(result.saliency, targets=result.kept))
@@ -98,6 +107,8 @@ def run(args: argparse.Namespace) -> int:
             truth, found = str(len(match.gt_areas)), str(int((match.gt_match >= 0).sum()))
         elif path in masks:
             unscored += 1
+        elif masks:
+            unmasked += 1
         where = ", ".join(f"({t.x:.0f},{t.y:.0f})/{t.size}" for t in result.kept)
         print(f"{path.name:<24}{len(result.kept):>8}{truth:>7}{found:>7}   {where}")
     if tally.ran:
@@ -107,6 +118,8 @@ def run(args: argparse.Namespace) -> int:
         print(totals.line())
     if unscored:
         print(f"{unscored} image(s) segmented unscored: their masks could not be used (warned above)")
+    if unmasked:
+        print(f"{unmasked} image(s) segmented unscored: no mask of their name beside the others' (truth -)")
     if tally.ran and not masks:
         print("no ground truth found (masks/NAME.png beside the images' folder, or NAME_mask.png beside each "
               "image): targets are listed, none scored (truth -)")
@@ -128,13 +141,13 @@ def _drop_outputs(out: Path, stem: str) -> str:
     return f" (its earlier outputs in {out}/ removed)" if dropped else ""
 
 
-def _truth(mask: Path | None, shape: tuple[int, int], threshold: float | None) -> np.ndarray | None:
-    """An image's ground truth (`datasets.read_truth`), or None: none beside it, or one that cannot be used (a
-    warning: the image is still segmented, unscored, as a dataset's frame with an unusable mask is)."""
+def _truth(mask: Path | None, shape: tuple[int, int], threshold: float | None, name: str) -> np.ndarray | None:
+    """Image `name`'s ground truth (`datasets.read_truth`), or None: none beside it, or one that cannot be used (a
+    warning naming the image: it is still segmented, unscored, as a dataset's frame with an unusable mask is)."""
     if mask is None:
         return None
     try:
-        return read_truth(mask, shape, threshold)
+        return read_truth(mask, shape, threshold, name)
     except LwirstError as exc:
         print(f"warning: {exc}", file=sys.stderr)
         return None

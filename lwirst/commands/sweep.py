@@ -111,7 +111,7 @@ def _check_csv(csv: str | None, sweep: Sweep, data_dir: str, presets: list[str])
     if not csv:
         return
     check_outputs({"--csv": csv}, [data_dir or None], force=True)
-    path = Path(os.path.abspath(csv)).resolve()
+    path = Path(os.path.realpath(csv))  # where the write lands, each link followed before a ".." after it
     if path.is_relative_to(sweep.run_dir):
         raise LwirstError(f"--csv {csv} lies inside the sweep directory {sweep.run_dir}, which keeps its own "
                           f"{RESULTS_CSV}; write the copy elsewhere (e.g. data/ablations/NAME.csv)")
