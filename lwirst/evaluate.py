@@ -365,8 +365,9 @@ def evaluate(segmenter: Segmenter, dataset: SegDataset, *, threshold: float = 0.
     cached = cache_root() / keys[0]
     partial = PartialMaps(cache_root() / f".partial-{maps_key}")
     resuming = _Resuming(segmenter, partial)
-    if partial:
-        log.info("going on from the %d map(s) an interrupted run kept in %s", len(partial), partial.folder)
+    if partial:  # said where the command line shows it: the interrupted run told the user it would go on
+        log.warning("going on from the %d map(s) an interrupted run kept; the network runs on the other images",
+                    len(partial))
     try:
         result = _score(dataset, resuming.predict, run, threshold, grow_to, progress=progress,
                         keep_saliency=False, target_filter=target_filter)

@@ -44,7 +44,8 @@ def _scores(metrics: dict[str, float]) -> dict[str, float]:
     return {k: v for k, v in metrics.items() if k != "fps"}  # the speed is each run's own
 
 
-def test_an_interrupted_evaluation_goes_on_from_the_maps_it_kept(setup, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_an_interrupted_evaluation_goes_on_from_the_maps_it_kept(setup, monkeypatch: pytest.MonkeyPatch,
+                                                                  caplog: pytest.LogCaptureFixture) -> None:
     """Ctrl-C at image 5 of 12 lost the whole run (8 minutes of 600 frames, twice): the maps computed are kept,
     the next run (at another threshold too) runs the network on the others only and scores the same figures as
     a run never stopped; once the result is stored, the kept maps are removed."""
@@ -65,6 +66,7 @@ def test_an_interrupted_evaluation_goes_on_from_the_maps_it_kept(setup, monkeypa
 
     resumed = evaluate(segmenter, dataset, threshold=0.5)
     assert counting.calls == len(dataset)  # the network ran on the 7 others only
+    assert "going on from the 5 map(s) an interrupted run kept" in caplog.text  # said, as the stop promised
     assert _scores(resumed.metrics) == pytest.approx(_scores(whole.metrics), nan_ok=True)
     assert resumed.per_image.drop(columns=[]).equals(whole.per_image)
     assert resumed.curves == pytest.approx(whole.curves, nan_ok=True)

@@ -247,6 +247,9 @@ def test_demo_takes_a_dataset_folder_as_evaluate_does(tmp_path: Path, capsys) ->
     assert main(["demo", "--images", str(root), "--out", str(tmp_path / "out")]) == 0
     out = capsys.readouterr().out
     assert f"images from {root / 'images'}/" in out and "in 8 frames" in out  # scored with masks/ beside
+    # the folder named is an input whole: an output inside it, beside images/ (the default from within it), is not
+    assert main(["demo", "--images", str(root), "--out", str(root / "lwirst-demo")]) == 1
+    assert "lies inside the input folder" in capsys.readouterr().err and not (root / "lwirst-demo").exists()
 
 
 def test_demo_says_when_no_frame_has_ground_truth(tmp_path: Path, capsys) -> None:

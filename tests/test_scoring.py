@@ -70,6 +70,18 @@ def test_formats_directions_and_missing_values() -> None:
         MetricSpec("x", "x", "", better="bigger")
 
 
+@pytest.mark.parametrize("fmt, value, printed", [(".2f", 0.1234, "0.12"), ("d", 76956.0, "76956"),
+                                                 (".1%", 0.0283, "0.028"), (".0%", 0.25, "0.25")])
+def test_tables_of_numbers_round_a_metric_as_its_format_prints_it(fmt: str, value: float, printed: str) -> None:
+    """Tables that hold numbers (Compare's, the sweep report's, the suite's) gave every format but ".Nf" four
+    decimals: a plugin's count of pixels read 76956.0000. They keep the digits the card prints, a share as its
+    fraction."""
+    spec = MetricSpec("x", "x", "", fmt=fmt)
+    assert format(round(value, spec.decimals), f".{spec.decimals}f") == printed
+    assert float(spec.format(value).rstrip("%")) / (100 if fmt.endswith("%") else 1) == pytest.approx(
+        round(value, spec.decimals))
+
+
 def test_live_moves_and_summary_follow_the_table() -> None:
     moves = {move.label: move.delta for move in metric_moves(
         {"precision": 0.5, "recall": 0.5, "f1": 0.5, "miou": 0.5, "pd": 0.5, "fa": 2e-6},

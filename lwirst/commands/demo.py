@@ -62,6 +62,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     if not args.images.is_dir():
         raise LwirstError(f"{args.images} is not a folder of images")
+    named = args.images  # the folder the user gave, an input whole: its masks/ too (the default --out lay in it)
     if not image_files(args.images) and (args.images / "images").is_dir():
         args.images = args.images / "images"  # a dataset's folder (images/ beside masks/), as evaluate takes it
         print(f"images from {args.images}/")
@@ -71,7 +72,7 @@ def run(args: argparse.Namespace) -> int:
     args.out = args.out or DEFAULT_OUT
     stems = output_stems(paths)
     planned = [args.out / f"{stem}{suffix}" for stem in stems for suffix in OUTPUTS]
-    check_outputs({"--out": planned}, [args.images, args.model, args.ignore_mask], force=force,
+    check_outputs({"--out": planned}, [named, args.images, args.model, args.ignore_mask], force=force,
                   folders={"--out": args.out})
     segmenter = Segmenter(args.model, backend=args.backend, threads=args.threads, polarity=args.polarity,
                           ignore=zones_from_args(args), **confirmation(args))

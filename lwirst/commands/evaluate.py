@@ -35,6 +35,7 @@ from lwirst.inference import DEFAULT_MODEL, PROTOCOLS, Segmenter
 from lwirst.polarity import DEFAULT as DEFAULT_POLARITY
 from lwirst.postprocess import TargetFilter, describe_threshold, probability_of
 from lwirst.rounding import DIGITS, round_floats
+from lwirst.scoring import metric_spec
 from lwirst.suite import SUITES, build_suite, evaluate_suite
 from lwirst.validate import check_outputs, number
 
@@ -160,11 +161,15 @@ def _say_in_sample(args: argparse.Namespace, dataset: SegDataset) -> None:
         print(f"note: {note}")
 
 
-def _cell(value: object, percent: bool = False) -> str:
+def _cell(value: object, key: str) -> str:
+    """A suite table's cell: a share as a percentage, a metric whose format is whole (a plugin's count of pixels
+    read 51223.000) whole, any other number to three decimals."""
     if value is None:
         return "-"
     if isinstance(value, float):
-        return f"{value:.1%}" if percent else f"{value:.3f}"
+        if key == "empty_alarm_rate":
+            return f"{value:.1%}"
+        return f"{value:.0f}" if metric_spec(key).fmt.endswith("d") else f"{value:.3f}"
     return str(value)
 
 
@@ -185,7 +190,7 @@ def _run_suite(args: argparse.Namespace, threshold: float, target_filter: Target
     header = tuple(rows[0]) if rows else ()  # the rows' own columns, a plugin metric's too
     print("  ".join(f"{h:>16}" for h in header))
     for row in rows:
-        print("  ".join(f"{_cell(row[h], h == 'empty_alarm_rate'):>16}" for h in header))
+        print("  ".join(f"{_cell(row[h], h):>16}" for h in header))
     if args.suite_frames:
         print(f"first {args.suite_frames} frame(s) of each part only: a quick look, not the suite's figures")
     print(f"pooled: Pd {result.pd:.4f} (target parts)  false-alarm blobs per empty frame "

@@ -307,7 +307,8 @@ def _interrupted(run_dir: str, epoch: int, epochs: int, replacing: bool = False)
     if epoch == 0:
         kept = f"; the run --force was to replace is still in {run_dir}" if replacing else ""
         return f"interrupted before the first epoch finished; nothing was saved{kept} (run the same command again)"
-    return (f"interrupted: epochs 1-{epoch} of {epochs} are saved in {run_dir}; continue with: "
+    saved = "epoch 1" if epoch == 1 else f"epochs 1-{epoch}"
+    return (f"interrupted: {saved} of {epochs} {'is' if epoch == 1 else 'are'} saved in {run_dir}; continue with: "
             f"lwirst train --run-dir {shlex.quote(str(run_dir))} --resume")
 
 

@@ -110,9 +110,15 @@ class MetricSpec:
 
     @property
     def decimals(self) -> int:
-        """Digits after the point of its fixed-point format (".2f" -> 2; 4 for any other), for tables that
-        hold numbers rather than the formatted text."""
-        return int(self.fmt[1:-1]) if re.fullmatch(r"\.\d+f", self.fmt) else 4
+        """Digits after the point of the number its format prints, for tables that hold numbers rather than the
+        formatted text: ".2f" -> 2, a whole number ("d") 0, a share as a fraction two more than its percentage
+        (".1%" -> 3: 2.8 % is 0.028), 4 for any other (a count of pixels read 76956.0000 in Compare's table)."""
+        if self.fmt.endswith("d"):
+            return 0
+        fixed = re.fullmatch(r"\.(\d+)([f%])", self.fmt)
+        if fixed is None:
+            return 4
+        return int(fixed[1]) + (2 if fixed[2] == "%" else 0)
 
     def format(self, value: Any) -> str:
         """The value as cards print it; missing or NaN as "n/a"."""
