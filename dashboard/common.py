@@ -241,9 +241,10 @@ def visitor_text(exc: LwirstError) -> str:
     """Our error as a visitor reads it: server paths as `for_visitors` names them, and a command-line flag's
     advice with what the dashboard offers instead."""
     text = for_visitors(str(exc))
-    if "--mask-threshold" in text:
-        text += (f" (the dashboard reads such masks when started with {MASK_THRESHOLD_ENV}=T, e.g. 0.5, as "
-                 "`lwirst evaluate --mask-threshold T` does)")
+    cli = "pass --mask-threshold T (mask_threshold=T in Python)"
+    if cli in text:  # the setting the dashboard has, in the command line's place
+        text = text.replace(cli, f"start the dashboard with {MASK_THRESHOLD_ENV}=T (as `lwirst evaluate "
+                                 "--mask-threshold T` takes it)")
     return "  \n".join(text.splitlines())  # a listed problem per line (Markdown joins plain newlines into one)
 
 

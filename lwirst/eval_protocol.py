@@ -23,6 +23,7 @@ from lwirst.palettes import decoded_text
 from lwirst.paper import PAPER_SIZE
 from lwirst.postprocess import GROW_TO, NO_FILTER, TargetFilter, describe_growth, probability_of
 from lwirst.prominence import describe as describe_margin
+from lwirst.rounding import count_text
 from lwirst.run_settings import PLAIN, RunSettings
 from lwirst.saliency import Saliency
 
@@ -139,7 +140,7 @@ class AppliedProtocol:
         if self.configured == "auto":
             kinds = self._kinds()
             if len(kinds) == 1:  # one kind of frame: say so, not "0 of 8 images ..."
-                return f"auto: all {images} images {self._said(kinds[0][0])}"
+                return f"auto: {'the image' if images == 1 else f'all {images} images'} {self._said(kinds[0][0])}"
             (first, count), *rest = kinds
             return (f"auto: {count} of {images} images {self._said(first)}, "
                     + ", ".join(f"{n} {self._said(kind)}" for kind, n in rest))
@@ -245,8 +246,8 @@ class FramesRan:
         if self.decoded_palettes:
             said += f"; {decoded_text(self.decoded_palettes)}"
         if self.colour_as_is:
-            said += (f"; {self.colour_as_is} colour frame(s) no known palette decoded ran on their colours (the "
-                     "network learnt grey frames)")
+            said += (f"; {count_text(self.colour_as_is, 'colour frame')} in no palette the decoder knows ran on "
+                     "their colours (the network learnt grey frames)")
         return said
 
     def to_json(self, run: RunSpec) -> dict[str, Any]:

@@ -484,12 +484,14 @@ def check_image(image: np.ndarray, name: str = "image", max_pixels: int | None =
     if image.shape[0] * image.shape[1] > budget:
         raise LwirstError(f"{name}: {image.shape[1]}x{image.shape[0]} is larger than the limit of "
                           f"{side_text(budget)} pixels{_setting(max_pixels)}; downscale it")
+    if image.dtype == np.int16:  # some cameras' raw counts are signed: float32 holds each exactly
+        image = image.astype(np.float32)
     if image.dtype not in (np.uint8, np.uint16, np.float32, np.float64):
-        raise LwirstError(f"{name}: pixel type {image.dtype} is not supported (use 8- or 16-bit integers, or "
-                          "32- or 64-bit floats)")
+        raise LwirstError(f"{name}: pixel type {image.dtype} is not supported (use unsigned 8- or 16-bit integers, "
+                          "signed 16-bit ones, or 32- or 64-bit floats)")
     if image.dtype.kind == "f" and not np.isfinite(image).all():  # one NaN made the 8-bit stretch all zeros
-        raise LwirstError(f"{name}: the image holds NaN or infinite values; replace them (e.g. np.nan_to_num) "
-                          "before segmenting")
+        raise LwirstError(f"{name}: the image holds NaN or infinite values; save it without them (in Python, "
+                          "np.nan_to_num replaces them) before segmenting")
     return image
 
 

@@ -277,6 +277,7 @@ def test_results_state_the_consensus_and_count_its_flops():
     applied = applied_of(protocol)
     assert str(applied) == "auto: 1 of 2 images as a pyramid, 1 resized to 256×256"
     assert str(applied_of({**protocol, "applied": {"pyramid": 3}})) == "auto: all 3 images as a pyramid"
+    assert str(applied_of({**protocol, "applied": {"pyramid": 1}})) == "auto: the image as a pyramid"  # not "all 1"
     assert applied.short == "auto: 1 as a pyramid, 1 resized"
     plain = frame_flops(EvalResult({}, table, {}, EvalProtocol.from_json(protocol)), flops)
     both = frame_flops(EvalResult({}, table, {}, EvalProtocol.from_json({**protocol, "confirm": 1.5})), flops)

@@ -1079,7 +1079,9 @@ def test_lossy_masks_are_read_where_the_server_sets_a_mask_threshold(monkeypatch
     monkeypatch.setenv("LWIRST_DATA_DIR", str(tmp_path))
     at = open_page("2_single_frame.py", model=DEMO_MODEL)
     lossy = [w.value for w in at.warning if "mask is not binary" in w.value]  # the frame shown, unscored
-    assert lossy and "LWIRST_DASHBOARD_MASK_THRESHOLD=T" in lossy[0], [w.value for w in at.warning]
+    assert lossy and "start the dashboard with LWIRST_DASHBOARD_MASK_THRESHOLD=T" in lossy[0], [w.value for w in
+                                                                                                at.warning]
+    assert "pass --mask-threshold" not in lossy[0]  # no command-line advice where there is no command line
     monkeypatch.setenv("LWIRST_DASHBOARD_MASK_THRESHOLD", "0.5")
     at = open_page("2_single_frame.py", model=DEMO_MODEL)
     assert not errors(at) and not [w for w in at.warning if "No usable ground truth" in w.value]

@@ -75,6 +75,21 @@ def test_a_frame_stored_on_its_side_reads_upright_as_viewers_show_it(kind: str, 
     assert np.unravel_index(np.argmax(image), image.shape) == np.unravel_index(np.argmax(expected), expected.shape)
 
 
+def test_a_signed_16_bit_frame_reads_as_its_counts(tmp_path: Path) -> None:
+    """A camera's signed 16-bit TIFF was refused with "use 8- or 16-bit integers", which it is. Its counts read as
+    the same counts offset into unsigned ones would (the stretch does not depend on the offset); a type still
+    refused says which are read."""
+    counts = np.random.default_rng(0).integers(-300, 300, (40, 56)).astype(np.int16)
+    counts[20, 30] = 2000  # a target
+    path = tmp_path / "signed.tif"
+    assert cv2.imwrite(str(path), counts)
+    image = read_image(path)
+    assert image.dtype == np.float32 and np.array_equal(image, counts.astype(np.float32))
+    np.testing.assert_array_equal(to_bgr(image), to_bgr((counts.astype(np.int32) + 32768).astype(np.uint16)))
+    with pytest.raises(LwirstError, match="unsigned 8- or 16-bit integers, signed 16-bit ones"):
+        to_bgr(counts.astype(np.int32))
+
+
 def test_missing_path_and_directory_are_named(tmp_path: Path) -> None:
     with pytest.raises(LwirstError, match="no such file"):
         read_image(tmp_path / "nope.png")

@@ -118,7 +118,7 @@ def test_the_summary_says_how_colour_frames_were_read() -> None:
     assert "colour" not in first and "pseudo-colour decoding off" in off
     assert "; 4 frame(s) decoded from pseudo-colour palette(s) iron, jet  threshold" in decoded
     unknown = _summary({"images": 4}, protocol | {"colour_as_is": 2})[0]
-    assert "; 2 colour frame(s) no known palette decoded ran on their colours" in unknown
+    assert "; 2 colour frames in no palette the decoder knows ran on their colours" in unknown
 
 
 def test_the_operator_view_reads_counts_out_of_their_totals() -> None:

@@ -221,12 +221,33 @@ def test_a_large_frame_resized_is_said_to_shrink_its_targets_once_and_a_frame_at
     lines = capsys.readouterr().out.splitlines()
     assert [next(line for line in lines if line.startswith(image)).count("(ran resize, ÷5 across, ÷4 down)")
             for image in images] == [1, 1, 0]
-    notes = [line for line in lines if line.startswith("note: ")]
+    notes = [line for line in lines if line.startswith("note: ") and " ran " in line]
     assert notes == ["note: big1.png ran resized to 256×256, ÷5 across, ÷4 down: a target under 5×4 pixels shrinks "
                      "below one; --protocol auto (the default) or native runs frames over twice the model's area at "
                      "their own size"]
     assert segment(checkpoint, *images[:1], "--out", str(tmp_path / "n"), "--protocol", "native") == 0
     assert "÷" not in capsys.readouterr().out
+
+
+def test_a_frame_where_nothing_rose_is_told_once_of_black_hot_as_single_frame_tells_it(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """A black-hot camera's frame gave "0 detections" and nothing more on the command line, where Single frame
+    names the polarity setting: the first such frame gets the note, once, and not under --polarity black-hot."""
+    from lwirst.paths import SAMPLES_DIR
+
+    frame = cv2.imread(str(SAMPLES_DIR / "images" / "synth_00000.png"), cv2.IMREAD_GRAYSCALE)
+    for name in ("dark1.png", "dark2.png"):
+        cv2.imwrite(str(tmp_path / name), 255 - frame)  # hot targets dark
+    images = [str(tmp_path / "dark1.png"), str(tmp_path / "dark2.png")]
+    base = ["segment", *images, "--backend", "torch", "--threads", "1"]
+    assert main([*base, "--out", str(tmp_path / "w")]) == 0
+    out = capsys.readouterr().out
+    assert [line for line in out.splitlines() if "black-hot" in line] == [
+        "note: nothing rose above the threshold in dark1.png; if the camera shows hot targets dark (black-hot), run "
+        "with --polarity black-hot"]
+    assert main([*base, "--out", str(tmp_path / "b"), "--polarity", "black-hot"]) == 0
+    out = capsys.readouterr().out
+    assert "note: nothing rose" not in out and "0 detections" not in out  # inverted, its targets are found
 
 
 @pytest.mark.parametrize(("hw", "protocol", "factor"), [

@@ -482,10 +482,11 @@ def _segment_all(args: argparse.Namespace, pipeline: FramePipeline, todo: list[t
     from lwirst.drawing import heatmap, mask_image, overlay
     from lwirst.imageio import read_image, write_png
     from lwirst.inference import shrink_note, shrunk_by
+    from lwirst.polarity import WHITE_HOT
     from lwirst.postprocess import probability_of
     from lwirst.rounding import count_text
 
-    failed, shrunk_said = 0, False
+    failed, shrunk_said, dark_said = 0, False, False
     for path, stem in todo:
         try:
             image = read_image(path)
@@ -542,4 +543,8 @@ def _segment_all(args: argparse.Namespace, pipeline: FramePipeline, todo: list[t
             print(f"note: {path.name} ran {shrink_note(image.shape[:2], 'resize', run.size)}; "
                   "--protocol auto (the default) or native runs frames over twice the model's area at their own size")
             shrunk_said = True
+        if not result.detections and args.polarity == WHITE_HOT and not dark_said:  # once, as Single frame says it
+            print(f"note: nothing rose above the threshold in {path.name}; if the camera shows hot targets dark "
+                  "(black-hot), run with --polarity black-hot")
+            dark_said = True
     return failed
