@@ -157,7 +157,8 @@ def text_band(image: np.ndarray, lines: Sequence[str],
 
     The band takes the first corner (top-left, top-right, bottom-left, bottom-right) that covers none of
     the `avoid` boxes (x, y, w, h, each with a 2 px margin), else the one covering least of them: in a
-    fixed corner it dimmed and lettered over a target by the frame's edge."""
+    fixed corner it dimmed and lettered over a target by the frame's edge. None, and nothing drawn, where the
+    band does not fit the image."""
     if not lines:
         return None
     scale, _ = _scale(image)
@@ -166,6 +167,8 @@ def text_band(image: np.ndarray, lines: Sequence[str],
     step = max(h for _, h in sizes) + 6
     width, height = max(w for w, _ in sizes) + 8, step * len(lines) + 4
     rows, cols = image.shape[:2]
+    if width + 8 > cols or height + 8 > rows:  # no room: on an 8x8 frame it was a dark block over a quarter of it
+        return None
     corners = np.maximum([(4, 4), (cols - width - 4, 4), (4, rows - height - 4),
                           (cols - width - 4, rows - height - 4)], 0)
     bands = np.column_stack([corners, corners + np.array([width - 1, height - 1])])

@@ -14,7 +14,7 @@ from hypothesis import strategies as st
 
 from lwirst import analysis, palette, plots
 from lwirst.chips import stretch, target_chips
-from lwirst.drawing import FALSE_ALARM_BGR, evaluation_overlay, heatmap
+from lwirst.drawing import FALSE_ALARM_BGR, evaluation_overlay, heatmap, text_band
 from lwirst.eval_protocol import EvalProtocol
 from lwirst.evaluate import EvalResult
 from lwirst.frame_report import frame_report
@@ -105,6 +105,15 @@ def test_the_summary_band_leaves_a_target_in_its_corner_untouched() -> None:
     band = drawn[4:20, 70:124].astype(int)  # the top-right corner took the band: dimmed, with white text
     assert (band == 255).any() and (band == 8).any()  # 20 dimmed to 40 %, and the text
     assert (drawn[110:124, 4:60] == 20).all()  # the bottom corners are untouched
+
+
+def test_a_frame_too_small_for_the_count_label_is_drawn_without_it() -> None:
+    """On an 8x8 frame the "targets: 0" band was a dark block over a quarter of the frame, too small to read: a
+    band that does not fit is not drawn; on a frame it fits, it is."""
+    tiny = np.full((8, 8), 100, np.uint8)
+    assert text_band(tiny, ["targets: 0"]) is None and (tiny == 100).all()
+    frame = np.full((64, 96), 100, np.uint8)
+    assert text_band(frame, ["targets: 0"]) is not None and (frame < 100).any()
 
 
 @pytest.mark.parametrize("shape", [(3000, 4000), (256, 256)])
