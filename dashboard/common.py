@@ -886,10 +886,16 @@ def show_in_single_frame(choice: DataChoice, index: int) -> None:
     st.switch_page(page_spec("single-frame").path)
 
 
-def decode(data: bytes, name: str) -> np.ndarray:
-    """An uploaded image, validated against this server's limits."""
+def decode(upload: UploadedFile, name: str) -> np.ndarray:
+    """An uploaded image, validated against this server's limits; decoded once per upload, not on every rerun of
+    the page (a 4096x4096 JPEG takes seconds, and each widget's change reruns it)."""
+    return _decoded(upload.file_id, name, upload.getvalue())
+
+
+@st.cache_data(max_entries=4, show_spinner="Reading the image...")
+def _decoded(file_id: str, name: str, _data: bytes) -> np.ndarray:
     limits = settings()
-    return decode_upload(data, name, limits.max_upload_bytes, limits.max_image_pixels, limits.min_image_side)
+    return decode_upload(_data, name, limits.max_upload_bytes, limits.max_image_pixels, limits.min_image_side)
 
 
 @dataclass(frozen=True)

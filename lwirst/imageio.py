@@ -291,12 +291,23 @@ def _setting(max_pixels: int | None) -> str:
     return " (LWIRST_MAX_IMAGE_PIXELS)" if max_pixels is None else ""
 
 
+# Scans a JPEG may hold: a progressive encoder writes about 10 (6 for grey), while each scan costs a full pass over
+# the image: 20 000 copies of one 72-byte scan on a 4096x4096 frame (1.4 MB) took 29 s to decode, and a served page
+# decoded it again on every rerun.
+MAX_JPEG_SCANS = 100
+
+
 def check_header(data: bytes, name: str, max_pixels: int | None = None) -> tuple[int, int]:
-    """Refuse, before decoding, bytes that are not PNG/JPEG/BMP/TIFF or declare more than
-    `max_pixels` (default: the LWIRST_MAX_IMAGE_PIXELS setting) pixels. Returns (width, height)."""
+    """Refuse, before decoding, bytes that are not PNG/JPEG/BMP/TIFF, declare more than `max_pixels` (default: the
+    LWIRST_MAX_IMAGE_PIXELS setting) pixels, or are a JPEG of more than MAX_JPEG_SCANS scans. Returns (width,
+    height)."""
     size = header_size(data)
     if size is None:
         raise LwirstError(f"{name}: {unreadable_reason(data)}")
+    # a start-of-scan marker cannot occur inside coded data, where every 0xFF byte is followed by 0 or a restart
+    if image_format(data) == "JPEG" and (scans := data.count(b"\xff\xda")) > MAX_JPEG_SCANS:
+        raise LwirstError(f"{name}: a JPEG of {scans} scans (a progressive JPEG holds about 10), each of which costs "
+                          "a full decoding pass; save it again as PNG or as a plain JPEG")
     return check_declared(*size, _pixel_bytes(data), name, max_pixels)
 
 

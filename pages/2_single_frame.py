@@ -53,7 +53,7 @@ def uploaded_frame() -> common.Frame | None:
         return None
     try:
         name = common.upload_name(upload)
-        frame = common.make_frame(name, common.decode(upload.getvalue(), name))
+        frame = common.make_frame(name, common.decode(upload, name))
         if several_pages(upload.getvalue(), name):  # as `lwirst segment` says it
             st.caption("A TIFF of several pages: its first is segmented here. The Video page plays every page as a "
                        "frame.")

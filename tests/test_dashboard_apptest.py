@@ -338,6 +338,26 @@ def test_a_mask_resized_to_its_image_and_a_tiff_of_several_pages_are_said_on_the
     assert any(c.value.startswith("A TIFF of several pages: its first is segmented here") for c in at.caption)
 
 
+def test_an_uploaded_image_is_decoded_once_not_on_every_rerun(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Each widget's change reruns the page, and the upload was decoded again each time: seconds for a large JPEG,
+    and a served visitor's lever on the server's CPU."""
+    calls: list[str] = []
+    original = common.decode_upload
+
+    def counted(data: bytes, name: str, *args: object) -> np.ndarray:
+        calls.append(name)
+        return original(data, name, *args)
+
+    monkeypatch.setattr(common, "decode_upload", counted)
+    at = open_page("2_single_frame.py", model=DEMO_MODEL, data_root=SAMPLES_LABEL)
+    at.radio(key="frame_source").set_value("Upload").run()
+    frame = np.full((64, 64), 40, np.uint8)
+    at.file_uploader(key="image_upload").set_value(("once.png", png(frame), "image/png")).run()
+    at.radio(key="heat_scale").set_value("logit").run()
+    at.radio(key="heat_scale").set_value("probability").run()
+    assert not at.exception and calls == ["once.png"]
+
+
 def test_home_demo_runs_on_a_sample_and_warns_about_the_demo_network() -> None:
     at = open_page(model=DEMO_MODEL)
     assert any("untrained demo network" in w.value for w in at.warning)

@@ -77,6 +77,29 @@ def error_line(done: subprocess.CompletedProcess[str]) -> str:
 # 3. images: header first
 
 
+
+def test_a_jpeg_of_thousands_of_scans_is_refused_before_decoding() -> None:
+    """Each scan of a progressive JPEG is a full decoding pass: 20 000 copies of one 72-byte scan in a 1.4 MB
+    4096x4096 file took 29 s of a served page's CPU, on every rerun. A JPEG of more than MAX_JPEG_SCANS scans is
+    refused from its markers; a progressive JPEG as encoders write it decodes."""
+    import io
+
+    from PIL import Image
+
+    from lwirst.imageio import MAX_JPEG_SCANS
+
+    buffer = io.BytesIO()
+    Image.fromarray(np.random.default_rng(0).integers(90, 140, (64, 64)).astype(np.uint8)).save(
+        buffer, "JPEG", progressive=True)
+    plain = buffer.getvalue()
+    assert 1 < plain.count(b"\xff\xda") <= MAX_JPEG_SCANS and decode_image(plain, "p.jpg").shape == (64, 64)
+    last = plain.rindex(b"\xff\xda")
+    scan = plain[last:-2]  # the last scan, up to the end-of-image marker
+    bomb = plain[:-2] + scan * MAX_JPEG_SCANS + b"\xff\xd9"
+    scans = MAX_JPEG_SCANS + plain.count(b"\xff\xda")
+    with pytest.raises(LwirstError, match=f"a JPEG of {scans} scans"):
+        decode_image(bomb, "bomb.jpg")
+
 def test_png_bomb_is_refused_from_its_header_with_little_memory(bomb_png: Path, tmp_path: Path) -> None:
     assert bomb_png.stat().st_size < 2 * 2**20
     done, peak_kb = run_measured("segment", bomb_png, "--out", tmp_path / "o", cwd=tmp_path)
