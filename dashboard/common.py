@@ -49,6 +49,7 @@ from dashboard.config import (
 )
 from dashboard.server_load import SERVER_LOAD
 from lwirst import paths
+from lwirst.analysis import uploads_root
 from lwirst.backends import available_backends, default_backend, engine_choice, get_backend
 from lwirst.card_view import help_for
 from lwirst.consensus import DASHBOARD_SCALE, DEFAULT_MIRROR, DEFAULT_SCALE, RADIUS, cut_masks, flops_factor
@@ -97,7 +98,7 @@ from lwirst.saliency import SMALL_AREA_FACTOR
 from lwirst.sequence_truth import TruthScore, score_video
 from lwirst.streams import DatasetStream
 from lwirst.tracking import Tracker, TrackerSettings
-from lwirst.uploads import check_upload_size, decode_upload, image_key
+from lwirst.uploads import check_upload_size, decode_upload, image_key, store_upload
 from lwirst.web_video import (
     STACK_SUFFIXES,
     UPLOAD_FRAMES,
@@ -1039,14 +1040,31 @@ def _range_note(key: str) -> None:
 
 @dataclass(frozen=True)
 class VideoSource:
-    """A video to process: an embedded sample (path), an upload (bytes) or a dataset split (its images
-    as frames); key identifies its content."""
+    """A video to process: an embedded sample (path), an upload (`stored` in the server's upload store, on disk
+    and bounded as uploaded models are: kept in memory, each session pinned up to two of 200 MB, Video's and
+    Live's, and twenty tabs gigabytes) or a dataset split (its images as frames); key identifies its content."""
 
     name: str
     key: str
     path: Path | None = None
-    data: bytes | None = None
+    stored: Path | None = None
     split: DataChoice | None = None
+
+    @property
+    def data(self) -> bytes | None:
+        """An upload's bytes, read from the store for a run (and its place there refreshed); None for the other
+        sources. An upload the store has dropped (unused past its time, or making room for newer ones) is a
+        clear error."""
+        if self.stored is None:
+            return None
+        try:
+            data = self.stored.read_bytes()
+            os.utime(self.stored.parent)  # in use: the store keeps the least recently used longest
+        except OSError:
+            raise LwirstError(f"{self.name}: this upload is no longer kept on the server (uploads unused for "
+                              f"{limit('LWIRST_UPLOAD_TTL_SECONDS')} s, or the oldest when newer ones need the "
+                              "room, are dropped); upload it again") from None
+        return data
 
 
 def sample_videos() -> dict[str, Path]:
@@ -1134,7 +1152,7 @@ def video_from_upload(name: str, data: bytes) -> VideoSource:
     refusal = _video_refusal(key, name, data)
     if refusal is not None:
         raise LwirstError(refusal)
-    return VideoSource(name, key, data=data)
+    return VideoSource(name, key, stored=store_upload(uploads_root(), session_id(), key, name, data))
 
 
 @st.cache_data(max_entries=32, show_spinner="Checking the video...")
@@ -1263,7 +1281,7 @@ def run_video(source: VideoSource, chosen: Engine, post: Postprocess, bar: Delta
             if source.split is not None:
                 output = segment_split(open_data(source.split), source.name, pipeline, progress)
             else:
-                media = source.data if source.data is not None else source.path
+                media = source.data if source.stored is not None else source.path  # an upload runs as one
                 output = segment_video(media, source.name, pipeline, progress)
     except LwirstError:
         if not halted:  # an error, shown where it happened: not a stopped run
@@ -1347,8 +1365,8 @@ def tracked_source(label: str) -> bool:
 
 
 def _open_source(label: str, upload: VideoSource | None) -> Source | None:
-    if label == UPLOADED_LOOP and upload is not None and upload.data is not None:
-        return LoopingUpload(upload.data, upload.name)
+    if label == UPLOADED_LOOP and upload is not None and (data := upload.data) is not None:
+        return LoopingUpload(data, upload.name)
     if label == SYNTHETIC_SENSOR:
         return SyntheticSensor()
     if label.startswith(LOOP_PREFIX):

@@ -298,7 +298,7 @@ def check_onnx_upload(data: bytes, name: str, max_bytes: int) -> OnnxUpload:
 
 
 def uploads_root() -> Path:
-    """Where a served dashboard keeps its visitors' uploaded models (beside the evaluation cache)."""
+    """Where a served dashboard keeps its visitors' uploaded models and videos (beside the evaluation cache)."""
     return cache_root().parent / "uploads"
 
 

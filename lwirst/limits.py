@@ -26,7 +26,7 @@ server can tighten or loosen them without code changes:
   once gain no speed, and each holds memory while it runs (a frame's maps, a video's encoders and encoded copies).
 - ``LWIRST_MAX_WAITING_RUNS``: most such runs waiting for a place (default 8, first come first served); a
   visitor whose run would be one more is told the server is busy.
-- ``LWIRST_UPLOAD_TTL_SECONDS``: a served dashboard drops an upload stored on disk this long
+- ``LWIRST_UPLOAD_TTL_SECONDS``: a served dashboard drops an upload (a model, a video) stored on disk this long
   after its last use (default 3600 s).
 - ``LWIRST_UPLOAD_MAX_FILES`` and ``LWIRST_UPLOAD_MAX_MB``: most uploads, and most megabytes of
   them, kept on disk per session; the least recently used go first (defaults 8 and 1024).

@@ -12,6 +12,7 @@ import io
 import json
 import os
 import re
+import shutil
 import sys
 import threading
 import time
@@ -1372,6 +1373,26 @@ def test_an_uploaded_video_waits_for_its_click() -> None:
     at.button(key="video_process").click().run()
     assert count(at, "Frames processed") == 4
     assert detection_legend(at)  # no truth beside an upload: its boxes are detections, and the legend says so
+
+
+def test_an_uploaded_video_is_kept_in_the_bounded_upload_store_not_in_the_session(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Kept in each session's memory, Video's and Live's uploads pinned up to 400 MB a tab, with no bound over the
+    tabs. They are kept on disk in the upload store, which bounds them per session and over all; one the store
+    has dropped is said plainly when it would run."""
+    monkeypatch.setenv("LWIRST_CACHE_DIR", str(tmp_path / "cache"))
+    at = open_page("3_video.py", model=DEMO_MODEL, threshold=0.3, video_source="Upload")
+    at.file_uploader(key="video_upload").set_value(("dot.avi", _avi(4), "video/x-msvideo")).run()
+    source, _ = at.session_state["video_upload_kept"]
+    assert not any(isinstance(value, bytes) for value in vars(source).values())  # no copy held in the session
+    assert source.stored.is_relative_to(tmp_path / "cache" / "uploads") and source.stored.read_bytes() == _avi(4)
+    at.switch_page(str(PAGES / "1_home.py")).run()  # away: the uploader is emptied, the kept upload stands
+    at.switch_page(str(PAGES / "3_video.py")).run()
+    assert any("Your upload **dot.avi**, kept" in c.value for c in at.caption)
+    shutil.rmtree(tmp_path / "cache" / "uploads")  # as the store drops an upload unused past its time
+    at.button(key="video_process").click().run()
+    assert any("dot.avi: this upload is no longer kept on the server" in e and "upload it again" in e
+               for e in errors(at)), errors(at)
 
 
 def test_an_uploaded_video_and_its_result_survive_a_visit_to_another_page() -> None:
