@@ -29,6 +29,7 @@ from streamlit.delta_generator import DeltaGenerator
 from dashboard import common
 from dashboard.server_load import SERVER_LOAD
 from lwirst import analysis
+from lwirst.backends.ort_worker import NAME as WORKER_BACKEND
 from lwirst.checkpoint import display_name, file_hash
 from lwirst.complexity import Complexity
 from lwirst.errors import LwirstError
@@ -140,14 +141,17 @@ def _trial_refusal(digest: str, name: str, channels: int, size: tuple[int, int] 
 
 def uploaded_engine(name: str, data: bytes, chosen: common.Engine) -> common.Engine:
     """A validated ONNX upload, run once in a capped worker process, then stored in the server's cache
-    for this session (where it expires) as an engine (errors are `LwirstError`)."""
+    for this session (where it expires) as an engine (errors are `LwirstError`) that runs every frame in such a
+    worker (`lwirst.backends.ort_worker`), whatever the sidebar's backend: a tensor sized from a real frame's
+    values escapes the trial's dummy frame, and took gigabytes of the server's memory."""
     upload = analysis.check_onnx_upload(data, name, common.settings().max_upload_bytes)
     channels, height, width = upload.input_shape[1:4]
     size = (height, width) if isinstance(height, int) and isinstance(width, int) and height and width else None
     refusal = _trial_refusal(upload.digest, name, channels if isinstance(channels, int) else 3, size, data)
     if refusal is not None:
         raise LwirstError(refusal)
-    return engine_for(analysis.store_upload(data, upload, session=common.session_id()), chosen)
+    stored = engine_for(analysis.store_upload(data, upload, session=common.session_id()), chosen)
+    return dataclasses.replace(stored, backend=WORKER_BACKEND)
 
 
 @st.cache_data(max_entries=32, show_spinner=False)

@@ -21,6 +21,10 @@ server can tighten or loosen them without code changes:
 - ``LWIRST_ONNX_TRIAL_MB``: address space of the worker process that runs an uploaded ONNX
   model once before the server loads it (default 1024 MB; Python and ONNX Runtime take ~300).
 - ``LWIRST_ONNX_TRIAL_SECONDS``: wall-clock limit of that run (default 60 s).
+- ``LWIRST_ONNX_WORKER_MB``, ``LWIRST_ONNX_WORKER_SECONDS``: address space of the worker process in which a served
+  dashboard runs an uploaded ONNX model on every frame (`lwirst.backends.ort_worker`: a tensor sized from a real
+  frame's values escapes the trial), and the time of one call (defaults 4096 MB, which runs LW-IRSTNet on a
+  6144x6144 frame, and 120 s); ``LWIRST_ONNX_WORKERS``: most such workers at once (default 2).
 - ``LWIRST_MAX_SERVER_RUNS``: most videos and evaluations a dashboard server runs at once, every
   visitor's together (default 2): they take turns through one network lock on the server's cores, so more at
   once gain no speed, and each holds memory while it runs (a frame's maps, a video's encoders and encoded copies).
@@ -56,6 +60,9 @@ DEFAULTS = {
     "LWIRST_MAX_ONNX_ELEMENTS": 2**27,
     "LWIRST_ONNX_TRIAL_MB": 1024,
     "LWIRST_ONNX_TRIAL_SECONDS": 60,
+    "LWIRST_ONNX_WORKER_MB": 4096,
+    "LWIRST_ONNX_WORKER_SECONDS": 120,
+    "LWIRST_ONNX_WORKERS": 2,
     "LWIRST_MAX_SERVER_RUNS": 2,
     "LWIRST_MAX_WAITING_RUNS": 8,
     "LWIRST_UPLOAD_TTL_SECONDS": 3600,

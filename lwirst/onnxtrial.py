@@ -93,6 +93,7 @@ def _child(model: str, megabytes: int, channels: int, height: int, width: int) -
         return {"error": "MemoryError"}
     except Exception as exc:  # ONNX Runtime raises its own types; the message says what failed
         text = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        text = text.replace(f"from {model} ", " ").replace(model, "the model")  # no server path for a visitor
         if any(w in text.lower() for w in _MEMORY_WORDS):
             return {"error": "MemoryError"}
         return {"error": f"a test run on a {width}x{height} frame failed ({text[:200]}); refused"}

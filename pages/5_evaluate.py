@@ -38,7 +38,8 @@ def choose_models(target_filter: TargetFilter) -> dict[str, common.Engine]:
     """Models to score: any the server offers (the sidebar's first) and an optional ONNX upload, labelled with
     how they run and the Eq. 4 filter their targets pass."""
     chosen = common.engine()
-    runs_on = chosen.runs_on + (f" · filter {target_filter}" if target_filter.active else "")
+    filtered = f" · filter {target_filter}" if target_filter.active else ""
+    runs_on = chosen.runs_on + filtered
     options = dash.model_options()
     default = [st.session_state.get("model", next(iter(options)))]
     st.session_state.setdefault("eval_models", default)
@@ -60,9 +61,9 @@ def choose_models(target_filter: TargetFilter) -> dict[str, common.Engine]:
                               key="eval_onnx", max_upload_size=common.settings().max_upload_mb)
     if upload is not None:
         name = common.upload_name(upload)
-        label = f"upload: {name} · {runs_on}"
         try:
-            models[label] = dash.uploaded_engine(name, upload.getvalue(), chosen)
+            engine = dash.uploaded_engine(name, upload.getvalue(), chosen)  # on its capped worker backend
+            models[f"upload: {name} · {engine.runs_on}{filtered}"] = engine
         except Exception as exc:
             dash.report_error(name, exc)
     if not models:

@@ -652,6 +652,9 @@ def test_evaluate_overlays_an_uploaded_onnx_model_and_refuses_a_wrong_one() -> N
     assert [m.value for m in at.metric if m.label == analysis.FLOPS_LABEL] == ["303.5 M", "286.4 M"]
     roc = chart(at, "eval_roc")
     assert len(roc["data"]) == 2 and any("upload: demo.onnx" in t["name"] for t in roc["data"])
+    # run in a capped worker process whatever the sidebar's backend: named in its label and its run's caption
+    assert any(t["name"].startswith("upload: demo.onnx<br>onnxruntime-worker/") for t in roc["data"])
+    assert any("backend onnxruntime-worker" in c.value for c in at.caption), [c.value for c in at.caption]
     # a visitor's upload and what it scored stay in that visitor's session: another visitor's Failures and
     # Compare listed it (file name, per-image results and maps) from the shared evaluation cache
     assert "demo.onnx" not in set(analysis.cached_runs()["model"])

@@ -289,6 +289,56 @@ def typed_onnx(where: str, elem: int) -> bytes:
     return helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)]).SerializeToString()
 
 
+def value_bomb_onnx(elements: int) -> bytes:
+    """A segmentation graph that allocates `elements` floats where the frame, as the network reads it, is brighter
+    than 1 (a real frame's targets, after normalisation, reach about 2.2), and nothing on a darker one, such as
+    the trial's dummy frame: the size comes from the input's values, where no static bound sees it."""
+    nodes = [helper.make_node("ReduceMax", ["x"], ["peak"], keepdims=0),
+             helper.make_node("Sub", ["peak", "one"], ["over"]),
+             helper.make_node("Relu", ["over"], ["above"]),
+             helper.make_node("Min", ["above", "one"], ["gate"]),
+             helper.make_node("Mul", ["gate", "count"], ["wanted"]),
+             helper.make_node("Cast", ["wanted"], ["n"], to=TensorProto.INT64),
+             helper.make_node("Reshape", ["n", "shape1"], ["dims"]),
+             helper.make_node("ConstantOfShape", ["dims"], ["big"],
+                              value=helper.make_tensor("v", TensorProto.FLOAT, [1], [1.0])),
+             helper.make_node("ReduceSum", ["big"], ["total"], keepdims=0),
+             helper.make_node("Mul", ["total", "zero"], ["nothing"]),
+             helper.make_node("ReduceMean", ["x"], ["mean"], axes=[1], keepdims=1),
+             helper.make_node("Sub", ["mean", "ten"], ["low"]),
+             helper.make_node("Add", ["low", "nothing"], ["y"])]
+    constants = [helper.make_tensor(name, TensorProto.FLOAT, [], [value])
+                 for name, value in (("one", 1.0), ("count", float(elements)), ("zero", 0.0), ("ten", 10.0))]
+    constants.append(helper.make_tensor("shape1", TensorProto.INT64, [1], [1]))
+    graph = helper.make_graph(nodes, "value_bomb", [helper.make_tensor_value_info("x", TensorProto.FLOAT,
+                                                                                  ["N", 3, "H", "W"])],
+                              [helper.make_tensor_value_info("y", TensorProto.FLOAT, ["N", 1, "H", "W"])], constants)
+    return helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)]).SerializeToString()
+
+
+def test_a_graph_sized_by_its_frames_values_is_held_to_the_workers_memory(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """An upload that passed every static bound and the trial run (its dummy frame allocates nothing) took 1.6 GB
+    inside a served dashboard on every real frame. On the worker backend that the dashboard runs uploads on, the
+    allocation meets the worker's cap: a one-line error naming the setting; the next frame runs in a new worker."""
+    from lwirst.inference import Segmenter
+    from lwirst.onnxtrial import trial_run
+
+    data = value_bomb_onnx(400_000_000)  # 1.6 GB of float32
+    trial_run(data, "bomb.onnx", 3)  # what the trial cannot see
+    path = tmp_path / "bomb.onnx"
+    path.write_bytes(data)
+    monkeypatch.setenv("LWIRST_ONNX_WORKER_MB", "1024")
+    segmenter = Segmenter(path, backend="onnxruntime-worker", threads=1, protocol="resize")
+    bright = np.full((64, 64), 40, np.uint8)
+    bright[30:33, 30:33] = 255
+    with pytest.raises(LwirstError, match=r"needed more than 1024 MB \(LWIRST_ONNX_WORKER_MB\)|worker process "
+                                          r"ended .* over its 1024 MB"):
+        segmenter.predict(bright)
+    dark = np.full((64, 64), 40, np.uint8)  # below the gate: nothing allocated
+    assert segmenter.predict(dark).logits.shape == (64, 64)
+
+
 @pytest.mark.parametrize(("where", "elem"), [("output", TensorProto.INT64), ("input", TensorProto.UINT8)])
 def test_onnx_with_non_float_input_or_output_is_explained(where: str, elem: int) -> None:
     data = typed_onnx(where, elem)

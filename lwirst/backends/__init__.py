@@ -22,6 +22,7 @@ _MODULES: dict[str, str] = {
     "onnxruntime": "lwirst.backends.ort",
     "opencv": "lwirst.backends.opencv_dnn",
     "openvino": "lwirst.backends.openvino_cpu",
+    "onnxruntime-worker": "lwirst.backends.ort_worker",
 }
 _SPECS: dict[str, BackendSpec] = {}
 _LEFT_OUT: set[str] = set()  # backends whose module failed to load, warned about once
