@@ -45,20 +45,21 @@ class Region:
     @classmethod
     def parse(cls, text: str) -> Region:
         """"X,Y,W,H" (each a number, or a number with % for a share of the frame), e.g. "0,0,100%,24"."""
+        said = repr(text if len(text) <= 60 else text[:57] + "...")  # a page's field may hold any length
         parts = text.split(",")
         if len(parts) != 4:
-            raise LwirstError(f"ignore region {text!r}: expected X,Y,W,H (pixels, or percent with %), e.g. 0,0,100%,24")
+            raise LwirstError(f"ignore region {said}: expected X,Y,W,H (pixels, or percent with %), e.g. 0,0,100%,24")
         numbers = [_NUMBER.match(part) for part in parts]
         if not all(numbers):
-            raise LwirstError(f"ignore region {text!r}: each of X,Y,W,H is a number >= 0, or a percent such as 50%")
+            raise LwirstError(f"ignore region {said}: each of X,Y,W,H is a number >= 0, or a percent such as 50%")
         values = [float(m.group(1)) for m in numbers if m]
         percent = tuple(bool(m.group(2)) for m in numbers if m)
         if max(values) > MAX_VALUE:
-            raise LwirstError(f"ignore region {text!r}: each of X,Y,W,H is at most {MAX_VALUE:.0f}")
+            raise LwirstError(f"ignore region {said}: each of X,Y,W,H is at most {MAX_VALUE:.0f}")
         if values[2] <= 0 or values[3] <= 0:
-            raise LwirstError(f"ignore region {text!r}: width and height must be positive")
+            raise LwirstError(f"ignore region {said}: width and height must be positive")
         if any(p and v > 100 for p, v in zip(percent, values, strict=True)):
-            raise LwirstError(f"ignore region {text!r}: a percent is at most 100%")
+            raise LwirstError(f"ignore region {said}: a percent is at most 100%")
         left, top, width, height = values
         return cls(left, top, width, height, percent=(percent[0], percent[1], percent[2], percent[3]))
 

@@ -54,6 +54,13 @@ def test_a_bad_region_is_a_clear_error(text: str, said: str) -> None:
         Region.parse(text)
 
 
+def test_a_long_bad_region_is_quoted_cut_short() -> None:
+    """A served page's field took 10 KB of text, and the sidebar's error repeated all of it."""
+    with pytest.raises(LwirstError, match="expected X,Y,W,H") as refused:
+        Region.parse("A" * 10_000)
+    assert len(str(refused.value)) < 200 and "..." in str(refused.value)
+
+
 def test_a_mask_is_its_bright_pixels_whatever_its_alpha_or_its_jpeg_halo(tmp_path: Path) -> None:
     """An editor's opaque RGBA canvas (alpha 255 everywhere) was read as covering the whole frame, and a JPEG
     mask's faint halo around its strokes as zone too."""
