@@ -20,7 +20,7 @@ from lwirst.drawing import (
     overlay,
     text_band,
 )
-from lwirst.imageio import to_bgr
+from lwirst.imageio import check_image, stretch, to_bgr
 from lwirst.metrics import image_record
 from lwirst.palette import CORRECT, FALSE_ALARM
 from lwirst.pipeline import FrameResult
@@ -88,6 +88,7 @@ class FrameReport:
     as_colour: bool = False  # a colour frame no known palette decoded: the network ran on its colours
     heat: HeatScale | None = None  # what the heatmap's colours mean (it carries no colour bar of its own)
     protocol: str = ""  # the input protocol this frame ran with ("resize" or "native": "auto" resolved)
+    stretched: tuple[float, float, str] | None = None  # a 16-bit or float frame: the range shown as 0..255, its type
 
     @property
     def table(self) -> pd.DataFrame:
@@ -104,12 +105,14 @@ def frame_report(image: np.ndarray, result: FrameResult, scale: str = "probabili
     """Input, heatmap (its colour range in `heat`), overlay of kept targets, target table, the target chips
     (`lwirst.chips`: every detection and, with a mask, every missed target, worst first; `margin`
     says how far under the threshold a missed target's peak counts as hot) and, with a mask, scores."""
-    picture = to_bgr(image, result.saliency.ignored)  # stretched as the network read it: zones set no range
+    stretched = stretch(check_image(image), result.saliency.ignored)  # as the network read it: zones set no range
+    picture = to_bgr(stretched.pixels)
     report = FrameReport(picture, heatmap(result.saliency, scale, colorbar=False),
                          overlay(picture, result.kept, tags=False, ignored=result.saliency.ignored),
                          len(result.detections), len(result.kept), result.kept.to_frame(),
                          palette=result.saliency.palette, as_colour=result.saliency.as_colour,
-                         heat=heat_scale(result.saliency, scale), protocol=result.saliency.protocol)
+                         heat=heat_scale(result.saliency, scale), protocol=result.saliency.protocol,
+                         stretched=None if stretched.span is None else (*stretched.span, image.dtype.name))
     report.chips, report.targets_total = target_chips(image, result.saliency.logits, result.kept, mask,
                                                       result.threshold, margin, scale, limit=chip_limit)
     if mask is not None:

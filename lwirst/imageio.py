@@ -12,6 +12,7 @@ import logging
 import math
 import struct
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 
 import cv2
@@ -596,7 +597,21 @@ def _lone_spikes(plane: np.ndarray, candidates: np.ndarray, dark: bool = False) 
 _BLOCK = np.ones((3, 3), np.uint8)  # a pixel and its eight neighbours
 
 
+@dataclass(frozen=True)
+class Stretch:
+    """A frame's 8-bit view and the range of its values stretched over 0..255 (None for an 8-bit frame, read as
+    it is), so that a view can say what it shows."""
+
+    pixels: np.ndarray
+    span: tuple[float, float] | None = None  # (low, high)
+
+
 def to_uint8(image: np.ndarray, ignored: np.ndarray | None = None) -> np.ndarray:
+    """8-bit view of an image (`stretch`)."""
+    return stretch(image, ignored).pixels
+
+
+def stretch(image: np.ndarray, ignored: np.ndarray | None = None) -> Stretch:
     """8-bit view of an image: 16-bit and float images are stretched over their own range (`stretch_range`),
     their defect pixels replaced by their neighbours' median; pixels `ignored` (H x W bool: a camera's burnt-in
     text) set no range.
@@ -607,7 +622,7 @@ def to_uint8(image: np.ndarray, ignored: np.ndarray | None = None) -> np.ndarray
     whole range, and the scene, crushed into a grey level or two, lost its target, even inside ignore zones.
     """
     if image.dtype == np.uint8:
-        return image
+        return Stretch(image)
     # An alpha plane is no intensity, so it sets no range (an opaque 16-bit alpha of 65535 flattened the scene).
     # The range is found in the frame's own type, and the offset taken there too (a float64 frame of 1e6 + 0..0.1
     # keeps its levels), into one float32 array worked in place: a 4096x4096 frame's temporaries cost gigabytes.
@@ -617,7 +632,7 @@ def to_uint8(image: np.ndarray, ignored: np.ndarray | None = None) -> np.ndarray
         colour[ignored] = np.median(colour[~ignored], axis=0).astype(colour.dtype)
     lo, hi, defects = stretch_range(colour)
     if hi <= lo:
-        return np.zeros(image.shape, dtype=np.uint8)
+        return Stretch(np.zeros(image.shape, dtype=np.uint8), (lo, hi))
     data = np.empty(image.shape, np.float64 if hi - lo > float(np.finfo(np.float32).max) else np.float32)
     np.subtract(image, lo, out=data, casting="unsafe")
     data *= 255.0 / (hi - lo)
@@ -626,7 +641,7 @@ def to_uint8(image: np.ndarray, ignored: np.ndarray | None = None) -> np.ndarray
     out = data.astype(np.uint8)
     if defects is not None:  # an H x W x 1 frame's median comes back H x W
         out[defects] = cv2.medianBlur(out, 3).reshape(out.shape)[defects]
-    return out
+    return Stretch(out, (lo, hi))
 
 
 def to_bgr(image: np.ndarray, ignored: np.ndarray | None = None) -> np.ndarray:

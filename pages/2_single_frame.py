@@ -119,6 +119,10 @@ def how_it_ran(report: FrameReport) -> None:
     if not report.found and common.chosen_polarity() == WHITE_HOT:
         st.caption(f"{'Or, i' if shrunk else 'Nothing rose above the threshold. I'}f the camera shows hot targets "
                    "dark (black-hot), set Sensor polarity to black-hot under the sidebar's \"How frames run\".")
+    if report.stretched is not None:  # what 0..255 of the picture and the network's input stand for
+        low, high, kind = report.stretched
+        st.caption(f"A frame of {kind} values: shown, and read by the network, stretched to 8 bits over its own "
+                   f"range, {low:.6g} to {high:.6g} (hot and dead pixels, and the ignore zones, set no range).")
     if report.palette:
         st.caption(f"The input is drawn with the {report.palette!r} pseudo-colour palette: the network ran on the "
                    "intensity it encodes (`lwirst.palettes`).")

@@ -807,6 +807,10 @@ def test_supported_uploads_are_segmented(kind: str) -> None:
     if kind in ("rgba-png", "grey-bmp"):  # the sample's own 8-bit pixels: its result (a JPEG is lossy, and a
         assert count(at, "Targets kept") == on_sample  # 16-bit frame is stretched over its own range)
     assert at.download_button(key="targets_csv")
+    stretched = [c.value for c in at.caption if c.value.startswith("A frame of")]  # said, with its range
+    expected = f"A frame of uint16 values: shown, and read by the network, stretched to 8 bits over its own range, " \
+               f"{int(grey.min()) * 257} to {int(grey.max()) * 257}"
+    assert [c.startswith(expected) for c in stretched] == ([True] if kind == "16bit-tiff" else []), stretched
 
 
 def test_bf16_backend_is_offered_only_with_native_bfloat16_and_runs() -> None:
