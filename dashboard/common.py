@@ -1041,8 +1041,8 @@ def _range_note(key: str) -> None:
 @dataclass(frozen=True)
 class VideoSource:
     """A video to process: an embedded sample (path), an upload (`stored` in the server's upload store, on disk
-    and bounded as uploaded models are: kept in memory, each session pinned up to two of 200 MB, Video's and
-    Live's, and twenty tabs gigabytes) or a dataset split (its images as frames); key identifies its content."""
+    and bounded as uploaded models are; held in memory, Video's and Live's pinned up to 400 MB a browser tab, with
+    no bound over the tabs) or a dataset split (its images as frames); key identifies its content."""
 
     name: str
     key: str
