@@ -71,6 +71,7 @@ from lwirst.eval_protocol import RunSpec
 from lwirst.evaluate import cache_root as evaluation_cache_root
 from lwirst.evaluate import data_fingerprints as fingerprints_of
 from lwirst.frame_report import FrameReport, filter_from_ranges, frame_report
+from lwirst.imageio import unsupported_files
 from lwirst.inference import (
     AUTO_AREA_FACTOR,
     DEFAULT_MODEL,
@@ -93,6 +94,7 @@ from lwirst.polarity import HELP as POLARITY_HELP
 from lwirst.polarity import said as said_polarity
 from lwirst.postprocess import GROW_TO, TargetFilter, describe_growth, probability_text
 from lwirst.prominence import DEFAULT_PER_DOUBLING, cleared, per_doubling_text
+from lwirst.rounding import count_text
 from lwirst.run_settings import PLAIN, RunSettings
 from lwirst.saliency import SMALL_AREA_FACTOR
 from lwirst.sequence_truth import TruthScore, score_video
@@ -738,7 +740,22 @@ def data_source() -> DataChoice | None:
     splits = splits_of(root, dataset)
     select_default("data_split", splits, "test" if "test" in splits else "all")
     split = st.sidebar.selectbox("Split", splits, key="data_split")
-    return DataChoice(data_name(root_label, dataset), root, dataset, split)
+    choice = DataChoice(data_name(root_label, dataset), root, dataset, split)
+    if skipped := skipped_frames(choice):  # the command line names them; a page passed them over in silence
+        st.sidebar.caption(f"Not read: {count_text(len(skipped), 'file')} of an image format this project does not "
+                           f"read ({', '.join(skipped[:3])}{', ...' if len(skipped) > 3 else ''}); convert them to "
+                           "PNG or TIFF to have them scored.")
+    return choice
+
+
+def skipped_frames(choice: DataChoice) -> list[str]:
+    """The names of the files beside a folder dataset's frames in formats this project does not read (WebP, GIF,
+    ...), which its splits leave out; [] for other layouts, or a dataset that does not open."""
+    try:
+        folder = Path(open_data(choice).origin)
+    except LwirstError:
+        return []
+    return [p.name for p in unsupported_files(folder)] if folder.is_dir() else []
 
 
 @st.cache_resource(max_entries=8, show_spinner="Opening the dataset...")
@@ -1061,10 +1078,14 @@ class VideoSource:
             data = self.stored.read_bytes()
             os.utime(self.stored.parent)  # in use: the store keeps the least recently used longest
         except OSError:
-            raise LwirstError(f"{self.name}: this upload is no longer kept on the server (uploads unused for "
-                              f"{limit('LWIRST_UPLOAD_TTL_SECONDS')} s, or the oldest when newer ones need the "
-                              "room, are dropped); upload it again") from None
+            raise LwirstError(dropped_text(f"{self.name}: this upload")) from None
         return data
+
+
+def dropped_text(upload: str) -> str:
+    """That `upload` ("Your upload **clip.mp4**") is no longer in the upload store, why, and what to do."""
+    return (f"{upload} is no longer kept on the server (uploads unused for {limit('LWIRST_UPLOAD_TTL_SECONDS')} s, "
+            "or the oldest when newer ones need the room, are dropped); upload it again")
 
 
 def sample_videos() -> dict[str, Path]:
@@ -1120,6 +1141,10 @@ def video_upload(key: str) -> VideoSource | None:
                               max_upload_size=most_mb, help=f"At most {most_mb} MB, {frames} frames and "
                                                             f"{megapixels} megapixels in all")
     forgot = st.session_state.get(f"{key}_forget", False)  # the button below, clicked: this run drops it
+    if upload is None and kept is not None and kept[0].stored is not None and not kept[0].stored.is_file():
+        st.session_state.pop(kept_key, None)  # the store dropped it: said, not offered as kept
+        st.warning(dropped_text(f"Your upload **{kept[0].name}**") + ".", icon=":material/history:")
+        kept = None
     if upload is None and kept is not None and (returning or not kept[1]) and not forgot:
         st.session_state[kept_key] = (kept[0], False)
         st.caption(f"Your upload **{kept[0].name}**, kept while you were on other pages; upload another file "

@@ -111,6 +111,17 @@ def header_size(data: bytes) -> tuple[int, int] | None:
 
 
 def _jpeg_size(data: bytes) -> tuple[int, int] | None:
+    pos = _jpeg_segments(data, *_JPEG_SOF)
+    if pos is None or pos + 9 > len(data):
+        return None
+    height, width = struct.unpack(">HH", data[pos + 5:pos + 9])
+    return width, height
+
+
+def _jpeg_segments(data: bytes, *wanted: int) -> int | None:
+    """Where the first segment of a marker in `wanted` starts, walking a JPEG's segments from its start (each
+    skipped by its length, so that markers inside one, an EXIF thumbnail's, are not met); None when the walk
+    ends first."""
     pos = 2
     while pos + 4 <= len(data):
         if data[pos] != 0xFF:
@@ -122,10 +133,9 @@ def _jpeg_size(data: bytes) -> tuple[int, int] | None:
         if marker in (0xD8, 0x01) or 0xD0 <= marker <= 0xD7:  # markers without a length
             pos += 2
             continue
+        if marker in wanted:
+            return pos
         (length,) = struct.unpack(">H", data[pos + 2:pos + 4])
-        if marker in _JPEG_SOF:
-            height, width = struct.unpack(">HH", data[pos + 5:pos + 9])
-            return width, height
         if marker == 0xD9 or length < 2:
             return None
         pos += 2 + length
@@ -305,11 +315,22 @@ def check_header(data: bytes, name: str, max_pixels: int | None = None) -> tuple
     size = header_size(data)
     if size is None:
         raise LwirstError(f"{name}: {unreadable_reason(data)}")
-    # a start-of-scan marker cannot occur inside coded data, where every 0xFF byte is followed by 0 or a restart
-    if image_format(data) == "JPEG" and (scans := data.count(b"\xff\xda")) > MAX_JPEG_SCANS:
-        raise LwirstError(f"{name}: a JPEG of {scans} scans (a progressive JPEG holds about 10), each of which costs "
-                          "a full decoding pass; save it again as PNG or as a plain JPEG")
+    if image_format(data) == "JPEG" and _jpeg_scans(data) > MAX_JPEG_SCANS:
+        raise LwirstError(f"{name}: a JPEG of more than {MAX_JPEG_SCANS} scans (a progressive JPEG holds about 10), "
+                          "each of which costs a full decoding pass; save it again as PNG or as a plain JPEG")
     return check_declared(*size, _pixel_bytes(data), name, max_pixels)
+
+
+def _jpeg_scans(data: bytes) -> int:
+    """Start-of-scan markers of a JPEG's image, from its first (found by walking the segments before it, so that
+    an EXIF thumbnail's, inside one, is not taken for it) to its end-of-image marker: neither marker can occur
+    inside coded data, where every 0xFF byte is followed by 0 or a restart marker (bytes after the end, such as a
+    phone's appended video, are none of the image's)."""
+    first = _jpeg_segments(data, 0xDA)
+    if first is None:
+        return 0
+    end = data.find(b"\xff\xd9", first)
+    return data.count(b"\xff\xda", first, end if end >= 0 else len(data))
 
 
 def check_declared(width: int, height: int, depth: int | None, name: str, max_pixels: int | None = None
@@ -496,9 +517,7 @@ def check_image(image: np.ndarray, name: str = "image", max_pixels: int | None =
     if image.shape[0] * image.shape[1] > budget:
         raise LwirstError(f"{name}: {image.shape[1]}x{image.shape[0]} is larger than the limit of "
                           f"{side_text(budget)} pixels{_setting(max_pixels)}; downscale it")
-    if image.dtype == np.int16:  # some cameras' raw counts are signed: float32 holds each exactly
-        image = image.astype(np.float32)
-    if image.dtype not in (np.uint8, np.uint16, np.float32, np.float64):
+    if image.dtype not in (np.uint8, np.uint16, np.int16, np.float32, np.float64):  # int16: a camera's signed counts
         raise LwirstError(f"{name}: pixel type {image.dtype} is not supported (use unsigned 8- or 16-bit integers, "
                           "signed 16-bit ones, or 32- or 64-bit floats)")
     if image.dtype.kind == "f" and not np.isfinite(image).all():  # one NaN made the 8-bit stretch all zeros
@@ -623,6 +642,8 @@ def stretch(image: np.ndarray, ignored: np.ndarray | None = None) -> Stretch:
     """
     if image.dtype == np.uint8:
         return Stretch(image)
+    if image.dtype == np.int16:  # signed counts: float32 holds each exactly
+        image = image.astype(np.float32)
     # An alpha plane is no intensity, so it sets no range (an opaque 16-bit alpha of 65535 flattened the scene).
     # The range is found in the frame's own type, and the offset taken there too (a float64 frame of 1e6 + 0..0.1
     # keeps its levels), into one float32 array worked in place: a 4096x4096 frame's temporaries cost gigabytes.

@@ -35,6 +35,18 @@ def round_floats(data: object, digits: int = DIGITS) -> object:
     return data
 
 
+def span_text(low: float, high: float) -> str:
+    """A range of values to three digits of its width: "7000 to 16383", "1000 to 1000.02" (six significant
+    digits read 1000.01 to 1000.02), trailing zeros dropped."""
+    decimals = 0 if high <= low else min(12, max(0, 2 - math.floor(math.log10(high - low))))
+
+    def fixed(value: float) -> str:
+        text = f"{value:.{decimals}f}"
+        return text.rstrip("0").rstrip(".") if "." in text else text
+
+    return f"{fixed(low)} to {fixed(high)}"
+
+
 def count_text(count: int, noun: str) -> str:
     """A count and its noun, "1 target", "2 targets" (nouns that take an s)."""
     return f"{count} {noun}{'' if count == 1 else 's'}"

@@ -13,6 +13,7 @@ from lwirst.frame_report import FrameReport
 from lwirst.imageio import several_pages
 from lwirst.inference import shrink_note
 from lwirst.polarity import WHITE_HOT
+from lwirst.rounding import span_text
 
 
 def main() -> None:
@@ -121,8 +122,13 @@ def how_it_ran(report: FrameReport) -> None:
                    "dark (black-hot), set Sensor polarity to black-hot under the sidebar's \"How frames run\".")
     if report.stretched is not None:  # what 0..255 of the picture and the network's input stand for
         low, high, kind = report.stretched
+        zones = common.chosen_zones()
         st.caption(f"A frame of {kind} values: shown, and read by the network, stretched to 8 bits over its own "
-                   f"range, {low:.6g} to {high:.6g} (hot and dead pixels, and the ignore zones, set no range).")
+                   f"range, {span_text(low, high)} (hot and dead pixels{', and the ignore zones,' if zones else ''} "
+                   "set no range).")
+        if not report.found and not zones:  # a camera's burnt-in text at full scale takes the whole range
+            st.caption("Or, where burnt-in text, a logo or a reticle sets that range, mark it under the sidebar's "
+                       "Ignore regions: it then sets no range, and the scene keeps its contrast.")
     if report.palette:
         st.caption(f"The input is drawn with the {report.palette!r} pseudo-colour palette: the network ran on the "
                    "intensity it encodes (`lwirst.palettes`).")

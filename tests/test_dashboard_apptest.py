@@ -359,6 +359,24 @@ def test_an_uploaded_image_is_decoded_once_not_on_every_rerun(monkeypatch: pytes
     assert not at.exception and calls == ["once.png"]
 
 
+def test_a_frame_in_a_format_not_read_is_named_in_the_sidebar(tmp_path: Path,
+                                                              monkeypatch: pytest.MonkeyPatch) -> None:
+    """`lwirst evaluate` names a folder's WebP frame as skipped; the pages scored the rest without a word."""
+    root = tmp_path / "mine"
+    (root / "images").mkdir(parents=True)
+    (root / "masks").mkdir()
+    image = np.full((64, 64), 40, np.uint8)
+    image[30:33, 30:33] = 250
+    cv2.imwrite(str(root / "images" / "f0.png"), image)
+    cv2.imwrite(str(root / "masks" / "f0.png"), np.where(image > 100, 255, 0).astype(np.uint8))
+    (root / "images" / "f1.webp").write_bytes(b"RIFF\x00\x00\x00\x00WEBPVP8 ")
+    monkeypatch.setattr(common, "_data_roots", lambda: {"Mine": str(tmp_path)})
+    at = open_page("2_single_frame.py", data_root="Mine")
+    said = [c.value for c in at.sidebar.caption if c.value.startswith("Not read:")]
+    assert said == ["Not read: 1 file of an image format this project does not read (f1.webp); convert them to PNG "
+                    "or TIFF to have them scored."]
+
+
 def test_home_demo_runs_on_a_sample_and_warns_about_the_demo_network() -> None:
     at = open_page(model=DEMO_MODEL)
     assert any("untrained demo network" in w.value for w in at.warning)
@@ -612,6 +630,28 @@ def test_the_consensus_toggle_travels_in_a_shared_link_and_survives_a_page_switc
     assert at.toggle(key="consensus").value is True
     assert metric(at, "Runs here on").endswith("/auto")  # the value stays short; consensus is said below it
     assert f"with scale consensus {DASHBOARD_SCALE:g}× (3.25× the FLOPs per frame)" in [c.value for c in at.caption]
+
+
+def test_a_raw_frame_whose_burnt_in_text_took_its_range_is_pointed_to_the_ignore_regions() -> None:
+    """A 14-bit upload whose timestamp at full scale took its whole stretch showed a black input and only the
+    black-hot hint: the page says over what range it was stretched and that Ignore regions set the text free;
+    ignored, the target is found and the range is the scene's."""
+    grey = cv2.imread(str(SAMPLE), cv2.IMREAD_GRAYSCALE)
+    raw = 7000 + grey.astype(np.uint16)
+    raw[2:14, 4:120] = np.where(np.indices((12, 116)).sum(axis=0) % 3 == 0, 16383, 7000)
+    at = open_page("2_single_frame.py", data_root=SAMPLES_LABEL)
+    at.radio(key="frame_source").set_value("Upload").run()
+    at.file_uploader(key="image_upload").set_value(("raw.png", png(raw), "image/png")).run()
+    captions = [c.value for c in at.caption]
+    assert count(at, "Targets kept") == 0
+    assert any(c.startswith("A frame of uint16 values") and "7000 to 16383 (hot and dead pixels set no range)" in c
+               for c in captions), captions
+    assert any(c.startswith("Or, where burnt-in text, a logo or a reticle sets that range") for c in captions)
+    at.text_input(key="ignore_regions").set_value("0,0,100%,16").run()
+    captions = [c.value for c in at.caption]
+    assert count(at, "Targets kept") >= 1 and not any(c.startswith("Or, where burnt-in") for c in captions)
+    assert any(f"{7000 + int(grey[16:].min())} to {7000 + int(grey[16:].max())} (hot and dead pixels, and the "
+               "ignore zones, set no range)" in c for c in captions), captions
 
 
 def test_ignore_regions_in_the_sidebar_keep_a_burnt_in_logo_from_being_a_target() -> None:
@@ -1393,10 +1433,14 @@ def test_an_uploaded_video_is_kept_in_the_bounded_upload_store_not_in_the_sessio
     at.switch_page(str(PAGES / "1_home.py")).run()  # away: the uploader is emptied, the kept upload stands
     at.switch_page(str(PAGES / "3_video.py")).run()
     assert any("Your upload **dot.avi**, kept" in c.value for c in at.caption)
+    source, _ = at.session_state["video_upload_kept"]
     shutil.rmtree(tmp_path / "cache" / "uploads")  # as the store drops an upload unused past its time
-    at.button(key="video_process").click().run()
-    assert any("dot.avi: this upload is no longer kept on the server" in e and "upload it again" in e
-               for e in errors(at)), errors(at)
+    with pytest.raises(LwirstError, match=r"dot\.avi: this upload is no longer kept on the server"):
+        source.data  # noqa: B018 - a run reads it
+    at.button(key="video_process").click().run()  # the page, on its next run, says so and no longer offers it
+    assert not at.exception and any("Your upload **dot.avi** is no longer kept on the server" in w.value
+                                    and "upload it again" in w.value for w in at.warning)
+    assert not any("kept while" in c.value for c in at.caption)
 
 
 def test_an_uploaded_video_and_its_result_survive_a_visit_to_another_page() -> None:

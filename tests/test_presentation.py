@@ -319,3 +319,16 @@ def test_a_grey_crop_a_lossy_codec_tinted_is_stretched_grey_and_a_palette_crop_k
     palette = cv2.applyColorMap(grey.astype(np.uint8), cv2.COLORMAP_INFERNO)
     coloured = stretch(palette)
     assert np.abs(coloured[..., 0].astype(int) - coloured[..., 2]).max() > 50  # still in colour
+
+
+@pytest.mark.parametrize(("low", "high", "said"), [(7000.0, 16383.0, "7000 to 16383"),
+                                                   (1000.0, 1000.02, "1000 to 1000.02"),
+                                                   (-300.0, 3000.0, "-300 to 3000"), (0.0, 1.0, "0 to 1"),
+                                                   (5.0, 5.0, "5 to 5"),
+                                                   (1000.0, float(np.float32(1000.02)), "1000 to 1000.02")])
+def test_a_stretch_range_is_said_with_the_digits_that_tell_its_ends_apart(low: float, high: float,
+                                                                          said: str) -> None:
+    """Single frame said a float frame's range 1000.0 to 1000.02 as "1000.01 to 1000.02" (six digits)."""
+    from lwirst.rounding import span_text
+
+    assert span_text(low, high) == said

@@ -250,6 +250,27 @@ def test_a_frame_where_nothing_rose_is_told_once_of_black_hot_as_single_frame_te
     assert "note: nothing rose" not in out and "0 detections" not in out  # inverted, its targets are found
 
 
+def test_a_raw_frame_whose_burnt_in_text_took_its_range_is_pointed_to_the_ignore_zones(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """A 14-bit frame's timestamp at full scale took its whole stretch, and the note where nothing rose pointed to
+    black-hot only: it names --ignore first; with the text ignored, the target is found."""
+    from lwirst.paths import SAMPLES_DIR
+
+    frame = cv2.imread(str(SAMPLES_DIR / "images" / "synth_00000.png"), cv2.IMREAD_GRAYSCALE)
+    raw = 7000 + frame.astype(np.uint16)
+    raw[2:14, 4:120] = np.where(np.indices((12, 116)).sum(axis=0) % 3 == 0, 16383, 7000)
+    cv2.imwrite(str(tmp_path / "raw.png"), raw)
+    base = ["segment", str(tmp_path / "raw.png"), "--backend", "torch", "--threads", "1"]
+    assert main([*base, "--out", str(tmp_path / "a")]) == 0
+    notes = [line for line in capsys.readouterr().out.splitlines() if line.startswith("note: nothing rose")]
+    assert notes == ["note: nothing rose above the threshold in raw.png; if burnt-in text, a logo or a reticle "
+                     "sets this raw frame's range, --ignore X,Y,W,H over it sets it free; if the camera shows hot "
+                     "targets dark (black-hot), run with --polarity black-hot"]
+    assert main([*base, "--out", str(tmp_path / "b"), "--ignore", "0,0,100%,16"]) == 0
+    out = capsys.readouterr().out
+    assert "note: nothing rose" not in out and "0 detections" not in out
+
+
 @pytest.mark.parametrize(("hw", "protocol", "factor"), [
     ((1024, 1280), "resize", "÷5 across, ÷4 down"), ((512, 512), "resize", "÷2 each way"),
     ((362, 362), "resize", None), ((1024, 1280), "native", None), ((1024, 1280), "pyramid", None),

@@ -20,11 +20,11 @@ import selectors
 import struct
 import subprocess
 import sys
-import tempfile
 import threading
 import time
 import weakref
 from collections import OrderedDict
+from collections.abc import Callable
 from pathlib import Path
 from typing import IO
 
@@ -70,17 +70,15 @@ class WorkerBackend:
 
     name = NAME
 
-    def __init__(self, data: bytes, threads: int | None = None) -> None:
+    def __init__(self, onnx_bytes: Callable[[], bytes], threads: int | None = None) -> None:
         import onnx
 
-        graph = onnx.load_from_string(data)
+        graph = onnx.load_from_string(onnx_bytes())
         shape = [d.dim_value if d.HasField("dim_value") else None
                  for d in graph.graph.input[0].type.tensor_type.shape.dim]
         self.in_channels = check_channels(shape)
-        self._folder = tempfile.TemporaryDirectory(prefix="lwirst-worker-")
-        self._model = Path(self._folder.name) / "model.onnx"
-        self._model.write_bytes(data)
-        self._threads = threads or 1
+        self._onnx = onnx_bytes  # the graph, made again for each child: no copy held here or left on disk
+        self._threads = threads or 0  # 0: ONNX Runtime's default, as the in-process backend's
         self._child = _Child()
         weakref.finalize(self, self._child.stop)
         self._busy = threading.Lock()  # one frame at a time; an idle worker may be stopped for another's room
@@ -138,13 +136,24 @@ class WorkerBackend:
         return process
 
     def _spawn(self) -> subprocess.Popen[bytes]:
-        env = {**os.environ, "MALLOC_ARENA_MAX": "2", "OMP_NUM_THREADS": str(self._threads),
+        """A child, handed the graph through its input before the first frame."""
+        data = self._onnx()
+        env = {**os.environ, "MALLOC_ARENA_MAX": "2",
                "PYTHONPATH": os.pathsep.join(filter(None, [str(Path(__file__).resolve().parents[2]),
                                                            os.environ.get("PYTHONPATH")]))}
-        command = [sys.executable, "-m", "lwirst.backends.ort_worker", str(self._model),
-                   str(limit("LWIRST_ONNX_WORKER_MB")), str(self._threads)]
-        with (Path(self._folder.name) / "stderr.txt").open("ab") as stderr:  # ONNX Runtime's own words, if any
-            return subprocess.Popen(command, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=stderr, env=env)
+        command = [sys.executable, "-m", "lwirst.backends.ort_worker", str(limit("LWIRST_ONNX_WORKER_MB")),
+                   str(self._threads)]
+        process = subprocess.Popen(command, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                                   stderr=subprocess.DEVNULL, env=env)
+        try:
+            if process.stdin is None:
+                raise OSError("no pipe to the worker")
+            process.stdin.write(struct.pack("<Q", len(data)))
+            process.stdin.write(data)
+            process.stdin.flush()
+        except OSError:  # it died loading (over its memory): the first frame says so
+            pass
+        return process
 
     def running(self) -> bool:
         """Whether its child process is running (it starts at the first frame, and after a stop)."""
@@ -188,26 +197,29 @@ def _read(pipe: IO[bytes], size: int, selector: selectors.BaseSelector, deadline
 
 
 def build(source: NetworkSource) -> WorkerBackend:
-    return WorkerBackend(source.onnx(), source.threads)
+    return WorkerBackend(source.onnx, source.threads)
 
 
 SPEC = BackendSpec(name=NAME, package="onnxruntime", runtime="onnxruntime", build=build, preference=1000,
                    threads="SessionOptions.intra_op_num_threads, in a worker process (capped memory and time)")
 
 
-def _serve(model: str, megabytes: int, threads: int) -> None:
-    """The child: cap the address space, load the model, then answer frames until its input closes."""
+def _serve(megabytes: int, threads: int) -> None:
+    """The child: cap the address space, read the graph from its input and load it, then answer frames until its
+    input closes."""
     cap = megabytes * 2**20
     resource.setrlimit(resource.RLIMIT_AS, (cap, cap))
     resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
     import onnxruntime as ort  # only now: under the cap
 
+    source, sink = sys.stdin.buffer, sys.stdout.buffer
+    model = source.read(struct.unpack("<Q", source.read(8))[0])
     options = ort.SessionOptions()
     options.intra_op_num_threads, options.inter_op_num_threads = threads, 1
     options.log_severity_level = 4
     session = ort.InferenceSession(model, options, providers=["CPUExecutionProvider"])
+    del model
     name = session.get_inputs()[0].name
-    source, sink = sys.stdin.buffer, sys.stdout.buffer
     while len(head := source.read(4)) == 4:
         header = json.loads(source.read(struct.unpack("<I", head)[0]))
         count = int(np.prod(header["shape"]))
@@ -220,7 +232,7 @@ def _serve(model: str, megabytes: int, threads: int) -> None:
         except MemoryError:
             reply = {"error": "memory"}
         except Exception as exc:  # ONNX Runtime raises its own types; the message says what failed
-            text = (str(exc).splitlines() or [type(exc).__name__])[0].replace(model, "the model")
+            text = (str(exc).splitlines() or [type(exc).__name__])[0]
             reply = {"error": "memory" if any(w in text.lower() for w in _MEMORY_WORDS) else text[:200]}
         encoded = json.dumps(reply).encode()
         sink.write(struct.pack("<I", len(encoded)) + encoded + payload)
@@ -228,4 +240,4 @@ def _serve(model: str, megabytes: int, threads: int) -> None:
 
 
 if __name__ == "__main__":
-    _serve(sys.argv[1], int(sys.argv[2]), int(sys.argv[3]))
+    _serve(int(sys.argv[1]), int(sys.argv[2]))

@@ -544,7 +544,10 @@ def _segment_all(args: argparse.Namespace, pipeline: FramePipeline, todo: list[t
                   "--protocol auto (the default) or native runs frames over twice the model's area at their own size")
             shrunk_said = True
         if not result.detections and args.polarity == WHITE_HOT and not dark_said:  # once, as Single frame says it
-            print(f"note: nothing rose above the threshold in {path.name}; if the camera shows hot targets dark "
-                  "(black-hot), run with --polarity black-hot")
+            # a camera's burnt-in text at full scale takes a raw frame's whole stretch: the zones set it free
+            text = ("; if burnt-in text, a logo or a reticle sets this raw frame's range, --ignore X,Y,W,H over it "
+                    "sets it free" if image.dtype != np.uint8 and not (args.ignore or args.ignore_mask) else "")
+            print(f"note: nothing rose above the threshold in {path.name}{text}; if the camera shows hot targets "
+                  "dark (black-hot), run with --polarity black-hot")
             dark_said = True
     return failed
