@@ -247,7 +247,7 @@ class FramesRan:
             said += f"; {decoded_text(self.decoded_palettes)}"
         if self.colour_as_is:
             said += (f"; {count_text(self.colour_as_is, 'colour frame')} in no palette the decoder knows ran on "
-                     "their colours (the network learnt grey frames)")
+                     f"{'its' if self.colour_as_is == 1 else 'their'} colours (the network learnt grey frames)")
         return said
 
     def to_json(self, run: RunSpec) -> dict[str, Any]:
