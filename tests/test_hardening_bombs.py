@@ -344,6 +344,37 @@ def test_a_graph_sized_by_its_frames_values_is_held_to_the_workers_memory(
     assert segmenter.predict(dark).logits.shape == (64, 64)
 
 
+def test_a_worker_whose_output_outgrows_its_input_is_stopped_before_the_server_reads_it() -> None:
+    """The logits come back into the server: an output larger than the frame (here four copies of it) would move
+    the worker's memory there, so it is refused from the reply's header, before its payload is read."""
+    from lwirst.backends.ort_worker import WorkerBackend
+
+    nodes = [helper.make_node("Concat", ["x", "x", "x", "x"], ["y"], axis=1)]
+    graph = helper.make_graph(nodes, "grows", [helper.make_tensor_value_info("x", TensorProto.FLOAT,
+                                                                             ["N", 3, "H", "W"])],
+                              [helper.make_tensor_value_info("y", TensorProto.FLOAT, ["N", 12, "H", "W"])])
+    data = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)]).SerializeToString()
+    backend = WorkerBackend(lambda: data, threads=1)
+    with pytest.raises(LwirstError, match="holds 196608 values, more than its input's 49152"):
+        backend.run(np.zeros((1, 3, 128, 128), np.float32))
+    assert not backend.running()
+
+
+def test_a_worker_that_does_not_answer_in_time_is_stopped(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A frame's call is timed (LWIRST_ONNX_WORKER_SECONDS): a worker that never answers (here a process that
+    only sleeps, in the model's worker's place) is stopped and named in one line, not waited on for ever."""
+    from lwirst.backends.ort_worker import WorkerBackend
+
+    backend = WorkerBackend(lambda: typed_onnx("output", TensorProto.FLOAT), threads=1)
+    sleeper = [sys.executable, "-c", "import time; time.sleep(60)"]
+    monkeypatch.setattr(backend, "_spawn", lambda: subprocess.Popen(sleeper, stdin=subprocess.PIPE,
+                                                                    stdout=subprocess.PIPE))
+    monkeypatch.setenv("LWIRST_ONNX_WORKER_SECONDS", "1")
+    with pytest.raises(LwirstError, match=r"did not finish a 8x8 frame within 1 s \(LWIRST_ONNX_WORKER_SECONDS\)"):
+        backend.run(np.zeros((1, 3, 8, 8), np.float32))
+    assert not backend.running()
+
+
 @pytest.mark.parametrize(("where", "elem"), [("output", TensorProto.INT64), ("input", TensorProto.UINT8)])
 def test_onnx_with_non_float_input_or_output_is_explained(where: str, elem: int) -> None:
     data = typed_onnx(where, elem)

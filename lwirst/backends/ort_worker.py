@@ -97,11 +97,14 @@ class WorkerBackend:
                 process.stdin.write(struct.pack("<I", len(header)) + header)
                 process.stdin.write(memoryview(batch).cast("B"))
                 process.stdin.flush()
-                reply, payload = _receive(process.stdout, time.monotonic() + seconds)
+                reply, payload = _receive(process.stdout, time.monotonic() + seconds, batch.size)
             except TimeoutError:
                 self.stop()
                 raise LwirstError(f"the model did not finish a {_frame(batch)} frame within {seconds} s "
                                   "(LWIRST_ONNX_WORKER_SECONDS); stopped") from None
+            except OverflowError as exc:
+                self.stop()
+                raise LwirstError(f"the model's output on a {_frame(batch)} frame {exc}; stopped") from None
             except (OSError, EOFError, ValueError):
                 self.stop()
                 raise LwirstError(f"the model's worker process ended on a {_frame(batch)} frame (over its "
@@ -170,15 +173,21 @@ def _frame(batch: np.ndarray) -> str:
     return f"{batch.shape[-1]}x{batch.shape[-2]}"
 
 
-def _receive(pipe: IO[bytes], deadline: float) -> tuple[dict, bytes]:
-    """One reply of the child (a JSON header, then its payload), read by `deadline` (TimeoutError after)."""
+def _receive(pipe: IO[bytes], deadline: float, most: int) -> tuple[dict, bytes]:
+    """One reply of the child (a JSON header, then its payload of at most `most` floats: a map is smaller than
+    its frame, and a graph whose output grows from the frame's values would move its memory into the server), read
+    by `deadline` (TimeoutError after; OverflowError for a payload over `most`)."""
     selector = selectors.DefaultSelector()
     selector.register(pipe, selectors.EVENT_READ)
     try:
         (size,) = struct.unpack("<I", _read(pipe, 4, selector, deadline))
+        if size > 4096:  # a header is a few bytes of JSON
+            raise ValueError("a worker's reply header over 4 KB")
         reply = json.loads(_read(pipe, size, selector, deadline))
-        count = int(np.prod(reply["shape"])) * 4 if "shape" in reply else 0
-        return reply, _read(pipe, count, selector, deadline)
+        count = int(np.prod(reply["shape"])) if "shape" in reply else 0
+        if count > most:
+            raise OverflowError(f"holds {count} values, more than its input's {most}")
+        return reply, _read(pipe, count * 4, selector, deadline)
     finally:
         selector.close()
 
