@@ -32,6 +32,7 @@ from lwirst import analysis
 from lwirst.backends.ort_worker import NAME as WORKER_BACKEND
 from lwirst.checkpoint import display_name, file_hash
 from lwirst.complexity import Complexity
+from lwirst.datasets import SegDataset
 from lwirst.errors import LwirstError
 from lwirst.eval_protocol import EvalProtocol, RunSpec
 from lwirst.evalcache import LIMIT as CACHE_LIMIT
@@ -375,11 +376,19 @@ def evaluate_run(label: str, engine: common.Engine, choice: common.DataChoice, t
         # the set is opened unchecked (pickers read images on demand): every problem of it is listed before the
         # network runs, as `lwirst evaluate` lists them (a bad file stopped a run after the images before it)
         bar.progress(0.0, text=f"{label}: checking every file of the set...")
-        dataset.validate()
+        _checked(common.data_fingerprints(choice), dataset)
         result = evaluate(segmenter, dataset, threshold=threshold, target_filter=target_filter,
                           progress=progress_bar(bar, label),  # type: ignore[arg-type]
                           use_cache=not analysis.is_upload(engine.path))
     return remember(Run(label, key, choice, threshold, result, *cost(engine)))
+
+
+@st.cache_data(max_entries=16, show_spinner=False)
+def _checked(fingerprints: tuple[str, ...], _dataset: SegDataset) -> bool:
+    """`_dataset.validate()`, once per content (`fingerprints`): several models evaluated on one set decoded every
+    file of it again before each. A set that fails is not cached: it is checked again, and names its problems."""
+    _dataset.validate()
+    return True
 
 
 def session_runs() -> dict[str, Run]:

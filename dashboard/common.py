@@ -71,7 +71,6 @@ from lwirst.eval_protocol import RunSpec
 from lwirst.evaluate import cache_root as evaluation_cache_root
 from lwirst.evaluate import data_fingerprints as fingerprints_of
 from lwirst.frame_report import FrameReport, filter_from_ranges, frame_report
-from lwirst.imageio import unsupported_files
 from lwirst.inference import (
     AUTO_AREA_FACTOR,
     DEFAULT_MODEL,
@@ -748,14 +747,13 @@ def data_source() -> DataChoice | None:
     return choice
 
 
-def skipped_frames(choice: DataChoice) -> list[str]:
-    """The names of the files beside a folder dataset's frames in formats this project does not read (WebP, GIF,
-    ...), which its splits leave out; [] for other layouts, or a dataset that does not open."""
+def skipped_frames(choice: DataChoice) -> tuple[str, ...]:
+    """The names of the files beside a dataset's frames in formats this project does not read (WebP, GIF, ...),
+    as the dataset found them when it opened (`SegDataset.skipped`); () for a dataset that does not open."""
     try:
-        folder = Path(open_data(choice).origin)
+        return open_data(choice).skipped
     except LwirstError:
-        return []
-    return [p.name for p in unsupported_files(folder)] if folder.is_dir() else []
+        return ()
 
 
 @st.cache_resource(max_entries=8, show_spinner="Opening the dataset...")

@@ -127,14 +127,17 @@ class SegDataset:
 
     `black_hot` inverts the grey levels of every item (MDFA in the paper); items can
     also carry their own flag, which is how a merged set inverts only its MDFA part.
-    `origin` (a split list or folder) is named in errors so users know what to fix.
+    `origin` (a split list or folder) is named in errors so users know what to fix. `skipped`: the files beside
+    its frames in image formats this project does not read (a folder's WebP frames), which no split holds, so that
+    every view can name them.
     """
 
     def __init__(self, items: list[Item], *, name: str, split: str, black_hot: bool = False,
-                 validate: bool = True, origin: str = "") -> None:
+                 validate: bool = True, origin: str = "", skipped: tuple[str, ...] = ()) -> None:
         self.name = name
         self.split = split
         self.origin = origin
+        self.skipped = skipped
         if not items:
             where = f" ({origin})" if origin else ""
             raise LwirstError(f"dataset {name!r}: split {split!r} is empty{where}{_nested_hint(origin)}")
@@ -154,7 +157,7 @@ class SegDataset:
             raise LwirstError(f"mask threshold {threshold:g} must lie in [0, 1) (a share of the mask's full scale)")
         items = [dataclasses.replace(item, mask_threshold=threshold) for item in self.items]
         return SegDataset(items, name=self.name, split=self.split, black_hot=self.black_hot, validate=validate,
-                          origin=self.origin)
+                          origin=self.origin, skipped=self.skipped)
 
     @property
     def names(self) -> list[str]:
@@ -630,7 +633,7 @@ def open_folder(root: Path, split: str = "all", *, black_hot: bool = False,
     if pairs is None:
         _require_dirs(root, "folder", "images", "masks")
     lists = _folder_split_lists(root)
-    skipped_files(root if pairs is not None else root / "images")
+    skipped = tuple(path.name for path in skipped_files(root if pairs is not None else root / "images"))
     if split == "all" or not lists:
         if split != "all":
             log.warning("%s has no split lists: every image serves, as split 'all' (asked for %r)", root, split)
@@ -649,7 +652,7 @@ def open_folder(root: Path, split: str = "all", *, black_hot: bool = False,
     # a folder without lists serves every image, and is named for what it serves: "test" of a bare folder said a
     # split it does not have (the dashboard, reading the same folder, said "all")
     return SegDataset(items, name=root.name, split=split if lists else "all", black_hot=black_hot,
-                      validate=validate, origin=origin)
+                      validate=validate, origin=origin, skipped=skipped)
 
 
 # ---------------------------------------------------------------- detection and dispatch

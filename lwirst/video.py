@@ -416,10 +416,10 @@ def _check_frame_sizes(folder: Path, files: list[Path]) -> None:
                               f"is {first[0]}x{first[1]}; every frame must have one size")
 
 
-def _partial(path: Path) -> Path:
-    """Where an output is written until it is complete: hidden beside it, its suffix kept (OpenCV's writers choose
-    the container by it)."""
-    return path.with_name(f".{path.stem}.partial{path.suffix}")
+def _hidden(path: Path, tag: str = "partial") -> Path:
+    """Where an output is written until it is complete (or transcoded): hidden beside it, tagged, its suffix kept
+    (OpenCV's writers and FFmpeg choose the container by it)."""
+    return path.with_name(f".{path.stem}.{tag}{path.suffix}")
 
 
 def _settle(outputs: list[tuple[Path, Path]], keep: bool) -> None:
@@ -442,7 +442,7 @@ def _transcode_h264(path: Path) -> bool:
     ffmpeg = shutil.which("ffmpeg")
     if ffmpeg is None:
         return False
-    tmp = path.with_name(f".{path.stem}.h264{path.suffix}")
+    tmp = _hidden(path, "h264")
     cmd = [ffmpeg, "-y", "-v", "error", "-i", str(path), "-c:v", "libx264", "-pix_fmt", "yuv420p",
            "-vf", "pad=ceil(iw/2)*2:ceil(ih/2)*2", "-movflags", "+faststart", str(tmp)]
     done = subprocess.run(cmd, capture_output=True, text=True, check=False)
@@ -591,18 +591,18 @@ def process_frames(frames: Frames, out_path: Path, csv_file: Path | None, pipeli
     handle: TextIO | None = None
     # written under hidden names and given theirs at the end, stopped or not: a run killed outright (no `finally`)
     # left a 48-byte MP4 that plays nothing under the name asked for, and a rerun was told it already exists
-    outputs = [(_partial(out_path), out_path)] + ([(_partial(csv_file), csv_file)] if csv_file is not None else [])
+    outputs = [(_hidden(out_path), out_path)] + ([(_hidden(csv_file), csv_file)] if csv_file is not None else [])
     try:
         for kind, final in (("a video", out_path), ("the CSV", csv_file)):
             if final is not None and final.is_dir():  # the files written beside it would not take its name
                 raise LwirstError(f"{final}: cannot write {kind} there (a folder of that name)")
         if csv_file is not None:
-            handle = _open_csv(_partial(csv_file), csv_file)
+            handle = _open_csv(_hidden(csv_file), csv_file)
         try:
             out_path.parent.mkdir(parents=True, exist_ok=True)
         except OSError as exc:
             raise LwirstError(f"{out_path.parent}: cannot create the output folder ({exc.strerror})") from exc
-        writer, codec = open_writer(_partial(out_path), frames.size, frames.fps, name=out_path)
+        writer, codec = open_writer(_hidden(out_path), frames.size, frames.fps, name=out_path)
     except BaseException:
         frames.close()
         if handle is not None:
