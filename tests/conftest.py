@@ -4,6 +4,8 @@ but fail when LWIRST_REQUIRE_DATA=1 (as in CI) so a missing dataset is never sil
 from __future__ import annotations
 
 import os
+import shutil
+import tempfile
 from pathlib import Path
 
 import pytest
@@ -34,6 +36,25 @@ def soften_one_mask(root: Path) -> Path:
     mask[:4, :4] = 255  # a target to blur, whatever the scene held there
     cv2.imwrite(str(path), cv2.GaussianBlur(mask, (5, 5), 1.5))
     return path
+
+
+_OWN_CACHE: list[str] = []
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """Every test's evaluations and uploads land in one folder of this run, never in the user's
+    ~/.cache/lwirst (or a cache the environment names): the suite neither reads results another run
+    left there nor leaves its own. Set in the controlling process, before pytest-xdist starts its
+    workers, so the two workers share it (and its stored evaluations) as they shared the default."""
+    if os.environ.get("PYTEST_XDIST_WORKER"):
+        return
+    _OWN_CACHE.append(tempfile.mkdtemp(prefix="lwirst-test-cache-"))
+    os.environ["LWIRST_CACHE_DIR"] = _OWN_CACHE[0]
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    for folder in _OWN_CACHE:
+        shutil.rmtree(folder, ignore_errors=True)
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
