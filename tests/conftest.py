@@ -14,6 +14,7 @@ import torch
 from lwirst.eval_protocol import AppliedProtocol, EvalProtocol
 
 REPO = Path(__file__).resolve().parents[1]
+pytest_plugins = ("tests.dashboard_pages",)  # the dashboard tests' `network_calls` fixture
 
 if os.environ.get("PYTEST_XDIST_WORKER"):
     # The suite runs on two pytest-xdist workers (pyproject's addopts), one per core of the CI machine: a

@@ -13,7 +13,6 @@ import json
 import math
 import os
 import shutil
-import sys
 import threading
 import time
 from collections.abc import Iterator, Mapping
@@ -28,13 +27,15 @@ import streamlit as st
 from onnx import TensorProto, helper
 from streamlit.testing.v1 import AppTest
 
+from dashboard import analysis as dash
+from dashboard import common
+from dashboard.common import SAMPLES_LABEL
 from lwirst import ablation_stats, analysis, palette, schedule
 from lwirst.consensus import DASHBOARD_SCALE
 from lwirst.errors import LwirstError
 from lwirst.eval_protocol import AppliedProtocol, EvalProtocol
 from lwirst.evaluate import EvalResult, cache_root
 from lwirst.export import to_onnx_bytes
-from lwirst.inference import Segmenter
 from lwirst.maps import MAPS_FILE, StoredMaps, write_maps
 from lwirst.metrics import PdFa, PixelMetrics
 from lwirst.modelcard import DEMO_MODEL, demo_network
@@ -42,20 +43,9 @@ from lwirst.postprocess import TargetFilter, detect
 from lwirst.rounding import flops_text
 from lwirst.run_settings import RunSettings
 from lwirst.scoring import OPERATOR, metric_specs, plugin_metrics, plugin_results
+from tests import dashboard_pages as pages  # puts dashboard/ on the path
 from tests.conftest import applied_of
-
-REPO = Path(__file__).resolve().parents[1]
-if str(REPO) not in sys.path:  # dashboard/ is not an installed package (app.py does the same)
-    sys.path.insert(0, str(REPO))
-
-from dashboard import analysis as dash  # noqa: E402
-from dashboard import common  # noqa: E402
-from dashboard.common import SAMPLES_LABEL  # noqa: E402
-
-APP = REPO / "dashboard" / "app.py"
-PAGES = REPO / "pages"
-HOME_CALLS: list[int] = []  # the `network_calls` counter; `open_page` empties it once Home has run
-
+from tests.dashboard_pages import PAGES, REPO, errors
 
 # ---------------------------------------------------------------- helpers
 
@@ -71,41 +61,12 @@ def fresh(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
     st.cache_data.clear()
 
 
-@pytest.fixture
-def network_calls(monkeypatch: pytest.MonkeyPatch) -> list[int]:
-    """Counts `Segmenter.predict` calls (those of the page `open_page` opens, not of Home's demo)."""
-    calls = HOME_CALLS
-    calls.clear()
-    original = Segmenter.predict
-
-    def counted(self: Segmenter, image: np.ndarray) -> object:
-        calls.append(1)
-        return original(self, image)
-
-    monkeypatch.setattr(Segmenter, "predict", counted)
-    return calls
-
-
 def open_page(page: str, **state: object) -> AppTest:
-    """The app on `page` with the demo network (the developer option on), scale consensus off (the untrained
-    network's blobs rarely survive its second run) and the embedded samples (plus `state`); no exception."""
-    at = AppTest.from_file(str(APP), default_timeout=180)
-    for key, value in {"model": DEMO_MODEL, "dev_demo": True, "consensus": False, "data_root": SAMPLES_LABEL,
-                       **state}.items():
-        at.session_state[key] = value
-    at.run()
-    HOME_CALLS.clear()  # the Home page's demo frame is not the page's doing
-    at.switch_page(str(PAGES / page)).run()
-    assert not at.exception, [e.value for e in at.exception]
-    return at
-
-
-def metric(at: AppTest, label: str) -> str:
-    return next(m.value for m in at.metric if m.label == label)
-
-
-def errors(at: AppTest) -> list[str]:
-    return [e.value for e in at.error]
+    """The app on `page` with the demo network (the developer option on), scale consensus off, whichever model
+    `state` names instead (the untrained network's blobs rarely survive its second run) and the embedded samples
+    (plus `state`); no exception."""
+    return pages.open_page(page, **{"model": DEMO_MODEL, "dev_demo": True, "consensus": False,
+                                    "data_root": SAMPLES_LABEL, **state})
 
 
 def chart(at: AppTest, key: str) -> dict:
@@ -508,8 +469,8 @@ def test_evaluate_runs_with_cards_curves_and_table_and_reopens_from_the_disk_cac
     assert len(network_calls) == 2  # the samples' test split
     assert {m.label for m in at.metric} >= {"P", "R", "F1", "mIoU", "nIoU", "Pd", "Fa (×1e-6)", "AUC", "Params",
                                              analysis.FLOPS_LABEL, "Model-only fps"}
-    assert metric(at, "Params") == "0.1632 M"
-    assert float(metric(at, "Model-only fps")) > 0
+    assert pages.metric(at, "Params") == "0.1632 M"
+    assert float(pages.metric(at, "Model-only fps")) > 0
     assert len(at.get("plotly_chart")) == 3
     ious = at.dataframe[0].value["iou"].tolist()
     assert ious == sorted(ious)
@@ -517,14 +478,14 @@ def test_evaluate_runs_with_cards_curves_and_table_and_reopens_from_the_disk_cac
     assert {c: shown[c]["label"] for c in ("fa_pixels", "missed_peaks", "false_alarms", "name")} == {
         "fa_pixels": "false-alarm pixels", "missed_peaks": "missed targets' peak logits",
         "false_alarms": "false alarms", "name": "image"}
-    precision = metric(at, "P")
+    precision = pages.metric(at, "P")
 
     again = open_page("5_evaluate.py")  # a new session: straight from the disk cache
-    assert metric(again, "P") == precision
+    assert pages.metric(again, "P") == precision
     assert not network_calls  # the page of the new session made no network call
     again.number_input(key="eval_threshold").set_value(2.0).run()  # scored again from the stored maps
     assert not network_calls and not errors(again)
-    assert metric(again, "P") != precision
+    assert pages.metric(again, "P") != precision
     assert any("scored again from the maps of its run at threshold 0" in c.value for c in again.caption)
     rescored = next(r for r in again.session_state[dash.RUNS_KEY].values() if r.threshold == 2.0).result
     assert not list(cache_root().glob("*/metrics.json"))[1:]  # a re-scoring is not written to the disk cache
@@ -578,7 +539,7 @@ def test_evaluate_shows_the_operator_row_the_protocol_as_run_and_how_few_images(
     run = next(iter(at.session_state[dash.RUNS_KEY].values()))
     m = run.result.metrics
     assert m["empty_frames"] == 0  # the samples' test split: every frame holds a target
-    shown = {s.key: metric(at, s.label) for s in metric_specs(OPERATOR)}
+    shown = {s.key: pages.metric(at, s.label) for s in metric_specs(OPERATOR)}
     assert shown == {s.key: "—" if s.of and not m[s.of] else s.out_of(m) for s in metric_specs(OPERATOR)}
     assert [shown[key] for key in ("detected", "false_alarms", "blobs_per_frame", "empty_alarm_rate", "pd_at_fa")] \
         == [f"{m['detected']} of {m['targets']}", str(m["false_alarms"]), f"{m['blobs_per_frame']:.3f}", "—",
@@ -595,7 +556,7 @@ def test_evaluate_shows_the_operator_row_the_protocol_as_run_and_how_few_images(
     # with scale consensus they ran again at 384×384: that cost is a card of its own
     confirmed = open_page("5_evaluate.py", consensus=True)
     assert "; scale consensus at 1.5x" in " ".join(c.value for c in confirmed.caption)
-    assert metric(confirmed, "FLOPs per frame run").endswith(flops_text(run.flops * (1 + 1.5**2)))
+    assert pages.metric(confirmed, "FLOPs per frame run").endswith(flops_text(run.flops * (1 + 1.5**2)))
 
 
 def test_an_evaluation_with_scale_consensus_never_answers_for_one_without(network_calls: list[int]) -> None:
@@ -1031,7 +992,7 @@ def test_failures_opens_the_sidebar_runs_own_evaluation_not_another_file_of_its_
     precision = runs.loc[runs["hash"] == file_hash(files["run_a"]), "precision"].item()
     at = open_page("8_failures.py", model="best.safetensors (run_a)")
     assert at.selectbox(key="failure_run").value.startswith("best.safetensors (run_a) · ")
-    assert metric(at, "P") == f"{precision:.4f}"
+    assert pages.metric(at, "P") == f"{precision:.4f}"
 
 
 def test_compare_keeps_runs_at_two_thresholds_apart() -> None:
@@ -1120,7 +1081,7 @@ def test_ablations_show_paper_computed_and_measured_figures(tmp_path: Path) -> N
         return next(d.value for d in at.dataframe if "preset" in d.value.columns)
 
     at = open_page("7_ablations.py")
-    assert metric(at, "Best here") == analysis.NOT_MEASURED
+    assert pages.metric(at, "Best here") == analysis.NOT_MEASURED
     rows = comparison(at)
     assert rows["preset"].tolist()[0] == "table3_regular" and set(rows["measured here"]) == {analysis.NOT_MEASURED}
 
@@ -1132,9 +1093,9 @@ def test_ablations_show_paper_computed_and_measured_figures(tmp_path: Path) -> N
     assert not at.exception
     assert any("notes.csv" in w.value for w in at.warning)
     # one seed each: a higher mean is not called a winner, and the short schedule is said first
-    assert metric(at, "Paper's best") == "8 32 64" and metric(at, "Best here") == "no clear best"
+    assert pages.metric(at, "Paper's best") == "8 32 64" and pages.metric(at, "Best here") == "no clear best"
     assert any("short screening schedule (2 epochs" in w.value for w in at.warning)
-    assert metric(at, "Kendall tau (paper vs here)") == "-1.00"
+    assert pages.metric(at, "Kendall tau (paper vs here)") == "-1.00"
     tau = next(m for m in at.metric if m.label == "Kendall tau (paper vs here)")
     assert tau.delta == "not significant"  # two rows: the card says so itself
     assert any("The paper's choice (8 32 64) here: too few seeds" in m.value for m in at.markdown)  # rows by name
@@ -1236,11 +1197,11 @@ def test_failure_inspector_rescores_live_without_the_network(network_calls: list
     panels = [json.loads(c.proto.spec) for c in at.get("plotly_chart")]
     assert sum(p["data"][0].get("type") == "image" for p in panels) == 4  # overlay, heatmap, input, truth
     assert any(" at (" in img.caption for image in at.get("image") for img in image.proto.imgs)  # chips
-    pd_before, fa_before = metric(at, "Pd"), metric(at, "Fa (×1e-6)")
+    pd_before, fa_before = pages.metric(at, "Pd"), pages.metric(at, "Fa (×1e-6)")
     first = at.selectbox(key="failure_image").value
 
     at.slider(key="threshold").set_value(5.0).run()
-    assert metric(at, "Pd") != pd_before and metric(at, "Fa (×1e-6)") != fa_before
+    assert pages.metric(at, "Pd") != pd_before and pages.metric(at, "Fa (×1e-6)") != fa_before
     at.slider(key="size_range").set_value((3, 500)).run()
     at.radio(key="failure_rank").set_value("false alarms (count)").run()
     assert not at.exception

@@ -13,7 +13,6 @@ import json
 import os
 import re
 import shutil
-import sys
 import threading
 import time
 from collections.abc import Iterator
@@ -24,12 +23,16 @@ import cv2
 import numpy as np
 import pandas as pd
 import pytest
-import streamlit as st
 from streamlit.delta_generator import DeltaGenerator
 from streamlit.runtime.scriptrunner import get_script_run_ctx
 from streamlit.testing.v1 import AppTest
 from streamlit.testing.v1.element_tree import Dataframe
 
+from dashboard import analysis as dash
+from dashboard import common, views
+from dashboard.common import SAMPLES_LABEL, SIZE_CAP, available_pages
+from dashboard.config import MAX_UPLOAD_ENV, SAMPLES_DIR
+from dashboard.live_view import CHIPS, live_view
 from lwirst import analysis, palette
 from lwirst.consensus import DASHBOARD_SCALE, DEFAULT_MIRROR, DEFAULT_SCALE
 from lwirst.datasets import open_dataset
@@ -46,47 +49,10 @@ from lwirst.scoring import metric_spec
 from lwirst.sequence_truth import read_truth, truth_path
 from lwirst.streams import DatasetStream
 from lwirst.tracking import Tracker, TrackerSettings
+from tests.dashboard_pages import APP, PAGES, REPO, errors, metric, open_page  # puts dashboard/ on the path
 
-REPO = Path(__file__).resolve().parents[1]
-if str(REPO) not in sys.path:  # dashboard/ is not an installed package (app.py does the same)
-    sys.path.insert(0, str(REPO))
-
-from dashboard import analysis as dash  # noqa: E402
-from dashboard import common, views  # noqa: E402
-from dashboard.common import SAMPLES_LABEL, SIZE_CAP, available_pages  # noqa: E402
-from dashboard.config import MAX_UPLOAD_ENV, SAMPLES_DIR  # noqa: E402
-from dashboard.live_view import CHIPS, live_view  # noqa: E402
-
-APP = REPO / "dashboard" / "app.py"
-PAGES = REPO / "pages"
 SAMPLE = SAMPLES_DIR / "images" / "synth_00005.png"  # first image of the samples' test split
 VIDEO = SAMPLES_DIR / "sequence.mp4"
-HOME_CALLS: list[int] = []  # the `network_calls` counter; `open_page` empties it once Home has run
-
-
-def open_page(page: str | None = None, **state: object) -> AppTest:
-    """Run the app (session state preset) and switch to `page`; fails on any exception. Asking for the
-    demo network switches on the developer option that offers it, and scale consensus, the mirror check and the
-    peak margin off unless asked for: the untrained network's blobs, which those tests count, rarely survive the
-    second run, and its logits (about 0.2 at most) clear no margin."""
-    at = AppTest.from_file(str(APP), default_timeout=120)
-    if state.get("model") == DEMO_MODEL:
-        state.setdefault("dev_demo", True)
-        state.setdefault("consensus", False)
-        state.setdefault("mirror", False)
-        state.setdefault("margin", False)
-    for key, value in state.items():
-        at.session_state[key] = value
-    at.run()
-    if page is not None:
-        HOME_CALLS.clear()  # the Home page's demo frame is not the page's doing
-        at.switch_page(str(PAGES / page)).run()
-    assert not at.exception, [e.value for e in at.exception]
-    return at
-
-
-def metric(at: AppTest, label: str) -> str:
-    return next(m.value for m in at.metric if m.label == label)
 
 
 def count(at: AppTest, label: str) -> int:
@@ -97,10 +63,6 @@ def found_of(text: str) -> tuple[int, int]:
     """Home's "Targets found" card: "2 of 3" ground-truth targets."""
     found, total = text.split(" of ")
     return int(found), int(total)
-
-
-def errors(at: AppTest) -> list[str]:
-    return [e.value for e in at.error]
 
 
 def panel_titles(at: AppTest) -> list[str]:
@@ -124,24 +86,6 @@ def png(image: np.ndarray, suffix: str = ".png") -> bytes:
     ok, data = cv2.imencode(suffix, image)
     assert ok
     return data.tobytes()
-
-
-@pytest.fixture
-def network_calls(monkeypatch: pytest.MonkeyPatch) -> Iterator[list[int]]:
-    """Counts `Segmenter.predict` calls (those of the page `open_page` opens, not of Home's demo),
-    starting from empty result caches."""
-    calls = HOME_CALLS
-    calls.clear()
-    original = Segmenter.predict
-
-    def counted(self: Segmenter, image: np.ndarray) -> object:
-        calls.append(1)
-        return original(self, image)
-
-    st.cache_data.clear()
-    monkeypatch.setattr(Segmenter, "predict", counted)
-    yield calls
-    st.cache_data.clear()
 
 
 # ---------------------------------------------------------------- app and home

@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import os
+import sys
 from pathlib import Path
 
 from lwirst.commands.recipe_args import field_type
@@ -178,9 +179,17 @@ def run(args: argparse.Namespace) -> int:
           f"(presets of the same architecture share one); schedule {sweep.schedule}; "
           f"{args.dataset} {args.train_split} ({sizes[0]}) / {args.val_split} ({sizes[1]}) / "
           f"{args.test_split} ({sizes[2]})", flush=True)
-    unfinished = run_sweep(sweep, plans, address=args.address, num_cpus=args.num_cpus,
-                           cpus_per_trial=args.cpus_per_trial, gpus_per_trial=args.gpus_per_trial,
-                           say=lambda line: print(line, flush=True))
+    # Ctrl-C stops the sweep as SIGTERM does (exit 130). Ray Tune's own handler instead waited for its trials,
+    # returned as if the sweep had ended (exit 1) and advised a Ray call a user of this command never makes.
+    os.environ.setdefault("TUNE_DISABLE_SIGINT_HANDLER", "1")
+    try:
+        unfinished = run_sweep(sweep, plans, address=args.address, num_cpus=args.num_cpus,
+                               cpus_per_trial=args.cpus_per_trial, gpus_per_trial=args.gpus_per_trial,
+                               say=lambda line: print(line, flush=True))
+    except KeyboardInterrupt:
+        print(f"finished trials are kept in {sweep.run_dir}; run the same command again to resume the others",
+              file=sys.stderr, flush=True)
+        raise
     frame = collect_results(sweep)
     written = [write_results(frame, sweep.run_dir / RESULTS_CSV)]
     if args.csv:
