@@ -81,6 +81,27 @@ def wrong_shape_onnx() -> bytes:
     return helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)]).SerializeToString()
 
 
+def sluggish_onnx(products: int = 40, side: int = 1024) -> bytes:
+    """A valid saliency model that takes a second or more a frame: `products` matrix products of side² floats built
+    from the frame (so ONNX Runtime cannot fold them away when it loads the graph), averaged into its map."""
+    x = helper.make_tensor_value_info("x", TensorProto.FLOAT, ["n", 3, "h", "w"])
+    y = helper.make_tensor_value_info("y", TensorProto.FLOAT, ["n", 1, "h", "w"])
+    shape = helper.make_tensor("s", TensorProto.INT64, [2], [side, side])
+    entry = helper.make_tensor("v", TensorProto.FLOAT, [1], [1.0 / side])  # a product of two stays 1 / side
+    nodes = [helper.make_node("ReduceMean", ["x"], ["m"], axes=[1], keepdims=1),
+             helper.make_node("ReduceMin", ["x"], ["low"], keepdims=0),
+             helper.make_node("Constant", [], ["shape"], value=shape),
+             helper.make_node("ConstantOfShape", ["shape"], ["c"], value=entry),
+             helper.make_node("Mul", ["low", "c"], ["zero"]),  # the frame's minimum (0 on these frames) times c
+             helper.make_node("Add", ["c", "zero"], ["p0"])]
+    for i in range(products):
+        nodes.append(helper.make_node("MatMul", [f"p{i}", "c"], [f"p{i + 1}"]))
+    nodes += [helper.make_node("ReduceMin", [f"p{products}"], ["e"], keepdims=0),
+              helper.make_node("Add", ["m", "e"], ["y"])]
+    graph = helper.make_graph(nodes, "sluggish", [x], [y])
+    return helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)]).SerializeToString()
+
+
 def sweep_csv(path: Path, rows: list[tuple[str, str, int, float]]) -> Path:
     """A sweep results CSV with (table, preset, seed, best mIoU) rows."""
     frame = pd.DataFrame([{"table": t, "preset": p, "seed": s, "schedule": "default+epochs=2", "epochs": 2,
@@ -623,6 +644,22 @@ def test_evaluate_overlays_an_uploaded_onnx_model_and_refuses_a_wrong_one() -> N
     assert any("demo.onnx" in str(o) for o in at.selectbox(key="failure_run").options)  # its own session: yes
     other = open_page("8_failures.py")
     assert not any("demo.onnx" in str(o) for o in other.selectbox(key="failure_run").options)
+
+
+def test_an_uploaded_models_evaluation_stops_at_the_servers_time_budget(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A model that passes its trial may still take up to LWIRST_ONNX_WORKER_SECONDS on every frame, holding one of
+    the server's run places for hours on a large set: its run stops once LWIRST_MAX_UPLOAD_RUN_SECONDS have gone,
+    in one line saying where and what to do; the sidebar's model is evaluated as ever."""
+    monkeypatch.setenv("LWIRST_MAX_UPLOAD_RUN_SECONDS", "1")
+    at = open_page("5_evaluate.py")
+    at.file_uploader(key="eval_onnx").set_value(("slow.onnx", sluggish_onnx(), "application/octet-stream")).run()
+    assert not at.exception
+    stopped = [e for e in errors(at) if "slow.onnx" in e]
+    assert len(stopped) == 1 and "stopped after image 1 of 2" in stopped[0], errors(at)
+    assert "LWIRST_MAX_UPLOAD_RUN_SECONDS" in stopped[0] and "lwirst evaluate --model" in stopped[0]
+    assert pages.metric(at, "P")  # the sidebar's model: scored
+    roc = chart(at, "eval_roc")
+    assert not any("slow.onnx" in t["name"] for t in roc["data"])
 
 
 def test_evaluate_draws_the_shipped_model_in_its_colour() -> None:
