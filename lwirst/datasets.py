@@ -118,8 +118,13 @@ class Sample:
         """"mask 320x256 resized to its 640x512 image" where the mask was resized, else ""."""
         if self.mask_stored is None:
             return ""
-        return (f"mask {self.mask_stored[0]}x{self.mask_stored[1]} resized to its {self.image.shape[1]}x"
-                f"{self.image.shape[0]} image (same aspect ratio)")
+        return resized_mask_text(self.mask_stored, self.image.shape)
+
+
+def resized_mask_text(stored: tuple[int, int], shape: tuple[int, ...]) -> str:
+    """How a mask of `stored` (width, height) fitted to an image of `shape` (H, W, ...) is told, in a log line and
+    beside a view's scores alike."""
+    return f"mask {stored[0]}x{stored[1]} resized to its {shape[1]}x{shape[0]} image (same aspect ratio)"
 
 
 class SegDataset:
@@ -349,8 +354,7 @@ def read_truth(path: str | Path, shape: tuple[int, int], threshold: float | None
         return mask
     name = name or Path(path).name
     fitted = fit_mask(mask, shape, name)
-    log.warning("%s: mask %dx%d is resized to its %dx%d image (same aspect ratio)", name,
-                mask.shape[1], mask.shape[0], shape[1], shape[0])
+    log.warning("%s: %s", name, resized_mask_text((mask.shape[1], mask.shape[0]), shape))
     return fitted
 
 
