@@ -591,18 +591,19 @@ def rescored(run: Run, threshold: float, target_filter: TargetFilter,
 
 
 @st.cache_data(max_entries=256, show_spinner=False)
-def _thumbnail(key: str, name: str, threshold: float, bounds: tuple[float | None, ...], root: str, dataset: str,
-               split: str, files: tuple[tuple[str, int], ...], _logits: np.ndarray) -> np.ndarray:
+def _thumbnail(key: str, name: str, threshold: float, bounds: tuple[float | None, ...], margin: float, root: str,
+               dataset: str, split: str, files: tuple[tuple[str, int], ...], _logits: np.ndarray) -> np.ndarray:
     choice = common.DataChoice("", root, dataset, split)
     sample = common.load_item(choice, common.open_data(choice).names.index(name))
-    return analysis.thumbnail(sample.image, _logits, sample.mask, threshold, TargetFilter(*bounds))
+    return analysis.thumbnail(sample.image, _logits, sample.mask, threshold, TargetFilter(*bounds), margin=margin)
 
 
-def thumbnail(run: Run, name: str, threshold: float, target_filter: TargetFilter) -> np.ndarray:
-    """The gallery thumbnail of one image of a run at a threshold and filter (cached by its files' times)."""
+def thumbnail(run: Run, name: str, threshold: float, target_filter: TargetFilter, margin: float) -> np.ndarray:
+    """The gallery thumbnail of one image of a run at a threshold, filter and hot margin (cached by its files'
+    times)."""
     c = run.choice
     files = common.files_stamp(c, common.open_data(c).names.index(name))
-    return _thumbnail(run.key, name, threshold, _bounds(target_filter), c.root, c.dataset, c.split, files,
+    return _thumbnail(run.key, name, threshold, _bounds(target_filter), margin, c.root, c.dataset, c.split, files,
                       run.result.saliency[name])
 
 

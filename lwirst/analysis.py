@@ -34,7 +34,17 @@ from lwirst import ablation_stats, jsonio, palette, paths, uploads
 from lwirst.chips import Chip, target_chips
 from lwirst.config import presets_for_table
 from lwirst.consensus import flops_factor
-from lwirst.drawing import HeatScale, Match, draw_targets, evaluation_overlay, heat_scale, heatmap, mask_image
+from lwirst.drawing import (
+    HeatScale,
+    Match,
+    draw_targets,
+    evaluation_overlay,
+    heat_scale,
+    heatmap,
+    mask_image,
+    match_overlay,
+    match_targets,
+)
 from lwirst.errors import LwirstError, renamed
 from lwirst.eval_protocol import AppliedProtocol, EvalProtocol, filter_legend, growth_legend
 from lwirst.evaluate import EvalResult, cache_root, frame_flops, rescore, shown_iou, stored_summary
@@ -1015,12 +1025,15 @@ THUMBNAIL_BACKDROP = (40, 40, 40)  # BGR grey around a thumbnail of another aspe
 
 
 def thumbnail(image: np.ndarray, logits: np.ndarray, mask: np.ndarray, threshold: float,
-              target_filter: TargetFilter | None, size: tuple[int, int] = (320, 240)) -> np.ndarray:
-    """The Fig. 5 overlay of one image at `threshold` and the Eq. 4 filter, fitted whole into a
-    `size` (width, height) frame on a grey backdrop: every thumbnail of a gallery has one shape,
-    so a grid of frames of mixed sizes stays aligned."""
-    overlay, _ = evaluation_overlay(image, detect(logits, threshold).filter(target_filter), mask)
-    return letterbox(overlay, size)
+              target_filter: TargetFilter | None, size: tuple[int, int] = (320, 240),
+              margin: float = HOT_MARGIN) -> np.ndarray:
+    """The Fig. 5 overlay of one image at `threshold` and the Eq. 4 filter, its missed targets within `margin` of
+    the threshold drawn hot as the inspector draws them (a thumbnail called "miss" what the inspector below it called
+    "hot"), fitted whole into a `size` (width, height) frame on a grey backdrop: every thumbnail of a gallery has
+    one shape, so a grid of frames of mixed sizes stays aligned."""
+    match = match_targets(detect(logits, threshold).filter(target_filter), mask)
+    return letterbox(match_overlay(image, match, hot=hot_ids(hot_targets(logits, mask, match, threshold, margin))),
+                     size)
 
 
 def letterbox(picture: np.ndarray, size: tuple[int, int]) -> np.ndarray:
@@ -1085,6 +1098,11 @@ def hot_targets(logits: np.ndarray, mask: np.ndarray, match: Match, threshold: f
     return pd.DataFrame(rows, columns=["truth_id", "x", "y", "size", "peak_logit", "peak_prob", "under_by", "status"])
 
 
+def hot_ids(hot: pd.DataFrame) -> set[int]:
+    """The ground-truth ids of the hot targets of a `hot_targets` table."""
+    return set(hot.loc[hot["status"] == HOT, "truth_id"])
+
+
 @dataclass
 class ImageView:
     """The Failure inspector's pictures (8-bit BGR) and tables for one image."""
@@ -1118,7 +1136,7 @@ def image_view(image: np.ndarray, logits: np.ndarray, mask: np.ndarray, threshol
     kept = detect(logits, threshold).filter(target_filter)
     overlay, match = evaluation_overlay(image, kept, mask, tags=False)  # the panel writes the tags
     hot = hot_targets(logits, mask, match, threshold, margin)
-    flagged = set(hot.loc[hot["status"] == HOT, "truth_id"])
+    flagged = hot_ids(hot)
     heat = draw_targets(heatmap(logits, scale, colorbar=False), [t for t in match.missed if t.id in flagged],
                         color=HOT_COLOR, tags=False)  # its ring says "hot": a label under the ring was hidden
     chips, total = target_chips(image, logits, kept, mask, threshold, margin, scale)

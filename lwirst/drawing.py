@@ -11,7 +11,7 @@ frame, so a 4000x3000 frame shown 800 px wide keeps its boxes, labels and colour
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
 import cv2
@@ -20,7 +20,7 @@ import numpy as np
 from lwirst.errors import LwirstError
 from lwirst.imageio import to_bgr
 from lwirst.metrics import match_targets as metric_match
-from lwirst.palette import CORRECT, DETECTION, FALSE_ALARM, MISSED, hex_to_bgr, ink, outcome
+from lwirst.palette import CORRECT, DETECTION, FALSE_ALARM, HOT, MISSED, hex_to_bgr, ink, outcome
 from lwirst.postprocess import Detections, Target, logit_to_probability, mask_targets
 from lwirst.rounding import rate_text
 from lwirst.saliency import Saliency
@@ -428,15 +428,18 @@ def match_targets(predicted: Detections, gt_mask: np.ndarray, max_distance: floa
 
 
 def outcome_boxes(image: np.ndarray, match: Match, missed: bool = True, ids: bool = False,
-                  clear: Sequence[tuple[int, int, int, int] | None] = (), tags: bool = True) -> np.ndarray:
-    """Boxes coloured by outcome (correct, false alarm and, if `missed`, missed), each tagged "ok",
-    "FA" or "miss" (with "#id" of detections when `ids`) unless not `tags` (a view that writes its own, the
-    dashboard's panels), on a copy of `image`; tags keep clear of `clear` (x0, y0, x1, y1: a `text_band`)."""
+                  clear: Sequence[tuple[int, int, int, int] | None] = (), tags: bool = True,
+                  hot: Collection[int] = ()) -> np.ndarray:
+    """Boxes coloured by outcome (correct, false alarm and, if `missed`, missed: those whose ids are in `hot`
+    as hot but below threshold), each tagged "ok", "FA", "miss" or "hot" (with "#id" of detections when `ids`)
+    unless not `tags` (a view that writes its own, the dashboard's panels), on a copy of `image`; tags keep clear
+    of `clear` (x0, y0, x1, y1: a `text_band`)."""
     canvas = to_bgr(image).copy()
     _, thickness = _scale(canvas)
     groups = [(match.correct, CORRECT), (match.false_alarms, FALSE_ALARM)]
     if missed:
-        groups.append((match.missed, MISSED))
+        groups += [(tuple(t for t in match.missed if t.id not in hot), MISSED),
+                   (tuple(t for t in match.missed if t.id in hot), HOT)]
     tagged = tags and sum(len(g) for g, _ in groups) <= TAGGED_MAX
     marks = [(t.box, outcome(name).bgr,
               (f"#{t.id} {outcome(name).tag}" if ids and name != MISSED else outcome(name).tag) if tagged else None)
@@ -450,8 +453,14 @@ def evaluation_overlay(image: np.ndarray, predicted: Detections, gt_mask: np.nda
     """Fig. 5 picture in `lwirst.palette`'s colours: correct, missed and false-alarm boxes, tagged (unless not
     `tags`)."""
     match = match_targets(predicted, gt_mask, max_distance)
+    return match_overlay(image, match, tags), match
+
+
+def match_overlay(image: np.ndarray, match: Match, tags: bool = True, hot: Collection[int] = ()) -> np.ndarray:
+    """`evaluation_overlay` of a match already made, the missed targets whose ids are in `hot` drawn as hot but
+    below threshold (a view that knows the peaks: a gallery's thumbnail agrees with the inspector)."""
     summary = f"ok {len(match.correct)}  miss {len(match.missed)}  FA {len(match.false_alarms)}"
     boxes = [t.box for t in (*match.correct, *match.false_alarms, *match.missed)]
     canvas = to_bgr(image).copy()
     band = text_band(canvas, [summary], avoid=boxes)
-    return outcome_boxes(canvas, match, clear=[band], tags=tags), match
+    return outcome_boxes(canvas, match, clear=[band], tags=tags, hot=hot)

@@ -31,7 +31,7 @@ def main() -> None:
     if ranked.empty:
         st.info("No image of this run matches the filters above.")
         return
-    gallery(run, ranked, post)
+    gallery(run, ranked, post, margin)
     name = choose_image(ranked)
     inspect(run, name, post, scale, margin)
 
@@ -139,14 +139,14 @@ METRICS_PER_ROW = 3  # metric cards of the whole run, each with its change again
 TILE_WIDTH = 260  # CSS pixels of a gallery tile, in a row that wraps: two per row at 1024 px, three at 1440
 
 
-def gallery(run: dash.Run, ranked: pd.DataFrame, post: common.Postprocess) -> None:
+def gallery(run: dash.Run, ranked: pd.DataFrame, post: common.Postprocess, margin: float) -> None:
     """The top of the ranking as thumbnails (Fig. 5 overlays, re-scored live); a click inspects one."""
     st.markdown(f"**Gallery**: the first {min(GALLERY, len(ranked))} of the ranking; *Inspect* opens one below.")
     row_of_tiles = st.container(horizontal=True, gap="small")
     for i, row in enumerate(ranked.head(GALLERY).itertuples(index=False)):
         tile = row_of_tiles.container(width=TILE_WIDTH)
         caption = f"{i + 1}. {row.name}: IoU {views.number_text(row.iou, 2)}, miss {row.missed}, FA {row.false_alarms}"
-        tile.image(dash.thumbnail(run, row.name, post.threshold, post.target_filter), channels="BGR",
+        tile.image(dash.thumbnail(run, row.name, post.threshold, post.target_filter, margin), channels="BGR",
                    caption=caption, width="stretch", alt=caption)
         if tile.button("Inspect", key=f"failure_pick_{i}"):
             st.session_state["failure_image"] = row.name

@@ -316,6 +316,18 @@ def test_hot_but_below_threshold_targets_are_flagged_with_how_far_under() -> Non
     assert len(analysis.image_view(image, logits, mask, -1.0, None).match.missed) == 1
 
 
+def test_a_gallery_thumbnail_draws_a_hot_miss_as_the_inspector_does() -> None:
+    """The gallery's thumbnail boxed a hot-but-below target as a plain miss while the inspector below it said hot."""
+    image, logits, mask = _scene()
+    thumb = analysis.thumbnail(image, logits, mask, 0.0, None, size=(64, 64), margin=2.0)
+    hot = np.all(thumb == analysis.HOT_COLOR, axis=2)
+    missed = np.all(thumb == palette.outcome(palette.MISSED).bgr, axis=2)
+    assert hot[25:36, 35:46].any() and not missed[25:36, 35:46].any()  # the hot one
+    assert missed[45:56, 15:26].any() and not hot[45:56, 15:26].any()  # the cold one
+    plain = analysis.thumbnail(image, logits, mask, 0.0, None, size=(64, 64), margin=0.1)  # neither hot
+    assert not np.all(plain == analysis.HOT_COLOR, axis=2).any()
+
+
 def test_rescoring_counts_misses_and_hot_misses_per_image() -> None:
     _, logits, mask = _scene()
     saliency, masks = {"a": logits}, {"a": mask}

@@ -321,7 +321,8 @@ def test_demo_reads_the_users_masks_as_evaluate_does_and_goes_on_past_a_bad_imag
     assert "1 image(s) segmented unscored: their masks could not be used" in captured.out
     assert "1 image(s) segmented unscored: no mask of their name" in captured.out  # synth_00002's
     assert len(list((tmp_path / "out").glob("*_overlay.png"))) == 3
-    assert "synth_00000.png: mask 128x128 resized to its 256x256 image" in caplog.text  # the image is named, not its mask file
+    # the image is named, not its mask file
+    assert "synth_00000.png: mask 128x128 resized to its 256x256 image" in caplog.text
     assert main([*argv, "--mask-threshold", "0.5", "--force"]) == 1  # binarised on request; the empty file fails
     captured = capsys.readouterr()
     assert "1 of 4 images failed" in captured.err and "in 2 frames" in captured.out
