@@ -54,7 +54,14 @@ from lwirst.metrics import image_record
 from lwirst.modelcard import card_metrics, format_metric
 from lwirst.paper import compare_preset, load_table
 from lwirst.polarity import legend as polarity_legend
-from lwirst.postprocess import TargetFilter, detect, logit_to_probability, mask_targets, probability_text
+from lwirst.postprocess import (
+    HOT_MARGIN,
+    TargetFilter,
+    detect,
+    logit_to_probability,
+    mask_targets,
+    probability_text,
+)
 from lwirst.prominence import legend as margin_legend
 from lwirst.rounding import flops_text, params_text, rate_text
 from lwirst.run_settings import PLAIN, RunSettings
@@ -86,9 +93,6 @@ MEASURED_PREFIX = "measured here"
 NOT_MEASURED = "not measured yet"
 HOT = palette.HOT
 SWEEP_GROUP = "ablation sweep"
-# Default of how far under the threshold (logits) a missed target's peak may be and still count as hot:
-# at threshold 0 that is probability >= 0.018, while SIRST backgrounds sit near logit -10 (probability 5e-5).
-HOT_MARGIN = 4.0
 TABLE_TITLES = {
     "III": "Convolution methods of DAAA modules",
     "IV": "Channel expansion or compression ratio",

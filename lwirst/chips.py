@@ -19,7 +19,7 @@ from scipy import ndimage
 from lwirst.drawing import Match, heat_scale, heatmap, match_targets
 from lwirst.imageio import to_bgr
 from lwirst.palette import CORRECT, DETECTION, FALSE_ALARM, HOT, MISSED, outcome
-from lwirst.postprocess import Detections, Target, mask_targets
+from lwirst.postprocess import HOT_MARGIN, Detections, Target, mask_targets
 
 CHIP_SIZE = 128  # side of each magnified half of a chip, pixels
 CONTEXT = 6  # pixels of background kept around a target's box
@@ -138,7 +138,7 @@ def classify(kept: Detections, logits: np.ndarray, mask: np.ndarray | None, thre
 
 
 def target_chips(image: np.ndarray, logits: np.ndarray, kept: Detections, mask: np.ndarray | None = None,
-                 threshold: float = 0.0, margin: float = 4.0, scale: str = "probability",
+                 threshold: float = 0.0, margin: float = HOT_MARGIN, scale: str = "probability",
                  size: int = CHIP_SIZE, context: int = CONTEXT, limit: int | None = 24) -> tuple[list[Chip], int]:
     """The chips of a frame, worst first (hot, missed, false alarm, correct; strongest first within),
     at most `limit` of them, and how many targets there were in all.

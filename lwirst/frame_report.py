@@ -24,7 +24,7 @@ from lwirst.imageio import check_image, stretch, to_bgr
 from lwirst.metrics import image_record
 from lwirst.palette import CORRECT, FALSE_ALARM
 from lwirst.pipeline import FrameResult
-from lwirst.postprocess import TargetFilter
+from lwirst.postprocess import HOT_MARGIN, TargetFilter
 from lwirst.scoring import image_results, metric_spec, plugin_metrics
 
 TABLE_COLUMNS = ("id", "x", "y", "box_x", "box_y", "box_w", "box_h", "size", "ratio", "peak", "peak_prob")
@@ -89,6 +89,8 @@ class FrameReport:
     heat: HeatScale | None = None  # what the heatmap's colours mean (it carries no colour bar of its own)
     protocol: str = ""  # the input protocol this frame ran with ("resize" or "native": "auto" resolved)
     stretched: tuple[float, float, str] | None = None  # a 16-bit or float frame: the range shown as 0..255, its type
+    peak: float = math.nan  # the map's highest logit, and the threshold it stands against (nothing found: how far
+    threshold: float = math.nan  # under it, `lwirst.postprocess.peak_text`)
 
     @property
     def table(self) -> pd.DataFrame:
@@ -101,7 +103,8 @@ class FrameReport:
 
 
 def frame_report(image: np.ndarray, result: FrameResult, scale: str = "probability",
-                 mask: np.ndarray | None = None, margin: float = 4.0, chip_limit: int | None = 24) -> FrameReport:
+                 mask: np.ndarray | None = None, margin: float = HOT_MARGIN,
+                 chip_limit: int | None = 24) -> FrameReport:
     """Input, heatmap (its colour range in `heat`), overlay of kept targets, target table, the target chips
     (`lwirst.chips`: every detection and, with a mask, every missed target, worst first; `margin`
     says how far under the threshold a missed target's peak counts as hot) and, with a mask, scores."""
@@ -112,7 +115,8 @@ def frame_report(image: np.ndarray, result: FrameResult, scale: str = "probabili
                          len(result.detections), len(result.kept), result.kept.to_frame(),
                          palette=result.saliency.palette, as_colour=result.saliency.as_colour,
                          heat=heat_scale(result.saliency, scale), protocol=result.saliency.protocol,
-                         stretched=None if stretched.span is None else (*stretched.span, image.dtype.name))
+                         stretched=None if stretched.span is None else (*stretched.span, image.dtype.name),
+                         peak=float(result.saliency.logits.max()), threshold=result.threshold)
     report.chips, report.targets_total = target_chips(image, result.saliency.logits, result.kept, mask,
                                                       result.threshold, margin, scale, limit=chip_limit)
     if mask is not None:

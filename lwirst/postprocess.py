@@ -107,6 +107,19 @@ def describe_threshold(logit: float) -> str:
     return f"{probability_text(logit)} (logit {float(logit):.4g})"
 
 
+# Default of how far under the threshold (logits) a peak may be and still count as hot (a missed target's, the
+# paper's Fig. 6 case; a map's highest point where nothing rose): at threshold 0 that is probability >= 0.018,
+# while SIRST backgrounds sit near logit -10 (probability 5e-5).
+HOT_MARGIN = 4.0
+
+
+def peak_text(peak: float, threshold: float) -> str:
+    """Where a map's highest point stands against the threshold, for a frame where nothing rose above it:
+    "its highest point, 0.794 (logit 1.35), is 0.65 logit under the threshold"; whether that is a hair or a world
+    away tells a threshold set high from a frame the network sees nothing in."""
+    return f"its highest point, {describe_threshold(peak)}, is {threshold - peak:.2f} logit under the threshold"
+
+
 def probability_of(logit: float | None) -> float | None:
     """The probability of a logit threshold, rounded to 6 significant digits (None stays None), for JSON."""
     return None if logit is None else float(f"{float(logit_to_probability(logit)):.6g}")

@@ -13,6 +13,7 @@ from lwirst.frame_report import FrameReport
 from lwirst.imageio import several_pages
 from lwirst.inference import shrink_note
 from lwirst.polarity import WHITE_HOT
+from lwirst.postprocess import HOT_MARGIN, peak_text
 from lwirst.rounding import span_text
 
 
@@ -114,19 +115,23 @@ def how_it_ran(report: FrameReport) -> None:
     info = common.speed_info(common.engine())
     st.caption(info.frame_run(report.input.shape[:2], report.protocol))
     shrunk = shrink_note(report.input.shape[:2], report.protocol, info.size)
-    if not report.found and shrunk:  # the two settings a newcomer's frames may need
-        st.caption(f"Nothing rose above the threshold. This frame ran {shrunk}. Protocol auto or native under the "
-                   "sidebar's \"How frames run\" runs it at its own size.")
-    if not report.found and common.chosen_polarity() == WHITE_HOT:
-        st.caption(f"{'Or, i' if shrunk else 'Nothing rose above the threshold. I'}f the camera shows hot targets "
-                   "dark (black-hot), set Sensor polarity to black-hot under the sidebar's \"How frames run\".")
+    # a peak just under the threshold is the threshold's doing: the settings a newcomer's frames may need are named
+    # where the network saw nothing near it
+    far = not report.found and report.threshold - report.peak > HOT_MARGIN
+    if not report.found:
+        st.caption(f"Nothing rose above the threshold: {peak_text(report.peak, report.threshold)}."
+                   + (f" This frame ran {shrunk}. Protocol auto or native under the sidebar's \"How frames run\" runs "
+                      "it at its own size." if shrunk else ""))
+    if far and common.chosen_polarity() == WHITE_HOT:
+        st.caption(f"{'Or, i' if shrunk else 'I'}f the camera shows hot targets dark (black-hot), set Sensor polarity "
+                   "to black-hot under the sidebar's \"How frames run\".")
     if report.stretched is not None:  # what 0..255 of the picture and the network's input stand for
         low, high, kind = report.stretched
         zones = common.chosen_zones()
         st.caption(f"A frame of {kind} values: shown, and read by the network, stretched to 8 bits over its own "
                    f"range, {span_text(low, high)} (hot and dead pixels{', and the ignore zones,' if zones else ''} "
                    "set no range).")
-        if not report.found and not zones:  # a camera's burnt-in text at full scale takes the whole range
+        if far and not zones:  # a camera's burnt-in text at full scale takes the whole range
             st.caption("Or, where burnt-in text, a logo or a reticle sets that range, mark it under the sidebar's "
                        "Ignore regions: it then sets no range, and the scene keeps its contrast.")
     if report.palette:

@@ -636,7 +636,22 @@ def test_a_large_frame_resized_that_shows_nothing_is_said_to_have_shrunk_its_tar
     at.radio(key="protocol").set_value("native").run()
     captions = [c.value for c in at.caption]
     assert not at.exception and count(at, "Above threshold") == 0 and not any("÷" in c for c in captions)
-    assert any(c.startswith("Nothing rose above the threshold. If the camera shows") for c in captions), captions
+    assert any(c.startswith("Nothing rose above the threshold: its highest point, ") for c in captions), captions
+    assert any(c.startswith("If the camera shows hot targets dark (black-hot)") for c in captions), captions
+
+
+def test_a_threshold_raised_over_the_frames_peak_is_said_as_such_not_as_black_hot() -> None:
+    """Nothing found because the sidebar's threshold sits just above the frame's targets: the page says how far under
+    it the map's highest point is, and keeps the black-hot and ignore-zone hints for a frame the network saw nothing
+    in (they read as if the camera were to blame)."""
+    at = open_page("2_single_frame.py", data_root=SAMPLES_LABEL, threshold=0.0)
+    peak = float(at.dataframe[0].value["peak"].max())
+    at = open_page("2_single_frame.py", data_root=SAMPLES_LABEL, threshold=peak + 0.5)
+    captions = [c.value for c in at.caption]
+    assert count(at, "Above threshold") == 0
+    assert any(c.startswith("Nothing rose above the threshold: its highest point, ") and
+               c.endswith("is 0.50 logit under the threshold.") for c in captions), captions
+    assert not any("black-hot" in c for c in captions), captions
 
 
 def test_a_black_hot_upload_is_found_once_the_sidebar_says_black_hot() -> None:

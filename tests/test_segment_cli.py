@@ -250,6 +250,26 @@ def test_a_frame_where_nothing_rose_is_told_once_of_black_hot_as_single_frame_te
     assert "note: nothing rose" not in out and "0 detections" not in out  # inverted, its targets are found
 
 
+def test_a_frame_whose_peak_is_just_under_a_raised_threshold_says_how_far_and_no_more(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """A threshold set above a frame's targets found nothing, and the note sent the user to black-hot and the ignore
+    zones: the frame's line says how far under the threshold the map's highest point is, and the note comes only
+    where the network saw nothing within HOT_MARGIN of it."""
+    from lwirst.paths import SAMPLES_DIR
+    from lwirst.postprocess import HOT_MARGIN
+
+    base = ["segment", str(SAMPLES_DIR / "images" / "synth_00000.png"), "--backend", "torch", "--threads", "1"]
+    assert main([*base, "--out", str(tmp_path / "a")]) == 0
+    capsys.readouterr()
+    peak = float(pd.read_csv(tmp_path / "a" / "synth_00000_targets.csv")["peak"].max())
+    for under, noted in ((0.5, False), (HOT_MARGIN + 1, True)):
+        assert main([*base, "--out", str(tmp_path / f"t{under}"), "--logit-threshold", str(peak + under)]) == 0
+        out = capsys.readouterr().out
+        line = next(line for line in out.splitlines() if line.startswith(base[1]))
+        assert ": 0 detections; its highest point, " in line and f"is {under:.2f} logit under the threshold" in line
+        assert ("note: nothing rose" in out) == noted, out
+
+
 def test_a_raw_frame_whose_burnt_in_text_took_its_range_is_pointed_to_the_ignore_zones(
         tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     """A 14-bit frame's timestamp at full scale took its whole stretch, and the note where nothing rose pointed to

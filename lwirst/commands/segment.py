@@ -483,7 +483,7 @@ def _segment_all(args: argparse.Namespace, pipeline: FramePipeline, todo: list[t
     from lwirst.imageio import read_image, write_png
     from lwirst.inference import shrink_note, shrunk_by
     from lwirst.polarity import WHITE_HOT
-    from lwirst.postprocess import probability_of
+    from lwirst.postprocess import HOT_MARGIN, peak_text, probability_of
     from lwirst.rounding import count_text
 
     failed, shrunk_said, dark_said = 0, False, False
@@ -536,6 +536,9 @@ def _segment_all(args: argparse.Namespace, pipeline: FramePipeline, todo: list[t
         kept = (f"{len(result.kept)} of {len(result.detections)} detections kept by the size / ratio filter"
                 if len(result.kept) != len(result.detections)
                 else count_text(len(result.kept), "detection"))
+        peak = float(result.saliency.logits.max())
+        if not result.detections:  # a hair under, or a world away: a threshold set high, or nothing seen
+            kept += f"; {peak_text(peak, result.threshold)}"
         shrunk = shrunk_by(image.shape[:2], result.saliency.protocol, run.size) if run.size else None
         shrink = f", {shrunk}" if shrunk else ""
         print(f"{path}: {kept} (ran {result.saliency.protocol}{shrink}{colours}) -> {base}_*")
@@ -543,7 +546,8 @@ def _segment_all(args: argparse.Namespace, pipeline: FramePipeline, todo: list[t
             print(f"note: {path.name} ran {shrink_note(image.shape[:2], 'resize', run.size)}; "
                   "--protocol auto (the default) or native runs frames over twice the model's area at their own size")
             shrunk_said = True
-        if not result.detections and args.polarity == WHITE_HOT and not dark_said:  # once, as Single frame says it
+        if not result.detections and result.threshold - peak > HOT_MARGIN and args.polarity == WHITE_HOT \
+                and not dark_said:  # once, where the network saw nothing near the threshold, as Single frame says it
             # a camera's burnt-in text at full scale takes a raw frame's whole stretch: the zones set it free
             text = ("; if burnt-in text, a logo or a reticle sets this raw frame's range, --ignore X,Y,W,H over it "
                     "sets it free" if image.dtype != np.uint8 and not (args.ignore or args.ignore_mask) else "")
