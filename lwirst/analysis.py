@@ -177,8 +177,8 @@ def sample_note(metrics: Mapping[str, float]) -> str:
     images, targets = int(metrics.get("images", 0)), metrics.get("targets")
     text = f"{images} image{'s' if images != 1 else ''}" + (
         f", {int(targets)} target{'s' if targets != 1 else ''}" if targets is not None else "")
-    if images < FEW_IMAGES:
-        text += f": too few (under {FEW_IMAGES}) for these scores to say much"
+    if images < FEW_IMAGES:  # said of the images: "28 targets: too few (under 20)" read as if 28 were under 20
+        text += f": too few images (under {FEW_IMAGES}) for these scores to say much"
     return text
 
 

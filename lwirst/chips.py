@@ -45,9 +45,10 @@ class Chip:
 
     @property
     def caption(self) -> str:
-        """Number, tag, centroid and magnification, e.g. "#3 FA at (120, 48) ×8" (a missed target has no number)."""
+        """Number, tag, centroid and magnification, e.g. "#3 FA at (120, 48) ×8" (a missed target has no number; a large
+        one's crop shrunk to fit reads "×0.62", not "×0.62439")."""
         number = f"#{self.number} " if self.number is not None else ""
-        return f"{number}{outcome(self.outcome).tag} at ({self.x:.0f}, {self.y:.0f}) ×{self.zoom:g}"
+        return f"{number}{outcome(self.outcome).tag} at ({self.x:.0f}, {self.y:.0f}) ×{round(self.zoom, 2):g}"
 
 
 def _window(target: Target, shape: tuple[int, int], context: int) -> tuple[int, int, int, int]:

@@ -60,7 +60,7 @@ class Closeup:
     @property
     def caption(self) -> str:
         judged = f", {self.outcome}" if self.outcome != DETECTION else ""
-        return f"T{self.track_id}, frame {self.frame}, at ({self.x:.0f}, {self.y:.0f}) ×{self.zoom:g}{judged}"
+        return f"T{self.track_id}, frame {self.frame}, at ({self.x:.0f}, {self.y:.0f}) ×{round(self.zoom, 2):g}{judged}"
 
 
 def track_closeups(frames: Iterable[np.ndarray], trajectories: pd.DataFrame, most: int = CLOSEUPS,

@@ -584,7 +584,7 @@ def test_evaluate_shows_the_operator_row_the_protocol_as_run_and_how_few_images(
     assert " · threshold 0.5 (logit 0) (" in captions and " · backend " in captions
     assert "[256, 256]" not in captions
     header = " ".join(md.value for md in at.markdown)
-    assert f"2 images, {m['targets']} targets: too few (under {analysis.FEW_IMAGES})" in header
+    assert f"2 images, {m['targets']} targets: too few images (under {analysis.FEW_IMAGES})" in header
     assert "FLOPs per frame run" not in {c.label for c in at.metric}  # the samples ran at 256×256: one figure
     # with scale consensus they ran again at 384×384: that cost is a card of its own
     confirmed = open_page("5_evaluate.py", consensus=True)

@@ -13,7 +13,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from lwirst import analysis, palette, plots
-from lwirst.chips import stretch, target_chips
+from lwirst.chips import Chip, stretch, target_chips
 from lwirst.drawing import FALSE_ALARM_BGR, evaluation_overlay, heatmap, text_band
 from lwirst.eval_protocol import EvalProtocol
 from lwirst.evaluate import EvalResult
@@ -71,6 +71,13 @@ def test_chips_cover_every_detection_and_ground_truth_target_worst_first() -> No
     plain, total = target_chips(image, logits, kept, None)
     assert total == 2 and {c.outcome for c in plain} == {palette.DETECTION}
     assert sorted(c.number for c in plain) == sorted(ids.values())
+
+
+@pytest.mark.parametrize(("zoom", "shown"), [(8.0, "×8"), (0.62439, "×0.62"), (2.5, "×2.5"), (128.0, "×128")])
+def test_a_chips_magnification_reads_rounded(zoom: float, shown: str) -> None:
+    """A large target's crop shrunk to fit read "×0.62439"."""
+    chip = Chip(palette.MISSED, 10.0, 20.0, (9, 19, 3, 3), (0, 0, 32, 32), zoom, 1.0, np.zeros((4, 8, 3), np.uint8))
+    assert chip.caption == f"miss at (10, 20) {shown}"
 
 
 def test_chip_limit_keeps_the_worst() -> None:
