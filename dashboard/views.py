@@ -39,8 +39,11 @@ FRAME_EDGE = "rgba(128, 128, 128, 0.9)"  # a picture's outline, seen on the ligh
 PLOT_CONFIG = {"scrollZoom": True, "displaylogo": False, "modeBarButtonsToRemove": ["select2d", "lasso2d"]}
 
 
-def legend(names: Sequence[str] = (palette.CORRECT, palette.MISSED, palette.FALSE_ALARM, palette.HOT)) -> None:
-    """The outcome colours, once per page (hover a name for its meaning)."""
+def legend(names: Sequence[str] = (palette.CORRECT, palette.MISSED, palette.FALSE_ALARM, palette.HOT),
+           marks: Sequence[Chip] = ()) -> None:
+    """The outcome colours, once per page (hover a name for its meaning), and those of any of `marks` the names
+    leave out (a detection the filter removed, shown only when there is one)."""
+    names = [*names, *dict.fromkeys(m.outcome for m in marks if m.outcome not in names)]
     st.markdown(f'<div data-testid="outcome-legend">{palette.legend_html(tuple(names))}</div>',
                 unsafe_allow_html=True)
 
@@ -302,9 +305,11 @@ def chip_strip(chips: Sequence[Chip], total: int, truth: bool = True) -> None:
                    + ("and no ground-truth target." if truth else "and no ground truth given for this frame."))
         return
     shown = "" if len(chips) == total else f" ({len(chips)} of {total}, worst first)"
+    filtered = any(c.outcome == palette.FILTERED for c in chips)
     st.markdown(f"**Target chips**{shown}: each target magnified (nearest neighbour, contrast stretched) "
                 "with its saliency beside it; the border is its outcome"
-                + ("." if truth else " (detection: no ground truth to judge it)."))
+                + ("." if truth else " (detection: no ground truth to judge it).")
+                + (" Grey: a detection the size / ratio filter removed (not kept, nor scored)." if filtered else ""))
     st.image([c.picture[:, :, ::-1] for c in chips], caption=[c.caption for c in chips], width="content",
              output_format="PNG", alt=[c.caption for c in chips])
 

@@ -18,13 +18,13 @@ from scipy import ndimage
 
 from lwirst.drawing import Match, heat_scale, heatmap, match_targets
 from lwirst.imageio import to_bgr
-from lwirst.palette import CORRECT, DETECTION, FALSE_ALARM, HOT, MISSED, outcome
+from lwirst.palette import CORRECT, DETECTION, FALSE_ALARM, FILTERED, HOT, MISSED, outcome
 from lwirst.postprocess import HOT_MARGIN, Detections, Target, mask_targets
 
 CHIP_SIZE = 128  # side of each magnified half of a chip, pixels
 CONTEXT = 6  # pixels of background kept around a target's box
 MIN_SIDE = 15  # smallest crop side (pixels of the frame)
-ORDER = (HOT, MISSED, FALSE_ALARM, CORRECT, DETECTION)
+ORDER = (HOT, MISSED, FALSE_ALARM, CORRECT, DETECTION, FILTERED)
 
 
 @dataclass(frozen=True)
@@ -140,15 +140,17 @@ def classify(kept: Detections, logits: np.ndarray, mask: np.ndarray | None, thre
 
 def target_chips(image: np.ndarray, logits: np.ndarray, kept: Detections, mask: np.ndarray | None = None,
                  threshold: float = 0.0, margin: float = HOT_MARGIN, scale: str = "probability",
-                 size: int = CHIP_SIZE, context: int = CONTEXT, limit: int | None = 24) -> tuple[list[Chip], int]:
-    """The chips of a frame, worst first (hot, missed, false alarm, correct; strongest first within),
-    at most `limit` of them, and how many targets there were in all.
+                 size: int = CHIP_SIZE, context: int = CONTEXT, limit: int | None = 24,
+                 removed: tuple[Target, ...] = ()) -> tuple[list[Chip], int]:
+    """The chips of a frame, worst first (hot, missed, false alarm, correct; strongest first within), then the
+    detections the size / ratio filter `removed` (a frame whose only detection the filter took showed nothing of
+    where it was), at most `limit` of them, and how many targets there were in all.
 
     `margin`: a missed target whose peak logit is at most this far under the threshold is
     "hot but below threshold".
     """
     logits = np.asarray(logits, dtype=np.float32)
-    rows = classify(kept, logits, mask, threshold, margin)
+    rows = classify(kept, logits, mask, threshold, margin) + [(FILTERED, t, t.peak) for t in removed]
     rows.sort(key=lambda r: (ORDER.index(r[0]), -r[2]))
     frame = to_bgr(image)
     bar = heat_scale(logits, scale)  # the whole frame's colour scale; only each chip's window is coloured

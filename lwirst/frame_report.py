@@ -118,7 +118,8 @@ def frame_report(image: np.ndarray, result: FrameResult, scale: str = "probabili
                          stretched=None if stretched.span is None else (*stretched.span, image.dtype.name),
                          peak=float(result.saliency.logits.max()), threshold=result.threshold)
     report.chips, report.targets_total = target_chips(image, result.saliency.logits, result.kept, mask,
-                                                      result.threshold, margin, scale, limit=chip_limit)
+                                                      result.threshold, margin, scale, limit=chip_limit,
+                                                      removed=result.removed)
     if mask is not None:
         report.truth, report.match = evaluation_overlay(picture, result.kept, mask, tags=False)
         shown = picture.copy()

@@ -29,6 +29,7 @@ from dataclasses import dataclass
 
 CORRECT, MISSED, FALSE_ALARM, HOT, DETECTION = "correct", "missed", "false alarm", "hot but below threshold", \
     "detection"
+FILTERED = "removed by the filter"
 
 
 @dataclass(frozen=True)
@@ -58,6 +59,9 @@ OUTCOMES: dict[str, Outcome] = {
                  "triangle-up-open", "△"),
     DETECTION: Outcome(DETECTION, "#CC79A7", "det", "a detection, with no ground truth to judge it", "circle-open",
                        "○"),
+    # a detection above the threshold that the size / ratio filter (Eq. 4) left out: counted, it had no place
+    FILTERED: Outcome(FILTERED, "#BBBBBB", "filtered", "a detection the size / ratio filter (Eq. 4) removed",
+                      "hexagon-open", "⬡"),
 }
 # Series of charts (models, tracks): the Okabe-Ito colours in their order, black and grey last.
 SERIES = ("#0072B2", "#E69F00", "#009E73", "#CC79A7", "#56B4E9", "#D55E00", "#F0E442", "#000000")

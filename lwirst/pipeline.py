@@ -17,7 +17,7 @@ from typing import Protocol
 import numpy as np
 
 from lwirst.errors import LwirstError
-from lwirst.postprocess import GROW_TO, NO_FILTER, Detections, TargetFilter, detect
+from lwirst.postprocess import GROW_TO, NO_FILTER, Detections, Target, TargetFilter, detect
 from lwirst.saliency import Saliency
 from lwirst.tracking import Track, Tracker
 
@@ -68,6 +68,12 @@ class FrameResult:
     tracks: tuple[Track, ...] | None
     threshold: float
     target_filter: TargetFilter
+
+    @property
+    def removed(self) -> tuple[Target, ...]:
+        """The detections the filter left out, where they were (a count alone said nothing of where)."""
+        kept = {t.id for t in self.kept}
+        return tuple(t for t in self.detections if t.id not in kept)
 
 
 class FramePipeline:

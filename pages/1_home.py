@@ -90,8 +90,8 @@ def demo_result(report: FrameReport) -> None:
         iou.metric("IoU", views.number_text(m.iou, 2), help=card_view.help_for("mIoU"))
     else:
         found.metric("Detections", report.kept, help=card_view.help_for("threshold"))
-    views.legend()
     chips = [dataclasses.replace(chip, number=None) for chip in report.chips[:4]]  # the picture shows no #ids
+    views.legend(marks=chips)
     views.chip_strip(chips, report.targets_total)
 
 

@@ -27,7 +27,7 @@ def main() -> None:
     report = common.analyse(common.engine(), frame, post, scale)
     counts(report)
     how_it_ran(report)
-    views.legend(OUTCOMES if report.truth is not None else (palette.DETECTION,))  # no truth: detections only
+    views.legend(OUTCOMES if report.truth is not None else (palette.DETECTION,), report.chips)  # no truth: detections
     chips(report)
     pictures(report, scale)
     ground_truth(report)

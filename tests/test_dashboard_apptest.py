@@ -373,6 +373,24 @@ def test_threshold_and_size_filter_change_the_targets() -> None:
     assert count(at, "Targets kept") < low
 
 
+def test_a_detection_the_filter_removes_is_shown_where_it_was() -> None:
+    """A frame whose detection the size / ratio filter removed said "Removed by the size / ratio filter 1" and
+    showed nothing of where: each removed detection gets a chip and a ring in its own colour, named in the legend,
+    and the targets JSON of `lwirst segment` lists them whole."""
+    at = open_page("2_single_frame.py", data_root=SAMPLES_LABEL)
+    sizes = at.dataframe[0].value["size"]
+    assert len(sizes) >= 1 and not any(" filtered at (" in c for c in chip_captions(at))
+    at.slider(key="size_range").set_value((0, int(sizes.max()) - 1)).run()
+    removed = count(at, "Removed by the size / ratio filter")
+    assert removed == int((sizes > sizes.max() - 1).sum()) >= 1
+    filtered = [c for c in chip_captions(at) if " filtered at (" in c]
+    assert len(filtered) == removed, chip_captions(at)
+    assert "removed by the filter" in " ".join(m.value for m in at.markdown)
+    specs = [json.loads(c.proto.spec) for c in at.get("plotly_chart")]
+    rings = [t for spec in specs for t in spec["data"] if "hexagon-open" in t.get("marker", {}).get("symbol", [])]
+    assert rings  # ringed on the panels too
+
+
 def test_rings_and_tags_can_be_hidden_to_see_a_targets_own_pixels() -> None:
     """Zoomed in far on a 5-pixel target, its ring and its "#1 ok" tag covered the pixels they marked, and nothing
     took them away. Each ringed panel has a button that hides its ring traces and tags in the browser (the zoom

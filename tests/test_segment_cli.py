@@ -81,7 +81,8 @@ def test_segment_writes_every_output(tmp_path: Path, checkpoint: Path, capsys: p
         assert record["grow_to_probability"] == pytest.approx(logit_to_probability(record["grow_to"]))
         assert 0 < record["grow_to_probability"] < 0.5
         assert record["filter"]["min_size"] == 1 and len(record["targets"]) == len(table)
-        assert record["found"] == len(table) + len(record["dropped_ids"])
+        assert record["found"] == len(table) + len(record["dropped"])
+        assert all(t["size"] <= 1 and {"x", "y", "id"} <= t.keys() for t in record["dropped"])  # where, and why
         assert record["model"]["protocol"] == "native"
         assert record["ran"] == {"protocol": "native", "mirrored": False, "palette": None, "as_colour": False,
                                  "clearance": 0.0}  # a SIRST-sized frame: no peak margin

@@ -496,7 +496,6 @@ def _segment_all(args: argparse.Namespace, pipeline: FramePipeline, todo: list[t
             failed += 1
             continue
         base = args.out / stem
-        kept_ids = {t.id for t in result.kept}
         record = {
             "image": str(path), "width": int(image.shape[1]), "height": int(image.shape[0]),
             "threshold": result.threshold, "threshold_probability": probability_of(result.threshold),
@@ -507,7 +506,7 @@ def _segment_all(args: argparse.Namespace, pipeline: FramePipeline, todo: list[t
                                        "as_colour": result.saliency.as_colour,
                                        "clearance": result.saliency.clearance},  # the frame's peak margin, logits
             "found": len(result.detections),
-            "dropped_ids": [t.id for t in result.detections if t.id not in kept_ids],
+            "dropped": [t.to_dict() for t in result.removed],  # by the filter: where, not only how many
             "targets": [t.to_dict() for t in result.kept],
         }
         target = args.out / f"{stem}_mask.png"
