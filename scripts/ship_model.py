@@ -37,6 +37,7 @@ from lwirst.datasets import open_dataset
 from lwirst.evaluate import evaluate
 from lwirst.export import export_onnx, trained_size
 from lwirst.inference import MODELS_DIR, Segmenter
+from lwirst.modelcard import shareable_training
 from lwirst.paths import checkout_commit
 from lwirst.postprocess import GROW_TO, describe_growth
 from lwirst.prominence import DEFAULT_PER_DOUBLING
@@ -122,7 +123,8 @@ def main() -> None:
     weights = MODELS_DIR / f"{NAME}.safetensors"
     shutil.copyfile(source, weights)
     model, meta = load_model(weights)
-    export_onnx(model, MODELS_DIR / f"{NAME}.onnx", trained=trained_size(meta))
+    export_onnx(model, MODELS_DIR / f"{NAME}.onnx", trained=trained_size(meta),  # the notes `lwirst export` writes
+                record=shareable_training(weights, meta))
     log.to_csv(MODELS_DIR / f"{NAME}.train_log.csv", index=False)
     complexity = count_complexity(model)
 

@@ -34,6 +34,27 @@ def test_card_describes_the_shipped_weights() -> None:
                                                                   CARD["data"]["val_split"])
 
 
+def test_the_shipped_onnx_carries_its_checkpoints_cost_and_training_record() -> None:
+    """The shipped ONNX was written before files carried these notes: evaluated, it counted its BN-folded graph
+    (0.1603 M params, 286 M FLOPs, where its checkpoint says 0.1632 M and 303.5 M; Compare placed one model at two
+    costs) and, copied elsewhere, lost its in-sample flag on its own training frames."""
+    import onnx
+
+    from lwirst.checkpoint import load_model
+    from lwirst.complexity import config_complexity
+    from lwirst.export import ARCHITECTURE_NOTE, onnx_cost, onnx_note, onnx_record
+    from lwirst.modelcard import shareable_training
+    from lwirst.models import architecture_of
+
+    proto = onnx.load(str(MODELS_DIR / "lwirst-sirst.onnx"))
+    model, meta = load_model(DEFAULT_MODEL)
+    cost = config_complexity(model.config)
+    assert onnx_cost(proto) == (cost.params, cost.flops) == (163232, pytest.approx(303.53e6, rel=1e-4))
+    assert onnx_note(proto, ARCHITECTURE_NOTE) == architecture_of(model.config)
+    record = onnx_record(proto)
+    assert record and record == json.loads(json.dumps(dict(shareable_training(DEFAULT_MODEL, meta)), default=str))
+
+
 def test_shipped_members_are_finetunes_with_their_own_loss_and_seed() -> None:
     """The shipped weights are a mean of fine-tunes: the card's recipe is its first member's, and every
     member ran the finetune recipe but for the loss, seed and recipe fields the card lists for it, from
