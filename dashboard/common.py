@@ -47,7 +47,7 @@ from dashboard.config import (
     Settings,
     load_settings,
 )
-from dashboard.server_load import SERVER_LOAD
+from dashboard.server_load import SERVER_LOAD, FairLock
 from lwirst import paths
 from lwirst.analysis import uploads_root
 from lwirst.backends import available_backends, default_backend, engine_choice, get_backend
@@ -146,7 +146,7 @@ MARGIN_HELP = (f"Frames over twice the model's area keep a target only where its
                f"{per_doubling_text(MARGIN)} ({_ON_1280:.1f} on a 1280×1024 frame): a large sensor's frame "
                "then alarms about as often as a small one's, a few dim targets lost there (SIRST-sized frames and "
                "frames resized to the model are unchanged)")
-_NETWORK_LOCK = threading.Lock()
+_NETWORK_LOCK = FairLock()  # one frame in flight on the server, every visitor's in turn
 
 
 @dataclass(frozen=True)

@@ -14,7 +14,7 @@ REPO = Path(__file__).resolve().parents[1]
 if str(REPO) not in sys.path:  # dashboard/ is not an installed package
     sys.path.insert(0, str(REPO))
 
-from dashboard.server_load import ServerBusy, ServerLoad  # noqa: E402
+from dashboard.server_load import FairLock, ServerBusy, ServerLoad  # noqa: E402
 from lwirst.errors import LwirstError  # noqa: E402
 
 
@@ -147,3 +147,27 @@ def test_the_bounds_are_the_servers_settings(monkeypatch: pytest.MonkeyPatch) ->
     with pytest.raises(LwirstError, match="LWIRST_MAX_SERVER_RUNS='0' must be a positive integer"), \
             load.running("video"):
         pass
+
+
+def test_the_network_lock_takes_turns_with_a_thread_that_asks_again_at_once() -> None:
+    """A video's thread released the network lock after each frame and took it straight back (Python's own lock is
+    not fair), so a Live stream waiting beside it got a frame every few seconds: with `FairLock` two threads that
+    both ask again at once take strict turns, and the waiter's first turn comes at the holder's first release."""
+    lock, turns = FairLock(), []
+
+    def frames(name: str, count: int) -> None:
+        for _ in range(count):
+            with lock:
+                turns.append(name)
+                time.sleep(0.003)
+
+    video = threading.Thread(target=frames, args=("v", 30))
+    live = threading.Thread(target=frames, args=("l", 10))
+    video.start()
+    time.sleep(0.001)  # the video's first frame holds the lock
+    live.start()
+    for thread in (video, live):
+        thread.join(30)
+    order = "".join(turns)
+    first, last = order.index("l"), order.rindex("l")
+    assert first <= 2 and order[first:last + 1] == "lv" * 9 + "l", order
