@@ -7,17 +7,17 @@ traceback.
 
 from __future__ import annotations
 
-import io
 import logging
 import math
+import re
 import struct
-from collections.abc import Callable
+import zlib
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 import cv2
 import numpy as np
-from PIL import Image
 
 from lwirst.errors import LwirstError
 from lwirst.limits import limit, side_text
@@ -122,24 +122,30 @@ def _jpeg_segments(data: bytes, *wanted: int) -> int | None:
     """Where the first segment of a marker in `wanted` starts, walking a JPEG's segments from its start (each
     skipped by its length, so that markers inside one, an EXIF thumbnail's, are not met); None when the walk
     ends first."""
-    pos = 2
+    return next((pos for marker, pos, _ in _jpeg_markers(data) if marker in wanted), None)
+
+
+def _jpeg_markers(data: bytes, pos: int = 2) -> Iterator[tuple[int, int, int]]:
+    """(marker, position, length) of each segment of a JPEG from `pos`, each skipped by its length (0 for a marker
+    that has none), up to and including its first start of scan; stops where the bytes are no segment."""
     while pos + 4 <= len(data):
         if data[pos] != 0xFF:
-            return None
+            return
         marker = data[pos + 1]
         if marker == 0xFF:  # fill byte
             pos += 1
             continue
         if marker in (0xD8, 0x01) or 0xD0 <= marker <= 0xD7:  # markers without a length
+            yield marker, pos, 0
             pos += 2
             continue
-        if marker in wanted:
-            return pos
         (length,) = struct.unpack(">H", data[pos + 2:pos + 4])
         if marker == 0xD9 or length < 2:
-            return None
+            return
+        yield marker, pos, length
+        if marker == 0xDA:
+            return
         pos += 2 + length
-    return None
 
 
 def _tiff_tags(data: bytes) -> dict[int, int]:
@@ -249,19 +255,54 @@ def orientation(data: bytes) -> int:
     A phone's or camera's JPEG is often stored on its side with the tag saying so: every viewer shows it upright,
     and its masks are drawn upright, so it is read upright (a frame of 512x640 stored had its targets reported
     sideways, and its 640x512 mask refused). libtiff applies a TIFF's tag itself; OpenCV ignores JPEG's and PNG's
-    when it keeps the bit depth."""
+    when it keeps the bit depth. Read from the header's bytes, no pixel decoded: Pillow, asked for a PNG's eXIf
+    chunk after its image data, decoded the whole image first (a 657 KB PNG of 13000x13000 took 650 MB before the
+    size check refused it)."""
     kind = image_format(data)
     if kind == "TIFF":
-        value = (_tiff_header(data) or {}).get(ORIENTATION_TAG, 1)
-    elif (kind == "JPEG" and b"Exif\x00\x00" in data[:HEADER_BYTES]) or (kind == "PNG" and b"eXIf" in data):
-        try:
-            with Image.open(io.BytesIO(data)) as image:
-                value = image.getexif().get(ORIENTATION_TAG, 1)
-        except Exception:  # a tag that cannot be read turns nothing: the pixels still decode, or say why not
-            value = 1
+        tags = _tiff_header(data) or {}
+    elif kind == "JPEG":
+        tags = _exif_tags(next((data[pos + 10:pos + 2 + length] for marker, pos, length in _jpeg_markers(data)
+                                if marker == 0xE1 and data[pos + 4:pos + 10] == b"Exif\x00\x00"), b""))
+    elif kind == "PNG":
+        tags = _exif_tags(_png_chunk(data, b"eXIf"))
     else:
-        value = 1
+        tags = {}
+    value = tags.get(ORIENTATION_TAG, 1)
     return value if value in range(1, 9) else 1
+
+
+def _exif_tags(exif: bytes) -> dict[int, int]:
+    """The `_tiff_tags` of an EXIF block (a TIFF header and its first directory); {} where it is none or cut
+    short."""
+    if exif[:4] not in (b"II*\x00", b"MM\x00*"):
+        return {}
+    try:
+        return _tiff_tags(exif)
+    except struct.error:
+        return {}
+
+
+PNG_CHUNK_TRIES = 16
+
+
+def _png_chunk(data: bytes, kind: bytes) -> bytes:
+    """The data of a PNG's first chunk of type `kind` (b"" where there is none), found by its name and taken only
+    where its length and CRC agree: a chunk walk is one Python step per chunk, and a file may hold millions; a
+    text chunk's mention of the name fails the check. At most PNG_CHUNK_TRIES mentions are checked: each costs a
+    CRC over what its length claims."""
+    at = data.find(kind, 12)
+    for _ in range(PNG_CHUNK_TRIES):
+        if at < 0:
+            break
+        if at >= 4:
+            (length,) = struct.unpack(">I", data[at - 4:at])
+            body = data[at + 4:at + 4 + length]
+            crc = data[at + 4 + length:at + 8 + length]
+            if len(body) == length and len(crc) == 4 and zlib.crc32(kind + body) == struct.unpack(">I", crc)[0]:
+                return body
+        at = data.find(kind, at + 1)
+    return b""
 
 
 def upright(image: np.ndarray, turn: int) -> np.ndarray:
@@ -322,15 +363,37 @@ def check_header(data: bytes, name: str, max_pixels: int | None = None) -> tuple
 
 
 def _jpeg_scans(data: bytes) -> int:
-    """Start-of-scan markers of a JPEG's image, from its first (found by walking the segments before it, so that
-    an EXIF thumbnail's, inside one, is not taken for it) to its end-of-image marker: neither marker can occur
-    inside coded data, where every 0xFF byte is followed by 0 or a restart marker (bytes after the end, such as a
-    phone's appended video, are none of the image's)."""
+    """Start-of-scan markers of a JPEG's image, counted by walking it from its first scan (found by walking the
+    segments before it, so that an EXIF thumbnail's, inside one, is not taken for it) to its end-of-image marker:
+    each scan's coded data up to the next marker (a 0xFF byte followed by neither 0, a restart marker nor another
+    0xFF), each other segment skipped by its length. Searching the raw bytes for the end marker instead stopped at
+    one hidden inside a comment segment, and counted 6 scans of a file holding 20 006. Stops counting once past
+    MAX_JPEG_SCANS; bytes after the end (a phone's appended video) are none of the image's."""
     first = _jpeg_segments(data, 0xDA)
     if first is None:
         return 0
-    end = data.find(b"\xff\xd9", first)
-    return data.count(b"\xff\xda", first, end if end >= 0 else len(data))
+    scans, pos = 0, first
+    while pos + 4 <= len(data) and scans <= MAX_JPEG_SCANS and data[pos] == 0xFF:
+        marker = data[pos + 1]
+        if marker == 0xFF:  # fill byte
+            pos += 1
+            continue
+        if marker == 0xD9:
+            break
+        (length,) = struct.unpack(">H", data[pos + 2:pos + 4]) if marker not in _NO_LENGTH else (0,)
+        pos += 2 + length
+        if marker == 0xDA:
+            scans += 1
+            found = _NEXT_MARKER.search(data, pos)  # the end of its coded data
+            if found is None:
+                break
+            pos = found.end() - 2
+    return scans
+
+
+_NO_LENGTH = frozenset({0x01, *range(0xD0, 0xD8)})  # markers without a length field
+# a marker after coded data (a stuffed 0xFF00 and the restart markers are the data's own)
+_NEXT_MARKER = re.compile(rb"\xff+[^\x00\xd0-\xd7\xff]")
 
 
 def check_declared(width: int, height: int, depth: int | None, name: str, max_pixels: int | None = None

@@ -104,6 +104,45 @@ def test_a_jpeg_of_thousands_of_scans_is_refused_before_decoding() -> None:
         decode_image(decoy, "decoy.jpg")
     trailer = plain + scan * MAX_JPEG_SCANS  # bytes after the end of the image (a phone's motion photo) are none
     assert decode_image(trailer, "motion.jpg").shape == (64, 64)
+    # an end-of-image marker inside a comment between the scans ended the count there: 6 counted of 106
+    hidden = plain[:last] + b"\xff\xfe" + struct.pack(">H", 4) + b"\xff\xd9" + plain[last:-2] \
+        + scan * MAX_JPEG_SCANS + b"\xff\xd9"
+    with pytest.raises(LwirstError, match=f"a JPEG of more than {MAX_JPEG_SCANS} scans"):
+        decode_image(hidden, "hidden.jpg")
+    commented = plain[:last] + b"\xff\xfe" + struct.pack(">H", 4) + b"\xff\xd9" + plain[last:]
+    assert decode_image(commented, "commented.jpg").shape == (64, 64)  # the same comment in a plain file: read
+
+
+def test_a_pngs_orientation_is_read_without_decoding_its_pixels(tmp_path: Path) -> None:
+    """An eXIf chunk after a PNG's image data made Pillow decode the whole image to read the orientation, before
+    the size check: a 657 KB file of 13000x13000 took 650 MB and seconds, then was refused. The orientation is
+    read from the chunk; the size is refused from the header with no decoding; a text chunk naming "eXIf" turns
+    nothing."""
+    import zlib
+
+    from lwirst.imageio import orientation
+
+    def chunk(kind: bytes, body: bytes) -> bytes:
+        return struct.pack(">I", len(body)) + kind + body + struct.pack(">I", zlib.crc32(kind + body))
+
+    exif = b"MM\x00*" + struct.pack(">I", 8) + struct.pack(">H", 1) + struct.pack(">HHI", 274, 3, 1) \
+        + struct.pack(">HH", 6, 0) + struct.pack(">I", 0)
+    rows = zlib.compress(b"\x00" * (1 + 4 * 13000) * 13000, 9)  # 13000 zero rows of RGBA, ~650 MB decoded
+    head = b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", 13000, 13000, 8, 6, 0, 0, 0))
+    late = head + chunk(b"IDAT", rows) + chunk(b"eXIf", exif) + chunk(b"IEND", b"")
+    assert len(late) < 2**20 and orientation(late) == 6
+    named = head + chunk(b"tEXt", b"Comment\x00eXIf") + chunk(b"IDAT", rows) + chunk(b"IEND", b"")
+    assert orientation(named) == 1
+    path = tmp_path / "late.png"
+    path.write_bytes(late)
+    code = ("import re, sys\nfrom lwirst.errors import LwirstError\nfrom lwirst.imageio import check_header\n"
+            "try:\n    check_header(open(sys.argv[1], 'rb').read(), 'late.png')\nexcept LwirstError as exc:\n"
+            "    print(exc)\nprint(re.search(r'VmHWM:\\s+(\\d+)', open('/proc/self/status').read()).group(1))")
+    done = subprocess.run([sys.executable, "-c", code, str(path)], capture_output=True, text=True, timeout=120,
+                          env={**os.environ, "PYTHONPATH": str(REPO)}, check=True)
+    said, peak_kb = done.stdout.splitlines()
+    assert "13000x13000 is larger than the limit" in said
+    assert int(peak_kb) < 300_000, f"peak {int(peak_kb) / 1024:.0f} MB"  # Python, numpy and OpenCV: ~100 MB
 
 def test_png_bomb_is_refused_from_its_header_with_little_memory(bomb_png: Path, tmp_path: Path) -> None:
     assert bomb_png.stat().st_size < 2 * 2**20
