@@ -86,6 +86,16 @@ def check_finite(name: str, value: float, lo: float | None = None, hi: float | N
 THREADS = number(int, lo=1, hi=1024)
 
 
+def missing_file_text(path: Path) -> str:
+    """Why an input that is no regular file cannot be read: absent, or a pipe, device or socket (a link to
+    /dev/zero, a named pipe: "no such file" of a file that is there misled, and a pipe given as a video hung)."""
+    if not path.exists():
+        return f"{path}: no such file"
+    if path.is_dir():
+        return f"{path}: is a folder, expected a file"
+    return f"{path}: not a regular file (a pipe, a device or a socket); give a file"
+
+
 def _resolved(path: str | Path) -> Path:
     # realpath follows each link before the ".." after it, as the system does: abspath first took lnk/../x for the
     # x beside lnk, not the x beside its target, and an input was written over through such a path

@@ -57,6 +57,7 @@ from lwirst.pipeline import FpsMeter, FramePipeline, FrameResult
 from lwirst.postprocess import Detections
 from lwirst.sequence_truth import FrameTruth
 from lwirst.stderr_capture import captured_stderr, reason
+from lwirst.validate import missing_file_text
 from lwirst.videoio import BROWSER_CODECS, DeepGreyCapture, open_capture, open_writer, quiet_opencv
 
 log = logging.getLogger(__name__)
@@ -151,6 +152,8 @@ class FrameSource:
         self._cut_inside_frame = False  # the last frame was one the file ends inside: dropped
         if not self.path.exists():
             raise LwirstError(f"{self.path}: no such file or folder")
+        if not (self.path.is_dir() or self.path.is_file()):  # a named pipe hung the reader
+            raise LwirstError(missing_file_text(self.path))
         if self.path.is_dir():
             self._files = _frame_files(self.path)
             self.total: int | None = len(self._files)

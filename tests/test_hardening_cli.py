@@ -566,3 +566,18 @@ def test_an_unknown_option_gets_a_hint(capsys: pytest.CaptureFixture[str], argv:
     error = capsys.readouterr().err.strip()
     assert stop.value.code == 2 and error.startswith(f"error: lwirst {argv[0]}: unrecognized arguments: ")
     assert error.endswith(hint)
+
+
+@pytest.mark.parametrize("command", ["segment", "video"])
+def test_a_pipe_or_a_device_given_as_an_input_is_named_as_such(tmp_path: Path, command: str) -> None:
+    """A named pipe given to `lwirst video` hung with no word, and `segment` called a pipe, or a link to /dev/zero,
+    "no such file" though it was there."""
+    pipe = tmp_path / ("clip.mp4" if command == "video" else "frame.png")
+    os.mkfifo(pipe)
+    device = tmp_path / ("zero.mp4" if command == "video" else "zero.png")
+    device.symlink_to("/dev/zero")
+    for given in (pipe, device):
+        done = run_cli(command, given, "--out", tmp_path / ("out.mp4" if command == "video" else "out"),
+                       cwd=tmp_path, timeout=60)
+        assert done.returncode == 1
+        assert one_line_error(done) == f"error: {given}: not a regular file (a pipe, a device or a socket); give a file"

@@ -19,7 +19,7 @@ import numpy as np
 from lwirst import jsonio
 from lwirst.errors import LwirstError
 from lwirst.saliency import PROTOCOLS
-from lwirst.validate import THREADS, atomic_write_bytes, check_outputs, number, strict_bool
+from lwirst.validate import THREADS, atomic_write_bytes, check_outputs, missing_file_text, number, strict_bool
 
 if TYPE_CHECKING:
     from lwirst.eval_protocol import RunSpec
@@ -357,7 +357,7 @@ def run(args: argparse.Namespace) -> int:
     if repeats:
         print(f"{repeats} image(s) named more than once: each is segmented once")
     if absent := [path for path in images if not path.is_file()]:
-        raise LwirstError(f"{absent[0]}: no such file" + (f" (and {len(absent) - 1} more)" if len(absent) > 1 else ""))
+        raise LwirstError(missing_file_text(absent[0]) + (f" (and {len(absent) - 1} more)" if len(absent) > 1 else ""))
     stems = output_stems(images)
     outputs = (*OUTPUTS, LOGITS) if args.save_logits else OUTPUTS
     finished = [stem for stem in stems
