@@ -39,6 +39,17 @@ FRAME_EDGE = "rgba(128, 128, 128, 0.9)"  # a picture's outline, seen on the ligh
 PLOT_CONFIG = {"scrollZoom": True, "displaylogo": False, "modeBarButtonsToRemove": ["select2d", "lasso2d"]}
 
 
+# Streamlit's header Stop, hidden on pages that have their own: it ends a script run, never a Live stream's timed
+# fragment (the stream and its CPU went on), and on Video it froze the page with a greyed button, a stale progress
+# bar and nothing said until the visitor clicked again, where the page's own Stop names the run and keeps its frames.
+OWN_STOP_STYLE = '<style>[data-testid="stStatusWidget"] button { display: none !important; }</style>'
+
+
+def own_stop_only() -> None:
+    """Hide the header's Stop on a page whose runs have their own stop (`OWN_STOP_STYLE`)."""
+    st.html(OWN_STOP_STYLE)
+
+
 def legend(names: Sequence[str] = (palette.CORRECT, palette.MISSED, palette.FALSE_ALARM, palette.HOT),
            marks: Sequence[Chip] = ()) -> None:
     """The outcome colours, once per page (hover a name for its meaning), and those of any of `marks` the names

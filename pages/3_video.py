@@ -26,6 +26,7 @@ SAMPLE_CHOICE = ("A generated scene, picked for this page by a rule written befo
 
 def main() -> None:
     st.title("Video")
+    views.own_stop_only()  # the page's Stop names a stopped run and keeps its frames
     post = common.postprocess_controls(tracking=True)
     source = choose_video()
     if source is None:

@@ -31,6 +31,7 @@ DUE_SLACK_S = 0.5
 
 def main() -> None:
     st.title("Live")
+    views.own_stop_only()  # the stream's toggle stops it
     source, upload = choose_source()
     post = common.postprocess_controls(tracking=common.tracked_source(source))
     if source == common.WEBCAM:

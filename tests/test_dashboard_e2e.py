@@ -476,6 +476,8 @@ def test_dashboard_in_a_browser(page: Page, server: str, sirst_root: Path) -> No
     expect(stop.first).to_be_visible()
     # while it runs the button that started it is greyed, not left clickable (stale) beside Stop
     expect(page.get_by_role("button", name="Process video")).to_be_disabled()
+    # the header's Stop, which froze the page with nothing said, is hidden here: the page's own is the one to use
+    expect(page.get_by_test_id("stStatusWidget").get_by_role("button", name="Stop")).to_be_hidden()
     stop.first.click()
     note = page.get_by_text(re.compile(rf"The last run on .+ was stopped after \d+ of {SPLIT_FRAMES} frames\."))
     expect(note).to_be_visible()
@@ -501,6 +503,8 @@ def test_dashboard_in_a_browser(page: Page, server: str, sirst_root: Path) -> No
     page.get_by_text("Run the stream", exact=True).click()
     # the card, not the speed note's bold "End-to-end fps" that is on the page before the stream runs
     expect(page.get_by_test_id("stMetric").filter(has_text="End-to-end fps").first).to_be_visible()
+    # the header's Stop ended a fragment run, never the stream: hidden here, where the toggle stops it
+    expect(page.get_by_test_id("stStatusWidget").get_by_role("button", name="Stop")).to_be_hidden()
     page.wait_for_timeout(1000)
     standing = set()
     for _ in range(24):  # 6 s: three or four images at 2 s each, where the pipeline's pace shows dozens
