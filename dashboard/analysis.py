@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import dataclasses
 import logging
-import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -28,7 +27,7 @@ import streamlit as st
 from streamlit.delta_generator import DeltaGenerator
 
 from dashboard import common
-from dashboard.server_load import SERVER_LOAD
+from dashboard.server_load import SERVER_LOAD, RunBudget
 from lwirst import analysis
 from lwirst.backends.ort_worker import NAME as WORKER_BACKEND
 from lwirst.checkpoint import display_name, file_hash
@@ -50,7 +49,6 @@ from lwirst.evaluate import (
     rescore_result,
 )
 from lwirst.inference import Saliency, module_digest
-from lwirst.limits import limit
 from lwirst.maps import StoredMaps
 from lwirst.modelcard import DEMO_MODEL, TrainingRecord, lineage_in_sample_note
 from lwirst.onnxtrial import trial_run
@@ -356,17 +354,14 @@ class _SameRun:
         return rows.loc[(rows["threshold"].astype(float) - threshold).abs().idxmin()]
 
 
-def progress_bar(bar: DeltaGenerator, label: str, budget_s: int | None = None) -> Callable[[int, int], None]:
-    """An `evaluate` progress callback that moves `bar`, and stops the run (a `LwirstError`) once it has taken more
-    than `budget_s` seconds with images left (None: no bound)."""
-    start = time.monotonic()
+def progress_bar(bar: DeltaGenerator, label: str, budget: RunBudget | None = None) -> Callable[[int, int], None]:
+    """An `evaluate` progress callback that moves `bar`, and stops the run (a `LwirstError`) once it is over its
+    `budget` (None: no bound)."""
 
     def progress(done: int, total: int) -> None:
-        if budget_s is not None and done < total and time.monotonic() - start > budget_s:
-            raise LwirstError(f"{label} was stopped after image {done} of {total}: an uploaded model may run for "
-                              f"{budget_s} s on this server (LWIRST_MAX_UPLOAD_RUN_SECONDS), and this one is slower "
-                              "than that on this set. Evaluate it on your own machine with `lwirst evaluate --model "
-                              "FILE`, or here on a smaller set")
+        if budget is not None:
+            budget.check(label, "image", done, total, "Evaluate it on your own machine with `lwirst evaluate "
+                                                      "--model FILE`, or here on a smaller set.")
         bar.progress(done / total if total else 1.0,
                      text=f"{label}: image {done} of {total}{SERVER_LOAD.shared('evaluation')}")
 
@@ -387,9 +382,8 @@ def evaluate_run(label: str, engine: common.Engine, choice: common.DataChoice, t
         bar.progress(0.0, text=f"{label}: checking every file of the set...")
         _checked(common.data_fingerprints(choice), dataset)
         upload = analysis.is_upload(engine.path)
-        budget = limit("LWIRST_MAX_UPLOAD_RUN_SECONDS") if upload else None
         result = evaluate(segmenter, dataset, threshold=threshold, target_filter=target_filter,
-                          progress=progress_bar(bar, label, budget),  # type: ignore[arg-type]
+                          progress=progress_bar(bar, label, RunBudget() if upload else None),  # type: ignore[arg-type]
                           use_cache=not upload)
     return remember(Run(label, key, choice, threshold, result, *cost(engine)))
 

@@ -47,7 +47,7 @@ from dashboard.config import (
     Settings,
     load_settings,
 )
-from dashboard.server_load import SERVER_LOAD, FairLock
+from dashboard.server_load import SERVER_LOAD, FairLock, RunBudget
 from lwirst import paths
 from lwirst.analysis import uploads_root
 from lwirst.backends import available_backends, default_backend, engine_choice, get_backend
@@ -1288,9 +1288,13 @@ def run_video(source: VideoSource, chosen: Engine, post: Postprocess, bar: Delta
     halted: list[StopException | RerunException] = []
 
     clock = RunClock()
+    budget = RunBudget() if source.stored is not None else None  # a visitor's upload: its run is bounded in time
 
     def progress(done: int, total: int | None) -> None:
         run.done, run.total = done, total
+        if budget is not None:  # stopped as a damaged frame stops it: the frames before are kept and shown
+            budget.check(source.name, "frame", done, total, "Process a shorter clip here, or the whole video on your "
+                                                           "own machine with `lwirst video`.")
         try:
             bar.progress(min(done / total, 1.0) if total else 0.0,
                          text=clock.text(done, total) + SERVER_LOAD.shared("video"))

@@ -17,6 +17,7 @@ work; it runs where a page cannot say it waits, nor take a Stop while it does) a
 from __future__ import annotations
 
 import threading
+import time
 from collections import Counter, deque
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -117,6 +118,26 @@ class ServerLoad:
         none."""
         runs = self.others(own)
         return template.format(_described(runs)) if runs else ""
+
+
+class RunBudget:
+    """How long a run of a visitor's upload (a model evaluated, a video processed) may hold one of the server's run
+    places: LWIRST_MAX_UPLOAD_RUN_SECONDS from its start. A model that passes its trial may still take up to
+    LWIRST_ONNX_WORKER_SECONDS on every frame, and a small video of progressive-JPEG frames seconds to decode each:
+    either held a place for hours. `check` after each frame stops the run with the frame that crosses it."""
+
+    def __init__(self) -> None:
+        self.seconds = limit("LWIRST_MAX_UPLOAD_RUN_SECONDS")
+        self._start = time.monotonic()
+
+    def check(self, label: str, unit: str, done: int, total: int | None, elsewhere: str) -> None:
+        """Raise (a `LwirstError` naming where the run stopped and `elsewhere` to run it) once the run has taken
+        longer than its budget with `unit`s left."""
+        if (total is None or done < total) and time.monotonic() - self._start > self.seconds:
+            of = f" of {total}" if total else ""
+            raise LwirstError(f"{label} was stopped after {unit} {done}{of}: an upload may run for {self.seconds} s "
+                              f"on this server (LWIRST_MAX_UPLOAD_RUN_SECONDS), and this one takes longer. "
+                              f"{elsewhere}")
 
 
 class FairLock:

@@ -25,11 +25,11 @@ server can tighten or loosen them without code changes:
   dashboard runs an uploaded ONNX model on every frame (`lwirst.backends.ort_worker`: a tensor sized from a real
   frame's values escapes the trial), and the time of one call (defaults 4096 MB, which runs LW-IRSTNet on a
   6144x6144 frame, and 120 s); ``LWIRST_ONNX_WORKERS``: most such workers at once (default 2).
-- ``LWIRST_MAX_UPLOAD_RUN_SECONDS``: longest evaluation of a visitor's uploaded model on a served dashboard (default
-  600 s): it holds one of the server's run places, and a model that passes its trial can still take up to
-  ``LWIRST_ONNX_WORKER_SECONDS`` on every frame of a set (an 86-frame split, hours). The run stops with the frame
-  that crosses it, at most one worker call later; `lwirst evaluate --model` on the visitor's own machine has no
-  such bound.
+- ``LWIRST_MAX_UPLOAD_RUN_SECONDS``: longest run of a visitor's upload on a served dashboard, an uploaded model's
+  evaluation or an uploaded video's processing (default 600 s): it holds one of the server's run places, and a
+  model that passes its trial can still take up to ``LWIRST_ONNX_WORKER_SECONDS`` on every frame of a set (an
+  86-frame split, hours), a small video of progressive-JPEG frames seconds to decode each. The run stops with the
+  frame that crosses it; the command line on the visitor's own machine has no such bound.
 - ``LWIRST_MAX_SERVER_RUNS``: most videos and evaluations a dashboard server runs at once, every
   visitor's together (default 2): they take turns through one network lock on the server's cores, so more at
   once gain no speed, and each holds memory while it runs (a frame's maps, a video's encoders and encoded copies).

@@ -124,7 +124,7 @@ def stopped(source: common.VideoSource, output: VideoOutput | None) -> None:
     """That the last run on this video was stopped (by the visitor, or by an error such as a truncated
     video), and whether what it did is shown below."""
     if output is not None and output.stopped is not None:
-        st.warning(f"{output.stopped}. The video, counts and targets CSV below hold the "
+        st.warning(f"{output.stopped.rstrip('.')}. The video, counts and targets CSV below hold the "
                    f"{output.result.frames_done} frames processed before that.", icon=":material/warning:")
     note = common.stopped_run(source)
     if note is None:

@@ -1396,6 +1396,22 @@ def test_an_uploaded_video_waits_for_its_click() -> None:
     assert detection_legend(at)  # no truth beside an upload: its boxes are detections, and the legend says so
 
 
+def test_an_uploaded_videos_run_stops_at_the_servers_time_budget(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A small upload can hold a run place for long (progressive-JPEG frames took seconds each to decode): its run
+    stops once LWIRST_MAX_UPLOAD_RUN_SECONDS have gone, as a damaged frame stops it, the frames done kept and
+    shown, and the warning says why and what to do."""
+    monkeypatch.setenv("LWIRST_MAX_UPLOAD_RUN_SECONDS", "1")
+    at = open_page("3_video.py", video_source="Upload")  # the shipped model: 50 ms or more a 640x512 frame
+    at.file_uploader(key="video_upload").set_value(("long.avi", _avi(60, (640, 512)), "video/x-msvideo")).run()
+    at.button(key="video_process").click().run()
+    assert not at.exception
+    said = [w.value for w in at.warning if "LWIRST_MAX_UPLOAD_RUN_SECONDS" in w.value]
+    assert len(said) == 1 and "lwirst video" in said[0], [w.value for w in at.warning]
+    done = int(re.search(r"long\.avi was stopped after frame (\d+) of 60: ", said[0])[1])
+    assert 1 <= done < 60 and count(at, "Frames processed") == done
+    assert f"below hold the {done} frames processed before that" in said[0]
+
+
 def test_an_uploaded_video_is_kept_in_the_bounded_upload_store_not_in_the_session(
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """Kept in each session's memory, Video's and Live's uploads pinned up to 400 MB a tab, with no bound over the
@@ -1547,13 +1563,13 @@ def test_a_corrupt_video_upload_is_refused_in_plain_words() -> None:
     assert errors(at) == [f"corrupt.mp4: {NOT_A_VIDEO}"]
 
 
-def _avi(frames: int) -> bytes:
-    """An MJPG AVI of `frames` frames with a bright dot moving on a dark field, as bytes."""
-    path = REPO / "tests" / "_artifacts" / f"dot_{frames}.avi"
+def _avi(frames: int, size: tuple[int, int] = (96, 64)) -> bytes:
+    """An MJPG AVI of `frames` frames of `size` (width, height) with a bright dot moving on a dark field, as bytes."""
+    path = REPO / "tests" / "_artifacts" / f"dot_{frames}_{size[0]}x{size[1]}.avi"
     path.parent.mkdir(parents=True, exist_ok=True)
-    writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"MJPG"), 25.0, (96, 64))
+    writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"MJPG"), 25.0, size)
     for i in range(frames):
-        image = np.full((64, 96, 3), 30, np.uint8)
+        image = np.full((size[1], size[0], 3), 30, np.uint8)
         cv2.circle(image, (10 + 3 * i, 32), 1, (220, 220, 220), -1)
         writer.write(image)
     writer.release()
