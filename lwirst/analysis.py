@@ -17,6 +17,7 @@ from __future__ import annotations
 import hashlib
 import itertools
 import math
+import re
 import textwrap
 from collections.abc import Collection, Mapping, Sequence
 from dataclasses import asdict, dataclass, fields
@@ -498,15 +499,28 @@ def card_points(cards: Mapping[str, tuple[Mapping[str, Any], str, str, int | Non
 
 def merge_points(points: pd.DataFrame) -> pd.DataFrame:
     """One point per name, origin, data and protocol (the last wins: a fresh measurement replaces a cached
-    one); a card's point is dropped where the same model was measured here on the same data and protocol."""
+    one); a card's point is dropped where the same model was measured here on the same data and protocol, as the
+    run records it (`_as_recorded`)."""
     if points.empty:
         return points
     merged = points.drop_duplicates(["name", "group", "data", "protocol"], keep="last")
-    same = ["name", "data", "protocol"]
-    measured = set(merged.loc[merged["group"] == MEASURED_PREFIX, same].itertuples(index=False, name=None))
-    duplicate = [g == CARD_PREFIX and key in measured
-                 for g, key in zip(merged["group"], merged[same].itertuples(index=False, name=None), strict=True)]
+    keys = [_as_recorded(name, data, protocol)
+            for name, data, protocol in merged[["name", "data", "protocol"]].itertuples(index=False, name=None)]
+    measured = {key for key, group in zip(keys, merged["group"], strict=True) if group == MEASURED_PREFIX}
+    duplicate = [g == CARD_PREFIX and key in measured for g, key in zip(merged["group"], keys, strict=True)]
     return merged[~pd.Series(duplicate, index=merged.index)].reset_index(drop=True)
+
+
+_MARGIN_TAGS = (re.compile(r", margin [0-9.]+"), re.compile(r" \+ margin [0-9.]+"))
+
+
+def _as_recorded(name: str, data: str, protocol: str) -> tuple[str, str, str]:
+    """A point's (name, data, protocol) as a run of it records them: a card names every point of its model with
+    its peak margin (one model, one label on the chart), but a frame resized to the model holds none, and a resize
+    run measured here records none (Compare listed the same run twice under two names)."""
+    if not protocol.startswith("resize"):
+        return name, data, protocol
+    return _MARGIN_TAGS[0].sub("", name), data, _MARGIN_TAGS[1].sub("", protocol)
 
 
 def distinct_names(points: pd.DataFrame) -> pd.Series:

@@ -197,3 +197,18 @@ def test_every_view_says_a_frames_margin_in_the_same_words() -> None:
                                     "(peak margin: 1 per doubling of the area beyond twice the model's)" + held)
     assert cleared(1.3219) == ("a target counted only where its peak cleared the threshold by 1.32 logits (peak margin)"
                                + held)
+
+
+def test_a_resize_run_measured_here_replaces_its_cards_point_though_the_card_names_its_margin():
+    """The card names every point of its model with its margin (one model, one label), but a resize run holds
+    none and records none: Compare listed the card's resize point and the same run measured here as two rows of
+    one model with identical scores."""
+    settings = RunSettings(confirm=1.5, margin=1.0)
+    scores = {"auto": {"miou": 0.5}, "resize": {"miou": 0.6}}
+    card = card_points({"m": (scores, "sirst", "test", 1, 1e8)}, settings={"m": settings})
+    ran = applied_of({"protocol": "resize", "size": [256, 256], "applied": {"resize": 5}, "confirm": 1.5})
+    here = measured_point("m", {"miou": 0.6}, "sirst", "test", 1, 1e8, "resize", applied=ran)
+    merged = merge_points(pd.concat([card, pd.DataFrame([here])], ignore_index=True))
+    assert sorted(zip(merged["group"], merged["miou"], strict=True)) == [("measured here", 0.6), ("model card", 0.5)]
+    other = measured_point("m", {"miou": 0.6}, "sirst", "val", 1, 1e8, "resize", applied=ran)  # other data: kept
+    assert len(merge_points(pd.concat([card, pd.DataFrame([other])], ignore_index=True))) == 3
