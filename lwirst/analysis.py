@@ -129,7 +129,7 @@ def cost_cards(result: EvalResult, params: int | None, flops: float | None) -> l
     """(label, value, help) of the model's cost and speed. FLOPs are per 256×256 frame (the paper's
     convention); where the run's frames ran at other sizes, a card beside the fps gives the FLOPs per
     frame the run fed the network (`frame_flops`), the cost that fps measures."""
-    cards = [("Params", params_text(params, 4) if params else "n/a", "trainable parameters"),
+    cards = [("Params", params_text(params) if params else "n/a", "trainable parameters"),
              (FLOPS_LABEL, flops_text(flops), "per 256×256 input frame (the paper's convention), THOP convention "
                                               "(ONNX files: counted on the graph, BN folded away)")]
     ran = frame_flops(result, flops)

@@ -52,9 +52,10 @@ def count_text(count: int, noun: str) -> str:
     return f"{count} {noun}{'' if count == 1 else 's'}"
 
 
-def params_text(count: int, decimals: int = 3) -> str:
-    """A parameter count as cards print it: millions ("0.163 M"), or the exact count for a network
-    too small to show in millions at `decimals` (a 297-parameter test network is "297", not "0.000 M")."""
+def params_text(count: int, decimals: int = 4) -> str:
+    """A parameter count as cards print it: millions ("0.1632 M", as every view prints it: Home said "0.163 M"
+    where Evaluate and Compare said "0.1632 M"), or the exact count for a network
+    too small to show in millions at `decimals` (a 297-parameter test network is "297", not "0.0000 M")."""
     if count >= 10 ** (6 - decimals) * 10:
         return f"{count / 1e6:.{decimals}f} M"
     return f"{count:,}"

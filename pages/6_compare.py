@@ -126,9 +126,10 @@ def scatter(points: pd.DataFrame, metric: str, pareto: bool, measured: pd.DataFr
                "where it is not the paper's (probability 0.5); a dashed line in a source's colour is its Pareto "
                "front (clicking an entry hides its points and front). Scores on different data are not "
                "comparable. FLOPs are per 256×256 frame (the paper's convention) "
-               "whatever size a run's frames were; a run with scale consensus (named so) counts its second run "
-               "too, 1 + s² times the network's (3.25× at 1.5×), as Evaluate's 'FLOPs per frame run' does. "
-               "Params do not depend on the size.")
+               "whatever size a run's frames were, every run of the frame counted: a run with scale consensus "
+               "(named so) counts its second run too, 1 + s² times the network's (3.25× at 1.5×), where Evaluate's "
+               "'FLOPs per 256×256 frame' card counts the network once (its 'FLOPs per frame run' counts every run "
+               "at the sizes the frames ran). Params do not depend on the size.")
 
 
 def measured_table(measured: pd.DataFrame, include_demo: bool) -> None:

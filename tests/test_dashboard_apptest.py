@@ -141,7 +141,7 @@ def test_a_page_repeating_another_pages_url_is_left_out_and_reported(tmp_path: P
 def test_home_model_card_is_readable_tables_and_prose() -> None:
     at = open_page()
     shown = " ".join(m.value for m in at.markdown)
-    assert "0.163 M parameters" in shown and "fine-tuned from earlier weights on SIRST" in shown
+    assert "0.1632 M parameters" in shown and "fine-tuned from earlier weights on SIRST" in shown
     settings = [set(t.value.index) for t in at.table]  # static tables: every row shows, text wraps
     recipe = next(names for names in settings if "learning rate" in names)
     data = next(names for names in settings if "training images" in names)
@@ -163,9 +163,9 @@ def test_home_names_the_chosen_models_network(monkeypatch: pytest.MonkeyPatch, t
     monkeypatch.setenv("LWIRST_DASHBOARD_MODEL_ROOTS", str(tmp_path))
     at = open_page(model="acm.safetensors (mine)", consensus=False)
     intro = at.markdown[0].value
-    assert "with **ACM-U-Net** (" in intro and "0.518 M-parameter network" in intro and "LW-IRSTNet" not in intro
+    assert "with **ACM-U-Net** (" in intro and "0.5183 M-parameter network" in intro and "LW-IRSTNet" not in intro
     at = open_page()
-    assert "with **LW-IRSTNet** (Kou et al." in at.markdown[0].value and "0.163 M-parameter" in at.markdown[0].value
+    assert "with **LW-IRSTNet** (Kou et al." in at.markdown[0].value and "0.1632 M-parameter" in at.markdown[0].value
 
 
 def test_compare_leaves_out_a_model_file_cut_short_and_names_it(monkeypatch: pytest.MonkeyPatch,
@@ -324,7 +324,7 @@ def test_a_frame_in_a_format_not_read_is_named_in_the_sidebar(tmp_path: Path,
 def test_home_demo_runs_on_a_sample_and_warns_about_the_demo_network() -> None:
     at = open_page(model=DEMO_MODEL)
     assert any("untrained demo network" in w.value for w in at.warning)
-    assert metric(at, "Parameters") == "0.163 M"
+    assert metric(at, "Parameters") == "0.1632 M"
     assert found_of(metric(at, "Targets found"))[1] > 0  # scored against the sample's truth, found or not
 
 

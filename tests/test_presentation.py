@@ -258,9 +258,9 @@ def test_thumbnails_of_any_shape_share_one_size_and_show_the_whole_frame(height:
 def test_parameter_counts_stay_readable_at_any_size() -> None:
     from lwirst.rounding import params_text
 
-    assert params_text(163_232) == "0.163 M" and params_text(163_232, 4) == "0.1632 M"
+    assert params_text(163_232) == "0.1632 M" and params_text(163_232, 3) == "0.163 M"
     assert params_text(297) == "297" and params_text(297, 4) == "297"  # not "0.000 M"
-    assert params_text(9_999) == "9,999" and params_text(12_000) == "0.012 M"
+    assert params_text(999) == "999" and params_text(12_000) == "0.0120 M" and params_text(12_000, 3) == "0.012 M"
 
 
 def test_a_slow_rate_is_never_printed_as_zero() -> None:
