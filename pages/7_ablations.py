@@ -194,13 +194,17 @@ def provenance(results: pd.DataFrame, table: str) -> None:
     else:
         for note in notes:
             st.info(note, icon=":material/info:")
-    columns = [c for c in ("dataset", "train_split", "test_split", "schedule", "epochs", "source_file")
+    columns = [c for c in ("dataset", "train_split", "test_split", "schedule", "epochs", "source_file", "commit")
                if c in rows.columns]
     summary = rows.groupby(columns, dropna=False).agg(seeds=("seed", "nunique"), runs=("seed", "size")).reset_index()
     # the schedule, a long recipe signature, last: the short columns stay in view at 1024 px
     order = [c for c in summary.columns if c != "schedule"] + ["schedule"] * ("schedule" in summary.columns)
     st.caption("Measured here on:")
     st.dataframe(summary[order], hide_index=True)
+    dirty = "commit" in rows.columns and rows["commit"].astype(str).str.endswith("-dirty").any()
+    st.caption("The command that wrote each file is beside it in data/ablations/README.md; commit is the lwirst "
+               "commit its trials ran" + (" (\"-dirty\": with changes under lwirst/ not yet committed, so that exact "
+                                          "code is not in the history)." if dirty else "."))
 
 
 main()

@@ -1183,6 +1183,20 @@ def test_ablations_show_paper_computed_and_measured_figures(tmp_path: Path) -> N
     assert "(no schedule recorded) · sirst trainval → test" in experiments and len(experiments) == 4
 
 
+def test_ablations_name_the_commit_their_trials_ran_and_where_the_command_is(tmp_path: Path) -> None:
+    """The sweep's rows came from uncommitted code ("-dirty") and the page showed neither the commit nor where the
+    command that wrote them is."""
+    path = sweep_csv(tmp_path / "ablations" / "t7.csv", [("VII", "table7_ch_8_16_32", 0, 0.70),
+                                                         ("VII", "table7_ch_8_32_64", 0, 0.60)])
+    pd.read_csv(path).assign(commit="abc1234-dirty").to_csv(path, index=False)
+    at = open_page("7_ablations.py")
+    at.selectbox(key="ablation_table").set_value("VII").run()
+    summary = next(d.value for d in at.dataframe if "seeds" in d.value.columns)
+    assert summary["commit"].tolist() == ["abc1234-dirty"]
+    said = " ".join(c.value for c in at.caption)
+    assert "data/ablations/README.md" in said and '"-dirty": with changes under lwirst/ not yet committed' in said
+
+
 def test_ablations_open_with_the_schedule_and_its_curves(tmp_path: Path) -> None:
     """The page states the rule in force (the third round's): the bar waits for the full recipe's three seeds, and
     a schedule is named once its seeds' mean best reaches it."""
