@@ -61,6 +61,7 @@ from lwirst.postprocess import (
     detect,
     logit_to_probability,
     mask_targets,
+    probability_of,
     probability_text,
 )
 from lwirst.prominence import legend as margin_legend
@@ -263,12 +264,14 @@ def per_image_table(result: EvalResult) -> pd.DataFrame:
 
 
 def metrics_table(results: Mapping[str, EvalResult]) -> pd.DataFrame:
-    """One row per labelled result: its protocol and every metric."""
+    """One row per labelled result: its protocol, its threshold in both units (a bare "threshold 0.0" read as a
+    probability, where `--threshold` takes one) and every metric."""
     rows = []
     for label, result in results.items():
         p = result.protocol
         rows.append({"model": label, "dataset": p.dataset, "split": p.split, "backend": p.run.backend,
-                     "protocol": p.run.protocol, "threshold": p.threshold, **result.metrics})
+                     "protocol": p.run.protocol, "threshold_logit": p.threshold,
+                     "threshold_probability": probability_of(p.threshold), **result.metrics})
     return pd.DataFrame(rows)
 
 

@@ -325,7 +325,9 @@ def test_the_reserved_keys_hold_every_column_beside_the_metrics(tmp_path: Path) 
     _, images = rescore_table(result.saliency, {"a": mask > 0}, 0.0)
     sweep = [c.split("_", 1)[1] for c in csv_columns() if c.startswith(("best_", "final_"))]  # a key x: best_x
     metrics = {spec.key for spec in metric_specs()}
-    evaluated = metrics_table({"run": result}).columns
+    table = metrics_table({"run": result})  # the threshold in both units: a bare 0.0 read as a probability
+    assert table.loc[0, ["threshold_logit", "threshold_probability"]].tolist() == [0.0, 0.5]
+    evaluated = table.columns
     runs = cached_runs(tmp_path / "no-cache").columns
     for columns in (result.per_image.columns, images.columns, point_columns(), sweep, evaluated, runs):
         assert set(columns) - metrics <= scoring.RESERVED_KEYS

@@ -43,7 +43,8 @@ RESERVED_KEYS = frozenset({
     "name", "iou", "missed", "fa_pixels", "peak", "missed_peaks", "height", "width", "protocol", "smallest_missed",
     "hot_misses", "source", "data", "group", "year", "flops_m", "params_m", "schedule", "epoch", "val_iou",
     "model", "dataset", "split", "backend", "threshold", "key", "path", "mtime", "hash", "confirm", "mirror",
-    "margin", "polarity", "ignore", "filter", "applied", "code", "model_params", "model_flops",
+    "margin", "polarity", "ignore", "filter", "applied", "code", "model_params", "model_flops", "threshold_logit",
+    "threshold_probability",
 })
 
 # Views a metric can appear in.
