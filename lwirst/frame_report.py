@@ -91,6 +91,7 @@ class FrameReport:
     stretched: tuple[float, float, str] | None = None  # a 16-bit or float frame: the range shown as 0..255, its type
     peak: float = math.nan  # the map's highest logit, and the threshold it stands against (nothing found: how far
     threshold: float = math.nan  # under it, `lwirst.postprocess.peak_text`)
+    repaired: list[tuple[int, int]] = field(default_factory=list)  # (x, y) of the defect pixels the stretch replaced
 
     @property
     def table(self) -> pd.DataFrame:
@@ -116,7 +117,8 @@ def frame_report(image: np.ndarray, result: FrameResult, scale: str = "probabili
                          palette=result.saliency.palette, as_colour=result.saliency.as_colour,
                          heat=heat_scale(result.saliency, scale), protocol=result.saliency.protocol,
                          stretched=None if stretched.span is None else (*stretched.span, image.dtype.name),
-                         peak=float(result.saliency.logits.max()), threshold=result.threshold)
+                         peak=float(result.saliency.logits.max()), threshold=result.threshold,
+                         repaired=stretched.repaired_spots())
     report.chips, report.targets_total = target_chips(image, result.saliency.logits, result.kept, mask,
                                                       result.threshold, margin, scale, limit=chip_limit,
                                                       removed=result.removed)

@@ -12,7 +12,7 @@ import math
 import re
 import struct
 import zlib
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -686,6 +686,28 @@ class Stretch:
 
     pixels: np.ndarray
     span: tuple[float, float] | None = None  # (low, high)
+    repaired: np.ndarray | None = None  # H x W bool: the defect pixels given their neighbours' median, if any
+
+    def repaired_spots(self) -> list[tuple[int, int]]:
+        """(x, y) of each cluster of repaired pixels, top to bottom: what a view says was replaced (a saturated
+        point target on one or two unblurred pixels reads as a stuck pixel, and was erased without a word)."""
+        if self.repaired is None:
+            return []
+        count, _, _, centres = cv2.connectedComponentsWithStats(self.repaired.view(np.uint8), connectivity=8)
+        return sorted(((round(x), round(y)) for x, y in centres[1:count]), key=lambda xy: (xy[1], xy[0]))
+
+
+def repaired_text(spots: Sequence[tuple[int, int]], most: int = 4) -> str:
+    """What a view says of a frame's repaired pixels ("" for none): where, and that a saturated point target on
+    one or two pixels reads the same."""
+    if not spots:
+        return ""
+    where = ", ".join(f"({x}, {y})" for x, y in spots[:most]) + (f" and {len(spots) - most} more"
+                                                                  if len(spots) > most else "")
+    spots_said = "1 spot" if len(spots) == 1 else f"{len(spots)} spots"
+    return (f"{spots_said} of one or two pixels far beyond the scene's range (a stuck value, 0 or the sensor's full "
+            f"scale, or an extreme one) read as sensor defects and given their neighbours' median before the network "
+            f"ran, at {where}: a target sharp enough to sit on one or two saturated pixels reads the same")
 
 
 def to_uint8(image: np.ndarray, ignored: np.ndarray | None = None) -> np.ndarray:
@@ -725,7 +747,7 @@ def stretch(image: np.ndarray, ignored: np.ndarray | None = None) -> Stretch:
     out = data.astype(np.uint8)
     if defects is not None:  # an H x W x 1 frame's median comes back H x W
         out[defects] = cv2.medianBlur(out, 3).reshape(out.shape)[defects]
-    return Stretch(out, (lo, hi))
+    return Stretch(out, (lo, hi), defects)
 
 
 def to_bgr(image: np.ndarray, ignored: np.ndarray | None = None) -> np.ndarray:

@@ -10,7 +10,7 @@ from dashboard import common, urlstate, views
 from lwirst import card_view, palette
 from lwirst.errors import LwirstError
 from lwirst.frame_report import FrameReport
-from lwirst.imageio import several_pages
+from lwirst.imageio import repaired_text, several_pages
 from lwirst.inference import shrink_note
 from lwirst.polarity import WHITE_HOT
 from lwirst.postprocess import HOT_MARGIN, peak_text
@@ -131,6 +131,8 @@ def how_it_ran(report: FrameReport) -> None:
         st.caption(f"A frame of {kind} values: shown, and read by the network, stretched to 8 bits over its own "
                    f"range, {span_text(low, high)} (hot and dead pixels{', and the ignore zones,' if zones else ''} "
                    "set no range).")
+        if said := repaired_text(report.repaired):  # a saturated one- or two-pixel target is replaced too
+            st.caption(f"{said[0].upper()}{said[1:]}.")
         if far and not zones:  # a camera's burnt-in text at full scale takes the whole range
             st.caption("Or, where burnt-in text, a logo or a reticle sets that range, mark it under the sidebar's "
                        "Ignore regions: it then sets no range, and the scene keeps its contrast.")

@@ -616,6 +616,22 @@ def test_a_raw_frame_whose_burnt_in_text_took_its_range_is_pointed_to_the_ignore
                "ignore zones, set no range)" in c for c in captions), captions
 
 
+def test_a_raw_frames_replaced_defect_pixels_are_said_where() -> None:
+    """A saturated one-pixel target with no blur reads as a stuck pixel and was replaced without a word: the page
+    says where the stretch replaced pixels, and that such a target reads the same."""
+    grey = cv2.imread(str(SAMPLE), cv2.IMREAD_GRAYSCALE)
+    raw = 7000 + grey.astype(np.uint16)
+    raw[40, 60] = 16383
+    at = open_page("2_single_frame.py", data_root=SAMPLES_LABEL)
+    at.radio(key="frame_source").set_value("Upload").run()
+    at.file_uploader(key="image_upload").set_value(("raw.png", png(raw), "image/png")).run()
+    said = [c.value for c in at.caption if "read as sensor defects" in c.value]
+    assert len(said) == 1 and said[0].startswith("1 spot of one or two pixels") and "at (60, 40)" in said[0], said
+    at.file_uploader(key="image_upload").set_value(("clean.png", png(7000 + grey.astype(np.uint16)),
+                                                    "image/png")).run()
+    assert not any("read as sensor defects" in c.value for c in at.caption)
+
+
 def test_ignore_regions_in_the_sidebar_keep_a_burnt_in_logo_from_being_a_target() -> None:
     """A camera's logo burnt into the frame is a confident false target; the sidebar's ignore region over it removes
     it (its map held below every threshold), the caption says so, a link keeps it, and bad text is one error."""

@@ -85,7 +85,7 @@ def test_segment_writes_every_output(tmp_path: Path, checkpoint: Path, capsys: p
         assert all(t["size"] <= 1 and {"x", "y", "id"} <= t.keys() for t in record["dropped"])  # where, and why
         assert record["model"]["protocol"] == "native"
         assert record["ran"] == {"protocol": "native", "mirrored": False, "palette": None, "as_colour": False,
-                                 "clearance": 0.0}  # a SIRST-sized frame: no peak margin
+                                 "clearance": 0.0, "repaired": []}  # a SIRST-sized frame: no peak margin
     printed = capsys.readouterr().out
     assert printed.count(" detections") == 2 and printed.count(" (ran native) -> ") == 2  # as it ran
     assert printed.startswith("ran: model ") and " protocol native" in printed.splitlines()[0]  # what ran, once
@@ -98,7 +98,7 @@ def test_segment_writes_every_output(tmp_path: Path, checkpoint: Path, capsys: p
     assert " (ran native; decoded from its jet palette) -> " in capsys.readouterr().out
     assert json.loads((out / "jet_targets.json").read_text())["ran"] == {"protocol": "native", "mirrored": False,
                                                                         "palette": "jet", "as_colour": False,
-                                                                        "clearance": 0.0}
+                                                                        "clearance": 0.0, "repaired": []}
 
 
 def test_segment_reports_bad_inputs(tmp_path: Path, checkpoint: Path, capsys: pytest.CaptureFixture[str]) -> None:
@@ -269,6 +269,25 @@ def test_a_frame_whose_peak_is_just_under_a_raised_threshold_says_how_far_and_no
         line = next(line for line in out.splitlines() if line.startswith(base[1]))
         assert ": 0 detections; its highest point, " in line and f"is {under:.2f} logit under the threshold" in line
         assert ("note: nothing rose" in out) == noted, out
+
+
+def test_a_saturated_point_target_replaced_as_a_stuck_pixel_is_said_where(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """A 14-bit frame's one-pixel target at full scale (16383) with no blur reads as a stuck pixel: the stretch gives
+    it its neighbours' median, and it was erased without a word. The frame's line says that spots were replaced,
+    a note says where and what else reads the same, and the targets JSON lists each spot; Single frame says it too."""
+    rng = np.random.default_rng(5)
+    raw = (1330 + rng.normal(0, 30, (256, 256))).clip(0, 16000).astype(np.uint16)
+    raw[40, 60] = raw[200, 150:152] = 16383
+    cv2.imwrite(str(tmp_path / "sat.png"), raw)
+    base = ["segment", str(tmp_path / "sat.png"), "--backend", "torch", "--threads", "1", "--out", str(tmp_path / "o")]
+    assert main(base) == 0
+    out = capsys.readouterr().out
+    assert "; 2 defect spot(s) replaced) -> " in out
+    note = next(line for line in out.splitlines() if line.startswith("note: in sat.png, "))
+    assert "2 spots of one or two pixels" in note and "at (60, 40), (150, 200)" in note
+    assert "a target sharp enough to sit on one or two saturated pixels reads the same" in note
+    assert json.loads((tmp_path / "o" / "sat_targets.json").read_text())["ran"]["repaired"] == [[60, 40], [150, 200]]
 
 
 def test_a_raw_frame_whose_burnt_in_text_took_its_range_is_pointed_to_the_ignore_zones(

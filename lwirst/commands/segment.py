@@ -480,13 +480,13 @@ def _segment_all(args: argparse.Namespace, pipeline: FramePipeline, todo: list[t
     """Segment and write each image's outputs, appending it to `done` once all are written; an image that fails
     is reported and the others go on. Returns how many failed."""
     from lwirst.drawing import heatmap, mask_image, overlay
-    from lwirst.imageio import read_image, write_png
+    from lwirst.imageio import read_image, repaired_text, stretch, write_png
     from lwirst.inference import shrink_note, shrunk_by
     from lwirst.polarity import WHITE_HOT
     from lwirst.postprocess import HOT_MARGIN, peak_text, probability_of
     from lwirst.rounding import count_text
 
-    failed, shrunk_said, dark_said = 0, False, False
+    failed, shrunk_said, dark_said, repaired_said = 0, False, False, False
     for path, stem in todo:
         try:
             image = read_image(path)
@@ -496,6 +496,8 @@ def _segment_all(args: argparse.Namespace, pipeline: FramePipeline, todo: list[t
             failed += 1
             continue
         base = args.out / stem
+        # where the 8-bit stretch replaced defect pixels: a saturated one- or two-pixel target is replaced too
+        spots = [] if image.dtype == np.uint8 else stretch(image, result.saliency.ignored).repaired_spots()
         record = {
             "image": str(path), "width": int(image.shape[1]), "height": int(image.shape[0]),
             "threshold": result.threshold, "threshold_probability": probability_of(result.threshold),
@@ -504,7 +506,8 @@ def _segment_all(args: argparse.Namespace, pipeline: FramePipeline, todo: list[t
             "model": run.to_json(), "ran": {"protocol": result.saliency.protocol, "mirrored": result.saliency.mirrored,
                                        "palette": result.saliency.palette or None,  # what "auto" resolved to
                                        "as_colour": result.saliency.as_colour,
-                                       "clearance": result.saliency.clearance},  # the frame's peak margin, logits
+                                       "clearance": result.saliency.clearance,  # the frame's peak margin, logits
+                                       "repaired": [list(spot) for spot in spots]},
             "found": len(result.detections),
             "dropped": [t.to_dict() for t in result.removed],  # by the filter: where, not only how many
             "targets": [t.to_dict() for t in result.kept],
@@ -540,7 +543,11 @@ def _segment_all(args: argparse.Namespace, pipeline: FramePipeline, todo: list[t
             kept += f"; {peak_text(peak, result.threshold)}"
         shrunk = shrunk_by(image.shape[:2], result.saliency.protocol, run.size) if run.size else None
         shrink = f", {shrunk}" if shrunk else ""
-        print(f"{path}: {kept} (ran {result.saliency.protocol}{shrink}{colours}) -> {base}_*")
+        replaced = f"; {len(spots)} defect spot(s) replaced" if spots else ""
+        print(f"{path}: {kept} (ran {result.saliency.protocol}{shrink}{colours}{replaced}) -> {base}_*")
+        if spots and not repaired_said:  # once: what was replaced, and what else reads the same
+            print(f"note: in {path.name}, {repaired_text(spots)}; the targets JSON lists every spot (ran.repaired)")
+            repaired_said = True
         if shrunk and not shrunk_said:  # once: why a large frame's targets may be lost, and what keeps them
             print(f"note: {path.name} ran {shrink_note(image.shape[:2], 'resize', run.size)}; "
                   "--protocol auto (the default) or native runs frames over twice the model's area at their own size")
