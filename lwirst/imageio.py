@@ -40,21 +40,25 @@ def image_format(data: bytes) -> str:
 
 
 # image formats this project does not read, by suffix: a folder's are named as skipped, not passed over in silence
-UNSUPPORTED_SUFFIXES = (".webp", ".gif", ".jp2", ".j2k", ".pgm", ".ppm", ".pnm", ".pbm", ".exr", ".hdr", ".heic",
-                        ".avif", ".dng", ".fits", ".fit")
+UNSUPPORTED_SUFFIXES = (".webp", ".gif", ".jp2", ".j2k", ".pgm", ".ppm", ".pnm", ".pbm", ".pfm", ".exr", ".hdr",
+                        ".heic", ".avif", ".dng", ".fits", ".fit")
 _OTHER_MAGIC = {b"GIF8": "GIF", b"\x00\x00\x00\x0cjP  ": "JPEG 2000", b"\x76\x2f\x31\x01": "OpenEXR",
-                b"SIMPLE  =": "FITS"}
+                b"SIMPLE  =": "FITS", b"II+\x00": "BigTIFF", b"MM\x00+": "BigTIFF", b"#?RADIANCE": "Radiance HDR",
+                b"#?RGBE": "Radiance HDR", **{f"P{n}".encode(): "PNM (PGM/PPM)" for n in range(1, 7)},
+                b"PF": "PFM", b"Pf": "PFM"}
 
 
 def unreadable_reason(data: bytes) -> str:
     """Why bytes that are no PNG/JPEG/BMP/TIFF cannot be read: a known other format ("a WEBP image: ..."), else
     damage ("truncated, corrupt ..."), so a valid file of another format is not called corrupt."""
     other = "WEBP" if data[:4] == b"RIFF" and data[8:12] == b"WEBP" else next(
-        (kind for magic, kind in _OTHER_MAGIC.items() if data.startswith(magic)), "")
+        (kind for magic, kind in _OTHER_MAGIC.items()  # a netpbm magic ("P5") is two letters and a blank
+         if data.startswith(magic) and (not magic.startswith(b"P") or data[2:3].isspace())), "")
     if data.startswith(b"\x93NUMPY"):
         return "a NumPy array file (.npy), not an image file: np.load it and pass the array (or save it as a TIFF)"
     if other:
-        return f"a {other} image, a format this project does not read; convert it to PNG or TIFF"
+        article = "an" if other[0] in "AEIOU" else "a"
+        return f"{article} {other} image, a format this project does not read; convert it to PNG or TIFF"
     if kind := image_format(data):
         return f"not a readable image: a {kind} file that is cut short or corrupt (its data does not decode)"
     if (text := text_head(data)) is not None:

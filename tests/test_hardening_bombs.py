@@ -187,11 +187,23 @@ def test_a_tiff_naming_its_size_twice_is_refused_before_decoding() -> None:
         decode_image(twice, "dup.tif")
 
 
-def test_unknown_formats_are_refused_before_decoding() -> None:
-    ok, encoded = cv2.imencode(".ppm", np.zeros((8, 8, 3), np.uint8))  # OpenCV decodes it, we do not
+@pytest.mark.parametrize(("suffix", "named"), [(".ppm", "a PNM (PGM/PPM) image"), (".pgm", "a PNM (PGM/PPM) image"),
+                                               (".pfm", "a PFM image"), (".hdr", "a Radiance HDR image")])
+def test_unknown_formats_are_refused_before_decoding_and_named(suffix: str, named: str) -> None:
+    """OpenCV decodes these, this project does not: refused from their first bytes, by name ("another format, or
+    damaged" called a valid file damaged)."""
+    image = {".ppm": np.zeros((8, 8, 3), np.uint8), ".pgm": np.zeros((8, 8), np.uint8),
+             ".pfm": np.zeros((8, 8), np.float32), ".hdr": np.zeros((8, 8, 3), np.float32)}[suffix]
+    ok, encoded = cv2.imencode(suffix, image)
     assert ok
-    with pytest.raises(LwirstError, match="not PNG/JPG/BMP/TIFF"):
-        decode_image(encoded.tobytes(), "x.ppm")
+    with pytest.raises(LwirstError, match=f"{re.escape(named)}, a format this project does not read"):
+        decode_image(encoded.tobytes(), f"x{suffix}")
+
+
+def test_a_bigtiff_is_named_not_called_damaged() -> None:
+    bigtiff = b"II+\x00\x08\x00\x00\x00" + bytes(64)
+    with pytest.raises(LwirstError, match="a BigTIFF image, a format this project does not read"):
+        decode_image(bigtiff, "big.tif")
 
 
 @settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
