@@ -371,6 +371,8 @@ THOP convention) trained by this project's own pipeline on SIRST.
 
 {rows}
 
+Each row: `lwirst evaluate --data-dir ../shared/data --split test --protocol PROTOCOL` (its defaults are the card's).
+
 {render_comparison(card.get("comparison"))}
 ## Experiments tried
 
