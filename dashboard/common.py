@@ -275,12 +275,20 @@ def heat_scale() -> str:
     return st.sidebar.radio("Heatmap scale", ["probability", "logit"], key="heat_scale", horizontal=True)
 
 
+KEPT_KEY = "kept_widget_state"  # a plain key (no widget's): Streamlit never drops it as a stale widget's
+
+
 def keep_widget_state() -> None:
-    """Keep the values of shared widgets when a page that lacks them is shown (Streamlit
-    drops a widget's state when it is not rendered; re-assigning the key keeps it)."""
+    """Keep the values of shared widgets when a page that lacks them is shown (Streamlit drops a widget's state when
+    it is not rendered; re-assigning the key keeps it). A copy is kept under KEPT_KEY as well: a fragment's run
+    (Live's stream) leaves a value under the widget's id only, and a page change drops that before this runs, so
+    Live forgot its source when the visitor left it streaming."""
+    kept = st.session_state.setdefault(KEPT_KEY, {})
     for key in PERSISTENT:
         if key in st.session_state:
-            st.session_state[key] = st.session_state[key]
+            kept[key] = st.session_state[key]
+        if key in kept:
+            st.session_state[key] = kept[key]
 
 
 def select_default(key: str, options: Sequence[str], default: str | None = None) -> None:

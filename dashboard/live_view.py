@@ -1,10 +1,11 @@
 """What the Live page shows of one processed frame, built from that frame alone.
 
 During a burst the page redraws every block for each frame from one `LiveView`, so the picture, its
-caption, the cards and the tables always name the same frame (the tables used to keep the previous
+caption, the cards and the tables name the same frame once drawn (the tables used to keep the previous
 burst's last frame while the picture moved on). The picture is a data URI sent with its caption: an
 image served as a file is fetched after the caption arrives, so it showed an older frame than the
-numbers beside it.
+numbers beside it. Each block is still its own message, and the browser paints between them: on a loaded
+machine the picture shows a frame up to about a second before the tables catch up with it.
 """
 
 from __future__ import annotations

@@ -888,6 +888,25 @@ def test_live_keeps_to_a_slow_browser(offline_page: Page) -> None:
     clean(page, "Live, slow browser")
 
 
+def test_live_keeps_its_source_when_left_while_streaming(offline_page: Page) -> None:
+    """A presenter who left Live while its stream ran (to show another page) came back to its first source: the
+    stream's fragment runs keep a widget's value under its id only, and the page change dropped it."""
+    page = offline_page
+    open_page(page, "Live")
+    source = page.get_by_role("combobox", name="Source")
+    source.click()
+    options = page.get_by_role("option")
+    chosen = options.nth(1).inner_text().strip()  # not the first: the one a lost value falls back to
+    options.nth(1).click()
+    settle(page)
+    page.get_by_text("Run the stream", exact=True).click()
+    expect(page.get_by_test_id("stImageCaption").filter(has_text=", frame ")).to_be_visible(timeout=60_000)
+    page.wait_for_timeout(3000)  # fragment runs, not full ones, are the last before leaving
+    open_page(page, "Ablations")
+    open_page(page, "Live")
+    expect(page.get_by_role("combobox", name="Source")).to_match_aria_snapshot(f'- combobox "Source": "{chosen}"')
+
+
 def test_live_keeps_a_reader_of_its_tables_where_they_scrolled(offline_page: Page) -> None:
     """While the stream ran, each fragment restart emptied the page's blocks for a moment: the page collapsed to
     the window's height and the browser scrolled a visitor reading the tables below the picture back to the top
