@@ -25,6 +25,7 @@ from lwirst import jsonio
 from lwirst.errors import LwirstError
 from lwirst.models import DEFAULT_ARCHITECTURE, NetworkConfig, architecture_of, build_model, get_architecture
 from lwirst.validate import atomic_write as write_atomically
+from lwirst.validate import missing_file_text
 
 MAX_PARAMETERS = 250_000_000  # 1 GB of float32: far above any registered network (LW-IRSTNet 0.16 M)
 CONFIG_KEY = "lwirst_config"
@@ -110,8 +111,10 @@ def load_checkpoint(path: str | Path) -> tuple[NetworkConfig, dict[str, torch.Te
     """Read (config, state_dict, meta) and check the tensors fit the config; the config's type
     says the architecture (`lwirst.models.architecture_of`)."""
     path = Path(path)
-    if not path.is_file():
+    if not path.exists():
         raise LwirstError(f"checkpoint {path} does not exist")
+    if not path.is_file():  # a folder, a pipe or a device ("does not exist" of /dev/zero misled)
+        raise LwirstError(f"checkpoint {missing_file_text(path)}")
     if path.stat().st_size == 0:
         raise LwirstError(f"checkpoint {path} is empty")
     if path.suffix.lower() == ".onnx":

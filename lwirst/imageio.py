@@ -22,6 +22,7 @@ import numpy as np
 from lwirst.errors import LwirstError
 from lwirst.limits import limit, side_text
 from lwirst.stderr_capture import captured_stderr, reason
+from lwirst.validate import missing_file_text
 
 log = logging.getLogger(__name__)
 
@@ -539,10 +540,10 @@ def decode_image(data: bytes, name: str = "image", max_pixels: int | None = None
 def read_image(path: str | Path) -> np.ndarray:
     """Read an image file as stored (8/16-bit, grey/BGR/BGRA)."""
     path = Path(path)
-    if not path.exists():
-        raise LwirstError(f"{path}: no such file")
     if path.is_dir():
         raise LwirstError(f"{path}: is a directory, expected an image file")
+    if not path.is_file():  # absent, or a pipe or device: read, one hung and another filled the memory
+        raise LwirstError(missing_file_text(path))
     try:
         data = path.read_bytes()
     except OSError as exc:
@@ -616,14 +617,16 @@ DEFECT_LIMIT = 4096
 STUCK_HIGH = tuple(2**bits - 1 for bits in range(10, 17))  # full scale of 10- to 16-bit sensors
 
 
-def stretch_range(data: np.ndarray) -> tuple[float, float, np.ndarray | None]:
+def stretch_range(data: np.ndarray, integer: bool | None = None) -> tuple[float, float, np.ndarray | None]:
     """The (low, high) an H x W (x C) frame is stretched between, its min and max leaving out dead and hot pixels
-    (see above), and where those are (None when there are none)."""
+    (see above), and where those are (None when there are none). `integer`: whether the frame's values are a
+    sensor's integer counts (default: its type says; signed 16-bit counts arrive as float32, which holds each
+    exactly, and read the stuck values of unsigned ones)."""
     flat = data.ravel()
     lo, hi = float(flat.min()), float(flat.max())
     high = data.max(axis=2) if data.ndim == 3 else data  # hot in any channel, dead in any channel
     low = data.min(axis=2) if data.ndim == 3 else data
-    integer = np.issubdtype(data.dtype, np.integer)
+    integer = np.issubdtype(data.dtype, np.integer) if integer is None else integer
     stuck_high = high == hi if integer and hi in STUCK_HIGH else None  # full scale is the frame's maximum
     stuck_low = low == 0 if integer and lo == 0 else None
     stuck = stuck_high if stuck_low is None else stuck_low if stuck_high is None else stuck_high | stuck_low
@@ -731,6 +734,7 @@ def stretch(image: np.ndarray, ignored: np.ndarray | None = None) -> Stretch:
     """
     if image.dtype == np.uint8:
         return Stretch(image)
+    counts = image.dtype.kind in "iu"  # a sensor's integer counts: its stuck values are defects (`stretch_range`)
     if image.dtype == np.int16:  # signed counts: float32 holds each exactly
         image = image.astype(np.float32)
     # An alpha plane is no intensity, so it sets no range (an opaque 16-bit alpha of 65535 flattened the scene).
@@ -740,7 +744,7 @@ def stretch(image: np.ndarray, ignored: np.ndarray | None = None) -> Stretch:
     if ignored is not None and ignored.any() and not ignored.all():  # read as the scene's median; shown clipped
         colour = colour.copy()
         colour[ignored] = np.median(colour[~ignored], axis=0).astype(colour.dtype)
-    lo, hi, defects = stretch_range(colour)
+    lo, hi, defects = stretch_range(colour, counts)
     if hi <= lo:
         return Stretch(np.zeros(image.shape, dtype=np.uint8), (lo, hi))
     data = np.empty(image.shape, np.float64 if hi - lo > float(np.finfo(np.float32).max) else np.float32)

@@ -100,6 +100,7 @@ from lwirst.saliency import AUTO_AREA_FACTOR as AUTO_AREA_FACTOR
 from lwirst.saliency import PROTOCOLS as PROTOCOLS
 from lwirst.saliency import SMALL_AREA_FACTOR
 from lwirst.saliency import Saliency as Saliency
+from lwirst.validate import missing_file_text
 from lwirst.zones import NO_ZONES, Zones, fill, hold_below
 
 # DEFAULT_MODEL, MODELS_DIR, REPO_ROOT, PROTOCOLS and Saliency are re-exported from their light homes,
@@ -259,6 +260,8 @@ def _read_model_file(path: Path) -> bytes:
         raise LwirstError(f"model {path} does not exist")
     if path.is_dir():
         raise LwirstError(f"model {path} is a directory; give a .safetensors, .pt or .onnx file")
+    if not path.is_file():  # a pipe hung the read, /dev/zero filled the memory
+        raise LwirstError(f"model {missing_file_text(path)}")
     data = path.read_bytes()
     if not data:
         raise LwirstError(f"model {path} is empty")

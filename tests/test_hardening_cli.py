@@ -581,3 +581,25 @@ def test_a_pipe_or_a_device_given_as_an_input_is_named_as_such(tmp_path: Path, c
                        cwd=tmp_path, timeout=60)
         assert done.returncode == 1
         assert one_line_error(done) == f"error: {given}: not a regular file (a pipe, a device or a socket); give a file"
+
+
+@pytest.mark.parametrize(("flag", "name", "said"), [("--model", "p.onnx", "model "),
+                                                     ("--model", "p.safetensors", "model "),
+                                                     ("--ignore-mask", "m.png", "")])
+def test_a_pipe_given_as_a_model_or_an_ignore_mask_is_named_as_such(tmp_path: Path, flag: str, name: str,
+                                                                     said: str) -> None:
+    """A named pipe given as a model or an ignore mask hung the command, and a link to /dev/zero given as a model
+    read until memory ran out."""
+    frame = tmp_path / "f.png"
+    cv2.imwrite(str(frame), np.full((64, 64), 50, np.uint8))
+    pipe = tmp_path / name
+    os.mkfifo(pipe)
+    done = run_cli("segment", frame, flag, pipe, "--out", tmp_path / "out", cwd=tmp_path, timeout=60)
+    assert done.returncode == 1
+    assert one_line_error(done) == f"error: {said}{pipe}: not a regular file (a pipe, a device or a socket); " \
+                                   "give a file"
+    if flag == "--model":
+        zero = tmp_path / f"zero{pipe.suffix}"
+        zero.symlink_to("/dev/zero")
+        done = run_cli("segment", frame, flag, zero, "--out", tmp_path / "out", cwd=tmp_path, timeout=60)
+        assert done.returncode == 1 and "not a regular file" in one_line_error(done)

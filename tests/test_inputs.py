@@ -374,3 +374,15 @@ def test_demo_says_which_frames_it_decoded_from_a_palette_and_held_to_a_peak_mar
     assert "protocol as applied: auto: all 2 images as a pyramid" in out
     assert "; 1 frame(s) decoded from pseudo-colour palette(s) jet" in out
     assert "peak clears the threshold by 1 logit per doubling of the area (`lwirst.prominence`) (2 frame(s))" in out
+
+
+def test_signed_counts_have_their_stuck_pixels_repaired_as_unsigned_ones_do() -> None:
+    """int16 frames (a camera's signed counts) are stretched as float32, which lost the rule for stuck values: a
+    hot pixel at 16383 set the range and was reported as a target, where the same counts as uint16 were repaired."""
+    from lwirst.imageio import stretch
+
+    counts = (1330 + np.random.default_rng(0).normal(0, 30, (128, 128))).astype(np.uint16)
+    counts[40, 60] = counts[100, 20:22] = 16383
+    unsigned, signed = stretch(counts), stretch(counts.astype(np.int16))
+    assert unsigned.repaired_spots() == signed.repaired_spots() == [(60, 40), (20, 100)]
+    assert unsigned.span == signed.span and np.array_equal(unsigned.pixels, signed.pixels)
