@@ -131,11 +131,11 @@ class RunBudget:
         self._start = time.monotonic()
 
     def check(self, label: str, unit: str, done: int, total: int | None, elsewhere: str) -> None:
-        """Raise (a `LwirstError` naming where the run stopped and `elsewhere` to run it) once the run has taken
-        longer than its budget with `unit`s left."""
+        """Raise (a `LwirstError` beginning "`label`: ", as pages name a model's errors, where the run stopped and
+        `elsewhere` to run it) once the run has taken longer than its budget with `unit`s left."""
         if (total is None or done < total) and time.monotonic() - self._start > self.seconds:
             of = f" of {total}" if total else ""
-            raise LwirstError(f"{label} was stopped after {unit} {done}{of}: an upload may run for {self.seconds} s "
+            raise LwirstError(f"{label}: stopped after {unit} {done}{of}: an upload may run for {self.seconds} s "
                               f"on this server (LWIRST_MAX_UPLOAD_RUN_SECONDS), and this one takes longer. "
                               f"{elsewhere}")
 

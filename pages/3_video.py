@@ -12,7 +12,7 @@ from lwirst.errors import LwirstError
 from lwirst.limits import limit
 from lwirst.palette import DETECTION
 from lwirst.palettes import VIDEO_PALETTE_CAVEAT, decoded_text
-from lwirst.rounding import rate_text
+from lwirst.rounding import count_text, rate_text
 from lwirst.sequence_truth import truth_path
 from lwirst.web_video import SPLIT_FPS, VideoOutput, track_table
 
@@ -124,8 +124,9 @@ def stopped(source: common.VideoSource, output: VideoOutput | None) -> None:
     """That the last run on this video was stopped (by the visitor, or by an error such as a truncated
     video), and whether what it did is shown below."""
     if output is not None and output.stopped is not None:
-        st.warning(f"{output.stopped.rstrip('.')}. The video, counts and targets CSV below hold the "
-                   f"{output.result.frames_done} frames processed before that.", icon=":material/warning:")
+        done = count_text(output.result.frames_done, "frame")
+        st.warning(f"{output.stopped.rstrip('.')}. The video, counts and targets CSV below hold the {done} processed "
+                   "before that.", icon=":material/warning:")
     note = common.stopped_run(source)
     if note is None:
         return

@@ -668,6 +668,7 @@ def test_an_uploaded_models_evaluation_stops_at_the_servers_time_budget(monkeypa
     assert not at.exception
     stopped = [e for e in errors(at) if "slow.onnx" in e]
     assert len(stopped) == 1 and "stopped after image 1 of 2" in stopped[0], errors(at)
+    assert stopped[0].count("slow.onnx") == 1  # the model named once (its label was said twice)
     assert "LWIRST_MAX_UPLOAD_RUN_SECONDS" in stopped[0] and "lwirst evaluate --model" in stopped[0]
     assert pages.metric(at, "P")  # the sidebar's model: scored
     roc = chart(at, "eval_roc")

@@ -1423,9 +1423,9 @@ def test_an_uploaded_videos_run_stops_at_the_servers_time_budget(monkeypatch: py
     assert not at.exception
     said = [w.value for w in at.warning if "LWIRST_MAX_UPLOAD_RUN_SECONDS" in w.value]
     assert len(said) == 1 and "lwirst video" in said[0], [w.value for w in at.warning]
-    done = int(re.search(r"long\.avi was stopped after frame (\d+) of 60: ", said[0])[1])
+    done = int(re.search(r"^long\.avi: stopped after frame (\d+) of 60: ", said[0])[1])
     assert 1 <= done < 60 and count(at, "Frames processed") == done
-    assert f"below hold the {done} frames processed before that" in said[0]
+    assert f"below hold the {done} frame{'s' * (done != 1)} processed before that" in said[0]
 
 
 def test_an_uploaded_video_is_kept_in_the_bounded_upload_store_not_in_the_session(
@@ -1625,7 +1625,7 @@ def test_a_truncated_video_upload_shows_the_frames_read_before_its_end() -> None
     assert 0 < done < 20 and len(at.get("video")) == 1 and at.download_button(key="video_csv")
     assert [w.value for w in at.warning if "cut.avi" in w.value] == [
         f"cut.avi: the video ends after {done} of the 20 frames its header declares (truncated or corrupt). The "
-        f"video, counts and targets CSV below hold the {done} frames processed before that."]
+        f"video, counts and targets CSV below hold the {done} frame{'s' * (done != 1)} processed before that."]
 
 
 @pytest.mark.parametrize(("setting", "value", "frames", "most", "named"), [
