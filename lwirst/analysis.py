@@ -511,7 +511,13 @@ def merge_points(points: pd.DataFrame) -> pd.DataFrame:
             for name, data, protocol in merged[["name", "data", "protocol"]].itertuples(index=False, name=None)]
     measured = {key for key, group in zip(keys, merged["group"], strict=True) if group == MEASURED_PREFIX}
     duplicate = [g == CARD_PREFIX and key in measured for g, key in zip(merged["group"], keys, strict=True)]
-    return merged[~pd.Series(duplicate, index=merged.index)].reset_index(drop=True)
+    # the measurement that replaces a card's point takes its name: the model keeps one name on the chart and in
+    # the table, where a resize run's own (no margin) stood apart from its model's other rows, its protocol unsaid
+    card_names = {key: name for key, name, dup in zip(keys, merged["name"], duplicate, strict=True) if dup}
+    names = [card_names.get(key, name) if group == MEASURED_PREFIX else name
+             for key, name, group in zip(keys, merged["name"], merged["group"], strict=True)]
+    kept = merged.assign(name=names)
+    return kept[~pd.Series(duplicate, index=merged.index)].reset_index(drop=True)
 
 
 _MARGIN_TAGS = (re.compile(r", margin [0-9.]+"), re.compile(r" \+ margin [0-9.]+"))

@@ -13,7 +13,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
 
-from lwirst.analysis import card_points, measured_point, merge_points
+from lwirst.analysis import card_points, distinct_names, measured_point, merge_points
 from lwirst.consensus import WHOLE_ABOVE, cut_masks
 from lwirst.errors import LwirstError
 from lwirst.evaluate import cache_key
@@ -210,5 +210,8 @@ def test_a_resize_run_measured_here_replaces_its_cards_point_though_the_card_nam
     here = measured_point("m", {"miou": 0.6}, "sirst", "test", 1, 1e8, "resize", applied=ran)
     merged = merge_points(pd.concat([card, pd.DataFrame([here])], ignore_index=True))
     assert sorted(zip(merged["group"], merged["miou"], strict=True)) == [("measured here", 0.6), ("model card", 0.5)]
+    # under its model's one name, so a table tells its rows apart by protocol ("· resize"), as the card's were
+    assert set(merged["name"]) == {"m, consensus 1.5×, margin 1"}
+    assert sorted(distinct_names(merged)) == [f"m, consensus 1.5×, margin 1 · {p}" for p in ("auto", "resize")]
     other = measured_point("m", {"miou": 0.6}, "sirst", "val", 1, 1e8, "resize", applied=ran)  # other data: kept
     assert len(merge_points(pd.concat([card, pd.DataFrame([other])], ignore_index=True))) == 3
