@@ -542,7 +542,7 @@ def read_image(path: str | Path) -> np.ndarray:
     path = Path(path)
     if path.is_dir():
         raise LwirstError(f"{path}: is a directory, expected an image file")
-    if not path.is_file():  # absent, or a pipe or device: read, one hung and another filled the memory
+    if not path.is_file():  # absent, a pipe or a device (read, a pipe hung and /dev/zero filled the memory)
         raise LwirstError(missing_file_text(path))
     try:
         data = path.read_bytes()
