@@ -91,7 +91,11 @@ def test_interrupted_sweep_resumes_without_retraining(tiny_data: Path, tmp_path:
     run = tmp_path / "run"
     args = _sweep(tiny_data, run, "--presets", "table8_deconv", "--seeds", "2", "--epochs", "6", "--num-cpus", "1")
     env = {k: v for k, v in os.environ.items() if k != "RAY_ADDRESS"}
-    proc = subprocess.Popen([sys.executable, "-m", "lwirst.cli", *args], env=env, stdout=subprocess.PIPE,
+    # as a terminal starts a command: Ctrl-C taken (a shell's background job, as the suite may run in, starts with
+    # SIGINT ignored, and Python keeps it so)
+    interactive = ("import signal, sys\nsignal.signal(signal.SIGINT, signal.default_int_handler)\n"
+                   "from lwirst.cli import main\nsys.exit(main(sys.argv[1:]))")
+    proc = subprocess.Popen([sys.executable, "-c", interactive, *args], env=env, stdout=subprocess.PIPE,
                             stderr=subprocess.STDOUT, text=True)
     trials = [run / "trials" / f"lw_irstnet-s{seed}" for seed in (0, 1)]
     deadline = time.monotonic() + 480  # about 30 s on an idle 2-core machine
