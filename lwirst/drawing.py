@@ -441,8 +441,9 @@ def outcome_boxes(image: np.ndarray, match: Match, missed: bool = True, ids: boo
         groups += [(tuple(t for t in match.missed if t.id not in hot), MISSED),
                    (tuple(t for t in match.missed if t.id in hot), HOT)]
     tagged = tags and sum(len(g) for g, _ in groups) <= TAGGED_MAX
+    truth = (MISSED, HOT)  # ground-truth targets: no detection id
     marks = [(t.box, outcome(name).bgr,
-              (f"#{t.id} {outcome(name).tag}" if ids and name != MISSED else outcome(name).tag) if tagged else None)
+              (f"#{t.id} {outcome(name).tag}" if ids and name not in truth else outcome(name).tag) if tagged else None)
              for targets, name in groups for t in targets]
     _marks(canvas, marks, thickness, clear)
     return canvas

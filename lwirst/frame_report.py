@@ -118,7 +118,7 @@ def frame_report(image: np.ndarray, result: FrameResult, scale: str = "probabili
                          heat=heat_scale(result.saliency, scale), protocol=result.saliency.protocol,
                          stretched=None if stretched.span is None else (*stretched.span, image.dtype.name),
                          peak=float(result.saliency.logits.max()), threshold=result.threshold,
-                         repaired=stretched.repaired_spots())
+                         repaired=list(result.saliency.repaired))
     report.chips, report.targets_total = target_chips(image, result.saliency.logits, result.kept, mask,
                                                       result.threshold, margin, scale, limit=chip_limit,
                                                       removed=result.removed)

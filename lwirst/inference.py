@@ -71,7 +71,7 @@ from lwirst.export import (
     to_onnx_bytes,
     trained_size,
 )
-from lwirst.imageio import check_image, to_bgr, to_uint8
+from lwirst.imageio import check_image, stretch, to_bgr
 from lwirst.optimize import (
     RAW_BGR,
     RAW_GREY,
@@ -307,6 +307,7 @@ class Decoded(NamedTuple):
     palette: str  # the pseudo-colour palette decoded, or ""
     as_colour: bool  # a colour frame no known palette decoded: the network runs on its colours
     ignored: np.ndarray | None = None  # the pixels of the run's ignore zones (`lwirst.zones`), filled in `pixels`
+    repaired: tuple[tuple[int, int], ...] = ()  # the defect spots the stretch replaced (`Saliency.repaired`)
 
 
 class Segmenter:
@@ -606,7 +607,8 @@ class Segmenter:
         a colour frame that no known palette decoded (logged once per Segmenter), and the ignored pixels."""
         image = check_image(image)
         ignored = self.ignore.covered(image.shape[:2])
-        image = to_uint8(image, ignored)  # the zones' pixels set no stretch: a burnt-in timestamp took it all
+        stretched = stretch(image, ignored)  # the zones' pixels set no stretch: a burnt-in timestamp took it all
+        image = stretched.pixels
         palette, as_colour = "", False
         if self.palettes and image.ndim == 3 and image.shape[2] in (3, 4):
             colours = image[..., :3]  # a BGRA frame's alpha encodes no intensity (matplotlib's imsave writes one)
@@ -625,7 +627,8 @@ class Segmenter:
                                 "frames to grey intensity)")
         kind, pixels = self._kind_of(image)
         pixels = as_white_hot(pixels, self.polarity)
-        return Decoded(kind, pixels if ignored is None else fill(pixels, ignored), palette, as_colour, ignored)
+        return Decoded(kind, pixels if ignored is None else fill(pixels, ignored), palette, as_colour, ignored,
+                       tuple(stretched.repaired_spots()))
 
     def prepare(self, image: np.ndarray) -> tuple[Backend, np.ndarray]:
         """The backend one frame goes to and its network input (C x H' x W') for its first run, for
@@ -749,7 +752,7 @@ class Segmenter:
         clearances = [self.clearance(m.shape, protocol) for m, protocol in zip(maps, protocols, strict=True)]
         return [Saliency(np.ascontiguousarray(hold_below(prominent(m, c), frame.ignored), dtype=np.float32), protocol,
                          self.backend.name, frame.palette, self.confirm, self.mirrors(m.shape), frame.as_colour, c,
-                         frame.ignored)
+                         frame.ignored, frame.repaired)
                 for m, c, protocol, frame in zip(maps, clearances, protocols, decoded, strict=True)]
 
     def clearance(self, hw: tuple[int, int], protocol: str) -> float:

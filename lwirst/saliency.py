@@ -35,6 +35,9 @@ class Saliency:
     as_colour: bool = False  # a colour frame no known palette decoded: the network ran on its colours
     clearance: float = 0.0  # logits a blob's peak had to clear the threshold by (`lwirst.prominence`, large frames)
     ignored: np.ndarray | None = None  # the pixels of the run's ignore zones (`lwirst.zones`), held below threshold
+    # (x, y) of the defect spots the 8-bit stretch gave their neighbours' median (`lwirst.imageio.Stretch`): a
+    # saturated one- or two-pixel target reads the same, so views say where
+    repaired: tuple[tuple[int, int], ...] = ()
 
     @property
     def probability(self) -> np.ndarray:

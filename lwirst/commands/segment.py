@@ -480,7 +480,7 @@ def _segment_all(args: argparse.Namespace, pipeline: FramePipeline, todo: list[t
     """Segment and write each image's outputs, appending it to `done` once all are written; an image that fails
     is reported and the others go on. Returns how many failed."""
     from lwirst.drawing import heatmap, mask_image, overlay
-    from lwirst.imageio import read_image, repaired_text, stretch, write_png
+    from lwirst.imageio import read_image, repaired_text, write_png
     from lwirst.inference import shrink_note, shrunk_by
     from lwirst.polarity import WHITE_HOT
     from lwirst.postprocess import HOT_MARGIN, peak_text, probability_of
@@ -496,8 +496,7 @@ def _segment_all(args: argparse.Namespace, pipeline: FramePipeline, todo: list[t
             failed += 1
             continue
         base = args.out / stem
-        # where the 8-bit stretch replaced defect pixels: a saturated one- or two-pixel target is replaced too
-        spots = [] if image.dtype == np.uint8 else stretch(image, result.saliency.ignored).repaired_spots()
+        spots = result.saliency.repaired  # a saturated one- or two-pixel target is replaced as a defect too
         record = {
             "image": str(path), "width": int(image.shape[1]), "height": int(image.shape[0]),
             "threshold": result.threshold, "threshold_probability": probability_of(result.threshold),
