@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import subprocess
-import sys
 
 import cv2
 import numpy as np
@@ -20,6 +19,7 @@ from lwirst.evaluate import EvalResult, cache_key, frame_flops
 from lwirst.inference import Segmenter
 from lwirst.postprocess import detect
 from lwirst.run_settings import RunSettings
+from tests.cli_process import run_lwirst
 from tests.conftest import applied_of
 
 MAPS = arrays(np.float32, st.tuples(st.integers(1, 12), st.integers(1, 12)),
@@ -312,7 +312,7 @@ def test_the_recorded_scale_reads_a_protocol_or_a_table_cell(value, scale):
 
 
 def _lwirst(*args: str) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "lwirst", *args], capture_output=True, text=True, check=False)
+    return run_lwirst(*args)
 
 
 def test_the_command_line_takes_off_or_a_scale_and_says_what_ran(tmp_path):

@@ -29,6 +29,7 @@ from lwirst.checkpoint import save_checkpoint
 from lwirst.cli import main
 from lwirst.model import LWIRSTNet
 from lwirst.stderr_capture import Captured, TerminalHandler, captured_stderr
+from tests.cli_process import run_lwirst
 from tests.test_hardening_bombs import typed_onnx
 
 REPO = Path(__file__).resolve().parents[1]
@@ -36,11 +37,10 @@ REPO = Path(__file__).resolve().parents[1]
 
 def run_cli(*args: str | Path, cwd: Path | None = None, env: dict[str, str] | None = None,
             timeout: float = 300) -> subprocess.CompletedProcess[str]:
-    """`python -m lwirst ARGS` with this checkout's lwirst first on the path."""
+    """`python -m lwirst ARGS` with this checkout's lwirst first on the path (forked warm: tests/cli_process.py)."""
     full_env = {**os.environ, "PYTHONPATH": str(REPO), "LWIRST_CACHE_DIR": str(cwd or REPO / ".no-cache"),
                 **(env or {})}
-    return subprocess.run([sys.executable, "-m", "lwirst", *map(str, args)], capture_output=True, text=True,
-                          cwd=cwd, env=full_env, timeout=timeout, check=False)
+    return run_lwirst(*args, cwd=cwd, env=full_env, timeout=timeout)
 
 
 def one_line_error(done: subprocess.CompletedProcess[str]) -> str:

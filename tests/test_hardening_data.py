@@ -12,7 +12,6 @@ import os
 import re
 import shutil
 import subprocess
-import sys
 from collections.abc import Callable
 from pathlib import Path
 
@@ -36,14 +35,14 @@ from lwirst.evaluate import EvalResult, cache_key, evaluate
 from lwirst.inference import Segmenter
 from lwirst.model import LWIRSTNet
 from lwirst.synth import SceneConfig, write_dataset
+from tests.cli_process import run_lwirst
 
 REPO = Path(__file__).resolve().parents[1]
 
 
 def run_cli(*args: str | Path, cwd: Path) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "lwirst", *map(str, args)], capture_output=True, text=True,
-                          cwd=cwd, env={**os.environ, "PYTHONPATH": str(REPO), "LWIRST_CACHE_DIR": str(cwd)},
-                          timeout=600, check=False)
+    return run_lwirst(*args, cwd=cwd, env={**os.environ, "PYTHONPATH": str(REPO), "LWIRST_CACHE_DIR": str(cwd)},
+                      timeout=600)
 
 
 def error_line(done: subprocess.CompletedProcess[str]) -> str:

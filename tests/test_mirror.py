@@ -3,9 +3,6 @@ rule checked against independent runs, and how results, FLOPs, the cache and the
 
 from __future__ import annotations
 
-import subprocess
-import sys
-
 import cv2
 import numpy as np
 import pandas as pd
@@ -16,6 +13,7 @@ from lwirst.eval_protocol import EvalProtocol
 from lwirst.evaluate import EvalResult, cache_key, frame_flops
 from lwirst.inference import Segmenter
 from lwirst.run_settings import RunSettings
+from tests.cli_process import run_lwirst
 from tests.conftest import applied_of
 from tests.test_consensus import _enlarged_run, _frame
 
@@ -101,15 +99,12 @@ def test_a_mirrored_evaluation_is_cached_apart():
 
 
 def test_the_command_line_takes_a_switch_word_and_says_what_ran(tmp_path):
-    def lwirst(*args: str) -> subprocess.CompletedProcess:
-        return subprocess.run([sys.executable, "-m", "lwirst", *args], capture_output=True, text=True, check=False)
-
-    bad = lwirst("demo", "--mirror", "maybe", "--out", str(tmp_path / "a"))
+    bad = run_lwirst("demo", "--mirror", "maybe", "--out", str(tmp_path / "a"))
     assert bad.returncode == 2 and "--mirror" in bad.stderr and "Traceback" not in bad.stderr
-    on = lwirst("demo", "--mirror", "yes", "--out", str(tmp_path / "b"), "--threads", "1")  # any switch word
+    on = run_lwirst("demo", "--mirror", "yes", "--out", str(tmp_path / "b"), "--threads", "1")  # any switch word
     assert on.returncode == 0, on.stderr
     assert "large frames also confirmed mirrored" in on.stdout
-    off = lwirst("demo", "--mirror", "off", "--out", str(tmp_path / "c"), "--threads", "1")
+    off = run_lwirst("demo", "--mirror", "off", "--out", str(tmp_path / "c"), "--threads", "1")
     assert off.returncode == 0 and "mirrored" not in off.stdout
 
 

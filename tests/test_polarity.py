@@ -4,8 +4,6 @@ the library, the commands and what results record."""
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -22,6 +20,7 @@ from lwirst.inference import Segmenter
 from lwirst.paths import REPO_ROOT
 from lwirst.pipeline import FramePipeline
 from lwirst.run_settings import RunSettings
+from tests.cli_process import run_lwirst
 
 SAMPLES = sorted((REPO_ROOT / "data" / "samples" / "images").glob("*.png"))
 
@@ -110,12 +109,10 @@ def test_segment_and_demo_take_polarity_and_say_it(tmp_path: Path) -> None:
     for path in SAMPLES[:2]:
         write_png(frames / path.name, polarity.inverted(read_image(path)))
     out = tmp_path / "out"
-    done = subprocess.run([sys.executable, "-m", "lwirst", "segment", str(frames), "--out", str(out), "--backend",
-                           "torch", "--polarity", "black-hot"], capture_output=True, text=True, timeout=300)
+    done = run_lwirst("segment", frames, "--out", out, "--backend", "torch", "--polarity", "black-hot")
     assert done.returncode == 0, done.stderr
     assert "black-hot frames inverted" in done.stdout
     record = json.loads((out / f"{SAMPLES[0].stem}_targets.json").read_text())
     assert record["model"]["polarity"] == "black-hot"
-    refused = subprocess.run([sys.executable, "-m", "lwirst", "segment", str(frames), "--out", str(tmp_path / "x"),
-                              "--polarity", "hot"], capture_output=True, text=True, timeout=120)
+    refused = run_lwirst("segment", frames, "--out", tmp_path / "x", "--polarity", "hot", timeout=120)
     assert refused.returncode == 2 and "invalid choice: 'hot'" in refused.stderr and "Traceback" not in refused.stderr

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import math
 import subprocess
-import sys
 
 import numpy as np
 import pandas as pd
@@ -20,6 +19,7 @@ from lwirst.evaluate import cache_key
 from lwirst.inference import AUTO_AREA_FACTOR, Segmenter
 from lwirst.prominence import DEFAULT_PER_DOUBLING, check, margin, prominent
 from lwirst.run_settings import RunSettings
+from tests.cli_process import run_lwirst
 from tests.conftest import applied_of
 from tests.test_consensus import _blobs
 
@@ -164,7 +164,7 @@ def test_a_margin_run_is_cached_apart_from_a_plain_one():
 
 
 def _lwirst(*args: str) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "lwirst", *args], capture_output=True, text=True, check=False)
+    return run_lwirst(*args)
 
 
 def test_the_command_line_takes_off_or_a_margin_and_says_what_ran(tmp_path):

@@ -27,6 +27,7 @@ from lwirst.errors import LwirstError
 from lwirst.models import build_model
 from lwirst.preprocess import MEAN, STD
 from lwirst.train import RECIPES, Recipe, Trainer, TrainSet, learning_rate
+from tests.cli_process import run_lwirst
 
 SMALL = ["--size", "64", "--batch-size", "4", "--threads", "1", "--scale-min", "0.8", "--scale-max", "1.2"]
 
@@ -476,8 +477,7 @@ def test_a_run_directory_takes_one_training_at_a_time(synth_dir: Path, tmp_path:
     first = Trainer(run_dir, NetConfig(), recipe, data, data, threads=1)
     with pytest.raises(LwirstError, match="is in use by another training"):
         Trainer(run_dir, NetConfig(), recipe, data, data, threads=1)
-    other = subprocess.run([sys.executable, "-m", "lwirst", *_train_args(run_dir, synth_dir, 1)],
-                           capture_output=True, text=True, timeout=300, check=False)
+    other = run_lwirst(*_train_args(run_dir, synth_dir, 1))
     assert other.returncode == 1 and "is in use by another training" in other.stderr, other.stderr
     first.fit()
     assert [int(r["epoch"]) for r in _metric_rows(run_dir)] == [1]

@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 from pathlib import Path
 
 import cv2
@@ -24,6 +22,7 @@ from lwirst.paths import REPO_ROOT
 from lwirst.pipeline import FramePipeline
 from lwirst.run_settings import RunSettings
 from lwirst.zones import IGNORED_LOGIT, MAX_REGIONS, NO_ZONES, Region, Zones, fill, read_zones
+from tests.cli_process import run_lwirst
 
 SAMPLES = REPO_ROOT / "data" / "samples"
 
@@ -219,20 +218,17 @@ def test_a_run_with_zones_is_recorded_said_and_cached_apart(synth_dir: Path) -> 
 def test_segment_takes_zones_and_refuses_bad_ones_in_one_line(tmp_path: Path) -> None:
     sample = sorted((SAMPLES / "images").glob("*.png"))[0]
     out = tmp_path / "out"
-    command = [sys.executable, "-m", "lwirst", "segment", str(sample), "--backend", "torch"]
-    done = subprocess.run([*command, "--out", str(out), "--ignore", "0,0,100%,8", "--ignore", "0,0,4,4"],
-                          capture_output=True, text=True, timeout=300)
+    command = ["segment", str(sample), "--backend", "torch"]
+    done = run_lwirst(*command, "--out", out, "--ignore", "0,0,100%,8", "--ignore", "0,0,4,4")
     assert done.returncode == 0, done.stderr
     assert "ignoring 2 regions (0,0,100%,8; 0,0,4,4)" in done.stdout
     assert json.loads((out / f"{sample.stem}_targets.json").read_text())["model"]["ignore"] == "0,0,100%,8;0,0,4,4"
-    resumed = subprocess.run([*command, "--out", str(out), "--resume"], capture_output=True, text=True, timeout=300)
+    resumed = run_lwirst(*command, "--out", out, "--resume")
     assert resumed.returncode == 1 and "the ignore zones (--ignore, --ignore-mask)" in resumed.stderr
-    scored = subprocess.run([sys.executable, "-m", "lwirst", "evaluate", "--predictions", str(out), "--data-dir",
-                             str(SAMPLES), "--dataset", "folder", "--split", "all", "--ignore", "0,0,4,4"],
-                            capture_output=True, text=True, timeout=300)
+    scored = run_lwirst("evaluate", "--predictions", out, "--data-dir", SAMPLES, "--dataset", "folder", "--split",
+                        "all", "--ignore", "0,0,4,4")
     assert scored.returncode == 1 and "apply when a model runs" in scored.stderr
     for extra, said in ((["--ignore", "0,0,5"], "expected X,Y,W,H"),
                         (["--ignore-mask", str(tmp_path / "none.png")], "none.png")):
-        refused = subprocess.run([*command, "--out", str(tmp_path / "x"), *extra], capture_output=True, text=True,
-                                 timeout=300)
+        refused = run_lwirst(*command, "--out", tmp_path / "x", *extra)
         assert refused.returncode != 0 and said in refused.stderr and "Traceback" not in refused.stderr
