@@ -55,6 +55,7 @@ BROWSER_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-backgr
 SLOW_MS = 60_000
 CONFIRMED = legend(DEFAULT_SCALE, DEFAULT_MIRROR) + margin_legend(DEFAULT_PER_DOUBLING)  # the defaults, as legends say
 expect.set_options(timeout=SLOW_MS)
+pytestmark = pytest.mark.e2e  # every test here drives a server and a Chromium: one at a time (tests/conftest.py)
 
 
 def free_port() -> int:
@@ -103,12 +104,14 @@ def server(tmp_path: Path, sirst_root: Path) -> Iterator[str]:
                                 "LWIRST_MAX_SPLIT_FRAMES": str(SPLIT_FRAMES)})
 
 
-@pytest.fixture
-def offline_server(tmp_path: Path) -> Iterator[str]:
+@pytest.fixture(scope="module")
+def offline_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """A dashboard server with no data root and an empty evaluation cache: the embedded defaults alone (the
-    dashboard finds data only through these two variables); yields its URL."""
+    dashboard finds data only through these two variables); yields its URL. One for the module: each test has a
+    browser, hence a session, of its own, and none but the first evaluates."""
     env = {key: value for key, value in os.environ.items() if key not in (DATA_DIR_ENV, DATA_ROOTS_ENV)}
-    yield from serve(tmp_path, {**env, CACHE_ENV: str(tmp_path / "eval-cache")})
+    folder = tmp_path_factory.mktemp("offline")
+    yield from serve(folder, {**env, CACHE_ENV: str(folder / "eval-cache")})
 
 
 def browser_page(server: str, args: list[str]) -> Iterator[Page]:
@@ -378,7 +381,6 @@ def one_frame_everywhere(seen: list[LiveShown]) -> None:
     assert len(agreeing) >= 0.8 * len(seen), [s for s in seen if s not in agreeing]
 
 
-@pytest.mark.e2e
 def test_dashboard_in_a_browser(page: Page, server: str, sirst_root: Path) -> None:
     outside: list[str] = []
     page.on("request", lambda request: outside.append(request.url)
@@ -627,7 +629,6 @@ class Webcam:
         return shown
 
 
-@pytest.mark.e2e
 def test_webcam_in_a_browser(camera_page: Page, server: str) -> None:
     pytest.importorskip("streamlit_webrtc")
     page = camera_page
@@ -666,7 +667,6 @@ def fresh_cache(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     return folder
 
 
-@pytest.mark.e2e
 def test_analysis_pages_in_a_browser(fresh_cache: Path, page: Page, sirst_root: Path) -> None:
     # Compare on first load, nothing evaluated yet: the shipped model's point from its card, data named.
     open_page(page, "Compare")
@@ -744,7 +744,6 @@ def test_analysis_pages_in_a_browser(fresh_cache: Path, page: Page, sirst_root: 
 # ---------------------------------------------------------------- no dataset configured
 
 
-@pytest.mark.e2e
 def test_every_page_on_the_embedded_defaults(offline_page: Page, offline_server: str) -> None:
     """No dataset configured: every page works on the embedded samples, video and synthetic sensor; each
     page's main action is clicked and what it then shows is checked."""
@@ -1025,7 +1024,6 @@ def themed_page(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Page
         yield tab
 
 
-@pytest.mark.e2e
 def test_text_is_readable_in_both_themes(themed_page: Page) -> None:
     """In the light theme a warning's text was 1.70:1 on its box (the theme's yellow was the palette's #F0E442),
     captions 3.8-3.9:1, charts' ticks and axis titles 3.7:1 and Compare's paper names 3.4:1; in the dark theme the
@@ -1044,7 +1042,6 @@ def test_text_is_readable_in_both_themes(themed_page: Page) -> None:
         assert ratios and min(ratios) >= palette.TEXT_RATIO, (what, sorted(ratios)[:5])
 
 
-@pytest.mark.e2e
 def test_keyboard_focus_is_outlined_in_both_themes(themed_page: Page) -> None:
     """Streamlit's focus indicators were 1.1-1.5:1 against the page: a visitor tabbing through the sidebar and
     Ablations' controls (page links, select boxes, radios, an expander) saw no focus. Each stop now has a solid
