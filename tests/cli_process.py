@@ -14,13 +14,15 @@ Tests of what only a fresh interpreter shows (which modules a command imports, h
 from __future__ import annotations
 
 import atexit
+import contextlib
 import multiprocessing
 import os
 import runpy
 import subprocess
 import sys
 import tempfile
-from collections.abc import Mapping, Sequence
+import types
+from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 
 PRELOAD = ("torch", "torch.onnx", "onnx", "onnxruntime", "openvino", "skimage.morphology", "scipy.ndimage",
@@ -51,6 +53,19 @@ def _command(argv: list[str], cwd: str, env: dict[str, str], streams: list[str])
         atexit._run_exitfuncs()  # what the interpreter runs at exit (logging's flush, temporary folders)
 
 
+@contextlib.contextmanager
+def _bare_main() -> Iterator[None]:
+    """multiprocessing has each child run the parent's `__main__` module first; Streamlit installs every script it
+    runs as `__main__`, and an AppTest leaves its page there, so the child would run a dashboard page (and fail)
+    before the command."""
+    kept = sys.modules["__main__"]
+    sys.modules["__main__"] = types.ModuleType("__main__")
+    try:
+        yield
+    finally:
+        sys.modules["__main__"] = kept
+
+
 def run_lwirst(*args: str | Path, cwd: Path | None = None, env: Mapping[str, str] | None = None,
                timeout: float = 300, stdin: str = "") -> subprocess.CompletedProcess[str]:
     """Run `python -m lwirst ARGS` to its end (killed after `timeout` seconds, as `subprocess.run` does) and
@@ -63,7 +78,8 @@ def run_lwirst(*args: str | Path, cwd: Path | None = None, env: Mapping[str, str
             Path(path).touch()
         child = _CONTEXT.Process(target=_command, args=(list(argv), str(cwd or Path.cwd()),
                                                         dict(os.environ if env is None else env), streams))
-        child.start()
+        with _bare_main():
+            child.start()
         child.join(timeout)
         if child.is_alive():
             child.kill()
