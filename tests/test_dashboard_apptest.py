@@ -875,8 +875,9 @@ def test_settings_survive_a_page_switch() -> None:
 
 
 def test_the_chosen_image_survives_a_visit_to_another_page() -> None:
-    """A presenter who picked the second sample, looked at Evaluate and came back found the first again."""
-    at = open_page("2_single_frame.py", model=DEMO_MODEL)
+    """A presenter who picked the second sample, looked at Evaluate and came back found the first again. (At
+    threshold 0 the untrained network's ~10 000 blobs a frame made Video's sample run take 20 s.)"""
+    at = open_page("2_single_frame.py", model=DEMO_MODEL, threshold=0.3)
     at.selectbox(key="dataset_image").set_value(1).run()
     for page in ("5_evaluate.py", "3_video.py", "1_home.py"):
         at.switch_page(str(PAGES / page)).run()
@@ -2034,7 +2035,7 @@ def test_home_video_and_live_open_on_the_sidebars_data(monkeypatch: pytest.Monke
     """With the sidebar on skyB, Home went on demoing skyA and Video's and Live's pickers opened on skyA."""
     _, test_b = _two_datasets(tmp_path)
     monkeypatch.setenv("LWIRST_DATA_DIR", str(tmp_path))
-    at = open_page("2_single_frame.py", model=DEMO_MODEL, data_dataset="skyB", data_split="test")
+    at = open_page("2_single_frame.py", model=DEMO_MODEL, data_dataset="skyB", data_split="test", threshold=0.3)
     at.switch_page(str(PAGES / "1_home.py")).run()
     caption = home_caption(at)
     assert not at.exception and caption.startswith(f"{test_b[0]} ({tmp_path.name}/skyB, test split)"), caption
