@@ -79,14 +79,25 @@ def unsupported_files(folder: Path) -> list[Path]:
     return sorted(p for p in folder.iterdir() if p.suffix.lower() in UNSUPPORTED_SUFFIXES and p.is_file())
 
 
+def _names(paths: list[Path]) -> str:
+    """The first five names of `paths`, for a one-line message."""
+    return ", ".join(p.name for p in paths[:5]) + (", ..." if len(paths) > 5 else "")
+
+
 def skipped_files(folder: Path) -> list[Path]:
     """`unsupported_files`, warned about: a folder's frames in a format this project does not read are named as
-    skipped, never passed over in silence (a dataset's WebP frame was left out of its score without a word)."""
+    skipped, never passed over in silence (a dataset's WebP frame was left out of its score without a word). So are
+    entries named as images that `image_files` leaves out for being no regular file (a named pipe, a socket, a
+    folder, a broken or looping link), which were passed over without a word."""
     skipped = unsupported_files(folder)
     if skipped:
         log.warning("%s: skipped %d file(s) of image formats this project does not read (%s); convert them to PNG "
-                    "or TIFF", folder, len(skipped), ", ".join(p.name for p in skipped[:5])
-                    + (", ..." if len(skipped) > 5 else ""))
+                    "or TIFF", folder, len(skipped), _names(skipped))
+    if irregular := sorted(p for p in folder.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES and not p.is_file()):
+        what = ("entry named as an image that is not a regular file" if len(irregular) == 1
+                else "entries named as images that are not regular files")
+        log.warning("%s: skipped %d %s (%s): a named pipe, a socket, a folder, or a broken or looping link", folder,
+                    len(irregular), what, _names(irregular))
     return skipped
 
 

@@ -409,6 +409,25 @@ def test_segment_folder_input_keeps_the_output_checks(tmp_path: Path, checkpoint
     assert "holds no" in capsys.readouterr().err
 
 
+def test_a_folders_entries_that_are_no_files_are_named_not_passed_over(tmp_path: Path, checkpoint: Path,
+                                                                      caplog: pytest.LogCaptureFixture) -> None:
+    """A named pipe, a looping link, a broken link and a folder, each named as a PNG, were left out without a word;
+    the readable frame beside them is segmented."""
+    import os
+
+    folder = tmp_path / "frames"
+    folder.mkdir()
+    cv2.imwrite(str(folder / "a.png"), scene())
+    os.mkfifo(folder / "b.png")
+    (folder / "c.png").symlink_to("c.png")  # a link to itself
+    (folder / "d.png").symlink_to(tmp_path / "gone.png")
+    (folder / "e.png").mkdir()
+    assert segment(checkpoint, str(folder), "--out", str(tmp_path / "out")) == 0
+    assert ("skipped 4 entries named as images that are not regular files (b.png, c.png, d.png, e.png): a named "
+            "pipe, a socket, a folder, or a broken or looping link") in caplog.text
+    assert sorted(p.name for p in (tmp_path / "out").glob("*_overlay.png")) == ["a_overlay.png"]
+
+
 def test_a_folders_images_of_other_formats_are_named_not_passed_over(tmp_path: Path, checkpoint: Path,
                                                                     capsys: pytest.CaptureFixture[str],
                                                                     caplog: pytest.LogCaptureFixture) -> None:
