@@ -17,6 +17,7 @@ import argparse
 import hashlib
 import math
 import os
+import stat
 from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
 
@@ -154,6 +155,13 @@ def check_outputs(files: Mapping[str, str | Path | Iterable[str | Path] | None],
     (`lwirst masks` writes the masks/ beside its images/), inside which its outputs may lie.
     """
     sources = [_resolved(p) for p in inputs if p not in (None, "")]
+    # each output is checked against the inputs by lookups, not by a walk over them: `segment` of a 20 000-frame
+    # folder checks 100 000 outputs against 20 000 inputs, which pair by pair took hours before the first frame
+    named = set(sources)
+    source_dirs = [source for source in sources if source.is_dir()]
+    linked = {ids: source for source in reversed(sources) if (ids := _file_id(source)) is not None}
+    above: dict[Path, Path | None] = {}  # a folder -> the file above it (`_file_above`), once per folder
+    roots: dict[Path, Path | None] = {}  # a folder -> its dataset (`dataset_root`), once per folder
     seen: dict[Path, str] = {}
     entries: list[tuple[str, str | Path, bool]] = [
         (flag, raw, True) for flag, raw in (folders or {}).items() if raw not in (None, "")]
@@ -168,26 +176,29 @@ def check_outputs(files: Mapping[str, str | Path | Iterable[str | Path] | None],
         path = _resolved(raw)
         if not is_folder or flag not in files:  # a folder's files say where it is written; none: nothing is
             probe.setdefault(path if is_folder else path.parent, flag)
-        blocker = _file_above(path)
-        if blocker is not None:
+        if path.parent not in above:
+            above[path.parent] = _file_above(path)
+        if (blocker := above[path.parent]) is not None:
             raise LwirstError(f"{flag} {raw}: cannot create the output folder ({blocker} is a file, "
                               "not a folder)")
-        for source in sources:
-            if path == source:
-                raise LwirstError(f"{flag} {raw} is an input of this command; writing it would destroy "
-                                  "the input (choose another path)")
-            if not is_folder and _same_file(path, source):  # another name of the input's own data
-                raise LwirstError(f"{flag} {raw} is a hard link to the input {source}: writing it would destroy "
-                                  "the input (choose another path)")
-            if source.is_dir() and _inside(path, source):
-                raise LwirstError(f"{flag} {raw} lies inside the input folder {source}; write outputs elsewhere")
-            if is_folder and _inside(source, path):
-                raise LwirstError(f"{flag} {raw} contains the input {source}; write outputs to a folder "
-                                  "that holds no inputs")
+        if path in named:
+            raise LwirstError(f"{flag} {raw} is an input of this command; writing it would destroy "
+                              "the input (choose another path)")
+        if not is_folder and (source := linked.get(_file_id(path))) is not None:  # another name of an input's data
+            raise LwirstError(f"{flag} {raw} is a hard link to the input {source}: writing it would destroy "
+                              "the input (choose another path)")
+        if folder := next((source for source in source_dirs if _inside(path, source)), None):
+            raise LwirstError(f"{flag} {raw} lies inside the input folder {folder}; write outputs elsewhere")
+        if is_folder and (held := next((source for source in sources if _inside(source, path)), None)):
+            raise LwirstError(f"{flag} {raw} contains the input {held}; write outputs to a folder "
+                              "that holds no inputs")
         if path == shipped or _inside(path, shipped):  # only scripts/ship_model.py writes there, knowingly
             raise LwirstError(f"{flag} {raw} lies in the shipped models folder ({shipped}), whose files are the "
                               "default model and its card; write outputs elsewhere")
-        root = dataset_root(path.parent if dataset_parent_only or not is_folder else path)
+        where = path.parent if dataset_parent_only or not is_folder else path
+        if where not in roots:
+            roots[where] = dataset_root(where)
+        root = roots[where]
         if root is not None and (own_dataset is None or root != _resolved(own_dataset)):
             raise LwirstError(f"{flag} {raw} lies inside the dataset folder {root}; write outputs outside "
                               "datasets")
@@ -209,12 +220,14 @@ def check_outputs(files: Mapping[str, str | Path | Iterable[str | Path] | None],
         check_writable_folder(folder, flag)
 
 
-def _same_file(a: Path, b: Path) -> bool:
-    """Whether two existing paths are one file on disk (hard links: the same device and inode)."""
+def _file_id(path: Path) -> tuple[int, int] | None:
+    """(device, inode) of a regular file, None for anything else: two names of one file on disk (hard links) share
+    it."""
     try:
-        return a.is_file() and b.is_file() and os.path.samefile(a, b)
+        status = os.stat(path)
     except OSError:
-        return False
+        return None
+    return (status.st_dev, status.st_ino) if stat.S_ISREG(status.st_mode) else None
 
 
 def check_writable_folder(folder: str | Path, flag: str = "--out") -> None:

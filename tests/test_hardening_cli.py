@@ -322,6 +322,38 @@ def test_unwritable_or_full_output_fails_before_the_work(world: World, small_mou
     assert digest([world.root]) == before
 
 
+def test_checking_outputs_grows_with_the_number_of_frames_not_its_square(tmp_path: Path,
+                                                                         monkeypatch: pytest.MonkeyPatch) -> None:
+    """`segment` of a 20 000-frame folder checked each of its 100 000 outputs against each input in turn: no first
+    frame after minutes (hours at 100 000 frames). Counted in filesystem calls, twice the frames cost twice the
+    calls, not four times."""
+    from lwirst.validate import check_outputs
+
+    def calls(frames: int) -> int:
+        folder, out = tmp_path / f"in{frames}", tmp_path / f"out{frames}"
+        folder.mkdir()
+        inputs = [folder / f"{i}.png" for i in range(frames)]
+        for path in inputs:
+            path.write_bytes(b"x")
+        outputs = [out / f"{i}_{kind}.png" for i in range(frames) for kind in ("mask", "overlay")]
+        count = [0]
+
+        def counted(call: Callable[..., object]) -> Callable[..., object]:
+            def wrapper(*args: object, **kwargs: object) -> object:
+                count[0] += 1
+                return call(*args, **kwargs)
+            return wrapper
+
+        with monkeypatch.context() as patch:
+            patch.setattr(os, "stat", counted(os.stat))
+            patch.setattr(os, "lstat", counted(os.lstat))
+            check_outputs({"--out": outputs}, [folder, *inputs], folders={"--out": out})
+        return count[0]
+
+    small, large = calls(100), calls(200)
+    assert small > 0 and large < 2.5 * small, (small, large)
+
+
 def test_force_allows_overwriting_an_output_but_never_an_input(world: World, tmp_path: Path) -> None:
     out = tmp_path / "o.mp4"
     out.write_bytes(b"old output")
