@@ -22,7 +22,7 @@ import subprocess
 import sys
 import tempfile
 import types
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Iterator, Mapping
 from pathlib import Path
 
 PRELOAD = ("torch", "torch.onnx", "onnx", "onnxruntime", "openvino", "skimage.morphology", "scipy.ndimage",
@@ -70,13 +70,13 @@ def run_lwirst(*args: str | Path, cwd: Path | None = None, env: Mapping[str, str
                timeout: float = 300, stdin: str = "") -> subprocess.CompletedProcess[str]:
     """Run `python -m lwirst ARGS` to its end (killed after `timeout` seconds, as `subprocess.run` does) and
     return what `subprocess.run(..., capture_output=True, text=True)` would."""
-    argv: Sequence[str] = [str(arg) for arg in args]
+    argv = [str(arg) for arg in args]
     with tempfile.TemporaryDirectory(prefix="lwirst-cli-") as folder:
         streams = [str(Path(folder) / name) for name in ("stdin", "stdout", "stderr")]
         Path(streams[0]).write_text(stdin)
         for path in streams[1:]:
             Path(path).touch()
-        child = _CONTEXT.Process(target=_command, args=(list(argv), str(cwd or Path.cwd()),
+        child = _CONTEXT.Process(target=_command, args=(argv, str(cwd or Path.cwd()),
                                                         dict(os.environ if env is None else env), streams))
         with _bare_main():
             child.start()

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import contextlib
 import json
-import os
 import re
 import shutil
 import subprocess
@@ -35,14 +34,7 @@ from lwirst.evaluate import EvalResult, cache_key, evaluate
 from lwirst.inference import Segmenter
 from lwirst.model import LWIRSTNet
 from lwirst.synth import SceneConfig, write_dataset
-from tests.cli_process import run_lwirst
-
-REPO = Path(__file__).resolve().parents[1]
-
-
-def run_cli(*args: str | Path, cwd: Path) -> subprocess.CompletedProcess[str]:
-    return run_lwirst(*args, cwd=cwd, env={**os.environ, "PYTHONPATH": str(REPO), "LWIRST_CACHE_DIR": str(cwd)},
-                      timeout=600)
+from tests.test_hardening_cli import run_cli
 
 
 def error_line(done: subprocess.CompletedProcess[str]) -> str:
