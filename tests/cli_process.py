@@ -67,14 +67,13 @@ def _bare_main() -> Iterator[None]:
 
 
 def run_lwirst(*args: str | Path, cwd: Path | None = None, env: Mapping[str, str] | None = None,
-               timeout: float = 300, stdin: str = "") -> subprocess.CompletedProcess[str]:
+               timeout: float = 300) -> subprocess.CompletedProcess[str]:
     """Run `python -m lwirst ARGS` to its end (killed after `timeout` seconds, as `subprocess.run` does) and
-    return what `subprocess.run(..., capture_output=True, text=True)` would."""
+    return what `subprocess.run(..., capture_output=True, text=True)` would; its stdin is empty."""
     argv = [str(arg) for arg in args]
     with tempfile.TemporaryDirectory(prefix="lwirst-cli-") as folder:
         streams = [str(Path(folder) / name) for name in ("stdin", "stdout", "stderr")]
-        Path(streams[0]).write_text(stdin)
-        for path in streams[1:]:
+        for path in streams:
             Path(path).touch()
         child = _CONTEXT.Process(target=_command, args=(argv, str(cwd or Path.cwd()),
                                                         dict(os.environ if env is None else env), streams))
