@@ -348,10 +348,12 @@ def steady_frame(page: Page, quiet_ms: int = 1000, seconds: float = 20) -> int:
 
 
 def settled_live(page: Page, seconds: float = 30) -> LiveShown | None:
-    """The Live page's blocks once a reading finds all of them (a loaded machine may still be redrawing
-    them after the script reports it has stopped); None if none does within `seconds`."""
+    """The Live page's blocks once a reading finds all of them showing one frame (a loaded machine may still be
+    applying the last frame's updates after the script reports it has stopped and the picture has steadied: a
+    CI run read the picture at frame 45 and the targets' caption at 44); the last reading (None: no reading found
+    every block) if none does within `seconds`, for the caller's assertion to show."""
     deadline = time.monotonic() + seconds
-    while (shown := live_shown(page)) is None and time.monotonic() < deadline:
+    while ((shown := live_shown(page)) is None or len(set(shown.frames)) > 1) and time.monotonic() < deadline:
         page.wait_for_timeout(250)
     return shown
 
