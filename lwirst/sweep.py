@@ -279,6 +279,11 @@ def run_trial(config: dict[str, Any], *, sweep: Sweep, plans: dict[str, TrialPla
 # ---------------------------------------------------------------- driver
 
 
+# Whether this process's Ray was started or joined by `connect` (not by a notebook or a test session that
+# joined it first): an interrupted sweep ends only a Ray that is its own.
+_ray_is_ours = False
+
+
 def connect(address: str | None, num_cpus: int | None) -> dict[str, float]:
     """Start a local Ray instance (no address) or join a cluster; return its resources.
 
@@ -287,9 +292,11 @@ def connect(address: str | None, num_cpus: int | None) -> dict[str, float]:
     """
     import ray
 
+    global _ray_is_ours
     if address:
         check_address(address)
     if not ray.is_initialized():
+        _ray_is_ours = True
         main_thread = threading.current_thread() is threading.main_thread()
         terminate = signal.getsignal(signal.SIGTERM) if main_thread else None
         try:
@@ -343,6 +350,25 @@ def check_address(address: str, timeout: float = PROBE_TIMEOUT_S) -> None:
     if len(frame) < 9 or frame[3] != 0x04:  # an HTTP/2 server opens with a SETTINGS frame
         raise LwirstError(f"{address} is open but does not answer as a Ray cluster (no gRPC handshake within "
                           f"{timeout:g} s); check the host and port (`ray status` on the head node)")
+
+
+def _end_ray() -> None:
+    """End this process's Ray at once when a sweep is stopped (Ctrl-C, SIGTERM).
+
+    Tune does not clean up after a KeyboardInterrupt: its trials, the connection to Ray's control store and Ray
+    itself were left to the interpreter's exit handlers, which call that store first (Tune's registry) and stop Ray
+    after. Twice in CI a stopped sweep printed "interrupted" and had not exited two minutes later (never seen on
+    the development machine). Ended here, the exit handlers find no Ray left to call. A Ray the caller joined is
+    left running.
+    """
+    global _ray_is_ours
+    if not _ray_is_ours:
+        return
+    import ray
+
+    log.info("stopping Ray")
+    ray.shutdown()
+    _ray_is_ours = False
 
 
 def _progress_callback(total: int, already: int, epochs: int, say: Callable[[str], None]) -> Any:
@@ -407,7 +433,11 @@ def run_sweep(sweep: Sweep, plans: Sequence[TrialPlan], *, address: str | None =
     )
     say(f"running {len(pending)} trial(s) at {cpus_per_trial} CPU / {gpus_per_trial:g} GPU each on "
         f"Ray ({resources.get('CPU', 0):g} CPUs, {resources.get('GPU', 0):g} GPUs)")
-    grid = tuner.fit()
+    try:
+        grid = tuner.fit()
+    except KeyboardInterrupt:
+        _end_ray()
+        raise
     for result in grid:
         if result.error is not None:
             name = result.config.get("trial", "?") if result.config else "?"
