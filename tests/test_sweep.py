@@ -133,6 +133,7 @@ def test_interrupted_sweep_resumes_without_retraining(tiny_data: Path, tmp_path:
     assert len(pd.read_csv(run / "results.csv")) == 2
 
 
+@pytest.mark.slow
 def test_a_stopped_sweep_ends_its_own_ray_and_leaves_a_joined_one(tiny_data: Path, tmp_path: Path) -> None:
     """Ctrl-C in Tune's loop (here: raised by the progress line of the first epoch, which Tune calls from that loop)
     ends the Ray the sweep started before the exit handlers run (left to them, a stopped sweep twice failed to exit
