@@ -279,9 +279,17 @@ def run_trial(config: dict[str, Any], *, sweep: Sweep, plans: dict[str, TrialPla
 # ---------------------------------------------------------------- driver
 
 
-# Whether this process's Ray was started or joined by `connect` (not by a notebook or a test session that
-# joined it first): an interrupted sweep ends only a Ray that is its own.
-_ray_is_ours = False
+# The Ray node and job that `connect` started or joined (a job per `ray.init` of this process on a cluster, a node
+# id per local start), not a Ray a notebook or a test session had joined first: an interrupted sweep ends only a Ray
+# that is its own.
+_our_ray: tuple[str, str] | None = None
+
+
+def _ray_now() -> tuple[str, str]:
+    import ray
+
+    context = ray.get_runtime_context()
+    return context.get_node_id(), context.get_job_id()
 
 
 def connect(address: str | None, num_cpus: int | None) -> dict[str, float]:
@@ -292,11 +300,10 @@ def connect(address: str | None, num_cpus: int | None) -> dict[str, float]:
     """
     import ray
 
-    global _ray_is_ours
+    global _our_ray
     if address:
         check_address(address)
     if not ray.is_initialized():
-        _ray_is_ours = True
         main_thread = threading.current_thread() is threading.main_thread()
         terminate = signal.getsignal(signal.SIGTERM) if main_thread else None
         try:
@@ -306,6 +313,7 @@ def connect(address: str | None, num_cpus: int | None) -> dict[str, float]:
                 ray.init(address="local", num_cpus=num_cpus, include_dashboard=False, log_to_driver=False)
             if callable(terminate):  # Ray's native crash handler took SIGTERM (a core dump and exit 134): the
                 signal.signal(signal.SIGTERM, terminate)  # command's own stop (as Ctrl-C) takes it back
+            _our_ray = _ray_now()
         except (ConnectionError, RuntimeError, ValueError) as exc:
             target = address or "a local Ray instance"
             hint = ("; a cluster with token authentication (Ray's default) also needs RAY_AUTH_MODE=token "
@@ -357,18 +365,15 @@ def _end_ray() -> None:
 
     Tune does not clean up after a KeyboardInterrupt: its trials, the connection to Ray's control store and Ray
     itself were left to the interpreter's exit handlers, which call that store first (Tune's registry) and stop Ray
-    after. Twice in CI a stopped sweep printed "interrupted" and had not exited two minutes later (never seen on
-    the development machine). Ended here, the exit handlers find no Ray left to call. A Ray the caller joined is
-    left running.
+    after. Twice in CI a stopped sweep printed "interrupted" and had not exited two minutes later (not reproduced
+    in 34 stops on the development machine). Ended here, the exit handlers find no Ray left to call. A Ray the
+    caller joined is left running.
     """
-    global _ray_is_ours
-    if not _ray_is_ours:
-        return
     import ray
 
-    log.info("stopping Ray")
-    ray.shutdown()
-    _ray_is_ours = False
+    if ray.is_initialized() and _ray_now() == _our_ray:
+        log.info("stopping Ray")
+        ray.shutdown()
 
 
 def _progress_callback(total: int, already: int, epochs: int, say: Callable[[str], None]) -> Any:
