@@ -286,6 +286,7 @@ _our_ray: tuple[str, str] | None = None
 
 
 def _ray_now() -> tuple[str, str]:
+    """The node and job of the Ray this process is connected to."""
     import ray
 
     context = ray.get_runtime_context()

@@ -139,8 +139,9 @@ def test_a_stopped_sweep_ends_its_own_ray_and_leaves_a_joined_one(tiny_data: Pat
     """A stop in Tune's loop (at the first epoch's progress line, which Tune says from that loop) ends the Ray the
     sweep started before the exit handlers run (left to them, a stopped sweep twice failed to exit in CI); a Ray
     the caller had joined keeps running. The sweep that starts Ray is stopped by a real SIGTERM through the
-    command's handler, which the sweep takes back from Ray's native crash handler (that one dumped core, exit
-    134: here it would abort the test process); the caller's own Ray keeps Ray's handler, so Ctrl-C stops it."""
+    command's handler, which `connect` takes back from Ray's native crash handler (a command it kept dumped core,
+    exit 134; without the take-back this test fails); the caller's own Ray keeps Ray's handler, so Ctrl-C stops
+    that one."""
     import ray
 
     def stop_at_first_epoch(line: str) -> None:
@@ -163,10 +164,8 @@ def test_a_stopped_sweep_ends_its_own_ray_and_leaves_a_joined_one(tiny_data: Pat
                 ray.init(address="local", num_cpus=1, include_dashboard=False, log_to_driver=False)
             sweep = Sweep(tmp_path / f"run{joined}", recipe, "default", data)
             prepare_sweep(sweep, ["table8_deconv"], [0])
-            started = time.monotonic()
             with pytest.raises(KeyboardInterrupt):
                 run_sweep(sweep, plan_trials(["table8_deconv"], [0]), num_cpus=1, say=stop_at_first_epoch)
-            assert time.monotonic() - started < 120
             assert ray.is_initialized() == joined
             assert (sweep.run_dir / "trials" / "lw_irstnet-s0" / "metrics.csv").exists()  # stopped mid-trial
     finally:
