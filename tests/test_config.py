@@ -218,6 +218,27 @@ def test_a_network_with_the_wrong_output_is_named_when_built(module: str, forwar
         models.build_model("halver")
 
 
+def test_a_checkpoint_of_a_network_with_the_wrong_output_is_refused_when_loaded(tmp_path: Path,
+                                                                            monkeypatch: pytest.MonkeyPatch) -> None:
+    """A checkpoint's shapes are read on a meta-device skeleton, which is not run (a meta forward pass costs every
+    command 1.5-2 s of imports); the network built from it is, so its wrong output is still named on loading."""
+    from lwirst import models
+    from lwirst.checkpoint import load_model, save_checkpoint
+
+    register_net(tmp_path, monkeypatch, "halver_ckpt", "halver", "Halver",
+                 "    def __init__(self, config):\n"
+                 "        super().__init__()\n"
+                 "        self.config = config\n"
+                 "        self.conv = torch.nn.Conv2d(config.in_channels, 1, 3, padding=1)\n"
+                 "    def forward(self, x):\n"
+                 "        return self.conv(x)[:, :, ::2, ::2]\n")
+    spec = models.get_architecture("halver")
+    config = spec.config()
+    save_checkpoint(tmp_path / "halver.safetensors", spec.module(config), config)  # the module, never checked
+    with pytest.raises(LwirstError, match=r"Halver maps a 2x3x72x56 input to 2x1x36x28"):
+        load_model(tmp_path / "halver.safetensors")
+
+
 UNET_16 = (  # a plain 4-level U-Net: four 2x poolings, each undone and joined to its skip; sides must divide by 16
     "    def __init__(self, config):\n"
     "        super().__init__()\n"

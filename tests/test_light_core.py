@@ -21,6 +21,15 @@ def test_light_modules_import_no_runtime() -> None:
     assert json.loads(out.stdout.strip().splitlines()[-1]) == []
 
 
+def test_loading_a_checkpoint_imports_no_symbolic_shape_machinery() -> None:
+    """Running a checkpoint's meta-device skeleton imported sympy and torch._dynamo: 1.5-2 s of every command."""
+    code = ("import sys, json\nfrom lwirst.checkpoint import load_model\nfrom lwirst.paths import DEFAULT_MODEL\n"
+            "load_model(DEFAULT_MODEL)\n"
+            "print(json.dumps(sorted(m for m in ('sympy', 'torch._dynamo') if m in sys.modules)))")
+    out = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True, check=True)
+    assert json.loads(out.stdout.strip().splitlines()[-1]) == []
+
+
 def test_old_homes_still_export_paths_and_saliency() -> None:
     from lwirst import inference, paths, saliency
 

@@ -142,10 +142,18 @@ def build_model(name: str | None = None, config: NetworkConfig | None = None) ->
         raise LwirstError(f"{spec.module.__name__} keeps no .config; checkpoints and export need it "
                           "(set self.config = config in __init__)")
     key = (name, spec.module, config.to_json())
-    if key not in _CHECKED:
+    if key not in _CHECKED and not _on_meta(module):
         _check_output(spec, module, config.in_channels)
         _CHECKED.add(key)
     return module
+
+
+def _on_meta(module: Any) -> bool:
+    """Whether a network was built on torch's meta device (a checkpoint's shape skeleton). Its forward pass is
+    not checked: torch imports its symbolic-shape machinery (sympy, dynamo) for meta convolutions, 1.5-2 s of
+    every command's start, and the real network built from the checkpoint next is checked instead."""
+    first = next(iter(module.parameters()), None) if hasattr(module, "parameters") else None
+    return first is not None and first.device.type == "meta"
 
 
 _CHECKED: set[tuple[str, type, str]] = set()  # (architecture, its module class, config) whose output was checked
