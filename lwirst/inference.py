@@ -184,6 +184,14 @@ def describe_frame_run(hw: tuple[int, int], protocol: str, size: tuple[int, int]
     return f"natively at {own}" + (f" (padded to {padded[1]}×{padded[0]})" if padded != tuple(hw) else "")
 
 
+def ran_briefly(hw: tuple[int, int], protocol: str, size: tuple[int, int] | None) -> str:
+    """`describe_frame_run` in a word or two, for a command's one line per frame: "at the model size" (a frame of
+    that size is not resized), "resized", "natively" or "as a pyramid"."""
+    if protocol == "resize":
+        return "at the model size" if size is not None and tuple(hw) == tuple(size) else "resized"
+    return {"native": "natively", "pyramid": "as a pyramid"}.get(protocol, protocol)
+
+
 def _shrink(hw: tuple[int, int], protocol: str, size: tuple[int, int]) -> tuple[str, str] | None:
     """How many times smaller a frame of size `hw` was fed across and down (2 significant digits), where an
     applied `protocol` resized it more than "auto" would (over `AUTO_AREA_FACTOR` times the model's area)."""

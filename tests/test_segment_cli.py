@@ -87,7 +87,7 @@ def test_segment_writes_every_output(tmp_path: Path, checkpoint: Path, capsys: p
         assert record["ran"] == {"protocol": "native", "mirrored": False, "palette": None, "as_colour": False,
                                  "clearance": 0.0, "repaired": []}  # a SIRST-sized frame: no peak margin
     printed = capsys.readouterr().out
-    assert printed.count(" detections") == 2 and printed.count(" (ran native) -> ") == 2  # as it ran
+    assert printed.count(" detections") == 2 and printed.count(" (ran natively) -> ") == 2  # as it ran
     assert printed.startswith("ran: model ") and " protocol native" in printed.splitlines()[0]  # what ran, once
     jet = tmp_path / "c" / "jet.png"  # "auto" and a palette: the record says what they resolved to
     jet.parent.mkdir()
@@ -95,7 +95,7 @@ def test_segment_writes_every_output(tmp_path: Path, checkpoint: Path, capsys: p
     assert segment(checkpoint, str(jet), "--out", str(out)) == 0
     # what "auto" resolved to (a 90x60 frame, under a quarter of the model's area: natively), and the palette it
     # decoded, on the screen too (not only in the record)
-    assert " (ran native; decoded from its jet palette) -> " in capsys.readouterr().out
+    assert " (ran natively; decoded from its jet palette) -> " in capsys.readouterr().out
     assert json.loads((out / "jet_targets.json").read_text())["ran"] == {"protocol": "native", "mirrored": False,
                                                                         "palette": "jet", "as_colour": False,
                                                                         "clearance": 0.0, "repaired": []}
@@ -214,14 +214,16 @@ def test_a_large_frame_resized_is_said_to_shrink_its_targets_once_and_a_frame_at
         tmp_path: Path, checkpoint: Path, capsys: pytest.CaptureFixture[str]) -> None:
     """`--protocol resize` squeezes a 1024x1280 frame 4x (a 3-pixel target below a pixel): each such image's line
     says how much, the first one why it matters and what runs it at its own size; a frame no larger than twice
-    the model's area, or one run natively, says nothing of it."""
-    for name, (h, w) in {"big1.png": (1024, 1280), "big2.png": (1024, 1280), "small.png": (300, 300)}.items():
+    the model's area, or one run natively, says nothing of it; a frame of the model's size says it was not resized."""
+    sizes = {"big1.png": (1024, 1280), "big2.png": (1024, 1280), "small.png": (300, 300), "model.png": (256, 256)}
+    for name, (h, w) in sizes.items():
         cv2.imwrite(str(tmp_path / name), scene(h, w))
-    images = [str(tmp_path / name) for name in ("big1.png", "big2.png", "small.png")]
+    images = [str(tmp_path / name) for name in sizes]
     assert segment(checkpoint, *images, "--out", str(tmp_path / "r"), "--protocol", "resize") == 0
     lines = capsys.readouterr().out.splitlines()
-    assert [next(line for line in lines if line.startswith(image)).count("(ran resize, ÷5 across, ÷4 down)")
-            for image in images] == [1, 1, 0]
+    said = [next(line for line in lines if line.startswith(image)) for image in images]
+    assert [line.count("(ran resized, ÷5 across, ÷4 down)") for line in said] == [1, 1, 0, 0]
+    assert "(ran resized)" in said[2] and "(ran at the model size)" in said[3]
     notes = [line for line in lines if line.startswith("note: ") and " ran " in line]
     assert notes == ["note: big1.png ran resized to 256×256, ÷5 across, ÷4 down: a target under 5×4 pixels shrinks "
                      "below one; --protocol auto (the default) or native runs frames over twice the model's area at "

@@ -481,7 +481,7 @@ def _segment_all(args: argparse.Namespace, pipeline: FramePipeline, todo: list[t
     is reported and the others go on. Returns how many failed."""
     from lwirst.drawing import heatmap, mask_image, overlay
     from lwirst.imageio import read_image, repaired_text, write_png
-    from lwirst.inference import shrink_note, shrunk_by
+    from lwirst.inference import ran_briefly, shrink_note, shrunk_by
     from lwirst.polarity import WHITE_HOT
     from lwirst.postprocess import HOT_MARGIN, peak_text, probability_of
     from lwirst.rounding import count_text
@@ -543,7 +543,8 @@ def _segment_all(args: argparse.Namespace, pipeline: FramePipeline, todo: list[t
         shrunk = shrunk_by(image.shape[:2], result.saliency.protocol, run.size) if run.size else None
         shrink = f", {shrunk}" if shrunk else ""
         replaced = f"; {len(spots)} defect spot(s) replaced" if spots else ""
-        print(f"{path}: {kept} (ran {result.saliency.protocol}{shrink}{colours}{replaced}) -> {base}_*")
+        ran = ran_briefly(image.shape[:2], result.saliency.protocol, run.size)
+        print(f"{path}: {kept} (ran {ran}{shrink}{colours}{replaced}) -> {base}_*")
         if spots and not repaired_said:  # once: what was replaced, and what else reads the same
             print(f"note: in {path.name}, {repaired_text(spots)}; the targets JSON lists every spot (ran.repaired)")
             repaired_said = True
