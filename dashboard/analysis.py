@@ -407,6 +407,25 @@ def session_runs() -> dict[str, Run]:
     return runs
 
 
+INSPECT_KEY = "_failure_request"  # (run key, image name): a row of Evaluate's per-image table, for Failures to open
+
+
+def inspect_in_failures(run: Run, image: str) -> None:
+    """Open the Failures page on `image` of `run` (a row picked in Evaluate's per-image table)."""
+    st.session_state[INSPECT_KEY] = (run.key, image)
+    st.switch_page(common.page_spec("failures").path)
+
+
+def asked_to_inspect() -> tuple[str, str] | None:
+    """The (run key, image) a row of Evaluate's table asked Failures to open, once."""
+    return st.session_state.pop(INSPECT_KEY, None)
+
+
+def run_key(item: Run | pd.Series) -> str:
+    """The cache key of a run picker's option: a session run or a row of `disk_runs`."""
+    return item.key if isinstance(item, Run) else str(item["key"])
+
+
 def remember(run: Run) -> Run:
     """Keep a run in the session (moved to the end: the latest run)."""
     runs = session_runs()

@@ -193,15 +193,19 @@ def curves(runs: list[dash.Run]) -> None:
 
 
 def per_image(runs: list[dash.Run]) -> None:
-    """One model's per-image table, worst IoU first (click a header to sort by another column)."""
+    """One model's per-image table, worst IoU first (click a header to sort by another column); a row picked opens
+    its image on the Failures page."""
     st.subheader("Per image")
     run = runs[0]
     if len(runs) > 1:
         labels = [r.label for r in runs]
         run = runs[labels.index(st.selectbox("Model", labels, key="eval_table_model"))]
     table = views.image_table(analysis.per_image_table(run.result))
-    st.dataframe(table, hide_index=True, key="eval_per_image", column_config=views.image_columns(),
-                 column_order=views.image_order(table))
+    st.caption("Select a row to inspect that image on the Failures page.")
+    picked = st.dataframe(table, hide_index=True, key="eval_per_image", column_config=views.image_columns(),
+                          column_order=views.image_order(table), on_select="rerun", selection_mode="single-row")
+    if picked.selection.rows:
+        dash.inspect_in_failures(run, str(table.iloc[picked.selection.rows[0]]["name"]))
 
 
 def downloads(runs: list[dash.Run]) -> None:

@@ -1,7 +1,7 @@
-"""Failure inspector: where a model misses. The images of an evaluation filtered by outcome (missed,
-false alarm, hot but below threshold) and IoU, ranked (IoU, misses, false alarms by count or pixels),
-shown as a gallery of thumbnails; the top of the ranking, or the thumbnail clicked, is inspected:
-target chips, zoomable overlay, heatmap, input and ground truth, with the Fig. 6 case flagged. The
+"""Failure inspector: where a model misses. The images of an evaluation filtered by outcome (missed, false alarm,
+hot but below threshold) and IoU, ranked (IoU, misses, false alarms by count or pixels), shown as a gallery of
+thumbnails; the top of the ranking, the thumbnail clicked, or the row picked in Evaluate's per-image table is
+inspected: target chips, zoomable overlay, heatmap, input and ground truth, with the Fig. 6 case flagged. The
 threshold and Eq. 4 filter re-score everything live, without the network."""
 
 from __future__ import annotations
@@ -45,21 +45,36 @@ def choose_run() -> dash.Run | None:
         return None
     if common.own_content(choice.label):
         common.white_hot_note("The embedded samples are")
+    asked = dash.asked_to_inspect()  # a row of Evaluate's table: its run is listed, nothing to evaluate first
     on_disk, session = dash.disk_runs(choice), session_runs(choice)
     listed = [*session.values(), *(row for _, row in on_disk.iterrows())]
-    if not any(map(dash.engine_run(common.engine()), listed)) and evaluate_now(choice, others=bool(listed)):
+    if asked is None and not any(map(dash.engine_run(common.engine()), listed)) and evaluate_now(
+            choice, others=bool(listed)):
         for key in ("failure_run", "failure_image"):  # the picker opens on the run just evaluated, at its top
             st.session_state.pop(key, None)
         session = session_runs(choice)  # with the run just evaluated
     runs = dash.run_choices(session, on_disk, common.engine(), float(st.session_state.get("threshold", 0.0)))
     if not runs:
         return None
+    if asked is not None:
+        open_asked(runs, *asked)
     common.select_default("failure_run", list(runs))
     label = st.selectbox(f"Evaluation run on {choice.name}", list(runs), key="failure_run",
                          help="Runs of this session and runs cached on disk for the sidebar's dataset and "
                               "split; the sidebar model's run nearest the sidebar threshold comes first")
     chosen = runs[label]
     return chosen if isinstance(chosen, dash.Run) else dash.open_disk_run(chosen, choice)
+
+
+def open_asked(runs: dict[str, dash.Run | pd.Series], key: str, image: str) -> None:
+    """Open the run `key` on `image`, as a row of Evaluate's table asked, with every image shown (the outcome and
+    IoU filters cleared: they could hide it)."""
+    label = next((label for label, item in runs.items() if dash.run_key(item) == key), None)
+    if label is None:  # a run no longer listed (its maps removed by the cache's bound): the picker's default
+        return
+    st.session_state.update({"failure_run": label, "failure_image": image})
+    for widget in ("failure_outcomes", "failure_iou"):
+        st.session_state.pop(widget, None)
 
 
 def session_runs(choice: common.DataChoice) -> dict[str, dash.Run]:

@@ -1045,6 +1045,31 @@ def test_failures_opens_the_sidebar_runs_own_evaluation_not_another_file_of_its_
     assert pages.metric(at, "P") == f"{precision:.4f}"
 
 
+def test_a_row_picked_in_evaluates_table_opens_its_image_on_failures(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                                                      network_calls: list[int]) -> None:
+    """Evaluate's per-image table led nowhere: a row picked opens that image on Failures, in the run the table
+    showed (here not the one Failures opens on by itself: the latest), with every image shown, and nothing run
+    again."""
+    two_runs_of_one_file_name(tmp_path, monkeypatch)
+    at = open_page("5_evaluate.py", eval_models=["best.safetensors (run_a)", "best.safetensors (run_b)"],
+                   failure_iou=(0.99, 1.0))  # a filter left on Failures that would hide the image
+    network_calls.clear()  # both runs read from the disk cache
+    picker = at.selectbox(key="eval_table_model")
+    picker.set_value(next(label for label in picker.options if "run_a" in label)).run()
+    table = next(d.value for d in at.dataframe if "iou" in d.value.columns)
+    assert len(table) >= 2 and any("Select a row to inspect" in c.value for c in at.caption)
+    at.session_state["eval_per_image"] = {"selection": {"rows": [1], "columns": [], "cells": []}}
+    at.run()
+    assert not at.exception and at.title[0].value == "Failure inspector"
+    assert at.selectbox(key="failure_run").value.startswith("best.safetensors (run_a) · ")
+    assert at.selectbox(key="failure_image").value == table["name"].iloc[1]
+    assert at.slider(key="failure_iou").value == (0.0, 1.0)
+    assert not network_calls
+    at.switch_page(str(PAGES / "8_failures.py")).run()  # the page the visitor is on now (AppTest's own switch)
+    at.selectbox(key="failure_image").set_value(table["name"].iloc[0]).run()  # the request was used once:
+    assert at.selectbox(key="failure_image").value == table["name"].iloc[0]  # the visitor's next choice stands
+
+
 def test_compare_keeps_runs_at_two_thresholds_apart() -> None:
     """One model evaluated at two thresholds on one split was one legend entry with one Pareto front through
     both points, which picked the flattering threshold: each threshold is a source of its own, named so."""
