@@ -17,10 +17,11 @@ from lwirst.postprocess import describe_threshold
 
 def main() -> None:
     st.title("Failure inspector")
+    asked = arrival()
     post = common.postprocess_controls()
     scale = common.heat_scale()
     margin = dash.hot_margin()
-    run = choose_run()
+    run = choose_run(asked)
     if run is None:
         return
     metrics, per_image = dash.rescored(run, post.threshold, post.target_filter, margin)
@@ -36,16 +37,28 @@ def main() -> None:
     inspect(run, name, post, scale, margin)
 
 
-def choose_run() -> dash.Run | None:
+def arrival() -> tuple[str, str] | None:
+    """A row picked in Evaluate's table, as (run key, image), else None. Before the sidebar is drawn, its threshold
+    becomes that run's (Evaluate has a threshold of its own), so the image shows as the row scored it; said."""
+    asked = dash.asked_to_inspect()
+    run = dash.session_runs().get(asked[0]) if asked is not None else None
+    if run is not None and run.threshold != st.session_state.get("threshold", 0.0):
+        st.session_state["threshold"] = run.threshold
+        st.info(f"Opened from Evaluate's table: the sidebar's threshold is now that run's, "
+                f"{describe_threshold(run.threshold)}.", icon=":material/tune:")
+    return asked
+
+
+def choose_run(asked: tuple[str, str] | None) -> dash.Run | None:
     """The evaluation to inspect: this session's runs and those cached on disk for the sidebar's data,
     the sidebar model's run nearest the sidebar threshold first; with none of the sidebar's model and settings
-    for the sidebar's data, that model is evaluated there first (another's run was inspected without a word)."""
+    for the sidebar's data, that model is evaluated there first (another's run was inspected without a word), unless
+    a row of Evaluate's table was `asked` for: its run is listed."""
     choice = common.data_source()
     if choice is None:
         return None
     if common.own_content(choice.label):
         common.white_hot_note("The embedded samples are")
-    asked = dash.asked_to_inspect()  # a row of Evaluate's table: its run is listed, nothing to evaluate first
     on_disk, session = dash.disk_runs(choice), session_runs(choice)
     listed = [*session.values(), *(row for _, row in on_disk.iterrows())]
     if asked is None and not any(map(dash.engine_run(common.engine()), listed)) and evaluate_now(

@@ -1048,11 +1048,11 @@ def test_failures_opens_the_sidebar_runs_own_evaluation_not_another_file_of_its_
 def test_a_row_picked_in_evaluates_table_opens_its_image_on_failures(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
                                                                       network_calls: list[int]) -> None:
     """Evaluate's per-image table led nowhere: a row picked opens that image on Failures, in the run the table
-    showed (here not the one Failures opens on by itself: the latest), with every image shown, and nothing run
-    again."""
+    showed (here not the one Failures opens on by itself: the latest), at that run's threshold (Evaluate's own, not
+    the sidebar's), with every image shown, and nothing run again."""
     two_runs_of_one_file_name(tmp_path, monkeypatch)
     at = open_page("5_evaluate.py", eval_models=["best.safetensors (run_a)", "best.safetensors (run_b)"],
-                   failure_iou=(0.99, 1.0))  # a filter left on Failures that would hide the image
+                   eval_threshold=1.0, failure_iou=(0.99, 1.0))  # a filter left on Failures that would hide the image
     network_calls.clear()  # both runs read from the disk cache
     picker = at.selectbox(key="eval_table_model")
     picker.set_value(next(label for label in picker.options if "run_a" in label)).run()
@@ -1064,6 +1064,7 @@ def test_a_row_picked_in_evaluates_table_opens_its_image_on_failures(tmp_path: P
     assert at.selectbox(key="failure_run").value.startswith("best.safetensors (run_a) · ")
     assert at.selectbox(key="failure_image").value == table["name"].iloc[1]
     assert at.slider(key="failure_iou").value == (0.0, 1.0)
+    assert at.slider(key="threshold").value == 1.0 and any("threshold is now that run's" in i.value for i in at.info)
     assert not network_calls
     at.switch_page(str(PAGES / "8_failures.py")).run()  # the page the visitor is on now (AppTest's own switch)
     at.selectbox(key="failure_image").set_value(table["name"].iloc[0]).run()  # the request was used once:
