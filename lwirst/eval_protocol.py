@@ -238,8 +238,8 @@ class FramesRan:
     def reading_text(self, run: RunSpec) -> str:
         """How frames were read, for a protocol line: "; black-hot frames inverted" for a black-hot run, "; ignore
         zones 0,0,100%,24" for a run with zones (`lwirst.zones`), then
-        "; pseudo-colour decoding off" when it was off, else the frames decoded ("; 3 frame(s) decoded from
-        pseudo-colour palette(s) jet") and the colour frames no known palette decoded; "" for none of these."""
+        "; pseudo-colour decoding off" when it was off, else the frames decoded ("; 3 frames decoded from
+        the pseudo-colour palette jet") and the colour frames no known palette decoded; "" for none of these."""
         said = run.settings.reading("; {}")
         if run.palettes is False:
             return said + "; pseudo-colour decoding off (colour frames ran as BGR)"
@@ -292,9 +292,9 @@ class FrameTally:
         return run.settings.margin if self.held else 0.0
 
     def margin_text(self, run: RunSpec) -> str:
-        """"; on frames over twice the model's area ... (3 frame(s))", or "" where no frame was held."""
+        """"; on frames over twice the model's area ... (3 frames)", or "" where no frame was held."""
         margin = self.margin(run)
-        return f"; {describe_margin(margin)} ({self.held} frame(s))" if margin else ""
+        return f"; {describe_margin(margin)} ({count_text(self.held, 'frame')})" if margin else ""
 
     def record(self, run: RunSpec) -> FramesRan:
         """What a result's protocol records of how `run`'s frames ran."""

@@ -23,6 +23,8 @@ import cv2
 import numpy as np
 from scipy.spatial import cKDTree
 
+from lwirst.rounding import count_text
+
 _OPENCV = {
     "hot": cv2.COLORMAP_HOT, "inferno": cv2.COLORMAP_INFERNO, "magma": cv2.COLORMAP_MAGMA,
     "plasma": cv2.COLORMAP_PLASMA, "viridis": cv2.COLORMAP_VIRIDIS, "cividis": cv2.COLORMAP_CIVIDIS,
@@ -53,9 +55,11 @@ VIDEO_PALETTE_CAVEAT = ("the network learnt grey frames; JPEG-coded palette vide
 
 
 def decoded_text(counts: Mapping[str, int]) -> str:
-    """How many frames were read as the intensity their palette encodes: "3 frame(s) decoded from pseudo-colour
-    palette(s) iron, jet" (a run's summary line says it: the same frames as colours would score otherwise)."""
-    return f"{sum(counts.values())} frame(s) decoded from pseudo-colour palette(s) {', '.join(sorted(counts))}"
+    """How many frames were read as the intensity their palette encodes: "3 frames decoded from the pseudo-colour
+    palettes iron, jet" (a run's summary line says it: the same frames as colours would score otherwise)."""
+    names = sorted(counts)
+    return (f"{count_text(sum(counts.values()), 'frame')} decoded from the pseudo-colour "
+            f"{'palette' if len(names) == 1 else 'palettes'} {', '.join(names)}")
 
 
 def _ironbow() -> np.ndarray:

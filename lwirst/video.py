@@ -103,7 +103,7 @@ class VideoResult:
 
     def applied(self, run: RunSpec) -> str:
         """How the frames reached `run`'s network and the frames its peak margin held ("auto: 6 of 8 images as a
-        pyramid, 2 resized to 256×256; on frames over twice ... (6 frame(s))"), as `evaluate` says it; "" before
+        pyramid, 2 resized to 256×256; on frames over twice ... (6 frames)"), as `evaluate` says it; "" before
         a frame ran."""
         applied = self.tally.record(run).applied_protocol(run)
         return f"{applied.inputs()}{self.tally.margin_text(run)}" if self.tally.ran and applied is not None else ""

@@ -372,8 +372,8 @@ def test_demo_says_which_frames_it_decoded_from_a_palette_and_held_to_a_peak_mar
     assert main(["demo", "--images", str(frames), "--out", str(tmp_path / "out"), "--confirm", "off"]) == 0
     out = capsys.readouterr().out
     assert "protocol as applied: auto: all 2 images as a pyramid" in out
-    assert "; 1 frame(s) decoded from pseudo-colour palette(s) jet" in out
-    assert "peak clears the threshold by 1 logit per doubling of the area (`lwirst.prominence`) (2 frame(s))" in out
+    assert "; 1 frame decoded from the pseudo-colour palette jet" in out
+    assert "peak clears the threshold by 1 logit per doubling of the area (`lwirst.prominence`) (2 frames)" in out
 
 
 def test_signed_counts_have_their_stuck_pixels_repaired_as_unsigned_ones_do() -> None:

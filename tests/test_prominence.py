@@ -149,7 +149,7 @@ def test_a_result_scored_again_from_its_maps_keeps_its_margin_note(tmp_path):
     data = open_dataset(tmp_path, "folder", "all")
     result = evaluate(Segmenter(threads=1, backend="torch", margin=1.0), data, use_cache=False)
     assert "peak clears the threshold by 1 logit per doubling of the area" in result.protocol.masks
-    assert "(1 frame(s))" in result.protocol.masks and result.protocol.frames.margin_frames == 1
+    assert "(1 frame)" in result.protocol.masks and result.protocol.frames.margin_frames == 1
     again = rescore_result(result, data, 1.0)
     assert again.protocol.masks == result.protocol.masks
 

@@ -116,7 +116,7 @@ def test_the_summary_says_how_colour_frames_were_read() -> None:
     colours = {"decoded_palettes": {"jet": 3, "iron": 1}}
     decoded = _summary({"images": 4}, protocol | colours)[0]
     assert "colour" not in first and "pseudo-colour decoding off" in off
-    assert "; 4 frame(s) decoded from pseudo-colour palette(s) iron, jet  threshold" in decoded
+    assert "; 4 frames decoded from the pseudo-colour palettes iron, jet  threshold" in decoded
     unknown = _summary({"images": 4}, protocol | {"colour_as_is": 2})[0]
     assert "; 2 colour frames in no palette the decoder knows ran on their colours" in unknown
 
