@@ -10,7 +10,8 @@ from tests.conftest import REPO
 
 HEAVY = ("torch", "onnx", "onnxruntime", "openvino")
 LIGHT = ("lwirst.pipeline", "lwirst.drawing", "dashboard.config", "lwirst.live", "lwirst.video",
-         "lwirst.paths", "lwirst.saliency", "lwirst.scoring")
+         "lwirst.paths", "lwirst.saliency", "lwirst.scoring",
+         "lwirst.commands.segment", "lwirst.commands.demo")  # their --help: the Quick Start's command took 3.7 s
 
 
 def test_light_modules_import_no_runtime() -> None:

@@ -6,6 +6,7 @@ import argparse
 import sys
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -21,9 +22,7 @@ from lwirst.commands.segment import (
     zones_from_args,
 )
 from lwirst.datasets import read_truth
-from lwirst.drawing import heatmap, overlay
 from lwirst.errors import LwirstError
-from lwirst.eval_protocol import FrameTally
 from lwirst.imageio import (
     check_frame_file,
     flat_pairs,
@@ -33,11 +32,11 @@ from lwirst.imageio import (
     require_image_files,
     write_png,
 )
-from lwirst.inference import Segmenter
-from lwirst.metrics import TargetMatch, match_targets
 from lwirst.paths import SAMPLES_DIR
-from lwirst.pipeline import FramePipeline
 from lwirst.validate import check_outputs
+
+if TYPE_CHECKING:
+    from lwirst.metrics import TargetMatch
 
 SAMPLES = SAMPLES_DIR / "images"
 OUTPUTS = ("_overlay.png", "_heatmap.png")
@@ -60,6 +59,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from lwirst.drawing import heatmap, overlay  # here, not at import: `lwirst demo --help` loads no runtime
+    from lwirst.eval_protocol import FrameTally
+    from lwirst.inference import Segmenter
+    from lwirst.metrics import match_targets
+    from lwirst.pipeline import FramePipeline
+
     if not args.images.is_dir():
         raise LwirstError(f"{args.images} is not a folder of images")
     named = args.images  # the folder the user gave, an input whole: its masks/ too (the default --out lay in it)
