@@ -52,21 +52,24 @@ import hashlib
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import cv2
 import numpy as np
 
 from lwirst.datasets import Sample, fingerprint, open_dataset
-from lwirst.evaluate import EvalResult, evaluate
 from lwirst.imageio import to_bgr
 from lwirst.implant import add_cutout, add_psf, cut_targets, grey, mosaic, remove_targets, transform_cutout
-from lwirst.inference import Segmenter
 from lwirst.palettes import palettes
 from lwirst.postprocess import GROW_TO, NO_FILTER, TargetFilter
 from lwirst.scoring import SUMMARY, plugin_specs
 from lwirst.sensor import add_sensor_noise, draw_noise_std
 from lwirst.synth import render_scene
 from lwirst.trainmix import random_scene_config
+
+if TYPE_CHECKING:  # the runtime loads when a suite is scored, not when its names are listed (`evaluate --help`)
+    from lwirst.evaluate import EvalResult
+    from lwirst.inference import Segmenter
 
 THERMAL_PALETTES = ("ironbow", "hot", "inferno", "jet", "turbo", "plasma", "rainbow", "viridis")
 SEED = 20261201  # never drawn by training, whose generated frames take seeds from (recipe seed, epoch)
@@ -424,6 +427,8 @@ def evaluate_suite(segmenter: Segmenter, parts: list[SuitePart], *, threshold: f
                    grow_to: float | None = GROW_TO, target_filter: TargetFilter = NO_FILTER) -> SuiteResult:
     """Score `segmenter` on every part (no cache: parts are built in memory), through `target_filter`'s Eq. 4
     bounds where it has any."""
+    from lwirst.evaluate import evaluate
+
     results = []
     for part in parts:
         def step(done: int, total: int, name: str = part.name) -> None:

@@ -11,7 +11,8 @@ from tests.conftest import REPO
 HEAVY = ("torch", "onnx", "onnxruntime", "openvino")
 LIGHT = ("lwirst.pipeline", "lwirst.drawing", "dashboard.config", "lwirst.live", "lwirst.video",
          "lwirst.paths", "lwirst.saliency", "lwirst.scoring",
-         "lwirst.commands.segment", "lwirst.commands.demo")  # their --help: the Quick Start's command took 3.7 s
+         "lwirst.commands.segment", "lwirst.commands.demo", "lwirst.commands.evaluate",  # their --help took 3-4 s
+         "lwirst.suite")
 
 
 def test_light_modules_import_no_runtime() -> None:

@@ -30,11 +30,11 @@ from lwirst.commands.segment import (
 )
 from lwirst.datasets import DATASET_HELP, SPLIT_HELP, SegDataset, open_dataset
 from lwirst.errors import LwirstError
-from lwirst.evaluate import EvaluationInterrupted, evaluate, evaluate_predictions, shown_iou, summary_lines
-from lwirst.inference import DEFAULT_MODEL, PROTOCOLS, Segmenter
+from lwirst.paths import DEFAULT_MODEL
 from lwirst.polarity import DEFAULT as DEFAULT_POLARITY
 from lwirst.postprocess import TargetFilter, describe_threshold, probability_of
 from lwirst.rounding import DIGITS, round_floats
+from lwirst.saliency import PROTOCOLS
 from lwirst.scoring import metric_spec
 from lwirst.suite import SUITES, build_suite, evaluate_suite
 from lwirst.validate import check_outputs, number
@@ -77,6 +77,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from lwirst.evaluate import EvaluationInterrupted, evaluate, evaluate_predictions, shown_iou, summary_lines
+    from lwirst.inference import Segmenter  # here, not at import: `lwirst evaluate --help` loads no runtime
+
     if args.predictions is not None and (args.model or args.suite):
         raise LwirstError("--predictions scores saved outputs: it takes no --model or --suite")
     if args.predictions is not None and (args.polarity != DEFAULT_POLARITY or args.ignore or args.ignore_mask):
@@ -174,6 +177,8 @@ def _cell(value: object, key: str) -> str:
 
 
 def _run_suite(args: argparse.Namespace, threshold: float, target_filter: TargetFilter) -> int:
+    from lwirst.inference import Segmenter
+
     parts = build_suite(args.suite, args.data_dir)
     if args.suite_frames:
         parts = [dataclasses.replace(part, count=min(part.count, args.suite_frames)) for part in parts]
