@@ -33,19 +33,22 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 
 from lwirst import jsonio
 from lwirst.ablation_stats import ALPHA, paired_comparisons, table_verdict
-from lwirst.checkpoint import atomic_write, load_model
 from lwirst.config import PRESETS, NetConfig, get_preset, presets_for_table
 from lwirst.datasets import SegDataset, open_dataset
 from lwirst.errors import LwirstError
 from lwirst.paths import checkout_commit
+from lwirst.recipes import RECIPES, Recipe
 from lwirst.scoring import SWEEP, MetricSpec, metric_spec, view_keys
-from lwirst.train import RECIPES, Recipe, Trainer, score_resized
+from lwirst.validate import atomic_write
+
+if TYPE_CHECKING:  # torch loads in the trials, not where a sweep is planned or reported (`lwirst sweep --help`)
+    from lwirst.train import Trainer
 
 log = logging.getLogger(__name__)
 
@@ -228,7 +231,9 @@ def _finish(trainer: Trainer, test_set: SegDataset, threads: int, commit: str) -
     """Score the best-validation and the final weights on the test split, each as saved (what `lwirst evaluate`
     of the file reproduces: the EMA's BatchNorm statistics, estimated anew, differed on every estimate); write
     ``result.json``."""
+    from lwirst.checkpoint import load_model
     from lwirst.complexity import config_complexity
+    from lwirst.train import score_resized
 
     best_path = trainer.run_dir / "best.safetensors"
     last = load_model(trainer.run_dir / "last.safetensors")[0]
@@ -252,6 +257,8 @@ def run_trial(config: dict[str, Any], *, sweep: Sweep, plans: dict[str, TrialPla
               commit: str) -> None:
     """Tune function trainable: train the trial ``config["trial"]`` to the end, reporting every epoch."""
     from ray import tune
+
+    from lwirst.train import Trainer
 
     plan = plans[config["trial"]]
     variant, seed = plan.variant, plan.seed

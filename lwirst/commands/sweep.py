@@ -16,6 +16,7 @@ from lwirst.commands.recipe_args import field_type
 from lwirst.commands.segment import add_mask_threshold_argument
 from lwirst.datasets import DATASET_HELP, UnknownSplitError, in_test_split, overlap_warning, validation_overlap
 from lwirst.errors import LwirstError
+from lwirst.recipes import RECIPES, Recipe
 from lwirst.sweep import (
     RESULTS_CSV,
     TABLES,
@@ -32,7 +33,6 @@ from lwirst.sweep import (
     select_presets,
     write_results,
 )
-from lwirst.train import RECIPES, Recipe
 from lwirst.validate import check_outputs, number
 
 HIDDEN_RECIPE_FIELDS = ("seed", "epochs")  # seeds come from --seeds; --epochs has its own flag

@@ -12,11 +12,10 @@ import shlex
 import sys
 from collections import Counter
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from tqdm import tqdm
 
-from lwirst.checkpoint import file_hash, load_checkpoint
 from lwirst.commands.progress import progress_bar
 from lwirst.commands.recipe_args import field_type
 from lwirst.commands.segment import add_mask_threshold_argument
@@ -34,7 +33,6 @@ from lwirst.datasets import (
 )
 from lwirst.errors import LwirstError, OptionsConflict
 from lwirst.imageio import read_header_size
-from lwirst.inference import shrink_note, shrunk_by
 from lwirst.models import (
     DEFAULT_ARCHITECTURE,
     NetworkConfig,
@@ -43,8 +41,11 @@ from lwirst.models import (
     config_from_json,
     get_architecture,
 )
-from lwirst.train import RECIPES, Recipe, Trainer
+from lwirst.recipes import RECIPES, Recipe
 from lwirst.validate import THREADS, check_outputs, number
+
+if TYPE_CHECKING:
+    from lwirst.train import Trainer
 
 # Options of other commands that a user reaches for here, and what this command takes instead (`lwirst.cli`)
 MISTAKEN = {"--model": "train chooses its network with --arch NAME (or --preset, --config) and starts from a "
@@ -89,6 +90,9 @@ DATA_DEFAULTS = {"dataset": "sirst", "train_split": "train", "val_split": "val",
 
 
 def run(args: argparse.Namespace) -> int:
+    from lwirst.checkpoint import file_hash  # here, not at import: `lwirst train --help` loads no torch
+    from lwirst.train import Trainer
+
     if args.resume and args.force:
         raise LwirstError("--resume continues the run in --run-dir and --force replaces it: pass one of them")
     saved = _saved_run(Path(args.run_dir)) if args.resume else None
@@ -206,6 +210,8 @@ def _shrunk_validation(val_set: SegDataset | None, size: int) -> str:
     scores resized to `size`: a 1280x1024 frame is ÷5 across there, and its targets of a few pixels fall below
     one, so the epoch it calls best is noise (an audit's fine-tune it told to discard scored twice the mIoU of
     its --init weights under `lwirst evaluate`). "" where none is."""
+    from lwirst.inference import shrink_note, shrunk_by
+
     if val_set is None:
         return ""
     sizes = []
@@ -359,6 +365,8 @@ def _fill_init(args: argparse.Namespace, saved: dict[str, Any] | None, recipe: R
 
 def _check_init(init: str, config: NetworkConfig) -> None:
     """`--init` is read before the data: a missing file or another network fails at once, naming the fields."""
+    from lwirst.checkpoint import load_checkpoint
+
     init_config, _, _ = load_checkpoint(init)
     if init_config == config:
         return
