@@ -421,11 +421,6 @@ def asked_to_inspect() -> tuple[str, str] | None:
     return st.session_state.pop(INSPECT_KEY, None)
 
 
-def run_key(item: Run | pd.Series) -> str:
-    """The cache key of a run picker's option: a session run or a row of `disk_runs`."""
-    return item.key if isinstance(item, Run) else str(item["key"])
-
-
 def remember(run: Run) -> Run:
     """Keep a run in the session (moved to the end: the latest run)."""
     runs = session_runs()

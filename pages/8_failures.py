@@ -37,19 +37,22 @@ def main() -> None:
     inspect(run, name, post, scale, margin)
 
 
-def arrival() -> tuple[str, str] | None:
-    """A row picked in Evaluate's table, as (run key, image), else None. Before the sidebar is drawn, its threshold
-    becomes that run's (Evaluate has a threshold of its own), so the image shows as the row scored it; said."""
+def arrival() -> tuple[dash.Run, str] | None:
+    """A row picked in Evaluate's table, as (its run, image), else None (also where that run is gone from the
+    session). Before the sidebar is drawn, its threshold becomes the run's (Evaluate has a threshold of its own), so
+    the image shows as the row scored it; said."""
     asked = dash.asked_to_inspect()
     run = dash.session_runs().get(asked[0]) if asked is not None else None
-    if run is not None and run.threshold != st.session_state.get("threshold", 0.0):
+    if run is None:
+        return None
+    if run.threshold != st.session_state.get("threshold", 0.0):
         st.session_state["threshold"] = run.threshold
         st.info(f"Opened from Evaluate's table: the sidebar's threshold is now that run's, "
                 f"{describe_threshold(run.threshold)}.", icon=":material/tune:")
-    return asked
+    return run, asked[1]
 
 
-def choose_run(asked: tuple[str, str] | None) -> dash.Run | None:
+def choose_run(asked: tuple[dash.Run, str] | None) -> dash.Run | None:
     """The evaluation to inspect: this session's runs and those cached on disk for the sidebar's data,
     the sidebar model's run nearest the sidebar threshold first; with none of the sidebar's model and settings
     for the sidebar's data, that model is evaluated there first (another's run was inspected without a word), unless
@@ -79,11 +82,11 @@ def choose_run(asked: tuple[str, str] | None) -> dash.Run | None:
     return chosen if isinstance(chosen, dash.Run) else dash.open_disk_run(chosen, choice)
 
 
-def open_asked(runs: dict[str, dash.Run | pd.Series], key: str, image: str) -> None:
-    """Open the run `key` on `image`, as a row of Evaluate's table asked, with every image shown (the outcome and
-    IoU filters cleared: they could hide it)."""
-    label = next((label for label, item in runs.items() if dash.run_key(item) == key), None)
-    if label is None:  # a run no longer listed (its maps removed by the cache's bound): the picker's default
+def open_asked(runs: dict[str, dash.Run | pd.Series], run: dash.Run, image: str) -> None:
+    """Open `run` (a session run, listed as itself) on `image`, as a row of Evaluate's table asked, with every image
+    shown (the outcome and IoU filters cleared: they could hide it)."""
+    label = next((label for label, item in runs.items() if item is run), None)
+    if label is None:  # a run of other data than the sidebar's: the picker's default
         return
     st.session_state.update({"failure_run": label, "failure_image": image})
     for widget in ("failure_outcomes", "failure_iou"):
