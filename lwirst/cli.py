@@ -66,7 +66,7 @@ class _OneLineParser(argparse.ArgumentParser):
         return "".join(f"; {hint}" for hint in hints)
 
 
-def _terminate(signum: int, frame: object) -> None:
+def terminate_as_interrupt(signum: int, frame: object) -> None:
     """SIGTERM stops a command the way Ctrl-C does, so its outputs are closed properly."""
     raise KeyboardInterrupt
 
@@ -98,7 +98,7 @@ def main(argv: list[str] | None = None) -> int:
                         format="%(levelname)s %(name)s: %(message)s", handlers=[TerminalHandler()])
     if threading.current_thread() is threading.main_thread() and \
             signal.getsignal(signal.SIGTERM) is signal.SIG_DFL:
-        signal.signal(signal.SIGTERM, _terminate)
+        signal.signal(signal.SIGTERM, terminate_as_interrupt)
     try:  # from the command's import on (torch takes seconds): Ctrl-C there is "interrupted" too
         cap_decoder()  # before the command loads OpenCV, which reads the cap once
         module = importlib.import_module(f"lwirst.commands.{args.command}")

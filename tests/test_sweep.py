@@ -17,8 +17,7 @@ import pandas as pd
 import pytest
 
 from lwirst.checkpoint import load_model
-from lwirst.cli import _terminate as terminate
-from lwirst.cli import main
+from lwirst.cli import main, terminate_as_interrupt
 from lwirst.datasets import open_dataset
 from lwirst.sweep import (
     RESULT_FILE,
@@ -156,7 +155,7 @@ def test_a_stopped_sweep_ends_its_own_ray_and_leaves_a_joined_one(tiny_data: Pat
     recipe = dataclasses.replace(RECIPES["default"], epochs=2, batch_size=2, size=32)
     data = SweepData(str(tiny_data), "folder", "train", "val", "test")
     ray.shutdown()  # a Ray an earlier test of this worker left
-    before = signal.signal(signal.SIGTERM, terminate)  # as `main` sets it
+    before = signal.signal(signal.SIGTERM, terminate_as_interrupt)  # as `main` sets it
     try:
         for joined in (False, True):
             if joined:

@@ -8,6 +8,7 @@ import logging
 import os
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -38,6 +39,9 @@ from lwirst.saliency import PROTOCOLS
 from lwirst.scoring import metric_spec
 from lwirst.suite import SUITES, build_suite, evaluate_suite
 from lwirst.validate import check_outputs, number
+
+if TYPE_CHECKING:
+    from lwirst.inference import Segmenter
 
 OUTPUTS = ("metrics.json", "per_image.csv", "curves.json")
 log = logging.getLogger(__name__)
@@ -78,7 +82,6 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from lwirst.evaluate import EvaluationInterrupted, evaluate, evaluate_predictions, shown_iou, summary_lines
-    from lwirst.inference import Segmenter  # here, not at import: `lwirst evaluate --help` loads no runtime
 
     if args.predictions is not None and (args.model or args.suite):
         raise LwirstError("--predictions scores saved outputs: it takes no --model or --suite")
@@ -96,8 +99,7 @@ def run(args: argparse.Namespace) -> int:
     if args.suite:
         return _run_suite(args, threshold, target_filter)
     dataset = open_dataset(args.data_dir, args.dataset, args.split, mask_threshold=args.mask_threshold)
-    segmenter = None if args.predictions is not None else Segmenter(
-        args.model, protocol=args.protocol, size=size_from_args(args), threads=args.threads, **engine_from_args(args))
+    segmenter = None if args.predictions is not None else _segmenter(args)
     # by pixels, not images: on a set of 512x512 to 1280x1024 frames the image count's time left read a quarter of
     # the real one (a 1280x1024 frame takes five times a 512x512 one)
     reach = np.cumsum(_megapixels(dataset))
@@ -176,14 +178,19 @@ def _cell(value: object, key: str) -> str:
     return str(value)
 
 
-def _run_suite(args: argparse.Namespace, threshold: float, target_filter: TargetFilter) -> int:
+def _segmenter(args: argparse.Namespace) -> Segmenter:
+    """The model the options name, loaded here, not at import: `lwirst evaluate --help` loads no runtime."""
     from lwirst.inference import Segmenter
 
+    return Segmenter(args.model, protocol=args.protocol, size=size_from_args(args), threads=args.threads,
+                     **engine_from_args(args))
+
+
+def _run_suite(args: argparse.Namespace, threshold: float, target_filter: TargetFilter) -> int:
     parts = build_suite(args.suite, args.data_dir)
     if args.suite_frames:
         parts = [dataclasses.replace(part, count=min(part.count, args.suite_frames)) for part in parts]
-    segmenter = Segmenter(args.model, protocol=args.protocol, size=size_from_args(args), threads=args.threads,
-                          **engine_from_args(args))
+    segmenter = _segmenter(args)
     grow_to = growth_from_args(args)
     with progress_bar(total=sum(len(p) for p in parts), unit="img", leave=False) as bar:
         result = evaluate_suite(segmenter, parts, threshold=threshold, grow_to=grow_to, target_filter=target_filter,
