@@ -32,8 +32,7 @@ from torch import nn
 
 from lwirst.errors import LwirstError
 from lwirst.models import NetworkConfig, build_model
-
-CONVENTION = "THOP 0.1.1 convention (1 MAC = 1 FLOP; BN 4/elem, PReLU 1/elem, ReLU/pool/resize 0)"
+from lwirst.paper import CONVENTION as CONVENTION
 
 
 @dataclass

@@ -38,6 +38,8 @@ log = logging.getLogger(__name__)
 
 DATA_DIR = PAPER_DIR
 TABLES = ("II", "III", "IV", "V", "VI", "VII", "VIII", "IX")
+# how the paper counted, so the tables it printed and the figures measured here are comparable
+CONVENTION = "THOP 0.1.1 convention (1 MAC = 1 FLOP; BN 4/elem, PReLU 1/elem, ReLU/pool/resize 0)"
 PAPER_SIZE = (256, 256)
 """Input size of every FLOPs figure in the paper (Sec. III-B: x is 3 x 256 x 256)."""
 

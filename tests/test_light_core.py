@@ -12,7 +12,8 @@ HEAVY = ("torch", "onnx", "onnxruntime", "openvino")
 LIGHT = ("lwirst.pipeline", "lwirst.drawing", "dashboard.config", "lwirst.live", "lwirst.video",
          "lwirst.paths", "lwirst.saliency", "lwirst.scoring",
          "lwirst.commands.segment", "lwirst.commands.demo", "lwirst.commands.evaluate",  # their --help took 3-4 s
-         "lwirst.commands.train", "lwirst.commands.sweep", "lwirst.suite", "lwirst.sweep", "lwirst.recipes")
+         "lwirst.commands.train", "lwirst.commands.sweep", "lwirst.commands.complexity", "lwirst.suite", "lwirst.sweep",
+         "lwirst.recipes")
 
 
 def test_light_modules_import_no_runtime() -> None:

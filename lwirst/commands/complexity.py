@@ -7,13 +7,14 @@ import argparse
 import textwrap
 import unicodedata
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from lwirst import jsonio
-from lwirst.complexity import CONVENTION, Complexity
 from lwirst.config import PRESETS
 from lwirst.errors import LwirstError
 from lwirst.models import architecture_names
 from lwirst.paper import (
+    CONVENTION,
     MATCH,
     MERGED_DIFFERS,
     MERGED_MATCH,
@@ -27,6 +28,9 @@ from lwirst.paper import (
     normalize_table,
 )
 from lwirst.validate import number
+
+if TYPE_CHECKING:
+    from lwirst.complexity import Complexity
 
 _STATUS = {MATCH: "match", MISMATCH: "MISMATCH", MERGED_MATCH: "merged=", MERGED_DIFFERS: "merged!=",
            NOT_COMPARED: "-"}
