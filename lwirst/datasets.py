@@ -283,6 +283,16 @@ def names_digest(dataset: SegDataset) -> str:
     return digest.hexdigest()[:20]
 
 
+def files_digest(dataset: SegDataset) -> str:
+    """Hash of a split's image file names and byte sizes, in name order, with no folder: which files it holds
+    wherever they lie. A model's record keeps it (`train_files`) and an exported file carries it, so that
+    `in_training` tells the split a model trained on from another folder's split of the same name."""
+    digest = hashlib.sha256()
+    for name, size in sorted((item.image.name, item.image.stat().st_size) for item in dataset.items):
+        digest.update(f"{name}\0{size}\n".encode())
+    return digest.hexdigest()[:20]
+
+
 def fingerprint(dataset: SegDataset) -> str:
     """Content fingerprint of a split: the resolved absolute path, size and modification time of
     every image and mask, the names in order, the split list's bytes, the inversion flags and mask thresholds.
@@ -830,31 +840,75 @@ def in_test_split(data_dir: str | Path | None, dataset: str | Sequence[str], cho
     return count
 
 
-def in_training(data_dir: str | Path | None, chosen: SegDataset, trained_on: tuple[str, str],
+# Dataset names that say how a folder is laid out, not which data it holds: a record naming one identifies its
+# split only by the files it recorded (`TrainedOn`), never by the name.
+LAYOUT_ONLY = ("folder", "auto", "basic")
+
+
+@dataclass(frozen=True)
+class TrainedOn:
+    """The split a model's record says it trained on (`dataset`, `split`) and what identifies its files:
+    `files` (`files_digest`, no paths: it travels with an exported file) and `names` (`names_digest`, with the
+    paths of the machine that trained)."""
+
+    dataset: str
+    split: str
+    files: str = ""
+    names: str = ""
+
+    @property
+    def shown(self) -> str:
+        return f"{self.dataset} {self.split}"
+
+    def holds(self, opened: SegDataset) -> bool:
+        """Whether `opened`, found under some root by the record's names, is the split it recorded: by its files
+        where the record has their digest; else by the paths it recorded, or by name for a named dataset
+        ("sirst": its name says which data; "folder" says nothing, and no record of its files is no match)."""
+        if self.files:
+            return files_digest(opened) == self.files
+        if self.dataset.split("@")[0] in LAYOUT_ONLY:
+            return bool(self.names) and names_digest(opened) == self.names
+        return True
+
+
+def _folders_of(chosen: SegDataset) -> list[Path]:
+    """The folders a split's images lie in and their parents (a folder dataset's root holds images/ and masks/,
+    or the frames themselves): where a split recorded as "folder" is looked for besides the data roots."""
+    parents = dict.fromkeys(item.image.parent for item in chosen.items)
+    return list(dict.fromkeys([*parents, *(p.parent for p in parents)])) if len(parents) <= 2 else []
+
+
+def in_training(data_dir: str | Path | None, chosen: SegDataset, trained_on: TrainedOn,
                 also: Sequence[str | Path] = ()) -> tuple[int, str]:
     """How many of `chosen`'s image files the split a model trained on also holds, and that split as a model card
-    names it ("sirst trainval"): scores on those images are in-sample. `trained_on` is the (dataset, split) its
-    card records, opened under the same data root and under `also` (the root the record names, where the caller
-    may open it: a folder trained on as "basic" is found when evaluated by its own name under its parent), and
-    compared by resolved file; (0, "") when the card records none or that split is found under none of them."""
-    dataset, split = trained_on
-    if not dataset or not split:
+    names it ("sirst trainval"): scores on those images are in-sample. The split its card records is opened under
+    the same data root, under `also` (the root the record names, where the caller may open it: a folder trained
+    on as "basic" is found when evaluated by its own name under its parent) and, for a folder layout, where
+    `chosen`'s images lie; a split found counts only if it is the one recorded (`TrainedOn.holds`), and is
+    compared by resolved file. (0, "") when the card records none or it is found under none of them."""
+    if not trained_on.dataset or not trained_on.split:
         return 0, ""
+    roots = [data_dir, *also]
+    if trained_on.dataset.split("@")[0] in LAYOUT_ONLY:
+        roots += _folders_of(chosen)
     files: set[Path] = set()
-    for root in dict.fromkeys([data_dir, *also]):
+    for root in dict.fromkeys(roots):
         try:
             # a folder without split lists serves every image for any split, with a warning that, said while
             # scoring other data, named a folder the user never asked for: read as "all", the same images, unsaid
-            served = "all" if list_splits(resolve_data_dir(root), dataset) == ["all"] else split
-            files.update(item.image.resolve() for item in open_dataset(root, dataset, served, validate=False).items)
+            resolved = resolve_data_dir(root)
+            served = "all" if list_splits(resolved, trained_on.dataset) == ["all"] else trained_on.split
+            opened = open_dataset(resolved, trained_on.dataset, served, validate=False)
+            if trained_on.holds(opened):
+                files.update(item.image.resolve() for item in opened.items)
         except (LwirstError, OSError):  # OSError: a record naming a folder no one may read, a name too long
             continue
     if not files:
         return 0, ""
-    return sum(item.image.resolve() in files for item in chosen.items), f"{dataset} {split}"
+    return sum(item.image.resolve() in files for item in chosen.items), trained_on.shown
 
 
-def in_sample_note(data_dir: str | Path | None, chosen: SegDataset, trained_on: tuple[str, str], model: str,
+def in_sample_note(data_dir: str | Path | None, chosen: SegDataset, trained_on: TrainedOn, model: str,
                    shown: str, also: Sequence[str | Path] = ()) -> str:
     """The sentence every view says when `in_training` finds images of `chosen` (named `shown`) in the split
     `model` trained on, or ''."""

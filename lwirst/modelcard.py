@@ -22,7 +22,7 @@ from lwirst.checkpoint import display_name, file_hash, load_checkpoint
 from lwirst.complexity import config_complexity, onnx_complexity
 from lwirst.config import NetConfig
 from lwirst.consensus import SCALES, mirrored, recorded
-from lwirst.datasets import SegDataset, in_sample_note
+from lwirst.datasets import SegDataset, TrainedOn, in_sample_note
 from lwirst.errors import LwirstError
 from lwirst.export import ARCHITECTURE_NOTE, onnx_cost, onnx_note, onnx_record
 from lwirst.models import architecture_of, build_model, get_architecture
@@ -117,6 +117,12 @@ class TrainingRecord:
     def train_split(self) -> str:
         """The split it trained on ("" when not recorded)."""
         return str(self.data.get("train_split") or "")
+
+    @property
+    def trained_on(self) -> TrainedOn:
+        """The split it trained on and the digests that identify its files (`in_training`)."""
+        return TrainedOn(self.dataset, self.train_split, str(self.data.get("train_files") or ""),
+                         str(self.data.get("train_names") or ""))
 
     @property
     def data_dir(self) -> str:
@@ -231,7 +237,7 @@ def lineage_in_sample_note(data_dir: str | Path | None, chosen: SegDataset, path
         if (also := roots(training)) is None:
             continue
         model = card.name if depth == 0 else f"{card.name}, which {cards[0].name} was fine-tuned from,"
-        note = in_sample_note(data_dir, chosen, (training.dataset, training.train_split), model, shown, also)
+        note = in_sample_note(data_dir, chosen, training.trained_on, model, shown, also)
         if note:
             return note
     return ""

@@ -18,6 +18,7 @@ from lwirst import hostcpu
 from lwirst.checkpoint import file_hash, save_checkpoint
 from lwirst.cli import main
 from lwirst.config import PRESETS, NetConfig
+from lwirst.datasets import files_digest, open_dataset
 from lwirst.errors import LwirstError
 from lwirst.export import check_segmentation_onnx, pin_input_shape, size_dependent, to_onnx_bytes
 from lwirst.hostcpu import NO_VNNI
@@ -26,6 +27,7 @@ from lwirst.model import LWIRSTNet
 from lwirst.modelcard import TrainingRecord, model_card
 from lwirst.paths import DEFAULT_MODEL
 from lwirst.postprocess import detect
+from lwirst.synth import SceneConfig, write_dataset
 
 
 @pytest.fixture(scope="module")
@@ -81,7 +83,8 @@ def test_an_exported_file_carries_its_training_record_to_its_card(tmp_path: Path
     model's says more in, is what the file carries."""
     trained = tmp_path / "mine.safetensors"
     save_checkpoint(trained, network, NetConfig(), meta={  # the folders and list fingerprints stay behind
-        "data": {"dataset": "sirst", "train_split": "train", "data_dir": "/home/me/data", "train_names": "ab12"},
+        "data": {"dataset": "sirst", "train_split": "train", "data_dir": "/home/me/data", "train_names": "ab12",
+                 "train_files": "cd34"},
         "epochs": 7, "recipe": {"size": 128}, "command": "lwirst train --data-dir /home/me/data"})
     bare = tmp_path / "bare.safetensors"
     save_checkpoint(bare, network, NetConfig())
@@ -97,7 +100,8 @@ def test_an_exported_file_carries_its_training_record_to_its_card(tmp_path: Path
     mine = cards["mine"]
     assert (mine.training.dataset, mine.training.train_split, mine.training.epochs) == ("sirst", "train", 7)
     notes = {p.key: p.value for p in onnx.load(str(tmp_path / "exported" / "mine.onnx")).metadata_props}
-    assert json.loads(notes["lwirst.training"])["data"] == {"dataset": "sirst", "train_split": "train"}
+    assert json.loads(notes["lwirst.training"])["data"] == {  # its files' digest has no path: it travels
+        "dataset": "sirst", "train_split": "train", "train_files": "cd34"}
     assert mine.architecture == model_card(trained).architecture == "LW-IRSTNet" and mine.reference
     assert cards["bare"].training == TrainingRecord() and cards["bare"].architecture == "LW-IRSTNet"
     carded_card = cards["carded"].training
@@ -129,9 +133,37 @@ def test_an_exported_file_costs_what_its_checkpoint_costs(tmp_path: Path, networ
     assert graph_ran is not None and (graph_ran.params, graph_ran.flops) == (graph.params, graph.flops)
 
 
-def _evaluate_train_split(model: Path, root: Path) -> list[str]:
-    return ["evaluate", "--model", str(model), "--data-dir", str(root), "--dataset", "mine", "--split", "train",
+def _evaluate_train_split(model: Path, root: Path, dataset: str = "mine", split: str = "train") -> list[str]:
+    return ["evaluate", "--model", str(model), "--data-dir", str(root), "--dataset", dataset, "--split", split,
             "--size", "64", "64", "--confirm", "off", "--threads", "1"]
+
+
+def _trained_on(folder: Path, **more: str) -> dict[str, dict[str, str]]:
+    """The data record `lwirst train --data-dir FOLDER --dataset folder` writes (its train split)."""
+    train = open_dataset(folder, "folder", "train")
+    return {"data": {"dataset": "folder", "train_split": "train", "train_files": files_digest(train), **more}}
+
+
+def test_an_exported_folder_model_flags_its_own_folder_and_no_other(
+        tmp_path: Path, network: LWIRSTNet, synth_dir: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """A model trained on a folder, exported (the file carries no path) and evaluated on that folder by its name
+    under a root, said nothing; evaluated on another folder with a train.txt of its own, the checkpoint called 4 of
+    6 frames it never saw in-sample. The digest of the training files, which the file carries, decides."""
+    root = tmp_path / "root"
+    shutil.copytree(synth_dir, root / "mine")
+    write_dataset(root / "other", 6, SceneConfig(size=(64, 64)), seed=321)
+    checkpoint = tmp_path / "mine.safetensors"
+    save_checkpoint(checkpoint, network, NetConfig(), meta=_trained_on(root / "mine", data_dir=str(root / "mine")))
+    exported = tmp_path / "away" / "mine.onnx"
+    assert main(["export", "--checkpoint", str(checkpoint), "--out", str(exported)]) == 0
+    train = len((root / "mine" / "train.txt").read_text().split())
+    for model in (checkpoint, exported):
+        capsys.readouterr()
+        assert main(_evaluate_train_split(model, root, split="all")) == 0
+        assert f"note: {train} of the " in capsys.readouterr().out
+        for where, dataset in ((root, "other"), (root / "other", "folder")):
+            assert main(_evaluate_train_split(model, where, dataset, "all")) == 0
+            assert "in-sample" not in capsys.readouterr().out
 
 
 def test_evaluate_flags_training_frames_reached_by_another_name(
@@ -141,8 +173,7 @@ def test_evaluate_flags_training_frames_reached_by_another_name(
     root = tmp_path / "root"
     shutil.copytree(synth_dir, root / "mine")
     checkpoint = tmp_path / "mine.safetensors"
-    save_checkpoint(checkpoint, network, NetConfig(), meta={
-        "data": {"dataset": "folder", "train_split": "train", "data_dir": str(root / "mine")}})
+    save_checkpoint(checkpoint, network, NetConfig(), meta=_trained_on(root / "mine", data_dir=str(root / "mine")))
     assert main(_evaluate_train_split(checkpoint, root)) == 0
     train = len((root / "mine" / "train.txt").read_text().split())
     assert f"note: {train} of the {train} images of mine train are in folder train" in capsys.readouterr().out
@@ -155,8 +186,7 @@ def test_evaluate_flags_a_fine_tunes_scores_on_the_split_its_start_trained_on(
     root = tmp_path / "root"
     shutil.copytree(synth_dir, root / "mine")
     first, tuned = tmp_path / "first.safetensors", tmp_path / "tuned.safetensors"
-    save_checkpoint(first, network, NetConfig(), meta={
-        "data": {"dataset": "folder", "train_split": "train", "data_dir": str(root / "mine")}})
+    save_checkpoint(first, network, NetConfig(), meta=_trained_on(root / "mine", data_dir=str(root / "mine")))
     save_checkpoint(tuned, network, NetConfig(), meta={"data": {
         "dataset": "elsewhere", "train_split": "train", "init_path": str(first),
         "init": {"file": first.name, "sha256": file_hash(first)}}})

@@ -562,7 +562,13 @@ def test_train_binarises_soft_masks_as_its_error_advises(tmp_path: Path, capsys)
     assert main(args) == 1
     assert "--mask-threshold" in capsys.readouterr().err
     assert main([*args, "--mask-threshold", "0.5"]) == 0
-    assert json.loads((tmp_path / "run" / "run.json").read_text())["data"]["mask_threshold"] == 0.5
+    recorded = json.loads((tmp_path / "run" / "run.json").read_text())["data"]
+    assert recorded["mask_threshold"] == 0.5
+    # which files it trained on, with no path, for the in-sample note wherever the model or the folder goes
+    from lwirst.datasets import files_digest, open_dataset
+
+    assert recorded["train_files"] == files_digest(open_dataset(data, "folder", "train", validate=False))
+    assert recorded["train_files"] != files_digest(open_dataset(data, "folder", "val", validate=False))
 
 
 def test_a_validation_split_without_targets_is_said_to_choose_nothing(tmp_path: Path, capsys) -> None:

@@ -24,6 +24,7 @@ from lwirst.datasets import (
     DATASET_HELP,
     SegDataset,
     UnknownSplitError,
+    files_digest,
     in_test_split,
     names_digest,
     open_dataset,
@@ -139,7 +140,7 @@ def run(args: argparse.Namespace) -> int:
                  "mask_threshold": args.mask_threshold,
                  "train_images": len(train_set), "val_images": len(val_set) if val_set else 0,
                  "val_overlap": overlap, "data_dir": str(resolve_data_dir(args.data_dir).resolve()),
-                 "train_names": names_digest(train_set),
+                 "train_names": names_digest(train_set), "train_files": files_digest(train_set),
                  "val_names": names_digest(val_set) if val_set else ""}
     if args.init:
         data_info["init"] = {"file": Path(args.init).name, "sha256": file_hash(args.init)}
