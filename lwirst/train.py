@@ -36,6 +36,7 @@ from lwirst.datasets import SegDataset
 from lwirst.errors import LwirstError, NonFiniteOutput
 from lwirst.imageio import to_bgr
 from lwirst.inference import PLAIN, Segmenter
+from lwirst.interrupts import held_interrupts
 from lwirst.losses import LOSSES
 from lwirst.metrics import PdFa, PixelMetrics
 from lwirst.mining import mine_hard_negatives
@@ -220,6 +221,16 @@ def _lock_run_dir(run_dir: Path) -> int:
     return fd
 
 
+def _drop_unfinished_writes(run_dir: Path) -> None:
+    """Delete the temporary files of saves a kill cut short (`atomic_write`'s hidden siblings of the run's files):
+    the directory is locked, so no save of another process is under way."""
+    for name in RUN_FILES:
+        stem, suffix = Path(name).stem, Path(name).suffix
+        for prefix in ("", REPLACING):
+            for stale in run_dir.glob(f".{prefix}{stem}.tmp[0-9]*{suffix}"):
+                stale.unlink(missing_ok=True)
+
+
 class Trainer:
     """One run directory, resumable at epoch granularity."""
 
@@ -249,6 +260,7 @@ class Trainer:
         fresh = not self.run_dir.exists()
         self._lock: int | None = _lock_run_dir(self.run_dir)  # one training per run dir, until `release`
         try:
+            _drop_unfinished_writes(self.run_dir)
             self._replacing = self._check_run_dir(resume, force)  # --force: the old run goes at the first save
             self.train_set = TrainSet(train_set, recipe, self.config.in_channels)
             torch.manual_seed(recipe.seed)  # the initial weights are part of the run's determinism
@@ -328,8 +340,9 @@ class Trainer:
     def _load_state(self) -> None:
         path = self.run_dir / "state.pt"
         if not path.exists():
-            raise LwirstError(f"cannot resume {self.run_dir}: its state.pt (weights, optimiser and epoch) is missing; "
-                              "its last.safetensors can start a new run (--init, with a new --run-dir)")
+            raise LwirstError(f"cannot resume {self.run_dir}: its state.pt (weights, optimiser and epoch) is missing "
+                              "(a kill during its first save leaves it so); start the run again with --force, or "
+                              "start a new run from its last.safetensors (--init, with a new --run-dir)")
         try:
             state = torch.load(path, map_location=self.device, weights_only=True)
         except (RuntimeError, OSError, ValueError, EOFError, pickle.UnpicklingError) as exc:
@@ -420,10 +433,11 @@ class Trainer:
         model = self.eval_model()  # validated and saved alike (EMA weights: BN re-estimated once)
         val_iou = self._val_iou(model)
         seconds = time.perf_counter() - start
-        self.epoch += 1
-        self.wall_seconds += seconds
-        record = EpochRecord(self.epoch, lr, float(np.mean(losses)), val_iou, seconds)
-        self._save(record, model)
+        with held_interrupts():  # the epoch counts once its files are whole: what a stop says is saved, is
+            self.epoch += 1
+            self.wall_seconds += seconds
+            record = EpochRecord(self.epoch, lr, float(np.mean(losses)), val_iou, seconds)
+            self._save(record, model)
         return record
 
     def _val_iou(self, model: torch.nn.Module) -> float:

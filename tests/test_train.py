@@ -161,6 +161,48 @@ def test_an_interrupt_between_the_epochs_files_loses_no_row_of_the_log(synth_dir
     assert [int(r["epoch"]) for r in rows] == [1, 2, 3] and all(r["val_iou"] for r in rows)
 
 
+@pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM], ids=["SIGINT", "SIGTERM"])
+def test_a_stop_during_an_epochs_save_lands_after_it(synth_dir: Path, tmp_path: Path, signum: int,
+                                                     monkeypatch: pytest.MonkeyPatch) -> None:
+    """Ctrl-C (or SIGTERM, which the CLI reads as Ctrl-C) while the first epoch's files were written left its
+    weights and no state.pt: "epoch 1 is saved" was said of a run that could be neither resumed nor started again
+    without --force. The signal now waits until the epoch's files are whole; a kill's leftover temporary file goes
+    at the next start."""
+    from lwirst import train as train_module
+    from lwirst.cli import terminate_as_interrupt
+
+    run_dir = tmp_path / "run"
+    data = open_dataset(synth_dir, "folder", "train")
+    real_save = train_module.save_torch
+    sent: list[int] = []
+
+    def stopped_while_saving(path: Path, state: dict) -> None:
+        if not sent:
+            sent.append(signum)
+            os.kill(os.getpid(), signum)  # delivered now, between two of the epoch's files
+        real_save(path, state)
+
+    monkeypatch.setattr(train_module, "save_torch", stopped_while_saving)
+    before = {signal.SIGINT: signal.signal(signal.SIGINT, signal.default_int_handler),
+              signal.SIGTERM: signal.signal(signal.SIGTERM, terminate_as_interrupt)}
+    try:
+        trainer = Trainer(run_dir, NetConfig(), Recipe(epochs=2, batch_size=4, size=64), data, data, threads=1)
+        with pytest.raises(KeyboardInterrupt):
+            trainer.fit()
+    finally:
+        for sig, handler in before.items():
+            signal.signal(sig, handler)
+    assert sent and trainer.epoch == 1
+    assert torch.load(run_dir / "state.pt", weights_only=True)["epoch"] == 1
+    assert [int(r["epoch"]) for r in _metric_rows(run_dir)] == [1]
+    (run_dir / ".state.tmp4242.pt").write_bytes(b"")  # what a kill inside torch.save leaves
+    resumed = Trainer(run_dir, NetConfig(), Recipe(epochs=2, batch_size=4, size=64), data, data, resume=True,
+                      threads=1)
+    assert resumed.epoch == 1 and not (run_dir / ".state.tmp4242.pt").exists()
+    resumed.fit()
+    assert [int(r["epoch"]) for r in _metric_rows(run_dir)] == [1, 2]
+
+
 def test_resume_needs_only_the_run_dir_and_ctrl_c_says_so(synth_dir: Path, tmp_path: Path, capsys,
                                                           monkeypatch: pytest.MonkeyPatch) -> None:
     """`--resume` once failed unless every recipe option of the start was repeated, and Ctrl-C printed only
