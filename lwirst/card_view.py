@@ -17,6 +17,7 @@ from typing import Any
 import pandas as pd
 
 from lwirst.consensus import flops_factor
+from lwirst.datasets import LAYOUT_ONLY
 from lwirst.losses import LOSS_TERMS
 from lwirst.modelcard import PRIVATE_DATA, ModelCard
 from lwirst.postprocess import GROW_RADIUS, GROW_TO_PROBABILITY
@@ -168,7 +169,11 @@ def summary(card: ModelCard) -> str:
                  f"by {per_doubling_text(training.margin)} (the peak margin).")
     if training.data:
         # a fine-tune's epochs and wall time are its own step's, not the whole lineage's
-        verb = "fine-tuned from earlier weights" if training.data.get("init") else "trained"
+        init = training.data.get("init")
+        start = str(init.get("file") or "") if isinstance(init, Mapping) and not training.members else ""
+        earlier = "an earlier " if start == card.name else ""  # a model shipped under its start's name
+        verb = f"fine-tuned from {earlier}{start}" if start else "fine-tuned from earlier weights" if init else \
+            "trained"
         members = training.members
         if members:
             weights = [float(m.get("weight", 0)) for m in members]
@@ -177,12 +182,15 @@ def summary(card: ModelCard) -> str:
             text += f" Its weights are {mean} of {len(members)} runs (Members below), each {verb}"
         else:
             text += f" It was {verb}"
-        text += (f" on {(training.dataset or '?').upper()} ({training.train_split or '?'}, "
+        text += (f" on {_dataset_said(training.dataset)} ({training.train_split or '?'}, "
                  f"{training.data.get('train_images', '?')} images)")
         if _mix(card):
             text += " and frames generated from them (Training data below)"
-        if training.epochs:
-            text += f" for {training.epochs} epochs"
+        planned = training.epochs if members else training.planned_epochs
+        if training.epoch and planned and training.epoch < planned:  # a run stopped early, or its best epoch
+            text += f"; these are the weights of epoch {training.epoch} of the {planned} its recipe plans"
+        elif planned:
+            text += f" for {planned} epochs"
         if training.wall_time_s:
             runs = " in all" if members else ""
             text += f" ({training.wall_time_s / 60:.0f} min{runs} on {_plain(training.hardware or 'a CPU')})"
@@ -192,6 +200,14 @@ def summary(card: ModelCard) -> str:
     if training.chosen_by:
         text += f" The shipped weights are {_plain(training.chosen_by).split(';')[0].strip()}."  # a ';' in (...) too
     return text
+
+
+def _dataset_said(dataset: str) -> str:
+    """A recorded dataset as a card says it: a dataset's name in capitals ("SIRST"), a layout name ("folder",
+    which says which files no more than "auto") as "a folder"."""
+    if not dataset:
+        return "?"
+    return "a folder" if dataset.split("@")[0] in LAYOUT_ONLY else dataset.upper()
 
 
 def _plain(text: str) -> str:

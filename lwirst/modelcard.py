@@ -81,6 +81,7 @@ class TrainingRecord:
     recipe: Mapping[str, Any] = field(default_factory=dict)
     members: tuple[Mapping[str, Any], ...] = ()
     epochs: int | None = None
+    epoch: int | None = None  # the epoch whose weights a run's checkpoint holds (its metadata's)
     wall_time_s: float | None = None
     hardware: str = ""
     chosen_by: str = ""
@@ -102,7 +103,8 @@ class TrainingRecord:
         return cls(dict(data) if isinstance(data, Mapping) else {},
                    dict(recipe) if isinstance(recipe, Mapping) else {},
                    tuple(m for m in members if isinstance(m, Mapping)) if isinstance(members, list) else (),
-                   int(epochs) if _positive(epochs) and float(epochs).is_integer() else None,
+                   _count(epochs),
+                   _count(source.get("epoch")),
                    float(seconds) if _positive(seconds) else None,
                    str(source.get("hardware") or ""), chosen if isinstance(chosen, str) else "",
                    _scale(source.get("confirm")), mirrored(source.get("mirror")),
@@ -119,6 +121,11 @@ class TrainingRecord:
         return str(self.data.get("train_split") or "")
 
     @property
+    def planned_epochs(self) -> int | None:
+        """The epochs its training ran or was to run: the card's count, else its recipe's."""
+        return self.epochs or _count(self.recipe.get("epochs"))
+
+    @property
     def trained_on(self) -> TrainedOn:
         """The split it trained on and the digests that identify its files (`in_training`)."""
         return TrainedOn(self.dataset, self.train_split, str(self.data.get("train_files") or ""),
@@ -128,6 +135,11 @@ class TrainingRecord:
     def data_dir(self) -> str:
         """The data root it trained under, as given then ("" when not recorded)."""
         return str(self.data.get("data_dir") or "")
+
+
+def _count(value: object) -> int | None:
+    """A positive whole number a record holds, or None."""
+    return int(value) if _positive(value) and float(value).is_integer() else None  # type: ignore[arg-type]
 
 
 def _positive(value: object) -> bool:

@@ -132,6 +132,25 @@ def test_shipped_model_finds_the_embedded_samples_targets() -> None:
     assert totals.met, totals.line()
 
 
+def test_a_runs_checkpoint_says_which_epoch_it_holds_and_what_it_started_from(tmp_path: Path) -> None:
+    """Stopped with --until 1, a run's last.safetensors read "trained on FOLDER (train, 26 images)" beside a recipe
+    of 3 epochs, and a fine-tune said "from earlier weights" without naming the file its record names."""
+    from lwirst.card_view import summary
+    from lwirst.checkpoint import save_checkpoint
+    from lwirst.model import LWIRSTNet
+    from lwirst.modelcard import model_card
+
+    net = LWIRSTNet()
+    data = {"dataset": "folder", "train_split": "train", "train_images": 26,
+            "init": {"file": "start.safetensors", "sha256": "0123456789abcdef"}}
+    early, whole = tmp_path / "early.safetensors", tmp_path / "whole.safetensors"
+    save_checkpoint(early, net, net.config, {"epoch": 1, "recipe": {"epochs": 3}, "data": data})
+    save_checkpoint(whole, net, net.config, {"epoch": 3, "recipe": {"epochs": 3}, "data": {**data, "init": None}})
+    assert ("It was fine-tuned from start.safetensors on a folder (train, 26 images); these are the weights of "
+            "epoch 1 of the 3 its recipe plans.") in summary(model_card(early))
+    assert "It was trained on a folder (train, 26 images) for 3 epochs." in summary(model_card(whole))
+
+
 def test_card_summary_says_a_mean_of_fine_tunes_is_one() -> None:
     """The summary's epochs and wall time are the last step's, so a fine-tune says it is one, and a
     weight mean says so and how many runs it averages."""
@@ -146,7 +165,7 @@ def test_card_summary_says_a_mean_of_fine_tunes_is_one() -> None:
             f"{CARD['epochs']} epochs") in text
     assert "303.5 M FLOPs per 256×256 frame (986.5 M with the scale consensus at 1.5×" in text
     single = dataclasses.replace(card, training=dataclasses.replace(card.training, members=()))
-    assert "It was fine-tuned from earlier weights on SIRST" in summary(single)
+    assert "It was fine-tuned from an earlier lwirst-sirst.safetensors on SIRST" in summary(single)
     scratch = dataclasses.replace(single, training=dataclasses.replace(single.training, data={
         k: v for k, v in card.training.data.items() if k != "init"}))
     assert "It was trained on SIRST" in summary(scratch) and "fine-tuned" not in summary(scratch)
