@@ -40,6 +40,7 @@ to the network inputs' total area, timed interleaved per size after the main run
 
 from __future__ import annotations
 
+import dataclasses
 import itertools
 import logging
 import os
@@ -669,7 +670,8 @@ def _format_bars(bars: dict[str, dict], cpu: CpuPeak, busy: str = "") -> list[st
         b = bars[key]
         miou = ("n/a" if b["mIoU"] is None else f"{b['mIoU']:.4f} vs torch "
                 + ("n/a" if b["torch_mIoU"] is None else f"{b['torch_mIoU']:.4f}"))
-        untested = (f"no SIRST {SCORE_SPLIT} data to score" if b["torch_mIoU"] is None
+        untested = (f"no SIRST {SCORE_SPLIT} data to score" if b["mIoU"] is None
+                    else "no PyTorch reference ran: it needs a checkpoint" if b["torch_mIoU"] is None
                     else "the PyTorch reference finds no target pixel")
         lines += [
             f"{title}, batch 1, {b['threads']} threads: {b['variant']} at {b['fps']:.1f} fps",
@@ -807,7 +809,12 @@ def run_bench(config: BenchConfig, progress: Callable[[str], None] | None = None
     cpu = detect_cpu(emulate=cap)
     skipped: dict[str, str] = {}
     variants = []
+    named = {v.backend for v in VARIANTS}
     for v in all_variants():
+        if module is None and v.backend not in named and v.options.fold_input:
+            # a registered backend's row runs what `Segmenter` runs: an ONNX file's input is not folded
+            v = dataclasses.replace(v, options=v.options.replace(fold_input=False), note=f"{v.note} (ONNX file: "
+                                    "input not folded)")
         if config.variants and v.name not in (*config.variants, BASELINE, REFERENCE):
             continue
         refusal = int8_refusal(v, cpu, config.variants or ())

@@ -28,6 +28,7 @@ from lwirst.cli import main
 from lwirst.commands import bench as bench_command
 from lwirst.consensus import DEFAULT_MIRROR, DEFAULT_SCALE
 from lwirst.hostcpu import NO_VNNI, cpu_flags, emulation_refusal, has_vnni, host_kind, int8_hazard, isa_cap
+from lwirst.paths import DEFAULT_MODEL
 
 REQUIRED = {"name", "backend", "batch", "threads", "fps", "p50_ms", "p95_ms", "mIoU", "ratio"}
 
@@ -106,6 +107,24 @@ def test_quick_bench_writes_table_and_json(tmp_path: Path, sirst_root: Path,
         assert row["flops_share"] == pytest.approx(1 / (1 + DEFAULT_SCALE**2 + row["mirrored"]))
     assert f"scale consensus at {DEFAULT_SCALE:g}x" in table and "the default of evaluate" in table
     assert "as given" in table
+
+
+def test_an_onnx_file_is_timed_on_every_registered_backend_that_runs_onnx(
+        tmp_path: Path, sirst_root: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """The registered backends' own rows take the options `Segmenter` gives a backend, input folding among them,
+    which an ONNX file cannot take: the backend that runs uploaded ONNX files skipped them as "needs a
+    checkpoint". Such a row runs what `Segmenter` runs for a file, unfolded; torch, which needs the network, is
+    skipped, and the accuracy bar says why it is untested."""
+    model = tmp_path / "mine.onnx"
+    assert main(["export", "--checkpoint", str(DEFAULT_MODEL), "--out", str(model)]) == 0
+    out = tmp_path / "bench.json"
+    assert main(["bench", "--quick", "--model", str(model), "--variants", "onnxruntime-worker", "--data-dir",
+                 str(sirst_root.parent), "--json", str(out)]) == 0
+    table = capsys.readouterr().out
+    data = json.loads(out.read_text())
+    assert {r["name"] for r in data["results"]} == {"baseline", "onnxruntime-worker"}
+    assert data["skipped"] == {"torch": "needs a checkpoint, not an ONNX file"}
+    assert "no PyTorch reference ran: it needs a checkpoint" in table and "no SIRST val data" not in table
 
 
 def _row(name: str, fps: float, miou: float, precision: str = "fp32", batch: int = 1) -> Result:
