@@ -195,6 +195,8 @@ def test_a_stop_during_an_epochs_save_lands_after_it(synth_dir: Path, tmp_path: 
     assert sent and trainer.epoch == 1
     assert torch.load(run_dir / "state.pt", weights_only=True)["epoch"] == 1
     assert [int(r["epoch"]) for r in _metric_rows(run_dir)] == [1]
+    with pytest.raises(LwirstError, match=r"resume state .* not a model; the weights are in last\.safetensors"):
+        load_checkpoint(run_dir / "state.pt")  # `lwirst export --checkpoint RUN/state.pt`, say
     (run_dir / ".state.tmp4242.pt").write_bytes(b"")  # what a kill inside torch.save leaves
     resumed = Trainer(run_dir, NetConfig(), Recipe(epochs=2, batch_size=4, size=64), data, data, resume=True,
                       threads=1)
