@@ -456,7 +456,8 @@ def test_a_run_is_never_lost_or_mislabelled_by_resume_force_or_init(synth_dir: P
     assert main(["train", "--run-dir", str(tmp_path / "typo"), "--resume", "--threads", "1"]) == 1
     assert "no run is saved there" in capsys.readouterr().err and not (tmp_path / "typo").exists()
     assert main([*_train_args(run_dir, synth_dir, 3), "--init", str(init), "--until", "2"]) == 0
-    assert "continue with: lwirst train --run-dir" in capsys.readouterr().out  # a chunk says how to go on
+    said = capsys.readouterr().out.rstrip().splitlines()
+    assert said[-1].startswith("  continue with: lwirst train --run-dir")  # a chunk says how to go on, last
     recorded = json.loads((run_dir / "run.json").read_text())["data"]["init"]
     assert main(["train", "--run-dir", str(run_dir), "--resume", "--init", str(other), "--threads", "1"]) == 1
     assert "is not what it started from (init.safetensors" in capsys.readouterr().err

@@ -271,16 +271,17 @@ def _summary(run_dir: Path, epoch: int, recipe: Recipe, validated: bool, init_io
     weights = "EMA weights" if recipe.ema_decay else "weights"
     lines = [f"run directory: {run_dir} (epoch {epoch}/{recipe.epochs}; per-epoch log: metrics.csv)",
              f"  last.safetensors: the {weights} after epoch {epoch}"]
-    if epoch < recipe.epochs:
-        lines.append(f"  continue with: lwirst train --run-dir {shlex.quote(str(run_dir))} --resume")
+    # the command that continues a stopped run comes last, after every checkpoint is said
+    tail = [f"  continue with: lwirst train --run-dir {shlex.quote(str(run_dir))} --resume"] \
+        if epoch < recipe.epochs else []
     if not validated:
         lines.append("  no validation split: no best.safetensors; use last.safetensors")
-        return "\n".join(lines)
+        return "\n".join(lines + tail)
     best_epoch, best_iou = _best_epoch(run_dir / "metrics.csv")
     if not best_epoch:  # a target-free validation split where nothing was found: no IoU to choose by
         lines.append("  no epoch had a val IoU (its frames hold no target and none was found): no best.safetensors; "
                      "use last.safetensors")
-        return "\n".join(lines)
+        return "\n".join(lines + tail)
     lines.append(f"  best.safetensors: epoch {best_epoch}, the highest val IoU ({_iou_text(best_iou)}): pixel IoU at "
                  f"probability 0.5 with every val frame resized to {recipe.size}x{recipe.size}, as `lwirst evaluate "
                  f"--protocol resize --size {recipe.size} {recipe.size} --grow-to off --confirm off` scores it")
@@ -291,7 +292,7 @@ def _summary(run_dir: Path, epoch: int, recipe: Recipe, validated: bool, init_io
     elif init_iou > best_iou:  # NaN (no --init, or a run saved before it was scored) compares False
         lines.append(f"  warning: the --init weights scored {_iou_text(init_iou)} before the first epoch, more than "
                      "any epoch: this fine-tune has not beaten where it started; keep the --init file")
-    return "\n".join(lines)
+    return "\n".join(lines + tail)
 
 
 def _iou_text(iou: float) -> str:
