@@ -22,6 +22,8 @@ DEFAULT = WHITE_HOT
 HELP = ("white-hot (default): hot targets bright, what the network learnt; black-hot: hot targets dark, as a "
         "camera's black-hot mode shows them (frames are inverted before the network runs; the network finds "
         "nothing on black-hot frames run as white-hot)")
+LABEL_HELP = ("white-hot (default): hot targets bright; black-hot: hot targets dark, as a camera's black-hot mode "
+              "shows them (a label's target is then looked for as a dark spot)")
 
 
 def check(polarity: str) -> str:

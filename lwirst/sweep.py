@@ -44,6 +44,7 @@ from lwirst.datasets import SegDataset, open_dataset
 from lwirst.errors import LwirstError
 from lwirst.paths import checkout_commit
 from lwirst.recipes import RECIPES, Recipe
+from lwirst.rounding import count_text
 from lwirst.scoring import SWEEP, MetricSpec, metric_spec, view_keys
 from lwirst.validate import atomic_write
 
@@ -673,8 +674,9 @@ def report(frame: pd.DataFrame, tables: Sequence[str] = (), metric: str = "best_
                          f"{table_verdict(comparisons)}")
         epochs = int(group["epochs"].max()) if "epochs" in group and group["epochs"].notna().any() else None
         if epochs is not None and epochs < UNCONVERGED_EPOCHS:
-            lines.insert(1, f"  a short screening schedule ({epochs} epochs, under {UNCONVERGED_EPOCHS}): far from "
-                            "converged, so this ranks the schedule's first steps, not the paper's networks")
+            lines.insert(1, f"  a short screening schedule ({count_text(epochs, 'epoch')}, under "
+                            f"{UNCONVERGED_EPOCHS}): far from converged, so this ranks the schedule's first steps, "
+                            "not the paper's networks")
         blocks.append("\n".join(lines))
     if not blocks:
         raise LwirstError(f"no results for table(s) {', '.join(wanted)}")

@@ -11,6 +11,7 @@ import streamlit as st
 from dashboard import analysis as dash
 from dashboard import views
 from lwirst import ablation_stats, analysis, schedule
+from lwirst.rounding import count_text
 from lwirst.sweep import TABLES, UNCONVERGED_EPOCHS, chosen_variant
 
 
@@ -186,10 +187,11 @@ def provenance(results: pd.DataFrame, table: str) -> None:
     notes = [f"Note from the sweep: {note}" for note in (rows["note"].dropna().unique() if "note" in rows.columns
                                                            else [])]
     if epochs is not None and epochs < UNCONVERGED_EPOCHS:  # one box: what this is, and the sweep's notes
-        st.warning("\n\n".join([f"**What this is:** a short screening schedule ({epochs} epochs, "
-                                 f"{rows['seed'].nunique()} seed(s) per row), far from the paper's training: the "
-                                 "scores here are unconverged and noisy, so they rank variants only where the seed "
-                                 "spread separates them. It is not a reproduction of the paper's tables.", *notes]),
+        st.warning("\n\n".join([f"**What this is:** a short screening schedule ({count_text(epochs, 'epoch')}, "
+                                 f"{count_text(rows['seed'].nunique(), 'seed')} per row), far from the paper's "
+                                 "training: the scores here are unconverged and noisy, so they rank variants only "
+                                 "where the seed spread separates them. It is not a reproduction of the paper's "
+                                 "tables.", *notes]),
                    icon=":material/science:")
     else:
         for note in notes:

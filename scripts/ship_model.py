@@ -226,8 +226,9 @@ def soup_card(mean: Path) -> tuple[dict, list[dict]]:
 
 
 def _trained_on(data: dict) -> dict:
-    """A run's data record without its start weights: what members of one mean must share."""
-    return {k: v for k, v in data.items() if k != "init"}
+    """A run's data record without its start weights (their hash and where the file lay): what members of one
+    mean must share."""
+    return {k: v for k, v in data.items() if k not in ("init", "init_path")}
 
 
 def _start(data: dict) -> str:

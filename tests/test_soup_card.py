@@ -19,7 +19,7 @@ from lwirst.train import RECIPES
 from scripts.ship_model import member_logs, render_soup, soup_training
 
 DATA = {"dataset": "sirst", "train_split": "trainval", "val_split": "", "train_images": 341,
-        "init": {"file": "last.safetensors", "sha256": "0123456789abcdef"}}
+        "init": {"file": "last.safetensors", "sha256": "0123456789abcdef"}, "init_path": "/runs/r20/last.safetensors"}
 LOSSES = ("softiou+bce+focal+bgpeak+keep", "softiou+bce+focal+bgpeak")
 
 
@@ -104,8 +104,9 @@ def test_members_started_from_the_same_weights_under_another_name_match_but_othe
     training = soup_training(_soup(tmp_path / "mean.safetensors", members, [0.4, 0.3, 0.3]), members)
     assert [m["run"] for m in training["soup"]["members"]] == ["run1", "run2", "run3"]
     assert {m["start"] for m in training["soup"]["members"]} == {"0123456789abcdef"}
-    # a member fine-tuned from other weights (e.g. from an earlier mean) joins, its start named
-    chained = _run(tmp_path / "run4", 4, LOSSES[0], {**DATA, "init": {"file": "last.safetensors", "sha256": "f" * 16}})
+    # a member fine-tuned from other weights (e.g. from an earlier mean, which lay elsewhere) joins, its start named
+    chained = _run(tmp_path / "run4", 4, LOSSES[0], {**DATA, "init": {"file": "last.safetensors", "sha256": "f" * 16},
+                                                     "init_path": "/runs/round41.safetensors"})
     mixed = soup_training(_soup(tmp_path / "mixed.safetensors", [*runs, chained], [0.4, 0.3, 0.3]), [*runs, chained])
     assert [m["start"] for m in mixed["soup"]["members"]] == ["0123456789abcdef"] * 2 + ["f" * 16]
     assert "| run4 | 0.3 | `softiou+bce+focal+bgpeak+keep` | 4 | ffffffffffffffff | as below |" in render_soup(

@@ -82,7 +82,7 @@ def test_two_trial_sweep_writes_csv_and_report(tiny_data: Path, tmp_path: Path,
     assert "Table VIII: test mIoU at the best-validation epoch" in text
     assert "Kendall tau (paper vs measured, 2 presets)" in text
     assert "paper's choice table8_deconv: rank" in text
-    assert "a short screening schedule (1 epochs, under 50): far from converged" in text
+    assert "a short screening schedule (1 epoch, under 50): far from converged" in text
 
 
 @pytest.mark.slow

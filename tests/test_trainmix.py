@@ -325,6 +325,18 @@ def test_evaluate_suite_command_prints_and_saves_every_part(data_root, tmp_path,
     assert "name the suite too" in capsys.readouterr().err
 
 
+def test_a_suite_without_targets_says_its_pd_is_not_available(data_root, capsys) -> None:
+    """Suite alarms holds target-free frames only: its pooled Pd printed "nan", where every other view says
+    n/a (and its JSON null)."""
+    from lwirst.cli import main
+
+    assert main(["evaluate", "--suite", "alarms", "--suite-frames", "1", "--data-dir", str(data_root),
+                 "--threads", "1"]) == 0
+    pooled = next(line for line in capsys.readouterr().out.splitlines() if line.startswith("pooled:"))
+    assert pooled.startswith("pooled: Pd n/a (target parts)") and "nan" not in pooled
+    assert "empty frames alarmed n/a" not in pooled  # the figures it has are printed
+
+
 def test_fresh_alarm_frames_are_target_free_large_mosaics_no_suite_holds(data_root) -> None:
     """The fresh alarm check reads the alarm proxy out of sample only if its frames are none of suites large's
     and alarms' (where round 51 chose its margin): the same recipe, other frames."""

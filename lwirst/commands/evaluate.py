@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import logging
+import math
 import os
 import sys
 from pathlib import Path
@@ -178,6 +179,11 @@ def _cell(value: object, key: str) -> str:
     return str(value)
 
 
+def _pooled(value: float | None, spec: str) -> str:
+    """A pooled suite figure, "n/a" where the suite has no frame it is counted over (alarms holds no target)."""
+    return "n/a" if value is None or math.isnan(value) else format(value, spec)
+
+
 def _segmenter(args: argparse.Namespace) -> Segmenter:
     """The model the options name, loaded here, not at import: `lwirst evaluate --help` loads no runtime."""
     from lwirst.inference import Segmenter
@@ -205,8 +211,9 @@ def _run_suite(args: argparse.Namespace, threshold: float, target_filter: Target
         print("  ".join(f"{_cell(row[h], h):>16}" for h in header))
     if args.suite_frames:
         print(f"first {args.suite_frames} frame(s) of each part only: a quick look, not the suite's figures")
-    print(f"pooled: Pd {result.pd:.4f} (target parts)  false-alarm blobs per empty frame "
-          f"{result.blobs_per_empty_frame:.3f}  empty frames alarmed {result.empty_alarm_rate:.1%}")
+    print(f"pooled: Pd {_pooled(result.pd, '.4f')} (target parts)  false-alarm blobs per empty frame "
+          f"{_pooled(result.blobs_per_empty_frame, '.3f')}  empty frames alarmed "
+          f"{_pooled(result.empty_alarm_rate, '.1%')}")
     if args.out:
         args.out.mkdir(parents=True, exist_ok=True)
         summary = {"suite": args.suite, "frames_per_part": args.suite_frames, "model": info.to_json(),

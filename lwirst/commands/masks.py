@@ -15,7 +15,7 @@ from lwirst.validate import check_outputs, number
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     from lwirst.labels import FORMATS, POINT_RADIUS
-    from lwirst.polarity import DEFAULT, HELP, POLARITIES
+    from lwirst.polarity import DEFAULT, LABEL_HELP, POLARITIES
 
     add = parser.add_argument
     add("--images", required=True, type=Path, help="the folder of the labelled frames (PNG, JPEG, BMP, TIFF)")
@@ -28,7 +28,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     add("--format", choices=FORMATS, default="auto", help="the labels' format (default: told from --labels)")
     add("--point-radius", type=number(int, lo=1, hi=64), default=POINT_RADIUS,
         help="a point label's target is looked for within this many pixels of it (default %(default)d)")
-    add("--polarity", choices=POLARITIES, default=DEFAULT, help=HELP)
+    add("--polarity", choices=POLARITIES, default=DEFAULT, help=LABEL_HELP)
     add("--force", action="store_true", help="overwrite masks an earlier run wrote in --out")
 
 
