@@ -65,16 +65,21 @@ def _window(target: Target, shape: tuple[int, int], context: int) -> tuple[int, 
 GREY_SPREAD = 16  # grey levels between a pixel's channels that a lossy codec leaves on a grey frame (2-3 seen)
 
 
-def stretch(crop: np.ndarray) -> np.ndarray:
+def stretch(crop: np.ndarray, target: tuple[slice, slice] | None = None) -> np.ndarray:
     """Contrast stretch a BGR crop (1st..99.5th percentile to 0..255) so a faint target shows. A crop grey in
     substance (its channels within `GREY_SPREAD` levels at the 99th percentile) is stretched as grey: a grey video
-    decoded from a lossy file keeps channels a few levels apart, which the stretch turned dark green."""
+    decoded from a lossy file keeps channels a few levels apart, which the stretch turned dark green. With the
+    `target`'s pixels (rows, columns of the crop), white is no lower than their brightest: in a 15x15 crop the
+    99.5th percentile is the second or third brightest pixel, so a 1-px target and noise a few levels above the
+    sky both read white."""
     if crop.ndim == 3 and crop.shape[2] >= 3 and crop.size:
         spread = np.percentile(crop[..., :3].max(axis=2).astype(np.int16) - crop[..., :3].min(axis=2), 99)
         if spread <= GREY_SPREAD:
             grey = cv2.cvtColor(np.ascontiguousarray(crop[..., :3]), cv2.COLOR_BGR2GRAY)
-            return cv2.cvtColor(stretch(grey), cv2.COLOR_GRAY2BGR)
+            return cv2.cvtColor(stretch(grey, target), cv2.COLOR_GRAY2BGR)
     lo, hi = np.percentile(crop, (1.0, 99.5))
+    if target is not None and crop[target].size:
+        hi = max(float(hi), float(crop[target].max()))
     if hi <= lo:
         return crop
     return np.clip((crop.astype(np.float32) - lo) * (255.0 / (hi - lo)), 0, 255).astype(np.uint8)
@@ -97,8 +102,10 @@ def _chip_picture(frame: np.ndarray, heat: np.ndarray, target: Target, window: t
     x0, y0, w, h = window
     colour = outcome(name).bgr
     halves = []
+    box = (slice(max(0, target.box_y - y0), max(0, target.box_y - y0 + target.box_h)),
+           slice(max(0, target.box_x - x0), max(0, target.box_x - x0 + target.box_w)))
     for crop, stretched in ((frame[y0:y0 + h, x0:x0 + w], True), (heat, False)):
-        big, factor = magnify(stretch(crop) if stretched else crop, size)
+        big, factor = magnify(stretch(crop, box) if stretched else crop, size)
         bx, by = (target.box_x - x0) * factor, (target.box_y - y0) * factor
         pad = max(2.0, factor)
         cv2.rectangle(big, (int(bx - pad), int(by - pad)),

@@ -328,6 +328,20 @@ def test_a_grey_crop_a_lossy_codec_tinted_is_stretched_grey_and_a_palette_crop_k
     assert np.abs(coloured[..., 0].astype(int) - coloured[..., 2]).max() > 50  # still in colour
 
 
+def test_a_one_pixel_targets_chip_shows_it_alone_in_white() -> None:
+    """In a 15x15 crop the stretch's white point (the 99.5th percentile) is the second or third brightest pixel:
+    a 1-px target 40 levels over the sky and noise 4 levels over it both read white, the target one speck among
+    several. With the target's box, white is its own peak and the noise stays grey."""
+    rng = np.random.default_rng(3)
+    crop = rng.normal(90, 1.5, (15, 15)).round().clip(0, 255).astype(np.uint8)
+    crop[7, 7] = 130
+    box = (slice(7, 8), slice(7, 8))
+    plain, boxed = stretch(crop), stretch(crop, box)
+    assert (plain >= 250).sum() >= 2  # noise stretched to white beside the target: the defect
+    assert boxed[7, 7] == 255 and (boxed >= 200).sum() == 1  # the target alone
+    assert boxed[box].max() == 255 and np.median(boxed) > 0  # the sky is still visible, not black
+
+
 @pytest.mark.parametrize(("low", "high", "said"), [(7000.0, 16383.0, "7000 to 16383"),
                                                    (1000.0, 1000.02, "1000 to 1000.02"),
                                                    (-300.0, 3000.0, "-300 to 3000"), (0.0, 1.0, "0 to 1"),
