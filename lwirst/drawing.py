@@ -218,11 +218,17 @@ def _draw_targets(canvas: np.ndarray, targets: Detections | Iterable[Target], tr
                                     if tagged else None) for t in targets)], thickness, clear)
         return canvas
     track_of = {}
+    tracks = list(tracks)
     # a trail ends at its target's centroid: it is drawn around the targets, never over them (a white line across
-    # a 3-pixel target hid it on every frame of a video)
+    # a 3-pixel target hid it on every frame of a video); a track with no target on this frame (filtered out, under
+    # the threshold, missed) ends where it predicts the target, which the trail painted white: kept clear too
     height, width = canvas.shape[:2]
+    spots = [t.box for t in targets] + [box for box, _, _ in others]
+    spots += [(round(x) - thickness - 1, round(y) - thickness - 1, 2 * thickness + 3, 2 * thickness + 3)
+              for x, y in (track.trajectory[-1][1:] for track in tracks
+                           if track.target is None and track.confirmed and track.trajectory)]
     boxes = [(slice(max(y - 1, 0), min(y + h + 1, height)), slice(max(x - 1, 0), min(x + w + 1, width)))
-             for x, y, w, h in (t.box for t in targets)] if trails else []
+             for x, y, w, h in spots] if trails else []
     under = [canvas[rows, cols].copy() for rows, cols in boxes]
     for track in tracks:
         if trails and track.confirmed and len(track.trajectory) > 1:

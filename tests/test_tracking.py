@@ -154,3 +154,13 @@ def test_a_trail_is_drawn_around_its_target_never_over_it() -> None:
     assert (drawn.min(axis=2) > 200).sum() >= 10  # and the (white) trail drawn behind it
     # without the track's trail, nothing at all is drawn inside the box either
     assert np.array_equal(draw_targets(frame, kept, tracks, trails=False)[y:y + h, x:x + w], frame[y:y + h, x:x + w])
+    # a frame where the target is not kept (filtered out, under the threshold): the track coasts to where it
+    # predicts the target, and its trail's end painted the unboxed target white
+    logits = (render([(20 + 4.0 * 6, 40 + 2.0 * 6)], rng) - 0.5) * 20.0
+    coasting = tracker.update(detect(logits).filter(TargetFilter(min_size=1000)))
+    (track,) = [t for t in coasting if t.confirmed]
+    assert track.target is None
+    _, px, py = track.trajectory[-1]
+    spot = (slice(round(py) - 1, round(py) + 2), slice(round(px) - 1, round(px) + 2))
+    drawn = draw_targets(frame, [], coasting)
+    assert np.array_equal(drawn[spot], frame[spot]) and (drawn.min(axis=2) > 200).sum() >= 10
