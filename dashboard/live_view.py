@@ -69,6 +69,10 @@ def live_view(stream: LiveStream, frame: LiveFrame, rows: int, size: tuple[int, 
                   "Network, post-processing and tracking alone, over the same recent frames as end-to-end fps"),
              Card("Targets", str(kept)),
              Card("Tracks", str(len(tracks))) if stream.tracking else Card("Tracks", "off", off))
+    if frame.result.target_filter.active:  # a target the sidebar's filter removed is said, not silently gone
+        cards += (Card("Removed by the size / ratio filter", str(len(frame.result.removed)),
+                       f"{help_for('Eq. 4')} This frame's detections outside {frame.result.target_filter}: not "
+                       "drawn, listed or tracked."),)
     settings = stream.pipeline.tracker.settings.text() if stream.pipeline.tracker is not None else ""
     tracks_caption = (off if not stream.tracking else
                       f"Confirmed tracks at frame {frame.index} (tracking: {settings})" if len(tracks) else

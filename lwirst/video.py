@@ -54,7 +54,8 @@ from lwirst.imageio import (
 )
 from lwirst.limits import limit, side_text
 from lwirst.pipeline import FpsMeter, FramePipeline, FrameResult
-from lwirst.postprocess import Detections
+from lwirst.postprocess import Detections, TargetFilter
+from lwirst.rounding import count_text
 from lwirst.sequence_truth import FrameTruth
 from lwirst.stderr_capture import captured_stderr, reason
 from lwirst.validate import missing_file_text
@@ -95,6 +96,15 @@ class VideoResult:
     variable_rate: bool = False  # frames not evenly spaced in time: the CSV has their own times, the MP4 plays at fps
     # how each frame ran (its applied protocol and size, palette, peak margin): a split's frames differ in size
     tally: FrameTally = dataclasses.field(default_factory=FrameTally)
+    removed: int = 0  # detections the size / ratio filter left out, summed over frames: in no output
+
+    def filter_text(self, target_filter: TargetFilter) -> str:
+        """What the size / ratio filter removed, "" without one: those detections are in neither the video, the
+        CSV nor the tracks, and a target left out on some frames breaks its track there."""
+        if not target_filter.active:
+            return ""
+        return (f"the size / ratio filter ({target_filter}) removed {count_text(self.removed, 'detection')} "
+                "(summed over frames): they are in neither the video, the CSV nor the tracks")
 
     @property
     def palettes(self) -> dict[str, int]:
@@ -612,7 +622,7 @@ def process_frames(frames: Frames, out_path: Path, csv_file: Path | None, pipeli
             handle.close()
         _settle(outputs, keep=False)
         raise
-    done = rows = detections = 0
+    done = rows = detections = removed = 0
     tally = FrameTally()  # how the frames ran: the palettes decoded
     interrupted = False
     stop: str | None = None  # why an error ended the run
@@ -639,6 +649,7 @@ def process_frames(frames: Frames, out_path: Path, csv_file: Path | None, pipeli
                                 outcomes=_outcomes(truth, done, result.kept), ignored=result.saliency.ignored)
                 writer.write(pad_to(drawn, *frames.size))
                 detections += len(result.kept)
+                removed += len(result.detections) - len(result.kept)
                 tally.add(result.saliency)
                 if handle is not None:
                     new_rows = _rows(done, frames.time_of(done), result)
@@ -667,7 +678,8 @@ def process_frames(frames: Frames, out_path: Path, csv_file: Path | None, pipeli
     # read to its end, a video holds the frames read: a header's count can be an estimate (a variable rate's)
     result = VideoResult(out_path, csv_file, codec, done, frames.total if cut else done, frames.fps, rows,
                          time.perf_counter() - start, interrupted, frames.size, detections,
-                         tracker.untracked(detections) if tracker is not None else "", frames.variable_rate, tally)
+                         tracker.untracked(detections) if tracker is not None else "", frames.variable_rate, tally,
+                         removed)
     if stop is not None:
         held = f"{out_path} and the CSV hold them" if done else "no video or CSV was kept"
         raise VideoStopped(f"{stop} (stopped after {done} frames; {held})", stop, result)

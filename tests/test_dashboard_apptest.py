@@ -1351,7 +1351,13 @@ def test_video_sample_is_processed_on_opening_and_a_higher_threshold_gives_fewer
 
     at.slider(key="threshold").set_value(0.5).run()
     assert at.session_state["video_output"].signature[2].threshold == 0.5  # the result shown is of the new settings
-    assert count(at, "Detections") < low and len(at.get("video")) == 1
+    kept = count(at, "Detections")
+    assert kept < low and len(at.get("video")) == 1
+    assert not any("size / ratio filter" in c.value for c in at.caption)
+    # the sidebar's size filter removes targets: said under the cards, not silently gone
+    at.slider(key="size_range").set_value((400, 500)).run()
+    removed = next(c.value for c in at.caption if "size / ratio filter" in c.value)
+    assert count(at, "Detections") < kept and "removed" in removed and "in neither the video, the CSV" in removed
 
 
 def test_the_sample_video_names_the_tracks_that_followed_each_target() -> None:
@@ -1864,6 +1870,22 @@ def test_live_view_is_built_from_one_frame(one_torch_thread: None) -> None:
         shown = live_view(split, split.step(), 1, (256, 256))
         said = shown.chip_captions
         assert said and all(outcome in c.split(" at ")[0] for c in said), said
+
+
+def test_live_cards_count_what_the_size_filter_removed(one_torch_thread: None) -> None:
+    """With the sidebar's size / ratio filter set, Live's cards counted the targets it kept and nothing said that
+    others were removed: a filtered target was silently gone. A card counts them; without a filter there is none."""
+    from lwirst.postprocess import TargetFilter
+
+    samples = open_dataset(SAMPLES_DIR, "folder", "all")
+    pipeline = FramePipeline(Segmenter(threads=1), 0.0, TargetFilter(min_size=10**6), Tracker())
+    split = LiveStream(DatasetStream(samples, "samples"), pipeline)
+    frame = split.step()
+    cards = {card.label: card.value for card in live_view(split, frame, 1, (256, 256)).cards}
+    assert cards["Targets"] == "0" and int(cards["Removed by the size / ratio filter"]) == len(frame.result.removed) > 0
+    plain = LiveStream(DatasetStream(samples, "samples"), FramePipeline(Segmenter(threads=1), 0.0, None, Tracker()))
+    assert "Removed by the size / ratio filter" not in {c.label for c in live_view(plain, plain.step(), 1,
+                                                                                    (256, 256)).cards}
 
 
 def test_live_shows_one_frame_in_every_block_with_labelled_tables() -> None:

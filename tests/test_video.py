@@ -406,6 +406,30 @@ def test_a_run_says_why_no_track_formed_and_which_palette_it_decoded(tmp_path: P
     assert tracker.untracked(1) == "" and Tracker().untracked(0) == ""  # too few to form one: nothing to explain
 
 
+def test_a_video_says_what_its_size_filter_removed(tmp_path: Path, segmenter: Segmenter,
+                                                   capsys: pytest.CaptureFixture[str]) -> None:
+    """`lwirst video --min-size` (and the Video page's filter) dropped targets with no word: "0 targets in 4 rows"
+    read as nothing found, and the CSV's empty rows as empty frames."""
+    from lwirst.postprocess import TargetFilter
+
+    source = write_video(tmp_path / "in.mp4", 4)
+    wide = TargetFilter(min_size=10**6)  # wider than the frame: every detection is removed
+    pipeline = FramePipeline(segmenter, threshold=-1e6, target_filter=wide, tracker=Tracker(min_hits=1))
+    result = process_video(source, tmp_path / "o.mp4", tmp_path / "o.csv", pipeline, batch=1)
+    assert (result.detections, result.removed) == (0, 4)
+    assert result.filter_text(wide) == (f"the size / ratio filter ({wide}) removed 4 detections (summed over "
+                                        "frames): they are in neither the video, the CSV nor the tracks")
+    plain = process_video(source, tmp_path / "p.mp4", None, one_target_pipeline(segmenter), batch=1)
+    assert (plain.detections, plain.removed) == (4, 0) and plain.filter_text(TargetFilter()) == ""
+    ckpt = tmp_path / "net.safetensors"
+    net = LWIRSTNet().eval()
+    save_checkpoint(ckpt, net, net.config)
+    capsys.readouterr()
+    assert main(["video", str(source), "--out", str(tmp_path / "c.mp4"), "--model", str(ckpt), "--backend", "torch",
+                 "--threads", "1", "--probability", "0.0001", "--min-size", "100000", "--confirm", "off"]) == 0
+    assert "The size / ratio filter (size > 100000 px) removed 4 detections" in capsys.readouterr().out
+
+
 def test_unwritable_outputs(tmp_path: Path, segmenter: Segmenter) -> None:
     src = write_video(tmp_path / "in.mp4", 3)
     pipeline = FramePipeline(segmenter)

@@ -94,6 +94,8 @@ def run(args: argparse.Namespace) -> int:
     counted = (count_text(result.detections, "target"), count_text(result.rows, "row"),
                count_text(tracker.tracks_started, "track"))
     print(f"targets: {result.csv_path} ({counted[0]} in {counted[1]}, {counted[2]})")
+    if removed := result.filter_text(pipeline.target_filter):
+        print(removed[:1].upper() + removed[1:])
     if why := tracker.untracked(result.detections, "--gate"):
         print(why)
     total = f" of {result.frames_total}" if result.frames_total else ""
