@@ -45,13 +45,15 @@ class ServerLoad:
         self._places, self._line_length = places, line
         self._changed = threading.Condition()
         self._runs: Counter[str] = Counter()
+        self._owned: Counter[tuple[str, str]] = Counter()  # (visitor, kind) of the runs whose visitor is known
         self._line: deque[object] = deque()  # the waiting runs' tickets, first come first
 
     @contextmanager
-    def running(self, kind: str, waiting: Callable[[str], None] | None = None) -> Iterator[None]:
-        """Count a run of `kind` (a key of KINDS) while the block runs, however it ends. A bounded kind first waits
-        for a place, calling `waiting` with what to tell the visitor every WAIT_POLL_S (an exception it raises
-        leaves the line), or raises `ServerBusy` when the line is full."""
+    def running(self, kind: str, waiting: Callable[[str], None] | None = None, owner: str = "") -> Iterator[None]:
+        """Count a run of `kind` (a key of KINDS) while the block runs, however it ends, as `owner`'s (a visitor's
+        session, "" unknown). A bounded kind first waits for a place, calling `waiting` with what to tell the
+        visitor every WAIT_POLL_S (an exception it raises leaves the line), or raises `ServerBusy` when the line
+        is full."""
         if kind not in KINDS:
             raise ValueError(f"unknown kind of run {kind!r}")
         if kind in BOUNDED:
@@ -59,11 +61,14 @@ class ServerLoad:
         else:
             with self._changed:
                 self._runs[kind] += 1
+        with self._changed:
+            self._owned[owner, kind] += bool(owner)
         try:
             yield
         finally:
             with self._changed:
                 self._runs[kind] -= 1
+                self._owned[owner, kind] -= bool(owner)
                 self._changed.notify_all()
 
     def _wait_for_place(self, kind: str, waiting: Callable[[str], None] | None) -> None:
@@ -105,18 +110,22 @@ class ServerLoad:
         return (f"Waiting for the server, which runs {places} {kinds} at once"
                 f"{f' (now: {_described(held)})' if held else ''}; {queue}")
 
-    def others(self, own: str | None = None) -> Counter[str]:
-        """The runs going on now, less one of kind `own` (the caller's, counted while it runs)."""
+    def others(self, own: str | None = None, owner: str = "") -> Counter[str]:
+        """The runs going on now, less one of kind `own` (the caller's, counted while it runs) and every run of
+        `owner` (a visitor's earlier run may still be finishing as the page reruns: Live, paused, read its own
+        last burst as "1 other visitor's run")."""
         with self._changed:
             runs = Counter(self._runs)
-        if own is not None:
+            if owner:
+                runs -= Counter({kind: n for (who, kind), n in self._owned.items() if who == owner})
+        if own is not None and not owner:
             runs[own] -= 1
         return +runs
 
-    def shared(self, own: str | None = None, template: str = " · shared with {}") -> str:
+    def shared(self, own: str | None = None, template: str = " · shared with {}", owner: str = "") -> str:
         """`template` holding the other runs ("2 other visitors' runs (a live stream, a video)"); "" when there are
         none."""
-        runs = self.others(own)
+        runs = self.others(own, owner)
         return template.format(_described(runs)) if runs else ""
 
 

@@ -151,7 +151,7 @@ def view(stream: LiveStream, running: bool, size: tuple[int, int], idle_hint: st
                    lambda where: where.info("Starting: segmenting the first frame...", icon=":material/hourglass_top:"))
     if running:
         try:
-            with SERVER_LOAD.running("live"):
+            with SERVER_LOAD.running("live", owner=common.session_id()):
                 burst(stream, places, size, dwell)
         except LwirstError as exc:  # raised in the fragment, past `common.run_page`: said here, not redacted
             st.error(f"{exc}. Switch the stream off, or choose another source.", icon=":material/error:")
@@ -198,7 +198,8 @@ def show(frame: LiveView, places: Places, chart: bool) -> None:
     places.put("picture", places.picture, lambda where: where.image(frame.picture, caption=frame.caption,
                                                                     width="stretch", alt=frame.caption))
     cards(frame, places)
-    shared = SERVER_LOAD.shared(None if chart else "live", "Shared server: {} at the same time, so frames come slower.")
+    shared = SERVER_LOAD.shared(template="Shared server: {} at the same time, so frames come slower.",
+                                owner=common.session_id())
     places.put("shared", places.numbers, lambda where: where.caption(shared) if shared else where.empty())
     chips(frame, places)
     trajectories(frame, places, chart)

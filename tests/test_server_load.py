@@ -33,6 +33,18 @@ def test_runs_are_counted_while_they_run_however_they_end() -> None:
         pass
 
 
+def test_a_visitors_own_runs_are_never_another_visitors() -> None:
+    """Live, paused, counted the visitor's own last burst (still finishing as the page reran) and said "Shared
+    server: 1 other visitor's run (a live stream)" to a visitor alone on the server."""
+    load = ServerLoad()
+    with load.running("live", owner="me"), load.running("live", owner="me"):  # a burst ending beside the next
+        assert load.shared(owner="me") == "" and load.shared(owner="you") != ""
+        with load.running("live", owner="you"), load.running("video"):
+            assert load.shared(owner="me") == " · shared with 2 other visitors' runs (a live stream, a video)"
+            assert load.others(owner="you") == {"live": 2, "video": 1}
+    assert not load.others() and load.shared(owner="me") == ""
+
+
 def test_runs_of_many_threads_add_up_and_leave() -> None:
     load = ServerLoad()
     inside, release = threading.Barrier(9), threading.Event()
