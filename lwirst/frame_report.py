@@ -92,6 +92,7 @@ class FrameReport:
     peak: float = math.nan  # the map's highest logit, and the threshold it stands against (nothing found: how far
     threshold: float = math.nan  # under it, `lwirst.postprocess.peak_text`)
     repaired: list[tuple[int, int]] = field(default_factory=list)  # (x, y) of the defect pixels the stretch replaced
+    clearance: float = 0.0  # logits the peak margin held the map, heatmap and peaks lower (a large frame), else 0
 
     @property
     def table(self) -> pd.DataFrame:
@@ -118,7 +119,7 @@ def frame_report(image: np.ndarray, result: FrameResult, scale: str = "probabili
                          heat=heat_scale(result.saliency, scale), protocol=result.saliency.protocol,
                          stretched=None if stretched.span is None else (*stretched.span, image.dtype.name),
                          peak=float(result.saliency.logits.max()), threshold=result.threshold,
-                         repaired=list(result.saliency.repaired))
+                         repaired=list(result.saliency.repaired), clearance=result.saliency.clearance)
     report.chips, report.targets_total = target_chips(image, result.saliency.logits, result.kept, mask,
                                                       result.threshold, margin, scale, limit=chip_limit,
                                                       removed=result.removed)

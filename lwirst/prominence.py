@@ -54,6 +54,12 @@ def per_doubling_text(per_doubling: float) -> str:
     return f"{per_doubling:g} {'logit' if per_doubling == 1 else 'logits'} per doubling of the area"
 
 
+def held_note(clearance: float) -> str:
+    """A heatmap title's words on the margin (", held 3.32 logits lower by the peak margin"; "" without one): its
+    colours, read on a probability scale, are the network's less the margin."""
+    return f", held {clearance:.2f} logits lower by the peak margin" if clearance else ""
+
+
 def cleared(clearance: float, per_doubling: float = 0.0) -> str:
     """How one frame was held to the margin, in the words every view uses (with the rule when `per_doubling` is
     given); "" when it was not."""

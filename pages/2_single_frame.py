@@ -14,6 +14,7 @@ from lwirst.imageio import repaired_text, several_pages
 from lwirst.inference import shrink_note
 from lwirst.polarity import WHITE_HOT
 from lwirst.postprocess import HOT_MARGIN, peak_text
+from lwirst.prominence import held_note
 from lwirst.rounding import span_text
 
 
@@ -157,7 +158,7 @@ def pictures(report: FrameReport, scale: str) -> None:
             else "kept targets (no ground truth: every box is a detection)")
     marks = report.chips
     shown = [views.Panel(report.overlay, kept, marks=marks, tags=True),
-             views.Panel(report.heatmap, f"saliency ({scale})", report.heat, marks),
+             views.Panel(report.heatmap, f"saliency ({scale}{held_note(report.clearance)})", report.heat, marks),
              views.Panel(report.input, "input", marks=marks)]
     if report.truth is not None:
         shown.append(views.Panel(report.truth, "against the ground truth: correct, missed, false alarm", marks=marks,

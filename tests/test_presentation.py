@@ -328,6 +328,23 @@ def test_a_grey_crop_a_lossy_codec_tinted_is_stretched_grey_and_a_palette_crop_k
     assert np.abs(coloured[..., 0].astype(int) - coloured[..., 2]).max() > 50  # still in colour
 
 
+def test_a_large_frames_report_says_its_heatmap_is_held_lower(one_torch_thread: None) -> None:
+    """Single frame's heatmap of a 1280x1024 frame read "saliency (probability)" on a 0..1 bar while its colours
+    were the map held 3.32 logits lower (a peak of 0.97 showed 0.51): the report carries the margin and the
+    title says it; a frame at the model's size is not held."""
+    from lwirst.inference import Segmenter
+    from lwirst.pipeline import FramePipeline
+    from lwirst.prominence import held_note
+
+    pipeline = FramePipeline(Segmenter(threads=1, confirm=None))
+    large = np.full((512, 640, 3), 60, np.uint8)
+    report = frame_report(large, pipeline.process(large))
+    assert report.clearance == pytest.approx(np.log2(512 * 640 / (2 * 256 * 256)), abs=0.01)
+    assert held_note(report.clearance) == f", held {report.clearance:.2f} logits lower by the peak margin"
+    small = np.full((256, 256, 3), 60, np.uint8)
+    assert frame_report(small, pipeline.process(small)).clearance == 0 and held_note(0.0) == ""
+
+
 def test_a_one_pixel_targets_chip_shows_it_alone_in_white() -> None:
     """In a 15x15 crop the stretch's white point (the 99.5th percentile) is the second or third brightest pixel:
     a 1-px target 40 levels over the sky and noise 4 levels over it both read white, the target one speck among
