@@ -17,12 +17,11 @@ from typing import Any
 import pandas as pd
 
 from lwirst.consensus import flops_factor
-from lwirst.datasets import LAYOUT_ONLY
 from lwirst.losses import LOSS_TERMS
 from lwirst.modelcard import PRIVATE_DATA, ModelCard
 from lwirst.postprocess import GROW_RADIUS, GROW_TO_PROBABILITY
 from lwirst.prominence import per_doubling_text
-from lwirst.rounding import flops_text, params_text
+from lwirst.rounding import count_text, flops_text, params_text
 from lwirst.scoring import CARD, metric_specs
 
 GLOSSARY: dict[str, str] = {
@@ -190,7 +189,7 @@ def summary(card: ModelCard) -> str:
         if training.epoch and planned and training.epoch < planned:  # a run stopped early, or its best epoch
             text += f"; these are the weights of epoch {training.epoch} of the {planned} its recipe plans"
         elif planned:
-            text += f" for {planned} epochs"
+            text += f" for {count_text(planned, 'epoch')}"
         if training.wall_time_s:
             runs = " in all" if members else ""
             text += f" ({training.wall_time_s / 60:.0f} min{runs} on {_plain(training.hardware or 'a CPU')})"
@@ -203,11 +202,11 @@ def summary(card: ModelCard) -> str:
 
 
 def _dataset_said(dataset: str) -> str:
-    """A recorded dataset as a card says it: a dataset's name in capitals ("SIRST"), a layout name ("folder",
-    which says which files no more than "auto") as "a folder"."""
+    """A recorded dataset as a card says it: a dataset's name in capitals ("SIRST"), "folder" or "auto" (which
+    say how files lie, not which) as "a folder"."""
     if not dataset:
         return "?"
-    return "a folder" if dataset.split("@")[0] in LAYOUT_ONLY else dataset.upper()
+    return "a folder" if dataset.split("@")[0] in ("folder", "auto") else dataset.upper()
 
 
 def _plain(text: str) -> str:

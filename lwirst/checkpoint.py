@@ -100,9 +100,11 @@ def _read_torch(path: Path) -> tuple[dict[str, torch.Tensor], dict[str, str]]:
             "as .safetensors"
         ) from exc
     if isinstance(payload, dict) and {"model", "optimizer", "epoch"} <= set(payload):
+        beside = [name for name in RUN_WEIGHTS if (path.parent / name).is_file()]
+        where = f"{' or '.join(beside)} beside it" if beside else \
+            f"its run directory's {RUN_WEIGHTS[0]} or {RUN_WEIGHTS[1]}"
         raise LwirstError(f"{path}: a training's resume state (`lwirst train --resume` reads it), not a model; the "
-                          f"weights are in {RUN_WEIGHTS[0]} (the last epoch's) or {RUN_WEIGHTS[1]} (the best "
-                          "validated) beside it")
+                          f"weights are in {where}")
     if not isinstance(payload, dict) or "state_dict" not in payload or "config" not in payload:
         raise LwirstError(f"{path}: expected a dict with 'config' and 'state_dict' (an lwirst checkpoint)")
     header = {CONFIG_KEY: json.dumps(payload["config"]), META_KEY: json.dumps(payload.get("meta", {}))}

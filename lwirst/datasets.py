@@ -283,14 +283,27 @@ def names_digest(dataset: SegDataset) -> str:
     return digest.hexdigest()[:20]
 
 
-def files_digest(dataset: SegDataset) -> str:
-    """Hash of a split's image file names and byte sizes, in name order, with no folder: which files it holds
-    wherever they lie. A model's record keeps it (`train_files`) and an exported file carries it, so that
-    `in_training` tells the split a model trained on from another folder's split of the same name."""
-    digest = hashlib.sha256()
-    for name, size in sorted((item.image.name, item.image.stat().st_size) for item in dataset.items):
-        digest.update(f"{name}\0{size}\n".encode())
-    return digest.hexdigest()[:20]
+IDENTITY_HEX = 12  # hex digits of one file's identity: 48 bits, no chance collision among 10^4 x 10^4 files
+IDENTITY_BYTES = 4096  # read from each end of a file for its identity
+
+
+def file_identity(path: Path) -> str:
+    """A file's identity by content, whatever its name or folder: its byte size and its first and last
+    `IDENTITY_BYTES` (a frame's header and first and last rows), hashed. Cheap (8 KiB read), and a copy, a renamed
+    copy or the file in another split list is the same file; a re-encoded or edited one is not."""
+    size = path.stat().st_size
+    with open(path, "rb") as handle:
+        head = handle.read(IDENTITY_BYTES)
+        handle.seek(max(size - IDENTITY_BYTES, len(head)))
+        tail = handle.read(IDENTITY_BYTES)
+    return hashlib.sha256(f"{size}\0".encode() + head + b"\0" + tail).hexdigest()[:IDENTITY_HEX]
+
+
+def files_record(dataset: SegDataset) -> str:
+    """The identities of a split's images (`file_identity`), sorted and joined: what a model's record keeps of
+    the frames it trained on (`train_files`), so that evaluating it says which frames are those, wherever they
+    lie, under whatever name; it holds no path, and travels with an exported file."""
+    return "".join(sorted({file_identity(item.image) for item in dataset.items}))
 
 
 def fingerprint(dataset: SegDataset) -> str:
@@ -840,67 +853,58 @@ def in_test_split(data_dir: str | Path | None, dataset: str | Sequence[str], cho
     return count
 
 
-# Dataset names that say how a folder is laid out, not which data it holds: a record naming one identifies its
-# split only by the files it recorded (`TrainedOn`), never by the name.
+# Dataset names that say how a folder is laid out, not which data it holds: a record naming one is opened only
+# where the record says it lay, never under another data root.
 LAYOUT_ONLY = ("folder", "auto", "basic")
 
 
 @dataclass(frozen=True)
 class TrainedOn:
-    """The split a model's record says it trained on (`dataset`, `split`) and what identifies its files:
-    `files` (`files_digest`, no paths: it travels with an exported file) and `names` (`names_digest`, with the
-    paths of the machine that trained)."""
+    """The split a model's record says it trained on (`dataset`, `split`) and, since records keep it, the
+    identities of its images (`files_record`: a string of `IDENTITY_HEX`-digit identities)."""
 
     dataset: str
     split: str
     files: str = ""
-    names: str = ""
 
     @property
     def shown(self) -> str:
         return f"{self.dataset} {self.split}"
 
-    def holds(self, opened: SegDataset) -> bool:
-        """Whether `opened`, found under some root by the record's names, is the split it recorded: by its files
-        where the record has their digest; else by the paths it recorded, or by name for a named dataset
-        ("sirst": its name says which data; "folder" says nothing, and no record of its files is no match)."""
-        if self.files:
-            return files_digest(opened) == self.files
-        if self.dataset.split("@")[0] in LAYOUT_ONLY:
-            return bool(self.names) and names_digest(opened) == self.names
-        return True
-
-
-def _folders_of(chosen: SegDataset) -> list[Path]:
-    """The folders a split's images lie in and their parents (a folder dataset's root holds images/ and masks/,
-    or the frames themselves): where a split recorded as "folder" is looked for besides the data roots."""
-    parents = dict.fromkeys(item.image.parent for item in chosen.items)
-    return list(dict.fromkeys([*parents, *(p.parent for p in parents)])) if len(parents) <= 2 else []
+    @property
+    def identities(self) -> frozenset[str]:
+        step = IDENTITY_HEX
+        return frozenset(self.files[i:i + step] for i in range(0, len(self.files) - step + 1, step))
 
 
 def in_training(data_dir: str | Path | None, chosen: SegDataset, trained_on: TrainedOn,
                 also: Sequence[str | Path] = ()) -> tuple[int, str]:
     """How many of `chosen`'s image files the split a model trained on also holds, and that split as a model card
-    names it ("sirst trainval"): scores on those images are in-sample. The split its card records is opened under
-    the same data root, under `also` (the root the record names, where the caller may open it: a folder trained
-    on as "basic" is found when evaluated by its own name under its parent) and, for a folder layout, where
-    `chosen`'s images lie; a split found counts only if it is the one recorded (`TrainedOn.holds`), and is
-    compared by resolved file. (0, "") when the card records none or it is found under none of them."""
+    names it ("sirst trainval"): scores on those images are in-sample. A record of its images' identities decides
+    frame by frame, wherever they lie (copies, renamed, listed in other splits). An older record's split is opened
+    under the same data root (a named dataset: "sirst") and under `also` (the root the record names, where the
+    caller may open it), and compared by resolved file. (0, "") when the card records none or it is found nowhere."""
     if not trained_on.dataset or not trained_on.split:
         return 0, ""
-    roots = [data_dir, *also]
-    if trained_on.dataset.split("@")[0] in LAYOUT_ONLY:
-        roots += _folders_of(chosen)
+    if trained_on.files:
+        ours = trained_on.identities
+        shared = 0
+        for item in chosen.items:
+            try:
+                shared += file_identity(item.image) in ours
+            except OSError:  # a frame gone since it was listed: no claim either way
+                continue
+        return shared, trained_on.shown
+    named = trained_on.dataset.split("@")[0] not in LAYOUT_ONLY
     files: set[Path] = set()
-    for root in dict.fromkeys(roots):
+    for root in dict.fromkeys([*([data_dir] if named else []), *also]):
         try:
             # a folder without split lists serves every image for any split, with a warning that, said while
             # scoring other data, named a folder the user never asked for: read as "all", the same images, unsaid
             resolved = resolve_data_dir(root)
             served = "all" if list_splits(resolved, trained_on.dataset) == ["all"] else trained_on.split
             opened = open_dataset(resolved, trained_on.dataset, served, validate=False)
-            if trained_on.holds(opened):
-                files.update(item.image.resolve() for item in opened.items)
+            files.update(item.image.resolve() for item in opened.items)
         except (LwirstError, OSError):  # OSError: a record naming a folder no one may read, a name too long
             continue
     if not files:

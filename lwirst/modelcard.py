@@ -128,8 +128,8 @@ class TrainingRecord:
     @property
     def trained_on(self) -> TrainedOn:
         """The split it trained on and the digests that identify its files (`in_training`)."""
-        return TrainedOn(self.dataset, self.train_split, str(self.data.get("train_files") or ""),
-                         str(self.data.get("train_names") or ""))
+        files = self.data.get("train_files")
+        return TrainedOn(self.dataset, self.train_split, files if isinstance(files, str) else "")
 
     @property
     def data_dir(self) -> str:

@@ -222,13 +222,17 @@ def _lock_run_dir(run_dir: Path) -> int:
 
 
 def _drop_unfinished_writes(run_dir: Path) -> None:
-    """Delete the temporary files of saves a kill cut short (`atomic_write`'s hidden siblings of the run's files):
-    the directory is locked, so no save of another process is under way."""
+    """Delete the temporary files of saves a kill cut short (`atomic_write`'s hidden siblings of the run's files,
+    and safetensors' own `.tmpXXXXXX` beside them): the directory is locked, so no save of another process is
+    under way."""
+    stale = list(run_dir.glob(".tmp??????"))
     for name in RUN_FILES:
         stem, suffix = Path(name).stem, Path(name).suffix
         for prefix in ("", REPLACING):
-            for stale in run_dir.glob(f".{prefix}{stem}.tmp[0-9]*{suffix}"):
-                stale.unlink(missing_ok=True)
+            stale += run_dir.glob(f".{prefix}{stem}.tmp[0-9]*{suffix}")
+    for path in stale:
+        if path.is_file():
+            path.unlink(missing_ok=True)
 
 
 class Trainer:

@@ -360,7 +360,7 @@ def render_card(card: dict, log: pd.DataFrame) -> str:
 LW-IRSTNet ({card['params'] / 1e6:.4f} M parameters, {card['flops'] / 1e6:.2f} M FLOPs at 256x256,
 THOP convention) trained by this project's own pipeline on SIRST.
 
-* **Data:** `{json.dumps(card['data'])}` ({data_note(card['data'])})
+* **Data:** `{json.dumps({k: v for k, v in card['data'].items() if k != 'train_files'})}` ({data_note(card['data'])})
 * **Recipe:** `{json.dumps(card['recipe'])}`
 * **Config:** `{json.dumps(card['config'])}`
 * **Epochs / wall time:** {card['epochs']} epochs, {card['wall_time_s'] / 60:.1f} min on {card['hardware']}

@@ -528,11 +528,12 @@ def test_test_images_are_counted_per_member_and_only_where_a_test_list_names_the
 
 def test_images_of_the_split_a_model_trained_on_are_counted_by_file(synth_dir: Path, tmp_path: Path) -> None:
     """SIRST val lies inside trainval, the shipped model's training split: its scores there are in-sample, which
-    `lwirst evaluate` says. The card's record is opened under the same root and compared file by file."""
-    from lwirst.datasets import TrainedOn, files_digest, in_sample_note, in_training
+    `lwirst evaluate` says. A record of the split's images decides frame by frame: a copy of a training frame is
+    one, wherever it lies and under whatever name; an edited one is not."""
+    from lwirst.datasets import TrainedOn, files_record, in_sample_note, in_training
 
     train, test = (open_dataset(synth_dir, "folder", split) for split in ("train", "test"))
-    card = TrainedOn("folder", "train", files=files_digest(train))
+    card = TrainedOn("folder", "train", files_record(train))
     assert in_training(synth_dir, train, card) == (len(train), "folder train")
     assert in_training(synth_dir, test, card) == (0, "folder train")
     assert in_training(synth_dir, train, TrainedOn("", "")) == (0, "")  # no record: nothing said
@@ -540,39 +541,36 @@ def test_images_of_the_split_a_model_trained_on_are_counted_by_file(synth_dir: P
         f"{len(train)} of the {len(train)} images of mine (train) are in folder train, the split m.safetensors "
         "trained on (its card's record): their scores are in-sample, not a measure of how it generalises.")
     assert in_sample_note(synth_dir, test, card, "m.safetensors", "mine (test)") == ""
-    copy = tmp_path / "copy"  # a copy of the training frames is the training data, wherever it lies
-    shutil.copytree(synth_dir, copy)
-    assert in_training(tmp_path / "elsewhere", open_dataset(copy, "folder", "train"), card) == (
-        len(train), "folder train")
+    flat = tmp_path / "flat"  # training frames renamed and mixed with others, no split lists, another folder
+    flat.mkdir()
+    for i, item in enumerate([*train.items[:3], *test.items[:2]]):
+        shutil.copy(item.image, flat / f"f{i}{item.image.suffix}")
+        shutil.copy(item.mask, flat / f"f{i}_mask{item.mask.suffix}")
+    assert in_training(tmp_path / "elsewhere", open_dataset(flat, "folder", "all"), card) == (3, "folder train")
+    frame = flat / f"f0{train.items[0].image.suffix}"  # re-saved with other bytes: another file now
+    cv2.imwrite(str(frame), cv2.imread(str(frame), cv2.IMREAD_UNCHANGED), [cv2.IMWRITE_PNG_COMPRESSION, 0])
+    assert in_training(flat, open_dataset(flat, "folder", "all"), card) == (2, "folder train")
 
 
-def test_a_folder_record_flags_only_the_folder_it_trained_on(synth_dir: Path, tmp_path: Path) -> None:
-    """"folder" names a layout, not data: a model trained on one folder's train split flagged 4 of 6 frames of
-    another folder (its own train.txt) as in-sample, and every frame of a folder without split lists; its exported
-    ONNX file, which carries no path, flagged nothing on the folder it trained on. The record's digest of its
-    files decides, wherever the folder lies; a record of "folder" without one says nothing."""
-    from lwirst.datasets import TrainedOn, files_digest, in_training, names_digest
+def test_a_folder_record_without_its_images_opens_only_where_it_lay(synth_dir: Path, tmp_path: Path) -> None:
+    """"folder" names a layout, not data: a record of "folder train" without its images' identities (one written
+    before records kept them) flagged frames of any folder evaluated that had a train.txt. It is opened only where
+    the record says the folder lay; a dataset's own name ("sirst") is opened under the data root as before."""
+    from lwirst.datasets import TrainedOn, in_training
     from lwirst.synth import SceneConfig, write_dataset
 
-    train = open_dataset(synth_dir, "folder", "train")
-    card = TrainedOn("folder", "train", files=files_digest(train))
+    old = TrainedOn("folder", "train")
     other = tmp_path / "other"
     write_dataset(other, 6, SceneConfig(size=(64, 64)), seed=123)
-    for split in ("train", "all"):
-        assert in_training(other, open_dataset(other, "folder", split), card) == (0, "")
-    flat = tmp_path / "flat"  # frames and masks side by side, no split lists: every split serves them all
-    flat.mkdir()
-    for item in open_dataset(other, "folder", "all").items:
-        shutil.copy(item.image, flat / item.image.name)
-        shutil.copy(item.mask, flat / f"{item.image.stem}_mask{item.mask.suffix}")
-    assert in_training(flat, open_dataset(flat, "folder", "all"), card) == (0, "")
-    root = tmp_path / "root"  # the training folder evaluated by its name under a parent, with no record of where
+    assert in_training(other, open_dataset(other, "folder", "train"), old) == (0, "")
+    train = open_dataset(synth_dir, "folder", "train")
+    assert in_training(tmp_path, train, old, [synth_dir]) == (len(train), "folder train")
+    root = tmp_path / "root"
     shutil.copytree(synth_dir, root / "mine")
-    assert in_training(root, open_dataset(root, "mine", "all"), card) == (len(train), "folder train")
-    assert in_training(root, open_dataset(root, "mine", "all"), TrainedOn("folder", "train")) == (0, "")
-    by_path = TrainedOn("folder", "train", names=names_digest(train))  # a record from before files were digested
-    assert in_training(synth_dir, train, by_path) == (len(train), "folder train")
-    assert in_training(other, open_dataset(other, "folder", "train"), by_path) == (0, "")
+    named = TrainedOn("mine", "train")  # a dataset's own name identifies it under a root
+    chosen = open_dataset(root, "mine", "train")
+    assert in_training(root, chosen, named) == (len(chosen), "mine train")
+    assert in_training(tmp_path, chosen, named) == (0, "")  # the recorded split is not under this root
 
 
 def test_a_fine_tune_is_in_sample_where_the_weights_it_started_from_trained(synth_dir: Path, tmp_path: Path,
@@ -581,7 +579,7 @@ def test_a_fine_tune_is_in_sample_where_the_weights_it_started_from_trained(synt
     hashed) holds most of their weights: its scores on that split are in-sample too, which was said of the first
     model only. A start whose file changed since, or a record of no start, says nothing."""
     from lwirst.checkpoint import file_hash, save_checkpoint
-    from lwirst.datasets import files_digest
+    from lwirst.datasets import files_record
     from lwirst.model import LWIRSTNet
     from lwirst.modelcard import lineage, lineage_in_sample_note
 
@@ -589,7 +587,7 @@ def test_a_fine_tune_is_in_sample_where_the_weights_it_started_from_trained(synt
     first, tuned = tmp_path / "first.safetensors", tmp_path / "tuned.safetensors"
     train, test = (open_dataset(synth_dir, "folder", split) for split in ("train", "test"))
     save_checkpoint(first, net, net.config,
-                    {"data": {"dataset": "folder", "train_split": "train", "train_files": files_digest(train)}})
+                    {"data": {"dataset": "folder", "train_split": "train", "train_files": files_record(train)}})
     start = {"init": {"file": first.name, "sha256": file_hash(first)}, "init_path": str(first)}
     save_checkpoint(tuned, net, net.config, {"data": {"dataset": "other", "train_split": "train", **start}})
     assert [card.name for card in lineage(tuned)] == ["tuned.safetensors", "first.safetensors"]
@@ -603,22 +601,6 @@ def test_a_fine_tune_is_in_sample_where_the_weights_it_started_from_trained(synt
     assert not caplog.records  # opening the records' splits warned of nothing the user asked for
     save_checkpoint(first, net, net.config, {"data": {"dataset": "folder"}})  # another record: another hash
     assert [card.name for card in lineage(tuned)] == ["tuned.safetensors"]  # its start is not that file any more
-
-
-def test_a_folder_trained_on_by_one_name_is_found_when_evaluated_by_another(synth_dir: Path, tmp_path: Path) -> None:
-    """Trained with --data-dir root/mine --dataset folder, evaluated with --data-dir root --dataset mine: the record's
-    own root finds the files, where opening "folder" under the new root found nothing and said nothing."""
-    from lwirst.datasets import TrainedOn, in_training, names_digest
-
-    root = tmp_path / "root"
-    shutil.copytree(synth_dir, root / "mine")
-    chosen = open_dataset(root, "mine", "train")
-    card = TrainedOn("folder", "train", names=names_digest(open_dataset(root / "mine", "folder", "train")))
-    assert in_training(root, chosen, card, [root / "mine"]) == (len(chosen), "folder train")
-    assert in_training(root / "mine", chosen, card, [tmp_path / "gone"]) == (len(chosen), "folder train")
-    named = TrainedOn("mine", "train")  # a dataset's own name identifies it under a root
-    assert in_training(root, chosen, named) == (len(chosen), "mine train")
-    assert in_training(tmp_path, chosen, named) == (0, "")  # the recorded split is not under this root
 
 
 def test_another_splits_masks_are_no_strays_and_two_files_of_one_name_are_named(tmp_path: Path) -> None:

@@ -18,7 +18,7 @@ from lwirst import hostcpu
 from lwirst.checkpoint import file_hash, save_checkpoint
 from lwirst.cli import main
 from lwirst.config import PRESETS, NetConfig
-from lwirst.datasets import files_digest, open_dataset
+from lwirst.datasets import files_record, open_dataset
 from lwirst.errors import LwirstError
 from lwirst.export import check_segmentation_onnx, pin_input_shape, size_dependent, to_onnx_bytes
 from lwirst.hostcpu import NO_VNNI
@@ -84,7 +84,7 @@ def test_an_exported_file_carries_its_training_record_to_its_card(tmp_path: Path
     trained = tmp_path / "mine.safetensors"
     save_checkpoint(trained, network, NetConfig(), meta={  # the folders and list fingerprints stay behind
         "data": {"dataset": "sirst", "train_split": "train", "data_dir": "/home/me/data", "train_names": "ab12",
-                 "train_files": "cd34"},
+                 "train_files": "0123456789ab"},
         "epochs": 7, "recipe": {"size": 128}, "command": "lwirst train --data-dir /home/me/data"})
     bare = tmp_path / "bare.safetensors"
     save_checkpoint(bare, network, NetConfig())
@@ -101,7 +101,7 @@ def test_an_exported_file_carries_its_training_record_to_its_card(tmp_path: Path
     assert (mine.training.dataset, mine.training.train_split, mine.training.epochs) == ("sirst", "train", 7)
     notes = {p.key: p.value for p in onnx.load(str(tmp_path / "exported" / "mine.onnx")).metadata_props}
     assert json.loads(notes["lwirst.training"])["data"] == {  # its files' digest has no path: it travels
-        "dataset": "sirst", "train_split": "train", "train_files": "cd34"}
+        "dataset": "sirst", "train_split": "train", "train_files": "0123456789ab"}
     assert mine.architecture == model_card(trained).architecture == "LW-IRSTNet" and mine.reference
     assert cards["bare"].training == TrainingRecord() and cards["bare"].architecture == "LW-IRSTNet"
     carded_card = cards["carded"].training
@@ -141,14 +141,14 @@ def _evaluate_train_split(model: Path, root: Path, dataset: str = "mine", split:
 def _trained_on(folder: Path, **more: str) -> dict[str, dict[str, str]]:
     """The data record `lwirst train --data-dir FOLDER --dataset folder` writes (its train split)."""
     train = open_dataset(folder, "folder", "train")
-    return {"data": {"dataset": "folder", "train_split": "train", "train_files": files_digest(train), **more}}
+    return {"data": {"dataset": "folder", "train_split": "train", "train_files": files_record(train), **more}}
 
 
-def test_an_exported_folder_model_flags_its_own_folder_and_no_other(
+def test_an_exported_folder_model_flags_its_own_frames_and_no_others(
         tmp_path: Path, network: LWIRSTNet, synth_dir: Path, capsys: pytest.CaptureFixture[str]) -> None:
     """A model trained on a folder, exported (the file carries no path) and evaluated on that folder by its name
     under a root, said nothing; evaluated on another folder with a train.txt of its own, the checkpoint called 4 of
-    6 frames it never saw in-sample. The digest of the training files, which the file carries, decides."""
+    6 frames it never saw in-sample. The identities of the training images, which the file carries, decide."""
     root = tmp_path / "root"
     shutil.copytree(synth_dir, root / "mine")
     write_dataset(root / "other", 6, SceneConfig(size=(64, 64)), seed=321)

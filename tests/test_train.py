@@ -9,6 +9,7 @@ import json
 import os
 import re
 import shlex
+import shutil
 import signal
 import subprocess
 import sys
@@ -195,12 +196,19 @@ def test_a_stop_during_an_epochs_save_lands_after_it(synth_dir: Path, tmp_path: 
     assert sent and trainer.epoch == 1
     assert torch.load(run_dir / "state.pt", weights_only=True)["epoch"] == 1
     assert [int(r["epoch"]) for r in _metric_rows(run_dir)] == [1]
-    with pytest.raises(LwirstError, match=r"resume state .* not a model; the weights are in last\.safetensors"):
+    with pytest.raises(LwirstError, match=r"resume state .* not a model; the weights are in last\.safetensors or "
+                                          r"best\.safetensors beside it"):
         load_checkpoint(run_dir / "state.pt")  # `lwirst export --checkpoint RUN/state.pt`, say
+    alone = tmp_path / "alone" / "weights.pt"  # copied away from its run: no file is beside it
+    alone.parent.mkdir()
+    shutil.copy(run_dir / "state.pt", alone)
+    with pytest.raises(LwirstError, match=r"not a model; the weights are in its run directory's last\.safetensors"):
+        load_checkpoint(alone)
     (run_dir / ".state.tmp4242.pt").write_bytes(b"")  # what a kill inside torch.save leaves
+    (run_dir / ".tmpxzMSlP").write_bytes(b"\0" * 64)  # and inside safetensors' save_file
     resumed = Trainer(run_dir, NetConfig(), Recipe(epochs=2, batch_size=4, size=64), data, data, resume=True,
                       threads=1)
-    assert resumed.epoch == 1 and not (run_dir / ".state.tmp4242.pt").exists()
+    assert resumed.epoch == 1 and not (run_dir / ".state.tmp4242.pt").exists() and not (run_dir / ".tmpxzMSlP").exists()
     resumed.fit()
     assert [int(r["epoch"]) for r in _metric_rows(run_dir)] == [1, 2]
 
@@ -486,6 +494,24 @@ def test_a_run_is_never_lost_or_mislabelled_by_resume_force_or_init(synth_dir: P
     assert json.loads((run_dir / "run.json").read_text())["data"]["init"] == recorded  # kept without --init
 
 
+def test_a_fine_tune_of_a_runs_weights_names_that_run(synth_dir: Path, tmp_path: Path) -> None:
+    """Every run's weights are last.safetensors or best.safetensors: a fine-tune's card read "fine-tuned from
+    last.safetensors", as if from itself. The start is recorded as pages name it, with its run directory; a resume
+    naming the same start (by content) goes on."""
+    from lwirst.card_view import summary
+    from lwirst.modelcard import model_card
+
+    first, second = tmp_path / "first", tmp_path / "second"
+    assert main(_train_args(first, synth_dir, 1)) == 0
+    start = ["--init", str(first / "last.safetensors")]
+    assert main([*_train_args(second, synth_dir, 2), *start, "--until", "1"]) == 0
+    assert json.loads((second / "run.json").read_text())["data"]["init"]["file"] == "first/last.safetensors"
+    said = summary(model_card(second / "last.safetensors"))
+    assert "fine-tuned from first/last.safetensors on a folder" in said and "epoch 1 of the 2" in said
+    assert main(["train", "--run-dir", str(second), "--resume", *start, "--threads", "1"]) == 0
+    assert "for 2 epochs" in summary(model_card(second / "last.safetensors"))
+
+
 def test_force_replaces_a_run_only_once_its_first_save_is_whole(synth_dir: Path, tmp_path: Path,
                                                                  monkeypatch: pytest.MonkeyPatch) -> None:
     """A --force run killed at its first save had deleted the old run's best.safetensors and metrics.csv and
@@ -610,10 +636,11 @@ def test_train_binarises_soft_masks_as_its_error_advises(tmp_path: Path, capsys)
     recorded = json.loads((tmp_path / "run" / "run.json").read_text())["data"]
     assert recorded["mask_threshold"] == 0.5
     # which files it trained on, with no path, for the in-sample note wherever the model or the folder goes
-    from lwirst.datasets import files_digest, open_dataset
+    from lwirst.datasets import TrainedOn, file_identity, open_dataset
 
-    assert recorded["train_files"] == files_digest(open_dataset(data, "folder", "train", validate=False))
-    assert recorded["train_files"] != files_digest(open_dataset(data, "folder", "val", validate=False))
+    train = open_dataset(data, "folder", "train", validate=False)
+    assert TrainedOn("folder", "train", recorded["train_files"]).identities == {
+        file_identity(item.image) for item in train.items}
 
 
 def test_a_validation_split_without_targets_is_said_to_choose_nothing(tmp_path: Path, capsys) -> None:

@@ -24,7 +24,7 @@ from lwirst.datasets import (
     DATASET_HELP,
     SegDataset,
     UnknownSplitError,
-    files_digest,
+    files_record,
     in_test_split,
     names_digest,
     open_dataset,
@@ -91,7 +91,7 @@ DATA_DEFAULTS = {"dataset": "sirst", "train_split": "train", "val_split": "val",
 
 
 def run(args: argparse.Namespace) -> int:
-    from lwirst.checkpoint import file_hash  # here, not at import: `lwirst train --help` loads no torch
+    from lwirst.checkpoint import display_name, file_hash  # here, not at import: `lwirst train --help` loads no torch
     from lwirst.train import Trainer
 
     if args.resume and args.force:
@@ -140,10 +140,12 @@ def run(args: argparse.Namespace) -> int:
                  "mask_threshold": args.mask_threshold,
                  "train_images": len(train_set), "val_images": len(val_set) if val_set else 0,
                  "val_overlap": overlap, "data_dir": str(resolve_data_dir(args.data_dir).resolve()),
-                 "train_names": names_digest(train_set), "train_files": files_digest(train_set),
+                 "train_names": names_digest(train_set), "train_files": files_record(train_set),
                  "val_names": names_digest(val_set) if val_set else ""}
     if args.init:
-        data_info["init"] = {"file": Path(args.init).name, "sha256": file_hash(args.init)}
+        # named as pages name it: a run's weights with their run directory ("r3/last.safetensors", not one of
+        # every run's two names)
+        data_info["init"] = {"file": display_name(args.init), "sha256": file_hash(args.init)}
         data_info["init_path"] = str(Path(args.init).resolve())
     if args.resume:
         _keep_init(Path(args.run_dir), saved or {}, data_info)
@@ -456,11 +458,12 @@ def _keep_init(run_dir: Path, saved: dict[str, Any], data_info: dict[str, Any]) 
 
 def _check_same_data(run_dir: Path, data_info: dict[str, object]) -> None:
     """`--resume` refuses another dataset, split or data folder than the run was started on (fields an older
-    run.json lacks are not compared, nor where its --init file lies: `_keep_init` compares its content)."""
+    run.json lacks are not compared, nor its --init file's name or place: `_keep_init` compares its content)."""
     saved = (_saved_run(run_dir) or {}).get("data", {})
     differ = sorted(key for key, value in data_info.items()
-                    if key in saved and key != "init_path" and saved[key] != value)
+                    if key in saved and key not in ("init", "init_path") and saved[key] != value)
     if differ:
-        shown = ", ".join(f"{key} {saved[key]!r} -> {data_info[key]!r}" for key in differ[:3])
+        shown = ", ".join("the training images' content (train_files)" if key == "train_files" else
+                          f"{key} {saved[key]!r} -> {data_info[key]!r}" for key in differ[:3])
         raise LwirstError(f"cannot resume {run_dir}: its data differs ({shown}); resume with the run's "
                           "--data-dir/--dataset/splits or start a new --run-dir")
