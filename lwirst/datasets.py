@@ -289,8 +289,9 @@ IDENTITY_BYTES = 4096  # read from each end of a file for its identity
 
 def file_identity(path: Path) -> str:
     """A file's identity by content, whatever its name or folder: its byte size and its first and last
-    `IDENTITY_BYTES` (a frame's header and first and last rows), hashed. Cheap (8 KiB read), and a copy, a renamed
-    copy or the file in another split list is the same file; a re-encoded or edited one is not."""
+    `IDENTITY_BYTES` (a frame's header and first and last rows), hashed. Cheap (8 KiB read): a copy, a renamed
+    copy or the file in another split list is the same file; a re-encoded one is not (an edit inside a large
+    uncompressed frame's middle rows would keep it: still mostly the frame it trained on)."""
     size = path.stat().st_size
     with open(path, "rb") as handle:
         head = handle.read(IDENTITY_BYTES)
