@@ -127,7 +127,7 @@ class TrainingRecord:
 
     @property
     def trained_on(self) -> TrainedOn:
-        """The split it trained on and the digests that identify its files (`in_training`)."""
+        """The split it trained on and its images' identities, where the record keeps them (`in_training`)."""
         files = self.data.get("train_files")
         return TrainedOn(self.dataset, self.train_split, files if isinstance(files, str) else "")
 
