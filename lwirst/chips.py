@@ -85,6 +85,14 @@ def stretch(crop: np.ndarray, target: tuple[slice, slice] | None = None) -> np.n
     return np.clip((crop.astype(np.float32) - lo) * (255.0 / (hi - lo)), 0, 255).astype(np.uint8)
 
 
+def box_in_crop(box: tuple[int, int, int, int], origin: tuple[int, int]) -> tuple[slice, slice]:
+    """A target's box (x, y, w, h in the frame) as the rows and columns of a crop whose corner is at `origin`
+    (x, y): what `stretch` sets its white point by."""
+    x, y, w, h = box
+    rows = slice(max(0, y - origin[1]), max(0, y - origin[1] + h))
+    return rows, slice(max(0, x - origin[0]), max(0, x - origin[0] + w))
+
+
 def magnify(crop: np.ndarray, size: int) -> tuple[np.ndarray, float]:
     h, w = crop.shape[:2]
     factor = size / max(h, w)
@@ -102,8 +110,7 @@ def _chip_picture(frame: np.ndarray, heat: np.ndarray, target: Target, window: t
     x0, y0, w, h = window
     colour = outcome(name).bgr
     halves = []
-    box = (slice(max(0, target.box_y - y0), max(0, target.box_y - y0 + target.box_h)),
-           slice(max(0, target.box_x - x0), max(0, target.box_x - x0 + target.box_w)))
+    box = box_in_crop(target.box, (x0, y0))
     for crop, stretched in ((frame[y0:y0 + h, x0:x0 + w], True), (heat, False)):
         big, factor = magnify(stretch(crop, box) if stretched else crop, size)
         bx, by = (target.box_x - x0) * factor, (target.box_y - y0) * factor

@@ -16,7 +16,7 @@ import cv2
 import numpy as np
 import pandas as pd
 
-from lwirst.chips import magnify, stretch
+from lwirst.chips import box_in_crop, magnify, stretch
 from lwirst.datasets import SegDataset
 from lwirst.errors import LwirstError, renamed
 from lwirst.imageio import to_bgr, to_uint8
@@ -97,7 +97,8 @@ def _closeup(frame: np.ndarray, row: Any, side: int, judged: str) -> Closeup:
     window = min(max(24, int(max(row.box_w, row.box_h)) + 12), height, width)
     x0 = min(max(round(row.x - window / 2), 0), width - window)
     y0 = min(max(round(row.y - window / 2), 0), height - window)
-    picture, zoom = magnify(stretch(frame[y0:y0 + window, x0:x0 + window]), side)
+    box = box_in_crop((int(row.box_x), int(row.box_y), int(row.box_w), int(row.box_h)), (x0, y0))
+    picture, zoom = magnify(stretch(frame[y0:y0 + window, x0:x0 + window], box), side)
     left, top = int((row.box_x - x0) * zoom), int((row.box_y - y0) * zoom)
     right, bottom = left + int(row.box_w * zoom) - 1, top + int(row.box_h * zoom) - 1  # the target's last pixels
     for gap in (1, 2):  # two pixels wide, just outside the target

@@ -622,6 +622,15 @@ def test_track_closeups_magnify_each_track_where_it_peaked(tmp_path: Path) -> No
     assert (boxed.min(axis=0) == [top - 2, left - 2]).all() and (boxed.max(axis=0) == [bottom + 2, right + 2]).all()
     assert track_closeups(iter(frames), trajectories.iloc[:0]) == ()
     assert [c.track_id for c in track_closeups(iter(frames), trajectories, most=1)] == [1]
+    # a 1-px target on a noisy sky: white is the target's own peak, not the crop's 99.5th percentile, which
+    # made noise a few levels over the sky as white as the target
+    sky = np.random.default_rng(5).normal(60, 3, (120, 200)).round().clip(0, 255).astype(np.uint8)
+    sky[60, 40] = 110
+    dot = pd.DataFrame({"track_id": [1], "frame": [0], "x": [40.0], "y": [60.0], "size": [1], "peak_prob": [0.9],
+                        "box_x": [40], "box_y": [60], "box_w": [1], "box_h": [1]})
+    (closeup,) = track_closeups(iter([sky]), dot, side=144)
+    white = closeup.picture.min(axis=2) >= 250
+    assert white.sum() == int(closeup.zoom) ** 2  # one source pixel, magnified
 
 
 class Still:
@@ -639,7 +648,7 @@ class Still:
 def test_a_videos_closeups_come_from_its_own_frames_not_the_drawn_ones(tmp_path: Path) -> None:
     """Cut from the annotated video, a close-up showed the overlay's box and "T1" plate over a 3x3 target: it is cut
     from the source's frame, so its only colour is its own box, two pixels wide just outside the target."""
-    from lwirst.chips import magnify, stretch
+    from lwirst.chips import box_in_crop, magnify, stretch
     from lwirst.palette import DETECTION, outcome
     from lwirst.web_video import segment_video
 
@@ -656,7 +665,7 @@ def test_a_videos_closeups_come_from_its_own_frames_not_the_drawn_ones(tmp_path:
         _, frame = capture.read()
     capture.release()
     grey = cv2.cvtColor(frame, cv2.COLOR_BGR2GRAY)[11:35, 0:24]  # centred on (11, 23), kept inside the frame
-    expected, _ = magnify(stretch(cv2.cvtColor(grey, cv2.COLOR_GRAY2BGR)), 160)
+    expected, _ = magnify(stretch(cv2.cvtColor(grey, cv2.COLOR_GRAY2BGR), box_in_crop((10, 22, 3, 3), (0, 11))), 160)
     assert np.array_equal(closeup.picture[~pink], expected[~pink])
 
 
