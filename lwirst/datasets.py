@@ -874,8 +874,12 @@ class TrainedOn:
 
     @property
     def identities(self) -> frozenset[str]:
-        step = IDENTITY_HEX
-        return frozenset(self.files[i:i + step] for i in range(0, len(self.files) - step + 1, step))
+        """The identities the record holds; none where `files` is no whole list of them (a split's single digest,
+        as records written for a few hours held: those are read as records without identities)."""
+        step, files = IDENTITY_HEX, self.files
+        if not files or len(files) % step or not all(c in "0123456789abcdef" for c in files):
+            return frozenset()
+        return frozenset(files[i:i + step] for i in range(0, len(files), step))
 
 
 def in_training(data_dir: str | Path | None, chosen: SegDataset, trained_on: TrainedOn,
@@ -887,8 +891,7 @@ def in_training(data_dir: str | Path | None, chosen: SegDataset, trained_on: Tra
     caller may open it), and compared by resolved file. (0, "") when the card records none or it is found nowhere."""
     if not trained_on.dataset or not trained_on.split:
         return 0, ""
-    if trained_on.files:
-        ours = trained_on.identities
+    if ours := trained_on.identities:
         shared = 0
         for item in chosen.items:
             try:

@@ -55,9 +55,9 @@ def per_doubling_text(per_doubling: float) -> str:
 
 
 def held_note(clearance: float) -> str:
-    """A heatmap title's words on the margin (", held 3.32 logits lower by the peak margin"; "" without one): its
-    colours, read on a probability scale, are the network's less the margin."""
-    return f", held {clearance:.2f} logits lower by the peak margin" if clearance else ""
+    """A heatmap title's words on the margin (", less a 3.32-logit peak margin"; "" without one), short enough for
+    a panel's title: its colours, read on a probability scale, are the network's less the margin."""
+    return f", less a {clearance:.2f}-logit peak margin" if clearance else ""
 
 
 def cleared(clearance: float, per_doubling: float = 0.0) -> str:

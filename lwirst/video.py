@@ -103,6 +103,8 @@ class VideoResult:
         CSV nor the tracks, and a target left out on some frames breaks its track there."""
         if not target_filter.active:
             return ""
+        if not self.removed:
+            return f"the size / ratio filter ({target_filter}) removed no detection"
         return (f"the size / ratio filter ({target_filter}) removed {count_text(self.removed, 'detection')} "
                 "(summed over frames): they are in neither the video, the CSV nor the tracks")
 

@@ -154,7 +154,8 @@ def summary(source: common.VideoSource, output: VideoOutput, post: common.Postpr
                        "video). A track that breaks (two targets crossing, a target lost for a few frames) goes on "
                        "under a new id, so there can be more tracks than targets")
     if removed := result.filter_text(post.target_filter):  # the sidebar's filter: said, never silent
-        st.caption(f"{removed[:1].upper()}{removed[1:]}; a target removed on some frames breaks its track there.")
+        broken = "; a target removed on some frames breaks its track there" if result.removed else ""
+        st.caption(f"{removed[:1].upper()}{removed[1:]}{broken}.")
     chosen = common.engine()
     info = common.speed_info(chosen)
     if source.split is None:

@@ -198,8 +198,9 @@ def show(frame: LiveView, places: Places, chart: bool) -> None:
     places.put("picture", places.picture, lambda where: where.image(frame.picture, caption=frame.caption,
                                                                     width="stretch", alt=frame.caption))
     cards(frame, places)
-    shared = SERVER_LOAD.shared(template="Shared server: {} at the same time, so frames come slower.",
-                                owner=common.session_id())
+    # said while the stream runs: paused, no frame comes slower
+    shared = "" if chart else SERVER_LOAD.shared(template="Shared server: {} at the same time, so frames come "
+                                                 "slower.", owner=common.session_id())
     places.put("shared", places.numbers, lambda where: where.caption(shared) if shared else where.empty())
     chips(frame, places)
     trajectories(frame, places, chart)

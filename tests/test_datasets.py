@@ -565,6 +565,8 @@ def test_a_folder_record_without_its_images_opens_only_where_it_lay(synth_dir: P
     assert in_training(other, open_dataset(other, "folder", "train"), old) == (0, "")
     train = open_dataset(synth_dir, "folder", "train")
     assert in_training(tmp_path, train, old, [synth_dir]) == (len(train), "folder train")
+    digest = TrainedOn("folder", "train", "e3be7541c799ef34f13a")  # a split's one digest, as records held briefly
+    assert not digest.identities and in_training(tmp_path, train, digest, [synth_dir]) == (len(train), "folder train")
     root = tmp_path / "root"
     shutil.copytree(synth_dir, root / "mine")
     named = TrainedOn("mine", "train")  # a dataset's own name identifies it under a root

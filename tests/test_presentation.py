@@ -340,7 +340,7 @@ def test_a_large_frames_report_says_its_heatmap_is_held_lower(one_torch_thread: 
     large = np.full((512, 640, 3), 60, np.uint8)
     report = frame_report(large, pipeline.process(large))
     assert report.clearance == pytest.approx(np.log2(512 * 640 / (2 * 256 * 256)), abs=0.01)
-    assert held_note(report.clearance) == f", held {report.clearance:.2f} logits lower by the peak margin"
+    assert held_note(report.clearance) == f", less a {report.clearance:.2f}-logit peak margin"
     small = np.full((256, 256, 3), 60, np.uint8)
     assert frame_report(small, pipeline.process(small)).clearance == 0 and held_note(0.0) == ""
 

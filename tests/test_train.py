@@ -514,6 +514,27 @@ def test_a_fine_tune_of_a_runs_weights_names_that_run(synth_dir: Path, tmp_path:
     assert "for 2 epochs" in summary(model_card(second / "last.safetensors"))
 
 
+def test_a_run_whose_training_image_changed_is_not_resumed_and_says_why(synth_dir: Path, tmp_path: Path,
+                                                                         capsys) -> None:
+    """The run's record of its images differs once one is edited: resuming would train on other frames than it
+    started on. The refusal said "resume with the run's --data-dir/--dataset/splits", which the user had done."""
+    import cv2
+
+    data = tmp_path / "data"
+    shutil.copytree(synth_dir, data)
+    run_dir = tmp_path / "run"
+    assert main([*_train_args(run_dir, data, 2), "--until", "1"]) == 0
+    first = data / "images" / (data / "train.txt").read_text().split()[0]
+    image = next(first.parent.glob(f"{first.name}.*"))
+    picture = cv2.imread(str(image), cv2.IMREAD_UNCHANGED)
+    picture[0, 0] = 255 - picture[0, 0]
+    cv2.imwrite(str(image), picture)
+    capsys.readouterr()
+    assert main(["train", "--run-dir", str(run_dir), "--resume", "--threads", "1"]) == 1
+    err = capsys.readouterr().err
+    assert "a training image's content changed since the run started" in err and "new --run-dir" in err
+
+
 def test_force_replaces_a_run_only_once_its_first_save_is_whole(synth_dir: Path, tmp_path: Path,
                                                                  monkeypatch: pytest.MonkeyPatch) -> None:
     """A --force run killed at its first save had deleted the old run's best.safetensors and metrics.csv and

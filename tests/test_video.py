@@ -421,6 +421,8 @@ def test_a_video_says_what_its_size_filter_removed(tmp_path: Path, segmenter: Se
                                         "frames): they are in neither the video, the CSV nor the tracks")
     plain = process_video(source, tmp_path / "p.mp4", None, one_target_pipeline(segmenter), batch=1)
     assert (plain.detections, plain.removed) == (4, 0) and plain.filter_text(TargetFilter()) == ""
+    assert plain.filter_text(TargetFilter(max_size=10**6)) == (
+        f"the size / ratio filter ({TargetFilter(max_size=10**6)}) removed no detection")
     ckpt = tmp_path / "net.safetensors"
     net = LWIRSTNet().eval()
     save_checkpoint(ckpt, net, net.config)

@@ -462,6 +462,10 @@ def _check_same_data(run_dir: Path, data_info: dict[str, object]) -> None:
     saved = (_saved_run(run_dir) or {}).get("data", {})
     differ = sorted(key for key, value in data_info.items()
                     if key in saved and key not in ("init", "init_path") and saved[key] != value)
+    if differ == ["train_files"]:  # the same files by name, other content: no option brings the old frames back
+        raise LwirstError(f"cannot resume {run_dir}: a training image's content changed since the run started (the "
+                          "run's record of its images differs); start a new --run-dir to train on the frames as "
+                          "they are now")
     if differ:
         shown = ", ".join("the training images' content (train_files)" if key == "train_files" else
                           f"{key} {saved[key]!r} -> {data_info[key]!r}" for key in differ[:3])
