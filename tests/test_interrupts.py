@@ -1,9 +1,9 @@
 """`lwirst.interrupts.held_interrupts`: a signal noted inside the block is acted on after it, by the handler that
-was there before."""
+was there before. The signals are raised in the test's own thread (`signal.raise_signal`): sent to the process
+(`os.kill`), one may reach another thread after a test restored the default action, and end the test worker."""
 
 from __future__ import annotations
 
-import os
 import signal
 import threading
 
@@ -21,7 +21,7 @@ def test_ctrl_c_inside_the_block_is_raised_after_it() -> None:
     reached = []
     try:
         with pytest.raises(KeyboardInterrupt), held_interrupts():
-            os.kill(os.getpid(), signal.SIGINT)
+            signal.raise_signal(signal.SIGINT)
             reached.append("end of the block")
         assert reached == ["end of the block"]
         assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
@@ -35,8 +35,8 @@ def test_sigterm_goes_to_the_handler_that_was_there_and_an_ignored_signal_stays_
                              signal.SIGINT: signal.SIG_IGN})
     try:
         with held_interrupts():
-            os.kill(os.getpid(), signal.SIGTERM)
-            os.kill(os.getpid(), signal.SIGINT)
+            signal.raise_signal(signal.SIGTERM)
+            signal.raise_signal(signal.SIGINT)
             assert calls == []
         assert calls == [signal.SIGTERM]
         with held_interrupts():  # nothing arrives: nothing is raised

@@ -180,7 +180,7 @@ def test_a_stop_during_an_epochs_save_lands_after_it(synth_dir: Path, tmp_path: 
     def stopped_while_saving(path: Path, state: dict) -> None:
         if not sent:
             sent.append(signum)
-            os.kill(os.getpid(), signum)  # delivered now, between two of the epoch's files
+            signal.raise_signal(signum)  # to this thread, delivered now: between two of the epoch's files
         real_save(path, state)
 
     monkeypatch.setattr(train_module, "save_torch", stopped_while_saving)
