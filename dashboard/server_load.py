@@ -61,14 +61,18 @@ class ServerLoad:
         else:
             with self._changed:
                 self._runs[kind] += 1
-        with self._changed:
-            self._owned[owner, kind] += bool(owner)
+        if owner:
+            with self._changed:
+                self._owned[owner, kind] += 1
         try:
             yield
         finally:
             with self._changed:
                 self._runs[kind] -= 1
-                self._owned[owner, kind] -= bool(owner)
+                if owner:
+                    self._owned[owner, kind] -= 1
+                    if not self._owned[owner, kind]:  # a visitor gone leaves no key behind
+                        del self._owned[owner, kind]
                 self._changed.notify_all()
 
     def _wait_for_place(self, kind: str, waiting: Callable[[str], None] | None) -> None:

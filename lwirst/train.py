@@ -48,6 +48,7 @@ from lwirst.recipes import Recipe as Recipe
 from lwirst.scoring import SWEEP, plugin_metrics, plugin_results, view_keys
 from lwirst.sensor import add_sensor_noise, draw_noise_std
 from lwirst.trainmix import FrameBank, Geometry, epoch_kinds
+from lwirst.validate import leftover_temporaries
 
 log = logging.getLogger(__name__)
 # A run's files, its resumable state first; under --force the new run's are staged as REPLACING + name.
@@ -227,9 +228,8 @@ def _drop_unfinished_writes(run_dir: Path) -> None:
     under way."""
     stale = list(run_dir.glob(".tmp??????"))
     for name in RUN_FILES:
-        stem, suffix = Path(name).stem, Path(name).suffix
         for prefix in ("", REPLACING):
-            stale += run_dir.glob(f".{prefix}{stem}.tmp[0-9]*{suffix}")
+            stale += leftover_temporaries(run_dir / f"{prefix}{name}")
     for path in stale:
         if path.is_file():
             path.unlink(missing_ok=True)

@@ -14,6 +14,7 @@ a regular file, or already exists (unless ``force``). Refusals raise `LwirstErro
 from __future__ import annotations
 
 import argparse
+import glob
 import hashlib
 import math
 import os
@@ -256,6 +257,12 @@ NAME_MAX = 255  # bytes in one file name on Linux, macOS and Windows file system
 def atomic_write_bytes(path: str | Path, data: bytes) -> None:
     """Write `data` to a temporary sibling, then rename: a failure leaves no partial file."""
     atomic_write(path, lambda tmp: tmp.write_bytes(data))
+
+
+def leftover_temporaries(path: str | Path) -> list[Path]:
+    """The hidden siblings `atomic_write` wrote for `path` and a kill left behind (any process's)."""
+    path = Path(path)
+    return list(path.parent.glob(f".{glob.escape(path.stem)}.tmp[0-9]*{glob.escape(path.suffix)}"))
 
 
 def atomic_write(path: str | Path, writer: Callable[[Path], object]) -> None:
