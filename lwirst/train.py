@@ -404,10 +404,7 @@ class Trainer:
                               batch_size=self.recipe.batch_size)
         return model.eval()
 
-    def train_epoch(self, progress: Callable[[int, int, float], None] | None = None,
-                    on_saved: Callable[[EpochRecord], None] | None = None) -> EpochRecord:
-        """One epoch, validated and saved; `on_saved` is told of it before a stop that came during its save acts
-        (the epoch a stop reports saved is then one the user has seen)."""
+    def train_epoch(self, progress: Callable[[int, int, float], None] | None = None) -> EpochRecord:
         r = self.recipe
         epoch = self.epoch
         start = time.perf_counter()
@@ -445,8 +442,6 @@ class Trainer:
             self.wall_seconds += seconds
             record = EpochRecord(self.epoch, lr, float(np.mean(losses)), val_iou, seconds)
             self._save(record, model)
-            if on_saved:
-                on_saved(record)
         return record
 
     def _val_iou(self, model: torch.nn.Module) -> float:
@@ -519,16 +514,13 @@ class Trainer:
             self._lock = _lock_run_dir(self.run_dir)
         try:
             while self.epoch < stop:
-                self.train_epoch(progress, on_saved=lambda record: self._said(record, on_epoch))
+                record = self.train_epoch(progress)
+                log.info("epoch %d loss %.4f val IoU %.4f (%.1fs)", record.epoch, record.train_loss,
+                         record.val_iou, record.seconds)
+                if on_epoch:
+                    on_epoch(record)
         finally:
             self.release()
-
-    @staticmethod
-    def _said(record: EpochRecord, on_epoch: Callable[[EpochRecord], None] | None) -> None:
-        log.info("epoch %d loss %.4f val IoU %.4f (%.1fs)", record.epoch, record.train_loss, record.val_iou,
-                 record.seconds)
-        if on_epoch:
-            on_epoch(record)
 
     def release(self) -> None:
         """Let another training have the run directory (`_lock_run_dir`)."""

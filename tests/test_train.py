@@ -188,14 +188,12 @@ def test_a_stop_during_an_epochs_save_lands_after_it(synth_dir: Path, tmp_path: 
               signal.SIGTERM: signal.signal(signal.SIGTERM, terminate_as_interrupt)}
     try:
         trainer = Trainer(run_dir, NetConfig(), Recipe(epochs=2, batch_size=4, size=64), data, data, threads=1)
-        told = []
         with pytest.raises(KeyboardInterrupt):
-            trainer.fit(on_epoch=told.append)
+            trainer.fit()
     finally:
         for sig, handler in before.items():
             signal.signal(sig, handler)
     assert sent and trainer.epoch == 1
-    assert [record.epoch for record in told] == [1]  # the epoch said saved was printed before the stop acted
     assert torch.load(run_dir / "state.pt", weights_only=True)["epoch"] == 1
     assert [int(r["epoch"]) for r in _metric_rows(run_dir)] == [1]
     with pytest.raises(LwirstError, match=r"resume state .* not a model; the weights are in last\.safetensors or "
